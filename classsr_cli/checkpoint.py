@@ -1,0 +1,246 @@
+"""safetensors checkpoints with a strict string-metadata contract.
+
+One file holds a whole ClassSR model (``kind=classsr``: classifier + three branches), one branch
+(``kind=branch``) or the classifier alone (``kind=classifier``). Metadata keys (all strings):
+
+``format`` = ``classsr``, ``format_version`` = ``1``, ``kind``, ``config`` (JSON of the config dataclass),
+``classsr_version``, and optionally ``provenance`` (JSON: training recipe, data hash, metrics, source).
+
+Loading reads the header only, checks metadata, keys, shapes and dtypes against the architecture the config
+describes (built on the ``meta`` device, so nothing is allocated), reports every problem in one
+:class:`CheckpointError`, and only then reads the tensors. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from classsr_cli import __version__
+from classsr_cli.config import BranchConfig, ClassSRConfig, from_json_dict
+from classsr_cli.errors import CheckpointError, ConfigError
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "KINDS",
+    "Loaded",
+    "load_checkpoint",
+    "read_metadata",
+    "save_checkpoint",
+]
+
+FORMAT = "classsr"
+FORMAT_VERSION = "1"
+KINDS = ("classsr", "branch", "classifier")
+_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+_MAX_HEADER = 16 * 1024 * 1024
+
+
+@dataclass
+class Loaded:
+    """A loaded checkpoint: the module, its config and its metadata."""
+
+    path: Path
+    kind: str
+    module: nn.Module
+    config: ClassSRConfig | BranchConfig
+    metadata: dict[str, str]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _kind_of(module: nn.Module) -> tuple[str, ClassSRConfig | BranchConfig]:
+    from classsr_cli.models.classsr import ClassSR
+
+    if isinstance(module, ClassSR):
+        return "classsr", module.cfg
+    cfg = getattr(module, "classsr_config", None)
+    if isinstance(cfg, BranchConfig):
+        return "branch", cfg
+    if isinstance(cfg, ClassSRConfig):
+        return "classifier", cfg
+    raise TypeError("save_checkpoint needs a ClassSR model, or a branch/classifier tagged with classsr_config")
+
+
+def save_checkpoint(
+    module: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    provenance: dict[str, Any] | None = None,
+    config: ClassSRConfig | BranchConfig | None = None,
+) -> Path:
+    """Write ``module`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    ``config`` is needed for a bare branch or classifier (``kind`` is inferred from its type).
+    """
+    from safetensors.torch import save_file
+
+    if config is None:
+        kind, config = _kind_of(module)
+    elif isinstance(config, BranchConfig):
+        kind = "branch"
+    else:
+        from classsr_cli.models.classsr import ClassSR
+
+        kind = "classsr" if isinstance(module, ClassSR) else "classifier"
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "config": json.dumps(config.to_dict(), sort_keys=True),
+        "classsr_version": __version__,
+    }
+    if provenance:
+        meta["provenance"] = json.dumps(provenance, sort_keys=True, default=str)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_header(path: Path) -> dict[str, Any]:
+    """Parse the safetensors JSON header with size checks before any allocation."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes)")
+            (n,) = struct.unpack("<Q", head)
+            if n > min(_MAX_HEADER, size - 8):
+                raise CheckpointError(f"{path}: not a safetensors file (header length {n} exceeds the file)")
+            header = json.loads(f.read(n))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path}: not a safetensors file (header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: not a safetensors file (header is not an object)")
+    data_len = size - 8 - n
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            begin, end = info["data_offsets"]
+            ok = 0 <= begin <= end <= data_len
+        except (TypeError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            raise CheckpointError(f"{path}: truncated or corrupt (tensor {key!r} lies outside the file)")
+    return header
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The checkpoint's string metadata (header only; no tensor is read)."""
+    path = Path(path)
+    meta = _read_header(path).get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: metadata is not an object")
+    return {str(k): str(v) for k, v in meta.items()}
+
+
+def _config_from_meta(path: Path, meta: dict[str, str]) -> tuple[str, ClassSRConfig | BranchConfig]:
+    problems = []
+    if meta.get("format") != FORMAT:
+        problems.append(f"format is {meta.get('format')!r}, expected {FORMAT!r} (convert foreign weights first)")
+    if meta.get("format_version") != FORMAT_VERSION:
+        problems.append(f"format_version is {meta.get('format_version')!r}, this classsr reads {FORMAT_VERSION!r}")
+    kind = meta.get("kind", "")
+    if kind not in KINDS:
+        problems.append(f"kind is {kind!r}, expected one of {', '.join(KINDS)}")
+    if problems:
+        raise CheckpointError(f"{path}: " + "; ".join(problems))
+    try:
+        raw = json.loads(meta["config"])
+        cls = BranchConfig if kind == "branch" else ClassSRConfig
+        cfg = from_json_dict(cls, raw)
+    except KeyError:
+        raise CheckpointError(f"{path}: metadata has no 'config'") from None
+    except (json.JSONDecodeError, ConfigError) as e:
+        raise CheckpointError(f"{path}: bad config in metadata: {e}") from None
+    return kind, cfg
+
+
+def _build(kind: str, cfg: ClassSRConfig | BranchConfig) -> nn.Module:
+    from classsr_cli.models import build_branch, build_model
+    from classsr_cli.models.classifier import Classifier
+
+    if kind == "classsr":
+        assert isinstance(cfg, ClassSRConfig)
+        return build_model(cfg)
+    if kind == "branch":
+        assert isinstance(cfg, BranchConfig)
+        module = build_branch(cfg)
+    else:
+        assert isinstance(cfg, ClassSRConfig)
+        module = Classifier(width=cfg.classifier_width)
+    module.classsr_config = cfg  # type: ignore[assignment]
+    return module
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    expect_kind: str | None = None,
+) -> Loaded:
+    """Validate and load a checkpoint. Raises :class:`CheckpointError` listing every mismatch."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    header = _read_header(path)
+    meta = {str(k): str(v) for k, v in (header.get("__metadata__") or {}).items()}
+    kind, cfg = _config_from_meta(path, meta)
+    if expect_kind is not None and kind != expect_kind:
+        raise CheckpointError(f"{path}: holds a {kind} checkpoint, expected {expect_kind}")
+    with torch.device("meta"):
+        skeleton = _build(kind, cfg)
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in skeleton.state_dict().items()}
+    found = {k: v for k, v in header.items() if k != "__metadata__"}
+    problems = []
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing:
+        problems.append(f"missing key(s): {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}")
+    if unexpected:
+        problems.append(f"unexpected key(s): {', '.join(unexpected[:8])}{' …' if len(unexpected) > 8 else ''}")
+    for k in sorted(set(expected) & set(found)):
+        shape = tuple(found[k].get("shape", ()))
+        if shape != expected[k][0]:
+            problems.append(f"{k}: shape {list(shape)} != expected {list(expected[k][0])}")
+        if found[k].get("dtype") not in _DTYPES:
+            problems.append(f"{k}: dtype {found[k].get('dtype')} is not a float type classsr loads")
+    if problems:
+        raise CheckpointError(f"{path}: does not match its {cfg.family} {kind} config: " + "; ".join(problems))
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: unreadable safetensors data: {e}") from None
+    module = _build(kind, cfg)
+    module.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()}, strict=True)
+    module = module.to(device=device, dtype=dtype or torch.float32).eval()
+    try:
+        provenance = json.loads(meta.get("provenance", "{}"))
+    except json.JSONDecodeError:
+        provenance = {}
+    return Loaded(path=path, kind=kind, module=module, config=cfg, metadata=meta, provenance=provenance)

@@ -1,0 +1,41 @@
+"""The ``classsr`` command line. Only this package imports typer and rich; torch is imported lazily."""
+
+from __future__ import annotations
+
+import typer
+
+from classsr_cli import __version__
+
+app = typer.Typer(
+    name="classsr",
+    help="Content-adaptive super-resolution (ClassSR) for images and video.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"classsr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Content-adaptive super-resolution (ClassSR) for images and video."""
+
+
+def _register() -> None:
+    from classsr_cli.cli import upscale
+
+    upscale.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()

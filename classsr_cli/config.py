@@ -1,0 +1,156 @@
+"""Configuration dataclasses: the single source of truth for an architecture.
+
+A :class:`ClassSRConfig` fully describes a ClassSR model (classifier + three branches). It is written as JSON
+into every checkpoint's metadata, so loading a checkpoint needs no flags.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from classsr_cli.errors import ConfigError
+
+__all__ = [
+    "CLASS_NAMES",
+    "FAMILY_DEFAULTS",
+    "BranchConfig",
+    "ClassSRConfig",
+    "from_json_dict",
+]
+
+#: Index 0/1/2 of the classifier output: simple/medium/hard patches, served by the light/medium/heavy branch.
+CLASS_NAMES: tuple[str, str, str] = ("light", "medium", "heavy")
+
+#: Paper widths (x4) and the fixed hyper-parameters of each branch family (../reference CLASSSR.md §2).
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fsrcnn": {"widths": (16, 36, 56), "extra": {"s": 12, "m": 4}},
+    "carn": {"widths": (36, 52, 64), "extra": {"groups": 4, "num_blocks": 3}},
+    "srresnet": {"widths": (36, 52, 64), "extra": {"num_blocks": 16}},
+    "rcan": {"widths": (36, 50, 64), "extra": {"num_groups": 10, "num_blocks": 20, "reduction": 16}},
+}
+
+_SCALES = {
+    "fsrcnn": (2, 3, 4),
+    "carn": (2, 3, 4),
+    "srresnet": (2, 3, 4),
+    "rcan": (2, 3, 4),
+}
+
+
+@dataclass(frozen=True)
+class BranchConfig:
+    """One SR branch.
+
+    Attributes:
+        family: architecture family, one of ``fsrcnn``, ``carn``, ``srresnet``, ``rcan``.
+        width: channel width (FSRCNN ``d``, CARN/SRResNet ``nf``, RCAN ``n_feats``).
+        scale: integer upscaling factor.
+        extra: family hyper-parameters other than the width (e.g. ``{"num_blocks": 16}``); missing keys take
+            the family defaults from :data:`FAMILY_DEFAULTS`.
+    """
+
+    family: str
+    width: int
+    scale: int = 4
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_family_scale(self.family, self.scale)
+        if not isinstance(self.width, int) or self.width < 1:
+            raise ConfigError(f"branch width must be a positive integer, got {self.width!r}")
+        merged = dict(FAMILY_DEFAULTS[self.family]["extra"])
+        unknown = sorted(set(self.extra) - set(merged))
+        if unknown:
+            raise ConfigError(f"unknown {self.family} hyper-parameter(s): {', '.join(unknown)}")
+        merged.update(self.extra)
+        object.__setattr__(self, "extra", merged)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClassSRConfig:
+    """A whole ClassSR model: the classifier and three branches of one family at decreasing width.
+
+    Attributes:
+        family: branch family (see :class:`BranchConfig`).
+        scale: integer upscaling factor of every branch.
+        widths: widths of the light, medium and heavy branch.
+        extra: family hyper-parameters shared by the three branches.
+        patch: LR patch size the classifier was trained on (32 in the paper).
+        classifier_width: channels of the classifier's convolutions (128 in the paper).
+        classes: names of the three classes, light to heavy.
+    """
+
+    family: str = "fsrcnn"
+    scale: int = 4
+    widths: tuple[int, int, int] = (16, 36, 56)
+    extra: dict[str, int] = field(default_factory=dict)
+    patch: int = 32
+    classifier_width: int = 128
+    classes: tuple[str, str, str] = CLASS_NAMES
+
+    def __post_init__(self) -> None:
+        _check_family_scale(self.family, self.scale)
+        widths = tuple(int(w) for w in self.widths)
+        if len(widths) != 3:
+            raise ConfigError(f"a ClassSR model has exactly three branch widths, got {len(widths)}")
+        object.__setattr__(self, "widths", widths)
+        object.__setattr__(self, "classes", tuple(self.classes))
+        if self.patch < 4 or self.patch % 4:
+            raise ConfigError(f"patch must be a positive multiple of 4, got {self.patch}")
+        # Validate (and fill the defaults of) the family hyper-parameters once.
+        object.__setattr__(self, "extra", self.branch(0).extra)
+
+    @classmethod
+    def paper(cls, family: str = "fsrcnn", scale: int = 4) -> ClassSRConfig:
+        """The paper's configuration of ``family`` at ``scale``."""
+        if family not in FAMILY_DEFAULTS:
+            raise ConfigError(f"unknown family {family!r}; choose one of {', '.join(FAMILY_DEFAULTS)}")
+        return cls(family=family, scale=scale, widths=FAMILY_DEFAULTS[family]["widths"])
+
+    def branch(self, k: int) -> BranchConfig:
+        """Config of branch ``k`` (0 = light, 1 = medium, 2 = heavy)."""
+        return BranchConfig(family=self.family, width=self.widths[k], scale=self.scale, extra=dict(self.extra))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        d["classes"] = list(self.classes)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClassSRConfig:
+        return from_json_dict(cls, d)
+
+
+def from_json_dict(cls: type, d: dict[str, Any]) -> Any:
+    """Build dataclass ``cls`` from ``d``, refusing unknown keys with a :class:`ConfigError`."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{cls.__name__}: expected an object, got {type(d).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown key(s) {', '.join(unknown)}")
+    kwargs = dict(d)
+    for key in ("widths", "classes"):
+        if key in kwargs and isinstance(kwargs[key], list):
+            kwargs[key] = tuple(kwargs[key])
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"{cls.__name__}: {e}") from None
+
+
+def _check_family_scale(family: str, scale: int) -> None:
+    if family not in FAMILY_DEFAULTS:
+        raise ConfigError(f"unknown family {family!r}; choose one of {', '.join(FAMILY_DEFAULTS)}")
+    if scale not in _SCALES[family]:
+        allowed = ", ".join(str(s) for s in _SCALES[family])
+        raise ConfigError(f"{family} supports scales {allowed}, not {scale!r}")

@@ -1,0 +1,45 @@
+"""Typed errors raised by the library; the CLI maps them to one-line messages and exit codes."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "ClassSRError",
+    "ConfigError",
+    "InputError",
+    "ModelNotFoundError",
+    "OutputExistsError",
+    "VideoError",
+]
+
+
+class ClassSRError(Exception):
+    """Base class of every error classsr raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(ClassSRError):
+    """An input file is missing, unreadable, not an image/video, or too large."""
+
+
+class OutputExistsError(ClassSRError):
+    """The output exists and --overwrite was not given."""
+
+
+class CheckpointError(ClassSRError):
+    """A checkpoint file is missing, malformed, unsafe or does not match its metadata."""
+
+
+class ModelNotFoundError(ClassSRError):
+    """No installed model matches the request (name, scale)."""
+
+
+class ConfigError(ClassSRError):
+    """A configuration value or file is invalid."""
+
+    exit_code = 2
+
+
+class VideoError(ClassSRError):
+    """Decoding, encoding or muxing a video failed."""

@@ -1,0 +1,1 @@
+"""carn branch family: built by a helper; placeholder until then."""

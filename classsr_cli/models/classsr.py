@@ -1,0 +1,92 @@
+"""ClassSR: a classifier that routes each LR patch to one of three SR branches of decreasing width."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from classsr_cli.config import ClassSRConfig
+from classsr_cli.models import build_branch
+from classsr_cli.models.classifier import Classifier
+
+__all__ = ["ClassSR"]
+
+
+class ClassSR(nn.Module):
+    """Classifier + ``branches[0..2]`` (light, medium, heavy).
+
+    Two forwards, no mode flag:
+
+    * :meth:`forward_soft` (training): every branch runs on every patch; the output is the
+      probability-weighted sum of the branch outputs.
+    * :meth:`forward_routed` (inference): argmax per patch, patches grouped by class, each branch run once
+      per chunk of at most ``batch_size`` of its patches; empty classes are skipped.
+
+    Tensors are ``(N, 3, p, p)`` LR patches in ``[0, 1]``; outputs ``(N, 3, s*p, s*p)``.
+    """
+
+    def __init__(self, cfg: ClassSRConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.classifier = Classifier(width=cfg.classifier_width)
+        self.branches = nn.ModuleList([build_branch(cfg.branch(k)) for k in range(3)])
+
+    @property
+    def scale(self) -> int:
+        return self.cfg.scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_soft(x)[0]
+
+    def forward_soft(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(sr, probs)``; ``probs`` is ``(N, 3)`` softmax output."""
+        probs = torch.softmax(self.classifier(x), dim=1)
+        sr = sum(probs[:, k, None, None, None] * branch(x) for k, branch in enumerate(self.branches))
+        assert isinstance(sr, torch.Tensor)
+        return sr, probs
+
+    @torch.no_grad()
+    def classify(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """Class index per patch, ``(N,)`` int64, computed in chunks of ``batch_size``."""
+        if x.shape[0] == 0:
+            return torch.empty(0, dtype=torch.long, device=x.device)
+        return torch.cat([self.classifier(c).argmax(1) for c in x.split(batch_size)])
+
+    @torch.no_grad()
+    def forward_routed(
+        self,
+        x: torch.Tensor,
+        *,
+        batch_size: int = 256,
+        force_branch: int | None = None,
+        classes: torch.Tensor | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hard routing. Returns ``(sr, classes)``.
+
+        Args:
+            x: LR patches ``(N, 3, p, p)``.
+            batch_size: most patches one branch call sees (bounds memory).
+            force_branch: run every patch through this branch (A/B runs); ``classes`` reports it.
+            classes: precomputed classes (skips the classifier).
+            progress: called as ``progress(done, total)`` after every branch call.
+        """
+        n = x.shape[0]
+        if classes is None:
+            if force_branch is not None:
+                classes = torch.full((n,), force_branch, dtype=torch.long, device=x.device)
+            else:
+                classes = self.classify(x)
+        s = self.cfg.scale
+        out = x.new_empty((n, 3, x.shape[2] * s, x.shape[3] * s))
+        done = 0
+        for k, branch in enumerate(self.branches):
+            idx = (classes == k).nonzero(as_tuple=True)[0]
+            for chunk in idx.split(batch_size):  # an empty class yields no chunk: its branch never runs
+                out[chunk] = branch(x.index_select(0, chunk))
+                done += chunk.numel()
+                if progress is not None:
+                    progress(done, n)
+        return out, classes

@@ -1,0 +1,1 @@
+"""rcan branch family: built by a helper; placeholder until then."""

@@ -1,0 +1,1 @@
+"""srresnet branch family: built by a helper; placeholder until then."""
