@@ -1,0 +1,57 @@
+"""Device and precision selection, and device synchronisation for honest timings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from classsr_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["resolve_device", "resolve_dtype", "synchronize"]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu. Asking for an absent device is a :class:`ConfigError`."""
+    import torch
+
+    name = str(name)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but this torch sees no CUDA GPU")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps was asked for, but MPS is not available")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """``auto`` is fp32 everywhere (fp16/bf16 only when asked). Half precision on the CPU is refused."""
+    import torch
+
+    precision = str(precision)
+    table = {"auto": torch.float32, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if precision not in table:
+        raise ConfigError(f"unknown precision {precision!r}; use auto, fp32, fp16 or bf16")
+    dtype = table[precision]
+    if device.type == "cpu" and dtype == torch.float16:
+        raise ConfigError("fp16 is not supported on the CPU; use fp32 (or bf16 on CPUs that support it)")
+    return dtype
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued work on ``device`` (no-op on the CPU), so that timings are real."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

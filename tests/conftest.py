@@ -1,0 +1,63 @@
+"""Shared fixtures: seeded RNGs, tiny ClassSR models saved to temporary folders, tiny images."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from classsr_cli.config import ClassSRConfig
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def tiny_cfg() -> ClassSRConfig:
+    """A tiny FSRCNN ClassSR (widths 4/6/8, one mapping conv, classifier width 8)."""
+    return ClassSRConfig(family="fsrcnn", scale=4, widths=(4, 6, 8), extra={"s": 4, "m": 1}, classifier_width=8)
+
+
+@pytest.fixture
+def tiny_model(tiny_cfg: ClassSRConfig) -> torch.nn.Module:
+    from classsr_cli.models import build_model
+
+    return build_model(tiny_cfg).eval()
+
+
+@pytest.fixture
+def tiny_model_path(tiny_model: torch.nn.Module, tmp_path: Path) -> Path:
+    from classsr_cli.checkpoint import save_checkpoint
+
+    return save_checkpoint(tiny_model, tmp_path / "tiny_x4.safetensors")
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    """A small seeded RGB PNG with smooth and textured regions (48x40)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:40, 0:48]
+    img = np.stack([x * 5, y * 6, (x + y) * 3], -1).astype(np.float64)
+    img[:, 24:] += rng.normal(0, 40, (40, 24, 3))
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+def requires_data(*parts: str) -> pytest.MarkDecorator:
+    """Skip (with the reason) when ../shared/data/<parts> is absent; tests using it carry the `data` mark."""
+    path = DATA.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"needs {path}")
