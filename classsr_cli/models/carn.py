@@ -105,4 +105,6 @@ class CARNM(nn.Module):
 
 @register_branch("carn")
 def build_carn(cfg: BranchConfig) -> CARNM:
-    return CARNM(nf=cfg.width, groups=cfg.extra["groups"], num_blocks=cfg.extra["num_blocks"], scale=cfg.scale)
+    return CARNM(
+        nf=cfg.width, groups=cfg.extra["groups"], num_blocks=cfg.extra["num_blocks"], scale=cfg.scale
+    )

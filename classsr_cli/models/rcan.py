@@ -81,9 +81,13 @@ class RCAN(nn.Module):
         squeeze = squeeze_width(n_feats, reduction)
         self.sub_mean = MeanShift(sign=-1, rgb_range=PIXEL_RANGE)
         self.head = nn.Conv2d(3, n_feats, 3, padding=1)
-        self.groups = nn.Sequential(*[_ResidualGroup(n_feats, squeeze, num_blocks) for _ in range(num_groups)])
+        self.groups = nn.Sequential(
+            *[_ResidualGroup(n_feats, squeeze, num_blocks) for _ in range(num_groups)]
+        )
         self.body_conv = nn.Conv2d(n_feats, n_feats, 3, padding=1)
-        self.upsample = nn.ModuleList([nn.Conv2d(n_feats, n_feats * f * f, 3, padding=1) for f in self.factors])
+        self.upsample = nn.ModuleList(
+            [nn.Conv2d(n_feats, n_feats * f * f, 3, padding=1) for f in self.factors]
+        )
         self.tail = nn.Conv2d(n_feats, 3, 3, padding=1)
         self.add_mean = MeanShift(sign=1, rgb_range=PIXEL_RANGE)
         init_scaled_kaiming([self.head, self.groups, self.body_conv, self.upsample, self.tail], 0.1)
