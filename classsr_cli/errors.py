@@ -8,6 +8,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "ModelNotFoundError",
+    "OutputError",
     "OutputExistsError",
     "VideoError",
 ]
@@ -25,6 +26,10 @@ class InputError(ClassSRError):
 
 class OutputExistsError(ClassSRError):
     """The output exists and --overwrite was not given."""
+
+
+class OutputError(ClassSRError):
+    """An output cannot be written (permissions, full disk, a folder in the way)."""
 
 
 class CheckpointError(ClassSRError):
