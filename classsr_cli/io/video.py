@@ -1,0 +1,712 @@
+"""Video I/O through the ffmpeg binary bundled with imageio-ffmpeg: probe, streaming reader, streaming writer.
+
+No torch and no CLI code here. Frames travel as ``rawvideo rgb24`` through pipes, one frame at a time, so memory
+is bounded whatever the length and nothing is written to disk but the output.
+
+Timing. The reader decodes with ``-fps_mode passthrough`` (no frame is duplicated or dropped) and reports each
+frame's timestamp, in the source stream's time base, from the ``showinfo`` filter (integer ``pts``, not the
+rounded ``pts_time``). The writer does not feed ffmpeg a bare rawvideo stream, which would force a constant rate;
+it wraps the frames in a minimal Matroska stream (``V_UNCOMPRESSED``, one cluster per frame) that carries every
+frame's timestamp and duration, and the encoder keeps them (``-fps_mode passthrough``, ``-enc_time_base`` set to
+the source's). Variable frame rate survives, and so does the offset between the first video frame and the audio.
+
+Other streams. The encoder opens the source a second time and copies its audio (not re-encoded), subtitles (as
+the output container allows: copied, or turned into ``mov_text``/``webvtt`` text), global metadata and chapters.
+What the container refuses is found by a quick trial mux and re-encoded or dropped, with a note saying so.
+Rotation is kept as metadata: frames are decoded as stored (``-autorotate 0``) and the display matrix is written
+again on the output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from classsr_cli.errors import InputError, VideoError
+
+__all__ = [
+    "CONTAINERS",
+    "EncodeOptions",
+    "Frame",
+    "StreamInfo",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
+    "container_of",
+    "ffmpeg_exe",
+    "plan_streams",
+    "probe",
+]
+
+#: Output file extension -> ffmpeg muxer.
+CONTAINERS: dict[str, str] = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+    ".avi": "avi",
+}
+#: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
+_VFR_MUXERS = {"mp4", "mov", "matroska", "webm"}
+#: How text subtitles are written in each container (None: the container holds none).
+_SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "matroska": "copy", "webm": "webvtt", "avi": None}
+#: The audio codec used when the source's cannot be copied into the container.
+_AUDIO_FALLBACK = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
+_IMAGE_FORMATS = re.compile(r"^(image2|.*_pipe)$")
+_TAIL = 40
+
+
+def ffmpeg_exe() -> str:
+    """Path of the bundled ffmpeg binary."""
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:  # pragma: no cover - it is a dependency
+        raise VideoError(f"imageio-ffmpeg is not installed ({e})") from None
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as e:  # pragma: no cover - broken install
+        raise VideoError(f"no ffmpeg binary: {e}") from None
+
+
+def container_of(path: str | os.PathLike[str]) -> str:
+    """The muxer for an output path, from its extension."""
+    ext = Path(path).suffix.lower()
+    if ext not in CONTAINERS:
+        raise VideoError(f"{path}: unknown video container {ext or '(none)'!r}; use one of {', '.join(CONTAINERS)}")
+    return CONTAINERS[ext]
+
+
+# --------------------------------------------------------------------------------------------------- probing
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream of the source: ``index`` (in the file), ``kind`` (video/audio/subtitle/...), ``codec``."""
+
+    index: int
+    kind: str
+    codec: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ``ffmpeg -i`` says about a file.
+
+    Attributes:
+        format: demuxer names (``"mov,mp4,m4a,3gp,3g2,mj2"``, ``"matroska,webm"``, ...).
+        width, height: stored size of the first video stream (before rotation).
+        fps: its average frame rate (``None`` when unknown).
+        duration: container duration in seconds (``None`` when the header gives none).
+        start: container start time in seconds.
+        rotation: display rotation in degrees, counter-clockwise (0 when none).
+        flipped: the display matrix also mirrors the picture.
+        pix_fmt, color: the decoder's pixel format and colour properties (``"tv, bt709"``), if given.
+        streams: every stream, the video one included.
+    """
+
+    path: Path
+    format: str
+    width: int
+    height: int
+    video_index: int
+    codec: str
+    fps: float | None
+    duration: float | None
+    start: float
+    rotation: float = 0.0
+    flipped: bool = False
+    pix_fmt: str | None = None
+    color: str | None = None
+    streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def audio(self) -> list[StreamInfo]:
+        return [s for s in self.streams if s.kind == "audio"]
+
+    @property
+    def subtitles(self) -> list[StreamInfo]:
+        return [s for s in self.streams if s.kind == "subtitle"]
+
+    @property
+    def frames_estimate(self) -> int | None:
+        """Frame count from duration x fps (headers of mkv/webm give no exact count); for progress only."""
+        if self.duration is None or not self.fps:
+            return None
+        return max(1, round(self.duration * self.fps))
+
+
+_STREAM = re.compile(
+    r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (Video|Audio|Subtitle|Data|Attachment): ([\w-]+)"
+)
+_SIZE = re.compile(r", ([a-z0-9_]+)(?:\(([^)]*)\))?, (\d+)x(\d+)")
+_SIZE_ONLY = re.compile(r", (\d+)x(\d+)[ ,\[]")
+_RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
+_DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\d.]+))?")
+_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
+
+
+def _run_probe(path: Path) -> str:
+    try:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{path}: ffmpeg took more than 60 s to open it") from None
+    return proc.stderr.decode("utf-8", "replace")
+
+
+def _rate(line: str) -> float | None:
+    found = {kind: float(v) * (1000 if k else 1) for v, k, kind in _RATE.findall(line)}
+    return found.get("fps") or found.get("tbr")
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Describe ``path``; raises :class:`InputError` if it is missing, not a video, or has no video stream."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a video")
+    text = _run_probe(path)
+    head = re.search(r"Input #0, (.+?), from ", text)
+    if head is None:
+        last = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        reason = last[-1] if last else "ffmpeg could not open it"
+        reason = re.sub(r"^Error opening input files?: ", "", reason)
+        if "moov atom not found" in text:
+            reason = "moov atom not found (an unfinished or truncated mp4/mov)"
+        raise InputError(f"{path}: not a readable video ({reason})")
+    fmt = head.group(1)
+    if _IMAGE_FORMATS.match(fmt.split(",")[0]):
+        raise InputError(f"{path}: is an image ({fmt}), not a video; use `classsr upscale`")
+    duration = start = None
+    m = _DURATION.search(text)
+    if m:
+        if m.group(1) is not None:
+            duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        if m.group(4) is not None:
+            start = float(m.group(4))
+    streams: list[StreamInfo] = []
+    video: dict[str, object] | None = None
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        sm = _STREAM.match(line)
+        if not sm:
+            continue
+        idx, lang, kind, codec = int(sm.group(1)), sm.group(2), sm.group(3).lower(), sm.group(4)
+        streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None))
+        if kind != "video" or video is not None or "(attached pic)" in line:
+            continue
+        block = []
+        for follow in lines[i + 1 :]:
+            if _STREAM.match(follow) or not follow.startswith("    "):
+                break
+            block.append(follow)
+        size = _SIZE.search(line)
+        if size:
+            pix_fmt, color, w, h = size.group(1), size.group(2), int(size.group(3)), int(size.group(4))
+        else:
+            only = _SIZE_ONLY.search(line)
+            if not only:
+                continue
+            pix_fmt, color, w, h = None, None, int(only.group(1)), int(only.group(2))
+        rot = next((float(r.group(1)) for b in block if (r := _ROTATION.search(b))), 0.0)
+        flipped = any("flip" in b.lower() and "rotation" in b.lower() for b in block)
+        video = {"index": idx, "codec": codec, "w": w, "h": h, "fps": _rate(line), "rot": rot,
+                 "flip": flipped, "pix_fmt": pix_fmt, "color": color}
+    if video is None:
+        kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
+        raise InputError(f"{path}: has no video stream ({kinds})")
+    if video["w"] == 0 or video["h"] == 0:  # type: ignore[comparison-overlap]
+        raise InputError(f"{path}: video stream has no size")
+    return VideoInfo(
+        path=path,
+        format=fmt,
+        width=video["w"],  # type: ignore[arg-type]
+        height=video["h"],  # type: ignore[arg-type]
+        video_index=video["index"],  # type: ignore[arg-type]
+        codec=video["codec"],  # type: ignore[arg-type]
+        fps=video["fps"],  # type: ignore[arg-type]
+        duration=duration,
+        start=start or 0.0,
+        rotation=video["rot"],  # type: ignore[arg-type]
+        flipped=video["flip"],  # type: ignore[arg-type]
+        pix_fmt=video["pix_fmt"],  # type: ignore[arg-type]
+        color=video["color"],  # type: ignore[arg-type]
+        streams=tuple(streams),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Frame:
+    """One decoded frame: ``rgb`` ``(H, W, 3)`` uint8, ``pts`` and ``duration`` in ``time_base`` ticks."""
+
+    index: int
+    rgb: np.ndarray
+    pts: int
+    duration: int | None
+
+
+class _StderrPump(threading.Thread):
+    """Drains a child's stderr: keeps the last lines and the error lines, hands ``showinfo`` lines to a queue."""
+
+    _INFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s.*?(?:duration:\s*(-?\d+))?\s")
+    _TB = re.compile(r"config in time_base: (\d+)/(\d+)")
+
+    def __init__(self, stream: object, timestamps: bool = False) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.timestamps = timestamps
+        self.tail: deque[str] = deque(maxlen=_TAIL)
+        self.errors: deque[str] = deque(maxlen=_TAIL)
+        self.n_errors = 0
+        self.time_base: Fraction | None = None
+        self.stamps: deque[tuple[int, int | None]] = deque()
+        self.cond = threading.Condition()
+        self.done = False
+
+    def run(self) -> None:
+        try:
+            for raw in iter(self.stream.readline, b""):  # type: ignore[attr-defined]
+                line = raw.decode("utf-8", "replace").rstrip()
+                if self.timestamps and "Parsed_showinfo" in line:
+                    self._showinfo(line)
+                    continue
+                if not line:
+                    continue
+                self.tail.append(line)
+                if "[error]" in line or "[fatal]" in line or "[panic]" in line:
+                    self.n_errors += 1
+                    self.errors.append(line)
+        finally:
+            with self.cond:
+                self.done = True
+                self.cond.notify_all()
+
+    def _showinfo(self, line: str) -> None:
+        tb = self._TB.search(line)
+        if tb and self.time_base is None:
+            self.time_base = Fraction(int(tb.group(1)), int(tb.group(2)))
+            return
+        m = self._INFO.search(line)
+        if m:
+            dur = int(m.group(3)) if m.group(3) is not None else None
+            with self.cond:
+                self.stamps.append((int(m.group(2)), dur if dur and dur > 0 else None))
+                self.cond.notify_all()
+
+    def next_stamp(self, timeout: float = 60.0) -> tuple[int, int | None] | None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.stamps or self.done, timeout=timeout)
+            return self.stamps.popleft() if self.stamps else None
+
+    def message(self) -> str:
+        """The most telling line: the first error, or the last line ffmpeg printed."""
+        lines = list(self.errors) or list(self.tail)
+        if not lines:
+            return "no message"
+        return re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[0] if self.errors else lines[-1]).strip()
+
+
+class VideoReader:
+    """Stream the frames of the first video stream, in decode order, with their source timestamps.
+
+    Use as a context manager, iterate for :class:`Frame` objects. After the iteration, :attr:`errors` counts the
+    decoder's error messages and :attr:`returncode` is ffmpeg's exit status (non-zero, or errors, means the file is
+    damaged or truncated: what decoded was delivered, the rest was lost).
+    """
+
+    def __init__(self, info: VideoInfo, *, autorotate: bool = False) -> None:
+        self.info = info
+        self.autorotate = autorotate
+        self.width, self.height = info.width, info.height
+        if autorotate and round(info.rotation) % 180:
+            self.width, self.height = info.height, info.width
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pump: _StderrPump | None = None
+        self.frames_read = 0
+        self.returncode: int | None = None
+
+    @property
+    def time_base(self) -> Fraction:
+        """Time base of :attr:`Frame.pts` (known once the first frame is read)."""
+        tb = self._pump.time_base if self._pump else None
+        if tb is None:
+            fps = Fraction(self.info.fps or 25).limit_denominator(1001)
+            return 1 / fps
+        return tb
+
+    @property
+    def errors(self) -> int:
+        return self._pump.n_errors if self._pump else 0
+
+    def error_message(self) -> str:
+        return self._pump.message() if self._pump else ""
+
+    def __enter__(self) -> VideoReader:
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
+        if not self.autorotate:
+            cmd += ["-noautorotate"]
+        cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
+                "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough",
+                "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
+        try:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as e:
+            raise VideoError(f"could not start ffmpeg: {e}") from None
+        self._pump = _StderrPump(self._proc.stderr, timestamps=True)
+        self._pump.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stdout:
+            proc.stdout.close()
+        self.returncode = proc.wait()
+        if self._pump:
+            self._pump.join(timeout=10)
+        self._proc = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        assert self._proc is not None and self._proc.stdout is not None, "use VideoReader as a context manager"
+        size = self.width * self.height * 3
+        stdout = self._proc.stdout
+        fallback = 1 / Fraction(self.info.fps or 25).limit_denominator(1001)
+        while True:
+            buf = bytearray(size)
+            view = memoryview(buf)
+            got = 0
+            while got < size:
+                n = stdout.readinto(view[got:])  # type: ignore[attr-defined]
+                if not n:
+                    break
+                got += n
+            if got < size:
+                break
+            assert self._pump is not None
+            stamp = self._pump.next_stamp()
+            if stamp is None:  # no showinfo line: count frames at the nominal rate
+                tb = self.time_base
+                pts = round(self.frames_read * fallback / tb)
+                stamp = (pts, None)
+            rgb = np.frombuffer(buf, dtype=np.uint8).reshape(self.height, self.width, 3)
+            yield Frame(self.frames_read, rgb, stamp[0], stamp[1])
+            self.frames_read += 1
+        self.returncode = self._proc.wait()
+        self._pump.join(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How the output is encoded.
+
+    Attributes:
+        codec: ffmpeg encoder (``None``: libx264, or libvpx-vp9 for webm).
+        crf, preset: quality and speed, passed to encoders that take them.
+        pix_fmt: output pixel format.
+        extra: further encoder options, ``(key, value)`` pairs passed as ``-key value``.
+        audio: copy the source's audio streams.
+        subtitles: copy the source's subtitle streams where the container holds them.
+    """
+
+    codec: str | None = None
+    crf: int | None = 18
+    preset: str | None = "medium"
+    pix_fmt: str = "yuv420p"
+    extra: tuple[tuple[str, str], ...] = ()
+    audio: bool = True
+    subtitles: bool = True
+
+    def codec_for(self, muxer: str) -> str:
+        if self.codec:
+            return self.codec
+        return "libvpx-vp9" if muxer == "webm" else "libx264"
+
+
+_CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1")
+_PRESET_CODECS = ("libx264", "libx264rgb", "libx265", "libsvtav1")
+
+
+def _video_args(opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None) -> list[str]:
+    codec = opts.codec_for(muxer)
+    args = ["-c:v", codec, "-pix_fmt", opts.pix_fmt]
+    if opts.crf is not None and codec in _CRF_CODECS:
+        args += ["-crf", str(opts.crf)]
+        if codec in ("libvpx", "libvpx-vp9", "libaom-av1"):
+            args += ["-b:v", "0"]
+    if opts.preset and codec in _PRESET_CODECS and not (codec == "libsvtav1" and not opts.preset.isdigit()):
+        args += ["-preset", opts.preset]
+    if opts.pix_fmt.startswith(("yuv", "nv")):
+        # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
+        # sources would otherwise be shown with the wrong one). Primaries and transfer follow the source.
+        args += ["-vf", "scale=out_color_matrix=bt709:out_range=tv", "-colorspace", "bt709", "-color_range", "tv"]
+        parts = [p.strip() for p in (color or "").replace("/", ",").split(",")]
+        if len(parts) >= 4 and parts[0] in ("tv", "pc") and parts[2] not in ("unknown", "reserved"):
+            args += ["-color_primaries", parts[2], "-color_trc", parts[3]]
+    for key, value in opts.extra:
+        args += [f"-{key.lstrip('-')}", value]
+    if muxer in _VFR_MUXERS:
+        args += ["-fps_mode", "passthrough", "-enc_time_base:v", f"{time_base.numerator}/{time_base.denominator}"]
+    return args
+
+
+def _trial_mux(src: Path, muxer: str, args: list[str]) -> str | None:
+    """Mux one second of ``src``'s non-video streams with ``args``; ``None`` if it works, else ffmpeg's error."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-t", "1", "-i", str(src), *args,
+           "-f", muxer, "-y", os.devnull]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    if proc.returncode == 0:
+        return None
+    lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[0] if lines else f"ffmpeg exited with {proc.returncode}"
+
+
+def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list[str], list[str]]:
+    """ffmpeg arguments that carry the source's audio and subtitles (input #1) into ``muxer``, and notes.
+
+    Audio is copied when the container takes it, otherwise re-encoded; subtitles are copied or turned into the
+    container's text format, otherwise dropped. Each fallback is named in the notes.
+    """
+    notes: list[str] = []
+    audio = info.audio if opts.audio else []
+    sub_codec = _SUBTITLE_CODEC.get(muxer)
+    subs = info.subtitles if opts.subtitles and sub_codec else []
+    if opts.subtitles and info.subtitles and not sub_codec:
+        notes.append(f"{len(info.subtitles)} subtitle stream(s) dropped: {muxer} holds none")
+    audio_args = [a for s in audio for a in ("-map", f"1:{s.index}")] + (["-c:a", "copy"] if audio else [])
+    sub_args = [a for s in subs for a in ("-map", f"1:{s.index}")] + (["-c:s", sub_codec] if subs else [])
+    remap = lambda args: [a.replace("1:", "0:", 1) if a.startswith("1:") else a for a in args]  # noqa: E731
+    if audio and _trial_mux(info.path, muxer, remap(audio_args)) is not None:
+        fallback = _AUDIO_FALLBACK.get(muxer, "aac")
+        audio_args = [*audio_args[:-2], "-c:a", fallback]
+        why = _trial_mux(info.path, muxer, remap(audio_args))
+        codecs = ", ".join(sorted({s.codec for s in audio}))
+        if why is None:
+            notes.append(f"audio re-encoded to {fallback}: {muxer} cannot hold {codecs} as it is")
+        else:
+            notes.append(f"audio dropped: {muxer} takes neither {codecs} nor {fallback} ({why})")
+            audio_args = []
+    if subs and _trial_mux(info.path, muxer, remap(sub_args)) is not None:
+        notes.append(f"{len(subs)} subtitle stream(s) dropped: {muxer} cannot hold {subs[0].codec}")
+        sub_args = []
+    return audio_args + sub_args, notes
+
+
+def _ebml_id(eid: int) -> bytes:
+    return eid.to_bytes((eid.bit_length() + 7) // 8, "big")
+
+
+def _ebml_size(n: int) -> bytes:
+    for length in range(1, 9):
+        if n < (1 << (7 * length)) - 1:
+            return ((1 << (7 * length)) | n).to_bytes(length, "big")
+    raise ValueError("EBML element too large")
+
+
+def _el(eid: int, payload: bytes) -> bytes:
+    return _ebml_id(eid) + _ebml_size(len(payload)) + payload
+
+
+def _uint(eid: int, value: int) -> bytes:
+    return _el(eid, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+def _matroska_header(width: int, height: int, tick_ns: int) -> bytes:
+    """EBML header, a Segment of unknown size, Info and one rawvideo rgb24 track."""
+    ebml = _el(0x1A45DFA3, _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4) + _uint(0x42F3, 8)
+               + _el(0x4282, b"matroska") + _uint(0x4287, 4) + _uint(0x4285, 2))  # fmt: skip
+    info = _el(0x1549A966, _uint(0x2AD7B1, tick_ns) + _el(0x4D80, b"classsr") + _el(0x5741, b"classsr"))
+    video = _el(0xE0, _uint(0xB0, width) + _uint(0xBA, height) + _el(0x2EB524, b"RGB\x18"))
+    track = _el(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1) + _el(0x86, b"V_UNCOMPRESSED")
+                + _uint(0x9C, 0) + video)  # fmt: skip
+    segment_unknown = _ebml_id(0x18538067) + b"\x01\xff\xff\xff\xff\xff\xff\xff"
+    return ebml + segment_unknown + info + _el(0x1654AE6B, track)
+
+
+def _cluster_head(timestamp: int, duration: int | None, frame_bytes: int) -> tuple[bytes, bytes]:
+    """Cluster and BlockGroup headers of one frame, and its BlockDuration; the frame's bytes go between."""
+    block_head = b"\x81" + struct.pack(">hB", 0, 0)
+    dur = _uint(0x9B, duration) if duration else b""
+    block = _ebml_id(0xA1) + _ebml_size(len(block_head) + frame_bytes) + block_head
+    group_size = len(block) + frame_bytes + len(dur)
+    group = _ebml_id(0xA0) + _ebml_size(group_size)
+    cluster_ts = _uint(0xE7, timestamp)
+    cluster_size = len(cluster_ts) + len(group) + group_size
+    return _ebml_id(0x1F43B675) + _ebml_size(cluster_size) + cluster_ts + group + block, dur
+
+
+class VideoWriter:
+    """Encode RGB frames to ``path`` with their timestamps, copying the source's other streams.
+
+    ffmpeg starts on the first :meth:`write`. Timestamps are in ``time_base`` ticks, as :class:`VideoReader` gives
+    them (relative to the source's start, so audio stays in sync). :meth:`close` finishes the file and raises
+    :class:`VideoError` if the encoder failed; :meth:`abort` stops it and leaves whatever it wrote to the caller.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        width: int,
+        height: int,
+        *,
+        time_base: Fraction,
+        options: EncodeOptions | None = None,
+        muxer: str | None = None,
+        source: VideoInfo | None = None,
+        stream_args: list[str] | None = None,
+        rotation: float = 0.0,
+    ) -> None:
+        self.path = Path(path)
+        self.width, self.height = width, height
+        self.time_base = time_base
+        self.options = options or EncodeOptions()
+        self.muxer = muxer or container_of(self.path)
+        self.source = source
+        self.stream_args = stream_args or []
+        self.rotation = rotation
+        ns = Fraction(10**9) * time_base
+        self._tick = Fraction(1)  # pipe ticks per source tick
+        if ns.denominator == 1:
+            self._tick_ns = int(ns)
+        else:  # not a whole number of ns per tick: write microseconds, the encoder's time base restores the ticks
+            self._tick_ns = 1000
+            self._tick = time_base * 10**6
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pump: _StderrPump | None = None
+        self._first: int | None = None
+        self._held: tuple[bytes, int, int | None] | None = None
+        self.frames_written = 0
+
+    def _start(self, first_pts: int) -> None:
+        opts = self.options
+        if opts.pix_fmt.startswith(("yuv4", "nv")) and "444" not in opts.pix_fmt and (self.width % 2 or self.height % 2):
+            raise VideoError(
+                f"{self.width}x{self.height} output is odd-sized; {opts.pix_fmt} needs even sizes "
+                "(use --pix-fmt yuv444p)"
+            )
+        self._first = first_pts
+        offset = float(first_pts * self.time_base)
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error"]
+        if self.rotation:  # stored as metadata only: the frames stay as decoded
+            cmd += ["-noautorotate", "-display_rotation:v:0", f"{self.rotation:g}"]
+        cmd += ["-itsoffset", f"{offset:.9f}", "-f", "matroska", "-i", "pipe:0"]
+        if self.source is not None:
+            cmd += ["-i", str(self.source.path), "-map_metadata", "1"]
+        lang = next((s.language for s in self.source.streams if s.kind == "video"), None) if self.source else None
+        cmd += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
+        cmd += _video_args(opts, self.muxer, self.time_base, self.source.color if self.source else None)
+        cmd += [*self.stream_args, "-f", self.muxer, "-y", str(self.path)]
+        try:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except OSError as e:
+            raise VideoError(f"could not start ffmpeg: {e}") from None
+        self._pump = _StderrPump(self._proc.stderr)
+        self._pump.start()
+        self._send(_matroska_header(self.width, self.height, self._tick_ns))
+
+    def _send(self, data: bytes | memoryview) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            raise self._failure() from None
+
+    def _failure(self) -> VideoError:
+        assert self._proc is not None
+        try:
+            rc = self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            rc = self._proc.wait()
+        if self._pump:
+            self._pump.join(timeout=10)
+        msg = self._pump.message() if self._pump else ""
+        return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}")
+
+    def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
+        """Queue one ``(height, width, 3)`` uint8 frame at ``pts`` (source ticks)."""
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+            raise ValueError(f"expected a ({self.height}, {self.width}, 3) uint8 frame, got {rgb.shape} {rgb.dtype}")
+        if self._proc is None:
+            self._start(pts)
+        data = np.ascontiguousarray(rgb).tobytes()
+        if self._held is not None:
+            prev_data, prev_pts, prev_dur = self._held
+            gap = pts - prev_pts
+            self._emit(prev_data, prev_pts, gap if gap > 0 else prev_dur)
+        self._held = (data, pts, duration)
+
+    def _emit(self, data: bytes, pts: int, duration: int | None) -> None:
+        assert self._first is not None
+        ts = max(0, round((pts - self._first) * self._tick))
+        dur = round(duration * self._tick) if duration else None
+        head, dur_el = _cluster_head(ts, dur, len(data))
+        self._send(head)
+        self._send(data)
+        if dur_el:
+            self._send(dur_el)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the last frame, finish the file, and check that ffmpeg succeeded."""
+        if self._proc is None:
+            return
+        if self._held is not None:
+            self._emit(*self._held)
+            self._held = None
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        rc = self._proc.wait()
+        if self._pump:
+            self._pump.join(timeout=10)
+        if rc != 0:
+            msg = self._pump.message() if self._pump else ""
+            self._proc = None
+            raise VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}")
+        self._proc = None
+
+    def abort(self) -> None:
+        """Stop the encoder without finishing the file."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.kill()
+        if proc.stdin:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+        proc.wait()
+        if self._pump:
+            self._pump.join(timeout=10)
