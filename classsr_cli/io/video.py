@@ -19,6 +19,7 @@ again on the output.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import struct
@@ -83,7 +84,9 @@ def container_of(path: str | os.PathLike[str]) -> str:
     """The muxer for an output path, from its extension."""
     ext = Path(path).suffix.lower()
     if ext not in CONTAINERS:
-        raise VideoError(f"{path}: unknown video container {ext or '(none)'!r}; use one of {', '.join(CONTAINERS)}")
+        raise VideoError(
+            f"{path}: unknown video container {ext or '(none)'!r}; use one of {', '.join(CONTAINERS)}"
+        )
     return CONTAINERS[ext]
 
 
@@ -227,8 +230,17 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             pix_fmt, color, w, h = None, None, int(only.group(1)), int(only.group(2))
         rot = next((float(r.group(1)) for b in block if (r := _ROTATION.search(b))), 0.0)
         flipped = any("flip" in b.lower() and "rotation" in b.lower() for b in block)
-        video = {"index": idx, "codec": codec, "w": w, "h": h, "fps": _rate(line), "rot": rot,
-                 "flip": flipped, "pix_fmt": pix_fmt, "color": color}
+        video = {
+            "index": idx,
+            "codec": codec,
+            "w": w,
+            "h": h,
+            "fps": _rate(line),
+            "rot": rot,
+            "flip": flipped,
+            "pix_fmt": pix_fmt,
+            "color": color,
+        }
     if video is None:
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
         raise InputError(f"{path}: has no video stream ({kinds})")
@@ -369,7 +381,9 @@ class VideoReader:
                 "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
         try:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
         except OSError as e:
             raise VideoError(f"could not start ffmpeg: {e}") from None
         self._pump = _StderrPump(self._proc.stderr, timestamps=True)
@@ -393,7 +407,9 @@ class VideoReader:
         self._proc = None
 
     def __iter__(self) -> Iterator[Frame]:
-        assert self._proc is not None and self._proc.stdout is not None, "use VideoReader as a context manager"
+        assert self._proc is not None and self._proc.stdout is not None, (
+            "use VideoReader as a context manager"
+        )
         size = self.width * self.height * 3
         stdout = self._proc.stdout
         fallback = 1 / Fraction(self.info.fps or 25).limit_denominator(1001)
@@ -467,14 +483,26 @@ def _video_args(opts: EncodeOptions, muxer: str, time_base: Fraction, color: str
     if opts.pix_fmt.startswith(("yuv", "nv")):
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
         # sources would otherwise be shown with the wrong one). Primaries and transfer follow the source.
-        args += ["-vf", "scale=out_color_matrix=bt709:out_range=tv", "-colorspace", "bt709", "-color_range", "tv"]
+        args += [
+            "-vf",
+            "scale=out_color_matrix=bt709:out_range=tv",
+            "-colorspace",
+            "bt709",
+            "-color_range",
+            "tv",
+        ]
         parts = [p.strip() for p in (color or "").replace("/", ",").split(",")]
         if len(parts) >= 4 and parts[0] in ("tv", "pc") and parts[2] not in ("unknown", "reserved"):
             args += ["-color_primaries", parts[2], "-color_trc", parts[3]]
     for key, value in opts.extra:
         args += [f"-{key.lstrip('-')}", value]
     if muxer in _VFR_MUXERS:
-        args += ["-fps_mode", "passthrough", "-enc_time_base:v", f"{time_base.numerator}/{time_base.denominator}"]
+        args += [
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base:v",
+            f"{time_base.numerator}/{time_base.denominator}",
+        ]
     return args
 
 
@@ -607,7 +635,11 @@ class VideoWriter:
 
     def _start(self, first_pts: int) -> None:
         opts = self.options
-        if opts.pix_fmt.startswith(("yuv4", "nv")) and "444" not in opts.pix_fmt and (self.width % 2 or self.height % 2):
+        if (
+            opts.pix_fmt.startswith(("yuv4", "nv"))
+            and "444" not in opts.pix_fmt
+            and (self.width % 2 or self.height % 2)
+        ):
             raise VideoError(
                 f"{self.width}x{self.height} output is odd-sized; {opts.pix_fmt} needs even sizes "
                 "(use --pix-fmt yuv444p)"
@@ -620,12 +652,18 @@ class VideoWriter:
         cmd += ["-itsoffset", f"{offset:.9f}", "-f", "matroska", "-i", "pipe:0"]
         if self.source is not None:
             cmd += ["-i", str(self.source.path), "-map_metadata", "1"]
-        lang = next((s.language for s in self.source.streams if s.kind == "video"), None) if self.source else None
+        lang = (
+            next((s.language for s in self.source.streams if s.kind == "video"), None)
+            if self.source
+            else None
+        )
         cmd += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
         cmd += _video_args(opts, self.muxer, self.time_base, self.source.color if self.source else None)
         cmd += [*self.stream_args, "-f", self.muxer, "-y", str(self.path)]
         try:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
         except OSError as e:
             raise VideoError(f"could not start ffmpeg: {e}") from None
         self._pump = _StderrPump(self._proc.stderr)
@@ -654,7 +692,9 @@ class VideoWriter:
     def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
         """Queue one ``(height, width, 3)`` uint8 frame at ``pts`` (source ticks)."""
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
-            raise ValueError(f"expected a ({self.height}, {self.width}, 3) uint8 frame, got {rgb.shape} {rgb.dtype}")
+            raise ValueError(
+                f"expected a ({self.height}, {self.width}, 3) uint8 frame, got {rgb.shape} {rgb.dtype}"
+            )
         if self._proc is None:
             self._start(pts)
         data = np.ascontiguousarray(rgb).tobytes()
@@ -683,10 +723,8 @@ class VideoWriter:
             self._emit(*self._held)
             self._held = None
         assert self._proc.stdin is not None
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self._proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
         rc = self._proc.wait()
         if self._pump:
             self._pump.join(timeout=10)
@@ -703,10 +741,8 @@ class VideoWriter:
             return
         proc.kill()
         if proc.stdin:
-            try:
+            with contextlib.suppress(OSError):
                 proc.stdin.close()
-            except OSError:
-                pass
         proc.wait()
         if self._pump:
             self._pump.join(timeout=10)
