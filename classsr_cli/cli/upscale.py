@@ -1,9 +1,250 @@
-"""`classsr upscale` (placeholder until the inference-core CLI lands)."""
+"""`classsr upscale`: upscale images with per-class routing, and report where the compute went."""
 
 from __future__ import annotations
 
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from classsr_cli.cli._common import EXIT_FAILURE, EXIT_PARTIAL, Device, Precision, err, fail, guarded
+
+#: Same as classsr_cli.io.image.DEFAULT_MAX_PIXELS (not imported here: it would pull in Pillow for --help).
+DEFAULT_MAX_PIXELS = 100_000_000
+
+EXAMPLES = """\
+Examples:
+
+  classsr upscale photo.jpg -x4                  # writes photo_x4.jpg beside it
+  classsr upscale photo.png -x3 -o big.png       # x4 model, then an exact downscale to x3
+  classsr upscale shots/ -o out/ --recursive     # mirror the folder tree under out/
+  classsr upscale 'shots/*.jpg' --json > runs.jsonl
+  classsr upscale photo.png --classmap           # also photo_x4_classmap.png
+"""
+
+
+class Branch(StrEnum):
+    light = "light"
+    medium = "medium"
+    heavy = "heavy"
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("upscale", epilog=EXAMPLES)(upscale)
+
+
+@guarded
+def upscale(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Output file (one input) or folder (several). Default: beside the input."),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option("-x", "--scale", help="Upscaling factor; non-native ones (3, 2.5) downscale the next native.")
+    ] = 4.0,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name (see `classsr models`) or .safetensors path.")
+    ] = None,
+    device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")] = Device.auto,
+    precision: Annotated[Precision, typer.Option(help="auto is fp32; fp16/bf16 only when asked.")] = Precision.auto,
+    batch_size: Annotated[int, typer.Option(min=1, help="Most patches per branch call (bounds memory).")] = 256,
+    step: Annotated[int, typer.Option(min=1, help="Patch step in LR pixels (patch 32, so overlap 32-step).")] = 28,
+    force_branch: Annotated[
+        Branch | None, typer.Option(help="Run every patch through one branch (A/B runs).", show_default=False)
+    ] = None,
+    classmap: Annotated[bool, typer.Option("--classmap", help="Also write {output stem}_classmap.png.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per input on stdout (JSON Lines).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Walk folders and mirror their tree.")] = False,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="Carry on past bad inputs; list them at the end (exit 3).")
+    ] = False,
+    max_pixels: Annotated[
+        int, typer.Option(min=0, help="Refuse inputs above this many pixels (decompression bombs); 0: no limit.")
+    ] = DEFAULT_MAX_PIXELS,
+) -> None:
+    """Upscale images with ClassSR: each 32x32 patch goes to the light, medium or heavy branch."""
+    from classsr_cli import distributed, pipeline, runtime
+    from classsr_cli.plan import plan_jobs
+
+    plan = plan_jobs(
+        inputs, output, scale, recursive=recursive, classmap=classmap, overwrite=overwrite, keep_going=keep_going
+    )
+    world = distributed.world()
+    report = _Report(json_out, world)
+    dev = runtime.resolve_device(distributed.device_name(world, device.value))
+    dtype = runtime.resolve_dtype(precision.value, dev)
+    distributed.start(world, dev)
+    try:
+        upscaler = pipeline.load_upscaler(
+            model, scale, device=dev, dtype=dtype, step=step, batch_size=batch_size,
+            force_branch=force_branch.value if force_branch else None,
+        )
+        if upscaler.resampled and world.is_main:
+            err.print(
+                f"note: x{scale:g} is not a native scale: running the x{upscaler.model_scale} model, "
+                "then an antialiased bicubic downscale to the exact size",
+                soft_wrap=True,
+            )
+        planned = [(spec, None, str(e), e.exit_code) for spec, e in plan.failed]
+        for failure in planned:
+            report.failure(*failure, keep_going=keep_going)
+        done, failed = _run(
+            upscaler, world.shard(plan.jobs), report, keep_going=keep_going, overwrite=overwrite,
+            max_pixels=max_pixels,
+        )
+        gathered = distributed.all_gather(world, (done, failed))
+    finally:
+        distributed.finish(world)
+    done = [d for rank_done, _ in gathered for d in rank_done]
+    failed = planned + [f for _, rank_failed in gathered for f in rank_failed]
+    if world.active:
+        report.replay(done, failed[len(planned) :])
+    _finish(report, done, failed, keep_going)
+
+
+Failure = tuple[str, "str | None", str, int]  # input, output, message, exit code
+
+
+def _run(
+    upscaler: Any, jobs: list[Any], report: _Report, *, keep_going: bool, overwrite: bool, max_pixels: int
+) -> tuple[list[dict[str, Any]], list[Failure]]:
+    """Upscale this rank's jobs; returns the JSON records of those done and the failures."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from classsr_cli.errors import ClassSRError
+    from classsr_cli.pipeline import upscale_file
+
+    done: list[dict[str, Any]] = []
+    failed: list[Failure] = []
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=not (err.is_terminal and report.world.is_main),
+    )
+    with progress:
+        files = progress.add_task("images", total=len(jobs), visible=len(jobs) > 1)
+        patches = progress.add_task("patches", total=None, visible=False)
+
+        def on_patches(n: int, total: int) -> None:
+            progress.update(patches, completed=n, total=total, visible=total >= 2000)
+
+        for job in jobs:
+            progress.update(files, description=f"images ({job.input.name})")
+            try:
+                result = upscale_file(
+                    upscaler, job.input, job.output, classmap=job.classmap, overwrite=overwrite,
+                    max_pixels=max_pixels or None, progress=on_patches,
+                )
+            except ClassSRError as e:
+                failure = (str(job.input), str(job.output), str(e), e.exit_code)
+                failed.append(failure)
+                report.failure(*failure, keep_going=keep_going)
+                if not keep_going:
+                    break
+                continue
+            finally:
+                progress.update(patches, visible=False, completed=0)
+                progress.advance(files)
+            record = result.to_dict()
+            if report.world.active:
+                record["rank"] = report.world.rank
+            done.append(record)
+            report.image(record)
+    return done, failed
+
+
+class _Report:
+    """Where each piece goes: records (JSON or output paths) to stdout, the report to stderr.
+
+    Under torchrun every rank reports its own images on stderr; rank 0 prints all records to stdout once
+    they are gathered, and the totals.
+    """
+
+    def __init__(self, json_out: bool, world: Any) -> None:
+        self.json_out = json_out
+        self.world = world
+
+    def _stdout(self, record: dict[str, Any]) -> None:
+        if self.json_out:
+            typer.echo(json.dumps(record))
+        elif record.get("output") and not record.get("error"):
+            typer.echo(record["output"])
+
+    def image(self, rec: dict[str, Any]) -> None:
+        from rich.markup import escape
+
+        p, f = rec["patches"], rec["flops"]
+        (w, h), (ow, oh) = rec["size"]["input"], rec["size"]["output"]
+        who = f"[dim]\\[rank {self.world.rank}][/] " if self.world.active else ""
+        err.print(
+            f"{who}[bold]{escape(rec['input'])}[/] -> {escape(rec['output'])}  {w}x{h} -> {ow}x{oh}  "
+            f"{rec['seconds']:.2f} s",
+            soft_wrap=True,
+        )
+        err.print(
+            f"  patches [green]light {p['light']}[/] · [yellow]medium {p['medium']}[/] · "
+            f"[red]heavy {p['heavy']}[/]  FLOPs saved {_pct(f['saved'])} vs heavy on these patches, "
+            f"{_pct(f['saved_vs_whole'])} vs heavy on the whole image",
+            soft_wrap=True,
+        )
+        for note in rec["notes"]:
+            err.print(f"  [dim]note: {escape(note)}[/]", soft_wrap=True)
+        if not self.world.active:
+            self._stdout(rec)
+
+    def failure(self, spec: str, output: str | None, message: str, code: int, *, keep_going: bool) -> None:
+        from rich.markup import escape
+
+        if keep_going:
+            err.print(f"[red]failed:[/] {escape(message)}", soft_wrap=True)
+        if not self.world.active and self.json_out:
+            self._stdout({"input": spec, "output": output, "error": message})
+
+    def replay(self, done: list[dict[str, Any]], failed: list[Failure]) -> None:
+        if not self.world.is_main:
+            return
+        for rec in done:
+            self._stdout(rec)
+        if self.json_out:
+            for spec, output, message, _ in failed:
+                self._stdout({"input": spec, "output": output, "error": message})
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _finish(report: _Report, done: list[dict[str, Any]], failed: list[Failure], keep_going: bool) -> None:
+    from rich.markup import escape
+
+    main = report.world.is_main
+    if main and (len(done) > 1 or report.world.active) and done:
+        _totals(done)
+    if not failed:
+        return
+    if not keep_going:
+        if not main:
+            raise typer.Exit(failed[0][3])
+        raise fail(escape(failed[0][2]), failed[0][3])
+    if main:
+        err.print(f"[bold red]{len(failed)} of {len(done) + len(failed)} inputs failed:[/]")
+        for _, _, message, _ in failed:
+            err.print(f"  {escape(message)}", soft_wrap=True)
+    raise typer.Exit(EXIT_PARTIAL if done else EXIT_FAILURE)
+
+
+def _totals(done: list[dict[str, Any]]) -> None:
+    n = [sum(d["patches"][k] for d in done) for k in ("light", "medium", "heavy")]
+    used, heavy, whole = (sum(d["flops"][k] for d in done) for k in ("used", "heavy", "whole"))
+    total = max(sum(n), 1)
+    seconds = sum(d["seconds"] for d in done)
+    err.print(
+        f"[bold]total[/]: {len(done)} images, {seconds:.2f} s  patches "
+        f"[green]light {n[0]} ({_pct(n[0] / total)})[/] · [yellow]medium {n[1]} ({_pct(n[1] / total)})[/] · "
+        f"[red]heavy {n[2]} ({_pct(n[2] / total)})[/]  FLOPs saved {_pct(1 - used / heavy if heavy else 0)} "
+        f"vs heavy on the same patches, {_pct(1 - used / whole if whole else 0)} vs heavy on whole images",
+        soft_wrap=True,
+    )

@@ -1,0 +1,86 @@
+"""Sharing a batch among processes started by ``torchrun`` (one per GPU, or several CPU processes).
+
+``torchrun --nproc-per-node N -m classsr_cli upscale ...`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``.
+Each rank takes every ``WORLD_SIZE``-th job starting at its ``RANK`` on its own device (``cuda:LOCAL_RANK``
+when there are GPUs) and the results are gathered with ``torch.distributed`` (nccl on CUDA, gloo on CPU).
+Without those variables everything here is a no-op for a single process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+__all__ = ["World", "all_gather", "device_name", "finish", "start", "world"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the ranks."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, items: Sequence[T]) -> list[T]:
+        """This rank's share: ``items[rank::size]``."""
+        return list(items[self.rank :: self.size])
+
+
+def world() -> World:
+    """Read ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (as set by torchrun)."""
+    size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if size <= 1:
+        return World()
+    rank = int(os.environ.get("RANK", "0"))
+    return World(rank=rank, size=size, local_rank=int(os.environ.get("LOCAL_RANK", str(rank))))
+
+
+def device_name(w: World, requested: str) -> str:
+    """``cuda:LOCAL_RANK`` for a rank asking for ``auto`` or ``cuda`` on a machine with GPUs."""
+    if w.active and requested in ("auto", "cuda") and torch.cuda.is_available():
+        return f"cuda:{w.local_rank % torch.cuda.device_count()}"
+    return requested
+
+
+def start(w: World, device: torch.device) -> None:
+    """Join the process group (nccl for CUDA devices, gloo otherwise)."""
+    import torch.distributed as dist
+
+    if not w.active or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=w.rank, world_size=w.size)
+
+
+def all_gather(w: World, obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+    if not w.active:
+        return [obj]
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * w.size
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def finish(w: World) -> None:
+    import torch.distributed as dist
+
+    if w.active and dist.is_initialized():
+        dist.destroy_process_group()

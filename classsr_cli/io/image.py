@@ -1,0 +1,542 @@
+"""Reading and writing images, with the whole mode policy in one place.
+
+Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` ``uint8`` or ``uint16`` with
+``C = 1`` (gray) or ``3`` (RGB), and the alpha channel, if any, apart as ``(H, W)`` of the same dtype.
+
+* Formats: PNG, JPEG, WebP, TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
+* EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
+* Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
+* Palette images become RGB, or RGBA when they have transparency. CMYK (and YCbCr, LAB, HSV) become RGB,
+  through the embedded ICC profile when there is one.
+* 16-bit PNG and TIFF are read at 16 bits (Pillow reads 16-bit colour as 8-bit, so 16-bit PNG goes through
+  pypng and 16-bit TIFF through tifffile) and written back at 16 bits.
+* Animated GIF/WebP and multi-page TIFF: the first frame only, with a note.
+* The ICC profile and EXIF are kept and written to outputs whose format holds them (PNG, JPEG, WebP, TIFF).
+* A decompression-bomb guard refuses images above ``max_pixels`` before any pixel is decoded.
+
+Writing (:func:`write_image`) is atomic: a temporary file in the target folder, then a rename; an existing
+file is refused unless ``overwrite``. Every failure is a typed error that names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from classsr_cli.errors import ConfigError, InputError, OutputError, OutputExistsError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "READ_SUFFIXES",
+    "WRITE_FORMATS",
+    "Picture",
+    "output_format",
+    "output_suffix",
+    "read_image",
+    "write_image",
+]
+
+#: Largest input accepted by default, in pixels (width x height of the LR input).
+DEFAULT_MAX_PIXELS = 100_000_000
+
+_READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")  # JPEG also opens MPO
+#: File suffixes picked up when a folder or glob is given.
+READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+#: Output suffix -> Pillow format name.
+WRITE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+_META_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")  # formats that hold ICC + EXIF
+_HIGH_BIT_FORMATS = ("PNG", "TIFF")
+_ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
+_ORIENTATION = 0x0112
+_EXIF_IFD = 0x8769
+# Base-IFD tags worth carrying from a TIFF (the rest of a TIFF's tags describe its own pixel layout).
+_TIFF_EXIF_TAGS = {270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 34665, 34853}
+_BOMB_LOCK = threading.Lock()
+
+
+class _Unsupported(ValueError):
+    """A well-formed image of a kind classsr does not handle."""
+
+
+@dataclass
+class Picture:
+    """A decoded image.
+
+    Attributes:
+        pixels: ``(H, W, C)`` ``uint8`` or ``uint16``; ``C`` is 1 (gray) or 3 (RGB).
+        alpha: ``(H, W)`` with the dtype of ``pixels``, or ``None``.
+        icc: the embedded ICC profile, carried to the output.
+        exif: EXIF bytes (``Exif\\0\\0`` + TIFF structure) without the orientation tag, carried to the output.
+        source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
+        source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
+        notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    icc: bytes | None = None
+    exif: bytes | None = None
+    source_format: str = ""
+    source_mode: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def bits(self) -> int:
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+    @property
+    def gray(self) -> bool:
+        return self.pixels.shape[2] == 1
+
+    @property
+    def mode(self) -> str:
+        """``L``, ``LA``, ``RGB`` or ``RGBA`` (the bit depth is :attr:`bits`)."""
+        return ("L" if self.gray else "RGB") + ("A" if self.alpha is not None else "")
+
+
+def output_suffix(suffix: str) -> str:
+    """Suffix of the default output for an input with ``suffix``: the same, except GIF, written as PNG."""
+    s = suffix.lower()
+    return ".png" if s == ".gif" else suffix
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+
+@contextlib.contextmanager
+def _pixel_limit_off() -> Iterator[None]:
+    """Turn Pillow's own bomb check off: :func:`read_image` applies ``max_pixels`` itself."""
+    with _BOMB_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
+    """Read ``path`` into a :class:`Picture` (see the module docstring for the policy).
+
+    Raises :class:`InputError` naming the file when it is missing, empty, not an image classsr reads,
+    truncated or corrupt, or larger than ``max_pixels`` (``None`` or 0: no limit).
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image")
+    if size == 0:
+        raise InputError(f"{path}: empty file")
+    Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
+    with _pixel_limit_off():
+        try:
+            with Image.open(path, formats=list(_READ_FORMATS)) as im:
+                _check_pixels(path, im.size, max_pixels)
+                return _decode(path, im)
+        except UnidentifiedImageError:
+            raise InputError(
+                f"{path}: not an image classsr reads (PNG, JPEG, WebP, TIFF, BMP or GIF)"
+            ) from None
+        except PermissionError:
+            raise InputError(f"{path}: cannot read (permission denied)") from None
+        except _Unsupported as e:
+            raise InputError(f"{path}: {e}") from None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as e:
+            raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
+    w, h = size
+    if max_pixels and w * h > max_pixels:
+        raise InputError(
+            f"{path}: {w}x{h} is {w * h / 1e6:.1f} MP, above the {max_pixels / 1e6:g} MP limit that guards "
+            f"against decompression bombs; to allow it, pass --max-pixels {w * h} (or 0 for no limit)"
+        )
+
+
+def _decode(path: Path, im: Image.Image) -> Picture:
+    fmt = im.format or ""
+    notes: list[str] = []
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    if frames > 1:
+        what = "pages" if fmt == "TIFF" else "frames"
+        notes.append(f"{fmt} with {frames} {what}: only the first is upscaled")
+    exif = im.getexif()
+    orientation = int(exif.get(_ORIENTATION, 1) or 1)
+    icc = im.info.get("icc_profile") or None
+    mode = im.mode
+    if fmt == "PNG" and _png_bit_depth(path) == 16:
+        colour, alpha = _read_png16(path)
+    elif fmt == "TIFF" and _tiff_is_16bit(im):
+        colour, alpha = _read_tiff16(path)
+    else:
+        im.load()
+        colour, alpha, icc = _pil_arrays(im, icc, notes)
+    colour = _orient(colour, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    if alpha is not None and int(alpha.min()) == np.iinfo(alpha.dtype).max:
+        alpha = None  # fully opaque: nothing to keep
+    return Picture(
+        pixels=np.ascontiguousarray(colour),
+        alpha=None if alpha is None else np.ascontiguousarray(alpha),
+        icc=icc,
+        exif=_exif_bytes(exif, fmt),
+        source_format=fmt,
+        source_mode=mode,
+        notes=notes,
+    )
+
+
+def _pil_arrays(
+    im: Image.Image, icc: bytes | None, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
+    """8-bit (and 16-bit gray) pixels through Pillow, converting the mode by the policy."""
+    mode = im.mode
+    if mode == "1":
+        im = im.convert("L")
+    elif mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        im = im.convert("RGBA" if has_alpha else "RGB")
+        notes.append(f"palette image converted to {im.mode}")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        im, icc = _to_rgb(im, icc, notes)
+    elif mode in ("RGBa", "La"):
+        im = im.convert(mode[0:-1] + "A" if mode == "La" else "RGBA")
+    elif mode == "RGBX":
+        im = im.convert("RGB")
+    elif mode == "F":
+        raise _Unsupported("32-bit float images are not supported")
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(im)
+        if mode == "I" and (int(arr.min()) < 0 or int(arr.max()) > 65535):
+            raise ValueError("32-bit integer samples outside the 16-bit range")
+        return arr.astype(np.uint16)[..., None], None, icc
+    arr = np.asarray(im)
+    if mode == "L":
+        return arr[..., None], None, icc
+    if mode == "LA":
+        return arr[..., :1], arr[..., 1], icc
+    if mode == "RGB":
+        return arr, None, icc
+    if mode == "RGBA":
+        return arr[..., :3], arr[..., 3], icc
+    raise _Unsupported(f"unsupported image mode {mode}")
+
+
+def _to_rgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> tuple[Image.Image, bytes | None]:
+    """CMYK/YCbCr/LAB/HSV to RGB; through the ICC profile into sRGB when there is one."""
+    if icc:
+        import io
+
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            notes.append(f"{im.mode} converted to sRGB through its ICC profile")
+            assert out is not None
+            return out, None
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    notes.append(f"{im.mode} converted to RGB (no usable ICC profile)")
+    return im.convert("RGB"), None
+
+
+def _png_bit_depth(path: Path) -> int:
+    with path.open("rb") as f:
+        head = f.read(26)
+    return head[24] if len(head) == 26 and head[12:16] == b"IHDR" else 8
+
+
+def _read_png16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    import png  # pypng: Pillow reads 16-bit colour PNG as 8-bit
+
+    try:
+        w, h, rows, info = png.Reader(filename=str(path)).asDirect()
+        data = np.array([np.asarray(r, dtype=np.uint16) for r in rows], dtype=np.uint16)
+    except (png.Error, zlib.error) as e:
+        raise ValueError(str(e)) from None
+    planes = int(info["planes"])
+    if data.shape != (h, w * planes):
+        raise ValueError(f"expected {h} rows of {w * planes} samples, got {data.shape}")
+    data = data.reshape(h, w, planes)
+    if info.get("bitdepth") != 16:  # asDirect rescales sBIT; keep 16-bit output all the same
+        data = data * (65535 // ((1 << int(info["bitdepth"])) - 1))
+    alpha = bool(info.get("alpha"))
+    colour = data[..., : planes - 1] if alpha else data
+    return colour, (data[..., -1] if alpha else None)
+
+
+def _tiff_is_16bit(im: Image.Image) -> bool:
+    bits = getattr(im, "tag_v2", {}).get(258, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return any(int(b) == 16 for b in bits)
+
+
+def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    import tifffile  # Pillow reads 16-bit colour TIFF as 8-bit
+
+    with tifffile.TiffFile(path) as tf:
+        page = tf.pages.first
+        arr = page.asarray()
+        axes = page.axes
+        photometric = int(page.photometric)
+    if arr.dtype != np.uint16:
+        raise _Unsupported(f"TIFF samples of type {arr.dtype} are not supported (8 or 16-bit integers are)")
+    if "S" in axes and axes.index("S") == 0:
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if photometric == 0:  # MINISWHITE
+        arr = 65535 - arr
+    elif photometric not in (1, 2):  # MINISBLACK, RGB
+        raise _Unsupported(f"16-bit TIFF with photometric {photometric} is not supported")
+    c = arr.shape[-1]
+    if c in (2, 4):
+        return arr[..., : c - 1], arr[..., -1]
+    if c in (1, 3):
+        return arr, None
+    raise _Unsupported(f"16-bit TIFF with {c} samples per pixel is not supported")
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation 1..8 to ``(H, W, ...)`` as ``ImageOps.exif_transpose`` does."""
+    if orientation == 2:
+        return arr[:, ::-1]
+    if orientation == 3:
+        return arr[::-1, ::-1]
+    if orientation == 4:
+        return arr[::-1]
+    if orientation == 5:
+        return arr.swapaxes(0, 1)
+    if orientation == 6:
+        return np.rot90(arr, -1)
+    if orientation == 7:
+        return arr[::-1, ::-1].swapaxes(0, 1)
+    if orientation == 8:
+        return np.rot90(arr, 1)
+    return arr
+
+
+def _exif_bytes(exif: Image.Exif, fmt: str) -> bytes | None:
+    """EXIF to carry: without the orientation (applied) and, from a TIFF, without its layout tags."""
+    if not len(exif):
+        return None
+    try:
+        out = Image.Exif()
+        for tag, value in exif.items():
+            if tag == _ORIENTATION or (fmt == "TIFF" and tag not in _TIFF_EXIF_TAGS):
+                continue
+            out[tag] = value
+        if fmt != "TIFF" or _EXIF_IFD in exif:
+            ifd = exif.get_ifd(_EXIF_IFD)
+            if ifd:
+                out[_EXIF_IFD] = dict(ifd)
+        return out.tobytes() if len(out) else None
+    except Exception:  # malformed maker notes and the like: drop the EXIF rather than the image
+        return None
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+def output_format(path: Path) -> str:
+    """Pillow format name for an output path; :class:`ConfigError` for a suffix classsr cannot write."""
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(set(WRITE_FORMATS)))
+        raise ConfigError(f"{path}: cannot write {path.suffix or 'a file without suffix'}; use one of {known}")
+    return fmt
+
+
+def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bool = False) -> list[str]:
+    """Write ``picture`` to ``path`` atomically; the format follows the suffix.
+
+    Returns notes on what the format could not hold (alpha in JPEG: composited on white; 16 bits in
+    JPEG/WebP/BMP: rounded to 8). Raises :class:`OutputExistsError` when ``path`` exists and not
+    ``overwrite``, :class:`ConfigError` for an unknown suffix, :class:`OutputError` when writing fails.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    notes: list[str] = []
+    pixels, alpha = picture.pixels, picture.alpha
+    if alpha is not None and fmt not in _ALPHA_FORMATS:
+        pixels, alpha = _over_white(pixels, alpha), None
+        notes.append(f"{fmt} holds no alpha: composited on white")
+    if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
+        pixels = _to8(pixels)
+        alpha = None if alpha is None else _to8(alpha)
+        notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
+    icc = picture.icc if fmt in _META_FORMATS else None
+    exif = _exif_for_output(picture.exif, pixels.shape[1], pixels.shape[0]) if fmt in _META_FORMATS else None
+    if pixels.dtype == np.uint16:
+        writer = _png16_writer if fmt == "PNG" else _tiff16_writer
+        _atomic_write(path, lambda tmp: writer(tmp, pixels, alpha, icc, exif), overwrite)
+    else:
+        _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, icc, exif), overwrite)
+    return notes
+
+
+def _to8(a: np.ndarray) -> np.ndarray:
+    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _over_white(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    top = float(np.iinfo(pixels.dtype).max)
+    a = alpha.astype(np.float32)[..., None] / top
+    out = pixels.astype(np.float32) * a + top * (1.0 - a)
+    return np.clip(np.rint(out), 0, top).astype(pixels.dtype)
+
+
+def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | None:
+    """The carried EXIF with PixelXDimension/PixelYDimension set to the output size."""
+    if not exif:
+        return None
+    try:
+        ex = Image.Exif()
+        ex.load(exif)
+        ifd = ex.get_ifd(_EXIF_IFD)
+        if 0xA002 in ifd or 0xA003 in ifd:
+            ifd[0xA002], ifd[0xA003] = width, height
+        return ex.tobytes()
+    except Exception:
+        return exif
+
+
+def _pil_write(
+    tmp: Path, fmt: str, pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None
+) -> None:
+    arr = pixels[..., 0] if pixels.shape[2] == 1 else pixels
+    im = Image.fromarray(np.ascontiguousarray(arr), "L" if arr.ndim == 2 else "RGB")
+    if alpha is not None:
+        if im.mode == "L" and fmt in ("PNG", "TIFF"):
+            im = Image.merge("LA", (im, Image.fromarray(alpha, "L")))
+        else:
+            im = im.convert("RGB")
+            im.putalpha(Image.fromarray(alpha, "L"))
+    options: dict[str, object] = {}
+    if icc:
+        options["icc_profile"] = icc
+    if exif:
+        options["exif"] = exif
+    if fmt == "JPEG":
+        options.update(quality=95, subsampling=0)
+    elif fmt == "WEBP":
+        options.update(quality=95, method=4)
+    elif fmt == "TIFF":
+        options.update(compression="tiff_deflate")
+    im.save(tmp, format=fmt, **options)
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def _png16_writer(
+    tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None
+) -> None:
+    """A 16-bit PNG (gray, gray+alpha, RGB or RGBA), Sub-filtered, with iCCP and eXIf chunks."""
+    arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
+    h, w, c = arr.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    rows = np.ascontiguousarray(arr.astype(">u2")).view(np.uint8).reshape(h, w * c * 2)
+    bpp = 2 * c
+    data = np.empty((h, rows.shape[1] + 1), np.uint8)
+    data[:, 0] = 1  # Sub filter: each byte minus the byte one pixel to the left
+    data[:, 1 : 1 + bpp] = rows[:, :bpp]
+    data[:, 1 + bpp :] = rows[:, bpp:] - rows[:, :-bpp]
+    parts = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0))]
+    if icc:
+        parts.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+    if exif:
+        parts.append(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+    parts += [_png_chunk(b"IDAT", zlib.compress(data.tobytes(), 6)), _png_chunk(b"IEND", b"")]
+    tmp.write_bytes(b"".join(parts))
+
+
+def _tiff16_writer(
+    tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None
+) -> None:
+    import tifffile
+
+    arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
+    gray = pixels.shape[2] == 1
+    if gray and alpha is None:
+        arr = arr[..., 0]
+    tifffile.imwrite(
+        tmp,
+        arr,
+        photometric="minisblack" if gray else "rgb",
+        planarconfig="contig" if arr.ndim == 3 else None,
+        extrasamples=("unassalpha",) if alpha is not None else None,
+        compression="zlib",
+        iccprofile=icc,
+    )
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) -> None:
+    """Run ``write(tmp)`` on a fresh temporary file beside ``path``, then move it into place."""
+    if not overwrite and path.exists():
+        raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # honours the umask
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+    try:
+        write(tmp)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _move_no_clobber(tmp, path)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _move_no_clobber(tmp: Path, path: Path) -> None:
+    try:
+        os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
+    except FileExistsError:
+        raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)") from None
+    except OSError:  # no hard links on this file system
+        if path.exists():
+            raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)") from None
+        os.replace(tmp, path)

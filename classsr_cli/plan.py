@@ -1,0 +1,184 @@
+"""Batch planning: which files to read and where each output goes. Paths only; no pixels, no torch.
+
+* Inputs are files, folders (flat, or the whole tree with ``recursive``) and glob patterns (expanded here
+  when the shell did not).
+* One file in: the output is ``output`` (a file, or a folder when it is one or ends with a separator), or
+  ``{stem}_x{scale}{suffix}`` beside the input.
+* Several in (or a folder or a glob): outputs go into the folder ``output`` under the input's own name
+  (mirroring the tree below each input folder with ``recursive``), or beside each input as
+  ``{stem}_x{scale}{suffix}`` when there is no ``output``.
+* GIF inputs are written as PNG. Existing outputs are refused unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from classsr_cli.errors import ClassSRError, ConfigError, InputError, OutputExistsError
+
+__all__ = ["Job", "Plan", "classmap_path", "default_output_name", "plan_jobs", "scale_tag"]
+
+_GLOB_CHARS = "*?["
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to upscale."""
+
+    input: Path
+    output: Path
+    classmap: Path | None = None
+
+
+@dataclass
+class Plan:
+    """The jobs, and the inputs refused while planning (only collected with ``keep_going``)."""
+
+    jobs: list[Job] = field(default_factory=list)
+    failed: list[tuple[str, ClassSRError]] = field(default_factory=list)
+
+
+def scale_tag(scale: float) -> str:
+    """``x4``, ``x2.5``."""
+    return f"x{float(scale):g}"
+
+
+def default_output_name(src: Path, scale: float) -> str:
+    from classsr_cli.io.image import output_suffix
+
+    return f"{src.stem}_{scale_tag(scale)}{output_suffix(src.suffix)}"
+
+
+def classmap_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_classmap.png")
+
+
+def _is_image_name(p: Path) -> bool:
+    from classsr_cli.io.image import READ_SUFFIXES
+
+    return p.suffix.lower() in READ_SUFFIXES and not p.name.startswith(".")
+
+
+def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool]:
+    """``[(file, relative output path)]`` for one input spec, and whether it names more than one file."""
+    path = Path(spec)
+    if path.is_dir():
+        walk = path.rglob("*") if recursive else path.iterdir()
+        files = sorted(
+            p for p in walk if p.is_file() and _is_image_name(p) and not _hidden(p.relative_to(path))
+        )
+        if not files:
+            raise InputError(f"{path}: no images in this folder{'' if recursive else ' (try --recursive)'}")
+        return [(p, p.relative_to(path)) for p in files], True
+    if path.exists() or not any(c in spec for c in _GLOB_CHARS):
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder")
+        return [(path, Path(path.name))], False
+    matches = sorted(Path(m) for m in glob.glob(spec, recursive=recursive))
+    files = [p for p in matches if p.is_file() and _is_image_name(p)]
+    if not files:
+        raise InputError(f"{spec}: no image matches this pattern")
+    return [(p, Path(p.name)) for p in files], True
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def plan_jobs(
+    specs: Sequence[str],
+    output: str | os.PathLike[str] | None,
+    scale: float,
+    *,
+    recursive: bool = False,
+    classmap: bool = False,
+    overwrite: bool = False,
+    keep_going: bool = False,
+) -> Plan:
+    """Plan the jobs for ``specs``. Raises the first problem unless ``keep_going``, which collects them.
+
+    Raises :class:`ConfigError` (always) when two inputs would write the same output, when an output would
+    replace its own input, or when a single output file has a suffix classsr cannot write.
+    """
+    plan = Plan()
+    found: list[tuple[Path, Path]] = []
+    many = len(specs) > 1
+    for spec in specs:
+        try:
+            items, several = _expand(spec, recursive)
+        except InputError as e:
+            if not keep_going:
+                raise
+            plan.failed.append((spec, e))
+            continue
+        many = many or several
+        found.extend(items)
+    found = _unique(found)
+    out = Path(output) if output is not None else None
+    to_folder = out is not None and (many or out.is_dir() or str(output).endswith(("/", os.sep)))
+    if out is not None and to_folder and out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: is a file; with several inputs -o must be a folder")
+    jobs = []
+    for src, rel in found:
+        if out is None:
+            dst = src.with_name(default_output_name(src, scale))
+        elif to_folder:
+            from classsr_cli.io.image import output_suffix
+
+            dst = out / rel.with_suffix(output_suffix(rel.suffix))
+        else:
+            dst = out
+        jobs.append(Job(src, dst, classmap_path(dst) if classmap else None))
+    jobs = _drop_outputs_of_others(jobs)
+    _check_collisions(jobs)
+    if not to_folder and out is not None:
+        from classsr_cli.io.image import output_format
+
+        output_format(out)
+    for job in jobs:
+        taken = [p for p in (job.output, job.classmap) if p is not None and p.exists()]
+        if taken and not overwrite:
+            err = OutputExistsError(f"{taken[0]}: already exists (pass --overwrite to replace it)")
+            if not keep_going:
+                raise err
+            plan.failed.append((str(job.input), err))
+            continue
+        plan.jobs.append(job)
+    return plan
+
+
+def _unique(items: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    seen: set[Path] = set()
+    out = []
+    for src, rel in items:
+        key = src.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append((src, rel))
+    return out
+
+
+def _drop_outputs_of_others(jobs: list[Job]) -> list[Job]:
+    """A folder run beside its inputs would pick up ``a_x4.png`` from an earlier run of ``a.png``: skip it."""
+    planned = {j.output.resolve() for j in jobs} | {j.classmap.resolve() for j in jobs if j.classmap}
+    return [j for j in jobs if j.input.resolve() not in planned]
+
+
+def _check_collisions(jobs: list[Job]) -> None:
+    by_output: dict[Path, Path] = {}
+    for job in jobs:
+        if job.output.resolve() == job.input.resolve():
+            raise ConfigError(f"{job.output}: the output would replace its own input; choose another -o")
+        for dst in (job.output, job.classmap):
+            if dst is None:
+                continue
+            other = by_output.setdefault(dst.resolve(), job.input)
+            if other != job.input:
+                raise ConfigError(
+                    f"{dst}: both {other} and {job.input} would be written there; "
+                    "use --recursive to mirror folders, or separate runs"
+                )
