@@ -1,0 +1,580 @@
+"""``classsr bench``: quality, compute, wall time and memory of ClassSR against its own branches, in one run.
+
+On HR images: mod-crop, make the LR image with :mod:`classsr_cli.degrade` (the function training uses), then
+measure every method on the same LR images:
+
+* ``bicubic``: antialiased bicubic upsampling (Pillow, on the CPU whatever the device);
+* ``light``, ``medium``, ``heavy``: one branch alone on the **whole** LR image, no tiling;
+* ``heavy-tiled``: the heavy branch on ClassSR's overlapping patches (the paper's "-O" protocol);
+* ``classsr``: the routed model (tile, classify, run each branch on its patches, stitch).
+
+Per method: PSNR-Y, PSNR-RGB and SSIM-Y (:mod:`classsr_cli.metrics`, border = scale, outputs quantised to
+uint8 first); ``flops``: real FLOPs of the whole run, overlap included; ``flops_paper``: mean FLOPs per 32x32
+LR patch in the paper's counting (a whole-image method counts one 32x32 LR area); ``seconds``: median of the
+timed passes over the whole set, device synchronised; ``mp_per_s``: output megapixels per second; peak memory.
+
+Knows nothing about typer or rich and never prints; progress goes through an optional callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from classsr_cli import runtime
+from classsr_cli.config import CLASS_NAMES
+from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
+from classsr_cli.engine import DEFAULT_STEP, upscale_tensor
+from classsr_cli.errors import ConfigError, InputError
+from classsr_cli.flops import model_flops
+from classsr_cli.metrics import psnr, quantize, ssim
+from classsr_cli.models.classsr import ClassSR
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "METHODS",
+    "BenchResult",
+    "MethodResult",
+    "Pair",
+    "default_data_root",
+    "examples_dir",
+    "find_images",
+    "load_pairs",
+    "plot_available",
+    "run_bench",
+    "write_plot",
+]
+
+METHODS = ("bicubic", "light", "medium", "heavy", "heavy-tiled", "classsr")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+_BRANCH = {"light": 0, "medium": 1, "heavy": 2}
+_SSIM_WINDOW = 11
+
+Progress = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------------------------- results
+@dataclass
+class MethodResult:
+    """One method over the whole set.
+
+    Attributes:
+        psnr_y, psnr_rgb, ssim_y: means over the images of the per-image values (BasicSR convention).
+        flops: real FLOPs of one pass over the set, overlap and classifier included.
+        flops_paper: mean FLOPs per 32x32 LR patch in the paper's counting (``0`` for bicubic: not counted).
+        seconds: median wall time of the timed passes over the whole set.
+        seconds_all: every timed pass.
+        mp_per_s: output megapixels per second (at ``seconds``).
+        peak_mem_mb: peak memory of one pass above what was resident before it (see :attr:`BenchResult.peak_mem`);
+            ``None`` where it cannot be measured.
+        patches: ClassSR only: patches per class (``light``, ``medium``, ``heavy``).
+    """
+
+    psnr_y: float
+    psnr_rgb: float
+    ssim_y: float
+    flops: int
+    flops_paper: float
+    seconds: float
+    seconds_all: list[float]
+    mp_per_s: float
+    peak_mem_mb: float | None
+    patches: dict[str, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "psnr_y": _finite(self.psnr_y),
+            "psnr_rgb": _finite(self.psnr_rgb),
+            "ssim_y": _finite(self.ssim_y),
+            "flops": self.flops,
+            "flops_paper": self.flops_paper,
+            "seconds": self.seconds,
+            "seconds_all": list(self.seconds_all),
+            "mp_per_s": self.mp_per_s,
+            "peak_mem_mb": self.peak_mem_mb,
+        }
+        if self.patches is not None:
+            d["patches"] = dict(self.patches)
+        return d
+
+
+@dataclass
+class BenchResult:
+    """A whole bench run. ``methods`` maps each name of :data:`METHODS` that was run to its result."""
+
+    device: str
+    device_name: str
+    threads: int
+    precision: str
+    scale: int
+    images: int
+    megapixels: float
+    model: str
+    step: int
+    repeat: int
+    warmup: int
+    peak_mem: str
+    torch: str
+    methods: dict[str, MethodResult] = field(default_factory=dict)
+
+    def ratio(self, method: str, key: str, base: str = "heavy") -> float | None:
+        """``methods[method].key / methods[base].key``, or ``None`` when either is missing or zero."""
+        if method not in self.methods or base not in self.methods:
+            return None
+        a = getattr(self.methods[method], key)
+        b = getattr(self.methods[base], key)
+        return a / b if a is not None and b else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "device_name": self.device_name,
+            "threads": self.threads,
+            "precision": self.precision,
+            "scale": self.scale,
+            "images": self.images,
+            "megapixels": self.megapixels,
+            "model": self.model,
+            "step": self.step,
+            "repeat": self.repeat,
+            "warmup": self.warmup,
+            "peak_mem": self.peak_mem,
+            "torch": self.torch,
+            "methods": {name: m.to_dict() for name, m in self.methods.items()},
+        }
+
+
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None
+
+
+# --------------------------------------------------------------------------------------------- inputs
+def default_data_root() -> Path:
+    """``$CLASSSR_DATA``, else ``../shared/data/val`` beside the repository."""
+    env = os.environ.get("CLASSSR_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "val"
+
+
+def examples_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "examples"
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def find_images(specs: Sequence[str | Path], data_root: str | Path | None = None) -> list[Path]:
+    """Image files named by ``specs``: files, folders (their images, not recursive) or names of sets under
+    ``data_root`` (default :func:`default_data_root`). No specs means the images in ``examples/``."""
+    if not specs:
+        ex = examples_dir()
+        found = _images_in(ex) if ex.is_dir() else []
+        if not found:
+            raise InputError(
+                f"no images given and {ex} holds none; pass HR images, folders or a set name such as Set5"
+            )
+        return found
+    root = Path(data_root) if data_root is not None else default_data_root()
+    paths: list[Path] = []
+    for spec in specs:
+        p = Path(spec)
+        if not p.exists() and (root / p).is_dir():
+            p = root / p
+        if p.is_dir():
+            found = _images_in(p)
+            if not found:
+                raise InputError(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            paths.extend(found)
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise InputError(f"{spec}: no such file or folder, and no set of that name under {root}")
+    return paths
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One benchmark image: ``hr`` mod-cropped ``(H, W, 3)`` uint8 and its ``lr`` ``(H/s, W/s, 3)`` uint8."""
+
+    name: str
+    hr: np.ndarray
+    lr: np.ndarray
+
+
+def load_pairs(paths: Sequence[Path], scale: int) -> list[Pair]:
+    """Read, mod-crop and degrade every image. Images too small for SSIM after the border crop are refused."""
+    pairs = []
+    least = _SSIM_WINDOW + 2 * scale
+    for path in paths:
+        try:
+            img = load_rgb(path)
+        except (OSError, ValueError) as e:
+            raise InputError(f"{path}: cannot read as an image ({e})") from None
+        hr, lr = make_pair(img, scale)
+        if hr.shape[0] < least or hr.shape[1] < least:
+            raise InputError(f"{path}: {img.shape[1]}x{img.shape[0]} is too small; bench needs {least}x{least} px")
+        pairs.append(Pair(path.name, hr, lr))
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------- memory
+def _malloc_trim() -> None:
+    """Hand freed heap memory back to the OS (glibc), so an RSS rise measures what a pass really needs."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _ru_maxrss_bytes() -> int:
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss if sys.platform == "darwin" else rss * 1024
+
+
+def peak_mem_kind(device: torch.device) -> str:
+    """What ``peak_mem_mb`` measures on ``device``."""
+    if device.type == "cuda":
+        return "cuda_max_allocated_delta"
+    if device.type == "mps":
+        return "unavailable"
+    return "rss_sampled_delta" if _rss_bytes() is not None else "ru_maxrss_delta"
+
+
+class _MemoryProbe:
+    """Peak memory of the code run inside it, above the level at entry, in bytes (``None`` if unmeasurable).
+
+    CUDA: ``torch.cuda.max_memory_allocated`` minus the allocated memory at entry. CPU on Linux: resident set
+    size sampled every 2 ms by a thread, after ``malloc_trim``, minus the RSS at entry (approximate). Other
+    CPUs: the rise of ``ru_maxrss`` (a process-lifetime high-water mark, so often 0 after a bigger pass).
+    """
+
+    def __init__(self, device: torch.device, interval: float = 0.002) -> None:
+        self.device = device
+        self.kind = peak_mem_kind(device)
+        self.interval = interval
+        self.peak: int | None = None
+        self._base = 0
+        self._max = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            rss = _rss_bytes()
+            if rss is not None and rss > self._max:
+                self._max = rss
+
+    def __enter__(self) -> _MemoryProbe:
+        runtime.synchronize(self.device)
+        if self.kind == "cuda_max_allocated_delta":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+        elif self.kind == "rss_sampled_delta":
+            _malloc_trim()
+            self._base = self._max = _rss_bytes() or 0
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        elif self.kind == "ru_maxrss_delta":
+            self._base = _ru_maxrss_bytes()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        runtime.synchronize(self.device)
+        if self.kind == "cuda_max_allocated_delta":
+            self.peak = torch.cuda.max_memory_allocated(self.device) - self._base
+        elif self.kind == "rss_sampled_delta":
+            self._stop.set()
+            assert self._thread is not None
+            self._thread.join()
+            self._max = max(self._max, _rss_bytes() or 0)
+            self.peak = self._max - self._base
+        elif self.kind == "ru_maxrss_delta":
+            self.peak = _ru_maxrss_bytes() - self._base
+
+
+# --------------------------------------------------------------------------------------------- methods
+def _runner(
+    method: str, model: ClassSR, lrs: list[torch.Tensor], pairs: Sequence[Pair], step: int, batch_size: int
+) -> Callable[[int], tuple[Any, Any]]:
+    """``run(i) -> (output, route)`` for image ``i``: output a tensor on the device, or uint8 HWC for bicubic."""
+    if method == "bicubic":
+
+        def run(i: int) -> tuple[Any, Any]:
+            h, w = pairs[i].hr.shape[:2]
+            return bicubic_resize(pairs[i].lr, h, w), None
+
+    elif method in _BRANCH:
+        branch = model.branches[_BRANCH[method]]
+
+        def run(i: int) -> tuple[Any, Any]:
+            with torch.inference_mode():
+                return branch(lrs[i]), None
+
+    elif method in ("heavy-tiled", "classsr"):
+        force = 2 if method == "heavy-tiled" else None
+
+        def run(i: int) -> tuple[Any, Any]:
+            return upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force)
+
+    else:
+        raise ConfigError(f"unknown bench method {method!r}; choose from {', '.join(METHODS)}")
+    return run
+
+
+def _pass(run: Callable[[int], tuple[Any, Any]], n: int, device: torch.device) -> float:
+    """One synchronised pass over the ``n`` images; returns seconds."""
+    runtime.synchronize(device)
+    t0 = time.perf_counter()
+    for i in range(n):
+        run(i)
+    runtime.synchronize(device)
+    return time.perf_counter() - t0
+
+
+def _flops(method: str, model: ClassSR, pairs: Sequence[Pair], routes: list[Any]) -> tuple[int, float]:
+    """``(real FLOPs of one pass, paper FLOPs per 32x32 LR patch)``."""
+    if method == "bicubic":
+        return 0, 0.0
+    if method in _BRANCH:
+        k = _BRANCH[method]
+        real = model_flops(model, "real")
+        total = sum(round(real.per_pixel(k) * p.lr.shape[0] * p.lr.shape[1]) for p in pairs)
+        return int(total), float(model_flops(model, "paper").branches[k])
+    used = sum(r.flops.used for r in routes)
+    patches = sum(r.grid.count for r in routes)
+    paper = sum(r.flops_paper.used for r in routes)
+    return int(used), paper / patches
+
+
+def _measure(
+    method: str,
+    model: ClassSR,
+    pairs: Sequence[Pair],
+    lrs: list[torch.Tensor],
+    *,
+    device: torch.device,
+    step: int,
+    batch_size: int,
+    repeat: int,
+    warmup: int,
+    scale: int,
+    progress: Progress | None,
+) -> MethodResult:
+    run = _runner(method, model, lrs, pairs, step, batch_size)
+    n = len(pairs)
+    # 1. Quality pass (untimed): outputs quantised to uint8 as a user would save them, then the metrics.
+    py, pr, sy, routes = [], [], [], []
+    for i, pair in enumerate(pairs):
+        out, route = run(i)
+        sr = out if isinstance(out, np.ndarray) else quantize(out)
+        if route is not None:
+            routes.append(route)
+        py.append(psnr(sr, pair.hr, scale, y_channel=True))
+        pr.append(psnr(sr, pair.hr, scale))
+        sy.append(ssim(sr, pair.hr, scale, y_channel=True))
+        del out, sr
+    if progress:
+        progress(f"{method}: metrics done; {max(warmup, 1)} warm-up and {repeat} timed pass(es)")
+    # 2. Warm-up; the first warm-up pass (or an extra one when --warmup 0) also measures peak memory.
+    probe = _MemoryProbe(device)
+    with probe:
+        _pass(run, n, device)
+    for _ in range(max(warmup - 1, 0)):
+        _pass(run, n, device)
+    # 3. Timed passes.
+    times = []
+    for r in range(repeat):
+        times.append(_pass(run, n, device))
+        if progress:
+            progress(f"{method}: pass {r + 1}/{repeat} {times[-1]:.3f} s")
+    seconds = statistics.median(times)
+    flops, flops_paper = _flops(method, model, pairs, routes)
+    out_mp = sum(p.hr.shape[0] * p.hr.shape[1] for p in pairs) / 1e6
+    patches = None
+    if method == "classsr":
+        counts = np.sum([r.counts for r in routes], axis=0).tolist()
+        patches = {name: int(c) for name, c in zip(CLASS_NAMES, counts, strict=True)}
+    return MethodResult(
+        psnr_y=float(np.mean(py)),
+        psnr_rgb=float(np.mean(pr)),
+        ssim_y=float(np.mean(sy)),
+        flops=flops,
+        flops_paper=flops_paper,
+        seconds=seconds,
+        seconds_all=times,
+        mp_per_s=out_mp / seconds if seconds > 0 else float("inf"),
+        peak_mem_mb=None if probe.peak is None else probe.peak / 2**20,
+        patches=patches,
+    )
+
+
+def _device_name(device: torch.device) -> str:
+    import platform
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple MPS ({platform.machine()})"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def _precision_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+
+
+def run_bench(
+    model: ClassSR,
+    pairs: Sequence[Pair],
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    step: int = DEFAULT_STEP,
+    batch_size: int = 256,
+    repeat: int = 3,
+    warmup: int = 1,
+    threads: int | None = None,
+    methods: Sequence[str] = METHODS,
+    model_name: str = "",
+    progress: Progress | None = None,
+) -> BenchResult:
+    """Measure ``methods`` on ``pairs`` with ``model`` (moved to ``device``/``dtype`` here).
+
+    Args:
+        model: a :class:`ClassSR` model whose scale matches the pairs.
+        pairs: from :func:`load_pairs`.
+        step: patch step of the tiled methods (``patch - step`` is the overlap).
+        batch_size: most patches one branch call sees (tiled methods).
+        repeat: timed passes over the whole set (the median is reported); at least 1.
+        warmup: untimed passes before them (at least one pass always runs; it also measures memory).
+        threads: ``torch.set_num_threads`` for the run (``None`` keeps the current setting).
+    """
+    if not pairs:
+        raise InputError("no images to benchmark")
+    if repeat < 1:
+        raise ConfigError(f"--repeat must be at least 1, got {repeat}")
+    if warmup < 0:
+        raise ConfigError(f"--warmup must be at least 0, got {warmup}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown bench method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    device = torch.device(device)
+    scale = model.cfg.scale
+    if not 1 <= step <= model.cfg.patch:
+        raise ConfigError(f"--step must be in 1..{model.cfg.patch} (the patch size), got {step}")
+    for p in pairs:
+        if p.hr.shape[0] != p.lr.shape[0] * scale or p.hr.shape[1] != p.lr.shape[1] * scale:
+            raise ConfigError(f"{p.name}: LR/HR sizes do not match the model's scale x{scale}")
+    model = model.to(device=device, dtype=dtype).eval()
+    lrs = [
+        torch.from_numpy(p.lr).permute(2, 0, 1).unsqueeze(0).to(device=device, dtype=dtype).div_(255).contiguous()
+        for p in pairs
+    ]
+    result = BenchResult(
+        device=device.type,
+        device_name=_device_name(device),
+        threads=torch.get_num_threads(),
+        precision=_precision_name(dtype),
+        scale=scale,
+        images=len(pairs),
+        megapixels=sum(p.hr.shape[0] * p.hr.shape[1] for p in pairs) / 1e6,
+        model=model_name,
+        step=step,
+        repeat=repeat,
+        warmup=warmup,
+        peak_mem=peak_mem_kind(device),
+        torch=torch.__version__,
+    )
+    for method in methods:
+        if progress:
+            progress(f"{method}: quality pass over {len(pairs)} image(s)")
+        result.methods[method] = _measure(
+            method,
+            model,
+            pairs,
+            lrs,
+            device=device,
+            step=step,
+            batch_size=batch_size,
+            repeat=repeat,
+            warmup=warmup,
+            scale=scale,
+            progress=progress,
+        )
+    return result
+
+
+# --------------------------------------------------------------------------------------------- plot
+def plot_available() -> bool:
+    """Whether :func:`write_plot` can run (matplotlib is installed)."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def write_plot(result: BenchResult, path: str | Path) -> Path:
+    """PNG of PSNR-Y against seconds and against real FLOPs, one labelled point per method.
+
+    Needs matplotlib (the ``plot`` extra); without it a :class:`ConfigError` says how to install it.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib: pip install matplotlib (the 'plot' extra of classsr)") from None
+    path = Path(path)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
+    panels = (("seconds", "wall time per pass over the set (s)", 1.0), ("flops", "real FLOPs per pass (G)", 1e-9))
+    for ax, (key, label, mul) in zip(axes, panels, strict=True):
+        for name, m in result.methods.items():
+            if m.psnr_y is None or not np.isfinite(m.psnr_y):
+                continue
+            x = getattr(m, key) * mul
+            ax.scatter([x], [m.psnr_y], s=36)
+            ax.annotate(name, (x, m.psnr_y), textcoords="offset points", xytext=(5, 4), fontsize=9)
+        ax.set_xlabel(label)
+        ax.set_ylabel("PSNR-Y (dB)")
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(
+        f"classsr bench x{result.scale}: {result.images} image(s), {result.device} ({result.device_name}), "
+        f"{result.threads} thread(s), {result.precision}",
+        fontsize=10,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,147 @@
+"""`classsr bench`: quality, FLOPs, wall time and memory of ClassSR against its branches and bicubic."""
+
+# No `from __future__ import annotations`: typer reads these signatures at run time.
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from classsr_cli.cli._common import Device, Precision, err, guarded, out
+
+_METHOD_HELP = (
+    "bicubic = Pillow bicubic; light/medium/heavy = one branch on the whole image; "
+    "heavy-tiled = heavy branch on ClassSR's overlapping patches (the paper's -O); classsr = routed."
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench", help=f"Compare quality, FLOPs, time and memory on HR images. {_METHOD_HELP}")(bench)
+
+
+@guarded
+def bench(
+    images: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="HR images, folders of them, or set names under --data (e.g. Set5). Default: examples/.",
+            show_default=False,
+        ),
+    ] = None,
+    scale: Annotated[int, typer.Option("-x", "--scale", help="Upscaling factor.")] = 4,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name or .safetensors path (default: the shipped one).")
+    ] = None,
+    device: Annotated[Device, typer.Option(help="Where to run.")] = Device.auto,
+    precision: Annotated[Precision, typer.Option(help="auto = fp32; fp16/bf16 only when asked.")] = Precision.auto,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: torch's).")] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Timed passes over the set; the median is reported.")] = 3,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed passes before timing.")] = 1,
+    step: Annotated[int, typer.Option(min=1, help="Patch step of the tiled methods (patch 32: overlap 4).")] = 28,
+    batch_size: Annotated[int, typer.Option(min=1, help="Most patches per branch call.")] = 256,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Folder holding named sets (default: $CLASSSR_DATA, else ../shared/data/val)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Also write a PNG of PSNR against time and FLOPs.")] = None,
+) -> None:
+    """Benchmark the routed model against its own branches on the same images."""
+    from classsr_cli import bench as lib
+    from classsr_cli import runtime, zoo
+    from classsr_cli.errors import ConfigError
+
+    if plot is not None and not lib.plot_available():
+        raise ConfigError("--plot needs matplotlib: pip install matplotlib (the 'plot' extra of classsr)")
+    paths = lib.find_images(images or [], data)
+    dev = runtime.resolve_device(device.value)
+    dtype = runtime.resolve_dtype(precision.value, dev)
+    loaded = zoo.load_model(model, scale, device=dev, dtype=dtype)
+    if loaded.config.scale != scale:
+        raise ConfigError(f"{loaded.path.name} is a x{loaded.config.scale} model; pass -x {loaded.config.scale}")
+    pairs = lib.load_pairs(paths, scale)
+    with err.status("benchmarking…") as status:
+        result = lib.run_bench(
+            loaded.module,  # type: ignore[arg-type]
+            pairs,
+            device=dev,
+            dtype=dtype,
+            step=step,
+            batch_size=batch_size,
+            repeat=repeat,
+            warmup=warmup,
+            threads=threads,
+            model_name=str(loaded.path),
+            progress=lambda msg: status.update(msg),
+        )
+    if plot is not None:
+        lib.write_plot(result, plot)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), allow_nan=False))
+    else:
+        _table(result)
+    if plot is not None:
+        err.print(f"plot written to {plot}")
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def _table(result: Any) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    heavy = result.methods.get("heavy")
+    t = Table(
+        title=(
+            f"classsr bench ×{result.scale} · {result.images} image(s), {result.megapixels:.2f} MP out · "
+            f"{result.device} ({result.device_name}) · {result.threads} thread(s) · {result.precision}"
+        ),
+        caption=f"× = ratio to heavy (heavy branch on the whole image) · model {result.model} · step {result.step} · "
+        f"median of {result.repeat} timed pass(es) · peak memory: {result.peak_mem}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    headers = (
+        "method",
+        "PSNR-Y\ndB",
+        "ΔPSNR-Y\nvs heavy",
+        "SSIM-Y",
+        "PSNR\nRGB",
+        "GFLOPs\nreal",
+        "FLOPs\n×",
+        "paper\nFLOPs ×",
+        "time\ns",
+        "time\n×",
+        "MP/s",
+        "peak\nMB",
+    )
+    for col in headers:
+        t.add_column(col, justify="left" if col == "method" else "right")
+    for name, m in result.methods.items():
+        d_y = None if heavy is None or m.psnr_y is None or heavy.psnr_y is None else m.psnr_y - heavy.psnr_y
+        t.add_row(
+            name,
+            _fmt(m.psnr_y, ".2f"),
+            _fmt(d_y, "+.2f"),
+            _fmt(m.ssim_y, ".4f"),
+            _fmt(m.psnr_rgb, ".2f"),
+            _fmt(m.flops / 1e9, ".2f"),
+            _fmt(result.ratio(name, "flops"), ".2f"),
+            _fmt(result.ratio(name, "flops_paper"), ".2f"),
+            _fmt(m.seconds, ".3f"),
+            _fmt(result.ratio(name, "seconds"), ".2f"),
+            _fmt(m.mp_per_s, ".2f"),
+            _fmt(m.peak_mem_mb, ".0f"),
+        )
+    # Piped output is not squeezed into 80 columns: the table is the result.
+    console = out if out.is_terminal else Console(highlight=False, width=max(out.width, 132))
+    console.print(t)
+    routed = result.methods.get("classsr")
+    if routed is not None and routed.patches:
+        n = sum(routed.patches.values()) or 1
+        split = ", ".join(f"{k} {v} ({100 * v / n:.0f}%)" for k, v in routed.patches.items())
+        console.print(f"ClassSR patches: {split}")

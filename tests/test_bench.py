@@ -1,0 +1,197 @@
+"""`classsr bench` on two tiny generated images with the tiny seeded model: schema, ratios, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from classsr_cli import bench as lib
+from classsr_cli.cli import app
+from classsr_cli.degrade import make_pair
+from classsr_cli.metrics import psnr, quantize
+from classsr_cli.tiling import plan_grid
+
+runner = CliRunner()
+
+TOP_KEYS = {
+    "device",
+    "device_name",
+    "threads",
+    "precision",
+    "scale",
+    "images",
+    "megapixels",
+    "model",
+    "step",
+    "repeat",
+    "warmup",
+    "peak_mem",
+    "torch",
+    "methods",
+}
+METHOD_KEYS = {
+    "psnr_y",
+    "psnr_rgb",
+    "ssim_y",
+    "flops",
+    "flops_paper",
+    "seconds",
+    "seconds_all",
+    "mp_per_s",
+    "peak_mem_mb",
+}
+# HR sizes (h, w): 256x256 gives a 64x64 LR frame that a step-32 grid covers exactly; 175x202 is
+# mod-cropped to 172x200 (LR 43x50), off any grid.
+SIZES = ((256, 256), (175, 202))
+
+
+def _image(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([x * 0.9, y * 0.8, (x + y) * 0.4], -1) + 20
+    img[:, w // 2 :] += rng.normal(0, 35, (h, w - w // 2, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def hr_dir(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    folder = tmp_path / "sets" / "Tiny"
+    folder.mkdir(parents=True)
+    for i, (h, w) in enumerate(SIZES):
+        Image.fromarray(_image(h, w, i)).save(folder / f"img{i}.png")
+    return folder
+
+
+def _bench_json(args: list[str]) -> dict:
+    result = runner.invoke(app, ["bench", *args, "--json", "--device", "cpu", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_json_schema_and_ratios(hr_dir: Path, tiny_model_path: Path) -> None:
+    report = _bench_json([str(hr_dir), "--model", str(tiny_model_path), "--repeat", "2", "--warmup", "0"])
+    assert set(report) == TOP_KEYS
+    assert set(report["methods"]) == set(lib.METHODS)
+    assert list(report["methods"]) == list(lib.METHODS)
+    for name, m in report["methods"].items():
+        expected = METHOD_KEYS | ({"patches"} if name == "classsr" else set())
+        assert set(m) == expected, name
+        assert len(m["seconds_all"]) == 2
+        assert m["seconds"] > 0
+        assert m["mp_per_s"] == pytest.approx(report["megapixels"] / m["seconds"])
+        assert 0 < m["ssim_y"] <= 1
+    assert report["images"] == 2
+    assert report["scale"] == 4
+    assert report["threads"] == 1
+    assert report["precision"] == "fp32"
+    assert report["device"] == "cpu"
+    assert report["megapixels"] == pytest.approx((256 * 256 + 172 * 200) / 1e6)
+
+    methods = report["methods"]
+    lr_sizes = [(64, 64), (43, 50)]
+    grids = [plan_grid(h, w, 32, 28) for h, w in lr_sizes]
+    n_patches = sum(g.count for g in grids)
+    # Patches per class add up to the grid.
+    assert set(methods["classsr"]["patches"]) == {"light", "medium", "heavy"}
+    assert sum(methods["classsr"]["patches"].values()) == n_patches
+    # Real FLOPs grow with the branch width; bicubic is not counted.
+    assert methods["bicubic"]["flops"] == 0
+    assert 0 < methods["light"]["flops"] < methods["medium"]["flops"] < methods["heavy"]["flops"]
+    # heavy-tiled / heavy = the overlap (and grid padding) factor: patch area over frame area.
+    overlap = sum(g.count * 32 * 32 for g in grids) / sum(h * w for h, w in lr_sizes)
+    assert overlap > (32 / 28) ** 2
+    assert methods["heavy-tiled"]["flops"] / methods["heavy"]["flops"] == pytest.approx(overlap, rel=1e-6)
+    # In the paper's per-patch convention the overlap disappears: heavy and heavy-tiled are the same.
+    assert methods["heavy-tiled"]["flops_paper"] == methods["heavy"]["flops_paper"]
+    # ClassSR spends no more than heavy-only on the same patches plus the classifier on each.
+    assert methods["classsr"]["flops"] <= methods["heavy-tiled"]["flops"] * 1.5
+
+
+def test_whole_image_branch_metrics_match_a_manual_run(hr_dir: Path, tiny_model: torch.nn.Module) -> None:
+    pairs = lib.load_pairs(lib.find_images([hr_dir]), 4)
+    result = lib.run_bench(tiny_model, pairs, repeat=1, warmup=0, methods=("heavy", "bicubic"))
+    assert list(result.methods) == ["heavy", "bicubic"]
+    expected = []
+    for p in pairs:
+        lr = torch.from_numpy(p.lr).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            sr = quantize(tiny_model.branches[2](lr))
+        expected.append(psnr(sr, p.hr, 4, y_channel=True))
+    assert result.methods["heavy"].psnr_y == pytest.approx(np.mean(expected), abs=1e-12)
+    # Bench uses the training degradation exactly.
+    hr, lr = make_pair(_image(175, 202, 1), 4)
+    assert hr.shape == (172, 200, 3)
+    np.testing.assert_array_equal(pairs[1].hr, hr)
+    np.testing.assert_array_equal(pairs[1].lr, lr)
+
+
+def test_no_overlap_means_no_tiling_overhead(hr_dir: Path, tiny_model: torch.nn.Module) -> None:
+    pairs = lib.load_pairs([hr_dir / "img0.png"], 4)
+    result = lib.run_bench(tiny_model, pairs, step=32, repeat=1, warmup=0, methods=("heavy", "heavy-tiled"))
+    assert result.methods["heavy-tiled"].flops == result.methods["heavy"].flops
+    assert result.ratio("heavy-tiled", "flops") == 1.0
+
+
+def test_set_name_resolves_under_data_root(hr_dir: Path, tiny_model_path: Path) -> None:
+    data = hr_dir.parent
+    report = _bench_json(["Tiny", "--data", str(data), "--model", str(tiny_model_path), "--repeat", "1"])
+    assert report["images"] == 2
+
+
+def test_table_output(hr_dir: Path, tiny_model_path: Path) -> None:
+    args = ["bench", str(hr_dir / "img1.png"), "--model", str(tiny_model_path), "--repeat", "1", "--threads", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for word in ("bicubic", "light", "medium", "heavy-tiled", "classsr", "ClassSR patches", "PSNR-Y", "×"):
+        assert word in result.stdout
+
+
+def test_plot(hr_dir: Path, tiny_model_path: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "plot.png"
+    args = [str(hr_dir / "img1.png"), "--model", str(tiny_model_path), "--repeat", "1", "--plot", str(png)]
+    _bench_json(args)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_a_clear_error(
+    hr_dir: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lib, "plot_available", lambda: False)
+    args = ["bench", str(hr_dir), "--model", str(tiny_model_path), "--plot", "x.png"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "--plot needs matplotlib: pip install matplotlib" in result.output
+    assert result.stdout == ""
+
+
+def test_errors(tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setattr(lib, "examples_dir", lambda: empty)
+    result = runner.invoke(app, ["bench", "--model", str(tiny_model_path)])
+    assert result.exit_code == 1
+    assert "holds none" in result.output
+    result = runner.invoke(app, ["bench", "NoSuchSet", "--data", str(tmp_path), "--model", str(tiny_model_path)])
+    assert result.exit_code == 1
+    assert "NoSuchSet: no such file or folder" in result.output
+    result = runner.invoke(app, ["bench", str(empty), "--model", str(tiny_model_path)])
+    assert result.exit_code == 1
+    assert "holds no images" in result.output
+    small = tmp_path / "small.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(small)
+    result = runner.invoke(app, ["bench", str(small), "--model", str(tiny_model_path)])
+    assert result.exit_code == 1
+    assert "too small" in result.output
+    result = runner.invoke(app, ["bench", str(small), "-x", "2", "--model", str(tiny_model_path)])
+    assert result.exit_code == 2
+    assert "x4 model" in result.output
