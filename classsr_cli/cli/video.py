@@ -1,0 +1,215 @@
+"""`classsr video`: upscale a video as one stream, keeping every frame, the timing, the audio and subtitles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from classsr_cli.cli._common import EXIT_PARTIAL, Device, Precision, err, guarded, out
+
+EXAMPLES = """\
+Examples:
+
+  classsr video clip.mp4 clip_x4.mp4                      # audio and subtitles copied
+  classsr video clip.mkv big.mkv -x2 --codec libx265 --crf 20 --preset slow
+  classsr video clip.mp4 out.mp4 --reuse --classmap       # also out.classmap.mp4
+  classsr video clip.webm out.webm --json > run.json
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("video", epilog=EXAMPLES)(video)
+
+
+def _encoder_opts(values: list[str]) -> tuple[tuple[str, str], ...]:
+    from classsr_cli.errors import ConfigError
+
+    pairs = []
+    for v in values:
+        key, sep, value = v.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--encoder-opt takes KEY=VALUE (e.g. tune=film), got {v!r}")
+        pairs.append((key.strip(), value))
+    return tuple(pairs)
+
+
+@guarded
+def video(
+    input: Annotated[
+        Path, typer.Argument(help="Video to upscale (mp4, mkv, webm, mov, avi, ...).", show_default=False)
+    ],
+    output: Annotated[
+        Path, typer.Argument(help="Output file; its extension picks the container.", show_default=False)
+    ],
+    scale: Annotated[
+        int, typer.Option("-x", "--scale", min=2, max=4, help="Upscaling factor (2, 3 or 4).")
+    ] = 4,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name (see `classsr models`) or .safetensors path.")
+    ] = None,
+    device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")] = Device.auto,
+    precision: Annotated[
+        Precision, typer.Option(help="auto is fp32; fp16/bf16 only when asked.")
+    ] = Precision.auto,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Most patches per branch call; frames are batched together up to it.")
+    ] = 256,
+    codec: Annotated[
+        str | None, typer.Option(help="ffmpeg video encoder. Default: libx264 (libvpx-vp9 for .webm).")
+    ] = None,
+    crf: Annotated[int, typer.Option(min=0, max=63, help="Constant quality (lower is better).")] = 18,
+    preset: Annotated[str, typer.Option(help="Encoder speed preset (x264/x265).")] = "medium",
+    pix_fmt: Annotated[str, typer.Option("--pix-fmt", help="Output pixel format.")] = "yuv420p",
+    encoder_opt: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--encoder-opt", "-e", help="Extra encoder option KEY=VALUE (repeatable), e.g. tune=film."
+        ),
+    ] = None,
+    no_audio: Annotated[
+        bool, typer.Option("--no-audio", help="Drop the audio (it is copied by default).")
+    ] = False,
+    no_subtitles: Annotated[bool, typer.Option("--no-subtitles", help="Drop the subtitle streams.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+    classmap: Annotated[
+        bool, typer.Option("--classmap", help="Also write OUTPUT_STEM.classmap.EXT, patches tinted by class.")
+    ] = False,
+    reuse: Annotated[
+        bool,
+        typer.Option("--reuse", help="Reuse the output of patches unchanged since they were last computed."),
+    ] = False,
+    reuse_threshold: Annotated[
+        int,
+        typer.Option(
+            min=0, max=255, help="Largest pixel difference (8-bit levels) that counts as unchanged."
+        ),
+    ] = 0,
+    hysteresis: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Probability margin a patch needs to change class (0: off)."),
+    ] = 0.1,
+    step: Annotated[
+        int, typer.Option(min=1, help="Patch step in LR pixels (patch 32, so overlap 32-step).")
+    ] = 28,
+) -> None:
+    """Upscale a video with ClassSR, frame by frame through ffmpeg pipes (nothing dumped to disk)."""
+    from classsr_cli import runtime, zoo
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.io.video import EncodeOptions
+    from classsr_cli.video import TemporalOptions, upscale_video
+
+    options = EncodeOptions(
+        codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
+        audio=not no_audio, subtitles=not no_subtitles,
+    )  # fmt: skip
+    dev = runtime.resolve_device(device.value)
+    dtype = runtime.resolve_dtype(precision.value, dev)
+    loaded = zoo.load_model(model, scale, device=dev, dtype=dtype)
+    net = loaded.module
+    if net.cfg.scale != scale:  # type: ignore[union-attr]
+        raise ConfigError(f"{loaded.path} is an x{net.cfg.scale} model, but -x {scale} was asked")  # type: ignore[union-attr]
+    with _progress(json_out) as on_frame:
+        result = upscale_video(
+            net,  # type: ignore[arg-type]
+            input,
+            output,
+            options=options,
+            temporal=TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold),
+            step=step,
+            batch_size=batch_size,
+            classmap=classmap,
+            overwrite=overwrite,
+            progress=on_frame,
+        )
+    record = result.to_dict()
+    record["model"] = str(loaded.path)
+    record["device"] = str(dev)
+    if json_out:
+        out.print(json.dumps(record), soft_wrap=True, markup=False, highlight=False)
+    else:
+        _summary(record)
+    if result.lost:
+        err.print(f"[bold red]error:[/] {input}: {result.lost}", soft_wrap=True)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+class _progress:
+    """A rich progress bar on stderr (frames, fps, ETA); the callback it yields updates it."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("frames"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[fps]} fps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=err, transient=True, disable=not err.is_terminal,
+        )  # fmt: skip
+        self.task = self.bar.add_task("frames", total=None, fps="-")
+
+    def __enter__(self) -> Any:
+        import time
+
+        self.bar.__enter__()
+        start = time.perf_counter()
+
+        def on_frame(done: int, expected: int | None) -> None:
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            total = max(expected, done) if expected else None
+            self.bar.update(self.task, completed=done, total=total, fps=f"{rate:.1f}")
+
+        return on_frame
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)  # type: ignore[arg-type]
+
+
+def _giga(n: float) -> str:
+    return f"{n / 1e9:,.2f} G"
+
+
+def _summary(r: dict[str, Any]) -> None:
+    w, h = r["size"]
+    ow, oh = r["output_size"]
+    err.print(
+        f"[bold]{r['output']}[/]: {r['frames']} frames, {w}x{h} -> {ow}x{oh}, "
+        f"{r['seconds']:.1f} s ({r['fps']:.2f} frames/s)",
+        soft_wrap=True,
+    )
+    p = r["patches"]
+    total = max(p["total"], 1)
+    parts = " · ".join(f"{k} {p[k]:,} ({100 * p[k] / total:.1f}%)" for k in ("light", "medium", "heavy"))
+    err.print(f"patches: {parts} · total {p['total']:,}", soft_wrap=True)
+    f = r["flops"]["real"]
+    err.print(
+        f"FLOPs: {_giga(f['used'])} used vs {_giga(f['heavy'])} heavy-only, saved {100 * f['saved']:.1f}% "
+        f"(paper convention {100 * r['flops']['paper']['saved']:.1f}%); "
+        f"vs heavy on whole frames {100 * f['saved_vs_whole']:+.1f}%",
+        soft_wrap=True,
+    )
+    t = r["temporal"]
+    reuse = (
+        f"reused {100 * t['reused_share']:.1f}% of patches (threshold {t['reuse_threshold']})"
+        if t["reuse"]
+        else "reuse off"
+    )
+    err.print(
+        f"temporal: {reuse} · hysteresis {t['hysteresis']:g} kept {100 * t['held_share']:.1f}% in class · "
+        f"class switches {100 * t['switch_share']:.2f}% of patches (argmax alone {100 * t['switch_share_argmax']:.2f}%)",
+        soft_wrap=True,
+    )
+    if r.get("classmap"):
+        err.print(f"class map: {r['classmap']}", soft_wrap=True)
+    for note in r.get("notes", []):
+        err.print(f"note: {note}", soft_wrap=True)
