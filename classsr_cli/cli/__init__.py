@@ -37,6 +37,10 @@ def _register() -> None:
 
     bench.register(app)
 
+    from classsr_cli.cli import convert
+
+    convert.register(app)
+
 
 _register()
 

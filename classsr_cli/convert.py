@@ -1,0 +1,422 @@
+"""Convert the ClassSR authors' PyTorch checkpoints (``.pth``) to classsr safetensors checkpoints.
+
+The original key layouts (XPixelGroup/ClassSR, ``codes/models/archs/*.py``) are written down in
+``docs/original_checkpoints.md``. One door in: :func:`load_original` unpickles with ``weights_only=True`` only
+(no fallback), unwraps the usual containers and ``module.`` prefixes. Then the family is detected from key names,
+the hyper-parameters are read from tensor shapes, every key is renamed to ours (an unknown key is an error, never
+skipped), shapes are checked against the architecture, and the result is written with
+:func:`~classsr_cli.checkpoint.save_checkpoint` and read back with :func:`~classsr_cli.checkpoint.load_checkpoint`.
+
+Accepted inputs: one whole ClassSR checkpoint (``ClassSR_{FAMILY}.pth``: ``classifier.*``, ``net1.*``, ``net2.*``,
+``net3.*``) -> a ``classsr`` checkpoint; three branch files plus one classifier file -> a ``classsr`` checkpoint
+(branches ordered by width, narrowest = light); one branch file -> a ``branch`` checkpoint. Three branch files
+without a classifier are refused: routing needs a trained classifier, and a made-up one would silently route
+every patch to one branch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from classsr_cli.config import FAMILY_DEFAULTS, BranchConfig, ClassSRConfig
+from classsr_cli.errors import CheckpointError, ConfigError, OutputExistsError
+
+if TYPE_CHECKING:
+    import torch
+
+    from classsr_cli.checkpoint import Loaded
+
+__all__ = ["CONTAINERS", "ConvertResult", "convert", "detect_family", "load_original", "split_parts"]
+
+#: Wrapper keys unwrapped (first match wins, repeatedly): BasicSR's EMA weights are preferred over ``params``.
+CONTAINERS = ("params_ema", "params", "state_dict", "model")
+_PREFIXES = ("module.", "_orig_mod.")
+
+#: Key names that identify a family in an original branch state dict.
+_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "fsrcnn": ("head_conv.0.weight", "tail_conv.weight"),
+    "srresnet": ("conv_first.weight", "recon_trunk.0.conv1.weight", "HRconv.weight"),
+    "carn": ("entry.weight", "b1.b1.body.0.weight", "exit.weight"),
+    "rcan": ("head.0.weight", "body.0.body.0.body.3.conv_du.0.weight", "tail.1.weight"),
+}
+#: Original keys that carry no information for us (BatchNorm's step counter is only used when momentum is None).
+_DROPPED = re.compile(r".*\.num_batches_tracked$")
+
+StateDict = dict[str, "torch.Tensor"]
+
+
+@dataclass
+class _Branch:
+    family: str
+    width: int
+    extra: dict[str, int]
+    scale: int
+    tensors: StateDict  # our key names
+    source: str
+
+
+@dataclass
+class ConvertResult:
+    """What :func:`convert` wrote: the validated checkpoint and where each part came from."""
+
+    output: Path
+    kind: str
+    family: str
+    scale: int
+    widths: tuple[int, ...]
+    loaded: Loaded
+    sources: list[dict[str, str]] = field(default_factory=list)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_original(path: str | os.PathLike[str]) -> StateDict:
+    """Read a ``.pth`` with ``torch.load(weights_only=True)``; unwrap containers and ``module.`` prefixes.
+
+    Anything weights-only unpickling refuses (custom classes, code) raises :class:`CheckpointError`; there is no
+    fallback to full unpickling, so a malicious file never runs.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch.load raises many types for foreign data; all mean "refused"
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: refused: not a weights-only PyTorch checkpoint ({type(e).__name__}: {reason[:200]}); "
+            "classsr never unpickles code"
+        ) from None
+    while isinstance(obj, dict):
+        inner = next((obj[k] for k in CONTAINERS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointError(f"{path}: expected a state dict (name -> tensor), found {type(obj).__name__}")
+    out: StateDict = {}
+    for key, value in obj.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
+        name = key
+        while name.startswith(_PREFIXES):
+            name = name.split(".", 1)[1]
+        out[name] = value
+    return out
+
+
+def split_parts(sd: StateDict) -> dict[str, StateDict]:
+    """Split an original state dict into parts: ``net1``/``net2``/``net3``/``classifier`` of a whole ClassSR,
+    a lone ``classifier``, or a lone ``branch``."""
+    heads = {k.split(".", 1)[0] for k in sd}
+    if heads & {"net1", "net2", "net3"}:
+        parts: dict[str, StateDict] = {}
+        for key, value in sd.items():
+            head, _, rest = key.partition(".")
+            parts.setdefault(head, {})[rest] = value
+        unknown = sorted(set(parts) - {"net1", "net2", "net3", "classifier"})
+        if unknown:
+            raise CheckpointError(
+                f"unexpected top-level name(s) in a ClassSR checkpoint: {', '.join(unknown)}"
+            )
+        return parts
+    if heads == {"classifier"}:
+        return {"classifier": {k.partition(".")[2]: v for k, v in sd.items()}}
+    if heads <= {"CondNet", "lastOut"}:
+        return {"classifier": sd}
+    return {"branch": sd}
+
+
+def detect_family(sd: StateDict) -> str:
+    """The family of an original branch state dict, from its key names."""
+    found = [fam for fam, keys in _SIGNATURES.items() if all(k in sd for k in keys)]
+    if len(found) != 1:
+        sample = ", ".join(sorted(sd)[:5])
+        raise CheckpointError(f"not a ClassSR FSRCNN/CARN-M/SRResNet/RCAN branch (keys: {sample} …)")
+    return found[0]
+
+
+def _count(sd: StateDict, pattern: str) -> int:
+    rx = re.compile(pattern)
+    return len({m.group(1) for k in sd if (m := rx.fullmatch(k))})
+
+
+def _scale_from(sd: StateDict, first: str, second: str, width: int) -> int:
+    """x4 has a second upsampling conv; otherwise the first conv's output channels are 4w (x2) or 9w (x3)."""
+    if second in sd:
+        return 4
+    ratio = sd[first].shape[0] // width
+    if ratio not in (4, 9) or sd[first].shape[0] % width:
+        raise CheckpointError(
+            f"{first}: {sd[first].shape[0]} output channels is not 4x or 9x the width {width}"
+        )
+    return 2 if ratio == 4 else 3
+
+
+# ---- per family: hyper-parameters from shapes, and key renames (original -> ours) ---------------------------
+
+Renames = list[tuple[str, Callable[[re.Match[str]], str]]]
+
+
+def _fsrcnn(sd: StateDict, scale: int | None) -> tuple[int, dict[str, int], int, Renames]:
+    d = sd["head_conv.0.weight"].shape[0]
+    s = sd["body_conv.0.0.weight"].shape[0]
+    m = _count(sd, r"body_conv\.(\d+)\.weight") - 1  # the 3x3 mapping convs plus the lone PReLU
+    if scale not in (None, 4):
+        raise CheckpointError(
+            f"the original FSRCNN deconvolution (stride {scale}, padding 3, output padding 1) does not give an "
+            f"exact x{scale} output; only x4 FSRCNN checkpoints convert"
+        )
+    renames: Renames = [
+        (r"head_conv\.(0|1)\.(\w+)", lambda g: f"head.{g[1]}.{g[2]}"),
+        (r"body_conv\.0\.(0|1)\.(\w+)", lambda g: f"shrink.{g[1]}.{g[2]}"),
+        (rf"body_conv\.{m + 2}\.(0|1)\.(\w+)", lambda g: f"expand.{g[1]}.{g[2]}"),
+        (r"body_conv\.(\d+)\.(\w+)", lambda g: f"mapping.{int(g[1]) - 1}.{g[2]}"),
+        (r"tail_conv\.(\w+)", lambda g: f"deconv.{g[1]}"),
+    ]
+    return d, {"s": s, "m": m}, 4, renames
+
+
+def _srresnet(sd: StateDict, scale: int | None) -> tuple[int, dict[str, int], int, Renames]:
+    nf = sd["conv_first.weight"].shape[0]
+    extra = {"num_blocks": _count(sd, r"recon_trunk\.(\d+)\.conv1\.weight")}
+    renames: Renames = [
+        (r"conv_first\.(\w+)", lambda g: f"head.{g[1]}"),
+        (r"recon_trunk\.(\d+)\.(conv[12])\.(\w+)", lambda g: f"blocks.{g[1]}.{g[2]}.{g[3]}"),
+        (r"upconv([12])\.(\w+)", lambda g: f"upsample.{int(g[1]) - 1}.{g[2]}"),
+        (r"HRconv\.(\w+)", lambda g: f"hr_conv.{g[1]}"),
+        (r"conv_last\.(\w+)", lambda g: f"tail.{g[1]}"),
+    ]
+    return nf, extra, _scale_from(sd, "upconv1.weight", "upconv2.weight", nf), renames
+
+
+def _carn(sd: StateDict, scale: int | None) -> tuple[int, dict[str, int], int, Renames]:
+    if any(k.startswith(("upsample.up2.", "upsample.up3.")) for k in sd):
+        raise CheckpointError("a multi-scale CARN-M checkpoint; ClassSR's branches are single-scale")
+    nf = sd["entry.weight"].shape[0]
+    extra = {
+        "groups": nf // sd["b1.b1.body.0.weight"].shape[1],
+        "num_blocks": _count(sd, r"b(\d+)\.b1\.body\.0\.weight"),
+    }
+    unit = {"0": "conv1", "2": "conv2", "4": "conv3"}
+    fuse = {"0": "conv", "1": "bn"}
+    renames: Renames = [
+        (r"(sub_mean|add_mean|entry|exit)\.(\w+)", lambda g: f"{g[1]}.{g[2]}"),
+        (r"b(\d+)\.b1\.body\.([024])\.(\w+)", lambda g: f"blocks.{int(g[1]) - 1}.unit.{unit[g[2]]}.{g[3]}"),
+        (
+            r"b(\d+)\.c([123])\.([01])\.(\w+)",
+            lambda g: f"blocks.{int(g[1]) - 1}.fuse.{int(g[2]) - 1}.{fuse[g[3]]}.{g[4]}",
+        ),
+        (r"c(\d+)\.([01])\.(\w+)", lambda g: f"fuse.{int(g[1]) - 1}.{fuse[g[2]]}.{g[3]}"),
+        (r"upsample\.up\.body\.([03])\.(\w+)", lambda g: f"upsample.{int(g[1]) // 3}.{g[2]}"),
+    ]
+    scale_found = _scale_from(sd, "upsample.up.body.0.weight", "upsample.up.body.3.weight", nf)
+    return nf, extra, scale_found, renames
+
+
+def _rcan(sd: StateDict, scale: int | None) -> tuple[int, dict[str, int], int, Renames]:
+    nf = sd["head.0.weight"].shape[0]
+    squeeze = sd["body.0.body.0.body.3.conv_du.0.weight"].shape[0]
+    reduction = 16 if nf // 16 == squeeze else nf // squeeze
+    if nf // reduction != squeeze:
+        raise CheckpointError(f"RCAN attention width {squeeze} is not n_feats // r for any r at n_feats {nf}")
+    num_groups = _count(sd, r"body\.(\d+)\.body\.0\.body\.0\.weight")
+    num_blocks = _count(sd, r"body\.0\.body\.(\d+)\.body\.0\.weight")
+    extra = {"num_groups": num_groups, "num_blocks": num_blocks, "reduction": reduction}
+    rcab = {"body.0": "conv1", "body.2": "conv2", "body.3.conv_du.0": "ca_down", "body.3.conv_du.2": "ca_up"}
+    renames: Renames = [
+        (r"(sub_mean|add_mean)\.(\w+)", lambda g: f"{g[1]}.{g[2]}"),
+        (r"head\.0\.(\w+)", lambda g: f"head.{g[1]}"),
+        (
+            r"body\.(\d+)\.body\.(\d+)\.(body\.0|body\.2|body\.3\.conv_du\.0|body\.3\.conv_du\.2)\.(\w+)",
+            lambda g: f"groups.{g[1]}.blocks.{g[2]}.{rcab[g[3]]}.{g[4]}",
+        ),
+        (rf"body\.(\d+)\.body\.{num_blocks}\.(\w+)", lambda g: f"groups.{g[1]}.conv.{g[2]}"),
+        (rf"body\.{num_groups}\.(\w+)", lambda g: f"body_conv.{g[1]}"),
+        (r"tail\.0\.([02])\.(\w+)", lambda g: f"upsample.{int(g[1]) // 2}.{g[2]}"),
+        (r"tail\.1\.(\w+)", lambda g: f"tail.{g[1]}"),
+    ]
+    return nf, extra, _scale_from(sd, "tail.0.0.weight", "tail.0.2.weight", nf), renames
+
+
+_READERS = {"fsrcnn": _fsrcnn, "srresnet": _srresnet, "carn": _carn, "rcan": _rcan}
+
+_CLASSIFIER_RENAMES: Renames = [
+    (r"CondNet\.([02468])\.(\w+)", lambda g: f"conv{int(g[1]) // 2 + 1}.{g[2]}"),
+    (r"lastOut\.(\w+)", lambda g: f"fc.{g[1]}"),
+]
+
+
+def _rename(sd: StateDict, renames: Renames, where: str) -> StateDict:
+    compiled = [(re.compile(p), f) for p, f in renames]
+    out: StateDict = {}
+    unknown = []
+    for key, value in sd.items():
+        if _DROPPED.fullmatch(key):
+            continue
+        match = next(((m, f) for rx, f in compiled if (m := rx.fullmatch(key))), None)
+        if match is None:
+            unknown.append(key)
+            continue
+        out[match[1](match[0])] = value
+    if unknown:
+        raise CheckpointError(f"{where}: unexpected key(s) {', '.join(sorted(unknown)[:8])}")
+    return out
+
+
+def _check_against(module: torch.nn.Module, tensors: StateDict, where: str) -> None:
+    """Every key present with the right shape, nothing extra; all problems in one error."""
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    problems = []
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing:
+        problems.append(f"missing {', '.join(missing[:8])}")
+    if extra:
+        problems.append(f"unexpected {', '.join(extra[:8])}")
+    for k in sorted(set(expected) & set(tensors)):
+        if tuple(tensors[k].shape) != expected[k]:
+            problems.append(f"{k}: shape {list(tensors[k].shape)} != {list(expected[k])}")
+        elif not tensors[k].is_floating_point():
+            problems.append(f"{k}: dtype {tensors[k].dtype} is not floating point")
+    if problems:
+        raise CheckpointError(
+            f"{where}: does not match the architecture read from its shapes: " + "; ".join(problems)
+        )
+
+
+def _read_branch(sd: StateDict, source: str, family: str | None, scale: int | None) -> _Branch:
+    found = detect_family(sd) if sd else None
+    if found is None:
+        raise CheckpointError(f"{source}: empty branch")
+    if family not in (None, "auto", found):
+        raise CheckpointError(f"{source}: holds a {found} branch, not {family} (--family)")
+    try:
+        width, extra, found_scale, renames = _READERS[found](sd, scale)
+    except KeyError as e:
+        raise CheckpointError(f"{source}: {found} branch without {e}") from None
+    if scale is not None and scale != found_scale:
+        raise CheckpointError(f"{source}: is a x{found_scale} {found} branch, not x{scale} (--scale)")
+    return _Branch(found, width, extra, found_scale, _rename(sd, renames, source), source)
+
+
+def _describe(path: Path) -> dict[str, str]:
+    return {"file": path.name, "sha256": _sha256(path)}
+
+
+def convert(
+    inputs: list[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    family: str | None = None,
+    scale: int | None = None,
+    overwrite: bool = False,
+) -> ConvertResult:
+    """Convert original ClassSR ``.pth`` file(s) to one validated classsr checkpoint at ``output``.
+
+    Args:
+        inputs: one whole ClassSR file, one branch file, or three branch files plus one classifier file.
+        output: the ``.safetensors`` file to write (atomically).
+        family: expected family (``None``/``"auto"``: detect); a mismatch is an error.
+        scale: expected scale (``None``: read from the shapes; FSRCNN's cannot be read and must be 4).
+        overwrite: replace an existing ``output``.
+    """
+    import torch
+
+    from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+    from classsr_cli.models import build_model
+
+    if family not in (None, "auto") and family not in FAMILY_DEFAULTS:
+        raise ConfigError(f"unknown family {family!r}; choose auto or one of {', '.join(FAMILY_DEFAULTS)}")
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output}: exists (pass --overwrite to replace it)")
+    paths = [Path(p) for p in inputs]
+    branches: list[_Branch] = []
+    classifier: tuple[StateDict, str] | None = None
+    sources: list[dict[str, str]] = []
+    for path in paths:
+        parts = split_parts(load_original(path))
+        desc = _describe(path)
+        for role, sd in parts.items():
+            where = f"{path} [{role}]" if role != "branch" else str(path)
+            sources.append({**desc, "part": role})
+            if role == "classifier":
+                if classifier is not None:
+                    raise CheckpointError(f"{where}: a second classifier (already have {classifier[1]})")
+                classifier = (_rename(sd, _CLASSIFIER_RENAMES, where), where)
+            else:
+                branches.append(_read_branch(sd, where, family, scale))
+    if len(branches) == 1 and classifier is None:
+        return _write_branch(branches[0], output, sources)
+    if len(branches) != 3:
+        raise CheckpointError(
+            f"found {len(branches)} branch(es){' and a classifier' if classifier else ''}: give one ClassSR "
+            "checkpoint, three branch files plus a classifier file, or a single branch file"
+        )
+    if classifier is None:
+        raise CheckpointError(
+            "three branch files but no classifier: routing needs the trained Class-Module, so classsr refuses "
+            "to invent one; add the classifier file (ClassSR_*.pth holds all four parts), or convert one branch"
+        )
+    if not any(s["part"].startswith("net") for s in sources):  # separate files: narrowest = light
+        branches.sort(key=lambda b: b.width)
+    first = branches[0]
+    for b in branches[1:]:
+        if (b.family, b.scale, b.extra) != (first.family, first.scale, first.extra):
+            raise CheckpointError(
+                f"{b.source}: {b.family} x{b.scale} {b.extra} does not match {first.source}: "
+                f"{first.family} x{first.scale} {first.extra}"
+            )
+    clf, clf_where = classifier
+    if "conv1.weight" not in clf:
+        raise CheckpointError(f"{clf_where}: classifier without CondNet.0.weight")
+    cfg = ClassSRConfig(
+        family=first.family,
+        scale=first.scale,
+        widths=tuple(b.width for b in branches),  # type: ignore[arg-type]
+        extra=dict(first.extra),
+        classifier_width=int(clf["conv1.weight"].shape[0]),
+    )
+    model = build_model(cfg)
+    tensors = {f"branches.{k}.{n}": v for k, b in enumerate(branches) for n, v in b.tensors.items()}
+    tensors.update({f"classifier.{n}": v for n, v in clf.items()})
+    _check_against(model, tensors, "converted ClassSR")
+    model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()}, strict=True)
+    provenance = {
+        "converted_from": sources,
+        "original": f"XPixelGroup/ClassSR {cfg.family} (ClassSR code layout)",
+    }
+    save_checkpoint(model, output, provenance=provenance)
+    loaded = load_checkpoint(output, expect_kind="classsr")
+    return ConvertResult(output, "classsr", cfg.family, cfg.scale, cfg.widths, loaded, sources)
+
+
+def _write_branch(b: _Branch, output: Path, sources: list[dict[str, str]]) -> ConvertResult:
+    import torch
+
+    from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+    from classsr_cli.models import build_branch
+
+    cfg = BranchConfig(family=b.family, width=b.width, scale=b.scale, extra=dict(b.extra))
+    module = build_branch(cfg)
+    _check_against(module, b.tensors, b.source)
+    module.load_state_dict({k: v.to(torch.float32) for k, v in b.tensors.items()}, strict=True)
+    provenance = {"converted_from": sources, "original": f"XPixelGroup/ClassSR {b.family} branch"}
+    save_checkpoint(module, output, config=cfg, provenance=provenance)
+    loaded = load_checkpoint(output, expect_kind="branch")
+    return ConvertResult(output, "branch", b.family, b.scale, (b.width,), loaded, sources)
