@@ -1,0 +1,313 @@
+"""`classsr video` and its pieces: probe, timestamps, audio/subtitle/rotation carry-over, refusals, temporal routing.
+
+Clips are made with the bundled ffmpeg (64x48, 10-16 frames) and upscaled with the tiny seeded model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from classsr_cli.cli import app
+from classsr_cli.errors import InputError, OutputExistsError, VideoError
+from classsr_cli.io.video import (
+    VideoReader,
+    _cluster_head,
+    _ebml_size,
+    container_of,
+    ffmpeg_exe,
+    probe,
+)
+from classsr_cli.tiling import extract_patches, plan_grid
+from classsr_cli.video import TemporalOptions, _Router, classmap_path, upscale_video
+
+runner = CliRunner()
+FF = ffmpeg_exe()
+TESTSRC = "testsrc=size=64x48:rate=20"
+
+
+def ff(*args: str | Path) -> None:
+    subprocess.run([FF, "-hide_banner", "-v", "error", "-y", *map(str, args)], check=True, timeout=120)
+
+
+def frame_times(path: Path) -> list[float]:
+    """pts_time of every decoded video frame."""
+    text = subprocess.run(
+        [FF, "-hide_banner", "-nostats", "-i", str(path), "-map", "0:v:0", "-vf", "showinfo", "-f", "null", "-"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stderr  # fmt: skip
+    return [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", text)]
+
+
+def audio_seconds(path: Path) -> float:
+    raw = subprocess.run(
+        [FF, "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-ac", "1", "-ar", "44100", "-"],
+        capture_output=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    return len(raw) / 2 / 44100
+
+
+def no_partials(folder: Path) -> bool:
+    return not [p for p in folder.iterdir() if ".partial" in p.name]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("clips")
+    c = {k: d / v for k, v in {
+        "audio": "cfr_audio.mp4", "vfr": "vfr.mkv", "subs": "subs.mkv", "rot": "rot.mp4", "wav": "tone.wav",
+        "text": "notes.mp4", "static": "static.mkv",
+    }.items()}  # fmt: skip
+    ff("-f", "lavfi", "-i", f"{TESTSRC}:duration=0.75", "-f", "lavfi", "-i", "sine=frequency=440:duration=0.75",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", c["audio"])  # fmt: skip
+    # Variable frame rate: a 0.3 s gap after frame 4, then 0.1 s steps, in a Matroska file without audio.
+    ff("-f", "lavfi", "-i", f"{TESTSRC}:duration=0.6",
+       "-vf", "setpts='PTS+if(gte(N,5),0.3/TB,0)+if(gte(N,8),N*0.05/TB,0)'", "-fps_mode", "passthrough",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", c["vfr"])  # fmt: skip
+    srt = d / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nhello\n")
+    ff("-f", "lavfi", "-i", f"{TESTSRC}:duration=0.5", "-f", "lavfi", "-i", "sine=duration=0.5", "-i", srt,
+       "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "libopus",
+       "-c:s", "srt", c["subs"])  # fmt: skip
+    ff("-display_rotation", "90", "-i", c["audio"], "-c", "copy", c["rot"])
+    ff("-f", "lavfi", "-i", "sine=duration=0.5", c["wav"])
+    c["text"].write_text("this is not a video\n")
+    # A still picture with a little noise that moves in one corner only, stored losslessly.
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1",
+       "-vf", "trim=end_frame=1,loop=9:1:0,setpts=N/10/TB,noise=alls=0:allf=t", "-c:v", "ffv1", c["static"])  # fmt: skip
+    return c
+
+
+# ------------------------------------------------------------------------------------------- no ffmpeg needed
+
+
+def test_ebml_sizes_and_cluster_layout() -> None:
+    assert _ebml_size(0) == b"\x80"
+    assert _ebml_size(126) == b"\xfe"
+    assert _ebml_size(127) == b"\x40\x7f"  # 0x7f alone would mean "unknown size"
+    head, dur = _cluster_head(1234, 50, 10)
+    assert head.startswith(bytes.fromhex("1f43b675"))
+    assert dur == b"\x9b\x81\x32"
+
+
+def test_container_of() -> None:
+    assert container_of("a.MKV") == "matroska"
+    assert container_of("a.webm") == "webm"
+    with pytest.raises(VideoError, match="unknown video container"):
+        container_of("a.gif")
+
+
+def test_router_reuse_and_hysteresis(tiny_model: torch.nn.Module) -> None:
+    grid = plan_grid(48, 64, 32, 28)
+    frame = torch.rand(1, 3, 48, 64) * 255
+    still = extract_patches(frame.round(), grid)
+    moved = still.clone()
+    moved[0] += 40  # one patch changes
+    patches = torch.stack([still, still, moved.clamp(0, 255)])
+    router = _Router(tiny_model, grid, TemporalOptions(hysteresis=0.2, reuse=True), batch_size=64)
+    with torch.inference_mode():
+        out = router.run(patches)
+    n = grid.count
+    assert router.reused == n + (n - 1)  # frame 2 all reused, frame 3 all but one
+    assert sum(router.counts) == 3 * n and router.compared == 2 * n
+    assert torch.equal(out[0][0], out[1][0])
+    assert not torch.equal(out[1][0][0], out[2][0][0]) and torch.equal(out[1][0][1:], out[2][0][1:])
+    flops = router.flops(0)
+    assert flops.used < flops.heavy
+
+
+class _TieClassifier(torch.nn.Module):
+    """Logits near a three-way tie that move with the input's noise, as an unsure classifier's do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor(5.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([x[:, c].std(dim=(1, 2)) for c in range(3)], dim=1) * self.gain
+
+
+def test_hysteresis_keeps_classes_on_noise(tiny_model: torch.nn.Module) -> None:
+    """Noisy copies of one frame: argmax flips on the noise, hysteresis holds the classes."""
+    grid = plan_grid(96, 96, 32, 28)
+    base = torch.full((1, 3, 96, 96), 128.0)
+    frames = torch.stack(
+        [extract_patches((base + torch.randn_like(base) * 4).round(), grid) for _ in range(8)]
+    )
+    tiny_model.classifier = _TieClassifier()
+    results = {}
+    for margin in (0.0, 0.2):
+        router = _Router(tiny_model, grid, TemporalOptions(hysteresis=margin), batch_size=256)
+        with torch.inference_mode():
+            router.run(frames)
+        results[margin] = router
+    assert results[0.0].switches == results[0.0].switches_argmax > 0
+    assert results[0.2].switches == 0 < results[0.2].switches_argmax
+    assert results[0.2].held > 0
+
+
+# ---------------------------------------------------------------------------------------------- with ffmpeg
+
+
+@pytest.mark.slow
+def test_probe(clips: dict[str, Path]) -> None:
+    info = probe(clips["audio"])
+    assert (info.width, info.height, info.fps) == (64, 48, 20.0)
+    assert [s.codec for s in info.audio] == ["aac"] and info.frames_estimate == 15
+    assert probe(clips["rot"]).rotation == 90
+    subs = probe(clips["subs"])
+    assert len(subs.subtitles) == 1 and subs.duration is not None
+    with pytest.raises(InputError, match="no video stream"):
+        probe(clips["wav"])
+    with pytest.raises(InputError, match="not a readable video"):
+        probe(clips["text"])
+    with pytest.raises(InputError, match="no such file"):
+        probe(clips["text"].with_name("missing.mp4"))
+
+
+@pytest.mark.slow
+def test_cli_mp4_keeps_frames_rate_and_audio(
+    clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "up.mp4"
+    result = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path), "--json",
+                                 "--preset", "ultrafast", "--classmap"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 15 and summary["output_size"] == [256, 192]
+    assert summary["patches"]["total"] == 15 * 6 and summary["flops"]["real"]["used"] > 0
+    assert {"fps", "seconds", "input", "output", "temporal"} <= set(summary)
+    info = probe(out)
+    assert (info.width, info.height, info.fps) == (256, 192, 20.0)
+    assert frame_times(out) == frame_times(clips["audio"])
+    assert info.duration == pytest.approx(probe(clips["audio"]).duration, abs=0.03)
+    assert [s.codec for s in info.audio] == ["aac"]
+    assert audio_seconds(out) == pytest.approx(audio_seconds(clips["audio"]), abs=1e-3)
+    cmap = classmap_path(out)
+    assert cmap.exists() and not probe(cmap).audio and len(frame_times(cmap)) == 15
+    assert no_partials(tmp_path)
+
+
+@pytest.mark.slow
+def test_vfr_timestamps_kept(clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    src = frame_times(clips["vfr"])
+    assert len(set(np.round(np.diff(src), 3))) > 1  # the source really is variable
+    for name in ("up.mp4", "up.mkv"):
+        res = upscale_video(tiny_model, clips["vfr"], tmp_path / name, temporal=TemporalOptions(reuse=True))
+        assert res.frames == len(src) and res.lost is None
+        assert frame_times(tmp_path / name) == pytest.approx(src, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_mkv_audio_subtitles_and_rotation(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    res = upscale_video(tiny_model, clips["subs"], tmp_path / "subs.mp4")
+    info = probe(tmp_path / "subs.mp4")
+    assert [s.codec for s in info.audio] == ["opus"]  # copied, not re-encoded
+    assert [s.codec for s in info.subtitles] == ["mov_text"] and not res.notes
+    res = upscale_video(tiny_model, clips["subs"], tmp_path / "subs.webm", options=_fast_vp9())
+    info = probe(tmp_path / "subs.webm")
+    assert [s.codec for s in info.audio] == ["opus"] and [s.codec for s in info.subtitles] == ["webvtt"]
+    assert res.frames == 10 and (info.width, info.height) == (256, 192)
+    upscale_video(tiny_model, clips["rot"], tmp_path / "rot.mkv")
+    rot = probe(tmp_path / "rot.mkv")
+    assert rot.rotation == 90 and (rot.width, rot.height) == (256, 192)
+
+
+def _fast_vp9():  # type: ignore[no-untyped-def]
+    from classsr_cli.io.video import EncodeOptions
+
+    return EncodeOptions(extra=(("deadline", "realtime"), ("cpu-used", "8")))
+
+
+@pytest.mark.slow
+def test_reuse_on_static_clip(clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    plain = upscale_video(tiny_model, clips["static"], tmp_path / "a.mkv")
+    reused = upscale_video(
+        tiny_model, clips["static"], tmp_path / "b.mkv", temporal=TemporalOptions(reuse=True)
+    )
+    assert plain.reused == 0 and plain.frames == reused.frames == 10
+    assert reused.reused == 9 * 6  # every patch after the first frame is exactly unchanged
+    assert reused.flops.used < plain.flops.used / 5
+    a = [f.rgb.astype(int) for f in VideoReader(probe(tmp_path / "a.mkv")).__enter__()]
+    b = [f.rgb.astype(int) for f in VideoReader(probe(tmp_path / "b.mkv")).__enter__()]
+    assert len(a) == len(b) == 10 and max(np.abs(x - y).max() for x, y in zip(a, b, strict=True)) <= 1
+
+
+@pytest.mark.slow
+def test_refusals(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path) -> None:
+    def run(*args: str | Path) -> tuple[int, str]:
+        r = runner.invoke(app, ["video", *map(str, args), "--model", str(tiny_model_path)])
+        return r.exit_code, r.output
+
+    code, msg = run(clips["text"], tmp_path / "o.mp4")
+    assert code == 1 and "not a readable video" in msg and len(msg.strip().splitlines()) == 1
+    code, msg = run(clips["wav"], tmp_path / "o.mp4")
+    assert code == 1 and "no video stream" in msg
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    code, msg = run(clips["audio"], existing)
+    assert code == 1 and "--overwrite" in msg and existing.read_bytes() == b"keep me"
+    code, msg = run(clips["audio"], tmp_path / "o.mp4", "--codec", "no-such-codec")
+    assert code == 1 and "encoder failed" in msg and "no-such-codec" in msg
+    code, msg = run(clips["audio"], tmp_path / "o.gif")
+    assert code == 1 and "unknown video container" in msg
+    code, msg = run(clips["audio"], tmp_path / "o.mp4", "--encoder-opt", "novalue")
+    assert code == 2 and "KEY=VALUE" in msg
+    assert not (tmp_path / "o.mp4").exists() and no_partials(tmp_path)
+
+
+@pytest.mark.slow
+def test_truncated_input_keeps_what_decodes(
+    clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole.mkv"
+    ff(
+        "-f",
+        "lavfi",
+        "-i",
+        f"{TESTSRC}:duration=1",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "5",
+        whole,
+    )
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    out = tmp_path / "out.mp4"
+    r = runner.invoke(
+        app, ["video", str(cut), str(out), "--model", str(tiny_model_path), "--preset", "ultrafast"]
+    )
+    assert r.exit_code == 3, r.output
+    assert "the rest is lost" in r.output
+    n = len(frame_times(out))
+    assert 0 < n < 20
+
+
+@pytest.mark.slow
+def test_interrupt_leaves_no_output(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    def stop(done: int, total: int | None) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(
+            tiny_model, clips["audio"], tmp_path / "o.mp4", frames_per_batch=1, progress=stop, classmap=True
+        )
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "o.mp4").write_bytes(b"x")
+    with pytest.raises(OutputExistsError):
+        upscale_video(tiny_model, clips["audio"], tmp_path / "o.mp4")
