@@ -560,15 +560,14 @@ def write_plot(result: BenchResult, path: str | Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
     panels = (("seconds", "wall time per pass over the set (s)", 1.0), ("flops", "real FLOPs per pass (G)", 1e-9))
     for ax, (key, label, mul) in zip(axes, panels, strict=True):
-        for name, m in result.methods.items():
+        for (name, m), marker in zip(result.methods.items(), "osD^vP*X", strict=False):
             if m.psnr_y is None or not np.isfinite(m.psnr_y):
                 continue
-            x = getattr(m, key) * mul
-            ax.scatter([x], [m.psnr_y], s=36)
-            ax.annotate(name, (x, m.psnr_y), textcoords="offset points", xytext=(5, 4), fontsize=9)
+            ax.scatter([getattr(m, key) * mul], [m.psnr_y], s=48, marker=marker, label=name, alpha=0.85)
         ax.set_xlabel(label)
         ax.set_ylabel("PSNR-Y (dB)")
         ax.grid(True, alpha=0.3)
+    axes[1].legend(loc="best", fontsize=9)
     fig.suptitle(
         f"classsr bench x{result.scale}: {result.images} image(s), {result.device} ({result.device_name}), "
         f"{result.threads} thread(s), {result.precision}",
