@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -39,7 +38,7 @@ def register(app: typer.Typer) -> None:
 def upscale(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
     output: Annotated[
-        Path | None,
+        str | None,  # str, not Path: a trailing "/" means "a folder" and Path would drop it
         typer.Option("-o", "--output", help="Output file (one input) or folder (several). Default: beside the input."),
     ] = None,
     scale: Annotated[

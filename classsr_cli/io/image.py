@@ -165,6 +165,13 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
                 _check_pixels(path, im.size, max_pixels)
                 return _decode(path, im)
         except UnidentifiedImageError:
+            if _is_tiff(path):  # layouts Pillow does not open (16-bit gray + alpha, ...): tifffile alone
+                try:
+                    return _decode_tiff_only(path, max_pixels)
+                except _Unsupported as e:
+                    raise InputError(f"{path}: {e}") from None
+                except Exception as e:
+                    raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
             raise InputError(
                 f"{path}: not an image classsr reads (PNG, JPEG, WebP, TIFF, BMP or GIF)"
             ) from None
@@ -332,6 +339,32 @@ def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if c in (1, 3):
         return arr, None
     raise _Unsupported(f"16-bit TIFF with {c} samples per pixel is not supported")
+
+
+def _is_tiff(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) in (b"II*\x00", b"MM\x00*")
+
+
+def _decode_tiff_only(path: Path, max_pixels: int | None) -> Picture:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        page = tf.pages.first
+        shape = dict(zip(page.axes, page.shape, strict=True))
+        _check_pixels(path, (shape.get("X", 1), shape.get("Y", 1)), max_pixels)
+        icc = page.tags.get(34675)
+        orientation = page.tags.get(274)
+        icc_bytes = bytes(icc.value) if icc is not None else None
+        orient = int(orientation.value) if orientation is not None else 1
+    colour, alpha = _read_tiff16(path)
+    return Picture(
+        pixels=np.ascontiguousarray(_orient(colour, orient)),
+        alpha=None if alpha is None else np.ascontiguousarray(_orient(alpha, orient)),
+        icc=icc_bytes,
+        source_format="TIFF",
+        source_mode=("L" if colour.shape[2] == 1 else "RGB") + ("A" if alpha is not None else "") + ";16",
+    )
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:

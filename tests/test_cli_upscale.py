@@ -1,0 +1,323 @@
+"""`classsr upscale` and `classsr models` through Typer's runner, with a tiny seeded model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner, Result
+
+from classsr_cli.cli import app
+from classsr_cli.io.image import read_image
+
+runner = CliRunner()
+KEYS = {"input", "output", "scale", "patches", "flops", "seconds"}
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def up(model: Path, *args: str | Path) -> Result:
+    return run("upscale", *args, "--model", model)
+
+
+def one_error_line(result: Result, name: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and name in lines[0]
+    assert "Traceback" not in result.output
+
+
+def files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_default_name_and_size(tiny_model_path: Path, photo: Path) -> None:
+    r = up(tiny_model_path, photo)
+    assert r.exit_code == 0, r.output
+    out = photo.with_name("photo_x4.png")
+    assert r.stdout.strip() == str(out)
+    assert Image.open(out).size == (48 * 4, 40 * 4)
+    assert "light" in r.stderr and "FLOPs saved" in r.stderr
+
+
+@pytest.mark.parametrize(("flag", "size", "name"), [("-x4", (192, 160), "x4"), ("-x2", (96, 80), "x2"),
+                                                    ("-x2.5", (120, 100), "x2.5")])
+def test_attached_scale_and_non_native(tiny_model_path: Path, photo: Path, flag: str, size: tuple, name: str) -> None:
+    r = up(tiny_model_path, photo, flag)
+    assert r.exit_code == 0, r.output
+    assert Image.open(photo.with_name(f"photo_{name}.png")).size == size
+    assert ("not a native scale" in r.stderr) == (name != "x4")
+
+
+def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path) -> None:
+    r = up(tiny_model_path, photo, "-x", "5")
+    assert r.exit_code == 2 and "scale" in r.stderr
+
+
+def test_output_file_and_folder(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    assert up(tiny_model_path, photo, "-o", tmp_path / "big.jpg").exit_code == 0
+    assert Image.open(tmp_path / "big.jpg").format == "JPEG"
+    assert up(tiny_model_path, photo, "-o", f"{tmp_path / 'outdir'}/").exit_code == 0
+    assert files(tmp_path / "outdir") == ["photo.png"]
+
+
+def _tree(root: Path) -> None:
+    (root / "sub" / "deeper").mkdir(parents=True)
+    img = Image.fromarray(np.random.default_rng(1).integers(0, 256, (20, 24, 3), dtype=np.uint8))
+    img.save(root / "a.png")
+    img.save(root / "b.jpg")
+    img.save(root / "sub" / "c.png")
+    img.save(root / "sub" / "deeper" / "d.webp")
+    (root / "readme.txt").write_text("not an image")
+
+
+def test_folder_flat_and_recursive_mirror(tiny_model_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _tree(src)
+    r = up(tiny_model_path, src, "-o", tmp_path / "flat")
+    assert r.exit_code == 0, r.output
+    assert files(tmp_path / "flat") == ["a.png", "b.jpg"]
+    r = up(tiny_model_path, src, "-o", tmp_path / "tree", "--recursive")
+    assert r.exit_code == 0, r.output
+    assert files(tmp_path / "tree") == ["a.png", "b.jpg", "sub/c.png", "sub/deeper/d.webp"]
+    assert "total" in r.stderr
+
+
+def test_folder_without_output_writes_beside_and_skips_its_own_outputs(tiny_model_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _tree(src)
+    assert up(tiny_model_path, src).exit_code == 0
+    assert {"a_x4.png", "b_x4.jpg"} <= set(files(src))
+    r = up(tiny_model_path, src, "--overwrite")  # a_x4.png is a planned output, not an input
+    assert r.exit_code == 0, r.output
+    assert "a_x4_x4.png" not in files(src)
+
+
+def test_glob(tiny_model_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _tree(src)
+    r = up(tiny_model_path, str(src / "*.png"), "-o", tmp_path / "g")
+    assert r.exit_code == 0, r.output
+    assert files(tmp_path / "g") == ["a.png"]
+
+
+def test_json_lines_schema(tiny_model_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _tree(src)
+    r = up(tiny_model_path, src, "-o", tmp_path / "j", "--json")
+    assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(records) == 2
+    for rec in records:
+        assert set(rec) >= KEYS
+        assert set(rec["patches"]) >= {"light", "medium", "heavy"}
+        assert set(rec["flops"]) >= {"used", "heavy", "saved", "whole"}
+        p, f = rec["patches"], rec["flops"]
+        assert p["light"] + p["medium"] + p["heavy"] == p["total"] > 0
+        assert f["saved"] == pytest.approx(1 - f["used"] / f["heavy"], abs=1e-5)
+        assert rec["scale"] == 4 and rec["seconds"] > 0 and Path(rec["output"]).is_file()
+
+
+def test_force_branch(tiny_model_path: Path, photo: Path) -> None:
+    r = up(tiny_model_path, photo, "--force-branch", "heavy", "--json")
+    rec = json.loads(r.stdout)
+    assert rec["patches"]["light"] == rec["patches"]["medium"] == 0 and rec["patches"]["heavy"] > 0
+
+
+def test_classmap(tiny_model_path: Path, photo: Path) -> None:
+    r = up(tiny_model_path, photo, "--classmap", "--json")
+    assert r.exit_code == 0, r.output
+    path = photo.with_name("photo_x4_classmap.png")
+    assert json.loads(r.stdout)["classmap"] == str(path)
+    im = Image.open(path)
+    assert im.mode == "RGB" and im.width == 192 and im.height > 160  # image + legend strip
+
+
+@pytest.mark.parametrize(("mode", "bits"), [("L", 8), ("RGBA", 8), ("LA", 8), ("RGB", 16), ("L", 16)])
+def test_modes_are_kept(tiny_model_path: Path, tmp_path: Path, mode: str, bits: int) -> None:
+    from classsr_cli.io.image import Picture, write_image
+
+    rng = np.random.default_rng(2)
+    dtype = np.uint16 if bits == 16 else np.uint8
+    top = np.iinfo(dtype).max
+    c = 1 if mode.startswith("L") else 3
+    pixels = rng.integers(0, top, (20, 18, c), dtype=dtype)
+    alpha = np.tile(np.linspace(0, top, 18).astype(dtype), (20, 1)) if mode.endswith("A") else None
+    write_image(tmp_path / "m.png", Picture(pixels, alpha))
+    r = up(tiny_model_path, tmp_path / "m.png")
+    assert r.exit_code == 0, r.output
+    pic = read_image(tmp_path / "m_x4.png")
+    assert (pic.mode, pic.bits, pic.pixels.shape[:2]) == (mode, bits, (80, 72))
+    if alpha is not None:  # bicubic alpha: a smooth ramp stays a monotone ramp
+        row = pic.alpha[0].astype(int)
+        assert row[0] < 20 * top / 255 and row[-1] > top - 20 * top / 255 and np.all(np.diff(row) >= -1)
+
+
+def test_exif_orientation_and_icc(tiny_model_path: Path, tmp_path: Path) -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    im = Image.new("RGB", (20, 12), (200, 100, 50))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    im.save(tmp_path / "cam.jpg", exif=exif.tobytes(), icc_profile=icc)
+    assert up(tiny_model_path, tmp_path / "cam.jpg").exit_code == 0
+    out = Image.open(tmp_path / "cam_x4.jpg")
+    assert out.size == (48, 80) and out.info.get("icc_profile") == icc and 0x0112 not in out.getexif()
+
+
+def test_overwrite_refused_and_untouched(tiny_model_path: Path, photo: Path) -> None:
+    out = photo.with_name("photo_x4.png")
+    out.write_bytes(b"precious")
+    r = up(tiny_model_path, photo)
+    assert r.exit_code == 1
+    one_error_line(r, str(out))
+    assert out.read_bytes() == b"precious"
+    assert up(tiny_model_path, photo, "--overwrite").exit_code == 0
+    assert Image.open(out).size == (192, 160)
+
+
+def _bad(kind: str, d: Path) -> Path:
+    from test_image_io import BAD
+
+    return BAD[kind](d)
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "text", "truncated_png", "truncated_jpeg", "bomb"])
+def test_bad_input_one_line_no_partial_output(tiny_model_path: Path, tmp_path: Path, kind: str) -> None:
+    src = tmp_path / "bad"
+    src.mkdir()
+    path = _bad(kind, src)
+    before = files(src)
+    r = up(tiny_model_path, path)
+    assert r.exit_code == 1
+    one_error_line(r, str(path))
+    assert files(src) == before  # no output, no temporary file
+
+
+def test_bomb_can_be_allowed_with_max_pixels(tiny_model_path: Path, photo: Path) -> None:
+    r = up(tiny_model_path, photo, "--max-pixels", "100")
+    assert r.exit_code == 1 and "--max-pixels 1920" in r.stderr
+    assert up(tiny_model_path, photo, "--max-pixels", "1920").exit_code == 0
+
+
+def test_keep_going_does_the_good_ones_and_exits_3(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    bad = _bad("truncated_png", tmp_path)
+    r = up(tiny_model_path, photo, bad, tmp_path / "missing.png", "-o", tmp_path / "out", "--keep-going", "--json")
+    assert r.exit_code == 3, r.output
+    assert files(tmp_path / "out") == ["photo.png"]
+    assert "2 of 3 inputs failed" in r.stderr and str(bad) in r.stderr and "Traceback" not in r.output
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert sorted("error" in rec for rec in records) == [False, True, True]
+
+
+def test_without_keep_going_stops_at_first_failure(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    bad = _bad("text", tmp_path)
+    r = up(tiny_model_path, bad, photo, "-o", tmp_path / "out")
+    assert r.exit_code == 1
+    one_error_line(r, str(bad))
+
+
+def test_all_failed_under_keep_going_exits_1(tiny_model_path: Path, tmp_path: Path) -> None:
+    r = up(tiny_model_path, _bad("empty", tmp_path), _bad("text", tmp_path), "--keep-going")
+    assert r.exit_code == 1
+
+
+def test_two_inputs_one_output_is_refused(tiny_model_path: Path, tmp_path: Path) -> None:
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / d / "a.png")
+    r = up(tiny_model_path, tmp_path / "x" / "a.png", tmp_path / "y" / "a.png", "-o", tmp_path / "o")
+    assert r.exit_code == 2 and "both" in r.stderr
+
+
+def test_garbage_checkpoint(photo: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 100)
+    r = up(bad, photo)
+    assert r.exit_code == 1
+    one_error_line(r, str(bad))
+    assert not photo.with_name("photo_x4.png").exists()
+
+
+def test_no_installed_model(photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("classsr_cli.zoo.weights_dirs", lambda: [tmp_path / "empty"])
+    r = run("upscale", photo)
+    assert r.exit_code == 1
+    one_error_line(r, "no installed model for x4")
+    r = run("upscale", photo, "-x3")
+    one_error_line(r, "no installed model for x3")
+
+
+def test_debug_lets_the_traceback_through(tmp_path: Path) -> None:
+    from classsr_cli.errors import InputError
+
+    r = run("upscale", tmp_path / "nope.png", env={"CLASSSR_DEBUG": "1"})
+    assert isinstance(r.exception, InputError)  # raised out of the command: Python prints the traceback
+    r = run("upscale", tmp_path / "nope.png", env={"CLASSSR_DEBUG": "0"})
+    assert r.exit_code == 1 and not isinstance(r.exception, InputError)
+    one_error_line(r, "nope.png")
+
+
+def test_cli_import_is_lazy() -> None:
+    code = "import classsr_cli.cli, sys; assert 'torch' not in sys.modules, sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_models_lists_paths(tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("classsr_cli.zoo.weights_dirs", lambda: [tmp_path / "w"])
+    (tmp_path / "w").mkdir()
+    shutil.copy(tiny_model_path, tmp_path / "w" / "classsr_fsrcnn_x4.safetensors")
+    r = run("models", "--json", tiny_model_path)
+    assert r.exit_code == 0, r.output
+    recs = {rec["name"]: rec for rec in map(json.loads, r.stdout.splitlines())}
+    assert set(recs) == {"classsr_fsrcnn_x4", "tiny_x4"}
+    assert recs["tiny_x4"]["family"] == "fsrcnn" and recs["tiny_x4"]["scale"] == 4
+    assert recs["tiny_x4"]["trained"] is False and recs["tiny_x4"]["size_bytes"] > 0
+    r = run("models")
+    assert "classsr_fsrcnn_x4" in r.stdout and "fsrcnn" in r.stdout
+    # the shipped name is what `upscale` picks by default
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (10, 10), (1, 2, 3)).save(photo)
+    assert run("upscale", photo, "--json").exit_code == 0
+
+
+def test_models_bad_path_and_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("classsr_cli.zoo.weights_dirs", lambda: [tmp_path / "none"])
+    r = run("models")
+    assert r.exit_code == 0 and "no models found" in r.stderr
+    bad = tmp_path / "x.safetensors"
+    bad.write_text("junk")
+    r = run("models", bad)
+    assert r.exit_code == 1
+    one_error_line(r, str(bad))
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_ranks(tiny_model_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)).save(src / f"f{i}.png")
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "classsr_cli", "upscale", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny_model_path),
+        "--json", "--device", "cpu",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    records = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    assert sorted(Path(r["input"]).name for r in records) == [f"f{i}.png" for i in range(5)]  # each once
+    assert {r["rank"] for r in records} == {0, 1}
+    assert files(tmp_path / "out") == [f"f{i}.png" for i in range(5)]

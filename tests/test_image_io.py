@@ -1,0 +1,264 @@
+"""classsr_cli.io.image: formats, modes, metadata, the bomb guard, bad files and atomic writes."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageOps
+
+from classsr_cli.errors import ConfigError, InputError, OutputExistsError
+from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image
+
+RNG = np.random.default_rng(0)
+RGB = RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+_Y, _X = np.mgrid[0:32, 0:40]
+SMOOTH = np.stack([_X * 6, _Y * 7, (_X + _Y) * 3], -1).astype(np.uint8)
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def bomb_png(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height but holds almost no data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif", ".bmp"])
+def test_reads_each_format_as_rgb8(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"a{suffix}"
+    Image.fromarray(RGB).save(path, **({"lossless": True} if suffix == ".webp" else {}))
+    pic = read_image(path)
+    assert pic.mode == "RGB" and pic.bits == 8 and pic.pixels.shape == (12, 10, 3)
+    if suffix != ".jpg":
+        assert np.array_equal(pic.pixels, RGB)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif", ".bmp"])
+def test_write_read_round_trip(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"out{suffix}"
+    assert write_image(path, Picture(SMOOTH)) == []
+    back = read_image(path)
+    assert back.pixels.shape == SMOOTH.shape
+    tol = 0 if suffix in (".png", ".tif", ".bmp") else 3
+    assert np.abs(back.pixels.astype(int) - SMOOTH).mean() <= tol
+
+
+def test_gray_stays_gray(tmp_path: Path) -> None:
+    path = tmp_path / "g.png"
+    Image.fromarray(RGB[..., 0], "L").save(path)
+    pic = read_image(path)
+    assert pic.gray and pic.mode == "L" and pic.pixels.shape == (12, 10, 1)
+    write_image(tmp_path / "g2.png", pic)
+    assert Image.open(tmp_path / "g2.png").mode == "L"
+
+
+def test_bilevel_becomes_gray(tmp_path: Path) -> None:
+    path = tmp_path / "b.png"
+    Image.fromarray(RGB[..., 0] > 128).save(path)
+    assert read_image(path).mode == "L"
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_is_kept_apart(tmp_path: Path, mode: str) -> None:
+    alpha = RNG.integers(0, 256, (12, 10), dtype=np.uint8)
+    colour = RGB if mode == "RGBA" else RGB[..., :1]
+    arr = np.concatenate([colour, alpha[..., None]], axis=2)
+    path = tmp_path / "a.png"
+    Image.fromarray(arr, mode).save(path)
+    pic = read_image(path)
+    assert pic.mode == mode and np.array_equal(pic.alpha, alpha)
+    write_image(tmp_path / "b.png", pic)
+    assert Image.open(tmp_path / "b.png").mode == mode
+
+
+def test_opaque_alpha_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "a.png"
+    Image.fromarray(RGB).convert("RGBA").save(path)
+    assert read_image(path).alpha is None
+
+
+def test_palette_becomes_rgb_or_rgba(tmp_path: Path) -> None:
+    p = Image.fromarray(RGB).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+    p.save(tmp_path / "p.png")
+    pic = read_image(tmp_path / "p.png")
+    assert pic.mode == "RGB" and any("palette" in n for n in pic.notes)
+    p.save(tmp_path / "pt.png", transparency=0)
+    assert read_image(tmp_path / "pt.png").mode == "RGBA"
+
+
+def test_cmyk_becomes_rgb(tmp_path: Path) -> None:
+    path = tmp_path / "c.jpg"
+    Image.fromarray(RGB).convert("CMYK").save(path)
+    pic = read_image(path)
+    assert pic.mode == "RGB" and pic.icc is None and any("CMYK" in n for n in pic.notes)
+
+
+@pytest.mark.parametrize("c", [1, 2, 3, 4])
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_stays_16_bit(tmp_path: Path, c: int, suffix: str) -> None:
+    arr = RNG.integers(0, 65536, (9, 7, c), dtype=np.uint16)
+    colour, alpha = (arr[..., : c - 1], arr[..., -1]) if c in (2, 4) else (arr, None)
+    write_image(tmp_path / f"w{suffix}", Picture(colour, alpha))
+    pic = read_image(tmp_path / f"w{suffix}")
+    assert pic.bits == 16 and np.array_equal(pic.pixels, colour)
+    assert (pic.alpha is None) == (alpha is None)
+    if alpha is not None:
+        assert np.array_equal(pic.alpha, alpha)
+
+
+def test_16_bit_png_from_pypng(tmp_path: Path) -> None:
+    import png
+
+    arr = RNG.integers(0, 65536, (6, 5, 3), dtype=np.uint16)
+    png.from_array(arr.reshape(6, 15).tolist(), "RGB;16").save(str(tmp_path / "p.png"))
+    pic = read_image(tmp_path / "p.png")
+    assert pic.bits == 16 and np.array_equal(pic.pixels, arr)
+
+
+def test_16_bit_to_8_bit_format_is_noted(tmp_path: Path) -> None:
+    arr = np.full((4, 4, 3), 65535, np.uint16)
+    notes = write_image(tmp_path / "o.jpg", Picture(arr))
+    assert any("8" in n for n in notes) and read_image(tmp_path / "o.jpg").pixels.min() >= 250
+
+
+def test_alpha_in_jpeg_is_composited_on_white(tmp_path: Path) -> None:
+    notes = write_image(tmp_path / "o.jpg", Picture(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)))
+    assert any("alpha" in n for n in notes) and read_image(tmp_path / "o.jpg").pixels.min() > 240
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_applied(tmp_path: Path, orientation: int) -> None:
+    im = Image.fromarray(RGB)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "classsr-test"  # Make
+    path = tmp_path / "o.png"
+    im.save(path, exif=exif.tobytes())
+    pic = read_image(path)
+    assert np.array_equal(pic.pixels, np.asarray(ImageOps.exif_transpose(Image.open(path))))
+    write_image(tmp_path / "out.jpg", pic)
+    carried = Image.open(tmp_path / "out.jpg").getexif()
+    assert carried.get(0x010F) == "classsr-test" and 0x0112 not in carried
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif"])
+def test_icc_profile_is_carried(tmp_path: Path, suffix: str) -> None:
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / "src.png"
+    Image.fromarray(RGB).save(src, icc_profile=icc)
+    pic = read_image(src)
+    assert pic.icc == icc
+    write_image(tmp_path / f"out{suffix}", pic)
+    assert Image.open(tmp_path / f"out{suffix}").info.get("icc_profile") == icc
+
+
+def test_icc_profile_is_carried_at_16_bit(tmp_path: Path) -> None:
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    arr = np.full((4, 4, 3), 1234, np.uint16)
+    for suffix in (".png", ".tif"):
+        write_image(tmp_path / f"o{suffix}", Picture(arr, icc=icc))
+        assert read_image(tmp_path / f"o{suffix}").icc == icc
+
+
+def test_animated_gif_first_frame_with_note(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (8, 6), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    pic = read_image(tmp_path / "a.gif")
+    assert pic.pixels[0, 0].tolist() == [255, 0, 0]
+    assert any("3 frames" in n for n in pic.notes)
+
+
+def _truncated_png(path: Path) -> Path:
+    buf = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buf, "PNG")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    return path
+
+
+def _truncated_jpeg(path: Path) -> Path:
+    buf = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    return path
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+BAD = {
+    "missing": lambda d: d / "nope.png",
+    "empty": lambda d: _write(d / "empty.png", b""),
+    "text": lambda d: _write(d / "notes.png", b"not an image\n"),
+    "truncated_png": lambda d: _truncated_png(d / "cut.png"),
+    "truncated_jpeg": lambda d: _truncated_jpeg(d / "cut.jpg"),
+    "bomb": lambda d: bomb_png(d / "bomb.png", 100_000, 100_000),
+    "folder": lambda d: (d / "dir.png").mkdir() or d / "dir.png",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_bad_inputs_raise_input_error_naming_the_file(tmp_path: Path, kind: str) -> None:
+    path = BAD[kind](tmp_path)
+    with pytest.raises(InputError) as e:
+        read_image(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bomb_message_says_how_to_allow_it(tmp_path: Path) -> None:
+    path = bomb_png(tmp_path / "b.png", 20_000, 10_000)
+    with pytest.raises(InputError, match=r"--max-pixels 200000000"):
+        read_image(path)
+    with pytest.raises(InputError, match=r"above the 0\.0001 MP limit"):
+        read_image(bomb_png(tmp_path / "s.png", 20, 10), max_pixels=100)
+    assert DEFAULT_MAX_PIXELS == 100_000_000
+
+
+def test_pixel_limit_can_be_lifted(tmp_path: Path) -> None:
+    path = tmp_path / "a.png"
+    Image.fromarray(RGB).save(path)
+    with pytest.raises(InputError):
+        read_image(path, max_pixels=100)
+    assert read_image(path, max_pixels=0).pixels.shape == RGB.shape
+    assert Image.MAX_IMAGE_PIXELS is not None  # Pillow's own guard is restored
+
+
+def test_existing_output_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "o.png"
+    path.write_bytes(b"precious")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        write_image(path, Picture(RGB))
+    assert path.read_bytes() == b"precious"
+    write_image(path, Picture(RGB), overwrite=True)
+    assert np.array_equal(read_image(path).pixels, RGB)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_save(self: Image.Image, fp: object, *args: object, **kwargs: object) -> None:
+        Path(str(fp)).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    from classsr_cli.errors import OutputError
+
+    with pytest.raises(OutputError, match="No space left"):
+        write_image(tmp_path / "o.png", Picture(RGB))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_output_suffix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\.xyz"):
+        write_image(tmp_path / "o.xyz", Picture(RGB))
