@@ -33,6 +33,10 @@ def _register() -> None:
 
     upscale.register(app)
 
+    from classsr_cli.cli import models
+
+    models.register(app)
+
     from classsr_cli.cli import video
 
     video.register(app)
