@@ -82,6 +82,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _load_failure(e: Exception) -> str:
+    """A one-line reason from a ``torch.load`` failure (torch's own text suggests unsafe loading; we don't)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return f"it needs the Python object {found[1]}, which weights-only loading does not run"
+    first = text.strip().split(". ")[0].splitlines()[0] if text.strip() else ""
+    return f"not a readable PyTorch checkpoint ({type(e).__name__}{': ' + first[:160] if first else ''})"
+
+
 def load_original(path: str | os.PathLike[str]) -> StateDict:
     """Read a ``.pth`` with ``torch.load(weights_only=True)``; unwrap containers and ``module.`` prefixes.
 
@@ -96,10 +106,8 @@ def load_original(path: str | os.PathLike[str]) -> StateDict:
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types for foreign data; all mean "refused"
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
-            f"{path}: refused: not a weights-only PyTorch checkpoint ({type(e).__name__}: {reason[:200]}); "
-            "classsr never unpickles code"
+            f"{path}: refused: {_load_failure(e)}; classsr only reads weights-only checkpoints"
         ) from None
     while isinstance(obj, dict):
         inner = next((obj[k] for k in CONTAINERS if isinstance(obj.get(k), dict)), None)
