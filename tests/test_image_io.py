@@ -262,3 +262,19 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_unknown_output_suffix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\.xyz"):
         write_image(tmp_path / "o.xyz", Picture(RGB))
+
+
+def test_exif_sub_ifds_carried_and_dimensions_updated(tmp_path: Path) -> None:
+    im = Image.new("RGB", (8, 6))
+    exif = im.getexif()
+    exif[0x0112] = 3
+    exif.get_ifd(0x8769).update({0x9003: "2020:01:01 00:00:00", 0xA002: 8, 0xA003: 6})
+    exif.get_ifd(0x8825)[1] = "N"
+    im.save(tmp_path / "cam.jpg", exif=exif.tobytes())
+    pic = read_image(tmp_path / "cam.jpg")
+    big = Picture(np.zeros((24, 32, 3), np.uint8), exif=pic.exif)
+    write_image(tmp_path / "big.jpg", big)
+    out = Image.open(tmp_path / "big.jpg").getexif()
+    sub = out.get_ifd(0x8769)
+    assert sub[0x9003] == "2020:01:01 00:00:00" and (sub[0xA002], sub[0xA003]) == (32, 24)
+    assert out.get_ifd(0x8825)[1] == "N" and 0x0112 not in out

@@ -67,6 +67,8 @@ _HIGH_BIT_FORMATS = ("PNG", "TIFF")
 _ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
 _ORIENTATION = 0x0112
 _EXIF_IFD = 0x8769
+_GPS_IFD = 0x8825
+_INTEROP_IFD = 0xA005
 # Base-IFD tags worth carrying from a TIFF (the rest of a TIFF's tags describe its own pixel layout).
 _TIFF_EXIF_TAGS = {270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 34665, 34853}
 _BOMB_LOCK = threading.Lock()
@@ -395,11 +397,18 @@ def _exif_bytes(exif: Image.Exif, fmt: str) -> bytes | None:
         for tag, value in exif.items():
             if tag == _ORIENTATION or (fmt == "TIFF" and tag not in _TIFF_EXIF_TAGS):
                 continue
+            if tag in (_EXIF_IFD, _GPS_IFD):  # pointers: copy the sub-IFD itself, not its old offset
+                ifd = dict(exif.get_ifd(tag))
+                if _INTEROP_IFD in ifd:
+                    interop = dict(exif.get_ifd(_INTEROP_IFD))
+                    if interop:
+                        ifd[_INTEROP_IFD] = interop
+                    else:
+                        del ifd[_INTEROP_IFD]
+                if ifd:
+                    out[tag] = ifd
+                continue
             out[tag] = value
-        if fmt != "TIFF" or _EXIF_IFD in exif:
-            ifd = exif.get_ifd(_EXIF_IFD)
-            if ifd:
-                out[_EXIF_IFD] = dict(ifd)
         return out.tobytes() if len(out) else None
     except Exception:  # malformed maker notes and the like: drop the EXIF rather than the image
         return None
