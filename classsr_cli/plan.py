@@ -120,8 +120,11 @@ def plan_jobs(
     found = _unique(found)
     out = Path(output) if output is not None else None
     to_folder = out is not None and (many or out.is_dir() or str(output).endswith(("/", os.sep)))
-    if out is not None and to_folder and out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: is a file; with several inputs -o must be a folder")
+    if out is not None and to_folder and not out.is_dir():
+        from classsr_cli.io.image import WRITE_FORMATS
+
+        if out.exists() or (many and out.suffix.lower() in WRITE_FORMATS):
+            raise ConfigError(f"{out}: with several inputs, -o must be a folder, not an image file")
     jobs = []
     for src, rel in found:
         if out is None:

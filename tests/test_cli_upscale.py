@@ -240,6 +240,13 @@ def test_two_inputs_one_output_is_refused(tiny_model_path: Path, tmp_path: Path)
     assert r.exit_code == 2 and "both" in r.stderr
 
 
+def test_several_inputs_need_an_output_folder(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.png"
+    shutil.copy(photo, other)
+    r = up(tiny_model_path, photo, other, "-o", tmp_path / "out.png")
+    assert r.exit_code == 2 and "must be a folder" in r.stderr and not (tmp_path / "out.png").exists()
+
+
 def test_garbage_checkpoint(photo: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 100)
