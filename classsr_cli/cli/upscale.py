@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def upscale(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", metavar="INPUT...", show_default=False)],
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", metavar="INPUT", show_default=False)],
     output: Annotated[
         str | None,  # str, not Path: a trailing "/" means "a folder" and Path would drop it
         typer.Option("-o", "--output", help="Output file (one input) or folder (several). Default: beside the input."),
