@@ -63,6 +63,14 @@ def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path) 
     assert r.exit_code == 2 and "scale" in r.stderr
 
 
+def test_non_ascii_and_spaces_in_names(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    src = tmp_path / "фото [1] ü.png"
+    shutil.copy(photo, src)
+    r = up(tiny_model_path, src)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "фото [1] ü_x4.png").is_file() and "фото [1] ü.png" in r.stderr
+
+
 def test_output_file_and_folder(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
     assert up(tiny_model_path, photo, "-o", tmp_path / "big.jpg").exit_code == 0
     assert Image.open(tmp_path / "big.jpg").format == "JPEG"
