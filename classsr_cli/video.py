@@ -315,8 +315,8 @@ def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float) -> str 
         return None
     total = f" of {info.duration:.2f} s" if info.duration else ""
     return (
-        f"decoding stopped early: kept {reader.frames_read} frame(s), {last_end:.2f} s{total}; "
-        f"the rest is lost ({reader.error_message()})"
+        f"the decoder failed (truncated or damaged file): kept {reader.frames_read} frame(s), "
+        f"{last_end:.2f} s{total}; what did not decode is lost ({reader.error_message()})"
     )
 
 

@@ -38,11 +38,17 @@ def _encoder_opts(values: list[str]) -> tuple[tuple[str, str], ...]:
 
 @guarded
 def video(
-    input: Annotated[
-        Path, typer.Argument(help="Video to upscale (mp4, mkv, webm, mov, avi, ...).", show_default=False)
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT", help="Video to upscale (mp4, mkv, webm, mov, avi, ...).", show_default=False
+        ),
     ],
     output: Annotated[
-        Path, typer.Argument(help="Output file; its extension picks the container.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="OUTPUT", help="Output file; its extension picks the container.", show_default=False
+        ),
     ],
     scale: Annotated[
         int, typer.Option("-x", "--scale", min=2, max=4, help="Upscaling factor (2, 3 or 4).")
@@ -112,10 +118,10 @@ def video(
     net = loaded.module
     if net.cfg.scale != scale:  # type: ignore[union-attr]
         raise ConfigError(f"{loaded.path} is an x{net.cfg.scale} model, but -x {scale} was asked")  # type: ignore[union-attr]
-    with _progress(json_out) as on_frame:
+    with _Progress() as on_frame:
         result = upscale_video(
             net,  # type: ignore[arg-type]
-            input,
+            source,
             output,
             options=options,
             temporal=TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold),
@@ -133,14 +139,14 @@ def video(
     else:
         _summary(record)
     if result.lost:
-        err.print(f"[bold red]error:[/] {input}: {result.lost}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {source}: {result.lost}", soft_wrap=True)
         raise typer.Exit(EXIT_PARTIAL)
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on stderr (frames, fps, ETA); the callback it yields updates it."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
