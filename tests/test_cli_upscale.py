@@ -283,6 +283,14 @@ def test_debug_lets_the_traceback_through(tmp_path: Path) -> None:
     one_error_line(r, "nope.png")
 
 
+@pytest.mark.slow
+def test_debug_prints_the_traceback_on_stderr(tmp_path: Path) -> None:
+    env = {**os.environ, "CLASSSR_DEBUG": "1"}
+    cmd = [sys.executable, "-m", "classsr_cli", "upscale", str(tmp_path / "nope.png")]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 1 and "Traceback" in p.stderr and "InputError" in p.stderr
+
+
 def test_cli_import_is_lazy() -> None:
     code = "import classsr_cli.cli, sys; assert 'torch' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
