@@ -11,6 +11,9 @@ they do the same work; only the batching differs:
 * one at a time: a Python loop calling the patch's branch on a batch of one (how the original ClassSR code
   infers).
 
+``--classes random`` assigns seeded random classes instead of the classifier's, so that an untrained model
+(whose classifier may send every patch to one branch) still exercises all three branches.
+
 Prints the best of ``--repeat`` timings of each, their ratio, and the largest difference between the two
 outputs (float rounding only).
 """
@@ -46,6 +49,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--batch-size", type=int, default=256, help="most patches per branch call when batched")
     parser.add_argument("--step", type=int, default=28)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each; the best is kept")
+    parser.add_argument(
+        "--classes", choices=("model", "random"), default="model",
+        help="classes from the model's classifier, or uniformly random (seed 0), e.g. for an untrained model",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -68,6 +75,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     patches = extract_patches(x, grid)
     with torch.inference_mode():
         classes = model.classify(patches)
+        if args.classes == "random":
+            g = torch.Generator().manual_seed(0)
+            classes = torch.randint(0, 3, (len(patches),), generator=g).to(device)
         counts = torch.bincount(classes, minlength=3).tolist()
 
         def batched() -> torch.Tensor:
@@ -85,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         t_single = best_of(args.repeat, one_at_a_time, sync)
     print(f"model      {loaded.path} ({model.cfg.family} x{model.cfg.scale}, widths {model.cfg.widths})")
     print(f"image      {args.image} {pic.width}x{pic.height}: {grid.count} patches "
-          f"(light {counts[0]}, medium {counts[1]}, heavy {counts[2]})")
+          f"(light {counts[0]}, medium {counts[1]}, heavy {counts[2]}; classes from {args.classes})")
     print(f"device     {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"batched    {t_batched:.3f} s  (batch size {args.batch_size})")
     print(f"one by one {t_single:.3f} s")
