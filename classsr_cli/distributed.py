@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["World", "all_gather", "device_name", "finish", "start", "world"]
+__all__ = ["World", "all_gather", "barrier", "device_name", "finish", "start", "world"]
 
 T = TypeVar("T")
 
@@ -66,6 +66,14 @@ def start(w: World, device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=w.rank, world_size=w.size)
+
+
+def barrier(w: World) -> None:
+    """Wait until every rank gets here (no-op for a single process)."""
+    if w.active:
+        import torch.distributed as dist
+
+        dist.barrier()
 
 
 def all_gather(w: World, obj: Any) -> list[Any]:

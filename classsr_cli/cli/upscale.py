@@ -69,15 +69,17 @@ def upscale(
     from classsr_cli import distributed, pipeline, runtime
     from classsr_cli.plan import plan_jobs
 
-    plan = plan_jobs(
-        inputs, output, scale, recursive=recursive, classmap=classmap, overwrite=overwrite, keep_going=keep_going
-    )
     world = distributed.world()
     report = _Report(json_out, world)
     dev = runtime.resolve_device(distributed.device_name(world, device.value))
     dtype = runtime.resolve_dtype(precision.value, dev)
     distributed.start(world, dev)
     try:
+        plan = plan_jobs(
+            inputs, output, scale, recursive=recursive, classmap=classmap, overwrite=overwrite,
+            keep_going=keep_going,
+        )
+        distributed.barrier(world)  # every rank has checked the outputs before any rank writes one
         upscaler = pipeline.load_upscaler(
             model, scale, device=dev, dtype=dtype, step=step, batch_size=batch_size,
             force_branch=force_branch.value if force_branch else None,
