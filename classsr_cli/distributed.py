@@ -88,7 +88,12 @@ def all_gather(w: World, obj: Any) -> list[Any]:
 
 
 def finish(w: World) -> None:
+    """Leave the process group; every rank waits for the others first, since a gloo rank tearing down while
+    its peer is still connected can abort the peer."""
     import torch.distributed as dist
 
     if w.active and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
