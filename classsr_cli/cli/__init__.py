@@ -49,6 +49,10 @@ def _register() -> None:
 
     convert.register(app)
 
+    from classsr_cli.cli import train
+
+    app.add_typer(train.app, name="train")
+
 
 _register()
 

@@ -1,0 +1,154 @@
+"""`classsr train …`: prepare data and run the ClassSR stages, single-process or under torchrun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from classsr_cli.cli._common import Device, err, guarded, out
+
+if TYPE_CHECKING:
+    from classsr_cli.train.stages import Trainer
+
+app = typer.Typer(
+    help="Train ClassSR: prepare data, the -O baseline, branches, classifier, joint fine-tuning.",
+    no_args_is_help=True,
+)
+
+HrOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--hr", help="HR image folder (repeatable); prepared into --data when that is missing."),
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, metrics, resume state).")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="Prepared data folder (default: RUN/data).")]
+ScaleOpt = Annotated[int | None, typer.Option("--scale", "-x", help="Upscaling factor (2, 3 or 4) (default: 4).")]
+FamilyOpt = Annotated[str | None, typer.Option("--family", help="Branch family (default: fsrcnn).")]
+ItersOpt = Annotated[int | None, typer.Option("--iterations", help="Override every stage's iterations (smoke runs).")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="auto, cpu, cuda or mps.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML or JSON training config.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (default: 0).")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.")]
+
+
+def _trainer(
+    out_dir: Path, hr: list[Path] | None, data: Path | None, scale: int | None, family: str | None,
+    iterations: int | None, device: Device, config: Path | None, seed: int | None, threads: int | None,
+) -> Trainer:
+    import torch
+
+    from classsr_cli.runtime import resolve_device
+    from classsr_cli.train.config import load_train_config
+    from classsr_cli.train.data import prepare
+    from classsr_cli.train.loop import init_distributed
+    from classsr_cli.train.stages import Trainer
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = load_train_config(config, scale=scale, family=family, seed=seed)
+    if iterations is not None:
+        cfg = cfg.with_iterations(iterations)
+    dist = init_distributed(resolve_device(device.value))
+    if dist.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
+    data_dir = data or out_dir / "data"
+    if not (data_dir / "meta.json").exists():
+        if not hr:
+            raise typer.BadParameter(f"{data_dir} holds no prepared data; give --hr DIR to prepare it", param_hint="--hr")
+        if dist.is_main:
+            err.print(f"preparing x{cfg.scale} training data from {', '.join(map(str, hr))} into {data_dir} …")
+            meta = prepare(hr, data_dir, scale=cfg.scale, patch=cfg.patch, step=cfg.data_step,
+                           factors=cfg.factors, val_fraction=cfg.val_fraction)
+            err.print(f"  {meta['train_patches']} train / {meta['val_patches']} val sub-images, {meta['hash'][:19]}…")
+        dist.barrier()
+    return Trainer(cfg, out_dir, data_dir, dist, observer=_Observer() if dist.is_main else None)
+
+
+class _Observer:
+    """A rich progress bar per stage: loss, iterations/s and ETA, on stderr."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description:<11}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=err, transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.progress.start()
+
+    def __call__(self, event: Any) -> None:
+        if event.stage not in self.tasks:
+            self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total, info="")
+        keys = ("loss", "l1", "share_light", "share_medium", "share_heavy")
+        info = " ".join(f"{k.replace('share_', '')}={event.logs[k]:.3g}" for k in keys if k in event.logs)
+        self.progress.update(self.tasks[event.stage], completed=event.iteration,
+                             info=f"{info} {event.it_per_s:.1f} it/s")
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _run(stage: str, **kw: Any) -> None:
+    trainer = _trainer(**kw)
+    try:
+        result = getattr(trainer, stage)()
+    finally:
+        if isinstance(trainer.observer, _Observer):
+            trainer.observer.close()
+    if trainer.dist.is_main:
+        if isinstance(result, list):
+            for p in result:
+                out.print(str(p))
+        elif isinstance(result, dict):
+            import json
+
+            out.print(json.dumps(result))
+        else:
+            out.print(str(result))
+
+
+def _stage_command(stage: str, doc: str) -> None:
+    @guarded
+    def command(
+        out_dir: OutOpt, hr: HrOpt = None, data: DataOpt = None, scale: ScaleOpt = None, family: FamilyOpt = None,
+        iterations: ItersOpt = None, device: DeviceOpt = Device.auto, config: ConfigOpt = None,
+        seed: SeedOpt = None, threads: ThreadsOpt = None,
+    ) -> None:
+        _run(stage, out_dir=out_dir, hr=hr, data=data, scale=scale, family=family, iterations=iterations,
+             device=device, config=config, seed=seed, threads=threads)
+
+    command.__doc__ = doc
+    app.command(stage)(command)
+
+
+@app.command("prepare")
+@guarded
+def prepare_command(
+    hr: Annotated[list[Path], typer.Option("--hr", help="HR image folder (repeatable).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the prepared arrays.")],
+    scale: Annotated[int, typer.Option("--scale", "-x", help="Upscaling factor.")] = 4,
+    patch: Annotated[int, typer.Option(help="LR sub-image size.")] = 32,
+    step: Annotated[int, typer.Option(help="LR step between sub-images.")] = 16,
+    factors: Annotated[str, typer.Option(help="Multi-scale HR downscales, comma-separated.")] = "1.0,0.9,0.8,0.7,0.6",
+    val_fraction: Annotated[float, typer.Option(help="Share of images held out for validation.")] = 0.05,
+) -> None:
+    """Mod-crop, multi-scale, bicubic LR and dense sub-image index, stored once as uint8 arrays."""
+    from classsr_cli.train.data import prepare
+
+    try:
+        fs = tuple(float(f) for f in factors.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"not a list of numbers: {factors!r}", param_hint="--factors") from None
+    meta = prepare(hr, out_dir, scale=scale, patch=patch, step=step, factors=fs, val_fraction=val_fraction)
+    err.print(f"{meta['images']} images: {meta['train_patches']} train / {meta['val_patches']} val sub-images")
+    out.print(meta["hash"])
+
+
+_stage_command("baseline", "Train the heavy-width network on all sub-images (the paper's -O; ranks the data).")
+_stage_command("rank", "Score every sub-image with the baseline and split them into three equal classes.")
+_stage_command("branches", "Train branch k (light/medium/heavy width) on class k.")
+_stage_command("classifier", "Train the classifier with the branches frozen (soft routing, 3 losses).")
+_stage_command("finetune", "Fine-tune classifier and branches jointly.")
+_stage_command("all", "Run every stage (each resumes) and export RUN/classsr.safetensors.")

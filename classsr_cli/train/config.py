@@ -1,0 +1,136 @@
+"""Training configuration: dataclasses, loadable from TOML or JSON with unknown keys refused."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from classsr_cli.config import FAMILY_DEFAULTS, ClassSRConfig
+from classsr_cli.errors import ConfigError
+
+__all__ = ["STAGES", "StageConfig", "TrainConfig", "load_train_config"]
+
+#: Stages in pipeline order.
+STAGES = ("baseline", "branches", "classifier", "finetune")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One training stage. ``lr`` follows a cosine schedule from ``lr`` to ``eta_min`` over ``iterations``."""
+
+    iterations: int
+    batch_size: int
+    lr: float
+    eta_min: float = 1e-7
+    val_every: int = 1000
+    ckpt_every: int = 500
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``classsr train all`` does. Every field can be set in a TOML/JSON file; flags override.
+
+    Attributes:
+        family, scale, widths, extra: the model (``widths`` empty = the paper's widths for the family).
+        patch: LR sub-image size. data_step: LR step between sub-images. factors: multi-scale HR downscales.
+        val_fraction: share of HR images held out (by a hash of the file name) for validation.
+        seed: seeds model init and sampling.
+        l1_weight, class_weight, average_weight: loss weights (paper 2000 : 1 : 6).
+        collapse_share: a class holding more than this share of a log window's argmax counts as collapse;
+        collapse_patience windows in a row raise the average-loss weight by collapse_boost (the author's fix).
+        heavy_from_baseline: start the heavy branch from the baseline network (same width) instead of scratch.
+        classifier_warmup: iterations of cross-entropy on the ranking classes before stage 2 (0 = paper: none).
+    """
+
+    family: str = "fsrcnn"
+    scale: int = 4
+    widths: tuple[int, ...] = ()
+    extra: dict[str, int] = field(default_factory=dict)
+    patch: int = 32
+    data_step: int = 16
+    factors: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
+    val_fraction: float = 0.05
+    seed: int = 0
+    l1_weight: float = 2000.0
+    class_weight: float = 1.0
+    average_weight: float = 6.0
+    collapse_share: float = 0.9
+    collapse_patience: int = 3
+    collapse_boost: float = 2.0
+    heavy_from_baseline: bool = True
+    classifier_warmup: int = 0
+    log_every: int = 100
+    baseline: StageConfig = StageConfig(iterations=20000, batch_size=64, lr=1e-3)
+    branches: StageConfig = StageConfig(iterations=15000, batch_size=64, lr=1e-3)
+    classifier: StageConfig = StageConfig(iterations=4000, batch_size=96, lr=2e-4)
+    finetune: StageConfig = StageConfig(iterations=6000, batch_size=96, lr=1e-4)
+
+    def model_config(self) -> ClassSRConfig:
+        widths = self.widths or FAMILY_DEFAULTS.get(self.family, {}).get("widths", ())
+        return ClassSRConfig(family=self.family, scale=self.scale, widths=tuple(widths), extra=dict(self.extra))
+
+    def stage(self, name: str) -> StageConfig:
+        return getattr(self, name)
+
+    def with_iterations(self, n: int) -> TrainConfig:
+        """Every stage's iteration count set to ``n`` (smoke runs)."""
+        kw = {s: replace(self.stage(s), iterations=n, val_every=max(1, min(self.stage(s).val_every, n)),
+                         ckpt_every=max(1, min(self.stage(s).ckpt_every, n))) for s in STAGES}
+        return replace(self, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["widths"] = list(self.model_config().widths)
+        d["factors"] = list(self.factors)
+        return d
+
+
+def _from_dict(d: dict[str, Any]) -> TrainConfig:
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"unknown training config key(s): {', '.join(unknown)}")
+    kw: dict[str, Any] = {}
+    for k, v in d.items():
+        if k in STAGES:
+            if not isinstance(v, dict):
+                raise ConfigError(f"[{k}] must be a table")
+            stage_names = {f.name for f in fields(StageConfig)}
+            bad = sorted(set(v) - stage_names)
+            if bad:
+                raise ConfigError(f"unknown key(s) in [{k}]: {', '.join(bad)}")
+            kw[k] = replace(getattr(TrainConfig, k), **v) if hasattr(TrainConfig, k) else StageConfig(**v)
+        elif k in ("widths", "factors"):
+            kw[k] = tuple(v)
+        else:
+            kw[k] = v
+    try:
+        cfg = TrainConfig(**kw)
+        cfg.model_config()
+    except TypeError as e:
+        raise ConfigError(str(e)) from None
+    return cfg
+
+
+def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Load a TOML or JSON config file (or the defaults) and apply non-``None`` ``overrides``."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+        try:
+            if path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                import tomllib
+
+                data = tomllib.loads(text)
+        except (ValueError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}") from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return _from_dict(data)

@@ -1,0 +1,220 @@
+"""Training data: prepared once from HR folders into packed uint8 arrays, cropped on the fly on the device.
+
+``prepare`` writes to a folder:
+
+* ``lr.npy`` / ``hr.npy``: every LR / HR image, flattened HWC uint8, concatenated (memory-mapped on read);
+* ``images.npy``: int64 ``(n_images, 6)``: LR offset, HR offset, LR height, LR width, split (0 train, 1 val),
+  multi-scale index;
+* ``patches.npy``: int32 ``(n_patches, 3)``: image, y, x of every LR sub-image origin (dense grid, ``step``);
+* ``meta.json``: scale, patch, step, factors, the source files and a content hash of the arrays.
+
+:class:`PatchData` puts the arrays on a device and gathers batches of LR/HR sub-images with one indexing
+operation per batch; flips and 90° rotations are folded into the gather indices, so augmentation costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
+from classsr_cli.errors import ConfigError, InputError
+
+__all__ = ["IMAGE_SUFFIXES", "PatchData", "find_images", "prepare"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+FORMAT = "classsr-train-data/1"
+
+
+def find_images(folders: Sequence[str | Path]) -> list[Path]:
+    """Every image under ``folders`` (recursive), sorted for determinism."""
+    files: list[Path] = []
+    for folder in folders:
+        folder = Path(folder)
+        if folder.is_file():
+            files.append(folder)
+            continue
+        if not folder.is_dir():
+            raise InputError(f"{folder}: no such folder")
+        files.extend(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise InputError(f"no images found in {', '.join(str(f) for f in folders)}")
+    return sorted(files)
+
+
+def _is_val(name: str, val_fraction: float) -> bool:
+    if val_fraction <= 0:
+        return False
+    h = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return h < val_fraction
+
+
+def _origins(length: int, patch: int, step: int) -> list[int]:
+    if length < patch:
+        return []
+    pos = list(range(0, length - patch + 1, step))
+    if pos[-1] != length - patch:
+        pos.append(length - patch)  # cover the remainder with one patch flush with the border
+    return pos
+
+
+def prepare(
+    hr_folders: Sequence[str | Path],
+    out: str | Path,
+    *,
+    scale: int,
+    patch: int = 32,
+    step: int = 16,
+    factors: Sequence[float] = (1.0, 0.9, 0.8, 0.7, 0.6),
+    val_fraction: float = 0.05,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Prepare training data from ``hr_folders`` into ``out``. Returns the metadata written to meta.json.
+
+    Each image is (optionally) downscaled by every factor in ``factors`` (antialiased bicubic, as in the paper's
+    multi-scale augmentation), mod-cropped, and its LR made with :func:`classsr_cli.degrade.bicubic_downscale`,
+    exactly as ``bench`` makes it. Images whose name hashes below ``val_fraction`` are held out for validation
+    (all their factors).
+    """
+    files = find_images(hr_folders)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lr_parts: list[np.ndarray] = []
+    hr_parts: list[np.ndarray] = []
+    images: list[list[int]] = []
+    patches: list[np.ndarray] = []
+    lr_off = hr_off = 0
+    sources = []
+    for i, path in enumerate(files):
+        try:
+            base = load_rgb(path)
+        except Exception as e:  # a bad file in a training folder is fatal: the recipe must be exact
+            raise InputError(f"{path}: cannot read image ({e})") from None
+        split = 1 if _is_val(path.name, val_fraction) else 0
+        sources.append({"file": path.name, "split": "val" if split else "train"})
+        for fi, f in enumerate(factors if not split else factors[:1]):
+            img = base
+            if f != 1.0:
+                img = bicubic_resize(base, max(1, round(base.shape[0] * f)), max(1, round(base.shape[1] * f)))
+            hr, lr = make_pair(img, scale)
+            h, w = lr.shape[:2]
+            ys, xs = _origins(h, patch, step), _origins(w, patch, step)
+            if not ys or not xs:
+                continue
+            idx = len(images)
+            images.append([lr_off, hr_off, h, w, split, fi])
+            grid = np.array([(idx, y, x) for y in ys for x in xs], dtype=np.int32)
+            patches.append(grid)
+            lr_parts.append(lr.reshape(-1))
+            hr_parts.append(hr.reshape(-1))
+            lr_off += lr.size
+            hr_off += hr.size
+        if progress is not None:
+            progress(i + 1, len(files))
+    if not images:
+        raise InputError(f"no image is at least {patch * scale}px on each side")
+    arrays = {
+        "lr": np.concatenate(lr_parts),
+        "hr": np.concatenate(hr_parts),
+        "images": np.asarray(images, dtype=np.int64),
+        "patches": np.concatenate(patches),
+    }
+    digest = hashlib.sha256()
+    for name, arr in arrays.items():
+        np.save(out / f"{name}.npy", arr)
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    split_of = arrays["images"][arrays["patches"][:, 0], 4]
+    meta = {
+        "format": FORMAT,
+        "scale": scale,
+        "patch": patch,
+        "step": step,
+        "factors": list(factors),
+        "val_fraction": val_fraction,
+        "images": len(files),
+        "train_patches": int((split_of == 0).sum()),
+        "val_patches": int((split_of == 1).sum()),
+        "hash": "sha256:" + digest.hexdigest(),
+        "sources": sources,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+class PatchData:
+    """Prepared data on a device, with batched gathering of (LR, HR) sub-images in ``[0, 1]``."""
+
+    def __init__(self, folder: str | Path, device: torch.device | str = "cpu") -> None:
+        folder = Path(folder)
+        try:
+            self.meta = json.loads((folder / "meta.json").read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{folder}: no prepared data (run `classsr train prepare` first)") from None
+        if self.meta.get("format") != FORMAT:
+            raise ConfigError(f"{folder}: prepared with an incompatible format {self.meta.get('format')!r}")
+        self.device = torch.device(device)
+        self.scale = int(self.meta["scale"])
+        self.patch = int(self.meta["patch"])
+
+        def load(name: str) -> torch.Tensor:
+            return torch.from_numpy(np.load(folder / f"{name}.npy", mmap_mode="r").copy()).to(self.device)
+
+        self.lr, self.hr = load("lr"), load("hr")
+        self.images, self.patches = load("images"), load("patches").long()
+        split = self.images[self.patches[:, 0], 4]
+        self.train_index = (split == 0).nonzero(as_tuple=True)[0]
+        self.val_index = (split == 1).nonzero(as_tuple=True)[0]
+        p, s = self.patch, self.scale
+        self._grid_lr = self._grid(p)
+        self._grid_hr = self._grid(p * s)
+
+    @property
+    def hash(self) -> str:
+        return str(self.meta["hash"])
+
+    def _grid(self, size: int) -> torch.Tensor:
+        i = torch.arange(size, device=self.device)
+        return torch.stack(torch.meshgrid(i, i, indexing="ij"))  # (2, size, size): row, col
+
+    def _gather(
+        self, buf: torch.Tensor, offset: torch.Tensor, width: torch.Tensor, y: torch.Tensor, x: torch.Tensor,
+        grid: torch.Tensor, aug: torch.Tensor | None,
+    ) -> torch.Tensor:
+        size = grid.shape[-1]
+        rows, cols = grid[0].expand(len(y), size, size), grid[1].expand(len(y), size, size)
+        if aug is not None:
+            t = aug[:, 0].view(-1, 1, 1).bool()
+            rows, cols = torch.where(t, cols, rows), torch.where(t, rows, cols)
+            rows = torch.where(aug[:, 1].view(-1, 1, 1).bool(), size - 1 - rows, rows)
+            cols = torch.where(aug[:, 2].view(-1, 1, 1).bool(), size - 1 - cols, cols)
+        pix = offset.view(-1, 1, 1) + ((y.view(-1, 1, 1) + rows) * width.view(-1, 1, 1) + x.view(-1, 1, 1) + cols) * 3
+        idx = pix.unsqueeze(1) + torch.arange(3, device=self.device).view(1, 3, 1, 1)
+        return buf[idx].float().div_(255.0)
+
+    def batch(
+        self, index: torch.Tensor, generator: torch.Generator | None = None, augment: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lr, hr)`` sub-images for patch rows ``index``: ``(B, 3, p, p)`` and ``(B, 3, s*p, s*p)``."""
+        index = index.to(self.device)
+        rec = self.patches[index]
+        img = self.images[rec[:, 0]]
+        aug = None
+        if augment:
+            aug = torch.randint(0, 2, (len(index), 3), generator=generator, device="cpu").to(self.device)
+        s = self.scale
+        lr = self._gather(self.lr, img[:, 0], img[:, 3], rec[:, 1], rec[:, 2], self._grid_lr, aug)
+        hr = self._gather(self.hr, img[:, 1], img[:, 3] * s, rec[:, 1] * s, rec[:, 2] * s, self._grid_hr, aug)
+        return lr, hr
+
+    def sample(
+        self, pool: torch.Tensor, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random augmented batch drawn (with replacement) from the patch rows in ``pool``."""
+        pick = torch.randint(0, len(pool), (batch_size,), generator=generator)
+        return self.batch(pool[pick.to(pool.device)], generator, augment=True)

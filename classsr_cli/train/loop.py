@@ -1,0 +1,194 @@
+"""A small resumable training loop, single-process or under torchrun (DistributedDataParallel).
+
+Resume state (model, optimiser, iteration, extras) is written with ``torch.save`` by rank 0 every
+``ckpt_every`` iterations and read back with ``torch.load(weights_only=True)``: plain tensors and numbers only.
+Sampling is a pure function of (seed, stage, rank, iteration), so a resumed run draws the same batches.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from classsr_cli.train.config import StageConfig
+
+__all__ = ["Dist", "Event", "MetricsLog", "cosine_lr", "fit", "init_distributed", "stage_generator"]
+
+
+@dataclass(frozen=True)
+class Dist:
+    """Where this process sits in a (possibly one-process) job."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def barrier(self) -> None:
+        if self.active:
+            torch.distributed.barrier()
+
+
+def init_distributed(device: torch.device) -> Dist:
+    """Join the torchrun job described by the environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), if any.
+
+    gloo on the CPU, NCCL on CUDA; with CUDA each rank takes ``cuda:LOCAL_RANK``.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(device=device)
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
+
+
+def cosine_lr(it: int, cfg: StageConfig) -> float:
+    """Cosine annealing from ``cfg.lr`` at iteration 0 to ``cfg.eta_min`` at ``cfg.iterations``."""
+    t = min(it, cfg.iterations) / max(1, cfg.iterations)
+    return cfg.eta_min + 0.5 * (cfg.lr - cfg.eta_min) * (1 + math.cos(math.pi * t))
+
+
+def stage_generator(seed: int, stage: str, rank: int, it: int) -> torch.Generator:
+    """The sampling generator of one iteration: a pure function of its arguments."""
+    key = f"{seed}/{stage}/{rank}/{it}".encode()
+    import hashlib
+
+    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(key).digest()[:8], "little"))
+
+
+class MetricsLog:
+    """Appends JSON lines to ``RUN/metrics.jsonl`` (rank 0 only)."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path = path
+        self.enabled = enabled
+
+    def write(self, **record: Any) -> None:
+        if self.enabled:
+            record.setdefault("time", round(time.time(), 3))
+            with self.path.open("a") as f:
+                f.write(json.dumps(record, default=float) + "\n")
+
+
+@dataclass
+class Event:
+    """What the loop tells its observer (the CLI's progress bar)."""
+
+    stage: str
+    iteration: int
+    total: int
+    logs: dict[str, float]
+    it_per_s: float
+
+
+StepFn = Callable[[int, torch.Generator, dict[str, Any]], tuple[torch.Tensor, dict[str, Any]]]
+
+
+def fit(
+    stage: str,
+    module: nn.Module,
+    step_fn: StepFn,
+    cfg: StageConfig,
+    state_path: Path,
+    *,
+    dist: Dist,
+    seed: int,
+    log: MetricsLog,
+    log_every: int = 100,
+    extras: dict[str, Any] | None = None,
+    on_log: Callable[[int, dict[str, float], dict[str, Any]], None] | None = None,
+    validate: Callable[[], dict[str, float]] | None = None,
+    observer: Callable[[Event], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``module``'s trainable parameters with Adam(0.9, 0.99) and a cosine schedule; resumable.
+
+    ``step_fn(it, generator, extras)`` returns ``(loss, logs)``; ``extras`` is mutable state saved with the
+    checkpoint (e.g. a loss weight the collapse guard raised). ``on_log(it, window_means, extras)`` runs every
+    ``log_every`` iterations. Returns the final ``extras`` with ``val`` metrics.
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    optim = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99))
+    extras = dict(extras or {})
+    start = 0
+    if state_path.exists():
+        state = torch.load(state_path, map_location=dist.device, weights_only=True)
+        module.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        start = int(state["iteration"])
+        extras.update(state.get("extras", {}))
+        log.write(stage=stage, event="resume", iteration=start)
+    train_module: nn.Module = module
+    if dist.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [dist.device.index] if dist.device.type == "cuda" else None
+        train_module = DistributedDataParallel(module, device_ids=ids)
+    extras["train_module"] = train_module
+
+    def save(it: int) -> None:
+        if dist.is_main:
+            tmp = state_path.with_suffix(".tmp")
+            keep = {k: v for k, v in extras.items() if k != "train_module"}
+            torch.save({"model": module.state_dict(), "optim": optim.state_dict(), "iteration": it,
+                        "extras": keep}, tmp)
+            os.replace(tmp, state_path)
+        dist.barrier()
+
+    module.train()
+    window: dict[str, Any] = {}
+    count = 0
+    t0, it0 = time.perf_counter(), start
+    for it in range(start, cfg.iterations):
+        for group in optim.param_groups:
+            group["lr"] = cosine_lr(it, cfg)
+        loss, logs = step_fn(it, stage_generator(seed, stage, dist.rank, it), extras)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        for k, v in logs.items():  # tensors stay on the device until the log step: no sync per iteration
+            window[k] = window.get(k, 0.0) + (v.detach() if isinstance(v, torch.Tensor) else v)
+        count += 1
+        done = it + 1
+        if done % log_every == 0 or done == cfg.iterations:
+            means = {k: float(v) / count for k, v in window.items()}
+            rate = (done - it0) / max(1e-9, time.perf_counter() - t0)
+            if on_log is not None:
+                on_log(done, means, extras)
+            log.write(stage=stage, iteration=done, lr=cosine_lr(it, cfg), it_per_s=round(rate, 2), **means)
+            if observer is not None:
+                observer(Event(stage, done, cfg.iterations, means, rate))
+            window, count = {}, 0
+        if validate is not None and (done % cfg.val_every == 0 or done == cfg.iterations):
+            module.eval()
+            val = validate()
+            module.train()
+            extras["val"] = val
+            log.write(stage=stage, iteration=done, event="val", **val)
+        if done % cfg.ckpt_every == 0 or done == cfg.iterations:
+            save(done)
+    if start >= cfg.iterations and observer is not None:
+        observer(Event(stage, cfg.iterations, cfg.iterations, {}, 0.0))
+    module.eval()
+    extras.pop("train_module", None)
+    return extras

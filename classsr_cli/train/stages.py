@@ -1,0 +1,357 @@
+"""The three-stage ClassSR pipeline (plus the "-O" baseline that ranks the data), each stage resumable.
+
+A run folder holds::
+
+    RUN/config.json            the recipe (TrainConfig)
+    RUN/metrics.jsonl          losses, class shares, it/s and validation PSNR as JSON lines
+    RUN/baseline.safetensors   heavy-width net trained on all sub-images ("-O")
+    RUN/ranking.json, classes.npy   PSNR thresholds (1/3, 2/3 quantiles), class sizes, class per sub-image
+    RUN/branch{0,1,2}.safetensors   branch k trained on class k
+    RUN/classifier.safetensors      ClassSR after stage 2 (branches frozen)
+    RUN/classsr.safetensors         the exported model after joint fine-tuning, with the full provenance
+    RUN/*.state.pt             resume state of the stage in progress
+
+A stage whose output exists is skipped; a stage whose ``.state.pt`` exists resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from classsr_cli import __version__
+from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+from classsr_cli.errors import ConfigError
+from classsr_cli.models import build_branch, build_model
+from classsr_cli.models.classsr import ClassSR
+from classsr_cli.train.config import TrainConfig
+from classsr_cli.train.data import PatchData
+from classsr_cli.train.loop import Dist, Event, MetricsLog, fit
+from classsr_cli.train.losses import average_loss, class_loss
+
+__all__ = ["Trainer", "psnr_per_patch"]
+
+
+def psnr_per_patch(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
+    """RGB PSNR of every patch in ``(B, 3, H, W)`` tensors in [0, 1] (quantised to 8 bits), border removed."""
+    if border:
+        sr, hr = sr[..., border:-border, border:-border], hr[..., border:-border, border:-border]
+    sr = (sr.clamp(0, 1) * 255).round()
+    mse = ((sr - hr * 255) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+    return 10 * torch.log10(255.0**2 / mse)
+
+
+class _Soft(nn.Module):
+    """DDP needs one forward: the soft (probability-weighted) forward of a ClassSR model."""
+
+    def __init__(self, model: ClassSR) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.forward_soft(x)
+
+
+@dataclass
+class Trainer:
+    """Runs the stages of one training run in ``run`` on prepared data in ``data``."""
+
+    cfg: TrainConfig
+    run: Path
+    data_dir: Path
+    dist: Dist
+    observer: Callable[[Event], None] | None = None
+    _data: PatchData | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.run = Path(self.run)
+        if self.dist.is_main:
+            self.run.mkdir(parents=True, exist_ok=True)
+            self._check_config()
+        self.dist.barrier()
+        self.log = MetricsLog(self.run / "metrics.jsonl", self.dist.is_main)
+        self.model_cfg = self.cfg.model_config()
+
+    def _check_config(self) -> None:
+        path = self.run / "config.json"
+        current = self.cfg.to_dict()
+        if path.exists():
+            old = json.loads(path.read_text())
+            # Only iteration counts may change on resume (e.g. extending a run); the rest fixes the recipe.
+            strip = lambda d: {k: v for k, v in d.items() if k not in ("baseline", "branches", "classifier", "finetune")}  # noqa: E731
+            if strip(old) != strip(current):
+                raise ConfigError(f"{self.run}: holds a run with a different recipe; use another --out")
+        path.write_text(json.dumps(current, indent=1))
+
+    @property
+    def data(self) -> PatchData:
+        if self._data is None:
+            self._data = PatchData(self.data_dir, self.dist.device)
+            if self._data.scale != self.cfg.scale or self._data.patch != self.cfg.patch:
+                raise ConfigError(
+                    f"{self.data_dir}: prepared for x{self._data.scale} patch {self._data.patch}, "
+                    f"the run wants x{self.cfg.scale} patch {self.cfg.patch}"
+                )
+        return self._data
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _path(self, name: str) -> Path:
+        return self.run / name
+
+    def _val_batches(self, pool: torch.Tensor, size: int = 128) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [self.data.batch(chunk) for chunk in pool.split(size)] if len(pool) else []
+
+    @torch.no_grad()
+    def _val_psnr(self, fn: Callable[[torch.Tensor], torch.Tensor], pool: torch.Tensor) -> float:
+        values = [psnr_per_patch(fn(lr), hr, self.cfg.scale) for lr, hr in self._val_batches(pool)]
+        return float(torch.cat(values).mean()) if values else float("nan")
+
+    def _timed(self, name: str, fn: Callable[[], None]) -> None:
+        t = time.perf_counter()
+        fn()
+        self.log.write(stage=name, event="done", seconds=round(time.perf_counter() - t, 1))
+
+    def _train_branch(self, name: str, net: nn.Module, pool: torch.Tensor, val_pool: torch.Tensor) -> dict[str, Any]:
+        """L1 training of one SR network on the sub-images in ``pool`` (baseline and branch stages)."""
+        stage = self.cfg.stage("baseline" if name == "baseline" else "branches")
+        data = self.data
+
+        def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+            lr, hr = data.sample(pool, stage.batch_size, g)
+            loss = nn.functional.l1_loss(extras["train_module"](lr), hr)
+            return loss, {"l1": loss.detach()}
+
+        return fit(name, net, step, stage, self._path(f"{name}.state.pt"), dist=self.dist, seed=self.cfg.seed,
+                   log=self.log, log_every=self.cfg.log_every, observer=self.observer,
+                   validate=lambda: {"psnr": self._val_psnr(net, val_pool)})
+
+    # -- stage 0: the "-O" baseline ------------------------------------------------------------------------
+    def baseline(self) -> Path:
+        out = self._path("baseline.safetensors")
+        if out.exists():
+            return out
+        torch.manual_seed(self.cfg.seed)
+        bcfg = self.model_cfg.branch(2)
+        net = build_branch(bcfg).to(self.dist.device)
+        extras = self._train_branch("baseline", net, self.data.train_index, self.data.val_index)
+        if self.dist.is_main:
+            save_checkpoint(net, out, config=bcfg, provenance={"stage": "baseline", "val": extras.get("val", {})})
+        self.dist.barrier()
+        return out
+
+    # -- ranking: PSNR of the baseline on every sub-image, split into thirds ---------------------------------
+    @torch.no_grad()
+    def rank(self) -> dict[str, Any]:
+        out = self._path("ranking.json")
+        if out.exists():
+            return json.loads(out.read_text())
+        if self.dist.is_main:
+            net = load_checkpoint(self.baseline(), device=self.dist.device, expect_kind="branch").module
+            all_idx = torch.arange(len(self.data.patches), device=self.dist.device)
+            psnr = torch.cat([psnr_per_patch(net(lr), hr, self.cfg.scale)
+                              for lr, hr in (self.data.batch(c) for c in all_idx.split(256))]).cpu()
+            train = psnr[self.data.train_index.cpu()]
+            t1, t2 = (float(v) for v in torch.quantile(train.double(), torch.tensor([1 / 3, 2 / 3], dtype=torch.float64)))
+            classes = torch.full_like(psnr, 1, dtype=torch.long)
+            classes[psnr >= t2] = 0  # easy: the light branch
+            classes[psnr < t1] = 2  # hard: the heavy branch
+            np.save(self._path("classes.npy"), classes.numpy().astype(np.int8))
+            sizes = torch.bincount(classes[self.data.train_index.cpu()], minlength=3).tolist()
+            info = {"thresholds_psnr_rgb": [t1, t2], "train_class_sizes": sizes,
+                    "rule": "psnr >= t2: light; t1 <= psnr < t2: medium; psnr < t1: heavy"}
+            out.write_text(json.dumps(info, indent=1))
+            self.log.write(stage="rank", event="done", **info)
+        self.dist.barrier()
+        return json.loads(out.read_text())
+
+    def _classes(self) -> torch.Tensor:
+        self.rank()
+        return torch.from_numpy(np.load(self._path("classes.npy")).astype(np.int64)).to(self.dist.device)
+
+    # -- stage 1: branch k on class k ------------------------------------------------------------------------
+    def branches(self) -> list[Path]:
+        classes = self._classes()
+        paths = []
+        for k in range(3):
+            out = self._path(f"branch{k}.safetensors")
+            paths.append(out)
+            if out.exists():
+                continue
+            torch.manual_seed(self.cfg.seed + 1 + k)
+            bcfg = self.model_cfg.branch(k)
+            net = build_branch(bcfg).to(self.dist.device)
+            if k == 2 and self.cfg.heavy_from_baseline and not self._path("branch2.state.pt").exists():
+                net.load_state_dict(load_checkpoint(self.baseline(), device=self.dist.device).module.state_dict())
+            data = self.data
+            pool = data.train_index[classes[data.train_index] == k]
+            val_pool = data.val_index[classes[data.val_index] == k]
+            extras = self._train_branch(f"branch{k}", net, pool, val_pool)
+            if self.dist.is_main:
+                save_checkpoint(net, out, config=bcfg,
+                                provenance={"stage": f"branch{k}", "val": extras.get("val", {})})
+            self.dist.barrier()
+        return paths
+
+    # -- stages 2 and 3: classifier with frozen branches, then joint fine-tuning ------------------------------
+    def _assemble(self) -> ClassSR:
+        torch.manual_seed(self.cfg.seed + 10)
+        model = build_model(self.model_cfg)
+        for k, path in enumerate(self.branches()):
+            model.branches[k].load_state_dict(load_checkpoint(path, expect_kind="branch").module.state_dict())
+        assert isinstance(model, ClassSR)
+        return model.to(self.dist.device)
+
+    def _routed_val(self, model: ClassSR) -> dict[str, float]:
+        pool = self.data.val_index
+        counts = torch.zeros(3, dtype=torch.long)
+        values = []
+        heavy = []
+        with torch.no_grad():
+            for lr, hr in self._val_batches(pool):
+                sr, cls = model.forward_routed(lr)
+                counts += torch.bincount(cls.cpu(), minlength=3)
+                values.append(psnr_per_patch(sr, hr, self.cfg.scale))
+                heavy.append(psnr_per_patch(model.branches[2](lr), hr, self.cfg.scale))
+        n = max(1, int(counts.sum()))
+        return {"psnr": float(torch.cat(values).mean()), "psnr_heavy": float(torch.cat(heavy).mean()),
+                **{f"share_{name}": int(c) / n for name, c in zip(self.model_cfg.classes, counts.tolist(), strict=True)}}
+
+    def _joint(self, name: str, model: ClassSR, train_branches: bool) -> dict[str, Any]:
+        stage = self.cfg.stage(name)
+        for p in model.branches.parameters():
+            p.requires_grad_(train_branches)
+        soft = _Soft(model)
+        data = self.data
+        dist = self.dist
+        w1, wc = self.cfg.l1_weight, self.cfg.class_weight
+
+        def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+            if not train_branches:
+                model.branches.eval()  # frozen branches keep eval-mode normalisation (CARN's BatchNorm)
+            lr, hr = data.sample(data.train_index, stage.batch_size, g)
+            sr, probs = extras["train_module"](lr)
+            prob_sum = probs.sum(0)
+            batch = probs.shape[0]
+            if dist.active:
+                import torch.distributed.nn.functional as dfn
+
+                prob_sum = dfn.all_reduce(prob_sum)
+                batch *= dist.world
+            l_1 = nn.functional.l1_loss(sr, hr)
+            l_c = class_loss(probs)
+            l_a = average_loss(prob_sum, batch)
+            loss = w1 * l_1 + wc * l_c + extras["average_weight"] * l_a
+            shares = torch.bincount(probs.argmax(1), minlength=3).float() / probs.shape[0]
+            logs = {"loss": loss.detach(), "l1": l_1.detach(), "class_loss": l_c.detach(), "average_loss": l_a.detach()}
+            logs.update({f"share_{n}": shares[i] for i, n in enumerate(self.model_cfg.classes)})
+            return loss, logs
+
+        def guard(it: int, means: dict[str, float], extras: dict[str, Any]) -> None:
+            """Collapse guard: one class taking nearly all patches for several windows raises the average weight."""
+            top = max(means.get(f"share_{n}", 0.0) for n in self.model_cfg.classes)
+            extras["collapsed_windows"] = extras.get("collapsed_windows", 0) + 1 if top > self.cfg.collapse_share else 0
+            if extras["collapsed_windows"] >= self.cfg.collapse_patience:
+                extras["average_weight"] *= self.cfg.collapse_boost
+                extras["collapsed_windows"] = 0
+                self.log.write(stage=name, iteration=it, event="collapse_guard", average_weight=extras["average_weight"])
+
+        return fit(name, soft, step, stage, self._path(f"{name}.state.pt"), dist=dist, seed=self.cfg.seed,
+                   log=self.log, log_every=self.cfg.log_every, observer=self.observer, on_log=guard,
+                   extras={"average_weight": self.cfg.average_weight},
+                   validate=lambda: self._routed_val(model))
+
+    def _warmup_classifier(self, model: ClassSR) -> None:
+        """Optional warm start: cross-entropy on the ranking classes, classifier only (``classifier_warmup``).
+
+        The paper trains the classifier from scratch on the SR loss alone; with short budgets a warm start from
+        the PSNR ranking keeps the first iterations from routing every patch to one branch.
+        """
+        n = self.cfg.classifier_warmup
+        if n <= 0:
+            return
+        from dataclasses import replace
+
+        stage = replace(self.cfg.classifier, iterations=n, val_every=n, ckpt_every=max(1, min(500, n)))
+        classes = self._classes()
+        data = self.data
+        pool = data.train_index
+
+        def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+            pick = pool[torch.randint(0, len(pool), (stage.batch_size,), generator=g).to(pool.device)]
+            lr, _ = data.batch(pick, g, augment=True)
+            loss = nn.functional.cross_entropy(extras["train_module"](lr), classes[pick])
+            return loss, {"ce": loss.detach()}
+
+        fit("classifier_warmup", model.classifier, step, stage, self._path("classifier_warmup.state.pt"),
+            dist=self.dist, seed=self.cfg.seed, log=self.log, log_every=self.cfg.log_every, observer=self.observer)
+
+    def classifier(self) -> Path:
+        out = self._path("classifier.safetensors")
+        if out.exists():
+            return out
+        model = self._assemble()
+        if not self._path("classifier.state.pt").exists():
+            self._warmup_classifier(model)
+        extras = self._joint("classifier", model, train_branches=False)
+        if self.dist.is_main:
+            save_checkpoint(model, out, provenance={"stage": "classifier", "val": extras.get("val", {}),
+                                                    "average_weight": extras["average_weight"]})
+        self.dist.barrier()
+        return out
+
+    def finetune(self) -> Path:
+        out = self._path("finetune.safetensors")
+        if out.exists():
+            return out
+        loaded = load_checkpoint(self.classifier(), device=self.dist.device, expect_kind="classsr").module
+        assert isinstance(loaded, ClassSR)
+        extras = self._joint("finetune", loaded, train_branches=True)
+        if self.dist.is_main:
+            save_checkpoint(loaded, out, provenance={"stage": "finetune", "val": extras.get("val", {}),
+                                                     "average_weight": extras["average_weight"]})
+        self.dist.barrier()
+        return out
+
+    # -- export ---------------------------------------------------------------------------------------------
+    def export(self, out: Path | None = None) -> Path:
+        out = out or self._path("classsr.safetensors")
+        src = self.finetune()
+        if self.dist.is_main:
+            loaded = load_checkpoint(src, expect_kind="classsr")
+            stages: dict[str, Any] = {}
+            for line in (self.run / "metrics.jsonl").read_text().splitlines():
+                rec = json.loads(line)
+                if rec.get("event") == "done" and "seconds" in rec:
+                    stages.setdefault(rec["stage"], {})["seconds"] = rec["seconds"]
+                if rec.get("event") == "val":
+                    stages.setdefault(rec["stage"], {})["val"] = {k: v for k, v in rec.items()
+                                                                   if k not in ("stage", "event", "time")}
+            provenance = {
+                "recipe": self.cfg.to_dict(),
+                "data": {k: v for k, v in self.data.meta.items() if k != "sources"},
+                "ranking": self.rank(),
+                "stages": stages,
+                "world_size": self.dist.world,
+                "device": str(self.dist.device),
+                "software": {"classsr": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            }
+            save_checkpoint(loaded.module, out, provenance=provenance)
+        self.dist.barrier()
+        return out
+
+    def all(self, out: Path | None = None) -> Path:
+        self._timed("baseline", self.baseline)
+        self.rank()
+        self._timed("branches", self.branches)
+        self._timed("classifier", self.classifier)
+        self._timed("finetune", self.finetune)
+        return self.export(out)
