@@ -69,7 +69,8 @@ class TrainConfig:
 
     def model_config(self) -> ClassSRConfig:
         widths = self.widths or FAMILY_DEFAULTS.get(self.family, {}).get("widths", ())
-        return ClassSRConfig(family=self.family, scale=self.scale, widths=tuple(widths), extra=dict(self.extra))
+        return ClassSRConfig(family=self.family, scale=self.scale, widths=tuple(widths), extra=dict(self.extra),
+                             patch=self.patch)
 
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)

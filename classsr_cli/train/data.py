@@ -118,6 +118,8 @@ def prepare(
             progress(i + 1, len(files))
     if not images:
         raise InputError(f"no image is at least {patch * scale}px on each side")
+    if not any(row[4] == 0 for row in images):
+        raise InputError(f"every image is held out for validation (val_fraction {val_fraction}); lower it")
     arrays = {
         "lr": np.concatenate(lr_parts),
         "hr": np.concatenate(hr_parts),

@@ -21,7 +21,7 @@ from torch import nn
 
 from classsr_cli.train.config import StageConfig
 
-__all__ = ["Dist", "Event", "MetricsLog", "cosine_lr", "fit", "init_distributed", "stage_generator"]
+__all__ = ["Dist", "Event", "MetricsLog", "all_reduce_sum", "cosine_lr", "fit", "init_distributed", "stage_generator"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,41 @@ def init_distributed(device: torch.device) -> Dist:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks; the gradient of every rank's input is the sum of the output gradients of all ranks."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        torch.distributed.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        torch.distributed.all_reduce(grad)
+        return grad
+
+
+def all_reduce_sum(x: torch.Tensor, dist: Dist) -> torch.Tensor:
+    """Differentiable sum of ``x`` over the ranks (``x`` itself in a single process).
+
+    With DDP averaging the parameter gradients over ``W`` ranks, a loss term computed on the summed tensor gets
+    exactly the gradient it would have on the whole (concatenated) batch.
+    """
+    return _AllReduceSum.apply(x) if dist.active else x
+
+
+def _mean_over_ranks(means: dict[str, float], dist: Dist) -> dict[str, float]:
+    """Window means averaged over the ranks, so that logs and decisions taken on them agree on every rank."""
+    if not dist.active or not means:
+        return means
+    keys = list(means)  # same order on every rank: the same step function made them
+    t = torch.tensor([means[k] for k in keys], dtype=torch.float64, device=dist.device)
+    torch.distributed.all_reduce(t)
+    return {k: float(v) / dist.world for k, v in zip(keys, t.tolist(), strict=True)}
 
 
 def cosine_lr(it: int, cfg: StageConfig) -> float:
@@ -125,7 +160,7 @@ def fit(
 
     ``step_fn(it, generator, extras)`` returns ``(loss, logs)``; ``extras`` is mutable state saved with the
     checkpoint (e.g. a loss weight the collapse guard raised). ``on_log(it, window_means, extras)`` runs every
-    ``log_every`` iterations. Returns the final ``extras`` with ``val`` metrics.
+    ``log_every`` iterations, with the means averaged over the ranks (every rank sees the same values). Returns the final ``extras`` with ``val`` metrics.
     """
     params = [p for p in module.parameters() if p.requires_grad]
     optim = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99))
@@ -171,7 +206,7 @@ def fit(
         count += 1
         done = it + 1
         if done % log_every == 0 or done == cfg.iterations:
-            means = {k: float(v) / count for k, v in window.items()}
+            means = _mean_over_ranks({k: float(v) / count for k, v in window.items()}, dist)
             rate = (done - it0) / max(1e-9, time.perf_counter() - t0)
             if on_log is not None:
                 on_log(done, means, extras)

@@ -33,12 +33,12 @@ from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
 from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models.classsr import ClassSR
-from classsr_cli.train.config import TrainConfig
+from classsr_cli.train.config import STAGES, TrainConfig
 from classsr_cli.train.data import PatchData
-from classsr_cli.train.loop import Dist, Event, MetricsLog, fit
+from classsr_cli.train.loop import Dist, Event, MetricsLog, all_reduce_sum, fit
 from classsr_cli.train.losses import average_loss, class_loss
 
-__all__ = ["Trainer", "psnr_per_patch"]
+__all__ = ["Trainer", "collapse_guard", "global_prob_sum", "psnr_per_patch"]
 
 
 def psnr_per_patch(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
@@ -50,6 +50,31 @@ def psnr_per_patch(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Ten
     return 10 * torch.log10(255.0**2 / mse)
 
 
+def global_prob_sum(probs: torch.Tensor, dist: Dist) -> tuple[torch.Tensor, int]:
+    """Per-class sum of ``probs`` ``(B, M)`` over the whole batch of every rank, and that batch's size.
+
+    The Average-Loss needs the whole batch (the original computes it on the DataParallel-gathered batch); the
+    sum is differentiable, so each rank's classifier gets the gradient of the global term.
+    """
+    return all_reduce_sum(probs.sum(0), dist), probs.shape[0] * dist.world
+
+
+def collapse_guard(shares: dict[str, float], extras: dict[str, Any], cfg: TrainConfig) -> bool:
+    """One log window of the collapse guard; returns True when it raised ``extras["average_weight"]``.
+
+    A window whose largest class share exceeds ``cfg.collapse_share`` counts as collapsed; after
+    ``cfg.collapse_patience`` collapsed windows in a row the Average-Loss weight is multiplied by
+    ``cfg.collapse_boost`` and the count starts again (the author's advice: raise w3 on collapse).
+    """
+    top = max(shares.values(), default=0.0)
+    extras["collapsed_windows"] = extras.get("collapsed_windows", 0) + 1 if top > cfg.collapse_share else 0
+    if extras["collapsed_windows"] < cfg.collapse_patience:
+        return False
+    extras["average_weight"] *= cfg.collapse_boost
+    extras["collapsed_windows"] = 0
+    return True
+
+
 class _Soft(nn.Module):
     """DDP needs one forward: the soft (probability-weighted) forward of a ClassSR model."""
 
@@ -59,6 +84,11 @@ class _Soft(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model.forward_soft(x)
+
+
+def _recipe(d: dict[str, Any]) -> dict[str, Any]:
+    free = ("iterations", "val_every", "ckpt_every")
+    return {k: {kk: vv for kk, vv in v.items() if kk not in free} if k in STAGES else v for k, v in d.items()}
 
 
 @dataclass
@@ -86,9 +116,9 @@ class Trainer:
         current = self.cfg.to_dict()
         if path.exists():
             old = json.loads(path.read_text())
-            # Only iteration counts may change on resume (e.g. extending a run); the rest fixes the recipe.
-            strip = lambda d: {k: v for k, v in d.items() if k not in ("baseline", "branches", "classifier", "finetune")}  # noqa: E731
-            if strip(old) != strip(current):
+            # Only iteration counts (and the val/ckpt intervals --iterations caps) may change on resume, e.g. to
+            # extend a run; everything else, stage batch sizes and learning rates included, fixes the recipe.
+            if _recipe(old) != _recipe(current):
                 raise ConfigError(f"{self.run}: holds a run with a different recipe; use another --out")
         path.write_text(json.dumps(current, indent=1))
 
@@ -132,7 +162,7 @@ class Trainer:
 
         return fit(name, net, step, stage, self._path(f"{name}.state.pt"), dist=self.dist, seed=self.cfg.seed,
                    log=self.log, log_every=self.cfg.log_every, observer=self.observer,
-                   validate=lambda: {"psnr": self._val_psnr(net, val_pool)})
+                   validate=(lambda: {"psnr": self._val_psnr(net, val_pool)}) if len(val_pool) else None)
 
     # -- stage 0: the "-O" baseline ------------------------------------------------------------------------
     def baseline(self) -> Path:
@@ -221,6 +251,8 @@ class Trainer:
                 counts += torch.bincount(cls.cpu(), minlength=3)
                 values.append(psnr_per_patch(sr, hr, self.cfg.scale))
                 heavy.append(psnr_per_patch(model.branches[2](lr), hr, self.cfg.scale))
+        if not values:  # no validation sub-images (val_fraction 0, or too few images to hold one out)
+            return {}
         n = max(1, int(counts.sum()))
         return {"psnr": float(torch.cat(values).mean()), "psnr_heavy": float(torch.cat(heavy).mean()),
                 **{f"share_{name}": int(c) / n for name, c in zip(self.model_cfg.classes, counts.tolist(), strict=True)}}
@@ -239,13 +271,7 @@ class Trainer:
                 model.branches.eval()  # frozen branches keep eval-mode normalisation (CARN's BatchNorm)
             lr, hr = data.sample(data.train_index, stage.batch_size, g)
             sr, probs = extras["train_module"](lr)
-            prob_sum = probs.sum(0)
-            batch = probs.shape[0]
-            if dist.active:
-                import torch.distributed.nn.functional as dfn
-
-                prob_sum = dfn.all_reduce(prob_sum)
-                batch *= dist.world
+            prob_sum, batch = global_prob_sum(probs, dist)
             l_1 = nn.functional.l1_loss(sr, hr)
             l_c = class_loss(probs)
             l_a = average_loss(prob_sum, batch)
@@ -257,11 +283,8 @@ class Trainer:
 
         def guard(it: int, means: dict[str, float], extras: dict[str, Any]) -> None:
             """Collapse guard: one class taking nearly all patches for several windows raises the average weight."""
-            top = max(means.get(f"share_{n}", 0.0) for n in self.model_cfg.classes)
-            extras["collapsed_windows"] = extras.get("collapsed_windows", 0) + 1 if top > self.cfg.collapse_share else 0
-            if extras["collapsed_windows"] >= self.cfg.collapse_patience:
-                extras["average_weight"] *= self.cfg.collapse_boost
-                extras["collapsed_windows"] = 0
+            shares = {n: means.get(f"share_{n}", 0.0) for n in self.model_cfg.classes}
+            if collapse_guard(shares, extras, self.cfg):
                 self.log.write(stage=name, iteration=it, event="collapse_guard", average_weight=extras["average_weight"])
 
         return fit(name, soft, step, stage, self._path(f"{name}.state.pt"), dist=dist, seed=self.cfg.seed,
@@ -331,7 +354,8 @@ class Trainer:
             for line in (self.run / "metrics.jsonl").read_text().splitlines():
                 rec = json.loads(line)
                 if rec.get("event") == "done" and "seconds" in rec:
-                    stages.setdefault(rec["stage"], {})["seconds"] = rec["seconds"]
+                    entry = stages.setdefault(rec["stage"], {})  # summed over the invocations of a resumed run
+                    entry["seconds"] = round(entry.get("seconds", 0.0) + rec["seconds"], 1)
                 if rec.get("event") == "val":
                     stages.setdefault(rec["stage"], {})["val"] = {k: v for k, v in rec.items()
                                                                    if k not in ("stage", "event", "time")}
