@@ -6,7 +6,9 @@ For the CLI, video and bench alike; imports neither typer nor rich and never pri
   nearest larger native model, then an antialiased bicubic downscale to the exact size).
 * :meth:`Upscaler.upscale_array` upscales ``(H, W, C)`` uint8/uint16 pixels (+ alpha) in memory;
   :meth:`Upscaler.upscale_picture` does the same for a :class:`~classsr_cli.io.image.Picture`.
-* :func:`upscale_file` is one whole file: read, upscale, write (atomically), optional class map.
+* :func:`upscale_file` is one whole file: read, upscale, write (atomically), optional class map. Outputs of
+  :data:`STREAM_PIXELS` or more are computed in bands of patch rows and written as the bands finish
+  (:func:`engine.upscale_banded`, :func:`io.image.write_image_rows`), so memory does not grow with the output.
 
 Colour is computed in float from the file's own bit depth and quantised once, on the model's device.
 Grayscale runs as RGB (replicated) and comes back to gray by ITU-R 601 luma. Alpha does not go through the
@@ -27,9 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from classsr_cli.config import CLASS_NAMES
-from classsr_cli.engine import DEFAULT_STEP, Progress, RouteResult, upscale_tensor
+from classsr_cli.engine import DEFAULT_STEP, Progress, RouteResult, upscale_banded, upscale_tensor
 from classsr_cli.errors import ConfigError, ModelNotFoundError
-from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image
+from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Emit, Picture, read_image, write_image, write_image_rows
 from classsr_cli.runtime import synchronize
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_SCALE",
     "NATIVE_SCALES",
+    "STREAM_PIXELS",
     "ImageResult",
     "Upscaled",
     "Upscaler",
@@ -50,6 +53,9 @@ __all__ = [
 #: Scales a ClassSR model can be built for; a requested scale runs the smallest of these that is >= it.
 NATIVE_SCALES = (2, 3, 4)
 MAX_SCALE = max(NATIVE_SCALES)
+#: Outputs with at least this many pixels are computed and written in bands (native scale, no alpha, no
+#: class map); smaller ones whole, in one pass.
+STREAM_PIXELS = 16_000_000
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -187,6 +193,46 @@ class Upscaler:
         a = None if alpha is None else self._upscale_alpha(alpha, size)
         return Upscaled(out, a, route, model_seconds)
 
+    def can_stream(self, picture: Picture) -> bool:
+        """Whether :meth:`upscale_rows` handles ``picture`` (native scale, no alpha)."""
+        return not self.resampled and picture.alpha is None
+
+    def upscale_rows(
+        self, pixels: np.ndarray, emit: Emit, *, progress: Progress | None = None
+    ) -> tuple[RouteResult, float]:
+        """Upscale ``(H, W, C)`` uint8/uint16 pixels at the model's scale in bands of patch rows; ``emit`` gets
+        the quantised output rows ``(n, s*W, C)`` top to bottom, the same values :meth:`upscale_array` gives.
+
+        Returns what routing did and the model's share of the time (without ``emit``'s).
+        """
+        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"expected (H, W, 1|3) uint8/uint16 pixels, got {pixels.shape} {pixels.dtype}")
+        if self.resampled:
+            raise ValueError("upscale_rows runs at the model's own scale only")
+        h, w, c = pixels.shape
+        top = float(np.iinfo(pixels.dtype).max)
+        x = _to_tensor(pixels, self.device, top).permute(2, 0, 1).unsqueeze(0).to(self.dtype)
+        if c == 1:
+            x = x.expand(1, 3, h, w)
+        sink_seconds = 0.0
+
+        def sink(_y: int, band: torch.Tensor) -> None:
+            nonlocal sink_seconds
+            t = time.perf_counter()
+            sr = band.float()
+            if c == 1:
+                sr = sum(wt * sr[:, k : k + 1] for k, wt in enumerate(_LUMA))  # type: ignore[assignment]
+            emit(_quantise(sr[0].permute(1, 2, 0), top, pixels.dtype))
+            sink_seconds += time.perf_counter() - t
+
+        start = time.perf_counter()
+        route = upscale_banded(
+            self.model, x, sink, step=self.step, batch_size=self.batch_size, force_branch=self.force_branch,
+            progress=progress,
+        )
+        synchronize(self.device)
+        return route, time.perf_counter() - start - sink_seconds
+
     def upscale_picture(self, picture: Picture, *, progress: Progress | None = None) -> tuple[Picture, Upscaled]:
         """Upscale a decoded :class:`Picture`; the result keeps its ICC profile and EXIF."""
         up = self.upscale_array(picture.pixels, picture.alpha, progress=progress)
@@ -309,8 +355,12 @@ def upscale_file(
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: Progress | None = None,
+    stream_pixels: int | None = STREAM_PIXELS,
 ) -> ImageResult:
     """Read ``src``, upscale it, write ``dst`` (and the class map to ``classmap``); nothing partial is left.
+
+    Outputs of ``stream_pixels`` or more (``None``: never) are computed and written in bands when
+    :meth:`Upscaler.can_stream` and there is no class map: the same pixels in bounded memory.
 
     Raises :class:`InputError` for an unreadable input, :class:`OutputExistsError` for an existing output
     without ``overwrite``, :class:`ConfigError` for an output suffix classsr cannot write.
@@ -321,6 +371,25 @@ def upscale_file(
     output_format(dst)
     start = time.perf_counter()
     picture = read_image(src, max_pixels=max_pixels)
+    oh, ow = upscaler.output_size(picture.height, picture.width)
+    if stream_pixels is not None and oh * ow >= stream_pixels and classmap is None and upscaler.can_stream(picture):
+        ran: list[tuple[RouteResult, float]] = []
+
+        def fill(emit: Emit) -> None:
+            ran.append(upscaler.upscale_rows(picture.pixels, emit, progress=progress))
+
+        notes = list(picture.notes) + write_image_rows(
+            dst, (oh, ow), picture.pixels.shape[2], picture.pixels.dtype, fill,
+            icc=picture.icc, exif=picture.exif, overwrite=overwrite,
+        )
+        route, model_seconds = ran[0]
+        return ImageResult(
+            input=src, output=dst, classmap=None, scale=upscaler.scale, model_scale=upscaler.model_scale,
+            model=upscaler.model_path, size_in=(picture.width, picture.height), size_out=(ow, oh),
+            mode=picture.mode, bits=picture.bits, route=route, seconds=time.perf_counter() - start,
+            model_seconds=model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
+            notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
+        )
     out, up = upscaler.upscale_picture(picture, progress=progress)
     notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite)
     if classmap is not None:

@@ -16,6 +16,8 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 
 Writing (:func:`write_image`) is atomic: a temporary file in the target folder, then a rename; an existing
 file is refused unless ``overwrite``. Every failure is a typed error that names the file.
+:func:`write_image_rows` writes an image handed over in row bands, for outputs too large to hold whole: PNG is
+encoded as the rows arrive; the other formats collect the rows in a memory-mapped file beside the output first.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "output_suffix",
     "read_image",
     "write_image",
+    "write_image_rows",
 ]
 
 #: Largest input accepted by default, in pixels (width x height of the LR input).
@@ -582,3 +585,125 @@ def _move_no_clobber(tmp: Path, path: Path) -> None:
         if path.exists():
             raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)") from None
         os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------- writing in row bands
+
+#: Sink for one band of output rows, ``(n, W, C)``, top to bottom.
+Emit = Callable[[np.ndarray], None]
+
+
+def write_image_rows(
+    path: str | os.PathLike[str],
+    size: tuple[int, int],
+    channels: int,
+    dtype: np.dtype | type,
+    fill: Callable[[Emit], None],
+    *,
+    icc: bytes | None = None,
+    exif: bytes | None = None,
+    overwrite: bool = False,
+) -> list[str]:
+    """Write a ``size = (height, width)`` image whose rows ``fill(emit)`` hands to ``emit`` in bands.
+
+    ``channels`` is 1 (gray) or 3 (RGB), ``dtype`` uint8 or uint16; no alpha. Atomic like :func:`write_image`:
+    whatever ``fill`` raises, nothing is left but the untouched target. PNG is encoded and written as the bands
+    arrive (memory: one band); other formats go through a memory-mapped temporary file in the target folder,
+    encoded once it is full. Returns the same notes as :func:`write_image`.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    height, width = size
+    dtype = np.dtype(dtype)
+    notes: list[str] = []
+    if dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
+        notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
+    icc = icc if fmt in _META_FORMATS else None
+    exif = _exif_for_output(exif, width, height) if fmt in _META_FORMATS else None
+
+    def checked(emit: Emit) -> None:
+        done = 0
+
+        def take(rows: np.ndarray) -> None:
+            nonlocal done
+            if rows.shape[1:] != (width, channels) or rows.dtype != dtype or done + rows.shape[0] > height:
+                raise ValueError(f"row band {rows.shape} {rows.dtype} does not fit a {width}x{height}x{channels} image")
+            emit(rows)
+            done += rows.shape[0]
+
+        fill(take)
+        if done != height:
+            raise ValueError(f"got {done} rows of {height}")
+
+    if fmt == "PNG":
+        _atomic_write(path, lambda tmp: _png_rows_writer(tmp, size, channels, dtype, checked, icc, exif), overwrite)
+    else:
+        _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked, icc, exif), overwrite)
+    return notes
+
+
+def _png_rows_writer(
+    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, fill: Callable[[Emit], None],
+    icc: bytes | None, exif: bytes | None,
+) -> None:
+    """A PNG (8 or 16-bit, gray or RGB), Sub-filtered, compressed and written band by band."""
+    height, width = size
+    bits = 16 if dtype == np.uint16 else 8
+    bpp = c * bits // 8
+    z = zlib.compressobj(6)
+    with tmp.open("wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, {1: 0, 3: 2}[c], 0, 0, 0)))
+        if icc:
+            f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+        if exif:
+            f.write(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+
+        def emit(rows: np.ndarray) -> None:
+            raw = np.ascontiguousarray(rows.astype(">u2") if bits == 16 else rows).view(np.uint8)
+            raw = raw.reshape(rows.shape[0], width * bpp)
+            data = np.empty((raw.shape[0], raw.shape[1] + 1), np.uint8)
+            data[:, 0] = 1  # Sub filter
+            data[:, 1 : 1 + bpp] = raw[:, :bpp]
+            np.subtract(raw[:, bpp:], raw[:, :-bpp], out=data[:, 1 + bpp :])
+            chunk = z.compress(data.tobytes())
+            if chunk:
+                f.write(_png_chunk(b"IDAT", chunk))
+
+        fill(emit)
+        f.write(_png_chunk(b"IDAT", z.flush()))
+        f.write(_png_chunk(b"IEND", b""))
+
+
+def _mapped_writer(
+    tmp: Path, fmt: str, size: tuple[int, int], c: int, dtype: np.dtype, fill: Callable[[Emit], None],
+    icc: bytes | None, exif: bytes | None,
+) -> None:
+    """Collect the rows in a memory-mapped file beside ``tmp``, then encode them into ``tmp``."""
+    height, width = size
+    raw = tmp.with_name(tmp.name + ".rows")
+    try:
+        buf = np.lib.format.open_memmap(raw, mode="w+", dtype=dtype, shape=(height, width, c))
+        at = 0
+
+        def emit(rows: np.ndarray) -> None:
+            nonlocal at
+            buf[at : at + rows.shape[0]] = rows
+            at += rows.shape[0]
+
+        fill(emit)
+        buf.flush()
+        pixels: np.ndarray = buf
+        if fmt == "TIFF":  # tifffile writes strip by strip from the map: no second copy in memory
+            import tifffile
+
+            tifffile.imwrite(
+                tmp, pixels[..., 0] if c == 1 else pixels, photometric="minisblack" if c == 1 else "rgb",
+                compression="zlib", iccprofile=icc, rowsperstrip=64,
+            )
+        else:
+            if dtype == np.uint16:
+                pixels = _to8(pixels)
+            _pil_write(tmp, fmt, pixels, None, icc, exif)
+    finally:
+        raw.unlink(missing_ok=True)
