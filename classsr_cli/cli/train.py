@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import Device, err, guarded, out
+from classsr_cli.cli._common import Device, err, guarded
 
 if TYPE_CHECKING:
     from classsr_cli.train.stages import Trainer
@@ -100,13 +100,13 @@ def _run(stage: str, **kw: Any) -> None:
     if trainer.dist.is_main:
         if isinstance(result, list):
             for p in result:
-                out.print(str(p))
+                typer.echo(str(p))
         elif isinstance(result, dict):
             import json
 
-            out.print(json.dumps(result))
+            typer.echo(json.dumps(result))
         else:
-            out.print(str(result))
+            typer.echo(str(result))
 
 
 def _stage_command(stage: str, doc: str) -> None:
@@ -143,7 +143,7 @@ def prepare_command(
         raise typer.BadParameter(f"not a list of numbers: {factors!r}", param_hint="--factors") from None
     meta = prepare(hr, out_dir, scale=scale, patch=patch, step=step, factors=fs, val_fraction=val_fraction)
     err.print(f"{meta['images']} images: {meta['train_patches']} train / {meta['val_patches']} val sub-images")
-    out.print(meta["hash"])
+    typer.echo(meta["hash"])
 
 
 _stage_command("baseline", "Train the heavy-width network on all sub-images (the paper's -O; ranks the data).")

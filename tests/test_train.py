@@ -1,0 +1,448 @@
+"""`classsr train`: data preparation, augmentation, losses, the collapse guard, the whole pipeline through the CLI,
+resume, config handling and (slow) two CPU ranks under torchrun.
+
+Everything is tiny: five seeded ~96x80 photos at x2, FSRCNN widths 4/6/8 with one mapping layer, a few
+iterations per stage, one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner, Result
+
+from classsr_cli.checkpoint import load_checkpoint, read_metadata
+from classsr_cli.cli import app
+from classsr_cli.degrade import bicubic_downscale, load_rgb, mod_crop
+from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_train_config
+from classsr_cli.train.data import PatchData, prepare
+from classsr_cli.train.loop import Dist, cosine_lr, stage_generator
+from classsr_cli.train.losses import average_loss, class_loss
+from classsr_cli.train.stages import Trainer, collapse_guard
+
+runner = CliRunner()
+SCALE, PATCH, STEP = 2, 32, 16
+#: (width, height) of the HR photos; odd sizes exercise the mod-crop, 100 and 72 leave a border remainder.
+SIZES = [(96, 80), (97, 81), (100, 83), (96, 80), (112, 72)]
+#: img2.png hashes to 0.334 (the lowest of the five), so it alone is held out at this fraction.
+VAL_FRACTION = 0.4
+VAL_FILE = "img2.png"
+
+
+def run(*args: str | Path) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def make_photo(width: int, height: int, seed: int) -> np.ndarray:
+    """Smooth gradients on the left half, noisy texture and an edge on the right: easy and hard sub-images."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    img = np.stack([x * 2 + 10 * seed, y * 3, (x + y) * 1.2], -1)
+    img[:, width // 2 :] += rng.normal(0, 30, (height, width - width // 2, 3))
+    img[height // 3 :, width // 3 : width // 3 + 3] = 250
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def hr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("hr")
+    for i, (w, h) in enumerate(SIZES):
+        Image.fromarray(make_photo(w, h, i)).save(folder / f"img{i}.png")
+    return folder
+
+
+def write_config(path: Path, *, iterations: int = 6, extra_top: str = "", extra_baseline: str = "") -> Path:
+    stages = []
+    for name in STAGES:
+        batch = 4 if name in ("baseline", "branches") else 6
+        lr = 1e-4 if name == "finetune" else 1e-3
+        stages.append(
+            f"[{name}]\niterations = {iterations}\nbatch_size = {batch}\nlr = {lr}\nval_every = 3\nckpt_every = 2\n"
+            + (extra_baseline if name == "baseline" else "")
+        )
+    path.write_text(
+        f'family = "fsrcnn"\nscale = {SCALE}\nwidths = [4, 6, 8]\nextra = {{s = 4, m = 1}}\npatch = {PATCH}\n'
+        f"data_step = {STEP}\nfactors = [1.0]\nval_fraction = {VAL_FRACTION}\nlog_every = 2\nclassifier_warmup = 2\n"
+        + extra_top + "\n" + "\n".join(stages)
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_config(tmp_path_factory.mktemp("cfg") / "tiny.toml")
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def train(stage: str, run_dir: Path, hr: Path, config: Path, *more: str | Path) -> Result:
+    return run("train", stage, "--hr", hr, "--config", config, "--out", run_dir, "--threads", "1", "--device", "cpu",
+               *more)
+
+
+# -- prepare -----------------------------------------------------------------------------------------------------
+def _origins(n: int) -> list[int]:
+    pos = list(range(0, n - PATCH + 1, STEP))
+    return pos if pos[-1] == n - PATCH else [*pos, n - PATCH]
+
+
+def test_prepare_arrays_hash_split_and_dense_patches(hr_dir: Path, tmp_path: Path) -> None:
+    args = ("--hr", hr_dir, "--scale", SCALE, "--patch", PATCH, "--step", STEP, "--factors", "1.0",
+            "--val-fraction", VAL_FRACTION)
+    a, b = run("train", "prepare", *args, "--out", tmp_path / "a"), run("train", "prepare", *args, "--out", tmp_path / "b")
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    assert a.stdout.strip().startswith("sha256:") and a.stdout == b.stdout
+    assert (tmp_path / "a" / "meta.json").read_bytes() == (tmp_path / "b" / "meta.json").read_bytes()
+    for name in ("lr", "hr", "images", "patches"):
+        assert (tmp_path / "a" / f"{name}.npy").read_bytes() == (tmp_path / "b" / f"{name}.npy").read_bytes()
+
+    folder = tmp_path / "a"
+    meta = json.loads((folder / "meta.json").read_text())
+    assert {s["file"]: s["split"] for s in meta["sources"]} == {
+        f"img{i}.png": "val" if f"img{i}.png" == VAL_FILE else "train" for i in range(5)}
+    lr_all, hr_all = np.load(folder / "lr.npy"), np.load(folder / "hr.npy")
+    images, patches = np.load(folder / "images.npy"), np.load(folder / "patches.npy")
+    assert lr_all.dtype == hr_all.dtype == np.uint8 and len(images) == 5
+    for i, (lr_off, hr_off, h, w, split, fi) in enumerate(images):
+        hr = mod_crop(load_rgb(hr_dir / f"img{i}.png"), SCALE)
+        assert (h, w) == (hr.shape[0] // SCALE, hr.shape[1] // SCALE) and fi == 0
+        assert split == (f"img{i}.png" == VAL_FILE)
+        np.testing.assert_array_equal(hr_all[hr_off : hr_off + hr.size].reshape(hr.shape), hr)
+        np.testing.assert_array_equal(lr_all[lr_off : lr_off + h * w * 3].reshape(h, w, 3), bicubic_downscale(hr, SCALE))
+        # a dense grid with the step, plus one sub-image flush with each border that the step does not reach
+        grid = {(int(y), int(x)) for n, y, x in patches if n == i}
+        assert grid == {(y, x) for y in _origins(h) for x in _origins(w)}
+    assert (images[:, 2] == 36).any() and (images[:, 3] == 50).any()  # 72 and 100 px HR: a remainder each way
+    n_val = int(sum(images[n, 4] for n in patches[:, 0]))
+    assert (meta["train_patches"], meta["val_patches"]) == (len(patches) - n_val, n_val) and n_val > 0
+
+    data = PatchData(folder)
+    assert data.hash == meta["hash"]
+    assert len(data.val_index) == n_val and len(data.train_index) == len(patches) - n_val
+    lr, hr = data.batch(torch.arange(len(patches)))
+    for k in (0, len(patches) - 1):  # un-augmented sub-images are plain crops of the stored images
+        n, y, x = patches[k]
+        lr_off, hr_off, h, w = images[n, :4]
+        img = lr_all[lr_off : lr_off + h * w * 3].reshape(h, w, 3)
+        np.testing.assert_array_equal((lr[k].permute(1, 2, 0) * 255).round().byte().numpy(),
+                                      img[y : y + PATCH, x : x + PATCH])
+        himg = hr_all[hr_off : hr_off + h * w * 3 * SCALE**2].reshape(h * SCALE, w * SCALE, 3)
+        np.testing.assert_array_equal((hr[k].permute(1, 2, 0) * 255).round().byte().numpy(),
+                                      himg[y * SCALE : (y + PATCH) * SCALE, x * SCALE : (x + PATCH) * SCALE])
+
+
+def test_prepare_multiscale_keeps_one_scale_of_val_images(hr_dir: Path, tmp_path: Path) -> None:
+    meta = prepare([hr_dir], tmp_path, scale=SCALE, patch=PATCH, step=STEP, factors=(1.0, 0.8), val_fraction=VAL_FRACTION)
+    images = np.load(tmp_path / "images.npy")
+    # 4 train images at both scales, except img4 at 0.8 (72 px -> LR 29 < patch), and the val image at 1.0 only
+    assert meta["images"] == 5 and len(images) == 4 * 2 - 1 + 1
+    assert sorted(images[images[:, 4] == 1, 5].tolist()) == [0]
+
+
+def test_prepare_refuses_an_all_validation_split(hr_dir: Path, tmp_path: Path) -> None:
+    r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path, "--scale", SCALE, "--factors", "1.0",
+            "--val-fraction", "1.0")
+    assert r.exit_code == 1 and "held out" in r.stderr
+
+
+# -- augmentation ------------------------------------------------------------------------------------------------
+def _dihedral(a: np.ndarray) -> list[np.ndarray]:
+    return [np.rot90(b, k, axes=(0, 1)) for b in (a, a[:, ::-1]) for k in range(4)]
+
+
+def _u8(t: torch.Tensor) -> np.ndarray:
+    return (t.permute(1, 2, 0) * 255).round().byte().numpy()
+
+
+def test_augmented_lr_is_the_downscale_of_the_augmented_hr(tmp_path: Path) -> None:
+    """Flips and transposes are applied alike to LR and HR: with whole-image sub-images (LR exactly one patch),
+    the augmented LR is the bicubic downscale of the augmented HR, and both are the same one of the 8 symmetries
+    of the stored pair."""
+    hr_dir = tmp_path / "hr"
+    hr_dir.mkdir()
+    for i in range(3):
+        Image.fromarray(make_photo(PATCH * SCALE, PATCH * SCALE, 10 + i)).save(hr_dir / f"p{i}.png")
+    prepare([hr_dir], tmp_path / "data", scale=SCALE, patch=PATCH, step=STEP, factors=(1.0,), val_fraction=0)
+    data = PatchData(tmp_path / "data")
+    index = torch.arange(3).repeat(16)
+    plain_lr, plain_hr = data.batch(index)
+    lr, hr = data.batch(index, torch.Generator().manual_seed(0), augment=True)
+    seen = Counter()
+    for k in range(len(index)):
+        a_lr, a_hr = _u8(lr[k]), _u8(hr[k])
+        matches = [t for t, cand in enumerate(_dihedral(_u8(plain_lr[k]))) if np.array_equal(cand, a_lr)]
+        assert len(matches) == 1
+        np.testing.assert_array_equal(_dihedral(_u8(plain_hr[k]))[matches[0]], a_hr)
+        diff = np.abs(bicubic_downscale(a_hr, SCALE).astype(int) - a_lr.astype(int))
+        assert diff.max() <= 1 and diff.mean() < 0.01  # float rounding in the resampler's pass order only
+        seen[matches[0]] += 1
+    assert len(seen) == 8  # every symmetry is drawn
+
+
+# -- losses, schedule, sampling, collapse guard --------------------------------------------------------------------
+def test_class_loss_and_average_loss_bounds() -> None:
+    onehot = torch.eye(3)[[0, 1, 2, 2]]
+    uniform = torch.full((4, 3), 1 / 3)
+    assert class_loss(onehot).item() == pytest.approx(0.0, abs=1e-6)
+    assert class_loss(uniform).item() == pytest.approx(2.0, abs=1e-6)  # M - 1
+    assert average_loss(torch.eye(3)[[0, 1, 2, 0, 1, 2]].sum(0), 6).item() == pytest.approx(0.0, abs=1e-6)
+    assert average_loss(uniform.sum(0), 4).item() == pytest.approx(0.0, abs=1e-6)
+    assert average_loss(torch.eye(3)[[1] * 6].sum(0), 6).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_cosine_lr_endpoints() -> None:
+    cfg = StageConfig(iterations=100, batch_size=1, lr=1e-3, eta_min=1e-7)
+    assert cosine_lr(0, cfg) == pytest.approx(1e-3)
+    assert cosine_lr(50, cfg) == pytest.approx((1e-3 + 1e-7) / 2)
+    assert cosine_lr(100, cfg) == pytest.approx(1e-7)
+    assert cosine_lr(150, cfg) == pytest.approx(1e-7)  # past the end it stays at eta_min
+    assert all(cosine_lr(i, cfg) > cosine_lr(i + 1, cfg) for i in range(100))
+
+
+def test_each_rank_draws_its_own_reproducible_samples() -> None:
+    def draw(rank: int, it: int) -> list[int]:
+        return torch.randint(0, 10**6, (8,), generator=stage_generator(0, "classifier", rank, it)).tolist()
+
+    assert draw(0, 5) == draw(0, 5)  # a resumed run draws the same batches
+    assert draw(0, 5) != draw(1, 5)
+    assert draw(0, 5) != draw(0, 6)
+
+
+def test_collapse_guard_raises_the_average_weight() -> None:
+    cfg = TrainConfig(collapse_share=0.9, collapse_patience=3, collapse_boost=2.0)
+    extras = {"average_weight": 6.0}
+    collapsed = {"light": 0.02, "medium": 0.03, "heavy": 0.95}
+    spread = {"light": 0.3, "medium": 0.3, "heavy": 0.4}
+    assert not collapse_guard(collapsed, extras, cfg) and not collapse_guard(collapsed, extras, cfg)
+    assert not collapse_guard(spread, extras, cfg)  # a spread window resets the count
+    assert extras["average_weight"] == 6.0
+    assert [collapse_guard(collapsed, extras, cfg) for _ in range(3)] == [False, False, True]
+    assert extras["average_weight"] == 12.0 and extras["collapsed_windows"] == 0
+    assert [collapse_guard(collapsed, extras, cfg) for _ in range(3)] == [False, False, True]
+    assert extras["average_weight"] == 24.0
+
+
+# -- config --------------------------------------------------------------------------------------------------------
+def test_config_toml_json_and_iterations_override(config: Path, tmp_path: Path) -> None:
+    cfg = load_train_config(config)
+    assert cfg.model_config().widths == (4, 6, 8) and cfg.model_config().patch == PATCH
+    as_json = tmp_path / "tiny.json"
+    as_json.write_text(json.dumps(cfg.to_dict()))
+    assert load_train_config(as_json) == cfg
+    short = cfg.with_iterations(1)
+    for name in STAGES:
+        stage = short.stage(name)
+        assert (stage.iterations, stage.val_every, stage.ckpt_every) == (1, 1, 1)
+        assert stage.batch_size == cfg.stage(name).batch_size
+    assert load_train_config(config, seed=7, scale=None).seed == 7  # flags override the file; None leaves it
+
+
+@pytest.mark.parametrize(("top", "baseline", "name"), [("colour = 1\n", "", "colour"), ("", "momentum = 0.9\n", "momentum")])
+def test_unknown_config_key_is_a_one_line_usage_error(
+    hr_dir: Path, tmp_path: Path, top: str, baseline: str, name: str
+) -> None:
+    bad = write_config(tmp_path / "bad.toml", extra_top=top, extra_baseline=baseline)
+    r = train("all", tmp_path / "run", hr_dir, bad)
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and name in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+# -- the whole pipeline --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(hr_dir: Path, config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`classsr train all` once, with --iterations overriding the file's 6 per stage."""
+    run_dir = tmp_path_factory.mktemp("runs") / "run"
+    r = train("all", run_dir, hr_dir, config, "--iterations", "4")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == str(run_dir / "classsr.safetensors")
+    return run_dir
+
+
+def test_train_all_exports_a_loadable_model_with_provenance(trained: Path, tmp_path: Path) -> None:
+    for name in ("config.json", "metrics.jsonl", "baseline.safetensors", "ranking.json", "classes.npy",
+                 "branch0.safetensors", "branch1.safetensors", "branch2.safetensors", "classifier.safetensors",
+                 "finetune.safetensors", "classsr.safetensors", "data/meta.json"):
+        assert (trained / name).is_file(), name
+    loaded = load_checkpoint(trained / "classsr.safetensors", expect_kind="classsr")
+    assert loaded.config.widths == (4, 6, 8) and loaded.config.scale == SCALE
+    prov = json.loads(read_metadata(trained / "classsr.safetensors")["provenance"])
+    assert prov == loaded.provenance
+    recipe = prov["recipe"]
+    for name in STAGES:  # --iterations overrode every stage
+        assert recipe[name]["iterations"] == 4 and recipe[name]["batch_size"] in (4, 6) and "lr" in recipe[name]
+    assert (recipe["l1_weight"], recipe["class_weight"], recipe["average_weight"]) == (2000.0, 1.0, 6.0)
+    assert recipe["seed"] == 0 and recipe["widths"] == [4, 6, 8]
+    data_meta = json.loads((trained / "data" / "meta.json").read_text())
+    assert prov["data"]["hash"] == data_meta["hash"].lower() and prov["data"]["val_patches"] > 0
+    ranking = prov["ranking"]
+    t1, t2 = ranking["thresholds_psnr_rgb"]
+    assert t1 <= t2 and sum(ranking["train_class_sizes"]) == data_meta["train_patches"]
+    for stage in ("baseline", "classifier", "finetune"):
+        assert "psnr" in prov["stages"][stage]["val"], stage
+    assert {"share_light", "share_medium", "share_heavy", "psnr_heavy"} <= set(prov["stages"]["finetune"]["val"])
+    assert prov["software"]["torch"] == torch.__version__ and prov["software"]["classsr"]
+    assert prov["world_size"] == 1
+    by_stage: dict[str, int] = {}
+    for rec in metrics(trained):
+        if "iteration" in rec and "event" not in rec:
+            by_stage[rec["stage"]] = max(by_stage.get(rec["stage"], 0), rec["iteration"])
+    assert by_stage == {"baseline": 4, "branch0": 4, "branch1": 4, "branch2": 4, "classifier_warmup": 2,
+                        "classifier": 4, "finetune": 4}
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(make_photo(40, 36, 3)).save(photo)
+    r = run("upscale", photo, "--model", trained / "classsr.safetensors", "-x2", "-o", tmp_path / "big.png")
+    assert r.exit_code == 0, r.output
+    assert Image.open(tmp_path / "big.png").size == (80, 72)
+
+
+def test_rerun_retrains_nothing(trained: Path, hr_dir: Path, config: Path) -> None:
+    outputs = sorted(p for p in trained.iterdir() if p.suffix in (".safetensors", ".pt", ".npy", ".json")
+                     and p.name != "classsr.safetensors" and p.name != "config.json")
+    before = {p: p.stat().st_mtime_ns for p in outputs}
+    lines = len(metrics(trained))
+    r = train("all", trained, hr_dir, config, "--iterations", "4")
+    assert r.exit_code == 0, r.output
+    assert {p: p.stat().st_mtime_ns for p in outputs} == before
+    new = metrics(trained)[lines:]
+    assert new and all(rec.get("event") == "done" for rec in new)  # stage timings only: no iteration, no resume
+    assert load_checkpoint(trained / "classsr.safetensors", expect_kind="classsr")
+
+
+@pytest.mark.parametrize(("flag", "what"), [(("--seed", "1"), "seed"), (("--scale", "4"), "scale")])
+def test_changing_the_recipe_of_a_run_is_refused(trained: Path, hr_dir: Path, config: Path, flag: tuple, what: str) -> None:
+    r = train("all", trained, hr_dir, config, "--iterations", "4", *flag)
+    assert r.exit_code == 2, (what, r.output)
+    assert "different recipe" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_changing_a_stage_batch_size_is_refused(trained: Path, hr_dir: Path, tmp_path: Path) -> None:
+    other = write_config(tmp_path / "other.toml", extra_baseline="")
+    other.write_text(other.read_text().replace("batch_size = 4", "batch_size = 5", 1))
+    r = train("all", trained, hr_dir, other, "--iterations", "4")
+    assert r.exit_code == 2 and "different recipe" in r.stderr
+
+
+def test_a_stage_with_only_its_state_file_resumes_and_can_be_extended(hr_dir: Path, config: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert train("baseline", run_dir, hr_dir, config, "--iterations", "2").exit_code == 0
+    assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] == 2
+    # a finished stage is skipped even when asked for more iterations
+    assert train("baseline", run_dir, hr_dir, config, "--iterations", "4").exit_code == 0
+    assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] == 2
+    # without its output the stage resumes from the state file and goes on to the new count
+    (run_dir / "baseline.safetensors").unlink()
+    lines = len(metrics(run_dir))
+    r = train("baseline", run_dir, hr_dir, config, "--iterations", "4")
+    assert r.exit_code == 0, r.output
+    new = metrics(run_dir)[lines:]
+    assert {"stage": "baseline", "event": "resume", "iteration": 2}.items() <= new[0].items()
+    assert [rec["iteration"] for rec in new if "l1" in rec] == [4]  # log_every 2: only iteration 4 was trained again
+    assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] == 4
+    assert load_checkpoint(run_dir / "baseline.safetensors", expect_kind="branch")
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_stage_resumes_to_the_same_weights(hr_dir: Path, config: Path, tmp_path: Path) -> None:
+    """Interrupted after its checkpoint at iteration 4 of 6, a stage resumes there and ends bit-identical to
+    an uninterrupted run (sampling is a function of seed, stage, rank and iteration; Adam state is saved)."""
+    torch.set_num_threads(1)
+    cfg = load_train_config(config)
+    prepare([hr_dir], tmp_path / "data", scale=SCALE, patch=PATCH, step=STEP, factors=(1.0,), val_fraction=VAL_FRACTION)
+
+    def stop_at_6(event: object) -> None:  # log_every 2: called at 2, 4, 6, before the checkpoint of 6
+        if event.iteration == 6:  # type: ignore[attr-defined]
+            raise _Stop
+
+    full = Trainer(cfg, tmp_path / "full", tmp_path / "data", Dist()).baseline()
+    broken = Trainer(cfg, tmp_path / "broken", tmp_path / "data", Dist(), observer=stop_at_6)
+    with pytest.raises(_Stop):
+        broken.baseline()
+    assert not (tmp_path / "broken" / "baseline.safetensors").exists()
+    assert torch.load(tmp_path / "broken" / "baseline.state.pt", weights_only=True)["iteration"] == 4
+    resumed = Trainer(cfg, tmp_path / "broken", tmp_path / "data", Dist()).baseline()
+    a = load_checkpoint(full).module.state_dict()
+    b = load_checkpoint(resumed).module.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- distributed ---------------------------------------------------------------------------------------------------
+def _rank_worker(rank: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from classsr_cli.train.loop import _mean_over_ranks
+    from classsr_cli.train.stages import global_prob_sum
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)
+        clf, x = torch.nn.Linear(4, 3), torch.randn(8, 4)
+        ddp = DistributedDataParallel(clf)
+        probs = torch.softmax(ddp(x[rank * 4 : rank * 4 + 4]), 1)
+        prob_sum, batch = global_prob_sum(probs, Dist(rank=rank, world=2))
+        loss = average_loss(prob_sum, batch)
+        loss.backward()
+        means = _mean_over_ranks({"share_light": float(rank), "l1": 1.0 + rank}, Dist(rank=rank, world=2))
+        torch.save({"loss": loss.detach(), "grad": clf.weight.grad, "means": means}, Path(out) / f"{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_average_loss_over_ranks_equals_the_whole_batch(tmp_path: Path) -> None:
+    """Two gloo ranks with half a batch each: the Average-Loss on the all-reduced probability sum has the value
+    and (after DDP's gradient averaging) the gradient of the Average-Loss of the whole batch."""
+    import torch.multiprocessing as mp
+
+    mp.start_processes(_rank_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, start_method="spawn")
+    torch.manual_seed(0)
+    clf, x = torch.nn.Linear(4, 3), torch.randn(8, 4)
+    ref = average_loss(torch.softmax(clf(x), 1).sum(0), 8)
+    ref.backward()
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f"{rank}.pt", weights_only=True)
+        assert got["loss"].item() == pytest.approx(ref.item(), rel=1e-6)
+        torch.testing.assert_close(got["grad"], clf.weight.grad)
+        assert got["means"] == {"share_light": 0.5, "l1": 1.5}  # logs (and the collapse guard) agree on all ranks
+
+
+@pytest.mark.slow
+def test_train_all_under_torchrun_with_two_cpu_ranks(hr_dir: Path, config: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "classsr_cli", "train", "all", "--hr", str(hr_dir), "--config", str(config), "--out", str(run_dir),
+         "--iterations", "4", "--threads", "1", "--device", "cpu"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() == str(run_dir / "classsr.safetensors")  # printed by rank 0 alone
+    assert r.stderr.count("preparing x2 training data") == 1
+    recs = metrics(run_dir)
+    keys = Counter((rec["stage"], rec.get("iteration"), rec.get("event")) for rec in recs)
+    assert max(keys.values()) == 1, [k for k, n in keys.items() if n > 1]  # one writer: no duplicated lines
+    assert any(rec["stage"] == "finetune" and rec.get("iteration") == 4 for rec in recs)
+    leftovers = [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".")]
+    assert not leftovers
+    loaded = load_checkpoint(run_dir / "classsr.safetensors", expect_kind="classsr")
+    assert loaded.provenance["world_size"] == 2
+    assert loaded.provenance["data"]["hash"] == json.loads((run_dir / "data" / "meta.json").read_text())["hash"]
