@@ -293,6 +293,9 @@ def test_train_all_exports_a_loadable_model_with_provenance(trained: Path, tmp_p
     for stage in ("baseline", "classifier", "finetune"):
         assert "psnr" in prov["stages"][stage]["val"], stage
     assert {"share_light", "share_medium", "share_heavy", "psnr_heavy"} <= set(prov["stages"]["finetune"]["val"])
+    assert {k: v["iterations"] for k, v in prov["stages"].items() if "iterations" in v} == {
+        "baseline": 4, "branch0": 4, "branch1": 4, "branch2": 4, "classifier_warmup": 2, "classifier": 4, "finetune": 4}
+    assert prov["stages"]["baseline"]["seconds"] >= 0
     assert prov["software"]["torch"] == torch.__version__ and prov["software"]["classsr"]
     assert prov["world_size"] == 1
     by_stage: dict[str, int] = {}
@@ -320,6 +323,12 @@ def test_rerun_retrains_nothing(trained: Path, hr_dir: Path, config: Path) -> No
     new = metrics(trained)[lines:]
     assert new and all(rec.get("event") == "done" for rec in new)  # stage timings only: no iteration, no resume
     assert load_checkpoint(trained / "classsr.safetensors", expect_kind="classsr")
+    # without --iterations (the file says 6) finished stages are still skipped, and the export says what was trained
+    r = train("all", trained, hr_dir, config)
+    assert r.exit_code == 0, r.output
+    assert {p: p.stat().st_mtime_ns for p in outputs} == before
+    prov = load_checkpoint(trained / "classsr.safetensors", expect_kind="classsr").provenance
+    assert prov["recipe"]["finetune"]["iterations"] == 6 and prov["stages"]["finetune"]["iterations"] == 4
 
 
 @pytest.mark.parametrize(("flag", "what"), [(("--seed", "1"), "seed"), (("--scale", "4"), "scale")])

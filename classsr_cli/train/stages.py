@@ -2,14 +2,16 @@
 
 A run folder holds::
 
-    RUN/config.json            the recipe (TrainConfig)
+    RUN/data/                  prepared sub-images (default --data)
+    RUN/config.json            the recipe (TrainConfig) of the latest invocation
     RUN/metrics.jsonl          losses, class shares, it/s and validation PSNR as JSON lines
     RUN/baseline.safetensors   heavy-width net trained on all sub-images ("-O")
     RUN/ranking.json, classes.npy   PSNR thresholds (1/3, 2/3 quantiles), class sizes, class per sub-image
     RUN/branch{0,1,2}.safetensors   branch k trained on class k
     RUN/classifier.safetensors      ClassSR after stage 2 (branches frozen)
-    RUN/classsr.safetensors         the exported model after joint fine-tuning, with the full provenance
-    RUN/*.state.pt             resume state of the stage in progress
+    RUN/finetune.safetensors        ClassSR after stage 3 (joint fine-tuning)
+    RUN/classsr.safetensors         the exported fine-tuned model, with the full provenance
+    RUN/*.state.pt             resume state of each stage (classifier_warmup.state.pt too), kept when it ends
 
 A stage whose output exists is skipped; a stage whose ``.state.pt`` exists resumes from it.
 """
@@ -356,6 +358,8 @@ class Trainer:
                 if rec.get("event") == "done" and "seconds" in rec:
                     entry = stages.setdefault(rec["stage"], {})  # summed over the invocations of a resumed run
                     entry["seconds"] = round(entry.get("seconds", 0.0) + rec["seconds"], 1)
+                if "event" not in rec and "iteration" in rec:  # what was trained, whatever the latest config says
+                    stages.setdefault(rec["stage"], {})["iterations"] = rec["iteration"]
                 if rec.get("event") == "val":
                     stages.setdefault(rec["stage"], {})["val"] = {k: v for k, v in rec.items()
                                                                    if k not in ("stage", "event", "time")}
