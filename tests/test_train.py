@@ -23,6 +23,7 @@ from typer.testing import CliRunner, Result
 from classsr_cli.checkpoint import load_checkpoint, read_metadata
 from classsr_cli.cli import app
 from classsr_cli.degrade import bicubic_downscale, load_rgb, mod_crop
+from classsr_cli.errors import ConfigError
 from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_train_config
 from classsr_cli.train.data import PatchData, prepare
 from classsr_cli.train.loop import Dist, cosine_lr, stage_generator
@@ -258,6 +259,13 @@ def test_unknown_config_key_is_a_one_line_usage_error(
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and name in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_model_the_family_refuses_is_refused_before_training(config: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "carn.toml"
+    bad.write_text(config.read_text().replace('"fsrcnn"', '"carn"').replace("{s = 4, m = 1}", "{num_blocks = 1}"))
+    with pytest.raises(ConfigError, match="divisible"):  # CARN-M widths must divide into its 4 groups
+        load_train_config(bad)
 
 
 # -- the whole pipeline --------------------------------------------------------------------------------------------

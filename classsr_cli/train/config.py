@@ -109,10 +109,20 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
             kw[k] = v
     try:
         cfg = TrainConfig(**kw)
-        cfg.model_config()
-    except TypeError as e:
+        _check_model(cfg)
+    except (TypeError, ValueError) as e:
         raise ConfigError(str(e)) from None
     return cfg
+
+
+def _check_model(cfg: TrainConfig) -> None:
+    """Build the model once on the meta device, so that a width the family refuses fails now, not hours in."""
+    import torch
+
+    from classsr_cli.models import build_model
+
+    with torch.device("meta"):
+        build_model(cfg.model_config())
 
 
 def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
