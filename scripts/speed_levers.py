@@ -1,0 +1,268 @@
+"""Measure the speed levers of issue 6 (exact reformulations, halo stitching, overlap, routing) on CPU.
+
+Prints Markdown tables: median wall time of whole passes over the images, and for the quality sections PSNR-Y
+against the HR image and the difference between tiled and whole-image output of the heavy branch.
+
+    python scripts/speed_levers.py --model weights/classsr_fsrcnn_x4.safetensors --images SunHays80 \
+        --limit 10 --threads 2 --repeat 5 --levers deconv stitch steps batch
+
+``--model paper`` builds an untrained paper-width model (timing does not depend on weight values; quality
+sections then say nothing useful).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from classsr_cli.bench import find_images, load_pairs
+from classsr_cli.config import ClassSRConfig
+from classsr_cli.engine import upscale_tensor
+from classsr_cli.metrics import psnr, quantize
+from classsr_cli.models import build_model
+from classsr_cli.stitching import stitch
+from classsr_cli.tiling import extract_patches, plan_grid
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def interleaved(fns: list[Callable[[], object]], repeat: int) -> tuple[list[float], list[float]]:
+    """Run ``fns`` round-robin ``repeat`` times (after one warm-up each), so that load from other processes hits
+    all of them alike. Returns (median seconds of each, median over rounds of ``t[0] / t[i]``)."""
+    for fn in fns:
+        fn()
+    rounds = []
+    for _ in range(repeat):
+        ts = []
+        for fn in fns:
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        rounds.append(ts)
+    med = [statistics.median(r[i] for r in rounds) for i in range(len(fns))]
+    ratio = [statistics.median(r[0] / r[i] for r in rounds) for i in range(len(fns))]
+    return med, ratio
+
+
+def set_subpixel(model: torch.nn.Module, on: bool) -> None:
+    for mod in model.modules():
+        if hasattr(mod, "subpixel"):
+            mod.subpixel = on
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def whole_heavy(model, lrs) -> None:
+    with torch.inference_mode():
+        for x in lrs:
+            model.branches[2](x)
+
+
+def table(headers: list[str], rows: list[list[object]]) -> None:
+    say("| " + " | ".join(headers) + " |")
+    say("|" + "|".join("---" for _ in headers) + "|")
+    for r in rows:
+        say("| " + " | ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in r) + " |")
+    say()
+
+
+def run_patches(branch, inputs, bs: int, ctx=torch.inference_mode) -> None:
+    with ctx():
+        for x in inputs:
+            for c in x.split(bs):
+                branch(c)
+
+
+def tiles(model, lrs, step):
+    grids = [plan_grid(x.shape[2], x.shape[3], model.cfg.patch, step) for x in lrs]
+    return grids, [extract_patches(x, g) for x, g in zip(lrs, grids, strict=True)]
+
+
+def lever_deconv(model, lrs, args) -> None:
+    say("### Transposed convolution: plain vs convolution + pixel shuffle (interleaved)\n")
+    rows = []
+    _, patches = tiles(model, lrs, args.step)
+    for k, name in enumerate(("light", "medium", "heavy")):
+        branch = model.branches[k]
+        for where, inputs in (("whole image", lrs), (f"patches step {args.step}", patches)):
+
+            def plain(branch=branch, inputs=inputs) -> None:
+                set_subpixel(model, False)
+                run_patches(branch, inputs, args.batch_size)
+
+            def fast(branch=branch, inputs=inputs) -> None:
+                set_subpixel(model, True)
+                run_patches(branch, inputs, args.batch_size)
+
+            (before, after), (_, ratio) = interleaved([plain, fast], args.repeat)
+            rows.append([name, where, before, after, ratio])
+    set_subpixel(model, True)
+    table(["branch", "input", "plain s", "subpixel s", "speed-up (median of rounds)"], rows)
+
+
+def lever_stitch(model, lrs, args) -> None:
+    say("### Stitching: feather (fold) vs crop (halo), heavy outputs (interleaved)\n")
+    grids, patches = tiles(model, lrs, args.step)
+    with torch.inference_mode():
+        outs = [model.forward_routed(p, force_branch=2)[0] for p in patches]
+    modes = ("feather", "average", "crop")
+
+    def stitch_all(mode: str) -> None:
+        with torch.inference_mode():
+            for o, g in zip(outs, grids, strict=True):
+                stitch(o, g, model.cfg.scale, mode)
+
+    def e2e(mode: str) -> None:
+        for x in lrs:
+            upscale_tensor(model, x, step=args.step, force_branch=2, blend=mode)
+
+    st, st_ratio = interleaved([lambda m=m: stitch_all(m) for m in modes], args.repeat)
+    fns = [lambda: whole_heavy(model, lrs)] + [lambda m=m: e2e(m) for m in modes]
+    et, et_ratio = interleaved(fns, args.repeat)
+    rows = [[m, st[i], 1 / st_ratio[i], et[i + 1], 1 / et_ratio[i + 1]] for i, m in enumerate(modes)]
+    table(["mode", "stitch s", "stitch × feather", "heavy-tiled e2e s", "e2e × whole heavy"], rows)
+    say(f"(whole-image heavy: {et[0]:.4g} s)\n")
+
+
+def lever_steps(model, lrs, pairs, args) -> None:
+    say(
+        "### Overlap: heavy-only tiled vs whole-image heavy (quantised outputs, 0..255; interleaved timing)\n"
+    )
+    s = model.cfg.scale
+    with torch.inference_mode():
+        wholes = [quantize(model.branches[2](x)) for x in lrs]
+    p_whole = np.mean([psnr(w, p.hr, s, y_channel=True) for w, p in zip(wholes, pairs, strict=True)])
+    configs = [(step, mode) for step in args.steps for mode in args.modes]
+
+    def e2e(step: int, mode: str) -> None:
+        for x in lrs:
+            upscale_tensor(model, x, step=step, force_branch=2, blend=mode)
+
+    t, ratio = interleaved(
+        [lambda: whole_heavy(model, lrs)] + [lambda c=c: e2e(*c) for c in configs], args.repeat
+    )
+    rows = [["whole heavy", "-", p_whole, 0.0, 0.0, 0.0, t[0], 1.0]]
+    b = 8 * s  # "inner": away from the right/bottom border, where the tiler pads by reflection
+    for i, (step, mode) in enumerate(configs):
+        outs = [quantize(upscale_tensor(model, x, step=step, force_branch=2, blend=mode)[0]) for x in lrs]
+        diffs = [
+            np.abs(o.astype(np.int16) - w.astype(np.int16))[:-b, :-b]
+            for o, w in zip(outs, wholes, strict=True)
+        ]
+        p = np.mean([psnr(o, pr.hr, s, y_channel=True) for o, pr in zip(outs, pairs, strict=True)])
+        mx = float(max(int(d.max()) for d in diffs))
+        mean = float(np.mean([d.mean() for d in diffs]))
+        rows.append([f"step {step}", mode, p, p - p_whole, mx, mean, t[i + 1], 1 / ratio[i + 1]])
+    table(
+        ["tiling", "stitch", "PSNR-Y dB", "Δ vs whole", "max |Δ| inner", "mean |Δ| inner", "s", "× whole"],
+        rows,
+    )
+
+
+def lever_batch(model, lrs, args) -> None:
+    say("### Batch size per branch call (patches, subpixel on, interleaved)\n")
+    _, patches = tiles(model, lrs, args.step)
+    rows = []
+    for k, name in enumerate(("light", "medium", "heavy")):
+        fns = [lambda bs=bs, b=model.branches[k]: run_patches(b, patches, bs) for bs in args.batches]
+        t, _ = interleaved(fns, args.repeat)
+        rows.append([name, *t])
+    table(["branch"] + [f"bs {b} s" for b in args.batches], rows)
+
+
+def lever_layout(model, lrs, args) -> None:
+    say("### channels_last, no_grad vs inference_mode (heavy branch, patches, interleaved)\n")
+    _, patches = tiles(model, lrs, args.step)
+    branch = model.branches[2]
+    cl_in = [p.contiguous(memory_format=torch.channels_last) for p in patches]
+
+    def nchw(ctx=torch.inference_mode) -> None:
+        branch.to(memory_format=torch.contiguous_format)
+        run_patches(branch, patches, args.batch_size, ctx)
+
+    def cl() -> None:
+        branch.to(memory_format=torch.channels_last)
+        run_patches(branch, cl_in, args.batch_size)
+
+    t, ratio = interleaved([nchw, lambda: nchw(torch.no_grad), cl], args.repeat)
+    branch.to(memory_format=torch.contiguous_format)
+    names = ["inference_mode, NCHW", "no_grad, NCHW", "inference_mode, channels_last"]
+    table(["variant", "s", "× inference_mode"], [[n, t[i], 1 / ratio[i]] for i, n in enumerate(names)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="paper", help="checkpoint path, or 'paper' (untrained paper widths)")
+    ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--images", nargs="+", default=["SunHays80"])
+    ap.add_argument("--limit", type=int, default=10, help="first N images (0 = all)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--step", type=int, default=28)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--steps", type=int, nargs="+", default=[32, 30, 28, 24])
+    ap.add_argument("--modes", nargs="+", default=["feather", "crop"])
+    ap.add_argument("--batches", type=int, nargs="+", default=[16, 32, 64, 128, 256, 512])
+    ap.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="torch.set_flush_denormal(True) (untrained weights hit denormals)",
+    )
+    ap.add_argument("--levers", nargs="+", default=["deconv", "stitch", "steps", "batch", "layout"])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
+    torch.manual_seed(0)
+    if args.model == "paper":
+        model = build_model(ClassSRConfig.paper("fsrcnn", args.scale)).eval()
+    else:
+        from classsr_cli.checkpoint import load_checkpoint
+
+        model = load_checkpoint(Path(args.model), expect_kind="classsr").module.eval()
+    paths = find_images(args.images)
+    if args.limit:
+        paths = paths[: args.limit]
+    pairs = load_pairs(paths, args.scale)
+    lrs = [torch.from_numpy(p.lr).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous() for p in pairs]
+    mp = sum(p.hr.size // 3 for p in pairs) / 1e6
+    say(
+        f"## speed levers: {args.model}, x{args.scale}, {len(pairs)} image(s) of {', '.join(args.images)} "
+        f"({mp:.2f} MP out), {torch.get_num_threads()} thread(s), median of {args.repeat}, "
+        f"flush denormal {args.flush_denormal}, torch {torch.__version__}\n"
+    )
+    for lever in args.levers:
+        if lever == "deconv":
+            lever_deconv(model, lrs, args)
+        elif lever == "stitch":
+            lever_stitch(model, lrs, args)
+        elif lever == "steps":
+            lever_steps(model, lrs, pairs, args)
+        elif lever == "batch":
+            lever_batch(model, lrs, args)
+        elif lever == "layout":
+            lever_layout(model, lrs, args)
+        else:
+            raise SystemExit(f"unknown lever {lever}")
+
+
+if __name__ == "__main__":
+    main()
