@@ -372,6 +372,17 @@ def test_a_stage_with_only_its_state_file_resumes_and_can_be_extended(hr_dir: Pa
     assert load_checkpoint(run_dir / "baseline.safetensors", expect_kind="branch")
 
 
+def test_a_later_stage_first_runs_the_missing_ones(hr_dir: Path, config: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    r = train("branches", run_dir, hr_dir, config, "--iterations", "2")  # baseline and rank train on the way
+    assert r.exit_code == 0, r.output
+    assert r.stdout.split() == [str(run_dir / f"branch{k}.safetensors") for k in range(3)]
+    assert (run_dir / "baseline.safetensors").is_file() and (run_dir / "ranking.json").is_file()
+    r = train("rank", run_dir, hr_dir, config, "--iterations", "2")
+    assert r.exit_code == 0 and json.loads(r.stdout)["train_class_sizes"] == json.loads(
+        (run_dir / "ranking.json").read_text())["train_class_sizes"]
+
+
 class _Stop(Exception):
     pass
 

@@ -181,13 +181,21 @@ class Trainer:
         return out
 
     # -- ranking: PSNR of the baseline on every sub-image, split into thirds ---------------------------------
-    @torch.no_grad()
     def rank(self) -> dict[str, Any]:
         out = self._path("ranking.json")
-        if out.exists():
+        done = out.exists()
+        self.dist.barrier()  # every rank decided before rank 0 may write it
+        if done:
             return json.loads(out.read_text())
+        baseline = self.baseline()  # every rank, with gradients: it trains (under DDP) when it is missing
+        with torch.no_grad():
+            self._rank(baseline, out)
+        self.dist.barrier()
+        return json.loads(out.read_text())
+
+    def _rank(self, baseline: Path, out: Path) -> None:
         if self.dist.is_main:
-            net = load_checkpoint(self.baseline(), device=self.dist.device, expect_kind="branch").module
+            net = load_checkpoint(baseline, device=self.dist.device, expect_kind="branch").module
             all_idx = torch.arange(len(self.data.patches), device=self.dist.device)
             psnr = torch.cat([psnr_per_patch(net(lr), hr, self.cfg.scale)
                               for lr, hr in (self.data.batch(c) for c in all_idx.split(256))]).cpu()
@@ -202,8 +210,6 @@ class Trainer:
                     "rule": "psnr >= t2: light; t1 <= psnr < t2: medium; psnr < t1: heavy"}
             out.write_text(json.dumps(info, indent=1))
             self.log.write(stage="rank", event="done", **info)
-        self.dist.barrier()
-        return json.loads(out.read_text())
 
     def _classes(self) -> torch.Tensor:
         self.rank()
@@ -350,6 +356,7 @@ class Trainer:
     def export(self, out: Path | None = None) -> Path:
         out = out or self._path("classsr.safetensors")
         src = self.finetune()
+        ranking = self.rank()  # on every rank: it synchronises
         if self.dist.is_main:
             loaded = load_checkpoint(src, expect_kind="classsr")
             stages: dict[str, Any] = {}
@@ -366,7 +373,7 @@ class Trainer:
             provenance = {
                 "recipe": self.cfg.to_dict(),
                 "data": {k: v for k, v in self.data.meta.items() if k != "sources"},
-                "ranking": self.rank(),
+                "ranking": ranking,
                 "stages": stages,
                 "world_size": self.dist.world,
                 "device": str(self.dist.device),
