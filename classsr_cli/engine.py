@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from classsr_cli.flops import FlopsReport, flops_report
 from classsr_cli.models.classsr import ClassSR
-from classsr_cli.stitching import stitch
+from classsr_cli.stitching import CropCanvas, stitch
 from classsr_cli.tiling import TileGrid, extract_patches, pad_to_grid, plan_grid
 
 __all__ = ["BAND_PATCHES", "DEFAULT_STEP", "RouteResult", "upscale_banded", "upscale_tensor"]
@@ -70,10 +70,17 @@ def upscale_tensor(
     grid = plan_grid(lr.shape[2], lr.shape[3], model.cfg.patch, step)
     patches = extract_patches(lr, grid)
     with torch.inference_mode():
-        out, classes = model.forward_routed(
-            patches, batch_size=batch_size, force_branch=force_branch, progress=progress
-        )
-        sr = stitch(out, grid, model.cfg.scale, blend)
+        if blend == "crop":  # each branch chunk goes straight into the frame: no buffer of all HR patches
+            canvas = CropCanvas(grid, model.cfg.scale, patches)
+            _, classes = model.forward_routed(
+                patches, batch_size=batch_size, force_branch=force_branch, progress=progress, emit=canvas.put
+            )
+            sr = canvas.image()
+        else:
+            out, classes = model.forward_routed(
+                patches, batch_size=batch_size, force_branch=force_branch, progress=progress
+            )
+            sr = stitch(out, grid, model.cfg.scale, blend)
     classes_cpu = classes.cpu()
     counts = tuple(int(c) for c in torch.bincount(classes_cpu, minlength=3).tolist())
     pixels = grid.height * grid.width

@@ -20,12 +20,14 @@ import torch.nn.functional as F
 
 from classsr_cli.tiling import TileGrid
 
-__all__ = ["BLEND_MODES", "blend_window", "stitch"]
+__all__ = ["BLEND_MODES", "CropCanvas", "blend_window", "stitch"]
 
 BLEND_MODES = ("feather", "average", "crop")
 
 
-def blend_window(size: int, overlap: int, mode: str = "feather", *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def blend_window(
+    size: int, overlap: int, mode: str = "feather", *, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """``(size, size)`` weights for one HR patch whose neighbours overlap it by ``overlap`` HR pixels."""
     if mode not in BLEND_MODES:
         raise ValueError(f"blend mode must be one of {BLEND_MODES}, got {mode!r}")
@@ -53,36 +55,83 @@ def stitch(patches: torch.Tensor, grid: TileGrid, scale: int, mode: str = "feath
     stride = grid.step * scale
     cols = (patches * w).reshape(n, c * size * size).t().unsqueeze(0)
     acc = F.fold(cols, out_size, kernel_size=size, stride=stride)
-    norm = F.fold(w.reshape(1, size * size, 1).expand(1, size * size, n), out_size, kernel_size=size, stride=stride)
+    norm = F.fold(
+        w.reshape(1, size * size, 1).expand(1, size * size, n), out_size, kernel_size=size, stride=stride
+    )
     out = acc / norm
     return out[..., : grid.height * scale, : grid.width * scale]
 
 
-def _bands(count: int, lo: int, step: int, size: int) -> list[tuple[slice, slice, int, int]]:
-    """Along one axis: ``(patch index slice, local slice, output start, output length per patch)`` of the three
-    bands of a crop stitch: the border margin of the first patch, the central ``step`` of every patch, and the
-    far margin of the last patch."""
+def _bands(count: int, lo: int, step: int, size: int) -> list[tuple[int, int, slice, int, int]]:
+    """Along one axis, the three bands of a crop stitch as ``(first patch, patches, local slice, output start,
+    output length per patch)``: the border margin of the first patch, the central ``step`` of every patch, and
+    the far margin of the last patch."""
     bands = []
     if lo > 0:
-        bands.append((slice(0, 1), slice(0, lo), 0, lo))
-    bands.append((slice(0, count), slice(lo, lo + step), lo, step))
+        bands.append((0, 1, slice(0, lo), 0, lo))
+    bands.append((0, count, slice(lo, lo + step), lo, step))
     tail = size - lo - step
     if tail > 0:
-        bands.append((slice(count - 1, count), slice(lo + step, size), (count - 1) * step + lo + step, tail))
+        bands.append((count - 1, 1, slice(lo + step, size), (count - 1) * step + lo + step, tail))
     return bands
 
 
+class CropCanvas:
+    """The output frame of a crop stitch, filled as patch outputs arrive (in any order, in any chunks).
+
+    Each patch's share is copied straight into place through strided views of the frame, so a routed run
+    needs no ``(N, C, s*p, s*p)`` buffer of all HR patches: every branch chunk goes to :meth:`put` as soon as
+    it is computed. After every patch was put once, :meth:`image` is the same as ``stitch(all, grid, scale,
+    "crop")``.
+
+    Args:
+        grid: the patch grid.
+        scale: upscaling factor.
+        like: a tensor whose device and dtype the frame takes.
+        channels: output channels (default 3).
+    """
+
+    def __init__(self, grid: TileGrid, scale: int, like: torch.Tensor, channels: int = 3) -> None:
+        self.grid = grid
+        self.scale = scale
+        self.size = grid.patch * scale
+        self.frame = like.new_empty((1, channels, grid.padded_height * scale, grid.padded_width * scale))
+        step, lo = grid.step * scale, (grid.overlap // 2) * scale
+        self._views = []
+        for r0, nr, ys, oy, hy in _bands(grid.rows, lo, step, self.size):
+            for c0, nc, xs, ox, hx in _bands(grid.cols, lo, step, self.size):
+                region = self.frame[0, :, oy : oy + nr * hy, ox : ox + nc * hx]
+                tiles = region.unflatten(2, (nc, hx)).unflatten(1, (nr, hy)).permute(1, 3, 0, 2, 4)
+                self._views.append((r0, nr, c0, nc, ys, xs, tiles))  # tiles: (nr, nc, C, hy, hx)
+
+    def put(self, index: torch.Tensor, patches: torch.Tensor) -> None:
+        """Copy the shares of ``patches`` ``(n, C, s*p, s*p)``, the HR outputs of the patches numbered ``index``
+        (row-major, ``(n,)`` int64 on any device), into the frame."""
+        if (
+            patches.shape[0] != index.numel()
+            or patches.shape[-1] != self.size
+            or patches.shape[-2] != self.size
+        ):
+            raise ValueError(
+                f"expected ({index.numel()}, C, {self.size}, {self.size}) patches, got {tuple(patches.shape)}"
+            )
+        index = index.to(patches.device)
+        rows, cols = index // self.grid.cols, index % self.grid.cols
+        for r0, nr, c0, nc, ys, xs, tiles in self._views:
+            if nr == self.grid.rows and nc == self.grid.cols:
+                tiles[rows, cols] = patches[:, :, ys, xs]
+                continue
+            sel = (rows >= r0) & (rows < r0 + nr) & (cols >= c0) & (cols < c0 + nc)
+            which = sel.nonzero().flatten()
+            if which.numel():
+                tiles[rows[which] - r0, cols[which] - c0] = patches[which][:, :, ys, xs]
+
+    def image(self) -> torch.Tensor:
+        """``(1, C, s*H, s*W)``: the frame without the tiler's padding (a view)."""
+        return self.frame[..., : self.grid.height * self.scale, : self.grid.width * self.scale]
+
+
 def _stitch_crop(patches: torch.Tensor, grid: TileGrid, scale: int) -> torch.Tensor:
-    c, size = patches.shape[1], patches.shape[2]
-    step = grid.step * scale
-    lo = (grid.overlap // 2) * scale
-    out = patches.new_empty((1, c, grid.padded_height * scale, grid.padded_width * scale))
-    tiles = patches.view(grid.rows, grid.cols, c, size, size)
-    for rows, ys, oy, hy in _bands(grid.rows, lo, step, size):
-        nr = rows.stop - rows.start
-        for cols, xs, ox, hx in _bands(grid.cols, lo, step, size):
-            nc = cols.stop - cols.start
-            src = tiles[rows, cols, :, ys, xs]  # (nr, nc, c, hy, hx)
-            dst = out[0, :, oy : oy + nr * hy, ox : ox + nc * hx].unflatten(2, (nc, hx)).unflatten(1, (nr, hy))
-            dst.copy_(src.permute(2, 0, 3, 1, 4))  # dst: (c, nr, hy, nc, hx)
-    return out[..., : grid.height * scale, : grid.width * scale]
+    canvas = CropCanvas(grid, scale, patches, patches.shape[1])
+    canvas.put(torch.arange(patches.shape[0], device=patches.device), patches)
+    return canvas.image()

@@ -63,6 +63,7 @@ class ClassSR(nn.Module):
         force_branch: int | None = None,
         classes: torch.Tensor | None = None,
         progress: Callable[[int, int], None] | None = None,
+        emit: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Hard routing. Returns ``(sr, classes)``.
 
@@ -72,6 +73,9 @@ class ClassSR(nn.Module):
             force_branch: run every patch through this branch (A/B runs); ``classes`` reports it.
             classes: precomputed classes (skips the classifier).
             progress: called as ``progress(done, total)`` after every branch call.
+            emit: called as ``emit(index, sr_chunk)`` with every branch call's output instead of gathering the
+                outputs into ``sr`` (which is then empty, ``(0, 3, s*p, s*p)``); e.g. a
+                :class:`~classsr_cli.stitching.CropCanvas` ``put``, which copies each chunk into the frame.
         """
         n = x.shape[0]
         if classes is None:
@@ -80,12 +84,16 @@ class ClassSR(nn.Module):
             else:
                 classes = self.classify(x)
         s = self.cfg.scale
-        out = x.new_empty((n, 3, x.shape[2] * s, x.shape[3] * s))
+        out = x.new_empty((0 if emit else n, 3, x.shape[2] * s, x.shape[3] * s))
         done = 0
         for k, branch in enumerate(self.branches):
             idx = (classes == k).nonzero(as_tuple=True)[0]
             for chunk in idx.split(batch_size):  # an empty class yields no chunk: its branch never runs
-                out[chunk] = branch(x.index_select(0, chunk))
+                sr = branch(x.index_select(0, chunk))
+                if emit is None:
+                    out[chunk] = sr
+                else:
+                    emit(chunk, sr)
                 done += chunk.numel()
                 if progress is not None:
                     progress(done, n)
