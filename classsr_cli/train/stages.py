@@ -78,14 +78,15 @@ def collapse_guard(shares: dict[str, float], extras: dict[str, Any], cfg: TrainC
 
 
 class _Soft(nn.Module):
-    """DDP needs one forward: the soft (probability-weighted) forward of a ClassSR model."""
+    """DDP needs one forward: class probabilities ``(B, 3)`` and every branch's output ``(3, B, C, H, W)``."""
 
     def __init__(self, model: ClassSR) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.forward_soft(x)
+        probs = torch.softmax(self.model.classifier(x), dim=1)
+        return probs, torch.stack([branch(x) for branch in self.model.branches])
 
 
 def _recipe(d: dict[str, Any]) -> dict[str, Any]:
@@ -278,12 +279,20 @@ class Trainer:
             if not train_branches:
                 model.branches.eval()  # frozen branches keep eval-mode normalisation (CARN's BatchNorm)
             lr, hr = data.sample(data.train_index, stage.batch_size, g)
-            sr, probs = extras["train_module"](lr)
+            probs, outs = extras["train_module"](lr)
+            # The classifier learns from the probability-weighted sum (the paper's soft routing). The branches
+            # are not trained through that blend: with undecided probabilities they would co-adapt to blends that
+            # hard routing never produces (our first x4 run lost 1.9 dB that way). Each branch is trained on the
+            # patches the classifier routes to it, as at inference.
+            sr = (probs.t()[:, :, None, None, None] * outs.detach()).sum(0)
             prob_sum, batch = global_prob_sum(probs, dist)
             l_1 = nn.functional.l1_loss(sr, hr)
             l_c = class_loss(probs)
             l_a = average_loss(prob_sum, batch)
             loss = w1 * l_1 + wc * l_c + extras["average_weight"] * l_a
+            if train_branches:
+                routed = outs[probs.argmax(1).detach(), torch.arange(len(lr), device=lr.device)]
+                loss = loss + w1 * nn.functional.l1_loss(routed, hr)
             shares = torch.bincount(probs.argmax(1), minlength=3).float() / probs.shape[0]
             logs = {"loss": loss.detach(), "l1": l_1.detach(), "class_loss": l_c.detach(), "average_loss": l_a.detach()}
             logs.update({f"share_{n}": shares[i] for i, n in enumerate(self.model_cfg.classes)})
