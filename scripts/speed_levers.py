@@ -41,21 +41,30 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+CPU_RATIOS: list[str] = []
+
+
 def interleaved(fns: list[Callable[[], object]], repeat: int) -> tuple[list[float], list[float]]:
     """Run ``fns`` round-robin ``repeat`` times (after one warm-up each), so that load from other processes hits
-    all of them alike. Returns (median seconds of each, median over rounds of ``t[0] / t[i]``)."""
+    all of them alike. Returns (median wall seconds of each, median over rounds of ``wall[0] / wall[i]``).
+
+    The CPU time of the process is measured too (less sensitive to other processes on a shared machine than
+    wall time); its ratios ``cpu[0] / cpu[i]`` are kept in :data:`CPU_RATIOS` for the table's last column."""
     for fn in fns:
         fn()
-    rounds = []
+    rounds, cpu_rounds = [], []
     for _ in range(repeat):
-        ts = []
+        ts, cs = [], []
         for fn in fns:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
             ts.append(time.perf_counter() - t0)
+            cs.append(time.process_time() - c0)
         rounds.append(ts)
+        cpu_rounds.append(cs)
     med = [statistics.median(r[i] for r in rounds) for i in range(len(fns))]
     ratio = [statistics.median(r[0] / r[i] for r in rounds) for i in range(len(fns))]
+    CPU_RATIOS[:] = [f"{statistics.median(r[0] / r[i] for r in cpu_rounds):.3g}" for i in range(len(fns))]
     return med, ratio
 
 
@@ -63,6 +72,12 @@ def set_subpixel(model: torch.nn.Module, on: bool) -> None:
     for mod in model.modules():
         if hasattr(mod, "subpixel"):
             mod.subpixel = on
+
+
+def set_channels_last(model: torch.nn.Module, on: bool) -> None:
+    for mod in model.modules():
+        if hasattr(mod, "channels_last"):
+            mod.channels_last = on
 
 
 def say(text: str = "") -> None:
@@ -97,7 +112,8 @@ def tiles(model, lrs, step):
 
 
 def lever_deconv(model, lrs, args) -> None:
-    say("### Transposed convolution: plain vs convolution + pixel shuffle (interleaved)\n")
+    say("### Transposed convolution: plain vs convolution + pixel shuffle (interleaved, NCHW)\n")
+    set_channels_last(model, False)
     rows = []
     _, patches = tiles(model, lrs, args.step)
     for k, name in enumerate(("light", "medium", "heavy")):
@@ -113,9 +129,10 @@ def lever_deconv(model, lrs, args) -> None:
                 run_patches(branch, inputs, args.batch_size)
 
             (before, after), (_, ratio) = interleaved([plain, fast], args.repeat)
-            rows.append([name, where, before, after, ratio])
+            rows.append([name, where, before, after, ratio, CPU_RATIOS[1]])
     set_subpixel(model, True)
-    table(["branch", "input", "plain s", "subpixel s", "speed-up (median of rounds)"], rows)
+    set_channels_last(model, True)
+    table(["branch", "input", "plain s", "subpixel s", "speed-up (wall)", "speed-up (CPU time)"], rows)
 
 
 def lever_stitch(model, lrs, args) -> None:
@@ -135,10 +152,25 @@ def lever_stitch(model, lrs, args) -> None:
             upscale_tensor(model, x, step=args.step, force_branch=2, blend=mode)
 
     st, st_ratio = interleaved([lambda m=m: stitch_all(m) for m in modes], args.repeat)
+    st_cpu = list(CPU_RATIOS)
     fns = [lambda: whole_heavy(model, lrs)] + [lambda m=m: e2e(m) for m in modes]
     et, et_ratio = interleaved(fns, args.repeat)
-    rows = [[m, st[i], 1 / st_ratio[i], et[i + 1], 1 / et_ratio[i + 1]] for i, m in enumerate(modes)]
-    table(["mode", "stitch s", "stitch × feather", "heavy-tiled e2e s", "e2e × whole heavy"], rows)
+    rows = [
+        [
+            m,
+            st[i],
+            1 / st_ratio[i],
+            f"{1 / float(st_cpu[i]):.3g}",
+            et[i + 1],
+            1 / et_ratio[i + 1],
+            f"{1 / float(CPU_RATIOS[i + 1]):.3g}",
+        ]
+        for i, m in enumerate(modes)
+    ]
+    table(
+        ["mode", "stitch s", "stitch × feather", "(CPU)", "heavy-tiled e2e s", "e2e × whole heavy", "(CPU)"],
+        rows,
+    )
     say(f"(whole-image heavy: {et[0]:.4g} s)\n")
 
 
@@ -170,9 +202,20 @@ def lever_steps(model, lrs, pairs, args) -> None:
         p = np.mean([psnr(o, pr.hr, s, y_channel=True) for o, pr in zip(outs, pairs, strict=True)])
         mx = float(max(int(d.max()) for d in diffs))
         mean = float(np.mean([d.mean() for d in diffs]))
-        rows.append([f"step {step}", mode, p, p - p_whole, mx, mean, t[i + 1], 1 / ratio[i + 1]])
+        cpu = f"{1 / float(CPU_RATIOS[i + 1]):.3g}"
+        rows.append([f"step {step}", mode, p, p - p_whole, mx, mean, t[i + 1], 1 / ratio[i + 1], cpu])
     table(
-        ["tiling", "stitch", "PSNR-Y dB", "Δ vs whole", "max |Δ| inner", "mean |Δ| inner", "s", "× whole"],
+        [
+            "tiling",
+            "stitch",
+            "PSNR-Y dB",
+            "Δ vs whole",
+            "max |Δ| inner",
+            "mean |Δ| inner",
+            "s",
+            "× whole",
+            "(CPU)",
+        ],
         rows,
     )
 
@@ -185,27 +228,84 @@ def lever_batch(model, lrs, args) -> None:
         fns = [lambda bs=bs, b=model.branches[k]: run_patches(b, patches, bs) for bs in args.batches]
         t, _ = interleaved(fns, args.repeat)
         rows.append([name, *t])
+        rows.append([f"{name} CPU × bs {args.batches[0]}", *(f"{1 / float(c):.3g}" for c in CPU_RATIOS)])
     table(["branch"] + [f"bs {b} s" for b in args.batches], rows)
 
 
 def lever_layout(model, lrs, args) -> None:
-    say("### channels_last, no_grad vs inference_mode (heavy branch, patches, interleaved)\n")
+    say(
+        "### channels_last (FSRCNN.channels_last), and no_grad vs inference_mode (interleaved, subpixel on)\n"
+    )
     _, patches = tiles(model, lrs, args.step)
-    branch = model.branches[2]
-    cl_in = [p.contiguous(memory_format=torch.channels_last) for p in patches]
+    rows = []
+    for k, name in enumerate(("light", "medium", "heavy")):
+        branch = model.branches[k]
+        for where, inputs in (("whole image", lrs), (f"patches step {args.step}", patches)):
 
-    def nchw(ctx=torch.inference_mode) -> None:
-        branch.to(memory_format=torch.contiguous_format)
-        run_patches(branch, patches, args.batch_size, ctx)
+            def nchw(branch=branch, inputs=inputs, ctx=torch.inference_mode) -> None:
+                set_channels_last(model, False)
+                run_patches(branch, inputs, args.batch_size, ctx)
 
-    def cl() -> None:
-        branch.to(memory_format=torch.channels_last)
-        run_patches(branch, cl_in, args.batch_size)
+            def cl(branch=branch, inputs=inputs) -> None:
+                set_channels_last(model, True)
+                run_patches(branch, inputs, args.batch_size)
 
-    t, ratio = interleaved([nchw, lambda: nchw(torch.no_grad), cl], args.repeat)
-    branch.to(memory_format=torch.contiguous_format)
-    names = ["inference_mode, NCHW", "no_grad, NCHW", "inference_mode, channels_last"]
-    table(["variant", "s", "× inference_mode"], [[n, t[i], 1 / ratio[i]] for i, n in enumerate(names)])
+            t, ratio = interleaved([nchw, cl, lambda n=nchw: n(ctx=torch.no_grad)], args.repeat)
+            rows.append([name, where, t[0], t[1], ratio[1], CPU_RATIOS[1], 1 / ratio[2]])
+    set_channels_last(model, True)
+    table(
+        [
+            "branch",
+            "input",
+            "NCHW s",
+            "channels_last s",
+            "speed-up (wall)",
+            "(CPU)",
+            "no_grad × inference_mode",
+        ],
+        rows,
+    )
+
+
+def lever_e2e(model, lrs, args) -> None:
+    say(
+        "### End to end: routed ClassSR and heavy-tiled before/after, against whole-image heavy (interleaved)\n"
+    )
+    say(
+        "before = plain transposed conv, NCHW, feather, step 28; "
+        f"after = subpixel, channels_last, crop, step {args.after_step}\n"
+    )
+
+    def whole(sub: bool) -> None:
+        set_subpixel(model, sub)
+        set_channels_last(model, sub)
+        whole_heavy(model, lrs)
+
+    def routed(sub: bool, blend: str, step: int, force: int | None) -> None:
+        set_subpixel(model, sub)
+        set_channels_last(model, sub)
+        for x in lrs:
+            upscale_tensor(model, x, step=step, force_branch=force, blend=blend, batch_size=args.batch_size)
+
+    variants = [
+        ("whole heavy, before", lambda: whole(False)),
+        ("whole heavy, after", lambda: whole(True)),
+        ("heavy-tiled, before", lambda: routed(False, "feather", 28, 2)),
+        ("heavy-tiled, after", lambda: routed(True, "crop", args.after_step, 2)),
+        ("classsr, before", lambda: routed(False, "feather", 28, None)),
+        ("classsr, after", lambda: routed(True, "crop", args.after_step, None)),
+    ]
+    t, ratio = interleaved([f for _, f in variants], args.repeat)
+    set_subpixel(model, True)
+    set_channels_last(model, True)
+    rows = [[n, t[i], 1 / ratio[i], f"{1 / float(CPU_RATIOS[i]):.3g}"] for i, (n, _) in enumerate(variants)]
+    table(["variant", "s", "× whole heavy before (wall)", "(CPU)"], rows)
+    with torch.inference_mode():
+        counts = sum(
+            torch.bincount(upscale_tensor(model, x, step=args.after_step)[1].classes.flatten(), minlength=3)
+            for x in lrs
+        )
+    say(f"classes light/medium/heavy at step {args.after_step}: {counts.tolist()}\n")
 
 
 def main() -> None:
@@ -226,6 +326,7 @@ def main() -> None:
         action="store_true",
         help="torch.set_flush_denormal(True) (untrained weights hit denormals)",
     )
+    ap.add_argument("--after-step", type=int, default=28, help="step of the 'after' variants in e2e")
     ap.add_argument("--levers", nargs="+", default=["deconv", "stitch", "steps", "batch", "layout"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -258,6 +359,8 @@ def main() -> None:
             lever_steps(model, lrs, pairs, args)
         elif lever == "batch":
             lever_batch(model, lrs, args)
+        elif lever == "e2e":
+            lever_e2e(model, lrs, args)
         elif lever == "layout":
             lever_layout(model, lrs, args)
         else:

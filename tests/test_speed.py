@@ -24,12 +24,15 @@ def _fsrcnn(scale: int, d: int = 8, m: int = 1) -> FSRCNN:
 
 
 def _plain(net: FSRCNN, x: torch.Tensor) -> torch.Tensor:
+    """The network as written: transposed convolution, default memory layout."""
     net.deconv.subpixel = False
+    net.channels_last = False
     try:
         with torch.no_grad():
             return net(x)
     finally:
         net.deconv.subpixel = True
+        net.channels_last = True
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
