@@ -43,6 +43,9 @@ FORMAT_VERSION = "1"
 KINDS = ("classsr", "branch", "classifier")
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
+#: Bytes per element of every safetensors dtype, to check each tensor's extent before anything is allocated.
+_ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+             "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
 @dataclass
@@ -134,6 +137,8 @@ def _read_header(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a safetensors file (header is not JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: not a safetensors file (header is not an object)")
+    if not isinstance(header.get("__metadata__", {}), dict):
+        raise CheckpointError(f"{path}: corrupt (metadata is not an object)")
     data_len = size - 8 - n
     for key, info in header.items():
         if key == "__metadata__":
@@ -145,6 +150,19 @@ def _read_header(path: Path) -> dict[str, Any]:
             ok = False
         if not ok:
             raise CheckpointError(f"{path}: truncated or corrupt (tensor {key!r} lies outside the file)")
+        dtype, shape = info.get("dtype"), info.get("shape")
+        if dtype not in _ITEMSIZE:
+            raise CheckpointError(f"{path}: corrupt (tensor {key!r} has unknown dtype {dtype!r})")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise CheckpointError(f"{path}: corrupt (tensor {key!r} has shape {shape!r})")
+        numel = 1
+        for d in shape:
+            numel *= d
+        if numel * _ITEMSIZE[dtype] != end - begin:
+            raise CheckpointError(
+                f"{path}: corrupt (tensor {key!r}: shape {shape} of {dtype} needs {numel * _ITEMSIZE[dtype]} bytes, "
+                f"the file gives it {end - begin})"
+            )
     return header
 
 

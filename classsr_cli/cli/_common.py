@@ -36,6 +36,9 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: click's own exceptions (usage errors: exit 2 with the usage line), from the click typer runs on (its vendored
+#: copy in recent typer, the click package in older ones).
+_CLICK_ERRORS = tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 class Device(StrEnum):
@@ -57,8 +60,13 @@ def debug() -> bool:
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
-    """Print ``error: message`` on stderr and return the ``typer.Exit`` to raise."""
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """Print ``error: message`` on stderr and return the ``typer.Exit`` to raise.
+
+    ``message`` is plain text, not rich markup: brackets in file names (``photo[1].png``) print as they are.
+    """
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -74,8 +82,8 @@ def guarded(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
+        except (typer.Exit, typer.Abort, *_CLICK_ERRORS):
+            raise  # click prints usage errors (BadParameter, ...) itself and exits 2
         except ClassSRError as e:
             if debug():
                 raise

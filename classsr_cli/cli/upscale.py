@@ -229,7 +229,7 @@ def _finish(report: _Report, done: list[dict[str, Any]], failed: list[Failure], 
     if not keep_going:
         if not main:
             raise typer.Exit(failed[0][3])
-        raise fail(escape(failed[0][2]), failed[0][3])
+        raise fail(failed[0][2], failed[0][3])
     if main:
         err.print(f"[bold red]{len(failed)} of {len(done) + len(failed)} inputs failed:[/]")
         for _, _, message, _ in failed:
