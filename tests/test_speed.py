@@ -205,3 +205,15 @@ def test_engine_crop_streams_into_the_frame(tiny_model: torch.nn.Module) -> None
     with torch.inference_mode():
         out, _ = tiny_model.forward_routed(extract_patches(x, grid), classes=route.classes.flatten())
     assert torch.equal(sr, stitch(out, grid, 4, "crop"))
+
+
+def test_banded_crop_equals_whole_crop(tiny_model: torch.nn.Module) -> None:
+    """Strip-wise processing (upscale_banded) with crop stitching gives the whole-frame crop result."""
+    from classsr_cli.engine import upscale_banded, upscale_tensor
+
+    x = torch.rand(1, 3, 150, 41)
+    whole, route = upscale_tensor(tiny_model, x, blend="crop")
+    rows: list[torch.Tensor] = []
+    banded = upscale_banded(tiny_model, x, lambda _y, r: rows.append(r.clone()), blend="crop", band_rows=2)
+    assert torch.equal(torch.cat(rows, dim=2), whole)
+    assert torch.equal(banded.classes, route.classes)
