@@ -267,6 +267,34 @@ def lever_layout(model, lrs, args) -> None:
     )
 
 
+def lever_strips(model, lrs, args) -> None:
+    say("### Tile shape: heavy branch on patches vs on row strips of the same rows (interleaved)\n")
+    import torch.nn.functional as F
+
+    from classsr_cli.tiling import pad_to_grid
+
+    grids, patches = tiles(model, lrs, args.step)
+    p = model.cfg.patch
+    strips = [
+        F.unfold(pad_to_grid(x, g), kernel_size=(p, g.padded_width), stride=(args.step, 1))
+        .transpose(1, 2)
+        .reshape(g.rows, 3, p, g.padded_width)
+        for x, g in zip(lrs, grids, strict=True)
+    ]
+    branch = model.branches[2]
+    names = ["whole image", f"patches {p}x{p}, step {args.step}", f"row strips {p} x W, step {args.step}"]
+    t, ratio = interleaved(
+        [
+            lambda: run_patches(branch, lrs, args.batch_size),
+            lambda: run_patches(branch, patches, args.batch_size),
+            lambda: run_patches(branch, strips, args.batch_size),
+        ],
+        args.repeat,
+    )
+    rows = [[n, t[i], 1 / ratio[i], f"{1 / float(CPU_RATIOS[i]):.3g}"] for i, n in enumerate(names)]
+    table(["heavy branch on", "s", "× whole (wall)", "(CPU)"], rows)
+
+
 def lever_e2e(model, lrs, args) -> None:
     say(
         "### End to end: routed ClassSR and heavy-tiled before/after, against whole-image heavy (interleaved)\n"
@@ -359,6 +387,8 @@ def main() -> None:
             lever_steps(model, lrs, pairs, args)
         elif lever == "batch":
             lever_batch(model, lrs, args)
+        elif lever == "strips":
+            lever_strips(model, lrs, args)
         elif lever == "e2e":
             lever_e2e(model, lrs, args)
         elif lever == "layout":
