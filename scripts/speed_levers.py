@@ -295,6 +295,95 @@ def lever_strips(model, lrs, args) -> None:
     table(["heavy branch on", "s", "× whole (wall)", "(CPU)"], rows)
 
 
+def merged_routed(model, x: torch.Tensor, step: int, lmax: int, force: int | None, bs: int) -> torch.Tensor:
+    """Prototype of "merge neighbouring patches of the same class": each run of up to ``lmax`` same-class
+    patches in a patch row is computed as one tile ``patch x ((L-1)*step + patch)``; the L patch-sized windows
+    of its output (overlapping views, no copy) go to a :class:`CropCanvas` as if they were the patches."""
+    from classsr_cli.stitching import CropCanvas
+    from classsr_cli.tiling import pad_to_grid
+
+    s, p = model.cfg.scale, model.cfg.patch
+    grid = plan_grid(x.shape[2], x.shape[3], p, step)
+    with torch.inference_mode():
+        if force is None:
+            classes = model.classify(extract_patches(x, grid)).reshape(grid.rows, grid.cols).tolist()
+        else:
+            classes = [[force] * grid.cols for _ in range(grid.rows)]
+        padded = pad_to_grid(x, grid)
+        groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for r in range(grid.rows):
+            c = 0
+            while c < grid.cols:
+                k, n = classes[r][c], 1
+                while c + n < grid.cols and n < lmax and classes[r][c + n] == k:
+                    n += 1
+                groups.setdefault((k, n), []).append((r, c))
+                c += n
+        canvas = CropCanvas(grid, s, x)
+        for (k, n), starts in groups.items():
+            width = (n - 1) * step + p
+            for chunk in range(0, len(starts), max(1, bs // n)):
+                part = starts[chunk : chunk + max(1, bs // n)]
+                tiles = torch.cat(
+                    [padded[:, :, r * step : r * step + p, c * step : c * step + width] for r, c in part]
+                )
+                out = model.branches[k](tiles)
+                base = torch.tensor([r * grid.cols + c for r, c in part])
+                for j in range(n):
+                    canvas.put(base + j, out[..., j * s * step : j * s * step + s * p])
+        return canvas.image()
+
+
+def lever_merge(model, lrs, pairs, args) -> None:
+    say(
+        "### Merging same-class neighbours in a patch row into one tile (prototype, crop stitch, interleaved)\n"
+    )
+    s = model.cfg.scale
+    with torch.inference_mode():
+        wholes = [quantize(model.branches[2](x)) for x in lrs]
+    variants = []
+    for force in (2, None):
+        name = "heavy-tiled" if force == 2 else "classsr"
+        variants.append(
+            (
+                f"{name}, per patch",
+                lambda f=force: [upscale_tensor(model, x, force_branch=f, blend="crop") for x in lrs],
+            )
+        )
+        for lmax in args.merge:
+            variants.append(
+                (
+                    f"{name}, runs of <= {lmax}",
+                    lambda f=force, m=lmax: [
+                        merged_routed(model, x, args.step, m, f, args.batch_size) for x in lrs
+                    ],
+                )
+            )
+    t, ratio = interleaved([lambda: whole_heavy(model, lrs)] + [f for _, f in variants], args.repeat)
+    rows = [["whole heavy", t[0], 1.0, "1", "-", "-"]]
+    for i, (name, fn) in enumerate(variants):
+        outs = fn()
+        outs = [quantize(o[0] if isinstance(o, tuple) else o) for o in outs]
+        p = np.mean([psnr(o, pr.hr, s, y_channel=True) for o, pr in zip(outs, pairs, strict=True)])
+        mean = np.mean(
+            [
+                np.abs(o.astype(np.int16) - w.astype(np.int16)).mean()
+                for o, w in zip(outs, wholes, strict=True)
+            ]
+        )
+        rows.append(
+            [
+                name,
+                t[i + 1],
+                1 / ratio[i + 1],
+                f"{1 / float(CPU_RATIOS[i + 1]):.3g}",
+                f"{p:.3f}",
+                f"{mean:.3f}",
+            ]
+        )
+    table(["variant", "s", "× whole heavy (wall)", "(CPU)", "PSNR-Y dB", "mean |Δ| vs whole heavy"], rows)
+
+
 def lever_e2e(model, lrs, args) -> None:
     say(
         "### End to end: routed ClassSR and heavy-tiled before/after, against whole-image heavy (interleaved)\n"
@@ -354,6 +443,7 @@ def main() -> None:
         action="store_true",
         help="torch.set_flush_denormal(True) (untrained weights hit denormals)",
     )
+    ap.add_argument("--merge", type=int, nargs="+", default=[4, 16], help="longest merged runs (merge lever)")
     ap.add_argument("--after-step", type=int, default=28, help="step of the 'after' variants in e2e")
     ap.add_argument("--levers", nargs="+", default=["deconv", "stitch", "steps", "batch", "layout"])
     args = ap.parse_args()
@@ -387,6 +477,8 @@ def main() -> None:
             lever_steps(model, lrs, pairs, args)
         elif lever == "batch":
             lever_batch(model, lrs, args)
+        elif lever == "merge":
+            lever_merge(model, lrs, pairs, args)
         elif lever == "strips":
             lever_strips(model, lrs, args)
         elif lever == "e2e":
