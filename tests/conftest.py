@@ -13,7 +13,8 @@ from classsr_cli.config import ClassSRConfig
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-torch.set_num_threads(2)
+# Tiny tensors: extra intra-op threads only add synchronisation cost (tens of ms per conv on a busy machine).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

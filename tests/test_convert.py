@@ -4,7 +4,7 @@ forwards written here from the original code's structure (docs/original_checkpoi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,16 +15,6 @@ from conftest import requires_data
 from classsr_cli.checkpoint import load_checkpoint, read_metadata
 from classsr_cli.convert import convert, load_original
 from classsr_cli.errors import CheckpointError, OutputExistsError
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threads only add synchronisation cost (tens of ms per conv on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 Sd = dict[str, torch.Tensor]
 MEAN = torch.tensor([0.4488, 0.4371, 0.4040])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,6 @@ from classsr_cli.config import BranchConfig, ClassSRConfig
 from classsr_cli.flops import count_flops
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models._layers import DIV2K_MEAN
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: intra-op threads only add synchronisation cost (tens of ms per conv on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 FAMILIES = ("srresnet", "carn", "rcan")
 
