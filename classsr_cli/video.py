@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from classsr_cli.engine import DEFAULT_STEP
+from classsr_cli.engine import DEFAULT_BLEND, DEFAULT_STEP
 from classsr_cli.errors import InputError, OutputExistsError, VideoError
 from classsr_cli.flops import FlopsReport, model_flops
 from classsr_cli.io.video import (
@@ -330,7 +330,7 @@ def upscale_video(
     step: int = DEFAULT_STEP,
     batch_size: int = 256,
     frames_per_batch: int | None = None,
-    blend: str = "feather",
+    blend: str = DEFAULT_BLEND,
     classmap: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
