@@ -41,8 +41,7 @@ def _load_families() -> None:
 
 def build_branch(cfg: BranchConfig) -> nn.Module:
     """Build an SR branch from its config."""
-    if not BRANCHES:
-        _load_families()
+    _load_families()  # idempotent; a family module imported directly must not hide the others
     return BRANCHES[cfg.family](cfg)
 
 
