@@ -36,6 +36,7 @@ __all__ = [
     "load_checkpoint",
     "read_metadata",
     "save_checkpoint",
+    "state_mismatches",
 ]
 
 FORMAT = "classsr"
@@ -197,6 +198,26 @@ def _config_from_meta(path: Path, meta: dict[str, str]) -> tuple[str, ClassSRCon
     return kind, cfg
 
 
+def state_mismatches(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[tuple[int, ...], bool, str]]
+) -> list[str]:
+    """Every difference between an architecture's keys/shapes and a file's ``(shape, is_float, dtype)`` entries."""
+    problems = []
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing:
+        problems.append(f"missing key(s): {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}")
+    if unexpected:
+        problems.append(f"unexpected key(s): {', '.join(unexpected[:8])}{' …' if len(unexpected) > 8 else ''}")
+    for k in sorted(set(expected) & set(found)):
+        shape, is_float, dtype = found[k]
+        if shape != expected[k]:
+            problems.append(f"{k}: shape {list(shape)} != expected {list(expected[k])}")
+        if not is_float:
+            problems.append(f"{k}: dtype {dtype} is not a float type classsr loads")
+    return problems
+
+
 def _build(kind: str, cfg: ClassSRConfig | BranchConfig) -> nn.Module:
     from classsr_cli.models import build_branch, build_model
     from classsr_cli.models.classifier import Classifier
@@ -233,21 +254,13 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: holds a {kind} checkpoint, expected {expect_kind}")
     with torch.device("meta"):
         skeleton = _build(kind, cfg)
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in skeleton.state_dict().items()}
-    found = {k: v for k, v in header.items() if k != "__metadata__"}
-    problems = []
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    if missing:
-        problems.append(f"missing key(s): {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}")
-    if unexpected:
-        problems.append(f"unexpected key(s): {', '.join(unexpected[:8])}{' …' if len(unexpected) > 8 else ''}")
-    for k in sorted(set(expected) & set(found)):
-        shape = tuple(found[k].get("shape", ()))
-        if shape != expected[k][0]:
-            problems.append(f"{k}: shape {list(shape)} != expected {list(expected[k][0])}")
-        if found[k].get("dtype") not in _DTYPES:
-            problems.append(f"{k}: dtype {found[k].get('dtype')} is not a float type classsr loads")
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    found = {
+        k: (tuple(v.get("shape", ())), v.get("dtype") in _DTYPES, str(v.get("dtype")))
+        for k, v in header.items()
+        if k != "__metadata__"
+    }
+    problems = state_mismatches(expected, found)
     if problems:
         raise CheckpointError(f"{path}: does not match its {cfg.family} {kind} config: " + "; ".join(problems))
     try:

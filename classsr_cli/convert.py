@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from classsr_cli.checkpoint import state_mismatches
 from classsr_cli.config import FAMILY_DEFAULTS, BranchConfig, ClassSRConfig
 from classsr_cli.errors import CheckpointError, ConfigError, OutputExistsError
 
@@ -289,18 +290,8 @@ def _rename(sd: StateDict, renames: Renames, where: str) -> StateDict:
 def _check_against(module: torch.nn.Module, tensors: StateDict, where: str) -> None:
     """Every key present with the right shape, nothing extra; all problems in one error."""
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    problems = []
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
-    if missing:
-        problems.append(f"missing {', '.join(missing[:8])}")
-    if extra:
-        problems.append(f"unexpected {', '.join(extra[:8])}")
-    for k in sorted(set(expected) & set(tensors)):
-        if tuple(tensors[k].shape) != expected[k]:
-            problems.append(f"{k}: shape {list(tensors[k].shape)} != {list(expected[k])}")
-        elif not tensors[k].is_floating_point():
-            problems.append(f"{k}: dtype {tensors[k].dtype} is not floating point")
+    found = {k: (tuple(v.shape), v.is_floating_point(), str(v.dtype)) for k, v in tensors.items()}
+    problems = state_mismatches(expected, found)
     if problems:
         raise CheckpointError(
             f"{where}: does not match the architecture read from its shapes: " + "; ".join(problems)

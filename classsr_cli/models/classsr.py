@@ -40,12 +40,15 @@ class ClassSR(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_soft(x)[0]
 
-    def forward_soft(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(sr, probs)``; ``probs`` is ``(N, 3)`` softmax output."""
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(probs, outs)``: softmax ``(N, 3)`` and every branch's output stacked, ``(3, N, 3, s*p, s*p)``."""
         probs = torch.softmax(self.classifier(x), dim=1)
-        sr = sum(probs[:, k, None, None, None] * branch(x) for k, branch in enumerate(self.branches))
-        assert isinstance(sr, torch.Tensor)
-        return sr, probs
+        return probs, torch.stack([branch(x) for branch in self.branches])
+
+    def forward_soft(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(sr, probs)``: the probability-weighted sum of the branch outputs and the ``(N, 3)`` softmax."""
+        probs, outs = self.forward_all(x)
+        return (probs.t()[:, :, None, None, None] * outs).sum(0), probs
 
     @torch.no_grad()
     def classify(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:

@@ -102,7 +102,7 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
             bad = sorted(set(v) - stage_names)
             if bad:
                 raise ConfigError(f"unknown key(s) in [{k}]: {', '.join(bad)}")
-            kw[k] = replace(getattr(TrainConfig, k), **v) if hasattr(TrainConfig, k) else StageConfig(**v)
+            kw[k] = replace(getattr(TrainConfig, k), **v)  # unset stage keys keep the stage's defaults
         elif k in ("widths", "factors"):
             kw[k] = tuple(v)
         else:

@@ -85,8 +85,7 @@ class _Soft(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        probs = torch.softmax(self.model.classifier(x), dim=1)
-        return probs, torch.stack([branch(x) for branch in self.model.branches])
+        return self.model.forward_all(x)
 
 
 def _recipe(d: dict[str, Any]) -> dict[str, Any]:
