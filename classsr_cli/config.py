@@ -15,6 +15,7 @@ from classsr_cli.errors import ConfigError
 __all__ = [
     "CLASS_NAMES",
     "FAMILY_DEFAULTS",
+    "ROUTINGS",
     "BranchConfig",
     "ClassSRConfig",
     "from_json_dict",
@@ -23,12 +24,19 @@ __all__ = [
 #: Index 0/1/2 of the classifier output: simple/medium/hard patches, served by the light/medium/heavy branch.
 CLASS_NAMES: tuple[str, str, str] = ("light", "medium", "heavy")
 
+#: How a ClassSR model's classifier output becomes a class: ``argmax`` of logits (the paper), or ``deficit``:
+#: the outputs predict log10 of each branch's mean squared error increase over the heavy branch (8-bit levels²),
+#: and a patch takes the cheapest branch whose prediction is within the tolerance.
+ROUTINGS: tuple[str, str] = ("argmax", "deficit")
+
 #: Paper widths (x4) and the fixed hyper-parameters of each branch family (../reference CLASSSR.md §2).
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "fsrcnn": {"widths": (16, 36, 56), "extra": {"s": 12, "m": 4}},
     "carn": {"widths": (36, 52, 64), "extra": {"groups": 4, "num_blocks": 3}},
     "srresnet": {"widths": (36, 52, 64), "extra": {"num_blocks": 16}},
     "rcan": {"widths": (36, 50, 64), "extra": {"num_groups": 10, "num_blocks": 20, "reduction": 16}},
+    # The default preset: bicubic + a residual CNN whose width sets the cost (not from the paper).
+    "residual": {"widths": (8, 16, 32), "extra": {"depth": 4}},
 }
 
 _SCALES = {
@@ -36,6 +44,7 @@ _SCALES = {
     "carn": (2, 3, 4),
     "srresnet": (2, 3, 4),
     "rcan": (2, 3, 4),
+    "residual": (2, 3, 4),
 }
 
 
@@ -58,8 +67,9 @@ class BranchConfig:
 
     def __post_init__(self) -> None:
         _check_family_scale(self.family, self.scale)
-        if not isinstance(self.width, int) or self.width < 1:
-            raise ConfigError(f"branch width must be a positive integer, got {self.width!r}")
+        least = 0 if self.family == "residual" else 1  # a residual branch of width 0 is plain bicubic
+        if not isinstance(self.width, int) or self.width < least:
+            raise ConfigError(f"{self.family} branch width must be an integer >= {least}, got {self.width!r}")
         merged = dict(FAMILY_DEFAULTS[self.family]["extra"])
         unknown = sorted(set(self.extra) - set(merged))
         if unknown:
@@ -83,6 +93,9 @@ class ClassSRConfig:
         patch: LR patch size the classifier was trained on (32 in the paper).
         classifier_width: channels of the classifier's convolutions (128 in the paper).
         classes: names of the three classes, light to heavy.
+        routing: ``argmax`` (the paper) or ``deficit`` (see :data:`ROUTINGS`).
+        tolerance: ``deficit`` routing's default tolerance: the largest predicted increase of a patch's mean
+            squared error over the heavy branch's (8-bit levels²) for which a cheaper branch is taken.
     """
 
     family: str = "fsrcnn"
@@ -92,9 +105,13 @@ class ClassSRConfig:
     patch: int = 32
     classifier_width: int = 128
     classes: tuple[str, str, str] = CLASS_NAMES
+    routing: str = "argmax"
+    tolerance: float = 0.0
 
     def __post_init__(self) -> None:
         _check_family_scale(self.family, self.scale)
+        if self.routing not in ROUTINGS:
+            raise ConfigError(f"routing must be one of {', '.join(ROUTINGS)}, got {self.routing!r}")
         widths = tuple(int(w) for w in self.widths)
         if len(widths) != 3:
             raise ConfigError(f"a ClassSR model has exactly three branch widths, got {len(widths)}")

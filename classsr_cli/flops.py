@@ -5,8 +5,11 @@ ignored (they are a fraction of a percent). For a convolution producing ``Cout x
 channels with a ``k x k`` kernel and ``g`` groups, MACs = ``Ho*Wo*Cout*(Cin/g)*k*k``; for a Linear layer,
 ``in*out``.
 
-* ``real``: what the layers compute. A transposed convolution does ``Hin*Win*Cin*(Cout/g)*k*k`` MACs (each input
-  pixel scatters one ``k x k`` kernel per output channel).
+* ``real``: what the layers compute as they run. A transposed convolution does ``Hin*Win*Cin*(Cout/g)*k*k`` MACs
+  (each input pixel scatters one ``k x k`` kernel per output channel); FSRCNN's, which runs as a convolution on
+  the LR grid plus ``pixel_shuffle`` (``real_flops``), is counted as that convolution. Work a module does with
+  ``torch.nn.functional`` (the residual family's fixed bicubic path) is counted through its
+  ``functional_flops``.
 * ``paper``: the convention of ClassSR's ``cal_FLOPs`` table, which counts FSRCNN's transposed convolution as a
   ``k x k`` convolution evaluated at every HR output pixel, ``scale^2`` times the real cost (468 MFLOPs for
   FSRCNN-56 per 32x32 patch instead of 49.8). Everything else is counted as in ``real``.
@@ -35,7 +38,13 @@ def count_flops(module: nn.Module, input_shape: tuple[int, ...], convention: str
     def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         nonlocal total
         x = inputs[0]
-        if isinstance(mod, nn.ConvTranspose2d):
+        extra = getattr(mod, "functional_flops", None)
+        if extra is not None:  # work done with torch.nn.functional inside the module (e.g. a fixed upsampler)
+            total += extra(x)
+        real = getattr(mod, "real_flops", None)
+        if convention == "real" and real is not None:  # the layer knows what it really computes
+            total += real(x)
+        elif isinstance(mod, nn.ConvTranspose2d):
             k = mod.kernel_size[0] * mod.kernel_size[1]
             per = mod.in_channels * (mod.out_channels // mod.groups) * k
             pixels = output[0, 0].numel() if convention == "paper" else x[0, 0].numel()
@@ -49,12 +58,13 @@ def count_flops(module: nn.Module, input_shape: tuple[int, ...], convention: str
     handles = [
         m.register_forward_hook(hook)
         for m in module.modules()
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear) or hasattr(m, "functional_flops")
     ]
     try:
-        p = next(module.parameters())
+        p = next(iter([*module.parameters(), *module.buffers()]), None)
         with torch.no_grad():
-            module(torch.zeros(input_shape, dtype=p.dtype, device=p.device))
+            module(torch.zeros(input_shape, dtype=p.dtype if p is not None else None,
+                               device=p.device if p is not None else None))
     finally:
         for h in handles:
             h.remove()

@@ -474,3 +474,83 @@ def test_train_all_under_torchrun_with_two_cpu_ranks(hr_dir: Path, config: Path,
     loaded = load_checkpoint(run_dir / "classsr.safetensors", expect_kind="classsr")
     assert loaded.provenance["world_size"] == 2
     assert loaded.provenance["data"]["hash"] == json.loads((run_dir / "data" / "meta.json").read_text())["hash"]
+
+
+# -- random crops, deficit routing, atomic stage outputs -------------------------------------------------------------
+def test_jittered_sub_images_start_anywhere_and_stay_inside(hr_dir: Path, tmp_path: Path) -> None:
+    prepare([hr_dir], tmp_path / "data", scale=SCALE, patch=PATCH, step=STEP, factors=(1.0,), val_fraction=0)
+    data = PatchData(tmp_path / "data")
+    index = torch.zeros(400, dtype=torch.long)  # the first grid origin, (0, 0) of img0, again and again
+    lr, hr = data.batch(index, torch.Generator().manual_seed(1), jitter=True)
+    full = load_rgb(hr_dir / "img0.png")
+    lr_full = bicubic_downscale(mod_crop(full, SCALE), SCALE)
+    starts = set()
+    for k in range(len(index)):
+        a = _u8(lr[k])
+        hits = [(y, x) for y in range(STEP) for x in range(STEP) if np.array_equal(lr_full[y : y + PATCH, x : x + PATCH], a)]
+        assert hits, "a jittered LR sub-image is a crop of its image"
+        y, x = hits[0]
+        np.testing.assert_array_equal(_u8(hr[k]), mod_crop(full, SCALE)[y * SCALE : (y + PATCH) * SCALE, x * SCALE : (x + PATCH) * SCALE])
+        starts.add((y, x))
+    assert len(starts) > 100  # offsets 0..step-1 on both axes are drawn
+    same = data.batch(index, torch.Generator().manual_seed(1), jitter=True)[0]
+    assert torch.equal(same, lr)  # reproducible from the generator
+
+
+def write_deficit_config(path: Path, iterations: int = 4) -> Path:
+    stages = "".join(f"[{n}]\niterations = {0 if n == 'finetune' else iterations}\nbatch_size = 4\nlr = 1e-3\n"
+                     f"val_every = 2\nckpt_every = 2\n" for n in STAGES)
+    path.write_text(
+        f'family = "residual"\nscale = {SCALE}\nwidths = [0, 4, 8]\nextra = {{depth = 1}}\npatch = {PATCH}\n'
+        f'data_step = {STEP}\nfactors = [1.0]\nval_fraction = {VAL_FRACTION}\nlog_every = 2\nrouting = "deficit"\n'
+        f"random_crops = true\ntolerance_db = 0.05\n" + stages)
+    return path
+
+
+def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance(hr_dir: Path, tmp_path: Path) -> None:
+    cfg = write_deficit_config(tmp_path / "deficit.toml")
+    run_dir = tmp_path / "run"
+    r = train("all", run_dir, hr_dir, cfg)
+    assert r.exit_code == 0, r.output
+    data = PatchData(run_dir / "data")
+    mse = np.load(run_dir / "deficits.npy")
+    assert mse.shape == (len(data.patches), 3) and (mse >= 0).all()
+    loaded = load_checkpoint(run_dir / "classsr.safetensors", expect_kind="classsr")
+    cfg_out = loaded.config
+    assert cfg_out.routing == "deficit" and cfg_out.widths == (0, 4, 8) and cfg_out.tolerance >= 0
+    calib = loaded.provenance["stages"]["classifier"]
+    assert loaded.provenance["recipe"]["routing"] == "deficit"
+    recs = metrics(run_dir)
+    cal = next(rec for rec in recs if rec.get("event") == "calibrate")
+    assert cal["tolerance"] == cfg_out.tolerance and cal["loss_db"] <= 0.05
+    assert abs(cal["share_light"] + cal["share_medium"] + cal["share_heavy"] - 1) < 1e-6
+    trained_stages = {rec["stage"] for rec in recs if "iteration" in rec and "event" not in rec}
+    assert trained_stages == {"baseline", "branch1", "classifier"}  # width 0 needs no training; heavy = baseline
+    heavy = load_checkpoint(run_dir / "branch2.safetensors").module.state_dict()
+    base = load_checkpoint(run_dir / "baseline.safetensors").module.state_dict()
+    assert all(torch.equal(heavy[k], base[k]) for k in base)
+    assert "iterations" in calib or "seconds" in calib
+    photo = tmp_path / "photo.png"
+    Image.fromarray(make_photo(40, 36, 3)).save(photo)
+    r = run("upscale", photo, "--model", run_dir / "classsr.safetensors", "-x2", "-o", tmp_path / "big.png")
+    assert r.exit_code == 0, r.output
+
+
+def test_a_stage_output_is_whole_or_absent(hr_dir: Path, config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed while ranking.json is written leaves no truncated ranking.json that a later run would trust."""
+    run_dir = tmp_path / "run"
+    assert train("baseline", run_dir, hr_dir, config, "--iterations", "2").exit_code == 0
+    real_replace = os.replace
+
+    def crash(src: str, dst: str) -> None:
+        if str(dst).endswith(("ranking.json", "classes.npy")):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(load_train_config(config).with_iterations(2), run_dir, run_dir / "data", Dist()).rank()
+    assert not (run_dir / "ranking.json").exists() and not (run_dir / "classes.npy").exists()
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert train("rank", run_dir, hr_dir, config, "--iterations", "2").exit_code == 0
+    assert json.loads((run_dir / "ranking.json").read_text())["train_class_sizes"]

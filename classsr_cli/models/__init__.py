@@ -36,7 +36,7 @@ def register_branch(name: str) -> Callable[[BranchBuilder], BranchBuilder]:
 
 def _load_families() -> None:
     # Imported for their registration side effect; explicit, no directory scan.
-    from classsr_cli.models import carn, fsrcnn, rcan, srresnet  # noqa: F401
+    from classsr_cli.models import carn, fsrcnn, rcan, residual, srresnet  # noqa: F401
 
 
 def build_branch(cfg: BranchConfig) -> nn.Module:

@@ -11,7 +11,22 @@ from classsr_cli.config import ClassSRConfig
 from classsr_cli.models import build_branch
 from classsr_cli.models.classifier import Classifier
 
-__all__ = ["ClassSR"]
+__all__ = ["DEFICIT_EPS", "ClassSR", "deficit_classes"]
+
+#: ``deficit`` routing: the classifier predicts ``log10(DEFICIT_EPS + d_k)``, ``d_k`` the increase of branch ``k``'s
+#: mean squared error over the heavy branch's on the patch, in 8-bit levels² (the floor keeps flat patches,
+#: where every branch is near exact, from dominating the regression).
+DEFICIT_EPS = 0.1
+
+
+def deficit_classes(scores: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """The cheapest class whose predicted error increase ``10**score - DEFICIT_EPS`` is at most ``tolerance``.
+
+    ``scores`` is ``(N, 3)``; the heavy class (2) always qualifies. Returns ``(N,)`` int64.
+    """
+    ok = (torch.pow(10.0, scores.float()) - DEFICIT_EPS) <= tolerance
+    heavy = torch.full_like(ok[:, 0], 2, dtype=torch.long)
+    return torch.where(ok[:, 0], 0, torch.where(ok[:, 1], 1, heavy))
 
 
 class ClassSR(nn.Module):
@@ -50,12 +65,19 @@ class ClassSR(nn.Module):
         probs, outs = self.forward_all(x)
         return (probs.t()[:, :, None, None, None] * outs).sum(0), probs
 
+    def decide(self, scores: torch.Tensor, tolerance: float | None = None) -> torch.Tensor:
+        """Classes ``(N,)`` from classifier outputs ``(N, 3)``: argmax, or for ``deficit`` routing the cheapest
+        branch within ``tolerance`` (default: the model's calibrated :attr:`ClassSRConfig.tolerance`)."""
+        if self.cfg.routing == "argmax":
+            return scores.argmax(1)
+        return deficit_classes(scores, self.cfg.tolerance if tolerance is None else tolerance)
+
     @torch.no_grad()
-    def classify(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    def classify(self, x: torch.Tensor, batch_size: int = 1024, tolerance: float | None = None) -> torch.Tensor:
         """Class index per patch, ``(N,)`` int64, computed in chunks of ``batch_size``."""
         if x.shape[0] == 0:
             return torch.empty(0, dtype=torch.long, device=x.device)
-        return torch.cat([self.classifier(c).argmax(1) for c in x.split(batch_size)])
+        return torch.cat([self.decide(self.classifier(c), tolerance) for c in x.split(batch_size)])
 
     @torch.no_grad()
     def forward_routed(

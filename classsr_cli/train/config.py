@@ -12,6 +12,9 @@ from classsr_cli.errors import ConfigError
 
 __all__ = ["STAGES", "StageConfig", "TrainConfig", "load_train_config"]
 
+#: Training recipes of the routing (``TrainConfig.routing``).
+TRAIN_ROUTINGS = ("paper", "deficit")
+
 #: Stages in pipeline order.
 STAGES = ("baseline", "branches", "classifier", "finetune")
 
@@ -42,6 +45,13 @@ class TrainConfig:
         collapse_patience windows in a row raise the average-loss weight by collapse_boost (the author's fix).
         heavy_from_baseline: start the heavy branch from the baseline network (same width) instead of scratch.
         classifier_warmup: iterations of cross-entropy on the ranking classes before stage 2 (0 = paper: none).
+        routing: ``paper``: branches trained on PSNR thirds, the classifier on the paper's losses (argmax routing).
+            ``deficit``: every branch trained on all data, the classifier regresses each branch's error increase
+            over the heavy branch per sub-image, and inference takes the cheapest branch within a tolerance.
+        random_crops: branch/baseline batches start anywhere in the image (the sub-image grid origin plus a
+            random offset below ``data_step``), not only on the grid.
+        tolerance_db: ``deficit`` routing: the default tolerance is calibrated on the held-out sub-images so that
+            routing loses at most this much PSNR against the heavy branch.
     """
 
     family: str = "fsrcnn"
@@ -61,16 +71,23 @@ class TrainConfig:
     collapse_boost: float = 2.0
     heavy_from_baseline: bool = True
     classifier_warmup: int = 0
+    routing: str = "paper"
+    random_crops: bool = False
+    tolerance_db: float = 0.05
     log_every: int = 100
     baseline: StageConfig = StageConfig(iterations=20000, batch_size=64, lr=1e-3)
     branches: StageConfig = StageConfig(iterations=15000, batch_size=64, lr=1e-3)
     classifier: StageConfig = StageConfig(iterations=4000, batch_size=96, lr=2e-4)
     finetune: StageConfig = StageConfig(iterations=6000, batch_size=96, lr=1e-4)
 
+    def __post_init__(self) -> None:
+        if self.routing not in TRAIN_ROUTINGS:
+            raise ConfigError(f"routing must be one of {', '.join(TRAIN_ROUTINGS)}, got {self.routing!r}")
+
     def model_config(self) -> ClassSRConfig:
         widths = self.widths or FAMILY_DEFAULTS.get(self.family, {}).get("widths", ())
         return ClassSRConfig(family=self.family, scale=self.scale, widths=tuple(widths), extra=dict(self.extra),
-                             patch=self.patch)
+                             patch=self.patch, routing="argmax" if self.routing == "paper" else "deficit")
 
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)

@@ -84,6 +84,7 @@ def prepare(
     files = find_images(hr_folders)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "meta.json").unlink(missing_ok=True)  # incomplete until the new one is written
     lr_parts: list[np.ndarray] = []
     hr_parts: list[np.ndarray] = []
     images: list[list[int]] = []
@@ -145,7 +146,10 @@ def prepare(
         "hash": "sha256:" + digest.hexdigest(),
         "sources": sources,
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    # meta.json marks the folder complete: written last, through a rename, so a killed run leaves none.
+    tmp = out / ".meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1))
+    tmp.replace(out / "meta.json")
     return meta
 
 
@@ -200,23 +204,34 @@ class PatchData:
         return buf[idx].float().div_(255.0)
 
     def batch(
-        self, index: torch.Tensor, generator: torch.Generator | None = None, augment: bool = False
+        self, index: torch.Tensor, generator: torch.Generator | None = None, augment: bool = False,
+        jitter: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(lr, hr)`` sub-images for patch rows ``index``: ``(B, 3, p, p)`` and ``(B, 3, s*p, s*p)``."""
+        """``(lr, hr)`` sub-images for patch rows ``index``: ``(B, 3, p, p)`` and ``(B, 3, s*p, s*p)``.
+
+        ``jitter`` moves each origin by a random offset in ``0 .. step-1`` on each axis (kept inside the image),
+        so that, over the grid, every position of the image can start a sub-image (random crops).
+        """
         index = index.to(self.device)
         rec = self.patches[index]
         img = self.images[rec[:, 0]]
         aug = None
         if augment:
             aug = torch.randint(0, 2, (len(index), 3), generator=generator, device="cpu").to(self.device)
+        y, x = rec[:, 1], rec[:, 2]
+        if jitter:
+            step = int(self.meta["step"])
+            dy, dx = torch.randint(0, step, (2, len(index)), generator=generator, device="cpu").to(self.device)
+            y = torch.minimum(y + dy, img[:, 2] - self.patch)
+            x = torch.minimum(x + dx, img[:, 3] - self.patch)
         s = self.scale
-        lr = self._gather(self.lr, img[:, 0], img[:, 3], rec[:, 1], rec[:, 2], self._grid_lr, aug)
-        hr = self._gather(self.hr, img[:, 1], img[:, 3] * s, rec[:, 1] * s, rec[:, 2] * s, self._grid_hr, aug)
+        lr = self._gather(self.lr, img[:, 0], img[:, 3], y, x, self._grid_lr, aug)
+        hr = self._gather(self.hr, img[:, 1], img[:, 3] * s, y * s, x * s, self._grid_hr, aug)
         return lr, hr
 
     def sample(
-        self, pool: torch.Tensor, batch_size: int, generator: torch.Generator
+        self, pool: torch.Tensor, batch_size: int, generator: torch.Generator, jitter: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A random augmented batch drawn (with replacement) from the patch rows in ``pool``."""
         pick = torch.randint(0, len(pool), (batch_size,), generator=generator)
-        return self.batch(pool[pick.to(pool.device)], generator, augment=True)
+        return self.batch(pool[pick.to(pool.device)], generator, augment=True, jitter=jitter)

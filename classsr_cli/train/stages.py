@@ -19,10 +19,12 @@ A stage whose output exists is skipped; a stage whose ``.state.pt`` exists resum
 from __future__ import annotations
 
 import json
+import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +34,31 @@ from torch import nn
 
 from classsr_cli import __version__
 from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+from classsr_cli.config import CLASS_NAMES
 from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch, build_model
-from classsr_cli.models.classsr import ClassSR
+from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, deficit_classes
 from classsr_cli.train.config import STAGES, TrainConfig
 from classsr_cli.train.data import PatchData
 from classsr_cli.train.loop import Dist, Event, MetricsLog, all_reduce_sum, fit
 from classsr_cli.train.losses import average_loss, class_loss
 
 __all__ = ["Trainer", "collapse_guard", "global_prob_sum", "psnr_per_patch"]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a stage's output is whole or absent."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
 
 
 def psnr_per_patch(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
@@ -122,7 +140,7 @@ class Trainer:
             # extend a run; everything else, stage batch sizes and learning rates included, fixes the recipe.
             if _recipe(old) != _recipe(current):
                 raise ConfigError(f"{self.run}: holds a run with a different recipe; use another --out")
-        path.write_text(json.dumps(current, indent=1))
+        _write_atomic(path, json.dumps(current, indent=1))
 
     @property
     def data(self) -> PatchData:
@@ -158,7 +176,7 @@ class Trainer:
         data = self.data
 
         def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-            lr, hr = data.sample(pool, stage.batch_size, g)
+            lr, hr = data.sample(pool, stage.batch_size, g, jitter=self.cfg.random_crops)
             loss = nn.functional.l1_loss(extras["train_module"](lr), hr)
             return loss, {"l1": loss.detach()}
 
@@ -187,11 +205,39 @@ class Trainer:
         self.dist.barrier()  # every rank decided before rank 0 may write it
         if done:
             return json.loads(out.read_text())
-        baseline = self.baseline()  # every rank, with gradients: it trains (under DDP) when it is missing
-        with torch.no_grad():
-            self._rank(baseline, out)
+        if self.cfg.routing == "deficit":
+            branches = self.branches()  # every rank: they train (under DDP) when missing
+            with torch.no_grad():
+                self._rank_deficits(branches, out)
+        else:
+            baseline = self.baseline()  # every rank, with gradients: it trains (under DDP) when it is missing
+            with torch.no_grad():
+                self._rank(baseline, out)
         self.dist.barrier()
         return json.loads(out.read_text())
+
+    def _rank_deficits(self, branches: list[Path], out: Path) -> None:
+        """``deficit`` routing: every branch's mean squared error on every sub-image (8-bit levels², border =
+        scale, unquantised) into ``deficits.npy`` ``(N, 3)``; ranking.json summarises them."""
+        if not self.dist.is_main:
+            return
+        nets = [load_checkpoint(p, device=self.dist.device, expect_kind="branch").module.eval() for p in branches]
+        b = self.cfg.scale
+        all_idx = torch.arange(len(self.data.patches), device=self.dist.device)
+        rows = []
+        for lr, hr in (self.data.batch(c) for c in all_idx.split(256)):
+            hr = hr[..., b:-b, b:-b]
+            rows.append(torch.stack([((net(lr)[..., b:-b, b:-b] - hr) * 255).square().mean(dim=(1, 2, 3))
+                                     for net in nets], 1).cpu())
+        mse = torch.cat(rows).numpy().astype(np.float32)
+        _save_npy_atomic(self._path("deficits.npy"), mse)
+        train = self.data.train_index.cpu().numpy()
+        d = np.maximum(mse[train] - mse[train, 2:3], 0)
+        info = {"rule": "deficit: cheapest branch whose predicted MSE increase over heavy is within the tolerance",
+                "mean_mse": [float(v) for v in mse[train].mean(0)],
+                "median_deficit": [float(v) for v in np.median(d, 0)]}
+        _write_atomic(out, json.dumps(info, indent=1))
+        self.log.write(stage="rank", event="done", **info)
 
     def _rank(self, baseline: Path, out: Path) -> None:
         if self.dist.is_main:
@@ -204,11 +250,11 @@ class Trainer:
             classes = torch.full_like(psnr, 1, dtype=torch.long)
             classes[psnr >= t2] = 0  # easy: the light branch
             classes[psnr < t1] = 2  # hard: the heavy branch
-            np.save(self._path("classes.npy"), classes.numpy().astype(np.int8))
+            _save_npy_atomic(self._path("classes.npy"), classes.numpy().astype(np.int8))
             sizes = torch.bincount(classes[self.data.train_index.cpu()], minlength=3).tolist()
             info = {"thresholds_psnr_rgb": [t1, t2], "train_class_sizes": sizes,
                     "rule": "psnr >= t2: light; t1 <= psnr < t2: medium; psnr < t1: heavy"}
-            out.write_text(json.dumps(info, indent=1))
+            _write_atomic(out, json.dumps(info, indent=1))
             self.log.write(stage="rank", event="done", **info)
 
     def _classes(self) -> torch.Tensor:
@@ -217,6 +263,8 @@ class Trainer:
 
     # -- stage 1: branch k on class k ------------------------------------------------------------------------
     def branches(self) -> list[Path]:
+        if self.cfg.routing == "deficit":
+            return self._branches_all_data()
         classes = self._classes()
         paths = []
         for k in range(3):
@@ -238,6 +286,82 @@ class Trainer:
                                 provenance={"stage": f"branch{k}", "val": extras.get("val", {})})
             self.dist.barrier()
         return paths
+
+    def _branches_all_data(self) -> list[Path]:
+        """``deficit`` routing: the heavy branch is the baseline, a width-0 branch needs no training, the others
+        train on every sub-image (not on a class: the classifier decides later which branch is enough)."""
+        paths = [self._path(f"branch{k}.safetensors") for k in range(3)]
+        for k, out in enumerate(paths):
+            if out.exists():
+                continue
+            bcfg = self.model_cfg.branch(k)
+            if k == 2:
+                src = load_checkpoint(self.baseline(), device=self.dist.device).module
+                if self.dist.is_main:
+                    save_checkpoint(src, out, config=bcfg, provenance={"stage": "branch2", "from": "baseline"})
+                self.dist.barrier()
+                continue
+            torch.manual_seed(self.cfg.seed + 1 + k)
+            net = build_branch(bcfg).to(self.dist.device)
+            extras: dict[str, Any] = {}
+            if any(p.requires_grad for p in net.parameters()):
+                extras = self._train_branch(f"branch{k}", net, self.data.train_index, self.data.val_index)
+            if self.dist.is_main:
+                save_checkpoint(net, out, config=bcfg, provenance={"stage": f"branch{k}", "val": extras.get("val", {})})
+            self.dist.barrier()
+        return paths
+
+    def _deficit_targets(self) -> torch.Tensor:
+        """``log10(DEFICIT_EPS + max(0, mse_k - mse_heavy))`` per sub-image, ``(N, 3)``, on the device."""
+        self.rank()
+        mse = torch.from_numpy(np.load(self._path("deficits.npy"))).to(self.dist.device)
+        return torch.log10(DEFICIT_EPS + (mse - mse[:, 2:3]).clamp_min(0))
+
+    def _calibrate(self, model: ClassSR, targets: torch.Tensor) -> dict[str, float]:
+        """The largest tolerance whose routing of the held-out sub-images costs at most ``tolerance_db`` of PSNR
+        against the heavy branch (pooled MSE); also the share of each class there."""
+        pool = self.data.val_index if len(self.data.val_index) else self.data.train_index
+        with torch.no_grad():
+            scores = torch.cat([model.classifier(lr) for lr, _ in self._val_batches(pool)])
+        mse = torch.from_numpy(np.load(self._path("deficits.npy"))).to(scores.device)[pool]
+        heavy = float(mse[:, 2].sum())
+        best = 0.0
+        for tol in np.geomspace(0.01, 1000, 201):
+            cls = deficit_classes(scores, float(tol))
+            loss_db = 10 * np.log10(float(mse.gather(1, cls[:, None]).sum()) / heavy)
+            if loss_db <= self.cfg.tolerance_db:
+                best = float(tol)
+        cls = deficit_classes(scores, best)
+        shares = (torch.bincount(cls, minlength=3).float() / max(1, len(cls))).tolist()
+        loss_db = 10 * np.log10(float(mse.gather(1, cls[:, None]).sum()) / heavy)
+        return {"tolerance": best, "loss_db": float(loss_db), **{f"share_{n}": v for n, v in zip(CLASS_NAMES, shares, strict=True)}}
+
+    def _regress_classifier(self, model: ClassSR) -> dict[str, Any]:
+        """``deficit`` routing: the classifier regresses every branch's error increase over heavy (L1 on log10)."""
+        stage = self.cfg.classifier
+        targets = self._deficit_targets()
+        data = self.data
+        pool = data.train_index
+        for p in model.branches.parameters():
+            p.requires_grad_(False)
+
+        def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+            pick = pool[torch.randint(0, len(pool), (stage.batch_size,), generator=g).to(pool.device)]
+            lr, _ = data.batch(pick, g, augment=True)
+            loss = nn.functional.l1_loss(extras["train_module"](lr), targets[pick])
+            return loss, {"l1_log10": loss.detach()}
+
+        def validate() -> dict[str, float]:
+            val = data.val_index
+            if not len(val):
+                return {}
+            with torch.no_grad():
+                pred = torch.cat([model.classifier(lr) for lr, _ in self._val_batches(val)])
+            return {"l1_log10": float((pred - targets[val]).abs().mean())}
+
+        return fit("classifier", model.classifier, step, stage, self._path("classifier.state.pt"), dist=self.dist,
+                   seed=self.cfg.seed, log=self.log, log_every=self.cfg.log_every, observer=self.observer,
+                   validate=validate)
 
     # -- stages 2 and 3: classifier with frozen branches, then joint fine-tuning ------------------------------
     def _assemble(self) -> ClassSR:
@@ -317,8 +441,6 @@ class Trainer:
         n = self.cfg.classifier_warmup
         if n <= 0:
             return
-        from dataclasses import replace
-
         stage = replace(self.cfg.classifier, iterations=n, val_every=n, ckpt_every=max(1, min(500, n)))
         classes = self._classes()
         data = self.data
@@ -338,6 +460,17 @@ class Trainer:
         if out.exists():
             return out
         model = self._assemble()
+        if self.cfg.routing == "deficit":
+            extras = self._regress_classifier(model)
+            model.eval()
+            calib = self._calibrate(model, self._deficit_targets())
+            model.cfg = replace(model.cfg, tolerance=calib["tolerance"])
+            self.log.write(stage="classifier", event="calibrate", **calib)
+            if self.dist.is_main:
+                save_checkpoint(model, out, provenance={"stage": "classifier", "val": extras.get("val", {}),
+                                                        "calibration": calib})
+            self.dist.barrier()
+            return out
         if not self._path("classifier.state.pt").exists():
             self._warmup_classifier(model)
         extras = self._joint("classifier", model, train_branches=False)
@@ -351,6 +484,8 @@ class Trainer:
         out = self._path("finetune.safetensors")
         if out.exists():
             return out
+        if self.cfg.routing == "deficit" and self.cfg.finetune.iterations == 0:
+            return self.classifier()
         loaded = load_checkpoint(self.classifier(), device=self.dist.device, expect_kind="classsr").module
         assert isinstance(loaded, ClassSR)
         extras = self._joint("finetune", loaded, train_branches=True)
@@ -393,8 +528,10 @@ class Trainer:
 
     def all(self, out: Path | None = None) -> Path:
         self._timed("baseline", self.baseline)
-        self.rank()
+        if self.cfg.routing == "paper":
+            self.rank()
         self._timed("branches", self.branches)
+        self.rank()
         self._timed("classifier", self.classifier)
         self._timed("finetune", self.finetune)
         return self.export(out)

@@ -1,0 +1,116 @@
+"""Residual branch: a fixed bicubic upsampler plus a small CNN that adds the detail bicubic misses.
+
+The default preset's family. Its branches differ only in width, so their costs are designed: the light branch
+costs a small fraction of the heavy one, and every branch starts training as exact bicubic (the residual's
+output convolution is zero at initialisation), so none of them falls below bicubic.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from classsr_cli.config import BranchConfig
+from classsr_cli.models import register_branch
+
+__all__ = ["BICUBIC_TAPS", "ResidualSR", "bicubic_phase_weights", "build_residual", "receptive_radius"]
+
+#: Taps of the bicubic upsampler on the LR grid: offsets -2..2 cover every phase at x2, x3 and x4.
+BICUBIC_TAPS = 5
+
+
+def _cubic(x: float, a: float = -0.5) -> float:
+    """Keys' cubic convolution kernel; a = -0.5 is Pillow's (and MATLAB's) bicubic."""
+    x = abs(x)
+    if x <= 1:
+        return (a + 2) * x**3 - (a + 3) * x**2 + 1
+    if x < 2:
+        return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
+    return 0.0
+
+
+def bicubic_phase_weights(scale: int) -> torch.Tensor:
+    """``(3*s*s, 1, 5, 5)`` depthwise weights: channel ``c*s*s + ry*s + rx`` is colour ``c``'s output phase ``(ry, rx)``.
+
+    Output pixel ``s*q + r`` samples the LR position ``u = q + (r + 0.5)/s - 0.5`` (half-pixel centres, as Pillow
+    and ``F.interpolate(align_corners=False)``); its taps lie at ``q - 2 .. q + 2``. Followed by
+    ``pixel_shuffle(s)`` this is bicubic upsampling inside the frame (the border is replicate-padded).
+    """
+    half = BICUBIC_TAPS // 2
+    w1 = torch.zeros(scale, BICUBIC_TAPS, dtype=torch.float64)
+    for r in range(scale):
+        u = (r + 0.5) / scale - 0.5
+        for t in range(-half, half + 1):
+            w1[r, t + half] = _cubic(u - t)
+    w1 /= w1.sum(1, keepdim=True)
+    w2 = w1[:, None, :, None] * w1[None, :, None, :]  # (ry, rx, ty, tx)
+    w2 = w2.reshape(scale * scale, 1, BICUBIC_TAPS, BICUBIC_TAPS)
+    return w2.repeat(3, 1, 1, 1).float()
+
+
+def receptive_radius(depth: int, width: int = 1) -> int:
+    """LR pixels on each side that an output block depends on: ``depth + 2`` 3x3 convolutions, or the bicubic
+    path's 2 alone at width 0."""
+    return BICUBIC_TAPS // 2 if width == 0 else max(depth + 2, BICUBIC_TAPS // 2)
+
+
+class ResidualSR(nn.Module):
+    """``bicubic(x) + pixel_shuffle(conv3x3(w->3s²) ∘ [conv3x3(w->w), ReLU] x depth ∘ [conv3x3(3->w), ReLU])(x)``.
+
+    The bicubic path is a fixed depthwise convolution on the LR grid (:func:`bicubic_phase_weights`, not a
+    parameter, not in the state dict) added to the residual before one ``pixel_shuffle``. The residual's output
+    convolution starts at zero, so an untrained branch is bicubic.
+
+    Args:
+        width: channels of the residual CNN; 0 = no residual (the branch is plain bicubic).
+        depth: 3x3 convolutions between the first and the output convolution.
+        scale: upscaling factor (2, 3 or 4).
+    """
+
+    #: Inference (no gradient needed) runs channels-last: oneDNN's fastest layout on the CPU.
+    channels_last: bool = True
+
+    def __init__(self, *, width: int, depth: int = 4, scale: int = 4) -> None:
+        super().__init__()
+        self.scale = scale
+        self.depth = depth
+        self.width = width
+        self.register_buffer("bicubic", bicubic_phase_weights(scale), persistent=False)
+        self.body: nn.Sequential | None = None
+        self.tail: nn.Conv2d | None = None
+        if width == 0:
+            return
+        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth):
+            layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
+        self.body = nn.Sequential(*layers)
+        self.tail = nn.Conv2d(width, 3 * scale * scale, 3, padding=1)
+        for mod in self.body.modules():
+            if isinstance(mod, nn.Conv2d):
+                nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+                nn.init.zeros_(mod.bias)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def functional_flops(self, x: torch.Tensor) -> int:
+        """FLOPs of the bicubic path on ``x`` (a depthwise 5x5 convolution to ``3*s*s`` channels)."""
+        return 2 * x.shape[-2] * x.shape[-1] * self.bicubic.numel()
+
+    def upsample(self, x: torch.Tensor) -> torch.Tensor:
+        """The bicubic path alone, on the LR grid: ``(N, 3*s*s, h, w)`` before ``pixel_shuffle``."""
+        pad = BICUBIC_TAPS // 2
+        return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), self.bicubic.to(x.dtype), groups=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4 and not (torch.is_grad_enabled() and self.training):
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.upsample(x)
+        if self.body is not None and self.tail is not None:
+            y = self.tail(self.body(x)).add_(y)
+        return F.pixel_shuffle(y, self.scale)
+
+
+@register_branch("residual")
+def build_residual(cfg: BranchConfig) -> ResidualSR:
+    return ResidualSR(width=cfg.width, depth=cfg.extra["depth"], scale=cfg.scale)

@@ -1,0 +1,109 @@
+"""The residual family (the default preset's branches): bicubic path, zero-start residual, width 0, receptive
+radius, FLOPs of what runs; and deficit routing's decision rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from classsr_cli.config import BranchConfig, ClassSRConfig
+from classsr_cli.errors import ConfigError
+from classsr_cli.flops import count_flops
+from classsr_cli.models import build_branch, build_model
+from classsr_cli.models.classsr import DEFICIT_EPS, deficit_classes
+from classsr_cli.models.fsrcnn import FSRCNN
+from classsr_cli.models.residual import ResidualSR, receptive_radius
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bicubic_path_equals_pillow_inside_the_frame(scale: int) -> None:
+    x = np.random.default_rng(scale).random((23, 29)).astype(np.float32)
+    want = np.asarray(Image.fromarray(x, mode="F").resize((29 * scale, 23 * scale), Image.BICUBIC))
+    net = ResidualSR(width=0, scale=scale).eval()
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)[None, None].expand(1, 3, -1, -1))[0, 1].numpy()
+    b = 2 * scale  # Pillow renormalises the kernel at the border; we replicate
+    assert np.abs(got - want)[b:-b, b:-b].max() < 1e-5
+    assert np.abs(got - want).max() < 0.1
+
+
+def test_an_untrained_branch_is_bicubic_and_width_0_has_no_parameters() -> None:
+    x = torch.rand(2, 3, 12, 10)
+    plain = ResidualSR(width=0, scale=4).eval()
+    fresh = ResidualSR(width=8, depth=2, scale=4).eval()
+    assert sum(p.numel() for p in plain.parameters()) == 0 and plain.state_dict() == {}
+    with torch.no_grad():
+        assert torch.allclose(fresh(x), plain(x), atol=1e-6)
+        fresh.tail.bias.fill_(0.01)  # type: ignore[union-attr]
+        assert not torch.allclose(fresh(x), plain(x), atol=1e-3)
+
+
+def test_only_the_residual_family_takes_width_0() -> None:
+    assert build_branch(BranchConfig("residual", 0, scale=2)).scale == 2
+    with pytest.raises(ConfigError, match="width"):
+        BranchConfig("fsrcnn", 0)
+    with pytest.raises(ConfigError, match="hyper-parameter"):
+        BranchConfig("residual", 8, extra={"blocks": 3})
+
+
+@pytest.mark.parametrize("width", [0, 6])
+def test_receptive_radius_bounds_what_an_output_block_sees(width: int) -> None:
+    depth, scale = 2, 2
+    net = ResidualSR(width=width, depth=depth, scale=scale).eval()
+    if width:
+        for p in net.parameters():
+            torch.nn.init.normal_(p, std=0.3)
+    r = receptive_radius(depth, width)
+    x = torch.rand(1, 3, 25, 25)
+    y0 = net(x)
+    c = 12
+    for dist, changes in ((r, True), (r + 1, False)):
+        x1 = x.clone()
+        x1[0, :, c, c + dist] += 0.5
+        diff = (net(x1) - y0)[0, :, c * scale : (c + 1) * scale, c * scale : (c + 1) * scale].abs().max()
+        assert bool(diff > 1e-6) is changes, (dist, float(diff))
+
+
+def test_flops_count_what_runs() -> None:
+    shape = (1, 3, 32, 32)
+    bicubic = 2 * 32 * 32 * 3 * 16 * 25
+    assert count_flops(ResidualSR(width=0, scale=4), shape) == bicubic
+    w, d = 16, 4
+    convs = 32 * 32 * (3 * w * 9 + d * w * w * 9 + w * 48 * 9)
+    assert count_flops(ResidualSR(width=w, depth=d, scale=4), shape) == bicubic + 2 * convs
+    # FSRCNN's output layer runs as a sub-pixel convolution (K=3 taps at x4): counted as such in real FLOPs.
+    f = FSRCNN(d=56, scale=4)
+    real, paper = count_flops(f, shape, "real"), count_flops(f, shape, "paper")
+    rest = 2 * 32 * 32 * (3 * 56 * 25 + 56 * 12 + 4 * 12 * 12 * 9 + 12 * 56)
+    assert real == rest + 2 * 32 * 32 * 48 * 56 * 9
+    assert paper == rest + 2 * 128 * 128 * 56 * 3 * 81
+
+
+def test_deficit_routing_takes_the_cheapest_branch_within_the_tolerance() -> None:
+    d = torch.tensor([[0.0, 0.0], [5.0, 0.5], [50.0, 20.0], [0.2, 30.0]])  # light, medium deficits
+    scores = torch.log10(DEFICIT_EPS + torch.cat([d, torch.zeros(4, 1)], 1))
+    assert deficit_classes(scores, 0.0).tolist() == [0, 2, 2, 2]
+    assert deficit_classes(scores, 1.0).tolist() == [0, 1, 2, 0]
+    assert deficit_classes(scores, 25.0).tolist() == [0, 0, 1, 0]
+    assert deficit_classes(scores, 1e9).tolist() == [0, 0, 0, 0]
+    # a larger tolerance never picks a more expensive branch
+    s = torch.randn(200, 3)
+    prev = deficit_classes(s, 0.0)
+    for tol in (0.1, 1.0, 10.0, 100.0):
+        cur = deficit_classes(s, tol)
+        assert bool((cur <= prev).all())
+        prev = cur
+
+
+def test_model_decide_follows_its_routing() -> None:
+    argmax = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8))
+    deficit = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,
+                                        routing="deficit", tolerance=3.0))
+    scores = torch.log10(DEFICIT_EPS + torch.tensor([[1.0, 0.5, 0.0], [9.0, 2.0, 0.0]]))
+    assert argmax.decide(scores).tolist() == [0, 0]  # type: ignore[operator]
+    assert deficit.decide(scores).tolist() == [0, 1]  # type: ignore[operator]
+    assert deficit.decide(scores, tolerance=0.1).tolist() == [2, 2]  # type: ignore[operator]
+    with pytest.raises(ConfigError, match="routing"):
+        ClassSRConfig("residual", 2, (0, 4, 8), routing="best")
