@@ -107,3 +107,56 @@ def test_model_decide_follows_its_routing() -> None:
     assert deficit.decide(scores, tolerance=0.1).tolist() == [2, 2]  # type: ignore[operator]
     with pytest.raises(ConfigError, match="routing"):
         ClassSRConfig("residual", 2, (0, 4, 8), routing="best")
+
+
+def _random_branches(scale: int = 2, depth: int = 1) -> list[ResidualSR]:
+    torch.manual_seed(3)
+    branches = [ResidualSR(width=w, depth=depth, scale=scale).eval() for w in (0, 4, 6)]
+    for b in branches:
+        for p in b.parameters():
+            torch.nn.init.normal_(p, std=0.2)
+    return branches
+
+
+def test_routed_frame_with_a_full_halo_equals_each_branch_on_the_whole_frame() -> None:
+    """Cells whose halo covers the receptive radius are exactly the branch's whole-frame output (inside the
+    frame's border band, where the frame's own padding differs from the tiles' replicate padding)."""
+    from classsr_cli.models.residual import routed_frame
+
+    branches = _random_branches()
+    depth, step, s = 1, 8, 2
+    halo = receptive_radius(depth)
+    frame = torch.rand(1, 3, 37, 45)  # not a multiple of the step: the last row and column of cells stick out
+    classes = torch.randint(0, 3, (5, 6))
+    with torch.no_grad():
+        got = routed_frame(branches, frame, classes, step=step, halo=halo, batch_size=4)
+        whole = [b(frame) for b in branches]
+    assert got.shape == (1, 3, 37 * s, 45 * s)
+    b = halo * s
+    for r in range(5):
+        for c in range(6):
+            ys = slice(max(r * step * s, b), min((r + 1) * step * s, 37 * s - b))
+            xs = slice(max(c * step * s, b), min((c + 1) * step * s, 45 * s - b))
+            want = whole[int(classes[r, c])][..., ys, xs]
+            assert torch.allclose(got[..., ys, xs], want, atol=1e-5), (r, c)
+    assert {0, 1, 2} <= set(classes.flatten().tolist())
+
+
+def test_routed_frame_all_bicubic_is_bicubic_and_a_short_halo_only_changes_cell_edges() -> None:
+    from classsr_cli.models.residual import routed_frame
+
+    branches = _random_branches()
+    frame = torch.rand(1, 3, 32, 40)
+    with torch.no_grad():
+        light = routed_frame(branches, frame, torch.zeros(4, 5, dtype=torch.long), step=8, halo=0)
+        assert torch.equal(light, branches[0](frame))
+        full = routed_frame(branches, frame, torch.full((4, 5), 2), step=8, halo=3)
+        short = routed_frame(branches, frame, torch.full((4, 5), 2), step=8, halo=1)
+    diff = (full - short).abs()[0].amax(0)  # (64, 80)
+    assert diff.max() > 1e-4
+    edge = torch.zeros_like(diff, dtype=torch.bool)
+    for k in range(0, 81, 16):  # cell boundaries and the frame's border in HR pixels, +- (radius - halo) * scale
+        edge[:, max(0, k - 4) : k + 4] = True
+        if k <= 64:
+            edge[max(0, k - 4) : k + 4, :] = True
+    assert diff[~edge].max() < 1e-5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["Classifier"]
@@ -33,10 +34,27 @@ class Classifier(nn.Module):
             conv.weight.data.mul_(0.1)
             nn.init.zeros_(conv.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Per 4x4 block features ``(N, 32, h/4, w/4)``: conv1 has stride 4 and every later conv is 1x1."""
         x = self.act(self.conv1(x))
         x = self.act(self.conv2(x))
         x = self.act(self.conv3(x))
         x = self.act(self.conv4(x))
-        x = self.conv5(x)
-        return self.fc(x.mean(dim=(2, 3)))
+        return self.conv5(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean(dim=(2, 3)))
+
+    def grid_scores(self, frame: torch.Tensor, patch: int, step: int) -> torch.Tensor:
+        """Scores of every ``patch`` x ``patch`` window at stride ``step`` of ``frame``, in one pass.
+
+        ``frame`` is ``(N, 3, H, W)`` with ``H - patch`` and ``W - patch`` multiples of ``step``, and ``patch`` and
+        ``step`` multiples of 4. Because conv1 is 4x4 stride 4 and the rest are 1x1, the features of a window are
+        a window of the frame's features, so the per-window mean is an average pool (``patch/4`` wide, stride
+        ``step/4``): equal to running :meth:`forward` on every window, within float rounding, at the cost of one
+        pass over the frame instead of ``(patch/step)²`` passes. Returns ``(N, rows, cols, 3)``.
+        """
+        if patch % 4 or step % 4:
+            raise ValueError(f"patch and step must be multiples of 4, got {patch} and {step}")
+        pooled = F.avg_pool2d(self.features(frame), kernel_size=patch // 4, stride=step // 4)
+        return self.fc(pooled.permute(0, 2, 3, 1))
