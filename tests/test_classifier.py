@@ -26,3 +26,24 @@ def test_grid_scores_equal_the_per_patch_classifier(rows: int, cols: int, patch:
 def test_grid_scores_refuse_a_step_off_the_stride_4_grid() -> None:
     with pytest.raises(ValueError, match="multiples of 4"):
         Classifier(width=8).grid_scores(torch.rand(1, 3, 62, 62), 32, 30)
+
+
+def test_classify_frame_classifies_the_window_centred_on_each_cell() -> None:
+    import torch.nn.functional as F
+
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    model = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8)).eval()
+    for p in model.classifier.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    frame = torch.rand(1, 3, 61, 50)
+    got = model.classify_frame(frame, 28)
+    assert got.shape == (3, 2)
+    padded = F.pad(frame, (2, 2 * 28 - 50 + 2, 2, 3 * 28 - 61 + 2), mode="replicate")
+    with torch.no_grad():
+        want = [[int(model.classifier(padded[..., r * 28 : r * 28 + 32, c * 28 : c * 28 + 32]).argmax())
+                 for c in range(2)] for r in range(3)]
+    assert got.tolist() == want
+    with pytest.raises(ValueError, match="step"):
+        model.classify_frame(frame, 27)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from classsr_cli.config import ClassSRConfig
@@ -78,6 +79,24 @@ class ClassSR(nn.Module):
         if x.shape[0] == 0:
             return torch.empty(0, dtype=torch.long, device=x.device)
         return torch.cat([self.decide(self.classifier(c), tolerance) for c in x.split(batch_size)])
+
+    @torch.no_grad()
+    def classify_frame(self, frame: torch.Tensor, step: int, tolerance: float | None = None) -> torch.Tensor:
+        """Classes ``(rows, cols)`` of the ``step`` x ``step`` cells of ``frame`` ``(1, 3, H, W)`` in one pass.
+
+        Cell ``(r, c)`` covers LR rows ``r*step .. r*step+step-1`` (columns alike; the last row and column may
+        stick out of the frame) and is classified on the ``patch`` x ``patch`` window centred on it, the frame
+        replicate-padded by ``(patch - step) / 2``: :meth:`Classifier.grid_scores`.
+        """
+        p = self.cfg.patch
+        if (p - step) % 2 or step > p:
+            raise ValueError(f"step must be at most the patch ({p}) and differ from it by an even number, got {step}")
+        _, _, h, w = frame.shape
+        rows, cols = -(-h // step), -(-w // step)
+        m = (p - step) // 2
+        padded = F.pad(frame, (m, cols * step - w + m, m, rows * step - h + m), mode="replicate")
+        scores = self.classifier.grid_scores(padded, p, step)[0]
+        return self.decide(scores.reshape(-1, 3), tolerance).view(rows, cols)
 
     @torch.no_grad()
     def forward_routed(
