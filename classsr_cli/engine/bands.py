@@ -86,6 +86,11 @@ class _BandSink:
         self.keep_from = keep_from
         n_keep = grid.count - keep_from if keep_from is not None else 0
         self.kept = like.new_empty((n_keep, 3, size, size)) if self.canvas and n_keep else None
+        self.first_new = 0
+
+    def put_new(self, pos: torch.Tensor, hr: torch.Tensor) -> None:
+        """:meth:`put` for the band's newly routed patches, numbered after the carried ones."""
+        self.put(pos + self.first_new, hr)
 
     def put(self, pos: torch.Tensor, hr: torch.Tensor) -> None:
         if self.canvas is None:
@@ -185,9 +190,10 @@ class FrameRun:
                 sink = _BandSink(sub, s, self.blend, self.lr.new_empty(0, dtype=_dtype(self.model)), keep_from)
                 if kept is not None:
                     sink.put(torch.arange(k, device=device), kept)
+                sink.first_new = k
                 index = torch.arange(offset, offset + patches.shape[0], device=device)
                 cls, got = router.route(
-                    self.model, patches, index, lambda pos, hr: sink.put(pos + k, hr),
+                    self.model, patches, index, sink.put_new,
                     progress=self._band_progress(offset),
                 )
                 classes[offset : offset + cls.numel()] = cls.cpu()
