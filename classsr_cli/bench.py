@@ -36,14 +36,13 @@ import torch
 from classsr_cli import runtime
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
-from classsr_cli.engine import DEFAULT_STEP, upscale_tensor
+from classsr_cli.engine import DEFAULT_STEP, model_flops, upscale_tensor
 from classsr_cli.errors import ConfigError, InputError
-from classsr_cli.flops import model_flops
+from classsr_cli.io.files import IMAGE_SUFFIXES, images_in
 from classsr_cli.metrics import psnr, quantize, ssim
 from classsr_cli.models.classsr import ClassSR
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "METHODS",
     "BenchResult",
     "MethodResult",
@@ -58,7 +57,6 @@ __all__ = [
 ]
 
 METHODS = ("bicubic", "light", "medium", "heavy", "heavy-tiled", "classsr")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _BRANCH = {"light": 0, "medium": 1, "heavy": 2}
 _SSIM_WINDOW = 11
 
@@ -173,16 +171,12 @@ def examples_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "examples"
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def find_images(specs: Sequence[str | Path], data_root: str | Path | None = None) -> list[Path]:
     """Image files named by ``specs``: files, folders (their images, not recursive) or names of sets under
     ``data_root`` (default :func:`default_data_root`). No specs means the images in ``examples/``."""
     if not specs:
         ex = examples_dir()
-        found = _images_in(ex) if ex.is_dir() else []
+        found = images_in(ex) if ex.is_dir() else []
         if not found:
             raise InputError(
                 f"no images given and {ex} holds none; pass HR images, folders or a set name such as Set5"
@@ -195,7 +189,7 @@ def find_images(specs: Sequence[str | Path], data_root: str | Path | None = None
         if not p.exists() and (root / p).is_dir():
             p = root / p
         if p.is_dir():
-            found = _images_in(p)
+            found = images_in(p)
             if not found:
                 raise InputError(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)

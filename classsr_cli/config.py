@@ -13,6 +13,7 @@ from typing import Any
 from classsr_cli.errors import ConfigError
 
 __all__ = [
+    "CLASS_COLOURS",
     "CLASS_NAMES",
     "FAMILY_DEFAULTS",
     "ROUTINGS",
@@ -23,6 +24,8 @@ __all__ = [
 
 #: Index 0/1/2 of the classifier output: simple/medium/hard patches, served by the light/medium/heavy branch.
 CLASS_NAMES: tuple[str, str, str] = ("light", "medium", "heavy")
+#: RGB tint of each class in class maps (images and video), light to heavy: green, yellow, red.
+CLASS_COLOURS: tuple[tuple[int, int, int], ...] = ((40, 200, 70), (240, 200, 30), (225, 45, 45))
 
 #: How a ClassSR model's classifier output becomes a class: ``argmax`` of logits (the paper), or ``deficit``:
 #: the outputs predict log10 of each branch's mean squared error increase over the heavy branch (8-bit levels²),

@@ -37,7 +37,7 @@ def bicubic_resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
     from PIL import Image
 
     chans = [
-        np.asarray(Image.fromarray(img[..., c].astype(np.float32), mode="F").resize((width, height), Image.BICUBIC))
+        np.asarray(Image.fromarray(img[..., c].astype(np.float32), mode="F").resize((width, height), Image.Resampling.BICUBIC))
         for c in range(img.shape[2])
     ]
     return np.clip(np.rint(np.stack(chans, axis=-1)), 0, 255).astype(np.uint8)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
@@ -22,11 +22,17 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class World:
-    """This process's place among the ranks."""
+    """This process's place among the ranks (the one process identity, for inference and training alike).
+
+    Attributes:
+        rank, size, local_rank: as torchrun sets them (``0, 1, 0`` for a single process).
+        device: the device this rank runs on.
+    """
 
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def active(self) -> bool:
@@ -35,6 +41,10 @@ class World:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def barrier(self) -> None:
+        """Wait until every rank gets here (no-op for a single process)."""
+        barrier(self)
 
     def shard(self, items: Sequence[T]) -> list[T]:
         """This rank's share: ``items[rank::size]``."""

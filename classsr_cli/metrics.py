@@ -96,7 +96,7 @@ def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     n = g.size
     h, w = x.shape
     rows = sum(g[i] * x[i : h - n + 1 + i] for i in range(n))
-    return sum(g[j] * rows[:, j : w - n + 1 + j] for j in range(n))  # type: ignore[index]
+    return sum(g[j] * rows[:, j : w - n + 1 + j] for j in range(n))
 
 
 def _ssim_plane(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> float:

@@ -1,14 +1,14 @@
-"""The per-image pipeline: read -> tensor -> :func:`engine.upscale_tensor` -> resize -> quantise -> write.
+"""The per-image pipeline: pixels -> tensor -> the engine's bands -> resize -> quantise -> rows -> file.
 
-For the CLI, video and bench alike; imports neither typer nor rich and never prints.
+For ``upscale``, ``video`` and ``bench`` alike; imports neither typer nor rich and never prints.
 
-* :func:`load_upscaler` picks and loads the model for a scale (a non-native scale such as 3 or 2.5 runs the
-  nearest larger native model, then an antialiased bicubic downscale to the exact size).
-* :meth:`Upscaler.upscale_array` upscales ``(H, W, C)`` uint8/uint16 pixels (+ alpha) in memory;
-  :meth:`Upscaler.upscale_picture` does the same for a :class:`~classsr_cli.io.image.Picture`.
+* :class:`Upscaler` holds a loaded model (:func:`classsr_cli.zoo.load`) and its run settings.
+  :meth:`Upscaler.run` turns ``(H, W, C)`` uint8/uint16 pixels into quantised output rows, band by band
+  (:class:`classsr_cli.engine.FrameRun`; a whole frame is one band), for images and video frames alike.
+  A non-native scale (3 or 2.5 with an x4 model) runs whole, then an antialiased bicubic downscale.
 * :func:`upscale_file` is one whole file: read, upscale, write (atomically), optional class map. Outputs of
-  :data:`STREAM_PIXELS` or more are computed in bands of patch rows and written as the bands finish
-  (:func:`engine.upscale_banded`, :func:`io.image.write_image_rows`), so memory does not grow with the output.
+  :data:`STREAM_PIXELS` or more are computed in bands and written as the bands finish
+  (:func:`io.image.write_image_rows`), so memory does not grow with the output.
 
 Colour is computed in float from the file's own bit depth and quantised once, on the model's device.
 Grayscale runs as RGB (replicated) and comes back to gray by ITU-R 601 luma. Alpha does not go through the
@@ -17,9 +17,9 @@ model: it is resized on its own with antialiased bicubic (a constant alpha is ju
 
 from __future__ import annotations
 
-import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,32 +29,28 @@ import torch
 import torch.nn.functional as F
 
 from classsr_cli.config import CLASS_NAMES
-from classsr_cli.engine import DEFAULT_STEP, Progress, RouteResult, upscale_banded, upscale_tensor
-from classsr_cli.errors import ConfigError, ModelNotFoundError
-from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Emit, Picture, read_image, write_image, write_image_rows
+from classsr_cli.engine import BAND_PATCHES, DEFAULT_STEP, Forced, FrameRun, Router, RouteResult, check_step
+from classsr_cli.errors import ConfigError
+from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
 from classsr_cli.runtime import synchronize
+from classsr_cli.zoo import check_scale
 
 if TYPE_CHECKING:
     from classsr_cli.models.classsr import ClassSR
+    from classsr_cli.zoo import Model
 
 __all__ = [
-    "MAX_SCALE",
-    "NATIVE_SCALES",
     "STREAM_PIXELS",
     "ImageResult",
+    "PixelRun",
     "Upscaled",
     "Upscaler",
     "branch_index",
-    "choose_model",
-    "load_upscaler",
     "upscale_file",
 ]
 
-#: Scales a ClassSR model can be built for; a requested scale runs the smallest of these that is >= it.
-NATIVE_SCALES = (2, 3, 4)
-MAX_SCALE = max(NATIVE_SCALES)
-#: Outputs with at least this many pixels are computed and written in bands (native scale, no alpha, no
-#: class map); smaller ones whole, in one pass.
+#: Outputs with at least this many pixels are computed in bands (native scale, no alpha, no image class
+#: map); smaller ones whole, in one band.
 STREAM_PIXELS = 16_000_000
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -69,36 +65,6 @@ def branch_index(name: str | int | None) -> int | None:
         raise ConfigError(f"unknown branch {name!r}; use {', '.join(CLASS_NAMES)}") from None
 
 
-def _check_scale(scale: float) -> None:
-    if not (1 < scale <= MAX_SCALE) or not math.isfinite(scale):
-        raise ConfigError(f"scale must be above 1 and at most {MAX_SCALE}, got {scale:g}")
-
-
-def choose_model(spec: str | None, scale: float) -> Path:
-    """Path of the model to run for ``scale``: ``spec`` (name or path), else the default model of the
-    smallest native scale >= ``scale`` that is installed."""
-    from classsr_cli.zoo import resolve_model
-
-    _check_scale(scale)
-    candidates = [s for s in NATIVE_SCALES if s >= scale]
-    if spec is not None:
-        return resolve_model(spec, candidates[0])
-    first: ModelNotFoundError | None = None
-    for s in candidates:
-        try:
-            return resolve_model(None, s)
-        except ModelNotFoundError as e:
-            first = first or e
-    assert first is not None
-    if float(scale) in NATIVE_SCALES:
-        raise first
-    names = " or ".join(f"classsr_fsrcnn_x{s}" for s in candidates)
-    raise ModelNotFoundError(
-        f"no installed model for x{scale:g}, which runs the nearest larger native model ({names}); "
-        "pass --model PATH, or train one with `classsr train all`"
-    )
-
-
 @dataclass
 class Upscaled:
     """What :meth:`Upscaler.upscale_array` returns: output pixels (same dtype and channels as the input),
@@ -108,6 +74,57 @@ class Upscaled:
     alpha: np.ndarray | None
     route: RouteResult
     model_seconds: float
+
+
+class PixelRun:
+    """Iterate the quantised output rows ``(n, W_out, C)`` of one picture, top to bottom (see
+    :meth:`Upscaler.run`); after the last, :attr:`route` says what routing did and :attr:`model_seconds` how
+    long the engine took (device synchronised; without resizing, quantising or the consumer's time)."""
+
+    def __init__(
+        self, up: Upscaler, pixels: np.ndarray, router: Router, banded: bool,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"expected (H, W, 1|3) uint8/uint16 pixels, got {pixels.shape} {pixels.dtype}")
+        if banded and up.resampled:
+            raise ValueError("banded runs are at the model's own scale only")
+        self.up, self.pixels, self.router, self.progress = up, pixels, router, progress
+        self.band_patches = BAND_PATCHES if banded else None
+        self.model_seconds = 0.0
+        self.frame: FrameRun | None = None
+
+    @property
+    def route(self) -> RouteResult:
+        if self.frame is None:
+            raise RuntimeError("iterate the PixelRun first")
+        return self.frame.result
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        up, pixels = self.up, self.pixels
+        h, w, c = pixels.shape
+        top = float(np.iinfo(pixels.dtype).max)
+        x = _to_tensor(pixels, up.device, top).permute(2, 0, 1).unsqueeze(0)
+        if c == 1:
+            x = x.expand(1, 3, h, w)
+        self.frame = FrameRun(
+            up.model, x, router=self.router, step=up.step, band_patches=self.band_patches, progress=self.progress
+        )
+        size = up.output_size(h, w)
+        bands = iter(self.frame)
+        while True:
+            t = time.perf_counter()
+            band = next(bands, None)
+            synchronize(up.device)
+            self.model_seconds += time.perf_counter() - t
+            if band is None:
+                return
+            sr = band.rows.float()
+            if up.resampled:
+                sr = _resize(sr, size)
+            if c == 1:
+                sr = _luma(sr)
+            yield _quantise(sr[0].permute(1, 2, 0), top, pixels.dtype)
 
 
 class Upscaler:
@@ -136,15 +153,14 @@ class Upscaler:
         self.model = model
         self.model_scale = int(model.cfg.scale)
         self.scale = float(scale if scale is not None else self.model_scale)
-        _check_scale(self.scale)
+        check_scale(self.scale)
         if self.scale > self.model_scale:
             where = f"{model_path}: " if model_path else ""
             raise ConfigError(
                 f"{where}an x{self.model_scale} model cannot upscale x{self.scale:g}; "
                 f"use -x {self.model_scale} or less, or another --model"
             )
-        if not 1 <= step <= model.cfg.patch:
-            raise ConfigError(f"--step must be in 1..{model.cfg.patch} (the patch size), got {step}")
+        check_step(step, model.cfg.patch)
         if batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
         self.step = step
@@ -153,6 +169,11 @@ class Upscaler:
         self.model_path = model_path
         p = next(model.parameters())
         self.device, self.dtype = p.device, p.dtype
+
+    @classmethod
+    def of(cls, loaded: Model, **settings: Any) -> Upscaler:
+        """An upscaler for a model from :func:`classsr_cli.zoo.load`."""
+        return cls(loaded.net, scale=loaded.scale, model_path=loaded.path, **settings)
 
     @property
     def resampled(self) -> bool:
@@ -164,76 +185,35 @@ class Upscaler:
             return height * self.model_scale, width * self.model_scale
         return max(1, round(height * self.scale)), max(1, round(width * self.scale))
 
+    def router(self) -> Router:
+        """A fresh router for this upscaler's settings: argmax, or the forced branch."""
+        policy = Forced(self.force_branch) if self.force_branch is not None else None
+        return Router(policy, batch_size=self.batch_size)
+
+    def should_band(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:
+        """Whether a ``height`` x ``width`` input runs in bands: outputs of ``stream_pixels`` or more at the
+        model's own scale (``None``: never)."""
+        oh, ow = self.output_size(height, width)
+        return stream_pixels is not None and oh * ow >= stream_pixels and not self.resampled
+
+    def run(
+        self, pixels: np.ndarray, *, router: Router | None = None, banded: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> PixelRun:
+        """The output rows of ``(H, W, C)`` uint8/uint16 pixels (``C`` = 1 or 3), as an iterator: one band
+        (the whole frame) unless ``banded`` (native scale only). ``router`` defaults to :meth:`router`."""
+        return PixelRun(self, pixels, router or self.router(), banded, progress)
+
     def upscale_array(
-        self, pixels: np.ndarray, alpha: np.ndarray | None = None, *, progress: Progress | None = None
+        self, pixels: np.ndarray, alpha: np.ndarray | None = None, *, router: Router | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Upscaled:
-        """Upscale ``(H, W, C)`` uint8/uint16 pixels (``C`` = 1 or 3) and an optional ``(H, W)`` alpha."""
-        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"expected (H, W, 1|3) uint8/uint16 pixels, got {pixels.shape} {pixels.dtype}")
-        h, w, c = pixels.shape
-        top = float(np.iinfo(pixels.dtype).max)
-        x = _to_tensor(pixels, self.device, top).permute(2, 0, 1).unsqueeze(0).to(self.dtype)
-        if c == 1:
-            x = x.expand(1, 3, h, w)
-        start = time.perf_counter()
-        sr, route = upscale_tensor(
-            self.model, x, step=self.step, batch_size=self.batch_size, force_branch=self.force_branch,
-            progress=progress,
-        )
-        synchronize(self.device)
-        model_seconds = time.perf_counter() - start
-        size = self.output_size(h, w)
-        sr = sr.float()
-        if tuple(sr.shape[-2:]) != size:
-            sr = _resize(sr, size)
-        if c == 1:
-            sr = sum(wt * sr[:, k : k + 1] for k, wt in enumerate(_LUMA))
-            assert isinstance(sr, torch.Tensor)
-        out = _quantise(sr[0].permute(1, 2, 0), top, pixels.dtype)
-        a = None if alpha is None else self._upscale_alpha(alpha, size)
-        return Upscaled(out, a, route, model_seconds)
+        """Upscale ``(H, W, C)`` uint8/uint16 pixels and an optional ``(H, W)`` alpha, whole."""
+        run = self.run(pixels, router=router, progress=progress)
+        (out,) = list(run)
+        a = None if alpha is None else self._upscale_alpha(alpha, self.output_size(*pixels.shape[:2]))
+        return Upscaled(out, a, run.route, run.model_seconds)
 
-    def can_stream(self, picture: Picture) -> bool:
-        """Whether :meth:`upscale_rows` handles ``picture`` (native scale, no alpha)."""
-        return not self.resampled and picture.alpha is None
-
-    def upscale_rows(
-        self, pixels: np.ndarray, emit: Emit, *, progress: Progress | None = None
-    ) -> tuple[RouteResult, float]:
-        """Upscale ``(H, W, C)`` uint8/uint16 pixels at the model's scale in bands of patch rows; ``emit`` gets
-        the quantised output rows ``(n, s*W, C)`` top to bottom, the same values :meth:`upscale_array` gives.
-
-        Returns what routing did and the model's share of the time (without ``emit``'s).
-        """
-        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"expected (H, W, 1|3) uint8/uint16 pixels, got {pixels.shape} {pixels.dtype}")
-        if self.resampled:
-            raise ValueError("upscale_rows runs at the model's own scale only")
-        h, w, c = pixels.shape
-        top = float(np.iinfo(pixels.dtype).max)
-        x = _to_tensor(pixels, self.device, top).permute(2, 0, 1).unsqueeze(0).to(self.dtype)
-        if c == 1:
-            x = x.expand(1, 3, h, w)
-        sink_seconds = 0.0
-
-        def sink(_y: int, band: torch.Tensor) -> None:
-            nonlocal sink_seconds
-            t = time.perf_counter()
-            sr = band.float()
-            if c == 1:
-                sr = sum(wt * sr[:, k : k + 1] for k, wt in enumerate(_LUMA))  # type: ignore[assignment]
-            emit(_quantise(sr[0].permute(1, 2, 0), top, pixels.dtype))
-            sink_seconds += time.perf_counter() - t
-
-        start = time.perf_counter()
-        route = upscale_banded(
-            self.model, x, sink, step=self.step, batch_size=self.batch_size, force_branch=self.force_branch,
-            progress=progress,
-        )
-        synchronize(self.device)
-        return route, time.perf_counter() - start - sink_seconds
-
-    def upscale_picture(self, picture: Picture, *, progress: Progress | None = None) -> tuple[Picture, Upscaled]:
+    def upscale_picture(self, picture: Picture, *, progress: Callable[[int, int], None] | None = None) -> tuple[Picture, Upscaled]:
         """Upscale a decoded :class:`Picture`; the result keeps its ICC profile and EXIF."""
         up = self.upscale_array(picture.pixels, picture.alpha, progress=progress)
         out = Picture(
@@ -249,6 +229,11 @@ class Upscaler:
         top = float(np.iinfo(alpha.dtype).max)
         a = _to_tensor(alpha, self.device, top)[None, None]
         return _quantise(_resize(a, size)[0, 0], top, alpha.dtype)
+
+
+def _luma(sr: torch.Tensor) -> torch.Tensor:
+    r, g, b = _LUMA
+    return r * sr[:, 0:1] + g * sr[:, 1:2] + b * sr[:, 2:3]
 
 
 def _to_tensor(arr: np.ndarray, device: torch.device, top: float) -> torch.Tensor:
@@ -275,27 +260,6 @@ def _quantise(x: torch.Tensor, top: float, dtype: np.dtype[Any] | type) -> np.nd
     q = x.clamp(0, 1).mul(top).round_()
     q = q.to(torch.uint8) if top == 255 else q.to(torch.int32)
     return q.cpu().numpy().astype(dtype, copy=False)
-
-
-def load_upscaler(
-    spec: str | None,
-    scale: float,
-    *,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype | None = None,
-    step: int = DEFAULT_STEP,
-    batch_size: int = 256,
-    force_branch: str | int | None = None,
-) -> Upscaler:
-    """Choose (see :func:`choose_model`), load and wrap the model for ``scale``."""
-    from classsr_cli.checkpoint import load_checkpoint
-
-    path = choose_model(spec, scale)
-    loaded = load_checkpoint(path, device=device, dtype=dtype, expect_kind="classsr")
-    return Upscaler(
-        loaded.module,  # type: ignore[arg-type]
-        scale=scale, step=step, batch_size=batch_size, force_branch=force_branch, model_path=path,
-    )
 
 
 @dataclass
@@ -354,13 +318,13 @@ def upscale_file(
     classmap: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    progress: Progress | None = None,
+    progress: Callable[[int, int], None] | None = None,
     stream_pixels: int | None = STREAM_PIXELS,
 ) -> ImageResult:
     """Read ``src``, upscale it, write ``dst`` (and the class map to ``classmap``); nothing partial is left.
 
-    Outputs of ``stream_pixels`` or more (``None``: never) are computed and written in bands when
-    :meth:`Upscaler.can_stream` and there is no class map: the same pixels in bounded memory.
+    Outputs of ``stream_pixels`` or more (``None``: never) are computed and written in bands
+    (:meth:`Upscaler.should_band`) when there is no alpha and no class map: the same pixels in bounded memory.
 
     Raises :class:`InputError` for an unreadable input, :class:`OutputExistsError` for an existing output
     without ``overwrite``, :class:`ConfigError` for an output suffix classsr cannot write.
@@ -372,22 +336,17 @@ def upscale_file(
     start = time.perf_counter()
     picture = read_image(src, max_pixels=max_pixels)
     oh, ow = upscaler.output_size(picture.height, picture.width)
-    if stream_pixels is not None and oh * ow >= stream_pixels and classmap is None and upscaler.can_stream(picture):
-        ran: list[tuple[RouteResult, float]] = []
-
-        def fill(emit: Emit) -> None:
-            ran.append(upscaler.upscale_rows(picture.pixels, emit, progress=progress))
-
+    if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
+        run = upscaler.run(picture.pixels, banded=True, progress=progress)
         notes = list(picture.notes) + write_image_rows(
-            dst, (oh, ow), picture.pixels.shape[2], picture.pixels.dtype, fill,
+            dst, (oh, ow), picture.pixels.shape[2], picture.pixels.dtype, run,
             icc=picture.icc, exif=picture.exif, overwrite=overwrite,
         )
-        route, model_seconds = ran[0]
         return ImageResult(
             input=src, output=dst, classmap=None, scale=upscaler.scale, model_scale=upscaler.model_scale,
             model=upscaler.model_path, size_in=(picture.width, picture.height), size_out=(ow, oh),
-            mode=picture.mode, bits=picture.bits, route=route, seconds=time.perf_counter() - start,
-            model_seconds=model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
+            mode=picture.mode, bits=picture.bits, route=run.route, seconds=time.perf_counter() - start,
+            model_seconds=run.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
             notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
         )
     out, up = upscaler.upscale_picture(picture, progress=progress)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classsr_cli.errors import ClassSRError, ConfigError, InputError, OutputExistsError
+from classsr_cli.io.files import images_in, is_image_name
 
 __all__ = ["Job", "Plan", "classmap_path", "default_output_name", "plan_jobs", "scale_tag"]
 
@@ -57,20 +58,11 @@ def classmap_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_classmap.png")
 
 
-def _is_image_name(p: Path) -> bool:
-    from classsr_cli.io.image import READ_SUFFIXES
-
-    return p.suffix.lower() in READ_SUFFIXES and not p.name.startswith(".")
-
-
 def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool]:
     """``[(file, relative output path)]`` for one input spec, and whether it names more than one file."""
     path = Path(spec)
     if path.is_dir():
-        walk = path.rglob("*") if recursive else path.iterdir()
-        files = sorted(
-            p for p in walk if p.is_file() and _is_image_name(p) and not _hidden(p.relative_to(path))
-        )
+        files = images_in(path, recursive=recursive)
         if not files:
             raise InputError(f"{path}: no images in this folder{'' if recursive else ' (try --recursive)'}")
         return [(p, p.relative_to(path)) for p in files], True
@@ -79,14 +71,10 @@ def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool]:
             raise InputError(f"{path}: no such file or folder")
         return [(path, Path(path.name))], False
     matches = sorted(Path(m) for m in glob.glob(spec, recursive=recursive))
-    files = [p for p in matches if p.is_file() and _is_image_name(p)]
+    files = [p for p in matches if p.is_file() and is_image_name(p)]
     if not files:
         raise InputError(f"{spec}: no image matches this pattern")
     return [(p, Path(p.name)) for p in files], True
-
-
-def _hidden(rel: Path) -> bool:
-    return any(part.startswith(".") for part in rel.parts)
 
 
 def plan_jobs(

@@ -1,26 +1,44 @@
-"""Finding models: the shipped ones in ``weights/`` (and ``$CLASSSR_WEIGHTS``), or a path.
+"""Finding and loading models: the shipped ones in ``weights/`` (and ``$CLASSSR_WEIGHTS``), or a path.
 
-Shipped files are named ``classsr_{family}_x{scale}.safetensors``; the default model for scale ``s`` is
-``classsr_fsrcnn_x{s}``.
+:func:`load` is the one door through which ``upscale``, ``video`` and ``bench`` get a model to run. Shipped files
+are named ``classsr_{family}_x{scale}.safetensors``; the default model for scale ``s`` is ``classsr_fsrcnn_x{s}``.
+A scale that is not native (3 with no x3 model, 2.5) runs the nearest larger native model; the caller downscales.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from classsr_cli.errors import CheckpointError, ModelNotFoundError
+from classsr_cli.errors import CheckpointError, ConfigError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import torch
 
-    from classsr_cli.checkpoint import Loaded
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models.classsr import ClassSR
 
-__all__ = ["ModelInfo", "default_model_name", "list_models", "load_model", "resolve_model", "weights_dirs"]
+__all__ = [
+    "MAX_SCALE",
+    "NATIVE_SCALES",
+    "Model",
+    "ModelInfo",
+    "check_scale",
+    "choose_model",
+    "default_model_name",
+    "list_models",
+    "load",
+    "resolve_model",
+    "weights_dirs",
+]
 
 DEFAULT_FAMILY = "fsrcnn"
+#: Scales a ClassSR model can be built for; a requested scale runs the smallest of these that is >= it.
+NATIVE_SCALES = (2, 3, 4)
+MAX_SCALE = max(NATIVE_SCALES)
 
 
 def weights_dirs() -> list[Path]:
@@ -88,10 +106,75 @@ def resolve_model(spec: str | None, scale: int) -> Path:
     raise ModelNotFoundError(f"no model named {name!r}; `classsr models` lists the installed ones")
 
 
-def load_model(
-    spec: str | None, scale: int, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
-) -> Loaded:
-    """Resolve and load a whole ClassSR model (``kind=classsr``)."""
-    from classsr_cli.checkpoint import load_checkpoint
+def check_scale(scale: float) -> None:
+    """Scales run are above 1 and at most :data:`MAX_SCALE`; a :class:`ConfigError` otherwise."""
+    if not (1 < scale <= MAX_SCALE) or not math.isfinite(scale):
+        raise ConfigError(f"scale must be above 1 and at most {MAX_SCALE}, got {scale:g}")
 
-    return load_checkpoint(resolve_model(spec, scale), device=device, dtype=dtype, expect_kind="classsr")
+
+def choose_model(spec: str | None, scale: float) -> Path:
+    """Path of the model to run for ``scale``: ``spec`` (name or path), else the default model of the
+    smallest native scale >= ``scale`` that is installed."""
+    check_scale(scale)
+    candidates = [s for s in NATIVE_SCALES if s >= scale]
+    if spec is not None:
+        return resolve_model(spec, candidates[0])
+    first: ModelNotFoundError | None = None
+    for s in candidates:
+        try:
+            return resolve_model(None, s)
+        except ModelNotFoundError as e:
+            first = first or e
+    assert first is not None
+    if float(scale) in NATIVE_SCALES:
+        raise first
+    names = " or ".join(f"classsr_fsrcnn_x{s}" for s in candidates)
+    raise ModelNotFoundError(
+        f"no installed model for x{scale:g}, which runs the nearest larger native model ({names}); "
+        "pass --model PATH, or train one with `classsr train all`"
+    )
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded ClassSR model, ready to run.
+
+    Attributes:
+        net: the model, on its device and dtype, in eval mode.
+        path: the file it came from.
+        scale: the scale asked for (at most the model's own; below it the output is downscaled).
+    """
+
+    net: ClassSR
+    path: Path
+    scale: float
+
+    @property
+    def config(self) -> ClassSRConfig:
+        return self.net.cfg
+
+    @property
+    def model_scale(self) -> int:
+        return int(self.net.cfg.scale)
+
+
+def load(
+    spec: str | None, scale: float, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
+) -> Model:
+    """Choose (:func:`choose_model`), load and check the ClassSR model that runs ``scale``.
+
+    Raises :class:`ModelNotFoundError`, :class:`CheckpointError`, or :class:`ConfigError` when the model's
+    scale is below ``scale``.
+    """
+    from classsr_cli.checkpoint import load_checkpoint
+    from classsr_cli.models.classsr import ClassSR
+
+    path = choose_model(spec, scale)
+    net = load_checkpoint(path, device=device, dtype=dtype, expect_kind="classsr").module
+    assert isinstance(net, ClassSR)
+    if scale > net.cfg.scale:
+        raise ConfigError(
+            f"{path}: an x{net.cfg.scale} model cannot upscale x{scale:g}; "
+            f"use -x {net.cfg.scale} or less, or another --model"
+        )
+    return Model(net=net, path=path, scale=float(scale))

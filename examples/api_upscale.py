@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from classsr_cli import zoo
 from classsr_cli.io.image import read_image, write_image
-from classsr_cli.pipeline import load_upscaler
+from classsr_cli.pipeline import Upscaler
 from classsr_cli.runtime import resolve_device
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -20,7 +21,7 @@ parser.add_argument("-x", "--scale", type=float, default=4.0)
 args = parser.parse_args()
 
 # 1. Load the model for the scale, on the best device (cuda, then mps, then cpu).
-upscaler = load_upscaler(args.model, args.scale, device=resolve_device("auto"))
+upscaler = Upscaler.of(zoo.load(args.model, args.scale, device=resolve_device("auto")))
 
 # 2. Read: EXIF orientation applied, mode kept (gray, alpha, 16-bit), ICC/EXIF carried.
 picture = read_image(args.image)

@@ -58,16 +58,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     import torch
 
     from classsr_cli.engine import DEFAULT_STEP
+    from classsr_cli.engine.tiling import extract_patches, plan_grid
     from classsr_cli.io.image import read_image
     from classsr_cli.runtime import resolve_device, synchronize
-    from classsr_cli.tiling import extract_patches, plan_grid
-    from classsr_cli.zoo import load_model
+    from classsr_cli.zoo import load
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    loaded = load_model(args.model, 4, device=device)
-    model = loaded.module
+    loaded = load(args.model, 4, device=device)
+    model = loaded.net
     pic = read_image(args.image)
     x = torch.from_numpy(pic.pixels.astype("float32") / float(2**pic.bits - 1)).permute(2, 0, 1)[None]
     x = x.expand(1, 3, *x.shape[2:]).to(device)

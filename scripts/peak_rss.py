@@ -2,7 +2,8 @@
 
 Each run is its own process; its peak RSS comes from ``wait4``. ``--mode banded`` is the CLI as shipped (outputs
 of 16 MP or more are computed and written in bands); ``--mode whole`` calls ``upscale_file`` with banding off,
-the behaviour before it. The model is a seeded untrained FSRCNN ClassSR: ``--widths 4,6,8`` (tiny, extra s=4,
+the behaviour before it; ``--mode video`` runs ``classsr video`` on a one-frame lossless (ffv1) clip of the
+same picture, encoding ffv1 (the encoder is another process: its memory is not in the figure). The model is a seeded untrained FSRCNN ClassSR: ``--widths 4,6,8`` (tiny, extra s=4,
 m=1) or ``--widths 16,36,56`` (the paper's widths). Prints one JSON line per size.
 
     python scripts/peak_rss.py 750x500 1500x1000 3000x2000 6000x4000 --mode banded
@@ -22,8 +23,9 @@ from pathlib import Path
 
 WHOLE = """
 import sys
-from classsr_cli.pipeline import load_upscaler, upscale_file
-up = load_upscaler(sys.argv[1], 4)
+from classsr_cli import zoo
+from classsr_cli.pipeline import Upscaler, upscale_file
+up = Upscaler.of(zoo.load(sys.argv[1], 4))
 upscale_file(up, sys.argv[2], sys.argv[3], stream_pixels=None)
 """
 
@@ -56,6 +58,12 @@ def make_model(path: Path, widths: tuple[int, ...]) -> None:
     save_checkpoint(build_model(cfg).eval(), path)
 
 
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
 def measure(cmd: list[str]) -> tuple[float, float]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
@@ -69,7 +77,8 @@ def measure(cmd: list[str]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sizes", nargs="+", help="LR sizes WxH")
-    ap.add_argument("--mode", choices=("banded", "whole"), default="banded")
+    ap.add_argument("--mode", choices=("banded", "whole", "video"), default="banded",
+                    help="video: `classsr video` on a one-frame lossless clip of the same picture")
     ap.add_argument("--widths", default="4,6,8")
     ap.add_argument("--out", default=None, help="folder for the images (default: a temporary one)")
     args = ap.parse_args()
@@ -82,7 +91,14 @@ def main() -> None:
             w, h = (int(v) for v in size.lower().split("x"))
             src, dst = d / f"in_{w}x{h}.png", d / f"out_{w}x{h}.png"
             make_image(src, w, h)
-            if args.mode == "banded":
+            if args.mode == "video":
+                clip, dst = d / f"in_{w}x{h}.mkv", d / f"out_{w}x{h}.mkv"
+                subprocess.run([_ffmpeg(), "-v", "error", "-y", "-i", str(src), "-c:v", "ffv1", str(clip)], check=True)
+                src.unlink()
+                src = clip
+                cmd = [sys.executable, "-m", "classsr_cli", "video", str(src), str(dst), "--model", str(model),
+                       "--codec", "ffv1", "--pix-fmt", "yuv444p"]
+            elif args.mode == "banded":
                 cmd = [sys.executable, "-m", "classsr_cli", "upscale", str(src), "-o", str(dst), "--model", str(model)]
             else:
                 cmd = [sys.executable, "-c", WHOLE, str(model), str(src), str(dst)]

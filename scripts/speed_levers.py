@@ -25,10 +25,10 @@ import torch
 from classsr_cli.bench import find_images, load_pairs
 from classsr_cli.config import ClassSRConfig
 from classsr_cli.engine import upscale_tensor
+from classsr_cli.engine.stitching import stitch
+from classsr_cli.engine.tiling import extract_patches, plan_grid
 from classsr_cli.metrics import psnr, quantize
 from classsr_cli.models import build_model
-from classsr_cli.stitching import stitch
-from classsr_cli.tiling import extract_patches, plan_grid
 
 
 def timed(fn: Callable[[], object], repeat: int) -> float:
@@ -271,7 +271,7 @@ def lever_strips(model, lrs, args) -> None:
     say("### Tile shape: heavy branch on patches vs on row strips of the same rows (interleaved)\n")
     import torch.nn.functional as F
 
-    from classsr_cli.tiling import pad_to_grid
+    from classsr_cli.engine.tiling import pad_to_grid
 
     grids, patches = tiles(model, lrs, args.step)
     p = model.cfg.patch
@@ -299,8 +299,8 @@ def merged_routed(model, x: torch.Tensor, step: int, lmax: int, force: int | Non
     """Prototype of "merge neighbouring patches of the same class": each run of up to ``lmax`` same-class
     patches in a patch row is computed as one tile ``patch x ((L-1)*step + patch)``; the L patch-sized windows
     of its output (overlapping views, no copy) go to a :class:`CropCanvas` as if they were the patches."""
-    from classsr_cli.stitching import CropCanvas
-    from classsr_cli.tiling import pad_to_grid
+    from classsr_cli.engine.stitching import CropCanvas
+    from classsr_cli.engine.tiling import pad_to_grid
 
     s, p = model.cfg.scale, model.cfg.patch
     grid = plan_grid(x.shape[2], x.shape[3], p, step)

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from classsr_cli import bench as lib
 from classsr_cli.cli import app
 from classsr_cli.degrade import make_pair
+from classsr_cli.engine.tiling import plan_grid
 from classsr_cli.metrics import psnr, quantize
-from classsr_cli.tiling import plan_grid
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
 from classsr_cli.config import BranchConfig, ClassSRConfig
-from classsr_cli.flops import count_flops
+from classsr_cli.engine.flops import count_flops
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models._layers import DIV2K_MEAN
 

@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,12 @@ from typer.testing import CliRunner, Result
 
 from classsr_cli.cli import app
 from classsr_cli.config import ClassSRConfig
-from classsr_cli.engine import upscale_banded, upscale_tensor
+from classsr_cli.engine import FrameRun, upscale_tensor
+from classsr_cli.engine.stitching import BLEND_MODES, stitch
+from classsr_cli.engine.tiling import extract_patches, plan_grid
 from classsr_cli.errors import CheckpointError
 from classsr_cli.io.image import Picture, read_image, write_image
 from classsr_cli.models import build_model
-from classsr_cli.stitching import BLEND_MODES, stitch
-from classsr_cli.tiling import extract_patches, plan_grid
 
 runner = CliRunner()
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
@@ -142,9 +143,9 @@ def test_bands_equal_the_whole_frame(f: tuple[int, int, int, int, int], rows: in
     step = min(step, model.cfg.patch)
     lr = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h * w))
     whole, a = upscale_tensor(model, lr, step=step, blend=mode)
-    parts: list[tuple[int, torch.Tensor]] = []
-    b = upscale_banded(model, lr, lambda y, band: parts.append((y, band.clone())), step=step, blend=mode,
-                       band_rows=rows)
+    run = FrameRun(model, lr, step=step, blend=mode, band_rows=rows)
+    parts = [(band.y, band.rows.clone()) for band in run]
+    b = run.result
     ys = [y for y, _ in parts]
     assert ys == sorted(ys) and ys[0] == 0
     assert all(y + band.shape[2] == nxt for (y, band), nxt in zip(parts, [*ys[1:], s * h], strict=True))
@@ -169,8 +170,7 @@ def test_bands_bound_the_work_in_flight() -> None:
     model.forward_routed = spy  # type: ignore[method-assign]
     try:
         lr = torch.rand(1, 3, 600, 90)  # 22 patch rows of 4: bands of 3 rows (12 patches) for band_patches=9
-        bands: list[int] = []
-        upscale_banded(model, lr, lambda y, band: bands.append(band.shape[2]), band_patches=9)
+        bands = [band.rows.shape[2] for band in FrameRun(model, lr, band_patches=9)]
     finally:
         del model.forward_routed
     assert sum(seen) == plan_grid(600, 90).count  # every patch routed once: carried rows are not recomputed
@@ -202,15 +202,15 @@ def test_streamed_output_equals_whole_output(tmp_path: Path, suffix: str, c: int
 def test_failed_streamed_write_leaves_nothing(tmp_path: Path) -> None:
     from classsr_cli.io.image import write_image_rows
 
-    def fill(emit: object) -> None:
-        emit(np.zeros((3, 8, 3), np.uint8))  # type: ignore[operator]
+    def rows() -> Iterator[np.ndarray]:
+        yield np.zeros((3, 8, 3), np.uint8)
         raise KeyboardInterrupt
 
     for suffix in (".png", ".jpg"):
         with pytest.raises(KeyboardInterrupt):
-            write_image_rows(tmp_path / f"o{suffix}", (10, 8), 3, np.uint8, fill)
+            write_image_rows(tmp_path / f"o{suffix}", (10, 8), 3, np.uint8, rows())
     with pytest.raises(ValueError, match="3 rows of 10"):
-        write_image_rows(tmp_path / "o.png", (10, 8), 3, np.uint8, lambda emit: emit(np.zeros((3, 8, 3), np.uint8)))
+        write_image_rows(tmp_path / "o.png", (10, 8), 3, np.uint8, [np.zeros((3, 8, 3), np.uint8)])
     assert list(tmp_path.iterdir()) == []
 
 

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from conftest import requires_data
 
+from classsr_cli.engine.stitching import stitch
+from classsr_cli.engine.tiling import extract_patches, plan_grid
 from classsr_cli.models.fsrcnn import FSRCNN, SubPixelConvTranspose2d, deconv_geometry, receptive_radius
-from classsr_cli.stitching import stitch
-from classsr_cli.tiling import extract_patches, plan_grid
 
 
 def _fsrcnn(scale: int, d: int = 8, m: int = 1) -> FSRCNN:
@@ -186,7 +186,7 @@ def test_engine_crop_blend_runs(tiny_model: torch.nn.Module) -> None:
 
 
 def test_crop_canvas_any_order_equals_stitch() -> None:
-    from classsr_cli.stitching import CropCanvas
+    from classsr_cli.engine.stitching import CropCanvas
 
     grid = plan_grid(70, 95, 32, 28)
     patches = torch.rand(grid.count, 3, 128, 128)
@@ -209,15 +209,15 @@ def test_engine_crop_streams_into_the_frame(tiny_model: torch.nn.Module) -> None
 
 
 def test_banded_crop_equals_whole_crop(tiny_model: torch.nn.Module) -> None:
-    """Strip-wise processing (upscale_banded) with crop stitching gives the whole-frame crop result."""
-    from classsr_cli.engine import upscale_banded, upscale_tensor
+    """Strip-wise processing (FrameRun bands) with crop stitching gives the whole-frame crop result."""
+    from classsr_cli.engine import FrameRun, upscale_tensor
 
     x = torch.rand(1, 3, 150, 41)
     whole, route = upscale_tensor(tiny_model, x, blend="crop")
-    rows: list[torch.Tensor] = []
-    banded = upscale_banded(tiny_model, x, lambda _y, r: rows.append(r.clone()), blend="crop", band_rows=2)
+    run = FrameRun(tiny_model, x, blend="crop", band_rows=2)
+    rows = [band.rows.clone() for band in run]
     assert torch.equal(torch.cat(rows, dim=2), whole)
-    assert torch.equal(banded.classes, route.classes)
+    assert torch.equal(run.result.classes, route.classes)
 
 
 @pytest.mark.data

@@ -425,10 +425,10 @@ def _rank_worker(rank: int, init_file: str, out: str) -> None:
         clf, x = torch.nn.Linear(4, 3), torch.randn(8, 4)
         ddp = DistributedDataParallel(clf)
         probs = torch.softmax(ddp(x[rank * 4 : rank * 4 + 4]), 1)
-        prob_sum, batch = global_prob_sum(probs, Dist(rank=rank, world=2))
+        prob_sum, batch = global_prob_sum(probs, Dist(rank=rank, size=2))
         loss = average_loss(prob_sum, batch)
         loss.backward()
-        means = _mean_over_ranks({"share_light": float(rank), "l1": 1.0 + rank}, Dist(rank=rank, world=2))
+        means = _mean_over_ranks({"share_light": float(rank), "l1": 1.0 + rank}, Dist(rank=rank, size=2))
         torch.save({"loss": loss.detach(), "grad": clf.weight.grad, "means": means}, Path(out) / f"{rank}.pt")
     finally:
         dist.destroy_process_group()

@@ -5,6 +5,7 @@ Clips are made with the bundled ffmpeg (64x48, 10-16 frames) and upscaled with t
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -16,6 +17,8 @@ import torch
 from typer.testing import CliRunner
 
 from classsr_cli.cli import app
+from classsr_cli.engine import Hysteresis, Reuse, Router, flops_report
+from classsr_cli.engine.tiling import extract_patches, plan_grid
 from classsr_cli.errors import InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
     VideoReader,
@@ -25,8 +28,7 @@ from classsr_cli.io.video import (
     ffmpeg_exe,
     probe,
 )
-from classsr_cli.tiling import extract_patches, plan_grid
-from classsr_cli.video import TemporalOptions, _Router, classmap_path, upscale_video
+from classsr_cli.video import TemporalOptions, classmap_path, upscale_video
 
 runner = CliRunner()
 FF = ffmpeg_exe()
@@ -104,6 +106,19 @@ def test_container_of() -> None:
         container_of("a.gif")
 
 
+def route_frames(model: torch.nn.Module, frames: torch.Tensor, router: Router) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Route ``(K, n, 3, p, p)`` LR patches (0..255) of K frames; per frame ``(hr (n, 3, sp, sp), classes)``."""
+    out = []
+    n, s = frames.shape[1], model.cfg.scale  # type: ignore[union-attr]
+    with torch.inference_mode():
+        for patches in frames:
+            router.start(n, patches.device)
+            hr = torch.empty(n, 3, patches.shape[2] * s, patches.shape[3] * s)
+            classes, _ = router.route(model, patches / 255, torch.arange(n), functools.partial(hr.index_copy_, 0))
+            out.append((hr, classes))
+    return out
+
+
 def test_router_reuse_and_hysteresis(tiny_model: torch.nn.Module) -> None:
     grid = plan_grid(48, 64, 32, 28)
     frame = torch.rand(1, 3, 48, 64) * 255
@@ -111,15 +126,15 @@ def test_router_reuse_and_hysteresis(tiny_model: torch.nn.Module) -> None:
     moved = still.clone()
     moved[0] += 40  # one patch changes
     patches = torch.stack([still, still, moved.clamp(0, 255)])
-    router = _Router(tiny_model, grid, TemporalOptions(hysteresis=0.2, reuse=True), batch_size=64)
-    with torch.inference_mode():
-        out = router.run(patches)
+    router = Router(Hysteresis(0.2), reuse=Reuse(), batch_size=64)
+    out = route_frames(tiny_model, patches, router)
     n = grid.count
-    assert router.reused == n + (n - 1)  # frame 2 all reused, frame 3 all but one
-    assert sum(router.counts) == 3 * n and router.compared == 2 * n
+    stats = router.stats
+    assert stats.reused == n + (n - 1)  # frame 2 all reused, frame 3 all but one
+    assert sum(stats.counts) == 3 * n and stats.compared == 2 * n and sum(stats.computed) == 1 + n
     assert torch.equal(out[0][0], out[1][0])
     assert not torch.equal(out[1][0][0], out[2][0][0]) and torch.equal(out[1][0][1:], out[2][0][1:])
-    flops = router.flops(0)
+    flops = flops_report(tiny_model, stats.counts, 3 * 48 * 64, computed=stats.computed)
     assert flops.used < flops.heavy
 
 
@@ -144,10 +159,9 @@ def test_hysteresis_keeps_classes_on_noise(tiny_model: torch.nn.Module) -> None:
     tiny_model.classifier = _TieClassifier()
     results = {}
     for margin in (0.0, 0.2):
-        router = _Router(tiny_model, grid, TemporalOptions(hysteresis=margin), batch_size=256)
-        with torch.inference_mode():
-            router.run(frames)
-        results[margin] = router
+        router = Router(Hysteresis(margin), batch_size=256)
+        route_frames(tiny_model, frames, router)
+        results[margin] = router.stats
     assert results[0.0].switches == results[0.0].switches_argmax > 0
     assert results[0.2].switches == 0 < results[0.2].switches_argmax
     assert results[0.2].held > 0
@@ -305,7 +319,7 @@ def test_interrupt_leaves_no_output(
 
     with pytest.raises(KeyboardInterrupt):
         upscale_video(
-            tiny_model, clips["audio"], tmp_path / "o.mp4", frames_per_batch=1, progress=stop, classmap=True
+            tiny_model, clips["audio"], tmp_path / "o.mp4", progress=stop, classmap=True
         )
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "o.mp4").write_bytes(b"x")

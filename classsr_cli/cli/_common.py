@@ -38,7 +38,10 @@ err = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
 #: click's own exceptions (usage errors: exit 2 with the usage line), from the click typer runs on (its vendored
 #: copy in recent typer, the click package in older ones).
-_CLICK_ERRORS = tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_CLICK_ERRORS: tuple[type[Exception], ...] = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException" and issubclass(c, Exception)
+)
+_PASS_THROUGH: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, *_CLICK_ERRORS)
 
 
 class Device(StrEnum):
@@ -82,7 +85,7 @@ def guarded(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, *_CLICK_ERRORS):
+        except _PASS_THROUGH:
             raise  # click prints usage errors (BadParameter, ...) itself and exits 2
         except ClassSRError as e:
             if debug():

@@ -9,6 +9,24 @@ from typing import Annotated, Any
 import typer
 
 from classsr_cli.cli._common import Device, Precision, err, guarded, out
+from classsr_cli.cli._options import (
+    DEFAULT_BATCH,
+    DEFAULT_STEP,
+    BatchOpt,
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    StepOpt,
+)
+
+EXAMPLES = """\
+Examples:
+
+  classsr bench                                  # the images in examples/, x4
+  classsr bench Set5 Set14 -x2 --json > x2.json  # named sets under --data
+  classsr bench photos/ --device cuda --plot bench.png
+"""
 
 _METHOD_HELP = (
     "bicubic = Pillow bicubic; light/medium/heavy = one branch on the whole image; "
@@ -17,7 +35,9 @@ _METHOD_HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench", help=f"Compare quality, FLOPs, time and memory on HR images. {_METHOD_HELP}")(bench)
+    app.command("bench", epilog=EXAMPLES, help=f"Compare quality, FLOPs, time and memory on HR images. {_METHOD_HELP}")(
+        bench
+    )
 
 
 @guarded
@@ -29,27 +49,26 @@ def bench(
             show_default=False,
         ),
     ] = None,
-    scale: Annotated[int, typer.Option("-x", "--scale", help="Upscaling factor.")] = 4,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model name or .safetensors path (default: the shipped one).")
-    ] = None,
-    device: Annotated[Device, typer.Option(help="Where to run.")] = Device.auto,
-    precision: Annotated[Precision, typer.Option(help="auto = fp32; fp16/bf16 only when asked.")] = Precision.auto,
-    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads (default: torch's).")] = None,
-    repeat: Annotated[int, typer.Option(min=1, help="Timed passes over the set; the median is reported.")] = 3,
-    warmup: Annotated[int, typer.Option(min=0, help="Untimed passes before timing.")] = 1,
-    step: Annotated[int, typer.Option(min=1, help="Patch step of the tiled methods (patch 32: overlap 4).")] = 28,
-    batch_size: Annotated[int, typer.Option(min=1, help="Most patches per branch call.")] = 256,
+    scale: Annotated[int, typer.Option("-x", "--scale", metavar="X", help="Native upscaling factor (2, 3 or 4).")] = 4,
+    model: ModelOpt = None,
+    device: DeviceOpt = Device.auto,
+    precision: PrecisionOpt = Precision.auto,
+    threads: Annotated[int | None, typer.Option(min=1, metavar="N", help="torch CPU threads (default: torch's).")] = None,
+    repeat: Annotated[int, typer.Option(min=1, metavar="N", help="Timed passes over the set; the median is reported.")] = 3,
+    warmup: Annotated[int, typer.Option(min=0, metavar="N", help="Untimed passes before timing.")] = 1,
+    step: StepOpt = DEFAULT_STEP,
+    batch_size: BatchOpt = DEFAULT_BATCH,
     data: Annotated[
         Path | None,
         typer.Option(help="Folder holding named sets (default: $CLASSSR_DATA, else ../shared/data/val)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
+    as_json: JsonOpt = False,
     plot: Annotated[Path | None, typer.Option(help="Also write a PNG of PSNR against time and FLOPs.")] = None,
 ) -> None:
     """Benchmark the routed model against its own branches on the same images."""
     from classsr_cli import bench as lib
     from classsr_cli import runtime, zoo
+    from classsr_cli.engine import check_step
     from classsr_cli.errors import ConfigError
 
     if plot is not None and not lib.plot_available():
@@ -57,13 +76,14 @@ def bench(
     paths = lib.find_images(images or [], data)
     dev = runtime.resolve_device(device.value)
     dtype = runtime.resolve_dtype(precision.value, dev)
-    loaded = zoo.load_model(model, scale, device=dev, dtype=dtype)
-    if loaded.config.scale != scale:
-        raise ConfigError(f"{loaded.path.name} is a x{loaded.config.scale} model; pass -x {loaded.config.scale}")
+    loaded = zoo.load(model, scale, device=dev, dtype=dtype)
+    if loaded.model_scale != scale:
+        raise ConfigError(f"{loaded.path.name} is a x{loaded.model_scale} model; pass -x {loaded.model_scale}")
+    check_step(step, loaded.config.patch)
     pairs = lib.load_pairs(paths, scale)
     with err.status("benchmarking…") as status:
         result = lib.run_bench(
-            loaded.module,  # type: ignore[arg-type]
+            loaded.net,
             pairs,
             device=dev,
             dtype=dtype,

@@ -9,6 +9,14 @@ from typing import Annotated
 import typer
 
 from classsr_cli.cli._common import err, guarded, out
+from classsr_cli.cli._options import OverwriteOpt
+
+EXAMPLES = """\
+Examples:
+
+  classsr convert ClassSR_FSRCNN.pth -o weights/classsr_fsrcnn_x4.safetensors
+  classsr convert light.pth medium.pth heavy.pth classifier.pth -o mine.safetensors --family carn
+"""
 
 
 class Family(str, Enum):  # noqa: UP042  (works on every supported Python)
@@ -31,7 +39,7 @@ def convert_command(
         ),
     ],
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="The .safetensors file to write.", dir_okay=False)
+        Path, typer.Option("-o", "--output", metavar="PATH", help="The .safetensors file to write.", dir_okay=False)
     ],
     family: Annotated[
         Family, typer.Option(help="Expected family; auto detects it from the keys.")
@@ -40,7 +48,7 @@ def convert_command(
         int | None,
         typer.Option("-x", "--scale", help="Expected scale (default: read from the shapes; FSRCNN is x4)."),
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Convert the paper authors' checkpoints (weights-only loading; nothing else is unpickled)."""
     from classsr_cli.convert import convert
@@ -56,4 +64,4 @@ def convert_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("convert")(convert_command)
+    app.command("convert", epilog=EXAMPLES)(convert_command)

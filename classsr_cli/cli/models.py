@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from classsr_cli.cli._common import err, guarded, out
+from classsr_cli.cli._options import flag
 
 EXAMPLES = """\
 Examples:
@@ -27,7 +28,7 @@ def models(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Extra .safetensors files to describe.", show_default=False)
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per model on stdout.")] = False,
+    json_out: Annotated[bool, flag("--json", help="One JSON object per model on stdout.")] = False,
 ) -> None:
     """List the available models: name, family, scale, size, and whether it was trained here."""
     from rich.markup import escape

@@ -120,10 +120,11 @@ def _stage_command(stage: str, doc: str) -> None:
              device=device, config=config, seed=seed, threads=threads)
 
     command.__doc__ = doc
-    app.command(stage)(command)
+    example = f"Example:\n\n  classsr train {stage} -o runs/x4 --hr ../shared/data/DIV2K_train_HR -x 4\n"
+    app.command(stage, epilog=example)(command)
 
 
-@app.command("prepare")
+@app.command("prepare", epilog="Example:\n\n  classsr train prepare --hr DIV2K_train_HR/ -o runs/x4/data -x 4\n")
 @guarded
 def prepare_command(
     hr: Annotated[list[Path], typer.Option("--hr", help="HR image folder (repeatable).")],

@@ -9,6 +9,18 @@ from typing import Annotated, Any
 import typer
 
 from classsr_cli.cli._common import EXIT_FAILURE, EXIT_PARTIAL, Device, Precision, err, fail, guarded
+from classsr_cli.cli._options import (
+    DEFAULT_BATCH,
+    DEFAULT_STEP,
+    BatchOpt,
+    DeviceOpt,
+    ModelOpt,
+    OverwriteOpt,
+    PrecisionOpt,
+    ScaleOpt,
+    StepOpt,
+    flag,
+)
 
 #: Same as classsr_cli.io.image.DEFAULT_MAX_PIXELS (not imported here: it would pull in Pillow for --help).
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -36,37 +48,40 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def upscale(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", metavar="INPUT", show_default=False)],
+    inputs: Annotated[
+        list[str], typer.Argument(help="Image files, folders or glob patterns.", metavar="INPUT...", show_default=False)
+    ],
     output: Annotated[
         str | None,  # str, not Path: a trailing "/" means "a folder" and Path would drop it
-        typer.Option("-o", "--output", help="Output file (one input) or folder (several). Default: beside the input."),
+        typer.Option(
+            "-o", "--output", metavar="PATH",
+            help="Output file (one input) or folder (several). Default: beside the input.",
+        ),
     ] = None,
-    scale: Annotated[
-        float, typer.Option("-x", "--scale", help="Upscaling factor; non-native ones (3, 2.5) downscale the next native.")
-    ] = 4.0,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model name (see `classsr models`) or .safetensors path.")
-    ] = None,
-    device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")] = Device.auto,
-    precision: Annotated[Precision, typer.Option(help="auto is fp32; fp16/bf16 only when asked.")] = Precision.auto,
-    batch_size: Annotated[int, typer.Option(min=1, help="Most patches per branch call (bounds memory).")] = 256,
-    step: Annotated[int, typer.Option(min=1, help="Patch step in LR pixels (patch 32, so overlap 32-step).")] = 28,
+    scale: ScaleOpt = 4.0,
+    model: ModelOpt = None,
+    device: DeviceOpt = Device.auto,
+    precision: PrecisionOpt = Precision.auto,
+    batch_size: BatchOpt = DEFAULT_BATCH,
+    step: StepOpt = DEFAULT_STEP,
     force_branch: Annotated[
         Branch | None, typer.Option(help="Run every patch through one branch (A/B runs).", show_default=False)
     ] = None,
-    classmap: Annotated[bool, typer.Option("--classmap", help="Also write {output stem}_classmap.png.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per input on stdout (JSON Lines).")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Walk folders and mirror their tree.")] = False,
+    classmap: Annotated[bool, flag("--classmap", help="Also write {output stem}_classmap.png.")] = False,
+    json_out: Annotated[bool, flag("--json", help="One JSON object per input on stdout (JSON Lines).")] = False,
+    overwrite: OverwriteOpt = False,
+    recursive: Annotated[bool, flag("--recursive", "-r", help="Walk folders and mirror their tree.")] = False,
     keep_going: Annotated[
-        bool, typer.Option("--keep-going", help="Carry on past bad inputs; list them at the end (exit 3).")
+        bool, flag("--keep-going", help="Carry on past bad inputs; list them at the end (exit 3).")
     ] = False,
     max_pixels: Annotated[
-        int, typer.Option(min=0, help="Refuse inputs above this many pixels (decompression bombs); 0: no limit.")
+        int,
+        typer.Option(min=0, metavar="N", help="Refuse inputs above this many pixels (decompression bombs); 0: no limit."),
     ] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Upscale images with ClassSR: each 32x32 patch goes to the light, medium or heavy branch."""
-    from classsr_cli import distributed, pipeline, runtime
+    from classsr_cli import distributed, runtime, zoo
+    from classsr_cli.pipeline import Upscaler
     from classsr_cli.plan import plan_jobs
 
     world = distributed.world()
@@ -80,8 +95,8 @@ def upscale(
             keep_going=keep_going,
         )
         distributed.barrier(world)  # every rank has checked the outputs before any rank writes one
-        upscaler = pipeline.load_upscaler(
-            model, scale, device=dev, dtype=dtype, step=step, batch_size=batch_size,
+        upscaler = Upscaler.of(
+            zoo.load(model, scale, device=dev, dtype=dtype), step=step, batch_size=batch_size,
             force_branch=force_branch.value if force_branch else None,
         )
         if upscaler.resampled and world.is_main:

@@ -9,6 +9,18 @@ from typing import Annotated, Any
 import typer
 
 from classsr_cli.cli._common import EXIT_PARTIAL, Device, Precision, err, guarded, out
+from classsr_cli.cli._options import (
+    DEFAULT_BATCH,
+    DEFAULT_STEP,
+    BatchOpt,
+    DeviceOpt,
+    ModelOpt,
+    OverwriteOpt,
+    PrecisionOpt,
+    ScaleOpt,
+    StepOpt,
+    flag,
+)
 
 EXAMPLES = """\
 Examples:
@@ -50,19 +62,12 @@ def video(
             metavar="OUTPUT", help="Output file; its extension picks the container.", show_default=False
         ),
     ],
-    scale: Annotated[
-        int, typer.Option("-x", "--scale", min=2, max=4, help="Upscaling factor (2, 3 or 4).")
-    ] = 4,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model name (see `classsr models`) or .safetensors path.")
-    ] = None,
-    device: Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")] = Device.auto,
-    precision: Annotated[
-        Precision, typer.Option(help="auto is fp32; fp16/bf16 only when asked.")
-    ] = Precision.auto,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Most patches per branch call; frames are batched together up to it.")
-    ] = 256,
+    scale: ScaleOpt = 4.0,
+    model: ModelOpt = None,
+    device: DeviceOpt = Device.auto,
+    precision: PrecisionOpt = Precision.auto,
+    batch_size: BatchOpt = DEFAULT_BATCH,
+    step: StepOpt = DEFAULT_STEP,
     codec: Annotated[
         str | None, typer.Option(help="ffmpeg video encoder. Default: libx264 (libvpx-vp9 for .webm).")
     ] = None,
@@ -75,18 +80,15 @@ def video(
             "--encoder-opt", "-e", help="Extra encoder option KEY=VALUE (repeatable), e.g. tune=film."
         ),
     ] = None,
-    no_audio: Annotated[
-        bool, typer.Option("--no-audio", help="Drop the audio (it is copied by default).")
-    ] = False,
-    no_subtitles: Annotated[bool, typer.Option("--no-subtitles", help="Drop the subtitle streams.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+    no_audio: Annotated[bool, flag("--no-audio", help="Drop the audio (it is copied by default).")] = False,
+    no_subtitles: Annotated[bool, flag("--no-subtitles", help="Drop the subtitle streams.")] = False,
+    overwrite: OverwriteOpt = False,
+    json_out: Annotated[bool, flag("--json", help="Print one JSON summary on stdout.")] = False,
     classmap: Annotated[
-        bool, typer.Option("--classmap", help="Also write OUTPUT_STEM.classmap.EXT, patches tinted by class.")
+        bool, flag("--classmap", help="Also write OUTPUT_STEM.classmap.EXT, patches tinted by class.")
     ] = False,
     reuse: Annotated[
-        bool,
-        typer.Option("--reuse", help="Reuse the output of patches unchanged since they were last computed."),
+        bool, flag("--reuse", help="Reuse the output of patches unchanged since they were last computed.")
     ] = False,
     reuse_threshold: Annotated[
         int,
@@ -98,14 +100,11 @@ def video(
         float,
         typer.Option(min=0.0, max=1.0, help="Probability margin a patch needs to change class (0: off)."),
     ] = 0.1,
-    step: Annotated[
-        int, typer.Option(min=1, help="Patch step in LR pixels (patch 32, so overlap 32-step).")
-    ] = 28,
 ) -> None:
     """Upscale a video with ClassSR, frame by frame through ffmpeg pipes (nothing dumped to disk)."""
     from classsr_cli import runtime, zoo
-    from classsr_cli.errors import ConfigError
     from classsr_cli.io.video import EncodeOptions
+    from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import TemporalOptions, upscale_video
 
     options = EncodeOptions(
@@ -114,19 +113,15 @@ def video(
     )  # fmt: skip
     dev = runtime.resolve_device(device.value)
     dtype = runtime.resolve_dtype(precision.value, dev)
-    loaded = zoo.load_model(model, scale, device=dev, dtype=dtype)
-    net = loaded.module
-    if net.cfg.scale != scale:  # type: ignore[union-attr]
-        raise ConfigError(f"{loaded.path} is an x{net.cfg.scale} model, but -x {scale} was asked")  # type: ignore[union-attr]
+    loaded = zoo.load(model, scale, device=dev, dtype=dtype)
+    upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size)
     with _Progress() as on_frame:
         result = upscale_video(
-            net,  # type: ignore[arg-type]
+            upscaler,
             source,
             output,
             options=options,
             temporal=TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold),
-            step=step,
-            batch_size=batch_size,
             classmap=classmap,
             overwrite=overwrite,
             progress=on_frame,

@@ -9,11 +9,27 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["CLASS_COLOURS", "render_classmap"]
+from classsr_cli.config import CLASS_COLOURS, CLASS_NAMES
 
-#: RGB tint of each class, light to heavy.
-CLASS_COLOURS: tuple[tuple[int, int, int], ...] = ((40, 200, 70), (240, 200, 30), (225, 45, 45))
+__all__ = ["render_classmap", "tint"]
+
 _TINT = 0.45
+
+
+def tint(
+    rows: np.ndarray, classes: np.ndarray, step: int, lr_size: tuple[int, int], out_height: int, y0: int = 0
+) -> np.ndarray:
+    """Tint output rows ``y0 .. y0 + n`` (``rows``: ``(n, W, 3)`` uint8 of an output ``out_height`` high) by
+    ``classes`` (``(rows, cols)`` class indices on an LR grid of ``step`` over an LR frame of ``lr_size`` =
+    ``(height, width)``): each pixel takes the colour of the patch whose grid cell holds its LR position."""
+    n, w = rows.shape[:2]
+    grid_rows, grid_cols = classes.shape
+    lr_h, lr_w = lr_size
+    ys = np.minimum(((np.arange(y0, y0 + n) + 0.5) * lr_h / out_height) // step, grid_rows - 1).astype(np.int64)
+    xs = np.minimum(((np.arange(w) + 0.5) * lr_w / w) // step, grid_cols - 1).astype(np.int64)
+    palette = np.asarray(CLASS_COLOURS, dtype=np.float32)
+    colour = palette[classes[ys[:, None], xs[None, :]]]
+    return np.clip(rows.astype(np.float32) * (1 - _TINT) + colour * _TINT, 0, 255).round().astype(np.uint8)
 
 
 def render_classmap(
@@ -21,24 +37,15 @@ def render_classmap(
     classes: np.ndarray,
     step: int,
     lr_size: tuple[int, int],
-    names: tuple[str, ...] = ("light", "medium", "heavy"),
+    names: tuple[str, ...] = CLASS_NAMES,
 ) -> np.ndarray:
-    """Tint ``rgb`` (``(H, W, 3)`` uint8, the output image) by ``classes`` (``(rows, cols)`` class indices on
-    an LR grid of ``step`` over an LR frame of ``lr_size`` = ``(height, width)``), and add a legend strip
-    below with each class's share of the patches.
+    """Tint ``rgb`` (``(H, W, 3)`` uint8, the output image) by ``classes`` (see :func:`tint`) and add a legend
+    strip below with each class's share of the patches.
 
     Returns ``(H + legend, W, 3)`` uint8.
     """
-    h, w = rgb.shape[:2]
-    rows, cols = classes.shape
-    lr_h, lr_w = lr_size
-    # Output pixel -> LR coordinate -> grid cell, along each axis.
-    ys = np.minimum(((np.arange(h) + 0.5) * lr_h / h) // step, rows - 1).astype(np.int64)
-    xs = np.minimum(((np.arange(w) + 0.5) * lr_w / w) // step, cols - 1).astype(np.int64)
-    palette = np.asarray(CLASS_COLOURS, dtype=np.float32)
-    tint = palette[classes[ys[:, None], xs[None, :]]]
-    out = np.clip(rgb.astype(np.float32) * (1 - _TINT) + tint * _TINT, 0, 255).round().astype(np.uint8)
-    return np.concatenate([out, _legend(w, classes, names)], axis=0)
+    out = tint(rgb, classes, step, lr_size, rgb.shape[0])
+    return np.concatenate([out, _legend(rgb.shape[1], classes, names)], axis=0)
 
 
 def _legend(width: int, classes: np.ndarray, names: tuple[str, ...]) -> np.ndarray:

@@ -28,7 +28,7 @@ import secrets
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli.errors import ConfigError, InputError, OutputError, OutputExistsError
+from classsr_cli.io.files import IMAGE_SUFFIXES
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -53,8 +54,8 @@ __all__ = [
 DEFAULT_MAX_PIXELS = 100_000_000
 
 _READ_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")  # JPEG also opens MPO
-#: File suffixes picked up when a folder or glob is given.
-READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+#: File suffixes picked up when a folder or glob is given (:data:`classsr_cli.io.files.IMAGE_SUFFIXES`).
+READ_SUFFIXES = IMAGE_SUFFIXES
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -589,25 +590,22 @@ def _move_no_clobber(tmp: Path, path: Path) -> None:
 
 # ------------------------------------------------------------------------------------- writing in row bands
 
-#: Sink for one band of output rows, ``(n, W, C)``, top to bottom.
-Emit = Callable[[np.ndarray], None]
-
-
 def write_image_rows(
     path: str | os.PathLike[str],
     size: tuple[int, int],
     channels: int,
     dtype: np.dtype | type,
-    fill: Callable[[Emit], None],
+    rows: Iterable[np.ndarray],
     *,
     icc: bytes | None = None,
     exif: bytes | None = None,
     overwrite: bool = False,
 ) -> list[str]:
-    """Write a ``size = (height, width)`` image whose rows ``fill(emit)`` hands to ``emit`` in bands.
+    """Write a ``size = (height, width)`` image from ``rows``: bands of rows ``(n, width, channels)``, top to
+    bottom (e.g. an :meth:`Upscaler.run <classsr_cli.pipeline.Upscaler.run>`).
 
     ``channels`` is 1 (gray) or 3 (RGB), ``dtype`` uint8 or uint16; no alpha. Atomic like :func:`write_image`:
-    whatever ``fill`` raises, nothing is left but the untouched target. PNG is encoded and written as the bands
+    whatever iterating ``rows`` raises, nothing is left but the untouched target. PNG is encoded and written as the bands
     arrive (memory: one band); other formats go through a memory-mapped temporary file in the target folder,
     encoded once it is full. Returns the same notes as :func:`write_image`.
     """
@@ -621,29 +619,25 @@ def write_image_rows(
     icc = icc if fmt in _META_FORMATS else None
     exif = _exif_for_output(exif, width, height) if fmt in _META_FORMATS else None
 
-    def checked(emit: Emit) -> None:
+    def checked() -> Iterator[np.ndarray]:
         done = 0
-
-        def take(rows: np.ndarray) -> None:
-            nonlocal done
-            if rows.shape[1:] != (width, channels) or rows.dtype != dtype or done + rows.shape[0] > height:
-                raise ValueError(f"row band {rows.shape} {rows.dtype} does not fit a {width}x{height}x{channels} image")
-            emit(rows)
-            done += rows.shape[0]
-
-        fill(take)
+        for band in rows:
+            if band.shape[1:] != (width, channels) or band.dtype != dtype or done + band.shape[0] > height:
+                raise ValueError(f"row band {band.shape} {band.dtype} does not fit a {width}x{height}x{channels} image")
+            yield band
+            done += band.shape[0]
         if done != height:
             raise ValueError(f"got {done} rows of {height}")
 
     if fmt == "PNG":
-        _atomic_write(path, lambda tmp: _png_rows_writer(tmp, size, channels, dtype, checked, icc, exif), overwrite)
+        _atomic_write(path, lambda tmp: _png_rows_writer(tmp, size, channels, dtype, checked(), icc, exif), overwrite)
     else:
-        _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked, icc, exif), overwrite)
+        _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), icc, exif), overwrite)
     return notes
 
 
 def _png_rows_writer(
-    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, fill: Callable[[Emit], None],
+    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterator[np.ndarray],
     icc: bytes | None, exif: bytes | None,
 ) -> None:
     """A PNG (8 or 16-bit, gray or RGB), Sub-filtered, compressed and written band by band."""
@@ -659,7 +653,7 @@ def _png_rows_writer(
         if exif:
             f.write(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
 
-        def emit(rows: np.ndarray) -> None:
+        for rows in bands:
             raw = np.ascontiguousarray(rows.astype(">u2") if bits == 16 else rows).view(np.uint8)
             raw = raw.reshape(rows.shape[0], width * bpp)
             data = np.empty((raw.shape[0], raw.shape[1] + 1), np.uint8)
@@ -669,14 +663,12 @@ def _png_rows_writer(
             chunk = z.compress(data.tobytes())
             if chunk:
                 f.write(_png_chunk(b"IDAT", chunk))
-
-        fill(emit)
         f.write(_png_chunk(b"IDAT", z.flush()))
         f.write(_png_chunk(b"IEND", b""))
 
 
 def _mapped_writer(
-    tmp: Path, fmt: str, size: tuple[int, int], c: int, dtype: np.dtype, fill: Callable[[Emit], None],
+    tmp: Path, fmt: str, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterator[np.ndarray],
     icc: bytes | None, exif: bytes | None,
 ) -> None:
     """Collect the rows in a memory-mapped file beside ``tmp``, then encode them into ``tmp``."""
@@ -685,13 +677,9 @@ def _mapped_writer(
     try:
         buf = np.lib.format.open_memmap(raw, mode="w+", dtype=dtype, shape=(height, width, c))
         at = 0
-
-        def emit(rows: np.ndarray) -> None:
-            nonlocal at
+        for rows in bands:
             buf[at : at + rows.shape[0]] = rows
             at += rows.shape[0]
-
-        fill(emit)
         buf.flush()
         pixels: np.ndarray = buf
         if fmt == "TIFF":  # tifffile writes strip by strip from the map: no second copy in memory

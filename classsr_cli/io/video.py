@@ -244,7 +244,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     if video is None:
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
         raise InputError(f"{path}: has no video stream ({kinds})")
-    if video["w"] == 0 or video["h"] == 0:  # type: ignore[comparison-overlap]
+    if video["w"] == 0 or video["h"] == 0:
         raise InputError(f"{path}: video stream has no size")
     return VideoInfo(
         path=path,
@@ -434,7 +434,8 @@ class VideoReader:
             yield Frame(self.frames_read, rgb, stamp[0], stamp[1])
             self.frames_read += 1
         self.returncode = self._proc.wait()
-        self._pump.join(timeout=10)
+        if self._pump is not None:
+            self._pump.join(timeout=10)
 
 
 # ---------------------------------------------------------------------------------------------------- writing
@@ -530,7 +531,7 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     if opts.subtitles and info.subtitles and not sub_codec:
         notes.append(f"{len(info.subtitles)} subtitle stream(s) dropped: {muxer} holds none")
     audio_args = [a for s in audio for a in ("-map", f"1:{s.index}")] + (["-c:a", "copy"] if audio else [])
-    sub_args = [a for s in subs for a in ("-map", f"1:{s.index}")] + (["-c:s", sub_codec] if subs else [])
+    sub_args = [a for s in subs for a in ("-map", f"1:{s.index}")] + (["-c:s", sub_codec] if subs and sub_codec else [])
     remap = lambda args: [a.replace("1:", "0:", 1) if a.startswith("1:") else a for a in args]  # noqa: E731
     if audio and _trial_mux(info.path, muxer, remap(audio_args)) is not None:
         fallback = _AUDIO_FALLBACK.get(muxer, "aac")
@@ -631,6 +632,7 @@ class VideoWriter:
         self._pump: _StderrPump | None = None
         self._first: int | None = None
         self._held: tuple[bytes, int, int | None] | None = None
+        self._open: tuple[int, bytes] | None = None  # bytes still due for the frame begun, its closing element
         self.frames_written = 0
 
     def _start(self, first_pts: int) -> None:
@@ -704,6 +706,36 @@ class VideoWriter:
             self._emit(prev_data, prev_pts, gap if gap > 0 else prev_dur)
         self._held = (data, pts, duration)
 
+    def begin_frame(self, pts: int, duration: int | None) -> None:
+        """Start a ``(height, width, 3)`` uint8 frame at ``pts`` lasting ``duration`` ticks (the caller knows
+        it: the gap to the next frame); its rows follow with :meth:`write_rows`, top to bottom, so a frame
+        never needs to be whole in memory. Not to be mixed with :meth:`write`."""
+        if self._held is not None or self._open is not None:
+            raise ValueError("the previous frame is not finished")
+        if self._proc is None:
+            self._start(pts)
+        assert self._first is not None
+        size = self.width * self.height * 3
+        ts = max(0, round((pts - self._first) * self._tick))
+        head, dur_el = _cluster_head(ts, round(duration * self._tick) if duration else None, size)
+        self._send(head)
+        self._open = (size, dur_el or b"")
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        """The next ``(n, width, 3)`` uint8 rows of the frame begun with :meth:`begin_frame`."""
+        if self._open is None:
+            raise ValueError("begin_frame first")
+        due, tail = self._open
+        if rows.ndim != 3 or rows.shape[1:] != (self.width, 3) or rows.dtype != np.uint8 or rows.nbytes > due:
+            raise ValueError(f"rows {rows.shape} {rows.dtype} do not fit a {self.width}x{self.height} frame")
+        self._send(np.ascontiguousarray(rows).tobytes())
+        due -= rows.nbytes
+        self._open = (due, tail) if due else None
+        if not due:
+            if tail:
+                self._send(tail)
+            self.frames_written += 1
+
     def _emit(self, data: bytes, pts: int, duration: int | None) -> None:
         assert self._first is not None
         ts = max(0, round((pts - self._first) * self._tick))
@@ -719,6 +751,8 @@ class VideoWriter:
         """Flush the last frame, finish the file, and check that ffmpeg succeeded."""
         if self._proc is None:
             return
+        if self._open is not None:
+            raise VideoError(f"{self.path}: the last frame is incomplete")
         if self._held is not None:
             self._emit(*self._held)
             self._held = None

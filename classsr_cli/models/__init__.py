@@ -9,39 +9,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from classsr_cli.models.carn import build_carn
+from classsr_cli.models.fsrcnn import build_fsrcnn
+from classsr_cli.models.rcan import build_rcan
+from classsr_cli.models.residual import build_residual
+from classsr_cli.models.srresnet import build_srresnet
+
 if TYPE_CHECKING:
     from torch import nn
 
     from classsr_cli.config import BranchConfig, ClassSRConfig
 
-__all__ = ["BRANCHES", "build_branch", "build_model", "register_branch"]
+__all__ = ["BRANCHES", "build_branch", "build_model"]
 
 BranchBuilder = Callable[["BranchConfig"], "nn.Module"]
 
-#: family name -> builder. Filled by :func:`register_branch` in each family's module.
-BRANCHES: dict[str, BranchBuilder] = {}
-
-
-def register_branch(name: str) -> Callable[[BranchBuilder], BranchBuilder]:
-    """Register a branch builder under ``name``; a duplicate name raises ``ValueError``."""
-
-    def deco(fn: BranchBuilder) -> BranchBuilder:
-        if name in BRANCHES:
-            raise ValueError(f"branch family {name!r} is already registered")
-        BRANCHES[name] = fn
-        return fn
-
-    return deco
-
-
-def _load_families() -> None:
-    # Imported for their registration side effect; explicit, no directory scan.
-    from classsr_cli.models import carn, fsrcnn, rcan, residual, srresnet  # noqa: F401
+#: family name -> builder. A new family is one module ``models/<family>.py`` with a ``build_<family>(cfg)``
+#: plus one line here (and its defaults in :data:`classsr_cli.config.FAMILY_DEFAULTS`).
+BRANCHES: dict[str, BranchBuilder] = {
+    "fsrcnn": build_fsrcnn,
+    "carn": build_carn,
+    "srresnet": build_srresnet,
+    "rcan": build_rcan,
+    "residual": build_residual,
+}
 
 
 def build_branch(cfg: BranchConfig) -> nn.Module:
     """Build an SR branch from its config."""
-    _load_families()  # idempotent; a family module imported directly must not hide the others
     return BRANCHES[cfg.family](cfg)
 
 

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from classsr_cli.config import BranchConfig
-from classsr_cli.models import register_branch
 from classsr_cli.models._layers import BatchNorm2d, MeanShift, upsample_factors
 
 __all__ = ["CARNM"]
@@ -103,7 +102,6 @@ class CARNM(nn.Module):
         return self.add_mean(self.exit(feat))
 
 
-@register_branch("carn")
 def build_carn(cfg: BranchConfig) -> CARNM:
     return CARNM(
         nf=cfg.width, groups=cfg.extra["groups"], num_blocks=cfg.extra["num_blocks"], scale=cfg.scale

@@ -119,7 +119,7 @@ class ClassSR(nn.Module):
             progress: called as ``progress(done, total)`` after every branch call.
             emit: called as ``emit(index, sr_chunk)`` with every branch call's output instead of gathering the
                 outputs into ``sr`` (which is then empty, ``(0, 3, s*p, s*p)``); e.g. a
-                :class:`~classsr_cli.stitching.CropCanvas` ``put``, which copies each chunk into the frame.
+                :class:`~classsr_cli.engine.stitching.CropCanvas` ``put``, which copies each chunk into the frame.
         """
         n = x.shape[0]
         if classes is None:

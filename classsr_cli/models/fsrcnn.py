@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from classsr_cli.config import BranchConfig
-from classsr_cli.models import register_branch
 
 __all__ = ["FSRCNN", "SubPixelConvTranspose2d", "deconv_geometry", "receptive_radius", "subpixel_weights"]
 
@@ -169,6 +168,5 @@ class FSRCNN(nn.Module):
         return self.deconv(self.expand(self.mapping(self.shrink(self.head(x)))))
 
 
-@register_branch("fsrcnn")
 def build_fsrcnn(cfg: BranchConfig) -> FSRCNN:
     return FSRCNN(d=cfg.width, s=cfg.extra["s"], m=cfg.extra["m"], scale=cfg.scale)

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from classsr_cli.config import BranchConfig
-from classsr_cli.models import register_branch
 from classsr_cli.models._layers import MeanShift, init_scaled_kaiming, upsample_factors
 
 __all__ = ["RCAN", "squeeze_width"]
@@ -100,7 +99,6 @@ class RCAN(nn.Module):
         return self.add_mean(self.tail(feat)) / PIXEL_RANGE
 
 
-@register_branch("rcan")
 def build_rcan(cfg: BranchConfig) -> RCAN:
     e = cfg.extra
     return RCAN(

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from classsr_cli.config import BranchConfig
-from classsr_cli.models import register_branch
 
 __all__ = ["BICUBIC_TAPS", "ResidualSR", "bicubic_phase_weights", "build_residual", "receptive_radius", "routed_frame"]
 
@@ -172,6 +171,5 @@ def routed_frame(
     return F.pixel_shuffle(out, s)
 
 
-@register_branch("residual")
 def build_residual(cfg: BranchConfig) -> ResidualSR:
     return ResidualSR(width=cfg.width, depth=cfg.extra["depth"], scale=cfg.scale)

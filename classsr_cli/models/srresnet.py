@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from classsr_cli.config import BranchConfig
-from classsr_cli.models import register_branch
 from classsr_cli.models._layers import init_scaled_kaiming, upsample_factors
 
 __all__ = ["SRResNet"]
@@ -58,6 +57,5 @@ class SRResNet(nn.Module):
         return out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
 
 
-@register_branch("srresnet")
 def build_srresnet(cfg: BranchConfig) -> SRResNet:
     return SRResNet(nf=cfg.width, num_blocks=cfg.extra["num_blocks"], scale=cfg.scale)

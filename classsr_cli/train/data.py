@@ -24,10 +24,10 @@ import torch
 
 from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
 from classsr_cli.errors import ConfigError, InputError
+from classsr_cli.io.files import images_in
 
-__all__ = ["IMAGE_SUFFIXES", "PatchData", "find_images", "prepare"]
+__all__ = ["PatchData", "find_images", "prepare"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 FORMAT = "classsr-train-data/1"
 
 
@@ -41,7 +41,7 @@ def find_images(folders: Sequence[str | Path]) -> list[Path]:
             continue
         if not folder.is_dir():
             raise InputError(f"{folder}: no such folder")
-        files.extend(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files.extend(images_in(folder, recursive=True))
     if not files:
         raise InputError(f"no images found in {', '.join(str(f) for f in folders)}")
     return sorted(files)

@@ -12,37 +12,21 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from classsr_cli.distributed import World
 from classsr_cli.train.config import StageConfig
 
 __all__ = ["Dist", "Event", "MetricsLog", "all_reduce_sum", "cosine_lr", "fit", "init_distributed", "stage_generator"]
 
 
-@dataclass(frozen=True)
-class Dist:
-    """Where this process sits in a (possibly one-process) job."""
-
-    rank: int = 0
-    world: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-    def barrier(self) -> None:
-        if self.active:
-            torch.distributed.barrier()
+#: This process's place in a (possibly one-process) job: the same identity as inference's.
+Dist = World
 
 
 def init_distributed(device: torch.device) -> Dist:
@@ -52,7 +36,7 @@ def init_distributed(device: torch.device) -> Dist:
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Dist(device=device)
+        return World(device=device)
     import torch.distributed as dist
 
     if device.type == "cuda":
@@ -60,7 +44,8 @@ def init_distributed(device: torch.device) -> Dist:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=local, device=device)
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -95,7 +80,7 @@ def _mean_over_ranks(means: dict[str, float], dist: Dist) -> dict[str, float]:
     keys = list(means)  # same order on every rank: the same step function made them
     t = torch.tensor([means[k] for k in keys], dtype=torch.float64, device=dist.device)
     torch.distributed.all_reduce(t)
-    return {k: float(v) / dist.world for k, v in zip(keys, t.tolist(), strict=True)}
+    return {k: float(v) / dist.size for k, v in zip(keys, t.tolist(), strict=True)}
 
 
 def cosine_lr(it: int, cfg: StageConfig) -> float:

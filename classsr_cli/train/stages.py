@@ -76,7 +76,7 @@ def global_prob_sum(probs: torch.Tensor, dist: Dist) -> tuple[torch.Tensor, int]
     The Average-Loss needs the whole batch (the original computes it on the DataParallel-gathered batch); the
     sum is differentiable, so each rank's classifier gets the gradient of the global term.
     """
-    return all_reduce_sum(probs.sum(0), dist), probs.shape[0] * dist.world
+    return all_reduce_sum(probs.sum(0), dist), probs.shape[0] * dist.size
 
 
 def collapse_guard(shares: dict[str, float], extras: dict[str, Any], cfg: TrainConfig) -> bool:
@@ -518,7 +518,7 @@ class Trainer:
                 "data": {k: v for k, v in self.data.meta.items() if k != "sources"},
                 "ranking": ranking,
                 "stages": stages,
-                "world_size": self.dist.world,
+                "world_size": self.dist.size,
                 "device": str(self.dist.device),
                 "software": {"classsr": __version__, "torch": torch.__version__, "python": platform.python_version()},
             }

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from classsr_cli.tiling import TileGrid
+from classsr_cli.engine.tiling import TileGrid
 
 __all__ = ["BLEND_MODES", "CropCanvas", "blend_window", "stitch"]
 

@@ -91,11 +91,11 @@ def model_flops(model: nn.Module, convention: str = "real") -> ModelFlops:
     """Per-patch FLOPs of the three branches and the classifier of a :class:`ClassSR` model (cached)."""
     key = (id(model), convention)
     if key not in _CACHE:
-        p = model.cfg.patch  # type: ignore[attr-defined]
+        p = int(getattr(model, "cfg").patch)  # noqa: B009  (any module with cfg, branches, classifier)
         shape = (1, 3, p, p)
-        branches = tuple(count_flops(b, shape, convention) for b in model.branches)  # type: ignore[attr-defined]
-        clf = count_flops(model.classifier, shape, convention)  # type: ignore[attr-defined]
-        _CACHE[key] = ModelFlops(branches, clf, p, convention)  # type: ignore[arg-type]
+        light, medium, heavy = (count_flops(b, shape, convention) for b in getattr(model, "branches"))  # noqa: B009
+        clf = count_flops(getattr(model, "classifier"), shape, convention)  # noqa: B009
+        _CACHE[key] = ModelFlops((light, medium, heavy), clf, p, convention)
     return _CACHE[key]
 
 
@@ -143,9 +143,15 @@ def flops_report(
     convention: str = "real",
     *,
     classified: bool = True,
+    computed: tuple[int, int, int] | None = None,
 ) -> FlopsReport:
-    """FLOPs of a routed run with ``counts`` patches per class on a frame of ``lr_pixels`` LR pixels."""
+    """FLOPs of a routed run with ``counts`` patches per class on ``lr_pixels`` LR pixels (all frames).
+
+    ``computed``: patches per class that really went through the classifier and a branch (default ``counts``;
+    fewer when outputs were reused); ``classified``: whether the classifier ran on them.
+    """
     mf = model_flops(model, convention)
-    n = sum(counts)
-    used = sum(c * f for c, f in zip(counts, mf.branches, strict=True)) + (n * mf.classifier if classified else 0)
-    return FlopsReport(used=used, heavy=n * mf.branches[2], whole=round(mf.per_pixel(2) * lr_pixels))
+    done = counts if computed is None else computed
+    n = sum(done)
+    used = sum(c * f for c, f in zip(done, mf.branches, strict=True)) + (n * mf.classifier if classified else 0)
+    return FlopsReport(used=used, heavy=sum(counts) * mf.branches[2], whole=round(mf.per_pixel(2) * lr_pixels))

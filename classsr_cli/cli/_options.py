@@ -1,0 +1,60 @@
+"""Options shared by the commands: one declaration each, defaults from the engine (without importing torch).
+
+Flags (booleans) get an empty metavar so that help shows ``--json``, not ``--json <bool>``.
+"""
+
+# No `from __future__ import annotations`: typer reads these aliases at run time.
+
+from typing import Annotated
+
+import typer
+
+from classsr_cli.cli._common import Device, Precision
+from classsr_cli.engine.defaults import DEFAULT_BATCH, DEFAULT_STEP, PATCH
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_STEP",
+    "BatchOpt",
+    "DeviceOpt",
+    "JsonOpt",
+    "ModelOpt",
+    "OverwriteOpt",
+    "PrecisionOpt",
+    "ScaleOpt",
+    "StepOpt",
+    "flag",
+]
+
+
+def flag(*names: str, help: str) -> typer.models.OptionInfo:
+    """A boolean ``--name`` flag (no ``--no-name``, no ``<bool>`` metavar)."""
+    return typer.Option(*names, help=help, metavar="")
+
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", metavar="NAME|PATH", help="Model name (see `classsr models`) or .safetensors path.",
+        show_default=False,
+    ),
+]
+ScaleOpt = Annotated[
+    float,
+    typer.Option(
+        "-x", "--scale", metavar="X",
+        help="Upscaling factor, above 1 and at most 4; non-native ones (3, 2.5) downscale the next native.",
+    ),
+]
+DeviceOpt = Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")]
+PrecisionOpt = Annotated[Precision, typer.Option(help="auto is fp32; fp16/bf16 only when asked.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, metavar="N", help="Most patches per branch call (bounds memory).")]
+StepOpt = Annotated[
+    int,
+    typer.Option(
+        "--step", metavar="PIXELS",
+        help=f"Distance between patch origins in LR pixels, 1..{PATCH} (patch {PATCH}, so overlap {PATCH}-step).",
+    ),
+]
+JsonOpt = Annotated[bool, flag("--json", help="Print JSON on stdout instead of the report.")]
+OverwriteOpt = Annotated[bool, flag("--overwrite", help="Replace existing outputs.")]

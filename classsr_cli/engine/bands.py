@@ -1,0 +1,257 @@
+"""One routed frame as an iterator of HR row bands: tile -> route -> per-class batched branches -> stitch.
+
+:class:`FrameRun` cuts a frame into horizontal bands of patch rows, routes each band (:class:`Router`) and
+yields its finished HR rows top to bottom (:class:`Band`); a whole frame is one band. The patch rows shared with
+the next band are carried over (computed once), so every output pixel blends exactly the patches the
+whole-frame stitch blends and the result is the same whatever the band height. Working memory is a few bands.
+
+Knows nothing about files, rich or the CLI; progress is reported through an optional callback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from classsr_cli.engine.defaults import BAND_PATCHES, DEFAULT_BATCH, DEFAULT_BLEND, DEFAULT_STEP
+from classsr_cli.engine.flops import FlopsReport, flops_report
+from classsr_cli.engine.router import Router
+from classsr_cli.engine.stitching import CropCanvas, stitch
+from classsr_cli.engine.tiling import TileGrid, pad_to_grid, plan_grid
+from classsr_cli.errors import ConfigError
+from classsr_cli.models.classsr import ClassSR
+
+__all__ = [
+    "Band",
+    "FrameRun",
+    "RouteResult",
+    "check_step",
+    "upscale_tensor",
+]
+
+Progress = Callable[[int, int], None]
+
+
+def check_step(step: int, patch: int) -> None:
+    """``step`` must be in ``1..patch``; a :class:`ConfigError` (usage error) otherwise."""
+    if not 1 <= step <= patch:
+        raise ConfigError(f"--step must be in 1..{patch} (the patch size), got {step}")
+
+
+@dataclass
+class RouteResult:
+    """What one routed frame did.
+
+    Attributes:
+        grid: the patch grid.
+        classes: ``(rows, cols)`` class index of every patch (CPU, int64).
+        computed: patches per class that went through a branch (fewer than the counts when outputs were reused).
+        flops: FLOPs used against heavy-only on the same patches and heavy on the whole frame (real convention).
+        flops_paper: the same in the paper's per-patch convention.
+    """
+
+    grid: TileGrid
+    classes: torch.Tensor
+    computed: tuple[int, int, int]
+    flops: FlopsReport
+    flops_paper: FlopsReport
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        c = torch.bincount(self.classes.flatten(), minlength=3).tolist()
+        return (int(c[0]), int(c[1]), int(c[2]))
+
+
+@dataclass
+class Band:
+    """Finished HR rows ``y .. y + rows.shape[2]`` of the frame, ``(1, 3, n, s*W)`` float, not clamped."""
+
+    y: int
+    rows: torch.Tensor
+
+
+class _BandSink:
+    """Where a band's HR patch outputs go: a crop canvas (no buffer of all HR patches) or a buffer to blend.
+    Keeps the outputs of the patches from ``keep_from`` on (the rows carried into the next band)."""
+
+    def __init__(self, grid: TileGrid, scale: int, blend: str, like: torch.Tensor, keep_from: int | None) -> None:
+        self.grid, self.scale, self.blend = grid, scale, blend
+        size = grid.patch * scale
+        self.canvas = CropCanvas(grid, scale, like) if blend == "crop" else None
+        self.buffer = None if self.canvas else like.new_empty((grid.count, 3, size, size))
+        self.keep_from = keep_from
+        n_keep = grid.count - keep_from if keep_from is not None else 0
+        self.kept = like.new_empty((n_keep, 3, size, size)) if self.canvas and n_keep else None
+        self.first_new = 0
+
+    def put_new(self, pos: torch.Tensor, hr: torch.Tensor) -> None:
+        """:meth:`put` for the band's newly routed patches, numbered after the carried ones."""
+        self.put(pos + self.first_new, hr)
+
+    def put(self, pos: torch.Tensor, hr: torch.Tensor) -> None:
+        if self.canvas is None:
+            assert self.buffer is not None
+            self.buffer[pos] = hr.to(self.buffer.dtype)
+            return
+        self.canvas.put(pos, hr)
+        if self.kept is not None and self.keep_from is not None:
+            sel = (pos >= self.keep_from).nonzero(as_tuple=True)[0]
+            if sel.numel():
+                self.kept[pos[sel] - self.keep_from] = hr[sel]
+
+    def image(self) -> torch.Tensor:
+        if self.canvas is not None:
+            return self.canvas.image()
+        assert self.buffer is not None
+        return stitch(self.buffer, self.grid, self.scale, self.blend)
+
+    def carried(self) -> torch.Tensor | None:
+        if self.keep_from is None:
+            return None
+        if self.canvas is not None:
+            return self.kept
+        assert self.buffer is not None
+        return self.buffer[self.keep_from :].clone()  # not a view: frees the band
+
+
+class FrameRun:
+    """Route one LR frame ``(1, 3, H, W)`` (float in ``[0, 1]``, on the model's device) band by band.
+
+    Iterate it for the :class:`Band` s, top to bottom, each row exactly once; :attr:`result` is then set.
+
+    Args:
+        model: a :class:`ClassSR` in eval mode.
+        lr: the LR frame (any float dtype; patches are cast to the model's dtype).
+        router: who picks each patch's branch (default: a fresh argmax :class:`Router`).
+        step: distance between patch origins, ``1..patch``.
+        blend: stitch mode.
+        band_patches: about this many patches per band; ``None`` (with ``band_rows`` ``None``): the whole frame.
+        band_rows: patch rows per band (overrides ``band_patches``).
+        progress: ``progress(patches_done, patches_total)`` after every branch call.
+    """
+
+    def __init__(
+        self,
+        model: ClassSR,
+        lr: torch.Tensor,
+        *,
+        router: Router | None = None,
+        step: int = DEFAULT_STEP,
+        blend: str = DEFAULT_BLEND,
+        band_patches: int | None = None,
+        band_rows: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        if lr.dim() != 4 or lr.shape[0] != 1 or lr.shape[1] != 3:
+            raise ValueError(f"expected a (1, 3, H, W) tensor, got {tuple(lr.shape)}")
+        check_step(step, model.cfg.patch)
+        self.model, self.lr, self.step, self.blend, self.progress = model, lr, step, blend, progress
+        self.router = router or Router()
+        self.grid = plan_grid(lr.shape[2], lr.shape[3], model.cfg.patch, step)
+        carry = math.ceil(self.grid.patch / step) - 1  # patch rows that also cover the next band's first rows
+        if band_rows is None and band_patches is None:
+            per_band = self.grid.rows
+        else:
+            per_band = band_rows or math.ceil((band_patches or BAND_PATCHES) / self.grid.cols)
+        self.carry, self.per_band = carry, max(carry + 1, per_band)
+        #: class of every patch, row-major, filled band by band (CPU int64; 0 where not routed yet)
+        self.classes = torch.zeros(self.grid.count, dtype=torch.long)
+        self._result: RouteResult | None = None
+
+    @property
+    def result(self) -> RouteResult:
+        if self._result is None:
+            raise RuntimeError("the frame has not been routed yet: iterate the FrameRun first")
+        return self._result
+
+    def __iter__(self) -> Iterator[Band]:
+        grid, step, p, cols, s = self.grid, self.step, self.grid.patch, self.grid.cols, self.model.cfg.scale
+        router = self.router
+        device = self.lr.device
+        router.start(grid.count, device)
+        classes = self.classes
+        computed = (0, 0, 0)
+        with torch.inference_mode():
+            padded = pad_to_grid(self.lr, grid)
+            kept: torch.Tensor | None = None  # HR outputs of the carried patch rows
+            r0 = new = done_rows = 0  # first patch row of the band, first not yet computed, LR rows emitted
+            while True:
+                r1 = min(grid.rows, r0 + self.per_band)
+                last = r1 == grid.rows
+                strip = padded[:, :, new * step : (r1 - 1) * step + p]
+                patches = F.unfold(strip, kernel_size=p, stride=step).transpose(1, 2).reshape(-1, 3, p, p)
+                offset, k = new * cols, (0 if kept is None else kept.shape[0])
+                sub = TileGrid((r1 - r0 - 1) * step + p, grid.width, p, step, r1 - r0, cols)
+                keep_from = None if last or not self.carry else (r1 - r0 - self.carry) * cols
+                sink = _BandSink(sub, s, self.blend, self.lr.new_empty(0, dtype=_dtype(self.model)), keep_from)
+                if kept is not None:
+                    sink.put(torch.arange(k, device=device), kept)
+                sink.first_new = k
+                index = torch.arange(offset, offset + patches.shape[0], device=device)
+                cls, got = router.route(
+                    self.model, patches, index, sink.put_new,
+                    progress=self._band_progress(offset),
+                )
+                classes[offset : offset + cls.numel()] = cls.cpu()
+                computed = (computed[0] + got[0], computed[1] + got[1], computed[2] + got[2])
+                band = sink.image()
+                end = grid.height if last else r1 * step  # rows below r1*step need patch row r1
+                yield Band(done_rows * s, band[:, :, (done_rows - r0 * step) * s : (end - r0 * step) * s])
+                done_rows = end
+                if last:
+                    break
+                kept = sink.carried()
+                r0, new = r1 - self.carry, r1
+                del band, patches, sink
+        self._result = _route_result(self.model, grid, classes, computed, router.classified)
+
+    def _band_progress(self, offset: int) -> Progress | None:
+        progress, total = self.progress, self.grid.count
+        if progress is None:
+            return None
+        return lambda n, _m: progress(offset + n, total)
+
+
+def _dtype(model: ClassSR) -> torch.dtype:
+    return next(model.parameters()).dtype
+
+
+def _route_result(
+    model: ClassSR, grid: TileGrid, classes: torch.Tensor, computed: tuple[int, int, int], classified: bool
+) -> RouteResult:
+    c = torch.bincount(classes, minlength=3).tolist()
+    counts = (int(c[0]), int(c[1]), int(c[2]))
+    pixels = grid.height * grid.width
+    return RouteResult(
+        grid=grid,
+        classes=classes.reshape(grid.rows, grid.cols),
+        computed=computed,
+        flops=flops_report(model, counts, pixels, "real", classified=classified, computed=computed),
+        flops_paper=flops_report(model, counts, pixels, "paper", classified=classified, computed=computed),
+    )
+
+
+def upscale_tensor(
+    model: ClassSR,
+    lr: torch.Tensor,
+    *,
+    router: Router | None = None,
+    step: int = DEFAULT_STEP,
+    batch_size: int = DEFAULT_BATCH,
+    force_branch: int | None = None,
+    blend: str = DEFAULT_BLEND,
+    progress: Progress | None = None,
+) -> tuple[torch.Tensor, RouteResult]:
+    """Upscale one LR frame ``(1, 3, H, W)`` whole (one band). Returns ``(sr, result)``, ``sr`` of shape
+    ``(1, 3, s*H, s*W)``, float and not clamped. ``router`` defaults to argmax (or ``force_branch``)."""
+    from classsr_cli.engine.router import Forced
+
+    if router is None:
+        router = Router(Forced(force_branch) if force_branch is not None else None, batch_size=batch_size)
+    run = FrameRun(model, lr, router=router, step=step, blend=blend, progress=progress)
+    (band,) = list(run)
+    return band.rows, run.result

@@ -1,0 +1,84 @@
+"""The engine as one path: a video frame and the same picture as an image route and upscale identically, whole or
+in bands; ``--step`` is validated the same way by every front end."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from classsr_cli.cli import app
+from classsr_cli.io.image import Picture, read_image, write_image
+from classsr_cli.io.video import VideoReader, VideoWriter, ffmpeg_exe, probe
+from classsr_cli.pipeline import Upscaler, upscale_file
+from classsr_cli.video import upscale_video
+
+runner = CliRunner()
+
+
+def _one_frame_clip(path: Path) -> np.ndarray:
+    """A lossless one-frame clip of a test pattern; returns the frame as decoded."""
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x72:rate=10", "-frames:v", "1",
+         "-c:v", "ffv1", str(path)], check=True, timeout=120,
+    )  # fmt: skip
+    with VideoReader(probe(path)) as reader:
+        (frame,) = list(reader)
+    return frame.rgb
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stream_pixels", [None, 0], ids=["whole", "bands"])
+def test_one_frame_video_routes_like_the_image(
+    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stream_pixels: int | None
+) -> None:
+    rgb = _one_frame_clip(tmp_path / "clip.mkv")
+    sent: list[np.ndarray] = []
+    write_rows = VideoWriter.write_rows
+
+    def spy(self: VideoWriter, rows: np.ndarray) -> None:
+        sent.append(rows.copy())
+        write_rows(self, rows)
+
+    monkeypatch.setattr(VideoWriter, "write_rows", spy)
+    video = upscale_video(tiny_model, tmp_path / "clip.mkv", tmp_path / "up.mkv", stream_pixels=stream_pixels)
+    write_image(tmp_path / "frame.png", Picture(rgb))
+    up = Upscaler(tiny_model)  # type: ignore[arg-type]
+    image = upscale_file(up, tmp_path / "frame.png", tmp_path / "frame_x4.png", stream_pixels=stream_pixels)
+    assert video.frames == 1 and video.counts == image.counts and video.computed == sum(image.counts)
+    assert np.array_equal(np.concatenate(sent), read_image(image.output).pixels)  # same pixels before encoding
+    assert video.flops == image.route.flops and video.flops_paper == image.route.flops_paper
+
+
+@pytest.mark.parametrize("command", ["upscale", "video"])
+def test_step_out_of_range_is_a_usage_error(command: str, tiny_model_path: Path, tmp_path: Path) -> None:
+    args = [str(tmp_path / "in.png")] if command == "upscale" else [str(tmp_path / "in.mp4"), str(tmp_path / "o.mp4")]
+    if command == "upscale":
+        write_image(tmp_path / "in.png", Picture(np.zeros((8, 8, 3), np.uint8)))
+    for step in ("40", "0"):
+        r = runner.invoke(app, [command, *args, "--model", str(tiny_model_path), "--step", step])
+        assert r.exit_code == 2, r.output
+        assert "--step must be in 1..32" in r.output
+
+
+def test_video_takes_the_scales_upscale_takes(tiny_model_path: Path, tmp_path: Path) -> None:
+    """-x 2.5 with an x4 model is a resampled run, as for images (it fails later only on the missing input)."""
+    r = runner.invoke(app, ["video", str(tmp_path / "no.mp4"), str(tmp_path / "o.mp4"), "-x", "2.5",
+                            "--model", str(tiny_model_path)])  # fmt: skip
+    assert r.exit_code == 1 and "no such file" in r.output
+    r = runner.invoke(app, ["video", str(tmp_path / "no.mp4"), str(tmp_path / "o.mp4"), "-x", "5"])
+    assert r.exit_code == 2 and "at most 4" in r.output
+
+
+def test_only_the_engine_imports_the_tiler_and_stitcher() -> None:
+    root = Path(__file__).resolve().parent.parent / "classsr_cli"
+    for path in root.rglob("*.py"):
+        if path.parent.name == "engine":
+            continue
+        imports = re.findall(r"^\s*(?:from|import) classsr_cli\.engine\.(\w+)", path.read_text(), re.MULTILINE)
+        assert not {"tiling", "stitching"} & set(imports), path
