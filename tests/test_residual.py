@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from classsr_cli.config import BranchConfig, ClassSRConfig
-from classsr_cli.errors import ConfigError
 from classsr_cli.engine.flops import count_flops
+from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models.classsr import DEFICIT_EPS, deficit_classes
 from classsr_cli.models.fsrcnn import FSRCNN
