@@ -109,6 +109,16 @@ def test_model_decide_follows_its_routing() -> None:
         ClassSRConfig("residual", 2, (0, 4, 8), routing="best")
 
 
+def routed_frame(branches: list[ResidualSR], frame: torch.Tensor, classes: torch.Tensor, *, step: int, halo: int,
+                 batch_size: int = 256) -> torch.Tensor:
+    """Cell execution of a whole frame with given classes (the engine's cell path without the classifier)."""
+    from classsr_cli.engine.cells import band_input, pad_frame, plan_cells, run_cells
+
+    plan = plan_cells(frame.shape[2], frame.shape[3], step=step, patch=step + 4, halo=halo)
+    band = band_input(pad_frame(frame, plan), plan, 0, plan.rows)
+    return run_cells(branches, band, plan, classes, frame.shape[2], batch_size=batch_size)
+
+
 def _random_branches(scale: int = 2, depth: int = 1) -> list[ResidualSR]:
     torch.manual_seed(3)
     branches = [ResidualSR(width=w, depth=depth, scale=scale).eval() for w in (0, 4, 6)]
@@ -121,8 +131,6 @@ def _random_branches(scale: int = 2, depth: int = 1) -> list[ResidualSR]:
 def test_routed_frame_with_a_full_halo_equals_each_branch_on_the_whole_frame() -> None:
     """Cells whose halo covers the receptive radius are exactly the branch's whole-frame output (inside the
     frame's border band, where the frame's own padding differs from the tiles' replicate padding)."""
-    from classsr_cli.models.residual import routed_frame
-
     branches = _random_branches()
     depth, step, s = 1, 8, 2
     halo = receptive_radius(depth)
@@ -143,8 +151,6 @@ def test_routed_frame_with_a_full_halo_equals_each_branch_on_the_whole_frame() -
 
 
 def test_routed_frame_all_bicubic_is_bicubic_and_a_short_halo_only_changes_cell_edges() -> None:
-    from classsr_cli.models.residual import routed_frame
-
     branches = _random_branches()
     frame = torch.rand(1, 3, 32, 40)
     with torch.no_grad():

@@ -17,13 +17,24 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from classsr_cli.engine.defaults import BAND_PATCHES, DEFAULT_BATCH, DEFAULT_BLEND, DEFAULT_STEP
+from classsr_cli.engine.cells import (
+    CellPlan,
+    band_input,
+    cell_flops,
+    classify_cells,
+    is_cellular,
+    pad_frame,
+    plan_cells,
+    run_cells,
+)
+from classsr_cli.engine.defaults import BAND_PATCHES, DEFAULT_BATCH, DEFAULT_BLEND, DEFAULT_HALO, DEFAULT_STEP
 from classsr_cli.engine.flops import FlopsReport, flops_report
-from classsr_cli.engine.router import Router
+from classsr_cli.engine.router import Argmax, Forced, Router
 from classsr_cli.engine.stitching import CropCanvas, stitch
 from classsr_cli.engine.tiling import TileGrid, pad_to_grid, plan_grid
 from classsr_cli.errors import ConfigError
 from classsr_cli.models.classsr import ClassSR
+from classsr_cli.models.residual import ResidualSR
 
 __all__ = [
     "Band",
@@ -131,7 +142,12 @@ class FrameRun:
         blend: stitch mode.
         band_patches: about this many patches per band; ``None`` (with ``band_rows`` ``None``): the whole frame.
         band_rows: patch rows per band (overrides ``band_patches``).
+        halo: cell execution (:mod:`~classsr_cli.engine.cells`): LR pixels of context around each cell.
         progress: ``progress(patches_done, patches_total)`` after every branch call.
+
+    Models whose branches are all bicubic + residual, routed by their classifier's decision or a forced branch
+    without reuse, run as cells (:mod:`~classsr_cli.engine.cells`): ``grid`` is then the ``step`` x ``step``
+    cell grid, and ``blend`` does not apply.
     """
 
     def __init__(
@@ -144,6 +160,7 @@ class FrameRun:
         blend: str = DEFAULT_BLEND,
         band_patches: int | None = None,
         band_rows: int | None = None,
+        halo: int = DEFAULT_HALO,
         progress: Progress | None = None,
     ) -> None:
         if lr.dim() != 4 or lr.shape[0] != 1 or lr.shape[1] != 3:
@@ -151,7 +168,13 @@ class FrameRun:
         check_step(step, model.cfg.patch)
         self.model, self.lr, self.step, self.blend, self.progress = model, lr, step, blend, progress
         self.router = router or Router()
-        self.grid = plan_grid(lr.shape[2], lr.shape[3], model.cfg.patch, step)
+        self.cells: CellPlan | None = None
+        if cell_path(model, self.router, step):
+            self.cells = plan_cells(lr.shape[2], lr.shape[3], step=step, patch=model.cfg.patch, halo=halo)
+            self.grid = TileGrid(lr.shape[2], lr.shape[3], step, step, self.cells.rows, self.cells.cols)
+        else:
+            self.grid = plan_grid(lr.shape[2], lr.shape[3], model.cfg.patch, step)
+        self.band_rows, self.band_patches = band_rows, band_patches
         carry = math.ceil(self.grid.patch / step) - 1  # patch rows that also cover the next band's first rows
         if band_rows is None and band_patches is None:
             per_band = self.grid.rows
@@ -169,6 +192,9 @@ class FrameRun:
         return self._result
 
     def __iter__(self) -> Iterator[Band]:
+        if self.cells is not None:
+            yield from self._iter_cells(self.cells)
+            return
         grid, step, p, cols, s = self.grid, self.step, self.grid.patch, self.grid.cols, self.model.cfg.scale
         router = self.router
         device = self.lr.device
@@ -209,11 +235,55 @@ class FrameRun:
                 del band, patches, sink
         self._result = _route_result(self.model, grid, classes, computed, router.classified)
 
+    def _iter_cells(self, plan: CellPlan) -> Iterator[Band]:
+        model, router, s = self.model, self.router, self.model.cfg.scale
+        policy = router.policy
+        per_band = plan.rows
+        if self.band_rows is not None or self.band_patches is not None:
+            per_band = max(1, self.band_rows or math.ceil((self.band_patches or BAND_PATCHES) / plan.cols))
+        router.start(plan.rows * plan.cols, self.lr.device)
+        branches = [b for b in model.branches if isinstance(b, ResidualSR)]
+        with torch.inference_mode():
+            padded = pad_frame(self.lr, plan)
+            for r0 in range(0, plan.rows, per_band):
+                r1 = min(plan.rows, r0 + per_band)
+                band = band_input(padded, plan, r0, r1)
+                if isinstance(policy, Forced):
+                    cls = torch.full((r1 - r0, plan.cols), policy.branch, dtype=torch.long)
+                else:
+                    cls = classify_cells(model, band, plan, getattr(policy, "tolerance", None))
+                height = min(r1 * plan.step, plan.height) - r0 * plan.step
+                rows = run_cells(branches, band, plan, cls, height, batch_size=router.batch_size)
+                flat = cls.reshape(-1).cpu()
+                self.classes[r0 * plan.cols : r1 * plan.cols] = flat
+                router.count(flat)
+                if self.progress is not None:
+                    self.progress(r1 * plan.cols, plan.rows * plan.cols)
+                yield Band(r0 * plan.step * s, rows)
+        counts = tuple(int(c) for c in torch.bincount(self.classes, minlength=3).tolist())
+        counts3 = (counts[0], counts[1], counts[2])
+        classified = router.classified
+        self._result = RouteResult(
+            grid=self.grid,
+            classes=self.classes.reshape(plan.rows, plan.cols),
+            computed=counts3,
+            flops=cell_flops(model, plan, counts3, classified=classified),
+            flops_paper=cell_flops(model, plan, counts3, classified=classified, convention="paper"),
+        )
+
     def _band_progress(self, offset: int) -> Progress | None:
         progress, total = self.progress, self.grid.count
         if progress is None:
             return None
         return lambda n, _m: progress(offset + n, total)
+
+
+def cell_path(model: ClassSR, router: Router, step: int) -> bool:
+    """Whether a frame runs as cells: a residual-family model, routed by its classifier's decision (or a forced
+    branch) without reuse, at a step cells can use (a multiple of 4 differing from the patch by an even number)."""
+    p = model.cfg.patch
+    return (is_cellular(model) and isinstance(router.policy, Argmax | Forced) and router.reuse is None
+            and step % 4 == 0 and (p - step) % 2 == 0)
 
 
 def _dtype(model: ClassSR) -> torch.dtype:

@@ -83,15 +83,21 @@ class Policy(Protocol):
 
 
 class Argmax:
-    """The classifier's argmax, patch by patch."""
+    """The classifier's decision, patch by patch: the argmax (the paper's models) or, for a model with
+    ``deficit`` routing, the cheapest branch within ``tolerance`` (``None``: the model's calibrated one)."""
 
     classified = True
+
+    def __init__(self, tolerance: float | None = None) -> None:
+        if tolerance is not None and tolerance < 0:
+            raise ValueError(f"tolerance must be at least 0, got {tolerance}")
+        self.tolerance = tolerance
 
     def start(self, count: int) -> None:
         pass
 
     def classes(self, model: ClassSR, x: torch.Tensor, index: torch.Tensor, stats: RouteStats) -> torch.Tensor:
-        return _logits(model, x).argmax(1)
+        return model.decide(_logits(model, x), self.tolerance)
 
 
 class Forced:
@@ -133,13 +139,13 @@ class Hysteresis:
 
     def classes(self, model: ClassSR, x: torch.Tensor, index: torch.Tensor, stats: RouteStats) -> torch.Tensor:
         logits = _logits(model, x)
-        arg = logits.argmax(1)
+        arg = model.decide(logits)
         if self.cls is None or self.argmax is None:
             raise RuntimeError("Hysteresis.start was not called")
         prev, prev_arg = self.cls[index], self.argmax[index]
         seen = prev >= 0
         new = arg
-        if self.margin > 0 and bool(seen.any()):
+        if self.margin > 0 and bool(seen.any()) and model.cfg.routing == "argmax":  # a margin on probabilities
             probs = torch.softmax(logits.float(), dim=1)
             gain = probs.gather(1, arg[:, None])[:, 0] - probs.gather(1, prev.clamp(min=0)[:, None])[:, 0]
             new = torch.where(seen & (gain < self.margin), prev, arg)
@@ -214,6 +220,11 @@ class Router:
     @property
     def classified(self) -> bool:
         return self.policy.classified
+
+    def count(self, classes: torch.Tensor) -> None:
+        """Add a frame's (or band's) ``classes``, all computed, to the stats (the cell path's bookkeeping)."""
+        self.stats.counts = _add(self.stats.counts, classes)
+        self.stats.computed = _add(self.stats.computed, classes)
 
     def start(self, count: int, device: torch.device) -> None:
         """A new frame of ``count`` patches begins (state of another frame size is dropped)."""

@@ -7,15 +7,13 @@ output convolution is zero at initialisation), so none of them falls below bicub
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from classsr_cli.config import BranchConfig
 
-__all__ = ["BICUBIC_TAPS", "ResidualSR", "bicubic_phase_weights", "build_residual", "receptive_radius", "routed_frame"]
+__all__ = ["BICUBIC_TAPS", "ResidualSR", "bicubic_phase_weights", "build_residual", "receptive_radius"]
 
 #: Taps of the bicubic upsampler on the LR grid: offsets -2..2 cover every phase at x2, x3 and x4.
 BICUBIC_TAPS = 5
@@ -69,6 +67,7 @@ class ResidualSR(nn.Module):
         scale: upscaling factor (2, 3 or 4).
     """
 
+    bicubic: torch.Tensor
     #: Inference (no gradient needed) runs channels-last: oneDNN's fastest layout on the CPU.
     channels_last: bool = True
 
@@ -121,54 +120,6 @@ class ResidualSR(nn.Module):
         if res is not None:
             y = res.add_(y)
         return F.pixel_shuffle(y, self.scale)
-
-
-@torch.no_grad()
-def routed_frame(
-    branches: Sequence[ResidualSR],
-    frame: torch.Tensor,
-    classes: torch.Tensor,
-    *,
-    step: int,
-    halo: int,
-    batch_size: int = 256,
-) -> torch.Tensor:
-    """Upscale ``frame`` ``(1, 3, H, W)`` with branch ``classes[r, c]`` on each ``step`` x ``step`` cell.
-
-    Every branch is bicubic plus a residual, so the work is: bicubic once on the whole frame (on the LR grid,
-    no tiling), then each class's residual only on its cells, each computed on the cell plus ``halo`` LR pixels
-    of context (the frame replicate-padded by ``halo``), its ``step`` x ``step`` core written into one LR-grid
-    canvas of ``3*s*s`` channels; one ``pixel_shuffle`` of bicubic + canvas gives the frame. A width-0 branch
-    (plain bicubic) costs nothing beyond the shared bicubic. ``classes`` is ``(rows, cols)`` with
-    ``rows*step >= H`` and ``cols*step >= W``. Returns ``(1, 3, s*H, s*W)``.
-    """
-    n, _, h, w = frame.shape
-    rows, cols = classes.shape
-    if n != 1 or rows * step < h or cols * step < w:
-        raise ValueError(f"classes {rows}x{cols} at step {step} do not cover a {w}x{h} frame")
-    s = branches[0].scale
-    ch = 3 * s * s
-    out = branches[0].upsample(frame)  # (1, 3s², H, W)
-    tile = step + 2 * halo
-    padded = F.pad(frame, (halo, cols * step - w + halo, halo, rows * step - h + halo), mode="replicate")
-    tiles = padded.unfold(2, tile, step).unfold(3, tile, step)[0]  # (3, rows, cols, tile, tile), a view
-    canvas: torch.Tensor | None = None
-    flat = classes.reshape(-1)
-    for k, branch in enumerate(branches):
-        if branch.body is None:
-            continue
-        idx = (flat == k).nonzero(as_tuple=True)[0]
-        for chunk in idx.split(batch_size):
-            r, c = chunk // cols, chunk % cols
-            x = tiles[:, r, c].permute(1, 0, 2, 3)  # (B, 3, tile, tile)
-            res = branch.residual(x)
-            assert res is not None
-            if canvas is None:
-                canvas = frame.new_zeros((ch, rows, step, cols, step))
-            canvas.permute(1, 3, 0, 2, 4)[r, c] = res[:, :, halo : halo + step, halo : halo + step]
-    if canvas is not None:
-        out += canvas.view(1, ch, rows * step, cols * step)[:, :, :h, :w]
-    return F.pixel_shuffle(out, s)
 
 
 def build_residual(cfg: BranchConfig) -> ResidualSR:

@@ -1,0 +1,81 @@
+"""Cell execution (engine/cells.py) through FrameRun: the residual family's fast routed path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from classsr_cli.config import ClassSRConfig
+from classsr_cli.engine.bands import FrameRun, upscale_tensor
+from classsr_cli.engine.router import Argmax, Forced, Hysteresis, Router
+from classsr_cli.models import build_model
+from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
+
+
+@pytest.fixture
+def model() -> ClassSR:
+    torch.manual_seed(5)
+    m = build_model(ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8,
+                                  routing="deficit", tolerance=1.0)).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    assert isinstance(m, ClassSR)
+    return m
+
+
+def test_cells_route_like_classify_frame_and_bands_equal_the_whole_frame(model: ClassSR) -> None:
+    from dataclasses import replace
+
+    lr = torch.rand(1, 3, 75, 61)
+    lr[..., :40] = 0.5  # flat and noisy cells
+    padded = torch.nn.functional.pad(lr, (2, 3 * 28 - 61 + 2, 2, 3 * 28 - 75 + 2), mode="replicate")
+    with torch.no_grad():
+        light = 10 ** model.classifier.grid_scores(padded, 32, 28)[0, ..., 0] - DEFICIT_EPS
+    model.cfg = replace(model.cfg, tolerance=float(light.median()))  # some cells go light, the others not
+    whole = FrameRun(model, lr)
+    (band,) = list(whole)
+    assert whole.cells is not None and band.rows.shape == (1, 3, 150, 122)
+    assert torch.equal(whole.result.classes, model.classify_frame(lr, 28))
+    assert len(set(whole.result.classes.flatten().tolist())) > 1  # the test routes to several branches
+    banded = FrameRun(model, lr, band_rows=1)
+    parts = list(banded)
+    assert len(parts) == 3 and [p.y for p in parts] == [0, 56, 112]
+    assert torch.allclose(torch.cat([p.rows for p in parts], 2), band.rows, atol=1e-6)
+    assert torch.equal(banded.result.classes, whole.result.classes)
+    assert whole.result.counts == tuple(torch.bincount(whole.result.classes.flatten(), minlength=3).tolist())
+
+
+def test_forced_heavy_cells_with_a_full_halo_equal_the_heavy_branch_on_the_frame(model: ClassSR) -> None:
+    lr = torch.rand(1, 3, 40, 50)
+    sr, res = upscale_tensor(model, lr, force_branch=2)
+    run = FrameRun(model, lr, router=Router(Forced(2)), halo=3)  # depth 1: radius 3
+    (full,) = list(run)
+    with torch.no_grad():
+        want = model.branches[2](lr)
+    b = 2 * 3
+    assert torch.allclose(full.rows[..., b:-b, b:-b], want[..., b:-b, b:-b], atol=1e-5)
+    assert res.counts == (0, 0, res.grid.count) and not run.router.classified
+    assert (sr - want).abs().max() > 0  # the default halo (4 > radius 3 here too) still differs at the border only
+    assert torch.allclose(sr[..., b:-b, b:-b], want[..., b:-b, b:-b], atol=1e-5)
+
+
+def test_tolerance_dial_trades_cost_for_quality_without_retraining(model: ClassSR) -> None:
+    lr = torch.rand(1, 3, 64, 64)
+    results = []
+    for tol in (0.0, 1.0, 1e6):
+        run = FrameRun(model, lr, router=Router(Argmax(tol)))
+        list(run)
+        results.append(run.result)
+    assert results[0].counts[2] == results[0].grid.count  # tolerance 0: only heavy is within it
+    assert results[2].counts[0] == results[2].grid.count  # anything goes: all bicubic
+    used = [r.flops.used for r in results]
+    assert used[0] > used[1] >= used[2]
+    assert results[2].flops.saved_vs_whole > 0.5 and results[0].flops.saved_vs_whole < 0  # the overlap costs
+
+
+def test_other_policies_take_the_patch_path(model: ClassSR) -> None:
+    lr = torch.rand(1, 3, 40, 40)
+    run = FrameRun(model, lr, router=Router(Hysteresis(0.1)))
+    (band,) = list(run)
+    assert run.cells is None and band.rows.shape == (1, 3, 80, 80)
+    assert set(run.result.classes.flatten().tolist()) <= {0, 1, 2}
