@@ -310,7 +310,8 @@ class _MemoryProbe:
 
 # --------------------------------------------------------------------------------------------- methods
 def _runner(
-    method: str, model: ClassSR, lrs: list[torch.Tensor], pairs: Sequence[Pair], step: int, batch_size: int
+    method: str, model: ClassSR, lrs: list[torch.Tensor], pairs: Sequence[Pair], step: int, batch_size: int,
+    tolerance: float | None = None,
 ) -> Callable[[int], tuple[Any, Any]]:
     """``run(i) -> (output, route)`` for image ``i``: output a tensor on the device, or uint8 HWC for bicubic."""
     if method == "bicubic":
@@ -330,7 +331,8 @@ def _runner(
         force = 2 if method == "heavy-tiled" else None
 
         def run(i: int) -> tuple[Any, Any]:
-            return upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force)
+            return upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force,
+                                  tolerance=tolerance)
 
     else:
         raise ConfigError(f"unknown bench method {method!r}; choose from {', '.join(METHODS)}")
@@ -375,8 +377,9 @@ def _measure(
     warmup: int,
     scale: int,
     progress: Progress | None,
+    tolerance: float | None = None,
 ) -> MethodResult:
-    run = _runner(method, model, lrs, pairs, step, batch_size)
+    run = _runner(method, model, lrs, pairs, step, batch_size, tolerance)
     n = len(pairs)
     # 1. Quality pass (untimed): outputs quantised to uint8 as a user would save them, then the metrics.
     py, pr, sy, routes = [], [], [], []
@@ -453,6 +456,7 @@ def run_bench(
     dtype: torch.dtype = torch.float32,
     step: int = DEFAULT_STEP,
     batch_size: int = 256,
+    tolerance: float | None = None,
     repeat: int = 3,
     warmup: int = 1,
     threads: int | None = None,
@@ -467,6 +471,7 @@ def run_bench(
         pairs: from :func:`load_pairs`.
         step: patch step of the tiled methods (``patch - step`` is the overlap).
         batch_size: most patches one branch call sees (tiled methods).
+        tolerance: ``deficit`` routing's tolerance (``None``: the model's calibrated one).
         repeat: timed passes over the whole set (the median is reported); at least 1.
         warmup: untimed passes before them (at least one pass always runs; it also measures memory).
         threads: ``torch.set_num_threads`` for the run (``None`` keeps the current setting).
@@ -526,6 +531,7 @@ def run_bench(
             warmup=warmup,
             scale=scale,
             progress=progress,
+            tolerance=tolerance,
         )
     return result
 

@@ -29,7 +29,16 @@ import torch
 import torch.nn.functional as F
 
 from classsr_cli.config import CLASS_NAMES
-from classsr_cli.engine import BAND_PATCHES, DEFAULT_STEP, Forced, FrameRun, Router, RouteResult, check_step
+from classsr_cli.engine import (
+    BAND_PATCHES,
+    DEFAULT_STEP,
+    Argmax,
+    Forced,
+    FrameRun,
+    Router,
+    RouteResult,
+    check_step,
+)
 from classsr_cli.errors import ConfigError
 from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
 from classsr_cli.runtime import synchronize
@@ -137,6 +146,7 @@ class Upscaler:
         step: distance between patch origins (LR pixels), ``1..patch``.
         batch_size: most patches per branch call.
         force_branch: run every patch through this branch (``light``/``medium``/``heavy`` or 0..2).
+        tolerance: ``deficit`` routing's tolerance (``None``: the model's calibrated one; see ``--tolerance``).
         model_path: where the model came from (reported).
     """
 
@@ -148,6 +158,7 @@ class Upscaler:
         step: int = DEFAULT_STEP,
         batch_size: int = 256,
         force_branch: str | int | None = None,
+        tolerance: float | None = None,
         model_path: Path | None = None,
     ) -> None:
         self.model = model
@@ -166,6 +177,9 @@ class Upscaler:
         self.step = step
         self.batch_size = batch_size
         self.force_branch = branch_index(force_branch)
+        if tolerance is not None and tolerance < 0:
+            raise ConfigError(f"--tolerance must be at least 0, got {tolerance:g}")
+        self.tolerance = tolerance
         self.model_path = model_path
         p = next(model.parameters())
         self.device, self.dtype = p.device, p.dtype
@@ -187,7 +201,7 @@ class Upscaler:
 
     def router(self) -> Router:
         """A fresh router for this upscaler's settings: argmax, or the forced branch."""
-        policy = Forced(self.force_branch) if self.force_branch is not None else None
+        policy = Forced(self.force_branch) if self.force_branch is not None else Argmax(self.tolerance)
         return Router(policy, batch_size=self.batch_size)
 
     def should_band(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from classsr_cli.config import CLASS_NAMES
-from classsr_cli.engine import DEFAULT_STEP, FlopsReport, Hysteresis, Reuse, Router
+from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Hysteresis, Reuse, Router
+from classsr_cli.engine.router import Policy
 from classsr_cli.errors import InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
     EncodeOptions,
@@ -211,9 +212,12 @@ def upscale_video(
     temporal = temporal or TemporalOptions()
     if temporal.hysteresis < 0 or temporal.hysteresis > 1:
         raise VideoError(f"hysteresis is a probability margin in [0, 1], got {temporal.hysteresis}")
+    # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
+    # is a threshold on predicted error, steady by itself, and routes as cells (the fast path) without reuse.
+    policy: Policy = (Argmax(up.tolerance) if up.model.cfg.routing == "deficit"
+                      else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
     router = Router(
-        Hysteresis(temporal.hysteresis), reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None,
-        batch_size=up.batch_size,
+        policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )
     cmap_dst = classmap_path(dst) if classmap else None
     _check_paths(src, dst, cmap_dst, overwrite)

@@ -23,6 +23,7 @@ __all__ = [
     "PrecisionOpt",
     "ScaleOpt",
     "StepOpt",
+    "ToleranceOpt",
     "flag",
 ]
 
@@ -54,6 +55,16 @@ StepOpt = Annotated[
     typer.Option(
         "--step", metavar="PIXELS",
         help=f"Distance between patch origins in LR pixels, 1..{PATCH} (patch {PATCH}, so overlap {PATCH}-step).",
+    ),
+]
+ToleranceOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--tolerance", "-t", min=0.0, metavar="MSE",
+        help="Quality dial of models with deficit routing (the default model): a patch takes the cheapest branch "
+        "whose predicted error increase over the heavy branch is at most this (8-bit levels squared). Higher is "
+        "faster. Default: the model's calibrated value (see `classsr models`). 0: every patch heavy.",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, flag("--json", help="Print JSON on stdout instead of the report.")]

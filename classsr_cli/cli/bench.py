@@ -18,6 +18,7 @@ from classsr_cli.cli._options import (
     ModelOpt,
     PrecisionOpt,
     StepOpt,
+    ToleranceOpt,
 )
 
 EXAMPLES = """\
@@ -57,6 +58,7 @@ def bench(
     repeat: Annotated[int, typer.Option(min=1, metavar="N", help="Timed passes over the set; the median is reported.")] = 3,
     warmup: Annotated[int, typer.Option(min=0, metavar="N", help="Untimed passes before timing.")] = 1,
     step: StepOpt = DEFAULT_STEP,
+    tolerance: ToleranceOpt = None,
     batch_size: BatchOpt = DEFAULT_BATCH,
     data: Annotated[
         Path | None,
@@ -89,6 +91,7 @@ def bench(
             dtype=dtype,
             step=step,
             batch_size=batch_size,
+            tolerance=tolerance,
             repeat=repeat,
             warmup=warmup,
             threads=threads,

@@ -19,6 +19,7 @@ from classsr_cli.cli._options import (
     PrecisionOpt,
     ScaleOpt,
     StepOpt,
+    ToleranceOpt,
     flag,
 )
 
@@ -64,6 +65,7 @@ def upscale(
     precision: PrecisionOpt = Precision.auto,
     batch_size: BatchOpt = DEFAULT_BATCH,
     step: StepOpt = DEFAULT_STEP,
+    tolerance: ToleranceOpt = None,
     force_branch: Annotated[
         Branch | None, typer.Option(help="Run every patch through one branch (A/B runs).", show_default=False)
     ] = None,
@@ -97,7 +99,7 @@ def upscale(
         distributed.barrier(world)  # every rank has checked the outputs before any rank writes one
         upscaler = Upscaler.of(
             zoo.load(model, scale, device=dev, dtype=dtype), step=step, batch_size=batch_size,
-            force_branch=force_branch.value if force_branch else None,
+            force_branch=force_branch.value if force_branch else None, tolerance=tolerance,
         )
         if upscaler.resampled and world.is_main:
             err.print(

@@ -19,6 +19,7 @@ from classsr_cli.cli._options import (
     PrecisionOpt,
     ScaleOpt,
     StepOpt,
+    ToleranceOpt,
     flag,
 )
 
@@ -68,6 +69,7 @@ def video(
     precision: PrecisionOpt = Precision.auto,
     batch_size: BatchOpt = DEFAULT_BATCH,
     step: StepOpt = DEFAULT_STEP,
+    tolerance: ToleranceOpt = None,
     codec: Annotated[
         str | None, typer.Option(help="ffmpeg video encoder. Default: libx264 (libvpx-vp9 for .webm).")
     ] = None,
@@ -114,7 +116,7 @@ def video(
     dev = runtime.resolve_device(device.value)
     dtype = runtime.resolve_dtype(precision.value, dev)
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)
-    upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size)
+    upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance)
     with _Progress() as on_frame:
         result = upscale_video(
             upscaler,

@@ -313,15 +313,15 @@ def upscale_tensor(
     step: int = DEFAULT_STEP,
     batch_size: int = DEFAULT_BATCH,
     force_branch: int | None = None,
+    tolerance: float | None = None,
     blend: str = DEFAULT_BLEND,
     progress: Progress | None = None,
 ) -> tuple[torch.Tensor, RouteResult]:
     """Upscale one LR frame ``(1, 3, H, W)`` whole (one band). Returns ``(sr, result)``, ``sr`` of shape
-    ``(1, 3, s*H, s*W)``, float and not clamped. ``router`` defaults to argmax (or ``force_branch``)."""
-    from classsr_cli.engine.router import Forced
-
+    ``(1, 3, s*H, s*W)``, float and not clamped. ``router`` defaults to the model's decision at ``tolerance``
+    (or ``force_branch``)."""
     if router is None:
-        router = Router(Forced(force_branch) if force_branch is not None else None, batch_size=batch_size)
+        router = Router(Forced(force_branch) if force_branch is not None else Argmax(tolerance), batch_size=batch_size)
     run = FrameRun(model, lr, router=router, step=step, blend=blend, progress=progress)
     (band,) = list(run)
     return band.rows, run.result

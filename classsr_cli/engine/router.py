@@ -126,10 +126,11 @@ class Hysteresis:
 
     classified = True
 
-    def __init__(self, margin: float = 0.1) -> None:
+    def __init__(self, margin: float = 0.1, tolerance: float | None = None) -> None:
         if not 0 <= margin <= 1:
             raise ValueError(f"hysteresis is a probability margin in [0, 1], got {margin}")
         self.margin = margin
+        self.tolerance = tolerance
         self.cls: torch.Tensor | None = None  # class of every grid position (-1: not seen yet)
         self.argmax: torch.Tensor | None = None
 
@@ -139,7 +140,7 @@ class Hysteresis:
 
     def classes(self, model: ClassSR, x: torch.Tensor, index: torch.Tensor, stats: RouteStats) -> torch.Tensor:
         logits = _logits(model, x)
-        arg = model.decide(logits)
+        arg = model.decide(logits, self.tolerance)
         if self.cls is None or self.argmax is None:
             raise RuntimeError("Hysteresis.start was not called")
         prev, prev_arg = self.cls[index], self.argmax[index]
