@@ -112,7 +112,7 @@ def main() -> int:
     t1, t2 = np.quantile(g, [1 / 3, 2 / 3])
     summary = {
         "model": str(loaded.path), "tolerance": args.tolerance if args.tolerance is not None else model.cfg.tolerance,
-        "cells": int(len(g)),
+        "cells": len(g),
         "easiest_third_to_cheapest": round(float(li[g <= t1].mean()), 4),
         "hardest_third_to_cheapest": round(float(li[g >= t2].mean()), 4),
         "mean_gain_over_bicubic_db": round(float(np.mean([r["psnr_y"]["classsr"] - r["psnr_y"]["bicubic"] for r in records])), 3),
