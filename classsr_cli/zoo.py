@@ -1,7 +1,8 @@
 """Finding and loading models: the shipped ones in ``weights/`` (and ``$CLASSSR_WEIGHTS``), or a path.
 
 :func:`load` is the one door through which ``upscale``, ``video`` and ``bench`` get a model to run. Shipped files
-are named ``classsr_{family}_x{scale}.safetensors``; the default model for scale ``s`` is ``classsr_fsrcnn_x{s}``.
+are named ``classsr_{family}_x{scale}.safetensors``; the default model for scale ``s`` is the first of
+``classsr_residual_x{s}`` (the designed-cost preset) and ``classsr_fsrcnn_x{s}`` (the paper's) that is installed.
 A scale that is not native (3 with no x3 model, 2.5) runs the nearest larger native model; the caller downscales.
 """
 
@@ -35,7 +36,8 @@ __all__ = [
     "weights_dirs",
 ]
 
-DEFAULT_FAMILY = "fsrcnn"
+#: Families of the default model, by preference.
+DEFAULT_FAMILIES = ("residual", "fsrcnn")
 #: Scales a ClassSR model can be built for; a requested scale runs the smallest of these that is >= it.
 NATIVE_SCALES = (2, 3, 4)
 MAX_SCALE = max(NATIVE_SCALES)
@@ -49,7 +51,12 @@ def weights_dirs() -> list[Path]:
 
 
 def default_model_name(scale: int) -> str:
-    return f"classsr_{DEFAULT_FAMILY}_x{scale}"
+    """The preferred installed model for ``scale`` (the first family of :data:`DEFAULT_FAMILIES` found)."""
+    names = [f"classsr_{family}_x{scale}" for family in DEFAULT_FAMILIES]
+    for name in names:
+        if any((d / f"{name}.safetensors").is_file() for d in weights_dirs()):
+            return name
+    return names[-1]
 
 
 @dataclass(frozen=True)
