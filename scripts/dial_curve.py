@@ -1,0 +1,80 @@
+"""The quality dial's curve: PSNR-Y against wall time of the routed model at several ``--tolerance`` values,
+with the heavy branch on the whole image as the reference. One bench run per tolerance (same machine, threads,
+images); JSON and a PNG plot.
+
+    python scripts/dial_curve.py SunHays80 --model weights/classsr_residual_x4.safetensors --threads 2 \\
+        --tolerances 0 0.5 1 2 4 8 16 --json docs/results/dial_SunHays80_x4.json --plot docs/results/dial_SunHays80_x4.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from classsr_cli import bench, zoo
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("images", nargs="+", help="HR images, folders or set names (as classsr bench)")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("-x", "--scale", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tolerances", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--plot", type=Path, default=None)
+    args = ap.parse_args()
+    loaded = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32)
+    pairs = bench.load_pairs(bench.find_images(args.images), args.scale)
+    base = bench.run_bench(loaded.net, pairs, methods=("bicubic", "heavy"), threads=args.threads, repeat=args.repeat)
+    heavy = base.methods["heavy"]
+    points = []
+    tols = [None, *args.tolerances]  # None: the model's calibrated default
+    for tol in tols:
+        r = bench.run_bench(loaded.net, pairs, methods=("classsr",), threads=args.threads, repeat=args.repeat,
+                            tolerance=tol).methods["classsr"]
+        points.append({
+            "tolerance": loaded.net.cfg.tolerance if tol is None else tol, "default": tol is None,
+            "psnr_y": r.psnr_y, "seconds": r.seconds, "time_vs_heavy": r.seconds / heavy.seconds,
+            "psnr_vs_heavy": r.psnr_y - heavy.psnr_y, "flops_vs_heavy": r.flops / heavy.flops, "patches": r.patches,
+        })
+        sys.stderr.write(f"tolerance {points[-1]['tolerance']:g}: {points[-1]['psnr_vs_heavy']:+.3f} dB, "
+                         f"{points[-1]['time_vs_heavy']:.2f}x time\n")
+    out = {"model": str(loaded.path), "images": len(pairs), "threads": base.threads, "device": base.device_name,
+           "torch": base.torch, "bicubic": base.methods["bicubic"].to_dict(), "heavy": heavy.to_dict(), "points": points}
+    text = json.dumps(out, indent=1)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        pts = sorted(points, key=lambda p: p["seconds"])
+        ax.plot([p["seconds"] for p in pts], [p["psnr_y"] for p in pts], "o-", label="classsr (dial)")
+        for p in pts:
+            ax.annotate(f"{p['tolerance']:g}" + (" (default)" if p["default"] else ""), (p["seconds"], p["psnr_y"]),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.plot([heavy.seconds], [heavy.psnr_y], "s", color="C3", label="heavy branch, whole image")
+        ax.axhline(base.methods["bicubic"].psnr_y, color="gray", ls=":", label="bicubic")
+        ax.set_xlabel(f"seconds for {len(pairs)} images (CPU, {base.threads} threads)")
+        ax.set_ylabel("PSNR-Y (dB)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.plot, dpi=120)
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
