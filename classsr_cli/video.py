@@ -28,7 +28,7 @@ from typing import Any
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy
-from classsr_cli.errors import InputError, OutputExistsError, VideoError
+from classsr_cli.errors import ALREADY_EXISTS, InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
     EncodeOptions,
     VideoInfo,
@@ -168,7 +168,7 @@ def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -
         if out.resolve() == src.resolve():
             raise InputError(f"{out}: output and input are the same file")
         if out.exists() and not overwrite:
-            raise OutputExistsError(f"{out}: exists; pass --overwrite to replace it")
+            raise OutputExistsError(f"{out}: {ALREADY_EXISTS}")
         if out.exists() and out.is_dir():
             raise OutputExistsError(f"{out}: is a folder")
 

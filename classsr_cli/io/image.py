@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from classsr_cli.errors import ConfigError, InputError, OutputError, OutputExistsError
+from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
 from classsr_cli.io.files import IMAGE_SUFFIXES
 
 __all__ = [
@@ -558,7 +558,7 @@ def _tiff16_writer(
 def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) -> None:
     """Run ``write(tmp)`` on a fresh temporary file beside ``path``, then move it into place."""
     if not overwrite and path.exists():
-        raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)")
+        raise OutputExistsError(f"{path}: {ALREADY_EXISTS}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
@@ -581,10 +581,10 @@ def _move_no_clobber(tmp: Path, path: Path) -> None:
     try:
         os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
     except FileExistsError:
-        raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)") from None
+        raise OutputExistsError(f"{path}: {ALREADY_EXISTS}") from None
     except OSError:  # no hard links on this file system
         if path.exists():
-            raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)") from None
+            raise OutputExistsError(f"{path}: {ALREADY_EXISTS}") from None
         os.replace(tmp, path)
 
 
