@@ -151,9 +151,9 @@ class VideoResult:
 
 
 def classmap_path(output: str | os.PathLike[str]) -> Path:
-    """Where ``--classmap`` writes its video: ``out.classmap.mp4`` beside ``out.mp4``."""
+    """Where ``--classmap`` writes its video: ``out_classmap.mp4`` beside ``out.mp4`` (as images: ``_classmap``)."""
     output = Path(output)
-    return output.with_name(f"{output.stem}.classmap{output.suffix}")
+    return output.with_name(f"{output.stem}_classmap{output.suffix}")
 
 
 def _temp_path(target: Path) -> Path:

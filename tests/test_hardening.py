@@ -517,7 +517,7 @@ def test_kill_9_during_video_leaves_no_output(tiny_model_path: Path, tmp_path: P
     _wait_for(proc, lambda: any(".partial" in p.name and p.stat().st_size > 0 for p in out.iterdir()))
     time.sleep(0.5)
     _kill(proc, group=True)
-    assert not (out / "v.mp4").exists() and not (out / "v.classmap.mp4").exists()
+    assert not (out / "v.mp4").exists() and not (out / "v_classmap.mp4").exists()
     _leftovers_are_hidden_temporaries(out, set(), ".partial")
 
 
