@@ -110,3 +110,13 @@ def test_editable_install_reads_weights_in_place(tmp_path: Path) -> None:
     assert sorted(f"{n}.safetensors" for n in models) == SHIPPED
     assert all(p.parent == (src / "weights").resolve() for p in models.values())
     assert not (src / "classsr_cli" / "weights").exists()  # no copy in the source tree
+
+
+def test_license_matches_pyproject_and_names_the_example_terms() -> None:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    text = (ROOT / "LICENSE").read_text()
+    assert meta["project"]["license"] == {"text": "MIT"} and text.startswith("MIT License")
+    assert "examples/SOURCES.md" in text and "research and evaluation" in text
+    for photo in (ROOT / "examples").glob("*.png"):
+        if not re.search(r"_x\d|_classmap", photo.stem):
+            assert photo.name in text
