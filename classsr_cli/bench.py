@@ -50,6 +50,7 @@ __all__ = [
     "default_data_root",
     "examples_dir",
     "find_images",
+    "find_inputs",
     "load_pairs",
     "plot_available",
     "run_bench",
@@ -126,6 +127,10 @@ class BenchResult:
     peak_mem: str
     torch: str
     methods: dict[str, MethodResult] = field(default_factory=dict)
+    #: The HR images benched, as given (paths, or names for pairs made in memory).
+    inputs: list[str] = field(default_factory=list)
+    #: The model's own scale; above :attr:`scale` its outputs are downscaled to the HR size (``-x 3``).
+    model_scale: int = 0
 
     def ratio(self, method: str, key: str, base: str = "heavy") -> float | None:
         """``methods[method].key / methods[base].key``, or ``None`` when either is missing or zero."""
@@ -142,7 +147,9 @@ class BenchResult:
             "threads": self.threads,
             "precision": self.precision,
             "scale": self.scale,
+            "model_scale": self.model_scale or self.scale,
             "images": self.images,
+            "inputs": list(self.inputs),
             "megapixels": self.megapixels,
             "model": self.model,
             "step": self.step,
@@ -173,31 +180,46 @@ def examples_dir() -> Path:
 
 def find_images(specs: Sequence[str | Path], data_root: str | Path | None = None) -> list[Path]:
     """Image files named by ``specs``: files, folders (their images, not recursive) or names of sets under
-    ``data_root`` (default :func:`default_data_root`). No specs means the images in ``examples/``."""
+    ``data_root`` (default :func:`default_data_root`). No specs means the images in ``examples/``.
+
+    Folders leave out classsr's own outputs lying beside their inputs (``baby_x4.png`` next to ``baby.png``):
+    they are not HR ground truth. :func:`find_inputs` also says which were left out.
+    """
+    return find_inputs(specs, data_root)[0]
+
+
+def find_inputs(
+    specs: Sequence[str | Path], data_root: str | Path | None = None
+) -> tuple[list[Path], list[Path]]:
+    """``(images, left_out)``: :func:`find_images`, and the earlier classsr outputs its folders held."""
+    from classsr_cli.io.files import without_own_outputs
+
     if not specs:
         ex = examples_dir()
-        found = images_in(ex) if ex.is_dir() else []
+        found, own = without_own_outputs(images_in(ex) if ex.is_dir() else [])
         if not found:
             raise InputError(
                 f"no images given and {ex} holds none; pass HR images, folders or a set name such as Set5"
             )
-        return found
+        return found, own
     root = Path(data_root) if data_root is not None else default_data_root()
     paths: list[Path] = []
+    left_out: list[Path] = []
     for spec in specs:
         p = Path(spec)
         if not p.exists() and (root / p).is_dir():
             p = root / p
         if p.is_dir():
-            found = images_in(p)
+            found, own = without_own_outputs(images_in(p))
             if not found:
                 raise InputError(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)
+            left_out.extend(own)
         elif p.is_file():
             paths.append(p)
         else:
             raise InputError(f"{spec}: no such file or folder, and no set of that name under {root}")
-    return paths
+    return paths, left_out
 
 
 @dataclass(frozen=True)
@@ -207,6 +229,7 @@ class Pair:
     name: str
     hr: np.ndarray
     lr: np.ndarray
+    path: str = ""
 
 
 def load_pairs(paths: Sequence[Path], scale: int) -> list[Pair]:
@@ -221,7 +244,7 @@ def load_pairs(paths: Sequence[Path], scale: int) -> list[Pair]:
         hr, lr = make_pair(img, scale)
         if hr.shape[0] < least or hr.shape[1] < least:
             raise InputError(f"{path}: {img.shape[1]}x{img.shape[0]} is too small; bench needs {least}x{least} px")
-        pairs.append(Pair(path.name, hr, lr))
+        pairs.append(Pair(path.name, hr, lr, str(path)))
     return pairs
 
 
@@ -325,18 +348,29 @@ def _runner(
 
         def run(i: int) -> tuple[Any, Any]:
             with torch.inference_mode():
-                return branch(lrs[i]), None
+                return _to_hr_size(branch(lrs[i]), pairs[i]), None
 
     elif method in ("heavy-tiled", "classsr"):
         force = 2 if method == "heavy-tiled" else None
 
         def run(i: int) -> tuple[Any, Any]:
-            return upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force,
-                                  tolerance=tolerance)
+            sr, route = upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force,
+                                       tolerance=tolerance)
+            return _to_hr_size(sr, pairs[i]), route
 
     else:
         raise ConfigError(f"unknown bench method {method!r}; choose from {', '.join(METHODS)}")
     return run
+
+
+def _to_hr_size(sr: torch.Tensor, pair: Pair) -> torch.Tensor:
+    """A model's output at the HR size: as it is at the model's scale; else (an x4 model benched at ``-x 3``)
+    downscaled with antialiased bicubic, as ``classsr upscale -x 3`` does."""
+    size = pair.hr.shape[:2]
+    if tuple(sr.shape[-2:]) == size:
+        return sr
+    with torch.inference_mode():
+        return torch.nn.functional.interpolate(sr.float(), size=size, mode="bicubic", antialias=True)
 
 
 def _pass(run: Callable[[int], tuple[Any, Any]], n: int, device: torch.device) -> float:
@@ -463,6 +497,7 @@ def run_bench(
     methods: Sequence[str] = METHODS,
     model_name: str = "",
     progress: Progress | None = None,
+    scale: int | None = None,
 ) -> BenchResult:
     """Measure ``methods`` on ``pairs`` with ``model`` (moved to ``device``/``dtype`` here).
 
@@ -475,6 +510,8 @@ def run_bench(
         repeat: timed passes over the whole set (the median is reported); at least 1.
         warmup: untimed passes before them (at least one pass always runs; it also measures memory).
         threads: ``torch.set_num_threads`` for the run (``None`` keeps the current setting).
+        scale: of the pairs (``None``: the model's); below the model's scale its outputs are downscaled to
+            the HR size (antialiased bicubic), as ``classsr upscale`` does for a non-native scale.
     """
     if not pairs:
         raise InputError("no images to benchmark")
@@ -490,12 +527,15 @@ def run_bench(
             raise ConfigError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
     device = torch.device(device)
-    scale = model.cfg.scale
+    model_scale = model.cfg.scale
+    scale = model_scale if scale is None else scale
+    if not 1 < scale <= model_scale:
+        raise ConfigError(f"an x{model_scale} model cannot be benched at x{scale}; use -x {model_scale} or less")
     if not 1 <= step <= model.cfg.patch:
         raise ConfigError(f"--step must be in 1..{model.cfg.patch} (the patch size), got {step}")
     for p in pairs:
         if p.hr.shape[0] != p.lr.shape[0] * scale or p.hr.shape[1] != p.lr.shape[1] * scale:
-            raise ConfigError(f"{p.name}: LR/HR sizes do not match the model's scale x{scale}")
+            raise ConfigError(f"{p.name}: LR/HR sizes do not match the scale x{scale}")
     model = model.to(device=device, dtype=dtype).eval()
     lrs = [
         torch.from_numpy(p.lr).permute(2, 0, 1).unsqueeze(0).to(device=device, dtype=dtype).div_(255).contiguous()
@@ -515,6 +555,8 @@ def run_bench(
         warmup=warmup,
         peak_mem=peak_mem_kind(device),
         torch=torch.__version__,
+        inputs=[p.path or p.name for p in pairs],
+        model_scale=model_scale,
     )
     for method in methods:
         if progress:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from classsr_cli.checkpoint import state_mismatches
 from classsr_cli.config import FAMILY_DEFAULTS, BranchConfig, ClassSRConfig
-from classsr_cli.errors import CheckpointError, ConfigError, OutputExistsError
+from classsr_cli.errors import ALREADY_EXISTS, CheckpointError, ConfigError, OutputExistsError
 
 if TYPE_CHECKING:
     import torch
@@ -343,7 +343,7 @@ def convert(
         raise ConfigError(f"unknown family {family!r}; choose auto or one of {', '.join(FAMILY_DEFAULTS)}")
     output = Path(output)
     if output.exists() and not overwrite:
-        raise OutputExistsError(f"{output}: exists (pass --overwrite to replace it)")
+        raise OutputExistsError(f"{output}: {ALREADY_EXISTS}")
     paths = [Path(p) for p in inputs]
     branches: list[_Branch] = []
     classifier: tuple[StateDict, str] | None = None

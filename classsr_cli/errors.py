@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ALREADY_EXISTS",
     "CheckpointError",
     "ClassSRError",
     "ConfigError",
@@ -12,6 +13,10 @@ __all__ = [
     "OutputExistsError",
     "VideoError",
 ]
+
+
+#: How every command words an output that is there already: ``f"{path}: {ALREADY_EXISTS}"``.
+ALREADY_EXISTS = "already exists (pass --overwrite to replace it)"
 
 
 class ClassSRError(Exception):

@@ -7,7 +7,11 @@
 * Several in (or a folder or a glob): outputs go into the folder ``output`` under the input's own name
   (mirroring the tree below each input folder with ``recursive``), or beside each input as
   ``{stem}_x{scale}{suffix}`` when there is no ``output``.
-* GIF inputs are written as PNG. Existing outputs are refused unless ``overwrite``.
+* Folders and globs skip classsr's own earlier outputs lying beside their inputs (``photo_x4.png``,
+  ``photo_x4_classmap.png`` next to ``photo.png``; see :func:`io.files.is_own_output`); a file named alone is never
+  skipped.
+* GIF inputs are written as PNG. Existing outputs are refused unless ``overwrite``, or skipped with
+  ``skip_existing``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from classsr_cli.errors import ClassSRError, ConfigError, InputError, OutputExistsError
-from classsr_cli.io.files import images_in, is_image_name
+from classsr_cli.errors import ALREADY_EXISTS, ClassSRError, ConfigError, InputError, OutputExistsError
+from classsr_cli.io.files import images_in, is_image_name, without_own_outputs
 
 __all__ = ["Job", "Plan", "classmap_path", "default_output_name", "plan_jobs", "scale_tag"]
 
@@ -37,10 +41,14 @@ class Job:
 
 @dataclass
 class Plan:
-    """The jobs, and the inputs refused while planning (only collected with ``keep_going``)."""
+    """The jobs; the inputs refused while planning (only collected with ``keep_going``); and the files left
+    out: classsr's own earlier outputs found in folders and globs, and jobs whose outputs exist
+    (``skip_existing``)."""
 
     jobs: list[Job] = field(default_factory=list)
     failed: list[tuple[str, ClassSRError]] = field(default_factory=list)
+    own_outputs: list[Path] = field(default_factory=list)
+    existing: list[Job] = field(default_factory=list)
 
 
 def scale_tag(scale: float) -> str:
@@ -58,23 +66,26 @@ def classmap_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_classmap.png")
 
 
-def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool]:
-    """``[(file, relative output path)]`` for one input spec, and whether it names more than one file."""
+def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool, list[Path]]:
+    """``[(file, relative output path)]`` for one input spec, whether it names more than one file, and the
+    earlier classsr outputs a folder or glob held (left out)."""
     path = Path(spec)
     if path.is_dir():
-        files = images_in(path, recursive=recursive)
+        files, own = without_own_outputs(images_in(path, recursive=recursive))
         if not files:
-            raise InputError(f"{path}: no images in this folder{'' if recursive else ' (try --recursive)'}")
-        return [(p, p.relative_to(path)) for p in files], True
+            also = f" ({len(own)} earlier classsr output(s) left out)" if own else ""
+            raise InputError(f"{path}: no images in this folder{'' if recursive else ' (try --recursive)'}{also}")
+        return [(p, p.relative_to(path)) for p in files], True, own
     if path.exists() or not any(c in spec for c in _GLOB_CHARS):
         if not path.exists():
             raise InputError(f"{path}: no such file or folder")
-        return [(path, Path(path.name))], False
+        return [(path, Path(path.name))], False, []
     matches = sorted(Path(m) for m in glob.glob(spec, recursive=recursive))
-    files = [p for p in matches if p.is_file() and is_image_name(p)]
+    files, own = without_own_outputs([p for p in matches if p.is_file() and is_image_name(p)])
     if not files:
-        raise InputError(f"{spec}: no image matches this pattern")
-    return [(p, Path(p.name)) for p in files], True
+        also = f" ({len(own)} earlier classsr output(s) left out)" if own else ""
+        raise InputError(f"{spec}: no image matches this pattern{also}")
+    return [(p, Path(p.name)) for p in files], True, own
 
 
 def plan_jobs(
@@ -86,18 +97,22 @@ def plan_jobs(
     classmap: bool = False,
     overwrite: bool = False,
     keep_going: bool = False,
+    skip_existing: bool = False,
 ) -> Plan:
     """Plan the jobs for ``specs``. Raises the first problem unless ``keep_going``, which collects them.
 
+    With ``skip_existing`` a job whose outputs all exist is left out (:attr:`Plan.existing`) rather than refused.
     Raises :class:`ConfigError` (always) when two inputs would write the same output, when an output would
     replace its own input, or when a single output file has a suffix classsr cannot write.
     """
+    if skip_existing and overwrite:
+        raise ConfigError("--skip-existing and --overwrite contradict each other; pass one")
     plan = Plan()
     found: list[tuple[Path, Path]] = []
     many = len(specs) > 1
     for spec in specs:
         try:
-            items, several = _expand(spec, recursive)
+            items, several, own = _expand(spec, recursive)
         except InputError as e:
             if not keep_going:
                 raise
@@ -105,6 +120,7 @@ def plan_jobs(
             continue
         many = many or several
         found.extend(items)
+        plan.own_outputs.extend(own)
     found = _unique(found)
     out = Path(output) if output is not None else None
     to_folder = out is not None and (many or out.is_dir() or str(output).endswith(("/", os.sep)))
@@ -131,9 +147,13 @@ def plan_jobs(
 
         output_format(out)
     for job in jobs:
-        taken = [p for p in (job.output, job.classmap) if p is not None and p.exists()]
+        wanted = [p for p in (job.output, job.classmap) if p is not None]
+        taken = [p for p in wanted if p.exists()]
+        if skip_existing and taken == wanted:
+            plan.existing.append(job)
+            continue
         if taken and not overwrite:
-            err = OutputExistsError(f"{taken[0]}: already exists (pass --overwrite to replace it)")
+            err = OutputExistsError(f"{taken[0]}: {ALREADY_EXISTS}")
             if not keep_going:
                 raise err
             plan.failed.append((str(job.input), err))

@@ -28,7 +28,7 @@ from typing import Any
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy
-from classsr_cli.errors import InputError, OutputExistsError, VideoError
+from classsr_cli.errors import ALREADY_EXISTS, InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
     EncodeOptions,
     VideoInfo,
@@ -151,9 +151,9 @@ class VideoResult:
 
 
 def classmap_path(output: str | os.PathLike[str]) -> Path:
-    """Where ``--classmap`` writes its video: ``out.classmap.mp4`` beside ``out.mp4``."""
+    """Where ``--classmap`` writes its video: ``out_classmap.mp4`` beside ``out.mp4`` (as images: ``_classmap``)."""
     output = Path(output)
-    return output.with_name(f"{output.stem}.classmap{output.suffix}")
+    return output.with_name(f"{output.stem}_classmap{output.suffix}")
 
 
 def _temp_path(target: Path) -> Path:
@@ -168,7 +168,7 @@ def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -
         if out.resolve() == src.resolve():
             raise InputError(f"{out}: output and input are the same file")
         if out.exists() and not overwrite:
-            raise OutputExistsError(f"{out}: exists; pass --overwrite to replace it")
+            raise OutputExistsError(f"{out}: {ALREADY_EXISTS}")
         if out.exists() and out.is_dir():
             raise OutputExistsError(f"{out}: is a folder")
 

@@ -1,4 +1,7 @@
-"""Finding and loading models: the shipped ones in ``weights/`` (and ``$CLASSSR_WEIGHTS``), or a path.
+"""Finding and loading models: the shipped ones (and those in ``$CLASSSR_WEIGHTS``), or a path.
+
+The shipped models are ``weights/*.safetensors`` of a checkout (and of an editable install); a wheel carries them
+as package data, ``classsr_cli/weights/`` (copied there by ``setup.py``), found through ``importlib.resources``.
 
 :func:`load` is the one door through which ``upscale``, ``video`` and ``bench`` get a model to run. Shipped files
 are named ``classsr_{family}_x{scale}.safetensors``; the default model for scale ``s`` is the first of
@@ -33,6 +36,7 @@ __all__ = [
     "list_models",
     "load",
     "resolve_model",
+    "shipped_weights_dirs",
     "weights_dirs",
 ]
 
@@ -44,10 +48,25 @@ MAX_SCALE = max(NATIVE_SCALES)
 
 
 def weights_dirs() -> list[Path]:
-    """Folders searched for named models: ``$CLASSSR_WEIGHTS`` (``os.pathsep``-separated), then ``weights/``."""
+    """Folders searched for named models: ``$CLASSSR_WEIGHTS`` (``os.pathsep``-separated), then the shipped ones."""
     dirs = [Path(p) for p in os.environ.get("CLASSSR_WEIGHTS", "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parent.parent / "weights")
-    return dirs
+    return dirs + shipped_weights_dirs()
+
+
+def shipped_weights_dirs() -> list[Path]:
+    """Where the shipped models are: the package's own ``weights/`` (an installed wheel) and the checkout's
+    ``weights/`` (a source tree or an editable install), those that exist; the checkout's when neither does."""
+    from importlib.resources import as_file, files
+
+    found = []
+    packaged = files("classsr_cli") / "weights"
+    if packaged.is_dir():
+        with as_file(packaged) as folder:  # a plain folder for an installed wheel (not zipped)
+            found.append(Path(folder))
+    checkout = Path(__file__).resolve().parent.parent / "weights"
+    if checkout.is_dir() or not found:
+        found.append(checkout)
+    return found
 
 
 def default_model_name(scale: int) -> str:

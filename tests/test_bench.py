@@ -24,7 +24,9 @@ TOP_KEYS = {
     "threads",
     "precision",
     "scale",
+    "model_scale",
     "images",
+    "inputs",
     "megapixels",
     "model",
     "step",
@@ -88,7 +90,8 @@ def test_json_schema_and_ratios(hr_dir: Path, tiny_model_path: Path) -> None:
         assert m["mp_per_s"] == pytest.approx(report["megapixels"] / m["seconds"])
         assert 0 < m["ssim_y"] <= 1
     assert report["images"] == 2
-    assert report["scale"] == 4
+    assert report["inputs"] == [str(hr_dir / "img0.png"), str(hr_dir / "img1.png")]
+    assert report["scale"] == 4 and report["model_scale"] == 4
     assert report["threads"] == 1
     assert report["precision"] == "fp32"
     assert report["device"] == "cpu"
@@ -151,6 +154,45 @@ def test_table_output(hr_dir: Path, tiny_model_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for word in ("bicubic", "light", "medium", "heavy-tiled", "classsr", "ClassSR patches", "PSNR-Y", "×"):
         assert word in result.stdout
+    assert f"inputs (1): {hr_dir / 'img1.png'}" in result.stdout
+
+
+def test_default_benches_the_example_photos_not_earlier_outputs(
+    hr_dir: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `classsr upscale examples/baby.png -x4 --classmap` leaves beside the photos is not HR ground truth.
+    import shutil
+
+    shutil.copy(hr_dir / "img0.png", hr_dir / "img0_x4.png")
+    shutil.copy(hr_dir / "img0.png", hr_dir / "img0_x4_classmap.png")
+    monkeypatch.setattr(lib, "examples_dir", lambda: hr_dir)
+    result = runner.invoke(app, ["bench", "--model", str(tiny_model_path), "--json", "--repeat", "1", "--warmup", "0"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["inputs"] == [str(hr_dir / "img0.png"), str(hr_dir / "img1.png")] and report["images"] == 2
+    assert "left out 2 earlier classsr output(s), not HR images: img0_x4.png, img0_x4_classmap.png" in result.stderr
+    assert lib.find_images([hr_dir]) == [hr_dir / "img0.png", hr_dir / "img1.png"]  # a folder given too
+    assert lib.find_images([hr_dir / "img0_x4.png"]) == [hr_dir / "img0_x4.png"]  # a file named alone is benched
+
+
+def test_non_native_scale_runs_the_next_model_like_upscale(
+    hr_dir: Path, tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(tiny_model_path, weights / "classsr_fsrcnn_x4.safetensors")  # no x3 model installed
+    monkeypatch.setattr("classsr_cli.zoo.weights_dirs", lambda: [weights])
+    args = ["bench", str(hr_dir / "img1.png"), "-x", "3", "--repeat", "1", "--warmup", "0", "--device", "cpu"]
+    assert runner.invoke(app, ["upscale", str(hr_dir / "img1.png"), "-x", "3"]).exit_code == 0
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["scale"] == 3 and report["model_scale"] == 4
+    assert report["megapixels"] == pytest.approx(174 * 201 / 1e6)  # mod-cropped to 3
+    assert "not the model's scale" in result.stderr
+    assert 0 < report["methods"]["classsr"]["ssim_y"] <= 1
 
 
 def test_plot(hr_dir: Path, tiny_model_path: Path, tmp_path: Path) -> None:
@@ -192,6 +234,12 @@ def test_errors(tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.Monke
     result = runner.invoke(app, ["bench", str(small), "--model", str(tiny_model_path)])
     assert result.exit_code == 1
     assert "too small" in result.output
-    result = runner.invoke(app, ["bench", str(small), "-x", "2", "--model", str(tiny_model_path)])
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    cfg = ClassSRConfig(family="fsrcnn", scale=2, widths=(4, 6, 8), extra={"s": 4, "m": 1}, classifier_width=8)
+    x2 = save_checkpoint(build_model(cfg).eval(), tmp_path / "tiny_x2.safetensors")
+    result = runner.invoke(app, ["bench", str(small), "-x", "4", "--model", str(x2)])
     assert result.exit_code == 2
-    assert "x4 model" in result.output
+    assert "x2 model" in result.output

@@ -232,7 +232,69 @@ def test_without_keep_going_stops_at_first_failure(tiny_model_path: Path, photo:
     bad = _bad("text", tmp_path)
     r = up(tiny_model_path, bad, photo, "-o", tmp_path / "out")
     assert r.exit_code == 1
-    one_error_line(r, str(bad))
+    error, hint = r.stderr.strip().splitlines()  # the error, then what was left undone and how to carry on
+    assert error.startswith("error:") and str(bad) in error and "Traceback" not in r.output
+    assert hint == "stopped: 1 more input(s) not processed; pass --keep-going to carry on past failures"
+    assert not (tmp_path / "out" / "photo.png").exists()
+
+
+def test_a_run_stopped_while_planning_counts_what_it_left(tiny_model_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _tree(src)
+    (tmp_path / "out").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "out" / "a.png")
+    r = up(tiny_model_path, src, "-o", tmp_path / "out", "--json")
+    assert r.exit_code == 1
+    assert "a.png: already exists (pass --overwrite to replace it)" in r.stderr
+    assert "stopped: 1 more input(s) not processed; pass --keep-going" in r.stderr and "--skip-existing" in r.stderr
+    assert [json.loads(line)["output"] for line in r.stdout.splitlines()] == [None]
+
+
+def test_skip_existing_reruns_into_a_folder(tiny_model_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    _tree(src)
+    out = tmp_path / "out"
+    assert up(tiny_model_path, src, "-o", out, "--recursive").exit_code == 0
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.*")}
+    (out / "sub" / "c.png").unlink()  # an interrupted run: one output missing
+    r = up(tiny_model_path, src, "-o", out, "--recursive", "--skip-existing")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.split() == [str(out / "sub" / "c.png")]
+    assert "skipped 3 input(s) whose output exists (--skip-existing)" in r.stderr
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items() if p.name != "c.png")
+    r = up(tiny_model_path, src, "-o", out, "--skip-existing", "--overwrite")
+    assert r.exit_code == 2 and "contradict" in r.stderr
+
+
+def test_folder_and_glob_runs_with_output_skip_earlier_outputs(tiny_model_path: Path, tmp_path: Path) -> None:
+    src = tmp_path / "shots"
+    _tree(src)
+    assert up(tiny_model_path, src / "a.png", "--classmap").exit_code == 0  # a_x4.png, a_x4_classmap.png beside a.png
+    assert up(tiny_model_path, src / "a.png", "-x2").exit_code == 0  # a_x2.png
+    Image.new("RGB", (8, 8)).save(src / "lone_x4.png")  # no lone.png beside it: a real input
+    r = up(tiny_model_path, src, "-o", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert files(tmp_path / "out") == ["a.png", "b.jpg", "lone_x4.png"]
+    assert "skipped 3 earlier classsr output(s) beside their inputs" in r.stderr
+    r = up(tiny_model_path, str(src / "a*.png"), "-o", tmp_path / "glob")
+    assert files(tmp_path / "glob") == ["a.png"] and "skipped 3 earlier" in r.stderr
+    r = up(tiny_model_path, src / "a_x4.png", "-o", tmp_path / "named.png")  # named alone: upscaled
+    assert r.exit_code == 0 and "skipped" not in r.stderr
+
+
+def test_classmap_path_on_stdout(tiny_model_path: Path, photo: Path) -> None:
+    r = up(tiny_model_path, photo, "--classmap")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.split() == [str(photo.with_name("photo_x4.png")), str(photo.with_name("photo_x4_classmap.png"))]
+
+
+def test_json_error_records_have_no_output(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    bad = _bad("truncated_png", tmp_path)
+    r = up(tiny_model_path, photo, bad, tmp_path / "missing.png", "-o", tmp_path / "out", "--keep-going", "--json")
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    errors = [rec for rec in records if "error" in rec]
+    assert len(errors) == 2 and all(rec["output"] is None for rec in errors)
+    assert not (tmp_path / "out" / bad.name).exists()
 
 
 def test_all_failed_under_keep_going_exits_1(tiny_model_path: Path, tmp_path: Path) -> None:
@@ -271,6 +333,14 @@ def test_no_installed_model(photo: Path, tmp_path: Path, monkeypatch: pytest.Mon
     one_error_line(r, "no installed model for x4")
     r = run("upscale", photo, "-x3")
     one_error_line(r, "no installed model for x3")
+
+
+def test_version_short_flag() -> None:
+    from classsr_cli import __version__
+
+    for flag in ("-V", "--version"):
+        r = run(flag)
+        assert r.exit_code == 0 and r.stdout.strip() == f"classsr {__version__}"
 
 
 def test_debug_lets_the_traceback_through(tmp_path: Path) -> None:
@@ -312,6 +382,31 @@ def test_models_lists_paths(tiny_model_path: Path, tmp_path: Path, monkeypatch: 
     photo = tmp_path / "p.png"
     Image.new("RGB", (10, 10), (1, 2, 3)).save(photo)
     assert run("upscale", photo, "--json").exit_code == 0
+
+
+def test_models_says_where_it_looks_and_takes_folders(
+    tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("classsr_cli.zoo.weights_dirs", lambda: [tmp_path / "w"])
+    r = run("models", tiny_model_path.parent)  # a folder: its .safetensors
+    assert r.exit_code == 0, r.output
+    assert "tiny_x4" in r.stdout and f"is looked up in {tmp_path / 'w'}" in r.stderr
+    empty = tmp_path / "nothing here"
+    empty.mkdir()
+    r = run("models", empty)
+    assert r.exit_code == 1 and "is a folder with no .safetensors files" in r.stderr
+    assert "no such checkpoint" not in r.stderr
+
+
+def test_models_table_is_not_cut_off_a_terminal(tiny_model_path: Path, tmp_path: Path) -> None:
+    deep = tmp_path / ("a_rather_long_folder_name_" * 6) / "more"
+    deep.mkdir(parents=True)
+    path = deep / "tiny_x4.safetensors"
+    shutil.copy(tiny_model_path, path)
+    r = runner.invoke(app, ["models", str(path)], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    (row,) = [line for line in r.stdout.splitlines() if line.startswith("tiny_x4")]
+    assert row.rstrip().endswith(str(path))  # whole, on one line
 
 
 def test_models_bad_path_and_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

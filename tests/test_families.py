@@ -149,3 +149,28 @@ def test_carn_count_includes_batchnorm_affine_not_statistics() -> None:
 def test_carn_width_must_divide_by_groups() -> None:
     with pytest.raises(ValueError, match="divisible"):
         build_branch(BranchConfig(family="carn", width=10, extra={"groups": 4}))
+
+
+def test_flops_cache_follows_the_model_not_its_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An id() key handed a new model the FLOPs of a dead one whenever CPython reused the id. Reuse is made
+    # certain here: every object gets the same "id" inside classsr_cli.engine.flops.
+    import gc
+    import weakref
+
+    from classsr_cli.engine import flops
+
+    monkeypatch.setattr(flops, "id", lambda _obj: 1, raising=False)
+
+    def tiny(widths: tuple[int, int, int]) -> torch.nn.Module:
+        cfg = ClassSRConfig(family="fsrcnn", scale=4, widths=widths, extra={"s": 4, "m": 1}, classifier_width=8)
+        return build_model(cfg).eval()
+
+    small = tiny((4, 6, 8))
+    small_heavy = flops.model_flops(small).branches[2]
+    gone = weakref.ref(small)
+    del small
+    gc.collect()
+    assert gone() is None  # the cache keeps no model alive
+    big = tiny((8, 12, 16))
+    expected = count_flops(big.branches[2], (1, 3, 32, 32), "real")
+    assert expected != small_heavy and flops.model_flops(big).branches[2] == expected

@@ -310,11 +310,14 @@ def test_folder_with_bad_files_among_good_ones(tiny_model_path: Path, tmp_path: 
     assert all(str(b) in summary for b in bad) and "Traceback" not in r.output
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert sum("error" in rec for rec in records) == len(bad)
-    # without --keep-going: stops at the first bad file (sorted order), one line, nothing half-written
+    # without --keep-going: stops at the first bad file (sorted order), one error line and how much was left
+    # undone, nothing half-written
     r = cli("upscale", src, "-o", tmp_path / "out2", "--model", tiny_model_path)
     assert r.exit_code == 1
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and str(src) in errors[0] and r.stderr.strip().splitlines()[-1] == errors[0]
+    assert len(errors) == 1 and str(src) in errors[0] and r.stderr.strip().splitlines()[-2] == errors[0]
+    hint = r.stderr.strip().splitlines()[-1]
+    assert hint.startswith("stopped: ") and "not processed; pass --keep-going" in hint
     assert all(not n.startswith(".") for n in _files(tmp_path / "out2"))
     assert all(read_image(tmp_path / "out2" / n).width == 160 for n in _files(tmp_path / "out2"))
 
@@ -517,7 +520,7 @@ def test_kill_9_during_video_leaves_no_output(tiny_model_path: Path, tmp_path: P
     _wait_for(proc, lambda: any(".partial" in p.name and p.stat().st_size > 0 for p in out.iterdir()))
     time.sleep(0.5)
     _kill(proc, group=True)
-    assert not (out / "v.mp4").exists() and not (out / "v.classmap.mp4").exists()
+    assert not (out / "v.mp4").exists() and not (out / "v_classmap.mp4").exists()
     _leftovers_are_hidden_temporaries(out, set(), ".partial")
 
 

@@ -278,3 +278,59 @@ def test_exif_sub_ifds_carried_and_dimensions_updated(tmp_path: Path) -> None:
     sub = out.get_ifd(0x8769)
     assert sub[0x9003] == "2020:01:01 00:00:00" and (sub[0xA002], sub[0xA003]) == (32, 24)
     assert out.get_ifd(0x8825)[1] == "N" and 0x0112 not in out
+
+
+def _camera_exif(tmp_path: Path) -> bytes:
+    im = Image.new("RGB", (8, 6), (10, 20, 30))
+    exif = im.getexif()
+    exif[0x010F] = "classsr-cam"  # Make
+    exif[0x0132] = "2021:02:03 04:05:06"  # DateTime
+    exif.get_ifd(0x8769).update({0x9003: "2020:01:01 00:00:00", 0xA002: 8, 0xA003: 6})
+    exif.get_ifd(0x8825)[1] = "N"
+    im.save(tmp_path / "cam.jpg", exif=exif.tobytes())
+    pic = read_image(tmp_path / "cam.jpg")
+    assert pic.exif is not None
+    return pic.exif
+
+
+def _assert_exif_in_tiff(path: Path, size: tuple[int, int], pillow: bool = True) -> None:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        tags = tf.pages.first.tags
+        assert tags["Make"].value == "classsr-cam" and tags["DateTime"].value == "2021:02:03 04:05:06"
+        sub = tags["ExifTag"].value
+        assert sub["DateTimeOriginal"] == "2020:01:01 00:00:00"
+        assert (sub["PixelXDimension"], sub["PixelYDimension"]) == size
+        assert tags["GPSTag"].value["GPSLatitudeRef"] == "N"
+    if pillow:  # Pillow reads it too (it opens no 16-bit gray + alpha TIFF at all)
+        with Image.open(path) as im:
+            exif = im.getexif()
+            assert exif[0x010F] == "classsr-cam" and exif.get_ifd(0x8769)[0x9003] == "2020:01:01 00:00:00"
+
+
+@pytest.mark.parametrize(("bits", "channels", "alpha"), [(8, 3, False), (8, 1, True), (16, 3, False), (16, 1, True)])
+def test_tiff_keeps_exif(tmp_path: Path, bits: int, channels: int, alpha: bool) -> None:
+    # 8-bit went through libtiff, which refused the EXIF sub-IFDs ("Error setting from dictionary"); 16-bit
+    # went through tifffile, which dropped the EXIF.
+    rng = np.random.default_rng(1)
+    dtype = np.uint8 if bits == 8 else np.uint16
+    pixels = rng.integers(0, np.iinfo(dtype).max, (70, 50, channels), dtype=dtype)
+    a = rng.integers(0, np.iinfo(dtype).max, (70, 50), dtype=dtype) if alpha else None
+    write_image(tmp_path / "out.tif", Picture(pixels, alpha=a, exif=_camera_exif(tmp_path)))
+    _assert_exif_in_tiff(tmp_path / "out.tif", (50, 70), pillow=not (bits == 16 and alpha))
+    back = read_image(tmp_path / "out.tif")
+    assert np.array_equal(back.pixels, pixels) and (a is None or np.array_equal(back.alpha, a))
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_tiff_written_in_bands_keeps_exif(tmp_path: Path, bits: int) -> None:
+    from classsr_cli.io.image import write_image_rows
+
+    dtype = np.uint8 if bits == 8 else np.uint16
+    pixels = np.random.default_rng(2).integers(0, np.iinfo(dtype).max, (300, 40, 3), dtype=dtype)
+
+    bands = (pixels[y : y + 64] for y in range(0, 300, 64))  # several strips: their offsets must survive
+    write_image_rows(tmp_path / "big.tif", (300, 40), 3, dtype, bands, exif=_camera_exif(tmp_path))
+    _assert_exif_in_tiff(tmp_path / "big.tif", (40, 300))
+    assert np.array_equal(read_image(tmp_path / "big.tif").pixels, pixels)

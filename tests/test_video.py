@@ -207,6 +207,9 @@ def test_cli_mp4_keeps_frames_rate_and_audio(
     cmap = classmap_path(out)
     assert cmap.exists() and not probe(cmap).audio and len(frame_times(cmap)) == 15
     assert no_partials(tmp_path)
+    again = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path),
+                                "--preset", "ultrafast", "--classmap", "--overwrite"])  # fmt: skip
+    assert again.exit_code == 0 and again.stdout.split() == [str(out), str(cmap)]  # like upscale: paths on stdout
 
 
 @pytest.mark.slow
@@ -277,6 +280,50 @@ def test_refusals(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path)
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--encoder-opt", "novalue")
     assert code == 2 and "KEY=VALUE" in msg
     assert not (tmp_path / "o.mp4").exists() and no_partials(tmp_path)
+
+
+def test_parity_with_upscale(
+    clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from PIL import Image
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(tiny_model_path, weights / "classsr_fsrcnn_x4.safetensors")  # x4 only, as shipped x3 is not
+    monkeypatch.setattr("classsr_cli.zoo.weights_dirs", lambda: [weights])
+
+    def video(*args: str | Path) -> tuple[int, str]:
+        r = runner.invoke(app, ["video", *map(str, args)])
+        return r.exit_code, r.stderr
+
+    # Scales: what upscale takes, video takes (x4 model, then the downscale), and the same errors.
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "o3.mp4"), "-x", "2.5",
+                            "--preset", "ultrafast", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["output_size"] == [160, 120] and probe(tmp_path / "o3.mp4").width == 160
+    assert runner.invoke(app, ["upscale", "-x", "5", str(clips["text"])]).exit_code == 2
+    code, msg = video(clips["audio"], tmp_path / "o.mp4", "-x", "5")
+    assert code == 2 and "scale must be above 1 and at most 4, got 5" in msg and "Usage" not in msg
+    # A text file with an image's name is not "an image (image2)"; a real image is named as one.
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is text\n")
+    code, msg = video(fake, tmp_path / "o.mp4")
+    assert code == 1 and "not a readable video, nor an image" in msg and "image2" not in msg
+    real = tmp_path / "still.png"
+    Image.new("RGB", (8, 8)).save(real)
+    code, msg = video(real, tmp_path / "o.mp4")
+    assert code == 1 and "is a PNG image, not a video; use `classsr upscale`" in msg
+    # "already exists" worded alike; class maps named alike.
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    code, msg = video(clips["audio"], existing)
+    assert msg.strip() == f"error: {existing}: already exists (pass --overwrite to replace it)"
+    assert classmap_path(tmp_path / "out.mp4").name == "out_classmap.mp4"
+    from classsr_cli.plan import classmap_path as image_classmap
+
+    assert image_classmap(tmp_path / "out.png").name == "out_classmap.png"
 
 
 @pytest.mark.slow

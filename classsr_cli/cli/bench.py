@@ -50,7 +50,10 @@ def bench(
             show_default=False,
         ),
     ] = None,
-    scale: Annotated[int, typer.Option("-x", "--scale", metavar="X", help="Native upscaling factor (2, 3 or 4).")] = 4,
+    scale: Annotated[
+        int,
+        typer.Option("-x", "--scale", metavar="X", help="Upscaling factor; 3 runs the x4 model, then downscales (as upscale)."),
+    ] = 4,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
@@ -68,6 +71,8 @@ def bench(
     plot: Annotated[Path | None, typer.Option(help="Also write a PNG of PSNR against time and FLOPs.")] = None,
 ) -> None:
     """Benchmark the routed model against its own branches on the same images."""
+    from rich.markup import escape
+
     from classsr_cli import bench as lib
     from classsr_cli import runtime, zoo
     from classsr_cli.engine import check_step
@@ -75,12 +80,19 @@ def bench(
 
     if plot is not None and not lib.plot_available():
         raise ConfigError("--plot needs matplotlib: pip install matplotlib (the 'plot' extra of classsr)")
-    paths = lib.find_images(images or [], data)
+    paths, left_out = lib.find_inputs(images or [], data)
+    if left_out:
+        names = ", ".join(p.name for p in left_out)
+        err.print(f"left out {len(left_out)} earlier classsr output(s), not HR images: {escape(names)}", soft_wrap=True)
     dev = runtime.resolve_device(device.value)
     dtype = runtime.resolve_dtype(precision.value, dev)
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)
     if loaded.model_scale != scale:
-        raise ConfigError(f"{loaded.path.name} is a x{loaded.model_scale} model; pass -x {loaded.model_scale}")
+        err.print(
+            f"note: x{scale} is not the model's scale: running the x{loaded.model_scale} model, "
+            "then an antialiased bicubic downscale to the HR size",
+            soft_wrap=True,
+        )
     check_step(step, loaded.config.patch)
     pairs = lib.load_pairs(paths, scale)
     with err.status("benchmarking…") as status:
@@ -97,6 +109,7 @@ def bench(
             threads=threads,
             model_name=str(loaded.path),
             progress=lambda msg: status.update(msg),
+            scale=scale,
         )
     if plot is not None:
         lib.write_plot(result, plot)
@@ -168,3 +181,10 @@ def _table(result: Any) -> None:
         n = sum(routed.patches.values()) or 1
         split = ", ".join(f"{k} {v} ({100 * v / n:.0f}%)" for k, v in routed.patches.items())
         console.print(f"ClassSR patches: {split}")
+    console.print(_inputs_line(result.inputs), soft_wrap=True, markup=False)
+
+
+def _inputs_line(inputs: list[str], most: int = 12) -> str:
+    shown = ", ".join(inputs[:most])
+    more = f", and {len(inputs) - most} more (--json lists them all)" if len(inputs) > most else ""
+    return f"inputs ({len(inputs)}): {shown}{more}"

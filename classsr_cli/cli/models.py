@@ -1,4 +1,4 @@
-"""`classsr models`: the models found in weights/ (and $CLASSSR_WEIGHTS), plus any paths given."""
+"""`classsr models`: the shipped models (and those in $CLASSSR_WEIGHTS), plus any files or folders given."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from classsr_cli.cli._common import err, guarded, out
 from classsr_cli.cli._options import flag
@@ -16,6 +17,7 @@ Examples:
 
   classsr models                                 # what `--model NAME` can name
   classsr models runs/my_x4.safetensors --json
+  classsr models runs/                           # every .safetensors in a folder
 """
 
 
@@ -26,34 +28,34 @@ def register(app: typer.Typer) -> None:
 @guarded
 def models(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Extra .safetensors files to describe.", show_default=False)
+        list[Path] | None,
+        typer.Argument(help="Extra .safetensors files (or folders of them) to describe.", show_default=False),
     ] = None,
     json_out: Annotated[bool, flag("--json", help="One JSON object per model on stdout.")] = False,
 ) -> None:
-    """List the available models: name, family, scale, size, and whether it was trained here."""
+    """List the available models: name, family, scale, size, and whether it was trained here.
+
+    Says on stderr which folders it looked in ($CLASSSR_WEIGHTS, then the shipped models).
+    """
     from rich.markup import escape
     from rich.table import Table
 
     from classsr_cli.checkpoint import read_metadata
-    from classsr_cli.errors import CheckpointError
     from classsr_cli.zoo import list_models, weights_dirs
 
-    extra = list(paths or [])
+    where = ", ".join(str(d) for d in weights_dirs())
+    extra = _named_files(list(paths or []))
     kinds = {}
-    for p in extra:  # a path the user named must be readable: say why not, instead of skipping it
-        meta = read_metadata(p)
-        if meta.get("format") != "classsr" or "config" not in meta:
-            raise CheckpointError(f"{p}: not a classsr checkpoint (convert foreign weights with `classsr convert`)")
     found = list_models(extra)
     for m in found:
         kinds[m.path] = read_metadata(m.path).get("kind", "?")
     if not found:
-        where = ", ".join(str(d) for d in weights_dirs())
         err.print(
             f"no models found in {escape(where)}; train one with `classsr train all`, or pass a .safetensors path",
             soft_wrap=True,
         )
         return
+    err.print(f"[dim]--model NAME is looked up in {escape(where)}[/]", soft_wrap=True)
     if json_out:
         for m in found:
             record = {
@@ -68,7 +70,30 @@ def models(
             escape(m.name), kinds[m.path], m.family, f"x{m.scale}", _size(m.size_bytes),
             "yes" if m.trained else "no", escape(str(m.path)),
         )
-    out.print(table)
+    # Off a terminal nothing is wrapped or cut: a path is printed whole, one row per line.
+    console = out if out.is_terminal else Console(highlight=False, width=1_000_000, soft_wrap=True)
+    console.print(table)
+
+
+def _named_files(paths: list[Path]) -> list[Path]:
+    """The files named, folders expanded to their ``*.safetensors``; each must be a classsr checkpoint."""
+    from classsr_cli.checkpoint import read_metadata
+    from classsr_cli.errors import CheckpointError
+
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            inside = sorted(p.glob("*.safetensors"))
+            if not inside:
+                raise CheckpointError(f"{p}: is a folder with no .safetensors files; name a model file or a folder of them")
+            files.extend(inside)
+        else:
+            files.append(p)
+    for p in files:  # a path the user named must be readable: say why not, instead of skipping it
+        meta = read_metadata(p)
+        if meta.get("format") != "classsr" or "config" not in meta:
+            raise CheckpointError(f"{p}: not a classsr checkpoint (convert foreign weights with `classsr convert`)")
+    return files
 
 
 def _size(n: int) -> str:

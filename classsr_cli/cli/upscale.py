@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import EXIT_FAILURE, EXIT_PARTIAL, Device, Precision, err, fail, guarded
+from classsr_cli.cli._common import EXIT_FAILURE, EXIT_PARTIAL, Device, Precision, debug, err, fail, guarded
 from classsr_cli.cli._options import (
     DEFAULT_BATCH,
     DEFAULT_STEP,
@@ -72,6 +72,9 @@ def upscale(
     classmap: Annotated[bool, flag("--classmap", help="Also write {output stem}_classmap.png.")] = False,
     json_out: Annotated[bool, flag("--json", help="One JSON object per input on stdout (JSON Lines).")] = False,
     overwrite: OverwriteOpt = False,
+    skip_existing: Annotated[
+        bool, flag("--skip-existing", help="Leave out inputs whose outputs exist (re-runs into a folder).")
+    ] = False,
     recursive: Annotated[bool, flag("--recursive", "-r", help="Walk folders and mirror their tree.")] = False,
     keep_going: Annotated[
         bool, flag("--keep-going", help="Carry on past bad inputs; list them at the end (exit 3).")
@@ -94,8 +97,17 @@ def upscale(
     try:
         plan = plan_jobs(
             inputs, output, scale, recursive=recursive, classmap=classmap, overwrite=overwrite,
-            keep_going=keep_going,
-        )
+            keep_going=True, skip_existing=skip_existing,
+        )  # every problem collected, so that a run that stops can say how much it left undone
+        if world.is_main:
+            _left_out(plan)
+        if plan.failed and not keep_going:
+            spec, e = plan.failed[0]
+            if debug():
+                raise e
+            if json_out and world.is_main:
+                report.failure(spec, None, str(e), e.exit_code, keep_going=False)
+            raise _stopped(str(e), e.exit_code, len(plan.jobs) + len(plan.failed) - 1, e)
         distributed.barrier(world)  # every rank has checked the outputs before any rank writes one
         upscaler = Upscaler.of(
             zoo.load(model, scale, device=dev, dtype=dtype), step=step, batch_size=batch_size,
@@ -107,7 +119,7 @@ def upscale(
                 "then an antialiased bicubic downscale to the exact size",
                 soft_wrap=True,
             )
-        planned = [(spec, None, str(e), e.exit_code) for spec, e in plan.failed]
+        planned: list[Failure] = [(spec, None, str(e), e.exit_code) for spec, e in plan.failed]
         for failure in planned:
             report.failure(*failure, keep_going=keep_going)
         done, failed = _run(
@@ -121,7 +133,7 @@ def upscale(
     failed = planned + [f for _, rank_failed in gathered for f in rank_failed]
     if world.active:
         report.replay(done, failed[len(planned) :])
-    _finish(report, done, failed, keep_going)
+    _finish(report, done, failed, keep_going, total=len(plan.jobs) + len(planned))
 
 
 Failure = tuple[str, "str | None", str, int]  # input, output, message, exit code
@@ -157,7 +169,7 @@ def _run(
                     max_pixels=max_pixels or None, progress=on_patches,
                 )
             except ClassSRError as e:
-                failure = (str(job.input), str(job.output), str(e), e.exit_code)
+                failure = (str(job.input), None, str(e), e.exit_code)  # nothing is left of a failed output
                 failed.append(failure)
                 report.failure(*failure, keep_going=keep_going)
                 if not keep_going:
@@ -190,6 +202,8 @@ class _Report:
             typer.echo(json.dumps(record))
         elif record.get("output") and not record.get("error"):
             typer.echo(record["output"])
+            if record.get("classmap"):
+                typer.echo(record["classmap"])
 
     def image(self, rec: dict[str, Any]) -> None:
         from rich.markup import escape
@@ -235,7 +249,36 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _finish(report: _Report, done: list[dict[str, Any]], failed: list[Failure], keep_going: bool) -> None:
+def _left_out(plan: Any) -> None:
+    """Say on stderr which files a folder or glob run leaves out, and why."""
+    from rich.markup import escape
+
+    for what, paths in (
+        ("earlier classsr output(s) beside their inputs, not inputs", plan.own_outputs),
+        ("input(s) whose output exists (--skip-existing)", [j.input for j in plan.existing]),
+    ):
+        if paths:
+            names = ", ".join(str(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
+            err.print(f"skipped {len(paths)} {what}: {escape(names)}", soft_wrap=True)
+
+
+def _stopped(message: str, code: int, left: int, e: Exception | None = None) -> typer.Exit:
+    """The error that stopped a run, then how many inputs it left and how to carry on past such errors."""
+    from classsr_cli.errors import OutputExistsError
+
+    exit_ = fail(message, code)
+    if left > 0:
+        also = ", --skip-existing to leave out done ones" if isinstance(e, OutputExistsError) else ""
+        err.print(
+            f"stopped: {left} more input(s) not processed; pass --keep-going to carry on past failures{also}",
+            soft_wrap=True,
+        )
+    return exit_
+
+
+def _finish(
+    report: _Report, done: list[dict[str, Any]], failed: list[Failure], keep_going: bool, *, total: int
+) -> None:
     from rich.markup import escape
 
     main = report.world.is_main
@@ -246,7 +289,7 @@ def _finish(report: _Report, done: list[dict[str, Any]], failed: list[Failure], 
     if not keep_going:
         if not main:
             raise typer.Exit(failed[0][3])
-        raise fail(failed[0][2], failed[0][3])
+        raise _stopped(failed[0][2], failed[0][3], total - len(done) - len(failed))
     if main:
         err.print(f"[bold red]{len(failed)} of {len(done) + len(failed)} inputs failed:[/]")
         for _, _, message, _ in failed:

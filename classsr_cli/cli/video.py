@@ -28,7 +28,7 @@ Examples:
 
   classsr video clip.mp4 clip_x4.mp4                      # audio and subtitles copied
   classsr video clip.mkv big.mkv -x2 --codec libx265 --crf 20 --preset slow
-  classsr video clip.mp4 out.mp4 --reuse --classmap       # also out.classmap.mp4
+  classsr video clip.mp4 out.mp4 --reuse --classmap       # also out_classmap.mp4
   classsr video clip.webm out.webm --json > run.json
 """
 
@@ -87,7 +87,7 @@ def video(
     overwrite: OverwriteOpt = False,
     json_out: Annotated[bool, flag("--json", help="Print one JSON summary on stdout.")] = False,
     classmap: Annotated[
-        bool, flag("--classmap", help="Also write OUTPUT_STEM.classmap.EXT, patches tinted by class.")
+        bool, flag("--classmap", help="Also write OUTPUT_STEM_classmap.EXT, patches tinted by class.")
     ] = False,
     reuse: Annotated[
         bool, flag("--reuse", help="Reuse the output of patches unchanged since they were last computed.")
@@ -135,6 +135,9 @@ def video(
         out.print(json.dumps(record), soft_wrap=True, markup=False, highlight=False)
     else:
         _summary(record)
+        for path in (record["output"], record.get("classmap")):  # like upscale: what was written, on stdout
+            if path:
+                typer.echo(path)
     if result.lost:
         err.print(f"[bold red]error:[/] {source}: {result.lost}", soft_wrap=True)
         raise typer.Exit(EXIT_PARTIAL)

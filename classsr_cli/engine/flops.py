@@ -19,6 +19,7 @@ Counts come from forward hooks on one ``(1, 3, p, p)`` patch, so they follow the
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -84,19 +85,21 @@ class ModelFlops:
         return self.branches[k] / (self.patch * self.patch)
 
 
-_CACHE: dict[tuple[int, str], ModelFlops] = {}
+#: Per model, per convention. Weak keys: an entry goes with its model, so a new model can never be handed the
+#: FLOPs of a dead one (an ``id()`` key could: CPython reuses ids after garbage collection).
+_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[str, ModelFlops]] = weakref.WeakKeyDictionary()
 
 
 def model_flops(model: nn.Module, convention: str = "real") -> ModelFlops:
     """Per-patch FLOPs of the three branches and the classifier of a :class:`ClassSR` model (cached)."""
-    key = (id(model), convention)
-    if key not in _CACHE:
+    cached = _CACHE.setdefault(model, {})
+    if convention not in cached:
         p = int(getattr(model, "cfg").patch)  # noqa: B009  (any module with cfg, branches, classifier)
         shape = (1, 3, p, p)
         light, medium, heavy = (count_flops(b, shape, convention) for b in getattr(model, "branches"))  # noqa: B009
         clf = count_flops(getattr(model, "classifier"), shape, convention)  # noqa: B009
-        _CACHE[key] = ModelFlops((light, medium, heavy), clf, p, convention)
-    return _CACHE[key]
+        cached[convention] = ModelFlops((light, medium, heavy), clf, p, convention)
+    return cached[convention]
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "images_in", "is_image_name"]
+__all__ = ["IMAGE_SUFFIXES", "images_in", "is_image_name", "is_own_output", "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -23,3 +25,31 @@ def images_in(folder: Path, *, recursive: bool = False) -> list[Path]:
         p for p in walk
         if p.is_file() and is_image_name(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )  # fmt: skip
+
+
+_CLASSMAP_TAG = "_classmap"
+_SCALE_TAG = re.compile(r"(.+)_x\d+(?:\.\d+)?")
+
+
+def is_own_output(path: Path) -> bool:
+    """Whether ``path`` looks like an output of an earlier classsr run beside its input: its stem ends in
+    ``_x{scale}`` and/or ``_classmap`` and the image it was made from (that stem without the tag) is beside it.
+
+    ``photo_x4.png``, ``photo_x2.5.jpg``, ``photo_x4_classmap.png`` and ``out_classmap.png`` next to ``photo.png``
+    (or ``out.png``) are; ``photo_x4.png`` alone is not.
+    """
+    stem, bases = path.stem, []
+    if stem.endswith(_CLASSMAP_TAG) and len(stem) > len(_CLASSMAP_TAG):
+        stem = stem.removesuffix(_CLASSMAP_TAG)
+        bases.append(stem)
+    m = _SCALE_TAG.fullmatch(stem)
+    if m:
+        bases.append(m.group(1))
+    suffixes = {*IMAGE_SUFFIXES, *(s.upper() for s in IMAGE_SUFFIXES)}
+    return any(path.with_name(base + suffix).is_file() for base in bases for suffix in suffixes)
+
+
+def without_own_outputs(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """``paths`` split into (inputs, classsr's own earlier outputs), see :func:`is_own_output`."""
+    own = [p for p in paths if is_own_output(p)]
+    return [p for p in paths if p not in own], own

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from classsr_cli.errors import ConfigError, InputError, OutputError, OutputExistsError
+from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
 from classsr_cli.io.files import IMAGE_SUFFIXES
 
 __all__ = [
@@ -506,7 +506,64 @@ def _pil_write(
         options.update(quality=95, method=4)
     elif fmt == "TIFF":
         options.update(compression="tiff_deflate")
+        options.pop("exif", None)  # libtiff refuses the EXIF sub-IFDs ("Error setting from dictionary")
     im.save(tmp, format=fmt, **options)
+    if fmt == "TIFF" and exif:
+        _tiff_add_exif(tmp, exif)
+
+
+def _tiff_add_exif(path: Path, exif: bytes) -> None:
+    """Add ``exif`` to the single-page classic TIFF at ``path``, whatever wrote it (Pillow, libtiff, tifffile).
+
+    The first IFD is written again at the end of the file with the EXIF's descriptive base tags (make, model,
+    date, ...; :data:`_TIFF_EXIF_TAGS`) and its Exif and GPS sub-IFDs added, and the header pointed at it; the
+    pixel data stays where it is and the old IFD is left unused. BigTIFF (outputs above 4 GB) is left as it is.
+    """
+    from PIL import TiffImagePlugin
+
+    ex = Image.Exif()
+    ex.load(exif)
+    with path.open("r+b") as f:
+        head = f.read(8)
+        if head[:4] not in (b"II*\x00", b"MM\x00*"):
+            return
+        ifd = TiffImagePlugin.ImageFileDirectory_v2(head)
+        f.seek(ifd.next)
+        ifd.load(f)
+        for tag in list(ifd):
+            ifd[tag] = ifd[tag]  # decode every loaded tag: only decoded ones are written again
+        for tag, value in ex.items():
+            if tag == _ORIENTATION or tag not in _TIFF_EXIF_TAGS:
+                continue
+            if tag in (_EXIF_IFD, _GPS_IFD):
+                value = dict(ex.get_ifd(tag))
+                if not value:
+                    continue
+            ifd[tag] = value
+        end = f.seek(0, os.SEEK_END)
+        if end % 2:
+            f.write(b"\x00")  # IFDs start on a word boundary
+            end += 1
+        order = "<" if head[:2] == b"II" else ">"
+        f.write(_keep_strip_offsets(ifd.tobytes(end), end, order, ifd.get(273)))
+        f.seek(4)
+        f.write(struct.pack(order + "L", end))
+
+
+def _keep_strip_offsets(block: bytes, at: int, order: str, strips: tuple[int, ...] | None) -> bytes:
+    """Pillow's IFD writer moves StripOffsets past the IFD (where Pillow puts pixels): put the real ones back."""
+    if not strips:
+        return block
+    out = bytearray(block)
+    (n,) = struct.unpack_from(order + "H", out, 0)
+    for entry in range(2, 2 + 12 * n, 12):
+        tag, typ, count = struct.unpack_from(order + "HHL", out, entry)
+        if tag != 273:
+            continue
+        data = struct.pack(order + ("H" if typ == 3 else "L") * count, *strips)
+        pos = entry + 8 if len(data) <= 4 else struct.unpack_from(order + "L", out, entry + 8)[0] - at
+        out[pos : pos + len(data)] = data
+    return bytes(out)
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
@@ -553,12 +610,14 @@ def _tiff16_writer(
         compression="zlib",
         iccprofile=icc,
     )
+    if exif:
+        _tiff_add_exif(tmp, exif)
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) -> None:
     """Run ``write(tmp)`` on a fresh temporary file beside ``path``, then move it into place."""
     if not overwrite and path.exists():
-        raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)")
+        raise OutputExistsError(f"{path}: {ALREADY_EXISTS}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
@@ -581,10 +640,10 @@ def _move_no_clobber(tmp: Path, path: Path) -> None:
     try:
         os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
     except FileExistsError:
-        raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)") from None
+        raise OutputExistsError(f"{path}: {ALREADY_EXISTS}") from None
     except OSError:  # no hard links on this file system
         if path.exists():
-            raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)") from None
+            raise OutputExistsError(f"{path}: {ALREADY_EXISTS}") from None
         os.replace(tmp, path)
 
 
@@ -689,6 +748,8 @@ def _mapped_writer(
                 tmp, pixels[..., 0] if c == 1 else pixels, photometric="minisblack" if c == 1 else "rgb",
                 compression="zlib", iccprofile=icc, rowsperstrip=64,
             )
+            if exif:
+                _tiff_add_exif(tmp, exif)
         else:
             if dtype == np.uint16:
                 pixels = _to8(pixels)

@@ -178,6 +178,18 @@ def _rate(line: str) -> float | None:
     return found.get("fps") or found.get("tbr")
 
 
+def _not_a_video(path: Path) -> str:
+    """Why a file ffmpeg opens as a still image (its ``image2`` demuxer goes by the name) is refused."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            what = f"a {im.format} image" if im.format else "an image"
+    except (UnidentifiedImageError, OSError, ValueError):
+        return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
+    return f"{path}: is {what}, not a video; use `classsr upscale`"
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Describe ``path``; raises :class:`InputError` if it is missing, not a video, or has no video stream."""
     path = Path(path)
@@ -196,7 +208,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         raise InputError(f"{path}: not a readable video ({reason})")
     fmt = head.group(1)
     if _IMAGE_FORMATS.match(fmt.split(",")[0]):
-        raise InputError(f"{path}: is an image ({fmt}), not a video; use `classsr upscale`")
+        raise InputError(_not_a_video(path))
     duration = start = None
     m = _DURATION.search(text)
     if m:
