@@ -301,9 +301,10 @@ class ImageResult:
     def counts(self) -> tuple[int, int, int]:
         return self.route.counts
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, routing: bool = False) -> dict[str, Any]:
+        """The JSON record; ``routing`` adds the class of every patch (:meth:`RouteResult.routing`)."""
         light, medium, heavy = self.counts
-        return {
+        record: dict[str, Any] = {
             "input": str(self.input),
             "output": str(self.output),
             "classmap": str(self.classmap) if self.classmap else None,
@@ -322,6 +323,9 @@ class ImageResult:
             "dtype": str(self.dtype).removeprefix("torch."),
             "notes": list(self.notes),
         }
+        if routing:
+            record["routing"] = self.route.routing()
+        return record
 
 
 def upscale_file(

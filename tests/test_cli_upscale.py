@@ -439,3 +439,39 @@ def test_torchrun_two_cpu_ranks(tiny_model_path: Path, tmp_path: Path) -> None:
     assert sorted(Path(r["input"]).name for r in records) == [f"f{i}.png" for i in range(5)]  # each once
     assert {r["rank"] for r in records} == {0, 1}
     assert files(tmp_path / "out") == [f"f{i}.png" for i in range(5)]
+
+
+@pytest.mark.parametrize("family", ["fsrcnn", "residual"])
+def test_json_routing_gives_every_patch_class(family: str, photo: Path, tmp_path: Path) -> None:
+    """--classes (no picture) and --classmap put `routing` in the record: the grid's classes, row-major, the
+    same counts as `patches`; patches on the paper's path, step x step cells on the residual family's."""
+    import torch
+
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    extra = {"s": 4, "m": 1} if family == "fsrcnn" else {"depth": 1}
+    model = build_model(ClassSRConfig(family, 4, (4, 6, 8), extra, classifier_width=8)).eval()
+    for p in model.classifier.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    path = save_checkpoint(model, tmp_path / f"{family}_x4.safetensors")
+    r = run("upscale", photo, "--model", path, "-o", tmp_path / "a.png", "--json", "--classes")
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    routing = rec["routing"]
+    assert not (tmp_path / "a_classmap.png").exists()
+    patch, step = routing["patch"], routing["step"]
+    assert (patch, step) == ((32, 28) if family == "fsrcnn" else (28, 28))
+    rows, cols = len(routing["classes"]), len(routing["classes"][0])
+    assert (rows - 1) * step + patch >= 40 and (cols - 1) * step + patch >= 48  # covers the 48x40 frame
+    assert (rows - 2) * step + patch < 40 and (cols - 2) * step + patch < 48  # and no more
+    flat = [c for row in routing["classes"] for c in row]
+    assert set(flat) <= {0, 1, 2}
+    counts = rec["patches"]
+    assert [flat.count(k) for k in range(3)] == [counts["light"], counts["medium"], counts["heavy"]]
+    r = run("upscale", photo, "--model", path, "-o", tmp_path / "b.png", "--json", "--classmap")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.splitlines()[0])["routing"] == routing
+    r = run("upscale", photo, "--model", path, "-o", tmp_path / "c.png", "--json")
+    assert "routing" not in json.loads(r.stdout)

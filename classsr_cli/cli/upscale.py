@@ -70,6 +70,9 @@ def upscale(
         Branch | None, typer.Option(help="Run every patch through one branch (A/B runs).", show_default=False)
     ] = None,
     classmap: Annotated[bool, flag("--classmap", help="Also write {output stem}_classmap.png.")] = False,
+    classes: Annotated[
+        bool, flag("--classes", help="Put every patch's class in the --json record (`routing`), without a picture.")
+    ] = False,
     json_out: Annotated[bool, flag("--json", help="One JSON object per input on stdout (JSON Lines).")] = False,
     overwrite: OverwriteOpt = False,
     skip_existing: Annotated[
@@ -124,7 +127,7 @@ def upscale(
             report.failure(*failure, keep_going=keep_going)
         done, failed = _run(
             upscaler, world.shard(plan.jobs), report, keep_going=keep_going, overwrite=overwrite,
-            max_pixels=max_pixels,
+            max_pixels=max_pixels, routing=classmap or classes,
         )
         gathered = distributed.all_gather(world, (done, failed))
     finally:
@@ -140,7 +143,8 @@ Failure = tuple[str, "str | None", str, int]  # input, output, message, exit cod
 
 
 def _run(
-    upscaler: Any, jobs: list[Any], report: _Report, *, keep_going: bool, overwrite: bool, max_pixels: int
+    upscaler: Any, jobs: list[Any], report: _Report, *, keep_going: bool, overwrite: bool, max_pixels: int,
+    routing: bool = False,
 ) -> tuple[list[dict[str, Any]], list[Failure]]:
     """Upscale this rank's jobs; returns the JSON records of those done and the failures."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -178,7 +182,7 @@ def _run(
             finally:
                 progress.update(patches, visible=False, completed=0)
                 progress.advance(files)
-            record = result.to_dict()
+            record = result.to_dict(routing=routing)
             if report.world.active:
                 record["rank"] = report.world.rank
             done.append(record)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +76,13 @@ class RouteResult:
     def counts(self) -> tuple[int, int, int]:
         c = torch.bincount(self.classes.flatten(), minlength=3).tolist()
         return (int(c[0]), int(c[1]), int(c[2]))
+
+    def routing(self) -> dict[str, Any]:
+        """``{"patch", "step", "classes"}``: the class (0 light, 1 medium, 2 heavy) of every routed unit,
+        row-major; unit ``(r, c)`` covers LR rows ``r*step .. r*step+patch-1`` (columns alike) of the frame
+        padded on the right and bottom. Patches (32 at step 28) on the patch path; ``step`` x ``step`` cells on
+        the cell path, whose class picked the branch that computed those pixels."""
+        return {"patch": self.grid.patch, "step": self.grid.step, "classes": self.classes.tolist()}
 
 
 @dataclass
