@@ -131,6 +131,7 @@ class BenchResult:
     inputs: list[str] = field(default_factory=list)
     #: The model's own scale; above :attr:`scale` its outputs are downscaled to the HR size (``-x 3``).
     model_scale: int = 0
+    native: bool = False
 
     def ratio(self, method: str, key: str, base: str = "heavy") -> float | None:
         """``methods[method].key / methods[base].key``, or ``None`` when either is missing or zero."""
@@ -149,6 +150,7 @@ class BenchResult:
             "scale": self.scale,
             "model_scale": self.model_scale or self.scale,
             "images": self.images,
+            "native": self.native,
             "inputs": list(self.inputs),
             "megapixels": self.megapixels,
             "model": self.model,
@@ -224,12 +226,18 @@ def find_inputs(
 
 @dataclass(frozen=True)
 class Pair:
-    """One benchmark image: ``hr`` mod-cropped ``(H, W, 3)`` uint8 and its ``lr`` ``(H/s, W/s, 3)`` uint8."""
+    """One benchmark image: ``hr`` mod-cropped ``(H, W, 3)`` uint8 and its ``lr`` ``(H/s, W/s, 3)`` uint8; or, for
+    a native run (:func:`load_native`), the image as given in ``lr``, no ``hr`` and the output ``size``."""
 
     name: str
-    hr: np.ndarray
+    hr: np.ndarray | None
     lr: np.ndarray
     path: str = ""
+    size: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        if self.hr is not None:
+            object.__setattr__(self, "size", (int(self.hr.shape[0]), int(self.hr.shape[1])))
 
 
 def load_pairs(paths: Sequence[Path], scale: int) -> list[Pair]:
@@ -245,6 +253,18 @@ def load_pairs(paths: Sequence[Path], scale: int) -> list[Pair]:
         if hr.shape[0] < least or hr.shape[1] < least:
             raise InputError(f"{path}: {img.shape[1]}x{img.shape[0]} is too small; bench needs {least}x{least} px")
         pairs.append(Pair(path.name, hr, lr, str(path)))
+    return pairs
+
+
+def load_native(paths: Sequence[Path], scale: int) -> list[Pair]:
+    """Every image as given, to be upscaled ``scale`` times (the user's real job): no HR, no quality metrics."""
+    pairs = []
+    for path in paths:
+        try:
+            img = load_rgb(path)
+        except (OSError, ValueError) as e:
+            raise InputError(f"{path}: cannot read as an image ({e})") from None
+        pairs.append(Pair(path.name, None, img, str(path), (img.shape[0] * scale, img.shape[1] * scale)))
     return pairs
 
 
@@ -340,7 +360,7 @@ def _runner(
     if method == "bicubic":
 
         def run(i: int) -> tuple[Any, Any]:
-            h, w = pairs[i].hr.shape[:2]
+            h, w = pairs[i].size
             return bicubic_resize(pairs[i].lr, h, w), None
 
     elif method in _BRANCH:
@@ -366,7 +386,7 @@ def _runner(
 def _to_hr_size(sr: torch.Tensor, pair: Pair) -> torch.Tensor:
     """A model's output at the HR size: as it is at the model's scale; else (an x4 model benched at ``-x 3``)
     downscaled with antialiased bicubic, as ``classsr upscale -x 3`` does."""
-    size = pair.hr.shape[:2]
+    size = pair.size
     if tuple(sr.shape[-2:]) == size:
         return sr
     with torch.inference_mode():
@@ -422,6 +442,8 @@ def _measure(
         sr = out if isinstance(out, np.ndarray) else quantize(out)
         if route is not None:
             routes.append(route)
+        if pair.hr is None:  # native: nothing to compare with
+            continue
         py.append(psnr(sr, pair.hr, scale, y_channel=True))
         pr.append(psnr(sr, pair.hr, scale))
         sy.append(ssim(sr, pair.hr, scale, y_channel=True))
@@ -442,15 +464,15 @@ def _measure(
             progress(f"{method}: pass {r + 1}/{repeat} {times[-1]:.3f} s")
     seconds = statistics.median(times)
     flops, flops_paper = _flops(method, model, pairs, routes)
-    out_mp = sum(p.hr.shape[0] * p.hr.shape[1] for p in pairs) / 1e6
+    out_mp = sum(p.size[0] * p.size[1] for p in pairs) / 1e6
     patches = None
     if method == "classsr":
         counts = np.sum([r.counts for r in routes], axis=0).tolist()
         patches = {name: int(c) for name, c in zip(CLASS_NAMES, counts, strict=True)}
     return MethodResult(
-        psnr_y=float(np.mean(py)),
-        psnr_rgb=float(np.mean(pr)),
-        ssim_y=float(np.mean(sy)),
+        psnr_y=float(np.mean(py)) if py else float("nan"),
+        psnr_rgb=float(np.mean(pr)) if pr else float("nan"),
+        ssim_y=float(np.mean(sy)) if sy else float("nan"),
         flops=flops,
         flops_paper=flops_paper,
         seconds=seconds,
@@ -534,7 +556,7 @@ def run_bench(
     if not 1 <= step <= model.cfg.patch:
         raise ConfigError(f"--step must be in 1..{model.cfg.patch} (the patch size), got {step}")
     for p in pairs:
-        if p.hr.shape[0] != p.lr.shape[0] * scale or p.hr.shape[1] != p.lr.shape[1] * scale:
+        if p.size[0] != p.lr.shape[0] * scale or p.size[1] != p.lr.shape[1] * scale:
             raise ConfigError(f"{p.name}: LR/HR sizes do not match the scale x{scale}")
     model = model.to(device=device, dtype=dtype).eval()
     lrs = [
@@ -548,7 +570,7 @@ def run_bench(
         precision=_precision_name(dtype),
         scale=scale,
         images=len(pairs),
-        megapixels=sum(p.hr.shape[0] * p.hr.shape[1] for p in pairs) / 1e6,
+        megapixels=sum(p.size[0] * p.size[1] for p in pairs) / 1e6,
         model=model_name,
         step=step,
         repeat=repeat,
@@ -557,6 +579,7 @@ def run_bench(
         torch=torch.__version__,
         inputs=[p.path or p.name for p in pairs],
         model_scale=model_scale,
+        native=any(p.hr is None for p in pairs),
     )
     for method in methods:
         if progress:

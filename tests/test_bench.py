@@ -19,6 +19,7 @@ from classsr_cli.metrics import psnr, quantize
 runner = CliRunner()
 
 TOP_KEYS = {
+    "native",
     "device",
     "device_name",
     "threads",
@@ -243,3 +244,21 @@ def test_errors(tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.Monke
     result = runner.invoke(app, ["bench", str(small), "-x", "4", "--model", str(x2)])
     assert result.exit_code == 2
     assert "x2 model" in result.output
+
+
+def test_native_times_the_images_as_given_without_quality(hr_dir: Path, tiny_model_path: Path) -> None:
+    """--native: the inputs are the LR (a user's photo), the output is x4 of them; no PSNR/SSIM, same FLOPs
+    accounting and routing as a reference run on an LR of the same size."""
+    report = _bench_json([str(hr_dir), "--model", str(tiny_model_path), "--repeat", "1", "--warmup", "0", "--native"])
+    assert report["native"] is True and report["images"] == 2
+    assert report["megapixels"] == pytest.approx(sum(h * 4 * w * 4 for h, w in SIZES) / 1e6)  # not mod-cropped
+    grids = [plan_grid(h, w, 32, 28) for h, w in SIZES]
+    for name, m in report["methods"].items():
+        assert m["psnr_y"] is None and m["psnr_rgb"] is None and m["ssim_y"] is None, name
+        assert m["seconds"] > 0 and m["mp_per_s"] == pytest.approx(report["megapixels"] / m["seconds"])
+    assert sum(report["methods"]["classsr"]["patches"].values()) == sum(g.count for g in grids)
+    ref = _bench_json([str(hr_dir), "--model", str(tiny_model_path), "--repeat", "1", "--warmup", "0"])
+    assert ref["native"] is False and ref["methods"]["heavy"]["psnr_y"] is not None
+    table = runner.invoke(app, ["bench", str(hr_dir), "--model", str(tiny_model_path), "--repeat", "1",
+                                "--warmup", "0", "--native", "--device", "cpu", "--threads", "1"])
+    assert table.exit_code == 0 and "nan" not in table.stdout

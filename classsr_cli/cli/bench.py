@@ -19,6 +19,7 @@ from classsr_cli.cli._options import (
     PrecisionOpt,
     StepOpt,
     ToleranceOpt,
+    flag,
 )
 
 EXAMPLES = """\
@@ -27,6 +28,7 @@ Examples:
   classsr bench                                  # the images in examples/, x4
   classsr bench Set5 Set14 -x2 --json > x2.json  # named sets under --data
   classsr bench photos/ --device cuda --plot bench.png
+  classsr bench photo.jpg --native --threads 2    # time photo.jpg itself x4: seconds, MP/s, FLOPs, routing
 """
 
 _METHOD_HELP = (
@@ -55,6 +57,11 @@ def bench(
         typer.Option("-x", "--scale", metavar="X", help="Upscaling factor; 3 runs the x4 model, then downscales (as upscale)."),
     ] = 4,
     model: ModelOpt = None,
+    native: Annotated[
+        bool,
+        flag("--native", help="Time the images as given (your real job: e.g. a 1024x768 photo x4), not an LR made "
+             "from them; no quality metrics, no reference needed."),
+    ] = False,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
     threads: Annotated[int | None, typer.Option(min=1, metavar="N", help="torch CPU threads (default: torch's).")] = None,
@@ -94,7 +101,7 @@ def bench(
             soft_wrap=True,
         )
     check_step(step, loaded.config.patch)
-    pairs = lib.load_pairs(paths, scale)
+    pairs = lib.load_native(paths, scale) if native else lib.load_pairs(paths, scale)
     with err.status("benchmarking…") as status:
         result = lib.run_bench(
             loaded.net,
@@ -122,7 +129,7 @@ def bench(
 
 
 def _fmt(x: float | None, spec: str) -> str:
-    return "–" if x is None else format(x, spec)
+    return "–" if x is None or x != x else format(x, spec)  # None or NaN (no quality in --native runs)
 
 
 def _table(result: Any) -> None:
