@@ -114,6 +114,8 @@ def run_cells(
     dtype = _branch_dtype(branches) or band.dtype
     band = band.to(dtype)
     core = band[:, :, m - 2 : m + height + 2, m - 2 : m + plan.width + 2]  # bicubic needs 2 pixels around
+    if branches[0].channels_last:  # oneDNN's depthwise convolution is ~2x faster channels-last on the CPU
+        core = core.contiguous(memory_format=torch.channels_last)
     out = F.conv2d(core, branches[0].bicubic.to(dtype), groups=3)  # (1, 3s², height, width)
     tile = step + 2 * halo
     tiles = band[0, :, m - halo :, m - halo :].unfold(1, tile, step).unfold(2, tile, step)  # (3, rows', cols', t, t)
