@@ -1,0 +1,57 @@
+"""Goldens of the shipped weights: a fixed crop of an example photo, upscaled by each shipped model (routed, at
+its calibrated tolerance) and by its heavy branch alone, against the HR crop. A retrained or changed model, or
+a change in the engine's numerics, moves these PSNRs; README and docs figures then need regenerating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from classsr_cli.checkpoint import load_checkpoint
+from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
+from classsr_cli.engine import upscale_tensor
+from classsr_cli.metrics import psnr
+from classsr_cli.models.classsr import ClassSR
+
+ROOT = Path(__file__).resolve().parents[1]
+#: model -> (routed PSNR-Y, heavy-branch PSNR-Y, bicubic PSNR-Y) on the crop, dB, border = scale.
+GOLDEN: dict[str, tuple[float, float, float]] = {
+    "classsr_fsrcnn_x4": (35.07, 35.053, 33.722),
+    "classsr_fsrcnn_x2": (39.089, 40.314, 38.846),
+}
+CROP = (slice(160, 352), slice(128, 320))  # 192x192 of examples/baby.png: face, eye, skin and fabric
+
+
+def _u8(t: torch.Tensor) -> np.ndarray:
+    return (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+
+
+def measure(name: str) -> tuple[float, float, float]:
+    torch.set_num_threads(1)
+    model = load_checkpoint(ROOT / "weights" / f"{name}.safetensors", expect_kind="classsr").module.eval()
+    assert isinstance(model, ClassSR)
+    s = model.cfg.scale
+    hr, lr = make_pair(load_rgb(ROOT / "examples" / "baby.png")[CROP], s)
+    x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
+    with torch.inference_mode():
+        routed, _ = upscale_tensor(model, x)
+        heavy = model.branches[2](x)
+    bic = bicubic_resize(lr, *hr.shape[:2])
+    return tuple(round(psnr(v, hr, s, y_channel=True), 3) for v in (_u8(routed), _u8(heavy), bic))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_shipped_weights_reproduce_their_golden(name: str) -> None:
+    got = measure(name)
+    want = GOLDEN[name]
+    assert got == pytest.approx(want, abs=0.01), f"{name}: {got} (recorded {want})"
+    routed, heavy, bicubic = got
+    assert heavy > bicubic  # the model is not a placeholder
+
+
+def test_every_shipped_model_has_a_golden() -> None:
+    shipped = sorted(p.stem for p in (ROOT / "weights").glob("*.safetensors"))
+    assert shipped and set(shipped) == set(GOLDEN), "record a golden for each file in weights/ (tests/test_weights.py)"
