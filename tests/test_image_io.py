@@ -1,10 +1,12 @@
-"""classsr_cli.io.image: formats, modes, metadata, the bomb guard, bad files and atomic writes."""
+"""classsr_cli.io.image: formats, modes, metadata, the bomb guard, bad files, atomic writes, and outputs streamed in
+bands equal to whole ones."""
 
 from __future__ import annotations
 
 import io
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -334,3 +336,42 @@ def test_tiff_written_in_bands_keeps_exif(tmp_path: Path, bits: int) -> None:
     write_image_rows(tmp_path / "big.tif", (300, 40), 3, dtype, bands, exif=_camera_exif(tmp_path))
     _assert_exif_in_tiff(tmp_path / "big.tif", (40, 300))
     assert np.array_equal(read_image(tmp_path / "big.tif").pixels, pixels)
+
+
+# ------------------------------------------------------------------------------ streamed files are the same
+
+
+@pytest.mark.parametrize(("suffix", "c", "bits"), [(".png", 3, 8), (".png", 1, 16), (".png", 3, 16),
+                                                   (".tif", 3, 16), (".jpg", 3, 8), (".bmp", 1, 8)])
+def test_streamed_output_equals_whole_output(tmp_path: Path, suffix: str, c: int, bits: int) -> None:
+    from test_bands import MODELS
+
+    from classsr_cli.pipeline import Upscaler, upscale_file
+
+    dtype = np.uint16 if bits == 16 else np.uint8
+    pixels = np.random.default_rng(1).integers(0, np.iinfo(dtype).max, (70, 50, c)).astype(dtype)
+    write_image(tmp_path / "in.png", Picture(pixels, icc=b"\0" * 8 if suffix == ".png" else None))
+    up = Upscaler(MODELS[4], step=20)
+    whole = upscale_file(up, tmp_path / "in.png", tmp_path / f"whole{suffix}", stream_pixels=None)
+    banded = upscale_file(up, tmp_path / "in.png", tmp_path / f"banded{suffix}", stream_pixels=0)
+    assert "written in bands" in banded.notes[-1] and not any("bands" in n for n in whole.notes)
+    a, b = read_image(whole.output), read_image(banded.output)
+    assert np.array_equal(a.pixels, b.pixels) and a.pixels.shape[:2] == (280, 200)
+    assert a.icc == b.icc
+    assert banded.counts == whole.counts and banded.size_out == whole.size_out == (200, 280)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.png", f"whole{suffix}", f"banded{suffix}"])
+
+
+def test_failed_streamed_write_leaves_nothing(tmp_path: Path) -> None:
+    from classsr_cli.io.image import write_image_rows
+
+    def rows() -> Iterator[np.ndarray]:
+        yield np.zeros((3, 8, 3), np.uint8)
+        raise KeyboardInterrupt
+
+    for suffix in (".png", ".jpg"):
+        with pytest.raises(KeyboardInterrupt):
+            write_image_rows(tmp_path / f"o{suffix}", (10, 8), 3, np.uint8, rows())
+    with pytest.raises(ValueError, match="3 rows of 10"):
+        write_image_rows(tmp_path / "o.png", (10, 8), 3, np.uint8, [np.zeros((3, 8, 3), np.uint8)])
+    assert list(tmp_path.iterdir()) == []

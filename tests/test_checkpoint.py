@@ -1,0 +1,101 @@
+"""classsr_cli.checkpoint: untrusted safetensors files (corrupt headers, offsets, dtypes, shapes, metadata) are
+refused with one line naming the file before any tensor is read (issue 7)."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from classsr_cli.cli import app
+from classsr_cli.errors import CheckpointError
+
+runner = CliRunner()
+
+
+def cli(*args: str | Path) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+# ---------------------------------------------------------------------------------- untrusted checkpoints
+
+
+def _tensors_file(path: Path, header: dict | bytes, data: bytes = b"", declared: int | None = None) -> Path:
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw) if declared is None else declared) + raw + data)
+    return path
+
+
+def _header_of(path: Path) -> tuple[dict, bytes]:
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+
+
+def _edited(src: Path, dst: Path, edit: object) -> Path:
+    header, data = _header_of(src)
+    edit(header)  # type: ignore[operator]
+    return _tensors_file(dst, header, data)
+
+
+def _first_key(h: dict) -> str:
+    return sorted(k for k in h if k != "__metadata__")[0]
+
+
+CORRUPT = {
+    "header length beyond the file": (lambda p, d: _tensors_file(d, {"a": 1}, declared=1 << 40), "header length"),
+    "header length above 16 MiB": (lambda p, d: _tensors_file(d, b" " * 10, b"\0" * 64, declared=1 << 25),
+                                   "header length"),
+    "not JSON": (lambda p, d: _tensors_file(d, b"{not json at all"), "not JSON"),
+    "not an object": (lambda p, d: _tensors_file(d, b"[1, 2]"), "not an object"),
+    "metadata not an object": (lambda p, d: _tensors_file(d, {"__metadata__": [1]}), "metadata"),
+    "offsets beyond the file": (
+        lambda p, d: _edited(p, d, lambda h: h[_first_key(h)].update(data_offsets=[0, 1 << 40])), "outside the file"),
+    "negative offsets": (
+        lambda p, d: _edited(p, d, lambda h: h[_first_key(h)].update(data_offsets=[-8, 4])), "outside the file"),
+    "unknown dtype": (lambda p, d: _edited(p, d, lambda h: h[_first_key(h)].update(dtype="Q128")), "unknown dtype"),
+    "shape disagrees with the bytes": (
+        lambda p, d: _edited(p, d, lambda h: h[_first_key(h)].update(shape=[1 << 20, 1 << 20])), "needs"),
+    "int dtype": (lambda p, d: _edited(p, d, lambda h: h[_first_key(h)].update(dtype="I32")), "not a float type"),
+    "wrong shape for the config": (
+        lambda p, d: _edited(p, d, lambda h: h.__setitem__("__metadata__", {
+            **h["__metadata__"], "config": h["__metadata__"]["config"].replace('"widths": [4, 6, 8]',
+                                                                               '"widths": [4, 6, 9]')})),
+        "shape"),
+    "wrong format": (
+        lambda p, d: _edited(p, d, lambda h: h["__metadata__"].update(format="other")), "format is 'other'"),
+    "wrong kind": (lambda p, d: _edited(p, d, lambda h: h["__metadata__"].update(kind="branch")), "config"),
+    "no metadata": (lambda p, d: _edited(p, d, lambda h: h.pop("__metadata__")), "format is None"),
+    "bad config JSON": (lambda p, d: _edited(p, d, lambda h: h["__metadata__"].update(config="{")), "bad config"),
+    "missing tensor": (lambda p, d: _edited(p, d, lambda h: h.pop(_first_key(h))), "missing key"),
+    "truncated": (lambda p, d: d.write_bytes(p.read_bytes()[:-100]) and d, "outside the file"),
+    "too short": (lambda p, d: d.write_bytes(b"\x01\x02") and d, "only 2 bytes"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPT))
+def test_corrupt_checkpoints_are_refused_before_reading_tensors(
+    tiny_model_path: Path, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from classsr_cli.checkpoint import load_checkpoint
+
+    make, message = CORRUPT[kind]
+    bad = make(tiny_model_path, tmp_path / "bad [1].safetensors")
+
+    def no_tensor_read(*a: object, **k: object) -> None:
+        raise AssertionError("tensors were read before the header was validated")
+
+    monkeypatch.setattr("safetensors.torch.load_file", no_tensor_read)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(bad)
+    assert str(bad) in str(e.value) and message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_corrupt_checkpoint_through_the_cli(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    bad = CORRUPT["int dtype"][0](tiny_model_path, tmp_path / "bad.safetensors")
+    r = cli("upscale", photo, "--model", bad)
+    assert r.exit_code == 1 and r.stderr.startswith("error: ") and str(bad) in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not photo.with_name("photo_x4.png").exists()
