@@ -32,11 +32,27 @@ def _one_frame_clip(path: Path) -> np.ndarray:
     return frame.rgb
 
 
+def _residual_model() -> torch.nn.Module:
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    model = build_model(ClassSRConfig("residual", 4, (0, 4, 6), {"depth": 1}, classifier_width=8,
+                                      routing="deficit", tolerance=1.0)).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    return model
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("family", ["fsrcnn", "residual"])
 @pytest.mark.parametrize("stream_pixels", [None, 0], ids=["whole", "bands"])
 def test_one_frame_video_routes_like_the_image(
-    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stream_pixels: int | None
+    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stream_pixels: int | None,
+    family: str,
 ) -> None:
+    """The paper's model (patch path) and the default family (cell path) alike."""
+    if family == "residual":
+        tiny_model = _residual_model()
     rgb = _one_frame_clip(tmp_path / "clip.mkv")
     sent: list[np.ndarray] = []
     write_rows = VideoWriter.write_rows
