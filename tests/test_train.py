@@ -523,6 +523,10 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
     recs = metrics(run_dir)
     cal = next(rec for rec in recs if rec.get("event") == "calibrate")
     assert cal["tolerance"] == cfg_out.tolerance and cal["loss_db"] <= 0.05
+    assert cal["images"] == 1  # calibrated on the held-out training photo (img2.png), whole, through the engine
+    lr, hr = data.image(int((data.images[:, 4] == 1).nonzero()[0]))
+    np.testing.assert_array_equal(lr, bicubic_downscale(hr, SCALE))
+    np.testing.assert_array_equal(hr, mod_crop(load_rgb(hr_dir / VAL_FILE), SCALE))
     assert abs(cal["share_light"] + cal["share_medium"] + cal["share_heavy"] - 1) < 1e-6
     trained_stages = {rec["stage"] for rec in recs if "iteration" in rec and "event" not in rec}
     assert trained_stages == {"baseline", "branch1", "classifier"}  # width 0 needs no training; heavy = baseline

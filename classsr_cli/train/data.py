@@ -180,6 +180,14 @@ class PatchData:
         self._grid_lr = self._grid(p)
         self._grid_hr = self._grid(p * s)
 
+    def image(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Prepared image ``i`` whole: ``(lr, hr)`` uint8 ``(h, w, 3)`` and ``(s*h, s*w, 3)`` on the CPU."""
+        lr_off, hr_off, h, w = (int(v) for v in self.images[i, :4].tolist())
+        s = self.scale
+        lr = self.lr[lr_off : lr_off + h * w * 3].view(h, w, 3).cpu().numpy()
+        hr = self.hr[hr_off : hr_off + h * w * s * s * 3].view(h * s, w * s, 3).cpu().numpy()
+        return lr, hr
+
     @property
     def hash(self) -> str:
         return str(self.meta["hash"])

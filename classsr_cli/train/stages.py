@@ -37,7 +37,7 @@ from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch, build_model
-from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, deficit_classes
+from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
 from classsr_cli.train.config import STAGES, TrainConfig
 from classsr_cli.train.data import PatchData
 from classsr_cli.train.loop import Dist, Event, MetricsLog, all_reduce_sum, fit
@@ -317,24 +317,44 @@ class Trainer:
         mse = torch.from_numpy(np.load(self._path("deficits.npy"))).to(self.dist.device)
         return torch.log10(DEFICIT_EPS + (mse - mse[:, 2:3]).clamp_min(0))
 
-    def _calibrate(self, model: ClassSR, targets: torch.Tensor) -> dict[str, float]:
-        """The largest tolerance whose routing of the held-out sub-images costs at most ``tolerance_db`` of PSNR
-        against the heavy branch (pooled MSE); also the share of each class there."""
-        pool = self.data.val_index if len(self.data.val_index) else self.data.train_index
+    def _calibrate(self, model: ClassSR) -> dict[str, Any]:
+        """The default tolerance: the largest whose routing, through the engine, of the held-out training photos
+        (whole images, at their first scale factor; never the validation sets) loses at most ``tolerance_db`` of
+        mean PSNR-Y (border = scale) against the heavy branch on the whole image. Also the shares of each class
+        and the figures it was chosen on."""
+        from classsr_cli.engine.bands import upscale_tensor
+        from classsr_cli.metrics import psnr
+
+        data, s = self.data, self.cfg.scale
+        imgs = data.images.cpu()
+        held = [i for i in range(len(imgs)) if int(imgs[i, 4]) == 1]
+        if not held:  # no held-out photos: the training photos at their first factor, 16 at most
+            held = [i for i in range(len(imgs)) if int(imgs[i, 5]) == 0][:16]
+        pairs = [data.image(i) for i in held]
+
+        def u8(t: torch.Tensor) -> np.ndarray:
+            return (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
         with torch.no_grad():
-            scores = torch.cat([model.classifier(lr) for lr, _ in self._val_batches(pool)])
-        mse = torch.from_numpy(np.load(self._path("deficits.npy"))).to(scores.device)[pool]
-        heavy = float(mse[:, 2].sum())
-        best = 0.0
-        for tol in np.geomspace(0.01, 1000, 201):
-            cls = deficit_classes(scores, float(tol))
-            loss_db = 10 * np.log10(float(mse.gather(1, cls[:, None]).sum()) / heavy)
-            if loss_db <= self.cfg.tolerance_db:
-                best = float(tol)
-        cls = deficit_classes(scores, best)
-        shares = (torch.bincount(cls, minlength=3).float() / max(1, len(cls))).tolist()
-        loss_db = 10 * np.log10(float(mse.gather(1, cls[:, None]).sum()) / heavy)
-        return {"tolerance": best, "loss_db": float(loss_db), **{f"share_{n}": v for n, v in zip(CLASS_NAMES, shares, strict=True)}}
+            lrs = [torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).to(self.dist.device) for lr, _ in pairs]
+            heavy = [psnr(u8(model.branches[2](x)), hr, s, y_channel=True) for x, (_, hr) in zip(lrs, pairs, strict=True)]
+
+            def route(tol: float) -> tuple[float, tuple[int, int, int]]:
+                loss, counts = 0.0, [0, 0, 0]
+                for x, (_, hr), ref in zip(lrs, pairs, heavy, strict=True):
+                    sr, res = upscale_tensor(model, x, tolerance=tol)
+                    loss += ref - psnr(u8(sr), hr, s, y_channel=True)
+                    counts = [a + b for a, b in zip(counts, res.counts, strict=True)]
+                return loss / len(lrs), (counts[0], counts[1], counts[2])
+
+            best, best_loss, best_counts = 0.0, *route(0.0)
+            for tol in np.geomspace(0.01, 1000, 61):  # the loss grows with the tolerance (coarsely): scan it all
+                loss, counts = route(float(tol))
+                if loss <= self.cfg.tolerance_db:
+                    best, best_loss, best_counts = float(tol), loss, counts
+        n = max(1, sum(best_counts))
+        return {"tolerance": best, "loss_db": round(best_loss, 4), "images": len(pairs),
+                **{f"share_{name}": round(c / n, 4) for name, c in zip(CLASS_NAMES, best_counts, strict=True)}}
 
     def _regress_classifier(self, model: ClassSR) -> dict[str, Any]:
         """``deficit`` routing: the classifier regresses every branch's error increase over heavy (L1 on log10)."""
@@ -463,7 +483,7 @@ class Trainer:
         if self.cfg.routing == "deficit":
             extras = self._regress_classifier(model)
             model.eval()
-            calib = self._calibrate(model, self._deficit_targets())
+            calib = self._calibrate(model)
             model.cfg = replace(model.cfg, tolerance=calib["tolerance"])
             self.log.write(stage="classifier", event="calibrate", **calib)
             if self.dist.is_main:
