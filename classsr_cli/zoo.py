@@ -86,6 +86,8 @@ class ModelInfo:
     scale: int
     size_bytes: int
     trained: bool
+    routing: str = "argmax"
+    tolerance: float | None = None
 
 
 def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
@@ -107,7 +109,9 @@ def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
         except (CheckpointError, KeyError, ValueError):
             continue
         found.append(
-            ModelInfo(p.stem, p, cfg.get("family", "?"), int(cfg.get("scale", 0)), p.stat().st_size, "provenance" in meta)
+            ModelInfo(p.stem, p, cfg.get("family", "?"), int(cfg.get("scale", 0)), p.stat().st_size, "provenance" in meta,
+                      cfg.get("routing", "argmax"),
+                      float(cfg["tolerance"]) if cfg.get("routing") == "deficit" and "tolerance" in cfg else None)
         )
     return sorted(found, key=lambda m: (m.name, str(m.path)))
 

@@ -20,3 +20,16 @@ def test_the_default_prefers_the_residual_preset_and_falls_back_to_the_paper_one
     assert zoo.default_model_name(3) == "classsr_residual_x3"
     assert zoo.resolve_model(None, 3) == tmp_path / "classsr_residual_x3.safetensors"
     assert zoo.resolve_model("classsr_fsrcnn_x3", 3) == tmp_path / "classsr_fsrcnn_x3.safetensors"
+
+
+def test_list_models_reports_routing_and_the_calibrated_tolerance(tmp_path: Path) -> None:
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    cfg = ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8, routing="deficit", tolerance=2.5)
+    path = save_checkpoint(build_model(cfg), tmp_path / "mine_x2.safetensors")
+    (info,) = [m for m in zoo.list_models([path]) if m.path == path]
+    assert (info.family, info.scale, info.routing, info.tolerance) == ("residual", 2, "deficit", 2.5)
+    paper = [m for m in zoo.list_models() if m.family == "fsrcnn"]
+    assert paper and all(m.routing == "argmax" and m.tolerance is None for m in paper)

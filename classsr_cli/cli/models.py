@@ -60,14 +60,15 @@ def models(
         for m in found:
             record = {
                 "name": m.name, "path": str(m.path), "kind": kinds[m.path], "family": m.family, "scale": m.scale,
-                "size_bytes": m.size_bytes, "trained": m.trained,
+                "size_bytes": m.size_bytes, "trained": m.trained, "routing": m.routing, "tolerance": m.tolerance,
             }
             typer.echo(json.dumps(record))
         return
-    table = Table("name", "kind", "family", "scale", "size", "trained", "path", box=None, pad_edge=False)
+    table = Table("name", "kind", "family", "scale", "routing", "size", "trained", "path", box=None, pad_edge=False)
     for m in found:
+        routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g})"
         table.add_row(
-            escape(m.name), kinds[m.path], m.family, f"x{m.scale}", _size(m.size_bytes),
+            escape(m.name), kinds[m.path], m.family, f"x{m.scale}", routing, _size(m.size_bytes),
             "yes" if m.trained else "no", escape(str(m.path)),
         )
     # Off a terminal nothing is wrapped or cut: a path is printed whole, one row per line.
