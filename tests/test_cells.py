@@ -32,12 +32,12 @@ def test_cells_route_like_classify_frame_and_bands_equal_the_whole_frame(model: 
     with torch.no_grad():
         light = 10 ** model.classifier.grid_scores(padded, 32, 28)[0, ..., 0] - DEFICIT_EPS
     model.cfg = replace(model.cfg, tolerance=float(light.median()))  # some cells go light, the others not
-    whole = FrameRun(model, lr)
+    whole = FrameRun(model, lr, block=1)  # no blocks: every cell runs the branch of its class
     (band,) = list(whole)
     assert whole.cells is not None and band.rows.shape == (1, 3, 150, 122)
     assert torch.equal(whole.result.classes, model.classify_frame(lr, 28))
     assert len(set(whole.result.classes.flatten().tolist())) > 1  # the test routes to several branches
-    banded = FrameRun(model, lr, band_rows=1)
+    banded = FrameRun(model, lr, band_rows=1, block=1)
     parts = list(banded)
     assert len(parts) == 3 and [p.y for p in parts] == [0, 56, 112]
     assert torch.allclose(torch.cat([p.rows for p in parts], 2), band.rows, atol=1e-6)
@@ -79,3 +79,26 @@ def test_other_policies_take_the_patch_path(model: ClassSR) -> None:
     (band,) = list(run)
     assert run.cells is None and band.rows.shape == (1, 3, 80, 80)
     assert set(run.result.classes.flatten().tolist()) <= {0, 1, 2}
+
+
+def test_the_block_planner_never_gives_a_cell_a_lighter_branch_and_computes_busy_blocks_whole(model: ClassSR) -> None:
+    """Blocks of 2x2 cells: a block whose cells are all heavy is one tile (cheaper than four haloed cells); with
+    a full halo its pixels are the heavy branch's on the frame; cells only move up to heavier branches."""
+    lr = torch.rand(1, 3, 112, 112)
+    classes = model.classify_frame(lr, 28, tolerance=1e9)  # all light ...
+    run = FrameRun(model, lr, router=Router(Forced(2)), block=2, halo=3)
+    (band,) = list(run)
+    assert run.result.classes.tolist() == [[2] * 4] * 4 and classes.max() == 0
+    flops_cells = FrameRun(model, lr, router=Router(Forced(2)), block=1, halo=3)
+    list(flops_cells)
+    assert run.result.flops.used < flops_cells.result.flops.used  # 4 blocks of (56+6)² < 16 cells of (28+6)²
+    with torch.no_grad():
+        want = model.branches[2](lr)
+    assert torch.allclose(band.rows[..., 6:-6, 6:-6], want[..., 6:-6, 6:-6], atol=1e-5)
+    for tol in (0.0, 0.5, 2.0, 1e9):
+        mixed = FrameRun(model, lr, router=Router(Argmax(tol)), block=2)
+        list(mixed)
+        assert bool((mixed.result.classes >= model.classify_frame(lr, 28, tol)).all())
+        single = FrameRun(model, lr, router=Router(Argmax(tol)), block=1)
+        list(single)
+        assert mixed.result.flops.used <= single.result.flops.used * 1.0001

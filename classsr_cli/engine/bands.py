@@ -27,8 +27,16 @@ from classsr_cli.engine.cells import (
     pad_frame,
     plan_cells,
     run_cells,
+    unit_flops,
 )
-from classsr_cli.engine.defaults import BAND_PATCHES, DEFAULT_BATCH, DEFAULT_BLEND, DEFAULT_HALO, DEFAULT_STEP
+from classsr_cli.engine.defaults import (
+    BAND_PATCHES,
+    DEFAULT_BATCH,
+    DEFAULT_BLEND,
+    DEFAULT_BLOCK,
+    DEFAULT_HALO,
+    DEFAULT_STEP,
+)
 from classsr_cli.engine.flops import FlopsReport, flops_report
 from classsr_cli.engine.router import Argmax, Forced, Router
 from classsr_cli.engine.stitching import CropCanvas, stitch
@@ -151,6 +159,7 @@ class FrameRun:
         band_patches: about this many patches per band; ``None`` (with ``band_rows`` ``None``): the whole frame.
         band_rows: patch rows per band (overrides ``band_patches``).
         halo: cell execution (:mod:`~classsr_cli.engine.cells`): LR pixels of context around each cell.
+        block: cell execution: cells per side of a block the planner may compute whole (1: never).
         progress: ``progress(patches_done, patches_total)`` after every branch call.
 
     Models whose branches are all bicubic + residual, routed by their classifier's decision or a forced branch
@@ -169,6 +178,7 @@ class FrameRun:
         band_patches: int | None = None,
         band_rows: int | None = None,
         halo: int = DEFAULT_HALO,
+        block: int = DEFAULT_BLOCK,
         progress: Progress | None = None,
     ) -> None:
         if lr.dim() != 4 or lr.shape[0] != 1 or lr.shape[1] != 3:
@@ -178,7 +188,8 @@ class FrameRun:
         self.router = router or Router()
         self.cells: CellPlan | None = None
         if cell_path(model, self.router, step):
-            self.cells = plan_cells(lr.shape[2], lr.shape[3], step=step, patch=model.cfg.patch, halo=halo)
+            self.cells = plan_cells(lr.shape[2], lr.shape[3], step=step, patch=model.cfg.patch, halo=halo,
+                                    block=block)
             self.grid = TileGrid(lr.shape[2], lr.shape[3], step, step, self.cells.rows, self.cells.cols)
         else:
             self.grid = plan_grid(lr.shape[2], lr.shape[3], model.cfg.patch, step)
@@ -246,37 +257,44 @@ class FrameRun:
     def _iter_cells(self, plan: CellPlan) -> Iterator[Band]:
         model, router, s = self.model, self.router, self.model.cfg.scale
         policy = router.policy
-        per_band = plan.rows
+        per_band = plan.padded_rows
         if self.band_rows is not None or self.band_patches is not None:
             per_band = max(1, self.band_rows or math.ceil((self.band_patches or BAND_PATCHES) / plan.cols))
+        per_band = -(-per_band // plan.block) * plan.block  # whole blocks of rows
         router.start(plan.rows * plan.cols, self.lr.device)
         branches = [b for b in model.branches if isinstance(b, ResidualSR)]
+        costs = unit_flops(model, plan)["residual_px"]
+        cells, blocks = [0, 0, 0], [0, 0, 0]
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
             for r0 in range(0, plan.rows, per_band):
-                r1 = min(plan.rows, r0 + per_band)
+                r1 = min(plan.padded_rows, r0 + per_band)
                 band = band_input(padded, plan, r0, r1)
+                real = min(r1, plan.rows) - r0
                 if isinstance(policy, Forced):
-                    cls = torch.full((r1 - r0, plan.cols), policy.branch, dtype=torch.long)
+                    cls = torch.full((real, plan.cols), policy.branch, dtype=torch.long)
                 else:
-                    cls = classify_cells(model, band, plan, getattr(policy, "tolerance", None))
+                    cls = classify_cells(model, band, plan, getattr(policy, "tolerance", None), first_row=r0)
                 height = min(r1 * plan.step, plan.height) - r0 * plan.step
-                rows = run_cells(branches, band, plan, cls, height, batch_size=router.batch_size)
-                flat = cls.reshape(-1).cpu()
-                self.classes[r0 * plan.cols : r1 * plan.cols] = flat
+                rows, ran, by_cell, by_block = run_cells(branches, band, plan, cls, height, costs=costs,
+                                                         batch_size=router.batch_size)
+                cells = [a + b for a, b in zip(cells, by_cell, strict=True)]
+                blocks = [a + b for a, b in zip(blocks, by_block, strict=True)]
+                flat = ran.reshape(-1).cpu()
+                self.classes[r0 * plan.cols : (r0 + real) * plan.cols] = flat
                 router.count(flat)
                 if self.progress is not None:
-                    self.progress(r1 * plan.cols, plan.rows * plan.cols)
+                    self.progress((r0 + real) * plan.cols, plan.rows * plan.cols)
                 yield Band(r0 * plan.step * s, rows)
         counts = tuple(int(c) for c in torch.bincount(self.classes, minlength=3).tolist())
-        counts3 = (counts[0], counts[1], counts[2])
         classified = router.classified
+        c3, b3 = (cells[0], cells[1], cells[2]), (blocks[0], blocks[1], blocks[2])
         self._result = RouteResult(
             grid=self.grid,
             classes=self.classes.reshape(plan.rows, plan.cols),
-            computed=counts3,
-            flops=cell_flops(model, plan, counts3, classified=classified),
-            flops_paper=cell_flops(model, plan, counts3, classified=classified, convention="paper"),
+            computed=(counts[0], counts[1], counts[2]),
+            flops=cell_flops(model, plan, c3, classified=classified, blocks=b3),
+            flops_paper=cell_flops(model, plan, c3, classified=classified, blocks=b3, convention="paper"),
         )
 
     def _band_progress(self, offset: int) -> Progress | None:

@@ -27,7 +27,7 @@ from classsr_cli.engine.flops import FlopsReport, count_flops
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR
 
-__all__ = ["CellPlan", "cell_flops", "classify_cells", "is_cellular", "plan_cells", "run_cells"]
+__all__ = ["CellPlan", "cell_flops", "classify_cells", "is_cellular", "plan_cells", "run_cells", "unit_flops"]
 
 
 def is_cellular(model: ClassSR) -> bool:
@@ -46,6 +46,7 @@ class CellPlan:
         patch: classifier window, centred on its cell.
         halo: LR pixels of context a branch sees around a cell.
         margin: replicate padding of the frame on every side.
+        block: cells per side of a block (see :func:`run_cells`); the frame is padded to whole blocks.
     """
 
     height: int
@@ -56,6 +57,15 @@ class CellPlan:
     patch: int
     halo: int
     margin: int
+    block: int = 1
+
+    @property
+    def padded_rows(self) -> int:
+        return -(-self.rows // self.block) * self.block
+
+    @property
+    def padded_cols(self) -> int:
+        return -(-self.cols // self.block) * self.block
 
     @property
     def window_margin(self) -> int:
@@ -63,20 +73,21 @@ class CellPlan:
         return (self.patch - self.step) // 2
 
 
-def plan_cells(height: int, width: int, *, step: int, patch: int, halo: int) -> CellPlan:
+def plan_cells(height: int, width: int, *, step: int, patch: int, halo: int, block: int = 1) -> CellPlan:
     if step > patch or (patch - step) % 2 or step % 4 or patch % 4:
         raise ValueError(f"cells need a step that is a multiple of 4, at most the patch ({patch}) and differs from "
                          f"it by an even number; got {step}")
-    if halo < 0:
-        raise ValueError(f"halo must be at least 0, got {halo}")
+    if halo < 0 or block < 1:
+        raise ValueError(f"halo must be at least 0 and block at least 1, got {halo} and {block}")
     margin = max(halo, (patch - step) // 2, BICUBIC_TAPS // 2)
-    return CellPlan(height, width, step, -(-height // step), -(-width // step), patch, halo, margin)
+    return CellPlan(height, width, step, -(-height // step), -(-width // step), patch, halo, margin, block)
 
 
 def pad_frame(lr: torch.Tensor, plan: CellPlan) -> torch.Tensor:
-    """The frame replicate-padded by ``margin`` on every side and to whole cells on the right and bottom."""
+    """The frame replicate-padded by ``margin`` on every side and to whole blocks on the right and bottom."""
     m, s = plan.margin, plan.step
-    return F.pad(lr, (m, plan.cols * s - plan.width + m, m, plan.rows * s - plan.height + m), mode="replicate")
+    return F.pad(lr, (m, plan.padded_cols * s - plan.width + m, m, plan.padded_rows * s - plan.height + m),
+                 mode="replicate")
 
 
 def band_input(padded: torch.Tensor, plan: CellPlan, r0: int, r1: int) -> torch.Tensor:
@@ -85,10 +96,13 @@ def band_input(padded: torch.Tensor, plan: CellPlan, r0: int, r1: int) -> torch.
 
 
 @torch.no_grad()
-def classify_cells(model: ClassSR, band: torch.Tensor, plan: CellPlan, tolerance: float | None = None) -> torch.Tensor:
-    """``(rows, cols)`` classes of a band's cells (``band`` from :func:`band_input`), in one classifier pass."""
+def classify_cells(
+    model: ClassSR, band: torch.Tensor, plan: CellPlan, tolerance: float | None = None, first_row: int = 0
+) -> torch.Tensor:
+    """``(rows, cols)`` classes of a band's cells (``band`` from :func:`band_input`, starting at cell row
+    ``first_row``; rows past the frame's cells are left out), in one classifier pass."""
     off = plan.margin - plan.window_margin
-    rows = (band.shape[2] - 2 * plan.margin) // plan.step
+    rows = min((band.shape[2] - 2 * plan.margin) // plan.step, plan.rows - first_row)
     windows = band[:, :, off : off + (rows - 1) * plan.step + plan.patch,
                    off : off + (plan.cols - 1) * plan.step + plan.patch]
     scores = model.classifier.grid_scores(windows.to(_dtype(model)), plan.patch, plan.step)[0]
@@ -103,10 +117,21 @@ def run_cells(
     classes: torch.Tensor,
     height: int,
     *,
+    costs: Sequence[float] | None = None,
     batch_size: int = 256,
-) -> torch.Tensor:
-    """HR rows of a band: ``(1, 3, s*height, s*width)`` for its first ``height`` LR rows (``band`` from
-    :func:`band_input`, ``classes`` its ``(rows, cols)`` cells)."""
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int], tuple[int, int, int]]:
+    """HR rows of a band, ``(1, 3, s*height, s*width)`` for its first ``height`` LR rows (``band`` from
+    :func:`band_input`, ``classes`` its ``(rows, cols)`` cells, a whole number of blocks of rows unless it is the
+    frame's last band).
+
+    **Blocks.** With ``plan.block`` B > 1 and ``costs`` (each branch's residual cost per LR pixel), each B x B
+    block of cells is computed the cheapest way that gives every cell at least its class's branch: cell by cell
+    (each cell with its halo: ``((step + 2*halo) / step)²`` times its area), or whole by one branch ``j`` at
+    least as heavy as every class in it (``((B*step + 2*halo) / (B*step))²``, padding cells included). A busy
+    region is then one large tile instead of many small overlapping ones; its cells report the branch that ran.
+
+    Returns ``(rows, classes_run, cells_per_branch, blocks_per_branch)`` (cells computed one by one).
+    """
     m, step, halo = plan.margin, plan.step, plan.halo
     rows, cols = classes.shape
     s = branches[0].scale
@@ -117,59 +142,123 @@ def run_cells(
     if branches[0].channels_last:  # oneDNN's depthwise convolution is ~2x faster channels-last on the CPU
         core = core.contiguous(memory_format=torch.channels_last)
     out = F.conv2d(core, branches[0].bicubic.to(dtype), groups=3)  # (1, 3s², height, width)
+    classes = classes.to(band.device).clone()
+    b = plan.block
+    pr, pc = -(-rows // b) * b, plan.padded_cols
+    cell_of = torch.full((pr, pc), -1, dtype=torch.long, device=band.device)  # -1: padding, nothing to compute
+    cell_of[:rows, :cols] = classes
+    blocks = _plan_blocks(cell_of, plan, costs) if b > 1 and costs is not None else None
+    canvas: torch.Tensor | None = None
+
+    def cells_canvas() -> torch.Tensor:
+        nonlocal canvas
+        if canvas is None:
+            canvas = out.new_zeros((ch, pr * step, pc * step))
+        return canvas
+
+    counts = [0, 0, 0]
+    if blocks is not None:
+        tile = b * step + 2 * halo
+        tiles = band[0, :, m - halo :, m - halo :].unfold(1, tile, b * step).unfold(2, tile, b * step)
+        nbc = pc // b
+        flat = blocks.reshape(-1)
+        for k, branch in enumerate(branches):
+            idx = (flat == k).nonzero(as_tuple=True)[0]
+            counts[k] = int(idx.numel())
+            if branch.body is None or not counts[k]:
+                continue
+            view = cells_canvas().view(ch, pr // b, b * step, nbc, b * step).permute(1, 3, 0, 2, 4)
+            for chunk in idx.split(max(1, batch_size // (b * b))):
+                br, bc = chunk // nbc, chunk % nbc
+                res = branch.residual(tiles[:, br, bc].permute(1, 0, 2, 3))
+                assert res is not None
+                view[br, bc] = res[:, :, halo : halo + b * step, halo : halo + b * step]
+        whole = blocks.repeat_interleave(b, 0).repeat_interleave(b, 1)  # the block decision of every cell
+        cell_of = torch.where(whole >= 0, -2 - whole, cell_of)  # -2-k: computed by a block of branch k
     tile = step + 2 * halo
     tiles = band[0, :, m - halo :, m - halo :].unfold(1, tile, step).unfold(2, tile, step)  # (3, rows', cols', t, t)
-    canvas: torch.Tensor | None = None
-    flat = classes.reshape(-1).to(band.device)
+    flat = cell_of.reshape(-1)
     for k, branch in enumerate(branches):
         if branch.body is None:
             continue
         idx = (flat == k).nonzero(as_tuple=True)[0]
+        if not idx.numel():
+            continue
+        cell_view = cells_canvas().view(ch, pr, step, pc, step).permute(1, 3, 0, 2, 4)
         for chunk in idx.split(batch_size):
-            r, c = chunk // cols, chunk % cols
+            r, c = chunk // pc, chunk % pc
             res = branch.residual(tiles[:, r, c].permute(1, 0, 2, 3))
             assert res is not None
-            if canvas is None:
-                canvas = out.new_zeros((ch, rows, step, cols, step))
-            canvas.permute(1, 3, 0, 2, 4)[r, c] = res[:, :, halo : halo + step, halo : halo + step]
+            cell_view[r, c] = res[:, :, halo : halo + step, halo : halo + step]
     if canvas is not None:
-        out += canvas.view(1, ch, rows * step, cols * step)[:, :, :height, : plan.width]
-    return F.pixel_shuffle(out, s)
+        out += canvas[None, :, :height, : plan.width]
+    ran = torch.where(cell_of <= -2, -2 - cell_of, cell_of)[:rows, :cols]
+    by_cell = torch.bincount(cell_of[:rows, :cols][cell_of[:rows, :cols] >= 0], minlength=3).tolist()
+    return (F.pixel_shuffle(out, s), ran, (int(by_cell[0]), int(by_cell[1]), int(by_cell[2])),
+            (counts[0], counts[1], counts[2]))
+
+
+def _plan_blocks(cell_of: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> torch.Tensor:
+    """Per block: the branch that computes it whole, or -1 for cell by cell (see :func:`run_cells`)."""
+    b, step, halo = plan.block, plan.step, plan.halo
+    pr, pc = cell_of.shape
+    grid = cell_of.view(pr // b, b, pc // b, b).permute(0, 2, 1, 3).reshape(pr // b, pc // b, b * b)
+    ov_cell = ((step + 2 * halo) / step) ** 2
+    ov_block = ((b * step + 2 * halo) / (b * step)) ** 2
+    cost = torch.tensor([float(c) for c in costs], device=cell_of.device)
+    by_cells = torch.where(grid >= 0, cost[grid.clamp(min=0)], torch.zeros((), device=cell_of.device)).sum(-1) * ov_cell
+    top = grid.max(-1).values  # the heaviest class in the block (-1: only padding)
+    best = torch.full_like(top, -1)
+    best_cost = by_cells
+    for j in range(1, len(costs)):
+        whole = torch.full_like(by_cells, float(cost[j]) * b * b * ov_block)
+        take = (top <= j) & (top >= 0) & (whole < best_cost) & (cost[j] > 0)
+        best = torch.where(take, j, best)
+        best_cost = torch.where(take, whole, best_cost)
+    return best
 
 
 def cell_flops(
-    model: ClassSR, plan: CellPlan, counts: tuple[int, int, int], *, classified: bool, convention: str = "real"
+    model: ClassSR, plan: CellPlan, cells: tuple[int, int, int], *, classified: bool,
+    blocks: tuple[int, int, int] = (0, 0, 0), convention: str = "real",
 ) -> FlopsReport:
-    """FLOPs of a cell run as it runs: bicubic on the frame, each class's residual on its cells (cell + halo),
-    the classifier over the padded frame; against the heavy branch on the same cells (same tiles) and on the
-    whole frame. The residual family has no transposed convolution: both conventions agree."""
-    per = _unit_flops(model, plan, convention)
+    """FLOPs of a cell run as it runs: bicubic on the frame, each branch's residual on the cells it computed one
+    by one (cell + halo) and on the blocks it computed whole (block + halo), the classifier over the padded
+    frame; against the heavy branch on every cell (same tiles) and on the whole frame. The residual family has
+    no transposed convolution: both conventions agree."""
+    per = unit_flops(model, plan, convention)
     px = plan.height * plan.width
     clf = 0
     if classified:
         hp, wp = (plan.rows - 1) * plan.step + plan.patch, (plan.cols - 1) * plan.step + plan.patch
         clf = round(per["classifier_px"] * hp * wp) + plan.rows * plan.cols * per["classifier_cell"]
     bicubic = round(per["bicubic_px"] * px)
-    res = per["residual"]
-    used = bicubic + clf + sum(c * r for c, r in zip(counts, res, strict=True))
-    heavy = bicubic + sum(counts) * res[2]
+    used = (bicubic + clf + sum(c * r for c, r in zip(cells, per["residual"], strict=True))
+            + sum(c * r for c, r in zip(blocks, per["residual_block"], strict=True)))
+    heavy = bicubic + plan.rows * plan.cols * per["residual"][2]
     return FlopsReport(used=int(used), heavy=int(heavy), whole=round(per["heavy_px"] * px))
 
 
-def _unit_flops(model: ClassSR, plan: CellPlan, convention: str) -> dict:
-    """Per-pixel and per-cell FLOPs (convolution FLOPs grow linearly with pixels), cached on the model."""
-    key = (convention, plan.step, plan.halo, plan.patch)
+def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict:
+    """Per-pixel, per-cell and per-block FLOPs (convolution FLOPs grow linearly with pixels), cached on the
+    model; ``residual_px`` is each branch's residual per LR pixel (the block planner's costs)."""
+    key = (convention, plan.step, plan.halo, plan.patch, plan.block)
     cache = model.__dict__.setdefault("_cell_flops", {})
     if key not in cache:
         light = model.branches[0]
         assert isinstance(light, ResidualSR)
-        tile, p = plan.step + 2 * plan.halo, plan.patch
+        p = plan.patch
         bicubic_px = 2 * light.bicubic.numel()
         fc = 2 * model.classifier.fc.in_features * model.classifier.fc.out_features
+
+        def residual(t: int) -> list[int]:
+            return [count_flops(b, (1, 3, t, t), convention) - bicubic_px * t * t for b in model.branches]
+
         cache[key] = {
             "bicubic_px": bicubic_px,
-            "residual": [count_flops(b, (1, 3, tile, tile), convention) - bicubic_px * tile * tile
-                         for b in model.branches],
+            "residual": residual(plan.step + 2 * plan.halo),
+            "residual_block": residual(plan.block * plan.step + 2 * plan.halo),
+            "residual_px": [r / (p * p) for r in residual(p)],
             "classifier_px": (count_flops(model.classifier, (1, 3, p, p), convention) - fc) / (p * p),
             "classifier_cell": fc,
             "heavy_px": count_flops(model.branches[2], (1, 3, p, p), convention) / (p * p),

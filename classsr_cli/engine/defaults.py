@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BAND_PATCHES", "DEFAULT_BATCH", "DEFAULT_BLEND", "DEFAULT_HALO", "DEFAULT_STEP", "PATCH"]
+__all__ = ["BAND_PATCHES", "DEFAULT_BATCH", "DEFAULT_BLEND", "DEFAULT_BLOCK", "DEFAULT_HALO", "DEFAULT_STEP", "PATCH"]
 
 #: Side of an LR patch (the classifier's input).
 PATCH = 32
@@ -18,5 +18,8 @@ DEFAULT_BLEND = "crop"
 #: branch's receptive radius is 6; 4 keeps routed output within rounding of whole-image output away from the
 #: frame (docs/results.md) at 1.65x less overlap work than 6.
 DEFAULT_HALO = 4
+#: Cell execution: cells per side of a block that the planner computes as one tile when that is cheaper than
+#: its cells one by one (a busy region pays the halo once per block instead of once per cell).
+DEFAULT_BLOCK = 4
 #: Patches per band when banding (about 0.6 MB of float32 working memory each at x4).
 BAND_PATCHES = 512
