@@ -520,6 +520,8 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
     assert cfg_out.routing == "deficit" and cfg_out.widths == (0, 4, 8) and cfg_out.tolerance >= 0
     calib = loaded.provenance["stages"]["classifier"]
     assert loaded.provenance["recipe"]["routing"] == "deficit"
+    assert loaded.provenance["trained_on"] == [{"device": "cpu", "cpu": loaded.provenance["exported_on"]["cpu"],
+                                                "cpus": os.cpu_count()}]
     recs = metrics(run_dir)
     cal = next(rec for rec in recs if rec.get("event") == "calibrate")
     assert cal["tolerance"] == cfg_out.tolerance and cal["loss_db"] <= 0.05

@@ -20,12 +20,15 @@ import torch.nn.functional as F
 
 from classsr_cli.engine.cells import (
     CellPlan,
+    band_cost,
     band_input,
     cell_flops,
     classify_cells,
     is_cellular,
     pad_frame,
     plan_cells,
+    planned_cost,
+    run_band,
     run_cells,
     unit_flops,
 )
@@ -160,6 +163,8 @@ class FrameRun:
         band_rows: patch rows per band (overrides ``band_patches``).
         halo: cell execution (:mod:`~classsr_cli.engine.cells`): LR pixels of context around each cell.
         block: cell execution: cells per side of a block the planner may compute whole (1: never).
+        whole_bands: cell execution: a band whose routing would cost more than the heavy branch on all of it runs
+            that instead (its cells then report heavy).
         progress: ``progress(patches_done, patches_total)`` after every branch call.
 
     Models whose branches are all bicubic + residual, routed by their classifier's decision or a forced branch
@@ -179,6 +184,7 @@ class FrameRun:
         band_rows: int | None = None,
         halo: int = DEFAULT_HALO,
         block: int = DEFAULT_BLOCK,
+        whole_bands: bool = True,
         progress: Progress | None = None,
     ) -> None:
         if lr.dim() != 4 or lr.shape[0] != 1 or lr.shape[1] != 3:
@@ -194,6 +200,7 @@ class FrameRun:
         else:
             self.grid = plan_grid(lr.shape[2], lr.shape[3], model.cfg.patch, step)
         self.band_rows, self.band_patches = band_rows, band_patches
+        self.whole_bands = whole_bands
         carry = math.ceil(self.grid.patch / step) - 1  # patch rows that also cover the next band's first rows
         if band_rows is None and band_patches is None:
             per_band = self.grid.rows
@@ -264,7 +271,7 @@ class FrameRun:
         router.start(plan.rows * plan.cols, self.lr.device)
         branches = [b for b in model.branches if isinstance(b, ResidualSR)]
         costs = unit_flops(model, plan)["residual_px"]
-        cells, blocks = [0, 0, 0], [0, 0, 0]
+        cells, blocks, band_px = [0, 0, 0], [0, 0, 0], 0
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
             for r0 in range(0, plan.rows, per_band):
@@ -276,8 +283,14 @@ class FrameRun:
                 else:
                     cls = classify_cells(model, band, plan, getattr(policy, "tolerance", None), first_row=r0)
                 height = min(r1 * plan.step, plan.height) - r0 * plan.step
-                rows, ran, by_cell, by_block = run_cells(branches, band, plan, cls, height, costs=costs,
-                                                         batch_size=router.batch_size)
+                if self.whole_bands and band_cost(plan, height, costs) <= planned_cost(cls, plan, costs):
+                    # routing this band would cost more than the heavy branch on all of it: run that instead
+                    rows, ran = run_band(branches, band, plan, height), torch.full_like(cls, 2)
+                    by_cell, by_block = (0, 0, 0), (0, 0, 0)
+                    band_px += (height + 2 * plan.halo) * (plan.width + 2 * plan.halo)
+                else:
+                    rows, ran, by_cell, by_block = run_cells(branches, band, plan, cls, height, costs=costs,
+                                                             batch_size=router.batch_size)
                 cells = [a + b for a, b in zip(cells, by_cell, strict=True)]
                 blocks = [a + b for a, b in zip(blocks, by_block, strict=True)]
                 flat = ran.reshape(-1).cpu()
@@ -293,8 +306,9 @@ class FrameRun:
             grid=self.grid,
             classes=self.classes.reshape(plan.rows, plan.cols),
             computed=(counts[0], counts[1], counts[2]),
-            flops=cell_flops(model, plan, c3, classified=classified, blocks=b3),
-            flops_paper=cell_flops(model, plan, c3, classified=classified, blocks=b3, convention="paper"),
+            flops=cell_flops(model, plan, c3, classified=classified, blocks=b3, band_px=band_px),
+            flops_paper=cell_flops(model, plan, c3, classified=classified, blocks=b3, band_px=band_px,
+                                   convention="paper"),
         )
 
     def _band_progress(self, offset: int) -> Progress | None:

@@ -27,7 +27,18 @@ from classsr_cli.engine.flops import FlopsReport, count_flops
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR
 
-__all__ = ["CellPlan", "cell_flops", "classify_cells", "is_cellular", "plan_cells", "run_cells", "unit_flops"]
+__all__ = [
+    "CellPlan",
+    "band_cost",
+    "cell_flops",
+    "classify_cells",
+    "is_cellular",
+    "plan_cells",
+    "planned_cost",
+    "run_band",
+    "run_cells",
+    "unit_flops",
+]
 
 
 def is_cellular(model: ClassSR) -> bool:
@@ -147,7 +158,7 @@ def run_cells(
     pr, pc = -(-rows // b) * b, plan.padded_cols
     cell_of = torch.full((pr, pc), -1, dtype=torch.long, device=band.device)  # -1: padding, nothing to compute
     cell_of[:rows, :cols] = classes
-    blocks = _plan_blocks(cell_of, plan, costs) if b > 1 and costs is not None else None
+    blocks = _plan_blocks(cell_of, plan, costs)[0] if b > 1 and costs is not None else None
     canvas: torch.Tensor | None = None
 
     def cells_canvas() -> torch.Tensor:
@@ -198,8 +209,43 @@ def run_cells(
             (counts[0], counts[1], counts[2]))
 
 
-def _plan_blocks(cell_of: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> torch.Tensor:
-    """Per block: the branch that computes it whole, or -1 for cell by cell (see :func:`run_cells`)."""
+def planned_cost(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> float:
+    """What :func:`run_cells` will spend on a band's residuals (cost per LR pixel x pixels computed, halos and
+    blocks included) for its ``(rows, cols)`` cell classes."""
+    b = plan.block
+    pr, pc = -(-classes.shape[0] // b) * b, plan.padded_cols
+    cell_of = torch.full((pr, pc), -1, dtype=torch.long)
+    cell_of[: classes.shape[0], : classes.shape[1]] = classes.cpu()
+    return float(_plan_blocks(cell_of, plan, costs)[1].sum()) * plan.step**2
+
+
+def band_cost(plan: CellPlan, height: int, costs: Sequence[float]) -> float:
+    """The heavy branch's residual on a whole band of ``height`` LR rows (with its halo), same units."""
+    return float(costs[-1]) * (height + 2 * plan.halo) * (plan.width + 2 * plan.halo)
+
+
+@torch.no_grad()
+def run_band(branches: Sequence[ResidualSR], band: torch.Tensor, plan: CellPlan, height: int) -> torch.Tensor:
+    """HR rows of a band computed by the heaviest branch on the whole band (bicubic + its residual, the band
+    with ``halo`` LR pixels of context): what :func:`run_cells` gives with every cell heavy, without the halos of
+    the cells. For bands where routing would cost more than that."""
+    m, h = plan.margin, plan.halo
+    heavy = branches[-1]
+    dtype = _branch_dtype(branches) or band.dtype
+    band = band.to(dtype)
+    core = band[:, :, m - 2 : m + height + 2, m - 2 : m + plan.width + 2]
+    if heavy.channels_last:
+        core = core.contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(core, heavy.bicubic.to(dtype), groups=3)
+    res = heavy.residual(band[:, :, m - h : m + height + h, m - h : m + plan.width + h])
+    if res is not None:
+        out += res[:, :, h : h + height, h : h + plan.width]
+    return F.pixel_shuffle(out, heavy.scale)
+
+
+def _plan_blocks(cell_of: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per block: the branch that computes it whole, or -1 for cell by cell (see :func:`run_cells`), and the
+    cost of that choice (per-pixel cost x area over ``step²``)."""
     b, step, halo = plan.block, plan.step, plan.halo
     pr, pc = cell_of.shape
     grid = cell_of.view(pr // b, b, pc // b, b).permute(0, 2, 1, 3).reshape(pr // b, pc // b, b * b)
@@ -215,15 +261,16 @@ def _plan_blocks(cell_of: torch.Tensor, plan: CellPlan, costs: Sequence[float]) 
         take = (top <= j) & (top >= 0) & (whole < best_cost) & (cost[j] > 0)
         best = torch.where(take, j, best)
         best_cost = torch.where(take, whole, best_cost)
-    return best
+    return best, best_cost
 
 
 def cell_flops(
     model: ClassSR, plan: CellPlan, cells: tuple[int, int, int], *, classified: bool,
-    blocks: tuple[int, int, int] = (0, 0, 0), convention: str = "real",
+    blocks: tuple[int, int, int] = (0, 0, 0), band_px: int = 0, convention: str = "real",
 ) -> FlopsReport:
     """FLOPs of a cell run as it runs: bicubic on the frame, each branch's residual on the cells it computed one
-    by one (cell + halo) and on the blocks it computed whole (block + halo), the classifier over the padded
+    by one (cell + halo), on the blocks it computed whole (block + halo) and, heavy, on the ``band_px`` LR
+    pixels of bands it computed whole (:func:`run_band`), the classifier over the padded
     frame; against the heavy branch on every cell (same tiles) and on the whole frame. The residual family has
     no transposed convolution: both conventions agree."""
     per = unit_flops(model, plan, convention)
@@ -234,7 +281,8 @@ def cell_flops(
         clf = round(per["classifier_px"] * hp * wp) + plan.rows * plan.cols * per["classifier_cell"]
     bicubic = round(per["bicubic_px"] * px)
     used = (bicubic + clf + sum(c * r for c, r in zip(cells, per["residual"], strict=True))
-            + sum(c * r for c, r in zip(blocks, per["residual_block"], strict=True)))
+            + sum(c * r for c, r in zip(blocks, per["residual_block"], strict=True))
+            + round(band_px * per["residual_px"][2]))
     heavy = bicubic + plan.rows * plan.cols * per["residual"][2]
     return FlopsReport(used=int(used), heavy=int(heavy), whole=round(per["heavy_px"] * px))
 

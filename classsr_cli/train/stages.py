@@ -61,6 +61,15 @@ def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def _trained_on(metrics: Path) -> list[dict[str, Any]]:
+    """The distinct machines (device, GPU, CPU, cores) the stages of a run finished on, from their "done" records."""
+    keys = ("device", "gpu", "cpu", "cpus")
+    seen = {json.dumps({k: v for k, v in rec.items() if k in keys}, sort_keys=True)
+            for rec in map(json.loads, metrics.read_text().splitlines())
+            if rec.get("event") == "done" and "device" in rec}
+    return [json.loads(x) for x in sorted(seen)]
+
+
 def psnr_per_patch(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Tensor:
     """RGB PSNR of every patch in ``(B, 3, H, W)`` tensors in [0, 1] (quantised to 8 bits), border removed."""
     if border:
@@ -168,7 +177,16 @@ class Trainer:
     def _timed(self, name: str, fn: Callable[[], None]) -> None:
         t = time.perf_counter()
         fn()
-        self.log.write(stage=name, event="done", seconds=round(time.perf_counter() - t, 1))
+        self.log.write(stage=name, event="done", seconds=round(time.perf_counter() - t, 1), **self._where())
+
+    def _where(self) -> dict[str, Any]:
+        """Where this process trains: device, CPU, cores, torch threads, world size."""
+        where: dict[str, Any] = {"device": str(self.dist.device), "world_size": self.dist.size,
+                                 "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                                 "threads": torch.get_num_threads()}
+        if self.dist.device.type == "cuda":
+            where["gpu"] = torch.cuda.get_device_name(self.dist.device)
+        return where
 
     def _train_branch(self, name: str, net: nn.Module, pool: torch.Tensor, val_pool: torch.Tensor) -> dict[str, Any]:
         """L1 training of one SR network on the sub-images in ``pool`` (baseline and branch stages)."""
@@ -540,6 +558,9 @@ class Trainer:
                 "stages": stages,
                 "world_size": self.dist.size,
                 "device": str(self.dist.device),
+                # where each stage trained (its "done" record), and where this export ran
+                "trained_on": _trained_on(self.run / "metrics.jsonl"),
+                "exported_on": self._where(),
                 "software": {"classsr": __version__, "torch": torch.__version__, "python": platform.python_version()},
             }
             save_checkpoint(loaded.module, out, provenance=provenance)
