@@ -285,9 +285,10 @@ class FrameRun:
                 height = min(r1 * plan.step, plan.height) - r0 * plan.step
                 if self.whole_bands and band_cost(plan, height, costs) <= planned_cost(cls, plan, costs):
                     # routing this band would cost more than the heavy branch on all of it: run that instead
-                    rows, ran = run_band(branches, band, plan, height), torch.full_like(cls, 2)
+                    rows, ran = run_band(branches, band, plan, height, self.lr, r0 * plan.step), torch.full_like(cls, 2)
                     by_cell, by_block = (0, 0, 0), (0, 0, 0)
-                    band_px += (height + 2 * plan.halo) * (plan.width + 2 * plan.halo)
+                    band_px += (min(plan.height, (r0 * plan.step) + height + plan.halo)
+                                - max(0, r0 * plan.step - plan.halo)) * plan.width
                 else:
                     rows, ran, by_cell, by_block = run_cells(branches, band, plan, cls, height, costs=costs,
                                                              batch_size=router.batch_size)

@@ -225,10 +225,14 @@ def band_cost(plan: CellPlan, height: int, costs: Sequence[float]) -> float:
 
 
 @torch.no_grad()
-def run_band(branches: Sequence[ResidualSR], band: torch.Tensor, plan: CellPlan, height: int) -> torch.Tensor:
-    """HR rows of a band computed by the heaviest branch on the whole band (bicubic + its residual, the band
-    with ``halo`` LR pixels of context): what :func:`run_cells` gives with every cell heavy, without the halos of
-    the cells. For bands where routing would cost more than that."""
+def run_band(
+    branches: Sequence[ResidualSR], band: torch.Tensor, plan: CellPlan, height: int, lr: torch.Tensor, y0: int
+) -> torch.Tensor:
+    """HR rows of a band computed by the heaviest branch on the whole band (bicubic + its residual): what
+    :func:`run_cells` gives with every cell heavy, without the halos of the cells. For bands where routing would
+    cost more than that. The residual runs on the frame ``lr`` itself, rows ``y0 - halo .. y0 + height + halo``
+    cut at the frame's border, so that at the border it sees what it sees on the whole image (its own zero
+    padding in every layer): a frame that is one band gives exactly the heavy branch's output."""
     m, h = plan.margin, plan.halo
     heavy = branches[-1]
     dtype = _branch_dtype(branches) or band.dtype
@@ -237,9 +241,10 @@ def run_band(branches: Sequence[ResidualSR], band: torch.Tensor, plan: CellPlan,
     if heavy.channels_last:
         core = core.contiguous(memory_format=torch.channels_last)
     out = F.conv2d(core, heavy.bicubic.to(dtype), groups=3)
-    res = heavy.residual(band[:, :, m - h : m + height + h, m - h : m + plan.width + h])
+    a, b = max(0, y0 - h), min(plan.height, y0 + height + h)
+    res = heavy.residual(lr[:, :, a:b].to(dtype))
     if res is not None:
-        out += res[:, :, h : h + height, h : h + plan.width]
+        out += res[:, :, y0 - a : y0 - a + height]
     return F.pixel_shuffle(out, heavy.scale)
 
 
