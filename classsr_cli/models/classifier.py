@@ -36,6 +36,8 @@ class Classifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Per 4x4 block features ``(N, 32, h/4, w/4)``: conv1 has stride 4 and every later conv is 1x1."""
+        if x.dim() == 4 and not (torch.is_grad_enabled() and self.training):
+            x = x.contiguous(memory_format=torch.channels_last)  # inference: oneDNN's fast layout (~7x here)
         x = self.act(self.conv1(x))
         x = self.act(self.conv2(x))
         x = self.act(self.conv3(x))
