@@ -39,7 +39,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "srresnet": {"widths": (36, 52, 64), "extra": {"num_blocks": 16}},
     "rcan": {"widths": (36, 50, 64), "extra": {"num_groups": 10, "num_blocks": 20, "reduction": 16}},
     # The default preset: bicubic + a residual CNN whose width sets the cost (not from the paper).
-    "residual": {"widths": (8, 16, 32), "extra": {"depth": 4}},
+    "residual": {"widths": (0, 16, 32), "extra": {"depth": 4}},
 }
 
 _SCALES = {

@@ -22,12 +22,13 @@ from classsr_cli.engine.cells import (
     CellPlan,
     band_cost,
     band_input,
+    band_rows,
     cell_flops,
     classify_cells,
     is_cellular,
     pad_frame,
+    plan_blocks,
     plan_cells,
-    planned_cost,
     run_band,
     run_cells,
     unit_flops,
@@ -282,16 +283,20 @@ class FrameRun:
                     cls = torch.full((real, plan.cols), policy.branch, dtype=torch.long)
                 else:
                     cls = classify_cells(model, band, plan, getattr(policy, "tolerance", None), first_row=r0)
-                height = min(r1 * plan.step, plan.height) - r0 * plan.step
-                if self.whole_bands and band_cost(plan, height, costs) <= planned_cost(cls, plan, costs):
+                y0 = r0 * plan.step
+                height = min(r1 * plan.step, plan.height) - y0
+                block_plan, cost = plan_blocks(cls, plan, costs)
+                if self.whole_bands and band_cost(plan, y0, height, costs) <= cost:
                     # routing this band would cost more than the heavy branch on all of it: run that instead
-                    rows, ran = run_band(branches, band, plan, height, self.lr, r0 * plan.step), torch.full_like(cls, 2)
+                    rows, ran = run_band(branches, band, plan, height, self.lr, y0), torch.full_like(cls, 2)
                     by_cell, by_block = (0, 0, 0), (0, 0, 0)
-                    band_px += (min(plan.height, (r0 * plan.step) + height + plan.halo)
-                                - max(0, r0 * plan.step - plan.halo)) * plan.width
+                    a, b = band_rows(plan, y0, height)
+                    band_px += (b - a) * plan.width
                 else:
-                    rows, ran, by_cell, by_block = run_cells(branches, band, plan, cls, height, costs=costs,
-                                                             batch_size=router.batch_size)
+                    rows, ran, by_cell, by_block = run_cells(
+                        branches, band, plan, cls, height, blocks=block_plan if plan.block > 1 else None,
+                        batch_size=router.batch_size,
+                    )
                 cells = [a + b for a, b in zip(cells, by_cell, strict=True)]
                 blocks = [a + b for a, b in zip(blocks, by_block, strict=True)]
                 flat = ran.reshape(-1).cpu()

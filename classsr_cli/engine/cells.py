@@ -30,11 +30,12 @@ from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR
 __all__ = [
     "CellPlan",
     "band_cost",
+    "band_rows",
     "cell_flops",
     "classify_cells",
     "is_cellular",
+    "plan_blocks",
     "plan_cells",
-    "planned_cost",
     "run_band",
     "run_cells",
     "unit_flops",
@@ -116,8 +117,7 @@ def classify_cells(
     rows = min((band.shape[2] - 2 * plan.margin) // plan.step, plan.rows - first_row)
     windows = band[:, :, off : off + (rows - 1) * plan.step + plan.patch,
                    off : off + (plan.cols - 1) * plan.step + plan.patch]
-    scores = model.classifier.grid_scores(windows.to(_dtype(model)), plan.patch, plan.step)[0]
-    return model.decide(scores.reshape(-1, 3), tolerance).view(rows, plan.cols)
+    return model.classify_windows(windows, plan.step, tolerance)
 
 
 @torch.no_grad()
@@ -128,18 +128,16 @@ def run_cells(
     classes: torch.Tensor,
     height: int,
     *,
-    costs: Sequence[float] | None = None,
+    blocks: torch.Tensor | None = None,
     batch_size: int = 256,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int], tuple[int, int, int]]:
     """HR rows of a band, ``(1, 3, s*height, s*width)`` for its first ``height`` LR rows (``band`` from
     :func:`band_input`, ``classes`` its ``(rows, cols)`` cells, a whole number of blocks of rows unless it is the
     frame's last band).
 
-    **Blocks.** With ``plan.block`` B > 1 and ``costs`` (each branch's residual cost per LR pixel), each B x B
-    block of cells is computed the cheapest way that gives every cell at least its class's branch: cell by cell
-    (each cell with its halo: ``((step + 2*halo) / step)²`` times its area), or whole by one branch ``j`` at
-    least as heavy as every class in it (``((B*step + 2*halo) / (B*step))²``, padding cells included). A busy
-    region is then one large tile instead of many small overlapping ones; its cells report the branch that ran.
+    **Blocks.** ``blocks`` (from :func:`plan_blocks`) gives, per B x B block of cells, the branch that computes
+    it as one tile, or -1 for its cells one by one; ``None``: every cell on its own. Cells of a block report the
+    branch that ran.
 
     Returns ``(rows, classes_run, cells_per_branch, blocks_per_branch)`` (cells computed one by one).
     """
@@ -149,16 +147,10 @@ def run_cells(
     ch = 3 * s * s
     dtype = _branch_dtype(branches) or band.dtype
     band = band.to(dtype)
-    core = band[:, :, m - 2 : m + height + 2, m - 2 : m + plan.width + 2]  # bicubic needs 2 pixels around
-    if branches[0].channels_last:  # oneDNN's depthwise convolution is ~2x faster channels-last on the CPU
-        core = core.contiguous(memory_format=torch.channels_last)
-    out = F.conv2d(core, branches[0].bicubic.to(dtype), groups=3)  # (1, 3s², height, width)
-    classes = classes.to(band.device).clone()
+    out = _bicubic(branches[0], band, plan, height)
     b = plan.block
     pr, pc = -(-rows // b) * b, plan.padded_cols
-    cell_of = torch.full((pr, pc), -1, dtype=torch.long, device=band.device)  # -1: padding, nothing to compute
-    cell_of[:rows, :cols] = classes
-    blocks = _plan_blocks(cell_of, plan, costs)[0] if b > 1 and costs is not None else None
+    cell_of = _cells_of(classes.to(band.device), plan)
     canvas: torch.Tensor | None = None
 
     def cells_canvas() -> torch.Tensor:
@@ -209,49 +201,26 @@ def run_cells(
             (counts[0], counts[1], counts[2]))
 
 
-def planned_cost(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> float:
-    """What :func:`run_cells` will spend on a band's residuals (cost per LR pixel x pixels computed, halos and
-    blocks included) for its ``(rows, cols)`` cell classes."""
+def _cells_of(classes: torch.Tensor, plan: CellPlan) -> torch.Tensor:
+    """A band's ``(rows, cols)`` classes on its grid padded to whole blocks; -1 marks padding cells."""
     b = plan.block
-    pr, pc = -(-classes.shape[0] // b) * b, plan.padded_cols
-    cell_of = torch.full((pr, pc), -1, dtype=torch.long)
-    cell_of[: classes.shape[0], : classes.shape[1]] = classes.cpu()
-    return float(_plan_blocks(cell_of, plan, costs)[1].sum()) * plan.step**2
+    cell_of = torch.full((-(-classes.shape[0] // b) * b, plan.padded_cols), -1, dtype=torch.long,
+                         device=classes.device)
+    cell_of[: classes.shape[0], : classes.shape[1]] = classes
+    return cell_of
 
 
-def band_cost(plan: CellPlan, height: int, costs: Sequence[float]) -> float:
-    """The heavy branch's residual on a whole band of ``height`` LR rows (with its halo), same units."""
-    return float(costs[-1]) * (height + 2 * plan.halo) * (plan.width + 2 * plan.halo)
+def plan_blocks(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> tuple[torch.Tensor, float]:
+    """How :func:`run_cells` computes a band's ``(rows, cols)`` cell classes, and what it spends on residuals
+    (``costs``: each branch's residual cost per LR pixel; the result in cost x LR pixels, halos included).
 
-
-@torch.no_grad()
-def run_band(
-    branches: Sequence[ResidualSR], band: torch.Tensor, plan: CellPlan, height: int, lr: torch.Tensor, y0: int
-) -> torch.Tensor:
-    """HR rows of a band computed by the heaviest branch on the whole band (bicubic + its residual): what
-    :func:`run_cells` gives with every cell heavy, without the halos of the cells. For bands where routing would
-    cost more than that. The residual runs on the frame ``lr`` itself, rows ``y0 - halo .. y0 + height + halo``
-    cut at the frame's border, so that at the border it sees what it sees on the whole image (its own zero
-    padding in every layer): a frame that is one band gives exactly the heavy branch's output."""
-    m, h = plan.margin, plan.halo
-    heavy = branches[-1]
-    dtype = _branch_dtype(branches) or band.dtype
-    band = band.to(dtype)
-    core = band[:, :, m - 2 : m + height + 2, m - 2 : m + plan.width + 2]
-    if heavy.channels_last:
-        core = core.contiguous(memory_format=torch.channels_last)
-    out = F.conv2d(core, heavy.bicubic.to(dtype), groups=3)
-    a, b = max(0, y0 - h), min(plan.height, y0 + height + h)
-    res = heavy.residual(lr[:, :, a:b].to(dtype))
-    if res is not None:
-        out += res[:, :, y0 - a : y0 - a + height]
-    return F.pixel_shuffle(out, heavy.scale)
-
-
-def _plan_blocks(cell_of: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per block: the branch that computes it whole, or -1 for cell by cell (see :func:`run_cells`), and the
-    cost of that choice (per-pixel cost x area over ``step²``)."""
+    Each B x B block of cells (B = ``plan.block``) goes the cheapest way that gives every cell at least its
+    class's branch: cell by cell (each cell with its halo: ``((step + 2*halo) / step)²`` times its area), or as
+    one tile of a branch ``j`` at least as heavy as every class in it (``((B*step + 2*halo) / (B*step))²``,
+    padding cells included). A busy region is then one large tile instead of many small overlapping ones.
+    Returns ``(blocks, cost)``: per block the branch of its tile or -1 (cells), and the total."""
     b, step, halo = plan.block, plan.step, plan.halo
+    cell_of = _cells_of(classes, plan)
     pr, pc = cell_of.shape
     grid = cell_of.view(pr // b, b, pc // b, b).permute(0, 2, 1, 3).reshape(pr // b, pc // b, b * b)
     ov_cell = ((step + 2 * halo) / step) ** 2
@@ -266,7 +235,47 @@ def _plan_blocks(cell_of: torch.Tensor, plan: CellPlan, costs: Sequence[float]) 
         take = (top <= j) & (top >= 0) & (whole < best_cost) & (cost[j] > 0)
         best = torch.where(take, j, best)
         best_cost = torch.where(take, whole, best_cost)
-    return best, best_cost
+    return best, float(best_cost.sum()) * step * step
+
+
+def band_rows(plan: CellPlan, y0: int, height: int) -> tuple[int, int]:
+    """The LR rows :func:`run_band` computes the residual on: the band's plus ``halo`` inside the frame."""
+    return max(0, y0 - plan.halo), min(plan.height, y0 + height + plan.halo)
+
+
+def band_cost(plan: CellPlan, y0: int, height: int, costs: Sequence[float]) -> float:
+    """What :func:`run_band` spends on the heavy residual for a band, in :func:`plan_blocks`'s units."""
+    a, b = band_rows(plan, y0, height)
+    return float(costs[-1]) * (b - a) * plan.width
+
+
+@torch.no_grad()
+def run_band(
+    branches: Sequence[ResidualSR], band: torch.Tensor, plan: CellPlan, height: int, lr: torch.Tensor, y0: int
+) -> torch.Tensor:
+    """HR rows of a band computed by the heaviest branch on the whole band (bicubic + its residual): what
+    :func:`run_cells` gives with every cell heavy, without the halos of the cells. For bands where routing would
+    cost more than that. The residual runs on the frame ``lr`` itself, rows ``y0 - halo .. y0 + height + halo``
+    cut at the frame's border, so that at the border it sees what it sees on the whole image (its own zero
+    padding in every layer): a frame that is one band gives exactly the heavy branch's output."""
+    heavy = branches[-1]
+    dtype = _branch_dtype(branches) or band.dtype
+    out = _bicubic(heavy, band.to(dtype), plan, height)
+    a, b = band_rows(plan, y0, height)
+    res = heavy.residual(lr[:, :, a:b].to(dtype))
+    if res is not None:
+        out += res[:, :, y0 - a : y0 - a + height]
+    return F.pixel_shuffle(out, heavy.scale)
+
+
+def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int) -> torch.Tensor:
+    """The bicubic path of a band's first ``height`` rows on the LR grid, ``(1, 3s², height, width)``, from the
+    replicate-padded band (it needs 2 pixels around)."""
+    m = plan.margin
+    core = band[:, :, m - 2 : m + height + 2, m - 2 : m + plan.width + 2]
+    if branch.channels_last:  # oneDNN's depthwise convolution is ~2x faster channels-last on the CPU
+        core = core.contiguous(memory_format=torch.channels_last)
+    return F.conv2d(core, branch.bicubic.to(band.dtype), groups=3)
 
 
 def cell_flops(
@@ -325,6 +334,3 @@ def _branch_dtype(branches: Sequence[ResidualSR]) -> torch.dtype | None:
             return p.dtype
     return None
 
-
-def _dtype(model: ClassSR) -> torch.dtype:
-    return next(model.classifier.parameters()).dtype

@@ -95,8 +95,15 @@ class ClassSR(nn.Module):
         rows, cols = -(-h // step), -(-w // step)
         m = (p - step) // 2
         padded = F.pad(frame, (m, cols * step - w + m, m, rows * step - h + m), mode="replicate")
-        scores = self.classifier.grid_scores(padded, p, step)[0]
-        return self.decide(scores.reshape(-1, 3), tolerance).view(rows, cols)
+        return self.classify_windows(padded, step, tolerance)
+
+    @torch.no_grad()
+    def classify_windows(self, windows: torch.Tensor, step: int, tolerance: float | None = None) -> torch.Tensor:
+        """Classes ``(rows, cols)`` of every ``patch`` x ``patch`` window at stride ``step`` of ``windows``
+        ``(1, 3, (rows-1)*step + patch, (cols-1)*step + patch)``: one classifier pass, then :meth:`decide`."""
+        scores = self.classifier.grid_scores(windows.to(next(self.classifier.parameters()).dtype), self.cfg.patch,
+                                             step)[0]
+        return self.decide(scores.reshape(-1, 3), tolerance).view(scores.shape[0], scores.shape[1])
 
     @torch.no_grad()
     def forward_routed(

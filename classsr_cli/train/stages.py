@@ -189,7 +189,10 @@ class Trainer:
         return where
 
     def _train_branch(self, name: str, net: nn.Module, pool: torch.Tensor, val_pool: torch.Tensor) -> dict[str, Any]:
-        """L1 training of one SR network on the sub-images in ``pool`` (baseline and branch stages)."""
+        """L1 training of one SR network on the sub-images in ``pool`` (baseline and branch stages); a network with
+        nothing to train (a residual branch of width 0: plain bicubic) is returned as it is."""
+        if not any(p.requires_grad for p in net.parameters()):
+            return {}
         stage = self.cfg.stage("baseline" if name == "baseline" else "branches")
         data = self.data
 
@@ -321,9 +324,7 @@ class Trainer:
                 continue
             torch.manual_seed(self.cfg.seed + 1 + k)
             net = build_branch(bcfg).to(self.dist.device)
-            extras: dict[str, Any] = {}
-            if any(p.requires_grad for p in net.parameters()):
-                extras = self._train_branch(f"branch{k}", net, self.data.train_index, self.data.val_index)
+            extras = self._train_branch(f"branch{k}", net, self.data.train_index, self.data.val_index)
             if self.dist.is_main:
                 save_checkpoint(net, out, config=bcfg, provenance={"stage": f"branch{k}", "val": extras.get("val", {})})
             self.dist.barrier()
