@@ -59,15 +59,41 @@ def table(reports: list[tuple[str, dict]]) -> str:
     return "\n".join(lines)
 
 
+def summary(reports: list[tuple[str, dict]]) -> str:
+    """One row per set and scale: bicubic, medium, heavy (whole image), classsr, the split, and classsr's FLOPs and
+    time as multiples of heavy's (the docs' summary; the full rows come from :func:`table`)."""
+    lines = []
+    for scale in sorted({r["scale"] for _, r in reports}, reverse=True):
+        lines += [f"**×{scale}**", "",
+                  "| set (images) | bicubic | medium alone | heavy, whole image | classsr | classsr − heavy "
+                  "| split L / M / H | FLOPs × heavy | time × heavy |", "|---|---|---|---|---|---|---|---|---|"]
+        for name, r in reports:
+            if r["scale"] != scale:
+                continue
+            m = r["methods"]
+            h, c = m["heavy"], m["classsr"]
+            n = sum(c["patches"].values()) or 1
+            split = " / ".join(f"{100 * v / n:.0f}" for v in c["patches"].values())
+            lines.append(
+                f"| {name} ({r['images']}) | {m['bicubic']['psnr_y']:.2f} | {m['medium']['psnr_y']:.2f} "
+                f"| {h['psnr_y']:.2f} | {c['psnr_y']:.2f} | {c['psnr_y'] - h['psnr_y']:+.2f} | {split} % "
+                f"| {c['flops'] / h['flops']:.2f}× | {c['seconds'] / h['seconds']:.2f}× |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
+    short = "--summary" in argv
+    argv = [a for a in argv if a != "--summary"]
     if not argv:
-        sys.stderr.write("usage: python scripts/bench_table.py RESULT.json ...\n")
+        sys.stderr.write("usage: python scripts/bench_table.py [--summary] RESULT.json ...\n")
         return 2
     reports = []
     for arg in argv:
         path = Path(arg)
         reports.append((path.stem.rsplit("_x", 1)[0], json.loads(path.read_text())))
-    sys.stdout.write(table(reports) + "\n")
+    sys.stdout.write((summary(reports) if short else table(reports)) + "\n")
     return 0
 
 
