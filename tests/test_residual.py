@@ -112,12 +112,13 @@ def test_model_decide_follows_its_routing() -> None:
 def routed_frame(branches: list[ResidualSR], frame: torch.Tensor, classes: torch.Tensor, *, step: int, halo: int,
                  batch_size: int = 256) -> torch.Tensor:
     """Cell execution of a whole frame with given classes (the engine's cell path without the classifier)."""
-    from classsr_cli.engine.cells import band_input, pad_frame, plan_cells, run_cells
+    from classsr_cli.engine.cells import band_input, pad_frame, plan_cells, plan_tiles, run_cells
 
     plan = plan_cells(frame.shape[2], frame.shape[3], step=step, patch=step + 4, halo=halo)
     band = band_input(pad_frame(frame, plan), plan, 0, plan.rows)
-    sr, ran, _, _ = run_cells(branches, band, plan, classes, frame.shape[2], batch_size=batch_size)
-    assert torch.equal(ran, classes)  # no blocks: every cell ran its own class
+    tiles = plan_tiles(classes, plan, [0.0, 1.0, 2.0])
+    assert torch.equal(tiles.run, classes)  # no blocks: every cell runs its own class
+    sr, _ = run_cells(branches, band, plan, tiles, frame.shape[2], batch_size=batch_size)
     return sr
 
 

@@ -27,8 +27,8 @@ from classsr_cli.engine.cells import (
     classify_cells,
     is_cellular,
     pad_frame,
-    plan_blocks,
     plan_cells,
+    plan_tiles,
     run_band,
     run_cells,
     unit_flops,
@@ -272,7 +272,7 @@ class FrameRun:
         router.start(plan.rows * plan.cols, self.lr.device)
         branches = [b for b in model.branches if isinstance(b, ResidualSR)]
         costs = unit_flops(model, plan)["residual_px"]
-        cells, blocks, band_px = [0, 0, 0], [0, 0, 0], 0
+        pixels, band_px = [0, 0, 0], 0
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
             for r0 in range(0, plan.rows, per_band):
@@ -285,20 +285,16 @@ class FrameRun:
                     cls = classify_cells(model, band, plan, getattr(policy, "tolerance", None), first_row=r0)
                 y0 = r0 * plan.step
                 height = min(r1 * plan.step, plan.height) - y0
-                block_plan, cost = plan_blocks(cls, plan, costs)
-                if self.whole_bands and band_cost(plan, y0, height, costs) <= cost:
+                tiles = plan_tiles(cls, plan, costs)
+                if self.whole_bands and band_cost(plan, y0, height, costs) <= tiles.cost:
                     # routing this band would cost more than the heavy branch on all of it: run that instead
                     rows, ran = run_band(branches, band, plan, height, self.lr, y0), torch.full_like(cls, 2)
-                    by_cell, by_block = (0, 0, 0), (0, 0, 0)
                     a, b = band_rows(plan, y0, height)
                     band_px += (b - a) * plan.width
                 else:
-                    rows, ran, by_cell, by_block = run_cells(
-                        branches, band, plan, cls, height, blocks=block_plan if plan.block > 1 else None,
-                        batch_size=router.batch_size,
-                    )
-                cells = [a + b for a, b in zip(cells, by_cell, strict=True)]
-                blocks = [a + b for a, b in zip(blocks, by_block, strict=True)]
+                    rows, px = run_cells(branches, band, plan, tiles, height, batch_size=router.batch_size)
+                    ran = tiles.run
+                    pixels = [a + b for a, b in zip(pixels, px, strict=True)]
                 flat = ran.reshape(-1).cpu()
                 self.classes[r0 * plan.cols : (r0 + real) * plan.cols] = flat
                 router.count(flat)
@@ -307,13 +303,13 @@ class FrameRun:
                 yield Band(r0 * plan.step * s, rows)
         counts = tuple(int(c) for c in torch.bincount(self.classes, minlength=3).tolist())
         classified = router.classified
-        c3, b3 = (cells[0], cells[1], cells[2]), (blocks[0], blocks[1], blocks[2])
+        p3 = (pixels[0], pixels[1], pixels[2])
         self._result = RouteResult(
             grid=self.grid,
             classes=self.classes.reshape(plan.rows, plan.cols),
             computed=(counts[0], counts[1], counts[2]),
-            flops=cell_flops(model, plan, c3, classified=classified, blocks=b3, band_px=band_px),
-            flops_paper=cell_flops(model, plan, c3, classified=classified, blocks=b3, band_px=band_px,
+            flops=cell_flops(model, plan, p3, classified=classified, band_px=band_px),
+            flops_paper=cell_flops(model, plan, p3, classified=classified, band_px=band_px,
                                    convention="paper"),
         )
 

@@ -29,13 +29,16 @@ from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR
 
 __all__ = [
     "CellPlan",
+    "Rect",
+    "TilePlan",
     "band_cost",
     "band_rows",
     "cell_flops",
     "classify_cells",
+    "cover",
     "is_cellular",
-    "plan_blocks",
     "plan_cells",
+    "plan_tiles",
     "run_band",
     "run_cells",
     "unit_flops",
@@ -120,85 +123,138 @@ def classify_cells(
     return model.classify_windows(windows, plan.step, tolerance)
 
 
+Rect = tuple[int, int, int, int, int]
+"""A residual tile: ``(branch, row, col, rows, cols)`` in cells of a band."""
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """How a band's cells run (:func:`plan_tiles`).
+
+    Attributes:
+        run: ``(rows, cols)`` the branch each cell runs (at least its class's).
+        rects: the residual tiles, light (width-0) cells left out.
+        cost: residual cost of the tiles (cost x LR pixels, halos included).
+    """
+
+    run: torch.Tensor
+    rects: tuple[Rect, ...]
+    cost: float
+
+
+def cover(run: list[list[int]]) -> list[Rect]:
+    """Rectangles of one branch each that cover the cells of ``run`` (``-1``: nothing to compute): each cell row
+    cut into runs of equal branch, a run merged with the identical run (same branch, same columns) below it."""
+    rects: list[Rect] = []
+    open_: dict[tuple[int, int, int], list[int]] = {}  # (branch, c0, c1) -> [first row, rows]
+    for r, row in enumerate(run):
+        here, c, n = set(), 0, len(row)
+        while c < n:
+            c1 = c + 1
+            while c1 < n and row[c1] == row[c]:
+                c1 += 1
+            if row[c] >= 0:
+                here.add((row[c], c, c1))
+            c = c1
+        for key in [k for k in open_ if k not in here]:
+            r0, h = open_.pop(key)
+            rects.append((key[0], r0, key[1], h, key[2] - key[1]))
+        for key in sorted(here):
+            if key in open_:
+                open_[key][1] += 1
+            else:
+                open_[key] = [r, 1]
+    rects += [(k[0], r0, k[1], h, k[2] - k[1]) for k, (r0, h) in sorted(open_.items())]
+    return rects
+
+
+def plan_tiles(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> TilePlan:
+    """How :func:`run_cells` computes a band's ``(rows, cols)`` cell classes, and what it spends on residuals
+    (``costs``: each branch's residual cost per LR pixel).
+
+    Cells of a branch run as rectangles (:func:`cover`): a rectangle of ``h x w`` cells pays the halo once,
+    ``(h*step + 2*halo) * (w*step + 2*halo)`` LR pixels. Before that, going along each row of B x B blocks
+    (B = ``plan.block``), a block that mixes classes is raised whole to its heaviest class when that makes the
+    cover of its row of blocks cheaper (a busy region with a few cheaper cells becomes one tile). The raised plan
+    is kept only when its cover of the whole band costs less than that of the classes as they are."""
+    cell_of = _cells_of(classes.cpu(), plan)
+    b, step, halo = plan.block, plan.step, plan.halo
+
+    def priced(run: list[list[int]]) -> tuple[list[Rect], float]:
+        rects = [t for t in cover(run) if costs[t[0]] > 0]
+        return rects, sum(costs[k] * (h * step + 2 * halo) * (w * step + 2 * halo) for k, _, _, h, w in rects)
+
+    grid = cell_of.tolist()
+    rects, cost = priced(grid)
+    run = grid
+    if b > 1:
+        raised = [row[:] for row in grid]
+        for r0 in range(0, len(raised), b):
+            strip = raised[r0 : r0 + b]
+            best = priced(strip)[1]
+            for c0 in range(0, len(strip[0]), b):
+                cells = [v for row in strip for v in row[c0 : c0 + b] if v >= 0]
+                if not cells or min(cells) == max(cells):
+                    continue
+                trial = [row[:c0] + [max(cells) if v >= 0 else v for v in row[c0 : c0 + b]] + row[c0 + b :]
+                         for row in strip]
+                got = priced(trial)[1]
+                if got < best:
+                    strip, best = trial, got
+            raised[r0 : r0 + b] = strip
+        rects_up, cost_up = priced(raised)
+        if cost_up < cost:
+            rects, cost, run = rects_up, cost_up, raised
+    rows, cols = classes.shape
+    out = torch.tensor(run, dtype=torch.long)[:rows, :cols].to(classes.device)
+    return TilePlan(out, tuple(rects), float(cost))
+
+
 @torch.no_grad()
 def run_cells(
     branches: Sequence[ResidualSR],
     band: torch.Tensor,
     plan: CellPlan,
-    classes: torch.Tensor,
+    tiles: TilePlan,
     height: int,
     *,
-    blocks: torch.Tensor | None = None,
     batch_size: int = 256,
-) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int], tuple[int, int, int]]:
+) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """HR rows of a band, ``(1, 3, s*height, s*width)`` for its first ``height`` LR rows (``band`` from
-    :func:`band_input`, ``classes`` its ``(rows, cols)`` cells, a whole number of blocks of rows unless it is the
-    frame's last band).
+    :func:`band_input`, ``tiles`` from :func:`plan_tiles` for its cells, a whole number of blocks of rows unless
+    it is the frame's last band): bicubic once over the band, then each tile's residual with ``halo`` pixels of
+    context, its core added in. Tiles of one branch and size are batched (``batch_size`` cells a call).
 
-    **Blocks.** ``blocks`` (from :func:`plan_blocks`) gives, per B x B block of cells, the branch that computes
-    it as one tile, or -1 for its cells one by one; ``None``: every cell on its own. Cells of a block report the
-    branch that ran.
-
-    Returns ``(rows, classes_run, cells_per_branch, blocks_per_branch)`` (cells computed one by one).
-    """
+    Returns ``(rows, pixels)``: ``pixels`` the LR pixels each branch's residual computed, halos included."""
     m, step, halo = plan.margin, plan.step, plan.halo
-    rows, cols = classes.shape
     s = branches[0].scale
     ch = 3 * s * s
     dtype = _branch_dtype(branches) or band.dtype
     band = band.to(dtype)
     out = _bicubic(branches[0], band, plan, height)
-    b = plan.block
-    pr, pc = -(-rows // b) * b, plan.padded_cols
-    cell_of = _cells_of(classes.to(band.device), plan)
-    canvas: torch.Tensor | None = None
-
-    def cells_canvas() -> torch.Tensor:
-        nonlocal canvas
-        if canvas is None:
-            canvas = out.new_zeros((ch, pr * step, pc * step))
-        return canvas
-
-    counts = [0, 0, 0]
-    if blocks is not None:
-        tile = b * step + 2 * halo
-        tiles = band[0, :, m - halo :, m - halo :].unfold(1, tile, b * step).unfold(2, tile, b * step)
-        nbc = pc // b
-        flat = blocks.reshape(-1)
-        for k, branch in enumerate(branches):
-            idx = (flat == k).nonzero(as_tuple=True)[0]
-            counts[k] = int(idx.numel())
-            if branch.body is None or not counts[k]:
-                continue
-            view = cells_canvas().view(ch, pr // b, b * step, nbc, b * step).permute(1, 3, 0, 2, 4)
-            for chunk in idx.split(max(1, batch_size // (b * b))):
-                br, bc = chunk // nbc, chunk % nbc
-                res = branch.residual(tiles[:, br, bc].permute(1, 0, 2, 3))
+    pixels = [0, 0, 0]
+    if tiles.rects:
+        b = plan.block
+        pr = -(-tiles.run.shape[0] // b) * b
+        canvas = out.new_zeros((ch, pr * step, plan.padded_cols * step))
+        groups: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+        for k, r, c, h, w in tiles.rects:
+            groups.setdefault((k, h, w), []).append((r, c))
+        src = band[0]
+        for (k, h, w), where in groups.items():
+            th, tw = h * step + 2 * halo, w * step + 2 * halo
+            pixels[k] += th * tw * len(where)
+            for i in range(0, len(where), max(1, batch_size // (h * w))):
+                chunk = where[i : i + max(1, batch_size // (h * w))]
+                x = torch.stack([src[:, m - halo + r * step : m - halo + r * step + th,
+                                     m - halo + c * step : m - halo + c * step + tw] for r, c in chunk])
+                res = branches[k].residual(x)
                 assert res is not None
-                view[br, bc] = res[:, :, halo : halo + b * step, halo : halo + b * step]
-        whole = blocks.repeat_interleave(b, 0).repeat_interleave(b, 1)  # the block decision of every cell
-        cell_of = torch.where(whole >= 0, -2 - whole, cell_of)  # -2-k: computed by a block of branch k
-    tile = step + 2 * halo
-    tiles = band[0, :, m - halo :, m - halo :].unfold(1, tile, step).unfold(2, tile, step)  # (3, rows', cols', t, t)
-    flat = cell_of.reshape(-1)
-    for k, branch in enumerate(branches):
-        if branch.body is None:
-            continue
-        idx = (flat == k).nonzero(as_tuple=True)[0]
-        if not idx.numel():
-            continue
-        cell_view = cells_canvas().view(ch, pr, step, pc, step).permute(1, 3, 0, 2, 4)
-        for chunk in idx.split(batch_size):
-            r, c = chunk // pc, chunk % pc
-            res = branch.residual(tiles[:, r, c].permute(1, 0, 2, 3))
-            assert res is not None
-            cell_view[r, c] = res[:, :, halo : halo + step, halo : halo + step]
-    if canvas is not None:
+                for (r, c), t in zip(chunk, res, strict=True):
+                    canvas[:, r * step : (r + h) * step, c * step : (c + w) * step] = (
+                        t[:, halo : halo + h * step, halo : halo + w * step])
         out += canvas[None, :, :height, : plan.width]
-    ran = torch.where(cell_of <= -2, -2 - cell_of, cell_of)[:rows, :cols]
-    by_cell = torch.bincount(cell_of[:rows, :cols][cell_of[:rows, :cols] >= 0], minlength=3).tolist()
-    return (F.pixel_shuffle(out, s), ran, (int(by_cell[0]), int(by_cell[1]), int(by_cell[2])),
-            (counts[0], counts[1], counts[2]))
+    return F.pixel_shuffle(out, s), (pixels[0], pixels[1], pixels[2])
 
 
 def _cells_of(classes: torch.Tensor, plan: CellPlan) -> torch.Tensor:
@@ -208,34 +264,6 @@ def _cells_of(classes: torch.Tensor, plan: CellPlan) -> torch.Tensor:
                          device=classes.device)
     cell_of[: classes.shape[0], : classes.shape[1]] = classes
     return cell_of
-
-
-def plan_blocks(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> tuple[torch.Tensor, float]:
-    """How :func:`run_cells` computes a band's ``(rows, cols)`` cell classes, and what it spends on residuals
-    (``costs``: each branch's residual cost per LR pixel; the result in cost x LR pixels, halos included).
-
-    Each B x B block of cells (B = ``plan.block``) goes the cheapest way that gives every cell at least its
-    class's branch: cell by cell (each cell with its halo: ``((step + 2*halo) / step)²`` times its area), or as
-    one tile of a branch ``j`` at least as heavy as every class in it (``((B*step + 2*halo) / (B*step))²``,
-    padding cells included). A busy region is then one large tile instead of many small overlapping ones.
-    Returns ``(blocks, cost)``: per block the branch of its tile or -1 (cells), and the total."""
-    b, step, halo = plan.block, plan.step, plan.halo
-    cell_of = _cells_of(classes, plan)
-    pr, pc = cell_of.shape
-    grid = cell_of.view(pr // b, b, pc // b, b).permute(0, 2, 1, 3).reshape(pr // b, pc // b, b * b)
-    ov_cell = ((step + 2 * halo) / step) ** 2
-    ov_block = ((b * step + 2 * halo) / (b * step)) ** 2
-    cost = torch.tensor([float(c) for c in costs], device=cell_of.device)
-    by_cells = torch.where(grid >= 0, cost[grid.clamp(min=0)], torch.zeros((), device=cell_of.device)).sum(-1) * ov_cell
-    top = grid.max(-1).values  # the heaviest class in the block (-1: only padding)
-    best = torch.full_like(top, -1)
-    best_cost = by_cells
-    for j in range(1, len(costs)):
-        whole = torch.full_like(by_cells, float(cost[j]) * b * b * ov_block)
-        take = (top <= j) & (top >= 0) & (whole < best_cost) & (cost[j] > 0)
-        best = torch.where(take, j, best)
-        best_cost = torch.where(take, whole, best_cost)
-    return best, float(best_cost.sum()) * step * step
 
 
 def band_rows(plan: CellPlan, y0: int, height: int) -> tuple[int, int]:
@@ -279,14 +307,14 @@ def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int
 
 
 def cell_flops(
-    model: ClassSR, plan: CellPlan, cells: tuple[int, int, int], *, classified: bool,
-    blocks: tuple[int, int, int] = (0, 0, 0), band_px: int = 0, convention: str = "real",
+    model: ClassSR, plan: CellPlan, pixels: tuple[int, int, int], *, classified: bool, band_px: int = 0,
+    convention: str = "real",
 ) -> FlopsReport:
-    """FLOPs of a cell run as it runs: bicubic on the frame, each branch's residual on the cells it computed one
-    by one (cell + halo), on the blocks it computed whole (block + halo) and, heavy, on the ``band_px`` LR
-    pixels of bands it computed whole (:func:`run_band`), the classifier over the padded
-    frame; against the heavy branch on every cell (same tiles) and on the whole frame. The residual family has
-    no transposed convolution: both conventions agree."""
+    """FLOPs of a cell run as it runs: bicubic on the frame, each branch's residual on the ``pixels`` LR pixels
+    its tiles covered (halos included) and, heavy, on the ``band_px`` LR pixels of bands it computed whole
+    (:func:`run_band`), the classifier over the padded frame; against the heavy branch on every cell (same
+    cells, each with its halo) and on the whole frame. The residual family has no transposed convolution: both
+    conventions agree."""
     per = unit_flops(model, plan, convention)
     px = plan.height * plan.width
     clf = 0
@@ -294,17 +322,16 @@ def cell_flops(
         hp, wp = (plan.rows - 1) * plan.step + plan.patch, (plan.cols - 1) * plan.step + plan.patch
         clf = round(per["classifier_px"] * hp * wp) + plan.rows * plan.cols * per["classifier_cell"]
     bicubic = round(per["bicubic_px"] * px)
-    used = (bicubic + clf + sum(c * r for c, r in zip(cells, per["residual"], strict=True))
-            + sum(c * r for c, r in zip(blocks, per["residual_block"], strict=True))
+    used = (bicubic + clf + sum(round(n * r) for n, r in zip(pixels, per["residual_px"], strict=True))
             + round(band_px * per["residual_px"][2]))
     heavy = bicubic + plan.rows * plan.cols * per["residual"][2]
     return FlopsReport(used=int(used), heavy=int(heavy), whole=round(per["heavy_px"] * px))
 
 
 def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict:
-    """Per-pixel, per-cell and per-block FLOPs (convolution FLOPs grow linearly with pixels), cached on the
-    model; ``residual_px`` is each branch's residual per LR pixel (the block planner's costs)."""
-    key = (convention, plan.step, plan.halo, plan.patch, plan.block)
+    """Per-pixel and per-cell FLOPs (convolution FLOPs grow linearly with pixels), cached on the model;
+    ``residual_px`` is each branch's residual per LR pixel (the tile planner's costs)."""
+    key = (convention, plan.step, plan.halo, plan.patch)
     cache = model.__dict__.setdefault("_cell_flops", {})
     if key not in cache:
         light = model.branches[0]
@@ -319,7 +346,6 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
         cache[key] = {
             "bicubic_px": bicubic_px,
             "residual": residual(plan.step + 2 * plan.halo),
-            "residual_block": residual(plan.block * plan.step + 2 * plan.halo),
             "residual_px": [r / (p * p) for r in residual(p)],
             "classifier_px": (count_flops(model.classifier, (1, 3, p, p), convention) - fc) / (p * p),
             "classifier_cell": fc,
