@@ -27,10 +27,13 @@ CLASS_NAMES: tuple[str, str, str] = ("light", "medium", "heavy")
 #: RGB tint of each class in class maps (images and video), light to heavy: green, yellow, red.
 CLASS_COLOURS: tuple[tuple[int, int, int], ...] = ((40, 200, 70), (240, 200, 30), (225, 45, 45))
 
-#: How a ClassSR model's classifier output becomes a class: ``argmax`` of logits (the paper), or ``deficit``:
-#: the outputs predict log10 of each branch's mean squared error increase over the heavy branch (8-bit levels²),
-#: and a patch takes the cheapest branch whose prediction is within the tolerance.
-ROUTINGS: tuple[str, str] = ("argmax", "deficit")
+#: How a ClassSR model's classifier output becomes a class: ``argmax`` of logits (the paper); ``deficit``: the
+#: outputs predict log10 of each branch's mean squared error increase over the heavy branch (8-bit levels²), and
+#: a patch takes the cheapest branch whose prediction is within the tolerance; ``budget``: the light and medium
+#: outputs as for ``deficit``, the heavy one predicts log10 of the heavy branch's own error, and the patches of a
+#: frame share a budget: the cheapest routing whose predicted PSNR loss against the heavy branch on the whole
+#: frame is at most the tolerance (dB).
+ROUTINGS: tuple[str, str, str] = ("argmax", "deficit", "budget")
 
 #: Paper widths (x4) and the fixed hyper-parameters of each branch family (../reference CLASSSR.md §2).
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -96,9 +99,11 @@ class ClassSRConfig:
         patch: LR patch size the classifier was trained on (32 in the paper).
         classifier_width: channels of the classifier's convolutions (128 in the paper).
         classes: names of the three classes, light to heavy.
-        routing: ``argmax`` (the paper) or ``deficit`` (see :data:`ROUTINGS`).
-        tolerance: ``deficit`` routing's default tolerance: the largest predicted increase of a patch's mean
-            squared error over the heavy branch's (8-bit levels²) for which a cheaper branch is taken.
+        routing: ``argmax`` (the paper), ``deficit`` or ``budget`` (see :data:`ROUTINGS`).
+        tolerance: the default of ``deficit`` and ``budget`` routing's dial: for ``deficit`` the largest predicted
+            increase of a patch's mean squared error over the heavy branch's (8-bit levels²) for which a cheaper
+            branch is taken; for ``budget`` the predicted PSNR loss (dB) a frame may have against the heavy
+            branch.
     """
 
     family: str = "fsrcnn"

@@ -214,7 +214,7 @@ def upscale_video(
         raise VideoError(f"hysteresis is a probability margin in [0, 1], got {temporal.hysteresis}")
     # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
     # is a threshold on predicted error, steady by itself, and routes as cells (the fast path) without reuse.
-    policy: Policy = (Argmax(up.tolerance) if up.model.cfg.routing == "deficit"
+    policy: Policy = (Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
                       else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
     router = Router(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,

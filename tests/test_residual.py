@@ -1,5 +1,5 @@
 """The residual family (the default preset's branches): bicubic path, zero-start residual, width 0, receptive
-radius, FLOPs of what runs; and deficit routing's decision rule."""
+radius, FLOPs of what runs; and the decision rules of deficit and budget routing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from classsr_cli.config import BranchConfig, ClassSRConfig
 from classsr_cli.engine.flops import count_flops
 from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch, build_model
-from classsr_cli.models.classsr import DEFICIT_EPS, deficit_classes
+from classsr_cli.models.classsr import DEFICIT_EPS, budget_classes, deficit_classes
 from classsr_cli.models.fsrcnn import FSRCNN
 from classsr_cli.models.residual import ResidualSR, receptive_radius
 
@@ -97,6 +97,41 @@ def test_deficit_routing_takes_the_cheapest_branch_within_the_tolerance() -> Non
         prev = cur
 
 
+def _budget_scores(d: torch.Tensor, heavy_mse: torch.Tensor) -> torch.Tensor:
+    return torch.log10(DEFICIT_EPS + torch.cat([d, heavy_mse[:, None]], 1))
+
+
+def _loss_db(d: torch.Tensor, heavy_mse: torch.Tensor, classes: torch.Tensor) -> float:
+    spent = torch.cat([d, torch.zeros(len(d), 1)], 1).gather(1, classes[:, None]).sum()
+    return float(10 * torch.log10(1 + spent / heavy_mse.sum()))
+
+
+def test_budget_routing_spends_a_frame_s_psnr_budget_where_it_saves_most() -> None:
+    torch.manual_seed(0)
+    d = torch.rand(300, 2) * torch.tensor([40.0, 8.0])  # light deficits above medium's, as trained
+    e = 20 + 80 * torch.rand(300)
+    costs = (0.0, 0.3, 1.0)
+    scores = _budget_scores(d, e)
+    assert budget_classes(scores, 0.0, costs).tolist() == [2] * 300  # no budget: every patch heavy
+    prev_cost, prev_loss = float("inf"), 0.0
+    for tol in (0.01, 0.05, 0.2, 1.0, 5.0):
+        k = budget_classes(scores, tol, costs)
+        loss = _loss_db(d, e, k)
+        cost = float(torch.tensor(costs)[k].sum())
+        assert loss <= tol * 1.0001  # within the budget, as predicted
+        assert cost <= prev_cost and loss >= prev_loss  # a larger budget is never more expensive
+        prev_cost, prev_loss = cost, loss
+    assert budget_classes(scores, 1e3, costs).tolist() == [0] * 300  # anything goes: all light
+    # the same deficits on a textured frame (heavy's own error 10x larger) afford more cheap patches
+    flat = budget_classes(scores, 0.05, costs)
+    busy = budget_classes(_budget_scores(d, 10 * e), 0.05, costs)
+    assert float(torch.tensor(costs)[busy].sum()) < float(torch.tensor(costs)[flat].sum())
+    # with a fixed budget the cheap patches are those with the least deficit per saving
+    easy = budget_classes(_budget_scores(torch.tensor([[0.5, 0.1], [30.0, 6.0]]), torch.tensor([50.0, 50.0])),
+                          0.02, costs)
+    assert easy.tolist()[1] == 2 and easy.tolist()[0] < 2
+
+
 def test_model_decide_follows_its_routing() -> None:
     argmax = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8))
     deficit = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,
@@ -105,6 +140,12 @@ def test_model_decide_follows_its_routing() -> None:
     assert argmax.decide(scores).tolist() == [0, 0]  # type: ignore[operator]
     assert deficit.decide(scores).tolist() == [0, 1]  # type: ignore[operator]
     assert deficit.decide(scores, tolerance=0.1).tolist() == [2, 2]  # type: ignore[operator]
+    budget = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,
+                                       routing="budget", tolerance=0.05))
+    assert budget.branch_costs[0] == 0 < budget.branch_costs[1] < budget.branch_costs[2]  # type: ignore[operator]
+    e = torch.log10(DEFICIT_EPS + torch.tensor([[1.0, 0.5, 1000.0], [20.0, 2.0, 10.0]]))
+    assert budget.decide(e).tolist() == [0, 1]  # type: ignore[operator]  # 0.05 dB of 1010: 11.7 to spend
+    assert budget.decide(e, tolerance=0.0).tolist() == [2, 2]  # type: ignore[operator]
     with pytest.raises(ConfigError, match="routing"):
         ClassSRConfig("residual", 2, (0, 4, 8), routing="best")
 

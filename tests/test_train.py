@@ -497,18 +497,21 @@ def test_jittered_sub_images_start_anywhere_and_stay_inside(hr_dir: Path, tmp_pa
     assert torch.equal(same, lr)  # reproducible from the generator
 
 
-def write_deficit_config(path: Path, iterations: int = 4) -> Path:
+def write_deficit_config(path: Path, iterations: int = 4, routing: str = "deficit") -> Path:
     stages = "".join(f"[{n}]\niterations = {0 if n == 'finetune' else iterations}\nbatch_size = 4\nlr = 1e-3\n"
                      f"val_every = 2\nckpt_every = 2\n" for n in STAGES)
     path.write_text(
         f'family = "residual"\nscale = {SCALE}\nwidths = [0, 4, 8]\nextra = {{depth = 1}}\npatch = {PATCH}\n'
-        f'data_step = {STEP}\nfactors = [1.0]\nval_fraction = {VAL_FRACTION}\nlog_every = 2\nrouting = "deficit"\n'
+        f'data_step = {STEP}\nfactors = [1.0]\nval_fraction = {VAL_FRACTION}\nlog_every = 2\nrouting = "{routing}"\n'
         f"random_crops = true\ntolerance_db = 0.05\n" + stages)
     return path
 
 
-def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance(hr_dir: Path, tmp_path: Path) -> None:
-    cfg = write_deficit_config(tmp_path / "deficit.toml")
+@pytest.mark.parametrize("routing", ["deficit", "budget"])
+def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance(
+    hr_dir: Path, tmp_path: Path, routing: str
+) -> None:
+    cfg = write_deficit_config(tmp_path / "deficit.toml", routing=routing)
     run_dir = tmp_path / "run"
     r = train("all", run_dir, hr_dir, cfg)
     assert r.exit_code == 0, r.output
@@ -517,9 +520,11 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
     assert mse.shape == (len(data.patches), 3) and (mse >= 0).all()
     loaded = load_checkpoint(run_dir / "classsr.safetensors", expect_kind="classsr")
     cfg_out = loaded.config
-    assert cfg_out.routing == "deficit" and cfg_out.widths == (0, 4, 8) and cfg_out.tolerance >= 0
+    assert cfg_out.routing == routing and cfg_out.widths == (0, 4, 8) and cfg_out.tolerance >= 0
     calib = loaded.provenance["stages"]["classifier"]
-    assert loaded.provenance["recipe"]["routing"] == "deficit"
+    assert loaded.provenance["recipe"]["routing"] == routing
+    if routing == "budget":  # the dial is in dB: scanned up to 3 dB
+        assert cfg_out.tolerance <= 3
     assert loaded.provenance["trained_on"] == [{"device": "cpu", "cpu": loaded.provenance["exported_on"]["cpu"],
                                                 "cpus": os.cpu_count()}]
     recs = metrics(run_dir)

@@ -60,10 +60,11 @@ StepOpt = Annotated[
 ToleranceOpt = Annotated[
     float | None,
     typer.Option(
-        "--tolerance", "-t", min=0.0, metavar="MSE",
-        help="Quality dial of models with deficit routing (the default model): a patch takes the cheapest branch "
-        "whose predicted error increase over the heavy branch is at most this (8-bit levels squared). Higher is "
-        "faster. Default: the model's calibrated value (see `classsr models`). 0: every patch heavy.",
+        "--tolerance", "-t", min=0.0, metavar="T",
+        help="Quality dial of models with budget or deficit routing (`classsr models` shows which). Budget (the "
+        "default models): the PSNR in dB a frame may lose against the heavy branch, as predicted; the cheapest "
+        "routing within it. Deficit: the largest predicted error increase of a patch over the heavy branch "
+        "(8-bit levels squared). Higher is faster. Default: the model's calibrated value. 0: every patch heavy.",
         show_default=False,
     ),
 ]

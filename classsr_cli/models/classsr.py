@@ -12,7 +12,7 @@ from classsr_cli.config import ClassSRConfig
 from classsr_cli.models import build_branch
 from classsr_cli.models.classifier import Classifier
 
-__all__ = ["DEFICIT_EPS", "ClassSR", "deficit_classes"]
+__all__ = ["DEFICIT_EPS", "ClassSR", "budget_classes", "deficit_classes"]
 
 #: ``deficit`` routing: the classifier predicts ``log10(DEFICIT_EPS + d_k)``, ``d_k`` the increase of branch ``k``'s
 #: mean squared error over the heavy branch's on the patch, in 8-bit levels² (the floor keeps flat patches,
@@ -28,6 +28,46 @@ def deficit_classes(scores: torch.Tensor, tolerance: float) -> torch.Tensor:
     ok = (torch.pow(10.0, scores.float()) - DEFICIT_EPS) <= tolerance
     heavy = torch.full_like(ok[:, 0], 2, dtype=torch.long)
     return torch.where(ok[:, 0], 0, torch.where(ok[:, 1], 1, heavy))
+
+
+def budget_classes(scores: torch.Tensor, tolerance_db: float, costs: tuple[float, float, float]) -> torch.Tensor:
+    """The cheapest classes for a set of patches (a frame, or a band of one) whose predicted PSNR loss against
+    the heavy branch on all of them together is at most ``tolerance_db``.
+
+    ``scores`` ``(N, 3)``: ``log10(DEFICIT_EPS + d_light)``, ``log10(DEFICIT_EPS + d_medium)`` (each branch's
+    mean squared error increase over heavy) and ``log10(DEFICIT_EPS + e_heavy)`` (the heavy branch's own mean
+    squared error), 8-bit levels², patches of equal area. The loss of a routing is ``10*log10(1 + sum(d) /
+    sum(e_heavy))``, so the budget is ``sum(d) <= (10**(tolerance_db/10) - 1) * sum(e_heavy)``. Each patch takes
+    ``argmin_k cost_k + lam * d_k`` (``costs``: each branch's compute per pixel, heavy largest) with the
+    smallest ``lam`` that keeps the budget (bisection; the spent budget never grows with ``lam``). A textured
+    frame, where heavy's own error is large, affords more cheap patches than a flat one. Returns ``(N,)`` int64;
+    tolerance 0: every patch heavy.
+    """
+    n = scores.shape[0]
+    heavy = torch.full((n,), 2, dtype=torch.long, device=scores.device)
+    if n == 0 or tolerance_db <= 0:
+        return heavy
+    v = (torch.pow(10.0, scores.double()) - DEFICIT_EPS).clamp_min(0)
+    d = torch.cat([v[:, :2], torch.zeros_like(v[:, 2:])], 1)
+    budget = (10 ** (tolerance_db / 10) - 1) * float(v[:, 2].sum())
+    c = torch.tensor(costs, dtype=torch.float64, device=scores.device)
+    c = c / c.max().clamp_min(1e-12)
+
+    def pick(lam: float) -> tuple[torch.Tensor, float]:
+        k = (c + lam * d).argmin(1)
+        return k, float(d.gather(1, k[:, None]).sum())
+
+    k, spent = pick(0.0)
+    if spent <= budget:
+        return k
+    lo, hi = -12.0, 12.0  # log10 lam: at 1e12 only patches predicted exact leave heavy
+    for _ in range(48):
+        mid = (lo + hi) / 2
+        if pick(10.0**mid)[1] <= budget:
+            hi = mid
+        else:
+            lo = mid
+    return pick(10.0**hi)[0]
 
 
 class ClassSR(nn.Module):
@@ -67,11 +107,26 @@ class ClassSR(nn.Module):
         return (probs.t()[:, :, None, None, None] * outs).sum(0), probs
 
     def decide(self, scores: torch.Tensor, tolerance: float | None = None) -> torch.Tensor:
-        """Classes ``(N,)`` from classifier outputs ``(N, 3)``: argmax, or for ``deficit`` routing the cheapest
-        branch within ``tolerance`` (default: the model's calibrated :attr:`ClassSRConfig.tolerance`)."""
+        """Classes ``(N,)`` from classifier outputs ``(N, 3)``: argmax; for ``deficit`` routing the cheapest
+        branch within ``tolerance`` per patch; for ``budget`` routing the cheapest routing of the ``N`` patches
+        together within ``tolerance`` dB (:func:`budget_classes`). ``tolerance`` defaults to the model's
+        calibrated :attr:`ClassSRConfig.tolerance`."""
         if self.cfg.routing == "argmax":
             return scores.argmax(1)
-        return deficit_classes(scores, self.cfg.tolerance if tolerance is None else tolerance)
+        tol = self.cfg.tolerance if tolerance is None else tolerance
+        if self.cfg.routing == "budget":
+            return budget_classes(scores, tol, self.branch_costs)
+        return deficit_classes(scores, tol)
+
+    @property
+    def branch_costs(self) -> tuple[float, float, float]:
+        """Compute per LR pixel of each branch, as its convolution weights (multiply-adds per pixel of a network
+        that runs at LR resolution; 0 for a width-0 branch): what ``budget`` routing trades against quality."""
+        cached = self.__dict__.get("_branch_costs")
+        if cached is None:
+            each = [float(sum(p.numel() for p in b.parameters() if p.dim() == 4)) for b in self.branches]
+            cached = self.__dict__["_branch_costs"] = (each[0], each[1], each[2])
+        return cached
 
     @torch.no_grad()
     def classify(self, x: torch.Tensor, batch_size: int = 1024, tolerance: float | None = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ from classsr_cli.errors import ConfigError
 __all__ = ["STAGES", "StageConfig", "TrainConfig", "load_train_config"]
 
 #: Training recipes of the routing (``TrainConfig.routing``).
-TRAIN_ROUTINGS = ("paper", "deficit")
+TRAIN_ROUTINGS = ("paper", "deficit", "budget")
 
 #: Stages in pipeline order.
 STAGES = ("baseline", "branches", "classifier", "finetune")
@@ -48,10 +48,12 @@ class TrainConfig:
         routing: ``paper``: branches trained on PSNR thirds, the classifier on the paper's losses (argmax routing).
             ``deficit``: every branch trained on all data, the classifier regresses each branch's error increase
             over the heavy branch per sub-image, and inference takes the cheapest branch within a tolerance.
+            ``budget``: as ``deficit``, and the classifier's third output regresses the heavy branch's own error,
+            so that inference spends a frame's PSNR budget (dB) where it costs least (``budget`` routing).
         random_crops: branch/baseline batches start anywhere in the image (the sub-image grid origin plus a
             random offset below ``data_step``), not only on the grid.
-        tolerance_db: ``deficit`` routing: the default tolerance is calibrated on the held-out sub-images so that
-            routing loses at most this much PSNR against the heavy branch.
+        tolerance_db: ``deficit``/``budget`` routing: the default tolerance is calibrated on the held-out training
+            photos so that routing loses at most this much mean PSNR-Y against the heavy branch.
     """
 
     family: str = "fsrcnn"
@@ -87,7 +89,7 @@ class TrainConfig:
     def model_config(self) -> ClassSRConfig:
         widths = self.widths or FAMILY_DEFAULTS.get(self.family, {}).get("widths", ())
         return ClassSRConfig(family=self.family, scale=self.scale, widths=tuple(widths), extra=dict(self.extra),
-                             patch=self.patch, routing="argmax" if self.routing == "paper" else "deficit")
+                             patch=self.patch, routing="argmax" if self.routing == "paper" else self.routing)
 
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)

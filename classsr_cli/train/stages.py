@@ -226,7 +226,7 @@ class Trainer:
         self.dist.barrier()  # every rank decided before rank 0 may write it
         if done:
             return json.loads(out.read_text())
-        if self.cfg.routing == "deficit":
+        if self.cfg.routing != "paper":
             branches = self.branches()  # every rank: they train (under DDP) when missing
             with torch.no_grad():
                 self._rank_deficits(branches, out)
@@ -284,7 +284,7 @@ class Trainer:
 
     # -- stage 1: branch k on class k ------------------------------------------------------------------------
     def branches(self) -> list[Path]:
-        if self.cfg.routing == "deficit":
+        if self.cfg.routing != "paper":
             return self._branches_all_data()
         classes = self._classes()
         paths = []
@@ -331,10 +331,14 @@ class Trainer:
         return paths
 
     def _deficit_targets(self) -> torch.Tensor:
-        """``log10(DEFICIT_EPS + max(0, mse_k - mse_heavy))`` per sub-image, ``(N, 3)``, on the device."""
+        """``log10(DEFICIT_EPS + max(0, mse_k - mse_heavy))`` per sub-image, ``(N, 3)``, on the device; for
+        ``budget`` routing the third column is ``log10(DEFICIT_EPS + mse_heavy)``."""
         self.rank()
         mse = torch.from_numpy(np.load(self._path("deficits.npy"))).to(self.dist.device)
-        return torch.log10(DEFICIT_EPS + (mse - mse[:, 2:3]).clamp_min(0))
+        d = (mse - mse[:, 2:3]).clamp_min(0)
+        if self.cfg.routing == "budget":
+            d[:, 2] = mse[:, 2]
+        return torch.log10(DEFICIT_EPS + d)
 
     def _calibrate(self, model: ClassSR) -> dict[str, Any]:
         """The default tolerance: the largest whose routing, through the engine, of the held-out training photos
@@ -367,7 +371,8 @@ class Trainer:
                 return loss / len(lrs), (counts[0], counts[1], counts[2])
 
             best, best_loss, best_counts = 0.0, *route(0.0)
-            for tol in np.geomspace(0.01, 1000, 61):  # the loss grows with the tolerance (coarsely): scan it all
+            scan = np.geomspace(0.001, 3, 61) if self.cfg.routing == "budget" else np.geomspace(0.01, 1000, 61)
+            for tol in scan:  # the loss grows with the tolerance (coarsely): scan it all
                 loss, counts = route(float(tol))
                 if loss <= self.cfg.tolerance_db:
                     best, best_loss, best_counts = float(tol), loss, counts
@@ -499,7 +504,7 @@ class Trainer:
         if out.exists():
             return out
         model = self._assemble()
-        if self.cfg.routing == "deficit":
+        if self.cfg.routing != "paper":
             extras = self._regress_classifier(model)
             model.eval()
             calib = self._calibrate(model)
@@ -523,7 +528,7 @@ class Trainer:
         out = self._path("finetune.safetensors")
         if out.exists():
             return out
-        if self.cfg.routing == "deficit" and self.cfg.finetune.iterations == 0:
+        if self.cfg.routing != "paper" and self.cfg.finetune.iterations == 0:
             return self.classifier()
         loaded = load_checkpoint(self.classifier(), device=self.dist.device, expect_kind="classsr").module
         assert isinstance(loaded, ClassSR)
