@@ -66,7 +66,8 @@ def models(
         return
     table = Table("name", "kind", "family", "scale", "routing", "size", "trained", "path", box=None, pad_edge=False)
     for m in found:
-        routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g})"
+        unit = " dB" if m.routing == "budget" else ""
+        routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g}{unit})"
         table.add_row(
             escape(m.name), kinds[m.path], m.family, f"x{m.scale}", routing, _size(m.size_bytes),
             "yes" if m.trained else "no", escape(str(m.path)),
