@@ -111,7 +111,7 @@ def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
         found.append(
             ModelInfo(p.stem, p, cfg.get("family", "?"), int(cfg.get("scale", 0)), p.stat().st_size, "provenance" in meta,
                       cfg.get("routing", "argmax"),
-                      float(cfg["tolerance"]) if cfg.get("routing") in ("deficit", "budget") and "tolerance" in cfg else None)
+                      float(cfg["tolerance"]) if cfg.get("routing", "argmax") != "argmax" and "tolerance" in cfg else None)
         )
     return sorted(found, key=lambda m: (m.name, str(m.path)))
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from classsr_cli.checkpoint import load_checkpoint
 from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
 from classsr_cli.engine import upscale_tensor
-from classsr_cli.metrics import psnr
+from classsr_cli.metrics import psnr, quantize
 from classsr_cli.models.classsr import ClassSR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,10 +26,6 @@ GOLDEN: dict[str, tuple[float, float, float]] = {
 CROP = (slice(160, 352), slice(128, 320))  # 192x192 of examples/baby.png: face, eye, skin and fabric
 
 
-def _u8(t: torch.Tensor) -> np.ndarray:
-    return (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-
-
 def measure(name: str) -> tuple[float, float, float]:
     torch.set_num_threads(1)
     model = load_checkpoint(ROOT / "weights" / f"{name}.safetensors", expect_kind="classsr").module.eval()
@@ -42,7 +37,7 @@ def measure(name: str) -> tuple[float, float, float]:
         routed, _ = upscale_tensor(model, x)
         heavy = model.branches[2](x)
     bic = bicubic_resize(lr, *hr.shape[:2])
-    return tuple(round(psnr(v, hr, s, y_channel=True), 3) for v in (_u8(routed), _u8(heavy), bic))  # type: ignore[return-value]
+    return tuple(round(psnr(v, hr, s, y_channel=True), 3) for v in (quantize(routed), quantize(heavy), bic))  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))

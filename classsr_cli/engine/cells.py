@@ -61,7 +61,7 @@ class CellPlan:
         patch: classifier window, centred on its cell.
         halo: LR pixels of context a branch sees around a cell.
         margin: replicate padding of the frame on every side.
-        block: cells per side of a block (see :func:`run_cells`); the frame is padded to whole blocks.
+        block: cells per side of a block (see :func:`plan_tiles`); the frame is padded to whole blocks.
     """
 
     height: int
@@ -234,9 +234,8 @@ def run_cells(
     out = _bicubic(branches[0], band, plan, height)
     pixels = [0, 0, 0]
     if tiles.rects:
-        b = plan.block
-        pr = -(-tiles.run.shape[0] // b) * b
-        canvas = out.new_zeros((ch, pr * step, plan.padded_cols * step))
+        rows, cols = tiles.run.shape  # rectangles lie inside the band's real cells, which cover its pixels
+        canvas = out.new_zeros((ch, rows * step, cols * step))
         groups: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
         for k, r, c, h, w in tiles.rects:
             groups.setdefault((k, h, w), []).append((r, c))
@@ -272,7 +271,7 @@ def band_rows(plan: CellPlan, y0: int, height: int) -> tuple[int, int]:
 
 
 def band_cost(plan: CellPlan, y0: int, height: int, costs: Sequence[float]) -> float:
-    """What :func:`run_band` spends on the heavy residual for a band, in :func:`plan_blocks`'s units."""
+    """What :func:`run_band` spends on the heavy residual for a band, in :func:`plan_tiles`'s units."""
     a, b = band_rows(plan, y0, height)
     return float(costs[-1]) * (b - a) * plan.width
 

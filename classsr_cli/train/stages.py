@@ -346,7 +346,7 @@ class Trainer:
         mean PSNR-Y (border = scale) against the heavy branch on the whole image. Also the shares of each class
         and the figures it was chosen on."""
         from classsr_cli.engine.bands import upscale_tensor
-        from classsr_cli.metrics import psnr
+        from classsr_cli.metrics import psnr, quantize
 
         data, s = self.data, self.cfg.scale
         imgs = data.images.cpu()
@@ -355,18 +355,15 @@ class Trainer:
             held = [i for i in range(len(imgs)) if int(imgs[i, 5]) == 0][:16]
         pairs = [data.image(i) for i in held]
 
-        def u8(t: torch.Tensor) -> np.ndarray:
-            return (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-
         with torch.no_grad():
             lrs = [torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).to(self.dist.device) for lr, _ in pairs]
-            heavy = [psnr(u8(model.branches[2](x)), hr, s, y_channel=True) for x, (_, hr) in zip(lrs, pairs, strict=True)]
+            heavy = [psnr(quantize(model.branches[2](x)), hr, s, y_channel=True) for x, (_, hr) in zip(lrs, pairs, strict=True)]
 
             def route(tol: float) -> tuple[float, tuple[int, int, int]]:
                 loss, counts = 0.0, [0, 0, 0]
                 for x, (_, hr), ref in zip(lrs, pairs, heavy, strict=True):
                     sr, res = upscale_tensor(model, x, tolerance=tol)
-                    loss += ref - psnr(u8(sr), hr, s, y_channel=True)
+                    loss += ref - psnr(quantize(sr), hr, s, y_channel=True)
                     counts = [a + b for a, b in zip(counts, res.counts, strict=True)]
                 return loss / len(lrs), (counts[0], counts[1], counts[2])
 
