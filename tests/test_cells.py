@@ -32,12 +32,12 @@ def test_cells_route_like_classify_frame_and_bands_equal_the_whole_frame(model: 
     with torch.no_grad():
         light = 10 ** model.classifier.grid_scores(padded, 32, 28)[0, ..., 0] - DEFICIT_EPS
     model.cfg = replace(model.cfg, tolerance=float(light.median()))  # some cells go light, the others not
-    whole = FrameRun(model, lr, block=1)  # no blocks: every cell runs the branch of its class
+    whole = FrameRun(model, lr, block=1, whole_bands=False)  # every cell runs the branch of its class
     (band,) = list(whole)
     assert whole.cells is not None and band.rows.shape == (1, 3, 150, 122)
     assert torch.equal(whole.result.classes, model.classify_frame(lr, 28))
     assert len(set(whole.result.classes.flatten().tolist())) > 1  # the test routes to several branches
-    banded = FrameRun(model, lr, band_rows=1, block=1)
+    banded = FrameRun(model, lr, band_rows=1, block=1, whole_bands=False)
     parts = list(banded)
     assert len(parts) == 3 and [p.y for p in parts] == [0, 56, 112]
     assert torch.allclose(torch.cat([p.rows for p in parts], 2), band.rows, atol=1e-6)
@@ -129,6 +129,41 @@ def test_the_tile_planner_merges_cells_never_lightens_them_and_upgrades_only_whe
         single = FrameRun(model, lr, router=Router(Argmax(tol)), block=1, whole_bands=False)
         list(single)
         assert mixed.result.flops.used <= single.result.flops.used
+
+
+def test_a_base_branch_runs_on_the_whole_band_and_heavier_cells_replace_it(model: ClassSR) -> None:
+    """A band of mostly medium cells runs medium on all of it (no halos) and heavy only on its heavy cells: the
+    lighter cells take medium, the heavy cell's pixels are heavy's (full halo), and it costs less than tiles."""
+    from classsr_cli.engine.cells import CALL_PIXELS, band_input, pad_frame, plan_cells, plan_tiles, run_cells
+
+    plan = plan_cells(112, 112, step=28, patch=32, halo=3)
+    costs = [0.0, 1.0, 3.0]
+    cls = torch.ones(4, 4, dtype=torch.long)
+    cls[0, 0], cls[2, 1] = 0, 2
+    tiles = plan_tiles(cls, plan, costs, band_pixels=112 * 112)
+    assert tiles.base == 1 and tiles.rects == ((2, 2, 1, 1, 1),)
+    assert torch.equal(tiles.run, cls.clamp(min=1))
+    assert tiles.cost == 112 * 112 * 1.0 + 3.0 * 34 * 34 + 2 * 3.0 * CALL_PIXELS  # two calls: base and tile
+    assert tiles.cost < plan_tiles(cls, plan, costs).cost and plan_tiles(cls, plan, costs).base == 0
+    assert plan_tiles(torch.full((4, 4), 2), plan, costs, band_pixels=112 * 112).rects == ()  # heavy whole
+    two = torch.zeros(4, 4, dtype=torch.long)
+    two[0, 0] = two[2, 0] = two[2, 1] = 2  # tiles of two sizes: two batched calls
+    spread = plan_tiles(two, plan, costs)
+    assert sorted(spread.rects) == [(2, 0, 0, 1, 1), (2, 2, 0, 1, 2)]
+    assert spread.cost == 3.0 * (34 * 34 + 34 * 62) + 2 * 3.0 * CALL_PIXELS
+    lr = torch.rand(1, 3, 112, 112)
+    branches = list(model.branches)
+    band = band_input(pad_frame(lr, plan), plan, 0, 4)
+    got, pixels = run_cells(branches, band, plan, tiles, 112, lr=lr, y0=0)  # type: ignore[arg-type]
+    assert pixels == (0, 112 * 112, 34 * 34)
+    with torch.no_grad():
+        medium, heavy = model.branches[1](lr), model.branches[2](lr)
+    inner = (slice(None), slice(None), slice(6, -6), slice(6, -6))
+    mask = torch.zeros(1, 1, 224, 224, dtype=torch.bool)
+    mask[..., 112:168, 56:112] = True  # cell (2, 1) at x2
+    assert torch.allclose(torch.where(mask, heavy, medium)[inner], got[inner], atol=1e-5)
+    with pytest.raises(ValueError, match="base branch"):
+        run_cells(branches, band, plan, tiles, 112)  # type: ignore[arg-type]
 
 
 def test_a_band_routing_cannot_pay_for_runs_the_heavy_branch_whole(model: ClassSR) -> None:

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from classsr_cli.engine.cells import (
     CellPlan,
-    band_cost,
     band_input,
     band_rows,
     cell_flops,
@@ -29,7 +28,6 @@ from classsr_cli.engine.cells import (
     pad_frame,
     plan_cells,
     plan_tiles,
-    run_band,
     run_cells,
     unit_flops,
 )
@@ -164,8 +162,9 @@ class FrameRun:
         band_rows: patch rows per band (overrides ``band_patches``).
         halo: cell execution (:mod:`~classsr_cli.engine.cells`): LR pixels of context around each cell.
         block: cell execution: cells per side of a block the planner may compute whole (1: never).
-        whole_bands: cell execution: a band whose routing would cost more than the heavy branch on all of it runs
-            that instead (its cells then report heavy).
+        whole_bands: cell execution: the planner may run a branch on a whole band and only the cells that need
+            a heavier one as tiles (its cells then report that branch), when that costs less
+            (:func:`~classsr_cli.engine.cells.plan_tiles`); ``False``: cells and tiles only.
         progress: ``progress(patches_done, patches_total)`` after every branch call.
 
     Models whose branches are all bicubic + residual, routed by their classifier's decision or a forced branch
@@ -272,7 +271,7 @@ class FrameRun:
         router.start(plan.rows * plan.cols, self.lr.device)
         branches = [b for b in model.branches if isinstance(b, ResidualSR)]
         costs = unit_flops(model, plan)["residual_px"]
-        pixels, band_px = [0, 0, 0], 0
+        pixels = [0, 0, 0]
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
             for r0 in range(0, plan.rows, per_band):
@@ -285,16 +284,12 @@ class FrameRun:
                     cls = classify_cells(model, band, plan, getattr(policy, "tolerance", None), first_row=r0)
                 y0 = r0 * plan.step
                 height = min(r1 * plan.step, plan.height) - y0
-                tiles = plan_tiles(cls, plan, costs)
-                if self.whole_bands and band_cost(plan, y0, height, costs) <= tiles.cost:
-                    # routing this band would cost more than the heavy branch on all of it: run that instead
-                    rows, ran = run_band(branches, band, plan, height, self.lr, y0), torch.full_like(cls, 2)
-                    a, b = band_rows(plan, y0, height)
-                    band_px += (b - a) * plan.width
-                else:
-                    rows, px = run_cells(branches, band, plan, tiles, height, batch_size=router.batch_size)
-                    ran = tiles.run
-                    pixels = [a + b for a, b in zip(pixels, px, strict=True)]
+                lo, hi = band_rows(plan, y0, height)
+                tiles = plan_tiles(cls, plan, costs, (hi - lo) * plan.width if self.whole_bands else 0)
+                rows, px = run_cells(branches, band, plan, tiles, height, lr=self.lr, y0=y0,
+                                     batch_size=router.batch_size)
+                ran = tiles.run
+                pixels = [a + b for a, b in zip(pixels, px, strict=True)]
                 flat = ran.reshape(-1).cpu()
                 self.classes[r0 * plan.cols : (r0 + real) * plan.cols] = flat
                 router.count(flat)
@@ -308,9 +303,8 @@ class FrameRun:
             grid=self.grid,
             classes=self.classes.reshape(plan.rows, plan.cols),
             computed=(counts[0], counts[1], counts[2]),
-            flops=cell_flops(model, plan, p3, classified=classified, band_px=band_px),
-            flops_paper=cell_flops(model, plan, p3, classified=classified, band_px=band_px,
-                                   convention="paper"),
+            flops=cell_flops(model, plan, p3, classified=classified),
+            flops_paper=cell_flops(model, plan, p3, classified=classified, convention="paper"),
         )
 
     def _band_progress(self, offset: int) -> Progress | None:

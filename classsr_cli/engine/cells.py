@@ -8,7 +8,7 @@ light branch: plain bicubic). So a routed frame is computed as
 2. bicubic once over the whole frame, on the LR grid (``3*s*s`` channels, no tiling, no overlap);
 3. each class's residual only on its cells, each cell computed with ``halo`` LR pixels of context around it, its
    core written into one LR-grid canvas (a width-0 class costs nothing here);
-4. one ``pixel_shuffle`` of bicubic + canvas.
+4. one ``pixel_shuffle`` of bicubic + residuals.
 
 Cells of one class are batched; the frame is replicate-padded once by ``margin`` = max(halo, classifier
 margin, bicubic taps) so that no branch sees an artificial border inside the frame. Bands of cell rows give the
@@ -25,13 +25,12 @@ import torch.nn.functional as F
 
 from classsr_cli.engine.flops import FlopsReport, count_flops
 from classsr_cli.models.classsr import ClassSR
-from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR
+from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR, pixel_shuffle
 
 __all__ = [
     "CellPlan",
     "Rect",
     "TilePlan",
-    "band_cost",
     "band_rows",
     "cell_flops",
     "classify_cells",
@@ -39,7 +38,6 @@ __all__ = [
     "is_cellular",
     "plan_cells",
     "plan_tiles",
-    "run_band",
     "run_cells",
     "unit_flops",
 ]
@@ -133,13 +131,16 @@ class TilePlan:
 
     Attributes:
         run: ``(rows, cols)`` the branch each cell runs (at least its class's).
-        rects: the residual tiles, light (width-0) cells left out.
-        cost: residual cost of the tiles (cost x LR pixels, halos included).
+        rects: the residual tiles of the branches heavier than ``base`` (width-0 cells left out).
+        cost: residual cost of the plan (cost x LR pixels, halos and the base band included).
+        base: the branch whose residual runs on the whole band first (0: none, bicubic alone); the tiles
+            replace it on their cells.
     """
 
     run: torch.Tensor
     rects: tuple[Rect, ...]
     cost: float
+    base: int = 0
 
 
 def cover(run: list[list[int]]) -> list[Rect]:
@@ -168,33 +169,70 @@ def cover(run: list[list[int]]) -> list[Rect]:
     return rects
 
 
-def plan_tiles(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float]) -> TilePlan:
+#: What one residual call costs beyond its pixels, in LR pixels of the heaviest branch: a call on a single
+#: 36x36 tile of the default x4 model costs 670-1,330 more heavy-branch pixels than the same tile in a batch of 64,
+#: for the medium branch as for the heavy one (2-core CPU, three runs of ``python scripts/tile_costs.py``;
+#: docs/results.md). The planner counts it for every batched call (one per branch and tile size), so a plan of
+#: many small tiles is not preferred to the heavy branch on the whole band for a few FLOPs less.
+CALL_PIXELS = 1000
+
+
+def plan_tiles(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float], band_pixels: int = 0) -> TilePlan:
     """How :func:`run_cells` computes a band's ``(rows, cols)`` cell classes, and what it spends on residuals
     (``costs``: each branch's residual cost per LR pixel).
 
     Cells of a branch run as rectangles (:func:`cover`): a rectangle of ``h x w`` cells pays the halo once,
-    ``(h*step + 2*halo) * (w*step + 2*halo)`` LR pixels. Before that, going along each row of B x B blocks
+    ``(h*step + 2*halo) * (w*step + 2*halo)`` LR pixels, and each batched call (one per branch and rectangle
+    size) :data:`CALL_PIXELS` of the heaviest branch. Before that, going along each row of B x B blocks
     (B = ``plan.block``), a block that mixes classes is raised whole to its heaviest class when that makes the
     cover of its row of blocks cheaper (a busy region with a few cheaper cells becomes one tile). The raised plan
-    is kept only when its cover of the whole band costs less than that of the classes as they are."""
-    cell_of = _cells_of(classes.cpu(), plan)
+    is kept only when its cover of the whole band costs less than that of the classes as they are.
+
+    With ``band_pixels`` (the LR pixels a residual computes to cover the whole band, :func:`band_rows`), a
+    branch may also run on the whole band as the **base**: its cells and every lighter cell take it (no halo),
+    only heavier cells run as tiles. The cheapest of the bases is kept (the heaviest base alone is the heavy
+    branch on the band; routing never costs more than that)."""
+    cell_of = _cells_of(classes.cpu(), plan).tolist()
+    call = costs[-1] * CALL_PIXELS
+    best = _plan_over(cell_of, plan, costs, 0, call=call)
+    if band_pixels > 0:
+        for base in range(1, len(costs)):
+            if costs[base] <= 0:
+                continue
+            raised = [[max(v, base) if v >= 0 else v for v in row] for row in cell_of]
+            got = _plan_over(raised, plan, costs, base, costs[base] * band_pixels + call, call=call)
+            if got[2] < best[2]:
+                best = got
+    run, rects, cost, base = best
+    rows, cols = classes.shape
+    out = torch.tensor(run, dtype=torch.long)[:rows, :cols].to(classes.device)
+    return TilePlan(out, tuple(rects), float(cost), base)
+
+
+def _plan_over(
+    grid: list[list[int]], plan: CellPlan, costs: Sequence[float], base: int, base_cost: float = 0.0, *,
+    call: float = 0.0,
+) -> tuple[list[list[int]], list[Rect], float, int]:
+    """:func:`plan_tiles` for one base: ``(run, rects, cost, base)``; cells at or below ``base`` are free
+    beyond ``base_cost``; ``call``: the cost of one batched call."""
     b, step, halo = plan.block, plan.step, plan.halo
 
     def priced(run: list[list[int]]) -> tuple[list[Rect], float]:
-        rects = [t for t in cover(run) if costs[t[0]] > 0]
-        return rects, sum(costs[k] * (h * step + 2 * halo) * (w * step + 2 * halo) for k, _, _, h, w in rects)
+        rects = [t for t in cover(run) if t[0] > base and costs[t[0]] > 0]
+        calls = len({(k, h, w) for k, _, _, h, w in rects})
+        return rects, base_cost + call * calls + sum(costs[k] * (h * step + 2 * halo) * (w * step + 2 * halo)
+                                                     for k, _, _, h, w in rects)
 
-    grid = cell_of.tolist()
     rects, cost = priced(grid)
     run = grid
-    if b > 1:
+    if b > 1 and rects:
         raised = [row[:] for row in grid]
         for r0 in range(0, len(raised), b):
             strip = raised[r0 : r0 + b]
             best = priced(strip)[1]
             for c0 in range(0, len(strip[0]), b):
                 cells = [v for row in strip for v in row[c0 : c0 + b] if v >= 0]
-                if not cells or min(cells) == max(cells):
+                if not cells or min(cells) == max(cells) or max(cells) <= base:
                     continue
                 trial = [row[:c0] + [max(cells) if v >= 0 else v for v in row[c0 : c0 + b]] + row[c0 + b :]
                          for row in strip]
@@ -205,9 +243,7 @@ def plan_tiles(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float]) ->
         rects_up, cost_up = priced(raised)
         if cost_up < cost:
             rects, cost, run = rects_up, cost_up, raised
-    rows, cols = classes.shape
-    out = torch.tensor(run, dtype=torch.long)[:rows, :cols].to(classes.device)
-    return TilePlan(out, tuple(rects), float(cost))
+    return run, rects, cost, base
 
 
 @torch.no_grad()
@@ -218,24 +254,39 @@ def run_cells(
     tiles: TilePlan,
     height: int,
     *,
+    lr: torch.Tensor | None = None,
+    y0: int = 0,
     batch_size: int = 256,
 ) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """HR rows of a band, ``(1, 3, s*height, s*width)`` for its first ``height`` LR rows (``band`` from
     :func:`band_input`, ``tiles`` from :func:`plan_tiles` for its cells, a whole number of blocks of rows unless
-    it is the frame's last band): bicubic once over the band, then each tile's residual with ``halo`` pixels of
-    context, its core added in. Tiles of one branch and size are batched (``batch_size`` cells a call).
+    it is the frame's last band): bicubic once over the band; the base branch's residual over the whole band
+    (``tiles.base`` > 0: computed on the frame ``lr`` itself, rows ``y0 - halo .. y0 + height + halo`` cut at
+    the frame's border, so that at the border it sees what it sees on the whole image: a frame that is one band
+    with the heavy branch as base gives exactly the heavy branch's output); then each tile's residual with
+    ``halo`` pixels of context, its core replacing the base's. Tiles of one branch and size are batched
+    (``batch_size`` cells a call).
 
     Returns ``(rows, pixels)``: ``pixels`` the LR pixels each branch's residual computed, halos included."""
     m, step, halo = plan.margin, plan.step, plan.halo
     s = branches[0].scale
-    ch = 3 * s * s
     dtype = _branch_dtype(branches) or band.dtype
+    if tiles.base > 0 and not tiles.rects and lr is not None and y0 == 0 and height == plan.height:
+        return branches[tiles.base](lr.to(dtype)), _whole(plan, tiles.base)  # the branch's own forward
     band = band.to(dtype)
     out = _bicubic(branches[0], band, plan, height)
     pixels = [0, 0, 0]
+    dst = out[0]  # tile cores are added in place (tiles are disjoint)
+    acc: torch.Tensor | None = None
+    if tiles.base > 0:
+        if lr is None:
+            raise ValueError("a plan with a base branch needs the frame (lr) and the band's first row (y0)")
+        a, b = band_rows(plan, y0, height)
+        res = branches[tiles.base].residual(lr[:, :, a:b].to(dtype))
+        if res is not None:
+            pixels[tiles.base] += (b - a) * plan.width
+            acc = dst = res[0, :, y0 - a : y0 - a + height]  # tile cores replace the base's residual
     if tiles.rects:
-        rows, cols = tiles.run.shape  # rectangles lie inside the band's real cells, which cover its pixels
-        canvas = out.new_zeros((ch, rows * step, cols * step))
         groups: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
         for k, r, c, h, w in tiles.rects:
             groups.setdefault((k, h, w), []).append((r, c))
@@ -250,10 +301,24 @@ def run_cells(
                 res = branches[k].residual(x)
                 assert res is not None
                 for (r, c), t in zip(chunk, res, strict=True):
-                    canvas[:, r * step : (r + h) * step, c * step : (c + w) * step] = (
-                        t[:, halo : halo + h * step, halo : halo + w * step])
-        out += canvas[None, :, :height, : plan.width]
-    return F.pixel_shuffle(out, s), (pixels[0], pixels[1], pixels[2])
+                    ty, tx = r * step, c * step
+                    hh, ww = min(h * step, height - ty), min(w * step, plan.width - tx)
+                    if hh <= 0 or ww <= 0:
+                        continue
+                    core = t[:, halo : halo + hh, halo : halo + ww]
+                    if acc is None:
+                        dst[:, ty : ty + hh, tx : tx + ww] += core
+                    else:
+                        dst[:, ty : ty + hh, tx : tx + ww] = core
+    if acc is not None:
+        out += acc[None]
+    return pixel_shuffle(out, s), (pixels[0], pixels[1], pixels[2])
+
+
+def _whole(plan: CellPlan, branch: int) -> tuple[int, int, int]:
+    px = [0, 0, 0]
+    px[branch] = plan.height * plan.width
+    return px[0], px[1], px[2]
 
 
 def _cells_of(classes: torch.Tensor, plan: CellPlan) -> torch.Tensor:
@@ -270,31 +335,6 @@ def band_rows(plan: CellPlan, y0: int, height: int) -> tuple[int, int]:
     return max(0, y0 - plan.halo), min(plan.height, y0 + height + plan.halo)
 
 
-def band_cost(plan: CellPlan, y0: int, height: int, costs: Sequence[float]) -> float:
-    """What :func:`run_band` spends on the heavy residual for a band, in :func:`plan_tiles`'s units."""
-    a, b = band_rows(plan, y0, height)
-    return float(costs[-1]) * (b - a) * plan.width
-
-
-@torch.no_grad()
-def run_band(
-    branches: Sequence[ResidualSR], band: torch.Tensor, plan: CellPlan, height: int, lr: torch.Tensor, y0: int
-) -> torch.Tensor:
-    """HR rows of a band computed by the heaviest branch on the whole band (bicubic + its residual): what
-    :func:`run_cells` gives with every cell heavy, without the halos of the cells. For bands where routing would
-    cost more than that. The residual runs on the frame ``lr`` itself, rows ``y0 - halo .. y0 + height + halo``
-    cut at the frame's border, so that at the border it sees what it sees on the whole image (its own zero
-    padding in every layer): a frame that is one band gives exactly the heavy branch's output."""
-    heavy = branches[-1]
-    dtype = _branch_dtype(branches) or band.dtype
-    out = _bicubic(heavy, band.to(dtype), plan, height)
-    a, b = band_rows(plan, y0, height)
-    res = heavy.residual(lr[:, :, a:b].to(dtype))
-    if res is not None:
-        out += res[:, :, y0 - a : y0 - a + height]
-    return F.pixel_shuffle(out, heavy.scale)
-
-
 def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int) -> torch.Tensor:
     """The bicubic path of a band's first ``height`` rows on the LR grid, ``(1, 3s², height, width)``, from the
     replicate-padded band (it needs 2 pixels around)."""
@@ -306,23 +346,23 @@ def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int
 
 
 def cell_flops(
-    model: ClassSR, plan: CellPlan, pixels: tuple[int, int, int], *, classified: bool, band_px: int = 0,
-    convention: str = "real",
+    model: ClassSR, plan: CellPlan, pixels: tuple[int, int, int], *, classified: bool, convention: str = "real",
 ) -> FlopsReport:
     """FLOPs of a cell run as it runs: bicubic on the frame, each branch's residual on the ``pixels`` LR pixels
-    its tiles covered (halos included) and, heavy, on the ``band_px`` LR pixels of bands it computed whole
-    (:func:`run_band`), the classifier over the padded frame; against the heavy branch on every cell (same
-    cells, each with its halo) and on the whole frame. The residual family has no transposed convolution: both
+    it computed (tiles with their halos, bands it ran on whole as a base), the classifier over the padded frame
+    (or on every window, for a classifier with context); against the heavy branch on every cell (same cells,
+    each with its halo) and on the whole frame. The residual family has no transposed convolution: both
     conventions agree."""
     per = unit_flops(model, plan, convention)
     px = plan.height * plan.width
     clf = 0
     if classified:
         hp, wp = (plan.rows - 1) * plan.step + plan.patch, (plan.cols - 1) * plan.step + plan.patch
+        if model.classifier.kernel > 1:  # every window runs on its own (Classifier.grid_scores)
+            hp, wp = plan.rows * plan.patch, plan.cols * plan.patch
         clf = round(per["classifier_px"] * hp * wp) + plan.rows * plan.cols * per["classifier_cell"]
     bicubic = round(per["bicubic_px"] * px)
-    used = (bicubic + clf + sum(round(n * r) for n, r in zip(pixels, per["residual_px"], strict=True))
-            + round(band_px * per["residual_px"][2]))
+    used = bicubic + clf + sum(round(n * r) for n, r in zip(pixels, per["residual_px"], strict=True))
     heavy = bicubic + plan.rows * plan.cols * per["residual"][2]
     return FlopsReport(used=int(used), heavy=int(heavy), whole=round(per["heavy_px"] * px))
 
