@@ -11,7 +11,8 @@ measure every method on the same LR images:
 Per method: PSNR-Y, PSNR-RGB and SSIM-Y (:mod:`classsr_cli.metrics`, border = scale, outputs quantised to
 uint8 first); ``flops``: real FLOPs of the whole run, overlap included; ``flops_paper``: mean FLOPs per 32x32
 LR patch in the paper's counting (a whole-image method counts one 32x32 LR area); ``seconds``: median of the
-timed passes over the whole set, device synchronised; ``mp_per_s``: output megapixels per second; peak memory.
+timed passes over the whole set (the methods take turns in each round), device synchronised; ``mp_per_s``:
+output megapixels per second; peak memory.
 
 Knows nothing about typer or rich and never prints; progress goes through an optional callback.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import statistics
 import sys
@@ -427,12 +429,13 @@ def _measure(
     device: torch.device,
     step: int,
     batch_size: int,
-    repeat: int,
     warmup: int,
     scale: int,
     progress: Progress | None,
     tolerance: float | None = None,
-) -> MethodResult:
+) -> tuple[MethodResult, Callable[[int], tuple[Any, Any]]]:
+    """Quality, FLOPs and peak memory of ``method``, after its warm-up; returns the result (no timings yet) and
+    the runner that :func:`run_bench` times."""
     run = _runner(method, model, lrs, pairs, step, batch_size, tolerance)
     n = len(pairs)
     # 1. Quality pass (untimed): outputs quantised to uint8 as a user would save them, then the metrics.
@@ -449,22 +452,14 @@ def _measure(
         sy.append(ssim(sr, pair.hr, scale, y_channel=True))
         del out, sr
     if progress:
-        progress(f"{method}: metrics done; {max(warmup, 1)} warm-up and {repeat} timed pass(es)")
+        progress(f"{method}: metrics done; {max(warmup, 1)} warm-up pass(es)")
     # 2. Warm-up; the first warm-up pass (or an extra one when --warmup 0) also measures peak memory.
     probe = _MemoryProbe(device)
     with probe:
         _pass(run, n, device)
     for _ in range(max(warmup - 1, 0)):
         _pass(run, n, device)
-    # 3. Timed passes.
-    times = []
-    for r in range(repeat):
-        times.append(_pass(run, n, device))
-        if progress:
-            progress(f"{method}: pass {r + 1}/{repeat} {times[-1]:.3f} s")
-    seconds = statistics.median(times)
     flops, flops_paper = _flops(method, model, pairs, routes)
-    out_mp = sum(p.size[0] * p.size[1] for p in pairs) / 1e6
     patches = None
     if method == "classsr":
         counts = np.sum([r.counts for r in routes], axis=0).tolist()
@@ -475,12 +470,12 @@ def _measure(
         ssim_y=float(np.mean(sy)) if sy else float("nan"),
         flops=flops,
         flops_paper=flops_paper,
-        seconds=seconds,
-        seconds_all=times,
-        mp_per_s=out_mp / seconds if seconds > 0 else float("inf"),
+        seconds=float("nan"),
+        seconds_all=[],
+        mp_per_s=float("nan"),
         peak_mem_mb=None if probe.peak is None else probe.peak / 2**20,
         patches=patches,
-    )
+    ), run
 
 
 def _device_name(device: torch.device) -> str:
@@ -529,7 +524,7 @@ def run_bench(
         step: patch step of the tiled methods (``patch - step`` is the overlap).
         batch_size: most patches one branch call sees (tiled methods).
         tolerance: ``deficit`` routing's tolerance (``None``: the model's calibrated one).
-        repeat: timed passes over the whole set (the median is reported); at least 1.
+        repeat: timed passes over the whole set (the median is reported), the methods in turn; at least 1.
         warmup: untimed passes before them (at least one pass always runs; it also measures memory).
         threads: ``torch.set_num_threads`` for the run (``None`` keeps the current setting).
         scale: of the pairs (``None``: the model's); below the model's scale its outputs are downscaled to
@@ -581,10 +576,11 @@ def run_bench(
         model_scale=model_scale,
         native=any(p.hr is None for p in pairs),
     )
+    runs = {}
     for method in methods:
         if progress:
             progress(f"{method}: quality pass over {len(pairs)} image(s)")
-        result.methods[method] = _measure(
+        result.methods[method], runs[method] = _measure(
             method,
             model,
             pairs,
@@ -592,12 +588,25 @@ def run_bench(
             device=device,
             step=step,
             batch_size=batch_size,
-            repeat=repeat,
             warmup=warmup,
             scale=scale,
             progress=progress,
             tolerance=tolerance,
         )
+    # Timed passes, the methods in turn within each round, so that a machine whose speed drifts (a shared or
+    # throttled CPU) slows every method alike and the ratios to heavy stay fair.
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    for r in range(repeat):
+        for method in methods:
+            times[method].append(_pass(runs[method], len(pairs), device))
+            if progress:
+                progress(f"{method}: pass {r + 1}/{repeat} {times[method][-1]:.3f} s")
+    out_mp = sum(p.size[0] * p.size[1] for p in pairs) / 1e6
+    for method in methods:
+        seconds = statistics.median(times[method])
+        result.methods[method] = dataclasses.replace(
+            result.methods[method], seconds=seconds, seconds_all=times[method],
+            mp_per_s=out_mp / seconds if seconds > 0 else float("inf"))
     return result
 
 

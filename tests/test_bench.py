@@ -136,6 +136,26 @@ def test_whole_image_branch_metrics_match_a_manual_run(hr_dir: Path, tiny_model:
     np.testing.assert_array_equal(pairs[1].lr, lr)
 
 
+def test_timed_passes_take_turns_so_drift_slows_every_method_alike(
+    hr_dir: Path, tiny_model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pairs = lib.load_pairs(lib.find_images([str(hr_dir)]), 4)
+    calls: list[object] = []
+    clock = iter(range(1, 100))
+
+    def fake_pass(run: object, n: int, device: torch.device) -> float:
+        calls.append(run)
+        return float(next(clock))  # the machine gets slower with every pass
+
+    monkeypatch.setattr(lib, "_pass", fake_pass)
+    result = lib.run_bench(tiny_model, pairs, repeat=3, warmup=1, methods=("heavy", "bicubic"))
+    heavy, bicubic = calls[0], calls[1]  # one warm-up pass each, then the rounds
+    assert heavy is not bicubic and calls[2:] == [heavy, bicubic] * 3
+    assert result.methods["heavy"].seconds_all == [3.0, 5.0, 7.0]
+    assert result.methods["bicubic"].seconds_all == [4.0, 6.0, 8.0]
+    assert result.methods["bicubic"].seconds == 6.0 and result.methods["heavy"].seconds == 5.0
+
+
 def test_no_overlap_means_no_tiling_overhead(hr_dir: Path, tiny_model: torch.nn.Module) -> None:
     pairs = lib.load_pairs([hr_dir / "img0.png"], 4)
     result = lib.run_bench(tiny_model, pairs, step=32, repeat=1, warmup=0, methods=("heavy", "heavy-tiled"))
