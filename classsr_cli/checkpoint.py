@@ -230,7 +230,7 @@ def _build(kind: str, cfg: ClassSRConfig | BranchConfig) -> nn.Module:
         module = build_branch(cfg)
     else:
         assert isinstance(cfg, ClassSRConfig)
-        module = Classifier(width=cfg.classifier_width)
+        module = Classifier(width=cfg.classifier_width, kernel=cfg.classifier_kernel)
     module.classsr_config = cfg  # type: ignore[assignment]
     return module
 

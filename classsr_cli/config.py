@@ -98,6 +98,8 @@ class ClassSRConfig:
         extra: family hyper-parameters shared by the three branches.
         patch: LR patch size the classifier was trained on (32 in the paper).
         classifier_width: channels of the classifier's convolutions (128 in the paper).
+        classifier_kernel: side of the classifier's three middle convolutions (1 in the paper; 3 lets each 4x4
+            block's feature see its neighbours, see :class:`~classsr_cli.models.classifier.Classifier`).
         classes: names of the three classes, light to heavy.
         routing: ``argmax`` (the paper), ``deficit`` or ``budget`` (see :data:`ROUTINGS`).
         tolerance: the default of ``deficit`` and ``budget`` routing's dial: for ``deficit`` the largest predicted
@@ -112,6 +114,7 @@ class ClassSRConfig:
     extra: dict[str, int] = field(default_factory=dict)
     patch: int = 32
     classifier_width: int = 128
+    classifier_kernel: int = 1
     classes: tuple[str, str, str] = CLASS_NAMES
     routing: str = "argmax"
     tolerance: float = 0.0
@@ -125,6 +128,8 @@ class ClassSRConfig:
             raise ConfigError(f"a ClassSR model has exactly three branch widths, got {len(widths)}")
         object.__setattr__(self, "widths", widths)
         object.__setattr__(self, "classes", tuple(self.classes))
+        if self.classifier_kernel < 1 or self.classifier_kernel % 2 == 0:
+            raise ConfigError(f"classifier_kernel must be odd and at least 1, got {self.classifier_kernel}")
         if self.patch < 4 or self.patch % 4:
             raise ConfigError(f"patch must be a positive multiple of 4, got {self.patch}")
         # Validate (and fill the defaults of) the family hyper-parameters once.

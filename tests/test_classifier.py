@@ -8,19 +8,34 @@ import torch
 from classsr_cli.models.classifier import Classifier
 
 
+@pytest.mark.parametrize("kernel", [1, 3])
 @pytest.mark.parametrize(("rows", "cols", "patch", "step"), [(1, 1, 32, 28), (3, 4, 32, 28), (2, 5, 32, 32), (3, 2, 16, 8)])
-def test_grid_scores_equal_the_per_patch_classifier(rows: int, cols: int, patch: int, step: int) -> None:
-    clf = Classifier(width=16).eval()
+def test_grid_scores_equal_the_per_patch_classifier(rows: int, cols: int, patch: int, step: int, kernel: int) -> None:
+    clf = Classifier(width=16, kernel=kernel).eval()
     for p in clf.parameters():
         torch.nn.init.normal_(p, std=0.3)
     frame = torch.rand(2, 3, (rows - 1) * step + patch, (cols - 1) * step + patch)
     with torch.no_grad():
-        got = clf.grid_scores(frame, patch, step)
-        tiles = frame.unfold(2, patch, step).unfold(3, patch, step)  # (N, 3, rows, cols, p, p)
-        want = clf(tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, patch, patch)).view(2, rows, cols, 3)
+        got = clf.grid_scores(frame, patch, step, batch_size=5)
+        want = torch.stack([torch.stack([clf(frame[:, :, r * step : r * step + patch, c * step : c * step + patch])
+                                         for c in range(cols)], 1) for r in range(rows)], 1)
     assert got.shape == (2, rows, cols, 3)
     assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)
     assert want.abs().max() > 0.1  # scores large enough for the comparison to mean something
+
+
+def test_a_kernel_3_classifier_sees_across_blocks_and_an_even_kernel_is_refused() -> None:
+    torch.manual_seed(0)
+    bag, ctx = Classifier(width=8).eval(), Classifier(width=8, kernel=3).eval()
+    for p in [*bag.parameters(), *ctx.parameters()]:
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.rand(1, 3, 32, 32)
+    shuffled = x.view(1, 3, 8, 4, 8, 4)[:, :, torch.randperm(8)].reshape(1, 3, 32, 32)  # 4x4 blocks moved
+    with torch.no_grad():
+        assert torch.allclose(bag(x), bag(shuffled), atol=1e-6)  # a bag of blocks: their order is invisible
+        assert not torch.allclose(ctx(x), ctx(shuffled), atol=1e-3)
+    with pytest.raises(ValueError, match="odd"):
+        Classifier(width=8, kernel=2)
 
 
 def test_grid_scores_refuse_a_step_off_the_stride_4_grid() -> None:

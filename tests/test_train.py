@@ -497,21 +497,22 @@ def test_jittered_sub_images_start_anywhere_and_stay_inside(hr_dir: Path, tmp_pa
     assert torch.equal(same, lr)  # reproducible from the generator
 
 
-def write_deficit_config(path: Path, iterations: int = 4, routing: str = "deficit") -> Path:
+def write_deficit_config(path: Path, iterations: int = 4, routing: str = "deficit", extra_top: str = "") -> Path:
     stages = "".join(f"[{n}]\niterations = {0 if n == 'finetune' else iterations}\nbatch_size = 4\nlr = 1e-3\n"
                      f"val_every = 2\nckpt_every = 2\n" for n in STAGES)
     path.write_text(
         f'family = "residual"\nscale = {SCALE}\nwidths = [0, 4, 8]\nextra = {{depth = 1}}\npatch = {PATCH}\n'
         f'data_step = {STEP}\nfactors = [1.0]\nval_fraction = {VAL_FRACTION}\nlog_every = 2\nrouting = "{routing}"\n'
-        f"random_crops = true\ntolerance_db = 0.05\n" + stages)
+        f"random_crops = true\ntolerance_db = 0.05\n" + extra_top + stages)
     return path
 
 
-@pytest.mark.parametrize("routing", ["deficit", "budget"])
+@pytest.mark.parametrize(("routing", "labels"), [("deficit", "patches"), ("budget", "patches"), ("deficit", "dense")])
 def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance(
-    hr_dir: Path, tmp_path: Path, routing: str
+    hr_dir: Path, tmp_path: Path, routing: str, labels: str
 ) -> None:
-    cfg = write_deficit_config(tmp_path / "deficit.toml", routing=routing)
+    dense = 'classifier_labels = "dense"\nclassifier_kernel = 3\nclassifier_width = 8\n' if labels == "dense" else ""
+    cfg = write_deficit_config(tmp_path / "deficit.toml", routing=routing, extra_top=dense)
     run_dir = tmp_path / "run"
     r = train("all", run_dir, hr_dir, cfg)
     assert r.exit_code == 0, r.output
@@ -521,6 +522,12 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
     loaded = load_checkpoint(run_dir / "classsr.safetensors", expect_kind="classsr")
     cfg_out = loaded.config
     assert cfg_out.routing == routing and cfg_out.widths == (0, 4, 8) and cfg_out.tolerance >= 0
+    assert (run_dir / "errors.npy").exists() == (labels == "dense")
+    assert (cfg_out.classifier_kernel, cfg_out.classifier_width) == ((3, 8) if labels == "dense" else (1, 128))
+    if labels == "dense":  # each branch's error on every LR pixel of every prepared image
+        assert np.load(run_dir / "errors.npy").shape == (3, data.lr.numel() // 3)
+        assert any(rec.get("event") == "val" and rec["stage"] == "classifier" and "l1_log10" in rec
+                   for rec in metrics(run_dir))
     calib = loaded.provenance["stages"]["classifier"]
     assert loaded.provenance["recipe"]["routing"] == routing
     if routing == "budget":  # the dial is in dB: scanned up to 3 dB
@@ -565,3 +572,21 @@ def test_a_stage_output_is_whole_or_absent(hr_dir: Path, config: Path, tmp_path:
     monkeypatch.setattr(os, "replace", real_replace)
     assert train("rank", run_dir, hr_dir, config, "--iterations", "2").exit_code == 0
     assert json.loads((run_dir / "ranking.json").read_text())["train_class_sizes"]
+
+
+def test_dense_labels_need_deficit_or_budget_routing_and_old_runs_resume(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="dense"):
+        load_train_config(None, classifier_labels="dense")
+    with pytest.raises(ConfigError, match="classifier_labels"):
+        load_train_config(None, routing="deficit", classifier_labels="pixels")
+    cfg = load_train_config(None, routing="deficit", classifier_labels="dense", classifier_kernel=3)
+    assert cfg.model_config().classifier_kernel == 3
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    old = TrainConfig(routing="deficit").to_dict()
+    for key in ("classifier_width", "classifier_kernel", "classifier_labels"):
+        del old[key]  # a run begun before these keys existed
+    (run_dir / "config.json").write_text(json.dumps(old))
+    Trainer(TrainConfig(routing="deficit"), run_dir, tmp_path / "data", Dist())  # resumes: same recipe
+    with pytest.raises(ConfigError, match="different recipe"):
+        Trainer(TrainConfig(routing="deficit", classifier_kernel=3), run_dir, tmp_path / "data", Dist())

@@ -15,6 +15,9 @@ __all__ = ["STAGES", "StageConfig", "TrainConfig", "load_train_config"]
 #: Training recipes of the routing (``TrainConfig.routing``).
 TRAIN_ROUTINGS = ("paper", "deficit", "budget")
 
+#: What a ``deficit``/``budget`` classifier regresses (``TrainConfig.classifier_labels``).
+CLASSIFIER_LABELS = ("patches", "dense")
+
 #: Stages in pipeline order.
 STAGES = ("baseline", "branches", "classifier", "finetune")
 
@@ -54,6 +57,12 @@ class TrainConfig:
             random offset below ``data_step``), not only on the grid.
         tolerance_db: ``deficit``/``budget`` routing: the default tolerance is calibrated on the held-out training
             photos so that routing loses at most this much mean PSNR-Y against the heavy branch.
+        classifier_width, classifier_kernel: the classifier's channels and middle-convolution side
+            (:class:`~classsr_cli.config.ClassSRConfig`).
+        classifier_labels: ``deficit``/``budget`` routing: what the classifier regresses. ``patches``: each
+            branch's error on each sub-image, every branch run on the sub-image alone. ``dense``: each branch run
+            on every training photo whole, labels for windows at every position, the error on the cell the
+            engine routes (:mod:`classsr_cli.train.dense`).
     """
 
     family: str = "fsrcnn"
@@ -77,6 +86,9 @@ class TrainConfig:
     random_crops: bool = False
     tolerance_db: float = 0.05
     log_every: int = 100
+    classifier_width: int = 128
+    classifier_kernel: int = 1
+    classifier_labels: str = "patches"
     baseline: StageConfig = StageConfig(iterations=20000, batch_size=64, lr=1e-3)
     branches: StageConfig = StageConfig(iterations=15000, batch_size=64, lr=1e-3)
     classifier: StageConfig = StageConfig(iterations=4000, batch_size=96, lr=2e-4)
@@ -85,11 +97,17 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.routing not in TRAIN_ROUTINGS:
             raise ConfigError(f"routing must be one of {', '.join(TRAIN_ROUTINGS)}, got {self.routing!r}")
+        if self.classifier_labels not in CLASSIFIER_LABELS:
+            raise ConfigError(f"classifier_labels must be one of {', '.join(CLASSIFIER_LABELS)}, "
+                              f"got {self.classifier_labels!r}")
+        if self.classifier_labels == "dense" and self.routing == "paper":
+            raise ConfigError("classifier_labels = \"dense\" needs deficit or budget routing")
 
     def model_config(self) -> ClassSRConfig:
         widths = self.widths or FAMILY_DEFAULTS.get(self.family, {}).get("widths", ())
         return ClassSRConfig(family=self.family, scale=self.scale, widths=tuple(widths), extra=dict(self.extra),
-                             patch=self.patch, routing="argmax" if self.routing == "paper" else self.routing)
+                             patch=self.patch, routing="argmax" if self.routing == "paper" else self.routing,
+                             classifier_width=self.classifier_width, classifier_kernel=self.classifier_kernel)
 
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)

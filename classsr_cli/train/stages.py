@@ -8,6 +8,7 @@ A run folder holds::
     RUN/baseline.safetensors   heavy-width net trained on all sub-images ("-O")
     RUN/ranking.json, classes.npy   PSNR thresholds (1/3, 2/3 quantiles), class sizes, class per sub-image
     RUN/branch{0,1,2}.safetensors   branch k trained on class k
+    RUN/deficits.npy, errors.npy    deficit/budget routing: each branch's error per sub-image / per LR pixel
     RUN/classifier.safetensors      ClassSR after stage 2 (branches frozen)
     RUN/finetune.safetensors        ClassSR after stage 3 (joint fine-tuning)
     RUN/classsr.safetensors         the exported fine-tuned model, with the full provenance
@@ -24,7 +25,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,9 @@ class Trainer:
         current = self.cfg.to_dict()
         if path.exists():
             old = json.loads(path.read_text())
+            for f in fields(TrainConfig):  # keys added since the run began hold their defaults there
+                if f.name not in old and f.default is not MISSING:
+                    old[f.name] = f.default
             # Only iteration counts (and the val/ckpt intervals --iterations caps) may change on resume, e.g. to
             # extend a run; everything else, stage batch sizes and learning rates included, fixes the recipe.
             if _recipe(old) != _recipe(current):
@@ -377,14 +381,63 @@ class Trainer:
         return {"tolerance": best, "loss_db": round(best_loss, 4), "images": len(pairs),
                 **{f"share_{name}": round(c / n, 4) for name, c in zip(CLASS_NAMES, best_counts, strict=True)}}
 
+    def _errors(self) -> np.ndarray:
+        """:func:`~classsr_cli.train.dense.error_maps` of the branches, cached in ``errors.npy``."""
+        path = self._path("errors.npy")
+        branches = self.branches()
+        self.dist.barrier()
+        if self.dist.is_main and not path.exists():
+            from classsr_cli.train.dense import error_maps
+
+            nets = [load_checkpoint(p, device=self.dist.device, expect_kind="branch").module.eval() for p in branches]
+            t = time.perf_counter()
+            _save_npy_atomic(path, error_maps(nets, self.data, self.dist.device))
+            self.log.write(stage="classifier", event="error_maps", seconds=round(time.perf_counter() - t, 1))
+        self.dist.barrier()
+        return np.load(path)
+
     def _regress_classifier(self, model: ClassSR) -> dict[str, Any]:
-        """``deficit`` routing: the classifier regresses every branch's error increase over heavy (L1 on log10)."""
+        """``deficit``/``budget`` routing: the classifier regresses every branch's error increase over heavy (L1 on
+        log10), per sub-image or, with ``classifier_labels = "dense"``, per cell of windows anywhere."""
         stage = self.cfg.classifier
+        for p in model.branches.parameters():
+            p.requires_grad_(False)
+        if self.cfg.classifier_labels == "dense":
+            from classsr_cli.engine.defaults import DEFAULT_STEP
+            from classsr_cli.train.dense import CellTargets
+
+            errors = self._errors()
+            budget = self.cfg.routing == "budget"
+            train = CellTargets(self.data, errors, DEFAULT_STEP, 0, budget=budget)
+            try:
+                held = CellTargets(self.data, errors, DEFAULT_STEP, 1, budget=budget)
+            except ValueError:
+                held = None
+            del errors
+
+            def dense_step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+                lr, target = train.sample(stage.batch_size, g)
+                loss = nn.functional.l1_loss(extras["train_module"](lr), target)
+                return loss, {"l1_log10": loss.detach()}
+
+            def dense_validate() -> dict[str, float]:
+                if held is None:
+                    return {}
+                total, n = 0.0, 0
+                with torch.no_grad():
+                    for img, y, x in held.grid(8):
+                        lr, target = held.gather(img, y, x)
+                        total += float((model.classifier(lr) - target).abs().sum())
+                        n += target.numel()
+                return {"l1_log10": total / max(1, n)}
+
+            return fit("classifier", model.classifier, dense_step, stage, self._path("classifier.state.pt"),
+                       dist=self.dist, seed=self.cfg.seed, log=self.log, log_every=self.cfg.log_every,
+                       observer=self.observer, validate=dense_validate)
+
         targets = self._deficit_targets()
         data = self.data
         pool = data.train_index
-        for p in model.branches.parameters():
-            p.requires_grad_(False)
 
         def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
             pick = pool[torch.randint(0, len(pool), (stage.batch_size,), generator=g).to(pool.device)]
