@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import torch
@@ -46,13 +47,13 @@ def main() -> int:
                     b.residual(x)
                 times[key].append((time.perf_counter() - s) / (reps * x.shape[0] * t * t))
     heavy = statistics.median(times[(branches[-1][0], args.batch)])
-    print(f"{args.model}, {args.threads} thread(s), {t}x{t} tiles, median of {args.repeat} rounds")
-    print("| branch | width | ns/px alone | ns/px batched | call overhead (ms) | in heavy pixels |")
-    print("|---|--:|--:|--:|--:|--:|")
+    out = [f"{args.model}, {args.threads} thread(s), {t}x{t} tiles, median of {args.repeat} rounds",
+           "| branch | width | ns/px alone | ns/px batched | call overhead (ms) | in heavy pixels |", "|---|--:|--:|--:|--:|--:|"]
     for k, b in branches:
         alone, batched = statistics.median(times[(k, 1)]), statistics.median(times[(k, args.batch)])
         over = (alone - batched) * t * t
-        print(f"| {k} | {b.width} | {alone * 1e9:.0f} | {batched * 1e9:.0f} | {over * 1e3:.2f} | {over / heavy:.0f} |")
+        out.append(f"| {k} | {b.width} | {alone * 1e9:.0f} | {batched * 1e9:.0f} | {over * 1e3:.2f} | {over / heavy:.0f} |")
+    sys.stdout.write("\n".join(out) + "\n")
     return 0
 
 
