@@ -164,6 +164,11 @@ def test_a_base_branch_runs_on_the_whole_band_and_heavier_cells_replace_it(model
     assert torch.allclose(torch.where(mask, heavy, medium)[inner], got[inner], atol=1e-5)
     with pytest.raises(ValueError, match="base branch"):
         run_cells(branches, band, plan, tiles, 112)  # type: ignore[arg-type]
+    frame = torch.rand(1, 3, 90, 70)  # every band's plan is the medium branch as base: its own pixels in each
+    parts = list(FrameRun(model, frame, router=Router(Forced(1)), band_rows=1, block=1, halo=2))  # halo below its radius, 3
+    with torch.no_grad():
+        assert len(parts) == 4 and torch.allclose(torch.cat([p.rows for p in parts], 2), model.branches[1](frame),
+                                                  atol=1e-5)
 
 
 def test_a_band_routing_cannot_pay_for_runs_the_heavy_branch_whole(model: ClassSR) -> None:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from classsr_cli.engine.flops import FlopsReport, count_flops
 from classsr_cli.models.classsr import ClassSR
-from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR, pixel_shuffle
+from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR, pixel_shuffle, receptive_radius
 
 __all__ = [
     "CellPlan",
@@ -261,9 +261,9 @@ def run_cells(
     """HR rows of a band, ``(1, 3, s*height, s*width)`` for its first ``height`` LR rows (``band`` from
     :func:`band_input`, ``tiles`` from :func:`plan_tiles` for its cells, a whole number of blocks of rows unless
     it is the frame's last band): bicubic once over the band; the base branch's residual over the whole band
-    (``tiles.base`` > 0: computed on the frame ``lr`` itself, rows ``y0 - halo .. y0 + height + halo`` cut at
-    the frame's border, so that at the border it sees what it sees on the whole image: a frame that is one band
-    with the heavy branch as base gives exactly the heavy branch's output); then each tile's residual with
+    (``tiles.base`` > 0: computed on the frame ``lr`` itself, its receptive radius of rows above and below cut
+    at the frame's border, so that it sees what it sees on the whole image: its pixels are the branch's own on
+    the frame, in every band); then each tile's residual with
     ``halo`` pixels of context, its core replacing the base's. Tiles of one branch and size are batched
     (``batch_size`` cells a call).
 
@@ -281,8 +281,10 @@ def run_cells(
     if tiles.base > 0:
         if lr is None:
             raise ValueError("a plan with a base branch needs the frame (lr) and the band's first row (y0)")
-        a, b = band_rows(plan, y0, height)
-        res = branches[tiles.base].residual(lr[:, :, a:b].to(dtype))
+        base = branches[tiles.base]
+        reach = max(plan.halo, receptive_radius(base.depth, base.width))  # rows it needs: as on the whole frame
+        a, b = max(0, y0 - reach), min(plan.height, y0 + height + reach)
+        res = base.residual(lr[:, :, a:b].to(dtype))
         if res is not None:
             pixels[tiles.base] += (b - a) * plan.width
             acc = dst = res[0, :, y0 - a : y0 - a + height]  # tile cores replace the base's residual
