@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-__all__ = ["gaussian_window", "psnr", "quantize", "rgb_to_y", "ssim"]
+__all__ = ["Y_WEIGHTS", "gaussian_window", "psnr", "quantize", "rgb_to_y", "ssim"]
 
-_Y_WEIGHTS = (65.481, 128.553, 24.966)
+#: BT.601 luma weights of R, G, B in [0, 1], in 8-bit levels (Y = 16 + these . RGB).
+Y_WEIGHTS = (65.481, 128.553, 24.966)
 _WINDOW = 11
 _SIGMA = 1.5
 
@@ -47,7 +48,7 @@ def rgb_to_y(img: np.ndarray) -> np.ndarray:
     import numpy as np
 
     x = np.asarray(img, dtype=np.float64) / 255.0
-    return 16.0 + x @ np.asarray(_Y_WEIGHTS, dtype=np.float64)
+    return 16.0 + x @ np.asarray(Y_WEIGHTS, dtype=np.float64)
 
 
 def _prepare(img: np.ndarray, ref: np.ndarray, crop_border: int, y_channel: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from classsr_cli.engine.cells import (
     CellPlan,
     band_input,
     band_rows,
+    base_reach,
     cell_flops,
     classify_cells,
     is_cellular,
@@ -284,7 +285,7 @@ class FrameRun:
                     cls = classify_cells(model, band, plan, getattr(policy, "tolerance", None), first_row=r0)
                 y0 = r0 * plan.step
                 height = min(r1 * plan.step, plan.height) - y0
-                lo, hi = band_rows(plan, y0, height)
+                lo, hi = band_rows(plan, y0, height, base_reach(plan, branches[-1]))
                 tiles = plan_tiles(cls, plan, costs, (hi - lo) * plan.width if self.whole_bands else 0)
                 rows, px = run_cells(branches, band, plan, tiles, height, lr=self.lr, y0=y0,
                                      batch_size=router.batch_size)

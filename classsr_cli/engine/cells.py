@@ -6,8 +6,9 @@ light branch: plain bicubic). So a routed frame is computed as
 1. the classifier once over the frame (:meth:`Classifier.grid_scores`), one class per ``step`` x ``step`` cell,
    each classified on the ``patch`` x ``patch`` window centred on it;
 2. bicubic once over the whole frame, on the LR grid (``3*s*s`` channels, no tiling, no overlap);
-3. each class's residual only on its cells, each cell computed with ``halo`` LR pixels of context around it, its
-   core written into one LR-grid canvas (a width-0 class costs nothing here);
+3. per band, a base branch's residual on the whole band (or none), then each heavier class's residual only on
+   its cells, each computed with ``halo`` LR pixels of context around it, its core replacing the base's on the
+   LR grid (a width-0 class costs nothing here; :func:`plan_tiles` picks the cheapest base);
 4. one ``pixel_shuffle`` of bicubic + residuals.
 
 Cells of one class are batched; the frame is replicate-padded once by ``margin`` = max(halo, classifier
@@ -32,6 +33,7 @@ __all__ = [
     "Rect",
     "TilePlan",
     "band_rows",
+    "base_reach",
     "cell_flops",
     "classify_cells",
     "cover",
@@ -261,10 +263,9 @@ def run_cells(
     """HR rows of a band, ``(1, 3, s*height, s*width)`` for its first ``height`` LR rows (``band`` from
     :func:`band_input`, ``tiles`` from :func:`plan_tiles` for its cells, a whole number of blocks of rows unless
     it is the frame's last band): bicubic once over the band; the base branch's residual over the whole band
-    (``tiles.base`` > 0: computed on the frame ``lr`` itself, its receptive radius of rows above and below cut
-    at the frame's border, so that it sees what it sees on the whole image: its pixels are the branch's own on
-    the frame, in every band); then each tile's residual with
-    ``halo`` pixels of context, its core replacing the base's. Tiles of one branch and size are batched
+    (``tiles.base`` > 0: computed on the frame ``lr`` itself, on :func:`band_rows`, so that it sees what it sees
+    on the whole image: its pixels are the branch's own on the frame, in every band); then each tile's residual
+    with ``halo`` pixels of context, its core replacing the base's. Tiles of one branch and size are batched
     (``batch_size`` cells a call).
 
     Returns ``(rows, pixels)``: ``pixels`` the LR pixels each branch's residual computed, halos included."""
@@ -282,8 +283,7 @@ def run_cells(
         if lr is None:
             raise ValueError("a plan with a base branch needs the frame (lr) and the band's first row (y0)")
         base = branches[tiles.base]
-        reach = max(plan.halo, receptive_radius(base.depth, base.width))  # rows it needs: as on the whole frame
-        a, b = max(0, y0 - reach), min(plan.height, y0 + height + reach)
+        a, b = band_rows(plan, y0, height, base_reach(plan, base))
         res = base.residual(lr[:, :, a:b].to(dtype))
         if res is not None:
             pixels[tiles.base] += (b - a) * plan.width
@@ -332,9 +332,16 @@ def _cells_of(classes: torch.Tensor, plan: CellPlan) -> torch.Tensor:
     return cell_of
 
 
-def band_rows(plan: CellPlan, y0: int, height: int) -> tuple[int, int]:
-    """The LR rows :func:`run_band` computes the residual on: the band's plus ``halo`` inside the frame."""
-    return max(0, y0 - plan.halo), min(plan.height, y0 + height + plan.halo)
+def base_reach(plan: CellPlan, branch: ResidualSR) -> int:
+    """Rows beyond a band that ``branch`` needs as a base to give its own pixels: its receptive radius (at least
+    the halo)."""
+    return max(plan.halo, receptive_radius(branch.depth, branch.width))
+
+
+def band_rows(plan: CellPlan, y0: int, height: int, reach: int) -> tuple[int, int]:
+    """The LR rows a base branch computes its residual on (:func:`run_cells`): the band's plus ``reach``
+    (:func:`base_reach`) above and below, inside the frame."""
+    return max(0, y0 - reach), min(plan.height, y0 + height + reach)
 
 
 def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int) -> torch.Tensor:

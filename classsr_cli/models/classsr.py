@@ -40,8 +40,8 @@ def budget_classes(scores: torch.Tensor, tolerance_db: float, costs: tuple[float
     sum(e_heavy))``, so the budget is ``sum(d) <= (10**(tolerance_db/10) - 1) * sum(e_heavy)``. Each patch takes
     ``argmin_k cost_k + lam * d_k`` (``costs``: each branch's compute per pixel, heavy largest) with the
     smallest ``lam`` that keeps the budget (a search on a log scale, each round vectorised over a grid of ``lam``;
-    the spent budget never grows with ``lam``). A textured
-    frame, where heavy's own error is large, affords more cheap patches than a flat one. Returns ``(N,)`` int64;
+    the spent budget never grows with ``lam``). A textured frame, where heavy's own error is large, affords more
+    cheap patches than a flat one. Returns ``(N,)`` int64;
     tolerance 0: every patch heavy.
     """
     n = scores.shape[0]

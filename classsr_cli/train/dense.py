@@ -18,14 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from classsr_cli.metrics import Y_WEIGHTS
 from classsr_cli.models.classsr import DEFICIT_EPS
 from classsr_cli.train.data import PatchData
 
 __all__ = ["CellTargets", "error_maps"]
-
-#: BT.601 luma of RGB in [0, 1], in 8-bit levels (BasicSR's Y without the +16 offset, which cancels in errors).
-_Y = (65.481, 128.553, 24.966)
-
 
 @torch.no_grad()
 def error_maps(branches: Sequence[nn.Module], data: PatchData, device: torch.device) -> np.ndarray:
@@ -33,7 +30,7 @@ def error_maps(branches: Sequence[nn.Module], data: PatchData, device: torch.dev
     image ``i``'s pixels at ``images[i, 0] // 3`` on, row-major (the layout of ``data.lr`` without channels)."""
     total = int(data.lr.numel()) // 3
     out = np.zeros((len(branches), total), dtype=np.float16)
-    w = torch.tensor(_Y, device=device).view(1, 3, 1, 1)
+    w = torch.tensor(Y_WEIGHTS, device=device).view(1, 3, 1, 1)  # the +16 of Y cancels in errors
     s = data.scale
     for i in range(len(data.images)):
         lr, hr = data.image(i)
