@@ -134,7 +134,15 @@ def test_the_tile_planner_merges_cells_never_lightens_them_and_upgrades_only_whe
 def test_a_base_branch_runs_on_the_whole_band_and_heavier_cells_replace_it(model: ClassSR) -> None:
     """A band of mostly medium cells runs medium on all of it (no halos) and heavy only on its heavy cells: the
     lighter cells take medium, the heavy cell's pixels are heavy's (full halo), and it costs less than tiles."""
-    from classsr_cli.engine.cells import CALL_PIXELS, band_input, pad_frame, plan_cells, plan_tiles, run_cells
+    from classsr_cli.engine.cells import (
+        CALL_PIXELS,
+        band_input,
+        call_pixels,
+        pad_frame,
+        plan_cells,
+        plan_tiles,
+        run_cells,
+    )
 
     plan = plan_cells(112, 112, step=28, patch=32, halo=3)
     costs = [0.0, 1.0, 3.0]
@@ -143,14 +151,17 @@ def test_a_base_branch_runs_on_the_whole_band_and_heavier_cells_replace_it(model
     tiles = plan_tiles(cls, plan, costs, band_pixels=112 * 112)
     assert tiles.base == 1 and tiles.rects == ((2, 2, 1, 1, 1),)
     assert torch.equal(tiles.run, cls.clamp(min=1))
-    assert tiles.cost == 112 * 112 * 1.0 + 3.0 * 34 * 34 + 2 * 3.0 * CALL_PIXELS  # two calls: base and tile
+    assert tiles.cost == 112 * 112 * 1.0 + 3.0 * 34 * 34 + 2 * 3.0 * CALL_PIXELS["cpu"]  # two calls: base and tile
     assert tiles.cost < plan_tiles(cls, plan, costs).cost and plan_tiles(cls, plan, costs).base == 0
     assert plan_tiles(torch.full((4, 4), 2), plan, costs, band_pixels=112 * 112).rects == ()  # heavy whole
     two = torch.zeros(4, 4, dtype=torch.long)
     two[0, 0] = two[2, 0] = two[2, 1] = 2  # tiles of two sizes: two batched calls
     spread = plan_tiles(two, plan, costs)
     assert sorted(spread.rects) == [(2, 0, 0, 1, 1), (2, 2, 0, 1, 2)]
-    assert spread.cost == 3.0 * (34 * 34 + 34 * 62) + 2 * 3.0 * CALL_PIXELS
+    assert spread.cost == 3.0 * (34 * 34 + 34 * 62) + 2 * 3.0 * CALL_PIXELS["cpu"]
+    # a GPU's call costs tens of thousands of pixels: the same band then runs one branch whole, no tiles
+    gpu = plan_tiles(cls, plan, costs, band_pixels=112 * 112, call_pixels=call_pixels(torch.device("cuda")))
+    assert gpu.rects == () and gpu.base == 2 and call_pixels(torch.device("cpu")) == CALL_PIXELS["cpu"]
     lr = torch.rand(1, 3, 112, 112)
     branches = list(model.branches)
     band = band_input(pad_frame(lr, plan), plan, 0, 4)

@@ -23,6 +23,7 @@ from classsr_cli.engine.cells import (
     band_input,
     band_rows,
     base_reach,
+    call_pixels,
     cell_flops,
     classify_cells,
     is_cellular,
@@ -272,6 +273,7 @@ class FrameRun:
         router.start(plan.rows * plan.cols, self.lr.device)
         branches = [b for b in model.branches if isinstance(b, ResidualSR)]
         costs = unit_flops(model, plan)["residual_px"]
+        call = call_pixels(self.lr.device)
         pixels = [0, 0, 0]
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
@@ -286,12 +288,13 @@ class FrameRun:
                 y0 = r0 * plan.step
                 height = min(r1 * plan.step, plan.height) - y0
                 lo, hi = band_rows(plan, y0, height, base_reach(plan, branches[-1]))
-                tiles = plan_tiles(cls, plan, costs, (hi - lo) * plan.width if self.whole_bands else 0)
+                tiles = plan_tiles(cls, plan, costs, (hi - lo) * plan.width if self.whole_bands else 0,
+                                   call_pixels=call)
                 rows, px = run_cells(branches, band, plan, tiles, height, lr=self.lr, y0=y0,
                                      batch_size=router.batch_size)
                 ran = tiles.run
                 pixels = [a + b for a, b in zip(pixels, px, strict=True)]
-                flat = ran.reshape(-1).cpu()
+                flat = ran.reshape(-1)
                 self.classes[r0 * plan.cols : (r0 + real) * plan.cols] = flat
                 router.count(flat)
                 if self.progress is not None:

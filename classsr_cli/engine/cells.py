@@ -18,6 +18,7 @@ same pixels as the whole frame (every cell sees the same context either way).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,11 +30,13 @@ from classsr_cli.models.classsr import ClassSR
 from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR, pixel_shuffle, receptive_radius
 
 __all__ = [
+    "CALL_PIXELS",
     "CellPlan",
     "Rect",
     "TilePlan",
     "band_rows",
     "base_reach",
+    "call_pixels",
     "cell_flops",
     "classify_cells",
     "cover",
@@ -132,7 +135,7 @@ class TilePlan:
     """How a band's cells run (:func:`plan_tiles`).
 
     Attributes:
-        run: ``(rows, cols)`` the branch each cell runs (at least its class's).
+        run: ``(rows, cols)`` the branch each cell runs (at least its class's), on the CPU.
         rects: the residual tiles of the branches heavier than ``base`` (width-0 cells left out).
         cost: residual cost of the plan (cost x LR pixels, halos and the base band included).
         base: the branch whose residual runs on the whole band first (0: none, bicubic alone); the tiles
@@ -171,21 +174,32 @@ def cover(run: list[list[int]]) -> list[Rect]:
     return rects
 
 
-#: What one residual call costs beyond its pixels, in LR pixels of the heaviest branch: a call on a single
-#: 36x36 tile of the default x4 model costs 670-1,330 more heavy-branch pixels than the same tile in a batch of 64,
-#: for the medium branch as for the heavy one (2-core CPU, three runs of ``python scripts/tile_costs.py``;
-#: docs/results.md). The planner counts it for every batched call (one per branch and tile size), so a plan of
-#: many small tiles is not preferred to the heavy branch on the whole band for a few FLOPs less.
-CALL_PIXELS = 1000
+#: What one residual call costs beyond its pixels, in LR pixels of the heaviest branch, per device type. CPU: a
+#: call on a single 36x36 tile of the default x4 model costs 670-1,330 more heavy-branch pixels than the same tile
+#: in a batch of 64, for the medium branch as for the heavy one (2-core CPU, three runs of ``python
+#: scripts/tile_costs.py``). CUDA: a call on one tile takes as long as the heavy branch on 42,500-46,800 LR pixels
+#: of a 256x192 frame, at fp32, bf16 and fp16 (one H200, ``scripts/gpu_check.py``): a GPU is launch-bound at
+#: these sizes. Other devices take the CUDA figure (GPUs alike; not measured). docs/results.md has both. The
+#: planner counts it for every batched call (one per branch and tile size), so a plan of many small tiles is not
+#: preferred to one branch on the whole band for a few FLOPs less.
+CALL_PIXELS = {"cpu": 1000, "cuda": 43000}
 
 
-def plan_tiles(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float], band_pixels: int = 0) -> TilePlan:
+def call_pixels(device: torch.device) -> int:
+    """:data:`CALL_PIXELS` for ``device``."""
+    return CALL_PIXELS.get(device.type, CALL_PIXELS["cuda"])
+
+
+def plan_tiles(
+    classes: torch.Tensor, plan: CellPlan, costs: Sequence[float], band_pixels: int = 0, *,
+    call_pixels: int = CALL_PIXELS["cpu"],
+) -> TilePlan:
     """How :func:`run_cells` computes a band's ``(rows, cols)`` cell classes, and what it spends on residuals
     (``costs``: each branch's residual cost per LR pixel).
 
     Cells of a branch run as rectangles (:func:`cover`): a rectangle of ``h x w`` cells pays the halo once,
     ``(h*step + 2*halo) * (w*step + 2*halo)`` LR pixels, and each batched call (one per branch and rectangle
-    size) :data:`CALL_PIXELS` of the heaviest branch. Before that, going along each row of B x B blocks
+    size) ``call_pixels`` of the heaviest branch (:data:`CALL_PIXELS` for the device). Before that, going along each row of B x B blocks
     (B = ``plan.block``), a block that mixes classes is raised whole to its heaviest class when that makes the
     cover of its row of blocks cheaper (a busy region with a few cheaper cells becomes one tile). The raised plan
     is kept only when its cover of the whole band costs less than that of the classes as they are.
@@ -194,20 +208,39 @@ def plan_tiles(classes: torch.Tensor, plan: CellPlan, costs: Sequence[float], ba
     branch may also run on the whole band as the **base**: its cells and every lighter cell take it (no halo),
     only heavier cells run as tiles. The cheapest of the bases is kept (the heaviest base alone is the heavy
     branch on the band; routing never costs more than that)."""
-    cell_of = _cells_of(classes.cpu(), plan).tolist()
-    call = costs[-1] * CALL_PIXELS
-    best = _plan_over(cell_of, plan, costs, 0, call=call)
-    if band_pixels > 0:
-        for base in range(1, len(costs)):
-            if costs[base] <= 0:
-                continue
-            raised = [[max(v, base) if v >= 0 else v for v in row] for row in cell_of]
-            got = _plan_over(raised, plan, costs, base, costs[base] * band_pixels + call, call=call)
-            if got[2] < best[2]:
-                best = got
+    padded = _cells_of(classes.cpu(), plan)  # the frame's one host sync
+    call = costs[-1] * call_pixels
+    counts = torch.bincount(padded[padded >= 0], minlength=len(costs)).tolist()
+    top = max((k for k, n in enumerate(counts) if n), default=0)
+    # The heaviest class present as the base is that branch on the whole band, no tiles: its cost is known
+    # without a cover. A base above it costs more (costs grow with the branch); a lighter base costs at least
+    # its band, a call for its tiles and the cores of its heavier cells (raising only adds): bases whose bound is above
+    # the known plan are not covered (most bands of a GPU, or of an all-heavy frame, are planned in O(1)).
+    whole = costs[top] * band_pixels + call if band_pixels > 0 and costs[top] > 0 else math.inf
+    cell_of: list[list[int]] | None = None
+    best: tuple[list[list[int]], list[Rect], float, int] | None = None
+    for base in range(top):
+        if base > 0 and (band_pixels <= 0 or costs[base] <= 0):
+            continue
+        heavier = [k for k in range(base + 1, len(costs)) if counts[k] and costs[k] > 0]
+        bound = ((costs[base] * band_pixels + call if base else 0.0) + (call if heavier else 0.0)
+                 + sum(costs[k] * counts[k] * plan.step**2 for k in heavier))
+        if bound > min(whole, math.inf if best is None else best[2]):
+            continue
+        if cell_of is None:
+            cell_of = padded.tolist()
+        grid = cell_of if base == 0 else [[max(v, base) if v >= 0 else v for v in row] for row in cell_of]
+        got = _plan_over(grid, plan, costs, base, costs[base] * band_pixels + call if base else 0.0, call=call)
+        if best is None or got[2] < best[2]:
+            best = got
+    if best is None or whole < best[2]:
+        rows, cols = classes.shape
+        if whole < math.inf:
+            return TilePlan(torch.full((rows, cols), top, dtype=torch.long), (), float(whole), top)
+        best = _plan_over(padded.tolist(), plan, costs, 0, call=call)  # one class, no band: its tiles
     run, rects, cost, base = best
     rows, cols = classes.shape
-    out = torch.tensor(run, dtype=torch.long)[:rows, :cols].to(classes.device)
+    out = torch.tensor(run, dtype=torch.long)[:rows, :cols]  # on the CPU: the frame's one host sync was above
     return TilePlan(out, tuple(rects), float(cost), base)
 
 
