@@ -54,6 +54,7 @@ __all__ = [
     "find_images",
     "find_inputs",
     "load_pairs",
+    "parse_methods",
     "plot_available",
     "run_bench",
     "write_plot",
@@ -497,6 +498,17 @@ def _device_name(device: torch.device) -> str:
 
 def _precision_name(dtype: torch.dtype) -> str:
     return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+
+
+def parse_methods(spec: str | None) -> tuple[str, ...]:
+    """``"heavy,classsr"`` -> ``("heavy", "classsr")`` in :data:`METHODS` order; ``None``: all of them."""
+    if spec is None:
+        return METHODS
+    names = {m.strip() for m in spec.split(",") if m.strip()}
+    unknown = sorted(names - set(METHODS))
+    if unknown or not names:
+        raise ConfigError(f"unknown bench method(s) {', '.join(unknown) or repr(spec)}; choose from {', '.join(METHODS)}")
+    return tuple(m for m in METHODS if m in names)
 
 
 def run_bench(

@@ -282,3 +282,11 @@ def test_native_times_the_images_as_given_without_quality(hr_dir: Path, tiny_mod
     table = runner.invoke(app, ["bench", str(hr_dir), "--model", str(tiny_model_path), "--repeat", "1",
                                 "--warmup", "0", "--native", "--device", "cpu", "--threads", "1"])
     assert table.exit_code == 0 and "nan" not in table.stdout
+
+
+def test_methods_option_runs_only_those_in_table_order(hr_dir: Path, tiny_model_path: Path) -> None:
+    got = _bench_json([str(hr_dir), "--model", str(tiny_model_path), "--repeat", "1", "--warmup", "0",
+                       "--methods", "classsr, heavy"])
+    assert list(got["methods"]) == ["heavy", "classsr"]
+    result = runner.invoke(app, ["bench", str(hr_dir), "--model", str(tiny_model_path), "--methods", "heavy,fast"])
+    assert result.exit_code == 2 and "unknown bench method(s) fast" in result.output

@@ -29,6 +29,7 @@ Examples:
   classsr bench Set5 Set14 -x2 --json > x2.json  # named sets under --data
   classsr bench photos/ --device cuda --plot bench.png
   classsr bench photo.jpg --native --threads 2    # time photo.jpg itself x4: seconds, MP/s, FLOPs, routing
+  classsr bench Set5 --methods heavy,classsr      # only these two
 """
 
 _METHOD_HELP = (
@@ -76,6 +77,11 @@ def bench(
     ] = None,
     as_json: JsonOpt = False,
     plot: Annotated[Path | None, typer.Option(help="Also write a PNG of PSNR against time and FLOPs.")] = None,
+    methods: Annotated[
+        str | None,
+        typer.Option(metavar="A,B,...", help="Methods to run, comma-separated (default: all): bicubic, light, "
+                     "medium, heavy, heavy-tiled, classsr.", show_default=False),
+    ] = None,
 ) -> None:
     """Benchmark the routed model against its own branches on the same images."""
     from rich.markup import escape
@@ -101,6 +107,7 @@ def bench(
             soft_wrap=True,
         )
     check_step(step, loaded.config.patch)
+    chosen = lib.parse_methods(methods)
     pairs = lib.load_native(paths, scale) if native else lib.load_pairs(paths, scale)
     with err.status("benchmarking…") as status:
         result = lib.run_bench(
@@ -114,6 +121,7 @@ def bench(
             repeat=repeat,
             warmup=warmup,
             threads=threads,
+            methods=chosen,
             model_name=str(loaded.path),
             progress=lambda msg: status.update(msg),
             scale=scale,
