@@ -199,9 +199,9 @@ def plan_tiles(
 
     Cells of a branch run as rectangles (:func:`cover`): a rectangle of ``h x w`` cells pays the halo once,
     ``(h*step + 2*halo) * (w*step + 2*halo)`` LR pixels, and each batched call (one per branch and rectangle
-    size) ``call_pixels`` of the heaviest branch (:data:`CALL_PIXELS` for the device). Before that, going along each row of B x B blocks
-    (B = ``plan.block``), a block that mixes classes is raised whole to its heaviest class when that makes the
-    cover of its row of blocks cheaper (a busy region with a few cheaper cells becomes one tile). The raised plan
+    size) ``call_pixels`` of the heaviest branch (:data:`CALL_PIXELS` for the device). Before that, going along
+    each row of B x B blocks (B = ``plan.block``), a block that mixes classes is raised whole to its heaviest class
+    when that makes the cover of its row of blocks cheaper (a busy region with a few cheaper cells becomes one tile). The raised plan
     is kept only when its cover of the whole band costs less than that of the classes as they are.
 
     With ``band_pixels`` (the LR pixels a residual computes to cover the whole band, :func:`band_rows`), a
