@@ -203,3 +203,33 @@ def test_a_band_routing_cannot_pay_for_runs_the_heavy_branch_whole(model: ClassS
     list(light)
     assert light.result.counts[0] == light.result.grid.count
     assert light.result.flops.used < 0.5 * light.result.flops.whole  # bicubic + this tiny model's classifier
+
+
+def test_the_planner_bound_skips_only_covers_that_cannot_win() -> None:
+    """plan_tiles prices the heaviest class's whole-band plan without a cover and skips lighter bases whose lower
+    bound is above it: on random bands it picks the same plan as covering every base (the unpruned search)."""
+    import random
+
+    from classsr_cli.engine.cells import _plan_over, plan_cells, plan_tiles
+
+    rng = random.Random(0)
+    for _ in range(300):
+        plan = plan_cells(rng.randint(20, 250), rng.randint(20, 330), step=28, patch=32, halo=rng.choice([0, 4]),
+                          block=rng.choice([1, 2]))
+        p = rng.random()
+        cls = torch.tensor([[min(2, int(rng.random() * 3 * p + (rng.random() < p))) for _ in range(plan.cols)]
+                            for _ in range(plan.rows)])
+        costs = rng.choice([[0.0, 1.0, 3.0], [0.0, 0.5, 0.6]])
+        band = rng.choice([0, plan.height * plan.width])
+        call = rng.choice([0, 1000, 43000])
+        got = plan_tiles(cls, plan, costs, band, call_pixels=call)
+        grid = [[*row, *[-1] * (plan.padded_cols - plan.cols)] for row in cls.tolist()]
+        grid += [[-1] * plan.padded_cols] * (plan.padded_rows - plan.rows)
+        c = costs[-1] * call
+        want = _plan_over(grid, plan, costs, 0, call=c)
+        for base in (1, 2) if band else ():
+            raised = [[max(v, base) if v >= 0 else v for v in row] for row in grid]
+            alt = _plan_over(raised, plan, costs, base, costs[base] * band + c, call=c)
+            want = alt if alt[2] < want[2] else want
+        assert (got.base, got.cost) == (want[3], want[2])
+        assert got.run.tolist() == [row[: plan.cols] for row in want[0][: plan.rows]]
