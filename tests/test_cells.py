@@ -219,7 +219,7 @@ def test_the_planner_bound_skips_only_covers_that_cannot_win() -> None:
         p = rng.random()
         cls = torch.tensor([[min(2, int(rng.random() * 3 * p + (rng.random() < p))) for _ in range(plan.cols)]
                             for _ in range(plan.rows)])
-        costs = rng.choice([[0.0, 1.0, 3.0], [0.0, 0.5, 0.6]])
+        costs = rng.choice([[0.0, 1.0, 3.0], [0.0, 0.5, 0.6], [0.2, 1.0, 3.0], [0.9, 1.0, 3.0]])  # light may cost
         band = rng.choice([0, plan.height * plan.width])
         call = rng.choice([0, 1000, 43000])
         got = plan_tiles(cls, plan, costs, band, call_pixels=call)
@@ -233,3 +233,24 @@ def test_the_planner_bound_skips_only_covers_that_cannot_win() -> None:
             want = alt if alt[2] < want[2] else want
         assert (got.base, got.cost) == (want[3], want[2])
         assert got.run.tolist() == [row[: plan.cols] for row in want[0][: plan.rows]]
+
+
+def test_a_light_branch_that_computes_something_runs_on_its_cells() -> None:
+    """A residual light branch of width > 0 is not bicubic: cells routed to it run it (no base covers them)."""
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ClassSRConfig(family="residual", scale=4, widths=(4, 8, 16), classifier_width=8,
+                                      routing="deficit")).eval()
+    for p in model.parameters():
+        p.data.normal_(0, 0.1)
+    lr = torch.rand(1, 3, 64, 80)
+    run = FrameRun(model, lr, router=Router(Forced(0)))
+    (band,) = list(run)
+    with torch.no_grad():
+        want, bicubic = model.branches[0](lr), torch.nn.functional.pixel_shuffle(model.branches[0].upsample(lr), 4)
+    # a tile sees 4 LR pixels of context (less than the branch's receptive radius): close to it, far from bicubic
+    off_branch, off_bicubic = (band.rows - want).abs().mean(), (band.rows - bicubic).abs().mean()
+    assert off_branch < 0.05 * off_bicubic
+    assert run.result.flops.used > 0 and run.result.classes.eq(0).all()

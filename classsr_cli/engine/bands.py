@@ -292,9 +292,8 @@ class FrameRun:
                                    call_pixels=call)
                 rows, px = run_cells(branches, band, plan, tiles, height, lr=self.lr, y0=y0,
                                      batch_size=router.batch_size)
-                ran = tiles.run
                 pixels = [a + b for a, b in zip(pixels, px, strict=True)]
-                flat = ran.reshape(-1)
+                flat = tiles.run.reshape(-1)
                 self.classes[r0 * plan.cols : (r0 + real) * plan.cols] = flat
                 router.count(flat)
                 if self.progress is not None:

@@ -212,34 +212,31 @@ def plan_tiles(
     call = costs[-1] * call_pixels
     counts = torch.bincount(padded[padded >= 0], minlength=len(costs)).tolist()
     top = max((k for k, n in enumerate(counts) if n), default=0)
-    # The heaviest class present as the base is that branch on the whole band, no tiles: its cost is known
-    # without a cover. A base above it costs more (costs grow with the branch); a lighter base costs at least
-    # its band, a call for its tiles and the cores of its heavier cells (raising only adds): bases whose bound is above
-    # the known plan are not covered (most bands of a GPU, or of an all-heavy frame, are planned in O(1)).
-    whole = costs[top] * band_pixels + call if band_pixels > 0 and costs[top] > 0 else math.inf
-    cell_of: list[list[int]] | None = None
+    # The heaviest class present (above light) as the base is that branch on the whole band, no tiles: its cost
+    # is known without a cover. A base above it costs more (costs grow with the branch); a lighter base costs at
+    # least its band, a call for its tiles and the cores of its heavier cells (raising only adds): bases whose
+    # bound is above the known plan are not covered (most bands of a GPU, or of an all-heavy frame, are planned
+    # in O(1)).
+    whole = costs[top] * band_pixels + call if band_pixels > 0 and top > 0 else math.inf
+    cell_of = padded.tolist()
     best: tuple[list[list[int]], list[Rect], float, int] | None = None
-    for base in range(top):
+    for base in range(top if top else len(costs)):  # top > 0: bases from top up are priced by `whole`
         if base > 0 and (band_pixels <= 0 or costs[base] <= 0):
             continue
+        base_cost = costs[base] * band_pixels + call if base else 0.0
         heavier = [k for k in range(base + 1, len(costs)) if counts[k] and costs[k] > 0]
-        bound = ((costs[base] * band_pixels + call if base else 0.0) + (call if heavier else 0.0)
-                 + sum(costs[k] * counts[k] * plan.step**2 for k in heavier))
-        if bound > min(whole, math.inf if best is None else best[2]):
+        bound = base_cost + (call if heavier else 0.0) + sum(costs[k] * counts[k] * plan.step**2 for k in heavier)
+        if bound > min(whole, best[2] if best else math.inf):
             continue
-        if cell_of is None:
-            cell_of = padded.tolist()
         grid = cell_of if base == 0 else [[max(v, base) if v >= 0 else v for v in row] for row in cell_of]
-        got = _plan_over(grid, plan, costs, base, costs[base] * band_pixels + call if base else 0.0, call=call)
+        got = _plan_over(grid, plan, costs, base, base_cost, call=call)
         if best is None or got[2] < best[2]:
             best = got
-    if best is None or whole < best[2]:
-        rows, cols = classes.shape
-        if whole < math.inf:
-            return TilePlan(torch.full((rows, cols), top, dtype=torch.long), (), float(whole), top)
-        best = _plan_over(padded.tolist(), plan, costs, 0, call=call)  # one class, no band: its tiles
-    run, rects, cost, base = best
     rows, cols = classes.shape
+    if whole < (best[2] if best else math.inf):
+        return TilePlan(torch.full((rows, cols), top, dtype=torch.long), (), float(whole), top)
+    assert best is not None  # base 0 is covered unless the whole-band plan was known to beat it
+    run, rects, cost, base = best
     out = torch.tensor(run, dtype=torch.long)[:rows, :cols]  # on the CPU: the frame's one host sync was above
     return TilePlan(out, tuple(rects), float(cost), base)
 
@@ -249,11 +246,12 @@ def _plan_over(
     call: float = 0.0,
 ) -> tuple[list[list[int]], list[Rect], float, int]:
     """:func:`plan_tiles` for one base: ``(run, rects, cost, base)``; cells at or below ``base`` are free
-    beyond ``base_cost``; ``call``: the cost of one batched call."""
+    beyond ``base_cost`` (base 0 is no base: every cell of a branch that costs anything runs as a tile);
+    ``call``: the cost of one batched call."""
     b, step, halo = plan.block, plan.step, plan.halo
 
     def priced(run: list[list[int]]) -> tuple[list[Rect], float]:
-        rects = [t for t in cover(run) if t[0] > base and costs[t[0]] > 0]
+        rects = [t for t in cover(run) if costs[t[0]] > 0 and (t[0] > base or base == 0)]  # base 0: no base runs
         calls = len({(k, h, w) for k, _, _, h, w in rects})
         return rects, base_cost + call * calls + sum(costs[k] * (h * step + 2 * halo) * (w * step + 2 * halo)
                                                      for k, _, _, h, w in rects)
