@@ -230,7 +230,10 @@ def _build(kind: str, cfg: ClassSRConfig | BranchConfig) -> nn.Module:
         module = build_branch(cfg)
     else:
         assert isinstance(cfg, ClassSRConfig)
-        module = Classifier(width=cfg.classifier_width, kernel=cfg.classifier_kernel)
+        module = Classifier(
+            width=cfg.classifier_width, kernel=cfg.classifier_kernel, hidden=cfg.classifier_hidden,
+            zero_mean=cfg.classifier_zero_mean,
+        )
     module.classsr_config = cfg  # type: ignore[assignment]
     return module
 

@@ -100,6 +100,9 @@ class ClassSRConfig:
         classifier_width: channels of the classifier's convolutions (128 in the paper).
         classifier_kernel: side of the classifier's three middle convolutions (1 in the paper; 3 lets each 4x4
             block's feature see its neighbours, see :class:`~classsr_cli.models.classifier.Classifier`).
+        classifier_hidden: hidden units of the classifier's head after the pooling (0, the paper's: one Linear).
+        classifier_zero_mean: the classifier's first convolution ignores each 4x4 block's mean colour
+            (False, the paper's: it sees it).
         classes: names of the three classes, light to heavy.
         routing: ``argmax`` (the paper), ``deficit`` or ``budget`` (see :data:`ROUTINGS`).
         tolerance: the default of ``deficit`` and ``budget`` routing's dial: for ``deficit`` the largest predicted
@@ -115,6 +118,8 @@ class ClassSRConfig:
     patch: int = 32
     classifier_width: int = 128
     classifier_kernel: int = 1
+    classifier_hidden: int = 0
+    classifier_zero_mean: bool = False
     classes: tuple[str, str, str] = CLASS_NAMES
     routing: str = "argmax"
     tolerance: float = 0.0
@@ -130,6 +135,8 @@ class ClassSRConfig:
         object.__setattr__(self, "classes", tuple(self.classes))
         if self.classifier_kernel < 1 or self.classifier_kernel % 2 == 0:
             raise ConfigError(f"classifier_kernel must be odd and at least 1, got {self.classifier_kernel}")
+        if self.classifier_hidden < 0:
+            raise ConfigError(f"classifier_hidden must be at least 0, got {self.classifier_hidden}")
         if self.patch < 4 or self.patch % 4:
             raise ConfigError(f"patch must be a positive multiple of 4, got {self.patch}")
         # Validate (and fill the defaults of) the family hyper-parameters once.

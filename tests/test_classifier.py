@@ -8,10 +8,12 @@ import torch
 from classsr_cli.models.classifier import Classifier
 
 
-@pytest.mark.parametrize("kernel", [1, 3])
+@pytest.mark.parametrize(("kernel", "hidden", "zero_mean"), [(1, 0, False), (3, 0, False), (1, 8, True)])
 @pytest.mark.parametrize(("rows", "cols", "patch", "step"), [(1, 1, 32, 28), (3, 4, 32, 28), (2, 5, 32, 32), (3, 2, 16, 8)])
-def test_grid_scores_equal_the_per_patch_classifier(rows: int, cols: int, patch: int, step: int, kernel: int) -> None:
-    clf = Classifier(width=16, kernel=kernel).eval()
+def test_grid_scores_equal_the_per_patch_classifier(
+    rows: int, cols: int, patch: int, step: int, kernel: int, hidden: int, zero_mean: bool
+) -> None:
+    clf = Classifier(width=16, kernel=kernel, hidden=hidden, zero_mean=zero_mean).eval()
     for p in clf.parameters():
         torch.nn.init.normal_(p, std=0.3)
     frame = torch.rand(2, 3, (rows - 1) * step + patch, (cols - 1) * step + patch)
@@ -36,6 +38,54 @@ def test_a_kernel_3_classifier_sees_across_blocks_and_an_even_kernel_is_refused(
         assert not torch.allclose(ctx(x), ctx(shuffled), atol=1e-3)
     with pytest.raises(ValueError, match="odd"):
         Classifier(width=8, kernel=2)
+
+
+def test_a_hidden_head_bends_the_pooled_features_response() -> None:
+    """The paper's head is linear in the pooled features: the score of a window mixing two windows' blocks half
+    and half is the mean of their scores. A hidden layer breaks that (what lets it floor nothing), and counts."""
+    torch.manual_seed(0)
+    linear, bent = Classifier(width=8).eval(), Classifier(width=8, hidden=16).eval()
+    for p in [*linear.parameters(), *bent.parameters()]:
+        torch.nn.init.normal_(p, std=0.5)
+    a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32) * 0.1
+    mixed = torch.cat([a[:, :, :16], b[:, :, 16:]], 2)  # 4x4 blocks: half of a's, half of b's
+    with torch.no_grad():
+        assert torch.allclose(linear(mixed), (linear(a[:, :, :16].repeat(1, 1, 2, 1)) + linear(b[:, :, 16:].repeat(1, 1, 2, 1))) / 2, atol=1e-5)
+        want = (bent(a[:, :, :16].repeat(1, 1, 2, 1)) + bent(b[:, :, 16:].repeat(1, 1, 2, 1))) / 2
+        assert not torch.allclose(bent(mixed), want, atol=1e-3)
+    assert linear.head_flops() == 2 * 32 * 3 and bent.head_flops() == 2 * (32 * 16 + 16 * 3)
+    with pytest.raises(ValueError, match="hidden"):
+        Classifier(width=8, hidden=-1)
+
+
+def test_a_zero_mean_classifier_scores_flat_windows_alike_whatever_their_colour() -> None:
+    torch.manual_seed(0)
+    paper, blind = Classifier(width=8).eval(), Classifier(width=8, zero_mean=True).eval()
+    blind.load_state_dict(paper.state_dict())  # the same weights and keys
+    for p in paper.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    blind.load_state_dict(paper.state_dict())
+    x = torch.rand(1, 3, 32, 32) * 0.5
+    tint = torch.tensor([0.4, 0.1, -0.2]).view(1, 3, 1, 1)  # a constant per channel: another colour, same texture
+    red, grey = torch.tensor([0.9, 0.1, 0.1]).view(1, 3, 1, 1), torch.full((1, 3, 1, 1), 0.5)
+    with torch.no_grad():
+        assert torch.allclose(blind(x), blind(x + tint), atol=1e-5)
+        assert torch.allclose(blind(red.expand(1, 3, 32, 32)), blind(grey.expand(1, 3, 32, 32)), atol=1e-5)
+        assert not torch.allclose(paper(x), paper(x + tint), atol=1e-3)
+        assert not torch.allclose(blind(x), blind(x * 1.5), atol=1e-3)  # contrast still counts
+
+
+def test_kaiming_init_is_ten_times_the_papers_scale() -> None:
+    torch.manual_seed(0)
+    clf = Classifier(width=64)
+    paper = clf.conv2.weight.std().item()
+    clf.init_weights("kaiming")
+    want = (2 / (1 + 0.1**2) / 64) ** 0.5  # Kaiming-normal, fan-in 64, LeakyReLU slope 0.1
+    assert abs(clf.conv2.weight.std().item() - want) < 0.1 * want
+    assert abs(paper - 0.1 * (2 / 64) ** 0.5) < 0.01 * want
+    assert float(clf.conv1.bias.abs().max()) == 0
+    with pytest.raises(ValueError, match="init"):
+        clf.init_weights("xavier")
 
 
 def test_grid_scores_refuse_a_step_off_the_stride_4_grid() -> None:

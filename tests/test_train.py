@@ -512,7 +512,10 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
     hr_dir: Path, tmp_path: Path, routing: str, labels: str
 ) -> None:
     dense = 'classifier_labels = "dense"\nclassifier_kernel = 3\nclassifier_width = 8\n' if labels == "dense" else ""
-    cfg = write_deficit_config(tmp_path / "deficit.toml", routing=routing, extra_top=dense)
+    hidden = 4 if routing == "budget" else 0  # the default models' classifier options, written into the checkpoint
+    v2 = f'classifier_hidden = {hidden}\nclassifier_zero_mean = {str(hidden > 0).lower()}\nclassifier_init = "kaiming"\n'
+    cfg = write_deficit_config(tmp_path / "deficit.toml", routing=routing,
+                               extra_top=dense + (v2 if hidden else ""))
     run_dir = tmp_path / "run"
     r = train("all", run_dir, hr_dir, cfg)
     assert r.exit_code == 0, r.output
@@ -524,6 +527,9 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
     assert cfg_out.routing == routing and cfg_out.widths == (0, 4, 8) and cfg_out.tolerance >= 0
     assert (run_dir / "errors.npy").exists() == (labels == "dense")
     assert (cfg_out.classifier_kernel, cfg_out.classifier_width) == ((3, 8) if labels == "dense" else (1, 128))
+    assert cfg_out.classifier_hidden == hidden and (loaded.module.classifier.hidden is not None) == (hidden > 0)
+    assert cfg_out.classifier_zero_mean == (hidden > 0) and loaded.provenance["recipe"]["classifier_init"] == (
+        "kaiming" if hidden else "paper")
     if labels == "dense":  # each branch's error on every LR pixel of every prepared image
         assert np.load(run_dir / "errors.npy").shape == (3, data.lr.numel() // 3)
         assert any(rec.get("event") == "val" and rec["stage"] == "classifier" and "l1_log10" in rec

@@ -417,7 +417,7 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
         assert isinstance(light, ResidualSR)
         p = plan.patch
         bicubic_px = 2 * light.bicubic.numel()
-        fc = 2 * model.classifier.fc.in_features * model.classifier.fc.out_features
+        fc = model.classifier.head_flops()
 
         def residual(t: int) -> list[int]:
             return [count_flops(b, (1, 3, t, t), convention) - bicubic_px * t * t for b in model.branches]

@@ -9,6 +9,13 @@ from torch import nn
 __all__ = ["Classifier"]
 
 
+class _ZeroMeanConv2d(nn.Conv2d):
+    """A convolution whose kernels are used minus their spatial mean: blind to a constant added to a channel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.weight - self.weight.mean(dim=(2, 3), keepdim=True), self.bias)
+
+
 class Classifier(nn.Module):
     """Conv4x4/s4 3->C, three ConvKxK C->C, Conv1x1 C->32 (LeakyReLU 0.1 after the first four),
     global average pool, Linear 32->3. 60,035 parameters at C = 128, K = 1 (the paper's).
@@ -19,26 +26,48 @@ class Classifier(nn.Module):
             features) or an odd K > 1 (zero-padded, so each block's feature also sees its neighbours within the
             window: texture and edges across blocks; the window is then classified on its own, see
             :meth:`grid_scores`).
+        hidden: 0 (the paper's): the pooled features go through one Linear 32->3. ``H > 0``: Linear 32->H,
+            LeakyReLU, Linear H->3 (:meth:`head`), still once per window, after the pooling.
+        zero_mean: conv1's kernels are used minus their mean over the 4x4 block, so a block's features do not
+            depend on its mean colour: flat windows score alike whatever their colour (texture, edges and
+            colour *contrast* within a block are seen as before). Same weights and keys as the paper's.
 
     Input ``(N, 3, p, p)`` in ``[0, 1]`` with ``p`` a multiple of 4; output ``(N, 3)`` logits
     (softmax is applied by the caller).
     """
 
-    def __init__(self, *, width: int = 128, kernel: int = 1) -> None:
+    def __init__(self, *, width: int = 128, kernel: int = 1, hidden: int = 0, zero_mean: bool = False) -> None:
         super().__init__()
         if kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"the classifier's kernel must be odd and at least 1, got {kernel}")
+        if hidden < 0:
+            raise ValueError(f"the classifier's hidden units must be at least 0, got {hidden}")
         self.kernel = kernel
-        self.conv1 = nn.Conv2d(3, width, 4, stride=4)
+        self.zero_mean = zero_mean
+        self.conv1 = (_ZeroMeanConv2d if zero_mean else nn.Conv2d)(3, width, 4, stride=4)
         self.conv2 = nn.Conv2d(width, width, kernel, padding=kernel // 2)
         self.conv3 = nn.Conv2d(width, width, kernel, padding=kernel // 2)
         self.conv4 = nn.Conv2d(width, width, kernel, padding=kernel // 2)
         self.conv5 = nn.Conv2d(width, 32, 1)
         self.act = nn.LeakyReLU(0.1, inplace=True)
-        self.fc = nn.Linear(32, 3)
+        # The head after the pooling: the paper's one Linear, or (hidden > 0) Linear-LeakyReLU-Linear, which can
+        # bend the pooled features' linear response (deficits span decades; a linear head floors flat windows).
+        self.hidden = nn.Linear(32, hidden) if hidden else None
+        self.fc = nn.Linear(hidden or 32, 3)
+        self.init_weights("paper")
+
+    @torch.no_grad()
+    def init_weights(self, scheme: str) -> None:
+        """Re-initialise the convolutions: ``paper``, Kaiming-normal scaled by 0.1 (the ClassSR code's), or
+        ``kaiming``, unscaled for the LeakyReLU's slope. Biases zero; the head keeps PyTorch's default."""
+        if scheme not in ("paper", "kaiming"):
+            raise ValueError(f"unknown classifier init {scheme!r}")
         for conv in (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5):
-            nn.init.kaiming_normal_(conv.weight, a=0, mode="fan_in")
-            conv.weight.data.mul_(0.1)
+            if scheme == "paper":
+                nn.init.kaiming_normal_(conv.weight, a=0, mode="fan_in")
+                conv.weight.mul_(0.1)
+            else:
+                nn.init.kaiming_normal_(conv.weight, a=0.1, mode="fan_in")
             nn.init.zeros_(conv.bias)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,8 +80,18 @@ class Classifier(nn.Module):
         x = self.act(self.conv4(x))
         return self.conv5(x)
 
+    def head(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Scores from window-pooled features ``(..., 32)``: the layers that run once per window."""
+        if self.hidden is not None:
+            pooled = F.leaky_relu(self.hidden(pooled), 0.1)
+        return self.fc(pooled)
+
+    def head_flops(self) -> int:
+        """FLOPs (2 per multiply-add) of :meth:`head` on one window."""
+        return sum(2 * m.in_features * m.out_features for m in (self.hidden, self.fc) if m is not None)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x).mean(dim=(2, 3)))
+        return self.head(self.features(x).mean(dim=(2, 3)))
 
     def grid_scores(self, frame: torch.Tensor, patch: int, step: int, batch_size: int = 1024) -> torch.Tensor:
         """Scores of every ``patch`` x ``patch`` window at stride ``step`` of ``frame``: equal to :meth:`forward`
@@ -68,7 +107,7 @@ class Classifier(nn.Module):
             raise ValueError(f"patch and step must be multiples of 4, got {patch} and {step}")
         if self.kernel == 1:
             pooled = F.avg_pool2d(self.features(frame), kernel_size=patch // 4, stride=step // 4)
-            return self.fc(pooled.permute(0, 2, 3, 1))
+            return self.head(pooled.permute(0, 2, 3, 1))
         n = frame.shape[0]
         wins = frame.unfold(2, patch, step).unfold(3, patch, step)  # (N, 3, rows, cols, p, p)
         rows, cols = wins.shape[2], wins.shape[3]

@@ -88,7 +88,10 @@ class ClassSR(nn.Module):
     def __init__(self, cfg: ClassSRConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.classifier = Classifier(width=cfg.classifier_width, kernel=cfg.classifier_kernel)
+        self.classifier = Classifier(
+            width=cfg.classifier_width, kernel=cfg.classifier_kernel, hidden=cfg.classifier_hidden,
+            zero_mean=cfg.classifier_zero_mean,
+        )
         self.branches = nn.ModuleList([build_branch(cfg.branch(k)) for k in range(3)])
 
     @property

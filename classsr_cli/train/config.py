@@ -17,6 +17,7 @@ TRAIN_ROUTINGS = ("paper", "deficit", "budget")
 
 #: What a ``deficit``/``budget`` classifier regresses (``TrainConfig.classifier_labels``).
 CLASSIFIER_LABELS = ("patches", "dense")
+CLASSIFIER_INITS = ("paper", "kaiming")
 
 #: Stages in pipeline order.
 STAGES = ("baseline", "branches", "classifier", "finetune")
@@ -57,8 +58,11 @@ class TrainConfig:
             random offset below ``data_step``), not only on the grid.
         tolerance_db: ``deficit``/``budget`` routing: the default tolerance is calibrated on the held-out training
             photos so that routing loses at most this much mean PSNR-Y against the heavy branch.
-        classifier_width, classifier_kernel: the classifier's channels and middle-convolution side
+        classifier_width, classifier_kernel, classifier_hidden, classifier_zero_mean: the classifier's channels,
+            middle-convolution side, head's hidden units and colour-blind first convolution
             (:class:`~classsr_cli.config.ClassSRConfig`).
+        classifier_init: ``paper``: Kaiming-normal convolutions scaled by 0.1 (the ClassSR code's); ``kaiming``:
+            unscaled, for the LeakyReLU's slope (trains the deficit regression in far fewer iterations).
         classifier_labels: ``deficit``/``budget`` routing: what the classifier regresses. ``patches``: each
             branch's error on each sub-image, every branch run on the sub-image alone. ``dense``: each branch run
             on every training photo whole, labels for windows at every position, the error on the cell the
@@ -88,6 +92,9 @@ class TrainConfig:
     log_every: int = 100
     classifier_width: int = 128
     classifier_kernel: int = 1
+    classifier_hidden: int = 0
+    classifier_zero_mean: bool = False
+    classifier_init: str = "paper"
     classifier_labels: str = "patches"
     baseline: StageConfig = StageConfig(iterations=20000, batch_size=64, lr=1e-3)
     branches: StageConfig = StageConfig(iterations=15000, batch_size=64, lr=1e-3)
@@ -100,6 +107,8 @@ class TrainConfig:
         if self.classifier_labels not in CLASSIFIER_LABELS:
             raise ConfigError(f"classifier_labels must be one of {', '.join(CLASSIFIER_LABELS)}, "
                               f"got {self.classifier_labels!r}")
+        if self.classifier_init not in CLASSIFIER_INITS:
+            raise ConfigError(f"classifier_init must be one of {', '.join(CLASSIFIER_INITS)}, got {self.classifier_init!r}")
         if self.classifier_labels == "dense" and self.routing == "paper":
             raise ConfigError("classifier_labels = \"dense\" needs deficit or budget routing")
 
@@ -107,7 +116,9 @@ class TrainConfig:
         widths = self.widths or FAMILY_DEFAULTS.get(self.family, {}).get("widths", ())
         return ClassSRConfig(family=self.family, scale=self.scale, widths=tuple(widths), extra=dict(self.extra),
                              patch=self.patch, routing="argmax" if self.routing == "paper" else self.routing,
-                             classifier_width=self.classifier_width, classifier_kernel=self.classifier_kernel)
+                             classifier_width=self.classifier_width, classifier_kernel=self.classifier_kernel,
+                             classifier_hidden=self.classifier_hidden,
+                             classifier_zero_mean=self.classifier_zero_mean)
 
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)

@@ -461,6 +461,8 @@ class Trainer:
     def _assemble(self) -> ClassSR:
         torch.manual_seed(self.cfg.seed + 10)
         model = build_model(self.model_cfg)
+        if self.cfg.classifier_init != "paper":
+            model.classifier.init_weights(self.cfg.classifier_init)
         for k, path in enumerate(self.branches()):
             model.branches[k].load_state_dict(load_checkpoint(path, expect_kind="branch").module.state_dict())
         assert isinstance(model, ClassSR)
