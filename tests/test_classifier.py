@@ -83,7 +83,7 @@ def test_kaiming_init_is_ten_times_the_papers_scale() -> None:
     want = (2 / (1 + 0.1**2) / 64) ** 0.5  # Kaiming-normal, fan-in 64, LeakyReLU slope 0.1
     assert abs(clf.conv2.weight.std().item() - want) < 0.1 * want
     assert abs(paper - 0.1 * (2 / 64) ** 0.5) < 0.01 * want
-    assert float(clf.conv1.bias.abs().max()) == 0
+    assert float(clf.conv1.bias.detach().abs().max()) == 0
     with pytest.raises(ValueError, match="init"):
         clf.init_weights("xavier")
 
