@@ -34,6 +34,8 @@ CLASS_COLOURS: tuple[tuple[int, int, int], ...] = ((40, 200, 70), (240, 200, 30)
 #: frame share a budget: the cheapest routing whose predicted PSNR loss against the heavy branch on the whole
 #: frame is at most the tolerance (dB).
 ROUTINGS: tuple[str, str, str] = ("argmax", "deficit", "budget")
+#: How the classifier's convolutions are initialised for training (``TrainConfig.classifier_init``).
+CLASSIFIER_INITS: tuple[str, str] = ("paper", "kaiming")
 
 #: Paper widths (x4) and the fixed hyper-parameters of each branch family (../reference CLASSSR.md §2).
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -585,6 +585,10 @@ def test_dense_labels_need_deficit_or_budget_routing_and_old_runs_resume(tmp_pat
         load_train_config(None, classifier_labels="dense")
     with pytest.raises(ConfigError, match="classifier_labels"):
         load_train_config(None, routing="deficit", classifier_labels="pixels")
+    with pytest.raises(ConfigError, match="classifier_init"):
+        load_train_config(None, routing="deficit", classifier_init="xavier")
+    with pytest.raises(ConfigError, match="classifier_hidden"):
+        load_train_config(None, routing="deficit", classifier_hidden=-1).model_config()
     cfg = load_train_config(None, routing="deficit", classifier_labels="dense", classifier_kernel=3)
     assert cfg.model_config().classifier_kernel == 3
     run_dir = tmp_path / "old"

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from classsr_cli.config import CLASSIFIER_INITS
+
 __all__ = ["Classifier"]
 
 
@@ -60,7 +62,7 @@ class Classifier(nn.Module):
     def init_weights(self, scheme: str) -> None:
         """Re-initialise the convolutions: ``paper``, Kaiming-normal scaled by 0.1 (the ClassSR code's), or
         ``kaiming``, unscaled for the LeakyReLU's slope. Biases zero; the head keeps PyTorch's default."""
-        if scheme not in ("paper", "kaiming"):
+        if scheme not in CLASSIFIER_INITS:
             raise ValueError(f"unknown classifier init {scheme!r}")
         for conv in (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5):
             if scheme == "paper":

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from classsr_cli.config import FAMILY_DEFAULTS, ClassSRConfig
+from classsr_cli.config import CLASSIFIER_INITS, FAMILY_DEFAULTS, ClassSRConfig
 from classsr_cli.errors import ConfigError
 
 __all__ = ["STAGES", "StageConfig", "TrainConfig", "load_train_config"]
@@ -17,7 +17,6 @@ TRAIN_ROUTINGS = ("paper", "deficit", "budget")
 
 #: What a ``deficit``/``budget`` classifier regresses (``TrainConfig.classifier_labels``).
 CLASSIFIER_LABELS = ("patches", "dense")
-CLASSIFIER_INITS = ("paper", "kaiming")
 
 #: Stages in pipeline order.
 STAGES = ("baseline", "branches", "classifier", "finetune")
