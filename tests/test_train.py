@@ -589,6 +589,13 @@ def test_dense_labels_need_deficit_or_budget_routing_and_old_runs_resume(tmp_pat
         load_train_config(None, routing="deficit", classifier_init="xavier")
     with pytest.raises(ConfigError, match="classifier_hidden"):
         load_train_config(None, routing="deficit", classifier_hidden=-1).model_config()
+    with pytest.raises(ConfigError, match="classifier_zero_mean must be true or false"):
+        load_train_config(None, routing="deficit", classifier_zero_mean="yes")  # a truthy string is not a bool
+    with pytest.raises(ConfigError, match=r"\[classifier\] lr must be a number"):
+        load_train_config(None, classifier={"lr": "fast"})
+    with pytest.raises(ConfigError, match="classifier_width must be an integer"):
+        load_train_config(None, classifier_width=True)
+    assert load_train_config(None, tolerance_db=1).tolerance_db == 1.0  # an integer is a number
     cfg = load_train_config(None, routing="deficit", classifier_labels="dense", classifier_kernel=3)
     assert cfg.model_config().classifier_kernel == 3
     run_dir = tmp_path / "old"

@@ -135,8 +135,25 @@ class TrainConfig:
         return d
 
 
+#: The scalar field types a config value is checked against (``from __future__ import annotations``: by name).
+_SCALARS: dict[str, tuple[type, ...]] = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+_KIND = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
+
+
+def _typed(where: str, value: Any, type_name: str) -> Any:
+    """``value`` checked against a scalar field's type (a bool is not a number here); other types unchecked."""
+    kinds = _SCALARS.get(type_name)
+    if kinds is None:
+        return value
+    if not isinstance(value, kinds) or (isinstance(value, bool) and type_name != "bool"):
+        raise ConfigError(f"{where} must be {_KIND[type_name]}, got {value!r}")
+    return float(value) if type_name == "float" else value
+
+
 def _from_dict(d: dict[str, Any]) -> TrainConfig:
-    names = {f.name for f in fields(TrainConfig)}
+    types = {f.name: str(f.type) for f in fields(TrainConfig)}
+    stage_types = {f.name: str(f.type) for f in fields(StageConfig)}
+    names = set(types)
     unknown = sorted(set(d) - names)
     if unknown:
         raise ConfigError(f"unknown training config key(s): {', '.join(unknown)}")
@@ -145,15 +162,15 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
         if k in STAGES:
             if not isinstance(v, dict):
                 raise ConfigError(f"[{k}] must be a table")
-            stage_names = {f.name for f in fields(StageConfig)}
-            bad = sorted(set(v) - stage_names)
+            bad = sorted(set(v) - set(stage_types))
             if bad:
                 raise ConfigError(f"unknown key(s) in [{k}]: {', '.join(bad)}")
-            kw[k] = replace(getattr(TrainConfig, k), **v)  # unset stage keys keep the stage's defaults
+            typed = {n: _typed(f"[{k}] {n}", x, stage_types[n]) for n, x in v.items()}
+            kw[k] = replace(getattr(TrainConfig, k), **typed)  # unset stage keys keep the stage's defaults
         elif k in ("widths", "factors"):
             kw[k] = tuple(v)
         else:
-            kw[k] = v
+            kw[k] = _typed(k, v, types[k])
     try:
         cfg = TrainConfig(**kw)
         _check_model(cfg)
