@@ -45,6 +45,24 @@ def test_cells_route_like_classify_frame_and_bands_equal_the_whole_frame(model: 
     assert whole.result.counts == tuple(torch.bincount(whole.result.classes.flatten(), minlength=3).tolist())
 
 
+def test_cells_see_the_receptive_radius_by_default_and_pay_only_what_their_layers_compute(model: ClassSR) -> None:
+    """Without a halo given, cells run with the branches' receptive radius (exact), each layer on what the
+    core needs (a tile is priced at its layers' mean area, less than the padded tile's)."""
+    from classsr_cli.engine.cells import plan_cells
+
+    lr = torch.rand(1, 3, 56, 84)
+    run = FrameRun(model, lr, router=Router(Forced(2)), whole_bands=False, block=1)
+    assert run.cells is not None and run.cells.halo == run.cells.layers == 3  # depth 1: three convolutions
+    (full,) = list(run)
+    with torch.no_grad():
+        want = model.branches[2](lr)
+    assert torch.allclose(full.rows[..., 6:-6, 6:-6], want[..., 6:-6, 6:-6], atol=1e-5)
+    assert run.result.flops.used < run.result.flops.heavy  # one tile of the six cells, not six tiles
+    shrinking = plan_cells(56, 84, step=28, patch=32, halo=3, layers=3)
+    padded = plan_cells(56, 84, step=28, patch=32, halo=3)
+    assert shrinking.tile_area(28, 28) == (32 * 32 + 30 * 30 + 28 * 28) / 3 < padded.tile_area(28, 28) == 34 * 34
+
+
 def test_forced_heavy_cells_with_a_full_halo_equal_the_heavy_branch_on_the_frame(model: ClassSR) -> None:
     lr = torch.rand(1, 3, 40, 50)
     sr, res = upscale_tensor(model, lr, force_branch=2)
@@ -165,8 +183,10 @@ def test_a_base_branch_runs_on_the_whole_band_and_heavier_cells_replace_it(model
     lr = torch.rand(1, 3, 112, 112)
     branches = list(model.branches)
     band = band_input(pad_frame(lr, plan), plan, 0, 4)
-    got, pixels = run_cells(branches, band, plan, tiles, 112, lr=lr, y0=0)  # type: ignore[arg-type]
-    assert pixels == (0, 112 * 112, 34 * 34)
+    got, flops = run_cells(branches, band, plan, tiles, 112, lr=lr, y0=0)  # type: ignore[arg-type]
+    medium_b, heavy_b = model.branches[1], model.branches[2]
+    assert flops == (0, medium_b.tile_flops(112, 112), heavy_b.tile_flops(28, 28, 3))  # type: ignore[operator]
+    assert flops[2] < heavy_b.tile_flops(34, 34)  # type: ignore[operator]  # its layers shrink into the halo
     with torch.no_grad():
         medium, heavy = model.branches[1](lr), model.branches[2](lr)
     inner = (slice(None), slice(None), slice(6, -6), slice(6, -6))

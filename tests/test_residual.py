@@ -81,6 +81,31 @@ def test_flops_count_what_runs() -> None:
     assert paper == rest + 2 * 128 * 128 * 56 * 3 * 81
 
 
+def test_a_tile_s_layers_shrink_into_its_halo_and_its_core_is_the_branch_s_own() -> None:
+    """residual_tile: with a halo of the receptive radius the core is the branch's residual on the frame, exactly;
+    a shorter halo changes only the core's edge; what it computes (tile_flops) is less than the whole padded tile
+    and, at halo 0, the residual's own FLOPs."""
+    branch = _random_branches(depth=2)[2]
+    frame = torch.rand(2, 3, 30, 41)
+    layers = len(branch.convs())
+    assert layers == receptive_radius(2, branch.width) == 4
+    with torch.no_grad():
+        whole = branch.residual(frame)
+        assert whole is not None
+        for halo in (4, 6):
+            tile = branch.residual_tile(frame[:, :, 9 - halo : 19 + halo, 12 - halo : 27 + halo], halo)
+            assert tile is not None and tile.shape == (2, 12, 10, 15)
+            assert torch.allclose(tile, whole[:, :, 9:19, 12:27], atol=1e-5)
+        short = branch.residual_tile(frame[:, :, 7:21, 10:29], 2)
+        assert short is not None and short.shape == (2, 12, 10, 15)
+        diff = (short - whole[:, :, 9:19, 12:27]).abs().amax((0, 1))
+        assert diff.max() > 1e-4 and diff[2:-2, 2:-2].max() < 1e-5
+        assert _random_branches()[0].residual_tile(frame, 3) is None  # width 0: bicubic alone
+    assert branch.tile_flops(30, 41) == count_flops(branch, (1, 3, 30, 41)) - branch.functional_flops(frame[:1])
+    assert branch.tile_flops(28, 28, 4) < branch.tile_flops(36, 36)
+    assert branch.tile_flops(28, 28, 4) == branch.tile_flops(28, 28, 9)  # a halo past the radius is cut off
+
+
 def test_deficit_routing_takes_the_cheapest_branch_within_the_tolerance() -> None:
     d = torch.tensor([[0.0, 0.0], [5.0, 0.5], [50.0, 20.0], [0.2, 30.0]])  # light, medium deficits
     scores = torch.log10(DEFICIT_EPS + torch.cat([d, torch.zeros(4, 1)], 1))

@@ -38,7 +38,6 @@ from classsr_cli.engine.defaults import (
     DEFAULT_BATCH,
     DEFAULT_BLEND,
     DEFAULT_BLOCK,
-    DEFAULT_HALO,
     DEFAULT_STEP,
 )
 from classsr_cli.engine.flops import FlopsReport, flops_report
@@ -162,7 +161,8 @@ class FrameRun:
         blend: stitch mode.
         band_patches: about this many patches per band; ``None`` (with ``band_rows`` ``None``): the whole frame.
         band_rows: patch rows per band (overrides ``band_patches``).
-        halo: cell execution (:mod:`~classsr_cli.engine.cells`): LR pixels of context around each cell.
+        halo: cell execution (:mod:`~classsr_cli.engine.cells`): LR pixels of context around each cell; ``None``:
+            the branches' receptive radius, so that every cell is exactly its branch's output on the padded frame.
         block: cell execution: cells per side of a block the planner may compute whole (1: never).
         whole_bands: cell execution: the planner may run a branch on a whole band and only the cells that need
             a heavier one as tiles (its cells then report that branch), when that costs less
@@ -184,7 +184,7 @@ class FrameRun:
         blend: str = DEFAULT_BLEND,
         band_patches: int | None = None,
         band_rows: int | None = None,
-        halo: int = DEFAULT_HALO,
+        halo: int | None = None,
         block: int = DEFAULT_BLOCK,
         whole_bands: bool = True,
         progress: Progress | None = None,
@@ -196,8 +196,9 @@ class FrameRun:
         self.router = router or Router()
         self.cells: CellPlan | None = None
         if cell_path(model, self.router, step):
-            self.cells = plan_cells(lr.shape[2], lr.shape[3], step=step, patch=model.cfg.patch, halo=halo,
-                                    block=block)
+            layers = max(len(b.convs()) for b in model.branches if isinstance(b, ResidualSR))
+            self.cells = plan_cells(lr.shape[2], lr.shape[3], step=step, patch=model.cfg.patch,
+                                    halo=layers if halo is None else halo, block=block, layers=layers)
             self.grid = TileGrid(lr.shape[2], lr.shape[3], step, step, self.cells.rows, self.cells.cols)
         else:
             self.grid = plan_grid(lr.shape[2], lr.shape[3], model.cfg.patch, step)

@@ -65,6 +65,9 @@ class CellPlan:
         halo: LR pixels of context a branch sees around a cell.
         margin: replicate padding of the frame on every side.
         block: cells per side of a block (see :func:`plan_tiles`); the frame is padded to whole blocks.
+        layers: 3x3 convolutions of the branches' residuals (:meth:`ResidualSR.residual_tile`: the first
+            ``min(halo, layers)`` shrink a tile by a pixel a side); what :meth:`tile_area` prices. 0: every layer
+            priced on the whole tile, halo included.
     """
 
     height: int
@@ -76,6 +79,7 @@ class CellPlan:
     halo: int
     margin: int
     block: int = 1
+    layers: int = 0
 
     @property
     def padded_rows(self) -> int:
@@ -85,20 +89,31 @@ class CellPlan:
     def padded_cols(self) -> int:
         return -(-self.cols // self.block) * self.block
 
+    def tile_area(self, height: int, width: int) -> float:
+        """LR pixels a residual computes per layer, on average over its layers, for one ``height`` x ``width``
+        core with this plan's halo (the planner's price of a tile, per unit of a branch's per-pixel cost)."""
+        if self.layers <= 0:
+            return float((height + 2 * self.halo) * (width + 2 * self.halo))
+        k = min(self.halo, self.layers)
+        return sum((height + 2 * max(k - i - 1, 0)) * (width + 2 * max(k - i - 1, 0))
+                   for i in range(self.layers)) / self.layers
+
     @property
     def window_margin(self) -> int:
         """How far a classifier window reaches past its cell on each side."""
         return (self.patch - self.step) // 2
 
 
-def plan_cells(height: int, width: int, *, step: int, patch: int, halo: int, block: int = 1) -> CellPlan:
+def plan_cells(
+    height: int, width: int, *, step: int, patch: int, halo: int, block: int = 1, layers: int = 0
+) -> CellPlan:
     if step > patch or (patch - step) % 2 or step % 4 or patch % 4:
         raise ValueError(f"cells need a step that is a multiple of 4, at most the patch ({patch}) and differs from "
                          f"it by an even number; got {step}")
-    if halo < 0 or block < 1:
-        raise ValueError(f"halo must be at least 0 and block at least 1, got {halo} and {block}")
+    if halo < 0 or block < 1 or layers < 0:
+        raise ValueError(f"halo and layers must be at least 0 and block at least 1, got {halo}, {layers} and {block}")
     margin = max(halo, (patch - step) // 2, BICUBIC_TAPS // 2)
-    return CellPlan(height, width, step, -(-height // step), -(-width // step), patch, halo, margin, block)
+    return CellPlan(height, width, step, -(-height // step), -(-width // step), patch, halo, margin, block, layers)
 
 
 def pad_frame(lr: torch.Tensor, plan: CellPlan) -> torch.Tensor:
@@ -197,8 +212,8 @@ def plan_tiles(
     """How :func:`run_cells` computes a band's ``(rows, cols)`` cell classes, and what it spends on residuals
     (``costs``: each branch's residual cost per LR pixel).
 
-    Cells of a branch run as rectangles (:func:`cover`): a rectangle of ``h x w`` cells pays the halo once,
-    ``(h*step + 2*halo) * (w*step + 2*halo)`` LR pixels, and each batched call (one per branch and rectangle
+    Cells of a branch run as rectangles (:func:`cover`): a rectangle of ``h x w`` cells pays the halo once
+    (:meth:`CellPlan.tile_area` of its core), and each batched call (one per branch and rectangle
     size) ``call_pixels`` of the heaviest branch (:data:`CALL_PIXELS` for the device). Before that, going along
     each row of B x B blocks (B = ``plan.block``), a block that mixes classes is raised whole to its heaviest class
     when that makes the cover of its row of blocks cheaper (a busy region with a few cheaper cells becomes one tile). The raised plan
@@ -248,12 +263,12 @@ def _plan_over(
     """:func:`plan_tiles` for one base: ``(run, rects, cost, base)``; cells at or below ``base`` are free
     beyond ``base_cost`` (base 0 is no base: every cell of a branch that costs anything runs as a tile);
     ``call``: the cost of one batched call."""
-    b, step, halo = plan.block, plan.step, plan.halo
+    b, step = plan.block, plan.step
 
     def priced(run: list[list[int]]) -> tuple[list[Rect], float]:
         rects = [t for t in cover(run) if costs[t[0]] > 0 and (t[0] > base or base == 0)]  # base 0: no base runs
         calls = len({(k, h, w) for k, _, _, h, w in rects})
-        return rects, base_cost + call * calls + sum(costs[k] * (h * step + 2 * halo) * (w * step + 2 * halo)
+        return rects, base_cost + call * calls + sum(costs[k] * plan.tile_area(h * step, w * step)
                                                      for k, _, _, h, w in rects)
 
     rects, cost = priced(grid)
@@ -296,18 +311,21 @@ def run_cells(
     it is the frame's last band): bicubic once over the band; the base branch's residual over the whole band
     (``tiles.base`` > 0: computed on the frame ``lr`` itself, on :func:`band_rows`, so that it sees what it sees
     on the whole image: its pixels are the branch's own on the frame, in every band); then each tile's residual
-    with ``halo`` pixels of context, its core replacing the base's. Tiles of one branch and size are batched
-    (``batch_size`` cells a call).
+    with ``halo`` pixels of context (:meth:`ResidualSR.residual_tile`: no layer computes more of the halo than
+    the core needs), its core replacing the base's. Tiles of one branch and size are batched (``batch_size`` cells
+    a call).
 
-    Returns ``(rows, pixels)``: ``pixels`` the LR pixels each branch's residual computed, halos included."""
+    Returns ``(rows, flops)``: ``flops`` the FLOPs each branch's residual computed, halos included."""
     m, step, halo = plan.margin, plan.step, plan.halo
     s = branches[0].scale
     dtype = _branch_dtype(branches) or band.dtype
     if tiles.base > 0 and not tiles.rects and lr is not None and y0 == 0 and height == plan.height:
-        return branches[tiles.base](lr.to(dtype)), _whole(plan, tiles.base)  # the branch's own forward
+        flops = [0, 0, 0]
+        flops[tiles.base] = branches[tiles.base].tile_flops(plan.height, plan.width)
+        return branches[tiles.base](lr.to(dtype)), (flops[0], flops[1], flops[2])  # the branch's own forward
     band = band.to(dtype)
     out = _bicubic(branches[0], band, plan, height)
-    pixels = [0, 0, 0]
+    flops = [0, 0, 0]
     dst = out[0]  # tile cores are added in place (tiles are disjoint)
     acc: torch.Tensor | None = None
     if tiles.base > 0:
@@ -317,7 +335,7 @@ def run_cells(
         a, b = band_rows(plan, y0, height, base_reach(plan, base))
         res = base.residual(lr[:, :, a:b].to(dtype))
         if res is not None:
-            pixels[tiles.base] += (b - a) * plan.width
+            flops[tiles.base] += base.tile_flops(b - a, plan.width)
             acc = dst = res[0, :, y0 - a : y0 - a + height]  # tile cores replace the base's residual
     if tiles.rects:
         groups: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
@@ -326,32 +344,26 @@ def run_cells(
         src = band[0]
         for (k, h, w), where in groups.items():
             th, tw = h * step + 2 * halo, w * step + 2 * halo
-            pixels[k] += th * tw * len(where)
+            flops[k] += branches[k].tile_flops(h * step, w * step, halo) * len(where)
             for i in range(0, len(where), max(1, batch_size // (h * w))):
                 chunk = where[i : i + max(1, batch_size // (h * w))]
                 x = torch.stack([src[:, m - halo + r * step : m - halo + r * step + th,
                                      m - halo + c * step : m - halo + c * step + tw] for r, c in chunk])
-                res = branches[k].residual(x)
+                res = branches[k].residual_tile(x, halo)
                 assert res is not None
                 for (r, c), t in zip(chunk, res, strict=True):
                     ty, tx = r * step, c * step
                     hh, ww = min(h * step, height - ty), min(w * step, plan.width - tx)
                     if hh <= 0 or ww <= 0:
                         continue
-                    core = t[:, halo : halo + hh, halo : halo + ww]
+                    core = t[:, :hh, :ww]
                     if acc is None:
                         dst[:, ty : ty + hh, tx : tx + ww] += core
                     else:
                         dst[:, ty : ty + hh, tx : tx + ww] = core
     if acc is not None:
         out += acc[None]
-    return pixel_shuffle(out, s), (pixels[0], pixels[1], pixels[2])
-
-
-def _whole(plan: CellPlan, branch: int) -> tuple[int, int, int]:
-    px = [0, 0, 0]
-    px[branch] = plan.height * plan.width
-    return px[0], px[1], px[2]
+    return pixel_shuffle(out, s), (flops[0], flops[1], flops[2])
 
 
 def _cells_of(classes: torch.Tensor, plan: CellPlan) -> torch.Tensor:
@@ -386,10 +398,10 @@ def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int
 
 
 def cell_flops(
-    model: ClassSR, plan: CellPlan, pixels: tuple[int, int, int], *, classified: bool, convention: str = "real",
+    model: ClassSR, plan: CellPlan, residual: tuple[int, int, int], *, classified: bool, convention: str = "real",
 ) -> FlopsReport:
-    """FLOPs of a cell run as it runs: bicubic on the frame, each branch's residual on the ``pixels`` LR pixels
-    it computed (tiles with their halos, bands it ran on whole as a base), the classifier over the padded frame
+    """FLOPs of a cell run as it runs: bicubic on the frame, the ``residual`` FLOPs of each branch as
+    :func:`run_cells` counted them (tiles with their halos, bands it ran on whole as a base), the classifier over the padded frame
     (or on every window, for a classifier with context); against the heavy branch on every cell (same cells,
     each with its halo) and on the whole frame. The residual family has no transposed convolution: both
     conventions agree."""
@@ -402,14 +414,15 @@ def cell_flops(
             hp, wp = plan.rows * plan.patch, plan.cols * plan.patch
         clf = round(per["classifier_px"] * hp * wp) + plan.rows * plan.cols * per["classifier_cell"]
     bicubic = round(per["bicubic_px"] * px)
-    used = bicubic + clf + sum(round(n * r) for n, r in zip(pixels, per["residual_px"], strict=True))
+    used = bicubic + clf + sum(residual)
     heavy = bicubic + plan.rows * plan.cols * per["residual"][2]
     return FlopsReport(used=int(used), heavy=int(heavy), whole=round(per["heavy_px"] * px))
 
 
 def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict:
     """Per-pixel and per-cell FLOPs (convolution FLOPs grow linearly with pixels), cached on the model;
-    ``residual_px`` is each branch's residual per LR pixel (the tile planner's costs)."""
+    ``residual_px`` is each branch's residual per LR pixel (the tile planner's costs), ``residual`` its FLOPs on
+    one cell run as a tile (:meth:`ResidualSR.tile_flops`)."""
     key = (convention, plan.step, plan.halo, plan.patch)
     cache = model.__dict__.setdefault("_cell_flops", {})
     if key not in cache:
@@ -424,13 +437,19 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
 
         cache[key] = {
             "bicubic_px": bicubic_px,
-            "residual": residual(plan.step + 2 * plan.halo),
+            "residual": [b.tile_flops(plan.step, plan.step, plan.halo) for b in _residuals(model)],
             "residual_px": [r / (p * p) for r in residual(p)],
             "classifier_px": (count_flops(model.classifier, (1, 3, p, p), convention) - fc) / (p * p),
             "classifier_cell": fc,
             "heavy_px": count_flops(model.branches[2], (1, 3, p, p), convention) / (p * p),
         }
     return cache[key]
+
+
+def _residuals(model: ClassSR) -> list[ResidualSR]:
+    out = [b for b in model.branches if isinstance(b, ResidualSR)]
+    assert len(out) == len(model.branches), "cell execution needs bicubic + residual branches"
+    return out
 
 
 def _branch_dtype(branches: Sequence[ResidualSR]) -> torch.dtype | None:

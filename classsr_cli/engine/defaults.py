@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BAND_PATCHES", "DEFAULT_BATCH", "DEFAULT_BLEND", "DEFAULT_BLOCK", "DEFAULT_HALO", "DEFAULT_STEP", "PATCH"]
+__all__ = ["BAND_PATCHES", "DEFAULT_BATCH", "DEFAULT_BLEND", "DEFAULT_BLOCK", "DEFAULT_STEP", "PATCH"]
 
 #: Side of an LR patch (the classifier's input).
 PATCH = 32
@@ -14,10 +14,6 @@ DEFAULT_BATCH = 256
 #: the frame: on SunHays80/B100 it is as close to whole-image output as ``feather`` or closer, at a fraction of
 #: the cost (docs/results.md).
 DEFAULT_BLEND = "crop"
-#: Cell execution (residual family): LR pixels of context each cell's residual is computed with. The default
-#: heavy branch sees 6 pixels around; with 4, a cell's outermost 2 pixels differ from the whole-image output
-#: (docs/results.md: routed within 0.01 dB of heavy), at (36/28)² rather than (40/28)² of the cell's area.
-DEFAULT_HALO = 4
 #: Cell execution: cells per side of a block that the planner computes as one tile when that is cheaper than
 #: its cells one by one (a busy region pays the halo once per block instead of once per cell).
 DEFAULT_BLOCK = 4

@@ -131,6 +131,42 @@ class ResidualSR(nn.Module):
             return None
         return self.tail(self.body(self._layout(x)))
 
+    def convs(self) -> list[nn.Conv2d]:
+        """The residual's 3x3 convolutions in order (first, body, tail); empty at width 0."""
+        if self.body is None or self.tail is None:
+            return []
+        return [m for m in self.body if isinstance(m, nn.Conv2d)] + [self.tail]
+
+    def residual_tile(self, x: torch.Tensor, halo: int) -> torch.Tensor | None:
+        """The residual of tiles' cores: ``x`` ``(N, 3, h + 2*halo, w + 2*halo)`` -> ``(N, 3*s*s, h, w)``; None at
+        width 0.
+
+        The first ``k = min(halo, L)`` of the ``L`` convolutions run without padding, each shrinking the tile by a
+        pixel on every side, so every layer computes only what the core needs; the rest (a halo short of the
+        receptive radius ``L``) are zero-padded at the core's size. With ``halo >= L`` every core pixel is exactly
+        the branch's residual on any frame that holds the tile. Costs :meth:`tile_flops`."""
+        convs = self.convs()
+        if not convs:
+            return None
+        k = min(halo, len(convs))
+        if halo > k:
+            cut = halo - k
+            x = x[:, :, cut : x.shape[2] - cut, cut : x.shape[3] - cut]
+        x = self._layout(x)
+        for i, conv in enumerate(convs):
+            x = F.conv2d(x, conv.weight, conv.bias, padding=0 if i < k else 1)
+            if i < len(convs) - 1:
+                x = F.relu_(x)
+        return x
+
+    def tile_flops(self, height: int, width: int, halo: int = 0) -> int:
+        """FLOPs of :meth:`residual_tile` for one ``height`` x ``width`` core (``halo`` 0: the residual on a
+        ``height`` x ``width`` frame, as :meth:`residual` computes it)."""
+        convs = self.convs()
+        k = min(halo, len(convs))
+        return sum(2 * conv.weight.numel() * (height + 2 * max(k - i - 1, 0)) * (width + 2 * max(k - i - 1, 0))
+                   for i, conv in enumerate(convs))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._layout(x)
         y = self.upsample(x)
