@@ -74,13 +74,16 @@ class Classifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Per 4x4 block features ``(N, 32, h/4, w/4)`` (conv1 has stride 4)."""
+        return self.conv5(self._hidden(x))
+
+    def _hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """What conv5 (1x1, linear) takes: ``(N, C, h/4, w/4)`` after conv4's activation."""
         if x.dim() == 4 and not (torch.is_grad_enabled() and self.training):
             x = x.contiguous(memory_format=torch.channels_last)  # inference: oneDNN's fast layout (~7x here)
         x = self.act(self.conv1(x))
         x = self.act(self.conv2(x))
         x = self.act(self.conv3(x))
-        x = self.act(self.conv4(x))
-        return self.conv5(x)
+        return self.act(self.conv4(x))
 
     def head(self, pooled: torch.Tensor) -> torch.Tensor:
         """Scores from window-pooled features ``(..., 32)``: the layers that run once per window."""
@@ -107,9 +110,9 @@ class Classifier(nn.Module):
         """
         if patch % 4 or step % 4:
             raise ValueError(f"patch and step must be multiples of 4, got {patch} and {step}")
-        if self.kernel == 1:
-            pooled = F.avg_pool2d(self.features(frame), kernel_size=patch // 4, stride=step // 4)
-            return self.head(pooled.permute(0, 2, 3, 1))
+        if self.kernel == 1:  # conv5 is 1x1 and linear: pooled before it, it runs once per window, not per block
+            pooled = F.avg_pool2d(self._hidden(frame), kernel_size=patch // 4, stride=step // 4)
+            return self.head(F.linear(pooled.permute(0, 2, 3, 1), self.conv5.weight.flatten(1), self.conv5.bias))
         n = frame.shape[0]
         wins = frame.unfold(2, patch, step).unfold(3, patch, step)  # (N, 3, rows, cols, p, p)
         rows, cols = wins.shape[2], wins.shape[3]
