@@ -275,7 +275,7 @@ class FrameRun:
         branches = [b for b in model.branches if isinstance(b, ResidualSR)]
         costs = unit_flops(model, plan)["residual_px"]
         call = call_pixels(self.lr.device)
-        pixels = [0, 0, 0]
+        residual = [0, 0, 0]  # FLOPs of each branch's residual, as run
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
             for r0 in range(0, plan.rows, per_band):
@@ -291,9 +291,9 @@ class FrameRun:
                 lo, hi = band_rows(plan, y0, height, base_reach(plan, branches[-1]))
                 tiles = plan_tiles(cls, plan, costs, (hi - lo) * plan.width if self.whole_bands else 0,
                                    call_pixels=call)
-                rows, px = run_cells(branches, band, plan, tiles, height, lr=self.lr, y0=y0,
+                rows, spent = run_cells(branches, band, plan, tiles, height, lr=self.lr, y0=y0,
                                      batch_size=router.batch_size)
-                pixels = [a + b for a, b in zip(pixels, px, strict=True)]
+                residual = [a + b for a, b in zip(residual, spent, strict=True)]
                 flat = tiles.run.reshape(-1)
                 self.classes[r0 * plan.cols : (r0 + real) * plan.cols] = flat
                 router.count(flat)
@@ -302,13 +302,13 @@ class FrameRun:
                 yield Band(r0 * plan.step * s, rows)
         counts = tuple(int(c) for c in torch.bincount(self.classes, minlength=3).tolist())
         classified = router.classified
-        p3 = (pixels[0], pixels[1], pixels[2])
+        r3 = (residual[0], residual[1], residual[2])
         self._result = RouteResult(
             grid=self.grid,
             classes=self.classes.reshape(plan.rows, plan.cols),
             computed=(counts[0], counts[1], counts[2]),
-            flops=cell_flops(model, plan, p3, classified=classified),
-            flops_paper=cell_flops(model, plan, p3, classified=classified, convention="paper"),
+            flops=cell_flops(model, plan, r3, classified=classified),
+            flops_paper=cell_flops(model, plan, r3, classified=classified, convention="paper"),
         )
 
     def _band_progress(self, offset: int) -> Progress | None:

@@ -27,7 +27,13 @@ import torch.nn.functional as F
 
 from classsr_cli.engine.flops import FlopsReport, count_flops
 from classsr_cli.models.classsr import ClassSR
-from classsr_cli.models.residual import BICUBIC_TAPS, ResidualSR, pixel_shuffle, receptive_radius
+from classsr_cli.models.residual import (
+    BICUBIC_TAPS,
+    ResidualSR,
+    pixel_shuffle,
+    receptive_radius,
+    tile_margins,
+)
 
 __all__ = [
     "CALL_PIXELS",
@@ -94,9 +100,8 @@ class CellPlan:
         core with this plan's halo (the planner's price of a tile, per unit of a branch's per-pixel cost)."""
         if self.layers <= 0:
             return float((height + 2 * self.halo) * (width + 2 * self.halo))
-        k = min(self.halo, self.layers)
-        return sum((height + 2 * max(k - i - 1, 0)) * (width + 2 * max(k - i - 1, 0))
-                   for i in range(self.layers)) / self.layers
+        margins = tile_margins(self.halo, self.layers)
+        return sum((height + 2 * r) * (width + 2 * r) for r in margins) / self.layers
 
     @property
     def window_margin(self) -> int:
@@ -426,19 +431,13 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
     key = (convention, plan.step, plan.halo, plan.patch)
     cache = model.__dict__.setdefault("_cell_flops", {})
     if key not in cache:
-        light = model.branches[0]
-        assert isinstance(light, ResidualSR)
+        branches = _residuals(model)
         p = plan.patch
-        bicubic_px = 2 * light.bicubic.numel()
         fc = model.classifier.head_flops()
-
-        def residual(t: int) -> list[int]:
-            return [count_flops(b, (1, 3, t, t), convention) - bicubic_px * t * t for b in model.branches]
-
         cache[key] = {
-            "bicubic_px": bicubic_px,
-            "residual": [b.tile_flops(plan.step, plan.step, plan.halo) for b in _residuals(model)],
-            "residual_px": [r / (p * p) for r in residual(p)],
+            "bicubic_px": 2 * branches[0].bicubic.numel(),
+            "residual": [b.tile_flops(plan.step, plan.step, plan.halo) for b in branches],
+            "residual_px": [b.tile_flops(p, p) / (p * p) for b in branches],
             "classifier_px": (count_flops(model.classifier, (1, 3, p, p), convention) - fc) / (p * p),
             "classifier_cell": fc,
             "heavy_px": count_flops(model.branches[2], (1, 3, p, p), convention) / (p * p),

@@ -20,6 +20,7 @@ __all__ = [
     "build_residual",
     "pixel_shuffle",
     "receptive_radius",
+    "tile_margins",
 ]
 
 #: Taps of the bicubic upsampler on the LR grid: offsets -2..2 cover every phase at x2, x3 and x4.
@@ -70,6 +71,14 @@ def receptive_radius(depth: int, width: int = 1) -> int:
     """LR pixels on each side that an output block depends on: ``depth + 2`` 3x3 convolutions, or the bicubic
     path's 2 alone at width 0."""
     return BICUBIC_TAPS // 2 if width == 0 else max(depth + 2, BICUBIC_TAPS // 2)
+
+
+def tile_margins(halo: int, layers: int) -> list[int]:
+    """Pixels beyond the core on each side that each of ``layers`` 3x3 convolutions computes for a tile with
+    ``halo`` pixels of context, when the first ``min(halo, layers)`` run without padding (each shrinks the tile
+    by a pixel a side; :meth:`ResidualSR.residual_tile`) and the rest at the core's size."""
+    k = min(halo, layers)
+    return [max(k - i - 1, 0) for i in range(layers)]
 
 
 class ResidualSR(nn.Module):
@@ -163,9 +172,8 @@ class ResidualSR(nn.Module):
         """FLOPs of :meth:`residual_tile` for one ``height`` x ``width`` core (``halo`` 0: the residual on a
         ``height`` x ``width`` frame, as :meth:`residual` computes it)."""
         convs = self.convs()
-        k = min(halo, len(convs))
-        return sum(2 * conv.weight.numel() * (height + 2 * max(k - i - 1, 0)) * (width + 2 * max(k - i - 1, 0))
-                   for i, conv in enumerate(convs))
+        return sum(2 * conv.weight.numel() * (height + 2 * r) * (width + 2 * r)
+                   for conv, r in zip(convs, tile_margins(halo, len(convs)), strict=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._layout(x)
