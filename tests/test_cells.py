@@ -61,7 +61,9 @@ def test_cells_see_the_receptive_radius_by_default_and_pay_only_what_their_layer
     assert run.result.flops.used < run.result.flops.heavy  # one tile of the six cells, not six tiles
     shrinking = plan_cells(56, 84, step=28, patch=32, halo=3, layers=3)
     padded = plan_cells(56, 84, step=28, patch=32, halo=3)
-    assert shrinking.tile_area(28, 28) == (32 * 32 + 30 * 30 + 28 * 28) / 3 < padded.tile_area(28, 28) == 34 * 34
+    # a canvas piece: its rows shrink a pixel a side per layer, its columns keep their context
+    assert shrinking.tile_area(28, 28) == (32 + 30 + 28) * 34 / 3 < padded.tile_area(28, 28) == 34 * 34
+    assert shrinking.core(2) == (28, 28) and plan_cells(50, 70, step=28, patch=32, halo=3).core(2, 1, 1) == (28, 14)
 
 
 def test_forced_heavy_cells_with_a_full_halo_equal_the_heavy_branch_on_the_frame(model: ClassSR) -> None:
@@ -174,10 +176,13 @@ def test_a_base_branch_runs_on_the_whole_band_and_heavier_cells_replace_it(model
     assert tiles.cost < plan_tiles(cls, plan, costs).cost and plan_tiles(cls, plan, costs).base == 0
     assert plan_tiles(torch.full((4, 4), 2), plan, costs, band_pixels=112 * 112).rects == ()  # heavy whole
     two = torch.zeros(4, 4, dtype=torch.long)
-    two[0, 0] = two[2, 0] = two[2, 1] = 2  # tiles of two sizes: two batched calls
+    two[0, 0] = two[2, 0] = two[2, 1] = 2  # tiles of two widths, one height: one canvas, one call
     spread = plan_tiles(two, plan, costs)
     assert sorted(spread.rects) == [(2, 0, 0, 1, 1), (2, 2, 0, 1, 2)]
-    assert spread.cost == 3.0 * (34 * 34 + 34 * 62) + 2 * 3.0 * CALL_PIXELS["cpu"]
+    assert spread.cost == 3.0 * (34 * 34 + 34 * 62) + 3.0 * CALL_PIXELS["cpu"]
+    two[2, 1], two[3, 0] = 0, 2  # a tile two cells tall: a second canvas, a second call
+    assert sorted(plan_tiles(two, plan, costs).rects) == [(2, 0, 0, 1, 1), (2, 2, 0, 2, 1)]
+    assert plan_tiles(two, plan, costs).cost == 3.0 * (34 * 34 + 62 * 34) + 2 * 3.0 * CALL_PIXELS["cpu"]
     # a GPU's call costs tens of thousands of pixels: the same band then runs one branch whole, no tiles
     gpu = plan_tiles(cls, plan, costs, band_pixels=112 * 112, call_pixels=call_pixels(torch.device("cuda")))
     assert gpu.rects == () and gpu.base == 2 and call_pixels(torch.device("cpu")) == CALL_PIXELS["cpu"]
@@ -196,11 +201,11 @@ def test_a_base_branch_runs_on_the_whole_band_and_heavier_cells_replace_it(model
     assert torch.allclose(torch.where(mask, heavy, medium)[inner], got[inner], atol=1e-5)
     with pytest.raises(ValueError, match="base branch"):
         run_cells(branches, band, plan, tiles, 112)  # type: ignore[arg-type]
-    frame = torch.rand(1, 3, 90, 70)  # every band's plan is the medium branch as base: its own pixels in each
-    parts = list(FrameRun(model, frame, router=Router(Forced(1)), band_rows=1, block=1, halo=2))  # halo below its radius, 3
+    frame = torch.rand(1, 3, 90, 70)  # bands of one cell row, as base or as tiles: the branch's pixels in each
+    parts = list(FrameRun(model, frame, router=Router(Forced(1)), band_rows=1, block=1))
     with torch.no_grad():
-        assert len(parts) == 4 and torch.allclose(torch.cat([p.rows for p in parts], 2), model.branches[1](frame),
-                                                  atol=1e-5)
+        assert len(parts) == 4 and torch.allclose(torch.cat([p.rows for p in parts], 2)[inner],
+                                                  model.branches[1](frame)[inner], atol=1e-5)
 
 
 def test_a_band_routing_cannot_pay_for_runs_the_heavy_branch_whole(model: ClassSR) -> None:
@@ -216,7 +221,8 @@ def test_a_band_routing_cannot_pay_for_runs_the_heavy_branch_whole(model: ClassS
     assert torch.allclose(band.rows, want, atol=1e-5)  # one band: the heavy branch's own output, borders included
     assert torch.allclose(cells.rows[..., 6:-6, 6:-6], want[..., 6:-6, 6:-6], atol=1e-5)
     parts = list(FrameRun(model, lr, router=Router(Forced(2)), halo=3, band_rows=1, block=1))  # bands see halo rows
-    assert len(parts) == 3 and torch.allclose(torch.cat([p.rows for p in parts], 2), want, atol=1e-5)
+    assert len(parts) == 3 and torch.allclose(torch.cat([p.rows for p in parts], 2)[..., 6:-6, 6:-6],
+                                              want[..., 6:-6, 6:-6], atol=1e-5)
     assert fast.result.counts == slow.result.counts == (0, 0, fast.result.grid.count)
     assert fast.result.flops.used < slow.result.flops.used
     assert fast.result.flops.used <= fast.result.flops.whole * ((64 + 6) * (72 + 6)) / (64 * 72) * 1.01

@@ -11,7 +11,8 @@ light branch: plain bicubic). So a routed frame is computed as
    LR grid (a width-0 class costs nothing here; :func:`plan_tiles` picks the cheapest base);
 4. one ``pixel_shuffle`` of bicubic + residuals.
 
-Cells of one class are batched; the frame is replicate-padded once by ``margin`` = max(halo, classifier
+The cells of a branch run as rectangles laid side by side on a canvas, one call per branch and rectangle
+height (:func:`run_cells`); the frame is replicate-padded once by ``margin`` = max(halo, classifier
 margin, bicubic taps) so that no branch sees an artificial border inside the frame. Bands of cell rows give the
 same pixels as the whole frame (every cell sees the same context either way).
 """
@@ -97,11 +98,18 @@ class CellPlan:
 
     def tile_area(self, height: int, width: int) -> float:
         """LR pixels a residual computes per layer, on average over its layers, for one ``height`` x ``width``
-        core with this plan's halo (the planner's price of a tile, per unit of a branch's per-pixel cost)."""
+        core with this plan's halo, run as a piece of a canvas (:func:`run_cells`): its rows shrink by a pixel a
+        side per layer, its columns keep their context (the columns between two pieces are computed and dropped).
+        The planner's price of a tile, per unit of a branch's per-pixel cost."""
         if self.layers <= 0:
             return float((height + 2 * self.halo) * (width + 2 * self.halo))
-        margins = tile_margins(self.halo, self.layers)
-        return sum((height + 2 * r) * (width + 2 * r) for r in margins) / self.layers
+        side = width + 2 * min(self.halo, self.layers)
+        return sum((height + 2 * r) * side for r in tile_margins(self.halo, self.layers)) / self.layers
+
+    def core(self, col: int, rows: int = 1, cols: int = 1) -> tuple[int, int]:
+        """LR ``(height, width)`` that :func:`run_cells` computes for ``rows`` x ``cols`` cells from cell column
+        ``col``: whole cells tall (canvases of recurring heights), cropped to the frame on the right."""
+        return rows * self.step, min(cols * self.step, self.width - col * self.step)
 
     @property
     def window_margin(self) -> int:
@@ -195,13 +203,15 @@ def cover(run: list[list[int]]) -> list[Rect]:
 
 
 #: What one residual call costs beyond its pixels, in LR pixels of the heaviest branch, per device type. CPU: a
-#: call on a single 36x36 tile of the default x4 model costs 670-1,330 more heavy-branch pixels than the same tile
-#: in a batch of 64, for the medium branch as for the heavy one (2-core CPU, three runs of ``python
-#: scripts/tile_costs.py``). CUDA: a call on one tile takes as long as the heavy branch on 42,500-46,800 LR pixels
-#: of a 256x192 frame, at fp32, bf16 and fp16 (one H200, ``scripts/gpu_check.py``): a GPU is launch-bound at
-#: these sizes. Other devices take the CUDA figure (GPUs alike; not measured). docs/results.md has both. The
-#: planner counts it for every batched call (one per branch and tile size), so a plan of many small tiles is not
-#: preferred to one branch on the whole band for a few FLOPs less.
+#: call on a single 40x40 piece (a 28x28 cell and its halo of 6) of the default x4 model costs 520-780 more
+#: heavy-branch pixels than the same piece on a canvas of 64 (2-core CPU, two runs of ``python
+#: scripts/tile_costs.py``; 670-1,330 against a batch of 64 under the batched tiles before canvases), for the
+#: medium branch as for the heavy one; 1,000 is kept (the planner decided alike at 600, 1,000 and 2,500:
+#: SunHays80 x4 within this machine's noise). CUDA: a call on one tile takes as long as the heavy branch on
+#: 42,500-46,800 LR pixels of a 256x192 frame, at fp32, bf16 and fp16 (one H200, ``scripts/gpu_check.py``): a
+#: GPU is launch-bound at these sizes. Other devices take the CUDA figure (GPUs alike; not measured).
+#: docs/results.md has both. The planner counts it for every call (one canvas per branch and rectangle height),
+#: so a plan of many small tiles is not preferred to one branch on the whole band for a few FLOPs less.
 CALL_PIXELS = {"cpu": 1000, "cuda": 43000}
 
 
@@ -218,8 +228,9 @@ def plan_tiles(
     (``costs``: each branch's residual cost per LR pixel).
 
     Cells of a branch run as rectangles (:func:`cover`): a rectangle of ``h x w`` cells pays the halo once
-    (:meth:`CellPlan.tile_area` of its core), and each batched call (one per branch and rectangle
-    size) ``call_pixels`` of the heaviest branch (:data:`CALL_PIXELS` for the device). Before that, going along
+    (:meth:`CellPlan.tile_area` of its core, :meth:`CellPlan.core`),
+    and each call (one canvas per branch and rectangle height, :func:`run_cells`) ``call_pixels`` of the
+    heaviest branch (:data:`CALL_PIXELS` for the device). Before that, going along
     each row of B x B blocks (B = ``plan.block``), a block that mixes classes is raised whole to its heaviest class
     when that makes the cover of its row of blocks cheaper (a busy region with a few cheaper cells becomes one tile). The raised plan
     is kept only when its cover of the whole band costs less than that of the classes as they are.
@@ -239,13 +250,19 @@ def plan_tiles(
     # in O(1)).
     whole = costs[top] * band_pixels + call if band_pixels > 0 and top > 0 else math.inf
     cell_of = padded.tolist()
+    area = [0] * len(costs)  # each class's cells' cores inside the frame: what its tiles cost at least
+    for row in cell_of:
+        for c, v in enumerate(row):
+            if v >= 0:
+                h, w = plan.core(c)
+                area[v] += h * w
     best: tuple[list[list[int]], list[Rect], float, int] | None = None
     for base in range(top if top else len(costs)):  # top > 0: bases from top up are priced by `whole`
         if base > 0 and (band_pixels <= 0 or costs[base] <= 0):
             continue
         base_cost = costs[base] * band_pixels + call if base else 0.0
         heavier = [k for k in range(base + 1, len(costs)) if counts[k] and costs[k] > 0]
-        bound = base_cost + (call if heavier else 0.0) + sum(costs[k] * counts[k] * plan.step**2 for k in heavier)
+        bound = base_cost + (call if heavier else 0.0) + sum(costs[k] * area[k] for k in heavier)
         if bound > min(whole, best[2] if best else math.inf):
             continue
         grid = cell_of if base == 0 else [[max(v, base) if v >= 0 else v for v in row] for row in cell_of]
@@ -267,14 +284,14 @@ def _plan_over(
 ) -> tuple[list[list[int]], list[Rect], float, int]:
     """:func:`plan_tiles` for one base: ``(run, rects, cost, base)``; cells at or below ``base`` are free
     beyond ``base_cost`` (base 0 is no base: every cell of a branch that costs anything runs as a tile);
-    ``call``: the cost of one batched call."""
-    b, step = plan.block, plan.step
+    ``call``: the cost of one call."""
+    b = plan.block
 
     def priced(run: list[list[int]]) -> tuple[list[Rect], float]:
         rects = [t for t in cover(run) if costs[t[0]] > 0 and (t[0] > base or base == 0)]  # base 0: no base runs
-        calls = len({(k, h, w) for k, _, _, h, w in rects})
-        return rects, base_cost + call * calls + sum(costs[k] * plan.tile_area(h * step, w * step)
-                                                     for k, _, _, h, w in rects)
+        calls = len({(k, h) for k, _, _, h, _ in rects})
+        return rects, base_cost + call * calls + sum(
+            costs[k] * plan.tile_area(*plan.core(c, h, w)) for k, _, c, h, w in rects)
 
     rects, cost = priced(grid)
     run = grid
@@ -316,12 +333,12 @@ def run_cells(
     it is the frame's last band): bicubic once over the band; the base branch's residual over the whole band
     (``tiles.base`` > 0: computed on the frame ``lr`` itself, on :func:`band_rows`, so that it sees what it sees
     on the whole image: its pixels are the branch's own on the frame, in every band); then each tile's residual
-    with ``halo`` pixels of context (:meth:`ResidualSR.residual_tile`: no layer computes more of the halo than
-    the core needs), its core replacing the base's. Tiles of one branch and size are batched (``batch_size`` cells
-    a call).
+    with ``halo`` pixels of context (:meth:`ResidualSR.residual_tile`: the rows of no layer compute more of the
+    halo than the core needs), its core replacing the base's. The tiles of one branch and height run as one call,
+    side by side on a canvas (:func:`_canvases`; at most ``batch_size`` cells a call).
 
     Returns ``(rows, flops)``: ``flops`` the FLOPs each branch's residual computed, halos included."""
-    m, step, halo = plan.margin, plan.step, plan.halo
+    m, halo = plan.margin, plan.halo
     s = branches[0].scale
     dtype = _branch_dtype(branches) or band.dtype
     if tiles.base > 0 and not tiles.rects and lr is not None and y0 == 0 and height == plan.height:
@@ -343,32 +360,52 @@ def run_cells(
             flops[tiles.base] += base.tile_flops(b - a, plan.width)
             acc = dst = res[0, :, y0 - a : y0 - a + height]  # tile cores replace the base's residual
     if tiles.rects:
-        groups: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
-        for k, r, c, h, w in tiles.rects:
-            groups.setdefault((k, h, w), []).append((r, c))
         src = band[0]
-        for (k, h, w), where in groups.items():
-            th, tw = h * step + 2 * halo, w * step + 2 * halo
-            flops[k] += branches[k].tile_flops(h * step, w * step, halo) * len(where)
-            for i in range(0, len(where), max(1, batch_size // (h * w))):
-                chunk = where[i : i + max(1, batch_size // (h * w))]
-                x = torch.stack([src[:, m - halo + r * step : m - halo + r * step + th,
-                                     m - halo + c * step : m - halo + c * step + tw] for r, c in chunk])
-                res = branches[k].residual_tile(x, halo)
-                assert res is not None
-                for (r, c), t in zip(chunk, res, strict=True):
-                    ty, tx = r * step, c * step
-                    hh, ww = min(h * step, height - ty), min(w * step, plan.width - tx)
-                    if hh <= 0 or ww <= 0:
-                        continue
-                    core = t[:, :hh, :ww]
-                    if acc is None:
-                        dst[:, ty : ty + hh, tx : tx + ww] += core
-                    else:
-                        dst[:, ty : ty + hh, tx : tx + ww] = core
+        for k, rows_px, pieces in _canvases(tiles.rects, plan, height, batch_size):
+            branch = branches[k]
+            e = min(halo, len(branch.convs()))  # context the piece carries: what its shrinking layers consume
+            canvas = torch.cat([src[:, m - e + ty : m + ty + rows_px + e, m - e + tx : m + tx + ww + e]
+                                for ty, tx, ww in pieces], dim=2)[None]
+            res = branch.residual_tile(canvas, e)
+            assert res is not None
+            flops[k] += branch.tile_flops(rows_px, canvas.shape[3] - 2 * e, e)
+            off = 0
+            for ty, tx, ww in pieces:
+                hh = min(rows_px, height - ty)
+                core = res[0, :, :hh, off : off + ww]
+                off += ww + 2 * e
+                if acc is None:
+                    dst[:, ty : ty + hh, tx : tx + ww] += core
+                else:
+                    dst[:, ty : ty + hh, tx : tx + ww] = core
     if acc is not None:
         out += acc[None]
     return pixel_shuffle(out, s), (flops[0], flops[1], flops[2])
+
+
+def _canvases(
+    rects: Sequence[Rect], plan: CellPlan, height: int, batch_size: int
+) -> list[tuple[int, int, list[tuple[int, int, int]]]]:
+    """The residual calls of a band's tiles: ``(branch, rows, pieces)``, each a canvas of ``pieces`` ``(y, x,
+    width)`` (LR cores, whole cells tall, cropped to the frame on the right) that :func:`run_cells` lays side by
+    side, each with its context, and runs as one image. Convolutions without padding keep every core exactly its
+    own (a core's output depends only on its piece); the columns between two cores are computed and dropped.
+    One canvas per branch and rectangle height, of at most ``batch_size`` cells' area: a few large calls
+    instead of one per tile size."""
+    step = plan.step
+    groups: dict[tuple[int, int], list[tuple[int, list[tuple[int, int, int]]]]] = {}
+    for k, r, c, h, w in sorted(rects):
+        ty, tx = r * step, c * step
+        rows_px, ww = h * step, min(w * step, plan.width - tx)
+        if ty >= height or ww <= 0:
+            continue
+        chunks = groups.setdefault((k, rows_px), [(0, [])])
+        if chunks[-1][1] and (chunks[-1][0] + ww) * rows_px > batch_size * step * step:
+            chunks.append((0, []))
+        width, pieces = chunks[-1]
+        pieces.append((ty, tx, ww))
+        chunks[-1] = (width + ww, pieces)
+    return [(k, rows_px, pieces) for (k, rows_px), chunks in groups.items() for _, pieces in chunks]
 
 
 def _cells_of(classes: torch.Tensor, plan: CellPlan) -> torch.Tensor:
