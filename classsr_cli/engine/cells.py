@@ -19,6 +19,7 @@ same pixels as the whole frame (every cell sees the same context either way).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,8 +104,12 @@ class CellPlan:
         The planner's price of a tile, per unit of a branch's per-pixel cost."""
         if self.layers <= 0:
             return float((height + 2 * self.halo) * (width + 2 * self.halo))
-        side = width + 2 * min(self.halo, self.layers)
-        return sum((height + 2 * r) * side for r in tile_margins(self.halo, self.layers)) / self.layers
+        return (height + 2 * self._mean_margin) * (width + 2 * min(self.halo, self.layers))  # linear in the margin
+
+    @functools.cached_property
+    def _mean_margin(self) -> float:
+        """Rows beyond the core on each side a layer computes, on average over the layers (:func:`tile_margins`)."""
+        return sum(tile_margins(self.halo, self.layers)) / self.layers
 
     def core(self, col: int, rows: int = 1, cols: int = 1) -> tuple[int, int]:
         """LR ``(height, width)`` that :func:`run_cells` computes for ``rows`` x ``cols`` cells from cell column
