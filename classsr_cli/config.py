@@ -111,6 +111,11 @@ class ClassSRConfig:
             increase of a patch's mean squared error over the heavy branch's (8-bit levels²) for which a cheaper
             branch is taken; for ``budget`` the predicted PSNR loss (dB) a frame may have against the heavy
             branch.
+        cell_tolerance: ``budget`` routing only. When above 0, the model's default decision (no tolerance asked
+            for) is the ``deficit`` rule at this tolerance (8-bit levels², calibrated): the classifier predicts
+            the deficits either way, and per patch is the safer rule at the default's small loss; an explicit
+            tolerance is then always the frame's budget in dB (the dial). 0: the default is the budget at
+            ``tolerance``.
     """
 
     family: str = "fsrcnn"
@@ -125,6 +130,7 @@ class ClassSRConfig:
     classes: tuple[str, str, str] = CLASS_NAMES
     routing: str = "argmax"
     tolerance: float = 0.0
+    cell_tolerance: float = 0.0
 
     def __post_init__(self) -> None:
         _check_family_scale(self.family, self.scale)
@@ -139,6 +145,9 @@ class ClassSRConfig:
             raise ConfigError(f"classifier_kernel must be odd and at least 1, got {self.classifier_kernel}")
         if self.classifier_hidden < 0:
             raise ConfigError(f"classifier_hidden must be at least 0, got {self.classifier_hidden}")
+        if self.cell_tolerance < 0 or (self.cell_tolerance and self.routing != "budget"):
+            raise ConfigError(f"cell_tolerance is a budget model's default (at least 0), got {self.cell_tolerance:g} "
+                              f"with {self.routing} routing")
         if self.patch < 4 or self.patch % 4:
             raise ConfigError(f"patch must be a positive multiple of 4, got {self.patch}")
         # Validate (and fill the defaults of) the family hyper-parameters once.

@@ -171,8 +171,15 @@ def test_model_decide_follows_its_routing() -> None:
     e = torch.log10(DEFICIT_EPS + torch.tensor([[1.0, 0.5, 1000.0], [20.0, 2.0, 10.0]]))
     assert budget.decide(e).tolist() == [0, 1]  # type: ignore[operator]  # 0.05 dB of 1010: 11.7 to spend
     assert budget.decide(e, tolerance=0.0).tolist() == [2, 2]  # type: ignore[operator]
+    # A calibrated per-patch default: the deficit rule when no tolerance is asked for, the budget when one is.
+    both = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,
+                                     routing="budget", tolerance=0.05, cell_tolerance=1.5))
+    assert both.decide(e).tolist() == [0, 2]  # type: ignore[operator]  # 1.0 and 0.5 fit 1.5; 20 and 2 do not
+    assert both.decide(e, tolerance=0.05).tolist() == [0, 1]  # type: ignore[operator]
     with pytest.raises(ConfigError, match="routing"):
         ClassSRConfig("residual", 2, (0, 4, 8), routing="best")
+    with pytest.raises(ConfigError, match="cell_tolerance"):
+        ClassSRConfig("residual", 2, (0, 4, 8), routing="deficit", cell_tolerance=1.0)
 
 
 def routed_frame(branches: list[ResidualSR], frame: torch.Tensor, classes: torch.Tensor, *, step: int, halo: int,

@@ -507,11 +507,14 @@ def write_deficit_config(path: Path, iterations: int = 4, routing: str = "defici
     return path
 
 
-@pytest.mark.parametrize(("routing", "labels"), [("deficit", "patches"), ("budget", "patches"), ("deficit", "dense")])
+@pytest.mark.parametrize(("routing", "labels"),
+                         [("deficit", "patches"), ("budget", "patches"), ("budget", "per-patch default"), ("deficit", "dense")])
 def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance(
     hr_dir: Path, tmp_path: Path, routing: str, labels: str
 ) -> None:
     dense = 'classifier_labels = "dense"\nclassifier_kernel = 3\nclassifier_width = 8\n' if labels == "dense" else ""
+    if labels == "per-patch default":
+        dense = 'budget_default = "patch"\n'
     hidden = 4 if routing == "budget" else 0  # the default models' classifier options, written into the checkpoint
     v2 = f'classifier_hidden = {hidden}\nclassifier_zero_mean = {str(hidden > 0).lower()}\nclassifier_init = "kaiming"\n'
     cfg = write_deficit_config(tmp_path / "deficit.toml", routing=routing,
@@ -536,8 +539,17 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
                    for rec in metrics(run_dir))
     calib = loaded.provenance["stages"]["classifier"]
     assert loaded.provenance["recipe"]["routing"] == routing
-    if routing == "budget":  # the dial is in dB: scanned up to 3 dB
-        assert cfg_out.tolerance <= 3
+    if routing == "budget":  # the dial is in dB: scanned up to the recipe's tolerance_db, never above
+        assert 0 <= cfg_out.tolerance <= 0.05
+    cal = next(rec for rec in metrics(run_dir) if rec.get("event") == "calibrate")
+    if labels == "per-patch default":  # the default decides per patch at its own calibrated tolerance
+        assert cfg_out.cell_tolerance == cal["cell_tolerance"] and "budget_loss_db" in cal
+        from classsr_cli.models.classsr import DEFICIT_EPS, deficit_classes
+
+        sc = torch.log10(DEFICIT_EPS + torch.rand(50, 3, generator=torch.Generator().manual_seed(0)) * 20)
+        assert torch.equal(loaded.module.decide(sc), deficit_classes(sc, cfg_out.cell_tolerance))  # type: ignore[operator]
+    else:
+        assert cfg_out.cell_tolerance == 0 and "cell_tolerance" not in cal
     assert loaded.provenance["trained_on"] == [{"device": "cpu", "cpu": loaded.provenance["exported_on"]["cpu"],
                                                 "cpus": os.cpu_count()}]
     recs = metrics(run_dir)

@@ -33,3 +33,8 @@ def test_list_models_reports_routing_and_the_calibrated_tolerance(tmp_path: Path
     assert (info.family, info.scale, info.routing, info.tolerance) == ("residual", 2, "deficit", 2.5)
     paper = [m for m in zoo.list_models() if m.family == "fsrcnn"]
     assert paper and all(m.routing == "argmax" and m.tolerance is None for m in paper)
+    both = ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8, routing="budget", tolerance=0.05,
+                         cell_tolerance=1.5)
+    path = save_checkpoint(build_model(both), tmp_path / "both_x2.safetensors")
+    (info,) = [m for m in zoo.list_models([path]) if m.path == path]
+    assert (info.routing, info.tolerance, info.cell_tolerance) == ("budget", 0.05, 1.5)

@@ -61,6 +61,7 @@ def models(
             record = {
                 "name": m.name, "path": str(m.path), "kind": kinds[m.path], "family": m.family, "scale": m.scale,
                 "size_bytes": m.size_bytes, "trained": m.trained, "routing": m.routing, "tolerance": m.tolerance,
+                "cell_tolerance": m.cell_tolerance or None,
             }
             typer.echo(json.dumps(record))
         return
@@ -68,6 +69,8 @@ def models(
     for m in found:
         unit = " dB" if m.routing == "budget" else ""
         routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g}{unit})"
+        if m.cell_tolerance:  # the default decides per patch; --tolerance is the frame's budget in dB
+            routing = f"{m.routing} (default per patch {m.cell_tolerance:.3g}; --tolerance in dB)"
         table.add_row(
             escape(m.name), kinds[m.path], m.family, f"x{m.scale}", routing, _size(m.size_bytes),
             "yes" if m.trained else "no", escape(str(m.path)),

@@ -115,13 +115,15 @@ class ClassSR(nn.Module):
         """Classes ``(N,)`` from classifier outputs ``(N, 3)``: argmax; for ``deficit`` routing the cheapest
         branch within ``tolerance`` per patch; for ``budget`` routing the cheapest routing of the ``N`` patches
         together within ``tolerance`` dB (:func:`budget_classes`). ``tolerance`` defaults to the model's
-        calibrated :attr:`ClassSRConfig.tolerance`."""
+        calibrated :attr:`ClassSRConfig.tolerance`; a budget model with a calibrated
+        :attr:`ClassSRConfig.cell_tolerance` decides by default per patch at that tolerance instead."""
         if self.cfg.routing == "argmax":
             return scores.argmax(1)
-        tol = self.cfg.tolerance if tolerance is None else tolerance
         if self.cfg.routing == "budget":
-            return budget_classes(scores, tol, self.branch_costs)
-        return deficit_classes(scores, tol)
+            if tolerance is None and self.cfg.cell_tolerance > 0:
+                return deficit_classes(scores, self.cfg.cell_tolerance)
+            return budget_classes(scores, self.cfg.tolerance if tolerance is None else tolerance, self.branch_costs)
+        return deficit_classes(scores, self.cfg.tolerance if tolerance is None else tolerance)
 
     @property
     def branch_costs(self) -> tuple[float, float, float]:

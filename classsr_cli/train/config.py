@@ -57,6 +57,9 @@ class TrainConfig:
             random offset below ``data_step``), not only on the grid.
         tolerance_db: ``deficit``/``budget`` routing: the default tolerance is calibrated on the held-out training
             photos so that routing loses at most this much mean PSNR-Y against the heavy branch.
+        budget_default: ``budget`` routing: the model's default decision. ``frame``: the frame's budget at the
+            calibrated dB tolerance. ``patch``: the per-patch (``deficit``) rule at a tolerance calibrated the same
+            way (:attr:`~classsr_cli.config.ClassSRConfig.cell_tolerance`); an explicit tolerance is the budget.
         classifier_width, classifier_kernel, classifier_hidden, classifier_zero_mean: the classifier's channels,
             middle-convolution side, head's hidden units and colour-blind first convolution
             (:class:`~classsr_cli.config.ClassSRConfig`).
@@ -88,6 +91,7 @@ class TrainConfig:
     routing: str = "paper"
     random_crops: bool = False
     tolerance_db: float = 0.05
+    budget_default: str = "frame"
     log_every: int = 100
     classifier_width: int = 128
     classifier_kernel: int = 1
@@ -108,6 +112,8 @@ class TrainConfig:
                               f"got {self.classifier_labels!r}")
         if self.classifier_init not in CLASSIFIER_INITS:
             raise ConfigError(f"classifier_init must be one of {', '.join(CLASSIFIER_INITS)}, got {self.classifier_init!r}")
+        if self.budget_default not in ("frame", "patch"):
+            raise ConfigError(f"budget_default must be frame or patch, got {self.budget_default!r}")
         if self.classifier_labels == "dense" and self.routing == "paper":
             raise ConfigError("classifier_labels = \"dense\" needs deficit or budget routing")
 

@@ -347,8 +347,11 @@ class Trainer:
     def _calibrate(self, model: ClassSR) -> dict[str, Any]:
         """The default tolerance: the largest whose routing, through the engine, of the held-out training photos
         (whole images, at their first scale factor; never the validation sets) loses at most ``tolerance_db`` of
-        mean PSNR-Y (border = scale) against the heavy branch on the whole image. Also the shares of each class
-        and the figures it was chosen on."""
+        mean PSNR-Y (border = scale) against the heavy branch on the whole image. For ``budget`` routing, whose
+        tolerance is itself a predicted loss in dB, the scan ends at ``tolerance_db``: the default never promises
+        more than the recipe asks, even where these photos would allow it (they are more textured than everyday
+        photos); with ``budget_default = "patch"`` the per-patch default (``cell_tolerance``) is calibrated as a
+        deficit model's is. Also the shares of each class under the default and the figures it was chosen on."""
         from classsr_cli.engine.bands import upscale_tensor
         from classsr_cli.metrics import psnr, quantize
 
@@ -363,7 +366,10 @@ class Trainer:
             lrs = [torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).to(self.dist.device) for lr, _ in pairs]
             heavy = [psnr(quantize(model.branches[2](x)), hr, s, y_channel=True) for x, (_, hr) in zip(lrs, pairs, strict=True)]
 
-            def route(tol: float) -> tuple[float, tuple[int, int, int]]:
+            base = model.cfg
+
+            def route(tol: float | None, cell: float = 0.0) -> tuple[float, tuple[int, int, int]]:
+                model.cfg = replace(base, cell_tolerance=cell)  # cell > 0 with tol None: a budget model per patch
                 loss, counts = 0.0, [0, 0, 0]
                 for x, (_, hr), ref in zip(lrs, pairs, heavy, strict=True):
                     sr, res = upscale_tensor(model, x, tolerance=tol)
@@ -371,14 +377,30 @@ class Trainer:
                     counts = [a + b for a, b in zip(counts, res.counts, strict=True)]
                 return loss / len(lrs), (counts[0], counts[1], counts[2])
 
-            best, best_loss, best_counts = 0.0, *route(0.0)
-            scan = np.geomspace(0.001, 3, 61) if self.cfg.routing == "budget" else np.geomspace(0.01, 1000, 61)
-            for tol in scan:  # the loss grows with the tolerance (coarsely): scan it all
-                loss, counts = route(float(tol))
-                if loss <= self.cfg.tolerance_db:
-                    best, best_loss, best_counts = float(tol), loss, counts
+            def scan(tols: np.ndarray, per_patch: bool) -> tuple[float, float, tuple[int, int, int]]:
+                """The largest tolerance within ``tolerance_db`` (the loss grows with it, coarsely: all scanned)."""
+                best, best_loss, best_counts = 0.0, *route(0.0)
+                for tol in tols:
+                    loss, counts = route(None, float(tol)) if per_patch else route(float(tol))
+                    if loss <= self.cfg.tolerance_db:
+                        best, best_loss, best_counts = float(tol), loss, counts
+                return best, best_loss, best_counts
+
+            try:
+                cells = np.geomspace(0.01, 1000, 61)
+                if self.cfg.routing == "budget":  # the tolerance is a frame's predicted loss in dB: at most the recipe's
+                    best, best_loss, best_counts = scan(np.geomspace(0.001, self.cfg.tolerance_db, 41), False)
+                    budget = {"budget_loss_db": round(best_loss, 4)}
+                    if self.cfg.budget_default == "patch":
+                        cell, best_loss, best_counts = scan(cells, True)
+                        budget["cell_tolerance"] = cell
+                else:
+                    best, best_loss, best_counts = scan(cells, False)
+                    budget = {}
+            finally:
+                model.cfg = base
         n = max(1, sum(best_counts))
-        return {"tolerance": best, "loss_db": round(best_loss, 4), "images": len(pairs),
+        return {"tolerance": best, "loss_db": round(best_loss, 4), "images": len(pairs), **budget,
                 **{f"share_{name}": round(c / n, 4) for name, c in zip(CLASS_NAMES, best_counts, strict=True)}}
 
     def _errors(self) -> np.ndarray:
@@ -560,7 +582,7 @@ class Trainer:
             extras = self._regress_classifier(model)
             model.eval()
             calib = self._calibrate(model)
-            model.cfg = replace(model.cfg, tolerance=calib["tolerance"])
+            model.cfg = replace(model.cfg, tolerance=calib["tolerance"], cell_tolerance=calib.get("cell_tolerance", 0.0))
             self.log.write(stage="classifier", event="calibrate", **calib)
             if self.dist.is_main:
                 save_checkpoint(model, out, provenance={"stage": "classifier", "val": extras.get("val", {}),
