@@ -157,6 +157,35 @@ def test_budget_routing_spends_a_frame_s_psnr_budget_where_it_saves_most() -> No
     assert easy.tolist()[1] == 2 and easy.tolist()[0] < 2
 
 
+def test_budget_routing_takes_the_smallest_multiplier_that_keeps_the_budget() -> None:
+    """The exact solution against a brute force over every breakpoint: at each candidate multiplier (in
+    increasing order) every patch takes its cheapest class, a tie going to the heavier one (a patch moves at its
+    breakpoint); the first candidate within the budget is the answer."""
+    g = torch.Generator().manual_seed(1)
+    costs = (0.0, 0.35, 1.0)
+    for trial in range(40):
+        n = 1 + trial % 12
+        d = torch.rand(n, 2, generator=g, dtype=torch.float64) * torch.tensor([30.0, 6.0], dtype=torch.float64)
+        d[torch.rand(n, generator=g) < 0.2, 1] = 50.0  # medium never worth it on some patches
+        e = 10 + 100 * torch.rand(n, generator=g, dtype=torch.float64)
+        tol = float(torch.rand(1, generator=g)) * 0.4
+        got = budget_classes(_budget_scores(d, e), tol, costs)
+        assert got.dtype == torch.long
+        v = (10 ** _budget_scores(d, e) - DEFICIT_EPS).clamp_min(0)
+        dd = torch.cat([v[:, :2], torch.zeros(n, 1, dtype=v.dtype)], 1)
+        budget = (10 ** (tol / 10) - 1) * float(v[:, 2].sum())
+        c = torch.tensor(costs, dtype=torch.float64)
+        lams = sorted({0.0} | {float((c[b] - c[a]) / (dd[i, a] - dd[i, b])) for i in range(n)
+                               for a in range(3) for b in range(a + 1, 3) if dd[i, a] > dd[i, b]})
+        for lam in lams:
+            f = c + lam * dd
+            want = torch.tensor([max(k for k in range(3) if f[i, k] <= f[i].min() * (1 + 1e-12) + 1e-15)
+                                 for i in range(n)]) if lam > 0 else f.argmin(1)
+            if float(dd.gather(1, want[:, None]).sum()) <= budget * (1 + 1e-12):
+                break
+        assert got.tolist() == want.tolist(), (trial, got.tolist(), want.tolist())
+
+
 def test_model_decide_follows_its_routing() -> None:
     argmax = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8))
     deficit = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,

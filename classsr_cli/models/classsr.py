@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,37 +40,40 @@ def budget_classes(scores: torch.Tensor, tolerance_db: float, costs: tuple[float
     squared error), 8-bit levels², patches of equal area. The loss of a routing is ``10*log10(1 + sum(d) /
     sum(e_heavy))``, so the budget is ``sum(d) <= (10**(tolerance_db/10) - 1) * sum(e_heavy)``. Each patch takes
     ``argmin_k cost_k + lam * d_k`` (``costs``: each branch's compute per pixel, heavy largest) with the
-    smallest ``lam`` that keeps the budget (a search on a log scale, each round vectorised over a grid of ``lam``;
-    the spent budget never grows with ``lam``). A textured frame, where heavy's own error is large, affords more
-    cheap patches than a flat one. Returns ``(N,)`` int64;
+    smallest ``lam`` that keeps the budget, found exactly: as ``lam`` grows a patch moves to a heavier class at
+    the breakpoints of the lower envelope of its three lines (light -> medium -> heavy, or light -> heavy when
+    medium is never the cheapest), each move lowering the spent budget; the moves sorted by ``lam``, the first
+    prefix that brings the spending within the budget sets ``lam`` (a patch moves at its breakpoint). A textured
+    frame, where heavy's own error is large, affords more cheap patches than a flat one. Returns ``(N,)`` int64;
     tolerance 0: every patch heavy.
     """
     n = scores.shape[0]
-    heavy = torch.full((n,), 2, dtype=torch.long, device=scores.device)
     if n == 0 or tolerance_db <= 0:
-        return heavy
-    v = (torch.pow(10.0, scores.double()) - DEFICIT_EPS).clamp_min(0)
-    d = torch.cat([v[:, :2], torch.zeros_like(v[:, 2:])], 1)
+        return torch.full((n,), 2, dtype=torch.long, device=scores.device)
+    # A few dozen small steps: NumPy on the host (the planner wants the classes there anyway).
+    v = np.maximum(np.power(10.0, scores.detach().double().cpu().numpy()) - DEFICIT_EPS, 0.0)
+    d0, d1 = v[:, 0], v[:, 1]
     budget = (10 ** (tolerance_db / 10) - 1) * float(v[:, 2].sum())
-    c = torch.tensor(costs, dtype=torch.float64, device=scores.device)
-    c = c / c.max().clamp_min(1e-12)
-
-    def spent(lams: torch.Tensor) -> torch.Tensor:  # (L,) lambdas -> (L,) budget spent, all at once
-        k = (c + lams[:, None, None] * d).argmin(2)
-        return d.gather(1, k.t()).sum(0)
-
-    def pick(lam: float) -> torch.Tensor:
-        return (c + lam * d).argmin(1)
-
-    if float(spent(torch.zeros(1, dtype=d.dtype, device=d.device))[0]) <= budget:
-        return pick(0.0)
-    lo, hi = -12.0, 12.0  # log10 lam: at 1e12 only patches predicted exact leave heavy
-    for _ in range(3):  # a grid of 32 in the bracket, three times: 24 / 31**3 decades, like 15 bisection steps
-        grid = torch.linspace(lo, hi, 32, dtype=d.dtype, device=d.device)
-        ok = (spent(10.0**grid) <= budget).nonzero()
-        first = int(ok[0, 0]) if len(ok) else 31  # the spent budget never grows with lam
-        lo, hi = float(grid[max(first - 1, 0)]), float(grid[first])
-    return pick(10.0**hi)
+    top = max(max(costs), 1e-12)
+    c0, c1, c2 = (c / top for c in costs)
+    with np.errstate(divide="ignore"):
+        to_medium = np.where(d0 > d1, (c1 - c0) / np.where(d0 > d1, d0 - d1, 1.0), np.inf)  # light -> medium
+        to_heavy = np.where(d1 > 0, (c2 - c1) / np.where(d1 > 0, d1, 1.0), np.inf)  # medium -> heavy
+        skip = np.where(d0 > 0, (c2 - c0) / np.where(d0 > 0, d0, 1.0), np.inf)  # light -> heavy
+    mid = to_medium < to_heavy  # medium is the cheapest for some lam
+    leave = np.where(mid, to_medium, skip)  # the lam at which a patch leaves the light class
+    then = np.where(mid, to_heavy, np.inf)  # ... and the medium class
+    need = float(d0.sum()) - budget  # what the moves must save (every patch light at lam = 0)
+    if need <= 0:
+        return torch.zeros(n, dtype=torch.long, device=scores.device)
+    lams = np.concatenate([leave, then])
+    saved = np.concatenate([np.where(mid, d0 - d1, d0), np.where(mid, d1, 0.0)])
+    order = np.argsort(lams, kind="stable")
+    at = min(int(np.searchsorted(np.cumsum(saved[order]), need)), 2 * n - 1)
+    lam = lams[order[at]]
+    moved = leave <= lam
+    out = np.where(moved & (~mid | (then <= lam)), 2, np.where(moved, 1, 0)).astype(np.int64)
+    return torch.from_numpy(out).to(scores.device)
 
 
 class ClassSR(nn.Module):
