@@ -111,7 +111,9 @@ def main() -> int:
     g, li = np.asarray(gains), np.asarray(light)
     t1, t2 = np.quantile(g, [1 / 3, 2 / 3])
     summary = {
-        "model": str(loaded.path), "tolerance": args.tolerance if args.tolerance is not None else model.cfg.tolerance,
+        "model": str(loaded.path),
+        "tolerance": args.tolerance if args.tolerance is not None else (
+            f"default (per patch {model.cfg.cell_tolerance:g})" if model.cfg.cell_tolerance else model.cfg.tolerance),
         "cells": len(g),
         "easiest_third_to_cheapest": round(float(li[g <= t1].mean()), 4),
         "hardest_third_to_cheapest": round(float(li[g >= t2].mean()), 4),

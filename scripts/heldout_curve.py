@@ -1,0 +1,74 @@
+"""A model's routing on the held-out training photos (the 5 % of ../shared/data/train that training holds out
+by a hash of the name, as calibration does; never the validation sets): mean PSNR-Y loss against the heavy
+branch on the whole image and real FLOPs as run against it, per tolerance. How two routing rules or two
+classifiers compare without looking at the validation sets.
+
+    python scripts/heldout_curve.py weights/classsr_residual_x4.safetensors --tolerances 0.05 0.1 0.2 --json out.json
+
+A tolerance is in the model's unit (dB for budget routing, levels² for deficit routing); ``default`` is the
+model's own decision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from classsr_cli import zoo
+from classsr_cli.degrade import load_rgb, make_pair
+from classsr_cli.engine import upscale_tensor
+from classsr_cli.metrics import psnr, quantize
+from classsr_cli.train.data import _is_val
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("-x", "--scale", type=int, default=4)
+    ap.add_argument("--tolerances", nargs="+", default=["default"])
+    ap.add_argument("--train", type=Path, default=Path("../shared/data/train"))
+    ap.add_argument("--folders", nargs="+", default=["T91", "BSD200"])
+    ap.add_argument("--val-fraction", type=float, default=0.05)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    loaded = zoo.load(args.model, args.scale)
+    net, s = loaded.net.eval(), loaded.net.cfg.scale
+    files = sorted(p for d in args.folders for p in (args.train / d).iterdir() if _is_val(p.name, args.val_fraction))
+    pairs = []
+    for f in files:
+        hr, lr = make_pair(load_rgb(f), s)
+        pairs.append((torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).contiguous(), hr))
+    points = []
+    with torch.inference_mode():
+        heavy = [psnr(quantize(net.branches[2](x)), hr, s, y_channel=True) for x, hr in pairs]
+        for tol in args.tolerances:
+            t = None if tol == "default" else float(tol)
+            loss, used, whole, counts = [], 0, 0, np.zeros(3)
+            for (x, hr), ref in zip(pairs, heavy, strict=True):
+                sr, res = upscale_tensor(net, x, tolerance=t)
+                loss.append(ref - psnr(quantize(sr), hr, s, y_channel=True))
+                used += res.flops.used
+                whole += res.flops.whole
+                counts += res.counts
+            points.append({"tolerance": tol, "loss_db": round(float(np.mean(loss)), 4),
+                           "max_loss_db": round(float(np.max(loss)), 4), "flops_vs_heavy": round(used / whole, 4),
+                           "split": (counts / counts.sum()).round(3).tolist()})
+            sys.stderr.write(f"{tol}: {points[-1]}\n")
+    out = {"model": str(loaded.path), "photos": [f.name for f in files], "points": points}
+    text = json.dumps(out, indent=1)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
