@@ -1,7 +1,7 @@
-"""The classifier's frame pass two ways, timed in turns: its hidden features as oneDNN convolutions
-(:meth:`Classifier._hidden`, 4x4 stride-4 then three 1x1) and as four matrix products over the 4x4 blocks
-(:meth:`Classifier._hidden_blocks`, what :meth:`Classifier.grid_scores` runs). Windows as the engine classifies
-them (each frame's ×S LR, replicate-padded to whole cells).
+"""The classifier's frame pass two ways, timed in turns through the engine's own :func:`classify_cells` on every
+frame of a set (×S LR, padded and cut into windows as a routed run does): its hidden features as oneDNN
+convolutions (:meth:`Classifier._hidden`, 4x4 stride-4 then three 1x1) and as four matrix products over the 4x4
+blocks (:meth:`Classifier._hidden_blocks`, what :meth:`Classifier.grid_scores` runs).
 
     python scripts/classifier_speed.py B100 SunHays80 --threads 2
 """
@@ -15,10 +15,11 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 from classsr_cli import bench, zoo
+from classsr_cli.engine.cells import band_input, classify_cells, pad_frame, plan_cells
 from classsr_cli.engine.defaults import DEFAULT_STEP, PATCH
+from classsr_cli.models.classifier import Classifier
 
 
 def main() -> int:
@@ -30,32 +31,29 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    clf = zoo.load(args.model, args.scale).net.classifier.eval()
-    k, st = PATCH // 4, DEFAULT_STEP // 4
-    ways = {"convolutions": lambda w: F.avg_pool2d(clf._hidden(w), k, st),
-            "matrix products": lambda w: F.avg_pool2d(clf._hidden_blocks(w), k, st)}
+    net = zoo.load(args.model, args.scale).net.eval()
+    blocks = Classifier._hidden_blocks
+    ways = {"convolutions": Classifier._hidden, "matrix products": blocks}
     out = {}
     for name in args.sets:
-        pairs = bench.load_pairs(bench.find_inputs([name])[0], args.scale)
-        wins = []
-        for p in pairs:
-            x = torch.from_numpy(p.lr).permute(2, 0, 1)[None].float().div(255)
-            h, w = x.shape[2:]
-            rows, cols = -(-h // DEFAULT_STEP), -(-w // DEFAULT_STEP)
-            m = (PATCH - DEFAULT_STEP) // 2
-            pad = F.pad(x, (m, cols * DEFAULT_STEP - w + m, m, rows * DEFAULT_STEP - h + m), mode="replicate")
-            wins.append(pad[:, :, : (rows - 1) * DEFAULT_STEP + PATCH, : (cols - 1) * DEFAULT_STEP + PATCH])
+        frames = []
+        for p in bench.load_pairs(bench.find_inputs([name])[0], args.scale):
+            x = torch.from_numpy(p.lr).permute(2, 0, 1)[None].float().div(255).contiguous()
+            plan = plan_cells(x.shape[2], x.shape[3], step=DEFAULT_STEP, patch=PATCH, halo=0)
+            frames.append((band_input(pad_frame(x, plan), plan, 0, plan.rows), plan))
         times: dict[str, list[float]] = {way: [] for way in ways}
-        with torch.inference_mode():
-            diff = max(float((ways["convolutions"](w) - ways["matrix products"](w)).abs().max()) for w in wins)
+        classes: dict[str, list[torch.Tensor]] = {}
+        try:
             for _ in range(args.rounds + 1):  # the first round warms up and is dropped
-                for way, fn in ways.items():
+                for way, hidden in ways.items():
+                    Classifier._hidden_blocks = hidden  # type: ignore[method-assign]
                     t = time.perf_counter()
-                    for w in wins:
-                        fn(w)
-                    times[way].append((time.perf_counter() - t) / len(wins) * 1e3)
-        out[name] = {way: round(statistics.median(v[1:]), 3) for way, v in times.items()}
-        out[name]["max_abs_diff"] = diff
+                    classes[way] = [classify_cells(net, band, plan) for band, plan in frames]
+                    times[way].append((time.perf_counter() - t) / len(frames) * 1e3)
+        finally:
+            Classifier._hidden_blocks = blocks  # type: ignore[method-assign]
+        same = all(torch.equal(a, b) for a, b in zip(*classes.values(), strict=True))
+        out[name] = {**{way: round(statistics.median(v[1:]), 3) for way, v in times.items()}, "same_classes": same}
         sys.stderr.write(f"{name}: {out[name]} (ms a frame)\n")
     sys.stdout.write(json.dumps(out, indent=1) + "\n")
     return 0

@@ -68,9 +68,10 @@ def models(
     table = Table("name", "kind", "family", "scale", "routing", "size", "trained", "path", box=None, pad_edge=False)
     for m in found:
         unit = " dB" if m.routing == "budget" else ""
-        routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g}{unit})"
         if m.cell_tolerance:  # the default decides per patch; --tolerance is the frame's budget in dB
             routing = f"{m.routing} (default per patch {m.cell_tolerance:.3g}; --tolerance in dB)"
+        else:
+            routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g}{unit})"
         table.add_row(
             escape(m.name), kinds[m.path], m.family, f"x{m.scale}", routing, _size(m.size_bytes),
             "yes" if m.trained else "no", escape(str(m.path)),
