@@ -187,24 +187,33 @@ def cover(run: list[list[int]]) -> list[Rect]:
     rects: list[Rect] = []
     open_: dict[tuple[int, int, int], list[int]] = {}  # (branch, c0, c1) -> [first row, rows]
     for r, row in enumerate(run):
-        here, c, n = set(), 0, len(row)
-        while c < n:
-            c1 = c + 1
-            while c1 < n and row[c1] == row[c]:
-                c1 += 1
-            if row[c] >= 0:
-                here.add((row[c], c, c1))
-            c = c1
+        here, ordered = _row_runs(tuple(row))
         for key in [k for k in open_ if k not in here]:
             r0, h = open_.pop(key)
             rects.append((key[0], r0, key[1], h, key[2] - key[1]))
-        for key in sorted(here):
+        for key in ordered:
             if key in open_:
                 open_[key][1] += 1
             else:
                 open_[key] = [r, 1]
     rects += [(k[0], r0, k[1], h, k[2] - k[1]) for k, (r0, h) in sorted(open_.items())]
     return rects
+
+
+@functools.lru_cache(maxsize=4096)
+def _row_runs(row: tuple[int, ...]) -> tuple[frozenset[tuple[int, int, int]], tuple[tuple[int, int, int], ...]]:
+    """A cell row's runs of equal branch ``(branch, c0, c1)`` (``-1`` cells left out), as a set and sorted: what
+    :func:`cover` merges. Cached: the planner prices the same rows many times (every trial of a block raise
+    changes a few rows of a strip), and a frame's rows repeat."""
+    here, c, n = [], 0, len(row)
+    while c < n:
+        c1 = c + 1
+        while c1 < n and row[c1] == row[c]:
+            c1 += 1
+        if row[c] >= 0:
+            here.append((row[c], c, c1))
+        c = c1
+    return frozenset(here), tuple(sorted(here))
 
 
 #: What one residual call costs beyond its pixels, in LR pixels of the heaviest branch, per device type. CPU: a
@@ -256,11 +265,11 @@ def plan_tiles(
     whole = costs[top] * band_pixels + call if band_pixels > 0 and top > 0 else math.inf
     cell_of = padded.tolist()
     area = [0] * len(costs)  # each class's cells' cores inside the frame: what its tiles cost at least
+    col_area = [h * w for h, w in (plan.core(c) for c in range(plan.padded_cols))]
     for row in cell_of:
-        for c, v in enumerate(row):
+        for v, a in zip(row, col_area, strict=True):
             if v >= 0:
-                h, w = plan.core(c)
-                area[v] += h * w
+                area[v] += a
     best: tuple[list[list[int]], list[Rect], float, int] | None = None
     for base in range(top if top else len(costs)):  # top > 0: bases from top up are priced by `whole`
         if base > 0 and (band_pixels <= 0 or costs[base] <= 0):
@@ -291,12 +300,19 @@ def _plan_over(
     beyond ``base_cost`` (base 0 is no base: every cell of a branch that costs anything runs as a tile);
     ``call``: the cost of one call."""
     b = plan.block
+    price: dict[Rect, float] = {}  # a rectangle's cost (the same rectangles recur across trials)
+
+    def rect_cost(t: Rect) -> float:
+        got = price.get(t)
+        if got is None:
+            k, _, c, h, w = t
+            got = price[t] = costs[k] * plan.tile_area(*plan.core(c, h, w))
+        return got
 
     def priced(run: list[list[int]]) -> tuple[list[Rect], float]:
         rects = [t for t in cover(run) if costs[t[0]] > 0 and (t[0] > base or base == 0)]  # base 0: no base runs
         calls = len({(k, h) for k, _, _, h, _ in rects})
-        return rects, base_cost + call * calls + sum(
-            costs[k] * plan.tile_area(*plan.core(c, h, w)) for k, _, c, h, w in rects)
+        return rects, base_cost + call * calls + sum(rect_cost(t) for t in rects)
 
     rects, cost = priced(grid)
     run = grid
