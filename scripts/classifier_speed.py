@@ -1,9 +1,11 @@
 """The classifier's frame pass two ways, timed in turns through the engine's own :func:`classify_cells` on every
 frame of a set (×S LR, padded and cut into windows as a routed run does): its hidden features as oneDNN
 convolutions (:meth:`Classifier._hidden`, 4x4 stride-4 then three 1x1) and as four matrix products over the 4x4
-blocks (:meth:`Classifier._hidden_blocks`, what :meth:`Classifier.grid_scores` runs).
+blocks (:meth:`Classifier._hidden_blocks`, what :meth:`Classifier.grid_scores` runs). With ``--models``, the
+frame pass as shipped of several checkpoints instead, in turns (e.g. classifiers of different widths).
 
     python scripts/classifier_speed.py B100 SunHays80 --threads 2
+    python scripts/classifier_speed.py B100 SunHays80 --threads 2 --models old_x4.safetensors weights/classsr_residual_x4.safetensors
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 import torch
 
 from classsr_cli import bench, zoo
+from classsr_cli.checkpoint import load_checkpoint
 from classsr_cli.engine.cells import band_input, classify_cells, pad_frame, plan_cells
 from classsr_cli.engine.defaults import DEFAULT_STEP, PATCH
 from classsr_cli.models.classifier import Classifier
@@ -29,11 +32,15 @@ def main() -> int:
     ap.add_argument("-x", "--scale", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--models", nargs="+", default=[], help="checkpoints whose frame passes to time in turns")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     net = zoo.load(args.model, args.scale).net.eval()
     blocks = Classifier._hidden_blocks
     ways = {"convolutions": Classifier._hidden, "matrix products": blocks}
+    nets = {path: load_checkpoint(path).module.eval() for path in args.models}
+    if nets:
+        ways = dict.fromkeys(nets, blocks)
     out = {}
     for name in args.sets:
         frames = []
@@ -48,12 +55,14 @@ def main() -> int:
                 for way, hidden in ways.items():
                     Classifier._hidden_blocks = hidden  # type: ignore[method-assign]
                     t = time.perf_counter()
-                    classes[way] = [classify_cells(net, band, plan) for band, plan in frames]
+                    model = nets.get(way, net)
+                    classes[way] = [classify_cells(model, band, plan) for band, plan in frames]
                     times[way].append((time.perf_counter() - t) / len(frames) * 1e3)
         finally:
             Classifier._hidden_blocks = blocks  # type: ignore[method-assign]
-        same = all(torch.equal(a, b) for a, b in zip(*classes.values(), strict=True))
-        out[name] = {**{way: round(statistics.median(v[1:]), 3) for way, v in times.items()}, "same_classes": same}
+        out[name] = {way: round(statistics.median(v[1:]), 3) for way, v in times.items()}
+        if not nets:  # two ways of one classifier: they must agree
+            out[name]["same_classes"] = all(torch.equal(a, b) for a, b in zip(*classes.values(), strict=True))
         sys.stderr.write(f"{name}: {out[name]} (ms a frame)\n")
     sys.stdout.write(json.dumps(out, indent=1) + "\n")
     return 0
