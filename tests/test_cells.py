@@ -183,6 +183,12 @@ def test_a_base_branch_runs_on_the_whole_band_and_heavier_cells_replace_it(model
     two[2, 1], two[3, 0] = 0, 2  # a tile two cells tall: a second canvas, a second call
     assert sorted(plan_tiles(two, plan, costs).rects) == [(2, 0, 0, 1, 1), (2, 2, 0, 2, 1)]
     assert plan_tiles(two, plan, costs).cost == 3.0 * (34 * 34 + 62 * 34) + 2 * 3.0 * CALL_PIXELS["cpu"]
+    # a tile pixel priced at a multiple of a whole band's (TILE_FACTOR): the tiles' part of the cost scales, and
+    # a plan of tiles that beats the heavy branch on the whole band at 1 loses to it at 10
+    dear = plan_tiles(cls, plan, costs, band_pixels=112 * 112, tile_factor=2.0)
+    assert dear.base == 1 and dear.cost == 112 * 112 * 1.0 + 2.0 * 3.0 * 34 * 34 + 2 * 3.0 * CALL_PIXELS["cpu"]
+    assert plan_tiles(two, plan, costs, band_pixels=112 * 112).base == 0
+    assert plan_tiles(two, plan, costs, band_pixels=112 * 112, tile_factor=10.0).base == 2
     # a GPU's call costs tens of thousands of pixels: the same band then runs one branch whole, no tiles
     gpu = plan_tiles(cls, plan, costs, band_pixels=112 * 112, call_pixels=call_pixels(torch.device("cuda")))
     assert gpu.rects == () and gpu.base == 2 and call_pixels(torch.device("cpu")) == CALL_PIXELS["cpu"]
@@ -249,14 +255,15 @@ def test_the_planner_bound_skips_only_covers_that_cannot_win() -> None:
         costs = rng.choice([[0.0, 1.0, 3.0], [0.0, 0.5, 0.6], [0.2, 1.0, 3.0], [0.9, 1.0, 3.0]])  # light may cost
         band = rng.choice([0, plan.height * plan.width])
         call = rng.choice([0, 1000, 43000])
-        got = plan_tiles(cls, plan, costs, band, call_pixels=call)
+        f = rng.choice([1.0, 1.5])  # the tiles' price factor (TILE_FACTOR)
+        got = plan_tiles(cls, plan, costs, band, call_pixels=call, tile_factor=f)
         grid = [[*row, *[-1] * (plan.padded_cols - plan.cols)] for row in cls.tolist()]
         grid += [[-1] * plan.padded_cols] * (plan.padded_rows - plan.rows)
         c = costs[-1] * call
-        want = _plan_over(grid, plan, costs, 0, call=c)
+        want = _plan_over(grid, plan, costs, 0, call=c, factor=f)
         for base in (1, 2) if band else ():
             raised = [[max(v, base) if v >= 0 else v for v in row] for row in grid]
-            alt = _plan_over(raised, plan, costs, base, costs[base] * band + c, call=c)
+            alt = _plan_over(raised, plan, costs, base, costs[base] * band + c, call=c, factor=f)
             want = alt if alt[2] < want[2] else want
         assert (got.base, got.cost) == (want[3], want[2])
         assert got.run.tolist() == [row[: plan.cols] for row in want[0][: plan.rows]]

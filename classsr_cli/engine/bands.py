@@ -31,6 +31,7 @@ from classsr_cli.engine.cells import (
     plan_cells,
     plan_tiles,
     run_cells,
+    tile_factor,
     unit_flops,
 )
 from classsr_cli.engine.defaults import (
@@ -274,7 +275,7 @@ class FrameRun:
         router.start(plan.rows * plan.cols, self.lr.device)
         branches = [b for b in model.branches if isinstance(b, ResidualSR)]
         costs = unit_flops(model, plan)["residual_px"]
-        call = call_pixels(self.lr.device)
+        call, factor = call_pixels(self.lr.device), tile_factor(self.lr.device)
         residual = [0, 0, 0]  # FLOPs of each branch's residual, as run
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
@@ -290,7 +291,7 @@ class FrameRun:
                 height = min(r1 * plan.step, plan.height) - y0
                 lo, hi = band_rows(plan, y0, height, base_reach(plan, branches[-1]))
                 tiles = plan_tiles(cls, plan, costs, (hi - lo) * plan.width if self.whole_bands else 0,
-                                   call_pixels=call)
+                                   call_pixels=call, tile_factor=factor)
                 rows, spent = run_cells(branches, band, plan, tiles, height, lr=self.lr, y0=y0,
                                      batch_size=router.batch_size)
                 residual = [a + b for a, b in zip(residual, spent, strict=True)]

@@ -39,6 +39,7 @@ from classsr_cli.models.residual import (
 
 __all__ = [
     "CALL_PIXELS",
+    "TILE_FACTOR",
     "CellPlan",
     "Rect",
     "TilePlan",
@@ -52,6 +53,7 @@ __all__ = [
     "plan_cells",
     "plan_tiles",
     "run_cells",
+    "tile_factor",
     "unit_flops",
 ]
 
@@ -228,15 +230,27 @@ def _row_runs(row: tuple[int, ...]) -> tuple[frozenset[tuple[int, int, int]], tu
 #: so a plan of many small tiles is not preferred to one branch on the whole band for a few FLOPs less.
 CALL_PIXELS = {"cpu": 1000, "cuda": 43000}
 
+#: What a tile's pixel costs against the same pixel of a branch run on a whole band, per device type
+#: (:func:`plan_tiles` multiplies the tiles' price by it; tiles also pay for their canvases and the copy of their
+#: cores). CPU: 1, measured on training photos by ``python scripts/tile_factor.py --native``: 1.25 and 1.5 were
+#: not faster in two runs (within this machine's noise at the dial's 0.2 dB, slower at the default on the photos
+#: as given), 2 was slower in every case (docs/results.md). CUDA: not measured (its call cost dominates).
+TILE_FACTOR = {"cpu": 1.0, "cuda": 1.0}
+
 
 def call_pixels(device: torch.device) -> int:
     """:data:`CALL_PIXELS` for ``device``."""
     return CALL_PIXELS.get(device.type, CALL_PIXELS["cuda"])
 
 
+def tile_factor(device: torch.device) -> float:
+    """:data:`TILE_FACTOR` for ``device``."""
+    return TILE_FACTOR.get(device.type, TILE_FACTOR["cuda"])
+
+
 def plan_tiles(
     classes: torch.Tensor, plan: CellPlan, costs: Sequence[float], band_pixels: int = 0, *,
-    call_pixels: int = CALL_PIXELS["cpu"],
+    call_pixels: int = CALL_PIXELS["cpu"], tile_factor: float = TILE_FACTOR["cpu"],
 ) -> TilePlan:
     """How :func:`run_cells` computes a band's ``(rows, cols)`` cell classes, and what it spends on residuals
     (``costs``: each branch's residual cost per LR pixel).
@@ -276,11 +290,11 @@ def plan_tiles(
             continue
         base_cost = costs[base] * band_pixels + call if base else 0.0
         heavier = [k for k in range(base + 1, len(costs)) if counts[k] and costs[k] > 0]
-        bound = base_cost + (call if heavier else 0.0) + sum(costs[k] * area[k] for k in heavier)
+        bound = base_cost + (call if heavier else 0.0) + sum(tile_factor * costs[k] * area[k] for k in heavier)
         if bound > min(whole, best[2] if best else math.inf):
             continue
         grid = cell_of if base == 0 else [[max(v, base) if v >= 0 else v for v in row] for row in cell_of]
-        got = _plan_over(grid, plan, costs, base, base_cost, call=call)
+        got = _plan_over(grid, plan, costs, base, base_cost, call=call, factor=tile_factor)
         if best is None or got[2] < best[2]:
             best = got
     rows, cols = classes.shape
@@ -294,11 +308,11 @@ def plan_tiles(
 
 def _plan_over(
     grid: list[list[int]], plan: CellPlan, costs: Sequence[float], base: int, base_cost: float = 0.0, *,
-    call: float = 0.0,
+    call: float = 0.0, factor: float = 1.0,
 ) -> tuple[list[list[int]], list[Rect], float, int]:
     """:func:`plan_tiles` for one base: ``(run, rects, cost, base)``; cells at or below ``base`` are free
     beyond ``base_cost`` (base 0 is no base: every cell of a branch that costs anything runs as a tile);
-    ``call``: the cost of one call."""
+    ``call``: the cost of one call; ``factor``: a tile pixel's price against a whole band's."""
     b = plan.block
     price: dict[Rect, float] = {}  # a rectangle's cost (the same rectangles recur across trials)
 
@@ -306,7 +320,7 @@ def _plan_over(
         got = price.get(t)
         if got is None:
             k, _, c, h, w = t
-            got = price[t] = costs[k] * plan.tile_area(*plan.core(c, h, w))
+            got = price[t] = factor * costs[k] * plan.tile_area(*plan.core(c, h, w))
         return got
 
     def priced(run: list[list[int]]) -> tuple[list[Rect], float]:

@@ -1,0 +1,92 @@
+"""How the tile planner's price of a tile pixel against a whole band's (:data:`cells.TILE_FACTOR`) changes routed
+time, on training photos only (never the validation sets): each factor's routed run of every frame, timed in turns
+with the heavy branch on the whole frame, at several tolerances.
+
+Frames: the first N photos of a training folder, as LR = bicubic ÷scale of the mod-cropped photo (what ``bench``
+feeds) and, with ``--native``, the photos as given (what ``upscale`` feeds).
+
+    python scripts/tile_factor.py --factors 1 1.25 1.5 2 --tolerances default 0.1 0.2 --native --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from classsr_cli import zoo
+from classsr_cli.degrade import load_rgb, make_pair
+from classsr_cli.engine import cells, upscale_tensor
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("-x", "--scale", type=int, default=4)
+    ap.add_argument("--photos", type=Path, default=Path("../shared/data/train/BSD200"))
+    ap.add_argument("--count", type=int, default=40)
+    ap.add_argument("--native", action="store_true", help="also the photos as given")
+    ap.add_argument("--native-only", action="store_true", help="only the photos as given")
+    ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
+    ap.add_argument("--tolerances", nargs="+", default=["default"])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    net = zoo.load(args.model, args.scale).net.eval()
+    photos = [load_rgb(p) for p in sorted(args.photos.glob("*"))[: args.count]]
+    groups = {} if args.native_only else {"lr": [make_pair(img, args.scale)[1] for img in photos]}
+    if args.native or args.native_only:
+        groups["native"] = photos
+    saved = dict(cells.TILE_FACTOR)
+    out: dict = {"model": args.model or "default", "scale": args.scale, "photos": str(args.photos),
+                 "count": len(photos), "threads": args.threads, "rows": []}
+    try:
+        for group, images in groups.items():
+            xs = [torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).contiguous() for a in images]
+            for tol in args.tolerances:
+                t = None if tol == "default" else float(tol)
+                times: dict[float, list[float]] = {f: [] for f in args.factors}
+                heavy: list[float] = []
+                flops: dict[float, float] = {}
+                with torch.inference_mode():
+                    for r in range(args.rounds + 1):  # round 0 warms up
+                        for f in args.factors:
+                            cells.TILE_FACTOR["cpu"] = f
+                            s, used, whole = time.perf_counter(), 0, 0
+                            for x in xs:
+                                _, res = upscale_tensor(net, x, tolerance=t)
+                                used, whole = used + res.flops.used, whole + res.flops.whole
+                            if r:
+                                times[f].append(time.perf_counter() - s)
+                            flops[f] = used / whole
+                        s = time.perf_counter()
+                        for x in xs:
+                            net.branches[2](x)
+                        if r:
+                            heavy.append(time.perf_counter() - s)
+                h = statistics.median(heavy)
+                for f in args.factors:
+                    row = {"frames": group, "tolerance": tol, "factor": f, "heavy_s": round(h, 3),
+                           "routed_s": round(statistics.median(times[f]), 3),
+                           "time_vs_heavy": round(statistics.median(times[f]) / h, 3),
+                           "flops_vs_heavy": round(flops[f], 3)}
+                    out["rows"].append(row)
+                    sys.stderr.write(f"{row}\n")
+    finally:
+        cells.TILE_FACTOR.update(saved)
+    text = json.dumps(out, indent=1)
+    if args.json:
+        args.json.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
