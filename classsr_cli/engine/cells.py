@@ -258,7 +258,8 @@ def plan_tiles(
     Cells of a branch run as rectangles (:func:`cover`): a rectangle of ``h x w`` cells pays the halo once
     (:meth:`CellPlan.tile_area` of its core, :meth:`CellPlan.core`),
     and each call (one canvas per branch and rectangle height, :func:`run_cells`) ``call_pixels`` of the
-    heaviest branch (:data:`CALL_PIXELS` for the device). Before that, going along
+    heaviest branch (:data:`CALL_PIXELS` for the device); a tile's pixels are priced ``tile_factor`` times a whole
+    band's (:data:`TILE_FACTOR`). Before that, going along
     each row of B x B blocks (B = ``plan.block``), a block that mixes classes is raised whole to its heaviest class
     when that makes the cover of its row of blocks cheaper (a busy region with a few cheaper cells becomes one tile). The raised plan
     is kept only when its cover of the whole band costs less than that of the classes as they are.
