@@ -19,7 +19,6 @@ import time
 import torch
 
 from classsr_cli import bench, zoo
-from classsr_cli.checkpoint import load_checkpoint
 from classsr_cli.engine.cells import band_input, classify_cells, pad_frame, plan_cells
 from classsr_cli.engine.defaults import DEFAULT_STEP, PATCH
 from classsr_cli.models.classifier import Classifier
@@ -35,12 +34,12 @@ def main() -> int:
     ap.add_argument("--models", nargs="+", default=[], help="checkpoints whose frame passes to time in turns")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    net = zoo.load(args.model, args.scale).net.eval()
     blocks = Classifier._hidden_blocks
-    ways = {"convolutions": Classifier._hidden, "matrix products": blocks}
-    nets = {path: load_checkpoint(path).module.eval() for path in args.models}
-    if nets:
-        ways = dict.fromkeys(nets, blocks)
+    if args.models:  # several checkpoints, each its shipped frame pass
+        ways = {path: (zoo.load(path, args.scale).net.eval(), blocks) for path in args.models}
+    else:  # one checkpoint, its frame pass two ways
+        net = zoo.load(args.model, args.scale).net.eval()
+        ways = {"convolutions": (net, Classifier._hidden), "matrix products": (net, blocks)}
     out = {}
     for name in args.sets:
         frames = []
@@ -52,16 +51,15 @@ def main() -> int:
         classes: dict[str, list[torch.Tensor]] = {}
         try:
             for _ in range(args.rounds + 1):  # the first round warms up and is dropped
-                for way, hidden in ways.items():
+                for way, (model, hidden) in ways.items():
                     Classifier._hidden_blocks = hidden  # type: ignore[method-assign]
                     t = time.perf_counter()
-                    model = nets.get(way, net)
                     classes[way] = [classify_cells(model, band, plan) for band, plan in frames]
                     times[way].append((time.perf_counter() - t) / len(frames) * 1e3)
         finally:
             Classifier._hidden_blocks = blocks  # type: ignore[method-assign]
         out[name] = {way: round(statistics.median(v[1:]), 3) for way, v in times.items()}
-        if not nets:  # two ways of one classifier: they must agree
+        if not args.models:  # two ways of one classifier: they must agree
             out[name]["same_classes"] = all(torch.equal(a, b) for a, b in zip(*classes.values(), strict=True))
         sys.stderr.write(f"{name}: {out[name]} (ms a frame)\n")
     sys.stdout.write(json.dumps(out, indent=1) + "\n")

@@ -31,7 +31,6 @@ def main() -> int:
     ap.add_argument("--photos", type=Path, default=Path("../shared/data/train/BSD200"))
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--native", action="store_true", help="also the photos as given")
-    ap.add_argument("--native-only", action="store_true", help="only the photos as given")
     ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
     ap.add_argument("--tolerances", nargs="+", default=["default"])
     ap.add_argument("--rounds", type=int, default=3)
@@ -41,8 +40,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     net = zoo.load(args.model, args.scale).net.eval()
     photos = [load_rgb(p) for p in sorted(args.photos.glob("*"))[: args.count]]
-    groups = {} if args.native_only else {"lr": [make_pair(img, args.scale)[1] for img in photos]}
-    if args.native or args.native_only:
+    groups = {"lr": [make_pair(img, args.scale)[1] for img in photos]}
+    if args.native:
         groups["native"] = photos
     saved = dict(cells.TILE_FACTOR)
     out: dict = {"model": args.model or "default", "scale": args.scale, "photos": str(args.photos),

@@ -315,13 +315,13 @@ def _plan_over(
     beyond ``base_cost`` (base 0 is no base: every cell of a branch that costs anything runs as a tile);
     ``call``: the cost of one call; ``factor``: a tile pixel's price against a whole band's."""
     b = plan.block
-    price: dict[Rect, float] = {}  # a rectangle's cost (the same rectangles recur across trials)
+    price: dict[tuple[int, int, int, int], float] = {}  # (branch, col, rows, cols) -> cost: shapes recur
 
     def rect_cost(t: Rect) -> float:
-        got = price.get(t)
+        k, _, c, h, w = t  # the row does not change the price
+        got = price.get((k, c, h, w))
         if got is None:
-            k, _, c, h, w = t
-            got = price[t] = factor * costs[k] * plan.tile_area(*plan.core(c, h, w))
+            got = price[k, c, h, w] = factor * costs[k] * plan.tile_area(*plan.core(c, h, w))
         return got
 
     def priced(run: list[list[int]]) -> tuple[list[Rect], float]:

@@ -50,7 +50,7 @@ def budget_classes(scores: torch.Tensor, tolerance_db: float, costs: tuple[float
     n = scores.shape[0]
     if n == 0 or tolerance_db <= 0:
         return torch.full((n,), 2, dtype=torch.long, device=scores.device)
-    # A few dozen small steps: NumPy on the host (the planner wants the classes there anyway).
+    # One sort of at most 2N breakpoints: NumPy on the host (the planner wants the classes there anyway).
     v = np.maximum(np.power(10.0, scores.detach().double().cpu().numpy()) - DEFICIT_EPS, 0.0)
     d0, d1 = v[:, 0], v[:, 1]
     budget = (10 ** (tolerance_db / 10) - 1) * float(v[:, 2].sum())
