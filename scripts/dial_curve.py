@@ -1,5 +1,6 @@
 """The quality dial's curve: PSNR-Y against wall time of the routed model at several ``--tolerance`` values,
-with the heavy branch on the whole image as the reference. One bench run per tolerance (same machine, threads,
+with the heavy branch on the whole image as the reference, and the medium branch on the whole image (what a user
+could run instead of the dial's low end; timed in turns with heavy in the first run). One bench run per tolerance (same machine, threads,
 images), the heavy branch timed in turns with the routed model in each (the time ratio is that run's); JSON and
 a PNG plot.
 
@@ -43,8 +44,13 @@ def main() -> int:
     args = ap.parse_args()
     loaded = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32)
     pairs = bench.load_pairs(bench.find_images(args.images), args.scale)
-    base = bench.run_bench(loaded.net, pairs, methods=("bicubic", "heavy"), threads=args.threads, repeat=args.repeat)
-    heavy = base.methods["heavy"]
+    base = bench.run_bench(loaded.net, pairs, methods=("bicubic", "heavy", "medium"), threads=args.threads,
+                           repeat=args.repeat)
+    heavy, medium = base.methods["heavy"], base.methods["medium"]
+    medium_point = {"psnr_y": medium.psnr_y, "psnr_vs_heavy": medium.psnr_y - heavy.psnr_y,
+                    "time_vs_heavy": medium.seconds / heavy.seconds, "flops_vs_heavy": medium.flops / heavy.flops}
+    sys.stderr.write(f"medium branch, whole image: {medium_point['psnr_vs_heavy']:+.3f} dB, "
+                     f"{medium_point['time_vs_heavy']:.2f}x time\n")
     points = []
     tols = [None, *args.tolerances]  # None: the model's calibrated default
     cfg = loaded.net.cfg
@@ -62,7 +68,8 @@ def main() -> int:
         sys.stderr.write(f"tolerance {_label(points[-1], cfg)}: {points[-1]['psnr_vs_heavy']:+.3f} dB, "
                          f"{points[-1]['time_vs_heavy']:.2f}x time\n")
     out = {"model": str(loaded.path), "images": len(pairs), "threads": base.threads, "device": base.device_name,
-           "torch": base.torch, "bicubic": base.methods["bicubic"].to_dict(), "heavy": heavy.to_dict(), "points": points}
+           "torch": base.torch, "bicubic": base.methods["bicubic"].to_dict(), "heavy": heavy.to_dict(), "medium": medium.to_dict(),
+           "medium_point": medium_point, "points": points}
     text = json.dumps(out, indent=1)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +93,7 @@ def main() -> int:
             ax.plot([p["time_vs_heavy"] for p in opts], [heavy.psnr_y + p["psnr_vs_heavy"] for p in opts], "x--",
                     color="gray", label=label or path)
         ax.plot([1.0], [heavy.psnr_y], "s", color="C3", label="heavy branch, whole image")
+        ax.plot([medium_point["time_vs_heavy"]], [medium.psnr_y], "D", color="C2", label="medium branch, whole image")
         ax.axhline(base.methods["bicubic"].psnr_y, color="gray", ls=":", label="bicubic")
         ax.set_xlabel(f"wall time x heavy branch, {len(pairs)} images (CPU, {base.threads} threads)")
         ax.set_ylabel("PSNR-Y (dB)")

@@ -7,7 +7,12 @@ For each photo: HR mod-cropped, LR = bicubic ÷scale (classsr_cli.degrade, as in
 upscales it routed (the engine, default or --tolerance) and with its heavy branch on the whole image. Per
 ``step`` x ``step`` LR cell, heavy's gain over bicubic = MSE(bicubic) - MSE(heavy) on the cell's HR pixels.
 Cells pooled over all photos are split in thirds by that gain; the script reports which share of each third
-went to the cheapest class. Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
+went to the cheapest class: as computed (``tiles.run``, after the planner has raised cells to a heavier branch
+where one call on a band is cheaper than tiles) and as the classifier decided (``decided``); and the **ceiling**,
+the share a perfect predictor would send there by the same rule: for a per-patch decision the cells whose measured
+gain is within the tolerance (levels²), for a frame budget (budget routing: the default models' default, or
+``--tolerance`` dB) each photo's cheapest routing whose measured PSNR-Y loss against heavy is within the budget
+(per-cell squared errors on Y, border = scale; costs as the budget rule's). Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
 outermost-row step (mean |row0 - row1| of the output's top and left edges, 8-bit) of routed vs heavy; and the
 chroma (max - min of RGB) of routed on saturated HR pixels (HR chroma >= 96) as a share of heavy's.
 
@@ -27,7 +32,8 @@ import torch
 from classsr_cli import zoo
 from classsr_cli.degrade import load_rgb, make_pair
 from classsr_cli.engine import upscale_tensor
-from classsr_cli.metrics import psnr
+from classsr_cli.engine.cells import band_input, classify_cells, pad_frame, plan_cells
+from classsr_cli.metrics import psnr, rgb_to_y
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
@@ -60,6 +66,19 @@ def chroma(img: np.ndarray) -> np.ndarray:
     return f.max(-1) - f.min(-1)
 
 
+def oracle_budget(se: np.ndarray, costs: np.ndarray, budget_db: float) -> np.ndarray:
+    """The cheapest classes of one photo's cells whose measured loss against heavy is within ``budget_db``:
+    ``se`` ``(cells, 3)`` each branch's squared error on Y summed over the cell; each cell takes ``argmin_k
+    cost_k + lam * deficit_k``, the smallest ``lam`` (of a fine geometric grid) within the budget."""
+    d = se - se[:, 2:3]
+    budget = (10 ** (budget_db / 10) - 1) * se[:, 2].sum()
+    for lam in np.geomspace(1e-6, 1e9, 600):
+        ch = np.argmin(costs[None, :] + lam * d, axis=1)
+        if d[np.arange(len(d)), ch].sum() <= budget:
+            return ch
+    return np.full(len(se), 2)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("images", nargs="*", help="image files or folders (default: scikit-image's sample photos)")
@@ -73,7 +92,13 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     loaded = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32)
     model, s = loaded.net, loaded.model_scale
-    gains, light, records = [], [], []
+    budget = model.cfg.routing == "budget"
+    per_patch = args.tolerance is None and budget and model.cfg.cell_tolerance > 0
+    cell_tol = model.cfg.cell_tolerance if per_patch else (model.cfg.tolerance if model.cfg.routing == "deficit"
+                                                           and args.tolerance is None else None)
+    frame_db = None if per_patch or not budget else (model.cfg.tolerance if args.tolerance is None else args.tolerance)
+    costs = np.asarray(model.branch_costs) / max(model.branch_costs)
+    gains, light, decided, ideal, records = [], [], [], [], []
     for name, img in photos(args.images):
         if args.export:
             from PIL import Image
@@ -86,10 +111,24 @@ def main() -> int:
             sr, route = upscale_tensor(model, x, tolerance=args.tolerance)
             heavy = model.branches[2](x)
             bic = model.branches[0](x)
-        out, hv, bc = to_u8(sr), to_u8(heavy), to_u8(bic)
+            med = model.branches[1](x)
+            plan = plan_cells(x.shape[2], x.shape[3], step=route.grid.step, patch=model.cfg.patch, halo=0)
+            raw = classify_cells(model, band_input(pad_frame(x, plan), plan, 0, plan.rows), plan,
+                                 args.tolerance).numpy()
+        out, hv, bc, md = to_u8(sr), to_u8(heavy), to_u8(bic), to_u8(med)
         step = route.grid.step
         cls = route.classes.numpy()
         rows, cols = cls.shape
+        ey = []  # each branch's squared error on Y, border = scale, summed per cell
+        for o in (bc, md, hv):
+            e = (rgb_to_y(o) - rgb_to_y(hr)) ** 2
+            e[:s], e[-s:], e[:, :s], e[:, -s:] = 0, 0, 0, 0
+            ey.append([e[r * step * s : (r + 1) * step * s, c * step * s : (c + 1) * step * s].sum()
+                       for r in range(rows) for c in range(cols)])
+        se = np.asarray(ey).T
+        if frame_db is not None:
+            ideal.extend((oracle_budget(se, costs, frame_db) == 0)[
+                [i for i in range(rows * cols) if hr[(i // cols) * step * s :, (i % cols) * step * s :].size]])
         for r in range(rows):
             for c in range(cols):
                 ys, xs = slice(r * step * s, (r + 1) * step * s), slice(c * step * s, (c + 1) * step * s)
@@ -98,6 +137,7 @@ def main() -> int:
                     continue
                 gains.append(((bc[ys, xs] - h) ** 2).mean() - ((hv[ys, xs] - h) ** 2).mean())
                 light.append(int(cls[r, c]) == 0)
+                decided.append(int(raw[r, c]) == 0)
         sat = chroma(hr) >= 96
         rec = {
             "image": name, "size": [int(img.shape[1]), int(img.shape[0])], "counts": list(route.counts),
@@ -108,15 +148,27 @@ def main() -> int:
             "flops_saved_vs_whole": round(route.flops.saved_vs_whole, 4),
         }
         records.append(rec)
-    g, li = np.asarray(gains), np.asarray(light)
+    g, li, dec = np.asarray(gains), np.asarray(light), np.asarray(decided)
     t1, t2 = np.quantile(g, [1 / 3, 2 / 3])
+    easy, hard = g <= t1, g >= t2
     summary = {
         "model": str(loaded.path),
         "tolerance": args.tolerance if args.tolerance is not None else (
             f"default (per patch {model.cfg.cell_tolerance:g})" if model.cfg.cell_tolerance else model.cfg.tolerance),
         "cells": len(g),
-        "easiest_third_to_cheapest": round(float(li[g <= t1].mean()), 4),
-        "hardest_third_to_cheapest": round(float(li[g >= t2].mean()), 4),
+        "easiest_third_to_cheapest": round(float(li[easy].mean()), 4),
+        "hardest_third_to_cheapest": round(float(li[hard].mean()), 4),
+        "decided": {"easiest_third_to_cheapest": round(float(dec[easy].mean()), 4),
+                    "hardest_third_to_cheapest": round(float(dec[hard].mean()), 4)},
+        "ceiling": ({
+            "tolerance_levels2": round(float(cell_tol), 4),
+            "easiest_third_to_cheapest": round(float((g[easy] <= cell_tol).mean()), 4),
+            "hardest_third_to_cheapest": round(float((g[hard] <= cell_tol).mean()), 4)} if cell_tol is not None else {
+            "budget_db": frame_db,
+            "easiest_third_to_cheapest": round(float(np.asarray(ideal)[easy].mean()), 4),
+            "hardest_third_to_cheapest": round(float(np.asarray(ideal)[hard].mean()), 4)} if frame_db is not None
+            else None),
+        "easiest_third_max_gain_levels2": round(float(t1), 3),
         "mean_gain_over_bicubic_db": round(float(np.mean([r["psnr_y"]["classsr"] - r["psnr_y"]["bicubic"] for r in records])), 3),
         "mean_loss_vs_heavy_db": round(float(np.mean([r["psnr_y"]["heavy"] - r["psnr_y"]["classsr"] for r in records])), 3),
         "images": records,

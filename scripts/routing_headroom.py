@@ -81,10 +81,12 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = zoo.load(args.model, args.scale).net.eval()
-    if model.cfg.routing != "deficit":
-        raise SystemExit("routing_headroom.py needs a deficit-routing model")
+    per_patch = model.cfg.routing == "budget" and model.cfg.cell_tolerance > 0  # its default decides per patch
+    if model.cfg.routing != "deficit" and not per_patch:
+        raise SystemExit("routing_headroom.py needs a deficit-routing model, or a budget model with a per-patch default")
     s, step, patch = model.cfg.scale, 28, model.cfg.patch
-    tol = model.cfg.tolerance if args.tolerance is None else args.tolerance
+    default = model.cfg.cell_tolerance if per_patch else model.cfg.tolerance
+    tol = default if args.tolerance is None else args.tolerance  # levels², the per-patch rule
     costs = np.array([float(sum(p.numel() for p in b.parameters() if p.dim() == 4)) for b in model.branches])
     costs /= costs[2]
     pairs = bench.load_pairs(bench.find_images([args.set]), s)
