@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from routing_headroom import oracle  # scripts/: each photo's cheapest routing within a budget, measured
 
 from classsr_cli import zoo
 from classsr_cli.degrade import load_rgb, make_pair
@@ -64,19 +65,6 @@ def edge_step(img: np.ndarray) -> float:
 def chroma(img: np.ndarray) -> np.ndarray:
     f = img.astype(np.float64)
     return f.max(-1) - f.min(-1)
-
-
-def oracle_budget(se: np.ndarray, costs: np.ndarray, budget_db: float) -> np.ndarray:
-    """The cheapest classes of one photo's cells whose measured loss against heavy is within ``budget_db``:
-    ``se`` ``(cells, 3)`` each branch's squared error on Y summed over the cell; each cell takes ``argmin_k
-    cost_k + lam * deficit_k``, the smallest ``lam`` (of a fine geometric grid) within the budget."""
-    d = se - se[:, 2:3]
-    budget = (10 ** (budget_db / 10) - 1) * se[:, 2].sum()
-    for lam in np.geomspace(1e-6, 1e9, 600):
-        ch = np.argmin(costs[None, :] + lam * d, axis=1)
-        if d[np.arange(len(d)), ch].sum() <= budget:
-            return ch
-    return np.full(len(se), 2)
 
 
 def main() -> int:
@@ -127,7 +115,7 @@ def main() -> int:
                        for r in range(rows) for c in range(cols)])
         se = np.asarray(ey).T
         if frame_db is not None:
-            ideal.extend((oracle_budget(se, costs, frame_db) == 0)[
+            ideal.extend((oracle(se, costs, frame_db) == 0)[
                 [i for i in range(rows * cols) if hr[(i // cols) * step * s :, (i % cols) * step * s :].size]])
         for r in range(rows):
             for c in range(cols):
