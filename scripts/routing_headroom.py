@@ -87,8 +87,7 @@ def main() -> int:
     s, step, patch = model.cfg.scale, 28, model.cfg.patch
     default = model.cfg.cell_tolerance if per_patch else model.cfg.tolerance
     tol = default if args.tolerance is None else args.tolerance  # levels², the per-patch rule
-    costs = np.array([float(sum(p.numel() for p in b.parameters() if p.dim() == 4)) for b in model.branches])
-    costs /= costs[2]
+    costs = np.asarray(model.branch_costs) / model.branch_costs[2]
     pairs = bench.load_pairs(bench.find_images([args.set]), s)
     pred, true, sey, img = [], [], [], []
     with torch.inference_mode():
