@@ -141,10 +141,14 @@ class ResidualSR(nn.Module):
         return self.tail(self.body(self._layout(x)))
 
     def convs(self) -> list[nn.Conv2d]:
-        """The residual's 3x3 convolutions in order (first, body, tail); empty at width 0."""
-        if self.body is None or self.tail is None:
-            return []
-        return [m for m in self.body if isinstance(m, nn.Conv2d)] + [self.tail]
+        """The residual's 3x3 convolutions in order (first, body, tail); empty at width 0. Found once (the layers
+        are fixed at construction; the engine asks for them on every tile call)."""
+        got = self.__dict__.get("_convs")
+        if got is None:
+            got = [] if self.body is None or self.tail is None else (
+                [m for m in self.body if isinstance(m, nn.Conv2d)] + [self.tail])
+            self.__dict__["_convs"] = got
+        return got
 
     def residual_tile(self, x: torch.Tensor, halo: int) -> torch.Tensor | None:
         """The residual of tiles' cores: ``x`` ``(N, 3, h + 2*halo, w + 2*halo)`` -> ``(N, 3*s*s, h, w)``; None at
@@ -171,9 +175,20 @@ class ResidualSR(nn.Module):
     def tile_flops(self, height: int, width: int, halo: int = 0) -> int:
         """FLOPs of :meth:`residual_tile` for one ``height`` x ``width`` core (``halo`` 0: the residual on a
         ``height`` x ``width`` frame, as :meth:`residual` computes it)."""
-        convs = self.convs()
-        return sum(2 * conv.weight.numel() * (height + 2 * r) * (width + 2 * r)
-                   for conv, r in zip(convs, tile_margins(halo, len(convs)), strict=True))
+        a, b, c = self._flops_terms(halo)
+        return a * height * width + b * (height + width) + c
+
+    def _flops_terms(self, halo: int) -> tuple[int, int, int]:
+        """:meth:`tile_flops` as ``a*h*w + b*(h + w) + c``: the sum over the layers of ``2*n*(h + 2r)*(w + 2r)``
+        (``n`` a layer's weights, ``r`` its margin), expanded once per halo (the engine prices every tile)."""
+        terms = self.__dict__.setdefault("_flops_by_halo", {})
+        got = terms.get(halo)
+        if got is None:
+            convs = self.convs()
+            pairs = [(2 * conv.weight.numel(), r) for conv, r in zip(convs, tile_margins(halo, len(convs)), strict=True)]
+            got = terms[halo] = (sum(n for n, _ in pairs), sum(2 * n * r for n, r in pairs),
+                                 sum(4 * n * r * r for n, r in pairs))
+        return got
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._layout(x)
