@@ -11,7 +11,11 @@ and on RGB. Reported, for the model's deficit classifier at a tolerance (default
 * ``true deficits``: the same rule on each cell's measured deficit (a perfect deficit predictor);
 * ``oracle budget``: per image, the cheapest classes whose measured loss stays within a PSNR-Y budget (0.05 and
   0.2 dB): the headroom of these branches;
-* Spearman's rank correlation of the predicted and measured deficits of light and medium.
+* Spearman's rank correlation of the predicted and measured deficits of light and medium;
+* ``frame_budget`` (budget models): the classes of ``--tolerance-db`` spent per image, and the terms of its
+  rule, predicted and measured: the summed error increase of the cells that take light and medium, and the heavy
+  branch's own error that sets the budget (levels², per-cell means summed). Where the measured loss exceeds the
+  predicted one, this says which term the classifier misjudges.
 
 A measurement of what limits routing, not a tuning tool: nothing here feeds back into training.
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -30,7 +35,7 @@ import torch
 from classsr_cli import bench, zoo
 from classsr_cli.engine.cells import band_input, pad_frame, plan_cells
 from classsr_cli.metrics import Y_WEIGHTS
-from classsr_cli.models.classsr import DEFICIT_EPS, deficit_classes
+from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, budget_classes, deficit_classes
 
 
 def _y(t: torch.Tensor) -> torch.Tensor:
@@ -70,12 +75,37 @@ def oracle(se: np.ndarray, costs: np.ndarray, budget_db: float) -> np.ndarray:
     return best
 
 
+def _budget_terms(model: ClassSR, scores: np.ndarray, mse: np.ndarray, which: np.ndarray, images: np.ndarray,
+                  db: float, summary: Callable[[np.ndarray], dict]) -> dict:
+    """The frame budget of ``db`` spent per image, with its rule's terms predicted and measured (levels²)."""
+    ch = np.concatenate([budget_classes(torch.from_numpy(scores[which == i]), db, model.branch_costs).numpy()
+                         for i in images])
+    pred = np.maximum(10.0 ** scores.astype(np.float64) - DEFICIT_EPS, 0.0)
+    deficits = mse - mse[:, 2:3]
+    terms: dict = {}
+    for k, name in ((0, "light"), (1, "medium")):
+        on = ch == k
+        terms[name] = {"cells": int(on.sum()), "predicted": round(float(pred[on, k].sum()), 1),
+                       "measured": round(float(deficits[on, k].sum()), 1)}
+    terms["heavy_error"] = {"cells": len(ch), "predicted": round(float(pred[:, 2].sum()), 1),
+                            "measured": round(float(mse[:, 2].sum()), 1)}
+
+    def loss(d: np.ndarray, e: np.ndarray) -> float:  # mean over images of the rule's loss, RGB levels²
+        return float(np.mean([10 * np.log10(1 + d[which == i].sum() / e[which == i].sum()) for i in images]))
+
+    spent_pred = np.where(ch == 0, pred[:, 0], np.where(ch == 1, pred[:, 1], 0.0))
+    spent_meas = np.where(ch == 0, deficits[:, 0], np.where(ch == 1, deficits[:, 1], 0.0))
+    return {"tolerance_db": db, **summary(ch), "rule_loss_predicted_db": round(loss(spent_pred, pred[:, 2]), 4),
+            "rule_loss_measured_db": round(loss(spent_meas, mse[:, 2]), 4), "terms": terms}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("set", help="a validation set name or folder (as classsr bench)")
     ap.add_argument("--model", default=None)
     ap.add_argument("-x", "--scale", type=int, default=4)
     ap.add_argument("--tolerance", type=float, default=None)
+    ap.add_argument("--tolerance-db", type=float, default=0.05, help="the frame budget to break down (budget models)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -134,6 +164,8 @@ def main() -> int:
         "spearman": {name: round(spearman(np.log10(DEFICIT_EPS + np.maximum(deficits[:, k], 0)), scores[:, k]), 3)
                      for k, name in ((0, "light"), (1, "medium"))},
     }
+    if model.cfg.routing == "budget":
+        out["frame_budget"] = _budget_terms(model, scores, mse_all, which, images, args.tolerance_db, summary)
     text = json.dumps(out, indent=1)
     sys.stdout.write(text + "\n")
     if args.json:
