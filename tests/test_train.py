@@ -497,12 +497,14 @@ def test_jittered_sub_images_start_anywhere_and_stay_inside(hr_dir: Path, tmp_pa
     assert torch.equal(same, lr)  # reproducible from the generator
 
 
-def write_deficit_config(path: Path, iterations: int = 4, routing: str = "deficit", extra_top: str = "") -> Path:
+def write_deficit_config(
+    path: Path, iterations: int = 4, routing: str = "deficit", extra_top: str = "", factors: str = "[1.0]"
+) -> Path:
     stages = "".join(f"[{n}]\niterations = {0 if n == 'finetune' else iterations}\nbatch_size = 4\nlr = 1e-3\n"
                      f"val_every = 2\nckpt_every = 2\n" for n in STAGES)
     path.write_text(
         f'family = "residual"\nscale = {SCALE}\nwidths = [0, 4, 8]\nextra = {{depth = 1}}\npatch = {PATCH}\n'
-        f'data_step = {STEP}\nfactors = [1.0]\nval_fraction = {VAL_FRACTION}\nlog_every = 2\nrouting = "{routing}"\n'
+        f'data_step = {STEP}\nfactors = {factors}\nval_fraction = {VAL_FRACTION}\nlog_every = 2\nrouting = "{routing}"\n'
         f"random_crops = true\ntolerance_db = 0.05\n" + extra_top + stages)
     return path
 
@@ -590,6 +592,21 @@ def test_a_stage_output_is_whole_or_absent(hr_dir: Path, config: Path, tmp_path:
     monkeypatch.setattr(os, "replace", real_replace)
     assert train("rank", run_dir, hr_dir, config, "--iterations", "2").exit_code == 0
     assert json.loads((run_dir / "ranking.json").read_text())["train_class_sizes"]
+
+
+def test_calibration_on_every_factor_adds_the_held_out_photos_downscales(hr_dir: Path, tmp_path: Path) -> None:
+    cfg = write_deficit_config(tmp_path / "all.toml", routing="budget", factors="[1.0, 0.8, 0.6]",
+                               extra_top='budget_default = "patch"\ncalibrate_factors = "all"\n')
+    run_dir = tmp_path / "run"
+    r = train("all", run_dir, hr_dir, cfg)
+    assert r.exit_code == 0, r.output
+    data = PatchData(run_dir / "data")
+    assert int((data.images[:, 4] == 1).sum()) == 1  # the held-out photo is prepared at its first factor only
+    cal = next(rec for rec in metrics(run_dir) if rec.get("event") == "calibrate")
+    assert cal["images"] == 2  # as it is and downscaled by 0.8 (by 0.6 its LR is smaller than a patch)
+    assert load_checkpoint(run_dir / "classsr.safetensors").provenance["recipe"]["calibrate_factors"] == "all"
+    with pytest.raises(ConfigError, match="calibrate_factors"):
+        load_train_config(None, calibrate_factors="some")
 
 
 def test_dense_labels_need_deficit_or_budget_routing_and_old_runs_resume(tmp_path: Path) -> None:

@@ -57,6 +57,9 @@ class TrainConfig:
             random offset below ``data_step``), not only on the grid.
         tolerance_db: ``deficit``/``budget`` routing: the default tolerance is calibrated on the held-out training
             photos so that routing loses at most this much mean PSNR-Y against the heavy branch.
+        calibrate_factors: ``first``: the default tolerance is calibrated on the held-out photos as they are (the
+            data keeps them at the first factor only). ``all``: also on their downscales by every other factor
+            of ``factors``, as training sees its photos (5x the images, each more detailed per LR pixel).
         budget_default: ``budget`` routing: the model's default decision. ``frame``: the frame's budget at the
             calibrated dB tolerance. ``patch``: the per-patch (``deficit``) rule at a tolerance calibrated the same
             way (:attr:`~classsr_cli.config.ClassSRConfig.cell_tolerance`); an explicit tolerance is the budget.
@@ -92,6 +95,7 @@ class TrainConfig:
     random_crops: bool = False
     tolerance_db: float = 0.05
     budget_default: str = "frame"
+    calibrate_factors: str = "first"
     log_every: int = 100
     classifier_width: int = 128
     classifier_kernel: int = 1
@@ -112,6 +116,8 @@ class TrainConfig:
                               f"got {self.classifier_labels!r}")
         if self.classifier_init not in CLASSIFIER_INITS:
             raise ConfigError(f"classifier_init must be one of {', '.join(CLASSIFIER_INITS)}, got {self.classifier_init!r}")
+        if self.calibrate_factors not in ("first", "all"):
+            raise ConfigError(f"calibrate_factors must be first or all, got {self.calibrate_factors!r}")
         if self.budget_default not in ("frame", "patch"):
             raise ConfigError(f"budget_default must be frame or patch, got {self.budget_default!r}")
         if self.classifier_labels == "dense" and self.routing == "paper":

@@ -346,7 +346,8 @@ class Trainer:
 
     def _calibrate(self, model: ClassSR) -> dict[str, Any]:
         """The default tolerance: the largest whose routing, through the engine, of the held-out training photos
-        (whole images, at their first scale factor; never the validation sets) loses at most ``tolerance_db`` of
+        (whole images, at their first scale factor, and with ``calibrate_factors = "all"`` also downscaled by
+        the other factors; never the validation sets) loses at most ``tolerance_db`` of
         mean PSNR-Y (border = scale) against the heavy branch on the whole image. For ``budget`` routing, whose
         tolerance is itself a predicted loss in dB, the scan ends at ``tolerance_db``: the default never promises
         more than the recipe asks, even where these photos would allow it (they are more textured than everyday
@@ -361,6 +362,15 @@ class Trainer:
         if not held:  # no held-out photos: the training photos at their first factor, 16 at most
             held = [i for i in range(len(imgs)) if int(imgs[i, 5]) == 0][:16]
         pairs = [data.image(i) for i in held]
+        if self.cfg.calibrate_factors == "all":  # each held-out photo also at the other factors, as prepared
+            from classsr_cli.degrade import bicubic_resize, make_pair
+
+            for _, hr in list(pairs):
+                for f in self.cfg.factors[1:]:
+                    small = bicubic_resize(hr, max(1, round(hr.shape[0] * f)), max(1, round(hr.shape[1] * f)))
+                    hr_f, lr_f = make_pair(small, s)
+                    if min(lr_f.shape[:2]) >= self.cfg.patch:
+                        pairs.append((lr_f, hr_f))
 
         with torch.no_grad():
             lrs = [torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).to(self.dist.device) for lr, _ in pairs]
