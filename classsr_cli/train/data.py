@@ -63,6 +63,14 @@ def _origins(length: int, patch: int, step: int) -> list[int]:
     return pos
 
 
+def factor_pair(img: np.ndarray, factor: float, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(hr, lr)`` of ``img`` downscaled by a training ``factor`` (antialiased bicubic; 1.0: as it is), mod-cropped,
+    LR by :func:`~classsr_cli.degrade.make_pair`: how the data and the calibration make every scale."""
+    if factor != 1.0:
+        img = bicubic_resize(img, max(1, round(img.shape[0] * factor)), max(1, round(img.shape[1] * factor)))
+    return make_pair(img, scale)
+
+
 def prepare(
     hr_folders: Sequence[str | Path],
     out: str | Path,
@@ -99,10 +107,7 @@ def prepare(
         split = 1 if _is_val(path.name, val_fraction) else 0
         sources.append({"file": path.name, "split": "val" if split else "train"})
         for fi, f in enumerate(factors if not split else factors[:1]):
-            img = base
-            if f != 1.0:
-                img = bicubic_resize(base, max(1, round(base.shape[0] * f)), max(1, round(base.shape[1] * f)))
-            hr, lr = make_pair(img, scale)
+            hr, lr = factor_pair(base, f, scale)
             h, w = lr.shape[:2]
             ys, xs = _origins(h, patch, step), _origins(w, patch, step)
             if not ys or not xs:

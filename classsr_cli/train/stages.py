@@ -40,7 +40,7 @@ from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
 from classsr_cli.train.config import STAGES, TrainConfig
-from classsr_cli.train.data import PatchData
+from classsr_cli.train.data import PatchData, factor_pair
 from classsr_cli.train.loop import Dist, Event, MetricsLog, all_reduce_sum, fit
 from classsr_cli.train.losses import average_loss, class_loss
 
@@ -363,12 +363,9 @@ class Trainer:
             held = [i for i in range(len(imgs)) if int(imgs[i, 5]) == 0][:16]
         pairs = [data.image(i) for i in held]
         if self.cfg.calibrate_factors == "all":  # each held-out photo also at the other factors, as prepared
-            from classsr_cli.degrade import bicubic_resize, make_pair
-
             for _, hr in list(pairs):
                 for f in self.cfg.factors[1:]:
-                    small = bicubic_resize(hr, max(1, round(hr.shape[0] * f)), max(1, round(hr.shape[1] * f)))
-                    hr_f, lr_f = make_pair(small, s)
+                    hr_f, lr_f = factor_pair(hr, f, s)
                     if min(lr_f.shape[:2]) >= self.cfg.patch:
                         pairs.append((lr_f, hr_f))
 
