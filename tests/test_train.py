@@ -27,7 +27,7 @@ from classsr_cli.errors import ConfigError
 from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_train_config
 from classsr_cli.train.data import PatchData, prepare
 from classsr_cli.train.loop import Dist, cosine_lr, stage_generator
-from classsr_cli.train.losses import average_loss, class_loss
+from classsr_cli.train.losses import average_loss, class_loss, quantile_loss
 from classsr_cli.train.stages import Trainer, collapse_guard
 
 runner = CliRunner()
@@ -594,9 +594,24 @@ def test_a_stage_output_is_whole_or_absent(hr_dir: Path, config: Path, tmp_path:
     assert json.loads((run_dir / "ranking.json").read_text())["train_class_sizes"]
 
 
+def test_quantile_loss_is_l1_at_the_median_and_is_minimised_by_the_quantile() -> None:
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(4000, generator=g).exp()  # skewed, as the log-deficit labels' errors are
+    pred = torch.randn(4000, generator=g)
+    assert torch.equal(quantile_loss(pred, target, 0.5), torch.nn.functional.l1_loss(pred, target))
+    assert torch.allclose(quantile_loss(pred, target, 0.5 + 1e-9), quantile_loss(pred, target, 0.5), atol=1e-6)
+    grid = torch.linspace(0, 6, 601)
+    for q in (0.5, 0.75, 0.9):  # the constant that minimises it is the target's q-quantile
+        best = grid[torch.stack([quantile_loss(c.expand_as(target), target, q) for c in grid]).argmin()]
+        assert abs(float(best) - float(torch.quantile(target, q))) < 0.02
+    with pytest.raises(ConfigError, match="classifier_quantile"):
+        load_train_config(None, classifier_quantile=1.0)
+
+
 def test_calibration_on_every_factor_adds_the_held_out_photos_downscales(hr_dir: Path, tmp_path: Path) -> None:
     cfg = write_deficit_config(tmp_path / "all.toml", routing="budget", factors="[1.0, 0.8, 0.6]",
-                               extra_top='budget_default = "patch"\ncalibrate_factors = "all"\n')
+                               extra_top='budget_default = "patch"\ncalibrate_factors = "all"\n'
+                               'classifier_quantile = 0.75\n')
     run_dir = tmp_path / "run"
     r = train("all", run_dir, hr_dir, cfg)
     assert r.exit_code == 0, r.output
@@ -604,7 +619,8 @@ def test_calibration_on_every_factor_adds_the_held_out_photos_downscales(hr_dir:
     assert int((data.images[:, 4] == 1).sum()) == 1  # the held-out photo is prepared at its first factor only
     cal = next(rec for rec in metrics(run_dir) if rec.get("event") == "calibrate")
     assert cal["images"] == 2  # as it is and downscaled by 0.8 (by 0.6 its LR is smaller than a patch)
-    assert load_checkpoint(run_dir / "classsr.safetensors").provenance["recipe"]["calibrate_factors"] == "all"
+    recipe = load_checkpoint(run_dir / "classsr.safetensors").provenance["recipe"]
+    assert recipe["calibrate_factors"] == "all" and recipe["classifier_quantile"] == 0.75
     with pytest.raises(ConfigError, match="calibrate_factors"):
         load_train_config(None, calibrate_factors="some")
 

@@ -72,6 +72,9 @@ class TrainConfig:
             branch's error on each sub-image, every branch run on the sub-image alone. ``dense``: each branch run
             on every training photo whole, labels for windows at every position, the error on the cell the
             engine routes (:mod:`classsr_cli.train.dense`).
+        classifier_quantile: ``deficit``/``budget`` routing: the quantile of each label the classifier regresses
+            (pinball loss on the log10 labels). 0.5: the median (the L1 loss); above it the predictions err high,
+            most where a window's error is least certain, so an uncertain window leaves a cheap branch first.
     """
 
     family: str = "fsrcnn"
@@ -103,6 +106,7 @@ class TrainConfig:
     classifier_zero_mean: bool = False
     classifier_init: str = "paper"
     classifier_labels: str = "patches"
+    classifier_quantile: float = 0.5
     baseline: StageConfig = StageConfig(iterations=20000, batch_size=64, lr=1e-3)
     branches: StageConfig = StageConfig(iterations=15000, batch_size=64, lr=1e-3)
     classifier: StageConfig = StageConfig(iterations=4000, batch_size=96, lr=2e-4)
@@ -118,6 +122,8 @@ class TrainConfig:
             raise ConfigError(f"classifier_init must be one of {', '.join(CLASSIFIER_INITS)}, got {self.classifier_init!r}")
         if self.calibrate_factors not in ("first", "all"):
             raise ConfigError(f"calibrate_factors must be first or all, got {self.calibrate_factors!r}")
+        if not 0.0 < self.classifier_quantile < 1.0:
+            raise ConfigError(f"classifier_quantile must lie strictly between 0 and 1, got {self.classifier_quantile}")
         if self.budget_default not in ("frame", "patch"):
             raise ConfigError(f"budget_default must be frame or patch, got {self.budget_default!r}")
         if self.classifier_labels == "dense" and self.routing == "paper":

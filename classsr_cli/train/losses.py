@@ -4,6 +4,8 @@
   ``M-1`` for uniform ones. It pushes the classifier to be decisive.
 * ``average_loss``: ``sum_j |sum_b p_j(x_b) - B/M|`` divided by ``4B/M`` (so it lies in [0, 1]): it pushes the
   batch to spread evenly over the classes. ``prob_sum`` may be the sum gathered over all ranks.
+* ``quantile_loss``: the pinball loss of a regression (the deficit classifier's), scaled so that the median
+  (``q = 0.5``) is the L1 loss.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LossWeights", "average_loss", "class_loss"]
+__all__ = ["LossWeights", "average_loss", "class_loss", "quantile_loss"]
 
 
 @dataclass(frozen=True)
@@ -35,3 +37,12 @@ def average_loss(prob_sum: torch.Tensor, batch: int) -> torch.Tensor:
     """``prob_sum`` ``(M,)``: per-class sum of probabilities over a batch of ``batch`` samples -> scalar."""
     m = prob_sum.shape[0]
     return (prob_sum - batch / m).abs().sum() / (4 * batch / m)
+
+
+def quantile_loss(pred: torch.Tensor, target: torch.Tensor, q: float = 0.5) -> torch.Tensor:
+    """Twice the mean pinball loss of ``pred`` at quantile ``q`` of ``target``: minimised by the ``q``-quantile of
+    the target given the input (``q = 0.5``: the L1 loss, the conditional median; above 0.5 errs high)."""
+    if q == 0.5:
+        return torch.nn.functional.l1_loss(pred, target)
+    e = target - pred
+    return 2 * torch.maximum(q * e, (q - 1) * e).mean()

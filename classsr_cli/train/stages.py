@@ -42,7 +42,7 @@ from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
 from classsr_cli.train.config import STAGES, TrainConfig
 from classsr_cli.train.data import PatchData, factor_pair
 from classsr_cli.train.loop import Dist, Event, MetricsLog, all_reduce_sum, fit
-from classsr_cli.train.losses import average_loss, class_loss
+from classsr_cli.train.losses import average_loss, class_loss, quantile_loss
 
 __all__ = ["Trainer", "collapse_guard", "global_prob_sum", "psnr_per_patch"]
 
@@ -428,7 +428,7 @@ class Trainer:
     def _regress_classifier(self, model: ClassSR) -> dict[str, Any]:
         """``deficit``/``budget`` routing: the classifier regresses every branch's error increase over heavy (L1 on
         log10), per sub-image or, with ``classifier_labels = "dense"``, per cell of windows anywhere."""
-        stage = self.cfg.classifier
+        stage, quantile = self.cfg.classifier, self.cfg.classifier_quantile
         for p in model.branches.parameters():
             p.requires_grad_(False)
         if self.cfg.classifier_labels == "dense":
@@ -446,8 +446,9 @@ class Trainer:
 
             def dense_step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
                 lr, target = train.sample(stage.batch_size, g)
-                loss = nn.functional.l1_loss(extras["train_module"](lr), target)
-                return loss, {"l1_log10": loss.detach()}
+                pred = extras["train_module"](lr)
+                loss = quantile_loss(pred, target, quantile)
+                return loss, {"l1_log10": nn.functional.l1_loss(pred.detach(), target)}
 
             def dense_validate() -> dict[str, float]:
                 if held is None:
@@ -471,8 +472,9 @@ class Trainer:
         def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
             pick = pool[torch.randint(0, len(pool), (stage.batch_size,), generator=g).to(pool.device)]
             lr, _ = data.batch(pick, g, augment=True)
-            loss = nn.functional.l1_loss(extras["train_module"](lr), targets[pick])
-            return loss, {"l1_log10": loss.detach()}
+            pred = extras["train_module"](lr)
+            loss = quantile_loss(pred, targets[pick], quantile)
+            return loss, {"l1_log10": nn.functional.l1_loss(pred.detach(), targets[pick])}
 
         def validate() -> dict[str, float]:
             val = data.val_index
