@@ -6,7 +6,10 @@ classifiers compare without looking at the validation sets.
     python scripts/heldout_curve.py weights/classsr_residual_x4.safetensors --tolerances 0.05 0.1 0.2 --json out.json
 
 A tolerance is in the model's unit (dB for budget routing, levels² for deficit routing); ``default`` is the
-model's own decision.
+model's own decision; ``pT`` decides per patch at ``T`` levels² (a budget model's per-patch rule, as its default
+does at its calibrated ``cell_tolerance``). ``--factors 1.0 0.9 0.8 0.7 0.6`` also routes each photo downscaled by
+the other factors: the images ``calibrate_factors = "all"`` calibrates on. ``light``, ``medium``: that branch
+alone on the whole image (FLOPs by :func:`~classsr_cli.engine.flops.count_flops`, as run).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +26,9 @@ import torch
 from classsr_cli import zoo
 from classsr_cli.degrade import load_rgb, make_pair
 from classsr_cli.engine import upscale_tensor
+from classsr_cli.engine.flops import count_flops
 from classsr_cli.metrics import psnr, quantize
-from classsr_cli.train.data import _is_val
+from classsr_cli.train.data import _is_val, factor_pair
 
 
 def main() -> int:
@@ -34,6 +39,7 @@ def main() -> int:
     ap.add_argument("--train", type=Path, default=Path("../shared/data/train"))
     ap.add_argument("--folders", nargs="+", default=["T91", "BSD200"])
     ap.add_argument("--val-fraction", type=float, default=0.05)
+    ap.add_argument("--factors", nargs="+", type=float, default=[1.0], help="downscale factors of each photo")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -43,25 +49,39 @@ def main() -> int:
     files = sorted(p for d in args.folders for p in (args.train / d).iterdir() if _is_val(p.name, args.val_fraction))
     pairs = []
     for f in files:
-        hr, lr = make_pair(load_rgb(f), s)
-        pairs.append((torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).contiguous(), hr))
+        img = load_rgb(f)
+        for factor in args.factors:
+            hr, lr = factor_pair(img, factor, s) if factor != 1.0 else make_pair(img, s)
+            if min(lr.shape[:2]) >= net.cfg.patch:
+                pairs.append((torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).contiguous(), hr))
+    base = net.cfg
     points = []
     with torch.inference_mode():
         heavy = [psnr(quantize(net.branches[2](x)), hr, s, y_channel=True) for x, hr in pairs]
         for tol in args.tolerances:
-            t = None if tol == "default" else float(tol)
+            t = None if tol in ("default", "light", "medium") or tol.startswith("p") else float(tol)
+            net.cfg = replace(base, cell_tolerance=float(tol[1:])) if tol.startswith("p") else base
             loss, used, whole, counts = [], 0, 0, np.zeros(3)
             for (x, hr), ref in zip(pairs, heavy, strict=True):
-                sr, res = upscale_tensor(net, x, tolerance=t)
+                if tol in ("light", "medium"):  # one branch on the whole image
+                    k = ("light", "medium").index(tol)
+                    sr = net.branches[k](x)
+                    used += count_flops(net.branches[k], tuple(x.shape))
+                    whole += count_flops(net.branches[2], tuple(x.shape))
+                    counts[k] += 1
+                else:
+                    sr, res = upscale_tensor(net, x, tolerance=t)
+                    used += res.flops.used
+                    whole += res.flops.whole
+                    counts += res.counts
                 loss.append(ref - psnr(quantize(sr), hr, s, y_channel=True))
-                used += res.flops.used
-                whole += res.flops.whole
-                counts += res.counts
             points.append({"tolerance": tol, "loss_db": round(float(np.mean(loss)), 4),
                            "max_loss_db": round(float(np.max(loss)), 4), "flops_vs_heavy": round(used / whole, 4),
                            "split": (counts / counts.sum()).round(3).tolist()})
             sys.stderr.write(f"{tol}: {points[-1]}\n")
-    out = {"model": str(loaded.path), "photos": [f.name for f in files], "points": points}
+    net.cfg = base
+    out = {"model": str(loaded.path), "photos": [f.name for f in files], "factors": args.factors, "images": len(pairs),
+           "points": points}
     text = json.dumps(out, indent=1)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
