@@ -9,7 +9,9 @@ A tolerance is in the model's unit (dB for budget routing, levels² for deficit 
 model's own decision; ``pT`` decides per patch at ``T`` levels² (a budget model's per-patch rule, as its default
 does at its calibrated ``cell_tolerance``). ``--factors 1.0 0.9 0.8 0.7 0.6`` also routes each photo downscaled by
 the other factors: the images ``calibrate_factors = "all"`` calibrates on. ``light``, ``medium``: that branch
-alone on the whole image (FLOPs by :func:`~classsr_cli.engine.flops.count_flops`, as run).
+alone on the whole image (FLOPs by :func:`~classsr_cli.engine.flops.count_flops`, as run). ``hard_loss_db``: the
+mean loss on the third of the images where the medium branch alone loses most against heavy (where routing must
+find the cells that need heavy).
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ def main() -> int:
     points = []
     with torch.inference_mode():
         heavy = [psnr(quantize(net.branches[2](x)), hr, s, y_channel=True) for x, hr in pairs]
+        medium = np.array([ref - psnr(quantize(net.branches[1](x)), hr, s, y_channel=True)
+                           for (x, hr), ref in zip(pairs, heavy, strict=True)])
+        hard = medium >= np.quantile(medium, 2 / 3)
         for tol in args.tolerances:
             t = None if tol in ("default", "light", "medium") or tol.startswith("p") else float(tol)
             net.cfg = replace(base, cell_tolerance=float(tol[1:])) if tol.startswith("p") else base
@@ -76,6 +81,7 @@ def main() -> int:
                     counts += res.counts
                 loss.append(ref - psnr(quantize(sr), hr, s, y_channel=True))
             points.append({"tolerance": tol, "loss_db": round(float(np.mean(loss)), 4),
+                           "hard_loss_db": round(float(np.mean(np.asarray(loss)[hard])), 4),
                            "max_loss_db": round(float(np.max(loss)), 4), "flops_vs_heavy": round(used / whole, 4),
                            "split": (counts / counts.sum()).round(3).tolist()})
             sys.stderr.write(f"{tol}: {points[-1]}\n")
