@@ -11,7 +11,10 @@ and on RGB. Reported, for the model's deficit classifier at a tolerance (default
 * ``true deficits``: the same rule on each cell's measured deficit (a perfect deficit predictor);
 * ``oracle budget``: per image, the cheapest classes whose measured loss stays within a PSNR-Y budget (0.05 and
   0.2 dB): the headroom of these branches;
-* Spearman's rank correlation of the predicted and measured deficits of light and medium;
+* Spearman's rank correlation of the predicted and measured deficits of light and medium, and (``signals``) of
+  the measured medium deficit with cheap per-cell signals a router could use instead: the LR cell's standard
+  deviation, and the energy of the medium branch's own residual (its output minus bicubic, computed anyway
+  where medium runs): whether a cascade that decides heavy after medium could rank cells better;
 * ``frame_budget`` (budget models): the classes of ``--tolerance-db`` spent per image, and the terms of its
   rule, predicted and measured: the summed error increase of the cells that take light and medium, and the heavy
   branch's own error that sets the budget (levels², per-cell means summed). Where the measured loss exceeds the
@@ -119,7 +122,7 @@ def main() -> int:
     tol = default if args.tolerance is None else args.tolerance  # levels², the per-patch rule
     costs = np.asarray(model.branch_costs) / model.branch_costs[2]
     pairs = bench.load_pairs(bench.find_images([args.set]), s)
-    pred, true, sey, img = [], [], [], []
+    pred, true, sey, img, res_e, lr_std = [], [], [], [], [], []
     with torch.inference_mode():
         for i, p in enumerate(pairs):
             assert p.hr is not None
@@ -132,14 +135,21 @@ def main() -> int:
             pred.append(model.classifier.grid_scores(win, patch, step)[0].reshape(-1, 3).numpy())
             ones = torch.ones(hr.shape[1:])
             n = _cell_sums(ones[None], plan.rows, plan.cols, step * s)
-            mse, ey = [], []
+            mse, ey, outs = [], [], []
             for b in model.branches:
                 o = (b(x)[0].clamp(0, 1) * 255).round() / 255
+                outs.append(o)
                 mse.append(_cell_sums(((o - hr) * 255) ** 2, plan.rows, plan.cols, step * s) / (3 * n))
                 e = (_y(o) - _y(hr)) ** 2
                 e[:s], e[-s:], e[:, :s], e[:, -s:] = 0, 0, 0, 0
                 ey.append(_cell_sums(e[None], plan.rows, plan.cols, step * s))
             true.append(np.stack(mse, 1))
+            res_e.append(_cell_sums(((outs[1] - outs[0]) * 255) ** 2, plan.rows, plan.cols, step * s) / (3 * n))
+            lr_ones = torch.ones(x.shape[2:])
+            m_lr = _cell_sums(lr_ones[None], plan.rows, plan.cols, step)
+            mean = _cell_sums(x[0] * 255, plan.rows, plan.cols, step) / (3 * m_lr)
+            sq = _cell_sums((x[0] * 255) ** 2, plan.rows, plan.cols, step) / (3 * m_lr)
+            lr_std.append(np.sqrt(np.maximum(sq - mean**2, 0)))
             sey.append(np.stack(ey, 1))
             img.append(np.full(plan.rows * plan.cols, i))
     scores, mse_all, se_all, which = (np.concatenate(a) for a in (pred, true, sey, img))
@@ -163,6 +173,9 @@ def main() -> int:
                           for b in (0.05, 0.2)},
         "spearman": {name: round(spearman(np.log10(DEFICIT_EPS + np.maximum(deficits[:, k], 0)), scores[:, k]), 3)
                      for k, name in ((0, "light"), (1, "medium"))},
+        "signals": {name: round(spearman(np.log10(DEFICIT_EPS + np.maximum(deficits[:, 1], 0)), v), 3)
+                    for name, v in (("classifier", scores[:, 1]), ("lr_std", np.concatenate(lr_std)),
+                                    ("medium_residual_energy", np.concatenate(res_e)))},
     }
     if model.cfg.routing == "budget":
         out["frame_budget"] = _budget_terms(model, scores, mse_all, which, images, args.tolerance_db, summary)
