@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from classsr_cli import zoo
-from classsr_cli.degrade import load_rgb, make_pair
+from classsr_cli.degrade import load_rgb
 from classsr_cli.engine import upscale_tensor
 from classsr_cli.engine.flops import count_flops
 from classsr_cli.metrics import psnr, quantize
@@ -45,6 +45,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    for tol in args.tolerances:
+        try:
+            float(tol[1:] if tol.startswith("p") else tol) if tol not in ("default", "light", "medium") else None
+        except ValueError:
+            ap.error(f"a tolerance is default, light, medium, a number or pNUMBER; got {tol!r}")
     torch.set_num_threads(args.threads)
     loaded = zoo.load(args.model, args.scale)
     net, s = loaded.net.eval(), loaded.net.cfg.scale
@@ -53,7 +58,7 @@ def main() -> int:
     for f in files:
         img = load_rgb(f)
         for factor in args.factors:
-            hr, lr = factor_pair(img, factor, s) if factor != 1.0 else make_pair(img, s)
+            hr, lr = factor_pair(img, factor, s)
             if min(lr.shape[:2]) >= net.cfg.patch:
                 pairs.append((torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).contiguous(), hr))
     base = net.cfg
@@ -64,8 +69,10 @@ def main() -> int:
                            for (x, hr), ref in zip(pairs, heavy, strict=True)])
         hard = medium >= np.quantile(medium, 2 / 3)
         for tol in args.tolerances:
-            t = None if tol in ("default", "light", "medium") or tol.startswith("p") else float(tol)
-            net.cfg = replace(base, cell_tolerance=float(tol[1:])) if tol.startswith("p") else base
+            t = None if tol in ("default", "light", "medium") else float(tol.removeprefix("p"))
+            net.cfg = base
+            if tol.startswith("p") and base.routing == "budget":  # its per-patch rule: cell_tolerance, no budget
+                net.cfg, t = replace(base, cell_tolerance=t), None
             loss, used, whole, counts = [], 0, 0, np.zeros(3)
             for (x, hr), ref in zip(pairs, heavy, strict=True):
                 if tol in ("light", "medium"):  # one branch on the whole image

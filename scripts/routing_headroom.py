@@ -14,7 +14,8 @@ and on RGB. Reported, for the model's deficit classifier at a tolerance (default
 * Spearman's rank correlation of the predicted and measured deficits of light and medium, and (``signals``) of
   the measured medium deficit with cheap per-cell signals a router could use instead: the LR cell's standard
   deviation, and the energy of the medium branch's own residual (its output minus bicubic, computed anyway
-  where medium runs): whether a cascade that decides heavy after medium could rank cells better;
+  where medium runs), to compare with the classifier's ``spearman.medium``: whether a cascade that decides heavy
+  after medium could rank cells better;
 * ``frame_budget`` (budget models): the classes of ``--tolerance-db`` spent per image, and the terms of its
   rule, predicted and measured: the summed error increase of the cells that take light and medium, and the heavy
   branch's own error that sets the budget (levels², per-cell means summed). Where the measured loss exceeds the
@@ -174,7 +175,7 @@ def main() -> int:
         "spearman": {name: round(spearman(np.log10(DEFICIT_EPS + np.maximum(deficits[:, k], 0)), scores[:, k]), 3)
                      for k, name in ((0, "light"), (1, "medium"))},
         "signals": {name: round(spearman(np.log10(DEFICIT_EPS + np.maximum(deficits[:, 1], 0)), v), 3)
-                    for name, v in (("classifier", scores[:, 1]), ("lr_std", np.concatenate(lr_std)),
+                    for name, v in (("lr_std", np.concatenate(lr_std)),
                                     ("medium_residual_energy", np.concatenate(res_e)))},
     }
     if model.cfg.routing == "budget":
