@@ -625,6 +625,22 @@ def test_calibration_on_every_factor_adds_the_held_out_photos_downscales(hr_dir:
         load_train_config(None, calibrate_factors="some")
 
 
+def test_calibration_on_every_photo_routes_the_trained_on_photos_too(hr_dir: Path, tmp_path: Path) -> None:
+    cfg = write_deficit_config(tmp_path / "photos.toml", routing="budget", factors="[1.0, 0.8]",
+                               extra_top='budget_default = "patch"\ncalibrate_photos = "all"\n')
+    run_dir = tmp_path / "run"
+    r = train("all", run_dir, hr_dir, cfg)
+    assert r.exit_code == 0, r.output
+    data = PatchData(run_dir / "data")
+    assert int((data.images[:, 4] == 0).sum()) > len(SIZES) - 1  # the trained-on photos are there at both factors
+    cal = next(rec for rec in metrics(run_dir) if rec.get("event") == "calibrate")
+    assert cal["images"] == len(SIZES)  # every photo once, at its first factor (calibrate_factors = "first")
+    assert cal["cell_tolerance"] >= 0 and 0 < cal["tolerance"] <= 0.05
+    assert load_checkpoint(run_dir / "classsr.safetensors").provenance["recipe"]["calibrate_photos"] == "all"
+    with pytest.raises(ConfigError, match="calibrate_photos"):
+        load_train_config(None, calibrate_photos="some")
+
+
 def test_dense_labels_need_deficit_or_budget_routing_and_old_runs_resume(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="dense"):
         load_train_config(None, classifier_labels="dense")

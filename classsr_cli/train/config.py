@@ -55,11 +55,15 @@ class TrainConfig:
             so that inference spends a frame's PSNR budget (dB) where it costs least (``budget`` routing).
         random_crops: branch/baseline batches start anywhere in the image (the sub-image grid origin plus a
             random offset below ``data_step``), not only on the grid.
-        tolerance_db: ``deficit``/``budget`` routing: the default tolerance is calibrated on the held-out training
-            photos so that routing loses at most this much mean PSNR-Y against the heavy branch.
+        tolerance_db: ``deficit``/``budget`` routing: the default tolerance is calibrated on training photos
+            (``calibrate_photos``) so that routing loses at most this much mean PSNR-Y against the heavy branch.
         calibrate_factors: ``first``: the default tolerance is calibrated on the held-out photos as they are (the
             data keeps them at the first factor only). ``all``: also on their downscales by every other factor
             of ``factors``, as training sees its photos (5x the images, each more detailed per LR pixel).
+        calibrate_photos: ``held``: the default tolerance is calibrated on the held-out photos (``val_fraction``
+            of them, 15 of the 291). ``all``: on every training photo, held out or trained on (the branches and
+            the classifier are small and fit the photos they trained on hardly better than the held-out ones,
+            and 15 photos are too few to stand for the rest: docs/results.md, thirteenth pass).
         budget_default: ``budget`` routing: the model's default decision. ``frame``: the frame's budget at the
             calibrated dB tolerance. ``patch``: the per-patch (``deficit``) rule at a tolerance calibrated the same
             way (:attr:`~classsr_cli.config.ClassSRConfig.cell_tolerance`); an explicit tolerance is the budget.
@@ -99,6 +103,7 @@ class TrainConfig:
     tolerance_db: float = 0.05
     budget_default: str = "frame"
     calibrate_factors: str = "first"
+    calibrate_photos: str = "held"
     log_every: int = 100
     classifier_width: int = 128
     classifier_kernel: int = 1
@@ -122,6 +127,8 @@ class TrainConfig:
             raise ConfigError(f"classifier_init must be one of {', '.join(CLASSIFIER_INITS)}, got {self.classifier_init!r}")
         if self.calibrate_factors not in ("first", "all"):
             raise ConfigError(f"calibrate_factors must be first or all, got {self.calibrate_factors!r}")
+        if self.calibrate_photos not in ("held", "all"):
+            raise ConfigError(f"calibrate_photos must be held or all, got {self.calibrate_photos!r}")
         if not 0.0 < self.classifier_quantile < 1.0:
             raise ConfigError(f"classifier_quantile must lie strictly between 0 and 1, got {self.classifier_quantile}")
         if self.budget_default not in ("frame", "patch"):

@@ -346,8 +346,9 @@ class Trainer:
 
     def _calibrate(self, model: ClassSR) -> dict[str, Any]:
         """The default tolerance: the largest whose routing, through the engine, of the held-out training photos
-        (whole images, at their first scale factor, and with ``calibrate_factors = "all"`` also downscaled by
-        the other factors; never the validation sets) loses at most ``tolerance_db`` of
+        (with ``calibrate_photos = "all"`` every training photo; whole images, at their first scale factor, and
+        with ``calibrate_factors = "all"`` also downscaled by the other factors; never the validation sets)
+        loses at most ``tolerance_db`` of
         mean PSNR-Y (border = scale) against the heavy branch on the whole image. For ``budget`` routing, whose
         tolerance is itself a predicted loss in dB, the scan ends at ``tolerance_db``: the default never promises
         more than the recipe asks, even where these photos would allow it (they are more textured than everyday
@@ -358,11 +359,14 @@ class Trainer:
 
         data, s = self.data, self.cfg.scale
         imgs = data.images.cpu()
-        held = [i for i in range(len(imgs)) if int(imgs[i, 4]) == 1]
-        if not held:  # no held-out photos: the training photos at their first factor, 16 at most
-            held = [i for i in range(len(imgs)) if int(imgs[i, 5]) == 0][:16]
+        first = [i for i in range(len(imgs)) if int(imgs[i, 5]) == 0]  # each photo once, at its first factor
+        held = [i for i in first if int(imgs[i, 4]) == 1]
+        if self.cfg.calibrate_photos == "all":
+            held = first
+        elif not held:  # no held-out photos: the training photos at their first factor, 16 at most
+            held = first[:16]
         pairs = [data.image(i) for i in held]
-        if self.cfg.calibrate_factors == "all":  # each held-out photo also at the other factors, as prepared
+        if self.cfg.calibrate_factors == "all":  # each photo also at the other factors, as prepared
             for _, hr in list(pairs):
                 for f in self.cfg.factors[1:]:
                     hr_f, lr_f = factor_pair(hr, f, s)
@@ -385,12 +389,18 @@ class Trainer:
                 return loss / len(lrs), (counts[0], counts[1], counts[2])
 
             def scan(tols: np.ndarray, per_patch: bool) -> tuple[float, float, tuple[int, int, int]]:
-                """The largest tolerance within ``tolerance_db`` (the loss grows with it, coarsely: all scanned)."""
+                """The largest tolerance within ``tolerance_db``. The loss grows with it, coarsely: scanned upwards
+                until it passes twice ``tolerance_db`` (then no larger tolerance comes back within it)."""
+                top = route(None, float(tols[-1])) if per_patch else route(float(tols[-1]))
+                if top[0] <= self.cfg.tolerance_db:  # the largest passes (the budget's cap, usually): no scan
+                    return float(tols[-1]), *top
                 best, best_loss, best_counts = 0.0, *route(0.0)
                 for tol in tols:
                     loss, counts = route(None, float(tol)) if per_patch else route(float(tol))
                     if loss <= self.cfg.tolerance_db:
                         best, best_loss, best_counts = float(tol), loss, counts
+                    elif loss > 2 * self.cfg.tolerance_db:
+                        break
                 return best, best_loss, best_counts
 
             try:
