@@ -1,5 +1,6 @@
 """A model's routing on the held-out training photos (the 5 % of ../shared/data/train that training holds out
-by a hash of the name, as calibration does; never the validation sets): mean PSNR-Y loss against the heavy
+by a hash of the name; ``--photos trained`` the others, ``all`` both, as ``calibrate_photos = "all"`` calibrates
+on; never the validation sets): mean PSNR-Y loss against the heavy
 branch on the whole image and real FLOPs as run against it, per tolerance. How two routing rules or two
 classifiers compare without looking at the validation sets.
 
@@ -42,6 +43,8 @@ def main() -> int:
     ap.add_argument("--folders", nargs="+", default=["T91", "BSD200"])
     ap.add_argument("--val-fraction", type=float, default=0.05)
     ap.add_argument("--factors", nargs="+", type=float, default=[1.0], help="downscale factors of each photo")
+    ap.add_argument("--photos", choices=("held", "trained", "all"), default="held",
+                    help="the held-out photos (default), the ones training used, or all (calibrate_photos = all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -53,7 +56,9 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     loaded = zoo.load(args.model, args.scale)
     net, s = loaded.net.eval(), loaded.net.cfg.scale
-    files = sorted(p for d in args.folders for p in (args.train / d).iterdir() if _is_val(p.name, args.val_fraction))
+    keep = {"held": lambda name: _is_val(name, args.val_fraction), "all": lambda name: True,
+            "trained": lambda name: not _is_val(name, args.val_fraction)}[args.photos]
+    files = sorted(p for d in args.folders for p in (args.train / d).iterdir() if keep(p.name))
     pairs = []
     for f in files:
         img = load_rgb(f)
@@ -93,7 +98,7 @@ def main() -> int:
                            "split": (counts / counts.sum()).round(3).tolist()})
             sys.stderr.write(f"{tol}: {points[-1]}\n")
     net.cfg = base
-    out = {"model": str(loaded.path), "photos": [f.name for f in files], "factors": args.factors, "images": len(pairs),
+    out = {"model": str(loaded.path), "photo_set": args.photos, "photos": [f.name for f in files], "factors": args.factors, "images": len(pairs),
            "points": points}
     text = json.dumps(out, indent=1)
     if args.json:

@@ -1,0 +1,74 @@
+"""Seed a training run folder with a shipped model's branch stages, so that ``classsr train all`` on it reruns
+only what follows them (ranking, the classifier stage, calibration, export) on the same branches.
+
+    python scripts/run_from_weights.py weights/classsr_residual_x4.safetensors configs/residual_x4.toml runs/x4
+    classsr train all --hr ../shared/data/train/T91 --hr ../shared/data/train/BSD200 \\
+        --config configs/residual_x4.toml --out runs/x4 --data runs/residual_x4/data --threads 2
+
+Writes ``baseline.safetensors`` and ``branch{0,1,2}.safetensors`` (the heavy branch is the baseline, as the
+``deficit``/``budget`` recipes train it) and the branch stages' records of ``metrics.jsonl`` from the model's
+provenance (iterations, seconds, validation, machine), so the export reports what they were trained with. The
+config must be the model's recipe but for what follows the branches (classifier, calibration); a run folder that
+already holds stages is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from classsr_cli.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from classsr_cli.models.classsr import ClassSR
+from classsr_cli.train.config import load_train_config
+
+BRANCH_STAGES = ("baseline", "branches")  # must match the model's recipe; the classifier's stages may differ
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", type=Path)
+    ap.add_argument("config", type=Path)
+    ap.add_argument("run", type=Path)
+    args = ap.parse_args()
+    cfg = load_train_config(args.config)
+    meta = read_metadata(args.model)
+    prov = meta["provenance"] if isinstance(meta["provenance"], dict) else json.loads(meta["provenance"])
+    recipe = prov["recipe"]
+    mine = cfg.to_dict()
+    for key in ("family", "scale", "widths", "extra", "patch", "data_step", "factors", "val_fraction", "seed",
+                "random_crops", "routing", *BRANCH_STAGES):
+        if json.dumps(recipe.get(key), sort_keys=True) != json.dumps(mine.get(key), sort_keys=True):
+            ap.error(f"{args.config}: {key} is {mine.get(key)!r}, the model was trained with {recipe.get(key)!r}")
+    if args.run.exists() and any(args.run.iterdir()):
+        ap.error(f"{args.run}: not empty")
+    args.run.mkdir(parents=True, exist_ok=True)
+    model = load_checkpoint(args.model, expect_kind="classsr").module
+    assert isinstance(model, ClassSR)
+    mcfg = cfg.model_config()
+    stages = prov.get("stages", {})
+    save_checkpoint(model.branches[2], args.run / "baseline.safetensors", config=mcfg.branch(2),
+                    provenance={"stage": "baseline", "from": str(args.model), "val": stages.get("baseline", {}).get("val", {})})
+    for k in range(3):
+        save_checkpoint(model.branches[k], args.run / f"branch{k}.safetensors", config=mcfg.branch(k),
+                        provenance={"stage": f"branch{k}", "from": str(args.model)})
+    machine = (prov.get("trained_on") or [{}])[0]
+    lines = []
+    for name, entry in stages.items():
+        if name in ("classifier", "finetune"):
+            continue
+        if "iterations" in entry:
+            lines.append({"stage": name, "iteration": entry["iterations"]})
+        if "val" in entry:
+            lines.append({"stage": name, "event": "val", **entry["val"]})
+        if "seconds" in entry:
+            lines.append({"stage": name, "event": "done", "seconds": entry["seconds"], **machine})
+    with (args.run / "metrics.jsonl").open("w") as f:
+        f.writelines(json.dumps({**rec, "from": str(args.model)}) + "\n" for rec in lines)
+    sys.stderr.write(f"{args.run}: baseline, branch0-2 and {len(lines)} metrics records from {args.model}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
