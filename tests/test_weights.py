@@ -19,11 +19,20 @@ ROOT = Path(__file__).resolve().parents[1]
 #: model -> (routed PSNR-Y, heavy-branch PSNR-Y, bicubic PSNR-Y) on the crop, dB, border = scale.
 GOLDEN: dict[str, tuple[float, float, float]] = {
     "classsr_residual_x4": (35.533, 35.675, 33.722),
-    "classsr_residual_x2": (41.129, 41.146, 38.846),
+    "classsr_residual_x2": (41.036, 41.146, 38.846),
     "classsr_fsrcnn_x4": (35.07, 35.053, 33.722),
     "classsr_fsrcnn_x2": (39.089, 40.314, 38.846),
 }
 CROP = (slice(160, 352), slice(128, 320))  # 192x192 of examples/baby.png: face, eye, skin and fabric
+#: model -> (the classifier's mean output on the crop's top-left and bottom-right LR patches, the calibrated
+#: default: per-patch tolerance, else the dB/levels² one). The crop's few cells take one branch whatever the
+#: calibration, so this is what shows a retrained classifier or a new calibration.
+ROUTER: dict[str, tuple[tuple[float, float, float], float]] = {
+    "classsr_residual_x4": ((1.212, -0.024, 1.515), 2.610),
+    "classsr_residual_x2": ((0.568, -0.562, 0.924), 1.0),
+    "classsr_fsrcnn_x4": ((-3.493, 0.902, 1.593), 0.0),
+    "classsr_fsrcnn_x2": ((-0.599, 0.398, 0.006), 0.0),
+}
 
 
 def measure(name: str) -> tuple[float, float, float]:
@@ -49,6 +58,21 @@ def test_shipped_weights_reproduce_their_golden(name: str) -> None:
     assert heavy > bicubic and routed > bicubic  # the model is not a placeholder
 
 
+@pytest.mark.parametrize("name", sorted(ROUTER))
+def test_shipped_routers_reproduce_their_golden(name: str) -> None:
+    torch.set_num_threads(1)
+    model = load_checkpoint(ROOT / "weights" / f"{name}.safetensors", expect_kind="classsr").module.eval()
+    assert isinstance(model, ClassSR)
+    _, lr = make_pair(load_rgb(ROOT / "examples" / "baby.png")[CROP], model.cfg.scale)
+    x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
+    with torch.inference_mode():
+        out = model.classifier(torch.cat([x[..., :32, :32], x[..., -32:, -32:]])).mean(0)
+    want, tolerance = ROUTER[name]
+    assert tuple(out.tolist()) == pytest.approx(want, abs=0.002), f"{name}: {[round(v, 3) for v in out.tolist()]}"
+    assert (model.cfg.cell_tolerance or model.cfg.tolerance) == pytest.approx(tolerance, abs=0.001)
+
+
 def test_every_shipped_model_has_a_golden() -> None:
     shipped = sorted(p.stem for p in (ROOT / "weights").glob("*.safetensors"))
-    assert shipped and set(shipped) == set(GOLDEN), "record a golden for each file in weights/ (tests/test_weights.py)"
+    assert shipped and set(shipped) == set(GOLDEN) == set(ROUTER), (
+        "record a golden for each file in weights/ (tests/test_weights.py)")

@@ -65,8 +65,8 @@ ToleranceOpt = Annotated[
         "default models): the PSNR in dB a frame may lose against the heavy branch, as predicted; the cheapest "
         "routing within it (e.g. 0.2: faster, about 0.2 dB below heavy). Deficit: the largest predicted error "
         "increase of a patch over the heavy branch (8-bit levels squared). Higher is faster. Default: the "
-        "model's calibrated decision (the default models: per patch, within about 0.05 dB of heavy on held-out "
-        "photos). 0: every patch heavy.",
+        "model's calibrated decision (the default models: per patch, within about 0.05 dB of heavy on the "
+        "training photos). 0: every patch heavy.",
         show_default=False,
     ),
 ]
