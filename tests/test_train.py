@@ -635,6 +635,7 @@ def test_calibration_on_every_photo_routes_the_trained_on_photos_too(hr_dir: Pat
     assert int((data.images[:, 4] == 0).sum()) > len(SIZES) - 1  # the trained-on photos are there at both factors
     cal = next(rec for rec in metrics(run_dir) if rec.get("event") == "calibrate")
     assert cal["images"] == len(SIZES)  # every photo once, at its first factor (calibrate_factors = "first")
+    assert "calibrate" in r.output  # its own progress bar: on 1,297 photos it takes minutes
     assert cal["cell_tolerance"] >= 0 and 0 < cal["tolerance"] <= 0.05
     assert load_checkpoint(run_dir / "classsr.safetensors").provenance["recipe"]["calibrate_photos"] == "all"
     with pytest.raises(ConfigError, match="calibrate_photos"):

@@ -378,6 +378,13 @@ class Trainer:
             heavy = [psnr(quantize(model.branches[2](x)), hr, s, y_channel=True) for x, (_, hr) in zip(lrs, pairs, strict=True)]
 
             base = model.cfg
+            cells = np.geomspace(0.01, 1000, 61)
+            budgets = np.geomspace(0.001, self.cfg.tolerance_db, 41)
+            # Progress as routings of the whole set, against the most the scans can take (they usually stop early).
+            budget_routing, per_patch = self.cfg.routing == "budget", self.cfg.budget_default == "patch"
+            scans = ([budgets] if budget_routing else []) + ([cells] if per_patch or not budget_routing else [])
+            most = sum(len(t) + 2 for t in scans)
+            progress = {"done": 0, "start": time.perf_counter()}
 
             def route(tol: float | None, cell: float = 0.0) -> tuple[float, tuple[int, int, int]]:
                 model.cfg = replace(base, cell_tolerance=cell)  # cell > 0 with tol None: a budget model per patch
@@ -386,6 +393,10 @@ class Trainer:
                     sr, res = upscale_tensor(model, x, tolerance=tol)
                     loss += ref - psnr(quantize(sr), hr, s, y_channel=True)
                     counts = [a + b for a, b in zip(counts, res.counts, strict=True)]
+                progress["done"] += 1
+                if self.observer is not None and self.dist.is_main:
+                    rate = progress["done"] / max(1e-9, time.perf_counter() - progress["start"])
+                    self.observer(Event("calibrate", int(progress["done"]), most, {"loss": loss / len(lrs)}, rate))
                 return loss / len(lrs), (counts[0], counts[1], counts[2])
 
             def scan(tols: np.ndarray, per_patch: bool) -> tuple[float, float, tuple[int, int, int]]:
@@ -404,11 +415,10 @@ class Trainer:
                 return best, best_loss, best_counts
 
             try:
-                cells = np.geomspace(0.01, 1000, 61)
-                if self.cfg.routing == "budget":  # the tolerance is a frame's predicted loss in dB: at most the recipe's
-                    best, best_loss, best_counts = scan(np.geomspace(0.001, self.cfg.tolerance_db, 41), False)
+                if budget_routing:  # the tolerance is a frame's predicted loss in dB: at most the recipe's
+                    best, best_loss, best_counts = scan(budgets, False)
                     budget = {"budget_loss_db": round(best_loss, 4)}
-                    if self.cfg.budget_default == "patch":
+                    if per_patch:
                         cell, best_loss, best_counts = scan(cells, True)
                         budget["cell_tolerance"] = cell
                 else:
@@ -416,6 +426,8 @@ class Trainer:
                     budget = {}
             finally:
                 model.cfg = base
+        if self.observer is not None and self.dist.is_main:  # the scans stopped early: the bar ends full
+            self.observer(Event("calibrate", most, most, {"loss": best_loss}, 0.0))
         n = max(1, sum(best_counts))
         return {"tolerance": best, "loss_db": round(best_loss, 4), "images": len(pairs), **budget,
                 **{f"share_{name}": round(c / n, 4) for name, c in zip(CLASS_NAMES, best_counts, strict=True)}}
