@@ -1,8 +1,8 @@
 """A model's routing on the held-out training photos (the 5 % of ../shared/data/train that training holds out
 by a hash of the name; ``--photos trained`` the others, ``all`` both, as ``calibrate_photos = "all"`` calibrates
-on; never the validation sets): mean PSNR-Y loss against the heavy
-branch on the whole image and real FLOPs as run against it, per tolerance. How two routing rules or two
-classifiers compare without looking at the validation sets.
+on; never the validation sets): mean PSNR-Y loss against the heavy branch on the whole image and real FLOPs as
+run against it, per tolerance. How two routing rules or two classifiers compare without looking at the
+validation sets.
 
     python scripts/heldout_curve.py weights/classsr_residual_x4.safetensors --tolerances 0.05 0.1 0.2 --json out.json
 
@@ -98,8 +98,8 @@ def main() -> int:
                            "split": (counts / counts.sum()).round(3).tolist()})
             sys.stderr.write(f"{tol}: {points[-1]}\n")
     net.cfg = base
-    out = {"model": str(loaded.path), "photo_set": args.photos, "photos": [f.name for f in files], "factors": args.factors, "images": len(pairs),
-           "points": points}
+    out = {"model": str(loaded.path), "photo_set": args.photos, "photos": [f.name for f in files],
+           "factors": args.factors, "images": len(pairs), "points": points}
     text = json.dumps(out, indent=1)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

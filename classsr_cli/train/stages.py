@@ -348,24 +348,24 @@ class Trainer:
         """The default tolerance: the largest whose routing, through the engine, of the held-out training photos
         (with ``calibrate_photos = "all"`` every training photo; whole images, at their first scale factor, and
         with ``calibrate_factors = "all"`` also downscaled by the other factors; never the validation sets)
-        loses at most ``tolerance_db`` of
-        mean PSNR-Y (border = scale) against the heavy branch on the whole image. For ``budget`` routing, whose
-        tolerance is itself a predicted loss in dB, the scan ends at ``tolerance_db``: the default never promises
-        more than the recipe asks, even where these photos would allow it (they are more textured than everyday
-        photos); with ``budget_default = "patch"`` the per-patch default (``cell_tolerance``) is calibrated as a
-        deficit model's is. Also the shares of each class under the default and the figures it was chosen on."""
+        loses at most ``tolerance_db`` of mean PSNR-Y (border = scale) against the heavy branch on the whole
+        image. For ``budget`` routing, whose tolerance is itself a predicted loss in dB, the scan ends at
+        ``tolerance_db``: the default never promises more than the recipe asks, even where these photos would
+        allow it (they are more textured than everyday photos); with ``budget_default = "patch"`` the per-patch
+        default (``cell_tolerance``) is calibrated as a deficit model's is. Also the shares of each class under
+        the default and the figures it was chosen on."""
         from classsr_cli.engine.bands import upscale_tensor
         from classsr_cli.metrics import psnr, quantize
 
         data, s = self.data, self.cfg.scale
         imgs = data.images.cpu()
         first = [i for i in range(len(imgs)) if int(imgs[i, 5]) == 0]  # each photo once, at its first factor
-        held = [i for i in first if int(imgs[i, 4]) == 1]
+        photos = [i for i in first if int(imgs[i, 4]) == 1]  # the held-out ones
         if self.cfg.calibrate_photos == "all":
-            held = first
-        elif not held:  # no held-out photos: the training photos at their first factor, 16 at most
-            held = first[:16]
-        pairs = [data.image(i) for i in held]
+            photos = first
+        elif not photos:  # no held-out photos: the training photos at their first factor, 16 at most
+            photos = first[:16]
+        pairs = [data.image(i) for i in photos]
         if self.cfg.calibrate_factors == "all":  # each photo also at the other factors, as prepared
             for _, hr in list(pairs):
                 for f in self.cfg.factors[1:]:
