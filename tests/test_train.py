@@ -31,6 +31,7 @@ from classsr_cli.train.losses import average_loss, class_loss, quantile_loss
 from classsr_cli.train.stages import Trainer, collapse_guard
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
 SCALE, PATCH, STEP = 2, 32, 16
 #: (width, height) of the HR photos; odd sizes exercise the mod-crop, 100 and 72 leave a border remainder.
 SIZES = [(96, 80), (97, 81), (100, 83), (96, 80), (112, 72)]
@@ -669,3 +670,33 @@ def test_dense_labels_need_deficit_or_budget_routing_and_old_runs_resume(tmp_pat
     Trainer(TrainConfig(routing="deficit"), run_dir, tmp_path / "data", Dist())  # resumes: same recipe
     with pytest.raises(ConfigError, match="different recipe"):
         Trainer(TrainConfig(routing="deficit", classifier_kernel=3), run_dir, tmp_path / "data", Dist())
+
+
+def test_a_run_seeded_from_a_model_retrains_only_its_classifier(hr_dir: Path, tmp_path: Path) -> None:
+    import runpy
+
+    cfg = write_deficit_config(tmp_path / "seed.toml", routing="budget", extra_top='budget_default = "patch"\n')
+    first = tmp_path / "first"
+    assert train("all", first, hr_dir, cfg).exit_code == 0
+    model = first / "classsr.safetensors"
+    seeded = tmp_path / "seeded"
+    argv = sys.argv
+    try:
+        sys.argv = ["run_from_weights.py", str(model), str(cfg), str(seeded)]
+        assert runpy.run_path(str(ROOT / "scripts" / "run_from_weights.py"), run_name="not_main")["main"]() == 0
+        with pytest.raises(SystemExit):  # a run folder that holds stages is refused
+            runpy.run_path(str(ROOT / "scripts" / "run_from_weights.py"), run_name="not_main")["main"]()
+    finally:
+        sys.argv = argv
+    r = train("all", seeded, hr_dir, cfg, "--data", first / "data")
+    assert r.exit_code == 0, r.output
+    recs = metrics(seeded)
+    assert not [rec for rec in recs if rec.get("stage") in ("baseline", "branch1") and "event" not in rec
+                and rec.get("from") is None]  # no branch iteration was trained again
+    assert any(rec.get("stage") == "classifier" and "event" not in rec for rec in recs)  # the classifier was
+    a, b = (load_checkpoint(p).module for p in (model, seeded / "classsr.safetensors"))
+    for k in range(3):
+        for x, y in zip(a.branches[k].state_dict().values(), b.branches[k].state_dict().values(), strict=True):
+            assert torch.equal(x, y)
+    stages = load_checkpoint(seeded / "classsr.safetensors").provenance["stages"]
+    assert stages["branch1"]["iterations"] == 4  # the branch stages' records travel from the model's provenance
