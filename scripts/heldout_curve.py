@@ -56,9 +56,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     loaded = zoo.load(args.model, args.scale)
     net, s = loaded.net.eval(), loaded.net.cfg.scale
-    keep = {"held": lambda name: _is_val(name, args.val_fraction), "all": lambda name: True,
-            "trained": lambda name: not _is_val(name, args.val_fraction)}[args.photos]
-    files = sorted(p for d in args.folders for p in (args.train / d).iterdir() if keep(p.name))
+    files = sorted(p for d in args.folders for p in (args.train / d).iterdir()
+                   if args.photos == "all" or _is_val(p.name, args.val_fraction) == (args.photos == "held"))
     pairs = []
     for f in files:
         img = load_rgb(f)

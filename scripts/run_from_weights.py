@@ -19,7 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from classsr_cli.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+from classsr_cli.errors import ClassSRError
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.train.config import load_train_config
 
@@ -32,9 +33,15 @@ def main() -> int:
     ap.add_argument("config", type=Path)
     ap.add_argument("run", type=Path)
     args = ap.parse_args()
-    cfg = load_train_config(args.config)
-    meta = read_metadata(args.model)
-    prov = meta["provenance"] if isinstance(meta["provenance"], dict) else json.loads(meta["provenance"])
+    try:  # validated before anything is written
+        cfg = load_train_config(args.config)
+        loaded = load_checkpoint(args.model, expect_kind="classsr")
+    except ClassSRError as e:
+        ap.error(str(e))
+    model, prov = loaded.module, loaded.provenance
+    assert isinstance(model, ClassSR)
+    if "recipe" not in prov:
+        ap.error(f"{args.model}: no training recipe in its provenance (not made by classsr train)")
     recipe = prov["recipe"]
     mine = cfg.to_dict()
     for key in ("family", "scale", "widths", "extra", "patch", "data_step", "factors", "val_fraction", "seed",
@@ -44,8 +51,6 @@ def main() -> int:
     if args.run.exists() and any(args.run.iterdir()):
         ap.error(f"{args.run}: not empty")
     args.run.mkdir(parents=True, exist_ok=True)
-    model = load_checkpoint(args.model, expect_kind="classsr").module
-    assert isinstance(model, ClassSR)
     mcfg = cfg.model_config()
     stages = prov.get("stages", {})
     save_checkpoint(model.branches[2], args.run / "baseline.safetensors", config=mcfg.branch(2),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -35,13 +36,18 @@ ROUTER: dict[str, tuple[tuple[float, float, float], float]] = {
 }
 
 
-def measure(name: str) -> tuple[float, float, float]:
+def crop_input(name: str) -> tuple[ClassSR, np.ndarray, np.ndarray, torch.Tensor]:
+    """The shipped model, and the crop's HR, LR and LR tensor at its scale."""
     torch.set_num_threads(1)
     model = load_checkpoint(ROOT / "weights" / f"{name}.safetensors", expect_kind="classsr").module.eval()
     assert isinstance(model, ClassSR)
+    hr, lr = make_pair(load_rgb(ROOT / "examples" / "baby.png")[CROP], model.cfg.scale)
+    return model, hr, lr, torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
+
+
+def measure(name: str) -> tuple[float, float, float]:
+    model, hr, lr, x = crop_input(name)
     s = model.cfg.scale
-    hr, lr = make_pair(load_rgb(ROOT / "examples" / "baby.png")[CROP], s)
-    x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
     with torch.inference_mode():
         routed, _ = upscale_tensor(model, x)
         heavy = model.branches[2](x)
@@ -60,11 +66,7 @@ def test_shipped_weights_reproduce_their_golden(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(ROUTER))
 def test_shipped_routers_reproduce_their_golden(name: str) -> None:
-    torch.set_num_threads(1)
-    model = load_checkpoint(ROOT / "weights" / f"{name}.safetensors", expect_kind="classsr").module.eval()
-    assert isinstance(model, ClassSR)
-    _, lr = make_pair(load_rgb(ROOT / "examples" / "baby.png")[CROP], model.cfg.scale)
-    x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
+    model, _, _, x = crop_input(name)
     with torch.inference_mode():
         out = model.classifier(torch.cat([x[..., :32, :32], x[..., -32:, -32:]])).mean(0)
     want, tolerance = ROUTER[name]
