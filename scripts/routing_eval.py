@@ -7,10 +7,10 @@ For each photo: HR mod-cropped, LR = bicubic ÷scale (classsr_cli.degrade, as in
 upscales it routed (the engine, default or --tolerance) and with its heavy branch on the whole image. Per
 ``step`` x ``step`` LR cell, heavy's gain over bicubic = MSE(bicubic) - MSE(heavy) on the cell's HR pixels.
 Cells pooled over all photos are split in thirds by that gain; the script reports which share of each third
-went to the cheapest class: as computed (``tiles.run``, after the planner has raised cells to a heavier branch
+went to the cheapest class (branch 0: plain bicubic in the shipped models, or a learned light branch): as computed (``tiles.run``, after the planner has raised cells to a heavier branch
 where one call on a band is cheaper than tiles) and as the classifier decided (``decided``); and the **ceiling**,
-the share a perfect predictor would send there by the same rule: for a per-patch decision the cells whose measured
-gain is within the tolerance (levels²), for a frame budget (budget routing: the default models' default, or
+the share a perfect predictor would send there by the same rule: for a per-patch decision the cells where the light branch's
+measured squared error is within the tolerance (levels²) of heavy's, for a frame budget (budget routing: the default models' default, or
 ``--tolerance`` dB) each photo's cheapest routing whose measured PSNR-Y loss against heavy is within the budget
 (per-cell squared errors on Y, border = scale; costs as the budget rule's). Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
 outermost-row step (mean |row0 - row1| of the output's top and left edges, 8-bit) of routed vs heavy; and the
@@ -53,6 +53,15 @@ def photos(paths: list[str]) -> list[tuple[str, np.ndarray]]:
     return [(name, getattr(skimage.data, name)()[..., :3]) for name in SKIMAGE_PHOTOS]
 
 
+def bicubic(model: torch.nn.Module, x: torch.Tensor, s: int) -> torch.Tensor:
+    """Plain bicubic ×s of ``x``: the residual family's own bicubic path (what its width-0 branch is), else
+    ``F.interpolate``."""
+    upsample = getattr(model.branches[2], "upsample", None)
+    if upsample is not None:
+        return torch.nn.functional.pixel_shuffle(upsample(x), s)
+    return torch.nn.functional.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
+
+
 def to_u8(t: torch.Tensor) -> np.ndarray:
     return (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
 
@@ -90,7 +99,7 @@ def main() -> int:
         else:
             frame_db = model.cfg.tolerance if args.tolerance is None else args.tolerance
     costs = np.asarray(model.branch_costs) / max(model.branch_costs)
-    gains, light, decided, ideal, records = [], [], [], [], []
+    gains, deficits, light, decided, ideal, records = [], [], [], [], [], []
     for name, img in photos(args.images):
         if args.export:
             from PIL import Image
@@ -102,18 +111,19 @@ def main() -> int:
         with torch.inference_mode():
             sr, route = upscale_tensor(model, x, tolerance=args.tolerance)
             heavy = model.branches[2](x)
-            bic = model.branches[0](x)
+            light_out = model.branches[0](x)
+            bic = bicubic(model, x, s)
             med = model.branches[1](x) if frame_db is not None else None
             plan = plan_cells(x.shape[2], x.shape[3], step=route.grid.step, patch=model.cfg.patch, halo=0)
             raw = classify_cells(model, band_input(pad_frame(x, plan), plan, 0, plan.rows), plan,
                                  args.tolerance).numpy()
-        out, hv, bc = to_u8(sr), to_u8(heavy), to_u8(bic)
+        out, hv, bc, lt = to_u8(sr), to_u8(heavy), to_u8(bic), to_u8(light_out)
         step = route.grid.step
         cls = route.classes.numpy()
         rows, cols = cls.shape
         if med is not None:  # each branch's squared error on Y, border = scale (the oracle's measure)
             y_hr = rgb_to_y(hr)
-            ey = [(rgb_to_y(o) - y_hr) ** 2 for o in (bc, to_u8(med), hv)]
+            ey = [(rgb_to_y(o) - y_hr) ** 2 for o in (lt, to_u8(med), hv)]
             for e in ey:
                 e[:s], e[-s:], e[:, :s], e[:, -s:] = 0, 0, 0, 0
         se = []
@@ -124,6 +134,7 @@ def main() -> int:
                 if h.size == 0:
                     continue
                 gains.append(((bc[ys, xs] - h) ** 2).mean() - ((hv[ys, xs] - h) ** 2).mean())
+                deficits.append(((lt[ys, xs] - h) ** 2).mean() - ((hv[ys, xs] - h) ** 2).mean())
                 light.append(int(cls[r, c]) == 0)
                 decided.append(int(raw[r, c]) == 0)
                 if med is not None:
@@ -145,7 +156,7 @@ def main() -> int:
     easy, hard = g <= t1, g >= t2
     ceiling: dict | None = None  # the share a perfect predictor sends to the cheapest class by the same rule
     if cell_tol is not None:
-        ideal_light = g <= cell_tol
+        ideal_light = np.asarray(deficits) <= cell_tol  # the light branch within the tolerance of heavy
         ceiling = {"tolerance_levels2": round(float(cell_tol), 4)}
     elif frame_db is not None:
         ideal_light = np.asarray(ideal)
