@@ -1,5 +1,7 @@
 """Seed a training run folder with a shipped model's branch stages, so that ``classsr train all`` on it reruns
 only what follows them (ranking, the classifier stage, calibration, export) on the same branches.
+``--retrain K`` leaves branch K out (the config may give it another width), so the run trains that branch again
+and keeps the others: a branch tried in place of a shipped one.
 
     python scripts/run_from_weights.py weights/classsr_residual_x4.safetensors configs/residual_x4.toml runs/x4
     classsr train all --hr ../shared/data/train/T91 --hr ../shared/data/train/BSD200 \\
@@ -8,8 +10,11 @@ only what follows them (ranking, the classifier stage, calibration, export) on t
 Writes ``baseline.safetensors`` and ``branch{0,1,2}.safetensors`` (the heavy branch is the baseline, as the
 ``deficit``/``budget`` recipes train it) and the branch stages' records of ``metrics.jsonl`` from the model's
 provenance (iterations, seconds, validation, machine), so the export reports what they were trained with. The
-config must be the model's recipe but for what follows the branches (classifier, calibration); a run folder that
-already holds stages is refused.
+config must be the model's recipe but for what follows the branches (classifier, calibration) and the widths of
+retrained branches; a run folder that already holds stages is refused.
+
+    python scripts/run_from_weights.py weights/classsr_residual_x4.safetensors \\
+        configs/experimental/residual_light8_x4.toml runs/light8_x4 --retrain 0
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ def main() -> int:
     ap.add_argument("model", type=Path)
     ap.add_argument("config", type=Path)
     ap.add_argument("run", type=Path)
+    ap.add_argument("--retrain", type=int, action="append", default=[], choices=(0, 1),
+                    help="a cheaper branch to leave out, so the run trains it again (repeatable)")
     args = ap.parse_args()
     try:  # validated before anything is written
         cfg = load_train_config(args.config)
@@ -44,7 +51,13 @@ def main() -> int:
         ap.error(f"{args.model}: no training recipe in its provenance (not made by classsr train)")
     recipe = prov["recipe"]
     mine = cfg.to_dict()
-    for key in ("family", "scale", "widths", "extra", "patch", "data_step", "factors", "val_fraction", "seed",
+    retrain = set(args.retrain)
+    if cfg.routing not in ("deficit", "budget") and retrain:
+        ap.error("--retrain needs deficit or budget routing (their branches train on every sub-image)")
+    kept = [w for k, w in enumerate(recipe.get("widths") or []) if k not in retrain]
+    if kept != [w for k, w in enumerate(mine.get("widths") or []) if k not in retrain]:
+        ap.error(f"{args.config}: widths are {mine.get('widths')!r}, the model was trained with {recipe.get('widths')!r}")
+    for key in ("family", "scale", "extra", "patch", "data_step", "factors", "val_fraction", "seed",
                 "random_crops", "routing", *BRANCH_STAGES):
         if json.dumps(recipe.get(key), sort_keys=True) != json.dumps(mine.get(key), sort_keys=True):
             ap.error(f"{args.config}: {key} is {mine.get(key)!r}, the model was trained with {recipe.get(key)!r}")
@@ -55,13 +68,13 @@ def main() -> int:
     stages = prov.get("stages", {})
     save_checkpoint(model.branches[2], args.run / "baseline.safetensors", config=mcfg.branch(2),
                     provenance={"stage": "baseline", "from": str(args.model), "val": stages.get("baseline", {}).get("val", {})})
-    for k in range(3):
+    for k in sorted({0, 1, 2} - retrain):
         save_checkpoint(model.branches[k], args.run / f"branch{k}.safetensors", config=mcfg.branch(k),
                         provenance={"stage": f"branch{k}", "from": str(args.model)})
     machine = (prov.get("trained_on") or [{}])[0]
     lines = []
     for name, entry in stages.items():
-        if name in ("classifier", "finetune"):
+        if name in ("classifier", "finetune") or name in {f"branch{k}" for k in retrain}:
             continue
         if "iterations" in entry:
             lines.append({"stage": name, "iteration": entry["iterations"]})
@@ -71,7 +84,8 @@ def main() -> int:
             lines.append({"stage": name, "event": "done", "seconds": entry["seconds"], **machine})
     with (args.run / "metrics.jsonl").open("w") as f:
         f.writelines(json.dumps({**rec, "from": str(args.model)}) + "\n" for rec in lines)
-    sys.stderr.write(f"{args.run}: baseline, branch0-2 and {len(lines)} metrics records from {args.model}\n")
+    copied = ", ".join(f"branch{k}" for k in sorted({0, 1, 2} - retrain))
+    sys.stderr.write(f"{args.run}: baseline, {copied} and {len(lines)} metrics records from {args.model}\n")
     return 0
 
 

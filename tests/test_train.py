@@ -700,3 +700,31 @@ def test_a_run_seeded_from_a_model_retrains_only_its_classifier(hr_dir: Path, tm
             assert torch.equal(x, y)
     stages = load_checkpoint(seeded / "classsr.safetensors").provenance["stages"]
     assert stages["branch1"]["iterations"] == 4  # the branch stages' records travel from the model's provenance
+
+    # --retrain 0: a learned light branch in place of the model's bicubic one; the others are kept
+    light = tmp_path / "light.toml"
+    light.write_text(cfg.read_text().replace("widths = [0, 4, 8]", "widths = [2, 4, 8]"))
+    tried = tmp_path / "tried"
+
+    def seed(*extra: str) -> None:
+        sys.argv = ["run_from_weights.py", str(model), str(light), str(tried), *extra]
+        runpy.run_path(str(ROOT / "scripts" / "run_from_weights.py"), run_name="not_main")["main"]()
+
+    try:
+        with pytest.raises(SystemExit):  # another width for a branch that is not retrained is refused
+            seed()
+        assert not tried.exists()
+        seed("--retrain", "0")
+    finally:
+        sys.argv = argv
+    assert sorted(p.name for p in tried.glob("*.safetensors")) == ["baseline.safetensors", "branch1.safetensors",
+                                                                   "branch2.safetensors"]
+    r = train("all", tried, hr_dir, light, "--data", first / "data")
+    assert r.exit_code == 0, r.output
+    c = load_checkpoint(tried / "classsr.safetensors").module
+    assert c.branches[0].width == 2 and c.branches[0].tail.weight.abs().sum() > 0  # trained from its zero init
+    for k in (1, 2):
+        for x, y in zip(a.branches[k].state_dict().values(), c.branches[k].state_dict().values(), strict=True):
+            assert torch.equal(x, y)
+    recs = metrics(tried)
+    assert any(rec.get("stage") == "branch0" and "event" not in rec and rec.get("from") is None for rec in recs)
