@@ -48,9 +48,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    values: list[float | None] = []  # each tolerance's number (None: default, light, medium)
     for tol in args.tolerances:
         try:
-            float(tol[1:] if tol.startswith("p") else tol) if tol not in ("default", "light", "medium") else None
+            values.append(None if tol in ("default", "light", "medium") else float(tol.removeprefix("p")))
         except ValueError:
             ap.error(f"a tolerance is default, light, medium, a number or pNUMBER; got {tol!r}")
     torch.set_num_threads(args.threads)
@@ -72,8 +73,7 @@ def main() -> int:
         medium = np.array([ref - psnr(quantize(net.branches[1](x)), hr, s, y_channel=True)
                            for (x, hr), ref in zip(pairs, heavy, strict=True)])
         hard = medium >= np.quantile(medium, 2 / 3)
-        for tol in args.tolerances:
-            t = None if tol in ("default", "light", "medium") else float(tol.removeprefix("p"))
+        for tol, t in zip(args.tolerances, values, strict=True):
             net.cfg = base
             if tol.startswith("p") and base.routing == "budget":  # its per-patch rule: cell_tolerance, no budget
                 net.cfg, t = replace(base, cell_tolerance=t), None

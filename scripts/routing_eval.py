@@ -31,7 +31,7 @@ import torch
 from routing_headroom import oracle  # scripts/: each photo's cheapest routing within a budget, measured
 
 from classsr_cli import zoo
-from classsr_cli.degrade import load_rgb, make_pair
+from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
 from classsr_cli.engine import upscale_tensor
 from classsr_cli.engine.cells import band_input, classify_cells, pad_frame, plan_cells
 from classsr_cli.metrics import psnr, rgb_to_y
@@ -53,13 +53,13 @@ def photos(paths: list[str]) -> list[tuple[str, np.ndarray]]:
     return [(name, getattr(skimage.data, name)()[..., :3]) for name in SKIMAGE_PHOTOS]
 
 
-def bicubic(model: torch.nn.Module, x: torch.Tensor, s: int) -> torch.Tensor:
-    """Plain bicubic ×s of ``x``: the residual family's own bicubic path (what its width-0 branch is), else
-    ``F.interpolate``."""
+def bicubic(model: torch.nn.Module, x: torch.Tensor, lr: np.ndarray, s: int) -> np.ndarray:
+    """Plain bicubic ×s of the LR image, uint8: the residual family's own bicubic path (what its width-0 branch
+    is), else :func:`classsr_cli.degrade.bicubic_resize` (``bench``'s bicubic)."""
     upsample = getattr(model.branches[2], "upsample", None)
     if upsample is not None:
-        return torch.nn.functional.pixel_shuffle(upsample(x), s)
-    return torch.nn.functional.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
+        return to_u8(torch.nn.functional.pixel_shuffle(upsample(x), s))
+    return bicubic_resize(lr, lr.shape[0] * s, lr.shape[1] * s)
 
 
 def to_u8(t: torch.Tensor) -> np.ndarray:
@@ -112,12 +112,12 @@ def main() -> int:
             sr, route = upscale_tensor(model, x, tolerance=args.tolerance)
             heavy = model.branches[2](x)
             light_out = model.branches[0](x)
-            bic = bicubic(model, x, s)
+            bc = bicubic(model, x, lr, s)
             med = model.branches[1](x) if frame_db is not None else None
             plan = plan_cells(x.shape[2], x.shape[3], step=route.grid.step, patch=model.cfg.patch, halo=0)
             raw = classify_cells(model, band_input(pad_frame(x, plan), plan, 0, plan.rows), plan,
                                  args.tolerance).numpy()
-        out, hv, bc, lt = to_u8(sr), to_u8(heavy), to_u8(bic), to_u8(light_out)
+        out, hv, lt = to_u8(sr), to_u8(heavy), to_u8(light_out)
         step = route.grid.step
         cls = route.classes.numpy()
         rows, cols = cls.shape

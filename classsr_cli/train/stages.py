@@ -382,8 +382,8 @@ class Trainer:
             budgets = np.geomspace(0.001, self.cfg.tolerance_db, 41)
             # Progress as routings of the whole set, against the most the scans can take (they usually stop early).
             budget_routing, per_patch = self.cfg.routing == "budget", self.cfg.budget_default == "patch"
-            scans = ([budgets] if budget_routing else []) + ([cells] if per_patch or not budget_routing else [])
-            most = sum(len(t) + 2 for t in scans)
+            # a scan routes tolerance 0 and each of its tolerances; the capped (budget) scan its end first too
+            most = (len(budgets) + 2 if budget_routing else 0) + (len(cells) + 1 if per_patch or not budget_routing else 0)
             progress = {"done": 0, "start": time.perf_counter()}
 
             def route(tol: float | None, cell: float = 0.0) -> tuple[float, tuple[int, int, int]]:
@@ -399,12 +399,15 @@ class Trainer:
                     self.observer(Event("calibrate", int(progress["done"]), most, {"loss": loss / len(lrs)}, rate))
                 return loss / len(lrs), (counts[0], counts[1], counts[2])
 
-            def scan(tols: np.ndarray, per_patch: bool) -> tuple[float, float, tuple[int, int, int]]:
+            def scan(tols: np.ndarray, per_patch: bool, capped: bool = False) -> tuple[float, float, tuple[int, int, int]]:
                 """The largest tolerance within ``tolerance_db``. The loss grows with it, coarsely: scanned upwards
-                until it passes twice ``tolerance_db`` (then no larger tolerance comes back within it)."""
-                top = route(None, float(tols[-1])) if per_patch else route(float(tols[-1]))
-                if top[0] <= self.cfg.tolerance_db:  # the largest passes (the budget's cap, usually): no scan
-                    return float(tols[-1]), *top
+                until it passes twice ``tolerance_db`` (then no larger tolerance comes back within it). A
+                ``capped`` scan (the budget's, up to the recipe's dB) tries its end first, which usually passes;
+                the levels² scans' end, every cell light, never does."""
+                if capped:
+                    top = route(float(tols[-1]))
+                    if top[0] <= self.cfg.tolerance_db:
+                        return float(tols[-1]), *top
                 best, best_loss, best_counts = 0.0, *route(0.0)
                 for tol in tols:
                     loss, counts = route(None, float(tol)) if per_patch else route(float(tol))
@@ -416,7 +419,7 @@ class Trainer:
 
             try:
                 if budget_routing:  # the tolerance is a frame's predicted loss in dB: at most the recipe's
-                    best, best_loss, best_counts = scan(budgets, False)
+                    best, best_loss, best_counts = scan(budgets, False, capped=True)
                     budget = {"budget_loss_db": round(best_loss, 4)}
                     if per_patch:
                         cell, best_loss, best_counts = scan(cells, True)
