@@ -12,7 +12,7 @@ from classsr_cli.config import BranchConfig, ClassSRConfig
 from classsr_cli.engine.flops import count_flops
 from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch, build_model
-from classsr_cli.models.classsr import DEFICIT_EPS, budget_classes, deficit_classes
+from classsr_cli.models.classsr import DEFICIT_EPS, budget_classes, cheapest_within, deficit_classes
 from classsr_cli.models.fsrcnn import FSRCNN
 from classsr_cli.models.residual import ResidualSR, receptive_radius
 
@@ -155,6 +155,26 @@ def test_budget_routing_spends_a_frame_s_psnr_budget_where_it_saves_most() -> No
     easy = budget_classes(_budget_scores(torch.tensor([[0.5, 0.1], [30.0, 6.0]]), torch.tensor([50.0, 50.0])),
                           0.02, costs)
     assert easy.tolist()[1] == 2 and easy.tolist()[0] < 2
+
+
+def test_cheapest_within_keeps_an_absolute_budget_and_is_the_budget_s_sweep() -> None:
+    torch.manual_seed(2)
+    d = (torch.rand(200, 2) * torch.tensor([30.0, 6.0])).double().numpy()
+    costs = (0.0, 0.3, 1.0)
+    prev = float("inf")
+    for budget in (0.0, 10.0, 100.0, 400.0):
+        k = cheapest_within(d[:, 0], d[:, 1], budget, costs)
+        spent = float(np.where(k == 0, d[:, 0], np.where(k == 1, d[:, 1], 0.0)).sum())
+        cost = float(np.asarray(costs)[k].sum())
+        assert spent <= budget + 1e-9 and cost <= prev  # within it; a larger budget is never dearer
+        prev = cost
+    assert cheapest_within(d[:, 0], d[:, 1], float(d[:, 0].sum()), costs).tolist() == [0] * 200
+    # budget_classes is this sweep with the budget a frame's dB make of heavy's own predicted error
+    e = 20 + 80 * torch.rand(200)
+    scores = _budget_scores(torch.from_numpy(d).float(), e)
+    v = np.maximum(10.0 ** scores.double().numpy() - DEFICIT_EPS, 0.0)
+    want = cheapest_within(v[:, 0], v[:, 1], (10 ** 0.005 - 1) * float(v[:, 2].sum()), costs)
+    assert budget_classes(scores, 0.05, costs).tolist() == want.tolist()
 
 
 def test_budget_routing_takes_the_smallest_multiplier_that_keeps_the_budget() -> None:

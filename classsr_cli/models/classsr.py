@@ -13,7 +13,7 @@ from classsr_cli.config import ClassSRConfig
 from classsr_cli.models import build_branch
 from classsr_cli.models.classifier import Classifier
 
-__all__ = ["DEFICIT_EPS", "ClassSR", "budget_classes", "deficit_classes"]
+__all__ = ["DEFICIT_EPS", "ClassSR", "budget_classes", "cheapest_within", "deficit_classes"]
 
 #: ``deficit`` routing: the classifier predicts ``log10(DEFICIT_EPS + d_k)``, ``d_k`` the increase of branch ``k``'s
 #: mean squared error over the heavy branch's on the patch, in 8-bit levels² (the floor keeps flat patches,
@@ -52,8 +52,15 @@ def budget_classes(scores: torch.Tensor, tolerance_db: float, costs: tuple[float
         return torch.full((n,), 2, dtype=torch.long, device=scores.device)
     # One sort of at most 2N breakpoints: NumPy on the host (the planner wants the classes there anyway).
     v = np.maximum(np.power(10.0, scores.detach().double().cpu().numpy()) - DEFICIT_EPS, 0.0)
-    d0, d1 = v[:, 0], v[:, 1]
     budget = (10 ** (tolerance_db / 10) - 1) * float(v[:, 2].sum())
+    return torch.from_numpy(cheapest_within(v[:, 0], v[:, 1], budget, costs)).to(scores.device)
+
+
+def cheapest_within(d0: np.ndarray, d1: np.ndarray, budget: float, costs: tuple[float, float, float]) -> np.ndarray:
+    """The classes ``(N,)`` int64 of least total cost whose summed error increase over heavy (``d0`` for a light
+    patch, ``d1`` for a medium one, 0 for heavy; levels², non-negative) is at most ``budget``, by the exact
+    Lagrangian sweep :func:`budget_classes` describes."""
+    n = len(d0)
     top = max(max(costs), 1e-12)
     c0, c1, c2 = (c / top for c in costs)
     with np.errstate(divide="ignore"):
@@ -64,16 +71,15 @@ def budget_classes(scores: torch.Tensor, tolerance_db: float, costs: tuple[float
     leave = np.where(mid, to_medium, skip)  # the lam at which a patch leaves the light class
     then = np.where(mid, to_heavy, np.inf)  # ... and the medium class
     need = float(d0.sum()) - budget  # what the moves must save (every patch light at lam = 0)
-    if need <= 0:
-        return torch.zeros(n, dtype=torch.long, device=scores.device)
+    if n == 0 or need <= 0:
+        return np.zeros(n, dtype=np.int64)
     lams = np.concatenate([leave, then])
     saved = np.concatenate([np.where(mid, d0 - d1, d0), np.where(mid, d1, 0.0)])
     order = np.argsort(lams, kind="stable")
     at = min(int(np.searchsorted(np.cumsum(saved[order]), need)), 2 * n - 1)
     lam = lams[order[at]]
     moved = leave <= lam
-    out = np.where(moved & (~mid | (then <= lam)), 2, np.where(moved, 1, 0)).astype(np.int64)
-    return torch.from_numpy(out).to(scores.device)
+    return np.where(moved & (~mid | (then <= lam)), 2, np.where(moved, 1, 0)).astype(np.int64)
 
 
 class ClassSR(nn.Module):
