@@ -8,18 +8,26 @@ validation sets.
 
 A tolerance is in the model's unit (dB for budget routing, levels² for deficit routing); ``default`` is the
 model's own decision; ``pT`` decides per patch at ``T`` levels² (a budget model's per-patch rule, as its default
-does at its calibrated ``cell_tolerance``). ``--factors 1.0 0.9 0.8 0.7 0.6`` also routes each photo downscaled by
+does at its calibrated ``cell_tolerance``); two budget-model rules measured, not shipped: ``cT`` decides per
+patch at ``T`` unless that routing's predicted loss on the frame is above the model's frame budget
+(``tolerance``, dB), where the frame takes the budget's routing instead (a cap); ``sT`` spends on a frame what
+the per-patch rule at ``T`` would spend there (its predicted error increase over heavy, summed) where it saves
+the most compute (the frame budget's sweep, :func:`~classsr_cli.models.classsr.cheapest_within`), ``sT@D`` at
+most a frame budget of ``D`` dB. ``--factors 1.0 0.9 0.8 0.7 0.6`` also routes each photo downscaled by
 the other factors: the images ``calibrate_factors = "all"`` calibrates on. ``light``, ``medium``: that branch
 alone on the whole image (FLOPs by :func:`~classsr_cli.engine.flops.count_flops`, as run). ``hard_loss_db``: the
 mean loss on the third of the images where the medium branch alone loses most against heavy (where routing must
-find the cells that need heavy).
+find the cells that need heavy); ``flat_loss_db`` and ``textured_loss_db`` on the thirds where the heavy branch's
+PSNR-Y is highest and lowest.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +39,35 @@ from classsr_cli.degrade import load_rgb
 from classsr_cli.engine import upscale_tensor
 from classsr_cli.engine.flops import count_flops
 from classsr_cli.metrics import psnr, quantize
+from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, budget_classes, cheapest_within, deficit_classes
 from classsr_cli.train.data import _is_val, factor_pair
+
+
+def rule(net: ClassSR, kind: str, per_patch: float, cap_db: float | None) -> Callable[..., torch.Tensor]:
+    """A decision in :meth:`ClassSR.decide`'s place: ``kind`` ``c`` (per patch at ``per_patch`` levels², capped at
+    ``cap_db``) or ``s`` (the per-patch rule's spend, where it saves most, at most ``cap_db``); see the docstring."""
+
+    def decide(scores: torch.Tensor, tolerance: float | None = None) -> torch.Tensor:
+        v = np.maximum(np.power(10.0, scores.detach().double().cpu().numpy()) - DEFICIT_EPS, 0.0)
+        pp = deficit_classes(scores, per_patch)
+        c = pp.cpu().numpy()
+        spent = float(np.where(c == 0, v[:, 0], np.where(c == 1, v[:, 1], 0.0)).sum())
+        cap = math.inf if cap_db is None else (10 ** (cap_db / 10) - 1) * float(v[:, 2].sum())
+        if kind == "c":
+            return pp if spent <= cap else budget_classes(scores, float(cap_db or 0.0), net.branch_costs)
+        return torch.from_numpy(cheapest_within(v[:, 0], v[:, 1], min(spent, cap), net.branch_costs)).to(scores.device)
+
+    return decide
+
+
+def parse(tol: str) -> tuple[float | None, float | None]:
+    """A tolerance's number (None: default, light, medium) and, for ``sT@D``, its cap in dB."""
+    if tol in ("default", "light", "medium"):
+        return None, None
+    head, _, cap = tol.partition("@")
+    if cap and not head.startswith("s"):
+        raise ValueError(tol)
+    return float(head[1:] if head[:1] in ("p", "c", "s") else head), float(cap) if cap else None
 
 
 def main() -> int:
@@ -48,12 +84,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    values: list[float | None] = []  # each tolerance's number (None: default, light, medium)
+    values: list[tuple[float | None, float | None]] = []  # each tolerance's number and cap (see parse)
     for tol in args.tolerances:
         try:
-            values.append(None if tol in ("default", "light", "medium") else float(tol.removeprefix("p")))
+            values.append(parse(tol))
         except ValueError:
-            ap.error(f"a tolerance is default, light, medium, a number or pNUMBER; got {tol!r}")
+            ap.error(f"a tolerance is default, light, medium, a number, pT, cT, sT or sT@DB; got {tol!r}")
     torch.set_num_threads(args.threads)
     loaded = zoo.load(args.model, args.scale)
     net, s = loaded.net.eval(), loaded.net.cfg.scale
@@ -73,10 +109,19 @@ def main() -> int:
         medium = np.array([ref - psnr(quantize(net.branches[1](x)), hr, s, y_channel=True)
                            for (x, hr), ref in zip(pairs, heavy, strict=True)])
         hard = medium >= np.quantile(medium, 2 / 3)
-        for tol, t in zip(args.tolerances, values, strict=True):
+        flat, textured = np.asarray(heavy) >= np.quantile(heavy, 2 / 3), np.asarray(heavy) <= np.quantile(heavy, 1 / 3)
+        for tol, (t, cap) in zip(args.tolerances, values, strict=True):
             net.cfg = base
+            net.__dict__.pop("decide", None)
             if tol.startswith("p") and base.routing == "budget":  # its per-patch rule: cell_tolerance, no budget
+                assert t is not None
                 net.cfg, t = replace(base, cell_tolerance=t), None
+            elif tol[:1] in ("c", "s"):
+                if base.routing != "budget":
+                    ap.error(f"{tol}: needs a budget model")
+                assert t is not None
+                cap = base.tolerance if tol[0] == "c" else cap
+                net.decide, t = rule(net, tol[0], t, cap), None  # type: ignore[method-assign]
             loss, used, whole, counts = [], 0, 0, np.zeros(3)
             for (x, hr), ref in zip(pairs, heavy, strict=True):
                 if tol in ("light", "medium"):  # one branch on the whole image
@@ -93,10 +138,13 @@ def main() -> int:
                 loss.append(ref - psnr(quantize(sr), hr, s, y_channel=True))
             points.append({"tolerance": tol, "loss_db": round(float(np.mean(loss)), 4),
                            "hard_loss_db": round(float(np.mean(np.asarray(loss)[hard])), 4),
+                           "flat_loss_db": round(float(np.mean(np.asarray(loss)[flat])), 4),
+                           "textured_loss_db": round(float(np.mean(np.asarray(loss)[textured])), 4),
                            "max_loss_db": round(float(np.max(loss)), 4), "flops_vs_heavy": round(used / whole, 4),
                            "split": (counts / counts.sum()).round(3).tolist()})
             sys.stderr.write(f"{tol}: {points[-1]}\n")
     net.cfg = base
+    net.__dict__.pop("decide", None)
     out = {"model": str(loaded.path), "photo_set": args.photos, "photos": [f.name for f in files],
            "factors": args.factors, "images": len(pairs), "points": points}
     text = json.dumps(out, indent=1)
