@@ -8,6 +8,7 @@ iterations per stage, one thread.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from classsr_cli.errors import ConfigError
 from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_train_config
 from classsr_cli.train.data import PatchData, prepare
 from classsr_cli.train.loop import Dist, cosine_lr, stage_generator
-from classsr_cli.train.losses import average_loss, class_loss, quantile_loss
+from classsr_cli.train.losses import average_loss, class_loss, mean_loss, quantile_loss
 from classsr_cli.train.stages import Trainer, collapse_guard
 
 runner = CliRunner()
@@ -610,6 +611,31 @@ def test_quantile_loss_is_l1_at_the_median_and_is_minimised_by_the_quantile() ->
         assert abs(float(best) - float(torch.quantile(target, q))) < 0.02
     with pytest.raises(ConfigError, match="classifier_quantile"):
         load_train_config(None, classifier_quantile=1.0)
+
+
+def test_mean_loss_is_minimised_by_the_mean_of_the_labels_in_levels() -> None:
+    """The classifier's ``mean`` loss: the constant log10 prediction that minimises it is log10 of the labels' mean
+    in levels², above the median of the log (the L1 loss's) for a skewed label."""
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(4000, generator=g) * 0.6 + 0.5  # log10 labels, spread as deficits are
+    grid = torch.linspace(-1, 3, 801)
+    best = grid[torch.stack([mean_loss(c.expand_as(target), target) for c in grid]).argmin()]
+    assert abs(float(best) - float(torch.log10(torch.pow(10.0, target).mean()))) < 0.01
+    l1 = grid[torch.stack([quantile_loss(c.expand_as(target), target) for c in grid]).argmin()]
+    assert float(best) > float(l1) + 0.3  # the mean of a log-normal label lies well above its median
+    with pytest.raises(ConfigError, match="classifier_loss"):
+        load_train_config(None, classifier_loss="median")
+
+
+def test_a_budget_run_with_the_mean_loss_trains_and_records_it(hr_dir: Path, tmp_path: Path) -> None:
+    cfg = write_deficit_config(tmp_path / "mean.toml", routing="budget", extra_top='classifier_loss = "mean"\n')
+    run_dir = tmp_path / "run"
+    r = train("all", run_dir, hr_dir, cfg)
+    assert r.exit_code == 0, r.output
+    recipe = load_checkpoint(run_dir / "classsr.safetensors").provenance["recipe"]
+    assert recipe["classifier_loss"] == "mean"
+    logged = [rec["l1_log10"] for rec in metrics(run_dir) if rec.get("stage") == "classifier" and "l1_log10" in rec]
+    assert logged and all(math.isfinite(v) for v in logged)
 
 
 def test_calibration_on_every_factor_adds_the_held_out_photos_downscales(hr_dir: Path, tmp_path: Path) -> None:

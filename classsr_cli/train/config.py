@@ -17,6 +17,7 @@ TRAIN_ROUTINGS = ("paper", "deficit", "budget")
 
 #: What a ``deficit``/``budget`` classifier regresses (``TrainConfig.classifier_labels``).
 CLASSIFIER_LABELS = ("patches", "dense")
+CLASSIFIER_LOSSES = ("pinball", "mean")
 
 #: Stages in pipeline order.
 STAGES = ("baseline", "branches", "classifier", "finetune")
@@ -79,6 +80,9 @@ class TrainConfig:
         classifier_quantile: ``deficit``/``budget`` routing: the quantile of each label the classifier regresses
             (pinball loss on the log10 labels). 0.5: the median (the L1 loss); above it the predictions err high,
             most where a window's error is least certain, so an uncertain window leaves a cheap branch first.
+        classifier_loss: ``deficit``/``budget`` routing: ``pinball`` (at ``classifier_quantile``) on the log10
+            labels, or ``mean``: the Poisson deviance of the labels in levels², whose minimiser is each label's
+            conditional mean (what a frame budget sums; :func:`~classsr_cli.train.losses.mean_loss`).
     """
 
     family: str = "fsrcnn"
@@ -112,6 +116,7 @@ class TrainConfig:
     classifier_init: str = "paper"
     classifier_labels: str = "patches"
     classifier_quantile: float = 0.5
+    classifier_loss: str = "pinball"
     baseline: StageConfig = StageConfig(iterations=20000, batch_size=64, lr=1e-3)
     branches: StageConfig = StageConfig(iterations=15000, batch_size=64, lr=1e-3)
     classifier: StageConfig = StageConfig(iterations=4000, batch_size=96, lr=2e-4)
@@ -131,6 +136,8 @@ class TrainConfig:
             raise ConfigError(f"calibrate_photos must be held or all, got {self.calibrate_photos!r}")
         if not 0.0 < self.classifier_quantile < 1.0:
             raise ConfigError(f"classifier_quantile must lie strictly between 0 and 1, got {self.classifier_quantile}")
+        if self.classifier_loss not in CLASSIFIER_LOSSES:
+            raise ConfigError(f"classifier_loss must be one of {', '.join(CLASSIFIER_LOSSES)}, got {self.classifier_loss!r}")
         if self.budget_default not in ("frame", "patch"):
             raise ConfigError(f"budget_default must be frame or patch, got {self.budget_default!r}")
         if self.classifier_labels == "dense" and self.routing == "paper":

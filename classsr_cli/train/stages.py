@@ -42,7 +42,7 @@ from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
 from classsr_cli.train.config import STAGES, TrainConfig
 from classsr_cli.train.data import PatchData, factor_pair
 from classsr_cli.train.loop import Dist, Event, MetricsLog, all_reduce_sum, fit
-from classsr_cli.train.losses import average_loss, class_loss, quantile_loss
+from classsr_cli.train.losses import average_loss, class_loss, mean_loss, quantile_loss
 
 __all__ = ["Trainer", "collapse_guard", "global_prob_sum", "psnr_per_patch"]
 
@@ -454,6 +454,10 @@ class Trainer:
         """``deficit``/``budget`` routing: the classifier regresses every branch's error increase over heavy (L1 on
         log10), per sub-image or, with ``classifier_labels = "dense"``, per cell of windows anywhere."""
         stage, quantile = self.cfg.classifier, self.cfg.classifier_quantile
+
+        def label_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return mean_loss(pred, target) if self.cfg.classifier_loss == "mean" else quantile_loss(pred, target, quantile)
+
         for p in model.branches.parameters():
             p.requires_grad_(False)
         if self.cfg.classifier_labels == "dense":
@@ -472,7 +476,7 @@ class Trainer:
             def dense_step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
                 lr, target = train.sample(stage.batch_size, g)
                 pred = extras["train_module"](lr)
-                loss = quantile_loss(pred, target, quantile)
+                loss = label_loss(pred, target)
                 return loss, {"l1_log10": nn.functional.l1_loss(pred.detach(), target)}
 
             def dense_validate() -> dict[str, float]:
@@ -498,7 +502,7 @@ class Trainer:
             pick = pool[torch.randint(0, len(pool), (stage.batch_size,), generator=g).to(pool.device)]
             lr, _ = data.batch(pick, g, augment=True)
             pred = extras["train_module"](lr)
-            loss = quantile_loss(pred, targets[pick], quantile)
+            loss = label_loss(pred, targets[pick])
             return loss, {"l1_log10": nn.functional.l1_loss(pred.detach(), targets[pick])}
 
         def validate() -> dict[str, float]:
