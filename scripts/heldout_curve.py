@@ -18,7 +18,7 @@ the other factors: the images ``calibrate_factors = "all"`` calibrates on. ``lig
 alone on the whole image (FLOPs by :func:`~classsr_cli.engine.flops.count_flops`, as run). ``hard_loss_db``: the
 mean loss on the third of the images where the medium branch alone loses most against heavy (where routing must
 find the cells that need heavy); ``flat_loss_db`` and ``textured_loss_db`` on the thirds where the heavy branch's
-PSNR-Y is highest and lowest.
+PSNR-Y is highest and lowest; ``max_loss_image`` the image that loses ``max_loss_db`` and its heavy PSNR-Y.
 """
 
 from __future__ import annotations
@@ -95,13 +95,14 @@ def main() -> int:
     net, s = loaded.net.eval(), loaded.net.cfg.scale
     files = sorted(p for d in args.folders for p in (args.train / d).iterdir()
                    if args.photos == "all" or _is_val(p.name, args.val_fraction) == (args.photos == "held"))
-    pairs = []
+    pairs, names = [], []
     for f in files:
         img = load_rgb(f)
         for factor in args.factors:
             hr, lr = factor_pair(img, factor, s)
             if min(lr.shape[:2]) >= net.cfg.patch:
                 pairs.append((torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).contiguous(), hr))
+                names.append(f"{f.name} x{factor:g}")
     base = net.cfg
     points = []
     with torch.inference_mode():
@@ -140,7 +141,10 @@ def main() -> int:
                            "hard_loss_db": round(float(np.mean(np.asarray(loss)[hard])), 4),
                            "flat_loss_db": round(float(np.mean(np.asarray(loss)[flat])), 4),
                            "textured_loss_db": round(float(np.mean(np.asarray(loss)[textured])), 4),
-                           "max_loss_db": round(float(np.max(loss)), 4), "flops_vs_heavy": round(used / whole, 4),
+                           "max_loss_db": round(float(np.max(loss)), 4),
+                           "max_loss_image": {"image": names[int(np.argmax(loss))],
+                                              "heavy_psnr_y": round(float(heavy[int(np.argmax(loss))]), 2)},
+                           "flops_vs_heavy": round(used / whole, 4),
                            "split": (counts / counts.sum()).round(3).tolist()})
             sys.stderr.write(f"{tol}: {points[-1]}\n")
     net.cfg = base
