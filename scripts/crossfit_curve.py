@@ -36,6 +36,7 @@ from classsr_cli.metrics import psnr, quantize
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.runtime import resolve_device
 from classsr_cli.train.config import load_train_config
+from classsr_cli.train.data import PatchData
 from classsr_cli.train.loop import init_distributed
 from classsr_cli.train.stages import Trainer
 
@@ -97,31 +98,32 @@ def main() -> int:
     losses: dict[str, dict[str, list[np.ndarray]]] = {r: {"in": [], "out": []} for r in args.rules}
     flops: dict[str, dict[str, list[tuple[float, int]]]] = {r: {"in": [], "out": []} for r in args.rules}
     medium_all, heavy_all = [], []
+    data = PatchData(args.data, dist.device)  # loaded once; each fold trains on its own subset of it
+    images = data.images.cpu().numpy()
+    photo = photo_of_images(images)
+    trained = images[:, 4] == 0
+    fold = photo % args.folds
+    if args.split == "textured":  # fold 0: the most textured third of the trained-on photos
+        firsts = [i for i in range(len(images)) if images[i, 5] == 0 and trained[i]]
+        with torch.inference_mode():
+            quality = {}
+            for i in firsts:
+                lr, hr = data.image(i)
+                x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).contiguous()
+                quality[int(photo[i])] = psnr(quantize(shipped.branches[2](x)), hr, cfg.scale, y_channel=True)
+        cut = np.quantile(list(quality.values()), 1 / 3)
+        fold = np.array([0 if quality.get(int(p), np.inf) <= cut else 1 for p in photo])
+    all_train = data.train_index
+    img_of_patch = data.patches[:, 0].cpu()
     for f in range(args.folds if args.split == "alternate" else 1):
         work = args.work / (f"fold{f}" if args.split == "alternate" else "textured")
         work.mkdir(parents=True, exist_ok=True)
         for name in SEEDED:
             if not (work / name).exists():
                 shutil.copy2(args.run / name, work / name)
-        trainer = Trainer(cfg, work, args.data, dist)
-        data = trainer.data
-        images = data.images.cpu().numpy()
-        photo = photo_of_images(images)
-        trained = images[:, 4] == 0
-        fold = photo % args.folds
-        if args.split == "textured":  # fold 0: the most textured third of the trained-on photos
-            firsts = [i for i in range(len(images)) if images[i, 5] == 0 and trained[i]]
-            with torch.inference_mode():
-                quality = {}
-                for i in firsts:
-                    lr, hr = data.image(i)
-                    x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255).contiguous()
-                    quality[int(photo[i])] = psnr(quantize(shipped.branches[2](x)), hr, cfg.scale, y_channel=True)
-            cut = np.quantile(list(quality.values()), 1 / 3)
-            fold = np.array([0 if quality.get(int(p), np.inf) <= cut else 1 for p in photo])
         keep = torch.from_numpy((fold != f) & trained)
-        img_of_patch = data.patches[:, 0].cpu()
-        data.train_index = data.train_index[keep[img_of_patch[data.train_index.cpu()]].to(data.train_index.device)]
+        data.train_index = all_train[keep[img_of_patch[all_train.cpu()]].to(all_train.device)]
+        trainer = Trainer(cfg, work, args.data, dist, _data=data)
         out = work / "classifier_fold.safetensors"
         t0 = time.perf_counter()
         if not out.exists():

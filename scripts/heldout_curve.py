@@ -39,7 +39,7 @@ from classsr_cli.degrade import load_rgb
 from classsr_cli.engine import upscale_tensor
 from classsr_cli.engine.flops import count_flops
 from classsr_cli.metrics import psnr, quantize
-from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, budget_classes, cheapest_within, deficit_classes
+from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, cheapest_within, deficit_classes
 from classsr_cli.train.data import _is_val, factor_pair
 
 
@@ -52,10 +52,11 @@ def rule(net: ClassSR, kind: str, per_patch: float, cap_db: float | None) -> Cal
         pp = deficit_classes(scores, per_patch)
         c = pp.cpu().numpy()
         spent = float(np.where(c == 0, v[:, 0], np.where(c == 1, v[:, 1], 0.0)).sum())
-        cap = math.inf if cap_db is None else (10 ** (cap_db / 10) - 1) * float(v[:, 2].sum())
-        if kind == "c":
-            return pp if spent <= cap else budget_classes(scores, float(cap_db or 0.0), net.branch_costs)
-        return torch.from_numpy(cheapest_within(v[:, 0], v[:, 1], min(spent, cap), net.branch_costs)).to(scores.device)
+        cap = math.inf if cap_db is None else (10 ** (cap_db / 10) - 1) * float(v[:, 2].sum())  # budget_classes'
+        if kind == "c" and spent <= cap:
+            return pp
+        budget = cap if kind == "c" else min(spent, cap)
+        return torch.from_numpy(cheapest_within(v[:, 0], v[:, 1], budget, net.branch_costs)).to(scores.device)
 
     return decide
 

@@ -451,8 +451,9 @@ class Trainer:
         return np.load(path)
 
     def _regress_classifier(self, model: ClassSR) -> dict[str, Any]:
-        """``deficit``/``budget`` routing: the classifier regresses every branch's error increase over heavy (L1 on
-        log10), per sub-image or, with ``classifier_labels = "dense"``, per cell of windows anywhere."""
+        """``deficit``/``budget`` routing: the classifier regresses every branch's error increase over heavy (the
+        pinball loss on log10 at ``classifier_quantile``, L1 at the median, or with ``classifier_loss = "mean"``
+        the Poisson deviance), per sub-image or, with ``classifier_labels = "dense"``, per cell of windows anywhere."""
         stage, quantile = self.cfg.classifier, self.cfg.classifier_quantile
 
         def label_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
