@@ -37,6 +37,7 @@ import torch
 from classsr_cli import zoo
 from classsr_cli.degrade import load_rgb
 from classsr_cli.engine import upscale_tensor
+from classsr_cli.engine.defaults import DEFAULT_STEP
 from classsr_cli.engine.flops import count_flops
 from classsr_cli.metrics import psnr, quantize
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, cheapest_within, deficit_classes
@@ -83,6 +84,7 @@ def main() -> int:
     ap.add_argument("--photos", choices=("held", "trained", "all"), default="held",
                     help="the held-out photos (default), the ones training used, or all (calibrate_photos = all)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--step", type=int, default=DEFAULT_STEP, help="cell side in LR pixels (the engine's --step)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     values: list[tuple[float | None, float | None]] = []  # each tolerance's number and cap (see parse)
@@ -133,7 +135,7 @@ def main() -> int:
                     whole += count_flops(net.branches[2], tuple(x.shape))
                     counts[k] += 1
                 else:
-                    sr, res = upscale_tensor(net, x, tolerance=t)
+                    sr, res = upscale_tensor(net, x, tolerance=t, step=args.step)
                     used += res.flops.used
                     whole += res.flops.whole
                     counts += res.counts
@@ -150,7 +152,7 @@ def main() -> int:
             sys.stderr.write(f"{tol}: {points[-1]}\n")
     net.cfg = base
     net.__dict__.pop("decide", None)
-    out = {"model": str(loaded.path), "photo_set": args.photos, "photos": [f.name for f in files],
+    out = {"model": str(loaded.path), "step": args.step, "photo_set": args.photos, "photos": [f.name for f in files],
            "factors": args.factors, "images": len(pairs), "points": points}
     text = json.dumps(out, indent=1)
     if args.json:

@@ -22,6 +22,7 @@ import torch
 from classsr_cli import zoo
 from classsr_cli.degrade import load_rgb, make_pair
 from classsr_cli.engine import cells, upscale_tensor
+from classsr_cli.engine.defaults import DEFAULT_STEP
 
 
 def main() -> int:
@@ -35,6 +36,7 @@ def main() -> int:
     ap.add_argument("--tolerances", nargs="+", default=["default"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--step", type=int, default=DEFAULT_STEP, help="cell side in LR pixels (the engine's --step)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -44,7 +46,7 @@ def main() -> int:
     if args.native:
         groups["native"] = photos
     saved = dict(cells.TILE_FACTOR)
-    out: dict = {"model": args.model or "default", "scale": args.scale, "photos": str(args.photos),
+    out: dict = {"model": args.model or "default", "scale": args.scale, "step": args.step, "photos": str(args.photos),
                  "count": len(photos), "threads": args.threads, "rows": []}
     try:
         for group, images in groups.items():
@@ -60,7 +62,7 @@ def main() -> int:
                             cells.TILE_FACTOR["cpu"] = f
                             s, used, whole = time.perf_counter(), 0, 0
                             for x in xs:
-                                _, res = upscale_tensor(net, x, tolerance=t)
+                                _, res = upscale_tensor(net, x, tolerance=t, step=args.step)
                                 used, whole = used + res.flops.used, whole + res.flops.whole
                             if r:
                                 times[f].append(time.perf_counter() - s)
