@@ -66,6 +66,18 @@ def test_cells_see_the_receptive_radius_by_default_and_pay_only_what_their_layer
     assert shrinking.core(2) == (28, 28) and plan_cells(50, 70, step=28, patch=32, halo=3).core(2, 1, 1) == (28, 14)
 
 
+def test_the_per_cell_reference_counts_edge_cells_as_they_run(model: ClassSR) -> None:
+    """"FLOPs saved vs heavy on these patches" compares with the heavy branch on every cell as a tile of its
+    own: a frame one pixel wider than two cells has a third column of cells one pixel wide, not 28."""
+    refs = []
+    for width in (56, 57):
+        run = FrameRun(model, torch.rand(1, 3, 28, width), router=Router(Forced(2)))
+        list(run)
+        assert run.cells is not None and run.cells.cols == -(-width // 28)
+        refs.append(run.result.flops.heavy)
+    assert refs[0] < refs[1] < 1.2 * refs[0]  # an uncropped third cell would add half
+
+
 def test_forced_heavy_cells_with_a_full_halo_equal_the_heavy_branch_on_the_frame(model: ClassSR) -> None:
     lr = torch.rand(1, 3, 40, 50)
     sr, res = upscale_tensor(model, lr, force_branch=2)

@@ -480,8 +480,9 @@ def cell_flops(
 ) -> FlopsReport:
     """FLOPs of a cell run as it runs: bicubic on the frame, the ``residual`` FLOPs of each branch as
     :func:`run_cells` counted them (tiles with their halos, bands it ran on whole as a base), the classifier over the padded frame
-    (or on every window, for a classifier with context); against the heavy branch on every cell (same cells,
-    each with its halo) and on the whole frame. The residual family has no transposed convolution: both
+    (or on every window, for a classifier with context); against the heavy branch on every cell (each a tile
+    with its halo, as :func:`run_cells` runs one: whole cells tall, cropped to the frame on the right) and on the
+    whole frame. The residual family has no transposed convolution: both
     conventions agree."""
     per = unit_flops(model, plan, convention)
     px = plan.height * plan.width
@@ -493,14 +494,14 @@ def cell_flops(
         clf = round(per["classifier_px"] * hp * wp) + plan.rows * plan.cols * per["classifier_cell"]
     bicubic = round(per["bicubic_px"] * px)
     used = bicubic + clf + sum(residual)
-    heavy = bicubic + plan.rows * plan.cols * per["residual"][2]
+    top = _residuals(model)[2]
+    heavy = bicubic + plan.rows * sum(top.tile_flops(*plan.core(c), plan.halo) for c in range(plan.cols))
     return FlopsReport(used=int(used), heavy=int(heavy), whole=round(per["heavy_px"] * px))
 
 
 def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict:
     """Per-pixel and per-cell FLOPs (convolution FLOPs grow linearly with pixels), cached on the model;
-    ``residual_px`` is each branch's residual per LR pixel (the tile planner's costs), ``residual`` its FLOPs on
-    one cell run as a tile (:meth:`ResidualSR.tile_flops`)."""
+    ``residual_px`` is each branch's residual per LR pixel (the tile planner's costs)."""
     key = (convention, plan.step, plan.halo, plan.patch)
     cache = model.__dict__.setdefault("_cell_flops", {})
     if key not in cache:
@@ -509,7 +510,6 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
         fc = model.classifier.head_flops()
         cache[key] = {
             "bicubic_px": 2 * branches[0].bicubic.numel(),
-            "residual": [b.tile_flops(plan.step, plan.step, plan.halo) for b in branches],
             "residual_px": [b.tile_flops(p, p) / (p * p) for b in branches],
             "classifier_px": (count_flops(model.classifier, (1, 3, p, p), convention) - fc) / (p * p),
             "classifier_cell": fc,
