@@ -39,8 +39,8 @@ def quantize(sr: torch.Tensor) -> np.ndarray:
         sr = sr[0]
     if sr.dim() != 3 or sr.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) image tensor, got {tuple(sr.shape)}")
-    q = sr.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
-    return q.permute(1, 2, 0).cpu().numpy()
+    q = sr.detach().float().permute(1, 2, 0).mul(255).clamp_(0, 255).round_()
+    return torch.empty(q.shape, dtype=torch.uint8, device=q.device).copy_(q).cpu().numpy()
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:

@@ -270,10 +270,11 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _quantise(x: torch.Tensor, top: float, dtype: np.dtype[Any] | type) -> np.ndarray:
-    """Float in [0, 1] -> rounded integers (on the device), then to numpy ``dtype``."""
-    q = x.clamp(0, 1).mul(top).round_()
-    q = q.to(torch.uint8) if top == 255 else q.to(torch.int32)
-    return q.cpu().numpy().astype(dtype, copy=False)
+    """Float in [0, 1] -> rounded integers (on the device), then to numpy ``dtype``; C-contiguous whatever the
+    strides of ``x`` (an HWC view of a CHW frame is transposed in the conversion pass, not in a copy after it)."""
+    q = x.mul(top).clamp_(0, top).round_()  # = round(clamp(x, 0, 1) * top), one buffer fewer
+    out = torch.empty(q.shape, dtype=torch.uint8 if top == 255 else torch.int32, device=q.device)
+    return out.copy_(q).cpu().numpy().astype(dtype, copy=False)
 
 
 @dataclass

@@ -128,6 +128,10 @@ def test_quantize_clamps_and_rounds() -> None:
     assert q.dtype == np.uint8
     assert q.shape == (1, 6, 3)
     assert q[0, :, 0].tolist() == [0, 128, 255, 0, 1, 255]
+    rgb = torch.rand(1, 3, 5, 7)  # channels land where they belong, in an array the image writers take as it is
+    q = quantize(rgb)
+    assert q.flags["C_CONTIGUOUS"] and q.shape == (5, 7, 3)
+    assert np.array_equal(q, (rgb[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
 
 
 def test_bad_inputs_raise() -> None:
