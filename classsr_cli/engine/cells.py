@@ -32,7 +32,6 @@ from classsr_cli.models.classsr import ClassSR
 from classsr_cli.models.residual import (
     BICUBIC_TAPS,
     ResidualSR,
-    bicubic_flops,
     pixel_shuffle,
     receptive_radius,
     tile_margins,
@@ -471,9 +470,9 @@ def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int
     replicate-padded band (it needs 2 pixels around)."""
     m = plan.margin
     core = band[:, :, m - 2 : m + height + 2, m - 2 : m + plan.width + 2]
-    if branch.channels_last:  # oneDNN's depthwise convolutions are ~2x faster channels-last on the CPU
+    if branch.channels_last:  # oneDNN's depthwise convolution is ~2x faster channels-last on the CPU
         core = core.contiguous(memory_format=torch.channels_last)
-    return branch.bicubic_grid(core)
+    return F.conv2d(core, branch.bicubic.to(band.dtype), groups=3)
 
 
 def cell_flops(
@@ -510,7 +509,7 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
         p = plan.patch
         fc = model.classifier.head_flops()
         cache[key] = {
-            "bicubic_px": bicubic_flops(branches[0].scale, 1, 1),
+            "bicubic_px": 2 * branches[0].bicubic.numel(),
             "residual_px": [b.tile_flops(p, p) / (p * p) for b in branches],
             "classifier_px": (count_flops(model.classifier, (1, 3, p, p), convention) - fc) / (p * p),
             "classifier_cell": fc,

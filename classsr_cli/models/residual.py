@@ -16,10 +16,7 @@ from classsr_cli.config import BranchConfig
 __all__ = [
     "BICUBIC_TAPS",
     "ResidualSR",
-    "bicubic_flops",
-    "bicubic_grid",
     "bicubic_phase_weights",
-    "bicubic_separable_weights",
     "build_residual",
     "pixel_shuffle",
     "receptive_radius",
@@ -40,17 +37,6 @@ def _cubic(x: float, a: float = -0.5) -> float:
     return 0.0
 
 
-def _phase_taps(scale: int) -> torch.Tensor:
-    """``(s, 5)`` float64: the taps of output phase ``r`` along one axis (normalised Keys cubic, a = -0.5)."""
-    half = BICUBIC_TAPS // 2
-    w1 = torch.zeros(scale, BICUBIC_TAPS, dtype=torch.float64)
-    for r in range(scale):
-        u = (r + 0.5) / scale - 0.5
-        for t in range(-half, half + 1):
-            w1[r, t + half] = _cubic(u - t)
-    return w1 / w1.sum(1, keepdim=True)
-
-
 def bicubic_phase_weights(scale: int) -> torch.Tensor:
     """``(3*s*s, 1, 5, 5)`` depthwise weights: channel ``c*s*s + ry*s + rx`` is colour ``c``'s output phase ``(ry, rx)``.
 
@@ -58,32 +44,16 @@ def bicubic_phase_weights(scale: int) -> torch.Tensor:
     and ``F.interpolate(align_corners=False)``); its taps lie at ``q - 2 .. q + 2``. Followed by
     ``pixel_shuffle(s)`` this is bicubic upsampling inside the frame (the border is replicate-padded).
     """
-    w1 = _phase_taps(scale)
+    half = BICUBIC_TAPS // 2
+    w1 = torch.zeros(scale, BICUBIC_TAPS, dtype=torch.float64)
+    for r in range(scale):
+        u = (r + 0.5) / scale - 0.5
+        for t in range(-half, half + 1):
+            w1[r, t + half] = _cubic(u - t)
+    w1 /= w1.sum(1, keepdim=True)
     w2 = w1[:, None, :, None] * w1[None, :, None, :]  # (ry, rx, ty, tx)
     w2 = w2.reshape(scale * scale, 1, BICUBIC_TAPS, BICUBIC_TAPS)
     return w2.repeat(3, 1, 1, 1).float()
-
-
-def bicubic_separable_weights(scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`bicubic_phase_weights` as its two passes: ``(3*s, 1, 5, 1)`` along the rows (channel ``c*s + ry``)
-    and ``(3*s*s, 1, 1, 5)`` along the columns (channel ``(c*s + ry)*s + rx``, the same order)."""
-    w1 = _phase_taps(scale).float()
-    return (w1.reshape(scale, 1, BICUBIC_TAPS, 1).repeat(3, 1, 1, 1),
-            w1.reshape(scale, 1, 1, BICUBIC_TAPS).repeat(3 * scale, 1, 1, 1))
-
-
-def bicubic_grid(x: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """The bicubic path on the LR grid, ``(N, 3*s*s, h - 4, w - 4)``, of ``x`` ``(N, 3, h, w)`` padded by 2:
-    channels-last (inference) as two separable passes (a quarter of the work, about 2x faster on the CPU),
-    otherwise (training) as one 5x5 depthwise convolution; the same values up to float rounding."""
-    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        return F.conv2d(F.conv2d(x, rows.to(x.dtype), groups=3), cols.to(x.dtype), groups=rows.shape[0])
-    return F.conv2d(x, weights.to(x.dtype), groups=3)
-
-
-def bicubic_flops(scale: int, height: int, width: int) -> int:
-    """FLOPs of the bicubic path on an ``height`` x ``width`` LR grid as inference runs it (the two passes)."""
-    return 2 * height * width * BICUBIC_TAPS * (3 * scale + 3 * scale * scale)
 
 
 def pixel_shuffle(y: torch.Tensor, scale: int) -> torch.Tensor:
@@ -134,9 +104,6 @@ class ResidualSR(nn.Module):
         self.depth = depth
         self.width = width
         self.register_buffer("bicubic", bicubic_phase_weights(scale), persistent=False)
-        rows, cols = bicubic_separable_weights(scale)
-        self.register_buffer("bicubic_rows", rows, persistent=False)
-        self.register_buffer("bicubic_cols", cols, persistent=False)
         self.body: nn.Sequential | None = None
         self.tail: nn.Conv2d | None = None
         if width == 0:
@@ -154,17 +121,13 @@ class ResidualSR(nn.Module):
         nn.init.zeros_(self.tail.bias)
 
     def functional_flops(self, x: torch.Tensor) -> int:
-        """FLOPs of the bicubic path on ``x`` as inference runs it (:func:`bicubic_flops`)."""
-        return bicubic_flops(self.scale, x.shape[-2], x.shape[-1])
-
-    def bicubic_grid(self, padded: torch.Tensor) -> torch.Tensor:
-        """:func:`bicubic_grid` of an input padded by 2 pixels."""
-        return bicubic_grid(padded, self.bicubic, self.bicubic_rows, self.bicubic_cols)
+        """FLOPs of the bicubic path on ``x`` (a depthwise 5x5 convolution to ``3*s*s`` channels)."""
+        return 2 * x.shape[-2] * x.shape[-1] * self.bicubic.numel()
 
     def upsample(self, x: torch.Tensor) -> torch.Tensor:
         """The bicubic path alone, on the LR grid: ``(N, 3*s*s, h, w)`` before ``pixel_shuffle``."""
         pad = BICUBIC_TAPS // 2
-        return self.bicubic_grid(F.pad(x, (pad, pad, pad, pad), mode="replicate"))
+        return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), self.bicubic.to(x.dtype), groups=3)
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4 and not (torch.is_grad_enabled() and self.training):
