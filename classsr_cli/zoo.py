@@ -131,9 +131,9 @@ def resolve_model(spec: str | None, scale: int) -> Path:
         if candidate.is_file():
             return candidate
     if spec is None:
+        wanted = " or ".join(f"classsr_{family}_x{scale}.safetensors" for family in DEFAULT_FAMILIES)
         raise ModelNotFoundError(
-            f"no installed model for x{scale} ({name}.safetensors); pass --model PATH, "
-            "or train one with `classsr train all`"
+            f"no installed model for x{scale} ({wanted}); pass --model PATH, or train one with `classsr train all`"
         )
     raise ModelNotFoundError(f"no model named {name!r}; `classsr models` lists the installed ones")
 
@@ -160,7 +160,7 @@ def choose_model(spec: str | None, scale: float) -> Path:
     assert first is not None
     if float(scale) in NATIVE_SCALES:
         raise first
-    names = " or ".join(f"classsr_fsrcnn_x{s}" for s in candidates)
+    names = " or ".join(f"classsr_{family}_x{s}" for s in candidates for family in DEFAULT_FAMILIES)
     raise ModelNotFoundError(
         f"no installed model for x{scale:g}, which runs the nearest larger native model ({names}); "
         "pass --model PATH, or train one with `classsr train all`"

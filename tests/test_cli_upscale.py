@@ -331,8 +331,10 @@ def test_no_installed_model(photo: Path, tmp_path: Path, monkeypatch: pytest.Mon
     r = run("upscale", photo)
     assert r.exit_code == 1
     one_error_line(r, "no installed model for x4")
+    assert "classsr_residual_x4" in r.output and "classsr_fsrcnn_x4" in r.output  # the default first, then the paper's
     r = run("upscale", photo, "-x3")
     one_error_line(r, "no installed model for x3")
+    assert "classsr_residual_x3.safetensors or classsr_fsrcnn_x3.safetensors" in r.output
 
 
 def test_version_short_flag() -> None:
