@@ -66,18 +66,23 @@ class BranchConfig:
         scale: integer upscaling factor.
         extra: family hyper-parameters other than the width (e.g. ``{"num_blocks": 16}``); missing keys take
             the family defaults from :data:`FAMILY_DEFAULTS`.
+        luma: ``residual`` family only: the residual corrects luma alone (one output per sub-pixel, added alike to
+            R, G and B; chroma is bicubic's), at a third of the output convolution's cost.
     """
 
     family: str
     width: int
     scale: int = 4
     extra: dict[str, int] = field(default_factory=dict)
+    luma: bool = False
 
     def __post_init__(self) -> None:
         _check_family_scale(self.family, self.scale)
         least = 0 if self.family == "residual" else 1  # a residual branch of width 0 is plain bicubic
         if not isinstance(self.width, int) or self.width < least:
             raise ConfigError(f"{self.family} branch width must be an integer >= {least}, got {self.width!r}")
+        if self.luma and self.family != "residual":
+            raise ConfigError(f"luma-only branches are of the residual family, not {self.family}")
         merged = dict(FAMILY_DEFAULTS[self.family]["extra"])
         unknown = sorted(set(self.extra) - set(merged))
         if unknown:
@@ -98,6 +103,7 @@ class ClassSRConfig:
         scale: integer upscaling factor of every branch.
         widths: widths of the light, medium and heavy branch.
         extra: family hyper-parameters shared by the three branches.
+        luma: for each branch, whether its residual corrects luma alone (:class:`BranchConfig`; residual family).
         patch: LR patch size the classifier was trained on (32 in the paper).
         classifier_width: channels of the classifier's convolutions (128 in the paper).
         classifier_kernel: side of the classifier's three middle convolutions (1 in the paper; 3 lets each 4x4
@@ -122,6 +128,7 @@ class ClassSRConfig:
     scale: int = 4
     widths: tuple[int, int, int] = (16, 36, 56)
     extra: dict[str, int] = field(default_factory=dict)
+    luma: tuple[bool, bool, bool] = (False, False, False)
     patch: int = 32
     classifier_width: int = 128
     classifier_kernel: int = 1
@@ -140,6 +147,10 @@ class ClassSRConfig:
         if len(widths) != 3:
             raise ConfigError(f"a ClassSR model has exactly three branch widths, got {len(widths)}")
         object.__setattr__(self, "widths", widths)
+        luma = tuple(self.luma)
+        if len(luma) != 3 or not all(isinstance(v, bool) for v in luma):
+            raise ConfigError(f"luma must be three true/false values (light, medium, heavy), got {self.luma!r}")
+        object.__setattr__(self, "luma", luma)
         object.__setattr__(self, "classes", tuple(self.classes))
         if self.classifier_kernel < 1 or self.classifier_kernel % 2 == 0:
             raise ConfigError(f"classifier_kernel must be odd and at least 1, got {self.classifier_kernel}")
@@ -162,11 +173,13 @@ class ClassSRConfig:
 
     def branch(self, k: int) -> BranchConfig:
         """Config of branch ``k`` (0 = light, 1 = medium, 2 = heavy)."""
-        return BranchConfig(family=self.family, width=self.widths[k], scale=self.scale, extra=dict(self.extra))
+        return BranchConfig(family=self.family, width=self.widths[k], scale=self.scale, extra=dict(self.extra),
+                            luma=self.luma[k])
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["widths"] = list(self.widths)
+        d["luma"] = list(self.luma)
         d["classes"] = list(self.classes)
         return d
 
@@ -187,7 +200,7 @@ def from_json_dict(cls: type, d: dict[str, Any]) -> Any:
     if unknown:
         raise ConfigError(f"{cls.__name__}: unknown key(s) {', '.join(unknown)}")
     kwargs = dict(d)
-    for key in ("widths", "classes"):
+    for key in ("widths", "classes", "luma"):
         if key in kwargs and isinstance(kwargs[key], list):
             kwargs[key] = tuple(kwargs[key])
     try:

@@ -3,13 +3,17 @@
 Does a branch of the default family spend its FLOPs well? The residual's output convolution (width -> 3*s*s
 channels, 3x3) is 42 % of the width-16 medium branch's weights; this trains the medium branch of a config's
 branch recipe (``[branches]``, its iterations replaced by ``--iterations``) with that convolution 1x1 instead
-(``--tail 1``, usually with one more body convolution, ``--depth``) or as shipped (``--tail 3``), on prepared
-data (``classsr train prepare``), and prints the multiply-adds per LR pixel and the held-out PSNR (the training
-photos' held-out sub-images, as every branch stage reports it). Not an engine option: the engine's tiles
-assume 3x3 convolutions. A research check; its run folder is a scratch one.
+(``--tail 1``, usually with one more body convolution, ``--depth``) or as shipped (``--tail 3``), or with an
+output convolution of ``s*s`` channels whose residual is added alike to R, G and B (``--luma``: a correction of
+luma alone, chroma left to bicubic, as FSRCNN and SRCNN work on Y; a third of the output convolution), on
+prepared data (``classsr train prepare``), and prints the multiply-adds per LR pixel and the held-out PSNR (the
+training photos' held-out sub-images, as every branch stage reports it: RGB) and PSNR-Y (BT.601, border = scale,
+on the same sub-images). Not an engine option: the engine's tiles assume 3x3 convolutions of 3*s*s outputs. A
+research check; its run folder is a scratch one.
 
     python scripts/branch_variant.py --width 16 --depth 5 --tail 1 --iterations 6000 --out runs/tail1
     python scripts/branch_variant.py --width 16 --depth 4 --tail 3 --iterations 6000 --out runs/tail3
+    python scripts/branch_variant.py --width 16 --depth 4 --luma --iterations 6000 --out runs/luma
 """
 
 from __future__ import annotations
@@ -29,6 +33,32 @@ from classsr_cli.train.loop import init_distributed
 from classsr_cli.train.stages import Trainer
 
 
+class LumaResidual(ResidualSR):
+    """A residual branch whose output convolution predicts ``s*s`` channels, added alike to R, G and B."""
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor | None:
+        res = super().residual(x)
+        return None if res is None else res.repeat(1, 3, 1, 1)  # channel c*s*s + i of pixel_shuffle: res[i]
+
+
+def luma(t: torch.Tensor) -> torch.Tensor:
+    """BT.601 Y (16..235 range, in [0, 1] units) of ``(B, 3, H, W)`` RGB in [0, 1], as :func:`metrics.psnr`."""
+    r, g, b = t[:, 0:1], t[:, 1:2], t[:, 2:3]
+    return (16.0 + 65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+
+
+@torch.no_grad()
+def val_psnr_y(trainer: Trainer, net: nn.Module) -> float:
+    """Mean PSNR-Y of ``net`` on the held-out sub-images (8-bit quantised output, border = scale)."""
+    s = trainer.cfg.scale
+    values = []
+    for lr, hr in trainer._val_batches(trainer.data.val_index):
+        sr = (net(lr).clamp(0, 1) * 255).round() / 255
+        diff = (luma(sr) - luma(hr))[..., s:-s, s:-s] * 255
+        values.append(10 * torch.log10(255.0**2 / diff.pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)))
+    return float(torch.cat(values).mean())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=Path("configs/residual_x4.toml"))
@@ -36,6 +66,7 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--tail", type=int, choices=(1, 3), default=3, help="output convolution's kernel size")
+    ap.add_argument("--luma", action="store_true", help="an output convolution of s*s channels, added to R, G and B")
     ap.add_argument("--iterations", type=int, default=6000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True)
@@ -46,16 +77,19 @@ def main() -> int:
     cfg = load_train_config(None, **recipe)
     trainer = Trainer(cfg, args.out, args.data, init_distributed(torch.device("cpu")))
     torch.manual_seed(cfg.seed + 2)  # the medium branch's seed in the branch stage
-    net = ResidualSR(width=args.width, depth=args.depth, scale=cfg.scale)
-    if args.tail != 3:
-        net.tail = nn.Conv2d(args.width, 3 * cfg.scale**2, args.tail, padding=args.tail // 2)
+    net = (LumaResidual if args.luma else ResidualSR)(width=args.width, depth=args.depth, scale=cfg.scale)
+    if args.tail != 3 or args.luma:
+        out_channels = (1 if args.luma else 3) * cfg.scale**2
+        net.tail = nn.Conv2d(args.width, out_channels, args.tail, padding=args.tail // 2)
         nn.init.zeros_(net.tail.weight)
         nn.init.zeros_(net.tail.bias)
         net.__dict__.pop("_convs", None)
     macs = sum(p.numel() for p in net.parameters() if p.dim() == 4)
     extras = trainer._train_branch("branch1", net, trainer.data.train_index, trainer.data.val_index)
-    out = {"width": args.width, "depth": args.depth, "tail": args.tail, "iterations": args.iterations,
-           "macs_per_lr_pixel": macs, "val": extras.get("val", {})}
+    net.eval()
+    out = {"width": args.width, "depth": args.depth, "tail": args.tail, "luma": args.luma,
+           "iterations": args.iterations, "macs_per_lr_pixel": macs, "val": extras.get("val", {}),
+           "val_psnr_y": round(val_psnr_y(trainer, net), 4)}
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 

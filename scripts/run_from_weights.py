@@ -10,8 +10,8 @@ and keeps the others: a branch tried in place of a shipped one.
 Writes ``baseline.safetensors`` and ``branch{0,1,2}.safetensors`` (the heavy branch is the baseline, as the
 ``deficit``/``budget`` recipes train it) and the branch stages' records of ``metrics.jsonl`` from the model's
 provenance (iterations, seconds, validation, machine), so the export reports what they were trained with. The
-config must be the model's recipe but for what follows the branches (classifier, calibration) and the widths of
-retrained branches; a run folder that already holds stages is refused.
+config must be the model's recipe but for what follows the branches (classifier, calibration) and the widths (and
+``luma``) of retrained branches; a run folder that already holds stages is refused.
 
     python scripts/run_from_weights.py weights/classsr_residual_x4.safetensors \\
         configs/experimental/residual_light8_x4.toml runs/light8_x4 --retrain 0
@@ -57,6 +57,10 @@ def main() -> int:
     kept = [w for k, w in enumerate(recipe.get("widths") or []) if k not in retrain]
     if kept != [w for k, w in enumerate(mine.get("widths") or []) if k not in retrain]:
         ap.error(f"{args.config}: widths are {mine.get('widths')!r}, the model was trained with {recipe.get('widths')!r}")
+    luma = [bool(v) for v in (recipe.get("luma") or [False] * 3)]  # recipes before luma branches: none
+    wanted = list(cfg.model_config().luma)
+    if [v for k, v in enumerate(luma) if k not in retrain] != [v for k, v in enumerate(wanted) if k not in retrain]:
+        ap.error(f"{args.config}: luma is {wanted!r}, the model was trained with {luma!r}")
     for key in ("family", "scale", "extra", "patch", "data_step", "factors", "val_fraction", "seed",
                 "random_crops", "routing", *BRANCH_STAGES):
         if json.dumps(recipe.get(key), sort_keys=True) != json.dumps(mine.get(key), sort_keys=True):

@@ -91,6 +91,33 @@ def test_forced_heavy_cells_with_a_full_halo_equal_the_heavy_branch_on_the_frame
     assert torch.allclose(sr, want, atol=1e-5)  # all heavy: one band of the heavy branch, borders included
 
 
+def test_a_luma_branch_routes_as_cells_like_an_rgb_one() -> None:
+    """A model whose medium branch corrects luma alone: its routed cells (tiles and whole bands) are that
+    branch's output on the frame, and the FLOPs count its smaller output convolution."""
+    from dataclasses import replace
+
+    torch.manual_seed(6)
+    cfg = ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8, routing="deficit",
+                        tolerance=1.0, luma=(False, True, False))
+    m = build_model(cfg).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    assert isinstance(m, ClassSR)
+    lr = torch.rand(1, 3, 40, 50)
+    run = FrameRun(m, lr, router=Router(Forced(1)), halo=3, whole_bands=False)  # tiles
+    (tiles,) = list(run)
+    sr, res = upscale_tensor(m, lr, force_branch=1)  # one band of the medium branch
+    with torch.no_grad():
+        want = m.branches[1](lr)
+    b = 2 * 3
+    assert torch.allclose(tiles.rows[..., b:-b, b:-b], want[..., b:-b, b:-b], atol=1e-5)
+    assert torch.allclose(sr, want, atol=1e-5)
+    rgb = build_model(replace(cfg, luma=(False, False, False))).eval()
+    assert isinstance(rgb, ClassSR)
+    _, res_rgb = upscale_tensor(rgb, lr, force_branch=1)
+    assert 0 < res.flops.used < res_rgb.flops.used
+
+
 def test_tolerance_dial_trades_cost_for_quality_without_retraining(model: ClassSR) -> None:
     lr = torch.rand(1, 3, 64, 64)
     results = []

@@ -3,6 +3,10 @@ radius, FLOPs of what runs; and the decision rules of deficit and budget routing
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -291,3 +295,70 @@ def test_routed_frame_all_bicubic_is_bicubic_and_a_short_halo_only_changes_cell_
         if k <= 64:
             edge[max(0, k - 4) : k + 4, :] = True
     assert diff[~edge].max() < 1e-5
+
+
+def test_a_luma_branch_corrects_luma_alone_at_a_third_of_the_output_convolution() -> None:
+    """``luma``: one output per sub-pixel, the same step added to R, G and B (BT.601 chroma unchanged: the output
+    minus bicubic has no Cb/Cr), counted at its real cost; its tiles are its own residual, as an RGB branch's."""
+    torch.manual_seed(1)
+    rgb, luma = (ResidualSR(width=8, depth=2, scale=4, luma=v).eval() for v in (False, True))
+    assert luma.tail is not None and tuple(luma.tail.weight.shape) == (16, 8, 3, 3)
+    for p in luma.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    frame = torch.rand(2, 3, 20, 23)
+    with torch.no_grad():
+        res = luma.residual(frame)
+        assert res is not None and res.shape == (2, 48, 20, 23)
+        per_colour = res.view(2, 3, 16, 20, 23)
+        assert torch.equal(per_colour[:, 0], per_colour[:, 1]) and torch.equal(per_colour[:, 0], per_colour[:, 2])
+        assert per_colour.abs().max() > 0.1  # a real correction, not zero
+        step = luma(frame) - torch.nn.functional.pixel_shuffle(luma.upsample(frame), 4)
+        cb = -37.797 * step[:, 0] - 74.203 * step[:, 1] + 112.0 * step[:, 2]
+        assert cb.abs().max() < 1e-3 and step.abs().max() > 0.1
+        tile = luma.residual_tile(frame[:, :, 2:18, 3:21], 4)  # 4 convolutions: a halo of 4 is exact
+        assert tile is not None and torch.allclose(tile, res[:, :, 6:14, 7:17], atol=1e-5)
+    shape = (1, 3, 32, 32)
+    tail_saved = 2 * 32 * 32 * 8 * 32 * 9  # 48 -> 16 output channels
+    assert count_flops(rgb, shape) - count_flops(luma, shape) == tail_saved
+    assert luma.tile_flops(32, 32) == rgb.tile_flops(32, 32) - tail_saved
+
+
+def test_luma_is_per_branch_of_the_residual_family_and_travels_in_the_config() -> None:
+    cfg = ClassSRConfig("residual", 4, (0, 16, 32), luma=(False, True, False))
+    assert [cfg.branch(k).luma for k in range(3)] == [False, True, False]
+    again = ClassSRConfig.from_dict(json.loads(cfg.to_json()))
+    assert again == cfg and again.luma == (False, True, False)
+    assert ClassSRConfig.from_dict({"family": "residual", "widths": [0, 16, 32]}).luma == (False, False, False)
+    model = build_model(cfg)
+    assert model.branches[1].tail.weight.shape[0] == 16 and model.branches[2].tail.weight.shape[0] == 48
+    with pytest.raises(ConfigError, match="residual family"):
+        BranchConfig("fsrcnn", 16, luma=True)
+    with pytest.raises(ConfigError, match="three true/false"):
+        ClassSRConfig("residual", 4, (0, 16, 32), luma=(False, True))  # type: ignore[arg-type]
+
+
+def test_a_luma_model_saves_and_loads_and_a_mismatch_is_refused(tmp_path: Path) -> None:
+    from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+    from classsr_cli.errors import CheckpointError
+
+    cfg = ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, luma=(False, True, False), classifier_width=8)
+    torch.manual_seed(2)
+    model = build_model(cfg).eval()
+    path = save_checkpoint(model, tmp_path / "luma.safetensors")
+    loaded = load_checkpoint(path, expect_kind="classsr")
+    assert loaded.module.cfg.luma == (False, True, False)
+    frame = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(loaded.module.branches[1](frame), model.branches[1](frame))
+    rgb = build_model(replace(cfg, luma=(False, False, False)))
+    save_checkpoint(rgb, tmp_path / "rgb.safetensors")
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    assert json.loads(meta["config"])["luma"] == [False, True, False]
+    wrong = tmp_path / "wrong.safetensors"  # the RGB model's tensors under the luma model's config
+    save_file(load_file(str(tmp_path / "rgb.safetensors")), str(wrong), metadata=meta)
+    with pytest.raises(CheckpointError, match=r"branches\.1\.tail\.weight"):
+        load_checkpoint(wrong)

@@ -270,6 +270,23 @@ def test_a_model_the_family_refuses_is_refused_before_training(config: Path, tmp
         load_train_config(bad)
 
 
+def test_luma_branches_come_from_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "luma.toml"
+    path.write_text('family = "residual"\nscale = 4\nwidths = [0, 16, 32]\nluma = [false, true, false]\n')
+    cfg = load_train_config(path)
+    assert cfg.model_config().luma == (False, True, False)
+    as_json = tmp_path / "luma.json"
+    as_json.write_text(json.dumps(cfg.to_dict()))
+    assert load_train_config(as_json) == cfg
+    assert load_train_config(None, family="residual").model_config().luma == (False, False, False)
+    path.write_text('family = "fsrcnn"\nluma = [false, true, false]\n')
+    with pytest.raises(ConfigError, match="residual family"):
+        load_train_config(path)
+    path.write_text('family = "residual"\nluma = true\n')
+    with pytest.raises(ConfigError, match="luma must be a list"):
+        load_train_config(path)
+
+
 # -- the whole pipeline --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained(hr_dir: Path, config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -88,21 +88,28 @@ class ResidualSR(nn.Module):
     parameter, not in the state dict) added to the residual before one ``pixel_shuffle``. The residual's output
     convolution starts at zero, so an untrained branch is bicubic.
 
+    With ``luma`` the output convolution has ``s²`` channels, one per sub-pixel, each added alike to R, G and B:
+    a correction of luma (BT.601 chroma is unchanged by an equal step of R, G and B), chroma left to bicubic, as
+    FSRCNN and SRCNN work on Y alone; a third of the output convolution's cost. Its residual is returned as the
+    ``3s²`` channels either way.
+
     Args:
         width: channels of the residual CNN; 0 = no residual (the branch is plain bicubic).
         depth: 3x3 convolutions between the first and the output convolution.
         scale: upscaling factor (2, 3 or 4).
+        luma: the residual corrects luma alone.
     """
 
     bicubic: torch.Tensor
     #: Inference (no gradient needed) runs channels-last: oneDNN's fastest layout on the CPU.
     channels_last: bool = True
 
-    def __init__(self, *, width: int, depth: int = 4, scale: int = 4) -> None:
+    def __init__(self, *, width: int, depth: int = 4, scale: int = 4, luma: bool = False) -> None:
         super().__init__()
         self.scale = scale
         self.depth = depth
         self.width = width
+        self.luma = luma
         self.register_buffer("bicubic", bicubic_phase_weights(scale), persistent=False)
         self.body: nn.Sequential | None = None
         self.tail: nn.Conv2d | None = None
@@ -112,7 +119,7 @@ class ResidualSR(nn.Module):
         for _ in range(depth):
             layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
         self.body = nn.Sequential(*layers)
-        self.tail = nn.Conv2d(width, 3 * scale * scale, 3, padding=1)
+        self.tail = nn.Conv2d(width, (1 if luma else 3) * scale * scale, 3, padding=1)
         for mod in self.body.modules():
             if isinstance(mod, nn.Conv2d):
                 nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
@@ -138,7 +145,12 @@ class ResidualSR(nn.Module):
         """The residual alone on the LR grid, ``(N, 3*s*s, h, w)`` before ``pixel_shuffle``; None at width 0."""
         if self.body is None or self.tail is None:
             return None
-        return self.tail(self.body(self._layout(x)))
+        return self._colour(self.tail(self.body(self._layout(x))))
+
+    def _colour(self, res: torch.Tensor) -> torch.Tensor:
+        """A luma residual's ``s²`` channels as ``3s²`` (channel ``c*s² + i`` of ``pixel_shuffle`` is sub-pixel
+        ``i`` of colour ``c``): the same step for R, G and B; an RGB residual as it is."""
+        return res.repeat(1, 3, 1, 1) if self.luma else res
 
     def convs(self) -> list[nn.Conv2d]:
         """The residual's 3x3 convolutions in order (first, body, tail); empty at width 0. Found once (the layers
@@ -170,7 +182,7 @@ class ResidualSR(nn.Module):
             x = F.conv2d(x, conv.weight, conv.bias, padding=0 if i < k else 1)
             if i < len(convs) - 1:
                 x = F.relu_(x)
-        return x
+        return self._colour(x)
 
     def tile_flops(self, height: int, width: int, halo: int = 0) -> int:
         """FLOPs of :meth:`residual_tile` for one ``height`` x ``width`` core (``halo`` 0: the residual on a
@@ -200,4 +212,4 @@ class ResidualSR(nn.Module):
 
 
 def build_residual(cfg: BranchConfig) -> ResidualSR:
-    return ResidualSR(width=cfg.width, depth=cfg.extra["depth"], scale=cfg.scale)
+    return ResidualSR(width=cfg.width, depth=cfg.extra["depth"], scale=cfg.scale, luma=cfg.luma)
