@@ -18,6 +18,8 @@ TRAIN_ROUTINGS = ("paper", "deficit", "budget")
 #: What a ``deficit``/``budget`` classifier regresses (``TrainConfig.classifier_labels``).
 CLASSIFIER_LABELS = ("patches", "dense")
 CLASSIFIER_LOSSES = ("pinball", "mean")
+#: The error the deficit labels measure (``TrainConfig.classifier_error``).
+CLASSIFIER_ERRORS = ("rgb", "y")
 
 #: Stages in pipeline order.
 STAGES = ("baseline", "branches", "classifier", "finetune")
@@ -79,6 +81,9 @@ class TrainConfig:
             branch's error on each sub-image, every branch run on the sub-image alone. ``dense``: each branch run
             on every training photo whole, labels for windows at every position, the error on the cell the
             engine routes (:mod:`classsr_cli.train.dense`).
+        classifier_error: ``deficit``/``budget`` routing, ``patches`` labels: the squared error the labels measure,
+            ``rgb`` (mean over R, G and B) or ``y`` (BT.601 luma, the channel PSNR-Y and the calibration measure:
+            a branch that corrects luma alone is not charged for the chroma it leaves to bicubic).
         classifier_quantile: ``deficit``/``budget`` routing: the quantile of each label the classifier regresses
             (pinball loss on the log10 labels). 0.5: the median (the L1 loss); above it the predictions err high,
             most where a window's error is least certain, so an uncertain window leaves a cheap branch first.
@@ -118,6 +123,7 @@ class TrainConfig:
     classifier_zero_mean: bool = False
     classifier_init: str = "paper"
     classifier_labels: str = "patches"
+    classifier_error: str = "rgb"
     classifier_quantile: float = 0.5
     classifier_loss: str = "pinball"
     baseline: StageConfig = StageConfig(iterations=20000, batch_size=64, lr=1e-3)
@@ -131,6 +137,11 @@ class TrainConfig:
         if self.classifier_labels not in CLASSIFIER_LABELS:
             raise ConfigError(f"classifier_labels must be one of {', '.join(CLASSIFIER_LABELS)}, "
                               f"got {self.classifier_labels!r}")
+        if self.classifier_error not in CLASSIFIER_ERRORS:
+            raise ConfigError(f"classifier_error must be one of {', '.join(CLASSIFIER_ERRORS)}, "
+                              f"got {self.classifier_error!r}")
+        if self.classifier_error != "rgb" and self.classifier_labels != "patches":
+            raise ConfigError("classifier_error = \"y\" needs classifier_labels = \"patches\"")
         if self.classifier_init not in CLASSIFIER_INITS:
             raise ConfigError(f"classifier_init must be one of {', '.join(CLASSIFIER_INITS)}, got {self.classifier_init!r}")
         if self.calibrate_factors not in ("first", "all"):

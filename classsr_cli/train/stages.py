@@ -37,6 +37,7 @@ from classsr_cli import __version__
 from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.errors import ConfigError
+from classsr_cli.metrics import Y_WEIGHTS
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
 from classsr_cli.train.config import STAGES, TrainConfig
@@ -243,7 +244,8 @@ class Trainer:
 
     def _rank_deficits(self, branches: list[Path], out: Path) -> None:
         """``deficit`` routing: every branch's mean squared error on every sub-image (8-bit levels², border =
-        scale, unquantised) into ``deficits.npy`` ``(N, 3)``; ranking.json summarises them."""
+        scale, unquantised; over R, G and B, or of BT.601 luma with ``classifier_error = "y"``) into
+        ``deficits.npy`` ``(N, 3)``; ranking.json summarises them."""
         if not self.dist.is_main:
             return
         nets = [load_checkpoint(p, device=self.dist.device, expect_kind="branch").module.eval() for p in branches]
@@ -252,8 +254,7 @@ class Trainer:
         rows = []
         for lr, hr in (self.data.batch(c) for c in all_idx.split(256)):
             hr = hr[..., b:-b, b:-b]
-            rows.append(torch.stack([((net(lr)[..., b:-b, b:-b] - hr) * 255).square().mean(dim=(1, 2, 3))
-                                     for net in nets], 1).cpu())
+            rows.append(torch.stack([self._error(net(lr)[..., b:-b, b:-b] - hr) for net in nets], 1).cpu())
         mse = torch.cat(rows).numpy().astype(np.float32)
         _save_npy_atomic(self._path("deficits.npy"), mse)
         train = self.data.train_index.cpu().numpy()
@@ -263,6 +264,14 @@ class Trainer:
                 "median_deficit": [float(v) for v in np.median(d, 0)]}
         _write_atomic(out, json.dumps(info, indent=1))
         self.log.write(stage="rank", event="done", **info)
+
+    def _error(self, diff: torch.Tensor) -> torch.Tensor:
+        """Mean squared error per sub-image of ``(B, 3, H, W)`` differences in [0, 1] units, in 8-bit levels²: over
+        R, G and B, or of their BT.601 luma (``classifier_error``)."""
+        if self.cfg.classifier_error == "y":
+            w = torch.tensor(Y_WEIGHTS, dtype=diff.dtype, device=diff.device).view(1, 3, 1, 1)
+            return (diff * w).sum(1).square().mean(dim=(1, 2))  # the weights are levels per unit of R, G, B
+        return (diff * 255).square().mean(dim=(1, 2, 3))
 
     def _rank(self, baseline: Path, out: Path) -> None:
         if self.dist.is_main:
