@@ -311,6 +311,21 @@ def test_deficit_labels_measure_rgb_or_luma_error() -> None:
         TrainConfig(routing="budget", classifier_labels="dense", classifier_error="y")
 
 
+def test_a_luma_branch_trains_on_luma_error() -> None:
+    """branch_l1: a chroma-only error (an equal-luma change of R, G and B) costs a luma branch nothing and an RGB
+    one its L1; a grey step costs luma 219/255 of it."""
+    from classsr_cli.metrics import Y_WEIGHTS
+    from classsr_cli.train.stages import branch_l1
+
+    hr = torch.full((1, 3, 4, 4), 0.5)
+    w = torch.tensor(Y_WEIGHTS)
+    chroma = torch.tensor([w[1], -w[0], 0.0]).view(1, 3, 1, 1) * 1e-3  # R up, G down: Y unchanged
+    assert branch_l1(hr + chroma, hr, luma=True).item() == pytest.approx(0.0, abs=1e-7)
+    assert branch_l1(hr + chroma, hr).item() > 1e-3
+    assert branch_l1(hr + 0.1, hr, luma=True).item() == pytest.approx(0.1 * 219 / 255, rel=1e-4)
+    assert branch_l1(hr + 0.1, hr).item() == pytest.approx(0.1, rel=1e-4)
+
+
 # -- the whole pipeline --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained(hr_dir: Path, config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

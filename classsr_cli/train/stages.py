@@ -45,7 +45,7 @@ from classsr_cli.train.data import PatchData, factor_pair
 from classsr_cli.train.loop import Dist, Event, MetricsLog, all_reduce_sum, fit
 from classsr_cli.train.losses import average_loss, class_loss, mean_loss, quantile_loss
 
-__all__ = ["Trainer", "collapse_guard", "global_prob_sum", "psnr_per_patch"]
+__all__ = ["Trainer", "branch_l1", "collapse_guard", "global_prob_sum", "psnr_per_patch"]
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -79,6 +79,15 @@ def psnr_per_patch(sr: torch.Tensor, hr: torch.Tensor, border: int) -> torch.Ten
     sr = (sr.clamp(0, 1) * 255).round()
     mse = ((sr - hr * 255) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
     return 10 * torch.log10(255.0**2 / mse)
+
+
+def branch_l1(sr: torch.Tensor, hr: torch.Tensor, *, luma: bool = False) -> torch.Tensor:
+    """A branch's training loss on ``(B, 3, H, W)`` in [0, 1]: L1 over R, G and B, or (``luma``) of BT.601 luma
+    (without its offset; 219/255 of the units of R, G and B)."""
+    if luma:
+        w = torch.tensor(Y_WEIGHTS, dtype=sr.dtype, device=sr.device).view(1, 3, 1, 1) / 255
+        sr, hr = (sr * w).sum(1), (hr * w).sum(1)
+    return nn.functional.l1_loss(sr, hr)
 
 
 def global_prob_sum(probs: torch.Tensor, dist: Dist) -> tuple[torch.Tensor, int]:
@@ -195,15 +204,18 @@ class Trainer:
 
     def _train_branch(self, name: str, net: nn.Module, pool: torch.Tensor, val_pool: torch.Tensor) -> dict[str, Any]:
         """L1 training of one SR network on the sub-images in ``pool`` (baseline and branch stages); a network with
-        nothing to train (a residual branch of width 0: plain bicubic) is returned as it is."""
+        nothing to train (a residual branch of width 0: plain bicubic) is returned as it is. A branch that
+        corrects luma alone (``luma``) is trained on the L1 of BT.601 luma, the error it can correct (on R, G
+        and B its one step per pixel would settle at their median, not at what PSNR-Y measures)."""
         if not any(p.requires_grad for p in net.parameters()):
             return {}
         stage = self.cfg.stage("baseline" if name == "baseline" else "branches")
         data = self.data
+        luma = bool(getattr(net, "luma", False))
 
         def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
             lr, hr = data.sample(pool, stage.batch_size, g, jitter=self.cfg.random_crops)
-            loss = nn.functional.l1_loss(extras["train_module"](lr), hr)
+            loss = branch_l1(extras["train_module"](lr), hr, luma=luma)
             return loss, {"l1": loss.detach()}
 
         return fit(name, net, step, stage, self._path(f"{name}.state.pt"), dist=self.dist, seed=self.cfg.seed,
