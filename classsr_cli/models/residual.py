@@ -150,7 +150,7 @@ class ResidualSR(nn.Module):
     def _colour(self, res: torch.Tensor) -> torch.Tensor:
         """A luma residual's ``s²`` channels as ``3s²`` (channel ``c*s² + i`` of ``pixel_shuffle`` is sub-pixel
         ``i`` of colour ``c``): the same step for R, G and B; an RGB residual as it is."""
-        return res.repeat(1, 3, 1, 1) if self.luma else res
+        return torch.cat([res, res, res], 1) if self.luma else res  # keeps channels-last (repeat does not)
 
     def convs(self) -> list[nn.Conv2d]:
         """The residual's 3x3 convolutions in order (first, body, tail); empty at width 0. Found once (the layers
