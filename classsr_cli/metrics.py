@@ -43,6 +43,15 @@ def quantize(sr: torch.Tensor) -> np.ndarray:
     return torch.empty(q.shape, dtype=torch.uint8, device=q.device).copy_(q).cpu().numpy()
 
 
+def luma_levels(t: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of ``(B, 3, H, W)`` RGB in [0, 1] as ``(B, H, W)`` in 8-bit levels, without the offset of 16
+    (:data:`Y_WEIGHTS`): what differences of :func:`rgb_to_y` are, for tensors (training losses and labels)."""
+    import torch
+
+    w = torch.tensor(Y_WEIGHTS, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
+    return (t * w).sum(1)
+
+
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` RGB in 0..255 -> ``(H, W)`` float64 Y (MATLAB BT.601, range 16..235, not rounded)."""
     import numpy as np

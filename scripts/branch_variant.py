@@ -8,8 +8,9 @@ output convolution of ``s*s`` channels whose residual is added alike to R, G and
 luma alone, chroma left to bicubic, as FSRCNN and SRCNN work on Y; a third of the output convolution), on
 prepared data (``classsr train prepare``), and prints the multiply-adds per LR pixel and the held-out PSNR (the
 training photos' held-out sub-images, as every branch stage reports it: RGB) and PSNR-Y (BT.601, border = scale,
-on the same sub-images). Not an engine option: the engine's tiles assume 3x3 convolutions of 3*s*s outputs. A
-research check; its run folder is a scratch one.
+on the same sub-images). ``--luma`` is the model's own ``luma`` option (trained, as the branch stage trains it,
+on the L1 of luma); ``--tail 1`` is not an engine option (the engine's tiles assume 3x3 convolutions). A research
+check; its run folder is a scratch one.
 
     python scripts/branch_variant.py --width 16 --depth 5 --tail 1 --iterations 6000 --out runs/tail1
     python scripts/branch_variant.py --width 16 --depth 4 --tail 3 --iterations 6000 --out runs/tail3
@@ -27,24 +28,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from classsr_cli.metrics import luma_levels
 from classsr_cli.models.residual import ResidualSR
 from classsr_cli.train.config import load_train_config
 from classsr_cli.train.loop import init_distributed
 from classsr_cli.train.stages import Trainer
-
-
-class LumaResidual(ResidualSR):
-    """A residual branch whose output convolution predicts ``s*s`` channels, added alike to R, G and B."""
-
-    def residual(self, x: torch.Tensor) -> torch.Tensor | None:
-        res = super().residual(x)
-        return None if res is None else res.repeat(1, 3, 1, 1)  # channel c*s*s + i of pixel_shuffle: res[i]
-
-
-def luma(t: torch.Tensor) -> torch.Tensor:
-    """BT.601 Y (16..235 range, in [0, 1] units) of ``(B, 3, H, W)`` RGB in [0, 1], as :func:`metrics.psnr`."""
-    r, g, b = t[:, 0:1], t[:, 1:2], t[:, 2:3]
-    return (16.0 + 65.481 * r + 128.553 * g + 24.966 * b) / 255.0
 
 
 @torch.no_grad()
@@ -54,8 +42,8 @@ def val_psnr_y(trainer: Trainer, net: nn.Module) -> float:
     values = []
     for lr, hr in trainer._val_batches(trainer.data.val_index):
         sr = (net(lr).clamp(0, 1) * 255).round() / 255
-        diff = (luma(sr) - luma(hr))[..., s:-s, s:-s] * 255
-        values.append(10 * torch.log10(255.0**2 / diff.pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)))
+        diff = (luma_levels(sr) - luma_levels(hr))[..., s:-s, s:-s]
+        values.append(10 * torch.log10(255.0**2 / diff.pow(2).mean(dim=(1, 2)).clamp_min(1e-10)))
     return float(torch.cat(values).mean())
 
 
@@ -77,8 +65,8 @@ def main() -> int:
     cfg = load_train_config(None, **recipe)
     trainer = Trainer(cfg, args.out, args.data, init_distributed(torch.device("cpu")))
     torch.manual_seed(cfg.seed + 2)  # the medium branch's seed in the branch stage
-    net = (LumaResidual if args.luma else ResidualSR)(width=args.width, depth=args.depth, scale=cfg.scale)
-    if args.tail != 3 or args.luma:
+    net = ResidualSR(width=args.width, depth=args.depth, scale=cfg.scale, luma=args.luma)
+    if args.tail != 3:
         out_channels = (1 if args.luma else 3) * cfg.scale**2
         net.tail = nn.Conv2d(args.width, out_channels, args.tail, padding=args.tail // 2)
         nn.init.zeros_(net.tail.weight)

@@ -37,7 +37,7 @@ from classsr_cli import __version__
 from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.errors import ConfigError
-from classsr_cli.metrics import Y_WEIGHTS
+from classsr_cli.metrics import luma_levels
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
 from classsr_cli.train.config import STAGES, TrainConfig
@@ -85,8 +85,7 @@ def branch_l1(sr: torch.Tensor, hr: torch.Tensor, *, luma: bool = False) -> torc
     """A branch's training loss on ``(B, 3, H, W)`` in [0, 1]: L1 over R, G and B, or (``luma``) of BT.601 luma
     (without its offset; 219/255 of the units of R, G and B)."""
     if luma:
-        w = torch.tensor(Y_WEIGHTS, dtype=sr.dtype, device=sr.device).view(1, 3, 1, 1) / 255
-        sr, hr = (sr * w).sum(1), (hr * w).sum(1)
+        return nn.functional.l1_loss(luma_levels(sr), luma_levels(hr)) / 255
     return nn.functional.l1_loss(sr, hr)
 
 
@@ -281,8 +280,7 @@ class Trainer:
         """Mean squared error per sub-image of ``(B, 3, H, W)`` differences in [0, 1] units, in 8-bit levels²: over
         R, G and B, or of their BT.601 luma (``classifier_error``)."""
         if self.cfg.classifier_error == "y":
-            w = torch.tensor(Y_WEIGHTS, dtype=diff.dtype, device=diff.device).view(1, 3, 1, 1)
-            return (diff * w).sum(1).square().mean(dim=(1, 2))  # the weights are levels per unit of R, G, B
+            return luma_levels(diff).square().mean(dim=(1, 2))
         return (diff * 255).square().mean(dim=(1, 2, 3))
 
     def _rank(self, baseline: Path, out: Path) -> None:
