@@ -41,8 +41,9 @@ def plan_tiles_exact(
         return TilePlan(torch.full((rows, cols), top, dtype=torch.long), (), float(costs[top] * band_pixels + call), top)
     flat = dataclasses.replace(plan, block=1)  # no block raising
     grid = padded.tolist()
-    best = _plan_over(grid, flat, costs, 0, 0.0, call=call, factor=tile_factor)
-    if lo > 0 and band_pixels > 0 and costs[lo] > 0:  # the lightest class present on the whole band
+    none = -1 if costs[0] > 0 else 0  # no base (with a width-0 light branch, 0 is the same)
+    best = _plan_over(grid, flat, costs, none, 0.0, call=call, factor=tile_factor)
+    if band_pixels > 0 and costs[lo] > 0:  # the lightest class present on the whole band
         got = _plan_over(grid, flat, costs, lo, costs[lo] * band_pixels + call, call=call, factor=tile_factor)
         if got[2] < best[2]:
             best = got

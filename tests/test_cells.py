@@ -299,8 +299,11 @@ def test_the_planner_bound_skips_only_covers_that_cannot_win() -> None:
         grid = [[*row, *[-1] * (plan.padded_cols - plan.cols)] for row in cls.tolist()]
         grid += [[-1] * plan.padded_cols] * (plan.padded_rows - plan.rows)
         c = costs[-1] * call
-        want = _plan_over(grid, plan, costs, 0, call=c, factor=f)
-        for base in (1, 2) if band else ():
+        none = -1 if costs[0] > 0 else 0  # no base (a learned light branch may be one)
+        want = _plan_over(grid, plan, costs, none, call=c, factor=f)
+        for base in range(none + 1, 3) if band else ():
+            if costs[base] <= 0:
+                continue
             raised = [[max(v, base) if v >= 0 else v for v in row] for row in grid]
             alt = _plan_over(raised, plan, costs, base, costs[base] * band + c, call=c, factor=f)
             want = alt if alt[2] < want[2] else want
@@ -309,7 +312,8 @@ def test_the_planner_bound_skips_only_covers_that_cannot_win() -> None:
 
 
 def test_a_light_branch_that_computes_something_runs_on_its_cells() -> None:
-    """A residual light branch of width > 0 is not bicubic: cells routed to it run it (no base covers them)."""
+    """A residual light branch of width > 0 is not bicubic: cells routed to it run it, as tiles (no base covers
+    them) or, where its cells fill the band, on the whole band (the branch's own pixels)."""
     from classsr_cli.config import ClassSRConfig
     from classsr_cli.models import build_model
 
@@ -319,7 +323,7 @@ def test_a_light_branch_that_computes_something_runs_on_its_cells() -> None:
     for p in model.parameters():
         p.data.normal_(0, 0.1)
     lr = torch.rand(1, 3, 64, 80)
-    run = FrameRun(model, lr, router=Router(Forced(0)))
+    run = FrameRun(model, lr, router=Router(Forced(0)), whole_bands=False)
     (band,) = list(run)
     with torch.no_grad():
         want, bicubic = model.branches[0](lr), torch.nn.functional.pixel_shuffle(model.branches[0].upsample(lr), 4)
@@ -327,3 +331,24 @@ def test_a_light_branch_that_computes_something_runs_on_its_cells() -> None:
     off_branch, off_bicubic = (band.rows - want).abs().mean(), (band.rows - bicubic).abs().mean()
     assert off_branch < 0.05 * off_bicubic
     assert run.result.flops.used > 0 and run.result.classes.eq(0).all()
+    whole = FrameRun(model, lr, router=Router(Forced(0)))  # every cell light: the light branch on the whole frame
+    (band,) = list(whole)
+    assert torch.allclose(band.rows, want, atol=1e-5) and whole.result.classes.eq(0).all()
+    assert 0 < whole.result.flops.used < run.result.flops.used  # no halos
+
+
+def test_a_learned_light_branch_can_be_the_base_of_a_band() -> None:
+    """With a light branch that costs something, a band of light cells and one heavy cell runs light on the whole
+    band and heavy on its cell (cheaper than a tile per light cell); with bicubic as the light branch, no base
+    is reported as 0, as before."""
+    from classsr_cli.engine.cells import CALL_PIXELS, plan_cells, plan_tiles
+
+    plan = plan_cells(112, 112, step=28, patch=32, halo=3)
+    cls = torch.zeros(4, 4, dtype=torch.long)
+    cls[1, 2] = 2
+    got = plan_tiles(cls, plan, [0.3, 1.0, 3.0], band_pixels=112 * 112)
+    assert got.base == 0 and got.rects == ((2, 1, 2, 1, 1),) and torch.equal(got.run, cls)
+    assert got.cost == 0.3 * 112 * 112 + 3.0 * 34 * 34 + 2 * 3.0 * CALL_PIXELS["cpu"]
+    none = plan_tiles(cls, plan, [0.3, 1.0, 3.0])  # no whole band allowed: every cell a tile
+    assert none.base == -1 and len(none.rects) > 1 and none.cost > got.cost
+    assert plan_tiles(cls, plan, [0.0, 1.0, 3.0], band_pixels=112 * 112).base == 0  # bicubic light: no base

@@ -173,8 +173,9 @@ class TilePlan:
         run: ``(rows, cols)`` the branch each cell runs (at least its class's), on the CPU.
         rects: the residual tiles of the branches heavier than ``base`` (width-0 cells left out).
         cost: residual cost of the plan (cost x LR pixels, halos and the base band included).
-        base: the branch whose residual runs on the whole band first (0: none, bicubic alone); the tiles
-            replace it on their cells.
+        base: the branch whose residual runs on the whole band first; the tiles replace it on their cells. -1:
+            none (every cell that costs anything runs as a tile); with a width-0 light branch (bicubic) none is
+            reported as 0, the same thing.
     """
 
     run: torch.Tensor
@@ -266,8 +267,9 @@ def plan_tiles(
 
     With ``band_pixels`` (the LR pixels a residual computes to cover the whole band, :func:`band_rows`), a
     branch may also run on the whole band as the **base**: its cells and every lighter cell take it (no halo),
-    only heavier cells run as tiles. The cheapest of the bases is kept (the heaviest base alone is the heavy
-    branch on the band; routing never costs more than that)."""
+    only heavier cells run as tiles; a learned light branch (width > 0) is a base too, so a band of light cells
+    with a few heavier ones runs the light branch whole. The cheapest of the bases is kept (the heaviest base
+    alone is the heavy branch on the band; routing never costs more than that)."""
     padded = _cells_of(classes.cpu(), plan)  # the frame's one host sync
     call = costs[-1] * call_pixels
     counts = torch.bincount(padded[padded >= 0], minlength=len(costs)).tolist()
@@ -277,7 +279,8 @@ def plan_tiles(
     # least its band, a call for its tiles and the cores of its heavier cells (raising only adds): bases whose
     # bound is above the known plan are not covered (most bands of a GPU, or of an all-heavy frame, are planned
     # in O(1)).
-    whole = costs[top] * band_pixels + call if band_pixels > 0 and top > 0 else math.inf
+    whole = costs[top] * band_pixels + call if band_pixels > 0 and costs[top] > 0 else math.inf
+    none = -1 if costs[0] > 0 else 0  # no base; a width-0 light branch as the base is the same (bicubic alone)
     cell_of = padded.tolist()
     area = [0] * len(costs)  # each class's cells' cores inside the frame: what its tiles cost at least
     col_area = [h * w for h, w in (plan.core(c) for c in range(plan.padded_cols))]
@@ -286,22 +289,22 @@ def plan_tiles(
             if v >= 0:
                 area[v] += a
     best: tuple[list[list[int]], list[Rect], float, int] | None = None
-    for base in range(top if top else len(costs)):  # top > 0: bases from top up are priced by `whole`
-        if base > 0 and (band_pixels <= 0 or costs[base] <= 0):
+    for base in (none, *range(none + 1, top if whole < math.inf else len(costs))):  # from top up: `whole`
+        if base != none and (band_pixels <= 0 or costs[base] <= 0):
             continue
-        base_cost = costs[base] * band_pixels + call if base else 0.0
+        base_cost = costs[base] * band_pixels + call if base != none else 0.0
         heavier = [k for k in range(base + 1, len(costs)) if counts[k] and costs[k] > 0]
         bound = base_cost + (call if heavier else 0.0) + sum(tile_factor * costs[k] * area[k] for k in heavier)
         if bound > min(whole, best[2] if best else math.inf):
             continue
-        grid = cell_of if base == 0 else [[max(v, base) if v >= 0 else v for v in row] for row in cell_of]
+        grid = cell_of if base <= 0 else [[max(v, base) if v >= 0 else v for v in row] for row in cell_of]
         got = _plan_over(grid, plan, costs, base, base_cost, call=call, factor=tile_factor)
         if best is None or got[2] < best[2]:
             best = got
     rows, cols = classes.shape
     if whole < (best[2] if best else math.inf):
         return TilePlan(torch.full((rows, cols), top, dtype=torch.long), (), float(whole), top)
-    assert best is not None  # base 0 is covered unless the whole-band plan was known to beat it
+    assert best is not None  # no base is covered unless the whole-band plan was known to beat it
     run, rects, cost, base = best
     out = torch.tensor(run, dtype=torch.long)[:rows, :cols]  # on the CPU: the frame's one host sync was above
     return TilePlan(out, tuple(rects), float(cost), base)
@@ -312,7 +315,8 @@ def _plan_over(
     call: float = 0.0, factor: float = 1.0,
 ) -> tuple[list[list[int]], list[Rect], float, int]:
     """:func:`plan_tiles` for one base: ``(run, rects, cost, base)``; cells at or below ``base`` are free
-    beyond ``base_cost`` (base 0 is no base: every cell of a branch that costs anything runs as a tile);
+    beyond ``base_cost`` (base -1 is no base: every cell of a branch that costs anything runs as a tile; so is 0
+    with a width-0 light branch);
     ``call``: the cost of one call; ``factor``: a tile pixel's price against a whole band's."""
     b = plan.block
     price: dict[tuple[int, int, int, int], float] = {}  # (branch, col, rows, cols) -> cost: shapes recur
@@ -325,7 +329,7 @@ def _plan_over(
         return got
 
     def priced(run: list[list[int]]) -> tuple[list[Rect], float]:
-        rects = [t for t in cover(run) if costs[t[0]] > 0 and (t[0] > base or base == 0)]  # base 0: no base runs
+        rects = [t for t in cover(run) if costs[t[0]] > 0 and t[0] > base]
         calls = len({(k, h) for k, _, _, h, _ in rects})
         return rects, base_cost + call * calls + sum(rect_cost(t) for t in rects)
 
@@ -367,7 +371,7 @@ def run_cells(
     """HR rows of a band, ``(1, 3, s*height, s*width)`` for its first ``height`` LR rows (``band`` from
     :func:`band_input`, ``tiles`` from :func:`plan_tiles` for its cells, a whole number of blocks of rows unless
     it is the frame's last band): bicubic once over the band; the base branch's residual over the whole band
-    (``tiles.base`` > 0: computed on the frame ``lr`` itself, on :func:`band_rows`, so that it sees what it sees
+    (a ``tiles.base`` branch of width > 0: computed on the frame ``lr`` itself, on :func:`band_rows`, so that it sees what it sees
     on the whole image: its pixels are the branch's own on the frame, in every band); then each tile's residual
     with ``halo`` pixels of context (:meth:`ResidualSR.residual_tile`: the rows of no layer compute more of the
     halo than the core needs), its core replacing the base's. The tiles of one branch and height run as one call,
@@ -377,7 +381,8 @@ def run_cells(
     m, halo = plan.margin, plan.halo
     s = branches[0].scale
     dtype = _branch_dtype(branches) or band.dtype
-    if tiles.base > 0 and not tiles.rects and lr is not None and y0 == 0 and height == plan.height:
+    has_base = tiles.base >= 0 and branches[tiles.base].width > 0
+    if has_base and not tiles.rects and lr is not None and y0 == 0 and height == plan.height:
         flops = [0, 0, 0]
         flops[tiles.base] = branches[tiles.base].tile_flops(plan.height, plan.width)
         return branches[tiles.base](lr.to(dtype)), (flops[0], flops[1], flops[2])  # the branch's own forward
@@ -386,7 +391,7 @@ def run_cells(
     flops = [0, 0, 0]
     dst = out[0]  # tile cores are added in place (tiles are disjoint)
     acc: torch.Tensor | None = None
-    if tiles.base > 0:
+    if has_base:
         if lr is None:
             raise ValueError("a plan with a base branch needs the frame (lr) and the band's first row (y0)")
         base = branches[tiles.base]
