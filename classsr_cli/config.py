@@ -104,6 +104,8 @@ class ClassSRConfig:
         widths: widths of the light, medium and heavy branch.
         extra: family hyper-parameters shared by the three branches.
         luma: for each branch, whether its residual corrects luma alone (:class:`BranchConfig`; residual family).
+        depths: residual family: each branch's depth, light to heavy (empty: ``extra``'s for all three), so that a
+            light branch can be shallower (fewer convolutions: fewer calls and less memory traffic per pixel).
         patch: LR patch size the classifier was trained on (32 in the paper).
         classifier_width: channels of the classifier's convolutions (128 in the paper).
         classifier_kernel: side of the classifier's three middle convolutions (1 in the paper; 3 lets each 4x4
@@ -129,6 +131,7 @@ class ClassSRConfig:
     widths: tuple[int, int, int] = (16, 36, 56)
     extra: dict[str, int] = field(default_factory=dict)
     luma: tuple[bool, bool, bool] = (False, False, False)
+    depths: tuple[int, ...] = ()
     patch: int = 32
     classifier_width: int = 128
     classifier_kernel: int = 1
@@ -151,6 +154,12 @@ class ClassSRConfig:
         if len(luma) != 3 or not all(isinstance(v, bool) for v in luma):
             raise ConfigError(f"luma must be three true/false values (light, medium, heavy), got {self.luma!r}")
         object.__setattr__(self, "luma", luma)
+        depths = tuple(self.depths)
+        if depths and (self.family != "residual" or len(depths) != 3
+                       or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in depths)):
+            raise ConfigError(f"depths must be three integers >= 0 (light, medium, heavy) of a residual model, got "
+                              f"{self.depths!r} for {self.family}")
+        object.__setattr__(self, "depths", depths)
         object.__setattr__(self, "classes", tuple(self.classes))
         if self.classifier_kernel < 1 or self.classifier_kernel % 2 == 0:
             raise ConfigError(f"classifier_kernel must be odd and at least 1, got {self.classifier_kernel}")
@@ -162,7 +171,8 @@ class ClassSRConfig:
         if self.patch < 4 or self.patch % 4:
             raise ConfigError(f"patch must be a positive multiple of 4, got {self.patch}")
         # Validate (and fill the defaults of) the family hyper-parameters once.
-        object.__setattr__(self, "extra", self.branch(0).extra)
+        shared = BranchConfig(family=self.family, width=self.widths[0], scale=self.scale, extra=dict(self.extra))
+        object.__setattr__(self, "extra", shared.extra)
 
     @classmethod
     def paper(cls, family: str = "fsrcnn", scale: int = 4) -> ClassSRConfig:
@@ -173,13 +183,17 @@ class ClassSRConfig:
 
     def branch(self, k: int) -> BranchConfig:
         """Config of branch ``k`` (0 = light, 1 = medium, 2 = heavy)."""
-        return BranchConfig(family=self.family, width=self.widths[k], scale=self.scale, extra=dict(self.extra),
+        extra = dict(self.extra)
+        if self.depths:
+            extra["depth"] = self.depths[k]
+        return BranchConfig(family=self.family, width=self.widths[k], scale=self.scale, extra=extra,
                             luma=self.luma[k])
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["widths"] = list(self.widths)
         d["luma"] = list(self.luma)
+        d["depths"] = list(self.depths)
         d["classes"] = list(self.classes)
         return d
 
@@ -200,7 +214,7 @@ def from_json_dict(cls: type, d: dict[str, Any]) -> Any:
     if unknown:
         raise ConfigError(f"{cls.__name__}: unknown key(s) {', '.join(unknown)}")
     kwargs = dict(d)
-    for key in ("widths", "classes", "luma"):
+    for key in ("widths", "classes", "luma", "depths"):
         if key in kwargs and isinstance(kwargs[key], list):
             kwargs[key] = tuple(kwargs[key])
     try:

@@ -352,3 +352,40 @@ def test_a_learned_light_branch_can_be_the_base_of_a_band() -> None:
     none = plan_tiles(cls, plan, [0.3, 1.0, 3.0])  # no whole band allowed: every cell a tile
     assert none.base == -1 and len(none.rects) > 1 and none.cost > got.cost
     assert plan_tiles(cls, plan, [0.0, 1.0, 3.0], band_pixels=112 * 112).base == 0  # bicubic light: no base
+
+
+def test_a_shallower_light_branch_routes_as_cells_with_its_own_context() -> None:
+    """A light branch of depth 0 (two convolutions) beside deeper ones: its tiles carry the context its own
+    layers consume, so routed cells are each branch's output on the frame, and a band of light cells with a
+    heavy one runs the light branch as the base."""
+    torch.manual_seed(8)
+    cfg = ClassSRConfig("residual", 2, (4, 6, 8), {"depth": 2}, classifier_width=8, routing="deficit",
+                        tolerance=1.0, luma=(True, False, False), depths=(0, 2, 2))
+    m = build_model(cfg).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    assert isinstance(m, ClassSR)
+    lr = torch.rand(1, 3, 56, 84)
+    with torch.no_grad():
+        light, heavy = m.branches[0](lr), m.branches[2](lr)
+    for whole in (False, True):
+        run = FrameRun(m, lr, router=Router(Forced(0)), whole_bands=whole)
+        (band,) = list(run)
+        assert torch.allclose(band.rows[..., 8:-8, 8:-8], light[..., 8:-8, 8:-8], atol=1e-5)
+    from classsr_cli.engine.cells import plan_cells, plan_tiles, unit_flops
+
+    plan = plan_cells(56, 84, step=28, patch=32, halo=4)
+    costs = unit_flops(m, plan)["residual_px"]
+    assert 0 < costs[0] < costs[1] < costs[2]
+    cls = torch.zeros(2, 3, dtype=torch.long)
+    cls[1, 2] = 2
+    tiles = plan_tiles(cls, plan, costs, band_pixels=56 * 84)
+    assert tiles.base == 0 and [r[0] for r in tiles.rects] == [2]
+    from classsr_cli.engine.cells import band_input, pad_frame, run_cells
+
+    got, _ = run_cells(list(m.branches), band_input(pad_frame(lr, plan), plan, 0, 2), plan, tiles, 56, lr=lr,
+                       y0=0)  # type: ignore[arg-type]
+    mask = torch.zeros(1, 1, 112, 168, dtype=torch.bool)
+    mask[..., 56:112, 112:168] = True  # cell (1, 2) at x2
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    assert torch.allclose(torch.where(mask, heavy, light)[inner], got[inner], atol=1e-5)

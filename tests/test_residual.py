@@ -362,3 +362,40 @@ def test_a_luma_model_saves_and_loads_and_a_mismatch_is_refused(tmp_path: Path) 
     save_file(load_file(str(tmp_path / "rgb.safetensors")), str(wrong), metadata=meta)
     with pytest.raises(CheckpointError, match=r"branches\.1\.tail\.weight"):
         load_checkpoint(wrong)
+
+
+def test_depths_are_per_branch_of_the_residual_family_and_travel_in_the_config(tmp_path: Path) -> None:
+    """``depths``: a shallower light branch (fewer convolutions); the shared ``extra`` keeps its depth, the
+    config round-trips through JSON and the checkpoint, and a checkpoint whose tensors are of other depths is
+    refused by name."""
+    from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+    from classsr_cli.errors import CheckpointError
+
+    cfg = ClassSRConfig("residual", 2, (4, 6, 8), {"depth": 2}, luma=(True, True, False), depths=(0, 2, 2),
+                        classifier_width=8)
+    assert [cfg.branch(k).extra["depth"] for k in range(3)] == [0, 2, 2] and cfg.extra["depth"] == 2
+    assert ClassSRConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert ClassSRConfig.from_dict({"family": "residual", "widths": [0, 16, 32]}).depths == ()
+    torch.manual_seed(3)
+    model = build_model(cfg).eval()
+    assert [len(b.convs()) for b in model.branches] == [2, 4, 4]
+    path = save_checkpoint(model, tmp_path / "depths.safetensors")
+    loaded = load_checkpoint(path, expect_kind="classsr").module
+    frame = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        assert loaded.cfg.depths == (0, 2, 2) and torch.equal(loaded.branches[0](frame), model.branches[0](frame))
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    save_checkpoint(build_model(replace(cfg, depths=())), tmp_path / "deep.safetensors")
+    wrong = tmp_path / "wrong.safetensors"  # depth-2 light tensors under the depth-0 light config
+    save_file(load_file(str(tmp_path / "deep.safetensors")), str(wrong), metadata=meta)
+    with pytest.raises(CheckpointError, match=r"branches\.0\."):
+        load_checkpoint(wrong)
+    for bad in ((0, 2), (0, -1, 2), (0, True, 2)):
+        with pytest.raises(ConfigError, match="depths must be three integers"):
+            ClassSRConfig("residual", 2, (4, 6, 8), depths=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="depths must be three integers"):
+        ClassSRConfig("fsrcnn", 4, (16, 36, 56), depths=(1, 2, 3))

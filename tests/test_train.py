@@ -285,6 +285,14 @@ def test_luma_branches_come_from_the_config_file(tmp_path: Path) -> None:
     path.write_text('family = "residual"\nluma = true\n')
     with pytest.raises(ConfigError, match="luma must be a list"):
         load_train_config(path)
+    path.write_text('family = "residual"\nscale = 4\nwidths = [8, 16, 32]\ndepths = [0, 4, 4]\n')
+    cfg = load_train_config(path)
+    assert cfg.model_config().depths == (0, 4, 4) and cfg.model_config().branch(0).extra["depth"] == 0
+    as_json.write_text(json.dumps(cfg.to_dict()))
+    assert load_train_config(as_json) == cfg
+    path.write_text('family = "residual"\ndepths = [0, 4]\n')
+    with pytest.raises(ConfigError, match="depths must be three integers"):
+        load_train_config(path)
 
 
 def test_deficit_labels_measure_rgb_or_luma_error() -> None:

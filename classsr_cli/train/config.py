@@ -45,6 +45,8 @@ class TrainConfig:
         family, scale, widths, extra: the model (``widths`` empty = the paper's widths for the family).
         luma: residual family: for each branch, light to heavy, whether its residual corrects luma alone (empty:
             none does; :class:`~classsr_cli.config.BranchConfig`).
+        depths: residual family: each branch's depth, light to heavy (empty: ``extra``'s for all three;
+            :class:`~classsr_cli.config.ClassSRConfig`).
         patch: LR sub-image size. data_step: LR step between sub-images. factors: multi-scale HR downscales.
         val_fraction: share of HR images held out (by a hash of the file name) for validation.
         seed: seeds model init and sampling.
@@ -97,6 +99,7 @@ class TrainConfig:
     widths: tuple[int, ...] = ()
     extra: dict[str, int] = field(default_factory=dict)
     luma: tuple[bool, ...] = ()
+    depths: tuple[int, ...] = ()
     patch: int = 32
     data_step: int = 16
     factors: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
@@ -161,7 +164,7 @@ class TrainConfig:
         widths = self.widths or FAMILY_DEFAULTS.get(self.family, {}).get("widths", ())
         luma = tuple(self.luma) or (False, False, False)
         return ClassSRConfig(family=self.family, scale=self.scale, widths=tuple(widths), extra=dict(self.extra),
-                             luma=luma,  # its length is checked there
+                             luma=luma, depths=tuple(self.depths),  # their lengths are checked there
                              patch=self.patch, routing="argmax" if self.routing == "paper" else self.routing,
                              classifier_width=self.classifier_width, classifier_kernel=self.classifier_kernel,
                              classifier_hidden=self.classifier_hidden,
@@ -181,6 +184,7 @@ class TrainConfig:
         d["widths"] = list(self.model_config().widths)
         d["factors"] = list(self.factors)
         d["luma"] = list(self.luma)
+        d["depths"] = list(self.depths)
         return d
 
 
@@ -216,7 +220,7 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
                 raise ConfigError(f"unknown key(s) in [{k}]: {', '.join(bad)}")
             typed = {n: _typed(f"[{k}] {n}", x, stage_types[n]) for n, x in v.items()}
             kw[k] = replace(getattr(TrainConfig, k), **typed)  # unset stage keys keep the stage's defaults
-        elif k in ("widths", "factors", "luma"):
+        elif k in ("widths", "factors", "luma", "depths"):
             if not isinstance(v, list | tuple):
                 raise ConfigError(f"{k} must be a list, got {v!r}")
             kw[k] = tuple(v)
