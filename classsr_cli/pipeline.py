@@ -113,7 +113,7 @@ class PixelRun:
         up, pixels = self.up, self.pixels
         h, w, c = pixels.shape
         top = float(np.iinfo(pixels.dtype).max)
-        x = _to_tensor(pixels, up.device, top).permute(2, 0, 1).unsqueeze(0)
+        x = _to_tensor(pixels, up.device, top).unsqueeze(0).permute(0, 3, 1, 2)  # NHWC memory, standard strides
         if c == 1:
             x = x.expand(1, 3, h, w)
         self.frame = FrameRun(

@@ -399,3 +399,25 @@ def test_depths_are_per_branch_of_the_residual_family_and_travel_in_the_config(t
             ClassSRConfig("residual", 2, (4, 6, 8), depths=bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="depths must be three integers"):
         ClassSRConfig("fsrcnn", 4, (16, 36, 56), depths=(1, 2, 3))
+
+
+def test_an_hwc_array_permuted_to_nchw_runs_with_standard_channels_last_strides() -> None:
+    """``torch.from_numpy(hwc).permute(2, 0, 1)[None]`` is channels-last to PyTorch but with a batch stride of 3
+    (legal at N = 1); oneDNN then took other, slower kernels. ``canonical_strides`` gives the same memory its
+    standard strides (no copy), and a branch's output is then the one it gives the NCHW copy, to the bit."""
+    from classsr_cli.models.residual import canonical_strides
+
+    torch.manual_seed(4)
+    hwc = torch.rand(20, 28, 3)
+    odd = hwc.permute(2, 0, 1)[None]
+    assert odd.stride() == (3, 1, 84, 3) and odd.is_contiguous(memory_format=torch.channels_last)
+    fixed = canonical_strides(odd)
+    assert fixed.stride() == (20 * 28 * 3, 1, 84, 3) and fixed.data_ptr() == odd.data_ptr()
+    assert torch.equal(fixed, odd)
+    nchw = odd.contiguous()
+    assert canonical_strides(nchw) is nchw
+    branch = ResidualSR(width=8, depth=2, scale=4).eval()
+    for p in branch.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    with torch.inference_mode():
+        assert torch.equal(branch(odd), branch(nchw))

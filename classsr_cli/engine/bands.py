@@ -47,7 +47,7 @@ from classsr_cli.engine.stitching import CropCanvas, stitch
 from classsr_cli.engine.tiling import TileGrid, pad_to_grid, plan_grid
 from classsr_cli.errors import ConfigError
 from classsr_cli.models.classsr import ClassSR
-from classsr_cli.models.residual import ResidualSR
+from classsr_cli.models.residual import ResidualSR, canonical_strides
 
 __all__ = [
     "Band",
@@ -193,7 +193,7 @@ class FrameRun:
         if lr.dim() != 4 or lr.shape[0] != 1 or lr.shape[1] != 3:
             raise ValueError(f"expected a (1, 3, H, W) tensor, got {tuple(lr.shape)}")
         check_step(step, model.cfg.patch)
-        self.model, self.lr, self.step, self.blend, self.progress = model, lr, step, blend, progress
+        self.model, self.lr, self.step, self.blend, self.progress = model, canonical_strides(lr), step, blend, progress
         self.router = router or Router()
         self.cells: CellPlan | None = None
         if cell_path(model, self.router, step):

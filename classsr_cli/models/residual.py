@@ -18,6 +18,7 @@ __all__ = [
     "ResidualSR",
     "bicubic_phase_weights",
     "build_residual",
+    "canonical_strides",
     "pixel_shuffle",
     "receptive_radius",
     "tile_margins",
@@ -65,6 +66,19 @@ def pixel_shuffle(y: torch.Tensor, scale: int) -> torch.Tensor:
     out = c // (scale * scale)
     cells = y.permute(0, 2, 3, 1).reshape(n, h, w, out, scale, scale)  # a view: channels-last is NHWC in memory
     return cells.permute(0, 3, 1, 4, 2, 5).reshape(n, out, h * scale, w * scale)
+
+
+def canonical_strides(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as a view with the standard strides of its memory layout, where PyTorch counts it contiguous in a
+    layout whose strides it does not have: an HWC image with a batch dimension added after ``permute(2, 0, 1)``
+    is channels-last with a batch stride of C instead of C*H*W (legal at N = 1), and oneDNN then picks slower
+    kernels and ``pixel_shuffle`` its slow path (the heavy branch about 25 % slower on this CPU,
+    docs/results.md). The same memory, no copy; other tensors are returned as they are."""
+    if x.dim() != 4 or x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return x
+    _, c, h, w = x.shape
+    strides = (c * h * w, 1, w * c, c)
+    return x if x.stride() == strides else x.as_strided(x.shape, strides)
 
 
 def receptive_radius(depth: int, width: int = 1) -> int:
@@ -138,7 +152,7 @@ class ResidualSR(nn.Module):
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4 and not (torch.is_grad_enabled() and self.training):
-            return x.contiguous(memory_format=torch.channels_last)
+            return canonical_strides(x).contiguous(memory_format=torch.channels_last)
         return x
 
     def residual(self, x: torch.Tensor) -> torch.Tensor | None:
