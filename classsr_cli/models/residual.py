@@ -72,7 +72,7 @@ def canonical_strides(x: torch.Tensor) -> torch.Tensor:
     """``x`` as a view with the standard strides of its memory layout, where PyTorch counts it contiguous in a
     layout whose strides it does not have: an HWC image with a batch dimension added after ``permute(2, 0, 1)``
     is channels-last with a batch stride of C instead of C*H*W (legal at N = 1), and oneDNN then picks slower
-    kernels and ``pixel_shuffle`` its slow path (the heavy branch about 25 % slower on this CPU,
+    kernels and ``pixel_shuffle`` its slow path (the heavy branch about a fifth slower on this CPU,
     docs/results.md). The same memory, no copy; other tensors are returned as they are."""
     if x.dim() != 4 or x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
         return x
