@@ -375,3 +375,28 @@ def test_failed_streamed_write_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="3 rows of 10"):
         write_image_rows(tmp_path / "o.png", (10, 8), 3, np.uint8, [np.zeros((3, 8, 3), np.uint8)])
     assert list(tmp_path.iterdir()) == []
+
+
+def _zlib_level_class(path: Path) -> int:
+    """FLEVEL of the zlib stream in a PNG's first IDAT chunk: 0 fastest (level 0-1), 1 fast, 2 default (6), 3
+    best (7-9)."""
+    data = path.read_bytes()
+    at = data.index(b"IDAT") + 4
+    return data[at + 1] >> 6
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_every_png_writer_compresses_at_the_fast_level(tmp_path: Path, bits: int) -> None:
+    """Pillow's writer, the 16-bit one and the banded one all write PNG at ``PNG_LEVEL`` (1: zlib's fastest,
+    as OpenCV's ``imwrite``), and the pixels come back exactly."""
+    from classsr_cli.io.image import PNG_LEVEL, write_image_rows
+
+    assert PNG_LEVEL == 1
+    pixels = SMOOTH.astype(np.uint16) * 257 if bits == 16 else SMOOTH
+    whole = tmp_path / "whole.png"
+    write_image(whole, Picture(pixels=pixels))
+    rows = tmp_path / "rows.png"
+    write_image_rows(rows, pixels.shape[:2], 3, pixels.dtype, [pixels[:20], pixels[20:]])
+    for path in (whole, rows):
+        assert _zlib_level_class(path) == 0
+        assert np.array_equal(read_image(path).pixels, pixels)
