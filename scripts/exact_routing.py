@@ -16,12 +16,11 @@ what was decided (``scripts/routing_eval.py`` reports both). An experiment, not 
 from __future__ import annotations
 
 import dataclasses
-import os
-import runpy
 import sys
 from collections.abc import Sequence
 
 import torch
+from run_script import run_script  # scripts/
 
 from classsr_cli.engine import bands
 from classsr_cli.engine.cells import CALL_PIXELS, TILE_FACTOR, CellPlan, TilePlan, _cells_of, _plan_over
@@ -55,10 +54,7 @@ def main() -> int:
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     bands.plan_tiles = plan_tiles_exact  # type: ignore[assignment]  # the engine calls it through this module
-    script = sys.argv[1]
-    sys.argv = sys.argv[1:]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    runpy.run_path(script, run_name="__main__")
+    run_script(sys.argv[1:])
     return 0
 
 

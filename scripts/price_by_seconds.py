@@ -11,9 +11,9 @@ option.
 
 from __future__ import annotations
 
-import os
-import runpy
 import sys
+
+from run_script import run_script  # scripts/
 
 from classsr_cli.engine import bands, cells
 
@@ -31,10 +31,7 @@ def main() -> int:
         return got
 
     bands.unit_flops = priced  # type: ignore[assignment]  # the band loop prices through this name only
-    script = sys.argv[3]
-    sys.argv = sys.argv[3:]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    runpy.run_path(script, run_name="__main__")
+    run_script(sys.argv[3:])
     return 0
 
 
