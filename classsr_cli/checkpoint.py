@@ -255,9 +255,11 @@ def load_checkpoint(
     kind, cfg = _config_from_meta(path, meta)
     if expect_kind is not None and kind != expect_kind:
         raise CheckpointError(f"{path}: holds a {kind} checkpoint, expected {expect_kind}")
-    with torch.device("meta"):
-        skeleton = _build(kind, cfg)
-    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    # The module the tensors go into, built first so that its shapes validate the header before any tensor is read.
+    # Not on the meta device: under `torch.device("meta")` the initialisers route through torch's reference
+    # implementations, which import torch._dynamo (about a second of every command's start-up).
+    module = _build(kind, cfg)
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     found = {
         k: (tuple(v.get("shape", ())), v.get("dtype") in _DTYPES, str(v.get("dtype")))
         for k, v in header.items()
@@ -270,7 +272,6 @@ def load_checkpoint(
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path}: unreadable safetensors data: {e}") from None
-    module = _build(kind, cfg)
     module.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()}, strict=True)
     module = module.to(device=device, dtype=dtype or torch.float32).eval()
     try:

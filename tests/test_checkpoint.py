@@ -99,3 +99,15 @@ def test_corrupt_checkpoint_through_the_cli(tiny_model_path: Path, photo: Path, 
     r = cli("upscale", photo, "--model", bad)
     assert r.exit_code == 1 and r.stderr.startswith("error: ") and str(bad) in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not photo.with_name("photo_x4.png").exists()
+
+
+def test_loading_a_model_does_not_import_the_compiler() -> None:
+    """A checkpoint is validated against a module built on the CPU, not under ``torch.device("meta")``, whose
+    initialisers pull in torch._dynamo (about a second of every command's start-up on the CPU)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from classsr_cli import zoo; zoo.load(None, 4); "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False"
