@@ -371,11 +371,11 @@ def run_cells(
     """HR rows of a band, ``(1, 3, s*height, s*width)`` for its first ``height`` LR rows (``band`` from
     :func:`band_input`, ``tiles`` from :func:`plan_tiles` for its cells, a whole number of blocks of rows unless
     it is the frame's last band): bicubic once over the band; the base branch's residual over the whole band
-    (a ``tiles.base`` branch of width > 0: computed on the frame ``lr`` itself, on :func:`band_rows`, so that it sees what it sees
-    on the whole image: its pixels are the branch's own on the frame, in every band); then each tile's residual
-    with ``halo`` pixels of context (:meth:`ResidualSR.residual_tile`: the rows of no layer compute more of the
-    halo than the core needs), its core replacing the base's. The tiles of one branch and height run as one call,
-    side by side on a canvas (:func:`_canvases`; at most ``batch_size`` cells a call).
+    (a ``tiles.base`` branch of width > 0: computed on the frame ``lr`` itself, on :func:`band_rows`, so that it
+    sees what it sees on the whole image: its pixels are the branch's own on the frame, in every band); then each
+    tile's residual with ``halo`` pixels of context (:meth:`ResidualSR.residual_tile`: the rows of no layer
+    compute more of the halo than the core needs), its core replacing the base's. The tiles of one branch and
+    height run as one call, side by side on a canvas (:func:`_canvases`; at most ``batch_size`` cells a call).
 
     Returns ``(rows, flops)``: ``flops`` the FLOPs each branch's residual computed, halos included."""
     m, halo = plan.margin, plan.halo
