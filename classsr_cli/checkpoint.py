@@ -238,6 +238,26 @@ def _build(kind: str, cfg: ClassSRConfig | BranchConfig) -> nn.Module:
     return module
 
 
+class _NoInitOnMeta(torch.overrides.TorchFunctionMode):
+    """In-place operations on meta tensors (the initialisers: ``normal_``, ``uniform_``, ``zero_``...) left out.
+    A skeleton has shapes, no values, and torch runs those operations on meta tensors through its reference
+    implementations, which import torch._dynamo: about a second of every command's start-up."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        name = getattr(func, "__name__", "")
+        if name.endswith("_") and not name.endswith("__") and args and isinstance(args[0], torch.Tensor) \
+                and args[0].is_meta:
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+def _skeleton(kind: str, cfg: ClassSRConfig | BranchConfig) -> nn.Module:
+    """The module a checkpoint's config describes, on the meta device: its shapes validate the header before
+    anything is allocated (a config asking for huge widths is refused, not allocated)."""
+    with torch.device("meta"), _NoInitOnMeta():
+        return _build(kind, cfg)
+
+
 def load_checkpoint(
     path: str | os.PathLike[str],
     *,
@@ -255,11 +275,7 @@ def load_checkpoint(
     kind, cfg = _config_from_meta(path, meta)
     if expect_kind is not None and kind != expect_kind:
         raise CheckpointError(f"{path}: holds a {kind} checkpoint, expected {expect_kind}")
-    # The module the tensors go into, built first so that its shapes validate the header before any tensor is read.
-    # Not on the meta device: under `torch.device("meta")` the initialisers route through torch's reference
-    # implementations, which import torch._dynamo (about a second of every command's start-up).
-    module = _build(kind, cfg)
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in _skeleton(kind, cfg).state_dict().items()}
     found = {
         k: (tuple(v.get("shape", ())), v.get("dtype") in _DTYPES, str(v.get("dtype")))
         for k, v in header.items()
@@ -272,6 +288,7 @@ def load_checkpoint(
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path}: unreadable safetensors data: {e}") from None
+    module = _build(kind, cfg)
     module.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()}, strict=True)
     module = module.to(device=device, dtype=dtype or torch.float32).eval()
     try:

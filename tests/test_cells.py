@@ -372,7 +372,7 @@ def test_a_shallower_light_branch_routes_as_cells_with_its_own_context() -> None
         run = FrameRun(m, lr, router=Router(Forced(0)), whole_bands=whole)
         (band,) = list(run)
         assert torch.allclose(band.rows[..., 8:-8, 8:-8], light[..., 8:-8, 8:-8], atol=1e-5)
-    from classsr_cli.engine.cells import plan_cells, plan_tiles, unit_flops
+    from classsr_cli.engine.cells import band_input, pad_frame, plan_cells, plan_tiles, run_cells, unit_flops
 
     plan = plan_cells(56, 84, step=28, patch=32, halo=4)
     costs = unit_flops(m, plan)["residual_px"]
@@ -381,8 +381,6 @@ def test_a_shallower_light_branch_routes_as_cells_with_its_own_context() -> None
     cls[1, 2] = 2
     tiles = plan_tiles(cls, plan, costs, band_pixels=56 * 84)
     assert tiles.base == 0 and [r[0] for r in tiles.rects] == [2]
-    from classsr_cli.engine.cells import band_input, pad_frame, run_cells
-
     got, _ = run_cells(list(m.branches), band_input(pad_frame(lr, plan), plan, 0, 2), plan, tiles, 56, lr=lr,
                        y0=0)  # type: ignore[arg-type]
     mask = torch.zeros(1, 1, 112, 168, dtype=torch.bool)

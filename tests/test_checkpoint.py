@@ -102,8 +102,8 @@ def test_corrupt_checkpoint_through_the_cli(tiny_model_path: Path, photo: Path, 
 
 
 def test_loading_a_model_does_not_import_the_compiler() -> None:
-    """A checkpoint is validated against a module built on the CPU, not under ``torch.device("meta")``, whose
-    initialisers pull in torch._dynamo (about a second of every command's start-up on the CPU)."""
+    """The meta-device skeleton a checkpoint is validated against skips its initialisers, which on meta tensors
+    pull in torch._dynamo (about a second of every command's start-up on the CPU)."""
     import subprocess
     import sys
 
@@ -111,3 +111,28 @@ def test_loading_a_model_does_not_import_the_compiler() -> None:
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "False"
+
+
+def test_a_config_asking_for_huge_branches_is_refused_before_anything_is_allocated(tmp_path: Path) -> None:
+    """The header is checked against a skeleton on the meta device: a config whose heavy branch would take
+    hundreds of GB is refused with the tensors it lacks, one clear error, not a failed allocation."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    torch.manual_seed(0)
+    cfg = ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8)
+    path = save_checkpoint(build_model(cfg), tmp_path / "small.safetensors")
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata())
+    huge = json.loads(meta["config"])
+    huge["widths"] = [0, 4, 200_000]  # 200,000² x 9 weights a layer: 1.4 TB of float32
+    meta["config"] = json.dumps(huge)
+    bad = tmp_path / "huge.safetensors"
+    save_file(load_file(str(path)), str(bad), metadata=meta)
+    with pytest.raises(CheckpointError, match=r"branches\.2\..*shape"):
+        load_checkpoint(bad)

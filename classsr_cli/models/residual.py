@@ -46,7 +46,7 @@ def bicubic_phase_weights(scale: int) -> torch.Tensor:
     ``pixel_shuffle(s)`` this is bicubic upsampling inside the frame (the border is replicate-padded).
     """
     half = BICUBIC_TAPS // 2
-    w1 = torch.zeros(scale, BICUBIC_TAPS, dtype=torch.float64)
+    w1 = torch.zeros(scale, BICUBIC_TAPS, dtype=torch.float64, device="cpu")  # values even in a meta skeleton
     for r in range(scale):
         u = (r + 0.5) / scale - 0.5
         for t in range(-half, half + 1):
