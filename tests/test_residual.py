@@ -421,3 +421,43 @@ def test_an_hwc_array_permuted_to_nchw_runs_with_standard_channels_last_strides(
         torch.nn.init.normal_(p, std=0.2)
     with torch.inference_mode():
         assert torch.equal(branch(odd), branch(nchw))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_pixel_shuffle_of_a_channels_last_tensor_is_torch_s_to_the_bit(scale: int, dtype: torch.dtype) -> None:
+    """The engine's ``pixel_shuffle`` moves each sub-pixel row as one wide element where it makes 4, 8 or 16 bytes
+    (float32 at x2/x4, half types): the values, NaN payloads included, are ``F.pixel_shuffle``'s, NCHW-contiguous,
+    for a batch, a batch slice (a storage offset) and NCHW input."""
+    from classsr_cli.models.residual import pixel_shuffle
+
+    torch.manual_seed(5)
+    y = torch.randn(3, 3 * scale * scale, 11, 13).to(dtype).contiguous(memory_format=torch.channels_last)
+    bits = {2: torch.int16, 4: torch.int32, 8: torch.int64}[y.element_size()]
+    y.view(bits)[1, 0, 2, 3] = -1  # a NaN with a payload: moved as bits, never as a float
+    for x in (y, y[1:], y.contiguous()):
+        got, want = pixel_shuffle(x, scale), torch.nn.functional.pixel_shuffle(x.contiguous(), scale)
+        assert got.dtype == dtype and got.is_contiguous() and got.shape == want.shape
+        assert torch.equal(got.view(bits), want.view(bits))
+
+
+def test_a_luma_residual_adds_to_each_colour_as_its_expanded_copy() -> None:
+    """``residual(expand=False)`` + ``add_residual`` is the expanded residual added, exactly; an RGB residual adds
+    as it is; the branch's forward (which adds it so) equals bicubic + the expanded residual."""
+    from classsr_cli.models.residual import pixel_shuffle
+
+    torch.manual_seed(6)
+    luma = ResidualSR(width=8, depth=1, scale=4, luma=True).eval()
+    for p in luma.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    frame = torch.rand(1, 3, 15, 17)
+    with torch.inference_mode():
+        raw, full = luma.residual(frame, expand=False), luma.residual(frame)
+        assert raw is not None and full is not None and raw.shape[1] == 16 and full.shape[1] == 48
+        base = luma.upsample(frame)
+        assert torch.equal(ResidualSR.add_residual(base.clone(), raw), base + full)
+        assert torch.equal(ResidualSR.add_residual(base.clone(), full), base + full)
+        assert torch.equal(luma(frame), pixel_shuffle(base + full, 4))
+        tile = luma.residual_tile(frame[:, :, 1:14, 2:16], 3, expand=False)
+        assert tile is not None and tile.shape[1] == 16 and torch.equal(torch.cat([tile] * 3, 1),
+                                                                         luma.residual_tile(frame[:, :, 1:14, 2:16], 3))
