@@ -69,7 +69,8 @@ def pixel_shuffle(y: torch.Tensor, scale: int) -> torch.Tensor:
     In a channels-last ``y`` the ``s`` values of a sub-pixel row (phases ``rx = 0 .. s-1``) lie side by side, and
     they stay side by side in the output; where they make 4, 8 or 16 bytes (float32 at x2 and x4, bfloat16 and
     float16 at x2 and x4) the copy moves each run as one element of that size, bits unchanged, on the CPU and
-    CUDA: a quarter of the elements at x4, about 4x faster on a 256x192 frame (docs/results.md, "Changed: a pixel shuffle that moves sub-pixel rows whole")."""
+    CUDA: a quarter of the elements at x4, about 2x faster on a 256x192 frame (``scripts/shuffle_speed.py``;
+    docs/results.md, "Changed: a pixel shuffle that moves sub-pixel rows whole")."""
     if y.dim() != 4 or y.is_contiguous() or not y.is_contiguous(memory_format=torch.channels_last):
         return F.pixel_shuffle(y, scale)
     n, c, h, w = y.shape
