@@ -440,24 +440,3 @@ def test_pixel_shuffle_of_a_channels_last_tensor_is_torch_s_to_the_bit(scale: in
         assert got.dtype == dtype and got.is_contiguous() and got.shape == want.shape
         assert torch.equal(got.view(bits), want.view(bits))
 
-
-def test_a_luma_residual_adds_to_each_colour_as_its_expanded_copy() -> None:
-    """``residual(expand=False)`` + ``add_residual`` is the expanded residual added, exactly; an RGB residual adds
-    as it is; the branch's forward (which adds it so) equals bicubic + the expanded residual."""
-    from classsr_cli.models.residual import pixel_shuffle
-
-    torch.manual_seed(6)
-    luma = ResidualSR(width=8, depth=1, scale=4, luma=True).eval()
-    for p in luma.parameters():
-        torch.nn.init.normal_(p, std=0.2)
-    frame = torch.rand(1, 3, 15, 17)
-    with torch.inference_mode():
-        raw, full = luma.residual(frame, expand=False), luma.residual(frame)
-        assert raw is not None and full is not None and raw.shape[1] == 16 and full.shape[1] == 48
-        base = luma.upsample(frame)
-        assert torch.equal(ResidualSR.add_residual(base.clone(), raw), base + full)
-        assert torch.equal(ResidualSR.add_residual(base.clone(), full), base + full)
-        assert torch.equal(luma(frame), pixel_shuffle(base + full, 4))
-        tile = luma.residual_tile(frame[:, :, 1:14, 2:16], 3, expand=False)
-        assert tile is not None and tile.shape[1] == 16 and torch.equal(torch.cat([tile] * 3, 1),
-                                                                         luma.residual_tile(frame[:, :, 1:14, 2:16], 3))

@@ -173,30 +173,16 @@ class ResidualSR(nn.Module):
             return canonical_strides(x).contiguous(memory_format=torch.channels_last)
         return x
 
-    def residual(self, x: torch.Tensor, *, expand: bool = True) -> torch.Tensor | None:
-        """The residual alone on the LR grid, ``(N, 3*s*s, h, w)`` before ``pixel_shuffle``; None at width 0.
-        ``expand=False``: a luma residual as its ``s*s`` channels (:meth:`add_residual` adds it to each colour)."""
+    def residual(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The residual alone on the LR grid, ``(N, 3*s*s, h, w)`` before ``pixel_shuffle``; None at width 0."""
         if self.body is None or self.tail is None:
             return None
-        res = self.tail(self.body(self._layout(x)))
-        return self._colour(res) if expand else res
+        return self._colour(self.tail(self.body(self._layout(x))))
 
     def _colour(self, res: torch.Tensor) -> torch.Tensor:
         """A luma residual's ``s²`` channels as ``3s²`` (channel ``c*s² + i`` of ``pixel_shuffle`` is sub-pixel
         ``i`` of colour ``c``): the same step for R, G and B; an RGB residual as it is."""
         return torch.cat([res, res, res], 1) if self.luma else res  # keeps channels-last (repeat does not)
-
-    @staticmethod
-    def add_residual(y: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
-        """``y += res`` in place on the LR grid (channels on dim -3): ``res`` of ``y``'s ``3*s*s`` channels, or a
-        luma residual's ``s*s`` (``residual(..., expand=False)``) added to each colour's: the sum
-        :meth:`_colour` then an add would give, without building the ``3*s*s`` copy."""
-        c = res.shape[-3]
-        if c == y.shape[-3]:
-            return y.add_(res)
-        for k in range(0, y.shape[-3], c):
-            y.narrow(-3, k, c).add_(res)
-        return y
 
     def convs(self) -> list[nn.Conv2d]:
         """The residual's 3x3 convolutions in order (first, body, tail); empty at width 0. Found once (the layers
@@ -208,9 +194,9 @@ class ResidualSR(nn.Module):
             self.__dict__["_convs"] = got
         return got
 
-    def residual_tile(self, x: torch.Tensor, halo: int, *, expand: bool = True) -> torch.Tensor | None:
+    def residual_tile(self, x: torch.Tensor, halo: int) -> torch.Tensor | None:
         """The residual of tiles' cores: ``x`` ``(N, 3, h + 2*halo, w + 2*halo)`` -> ``(N, 3*s*s, h, w)``; None at
-        width 0 (``expand=False``: a luma residual's ``s*s`` channels, as :meth:`residual`).
+        width 0.
 
         The first ``k = min(halo, L)`` of the ``L`` convolutions run without padding, each shrinking the tile by a
         pixel on every side, so every layer computes only what the core needs; the rest (a halo short of the
@@ -228,7 +214,7 @@ class ResidualSR(nn.Module):
             x = F.conv2d(x, conv.weight, conv.bias, padding=0 if i < k else 1)
             if i < len(convs) - 1:
                 x = F.relu_(x)
-        return self._colour(x) if expand else x
+        return self._colour(x)
 
     def tile_flops(self, height: int, width: int, halo: int = 0) -> int:
         """FLOPs of :meth:`residual_tile` for one ``height`` x ``width`` core (``halo`` 0: the residual on a
@@ -251,9 +237,9 @@ class ResidualSR(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._layout(x)
         y = self.upsample(x)
-        res = self.residual(x, expand=False)
+        res = self.residual(x)
         if res is not None:
-            y = self.add_residual(y, res)
+            y = res.add_(y)
         return pixel_shuffle(y, self.scale)
 
 
