@@ -440,3 +440,16 @@ def test_pixel_shuffle_of_a_channels_last_tensor_is_torch_s_to_the_bit(scale: in
         assert got.dtype == dtype and got.is_contiguous() and got.shape == want.shape
         assert torch.equal(got.view(bits), want.view(bits))
 
+
+
+def test_pixel_shuffle_keeps_the_gradient_of_a_tensor_that_needs_one() -> None:
+    """The wide-element copy is a view as integers, which has no gradient: a channels-last tensor that requires
+    grad (a branch in eval mode inside a training step) takes the differentiable path, with torch's gradient."""
+    from classsr_cli.models.residual import pixel_shuffle
+
+    torch.manual_seed(7)
+    y = torch.randn(1, 48, 5, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    weight = torch.randn(1, 3, 20, 24)
+    (pixel_shuffle(y * 1, 4) * weight).sum().backward()
+    want = torch.nn.functional.pixel_unshuffle(weight, 4)
+    assert y.grad is not None and torch.equal(y.grad, want)

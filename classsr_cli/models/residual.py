@@ -77,7 +77,8 @@ def pixel_shuffle(y: torch.Tensor, scale: int) -> torch.Tensor:
     out = c // (scale * scale)
     nhwc = y.permute(0, 2, 3, 1)  # contiguous: channels-last is NHWC in memory
     wide = _RUN_DTYPES.get(scale * y.element_size())
-    if wide is not None and y.device.type in ("cpu", "cuda") and nhwc.storage_offset() % scale == 0:
+    if (wide is not None and y.device.type in ("cpu", "cuda") and nhwc.storage_offset() % scale == 0
+            and not (y.requires_grad and torch.is_grad_enabled())):  # a view as integers has no gradient
         runs = nhwc.view(wide).reshape(n, h, w, out, scale)  # element (c, ry): its s phases rx
         shuffled = torch.empty((n, out, h, scale, w), dtype=wide, device=y.device)
         shuffled.copy_(runs.permute(0, 3, 1, 4, 2))
