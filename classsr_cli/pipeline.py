@@ -133,7 +133,7 @@ class PixelRun:
                 sr = _resize(sr, size)
             if c == 1:
                 sr = _luma(sr)
-            yield _quantise(sr[0].permute(1, 2, 0), top, pixels.dtype)
+            yield _quantise(sr[0].permute(1, 2, 0), top, pixels.dtype, inplace=True)  # nothing reads the band after
 
 
 class Upscaler:
@@ -242,7 +242,7 @@ class Upscaler:
             return np.full(size, lo, dtype=alpha.dtype)
         top = float(np.iinfo(alpha.dtype).max)
         a = _to_tensor(alpha, self.device, top)[None, None]
-        return _quantise(_resize(a, size)[0, 0], top, alpha.dtype)
+        return _quantise(_resize(a, size)[0, 0], top, alpha.dtype, inplace=True)
 
 
 def _luma(sr: torch.Tensor) -> torch.Tensor:
@@ -269,10 +269,12 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return y.to(x.device)
 
 
-def _quantise(x: torch.Tensor, top: float, dtype: np.dtype[Any] | type) -> np.ndarray:
+def _quantise(x: torch.Tensor, top: float, dtype: np.dtype[Any] | type, *, inplace: bool = False) -> np.ndarray:
     """Float in [0, 1] -> rounded integers (on the device), then to numpy ``dtype``; C-contiguous whatever the
-    strides of ``x`` (an HWC view of a CHW frame is transposed in the conversion pass, not in a copy after it)."""
-    q = x.mul(top).clamp_(0, top).round_()  # = round(clamp(x, 0, 1) * top), one buffer fewer
+    strides of ``x`` (an HWC view of a CHW frame is transposed in the conversion pass, not in a copy after it).
+    ``inplace``: ``x`` is scratch (nothing reads it after), so the scaling reuses its memory instead of a frame-sized
+    buffer: about 40 ms less for a 4096x3200 output on this 2-core CPU (docs/results.md)."""
+    q = (x.mul_(top) if inplace else x.mul(top)).clamp_(0, top).round_()  # = round(clamp(x, 0, 1) * top)
     out = torch.empty(q.shape, dtype=torch.uint8 if top == 255 else torch.int32, device=q.device)
     return out.copy_(q).cpu().numpy().astype(dtype, copy=False)
 
