@@ -273,7 +273,7 @@ def _quantise(x: torch.Tensor, top: float, dtype: np.dtype[Any] | type, *, inpla
     """Float in [0, 1] -> rounded integers (on the device), then to numpy ``dtype``; C-contiguous whatever the
     strides of ``x`` (an HWC view of a CHW frame is transposed in the conversion pass, not in a copy after it).
     ``inplace``: ``x`` is scratch (nothing reads it after), so the scaling reuses its memory instead of a frame-sized
-    buffer: about 40 ms less for a 4096x3200 output on this 2-core CPU (docs/results.md)."""
+    buffer: about 40 ms less for a 4096x3200 output on this 2-core CPU (docs/experiments.md)."""
     q = (x.mul_(top) if inplace else x.mul(top)).clamp_(0, top).round_()  # = round(clamp(x, 0, 1) * top)
     out = torch.empty(q.shape, dtype=torch.uint8 if top == 255 else torch.int32, device=q.device)
     return out.copy_(q).cpu().numpy().astype(dtype, copy=False)

@@ -2,7 +2,7 @@
 
 The shipped classifier trained on the sub-images of 276 of the 291 training photos, so routing those photos is
 in-sample for it: its predicted deficits are as right there as they will ever be. The 15 held-out photos are out
-of sample but few (and an easier draw than the rest, docs/results.md). This script trains the classifier stage
+of sample but few (and an easier draw than the rest, docs/experiments.md). This script trains the classifier stage
 again ``--folds`` times on the run's own branches, each time on the sub-images of all but one fold of the
 trained-on photos (photo ``i`` of the prepared data, in its order, in fold ``i mod folds``), and routes each fold's photos (every prepared factor: the
 images ``calibrate_factors = "all"`` calibrates on) with the classifier that did not see them. The same images

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One lent-GPU session for the routed engine (docs/results.md, "CUDA"): scripts/gpu_check.py (correctness
+# One lent-GPU session for the routed engine (docs/results.md, "On a GPU"): scripts/gpu_check.py (correctness
 # against the CPU, host syncs, call costs, the planner's call cost, cudnn.benchmark, torch.compile), then
 # `classsr bench` on the set (LR from HR) and on photos at their own size, at fp32, bf16 and fp16.
 #

@@ -227,15 +227,16 @@ def _row_runs(row: tuple[int, ...]) -> tuple[frozenset[tuple[int, int, int]], tu
 #: SunHays80 x4 within this machine's noise). CUDA: a call on one tile takes as long as the heavy branch on
 #: 42,500-46,800 LR pixels of a 256x192 frame, at fp32, bf16 and fp16 (one H200, ``scripts/gpu_check.py``): a
 #: GPU is launch-bound at these sizes. Other devices take the CUDA figure (GPUs alike; not measured).
-#: docs/results.md has both. The planner counts it for every call (one canvas per branch and rectangle height),
-#: so a plan of many small tiles is not preferred to one branch on the whole band for a few FLOPs less.
+#: docs/experiments.md and docs/results.md ("On a GPU") have both. The planner counts it for every call (one
+#: canvas per branch and rectangle height), so a plan of many small tiles is not preferred to one branch on the
+#: whole band for a few FLOPs less.
 CALL_PIXELS = {"cpu": 1000, "cuda": 43000}
 
 #: What a tile's pixel costs against the same pixel of a branch run on a whole band, per device type
 #: (:func:`plan_tiles` multiplies the tiles' price by it; tiles also pay for their canvases and the copy of their
 #: cores). CPU: 1, measured on training photos by ``python scripts/tile_factor.py --native``: 1.25 and 1.5 were
 #: not faster in two runs (within this machine's noise at the dial's 0.2 dB, slower at the default on the photos
-#: as given), 2 was slower in every case (docs/results.md). CUDA: not measured (its call cost dominates).
+#: as given), 2 was slower in every case (docs/experiments.md). CUDA: not measured (its call cost dominates).
 TILE_FACTOR = {"cpu": 1.0, "cuda": 1.0}
 
 

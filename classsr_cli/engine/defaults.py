@@ -12,7 +12,7 @@ DEFAULT_STEP = 28
 DEFAULT_BATCH = 256
 #: Stitch mode (:data:`classsr_cli.engine.stitching.BLEND_MODES`). ``crop`` (halo) copies each patch's share into
 #: the frame: on SunHays80/B100 it is as close to whole-image output as ``feather`` or closer, at a fraction of
-#: the cost (docs/results.md).
+#: the cost (docs/history.md).
 DEFAULT_BLEND = "crop"
 #: Cell execution: cells per side of a block that the planner computes as one tile when that is cheaper than
 #: its cells one by one (a busy region pays the halo once per block instead of once per cell).

@@ -72,7 +72,7 @@ _ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
 #: zlib level of every PNG written (Pillow's, the 16-bit and the banded writer): 1, the fastest, as OpenCV's
 #: ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of ``examples/lighthouse.jpg`` took
 #: 1.16 s to write at Pillow's default 6 and 0.36 s at 1, for a file 23 % larger (3.2 against 3.95 MB): at 6 the
-#: write took longer than the model (docs/results.md). Lossless either way.
+#: write took longer than the model (docs/experiments.md). Lossless either way.
 PNG_LEVEL = 1
 _ORIENTATION = 0x0112
 _EXIF_IFD = 0x8769

@@ -88,7 +88,7 @@ class Classifier(nn.Module):
     def _hidden_blocks(self, frame: torch.Tensor) -> torch.Tensor:
         """:meth:`_hidden` for ``kernel`` 1 as four matrix products over the frame's 4x4 blocks (each block a row
         of 48 values): the same numbers within float rounding, and cheaper on a frame than four oneDNN
-        convolutions (B100's ×4 LR: 0.43 against 0.69 ms a frame here, docs/results.md). ``(N, C, h/4, w/4)``,
+        convolutions (B100's ×4 LR: 0.43 against 0.69 ms a frame here, docs/experiments.md). ``(N, C, h/4, w/4)``,
         channels-last in memory."""
         n, c, hh, ww = frame.shape
         h, w = hh // 4, ww // 4

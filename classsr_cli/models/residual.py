@@ -70,7 +70,7 @@ def pixel_shuffle(y: torch.Tensor, scale: int) -> torch.Tensor:
     they stay side by side in the output; where they make 4, 8 or 16 bytes (float32 at x2 and x4, bfloat16 and
     float16 at x2 and x4) the copy moves each run as one element of that size, bits unchanged, on the CPU and
     CUDA: a quarter of the elements at x4, about 2x faster on a 256x192 frame (``scripts/shuffle_speed.py``;
-    docs/results.md, "Changed: a pixel shuffle that moves sub-pixel rows whole")."""
+    docs/experiments.md, "Changed: a pixel shuffle that moves sub-pixel rows whole")."""
     if y.dim() != 4 or y.is_contiguous() or not y.is_contiguous(memory_format=torch.channels_last):
         return F.pixel_shuffle(y, scale)
     n, c, h, w = y.shape
@@ -92,7 +92,7 @@ def canonical_strides(x: torch.Tensor) -> torch.Tensor:
     layout whose strides it does not have: an HWC image with a batch dimension added after ``permute(2, 0, 1)``
     is channels-last with a batch stride of C instead of C*H*W (legal at N = 1), and oneDNN then picks slower
     kernels and ``pixel_shuffle`` its slow path (the heavy branch about a fifth slower on this CPU,
-    docs/results.md). The same memory, no copy; other tensors are returned as they are."""
+    docs/experiments.md). The same memory, no copy; other tensors are returned as they are."""
     if x.dim() != 4 or x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
         return x
     _, c, h, w = x.shape

@@ -70,7 +70,7 @@ class TrainConfig:
         calibrate_photos: ``held``: the default tolerance is calibrated on the held-out photos (``val_fraction``
             of them, 15 of the 291). ``all``: on every training photo, held out or trained on (the branches and
             the classifier are small and fit the photos they trained on hardly better than the held-out ones,
-            and 15 photos are too few to stand for the rest: docs/results.md, thirteenth pass).
+            and 15 photos are too few to stand for the rest: docs/experiments.md, thirteenth pass).
         budget_default: ``budget`` routing: the model's default decision. ``frame``: the frame's budget at the
             calibrated dB tolerance. ``patch``: the per-patch (``deficit``) rule at a tolerance calibrated the same
             way (:attr:`~classsr_cli.config.ClassSRConfig.cell_tolerance`); an explicit tolerance is the budget.
