@@ -1,0 +1,79 @@
+"""The docs' cross-references: every section the code, configs, scripts and docs cite by title or anchor exists.
+
+Measurements live in docs/results.md (today's) and docs/experiments.md (each pass's record); the code cites them
+as ``docs/experiments.md, "Section title"``. Moving a section between pages must not leave a citation behind.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = ("results", "experiments", "history", "cli", "design", "training", "original_checkpoints")
+
+#: ``results.md, "Title"``, ``results.md ("Title")`` and ``results.md](results.md), "Title"``: the page, then
+#: within a few characters a double-quoted title (which may run over a line break and a comment marker).
+CITATION = re.compile(r"\b(" + "|".join(PAGES) + r")\.md\)?\]?(?:\([^)]*\))?,?\s*\(?\"([^\"]{3,200})\"")
+ANCHOR = re.compile(r"\b(" + "|".join(PAGES) + r")\.md#([a-z0-9-]+)")
+
+
+def _files() -> list[Path]:
+    try:
+        listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        names = listed.split()
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (an sdist): read what is there
+        names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()]
+    keep = (".py", ".md", ".toml", ".sh")
+    return [ROOT / n for n in names if n.endswith(keep) and (ROOT / n).is_file() and "/results/" not in n]
+
+
+def _norm(text: str) -> str:
+    text = re.sub(r"\n\s*(#:?|\*)?\s*", " ", text)  # a title wrapped over comment or prose lines
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _headings(page: str) -> list[str]:
+    return [_norm(h) for h in re.findall(r"^#+ (.+)$", (DOCS / f"{page}.md").read_text(), flags=re.M)]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def _citations() -> list[tuple[str, str, str]]:
+    found = []
+    for path in _files():
+        text = path.read_text(errors="replace")
+        for m in CITATION.finditer(text):
+            found.append((str(path.relative_to(ROOT)), m.group(1), _norm(m.group(2))))
+    return found
+
+
+def test_citations_are_found() -> None:
+    """The scan sees the citations it guards (a regex that matched nothing would pass every check)."""
+    cited = {(page, title) for _, page, title in _citations()}
+    assert ("experiments", "Changed: a pixel shuffle that moves sub-pixel rows whole") in cited
+    assert ("results", "bfloat16 on this CPU") in cited
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_cited_sections_exist(page: str) -> None:
+    heads = _headings(page)
+    missing = [(where, title) for where, p, title in _citations() if p == page
+               and not any(h.startswith(title) for h in heads)]
+    assert not missing, f"sections of docs/{page}.md cited but not there: {missing}"
+
+
+def test_anchors_exist() -> None:
+    missing = []
+    for path in _files():
+        for m in ANCHOR.finditer(path.read_text(errors="replace")):
+            if m.group(2) not in {_slug(h) for h in _headings(m.group(1))}:
+                missing.append((str(path.relative_to(ROOT)), m.group(0)))
+    assert not missing, f"anchors into the docs that no heading makes: {missing}"
