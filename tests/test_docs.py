@@ -29,7 +29,9 @@ def _files() -> list[Path]:
     except (OSError, subprocess.CalledProcessError):  # not a git checkout (an sdist): read what is there
         names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()]
     keep = (".py", ".md", ".toml", ".sh")
-    return [ROOT / n for n in names if n.endswith(keep) and (ROOT / n).is_file() and "/results/" not in n]
+    here = Path(__file__).resolve()  # its own examples of citations are not citations
+    return [ROOT / n for n in names
+            if n.endswith(keep) and (ROOT / n).is_file() and "/results/" not in n and (ROOT / n).resolve() != here]
 
 
 def _norm(text: str) -> str:
