@@ -6,6 +6,7 @@ as ``docs/experiments.md, "Section title"``. Moving a section between pages must
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -22,7 +23,8 @@ CITATION = re.compile(r"\b(" + "|".join(PAGES) + r")\.md\)?\]?(?:\([^)]*\))?,?\s
 ANCHOR = re.compile(r"\b(" + "|".join(PAGES) + r")\.md#([a-z0-9-]+)")
 
 
-def _files() -> list[Path]:
+@functools.cache
+def _files() -> tuple[Path, ...]:
     try:
         listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
         names = listed.split()
@@ -30,8 +32,8 @@ def _files() -> list[Path]:
         names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()]
     keep = (".py", ".md", ".toml", ".sh")
     here = Path(__file__).resolve()  # its own examples of citations are not citations
-    return [ROOT / n for n in names
-            if n.endswith(keep) and (ROOT / n).is_file() and "/results/" not in n and (ROOT / n).resolve() != here]
+    return tuple(ROOT / n for n in names
+                 if n.endswith(keep) and (ROOT / n).is_file() and "/results/" not in n and (ROOT / n).resolve() != here)
 
 
 def _norm(text: str) -> str:
@@ -39,8 +41,9 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _headings(page: str) -> list[str]:
-    return [_norm(h) for h in re.findall(r"^#+ (.+)$", (DOCS / f"{page}.md").read_text(), flags=re.M)]
+@functools.cache
+def _headings(page: str) -> tuple[str, ...]:
+    return tuple(_norm(h) for h in re.findall(r"^#+ (.+)$", (DOCS / f"{page}.md").read_text(), flags=re.M))
 
 
 def _slug(heading: str) -> str:
@@ -48,13 +51,14 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
 
 
-def _citations() -> list[tuple[str, str, str]]:
+@functools.cache
+def _citations() -> tuple[tuple[str, str, str], ...]:
     found = []
     for path in _files():
         text = path.read_text(errors="replace")
         for m in CITATION.finditer(text):
             found.append((str(path.relative_to(ROOT)), m.group(1), _norm(m.group(2))))
-    return found
+    return tuple(found)
 
 
 def test_citations_are_found() -> None:
