@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from classsr_cli.checkpoint import load_checkpoint, read_metadata
 from classsr_cli.cli import app
 from classsr_cli.degrade import bicubic_downscale, load_rgb, mod_crop
 from classsr_cli.errors import ConfigError
+from classsr_cli.models import build_branch
 from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_train_config
 from classsr_cli.train.data import PatchData, prepare
 from classsr_cli.train.loop import Dist, cosine_lr, stage_generator
@@ -702,6 +704,41 @@ def test_a_budget_run_with_the_mean_loss_trains_and_records_it(hr_dir: Path, tmp
     assert logged and all(math.isfinite(v) for v in logged)
 
 
+def test_a_light_share_trains_the_light_branch_on_the_easiest_sub_images(hr_dir: Path, tmp_path: Path) -> None:
+    """``light_share``: the light branch's pool is that share of the training sub-images where the baseline gains
+    least over bicubic (every one it keeps gains no more than any it leaves), the held-out pool cut at the same
+    gain; the run trains and records the share in the branch's provenance."""
+    path = write_deficit_config(tmp_path / "share.toml", routing="budget",
+                                extra_top='light_share = 0.5\nbudget_default = "patch"\n')
+    path.write_text(path.read_text().replace("widths = [0, 4, 8]", "widths = [4, 4, 8]"))
+    run_dir = tmp_path / "run"
+    r = train("all", run_dir, hr_dir, path)
+    assert r.exit_code == 0, r.output
+    assert load_checkpoint(run_dir / "branch0.safetensors").provenance["light_share"] == 0.5
+    assert "light_share" not in load_checkpoint(run_dir / "branch1.safetensors").provenance
+    trainer = Trainer(load_train_config(path), run_dir, run_dir / "data", Dist())
+    data = trainer.data
+    pool, val_pool = trainer._easiest(data.train_index, data.val_index)
+    assert abs(len(pool) - len(data.train_index) / 2) <= 1 and set(pool.tolist()) <= set(data.train_index.tolist())
+    assert set(val_pool.tolist()) <= set(data.val_index.tolist())
+    bicubic = build_branch(replace(trainer.model_cfg.branch(2), width=0))
+    heavy = load_checkpoint(run_dir / "baseline.safetensors").module.eval()
+    b = SCALE
+    with torch.no_grad():
+        lr, hr = data.batch(torch.arange(len(data.patches)))
+        err = [((net(lr) - hr)[..., b:-b, b:-b] * 255).square().mean(dim=(1, 2, 3)).numpy() for net in (bicubic, heavy)]
+    gain = err[0] - err[1]
+    kept = set(pool.tolist())
+    left = [i for i in data.train_index.tolist() if i not in kept]
+    assert max(gain[i] for i in kept) <= min(gain[i] for i in left) + 1e-4
+    # the heavy error is the one the ranking stage measured (the same sub-images, the same border)
+    assert np.allclose(np.load(run_dir / "deficits.npy")[:, 2], err[1], rtol=1e-4, atol=1e-3)
+    with pytest.raises(ConfigError, match="light_share must lie"):
+        load_train_config(None, routing="budget", light_share=0.0)
+    with pytest.raises(ConfigError, match="light_share needs deficit or budget"):
+        load_train_config(None, light_share=0.5)
+
+
 def test_calibration_on_every_factor_adds_the_held_out_photos_downscales(hr_dir: Path, tmp_path: Path) -> None:
     cfg = write_deficit_config(tmp_path / "all.toml", routing="budget", factors="[1.0, 0.8, 0.6]",
                                extra_top='budget_default = "patch"\ncalibrate_factors = "all"\n'
@@ -757,8 +794,8 @@ def test_dense_labels_need_deficit_or_budget_routing_and_old_runs_resume(tmp_pat
     run_dir = tmp_path / "old"
     run_dir.mkdir()
     old = TrainConfig(routing="deficit").to_dict()
-    for key in ("classifier_width", "classifier_kernel", "classifier_labels"):
-        del old[key]  # a run begun before these keys existed
+    for key in ("classifier_width", "classifier_kernel", "classifier_labels", "depths", "light_share"):
+        del old[key]  # a run begun before these keys existed (depths: a tuple default, a list in the file)
     (run_dir / "config.json").write_text(json.dumps(old))
     Trainer(TrainConfig(routing="deficit"), run_dir, tmp_path / "data", Dist())  # resumes: same recipe
     with pytest.raises(ConfigError, match="different recipe"):

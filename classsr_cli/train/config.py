@@ -92,6 +92,10 @@ class TrainConfig:
         classifier_loss: ``deficit``/``budget`` routing: ``pinball`` (at ``classifier_quantile``) on the log10
             labels, or ``mean``: the Poisson deviance of the labels in levels², whose minimiser is each label's
             conditional mean (what a frame budget sums; :func:`~classsr_cli.train.losses.mean_loss`).
+        light_share: ``deficit``/``budget`` routing: the light branch trains on this share of the training
+            sub-images, those where the heavy branch (the baseline) gains least over bicubic, in the error
+            ``classifier_error`` measures (ClassSR's branch pre-training on its class, for the branch that serves
+            the easy cells only); 1: on every sub-image, as the other branches.
     """
 
     family: str = "fsrcnn"
@@ -129,6 +133,7 @@ class TrainConfig:
     classifier_error: str = "rgb"
     classifier_quantile: float = 0.5
     classifier_loss: str = "pinball"
+    light_share: float = 1.0
     baseline: StageConfig = StageConfig(iterations=20000, batch_size=64, lr=1e-3)
     branches: StageConfig = StageConfig(iterations=15000, batch_size=64, lr=1e-3)
     classifier: StageConfig = StageConfig(iterations=4000, batch_size=96, lr=2e-4)
@@ -155,6 +160,10 @@ class TrainConfig:
             raise ConfigError(f"classifier_quantile must lie strictly between 0 and 1, got {self.classifier_quantile}")
         if self.classifier_loss not in CLASSIFIER_LOSSES:
             raise ConfigError(f"classifier_loss must be one of {', '.join(CLASSIFIER_LOSSES)}, got {self.classifier_loss!r}")
+        if not 0.0 < self.light_share <= 1.0:
+            raise ConfigError(f"light_share must lie in (0, 1], got {self.light_share}")
+        if self.light_share < 1.0 and self.routing == "paper":
+            raise ConfigError("light_share needs deficit or budget routing (the paper's branches train on their class)")
         if self.budget_default not in ("frame", "patch"):
             raise ConfigError(f"budget_default must be frame or patch, got {self.budget_default!r}")
         if self.classifier_labels == "dense" and self.routing == "paper":

@@ -25,7 +25,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from torch import nn
 
 from classsr_cli import __version__
 from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
-from classsr_cli.config import CLASS_NAMES
+from classsr_cli.config import CLASS_NAMES, BranchConfig
 from classsr_cli.errors import ConfigError
 from classsr_cli.metrics import luma_levels
 from classsr_cli.models import build_branch, build_model
@@ -130,6 +130,29 @@ def _recipe(d: dict[str, Any]) -> dict[str, Any]:
     return {k: {kk: vv for kk, vv in v.items() if kk not in free} if k in STAGES else v for k, v in d.items()}
 
 
+def squared_error(diff: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean squared error per sub-image of ``(B, 3, H, W)`` differences in [0, 1] units, in 8-bit levels²: over
+    R, G and B (``kind`` ``rgb``), or of their BT.601 luma (``y``; a recipe's ``classifier_error``)."""
+    if kind == "y":
+        return luma_levels(diff).square().mean(dim=(1, 2))
+    return (diff * 255).square().mean(dim=(1, 2, 3))
+
+
+@torch.no_grad()
+def bicubic_gains(data: PatchData, idx: torch.Tensor, heavy: nn.Module, kind: str) -> torch.Tensor:
+    """How much ``heavy`` gains over bicubic (the residual family's fixed upsampler, what a width-0 branch
+    computes) on each sub-image of ``idx``: the decrease of :func:`squared_error` (``kind``), border = scale,
+    ``(len(idx),)``. A sub-image's difficulty as issue 11 measures it."""
+    bicubic = build_branch(BranchConfig(family="residual", width=0, scale=data.scale)).to(idx.device)
+    b = data.scale
+    rows = []
+    for lr, hr in (data.batch(c) for c in idx.split(256)):
+        hr = hr[..., b:-b, b:-b]
+        e = [squared_error(net(lr)[..., b:-b, b:-b] - hr, kind) for net in (bicubic, heavy)]
+        rows.append(e[0] - e[1])
+    return torch.cat(rows) if rows else torch.zeros(0, device=idx.device)
+
+
 @dataclass
 class Trainer:
     """Runs the stages of one training run in ``run`` on prepared data in ``data``."""
@@ -155,9 +178,9 @@ class Trainer:
         current = self.cfg.to_dict()
         if path.exists():
             old = json.loads(path.read_text())
-            for f in fields(TrainConfig):  # keys added since the run began hold their defaults there
-                if f.name not in old and f.default is not MISSING:
-                    old[f.name] = f.default
+            defaults = TrainConfig().to_dict()  # as a run writes them (a tuple default is a list there)
+            for name, value in defaults.items():  # keys added since the run began hold their defaults there
+                old.setdefault(name, value)
             # Only iteration counts (and the val/ckpt intervals --iterations caps) may change on resume, e.g. to
             # extend a run; everything else, stage batch sizes and learning rates included, fixes the recipe.
             if _recipe(old) != _recipe(current):
@@ -277,11 +300,8 @@ class Trainer:
         self.log.write(stage="rank", event="done", **info)
 
     def _error(self, diff: torch.Tensor) -> torch.Tensor:
-        """Mean squared error per sub-image of ``(B, 3, H, W)`` differences in [0, 1] units, in 8-bit levels²: over
-        R, G and B, or of their BT.601 luma (``classifier_error``)."""
-        if self.cfg.classifier_error == "y":
-            return luma_levels(diff).square().mean(dim=(1, 2))
-        return (diff * 255).square().mean(dim=(1, 2, 3))
+        """:func:`squared_error` in the run's ``classifier_error``."""
+        return squared_error(diff, self.cfg.classifier_error)
 
     def _rank(self, baseline: Path, out: Path) -> None:
         if self.dist.is_main:
@@ -345,13 +365,30 @@ class Trainer:
                     save_checkpoint(src, out, config=bcfg, provenance={"stage": "branch2", "from": "baseline"})
                 self.dist.barrier()
                 continue
+            pool, val_pool, share = self.data.train_index, self.data.val_index, {}
+            if k == 0 and self.cfg.light_share < 1:
+                pool, val_pool = self._easiest(pool, val_pool)
+                share = {"light_share": self.cfg.light_share}
             torch.manual_seed(self.cfg.seed + 1 + k)
             net = build_branch(bcfg).to(self.dist.device)
-            extras = self._train_branch(f"branch{k}", net, self.data.train_index, self.data.val_index)
+            extras = self._train_branch(f"branch{k}", net, pool, val_pool)
             if self.dist.is_main:
-                save_checkpoint(net, out, config=bcfg, provenance={"stage": f"branch{k}", "val": extras.get("val", {})})
+                save_checkpoint(net, out, config=bcfg,
+                                provenance={"stage": f"branch{k}", "val": extras.get("val", {}), **share})
             self.dist.barrier()
         return paths
+
+    def bicubic_gains(self, idx: torch.Tensor) -> torch.Tensor:
+        """:func:`bicubic_gains` of the sub-images ``idx`` of this run's data, against its baseline."""
+        heavy = load_checkpoint(self.baseline(), device=self.dist.device, expect_kind="branch").module.eval()
+        return bicubic_gains(self.data, idx, heavy, self.cfg.classifier_error)
+
+    def _easiest(self, pool: torch.Tensor, val_pool: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sub-images of ``pool`` (and of ``val_pool``, by ``pool``'s threshold) where the heavy branch gains
+        least over bicubic (:meth:`bicubic_gains`): ``light_share`` of ``pool``, the light branch's training data."""
+        g = self.bicubic_gains(pool)
+        cut = torch.quantile(g.double().cpu(), self.cfg.light_share).item()
+        return pool[g <= cut], val_pool[self.bicubic_gains(val_pool) <= cut]
 
     def _deficit_targets(self) -> torch.Tensor:
         """``log10(DEFICIT_EPS + max(0, mse_k - mse_heavy))`` per sub-image, ``(N, 3)``, on the device; for
