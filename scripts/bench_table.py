@@ -86,6 +86,9 @@ def summary(reports: list[tuple[str, dict]]) -> str:
 def main(argv: list[str]) -> int:
     short = "--summary" in argv
     argv = [a for a in argv if a != "--summary"]
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write(f"usage: python scripts/bench_table.py [--summary] RESULT.json ...\n\n{__doc__}")
+        return 0
     if not argv:
         sys.stderr.write("usage: python scripts/bench_table.py [--summary] RESULT.json ...\n")
         return 2
