@@ -551,10 +551,7 @@ def run_bench(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"unknown bench method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+    runtime.set_threads(threads)
     device = torch.device(device)
     model_scale = model.cfg.scale
     scale = model_scale if scale is None else scale

@@ -9,7 +9,7 @@ from classsr_cli.errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["resolve_device", "resolve_dtype", "synchronize"]
+__all__ = ["resolve_device", "resolve_dtype", "set_threads", "synchronize"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -55,3 +55,16 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)`` (CPU threads of each operator); ``None`` keeps torch's default (the
+    CPU's cores, or ``OMP_NUM_THREADS``, which ``torchrun`` sets to 1 in each process). Below 1: a
+    :class:`ConfigError`."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)

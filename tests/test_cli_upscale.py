@@ -11,11 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner, Result
 
 from classsr_cli.cli import app
+from classsr_cli.errors import ConfigError
 from classsr_cli.io.image import read_image
+from classsr_cli.runtime import set_threads
 
 runner = CliRunner()
 KEYS = {"input", "output", "scale", "patches", "flops", "seconds"}
@@ -61,6 +64,20 @@ def test_attached_scale_and_non_native(tiny_model_path: Path, photo: Path, flag:
 def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path) -> None:
     r = up(tiny_model_path, photo, "-x", "5")
     assert r.exit_code == 2 and "scale" in r.stderr
+
+
+def test_threads_sets_torch_threads_and_refuses_zero(tiny_model_path: Path, photo: Path) -> None:
+    """``--threads N``: torch's CPU threads for the run (the same option as bench, video and train)."""
+    try:
+        r = up(tiny_model_path, photo, "--threads", "2", "--overwrite")
+        assert r.exit_code == 0, r.output
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)  # the suite's setting (conftest)
+    r = up(tiny_model_path, photo, "--threads", "0")
+    assert r.exit_code == 2 and "--threads" in r.stderr
+    with pytest.raises(ConfigError, match="--threads must be at least 1"):
+        set_threads(0)
 
 
 def test_non_ascii_and_spaces_in_names(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:

@@ -208,7 +208,7 @@ def test_cli_mp4_keeps_frames_rate_and_audio(
     assert cmap.exists() and not probe(cmap).audio and len(frame_times(cmap)) == 15
     assert no_partials(tmp_path)
     again = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path),
-                                "--preset", "ultrafast", "--classmap", "--overwrite"])  # fmt: skip
+                                "--preset", "ultrafast", "--classmap", "--overwrite", "--threads", "1"])  # fmt: skip
     assert again.exit_code == 0 and again.stdout.split() == [str(out), str(cmap)]  # like upscale: paths on stdout
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "PrecisionOpt",
     "ScaleOpt",
     "StepOpt",
+    "ThreadsOpt",
     "ToleranceOpt",
     "flag",
 ]
@@ -67,6 +68,14 @@ ToleranceOpt = Annotated[
         "increase of a patch over the heavy branch (8-bit levels squared). Higher is faster. Default: the "
         "model's calibrated decision (the default models: per patch, within about 0.05 dB of heavy on the "
         "training photos). 0: every patch heavy.",
+        show_default=False,
+    ),
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", min=1, metavar="N",
+        help="torch CPU threads. Default: torch's (the CPU's cores; 1 per process under torchrun).",
         show_default=False,
     ),
 ]

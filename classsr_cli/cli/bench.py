@@ -18,6 +18,7 @@ from classsr_cli.cli._options import (
     ModelOpt,
     PrecisionOpt,
     StepOpt,
+    ThreadsOpt,
     ToleranceOpt,
     flag,
 )
@@ -65,7 +66,7 @@ def bench(
     ] = False,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
-    threads: Annotated[int | None, typer.Option(min=1, metavar="N", help="torch CPU threads (default: torch's).")] = None,
+    threads: ThreadsOpt = None,
     repeat: Annotated[int, typer.Option(min=1, metavar="N", help="Timed passes over the set; the median is reported.")] = 3,
     warmup: Annotated[int, typer.Option(min=0, metavar="N", help="Untimed passes before timing.")] = 1,
     step: StepOpt = DEFAULT_STEP,

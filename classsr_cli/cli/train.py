@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from classsr_cli.cli._common import Device, err, guarded
+from classsr_cli.cli._options import ThreadsOpt
 
 if TYPE_CHECKING:
     from classsr_cli.train.stages import Trainer
@@ -29,7 +30,6 @@ ItersOpt = Annotated[int | None, typer.Option("--iterations", help="Override eve
 DeviceOpt = Annotated[Device, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML or JSON training config.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (default: 0).")]
-ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.")]
 
 
 def _trainer(
@@ -38,14 +38,13 @@ def _trainer(
 ) -> Trainer:
     import torch
 
-    from classsr_cli.runtime import resolve_device
+    from classsr_cli.runtime import resolve_device, set_threads
     from classsr_cli.train.config import load_train_config
     from classsr_cli.train.data import prepare
     from classsr_cli.train.loop import init_distributed
     from classsr_cli.train.stages import Trainer
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     cfg = load_train_config(config, scale=scale, family=family, seed=seed)
     if iterations is not None:
         cfg = cfg.with_iterations(iterations)

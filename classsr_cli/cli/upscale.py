@@ -19,6 +19,7 @@ from classsr_cli.cli._options import (
     PrecisionOpt,
     ScaleOpt,
     StepOpt,
+    ThreadsOpt,
     ToleranceOpt,
     flag,
 )
@@ -63,6 +64,7 @@ def upscale(
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
+    threads: ThreadsOpt = None,
     batch_size: BatchOpt = DEFAULT_BATCH,
     step: StepOpt = DEFAULT_STEP,
     tolerance: ToleranceOpt = None,
@@ -92,6 +94,7 @@ def upscale(
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.plan import plan_jobs
 
+    runtime.set_threads(threads)
     world = distributed.world()
     report = _Report(json_out, world)
     dev = runtime.resolve_device(distributed.device_name(world, device.value))

@@ -19,6 +19,7 @@ from classsr_cli.cli._options import (
     PrecisionOpt,
     ScaleOpt,
     StepOpt,
+    ThreadsOpt,
     ToleranceOpt,
     flag,
 )
@@ -67,6 +68,7 @@ def video(
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
+    threads: ThreadsOpt = None,
     batch_size: BatchOpt = DEFAULT_BATCH,
     step: StepOpt = DEFAULT_STEP,
     tolerance: ToleranceOpt = None,
@@ -113,6 +115,7 @@ def video(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
         audio=not no_audio, subtitles=not no_subtitles,
     )  # fmt: skip
+    runtime.set_threads(threads)
     dev = runtime.resolve_device(device.value)
     dtype = runtime.resolve_dtype(precision.value, dev)
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)
