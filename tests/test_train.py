@@ -31,7 +31,7 @@ from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_trai
 from classsr_cli.train.data import PatchData, prepare
 from classsr_cli.train.loop import Dist, cosine_lr, stage_generator
 from classsr_cli.train.losses import average_loss, class_loss, mean_loss, quantile_loss
-from classsr_cli.train.stages import Trainer, collapse_guard
+from classsr_cli.train.stages import Trainer, bicubic_gains, collapse_guard
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -732,7 +732,28 @@ def test_a_light_share_trains_the_light_branch_on_the_easiest_sub_images(hr_dir:
     left = [i for i in data.train_index.tolist() if i not in kept]
     assert max(gain[i] for i in kept) <= min(gain[i] for i in left) + 1e-4
     # the heavy error is the one the ranking stage measured (the same sub-images, the same border)
-    assert np.allclose(np.load(run_dir / "deficits.npy")[:, 2], err[1], rtol=1e-4, atol=1e-3)
+    deficits = np.load(run_dir / "deficits.npy")
+    assert np.allclose(deficits[:, 2], err[1], rtol=1e-4, atol=1e-3)
+    # scripts/light_deficits.py: the light branch's shortfall on each third of the training sub-images by this gain
+    import runpy
+
+    argv = sys.argv
+    try:
+        sys.argv = ["light_deficits.py", str(run_dir), "--data", str(run_dir / "data"), "--threads", "1",
+                    "--tolerances", "1", "--json", str(tmp_path / "thirds.json")]
+        assert runpy.run_path(str(ROOT / "scripts" / "light_deficits.py"), run_name="not_main")["main"]() == 0
+    finally:
+        sys.argv = argv
+    thirds = json.loads((tmp_path / "thirds.json").read_text())
+    trained = data.train_index.numpy()
+    by_gain = bicubic_gains(data, data.train_index, heavy, "rgb").numpy()  # the script's own gains (same batches)
+    assert np.allclose(by_gain, gain[trained], atol=1e-3)
+    order = trained[np.argsort(by_gain, kind="stable")]
+    easiest = order[: -(-len(order) // 3)]  # np.array_split's first third
+    short = np.maximum(deficits[:, 0] - deficits[:, 2], 0)
+    assert thirds["sub_images"] == len(trained)
+    assert thirds["runs"][str(run_dir)]["easiest"]["mean_deficit"] == pytest.approx(short[easiest].mean(), abs=2e-3)
+    assert thirds["runs"][str(run_dir)]["easiest"]["within_1"] == pytest.approx((short[easiest] <= 1).mean(), abs=1e-4)
     with pytest.raises(ConfigError, match="light_share must lie"):
         load_train_config(None, routing="budget", light_share=0.0)
     with pytest.raises(ConfigError, match="light_share needs deficit or budget"):
