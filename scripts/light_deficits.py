@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from classsr_cli.checkpoint import load_checkpoint
+from classsr_cli.train.config import load_train_config
 from classsr_cli.train.data import PatchData
 from classsr_cli.train.stages import bicubic_gains
 
@@ -35,10 +36,10 @@ def main() -> int:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     data = PatchData(a.data)
-    kind = json.loads((a.runs[0] / "config.json").read_text()).get("classifier_error", "rgb")
+    kind = load_train_config(a.runs[0] / "config.json").classifier_error
     heavy = load_checkpoint(a.runs[0] / "baseline.safetensors", expect_kind="branch").module.eval()
     train = data.train_index
-    gain = bicubic_gains(data, train, heavy, kind).cpu().numpy()
+    gain = bicubic_gains(data, train, heavy, kind).numpy()
     order = np.argsort(gain, kind="stable")
     thirds = dict(zip(("easiest", "middle", "hardest"), np.array_split(order, 3), strict=True))
     idx = train.cpu().numpy()

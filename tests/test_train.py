@@ -31,7 +31,7 @@ from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_trai
 from classsr_cli.train.data import PatchData, prepare
 from classsr_cli.train.loop import Dist, cosine_lr, stage_generator
 from classsr_cli.train.losses import average_loss, class_loss, mean_loss, quantile_loss
-from classsr_cli.train.stages import Trainer, bicubic_gains, collapse_guard
+from classsr_cli.train.stages import Trainer, bicubic_gains, collapse_guard, squared_error
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -300,21 +300,17 @@ def test_luma_branches_come_from_the_config_file(tmp_path: Path) -> None:
 def test_deficit_labels_measure_rgb_or_luma_error() -> None:
     """``classifier_error = "y"``: the labels are the squared error of BT.601 luma (what PSNR-Y measures), in
     8-bit levels², equal to :func:`metrics.rgb_to_y`'s; ``rgb`` the mean over R, G and B."""
-    from types import SimpleNamespace
-
     from classsr_cli.metrics import rgb_to_y
-    from classsr_cli.train.stages import Trainer
 
     torch.manual_seed(0)
     a, b = torch.rand(2, 3, 8, 8, dtype=torch.float64), torch.rand(2, 3, 8, 8, dtype=torch.float64)
-    y = Trainer._error(SimpleNamespace(cfg=TrainConfig(classifier_error="y")), a - b)  # type: ignore[arg-type]
+    y = squared_error(a - b, "y")
     ya, yb = (rgb_to_y(t.permute(0, 2, 3, 1).numpy() * 255) for t in (a, b))
     assert torch.allclose(y, torch.from_numpy(((ya - yb) ** 2).mean(axis=(1, 2))))
-    rgb = Trainer._error(SimpleNamespace(cfg=TrainConfig()), a - b)  # type: ignore[arg-type]
+    rgb = squared_error(a - b, TrainConfig().classifier_error)
     assert torch.allclose(rgb, ((a - b) * 255).square().mean(dim=(1, 2, 3)))
     grey = torch.full((1, 3, 4, 4), 0.1, dtype=torch.float64)  # the same step in R, G and B: all of it is luma
-    assert Trainer._error(SimpleNamespace(cfg=TrainConfig(classifier_error="y")), grey).item() == pytest.approx(
-        (0.1 * 219) ** 2)  # type: ignore[arg-type]
+    assert squared_error(grey, "y").item() == pytest.approx((0.1 * 219) ** 2)
     with pytest.raises(ConfigError, match="classifier_error"):
         TrainConfig(classifier_error="lab")
     with pytest.raises(ConfigError, match="needs classifier_labels"):

@@ -139,18 +139,24 @@ def squared_error(diff: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 @torch.no_grad()
+def sub_image_errors(data: PatchData, idx: torch.Tensor, nets: list[nn.Module], kind: str) -> torch.Tensor:
+    """Each network's :func:`squared_error` (``kind``) on each sub-image of ``idx``, border = scale, unquantised:
+    ``(len(idx), len(nets))`` on the CPU, in batches of 256."""
+    b = data.scale
+    rows = [torch.zeros(0, len(nets))]
+    for lr, hr in (data.batch(c) for c in idx.split(256)):
+        hr = hr[..., b:-b, b:-b]
+        rows.append(torch.stack([squared_error(net(lr)[..., b:-b, b:-b] - hr, kind) for net in nets], 1).cpu())
+    return torch.cat(rows)
+
+
 def bicubic_gains(data: PatchData, idx: torch.Tensor, heavy: nn.Module, kind: str) -> torch.Tensor:
     """How much ``heavy`` gains over bicubic (the residual family's fixed upsampler, what a width-0 branch
     computes) on each sub-image of ``idx``: the decrease of :func:`squared_error` (``kind``), border = scale,
-    ``(len(idx),)``. A sub-image's difficulty as issue 11 measures it."""
+    ``(len(idx),)`` on the CPU. A sub-image's difficulty as issue 11 measures it."""
     bicubic = build_branch(BranchConfig(family="residual", width=0, scale=data.scale)).to(idx.device)
-    b = data.scale
-    rows = []
-    for lr, hr in (data.batch(c) for c in idx.split(256)):
-        hr = hr[..., b:-b, b:-b]
-        e = [squared_error(net(lr)[..., b:-b, b:-b] - hr, kind) for net in (bicubic, heavy)]
-        rows.append(e[0] - e[1])
-    return torch.cat(rows) if rows else torch.zeros(0, device=idx.device)
+    e = sub_image_errors(data, idx, [bicubic, heavy], kind)
+    return e[:, 0] - e[:, 1]
 
 
 @dataclass
@@ -283,13 +289,8 @@ class Trainer:
         if not self.dist.is_main:
             return
         nets = [load_checkpoint(p, device=self.dist.device, expect_kind="branch").module.eval() for p in branches]
-        b = self.cfg.scale
         all_idx = torch.arange(len(self.data.patches), device=self.dist.device)
-        rows = []
-        for lr, hr in (self.data.batch(c) for c in all_idx.split(256)):
-            hr = hr[..., b:-b, b:-b]
-            rows.append(torch.stack([self._error(net(lr)[..., b:-b, b:-b] - hr) for net in nets], 1).cpu())
-        mse = torch.cat(rows).numpy().astype(np.float32)
+        mse = sub_image_errors(self.data, all_idx, nets, self.cfg.classifier_error).numpy().astype(np.float32)
         _save_npy_atomic(self._path("deficits.npy"), mse)
         train = self.data.train_index.cpu().numpy()
         d = np.maximum(mse[train] - mse[train, 2:3], 0)
@@ -298,10 +299,6 @@ class Trainer:
                 "median_deficit": [float(v) for v in np.median(d, 0)]}
         _write_atomic(out, json.dumps(info, indent=1))
         self.log.write(stage="rank", event="done", **info)
-
-    def _error(self, diff: torch.Tensor) -> torch.Tensor:
-        """:func:`squared_error` in the run's ``classifier_error``."""
-        return squared_error(diff, self.cfg.classifier_error)
 
     def _rank(self, baseline: Path, out: Path) -> None:
         if self.dist.is_main:
@@ -366,7 +363,7 @@ class Trainer:
                 self.dist.barrier()
                 continue
             pool, val_pool, share = self.data.train_index, self.data.val_index, {}
-            if k == 0 and self.cfg.light_share < 1:
+            if k == 0 and self.cfg.light_share < 1 and bcfg.width > 0:  # a width-0 branch has nothing to train
                 pool, val_pool = self._easiest(pool, val_pool)
                 share = {"light_share": self.cfg.light_share}
             torch.manual_seed(self.cfg.seed + 1 + k)
@@ -378,17 +375,15 @@ class Trainer:
             self.dist.barrier()
         return paths
 
-    def bicubic_gains(self, idx: torch.Tensor) -> torch.Tensor:
-        """:func:`bicubic_gains` of the sub-images ``idx`` of this run's data, against its baseline."""
-        heavy = load_checkpoint(self.baseline(), device=self.dist.device, expect_kind="branch").module.eval()
-        return bicubic_gains(self.data, idx, heavy, self.cfg.classifier_error)
-
     def _easiest(self, pool: torch.Tensor, val_pool: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The sub-images of ``pool`` (and of ``val_pool``, by ``pool``'s threshold) where the heavy branch gains
-        least over bicubic (:meth:`bicubic_gains`): ``light_share`` of ``pool``, the light branch's training data."""
-        g = self.bicubic_gains(pool)
-        cut = torch.quantile(g.double().cpu(), self.cfg.light_share).item()
-        return pool[g <= cut], val_pool[self.bicubic_gains(val_pool) <= cut]
+        """The sub-images of ``pool`` (and of ``val_pool``, by ``pool``'s threshold) where the heavy branch (the
+        baseline) gains least over bicubic (:func:`bicubic_gains`): ``light_share`` of ``pool``, the light
+        branch's training data."""
+        heavy = load_checkpoint(self.baseline(), device=self.dist.device, expect_kind="branch").module.eval()
+        g = bicubic_gains(self.data, torch.cat([pool, val_pool]), heavy, self.cfg.classifier_error)
+        cut = torch.quantile(g[: len(pool)].double(), self.cfg.light_share).item()
+        keep = (g <= cut).to(pool.device)
+        return pool[keep[: len(pool)]], val_pool[keep[len(pool) :]]
 
     def _deficit_targets(self) -> torch.Tensor:
         """``log10(DEFICIT_EPS + max(0, mse_k - mse_heavy))`` per sub-image, ``(N, 3)``, on the device; for
