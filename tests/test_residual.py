@@ -323,6 +323,31 @@ def test_a_luma_branch_corrects_luma_alone_at_a_third_of_the_output_convolution(
     assert luma.tile_flops(32, 32) == rgb.tile_flops(32, 32) - tail_saved
 
 
+def test_a_luma_residual_is_added_to_each_colour_without_being_copied_three_times() -> None:
+    """``residual(expand=False)`` keeps a luma branch's ``s²`` channels (an RGB branch's ``3s²``) and
+    ``add_residual`` adds them to R, G and B: the same bits as adding the expanded residual, on a whole
+    channels-last frame and on a strided core of one."""
+    torch.manual_seed(2)
+    for luma in (True, False):
+        branch = ResidualSR(width=8, depth=2, scale=4, luma=luma).eval()
+        for p in branch.parameters():
+            torch.nn.init.normal_(p, std=0.2)
+        frame = torch.rand(1, 3, 20, 23)
+        with torch.no_grad():
+            raw, full = branch.residual(frame, expand=False), branch.residual(frame)
+            assert raw is not None and full is not None and raw.shape[1] == (16 if luma else 48)
+            y = branch.upsample(frame).contiguous(memory_format=torch.channels_last)
+            want = y + full
+            assert torch.equal(ResidualSR.add_residual(y.clone(), raw), want)
+            core = y.clone()
+            ResidualSR.add_residual(core[0, :, 3:11, 5:17], raw[0, :, 3:11, 5:17])  # a view: added in place
+            assert torch.equal(core[0, :, 3:11, 5:17], want[0, :, 3:11, 5:17])
+            assert torch.equal(core[0, :, :3], y[0, :, :3])  # nothing outside the core
+            tile = branch.residual_tile(frame[:, :, 2:18, 3:21], 4, expand=False)
+            assert tile is not None and tile.shape[1] == raw.shape[1]
+            assert torch.allclose(tile, raw[:, :, 6:14, 7:17], atol=1e-5)
+
+
 def test_luma_is_per_branch_of_the_residual_family_and_travels_in_the_config() -> None:
     cfg = ClassSRConfig("residual", 4, (0, 16, 32), luma=(False, True, False))
     assert [cfg.branch(k).luma for k in range(3)] == [False, True, False]

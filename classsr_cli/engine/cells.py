@@ -390,17 +390,17 @@ def run_cells(
     band = band.to(dtype)
     out = _bicubic(branches[0], band, plan, height)
     flops = [0, 0, 0]
-    dst = out[0]  # tile cores are added in place (tiles are disjoint)
-    acc: torch.Tensor | None = None
+    dst = out[0]
+    base_res: torch.Tensor | None = None
     if has_base:
         if lr is None:
             raise ValueError("a plan with a base branch needs the frame (lr) and the band's first row (y0)")
         base = branches[tiles.base]
         a, b = band_rows(plan, y0, height, base_reach(plan, base))
-        res = base.residual(lr[:, :, a:b].to(dtype))
+        res = base.residual(lr[:, :, a:b].to(dtype), expand=False)
         if res is not None:
             flops[tiles.base] += base.tile_flops(b - a, plan.width)
-            acc = dst = res[0, :, y0 - a : y0 - a + height]  # tile cores replace the base's residual
+            base_res = res[0, :, y0 - a : y0 - a + height]  # a luma base stays s² channels (added broadcast)
     if tiles.rects:
         src = band[0]
         for k, rows_px, pieces in _canvases(tiles.rects, plan, height, batch_size):
@@ -408,20 +408,18 @@ def run_cells(
             e = min(halo, len(branch.convs()))  # context the piece carries: what its shrinking layers consume
             canvas = torch.cat([src[:, m - e + ty : m + ty + rows_px + e, m - e + tx : m + tx + ww + e]
                                 for ty, tx, ww in pieces], dim=2)[None]
-            res = branch.residual_tile(canvas, e)
+            res = branch.residual_tile(canvas, e, expand=False)
             assert res is not None
             flops[k] += branch.tile_flops(rows_px, canvas.shape[3] - 2 * e, e)
             off = 0
-            for ty, tx, ww in pieces:
+            for ty, tx, ww in pieces:  # tiles are disjoint: each core is added in place
                 hh = min(rows_px, height - ty)
-                core = res[0, :, :hh, off : off + ww]
+                if base_res is not None:
+                    base_res[:, ty : ty + hh, tx : tx + ww] = 0  # the tile's core replaces the base's
+                branch.add_residual(dst[:, ty : ty + hh, tx : tx + ww], res[0, :, :hh, off : off + ww])
                 off += ww + 2 * e
-                if acc is None:
-                    dst[:, ty : ty + hh, tx : tx + ww] += core
-                else:
-                    dst[:, ty : ty + hh, tx : tx + ww] = core
-    if acc is not None:
-        out += acc[None]
+    if base_res is not None:
+        ResidualSR.add_residual(dst, base_res)
     return pixel_shuffle(out, s), (flops[0], flops[1], flops[2])
 
 

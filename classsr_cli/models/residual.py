@@ -174,16 +174,30 @@ class ResidualSR(nn.Module):
             return canonical_strides(x).contiguous(memory_format=torch.channels_last)
         return x
 
-    def residual(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The residual alone on the LR grid, ``(N, 3*s*s, h, w)`` before ``pixel_shuffle``; None at width 0."""
+    def residual(self, x: torch.Tensor, *, expand: bool = True) -> torch.Tensor | None:
+        """The residual alone on the LR grid, ``(N, 3*s*s, h, w)`` before ``pixel_shuffle``; None at width 0.
+        ``expand=False``: a luma branch's ``s²`` channels as computed (:meth:`add_residual` adds either)."""
         if self.body is None or self.tail is None:
             return None
-        return self._colour(self.tail(self.body(self._layout(x))))
+        res = self.tail(self.body(self._layout(x)))
+        return self._colour(res) if expand else res
 
     def _colour(self, res: torch.Tensor) -> torch.Tensor:
         """A luma residual's ``s²`` channels as ``3s²`` (channel ``c*s² + i`` of ``pixel_shuffle`` is sub-pixel
         ``i`` of colour ``c``): the same step for R, G and B; an RGB residual as it is."""
         return torch.cat([res, res, res], 1) if self.luma else res  # keeps channels-last (repeat does not)
+
+    @staticmethod
+    def add_residual(y: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
+        """``y += res`` in place and return ``y``: ``y`` ``(..., 3*s*s, h, w)`` on the LR grid, ``res`` a residual
+        of ``3*s*s`` channels or a luma residual's ``s*s`` (the same step for R, G and B: :meth:`_colour` without
+        the copy; three adds of a channel slice, 3x faster channels-last than one broadcast add)."""
+        n = res.shape[-3]
+        if n == y.shape[-3]:
+            return y.add_(res)
+        for c in range(3):
+            y.narrow(-3, c * n, n).add_(res)
+        return y
 
     def convs(self) -> list[nn.Conv2d]:
         """The residual's 3x3 convolutions in order (first, body, tail); empty at width 0. Found once (the layers
@@ -195,14 +209,15 @@ class ResidualSR(nn.Module):
             self.__dict__["_convs"] = got
         return got
 
-    def residual_tile(self, x: torch.Tensor, halo: int) -> torch.Tensor | None:
+    def residual_tile(self, x: torch.Tensor, halo: int, *, expand: bool = True) -> torch.Tensor | None:
         """The residual of tiles' cores: ``x`` ``(N, 3, h + 2*halo, w + 2*halo)`` -> ``(N, 3*s*s, h, w)``; None at
         width 0.
 
         The first ``k = min(halo, L)`` of the ``L`` convolutions run without padding, each shrinking the tile by a
         pixel on every side, so every layer computes only what the core needs; the rest (a halo short of the
         receptive radius ``L``) are zero-padded at the core's size. With ``halo >= L`` every core pixel is exactly
-        the branch's residual on any frame that holds the tile. Costs :meth:`tile_flops`."""
+        the branch's residual on any frame that holds the tile. Costs :meth:`tile_flops`. ``expand`` as in
+        :meth:`residual`."""
         convs = self.convs()
         if not convs:
             return None
@@ -215,7 +230,7 @@ class ResidualSR(nn.Module):
             x = F.conv2d(x, conv.weight, conv.bias, padding=0 if i < k else 1)
             if i < len(convs) - 1:
                 x = F.relu_(x)
-        return self._colour(x)
+        return self._colour(x) if expand else x
 
     def tile_flops(self, height: int, width: int, halo: int = 0) -> int:
         """FLOPs of :meth:`residual_tile` for one ``height`` x ``width`` core (``halo`` 0: the residual on a
@@ -238,9 +253,9 @@ class ResidualSR(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._layout(x)
         y = self.upsample(x)
-        res = self.residual(x)
+        res = self.residual(x, expand=False)
         if res is not None:
-            y = res.add_(y)
+            y = self.add_residual(y, res)
         return pixel_shuffle(y, self.scale)
 
 
