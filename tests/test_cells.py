@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from classsr_cli.config import ClassSRConfig
 from classsr_cli.engine.bands import FrameRun, upscale_tensor
@@ -116,6 +117,49 @@ def test_a_luma_branch_routes_as_cells_like_an_rgb_one() -> None:
     assert isinstance(rgb, ClassSR)
     _, res_rgb = upscale_tensor(rgb, lr, force_branch=1)
     assert 0 < res.flops.used < res_rgb.flops.used
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_luma_base_and_luma_tiles_add_to_each_colour_in_float32_and_16_bit(dtype: torch.dtype) -> None:
+    """A luma medium branch as the base under an RGB heavy tile, and as a tile over bicubic: the routed frame is
+    each branch's own output on its cells, whether the luma residual is added per colour slice (float32) or
+    copied to R, G and B first (16-bit floats, :func:`expand_luma`)."""
+    from classsr_cli.engine.cells import band_input, pad_frame, plan_cells, plan_tiles, run_cells
+    from classsr_cli.models.residual import expand_luma
+
+    assert expand_luma(dtype) == (dtype != torch.float32)
+    torch.manual_seed(8)
+    cfg = ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8, routing="deficit",
+                        tolerance=1.0, luma=(False, True, False))
+    m = build_model(cfg).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    m = m.to(dtype)
+    branches = list(m.branches)
+    plan = plan_cells(112, 112, step=28, patch=32, halo=3)
+    lr = torch.rand(1, 3, 112, 112)
+    band = band_input(pad_frame(lr, plan), plan, 0, 4)
+    with torch.no_grad():  # each branch's output built apart from add_residual: its residual copied to R, G, B
+        x = lr.to(dtype)
+        bicubic, medium, heavy = (
+            F.pixel_shuffle(b.upsample(x).float() + (0 if b.width == 0 else b.residual(x).float()), 2)
+            for b in branches)
+    inner = (slice(None), slice(None), slice(6, -6), slice(6, -6))
+    atol = 1e-5 if dtype == torch.float32 else 0.05
+    on_base = torch.ones(4, 4, dtype=torch.long)
+    on_base[2, 1] = 2
+    alone = torch.zeros(4, 4, dtype=torch.long)
+    alone[1, 2] = 1
+    for cls, under, over, cell in ((on_base, medium, heavy, (2, 1)), (alone, bicubic, medium, (1, 2))):
+        tiles = plan_tiles(cls, plan, [0.0, 1.0, 3.0], band_pixels=112 * 112)
+        assert len(tiles.rects) == 1 and tiles.base == (1 if cls is on_base else 0)
+        got, _ = run_cells(branches, band, plan, tiles, 112, lr=lr, y0=0)  # type: ignore[arg-type]
+        assert got.dtype == dtype
+        mask = torch.zeros(1, 1, 224, 224, dtype=torch.bool)
+        mask[..., 56 * cell[0] : 56 * cell[0] + 56, 56 * cell[1] : 56 * cell[1] + 56] = True
+        want = torch.where(mask, over, under)
+        assert (got.float() - want)[inner].abs().max() < atol
+        assert (over - under)[mask.expand_as(over)].abs().max() > 10 * atol  # the tile shows
 
 
 def test_tolerance_dial_trades_cost_for_quality_without_retraining(model: ClassSR) -> None:

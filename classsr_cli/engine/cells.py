@@ -32,6 +32,7 @@ from classsr_cli.models.classsr import ClassSR
 from classsr_cli.models.residual import (
     BICUBIC_TAPS,
     ResidualSR,
+    expand_luma,
     pixel_shuffle,
     receptive_radius,
     tile_margins,
@@ -397,10 +398,10 @@ def run_cells(
             raise ValueError("a plan with a base branch needs the frame (lr) and the band's first row (y0)")
         base = branches[tiles.base]
         a, b = band_rows(plan, y0, height, base_reach(plan, base))
-        res = base.residual(lr[:, :, a:b].to(dtype), expand=False)
+        res = base.residual(lr[:, :, a:b].to(dtype), expand=expand_luma(dtype))
         if res is not None:
             flops[tiles.base] += base.tile_flops(b - a, plan.width)
-            base_res = res[0, :, y0 - a : y0 - a + height]  # a luma base stays s² channels (added broadcast)
+            base_res = res[0, :, y0 - a : y0 - a + height]  # a luma base: s² channels in float32
     if tiles.rects:
         src = band[0]
         for k, rows_px, pieces in _canvases(tiles.rects, plan, height, batch_size):
@@ -408,7 +409,7 @@ def run_cells(
             e = min(halo, len(branch.convs()))  # context the piece carries: what its shrinking layers consume
             canvas = torch.cat([src[:, m - e + ty : m + ty + rows_px + e, m - e + tx : m + tx + ww + e]
                                 for ty, tx, ww in pieces], dim=2)[None]
-            res = branch.residual_tile(canvas, e, expand=False)
+            res = branch.residual_tile(canvas, e, expand=expand_luma(dtype))
             assert res is not None
             flops[k] += branch.tile_flops(rows_px, canvas.shape[3] - 2 * e, e)
             off = 0

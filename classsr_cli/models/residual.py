@@ -19,6 +19,7 @@ __all__ = [
     "bicubic_phase_weights",
     "build_residual",
     "canonical_strides",
+    "expand_luma",
     "pixel_shuffle",
     "receptive_radius",
     "tile_margins",
@@ -114,6 +115,14 @@ def tile_margins(halo: int, layers: int) -> list[int]:
     return [max(k - i - 1, 0) for i in range(layers)]
 
 
+def expand_luma(dtype: torch.dtype) -> bool:
+    """Whether a luma residual is best copied to R, G and B (``residual(..., expand=True)``) before it is added to
+    a ``3*s*s``-channel frame: in 16-bit floats, whose adds on a channel slice of a channels-last tensor take
+    6-10x the copy and one add on this CPU; not in float32, where three adds of a slice beat the copy
+    (:meth:`ResidualSR.add_residual`; docs/experiments.md, twenty-second pass)."""
+    return dtype.itemsize < 4
+
+
 class ResidualSR(nn.Module):
     """``bicubic(x) + pixel_shuffle(conv3x3(w->3s²) ∘ [conv3x3(w->w), ReLU] x depth ∘ [conv3x3(3->w), ReLU])(x)``.
 
@@ -190,8 +199,9 @@ class ResidualSR(nn.Module):
     @staticmethod
     def add_residual(y: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
         """``y += res`` in place and return ``y``: ``y`` ``(..., 3*s*s, h, w)`` on the LR grid, ``res`` a residual
-        of ``3*s*s`` channels or a luma residual's ``s*s`` (the same step for R, G and B: :meth:`_colour` without
-        the copy; three adds of a channel slice, 3x faster channels-last than one broadcast add)."""
+        of ``3*s*s`` channels or a luma residual's ``s*s`` (the same step for R, G and B: three adds of a channel
+        slice, without :meth:`_colour`'s copy; in float32 3x faster channels-last than one broadcast add, in
+        16-bit floats slower than the copy: see :func:`expand_luma`)."""
         n = res.shape[-3]
         if n == y.shape[-3]:
             return y.add_(res)
@@ -253,7 +263,7 @@ class ResidualSR(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._layout(x)
         y = self.upsample(x)
-        res = self.residual(x, expand=False)
+        res = self.residual(x, expand=expand_luma(y.dtype))
         if res is not None:
             y = self.add_residual(y, res)
         return pixel_shuffle(y, self.scale)
