@@ -119,7 +119,8 @@ def expand_luma(dtype: torch.dtype) -> bool:
     """Whether a luma residual is best copied to R, G and B (``residual(..., expand=True)``) before it is added to
     a ``3*s*s``-channel frame: in 16-bit floats, whose adds on a channel slice of a channels-last tensor take
     6-10x the copy and one add on this CPU; not in float32, where three adds of a slice beat the copy
-    (:meth:`ResidualSR.add_residual`; docs/experiments.md, twenty-second pass)."""
+    (:meth:`ResidualSR.add_residual`; docs/experiments.md, "Changed: a luma residual added to each colour without
+    its copy (twenty-second pass)")."""
     return dtype.itemsize < 4
 
 
