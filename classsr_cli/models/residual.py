@@ -264,7 +264,8 @@ class ResidualSR(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._layout(x)
         y = self.upsample(x)
-        res = self.residual(x, expand=expand_luma(y.dtype))
+        # the copy where a gradient flows too: in-place adds on slices cost training more in backward than they save
+        res = self.residual(x, expand=expand_luma(y.dtype) or torch.is_grad_enabled())
         if res is not None:
             y = self.add_residual(y, res)
         return pixel_shuffle(y, self.scale)
