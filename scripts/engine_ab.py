@@ -1,4 +1,5 @@
-"""Time two engines on the same frames in one process, in turns frame by frame: the working tree's
+"""Time two engines on the same frames in one process, in turns frame by frame (each in every place of the turn
+alike): the working tree's
 ``classsr_cli`` against the package at a git ref (exported to a temporary folder under another name), and the
 heavy branch on the whole frame. On a machine whose speed drifts between runs by more than a change is worth, a
 paired comparison in one process is what can tell a few per cent apart.
@@ -76,12 +77,14 @@ def main() -> int:
                 same = all(torch.equal(runs["old"](x), runs["new"](x)) for x in lrs)  # and the warm-up
                 for x in lrs:
                     heavy(x)
-                for _ in range(args.rounds):
+                names = list(runs)
+                for r in range(args.rounds):
                     total = dict.fromkeys(runs, 0.0)
-                    for x in lrs:
-                        for k, fn in runs.items():
+                    for i, x in enumerate(lrs):
+                        turn = (i + r) % len(names)  # each takes every place in the turn alike: the first one
+                        for k in names[turn:] + names[:turn]:  # after another method runs measurably apart
                             t0 = time.perf_counter()
-                            fn(x)
+                            runs[k](x)
                             total[k] += time.perf_counter() - t0
                     best = {k: min(best[k], total[k]) for k in runs}
             report["sets"][name] = {

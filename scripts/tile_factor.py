@@ -1,9 +1,9 @@
 """How the tile planner's price of a tile pixel against a whole band's (:data:`cells.TILE_FACTOR`) changes routed
 time, on training photos only (never the validation sets): each factor's routed run of every frame, timed in turns
-with the heavy branch on the whole frame, at several tolerances.
+frame by frame with the heavy branch on the whole frame, at several tolerances.
 
 Frames: the first N photos of a training folder, as LR = bicubic ÷scale of the mod-cropped photo (what ``bench``
-feeds) and, with ``--native``, the photos as given (what ``upscale`` feeds).
+feeds; ``--downscales`` other divisors) and, with ``--native``, the photos as given (what ``upscale`` feeds).
 
     python scripts/tile_factor.py --factors 1 1.25 1.5 2 --tolerances default 0.1 0.2 --native --json out.json
 """
@@ -32,6 +32,9 @@ def main() -> int:
     ap.add_argument("--photos", type=Path, default=Path("../shared/data/train/BSD200"))
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--native", action="store_true", help="also the photos as given")
+    ap.add_argument("--downscales", type=int, nargs="+", default=None,
+                    help="LR frames at these divisors of the photos (default: the scale; 2 at x4 gives frames of "
+                         "SunHays80's LR size from BSD200)")
     ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
     ap.add_argument("--tolerances", nargs="+", default=["default"])
     ap.add_argument("--rounds", type=int, default=3)
@@ -42,7 +45,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     net = zoo.load(args.model, args.scale).net.eval()
     photos = [load_rgb(p) for p in sorted(args.photos.glob("*"))[: args.count]]
-    groups = {"lr": [make_pair(img, args.scale)[1] for img in photos]}
+    groups = {("lr" if d == args.scale else f"lr/{d}"): [make_pair(img, d)[1] for img in photos]
+              for d in (args.downscales or [args.scale])}
     if args.native:
         groups["native"] = photos
     saved = dict(cells.TILE_FACTOR)
@@ -58,20 +62,28 @@ def main() -> int:
                 flops: dict[float, float] = {}
                 with torch.inference_mode():
                     for r in range(args.rounds + 1):  # round 0 warms up
-                        for f in args.factors:
-                            cells.TILE_FACTOR["cpu"] = f
-                            s, used, whole = time.perf_counter(), 0, 0
-                            for x in xs:
+                        # frame by frame, every factor and the heavy branch in turns: this machine's drift
+                        # falls on all of them alike
+                        total = dict.fromkeys(args.factors, 0.0)
+                        used = dict.fromkeys(args.factors, 0)
+                        whole = dict.fromkeys(args.factors, 0)
+                        total_heavy = 0.0
+                        for i, x in enumerate(xs):
+                            turn = (i + r) % len(args.factors)  # each factor in every place of the turn alike
+                            for f in args.factors[turn:] + args.factors[:turn]:
+                                cells.TILE_FACTOR["cpu"] = f
+                                s = time.perf_counter()
                                 _, res = upscale_tensor(net, x, tolerance=t, step=args.step)
-                                used, whole = used + res.flops.used, whole + res.flops.whole
-                            if r:
-                                times[f].append(time.perf_counter() - s)
-                            flops[f] = used / whole
-                        s = time.perf_counter()
-                        for x in xs:
+                                total[f] += time.perf_counter() - s
+                                used[f], whole[f] = used[f] + res.flops.used, whole[f] + res.flops.whole
+                            s = time.perf_counter()
                             net.branches[2](x)
+                            total_heavy += time.perf_counter() - s
                         if r:
-                            heavy.append(time.perf_counter() - s)
+                            for f in args.factors:
+                                times[f].append(total[f])
+                            heavy.append(total_heavy)
+                        flops = {f: used[f] / whole[f] for f in args.factors}
                 h = statistics.median(heavy)
                 for f in args.factors:
                     row = {"frames": group, "tolerance": tol, "factor": f, "heavy_s": round(h, 3),
