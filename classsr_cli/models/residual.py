@@ -118,8 +118,8 @@ def tile_margins(halo: int, layers: int) -> list[int]:
 def expand_luma(dtype: torch.dtype) -> bool:
     """Whether a luma residual is best copied to R, G and B (``residual(..., expand=True)``) before it is added to
     a ``3*s*s``-channel frame: in 16-bit floats, whose adds on a channel slice of a channels-last tensor take
-    6-10x the copy and one add on this CPU; not in float32, where three adds of a slice beat the copy
-    (:meth:`ResidualSR.add_residual`; docs/experiments.md, "Changed: a luma residual added to each colour without
+    5-8x the copy and one add on this CPU; not in float32, where three adds of a slice beat the copy
+    (``scripts/luma_add_speed.py``; docs/experiments.md, "Changed: a luma residual added to each colour without
     its copy (twenty-second pass)")."""
     return dtype.itemsize < 4
 
@@ -201,7 +201,7 @@ class ResidualSR(nn.Module):
     def add_residual(y: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
         """``y += res`` in place and return ``y``: ``y`` ``(..., 3*s*s, h, w)`` on the LR grid, ``res`` a residual
         of ``3*s*s`` channels or a luma residual's ``s*s`` (the same step for R, G and B: three adds of a channel
-        slice, without :meth:`_colour`'s copy; in float32 3x faster channels-last than one broadcast add, in
+        slice, without :meth:`_colour`'s copy; in float32 2-3x faster channels-last than one broadcast add, in
         16-bit floats slower than the copy: see :func:`expand_luma`)."""
         n = res.shape[-3]
         if n == y.shape[-3]:
