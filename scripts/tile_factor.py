@@ -36,6 +36,8 @@ def main() -> int:
                     help="LR frames at these divisors of the photos (default: the scale; 2 at x4 gives frames of "
                          "SunHays80's LR size from BSD200)")
     ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
+    ap.add_argument("--call-pixels", type=int, nargs="+", default=None,
+                    help="also sweep the CPU's price of a call (cells.CALL_PIXELS; default: as it is)")
     ap.add_argument("--tolerances", nargs="+", default=["default"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -49,7 +51,8 @@ def main() -> int:
               for d in (args.downscales or [args.scale])}
     if args.native:
         groups["native"] = photos
-    saved = dict(cells.TILE_FACTOR)
+    saved, saved_calls = dict(cells.TILE_FACTOR), dict(cells.CALL_PIXELS)
+    settings = [(f, c) for f in args.factors for c in (args.call_pixels or [cells.CALL_PIXELS["cpu"]])]
     out: dict = {"model": args.model or "default", "scale": args.scale, "step": args.step, "photos": str(args.photos),
                  "count": len(photos), "threads": args.threads, "rows": []}
     try:
@@ -57,43 +60,44 @@ def main() -> int:
             xs = [torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).contiguous() for a in images]
             for tol in args.tolerances:
                 t = None if tol == "default" else float(tol)
-                times: dict[float, list[float]] = {f: [] for f in args.factors}
+                times: dict[tuple[float, int], list[float]] = {k: [] for k in settings}
                 heavy: list[float] = []
-                flops: dict[float, float] = {}
+                flops: dict[tuple[float, int], float] = {}
                 with torch.inference_mode():
                     for r in range(args.rounds + 1):  # round 0 warms up
                         # frame by frame, every factor and the heavy branch in turns: this machine's drift
                         # falls on all of them alike
-                        total = dict.fromkeys(args.factors, 0.0)
-                        used = dict.fromkeys(args.factors, 0)
-                        whole = dict.fromkeys(args.factors, 0)
+                        total = dict.fromkeys(settings, 0.0)
+                        used = dict.fromkeys(settings, 0)
+                        whole = dict.fromkeys(settings, 0)
                         total_heavy = 0.0
                         for i, x in enumerate(xs):
-                            turn = (i + r) % len(args.factors)  # each factor in every place of the turn alike
-                            for f in args.factors[turn:] + args.factors[:turn]:
-                                cells.TILE_FACTOR["cpu"] = f
+                            turn = (i + r) % len(settings)  # each setting in every place of the turn alike
+                            for k in settings[turn:] + settings[:turn]:
+                                cells.TILE_FACTOR["cpu"], cells.CALL_PIXELS["cpu"] = k
                                 s = time.perf_counter()
                                 _, res = upscale_tensor(net, x, tolerance=t, step=args.step)
-                                total[f] += time.perf_counter() - s
-                                used[f], whole[f] = used[f] + res.flops.used, whole[f] + res.flops.whole
+                                total[k] += time.perf_counter() - s
+                                used[k], whole[k] = used[k] + res.flops.used, whole[k] + res.flops.whole
                             s = time.perf_counter()
                             net.branches[2](x)
                             total_heavy += time.perf_counter() - s
                         if r:
-                            for f in args.factors:
-                                times[f].append(total[f])
+                            for k in settings:
+                                times[k].append(total[k])
                             heavy.append(total_heavy)
-                        flops = {f: used[f] / whole[f] for f in args.factors}
+                        flops = {k: used[k] / whole[k] for k in settings}
                 h = statistics.median(heavy)
-                for f in args.factors:
-                    row = {"frames": group, "tolerance": tol, "factor": f, "heavy_s": round(h, 3),
-                           "routed_s": round(statistics.median(times[f]), 3),
-                           "time_vs_heavy": round(statistics.median(times[f]) / h, 3),
-                           "flops_vs_heavy": round(flops[f], 3)}
+                for k in settings:
+                    row = {"frames": group, "tolerance": tol, "factor": k[0], "call_pixels": k[1],
+                           "heavy_s": round(h, 3), "routed_s": round(statistics.median(times[k]), 3),
+                           "time_vs_heavy": round(statistics.median(times[k]) / h, 3),
+                           "flops_vs_heavy": round(flops[k], 3)}
                     out["rows"].append(row)
                     sys.stderr.write(f"{row}\n")
     finally:
         cells.TILE_FACTOR.update(saved)
+        cells.CALL_PIXELS.update(saved_calls)
     text = json.dumps(out, indent=1)
     if args.json:
         args.json.write_text(text + "\n")
