@@ -92,18 +92,24 @@ def test_forced_heavy_cells_with_a_full_halo_equal_the_heavy_branch_on_the_frame
     assert torch.allclose(sr, want, atol=1e-5)  # all heavy: one band of the heavy branch, borders included
 
 
-def test_a_luma_branch_routes_as_cells_like_an_rgb_one() -> None:
-    """A model whose medium branch corrects luma alone: its routed cells (tiles and whole bands) are that
-    branch's output on the frame, and the FLOPs count its smaller output convolution."""
-    from dataclasses import replace
-
-    torch.manual_seed(6)
+def _luma_model(seed: int) -> tuple[ClassSRConfig, ClassSR]:
+    """A x2 residual model whose medium branch corrects luma alone, with random weights large enough to show."""
+    torch.manual_seed(seed)
     cfg = ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8, routing="deficit",
                         tolerance=1.0, luma=(False, True, False))
     m = build_model(cfg).eval()
     for p in m.parameters():
         torch.nn.init.normal_(p, std=0.3)
     assert isinstance(m, ClassSR)
+    return cfg, m
+
+
+def test_a_luma_branch_routes_as_cells_like_an_rgb_one() -> None:
+    """A model whose medium branch corrects luma alone: its routed cells (tiles and whole bands) are that
+    branch's output on the frame, and the FLOPs count its smaller output convolution."""
+    from dataclasses import replace
+
+    cfg, m = _luma_model(6)
     lr = torch.rand(1, 3, 40, 50)
     run = FrameRun(m, lr, router=Router(Forced(1)), halo=3, whole_bands=False)  # tiles
     (tiles,) = list(run)
@@ -128,13 +134,7 @@ def test_a_luma_base_and_luma_tiles_add_to_each_colour_in_float32_and_16_bit(dty
     from classsr_cli.models.residual import expand_luma
 
     assert expand_luma(dtype) == (dtype != torch.float32)
-    torch.manual_seed(8)
-    cfg = ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8, routing="deficit",
-                        tolerance=1.0, luma=(False, True, False))
-    m = build_model(cfg).eval()
-    for p in m.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    m = m.to(dtype)
+    m = _luma_model(8)[1].to(dtype)
     branches = list(m.branches)
     plan = plan_cells(112, 112, step=28, patch=32, halo=3)
     lr = torch.rand(1, 3, 112, 112)
