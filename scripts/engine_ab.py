@@ -53,14 +53,20 @@ def main() -> int:
     ap.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    got = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{args.ref}^{{commit}}"],
+                         capture_output=True, text=True)
+    if got.returncode:
+        sys.stderr.write(f"engine_ab: {args.ref!r} is not a commit of this repository\n")
+        return 2
+    commit = got.stdout.strip()
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
     path = args.model or zoo.choose_model(None, args.scale)
     new = zoo.load(str(path), args.scale, device=cpu, dtype=dtype).net
-    report: dict = {"ref": args.ref, "model": str(path), "precision": args.precision, "threads": args.threads, "rounds": args.rounds, "sets": {}}
+    report: dict = {"ref": args.ref, "commit": commit, "model": str(path), "precision": args.precision, "threads": args.threads, "rounds": args.rounds, "sets": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        export(args.ref, Path(tmp))
+        export(commit, Path(tmp))
         sys.path.insert(0, tmp)
         old_zoo = importlib.import_module(f"{OLD}.zoo")
         old_engine = importlib.import_module(f"{OLD}.engine")
