@@ -82,6 +82,8 @@ def test_alpha_is_kept_apart(tmp_path: Path, mode: str) -> None:
     assert pic.mode == mode and np.array_equal(pic.alpha, alpha)
     write_image(tmp_path / "b.png", pic)
     assert Image.open(tmp_path / "b.png").mode == mode
+    back = read_image(tmp_path / "b.png")
+    assert np.array_equal(back.pixels, pic.pixels) and np.array_equal(back.alpha, alpha)
 
 
 def test_opaque_alpha_is_dropped(tmp_path: Path) -> None:
@@ -248,16 +250,24 @@ def test_existing_output_refused_and_untouched(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]
 
 
-def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    """A disk that fills up half-way, in classsr's PNG writer and in Pillow's (every other format)."""
+    import classsr_cli.io.image as image_io
+
     def broken_save(self: Image.Image, fp: object, *args: object, **kwargs: object) -> None:
         Path(str(fp)).write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
+    def broken_chunk(tag: bytes, data: bytes) -> bytes:  # called once the PNG signature is on disk
+        raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(Image.Image, "save", broken_save)
+    monkeypatch.setattr(image_io, "_png_chunk", broken_chunk)
     from classsr_cli.errors import OutputError
 
     with pytest.raises(OutputError, match="No space left"):
-        write_image(tmp_path / "o.png", Picture(RGB))
+        write_image(tmp_path / f"o{suffix}", Picture(RGB))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -377,26 +387,38 @@ def test_failed_streamed_write_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def _zlib_level_class(path: Path) -> int:
-    """FLEVEL of the zlib stream in a PNG's first IDAT chunk: 0 fastest (level 0-1), 1 fast, 2 default (6), 3
-    best (7-9)."""
-    data = path.read_bytes()
-    at = data.index(b"IDAT") + 4
-    return data[at + 1] >> 6
+def _idat(path: Path) -> bytes:
+    """The zlib stream of a PNG: its IDAT chunks' data, in order."""
+    data, at, out = path.read_bytes(), 8, b""
+    while at < len(data):
+        n = int.from_bytes(data[at : at + 4], "big")
+        if data[at + 4 : at + 8] == b"IDAT":
+            out += data[at + 8 : at + 8 + n]
+        at += 12 + n
+    return out
 
 
-@pytest.mark.parametrize("bits", [8, 16])
-def test_every_png_writer_compresses_at_the_fast_level(tmp_path: Path, bits: int) -> None:
-    """Pillow's writer, the 16-bit one and the banded one all write PNG at ``PNG_LEVEL`` (1: zlib's fastest,
-    as OpenCV's ``imwrite``), and the pixels come back exactly."""
-    from classsr_cli.io.image import PNG_LEVEL, write_image_rows
+@pytest.mark.parametrize(("bits", "c"), [(8, 3), (16, 3), (8, 2), (16, 4)])
+def test_every_png_is_written_fast_and_up_filtered(tmp_path: Path, bits: int, c: int) -> None:
+    """Whole (:func:`write_image`) and in bands (:func:`write_image_rows`, no alpha), every PNG is compressed at
+    ``PNG_LEVEL`` (1: zlib's fastest, as OpenCV's ``imwrite``; the zlib header's FLEVEL field reads 0) and every
+    row Up-filtered (``PNG_FILTER``), and the pixels come back exactly."""
+    from classsr_cli.io.image import PNG_FILTER, PNG_LEVEL, write_image_rows
 
-    assert PNG_LEVEL == 1
+    assert (PNG_LEVEL, PNG_FILTER) == (1, 2)
     pixels = SMOOTH.astype(np.uint16) * 257 if bits == 16 else SMOOTH
+    colour, alpha = (pixels[..., : c - 1], pixels[..., -1]) if c in (2, 4) else (pixels, None)
     whole = tmp_path / "whole.png"
-    write_image(whole, Picture(pixels=pixels))
-    rows = tmp_path / "rows.png"
-    write_image_rows(rows, pixels.shape[:2], 3, pixels.dtype, [pixels[:20], pixels[20:]])
-    for path in (whole, rows):
-        assert _zlib_level_class(path) == 0
-        assert np.array_equal(read_image(path).pixels, pixels)
+    write_image(whole, Picture(pixels=colour, alpha=alpha))
+    paths = [whole]
+    if alpha is None:
+        paths.append(tmp_path / "rows.png")
+        write_image_rows(paths[-1], pixels.shape[:2], c, pixels.dtype, [pixels[:20], pixels[20:20], pixels[20:]])
+    h, w = pixels.shape[:2]
+    for path in paths:
+        stream = _idat(path)
+        assert stream[1] >> 6 == 0  # FLEVEL: 0 fastest (level 0-1), 1 fast, 2 default (6), 3 best (7-9)
+        rows = np.frombuffer(zlib.decompress(stream), np.uint8).reshape(h, 1 + w * c * bits // 8)
+        assert (rows[:, 0] == PNG_FILTER).all()
+        back = read_image(path)
+        assert np.array_equal(back.pixels, colour) and (alpha is None or np.array_equal(back.alpha, alpha))

@@ -15,7 +15,9 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 * A decompression-bomb guard refuses images above ``max_pixels`` before any pixel is decoded.
 
 Writing (:func:`write_image`) is atomic: a temporary file in the target folder, then a rename; an existing
-file is refused unless ``overwrite``. Every failure is a typed error that names the file.
+file is refused unless ``overwrite``. Every failure is a typed error that names the file. Every PNG goes through
+one writer of classsr's own (:func:`_png_writer`: Up filter, zlib level 1, about twice as fast as Pillow's at
+the same size); the other formats through Pillow (tifffile at 16 bits).
 :func:`write_image_rows` writes an image handed over in row bands, for outputs too large to hold whole: PNG is
 encoded as the rows arrive; the other formats collect the rows in a memory-mapped file beside the output first.
 """
@@ -69,11 +71,17 @@ WRITE_FORMATS = {
 _META_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")  # formats that hold ICC + EXIF
 _HIGH_BIT_FORMATS = ("PNG", "TIFF")
 _ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
-#: zlib level of every PNG written (Pillow's, the 16-bit and the banded writer): 1, the fastest, as OpenCV's
-#: ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of ``examples/lighthouse.jpg`` took
-#: 1.16 s to write at Pillow's default 6 and 0.36 s at 1, for a file 23 % larger (3.2 against 3.95 MB): at 6 the
-#: write took longer than the model (docs/experiments.md). Lossless either way.
+#: zlib level of every PNG written (:func:`_png_writer`): 1, the fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's
+#: writer) defaults to. A 4096x3072 ×4 output of ``examples/lighthouse.jpg`` took 1.16 s to write at Pillow's
+#: default 6 and 0.36 s at 1, for a file 23 % larger (3.2 against 3.95 MB): at 6 the write took longer than the
+#: model (docs/experiments.md). Lossless either way.
 PNG_LEVEL = 1
+#: PNG filter of every row (:func:`_png_writer`): 2, Up (each byte minus the byte above it). An upscaled image
+#: changes slowly from row to row, so one fixed filter compresses it as well as Pillow's choice per row among
+#: all five, in half the time: the ×4 output of ``examples/lighthouse.jpg`` 0.16 s and 3.87 MB against Pillow's
+#: 0.37 s and 3.95 MB at level 1; Sub, which the banded and 16-bit writers used before, 4.98 MB
+#: (``scripts/png_filters.py``, docs/experiments.md).
+PNG_FILTER = 2
 _ORIENTATION = 0x0112
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
@@ -455,9 +463,12 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bo
         notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
     icc = picture.icc if fmt in _META_FORMATS else None
     exif = _exif_for_output(picture.exif, pixels.shape[1], pixels.shape[0]) if fmt in _META_FORMATS else None
-    if pixels.dtype == np.uint16:
-        writer = _png16_writer if fmt == "PNG" else _tiff16_writer
-        _atomic_write(path, lambda tmp: writer(tmp, pixels, alpha, icc, exif), overwrite)
+    if fmt == "PNG":
+        arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
+        size, c = arr.shape[:2], arr.shape[2]
+        _atomic_write(path, lambda tmp: _png_writer(tmp, size, c, arr.dtype, _row_chunks(arr), icc, exif), overwrite)
+    elif pixels.dtype == np.uint16:
+        _atomic_write(path, lambda tmp: _tiff16_writer(tmp, pixels, alpha, icc, exif), overwrite)
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, icc, exif), overwrite)
     return notes
@@ -495,7 +506,7 @@ def _pil_write(
     arr = pixels[..., 0] if pixels.shape[2] == 1 else pixels
     im = Image.fromarray(np.ascontiguousarray(arr), "L" if arr.ndim == 2 else "RGB")
     if alpha is not None:
-        if im.mode == "L" and fmt in ("PNG", "TIFF"):
+        if im.mode == "L" and fmt == "TIFF":
             im = Image.merge("LA", (im, Image.fromarray(alpha, "L")))
         else:
             im = im.convert("RGB")
@@ -509,8 +520,6 @@ def _pil_write(
         options.update(quality=95, subsampling=0)
     elif fmt == "WEBP":
         options.update(quality=95, method=4)
-    elif fmt == "PNG":
-        options["compress_level"] = PNG_LEVEL
     elif fmt == "TIFF":
         options.update(compression="tiff_deflate")
         options.pop("exif", None)  # libtiff refuses the EXIF sub-IFDs ("Error setting from dictionary")
@@ -575,28 +584,6 @@ def _keep_strip_offsets(block: bytes, at: int, order: str, strips: tuple[int, ..
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-
-def _png16_writer(
-    tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None
-) -> None:
-    """A 16-bit PNG (gray, gray+alpha, RGB or RGBA), Sub-filtered, with iCCP and eXIf chunks."""
-    arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
-    h, w, c = arr.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
-    rows = np.ascontiguousarray(arr.astype(">u2")).view(np.uint8).reshape(h, w * c * 2)
-    bpp = 2 * c
-    data = np.empty((h, rows.shape[1] + 1), np.uint8)
-    data[:, 0] = 1  # Sub filter: each byte minus the byte one pixel to the left
-    data[:, 1 : 1 + bpp] = rows[:, :bpp]
-    data[:, 1 + bpp :] = rows[:, bpp:] - rows[:, :-bpp]
-    parts = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0))]
-    if icc:
-        parts.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
-    if exif:
-        parts.append(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
-    parts += [_png_chunk(b"IDAT", zlib.compress(data.tobytes(), PNG_LEVEL)), _png_chunk(b"IEND", b"")]
-    tmp.write_bytes(b"".join(parts))
 
 
 def _tiff16_writer(
@@ -696,41 +683,51 @@ def write_image_rows(
             raise ValueError(f"got {done} rows of {height}")
 
     if fmt == "PNG":
-        _atomic_write(path, lambda tmp: _png_rows_writer(tmp, size, channels, dtype, checked(), icc, exif), overwrite)
+        _atomic_write(path, lambda tmp: _png_writer(tmp, size, channels, dtype, checked(), icc, exif), overwrite)
     else:
         _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), icc, exif), overwrite)
     return notes
 
 
-def _png_rows_writer(
-    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterator[np.ndarray],
+def _png_writer(
+    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterable[np.ndarray],
     icc: bytes | None, exif: bytes | None,
 ) -> None:
-    """A PNG (8 or 16-bit, gray or RGB), Sub-filtered, compressed and written band by band."""
+    """Every PNG classsr writes (8 or 16-bit; gray, gray+alpha, RGB or RGBA), Up-filtered
+    (:data:`PNG_FILTER`), compressed at :data:`PNG_LEVEL` and written band by band as ``bands`` arrive."""
     height, width = size
     bits = 16 if dtype == np.uint16 else 8
-    bpp = c * bits // 8
+    row_bytes = width * c * bits // 8
+    above = np.zeros(row_bytes, np.uint8)  # the row above the first: zeros, as the PNG specification has it
     z = zlib.compressobj(PNG_LEVEL)
     with tmp.open("wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n")
-        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, {1: 0, 3: 2}[c], 0, 0, 0)))
+        colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, colour_type, 0, 0, 0)))
         if icc:
             f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
         if exif:
             f.write(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
-
         for rows in bands:
+            if not rows.shape[0]:
+                continue
             raw = np.ascontiguousarray(rows.astype(">u2") if bits == 16 else rows).view(np.uint8)
-            raw = raw.reshape(rows.shape[0], width * bpp)
-            data = np.empty((raw.shape[0], raw.shape[1] + 1), np.uint8)
-            data[:, 0] = 1  # Sub filter
-            data[:, 1 : 1 + bpp] = raw[:, :bpp]
-            np.subtract(raw[:, bpp:], raw[:, :-bpp], out=data[:, 1 + bpp :])
-            chunk = z.compress(data.tobytes())
+            raw = raw.reshape(rows.shape[0], row_bytes)
+            data = np.empty((raw.shape[0], row_bytes + 1), np.uint8)
+            data[:, 0] = PNG_FILTER
+            np.subtract(raw[0], above, out=data[0, 1:])  # bytes wrap modulo 256, as the filter is defined
+            np.subtract(raw[1:], raw[:-1], out=data[1:, 1:])
+            above = raw[-1].copy()
+            chunk = z.compress(data.data)  # the buffer itself, no copy
             if chunk:
                 f.write(_png_chunk(b"IDAT", chunk))
         f.write(_png_chunk(b"IDAT", z.flush()))
         f.write(_png_chunk(b"IEND", b""))
+
+
+def _row_chunks(arr: np.ndarray, rows: int = 256) -> Iterator[np.ndarray]:
+    """``arr`` as bands of ``rows`` rows: what :func:`_png_writer` filters at a time (bounded scratch memory)."""
+    return (arr[i : i + rows] for i in range(0, arr.shape[0], rows))
 
 
 def _mapped_writer(
