@@ -13,6 +13,7 @@ import io
 import json
 import statistics
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Callable
@@ -69,6 +70,7 @@ def main() -> int:
     up = Upscaler(zoo.load(None, args.scale, device="cpu", dtype=torch.float32).net)
     report: dict = {"scale": args.scale, "threads": args.threads, "rounds": args.rounds, "level": PNG_LEVEL,
                     "torch": torch.__version__, "inputs": []}
+    tmp = Path(tempfile.mkdtemp(prefix="png_filters_"))
     for path in args.inputs:
         pixels = up.upscale_array(read_image(path).pixels).pixels
         ways: dict[str, Callable[[], bytes]] = {}
@@ -90,11 +92,11 @@ def main() -> int:
                 times[name].append(time.perf_counter() - t)
                 sizes[name] = len(data)
         for name in FILTERS:  # each fixed filter decodes to the same pixels
-            check = Path(f"/tmp/png_filters_{name}.png")
+            check = tmp / f"{name}.png"
             check.write_bytes(ways[name]())
             assert np.array_equal(read_image(check).pixels, pixels), name
             check.unlink()
-        shipped = Path("/tmp/png_filters_shipped.png")  # the writer classsr ships
+        shipped = tmp / "shipped.png"  # the writer classsr ships
         t = time.perf_counter()
         write_image(shipped, Picture(pixels), overwrite=True)
         row = {"input": str(path), "output": list(pixels.shape), "shipped_writer_s": round(time.perf_counter() - t, 3),
@@ -104,6 +106,7 @@ def main() -> int:
         shipped.unlink()
         report["inputs"].append(row)
         sys.stderr.write(f"{row}\n")
+    tmp.rmdir()
     sys.stdout.write(json.dumps(report, indent=1) + "\n")
     return 0
 
