@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -398,14 +399,22 @@ def _idat(path: Path) -> bytes:
     return out
 
 
+@pytest.mark.parametrize("deflate", ["isal", "zlib"])
 @pytest.mark.parametrize(("bits", "c"), [(8, 3), (16, 3), (8, 2), (16, 4)])
-def test_every_png_is_written_fast_and_up_filtered(tmp_path: Path, bits: int, c: int) -> None:
+def test_every_png_is_written_fast_and_up_filtered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bits: int, c: int, deflate: str
+) -> None:
     """Whole (:func:`write_image`) and in bands (:func:`write_image_rows`, no alpha), every PNG is compressed at
-    ``PNG_LEVEL`` (1: zlib's fastest, as OpenCV's ``imwrite``; the zlib header's FLEVEL field reads 0) and every
-    row Up-filtered (``PNG_FILTER``), and the pixels come back exactly."""
+    ``PNG_LEVEL`` 1 by ISA-L where ``isal`` is installed (its zlib header's FLEVEL field reads 1, "fast") and by
+    zlib where it is not (FLEVEL 0, "fastest", as OpenCV's ``imwrite``), every row Up-filtered (``PNG_FILTER``),
+    and the pixels come back exactly (through Pillow and pypng, which decode with zlib)."""
     from classsr_cli.io.image import PNG_FILTER, PNG_LEVEL, write_image_rows
 
     assert (PNG_LEVEL, PNG_FILTER) == (1, 2)
+    if deflate == "isal":
+        pytest.importorskip("isal")
+    else:
+        monkeypatch.setitem(sys.modules, "isal", None)  # as where it has no wheel: the import fails
     pixels = SMOOTH.astype(np.uint16) * 257 if bits == 16 else SMOOTH
     colour, alpha = (pixels[..., : c - 1], pixels[..., -1]) if c in (2, 4) else (pixels, None)
     whole = tmp_path / "whole.png"
@@ -417,7 +426,7 @@ def test_every_png_is_written_fast_and_up_filtered(tmp_path: Path, bits: int, c:
     h, w = pixels.shape[:2]
     for path in paths:
         stream = _idat(path)
-        assert stream[1] >> 6 == 0  # FLEVEL: 0 fastest (level 0-1), 1 fast, 2 default (6), 3 best (7-9)
+        assert stream[1] >> 6 == {"isal": 1, "zlib": 0}[deflate]  # FLEVEL: 0 fastest, 1 fast, 2 default, 3 best
         rows = np.frombuffer(zlib.decompress(stream), np.uint8).reshape(h, 1 + w * c * bits // 8)
         assert (rows[:, 0] == PNG_FILTER).all()
         back = read_image(path)

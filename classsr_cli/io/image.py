@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -699,7 +700,7 @@ def _png_writer(
     bits = 16 if dtype == np.uint16 else 8
     row_bytes = width * c * bits // 8
     above = np.zeros(row_bytes, np.uint8)  # the row above the first: zeros, as the PNG specification has it
-    z = zlib.compressobj(PNG_LEVEL)
+    z = _deflater()
     with tmp.open("wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n")
         colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
@@ -723,6 +724,17 @@ def _png_writer(
                 f.write(_png_chunk(b"IDAT", chunk))
         f.write(_png_chunk(b"IDAT", z.flush()))
         f.write(_png_chunk(b"IEND", b""))
+
+
+def _deflater() -> Any:
+    """A streaming deflate compressor (``compress``, ``flush``) at :data:`PNG_LEVEL` for PNG data: ISA-L's
+    (``isal``, a dependency where it has wheels: x86-64 and ARM64), else zlib's. Both write zlib streams that
+    any PNG reader decodes; ISA-L's is 5-8x faster than zlib's at level 1, and smaller (docs/experiments.md)."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib.compressobj(PNG_LEVEL)
+    return isal_zlib.compressobj(PNG_LEVEL)
 
 
 def _row_chunks(arr: np.ndarray, rows: int = 256) -> Iterator[np.ndarray]:
