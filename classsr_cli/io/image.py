@@ -16,8 +16,8 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 
 Writing (:func:`write_image`) is atomic: a temporary file in the target folder, then a rename; an existing
 file is refused unless ``overwrite``. Every failure is a typed error that names the file. Every PNG goes through
-one writer of classsr's own (:func:`_png_writer`: Up filter, zlib level 1, about twice as fast as Pillow's at
-the same size); the other formats through Pillow (tifffile at 16 bits).
+one writer of classsr's own (:func:`_png_writer`: Up filter, ISA-L's deflate at level 1, several times faster
+than Pillow's at a smaller size); the other formats through Pillow (tifffile at 16 bits).
 :func:`write_image_rows` writes an image handed over in row bands, for outputs too large to hold whole: PNG is
 encoded as the rows arrive; the other formats collect the rows in a memory-mapped file beside the output first.
 """
@@ -72,10 +72,10 @@ WRITE_FORMATS = {
 _META_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")  # formats that hold ICC + EXIF
 _HIGH_BIT_FORMATS = ("PNG", "TIFF")
 _ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
-#: zlib level of every PNG written (:func:`_png_writer`): 1, the fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's
-#: writer) defaults to. A 4096x3072 ×4 output of ``examples/lighthouse.jpg`` took 1.16 s to write at Pillow's
-#: default 6 and 0.36 s at 1, for a file 23 % larger (3.2 against 3.95 MB): at 6 the write took longer than the
-#: model (docs/experiments.md). Lossless either way.
+#: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
+#: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
+#: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
+#: 23 % larger (3.2 against 3.95 MB): at 6 the write took longer than the model (docs/experiments.md). Lossless.
 PNG_LEVEL = 1
 #: PNG filter of every row (:func:`_png_writer`): 2, Up (each byte minus the byte above it). An upscaled image
 #: changes slowly from row to row, so one fixed filter compresses it as well as Pillow's choice per row among
@@ -729,7 +729,7 @@ def _png_writer(
 def _deflater() -> Any:
     """A streaming deflate compressor (``compress``, ``flush``) at :data:`PNG_LEVEL` for PNG data: ISA-L's
     (``isal``, a dependency where it has wheels: x86-64 and ARM64), else zlib's. Both write zlib streams that
-    any PNG reader decodes; ISA-L's is 5-8x faster than zlib's at level 1, and smaller (docs/experiments.md)."""
+    any PNG reader decodes; ISA-L's is 3-4x faster than zlib's at level 1, and smaller (docs/experiments.md)."""
     try:
         from isal import isal_zlib
     except ImportError:
