@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import (
+    BAND_BYTES,
     BAND_PATCHES,
     DEFAULT_STEP,
     Argmax,
@@ -88,18 +89,27 @@ class Upscaled:
 class PixelRun:
     """Iterate the quantised output rows ``(n, W_out, C)`` of one picture, top to bottom (see
     :meth:`Upscaler.run`); after the last, :attr:`route` says what routing did and :attr:`model_seconds` how
-    long the engine took (device synchronised; without resizing, quantising or the consumer's time)."""
+    long the engine took (device synchronised; without resizing, quantising or the consumer's time).
+
+    At the model's own scale on the CPU a large frame comes in bands of about :data:`BAND_BYTES` of float output
+    even when not ``banded`` (``FrameRun(band_bytes=...)``): the frame-sized float output is never allocated.
+    ``into``: an ``(H_out, W_out, C)`` array the rows are quantised into (each band yielded as a view of it)."""
 
     def __init__(
         self, up: Upscaler, pixels: np.ndarray, router: Router, banded: bool,
-        progress: Callable[[int, int], None] | None,
+        progress: Callable[[int, int], None] | None, into: np.ndarray | None = None,
     ) -> None:
         if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16):
             raise ValueError(f"expected (H, W, 1|3) uint8/uint16 pixels, got {pixels.shape} {pixels.dtype}")
         if banded and up.resampled:
             raise ValueError("banded runs are at the model's own scale only")
-        self.up, self.pixels, self.router, self.progress = up, pixels, router, progress
+        if into is not None and (into.shape != (*up.output_size(*pixels.shape[:2]), pixels.shape[2])
+                                 or into.dtype != pixels.dtype or not into.flags.c_contiguous):
+            raise ValueError(f"into must be a C-contiguous {pixels.dtype} array of the output's shape, got "
+                             f"{into.shape} {into.dtype}")
+        self.up, self.pixels, self.router, self.progress, self.into = up, pixels, router, progress, into
         self.band_patches = BAND_PATCHES if banded else None
+        self.band_bytes = BAND_BYTES if up.device.type == "cpu" and not up.resampled else None
         self.model_seconds = 0.0
         self.frame: FrameRun | None = None
 
@@ -117,10 +127,12 @@ class PixelRun:
         if c == 1:
             x = x.expand(1, 3, h, w)
         self.frame = FrameRun(
-            up.model, x, router=self.router, step=up.step, band_patches=self.band_patches, progress=self.progress
+            up.model, x, router=self.router, step=up.step, band_patches=self.band_patches, band_bytes=self.band_bytes,
+            progress=self.progress,
         )
         size = up.output_size(h, w)
         bands = iter(self.frame)
+        done = 0
         while True:
             t = time.perf_counter()
             band = next(bands, None)
@@ -133,7 +145,10 @@ class PixelRun:
                 sr = _resize(sr, size)
             if c == 1:
                 sr = _luma(sr)
-            yield _quantise(sr[0].permute(1, 2, 0), top, pixels.dtype, inplace=True)  # nothing reads the band after
+            dst = None if self.into is None else self.into[done : done + sr.shape[2]]
+            rows = _quantise(sr[0].permute(1, 2, 0), top, pixels.dtype, inplace=True, out=dst)  # nothing reads sr after
+            done += rows.shape[0]
+            yield rows
 
 
 class Upscaler:
@@ -213,8 +228,9 @@ class Upscaler:
     def run(
         self, pixels: np.ndarray, *, router: Router | None = None, banded: bool = False, progress: Callable[[int, int], None] | None = None
     ) -> PixelRun:
-        """The output rows of ``(H, W, C)`` uint8/uint16 pixels (``C`` = 1 or 3), as an iterator: one band
-        (the whole frame) unless ``banded`` (native scale only). ``router`` defaults to :meth:`router`."""
+        """The output rows of ``(H, W, C)`` uint8/uint16 pixels (``C`` = 1 or 3), as an iterator of bands: the
+        whole frame in one unless ``banded`` (native scale only; about :data:`BAND_PATCHES` patches a band) or the
+        frame is large (:class:`PixelRun`). ``router`` defaults to :meth:`router`."""
         return PixelRun(self, pixels, router or self.router(), banded, progress)
 
     def upscale_array(
@@ -222,8 +238,10 @@ class Upscaler:
         progress: Callable[[int, int], None] | None = None,
     ) -> Upscaled:
         """Upscale ``(H, W, C)`` uint8/uint16 pixels and an optional ``(H, W)`` alpha, whole."""
-        run = self.run(pixels, router=router, progress=progress)
-        (out,) = list(run)
+        out = np.empty((*self.output_size(*pixels.shape[:2]), pixels.shape[2]), pixels.dtype)
+        run = PixelRun(self, pixels, router or self.router(), False, progress, into=out)
+        for _ in run:  # the bands land in out
+            pass
         a = None if alpha is None else self._upscale_alpha(alpha, self.output_size(*pixels.shape[:2]))
         return Upscaled(out, a, run.route, run.model_seconds)
 
@@ -269,14 +287,24 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return y.to(x.device)
 
 
-def _quantise(x: torch.Tensor, top: float, dtype: np.dtype[Any] | type, *, inplace: bool = False) -> np.ndarray:
+def _quantise(
+    x: torch.Tensor, top: float, dtype: np.dtype[Any] | type, *, inplace: bool = False, out: np.ndarray | None = None
+) -> np.ndarray:
     """Float in [0, 1] -> rounded integers (on the device), then to numpy ``dtype``; C-contiguous whatever the
     strides of ``x`` (an HWC view of a CHW frame is transposed in the conversion pass, not in a copy after it).
     ``inplace``: ``x`` is scratch (nothing reads it after), so the scaling reuses its memory instead of a frame-sized
-    buffer: about 40 ms less for a 4096x3200 output on this 2-core CPU (docs/experiments.md)."""
+    buffer: about 40 ms less for a 4096x3200 output on this 2-core CPU (docs/experiments.md). ``out``: a
+    C-contiguous array of ``x``'s shape and ``dtype`` to write into (8 bits on the CPU: directly), returned."""
     q = (x.mul_(top) if inplace else x.mul(top)).clamp_(0, top).round_()  # = round(clamp(x, 0, 1) * top)
-    out = torch.empty(q.shape, dtype=torch.uint8 if top == 255 else torch.int32, device=q.device)
-    return out.copy_(q).cpu().numpy().astype(dtype, copy=False)
+    if out is not None and top == 255 and q.device.type == "cpu":
+        torch.from_numpy(out).copy_(q)
+        return out
+    got = torch.empty(q.shape, dtype=torch.uint8 if top == 255 else torch.int32, device=q.device)
+    arr = got.copy_(q).cpu().numpy().astype(dtype, copy=False)
+    if out is None:
+        return arr
+    out[...] = arr
+    return out
 
 
 @dataclass

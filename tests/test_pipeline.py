@@ -1,8 +1,11 @@
-"""The image pipeline's conversion of model output to integer pixels."""
+"""The image pipeline: model output to integer pixels, and large frames in bands."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 import torch
 
 from classsr_cli.pipeline import _quantise
@@ -25,3 +28,46 @@ def test_quantise_in_place_gives_the_same_pixels_and_only_then_reuses_its_input(
             assert out.dtype == dtype and out.shape == (9, 11, 3) and out.flags.c_contiguous
             assert np.abs(out.astype(np.int64) - want.astype(np.int64)).max() <= 1  # float32 rounding of * top
         assert np.array_equal(got, got_inplace)
+
+
+def test_quantise_into_an_array_writes_the_same_pixels_there() -> None:
+    """``out``: the pixels land in the given array (8 bits directly, 16 through a copy), which is returned."""
+    torch.manual_seed(9)
+    frame = torch.rand(3, 5, 7) * 1.4 - 0.2
+    for top, dtype in ((255.0, np.uint8), (65535.0, np.uint16)):
+        want = _quantise(frame.clone().permute(1, 2, 0), top, dtype)
+        dst = np.zeros((2, 5, 7, 3), dtype)
+        got = _quantise(frame.clone().permute(1, 2, 0), top, dtype, inplace=True, out=dst[1])
+        assert np.shares_memory(got, dst) and np.array_equal(dst[1], want) and not dst[0].any()
+
+
+def _residual_upscaler(scale: float | None = None) -> Any:
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+    from classsr_cli.pipeline import Upscaler
+
+    torch.manual_seed(5)
+    model = build_model(ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8,
+                                      routing="deficit", tolerance=1.0)).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return Upscaler(model, scale=scale)
+
+
+def test_large_frames_run_in_bands_that_upscale_array_assembles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU a frame whose float output passes twice ``BAND_BYTES`` comes in bands even when not asked to
+    stream (``FrameRun(band_bytes=...)``); ``upscale_array`` quantises them into one array: the pixels of the
+    bands, in order. A frame resampled to a smaller scale stays whole (the resize needs it)."""
+    import classsr_cli.pipeline as pipeline
+
+    pixels = np.random.default_rng(3).integers(0, 256, (150, 61, 3), dtype=np.uint8)
+    up = _residual_upscaler()
+    assert len(list(up.run(pixels))) == 1  # 6 cell rows of a small frame: one band at the real budget
+    monkeypatch.setattr(pipeline, "BAND_BYTES", 3 * 2 * 2 * 4 * 28 * 61)  # one cell row's float output, x2
+    bands = list(up.run(pixels))
+    assert [b.shape[0] for b in bands] == [224, 76]  # 1 row, rounded up to a block of 4 cell rows
+    got = up.upscale_array(pixels)
+    assert got.pixels.shape == (300, 122, 3) and np.array_equal(got.pixels, np.concatenate(bands))
+    assert len(list(_residual_upscaler(scale=1.5).run(pixels))) == 1
+    with pytest.raises(ValueError, match="into"):
+        pipeline.PixelRun(up, pixels, up.router(), False, None, into=np.empty((300, 121, 3), np.uint8))

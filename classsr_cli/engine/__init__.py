@@ -18,7 +18,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from classsr_cli.engine.defaults import BAND_PATCHES, DEFAULT_BATCH, DEFAULT_BLEND, DEFAULT_STEP, PATCH
+from classsr_cli.engine.defaults import (
+    BAND_BYTES,
+    BAND_PATCHES,
+    DEFAULT_BATCH,
+    DEFAULT_BLEND,
+    DEFAULT_STEP,
+    PATCH,
+)
 
 if TYPE_CHECKING:
     from classsr_cli.engine.bands import Band, FrameRun, RouteResult, check_step, upscale_tensor
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
     from classsr_cli.engine.router import Argmax, Forced, Hysteresis, Reuse, Router, RouteStats
 
 __all__ = [
+    "BAND_BYTES",
     "BAND_PATCHES",
     "DEFAULT_BATCH",
     "DEFAULT_BLEND",

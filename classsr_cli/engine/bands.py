@@ -35,6 +35,7 @@ from classsr_cli.engine.cells import (
     unit_flops,
 )
 from classsr_cli.engine.defaults import (
+    BAND_BYTES,
     BAND_PATCHES,
     DEFAULT_BATCH,
     DEFAULT_BLEND,
@@ -162,6 +163,10 @@ class FrameRun:
         blend: stitch mode.
         band_patches: about this many patches per band; ``None`` (with ``band_rows`` ``None``): the whole frame.
         band_rows: patch rows per band (overrides ``band_patches``).
+        band_bytes: cell execution: bands of at most about this many bytes of HR output (whole blocks of cell
+            rows, capping ``band_patches`` and ``band_rows``), where the whole frame's output would exceed twice
+            that (:data:`~classsr_cli.engine.defaults.BAND_BYTES`; ``None``: no cap). For a consumer that takes
+            the frame band by band: its bands are recycled instead of one frame-sized set of buffers.
         halo: cell execution (:mod:`~classsr_cli.engine.cells`): LR pixels of context around each cell; ``None``:
             the branches' receptive radius, so that every cell is exactly its branch's output on the padded frame.
         block: cell execution: cells per side of a block the planner may compute whole (1: never).
@@ -185,6 +190,7 @@ class FrameRun:
         blend: str = DEFAULT_BLEND,
         band_patches: int | None = None,
         band_rows: int | None = None,
+        band_bytes: int | None = None,
         halo: int | None = None,
         block: int = DEFAULT_BLOCK,
         whole_bands: bool = True,
@@ -203,7 +209,7 @@ class FrameRun:
             self.grid = TileGrid(lr.shape[2], lr.shape[3], step, step, self.cells.rows, self.cells.cols)
         else:
             self.grid = plan_grid(lr.shape[2], lr.shape[3], model.cfg.patch, step)
-        self.band_rows, self.band_patches = band_rows, band_patches
+        self.band_rows, self.band_patches, self.band_bytes = band_rows, band_patches, band_bytes
         self.whole_bands = whole_bands
         carry = math.ceil(self.grid.patch / step) - 1  # patch rows that also cover the next band's first rows
         if band_rows is None and band_patches is None:
@@ -271,6 +277,8 @@ class FrameRun:
         per_band = plan.padded_rows
         if self.band_rows is not None or self.band_patches is not None:
             per_band = max(1, self.band_rows or math.ceil((self.band_patches or BAND_PATCHES) / plan.cols))
+        if self.band_bytes is not None:
+            per_band = min(per_band, memory_rows(plan, s, _itemsize(model), self.band_bytes))
         per_band = -(-per_band // plan.block) * plan.block  # whole blocks of rows
         router.start(plan.rows * plan.cols, self.lr.device)
         branches = [b for b in model.branches if isinstance(b, ResidualSR)]
@@ -319,6 +327,15 @@ class FrameRun:
         return lambda n, _m: progress(offset + n, total)
 
 
+def memory_rows(plan: CellPlan, scale: int, itemsize: int, budget: int = BAND_BYTES) -> int:
+    """Cell rows per band for :class:`FrameRun` ``band_bytes``: all of them when the frame's HR output (3 colours
+    of ``itemsize`` bytes) is at most ``2 * budget`` bytes, else as many as ``budget`` holds (at least one)."""
+    row_bytes = 3 * scale * scale * itemsize * plan.step * plan.width
+    if row_bytes * plan.rows <= 2 * budget:
+        return plan.padded_rows
+    return max(1, budget // row_bytes)
+
+
 def cell_path(model: ClassSR, router: Router, step: int) -> bool:
     """Whether a frame runs as cells: a residual-family model, routed by its classifier's decision (or a forced
     branch) without reuse, at a step cells can use (a multiple of 4 differing from the patch by an even number)."""
@@ -329,6 +346,10 @@ def cell_path(model: ClassSR, router: Router, step: int) -> bool:
 
 def _dtype(model: ClassSR) -> torch.dtype:
     return next(model.parameters()).dtype
+
+
+def _itemsize(model: ClassSR) -> int:
+    return torch.empty((), dtype=_dtype(model)).element_size()
 
 
 def _route_result(

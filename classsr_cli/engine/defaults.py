@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BAND_PATCHES", "DEFAULT_BATCH", "DEFAULT_BLEND", "DEFAULT_BLOCK", "DEFAULT_STEP", "PATCH"]
+__all__ = ["BAND_BYTES", "BAND_PATCHES", "DEFAULT_BATCH", "DEFAULT_BLEND", "DEFAULT_BLOCK", "DEFAULT_STEP", "PATCH"]
 
 #: Side of an LR patch (the classifier's input).
 PATCH = 32
@@ -19,3 +19,10 @@ DEFAULT_BLEND = "crop"
 DEFAULT_BLOCK = 4
 #: Patches per band when banding (about 0.6 MB of float32 working memory each at x4).
 BAND_PATCHES = 512
+#: Cell execution on the CPU, for a consumer that takes a frame band by band (``FrameRun(band_bytes=...)``): a frame
+#: whose HR float output would exceed twice this many bytes runs in bands of about this size (whole blocks of
+#: cell rows), and no frame-sized float output is allocated. Chosen on training photos tiled 2x2 and 3x3 and
+#: ``examples/lighthouse.jpg`` (481x321 training photos, 28 MiB of x4 output, were fastest whole); end to end,
+#: ``classsr upscale`` of ten SunHays80 photos as given x4 took 2.89-3.02 s against 3.55-3.63 s whole
+#: (docs/experiments.md, "Changed: large photos in bands of 16 MiB on the CPU").
+BAND_BYTES = 16 << 20
