@@ -131,6 +131,60 @@ def test_16_bit_png_from_pypng(tmp_path: Path) -> None:
     assert pic.bits == 16 and np.array_equal(pic.pixels, arr)
 
 
+@pytest.mark.parametrize("interlace", [False, True])
+@pytest.mark.parametrize(("c", "mode"), [(1, "L;16"), (2, "LA;16"), (3, "RGB;16"), (4, "RGBA;16")])
+def test_16_bit_png_is_decoded_by_ffmpeg_as_pypng_decodes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c: int, mode: str, interlace: bool
+) -> None:
+    """Every 16-bit colour type, plain and interlaced (pypng's own files, filter by filter as pypng writes them):
+    the bundled ffmpeg gives pypng's pixels; without ffmpeg, pypng itself reads them."""
+    import png
+
+    import classsr_cli.io.image as image_io
+    import classsr_cli.io.video as video_io
+    from classsr_cli.errors import VideoError
+
+    arr = RNG.integers(0, 65536, (7, 9, c), dtype=np.uint16)
+    with (tmp_path / "p.png").open("wb") as f:
+        png.Writer(9, 7, greyscale=c < 3, alpha=c in (2, 4), bitdepth=16, interlace=interlace).write(
+            f, arr.reshape(7, 9 * c).tolist())
+    colour, alpha = (arr[..., :-1], arr[..., -1]) if c in (2, 4) else (arr, None)
+    calls: list[object] = []
+    run = image_io.subprocess.run
+    monkeypatch.setattr(image_io.subprocess, "run", lambda *a, **k: calls.append(a) or run(*a, **k))
+    got = read_image(tmp_path / "p.png")
+    assert calls and got.bits == 16 and np.array_equal(got.pixels, colour)
+    assert (got.alpha is None) == (alpha is None) and (alpha is None or np.array_equal(got.alpha, alpha))
+
+    def no_ffmpeg() -> str:
+        raise VideoError("no ffmpeg binary")
+
+    monkeypatch.setattr(video_io, "ffmpeg_exe", no_ffmpeg)
+    calls.clear()
+    again = read_image(tmp_path / "p.png")
+    assert not calls and np.array_equal(again.pixels, got.pixels)
+
+
+def test_16_bit_png_with_a_colour_key_goes_to_pypng(tmp_path: Path) -> None:
+    """A tRNS colour key becomes alpha (pypng's reading), and a truncated 16-bit PNG is one error naming it."""
+    import png
+
+    arr = RNG.integers(0, 65536, (6, 5, 3), dtype=np.uint16)
+    arr[0, 0] = (1, 2, 3)
+    keyed = png.Writer(5, 6, greyscale=False, bitdepth=16, transparent=(1, 2, 3))
+    with (tmp_path / "k.png").open("wb") as f:
+        keyed.write(f, arr.reshape(6, 15).tolist())
+    pic = read_image(tmp_path / "k.png")
+    assert np.array_equal(pic.pixels, arr) and pic.alpha is not None
+    assert pic.alpha[0, 0] == 0 and pic.alpha[1:].min() == 65535
+    good = tmp_path / "g.png"
+    png.from_array(arr.reshape(6, 15).tolist(), "RGB;16").save(str(good))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[:-30])
+    with pytest.raises(InputError, match=r"cut\.png"):
+        read_image(cut)
+
+
 def test_16_bit_to_8_bit_format_is_noted(tmp_path: Path) -> None:
     arr = np.full((4, 4, 3), 65535, np.uint16)
     notes = write_image(tmp_path / "o.jpg", Picture(arr))
