@@ -294,11 +294,16 @@ def _quantise(
     strides of ``x`` (an HWC view of a CHW frame is transposed in the conversion pass, not in a copy after it).
     ``inplace``: ``x`` is scratch (nothing reads it after), so the scaling reuses its memory instead of a frame-sized
     buffer: about 40 ms less for a 4096x3200 output on this 2-core CPU (docs/experiments.md). ``out``: a
-    C-contiguous array of ``x``'s shape and ``dtype`` to write into (8 bits on the CPU: directly), returned."""
+    C-contiguous array of ``x``'s shape and ``dtype`` to write into, returned. On the CPU the rounded values are
+    copied into the array in one pass, 16-bit too (not through int32 and a second copy)."""
     q = (x.mul_(top) if inplace else x.mul(top)).clamp_(0, top).round_()  # = round(clamp(x, 0, 1) * top)
-    if out is not None and top == 255 and q.device.type == "cpu":
-        torch.from_numpy(out).copy_(q)
-        return out
+    if q.device.type == "cpu":
+        dst = np.empty(q.shape, dtype) if out is None else out
+        try:
+            torch.from_numpy(dst).copy_(q)  # one pass, into the array itself
+            return dst
+        except (RuntimeError, TypeError):  # a torch that cannot copy into uint16 (before 2.3): through int32
+            pass
     got = torch.empty(q.shape, dtype=torch.uint8 if top == 255 else torch.int32, device=q.device)
     arr = got.copy_(q).cpu().numpy().astype(dtype, copy=False)
     if out is None:

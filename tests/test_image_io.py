@@ -485,3 +485,33 @@ def test_every_png_is_written_fast_and_up_filtered(
         assert (rows[:, 0] == PNG_FILTER).all()
         back = read_image(path)
         assert np.array_equal(back.pixels, colour) and (alpha is None or np.array_equal(back.alpha, alpha))
+
+
+@pytest.mark.parametrize(("bits", "c"), [(8, 3), (16, 3), (8, 2), (16, 1)])
+def test_every_tiff_is_written_by_tifffile_with_the_predictor(tmp_path: Path, bits: int, c: int) -> None:
+    """Whole and in bands, 8 and 16 bits, with and without alpha: one TIFF writer (tifffile), deflate with the
+    horizontal predictor in strips of 64 rows, the pixels back exactly through tifffile and Pillow (8-bit)."""
+    import tifffile
+
+    from classsr_cli.io.image import write_image_rows
+
+    tall = np.concatenate([SMOOTH, SMOOTH[::-1], SMOOTH])  # 96 rows: two strips
+    pixels = tall.astype(np.uint16) * 257 if bits == 16 else tall
+    colour, alpha = (pixels[..., :1], pixels[..., 2]) if c == 2 else (pixels[..., :c], None)
+    write_image(tmp_path / "whole.tif", Picture(pixels=colour, alpha=alpha))
+    paths = [tmp_path / "whole.tif"]
+    if alpha is None:
+        paths.append(tmp_path / "rows.tif")
+        write_image_rows(paths[-1], pixels.shape[:2], c, pixels.dtype, [colour[:20], colour[20:]])
+    for path in paths:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            assert page.compression in (tifffile.COMPRESSION.ADOBE_DEFLATE, tifffile.COMPRESSION.DEFLATE)
+            assert page.predictor == tifffile.PREDICTOR.HORIZONTAL and page.rowsperstrip == 64
+            assert len(page.dataoffsets) == 2
+        back = read_image(path)
+        assert np.array_equal(back.pixels, colour) and (alpha is None or np.array_equal(back.alpha, alpha))
+        if bits == 8:
+            with Image.open(path) as im:
+                assert np.array_equal(np.asarray(im.convert("RGB" if c == 3 else "LA" if c == 2 else "L")).reshape(
+                    *pixels.shape[:2], -1)[..., : colour.shape[2]], colour)

@@ -84,6 +84,8 @@ PNG_LEVEL = 1
 #: 0.37 s and 3.95 MB at level 1; Sub, which the banded and 16-bit writers used before, 4.98 MB
 #: (``scripts/png_filters.py``, docs/experiments.md).
 PNG_FILTER = 2
+#: Threads that compress a TIFF's strips (:func:`_tiff_writer`; zlib lets go of the GIL while it works).
+_TIFF_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _ORIENTATION = 0x0112
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
@@ -521,8 +523,8 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bo
         arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
         size, c = arr.shape[:2], arr.shape[2]
         _atomic_write(path, lambda tmp: _png_writer(tmp, size, c, arr.dtype, _row_chunks(arr), icc, exif), overwrite)
-    elif pixels.dtype == np.uint16:
-        _atomic_write(path, lambda tmp: _tiff16_writer(tmp, pixels, alpha, icc, exif), overwrite)
+    elif fmt == "TIFF":
+        _atomic_write(path, lambda tmp: _tiff_writer(tmp, pixels, alpha, icc, exif), overwrite)
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, icc, exif), overwrite)
     return notes
@@ -560,11 +562,8 @@ def _pil_write(
     arr = pixels[..., 0] if pixels.shape[2] == 1 else pixels
     im = Image.fromarray(np.ascontiguousarray(arr), "L" if arr.ndim == 2 else "RGB")
     if alpha is not None:
-        if im.mode == "L" and fmt == "TIFF":
-            im = Image.merge("LA", (im, Image.fromarray(alpha, "L")))
-        else:
-            im = im.convert("RGB")
-            im.putalpha(Image.fromarray(alpha, "L"))
+        im = im.convert("RGB")  # WebP and BMP hold no gray + alpha
+        im.putalpha(Image.fromarray(alpha, "L"))
     options: dict[str, object] = {}
     if icc:
         options["icc_profile"] = icc
@@ -574,12 +573,7 @@ def _pil_write(
         options.update(quality=95, subsampling=0)
     elif fmt == "WEBP":
         options.update(quality=95, method=4)
-    elif fmt == "TIFF":
-        options.update(compression="tiff_deflate")
-        options.pop("exif", None)  # libtiff refuses the EXIF sub-IFDs ("Error setting from dictionary")
     im.save(tmp, format=fmt, **options)
-    if fmt == "TIFF" and exif:
-        _tiff_add_exif(tmp, exif)
 
 
 def _tiff_add_exif(path: Path, exif: bytes) -> None:
@@ -640,9 +634,13 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
 
-def _tiff16_writer(
+def _tiff_writer(
     tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None
 ) -> None:
+    """Every TIFF classsr writes (8 or 16-bit; gray, gray+alpha, RGB or RGBA), by tifffile: deflate at
+    :data:`PNG_LEVEL` with the horizontal predictor (each sample minus its left neighbour's, as PNG's Sub filter),
+    in strips of 64 rows compressed on up to :data:`_TIFF_WORKERS` threads; then the EXIF
+    (:func:`_tiff_add_exif`). ``pixels`` may be a memory map (:func:`_mapped_writer`): strips are read from it."""
     import tifffile
 
     arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
@@ -656,6 +654,10 @@ def _tiff16_writer(
         planarconfig="contig" if arr.ndim == 3 else None,
         extrasamples=("unassalpha",) if alpha is not None else None,
         compression="zlib",
+        compressionargs={"level": PNG_LEVEL},
+        predictor=True,
+        rowsperstrip=64,
+        maxworkers=_TIFF_WORKERS,
         iccprofile=icc,
     )
     if exif:
@@ -811,14 +813,7 @@ def _mapped_writer(
         buf.flush()
         pixels: np.ndarray = buf
         if fmt == "TIFF":  # tifffile writes strip by strip from the map: no second copy in memory
-            import tifffile
-
-            tifffile.imwrite(
-                tmp, pixels[..., 0] if c == 1 else pixels, photometric="minisblack" if c == 1 else "rgb",
-                compression="zlib", iccprofile=icc, rowsperstrip=64,
-            )
-            if exif:
-                _tiff_add_exif(tmp, exif)
+            _tiff_writer(tmp, pixels, None, icc, exif)
         else:
             if dtype == np.uint16:
                 pixels = _to8(pixels)
