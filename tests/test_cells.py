@@ -49,27 +49,29 @@ def test_cells_route_like_classify_frame_and_bands_equal_the_whole_frame(model: 
 
 def test_band_bytes_cut_only_frames_whose_output_passes_twice_the_budget(model: ClassSR) -> None:
     """``FrameRun(band_bytes=B)``: a frame whose float output is at most 2B stays one band; a larger one comes in
-    bands of whole blocks of cell rows holding about B: the same pixels as those bands asked for by rows, and the
-    whole frame's classes."""
-    from classsr_cli.engine.bands import memory_rows
+    bands of whole blocks of the cell rows B holds, at least four: the same pixels as those bands asked for by
+    rows, and the whole frame's classes."""
+    from classsr_cli.engine.bands import MIN_MEMORY_ROWS, memory_rows
     from classsr_cli.engine.cells import plan_cells
 
-    plan = plan_cells(150, 61, step=28, patch=32, halo=3)  # 6 cell rows; x2, float32: 81,984 bytes a cell row
+    plan = plan_cells(330, 61, step=28, patch=32, halo=3)  # 12 cell rows; x2, float32: 81,984 bytes a cell row
     row = 3 * 2 * 2 * 4 * 28 * 61
-    assert memory_rows(plan, 2, 4, 3 * row) == plan.padded_rows  # 6 rows <= 2 * 3
-    assert memory_rows(plan, 2, 4, 2 * row) == 2 and memory_rows(plan, 2, 4, row - 1) == 1
-    assert memory_rows(plan, 2, 2, row) == 2 and memory_rows(plan, 2, 2, 2 * row) == plan.padded_rows  # 2 bytes
-    lr = torch.rand(1, 3, 150, 61)
+    assert MIN_MEMORY_ROWS == 4
+    assert memory_rows(plan, 2, 4, 6 * row) == plan.padded_rows  # 12 rows <= 2 * 6
+    assert memory_rows(plan, 2, 4, 5 * row) == 5 and memory_rows(plan, 2, 4, row) == 4  # at least 4
+    assert memory_rows(plan, 2, 2, 3 * row) == plan.padded_rows and memory_rows(plan, 2, 2, 5 * row // 2) == 5
+    lr = torch.rand(1, 3, 330, 61)
     lr[..., :30] = 0.5  # flat and noisy cells
     whole = FrameRun(model, lr)
     (all_rows,) = list(whole)
-    (one,) = list(FrameRun(model, lr, band_bytes=3 * row))
+    (one,) = list(FrameRun(model, lr, band_bytes=6 * row))
     assert torch.equal(one.rows, all_rows.rows)
-    for block, bands in ((1, [0, 56, 112, 168, 224, 280]), (4, [0, 224])):  # 1 cell row a band; 1 rounded to 4
-        cut = FrameRun(model, lr, band_bytes=row, block=block)
+    for block, budget, rows, ys in ((1, 5 * row, 5, [0, 280, 560]), (4, 5 * row, 8, [0, 448]),
+                                    (1, row, 4, [0, 224, 448])):
+        cut = FrameRun(model, lr, band_bytes=budget, block=block)
         parts = list(cut)
-        assert [p.y for p in parts] == bands
-        by_rows = FrameRun(model, lr, band_rows=block, block=block)
+        assert [p.y for p in parts] == ys
+        by_rows = FrameRun(model, lr, band_rows=rows, block=block)
         assert torch.equal(torch.cat([p.rows for p in parts], 2), torch.cat([p.rows for p in by_rows], 2))
         assert torch.equal(cut.result.classes, whole.result.classes)
 

@@ -163,9 +163,9 @@ class FrameRun:
         blend: stitch mode.
         band_patches: about this many patches per band; ``None`` (with ``band_rows`` ``None``): the whole frame.
         band_rows: patch rows per band (overrides ``band_patches``).
-        band_bytes: cell execution: bands of at most about this many bytes of HR output (whole blocks of cell
-            rows, capping ``band_patches`` and ``band_rows``), where the whole frame's output would exceed twice
-            that (:data:`~classsr_cli.engine.defaults.BAND_BYTES`; ``None``: no cap). For a consumer that takes
+        band_bytes: cell execution: bands of about this many bytes of HR output (whole blocks of at least
+            :data:`MIN_MEMORY_ROWS` cell rows, capping ``band_patches`` and ``band_rows``), where the whole frame's
+            output would exceed twice that (:data:`~classsr_cli.engine.defaults.BAND_BYTES`; ``None``: no cap). For a consumer that takes
             the frame band by band: its bands are recycled instead of one frame-sized set of buffers.
         halo: cell execution (:mod:`~classsr_cli.engine.cells`): LR pixels of context around each cell; ``None``:
             the branches' receptive radius, so that every cell is exactly its branch's output on the padded frame.
@@ -327,13 +327,19 @@ class FrameRun:
         return lambda n, _m: progress(offset + n, total)
 
 
+#: Fewest cell rows in a band cut by :func:`memory_rows`: each band's base recomputes its receptive radius above
+#: and below (12 LR rows for the x4 default's medium branch), a tenth of 4 rows of 28.
+MIN_MEMORY_ROWS = 4
+
+
 def memory_rows(plan: CellPlan, scale: int, itemsize: int, budget: int = BAND_BYTES) -> int:
     """Cell rows per band for :class:`FrameRun` ``band_bytes``: all of them when the frame's HR output (3 colours
-    of ``itemsize`` bytes) is at most ``2 * budget`` bytes, else as many as ``budget`` holds (at least one)."""
+    of ``itemsize`` bytes) is at most ``2 * budget`` bytes, else as many as ``budget`` holds, at least
+    :data:`MIN_MEMORY_ROWS`."""
     row_bytes = 3 * scale * scale * itemsize * plan.step * plan.width
     if row_bytes * plan.rows <= 2 * budget:
         return plan.padded_rows
-    return max(1, budget // row_bytes)
+    return max(MIN_MEMORY_ROWS, budget // row_bytes)
 
 
 def cell_path(model: ClassSR, router: Router, step: int) -> bool:

@@ -14,9 +14,12 @@ DEFAULT_BATCH = 256
 #: the frame: on SunHays80/B100 it is as close to whole-image output as ``feather`` or closer, at a fraction of
 #: the cost (docs/history.md).
 DEFAULT_BLEND = "crop"
-#: Cell execution: cells per side of a block that the planner computes as one tile when that is cheaper than
-#: its cells one by one (a busy region pays the halo once per block instead of once per cell).
-DEFAULT_BLOCK = 4
+#: Cell execution: cells per side of a block that the planner may raise whole to its heaviest class when that
+#: makes the cover cheaper (``FrameRun(block=)``; 1: no raising). 1: since rectangles and canvases, raising saved
+#: no FLOPs on training photos and pricing its trials cost time: x4, BSD200 photos as given 0.443-0.451x the heavy
+#: branch's time at 1 against 0.483-0.491x at 4, their LR /2 0.538-0.601x against 0.554-0.605x, never slower at 1
+#: (x2 alike within noise; ``python scripts/tile_factor.py --factors 1 --blocks 1 2 4 8 ...``, docs/experiments.md).
+DEFAULT_BLOCK = 1
 #: Patches per band when banding (about 0.6 MB of float32 working memory each at x4).
 BAND_PATCHES = 512
 #: Cell execution on the CPU, for a consumer that takes a frame band by band (``FrameRun(band_bytes=...)``): a frame
