@@ -13,8 +13,8 @@ from classsr_cli.models import build_model
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
 
 
-@pytest.fixture
-def model() -> ClassSR:
+def residual_model() -> ClassSR:
+    """A tiny seeded x2 residual-family model (bicubic light branch) with random weights: the cell path."""
     torch.manual_seed(5)
     m = build_model(ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8,
                                   routing="deficit", tolerance=1.0)).eval()
@@ -22,6 +22,11 @@ def model() -> ClassSR:
         torch.nn.init.normal_(p, std=0.3)
     assert isinstance(m, ClassSR)
     return m
+
+
+@pytest.fixture
+def model() -> ClassSR:
+    return residual_model()
 
 
 def test_cells_route_like_classify_frame_and_bands_equal_the_whole_frame(model: ClassSR) -> None:

@@ -42,16 +42,11 @@ def test_quantise_into_an_array_writes_the_same_pixels_there() -> None:
 
 
 def _residual_upscaler(scale: float | None = None) -> Any:
-    from classsr_cli.config import ClassSRConfig
-    from classsr_cli.models import build_model
+    from test_cells import residual_model
+
     from classsr_cli.pipeline import Upscaler
 
-    torch.manual_seed(5)
-    model = build_model(ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8,
-                                      routing="deficit", tolerance=1.0)).eval()
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    return Upscaler(model, scale=scale)
+    return Upscaler(residual_model(), scale=scale)
 
 
 def test_large_frames_run_in_bands_that_upscale_array_assembles(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -231,8 +231,9 @@ def _decode(path: Path, im: Image.Image) -> Picture:
     orientation = int(exif.get(_ORIENTATION, 1) or 1)
     icc = im.info.get("icc_profile") or None
     mode = im.mode
-    if fmt == "PNG" and _png_bit_depth(path) == 16:
-        colour, alpha = _read_png16(path)
+    png = _png_header(path) if fmt == "PNG" else None
+    if png is not None and png.bits == 16:
+        colour, alpha = _read_png16(path, png)
     elif fmt == "TIFF" and _tiff_is_16bit(im):
         colour, alpha = _read_tiff16(path)
     else:
@@ -307,24 +308,46 @@ def _to_rgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> tuple[Image
     return im.convert("RGB"), None
 
 
-def _png_bit_depth(path: Path) -> int:
+@dataclass(frozen=True)
+class _PngHeader:
+    """What classsr reads of a PNG before its pixels: the IHDR, and whether a tRNS chunk precedes the pixels."""
+
+    width: int
+    height: int
+    bits: int
+    colour_type: int
+    keyed: bool
+
+
+def _png_header(path: Path) -> _PngHeader:
+    """The PNG's :class:`_PngHeader` (chunk headers up to the first IDAT; their data is skipped)."""
     with path.open("rb") as f:
-        head = f.read(26)
-    return head[24] if len(head) == 26 and head[12:16] == b"IHDR" else 8
+        head = f.read(33)
+        if len(head) < 33 or head[12:16] != b"IHDR":
+            raise ValueError("not a PNG: no IHDR chunk")
+        width, height = struct.unpack(">II", head[16:24])
+        keyed = False
+        while len(chunk := f.read(8)) == 8:
+            size, tag = struct.unpack(">I", chunk[:4])[0], chunk[4:]
+            if tag in (b"IDAT", b"IEND"):
+                break
+            keyed = keyed or tag == b"tRNS"
+            f.seek(size + 4, os.SEEK_CUR)  # the data and its CRC
+    return _PngHeader(width, height, head[24], head[25], keyed)
 
 
-#: How the bundled ffmpeg hands over each 16-bit PNG colour type (gray, RGB, gray+alpha, RGBA): its raw pixel
-#: format and samples a pixel.
-_PNG16_RAW = {0: ("gray16le", 1), 2: ("rgb48le", 3), 4: ("ya16le", 2), 6: ("rgba64le", 4)}
+#: PNG colour type of each number of samples a pixel (gray, gray+alpha, RGB, RGBA).
+_PNG_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}
+#: The raw pixel format the bundled ffmpeg hands each 16-bit PNG colour type over in.
+_PNG16_RAW = {0: "gray16le", 4: "ya16le", 2: "rgb48le", 6: "rgba64le"}
 
 
-def _read_png16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_png16(path: Path, head: _PngHeader) -> tuple[np.ndarray, np.ndarray | None]:
     """The colour and alpha of a 16-bit PNG, decoded by the bundled ffmpeg: several times faster than pypng,
     which unfilters in pure Python (a 1024x768 RGB photo: 0.07-0.08 against 0.40-0.98 s, docs/experiments.md). pypng
     decodes what ffmpeg is not given: a colour key (``tRNS``, which pypng turns into alpha), or any PNG where no
     ffmpeg runs."""
-    width, height, colour_type, keyed = _png16_header(path)
-    if colour_type in _PNG16_RAW and not keyed:
+    if head.colour_type in _PNG16_RAW and not head.keyed:
         from classsr_cli.errors import VideoError
         from classsr_cli.io.video import ffmpeg_exe
 
@@ -333,36 +356,18 @@ def _read_png16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         except VideoError:
             exe = None
         if exe is not None:
-            raw, planes = _PNG16_RAW[colour_type]
+            planes = next(n for n, t in _PNG_COLOUR_TYPE.items() if t == head.colour_type)
             got = subprocess.run(
                 [exe, "-v", "error", "-xerror", "-nostdin", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
-                 "-pix_fmt", raw, "-"], capture_output=True, check=False,
+                 "-pix_fmt", _PNG16_RAW[head.colour_type], "-"], capture_output=True, check=False,
             )
-            if got.returncode or got.stderr.strip() or len(got.stdout) != width * height * planes * 2:
+            w, h = head.width, head.height
+            if got.returncode or got.stderr.strip() or len(got.stdout) != w * h * planes * 2:
                 why = got.stderr.decode(errors="replace").strip().splitlines()
-                raise ValueError(why[-1] if why else f"decoded {len(got.stdout)} bytes of {width}x{height}x{planes}")
-            data = np.frombuffer(got.stdout, "<u2").reshape(height, width, planes).copy()
-            return (data[..., :-1], data[..., -1]) if colour_type in (4, 6) else (data, None)
+                raise ValueError(why[-1] if why else f"decoded {len(got.stdout)} bytes of {w}x{h}x{planes}")
+            data = np.frombuffer(got.stdout, "<u2").reshape(h, w, planes).copy()
+            return (data[..., :-1], data[..., -1]) if planes in (2, 4) else (data, None)
     return _read_png16_pypng(path)
-
-
-def _png16_header(path: Path) -> tuple[int, int, int, bool]:
-    """``(width, height, colour type, tRNS)`` of a PNG: its IHDR, and whether a tRNS chunk precedes the pixels."""
-    with path.open("rb") as f:
-        head = f.read(33)
-        if len(head) < 33 or head[12:16] != b"IHDR":
-            raise ValueError("not a PNG: no IHDR chunk")
-        width, height = struct.unpack(">II", head[16:24])
-        keyed = False
-        while chunk := f.read(8):
-            if len(chunk) < 8:
-                break
-            size, tag = struct.unpack(">I", chunk[:4])[0], chunk[4:]
-            if tag in (b"IDAT", b"IEND"):
-                break
-            keyed = keyed or tag == b"tRNS"
-            f.seek(size + 4, os.SEEK_CUR)  # the data and its CRC
-    return width, height, head[25], keyed
 
 
 def _read_png16_pypng(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -758,8 +763,7 @@ def _png_writer(
     z = _deflater()
     with tmp.open("wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n")
-        colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
-        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, colour_type, 0, 0, 0)))
+        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, _PNG_COLOUR_TYPE[c], 0, 0, 0)))
         if icc:
             f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
         if exif:
