@@ -124,6 +124,12 @@ class ClassSRConfig:
             the deficits either way, and per patch is the safer rule at the default's small loss; an explicit
             tolerance is then always the frame's budget in dB (the dial). 0: the default is the budget at
             ``tolerance``.
+        cell_price: ``budget`` routing only. When above 0, the model's default decision is per patch at this
+            price instead (8-bit levels², calibrated): each patch takes the branch that minimises its predicted
+            error increase over the heavy branch plus ``cell_price`` times the branch's compute as a share of the
+            heavy branch's (:func:`~classsr_cli.models.classsr.priced_classes`), so a patch is raised to a dearer
+            branch only where the error it saves is worth that branch's extra compute. At most one of
+            ``cell_tolerance`` and ``cell_price`` is set.
     """
 
     family: str = "fsrcnn"
@@ -141,6 +147,7 @@ class ClassSRConfig:
     routing: str = "argmax"
     tolerance: float = 0.0
     cell_tolerance: float = 0.0
+    cell_price: float = 0.0
 
     def __post_init__(self) -> None:
         _check_family_scale(self.family, self.scale)
@@ -168,6 +175,9 @@ class ClassSRConfig:
         if self.cell_tolerance < 0 or (self.cell_tolerance and self.routing != "budget"):
             raise ConfigError(f"cell_tolerance is a budget model's default (at least 0), got {self.cell_tolerance:g} "
                               f"with {self.routing} routing")
+        if self.cell_price < 0 or (self.cell_price and (self.routing != "budget" or self.cell_tolerance)):
+            raise ConfigError(f"cell_price is a budget model's default (at least 0, without a cell_tolerance), got "
+                              f"{self.cell_price:g} with {self.routing} routing")
         if self.patch < 4 or self.patch % 4:
             raise ConfigError(f"patch must be a positive multiple of 4, got {self.patch}")
         # Validate (and fill the defaults of) the family hyper-parameters once.

@@ -54,7 +54,7 @@ def route_all(model: ClassSR, pairs: list, heavy: list[float], rule: str) -> tup
     base, s = model.cfg, model.cfg.scale
     tol: float | None
     if rule.startswith("p"):
-        model.cfg, tol = replace(base, cell_tolerance=float(rule[1:])), None
+        model.cfg, tol = replace(base, cell_tolerance=float(rule[1:]), cell_price=0.0), None
     else:
         tol = float(rule)
     loss, used, whole = [], 0, 0
@@ -129,7 +129,8 @@ def main() -> int:
         if not out.exists():
             fresh = trainer._assemble()
             trainer._regress_classifier(fresh)
-            fresh.cfg = replace(fresh.cfg, tolerance=shipped.cfg.tolerance, cell_tolerance=shipped.cfg.cell_tolerance)
+            fresh.cfg = replace(fresh.cfg, tolerance=shipped.cfg.tolerance, cell_tolerance=shipped.cfg.cell_tolerance,
+                                cell_price=shipped.cfg.cell_price)
             save_checkpoint(fresh, out, provenance={"stage": "crossfit", "fold": f, "folds": args.folds})
         model = load_checkpoint(out, expect_kind="classsr").module.eval()
         assert isinstance(model, ClassSR)

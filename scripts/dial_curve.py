@@ -25,7 +25,8 @@ from classsr_cli import bench, zoo
 
 def _label(point: dict, cfg) -> str:
     if point["tolerance"] is None:
-        return f"default (per patch {cfg.cell_tolerance:.3g})"
+        return (f"default (per patch, price {cfg.cell_price:.3g})" if cfg.cell_price else
+                f"default (per patch {cfg.cell_tolerance:.3g})")
     return f"{point['tolerance']:g}" + (" (default)" if point["default"] else "")
 
 
@@ -55,7 +56,7 @@ def main() -> int:
     tols = [None, *args.tolerances]  # None: the model's calibrated default
     cfg = loaded.net.cfg
     # A budget model with a per-patch default decides per patch without --tolerance: that point has no dB value.
-    default_tol = None if cfg.cell_tolerance > 0 else cfg.tolerance
+    default_tol = None if cfg.cell_tolerance > 0 or cfg.cell_price > 0 else cfg.tolerance
     for tol in tols:  # heavy and classsr timed in turns in every run (bench.run_bench): drift cancels in the ratio
         run = bench.run_bench(loaded.net, pairs, methods=("heavy", "classsr"), threads=args.threads,
                               repeat=args.repeat, tolerance=tol)

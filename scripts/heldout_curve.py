@@ -8,7 +8,8 @@ validation sets.
 
 A tolerance is in the model's unit (dB for budget routing, levels² for deficit routing); ``default`` is the
 model's own decision; ``pT`` decides per patch at ``T`` levels² (a budget model's per-patch rule, as its default
-does at its calibrated ``cell_tolerance``); two budget-model rules measured, not shipped: ``cT`` decides per
+does at its calibrated ``cell_tolerance``); ``qP`` per patch at a price of ``P`` levels² (``cell_price``,
+:func:`~classsr_cli.models.classsr.priced_classes`); two budget-model rules measured, not shipped: ``cT`` decides per
 patch at ``T`` unless that routing's predicted loss on the frame is above the model's frame budget
 (``tolerance``, dB), where the frame takes the budget's routing instead (a cap); ``sT`` spends on a frame what
 the per-patch rule at ``T`` would spend there (its predicted error increase over heavy, summed) where it saves
@@ -69,7 +70,7 @@ def parse(tol: str) -> tuple[float | None, float | None]:
     head, _, cap = tol.partition("@")
     if cap and not head.startswith("s"):
         raise ValueError(tol)
-    return float(head[1:] if head[:1] in ("p", "c", "s") else head), float(cap) if cap else None
+    return float(head[1:] if head[:1] in ("p", "q", "c", "s") else head), float(cap) if cap else None
 
 
 def main() -> int:
@@ -92,7 +93,7 @@ def main() -> int:
         try:
             values.append(parse(tol))
         except ValueError:
-            ap.error(f"a tolerance is default, light, medium, a number, pT, cT, sT or sT@DB; got {tol!r}")
+            ap.error(f"a tolerance is default, light, medium, a number, pT, qP, cT, sT or sT@DB; got {tol!r}")
     torch.set_num_threads(args.threads)
     loaded = zoo.load(args.model, args.scale)
     net, s = loaded.net.eval(), loaded.net.cfg.scale
@@ -119,7 +120,12 @@ def main() -> int:
             net.__dict__.pop("decide", None)
             if tol.startswith("p") and base.routing == "budget":  # its per-patch rule: cell_tolerance, no budget
                 assert t is not None
-                net.cfg, t = replace(base, cell_tolerance=t), None
+                net.cfg, t = replace(base, cell_tolerance=t, cell_price=0.0), None
+            elif tol.startswith("q"):  # per patch at a price (cell_price), no budget
+                if base.routing != "budget":
+                    ap.error(f"{tol}: needs a budget model")
+                assert t is not None
+                net.cfg, t = replace(base, cell_tolerance=0.0, cell_price=t), None
             elif tol[:1] in ("c", "s"):
                 if base.routing != "budget":
                     ap.error(f"{tol}: needs a budget model")

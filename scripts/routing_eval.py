@@ -10,7 +10,8 @@ Cells pooled over all photos are split in thirds by that gain; the script report
 went to the cheapest class (branch 0: plain bicubic in the shipped models, or a learned light branch): as computed (``tiles.run``, after the planner has raised cells to a heavier branch
 where one call on a band is cheaper than tiles) and as the classifier decided (``decided``); and the **ceiling**,
 the share a perfect predictor would send there by the same rule: for a per-patch decision the cells where the light branch's
-measured squared error is within the tolerance (levels²) of heavy's, for a frame budget (budget routing: the default models' default, or
+measured squared error is within the tolerance (levels²) of heavy's, for a priced one (the default models') the cells
+whose measured luma errors make the light branch the cheapest at the price, for a frame budget (budget routing: the default models' default, or
 ``--tolerance`` dB) each photo's cheapest routing whose measured PSNR-Y loss against heavy is within the budget
 (per-cell squared errors on Y, border = scale; costs as the budget rule's). Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
 outermost-row step (mean |row0 - row1| of the output's top and left edges, 8-bit) of routed vs heavy; and the
@@ -35,6 +36,7 @@ from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
 from classsr_cli.engine import upscale_tensor
 from classsr_cli.engine.cells import band_input, classify_cells, pad_frame, plan_cells
 from classsr_cli.metrics import psnr, rgb_to_y
+from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
@@ -89,12 +91,14 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     loaded = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32)
     model, s = loaded.net, loaded.model_scale
-    # The ceiling's rule: per patch at ``cell_tol`` levels², or a frame budget of ``frame_db`` dB.
-    cell_tol = frame_db = None
+    # The ceiling's rule: per patch at ``cell_tol`` levels² or at ``price``, or a frame budget of ``frame_db`` dB.
+    cell_tol = frame_db = price = None
     if model.cfg.routing == "deficit":
         cell_tol = model.cfg.tolerance if args.tolerance is None else args.tolerance
     elif model.cfg.routing == "budget":
-        if args.tolerance is None and model.cfg.cell_tolerance > 0:
+        if args.tolerance is None and model.cfg.cell_price > 0:
+            price = model.cfg.cell_price
+        elif args.tolerance is None and model.cfg.cell_tolerance > 0:
             cell_tol = model.cfg.cell_tolerance
         else:
             frame_db = model.cfg.tolerance if args.tolerance is None else args.tolerance
@@ -113,7 +117,7 @@ def main() -> int:
             heavy = model.branches[2](x)
             light_out = model.branches[0](x)
             bc = bicubic(model, x, lr, s)
-            med = model.branches[1](x) if frame_db is not None else None
+            med = model.branches[1](x) if frame_db is not None or price is not None else None
             plan = plan_cells(x.shape[2], x.shape[3], step=route.grid.step, patch=model.cfg.patch, halo=0)
             raw = classify_cells(model, band_input(pad_frame(x, plan), plan, 0, plan.rows), plan,
                                  args.tolerance).numpy()
@@ -139,7 +143,11 @@ def main() -> int:
                 decided.append(int(raw[r, c]) == 0)
                 if med is not None:
                     se.append([e[ys, xs].sum() for e in ey])
-        if se:  # this photo's cheapest routing within the budget, on measured errors
+        if se and price is not None:  # the priced rule on each cell's measured mean errors on Y
+            e = np.asarray(se) / (step * s) ** 2
+            scores = torch.from_numpy(np.log10(DEFICIT_EPS + np.maximum(e - e[:, 2:], 0)))
+            ideal.extend(priced_classes(scores, price, model.branch_costs).numpy() == 0)
+        elif se:  # this photo's cheapest routing within the budget, on measured errors
             ideal.extend(oracle(np.asarray(se), costs, frame_db) == 0)
         sat = chroma(hr) >= 96
         rec = {
@@ -158,6 +166,9 @@ def main() -> int:
     if cell_tol is not None:
         ideal_light = np.asarray(deficits) <= cell_tol  # the light branch within the tolerance of heavy
         ceiling = {"tolerance_levels2": round(float(cell_tol), 4)}
+    elif price is not None:
+        ideal_light = np.asarray(ideal)
+        ceiling = {"price_levels2": round(float(price), 4)}
     elif frame_db is not None:
         ideal_light = np.asarray(ideal)
         ceiling = {"budget_db": frame_db}
@@ -167,6 +178,7 @@ def main() -> int:
     summary = {
         "model": str(loaded.path),
         "tolerance": args.tolerance if args.tolerance is not None else (
+            f"default (per patch, price {model.cfg.cell_price:g})" if model.cfg.cell_price else
             f"default (per patch {model.cfg.cell_tolerance:g})" if model.cfg.cell_tolerance else model.cfg.tolerance),
         "cells": len(g),
         "easiest_third_to_cheapest": round(float(li[easy].mean()), 4),

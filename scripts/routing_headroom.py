@@ -115,9 +115,11 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = zoo.load(args.model, args.scale).net.eval()
-    per_patch = model.cfg.routing == "budget" and model.cfg.cell_tolerance > 0  # its default decides per patch
+    # a budget model whose default decides per patch at a tolerance, or any budget model with --tolerance (levels²)
+    per_patch = model.cfg.routing == "budget" and (model.cfg.cell_tolerance > 0 or args.tolerance is not None)
     if model.cfg.routing != "deficit" and not per_patch:
-        raise SystemExit("routing_headroom.py needs a deficit-routing model, or a budget model with a per-patch default")
+        raise SystemExit("routing_headroom.py needs a deficit-routing model, or a budget model with a per-patch "
+                         "tolerance (its default, or --tolerance in levels²)")
     s, step, patch = model.cfg.scale, 28, model.cfg.patch
     default = model.cfg.cell_tolerance if per_patch else model.cfg.tolerance
     tol = default if args.tolerance is None else args.tolerance  # levels², the per-patch rule

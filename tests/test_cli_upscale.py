@@ -403,6 +403,26 @@ def test_models_lists_paths(tiny_model_path: Path, tmp_path: Path, monkeypatch: 
     assert run("upscale", photo, "--json").exit_code == 0
 
 
+def test_models_shows_a_budget_model_s_per_patch_default(tmp_path: Path) -> None:
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    paths = []
+    for name, extra in (("priced_x2", {"cell_price": 3.5}), ("within_x2", {"cell_tolerance": 1.5})):
+        cfg = ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8, routing="budget",
+                            tolerance=0.05, **extra)  # type: ignore[arg-type]
+        paths.append(save_checkpoint(build_model(cfg), tmp_path / f"{name}.safetensors"))
+    r = runner.invoke(app, ["models", *map(str, paths)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    rows = {line.split()[0]: line for line in r.stdout.splitlines() if line.endswith(".safetensors")}
+    assert "default per patch, price 3.5; --tolerance in dB" in rows["priced_x2"]
+    assert "default per patch 1.5; --tolerance in dB" in rows["within_x2"]
+    recs = {rec["name"]: rec for rec in map(json.loads, run("models", "--json", *paths).stdout.splitlines())}
+    assert (recs["priced_x2"]["cell_price"], recs["priced_x2"]["cell_tolerance"]) == (3.5, None)
+    assert (recs["within_x2"]["cell_price"], recs["within_x2"]["cell_tolerance"]) == (None, 1.5)
+
+
 def test_models_says_where_it_looks_and_takes_folders(
     tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

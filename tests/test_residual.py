@@ -16,7 +16,13 @@ from classsr_cli.config import BranchConfig, ClassSRConfig
 from classsr_cli.engine.flops import count_flops
 from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch, build_model
-from classsr_cli.models.classsr import DEFICIT_EPS, budget_classes, cheapest_within, deficit_classes
+from classsr_cli.models.classsr import (
+    DEFICIT_EPS,
+    budget_classes,
+    cheapest_within,
+    deficit_classes,
+    priced_classes,
+)
 from classsr_cli.models.fsrcnn import FSRCNN
 from classsr_cli.models.residual import ResidualSR, receptive_radius
 
@@ -210,6 +216,32 @@ def test_budget_routing_takes_the_smallest_multiplier_that_keeps_the_budget() ->
         assert got.tolist() == want.tolist(), (trial, got.tolist(), want.tolist())
 
 
+def test_priced_routing_raises_a_patch_only_where_the_error_saved_is_worth_the_compute() -> None:
+    costs = (0.0, 0.25, 1.0)
+    d = torch.tensor([[0.5, 0.0], [3.0, 0.2], [9.0, 2.0], [9.0, 4.0], [1.0, 9.0]])  # light, medium deficits
+    scores = _budget_scores(d, torch.full((5,), 50.0))  # heavy's own error plays no part
+    # price 4: light -> medium where it saves more than 1, medium -> heavy where medium leaves more than 3
+    assert priced_classes(scores, 4.0, costs).tolist() == [0, 1, 1, 2, 0]
+    # Two patches that one tolerance cannot route both to medium: below 2 the first goes heavy, from 2 the
+    # second goes light. The price does (spending 2 levels² at half a heavy patch's compute).
+    pair = _budget_scores(torch.tensor([[9.0, 2.0], [2.0, 0.0]]), torch.full((2,), 50.0))
+    assert {tuple(deficit_classes(pair, t).tolist()) for t in np.linspace(0, 20, 81)} == {(2, 1), (1, 0), (0, 0)}
+    assert priced_classes(pair, 4.0, costs).tolist() == [1, 1]
+    # each patch takes its argmin of deficit + price * cost, ties to the cheaper branch; a higher price is
+    # never dearer, and a patch's class depends on it alone
+    g = torch.Generator().manual_seed(3)
+    s = torch.log10(DEFICIT_EPS + torch.rand(300, 3, generator=g) * 30)
+    v = (10 ** s[:, :2].double() - DEFICIT_EPS).clamp_min(0)
+    prev = torch.full((300,), 2)
+    for price in (0.5, 2.0, 8.0, 32.0, 1e6):
+        got = priced_classes(s, price, costs)
+        f = torch.stack([v[:, 0], v[:, 1] + price * 0.25, torch.full_like(v[:, 0], price)], 1)
+        assert torch.equal(got, f.argmin(1)) and bool((got <= prev).all())
+        assert torch.equal(priced_classes(s[:7], price, costs), got[:7])
+        prev = got
+    assert prev.tolist() == [0] * 300  # at any price above every deficit: all light
+
+
 def test_model_decide_follows_its_routing() -> None:
     argmax = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8))
     deficit = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,
@@ -229,6 +261,15 @@ def test_model_decide_follows_its_routing() -> None:
                                      routing="budget", tolerance=0.05, cell_tolerance=1.5))
     assert both.decide(e).tolist() == [0, 2]  # type: ignore[operator]  # 1.0 and 0.5 fit 1.5; 20 and 2 do not
     assert both.decide(e, tolerance=0.05).tolist() == [0, 1]  # type: ignore[operator]
+    # A calibrated price: the priced rule when no tolerance is asked for, the budget when one is.
+    priced = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,
+                                       routing="budget", tolerance=0.05, cell_price=4.0))
+    assert priced.decide(e).tolist() == priced_classes(e, 4.0, priced.branch_costs).tolist()  # type: ignore[operator]
+    assert priced.decide(e, tolerance=0.05).tolist() == [0, 1]  # type: ignore[operator]
+    assert priced.decide(e).tolist() != both.decide(e).tolist()  # type: ignore[operator]
+    for bad in ({"routing": "deficit"}, {"routing": "budget", "cell_tolerance": 1.0}):
+        with pytest.raises(ConfigError, match="cell_price"):
+            ClassSRConfig("residual", 2, (0, 4, 8), cell_price=4.0, **bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="routing"):
         ClassSRConfig("residual", 2, (0, 4, 8), routing="best")
     with pytest.raises(ConfigError, match="cell_tolerance"):

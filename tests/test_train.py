@@ -577,13 +577,14 @@ def write_deficit_config(
 
 
 @pytest.mark.parametrize(("routing", "labels"),
-                         [("deficit", "patches"), ("budget", "patches"), ("budget", "per-patch default"), ("deficit", "dense")])
+                         [("deficit", "patches"), ("budget", "patches"), ("budget", "per-patch default"),
+                          ("budget", "priced default"), ("deficit", "dense")])
 def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance(
     hr_dir: Path, tmp_path: Path, routing: str, labels: str
 ) -> None:
     dense = 'classifier_labels = "dense"\nclassifier_kernel = 3\nclassifier_width = 8\n' if labels == "dense" else ""
-    if labels == "per-patch default":
-        dense = 'budget_default = "patch"\n'
+    if labels in ("per-patch default", "priced default"):
+        dense = f'budget_default = "{"patch" if labels == "per-patch default" else "price"}"\n'
     hidden = 4 if routing == "budget" else 0  # the default models' classifier options, written into the checkpoint
     v2 = f'classifier_hidden = {hidden}\nclassifier_zero_mean = {str(hidden > 0).lower()}\nclassifier_init = "kaiming"\n'
     cfg = write_deficit_config(tmp_path / "deficit.toml", routing=routing,
@@ -619,6 +620,15 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
         assert torch.equal(loaded.module.decide(sc), deficit_classes(sc, cfg_out.cell_tolerance))  # type: ignore[operator]
     else:
         assert cfg_out.cell_tolerance == 0 and "cell_tolerance" not in cal
+    if labels == "priced default":  # the default decides per patch at its own calibrated price
+        assert cfg_out.cell_price == cal["cell_price"] and "budget_loss_db" in cal
+        from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
+
+        sc = torch.log10(DEFICIT_EPS + torch.rand(50, 3, generator=torch.Generator().manual_seed(0)) * 20)
+        want = priced_classes(sc, cfg_out.cell_price, loaded.module.branch_costs)  # type: ignore[arg-type]
+        assert torch.equal(loaded.module.decide(sc), want)  # type: ignore[operator]
+    else:
+        assert cfg_out.cell_price == 0 and "cell_price" not in cal
     assert loaded.provenance["trained_on"] == [{"device": "cpu", "cpu": loaded.provenance["exported_on"]["cpu"],
                                                 "cpus": os.cpu_count()}]
     recs = metrics(run_dir)

@@ -37,4 +37,9 @@ def test_list_models_reports_routing_and_the_calibrated_tolerance(tmp_path: Path
                          cell_tolerance=1.5)
     path = save_checkpoint(build_model(both), tmp_path / "both_x2.safetensors")
     (info,) = [m for m in zoo.list_models([path]) if m.path == path]
-    assert (info.routing, info.tolerance, info.cell_tolerance) == ("budget", 0.05, 1.5)
+    assert (info.routing, info.tolerance, info.cell_tolerance, info.cell_price) == ("budget", 0.05, 1.5, 0.0)
+    priced = ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8, routing="budget",
+                           tolerance=0.05, cell_price=3.5)
+    path = save_checkpoint(build_model(priced), tmp_path / "priced_x2.safetensors")
+    (info,) = [m for m in zoo.list_models([path]) if m.path == path]
+    assert (info.tolerance, info.cell_tolerance, info.cell_price) == (0.05, 0.0, 3.5)

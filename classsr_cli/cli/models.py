@@ -61,14 +61,16 @@ def models(
             record = {
                 "name": m.name, "path": str(m.path), "kind": kinds[m.path], "family": m.family, "scale": m.scale,
                 "size_bytes": m.size_bytes, "trained": m.trained, "routing": m.routing, "tolerance": m.tolerance,
-                "cell_tolerance": m.cell_tolerance or None,
+                "cell_tolerance": m.cell_tolerance or None, "cell_price": m.cell_price or None,
             }
             typer.echo(json.dumps(record))
         return
     table = Table("name", "kind", "family", "scale", "routing", "size", "trained", "path", box=None, pad_edge=False)
     for m in found:
         unit = " dB" if m.routing == "budget" else ""
-        if m.cell_tolerance:  # the default decides per patch; --tolerance is the frame's budget in dB
+        if m.cell_price:  # the default decides per patch; --tolerance is the frame's budget in dB
+            routing = f"{m.routing} (default per patch, price {m.cell_price:.3g}; --tolerance in dB)"
+        elif m.cell_tolerance:
             routing = f"{m.routing} (default per patch {m.cell_tolerance:.3g}; --tolerance in dB)"
         else:
             routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g}{unit})"

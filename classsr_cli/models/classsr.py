@@ -13,7 +13,7 @@ from classsr_cli.config import ClassSRConfig
 from classsr_cli.models import build_branch
 from classsr_cli.models.classifier import Classifier
 
-__all__ = ["DEFICIT_EPS", "ClassSR", "budget_classes", "cheapest_within", "deficit_classes"]
+__all__ = ["DEFICIT_EPS", "ClassSR", "budget_classes", "cheapest_within", "deficit_classes", "priced_classes"]
 
 #: ``deficit`` routing: the classifier predicts ``log10(DEFICIT_EPS + d_k)``, ``d_k`` the increase of branch ``k``'s
 #: mean squared error over the heavy branch's on the patch, in 8-bit levels² (the floor keeps flat patches,
@@ -29,6 +29,24 @@ def deficit_classes(scores: torch.Tensor, tolerance: float) -> torch.Tensor:
     ok = (torch.pow(10.0, scores.float()) - DEFICIT_EPS) <= tolerance
     heavy = torch.full_like(ok[:, 0], 2, dtype=torch.long)
     return torch.where(ok[:, 0], 0, torch.where(ok[:, 1], 1, heavy))
+
+
+def priced_classes(scores: torch.Tensor, price: float, costs: tuple[float, float, float]) -> torch.Tensor:
+    """Per patch, the branch that minimises its predicted error increase over the heavy branch plus ``price``
+    times its compute as a share of the heavy branch's: ``argmin_k d_k + price * cost_k / cost_heavy``.
+
+    ``scores`` ``(N, 3)`` as :func:`budget_classes` takes them (the third column, heavy's own error, is not used:
+    heavy's increase over itself is 0); ``price`` in 8-bit levels² per heavy patch's compute. Unlike
+    :func:`deficit_classes`, which takes the cheapest branch within one tolerance, a patch leaves the light class
+    when the medium branch saves more than ``price * (cost_medium - cost_light)`` and reaches the heavy one only
+    where it saves more than ``price * (cost_heavy - cost_medium)``: the exact optimum of a budget spread over many
+    frames at one fixed price (:func:`budget_classes` finds each frame's own). Ties go to the cheaper branch.
+    Returns ``(N,)`` int64."""
+    top = max(max(costs), 1e-12)
+    d = (torch.pow(10.0, scores[:, :2].float()) - DEFICIT_EPS).clamp_min(0)
+    total = torch.stack([d[:, 0] + price * costs[0] / top, d[:, 1] + price * costs[1] / top,
+                         torch.full_like(d[:, 0], price * costs[2] / top)], dim=1)
+    return total.argmin(1)
 
 
 def budget_classes(scores: torch.Tensor, tolerance_db: float, costs: tuple[float, float, float]) -> torch.Tensor:
@@ -126,10 +144,13 @@ class ClassSR(nn.Module):
         branch within ``tolerance`` per patch; for ``budget`` routing the cheapest routing of the ``N`` patches
         together within ``tolerance`` dB (:func:`budget_classes`). ``tolerance`` defaults to the model's
         calibrated :attr:`ClassSRConfig.tolerance`; a budget model with a calibrated
-        :attr:`ClassSRConfig.cell_tolerance` decides by default per patch at that tolerance instead."""
+        :attr:`ClassSRConfig.cell_price` (or :attr:`ClassSRConfig.cell_tolerance`) decides by default per patch at
+        that price (:func:`priced_classes`) or tolerance instead."""
         if self.cfg.routing == "argmax":
             return scores.argmax(1)
         if self.cfg.routing == "budget":
+            if tolerance is None and self.cfg.cell_price > 0:
+                return priced_classes(scores, self.cfg.cell_price, self.branch_costs)
             if tolerance is None and self.cfg.cell_tolerance > 0:
                 return deficit_classes(scores, self.cfg.cell_tolerance)
             return budget_classes(scores, self.cfg.tolerance if tolerance is None else tolerance, self.branch_costs)

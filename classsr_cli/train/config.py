@@ -14,6 +14,8 @@ __all__ = ["STAGES", "StageConfig", "TrainConfig", "load_train_config"]
 
 #: Training recipes of the routing (``TrainConfig.routing``).
 TRAIN_ROUTINGS = ("paper", "deficit", "budget")
+#: A ``budget`` model's default decision (``TrainConfig.budget_default``).
+BUDGET_DEFAULTS = ("frame", "patch", "price")
 
 #: What a ``deficit``/``budget`` classifier regresses (``TrainConfig.classifier_labels``).
 CLASSIFIER_LABELS = ("patches", "dense")
@@ -73,7 +75,10 @@ class TrainConfig:
             and 15 photos are too few to stand for the rest: docs/experiments.md, thirteenth pass).
         budget_default: ``budget`` routing: the model's default decision. ``frame``: the frame's budget at the
             calibrated dB tolerance. ``patch``: the per-patch (``deficit``) rule at a tolerance calibrated the same
-            way (:attr:`~classsr_cli.config.ClassSRConfig.cell_tolerance`); an explicit tolerance is the budget.
+            way (:attr:`~classsr_cli.config.ClassSRConfig.cell_tolerance`); ``price``: per patch at a price of
+            compute calibrated the same way (:attr:`~classsr_cli.config.ClassSRConfig.cell_price`: a patch is
+            raised to a dearer branch only where the error it saves is worth the extra compute). With either, an
+            explicit tolerance is the budget.
         classifier_width, classifier_kernel, classifier_hidden, classifier_zero_mean: the classifier's channels,
             middle-convolution side, head's hidden units and colour-blind first convolution
             (:class:`~classsr_cli.config.ClassSRConfig`).
@@ -164,8 +169,8 @@ class TrainConfig:
             raise ConfigError(f"light_share must lie in (0, 1], got {self.light_share}")
         if self.light_share < 1.0 and self.routing == "paper":
             raise ConfigError("light_share needs deficit or budget routing (the paper's branches train on their class)")
-        if self.budget_default not in ("frame", "patch"):
-            raise ConfigError(f"budget_default must be frame or patch, got {self.budget_default!r}")
+        if self.budget_default not in BUDGET_DEFAULTS:
+            raise ConfigError(f"budget_default must be one of {', '.join(BUDGET_DEFAULTS)}, got {self.budget_default!r}")
         if self.classifier_labels == "dense" and self.routing == "paper":
             raise ConfigError("classifier_labels = \"dense\" needs deficit or budget routing")
 

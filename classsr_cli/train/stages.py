@@ -403,7 +403,8 @@ class Trainer:
         image. For ``budget`` routing, whose tolerance is itself a predicted loss in dB, the scan ends at
         ``tolerance_db``: the default never promises more than the recipe asks, even where these photos would
         allow it (they are more textured than everyday photos); with ``budget_default = "patch"`` the per-patch
-        default (``cell_tolerance``) is calibrated as a deficit model's is. Also the shares of each class under
+        default (``cell_tolerance``) is calibrated as a deficit model's is, with ``"price"`` its price
+        (``cell_price``) likewise. Also the shares of each class under
         the default and the figures it was chosen on."""
         from classsr_cli.engine.bands import upscale_tensor
         from classsr_cli.metrics import psnr, quantize
@@ -432,13 +433,16 @@ class Trainer:
             cells = np.geomspace(0.01, 1000, 61)
             budgets = np.geomspace(0.001, self.cfg.tolerance_db, 41)
             # Progress as routings of the whole set, against the most the scans can take (they usually stop early).
-            budget_routing, per_patch = self.cfg.routing == "budget", self.cfg.budget_default == "patch"
+            budget_routing, per_patch = self.cfg.routing == "budget", self.cfg.budget_default != "frame"
+            # the per-patch default's field: a tolerance, or a price (each loses more as it grows)
+            cell_field = "cell_price" if self.cfg.budget_default == "price" else "cell_tolerance"
             # a scan routes tolerance 0 and each of its tolerances; the capped (budget) scan its end first too
             most = (len(budgets) + 2 if budget_routing else 0) + (len(cells) + 1 if per_patch or not budget_routing else 0)
             progress = {"done": 0, "start": time.perf_counter()}
 
             def route(tol: float | None, cell: float = 0.0) -> tuple[float, tuple[int, int, int]]:
-                model.cfg = replace(base, cell_tolerance=cell)  # cell > 0 with tol None: a budget model per patch
+                # cell > 0 with tol None: a budget model per patch (a deficit model's tolerance is ``tol``)
+                model.cfg = replace(base, **{cell_field if budget_routing else "cell_tolerance": cell})
                 loss, counts = 0.0, [0, 0, 0]
                 for x, (_, hr), ref in zip(lrs, pairs, heavy, strict=True):
                     sr, res = upscale_tensor(model, x, tolerance=tol)
@@ -474,7 +478,7 @@ class Trainer:
                     budget = {"budget_loss_db": round(best_loss, 4)}
                     if per_patch:
                         cell, best_loss, best_counts = scan(cells, True)
-                        budget["cell_tolerance"] = cell
+                        budget[cell_field] = cell
                 else:
                     best, best_loss, best_counts = scan(cells, False)
                     budget = {}
@@ -672,7 +676,8 @@ class Trainer:
             extras = self._regress_classifier(model)
             model.eval()
             calib = self._calibrate(model)
-            model.cfg = replace(model.cfg, tolerance=calib["tolerance"], cell_tolerance=calib.get("cell_tolerance", 0.0))
+            model.cfg = replace(model.cfg, tolerance=calib["tolerance"], cell_tolerance=calib.get("cell_tolerance", 0.0),
+                                cell_price=calib.get("cell_price", 0.0))
             self.log.write(stage="classifier", event="calibrate", **calib)
             if self.dist.is_main:
                 save_checkpoint(model, out, provenance={"stage": "classifier", "val": extras.get("val", {}),
