@@ -38,9 +38,10 @@ def priced_classes(scores: torch.Tensor, price: float, costs: tuple[float, float
     ``scores`` ``(N, 3)`` as :func:`budget_classes` takes them (the third column, heavy's own error, is not used:
     heavy's increase over itself is 0); ``price`` in 8-bit levels² per heavy patch's compute. Unlike
     :func:`deficit_classes`, which takes the cheapest branch within one tolerance, a patch leaves the light class
-    when the medium branch saves more than ``price * (cost_medium - cost_light)`` and reaches the heavy one only
-    where it saves more than ``price * (cost_heavy - cost_medium)``: the exact optimum of a budget spread over many
-    frames at one fixed price (:func:`budget_classes` finds each frame's own). Ties go to the cheaper branch.
+    where the medium branch saves more than ``price`` times its extra compute and reaches the heavy one only where
+    that saves more than ``price`` times the heavy branch's extra compute (compute as a share of heavy's): the
+    exact optimum of a budget spread over many frames at one fixed price (:func:`budget_classes` finds each
+    frame's own). Ties go to the cheaper branch.
     Returns ``(N,)`` int64."""
     top = max(max(costs), 1e-12)
     d = (torch.pow(10.0, scores[:, :2].float()) - DEFICIT_EPS).clamp_min(0)
