@@ -130,7 +130,7 @@ def main() -> int:
             ey = [(rgb_to_y(o) - y_hr) ** 2 for o in (lt, to_u8(med), hv)]
             for e in ey:
                 e[:s], e[-s:], e[:, :s], e[:, -s:] = 0, 0, 0, 0
-        se = []
+        se, px = [], []
         for r in range(rows):
             for c in range(cols):
                 ys, xs = slice(r * step * s, (r + 1) * step * s), slice(c * step * s, (c + 1) * step * s)
@@ -143,8 +143,9 @@ def main() -> int:
                 decided.append(int(raw[r, c]) == 0)
                 if med is not None:
                     se.append([e[ys, xs].sum() for e in ey])
+                    px.append(h.shape[0] * h.shape[1])  # the cell's HR pixels (fewer on the right and bottom)
         if se and price is not None:  # the priced rule on each cell's measured mean errors on Y
-            e = np.asarray(se) / (step * s) ** 2
+            e = np.asarray(se) / np.asarray(px, dtype=np.float64)[:, None]  # each cell's mean squared error
             scores = torch.from_numpy(np.log10(DEFICIT_EPS + np.maximum(e - e[:, 2:], 0)))
             ideal.extend(priced_classes(scores, price, model.branch_costs).numpy() == 0)
         elif se:  # this photo's cheapest routing within the budget, on measured errors

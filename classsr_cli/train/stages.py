@@ -441,8 +441,7 @@ class Trainer:
             progress = {"done": 0, "start": time.perf_counter()}
 
             def route(tol: float | None, cell: float = 0.0) -> tuple[float, tuple[int, int, int]]:
-                # cell > 0 with tol None: a budget model per patch (a deficit model's tolerance is ``tol``)
-                model.cfg = replace(base, **{cell_field if budget_routing else "cell_tolerance": cell})
+                model.cfg = replace(base, **{cell_field: cell})  # cell > 0 with tol None: a budget model per patch
                 loss, counts = 0.0, [0, 0, 0]
                 for x, (_, hr), ref in zip(lrs, pairs, heavy, strict=True):
                     sr, res = upscale_tensor(model, x, tolerance=tol)
