@@ -159,27 +159,29 @@ def test_a_luma_branch_routes_as_cells_like_an_rgb_one() -> None:
     assert 0 < res.flops.used < res_rgb.flops.used
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_a_luma_base_and_luma_tiles_add_to_each_colour_in_float32_and_16_bit(dtype: torch.dtype) -> None:
+@pytest.mark.parametrize(("dtype", "frame"), [(torch.float32,) * 2, (torch.bfloat16, torch.float32), (torch.bfloat16,) * 2])
+def test_a_luma_base_and_luma_tiles_add_to_each_colour_in_the_frames_dtype(dtype: torch.dtype, frame: torch.dtype) -> None:
     """A luma medium branch as the base under an RGB heavy tile, and as a tile over bicubic: the routed frame is
-    each branch's own output on its cells, whether the luma residual is added per colour slice (float32) or
-    copied to R, G and B first (16-bit floats, :func:`expand_luma`)."""
+    each branch's own output on its cells, whether the luma residual is added per colour slice (a float32 frame)
+    or copied to R, G and B first (a 16-bit frame, :func:`expand_luma`). The bicubic base and the sum take the
+    frame's dtype, the residuals the weights': a float32 frame under a bfloat16 model comes out float32, its
+    bicubic cells bicubic to float32 rounding (the pipeline's 16-bit pictures)."""
     from classsr_cli.engine.cells import band_input, pad_frame, plan_cells, plan_tiles, run_cells
     from classsr_cli.models.residual import expand_luma
 
-    assert expand_luma(dtype) == (dtype != torch.float32)
+    assert expand_luma(frame) == (frame != torch.float32)
     m = _luma_model(8)[1].to(dtype)
     branches = list(m.branches)
+    assert all(b.bicubic.dtype == torch.float32 for b in branches)
     plan = plan_cells(112, 112, step=28, patch=32, halo=3)
-    lr = torch.rand(1, 3, 112, 112)
+    lr = torch.rand(1, 3, 112, 112).to(frame)
     band = band_input(pad_frame(lr, plan), plan, 0, 4)
     with torch.no_grad():  # each branch's output built apart from add_residual: its residual copied to R, G, B
-        x = lr.to(dtype)
         bicubic, medium, heavy = (
-            F.pixel_shuffle(b.upsample(x).float() + (0 if b.width == 0 else b.residual(x).float()), 2)
+            F.pixel_shuffle(b.upsample(lr).float() + (0 if b.width == 0 else b.residual(lr).float()), 2)
             for b in branches)
     inner = (slice(None), slice(None), slice(6, -6), slice(6, -6))
-    atol = 1e-5 if dtype == torch.float32 else 0.05
+    atol = 1e-5 if dtype == torch.float32 else 0.01 if frame == torch.float32 else 0.05
     on_base = torch.ones(4, 4, dtype=torch.long)
     on_base[2, 1] = 2
     alone = torch.zeros(4, 4, dtype=torch.long)
@@ -188,11 +190,13 @@ def test_a_luma_base_and_luma_tiles_add_to_each_colour_in_float32_and_16_bit(dty
         tiles = plan_tiles(cls, plan, [0.0, 1.0, 3.0], band_pixels=112 * 112)
         assert len(tiles.rects) == 1 and tiles.base == (1 if cls is on_base else 0)
         got, _ = run_cells(branches, band, plan, tiles, 112, lr=lr, y0=0)  # type: ignore[arg-type]
-        assert got.dtype == dtype
+        assert got.dtype == frame
         mask = torch.zeros(1, 1, 224, 224, dtype=torch.bool)
         mask[..., 56 * cell[0] : 56 * cell[0] + 56, 56 * cell[1] : 56 * cell[1] + 56] = True
         want = torch.where(mask, over, under)
         assert (got.float() - want)[inner].abs().max() < atol
+        if cls is alone and frame == torch.float32:  # no 16-bit rounding of the base
+            assert (got - bicubic)[..., :56, :56].abs().max() < 1e-5
         assert (over - under)[mask.expand_as(over)].abs().max() > 10 * atol  # the tile shows
 
 

@@ -50,6 +50,29 @@ def test_an_untrained_branch_is_bicubic_and_width_0_has_no_parameters() -> None:
         assert not torch.allclose(fresh(x), plain(x), atol=1e-3)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_16_bit_branch_keeps_its_bicubic_base_and_output_in_float32(dtype: torch.dtype) -> None:
+    """Cast to a 16-bit float, a branch computes its residual in it, but its bicubic weights stay float32, and on
+    a float32 frame so do its base and its sum: an untrained branch is still bicubic to float32 rounding (a 16-bit
+    base is off by up to 2^-8), a trained one differs from its float32 self by its residual's rounding alone. A
+    16-bit frame gets a 16-bit output."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 12, 10)
+    fresh = ResidualSR(width=8, depth=2, scale=4).eval()
+    with torch.no_grad():
+        want = fresh(x)
+        half = ResidualSR(width=8, depth=2, scale=4).eval().to(dtype)
+        assert half.bicubic.dtype == torch.float32 and half.tail.weight.dtype == dtype  # type: ignore[union-attr]
+        assert half.to("meta").bicubic.dtype == torch.float32  # every move and cast keeps it
+        half = ResidualSR(width=8, depth=2, scale=4).eval().to(dtype)
+        got = half(x)
+        assert got.dtype == torch.float32 and (got - want).abs().max() < 1e-6
+        fresh.tail.bias.fill_(0.01)  # type: ignore[union-attr]
+        half.load_state_dict(fresh.state_dict())
+        assert (half(x) - fresh(x)).abs().max() < 1e-3
+        assert half(x.to(dtype)).dtype == dtype
+
+
 def test_only_the_residual_family_takes_width_0() -> None:
     assert build_branch(BranchConfig("residual", 0, scale=2)).scale == 2
     with pytest.raises(ConfigError, match="width"):

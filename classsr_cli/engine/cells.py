@@ -387,9 +387,9 @@ def run_cells(
     if has_base and not tiles.rects and lr is not None and y0 == 0 and height == plan.height:
         flops = [0, 0, 0]
         flops[tiles.base] = branches[tiles.base].tile_flops(plan.height, plan.width)
-        return branches[tiles.base](lr.to(dtype)), (flops[0], flops[1], flops[2])  # the branch's own forward
-    band = band.to(dtype)
-    out = _bicubic(branches[0], band, plan, height)
+        return branches[tiles.base](lr), (flops[0], flops[1], flops[2])  # the branch's own forward
+    out = _bicubic(branches[0], band, plan, height)  # the base and the sum in the frame's dtype
+    wide = expand_luma(out.dtype)
     flops = [0, 0, 0]
     dst = out[0]
     base_res: torch.Tensor | None = None
@@ -398,18 +398,18 @@ def run_cells(
             raise ValueError("a plan with a base branch needs the frame (lr) and the band's first row (y0)")
         base = branches[tiles.base]
         a, b = band_rows(plan, y0, height, base_reach(plan, base))
-        res = base.residual(lr[:, :, a:b].to(dtype), expand=expand_luma(dtype))
+        res = base.residual(lr[:, :, a:b], expand=wide)
         if res is not None:
             flops[tiles.base] += base.tile_flops(b - a, plan.width)
-            base_res = res[0, :, y0 - a : y0 - a + height]  # a luma base: s² channels in float32
+            base_res = res[0, :, y0 - a : y0 - a + height]  # in the weights' dtype (a luma base: s² channels)
     if tiles.rects:
-        src = band[0]
+        src = band.to(dtype)[0]  # the residuals' input, cast once
         for k, rows_px, pieces in _canvases(tiles.rects, plan, height, batch_size):
             branch = branches[k]
             e = min(halo, len(branch.convs()))  # context the piece carries: what its shrinking layers consume
             canvas = torch.cat([src[:, m - e + ty : m + ty + rows_px + e, m - e + tx : m + tx + ww + e]
                                 for ty, tx, ww in pieces], dim=2)[None]
-            res = branch.residual_tile(canvas, e, expand=expand_luma(dtype))
+            res = branch.residual_tile(canvas, e, expand=wide)
             assert res is not None
             flops[k] += branch.tile_flops(rows_px, canvas.shape[3] - 2 * e, e)
             off = 0
@@ -477,7 +477,7 @@ def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int
     core = band[:, :, m - 2 : m + height + 2, m - 2 : m + plan.width + 2]
     if branch.channels_last:  # oneDNN's depthwise convolution is ~2x faster channels-last on the CPU
         core = core.contiguous(memory_format=torch.channels_last)
-    return F.conv2d(core, branch.bicubic.to(band.dtype), groups=3)
+    return F.conv2d(core, branch.bicubic.to(core.dtype), groups=3)
 
 
 def cell_flops(

@@ -7,6 +7,8 @@ output convolution is zero at initialisation), so none of them falls below bicub
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -170,6 +172,15 @@ class ResidualSR(nn.Module):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
+    def _apply(self, fn: Any, recurse: bool = True) -> ResidualSR:
+        """Moves and casts as any module does, but the bicubic weights stay float32 (exact): the bicubic path, the
+        base every branch adds its residual to, computes in the frame's dtype, whatever the weights' (a float32
+        frame under a 16-bit model keeps a float32 base and sum, and only the residual CNN computes in 16 bits)."""
+        super()._apply(fn, recurse)
+        if self.bicubic.dtype.itemsize < 4:
+            self.bicubic = bicubic_phase_weights(self.scale).to(self.bicubic.device)
+        return self
+
     def functional_flops(self, x: torch.Tensor) -> int:
         """FLOPs of the bicubic path on ``x`` (a depthwise 5x5 convolution to ``3*s*s`` channels)."""
         return 2 * x.shape[-2] * x.shape[-1] * self.bicubic.numel()
@@ -189,7 +200,7 @@ class ResidualSR(nn.Module):
         ``expand=False``: a luma branch's ``s²`` channels as computed (:meth:`add_residual` adds either)."""
         if self.body is None or self.tail is None:
             return None
-        res = self.tail(self.body(self._layout(x)))
+        res = self.tail(self.body(self._layout(x.to(self.tail.weight.dtype))))
         return self._colour(res) if expand else res
 
     def _colour(self, res: torch.Tensor) -> torch.Tensor:
@@ -202,7 +213,10 @@ class ResidualSR(nn.Module):
         """``y += res`` in place and return ``y``: ``y`` ``(..., 3*s*s, h, w)`` on the LR grid, ``res`` a residual
         of ``3*s*s`` channels or a luma residual's ``s*s`` (the same step for R, G and B: three adds of a channel
         slice, without :meth:`_colour`'s copy; in float32 2-3x faster channels-last than one broadcast add, in
-        16-bit floats slower than the copy: see :func:`expand_luma`)."""
+        16-bit floats slower than the copy: see :func:`expand_luma`). A residual of another dtype (a 16-bit model's
+        on a float32 frame) is cast to ``y``'s first."""
+        if res.dtype != y.dtype:  # cast once, then adds of one dtype
+            res = res.to(y.dtype)
         n = res.shape[-3]
         if n == y.shape[-3]:
             return y.add_(res)
@@ -236,7 +250,7 @@ class ResidualSR(nn.Module):
         if halo > k:
             cut = halo - k
             x = x[:, :, cut : x.shape[2] - cut, cut : x.shape[3] - cut]
-        x = self._layout(x)
+        x = self._layout(x.to(convs[0].weight.dtype))
         for i, conv in enumerate(convs):
             x = F.conv2d(x, conv.weight, conv.bias, padding=0 if i < k else 1)
             if i < len(convs) - 1:
@@ -262,6 +276,7 @@ class ResidualSR(nn.Module):
         return got
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` float in [0, 1]; the output in ``x``'s dtype, whatever the weights' (the residual in theirs)."""
         x = self._layout(x)
         y = self.upsample(x)
         # the copy where a gradient flows too: in-place adds on slices cost training more in backward than they save
