@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -79,6 +81,10 @@ def test_band_bytes_cut_only_frames_whose_output_passes_twice_the_budget(model: 
         by_rows = FrameRun(model, lr, band_rows=rows, block=block)
         assert torch.equal(torch.cat([p.rows for p in parts], 2), torch.cat([p.rows for p in by_rows], 2))
         assert torch.equal(cut.result.classes, whole.result.classes)
+    # a bfloat16 model's output on a float32 frame is float32: bands as float32's; a bfloat16 frame's, half the bytes
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    assert [p.rows.dtype for p in FrameRun(half, lr, band_bytes=4 * row)] == [torch.float32] * 3  # 4 rows each
+    assert len(list(FrameRun(half, lr.to(torch.bfloat16), band_bytes=4 * row))) == 1  # 12 half rows <= 2 * 4
 
 
 def test_cells_see_the_receptive_radius_by_default_and_pay_only_what_their_layers_compute(model: ClassSR) -> None:

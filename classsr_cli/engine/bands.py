@@ -278,7 +278,8 @@ class FrameRun:
         if self.band_rows is not None or self.band_patches is not None:
             per_band = max(1, self.band_rows or math.ceil((self.band_patches or BAND_PATCHES) / plan.cols))
         if self.band_bytes is not None:
-            per_band = min(per_band, memory_rows(plan, s, _dtype(model).itemsize, self.band_bytes))
+            # the output takes the frame's dtype (the bicubic base's), not the weights' (ResidualSR._apply)
+            per_band = min(per_band, memory_rows(plan, s, self.lr.element_size(), self.band_bytes))
         per_band = -(-per_band // plan.block) * plan.block  # whole blocks of rows
         router.start(plan.rows * plan.cols, self.lr.device)
         branches = [b for b in model.branches if isinstance(b, ResidualSR)]
