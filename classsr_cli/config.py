@@ -130,6 +130,11 @@ class ClassSRConfig:
             heavy branch's (:func:`~classsr_cli.models.classsr.priced_classes`), so a patch is raised to a dearer
             branch only where the error it saves is worth that branch's extra compute. At most one of
             ``cell_tolerance`` and ``cell_price`` is set.
+        frame_cap_db: ``budget`` routing only, with a per-patch default (``cell_price`` or ``cell_tolerance``).
+            When above 0, a frame (or a band of one) whose per-patch routing is predicted to lose more than this
+            many dB of PSNR against the heavy branch is routed by its budget at this many dB instead
+            (:func:`~classsr_cli.models.classsr.capped_classes`): a price or tolerance in levels² is absolute, so
+            on a clean, smooth picture, where every branch's error is small, it can cost many dB.
     """
 
     family: str = "fsrcnn"
@@ -148,6 +153,7 @@ class ClassSRConfig:
     tolerance: float = 0.0
     cell_tolerance: float = 0.0
     cell_price: float = 0.0
+    frame_cap_db: float = 0.0
 
     def __post_init__(self) -> None:
         _check_family_scale(self.family, self.scale)
@@ -178,6 +184,9 @@ class ClassSRConfig:
         if self.cell_price < 0 or (self.cell_price and (self.routing != "budget" or self.cell_tolerance)):
             raise ConfigError(f"cell_price is a budget model's default (at least 0, without a cell_tolerance), got "
                               f"{self.cell_price:g} with {self.routing} routing")
+        if self.frame_cap_db < 0 or (self.frame_cap_db and self.routing != "budget"):
+            raise ConfigError(f"frame_cap_db is a budget model's guard on its per-patch default (at least 0), got "
+                              f"{self.frame_cap_db:g} with {self.routing} routing")
         if self.patch < 4 or self.patch % 4:
             raise ConfigError(f"patch must be a positive multiple of 4, got {self.patch}")
         # Validate (and fill the defaults of) the family hyper-parameters once.

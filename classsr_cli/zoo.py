@@ -90,6 +90,7 @@ class ModelInfo:
     tolerance: float | None = None
     cell_tolerance: float = 0.0
     cell_price: float = 0.0
+    frame_cap_db: float = 0.0
 
 
 def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
@@ -114,7 +115,8 @@ def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
             ModelInfo(p.stem, p, cfg.get("family", "?"), int(cfg.get("scale", 0)), p.stat().st_size, "provenance" in meta,
                       cfg.get("routing", "argmax"),
                       float(cfg["tolerance"]) if cfg.get("routing", "argmax") != "argmax" and "tolerance" in cfg else None,
-                      float(cfg.get("cell_tolerance", 0.0)), float(cfg.get("cell_price", 0.0)))
+                      float(cfg.get("cell_tolerance", 0.0)), float(cfg.get("cell_price", 0.0)),
+                      float(cfg.get("frame_cap_db", 0.0)))
         )
     return sorted(found, key=lambda m: (m.name, str(m.path)))
 

@@ -409,7 +409,8 @@ def test_models_shows_a_budget_model_s_per_patch_default(tmp_path: Path) -> None
     from classsr_cli.models import build_model
 
     paths = []
-    for name, extra in (("priced_x2", {"cell_price": 3.5}), ("within_x2", {"cell_tolerance": 1.5})):
+    for name, extra in (("priced_x2", {"cell_price": 3.5}), ("within_x2", {"cell_tolerance": 1.5}),
+                        ("capped_x2", {"cell_price": 3.5, "frame_cap_db": 0.1})):
         cfg = ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8, routing="budget",
                             tolerance=0.05, **extra)  # type: ignore[arg-type]
         paths.append(save_checkpoint(build_model(cfg), tmp_path / f"{name}.safetensors"))
@@ -418,9 +419,11 @@ def test_models_shows_a_budget_model_s_per_patch_default(tmp_path: Path) -> None
     rows = {line.split()[0]: line for line in r.stdout.splitlines() if line.endswith(".safetensors")}
     assert "default per patch, price 3.5; --tolerance in dB" in rows["priced_x2"]
     assert "default per patch 1.5; --tolerance in dB" in rows["within_x2"]
+    assert "default per patch, price 3.5, at most 0.1 dB a frame; --tolerance in dB" in rows["capped_x2"]
     recs = {rec["name"]: rec for rec in map(json.loads, run("models", "--json", *paths).stdout.splitlines())}
     assert (recs["priced_x2"]["cell_price"], recs["priced_x2"]["cell_tolerance"]) == (3.5, None)
     assert (recs["within_x2"]["cell_price"], recs["within_x2"]["cell_tolerance"]) == (None, 1.5)
+    assert (recs["capped_x2"]["frame_cap_db"], recs["priced_x2"]["frame_cap_db"]) == (0.1, None)
 
 
 def test_models_says_where_it_looks_and_takes_folders(

@@ -19,6 +19,7 @@ from classsr_cli.models import build_branch, build_model
 from classsr_cli.models.classsr import (
     DEFICIT_EPS,
     budget_classes,
+    capped_classes,
     cheapest_within,
     deficit_classes,
     priced_classes,
@@ -265,6 +266,27 @@ def test_priced_routing_raises_a_patch_only_where_the_error_saved_is_worth_the_c
     assert prev.tolist() == [0] * 300  # at any price above every deficit: all light
 
 
+def test_frame_cap_routes_a_frame_by_its_budget_only_where_the_per_patch_rule_would_cost_more() -> None:
+    costs = (0.0, 0.25, 1.0)
+    d = torch.tensor([[0.5, 0.0], [3.0, 0.2], [9.0, 2.0], [9.0, 4.0], [1.0, 9.0]])  # light, medium deficits
+    for heavy_mse in (50.0, 2.0):  # a textured frame, then a clean one: the same deficits, many more dB
+        e = torch.full((5,), heavy_mse)
+        scores = _budget_scores(d, e)
+        priced = priced_classes(scores, 4.0, costs)
+        loss = _loss_db(d, e, priced)
+        for cap in (0.05, 0.2, 0.5, 1.0, 5.0):
+            got = capped_classes(scores, priced, cap, costs)
+            if loss <= cap:  # within the cap: the per-patch rule's classes, untouched
+                assert torch.equal(got, priced)
+            else:  # over it: the frame's budget at the cap, which spends at most the cap and costs more
+                assert torch.equal(got, budget_classes(scores, cap, costs))
+                assert _loss_db(d, e, got) <= cap + 1e-9 < loss
+                assert sum(costs[k] for k in got.tolist()) > sum(costs[k] for k in priced.tolist())
+    assert _loss_db(d, torch.full((5,), 50.0), priced_classes(_budget_scores(d, torch.full((5,), 50.0)), 4.0, costs)) < 0.2
+    assert _loss_db(d, torch.full((5,), 2.0), priced_classes(_budget_scores(d, torch.full((5,), 2.0)), 4.0, costs)) > 1.0
+    assert capped_classes(torch.empty(0, 3), torch.empty(0, dtype=torch.long), 0.1, costs).numel() == 0
+
+
 def test_model_decide_follows_its_routing() -> None:
     argmax = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8))
     deficit = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,
@@ -290,6 +312,22 @@ def test_model_decide_follows_its_routing() -> None:
     assert priced.decide(e).tolist() == priced_classes(e, 4.0, priced.branch_costs).tolist()  # type: ignore[operator]
     assert priced.decide(e, tolerance=0.05).tolist() == [0, 1]  # type: ignore[operator]
     assert priced.decide(e).tolist() != both.decide(e).tolist()  # type: ignore[operator]
+    # A frame cap: the per-patch default unless its predicted loss passes the cap; an explicit tolerance ignores it.
+    clean = torch.log10(DEFICIT_EPS + torch.tensor([[1.0, 0.5, 2.0], [1.5, 0.2, 2.0], [0.9, 0.1, 2.0]]))
+    for cfg_extra in ({"cell_price": 4.0}, {"cell_tolerance": 1.5}):
+        rule = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8, routing="budget",
+                                         tolerance=0.05, **cfg_extra))  # type: ignore[arg-type]
+        capped = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,
+                                           routing="budget", tolerance=0.05, frame_cap_db=0.5, **cfg_extra))  # type: ignore[arg-type]
+        assert rule.decide(clean).tolist() == [0, 0, 0]  # type: ignore[operator]  # 3.4 levels² over 6: 1.8 dB
+        assert capped.decide(clean).tolist() == budget_classes(clean, 0.5, capped.branch_costs).tolist() != [0, 0, 0]  # type: ignore[operator]
+        assert capped.decide(e).tolist() == rule.decide(e).tolist()  # type: ignore[operator]  # within the cap
+        assert capped.decide(clean, tolerance=0.05).tolist() == rule.decide(clean, tolerance=0.05).tolist()  # type: ignore[operator]
+    for bad in ({"routing": "deficit"}, {"routing": "argmax"}):
+        with pytest.raises(ConfigError, match="frame_cap_db"):
+            ClassSRConfig("residual", 2, (0, 4, 8), frame_cap_db=0.1, **bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="frame_cap_db"):
+        ClassSRConfig("residual", 2, (0, 4, 8), routing="budget", frame_cap_db=-1.0)
     for bad in ({"routing": "deficit"}, {"routing": "budget", "cell_tolerance": 1.0}):
         with pytest.raises(ConfigError, match="cell_price"):
             ClassSRConfig("residual", 2, (0, 4, 8), cell_price=4.0, **bad)  # type: ignore[arg-type]

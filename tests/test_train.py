@@ -585,6 +585,8 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
     dense = 'classifier_labels = "dense"\nclassifier_kernel = 3\nclassifier_width = 8\n' if labels == "dense" else ""
     if labels in ("per-patch default", "priced default"):
         dense = f'budget_default = "{"patch" if labels == "per-patch default" else "price"}"\n'
+        if labels == "priced default":  # with a frame cap: carried into the file, and reported by the calibration
+            dense += "frame_cap_db = 0.1\n"
     hidden = 4 if routing == "budget" else 0  # the default models' classifier options, written into the checkpoint
     v2 = f'classifier_hidden = {hidden}\nclassifier_zero_mean = {str(hidden > 0).lower()}\nclassifier_init = "kaiming"\n'
     cfg = write_deficit_config(tmp_path / "deficit.toml", routing=routing,
@@ -622,11 +624,17 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
         assert cfg_out.cell_tolerance == 0 and "cell_tolerance" not in cal
     if labels == "priced default":  # the default decides per patch at its own calibrated price
         assert cfg_out.cell_price == cal["cell_price"] and "budget_loss_db" in cal
-        from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
+        # the price is scanned without the cap; the default with the cap on top is recorded beside it: a capped
+        # frame's patches only move to dearer branches
+        light, _, heavy = cal["capped_shares"]
+        assert sum(cal["capped_shares"]) == pytest.approx(1.0, abs=1e-3) and "capped_loss_db" in cal
+        assert light <= cal["share_light"] + 1e-9 and heavy >= cal["share_heavy"] - 1e-9
+        from classsr_cli.models.classsr import DEFICIT_EPS, capped_classes, priced_classes
 
         sc = torch.log10(DEFICIT_EPS + torch.rand(50, 3, generator=torch.Generator().manual_seed(0)) * 20)
         want = priced_classes(sc, cfg_out.cell_price, loaded.module.branch_costs)  # type: ignore[arg-type]
-        assert torch.equal(loaded.module.decide(sc), want)  # type: ignore[operator]
+        want = capped_classes(sc, want, 0.1, loaded.module.branch_costs)  # type: ignore[arg-type]
+        assert cfg_out.frame_cap_db == 0.1 and torch.equal(loaded.module.decide(sc), want)  # type: ignore[operator]
     else:
         assert cfg_out.cell_price == 0 and "cell_price" not in cal
     assert loaded.provenance["trained_on"] == [{"device": "cpu", "cpu": loaded.provenance["exported_on"]["cpu"],

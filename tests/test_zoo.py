@@ -42,4 +42,9 @@ def test_list_models_reports_routing_and_the_calibrated_tolerance(tmp_path: Path
                            tolerance=0.05, cell_price=3.5)
     path = save_checkpoint(build_model(priced), tmp_path / "priced_x2.safetensors")
     (info,) = [m for m in zoo.list_models([path]) if m.path == path]
-    assert (info.tolerance, info.cell_tolerance, info.cell_price) == (0.05, 0.0, 3.5)
+    assert (info.tolerance, info.cell_tolerance, info.cell_price, info.frame_cap_db) == (0.05, 0.0, 3.5, 0.0)
+    capped = ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8, routing="budget",
+                           tolerance=0.05, cell_price=3.5, frame_cap_db=0.1)
+    path = save_checkpoint(build_model(capped), tmp_path / "capped_x2.safetensors")
+    (info,) = [m for m in zoo.list_models([path]) if m.path == path]
+    assert (info.cell_price, info.frame_cap_db) == (3.5, 0.1)

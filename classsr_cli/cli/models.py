@@ -62,16 +62,18 @@ def models(
                 "name": m.name, "path": str(m.path), "kind": kinds[m.path], "family": m.family, "scale": m.scale,
                 "size_bytes": m.size_bytes, "trained": m.trained, "routing": m.routing, "tolerance": m.tolerance,
                 "cell_tolerance": m.cell_tolerance or None, "cell_price": m.cell_price or None,
+                "frame_cap_db": m.frame_cap_db or None,
             }
             typer.echo(json.dumps(record))
         return
     table = Table("name", "kind", "family", "scale", "routing", "size", "trained", "path", box=None, pad_edge=False)
     for m in found:
         unit = " dB" if m.routing == "budget" else ""
+        cap = f", at most {m.frame_cap_db:g} dB a frame" if m.frame_cap_db else ""
         if m.cell_price:  # the default decides per patch; --tolerance is the frame's budget in dB
-            routing = f"{m.routing} (default per patch, price {m.cell_price:.3g}; --tolerance in dB)"
+            routing = f"{m.routing} (default per patch, price {m.cell_price:.3g}{cap}; --tolerance in dB)"
         elif m.cell_tolerance:
-            routing = f"{m.routing} (default per patch {m.cell_tolerance:.3g}; --tolerance in dB)"
+            routing = f"{m.routing} (default per patch {m.cell_tolerance:.3g}{cap}; --tolerance in dB)"
         else:
             routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g}{unit})"
         table.add_row(

@@ -13,7 +13,8 @@ from classsr_cli.config import ClassSRConfig
 from classsr_cli.models import build_branch
 from classsr_cli.models.classifier import Classifier
 
-__all__ = ["DEFICIT_EPS", "ClassSR", "budget_classes", "cheapest_within", "deficit_classes", "priced_classes"]
+__all__ = ["DEFICIT_EPS", "ClassSR", "budget_classes", "capped_classes", "cheapest_within", "deficit_classes",
+           "priced_classes"]
 
 #: ``deficit`` routing: the classifier predicts ``log10(DEFICIT_EPS + d_k)``, ``d_k`` the increase of branch ``k``'s
 #: mean squared error over the heavy branch's on the patch, in 8-bit levels² (the floor keeps flat patches,
@@ -73,6 +74,22 @@ def budget_classes(scores: torch.Tensor, tolerance_db: float, costs: tuple[float
     v = np.maximum(np.power(10.0, scores.detach().double().cpu().numpy()) - DEFICIT_EPS, 0.0)
     budget = (10 ** (tolerance_db / 10) - 1) * float(v[:, 2].sum())
     return torch.from_numpy(cheapest_within(v[:, 0], v[:, 1], budget, costs)).to(scores.device)
+
+
+def capped_classes(scores: torch.Tensor, classes: torch.Tensor, cap_db: float,
+                   costs: tuple[float, float, float]) -> torch.Tensor:
+    """``classes`` of a set of patches (a frame, or a band of one), unless their predicted PSNR loss against the
+    heavy branch on all of them together (``10*log10(1 + sum(d) / sum(e_heavy))``, ``scores`` as
+    :func:`budget_classes` takes them) exceeds ``cap_db``: then the cheapest routing within ``cap_db``
+    (:func:`budget_classes`), which costs more. A per-patch rule's threshold is in levels², the same on every
+    picture; on a clean, smooth one, whose errors are all small, the same levels² are many dB. One host sync."""
+    if scores.shape[0] == 0:
+        return classes
+    v = (torch.pow(10.0, scores.float()) - DEFICIT_EPS).clamp_min(0)
+    spent = torch.where(classes == 0, v[:, 0], torch.where(classes == 1, v[:, 1], torch.zeros_like(v[:, 0])))
+    if float(spent.sum()) <= (10 ** (cap_db / 10) - 1) * float(v[:, 2].sum()):
+        return classes
+    return budget_classes(scores, cap_db, costs)
 
 
 def cheapest_within(d0: np.ndarray, d1: np.ndarray, budget: float, costs: tuple[float, float, float]) -> np.ndarray:
@@ -146,14 +163,17 @@ class ClassSR(nn.Module):
         together within ``tolerance`` dB (:func:`budget_classes`). ``tolerance`` defaults to the model's
         calibrated :attr:`ClassSRConfig.tolerance`; a budget model with a calibrated
         :attr:`ClassSRConfig.cell_price` (or :attr:`ClassSRConfig.cell_tolerance`) decides by default per patch at
-        that price (:func:`priced_classes`) or tolerance instead."""
+        that price (:func:`priced_classes`) or tolerance instead, capped at :attr:`ClassSRConfig.frame_cap_db` of
+        predicted loss over the ``N`` patches where that is set (:func:`capped_classes`)."""
         if self.cfg.routing == "argmax":
             return scores.argmax(1)
         if self.cfg.routing == "budget":
-            if tolerance is None and self.cfg.cell_price > 0:
-                return priced_classes(scores, self.cfg.cell_price, self.branch_costs)
-            if tolerance is None and self.cfg.cell_tolerance > 0:
-                return deficit_classes(scores, self.cfg.cell_tolerance)
+            if tolerance is None and (self.cfg.cell_price > 0 or self.cfg.cell_tolerance > 0):
+                classes = (priced_classes(scores, self.cfg.cell_price, self.branch_costs) if self.cfg.cell_price > 0
+                           else deficit_classes(scores, self.cfg.cell_tolerance))
+                if self.cfg.frame_cap_db > 0:
+                    return capped_classes(scores, classes, self.cfg.frame_cap_db, self.branch_costs)
+                return classes
             return budget_classes(scores, self.cfg.tolerance if tolerance is None else tolerance, self.branch_costs)
         return deficit_classes(scores, self.cfg.tolerance if tolerance is None else tolerance)
 

@@ -79,6 +79,9 @@ class TrainConfig:
             compute calibrated the same way (:attr:`~classsr_cli.config.ClassSRConfig.cell_price`: a patch is
             raised to a dearer branch only where the error it saves is worth the extra compute). With either, an
             explicit tolerance is the budget.
+        frame_cap_db: ``budget`` routing with a per-patch default (``patch`` or ``price``): a frame predicted to
+            lose more than this many dB under the per-patch rule is routed by its budget at this many dB
+            (:attr:`~classsr_cli.config.ClassSRConfig.frame_cap_db`); the calibration routes with it. 0: none.
         classifier_width, classifier_kernel, classifier_hidden, classifier_zero_mean: the classifier's channels,
             middle-convolution side, head's hidden units and colour-blind first convolution
             (:class:`~classsr_cli.config.ClassSRConfig`).
@@ -126,6 +129,7 @@ class TrainConfig:
     random_crops: bool = False
     tolerance_db: float = 0.05
     budget_default: str = "frame"
+    frame_cap_db: float = 0.0
     calibrate_factors: str = "first"
     calibrate_photos: str = "held"
     log_every: int = 100
@@ -171,6 +175,9 @@ class TrainConfig:
             raise ConfigError("light_share needs deficit or budget routing (the paper's branches train on their class)")
         if self.budget_default not in BUDGET_DEFAULTS:
             raise ConfigError(f"budget_default must be one of {', '.join(BUDGET_DEFAULTS)}, got {self.budget_default!r}")
+        if self.frame_cap_db < 0 or (self.frame_cap_db and (self.routing != "budget" or self.budget_default == "frame")):
+            raise ConfigError(f"frame_cap_db guards a budget model's per-patch default (budget_default patch or price; at "
+                              f"least 0), got {self.frame_cap_db:g} with {self.routing} routing, {self.budget_default}")
         if self.classifier_labels == "dense" and self.routing == "paper":
             raise ConfigError("classifier_labels = \"dense\" needs deficit or budget routing")
 
@@ -182,7 +189,7 @@ class TrainConfig:
                              patch=self.patch, routing="argmax" if self.routing == "paper" else self.routing,
                              classifier_width=self.classifier_width, classifier_kernel=self.classifier_kernel,
                              classifier_hidden=self.classifier_hidden,
-                             classifier_zero_mean=self.classifier_zero_mean)
+                             classifier_zero_mean=self.classifier_zero_mean, frame_cap_db=self.frame_cap_db)
 
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)

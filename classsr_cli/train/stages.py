@@ -400,7 +400,10 @@ class Trainer:
         (with ``calibrate_photos = "all"`` every training photo; whole images, at their first scale factor, and
         with ``calibrate_factors = "all"`` also downscaled by the other factors; never the validation sets)
         loses at most ``tolerance_db`` of mean PSNR-Y (border = scale) against the heavy branch on the whole
-        image. For ``budget`` routing, whose tolerance is itself a predicted loss in dB, the scan ends at
+        image. The scans route without ``frame_cap_db``: the cap is a guard on top of the calibrated per-patch
+        rule, which only adds compute (``capped_loss_db`` reports the loss with it); were the price calibrated
+        under it, the quality the cap buys on clean frames would be spent again on textured ones
+        (docs/experiments.md, twenty-sixth pass). For ``budget`` routing, whose tolerance is itself a predicted loss in dB, the scan ends at
         ``tolerance_db``: the default never promises more than the recipe asks, even where these photos would
         allow it (they are more textured than everyday photos); with ``budget_default = "patch"`` the per-patch
         default (``cell_tolerance``) is calibrated as a deficit model's is, with ``"price"`` its price
@@ -438,10 +441,12 @@ class Trainer:
             cell_field = "cell_price" if self.cfg.budget_default == "price" else "cell_tolerance"
             # a scan routes tolerance 0 and each of its tolerances; the capped (budget) scan its end first too
             most = (len(budgets) + 2 if budget_routing else 0) + (len(cells) + 1 if per_patch or not budget_routing else 0)
+            most += int(budget_routing and per_patch and base.frame_cap_db > 0)  # the default with its cap
             progress = {"done": 0, "start": time.perf_counter()}
 
-            def route(tol: float | None, cell: float = 0.0) -> tuple[float, tuple[int, int, int]]:
-                model.cfg = replace(base, **{cell_field: cell})  # cell > 0 with tol None: a budget model per patch
+            def route(tol: float | None, cell: float = 0.0, cap: float = 0.0) -> tuple[float, tuple[int, int, int]]:
+                # cell > 0 with tol None: a budget model per patch; the scans route without the frame cap
+                model.cfg = replace(base, frame_cap_db=cap, **{cell_field: cell})
                 loss, counts = 0.0, [0, 0, 0]
                 for x, (_, hr), ref in zip(lrs, pairs, heavy, strict=True):
                     sr, res = upscale_tensor(model, x, tolerance=tol)
@@ -474,10 +479,14 @@ class Trainer:
             try:
                 if budget_routing:  # the tolerance is a frame's predicted loss in dB: at most the recipe's
                     best, best_loss, best_counts = scan(budgets, False, capped=True)
-                    budget = {"budget_loss_db": round(best_loss, 4)}
+                    budget: dict[str, Any] = {"budget_loss_db": round(best_loss, 4)}
                     if per_patch:
                         cell, best_loss, best_counts = scan(cells, True)
                         budget[cell_field] = cell
+                        if base.frame_cap_db > 0 and cell > 0:  # the default as shipped: with its cap on top
+                            capped, capped_counts = route(None, cell, base.frame_cap_db)
+                            budget.update(capped_loss_db=round(capped, 4), capped_shares=[
+                                round(c / max(1, sum(capped_counts)), 4) for c in capped_counts])
                 else:
                     best, best_loss, best_counts = scan(cells, False)
                     budget = {}
