@@ -54,6 +54,42 @@ def test_cells_route_like_classify_frame_and_bands_equal_the_whole_frame(model: 
     assert whole.result.counts == tuple(torch.bincount(whole.result.classes.flatten(), minlength=3).tolist())
 
 
+def test_a_banded_frame_spends_its_budget_and_cap_over_the_whole_frame() -> None:
+    """A frame budget (``--tolerance`` dB) and the default's frame cap weigh the whole frame, however it is cut
+    into bands: a flat half and a textured half route as in one band, where budgets per band would differ."""
+    from dataclasses import replace
+
+    from classsr_cli.models.classsr import budget_classes, capped_classes, priced_classes
+
+    torch.manual_seed(5)
+    m = build_model(ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8, routing="budget",
+                                  tolerance=0.05)).eval()
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    assert isinstance(m, ClassSR)
+    lr = torch.rand(1, 3, 112, 61, generator=torch.Generator().manual_seed(2))
+    lr[:, :, :56] = 0.5 + 0.01 * lr[:, :, :56]  # the top two cell rows flat, the bottom two textured
+    padded = F.pad(lr, (2, 3 * 28 - 61 + 2, 2, 2), mode="replicate")
+    with torch.no_grad():
+        scores = m.classifier.grid_scores(padded, 32, 28)[0].reshape(-1, 3)
+    halves = (scores[:6], scores[6:])
+    costs = m.branch_costs
+    for tol in (0.05, 0.5, 2.0):
+        frame = budget_classes(scores, tol, costs)
+        per_band = torch.cat([budget_classes(h, tol, costs) for h in halves])
+        run = FrameRun(m, lr, router=Router(Argmax(tol)), band_rows=2, block=1, whole_bands=False)
+        assert len(list(run)) == 2 and torch.equal(run.result.classes.flatten(), frame)
+        if not torch.equal(frame, per_band):
+            break
+    else:
+        pytest.fail("no tolerance where per-band budgets differ from the frame's: the test shows nothing")
+    for price, cap in ((4.0, 0.05), (4.0, 0.5), (40.0, 0.2)):
+        m.cfg = replace(m.cfg, cell_price=price, frame_cap_db=cap)
+        want = capped_classes(scores, priced_classes(scores, price, costs), cap, costs)
+        run = FrameRun(m, lr, band_rows=2, block=1, whole_bands=False)
+        assert len(list(run)) == 2 and torch.equal(run.result.classes.flatten(), want)
+
+
 def test_band_bytes_cut_only_frames_whose_output_passes_twice_the_budget(model: ClassSR) -> None:
     """``FrameRun(band_bytes=B)``: a frame whose float output is at most 2B stays one band; a larger one comes in
     bands of whole blocks of the cell rows B holds, at least four: the same pixels as those bands asked for by

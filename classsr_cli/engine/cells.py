@@ -49,6 +49,7 @@ __all__ = [
     "call_pixels",
     "cell_flops",
     "classify_cells",
+    "classify_frame_cells",
     "cover",
     "is_cellular",
     "plan_cells",
@@ -149,17 +150,35 @@ def band_input(padded: torch.Tensor, plan: CellPlan, r0: int, r1: int) -> torch.
     return padded[:, :, r0 * plan.step : r1 * plan.step + 2 * plan.margin]
 
 
+def _windows(band: torch.Tensor, plan: CellPlan, first_row: int) -> torch.Tensor:
+    """The classifier's windows of a band's cells (rows past the frame's cells left out)."""
+    off = plan.margin - plan.window_margin
+    rows = min((band.shape[2] - 2 * plan.margin) // plan.step, plan.rows - first_row)
+    return band[:, :, off : off + (rows - 1) * plan.step + plan.patch, off : off + (plan.cols - 1) * plan.step + plan.patch]
+
+
 @torch.no_grad()
 def classify_cells(
     model: ClassSR, band: torch.Tensor, plan: CellPlan, tolerance: float | None = None, first_row: int = 0
 ) -> torch.Tensor:
     """``(rows, cols)`` classes of a band's cells (``band`` from :func:`band_input`, starting at cell row
     ``first_row``; rows past the frame's cells are left out), in one classifier pass."""
-    off = plan.margin - plan.window_margin
-    rows = min((band.shape[2] - 2 * plan.margin) // plan.step, plan.rows - first_row)
-    windows = band[:, :, off : off + (rows - 1) * plan.step + plan.patch,
-                   off : off + (plan.cols - 1) * plan.step + plan.patch]
-    return model.classify_windows(windows, plan.step, tolerance)
+    return model.classify_windows(_windows(band, plan, first_row), plan.step, tolerance)
+
+
+@torch.no_grad()
+def classify_frame_cells(
+    model: ClassSR, padded: torch.Tensor, plan: CellPlan, per_band: int, tolerance: float | None = None
+) -> torch.Tensor:
+    """``(rows, cols)`` classes of every cell of a frame (``padded`` from :func:`pad_frame`): scored ``per_band``
+    cell rows a classifier pass (the memory of a band, as :func:`classify_cells`), decided once over the whole
+    frame, so that a frame budget (``--tolerance`` dB) or the default's frame cap weighs the frame, not each
+    band on its own. Per-patch rules decide as band by band."""
+    dtype = next(model.classifier.parameters()).dtype
+    scores = [model.classifier.grid_scores(_windows(band_input(padded, plan, r0, min(plan.padded_rows, r0 + per_band)),
+                                                    plan, r0).to(dtype), plan.patch, plan.step)[0]
+              for r0 in range(0, plan.rows, per_band)]
+    return model.decide(torch.cat(scores).reshape(-1, 3), tolerance).view(plan.rows, plan.cols)
 
 
 Rect = tuple[int, int, int, int, int]
