@@ -7,9 +7,9 @@ validation sets.
     python scripts/heldout_curve.py weights/classsr_residual_x4.safetensors --tolerances 0.05 0.1 0.2 --json out.json
 
 A tolerance is in the model's unit (dB for budget routing, levels² for deficit routing); ``default`` is the
-model's own decision; ``pT`` decides per patch at ``T`` levels² (a budget model's per-patch rule, as its default
+model's own decision (with its frame cap, ``frame_cap_db``, where it has one); ``pT`` decides per patch at ``T`` levels² (a budget model's per-patch rule, as its default
 does at its calibrated ``cell_tolerance``); ``qP`` per patch at a price of ``P`` levels² (``cell_price``,
-:func:`~classsr_cli.models.classsr.priced_classes`); two budget-model rules measured, not shipped: ``cT`` decides per
+:func:`~classsr_cli.models.classsr.priced_classes`), both without a frame cap; two budget-model rules measured, not shipped: ``cT`` decides per
 patch at ``T`` unless that routing's predicted loss on the frame is above the model's frame budget
 (``tolerance``, dB), where the frame takes the budget's routing instead (a cap); ``sT`` spends on a frame what
 the per-patch rule at ``T`` would spend there (its predicted error increase over heavy, summed) where it saves
@@ -120,12 +120,12 @@ def main() -> int:
             net.__dict__.pop("decide", None)
             if tol.startswith("p") and base.routing == "budget":  # its per-patch rule: cell_tolerance, no budget
                 assert t is not None
-                net.cfg, t = replace(base, cell_tolerance=t, cell_price=0.0), None
+                net.cfg, t = replace(base, cell_tolerance=t, cell_price=0.0, frame_cap_db=0.0), None
             elif tol.startswith("q"):  # per patch at a price (cell_price), no budget
                 if base.routing != "budget":
                     ap.error(f"{tol}: needs a budget model")
                 assert t is not None
-                net.cfg, t = replace(base, cell_tolerance=0.0, cell_price=t), None
+                net.cfg, t = replace(base, cell_tolerance=0.0, cell_price=t, frame_cap_db=0.0), None
             elif tol[:1] in ("c", "s"):
                 if base.routing != "budget":
                     ap.error(f"{tol}: needs a budget model")

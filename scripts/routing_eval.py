@@ -1,7 +1,8 @@
 """Does routing follow difficulty, and does routed output keep the heavy branch's colour and borders?
 
 Everyday photos outside the training and validation sets: scikit-image's sample photos (astronaut, coffee,
-chelsea, rocket; shipped inside the package, a dev dependency). Or pass image files/folders.
+chelsea, rocket; shipped inside the package, a dev dependency; ``--skimage`` names others, e.g. the second set
+camera,coins,moon,clock,text,page,grass,gravel,brick,stereo_motorcycle). Or pass image files/folders.
 
 For each photo: HR mod-cropped, LR = bicubic ÷scale (classsr_cli.degrade, as in training and bench). The model
 upscales it routed (the engine, default or --tolerance) and with its heavy branch on the whole image. Per
@@ -41,7 +42,7 @@ from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
-def photos(paths: list[str]) -> list[tuple[str, np.ndarray]]:
+def photos(paths: list[str], names: tuple[str, ...] = SKIMAGE_PHOTOS) -> list[tuple[str, np.ndarray]]:
     if paths:
         from classsr_cli.io.files import images_in
 
@@ -52,7 +53,12 @@ def photos(paths: list[str]) -> list[tuple[str, np.ndarray]]:
         return out
     import skimage.data
 
-    return [(name, getattr(skimage.data, name)()[..., :3]) for name in SKIMAGE_PHOTOS]
+    out = []
+    for name in names:  # a grey photo as three equal channels; stereo_motorcycle's left view
+        img = getattr(skimage.data, name)()
+        img = img[0] if isinstance(img, tuple) else img
+        out.append((name, np.ascontiguousarray(np.stack([img] * 3, -1) if img.ndim == 2 else img[..., :3])))
+    return out
 
 
 def bicubic(model: torch.nn.Module, x: torch.Tensor, lr: np.ndarray, s: int) -> np.ndarray:
@@ -81,6 +87,8 @@ def chroma(img: np.ndarray) -> np.ndarray:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("images", nargs="*", help="image files or folders (default: scikit-image's sample photos)")
+    ap.add_argument("--skimage", default=",".join(SKIMAGE_PHOTOS),
+                    help="scikit-image sample photos to use when no images are given, comma-separated")
     ap.add_argument("--model", default=None)
     ap.add_argument("-x", "--scale", type=int, default=4)
     ap.add_argument("--tolerance", type=float, default=None)
@@ -104,7 +112,7 @@ def main() -> int:
             frame_db = model.cfg.tolerance if args.tolerance is None else args.tolerance
     costs = np.asarray(model.branch_costs) / max(model.branch_costs)
     gains, deficits, light, decided, ideal, records = [], [], [], [], [], []
-    for name, img in photos(args.images):
+    for name, img in photos(args.images, tuple(args.skimage.split(","))):
         if args.export:
             from PIL import Image
 
