@@ -131,8 +131,9 @@ class ClassSRConfig:
             branch only where the error it saves is worth that branch's extra compute. At most one of
             ``cell_tolerance`` and ``cell_price`` is set.
         frame_cap_db: ``budget`` routing only, with a per-patch default (``cell_price`` or ``cell_tolerance``).
-            When above 0, a frame (or a band of one) whose per-patch routing is predicted to lose more than this
-            many dB of PSNR against the heavy branch is routed by its budget at this many dB instead
+            When above 0, a frame whose per-patch routing is predicted to lose more than this many dB of PSNR
+            against the heavy branch is routed by its budget at this many dB instead (the cell engine decides a
+            frame at once, even in bands; the tile path, taken with patch reuse, each batch it classifies)
             (:func:`~classsr_cli.models.classsr.capped_classes`): a price or tolerance in levels² is absolute, so
             on a clean, smooth picture, where every branch's error is small, it can cost many dB.
     """

@@ -81,7 +81,8 @@ class TrainConfig:
             explicit tolerance is the budget.
         frame_cap_db: ``budget`` routing with a per-patch default (``patch`` or ``price``): a frame predicted to
             lose more than this many dB under the per-patch rule is routed by its budget at this many dB
-            (:attr:`~classsr_cli.config.ClassSRConfig.frame_cap_db`); the calibration routes with it. 0: none.
+            (:attr:`~classsr_cli.config.ClassSRConfig.frame_cap_db`). The calibration scans the per-patch rule
+            without it and records the loss with it (``capped_loss_db``). 0: none.
         classifier_width, classifier_kernel, classifier_hidden, classifier_zero_mean: the classifier's channels,
             middle-convolution side, head's hidden units and colour-blind first convolution
             (:class:`~classsr_cli.config.ClassSRConfig`).
