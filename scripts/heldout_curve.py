@@ -11,7 +11,8 @@ model's own decision (with its frame cap, ``frame_cap_db``, where it has one); `
 does at its calibrated ``cell_tolerance``); ``qP`` per patch at a price of ``P`` levels² (``cell_price``,
 :func:`~classsr_cli.models.classsr.priced_classes`), both without a frame cap; two budget-model rules measured, not shipped: ``cT`` decides per
 patch at ``T`` unless that routing's predicted loss on the frame is above the model's frame budget
-(``tolerance``, dB), where the frame takes the budget's routing instead (a cap); ``sT`` spends on a frame what
+(``tolerance``, dB), where the frame takes the budget's routing instead (a cap: :func:`~classsr_cli.models.classsr.capped_classes`,
+the shipped defaults' ``frame_cap_db`` mechanism); ``sT`` spends on a frame what
 the per-patch rule at ``T`` would spend there (its predicted error increase over heavy, summed) where it saves
 the most compute (the frame budget's sweep, :func:`~classsr_cli.models.classsr.cheapest_within`), ``sT@D`` at
 most a frame budget of ``D`` dB. ``--factors 1.0 0.9 0.8 0.7 0.6`` also routes each photo downscaled by
@@ -41,7 +42,7 @@ from classsr_cli.engine import upscale_tensor
 from classsr_cli.engine.defaults import DEFAULT_STEP
 from classsr_cli.engine.flops import count_flops
 from classsr_cli.metrics import psnr, quantize
-from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, cheapest_within, deficit_classes
+from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, capped_classes, cheapest_within, deficit_classes
 from classsr_cli.train.data import _is_val, factor_pair
 
 
@@ -50,15 +51,15 @@ def rule(net: ClassSR, kind: str, per_patch: float, cap_db: float | None) -> Cal
     ``cap_db``) or ``s`` (the per-patch rule's spend, where it saves most, at most ``cap_db``); see the docstring."""
 
     def decide(scores: torch.Tensor, tolerance: float | None = None) -> torch.Tensor:
-        v = np.maximum(np.power(10.0, scores.detach().double().cpu().numpy()) - DEFICIT_EPS, 0.0)
         pp = deficit_classes(scores, per_patch)
+        if kind == "c":  # the shipped defaults' frame cap, on the per-patch tolerance rule
+            assert cap_db is not None
+            return capped_classes(scores, pp, cap_db, net.branch_costs)
+        v = np.maximum(np.power(10.0, scores.detach().double().cpu().numpy()) - DEFICIT_EPS, 0.0)
         c = pp.cpu().numpy()
         spent = float(np.where(c == 0, v[:, 0], np.where(c == 1, v[:, 1], 0.0)).sum())
         cap = math.inf if cap_db is None else (10 ** (cap_db / 10) - 1) * float(v[:, 2].sum())  # budget_classes'
-        if kind == "c" and spent <= cap:
-            return pp
-        budget = cap if kind == "c" else min(spent, cap)
-        return torch.from_numpy(cheapest_within(v[:, 0], v[:, 1], budget, net.branch_costs)).to(scores.device)
+        return torch.from_numpy(cheapest_within(v[:, 0], v[:, 1], min(spent, cap), net.branch_costs)).to(scores.device)
 
     return decide
 
