@@ -403,8 +403,8 @@ class Trainer:
         image. The scans route without ``frame_cap_db``: the cap is a guard on top of the calibrated per-patch
         rule, which only adds compute (``capped_loss_db`` reports the loss with it); were the price calibrated
         under it, the quality the cap buys on clean frames would be spent again on textured ones
-        (docs/experiments.md, twenty-sixth pass). For ``budget`` routing, whose tolerance is itself a predicted loss in dB, the scan ends at
-        ``tolerance_db``: the default never promises more than the recipe asks, even where these photos would
+        (docs/experiments.md, twenty-sixth pass). For ``budget`` routing, whose tolerance is itself a predicted
+        loss in dB, the scan ends at ``tolerance_db``: the default never promises more than the recipe asks, even where these photos would
         allow it (they are more textured than everyday photos); with ``budget_default = "patch"`` the per-patch
         default (``cell_tolerance``) is calibrated as a deficit model's is, with ``"price"`` its price
         (``cell_price``) likewise. Also the shares of each class under
