@@ -170,7 +170,7 @@ def stages(path: str | None, sets: dict[str, list[bench.Pair]], reps: int = 3) -
 
     net = zoo.load(path, 4, device=DEV).net.eval()
     dev = torch.device(DEV)
-    names = ("pad_frame", "classify_cells", "plan_tiles", "run_cells", "cell_flops")
+    names = ("pad_frame", "classify_frame_cells", "plan_tiles", "run_cells", "cell_flops")
     spent: dict[str, float] = {}
     originals = {n: getattr(bands, n) for n in names}
 
