@@ -20,7 +20,6 @@ folder; ``--work`` keeps each fold's classifier (resumable: a fold whose classif
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from report import emit  # scripts/
 
 from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
 from classsr_cli.engine import upscale_tensor
@@ -171,11 +171,7 @@ def main() -> int:
         points.append(point)
     result = {"run": str(args.run), "folds": per_fold, "images": len(medium_arr),
               "medium_alone_loss_db": round(float(medium_arr.mean()), 4), "points": points}
-    text = json.dumps(result, indent=1)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    emit(result, args.json)
     return 0
 
 

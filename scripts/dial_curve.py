@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import torch
+from report import emit  # scripts/
 
 from classsr_cli import bench, zoo
 
@@ -71,10 +72,7 @@ def main() -> int:
     out = {"model": str(loaded.path), "images": len(pairs), "threads": base.threads, "device": base.device_name,
            "torch": base.torch, "bicubic": base.methods["bicubic"].to_dict(), "heavy": heavy.to_dict(), "medium": medium.to_dict(),
            "medium_point": medium_point, "points": points}
-    text = json.dumps(out, indent=1)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(out, args.json, echo=False)
     if args.plot:
         import matplotlib
 
@@ -103,7 +101,7 @@ def main() -> int:
         fig.tight_layout()
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.plot, dpi=120)
-    sys.stdout.write(text + "\n")
+    emit(out, None)  # the result on stdout last, after the plot
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from report import emit  # scripts/
 
 from classsr_cli import bench, zoo
 from classsr_cli.engine import upscale_tensor
@@ -99,10 +99,7 @@ def main() -> int:
                 "old_vs_heavy": round(best["old"] / best["heavy"], 4),
                 "new_vs_heavy": round(best["new"] / best["heavy"], 4), "same_bits": same,
             }
-    text = json.dumps(report, indent=1)
-    if args.json:
-        args.json.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    emit(report, args.json)
     return 0
 
 

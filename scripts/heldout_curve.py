@@ -26,7 +26,6 @@ PSNR-Y is highest and lowest; ``max_loss_image`` the image that loses ``max_loss
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from report import emit  # scripts/
 
 from classsr_cli import zoo
 from classsr_cli.degrade import load_rgb
@@ -161,11 +161,7 @@ def main() -> int:
     net.__dict__.pop("decide", None)
     out = {"model": str(loaded.path), "step": args.step, "photo_set": args.photos, "photos": [f.name for f in files],
            "factors": args.factors, "images": len(pairs), "points": points}
-    text = json.dumps(out, indent=1)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    emit(out, args.json)
     return 0
 
 

@@ -21,13 +21,12 @@ increasing deficit while the photo stays within the budget.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from report import emit  # scripts/
 from routing_eval import SKIMAGE_PHOTOS, bicubic, photos, to_u8  # scripts/
 
 from classsr_cli import zoo
@@ -128,11 +127,7 @@ def main() -> int:
                "easiest_third_max_gain_levels2": round(float(t1), 3),
                "ceiling_per_photo_budget": {"budget_db": args.budget, **score(c, ceiling, easy, hard, costs)},
                "rules": rules}
-    text = json.dumps(summary, indent=1)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    emit(summary, args.json)
     return 0
 
 

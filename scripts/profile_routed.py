@@ -8,12 +8,11 @@ took the most time (self CPU), and the share of the convolutions.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 import torch
+from report import emit  # scripts/
 from torch.profiler import ProfilerActivity, profile
 
 from classsr_cli import bench, zoo
@@ -71,10 +70,7 @@ def main() -> int:
             "top": [{"op": e.key, "calls": e.count, "self_cpu_s": round(e.self_cpu_time_total / 1e6, 3)}
                     for e in ops[: args.top]],
         }
-    text = json.dumps(report, indent=1)
-    if args.json:
-        args.json.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    emit(report, args.json)
     return 0
 
 

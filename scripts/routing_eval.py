@@ -24,12 +24,11 @@ chroma (max - min of RGB) of routed on saturated HR pixels (HR chroma >= 96) as 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from report import emit  # scripts/
 from routing_headroom import oracle  # scripts/: each photo's cheapest routing within a budget, measured
 
 from classsr_cli import zoo
@@ -200,10 +199,7 @@ def main() -> int:
         "mean_loss_vs_heavy_db": round(float(np.mean([r["psnr_y"]["heavy"] - r["psnr_y"]["classsr"] for r in records])), 3),
         "images": records,
     }
-    text = json.dumps(summary, indent=1)
-    if args.json:
-        args.json.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    emit(summary, args.json)
     return 0
 
 

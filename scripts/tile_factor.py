@@ -13,13 +13,13 @@ feeds; ``--downscales`` other divisors) and, with ``--native``, the photos as gi
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from report import emit  # scripts/
 
 from classsr_cli import zoo
 from classsr_cli.degrade import load_rgb, make_pair
@@ -106,10 +106,7 @@ def main() -> int:
     finally:
         cells.TILE_FACTOR.update(saved)
         cells.CALL_PIXELS.update(saved_calls)
-    text = json.dumps(out, indent=1)
-    if args.json:
-        args.json.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    emit(out, args.json)
     return 0
 
 

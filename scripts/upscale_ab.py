@@ -22,6 +22,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from report import emit  # scripts/
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -79,10 +81,7 @@ def main() -> int:
                     sides[name]["model_seconds"].append(round(model, 3))
             report["inputs"][str(src)] = sides
             sys.stderr.write(f"{src.name}: {sides}\n")
-    text = json.dumps(report, indent=1)
-    if args.json:
-        args.json.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
+    emit(report, args.json)
     return 0
 
 
