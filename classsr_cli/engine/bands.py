@@ -288,17 +288,13 @@ class FrameRun:
         residual = [0, 0, 0]  # FLOPs of each branch's residual, as run
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
-            frame = None if isinstance(policy, Forced) else classify_frame_cells(
-                model, padded, plan, per_band, getattr(policy, "tolerance", None))
+            frame = (torch.full((plan.rows, plan.cols), policy.branch, dtype=torch.long) if isinstance(policy, Forced)
+                     else classify_frame_cells(model, padded, plan, per_band, getattr(policy, "tolerance", None)))
             for r0 in range(0, plan.rows, per_band):
                 r1 = min(plan.padded_rows, r0 + per_band)
                 band = band_input(padded, plan, r0, r1)
                 real = min(r1, plan.rows) - r0
-                if isinstance(policy, Forced):
-                    cls = torch.full((real, plan.cols), policy.branch, dtype=torch.long)
-                else:
-                    assert frame is not None
-                    cls = frame[r0 : r0 + real]
+                cls = frame[r0 : r0 + real]
                 y0 = r0 * plan.step
                 height = min(r1 * plan.step, plan.height) - y0
                 lo, hi = band_rows(plan, y0, height, base_reach(plan, branches[-1]))

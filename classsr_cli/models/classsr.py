@@ -22,6 +22,17 @@ __all__ = ["DEFICIT_EPS", "ClassSR", "budget_classes", "capped_classes", "cheape
 DEFICIT_EPS = 0.1
 
 
+def _levels(scores: torch.Tensor) -> torch.Tensor:
+    """The classifier's ``log10(DEFICIT_EPS + x)`` outputs back in 8-bit levels², at least 0, float32."""
+    return (torch.pow(10.0, scores.float()) - DEFICIT_EPS).clamp_min(0)
+
+
+def _db_budget(tolerance_db: float, heavy_error: float) -> float:
+    """The summed error increase over heavy (levels²) that costs ``tolerance_db`` of PSNR where the heavy branch's
+    own summed error is ``heavy_error``: ``10*log10(1 + d / e) <= t`` is ``d <= (10**(t/10) - 1) * e``."""
+    return (10 ** (tolerance_db / 10) - 1) * heavy_error
+
+
 def deficit_classes(scores: torch.Tensor, tolerance: float) -> torch.Tensor:
     """The cheapest class whose predicted error increase ``10**score - DEFICIT_EPS`` is at most ``tolerance``.
 
@@ -45,7 +56,7 @@ def priced_classes(scores: torch.Tensor, price: float, costs: tuple[float, float
     frame's own). Ties go to the cheaper branch.
     Returns ``(N,)`` int64."""
     top = max(max(costs), 1e-12)
-    d = (torch.pow(10.0, scores[:, :2].float()) - DEFICIT_EPS).clamp_min(0)
+    d = _levels(scores[:, :2])
     total = torch.stack([d[:, 0] + price * costs[0] / top, d[:, 1] + price * costs[1] / top,
                          torch.full_like(d[:, 0], price * costs[2] / top)], dim=1)
     return total.argmin(1)
@@ -72,7 +83,7 @@ def budget_classes(scores: torch.Tensor, tolerance_db: float, costs: tuple[float
         return torch.full((n,), 2, dtype=torch.long, device=scores.device)
     # One sort of at most 2N breakpoints: NumPy on the host (the planner wants the classes there anyway).
     v = np.maximum(np.power(10.0, scores.detach().double().cpu().numpy()) - DEFICIT_EPS, 0.0)
-    budget = (10 ** (tolerance_db / 10) - 1) * float(v[:, 2].sum())
+    budget = _db_budget(tolerance_db, float(v[:, 2].sum()))
     return torch.from_numpy(cheapest_within(v[:, 0], v[:, 1], budget, costs)).to(scores.device)
 
 
@@ -85,9 +96,9 @@ def capped_classes(scores: torch.Tensor, classes: torch.Tensor, cap_db: float,
     picture; on a clean, smooth one, whose errors are all small, the same levels² are many dB. One host sync."""
     if scores.shape[0] == 0:
         return classes
-    v = (torch.pow(10.0, scores.float()) - DEFICIT_EPS).clamp_min(0)
+    v = _levels(scores)
     spent = torch.where(classes == 0, v[:, 0], torch.where(classes == 1, v[:, 1], torch.zeros_like(v[:, 0])))
-    if float(spent.sum()) <= (10 ** (cap_db / 10) - 1) * float(v[:, 2].sum()):
+    if bool(spent.sum().double() <= _db_budget(cap_db, 1.0) * v[:, 2].sum().double()):  # the one host sync
         return classes
     return budget_classes(scores, cap_db, costs)
 
