@@ -43,8 +43,11 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "carn": {"widths": (36, 52, 64), "extra": {"groups": 4, "num_blocks": 3}},
     "srresnet": {"widths": (36, 52, 64), "extra": {"num_blocks": 16}},
     "rcan": {"widths": (36, 50, 64), "extra": {"num_groups": 10, "num_blocks": 20, "reduction": 16}},
-    # The default preset: bicubic + a residual CNN whose width sets the cost (not from the paper).
-    "residual": {"widths": (0, 16, 32), "extra": {"depth": 4}},
+    # The default preset: bicubic + a residual CNN whose width sets the cost (not from the paper). ``fitted_base``
+    # 1: the fixed upsampler every branch adds its residual to is a 5x5 linear filter per sub-pixel fitted to the
+    # training data by least squares (stored in the checkpoint) instead of bicubic; the light branch of width 0 is
+    # that filter alone.
+    "residual": {"widths": (0, 16, 32), "extra": {"depth": 4, "fitted_base": 0}},
 }
 
 _SCALES = {

@@ -25,7 +25,7 @@ from classsr_cli.models.classsr import (
     priced_classes,
 )
 from classsr_cli.models.fsrcnn import FSRCNN
-from classsr_cli.models.residual import ResidualSR, receptive_radius
+from classsr_cli.models.residual import ResidualSR, bicubic_phase_weights, fit_base, receptive_radius
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -350,13 +350,69 @@ def routed_frame(branches: list[ResidualSR], frame: torch.Tensor, classes: torch
     return sr
 
 
-def _random_branches(scale: int = 2, depth: int = 1) -> list[ResidualSR]:
+def _random_branches(scale: int = 2, depth: int = 1, base: torch.Tensor | None = None) -> list[ResidualSR]:
     torch.manual_seed(3)
-    branches = [ResidualSR(width=w, depth=depth, scale=scale).eval() for w in (0, 4, 6)]
+    branches = [ResidualSR(width=w, depth=depth, scale=scale, fitted_base=base is not None).eval() for w in (0, 4, 6)]
     for b in branches:
         for p in b.parameters():
             torch.nn.init.normal_(p, std=0.2)
+        if base is not None:
+            b.fitted_base = base.clone()
     return branches
+
+
+def test_fit_base_is_the_least_squares_linear_upsampler() -> None:
+    """Fitted to pairs whose HR is the bicubic upsampling of their LR, the base is bicubic; fitted to a sharper
+    target it is that target's filter, not bicubic's (each of the 25 taps of each phase solved for)."""
+    torch.manual_seed(0)
+    lr = torch.rand(6, 3, 14, 15, dtype=torch.float64)
+    assert torch.allclose(fit_base([(lr, ResidualSR(width=0, scale=3)(lr))], 3), bicubic_phase_weights(3), atol=1e-6)
+    want = bicubic_phase_weights(4) * 1.2
+    want[:, :, 2, 2] -= 0.2  # a sharpening filter, still summing to 1 per phase
+    net = ResidualSR(width=0, scale=4, fitted_base=True)
+    net.fitted_base = want
+    halves = [(lr[:3].float(), net(lr[:3].float())), (lr[3:].float(), net(lr[3:].float()))]  # batches add up
+    got = fit_base(halves, 4)
+    assert got.dtype == torch.float32 and torch.allclose(got, want, atol=1e-4)
+    assert not torch.allclose(got, bicubic_phase_weights(4), atol=1e-2)
+
+
+def test_a_fitted_base_is_every_branch_s_upsampler_and_travels_in_the_checkpoint(tmp_path: Path) -> None:
+    from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+
+    cfg = ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1, "fitted_base": 1}, classifier_width=8)
+    plain = build_model(replace(cfg, extra={"depth": 1}))
+    assert all(b.fitted_base is None and "fitted_base" not in b.state_dict() for b in plain.branches)
+    model = build_model(cfg).eval()
+    base = bicubic_phase_weights(2) * 0.9
+    for b in model.branches:
+        assert torch.equal(b.base, bicubic_phase_weights(2))  # an unfitted base starts as bicubic
+        b.fitted_base = base.clone()
+    frame = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert torch.allclose(model.branches[0](frame), 0.9 * plain.branches[0](frame), atol=1e-6)
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "fitted.safetensors"), expect_kind="classsr").module
+    assert all(torch.equal(b.fitted_base, base) for b in loaded.branches)
+    half = loaded.to(torch.bfloat16).branches[0]
+    assert half.base.dtype == torch.float32 and torch.equal(half.base, base)  # exact, as the bicubic base
+
+
+def test_routed_frame_with_a_fitted_base_equals_each_branch_on_the_whole_frame() -> None:
+    base = bicubic_phase_weights(2) * 1.1 - 0.1 / 25
+    branches = _random_branches(base=base)
+    frame = torch.rand(1, 3, 29, 35)
+    classes = torch.randint(0, 3, (4, 5))
+    halo = receptive_radius(1)
+    with torch.no_grad():
+        got = routed_frame(branches, frame, classes, step=8, halo=halo)
+        whole = [b(frame) for b in branches]
+    b = halo * 2
+    for r in range(4):
+        for c in range(5):
+            ys = slice(max(r * 16, b), min((r + 1) * 16, 58 - b))
+            xs = slice(max(c * 16, b), min((c + 1) * 16, 70 - b))
+            assert torch.allclose(got[..., ys, xs], whole[int(classes[r, c])][..., ys, xs], atol=1e-5), (r, c)
+    assert not torch.allclose(whole[0], ResidualSR(width=0, scale=2)(frame), atol=1e-3)
 
 
 def test_routed_frame_with_a_full_halo_equals_each_branch_on_the_whole_frame() -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 from typer.testing import CliRunner, Result
 
 from classsr_cli.checkpoint import load_checkpoint, read_metadata
@@ -27,6 +28,7 @@ from classsr_cli.cli import app
 from classsr_cli.degrade import bicubic_downscale, load_rgb, mod_crop
 from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch
+from classsr_cli.models.residual import fit_base
 from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_train_config
 from classsr_cli.train.data import PatchData, prepare
 from classsr_cli.train.loop import Dist, cosine_lr, stage_generator
@@ -772,6 +774,33 @@ def test_a_light_share_trains_the_light_branch_on_the_easiest_sub_images(hr_dir:
         load_train_config(None, routing="budget", light_share=0.0)
     with pytest.raises(ConfigError, match="light_share needs deficit or budget"):
         load_train_config(None, light_share=0.5)
+
+
+def test_a_fitted_base_is_fitted_once_on_the_training_sub_images_and_shared_by_every_branch(
+    hr_dir: Path, tmp_path: Path
+) -> None:
+    """``extra.fitted_base``: the run fits the base once (``base.safetensors``, least squares on every training
+    sub-image), every branch trains on it and the exported model carries it in each branch; the light branch (the
+    base alone) has a smaller squared error than bicubic on the training sub-images' fitted positions."""
+    path = write_deficit_config(tmp_path / "fitted.toml", routing="budget", extra_top='budget_default = "price"\n')
+    path.write_text(path.read_text().replace("extra = {depth = 1}", "extra = {depth = 1, fitted_base = 1}"))
+    run_dir = tmp_path / "run"
+    r = train("all", run_dir, hr_dir, path)
+    assert r.exit_code == 0, r.output
+    base = load_file(str(run_dir / "base.safetensors"))["fitted_base"]
+    assert next(rec["stage"] for rec in metrics(run_dir) if rec.get("event") == "done") == "base"
+    model = load_checkpoint(run_dir / "classsr.safetensors").module
+    assert all(torch.equal(b.base, base) for b in model.branches)
+    assert torch.equal(load_checkpoint(run_dir / "baseline.safetensors").module.base, base)
+    trainer = Trainer(load_train_config(path), run_dir, run_dir / "data", Dist())
+    data = trainer.data
+    lr, hr = data.batch(data.train_index)
+    assert torch.allclose(fit_base([(lr, hr)], SCALE), base, atol=1e-5)
+    bicubic = build_branch(replace(trainer.model_cfg.branch(0), extra={"depth": 1}))
+    m = 2 * SCALE  # the positions the fit saw: LR taps inside the sub-image
+    with torch.no_grad():
+        err = [(net(lr) - hr)[..., m:-m, m:-m].square().mean().item() for net in (model.branches[0], bicubic)]
+    assert err[0] < err[1] * 0.99
 
 
 def test_calibration_on_every_factor_adds_the_held_out_photos_downscales(hr_dir: Path, tmp_path: Path) -> None:

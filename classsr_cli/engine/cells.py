@@ -1,11 +1,12 @@
 """Cell execution: the fast path for models whose branches are all bicubic + residual (the residual family).
 
-Every branch of such a model is the same fixed bicubic upsampler plus a residual CNN of its own width (0 for the
-light branch: plain bicubic). So a routed frame is computed as
+Every branch of such a model is the same fixed upsampler (bicubic, or the model's fitted base) plus a residual CNN
+of its own width (0 for the light branch: the upsampler alone). So a routed frame is computed as
 
 1. the classifier once over the frame (:meth:`Classifier.grid_scores`), one class per ``step`` x ``step`` cell,
    each classified on the ``patch`` x ``patch`` window centred on it;
-2. bicubic once over the whole frame, on the LR grid (``3*s*s`` channels, no tiling, no overlap);
+2. the upsampler ("bicubic" below) once over the whole frame, on the LR grid (``3*s*s`` channels, no tiling, no
+   overlap);
 3. per band, a base branch's residual on the whole band (or none), then each heavier class's residual only on
    its cells, each computed with ``halo`` LR pixels of context around it, its core replacing the base's on the
    LR grid (a width-0 class costs nothing here; :func:`plan_tiles` picks the cheapest base);
@@ -490,13 +491,13 @@ def band_rows(plan: CellPlan, y0: int, height: int, reach: int) -> tuple[int, in
 
 
 def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int) -> torch.Tensor:
-    """The bicubic path of a band's first ``height`` rows on the LR grid, ``(1, 3s², height, width)``, from the
-    replicate-padded band (it needs 2 pixels around)."""
+    """The base path (bicubic, or the fitted base) of a band's first ``height`` rows on the LR grid, ``(1, 3s²,
+    height, width)``, from the replicate-padded band (it needs 2 pixels around)."""
     m = plan.margin
     core = band[:, :, m - 2 : m + height + 2, m - 2 : m + plan.width + 2]
     if branch.channels_last:  # oneDNN's depthwise convolution is ~2x faster channels-last on the CPU
         core = core.contiguous(memory_format=torch.channels_last)
-    return F.conv2d(core, branch.bicubic.to(core.dtype), groups=3)
+    return F.conv2d(core, branch.base.to(core.dtype), groups=3)
 
 
 def cell_flops(
@@ -533,7 +534,7 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
         p = plan.patch
         fc = model.classifier.head_flops()
         cache[key] = {
-            "bicubic_px": 2 * branches[0].bicubic.numel(),
+            "bicubic_px": 2 * branches[0].base.numel(),
             "residual_px": [b.tile_flops(p, p) / (p * p) for b in branches],
             "classifier_px": (count_flops(model.classifier, (1, 3, p, p), convention) - fc) / (p * p),
             "classifier_cell": fc,

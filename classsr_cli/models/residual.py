@@ -7,6 +7,7 @@ output convolution is zero at initialisation), so none of them falls below bicub
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ __all__ = [
     "build_residual",
     "canonical_strides",
     "expand_luma",
+    "fit_base",
     "pixel_shuffle",
     "receptive_radius",
     "tile_margins",
@@ -131,7 +133,9 @@ class ResidualSR(nn.Module):
 
     The bicubic path is a fixed depthwise convolution on the LR grid (:func:`bicubic_phase_weights`, not a
     parameter, not in the state dict) added to the residual before one ``pixel_shuffle``. The residual's output
-    convolution starts at zero, so an untrained branch is bicubic.
+    convolution starts at zero, so an untrained branch is bicubic. With ``fitted_base`` the fixed convolution is
+    instead a linear filter per sub-pixel fitted to training data (:func:`fit_base`; a buffer in the state dict,
+    not trained by gradient), and a width-0 branch is that filter alone.
 
     With ``luma`` the output convolution has ``s²`` channels, one per sub-pixel, each added alike to R, G and B:
     a correction of luma (BT.601 chroma is unchanged by an equal step of R, G and B), chroma left to bicubic, as
@@ -143,19 +147,24 @@ class ResidualSR(nn.Module):
         depth: 3x3 convolutions between the first and the output convolution.
         scale: upscaling factor (2, 3 or 4).
         luma: the residual corrects luma alone.
+        fitted_base: the fixed upsampler is a fitted base (:attr:`base`), bicubic until one is set.
     """
 
     bicubic: torch.Tensor
     #: Inference (no gradient needed) runs channels-last: oneDNN's fastest layout on the CPU.
     channels_last: bool = True
 
-    def __init__(self, *, width: int, depth: int = 4, scale: int = 4, luma: bool = False) -> None:
+    def __init__(self, *, width: int, depth: int = 4, scale: int = 4, luma: bool = False,
+                 fitted_base: bool = False) -> None:
         super().__init__()
         self.scale = scale
         self.depth = depth
         self.width = width
         self.luma = luma
         self.register_buffer("bicubic", bicubic_phase_weights(scale), persistent=False)
+        # A fitted base (:func:`fit_base`) is part of the state dict; it starts as bicubic.
+        self.fitted_base: torch.Tensor | None
+        self.register_buffer("fitted_base", bicubic_phase_weights(scale) if fitted_base else None)
         self.body: nn.Sequential | None = None
         self.tail: nn.Conv2d | None = None
         if width == 0:
@@ -176,19 +185,29 @@ class ResidualSR(nn.Module):
         """Moves and casts as any module does, but the bicubic weights stay float32 (exact): the bicubic path, the
         base every branch adds its residual to, computes in the frame's dtype, whatever the weights' (a float32
         frame under a 16-bit model keeps a float32 base and sum, and only the residual CNN computes in 16 bits)."""
+        kept = self.fitted_base
         super()._apply(fn, recurse)
         if self.bicubic.dtype.itemsize < 4:
             self.bicubic = bicubic_phase_weights(self.scale).to(self.bicubic.device)
+        if kept is not None and self.fitted_base is not None and self.fitted_base.dtype.itemsize < 4:
+            self.fitted_base = kept.float().to(self.fitted_base.device)
         return self
 
+    @property
+    def base(self) -> torch.Tensor:
+        """The fixed upsampler's ``(3*s*s, 1, 5, 5)`` depthwise weights (:func:`bicubic_phase_weights`' layout):
+        the fitted base where the branch has one, else bicubic."""
+        return self.bicubic if self.fitted_base is None else self.fitted_base
+
     def functional_flops(self, x: torch.Tensor) -> int:
-        """FLOPs of the bicubic path on ``x`` (a depthwise 5x5 convolution to ``3*s*s`` channels)."""
-        return 2 * x.shape[-2] * x.shape[-1] * self.bicubic.numel()
+        """FLOPs of the base path on ``x`` (a depthwise 5x5 convolution to ``3*s*s`` channels)."""
+        return 2 * x.shape[-2] * x.shape[-1] * self.base.numel()
 
     def upsample(self, x: torch.Tensor) -> torch.Tensor:
-        """The bicubic path alone, on the LR grid: ``(N, 3*s*s, h, w)`` before ``pixel_shuffle``."""
+        """The base path alone (bicubic, or the fitted base), on the LR grid: ``(N, 3*s*s, h, w)`` before
+        ``pixel_shuffle``."""
         pad = BICUBIC_TAPS // 2
-        return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), self.bicubic.to(x.dtype), groups=3)
+        return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), self.base.to(x.dtype), groups=3)
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4 and not (torch.is_grad_enabled() and self.training):
@@ -287,4 +306,29 @@ class ResidualSR(nn.Module):
 
 
 def build_residual(cfg: BranchConfig) -> ResidualSR:
-    return ResidualSR(width=cfg.width, depth=cfg.extra["depth"], scale=cfg.scale, luma=cfg.luma)
+    return ResidualSR(width=cfg.width, depth=cfg.extra["depth"], scale=cfg.scale, luma=cfg.luma,
+                      fitted_base=bool(cfg.extra.get("fitted_base", 0)))
+
+
+@torch.no_grad()
+def fit_base(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]], scale: int) -> torch.Tensor:
+    """The linear upsampler of least squared error on ``pairs`` of ``(lr, hr)`` batches ``(B, 3, h, w)`` and
+    ``(B, 3, s*h, s*w)`` in [0, 1]: per sub-pixel phase a 5x5 filter on the LR grid, the same for R, G and B
+    (each colour a sample), fitted on every LR position whose taps lie inside its sub-image. Returns the
+    ``(3*s*s, 1, 5, 5)`` float32 weights of :func:`bicubic_phase_weights`' layout (a fitted base)."""
+    taps = BICUBIC_TAPS
+    xtx = torch.zeros(taps * taps, taps * taps, dtype=torch.float64)
+    xty = torch.zeros(taps * taps, scale * scale, dtype=torch.float64)
+    for lr, hr in pairs:
+        lr, hr = lr.detach().double().cpu(), hr.detach().double().cpu()
+        b, c, h, w = lr.shape
+        x = F.unfold(lr.reshape(b * c, 1, h, w), taps).transpose(1, 2).reshape(-1, taps * taps)
+        half = taps // 2
+        y = F.pixel_unshuffle(hr.reshape(b * c, 1, h * scale, w * scale), scale)[:, :, half:h - half, half:w - half]
+        y = y.permute(0, 2, 3, 1).reshape(-1, scale * scale)
+        xtx += x.T @ x
+        xty += x.T @ y
+    if not bool(xtx.diagonal().gt(0).all()):
+        raise ValueError("fit_base needs sub-images larger than 5x5 LR pixels")
+    w = torch.linalg.solve(xtx, xty)  # (25, s*s)
+    return w.T.reshape(scale * scale, 1, taps, taps).repeat(3, 1, 1, 1).float()

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from classsr_cli import __version__
@@ -40,6 +41,7 @@ from classsr_cli.errors import ConfigError
 from classsr_cli.metrics import luma_levels
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
+from classsr_cli.models.residual import ResidualSR, fit_base
 from classsr_cli.train.config import STAGES, TrainConfig
 from classsr_cli.train.data import PatchData, factor_pair
 from classsr_cli.train.loop import Dist, Event, MetricsLog, all_reduce_sum, fit
@@ -250,6 +252,32 @@ class Trainer:
                    log=self.log, log_every=self.cfg.log_every, observer=self.observer,
                    validate=(lambda: {"psnr": self._val_psnr(net, val_pool)}) if len(val_pool) else None)
 
+    def _build(self, bcfg: BranchConfig) -> nn.Module:
+        """A new branch of ``bcfg`` on the device; a residual branch with a fitted base gets the run's
+        (:meth:`base`)."""
+        net = build_branch(bcfg).to(self.dist.device)
+        if isinstance(net, ResidualSR) and net.fitted_base is not None:
+            net.fitted_base = load_file(str(self.base()))["fitted_base"].to(self.dist.device)
+        return net
+
+    def base(self) -> Path:
+        """``RUN/base.safetensors``: the residual family's fitted base (:func:`fit_base`), by least squares on
+        every training sub-image (deterministic: no jitter, no augmentation), computed once."""
+        out = self._path("base.safetensors")
+        if not out.exists():
+            t = time.perf_counter()
+            index = self.data.train_index
+            w = fit_base((self.data.batch(chunk) for chunk in index.split(256)), self.cfg.scale)
+            if self.dist.is_main:
+                fd, tmp = tempfile.mkstemp(dir=self.run, suffix=".tmp")
+                os.close(fd)
+                save_file({"fitted_base": w.contiguous()}, tmp)
+                os.replace(tmp, out)
+                self.log.write(stage="base", event="done", seconds=round(time.perf_counter() - t, 1),
+                               sub_images=len(index), **self._where())
+            self.dist.barrier()
+        return out
+
     # -- stage 0: the "-O" baseline ------------------------------------------------------------------------
     def baseline(self) -> Path:
         out = self._path("baseline.safetensors")
@@ -257,7 +285,7 @@ class Trainer:
             return out
         torch.manual_seed(self.cfg.seed)
         bcfg = self.model_cfg.branch(2)
-        net = build_branch(bcfg).to(self.dist.device)
+        net = self._build(bcfg)
         extras = self._train_branch("baseline", net, self.data.train_index, self.data.val_index)
         if self.dist.is_main:
             save_checkpoint(net, out, config=bcfg, provenance={"stage": "baseline", "val": extras.get("val", {})})
@@ -335,7 +363,7 @@ class Trainer:
                 continue
             torch.manual_seed(self.cfg.seed + 1 + k)
             bcfg = self.model_cfg.branch(k)
-            net = build_branch(bcfg).to(self.dist.device)
+            net = self._build(bcfg)
             if k == 2 and self.cfg.heavy_from_baseline and not self._path("branch2.state.pt").exists():
                 net.load_state_dict(load_checkpoint(self.baseline(), device=self.dist.device).module.state_dict())
             data = self.data
@@ -367,7 +395,7 @@ class Trainer:
                 pool, val_pool = self._easiest(pool, val_pool)
                 share = {"light_share": self.cfg.light_share}
             torch.manual_seed(self.cfg.seed + 1 + k)
-            net = build_branch(bcfg).to(self.dist.device)
+            net = self._build(bcfg)
             extras = self._train_branch(f"branch{k}", net, pool, val_pool)
             if self.dist.is_main:
                 save_checkpoint(net, out, config=bcfg,
