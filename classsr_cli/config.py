@@ -46,7 +46,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     # The default preset: bicubic + a residual CNN whose width sets the cost (not from the paper). ``fitted_base``
     # 1: the fixed upsampler every branch adds its residual to is a 5x5 linear filter per sub-pixel fitted to the
     # training data by least squares (stored in the checkpoint) instead of bicubic; the light branch of width 0 is
-    # that filter alone.
+    # that filter alone. 2: the light branch's alone (it must be of width 0); the others keep bicubic.
     "residual": {"widths": (0, 16, 32), "extra": {"depth": 4, "fitted_base": 0}},
 }
 
@@ -196,6 +196,10 @@ class ClassSRConfig:
         # Validate (and fill the defaults of) the family hyper-parameters once.
         shared = BranchConfig(family=self.family, width=self.widths[0], scale=self.scale, extra=dict(self.extra))
         object.__setattr__(self, "extra", shared.extra)
+        fitted = shared.extra.get("fitted_base", 0)
+        if fitted not in (0, 1, 2) or (fitted == 2 and self.widths[0] != 0):
+            raise ConfigError(f"fitted_base is 0 (bicubic), 1 (every branch) or 2 (a width-0 light branch alone), got "
+                              f"{fitted!r} with a light branch of width {self.widths[0]}")
 
     @classmethod
     def paper(cls, family: str = "fsrcnn", scale: int = 4) -> ClassSRConfig:
@@ -209,6 +213,8 @@ class ClassSRConfig:
         extra = dict(self.extra)
         if self.depths:
             extra["depth"] = self.depths[k]
+        if extra.get("fitted_base") == 2:  # the light branch's alone
+            extra["fitted_base"] = int(k == 0)
         return BranchConfig(family=self.family, width=self.widths[k], scale=self.scale, extra=extra,
                             luma=self.luma[k])
 

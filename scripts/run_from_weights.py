@@ -11,7 +11,8 @@ Writes ``baseline.safetensors`` and ``branch{0,1,2}.safetensors`` (the heavy bra
 ``deficit``/``budget`` recipes train it) and the branch stages' records of ``metrics.jsonl`` from the model's
 provenance (iterations, seconds, validation, machine), so the export reports what they were trained with. The
 config must be the model's recipe but for what follows the branches (classifier, calibration) and the widths (and
-``luma``) of retrained branches; a run folder that already holds stages is refused.
+``luma``) of retrained branches, and ``extra.fitted_base = 2`` (a fitted base of the light branch alone) with
+``--retrain 0``; a run folder that already holds stages is refused.
 
     python scripts/run_from_weights.py weights/classsr_residual_x4.safetensors \\
         configs/experimental/residual_light8_x4.toml runs/light8_x4 --retrain 0
@@ -61,6 +62,8 @@ def main() -> int:
     wanted = list(cfg.model_config().luma)
     if [v for k, v in enumerate(luma) if k not in retrain] != [v for k, v in enumerate(wanted) if k not in retrain]:
         ap.error(f"{args.config}: luma is {wanted!r}, the model was trained with {luma!r}")
+    if 0 in retrain and (mine.get("extra") or {}).get("fitted_base") == 2:  # a base of the retrained light alone
+        mine["extra"] = {k: v for k, v in mine["extra"].items() if k != "fitted_base"}
     for key in ("family", "scale", "extra", "patch", "data_step", "factors", "val_fraction", "seed",
                 "random_crops", "routing", *BRANCH_STAGES):
         if json.dumps(recipe.get(key), sort_keys=True) != json.dumps(mine.get(key), sort_keys=True):

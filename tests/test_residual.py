@@ -382,6 +382,12 @@ def test_a_fitted_base_is_every_branch_s_upsampler_and_travels_in_the_checkpoint
 
     cfg = ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1, "fitted_base": 1}, classifier_width=8)
     plain = build_model(replace(cfg, extra={"depth": 1}))
+    light = build_model(replace(cfg, extra={"depth": 1, "fitted_base": 2}))
+    assert [b.fitted_base is not None for b in light.branches] == [True, False, False]
+    with pytest.raises(ConfigError, match="fitted_base"):
+        replace(cfg, widths=(2, 4, 6), extra={"depth": 1, "fitted_base": 2})
+    with pytest.raises(ConfigError, match="fitted_base"):
+        replace(cfg, extra={"depth": 1, "fitted_base": 3})
     assert all(b.fitted_base is None and "fitted_base" not in b.state_dict() for b in plain.branches)
     model = build_model(cfg).eval()
     base = bicubic_phase_weights(2) * 0.9
@@ -397,9 +403,15 @@ def test_a_fitted_base_is_every_branch_s_upsampler_and_travels_in_the_checkpoint
     assert half.base.dtype == torch.float32 and torch.equal(half.base, base)  # exact, as the bicubic base
 
 
-def test_routed_frame_with_a_fitted_base_equals_each_branch_on_the_whole_frame() -> None:
+@pytest.mark.parametrize("light_only", [False, True])
+def test_routed_frame_with_a_fitted_base_equals_each_branch_on_the_whole_frame(light_only: bool) -> None:
+    """With a fitted base under every branch, or under the width-0 light branch alone (``fitted_base = 2``: its
+    cells take its base, the others bicubic + their residual), every cell is its branch's own output."""
     base = bicubic_phase_weights(2) * 1.1 - 0.1 / 25
     branches = _random_branches(base=base)
+    if light_only:
+        plain = _random_branches()
+        branches = [branches[0], plain[1], plain[2]]
     frame = torch.rand(1, 3, 29, 35)
     classes = torch.randint(0, 3, (4, 5))
     halo = receptive_radius(1)

@@ -776,22 +776,28 @@ def test_a_light_share_trains_the_light_branch_on_the_easiest_sub_images(hr_dir:
         load_train_config(None, light_share=0.5)
 
 
-def test_a_fitted_base_is_fitted_once_on_the_training_sub_images_and_shared_by_every_branch(
-    hr_dir: Path, tmp_path: Path
+@pytest.mark.parametrize("fitted", [1, 2])
+def test_a_fitted_base_is_fitted_once_on_the_training_sub_images_and_shared_by_its_branches(
+    hr_dir: Path, tmp_path: Path, fitted: int
 ) -> None:
     """``extra.fitted_base``: the run fits the base once (``base.safetensors``, least squares on every training
-    sub-image), every branch trains on it and the exported model carries it in each branch; the light branch (the
-    base alone) has a smaller squared error than bicubic on the training sub-images' fitted positions."""
+    sub-image), every branch (1) or the light one alone (2) trains on it and the exported model carries it there;
+    the light branch (the base alone) has a smaller squared error than bicubic on the training sub-images' fitted
+    positions."""
     path = write_deficit_config(tmp_path / "fitted.toml", routing="budget", extra_top='budget_default = "price"\n')
-    path.write_text(path.read_text().replace("extra = {depth = 1}", "extra = {depth = 1, fitted_base = 1}"))
+    path.write_text(path.read_text().replace("extra = {depth = 1}", f"extra = {{depth = 1, fitted_base = {fitted}}}"))
     run_dir = tmp_path / "run"
     r = train("all", run_dir, hr_dir, path)
     assert r.exit_code == 0, r.output
     base = load_file(str(run_dir / "base.safetensors"))["fitted_base"]
-    assert next(rec["stage"] for rec in metrics(run_dir) if rec.get("event") == "done") == "base"
     model = load_checkpoint(run_dir / "classsr.safetensors").module
-    assert all(torch.equal(b.base, base) for b in model.branches)
-    assert torch.equal(load_checkpoint(run_dir / "baseline.safetensors").module.base, base)
+    assert torch.equal(model.branches[0].base, base)
+    baseline = load_checkpoint(run_dir / "baseline.safetensors").module
+    if fitted == 1:
+        assert next(rec["stage"] for rec in metrics(run_dir) if rec.get("event") == "done") == "base"
+        assert all(torch.equal(b.base, base) for b in model.branches) and torch.equal(baseline.base, base)
+    else:  # bicubic under the others
+        assert all(b.fitted_base is None for b in (*model.branches[1:], baseline))
     trainer = Trainer(load_train_config(path), run_dir, run_dir / "data", Dist())
     data = trainer.data
     lr, hr = data.batch(data.train_index)

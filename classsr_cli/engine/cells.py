@@ -408,8 +408,9 @@ def run_cells(
         flops = [0, 0, 0]
         flops[tiles.base] = branches[tiles.base].tile_flops(plan.height, plan.width)
         return branches[tiles.base](lr), (flops[0], flops[1], flops[2])  # the branch's own forward
-    out = _bicubic(branches[0], band, plan, height)  # the base and the sum in the frame's dtype
+    out = _bicubic(branches[-1], band, plan, height)  # the base and the sum in the frame's dtype
     wide = expand_luma(out.dtype)
+    covered: list[tuple[int, int, int, int]] = []  # the tiles' cores (ty, hh, tx, ww)
     flops = [0, 0, 0]
     dst = out[0]
     base_res: torch.Tensor | None = None
@@ -438,9 +439,20 @@ def run_cells(
                 if base_res is not None:
                     base_res[:, ty : ty + hh, tx : tx + ww] = 0  # the tile's core replaces the base's
                 branch.add_residual(dst[:, ty : ty + hh, tx : tx + ww], res[0, :, :hh, off : off + ww])
+                covered.append((ty, hh, tx, ww))
                 off += ww + 2 * e
     if base_res is not None:
         ResidualSR.add_residual(dst, base_res)
+    light = branches[0]
+    if (not has_base and light.width == 0 and light.fitted_base is not None and branches[-1].fitted_base is None
+            and bool((tiles.run == 0).any())):
+        # A light branch with a base of its own (``fitted_base = 2``): its cells, those no tile and no base branch
+        # covers, take its base instead of the others' bicubic (the difference of the two, a 5x5 depthwise filter).
+        diff = _bicubic(light, band, plan, height, light.base - branches[-1].base)
+        flops[0] += 2 * height * plan.width * light.base.numel()
+        for ty, hh, tx, ww in covered:
+            diff[0, :, ty : ty + hh, tx : tx + ww] = 0
+        dst.add_(diff[0])
     return pixel_shuffle(out, s), (flops[0], flops[1], flops[2])
 
 
@@ -490,14 +502,15 @@ def band_rows(plan: CellPlan, y0: int, height: int, reach: int) -> tuple[int, in
     return max(0, y0 - reach), min(plan.height, y0 + height + reach)
 
 
-def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int) -> torch.Tensor:
-    """The base path (bicubic, or the fitted base) of a band's first ``height`` rows on the LR grid, ``(1, 3s²,
-    height, width)``, from the replicate-padded band (it needs 2 pixels around)."""
+def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int,
+             weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The base path (bicubic, or the fitted base; or the 5x5 depthwise ``weight``) of a band's first ``height``
+    rows on the LR grid, ``(1, 3s², height, width)``, from the replicate-padded band (it needs 2 pixels around)."""
     m = plan.margin
     core = band[:, :, m - 2 : m + height + 2, m - 2 : m + plan.width + 2]
     if branch.channels_last:  # oneDNN's depthwise convolution is ~2x faster channels-last on the CPU
         core = core.contiguous(memory_format=torch.channels_last)
-    return F.conv2d(core, branch.base.to(core.dtype), groups=3)
+    return F.conv2d(core, (branch.base if weight is None else weight).to(core.dtype), groups=3)
 
 
 def cell_flops(
