@@ -375,6 +375,8 @@ def test_fit_base_is_the_least_squares_linear_upsampler() -> None:
     got = fit_base(halves, 4)
     assert got.dtype == torch.float32 and torch.allclose(got, want, atol=1e-4)
     assert not torch.allclose(got, bicubic_phase_weights(4), atol=1e-2)
+    with pytest.raises(ConfigError, match="larger than 4x4"):
+        fit_base([(lr[:, :, :4, :4], lr.repeat_interleave(4, 2).repeat_interleave(4, 3)[:, :, :16, :16])], 4)
 
 
 def test_a_fitted_base_is_every_branch_s_upsampler_and_travels_in_the_checkpoint(tmp_path: Path) -> None:

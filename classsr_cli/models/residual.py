@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from classsr_cli.config import BranchConfig
+from classsr_cli.errors import ConfigError
 
 __all__ = [
     "BICUBIC_TAPS",
@@ -182,9 +183,10 @@ class ResidualSR(nn.Module):
         nn.init.zeros_(self.tail.bias)
 
     def _apply(self, fn: Any, recurse: bool = True) -> ResidualSR:
-        """Moves and casts as any module does, but the bicubic weights stay float32 (exact): the bicubic path, the
-        base every branch adds its residual to, computes in the frame's dtype, whatever the weights' (a float32
-        frame under a 16-bit model keeps a float32 base and sum, and only the residual CNN computes in 16 bits)."""
+        """Moves and casts as any module does, but the bicubic weights and a fitted base stay float32 (exact): the
+        base path, which every branch adds its residual to, computes in the frame's dtype, whatever the weights' (a
+        float32 frame under a 16-bit model keeps a float32 base and sum, and only the residual CNN computes in 16
+        bits)."""
         kept = self.fitted_base
         super()._apply(fn, recurse)
         if self.bicubic.dtype.itemsize < 4:
@@ -322,13 +324,13 @@ def fit_base(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]], scale: int) -> 
     for lr, hr in pairs:
         lr, hr = lr.detach().double().cpu(), hr.detach().double().cpu()
         b, c, h, w = lr.shape
+        if h <= taps - 1 or w <= taps - 1:
+            raise ConfigError(f"a fitted base needs LR sub-images larger than {taps - 1}x{taps - 1}, got {h}x{w}")
         x = F.unfold(lr.reshape(b * c, 1, h, w), taps).transpose(1, 2).reshape(-1, taps * taps)
         half = taps // 2
         y = F.pixel_unshuffle(hr.reshape(b * c, 1, h * scale, w * scale), scale)[:, :, half:h - half, half:w - half]
         y = y.permute(0, 2, 3, 1).reshape(-1, scale * scale)
         xtx += x.T @ x
         xty += x.T @ y
-    if not bool(xtx.diagonal().gt(0).all()):
-        raise ValueError("fit_base needs sub-images larger than 5x5 LR pixels")
     w = torch.linalg.solve(xtx, xty)  # (25, s*s)
     return w.T.reshape(scale * scale, 1, taps, taps).repeat(3, 1, 1, 1).float()
