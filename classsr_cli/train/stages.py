@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 from torch import nn
 
 from classsr_cli import __version__
@@ -50,11 +51,11 @@ from classsr_cli.train.losses import average_loss, class_loss, mean_loss, quanti
 __all__ = ["Trainer", "branch_l1", "collapse_guard", "global_prob_sum", "psnr_per_patch"]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: a stage's output is whole or absent."""
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: a stage's output is whole or absent."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
     os.replace(tmp, path)
 
 
@@ -265,14 +266,11 @@ class Trainer:
         every training sub-image (deterministic: no jitter, no augmentation), computed once."""
         out = self._path("base.safetensors")
         if not out.exists():
-            t = time.perf_counter()
-            index = self.data.train_index
-            w = fit_base((self.data.batch(chunk) for chunk in index.split(256)), self.cfg.scale)
-            if self.dist.is_main:
-                fd, tmp = tempfile.mkstemp(dir=self.run, suffix=".tmp")
-                os.close(fd)
-                save_file({"fitted_base": w.contiguous()}, tmp)
-                os.replace(tmp, out)
+            if self.dist.is_main:  # the other ranks wait for it at the barrier
+                t = time.perf_counter()
+                index = self.data.train_index
+                w = fit_base((self.data.batch(chunk) for chunk in index.split(256)), self.cfg.scale)
+                _write_atomic(out, save_tensors({"fitted_base": w.contiguous()}))
                 self.log.write(stage="base", event="done", seconds=round(time.perf_counter() - t, 1),
                                sub_images=len(index), **self._where())
             self.dist.barrier()
