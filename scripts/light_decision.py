@@ -48,9 +48,11 @@ from classsr_cli.train.data import PatchData
 
 
 def auc(score: torch.Tensor, positive: torch.Tensor) -> float:
-    """Area under the ROC curve of ``score`` (higher = more likely positive) for the boolean ``positive``."""
-    rank = torch.empty(len(score), dtype=torch.float64)
-    rank[torch.argsort(score)] = torch.arange(len(score), dtype=torch.float64)
+    """Area under the ROC curve of ``score`` (higher = more likely positive) for the boolean ``positive`` (the
+    Mann-Whitney statistic; ties count half)."""
+    from scipy.stats import rankdata
+
+    rank = torch.from_numpy(rankdata(score.double().numpy()) - 1)
     n1, n0 = int(positive.sum()), int((~positive).sum())
     return float((rank[positive].sum() - n1 * (n1 - 1) / 2) / max(1, n1 * n0))
 
