@@ -15,7 +15,7 @@ the ROC curve on the held-out sub-images. ``base``: for a run whose light branch
 (``extra.fitted_base = 2``), refit that base on the easiest ``--share`` of the training sub-images (by the light
 branch's measured deficit) and write the model with it to ``--out``, for ``scripts/routing_eval.py``.
 ``calibrate``: the run's branches with the classifier state ``--state`` (``regret --out``), its price calibrated
-as the recipe ``--config`` calibrates (every training photo and its downscales), written to ``--out`` for
+as the run's recipe (``RUN/config.json``) calibrates (every training photo and its downscales), written to ``--out`` for
 ``classsr bench``.
 
     python scripts/light_decision.py regret runs/fitted_x4 --iterations 3000 --weight 1 --temperature 0.05
@@ -27,7 +27,7 @@ as the recipe ``--config`` calibrates (every training photo and its downscales),
     python scripts/light_decision.py regret runs/shipped_x4 --data runs/fitted_x4/data \\
         --model weights/classsr_residual_x4.safetensors --out regret.pt
     python scripts/light_decision.py calibrate runs/shipped_x4 --data runs/fitted_x4/data \\
-        --config configs/residual_x4.toml --state regret.pt --out regret.safetensors
+        --state regret.pt --out regret.safetensors
     python scripts/light_decision.py base runs/fittedlight_x4 --data runs/fitted_x4/data --share 0.33 --out easy.safetensors
 """
 
@@ -42,9 +42,12 @@ import numpy as np
 import torch
 from report import emit  # scripts/
 
-from classsr_cli.checkpoint import load_checkpoint
-from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
-from classsr_cli.train.data import PatchData
+from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+from classsr_cli.errors import ClassSRError
+from classsr_cli.models.classsr import _levels, priced_classes
+from classsr_cli.train.config import load_train_config
+from classsr_cli.train.loop import init_distributed
+from classsr_cli.train.stages import Trainer
 
 
 def auc(score: torch.Tensor, positive: torch.Tensor) -> float:
@@ -57,49 +60,32 @@ def auc(score: torch.Tensor, positive: torch.Tensor) -> float:
     return float((rank[positive].sum() - n1 * (n1 - 1) / 2) / max(1, n1 * n0))
 
 
-def refit_base(args: argparse.Namespace, data: PatchData, d: torch.Tensor, scale: int) -> None:
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
+def refit_base(args: argparse.Namespace, trainer: Trainer, model: torch.nn.Module, d: torch.Tensor) -> None:
     from classsr_cli.models.residual import fit_base
 
     src = args.model or args.run / "classsr.safetensors"
-    tensors = load_file(str(src))
-    if "branches.0.fitted_base" not in tensors or args.out is None:
+    light = model.branches[0]
+    if getattr(light, "fitted_base", None) is None or model.branches[2].fitted_base is not None or args.out is None:
         raise SystemExit(f"{src}: no fitted base of the light branch alone (extra.fitted_base = 2), or no --out")
-    with safe_open(str(src), "pt") as f:
-        meta = f.metadata()
-    index = data.train_index
+    index = trainer.data.train_index
     cut = torch.quantile(d[index, 0].double(), args.share).item()
     easy = index[d[index, 0] <= cut]
-    w = fit_base((data.batch(c) for c in easy.split(256)), scale)
-    change = float((tensors["branches.0.fitted_base"] - w).abs().max())
-    tensors["branches.0.fitted_base"] = w.contiguous()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(args.out), metadata=meta)
+    w = fit_base((trainer.data.batch(c) for c in easy.split(256)), trainer.cfg.scale)
+    change = float((light.fitted_base - w).abs().max())
+    light.fitted_base = w
+    save_checkpoint(model, args.out, provenance={"stage": "base", "share": args.share, "sub_images": len(easy),
+                                                 "from": str(src)})
     emit({"run": str(args.run), "screen": "base", "share": args.share, "sub_images": len(easy),
           "largest_weight_change": round(change, 5), "out": str(args.out)}, args.json)
 
 
-def calibrate(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
-    from classsr_cli.checkpoint import save_checkpoint
-    from classsr_cli.train.config import load_train_config
-    from classsr_cli.train.loop import init_distributed
-    from classsr_cli.train.stages import Trainer
-
-    if args.config is None or args.state is None or args.out is None:
-        raise SystemExit("calibrate needs --config, --state and --out")
-    trainer = Trainer(load_train_config(args.config), args.run, args.data or args.run / "data",
-                      init_distributed(torch.device("cpu")))
+def calibrate(args: argparse.Namespace, trainer: Trainer) -> None:
+    if args.state is None or args.out is None:
+        raise SystemExit("calibrate needs --state and --out")
     model = trainer._assemble()
     model.classifier.load_state_dict(torch.load(args.state, weights_only=True))
     model.eval()
-    calib = trainer._calibrate(model)
-    model.cfg = replace(model.cfg, tolerance=calib["tolerance"], cell_tolerance=calib.get("cell_tolerance", 0.0),
-                        cell_price=calib.get("cell_price", 0.0))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    calib = trainer._calibrated(model)
     save_checkpoint(model, args.out, provenance={"stage": "classifier", "calibration": calib, "state": str(args.state)})
     emit({"run": str(args.run), "screen": "calibrate", "state": str(args.state), "out": str(args.out),
           "calibration": calib}, args.json)
@@ -118,7 +104,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--share", type=float, default=1 / 3, help="base: the easiest share of the sub-images")
     ap.add_argument("--out", type=Path, help="base: the model file to write; regret: the fine-tuned classifier's state")
-    ap.add_argument("--config", type=Path, help="calibrate: the run's recipe")
     ap.add_argument("--state", type=Path, help="calibrate: a classifier state saved by regret --out")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -126,18 +111,24 @@ def main() -> None:
     torch.manual_seed(args.seed)
     g = torch.Generator().manual_seed(args.seed)
 
+    # the run's own recipe (RUN/config.json), data and labels, as its classifier stage has them
+    try:
+        trainer = Trainer(load_train_config(args.run / "config.json"), args.run, args.data or args.run / "data",
+                          init_distributed(torch.device("cpu")))
+    except ClassSRError as e:
+        raise SystemExit(f"{args.run}: {e}") from None
     if args.screen == "calibrate":
-        calibrate(args)
+        calibrate(args, trainer)
         return
-    data = PatchData(args.data or args.run / "data")
-    model = load_checkpoint(args.model or args.run / "classsr.safetensors").module.eval()
+    data = trainer.data
+    model = load_checkpoint(args.model or args.run / "classsr.safetensors", expect_kind="classsr").module.eval()
     price, costs = model.cfg.cell_price, model.branch_costs
     if price <= 0:
         raise SystemExit(f"{args.run}: not a model that decides at a price")
     charge = torch.tensor(costs) / max(costs) * price
     mse = torch.from_numpy(np.load(args.run / "deficits.npy"))
     d = (mse - mse[:, 2:3]).clamp_min(0)
-    target = torch.log10(DEFICIT_EPS + torch.cat([d[:, :2], mse[:, 2:3]], 1))
+    target = trainer._deficit_targets()
     total = torch.cat([d[:, :2], torch.zeros(len(d), 1)], 1) + charge
     oracle = total.argmin(1)
     best = total.min(1).values
@@ -161,7 +152,7 @@ def main() -> None:
         return out
 
     if args.screen == "base":
-        refit_base(args, data, d, model.cfg.scale)
+        refit_base(args, trainer, model, d)
         return
     net = copy.deepcopy(model.classifier).train()
     log: list[dict[str, object]] = []
@@ -173,7 +164,7 @@ def main() -> None:
         net.init_weights("kaiming")
         opt = torch.optim.Adam(net.parameters(), lr=2e-3)
         p = outputs(model.classifier, held)
-        levels = (torch.pow(10.0, p[:, :2].float()) - DEFICIT_EPS).clamp_min(0)
+        levels = _levels(p[:, :2])
         log.append({"iteration": 0, "regression_auc": round(auc(levels[:, 1] - levels[:, 0], light_ok[held]), 4),
                     "positive_share": round(float(light_ok[held].float().mean()), 4)})
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.iterations)
@@ -182,7 +173,7 @@ def main() -> None:
         pick = pool[torch.randint(0, len(pool), (64,), generator=g)]
         p = net(data.batch(pick, g, augment=True)[0])
         if args.screen == "regret":
-            levels = (torch.pow(10.0, p[:, :2]) - DEFICIT_EPS).clamp_min(0)
+            levels = _levels(p[:, :2])
             predicted = torch.cat([levels, torch.zeros(len(p), 1)], 1) + charge
             weights = torch.softmax(-predicted / args.temperature, 1)
             regret = (weights * (total[pick] - best[pick, None])).sum(1).mean()

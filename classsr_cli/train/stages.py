@@ -524,6 +524,13 @@ class Trainer:
         return {"tolerance": best, "loss_db": round(best_loss, 4), "images": len(pairs), **budget,
                 **{f"share_{name}": round(c / n, 4) for name, c in zip(CLASS_NAMES, best_counts, strict=True)}}
 
+    def _calibrated(self, model: ClassSR) -> dict[str, Any]:
+        """:meth:`_calibrate` ``model`` and make what it found the model's default decision; returns its record."""
+        calib = self._calibrate(model)
+        model.cfg = replace(model.cfg, tolerance=calib["tolerance"], cell_tolerance=calib.get("cell_tolerance", 0.0),
+                            cell_price=calib.get("cell_price", 0.0))
+        return calib
+
     def _errors(self) -> np.ndarray:
         """:func:`~classsr_cli.train.dense.error_maps` of the branches, cached in ``errors.npy``."""
         path = self._path("errors.npy")
@@ -709,9 +716,7 @@ class Trainer:
         if self.cfg.routing != "paper":
             extras = self._regress_classifier(model)
             model.eval()
-            calib = self._calibrate(model)
-            model.cfg = replace(model.cfg, tolerance=calib["tolerance"], cell_tolerance=calib.get("cell_tolerance", 0.0),
-                                cell_price=calib.get("cell_price", 0.0))
+            calib = self._calibrated(model)
             self.log.write(stage="classifier", event="calibrate", **calib)
             if self.dist.is_main:
                 save_checkpoint(model, out, provenance={"stage": "classifier", "val": extras.get("val", {}),
