@@ -11,7 +11,10 @@ oracle's), and report, before and every 1,000 iterations, the mean regret, the l
 oracle's light sub-images decided light) and the decided shares on the held-out sub-images and on 2,000 training
 ones. ``binary``: a classifier of the same shape trained from scratch with a logistic loss on "light within the
 price" alone, against the regression's own ranking (light deficit minus medium's, predicted), as the area under
-the ROC curve on the held-out sub-images. ``base``: for a run whose light branch is a fitted base alone
+the ROC curve on the held-out sub-images; ``--arch context`` trains the classifier with 3x3 middle convolutions
+(each 4x4 block sees its neighbours) at ``--width`` instead, ``--arch cnn`` a plain CNN of ``--width`` channels at
+the LR sub-image's full resolution (four 3x3 convolutions, two of stride 2; far too dear to route with: an upper
+bound on what the LR sub-image tells). ``base``: for a run whose light branch is a fitted base alone
 (``extra.fitted_base = 2``), refit that base on the easiest ``--share`` of the training sub-images (by the light
 branch's measured deficit) and write the model with it to ``--out``, for ``scripts/routing_eval.py``.
 ``calibrate``: the run's branches with the classifier state ``--state`` (``regret --out``), its price calibrated
@@ -19,7 +22,7 @@ as the run's recipe (``RUN/config.json``) calibrates (every training photo and i
 ``classsr bench``.
 
     python scripts/light_decision.py regret runs/fitted_x4 --iterations 3000 --weight 1 --temperature 0.05
-    python scripts/light_decision.py binary runs/fitted_x4 --iterations 4000
+    python scripts/light_decision.py binary runs/fitted_x4 --iterations 4000 [--arch context|cnn --width 32]
     python scripts/light_decision.py regret runs/fittedlight_x4 --data runs/fitted_x4/data
     # runs/shipped_x4: python scripts/run_from_weights.py weights/classsr_residual_x4.safetensors
     #   configs/residual_x4.toml runs/shipped_x4, then classsr train rank --out runs/shipped_x4
@@ -58,6 +61,28 @@ def auc(score: torch.Tensor, positive: torch.Tensor) -> float:
     rank = torch.from_numpy(rankdata(score.double().numpy()) - 1)
     n1, n0 = int(positive.sum()), int((~positive).sum())
     return float((rank[positive].sum() - n1 * (n1 - 1) / 2) / max(1, n1 * n0))
+
+
+def binary_net(arch: str, width: int, classifier: torch.nn.Module) -> torch.nn.Module:
+    """The binary screen's network: the run's classifier shape (``same``), that classifier with 3x3 middle
+    convolutions at ``width`` (``context``), or a plain full-resolution CNN (``cnn``); logits in column 0."""
+    from torch import nn
+
+    from classsr_cli.models.classifier import Classifier
+
+    if arch == "same":
+        net = copy.deepcopy(classifier)
+    elif arch == "context":
+        net = Classifier(width=width, kernel=3, hidden=64, zero_mean=True)
+    else:
+        act = nn.LeakyReLU(0.1)
+        net = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), act, nn.Conv2d(width, width, 3, padding=1), act,
+                            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), act,
+                            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), act,
+                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, 64), act, nn.Linear(64, 1))
+    if hasattr(net, "init_weights"):
+        net.init_weights("kaiming")
+    return net
 
 
 def refit_base(args: argparse.Namespace, trainer: Trainer, model: torch.nn.Module, d: torch.Tensor) -> None:
@@ -100,6 +125,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=3000)
     ap.add_argument("--weight", type=float, default=1.0)
     ap.add_argument("--temperature", type=float, default=0.05)
+    ap.add_argument("--arch", choices=["same", "context", "cnn"], default="same", help="binary: the network")
+    ap.add_argument("--width", type=int, default=32, help="binary: channels of --arch context or cnn")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--share", type=float, default=1 / 3, help="base: the easiest share of the sub-images")
@@ -154,14 +181,14 @@ def main() -> None:
     if args.screen == "base":
         refit_base(args, trainer, model, d)
         return
-    net = copy.deepcopy(model.classifier).train()
+    net = (copy.deepcopy(model.classifier) if args.screen == "regret"
+           else binary_net(args.arch, args.width, model.classifier)).train()
     log: list[dict[str, object]] = []
     light_ok = total[:, 0] <= total[:, 1]  # light within the price against medium
     if args.screen == "regret":
         log.append({"iteration": 0, **score(model.classifier)})
         opt = torch.optim.Adam(net.parameters(), lr=5e-4)
     else:
-        net.init_weights("kaiming")
         opt = torch.optim.Adam(net.parameters(), lr=2e-3)
         p = outputs(model.classifier, held)
         levels = _levels(p[:, :2])
@@ -197,7 +224,8 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(net.state_dict(), args.out)
     emit({"run": str(args.run), "screen": args.screen, "price": price, "iterations": args.iterations,
-          "weight": args.weight, "temperature": args.temperature, "held_out": len(held), "log": log}, args.json)
+          "weight": args.weight, "temperature": args.temperature, "arch": args.arch,
+          "width": args.width if args.arch != "same" else None, "held_out": len(held), "log": log}, args.json)
 
 
 if __name__ == "__main__":
