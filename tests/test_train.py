@@ -23,7 +23,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner, Result
 
-from classsr_cli.checkpoint import load_checkpoint, read_metadata
+from classsr_cli.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from classsr_cli.cli import app
 from classsr_cli.degrade import bicubic_downscale, load_rgb, mod_crop
 from classsr_cli.errors import ConfigError
@@ -681,6 +681,24 @@ def test_a_stage_output_is_whole_or_absent(hr_dir: Path, config: Path, tmp_path:
     assert json.loads((run_dir / "ranking.json").read_text())["train_class_sizes"]
 
 
+def test_a_ranking_without_its_array_ranks_again(hr_dir: Path, tmp_path: Path) -> None:
+    """Stages copied into a new run folder with ranking.json but not deficits.npy (the branches changed) rank
+    again: the deficits are measured on the branches now in the folder, not read from a file that is not there."""
+    cfg = write_deficit_config(tmp_path / "deficit.toml", iterations=2, routing="budget")
+    run_dir = tmp_path / "run"
+    assert train("rank", run_dir, hr_dir, cfg).exit_code == 0
+    first = np.load(run_dir / "deficits.npy")
+    heavy = load_checkpoint(run_dir / "branch2.safetensors")
+    state = {k: (v * 0 if k.startswith("tail") else v) for k, v in heavy.module.state_dict().items()}
+    heavy.module.load_state_dict(state)  # the heavy branch is now bicubic: its error is the light branch's
+    save_checkpoint(heavy.module, run_dir / "branch2.safetensors", config=heavy.config)
+    (run_dir / "deficits.npy").unlink()
+    r = train("rank", run_dir, hr_dir, cfg)
+    assert r.exit_code == 0, r.output
+    again = np.load(run_dir / "deficits.npy")
+    assert not np.allclose(again[:, 2], first[:, 2]) and np.allclose(again[:, 2], again[:, 0], atol=1e-3)
+
+
 def test_quantile_loss_is_l1_at_the_median_and_is_minimised_by_the_quantile() -> None:
     g = torch.Generator().manual_seed(0)
     target = torch.randn(4000, generator=g).exp()  # skewed, as the log-deficit labels' errors are
@@ -807,6 +825,30 @@ def test_a_fitted_base_is_fitted_once_on_the_training_sub_images_and_shared_by_i
     with torch.no_grad():
         err = [(net(lr) - hr)[..., m:-m, m:-m].square().mean().item() for net in (model.branches[0], bicubic)]
     assert err[0] < err[1] * 0.99
+
+
+def test_bicubic_first_trains_the_medium_branch_on_bicubic_then_on_the_fitted_base(hr_dir: Path, tmp_path: Path) -> None:
+    """``bicubic_first``: the medium branch first trains as a recipe without a fitted base trains it (the same
+    samples, the same weights), then on the fitted base from those weights; the heavy branch is the baseline."""
+    top = 'budget_default = "price"\n'
+    path = write_deficit_config(tmp_path / "first.toml", routing="budget", extra_top=top + "bicubic_first = true\n")
+    path.write_text(path.read_text().replace("extra = {depth = 1}", "extra = {depth = 1, fitted_base = 1}"))
+    plain = write_deficit_config(tmp_path / "plain.toml", routing="budget", extra_top=top)
+    run_dir, plain_dir = tmp_path / "run", tmp_path / "plain"
+    for cfg, out in ((path, run_dir), (plain, plain_dir)):
+        r = train("branches", out, hr_dir, cfg)
+        assert r.exit_code == 0, r.output
+    first = load_checkpoint(run_dir / "branch1_bicubic.safetensors")
+    assert first.module.fitted_base is None
+    ref = load_checkpoint(plain_dir / "branch1.safetensors").module.state_dict()
+    assert all(torch.equal(v, ref[k]) for k, v in first.module.state_dict().items())
+    medium = load_checkpoint(run_dir / "branch1.safetensors")
+    assert medium.module.fitted_base is not None and medium.provenance["from_bicubic"] == "branch1_bicubic.safetensors"
+    assert not torch.equal(medium.module.tail.weight, first.module.tail.weight)
+    stages = [rec["stage"] for rec in metrics(run_dir) if "iteration" in rec and "event" not in rec]
+    assert stages.index("branch1_bicubic") < stages.index("branch1")
+    with pytest.raises(ConfigError, match="bicubic_first"):
+        load_train_config(None, bicubic_first=True, routing="budget")  # no fitted base
 
 
 def test_calibration_on_every_factor_adds_the_held_out_photos_downscales(hr_dir: Path, tmp_path: Path) -> None:

@@ -105,6 +105,12 @@ class TrainConfig:
             sub-images, those where the heavy branch (the baseline) gains least over bicubic, in the error
             ``classifier_error`` measures (ClassSR's branch pre-training on its class, for the branch that serves
             the easy cells only); 1: on every sub-image, as the other branches.
+        bicubic_first: ``deficit``/``budget`` routing with a fitted base (``extra = {fitted_base = 1}``): each
+            learned branch but the heavy one first trains with the bicubic base (``[branches]``, saved as
+            ``branchK_bicubic.safetensors``), then trains again from those weights on the fitted base. Trained on
+            the fitted base from scratch, the ×4 medium branch lost 0.4–0.6 dB on fine regular texture (scikit-image's
+            ``brick``) that it keeps this way (docs/experiments.md, "Changed: the ×4 default on a fitted base, its
+            medium branch trained on bicubic first (thirty-first pass)").
     """
 
     family: str = "fsrcnn"
@@ -144,6 +150,7 @@ class TrainConfig:
     classifier_quantile: float = 0.5
     classifier_loss: str = "pinball"
     light_share: float = 1.0
+    bicubic_first: bool = False
     baseline: StageConfig = StageConfig(iterations=20000, batch_size=64, lr=1e-3)
     branches: StageConfig = StageConfig(iterations=15000, batch_size=64, lr=1e-3)
     classifier: StageConfig = StageConfig(iterations=4000, batch_size=96, lr=2e-4)
@@ -174,6 +181,8 @@ class TrainConfig:
             raise ConfigError(f"light_share must lie in (0, 1], got {self.light_share}")
         if self.light_share < 1.0 and self.routing == "paper":
             raise ConfigError("light_share needs deficit or budget routing (the paper's branches train on their class)")
+        if self.bicubic_first and (self.routing == "paper" or not self.extra.get("fitted_base")):
+            raise ConfigError("bicubic_first needs deficit or budget routing and a fitted base (extra = {fitted_base = 1})")
         if self.budget_default not in BUDGET_DEFAULTS:
             raise ConfigError(f"budget_default must be one of {', '.join(BUDGET_DEFAULTS)}, got {self.budget_default!r}")
         if self.frame_cap_db < 0 or (self.frame_cap_db and (self.routing != "budget" or self.budget_default == "frame")):

@@ -140,8 +140,12 @@ def fit(
     on_log: Callable[[int, dict[str, float], dict[str, Any]], None] | None = None,
     validate: Callable[[], dict[str, float]] | None = None,
     observer: Callable[[Event], None] | None = None,
+    draws: str | None = None,
 ) -> dict[str, Any]:
     """Train ``module``'s trainable parameters with Adam(0.9, 0.99) and a cosine schedule; resumable.
+
+    Each iteration's samples come from :func:`stage_generator` keyed by ``draws`` (default: ``stage``), so two
+    stages may draw the same sequence.
 
     ``step_fn(it, generator, extras)`` returns ``(loss, logs)``; ``extras`` is mutable state saved with the
     checkpoint (e.g. a loss weight the collapse guard raised). ``on_log(it, window_means, extras)`` runs every
@@ -182,7 +186,7 @@ def fit(
     for it in range(start, cfg.iterations):
         for group in optim.param_groups:
             group["lr"] = cosine_lr(it, cfg)
-        loss, logs = step_fn(it, stage_generator(seed, stage, dist.rank, it), extras)
+        loss, logs = step_fn(it, stage_generator(seed, draws or stage, dist.rank, it), extras)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()

@@ -233,11 +233,13 @@ class Trainer:
             where["gpu"] = torch.cuda.get_device_name(self.dist.device)
         return where
 
-    def _train_branch(self, name: str, net: nn.Module, pool: torch.Tensor, val_pool: torch.Tensor) -> dict[str, Any]:
+    def _train_branch(self, name: str, net: nn.Module, pool: torch.Tensor, val_pool: torch.Tensor,
+                      draws: str | None = None) -> dict[str, Any]:
         """L1 training of one SR network on the sub-images in ``pool`` (baseline and branch stages); a network with
         nothing to train (a residual branch of width 0: plain bicubic) is returned as it is. A branch that
         corrects luma alone (``luma``) is trained on the L1 of BT.601 luma, the error it can correct (on R, G
-        and B its one step per pixel would settle at their median, not at what PSNR-Y measures)."""
+        and B its one step per pixel would settle at their median, not at what PSNR-Y measures). ``draws``: the
+        stage whose sample sequence it trains on (default: its own, ``name``)."""
         if not any(p.requires_grad for p in net.parameters()):
             return {}
         stage = self.cfg.stage("baseline" if name == "baseline" else "branches")
@@ -250,7 +252,7 @@ class Trainer:
             return loss, {"l1": loss.detach()}
 
         return fit(name, net, step, stage, self._path(f"{name}.state.pt"), dist=self.dist, seed=self.cfg.seed,
-                   log=self.log, log_every=self.cfg.log_every, observer=self.observer,
+                   log=self.log, log_every=self.cfg.log_every, observer=self.observer, draws=draws,
                    validate=(lambda: {"psnr": self._val_psnr(net, val_pool)}) if len(val_pool) else None)
 
     def _build(self, bcfg: BranchConfig) -> nn.Module:
@@ -293,7 +295,9 @@ class Trainer:
     # -- ranking: PSNR of the baseline on every sub-image, split into thirds ---------------------------------
     def rank(self) -> dict[str, Any]:
         out = self._path("ranking.json")
-        done = out.exists()
+        # ranking.json is written after its array: a run folder holding it alone (stages copied from another
+        # run) ranks again rather than fail where the array is read
+        done = out.exists() and self._path("classes.npy" if self.cfg.routing == "paper" else "deficits.npy").exists()
         self.dist.barrier()  # every rank decided before rank 0 may write it
         if done:
             return json.loads(out.read_text())
@@ -392,14 +396,34 @@ class Trainer:
             if k == 0 and self.cfg.light_share < 1 and bcfg.width > 0:  # a width-0 branch has nothing to train
                 pool, val_pool = self._easiest(pool, val_pool)
                 share = {"light_share": self.cfg.light_share}
+            if self.cfg.bicubic_first and bcfg.width > 0:
+                share["from_bicubic"] = self._bicubic_first(k, bcfg, pool, val_pool).name
             torch.manual_seed(self.cfg.seed + 1 + k)
             net = self._build(bcfg)
+            if self.cfg.bicubic_first and bcfg.width > 0 and not self._path(f"branch{k}.state.pt").exists():
+                first = load_checkpoint(self._path(share["from_bicubic"]), device=self.dist.device).module.state_dict()
+                net.load_state_dict({**net.state_dict(), **{n: v for n, v in first.items() if n != "fitted_base"}})
             extras = self._train_branch(f"branch{k}", net, pool, val_pool)
             if self.dist.is_main:
                 save_checkpoint(net, out, config=bcfg,
                                 provenance={"stage": f"branch{k}", "val": extras.get("val", {}), **share})
             self.dist.barrier()
         return paths
+
+    def _bicubic_first(self, k: int, bcfg: BranchConfig, pool: torch.Tensor, val_pool: torch.Tensor) -> Path:
+        """``bicubic_first``: branch ``k`` trained with the bicubic base instead of the fitted one, on the samples
+        the fitted branch will draw (``[branches]``; the branch a recipe without a fitted base trains), into
+        ``RUN/branchK_bicubic.safetensors``; resumable like any stage."""
+        out = self._path(f"branch{k}_bicubic.safetensors")
+        if not out.exists():
+            cfg = replace(bcfg, extra={**bcfg.extra, "fitted_base": 0})
+            torch.manual_seed(self.cfg.seed + 1 + k)
+            net = self._build(cfg)
+            extras = self._train_branch(out.stem, net, pool, val_pool, draws=f"branch{k}")
+            if self.dist.is_main:
+                save_checkpoint(net, out, config=cfg, provenance={"stage": out.stem, "val": extras.get("val", {})})
+            self.dist.barrier()
+        return out
 
     def _easiest(self, pool: torch.Tensor, val_pool: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The sub-images of ``pool`` (and of ``val_pool``, by ``pool``'s threshold) where the heavy branch (the
