@@ -24,13 +24,19 @@ from routing_eval import photos  # scripts/
 
 from classsr_cli.checkpoint import load_checkpoint
 from classsr_cli.degrade import make_pair
+from classsr_cli.errors import ClassSRError
 from classsr_cli.metrics import psnr, quantize
 
 
 def network(spec: str) -> torch.nn.Module:
     """A branch file, or ``PATH:K`` for branch K of a routed model file."""
     path, _, k = spec.rpartition(":") if spec.rsplit(":", 1)[-1].isdigit() else (spec, "", "")
-    module = load_checkpoint(path).module
+    try:
+        module = load_checkpoint(path).module
+    except ClassSRError as e:
+        raise SystemExit(f"error: {e}") from None
+    if k and not (hasattr(module, "branches") and int(k) < len(module.branches)):
+        raise SystemExit(f"error: {spec}: no branch {k} in {path}")
     return (module.branches[int(k)] if k else module).eval()
 
 
@@ -46,6 +52,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     nets = [network(s) for s in args.nets]
     names = tuple(n for n in args.skimage.split(",") if n)
+    if not args.images and not names:
+        raise SystemExit("error: no photos: give --images or --skimage")
     todo = (photos(args.images) if args.images else []) + (photos([], names) if names else [])
     rows = []
     for name, img in todo:

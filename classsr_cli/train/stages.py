@@ -392,37 +392,36 @@ class Trainer:
                     save_checkpoint(src, out, config=bcfg, provenance={"stage": "branch2", "from": "baseline"})
                 self.dist.barrier()
                 continue
-            pool, val_pool, share = self.data.train_index, self.data.val_index, {}
+            pool, val_pool, prov = self.data.train_index, self.data.val_index, {}
             if k == 0 and self.cfg.light_share < 1 and bcfg.width > 0:  # a width-0 branch has nothing to train
                 pool, val_pool = self._easiest(pool, val_pool)
-                share = {"light_share": self.cfg.light_share}
-            if self.cfg.bicubic_first and bcfg.width > 0:
-                share["from_bicubic"] = self._bicubic_first(k, bcfg, pool, val_pool).name
-            torch.manual_seed(self.cfg.seed + 1 + k)
-            net = self._build(bcfg)
-            if self.cfg.bicubic_first and bcfg.width > 0 and not self._path(f"branch{k}.state.pt").exists():
-                first = load_checkpoint(self._path(share["from_bicubic"]), device=self.dist.device).module.state_dict()
-                net.load_state_dict({**net.state_dict(), **{n: v for n, v in first.items() if n != "fitted_base"}})
-            extras = self._train_branch(f"branch{k}", net, pool, val_pool)
-            if self.dist.is_main:
-                save_checkpoint(net, out, config=bcfg,
-                                provenance={"stage": f"branch{k}", "val": extras.get("val", {}), **share})
-            self.dist.barrier()
+                prov = {"light_share": self.cfg.light_share}
+            first = None
+            if self.cfg.bicubic_first and bcfg.width > 0:  # bicubic_first: on bicubic, the same samples, then on
+                # the fitted base from those weights
+                bicubic = replace(bcfg, extra={**bcfg.extra, "fitted_base": 0})
+                first = self._branch_stage(k, f"branch{k}_bicubic", bicubic, pool, val_pool)
+                prov["from_bicubic"] = first.name
+            self._branch_stage(k, f"branch{k}", bcfg, pool, val_pool, start=first, **prov)
         return paths
 
-    def _bicubic_first(self, k: int, bcfg: BranchConfig, pool: torch.Tensor, val_pool: torch.Tensor) -> Path:
-        """``bicubic_first``: branch ``k`` trained with the bicubic base instead of the fitted one, on the samples
-        the fitted branch will draw (``[branches]``; the branch a recipe without a fitted base trains), into
-        ``RUN/branchK_bicubic.safetensors``; resumable like any stage."""
-        out = self._path(f"branch{k}_bicubic.safetensors")
-        if not out.exists():
-            cfg = replace(bcfg, extra={**bcfg.extra, "fitted_base": 0})
-            torch.manual_seed(self.cfg.seed + 1 + k)
-            net = self._build(cfg)
-            extras = self._train_branch(out.stem, net, pool, val_pool, draws=f"branch{k}")
-            if self.dist.is_main:
-                save_checkpoint(net, out, config=cfg, provenance={"stage": out.stem, "val": extras.get("val", {})})
-            self.dist.barrier()
+    def _branch_stage(self, k: int, name: str, bcfg: BranchConfig, pool: torch.Tensor, val_pool: torch.Tensor, *,
+                      start: Path | None = None, **provenance: Any) -> Path:
+        """Branch ``k`` of ``bcfg`` trained on ``pool`` (``[branches]``, branch ``k``'s samples) into
+        ``RUN/NAME.safetensors`` unless it exists, from the weights of the branch file ``start`` when given (a branch on
+        bicubic: a fitted base stays the run's); resumable like any stage."""
+        out = self._path(f"{name}.safetensors")
+        if out.exists():
+            return out
+        torch.manual_seed(self.cfg.seed + 1 + k)
+        net = self._build(bcfg)
+        if start is not None and not self._path(f"{name}.state.pt").exists():
+            net.load_state_dict({**net.state_dict(),
+                                 **load_checkpoint(start, device=self.dist.device).module.state_dict()})
+        extras = self._train_branch(name, net, pool, val_pool, draws=f"branch{k}")
+        if self.dist.is_main:
+            save_checkpoint(net, out, config=bcfg, provenance={"stage": name, "val": extras.get("val", {}), **provenance})
+        self.dist.barrier()
         return out
 
     def _easiest(self, pool: torch.Tensor, val_pool: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
