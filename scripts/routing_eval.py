@@ -2,7 +2,9 @@
 
 Everyday photos outside the training and validation sets: scikit-image's sample photos (astronaut, coffee,
 chelsea, rocket; shipped inside the package, a dev dependency; ``--skimage`` names others, e.g. the second set
-camera,coins,moon,clock,text,page,grass,gravel,brick,stereo_motorcycle). Or pass image files/folders.
+camera,coins,moon,clock,text,page,grass,gravel,brick,stereo_motorcycle). Or pass image files/folders. ``--held-out``:
+the 15 training photos that training holds out (5 % by a hash of the name, as ``scripts/heldout_curve.py`` picks
+them), at their own size: where two classifiers can be compared without the validation sets or these photos.
 
 For each photo: HR mod-cropped, LR = bicubic ÷scale (classsr_cli.degrade, as in training and bench). The model
 upscales it routed (the engine, default or --tolerance) and with its heavy branch on the whole image. Per
@@ -38,6 +40,7 @@ from classsr_cli.engine.cells import band_input, classify_cells, pad_frame, plan
 from classsr_cli.metrics import psnr, rgb_to_y
 from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
 from classsr_cli.models.residual import ResidualSR
+from classsr_cli.train.data import _is_val
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
@@ -89,6 +92,8 @@ def main() -> int:
     ap.add_argument("images", nargs="*", help="image files or folders (default: scikit-image's sample photos)")
     ap.add_argument("--skimage", default=",".join(SKIMAGE_PHOTOS),
                     help="scikit-image sample photos to use when no images are given, comma-separated")
+    ap.add_argument("--held-out", action="store_true",
+                    help="the held-out training photos (../shared/data/train, 5 %% by name) instead of IMAGES")
     ap.add_argument("--model", default=None)
     ap.add_argument("-x", "--scale", type=int, default=4)
     ap.add_argument("--tolerance", type=float, default=None)
@@ -112,6 +117,9 @@ def main() -> int:
             frame_db = model.cfg.tolerance if args.tolerance is None else args.tolerance
     costs = np.asarray(model.branch_costs) / max(model.branch_costs)
     gains, deficits, light, decided, ideal, records = [], [], [], [], [], []
+    if args.held_out:
+        train = Path("../shared/data/train")
+        args.images = [str(p) for d in ("T91", "BSD200") for p in sorted((train / d).iterdir()) if _is_val(p.name, 0.05)]
     for name, img in photos(args.images, tuple(args.skimage.split(","))):
         if args.export:
             from PIL import Image
