@@ -3,7 +3,8 @@
 ``classsr bench`` reports a set's mean; this says which photos a branch is weak on, e.g. whether one medium branch
 loses to another on a single photo or across a set. HR mod-cropped, LR = bicubic ÷scale (classsr_cli.degrade,
 as in training and bench); each network runs on the whole LR image; PSNR-Y (BT.601, border = scale), uint8 output.
-``--skimage`` names scikit-image's sample photos (routing_eval.py's sets); folders and files are taken as given.
+``--skimage`` names scikit-image's sample photos (routing_eval.py's sets), ``--held-out`` the 15 training photos
+that training holds out; folders and files are taken as given.
 
     python scripts/branch_photos.py runs/a/branch1.safetensors runs/b/branch1.safetensors \
         --skimage camera,coins,moon,clock,text,page,grass,gravel,brick,stereo_motorcycle --json out.json
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from report import emit  # scripts/
-from routing_eval import photos  # scripts/
+from routing_eval import held_out_photos, photos  # scripts/
 
 from classsr_cli.checkpoint import load_checkpoint
 from classsr_cli.degrade import make_pair
@@ -45,6 +46,7 @@ def main() -> None:
     ap.add_argument("nets", nargs="+", help="branch files, or PATH:K for branch K of a model file")
     ap.add_argument("--images", nargs="*", default=[], help="HR image files or folders")
     ap.add_argument("--skimage", default="", help="comma-separated scikit-image photo names")
+    ap.add_argument("--held-out", action="store_true", help="the held-out training photos (routing_eval.py --held-out)")
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
@@ -52,6 +54,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     nets = [network(s) for s in args.nets]
     names = tuple(n for n in args.skimage.split(",") if n)
+    if args.held_out:
+        args.images = [*args.images, *held_out_photos()]
     if not args.images and not names:
         raise SystemExit("error: no photos: give --images or --skimage")
     todo = (photos(args.images) if args.images else []) + (photos([], names) if names else [])

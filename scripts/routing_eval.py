@@ -64,6 +64,12 @@ def photos(paths: list[str], names: tuple[str, ...] = SKIMAGE_PHOTOS) -> list[tu
     return out
 
 
+def held_out_photos(train: Path = Path("../shared/data/train"), val_fraction: float = 0.05) -> list[str]:
+    """The training photos that training holds out (``val_fraction`` of T91 and BSD200 by a hash of the name, as the
+    recipes' ``val_fraction`` picks them)."""
+    return [str(p) for d in ("T91", "BSD200") for p in sorted((train / d).iterdir()) if _is_val(p.name, val_fraction)]
+
+
 def bicubic(model: torch.nn.Module, x: torch.Tensor, lr: np.ndarray, s: int) -> np.ndarray:
     """Plain bicubic ×s of the LR image, uint8: the residual family's bicubic path (what a width-0 branch without a
     fitted base is; the issue's thirds are by heavy's gain over bicubic whatever the model's base), else
@@ -118,8 +124,7 @@ def main() -> int:
     costs = np.asarray(model.branch_costs) / max(model.branch_costs)
     gains, deficits, light, decided, ideal, records = [], [], [], [], [], []
     if args.held_out:
-        train = Path("../shared/data/train")
-        args.images = [str(p) for d in ("T91", "BSD200") for p in sorted((train / d).iterdir()) if _is_val(p.name, 0.05)]
+        args.images = held_out_photos()
     for name, img in photos(args.images, tuple(args.skimage.split(","))):
         if args.export:
             from PIL import Image
