@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from report import emit  # scripts/
-from routing_eval import held_out_photos, photos  # scripts/
+from routing_eval import photos, training_photos  # scripts/
 
 from classsr_cli.checkpoint import load_checkpoint
 from classsr_cli.degrade import make_pair
@@ -55,7 +55,7 @@ def main() -> None:
     nets = [network(s) for s in args.nets]
     names = tuple(n for n in args.skimage.split(",") if n)
     if args.held_out:
-        args.images = [*args.images, *held_out_photos()]
+        args.images = [*args.images, *map(str, training_photos())]
     if not args.images and not names:
         raise SystemExit("error: no photos: give --images or --skimage")
     todo = (photos(args.images) if args.images else []) + (photos([], names) if names else [])

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from report import emit  # scripts/
+from routing_eval import training_photos  # scripts/
 
 from classsr_cli import zoo
 from classsr_cli.degrade import load_rgb
@@ -43,7 +44,7 @@ from classsr_cli.engine.defaults import DEFAULT_STEP
 from classsr_cli.engine.flops import count_flops
 from classsr_cli.metrics import psnr, quantize
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, capped_classes, cheapest_within, deficit_classes
-from classsr_cli.train.data import _is_val, factor_pair
+from classsr_cli.train.data import factor_pair
 
 
 def rule(net: ClassSR, kind: str, per_patch: float, cap_db: float | None) -> Callable[..., torch.Tensor]:
@@ -98,8 +99,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     loaded = zoo.load(args.model, args.scale)
     net, s = loaded.net.eval(), loaded.net.cfg.scale
-    files = sorted(p for d in args.folders for p in (args.train / d).iterdir()
-                   if args.photos == "all" or _is_val(p.name, args.val_fraction) == (args.photos == "held"))
+    files = training_photos(args.photos, args.train, tuple(args.folders), args.val_fraction)
     pairs, names = [], []
     for f in files:
         img = load_rgb(f)

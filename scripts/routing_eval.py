@@ -64,10 +64,15 @@ def photos(paths: list[str], names: tuple[str, ...] = SKIMAGE_PHOTOS) -> list[tu
     return out
 
 
-def held_out_photos(train: Path = Path("../shared/data/train"), val_fraction: float = 0.05) -> list[str]:
-    """The training photos that training holds out (``val_fraction`` of T91 and BSD200 by a hash of the name, as the
-    recipes' ``val_fraction`` picks them)."""
-    return [str(p) for d in ("T91", "BSD200") for p in sorted((train / d).iterdir()) if _is_val(p.name, val_fraction)]
+def training_photos(which: str = "held", train: Path = Path("../shared/data/train"),
+                    folders: tuple[str, ...] = ("T91", "BSD200"), val_fraction: float = 0.05) -> list[Path]:
+    """The training photos that training holds out (``which = "held"``: ``val_fraction`` of them by a hash of the
+    name, as the recipes' ``val_fraction`` picks them), the ones it trains on (``"trained"``) or all, sorted."""
+    try:
+        return sorted(p for d in folders for p in (train / d).iterdir()
+                      if which == "all" or _is_val(p.name, val_fraction) == (which == "held"))
+    except OSError as e:
+        raise SystemExit(f"error: no training photos: {e}") from None
 
 
 def bicubic(model: torch.nn.Module, x: torch.Tensor, lr: np.ndarray, s: int) -> np.ndarray:
@@ -124,7 +129,9 @@ def main() -> int:
     costs = np.asarray(model.branch_costs) / max(model.branch_costs)
     gains, deficits, light, decided, ideal, records = [], [], [], [], [], []
     if args.held_out:
-        args.images = held_out_photos()
+        if args.images:
+            ap.error("give IMAGES or --held-out, not both")
+        args.images = [str(p) for p in training_photos()]
     for name, img in photos(args.images, tuple(args.skimage.split(","))):
         if args.export:
             from PIL import Image
