@@ -232,7 +232,7 @@ def _build(kind: str, cfg: ClassSRConfig | BranchConfig) -> nn.Module:
         assert isinstance(cfg, ClassSRConfig)
         module = Classifier(
             width=cfg.classifier_width, kernel=cfg.classifier_kernel, hidden=cfg.classifier_hidden,
-            zero_mean=cfg.classifier_zero_mean,
+            zero_mean=cfg.classifier_zero_mean, context=cfg.classifier_context,
         )
     module.classsr_config = cfg  # type: ignore[assignment]
     return module

@@ -36,6 +36,8 @@ CLASS_COLOURS: tuple[tuple[int, int, int], ...] = ((40, 200, 70), (240, 200, 30)
 ROUTINGS: tuple[str, str, str] = ("argmax", "deficit", "budget")
 #: How the classifier's convolutions are initialised for training (``TrainConfig.classifier_init``).
 CLASSIFIER_INITS: tuple[str, str] = ("paper", "kaiming")
+#: Where a classifier window's blocks find their neighbours (``ClassSRConfig.classifier_context``).
+CLASSIFIER_CONTEXTS: tuple[str, str] = ("window", "frame")
 
 #: Paper widths (x4) and the fixed hyper-parameters of each branch family (../reference CLASSSR.md §2).
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -116,6 +118,10 @@ class ClassSRConfig:
         classifier_hidden: hidden units of the classifier's head after the pooling (0, the paper's: one Linear).
         classifier_zero_mean: the classifier's first convolution ignores each 4x4 block's mean colour
             (False, the paper's: it sees it).
+        classifier_context: with ``classifier_kernel`` above 1, what the middle convolutions see past a
+            window's edge: ``window`` (zeros: each window is scored on its own) or ``frame`` (the frame's pixels:
+            they run once over the frame, and each window pools its blocks; trained on windows with that much
+            real context, so the two agree).
         classes: names of the three classes, light to heavy.
         routing: ``argmax`` (the paper), ``deficit`` or ``budget`` (see :data:`ROUTINGS`).
         tolerance: the default of ``deficit`` and ``budget`` routing's dial: for ``deficit`` the largest predicted
@@ -152,6 +158,7 @@ class ClassSRConfig:
     classifier_kernel: int = 1
     classifier_hidden: int = 0
     classifier_zero_mean: bool = False
+    classifier_context: str = "window"
     classes: tuple[str, str, str] = CLASS_NAMES
     routing: str = "argmax"
     tolerance: float = 0.0
@@ -182,6 +189,12 @@ class ClassSRConfig:
             raise ConfigError(f"classifier_kernel must be odd and at least 1, got {self.classifier_kernel}")
         if self.classifier_hidden < 0:
             raise ConfigError(f"classifier_hidden must be at least 0, got {self.classifier_hidden}")
+        if self.classifier_context not in CLASSIFIER_CONTEXTS:
+            raise ConfigError(f"classifier_context must be one of {', '.join(CLASSIFIER_CONTEXTS)}, "
+                              f"got {self.classifier_context!r}")
+        if self.classifier_context == "frame" and self.classifier_kernel == 1:
+            raise ConfigError("classifier_context = \"frame\" needs classifier_kernel above 1 (with 1 every block "
+                              "is seen alone: the two contexts are the same)")
         if self.cell_tolerance < 0 or (self.cell_tolerance and self.routing != "budget"):
             raise ConfigError(f"cell_tolerance is a budget model's default (at least 0), got {self.cell_tolerance:g} "
                               f"with {self.routing} routing")

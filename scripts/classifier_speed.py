@@ -42,11 +42,13 @@ def main() -> int:
         ways = {"convolutions": (net, Classifier._hidden), "matrix products": (net, blocks)}
     out = {}
     for name in args.sets:
-        frames = []
-        for p in bench.load_pairs(bench.find_inputs([name])[0], args.scale):
-            x = torch.from_numpy(p.lr).permute(2, 0, 1)[None].float().div(255).contiguous()
-            plan = plan_cells(x.shape[2], x.shape[3], step=DEFAULT_STEP, patch=PATCH, halo=0)
-            frames.append((band_input(pad_frame(x, plan), plan, 0, plan.rows), plan))
+        lrs = [torch.from_numpy(p.lr).permute(2, 0, 1)[None].float().div(255).contiguous()
+               for p in bench.load_pairs(bench.find_inputs([name])[0], args.scale)]
+        frames = {}  # each model's bands as the engine cuts them (a frame-context classifier's with its context)
+        for way, (model, _) in ways.items():
+            plans = [plan_cells(x.shape[2], x.shape[3], step=DEFAULT_STEP, patch=PATCH, halo=0,
+                                context=model.classifier.margin) for x in lrs]
+            frames[way] = [(band_input(pad_frame(x, plan), plan, 0, plan.rows), plan) for x, plan in zip(lrs, plans, strict=True)]
         times: dict[str, list[float]] = {way: [] for way in ways}
         classes: dict[str, list[torch.Tensor]] = {}
         try:
@@ -54,8 +56,8 @@ def main() -> int:
                 for way, (model, hidden) in ways.items():
                     Classifier._hidden_blocks = hidden  # type: ignore[method-assign]
                     t = time.perf_counter()
-                    classes[way] = [classify_cells(model, band, plan) for band, plan in frames]
-                    times[way].append((time.perf_counter() - t) / len(frames) * 1e3)
+                    classes[way] = [classify_cells(model, band, plan) for band, plan in frames[way]]
+                    times[way].append((time.perf_counter() - t) / len(lrs) * 1e3)
         finally:
             Classifier._hidden_blocks = blocks  # type: ignore[method-assign]
         out[name] = {way: round(statistics.median(v[1:]), 3) for way, v in times.items()}

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from report import emit  # scripts/
 from routing_eval import SKIMAGE_PHOTOS, bicubic, photos, to_u8  # scripts/
 
@@ -37,16 +36,14 @@ from classsr_cli.models.classsr import DEFICIT_EPS
 
 def cells_of(model: torch.nn.Module, images: list[tuple[str, np.ndarray]], s: int, step: int) -> dict[str, np.ndarray]:
     photo, gain, se, px, scores = [], [], [], [], []
-    patch = model.cfg.patch
     for k, (_, img) in enumerate(images):
         hr, lr = make_pair(img, s)
         x = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
         with torch.inference_mode():
             outs = [to_u8(b(x)) for b in model.branches]
             h, w = x.shape[2:]
-            rows, cols, m = -(-h // step), -(-w // step), (patch - step) // 2
-            padded = F.pad(x, (m, cols * step - w + m, m, rows * step - h + m), mode="replicate")
-            sc = model.classifier.grid_scores(padded, patch, step)[0].reshape(-1, 3).numpy()
+            rows, cols = -(-h // step), -(-w // step)
+            sc = model.frame_scores(x, step).reshape(-1, 3).numpy()
         bc, hv = bicubic(model, x, lr, s), outs[2]
         y = rgb_to_y(hr)
         ey = [(rgb_to_y(o) - y) ** 2 for o in outs]

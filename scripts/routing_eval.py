@@ -146,7 +146,8 @@ def main() -> int:
             light_out = model.branches[0](x)
             bc = bicubic(model, x, lr, s)
             med = model.branches[1](x) if frame_db is not None or price is not None else None
-            plan = plan_cells(x.shape[2], x.shape[3], step=route.grid.step, patch=model.cfg.patch, halo=0)
+            plan = plan_cells(x.shape[2], x.shape[3], step=route.grid.step, patch=model.cfg.patch, halo=0,
+                              context=model.classifier.margin)
             raw = classify_cells(model, band_input(pad_frame(x, plan), plan, 0, plan.rows), plan,
                                  args.tolerance).numpy()
         out, hv, lt = to_u8(sr), to_u8(heavy), to_u8(light_out)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from classsr_cli import bench, zoo
-from classsr_cli.engine.cells import band_input, pad_frame, plan_cells
+from classsr_cli.engine.cells import plan_cells
 from classsr_cli.metrics import Y_WEIGHTS
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR, budget_classes, deficit_classes
 
@@ -132,10 +132,7 @@ def main() -> int:
             x = torch.from_numpy(p.lr).permute(2, 0, 1)[None].float() / 255
             hr = torch.from_numpy(p.hr).permute(2, 0, 1).float() / 255
             plan = plan_cells(x.shape[2], x.shape[3], step=step, patch=patch, halo=0)
-            band = band_input(pad_frame(x, plan), plan, 0, plan.rows)
-            off = plan.margin - plan.window_margin
-            win = band[:, :, off : off + (plan.rows - 1) * step + patch, off : off + (plan.cols - 1) * step + patch]
-            pred.append(model.classifier.grid_scores(win, patch, step)[0].reshape(-1, 3).numpy())
+            pred.append(model.frame_scores(x, step).reshape(-1, 3).numpy())
             ones = torch.ones(hr.shape[1:])
             n = _cell_sums(ones[None], plan.rows, plan.cols, step * s)
             mse, ey, outs = [], [], []

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from classsr_cli.config import ClassSRConfig
 from classsr_cli.engine.bands import FrameRun, upscale_tensor
+from classsr_cli.engine.cells import CellPlan
 from classsr_cli.engine.router import Argmax, Forced, Hysteresis, Router
 from classsr_cli.models import build_model
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
@@ -511,3 +512,35 @@ def test_a_shallower_light_branch_routes_as_cells_with_its_own_context() -> None
     mask[..., 56:112, 112:168] = True  # cell (1, 2) at x2
     inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
     assert torch.allclose(torch.where(mask, heavy, light)[inner], got[inner], atol=1e-5)
+
+
+def test_a_frame_context_classifier_counts_its_convolutions_once_over_the_frame() -> None:
+    """Its FLOPs as run: conv1-4 once over the windows and their context, conv5 and the head once per window;
+    on a frame of many cells fewer than a window-context classifier's, whose windows each run alone (on a small
+    one the context ring costs more than the windows' overlap saves)."""
+    from dataclasses import replace
+
+    from classsr_cli.engine.cells import cell_flops
+
+    model = residual_model()
+    frame = FrameRun(model, torch.rand(1, 3, 75, 61)).cells
+    model.cfg = replace(model.cfg, classifier_kernel=3, classifier_context="frame")
+    ctx = build_model(model.cfg).eval()
+    assert isinstance(ctx, ClassSR)
+    plan = FrameRun(ctx, torch.rand(1, 3, 75, 61)).cells
+    assert plan is not None and frame is not None and plan.context == 12 and frame.context == 0
+    clf = cell_flops(ctx, plan, (0, 0, 0), classified=True).used - cell_flops(ctx, plan, (0, 0, 0), classified=False).used
+    c = ctx.classifier.conv1.out_channels
+    blocks = ((plan.rows - 1) * 28 + 32 + 24) * ((plan.cols - 1) * 28 + 32 + 24) // 16
+    per_window = 2 * c * 32 + ctx.classifier.head_flops()
+    assert clf == blocks * 2 * (48 * c + 3 * 9 * c * c) + plan.rows * plan.cols * per_window
+    window = build_model(replace(model.cfg, classifier_context="window")).eval()
+    assert isinstance(window, ClassSR)
+    big = torch.rand(1, 3, 280, 392)
+    fplan, wplan = FrameRun(ctx, big).cells, FrameRun(window, big).cells
+    assert fplan is not None and wplan is not None
+
+    def spent(m: ClassSR, p: CellPlan) -> int:
+        return cell_flops(m, p, (0, 0, 0), classified=True).used - cell_flops(m, p, (0, 0, 0), classified=False).used
+
+    assert spent(ctx, fplan) < 0.85 * spent(window, wplan)

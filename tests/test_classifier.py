@@ -112,3 +112,62 @@ def test_classify_frame_classifies_the_window_centred_on_each_cell() -> None:
     assert got.tolist() == want
     with pytest.raises(ValueError, match="step"):
         model.classify_frame(frame, 27)
+
+
+@pytest.mark.parametrize(("rows", "cols", "patch", "step"), [(1, 1, 32, 28), (3, 4, 32, 28), (2, 3, 16, 8)])
+def test_a_frame_context_classifier_scores_every_window_with_its_context_in_one_pass(
+    rows: int, cols: int, patch: int, step: int
+) -> None:
+    """``frame`` context: the middle convolutions run once over the frame, and each window's score equals the
+    classifier on that window with ``margin`` pixels of the frame around it (as it trains)."""
+    torch.manual_seed(0)
+    clf = Classifier(width=8, kernel=3, hidden=8, zero_mean=True, context="frame").eval()
+    for p in clf.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    m = clf.margin
+    assert m == 12 and Classifier(width=8, kernel=3).margin == 0 and Classifier(width=8, kernel=5, context="frame").margin == 24
+    frame = torch.rand(2, 3, (rows - 1) * step + patch + 2 * m, (cols - 1) * step + patch + 2 * m)
+    with torch.no_grad():
+        got = clf.grid_scores(frame, patch, step)
+        want = torch.stack([torch.stack([
+            clf.forward_context(frame[:, :, r * step : r * step + patch + 2 * m, c * step : c * step + patch + 2 * m])
+            for c in range(cols)], 1) for r in range(rows)], 1)
+        assert got.shape == (2, rows, cols, 3)
+        assert torch.allclose(got, want, atol=1e-5, rtol=1e-5) and want.abs().max() > 0.1
+        window = frame[:1, :, m : m + patch, m : m + patch]
+        # The context counts: the same window in other surroundings scores otherwise ...
+        other = frame[:1, :, : patch + 2 * m, : patch + 2 * m].clone()
+        other[:, :, :m] = 1 - other[:, :, :m]
+        assert not torch.allclose(clf.forward_context(other), want[:1, 0, 0], atol=1e-3)
+        # ... and a window given alone is scored as a frame of one window: its edges replicated
+        padded = torch.nn.functional.pad(window, (m,) * 4, mode="replicate")
+        assert torch.allclose(clf(window), clf.forward_context(padded), atol=1e-6)
+    with pytest.raises(ValueError, match="context"):
+        Classifier(width=8, kernel=3, context="image")
+
+
+def test_classify_frame_gives_a_frame_context_classifier_its_context_as_the_engine_does() -> None:
+    """A frame's classes from ``classify_frame`` (the frame replicate-padded once) equal each window scored with
+    its margin of that padded frame; the engine's cells (FrameRun) route alike."""
+    import torch.nn.functional as F
+
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.engine.bands import FrameRun
+    from classsr_cli.models import build_model
+
+    torch.manual_seed(1)
+    model = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8,
+                                      classifier_kernel=3, classifier_context="frame")).eval()
+    for p in model.classifier.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    frame = torch.rand(1, 3, 61, 50)
+    got = model.classify_frame(frame, 28)
+    padded = F.pad(frame, (14, 2 * 28 - 50 + 14, 14, 3 * 28 - 61 + 14), mode="replicate")
+    with torch.no_grad():
+        want = [[int(model.classifier.forward_context(padded[..., r * 28 : r * 28 + 56, c * 28 : c * 28 + 56]).argmax())
+                 for c in range(2)] for r in range(3)]
+    assert got.tolist() == want and len({c for row in want for c in row}) > 1
+    run = FrameRun(model, frame, block=1, whole_bands=False)
+    list(run)
+    assert run.cells is not None and run.cells.context == 12 and run.cells.margin >= 14
+    assert torch.equal(run.result.classes, got)

@@ -566,6 +566,24 @@ def test_jittered_sub_images_start_anywhere_and_stay_inside(hr_dir: Path, tmp_pa
     assert torch.equal(same, lr)  # reproducible from the generator
 
 
+def test_sub_images_with_context_are_their_photo_around_them_replicated_past_its_edge(hr_dir: Path, tmp_path: Path) -> None:
+    prepare([hr_dir], tmp_path / "data", scale=SCALE, patch=PATCH, step=STEP, factors=(1.0,), val_fraction=0)
+    data = PatchData(tmp_path / "data")
+    index = torch.arange(len(data.patches))
+    m = 12
+    ctx = data.lr_context(index, m)
+    assert ctx.shape == (len(index), 3, PATCH + 2 * m, PATCH + 2 * m)
+    assert torch.equal(ctx[:, :, m:-m, m:-m], data.batch(index)[0])  # the sub-image in the centre
+    flipped = data.lr_context(index, m, torch.Generator().manual_seed(2), augment=True)
+    assert torch.equal(flipped[:, :, m:-m, m:-m], data.batch(index, torch.Generator().manual_seed(2), augment=True)[0])
+    lr_full = torch.from_numpy(np.ascontiguousarray(data.image(0)[0])).permute(2, 0, 1).float() / 255
+    padded = torch.nn.functional.pad(lr_full[None], (m,) * 4, mode="replicate")[0]
+    for k in range(len(index)):  # every sub-image of the first photo: its crop of the replicate-padded photo
+        img, y, x = (int(v) for v in data.patches[k].tolist())
+        if img == 0:
+            assert torch.equal(ctx[k], padded[:, y : y + PATCH + 2 * m, x : x + PATCH + 2 * m])
+
+
 def write_deficit_config(
     path: Path, iterations: int = 4, routing: str = "deficit", extra_top: str = "", factors: str = "[1.0]"
 ) -> Path:
@@ -580,11 +598,13 @@ def write_deficit_config(
 
 @pytest.mark.parametrize(("routing", "labels"),
                          [("deficit", "patches"), ("budget", "patches"), ("budget", "per-patch default"),
-                          ("budget", "priced default"), ("deficit", "dense")])
+                          ("budget", "priced default"), ("deficit", "dense"), ("budget", "frame context")])
 def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance(
     hr_dir: Path, tmp_path: Path, routing: str, labels: str
 ) -> None:
     dense = 'classifier_labels = "dense"\nclassifier_kernel = 3\nclassifier_width = 8\n' if labels == "dense" else ""
+    if labels == "frame context":  # trained on sub-images with their photo's pixels around them
+        dense = 'classifier_context = "frame"\nclassifier_kernel = 3\nclassifier_width = 8\n'
     if labels in ("per-patch default", "priced default"):
         dense = f'budget_default = "{"patch" if labels == "per-patch default" else "price"}"\n'
         if labels == "priced default":  # with a frame cap: carried into the file, and reported by the calibration
@@ -603,7 +623,13 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
     cfg_out = loaded.config
     assert cfg_out.routing == routing and cfg_out.widths == (0, 4, 8) and cfg_out.tolerance >= 0
     assert (run_dir / "errors.npy").exists() == (labels == "dense")
-    assert (cfg_out.classifier_kernel, cfg_out.classifier_width) == ((3, 8) if labels == "dense" else (1, 128))
+    assert (cfg_out.classifier_kernel, cfg_out.classifier_width) == ((3, 8) if labels in ("dense", "frame context")
+                                                                    else (1, 128))
+    assert (cfg_out.classifier_context, loaded.module.classifier.margin) == (  # type: ignore[union-attr]
+        ("frame", 12) if labels == "frame context" else ("window", 0))
+    if labels == "frame context":  # validated on the held-out sub-images with their context
+        assert any(rec.get("event") == "val" and rec["stage"] == "classifier" and "l1_log10" in rec
+                   for rec in metrics(run_dir))
     assert cfg_out.classifier_hidden == hidden and (loaded.module.classifier.hidden is not None) == (hidden > 0)
     assert cfg_out.classifier_zero_mean == (hidden > 0) and loaded.provenance["recipe"]["classifier_init"] == (
         "kaiming" if hidden else "paper")
@@ -892,6 +918,14 @@ def test_dense_labels_need_deficit_or_budget_routing_and_old_runs_resume(tmp_pat
         load_train_config(None, routing="deficit", classifier_labels="pixels")
     with pytest.raises(ConfigError, match="classifier_init"):
         load_train_config(None, routing="deficit", classifier_init="xavier")
+    with pytest.raises(ConfigError, match="classifier_context"):  # the paper's routing, or dense labels
+        load_train_config(None, classifier_context="frame", classifier_kernel=3)
+    with pytest.raises(ConfigError, match="classifier_context"):
+        load_train_config(None, routing="deficit", classifier_labels="dense", classifier_kernel=3, classifier_context="frame")
+    with pytest.raises(ConfigError, match="classifier_kernel above 1"):  # a bag of blocks has no context to give
+        load_train_config(None, routing="deficit", classifier_context="frame").model_config()
+    with pytest.raises(ConfigError, match="classifier_context must be one of"):
+        load_train_config(None, routing="deficit", classifier_kernel=3, classifier_context="image").model_config()
     with pytest.raises(ConfigError, match="classifier_hidden"):
         load_train_config(None, routing="deficit", classifier_hidden=-1).model_config()
     with pytest.raises(ConfigError, match="classifier_zero_mean must be true or false"):

@@ -205,7 +205,8 @@ class FrameRun:
         if cell_path(model, self.router, step):
             layers = max(len(b.convs()) for b in model.branches if isinstance(b, ResidualSR))
             self.cells = plan_cells(lr.shape[2], lr.shape[3], step=step, patch=model.cfg.patch,
-                                    halo=layers if halo is None else halo, block=block, layers=layers)
+                                    halo=layers if halo is None else halo, block=block, layers=layers,
+                                    context=model.classifier.margin)
             self.grid = TileGrid(lr.shape[2], lr.shape[3], step, step, self.cells.rows, self.cells.cols)
         else:
             self.grid = plan_grid(lr.shape[2], lr.shape[3], model.cfg.patch, step)

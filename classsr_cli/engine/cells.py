@@ -81,6 +81,8 @@ class CellPlan:
         layers: 3x3 convolutions of the branches' residuals (:meth:`ResidualSR.residual_tile`: the first
             ``min(halo, layers)`` shrink a tile by a pixel a side); what :meth:`tile_area` prices. 0: every layer
             priced on the whole tile, halo included.
+        context: LR pixels of context the classifier scores a window with on each side
+            (:attr:`~classsr_cli.models.classifier.Classifier.margin`: 0 unless its context is the frame's).
     """
 
     height: int
@@ -93,6 +95,7 @@ class CellPlan:
     margin: int
     block: int = 1
     layers: int = 0
+    context: int = 0
 
     @property
     def padded_rows(self) -> int:
@@ -128,15 +131,17 @@ class CellPlan:
 
 
 def plan_cells(
-    height: int, width: int, *, step: int, patch: int, halo: int, block: int = 1, layers: int = 0
+    height: int, width: int, *, step: int, patch: int, halo: int, block: int = 1, layers: int = 0, context: int = 0
 ) -> CellPlan:
     if step > patch or (patch - step) % 2 or step % 4 or patch % 4:
         raise ValueError(f"cells need a step that is a multiple of 4, at most the patch ({patch}) and differs from "
                          f"it by an even number; got {step}")
-    if halo < 0 or block < 1 or layers < 0:
-        raise ValueError(f"halo and layers must be at least 0 and block at least 1, got {halo}, {layers} and {block}")
-    margin = max(halo, (patch - step) // 2, BICUBIC_TAPS // 2)
-    return CellPlan(height, width, step, -(-height // step), -(-width // step), patch, halo, margin, block, layers)
+    if halo < 0 or block < 1 or layers < 0 or context < 0 or context % 4:
+        raise ValueError(f"halo and layers must be at least 0, block at least 1 and context a multiple of 4 (at least "
+                         f"0), got {halo}, {layers}, {block} and {context}")
+    margin = max(halo, (patch - step) // 2 + context, BICUBIC_TAPS // 2)
+    return CellPlan(height, width, step, -(-height // step), -(-width // step), patch, halo, margin, block, layers,
+                    context)
 
 
 def pad_frame(lr: torch.Tensor, plan: CellPlan) -> torch.Tensor:
@@ -152,10 +157,12 @@ def band_input(padded: torch.Tensor, plan: CellPlan, r0: int, r1: int) -> torch.
 
 
 def _windows(band: torch.Tensor, plan: CellPlan, first_row: int) -> torch.Tensor:
-    """The classifier's windows of a band's cells (rows past the frame's cells left out)."""
-    off = plan.margin - plan.window_margin
+    """The classifier's windows of a band's cells (rows past the frame's cells left out), with ``context`` pixels
+    of the padded frame around them."""
+    off = plan.margin - plan.window_margin - plan.context
     rows = min((band.shape[2] - 2 * plan.margin) // plan.step, plan.rows - first_row)
-    return band[:, :, off : off + (rows - 1) * plan.step + plan.patch, off : off + (plan.cols - 1) * plan.step + plan.patch]
+    side = plan.patch + 2 * plan.context
+    return band[:, :, off : off + (rows - 1) * plan.step + side, off : off + (plan.cols - 1) * plan.step + side]
 
 
 @torch.no_grad()
@@ -518,7 +525,8 @@ def cell_flops(
 ) -> FlopsReport:
     """FLOPs of a cell run as it runs: bicubic on the frame, the ``residual`` FLOPs of each branch as
     :func:`run_cells` counted them (tiles with their halos, bands it ran on whole as a base), the classifier over the padded frame
-    (or on every window, for a classifier with context); against the heavy branch on every cell (each a tile
+    (on every window, for a classifier with window context; over the windows and their context for frame
+    context); against the heavy branch on every cell (each a tile
     with its halo, as :func:`run_cells` runs one: whole cells tall, cropped to the frame on the right) and on the
     whole frame. The residual family has no transposed convolution: both
     conventions agree."""
@@ -526,8 +534,9 @@ def cell_flops(
     px = plan.height * plan.width
     clf = 0
     if classified:
-        hp, wp = (plan.rows - 1) * plan.step + plan.patch, (plan.cols - 1) * plan.step + plan.patch
-        if model.classifier.kernel > 1:  # every window runs on its own (Classifier.grid_scores)
+        c2 = 2 * plan.context  # frame context: the convolutions run once over the windows and their context
+        hp, wp = (plan.rows - 1) * plan.step + plan.patch + c2, (plan.cols - 1) * plan.step + plan.patch + c2
+        if model.classifier.kernel > 1 and not c2:  # every window runs on its own (Classifier.grid_scores)
             hp, wp = plan.rows * plan.patch, plan.cols * plan.patch
         clf = round(per["classifier_px"] * hp * wp) + plan.rows * plan.cols * per["classifier_cell"]
     bicubic = round(per["bicubic_px"] * px)
@@ -544,12 +553,17 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
     cache = model.__dict__.setdefault("_cell_flops", {})
     if key not in cache:
         branches = _residuals(model)
-        p = plan.patch
-        fc = model.classifier.head_flops()
+        p, clf = plan.patch, model.classifier
+        fc, side = clf.head_flops(), p + 2 * clf.margin
+        clf_px = (count_flops(clf, (1, 3, p, p), convention) - fc) / (p * p)
+        if clf.margin:  # frame context: conv1-4 over the window and its context, conv5 (1x1) once after the pooling
+            conv5 = 2 * clf.conv5.in_channels * clf.conv5.out_channels
+            clf_px = (count_flops(clf, (1, 3, p, p), convention) - fc - (p // 4) ** 2 * conv5) / side**2
+            fc += conv5
         cache[key] = {
             "bicubic_px": 2 * branches[0].base.numel(),
             "residual_px": [b.tile_flops(p, p) / (p * p) for b in branches],
-            "classifier_px": (count_flops(model.classifier, (1, 3, p, p), convention) - fc) / (p * p),
+            "classifier_px": clf_px,
             "classifier_cell": fc,
             "heavy_px": count_flops(model.branches[2], (1, 3, p, p), convention) / (p * p),
         }

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from classsr_cli.config import CLASSIFIER_INITS
+from classsr_cli.config import CLASSIFIER_CONTEXTS, CLASSIFIER_INITS
 
 __all__ = ["Classifier"]
 
@@ -33,19 +33,28 @@ class Classifier(nn.Module):
         zero_mean: conv1's kernels are used minus their mean over the 4x4 block, so a block's features do not
             depend on its mean colour: flat windows score alike whatever their colour (texture, edges and
             colour *contrast* within a block are seen as before). Same weights and keys as the paper's.
+        context: with ``kernel`` above 1, what the middle convolutions see past a window's edge: ``window``
+            (zero padding: each window is scored on its own) or ``frame`` (the frame's own pixels, :attr:`margin`
+            of them on each side: :meth:`forward_context`; on a frame :meth:`grid_scores` runs the convolutions
+            once over it and pools each window's blocks, which is what makes it cheaper).
 
     Input ``(N, 3, p, p)`` in ``[0, 1]`` with ``p`` a multiple of 4; output ``(N, 3)`` logits
     (softmax is applied by the caller).
     """
 
-    def __init__(self, *, width: int = 128, kernel: int = 1, hidden: int = 0, zero_mean: bool = False) -> None:
+    def __init__(
+        self, *, width: int = 128, kernel: int = 1, hidden: int = 0, zero_mean: bool = False, context: str = "window"
+    ) -> None:
         super().__init__()
         if kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"the classifier's kernel must be odd and at least 1, got {kernel}")
+        if context not in CLASSIFIER_CONTEXTS:
+            raise ValueError(f"the classifier's context must be one of {', '.join(CLASSIFIER_CONTEXTS)}, got {context!r}")
         if hidden < 0:
             raise ValueError(f"the classifier's hidden units must be at least 0, got {hidden}")
         self.kernel = kernel
         self.zero_mean = zero_mean
+        self.context = context
         self.conv1 = (_ZeroMeanConv2d if zero_mean else nn.Conv2d)(3, width, 4, stride=4)
         self.conv2 = nn.Conv2d(width, width, kernel, padding=kernel // 2)
         self.conv3 = nn.Conv2d(width, width, kernel, padding=kernel // 2)
@@ -111,12 +120,36 @@ class Classifier(nn.Module):
         """FLOPs (2 per multiply-add) of :meth:`head` on one window."""
         return sum(2 * m.in_features * m.out_features for m in (self.hidden, self.fc) if m is not None)
 
+    @property
+    def margin(self) -> int:
+        """LR pixels of context a window is scored with on each side: 0 with ``context = "window"``; with
+        ``"frame"`` the reach of the three middle convolutions, ``3 * (kernel // 2)`` blocks of 4 pixels."""
+        return 12 * (self.kernel // 2) if self.context == "frame" else 0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores of windows ``(N, 3, p, p)`` given alone. With ``frame`` context each is replicate-padded by
+        :attr:`margin` first: scored as a frame of one window is (:meth:`grid_scores` gives a frame's windows
+        their real context)."""
+        if self.margin:
+            return self.forward_context(F.pad(x, (self.margin,) * 4, mode="replicate"))
         return self.head(self.features(x).mean(dim=(2, 3)))
+
+    def forward_context(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores of windows with :attr:`margin` pixels of context on each side, ``(N, 3, p + 2m, p + 2m)``: the
+        convolutions run over all of it, the window's own blocks are pooled. How a ``frame`` classifier trains,
+        and what :meth:`grid_scores` computes for every window of a frame at once."""
+        b = self.margin // 4
+        hidden = self._hidden(x)
+        if b:
+            hidden = hidden[:, :, b:-b, b:-b]
+        return self.head(self.conv5(hidden).mean(dim=(2, 3)))
 
     def grid_scores(self, frame: torch.Tensor, patch: int, step: int, batch_size: int = 1024) -> torch.Tensor:
         """Scores of every ``patch`` x ``patch`` window at stride ``step`` of ``frame``: equal to :meth:`forward`
-        on every window, within float rounding. Returns ``(N, rows, cols, 3)``.
+        on every window, within float rounding. Returns ``(N, rows, cols, 3)``. With ``frame`` context the frame
+        also holds :attr:`margin` pixels of context on each side (its windows start ``margin`` in), and the
+        scores equal :meth:`forward_context` on each window with its context: the convolutions run once over
+        the frame (each 4x4 block once, not once per window that holds it).
 
         ``frame`` is ``(N, 3, H, W)`` with ``H - patch`` and ``W - patch`` multiples of ``step``, and ``patch`` and
         ``step`` multiples of 4. With ``kernel`` 1 (conv1 is 4x4 stride 4 and the rest are 1x1) the features of a
@@ -126,6 +159,11 @@ class Classifier(nn.Module):
         """
         if patch % 4 or step % 4:
             raise ValueError(f"patch and step must be multiples of 4, got {patch} and {step}")
+        if self.margin:  # frame context: the frame carries ``margin`` pixels around its windows; one pass over it
+            b = self.margin // 4
+            hidden = self._hidden(frame)[:, :, b:-b, b:-b]
+            pooled = F.avg_pool2d(hidden, kernel_size=patch // 4, stride=step // 4)
+            return self.head(F.linear(pooled.permute(0, 2, 3, 1), self.conv5.weight.flatten(1), self.conv5.bias))
         if self.kernel == 1:  # conv5 is 1x1 and linear: pooled before it, it runs once per window, not per block
             pooled = F.avg_pool2d(self._hidden_blocks(frame), kernel_size=patch // 4, stride=step // 4)
             return self.head(F.linear(pooled.permute(0, 2, 3, 1), self.conv5.weight.flatten(1), self.conv5.bias))

@@ -147,7 +147,7 @@ class ClassSR(nn.Module):
         self.cfg = cfg
         self.classifier = Classifier(
             width=cfg.classifier_width, kernel=cfg.classifier_kernel, hidden=cfg.classifier_hidden,
-            zero_mean=cfg.classifier_zero_mean,
+            zero_mean=cfg.classifier_zero_mean, context=cfg.classifier_context,
         )
         self.branches = nn.ModuleList([build_branch(cfg.branch(k)) for k in range(3)])
 
@@ -206,26 +206,36 @@ class ClassSR(nn.Module):
         return torch.cat([self.decide(self.classifier(c), tolerance) for c in x.split(batch_size)])
 
     @torch.no_grad()
-    def classify_frame(self, frame: torch.Tensor, step: int, tolerance: float | None = None) -> torch.Tensor:
-        """Classes ``(rows, cols)`` of the ``step`` x ``step`` cells of ``frame`` ``(1, 3, H, W)`` in one pass.
+    def frame_scores(self, frame: torch.Tensor, step: int) -> torch.Tensor:
+        """Classifier scores ``(rows, cols, 3)`` of the ``step`` x ``step`` cells of ``frame`` ``(1, 3, H, W)``
+        in one pass, as the engine computes them.
 
         Cell ``(r, c)`` covers LR rows ``r*step .. r*step+step-1`` (columns alike; the last row and column may
-        stick out of the frame) and is classified on the ``patch`` x ``patch`` window centred on it, the frame
-        replicate-padded by ``(patch - step) / 2``: :meth:`Classifier.grid_scores`.
+        stick out of the frame) and is scored on the ``patch`` x ``patch`` window centred on it, the frame
+        replicate-padded by ``(patch - step) / 2`` (and the classifier's context): :meth:`Classifier.grid_scores`.
         """
         p = self.cfg.patch
         if (p - step) % 2 or step > p:
             raise ValueError(f"step must be at most the patch ({p}) and differ from it by an even number, got {step}")
         _, _, h, w = frame.shape
         rows, cols = -(-h // step), -(-w // step)
-        m = (p - step) // 2
+        m = (p - step) // 2 + self.classifier.margin
         padded = F.pad(frame, (m, cols * step - w + m, m, rows * step - h + m), mode="replicate")
-        return self.classify_windows(padded, step, tolerance)
+        return self.classifier.grid_scores(padded.to(next(self.classifier.parameters()).dtype), p, step)[0]
+
+    @torch.no_grad()
+    def classify_frame(self, frame: torch.Tensor, step: int, tolerance: float | None = None) -> torch.Tensor:
+        """Classes ``(rows, cols)`` of the ``step`` x ``step`` cells of ``frame`` ``(1, 3, H, W)``:
+        :meth:`frame_scores`, then :meth:`decide`."""
+        scores = self.frame_scores(frame, step)
+        return self.decide(scores.reshape(-1, 3), tolerance).view(scores.shape[0], scores.shape[1])
 
     @torch.no_grad()
     def classify_windows(self, windows: torch.Tensor, step: int, tolerance: float | None = None) -> torch.Tensor:
         """Classes ``(rows, cols)`` of every ``patch`` x ``patch`` window at stride ``step`` of ``windows``
-        ``(1, 3, (rows-1)*step + patch, (cols-1)*step + patch)``: one classifier pass, then :meth:`decide`."""
+        ``(1, 3, (rows-1)*step + patch + 2c, (cols-1)*step + patch + 2c)`` (``c`` the classifier's context,
+        :attr:`~classsr_cli.models.classifier.Classifier.margin`, around them): one classifier pass, then
+        :meth:`decide`."""
         scores = self.classifier.grid_scores(windows.to(next(self.classifier.parameters()).dtype), self.cfg.patch,
                                              step)[0]
         return self.decide(scores.reshape(-1, 3), tolerance).view(scores.shape[0], scores.shape[1])

@@ -83,9 +83,11 @@ class TrainConfig:
             lose more than this many dB under the per-patch rule is routed by its budget at this many dB
             (:attr:`~classsr_cli.config.ClassSRConfig.frame_cap_db`). The calibration scans the per-patch rule
             without it and records the loss with it (``capped_loss_db``). 0: none.
-        classifier_width, classifier_kernel, classifier_hidden, classifier_zero_mean: the classifier's channels,
-            middle-convolution side, head's hidden units and colour-blind first convolution
-            (:class:`~classsr_cli.config.ClassSRConfig`).
+        classifier_width, classifier_kernel, classifier_hidden, classifier_zero_mean, classifier_context: the
+            classifier's channels, middle-convolution side, head's hidden units, colour-blind first convolution and
+            what its middle convolutions see past a window's edge (:class:`~classsr_cli.config.ClassSRConfig`;
+            ``frame``: each sub-image is scored with that many LR pixels of its photo around it, replicated past
+            the photo's edge, as the engine pads a frame).
         classifier_init: ``paper``: Kaiming-normal convolutions scaled by 0.1 (the ClassSR code's); ``kaiming``:
             unscaled, for the LeakyReLU's slope (trains the deficit regression in far fewer iterations).
         classifier_labels: ``deficit``/``budget`` routing: what the classifier regresses. ``patches``: each
@@ -144,6 +146,7 @@ class TrainConfig:
     classifier_kernel: int = 1
     classifier_hidden: int = 0
     classifier_zero_mean: bool = False
+    classifier_context: str = "window"
     classifier_init: str = "paper"
     classifier_labels: str = "patches"
     classifier_error: str = "rgb"
@@ -190,6 +193,9 @@ class TrainConfig:
                               f"least 0), got {self.frame_cap_db:g} with {self.routing} routing, {self.budget_default}")
         if self.classifier_labels == "dense" and self.routing == "paper":
             raise ConfigError("classifier_labels = \"dense\" needs deficit or budget routing")
+        if self.classifier_context != "window" and (self.routing == "paper" or self.classifier_labels != "patches"):
+            raise ConfigError("classifier_context = \"frame\" needs deficit or budget routing and classifier_labels = "
+                              "\"patches\"")
 
     def model_config(self) -> ClassSRConfig:
         widths = self.widths or FAMILY_DEFAULTS.get(self.family, {}).get("widths", ())
@@ -199,7 +205,8 @@ class TrainConfig:
                              patch=self.patch, routing="argmax" if self.routing == "paper" else self.routing,
                              classifier_width=self.classifier_width, classifier_kernel=self.classifier_kernel,
                              classifier_hidden=self.classifier_hidden,
-                             classifier_zero_mean=self.classifier_zero_mean, frame_cap_db=self.frame_cap_db)
+                             classifier_zero_mean=self.classifier_zero_mean,
+                             classifier_context=self.classifier_context, frame_cap_db=self.frame_cap_db)
 
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)

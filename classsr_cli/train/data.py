@@ -205,16 +205,43 @@ class PatchData:
         self, buf: torch.Tensor, offset: torch.Tensor, width: torch.Tensor, y: torch.Tensor, x: torch.Tensor,
         grid: torch.Tensor, aug: torch.Tensor | None,
     ) -> torch.Tensor:
+        rows, cols = self._augmented(grid, len(y), aug)
+        pix = offset.view(-1, 1, 1) + ((y.view(-1, 1, 1) + rows) * width.view(-1, 1, 1) + x.view(-1, 1, 1) + cols) * 3
+        idx = pix.unsqueeze(1) + torch.arange(3, device=self.device).view(1, 3, 1, 1)
+        return buf[idx].float().div_(255.0)
+
+    @staticmethod
+    def _augmented(grid: torch.Tensor, n: int, aug: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rows, cols)`` ``(n, size, size)`` of each sample's crop, transposed and flipped by ``aug``."""
         size = grid.shape[-1]
-        rows, cols = grid[0].expand(len(y), size, size), grid[1].expand(len(y), size, size)
+        rows, cols = grid[0].expand(n, size, size), grid[1].expand(n, size, size)
         if aug is not None:
             t = aug[:, 0].view(-1, 1, 1).bool()
             rows, cols = torch.where(t, cols, rows), torch.where(t, rows, cols)
             rows = torch.where(aug[:, 1].view(-1, 1, 1).bool(), size - 1 - rows, rows)
             cols = torch.where(aug[:, 2].view(-1, 1, 1).bool(), size - 1 - cols, cols)
-        pix = offset.view(-1, 1, 1) + ((y.view(-1, 1, 1) + rows) * width.view(-1, 1, 1) + x.view(-1, 1, 1) + cols) * 3
+        return rows, cols
+
+    def lr_context(
+        self, index: torch.Tensor, margin: int, generator: torch.Generator | None = None, augment: bool = False,
+    ) -> torch.Tensor:
+        """LR sub-images for patch rows ``index`` with ``margin`` pixels of their image around them,
+        ``(B, 3, p + 2*margin, p + 2*margin)``: past the image's edge its edge pixels repeat, as the engine
+        replicate-pads a frame. ``augment`` transposes and flips the whole crop (the sub-image stays in its
+        centre), drawn as :meth:`batch` draws them. What a ``frame`` context classifier trains on."""
+        index = index.to(self.device)
+        rec = self.patches[index]
+        img = self.images[rec[:, 0]]
+        aug = None
+        if augment:
+            aug = torch.randint(0, 2, (len(index), 3), generator=generator, device="cpu").to(self.device)
+        rows, cols = self._augmented(self._grid(self.patch + 2 * margin), len(index), aug)
+        h, w = img[:, 2].view(-1, 1, 1), img[:, 3].view(-1, 1, 1)
+        rows = torch.minimum(torch.clamp(rec[:, 1].view(-1, 1, 1) + rows - margin, min=0), h - 1)
+        cols = torch.minimum(torch.clamp(rec[:, 2].view(-1, 1, 1) + cols - margin, min=0), w - 1)
+        pix = img[:, 0].view(-1, 1, 1) + (rows * w + cols) * 3
         idx = pix.unsqueeze(1) + torch.arange(3, device=self.device).view(1, 3, 1, 1)
-        return buf[idx].float().div_(255.0)
+        return self.lr[idx].float().div_(255.0)
 
     def batch(
         self, index: torch.Tensor, generator: torch.Generator | None = None, augment: bool = False,

@@ -117,6 +117,18 @@ def collapse_guard(shares: dict[str, float], extras: dict[str, Any], cfg: TrainC
     return True
 
 
+class _ContextScores(nn.Module):
+    """A ``frame`` context classifier as it trains: ``forward`` scores sub-images that carry their context
+    (:meth:`~classsr_cli.models.classifier.Classifier.forward_context`), so that DDP wraps one module call."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier.forward_context(x)
+
+
 class _Soft(nn.Module):
     """DDP needs one forward: class probabilities ``(B, 3)`` and every branch's output ``(3, B, C, H, W)``."""
 
@@ -617,11 +629,15 @@ class Trainer:
         targets = self._deficit_targets()
         data = self.data
         pool = data.train_index
+        margin = model.classifier.margin  # frame context: each sub-image with its photo's pixels around it
+        scorer: nn.Module = _ContextScores(model.classifier) if margin else model.classifier
+
+        def inputs(pick: torch.Tensor, g: torch.Generator | None = None, augment: bool = False) -> torch.Tensor:
+            return data.lr_context(pick, margin, g, augment) if margin else data.batch(pick, g, augment=augment)[0]
 
         def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
             pick = pool[torch.randint(0, len(pool), (stage.batch_size,), generator=g).to(pool.device)]
-            lr, _ = data.batch(pick, g, augment=True)
-            pred = extras["train_module"](lr)
+            pred = extras["train_module"](inputs(pick, g, augment=True))
             loss = label_loss(pred, targets[pick])
             return loss, {"l1_log10": nn.functional.l1_loss(pred.detach(), targets[pick])}
 
@@ -630,10 +646,10 @@ class Trainer:
             if not len(val):
                 return {}
             with torch.no_grad():
-                pred = torch.cat([model.classifier(lr) for lr, _ in self._val_batches(val)])
+                pred = torch.cat([scorer(inputs(chunk)) for chunk in val.split(128)])
             return {"l1_log10": float((pred - targets[val]).abs().mean())}
 
-        return fit("classifier", model.classifier, step, stage, self._path("classifier.state.pt"), dist=self.dist,
+        return fit("classifier", scorer, step, stage, self._path("classifier.state.pt"), dist=self.dist,
                    seed=self.cfg.seed, log=self.log, log_every=self.cfg.log_every, observer=self.observer,
                    validate=validate)
 
