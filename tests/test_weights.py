@@ -29,7 +29,7 @@ CROP = (slice(160, 352), slice(128, 320))  # 192x192 of examples/baby.png: face,
 #: default: per-patch price or tolerance, else the dB/levels² one). The crop's few cells take one branch whatever the
 #: calibration, so this is what shows a retrained classifier or a new calibration.
 ROUTER: dict[str, tuple[tuple[float, float, float], float]] = {
-    "classsr_residual_x4": ((1.03, -0.735, 1.461), 14.678),
+    "classsr_residual_x4": ((1.056, -0.578, 1.463), 14.678),
     "classsr_residual_x2": ((0.266, -0.466, 0.838), 0.825),
     "classsr_fsrcnn_x4": ((-3.493, 0.902, 1.593), 0.0),
     "classsr_fsrcnn_x2": ((-0.599, 0.398, 0.006), 0.0),
