@@ -222,6 +222,17 @@ class PatchData:
             cols = torch.where(aug[:, 2].view(-1, 1, 1).bool(), size - 1 - cols, cols)
         return rows, cols
 
+    def _records(
+        self, index: torch.Tensor, generator: torch.Generator | None, augment: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(patch rows, their images' rows, augmentation draws or None)`` for patch rows ``index``."""
+        index = index.to(self.device)
+        rec = self.patches[index]
+        aug = None
+        if augment:
+            aug = torch.randint(0, 2, (len(index), 3), generator=generator, device="cpu").to(self.device)
+        return rec, self.images[rec[:, 0]], aug
+
     def lr_context(
         self, index: torch.Tensor, margin: int, generator: torch.Generator | None = None, augment: bool = False,
     ) -> torch.Tensor:
@@ -229,13 +240,8 @@ class PatchData:
         ``(B, 3, p + 2*margin, p + 2*margin)``: past the image's edge its edge pixels repeat, as the engine
         replicate-pads a frame. ``augment`` transposes and flips the whole crop (the sub-image stays in its
         centre), drawn as :meth:`batch` draws them. What a ``frame`` context classifier trains on."""
-        index = index.to(self.device)
-        rec = self.patches[index]
-        img = self.images[rec[:, 0]]
-        aug = None
-        if augment:
-            aug = torch.randint(0, 2, (len(index), 3), generator=generator, device="cpu").to(self.device)
-        rows, cols = self._augmented(self._grid(self.patch + 2 * margin), len(index), aug)
+        rec, img, aug = self._records(index, generator, augment)
+        rows, cols = self._augmented(self._grid(self.patch + 2 * margin), len(rec), aug)
         h, w = img[:, 2].view(-1, 1, 1), img[:, 3].view(-1, 1, 1)
         rows = torch.minimum(torch.clamp(rec[:, 1].view(-1, 1, 1) + rows - margin, min=0), h - 1)
         cols = torch.minimum(torch.clamp(rec[:, 2].view(-1, 1, 1) + cols - margin, min=0), w - 1)
@@ -252,12 +258,7 @@ class PatchData:
         ``jitter`` moves each origin by a random offset in ``0 .. step-1`` on each axis (kept inside the image),
         so that, over the grid, every position of the image can start a sub-image (random crops).
         """
-        index = index.to(self.device)
-        rec = self.patches[index]
-        img = self.images[rec[:, 0]]
-        aug = None
-        if augment:
-            aug = torch.randint(0, 2, (len(index), 3), generator=generator, device="cpu").to(self.device)
+        rec, img, aug = self._records(index, generator, augment)
         y, x = rec[:, 1], rec[:, 2]
         if jitter:
             step = int(self.meta["step"])
