@@ -36,7 +36,8 @@ class Classifier(nn.Module):
         context: with ``kernel`` above 1, what the middle convolutions see past a window's edge: ``window``
             (zero padding: each window is scored on its own) or ``frame`` (the frame's own pixels, :attr:`margin`
             of them on each side: :meth:`forward_context`; on a frame :meth:`grid_scores` runs the convolutions
-            once over it and pools each window's blocks, which is what makes it cheaper).
+            once over it and pools each window's blocks: one call instead of one per window, though the ring of
+            context costs about what the windows' overlap did; docs/experiments.md, thirty-third pass).
 
     Input ``(N, 3, p, p)`` in ``[0, 1]`` with ``p`` a multiple of 4; output ``(N, 3)`` logits
     (softmax is applied by the caller).
