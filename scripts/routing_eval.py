@@ -36,7 +36,6 @@ from routing_headroom import oracle  # scripts/: each photo's cheapest routing w
 from classsr_cli import zoo
 from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
 from classsr_cli.engine import upscale_tensor
-from classsr_cli.engine.cells import band_input, classify_cells, pad_frame, plan_cells
 from classsr_cli.metrics import psnr, rgb_to_y
 from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
 from classsr_cli.models.residual import ResidualSR
@@ -146,10 +145,7 @@ def main() -> int:
             light_out = model.branches[0](x)
             bc = bicubic(model, x, lr, s)
             med = model.branches[1](x) if frame_db is not None or price is not None else None
-            plan = plan_cells(x.shape[2], x.shape[3], step=route.grid.step, patch=model.cfg.patch, halo=0,
-                              context=model.classifier.margin)
-            raw = classify_cells(model, band_input(pad_frame(x, plan), plan, 0, plan.rows), plan,
-                                 args.tolerance).numpy()
+            raw = model.classify_frame(x, route.grid.step, args.tolerance).numpy()  # as the engine decides
         out, hv, lt = to_u8(sr), to_u8(heavy), to_u8(light_out)
         step = route.grid.step
         cls = route.classes.numpy()

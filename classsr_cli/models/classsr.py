@@ -221,14 +221,22 @@ class ClassSR(nn.Module):
         rows, cols = -(-h // step), -(-w // step)
         m = (p - step) // 2 + self.classifier.margin
         padded = F.pad(frame, (m, cols * step - w + m, m, rows * step - h + m), mode="replicate")
-        return self.classifier.grid_scores(padded.to(next(self.classifier.parameters()).dtype), p, step)[0]
+        return self._window_scores(padded, step)
+
+    def _window_scores(self, windows: torch.Tensor, step: int) -> torch.Tensor:
+        """:meth:`Classifier.grid_scores` of one frame's windows in the classifier's dtype, ``(rows, cols, 3)``."""
+        return self.classifier.grid_scores(windows.to(next(self.classifier.parameters()).dtype), self.cfg.patch,
+                                           step)[0]
+
+    def _grid_classes(self, scores: torch.Tensor, tolerance: float | None) -> torch.Tensor:
+        """:meth:`decide` over a frame's ``(rows, cols, 3)`` scores at once; ``(rows, cols)``."""
+        return self.decide(scores.reshape(-1, 3), tolerance).view(scores.shape[0], scores.shape[1])
 
     @torch.no_grad()
     def classify_frame(self, frame: torch.Tensor, step: int, tolerance: float | None = None) -> torch.Tensor:
         """Classes ``(rows, cols)`` of the ``step`` x ``step`` cells of ``frame`` ``(1, 3, H, W)``:
         :meth:`frame_scores`, then :meth:`decide`."""
-        scores = self.frame_scores(frame, step)
-        return self.decide(scores.reshape(-1, 3), tolerance).view(scores.shape[0], scores.shape[1])
+        return self._grid_classes(self.frame_scores(frame, step), tolerance)
 
     @torch.no_grad()
     def classify_windows(self, windows: torch.Tensor, step: int, tolerance: float | None = None) -> torch.Tensor:
@@ -236,9 +244,7 @@ class ClassSR(nn.Module):
         ``(1, 3, (rows-1)*step + patch + 2c, (cols-1)*step + patch + 2c)`` (``c`` the classifier's context,
         :attr:`~classsr_cli.models.classifier.Classifier.margin`, around them): one classifier pass, then
         :meth:`decide`."""
-        scores = self.classifier.grid_scores(windows.to(next(self.classifier.parameters()).dtype), self.cfg.patch,
-                                             step)[0]
-        return self.decide(scores.reshape(-1, 3), tolerance).view(scores.shape[0], scores.shape[1])
+        return self._grid_classes(self._window_scores(windows, step), tolerance)
 
     @torch.no_grad()
     def forward_routed(
