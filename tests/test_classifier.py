@@ -53,7 +53,7 @@ def test_a_hidden_head_bends_the_pooled_features_response() -> None:
         assert torch.allclose(linear(mixed), (linear(a[:, :, :16].repeat(1, 1, 2, 1)) + linear(b[:, :, 16:].repeat(1, 1, 2, 1))) / 2, atol=1e-5)
         want = (bent(a[:, :, :16].repeat(1, 1, 2, 1)) + bent(b[:, :, 16:].repeat(1, 1, 2, 1))) / 2
         assert not torch.allclose(bent(mixed), want, atol=1e-3)
-    assert linear.head_flops() == 2 * 32 * 3 and bent.head_flops() == 2 * (32 * 16 + 16 * 3)
+    assert linear.head_flops() == 2 * (8 * 32 + 32 * 3) and bent.head_flops() == 2 * (8 * 32 + 32 * 16 + 16 * 3)
     with pytest.raises(ValueError, match="hidden"):
         Classifier(width=8, hidden=-1)
 

@@ -555,11 +555,8 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
         branches = _residuals(model)
         p, clf = plan.patch, model.classifier
         fc, total = clf.head_flops(), count_flops(clf, (1, 3, p, p), convention)
-        clf_px = (total - fc) / (p * p)
-        if clf.margin:  # frame context: conv1-4 over the window and its context, conv5 (1x1) once after the pooling
-            conv5 = 2 * clf.conv5.in_channels * clf.conv5.out_channels
-            clf_px = (total - fc - (p // 4) ** 2 * conv5) / (p + 2 * clf.margin) ** 2
-            fc += conv5
+        # conv1-4 over the window (and its context, for frame context); conv5 and the head once after the pooling
+        clf_px = (total - fc) / (p + 2 * clf.margin) ** 2
         cache[key] = {
             "bicubic_px": 2 * branches[0].base.numel(),
             "residual_px": [b.tile_flops(p, p) / (p * p) for b in branches],

@@ -118,8 +118,15 @@ class Classifier(nn.Module):
         return self.fc(pooled)
 
     def head_flops(self) -> int:
-        """FLOPs (2 per multiply-add) of :meth:`head` on one window."""
-        return sum(2 * m.in_features * m.out_features for m in (self.hidden, self.fc) if m is not None)
+        """FLOPs (2 per multiply-add) of what runs once per window after the pooling: conv5 (1x1, linear, so
+        pooled first: :meth:`pooled_head`) and :meth:`head`."""
+        return 2 * self.conv5.in_channels * self.conv5.out_channels + sum(
+            2 * m.in_features * m.out_features for m in (self.hidden, self.fc) if m is not None)
+
+    def functional_flops(self, x: torch.Tensor) -> int:
+        """FLOPs of the work done outside the modules' own calls (for :func:`~classsr_cli.engine.flops.count_flops`,
+        whose hooks count conv1-4 and the head): conv5, once per window of ``x`` (:meth:`pooled_head`)."""
+        return 2 * self.conv5.in_channels * self.conv5.out_channels * x.shape[0]
 
     @property
     def margin(self) -> int:
@@ -133,7 +140,13 @@ class Classifier(nn.Module):
         their real context)."""
         if self.margin:
             return self.forward_context(F.pad(x, (self.margin,) * 4, mode="replicate"))
-        return self.head(self.features(x).mean(dim=(2, 3)))
+        return self.pooled_head(self._hidden(x))
+
+    def pooled_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores from :meth:`_hidden` features ``(N, C, h, w)``, all of whose blocks are pooled: conv5 (1x1,
+        linear) commutes with the mean, so it runs once per window on the pooled features, not on every block
+        (the same numbers within float rounding as ``head(features(x).mean)``)."""
+        return self.head(F.linear(hidden.mean(dim=(2, 3)), self.conv5.weight.flatten(1), self.conv5.bias))
 
     def forward_context(self, x: torch.Tensor) -> torch.Tensor:
         """Scores of windows with :attr:`margin` pixels of context on each side, ``(N, 3, p + 2m, p + 2m)``: the
@@ -143,7 +156,7 @@ class Classifier(nn.Module):
         hidden = self._hidden(x)
         if b:
             hidden = hidden[:, :, b:-b, b:-b]
-        return self.head(self.conv5(hidden).mean(dim=(2, 3)))
+        return self.pooled_head(hidden)
 
     def grid_scores(self, frame: torch.Tensor, patch: int, step: int, batch_size: int = 1024) -> torch.Tensor:
         """Scores of every ``patch`` x ``patch`` window at stride ``step`` of ``frame``: equal to :meth:`forward`
@@ -171,6 +184,8 @@ class Classifier(nn.Module):
         n = frame.shape[0]
         wins = frame.unfold(2, patch, step).unfold(3, patch, step)  # (N, 3, rows, cols, p, p)
         rows, cols = wins.shape[2], wins.shape[3]
-        flat = wins.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, patch, patch)
+        # One copy, straight into the channels-last layout :meth:`_hidden` runs in (not a contiguous copy, then
+        # a channels-last one).
+        flat = wins.permute(0, 2, 3, 4, 5, 1).reshape(-1, patch, patch, 3).permute(0, 3, 1, 2)
         scores = torch.cat([self(c) for c in flat.split(batch_size)]) if flat.shape[0] else flat.new_zeros((0, 3))
         return scores.view(n, rows, cols, 3)
