@@ -145,10 +145,11 @@ def main() -> int:
             light_out = model.branches[0](x)
             bc = bicubic(model, x, lr, s)
             med = model.branches[1](x) if frame_db is not None or price is not None else None
-            raw = model.classify_frame(x, route.grid.step, args.tolerance).numpy()  # as the engine decides
         out, hv, lt = to_u8(sr), to_u8(heavy), to_u8(light_out)
         step = route.grid.step
         cls = route.classes.numpy()
+        assert route.decided is not None
+        raw = route.decided.numpy()  # what the classifier decided, before the planner raised cells
         rows, cols = cls.shape
         if med is not None:  # each branch's squared error on Y, border = scale (the oracle's measure)
             y_hr = rgb_to_y(hr)

@@ -46,6 +46,7 @@ def test_cells_route_like_classify_frame_and_bands_equal_the_whole_frame(model: 
     (band,) = list(whole)
     assert whole.cells is not None and band.rows.shape == (1, 3, 150, 122)
     assert torch.equal(whole.result.classes, model.classify_frame(lr, 28))
+    assert whole.result.decided is not None and torch.equal(whole.result.decided, whole.result.classes)
     assert len(set(whole.result.classes.flatten().tolist())) > 1  # the test routes to several branches
     banded = FrameRun(model, lr, band_rows=1, block=1, whole_bands=False)
     parts = list(banded)
@@ -137,6 +138,7 @@ def test_cells_see_the_receptive_radius_by_default_and_pay_only_what_their_layer
         want = model.branches[2](lr)
     assert torch.allclose(full.rows[..., 6:-6, 6:-6], want[..., 6:-6, 6:-6], atol=1e-5)
     assert run.result.flops.used < run.result.flops.heavy  # one tile of the six cells, not six tiles
+    assert run.result.decided is None and "decided" not in run.result.routing()  # forced: nothing decided
     shrinking = plan_cells(56, 84, step=28, patch=32, halo=3, layers=3)
     padded = plan_cells(56, 84, step=28, patch=32, halo=3)
     # a canvas piece: its rows shrink a pixel a side per layer, its columns keep their context
@@ -310,7 +312,10 @@ def test_the_tile_planner_merges_cells_never_lightens_them_and_upgrades_only_whe
     for tol in (0.0, 0.5, 2.0, 1e9):
         mixed = FrameRun(model, lr, router=Router(Argmax(tol)), block=2, whole_bands=False)
         list(mixed)
-        assert bool((mixed.result.classes >= model.classify_frame(lr, 28, tol)).all())
+        decided = mixed.result.decided  # what the classifier decided, before the planner raised cells
+        assert decided is not None and torch.equal(decided, model.classify_frame(lr, 28, tol))
+        assert bool((mixed.result.classes >= decided).all())
+        assert mixed.result.routing()["decided"] == decided.tolist()
         single = FrameRun(model, lr, router=Router(Argmax(tol)), block=1, whole_bands=False)
         list(single)
         assert mixed.result.flops.used <= single.result.flops.used

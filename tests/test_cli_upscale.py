@@ -512,6 +512,11 @@ def test_json_routing_gives_every_patch_class(family: str, photo: Path, tmp_path
     assert set(flat) <= {0, 1, 2}
     counts = rec["patches"]
     assert [flat.count(k) for k in range(3)] == [counts["light"], counts["medium"], counts["heavy"]]
+    decided = routing["decided"]  # the classifier's decisions: the planner only ever runs a heavier branch
+    assert [len(row) for row in decided] == [len(row) for row in routing["classes"]]
+    assert all(d <= c for dr, cr in zip(decided, routing["classes"], strict=True) for d, c in zip(dr, cr, strict=True))
+    if family == "fsrcnn":  # the paper's path runs every patch in the branch it was decided
+        assert decided == routing["classes"]
     r = run("upscale", photo, "--model", path, "-o", tmp_path / "b.png", "--json", "--classmap")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.splitlines()[0])["routing"] == routing

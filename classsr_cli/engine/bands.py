@@ -77,6 +77,9 @@ class RouteResult:
         computed: patches per class that went through a branch (fewer than the counts when outputs were reused).
         flops: FLOPs used against heavy-only on the same patches and heavy on the whole frame (real convention).
         flops_paper: the same in the paper's per-patch convention.
+        decided: ``(rows, cols)`` the class the router decided for every unit, where the classifier ran (else
+            ``None``): on the patch path the same as ``classes``; on the cell path before the planner ran a
+            cheaper cell with a heavier branch where one call on its band costs less than tiles.
     """
 
     grid: TileGrid
@@ -84,6 +87,7 @@ class RouteResult:
     computed: tuple[int, int, int]
     flops: FlopsReport
     flops_paper: FlopsReport
+    decided: torch.Tensor | None = None
 
     @property
     def counts(self) -> tuple[int, int, int]:
@@ -91,11 +95,15 @@ class RouteResult:
         return (int(c[0]), int(c[1]), int(c[2]))
 
     def routing(self) -> dict[str, Any]:
-        """``{"patch", "step", "classes"}``: the class (0 light, 1 medium, 2 heavy) of every routed unit,
-        row-major; unit ``(r, c)`` covers LR rows ``r*step .. r*step+patch-1`` (columns alike) of the frame
+        """``{"patch", "step", "classes"[, "decided"]}``: the class (0 light, 1 medium, 2 heavy) of every routed
+        unit, row-major; unit ``(r, c)`` covers LR rows ``r*step .. r*step+patch-1`` (columns alike) of the frame
         padded on the right and bottom. Patches (32 at step 28) on the patch path; ``step`` x ``step`` cells on
-        the cell path, whose class picked the branch that computed those pixels."""
-        return {"patch": self.grid.patch, "step": self.grid.step, "classes": self.classes.tolist()}
+        the cell path, whose class picked the branch that computed those pixels. ``decided``, where the
+        classifier ran: the class it decided for each unit (:attr:`decided`)."""
+        out: dict[str, Any] = {"patch": self.grid.patch, "step": self.grid.step, "classes": self.classes.tolist()}
+        if self.decided is not None:
+            out["decided"] = self.decided.tolist()
+        return out
 
 
 @dataclass
@@ -319,6 +327,7 @@ class FrameRun:
             computed=(counts[0], counts[1], counts[2]),
             flops=cell_flops(model, plan, r3, classified=classified),
             flops_paper=cell_flops(model, plan, r3, classified=classified, convention="paper"),
+            decided=frame.cpu() if classified else None,
         )
 
     def _band_progress(self, offset: int) -> Progress | None:
@@ -367,6 +376,7 @@ def _route_result(
         computed=computed,
         flops=flops_report(model, counts, pixels, "real", classified=classified, computed=computed),
         flops_paper=flops_report(model, counts, pixels, "paper", classified=classified, computed=computed),
+        decided=classes.reshape(grid.rows, grid.cols) if classified else None,
     )
 
 
