@@ -184,8 +184,6 @@ class Classifier(nn.Module):
         n = frame.shape[0]
         wins = frame.unfold(2, patch, step).unfold(3, patch, step)  # (N, 3, rows, cols, p, p)
         rows, cols = wins.shape[2], wins.shape[3]
-        # One copy, straight into the channels-last layout :meth:`_hidden` runs in (not a contiguous copy, then
-        # a channels-last one).
-        flat = wins.permute(0, 2, 3, 4, 5, 1).reshape(-1, patch, patch, 3).permute(0, 3, 1, 2)
+        flat = wins.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, patch, patch)
         scores = torch.cat([self(c) for c in flat.split(batch_size)]) if flat.shape[0] else flat.new_zeros((0, 3))
         return scores.view(n, rows, cols, 3)
