@@ -5,6 +5,8 @@ chelsea, rocket; shipped inside the package, a dev dependency; ``--skimage`` nam
 camera,coins,moon,clock,text,page,grass,gravel,brick,stereo_motorcycle). Or pass image files/folders. ``--held-out``:
 the 15 training photos that training holds out (5 % by a hash of the name, as ``scripts/heldout_curve.py`` picks
 them), at their own size: where two classifiers can be compared without the validation sets or these photos.
+``--grey``: each photo in black and white first (its BT.601 luma in three equal channels), e.g. ``--held-out
+--grey``: does routing follow difficulty on black-and-white photos as on colour ones?
 
 For each photo: HR mod-cropped, LR = bicubic ÷scale (classsr_cli.degrade, as in training and bench). The model
 upscales it routed (the engine, default or --tolerance) and with its heavy branch on the whole image. Per
@@ -104,6 +106,8 @@ def main() -> int:
                     help="scikit-image sample photos to use when no images are given, comma-separated")
     ap.add_argument("--held-out", action="store_true",
                     help="the held-out training photos (../shared/data/train, 5 %% by name) instead of IMAGES")
+    ap.add_argument("--grey", action="store_true",
+                    help="each photo as black and white first (BT.601 luma, full range, in three equal channels)")
     ap.add_argument("--model", default=None)
     ap.add_argument("-x", "--scale", type=int, default=4)
     ap.add_argument("--tolerance", type=float, default=None)
@@ -132,6 +136,9 @@ def main() -> int:
             ap.error("give IMAGES or --held-out, not both")
         args.images = [str(p) for p in training_photos()]
     for name, img in photos(args.images, tuple(args.skimage.split(","))):
+        if args.grey:
+            luma = np.rint(img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
+            img = np.ascontiguousarray(np.stack([luma] * 3, -1))
         if args.export:
             from PIL import Image
 
@@ -207,6 +214,7 @@ def main() -> int:
         "tolerance": args.tolerance if args.tolerance is not None else (
             f"default (per patch, price {model.cfg.cell_price:g})" if model.cfg.cell_price else
             f"default (per patch {model.cfg.cell_tolerance:g})" if model.cfg.cell_tolerance else model.cfg.tolerance),
+        "grey": args.grey,
         "cells": len(g),
         "easiest_third_to_cheapest": round(float(li[easy].mean()), 4),
         "hardest_third_to_cheapest": round(float(li[hard].mean()), 4),
