@@ -171,3 +171,21 @@ def test_classify_frame_gives_a_frame_context_classifier_its_context_as_the_engi
     list(run)
     assert run.cells is not None and run.cells.context == 12 and run.cells.margin >= 14
     assert torch.equal(run.result.classes, got)
+
+
+def test_the_pooled_head_runs_conv5_once_per_window_with_the_same_scores() -> None:
+    """conv5 (1x1, linear) commutes with the window's mean: pooling first gives the scores of conv5 on every
+    block, then the mean, within float rounding; FLOPs count it once per window."""
+    from classsr_cli.engine.flops import count_flops
+
+    torch.manual_seed(0)
+    clf = Classifier(width=8, kernel=3, hidden=16).eval()
+    for p in clf.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    hidden = torch.rand(5, 8, 8, 8)
+    with torch.no_grad():
+        want = clf.head(clf.conv5(hidden).mean(dim=(2, 3)))
+        assert torch.allclose(clf.pooled_head(hidden), want, atol=1e-5)
+    per_block = 2 * 9 * 8 * 8 * 3 + 2 * 3 * 8 * 16  # conv2-4 and conv1, per 4x4 block
+    assert count_flops(clf, (1, 3, 32, 32)) == 64 * per_block + clf.head_flops()
+    assert clf.head_flops() == 2 * (8 * 32 + 32 * 16 + 16 * 3)

@@ -82,10 +82,6 @@ class Classifier(nn.Module):
                 nn.init.kaiming_normal_(conv.weight, a=0.1, mode="fan_in")
             nn.init.zeros_(conv.bias)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Per 4x4 block features ``(N, 32, h/4, w/4)`` (conv1 has stride 4)."""
-        return self.conv5(self._hidden(x))
-
     def _hidden(self, x: torch.Tensor) -> torch.Tensor:
         """What conv5 (1x1, linear) takes: ``(N, C, h/4, w/4)`` after conv4's activation."""
         if x.dim() == 4 and not (torch.is_grad_enabled() and self.training):
@@ -145,7 +141,7 @@ class Classifier(nn.Module):
     def pooled_head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores from :meth:`_hidden` features ``(N, C, h, w)``, all of whose blocks are pooled: conv5 (1x1,
         linear) commutes with the mean, so it runs once per window on the pooled features, not on every block
-        (the same numbers within float rounding as ``head(features(x).mean)``)."""
+        (the same numbers within float rounding as pooling conv5's output over the blocks)."""
         return self.head(F.linear(hidden.mean(dim=(2, 3)), self.conv5.weight.flatten(1), self.conv5.bias))
 
     def forward_context(self, x: torch.Tensor) -> torch.Tensor:
