@@ -22,6 +22,7 @@ GOLDEN: dict[str, tuple[float, float, float]] = {
     "classsr_residual_x4": (35.638, 35.577, 33.722),
     "classsr_residual64_x4": (35.758, 35.758, 33.722),
     "classsr_residual_x2": (41.11, 41.144, 38.846),
+    "classsr_residual64_x2": (41.255, 41.323, 38.846),
     "classsr_fsrcnn_x4": (35.07, 35.053, 33.722),
     "classsr_fsrcnn_x2": (39.089, 40.314, 38.846),
 }
@@ -33,6 +34,7 @@ ROUTER: dict[str, tuple[tuple[float, float, float], float]] = {
     "classsr_residual_x4": ((1.056, -0.578, 1.463), 14.678),
     "classsr_residual64_x4": ((1.127, 0.346, 1.385), 3.162),
     "classsr_residual_x2": ((0.266, -0.466, 0.838), 0.825),
+    "classsr_residual64_x2": ((0.298, -0.214, 0.833), 0.825),
     "classsr_fsrcnn_x4": ((-3.493, 0.902, 1.593), 0.0),
     "classsr_fsrcnn_x2": ((-0.599, 0.398, 0.006), 0.0),
 }
@@ -83,7 +85,8 @@ def test_every_shipped_model_has_a_golden() -> None:
 
 
 #: model -> its per-frame cap (dB) on the per-patch default; 0: none.
-FRAME_CAP: dict[str, float] = {"classsr_residual_x4": 0.1, "classsr_residual64_x4": 0.1, "classsr_residual_x2": 0.1}
+FRAME_CAP: dict[str, float] = {"classsr_residual_x4": 0.1, "classsr_residual64_x4": 0.1, "classsr_residual_x2": 0.1,
+                              "classsr_residual64_x2": 0.1}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
