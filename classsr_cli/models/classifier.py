@@ -142,7 +142,11 @@ class Classifier(nn.Module):
         """Scores from :meth:`_hidden` features ``(N, C, h, w)``, all of whose blocks are pooled: conv5 (1x1,
         linear) commutes with the mean, so it runs once per window on the pooled features, not on every block
         (the same numbers within float rounding as pooling conv5's output over the blocks)."""
-        return self.head(F.linear(hidden.mean(dim=(2, 3)), self.conv5.weight.flatten(1), self.conv5.bias))
+        return self._conv5_head(hidden.mean(dim=(2, 3)))
+
+    def _conv5_head(self, pooled: torch.Tensor) -> torch.Tensor:
+        """conv5 (1x1, linear) and :meth:`head` on window-pooled features ``(..., C)``."""
+        return self.head(F.linear(pooled, self.conv5.weight.flatten(1), self.conv5.bias))
 
     def forward_context(self, x: torch.Tensor) -> torch.Tensor:
         """Scores of windows with :attr:`margin` pixels of context on each side, ``(N, 3, p + 2m, p + 2m)``: the
@@ -173,10 +177,10 @@ class Classifier(nn.Module):
             b = self.margin // 4
             hidden = self._hidden(frame)[:, :, b:-b, b:-b]
             pooled = F.avg_pool2d(hidden, kernel_size=patch // 4, stride=step // 4)
-            return self.head(F.linear(pooled.permute(0, 2, 3, 1), self.conv5.weight.flatten(1), self.conv5.bias))
+            return self._conv5_head(pooled.permute(0, 2, 3, 1))
         if self.kernel == 1:  # conv5 is 1x1 and linear: pooled before it, it runs once per window, not per block
             pooled = F.avg_pool2d(self._hidden_blocks(frame), kernel_size=patch // 4, stride=step // 4)
-            return self.head(F.linear(pooled.permute(0, 2, 3, 1), self.conv5.weight.flatten(1), self.conv5.bias))
+            return self._conv5_head(pooled.permute(0, 2, 3, 1))
         n = frame.shape[0]
         wins = frame.unfold(2, patch, step).unfold(3, patch, step)  # (N, 3, rows, cols, p, p)
         rows, cols = wins.shape[2], wins.shape[3]
