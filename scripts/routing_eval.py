@@ -28,6 +28,7 @@ chroma (max - min of RGB) of routed on saturated HR pixels (HR chroma >= 96) as 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,9 @@ def main() -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("-x", "--scale", type=int, default=4)
     ap.add_argument("--tolerance", type=float, default=None)
+    ap.add_argument("--price", type=float, default=None,
+                    help="a budget model decides per patch at this price (levels², as heldout_curve.py's qP), "
+                         "without its frame cap")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--export", type=Path, default=None, help="also save the photos as PNG here (for classsr bench)")
@@ -118,6 +122,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     loaded = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32)
     model, s = loaded.net, loaded.model_scale
+    if args.price is not None:
+        if model.cfg.routing != "budget" or args.tolerance is not None:
+            ap.error("--price needs a budget model and no --tolerance")
+        model.cfg = replace(model.cfg, cell_price=args.price, cell_tolerance=0.0, frame_cap_db=0.0)
     # The ceiling's rule: per patch at ``cell_tol`` levels² or at ``price``, or a frame budget of ``frame_db`` dB.
     cell_tol = frame_db = price = None
     if model.cfg.routing == "deficit":
@@ -212,6 +220,7 @@ def main() -> int:
     summary = {
         "model": str(loaded.path),
         "tolerance": args.tolerance if args.tolerance is not None else (
+            f"per patch, price {args.price:g}, no frame cap" if args.price is not None else
             f"default (per patch, price {model.cfg.cell_price:g})" if model.cfg.cell_price else
             f"default (per patch {model.cfg.cell_tolerance:g})" if model.cfg.cell_tolerance else model.cfg.tolerance),
         "grey": args.grey,

@@ -1004,3 +1004,49 @@ def test_a_run_seeded_from_a_model_retrains_only_its_classifier(hr_dir: Path, tm
             assert torch.equal(x, y)
     recs = metrics(tried)
     assert any(rec.get("stage") == "branch0" and "event" not in rec and rec.get("from") is None for rec in recs)
+
+
+def test_expected_labels_replace_a_runs_light_label_by_its_distance_from_the_heavy_output(
+    hr_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scripts/expected_labels.py ``make``: the measured deficits are kept aside, the light column becomes heavy's
+    error plus the light output's luma squared difference from heavy's, the others stay; run again, it starts from
+    the kept measured ones. ``screen`` decides the held-out sub-images at three prices."""
+    import runpy
+
+    from classsr_cli.metrics import luma_levels
+
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # the script's own helpers (report.py)
+    cfg = write_deficit_config(tmp_path / "exp.toml", routing="budget", extra_top='budget_default = "price"\n')
+    run_dir = tmp_path / "run"
+    assert train("all", run_dir, hr_dir, cfg).exit_code == 0
+    measured = np.load(run_dir / "deficits.npy")
+
+    def script(*args: str) -> dict:
+        out = tmp_path / "out.json"
+        argv = sys.argv
+        try:
+            sys.argv = ["expected_labels.py", *args, "--data", str(run_dir / "data"), "--threads", "1", "--json", str(out)]
+            assert runpy.run_path(str(ROOT / "scripts" / "expected_labels.py"), run_name="not_main")["main"]() == 0
+        finally:
+            sys.argv = argv
+        return json.loads(out.read_text())
+
+    for _ in range(2):
+        report = script("make", str(run_dir))
+        assert np.array_equal(np.load(run_dir / "deficits_measured.npy"), measured)
+        labels = np.load(run_dir / "deficits.npy")
+        assert np.array_equal(labels[:, 1:], measured[:, 1:])
+        trainer = Trainer(load_train_config(run_dir / "config.json"), run_dir, run_dir / "data", Dist())
+        nets = [load_checkpoint(run_dir / f"branch{k}.safetensors").module.eval() for k in (0, 2)]
+        with torch.no_grad():
+            lr, _ = trainer.data.batch(torch.arange(len(trainer.data.patches)))
+            light, heavy = (net(lr)[..., SCALE:-SCALE, SCALE:-SCALE] for net in nets)
+            y = luma_levels(light - heavy)  # BT.601 luma in 8-bit levels, as PSNR-Y measures it
+        assert np.allclose(labels[:, 0] - measured[:, 2], y.square().mean(dim=(1, 2)).numpy(), rtol=1e-3, atol=1e-3)
+        assert report["labels"]["light"]["median_expected"] >= 0
+    rows = script("screen", str(run_dir), str(run_dir / "classsr.safetensors"))["rows"]
+    assert [r["price"] / rows[0]["price"] for r in rows] == pytest.approx([1, 1.25, 1.5], rel=1e-3)
+    for r in rows:
+        assert sum(r["decided"]) == pytest.approx(1, abs=1e-3) and 0 <= r["easiest_third_light"] <= 1
+    assert rows[2]["decided"][0] >= rows[0]["decided"][0]  # a higher price never sends fewer sub-images light
