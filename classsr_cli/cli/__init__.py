@@ -26,6 +26,9 @@ def _root(
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """Content-adaptive super-resolution (ClassSR) for images and video."""
+    from classsr_cli.runtime import keep_freed_memory
+
+    keep_freed_memory()  # every command runs frames or batches of one size, over and over
 
 
 def _register() -> None:
