@@ -43,14 +43,17 @@ def test_keep_freed_memory_lets_freed_blocks_be_used_again_without_faulting_thei
     assert faults["keep"] < faults["default"] / 10
 
 
-@pytest.mark.parametrize("name", ["MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"])
-def test_keep_freed_memory_leaves_a_users_malloc_settings_alone(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+@pytest.mark.parametrize(("name", "value"), [("MALLOC_MMAP_THRESHOLD_", "1"), ("GLIBC_TUNABLES", "")])
+def test_keep_freed_memory_leaves_a_users_malloc_settings_alone(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """Any of glibc's malloc variables, even set to nothing (the documented way back to glibc's defaults)."""
     import ctypes
 
     def refuse(*_: object) -> None:
         raise AssertionError("the C library was opened")
 
-    monkeypatch.setenv(name, "1")
+    monkeypatch.setenv(name, value)
     monkeypatch.setattr(ctypes, "CDLL", refuse)
     assert runtime.keep_freed_memory() is False
 
