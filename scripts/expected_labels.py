@@ -8,7 +8,7 @@ branch's, a function of the LR alone that a classifier could learn without noise
 ``make``: in a run folder seeded with a model's branches (``scripts/run_from_weights.py``), rank it if needed
 (``classsr train rank``: the measured deficits), keep those in ``RUN/deficits_measured.npy``, and replace the light
 column of ``RUN/deficits.npy`` (``--columns 0 1``: the medium one too) by the heavy branch's error plus that squared
-difference (luma, border = scale), so that ``classsr train all`` on the folder trains and calibrates the classifier
+difference (in the error the labels measure, ``classifier_error``: luma in the default recipe; border = scale), so that ``classsr train all`` on the folder trains and calibrates the classifier
 on them. Prints each label's median and the correlation of its log10 with the measured one's.
 ``screen``: each MODEL's classifier on the run's held-out sub-images (those training holds out), decided at its own
 price and at 1.25 and 1.5 times it: the share of the easiest third (least gain of heavy over bicubic, measured) and
@@ -33,32 +33,39 @@ import torch
 from report import emit  # scripts/
 
 from classsr_cli.checkpoint import load_checkpoint
-from classsr_cli.config import BranchConfig
-from classsr_cli.models import build_branch
 from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
 from classsr_cli.train.config import load_train_config
 from classsr_cli.train.loop import init_distributed
-from classsr_cli.train.stages import Trainer, squared_error, sub_image_errors
+from classsr_cli.train.stages import Trainer, bicubic_gains, squared_error
+
+
+def branch_nets(trainer: Trainer) -> list[torch.nn.Module]:
+    return [load_checkpoint(p, expect_kind="branch").module.eval() for p in trainer.branches()]
+
+
+def measured_errors(run: Path) -> np.ndarray:
+    """The run's measured errors ``(N, 3)``: kept aside once ``make`` has replaced the labels."""
+    kept = run / "deficits_measured.npy"
+    return np.load(kept if kept.exists() else run / "deficits.npy")
 
 
 @torch.no_grad()
 def differences(trainer: Trainer) -> np.ndarray:
-    """``(N, 2)``: the light and medium branches' luma squared difference from the heavy branch's output."""
-    data, b = trainer.data, trainer.data.scale
-    nets = [load_checkpoint(p, expect_kind="branch").module.eval() for p in trainer.branches()]
+    """``(N, 2)``: the light and medium branches' squared difference from the heavy branch's output, in the error
+    the run's labels measure (``classifier_error``), border = scale."""
+    data, b, kind = trainer.data, trainer.data.scale, trainer.cfg.classifier_error
+    nets = branch_nets(trainer)
     rows = []
     for c in torch.arange(len(data.patches)).split(256):
         out = [net(data.batch(c)[0])[..., b:-b, b:-b] for net in nets]
-        rows.append(torch.stack([squared_error(o - out[2], "y") for o in out[:2]], 1))
+        rows.append(torch.stack([squared_error(o - out[2], kind) for o in out[:2]], 1))
     return torch.cat(rows).numpy().astype(np.float32)
 
 
 def make(args: argparse.Namespace, trainer: Trainer) -> None:
     trainer.rank()
-    kept = args.run / "deficits_measured.npy"
-    if not kept.exists():
-        np.save(kept, np.load(args.run / "deficits.npy"))
-    mse = np.load(kept)
+    mse = measured_errors(args.run)
+    np.save(args.run / "deficits_measured.npy", mse)
     diff = differences(trainer)
     out = mse.copy()
     report = {}
@@ -77,11 +84,9 @@ def make(args: argparse.Namespace, trainer: Trainer) -> None:
 @torch.no_grad()
 def screen(args: argparse.Namespace, trainer: Trainer) -> None:
     data = trainer.data
-    kept = args.run / "deficits_measured.npy"
-    mse = np.load(kept if kept.exists() else args.run / "deficits.npy")
+    mse = measured_errors(args.run)
     idx = data.val_index
-    bicubic = build_branch(BranchConfig(family="residual", width=0, scale=data.scale))
-    gain = sub_image_errors(data, idx, [bicubic], "y").numpy()[:, 0] - mse[idx.numpy(), 2]
+    gain = bicubic_gains(data, idx, branch_nets(trainer)[2], trainer.cfg.classifier_error).numpy()
     easy, hard = gain <= np.quantile(gain, 1 / 3), gain >= np.quantile(gain, 2 / 3)
     measured = np.maximum(mse[idx.numpy(), :2] - mse[idx.numpy(), 2:3], 0)
     rows = []

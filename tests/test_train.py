@@ -1017,7 +1017,8 @@ def test_expected_labels_replace_a_runs_light_label_by_its_distance_from_the_hea
     from classsr_cli.metrics import luma_levels
 
     monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # the script's own helpers (report.py)
-    cfg = write_deficit_config(tmp_path / "exp.toml", routing="budget", extra_top='budget_default = "price"\n')
+    cfg = write_deficit_config(tmp_path / "exp.toml", routing="budget",
+                               extra_top='budget_default = "price"\nclassifier_error = "y"\n')
     run_dir = tmp_path / "run"
     assert train("all", run_dir, hr_dir, cfg).exit_code == 0
     measured = np.load(run_dir / "deficits.npy")
