@@ -85,7 +85,7 @@ def keep_freed_memory() -> bool:
     never calls it); in the environment: ``MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824
     MALLOC_TOP_PAD_=268435456``. Measured on this project's CPU, a 320x240 clip through ``classsr video -x 4``: 1-16 %
     more frames a second in four rounds, 3.6-4.3x fewer page faults, the same peak memory and output bytes; a
-    3000x2000 photo x4 (banded) 30 % faster for 40-160 MiB more peak memory (docs/experiments.md, "Changed: the
+    3000x2000 photo x4 (banded, ``scripts/peak_rss.py``'s small model) 30 % faster for 40-160 MiB more peak memory (docs/experiments.md, "Changed: the
     CLI keeps freed memory mapped (thirty-fifth pass)").
 
     Returns whether it was set: not off Linux, not where the C library has no ``mallopt`` or ignores it (musl),

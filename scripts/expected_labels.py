@@ -33,6 +33,7 @@ import torch
 from report import emit  # scripts/
 
 from classsr_cli.checkpoint import load_checkpoint
+from classsr_cli.errors import ClassSRError
 from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
 from classsr_cli.train.config import load_train_config
 from classsr_cli.train.loop import init_distributed
@@ -117,8 +118,11 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_intermixed_args()
     torch.set_num_threads(args.threads)
-    trainer = Trainer(load_train_config(args.config or args.run / "config.json"), args.run, args.data or args.run / "data",
-                      init_distributed(torch.device("cpu")))
+    try:
+        trainer = Trainer(load_train_config(args.config or args.run / "config.json"), args.run,
+                          args.data or args.run / "data", init_distributed(torch.device("cpu")))
+    except ClassSRError as e:
+        raise SystemExit(f"{args.run}: {e}") from None
     (make if args.what == "make" else screen)(args, trainer)
     return 0
 

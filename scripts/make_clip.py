@@ -23,7 +23,11 @@ def main() -> int:
     ap.add_argument("--size", type=int, nargs=2, default=(320, 240), metavar=("W", "H"))
     ap.add_argument("--fps", type=float, default=24.0)
     args = ap.parse_args()
+    if not args.photos.is_dir():
+        ap.error(f"{args.photos}: not a folder")
     files = sorted(p for p in args.photos.iterdir() if p.is_file())[: args.count]
+    if not files:
+        ap.error(f"{args.photos}: no files")
     writer = iio.get_writer(args.out, fps=args.fps, codec="libx264", quality=9, macro_block_size=16)
     try:
         for f in files:
