@@ -18,7 +18,10 @@ the share a perfect predictor would send there by the same rule: for a per-patch
 measured squared error is within the tolerance (levels²) of heavy's, for a priced one (the default models') the cells
 whose measured luma errors make the light branch the cheapest at the price, for a frame budget (budget routing: the default models' default, or
 ``--tolerance`` dB) each photo's cheapest routing whose measured PSNR-Y loss against heavy is within the budget
-(per-cell squared errors on Y, border = scale; costs as the budget rule's). Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
+(per-cell squared errors on Y, border = scale; costs as the budget rule's). A per-patch default with a frame cap (the
+default models') is also read without its cap (``decided_without_cap``), and each photo records the loss the
+classifier predicts for the uncapped classes and whether the cap fired (``cap``): the cap takes a frame whose
+predicted loss passes it to the budget's routing at the cap, which only moves cells to dearer branches. Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
 outermost-row step (mean |row0 - row1| of the output's top and left edges, 8-bit) of routed vs heavy; and the
 chroma (max - min of RGB) of routed on saturated HR pixels (HR chroma >= 96) as a share of heavy's.
 
@@ -40,7 +43,7 @@ from classsr_cli import zoo
 from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
 from classsr_cli.engine import upscale_tensor
 from classsr_cli.metrics import psnr, rgb_to_y
-from classsr_cli.models.classsr import DEFICIT_EPS, priced_classes
+from classsr_cli.models.classsr import DEFICIT_EPS, predicted_loss_db, priced_classes
 from classsr_cli.models.residual import ResidualSR
 from classsr_cli.train.data import _is_val
 
@@ -138,7 +141,11 @@ def main() -> int:
         else:
             frame_db = model.cfg.tolerance if args.tolerance is None else args.tolerance
     costs = np.asarray(model.branch_costs) / max(model.branch_costs)
-    gains, deficits, light, decided, ideal, records = [], [], [], [], [], []
+    # A per-patch default with a frame cap: also what the rule decides without the cap, and the loss it predicts
+    uncapped_cfg = (replace(model.cfg, frame_cap_db=0.0) if model.cfg.routing == "budget" and args.tolerance is None
+                    and model.cfg.frame_cap_db > 0 and (model.cfg.cell_price > 0 or model.cfg.cell_tolerance > 0)
+                    else None)
+    gains, deficits, light, decided, uncapped, ideal, records = [], [], [], [], [], [], []
     if args.held_out:
         if args.images:
             ap.error("give IMAGES or --held-out, not both")
@@ -160,6 +167,15 @@ def main() -> int:
             light_out = model.branches[0](x)
             bc = bicubic(model, x, lr, s)
             med = model.branches[1](x) if frame_db is not None or price is not None else None
+            free = None  # the per-patch rule's classes without the cap, and the loss they are predicted to cost
+            if uncapped_cfg is not None:
+                capped_cfg, model.cfg = model.cfg, uncapped_cfg
+                try:
+                    scores = model.frame_scores(x, route.grid.step)
+                    free = model.decide(scores.reshape(-1, 3)).view(scores.shape[:2])
+                finally:
+                    model.cfg = capped_cfg
+                free_loss = predicted_loss_db(scores.reshape(-1, 3), free.reshape(-1))
         out, hv, lt = to_u8(sr), to_u8(heavy), to_u8(light_out)
         step = route.grid.step
         cls = route.classes.numpy()
@@ -182,6 +198,8 @@ def main() -> int:
                 deficits.append(((lt[ys, xs] - h) ** 2).mean() - ((hv[ys, xs] - h) ** 2).mean())
                 light.append(int(cls[r, c]) == 0)
                 decided.append(int(raw[r, c]) == 0)
+                if free is not None:
+                    uncapped.append(int(free[r, c]) == 0)
                 if med is not None:
                     se.append([e[ys, xs].sum() for e in ey])
                     px.append(h.shape[0] * h.shape[1])  # the cell's HR pixels (fewer on the right and bottom)
@@ -200,6 +218,8 @@ def main() -> int:
             "chroma_share": round(float(chroma(out)[sat].mean() / chroma(hv)[sat].mean()), 4) if sat.any() else None,
             "flops_saved_vs_whole": round(route.flops.saved_vs_whole, 4),
         }
+        if free is not None:  # the cap fires where the uncapped classes are predicted to lose more than it
+            rec["cap"] = {"predicted_loss_db": round(free_loss, 3), "fired": bool((free != route.decided).any())}
         records.append(rec)
     g, li, dec = np.asarray(gains), np.asarray(light), np.asarray(decided)
     t1, t2 = np.quantile(g, [1 / 3, 2 / 3])
@@ -230,6 +250,10 @@ def main() -> int:
         "decided": {"easiest_third_to_cheapest": round(float(dec[easy].mean()), 4),
                     "hardest_third_to_cheapest": round(float(dec[hard].mean()), 4)},
         "ceiling": ceiling,
+        **({"decided_without_cap": {
+            "easiest_third_to_cheapest": round(float(np.asarray(uncapped)[easy].mean()), 4),
+            "hardest_third_to_cheapest": round(float(np.asarray(uncapped)[hard].mean()), 4),
+            "frame_cap_db": model.cfg.frame_cap_db}} if uncapped else {}),
         "easiest_third_max_gain_levels2": round(float(t1), 3),
         "mean_gain_over_bicubic_db": round(float(np.mean([r["psnr_y"]["classsr"] - r["psnr_y"]["bicubic"] for r in records])), 3),
         "mean_loss_vs_heavy_db": round(float(np.mean([r["psnr_y"]["heavy"] - r["psnr_y"]["classsr"] for r in records])), 3),

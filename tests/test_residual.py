@@ -22,6 +22,7 @@ from classsr_cli.models.classsr import (
     capped_classes,
     cheapest_within,
     deficit_classes,
+    predicted_loss_db,
     priced_classes,
 )
 from classsr_cli.models.fsrcnn import FSRCNN
@@ -274,6 +275,7 @@ def test_frame_cap_routes_a_frame_by_its_budget_only_where_the_per_patch_rule_wo
         scores = _budget_scores(d, e)
         priced = priced_classes(scores, 4.0, costs)
         loss = _loss_db(d, e, priced)
+        assert predicted_loss_db(scores, priced) == pytest.approx(loss, rel=1e-5)  # what the cap weighs
         for cap in (0.05, 0.2, 0.5, 1.0, 5.0):
             got = capped_classes(scores, priced, cap, costs)
             if loss <= cap:  # within the cap: the per-patch rule's classes, untouched
@@ -285,6 +287,7 @@ def test_frame_cap_routes_a_frame_by_its_budget_only_where_the_per_patch_rule_wo
     assert _loss_db(d, torch.full((5,), 50.0), priced_classes(_budget_scores(d, torch.full((5,), 50.0)), 4.0, costs)) < 0.2
     assert _loss_db(d, torch.full((5,), 2.0), priced_classes(_budget_scores(d, torch.full((5,), 2.0)), 4.0, costs)) > 1.0
     assert capped_classes(torch.empty(0, 3), torch.empty(0, dtype=torch.long), 0.1, costs).numel() == 0
+    assert predicted_loss_db(torch.empty(0, 3), torch.empty(0, dtype=torch.long)) == 0.0
 
 
 def test_model_decide_follows_its_routing() -> None:

@@ -14,7 +14,7 @@ from classsr_cli.models import build_branch
 from classsr_cli.models.classifier import Classifier
 
 __all__ = ["DEFICIT_EPS", "ClassSR", "budget_classes", "capped_classes", "cheapest_within", "deficit_classes",
-           "priced_classes"]
+           "predicted_loss_db", "priced_classes"]
 
 #: ``deficit`` routing: the classifier predicts ``log10(DEFICIT_EPS + d_k)``, ``d_k`` the increase of branch ``k``'s
 #: mean squared error over the heavy branch's on the patch, in 8-bit levels² (the floor keeps flat patches,
@@ -96,11 +96,28 @@ def capped_classes(scores: torch.Tensor, classes: torch.Tensor, cap_db: float,
     picture; on a clean, smooth one, whose errors are all small, the same levels² are many dB. One host sync."""
     if scores.shape[0] == 0:
         return classes
-    v = _levels(scores)
-    spent = torch.where(classes == 0, v[:, 0], torch.where(classes == 1, v[:, 1], torch.zeros_like(v[:, 0])))
-    if bool(spent.sum().double() <= _db_budget(cap_db, 1.0) * v[:, 2].sum().double()):  # the one host sync
+    spent, heavy = _spent(scores, classes)
+    if bool(spent <= _db_budget(cap_db, 1.0) * heavy):  # the one host sync
         return classes
     return budget_classes(scores, cap_db, costs)
+
+
+def _spent(scores: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The predicted error increase over heavy of ``classes`` summed over the patches, and heavy's own summed
+    error (levels², float64 scalars on ``scores``' device): what :func:`capped_classes` weighs."""
+    v = _levels(scores)
+    spent = torch.where(classes == 0, v[:, 0], torch.where(classes == 1, v[:, 1], torch.zeros_like(v[:, 0])))
+    return spent.sum().double(), v[:, 2].sum().double()
+
+
+def predicted_loss_db(scores: torch.Tensor, classes: torch.Tensor) -> float:
+    """The PSNR loss against the heavy branch that a budget classifier's ``scores`` ``(N, 3)`` predict for
+    ``classes`` over the ``N`` patches together, ``10*log10(1 + sum(d) / sum(e_heavy))``: the quantity a frame cap
+    bounds (:func:`capped_classes` keeps the classes where it is at most the cap). 0 for no patches."""
+    if scores.shape[0] == 0:
+        return 0.0
+    spent, heavy = _spent(scores, classes)
+    return float(10 * torch.log10(1 + spent / heavy.clamp_min(1e-12)))
 
 
 def cheapest_within(d0: np.ndarray, d1: np.ndarray, budget: float, costs: tuple[float, float, float]) -> np.ndarray:
