@@ -42,6 +42,7 @@ from routing_headroom import oracle  # scripts/: each photo's cheapest routing w
 from classsr_cli import zoo
 from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
 from classsr_cli.engine import upscale_tensor
+from classsr_cli.errors import ClassSRError
 from classsr_cli.metrics import psnr, rgb_to_y
 from classsr_cli.models.classsr import DEFICIT_EPS, predicted_loss_db, priced_classes
 from classsr_cli.models.residual import ResidualSR
@@ -123,7 +124,10 @@ def main() -> int:
     ap.add_argument("--export", type=Path, default=None, help="also save the photos as PNG here (for classsr bench)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    loaded = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32)
+    try:
+        loaded = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32)
+    except ClassSRError as e:
+        raise SystemExit(f"error: {e}") from None
     model, s = loaded.net, loaded.model_scale
     if args.price is not None:
         if model.cfg.routing != "budget" or args.tolerance is not None:
@@ -150,7 +154,11 @@ def main() -> int:
         if args.images:
             ap.error("give IMAGES or --held-out, not both")
         args.images = [str(p) for p in training_photos()]
-    for name, img in photos(args.images, tuple(args.skimage.split(","))):
+    try:
+        images = photos(args.images, tuple(args.skimage.split(",")))
+    except (ClassSRError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    for name, img in images:
         if args.grey:
             luma = np.rint(img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
             img = np.ascontiguousarray(np.stack([luma] * 3, -1))

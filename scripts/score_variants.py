@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from run_script import run_script  # scripts/
 
 from classsr_cli.checkpoint import load_checkpoint
+from classsr_cli.errors import ClassSRError
 from classsr_cli.models.classifier import Classifier
 
 
@@ -38,7 +39,10 @@ def main() -> int:
         ap.error("--smooth must be between 0 and 1")
     other = None
     if args.other is not None:
-        other = load_checkpoint(args.other, device="cpu", dtype=torch.float32, expect_kind="classsr").module.classifier
+        try:
+            other = load_checkpoint(args.other, device="cpu", dtype=torch.float32, expect_kind="classsr").module.classifier
+        except ClassSRError as e:
+            raise SystemExit(f"error: {e}") from None
     own = Classifier.grid_scores
 
     def grid_scores(self: Classifier, frame: torch.Tensor, patch: int, step: int,
