@@ -21,7 +21,13 @@ whose measured luma errors make the light branch the cheapest at the price, for 
 (per-cell squared errors on Y, border = scale; costs as the budget rule's). A per-patch default with a frame cap (the
 default models') is also read without its cap (``decided_without_cap``), and each photo records the loss the
 classifier predicts for the uncapped classes and whether the cap fired (``cap``): the cap takes a frame whose
-predicted loss passes it to the budget's routing at the cap, which only moves cells to dearer branches. Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
+predicted loss passes it to the budget's routing at the cap, which only moves cells to dearer branches. For a priced
+rule, ``lr_only``: the shares the same rule sends to the cheapest class with the heavy branch's output standing for
+the HR (each cell's luma squared distance of the light and medium outputs from heavy's): what a predictor that sees
+only the LR could reach through the branches themselves; and each routing's measured cost, means over the cells: the
+luma squared error it adds to heavy's (``mean_extra_luma_error_levels2``, levels²) and its branches' compute as a
+share of heavy's (``mean_branch_cost_vs_heavy``), for the classifier's decisions, the ceiling, ``lr_only`` and the
+decisions without the cap. Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
 outermost-row step (mean |row0 - row1| of the output's top and left edges, 8-bit) of routed vs heavy; and the
 chroma (max - min of RGB) of routed on saturated HR pixels (HR chroma >= 96) as a share of heavy's.
 
@@ -94,6 +100,22 @@ def to_u8(t: torch.Tensor) -> np.ndarray:
     return (t[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
 
 
+def priced_on(deficits: np.ndarray, price: float, branch_costs: tuple[float, float, float]) -> np.ndarray:
+    """The priced rule (:func:`~classsr_cli.models.classsr.priced_classes`) on per-cell deficits ``(N, 2)`` of the
+    light and medium branches over heavy (levels², clipped at 0), as the classifier's scores would carry them."""
+    d = np.maximum(np.asarray(deficits, dtype=np.float64), 0)
+    scores = np.log10(DEFICIT_EPS + np.concatenate([d, np.zeros_like(d[:, :1])], 1))
+    return priced_classes(torch.from_numpy(scores), price, branch_costs).numpy()
+
+
+def routing_cost(errors: np.ndarray, classes: np.ndarray, costs: np.ndarray) -> tuple[float, float]:
+    """A routing's measured cost over cells: the mean squared error its classes add to the heavy branch's
+    (``errors`` ``(N, 3)``, each branch's mean squared error per cell) and the mean compute of its branches as a
+    share of heavy's (``costs``)."""
+    k = np.asarray(classes)
+    return float(np.mean(errors[np.arange(len(k)), k] - errors[:, 2])), float(np.mean(costs[k]))
+
+
 def edge_step(img: np.ndarray) -> float:
     f = img.astype(np.float64)
     return float((np.abs(f[0] - f[1]).mean() + np.abs(f[:, 0] - f[:, 1]).mean()) / 2)
@@ -150,6 +172,7 @@ def main() -> int:
                     and model.cfg.frame_cap_db > 0 and (model.cfg.cell_price > 0 or model.cfg.cell_tolerance > 0)
                     else None)
     gains, deficits, light, decided, uncapped, ideal, records = [], [], [], [], [], [], []
+    lr_only, classes_decided, cell_errors = [], [], []  # the rule on heavy's output for the HR; per-cell classes, errors
     if args.held_out:
         if args.images:
             ap.error("give IMAGES or --held-out, not both")
@@ -193,9 +216,11 @@ def main() -> int:
         if med is not None:  # each branch's squared error on Y, border = scale (the oracle's measure)
             y_hr = rgb_to_y(hr)
             ey = [(rgb_to_y(o) - y_hr) ** 2 for o in (lt, to_u8(med), hv)]
-            for e in ey:
+            y_hv = rgb_to_y(hv)  # and each cheaper branch's squared difference from heavy's output: no HR in it
+            dy = [(rgb_to_y(o) - y_hv) ** 2 for o in (lt, to_u8(med))]
+            for e in ey + dy:
                 e[:s], e[-s:], e[:, :s], e[:, -s:] = 0, 0, 0, 0
-        se, px = [], []
+        se, sd, px = [], [], []
         for r in range(rows):
             for c in range(cols):
                 ys, xs = slice(r * step * s, (r + 1) * step * s), slice(c * step * s, (c + 1) * step * s)
@@ -206,17 +231,22 @@ def main() -> int:
                 deficits.append(((lt[ys, xs] - h) ** 2).mean() - ((hv[ys, xs] - h) ** 2).mean())
                 light.append(int(cls[r, c]) == 0)
                 decided.append(int(raw[r, c]) == 0)
+                classes_decided.append(int(raw[r, c]))
                 if free is not None:
-                    uncapped.append(int(free[r, c]) == 0)
+                    uncapped.append(int(free[r, c]))
                 if med is not None:
                     se.append([e[ys, xs].sum() for e in ey])
+                    sd.append([d[ys, xs].sum() for d in dy])
                     px.append(h.shape[0] * h.shape[1])  # the cell's HR pixels (fewer on the right and bottom)
         if se and price is not None:  # the priced rule on each cell's measured mean errors on Y
             e = np.asarray(se) / np.asarray(px, dtype=np.float64)[:, None]  # each cell's mean squared error
-            scores = torch.from_numpy(np.log10(DEFICIT_EPS + np.maximum(e - e[:, 2:], 0)))
-            ideal.extend(priced_classes(scores, price, model.branch_costs).numpy() == 0)
+            ideal.extend(priced_on(e[:, :2] - e[:, 2:], price, model.branch_costs))
+            # and with heavy's output for the HR: each cell's mean squared distance of light and medium from it
+            lr_only.extend(priced_on(np.asarray(sd) / np.asarray(px, dtype=np.float64)[:, None], price,
+                                     model.branch_costs))
         elif se:  # this photo's cheapest routing within the budget, on measured errors
-            ideal.extend(oracle(np.asarray(se), costs, frame_db) == 0)
+            ideal.extend(oracle(np.asarray(se), costs, frame_db))
+        cell_errors.extend(np.asarray(se) / np.asarray(px, dtype=np.float64)[:, None] if se else [])
         sat = chroma(hr) >= 96
         rec = {
             "image": name, "size": [int(img.shape[1]), int(img.shape[0])], "counts": list(route.counts),
@@ -237,14 +267,28 @@ def main() -> int:
         ideal_light = np.asarray(deficits) <= cell_tol  # the light branch within the tolerance of heavy
         ceiling = {"tolerance_levels2": round(float(cell_tol), 4)}
     elif price is not None:
-        ideal_light = np.asarray(ideal)
+        ideal_light = np.asarray(ideal) == 0
         ceiling = {"price_levels2": round(float(price), 4)}
     elif frame_db is not None:
-        ideal_light = np.asarray(ideal)
+        ideal_light = np.asarray(ideal) == 0
         ceiling = {"budget_db": frame_db}
     if ceiling is not None:
         ceiling["easiest_third_to_cheapest"] = round(float(ideal_light[easy].mean()), 4)
         ceiling["hardest_third_to_cheapest"] = round(float(ideal_light[hard].mean()), 4)
+    # The priced rule where the heavy branch's output stands for the HR: what a predictor that sees only the LR
+    # could reach through the branches themselves
+    lr_rule = ({"easiest_third_to_cheapest": round(float((np.asarray(lr_only) == 0)[easy].mean()), 4),
+                "hardest_third_to_cheapest": round(float((np.asarray(lr_only) == 0)[hard].mean()), 4)}
+               if lr_only else None)
+    # Each routing's measured cost: the luma squared error it adds to heavy's and its branches' compute as a share of
+    # heavy's, means over the cells
+    extra, cost = None, None
+    if cell_errors and len(ideal) == len(g):
+        routings = {"decided": classes_decided, "ceiling": ideal, "lr_only": lr_only, "decided_without_cap": uncapped}
+        measured = {k: routing_cost(np.asarray(cell_errors), np.asarray(v), costs)
+                    for k, v in routings.items() if len(v) == len(g)}
+        extra = {k: round(v[0], 3) for k, v in measured.items()}
+        cost = {k: round(v[1], 4) for k, v in measured.items()}
     summary = {
         "model": str(loaded.path),
         "tolerance": args.tolerance if args.tolerance is not None else (
@@ -258,9 +302,11 @@ def main() -> int:
         "decided": {"easiest_third_to_cheapest": round(float(dec[easy].mean()), 4),
                     "hardest_third_to_cheapest": round(float(dec[hard].mean()), 4)},
         "ceiling": ceiling,
+        **({"lr_only": lr_rule} if lr_rule else {}),
+        **({"mean_extra_luma_error_levels2": extra, "mean_branch_cost_vs_heavy": cost} if extra else {}),
         **({"decided_without_cap": {
-            "easiest_third_to_cheapest": round(float(np.asarray(uncapped)[easy].mean()), 4),
-            "hardest_third_to_cheapest": round(float(np.asarray(uncapped)[hard].mean()), 4),
+            "easiest_third_to_cheapest": round(float((np.asarray(uncapped) == 0)[easy].mean()), 4),
+            "hardest_third_to_cheapest": round(float((np.asarray(uncapped) == 0)[hard].mean()), 4),
             "frame_cap_db": model.cfg.frame_cap_db}} if uncapped else {}),
         "easiest_third_max_gain_levels2": round(float(t1), 3),
         "mean_gain_over_bicubic_db": round(float(np.mean([r["psnr_y"]["classsr"] - r["psnr_y"]["bicubic"] for r in records])), 3),

@@ -1,4 +1,5 @@
-"""scripts/routing_eval.py on the shipped x4 default: the frame cap read apart from the classifier's decisions."""
+"""scripts/routing_eval.py on the shipped x4 default: the frame cap read apart from the classifier's decisions, and the
+rules it measures routings by."""
 
 from __future__ import annotations
 
@@ -40,3 +41,34 @@ def test_routing_eval_reads_the_default_without_its_frame_cap(tmp_path: Path, mo
     for third in ("easiest_third_to_cheapest", "hardest_third_to_cheapest"):
         assert free[third] >= report["decided"][third]
     assert free["hardest_third_to_cheapest"] > report["decided"]["hardest_third_to_cheapest"]  # the crop's cells
+    cost = report["mean_branch_cost_vs_heavy"]  # the cap only moves cells to dearer branches: it costs more
+    assert cost["decided"] > cost["decided_without_cap"]
+    assert set(report["mean_extra_luma_error_levels2"]) == set(cost) == {"decided", "ceiling", "lr_only",
+                                                                         "decided_without_cap"}
+    assert 0 <= report["lr_only"]["hardest_third_to_cheapest"] <= report["lr_only"]["easiest_third_to_cheapest"] <= 1
+
+
+def _script() -> dict:
+    return runpy.run_path(str(ROOT / "scripts" / "routing_eval.py"), run_name="not_main")
+
+
+def test_priced_on_measured_deficits_is_the_engines_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ceiling's and the LR-only rule's classes are the engine's priced rule on deficits given in levels²,
+    negative ones clipped: free light cells stay light, a medium that saves more than the price of its compute is
+    taken, heavy only where both cheaper branches fall short by more than its price."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    priced_on = _script()["priced_on"]
+    costs = (0.0, 0.25, 1.0)
+    d = np.array([[0.0, 0.0], [-5.0, 1.0], [10.0, 0.0], [30.0, 20.0], [12.0, 5.0], [2.0, 0.0]])
+    assert priced_on(d, 16.0, costs).tolist() == [0, 0, 1, 2, 1, 0]  # 2 <= 0 + 16 * 0.25: light
+    assert priced_on(d, 4.0, costs).tolist() == [0, 0, 1, 2, 2, 1]  # the price falls: dearer branches pay
+
+
+def test_routing_cost_is_the_measured_error_over_heavy_and_the_compute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    routing_cost = _script()["routing_cost"]
+    errors = np.array([[5.0, 3.0, 2.0], [1.0, 4.0, 4.0], [9.0, 8.0, 6.0]])
+    extra, cost = routing_cost(errors, np.array([0, 1, 2]), np.array([0.0, 0.25, 1.0]))
+    assert extra == pytest.approx((3.0 + 0.0 + 0.0) / 3) and cost == pytest.approx(1.25 / 3)
+    extra, cost = routing_cost(errors, np.array([1, 0, 0]), np.array([0.0, 0.25, 1.0]))
+    assert extra == pytest.approx((1.0 - 3.0 + 3.0) / 3) and cost == pytest.approx(0.25 / 3)
