@@ -1,4 +1,5 @@
-"""Tried (thirty-fifth pass): classifier labels without the HR's noise. Do they route the easy cells light?
+"""Tried (thirty-fifth and thirty-seventh passes): classifier labels without the HR's noise. Do they route the easy
+cells light?
 
 A sub-image's measured deficit (a cheaper branch's luma squared error minus the heavy branch's, ``RUN/deficits.npy``)
 carries the part of the HR that no network can see in the LR. Were the heavy branch the conditional mean of the HR
@@ -8,8 +9,11 @@ branch's, a function of the LR alone that a classifier could learn without noise
 ``make``: in a run folder seeded with a model's branches (``scripts/run_from_weights.py``), rank it if needed
 (``classsr train rank``: the measured deficits), keep those in ``RUN/deficits_measured.npy``, and replace the light
 column of ``RUN/deficits.npy`` (``--columns 0 1``: the medium one too) by the heavy branch's error plus that squared
-difference (in the error the labels measure, ``classifier_error``: luma in the default recipe; border = scale), so that ``classsr train all`` on the folder trains and calibrates the classifier
-on them. Prints each label's median and the correlation of its log10 with the measured one's.
+difference (in the error the labels measure, ``classifier_error``: luma in the default recipe; border = scale), so
+that ``classsr train all`` on the folder trains and calibrates the classifier on them. ``--over-medium`` (tried in
+the thirty-seventh pass) replaces the light label by the medium's measured error plus the light branch's squared
+difference from heavy's output less the medium's: the light branch's expected error over the medium's, were heavy
+the conditional mean, on top of the medium's measured one (which stays). Prints each label's median and the correlation of its log10 with the measured one's.
 ``screen``: each MODEL's classifier on the run's held-out sub-images (those training holds out), decided at its own
 price and at 1.25 and 1.5 times it: the share of the easiest third (least gain of heavy over bicubic, measured) and
 of the hardest third decided light, the decided shares, and the mean measured deficit of the decisions (levels²).
@@ -72,11 +76,14 @@ def make(args: argparse.Namespace, trainer: Trainer) -> None:
     report = {}
     for k in args.columns:
         out[:, k] = mse[:, 2] + diff[:, k]
+        if args.over_medium:  # the light label: the medium's measured error plus the expected step from it to light
+            out[:, 0] = mse[:, 1] + diff[:, 0] - diff[:, 1]
+        expected = np.maximum(out[:, k] - mse[:, 2], 0)
         measured = np.maximum(mse[:, k] - mse[:, 2], 0)
         report[("light", "medium")[k]] = {
-            "median_expected": round(float(np.median(diff[:, k])), 4),
+            "median_expected": round(float(np.median(expected)), 4),
             "median_measured": round(float(np.median(measured)), 4),
-            "corr_log10": round(float(np.corrcoef(np.log10(DEFICIT_EPS + diff[:, k]),
+            "corr_log10": round(float(np.corrcoef(np.log10(DEFICIT_EPS + expected),
                                                    np.log10(DEFICIT_EPS + measured))[0, 1]), 4)}
     np.save(args.run / "deficits.npy", out)
     emit({"run": str(args.run), "columns": args.columns, "labels": report}, args.json)
@@ -114,9 +121,14 @@ def main() -> int:
     ap.add_argument("--data", type=Path, help="the run's prepared sub-images (default RUN/data)")
     ap.add_argument("--config", type=Path, help="the run's recipe (default RUN/config.json, which training writes)")
     ap.add_argument("--columns", type=int, nargs="+", choices=[0, 1], default=[0], help="make: the labels to replace")
+    ap.add_argument("--over-medium", action="store_true",
+                    help="make: the light label is the medium's measured error plus the light branch's squared "
+                         "difference from heavy's output less the medium's (thirty-seventh pass)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_intermixed_args()
+    if args.over_medium and args.columns != [0]:
+        ap.error("--over-medium replaces the light label alone (--columns 0)")
     torch.set_num_threads(args.threads)
     try:
         trainer = Trainer(load_train_config(args.config or args.run / "config.json"), args.run,
