@@ -116,6 +116,13 @@ def routing_cost(errors: np.ndarray, classes: np.ndarray, costs: np.ndarray) -> 
     return float(np.mean(errors[np.arange(len(k)), k] - errors[:, 2])), float(np.mean(costs[k]))
 
 
+def routing_loss_db(errors: np.ndarray, classes: np.ndarray) -> float:
+    """A photo's PSNR loss against the heavy branch when each cell takes its class's output: ``errors`` ``(N, 3)``
+    each branch's summed squared error per cell (the photo's cells, border = scale), as PSNR-Y measures a photo."""
+    k = np.asarray(classes)
+    return float(10 * np.log10(errors[np.arange(len(k)), k].sum() / max(errors[:, 2].sum(), 1e-12)))
+
+
 def edge_step(img: np.ndarray) -> float:
     f = img.astype(np.float64)
     return float((np.abs(f[0] - f[1]).mean() + np.abs(f[:, 0] - f[:, 1]).mean()) / 2)
@@ -221,6 +228,7 @@ def main() -> int:
             for e in ey + dy:
                 e[:s], e[-s:], e[:, :s], e[:, -s:] = 0, 0, 0, 0
         se, sd, px = [], [], []
+        first = len(gains)  # this photo's first cell in the pooled lists
         for r in range(rows):
             for c in range(cols):
                 ys, xs = slice(r * step * s, (r + 1) * step * s), slice(c * step * s, (c + 1) * step * s)
@@ -256,6 +264,10 @@ def main() -> int:
             "chroma_share": round(float(chroma(out)[sat].mean() / chroma(hv)[sat].mean()), 4) if sat.any() else None,
             "flops_saved_vs_whole": round(route.flops.saved_vs_whole, 4),
         }
+        if se and len(ideal) == len(gains):  # each routing's PSNR-Y loss on this photo, from its cells' errors
+            routings = {"decided": classes_decided, "ceiling": ideal, "lr_only": lr_only, "decided_without_cap": uncapped}
+            rec["routing_loss_db"] = {k: round(routing_loss_db(np.asarray(se), np.asarray(v[first:])), 4)
+                                      for k, v in routings.items() if len(v) == len(gains)}
         if free is not None:  # the cap fires where the uncapped classes are predicted to lose more than it
             rec["cap"] = {"predicted_loss_db": round(free_loss, 3), "fired": bool((free != route.decided).any())}
         records.append(rec)
@@ -304,6 +316,9 @@ def main() -> int:
         "ceiling": ceiling,
         **({"lr_only": lr_rule} if lr_rule else {}),
         **({"mean_extra_luma_error_levels2": extra, "mean_branch_cost_vs_heavy": cost} if extra else {}),
+        **({"mean_routing_loss_db": {k: round(float(np.mean([r["routing_loss_db"][k] for r in records])), 4)
+                                     for k in records[0]["routing_loss_db"]}}
+           if records and all("routing_loss_db" in r for r in records) else {}),
         **({"decided_without_cap": {
             "easiest_third_to_cheapest": round(float((np.asarray(uncapped) == 0)[easy].mean()), 4),
             "hardest_third_to_cheapest": round(float((np.asarray(uncapped) == 0)[hard].mean()), 4),
