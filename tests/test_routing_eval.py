@@ -46,6 +46,9 @@ def test_routing_eval_reads_the_default_without_its_frame_cap(tmp_path: Path, mo
     assert set(report["mean_extra_luma_error_levels2"]) == set(cost) == {"decided", "ceiling", "lr_only",
                                                                          "decided_without_cap"}
     assert 0 <= report["lr_only"]["hardest_third_to_cheapest"] <= report["lr_only"]["easiest_third_to_cheapest"] <= 1
+    assert set(report["mean_routing_loss_db"]) == set(cost)
+    assert report["mean_routing_loss_db"]["decided"] == pytest.approx(
+        np.mean([r["routing_loss_db"]["decided"] for r in report["images"]]), abs=1e-4)
 
 
 def _script() -> dict:
@@ -72,3 +75,14 @@ def test_routing_cost_is_the_measured_error_over_heavy_and_the_compute(monkeypat
     assert extra == pytest.approx((3.0 + 0.0 + 0.0) / 3) and cost == pytest.approx(1.25 / 3)
     extra, cost = routing_cost(errors, np.array([1, 0, 0]), np.array([0.0, 0.25, 1.0]))
     assert extra == pytest.approx((1.0 - 3.0 + 3.0) / 3) and cost == pytest.approx(0.25 / 3)
+
+
+def test_routing_loss_db_is_the_photos_psnr_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A photo's loss is the PSNR of its summed squared errors against heavy's: 0 dB all heavy, 10*log10 of the ratio."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    routing_loss_db = _script()["routing_loss_db"]
+    errors = np.array([[50.0, 30.0, 20.0], [10.0, 40.0, 40.0], [90.0, 80.0, 60.0]])  # summed per cell
+    assert routing_loss_db(errors, np.array([2, 2, 2])) == pytest.approx(0.0)
+    assert routing_loss_db(errors, np.array([0, 1, 2])) == pytest.approx(10 * np.log10((50 + 40 + 60) / 120))
+    assert routing_loss_db(errors, np.array([1, 0, 2])) < 0  # a cheaper branch better than heavy on a cell
+
