@@ -12,7 +12,8 @@ Reports, per photo set (scikit-image's four, the ten, the held-out training phot
 scale) of the shipped light branch, the hashed base and the heavy branch; and with either as the light branch, the
 default's priced rule on the photos' cells as ``routing_eval.py`` measures it: on the HR's errors (the ceiling) and
 on each branch's distance from heavy's output (``lr_only``), the shares of the easiest and hardest thirds sent
-light and the PSNR-Y loss per photo.
+light and the PSNR-Y loss per photo. ``ms_per_frame``: the median time of the hashed base (one gathered filter per
+LR pixel, as written here), the fitted base, and the medium and heavy branches on one 256x192 LR frame, in turns.
 
     python scripts/hashed_light.py --threads 2 [--taps 7] [--angles 24] [--json out.json]
 """
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +119,7 @@ def main() -> int:
     ap.add_argument("--angles", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--time", type=int, default=10, help="passes timed on a 256x192 LR frame (SunHays80's ÷4 size)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = zoo.load(args.model, 4, device=torch.device("cpu"), dtype=torch.float32).net.eval()
@@ -138,6 +142,18 @@ def main() -> int:
                     "sets": {}}
     sets = {"four": photos([], SKIMAGE_PHOTOS), "ten": photos([], TEN),
             "held": [(p.name, load_rgb(p)) for p in training_photos("held")]}
+    frame = torch.rand(1, 3, 192, 256, generator=torch.Generator().manual_seed(0))
+    ways = {"hashed_base": lambda: upscale(frame, filters, s, args.angles, edges), "fitted_base": lambda: model.branches[0](frame),
+            "medium": lambda: model.branches[1](frame), "heavy": lambda: model.branches[2](frame)}
+    spent: dict[str, list[float]] = {k: [] for k in ways}
+    with torch.inference_mode():
+        for i in range(args.time + 1):  # in turns; the first pass warms up and is dropped
+            for k, way in ways.items():
+                t0 = time.perf_counter()
+                way()
+                if i:
+                    spent[k].append(time.perf_counter() - t0)
+    report["ms_per_frame"] = {k: round(1e3 * statistics.median(v), 2) for k, v in spent.items() if v}
     for name, imgs in sets.items():
         gains, cells, owner, per_photo = [], [], [], []
         for i, (photo, img) in enumerate(imgs):
