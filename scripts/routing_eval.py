@@ -26,8 +26,9 @@ rule, ``lr_only``: the shares the same rule sends to the cheapest class with the
 the HR (each cell's luma squared distance of the light and medium outputs from heavy's): what a predictor that sees
 only the LR could reach through the branches themselves; and each routing's measured cost, means over the cells: the
 luma squared error it adds to heavy's (``mean_extra_luma_error_levels2``, levels²) and its branches' compute as a
-share of heavy's (``mean_branch_cost_vs_heavy``), for the classifier's decisions, the ceiling, ``lr_only`` and the
-decisions without the cap. Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
+share of heavy's (``mean_branch_cost_vs_heavy``), and its PSNR-Y loss against heavy per photo from the cells' errors
+(``routing_loss_db`` per photo, ``mean_routing_loss_db`` their mean), for the classifier's decisions (before the
+planner raises any cell), the ceiling, ``lr_only`` and the decisions without the cap. Also per photo: PSNR-Y (border = scale) of bicubic, heavy and routed; the
 outermost-row step (mean |row0 - row1| of the output's top and left edges, 8-bit) of routed vs heavy; and the
 chroma (max - min of RGB) of routed on saturated HR pixels (HR chroma >= 96) as a share of heavy's.
 
@@ -180,6 +181,8 @@ def main() -> int:
                     else None)
     gains, deficits, light, decided, uncapped, ideal, records = [], [], [], [], [], [], []
     lr_only, classes_decided, cell_errors = [], [], []  # the rule on heavy's output for the HR; per-cell classes, errors
+    # each routing's classes, cell by cell over all photos (a list stays empty where the run has no such routing)
+    routings = {"decided": classes_decided, "ceiling": ideal, "lr_only": lr_only, "decided_without_cap": uncapped}
     if args.held_out:
         if args.images:
             ap.error("give IMAGES or --held-out, not both")
@@ -265,7 +268,6 @@ def main() -> int:
             "flops_saved_vs_whole": round(route.flops.saved_vs_whole, 4),
         }
         if se and len(ideal) == len(gains):  # each routing's PSNR-Y loss on this photo, from its cells' errors
-            routings = {"decided": classes_decided, "ceiling": ideal, "lr_only": lr_only, "decided_without_cap": uncapped}
             rec["routing_loss_db"] = {k: round(routing_loss_db(np.asarray(se), np.asarray(v[first:])), 4)
                                       for k, v in routings.items() if len(v) == len(gains)}
         if free is not None:  # the cap fires where the uncapped classes are predicted to lose more than it
@@ -296,7 +298,6 @@ def main() -> int:
     # heavy's, means over the cells
     extra, cost = None, None
     if cell_errors and len(ideal) == len(g):
-        routings = {"decided": classes_decided, "ceiling": ideal, "lr_only": lr_only, "decided_without_cap": uncapped}
         measured = {k: routing_cost(np.asarray(cell_errors), np.asarray(v), costs)
                     for k, v in routings.items() if len(v) == len(g)}
         extra = {k: round(v[0], 3) for k, v in measured.items()}
