@@ -75,9 +75,10 @@ def make(args: argparse.Namespace, trainer: Trainer) -> None:
     out = mse.copy()
     report = {}
     for k in args.columns:
-        out[:, k] = mse[:, 2] + diff[:, k]
         if args.over_medium:  # the light label: the medium's measured error plus the expected step from it to light
             out[:, 0] = mse[:, 1] + diff[:, 0] - diff[:, 1]
+        else:
+            out[:, k] = mse[:, 2] + diff[:, k]
         expected = np.maximum(out[:, k] - mse[:, 2], 0)
         measured = np.maximum(mse[:, k] - mse[:, 2], 0)
         report[("light", "medium")[k]] = {

@@ -30,14 +30,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from report import emit  # scripts/
-from routing_eval import SKIMAGE_PHOTOS, photos, priced_on, routing_loss_db, to_u8, training_photos
+from routing_eval import (
+    SKIMAGE_PHOTOS,
+    TEN_PHOTOS,
+    bicubic,
+    photos,
+    priced_on,
+    routing_loss_db,
+    to_u8,
+    training_photos,
+)
 
 from classsr_cli import zoo
 from classsr_cli.degrade import load_rgb, make_pair
+from classsr_cli.errors import ClassSRError
 from classsr_cli.metrics import psnr, rgb_to_y
-from classsr_cli.models.residual import ResidualSR
-
-TEN = ("camera", "coins", "moon", "clock", "text", "page", "grass", "gravel", "brick", "stereo_motorcycle")
 
 
 def structure(lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -122,7 +129,10 @@ def main() -> int:
     ap.add_argument("--time", type=int, default=10, help="passes timed on a 256x192 LR frame (SunHays80's ÷4 size)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = zoo.load(args.model, 4, device=torch.device("cpu"), dtype=torch.float32).net.eval()
+    try:
+        model = zoo.load(args.model, 4, device=torch.device("cpu"), dtype=torch.float32).net.eval()
+    except ClassSRError as e:
+        raise SystemExit(f"error: {e}") from None
     s = 4
     train = [make_pair(load_rgb(p), s) for p in training_photos("trained")]
     lrs = [tensor(lr) for _, lr in train]
@@ -140,7 +150,7 @@ def main() -> int:
                                           "medium_residual": model.branch_costs[1],
                                           "heavy_residual": model.branch_costs[2]},
                     "sets": {}}
-    sets = {"four": photos([], SKIMAGE_PHOTOS), "ten": photos([], TEN),
+    sets = {"four": photos([], SKIMAGE_PHOTOS), "ten": photos([], TEN_PHOTOS),
             "held": [(p.name, load_rgb(p)) for p in training_photos("held")]}
     frame = torch.rand(1, 3, 192, 256, generator=torch.Generator().manual_seed(0))
     ways = {"hashed_base": lambda: upscale(frame, filters, s, args.angles, edges), "fitted_base": lambda: model.branches[0](frame),
@@ -161,7 +171,7 @@ def main() -> int:
             x = tensor(lr)
             with torch.inference_mode():
                 outs = [to_u8(model.branches[k](x)) for k in range(3)]
-                bicubic, hashed = to_u8(ResidualSR(width=0, scale=s)(x)), to_u8(upscale(x, filters, s, args.angles, edges))
+                bicubic_u8, hashed = bicubic(model, x, lr, s), to_u8(upscale(x, filters, s, args.angles, edges))
             per_photo.append({"image": photo, **{k: round(psnr(v, hr, s, y_channel=True), 3) for k, v in
                                                   (("light", outs[0]), ("hashed", hashed), ("heavy", outs[2]))}})
             y_hr, y_hv = rgb_to_y(hr), rgb_to_y(outs[2])
@@ -174,7 +184,7 @@ def main() -> int:
                 for c in range(0, hr.shape[1], step):
                     cut = (slice(r, r + step), slice(c, c + step))
                     h = hr[cut].astype(np.float64)
-                    gains.append(((bicubic[cut] - h) ** 2).mean() - ((outs[2][cut] - h) ** 2).mean())
+                    gains.append(((bicubic_u8[cut] - h) ** 2).mean() - ((outs[2][cut] - h) ** 2).mean())
                     cells.append([e[cut].sum() for e in err] + [d[cut].sum() for d in far] + [h.shape[0] * h.shape[1]])
                     owner.append(i)
         g, cell, who = np.asarray(gains), np.asarray(cells), np.asarray(owner)

@@ -56,6 +56,8 @@ from classsr_cli.models.residual import ResidualSR
 from classsr_cli.train.data import _is_val
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+#: The second set of scikit-image photos (``--skimage`` with these names): flat, grainy and regular textures.
+TEN_PHOTOS = ("camera", "coins", "moon", "clock", "text", "page", "grass", "gravel", "brick", "stereo_motorcycle")
 
 
 def photos(paths: list[str], names: tuple[str, ...] = SKIMAGE_PHOTOS) -> list[tuple[str, np.ndarray]]:
@@ -225,9 +227,10 @@ def main() -> int:
         rows, cols = cls.shape
         if med is not None:  # each branch's squared error on Y, border = scale (the oracle's measure)
             y_hr = rgb_to_y(hr)
-            ey = [(rgb_to_y(o) - y_hr) ** 2 for o in (lt, to_u8(med), hv)]
+            md = to_u8(med)
+            ey = [(rgb_to_y(o) - y_hr) ** 2 for o in (lt, md, hv)]
             y_hv = rgb_to_y(hv)  # and each cheaper branch's squared difference from heavy's output: no HR in it
-            dy = [(rgb_to_y(o) - y_hv) ** 2 for o in (lt, to_u8(med))]
+            dy = [(rgb_to_y(o) - y_hv) ** 2 for o in (lt, md)]
             for e in ey + dy:
                 e[:s], e[-s:], e[:, :s], e[:, -s:] = 0, 0, 0, 0
         se, sd, px = [], [], []

@@ -1046,6 +1046,16 @@ def test_expected_labels_replace_a_runs_light_label_by_its_distance_from_the_hea
             y = luma_levels(light - heavy)  # BT.601 luma in 8-bit levels, as PSNR-Y measures it
         assert np.allclose(labels[:, 0] - measured[:, 2], y.square().mean(dim=(1, 2)).numpy(), rtol=1e-3, atol=1e-3)
         assert report["labels"]["light"]["median_expected"] >= 0
+    # --over-medium: the light label is the medium's measured error plus the light output's luma squared difference
+    # from heavy's less the medium output's; the medium and heavy labels stay measured
+    script("make", str(run_dir), "--over-medium")
+    labels = np.load(run_dir / "deficits.npy")
+    assert np.array_equal(labels[:, 1:], measured[:, 1:])
+    medium_net = load_checkpoint(run_dir / "branch1.safetensors").module.eval()
+    with torch.no_grad():
+        medium = medium_net(lr)[..., SCALE:-SCALE, SCALE:-SCALE]
+        step = y.square().mean(dim=(1, 2)) - luma_levels(medium - heavy).square().mean(dim=(1, 2))
+    assert np.allclose(labels[:, 0] - measured[:, 1], step.numpy(), rtol=1e-3, atol=1e-3)
     rows = script("screen", str(run_dir), str(run_dir / "classsr.safetensors"))["rows"]
     assert [r["price"] / rows[0]["price"] for r in rows] == pytest.approx([1, 1.25, 1.5], rel=1e-3)
     for r in rows:
