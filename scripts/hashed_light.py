@@ -119,6 +119,21 @@ def tensor(lr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255)
 
 
+def hashed_base(s: int, taps: int, angles: int, train: Path = Path("../shared/data/train")
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], int]:
+    """The hashed base's filters fitted on the training photos training trains on (:func:`fit`), its bucket edges
+    (strength and coherence tertiles over those photos) and the number of photos."""
+    train_pairs = [make_pair(load_rgb(p), s) for p in training_photos("trained", train)]
+    lrs = [tensor(lr) for _, lr in train_pairs]
+    stats = [structure(x) for x in lrs]
+    strength = torch.cat([st[1].flatten() for st in stats])
+    coherence = torch.cat([st[2].flatten() for st in stats])
+    thirds = torch.tensor([1 / 3, 2 / 3])
+    edges = (torch.quantile(strength[::7], thirds), torch.quantile(coherence[::7], thirds))
+    pairs = [(x, tensor(hr)) for x, (hr, _) in zip(lrs, train_pairs, strict=True)]
+    return fit(pairs, s, taps, angles, edges), edges, len(train_pairs)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None)
@@ -134,16 +149,9 @@ def main() -> int:
     except ClassSRError as e:
         raise SystemExit(f"error: {e}") from None
     s = 4
-    train = [make_pair(load_rgb(p), s) for p in training_photos("trained")]
-    lrs = [tensor(lr) for _, lr in train]
-    stats = [structure(x) for x in lrs]
-    strength = torch.cat([st[1].flatten() for st in stats])
-    coherence = torch.cat([st[2].flatten() for st in stats])
-    thirds = torch.tensor([1 / 3, 2 / 3])
-    edges = (torch.quantile(strength[::7], thirds), torch.quantile(coherence[::7], thirds))
-    filters = fit([(x, tensor(hr)) for x, (hr, _) in zip(lrs, train, strict=True)], s, args.taps, args.angles, edges)
+    filters, edges, n_train = hashed_base(s, args.taps, args.angles)
     report: dict = {"model": str(args.model or "the default x4"), "taps": args.taps, "angles": args.angles, "buckets": args.angles * 9,
-                    "training_photos": len(train), "price_levels2": model.cfg.cell_price,
+                    "training_photos": n_train, "price_levels2": model.cfg.cell_price,
                     # multiply-adds per LR pixel: the bases as run (R, G and B alike), the residuals as the price counts them
                     "macs_per_lr_pixel": {"fitted_base": model.branches[0].base.numel(),
                                           "hashed_base": 3 * args.taps ** 2 * s * s,
