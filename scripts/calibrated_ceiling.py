@@ -30,6 +30,9 @@ photos it trains on, priced at its multiply-adds over the fitted base's), for th
 classifier knows the fitted base; not with ``--engine``, which runs the model's own): does a better light branch move
 the calibrated ceiling?
 
+``--costs L M H``: the decisions weigh these branch costs instead of the model's (its residuals' multiply-adds),
+e.g. each residual's measured seconds (``scripts/branch_seconds.py``).
+
 ``--engine``: the calibration's loss measured as the recipe measures it, through the engine (its planner runs
 an isolated light cell on its medium neighbours' branch, which loses less than the classes as decided), each photo's
 PSNR-Y (border = scale) against the heavy branch's; the shares stay as decided.
@@ -250,6 +253,9 @@ def main() -> int:
                     help="the light branch as shipped, or hashed_light.py's hashed base in its place")
     ap.add_argument("--engine", action="store_true",
                     help="measure the calibration's loss through the engine, as the recipe does (slower)")
+    ap.add_argument("--costs", type=float, nargs=3, metavar=("LIGHT", "MEDIUM", "HEAVY"), default=None,
+                    help="the decisions' branch costs (default the model's: its residuals' multiply-adds), e.g. "
+                         "each residual's seconds from scripts/branch_seconds.py")
     ap.add_argument("--seed", type=int, default=0, help="of the noise")
     ap.add_argument("--limit", type=int, default=0, help="calibrate on the first N training photos only (a test)")
     ap.add_argument("--threads", type=int, default=2)
@@ -262,9 +268,12 @@ def main() -> int:
         raise SystemExit(f"error: {e}") from None
     if args.engine and args.light != "branch":
         ap.error("--engine runs the model's own light branch: not with --light hashed")
+    if args.costs and args.light != "branch":
+        ap.error("--light hashed prices the hashed base itself: not with --costs")
     if model.cfg.routing != "budget" or model.cfg.cell_price <= 0:
         raise SystemExit("error: the model does not decide per patch at a price (a budget model with cell_price)")
-    s, costs, cap = model.cfg.scale, model.branch_costs, model.cfg.frame_cap_db
+    s, cap = model.cfg.scale, model.cfg.frame_cap_db
+    costs = (args.costs[0], args.costs[1], args.costs[2]) if args.costs else model.branch_costs
     t0, rng = time.perf_counter(), np.random.default_rng(args.seed)
     light, rules_run = None, RULES
     if args.light == "hashed":
