@@ -66,6 +66,7 @@ from classsr_cli.errors import ClassSRError
 from classsr_cli.metrics import psnr, quantize, rgb_to_y
 from classsr_cli.models.classsr import (
     DEFICIT_EPS,
+    ClassSR,
     _db_budget,
     capped_classes,
     cheapest_within,
@@ -116,15 +117,16 @@ def block_sums(a: np.ndarray, size: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def cells_of(model: torch.nn.Module, img: np.ndarray, rng: np.random.Generator, light: Light = None,
+def cells_of(model: ClassSR, img: np.ndarray, rng: np.random.Generator, light: Light = None,
              step: int = 28) -> Cells:
+    """A photo's :class:`Cells`, its HR mod-cropped and its LR bicubic ÷scale as everywhere."""
     s = model.cfg.scale
     hr, lr = make_pair(img, s)
     return cells_of_pair(model, hr, lr, rng, light, step)
 
 
 @torch.inference_mode()
-def cells_of_pair(model: torch.nn.Module, hr: np.ndarray, lr: np.ndarray, rng: np.random.Generator,
+def cells_of_pair(model: ClassSR, hr: np.ndarray, lr: np.ndarray, rng: np.random.Generator,
                   light: Light = None, step: int = 28) -> Cells:
     """A photo's :class:`Cells` from its ``hr`` and ``lr``; ``light`` in place of the light branch where given."""
     s, size = model.cfg.scale, step * model.cfg.scale
@@ -145,7 +147,7 @@ def cells_of_pair(model: torch.nn.Module, hr: np.ndarray, lr: np.ndarray, rng: n
                  rng.standard_normal((len(px), 3)), np.stack(far, 1))
 
 
-def keep_pair(model: torch.nn.Module, c: Cells, hr: np.ndarray, lr: np.ndarray) -> Cells:
+def keep_pair(model: ClassSR, c: Cells, hr: np.ndarray, lr: np.ndarray) -> Cells:
     """``c`` with what :func:`engine_loss` needs of its photo."""
     c.x, c.hr = torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255), hr
     with torch.inference_mode():
@@ -158,7 +160,7 @@ def cell_loss(c: Cells, classes: np.ndarray) -> float:
     return routing_loss_db(c.errors, classes)
 
 
-def engine_loss(model: torch.nn.Module, c: Cells, classes: np.ndarray) -> float:
+def engine_loss(model: ClassSR, c: Cells, classes: np.ndarray) -> float:
     """A photo's PSNR-Y loss against heavy as the engine upscales it with these classes decided (its planner may run
     a cell on a heavier branch), as the recipe's calibration measures it."""
     key = np.asarray(classes, dtype=np.int64).tobytes()
@@ -230,7 +232,7 @@ def shares(photo_cells: list[Cells], rule: str, price: float, cap_db: float,
             "mean_branch_cost_vs_heavy": round(float(np.mean(rel[k])), 4)}
 
 
-def hashed_light(model: torch.nn.Module, train: Path, taps: int = 7, angles: int = 24) -> tuple[Callable, float]:
+def hashed_light(model: ClassSR, train: Path, taps: int = 7, angles: int = 24) -> tuple[Callable, float]:
     """``hashed_light.py``'s hashed base, fitted on the training photos training trains on, and its multiply-adds
     per LR pixel beyond the model's fitted base (what the price charges a light cell for it)."""
     from hashed_light import hashed_base, upscale  # scripts/
@@ -261,15 +263,15 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    if args.engine and args.light != "branch":
+        ap.error("--engine runs the model's own light branch: not with --light hashed")
+    if args.costs and args.light != "branch":
+        ap.error("--light hashed prices the hashed base itself: not with --costs")
     torch.set_num_threads(args.threads)
     try:
         model = zoo.load(args.model, 4, device=torch.device("cpu"), dtype=torch.float32).net
     except ClassSRError as e:
         raise SystemExit(f"error: {e}") from None
-    if args.engine and args.light != "branch":
-        ap.error("--engine runs the model's own light branch: not with --light hashed")
-    if args.costs and args.light != "branch":
-        ap.error("--light hashed prices the hashed base itself: not with --costs")
     if model.cfg.routing != "budget" or model.cfg.cell_price <= 0:
         raise SystemExit("error: the model does not decide per patch at a price (a budget model with cell_price)")
     s, cap = model.cfg.scale, model.cfg.frame_cap_db
