@@ -232,7 +232,7 @@ def shares(photo_cells: list[Cells], rule: str, price: float, cap_db: float,
             "mean_branch_cost_vs_heavy": round(float(np.mean(rel[k])), 4)}
 
 
-def hashed_light(model: ClassSR, train: Path, taps: int = 7, angles: int = 24) -> tuple[Callable, float]:
+def hashed_light_branch(model: ClassSR, train: Path, taps: int = 7, angles: int = 24) -> tuple[Callable, float]:
     """``hashed_light.py``'s hashed base, fitted on the training photos training trains on, and its multiply-adds
     per LR pixel beyond the model's fitted base (what the price charges a light cell for it)."""
     from hashed_light import hashed_base, upscale  # scripts/
@@ -279,7 +279,7 @@ def main() -> int:
     t0, rng = time.perf_counter(), np.random.default_rng(args.seed)
     light, rules_run = None, RULES
     if args.light == "hashed":
-        light, extra = hashed_light(model, args.train)
+        light, extra = hashed_light_branch(model, args.train)
         costs, rules_run = (extra, costs[1], costs[2]), ("oracle", "oracle_capped", "lr_only")
     calib: list[Cells] = []
     paths = training_photos("all", args.train)
