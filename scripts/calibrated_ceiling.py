@@ -232,6 +232,34 @@ def shares(photo_cells: list[Cells], rule: str, price: float, cap_db: float,
             "mean_branch_cost_vs_heavy": round(float(np.mean(rel[k])), 4)}
 
 
+def calibration_cells(model: ClassSR, paths: list[Path], factors: list[float], rng: np.random.Generator,
+                      light: Light = None, engine: bool = False) -> list[tuple[Path, Cells]]:
+    """The calibration's images as the recipe makes them, each with the photo it comes from: every photo of
+    ``paths`` (mod-cropped, LR bicubic ÷scale) and its downscales by ``factors[1:]``, skipping those whose LR is
+    narrower than a patch (training prepares no patch of them); with ``engine``, each kept for :func:`engine_loss`."""
+    s, out = model.cfg.scale, []
+    for path in paths:
+        hr, lr = make_pair(load_rgb(path), s)
+        if min(lr.shape[:2]) < model.cfg.patch:
+            continue
+        pairs = [(hr, lr)] + [factor_pair(hr, f, s) for f in factors[1:]]  # downscales of the mod-cropped photo
+        for hr_f, lr_f in pairs:
+            if min(lr_f.shape[:2]) >= model.cfg.patch:
+                out.append((path, cells_of_pair(model, hr_f, lr_f, rng, light)))
+                if engine:
+                    keep_pair(model, out[-1][1], hr_f, lr_f)
+    return out
+
+
+def photo_sets(model: ClassSR, train: Path, rng: np.random.Generator,
+               light: Light = None) -> dict[str, list[tuple[str, Cells]]]:
+    """The photo sets routing by difficulty is measured on, each photo's name and :class:`Cells`: scikit-image's
+    four and ten (outside the training and validation sets) and the held-out training photos at their own size."""
+    return {"four": [(n, cells_of(model, img, rng, light)) for n, img in photos([])],
+            "ten": [(n, cells_of(model, img, rng, light)) for n, img in photos([], TEN_PHOTOS)],
+            "held_out": [(p.name, cells_of(model, load_rgb(p), rng, light)) for p in training_photos("held", train)]}
+
+
 def hashed_light_branch(model: ClassSR, train: Path, taps: int = 7, angles: int = 24) -> tuple[Callable, float]:
     """``hashed_light.py``'s hashed base, fitted on the training photos training trains on, and its multiply-adds
     per LR pixel beyond the model's fitted base (what the price charges a light cell for it)."""
@@ -274,31 +302,16 @@ def main() -> int:
         raise SystemExit(f"error: {e}") from None
     if model.cfg.routing != "budget" or model.cfg.cell_price <= 0:
         raise SystemExit("error: the model does not decide per patch at a price (a budget model with cell_price)")
-    s, cap = model.cfg.scale, model.cfg.frame_cap_db
+    cap = model.cfg.frame_cap_db
     costs = (args.costs[0], args.costs[1], args.costs[2]) if args.costs else model.branch_costs
     t0, rng = time.perf_counter(), np.random.default_rng(args.seed)
     light, rules_run = None, RULES
     if args.light == "hashed":
         light, extra = hashed_light_branch(model, args.train)
         costs, rules_run = (extra, costs[1], costs[2]), ("oracle", "oracle_capped", "lr_only")
-    calib: list[Cells] = []
-    paths = training_photos("all", args.train)
-    for path in paths[: args.limit or None]:
-        hr, lr = make_pair(load_rgb(path), s)
-        if min(lr.shape[:2]) < model.cfg.patch:  # training prepares no patch of it, so calibrates on none
-            continue
-        calib.append(cells_of_pair(model, hr, lr, rng, light))
-        if args.engine:
-            keep_pair(model, calib[-1], hr, lr)
-        for f in args.factors[1:]:  # each downscale as the calibration makes it, from the mod-cropped photo
-            hr_f, lr_f = factor_pair(hr, f, s)
-            if min(lr_f.shape[:2]) >= model.cfg.patch:
-                calib.append(cells_of_pair(model, hr_f, lr_f, rng, light))
-                if args.engine:
-                    keep_pair(model, calib[-1], hr_f, lr_f)
-    sets = {"four": [cells_of(model, img, rng, light) for _, img in photos([])],
-            "ten": [cells_of(model, img, rng, light) for _, img in photos([], TEN_PHOTOS)],
-            "held_out": [cells_of(model, load_rgb(p), rng, light) for p in training_photos("held", args.train)]}
+    calib = [c for _, c in calibration_cells(model, training_photos("all", args.train)[: args.limit or None],
+                                             args.factors, rng, light, args.engine)]
+    sets = {name: [c for _, c in named] for name, named in photo_sets(model, args.train, rng, light).items()}
     rules = {}
     noisy = tuple(f"{kind}{n:g}{cap}" for kind in ("noisy", "lronly") for n in args.noise for cap in ("", "_capped"))
     for rule in rules_run + noisy:

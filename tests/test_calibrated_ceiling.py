@@ -132,3 +132,22 @@ def test_engine_loss_is_the_recipes_measure(script: dict) -> None:
     assert script["engine_loss"](model, c, light) == pytest.approx(script["cell_loss"](c, light), abs=1e-6)
     assert script["engine_loss"](model, c, light) > 0.1 and len(c.losses) == 2
     assert "decide" not in vars(model)  # the engine's decision is the model's own again
+
+
+def test_calibration_cells_make_the_recipes_images(script: dict, tmp_path: Path) -> None:
+    """Each photo and its downscales, each tagged with its photo; a photo whose LR is narrower than a patch gives
+    none, and a downscale that would be is left out."""
+    from PIL import Image
+
+    from classsr_cli import zoo
+
+    model = zoo.load(None, 4, device=torch.device("cpu"), dtype=torch.float32).net
+    yy, xx = np.mgrid[0:160, 0:200]
+    img = np.stack([(yy * 2.1) % 256, (xx * 0.9 + yy) % 256, (xx * 1.7) % 256], -1).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "big.png")  # LR 40 x 50: itself and 0.9 (36 x 45); 0.6 (24 x 30) is too small
+    Image.fromarray(img[:120, :120]).save(tmp_path / "small.png")  # LR 30 x 30: below a patch
+    paths = [tmp_path / "big.png", tmp_path / "small.png"]
+    got = script["calibration_cells"](model, paths, [1.0, 0.9, 0.6], np.random.default_rng(0))
+    assert [p.name for p, _ in got] == ["big.png", "big.png"]
+    assert [len(c.px) for _, c in got] == [2 * 2, 2 * 2]  # cells of 28: ceil(40/28) x ceil(50/28), ceil(36/28) ...
+    assert got[0][1].px.sum() == 160 * 200 and got[1][1].px.sum() < got[0][1].px.sum()
