@@ -19,8 +19,6 @@ Knows nothing about typer or rich and never prints; progress goes through an opt
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import dataclasses
 import os
 import statistics
@@ -272,20 +270,6 @@ def load_native(paths: Sequence[Path], scale: int) -> list[Pair]:
 
 
 # --------------------------------------------------------------------------------------------- memory
-def _malloc_trim() -> None:
-    """Hand freed heap memory back to the OS (glibc), so an RSS rise measures what a pass really needs."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _rss_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _ru_maxrss_bytes() -> int:
     import resource
 
@@ -299,7 +283,7 @@ def peak_mem_kind(device: torch.device) -> str:
         return "cuda_max_allocated_delta"
     if device.type == "mps":
         return "unavailable"
-    return "rss_sampled_delta" if _rss_bytes() is not None else "ru_maxrss_delta"
+    return "rss_sampled_delta" if runtime.resident_bytes() is not None else "ru_maxrss_delta"
 
 
 class _MemoryProbe:
@@ -322,7 +306,7 @@ class _MemoryProbe:
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
-            rss = _rss_bytes()
+            rss = runtime.resident_bytes()
             if rss is not None and rss > self._max:
                 self._max = rss
 
@@ -332,8 +316,8 @@ class _MemoryProbe:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = torch.cuda.memory_allocated(self.device)
         elif self.kind == "rss_sampled_delta":
-            _malloc_trim()
-            self._base = self._max = _rss_bytes() or 0
+            runtime.trim_freed_memory()
+            self._base = self._max = runtime.resident_bytes() or 0
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
         elif self.kind == "ru_maxrss_delta":
@@ -348,7 +332,7 @@ class _MemoryProbe:
             self._stop.set()
             assert self._thread is not None
             self._thread.join()
-            self._max = max(self._max, _rss_bytes() or 0)
+            self._max = max(self._max, runtime.resident_bytes() or 0)
             self.peak = self._max - self._base
         elif self.kind == "ru_maxrss_delta":
             self.peak = _ru_maxrss_bytes() - self._base
@@ -397,11 +381,13 @@ def _to_hr_size(sr: torch.Tensor, pair: Pair) -> torch.Tensor:
 
 
 def _pass(run: Callable[[int], tuple[Any, Any]], n: int, device: torch.device) -> float:
-    """One synchronised pass over the ``n`` images; returns seconds."""
+    """One synchronised pass over the ``n`` images, the kept heap bounded after each as ``upscale`` bounds it
+    (:func:`runtime.bound_freed_memory`); returns seconds."""
     runtime.synchronize(device)
     t0 = time.perf_counter()
     for i in range(n):
         run(i)
+        runtime.bound_freed_memory()
     runtime.synchronize(device)
     return time.perf_counter() - t0
 

@@ -26,9 +26,10 @@ def _root(
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """Content-adaptive super-resolution (ClassSR) for images and video."""
-    from classsr_cli.runtime import keep_freed_memory
+    from classsr_cli.runtime import cache_more_primitives, keep_freed_memory
 
     keep_freed_memory()  # every command runs frames or batches of one size, over and over
+    cache_more_primitives()  # before torch compiles its first convolution
 
 
 def _register() -> None:
