@@ -270,19 +270,37 @@ def hashed_light_branch(model: ClassSR, train: Path, taps: int = 7, angles: int 
     return (lambda x: upscale(x, filters, s, angles, edges)), float(3 * taps * taps * s * s - model.branches[0].base.numel())
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def calibration_args(ap: argparse.ArgumentParser) -> None:
+    """The options of the model and the calibration, shared with ``score_calibration.py``."""
     ap.add_argument("--model", default=None)
     ap.add_argument("--train", type=Path, default=Path("../shared/data/train"))
     ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.6],
                     help="the calibration's downscales of each training photo (the recipe's factors)")
     ap.add_argument("--tolerance-db", type=float, default=0.05, help="the recipe's tolerance_db")
+    ap.add_argument("--engine", action="store_true",
+                    help="measure the calibration's loss through the engine, as the recipe does (slower)")
+
+
+def priced_model(name: str | None, threads: int) -> ClassSR:
+    """The ×4 model ``name`` (default: the shipped one) on the CPU in float32, one that decides per patch at a price;
+    anything else ends the script with one line."""
+    torch.set_num_threads(threads)
+    try:
+        model = zoo.load(name, 4, device=torch.device("cpu"), dtype=torch.float32).net
+    except ClassSRError as e:
+        raise SystemExit(f"error: {e}") from None
+    if model.cfg.routing != "budget" or model.cfg.cell_price <= 0:
+        raise SystemExit("error: the model does not decide per patch at a price (a budget model with cell_price)")
+    return model
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    calibration_args(ap)
     ap.add_argument("--noise", type=float, nargs="*", default=[],
                     help="also the rule on measured errors plus normal noise of these standard deviations (log10)")
     ap.add_argument("--light", choices=["branch", "hashed"], default="branch",
                     help="the light branch as shipped, or hashed_light.py's hashed base in its place")
-    ap.add_argument("--engine", action="store_true",
-                    help="measure the calibration's loss through the engine, as the recipe does (slower)")
     ap.add_argument("--costs", type=float, nargs=3, metavar=("LIGHT", "MEDIUM", "HEAVY"), default=None,
                     help="the decisions' branch costs (default the model's: its residuals' multiply-adds), e.g. "
                          "each residual's seconds from scripts/branch_seconds.py")
@@ -295,13 +313,7 @@ def main() -> int:
         ap.error("--engine runs the model's own light branch: not with --light hashed")
     if args.costs and args.light != "branch":
         ap.error("--light hashed prices the hashed base itself: not with --costs")
-    torch.set_num_threads(args.threads)
-    try:
-        model = zoo.load(args.model, 4, device=torch.device("cpu"), dtype=torch.float32).net
-    except ClassSRError as e:
-        raise SystemExit(f"error: {e}") from None
-    if model.cfg.routing != "budget" or model.cfg.cell_price <= 0:
-        raise SystemExit("error: the model does not decide per patch at a price (a budget model with cell_price)")
+    model = priced_model(args.model, args.threads)
     cap = model.cfg.frame_cap_db
     costs = (args.costs[0], args.costs[1], args.costs[2]) if args.costs else model.branch_costs
     t0, rng = time.perf_counter(), np.random.default_rng(args.seed)

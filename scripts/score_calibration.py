@@ -47,17 +47,17 @@ import torch
 from calibrated_ceiling import (  # scripts/
     Cells,
     calibrate,
+    calibration_args,
     calibration_cells,
     cell_loss,
     engine_loss,
     photo_sets,
+    priced_model,
     shares,
 )
 from report import emit  # scripts/
 from routing_eval import routing_loss_db, training_photos
 
-from classsr_cli import zoo
-from classsr_cli.errors import ClassSRError
 from classsr_cli.models.classsr import ClassSR, predicted_loss_db, priced_classes
 
 COLUMNS = ("light_deficit", "medium_deficit", "heavy_error")
@@ -131,24 +131,12 @@ def cap_summary(pred: np.ndarray, meas: np.ndarray, cap_db: float) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--train", type=Path, default=Path("../shared/data/train"))
-    ap.add_argument("--factors", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.6],
-                    help="the calibration's downscales of each training photo (the recipe's factors)")
-    ap.add_argument("--tolerance-db", type=float, default=0.05, help="the recipe's tolerance_db")
-    ap.add_argument("--engine", action="store_true",
-                    help="measure the calibration's loss through the engine, as the recipe does (slower)")
+    calibration_args(ap)
     ap.add_argument("--limit", type=int, default=0, help="the first N training photos only (a test)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    try:
-        model = zoo.load(args.model, 4, device=torch.device("cpu"), dtype=torch.float32).net
-    except ClassSRError as e:
-        raise SystemExit(f"error: {e}") from None
-    if model.cfg.routing != "budget" or model.cfg.cell_price <= 0:
-        raise SystemExit("error: the model does not decide per patch at a price (a budget model with cell_price)")
+    model = priced_model(args.model, args.threads)
     t0, rng = time.perf_counter(), np.random.default_rng(0)
     held = {p.name for p in training_photos("held", args.train)}
     calib = calibration_cells(model, training_photos("all", args.train)[: args.limit or None], args.factors, rng,
