@@ -40,6 +40,7 @@ from classsr_cli.io.video import (
 )
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler
+from classsr_cli.runtime import bound_freed_memory
 
 __all__ = ["TemporalOptions", "VideoResult", "classmap_path", "upscale_video"]
 
@@ -250,6 +251,7 @@ def upscale_video(
                 gap = following.pts - frame.pts if following is not None else 0
                 run = up.run(frame.rgb, router=router, banded=up.should_band(h, w, stream_pixels))
                 _encode(run, writers, frame.pts, gap if gap > 0 else frame.duration)
+                bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
                 last_end = float((frame.pts + (frame.duration or 0)) * reader.time_base)
                 if progress is not None:

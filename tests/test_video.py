@@ -246,6 +246,18 @@ def _fast_vp9():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
+def test_every_frame_bounds_the_kept_heap(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import classsr_cli.video as video
+
+    calls: list[int] = []
+    monkeypatch.setattr(video, "bound_freed_memory", lambda: calls.append(1) or False)
+    res = upscale_video(tiny_model, clips["static"], tmp_path / "a.mkv")
+    assert res.frames == 10 and len(calls) == 10
+
+
+@pytest.mark.slow
 def test_reuse_on_static_clip(clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     plain = upscale_video(tiny_model, clips["static"], tmp_path / "a.mkv")
     reused = upscale_video(
