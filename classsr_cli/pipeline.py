@@ -42,7 +42,7 @@ from classsr_cli.engine import (
 )
 from classsr_cli.errors import ConfigError
 from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
-from classsr_cli.runtime import synchronize
+from classsr_cli.runtime import bound_freed_memory, synchronize
 from classsr_cli.zoo import check_scale
 
 if TYPE_CHECKING:
@@ -388,38 +388,41 @@ def upscale_file(
     """
     from classsr_cli.io.image import output_format
 
-    src, dst = Path(src), Path(dst)
-    output_format(dst)
-    start = time.perf_counter()
-    picture = read_image(src, max_pixels=max_pixels)
-    oh, ow = upscaler.output_size(picture.height, picture.width)
-    if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
-        run = upscaler.run(picture.pixels, banded=True, progress=progress)
-        notes = list(picture.notes) + write_image_rows(
-            dst, (oh, ow), picture.pixels.shape[2], picture.pixels.dtype, run,
-            icc=picture.icc, exif=picture.exif, overwrite=overwrite,
-        )
-        return ImageResult(
-            input=src, output=dst, classmap=None, scale=upscaler.scale, model_scale=upscaler.model_scale,
-            model=upscaler.model_path, size_in=(picture.width, picture.height), size_out=(ow, oh),
-            mode=picture.mode, bits=picture.bits, route=run.route, seconds=time.perf_counter() - start,
-            model_seconds=run.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
-            notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
-        )
-    out, up = upscaler.upscale_picture(picture, progress=progress)
-    notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite)
-    if classmap is not None:
-        from classsr_cli.io.classmap import render_classmap
+    try:
+        src, dst = Path(src), Path(dst)
+        output_format(dst)
+        start = time.perf_counter()
+        picture = read_image(src, max_pixels=max_pixels)
+        oh, ow = upscaler.output_size(picture.height, picture.width)
+        if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
+            run = upscaler.run(picture.pixels, banded=True, progress=progress)
+            notes = list(picture.notes) + write_image_rows(
+                dst, (oh, ow), picture.pixels.shape[2], picture.pixels.dtype, run,
+                icc=picture.icc, exif=picture.exif, overwrite=overwrite,
+            )
+            return ImageResult(
+                input=src, output=dst, classmap=None, scale=upscaler.scale, model_scale=upscaler.model_scale,
+                model=upscaler.model_path, size_in=(picture.width, picture.height), size_out=(ow, oh),
+                mode=picture.mode, bits=picture.bits, route=run.route, seconds=time.perf_counter() - start,
+                model_seconds=run.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
+                notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
+            )
+        out, up = upscaler.upscale_picture(picture, progress=progress)
+        notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite)
+        if classmap is not None:
+            from classsr_cli.io.classmap import render_classmap
 
-        rgb = out.pixels if out.bits == 8 else (out.pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-        rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
-        grid = up.route.grid
-        img = render_classmap(rgb, up.route.classes.numpy(), grid.step, (grid.height, grid.width))
-        write_image(Path(classmap), Picture(pixels=img), overwrite=overwrite)
-    return ImageResult(
-        input=src, output=dst, classmap=Path(classmap) if classmap is not None else None,
-        scale=upscaler.scale, model_scale=upscaler.model_scale, model=upscaler.model_path,
-        size_in=(picture.width, picture.height), size_out=(out.width, out.height),
-        mode=out.mode, bits=out.bits, route=up.route, seconds=time.perf_counter() - start,
-        model_seconds=up.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype), notes=notes,
-    )
+            rgb = out.pixels if out.bits == 8 else (out.pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+            rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
+            grid = up.route.grid
+            img = render_classmap(rgb, up.route.classes.numpy(), grid.step, (grid.height, grid.width))
+            write_image(Path(classmap), Picture(pixels=img), overwrite=overwrite)
+        return ImageResult(
+            input=src, output=dst, classmap=Path(classmap) if classmap is not None else None,
+            scale=upscaler.scale, model_scale=upscaler.model_scale, model=upscaler.model_path,
+            size_in=(picture.width, picture.height), size_out=(out.width, out.height),
+            mode=out.mode, bits=out.bits, route=up.route, seconds=time.perf_counter() - start,
+            model_seconds=up.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype), notes=notes,
+        )
+    finally:
+        bound_freed_memory()  # a no-op unless the process keeps freed memory, as the CLI does

@@ -164,7 +164,7 @@ def bound_freed_memory(limit: int | None = None) -> bool:
     """Where :func:`keep_freed_memory` is in force, keep the heap from growing with the number of photos: the first
     call marks this process's resident memory (after a photo, its buffers kept); once a later call finds it more than
     ``limit`` bytes (default :data:`KEPT_FREE_BYTES`) above the mark, it trims the freed heap memory (:func:`trim_freed_memory`) and the next call marks
-    the level anew. What ``upscale`` calls after each photo, ``video`` after each frame and ``bench`` after each image
+    the level anew. What ``pipeline.upscale_file`` calls after each photo, ``video`` after each frame and ``bench`` after each image
     (a no-op for a library user who did not call :func:`keep_freed_memory`). Photos of different sizes leave holes in the kept heap that
     later buffers do not always fit (2,400 training photos of 1,200 sizes, ×2: 2.1 GiB resident and still growing
     without it, 1.2 GiB with it, at the same speed; docs/experiments.md, "Fixed: a folder of photos

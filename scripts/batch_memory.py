@@ -142,6 +142,11 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     sources = args.source or [Path(__file__).resolve().parents[1]]
+    for source in sources:
+        if not (source / "classsr_cli" / "__init__.py").is_file():
+            raise SystemExit(f"error: --source {source} is not a classsr checkout (no classsr_cli/ in it)")
+    if any(k < 0 for k in args.kept_mib or []):
+        raise SystemExit("error: --kept-mib takes bounds of 0 MiB or more")
     envs = [(spec, parse_env(spec)) for spec in (args.env or ["-"])]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -141,52 +142,49 @@ def main() -> int:
     held = {p.name for p in training_photos("held", args.train)}
     calib = calibration_cells(model, training_photos("all", args.train)[: args.limit or None], args.factors, rng,
                               engine=args.engine)
-    sets: dict[str, list[Cells]] = {"calibration": [c for p, c in calib if p.name not in held],
-                                    "calibration_held": [c for p, c in calib if p.name in held]}
+    trained_on = [p.name not in held for p, _ in calib]
     photos = photo_sets(model, args.train, rng)
-    sets.update({name: [c for _, c in named] for name, named in photos.items()})
-
-    def scores(cs: list[Cells]) -> np.ndarray:
-        return np.concatenate([c.scores.double().numpy() for c in cs])
-
-    def targets(cs: list[Cells]) -> np.ndarray:
-        return np.concatenate([c.measured_scores(0.0).numpy() for c in cs])
-
     cap, costs = model.cfg.frame_cap_db, model.branch_costs
-    calib_cells = [c for _, c in calib]
+    loss_of = (lambda c, k: engine_loss(model, c, k)) if args.engine else cell_loss
 
-    def routed(cs: list[Cells]) -> dict:
-        """The classifier's rule (without the cap) on the cells' current scores, calibrated on every calibration
-        image as the recipe calibrates (cells' yardstick), and its shares on the photo sets at that price."""
-        price, loss = calibrate(calib_cells, "classifier", args.tolerance_db, cap, costs,
-                                (lambda c, k: engine_loss(model, c, k)) if args.engine else cell_loss)
-        return {"calibrated_price": round(price, 3), "calibration_loss_db": round(loss, 4),
-                **{name: shares([c for _, c in named], "classifier", price, cap, costs)
-                   for name, named in photos.items()}}
+    def report(calib_cells: list[Cells], photo_cells: dict[str, list[Cells]]) -> tuple[dict, dict[str, list[Cells]]]:
+        """The scores' errors on every set, and the classifier's rule (without the cap) on them, calibrated on the
+        calibration images as the recipe calibrates and applied to the photo sets at that price; and the sets."""
+        sets = {"calibration": [c for c, t in zip(calib_cells, trained_on, strict=True) if t],
+                "calibration_held": [c for c, t in zip(calib_cells, trained_on, strict=True) if not t], **photo_cells}
+        out = {name: errors(np.concatenate([c.scores.double().numpy() for c in cs]),
+                            np.concatenate([c.measured_scores(0.0).numpy() for c in cs]))
+               for name, cs in sets.items() if cs}
+        price, loss = calibrate(calib_cells, "classifier", args.tolerance_db, cap, costs, loss_of)
+        out["routing"] = {"calibrated_price": round(price, 3), "calibration_loss_db": round(loss, 4),
+                          **{name: shares(cs, "classifier", price, cap, costs) for name, cs in photo_cells.items()}}
+        return out, sets
 
-    out: dict = {"as_shipped": {name: errors(scores(cs), targets(cs)) for name, cs in sets.items() if cs}}
-    out["as_shipped"]["routing"] = routed(calib_cells)
-    fit_on, shipped = sets["calibration"], {id(c): c.scores for cs in sets.values() for c in cs}
+    shipped_calib = [c for _, c in calib]
+    shipped_photos = {name: [c for _, c in named] for name, named in photos.items()}
+    out, sets = report(shipped_calib, shipped_photos)
+    results: dict = {"as_shipped": out}
+    fit_on = sets["calibration"]
     for name, features in CORRECTIONS.items():
-        w = fit_lad(np.concatenate([features(c.scores.double().numpy()) for c in fit_on]), targets(fit_on))
-        out[name] = {s: errors(np.concatenate([features(c.scores.double().numpy()) @ w for c in cs]), targets(cs))
-                     for s, cs in sets.items() if cs}
-        for cs in sets.values():  # the corrected scores in the cells' place while the rule routes them
-            for c in cs:
-                c.scores = torch.from_numpy(features(shipped[id(c)].double().numpy()) @ w)
-        try:
-            out[name]["routing"] = routed(calib_cells)
-        finally:
-            for cs in sets.values():
-                for c in cs:
-                    c.scores = shipped[id(c)]
-    out["cap"] = {name: cap_summary(*cap_estimate(model, cs), cap) for name, cs in sets.items() if cs}
-    for name, named in photos.items():
-        pred, meas = cap_estimate(model, [c for _, c in named])
-        out["cap"][name]["photos"] = {n: {"predicted_db": round(float(p), 3), "measured_db": round(float(m), 3)}
-                                      for (n, _), p, m in zip(named, pred, meas, strict=True)}
+        w = fit_lad(np.concatenate([features(c.scores.double().numpy()) for c in fit_on]),
+                    np.concatenate([c.measured_scores(0.0).numpy() for c in fit_on]))
+
+        def corrected(c: Cells, features: Features = features, w: np.ndarray = w) -> Cells:
+            return replace(c, scores=torch.from_numpy(features(c.scores.double().numpy()) @ w))
+
+        results[name] = report([corrected(c) for c in shipped_calib],
+                               {n: [corrected(c) for c in cs] for n, cs in shipped_photos.items()})[0]
+    results["cap"] = {}
+    for name, cs in sets.items():
+        if not cs:
+            continue
+        pred, meas = cap_estimate(model, cs)
+        results["cap"][name] = cap_summary(pred, meas, cap)
+        if name in photos:
+            results["cap"][name]["photos"] = {n: {"predicted_db": round(float(p), 3), "measured_db": round(float(m), 3)}
+                                              for (n, _), p, m in zip(photos[name], pred, meas, strict=True)}
     emit({"model": args.model or "default x4", "price": round(model.cfg.cell_price, 3), "frame_cap_db": cap,
-          "calibration_images": len(calib), "seconds": round(time.perf_counter() - t0, 1), **out}, args.json)
+          "calibration_images": len(calib), "seconds": round(time.perf_counter() - t0, 1), **results}, args.json)
     return 0
 
 

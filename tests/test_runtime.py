@@ -147,11 +147,13 @@ def test_upscale_bounds_the_kept_heap_after_every_photo(monkeypatch: pytest.Monk
     from PIL import Image
     from typer.testing import CliRunner
 
+    import classsr_cli.pipeline as pipeline
+
     folder = Path(str(tmp_path))
     for i, size in enumerate((40, 56)):
         Image.fromarray(np.full((size, size, 3), 60 * i, dtype=np.uint8)).save(folder / f"p{i}.png")
     calls = []
-    monkeypatch.setattr(runtime, "bound_freed_memory", lambda: calls.append(1) or False)
+    monkeypatch.setattr(pipeline, "bound_freed_memory", lambda: calls.append(1) or False)
     result = CliRunner().invoke(app, ["upscale", str(folder), "-o", str(folder / "out"), "-x", "2"])
     assert result.exit_code == 0, result.output
     assert len(calls) == 2

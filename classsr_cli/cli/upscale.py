@@ -154,7 +154,6 @@ def _run(
 
     from classsr_cli.errors import ClassSRError
     from classsr_cli.pipeline import upscale_file
-    from classsr_cli.runtime import bound_freed_memory
 
     done: list[dict[str, Any]] = []
     failed: list[Failure] = []
@@ -186,7 +185,6 @@ def _run(
             finally:
                 progress.update(patches, visible=False, completed=0)
                 progress.advance(files)
-                bound_freed_memory()  # photos of many sizes would otherwise grow the kept heap
             record = result.to_dict(routing=routing)
             if report.world.active:
                 record["rank"] = report.world.rank
