@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import runpy
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import torch
 from classsr_cli.config import ClassSRConfig
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 # Tiny tensors: extra intra-op threads only add synchronisation cost (tens of ms per conv on a busy machine).
 torch.set_num_threads(1)
@@ -22,6 +25,14 @@ def _seed() -> None:
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def load_script(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], dict]:
+    """``load_script("name.py")``: a script of scripts/ loaded, not run (its ``main`` unused), with scripts/
+    importable for its own helpers."""
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    return lambda name: runpy.run_path(str(SCRIPTS / name), run_name="not_main")
 
 
 @pytest.fixture

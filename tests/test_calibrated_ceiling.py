@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import runpy
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
 COSTS = (0.0, 0.25, 1.0)
 
 
 @pytest.fixture()
-def script(monkeypatch: pytest.MonkeyPatch) -> dict:
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
-    return runpy.run_path(str(ROOT / "scripts" / "calibrated_ceiling.py"), run_name="not_main")
+def script(load_script: Callable[[str], dict]) -> dict:
+    return load_script("calibrated_ceiling.py")
 
 
 def cells(script: dict, errors: list[list[float]], px: float = 100.0, gains: list[float] | None = None) -> object:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import math
-import runpy
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture()
-def script(monkeypatch: pytest.MonkeyPatch) -> dict:
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
-    return runpy.run_path(str(ROOT / "scripts" / "hashed_light.py"), run_name="not_main")
+def script(load_script: Callable[[str], dict]) -> dict:
+    return load_script("hashed_light.py")
 
 
 def test_structure_reads_a_ramps_orientation_and_coherence(script: dict) -> None:

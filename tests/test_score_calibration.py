@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import runpy
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture()
-def script(monkeypatch: pytest.MonkeyPatch) -> dict:
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
-    return runpy.run_path(str(ROOT / "scripts" / "score_calibration.py"), run_name="not_main")
+def script(load_script: Callable[[str], dict]) -> dict:
+    return load_script("score_calibration.py")
 
 
 def test_frame_features_carry_the_frames_statistics_on_every_cell(script: dict) -> None:
