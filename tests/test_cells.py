@@ -519,6 +519,26 @@ def test_a_shallower_light_branch_routes_as_cells_with_its_own_context() -> None
     assert torch.allclose(torch.where(mask, heavy, light)[inner], got[inner], atol=1e-5)
 
 
+def test_a_window_context_classifier_counts_conv1_once_and_its_middle_convolutions_per_window() -> None:
+    """Its FLOPs as run (Classifier.grid_scores): conv1 (4x4, stride 4) once over the windows' frame, conv2-4 on
+    every window alone (zero-padded at its edge), conv5 and the head once per window."""
+    from dataclasses import replace
+
+    from classsr_cli.engine.cells import cell_flops
+
+    model = residual_model()
+    model.cfg = replace(model.cfg, classifier_kernel=3, classifier_context="window")
+    m = build_model(model.cfg).eval()
+    assert isinstance(m, ClassSR)
+    plan = FrameRun(m, torch.rand(1, 3, 75, 61)).cells
+    assert plan is not None and plan.context == 0 and (plan.rows, plan.cols) == (3, 3)
+    clf = cell_flops(m, plan, (0, 0, 0), classified=True).used - cell_flops(m, plan, (0, 0, 0), classified=False).used
+    c = m.classifier.conv1.out_channels
+    frame_blocks = ((plan.rows - 1) * 28 + 32) * ((plan.cols - 1) * 28 + 32) // 16
+    windows = plan.rows * plan.cols
+    assert clf == frame_blocks * 2 * 48 * c + windows * (64 * 2 * 3 * 9 * c * c + m.classifier.head_flops())
+
+
 def test_a_frame_context_classifier_counts_its_convolutions_once_over_the_frame() -> None:
     """Its FLOPs as run: conv1-4 once over the windows and their context, conv5 and the head once per window;
     on a frame of many cells fewer than a window-context classifier's, whose windows each run alone (on a small
@@ -549,4 +569,4 @@ def test_a_frame_context_classifier_counts_its_convolutions_once_over_the_frame(
     def spent(m: ClassSR, p: CellPlan) -> int:
         return cell_flops(m, p, (0, 0, 0), classified=True).used - cell_flops(m, p, (0, 0, 0), classified=False).used
 
-    assert spent(ctx, fplan) < 0.92 * spent(window, wplan)  # 0.90: the ring of context against the overlap
+    assert spent(ctx, fplan) < 0.95 * spent(window, wplan)  # 0.94: the ring of context against the overlap

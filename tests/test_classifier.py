@@ -8,7 +8,7 @@ import torch
 from classsr_cli.models.classifier import Classifier
 
 
-@pytest.mark.parametrize(("kernel", "hidden", "zero_mean"), [(1, 0, False), (3, 0, False), (1, 8, True)])
+@pytest.mark.parametrize(("kernel", "hidden", "zero_mean"), [(1, 0, False), (3, 0, False), (1, 8, True), (3, 8, True)])
 @pytest.mark.parametrize(("rows", "cols", "patch", "step"), [(1, 1, 32, 28), (3, 4, 32, 28), (2, 5, 32, 32), (3, 2, 16, 8)])
 def test_grid_scores_equal_the_per_patch_classifier(
     rows: int, cols: int, patch: int, step: int, kernel: int, hidden: int, zero_mean: bool

@@ -525,8 +525,8 @@ def cell_flops(
 ) -> FlopsReport:
     """FLOPs of a cell run as it runs: bicubic on the frame, the ``residual`` FLOPs of each branch as
     :func:`run_cells` counted them (tiles with their halos, bands it ran on whole as a base), the classifier over the padded frame
-    (on every window, for a classifier with window context; over the windows and their context for frame
-    context); against the heavy branch on every cell (each a tile
+    (its middle convolutions on every window alone, for a classifier of kernel 3 with window context; over the
+    windows and their context for frame context); against the heavy branch on every cell (each a tile
     with its halo, as :func:`run_cells` runs one: whole cells tall, cropped to the frame on the right) and on the
     whole frame. The residual family has no transposed convolution: both
     conventions agree."""
@@ -536,9 +536,11 @@ def cell_flops(
     if classified:
         c2 = 2 * plan.context  # frame context: the convolutions run once over the windows and their context
         hp, wp = (plan.rows - 1) * plan.step + plan.patch + c2, (plan.cols - 1) * plan.step + plan.patch + c2
-        if model.classifier.kernel > 1 and not c2:  # every window runs on its own (Classifier.grid_scores)
-            hp, wp = plan.rows * plan.patch, plan.cols * plan.patch
-        clf = round(per["classifier_px"] * hp * wp) + plan.rows * plan.cols * per["classifier_cell"]
+        clf = round(per["classifier_px"] * hp * wp)
+        if model.classifier.kernel > 1 and not c2:  # conv1 once over the windows, conv2-4 on every window alone
+            conv1 = per["classifier_conv1_px"]  # (Classifier.grid_scores)
+            clf = round(conv1 * hp * wp + (per["classifier_px"] - conv1) * plan.rows * plan.cols * plan.patch**2)
+        clf += plan.rows * plan.cols * per["classifier_cell"]
     bicubic = round(per["bicubic_px"] * px)
     used = bicubic + clf + sum(residual)
     top = _residuals(model)[2]
@@ -561,6 +563,7 @@ def unit_flops(model: ClassSR, plan: CellPlan, convention: str = "real") -> dict
             "bicubic_px": 2 * branches[0].base.numel(),
             "residual_px": [b.tile_flops(p, p) / (p * p) for b in branches],
             "classifier_px": clf_px,
+            "classifier_conv1_px": count_flops(clf.conv1, (1, 3, p, p), convention) / (p * p),
             "classifier_cell": fc,
             "heavy_px": count_flops(model.branches[2], (1, 3, p, p), convention) / (p * p),
         }

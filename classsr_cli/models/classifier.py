@@ -86,7 +86,10 @@ class Classifier(nn.Module):
         """What conv5 (1x1, linear) takes: ``(N, C, h/4, w/4)`` after conv4's activation."""
         if x.dim() == 4 and not (torch.is_grad_enabled() and self.training):
             x = x.contiguous(memory_format=torch.channels_last)  # inference: oneDNN's fast layout (~7x here)
-        x = self.act(self.conv1(x))
+        return self._middle(self.act(self.conv1(x)))
+
+    def _middle(self, x: torch.Tensor) -> torch.Tensor:
+        """conv2-4 with their activations, on conv1's features ``(N, C, h/4, w/4)``."""
         x = self.act(self.conv2(x))
         x = self.act(self.conv3(x))
         return self.act(self.conv4(x))
@@ -169,7 +172,8 @@ class Classifier(nn.Module):
         ``step`` multiples of 4. With ``kernel`` 1 (conv1 is 4x4 stride 4 and the rest are 1x1) the features of a
         window are a window of the frame's features, so the per-window mean is an average pool (``patch/4``
         wide, stride ``step/4``) over one pass on the frame instead of ``(patch/step)²`` passes. A larger kernel
-        sees across blocks, so each window runs on its own (``batch_size`` windows a call).
+        sees across blocks, so each window runs its middle convolutions on its own (``batch_size`` windows a
+        call), on conv1's features computed once over the frame.
         """
         if patch % 4 or step % 4:
             raise ValueError(f"patch and step must be multiples of 4, got {patch} and {step}")
@@ -181,9 +185,14 @@ class Classifier(nn.Module):
         if self.kernel == 1:  # conv5 is 1x1 and linear: pooled before it, it runs once per window, not per block
             pooled = F.avg_pool2d(self._hidden_blocks(frame), kernel_size=patch // 4, stride=step // 4)
             return self._conv5_head(pooled.permute(0, 2, 3, 1))
+        # conv1 (4x4, stride 4) sees each 4x4 block alone, and every window starts on a block: it runs once over
+        # the frame, and each window takes its 8x8 blocks of features, laid channels-last (oneDNN's fast layout)
+        # by one copy of whole feature vectors, instead of a copy of every window's pixels
         n = frame.shape[0]
-        wins = frame.unfold(2, patch, step).unfold(3, patch, step)  # (N, 3, rows, cols, p, p)
+        blocks = self.act(self.conv1(frame))
+        wins = blocks.unfold(2, patch // 4, step // 4).unfold(3, patch // 4, step // 4)  # (N, C, rows, cols, b, b)
         rows, cols = wins.shape[2], wins.shape[3]
-        flat = wins.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, patch, patch)
-        scores = torch.cat([self(c) for c in flat.split(batch_size)]) if flat.shape[0] else flat.new_zeros((0, 3))
+        flat = wins.permute(0, 2, 3, 4, 5, 1).reshape(-1, patch // 4, patch // 4, blocks.shape[1]).permute(0, 3, 1, 2)
+        scores = (torch.cat([self.pooled_head(self._middle(c)) for c in flat.split(batch_size)]) if flat.shape[0]
+                  else flat.new_zeros((0, 3)))
         return scores.view(n, rows, cols, 3)
