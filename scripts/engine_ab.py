@@ -5,7 +5,10 @@ heavy branch on the whole frame. On a machine whose speed drifts between runs by
 paired comparison in one process is what can tell a few per cent apart.
 
     python scripts/engine_ab.py HEAD~1 --sets SunHays80 B100 [--model M] [-x 4] [--threads 2] [--rounds 5]
-        [--precision fp32|bf16|fp16] [--json out.json]
+        [--precision fp32|bf16|fp16] [--native] [--json out.json]
+
+``--native``: each set's images are the LR frames as given (photos at their own size, as ``classsr bench
+--native`` runs them), not the ÷scale LR of their HR.
 
 Prints, per set, the best total over the rounds of each (seconds), new/old and each against the heavy branch,
 and whether the two engines' outputs are the same bits.
@@ -51,6 +54,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    ap.add_argument("--native", action="store_true", help="the images as given, not the LR of their HR")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     got = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{args.ref}^{{commit}}"],
@@ -64,7 +68,8 @@ def main() -> int:
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
     path = args.model or zoo.choose_model(None, args.scale)
     new = zoo.load(str(path), args.scale, device=cpu, dtype=dtype).net
-    report: dict = {"ref": args.ref, "commit": commit, "model": str(path), "precision": args.precision, "threads": args.threads, "rounds": args.rounds, "sets": {}}
+    report: dict = {"ref": args.ref, "commit": commit, "model": str(path), "precision": args.precision,
+                    "threads": args.threads, "rounds": args.rounds, "native": args.native, "sets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         export(commit, Path(tmp))
         sys.path.insert(0, tmp)
@@ -76,7 +81,8 @@ def main() -> int:
                 "new": lambda x: upscale_tensor(new, x)[0],
                 "heavy": heavy}
         for name in args.sets:
-            pairs = bench.load_pairs(bench.find_images([name]), args.scale)
+            load = bench.load_native if args.native else bench.load_pairs
+            pairs = load(bench.find_images([name]), args.scale)
             lrs = [torch.from_numpy(p.lr).permute(2, 0, 1)[None].float().div(255).to(dtype) for p in pairs]
             best = {k: float("inf") for k in runs}
             with torch.inference_mode():

@@ -1,0 +1,121 @@
+"""Where a routed frame's time goes, stage by stage, inside the cell engine: ``FrameRun``'s steps (padding, the
+classifier's scores, the decision, the planner, the branches, the FLOPs accounting) timed as they run, over a
+set's LR frames (as ``classsr bench`` feeds them), against the medium and heavy branches alone on each whole frame.
+
+    python scripts/stage_times.py SunHays80 [--model M] [-x 4] [--threads 2] [--rounds 3] [--json out.json]
+
+Prints milliseconds per frame, the best round of each: ``stages`` (each a function of the engine, as called from
+``FrameRun``; ``scores`` and ``decide`` run inside ``classify``), ``rest`` (the routed frame's time outside them)
+and ``routed``, ``medium`` and ``heavy`` (the branch alone on the frame). The timers themselves cost a few
+microseconds a call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from report import emit  # scripts/
+
+from classsr_cli import bench, zoo
+from classsr_cli.engine import bands, upscale_tensor
+from classsr_cli.models.classifier import Classifier
+from classsr_cli.models.classsr import ClassSR
+
+#: ``FrameRun``'s steps on the cell path, by the name the report gives them: (owner, attribute).
+STAGES = {
+    "pad": (bands, "pad_frame"),
+    "classify": (bands, "classify_frame_cells"),
+    "scores": (Classifier, "grid_scores"),
+    "decide": (ClassSR, "decide"),
+    "plan": (bands, "plan_tiles"),
+    "branches": (bands, "run_cells"),
+    "flops": (bands, "cell_flops"),
+}
+#: The stages that run inside another one (not counted again in ``rest``).
+NESTED = ("scores", "decide")
+
+
+def timed(spent: dict[str, float]) -> Callable[[], None]:
+    """Wrap every stage with a timer adding to ``spent``; returns the function that restores them."""
+    saved: list[tuple[Any, str, Any]] = []
+    for name, (owner, attr) in STAGES.items():
+        fn = getattr(owner, attr)
+        saved.append((owner, attr, fn))
+
+        def wrapper(*args: Any, _fn: Any = fn, _name: str = name, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return _fn(*args, **kwargs)
+            finally:
+                spent[_name] += time.perf_counter() - t0
+
+        setattr(owner, attr, functools.wraps(fn)(wrapper))
+
+    def restore() -> None:
+        for owner, attr, fn in saved:
+            setattr(owner, attr, fn)
+
+    return restore
+
+
+def measure(model: ClassSR, lrs: list[torch.Tensor], rounds: int) -> dict[str, Any]:
+    """Milliseconds per frame of each stage, the routed frame, and the medium and heavy branches alone (the best
+    of ``rounds`` rounds each)."""
+    medium, heavy = model.branches[1], model.branches[2]
+    n = max(len(lrs), 1)
+    best: dict[str, float] = {}
+    spent = dict.fromkeys(STAGES, 0.0)
+    restore = timed(spent)
+    try:
+        for x in lrs:  # warm-up
+            upscale_tensor(model, x)
+        for _ in range(rounds):
+            for k in spent:
+                spent[k] = 0.0
+            t0 = time.perf_counter()
+            for x in lrs:
+                upscale_tensor(model, x)
+            routed = time.perf_counter() - t0
+            with torch.inference_mode():
+                t1 = time.perf_counter()
+                for x in lrs:
+                    medium(x)
+                t2 = time.perf_counter()
+                for x in lrs:
+                    heavy(x)
+                t3 = time.perf_counter()
+            outer = sum(v for k, v in spent.items() if k not in NESTED)
+            got = {**spent, "rest": routed - outer, "routed": routed, "medium": t2 - t1, "heavy": t3 - t2}
+            best = {k: min(best.get(k, float("inf")), v) for k, v in got.items()}
+    finally:
+        restore()
+    return {k: round(1000 * v / n, 3) for k, v in best.items()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("set", help="a validation set name or a folder (as classsr bench)")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("-x", "--scale", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32).net
+    pairs = bench.load_pairs(bench.find_images([args.set]), args.scale)
+    lrs = [torch.from_numpy(p.lr).permute(2, 0, 1)[None].float().div(255) for p in pairs]
+    report = {"set": args.set, "frames": len(lrs), "threads": args.threads, "rounds": args.rounds,
+              "ms_per_frame": measure(model, lrs, args.rounds)}
+    emit(report, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
