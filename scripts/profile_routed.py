@@ -7,34 +7,23 @@ took the most time (self CPU), and the share of the convolutions.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import torch
 from report import emit  # scripts/
+from timing import model_and_frames, timing_parser  # scripts/
 from torch.profiler import ProfilerActivity, profile
 
-from classsr_cli import bench, zoo
 from classsr_cli.engine import upscale_tensor
 
 CONV = ("aten::mkldnn_convolution", "aten::_slow_conv2d_forward", "aten::thnn_conv2d")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("set", help="a validation set name or a folder (as classsr bench)")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("-x", "--scale", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap = timing_parser(__doc__)
     ap.add_argument("--top", type=int, default=8)
-    ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    model = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32).net
-    pairs = bench.load_pairs(bench.find_images([args.set]), args.scale)
-    lrs = [torch.from_numpy(p.lr).permute(2, 0, 1)[None].float().div(255) for p in pairs]
+    model, lrs = model_and_frames(args)
     heavy_branch = model.branches[2]
 
     def routed() -> None:

@@ -12,17 +12,15 @@ microseconds a call.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 from report import emit  # scripts/
+from timing import model_and_frames, timing_parser  # scripts/
 
-from classsr_cli import bench, zoo
 from classsr_cli.engine import bands, upscale_tensor
 from classsr_cli.models.classifier import Classifier
 from classsr_cli.models.classsr import ClassSR
@@ -99,18 +97,8 @@ def measure(model: ClassSR, lrs: list[torch.Tensor], rounds: int) -> dict[str, A
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("set", help="a validation set name or a folder (as classsr bench)")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("-x", "--scale", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    model = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32).net
-    pairs = bench.load_pairs(bench.find_images([args.set]), args.scale)
-    lrs = [torch.from_numpy(p.lr).permute(2, 0, 1)[None].float().div(255) for p in pairs]
+    args = timing_parser(__doc__).parse_args()
+    model, lrs = model_and_frames(args)
     report = {"set": args.set, "frames": len(lrs), "threads": args.threads, "rounds": args.rounds,
               "ms_per_frame": measure(model, lrs, args.rounds)}
     emit(report, args.json)

@@ -1,0 +1,32 @@
+"""What the timing scripts share: their command line (a set, a model, a scale, threads, rounds, a JSON path) and the
+set's LR frames as ``classsr bench`` feeds them, with the model that runs them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from classsr_cli import bench, zoo
+from classsr_cli.models.classsr import ClassSR
+
+
+def timing_parser(doc: str) -> argparse.ArgumentParser:
+    """The shared options; a script adds its own."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("set", help="a validation set name or a folder (as classsr bench)")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("-x", "--scale", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None)
+    return ap
+
+
+def model_and_frames(args: argparse.Namespace) -> tuple[ClassSR, list[torch.Tensor]]:
+    """The model (CPU, float32, ``args.threads`` threads) and the set's ÷scale LR frames, ``(1, 3, h, w)`` in [0, 1]."""
+    torch.set_num_threads(args.threads)
+    model = zoo.load(args.model, args.scale, device=torch.device("cpu"), dtype=torch.float32).net
+    pairs = bench.load_pairs(bench.find_images([args.set]), args.scale)
+    return model, [torch.from_numpy(p.lr).permute(2, 0, 1)[None].float().div(255) for p in pairs]
