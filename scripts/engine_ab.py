@@ -11,7 +11,8 @@ paired comparison in one process is what can tell a few per cent apart.
 --native`` runs them), not the ÷scale LR of their HR.
 
 Prints, per set, the best total over the rounds of each (seconds), new/old and each against the heavy branch,
-and whether the two engines' outputs are the same bits.
+and whether the two engines' outputs are the same bits. The process runs with the memory settings of every
+``classsr`` command (``timing.as_the_cli_runs``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import torch
 from report import emit  # scripts/
+from timing import as_the_cli_runs  # scripts/
 
 from classsr_cli import bench, zoo
 from classsr_cli.engine import upscale_tensor
@@ -63,6 +65,7 @@ def main() -> int:
         sys.stderr.write(f"engine_ab: {args.ref!r} is not a commit of this repository\n")
         return 2
     commit = got.stdout.strip()
+    as_the_cli_runs()
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
