@@ -1,5 +1,5 @@
-"""Time two engines on the same frames in one process, in turns frame by frame (each in every place of the turn
-alike): the working tree's
+"""Time two engines on the same frames in one process, in turns frame by frame (the three methods in every order
+alike, so each follows each other one as often): the working tree's
 ``classsr_cli`` against the package at a git ref (exported to a temporary folder under another name), and the
 heavy branch on the whole frame. On a machine whose speed drifts between runs by more than a change is worth, a
 paired comparison in one process is what can tell a few per cent apart.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import subprocess
 import sys
 import tempfile
@@ -92,12 +93,15 @@ def main() -> int:
                 same = all(torch.equal(runs["old"](x), runs["new"](x)) for x in lrs)  # and the warm-up
                 for x in lrs:
                     heavy(x)
-                names = list(runs)
+                # Every order of the three, frame after frame: each method runs right after each other one as
+                # often (rotations alone put "new" right after "old" on the same frame in two turns of three, where
+                # it found that frame's buffers just freed and its data in cache: an identical engine read 3-5 %
+                # faster that way, docs/experiments.md, forty-first pass)
+                orders = list(itertools.permutations(runs))
                 for r in range(args.rounds):
                     total = dict.fromkeys(runs, 0.0)
                     for i, x in enumerate(lrs):
-                        turn = (i + r) % len(names)  # each takes every place in the turn alike: the first one
-                        for k in names[turn:] + names[:turn]:  # after another method runs measurably apart
+                        for k in orders[(i + r) % len(orders)]:
                             t0 = time.perf_counter()
                             runs[k](x)
                             total[k] += time.perf_counter() - t0

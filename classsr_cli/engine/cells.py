@@ -415,11 +415,11 @@ def run_cells(
         flops = [0, 0, 0]
         flops[tiles.base] = branches[tiles.base].tile_flops(plan.height, plan.width)
         return branches[tiles.base](lr), (flops[0], flops[1], flops[2])  # the branch's own forward
-    # The residuals first, the sum last: the frame-sized base is computed, summed and shuffled in one go, while it
-    # is still in the CPU's cache (computed before the tiles, the canvases' convolutions evicted it, and the shuffle
-    # read it back from memory)
-    wide = expand_luma(band.dtype)  # the sum's dtype: the frame's (_bicubic)
+    out = _bicubic(branches[-1], band, plan, height)  # the base and the sum in the frame's dtype
+    wide = expand_luma(out.dtype)
+    covered: list[tuple[int, int, int, int]] = []  # the tiles' cores (ty, hh, tx, ww)
     flops = [0, 0, 0]
+    dst = out[0]
     base_res: torch.Tensor | None = None
     if has_base:
         if lr is None:
@@ -430,7 +430,6 @@ def run_cells(
         if res is not None:
             flops[tiles.base] += base.tile_flops(b - a, plan.width)
             base_res = res[0, :, y0 - a : y0 - a + height]  # in the weights' dtype (a luma base: s² channels)
-    done: list[tuple[ResidualSR, torch.Tensor, int, int, list[tuple[int, int, int]]]] = []  # each canvas's residual
     if tiles.rects:
         src = band.to(dtype)[0]  # the residuals' input, cast once
         for k, rows_px, pieces in _canvases(tiles.rects, plan, height, batch_size):
@@ -441,20 +440,14 @@ def run_cells(
             res = branch.residual_tile(canvas, e, expand=wide)
             assert res is not None
             flops[k] += branch.tile_flops(rows_px, canvas.shape[3] - 2 * e, e)
-            done.append((branch, res, rows_px, e, pieces))
-    out = _bicubic(branches[-1], band, plan, height)  # the base and the sum in the frame's dtype
-    dst = out[0]
-    covered: list[tuple[int, int, int, int]] = []  # the tiles' cores (ty, hh, tx, ww)
-    for branch, res, rows_px, e, pieces in done:
-        off = 0
-        for ty, tx, ww in pieces:  # tiles are disjoint: each core is added in place
-            hh = min(rows_px, height - ty)
-            if base_res is not None:
-                base_res[:, ty : ty + hh, tx : tx + ww] = 0  # the tile's core replaces the base's
-            branch.add_residual(dst[:, ty : ty + hh, tx : tx + ww], res[0, :, :hh, off : off + ww])
-            covered.append((ty, hh, tx, ww))
-            off += ww + 2 * e
-    del done
+            off = 0
+            for ty, tx, ww in pieces:  # tiles are disjoint: each core is added in place
+                hh = min(rows_px, height - ty)
+                if base_res is not None:
+                    base_res[:, ty : ty + hh, tx : tx + ww] = 0  # the tile's core replaces the base's
+                branch.add_residual(dst[:, ty : ty + hh, tx : tx + ww], res[0, :, :hh, off : off + ww])
+                covered.append((ty, hh, tx, ww))
+                off += ww + 2 * e
     if base_res is not None:
         ResidualSR.add_residual(dst, base_res)
     light = branches[0]
