@@ -48,6 +48,14 @@ def export(ref: str, into: Path) -> None:
         f.write_text(f.read_text().replace("classsr_cli", OLD))
 
 
+def turn_orders(names: list[str]) -> list[tuple[str, ...]]:
+    """The orders the methods take turns in, one a frame, cycled: every order alike, so that each method runs right
+    after each other one on the same frame as often. Rotations alone put "new" right after "old" in two turns of
+    three, where it found that frame's buffers just freed and its data in cache: the same engine on both sides read
+    2-5 % faster that way (docs/experiments.md, forty-first pass)."""
+    return list(itertools.permutations(names))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("ref", help="the git ref of the engine to compare with (e.g. HEAD~1)")
@@ -93,11 +101,7 @@ def main() -> int:
                 same = all(torch.equal(runs["old"](x), runs["new"](x)) for x in lrs)  # and the warm-up
                 for x in lrs:
                     heavy(x)
-                # Every order of the three, frame after frame: each method runs right after each other one as
-                # often (rotations alone put "new" right after "old" on the same frame in two turns of three, where
-                # it found that frame's buffers just freed and its data in cache: an identical engine read 3-5 %
-                # faster that way, docs/experiments.md, forty-first pass)
-                orders = list(itertools.permutations(runs))
+                orders = turn_orders(list(runs))
                 for r in range(args.rounds):
                     total = dict.fromkeys(runs, 0.0)
                     for i, x in enumerate(lrs):
