@@ -1,5 +1,5 @@
 """Where the routed path's time goes against the heavy branch on the whole frame: both timed in turns over a set's
-LR frames (as ``classsr bench`` feeds them), then one pass of each under ``torch.profiler``, the operators that
+LR frames (``scripts/timing.py``), then one pass of each under ``torch.profiler``, the operators that
 took the most time (self CPU), and the share of the convolutions.
 
     python scripts/profile_routed.py SunHays80 [--model M] [-x 4] [--threads 2] [--rounds 3] [--json out.json]

@@ -1,6 +1,6 @@
 """Where a routed frame's time goes, stage by stage, inside the cell engine: ``FrameRun``'s steps (padding, the
 classifier's scores, the decision, the planner, the branches, the FLOPs accounting) timed as they run, over a
-set's LR frames (as ``classsr bench`` feeds them), against the medium and heavy branches alone on each whole frame.
+set's LR frames (``scripts/timing.py``), against the medium and heavy branches alone on each whole frame.
 
     python scripts/stage_times.py SunHays80 [--model M] [-x 4] [--threads 2] [--rounds 3] [--json out.json]
 

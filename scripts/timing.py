@@ -1,6 +1,7 @@
 """What the timing scripts share: the process settings every ``classsr`` command runs with, their command line (a
-set, a model, a scale, threads, rounds, a JSON path) and the set's LR frames as ``classsr bench`` feeds them, with the
-model that runs them."""
+set, a model, a scale, threads, rounds, a JSON path) and the set's ÷scale LR frames (those ``classsr bench`` makes, laid out
+NHWC in memory as ``classsr upscale`` lays out a picture; ``bench`` makes them NCHW-contiguous), with the model that
+runs them."""
 
 from __future__ import annotations
 
