@@ -2,11 +2,12 @@
 classifier's scores, the decision, the planner, the branches, the FLOPs accounting) timed as they run, over a
 set's LR frames (``scripts/timing.py``), against the medium and heavy branches alone on each whole frame.
 
-    python scripts/stage_times.py SunHays80 [--model M] [-x 4] [--threads 2] [--rounds 3] [--json out.json]
+    python scripts/stage_times.py SunHays80 [--model M] [-x 4] [--threads 2] [--rounds 3] [--tolerance T] [--json out.json]
 
 Prints milliseconds per frame, the best round of each: ``stages`` (each a function of the engine, as called from
 ``FrameRun``; ``scores`` and ``decide`` run inside ``classify``), ``rest`` (the routed frame's time outside them)
-and ``routed``, ``medium`` and ``heavy`` (the branch alone on the frame). The timers themselves cost a few
+and ``routed``, ``medium`` and ``heavy`` (the branch alone on the frame). ``--tolerance`` routes at that point of
+the quality dial (``classsr upscale --tolerance``) instead of the model's default decision. The timers themselves cost a few
 microseconds a call.
 """
 
@@ -62,9 +63,9 @@ def timed(spent: dict[str, float]) -> Callable[[], None]:
     return restore
 
 
-def measure(model: ClassSR, lrs: list[torch.Tensor], rounds: int) -> dict[str, Any]:
-    """Milliseconds per frame of each stage, the routed frame, and the medium and heavy branches alone (the best
-    of ``rounds`` rounds each)."""
+def measure(model: ClassSR, lrs: list[torch.Tensor], rounds: int, tolerance: float | None = None) -> dict[str, Any]:
+    """Milliseconds per frame of each stage, the routed frame (at ``tolerance``, the model's default decision when
+    None), and the medium and heavy branches alone (the best of ``rounds`` rounds each)."""
     medium, heavy = model.branches[1], model.branches[2]
     n = max(len(lrs), 1)
     best: dict[str, float] = {}
@@ -72,13 +73,13 @@ def measure(model: ClassSR, lrs: list[torch.Tensor], rounds: int) -> dict[str, A
     restore = timed(spent)
     try:
         for x in lrs:  # warm-up
-            upscale_tensor(model, x)
+            upscale_tensor(model, x, tolerance=tolerance)
         for _ in range(rounds):
             for k in spent:
                 spent[k] = 0.0
             t0 = time.perf_counter()
             for x in lrs:
-                upscale_tensor(model, x)
+                upscale_tensor(model, x, tolerance=tolerance)
             routed = time.perf_counter() - t0
             with torch.inference_mode():
                 t1 = time.perf_counter()
@@ -97,10 +98,12 @@ def measure(model: ClassSR, lrs: list[torch.Tensor], rounds: int) -> dict[str, A
 
 
 def main() -> int:
-    args = timing_parser(__doc__).parse_args()
+    ap = timing_parser(__doc__)
+    ap.add_argument("--tolerance", type=float, default=None, help="a point of the quality dial (default: the model's)")
+    args = ap.parse_args()
     model, lrs = model_and_frames(args)
     report = {"set": args.set, "frames": len(lrs), "threads": args.threads, "rounds": args.rounds,
-              "ms_per_frame": measure(model, lrs, args.rounds)}
+              "tolerance": args.tolerance, "ms_per_frame": measure(model, lrs, args.rounds, args.tolerance)}
     emit(report, args.json)
     return 0
 

@@ -24,3 +24,24 @@ def test_every_stage_is_timed_and_the_engine_is_left_as_it_was(load_script: Call
     assert ms["routed"] >= sum(ms[k] for k in script["STAGES"] if k not in script["NESTED"])
     assert {name: getattr(owner, attr) for name, (owner, attr) in script["STAGES"].items()} == before
     assert bands.run_cells is before["branches"]
+
+
+def test_a_tolerance_reaches_every_routed_frame(load_script: Callable[[str], dict]) -> None:
+    script = load_script("stage_times.py")
+    model = build_model(ClassSRConfig("residual", 2, (0, 4, 6), {"depth": 1}, classifier_width=8, routing="deficit",
+                                      tolerance=1.0)).eval()
+    assert isinstance(model, ClassSR)
+    seen: list[float | None] = []
+    scope = script["measure"].__globals__  # run_path hands back a copy of the script's globals
+    real = scope["upscale_tensor"]
+
+    def spy(m: ClassSR, x: torch.Tensor, **kwargs: object) -> object:
+        seen.append(kwargs.get("tolerance"))  # type: ignore[arg-type]
+        return real(m, x, **kwargs)
+
+    scope["upscale_tensor"] = spy
+    script["measure"](model, [torch.rand(1, 3, 40, 33)], 2, 0.25)
+    assert seen == [0.25] * 3  # the warm-up and both rounds
+    seen.clear()
+    script["measure"](model, [torch.rand(1, 3, 40, 33)], 1)
+    assert seen == [None] * 2  # the model's default decision
