@@ -2,13 +2,14 @@
 classifier's scores, the decision, the planner, the branches, the FLOPs accounting) timed as they run, over a
 set's LR frames (``scripts/timing.py``), against the medium and heavy branches alone on each whole frame.
 
-    python scripts/stage_times.py SunHays80 [--model M] [-x 4] [--threads 2] [--rounds 3] [--tolerance T] [--json out.json]
+    python scripts/stage_times.py SunHays80 [--model M] [-x 4] [--threads 2] [--rounds 3] [--tolerance T]
+        [--json out.json]
 
 Prints milliseconds per frame, the best round of each: ``stages`` (each a function of the engine, as called from
 ``FrameRun``; ``scores`` and ``decide`` run inside ``classify``), ``rest`` (the routed frame's time outside them)
 and ``routed``, ``medium`` and ``heavy`` (the branch alone on the frame). ``--tolerance`` routes at that point of
-the quality dial (``classsr upscale --tolerance``) instead of the model's default decision. The timers themselves cost a few
-microseconds a call.
+the quality dial (``classsr upscale --tolerance``) instead of the model's default decision. The timers themselves
+cost a few microseconds a call.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def main() -> int:
     ap = timing_parser(__doc__)
     ap.add_argument("--tolerance", type=float, default=None, help="a point of the quality dial (default: the model's)")
     args = ap.parse_args()
+    if args.tolerance is not None and args.tolerance < 0:
+        ap.error(f"--tolerance must be at least 0, got {args.tolerance:g}")
     model, lrs = model_and_frames(args)
     report = {"set": args.set, "frames": len(lrs), "threads": args.threads, "rounds": args.rounds,
               "tolerance": args.tolerance, "ms_per_frame": measure(model, lrs, args.rounds, args.tolerance)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -35,8 +36,8 @@ def test_a_tolerance_reaches_every_routed_frame(load_script: Callable[[str], dic
     scope = script["measure"].__globals__  # run_path hands back a copy of the script's globals
     real = scope["upscale_tensor"]
 
-    def spy(m: ClassSR, x: torch.Tensor, **kwargs: object) -> object:
-        seen.append(kwargs.get("tolerance"))  # type: ignore[arg-type]
+    def spy(m: ClassSR, x: torch.Tensor, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("tolerance"))
         return real(m, x, **kwargs)
 
     scope["upscale_tensor"] = spy
