@@ -11,8 +11,10 @@ measure every method on the same LR images:
 Per method: PSNR-Y, PSNR-RGB and SSIM-Y (:mod:`classsr_cli.metrics`, border = scale, outputs quantised to
 uint8 first); ``flops``: real FLOPs of the whole run, overlap included; ``flops_paper``: mean FLOPs per 32x32
 LR patch in the paper's counting (a whole-image method counts one 32x32 LR area); ``seconds``: median of the
-timed passes over the whole set (the methods take turns in each round), device synchronised; ``mp_per_s``:
-output megapixels per second; peak memory.
+timed passes over the whole set (the methods take turns in each round), device synchronised; ``spread``: the
+slowest of those passes over the fastest (:meth:`BenchResult.noisy` names the methods whose passes spread more than
+:data:`NOISY_SPREAD`); ``mp_per_s``: output megapixels per second; peak memory. The run records the machine's load
+average before it starts and after its last timed pass, where the system reports one.
 
 Knows nothing about typer or rich and never prints; progress goes through an optional callback.
 """
@@ -59,6 +61,9 @@ __all__ = [
 ]
 
 METHODS = ("bicubic", "light", "medium", "heavy", "heavy-tiled", "classsr")
+#: A method's timed passes whose slowest takes more than this many times the fastest: the machine's speed moved
+#: during the run (a shared, throttled or busy CPU), and a time ratio between methods may be off by as much.
+NOISY_SPREAD = 1.25
 _BRANCH = {"light": 0, "medium": 1, "heavy": 2}
 _SSIM_WINDOW = 11
 
@@ -93,6 +98,14 @@ class MethodResult:
     peak_mem_mb: float | None
     patches: dict[str, int] | None = None
 
+    @property
+    def spread(self) -> float | None:
+        """The slowest timed pass over the fastest (1.0: every pass took the same time); ``None`` without two
+        timed passes or with a pass of no measurable time."""
+        if len(self.seconds_all) < 2 or min(self.seconds_all) <= 0:
+            return None
+        return max(self.seconds_all) / min(self.seconds_all)
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "psnr_y": _finite(self.psnr_y),
@@ -102,6 +115,7 @@ class MethodResult:
             "flops_paper": self.flops_paper,
             "seconds": self.seconds,
             "seconds_all": list(self.seconds_all),
+            "spread": self.spread,
             "mp_per_s": self.mp_per_s,
             "peak_mem_mb": self.peak_mem_mb,
         }
@@ -133,6 +147,14 @@ class BenchResult:
     #: The model's own scale; above :attr:`scale` its outputs are downscaled to the HR size (``-x 3``).
     model_scale: int = 0
     native: bool = False
+    #: The machine's 1-minute load average before the run started and after its last timed pass
+    #: (:func:`os.getloadavg`); ``None`` where the system has none. On an idle machine the second is about the
+    #: run's own threads.
+    load_average: tuple[float, float] | None = None
+
+    def noisy(self, limit: float = NOISY_SPREAD) -> list[str]:
+        """The methods whose timed passes spread more than ``limit`` (:attr:`MethodResult.spread`)."""
+        return [name for name, m in self.methods.items() if m.spread is not None and m.spread > limit]
 
     def ratio(self, method: str, key: str, base: str = "heavy") -> float | None:
         """``methods[method].key / methods[base].key``, or ``None`` when either is missing or zero."""
@@ -160,12 +182,21 @@ class BenchResult:
             "warmup": self.warmup,
             "peak_mem": self.peak_mem,
             "torch": self.torch,
+            "load_average": None if self.load_average is None else list(self.load_average),
             "methods": {name: m.to_dict() for name, m in self.methods.items()},
         }
 
 
 def _finite(x: float) -> float | None:
     return x if np.isfinite(x) else None
+
+
+def _load_average() -> float | None:
+    """The system's 1-minute load average, or ``None`` where it has none (Windows)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -537,6 +568,7 @@ def run_bench(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"unknown bench method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    load_before = _load_average()
     runtime.set_threads(threads)
     device = torch.device(device)
     model_scale = model.cfg.scale
@@ -596,6 +628,9 @@ def run_bench(
             times[method].append(_pass(runs[method], len(pairs), device))
             if progress:
                 progress(f"{method}: pass {r + 1}/{repeat} {times[method][-1]:.3f} s")
+    load_after = _load_average()
+    if load_before is not None and load_after is not None:
+        result.load_average = (load_before, load_after)
     out_mp = sum(p.size[0] * p.size[1] for p in pairs) / 1e6
     for method in methods:
         seconds = statistics.median(times[method])

@@ -35,6 +35,7 @@ TOP_KEYS = {
     "warmup",
     "peak_mem",
     "torch",
+    "load_average",
     "methods",
 }
 METHOD_KEYS = {
@@ -45,6 +46,7 @@ METHOD_KEYS = {
     "flops_paper",
     "seconds",
     "seconds_all",
+    "spread",
     "mp_per_s",
     "peak_mem_mb",
 }
@@ -87,6 +89,7 @@ def test_json_schema_and_ratios(hr_dir: Path, tiny_model_path: Path) -> None:
         expected = METHOD_KEYS | ({"patches"} if name == "classsr" else set())
         assert set(m) == expected, name
         assert len(m["seconds_all"]) == 2
+        assert m["spread"] == pytest.approx(max(m["seconds_all"]) / min(m["seconds_all"]))
         assert m["seconds"] > 0
         assert m["mp_per_s"] == pytest.approx(report["megapixels"] / m["seconds"])
         assert 0 < m["ssim_y"] <= 1
@@ -154,6 +157,39 @@ def test_timed_passes_take_turns_so_drift_slows_every_method_alike(
     assert result.methods["heavy"].seconds_all == [3.0, 5.0, 7.0]
     assert result.methods["bicubic"].seconds_all == [4.0, 6.0, 8.0]
     assert result.methods["bicubic"].seconds == 6.0 and result.methods["heavy"].seconds == 5.0
+    # The machine slowed by more than NOISY_SPREAD during the run: both methods are flagged, with their spread.
+    assert result.methods["heavy"].spread == pytest.approx(7 / 3)
+    assert result.methods["bicubic"].spread == pytest.approx(2.0)
+    assert result.noisy() == ["heavy", "bicubic"] and result.noisy(limit=2.1) == ["heavy"]
+
+
+def test_a_run_whose_passes_spread_says_so_on_stderr_and_records_the_load(
+    hr_dir: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter([1.0, 1.0, 1.0, 1.1, 1.0, 2.0])  # warm-ups, then heavy 1.0/1.0, classsr 1.1/2.0 in turns
+
+    monkeypatch.setattr(lib, "_pass", lambda run, n, device: next(clock))
+    args = ["bench", str(hr_dir), "--model", str(tiny_model_path), "--methods", "heavy,classsr", "--repeat", "2",
+            "--json", "--threads", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # stdout is the JSON alone
+    assert report["methods"]["heavy"]["spread"] == 1.0
+    assert report["methods"]["classsr"]["spread"] == pytest.approx(2.0 / 1.1)
+    assert "timings moved during the run" in result.stderr and "classsr 1.82x (1.1-2 s)" in result.stderr
+    assert "heavy" not in result.stderr.split("fastest,")[1].split(";")[0]  # only the noisy method is named
+    load = report["load_average"]
+    assert load is None or (len(load) == 2 and all(x >= 0 for x in load))
+
+
+def test_steady_passes_print_no_note(
+    hr_dir: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lib, "_pass", lambda run, n, device: 1.0)
+    args = ["bench", str(hr_dir), "--model", str(tiny_model_path), "--methods", "heavy", "--repeat", "3", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "timings moved" not in result.stderr
 
 
 def test_no_overlap_means_no_tiling_overhead(hr_dir: Path, tiny_model: torch.nn.Module) -> None:

@@ -135,6 +135,23 @@ def bench(
         _table(result)
     if plot is not None:
         err.print(f"plot written to {plot}")
+    noisy = _noise_note(result)
+    if noisy:
+        err.print(noisy, soft_wrap=True, markup=False)
+
+
+def _noise_note(result: Any) -> str | None:
+    """One line for stderr where a method's timed passes spread more than :data:`~classsr_cli.bench.NOISY_SPREAD`
+    (the machine's speed moved during the run), else ``None``."""
+    names = result.noisy()
+    if not names:
+        return None
+    spans = ", ".join(
+        f"{n} {result.methods[n].spread:.2f}x ({min(result.methods[n].seconds_all):.3g}-"
+        f"{max(result.methods[n].seconds_all):.3g} s)" for n in names)
+    load = "" if result.load_average is None else f"; load average {result.load_average[0]:g} before the run"
+    return (f"note: timings moved during the run: the slowest pass over the fastest, {spans}{load}. "
+            "Time ratios may be off by as much: bench on a quiet machine, or with a larger --repeat")
 
 
 def _fmt(x: float | None, spec: str) -> str:
