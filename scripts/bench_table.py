@@ -2,7 +2,10 @@
 
     python scripts/bench_table.py results/bench/*.json > results/bench/bench.md
 
-Each JSON's file name (``<set>_x<scale>.json``, as scripts/bench_val.sh writes them) names its set.
+Each JSON's file name (``<set>_x<scale>.json``, as scripts/bench_val.sh writes them) names its set. The full table
+gives each method's ``spread`` (its slowest timed pass over its fastest) and, under each scale's table, the load
+average each run recorded before it started and after its last timed pass (files written before `bench` recorded
+them show a dash and no load line).
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ def table(reports: list[tuple[str, dict]]) -> str:
         lines.append("")
         lines.append(
             "| set (images) | method | PSNR-Y | ΔPSNR-Y | SSIM-Y | PSNR-RGB | FLOPs × heavy | paper FLOPs × heavy "
-            "| seconds | time × heavy | MP/s | ClassSR split L/M/H |"
+            "| seconds | time × heavy | spread | MP/s | ClassSR split L/M/H |"
         )
-        lines.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+        lines.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
         for name, r in group:
             heavy = r["methods"].get("heavy", {})
             for method, m in r["methods"].items():
@@ -53,9 +56,13 @@ def table(reports: list[tuple[str, dict]]) -> str:
                     f"| {_f(_ratio(m['flops'], heavy.get('flops')), '.2f')} "
                     f"| {_f(_ratio(m['flops_paper'], heavy.get('flops_paper')), '.2f')} "
                     f"| {_f(m['seconds'], '.3f')} | {_f(_ratio(m['seconds'], heavy.get('seconds')), '.2f')} "
-                    f"| {_f(m['mp_per_s'], '.2f')} | {split} |"
+                    f"| {_f(m.get('spread'), '.2f')} | {_f(m['mp_per_s'], '.2f')} | {split} |"
                 )
         lines.append("")
+        loads = [f"{name} {r['load_average'][0]:g} → {r['load_average'][1]:g}" for name, r in group
+                 if r.get("load_average")]
+        if loads:  # files from before bench recorded it have none
+            lines += [f"Load average before → after each run: {', '.join(loads)}.", ""]
     return "\n".join(lines)
 
 
