@@ -67,7 +67,7 @@ def bench(
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
     threads: ThreadsOpt = None,
-    repeat: Annotated[int, typer.Option(min=1, metavar="N", help="Timed passes over the set; the median is reported.")] = 3,
+    repeat: Annotated[int, typer.Option(min=1, metavar="N", help="Timed passes over the set; the median is reported, and a note on stderr where a method's passes spread more than 1.25x.")] = 3,
     warmup: Annotated[int, typer.Option(min=0, metavar="N", help="Untimed passes before timing.")] = 1,
     step: StepOpt = DEFAULT_STEP,
     tolerance: ToleranceOpt = None,
