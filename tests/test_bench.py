@@ -326,3 +326,10 @@ def test_methods_option_runs_only_those_in_table_order(hr_dir: Path, tiny_model_
     assert list(got["methods"]) == ["heavy", "classsr"]
     result = runner.invoke(app, ["bench", str(hr_dir), "--model", str(tiny_model_path), "--methods", "heavy,fast"])
     assert result.exit_code == 2 and "unknown bench method(s) fast" in result.output
+
+
+def test_the_repeat_help_names_the_spread_that_prints_the_note() -> None:
+    # The CLI keeps torch out of --help, so its help text repeats lib.NOISY_SPREAD: they must agree.
+    result = runner.invoke(app, ["bench", "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    assert f"spread more than {lib.NOISY_SPREAD:g}x" in " ".join(result.stdout.split())

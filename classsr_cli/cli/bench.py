@@ -143,12 +143,11 @@ def bench(
 def _noise_note(result: Any) -> str | None:
     """One line for stderr where a method's timed passes spread more than :data:`~classsr_cli.bench.NOISY_SPREAD`
     (the machine's speed moved during the run), else ``None``."""
-    names = result.noisy()
-    if not names:
+    noisy = {n: result.methods[n] for n in result.noisy()}
+    if not noisy:
         return None
-    spans = ", ".join(
-        f"{n} {result.methods[n].spread:.2f}x ({min(result.methods[n].seconds_all):.3g}-"
-        f"{max(result.methods[n].seconds_all):.3g} s)" for n in names)
+    spans = ", ".join(f"{n} {m.spread:.2f}x ({min(m.seconds_all):.3g}-{max(m.seconds_all):.3g} s)"
+                      for n, m in noisy.items())
     load = "" if result.load_average is None else f"; load average {result.load_average[0]:g} before the run"
     return (f"note: timings moved during the run: the slowest pass over the fastest, {spans}{load}. "
             "Time ratios may be off by as much: bench on a quiet machine, or with a larger --repeat")
