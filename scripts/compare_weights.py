@@ -1,0 +1,95 @@
+"""Two checkpoints of one recipe side by side: is a retrained file the shipped one? Compares, without running a model:
+
+- ``config``: the configs written into the two files (the keys whose values differ);
+- ``tensors``: each tensor of the state dict, bit for bit, and where they differ the largest absolute difference
+  against the largest magnitude of the first file's tensor;
+- ``stages``: the validation figure each training stage recorded (branch PSNRs, the classifier's L1), the iterations
+  and the data hash, from the files' provenance;
+- ``ranking``: the branches' mean MSE and median deficit on the training sub-images, as the files recorded them.
+
+    python scripts/compare_weights.py weights/classsr_residual_x4.safetensors runs/x4/classsr.safetensors [--json out]
+
+Quality and routing are measured by the usual commands with ``--model`` (``classsr bench``,
+``scripts/routing_eval.py``); this script says how far apart the files themselves are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from report import emit  # scripts/
+from safetensors.torch import load_file
+
+from classsr_cli.checkpoint import load_checkpoint, read_metadata
+
+
+def config_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
+    """The keys of either config whose values differ: ``key -> [a's, b's]`` (``None`` where one lacks the key)."""
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def tensor_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Tensors of the same name compared bit for bit; those that differ with ``max_abs_diff`` and ``max_abs`` (the
+    first file's largest magnitude), names found in one file only listed apart."""
+    same, differ = [], {}
+    for name in sorted(set(a) & set(b)):
+        x, y = a[name], b[name]
+        if x.shape == y.shape and x.dtype == y.dtype and torch.equal(x, y):
+            same.append(name)
+            continue
+        if x.shape != y.shape:
+            differ[name] = {"shapes": [list(x.shape), list(y.shape)]}
+            continue
+        d = (x.double() - y.double()).abs()
+        differ[name] = {"max_abs_diff": float(d.max()), "max_abs": float(x.double().abs().max())}
+    return {"identical": len(same), "different": differ, "only_first": sorted(set(a) - set(b)),
+            "only_second": sorted(set(b) - set(a))}
+
+
+def stage_figures(provenance: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per stage: iterations and the validation figures it recorded (seconds left out: they are the machine's)."""
+    out: dict[str, dict[str, Any]] = {}
+    for stage, rec in sorted((provenance.get("stages") or {}).items()):
+        got = {k: v for k, v in rec.items() if k not in ("seconds",)}
+        if got:
+            out[stage] = got
+    return out
+
+
+def side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b))}
+
+
+def compare(first: Path, second: Path) -> dict[str, Any]:
+    for path in (first, second):
+        load_checkpoint(path, expect_kind="classsr")  # validated as the CLI loads it; a mismatch raises here
+    meta = [read_metadata(p) for p in (first, second)]
+    cfg = [json.loads(m.get("config", "{}")) for m in meta]
+    prov = [json.loads(m.get("provenance", "{}")) for m in meta]
+    return {
+        "files": [str(first), str(second)],
+        "config": config_diff(*cfg),
+        "tensors": tensor_diff(load_file(str(first)), load_file(str(second))),
+        "data": [(p.get("data") or {}).get("hash") for p in prov],
+        "stages": side_by_side(*(stage_figures(p) for p in prov)),
+        "ranking": side_by_side(*((p.get("ranking") or {}) for p in prov)),
+        "software": [p.get("software") for p in prov],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("first", type=Path)
+    ap.add_argument("second", type=Path)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    emit(compare(args.first, args.second), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
