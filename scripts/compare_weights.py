@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 from report import emit  # scripts/
-from safetensors.torch import load_file
 
-from classsr_cli.checkpoint import load_checkpoint, read_metadata
+from classsr_cli.checkpoint import load_checkpoint
+from classsr_cli.errors import CheckpointError
 
 
 def config_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
@@ -65,15 +65,13 @@ def side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def compare(first: Path, second: Path) -> dict[str, Any]:
-    for path in (first, second):
-        load_checkpoint(path, expect_kind="classsr")  # validated as the CLI loads it; a mismatch raises here
-    meta = [read_metadata(p) for p in (first, second)]
-    cfg = [json.loads(m.get("config", "{}")) for m in meta]
-    prov = [json.loads(m.get("provenance", "{}")) for m in meta]
+    loaded = [load_checkpoint(p, expect_kind="classsr") for p in (first, second)]  # validated as the CLI loads it
+    cfg = [json.loads(m.metadata.get("config", "{}")) for m in loaded]
+    prov = [m.provenance for m in loaded]
     return {
         "files": [str(first), str(second)],
         "config": config_diff(*cfg),
-        "tensors": tensor_diff(load_file(str(first)), load_file(str(second))),
+        "tensors": tensor_diff(*(m.module.state_dict() for m in loaded)),
         "data": [(p.get("data") or {}).get("hash") for p in prov],
         "stages": side_by_side(*(stage_figures(p) for p in prov)),
         "ranking": side_by_side(*((p.get("ranking") or {}) for p in prov)),
@@ -87,7 +85,11 @@ def main() -> int:
     ap.add_argument("second", type=Path)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    emit(compare(args.first, args.second), args.json)
+    try:
+        result = compare(args.first, args.second)
+    except (CheckpointError, OSError) as e:
+        ap.error(str(e))  # one line, exit 2, nothing written
+    emit(result, args.json)
     return 0
 
 
