@@ -145,6 +145,9 @@ def plan_jobs(
     if not to_folder and out is not None:
         from classsr_cli.io.image import output_format
 
+        if not out.suffix:  # most likely a folder that does not exist yet
+            raise ConfigError(f"{out}: an output file needs a suffix (.png, .jpg, ...); to write into a new folder, "
+                              f"end the path with {os.sep} (-o {out}{os.sep})")
         output_format(out)
     for job in jobs:
         wanted = [p for p in (job.output, job.classmap) if p is not None]

@@ -95,6 +95,15 @@ def test_output_file_and_folder(tiny_model_path: Path, photo: Path, tmp_path: Pa
     assert files(tmp_path / "outdir") == ["photo.png"]
 
 
+def test_a_new_output_path_without_suffix_is_refused_with_the_folder_hint(tiny_model_path: Path, photo: Path,
+                                                                          tmp_path: Path) -> None:
+    r = up(tiny_model_path, photo, "-o", tmp_path / "newdir")
+    assert r.exit_code != 0 and not (tmp_path / "newdir").exists()
+    assert f"-o {tmp_path / 'newdir'}/" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = up(tiny_model_path, photo, "-o", tmp_path / "big.xyz")  # a suffix classsr cannot write: the list of those
+    assert r.exit_code != 0 and ".png" in r.stderr
+
+
 def _tree(root: Path) -> None:
     (root / "sub" / "deeper").mkdir(parents=True)
     img = Image.fromarray(np.random.default_rng(1).integers(0, 256, (20, 24, 3), dtype=np.uint8))
