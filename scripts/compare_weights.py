@@ -9,6 +9,14 @@
 
     python scripts/compare_weights.py weights/classsr_residual_x4.safetensors runs/x4/classsr.safetensors [--json out]
 
+With ``--logs``, the two arguments are training logs (``RUN/metrics.jsonl``) instead: each record of one (a stage's
+logged loss and learning rate every ``log_every`` iterations, its validations, its end) against the record of the
+same stage, iteration and event in the other, the machine's own figures (clock, iterations a second, seconds) left
+out. Two runs of a deterministic recipe agree in every record both logged, e.g. today's rebuild against the
+forty-sixth pass's (``docs/results/fortysixth/metrics_repro_x4.jsonl``)::
+
+    python scripts/compare_weights.py --logs docs/results/fortysixth/metrics_repro_x4.jsonl runs/x4/metrics.jsonl
+
 Quality and routing are measured by the usual commands with ``--model`` (``classsr bench``,
 ``scripts/routing_eval.py``); this script says how far apart the files themselves are.
 """
@@ -79,15 +87,50 @@ def compare(first: Path, second: Path) -> dict[str, Any]:
     }
 
 
+#: Fields of a training log's records that are the machine's, not the run's.
+MACHINE_FIELDS = ("time", "it_per_s", "seconds")
+
+
+def _records(path: Path) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """A training log's records by ``(stage, iteration, event)``, the machine's fields left out (the last record
+    of a key wins: a resumed stage logs its iterations again from its checkpoint)."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            key = (rec.get("stage"), rec.get("iteration"), rec.get("event"))
+            out[key] = {k: v for k, v in rec.items() if k not in MACHINE_FIELDS}
+    return out
+
+
+def compare_logs(first: Path, second: Path) -> dict[str, Any]:
+    """Two training logs record by record: how many records both have, how many are identical, the first few
+    that differ (both sides), and how many only one has (a run stopped earlier, or a stage one of them skipped)."""
+    a, b = _records(first), _records(second)
+    common = [k for k in a if k in b]
+    differ = [k for k in common if a[k] != b[k]]
+    stages = {k[0] for k in common}
+    return {
+        "files": [str(first), str(second)],
+        "common": len(common),
+        "identical": len(common) - len(differ),
+        "stages": sorted(s for s in stages if s is not None),
+        "differ": [{"key": list(k), "first": a[k], "second": b[k]} for k in differ[:5]],
+        "only_first": sum(k not in b for k in a),
+        "only_second": sum(k not in a for k in b),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("first", type=Path)
     ap.add_argument("second", type=Path)
+    ap.add_argument("--logs", action="store_true", help="compare two training logs (metrics.jsonl)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     try:
-        result = compare(args.first, args.second)
-    except (CheckpointError, OSError) as e:
+        result = compare_logs(args.first, args.second) if args.logs else compare(args.first, args.second)
+    except (CheckpointError, OSError, json.JSONDecodeError) as e:
         ap.error(str(e))  # one line, exit 2, nothing written
     emit(result, args.json)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,3 +57,26 @@ def test_a_file_that_is_not_a_model_is_refused(script: dict, tmp_path: Path) -> 
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
         script["compare"](bad, bad)
+
+
+def test_training_logs_agree_but_for_the_machines_figures_and_a_changed_loss_is_found(script: dict,
+                                                                                     tmp_path: Path) -> None:
+    def log(path: Path, records: list[dict]) -> Path:
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return path
+
+    base = [{"stage": "baseline", "iteration": 200, "lr": 5e-4, "l1": 0.04, "it_per_s": 17.0, "time": 1.0},
+            {"stage": "baseline", "iteration": 200, "event": "val", "psnr": 28.1, "time": 2.0},
+            {"stage": "base", "event": "done", "seconds": 27.8, "sub_images": 10}]
+    a = log(tmp_path / "a.jsonl", base)
+    timing = [dict(r, time=9.0, it_per_s=3.0) if "time" in r else dict(r, seconds=1.0) for r in base]
+    b = log(tmp_path / "b.jsonl", [*timing, {"stage": "classifier", "iteration": 200, "l1": 0.3}])
+    same = script["compare_logs"](a, b)
+    assert (same["common"], same["identical"], same["differ"]) == (3, 3, [])
+    assert (same["only_first"], same["only_second"], same["stages"]) == (0, 1, ["base", "baseline"])
+    c = log(tmp_path / "c.jsonl", [dict(base[0], l1=0.0400001), *base[1:]])
+    changed = script["compare_logs"](a, c)
+    assert changed["identical"] == 2
+    assert changed["differ"] == [{"key": ["baseline", 200, None], "first": {k: v for k, v in base[0].items()
+                                                                             if k not in ("time", "it_per_s")},
+                                  "second": {"stage": "baseline", "iteration": 200, "lr": 5e-4, "l1": 0.0400001}}]
