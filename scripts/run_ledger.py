@@ -34,8 +34,8 @@ SHIPPED_X4 = {"SunHays80": 29.71492097691476, "B100": 27.014493892681994, "Urban
 
 #: Runs the docs set aside (paths relative to the results folder), with the docs' reason.
 NOT_COUNTED = {
-    "thirtythird/final2/SunHays80_x4.json": "both methods slowed in two of their three passes (docs/results.md)",
-    "thirtyfifth/malloc/SunHays80_before_2.json": "a round whose heavy passes were disturbed (docs/results.md)",
+    "thirtythird/final2/SunHays80_x4.json": "both methods slowed in two of their three passes, as docs/results.md says",
+    "thirtyfifth/malloc/SunHays80_before_2.json": "a round whose heavy passes were disturbed, as docs/results.md says",
 }
 
 #: The images each set has (a record of another count is of another set or a part of one).
