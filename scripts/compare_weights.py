@@ -58,11 +58,15 @@ def tensor_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[
             "only_second": sorted(set(b) - set(a))}
 
 
+#: Fields of a training record (a stage's provenance, a log's line) that are the machine's, not the run's.
+MACHINE_FIELDS = ("time", "it_per_s", "seconds")
+
+
 def stage_figures(provenance: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per stage: iterations and the validation figures it recorded (seconds left out: they are the machine's)."""
+    """Per stage: iterations and the validation figures it recorded (the machine's fields left out)."""
     out: dict[str, dict[str, Any]] = {}
     for stage, rec in sorted((provenance.get("stages") or {}).items()):
-        got = {k: v for k, v in rec.items() if k not in ("seconds",)}
+        got = {k: v for k, v in rec.items() if k not in MACHINE_FIELDS}
         if got:
             out[stage] = got
     return out
@@ -85,10 +89,6 @@ def compare(first: Path, second: Path) -> dict[str, Any]:
         "ranking": side_by_side(*((p.get("ranking") or {}) for p in prov)),
         "software": [p.get("software") for p in prov],
     }
-
-
-#: Fields of a training log's records that are the machine's, not the run's.
-MACHINE_FIELDS = ("time", "it_per_s", "seconds")
 
 
 def _records(path: Path) -> dict[tuple[Any, ...], dict[str, Any]]:

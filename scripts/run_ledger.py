@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from report import emit  # scripts/
+
 #: PSNR-Y (dB) of the shipped ×4 default (``weights/classsr_residual_x4.safetensors``, since the thirty-third pass)
 #: routed over each set at ×4: the runs of that file.
 SHIPPED_X4 = {"SunHays80": 29.71492097691476, "B100": 27.014493892681994, "Urban100": 24.49531574775926}
@@ -114,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="print every run, not only the summary")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    found = ledger(args.root, name=args.set, scale=args.scale, threads=args.threads, psnr_y=args.psnr_y,
-                   under=args.under)
+    try:
+        found = ledger(args.root, name=args.set, scale=args.scale, threads=args.threads, psnr_y=args.psnr_y,
+                       under=args.under)
+    except ValueError as e:
+        ap.error(str(e))  # one line, exit 2
     if not found["runs"]:
         sys.stderr.write(f"no runs of that file on {args.set} x{args.scale} under {args.root}\n")
         return 1
@@ -126,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(f"{args.set} x{args.scale}, {args.threads} threads: {found['runs']} runs, "
                  f"{found['min']:.3f}–{found['max']:.3f}x heavy's time, {found['under_count']} under {args.under}")
     sys.stdout.write("\n".join(lines) + "\n")
-    if args.json:
-        args.json.write_text(json.dumps(found, indent=1) + "\n")
+    emit(found, args.json, echo=False)
     return 0
 
 

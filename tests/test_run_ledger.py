@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PSNR = 29.7
 
@@ -48,6 +50,8 @@ def test_counts_only_this_files_runs_of_the_set_scale_threads_and_precision(
     assert (found["runs"], found["under_count"], found["min"], found["max"]) == (3, 2, 0.45, 0.6)
     assert found["set_aside"] == []
     assert mod["ledger"](tmp_path, psnr_y=PSNR, under=0.46)["under_count"] == 1
+    with pytest.raises(ValueError, match="give psnr_y"):  # no shipped figure to recognise the file by
+        mod["ledger"](tmp_path, name="Set5")
 
 
 def test_runs_the_docs_set_aside_are_listed_apart(tmp_path: Path, load_script: Callable[[str], dict]) -> None:
