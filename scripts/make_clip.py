@@ -13,6 +13,8 @@ import imageio.v2 as iio
 import numpy as np
 from PIL import Image
 
+from classsr_cli.io.files import IMAGE_SUFFIXES
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -25,9 +27,9 @@ def main() -> int:
     args = ap.parse_args()
     if not args.photos.is_dir():
         ap.error(f"{args.photos}: not a folder")
-    files = sorted(p for p in args.photos.iterdir() if p.is_file())[: args.count]
+    files = sorted(p for p in args.photos.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[: args.count]
     if not files:
-        ap.error(f"{args.photos}: no files")
+        ap.error(f"{args.photos}: no images")
     writer = iio.get_writer(args.out, fps=args.fps, codec="libx264", quality=9, macro_block_size=16)
     try:
         for f in files:
