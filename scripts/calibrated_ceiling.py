@@ -33,6 +33,12 @@ the calibrated ceiling?
 ``--costs L M H``: the decisions weigh these branch costs instead of the model's (its residuals' multiply-adds),
 e.g. each residual's measured seconds (``scripts/branch_seconds.py``).
 
+``--tta N``: the classifier's scores averaged (in log10) over N views of the frame: 2 mirrored left-right, 4 also
+upside down, 8 also transposed, each view's cell grid mapped back onto the frame's (a classifier ensemble that needs
+no training, at N times the classifier's cost). The JSON's ``score_l1`` gives, per photo set, the mean absolute
+distance in log10 of each score column from what it predicts (the cells' measured light and medium deficits and
+heavy's own error, per pixel): the classifier's accuracy, with or without ``--tta``.
+
 ``--engine``: the calibration's loss measured as the recipe measures it, through the engine (its planner runs
 an isolated light cell on its medium neighbours' branch, which loses less than the classes as decided), each photo's
 PSNR-Y (border = scale) against the heavy branch's; the shares stay as decided.
@@ -43,7 +49,7 @@ easiest and hardest thirds of cells (by the heavy branch's gain over bicubic, as
 sent to the cheapest class, the mean PSNR-Y loss per photo and the branches' compute as a share of heavy's.
 
     python scripts/calibrated_ceiling.py --threads 2 [--engine] [--noise 0.1 0.2 ...] [--light hashed] [--model M]
-        [--limit N] [--json out.json]
+        [--tta 1|2|4|8] [--limit N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from report import emit  # scripts/
 from routing_eval import TEN_PHOTOS, bicubic, photos, priced_on, routing_loss_db, to_u8, training_photos
 
@@ -104,6 +111,36 @@ class Cells:
         mean = self.errors / self.px[:, None]
         d = self.far / self.px[:, None] if lr_only else np.maximum(mean[:, :2] - mean[:, 2:], 0)
         return torch.from_numpy(np.log10(DEFICIT_EPS + np.concatenate([d, mean[:, 2:]], 1)) + sigma * self.noise)
+
+
+def view_scores(model: ClassSR, frame: torch.Tensor, step: int, views: int) -> torch.Tensor:
+    """``model.frame_scores(frame, step)`` averaged over ``views`` (1, 2, 4 or 8) mirrored or transposed views of the
+    padded frame, each view's ``(rows, cols, 3)`` scores mapped back onto the frame's cells. The frame is padded as
+    :meth:`ClassSR.frame_scores` pads it, the same on both sides of the cell grid, so that each view's cells are the
+    frame's cells; view 0 is exactly ``frame_scores``."""
+    p = model.cfg.patch
+    _, _, h, w = frame.shape
+    rows, cols = -(-h // step), -(-w // step)
+    m = (p - step) // 2 + model.classifier.margin
+    padded = F.pad(frame, (m, cols * step - w + m, m, rows * step - h + m), mode="replicate")
+    out = []
+    for k in range(views):
+        t = padded.flip(-1) if k & 1 else padded
+        t = t.flip(-2) if k & 2 else t
+        t = t.transpose(-1, -2).contiguous() if k & 4 else t.contiguous()
+        sc = model._window_scores(t, step)
+        sc = sc.transpose(0, 1) if k & 4 else sc
+        sc = sc.flip(0) if k & 2 else sc
+        out.append(sc.flip(1) if k & 1 else sc)
+    return torch.stack(out).mean(0)
+
+
+def score_l1(cells: list[Cells]) -> list[float]:
+    """Mean absolute distance in log10 of each score column from its measured target over ``cells``' cells: the light
+    and medium deficits over heavy and heavy's own error, mean luma squared error per pixel (:attr:`Cells.measured_scores`
+    without noise)."""
+    d = [(c.scores.double() - c.measured_scores(0.0)).abs() for c in cells]
+    return [round(float(v), 4) for v in torch.cat(d).mean(0)]
 
 
 def block_sums(a: np.ndarray, size: int) -> np.ndarray:
@@ -304,6 +341,8 @@ def main() -> int:
     ap.add_argument("--costs", type=float, nargs=3, metavar=("LIGHT", "MEDIUM", "HEAVY"), default=None,
                     help="the decisions' branch costs (default the model's: its residuals' multiply-adds), e.g. "
                          "each residual's seconds from scripts/branch_seconds.py")
+    ap.add_argument("--tta", type=int, choices=[1, 2, 4, 8], default=1,
+                    help="the classifier's scores averaged over this many mirrored or transposed views")
     ap.add_argument("--seed", type=int, default=0, help="of the noise")
     ap.add_argument("--limit", type=int, default=0, help="calibrate on the first N training photos only (a test)")
     ap.add_argument("--threads", type=int, default=2)
@@ -314,6 +353,8 @@ def main() -> int:
     if args.costs and args.light != "branch":
         ap.error("--light hashed prices the hashed base itself: not with --costs")
     model = priced_model(args.model, args.threads)
+    if args.tta > 1:
+        model.frame_scores = lambda frame, step: view_scores(model, frame, step, args.tta)  # the instance's
     cap = model.cfg.frame_cap_db
     costs = (args.costs[0], args.costs[1], args.costs[2]) if args.costs else model.branch_costs
     t0, rng = time.perf_counter(), np.random.default_rng(args.seed)
@@ -336,7 +377,8 @@ def main() -> int:
                                          for name, cs in sets.items()}
     emit({"model": args.model or "default x4", "light": args.light, "yardstick": "engine" if args.engine else "cells",
           "branch_costs_vs_heavy": [round(c / max(costs), 4) for c in costs], "model_price": round(model.cfg.cell_price, 3), "frame_cap_db": cap,
-          "tolerance_db": args.tolerance_db, "calibration_images": len(calib),
+          "tolerance_db": args.tolerance_db, "tta": args.tta, "calibration_images": len(calib),
+          "score_l1": {name: score_l1(cs) for name, cs in [("calibration", calib), *sets.items()]},
           "seconds": round(time.perf_counter() - t0, 1), "rules": rules}, args.json)
     return 0
 

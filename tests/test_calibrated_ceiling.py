@@ -149,3 +149,39 @@ def test_calibration_cells_make_the_recipes_images(script: dict, tmp_path: Path)
     assert [p.name for p, _ in got] == ["big.png", "big.png"]
     assert [len(c.px) for _, c in got] == [2 * 2, 2 * 2]  # cells of 28: ceil(40/28) x ceil(50/28), ceil(36/28) ...
     assert got[0][1].px.sum() == 160 * 200 and got[1][1].px.sum() < got[0][1].px.sum()
+
+
+def test_view_scores_map_each_view_back_onto_the_frames_cells(script: dict) -> None:
+    """One view is the engine's scores; on a frame of whole cells, the mirrored views are the frame's mirror image
+    scored and mapped back, so that every cell of every view is the frame's own cell; transposed views likewise."""
+    from classsr_cli import zoo
+
+    model = zoo.load(None, 4, device=torch.device("cpu"), dtype=torch.float32).net
+    x = torch.rand(1, 3, 56, 84, generator=torch.Generator().manual_seed(0))
+    views = script["view_scores"]
+    with torch.inference_mode():
+        plain = model.frame_scores(x, 28)
+        assert torch.equal(views(model, x, 28, 1), plain)
+        mirrored = model.frame_scores(x.flip(-1), 28).flip(1)
+        assert torch.allclose(views(model, x, 28, 2), (plain + mirrored) / 2, atol=1e-6)
+        assert not torch.allclose(mirrored, plain, atol=1e-3)  # a view that adds something
+        flips = [model.frame_scores(x.flip(-2), 28).flip(0), model.frame_scores(x.flip(-1).flip(-2), 28).flip(0).flip(1)]
+        assert torch.allclose(views(model, x, 28, 4), (plain + mirrored + sum(flips)) / 4, atol=1e-6)
+        t = x.transpose(-1, -2)
+        turned = [model.frame_scores(v, 28) for v in (t, t.flip(-2), t.flip(-1), t.flip(-1).flip(-2))]
+        back = [turned[0], turned[1].flip(0), turned[2].flip(1), turned[3].flip(0).flip(1)]
+        eight = (plain + mirrored + sum(flips) + sum(b.transpose(0, 1) for b in back)) / 8
+        assert views(model, x, 28, 8).shape == plain.shape
+        assert torch.allclose(views(model, x, 28, 8), eight, atol=1e-6)
+    # a frame of partial cells keeps its grid
+    y = torch.rand(1, 3, 50, 71, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        assert views(model, y, 28, 8).shape == model.frame_scores(y, 28).shape
+
+
+def test_score_l1_measures_the_scores_against_their_targets(script: dict) -> None:
+    c = cells(script, [[2.0, 1.5, 1.0], [1.0, 1.0, 1.0]])
+    c.scores = c.measured_scores(0.0)
+    assert script["score_l1"]([c]) == [0.0, 0.0, 0.0]
+    c.scores = c.scores + torch.tensor([0.2, -0.1, 0.0], dtype=torch.float64)
+    assert script["score_l1"]([c, c]) == pytest.approx([0.2, 0.1, 0.0])
