@@ -253,6 +253,13 @@ def test_config_toml_json_and_iterations_override(config: Path, tmp_path: Path) 
         assert (stage.iterations, stage.val_every, stage.ckpt_every) == (1, 1, 1)
         assert stage.batch_size == cfg.stage(name).batch_size
     assert load_train_config(config, seed=7, scale=None).seed == 7  # flags override the file; None leaves it
+    # a stage the recipe leaves out stays out of a smoke run (the default recipes do not fine-tune)
+    no_finetune = replace(cfg, finetune=replace(cfg.finetune, iterations=0)).with_iterations(3)
+    assert no_finetune.finetune.iterations == 0 and no_finetune.baseline.iterations == 3
+    binary = tmp_path / "photo.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(ConfigError, match="not a config file"):  # not an internal error
+        load_train_config(binary)
 
 
 @pytest.mark.parametrize(("top", "baseline", "name"), [("colour = 1\n", "", "colour"), ("", "momentum = 0.9\n", "momentum")])
@@ -403,6 +410,52 @@ def test_rerun_retrains_nothing(trained: Path, hr_dir: Path, config: Path) -> No
     assert {p: p.stat().st_mtime_ns for p in outputs} == before
     prov = load_checkpoint(trained / "classsr.safetensors", expect_kind="classsr").provenance
     assert prov["recipe"]["finetune"]["iterations"] == 6 and prov["stages"]["finetune"]["iterations"] == 4
+
+
+def test_a_models_recorded_recipe_is_its_runs_recipe(trained: Path, hr_dir: Path) -> None:
+    """`--config MODEL` takes the recipe the model records: into the run that made it, the same recipe (the run
+    accepts it and retrains nothing), and any flag still overrides it."""
+    model = trained / "classsr.safetensors"
+    outputs = sorted(p for p in trained.iterdir() if p.suffix in (".safetensors", ".pt", ".npy")
+                     and p.name != "classsr.safetensors")
+    before = {p: p.stat().st_mtime_ns for p in outputs}
+    r = train("all", trained, hr_dir, model)
+    assert r.exit_code == 0, r.output
+    assert {p: p.stat().st_mtime_ns for p in outputs} == before
+    cfg = load_train_config(model)
+    assert cfg.to_dict() == load_checkpoint(model).provenance["recipe"] and cfg.widths == (4, 6, 8)
+    assert load_train_config(model, seed=5).seed == 5
+    r = train("all", trained, hr_dir, model, "--seed", "1")  # a flag that changes the recipe: refused as ever
+    assert r.exit_code == 2 and "different recipe" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["residual_x4", "residual_x2", "residual64_x4", "residual64_x2", "fsrcnn_x4",
+                                  "fsrcnn_x2"])
+def test_each_shipped_model_records_its_config_files_recipe(name: str) -> None:
+    """`classsr train all --config classsr_NAME` (an installed model's name, no checkout needed) trains what
+    `--config configs/NAME.toml` trains."""
+    want = load_train_config(ROOT / "configs" / f"{name}.toml").to_dict()  # widths resolved as a run records them
+    assert load_train_config(f"classsr_{name}").to_dict() == want
+    assert load_train_config(ROOT / "weights" / f"classsr_{name}.safetensors").to_dict() == want
+
+
+def test_a_model_without_a_recipe_is_a_one_line_usage_error(
+    tiny_model: torch.nn.Module, hr_dir: Path, tmp_path: Path
+) -> None:
+    bare = save_checkpoint(tiny_model, tmp_path / "bare.safetensors")
+    with pytest.raises(ConfigError, match="records no training recipe"):
+        load_train_config(bare)
+    other = save_checkpoint(tiny_model, tmp_path / "other.safetensors", provenance={"recipe": {"colour": 1}})
+    with pytest.raises(ConfigError, match=r"the recipe it records does not load here: unknown .* colour"):
+        load_train_config(other)
+    with pytest.raises(ConfigError, match="nor an installed model"):
+        load_train_config("no_such_model")
+    for given in (bare, "no_such_model"):
+        r = train("all", tmp_path / "run", hr_dir, given)
+        assert r.exit_code == 2, r.output
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), lines
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(("flag", "what"), [(("--seed", "1"), "seed"), (("--scale", "4"), "scale")])

@@ -26,9 +26,15 @@ OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoin
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Prepared data folder (default: RUN/data).")]
 ScaleOpt = Annotated[int | None, typer.Option("--scale", "-x", help="Upscaling factor (2, 3 or 4) (default: 4).")]
 FamilyOpt = Annotated[str | None, typer.Option("--family", help="Branch family (default: fsrcnn).")]
-ItersOpt = Annotated[int | None, typer.Option("--iterations", help="Override every stage's iterations (smoke runs).")]
+ItersOpt = Annotated[
+    int | None, typer.Option("--iterations", help="This many iterations for every stage the recipe runs (smoke runs).")
+]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="auto, cpu, cuda or mps.")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML or JSON training config.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML or JSON training config, or a trained model (a name from `classsr models`, or a "
+                 ".safetensors file) whose recorded recipe to train again."),
+]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (default: 0).")]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from classsr_cli.config import CLASSIFIER_INITS, FAMILY_DEFAULTS, ClassSRConfig
-from classsr_cli.errors import ConfigError
+from classsr_cli.errors import ConfigError, ModelNotFoundError
 
 __all__ = ["STAGES", "StageConfig", "TrainConfig", "load_train_config"]
 
@@ -212,8 +212,10 @@ class TrainConfig:
         return getattr(self, name)
 
     def with_iterations(self, n: int) -> TrainConfig:
-        """Every stage's iteration count set to ``n`` (smoke runs)."""
-        kw = {s: replace(self.stage(s), iterations=n, val_every=max(1, min(self.stage(s).val_every, n)),
+        """Every stage's iteration count set to ``n`` (smoke runs); a stage the recipe leaves out (0 iterations, such
+        as the default recipes' fine-tuning) stays out, so that a smoke run makes the recipe's kind of model."""
+        kw = {s: replace(self.stage(s), iterations=n if self.stage(s).iterations else 0,
+                         val_every=max(1, min(self.stage(s).val_every, n)),
                          ckpt_every=max(1, min(self.stage(s).ckpt_every, n))) for s in STAGES}
         return replace(self, **kw)
 
@@ -283,22 +285,67 @@ def _check_model(cfg: TrainConfig) -> None:
 
 
 def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Load a TOML or JSON config file (or the defaults) and apply non-``None`` ``overrides``."""
+    """Load a TOML or JSON config file, or the recipe a trained model records (a ``.safetensors`` file, or the name of
+    an installed model, :func:`recipe_of`: what ``classsr train all --config MODEL`` trains again), or the defaults;
+    then apply non-``None`` ``overrides``."""
     data: dict[str, Any] = {}
+    recorded = False
     if path is not None:
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
-        try:
-            if path.suffix == ".json":
-                data = json.loads(text)
-            else:
-                import tomllib
-
-                data = tomllib.loads(text)
-        except (ValueError, json.JSONDecodeError) as e:
-            raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}") from None
+        recorded = path.suffix == ".safetensors" or (not path.suffix and len(path.parts) == 1 and not path.exists())
+        data = recipe_of(path) if recorded else _read_config_file(path)
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return _from_dict(data)
+    try:
+        return _from_dict(data)
+    except ConfigError as e:
+        if not recorded:
+            raise
+        raise ConfigError(f"{path}: the recipe it records does not load here: {e}") from None  # another version's
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """A TOML or JSON training config file, as a dict."""
+    data: dict[str, Any]
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a config file (not text; a config is TOML or JSON, a model .safetensors)") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import tomllib
+
+            data = tomllib.loads(text)
+    except (ValueError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}") from None
+    return data
+
+
+def recipe_of(model: Path) -> dict[str, Any]:
+    """The training recipe (:meth:`TrainConfig.to_dict`) that ``classsr train`` recorded in a model it exported:
+    ``model`` a ``.safetensors`` file, or the name of an installed model (``classsr models``). Read from the header
+    alone, no tensor loaded. A :class:`ConfigError` where there is no such model or it records no recipe (converted
+    weights, a file saved outside ``classsr train``)."""
+    from classsr_cli import zoo
+    from classsr_cli.checkpoint import read_metadata
+
+    if model.suffix == ".safetensors":
+        found = model
+    else:
+        try:
+            found = zoo.resolve_model(str(model), 4)
+        except ModelNotFoundError:
+            raise ConfigError(f"{model}: no such config file, nor an installed model of that name "
+                              "(`classsr models` lists them)") from None
+    try:
+        provenance = json.loads(read_metadata(found).get("provenance", "{}"))
+    except json.JSONDecodeError:
+        provenance = None
+    recipe = provenance.get("recipe") if isinstance(provenance, dict) else None
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"{found}: records no training recipe (converted weights, or a file not exported by "
+                          "`classsr train`); pass a TOML or JSON config")
+    return recipe
