@@ -126,6 +126,10 @@ def _stage_command(stage: str, doc: str) -> None:
 
     command.__doc__ = doc
     example = f"Example:\n\n  classsr train {stage} -o runs/x4 --hr ../shared/data/DIV2K_train_HR -x 4\n"
+    if stage == "all":  # the paper's recipe by default; the shipped default model's recorded one by name
+        example = ("Examples:\n\n  classsr train all -o runs/x4 --hr photos/ -x 4   # the paper's recipe\n"
+                   "  # the recipe the default x4 model records:\n"
+                   "  classsr train all -o runs/mine --hr photos/ --config classsr_residual_x4\n")
     app.command(stage, epilog=example)(command)
 
 
