@@ -21,7 +21,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +217,8 @@ def upscale_video(
     # is a threshold on predicted error, steady by itself, and routes as cells (the fast path) without reuse.
     policy: Policy = (Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
                       else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
+    if isinstance(policy, Argmax):
+        temporal = replace(temporal, hysteresis=0.0)  # the summary reports the margin that applied: none
     router = Router(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )

@@ -198,6 +198,7 @@ def test_cli_mp4_keeps_frames_rate_and_audio(
     assert summary["frames"] == 15 and summary["output_size"] == [256, 192]
     assert summary["patches"]["total"] == 15 * 6 and summary["flops"]["real"]["used"] > 0
     assert {"fps", "seconds", "input", "output", "temporal"} <= set(summary)
+    assert summary["temporal"]["hysteresis"] == 0.1  # an argmax model: the margin applies
     info = probe(out)
     assert (info.width, info.height, info.fps) == (256, 192, 20.0)
     assert frame_times(out) == frame_times(clips["audio"])
@@ -269,6 +270,19 @@ def test_reuse_on_static_clip(clips: dict[str, Path], tiny_model: torch.nn.Modul
     a = [f.rgb.astype(int) for f in VideoReader(probe(tmp_path / "a.mkv")).__enter__()]
     b = [f.rgb.astype(int) for f in VideoReader(probe(tmp_path / "b.mkv")).__enter__()]
     assert len(a) == len(b) == 10 and max(np.abs(x - y).max() for x, y in zip(a, b, strict=True)) <= 1
+
+
+@pytest.mark.slow
+def test_the_default_model_reports_no_hysteresis(clips: dict[str, Path], tmp_path: Path) -> None:
+    """The default models decide by predicted error, where a probability margin does not apply: the summary says
+    none applied (0) and the routing is the image path's, cells of the frame (as many as `upscale` routes)."""
+    from classsr_cli import zoo
+
+    model = zoo.load(None, 4, device=torch.device("cpu"), dtype=torch.float32).net
+    res = upscale_video(model, clips["static"], tmp_path / "d.mkv", temporal=TemporalOptions(hysteresis=0.3))
+    temporal = res.to_dict()["temporal"]
+    assert temporal["hysteresis"] == 0.0 and temporal["held"] == 0
+    assert res.patches == res.frames * 3 * 2  # 64x48 LR: 3 x 2 cells of 28 (patches of 32 at 28 would be too)
 
 
 @pytest.mark.slow

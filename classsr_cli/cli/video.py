@@ -102,7 +102,8 @@ def video(
     ] = 0,
     hysteresis: Annotated[
         float,
-        typer.Option(min=0.0, max=1.0, help="Probability margin a patch needs to change class (0: off)."),
+        typer.Option(min=0.0, max=1.0, help="Probability margin a patch needs to change class (0: off); the "
+                     "paper-preset models only (the default models decide by predicted error)."),
     ] = 0.1,
 ) -> None:
     """Upscale a video with ClassSR, frame by frame through ffmpeg pipes (nothing dumped to disk)."""
@@ -214,8 +215,9 @@ def _summary(r: dict[str, Any]) -> None:
         else "reuse off"
     )
     err.print(
-        f"temporal: {reuse} · hysteresis {t['hysteresis']:g} kept {100 * t['held_share']:.1f}% in class · "
-        f"class switches {100 * t['switch_share']:.2f}% of patches (argmax alone {100 * t['switch_share_argmax']:.2f}%)",
+        f"temporal: {reuse} · "
+        + (f"hysteresis {t['hysteresis']:g} kept {100 * t['held_share']:.1f}% in class · " if t["hysteresis"] else "")
+        + f"class switches {100 * t['switch_share']:.2f}% of patches (argmax alone {100 * t['switch_share_argmax']:.2f}%)",
         soft_wrap=True,
     )
     if r.get("classmap"):
