@@ -447,6 +447,33 @@ def test_models_says_where_it_looks_and_takes_folders(
     r = run("models", empty)
     assert r.exit_code == 1 and "is a folder with no .safetensors files" in r.stderr
     assert "no such checkpoint" not in r.stderr
+    # a training run's folder: its fitted base (plain safetensors) and a damaged file are left out, and said so;
+    # a branch checkpoint is listed, with nothing to route
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(tiny_model_path, run_dir / "classsr.safetensors")
+    from safetensors.torch import save_file
+
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.config import BranchConfig
+    from classsr_cli.models import build_branch
+
+    save_file({"weight": torch.zeros(2, 2)}, str(run_dir / "base.safetensors"))
+    (run_dir / "broken.safetensors").write_bytes(b"junk")
+    branch_cfg = BranchConfig("fsrcnn", 4, 4, {"s": 4, "m": 1})
+    save_checkpoint(build_branch(branch_cfg), run_dir / "branch0.safetensors", config=branch_cfg)
+    r = runner.invoke(app, ["models", str(run_dir)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "left out 2 file(s) that are not classsr checkpoints: base.safetensors, broken.safetensors" in r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
+    assert set(rows) == {"classsr", "branch0"} and rows["branch0"][1:5] == ["branch", "fsrcnn", "x4", "–"]
+    r = run("models", run_dir / "base.safetensors")  # named on its own: an error, as ever
+    assert r.exit_code == 1 and "not a classsr checkpoint" in r.stderr
+    only_foreign = tmp_path / "foreign"
+    only_foreign.mkdir()
+    save_file({"weight": torch.zeros(2, 2)}, str(only_foreign / "w.safetensors"))
+    r = run("models", only_foreign)
+    assert r.exit_code == 1 and "holds no classsr checkpoint" in r.stderr
 
 
 def test_models_table_is_not_cut_off_a_terminal(tiny_model_path: Path, tmp_path: Path) -> None:

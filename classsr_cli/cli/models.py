@@ -16,8 +16,8 @@ EXAMPLES = """\
 Examples:
 
   classsr models                                 # what `--model NAME` can name
-  classsr models runs/my_x4.safetensors --json
-  classsr models runs/                           # every .safetensors in a folder
+  classsr models runs/mine/classsr.safetensors --json
+  classsr models runs/mine/                      # the checkpoints in a folder
 """
 
 
@@ -44,7 +44,10 @@ def models(
     from classsr_cli.zoo import list_models, weights_dirs
 
     where = ", ".join(str(d) for d in weights_dirs())
-    extra = _named_files(list(paths or []))
+    extra, left_out = _named_files(list(paths or []))
+    if left_out:
+        names = ", ".join(f.name for f in left_out[:4]) + (", …" if len(left_out) > 4 else "")
+        err.print(f"left out {len(left_out)} file(s) that are not classsr checkpoints: {escape(names)}", soft_wrap=True)
     kinds = {}
     found = list_models(extra)
     for m in found:
@@ -70,7 +73,9 @@ def models(
     for m in found:
         unit = " dB" if m.routing == "budget" else ""
         cap = f", at most {m.frame_cap_db:g} dB a frame" if m.frame_cap_db else ""
-        if m.cell_price:  # the default decides per patch; --tolerance is the frame's budget in dB
+        if kinds[m.path] == "branch":  # one branch alone: nothing to route
+            routing = "–"
+        elif m.cell_price:  # the default decides per patch; --tolerance is the frame's budget in dB
             routing = f"{m.routing} (default per patch, price {m.cell_price:.3g}{cap}; --tolerance in dB)"
         elif m.cell_tolerance:
             routing = f"{m.routing} (default per patch {m.cell_tolerance:.3g}{cap}; --tolerance in dB)"
@@ -85,25 +90,46 @@ def models(
     console.print(table)
 
 
-def _named_files(paths: list[Path]) -> list[Path]:
-    """The files named, folders expanded to their ``*.safetensors``; each must be a classsr checkpoint."""
-    from classsr_cli.checkpoint import read_metadata
+def _named_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """The files named, folders expanded to their ``*.safetensors``, and the files of those folders left out. A
+    file named must be a classsr checkpoint; a folder's files that are not (a training run's fitted base, foreign
+    weights, a damaged file) are left out, and a folder with none is an error."""
     from classsr_cli.errors import CheckpointError
 
     files: list[Path] = []
+    left_out: list[Path] = []
     for p in paths:
         if p.is_dir():
             inside = sorted(p.glob("*.safetensors"))
             if not inside:
                 raise CheckpointError(f"{p}: is a folder with no .safetensors files; name a model file or a folder of them")
-            files.extend(inside)
+            ours = [f for f in inside if _is_checkpoint(f)]
+            if not ours:
+                raise CheckpointError(f"{p}: holds no classsr checkpoint (its {len(inside)} .safetensors file(s) are "
+                                      "not; convert foreign weights with `classsr convert`)")
+            files.extend(ours)
+            left_out.extend(f for f in inside if f not in ours)
         else:
             files.append(p)
     for p in files:  # a path the user named must be readable: say why not, instead of skipping it
-        meta = read_metadata(p)
-        if meta.get("format") != "classsr" or "config" not in meta:
+        if not _is_checkpoint(p, strict=True):
             raise CheckpointError(f"{p}: not a classsr checkpoint (convert foreign weights with `classsr convert`)")
-    return files
+    return files, left_out
+
+
+def _is_checkpoint(path: Path, strict: bool = False) -> bool:
+    """Whether ``path``'s header says it is a classsr checkpoint; an unreadable file raises when ``strict``, else is
+    not one."""
+    from classsr_cli.checkpoint import read_metadata
+    from classsr_cli.errors import CheckpointError
+
+    try:
+        meta = read_metadata(path)
+    except CheckpointError:
+        if strict:
+            raise
+        return False
+    return meta.get("format") == "classsr" and "config" in meta
 
 
 def _size(n: int) -> str:
