@@ -127,6 +127,10 @@ def resolve_model(spec: str | None, scale: int) -> Path:
         path = Path(spec)
         if not path.exists():
             raise ModelNotFoundError(f"{path}: no such model file")
+        if path.is_dir():  # a training run's folder, most likely
+            exported = path / "classsr.safetensors"
+            hint = f"; the model `classsr train` exports there is {exported}" if exported.is_file() else ""
+            raise ModelNotFoundError(f"{path}: is a folder, not a model file{hint}")
         return path
     name = spec or default_model_name(scale)
     for d in weights_dirs():

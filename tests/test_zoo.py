@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,17 @@ def test_list_models_reports_routing_and_the_calibrated_tolerance(tmp_path: Path
     path = save_checkpoint(build_model(capped), tmp_path / "capped_x2.safetensors")
     (info,) = [m for m in zoo.list_models([path]) if m.path == path]
     assert (info.cell_price, info.frame_cap_db) == (3.5, 0.1)
+
+
+def test_a_folder_given_as_the_model_names_the_file_a_training_run_exports(tmp_path: Path) -> None:
+    from classsr_cli.errors import ModelNotFoundError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(ModelNotFoundError, match=r"is a folder, not a model file$"):
+        zoo.resolve_model(str(run), 4)
+    (run / "classsr.safetensors").write_bytes(b"")
+    with pytest.raises(ModelNotFoundError, match=re.escape(f"exports there is {run / 'classsr.safetensors'}")):
+        zoo.resolve_model(str(run), 4)
+    with pytest.raises(ModelNotFoundError, match="no such model file"):
+        zoo.resolve_model(str(run / "missing.safetensors"), 4)
