@@ -458,6 +458,25 @@ def test_a_model_without_a_recipe_is_a_one_line_usage_error(
     assert not (tmp_path / "run").exists()
 
 
+def test_other_photos_than_the_prepared_datas_are_refused(trained: Path, hr_dir: Path, config: Path,
+                                                          tmp_path: Path) -> None:
+    """`--hr` is read only to prepare the data: a run given other photos says so instead of training on the old ones."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for p in sorted(hr_dir.iterdir())[:3]:
+        (other / p.name).write_bytes(p.read_bytes())
+    Image.fromarray(make_photo(96, 80, 9)).save(other / "new.png")
+    outputs = {p: p.stat().st_mtime_ns for p in trained.iterdir() if p.is_file()}
+    r = train("all", trained, other, config, "--iterations", "4")
+    assert r.exit_code == 2, r.output
+    line = r.stderr.strip()
+    assert "\n" not in line and "prepared from other photos than --hr gives (5 there, 4 given: 1 new, 2 missing)" in line
+    assert {p: p.stat().st_mtime_ns for p in trained.iterdir() if p.is_file()} == outputs  # nothing touched
+    r = run("train", "all", "--config", config, "--out", trained, "--iterations", "4", "--threads", "1",
+            "--device", "cpu")  # without --hr: the prepared data, as before
+    assert r.exit_code == 0, r.output
+
+
 @pytest.mark.parametrize(("flag", "what"), [(("--seed", "1"), "seed"), (("--scale", "4"), "scale")])
 def test_changing_the_recipe_of_a_run_is_refused(trained: Path, hr_dir: Path, config: Path, flag: tuple, what: str) -> None:
     r = train("all", trained, hr_dir, config, "--iterations", "4", *flag)

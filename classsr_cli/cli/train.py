@@ -46,7 +46,7 @@ def _trainer(
 
     from classsr_cli.runtime import resolve_device, set_threads
     from classsr_cli.train.config import load_train_config
-    from classsr_cli.train.data import prepare
+    from classsr_cli.train.data import check_sources, prepare
     from classsr_cli.train.loop import init_distributed
     from classsr_cli.train.stages import Trainer
 
@@ -67,6 +67,8 @@ def _trainer(
                            factors=cfg.factors, val_fraction=cfg.val_fraction)
             err.print(f"  {meta['train_patches']} train / {meta['val_patches']} val sub-images, {meta['hash'][:19]}…")
         dist.barrier()
+    elif hr:
+        check_sources(data_dir, hr)
     return Trainer(cfg, out_dir, data_dir, dist, observer=_Observer() if dist.is_main else None)
 
 

@@ -47,6 +47,22 @@ def find_images(folders: Sequence[str | Path]) -> list[Path]:
     return sorted(files)
 
 
+def check_sources(data_dir: str | Path, hr_folders: Sequence[str | Path]) -> None:
+    """A :class:`ConfigError` unless the photos of ``hr_folders`` are those ``data_dir`` was prepared from (by file
+    name, as ``meta.json`` records them): a run given other ``--hr`` photos than its prepared data's would train on
+    the old data without a word."""
+    meta = json.loads((Path(data_dir) / "meta.json").read_text())
+    have = sorted(str(s.get("file")) for s in meta.get("sources", []))
+    given = sorted(p.name for p in find_images(hr_folders))
+    if have and given != have:
+        new, gone = len(set(given) - set(have)), len(set(have) - set(given))
+        raise ConfigError(
+            f"{data_dir} was prepared from other photos than --hr gives ({len(have)} there, {len(given)} given: "
+            f"{new} new, {gone} missing); use another --out (or --data) to prepare them, or leave out --hr to go on "
+            "with the prepared data"
+        )
+
+
 def _is_val(name: str, val_fraction: float) -> bool:
     if val_fraction <= 0:
         return False
