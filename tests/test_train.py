@@ -458,6 +458,13 @@ def test_a_model_without_a_recipe_is_a_one_line_usage_error(
     assert not (tmp_path / "run").exists()
 
 
+def test_a_missing_photo_folder_is_one_line_before_anything_is_announced(config: Path, tmp_path: Path) -> None:
+    r = train("all", tmp_path / "run", tmp_path / "nowhere", config)
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such folder"  # no "preparing …" line first
+    assert not (tmp_path / "run").exists()
+
+
 def test_other_photos_than_the_prepared_datas_are_refused(trained: Path, hr_dir: Path, config: Path,
                                                           tmp_path: Path) -> None:
     """`--hr` is read only to prepare the data: a run given other photos says so instead of training on the old ones."""

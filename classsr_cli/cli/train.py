@@ -46,7 +46,7 @@ def _trainer(
 
     from classsr_cli.runtime import resolve_device, set_threads
     from classsr_cli.train.config import load_train_config
-    from classsr_cli.train.data import check_sources, prepare
+    from classsr_cli.train.data import check_sources, find_images, prepare
     from classsr_cli.train.loop import init_distributed
     from classsr_cli.train.stages import Trainer
 
@@ -61,6 +61,7 @@ def _trainer(
     if not (data_dir / "meta.json").exists():
         if not hr:
             raise typer.BadParameter(f"{data_dir} holds no prepared data; give --hr DIR to prepare it", param_hint="--hr")
+        find_images(hr)  # a folder that is not there: one line, before announcing anything
         if dist.is_main:
             err.print(f"preparing x{cfg.scale} training data from {', '.join(map(str, hr))} into {data_dir} …")
             meta = prepare(hr, data_dir, scale=cfg.scale, patch=cfg.patch, step=cfg.data_step,
