@@ -35,6 +35,7 @@ from classsr_cli.io.video import (
     VideoReader,
     VideoWriter,
     container_of,
+    even_size,
     plan_streams,
     probe,
 )
@@ -244,7 +245,14 @@ def upscale_video(
                 h, w = frame.rgb.shape[:2]
                 size = (w, h)
                 if not writers:
-                    oh, ow = up.output_size(h, w)
+                    full = up.output_size(h, w)
+                    oh, ow = even_size(options.pix_fmt, *full)
+                    if (oh, ow) != full and oh and ow:  # an odd size cannot be encoded in 4:2:0: one pixel less
+                        lost_edge = " and ".join(e for e, cut in (("row", oh != full[0]), ("column", ow != full[1])) if cut)
+                        notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
+                                     f"{options.pix_fmt} needs even sizes (--pix-fmt yuv444p keeps them)")
+                    else:
+                        oh, ow = full  # an encoder that takes it, or a 1-pixel side the writer refuses in one line
                     kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer,
                                           "rotation": rotation}  # fmt: skip
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, **kw))
@@ -252,7 +260,7 @@ def upscale_video(
                         writers.append(VideoWriter(tmp_map, ow, oh, **kw))
                 gap = following.pts - frame.pts if following is not None else 0
                 run = up.run(frame.rgb, router=router, banded=up.should_band(h, w, stream_pixels))
-                _encode(run, writers, frame.pts, gap if gap > 0 else frame.duration)
+                _encode(run, writers, frame.pts, gap if gap > 0 else frame.duration, full[0])
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
                 last_end = float((frame.pts + (frame.duration or 0)) * reader.time_base)
@@ -276,7 +284,6 @@ def upscale_video(
                 p.unlink(missing_ok=True)
         raise
     stats = router.stats
-    oh, ow = up.output_size(size[1], size[0])
     return VideoResult(
         input=src, output=dst, frames=router.frames, seconds=time.perf_counter() - t0, width=size[0],
         height=size[1], out_width=ow, out_height=oh, scale=up.scale, source_fps=info.fps, counts=stats.counts,
@@ -286,18 +293,22 @@ def upscale_video(
     )
 
 
-def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int | None) -> None:
-    """Send the rows of one frame to the encoder (and, tinted by class, to the class map's) as they finish."""
+def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int | None, height: int) -> None:
+    """Send the rows of one frame (``height`` rows as upscaled) to the encoder (and, tinted by class, to the class
+    map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`)."""
     from classsr_cli.io.classmap import tint
 
     for writer in writers:
         writer.begin_frame(pts, duration)
+    keep, width = writers[0].height, writers[0].width
     y = 0
     for rows in run:
-        writers[0].write_rows(rows)
-        if len(writers) > 1:
+        n = max(0, min(rows.shape[0], keep - y))
+        if n:
+            writers[0].write_rows(rows[:n, :width])
+        if n and len(writers) > 1:
             assert run.frame is not None
             grid = run.frame.grid
             classes = run.frame.classes.view(grid.rows, grid.cols).numpy()
-            writers[1].write_rows(tint(rows, classes, grid.step, (grid.height, grid.width), writers[1].height, y))
+            writers[1].write_rows(tint(rows, classes, grid.step, (grid.height, grid.width), height, y)[:n, :width])
         y += rows.shape[0]

@@ -25,6 +25,7 @@ from classsr_cli.io.video import (
     _cluster_head,
     _ebml_size,
     container_of,
+    even_size,
     ffmpeg_exe,
     probe,
 )
@@ -270,6 +271,39 @@ def test_reuse_on_static_clip(clips: dict[str, Path], tiny_model: torch.nn.Modul
     a = [f.rgb.astype(int) for f in VideoReader(probe(tmp_path / "a.mkv")).__enter__()]
     b = [f.rgb.astype(int) for f in VideoReader(probe(tmp_path / "b.mkv")).__enter__()]
     assert len(a) == len(b) == 10 and max(np.abs(x - y).max() for x, y in zip(a, b, strict=True)) <= 1
+
+
+def test_even_size_crops_what_subsampled_chroma_cannot_hold() -> None:
+    assert even_size("yuv420p", 723, 963) == (722, 962)
+    assert even_size("nv12", 722, 963) == (722, 962) and even_size("yuv422p10le", 3, 5) == (2, 4)
+    assert even_size("yuv444p", 723, 963) == (723, 963) and even_size("rgb24", 723, 963) == (723, 963)
+
+
+@pytest.mark.slow
+def test_an_odd_output_size_loses_one_pixel_in_yuv420p(
+    clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """x2.2 of a 64x48 clip is 141x106: in yuv420p (the default) it is written 140x106, with a note; in yuv444p
+    whole. The class map is cropped alike."""
+    out = tmp_path / "odd.mp4"
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path), "-x", "2.2",
+                            "--preset", "ultrafast", "--classmap", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["output_size"] == [140, 106]
+    assert summary["notes"] == ["output 140x106: the last pixel column of 141x106 cropped, as yuv420p needs even "
+                                "sizes (--pix-fmt yuv444p keeps them)"]
+    for path in (out, classmap_path(out)):
+        info = probe(path)
+        assert (info.width, info.height) == (140, 106) and len(frame_times(path)) == 15
+    whole = tmp_path / "whole.mkv"
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(whole), "--model", str(tiny_model_path), "-x", "2.2",
+                            "--preset", "ultrafast", "--pix-fmt", "yuv444p", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["output_size"] == [141, 106] and json.loads(r.stdout)["notes"] == []
+    first = next(iter(VideoReader(probe(out)).__enter__())).rgb.astype(int)
+    full = next(iter(VideoReader(probe(whole)).__enter__())).rgb.astype(int)
+    assert np.abs(first - full[:, :140]).mean() < 3  # the same picture, less its last column (and the codecs' loss)
 
 
 @pytest.mark.slow

@@ -453,6 +453,14 @@ class VideoReader:
 # ---------------------------------------------------------------------------------------------------- writing
 
 
+def even_size(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
+    """``(height, width)`` an encoder takes in ``pix_fmt``: formats with chroma subsampled by two (yuv420p,
+    yuv422p, nv12, ...; not yuv444p) need even sizes, so an odd one loses its last pixel row or column."""
+    if pix_fmt.startswith(("yuv4", "nv")) and "444" not in pix_fmt:
+        return height - height % 2, width - width % 2
+    return height, width
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     """How the output is encoded.
@@ -649,11 +657,7 @@ class VideoWriter:
 
     def _start(self, first_pts: int) -> None:
         opts = self.options
-        if (
-            opts.pix_fmt.startswith(("yuv4", "nv"))
-            and "444" not in opts.pix_fmt
-            and (self.width % 2 or self.height % 2)
-        ):
+        if even_size(opts.pix_fmt, self.height, self.width) != (self.height, self.width):
             raise VideoError(
                 f"{self.width}x{self.height} output is odd-sized; {opts.pix_fmt} needs even sizes "
                 "(use --pix-fmt yuv444p)"
