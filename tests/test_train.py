@@ -450,6 +450,9 @@ def test_a_model_without_a_recipe_is_a_one_line_usage_error(
         load_train_config(other)
     with pytest.raises(ConfigError, match="nor an installed model"):
         load_train_config("no_such_model")
+    with pytest.raises(ConfigError) as caught:  # a flag that does not fit the recipe is the flag's error
+        load_train_config("classsr_residual_x4", family="carn")
+    assert "the recipe it records" not in str(caught.value)
     for given in (bare, "no_such_model"):
         r = train("all", tmp_path / "run", hr_dir, given)
         assert r.exit_code == 2, r.output

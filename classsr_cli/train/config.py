@@ -289,18 +289,18 @@ def load_train_config(path: str | Path | None = None, **overrides: Any) -> Train
     an installed model, :func:`recipe_of`: what ``classsr train all --config MODEL`` trains again), or the defaults;
     then apply non-``None`` ``overrides``."""
     data: dict[str, Any] = {}
-    recorded = False
     if path is not None:
         path = Path(path)
-        recorded = path.suffix == ".safetensors" or (not path.suffix and len(path.parts) == 1 and not path.exists())
-        data = recipe_of(path) if recorded else _read_config_file(path)
+        if path.suffix == ".safetensors" or (not path.suffix and len(path.parts) == 1 and not path.exists()):
+            data = recipe_of(path)
+            try:
+                _from_dict(data)  # the recipe alone, before the flags change it
+            except ConfigError as e:  # a file from another version of classsr
+                raise ConfigError(f"{path}: the recipe it records does not load here: {e}") from None
+        else:
+            data = _read_config_file(path)
     data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return _from_dict(data)
-    except ConfigError as e:
-        if not recorded:
-            raise
-        raise ConfigError(f"{path}: the recipe it records does not load here: {e}") from None  # another version's
+    return _from_dict(data)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
