@@ -89,10 +89,10 @@ class _Observer:
     def __call__(self, event: Any) -> None:
         if event.stage not in self.tasks:
             self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total, info="")
-        keys = ("loss", "l1", "share_light", "share_medium", "share_heavy")
+        keys = ("loss", "l1", "l1_log10", "share_light", "share_medium", "share_heavy")
         info = " ".join(f"{k.replace('share_', '')}={event.logs[k]:.3g}" for k in keys if k in event.logs)
-        self.progress.update(self.tasks[event.stage], completed=event.iteration,
-                             info=f"{info} {event.it_per_s:.1f} it/s")
+        speed = f" {event.it_per_s:.1f} it/s" if event.it_per_s > 0 else ""  # the calibration's scan has none
+        self.progress.update(self.tasks[event.stage], completed=event.iteration, info=f"{info}{speed}")
 
     def close(self) -> None:
         self.progress.stop()
