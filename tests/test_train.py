@@ -260,6 +260,8 @@ def test_config_toml_json_and_iterations_override(config: Path, tmp_path: Path) 
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(ConfigError, match="not a config file"):  # not an internal error
         load_train_config(binary)
+    with pytest.raises(ConfigError, match="is a folder; give a config file, or a model"):
+        load_train_config(tmp_path)
 
 
 @pytest.mark.parametrize(("top", "baseline", "name"), [("colour = 1\n", "", "colour"), ("", "momentum = 0.9\n", "momentum")])

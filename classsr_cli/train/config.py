@@ -306,6 +306,9 @@ def load_train_config(path: str | Path | None = None, **overrides: Any) -> Train
 def _read_config_file(path: Path) -> dict[str, Any]:
     """A TOML or JSON training config file, as a dict."""
     data: dict[str, Any]
+    if path.is_dir():  # a run folder, most likely: it holds both kinds
+        raise ConfigError(f"{path}: is a folder; give a config file, or a model (a run's classsr.safetensors) to train "
+                          "its recipe again")
     try:
         text = path.read_text()
     except OSError as e:
