@@ -247,12 +247,12 @@ def upscale_video(
                 if not writers:
                     full = up.output_size(h, w)
                     oh, ow = even_size(options.pix_fmt, *full)
-                    if (oh, ow) != full and oh and ow:  # an odd size cannot be encoded in 4:2:0: one pixel less
+                    if not (oh and ow):  # a 1-pixel side: the writer refuses it in one line
+                        oh, ow = full
+                    elif (oh, ow) != full:  # an odd size cannot be encoded in 4:2:0: one pixel less
                         lost_edge = " and ".join(e for e, cut in (("row", oh != full[0]), ("column", ow != full[1])) if cut)
                         notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
                                      f"{options.pix_fmt} needs even sizes (--pix-fmt yuv444p keeps them)")
-                    else:
-                        oh, ow = full  # an encoder that takes it, or a 1-pixel side the writer refuses in one line
                     kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer,
                                           "rotation": rotation}  # fmt: skip
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, **kw))

@@ -62,7 +62,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from report import emit  # scripts/
 from routing_eval import TEN_PHOTOS, bicubic, photos, priced_on, routing_loss_db, to_u8, training_photos
 
@@ -116,13 +115,9 @@ class Cells:
 def view_scores(model: ClassSR, frame: torch.Tensor, step: int, views: int) -> torch.Tensor:
     """``model.frame_scores(frame, step)`` averaged over ``views`` (1, 2, 4 or 8) mirrored or transposed views of the
     padded frame, each view's ``(rows, cols, 3)`` scores mapped back onto the frame's cells. The frame is padded as
-    :meth:`ClassSR.frame_scores` pads it, the same on both sides of the cell grid, so that each view's cells are the
+    :meth:`ClassSR.frame_scores` pads it (:meth:`ClassSR.scored_frame`), the same on both sides of the cell grid, so that each view's cells are the
     frame's cells; view 0 is exactly ``frame_scores``."""
-    p = model.cfg.patch
-    _, _, h, w = frame.shape
-    rows, cols = -(-h // step), -(-w // step)
-    m = (p - step) // 2 + model.classifier.margin
-    padded = F.pad(frame, (m, cols * step - w + m, m, rows * step - h + m), mode="replicate")
+    padded = model.scored_frame(frame, step)
     out = []
     for k in range(views):
         t = padded.flip(-1) if k & 1 else padded

@@ -109,10 +109,9 @@ def _named_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
                                       "not; convert foreign weights with `classsr convert`)")
             files.extend(ours)
             left_out.extend(f for f in inside if f not in ours)
-        else:
+        elif _is_checkpoint(p, strict=True):  # a path the user named must be readable: say why not, not skip it
             files.append(p)
-    for p in files:  # a path the user named must be readable: say why not, instead of skipping it
-        if not _is_checkpoint(p, strict=True):
+        else:
             raise CheckpointError(f"{p}: not a classsr checkpoint (convert foreign weights with `classsr convert`)")
     return files, left_out
 

@@ -231,14 +231,18 @@ class ClassSR(nn.Module):
         stick out of the frame) and is scored on the ``patch`` x ``patch`` window centred on it, the frame
         replicate-padded by ``(patch - step) / 2`` (and the classifier's context): :meth:`Classifier.grid_scores`.
         """
+        return self._window_scores(self.scored_frame(frame, step), step)
+
+    def scored_frame(self, frame: torch.Tensor, step: int) -> torch.Tensor:
+        """``frame`` replicate-padded as :meth:`frame_scores` scores it: by ``(patch - step) / 2`` and the classifier's
+        context on every side, and to whole cells on the right and bottom."""
         p = self.cfg.patch
         if (p - step) % 2 or step > p:
             raise ValueError(f"step must be at most the patch ({p}) and differ from it by an even number, got {step}")
         _, _, h, w = frame.shape
         rows, cols = -(-h // step), -(-w // step)
         m = (p - step) // 2 + self.classifier.margin
-        padded = F.pad(frame, (m, cols * step - w + m, m, rows * step - h + m), mode="replicate")
-        return self._window_scores(padded, step)
+        return F.pad(frame, (m, cols * step - w + m, m, rows * step - h + m), mode="replicate")
 
     def _window_scores(self, windows: torch.Tensor, step: int) -> torch.Tensor:
         """:meth:`Classifier.grid_scores` of one frame's windows in the classifier's dtype, ``(rows, cols, 3)``."""
