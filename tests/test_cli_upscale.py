@@ -61,9 +61,16 @@ def test_attached_scale_and_non_native(tiny_model_path: Path, photo: Path, flag:
     assert ("not a native scale" in r.stderr) == (name != "x4")
 
 
-def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path) -> None:
+def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
     r = up(tiny_model_path, photo, "-x", "5")
     assert r.exit_code == 2 and "scale" in r.stderr
+    # A factor two runs reach says how, in one line, before any output is planned; one past that does not.
+    r = up(tiny_model_path, photo, "-x", "8", "-o", tmp_path / "missing" / "x8.png")
+    one_error_line(r, "for x8 run it twice: -x 4, then -x 2 on its output")
+    assert r.exit_code == 2 and not (tmp_path / "missing").exists()
+    r = up(tiny_model_path, photo, "-x", "17")
+    one_error_line(r, "at most 4, got 17")
+    assert r.exit_code == 2 and "twice" not in r.stderr
 
 
 def test_threads_sets_torch_threads_and_refuses_zero(tiny_model_path: Path, photo: Path) -> None:

@@ -25,8 +25,25 @@ __all__ = [
     "StepOpt",
     "ThreadsOpt",
     "ToleranceOpt",
+    "check_output_scale",
     "flag",
 ]
+
+
+def check_output_scale(scale: float) -> None:
+    """``-x`` of ``upscale`` and ``video``, checked before any file is: above 1 and at most the largest native
+    scale, and for a factor two runs reach (x8 at most x4 twice) a :class:`ConfigError` that says how."""
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.zoo import MAX_SCALE, check_scale
+
+    try:
+        check_scale(scale)
+    except ConfigError as e:
+        if MAX_SCALE < scale <= MAX_SCALE**2:
+            raise ConfigError(
+                f"{e}; for x{scale:g} run it twice: -x {MAX_SCALE}, then -x {scale / MAX_SCALE:g} on its output"
+            ) from None
+        raise
 
 
 def flag(*names: str, help: str) -> typer.models.OptionInfo:

@@ -21,6 +21,7 @@ from classsr_cli.cli._options import (
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
+    check_output_scale,
     flag,
 )
 
@@ -94,6 +95,7 @@ def upscale(
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.plan import plan_jobs
 
+    check_output_scale(scale)
     runtime.set_threads(threads)
     world = distributed.world()
     report = _Report(json_out, world)

@@ -21,6 +21,7 @@ from classsr_cli.cli._options import (
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
+    check_output_scale,
     flag,
 )
 
@@ -112,6 +113,7 @@ def video(
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import TemporalOptions, upscale_video
 
+    check_output_scale(scale)
     options = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
         audio=not no_audio, subtitles=not no_subtitles,
