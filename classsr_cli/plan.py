@@ -109,6 +109,7 @@ def plan_jobs(
         raise ConfigError("--skip-existing and --overwrite contradict each other; pass one")
     plan = Plan()
     found: list[tuple[Path, Path]] = []
+    named: set[Path] = set()  # files named on their own: never left out as another input's output
     many = len(specs) > 1
     for spec in specs:
         try:
@@ -120,6 +121,8 @@ def plan_jobs(
             continue
         many = many or several
         found.extend(items)
+        if not several:
+            named.update(p.resolve() for p, _ in items)
         plan.own_outputs.extend(own)
     found = _unique(found)
     out = Path(output) if output is not None else None
@@ -140,7 +143,7 @@ def plan_jobs(
         else:
             dst = out
         jobs.append(Job(src, dst, classmap_path(dst) if classmap else None))
-    jobs = _drop_outputs_of_others(jobs)
+    jobs = _drop_outputs_of_others(jobs, named)
     _check_collisions(jobs)
     if not to_folder and out is not None:
         from classsr_cli.io.image import output_format
@@ -176,10 +179,19 @@ def _unique(items: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
     return out
 
 
-def _drop_outputs_of_others(jobs: list[Job]) -> list[Job]:
-    """A folder run beside its inputs would pick up ``a_x4.png`` from an earlier run of ``a.png``: skip it."""
-    planned = {j.output.resolve() for j in jobs} | {j.classmap.resolve() for j in jobs if j.classmap}
-    return [j for j in jobs if j.input.resolve() not in planned]
+def _drop_outputs_of_others(jobs: list[Job], named: set[Path]) -> list[Job]:
+    """A folder run beside its inputs would pick up ``a_x4.png`` from an earlier run of ``a.png``: skip it. A file
+    named on its own (resolved, in ``named``) is kept, and so is a job whose output is its own input: both are
+    refused by :func:`_check_collisions` instead of skipped without a word."""
+    def outputs(j: Job) -> set[Path]:
+        return {j.output.resolve()} | ({j.classmap.resolve()} if j.classmap else set())
+
+    planned: dict[Path, int] = {}
+    for j in jobs:
+        for p in outputs(j):
+            planned[p] = planned.get(p, 0) + 1
+    return [j for j in jobs if (src := j.input.resolve()) in named
+            or planned.get(src, 0) - (src in outputs(j)) == 0]
 
 
 def _check_collisions(jobs: list[Job]) -> None:
@@ -194,5 +206,10 @@ def _check_collisions(jobs: list[Job]) -> None:
             if other != job.input:
                 raise ConfigError(
                     f"{dst}: both {other} and {job.input} would be written there; "
-                    "use --recursive to mirror folders, or separate runs"
+                    "upscale them in separate runs or into different -o folders"
                 )
+    inputs = {job.input.resolve(): job.input for job in jobs}
+    for dst, src in by_output.items():
+        if dst in inputs and inputs[dst] != src:
+            raise ConfigError(f"{inputs[dst]}: it is an input and also the output of {src}; "
+                              "upscale them in separate runs or choose another -o")

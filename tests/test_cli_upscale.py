@@ -143,6 +143,51 @@ def test_folder_without_output_writes_beside_and_skips_its_own_outputs(tiny_mode
     assert "a_x4_x4.png" not in files(src)
 
 
+def test_an_output_that_is_an_input_is_refused_not_skipped(tiny_model_path: Path, tmp_path: Path, photo: Path) -> None:
+    """The output of one job being an input (its own, or a file named on its own) is a one-line usage error: it
+    used to leave the job out, with nothing said and exit 0. A folder run still leaves out its earlier outputs."""
+    before = photo.read_bytes()
+    for args in ([photo, "-o", photo], [photo, "-o", photo, "--overwrite"], [photo, "-o", photo, "--json"]):
+        r = up(tiny_model_path, *args)
+        assert r.exit_code == 2 and r.stdout == "", r.output
+        one_error_line(r, "would replace its own input")
+    src = tmp_path / "in"
+    _tree(src)
+    r = up(tiny_model_path, src, "-o", src, "--overwrite")  # a folder into itself
+    one_error_line(r, "would replace its own input")
+    (src / "a_x4.png").write_bytes((src / "a.png").read_bytes())
+    r = up(tiny_model_path, src / "a.png", src / "a_x4.png", "--overwrite")  # both named: neither is dropped
+    one_error_line(r, "a_x4.png: it is an input and also the output of")
+    assert r.exit_code == 2 and photo.read_bytes() == before
+    r = up(tiny_model_path, src, "--overwrite")  # the folder run: a_x4.png is left out, as before
+    assert r.exit_code == 0 and "a_x4_x4.png" not in files(src), r.output
+
+
+def test_two_inputs_of_one_name_into_one_folder(tiny_model_path: Path, tmp_path: Path, photo: Path) -> None:
+    """The refusal suggests what helps (separate runs, other folders), not --recursive, which mirrors each input
+    folder's tree below it and so cannot separate two folders' a.png."""
+    for d in ("d1", "d2"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "a.png").write_bytes(photo.read_bytes())
+    for extra in ([], ["--recursive"]):
+        r = up(tiny_model_path, tmp_path / "d1", tmp_path / "d2", "-o", tmp_path / "out", *extra)
+        one_error_line(r, "would be written there; upscale them in separate runs or into different -o folders")
+        assert r.exit_code == 2 and "--recursive" not in r.stderr
+
+
+def test_a_video_or_a_text_file_is_named_as_such(tiny_model_path: Path, tmp_path: Path) -> None:
+    """Not "cannot write .mp4" about an output nobody asked for: the input is refused for what it is (exit 1)."""
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    (tmp_path / "clip_x4.mp4").write_bytes(b"an earlier classsr video output")
+    (tmp_path / "doc.txt").write_text("notes")
+    r = up(tiny_model_path, tmp_path / "clip.mp4")
+    one_error_line(r, "clip.mp4: is a video, not an image; use `classsr video`")
+    assert r.exit_code == 1
+    r = up(tiny_model_path, tmp_path / "doc.txt")
+    one_error_line(r, "doc.txt: not an image classsr reads")
+    assert r.exit_code == 1 and not list(tmp_path.glob("*_x4.png"))
+
+
 def test_glob(tiny_model_path: Path, tmp_path: Path) -> None:
     src = tmp_path / "in"
     _tree(src)

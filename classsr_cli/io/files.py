@@ -6,10 +6,13 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "images_in", "is_image_name", "is_own_output", "without_own_outputs"]
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "images_in", "is_image_name", "is_own_output", "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+#: Suffixes of common video files: given to ``classsr upscale``, they are pointed to ``classsr video``.
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".flv",
+                  ".wmv", ".3gp", ".ogv")
 
 
 def is_image_name(path: Path) -> bool:

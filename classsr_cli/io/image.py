@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
-from classsr_cli.io.files import IMAGE_SUFFIXES
+from classsr_cli.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -144,9 +144,10 @@ class Picture:
 
 
 def output_suffix(suffix: str) -> str:
-    """Suffix of the default output for an input with ``suffix``: the same, except GIF, written as PNG."""
+    """Suffix of the default output for an input with ``suffix``: the same, except GIF, and suffixes that are not
+    an image's (a JPEG named ``.jfif``, a video given by mistake, which reading then refuses), written as PNG."""
     s = suffix.lower()
-    return ".png" if s == ".gif" else suffix
+    return ".png" if s == ".gif" or s not in IMAGE_SUFFIXES else suffix
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -195,6 +196,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
                     raise InputError(f"{path}: {e}") from None
                 except Exception as e:
                     raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                raise InputError(f"{path}: is a video, not an image; use `classsr video`") from None
             raise InputError(
                 f"{path}: not an image classsr reads (PNG, JPEG, WebP, TIFF, BMP or GIF)"
             ) from None
