@@ -12,12 +12,14 @@ from pathlib import Path
 from classsr_cli import zoo
 from classsr_cli.io.image import read_image, write_image
 from classsr_cli.pipeline import Upscaler
+from classsr_cli.plan import default_output_name
 from classsr_cli.runtime import resolve_device
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("image", type=Path)
 parser.add_argument("--model", default=None, help="model name or .safetensors path (default: the installed one)")
 parser.add_argument("-x", "--scale", type=float, default=4.0)
+parser.add_argument("-o", "--output", type=Path, default=None, help="output file (default: beside the input, as the CLI)")
 args = parser.parse_args()
 
 # 1. Load the model for the scale, on the best device (cuda, then mps, then cpu).
@@ -29,8 +31,9 @@ picture = read_image(args.image)
 # 3. Upscale in memory: patches are classified and each branch runs once per batch of its patches.
 result, info = upscaler.upscale_picture(picture)
 
-# 4. Write atomically next to the input.
-out = args.image.with_name(f"{args.image.stem}_api_x{args.scale:g}.png")
+# 4. Write atomically; by default beside the input under the CLI's name (photo_x4.png), which folder runs and
+#    `classsr bench` recognise as an output, not an input.
+out = args.output or args.image.with_name(default_output_name(args.image, args.scale))
 write_image(out, result, overwrite=True)
 
 light, medium, heavy = info.route.counts
