@@ -260,6 +260,14 @@ def test_plot(hr_dir: Path, tiny_model_path: Path, tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_with_native_is_refused_before_running(hr_dir: Path, tiny_model_path: Path, tmp_path: Path) -> None:
+    """A native run has no PSNR to plot: one line, exit 2, no empty plot written."""
+    png = tmp_path / "plot.png"
+    result = runner.invoke(app, ["bench", str(hr_dir), "--native", "--model", str(tiny_model_path), "--plot", str(png)])
+    assert result.exit_code == 2 and result.stdout == "" and not png.exists()
+    assert result.stderr.strip() == "error: --plot draws PSNR against time, and --native measures no PSNR: leave one of them out"
+
+
 def test_plot_without_matplotlib_is_a_clear_error(
     hr_dir: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,6 +92,8 @@ def bench(
     from classsr_cli.engine import check_step
     from classsr_cli.errors import ConfigError
 
+    if plot is not None and native:
+        raise ConfigError("--plot draws PSNR against time, and --native measures no PSNR: leave one of them out")
     if plot is not None and not lib.plot_available():
         raise ConfigError("--plot needs matplotlib: pip install matplotlib (the 'plot' extra of classsr)")
     paths, left_out = lib.find_inputs(images or [], data)
