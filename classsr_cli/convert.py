@@ -102,6 +102,8 @@ def load_original(path: str | os.PathLike[str]) -> StateDict:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     try:
@@ -342,6 +344,11 @@ def convert(
     if family not in (None, "auto") and family not in FAMILY_DEFAULTS:
         raise ConfigError(f"unknown family {family!r}; choose auto or one of {', '.join(FAMILY_DEFAULTS)}")
     output = Path(output)
+    if output.is_dir():
+        raise ConfigError(f"{output}: is a folder; -o names the .safetensors file to write")
+    if output.suffix.lower() != ".safetensors":
+        raise ConfigError(f"{output}: the output is a .safetensors file (e.g. -o {output.with_suffix('.safetensors')}), "
+                          "the name `classsr models` and --model look for")
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output}: {ALREADY_EXISTS}")
     paths = [Path(p) for p in inputs]

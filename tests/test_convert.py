@@ -413,3 +413,26 @@ def test_cli_convert(tmp_path: Path) -> None:
     again = runner.invoke(app, ["convert", str(src), "-o", str(out)])
     assert again.exit_code != 0
     assert "exists" in again.output and "Traceback" not in again.output
+
+
+def test_cli_convert_paths_are_one_line_errors(tmp_path: Path) -> None:
+    """A missing or folder input, and an output that is a folder or not a .safetensors name, are one line each
+    (they were Typer's boxed usage errors, or a safetensors file written as ``x.pth`` that `classsr models` skips)."""
+    from typer.testing import CliRunner
+
+    from classsr_cli.cli import app
+
+    src = _save(orig_srresnet(4), tmp_path / "b.pth")
+    (tmp_path / "dir.safetensors").mkdir()
+    runner = CliRunner()
+    cases = [
+        (["missing.pth", "-o", tmp_path / "a.safetensors"], 1, "missing.pth: no such file"),
+        ([tmp_path, "-o", tmp_path / "a.safetensors"], 1, "is a folder, not a checkpoint file"),
+        ([src, "-o", tmp_path / "a.pth"], 2, "a.pth: the output is a .safetensors file (e.g. -o "),
+        ([src, "-o", tmp_path / "dir.safetensors"], 2, "is a folder; -o names the .safetensors file to write"),
+    ]
+    for args, code, message in cases:
+        r = runner.invoke(app, ["convert", *map(str, args)])
+        assert r.exit_code == code and message in r.stderr, r.output
+        assert len(r.stderr.strip().splitlines()) == 1 and "Usage" not in r.output
+    assert not (tmp_path / "a.pth").exists() and not (tmp_path / "a.safetensors").exists()

@@ -14,7 +14,7 @@ from classsr_cli.cli._options import OverwriteOpt
 EXAMPLES = """\
 Examples:
 
-  classsr convert ClassSR_FSRCNN.pth -o weights/classsr_fsrcnn_x4.safetensors
+  classsr convert ClassSR_FSRCNN.pth -o weights/paper_fsrcnn_x4.safetensors
   classsr convert light.pth medium.pth heavy.pth classifier.pth -o mine.safetensors --family carn
 """
 
@@ -33,13 +33,11 @@ def convert_command(
         list[Path],
         typer.Argument(
             help="Original .pth file(s): one ClassSR_*.pth, one branch file, or three branch files + a classifier.",
-            exists=True,
-            dir_okay=False,
             show_default=False,
         ),
     ],
     output: Annotated[
-        Path, typer.Option("-o", "--output", metavar="PATH", help="The .safetensors file to write.", dir_okay=False)
+        Path, typer.Option("-o", "--output", metavar="PATH", help="The .safetensors file to write.")
     ],
     family: Annotated[
         Family, typer.Option(help="Expected family; auto detects it from the keys.")
