@@ -35,6 +35,7 @@ __all__ = [
     "default_model_name",
     "list_models",
     "load",
+    "own_scale",
     "resolve_model",
     "shipped_weights_dirs",
     "weights_dirs",
@@ -143,6 +144,23 @@ def resolve_model(spec: str | None, scale: int) -> Path:
             f"no installed model for x{scale} ({wanted}); pass --model PATH, or train one with `classsr train all`"
         )
     raise ModelNotFoundError(f"no model named {name!r}; `classsr models` lists the installed ones")
+
+
+def own_scale(spec: str | None, default: int = MAX_SCALE) -> int:
+    """The scale a run takes when ``-x`` is not given: the model ``spec`` names, read from its header (no weights
+    loaded), or ``default`` when there is no ``spec``. Raises :class:`ModelNotFoundError` or
+    :class:`CheckpointError` as :func:`load` would."""
+    if spec is None:
+        return default
+    import json
+
+    from classsr_cli.checkpoint import read_metadata
+
+    path = resolve_model(spec, default)
+    try:
+        return int(json.loads(read_metadata(path)["config"])["scale"])
+    except (KeyError, ValueError, TypeError):
+        raise CheckpointError(f"{path}: its header records no scale; not a classsr model") from None
 
 
 def check_scale(scale: float) -> None:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner, Result
 
 from classsr_cli.cli import app
 from classsr_cli.errors import ConfigError
+from classsr_cli.config import ClassSRConfig
 from classsr_cli.io.image import read_image
 from classsr_cli.runtime import set_threads
 
@@ -71,6 +72,28 @@ def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path, 
     r = up(tiny_model_path, photo, "-x", "17")
     one_error_line(r, "at most 4, got 17")
     assert r.exit_code == 2 and "twice" not in r.stderr
+
+
+def test_without_x_a_model_runs_at_its_own_scale(tiny_cfg: ClassSRConfig, photo: Path, tmp_path: Path) -> None:
+    """``--model`` an x2 file and no ``-x``: x2, as the file says (it was "an x2 model cannot upscale x4"); the same
+    rule for ``bench``; ``-x 4`` with it is still refused, and no ``--model`` is the x4 default's 4."""
+    from dataclasses import replace
+
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.models import build_model
+
+    x2 = save_checkpoint(build_model(replace(tiny_cfg, scale=2)).eval(), tmp_path / "tiny_x2.safetensors")
+    r = up(x2, photo, "--json")
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    assert rec["scale"] == 2 and rec["output"].endswith("photo_x2.png") and Image.open(rec["output"]).size == (96, 80)
+    r = up(x2, photo, "-x", "4")
+    assert r.exit_code == 2 and "an x2 model cannot upscale x4" in r.stderr
+    r = run("bench", photo, "--model", x2, "--repeat", "1", "--warmup", "0", "--methods", "heavy", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["scale"] == 2
+    r = run("upscale", photo, "--model", tmp_path / "none.safetensors")
+    assert r.exit_code == 1 and "no such model file" in r.stderr
 
 
 def test_threads_sets_torch_threads_and_refuses_zero(tiny_model_path: Path, photo: Path) -> None:

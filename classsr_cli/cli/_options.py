@@ -25,17 +25,20 @@ __all__ = [
     "StepOpt",
     "ThreadsOpt",
     "ToleranceOpt",
-    "check_output_scale",
     "flag",
+    "output_scale",
 ]
 
 
-def check_output_scale(scale: float) -> None:
-    """``-x`` of ``upscale`` and ``video``, checked before any file is: above 1 and at most the largest native
-    scale, and for a factor two runs reach (x8 at most x4 twice) a :class:`ConfigError` that says how."""
+def output_scale(scale: float | None, model: str | None) -> float:
+    """``-x`` of ``upscale`` and ``video``, settled before any file is read: when not given, the ``--model``'s own
+    scale (an x2 model runs x2), else 4; then checked: above 1 and at most the largest native scale, and for a
+    factor two runs reach (x8 at most x4 twice) a :class:`ConfigError` that says how."""
     from classsr_cli.errors import ConfigError
-    from classsr_cli.zoo import MAX_SCALE, check_scale
+    from classsr_cli.zoo import MAX_SCALE, check_scale, own_scale
 
+    if scale is None:
+        return float(own_scale(model))
     try:
         check_scale(scale)
     except ConfigError as e:
@@ -44,6 +47,7 @@ def check_output_scale(scale: float) -> None:
                 f"{e}; for x{scale:g} run it twice: -x {MAX_SCALE}, then -x {scale / MAX_SCALE:g} on its output"
             ) from None
         raise
+    return scale
 
 
 def flag(*names: str, help: str) -> typer.models.OptionInfo:
@@ -59,10 +63,11 @@ ModelOpt = Annotated[
     ),
 ]
 ScaleOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "-x", "--scale", metavar="X",
-        help="Upscaling factor, above 1 and at most 4; non-native ones (3, 2.5) downscale the next native.",
+        "-x", "--scale", metavar="X", show_default=False,
+        help="Upscaling factor, above 1 and at most 4 (default: the --model's own scale, else 4); non-native ones "
+        "(3, 2.5) downscale the next native.",
     ),
 ]
 DeviceOpt = Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")]

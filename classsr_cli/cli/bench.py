@@ -55,9 +55,11 @@ def bench(
         ),
     ] = None,
     scale: Annotated[
-        int,
-        typer.Option("-x", "--scale", metavar="X", help="Upscaling factor; 3 runs the x4 model, then downscales (as upscale)."),
-    ] = 4,
+        int | None,
+        typer.Option("-x", "--scale", metavar="X", show_default=False,
+                     help="Upscaling factor, a whole number (default: the --model's own scale, else 4); 3 runs the x4 "
+                     "model, then downscales (as upscale)."),
+    ] = None,
     model: ModelOpt = None,
     native: Annotated[
         bool,
@@ -92,6 +94,7 @@ def bench(
     from classsr_cli.engine import check_step
     from classsr_cli.errors import ConfigError
 
+    scale = zoo.own_scale(model) if scale is None else scale
     if plot is not None and native:
         raise ConfigError("--plot draws PSNR against time, and --native measures no PSNR: leave one of them out")
     if plot is not None and not lib.plot_available():

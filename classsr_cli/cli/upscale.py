@@ -21,8 +21,8 @@ from classsr_cli.cli._options import (
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
-    check_output_scale,
     flag,
+    output_scale,
 )
 
 #: Same as classsr_cli.io.image.DEFAULT_MAX_PIXELS (not imported here: it would pull in Pillow for --help).
@@ -61,7 +61,7 @@ def upscale(
             help="Output file (one input) or folder (several). Default: beside the input.",
         ),
     ] = None,
-    scale: ScaleOpt = 4.0,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
@@ -95,7 +95,7 @@ def upscale(
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.plan import plan_jobs
 
-    check_output_scale(scale)
+    scale = output_scale(scale, model)
     runtime.set_threads(threads)
     world = distributed.world()
     report = _Report(json_out, world)

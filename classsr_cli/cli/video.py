@@ -21,8 +21,8 @@ from classsr_cli.cli._options import (
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
-    check_output_scale,
     flag,
+    output_scale,
 )
 
 EXAMPLES = """\
@@ -65,7 +65,7 @@ def video(
             metavar="OUTPUT", help="Output file; its extension picks the container.", show_default=False
         ),
     ],
-    scale: ScaleOpt = 4.0,
+    scale: ScaleOpt = None,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
@@ -113,7 +113,7 @@ def video(
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import TemporalOptions, upscale_video
 
-    check_output_scale(scale)
+    scale = output_scale(scale, model)
     options = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
         audio=not no_audio, subtitles=not no_subtitles,
