@@ -43,7 +43,7 @@ from classsr_cli.engine import (
 from classsr_cli.errors import ConfigError
 from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
 from classsr_cli.runtime import bound_freed_memory, synchronize
-from classsr_cli.zoo import check_scale
+from classsr_cli.zoo import check_scale, check_tolerance
 
 if TYPE_CHECKING:
     from classsr_cli.models.classsr import ClassSR
@@ -195,8 +195,7 @@ class Upscaler:
         self.step = step
         self.batch_size = batch_size
         self.force_branch = branch_index(force_branch)
-        if tolerance is not None and tolerance < 0:
-            raise ConfigError(f"--tolerance must be at least 0, got {tolerance:g}")
+        check_tolerance(model, tolerance, model_path)
         self.tolerance = tolerance
         self.model_path = model_path
         p = next(model.parameters())

@@ -31,6 +31,7 @@ __all__ = [
     "Model",
     "ModelInfo",
     "check_scale",
+    "check_tolerance",
     "choose_model",
     "default_model_name",
     "list_models",
@@ -161,6 +162,20 @@ def own_scale(spec: str | None, default: int = MAX_SCALE) -> int:
         return int(json.loads(read_metadata(path)["config"])["scale"])
     except (KeyError, ValueError, TypeError):
         raise CheckpointError(f"{path}: its header records no scale; not a classsr model") from None
+
+
+def check_tolerance(net: ClassSR, tolerance: float | None, path: Path | None = None) -> None:
+    """``--tolerance`` (dB) is at least 0 and given only to a model that predicts its branches' errors (the residual
+    defaults' ``deficit`` or ``budget`` routing); the paper preset routes by argmax and would ignore it. A
+    :class:`ConfigError` otherwise."""
+    if tolerance is None:
+        return
+    if tolerance < 0:
+        raise ConfigError(f"--tolerance must be at least 0, got {tolerance:g}")
+    if net.cfg.routing == "argmax":
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}--tolerance needs a model that predicts each branch's error (classsr_residual_*); "
+                          "this one routes by its classifier's argmax; use --force-branch to choose a branch")
 
 
 def check_scale(scale: float) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from classsr_cli import zoo
+
+if TYPE_CHECKING:
+    from classsr_cli.models.classsr import ClassSR
 
 
 def test_the_default_prefers_the_residual_preset_and_falls_back_to_the_paper_one(
@@ -63,3 +67,17 @@ def test_a_folder_given_as_the_model_names_the_file_a_training_run_exports(tmp_p
         zoo.resolve_model(str(run), 4)
     with pytest.raises(ModelNotFoundError, match="no such model file"):
         zoo.resolve_model(str(run / "missing.safetensors"), 4)
+
+
+def test_tolerance_needs_a_model_that_predicts_errors(tiny_model: ClassSR) -> None:
+    """The paper preset routes by argmax, so --tolerance would do nothing there: refused, in one message that
+    names the way to choose a branch instead; a negative tolerance is refused for every model."""
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.zoo import check_tolerance
+
+    assert tiny_model.cfg.routing == "argmax"
+    check_tolerance(tiny_model, None)
+    with pytest.raises(ConfigError, match=r"--tolerance needs a model that predicts each branch's error.*--force-branch"):
+        check_tolerance(tiny_model, 0.1)
+    with pytest.raises(ConfigError, match="at least 0"):
+        check_tolerance(tiny_model, -1.0)

@@ -113,6 +113,7 @@ def bench(
             soft_wrap=True,
         )
     check_step(step, loaded.config.patch)
+    zoo.check_tolerance(loaded.net, tolerance, loaded.path)
     chosen = lib.parse_methods(methods)
     pairs = lib.load_native(paths, scale) if native else lib.load_pairs(paths, scale)
     with err.status("benchmarking…") as status:
