@@ -102,6 +102,41 @@ def test_palette_becomes_rgb_or_rgba(tmp_path: Path) -> None:
     assert read_image(tmp_path / "pt.png").mode == "RGBA"
 
 
+def test_8_bit_colour_key_becomes_alpha(tmp_path: Path) -> None:
+    """An 8-bit RGB or gray PNG's tRNS colour key becomes alpha, as a palette's transparency does (it was dropped:
+    the keyed area came out black and opaque); a key no pixel has leaves the picture opaque."""
+    rgb = RGB.copy()
+    rgb[0, 0] = (0, 0, 0)
+    Image.fromarray(rgb).save(tmp_path / "k.png", transparency=(0, 0, 0))
+    pic = read_image(tmp_path / "k.png")
+    assert pic.mode == "RGBA" and pic.alpha is not None and np.array_equal(pic.pixels, rgb)
+    assert np.array_equal(pic.alpha == 0, (rgb == 0).all(axis=2))
+    gray = RGB[..., 0].copy()
+    gray[0, 0] = 0
+    Image.fromarray(gray).save(tmp_path / "g.png", transparency=0)
+    pic = read_image(tmp_path / "g.png")
+    assert pic.mode == "LA" and pic.alpha is not None and np.array_equal(pic.pixels[..., 0], gray)
+    assert np.array_equal(pic.alpha == 0, gray == 0)
+    Image.fromarray(np.maximum(gray, 1)).save(tmp_path / "none.png", transparency=0)
+    assert read_image(tmp_path / "none.png").mode == "L"
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_low_bit_gray_colour_key_becomes_alpha(tmp_path: Path, bits: int) -> None:
+    """A 1, 2 or 4-bit gray PNG keyed on white: Pillow scales the pixels to 8 bits but reports the 2 and 4-bit
+    key unscaled, so the key is scaled to match before it becomes alpha."""
+    import png
+
+    top = (1 << bits) - 1
+    arr = np.full((3, 4), top, np.uint8)
+    arr[0, 0] = 0
+    with (tmp_path / "g.png").open("wb") as f:
+        png.Writer(4, 3, greyscale=True, bitdepth=bits, transparent=top).write(f, arr.tolist())
+    pic = read_image(tmp_path / "g.png")
+    assert pic.mode == "LA" and pic.alpha is not None
+    assert np.array_equal(pic.alpha, np.where(arr == top, 0, 255)) and np.array_equal(pic.pixels[..., 0], arr * (255 // top))
+
+
 def test_cmyk_becomes_rgb(tmp_path: Path) -> None:
     path = tmp_path / "c.jpg"
     Image.fromarray(RGB).convert("CMYK").save(path)

@@ -6,7 +6,8 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 * Formats: PNG, JPEG, WebP, TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
 * Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
-* Palette images become RGB, or RGBA when they have transparency. CMYK (and YCbCr, LAB, HSV) become RGB,
+* Palette images become RGB, or RGBA when they have transparency; an RGB or gray colour key (PNG ``tRNS``)
+  becomes alpha (RGBA, LA) the same way. CMYK (and YCbCr, LAB, HSV) become RGB,
   through the embedded ICC profile when there is one.
 * 16-bit PNG and TIFF are read at 16 bits (Pillow reads 16-bit colour as 8-bit, so 16-bit PNG goes through
   the bundled ffmpeg, or pypng for a colour key, and 16-bit TIFF through tifffile) and written back at 16 bits.
@@ -241,6 +242,11 @@ def _decode(path: Path, im: Image.Image) -> Picture:
         colour, alpha = _read_tiff16(path)
     else:
         im.load()
+        key = im.info.get("transparency")
+        if png is not None and png.colour_type == 0 and png.bits < 8 and isinstance(key, int):
+            top = (1 << png.bits) - 1  # Pillow scales 2 and 4-bit gray to 8 bits but reports the key unscaled
+            if key <= top:
+                im.info["transparency"] = key * (255 // top)
         colour, alpha, icc = _pil_arrays(im, icc, notes)
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
@@ -262,11 +268,15 @@ def _pil_arrays(
 ) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
     """8-bit (and 16-bit gray) pixels through Pillow, converting the mode by the policy."""
     mode = im.mode
-    if mode == "1":
+    # A palette's transparency, or an 8-bit RGB or gray colour key (PNG tRNS): Pillow's conversion to RGBA or LA
+    # turns it into alpha, the one path for both.
+    keyed = "transparency" in im.info
+    if keyed and mode in ("1", "L", "RGB"):
+        im = im.convert("RGBA" if mode == "RGB" else "LA")
+    elif mode == "1":
         im = im.convert("L")
     elif mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in im.info
-        im = im.convert("RGBA" if has_alpha else "RGB")
+        im = im.convert("RGBA" if mode == "PA" or keyed else "RGB")
         notes.append(f"palette image converted to {im.mode}")
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         im, icc = _to_rgb(im, icc, notes)
