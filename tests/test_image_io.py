@@ -441,6 +441,33 @@ def test_tiff_written_in_bands_keeps_exif(tmp_path: Path, bits: int) -> None:
 # ------------------------------------------------------------------------------ streamed files are the same
 
 
+@pytest.mark.parametrize("kind", ["shaped", "imagej", "ome", "user"])
+def test_tiff_description_of_the_old_shape_is_not_carried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    """tifffile's JSON shape, an ImageJ header or OME-XML describe the input's dimensions: carried to a 2x output,
+    tifffile warned "shaped series shape does not match page shape" on reading it. A user's own text is kept."""
+    import tifffile
+
+    src, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    small = RNG.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    if kind == "user":
+        Image.fromarray(small).save(src, description="harbour at dusk")
+    else:
+        tifffile.imwrite(src, small, imagej=kind == "imagej", ome=kind == "ome")
+    pic = read_image(src)
+    big = np.repeat(np.repeat(pic.pixels, 2, axis=0), 2, axis=1)
+    write_image(out, Picture(big, exif=pic.exif))
+    with caplog.at_level("WARNING", logger="tifffile"), tifffile.TiffFile(out) as tf:
+        assert tf.series[0].shape == (60, 80, 3)
+        description = tf.pages.first.description
+    assert not caplog.records
+    if kind == "user":
+        assert description == "harbour at dusk"
+    else:
+        assert "30" not in description and "ImageJ" not in description and "OME" not in description
+
+
 @pytest.mark.parametrize(("suffix", "c", "bits"), [(".png", 3, 8), (".png", 1, 16), (".png", 3, 16),
                                                    (".tif", 3, 16), (".jpg", 3, 8), (".bmp", 1, 8)])
 def test_streamed_output_equals_whole_output(tmp_path: Path, suffix: str, c: int, bits: int) -> None:

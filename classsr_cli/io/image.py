@@ -93,6 +93,7 @@ _GPS_IFD = 0x8825
 _INTEROP_IFD = 0xA005
 # Base-IFD tags worth carrying from a TIFF (the rest of a TIFF's tags describe its own pixel layout).
 _TIFF_EXIF_TAGS = {270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 34665, 34853}
+_IMAGE_DESCRIPTION = 270
 _BOMB_LOCK = threading.Lock()
 
 
@@ -488,6 +489,8 @@ def _exif_bytes(exif: Image.Exif, fmt: str) -> bytes | None:
         for tag, value in exif.items():
             if tag == _ORIENTATION or (fmt == "TIFF" and tag not in _TIFF_EXIF_TAGS):
                 continue
+            if tag == _IMAGE_DESCRIPTION and _describes_layout(value):
+                continue
             if tag in (_EXIF_IFD, _GPS_IFD):  # pointers: copy the sub-IFD itself, not its old offset
                 ifd = dict(exif.get_ifd(tag))
                 if _INTEROP_IFD in ifd:
@@ -503,6 +506,24 @@ def _exif_bytes(exif: Image.Exif, fmt: str) -> bytes | None:
         return out.tobytes() if len(out) else None
     except Exception:  # malformed maker notes and the like: drop the EXIF rather than the image
         return None
+
+
+def _describes_layout(description: object) -> bool:
+    """Whether an ImageDescription is a program's record of the pixel layout rather than a person's text:
+    tifffile's shape (``{"shape": [30, 40, 3]}``, or ``shape=(...)`` of old), an ImageJ header (``ImageJ=...``,
+    ``images=``, ...) or OME-XML. Each names the input's dimensions, which the output no longer has: carried,
+    tifffile warned "shaped series shape does not match page shape" reading the output (and an ImageJ or OME
+    reader would lay the pixels out by the old size), so they are dropped; tifffile writes the output's own shape.
+    Anything else (a camera's or a person's caption) is kept: it still describes the picture."""
+    text = description.decode("latin-1") if isinstance(description, bytes) else description
+    if not isinstance(text, str):
+        return False
+    text = text.strip()
+    return (
+        (text.startswith("{") and '"shape":' in text)  # tifffile's own test (TiffPage.is_shaped)
+        or text.startswith(("shape=(", "ImageJ="))
+        or (text.startswith("<") and text.endswith("OME>"))  # OME-XML, as tifffile's is_ome
+    )
 
 
 # ----------------------------------------------------------------------------------------------- writing
