@@ -16,8 +16,8 @@ from PIL import Image
 from typer.testing import CliRunner, Result
 
 from classsr_cli.cli import app
-from classsr_cli.errors import ConfigError
 from classsr_cli.config import ClassSRConfig
+from classsr_cli.errors import ConfigError
 from classsr_cli.io.image import read_image
 from classsr_cli.runtime import set_threads
 
