@@ -271,6 +271,34 @@ def test_modes_are_kept(tiny_model_path: Path, tmp_path: Path, mode: str, bits: 
         assert row[0] < 20 * top / 255 and row[-1] > top - 20 * top / 255 and np.all(np.diff(row) >= -1)
 
 
+@pytest.mark.parametrize(("mode", "key"), [("RGB", (0, 0, 0)), ("L", 0)])
+def test_colour_key_becomes_upscaled_alpha(tiny_model_path: Path, tmp_path: Path, mode: str, key: object) -> None:
+    """An 8-bit PNG keyed on black: the keyed square comes out transparent, the rest opaque (it came out black)."""
+    im = Image.new(mode, (16, 16), (90, 160, 200) if mode == "RGB" else 120)
+    im.paste(0, (0, 0, 8, 8))
+    im.save(tmp_path / "k.png", transparency=key)
+    assert up(tiny_model_path, tmp_path / "k.png").exit_code == 0
+    pic = read_image(tmp_path / "k_x4.png")
+    assert pic.mode == mode + "A" and pic.alpha is not None
+    assert pic.alpha[:24, :24].max() == 0 and pic.alpha[40:, 40:].min() == 255
+
+
+def test_chained_tiff_runs_read_back_without_a_stale_shape(
+    tiny_model_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """classsr's own TIFF output upscaled again: the input's tifffile shape description was carried, stale, to each
+    output, and tifffile warned "shaped series shape does not match page shape" reading it."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "a.tif", np.random.default_rng(3).integers(0, 256, (10, 12, 3), dtype=np.uint8))
+    assert up(tiny_model_path, tmp_path / "a.tif", "-x", "2").exit_code == 0
+    assert up(tiny_model_path, tmp_path / "a_x2.tif", "-x", "2").exit_code == 0
+    for name, shape in (("a_x2.tif", [20, 24, 3]), ("a_x2_x2.tif", [40, 48, 3])):
+        with caplog.at_level("WARNING", logger="tifffile"), tifffile.TiffFile(tmp_path / name) as tf:
+            assert tf.shaped_metadata is not None and tf.shaped_metadata[0]["shape"] == shape
+        assert not caplog.records
+
+
 def test_exif_orientation_and_icc(tiny_model_path: Path, tmp_path: Path) -> None:
     from PIL import ImageCms
 

@@ -102,6 +102,41 @@ def test_palette_becomes_rgb_or_rgba(tmp_path: Path) -> None:
     assert read_image(tmp_path / "pt.png").mode == "RGBA"
 
 
+def test_8_bit_colour_key_becomes_alpha(tmp_path: Path) -> None:
+    """An 8-bit RGB or gray PNG's tRNS colour key becomes alpha, as a palette's transparency does (it was dropped:
+    the keyed area came out black and opaque); a key no pixel has leaves the picture opaque."""
+    rgb = RGB.copy()
+    rgb[0, 0] = (0, 0, 0)
+    Image.fromarray(rgb).save(tmp_path / "k.png", transparency=(0, 0, 0))
+    pic = read_image(tmp_path / "k.png")
+    assert pic.mode == "RGBA" and pic.alpha is not None and np.array_equal(pic.pixels, rgb)
+    assert np.array_equal(pic.alpha == 0, (rgb == 0).all(axis=2))
+    gray = RGB[..., 0].copy()
+    gray[0, 0] = 0
+    Image.fromarray(gray).save(tmp_path / "g.png", transparency=0)
+    pic = read_image(tmp_path / "g.png")
+    assert pic.mode == "LA" and pic.alpha is not None and np.array_equal(pic.pixels[..., 0], gray)
+    assert np.array_equal(pic.alpha == 0, gray == 0)
+    Image.fromarray(np.maximum(gray, 1)).save(tmp_path / "none.png", transparency=0)
+    assert read_image(tmp_path / "none.png").mode == "L"
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_low_bit_gray_colour_key_becomes_alpha(tmp_path: Path, bits: int) -> None:
+    """A 1, 2 or 4-bit gray PNG keyed on white: Pillow scales the pixels to 8 bits but reports the 2 and 4-bit
+    key unscaled, so the key is scaled to match before it becomes alpha."""
+    import png
+
+    top = (1 << bits) - 1
+    arr = np.full((3, 4), top, np.uint8)
+    arr[0, 0] = 0
+    with (tmp_path / "g.png").open("wb") as f:
+        png.Writer(4, 3, greyscale=True, bitdepth=bits, transparent=top).write(f, arr.tolist())
+    pic = read_image(tmp_path / "g.png")
+    assert pic.mode == "LA" and pic.alpha is not None
+    assert np.array_equal(pic.alpha, np.where(arr == top, 0, 255)) and np.array_equal(pic.pixels[..., 0], arr * (255 // top))
+
+
 def test_cmyk_becomes_rgb(tmp_path: Path) -> None:
     path = tmp_path / "c.jpg"
     Image.fromarray(RGB).convert("CMYK").save(path)
@@ -404,6 +439,33 @@ def test_tiff_written_in_bands_keeps_exif(tmp_path: Path, bits: int) -> None:
 
 
 # ------------------------------------------------------------------------------ streamed files are the same
+
+
+@pytest.mark.parametrize("kind", ["shaped", "imagej", "ome", "user"])
+def test_tiff_description_of_the_old_shape_is_not_carried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    """tifffile's JSON shape, an ImageJ header or OME-XML describe the input's dimensions: carried to a 2x output,
+    tifffile warned "shaped series shape does not match page shape" on reading it. A user's own text is kept."""
+    import tifffile
+
+    src, out = tmp_path / "in.tif", tmp_path / "out.tif"
+    small = RNG.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    if kind == "user":
+        Image.fromarray(small).save(src, description="harbour at dusk")
+    else:
+        tifffile.imwrite(src, small, imagej=kind == "imagej", ome=kind == "ome")
+    pic = read_image(src)
+    big = np.repeat(np.repeat(pic.pixels, 2, axis=0), 2, axis=1)
+    write_image(out, Picture(big, exif=pic.exif))
+    with caplog.at_level("WARNING", logger="tifffile"), tifffile.TiffFile(out) as tf:
+        assert tf.series[0].shape == (60, 80, 3)
+        description = tf.pages.first.description
+    assert not caplog.records
+    if kind == "user":
+        assert description == "harbour at dusk"
+    else:
+        assert "30" not in description and "ImageJ" not in description and "OME" not in description
 
 
 @pytest.mark.parametrize(("suffix", "c", "bits"), [(".png", 3, 8), (".png", 1, 16), (".png", 3, 16),

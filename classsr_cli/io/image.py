@@ -6,7 +6,8 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 * Formats: PNG, JPEG, WebP, TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
 * Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
-* Palette images become RGB, or RGBA when they have transparency. CMYK (and YCbCr, LAB, HSV) become RGB,
+* Palette images become RGB, or RGBA when they have transparency; an RGB or gray colour key (PNG ``tRNS``)
+  becomes alpha (RGBA, LA) the same way. CMYK (and YCbCr, LAB, HSV) become RGB,
   through the embedded ICC profile when there is one.
 * 16-bit PNG and TIFF are read at 16 bits (Pillow reads 16-bit colour as 8-bit, so 16-bit PNG goes through
   the bundled ffmpeg, or pypng for a colour key, and 16-bit TIFF through tifffile) and written back at 16 bits.
@@ -92,6 +93,7 @@ _GPS_IFD = 0x8825
 _INTEROP_IFD = 0xA005
 # Base-IFD tags worth carrying from a TIFF (the rest of a TIFF's tags describe its own pixel layout).
 _TIFF_EXIF_TAGS = {270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 34665, 34853}
+_IMAGE_DESCRIPTION = 270
 _BOMB_LOCK = threading.Lock()
 
 
@@ -241,6 +243,11 @@ def _decode(path: Path, im: Image.Image) -> Picture:
         colour, alpha = _read_tiff16(path)
     else:
         im.load()
+        key = im.info.get("transparency")
+        if png is not None and png.colour_type == 0 and png.bits < 8 and isinstance(key, int):
+            top = (1 << png.bits) - 1  # Pillow scales 2 and 4-bit gray to 8 bits but reports the key unscaled
+            if key <= top:
+                im.info["transparency"] = key * (255 // top)
         colour, alpha, icc = _pil_arrays(im, icc, notes)
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
@@ -262,11 +269,15 @@ def _pil_arrays(
 ) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
     """8-bit (and 16-bit gray) pixels through Pillow, converting the mode by the policy."""
     mode = im.mode
-    if mode == "1":
+    # A palette's transparency, or an 8-bit RGB or gray colour key (PNG tRNS): Pillow's conversion to RGBA or LA
+    # turns it into alpha, the one path for both.
+    keyed = "transparency" in im.info
+    if keyed and mode in ("1", "L", "RGB"):
+        im = im.convert("RGBA" if mode == "RGB" else "LA")
+    elif mode == "1":
         im = im.convert("L")
     elif mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in im.info
-        im = im.convert("RGBA" if has_alpha else "RGB")
+        im = im.convert("RGBA" if mode == "PA" or keyed else "RGB")
         notes.append(f"palette image converted to {im.mode}")
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         im, icc = _to_rgb(im, icc, notes)
@@ -478,6 +489,8 @@ def _exif_bytes(exif: Image.Exif, fmt: str) -> bytes | None:
         for tag, value in exif.items():
             if tag == _ORIENTATION or (fmt == "TIFF" and tag not in _TIFF_EXIF_TAGS):
                 continue
+            if tag == _IMAGE_DESCRIPTION and _describes_layout(value):
+                continue
             if tag in (_EXIF_IFD, _GPS_IFD):  # pointers: copy the sub-IFD itself, not its old offset
                 ifd = dict(exif.get_ifd(tag))
                 if _INTEROP_IFD in ifd:
@@ -493,6 +506,24 @@ def _exif_bytes(exif: Image.Exif, fmt: str) -> bytes | None:
         return out.tobytes() if len(out) else None
     except Exception:  # malformed maker notes and the like: drop the EXIF rather than the image
         return None
+
+
+def _describes_layout(description: object) -> bool:
+    """Whether an ImageDescription is a program's record of the pixel layout rather than a person's text:
+    tifffile's shape (``{"shape": [30, 40, 3]}``, or ``shape=(...)`` of old), an ImageJ header (``ImageJ=...``,
+    ``images=``, ...) or OME-XML. Each names the input's dimensions, which the output no longer has: carried,
+    tifffile warned "shaped series shape does not match page shape" reading the output (and an ImageJ or OME
+    reader would lay the pixels out by the old size), so they are dropped; tifffile writes the output's own shape.
+    Anything else (a camera's or a person's caption) is kept: it still describes the picture."""
+    text = description.decode("latin-1") if isinstance(description, bytes) else description
+    if not isinstance(text, str):
+        return False
+    text = text.strip()
+    return (
+        (text.startswith("{") and '"shape":' in text)  # tifffile's own test (TiffPage.is_shaped)
+        or text.startswith(("shape=(", "ImageJ="))
+        or (text.startswith("<") and text.endswith("OME>"))  # OME-XML, as tifffile's is_ome
+    )
 
 
 # ----------------------------------------------------------------------------------------------- writing
