@@ -241,8 +241,8 @@ def find_inputs(
     left_out: list[Path] = []
     for spec in specs:
         p = Path(spec)
-        if not p.exists() and (root / p).is_dir():
-            p = root / p
+        if not p.exists():
+            p = _set_folder(root, p) or p
         if p.is_dir():
             found, own = without_own_outputs(images_in(p))
             if not found:
@@ -252,8 +252,21 @@ def find_inputs(
         elif p.is_file():
             paths.append(p)
         else:
-            raise InputError(f"{spec}: no such file or folder, and no set of that name under {root}")
+            sets = sorted(d.name for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
+            known = f" (it holds {', '.join(sets[:8])}{', …' if len(sets) > 8 else ''})" if sets else ""
+            raise InputError(f"{spec}: no such file or folder, and no set of that name under {root}{known}; "
+                             "point --data or $CLASSSR_DATA at the folder that holds the sets")
     return paths, left_out
+
+
+def _set_folder(root: Path, name: Path) -> Path | None:
+    """The set ``name`` under ``root``, its case ignored where no folder matches exactly (``set5`` is Set5)."""
+    if (root / name).is_dir():
+        return root / name
+    if len(name.parts) != 1 or not root.is_dir():
+        return None
+    same = [d for d in root.iterdir() if d.is_dir() and d.name.lower() == name.name.lower()]
+    return same[0] if len(same) == 1 else None
 
 
 @dataclass(frozen=True)

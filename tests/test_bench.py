@@ -341,3 +341,15 @@ def test_the_repeat_help_names_the_spread_that_prints_the_note() -> None:
     result = runner.invoke(app, ["bench", "--help"], env={"COLUMNS": "400"})
     assert result.exit_code == 0
     assert f"spread more than {lib.NOISY_SPREAD:g}x" in " ".join(result.stdout.split())
+
+
+def test_set_names_ignore_case_and_a_missing_one_says_where_to_point(hr_dir: Path) -> None:
+    """``set5`` finds Set5 (the README's spelling is not the only one); a name that matches nothing lists the sets
+    that are there and names --data and $CLASSSR_DATA."""
+    root = hr_dir.parent
+    assert lib.find_images(["tiny"], root) == lib.find_images(["Tiny"], root) == sorted(hr_dir.glob("*.png"))
+    (root / "tiny").mkdir()  # two folders differ only in case: no guess
+    with pytest.raises(lib.InputError, match="no set of that name"):
+        lib.find_images(["TINY"], root)
+    with pytest.raises(lib.InputError, match=r"Set5: .*\(it holds Tiny, tiny\); point --data or \$CLASSSR_DATA"):
+        lib.find_images(["Set5"], root)
