@@ -661,3 +661,6 @@ def test_json_routing_gives_every_patch_class(family: str, photo: Path, tmp_path
     assert json.loads(r.stdout.splitlines()[0])["routing"] == routing
     r = run("upscale", photo, "--model", path, "-o", tmp_path / "c.png", "--json")
     assert "routing" not in json.loads(r.stdout)
+    r = run("upscale", photo, "--model", path, "-o", tmp_path / "d.png", "--classes")  # nowhere to put them
+    one_error_line(r, "--classes puts every patch's class in the --json record: add --json")
+    assert r.exit_code == 2 and not (tmp_path / "d.png").exists()

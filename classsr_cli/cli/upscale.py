@@ -92,10 +92,13 @@ def upscale(
 ) -> None:
     """Upscale images with ClassSR: each 32x32 patch goes to the light, medium or heavy branch."""
     from classsr_cli import distributed, runtime, zoo
+    from classsr_cli.errors import ConfigError
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.plan import plan_jobs
 
     scale = output_scale(scale, model)
+    if classes and not json_out:
+        raise ConfigError("--classes puts every patch's class in the --json record: add --json (--classmap draws them)")
     runtime.set_threads(threads)
     world = distributed.world()
     report = _Report(json_out, world)
