@@ -33,7 +33,7 @@ EXIT_INTERRUPTED = 130
 
 #: Results go to stdout; progress, tables and diagnostics to stderr.
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # a note is one line, whatever the width: logs and pipes keep it whole
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: click's own exceptions (usage errors: exit 2 with the usage line), from the click typer runs on (its vendored
