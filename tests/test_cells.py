@@ -570,3 +570,38 @@ def test_a_frame_context_classifier_counts_its_convolutions_once_over_the_frame(
         return cell_flops(m, p, (0, 0, 0), classified=True).used - cell_flops(m, p, (0, 0, 0), classified=False).used
 
     assert spent(ctx, fplan) < 0.95 * spent(window, wplan)  # 0.94: the ring of context against the overlap
+
+
+def _frame_out(model: ClassSR, lr: torch.Tensor, router: Router, **kw: object) -> tuple[torch.Tensor, FrameRun]:
+    run = FrameRun(model, lr, router=router, **kw)  # type: ignore[arg-type]
+    rows = torch.cat([b.rows.clone() for b in run], dim=2)
+    return rows, run
+
+
+@pytest.mark.parametrize("band_rows", [None, 1])
+def test_reuse_runs_as_cells_and_recomputes_only_the_cells_a_change_reaches(model: ClassSR, band_rows: int | None) -> None:
+    """Video's ``--reuse`` on a default-family model keeps the cell engine (it fell back to 32x32 patches, which
+    routed otherwise and cost more when nothing was reused): the same classes and pixels as without reuse, an
+    unchanged frame reused whole, and a one-pixel change recomputing only the cell whose window holds it."""
+    from classsr_cli.engine.router import Reuse
+
+    torch.manual_seed(0)
+    f0 = torch.rand(1, 3, 75, 61)
+    f0[..., :40] = 0.5
+    f2 = f0.clone()
+    f2[0, :, 28 + 14, 28 + 14] += 0.3  # deep inside cell (1, 1)
+    reuse, plain = Router(Argmax(), reuse=Reuse(0)), Router(Argmax())
+    runs = []
+    for lr in (f0, f0.clone(), f2):
+        got, run = _frame_out(model, lr, reuse, band_rows=band_rows)
+        want, ref = _frame_out(model, lr, plain, band_rows=band_rows)
+        assert run.cells is not None  # the cell engine, with reuse
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+        assert torch.equal(run.result.classes, ref.result.classes)
+        runs.append(run)
+    cells = runs[0].result.classes.numel()
+    assert sum(runs[0].result.computed) == cells and sum(runs[1].result.computed) == 0
+    assert sum(runs[2].result.computed) == 1 and runs[2].result.flops.used < runs[0].result.flops.used
+    stats = reuse.stats
+    assert stats.reused == cells + cells - 1 and sum(stats.counts) == 3 * cells
+    assert sum(stats.computed) == cells + 1

@@ -25,6 +25,7 @@ from classsr_cli.engine.cells import (
     base_reach,
     call_pixels,
     cell_flops,
+    cell_windows,
     classify_frame_cells,
     is_cellular,
     pad_frame,
@@ -43,7 +44,7 @@ from classsr_cli.engine.defaults import (
     DEFAULT_STEP,
 )
 from classsr_cli.engine.flops import FlopsReport, flops_report
-from classsr_cli.engine.router import Argmax, Forced, Router
+from classsr_cli.engine.router import Argmax, Forced, Reuse, Router
 from classsr_cli.engine.stitching import CropCanvas, stitch
 from classsr_cli.engine.tiling import TileGrid, pad_to_grid, plan_grid
 from classsr_cli.errors import ConfigError
@@ -183,9 +184,10 @@ class FrameRun:
             (:func:`~classsr_cli.engine.cells.plan_tiles`); ``False``: cells and tiles only.
         progress: ``progress(patches_done, patches_total)`` after every branch call.
 
-    Models whose branches are all bicubic + residual, routed by their classifier's decision or a forced branch
-    without reuse, run as cells (:mod:`~classsr_cli.engine.cells`): ``grid`` is then the ``step`` x ``step``
-    cell grid, and ``blend`` does not apply.
+    Models whose branches are all bicubic + residual, routed by their classifier's decision or a forced branch,
+    run as cells (:mod:`~classsr_cli.engine.cells`): ``grid`` is then the ``step`` x ``step`` cell grid, and
+    ``blend`` does not apply. With the router's :class:`Reuse` a cell whose LR pixels, and those its classifier
+    window and branches see around it, are unchanged since it was computed keeps that output.
     """
 
     def __init__(
@@ -295,15 +297,30 @@ class FrameRun:
         costs = unit_flops(model, plan)["residual_px"]
         call, factor = call_pixels(self.lr.device), tile_factor(self.lr.device)
         residual = [0, 0, 0]  # FLOPs of each branch's residual, as run
+        reuse = router.reuse
+        computed = torch.zeros(3, dtype=torch.long)
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
             frame = (torch.full((plan.rows, plan.cols), policy.branch, dtype=torch.long) if isinstance(policy, Forced)
                      else classify_frame_cells(model, padded, plan, per_band, getattr(policy, "tolerance", None)))
+            fresh: torch.Tensor | None = None  # with reuse: the cells to compute, (rows, cols) bool on the CPU
+            if reuse is not None:
+                reach = max(plan.margin, *(base_reach(plan, b) for b in branches))
+                windows = cell_windows(self.lr, plan, reach)
+                todo = reuse.changed(windows, torch.arange(windows.shape[0], device=windows.device))
+                fresh = torch.zeros(plan.rows * plan.cols, dtype=torch.bool)
+                fresh[todo.cpu()] = True
+                fresh = fresh.view(plan.rows, plan.cols)
+                if reuse.hr is None or reuse.hr.shape[2:] != (plan.height * s, plan.width * s):
+                    fresh[:] = True  # nothing to reuse from (a first frame, or another size)
             for r0 in range(0, plan.rows, per_band):
                 r1 = min(plan.padded_rows, r0 + per_band)
                 band = band_input(padded, plan, r0, r1)
                 real = min(r1, plan.rows) - r0
                 cls = frame[r0 : r0 + real]
+                keep = None if fresh is None else ~fresh[r0 : r0 + real]
+                if keep is not None and bool(keep.any()):  # reused cells cost only the base, computed everywhere
+                    cls = cls.masked_fill(keep.to(cls.device), 0)
                 y0 = r0 * plan.step
                 height = min(r1 * plan.step, plan.height) - y0
                 lo, hi = band_rows(plan, y0, height, base_reach(plan, branches[-1]))
@@ -312,23 +329,50 @@ class FrameRun:
                 rows, spent = run_cells(branches, band, plan, tiles, height, lr=self.lr, y0=y0,
                                      batch_size=router.batch_size)
                 residual = [a + b for a, b in zip(residual, spent, strict=True)]
-                flat = tiles.run.reshape(-1)
+                run = tiles.run[:real].cpu()
+                if keep is not None and reuse is not None:
+                    rows, run = self._reuse_band(reuse, keep, rows, run, r0, y0)
+                    computed += torch.bincount(run[~keep], minlength=3)
+                else:
+                    computed += torch.bincount(run.reshape(-1), minlength=3)
+                flat = run.reshape(-1)
                 self.classes[r0 * plan.cols : (r0 + real) * plan.cols] = flat
-                router.count(flat)
                 if self.progress is not None:
                     self.progress((r0 + real) * plan.cols, plan.rows * plan.cols)
                 yield Band(r0 * plan.step * s, rows)
-        counts = tuple(int(c) for c in torch.bincount(self.classes, minlength=3).tolist())
+            if reuse is not None and fresh is not None:
+                reuse.store_cells(windows, fresh.view(-1), self.classes)
+        done = tuple(int(c) for c in computed.tolist())
+        router.count(self.classes, computed=(done[0], done[1], done[2]))
         classified = router.classified
         r3 = (residual[0], residual[1], residual[2])
         self._result = RouteResult(
             grid=self.grid,
             classes=self.classes.reshape(plan.rows, plan.cols),
-            computed=(counts[0], counts[1], counts[2]),
+            computed=(done[0], done[1], done[2]),
             flops=cell_flops(model, plan, r3, classified=classified),
             flops_paper=cell_flops(model, plan, r3, classified=classified, convention="paper"),
             decided=frame.cpu() if classified else None,
         )
+
+    def _reuse_band(self, reuse: Reuse, keep: torch.Tensor, rows: torch.Tensor, run: torch.Tensor, r0: int, y0: int,
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A band's HR ``rows`` and cell classes ``run`` with the cells in ``keep`` (``(real, cols)`` bool) taken
+        from the output they were last computed into, which :attr:`Reuse.hr` (the previous frame's output) holds;
+        the band is then stored there for the next frame."""
+        s, st = self.model.cfg.scale, self.step  # cells are step x step
+        h, w = rows.shape[2], rows.shape[3]
+        if reuse.hr is None or reuse.hr.shape[2:] != (self.lr.shape[2] * s, self.lr.shape[3] * s):
+            reuse.hr = rows.new_empty((1, rows.shape[1], self.lr.shape[2] * s, self.lr.shape[3] * s))
+        held = reuse.hr[:, :, y0 * s : y0 * s + h]
+        if bool(keep.any()):
+            assert reuse.cls is not None
+            mask = keep.repeat_interleave(st * s, 0).repeat_interleave(st * s, 1)[:h, :w].to(rows.device)
+            rows = torch.where(mask, held, rows)
+            start = r0 * keep.shape[1]
+            run = torch.where(keep, reuse.cls[start : start + keep.numel()].view_as(keep).cpu(), run)
+        held.copy_(rows)
+        return rows, run
 
     def _band_progress(self, offset: int) -> Progress | None:
         progress, total = self.progress, self.grid.count
@@ -354,9 +398,10 @@ def memory_rows(plan: CellPlan, scale: int, itemsize: int, budget: int = BAND_BY
 
 def cell_path(model: ClassSR, router: Router, step: int) -> bool:
     """Whether a frame runs as cells: a residual-family model, routed by its classifier's decision (or a forced
-    branch) without reuse, at a step cells can use (a multiple of 4 differing from the patch by an even number)."""
+    branch), with or without reuse, at a step cells can use (a multiple of 4 differing from the patch by an even
+    number)."""
     p = model.cfg.patch
-    return (is_cellular(model) and isinstance(router.policy, Argmax | Forced) and router.reuse is None
+    return (is_cellular(model) and isinstance(router.policy, Argmax | Forced)
             and step % 4 == 0 and (p - step) % 2 == 0)
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "base_reach",
     "call_pixels",
     "cell_flops",
+    "cell_windows",
     "classify_cells",
     "classify_frame_cells",
     "cover",
@@ -149,6 +150,17 @@ def pad_frame(lr: torch.Tensor, plan: CellPlan) -> torch.Tensor:
     m, s = plan.margin, plan.step
     return F.pad(lr, (m, plan.padded_cols * s - plan.width + m, m, plan.padded_rows * s - plan.height + m),
                  mode="replicate")
+
+
+def cell_windows(lr: torch.Tensor, plan: CellPlan, reach: int) -> torch.Tensor:
+    """Every cell's LR pixels with ``reach`` pixels around it (the frame replicate-padded), ``(rows*cols, 3, w, w)``
+    with ``w = step + 2*reach``, row-major: all that a cell's output depends on when ``reach`` is at least what its
+    classifier window and branches see (``plan.margin`` and :func:`base_reach`). What reuse compares across frames."""
+    r, st = reach, plan.step
+    padded = F.pad(lr, (r, plan.cols * st - plan.width + r, r, plan.rows * st - plan.height + r), mode="replicate")
+    w = st + 2 * r
+    win = padded.unfold(2, w, st).unfold(3, w, st)  # (1, 3, rows, cols, w, w)
+    return win.permute(0, 2, 3, 1, 4, 5).reshape(plan.rows * plan.cols, lr.shape[1], w, w)
 
 
 def band_input(padded: torch.Tensor, plan: CellPlan, r0: int, r1: int) -> torch.Tensor:

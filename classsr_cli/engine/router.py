@@ -13,7 +13,10 @@ every chunk of HR outputs to the caller. Policies:
 
 **Reuse** (:class:`Reuse`, video) skips a patch whose LR pixels differ from those its output was last computed
 from by at most ``threshold`` 8-bit levels: neither the classifier nor a branch runs on it and its previous HR
-output is used. It keeps every patch's last LR and HR pixels (memory: about 1.3 HR frames).
+output is used. It keeps every patch's last LR and HR pixels (memory: about 1.3 HR frames). The cell engine
+(:mod:`~classsr_cli.engine.cells`, the default models) reuses cells the same way: it compares each cell with the
+pixels its classifier window and branches see around it, keeps the last output frame, and computes the frame's
+classifier pass and base everywhere (:meth:`Reuse.store_cells`).
 """
 
 from __future__ import annotations
@@ -186,6 +189,20 @@ class Reuse:
         diff = (x.float() - self.lr[index]).abs().amax(dim=(1, 2, 3)).mul_(255).round_()
         return ((diff > self.threshold) | ~self.known[index]).nonzero(as_tuple=True)[0]
 
+    def store_cells(self, windows: torch.Tensor, fresh: torch.Tensor, classes: torch.Tensor) -> None:
+        """The cell engine's frame: the LR ``windows`` ``(n, 3, w, w)`` and ``classes`` ``(n,)`` of the cells
+        computed (``fresh``, ``(n,)`` bool); :attr:`hr` already holds the frame's output."""
+        n = windows.shape[0]
+        if self.known is None or self.lr is None or self.lr.shape != windows.shape:
+            self.known = torch.zeros(n, dtype=torch.bool, device=windows.device)
+            self.lr = windows.new_empty(windows.shape, dtype=torch.float32)
+            self.cls = torch.zeros(n, dtype=torch.long)
+        assert self.cls is not None
+        at = fresh.to(windows.device)
+        self.lr[at] = windows[at].float()
+        self.known[at] = True
+        self.cls[fresh.cpu()] = classes.cpu()[fresh.cpu()]
+
     def store(self, x: torch.Tensor, index: torch.Tensor, hr: torch.Tensor, classes: torch.Tensor, count: int) -> None:
         if self.known is None:
             self.known = torch.zeros(count, dtype=torch.bool, device=x.device)
@@ -222,10 +239,14 @@ class Router:
     def classified(self) -> bool:
         return self.policy.classified
 
-    def count(self, classes: torch.Tensor) -> None:
-        """Add a frame's (or band's) ``classes``, all computed, to the stats (the cell path's bookkeeping)."""
+    def count(self, classes: torch.Tensor, computed: tuple[int, int, int] | None = None) -> None:
+        """Add a frame's (or band's) ``classes`` to the stats (the cell path's bookkeeping): all computed, or
+        ``computed`` per class, the rest reused."""
         self.stats.counts = _add(self.stats.counts, classes)
-        self.stats.computed = _add(self.stats.computed, classes)
+        done = _add((0, 0, 0), classes) if computed is None else computed
+        c = self.stats.computed
+        self.stats.computed = (c[0] + done[0], c[1] + done[1], c[2] + done[2])
+        self.stats.reused += classes.numel() - sum(done)
 
     def start(self, count: int, device: torch.device) -> None:
         """A new frame of ``count`` patches begins (state of another frame size is dropped)."""
