@@ -602,6 +602,8 @@ def test_reuse_runs_as_cells_and_recomputes_only_the_cells_a_change_reaches(mode
     cells = runs[0].result.classes.numel()
     assert sum(runs[0].result.computed) == cells and sum(runs[1].result.computed) == 0
     assert sum(runs[2].result.computed) == 1 and runs[2].result.flops.used < runs[0].result.flops.used
+    assert runs[1].result.flops.used == 0  # nothing changed: neither the classifier nor the base ran
+    assert torch.equal(runs[1].result.classes, runs[0].result.classes)
     stats = reuse.stats
     assert stats.reused == cells + cells - 1 and sum(stats.counts) == 3 * cells
     assert sum(stats.computed) == cells + 1

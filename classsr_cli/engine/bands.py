@@ -301,8 +301,6 @@ class FrameRun:
         computed = torch.zeros(3, dtype=torch.long)
         with torch.inference_mode():
             padded = pad_frame(self.lr, plan)
-            frame = (torch.full((plan.rows, plan.cols), policy.branch, dtype=torch.long) if isinstance(policy, Forced)
-                     else classify_frame_cells(model, padded, plan, per_band, getattr(policy, "tolerance", None)))
             fresh: torch.Tensor | None = None  # with reuse: the cells to compute, (rows, cols) bool on the CPU
             if reuse is not None:
                 reach = max(plan.margin, *(base_reach(plan, b) for b in branches))
@@ -313,16 +311,32 @@ class FrameRun:
                 fresh = fresh.view(plan.rows, plan.cols)
                 if reuse.hr is None or reuse.hr.shape[2:] != (plan.height * s, plan.width * s):
                     fresh[:] = True  # nothing to reuse from (a first frame, or another size)
+            idle = fresh is not None and not bool(fresh.any())  # nothing changed: no classifier, no branch
+            if isinstance(policy, Forced):
+                frame = torch.full((plan.rows, plan.cols), policy.branch, dtype=torch.long)
+            elif idle and reuse is not None and reuse.cls is not None:
+                frame = reuse.cls.view(plan.rows, plan.cols).clone()
+            else:
+                frame = classify_frame_cells(model, padded, plan, per_band, getattr(policy, "tolerance", None))
+            based = 0  # LR rows the base ran on
             for r0 in range(0, plan.rows, per_band):
                 r1 = min(plan.padded_rows, r0 + per_band)
-                band = band_input(padded, plan, r0, r1)
                 real = min(r1, plan.rows) - r0
-                cls = frame[r0 : r0 + real]
                 keep = None if fresh is None else ~fresh[r0 : r0 + real]
-                if keep is not None and bool(keep.any()):  # reused cells cost only the base, computed everywhere
-                    cls = cls.masked_fill(keep.to(cls.device), 0)
                 y0 = r0 * plan.step
                 height = min(r1 * plan.step, plan.height) - y0
+                if keep is not None and reuse is not None and bool(keep.all()):  # a band reused whole: nothing runs
+                    rows, run = self._held_band(reuse, r0, y0, height, keep)
+                    self.classes[r0 * plan.cols : (r0 + real) * plan.cols] = run.reshape(-1)
+                    if self.progress is not None:
+                        self.progress((r0 + real) * plan.cols, plan.rows * plan.cols)
+                    yield Band(y0 * s, rows)
+                    continue
+                band = band_input(padded, plan, r0, r1)
+                cls = frame[r0 : r0 + real]
+                if keep is not None and bool(keep.any()):  # reused cells cost only the base, computed on the band
+                    cls = cls.masked_fill(keep.to(cls.device), 0)
+                based += height
                 lo, hi = band_rows(plan, y0, height, base_reach(plan, branches[-1]))
                 tiles = plan_tiles(cls, plan, costs, (hi - lo) * plan.width if self.whole_bands else 0,
                                    call_pixels=call, tile_factor=factor)
@@ -350,10 +364,21 @@ class FrameRun:
             grid=self.grid,
             classes=self.classes.reshape(plan.rows, plan.cols),
             computed=(done[0], done[1], done[2]),
-            flops=cell_flops(model, plan, r3, classified=classified),
-            flops_paper=cell_flops(model, plan, r3, classified=classified, convention="paper"),
+            flops=cell_flops(model, plan, r3, classified=classified and not idle, base_rows=based),
+            flops_paper=cell_flops(model, plan, r3, classified=classified and not idle, base_rows=based,
+                                   convention="paper"),
             decided=frame.cpu() if classified else None,
         )
+
+    def _held_band(self, reuse: Reuse, r0: int, y0: int, height: int, keep: torch.Tensor,
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A band whose every cell is reused: a copy of its rows of :attr:`Reuse.hr` (the consumer may write into
+        it) and the classes that computed them."""
+        assert reuse.hr is not None and reuse.cls is not None
+        s = self.model.cfg.scale
+        start = r0 * keep.shape[1]
+        return (reuse.hr[:, :, y0 * s : (y0 + height) * s].clone(),
+                reuse.cls[start : start + keep.numel()].view_as(keep).cpu().clone())
 
     def _reuse_band(self, reuse: Reuse, keep: torch.Tensor, rows: torch.Tensor, run: torch.Tensor, r0: int, y0: int,
                     ) -> tuple[torch.Tensor, torch.Tensor]:

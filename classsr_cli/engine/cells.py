@@ -534,6 +534,7 @@ def _bicubic(branch: ResidualSR, band: torch.Tensor, plan: CellPlan, height: int
 
 def cell_flops(
     model: ClassSR, plan: CellPlan, residual: tuple[int, int, int], *, classified: bool, convention: str = "real",
+    base_rows: int | None = None,
 ) -> FlopsReport:
     """FLOPs of a cell run as it runs: bicubic on the frame, the ``residual`` FLOPs of each branch as
     :func:`run_cells` counted them (tiles with their halos, bands it ran on whole as a base), the classifier over the padded frame
@@ -541,7 +542,7 @@ def cell_flops(
     windows and their context for frame context); against the heavy branch on every cell (each a tile
     with its halo, as :func:`run_cells` runs one: whole cells tall, cropped to the frame on the right) and on the
     whole frame. The residual family has no transposed convolution: both
-    conventions agree."""
+    conventions agree. ``base_rows``: LR rows bicubic ran on (``None``: all; fewer where reuse kept whole bands)."""
     per = unit_flops(model, plan, convention)
     px = plan.height * plan.width
     clf = 0
@@ -554,7 +555,8 @@ def cell_flops(
             clf = round(conv1 * hp * wp + (per["classifier_px"] - conv1) * plan.rows * plan.cols * plan.patch**2)
         clf += plan.rows * plan.cols * per["classifier_cell"]
     bicubic = round(per["bicubic_px"] * px)
-    used = bicubic + clf + sum(residual)
+    ran = bicubic if base_rows is None else round(per["bicubic_px"] * base_rows * plan.width)
+    used = ran + clf + sum(residual)
     top = _residuals(model)[2]
     heavy = bicubic + plan.rows * sum(top.tile_flops(*plan.core(c), plan.halo) for c in range(plan.cols))
     return FlopsReport(used=int(used), heavy=int(heavy), whole=round(per["heavy_px"] * px))
