@@ -236,6 +236,8 @@ def upscale_video(
     flops = flops_paper = FlopsReport(0, 0, 0)
     # A display matrix with a mirror cannot be carried as a plain rotation: apply it to the pixels instead.
     rotation = 0.0 if info.flipped else info.rotation
+    # The upscale is uniform, so the output's pixels keep the source's shape (turned with the frames if rotated).
+    sar = 1 / info.sar if info.sar and info.flipped and round(info.rotation) % 180 else info.sar
     try:
         with VideoReader(info, autorotate=info.flipped) as reader:
             frames = iter(reader)
@@ -254,7 +256,7 @@ def upscale_video(
                         notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
                                      f"{options.pix_fmt} needs even sizes (--pix-fmt yuv444p keeps them)")
                     kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer,
-                                          "rotation": rotation}  # fmt: skip
+                                          "rotation": rotation, "sar": sar}  # fmt: skip
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, **kw))
                     if tmp_map is not None:
                         writers.append(VideoWriter(tmp_map, ow, oh, **kw))

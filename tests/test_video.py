@@ -107,6 +107,21 @@ def test_container_of() -> None:
         container_of("a.gif")
 
 
+def test_sar_from_the_stream_line() -> None:
+    from fractions import Fraction
+
+    from classsr_cli.io.video import _sar
+
+    assert _sar("Video: h264 (High), yuv420p(progressive), 72x48 [SAR 32:27 DAR 16:9], 10 fps") == Fraction(32, 27)
+    assert _sar("Video: vp9 (Profile 0), yuv420p(tv, progressive), 72x48, SAR 85:72 DAR 85:48, 10 fps") == Fraction(
+        85, 72
+    )
+    # AV1 in Matroska: the codec says square, the container (printed last, and the one that counts) does not
+    assert _sar("Video: av1, yuv420p, 288x192 [SAR 1:1 DAR 3:2], SAR 32:27 DAR 16:9, 10 fps") == Fraction(32, 27)
+    assert _sar("Video: h264, yuv420p, 64x48 [SAR 1:1 DAR 4:3], 20 fps") is None
+    assert _sar("Video: rawvideo, rgb24, 64x48 [SAR 0:1 DAR 0:1]") is None and _sar("Video: h264, 64x48") is None
+
+
 def route_frames(model: torch.nn.Module, frames: torch.Tensor, router: Router) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Route ``(K, n, 3, p, p)`` LR patches (0..255) of K frames; per frame ``(hr (n, 3, sp, sp), classes)``."""
     out = []
@@ -239,6 +254,35 @@ def test_mkv_audio_subtitles_and_rotation(
     upscale_video(tiny_model, clips["rot"], tmp_path / "rot.mkv")
     rot = probe(tmp_path / "rot.mkv")
     assert rot.rotation == 90 and (rot.width, rot.height) == (256, 192)
+
+
+@pytest.mark.slow
+def test_pixel_aspect_ratio_is_kept(tiny_model_path: Path, tmp_path: Path) -> None:
+    """Anamorphic video (DVD's 32:27 pixels, 72x48 shown 16:9): the output and its class map keep the pixel shape,
+    so the picture is shown at the source's display aspect; a webm's is as close as its integer display size allows."""
+    from fractions import Fraction
+
+    def shape(path: Path) -> tuple[int, int, Fraction]:
+        """Stored size and pixel aspect ratio, as ffmpeg reports them (the container's SAR is printed last)."""
+        text = subprocess.run([FF, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+        line = next(ln for ln in text.splitlines() if "Video:" in ln)
+        w, h = map(int, re.search(r", (\d+)x(\d+)", line).groups())  # type: ignore[union-attr]
+        return w, h, Fraction(*map(int, re.findall(r"SAR (\d+):(\d+)", line)[-1]))
+
+    src = tmp_path / "dvd.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=72x48:rate=10:duration=0.3", "-vf", "setsar=32/27", "-c:v", "libx264",
+       "-pix_fmt", "yuv420p", src)  # fmt: skip
+    assert shape(src) == (72, 48, Fraction(32, 27))
+    out = tmp_path / "dvd_x4.mp4"
+    r = runner.invoke(app, ["video", str(src), str(out), "--model", str(tiny_model_path), "--preset", "ultrafast",
+                            "--classmap"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert shape(out) == shape(classmap_path(out)) == (288, 192, Fraction(32, 27))
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "dvd.webm"), "--model", str(tiny_model_path),
+                            "-e", "deadline=realtime", "-e", "cpu-used=8"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    w, h, sar = shape(tmp_path / "dvd.webm")
+    assert float(sar * w / h) == pytest.approx(16 / 9, abs=0.01)
 
 
 def _fast_vp9():  # type: ignore[no-untyped-def]
