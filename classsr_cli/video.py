@@ -176,12 +176,15 @@ def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -
 
 
 def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float) -> str | None:
+    """What a damaged source lost: the frames kept and where the last of them ends (seconds from the source's
+    start, the clock of the header's duration), against that duration only where it is the larger: a damaged
+    header can state less than the frames that decoded."""
     if reader.errors == 0 and reader.returncode in (0, None):
         return None
-    total = f" of {info.duration:.2f} s" if info.duration else ""
+    total = f" of {info.duration:.2f} s" if info.duration and round(last_end, 2) <= round(info.duration, 2) else ""
     return (
         f"the decoder failed (truncated or damaged file): kept {reader.frames_read} frame(s), "
-        f"{last_end:.2f} s{total}; what did not decode is lost ({reader.error_message()})"
+        f"up to {last_end:.2f} s{total}; what did not decode is lost ({reader.error_message()})"
     )
 
 
@@ -261,11 +264,13 @@ def upscale_video(
                     if tmp_map is not None:
                         writers.append(VideoWriter(tmp_map, ow, oh, **kw))
                 gap = following.pts - frame.pts if following is not None else 0
+                span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 run = up.run(frame.rgb, router=router, banded=up.should_band(h, w, stream_pixels))
-                _encode(run, writers, frame.pts, gap if gap > 0 else frame.duration, full[0])
+                _encode(run, writers, frame.pts, span, full[0])
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
-                last_end = float((frame.pts + (frame.duration or 0)) * reader.time_base)
+                shown = float(span * reader.time_base) if span else (1 / info.fps if info.fps else 0.0)
+                last_end = max(last_end, float(frame.pts * reader.time_base) + shown)
                 if progress is not None:
                     progress(frame.index + 1, info.frames_estimate)
                 frame = following

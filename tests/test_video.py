@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import struct
 import subprocess
 from pathlib import Path
 
@@ -98,6 +99,20 @@ def test_ebml_sizes_and_cluster_layout() -> None:
     head, dur = _cluster_head(1234, 50, 10)
     assert head.startswith(bytes.fromhex("1f43b675"))
     assert dur == b"\x9b\x81\x32"
+
+
+def test_showinfo_lines_give_each_frame_its_pts_and_duration() -> None:
+    import io
+    from fractions import Fraction
+
+    from classsr_cli.io.video import _StderrPump
+
+    pump = _StderrPump(io.BytesIO(b""), timestamps=True)
+    pump._showinfo("[Parsed_showinfo_0 @ 0x1] config in time_base: 1/1000, frame_rate: 20/1")
+    pump._showinfo("[Parsed_showinfo_0 @ 0x1] n:   3 pts:    150 pts_time:0.15    duration:     50 "
+                   "duration_time:0.05    fmt:yuv420p cl:left sar:1/1 s:64x48 i:P iskey:1 type:I")  # fmt: skip
+    pump._showinfo("[Parsed_showinfo_0 @ 0x1] n:   4 pts:    200 pts_time:0.2     fmt:yuv420p s:64x48 i:P")
+    assert pump.time_base == Fraction(1, 1000) and list(pump.stamps) == [(150, 50), (200, None)]
 
 
 def test_container_of() -> None:
@@ -456,8 +471,21 @@ def test_truncated_input_keeps_what_decodes(
     )
     assert r.exit_code == 3, r.output
     assert "did not decode is lost" in r.output
-    n = len(frame_times(out))
-    assert 0 < n < 20
+    times = frame_times(out)
+    assert 0 < len(times) < 20
+    # The frames kept, and where the last of them ends (its start + 1/20 s), of the header's 1 s.
+    assert f"kept {len(times)} frame(s), up to {times[-1] + 0.05:.2f} s of 1.00 s;" in r.output
+    # A damaged header that states less than what decoded is not set against it ("0.30 s of 0.20 s").
+    data = bytearray(cut.read_bytes())
+    at = data.index(bytes.fromhex("448988"))  # Matroska's Duration: 8-byte float, in ms
+    assert struct.unpack(">d", data[at + 3 : at + 11]) == (1000.0,)
+    data[at + 3 : at + 11] = struct.pack(">d", 200.0)
+    cut.write_bytes(bytes(data))
+    assert probe(cut).duration == 0.2
+    r = runner.invoke(app, ["video", str(cut), str(out), "--model", str(tiny_model_path), "--preset", "ultrafast",
+                            "--overwrite"])  # fmt: skip
+    assert r.exit_code == 3, r.output
+    assert f"kept {len(times)} frame(s), up to {times[-1] + 0.05:.2f} s;" in r.output
 
 
 @pytest.mark.slow

@@ -310,7 +310,7 @@ class Frame:
 class _StderrPump(threading.Thread):
     """Drains a child's stderr: keeps the last lines and the error lines, hands ``showinfo`` lines to a queue."""
 
-    _INFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s.*?(?:duration:\s*(-?\d+))?\s")
+    _INFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s(?:.*?\bduration:\s*(-?\d+))?")
     _TB = re.compile(r"config in time_base: (\d+)/(\d+)")
 
     def __init__(self, stream: object, timestamps: bool = False) -> None:
