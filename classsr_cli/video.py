@@ -28,8 +28,9 @@ from typing import Any
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy
-from classsr_cli.errors import ALREADY_EXISTS, InputError, OutputExistsError, VideoError
+from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
+    CONTAINERS,
     EncodeOptions,
     VideoInfo,
     VideoReader,
@@ -43,7 +44,7 @@ from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler
 from classsr_cli.runtime import bound_freed_memory
 
-__all__ = ["TemporalOptions", "VideoResult", "classmap_path", "upscale_video"]
+__all__ = ["TemporalOptions", "VideoResult", "classmap_path", "output_path", "upscale_video"]
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -158,6 +159,26 @@ def classmap_path(output: str | os.PathLike[str]) -> Path:
     return output.with_name(f"{output.stem}_classmap{output.suffix}")
 
 
+def output_path(src: str | os.PathLike[str], output: str | os.PathLike[str], scale: float) -> Path:
+    """Where a video goes: ``output``, or ``output/{stem}_x{scale}{suffix}`` (as ``upscale`` names its outputs)
+    when ``output`` is a folder, an existing one or a path ending with a separator. The suffix is the input's
+    when classsr writes it, else ``.mkv`` (Matroska holds any audio and subtitles). A new path without a suffix
+    is a usage error (:class:`ConfigError`) that says how to name the file or the folder."""
+    from classsr_cli.plan import scale_tag
+
+    src, text = Path(src), os.fspath(output)
+    out = Path(text)
+    name = f"{src.stem}_{scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else '.mkv'}"
+    if out.is_dir() or text.endswith(("/", os.sep)):
+        return out / name
+    if not out.suffix:
+        raise ConfigError(
+            f"{out}: OUTPUT must be a file path with a container suffix ({' '.join(CONTAINERS)}), e.g. {out / name}; "
+            f"to write into a new folder, end it with {os.sep} ({out}{os.sep})"
+        )
+    return out
+
+
 def _temp_path(target: Path) -> Path:
     return target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
 
@@ -202,7 +223,7 @@ def upscale_video(
     progress: Progress | None = None,
     stream_pixels: int | None = STREAM_PIXELS,
 ) -> VideoResult:
-    """Upscale the video ``src`` into ``dst``; see the module docstring.
+    """Upscale the video ``src`` into ``dst`` (a file, or a folder: :func:`output_path`); see the module docstring.
 
     ``model`` is an :class:`Upscaler` (its scale, step and batch size), or a bare model run at its own scale
     with ``step`` and ``batch_size``. Frames whose output has ``stream_pixels`` or more are computed and
@@ -212,7 +233,7 @@ def upscale_video(
     """
     t0 = time.perf_counter()
     up = model if isinstance(model, Upscaler) else Upscaler(model, step=step, batch_size=batch_size)
-    src, dst = Path(src), Path(dst)
+    src, dst = Path(src), output_path(src, dst, up.scale)
     options = options or EncodeOptions()
     temporal = temporal or TemporalOptions()
     if temporal.hysteresis < 0 or temporal.hysteresis > 1:

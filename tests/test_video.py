@@ -30,7 +30,7 @@ from classsr_cli.io.video import (
     ffmpeg_exe,
     probe,
 )
-from classsr_cli.video import TemporalOptions, classmap_path, upscale_video
+from classsr_cli.video import TemporalOptions, classmap_path, output_path, upscale_video
 
 runner = CliRunner()
 FF = ffmpeg_exe()
@@ -399,6 +399,40 @@ def test_refusals(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path)
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--encoder-opt", "novalue")
     assert code == 2 and "KEY=VALUE" in msg
     assert not (tmp_path / "o.mp4").exists() and no_partials(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_folder_output_gets_the_input_name(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """As with `upscale -o`: an existing folder, or a path ending with /, gets INPUT_STEM_x{scale}.EXT; a new path
+    without a suffix is a one-line usage error (it said "unknown video container '(none)'")."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        r = runner.invoke(app, ["video", str(clips["audio"]), *args, "--model", str(tiny_model_path),
+                                "--preset", "ultrafast"])  # fmt: skip
+        return r.exit_code, r.stdout, r.stderr
+
+    existing = tmp_path / "vd"
+    existing.mkdir()
+    code, out, msg = run(str(existing), "--classmap")
+    assert code == 0, msg
+    assert out.split() == [str(existing / "cfr_audio_x4.mp4"), str(existing / "cfr_audio_x4_classmap.mp4")]
+    assert probe(existing / "cfr_audio_x4.mp4").width == 256
+    code, out, msg = run(f"{tmp_path / 'new'}/", "-x", "2.5")
+    assert code == 0, msg
+    assert out.split() == [str(tmp_path / "new" / "cfr_audio_x2.5.mp4")]
+    code, out, msg = run(str(tmp_path / "bare"))
+    assert code == 2 and out == "" and len(msg.strip().splitlines()) == 1, msg
+    assert "OUTPUT must be a file path with a container suffix" in msg
+    assert f"e.g. {tmp_path / 'bare' / 'cfr_audio_x4.mp4'}" in msg and "(none)" not in msg
+    assert not (tmp_path / "bare").exists()
+    # The library alike; an input whose suffix classsr does not write gives .mkv (it holds any audio).
+    res = upscale_video(tiny_model, clips["audio"], f"{tmp_path / 'lib'}/")
+    assert res.output == tmp_path / "lib" / "cfr_audio_x4.mp4" and res.output.exists()
+    assert output_path("cam/clip.MOV", existing, 2) == existing / "clip_x2.MOV"
+    assert output_path("cam/clip.ts", existing, 3) == existing / "clip_x3.mkv"
+    assert output_path("cam/clip.ts", existing / "a.webm", 3) == existing / "a.webm"
 
 
 def test_parity_with_upscale(
