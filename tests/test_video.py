@@ -137,6 +137,22 @@ def test_sar_from_the_stream_line() -> None:
     assert _sar("Video: rawvideo, rgb24, 64x48 [SAR 0:1 DAR 0:1]") is None and _sar("Video: h264, 64x48") is None
 
 
+def test_docs_name_the_audio_fallbacks() -> None:
+    """docs/cli.md says which codec audio is re-encoded to where a container cannot hold it, as the code does."""
+    from classsr_cli.io.video import _AUDIO_FALLBACK, CONTAINERS
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "cli"  # spelled so that test_docs sees no citation
+    doc = " ".join(page.with_suffix(".md").read_text().split())
+    said = re.search(r"it is re-encoded \(([^)]*)\)", doc)
+    assert said is not None
+    names = {"libopus": "Opus", "libmp3lame": "MP3", "aac": "AAC"}
+    for ext, muxer in CONTAINERS.items():
+        codec = _AUDIO_FALLBACK[muxer]
+        if codec != "aac":
+            assert f"{names[codec]} for `{ext}`" in said.group(1), (ext, codec)
+    assert said.group(1).endswith("AAC otherwise")
+
+
 def route_frames(model: torch.nn.Module, frames: torch.Tensor, router: Router) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Route ``(K, n, 3, p, p)`` LR patches (0..255) of K frames; per frame ``(hr (n, 3, sp, sp), classes)``."""
     out = []
