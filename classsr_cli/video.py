@@ -28,8 +28,9 @@ from typing import Any
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy
-from classsr_cli.errors import ALREADY_EXISTS, InputError, OutputExistsError, VideoError
+from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
+    CONTAINERS,
     EncodeOptions,
     VideoInfo,
     VideoReader,
@@ -43,7 +44,7 @@ from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler
 from classsr_cli.runtime import bound_freed_memory
 
-__all__ = ["TemporalOptions", "VideoResult", "classmap_path", "upscale_video"]
+__all__ = ["TemporalOptions", "VideoResult", "classmap_path", "output_path", "upscale_video"]
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -158,6 +159,26 @@ def classmap_path(output: str | os.PathLike[str]) -> Path:
     return output.with_name(f"{output.stem}_classmap{output.suffix}")
 
 
+def output_path(src: str | os.PathLike[str], output: str | os.PathLike[str], scale: float) -> Path:
+    """Where a video goes: ``output``, or ``output/{stem}_x{scale}{suffix}`` (as ``upscale`` names its outputs)
+    when ``output`` is a folder, an existing one or a path ending with a separator. The suffix is the input's
+    when classsr writes it, else ``.mkv`` (Matroska holds any audio and subtitles). A new path without a suffix
+    is a usage error (:class:`ConfigError`) that says how to name the file or the folder."""
+    from classsr_cli.plan import scale_tag
+
+    src, text = Path(src), os.fspath(output)
+    out = Path(text)
+    name = f"{src.stem}_{scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else '.mkv'}"
+    if out.is_dir() or text.endswith(("/", os.sep)):
+        return out / name
+    if not out.suffix:
+        raise ConfigError(
+            f"{out}: OUTPUT must be a file path with a container suffix ({' '.join(CONTAINERS)}), e.g. {out / name}; "
+            f"to write into a new folder, end it with {os.sep} ({out}{os.sep})"
+        )
+    return out
+
+
 def _temp_path(target: Path) -> Path:
     return target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
 
@@ -176,12 +197,15 @@ def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -
 
 
 def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float) -> str | None:
+    """What a damaged source lost: the frames kept and where the last of them ends (seconds from the source's
+    start, the clock of the header's duration), against that duration only where it is the larger: a damaged
+    header can state less than the frames that decoded."""
     if reader.errors == 0 and reader.returncode in (0, None):
         return None
-    total = f" of {info.duration:.2f} s" if info.duration else ""
+    total = f" of {info.duration:.2f} s" if info.duration and round(last_end, 2) <= round(info.duration, 2) else ""
     return (
         f"the decoder failed (truncated or damaged file): kept {reader.frames_read} frame(s), "
-        f"{last_end:.2f} s{total}; what did not decode is lost ({reader.error_message()})"
+        f"up to {last_end:.2f} s{total}; what did not decode is lost ({reader.error_message()})"
     )
 
 
@@ -199,7 +223,7 @@ def upscale_video(
     progress: Progress | None = None,
     stream_pixels: int | None = STREAM_PIXELS,
 ) -> VideoResult:
-    """Upscale the video ``src`` into ``dst``; see the module docstring.
+    """Upscale the video ``src`` into ``dst`` (a file, or a folder: :func:`output_path`); see the module docstring.
 
     ``model`` is an :class:`Upscaler` (its scale, step and batch size), or a bare model run at its own scale
     with ``step`` and ``batch_size``. Frames whose output has ``stream_pixels`` or more are computed and
@@ -209,7 +233,7 @@ def upscale_video(
     """
     t0 = time.perf_counter()
     up = model if isinstance(model, Upscaler) else Upscaler(model, step=step, batch_size=batch_size)
-    src, dst = Path(src), Path(dst)
+    src, dst = Path(src), output_path(src, dst, up.scale)
     options = options or EncodeOptions()
     temporal = temporal or TemporalOptions()
     if temporal.hysteresis < 0 or temporal.hysteresis > 1:
@@ -236,6 +260,8 @@ def upscale_video(
     flops = flops_paper = FlopsReport(0, 0, 0)
     # A display matrix with a mirror cannot be carried as a plain rotation: apply it to the pixels instead.
     rotation = 0.0 if info.flipped else info.rotation
+    # The upscale is uniform, so the output's pixels keep the source's shape (turned with the frames if rotated).
+    sar = 1 / info.sar if info.sar and info.flipped and round(info.rotation) % 180 else info.sar
     try:
         with VideoReader(info, autorotate=info.flipped) as reader:
             frames = iter(reader)
@@ -254,16 +280,18 @@ def upscale_video(
                         notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
                                      f"{options.pix_fmt} needs even sizes (--pix-fmt yuv444p keeps them)")
                     kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer,
-                                          "rotation": rotation}  # fmt: skip
+                                          "rotation": rotation, "sar": sar}  # fmt: skip
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, **kw))
                     if tmp_map is not None:
                         writers.append(VideoWriter(tmp_map, ow, oh, **kw))
                 gap = following.pts - frame.pts if following is not None else 0
+                span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 run = up.run(frame.rgb, router=router, banded=up.should_band(h, w, stream_pixels))
-                _encode(run, writers, frame.pts, gap if gap > 0 else frame.duration, full[0])
+                _encode(run, writers, frame.pts, span, full[0])
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
-                last_end = float((frame.pts + (frame.duration or 0)) * reader.time_base)
+                shown = float(span * reader.time_base) if span else (1 / info.fps if info.fps else 0.0)
+                last_end = max(last_end, float(frame.pts * reader.time_base) + shown)
                 if progress is not None:
                     progress(frame.index + 1, info.frames_estimate)
                 frame = following

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import struct
 import subprocess
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from classsr_cli.io.video import (
     ffmpeg_exe,
     probe,
 )
-from classsr_cli.video import TemporalOptions, classmap_path, upscale_video
+from classsr_cli.video import TemporalOptions, classmap_path, output_path, upscale_video
 
 runner = CliRunner()
 FF = ffmpeg_exe()
@@ -100,11 +101,56 @@ def test_ebml_sizes_and_cluster_layout() -> None:
     assert dur == b"\x9b\x81\x32"
 
 
+def test_showinfo_lines_give_each_frame_its_pts_and_duration() -> None:
+    import io
+    from fractions import Fraction
+
+    from classsr_cli.io.video import _StderrPump
+
+    pump = _StderrPump(io.BytesIO(b""), timestamps=True)
+    pump._showinfo("[Parsed_showinfo_0 @ 0x1] config in time_base: 1/1000, frame_rate: 20/1")
+    pump._showinfo("[Parsed_showinfo_0 @ 0x1] n:   3 pts:    150 pts_time:0.15    duration:     50 "
+                   "duration_time:0.05    fmt:yuv420p cl:left sar:1/1 s:64x48 i:P iskey:1 type:I")  # fmt: skip
+    pump._showinfo("[Parsed_showinfo_0 @ 0x1] n:   4 pts:    200 pts_time:0.2     fmt:yuv420p s:64x48 i:P")
+    assert pump.time_base == Fraction(1, 1000) and list(pump.stamps) == [(150, 50), (200, None)]
+
+
 def test_container_of() -> None:
     assert container_of("a.MKV") == "matroska"
     assert container_of("a.webm") == "webm"
     with pytest.raises(VideoError, match="unknown video container"):
         container_of("a.gif")
+
+
+def test_sar_from_the_stream_line() -> None:
+    from fractions import Fraction
+
+    from classsr_cli.io.video import _sar
+
+    assert _sar("Video: h264 (High), yuv420p(progressive), 72x48 [SAR 32:27 DAR 16:9], 10 fps") == Fraction(32, 27)
+    assert _sar("Video: vp9 (Profile 0), yuv420p(tv, progressive), 72x48, SAR 85:72 DAR 85:48, 10 fps") == Fraction(
+        85, 72
+    )
+    # AV1 in Matroska: the codec says square, the container (printed last, and the one that counts) does not
+    assert _sar("Video: av1, yuv420p, 288x192 [SAR 1:1 DAR 3:2], SAR 32:27 DAR 16:9, 10 fps") == Fraction(32, 27)
+    assert _sar("Video: h264, yuv420p, 64x48 [SAR 1:1 DAR 4:3], 20 fps") is None
+    assert _sar("Video: rawvideo, rgb24, 64x48 [SAR 0:1 DAR 0:1]") is None and _sar("Video: h264, 64x48") is None
+
+
+def test_docs_name_the_audio_fallbacks() -> None:
+    """docs/cli.md says which codec audio is re-encoded to where a container cannot hold it, as the code does."""
+    from classsr_cli.io.video import _AUDIO_FALLBACK, CONTAINERS
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "cli"  # spelled so that test_docs sees no citation
+    doc = " ".join(page.with_suffix(".md").read_text().split())
+    said = re.search(r"it is re-encoded \(([^)]*)\)", doc)
+    assert said is not None
+    names = {"libopus": "Opus", "libmp3lame": "MP3", "aac": "AAC"}
+    for ext, muxer in CONTAINERS.items():
+        codec = _AUDIO_FALLBACK[muxer]
+        if codec != "aac":
+            assert f"{names[codec]} for `{ext}`" in said.group(1), (ext, codec)
+    assert said.group(1).endswith("AAC otherwise")
 
 
 def route_frames(model: torch.nn.Module, frames: torch.Tensor, router: Router) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -241,6 +287,35 @@ def test_mkv_audio_subtitles_and_rotation(
     assert rot.rotation == 90 and (rot.width, rot.height) == (256, 192)
 
 
+@pytest.mark.slow
+def test_pixel_aspect_ratio_is_kept(tiny_model_path: Path, tmp_path: Path) -> None:
+    """Anamorphic video (DVD's 32:27 pixels, 72x48 shown 16:9): the output and its class map keep the pixel shape,
+    so the picture is shown at the source's display aspect; a webm's is as close as its integer display size allows."""
+    from fractions import Fraction
+
+    def shape(path: Path) -> tuple[int, int, Fraction]:
+        """Stored size and pixel aspect ratio, as ffmpeg reports them (the container's SAR is printed last)."""
+        text = subprocess.run([FF, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+        line = next(ln for ln in text.splitlines() if "Video:" in ln)
+        w, h = map(int, re.search(r", (\d+)x(\d+)", line).groups())  # type: ignore[union-attr]
+        return w, h, Fraction(*map(int, re.findall(r"SAR (\d+):(\d+)", line)[-1]))
+
+    src = tmp_path / "dvd.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=72x48:rate=10:duration=0.3", "-vf", "setsar=32/27", "-c:v", "libx264",
+       "-pix_fmt", "yuv420p", src)  # fmt: skip
+    assert shape(src) == (72, 48, Fraction(32, 27))
+    out = tmp_path / "dvd_x4.mp4"
+    r = runner.invoke(app, ["video", str(src), str(out), "--model", str(tiny_model_path), "--preset", "ultrafast",
+                            "--classmap"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert shape(out) == shape(classmap_path(out)) == (288, 192, Fraction(32, 27))
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "dvd.webm"), "--model", str(tiny_model_path),
+                            "-e", "deadline=realtime", "-e", "cpu-used=8"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    w, h, sar = shape(tmp_path / "dvd.webm")
+    assert float(sar * w / h) == pytest.approx(16 / 9, abs=0.01)
+
+
 def _fast_vp9():  # type: ignore[no-untyped-def]
     from classsr_cli.io.video import EncodeOptions
 
@@ -342,6 +417,40 @@ def test_refusals(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path)
     assert not (tmp_path / "o.mp4").exists() and no_partials(tmp_path)
 
 
+@pytest.mark.slow
+def test_a_folder_output_gets_the_input_name(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """As with `upscale -o`: an existing folder, or a path ending with /, gets INPUT_STEM_x{scale}.EXT; a new path
+    without a suffix is a one-line usage error (it said "unknown video container '(none)'")."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        r = runner.invoke(app, ["video", str(clips["audio"]), *args, "--model", str(tiny_model_path),
+                                "--preset", "ultrafast"])  # fmt: skip
+        return r.exit_code, r.stdout, r.stderr
+
+    existing = tmp_path / "vd"
+    existing.mkdir()
+    code, out, msg = run(str(existing), "--classmap")
+    assert code == 0, msg
+    assert out.split() == [str(existing / "cfr_audio_x4.mp4"), str(existing / "cfr_audio_x4_classmap.mp4")]
+    assert probe(existing / "cfr_audio_x4.mp4").width == 256
+    code, out, msg = run(f"{tmp_path / 'new'}/", "-x", "2.5")
+    assert code == 0, msg
+    assert out.split() == [str(tmp_path / "new" / "cfr_audio_x2.5.mp4")]
+    code, out, msg = run(str(tmp_path / "bare"))
+    assert code == 2 and out == "" and len(msg.strip().splitlines()) == 1, msg
+    assert "OUTPUT must be a file path with a container suffix" in msg
+    assert f"e.g. {tmp_path / 'bare' / 'cfr_audio_x4.mp4'}" in msg and "(none)" not in msg
+    assert not (tmp_path / "bare").exists()
+    # The library alike; an input whose suffix classsr does not write gives .mkv (it holds any audio).
+    res = upscale_video(tiny_model, clips["audio"], f"{tmp_path / 'lib'}/")
+    assert res.output == tmp_path / "lib" / "cfr_audio_x4.mp4" and res.output.exists()
+    assert output_path("cam/clip.MOV", existing, 2) == existing / "clip_x2.MOV"
+    assert output_path("cam/clip.ts", existing, 3) == existing / "clip_x3.mkv"
+    assert output_path("cam/clip.ts", existing / "a.webm", 3) == existing / "a.webm"
+
+
 def test_parity_with_upscale(
     clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -412,8 +521,21 @@ def test_truncated_input_keeps_what_decodes(
     )
     assert r.exit_code == 3, r.output
     assert "did not decode is lost" in r.output
-    n = len(frame_times(out))
-    assert 0 < n < 20
+    times = frame_times(out)
+    assert 0 < len(times) < 20
+    # The frames kept, and where the last of them ends (its start + 1/20 s), of the header's 1 s.
+    assert f"kept {len(times)} frame(s), up to {times[-1] + 0.05:.2f} s of 1.00 s;" in r.output
+    # A damaged header that states less than what decoded is not set against it ("0.30 s of 0.20 s").
+    data = bytearray(cut.read_bytes())
+    at = data.index(bytes.fromhex("448988"))  # Matroska's Duration: 8-byte float, in ms
+    assert struct.unpack(">d", data[at + 3 : at + 11]) == (1000.0,)
+    data[at + 3 : at + 11] = struct.pack(">d", 200.0)
+    cut.write_bytes(bytes(data))
+    assert probe(cut).duration == 0.2
+    r = runner.invoke(app, ["video", str(cut), str(out), "--model", str(tiny_model_path), "--preset", "ultrafast",
+                            "--overwrite"])  # fmt: skip
+    assert r.exit_code == 3, r.output
+    assert f"kept {len(times)} frame(s), up to {times[-1] + 0.05:.2f} s;" in r.output
 
 
 @pytest.mark.slow

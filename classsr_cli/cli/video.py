@@ -29,6 +29,7 @@ EXAMPLES = """\
 Examples:
 
   classsr video clip.mp4 clip_x4.mp4                      # audio and subtitles copied
+  classsr video clip.mp4 out/                             # out/clip_x4.mp4
   classsr video clip.mkv big.mkv -x2 --codec libx265 --crf 20 --preset slow
   classsr video clip.mp4 out.mp4 --reuse --classmap       # also out_classmap.mp4
   classsr video clip.webm out.webm --json > run.json
@@ -60,9 +61,12 @@ def video(
         ),
     ],
     output: Annotated[
-        Path,
+        str,  # str, not Path: a trailing "/" means "a folder" and Path would drop it
         typer.Argument(
-            metavar="OUTPUT", help="Output file; its extension picks the container.", show_default=False
+            metavar="OUTPUT",
+            help="Output file (its extension picks the container), or a folder (existing, or ending with /) "
+            "that gets INPUT_STEM_x{scale}.EXT.",
+            show_default=False,
         ),
     ],
     scale: ScaleOpt = None,
@@ -111,9 +115,10 @@ def video(
     from classsr_cli import runtime, zoo
     from classsr_cli.io.video import EncodeOptions
     from classsr_cli.pipeline import Upscaler
-    from classsr_cli.video import TemporalOptions, upscale_video
+    from classsr_cli.video import TemporalOptions, output_path, upscale_video
 
     scale = output_scale(scale, model)
+    target = output_path(source, output, scale)  # a folder gets INPUT_STEM_x4.EXT; a bare name is refused here
     options = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
         audio=not no_audio, subtitles=not no_subtitles,
@@ -127,7 +132,7 @@ def video(
         result = upscale_video(
             upscaler,
             source,
-            output,
+            target,
             options=options,
             temporal=TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold),
             classmap=classmap,

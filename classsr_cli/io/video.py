@@ -14,7 +14,8 @@ Other streams. The encoder opens the source a second time and copies its audio (
 the output container allows: copied, or turned into ``mov_text``/``webvtt`` text), global metadata and chapters.
 What the container refuses is found by a quick trial mux and re-encoded or dropped, with a note saying so.
 Rotation is kept as metadata: frames are decoded as stored (``-autorotate 0``) and the display matrix is written
-again on the output.
+again on the output. So is the pixel aspect ratio (SAR, e.g. 32:27 for anamorphic DVD video): the upscale is
+uniform, so the output's pixels have the source's shape, and ``setsar`` ends the encoder's filter chain.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class VideoInfo:
         rotation: display rotation in degrees, counter-clockwise (0 when none).
         flipped: the display matrix also mirrors the picture.
         pix_fmt, color: the decoder's pixel format and colour properties (``"tv, bt709"``), if given.
+        sar: sample (pixel) aspect ratio, width over height, of the stored frames (``None``: square or unknown).
         streams: every stream, the video one included.
     """
 
@@ -132,6 +134,7 @@ class VideoInfo:
     flipped: bool = False
     pix_fmt: str | None = None
     color: str | None = None
+    sar: Fraction | None = None
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
 
     @property
@@ -157,6 +160,7 @@ _SIZE = re.compile(r", ([a-z0-9_]+)(?:\(([^)]*)\))?, (\d+)x(\d+)")
 _SIZE_ONLY = re.compile(r", (\d+)x(\d+)[ ,\[]")
 _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\d.]+))?")
+_SAR = re.compile(r"\bSAR (\d+):(\d+)")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 
 
@@ -176,6 +180,18 @@ def _run_probe(path: Path) -> str:
 def _rate(line: str) -> float | None:
     found = {kind: float(v) * (1000 if k else 1) for v, k, kind in _RATE.findall(line)}
     return found.get("fps") or found.get("tbr")
+
+
+def _sar(line: str) -> Fraction | None:
+    """The stream's sample aspect ratio; ``None`` when square (what encoders write anyway) or unknown (0:1).
+
+    Where the container's differs from the codec's (AV1 in Matroska: ``[SAR 1:1 DAR 3:2], SAR 32:27 DAR 16:9``),
+    ffmpeg prints the container's last, and that is the one players and ffmpeg's own filters go by."""
+    found = _SAR.findall(line)
+    if not found or not all(int(v) for v in found[-1]):
+        return None
+    sar = Fraction(int(found[-1][0]), int(found[-1][1]))
+    return None if sar == 1 else sar
 
 
 def _not_a_video(path: Path) -> str:
@@ -252,6 +268,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             "flip": flipped,
             "pix_fmt": pix_fmt,
             "color": color,
+            "sar": _sar(line),
         }
     if video is None:
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
@@ -272,6 +289,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         flipped=video["flip"],  # type: ignore[arg-type]
         pix_fmt=video["pix_fmt"],  # type: ignore[arg-type]
         color=video["color"],  # type: ignore[arg-type]
+        sar=video["sar"],  # type: ignore[arg-type]
         streams=tuple(streams),
     )
 
@@ -292,7 +310,7 @@ class Frame:
 class _StderrPump(threading.Thread):
     """Drains a child's stderr: keeps the last lines and the error lines, hands ``showinfo`` lines to a queue."""
 
-    _INFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s.*?(?:duration:\s*(-?\d+))?\s")
+    _INFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s(?:.*?\bduration:\s*(-?\d+))?")
     _TB = re.compile(r"config in time_base: (\d+)/(\d+)")
 
     def __init__(self, stream: object, timestamps: bool = False) -> None:
@@ -492,9 +510,12 @@ _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "liba
 _PRESET_CODECS = ("libx264", "libx264rgb", "libx265", "libsvtav1")
 
 
-def _video_args(opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None) -> list[str]:
+def _video_args(
+    opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None, sar: Fraction | None = None
+) -> list[str]:
     codec = opts.codec_for(muxer)
     args = ["-c:v", codec, "-pix_fmt", opts.pix_fmt]
+    filters = []
     if opts.crf is not None and codec in _CRF_CODECS:
         args += ["-crf", str(opts.crf)]
         if codec in ("libvpx", "libvpx-vp9", "libaom-av1"):
@@ -504,9 +525,8 @@ def _video_args(opts: EncodeOptions, muxer: str, time_base: Fraction, color: str
     if opts.pix_fmt.startswith(("yuv", "nv")):
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
         # sources would otherwise be shown with the wrong one). Primaries and transfer follow the source.
+        filters.append("scale=out_color_matrix=bt709:out_range=tv")
         args += [
-            "-vf",
-            "scale=out_color_matrix=bt709:out_range=tv",
             "-colorspace",
             "bt709",
             "-color_range",
@@ -515,6 +535,10 @@ def _video_args(opts: EncodeOptions, muxer: str, time_base: Fraction, color: str
         parts = [p.strip() for p in (color or "").replace("/", ",").split(",")]
         if len(parts) >= 4 and parts[0] in ("tv", "pc") and parts[2] not in ("unknown", "reserved"):
             args += ["-color_primaries", parts[2], "-color_trc", parts[3]]
+    if sar is not None:  # the pixel shape: ffmpeg hands the filtered frames' SAR to the encoder and the muxer
+        filters.append(f"setsar={sar.numerator}/{sar.denominator}")
+    if filters:
+        args += ["-vf", ",".join(filters)]
     for key, value in opts.extra:
         args += [f"-{key.lstrip('-')}", value]
     if muxer in _VFR_MUXERS:
@@ -616,8 +640,9 @@ class VideoWriter:
     """Encode RGB frames to ``path`` with their timestamps, copying the source's other streams.
 
     ffmpeg starts on the first :meth:`write`. Timestamps are in ``time_base`` ticks, as :class:`VideoReader` gives
-    them (relative to the source's start, so audio stays in sync). :meth:`close` finishes the file and raises
-    :class:`VideoError` if the encoder failed; :meth:`abort` stops it and leaves whatever it wrote to the caller.
+    them (relative to the source's start, so audio stays in sync). ``sar`` is the frames' pixel aspect ratio
+    (``None``: square). :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
+    :meth:`abort` stops it and leaves whatever it wrote to the caller.
     """
 
     def __init__(
@@ -632,6 +657,7 @@ class VideoWriter:
         source: VideoInfo | None = None,
         stream_args: list[str] | None = None,
         rotation: float = 0.0,
+        sar: Fraction | None = None,
     ) -> None:
         self.path = Path(path)
         self.width, self.height = width, height
@@ -641,6 +667,7 @@ class VideoWriter:
         self.source = source
         self.stream_args = stream_args or []
         self.rotation = rotation
+        self.sar = sar
         ns = Fraction(10**9) * time_base
         self._tick = Fraction(1)  # pipe ticks per source tick
         if ns.denominator == 1:
@@ -676,7 +703,7 @@ class VideoWriter:
             else None
         )
         cmd += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
-        cmd += _video_args(opts, self.muxer, self.time_base, self.source.color if self.source else None)
+        cmd += _video_args(opts, self.muxer, self.time_base, self.source.color if self.source else None, self.sar)
         cmd += [*self.stream_args, "-f", self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
