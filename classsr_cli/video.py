@@ -176,6 +176,8 @@ def output_path(src: str | os.PathLike[str], output: str | os.PathLike[str], sca
             f"{out}: OUTPUT must be a file path with a container suffix ({' '.join(CONTAINERS)}), e.g. {out / name}; "
             f"to write into a new folder, end it with {os.sep} ({out}{os.sep})"
         )
+    if out.suffix.lower() not in CONTAINERS:  # a usage error, as upscale's output suffixes (exit 2)
+        raise ConfigError(f"{out}: unknown video container {out.suffix!r}; use one of {', '.join(CONTAINERS)}")
     return out
 
 

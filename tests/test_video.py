@@ -411,7 +411,7 @@ def test_refusals(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path)
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--codec", "no-such-codec")
     assert code == 1 and "encoder failed" in msg and "no-such-codec" in msg
     code, msg = run(clips["audio"], tmp_path / "o.gif")
-    assert code == 1 and "unknown video container" in msg
+    assert code == 2 and "unknown video container" in msg  # a usage error, as upscale's output suffixes
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--encoder-opt", "novalue")
     assert code == 2 and "KEY=VALUE" in msg
     assert not (tmp_path / "o.mp4").exists() and no_partials(tmp_path)
