@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from classsr_cli.config import CLASS_NAMES
-from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Hysteresis, Reuse, Router
+from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Forced, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
@@ -242,9 +242,10 @@ def upscale_video(
         raise VideoError(f"hysteresis is a probability margin in [0, 1], got {temporal.hysteresis}")
     # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
     # is a threshold on predicted error, steady by itself, and routes as cells (the fast path) without reuse.
-    policy: Policy = (Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
+    policy: Policy = (Forced(up.force_branch) if up.force_branch is not None
+                      else Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
                       else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
-    if isinstance(policy, Argmax):
+    if not isinstance(policy, Hysteresis):
         temporal = replace(temporal, hysteresis=0.0)  # the summary reports the margin that applied: none
     router = Router(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,

@@ -386,12 +386,21 @@ def test_the_default_model_reports_no_hysteresis(clips: dict[str, Path], tmp_pat
     """The default models decide by predicted error, where a probability margin does not apply: the summary says
     none applied (0) and the routing is the image path's, cells of the frame (as many as `upscale` routes)."""
     from classsr_cli import zoo
+    from classsr_cli.pipeline import Upscaler
 
     model = zoo.load(None, 4, device=torch.device("cpu"), dtype=torch.float32).net
     res = upscale_video(model, clips["static"], tmp_path / "d.mkv", temporal=TemporalOptions(hysteresis=0.3))
     temporal = res.to_dict()["temporal"]
     assert temporal["hysteresis"] == 0.0 and temporal["held"] == 0
     assert res.patches == res.frames * 3 * 2  # 64x48 LR: 3 x 2 cells of 28 (patches of 32 at 28 would be too)
+    # --force-branch, as in upscale: every cell through one branch, on the cell engine, and the same pixels with
+    # --reuse (which leaves the unchanged cells of this still clip out)
+    for reuse in (False, True):
+        up = Upscaler(model, force_branch="medium")
+        forced = upscale_video(up, clips["static"], tmp_path / f"m{reuse}.mkv", temporal=TemporalOptions(reuse=reuse))
+        counts = forced.to_dict()["patches"]
+        assert (counts["light"], counts["heavy"], counts["medium"]) == (0, 0, forced.frames * 3 * 2)
+        assert (forced.reused > 0) == reuse
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ Flags (booleans) get an empty metavar so that help shows ``--json``, not ``--jso
 
 # No `from __future__ import annotations`: typer reads these aliases at run time.
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -16,7 +17,9 @@ __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_STEP",
     "BatchOpt",
+    "Branch",
     "DeviceOpt",
+    "ForceBranchOpt",
     "JsonOpt",
     "ModelOpt",
     "OverwriteOpt",
@@ -69,6 +72,17 @@ ScaleOpt = Annotated[
         help="Upscaling factor, above 1 and at most 4 (default: the --model's own scale, else 4); non-native ones "
         "(3, 2.5) downscale the next native.",
     ),
+]
+class Branch(StrEnum):
+    light = "light"
+    medium = "medium"
+    heavy = "heavy"
+
+
+ForceBranchOpt = Annotated[
+    Branch | None,
+    typer.Option(help="Run every patch through one branch (A/B runs; medium: the default models' fast setting).",
+                 show_default=False),
 ]
 DeviceOpt = Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")]
 PrecisionOpt = Annotated[Precision, typer.Option(help="auto is fp32; fp16/bf16 only when asked.")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +13,7 @@ from classsr_cli.cli._options import (
     DEFAULT_STEP,
     BatchOpt,
     DeviceOpt,
+    ForceBranchOpt,
     ModelOpt,
     OverwriteOpt,
     PrecisionOpt,
@@ -37,12 +37,6 @@ Examples:
   classsr upscale 'shots/*.jpg' --json > runs.jsonl
   classsr upscale photo.png --classmap           # also photo_x4_classmap.png
 """
-
-
-class Branch(StrEnum):
-    light = "light"
-    medium = "medium"
-    heavy = "heavy"
 
 
 def register(app: typer.Typer) -> None:
@@ -69,9 +63,7 @@ def upscale(
     batch_size: BatchOpt = DEFAULT_BATCH,
     step: StepOpt = DEFAULT_STEP,
     tolerance: ToleranceOpt = None,
-    force_branch: Annotated[
-        Branch | None, typer.Option(help="Run every patch through one branch (A/B runs).", show_default=False)
-    ] = None,
+    force_branch: ForceBranchOpt = None,
     classmap: Annotated[bool, flag("--classmap", help="Also write {output stem}_classmap.png.")] = False,
     classes: Annotated[
         bool, flag("--classes", help="Put every patch's class in the --json record (`routing`), without a picture.")

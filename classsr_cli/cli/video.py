@@ -14,6 +14,7 @@ from classsr_cli.cli._options import (
     DEFAULT_STEP,
     BatchOpt,
     DeviceOpt,
+    ForceBranchOpt,
     ModelOpt,
     OverwriteOpt,
     PrecisionOpt,
@@ -77,6 +78,7 @@ def video(
     batch_size: BatchOpt = DEFAULT_BATCH,
     step: StepOpt = DEFAULT_STEP,
     tolerance: ToleranceOpt = None,
+    force_branch: ForceBranchOpt = None,
     codec: Annotated[
         str | None, typer.Option(help="ffmpeg video encoder. Default: libx264 (libvpx-vp9 for .webm).")
     ] = None,
@@ -127,7 +129,8 @@ def video(
     dev = runtime.resolve_device(device.value)
     dtype = runtime.resolve_dtype(precision.value, dev)
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)
-    upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance)
+    upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
+                           force_branch=force_branch.value if force_branch else None)
     with _Progress() as on_frame:
         result = upscale_video(
             upscaler,
