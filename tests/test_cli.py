@@ -311,3 +311,58 @@ def test_kill_9_during_training_resumes_losing_at_most_one_interval(tmp_path: Pa
     from classsr_cli.checkpoint import load_checkpoint
 
     assert load_checkpoint(run / "classsr.safetensors", expect_kind="classsr").kind == "classsr"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["video", "a.mp4", "b.mp4", "--crf", "70"], "error: Invalid value for '--crf': Input should be less than or equal "
+     "to 63 (see `classsr video --help`)"),
+    (["upscale"], "error: Missing argument 'INPUT...'. (see `classsr upscale --help`)"),
+    (["bogus"], "error: No such command 'bogus'. (see `classsr --help`)"),
+])
+def test_usage_errors_of_the_command_are_one_line(
+    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The installed command (``main``) prints click's usage errors as every other error: one line naming the
+    command's --help, exit 2 (Typer drew them in a box of five lines)."""
+    from classsr_cli.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["classsr", *argv])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == message and captured.out == ""
+
+
+def test_the_command_exits_as_its_commands_do(
+    photo: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from classsr_cli.cli import main
+
+    for argv, code in ((["upscale", str(photo), "--model", str(tiny_model_path)], 0),
+                       (["upscale", str(photo), "--model", str(tiny_model_path)], 1),  # the output exists now
+                       (["--version"], 0)):
+        monkeypatch.setattr(sys, "argv", ["classsr", *argv])
+        with pytest.raises(SystemExit) as stop:
+            main()
+        assert stop.value.code == code, capsys.readouterr()
+
+
+def test_a_reader_that_leaves_stops_the_command_quietly(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """``classsr models --json | head -1``: writing to the closed pipe ends the command with exit 1 and nothing on
+    stderr (it printed "internal error: BrokenPipeError"); stdout is pointed at the null device first."""
+    import typer
+
+    from classsr_cli.cli import _common
+
+    moved: list[int] = []
+    monkeypatch.setattr(_common.os, "dup2", lambda fd, to: moved.append(to))
+
+    @_common.guarded
+    def command() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(typer.Exit) as stop:
+        command()
+    assert stop.value.exit_code == 1 and moved == [1] and capsys.readouterr().err == ""

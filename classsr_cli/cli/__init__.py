@@ -62,4 +62,25 @@ _register()
 
 
 def main() -> None:
-    app()
+    """The ``classsr`` command. A usage error (a bad option value, a missing argument) is one line on stderr that
+    names the command's ``--help``, exit 2, like every other error; Typer would draw it in a box of several lines.
+    Everything else is Typer's own handling."""
+    import sys
+
+    from classsr_cli.cli._common import _CLICK_ERRORS, fail
+
+    try:
+        code = app(standalone_mode=False, prog_name="classsr")
+    except _CLICK_ERRORS as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # a command given nothing: its help, as Typer shows it
+            app(prog_name="classsr")
+            return
+        ctx = getattr(e, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        raise SystemExit(fail(f"{message}{where}", getattr(e, "exit_code", 2)).exit_code) from None
+    except Exception as e:
+        if type(e).__name__ != "Abort":
+            raise
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -95,6 +95,10 @@ def guarded(fn: F) -> F:
             if debug():
                 raise
             raise fail("interrupted", EXIT_INTERRUPTED) from None
+        except BrokenPipeError:  # `classsr models --json | head -1`: the reader left; stop quietly, as click does
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)  # so that flushing stdout at exit raises nothing more
+            raise typer.Exit(EXIT_FAILURE) from None
         except MemoryError:
             if debug():
                 raise
