@@ -40,7 +40,7 @@ from classsr_cli.engine import (
     RouteResult,
     check_step,
 )
-from classsr_cli.errors import ConfigError
+from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
 from classsr_cli.runtime import bound_freed_memory, synchronize
 from classsr_cli.zoo import check_scale, check_tolerance
@@ -99,8 +99,12 @@ class PixelRun:
         self, up: Upscaler, pixels: np.ndarray, router: Router, banded: bool,
         progress: Callable[[int, int], None] | None, into: np.ndarray | None = None,
     ) -> None:
-        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"expected (H, W, 1|3) uint8/uint16 pixels, got {pixels.shape} {pixels.dtype}")
+        if pixels.ndim == 2:  # gray as (H, W)
+            pixels = pixels[:, :, None]
+        if (pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16)
+                or 0 in pixels.shape):
+            raise InputError(f"expected (H, W), (H, W, 1) or (H, W, 3) uint8/uint16 pixels, at least 1x1, got "
+                             f"{pixels.shape} {pixels.dtype}")
         if banded and up.resampled:
             raise ValueError("banded runs are at the model's own scale only")
         if into is not None and (into.shape != (*up.output_size(*pixels.shape[:2]), pixels.shape[2])
@@ -203,8 +207,10 @@ class Upscaler:
 
     @classmethod
     def of(cls, loaded: Model, **settings: Any) -> Upscaler:
-        """An upscaler for a model from :func:`classsr_cli.zoo.load`."""
-        return cls(loaded.net, scale=loaded.scale, model_path=loaded.path, **settings)
+        """An upscaler for a model from :func:`classsr_cli.zoo.load` (at the scale it was loaded for unless
+        ``settings`` give another)."""
+        settings.setdefault("scale", loaded.scale)
+        return cls(loaded.net, model_path=loaded.path, **settings)
 
     @property
     def resampled(self) -> bool:
@@ -239,13 +245,21 @@ class Upscaler:
         self, pixels: np.ndarray, alpha: np.ndarray | None = None, *, router: Router | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Upscaled:
-        """Upscale ``(H, W, C)`` uint8/uint16 pixels and an optional ``(H, W)`` alpha, whole."""
+        """Upscale ``(H, W, C)`` uint8/uint16 pixels (or gray ``(H, W)``, returned as ``(H', W')``) and an optional
+        ``(H, W)`` alpha, whole. An input of another shape or type is an :class:`InputError`."""
+        flat = pixels.ndim == 2
+        if flat:
+            pixels = pixels[:, :, None]
+        if alpha is not None and alpha.shape != pixels.shape[:2]:
+            raise InputError(f"alpha must be (H, W) = {pixels.shape[:2]} like the pixels, got {alpha.shape}")
+        if pixels.ndim != 3:
+            raise InputError(f"expected (H, W), (H, W, 1) or (H, W, 3) pixels, got {pixels.shape}")
         out = np.empty((*self.output_size(*pixels.shape[:2]), pixels.shape[2]), pixels.dtype)
         run = PixelRun(self, pixels, router or self.router(), False, progress, into=out)
         for _ in run:  # the bands land in out
             pass
         a = None if alpha is None else self._upscale_alpha(alpha, self.output_size(*pixels.shape[:2]))
-        return Upscaled(out, a, run.route, run.model_seconds)
+        return Upscaled(out[:, :, 0] if flat else out, a, run.route, run.model_seconds)
 
     def upscale_picture(self, picture: Picture, *, progress: Callable[[int, int], None] | None = None) -> tuple[Picture, Upscaled]:
         """Upscale a decoded :class:`Picture`; the result keeps its ICC profile and EXIF."""

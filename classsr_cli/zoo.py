@@ -170,7 +170,7 @@ def check_tolerance(net: ClassSR, tolerance: float | None, path: Path | None = N
     :class:`ConfigError` otherwise."""
     if tolerance is None:
         return
-    if tolerance < 0:
+    if not tolerance >= 0:  # NaN too
         raise ConfigError(f"--tolerance must be at least 0, got {tolerance:g}")
     if net.cfg.routing == "argmax":
         where = f"{path}: " if path else ""
@@ -240,7 +240,9 @@ def load(
     """
     from classsr_cli.checkpoint import load_checkpoint
     from classsr_cli.models.classsr import ClassSR
+    from classsr_cli.runtime import resolve_device
 
+    device = resolve_device(str(device))  # an absent or unknown device is a ConfigError, not torch's own
     path = choose_model(spec, scale)
     net = load_checkpoint(path, device=device, dtype=dtype, expect_kind="classsr").module
     assert isinstance(net, ClassSR)

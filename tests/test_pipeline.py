@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from classsr_cli.pipeline import _quantise
+from classsr_cli.pipeline import Upscaler, _quantise
 
 
 def test_quantise_in_place_gives_the_same_pixels_and_only_then_reuses_its_input() -> None:
@@ -84,3 +85,26 @@ def test_a_bfloat16_model_keeps_16_bit_pictures_16_bit() -> None:
     # residual runs in bfloat16 (73 levels apart at most); the float32 base alone was 283 apart before the fix.
     assert got.dtype == want.dtype and np.abs(got - want).max() < 128
     assert len(np.unique(got[80, 16:-16, 0])) > 0.9 * len(np.unique(want[80, 16:-16, 0]))
+
+
+def test_the_python_api_takes_gray_arrays_and_raises_typed_errors(tiny_model_path: Path) -> None:
+    """``Upscaler.upscale_array`` as docs/cli.md shows it: ``(H, W)`` gray in, ``(H', W')`` out; an empty, float or
+    mis-sized-alpha input, an absent device and a NaN tolerance are ClassSR errors (they were IndexError,
+    torch's RuntimeError or AssertionError, or a NaN accepted); ``Upscaler.of(..., scale=)`` overrides the scale."""
+    from classsr_cli import zoo
+    from classsr_cli.errors import ConfigError, InputError
+
+    up = Upscaler.of(zoo.load(str(tiny_model_path), 4, device="cpu"))
+    gray = np.arange(20 * 30, dtype=np.uint8).reshape(20, 30)
+    out = up.upscale_array(gray).pixels
+    assert out.shape == (80, 120)
+    assert np.array_equal(out, up.upscale_array(gray[:, :, None]).pixels[:, :, 0])
+    for pixels, alpha in ((np.zeros((0, 30, 3), np.uint8), None), (np.zeros((20, 30, 3), np.float32), None),
+                          (np.zeros((20, 30, 3), np.uint8), np.zeros((10, 10), np.uint8))):
+        with pytest.raises(InputError):
+            up.upscale_array(pixels, alpha)
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        zoo.load(str(tiny_model_path), 4, device="gpu")
+    with pytest.raises(ConfigError, match="at least 0"):
+        Upscaler(up.model, tolerance=float("nan"))
+    assert Upscaler.of(zoo.load(str(tiny_model_path), 4), scale=3).scale == 3
