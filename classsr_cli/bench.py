@@ -151,6 +151,8 @@ class BenchResult:
     #: (:func:`os.getloadavg`); ``None`` where the system has none. On an idle machine the second is about the
     #: run's own threads.
     load_average: tuple[float, float] | None = None
+    #: ``--tolerance`` as given (dB for the default models); ``None``: the model's own default rule.
+    tolerance: float | None = None
 
     def noisy(self, limit: float = NOISY_SPREAD) -> list[str]:
         """The methods whose timed passes spread more than ``limit`` (:attr:`MethodResult.spread`)."""
@@ -178,6 +180,7 @@ class BenchResult:
             "megapixels": self.megapixels,
             "model": self.model,
             "step": self.step,
+            "tolerance": self.tolerance,
             "repeat": self.repeat,
             "warmup": self.warmup,
             "peak_mem": self.peak_mem,
@@ -615,6 +618,7 @@ def run_bench(
         inputs=[p.path or p.name for p in pairs],
         model_scale=model_scale,
         native=any(p.hr is None for p in pairs),
+        tolerance=tolerance,
     )
     runs = {}
     for method in methods:

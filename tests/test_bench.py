@@ -31,6 +31,7 @@ TOP_KEYS = {
     "megapixels",
     "model",
     "step",
+    "tolerance",
     "repeat",
     "warmup",
     "peak_mem",
@@ -353,3 +354,17 @@ def test_set_names_ignore_case_and_a_missing_one_says_where_to_point(hr_dir: Pat
         lib.find_images(["TINY"], root)
     with pytest.raises(lib.InputError, match=r"Set5: .*\(it holds Tiny, tiny\); point --data or \$CLASSSR_DATA"):
         lib.find_images(["Set5"], root)
+
+
+def test_the_record_says_which_tolerance_ran(hr_dir: Path, tmp_path: Path) -> None:
+    """`bench --tolerance 0.2 --json` can be told from the default (it could not): the record carries it."""
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    torch.manual_seed(0)
+    cfg = ClassSRConfig("residual", 4, (0, 4, 6), {"depth": 1}, classifier_width=8, routing="deficit", tolerance=1.0)
+    path = save_checkpoint(build_model(cfg).eval(), tmp_path / "deficit_x4.safetensors")
+    args = [str(hr_dir / "img0.png"), "--model", str(path), "--repeat", "1", "--warmup", "0", "--methods", "classsr"]
+    assert _bench_json(args)["tolerance"] is None
+    assert _bench_json([*args, "--tolerance", "0.2"])["tolerance"] == 0.2

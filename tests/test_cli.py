@@ -366,3 +366,11 @@ def test_a_reader_that_leaves_stops_the_command_quietly(monkeypatch: pytest.Monk
     with pytest.raises(typer.Exit) as stop:
         command()
     assert stop.value.exit_code == 1 and moved == [1] and capsys.readouterr().err == ""
+
+
+def test_video_json_gives_a_failure_record_as_upscale_does(photo: Path, tiny_model_path: Path, tmp_path: Path) -> None:
+    r = cli("video", photo, tmp_path / "v.mp4", "--model", tiny_model_path, "--json")
+    assert r.exit_code == 1
+    record = json.loads(r.stdout)
+    assert record["input"] == str(photo) and record["output"] == str(tmp_path / "v.mp4")
+    assert "not a video" in record["error"] and record["error"] in r.stderr

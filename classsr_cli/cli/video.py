@@ -115,6 +115,7 @@ def video(
 ) -> None:
     """Upscale a video with ClassSR, frame by frame through ffmpeg pipes (nothing dumped to disk)."""
     from classsr_cli import runtime, zoo
+    from classsr_cli.errors import ClassSRError
     from classsr_cli.io.video import EncodeOptions
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import TemporalOptions, output_path, upscale_video
@@ -131,17 +132,23 @@ def video(
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)
     upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
                            force_branch=force_branch.value if force_branch else None)
-    with _Progress() as on_frame:
-        result = upscale_video(
-            upscaler,
-            source,
-            target,
-            options=options,
-            temporal=TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold),
-            classmap=classmap,
-            overwrite=overwrite,
-            progress=on_frame,
-        )
+    try:
+        with _Progress() as on_frame:
+            result = upscale_video(
+                upscaler,
+                source,
+                target,
+                options=options,
+                temporal=TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold),
+                classmap=classmap,
+                overwrite=overwrite,
+                progress=on_frame,
+            )
+    except ClassSRError as e:  # as upscale's: with --json, the failure is a record on stdout too
+        if json_out:
+            out.print(json.dumps({"input": str(source), "output": str(target), "error": str(e)}), soft_wrap=True,
+                      markup=False, highlight=False)
+        raise
     record = result.to_dict()
     record["model"] = str(loaded.path)
     record["device"] = str(dev)
