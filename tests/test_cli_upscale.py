@@ -570,6 +570,8 @@ def test_models_says_where_it_looks_and_takes_folders(
     assert "left out 2 file(s) that are not classsr checkpoints: base.safetensors, broken.safetensors" in r.stderr
     rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
     assert set(rows) == {"classsr", "branch0"} and rows["branch0"][1:5] == ["branch", "fsrcnn", "x4", "–"]
+    recs = {rec["name"]: rec for rec in map(json.loads, run("models", "--json", run_dir).stdout.splitlines())}
+    assert recs["branch0"]["routing"] is None and recs["classsr"]["routing"] == "argmax"  # as the table: nothing to route
     r = run("models", run_dir / "base.safetensors")  # named on its own: an error, as ever
     assert r.exit_code == 1 and "not a classsr checkpoint" in r.stderr
     only_foreign = tmp_path / "foreign"

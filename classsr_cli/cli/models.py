@@ -63,7 +63,8 @@ def models(
         for m in found:
             record = {
                 "name": m.name, "path": str(m.path), "kind": kinds[m.path], "family": m.family, "scale": m.scale,
-                "size_bytes": m.size_bytes, "trained": m.trained, "routing": m.routing, "tolerance": m.tolerance,
+                "size_bytes": m.size_bytes, "trained": m.trained,
+                "routing": None if kinds[m.path] == "branch" else m.routing, "tolerance": m.tolerance,
                 "cell_tolerance": m.cell_tolerance or None, "cell_price": m.cell_price or None,
                 "frame_cap_db": m.frame_cap_db or None,
             }
