@@ -60,6 +60,16 @@ def world() -> World:
     return World(rank=rank, size=size, local_rank=int(os.environ.get("LOCAL_RANK", str(rank))))
 
 
+def single_process(command: str) -> None:
+    """Refuse ``command`` under torchrun (several ranks would each run it whole and race for its output): a
+    :class:`ConfigError` that says what torchrun is for here."""
+    if world().active:
+        from classsr_cli.errors import ConfigError
+
+        raise ConfigError(f"`classsr {command}` runs in one process; under torchrun only `upscale` (many files) and "
+                          "`train` spread over the ranks")
+
+
 def device_name(w: World, requested: str) -> str:
     """``cuda:LOCAL_RANK`` for a rank asking for ``auto`` or ``cuda`` on a machine with GPUs."""
     if w.active and requested in ("auto", "cuda") and torch.cuda.is_available():

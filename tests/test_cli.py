@@ -374,3 +374,12 @@ def test_video_json_gives_a_failure_record_as_upscale_does(photo: Path, tiny_mod
     record = json.loads(r.stdout)
     assert record["input"] == str(photo) and record["output"] == str(tmp_path / "v.mp4")
     assert "not a video" in record["error"] and record["error"] in r.stderr
+
+
+def test_video_and_bench_refuse_torchrun(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Under torchrun each rank would run the whole video or bench and race for its output: refused in one line."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    for args in (["video", tmp_path / "a.mp4", tmp_path / "b.mp4"], ["bench", tmp_path]):
+        r = cli(*args)
+        assert r.exit_code == 2 and "runs in one process; under torchrun only `upscale`" in r.stderr

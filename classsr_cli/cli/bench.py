@@ -90,10 +90,11 @@ def bench(
     from rich.markup import escape
 
     from classsr_cli import bench as lib
-    from classsr_cli import runtime, zoo
+    from classsr_cli import distributed, runtime, zoo
     from classsr_cli.engine import check_step
     from classsr_cli.errors import ConfigError
 
+    distributed.single_process("bench")
     scale = zoo.own_scale(model) if scale is None else scale
     if plot is not None and native:
         raise ConfigError("--plot draws PSNR against time, and --native measures no PSNR: leave one of them out")

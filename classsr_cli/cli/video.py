@@ -114,12 +114,13 @@ def video(
     ] = 0.1,
 ) -> None:
     """Upscale a video with ClassSR, frame by frame through ffmpeg pipes (nothing dumped to disk)."""
-    from classsr_cli import runtime, zoo
+    from classsr_cli import distributed, runtime, zoo
     from classsr_cli.errors import ClassSRError
     from classsr_cli.io.video import EncodeOptions
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import TemporalOptions, output_path, upscale_video
 
+    distributed.single_process("video")
     scale = output_scale(scale, model)
     target = output_path(source, output, scale)  # a folder gets INPUT_STEM_x4.EXT; a bare name is refused here
     options = EncodeOptions(
