@@ -1,0 +1,119 @@
+"""The training loop's guards: a diverged loss stops the stage (nothing non-finite is saved or logged as bare NaN).
+
+Tiny as tests/test_train.py: a few seeded ~96x80 photos at x2, FSRCNN widths 4/6/8, a few iterations, one thread.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+from typer.testing import CliRunner, Result
+
+from classsr_cli.cli import app
+from classsr_cli.errors import TrainingDivergedError
+from classsr_cli.train.config import STAGES, StageConfig
+from classsr_cli.train.loop import Dist, MetricsLog, fit
+
+runner = CliRunner()
+
+
+def strict(line: str) -> dict[str, Any]:
+    """A JSON line as strict parsers (jq, JavaScript) read it: NaN and Infinity are not JSON."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def metrics(run_dir: Path) -> list[dict[str, Any]]:
+    return [strict(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def hr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("hr")
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate([(96, 80), (100, 83), (112, 72)]):
+        y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+        img = np.stack([x * 2 + 10 * i, y * 3, (x + y) * 1.2], -1)
+        img[:, w // 2 :] += rng.normal(0, 30, (h, w - w // 2, 3))
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+def write_config(path: Path, *, iterations: int = 4, baseline_lr: float = 1e-3) -> Path:
+    stages = []
+    for name in STAGES:
+        lr = baseline_lr if name == "baseline" else 1e-3
+        stages.append(f"[{name}]\niterations = {iterations}\nbatch_size = 4\nlr = {lr}\nval_every = 3\nckpt_every = 2\n")
+    path.write_text('family = "fsrcnn"\nscale = 2\nwidths = [4, 6, 8]\nextra = {s = 4, m = 1}\npatch = 32\n'
+                    "data_step = 16\nfactors = [1.0]\nval_fraction = 0.0\nlog_every = 2\nclassifier_warmup = 2\n\n"
+                    + "\n".join(stages))
+    return path
+
+
+def train(stage: str, run_dir: Path, hr: Path, config: Path) -> Result:
+    return runner.invoke(app, ["train", stage, "--hr", str(hr), "--config", str(config), "--out", str(run_dir),
+                               "--threads", "1", "--device", "cpu"])
+
+
+# -- a diverged loss -------------------------------------------------------------------------------------------------
+def test_the_metrics_log_writes_null_for_nan_and_infinity(tmp_path: Path) -> None:
+    log = MetricsLog(tmp_path / "metrics.jsonl", True)
+    log.write(stage="s", a=float("nan"), b=torch.tensor(float("inf")), c=np.float32("-inf"), d=[float("nan"), 1.5],
+              e={"f": np.float64("nan")}, g=torch.tensor(2.0))
+    rec = metrics(tmp_path)[0]
+    assert (rec["a"], rec["b"], rec["c"], rec["d"], rec["e"], rec["g"]) == (None, None, None, [None, 1.5], {"f": None}, 2.0)
+
+
+def _linear_fit(tmp_path: Path, cfg: StageConfig, loss_fn: Any, log_every: int) -> None:
+    """``fit`` a Linear(3, 1) on ``loss_fn(output, iteration)`` into ``tmp_path``."""
+    torch.manual_seed(0)
+
+    def step(it: int, g: torch.Generator, extras: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        loss = loss_fn(extras["train_module"](torch.ones(2, 3)), it)
+        return loss, {"l1": loss.detach()}
+
+    fit("baseline", nn.Linear(3, 1), step, cfg, tmp_path / "baseline.state.pt", dist=Dist(), seed=0,
+        log=MetricsLog(tmp_path / "metrics.jsonl", True), log_every=log_every)
+
+
+def test_a_non_finite_loss_stops_the_stage_and_keeps_the_last_finite_checkpoint(tmp_path: Path) -> None:
+    """NaN at iteration 6 (log every 4, checkpoints every 2): the stage stops at the checkpoint of 6, naming the
+    iteration, and the state file keeps iteration 4, finite; nothing in metrics.jsonl is bare NaN."""
+    cfg = StageConfig(iterations=10, batch_size=2, lr=1e-3, ckpt_every=2, val_every=100)
+    with pytest.raises(TrainingDivergedError) as e:
+        _linear_fit(tmp_path, cfg, lambda y, it: y.square().mean() * (float("nan") if it == 5 else 1.0), log_every=4)
+    assert "baseline: training diverged at iteration 6 of 10" in str(e.value) and "lower [baseline] lr" in str(e.value)
+    state = torch.load(tmp_path / "baseline.state.pt", weights_only=True)
+    assert state["iteration"] == 4 and all(bool(v.isfinite().all()) for v in state["model"].values())
+    recs = metrics(tmp_path)
+    assert recs[-1]["event"] == "diverged" and recs[-1]["iteration"] == 6
+    assert [r["iteration"] for r in recs if "l1" in r] == [4]  # the window holding the NaN was not logged
+
+
+def test_weights_made_nan_by_a_finite_loss_are_not_saved(tmp_path: Path) -> None:
+    """sqrt at 0: a finite loss (0) whose gradient is NaN; the checkpoint after that step is refused."""
+    cfg = StageConfig(iterations=4, batch_size=2, lr=1e-3, ckpt_every=1, val_every=100)
+    with pytest.raises(TrainingDivergedError, match=r"iteration 1 of 4 \(its weights became NaN"):
+        _linear_fit(tmp_path, cfg, lambda y, it: (y * 0).sqrt().mean(), log_every=100)
+    assert not (tmp_path / "baseline.state.pt").exists()
+
+
+def test_a_diverging_stage_is_one_line_naming_the_stage_and_its_lr(hr_dir: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    r = train("baseline", run_dir, hr_dir, write_config(tmp_path / "c.toml", baseline_lr=1e12))
+    assert r.exit_code == 1, r.output
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: baseline: training diverged at iteration "), r.stderr
+    assert "lower [baseline] lr (now 1e+12)" in errors[0]
+    assert not (run_dir / "baseline.safetensors").exists()
+    assert any(rec.get("event") == "diverged" for rec in metrics(run_dir))
