@@ -1,4 +1,5 @@
-"""The training loop's guards: a diverged loss stops the stage (nothing non-finite is saved or logged as bare NaN).
+"""The training loop's guards and reporting: a diverged loss stops the stage (nothing non-finite is saved or logged
+as bare NaN), progress off a terminal is plain flushed lines, and SIGTERM ends a run as Ctrl-C does.
 
 Tiny as tests/test_train.py: a few seeded ~96x80 photos at x2, FSRCNN widths 4/6/8, a few iterations, one thread.
 """
@@ -6,6 +7,11 @@ Tiny as tests/test_train.py: a few seeded ~96x80 photos at x2, FSRCNN widths 4/6
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +23,10 @@ from torch import nn
 from typer.testing import CliRunner, Result
 
 from classsr_cli.cli import app
+from classsr_cli.cli.train import _Lines
 from classsr_cli.errors import TrainingDivergedError
 from classsr_cli.train.config import STAGES, StageConfig
-from classsr_cli.train.loop import Dist, MetricsLog, fit
+from classsr_cli.train.loop import Dist, Event, MetricsLog, fit
 
 runner = CliRunner()
 
@@ -117,3 +124,68 @@ def test_a_diverging_stage_is_one_line_naming_the_stage_and_its_lr(hr_dir: Path,
     assert "lower [baseline] lr (now 1e+12)" in errors[0]
     assert not (run_dir / "baseline.safetensors").exists()
     assert any(rec.get("event") == "diverged" for rec in metrics(run_dir))
+
+
+# -- progress off a terminal, SIGTERM --------------------------------------------------------------------------------
+def test_progress_off_a_terminal_is_plain_lines_at_start_every_half_minute_and_end(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = [0.0]
+    lines = _Lines(clock=lambda: now[0])
+
+    def at(t: float, event: Event) -> None:
+        now[0] = t
+        lines(event)
+
+    at(0, Event("baseline", 40, 100, {}, 0.0, kind="start"))
+    at(1, Event("baseline", 50, 100, {"l1": 0.25}, 10.0))  # the first log step: a line
+    at(20, Event("baseline", 60, 100, {"l1": 0.2}, 10.0))  # under 30 s since: none
+    at(45, Event("baseline", 70, 100, {"l1": 0.125}, 10.0))
+    at(90, Event("baseline", 100, 100, {"l1": 0.1}, 10.0))
+    at(91, Event("calibrate", 1, 9, {"loss": 0.5}, 2.0))  # the calibration's scan has no start event
+    assert capsys.readouterr().err.splitlines() == [
+        "baseline: resume 40/100",
+        "baseline: 50/100 l1=0.25 10.0 it/s, 1.0s elapsed, ETA 5.0s",
+        "baseline: 70/100 l1=0.125 10.0 it/s, 45.0s elapsed, ETA 3.0s",
+        "baseline: done 100/100 l1=0.1 10.0 it/s in 1m30s",
+        "calibrate: start 0/9",
+        "calibrate: 1/9 loss=0.5 2.0 it/s, 0.0s elapsed, ETA 4.0s",
+    ]
+
+
+def test_train_off_a_terminal_prints_plain_progress_lines(hr_dir: Path, tmp_path: Path) -> None:
+    r = train("baseline", tmp_path / "run", hr_dir, write_config(tmp_path / "c.toml"))
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    assert "baseline: start 0/4" in lines and any(line.startswith("baseline: done 4/4 l1=") for line in lines), r.stderr
+    assert "━" not in r.stderr and "…" not in r.stderr.split("baseline: start")[1]  # no bar cut at 80 columns
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_run_as_ctrl_c_does_with_its_progress_already_logged(hr_dir: Path, tmp_path: Path) -> None:
+    """`classsr train all 2> log`, then SIGTERM (a timeout, a scheduler's preemption) mid-stage: the log holds the
+    progress so far and one error line, exit 143, and the last checkpoint resumes."""
+    run_dir, log = tmp_path / "run", tmp_path / "train.log"
+    config = write_config(tmp_path / "c.toml", iterations=100000)
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "classsr_cli", "train", "all", "--hr", str(hr_dir), "--config", str(config),
+             "--out", str(run_dir), "--threads", "1", "--device", "cpu"],
+            stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+        try:
+            end = time.monotonic() + 120
+            while not (run_dir / "baseline.state.pt").exists():
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < end, "timed out"
+                time.sleep(0.05)
+            assert "baseline: start 0/100000" in log.read_text().splitlines()  # written while it runs
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 143
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log.read_text().splitlines()
+    assert text[-1] == "error: terminated (SIGTERM); run the same command again to resume from the last checkpoint"
+    assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] >= 2
+    assert metrics(run_dir)  # whole lines

@@ -129,13 +129,16 @@ class MetricsLog:
 
 @dataclass
 class Event:
-    """What the loop tells its observer (the CLI's progress bar)."""
+    """What the loop tells its observer (the CLI's progress): ``kind`` ``"start"`` once when a stage starts (at
+    ``iteration``, 0 or the iteration it resumes from), then ``"log"`` every ``log_every`` iterations; the stage has
+    ended when ``iteration == total``."""
 
     stage: str
     iteration: int
     total: int
     logs: dict[str, float]
     it_per_s: float
+    kind: str = "log"
 
 
 def _table(stage: str) -> str:
@@ -241,6 +244,8 @@ def fit(
     window: dict[str, Any] = {}
     count = 0
     t0, it0 = time.perf_counter(), start
+    if observer is not None:
+        observer(Event(stage, start, cfg.iterations, {}, 0.0, kind="start"))
     for it in range(start, cfg.iterations):
         for group in optim.param_groups:
             group["lr"] = cosine_lr(it, cfg)
