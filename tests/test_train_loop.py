@@ -1,5 +1,6 @@
 """The training loop's guards and reporting: a diverged loss stops the stage (nothing non-finite is saved or logged
-as bare NaN), progress off a terminal is plain flushed lines, and SIGTERM ends a run as Ctrl-C does.
+as bare NaN), progress off a terminal is plain flushed lines, SIGTERM ends a run as Ctrl-C does, and an interrupted
+invocation's time counts in the provenance.
 
 Tiny as tests/test_train.py: a few seeded ~96x80 photos at x2, FSRCNN widths 4/6/8, a few iterations, one thread.
 """
@@ -7,11 +8,13 @@ Tiny as tests/test_train.py: a few seeded ~96x80 photos at x2, FSRCNN widths 4/6
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +25,14 @@ from PIL import Image
 from torch import nn
 from typer.testing import CliRunner, Result
 
+from classsr_cli.checkpoint import load_checkpoint
 from classsr_cli.cli import app
 from classsr_cli.cli.train import _Lines
 from classsr_cli.errors import TrainingDivergedError
-from classsr_cli.train.config import STAGES, StageConfig
+from classsr_cli.train.config import STAGES, StageConfig, load_train_config
+from classsr_cli.train.data import prepare
 from classsr_cli.train.loop import Dist, Event, MetricsLog, fit
+from classsr_cli.train.stages import Trainer
 
 runner = CliRunner()
 
@@ -164,7 +170,7 @@ def test_train_off_a_terminal_prints_plain_progress_lines(hr_dir: Path, tmp_path
 @pytest.mark.slow
 def test_sigterm_ends_a_run_as_ctrl_c_does_with_its_progress_already_logged(hr_dir: Path, tmp_path: Path) -> None:
     """`classsr train all 2> log`, then SIGTERM (a timeout, a scheduler's preemption) mid-stage: the log holds the
-    progress so far and one error line, exit 143, and the last checkpoint resumes."""
+    progress so far and one error line, exit 143, the last checkpoint resumes, and the stage's time is recorded."""
     run_dir, log = tmp_path / "run", tmp_path / "train.log"
     config = write_config(tmp_path / "c.toml", iterations=100000)
     with log.open("w") as stderr:
@@ -188,4 +194,32 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_with_its_progress_already_logged(hr_d
     text = log.read_text().splitlines()
     assert text[-1] == "error: terminated (SIGTERM); run the same command again to resume from the last checkpoint"
     assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] >= 2
-    assert metrics(run_dir)  # whole lines
+    stopped = [rec for rec in metrics(run_dir) if rec.get("event") == "stopped"]
+    assert [(rec["stage"], rec["reason"]) for rec in stopped] == [("baseline", "interrupted")]
+
+
+# -- provenance seconds ----------------------------------------------------------------------------------------------
+class _Stop(KeyboardInterrupt):
+    pass
+
+
+def test_an_interrupted_invocations_time_counts_in_the_stage_seconds(hr_dir: Path, tmp_path: Path) -> None:
+    """Ctrl-C in the baseline after 0.3 s, then the run again: the export's baseline seconds are both invocations'."""
+    torch.set_num_threads(1)
+    cfg = load_train_config(write_config(tmp_path / "c.toml", iterations=2))
+    cfg = replace(cfg, baseline=StageConfig(6, 4, 1e-3, val_every=3, ckpt_every=2))
+    prepare([hr_dir], tmp_path / "data", scale=2, patch=32, step=16, factors=(1.0,), val_fraction=0.0)
+
+    def stop_at_4(event: Event) -> None:
+        if event.stage == "baseline" and event.iteration == 4 and event.kind == "log":
+            time.sleep(0.3)
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        Trainer(cfg, tmp_path / "run", tmp_path / "data", Dist(), observer=stop_at_4).all()
+    out = Trainer(cfg, tmp_path / "run", tmp_path / "data", Dist()).all()
+    recs = [rec for rec in metrics(tmp_path / "run") if rec["stage"] == "baseline" and "seconds" in rec]
+    assert [(rec["event"], rec.get("reason")) for rec in recs] == [("stopped", "interrupted"), ("done", None)]
+    assert recs[0]["seconds"] >= 0.3
+    seconds = load_checkpoint(out, expect_kind="classsr").provenance["stages"]["baseline"]["seconds"]
+    assert math.isclose(seconds, round(recs[0]["seconds"] + recs[1]["seconds"], 1))
