@@ -11,6 +11,7 @@ __all__ = [
     "ModelNotFoundError",
     "OutputError",
     "OutputExistsError",
+    "TrainingDivergedError",
     "VideoError",
 ]
 
@@ -53,3 +54,7 @@ class ConfigError(ClassSRError):
 
 class VideoError(ClassSRError):
     """Decoding, encoding or muxing a video failed."""
+
+
+class TrainingDivergedError(ClassSRError):
+    """A training loss became NaN or infinite (a learning rate too high); the last finite checkpoint is kept."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import Device, err, guarded
+from classsr_cli.cli._common import Device, debug, err, fail, guarded
 from classsr_cli.cli._options import ThreadsOpt
 
 if TYPE_CHECKING:
@@ -70,7 +74,72 @@ def _trainer(
         dist.barrier()
     elif hr:
         check_sources(data_dir, hr)
-    return Trainer(cfg, out_dir, data_dir, dist, observer=_Observer() if dist.is_main else None)
+    return Trainer(cfg, out_dir, data_dir, dist, observer=_observer() if dist.is_main else None)
+
+
+#: The logged means a progress line shows, when a stage logs them.
+_KEYS = ("loss", "l1", "l1_log10", "ce", "share_light", "share_medium", "share_heavy")
+#: Exit code of a run ended by SIGTERM (128 + 15, as a shell reports it).
+EXIT_TERMINATED = 143
+
+
+def _info(event: Any) -> str:
+    info = " ".join(f"{k.replace('share_', '')}={event.logs[k]:.3g}" for k in _KEYS if k in event.logs)
+    speed = f" {event.it_per_s:.1f} it/s" if event.it_per_s > 0 else ""  # the calibration's scan has none
+    return f"{info}{speed}".strip()
+
+
+def _observer() -> _Observer | _Lines:
+    """Rich progress bars on a terminal; elsewhere (a log file, nohup, a scheduler) plain lines as they come."""
+    return _Observer() if err.is_terminal else _Lines()
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s // 60 % 60:02d}m{s % 60:02d}s"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{seconds:.1f}s"
+
+
+class _Lines:
+    """Progress off a terminal: one plain line, flushed at once, when a stage starts, at its first log step, then at
+    the first log step ``every`` seconds after the previous line, and when it ends (rich's bars show nothing live
+    there, and a killed run's log stayed empty)."""
+
+    every = 30.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started: dict[str, float] = {}
+        self.last: dict[str, float | None] = {}  # the time of a stage's latest progress line (None: none yet)
+
+    def _line(self, text: str) -> None:
+        err.print(text, markup=False, highlight=False, soft_wrap=True)
+        err.file.flush()
+
+    def __call__(self, event: Any) -> None:
+        now = self.clock()
+        if event.stage not in self.started:
+            self.started[event.stage], self.last[event.stage] = now, None
+            what = "resume" if event.kind == "start" and event.iteration else "start"
+            self._line(f"{event.stage}: {what} {event.iteration if event.kind == 'start' else 0}/{event.total}")
+        if event.kind == "start":
+            return
+        elapsed = _duration(now - self.started[event.stage])
+        where = " ".join(filter(None, (f"{event.iteration}/{event.total}", _info(event))))
+        if event.iteration >= event.total:
+            self._line(f"{event.stage}: done {where} in {elapsed}")
+            self.started.pop(event.stage)  # a later stage of that name (calibrate again) starts anew
+            return
+        last = self.last[event.stage]
+        if last is not None and now - last < self.every:
+            return
+        self.last[event.stage] = now
+        eta = f", ETA {_duration((event.total - event.iteration) / event.it_per_s)}" if event.it_per_s > 0 else ""
+        self._line(f"{event.stage}: {where}, {elapsed} elapsed{eta}")
+
+    def close(self) -> None:
+        pass
 
 
 class _Observer:
@@ -89,32 +158,65 @@ class _Observer:
     def __call__(self, event: Any) -> None:
         if event.stage not in self.tasks:
             self.tasks[event.stage] = self.progress.add_task(event.stage, total=event.total, info="")
-        keys = ("loss", "l1", "l1_log10", "share_light", "share_medium", "share_heavy")
-        info = " ".join(f"{k.replace('share_', '')}={event.logs[k]:.3g}" for k in keys if k in event.logs)
-        speed = f" {event.it_per_s:.1f} it/s" if event.it_per_s > 0 else ""  # the calibration's scan has none
-        self.progress.update(self.tasks[event.stage], completed=event.iteration, info=f"{info}{speed}")
+        self.progress.update(self.tasks[event.stage], completed=event.iteration, info=_info(event))
 
     def close(self) -> None:
         self.progress.stop()
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``, a scheduler's preemption): raised where the run is, as Ctrl-C's interrupt is,
+    so that it ends the same way (the last checkpoint kept, the log flushed)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding application's worker): its own handling stands
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run(stage: str, **kw: Any) -> None:
+    with _sigterm_interrupts():
+        try:
+            result = _run_stage(stage, kw)
+        except _Terminated:
+            if debug():
+                raise
+            raise fail("terminated (SIGTERM); run the same command again to resume from the last checkpoint",
+                       EXIT_TERMINATED) from None
+    if result is None:
+        return
+    if isinstance(result, list):
+        for p in result:
+            typer.echo(str(p))
+    elif isinstance(result, dict):
+        import json
+
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(str(result))
+
+
+def _run_stage(stage: str, kw: dict[str, Any]) -> Any:
+    """The result of ``stage`` on rank 0 (None on the others)."""
     trainer = _trainer(**kw)
     try:
         result = getattr(trainer, stage)()
     finally:
-        if isinstance(trainer.observer, _Observer):
+        if isinstance(trainer.observer, _Observer | _Lines):
             trainer.observer.close()
-    if trainer.dist.is_main:
-        if isinstance(result, list):
-            for p in result:
-                typer.echo(str(p))
-        elif isinstance(result, dict):
-            import json
-
-            typer.echo(json.dumps(result))
-        else:
-            typer.echo(str(result))
+    return result if trainer.dist.is_main else None
 
 
 def _stage_command(stage: str, doc: str) -> None:

@@ -38,7 +38,7 @@ from torch import nn
 from classsr_cli import __version__
 from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
 from classsr_cli.config import CLASS_NAMES, BranchConfig
-from classsr_cli.errors import ConfigError
+from classsr_cli.errors import ConfigError, TrainingDivergedError
 from classsr_cli.metrics import luma_levels
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
@@ -233,7 +233,13 @@ class Trainer:
 
     def _timed(self, name: str, fn: Callable[[], None]) -> None:
         t = time.perf_counter()
-        fn()
+        try:
+            fn()
+        except BaseException as e:  # interrupted (Ctrl-C, SIGTERM), diverged or failed: its time was spent all the same
+            reason = ("interrupted" if isinstance(e, KeyboardInterrupt)
+                      else "diverged" if isinstance(e, TrainingDivergedError) else "failed")
+            self.log.write(stage=name, event="stopped", reason=reason, seconds=round(time.perf_counter() - t, 1))
+            raise
         self.log.write(stage=name, event="done", seconds=round(time.perf_counter() - t, 1), **self._where())
 
     def _where(self) -> dict[str, Any]:
@@ -796,8 +802,9 @@ class Trainer:
             stages: dict[str, Any] = {}
             for line in (self.run / "metrics.jsonl").read_text().splitlines():
                 rec = json.loads(line)
-                if rec.get("event") == "done" and "seconds" in rec:
-                    entry = stages.setdefault(rec["stage"], {})  # summed over the invocations of a resumed run
+                if rec.get("event") in ("done", "stopped") and "seconds" in rec:
+                    # summed over the invocations of a resumed run, the interrupted ones ("stopped") included
+                    entry = stages.setdefault(rec["stage"], {})
                     entry["seconds"] = round(entry.get("seconds", 0.0) + rec["seconds"], 1)
                 if "event" not in rec and "iteration" in rec:  # what was trained, whatever the latest config says
                     stages.setdefault(rec["stage"], {})["iterations"] = rec["iteration"]
