@@ -159,8 +159,38 @@ def test_prepare_multiscale_keeps_one_scale_of_val_images(hr_dir: Path, tmp_path
 
 def test_prepare_refuses_an_all_validation_split(hr_dir: Path, tmp_path: Path) -> None:
     r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path, "--scale", SCALE, "--factors", "1.0",
-            "--val-fraction", "1.0")
+            "--val-fraction", "0.99")  # img1.png hashes to 0.989, the highest of the five
     assert r.exit_code == 1 and "held out" in r.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--step", "0"), "step (the LR step between sub-images) must be at least 1, got 0"),
+    (("--step", "-4"), "step (the LR step between sub-images) must be at least 1, got -4"),
+    (("--patch", "0"), "patch must be a positive multiple of 4"),
+    (("--patch", "30"), "patch must be a positive multiple of 4"),
+    (("--factors", "0"), "factors must be one or more downscales in (0, 1]"),
+    (("--factors", "1.0,-1"), "factors must be one or more downscales in (0, 1]"),
+    (("--val-fraction", "-1"), "val_fraction (the share of photos held out) must lie in [0, 1), got -1.0"),
+    (("--val-fraction", "2"), "val_fraction (the share of photos held out) must lie in [0, 1), got 2.0"),
+    (("--val-fraction", "1"), "val_fraction (the share of photos held out) must lie in [0, 1), got 1.0"),
+])
+def test_prepare_settings_that_cannot_make_sub_images_are_usage_errors(
+    hr_dir: Path, tmp_path: Path, args: tuple[str, str], message: str
+) -> None:
+    """One line and exit 2 before any photo is read: not a ValueError, an IndexError, empty sub-images or "no image
+    is at least 128px"."""
+    r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "data", "--scale", SCALE, *args)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().startswith(f"error: {message}"), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("key", "value"), [("data_step", 0), ("patch", 30), ("factors", [1.0, 0]), ("factors", []),
+                                            ("val_fraction", 1), ("log_every", 0), ("classifier_warmup", -1)])
+def test_a_training_config_checks_its_data_settings(key: str, value: object) -> None:
+    """What `train prepare` refuses, a config refuses too (`train all` prepares from it), before anything runs."""
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        load_train_config(None, **{key: value})
 
 
 # -- augmentation ------------------------------------------------------------------------------------------------
@@ -520,6 +550,29 @@ def test_a_stage_with_only_its_state_file_resumes_and_can_be_extended(hr_dir: Pa
     assert [rec["iteration"] for rec in new if "l1" in rec] == [4]  # log_every 2: only iteration 4 was trained again
     assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] == 4
     assert load_checkpoint(run_dir / "baseline.safetensors", expect_kind="branch")
+
+
+def test_iteration_counts_below_zero_and_a_zero_smoke_count_are_usage_errors(
+    hr_dir: Path, config: Path, tmp_path: Path
+) -> None:
+    """Nothing is trained and no untrained model exported: `--iterations 0` or `-3`, or a stage table's
+    `iterations = -5`, are one line and exit 2; a stage table's 0 still leaves the stage out."""
+    for n in ("0", "-3"):
+        r = train("all", tmp_path / "run", hr_dir, config, "--iterations", n)
+        assert r.exit_code == 2, r.output
+        assert r.stderr.strip().startswith("error: --iterations must be at least 1"), r.stderr
+        assert f"got {n}" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text(config.read_text().replace("[branches]\niterations = 6", "[branches]\niterations = -5"))
+    r = train("all", tmp_path / "run", hr_dir, bad)
+    assert r.exit_code == 2 and r.stderr.strip() == "error: [branches] iterations must be at least 0 (0 skips the stage), got -5"
+    assert not (tmp_path / "run").exists()
+    for key in ("batch_size", "val_every", "ckpt_every"):
+        with pytest.raises(ConfigError, match=rf"\[classifier\] {key} must be at least 1, got 0"):
+            load_train_config(config, classifier={"iterations": 3, key: 0})
+    assert load_train_config(config, finetune={"iterations": 0}).finetune.iterations == 0
+    with pytest.raises(ConfigError, match="--iterations must be at least 1"):
+        TrainConfig().with_iterations(0)
 
 
 def test_a_later_stage_first_runs_the_missing_ones(hr_dir: Path, config: Path, tmp_path: Path) -> None:
