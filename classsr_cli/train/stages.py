@@ -274,8 +274,9 @@ class Trainer:
             _write_atomic(self.run / RUN_RECORD, json.dumps(record, indent=1))
 
     def _check_record(self) -> tuple[dict[str, Any], bool]:
-        """``RUN/run.json`` as this invocation leaves it, and whether that differs from the file, refusing data other than the run trained on (by the hash of
-        the prepared arrays) and a stage interrupted under another number of processes than this invocation's."""
+        """``RUN/run.json`` as this invocation leaves it, and whether that differs from the file. Refuses data other
+        than the run trained on (by the hash of the prepared arrays) and a stage interrupted under another number of
+        processes than this invocation's."""
         path = self.run / RUN_RECORD
         try:
             record = json.loads(path.read_text()) if path.exists() else {}
