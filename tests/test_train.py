@@ -159,8 +159,38 @@ def test_prepare_multiscale_keeps_one_scale_of_val_images(hr_dir: Path, tmp_path
 
 def test_prepare_refuses_an_all_validation_split(hr_dir: Path, tmp_path: Path) -> None:
     r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path, "--scale", SCALE, "--factors", "1.0",
-            "--val-fraction", "1.0")
+            "--val-fraction", "0.99")  # img1.png hashes to 0.989, the highest of the five
     assert r.exit_code == 1 and "held out" in r.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--step", "0"), "step (the LR step between sub-images) must be at least 1, got 0"),
+    (("--step", "-4"), "step (the LR step between sub-images) must be at least 1, got -4"),
+    (("--patch", "0"), "patch must be a positive multiple of 4"),
+    (("--patch", "30"), "patch must be a positive multiple of 4"),
+    (("--factors", "0"), "factors must be one or more downscales in (0, 1]"),
+    (("--factors", "1.0,-1"), "factors must be one or more downscales in (0, 1]"),
+    (("--val-fraction", "-1"), "val_fraction (the share of photos held out) must lie in [0, 1), got -1.0"),
+    (("--val-fraction", "2"), "val_fraction (the share of photos held out) must lie in [0, 1), got 2.0"),
+    (("--val-fraction", "1"), "val_fraction (the share of photos held out) must lie in [0, 1), got 1.0"),
+])
+def test_prepare_settings_that_cannot_make_sub_images_are_usage_errors(
+    hr_dir: Path, tmp_path: Path, args: tuple[str, str], message: str
+) -> None:
+    """One line and exit 2 before any photo is read: not a ValueError, an IndexError, empty sub-images or "no image
+    is at least 128px"."""
+    r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "data", "--scale", SCALE, *args)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().startswith(f"error: {message}"), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("key", "value"), [("data_step", 0), ("patch", 30), ("factors", [1.0, 0]), ("factors", []),
+                                            ("val_fraction", 1), ("log_every", 0), ("classifier_warmup", -1)])
+def test_a_training_config_checks_its_data_settings(key: str, value: object) -> None:
+    """What `train prepare` refuses, a config refuses too (`train all` prepares from it), before anything runs."""
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        load_train_config(None, **{key: value})
 
 
 # -- augmentation ------------------------------------------------------------------------------------------------
@@ -406,12 +436,18 @@ def test_rerun_retrains_nothing(trained: Path, hr_dir: Path, config: Path) -> No
     new = metrics(trained)[lines:]
     assert new and all(rec.get("event") == "done" for rec in new)  # stage timings only: no iteration, no resume
     assert load_checkpoint(trained / "classsr.safetensors", expect_kind="classsr")
-    # without --iterations (the file says 6) finished stages are still skipped, and the export says what was trained
+    # without --iterations (the file says 6): the finished stages ran 4, are not trained again, and the export would
+    # record a recipe they never ran, so it is refused, naming each stage's count
+    export = (trained / "classsr.safetensors").stat().st_mtime_ns
     r = train("all", trained, hr_dir, config)
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 2, r.output
+    line = r.stderr.strip()
+    assert "\n" not in line and "(baseline.iterations: 4 → 6, branches.iterations: 4 → 6," in line
+    assert "finetune.iterations: 4 → 6" in line and "delete its output (keep its .state.pt)" in line
     assert {p: p.stat().st_mtime_ns for p in outputs} == before
+    assert (trained / "classsr.safetensors").stat().st_mtime_ns == export
     prov = load_checkpoint(trained / "classsr.safetensors", expect_kind="classsr").provenance
-    assert prov["recipe"]["finetune"]["iterations"] == 6 and prov["stages"]["finetune"]["iterations"] == 4
+    assert prov["recipe"]["finetune"]["iterations"] == prov["stages"]["finetune"]["iterations"] == 4
 
 
 def test_a_models_recorded_recipe_is_its_runs_recipe(trained: Path, hr_dir: Path) -> None:
@@ -489,26 +525,55 @@ def test_other_photos_than_the_prepared_datas_are_refused(trained: Path, hr_dir:
     assert r.exit_code == 0, r.output
 
 
-@pytest.mark.parametrize(("flag", "what"), [(("--seed", "1"), "seed"), (("--scale", "4"), "scale")])
+@pytest.mark.parametrize(("flag", "what"), [(("--seed", "1"), "(seed: 0 → 1)"), (("--scale", "4"), "(scale: 2 → 4)")])
 def test_changing_the_recipe_of_a_run_is_refused(trained: Path, hr_dir: Path, config: Path, flag: tuple, what: str) -> None:
     r = train("all", trained, hr_dir, config, "--iterations", "4", *flag)
     assert r.exit_code == 2, (what, r.output)
-    assert "different recipe" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert f"holds a run with a different recipe {what}; use another --out" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 def test_changing_a_stage_batch_size_is_refused(trained: Path, hr_dir: Path, tmp_path: Path) -> None:
     other = write_config(tmp_path / "other.toml", extra_baseline="")
     other.write_text(other.read_text().replace("batch_size = 4", "batch_size = 5", 1))
     r = train("all", trained, hr_dir, other, "--iterations", "4")
-    assert r.exit_code == 2 and "different recipe" in r.stderr
+    assert r.exit_code == 2 and "different recipe (baseline.batch_size: 4 → 5)" in r.stderr, r.stderr
+
+
+def test_other_prepared_data_than_the_runs_is_refused(trained: Path, hr_dir: Path, tmp_path: Path, config: Path) -> None:
+    """`--data OTHER` on a run that trained on other data: one line naming both, not an export whose provenance names
+    data its weights never saw, nor (its later stages deleted) an IndexError from the old classes.npy."""
+    import shutil
+
+    other = tmp_path / "other"
+    meta = prepare(sorted(hr_dir.iterdir())[:3], other, scale=SCALE, patch=PATCH, step=STEP, factors=(1.0,),
+                   val_fraction=VAL_FRACTION)
+    first = json.loads((trained / "data" / "meta.json").read_text())["hash"]
+    copied = tmp_path / "copied"
+    shutil.copytree(trained, copied)
+    for p in copied.iterdir():
+        if p.name.startswith(("branch", "classifier", "finetune", "classsr")):
+            p.unlink()
+    for run_dir in (trained, copied):
+        outputs = {p: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
+        r = run("train", "all", "--data", other, "--config", config, "--out", run_dir, "--iterations", "4",
+                "--threads", "1", "--device", "cpu")
+        assert r.exit_code == 2, r.output
+        line = r.stderr.strip()
+        assert "\n" not in line and f"{run_dir}: trained on other data" in line and "use another --out" in line
+        assert first[:19] in line and meta["hash"][:19] in line and str(other) in line
+        assert {p: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()} == outputs  # nothing touched
+    record = json.loads((trained / "run.json").read_text())  # where the run records what it trains on
+    assert record["data"] == first and record["world_size"] == 1
 
 
 def test_a_stage_with_only_its_state_file_resumes_and_can_be_extended(hr_dir: Path, config: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     assert train("baseline", run_dir, hr_dir, config, "--iterations", "2").exit_code == 0
     assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] == 2
-    # a finished stage is skipped even when asked for more iterations
-    assert train("baseline", run_dir, hr_dir, config, "--iterations", "4").exit_code == 0
+    # a finished stage asked for more iterations is refused: it would not train them, and say nothing
+    r = train("baseline", run_dir, hr_dir, config, "--iterations", "4")
+    assert r.exit_code == 2 and "baseline.iterations: 2 → 4" in r.stderr, r.output
     assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] == 2
     # without its output the stage resumes from the state file and goes on to the new count
     (run_dir / "baseline.safetensors").unlink()
@@ -520,6 +585,51 @@ def test_a_stage_with_only_its_state_file_resumes_and_can_be_extended(hr_dir: Pa
     assert [rec["iteration"] for rec in new if "l1" in rec] == [4]  # log_every 2: only iteration 4 was trained again
     assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] == 4
     assert load_checkpoint(run_dir / "baseline.safetensors", expect_kind="branch")
+
+
+def test_a_resume_under_another_number_of_processes_is_refused(hr_dir: Path, config: Path, tmp_path: Path) -> None:
+    """The run records its number of processes (RUN/run.json); a stage interrupted under torchrun with 2 (simulated
+    here) resumes only with 2, as the batches are drawn per process. A finished stage does not care."""
+    run_dir = tmp_path / "run"
+    assert train("baseline", run_dir, hr_dir, config, "--iterations", "2").exit_code == 0
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["world_size"] == 1
+    (run_dir / "run.json").write_text(json.dumps({**record, "world_size": 2}))
+    kept = (run_dir / "baseline.safetensors").read_bytes()
+    (run_dir / "baseline.safetensors").unlink()  # interrupted: its state alone
+    lines = len(metrics(run_dir))
+    r = train("baseline", run_dir, hr_dir, config, "--iterations", "2")
+    assert r.exit_code == 2, r.output
+    line = r.stderr.strip()
+    assert "\n" not in line and "baseline was interrupted with 2 processes and resumes only with as many (not 1" in line
+    assert "torchrun --nproc-per-node 2" in line and len(metrics(run_dir)) == lines  # no resume logged
+    assert not (run_dir / "baseline.safetensors").exists()
+    (run_dir / "baseline.safetensors").write_bytes(kept)  # finished: another number of processes may go on
+    assert train("baseline", run_dir, hr_dir, config, "--iterations", "2").exit_code == 0
+    assert json.loads((run_dir / "run.json").read_text())["world_size"] == 1
+
+
+def test_iteration_counts_below_zero_and_a_zero_smoke_count_are_usage_errors(
+    hr_dir: Path, config: Path, tmp_path: Path
+) -> None:
+    """Nothing is trained and no untrained model exported: `--iterations 0` or `-3`, or a stage table's
+    `iterations = -5`, are one line and exit 2; a stage table's 0 still leaves the stage out."""
+    for n in ("0", "-3"):
+        r = train("all", tmp_path / "run", hr_dir, config, "--iterations", n)
+        assert r.exit_code == 2, r.output
+        assert r.stderr.strip().startswith("error: --iterations must be at least 1"), r.stderr
+        assert f"got {n}" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text(config.read_text().replace("[branches]\niterations = 6", "[branches]\niterations = -5"))
+    r = train("all", tmp_path / "run", hr_dir, bad)
+    assert r.exit_code == 2 and r.stderr.strip() == "error: [branches] iterations must be at least 0 (0 skips the stage), got -5"
+    assert not (tmp_path / "run").exists()
+    for key in ("batch_size", "val_every", "ckpt_every"):
+        with pytest.raises(ConfigError, match=rf"\[classifier\] {key} must be at least 1, got 0"):
+            load_train_config(config, classifier={"iterations": 3, key: 0})
+    assert load_train_config(config, finetune={"iterations": 0}).finetune.iterations == 0
+    with pytest.raises(ConfigError, match="--iterations must be at least 1"):
+        TrainConfig().with_iterations(0)
 
 
 def test_a_later_stage_first_runs_the_missing_ones(hr_dir: Path, config: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from classsr_cli.config import CLASSIFIER_INITS, FAMILY_DEFAULTS, ClassSRConfig
 from classsr_cli.errors import ConfigError, ModelNotFoundError
 
-__all__ = ["STAGES", "StageConfig", "TrainConfig", "load_train_config"]
+__all__ = ["PATCH_MULTIPLE", "STAGES", "StageConfig", "TrainConfig", "check_data_settings", "load_train_config"]
 
 #: Training recipes of the routing (``TrainConfig.routing``).
 TRAIN_ROUTINGS = ("paper", "deficit", "budget")
@@ -26,6 +26,36 @@ CLASSIFIER_ERRORS = ("rgb", "y")
 #: Stages in pipeline order.
 STAGES = ("baseline", "branches", "classifier", "finetune")
 
+#: An LR sub-image is cut into the classifier's 4x4 blocks (its first convolution's kernel and stride), so its side
+#: is a multiple of this (as :class:`~classsr_cli.config.ClassSRConfig` asks of ``patch``).
+PATCH_MULTIPLE = 4
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def check_data_settings(*, patch: Any, step: Any, factors: Any, val_fraction: Any, scale: Any = None,
+                        step_name: str = "data_step") -> None:
+    """A :class:`ConfigError` unless the settings of prepared training data make sense: ``patch`` a positive multiple
+    of :data:`PATCH_MULTIPLE`, ``step`` (named ``step_name`` in the message) at least 1, ``factors`` one or more
+    numbers in (0, 1], ``val_fraction`` in [0, 1) and ``scale``, when given, at least 1. What a training config and
+    :func:`~classsr_cli.train.data.prepare` check before anything is read."""
+    if scale is not None and (not isinstance(scale, int) or isinstance(scale, bool) or scale < 1):
+        raise ConfigError(f"scale must be an integer of at least 1, got {scale!r}")
+    if not isinstance(patch, int) or isinstance(patch, bool) or patch < PATCH_MULTIPLE or patch % PATCH_MULTIPLE:
+        raise ConfigError(f"patch must be a positive multiple of {PATCH_MULTIPLE} (the classifier reads "
+                          f"{PATCH_MULTIPLE}x{PATCH_MULTIPLE} blocks), got {patch!r}")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 1:
+        raise ConfigError(f"{step_name} (the LR step between sub-images) must be at least 1, got {step!r}")
+    fs = list(factors) if isinstance(factors, list | tuple) else None
+    if not fs or not all(_number(f) and 0 < f <= 1 for f in fs):
+        shown = ", ".join(f"{f:g}" if _number(f) else repr(f) for f in fs) if fs is not None else repr(factors)
+        raise ConfigError(f"factors must be one or more downscales in (0, 1] (1: the photo as it is), got "
+                          f"{shown or 'none'}")
+    if not _number(val_fraction) or not 0 <= val_fraction < 1:
+        raise ConfigError(f"val_fraction (the share of photos held out) must lie in [0, 1), got {val_fraction!r}")
+
 
 @dataclass(frozen=True)
 class StageConfig:
@@ -37,6 +67,14 @@ class StageConfig:
     eta_min: float = 1e-7
     val_every: int = 1000
     ckpt_every: int = 500
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.iterations, int) or self.iterations < 0:  # 0: the recipe leaves the stage out
+            raise ConfigError(f"iterations must be at least 0 (0 skips the stage), got {self.iterations!r}")
+        for name in ("batch_size", "val_every", "ckpt_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -160,6 +198,11 @@ class TrainConfig:
     finetune: StageConfig = StageConfig(iterations=6000, batch_size=96, lr=1e-4)
 
     def __post_init__(self) -> None:
+        check_data_settings(patch=self.patch, step=self.data_step, factors=self.factors, val_fraction=self.val_fraction)
+        if self.log_every < 1:
+            raise ConfigError(f"log_every must be at least 1, got {self.log_every}")
+        if self.classifier_warmup < 0:
+            raise ConfigError(f"classifier_warmup must be at least 0 (0: none), got {self.classifier_warmup}")
         if self.routing not in TRAIN_ROUTINGS:
             raise ConfigError(f"routing must be one of {', '.join(TRAIN_ROUTINGS)}, got {self.routing!r}")
         if self.classifier_labels not in CLASSIFIER_LABELS:
@@ -213,7 +256,11 @@ class TrainConfig:
 
     def with_iterations(self, n: int) -> TrainConfig:
         """Every stage's iteration count set to ``n`` (smoke runs); a stage the recipe leaves out (0 iterations, such
-        as the default recipes' fine-tuning) stays out, so that a smoke run makes the recipe's kind of model."""
+        as the default recipes' fine-tuning) stays out, so that a smoke run makes the recipe's kind of model. ``n``
+        below 1 (``--iterations 0`` would skip every stage and export an untrained model) is a :class:`ConfigError`."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"--iterations must be at least 1 (a stage's count in a config file may be 0 to skip "
+                              f"it), got {n!r}")
         kw = {s: replace(self.stage(s), iterations=n if self.stage(s).iterations else 0,
                          val_every=max(1, min(self.stage(s).val_every, n)),
                          ckpt_every=max(1, min(self.stage(s).ckpt_every, n))) for s in STAGES}
@@ -259,7 +306,10 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
             if bad:
                 raise ConfigError(f"unknown key(s) in [{k}]: {', '.join(bad)}")
             typed = {n: _typed(f"[{k}] {n}", x, stage_types[n]) for n, x in v.items()}
-            kw[k] = replace(getattr(TrainConfig, k), **typed)  # unset stage keys keep the stage's defaults
+            try:
+                kw[k] = replace(getattr(TrainConfig, k), **typed)  # unset stage keys keep the stage's defaults
+            except ConfigError as e:
+                raise ConfigError(f"[{k}] {e}") from None
         elif k in ("widths", "factors", "luma", "depths"):
             if not isinstance(v, list | tuple):
                 raise ConfigError(f"{k} must be a list, got {v!r}")

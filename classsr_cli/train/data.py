@@ -25,6 +25,7 @@ import torch
 from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import images_in
+from classsr_cli.train.config import check_data_settings
 
 __all__ = ["PatchData", "find_images", "prepare"]
 
@@ -103,8 +104,14 @@ def prepare(
     Each image is (optionally) downscaled by every factor in ``factors`` (antialiased bicubic, as in the paper's
     multi-scale augmentation), mod-cropped, and its LR made with :func:`classsr_cli.degrade.bicubic_downscale`,
     exactly as ``bench`` makes it. Images whose name hashes below ``val_fraction`` are held out for validation
-    (all their factors).
+    (at the first factor only).
+
+    A :class:`ConfigError` before anything is read unless ``scale`` is at least 1, ``patch`` a positive multiple of
+    4 (the classifier's blocks), ``step`` at least 1, ``factors`` in (0, 1] and ``val_fraction`` in [0, 1)
+    (:func:`~classsr_cli.train.config.check_data_settings`).
     """
+    check_data_settings(patch=patch, step=step, factors=factors, val_fraction=val_fraction, scale=scale,
+                        step_name="step")
     files = find_images(hr_folders)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

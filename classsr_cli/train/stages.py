@@ -4,6 +4,7 @@ A run folder holds::
 
     RUN/data/                  prepared sub-images (default --data)
     RUN/config.json            the recipe (TrainConfig) of the latest invocation
+    RUN/run.json               the data the run trains on (its hash and folder) and its number of processes
     RUN/metrics.jsonl          losses, class shares, it/s and validation PSNR as JSON lines
     RUN/baseline.safetensors   heavy-width net trained on all sub-images ("-O")
     RUN/ranking.json, classes.npy   PSNR thresholds (1/3, 2/3 quantiles), class sizes, class per sub-image
@@ -49,6 +50,9 @@ from classsr_cli.train.loop import Dist, Event, MetricsLog, all_reduce_sum, fit
 from classsr_cli.train.losses import average_loss, class_loss, mean_loss, quantile_loss
 
 __all__ = ["Trainer", "branch_l1", "collapse_guard", "global_prob_sum", "psnr_per_patch"]
+
+#: The run's record of the data it trains on and its number of processes (:meth:`Trainer._check_record`).
+RUN_RECORD = "run.json"
 
 
 def _write_atomic(path: Path, data: str | bytes) -> None:
@@ -142,7 +146,57 @@ class _Soft(nn.Module):
 
 def _recipe(d: dict[str, Any]) -> dict[str, Any]:
     free = ("iterations", "val_every", "ckpt_every")
-    return {k: {kk: vv for kk, vv in v.items() if kk not in free} if k in STAGES else v for k, v in d.items()}
+    return {k: {kk: vv for kk, vv in v.items() if kk not in free} if k in STAGES and isinstance(v, dict) else v
+            for k, v in d.items()}
+
+
+def _flat(d: dict[str, Any]) -> dict[str, Any]:
+    """A recipe dict with each stage's keys as ``stage.key``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if k in STAGES and isinstance(v, dict):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], most: int = 4) -> str:
+    """``key: old → new`` for each key whose value differs (a stage's as ``stage.key``; ``(none)`` where a side has
+    no such key), in the new recipe's order, the first ``most`` of them."""
+    a, b = _flat(old), _flat(new)
+    keys = [*b, *(k for k in a if k not in b)]
+    diff = [f"{k}: {json.dumps(a[k]) if k in a else '(none)'} → {json.dumps(b[k]) if k in b else '(none)'}"
+            for k in keys if (k in a) != (k in b) or a.get(k) != b.get(k)]
+    more = f", and {len(diff) - most} more" if len(diff) > most else ""
+    return ", ".join(diff[:most]) + more
+
+
+def _stage_of(name: str) -> str | None:
+    """The stage table whose ``iterations`` an output ``RUN/NAME.safetensors`` trained (``None``: not a stage's)."""
+    if name in ("baseline", "classifier", "finetune"):
+        return name
+    if name.startswith("branch") and name.removeprefix("branch").removesuffix("_bicubic") in ("0", "1", "2"):
+        return "branches"
+    return None
+
+
+def _trained_iterations(metrics: Path) -> dict[str, int]:
+    """The iterations each stage (``baseline``, ``branch1_bicubic``, …) trained, from its last training record in
+    ``metrics.jsonl`` (what the export's provenance reports)."""
+    done: dict[str, int] = {}
+    try:
+        lines = metrics.read_text().splitlines()
+    except OSError:
+        return done
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and "event" not in rec and isinstance(rec.get("iteration"), int) and "stage" in rec:
+            done[str(rec["stage"])] = rec["iteration"]
+    return done
 
 
 def squared_error(diff: torch.Tensor, kind: str) -> torch.Tensor:
@@ -195,18 +249,102 @@ class Trainer:
         self.model_cfg = self.cfg.model_config()
 
     def _check_config(self) -> None:
+        """Refuse, before anything is written, an invocation that does not fit the run in ``RUN``: another recipe (the
+        keys that differ named), other prepared data than the run trains on (``RUN/run.json``), a resume under another
+        number of processes, or iteration counts other than those its finished stages ran; then record this
+        invocation's recipe (``config.json``), data and number of processes (``run.json``)."""
         path = self.run / "config.json"
         current = self.cfg.to_dict()
+        old: dict[str, Any] | None = None
         if path.exists():
             old = json.loads(path.read_text())
             defaults = TrainConfig().to_dict()  # as a run writes them (a tuple default is a list there)
             for name, value in defaults.items():  # keys added since the run began hold their defaults there
                 old.setdefault(name, value)
-            # Only iteration counts (and the val/ckpt intervals --iterations caps) may change on resume, e.g. to
-            # extend a run; everything else, stage batch sizes and learning rates included, fixes the recipe.
-            if _recipe(old) != _recipe(current):
-                raise ConfigError(f"{self.run}: holds a run with a different recipe; use another --out")
+            # Iteration counts (and the val/ckpt intervals --iterations caps) may change, e.g. to extend a stage whose
+            # output was deleted (_check_iterations); everything else, stage batch sizes and learning rates included,
+            # fixes the recipe.
+            diff = _differences(_recipe(old), _recipe(current))
+            if diff:
+                raise ConfigError(f"{self.run}: holds a run with a different recipe ({diff}); use another --out")
+        record, changed = self._check_record()
+        self._check_iterations(old)
         _write_atomic(path, json.dumps(current, indent=1))
+        if changed:
+            _write_atomic(self.run / RUN_RECORD, json.dumps(record, indent=1))
+
+    def _check_record(self) -> tuple[dict[str, Any], bool]:
+        """``RUN/run.json`` as this invocation leaves it, and whether that differs from the file. Refuses data other
+        than the run trained on (by the hash of the prepared arrays) and a stage interrupted under another number of
+        processes than this invocation's."""
+        path = self.run / RUN_RECORD
+        try:
+            record = json.loads(path.read_text()) if path.exists() else {}
+        except json.JSONDecodeError:
+            record = {}
+        record = record if isinstance(record, dict) else {}
+        before = dict(record)
+        try:  # the data's own record of its hash; read alone (no array is loaded for a refusal)
+            given = json.loads((self.data_dir / "meta.json").read_text()).get("hash")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            given = None  # no prepared data: PatchData says so where it is needed
+        had = record.get("data")
+        if isinstance(had, str) and isinstance(given, str) and had != given:
+            raise ConfigError(
+                f"{self.run}: trained on other data ({record.get('data_dir', 'a data folder')}, {had[:19]}…) than "
+                f"{self.data_dir} ({given[:19]}…); use another --out to train on it"
+            )
+        if isinstance(given, str):
+            record.update(data=given, data_dir=str(Path(self.data_dir).resolve()))
+        size = record.get("world_size")
+        if isinstance(size, int) and size != self.dist.size:
+            stopped = self._interrupted()
+            if stopped:
+                again = "without torchrun" if size == 1 else f"under torchrun --nproc-per-node {size}"
+                raise ConfigError(
+                    f"{self.run}: {stopped[0]} was interrupted with {size} process{'es' if size > 1 else ''} and "
+                    f"resumes only with as many (not {self.dist.size}: each draws its own batches); run it again "
+                    f"{again}, or use another --out"
+                )
+        record["world_size"] = self.dist.size
+        return record, record != before
+
+    def _interrupted(self) -> list[str]:
+        """The stages of the run a rerun would resume: a ``NAME.state.pt`` without its ``NAME.safetensors`` (the
+        classifier's warm-up: neither the classifier's state nor its output yet)."""
+        stopped = []
+        for state in sorted(self.run.glob("*.state.pt")):
+            name = state.name.removesuffix(".state.pt")
+            ends = ("classifier.state.pt", "classifier.safetensors") if name == "classifier_warmup" else (
+                f"{name}.safetensors",)
+            if not any((self.run / end).exists() for end in ends):
+                stopped.append(name)
+        return stopped
+
+    def _check_iterations(self, old: dict[str, Any] | None) -> None:
+        """Refuse iteration counts other than those the run's finished stages trained (``metrics.jsonl``; a stage
+        the recipe skipped, 0, leaves no record): they are not trained again, and the export would record counts they
+        never ran. A stage whose output was deleted (to extend it from its ``.state.pt``) is not finished."""
+        trained = _trained_iterations(self.run / "metrics.jsonl")
+        found: dict[str, str] = {}
+        for out in sorted(self.run.glob("*.safetensors")):
+            key = _stage_of(out.stem)
+            if key is None or key in found:
+                continue
+            want = self.cfg.stage(key).iterations
+            ran = trained.get(out.stem)
+            if ran is None:  # nothing trained: a stage the recipe skipped, or nothing to train (a width-0 branch, the
+                was = ((old or {}).get(key) or {}).get("iterations")  # heavy branch copied from the baseline)
+                if was != 0:
+                    continue
+                ran = 0
+            if ran != want:
+                found[key] = f"{key}.iterations: {ran} → {want}"
+        if found:
+            raise ConfigError(
+                f"{self.run}: its finished stages ran other iteration counts ({', '.join(found.values())}) and are not "
+                "trained again; to extend a stage delete its output (keep its .state.pt), or use another --out"
+            )
 
     @property
     def data(self) -> PatchData:
