@@ -610,17 +610,20 @@ def test_torchrun_two_cpu_ranks(tiny_model_path: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     for i in range(5):
         Image.fromarray(rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)).save(src / f"f{i}.png")
+    (src / "f5.png").write_text("not an image")  # the sixth file by name: rank 1's third
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
         "-m", "classsr_cli", "upscale", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny_model_path),
-        "--json", "--device", "cpu",
+        "--json", "--device", "cpu", "--keep-going",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.returncode != 0  # rank 1's exit 3 (a failure kept going past), which torchrun reports as 1
     records = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
-    assert sorted(Path(r["input"]).name for r in records) == [f"f{i}.png" for i in range(5)]  # each once
+    assert sorted(Path(r["input"]).name for r in records) == [f"f{i}.png" for i in range(6)], p.stderr[-3000:]
     assert {r["rank"] for r in records} == {0, 1}
+    (bad,) = [r for r in records if "error" in r]
+    assert Path(bad["input"]).name == "f5.png" and bad["rank"] == 1  # failures say their rank too
     assert files(tmp_path / "out") == [f"f{i}.png" for i in range(5)]
 
 

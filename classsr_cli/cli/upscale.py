@@ -135,7 +135,8 @@ def upscale(
     done = [d for rank_done, _ in gathered for d in rank_done]
     failed = planned + [f for _, rank_failed in gathered for f in rank_failed]
     if world.active:
-        report.replay(done, failed[len(planned) :])
+        ranks = [rank for rank, (_, rank_failed) in enumerate(gathered) for _ in rank_failed]
+        report.replay(done, failed[len(planned) :], ranks)
     _finish(report, done, failed, keep_going, total=len(plan.jobs) + len(planned))
 
 
@@ -239,14 +240,15 @@ class _Report:
         if not self.world.active and self.json_out:
             self._stdout({"input": spec, "output": output, "error": message})
 
-    def replay(self, done: list[dict[str, Any]], failed: list[Failure]) -> None:
+    def replay(self, done: list[dict[str, Any]], failed: list[Failure], ranks: list[int]) -> None:
+        """Rank 0 prints every rank's records, the failures with the ``rank`` that met them, as the others have."""
         if not self.world.is_main:
             return
         for rec in done:
             self._stdout(rec)
         if self.json_out:
-            for spec, output, message, _ in failed:
-                self._stdout({"input": spec, "output": output, "error": message})
+            for (spec, output, message, _), rank in zip(failed, ranks, strict=True):
+                self._stdout({"input": spec, "output": output, "error": message, "rank": rank})
 
 
 def _pct(x: float) -> str:
