@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from classsr_cli.train.stages import Trainer
 
 app = typer.Typer(
-    help="Train ClassSR: prepare data, the -O baseline, branches, classifier, joint fine-tuning.",
+    help="Train ClassSR: the paper's recipe (prepare, the -O baseline, rank, branches by class, classifier, fine-tuning) "
+    "by default, or with --config classsr_residual_x4 the recipe the default model records (branches on all data, a "
+    "classifier that predicts each branch's error, a calibrated price). `train all` runs every stage a recipe has.",
     no_args_is_help=True,
 )
 
@@ -261,9 +263,13 @@ def prepare_command(
     typer.echo(meta["hash"])
 
 
-_stage_command("baseline", "Train the heavy-width network on all sub-images (the paper's -O; ranks the data).")
-_stage_command("rank", "Score every sub-image with the baseline and split them into three equal classes.")
-_stage_command("branches", "Train branch k (light/medium/heavy width) on class k.")
-_stage_command("classifier", "Train the classifier with the branches frozen (soft routing, 3 losses).")
-_stage_command("finetune", "Fine-tune classifier and branches jointly.")
+_stage_command("baseline", "Train the heavy-width network on all sub-images (the paper's -O; ranks the data; the "
+               "default recipe's heavy branch).")
+_stage_command("rank", "Score every sub-image: the paper's three equal classes by the baseline's PSNR, or the default "
+               "recipe's per-branch errors.")
+_stage_command("branches", "Train the branches: branch k on class k (the paper's), or every branch on all data (the "
+               "default recipe).")
+_stage_command("classifier", "Train the classifier with the branches frozen: the paper's soft routing and 3 losses, "
+               "or the default recipe's regression of each branch's error, then its calibration.")
+_stage_command("finetune", "Fine-tune classifier and branches jointly (the paper's; the default recipe skips it).")
 _stage_command("all", "Run every stage (each resumes) and export RUN/classsr.safetensors.")
