@@ -399,7 +399,7 @@ def upscale_file(
     Raises :class:`InputError` for an unreadable input, :class:`OutputExistsError` for an existing output
     without ``overwrite``, :class:`ConfigError` for an output suffix classsr cannot write.
     """
-    from classsr_cli.io.image import output_format
+    from classsr_cli.io.image import check_output_size, output_format
 
     try:
         src, dst = Path(src), Path(dst)
@@ -407,6 +407,7 @@ def upscale_file(
         start = time.perf_counter()
         picture = read_image(src, max_pixels=max_pixels)
         oh, ow = upscaler.output_size(picture.height, picture.width)
+        check_output_size(dst, oh, ow)
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
             run = upscaler.run(picture.pixels, banded=True, progress=progress)
             notes = list(picture.notes) + write_image_rows(

@@ -669,3 +669,15 @@ def test_json_routing_gives_every_patch_class(family: str, photo: Path, tmp_path
     r = run("upscale", photo, "--model", path, "-o", tmp_path / "d.png", "--classes")  # nowhere to put them
     one_error_line(r, "--classes puts every patch's class in the --json record: add --json")
     assert r.exit_code == 2 and not (tmp_path / "d.png").exists()
+
+
+def test_an_output_larger_than_its_format_holds_is_refused_before_the_upscale(
+        tiny_model_path: Path, tmp_path: Path) -> None:
+    """WebP holds 16383 pixels a side: a 4200-wide input x4 to .webp is refused in one line naming .png and .tif
+    (it computed for seconds and then failed as an "internal error" from the encoder)."""
+    src = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((8, 4200, 3), np.uint8)).save(src)
+    r = up(tiny_model_path, src, "-o", tmp_path / "wide_x4.webp")
+    one_error_line(r, "wide_x4.webp: 16800x32 is more than WEBP holds (16383 pixels a side); write wide_x4.png or")
+    assert r.exit_code == 2 and not (tmp_path / "wide_x4.webp").exists()
+    assert up(tiny_model_path, src, "-o", tmp_path / "wide_x4.png").exit_code == 0

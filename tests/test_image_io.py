@@ -315,8 +315,10 @@ def test_bomb_message_says_how_to_allow_it(tmp_path: Path) -> None:
     path = bomb_png(tmp_path / "b.png", 20_000, 10_000)
     with pytest.raises(InputError, match=r"--max-pixels 200000000"):
         read_image(path)
-    with pytest.raises(InputError, match=r"above the 0\.0001 MP limit"):
+    with pytest.raises(InputError, match=r"20x10 is 200 pixels, above the 100-pixel limit"):
         read_image(bomb_png(tmp_path / "s.png", 20, 10), max_pixels=100)
+    with pytest.raises(InputError, match=r"10001x10000 is 100,010,000 pixels, above the 100,000,000-pixel limit"):
+        read_image(bomb_png(tmp_path / "t.png", 10_001, 10_000))  # "100.0 MP, above the 100 MP limit", it said
     assert DEFAULT_MAX_PIXELS == 100_000_000
 
 
@@ -504,6 +506,34 @@ def test_failed_streamed_write_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_full_disk_is_one_error_before_any_row_lands_in_the_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """JPEG, TIFF, WebP and BMP collect the rows in a memory-mapped file: its blocks are reserved first, so a full
+    disk is ``cannot write (No space left on device)`` and nothing is left (a write into the map on a full tmpfs
+    killed the process with a bus error, its 240 MB temporary left behind)."""
+    import errno as errno_
+
+    from classsr_cli.errors import OutputError
+    from classsr_cli.io import image as io_image
+
+    asked: list[int] = []
+
+    def full(fd: int, offset: int, length: int) -> None:
+        asked.append(length)
+        raise OSError(errno_.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io_image.os, "posix_fallocate", full, raising=False)
+    landed: list[int] = []
+
+    def rows() -> Iterator[np.ndarray]:
+        landed.append(1)
+        yield np.zeros((10, 8, 3), np.uint8)
+
+    for suffix in (".jpg", ".tif"):
+        with pytest.raises(OutputError, match=r"cannot write \(No space left on device\)"):
+            io_image.write_image_rows(tmp_path / f"o{suffix}", (10, 8), 3, np.uint8, rows())
+    assert landed == [] and asked and min(asked) >= 10 * 8 * 3 and list(tmp_path.iterdir()) == []
+
+
 def _idat(path: Path) -> bytes:
     """The zlib stream of a PNG: its IDAT chunks' data, in order."""
     data, at, out = path.read_bytes(), 8, b""
@@ -577,3 +607,12 @@ def test_every_tiff_is_written_by_tifffile_with_the_predictor(tmp_path: Path, bi
             with Image.open(path) as im:
                 assert np.array_equal(np.asarray(im.convert("RGB" if c == 3 else "LA" if c == 2 else "L")).reshape(
                     *pixels.shape[:2], -1)[..., : colour.shape[2]], colour)
+
+
+def test_a_16_bit_cmyk_tiff_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    import tifffile
+
+    path = tmp_path / "cmyk16.tif"
+    tifffile.imwrite(path, np.zeros((6, 5, 4), np.uint16), photometric="separated")
+    with pytest.raises(InputError, match=r"16-bit CMYK TIFF is not supported .*save it as 16-bit RGB or as 8-bit"):
+        read_image(path)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -16,13 +18,16 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_PARTIAL",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "Device",
     "Precision",
+    "Terminated",
     "err",
     "fail",
     "guarded",
     "out",
+    "sigterm_interrupts",
 ]
 
 EXIT_OK = 0
@@ -30,6 +35,8 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 EXIT_INTERRUPTED = 130
+#: Exit code of a command ended by SIGTERM (128 + 15, as a shell reports it).
+EXIT_TERMINATED = 143
 
 #: Results go to stdout; progress, tables and diagnostics to stderr.
 out = Console(highlight=False)
@@ -73,6 +80,31 @@ def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
     return typer.Exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``, ``docker stop``, a scheduler's preemption), raised where the command is, as
+    Ctrl-C's interrupt is: it ends the same way (partial outputs removed, ffmpeg children stopped, a training run's
+    last checkpoint kept), with its own line and exit code."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the block runs (on the main thread; elsewhere, an embedding
+    application's own handling stands)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def guarded(fn: F) -> F:
     """Error boundary for a command: library errors become one line on stderr and an exit code.
 
@@ -84,13 +116,18 @@ def guarded(fn: F) -> F:
         from classsr_cli.errors import ClassSRError
 
         try:
-            return fn(*args, **kwargs)
+            with sigterm_interrupts():
+                return fn(*args, **kwargs)
         except _PASS_THROUGH:
             raise  # click prints usage errors (BadParameter, ...) itself and exits 2
         except ClassSRError as e:
             if debug():
                 raise
             raise fail(str(e), e.exit_code) from None
+        except Terminated:
+            if debug():
+                raise
+            raise fail("terminated (SIGTERM)", EXIT_TERMINATED) from None
         except KeyboardInterrupt:
             if debug():
                 raise

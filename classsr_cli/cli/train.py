@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import Device, debug, err, fail, guarded
+from classsr_cli.cli._common import (
+    EXIT_TERMINATED,
+    Device,
+    Terminated,
+    debug,
+    err,
+    fail,
+    guarded,
+    sigterm_interrupts,
+)
 from classsr_cli.cli._options import ThreadsOpt
 
 if TYPE_CHECKING:
@@ -81,8 +88,6 @@ def _trainer(
 
 #: The logged means a progress line shows, when a stage logs them.
 _KEYS = ("loss", "l1", "l1_log10", "ce", "share_light", "share_medium", "share_heavy")
-#: Exit code of a run ended by SIGTERM (128 + 15, as a shell reports it).
-EXIT_TERMINATED = 143
 
 
 def _info(event: Any) -> str:
@@ -166,33 +171,11 @@ class _Observer:
         self.progress.stop()
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (``timeout``, ``kill``, a scheduler's preemption): raised where the run is, as Ctrl-C's interrupt is,
-    so that it ends the same way (the last checkpoint kept, the log flushed)."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise _Terminated
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread (an embedding application's worker): its own handling stands
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _run(stage: str, **kw: Any) -> None:
-    with _sigterm_interrupts():
+    with sigterm_interrupts():
         try:
             result = _run_stage(stage, kw)
-        except _Terminated:
+        except Terminated:
             if debug():
                 raise
             raise fail("terminated (SIGTERM); run the same command again to resume from the last checkpoint",

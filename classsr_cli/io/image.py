@@ -26,6 +26,7 @@ encoded as the rows arrive; the other formats collect the rows in a memory-mappe
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import struct
@@ -48,6 +49,7 @@ __all__ = [
     "READ_SUFFIXES",
     "WRITE_FORMATS",
     "Picture",
+    "check_output_size",
     "output_format",
     "output_suffix",
     "read_image",
@@ -71,6 +73,9 @@ WRITE_FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
 }
+#: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383); PNG, TIFF and BMP have none
+#: an upscale reaches.
+_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
 _META_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")  # formats that hold ICC + EXIF
 _HIGH_BIT_FORMATS = ("PNG", "TIFF")
 _ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
@@ -220,7 +225,7 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> 
     w, h = size
     if max_pixels and w * h > max_pixels:
         raise InputError(
-            f"{path}: {w}x{h} is {w * h / 1e6:.1f} MP, above the {max_pixels / 1e6:g} MP limit that guards "
+            f"{path}: {w}x{h} is {w * h:,} pixels, above the {max_pixels:,}-pixel limit that guards "
             f"against decompression bombs; to allow it, pass --max-pixels {w * h} (or 0 for no limit)"
         )
 
@@ -426,7 +431,9 @@ def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if photometric == 0:  # MINISWHITE
         arr = 65535 - arr
     elif photometric not in (1, 2):  # MINISBLACK, RGB
-        raise _Unsupported(f"16-bit TIFF with photometric {photometric} is not supported")
+        kind = {5: "CMYK", 6: "YCbCr", 8: "CIELab"}.get(photometric, f"photometric {photometric}")
+        raise _Unsupported(f"16-bit {kind} TIFF is not supported (16-bit gray and RGB are, and 8-bit {kind} is "
+                           "converted); save it as 16-bit RGB or as 8-bit")
     c = arr.shape[-1]
     if c in (2, 4):
         return arr[..., : c - 1], arr[..., -1]
@@ -536,6 +543,16 @@ def output_format(path: Path) -> str:
         known = ", ".join(sorted(set(WRITE_FORMATS)))
         raise ConfigError(f"{path}: cannot write {path.suffix or 'a file without suffix'}; use one of {known}")
     return fmt
+
+
+def check_output_size(path: Path, height: int, width: int) -> None:
+    """A :class:`ConfigError` when ``path``'s format cannot hold a ``height`` x ``width`` picture (WebP above 16383
+    pixels a side, JPEG above 65500): said before the upscale runs, not by the encoder after it."""
+    fmt = output_format(path)
+    top = _MAX_SIDE.get(fmt)
+    if top is not None and max(height, width) > top:
+        raise ConfigError(f"{path}: {width}x{height} is more than {fmt} holds ({top} pixels a side); write "
+                          f"{path.with_suffix('.png').name} or {path.with_suffix('.tif').name} instead")
 
 
 def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bool = False) -> list[str]:
@@ -835,6 +852,22 @@ def _row_chunks(arr: np.ndarray, rows: int = 256) -> Iterator[np.ndarray]:
     return (arr[i : i + rows] for i in range(0, arr.shape[0], rows))
 
 
+def _reserve(path: Path) -> None:
+    """Give the (sparse) file ``path`` its blocks now: a full disk is then an ``OSError`` here (``cannot write (No
+    space left on device)``), not a bus error that kills the process when a row lands in the map. A file system
+    without ``fallocate`` keeps the sparse file."""
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
+
+
 def _mapped_writer(
     tmp: Path, fmt: str, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterator[np.ndarray],
     icc: bytes | None, exif: bytes | None,
@@ -844,6 +877,7 @@ def _mapped_writer(
     raw = tmp.with_name(tmp.name + ".rows")
     try:
         buf = np.lib.format.open_memmap(raw, mode="w+", dtype=dtype, shape=(height, width, c))
+        _reserve(raw)
         at = 0
         for rows in bands:
             buf[at : at + rows.shape[0]] = rows
