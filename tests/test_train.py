@@ -163,6 +163,16 @@ def test_prepare_refuses_an_all_validation_split(hr_dir: Path, tmp_path: Path) -
     assert r.exit_code == 1 and "held out" in r.stderr
 
 
+def test_prepare_says_when_no_photo_is_held_out(hr_dir: Path, tmp_path: Path) -> None:
+    """A few photos at the default share may hold none out: the stages then validate nothing, and the user is told."""
+    r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "none", "--scale", SCALE, "--factors", "1.0",
+            "--val-fraction", "0")
+    assert r.exit_code == 0 and "note: no photo was held out for validation (val_fraction 0.0 of 5 photos" in r.stderr
+    r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "some", "--scale", SCALE, "--factors", "1.0",
+            "--val-fraction", "0.5")
+    assert r.exit_code == 0 and "no photo was held out" not in r.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("--step", "0"), "step (the LR step between sub-images) must be at least 1, got 0"),
     (("--step", "-4"), "step (the LR step between sub-images) must be at least 1, got -4"),

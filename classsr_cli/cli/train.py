@@ -80,6 +80,7 @@ def _trainer(
             meta = prepare(hr, data_dir, scale=cfg.scale, patch=cfg.patch, step=cfg.data_step,
                            factors=cfg.factors, val_fraction=cfg.val_fraction)
             err.print(f"  {meta['train_patches']} train / {meta['val_patches']} val sub-images, {meta['hash'][:19]}…")
+            _no_val_note(meta)
         dist.barrier()
     elif hr:
         check_sources(data_dir, hr)
@@ -243,7 +244,17 @@ def prepare_command(
         raise typer.BadParameter(f"not a list of numbers: {factors!r}", param_hint="--factors") from None
     meta = prepare(hr, out_dir, scale=scale, patch=patch, step=step, factors=fs, val_fraction=val_fraction)
     err.print(f"{meta['images']} images: {meta['train_patches']} train / {meta['val_patches']} val sub-images")
+    _no_val_note(meta)
     typer.echo(meta["hash"])
+
+
+def _no_val_note(meta: dict[str, Any]) -> None:
+    """Say so when the held-out share of the photos held none (a few photos at the default 0.05): the stages then
+    train without validation, and their validation records stay empty."""
+    if not meta["val_patches"]:
+        err.print(f"note: no photo was held out for validation (val_fraction {meta.get('val_fraction', '?')} of "
+                  f"{meta['images']} photos, chosen by a hash of the name); the stages train without validation; "
+                  "raise --val-fraction (or `val_fraction` in the config) to hold some out", soft_wrap=True)
 
 
 _stage_command("baseline", "Train the heavy-width network on all sub-images (the paper's -O; ranks the data; the "
