@@ -870,7 +870,7 @@ def test_deficit_recipe_trains_branches_on_all_data_and_calibrates_the_tolerance
     else:
         assert cfg_out.cell_price == 0 and "cell_price" not in cal
     assert loaded.provenance["trained_on"] == [{"device": "cpu", "cpu": loaded.provenance["exported_on"]["cpu"],
-                                                "cpus": os.cpu_count()}]
+                                                "cpus": os.cpu_count(), "world_size": 1}]
     recs = metrics(run_dir)
     cal = next(rec for rec in recs if rec.get("event") == "calibrate")
     assert cal["tolerance"] == cfg_out.tolerance and cal["loss_db"] <= 0.05

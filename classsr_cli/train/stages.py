@@ -71,8 +71,9 @@ def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
 
 
 def _trained_on(metrics: Path) -> list[dict[str, Any]]:
-    """The distinct machines (device, GPU, CPU, cores) the stages of a run finished on, from their "done" records."""
-    keys = ("device", "gpu", "cpu", "cpus")
+    """The distinct machines (device, GPU, CPU, cores) and numbers of processes the stages of a run finished on,
+    from their "done" records (the export's own ``world_size`` is the exporting run's)."""
+    keys = ("device", "gpu", "cpu", "cpus", "world_size")
     seen = {json.dumps({k: v for k, v in rec.items() if k in keys}, sort_keys=True)
             for rec in map(json.loads, metrics.read_text().splitlines())
             if rec.get("event") == "done" and "device" in rec}
