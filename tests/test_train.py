@@ -1265,3 +1265,20 @@ def test_expected_labels_replace_a_runs_light_label_by_its_distance_from_the_hea
     for r in rows:
         assert sum(r["decided"]) == pytest.approx(1, abs=1e-3) and 0 <= r["easiest_third_light"] <= 1
     assert rows[2]["decided"][0] >= rows[0]["decided"][0]  # a higher price never sends fewer sub-images light
+
+
+def test_every_rank_ends_on_rank_0s_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under torchrun only rank 0 checks the run folder; the others now raise its refusal too (one line each),
+    where they died on their lost peer ("Connection closed by peer"). A rank that is not rank 0 writes nothing."""
+    import classsr_cli.train.stages as stages
+
+    verdicts: list[object] = []
+
+    def gather(world: object, obj: object) -> list[object]:
+        verdicts.append(obj)
+        return ["RUN: holds a run with a different recipe (seed: 0 → 5); use another --out", obj]
+
+    monkeypatch.setattr(stages, "all_gather", gather)
+    with pytest.raises(ConfigError, match=r"different recipe \(seed: 0 → 5\)"):
+        Trainer(TrainConfig(), tmp_path / "run", tmp_path / "data", Dist(rank=1, size=2))
+    assert verdicts == [None] and not (tmp_path / "run").exists()

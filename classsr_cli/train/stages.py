@@ -39,6 +39,7 @@ from torch import nn
 from classsr_cli import __version__
 from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
 from classsr_cli.config import CLASS_NAMES, BranchConfig
+from classsr_cli.distributed import all_gather
 from classsr_cli.errors import ConfigError, TrainingDivergedError
 from classsr_cli.metrics import luma_levels
 from classsr_cli.models import build_branch, build_model
@@ -242,10 +243,18 @@ class Trainer:
 
     def __post_init__(self) -> None:
         self.run = Path(self.run)
+        refused: str | None = None
         if self.dist.is_main:
             self.run.mkdir(parents=True, exist_ok=True)
-            self._check_config()
-        self.dist.barrier()
+            try:
+                self._check_config()
+            except ConfigError as e:
+                refused = str(e)
+        # every rank learns rank 0's verdict (and waits for its records): a refusal ends them all with its one line,
+        # where the other ranks died on their lost peer ("Connection closed by peer")
+        refused = all_gather(self.dist, refused)[0]
+        if refused is not None:
+            raise ConfigError(refused)
         self.log = MetricsLog(self.run / "metrics.jsonl", self.dist.is_main)
         self.model_cfg = self.cfg.model_config()
 
