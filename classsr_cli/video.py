@@ -39,6 +39,7 @@ from classsr_cli.io.video import (
     even_size,
     plan_streams,
     probe,
+    source_notes,
 )
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler
@@ -255,6 +256,7 @@ def upscale_video(
     muxer = container_of(dst)
     info = probe(src)
     stream_args, notes = plan_streams(info, muxer, options)
+    notes = source_notes(info) + notes
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp, tmp_map = _temp_path(dst), (_temp_path(cmap_dst) if cmap_dst else None)
     writers: list[VideoWriter] = []

@@ -22,6 +22,7 @@ from classsr_cli.engine import Hysteresis, Reuse, Router, flops_report
 from classsr_cli.engine.tiling import extract_patches, plan_grid
 from classsr_cli.errors import InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
+    EncodeOptions,
     VideoReader,
     _cluster_head,
     _ebml_size,
@@ -563,3 +564,57 @@ def test_interrupt_leaves_no_output(
     (tmp_path / "o.mp4").write_bytes(b"x")
     with pytest.raises(OutputExistsError):
         upscale_video(tiny_model, clips["audio"], tmp_path / "o.mp4")
+
+
+# ------------------------------------------------------------------- what the source has that the output keeps
+
+
+def video_line(path: Path) -> str:
+    text = subprocess.run([FF, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    return next(ln for ln in text.splitlines() if "Video:" in ln and "attached pic" not in ln)
+
+
+@pytest.mark.slow
+def test_hdr_colour_tags_and_10_bit_depth(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """A BT.2020 PQ 10-bit source: the output says BT.2020 and PQ (ffmpeg drops -color_primaries/-color_trc for
+    RGB input), a note says the 8-bit processing loses levels, and 10-bit decodes to the right levels."""
+    src = tmp_path / "c2020.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4",
+       "-vf", "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc:range=tv",
+       "-pix_fmt", "yuv420p10le", "-c:v", "libx264", src)  # fmt: skip
+    assert "yuv420p10le(tv, bt2020nc/bt2020/smpte2084" in video_line(src)
+    res = upscale_video(tiny_model, src, tmp_path / "o.mp4", options=EncodeOptions(preset="ultrafast"))
+    assert "yuv420p(tv, bt2020nc/bt2020/smpte2084" in video_line(tmp_path / "o.mp4")
+    assert "the source is 10-bit; classsr video processes 8 bits per channel" in res.notes
+    # 8-bit BT.709 stays BT.709, now with its primaries and transfer too; no note.
+    res = upscale_video(tiny_model, clips_709(tmp_path), tmp_path / "o709.mp4", options=EncodeOptions(preset="ultrafast"))
+    assert "yuv420p(tv, bt709, progressive)" in video_line(tmp_path / "o709.mp4") and res.notes == []
+    # Grey, white and black levels of a lossless 10-bit clip decode exactly (the default scaler made them darker).
+    grey = tmp_path / "grey.mkv"
+    ff("-f", "lavfi", "-i", "color=c=0x808080:size=16x16:rate=5:duration=0.2", "-pix_fmt", "yuv420p10le",
+       "-c:v", "libx264", "-qp", "0", grey)  # fmt: skip
+    with VideoReader(probe(grey)) as reader:
+        assert {int(v) for f in reader for v in np.unique(f.rgb)} == {128}
+
+
+def clips_709(tmp_path: Path) -> Path:
+    src = tmp_path / "c709.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-vf",
+       "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
+       "-pix_fmt", "yuv420p", "-c:v", "libx264", src)  # fmt: skip
+    return src
+
+
+@pytest.mark.slow
+def test_alpha_and_interlacing_are_noted(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    alpha, fields = tmp_path / "alpha.mov", tmp_path / "fields.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-vf", "format=argb", "-c:v", "qtrle", alpha)
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-vf", "setfield=tff",
+       "-flags", "+ildct+ilme", "-c:v", "libx264", "-pix_fmt", "yuv420p", fields)  # fmt: skip
+    fast = EncodeOptions(preset="ultrafast")
+    assert upscale_video(tiny_model, alpha, tmp_path / "a.mp4", options=fast).notes == [
+        "the alpha channel of the source (argb) is not kept"
+    ]
+    assert upscale_video(tiny_model, fields, tmp_path / "f.mp4", options=fast).notes == [
+        "the source is interlaced (top first); its fields are upscaled together as frames"
+    ]

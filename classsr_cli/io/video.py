@@ -44,10 +44,13 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
+    "bit_depth",
+    "color_tags",
     "container_of",
     "ffmpeg_exe",
     "plan_streams",
     "probe",
+    "source_notes",
 ]
 
 #: Output file extension -> ffmpeg muxer.
@@ -102,6 +105,9 @@ class StreamInfo:
     kind: str
     codec: str
     language: str | None = None
+    default: bool = False
+    attached_pic: bool = False
+    tag: str | None = None  # the container's codec tag where the codec has no name (``tmcd`` for a timecode track)
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class VideoInfo:
         rotation: display rotation in degrees, counter-clockwise (0 when none).
         flipped: the display matrix also mirrors the picture.
         pix_fmt, color: the decoder's pixel format and colour properties (``"tv, bt709"``), if given.
+        field_order: ``"top first"``, ``"bottom first"``, ... for interlaced video (``None``: progressive or unknown).
         sar: sample (pixel) aspect ratio, width over height, of the stored frames (``None``: square or unknown).
         streams: every stream, the video one included.
     """
@@ -136,6 +143,7 @@ class VideoInfo:
     color: str | None = None
     sar: Fraction | None = None
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+    field_order: str | None = None
 
     @property
     def audio(self) -> list[StreamInfo]:
@@ -161,6 +169,7 @@ _SIZE_ONLY = re.compile(r", (\d+)x(\d+)[ ,\[]")
 _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\d.]+))?")
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
+_TAG = re.compile(r"^[^,]*?: none \((\w[\w ]{2,3}) / 0x")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 
 
@@ -192,6 +201,14 @@ def _sar(line: str) -> Fraction | None:
         return None
     sar = Fraction(int(found[-1][0]), int(found[-1][1]))
     return None if sar == 1 else sar
+
+
+def _field_order(color: str | None) -> str | None:
+    """The field order in the pixel format's parentheses (``"tv, bt709, top first"``); ``None`` if progressive."""
+    for part in (color or "").split(","):
+        if part.strip().startswith(("top", "bottom")):
+            return part.strip()
+    return None
 
 
 def _not_a_video(path: Path) -> str:
@@ -233,15 +250,18 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         if m.group(4) is not None:
             start = float(m.group(4))
     streams: list[StreamInfo] = []
-    video: dict[str, object] | None = None
+    videos: list[dict[str, object]] = []
     lines = text.splitlines()
     for i, line in enumerate(lines):
         sm = _STREAM.match(line)
         if not sm:
             continue
         idx, lang, kind, codec = int(sm.group(1)), sm.group(2), sm.group(3).lower(), sm.group(4)
-        streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None))
-        if kind != "video" or video is not None or "(attached pic)" in line:
+        tag = _TAG.search(line)
+        streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None,
+                                  default="(default)" in line, attached_pic="(attached pic)" in line,
+                                  tag=tag.group(1).strip() if tag else None))  # fmt: skip
+        if kind != "video" or "(attached pic)" in line:
             continue
         block = []
         for follow in lines[i + 1 :]:
@@ -258,7 +278,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             pix_fmt, color, w, h = None, None, int(only.group(1)), int(only.group(2))
         rot = next((float(r.group(1)) for b in block if (r := _ROTATION.search(b))), 0.0)
         flipped = any("flip" in b.lower() and "rotation" in b.lower() for b in block)
-        video = {
+        videos.append({
             "index": idx,
             "codec": codec,
             "w": w,
@@ -269,10 +289,16 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             "pix_fmt": pix_fmt,
             "color": color,
             "sar": _sar(line),
-        }
-    if video is None:
+            "field_order": _field_order(color),
+        })
+    if not videos:
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
+        if any(s.attached_pic for s in streams):
+            raise InputError(f"{path}: has no video stream, only a cover picture ({kinds})")
         raise InputError(f"{path}: has no video stream ({kinds})")
+    # The stream players show: the one marked default, else the first.
+    default = {s.index for s in streams if s.default}
+    video = next((v for v in videos if v["index"] in default), videos[0])
     if video["w"] == 0 or video["h"] == 0:
         raise InputError(f"{path}: video stream has no size")
     return VideoInfo(
@@ -291,6 +317,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         color=video["color"],  # type: ignore[arg-type]
         sar=video["sar"],  # type: ignore[arg-type]
         streams=tuple(streams),
+        field_order=video["field_order"],  # type: ignore[arg-type]
     )
 
 
@@ -368,6 +395,9 @@ class _StderrPump(threading.Thread):
         return re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[0] if self.errors else lines[-1]).strip()
 
 
+_DECODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int"
+
+
 class VideoReader:
     """Stream the frames of the first video stream, in decode order, with their source timestamps.
 
@@ -408,7 +438,8 @@ class VideoReader:
         if not self.autorotate:
             cmd += ["-noautorotate"]
         cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
-                "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough",
+                # An explicit scaler with exact rounding: the default one decodes 10-bit video 2-3 levels dark.
+                "-vf", f"showinfo=checksum=0,scale=flags={_DECODE_FLAGS},format=rgb24", "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
         try:
             self._proc = subprocess.Popen(
@@ -510,6 +541,33 @@ _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "liba
 _PRESET_CODECS = ("libx264", "libx264rgb", "libx265", "libsvtav1")
 
 
+#: Colour primaries and transfer characteristics as ffmpeg names them (and its setparams filter takes them).
+_PRIMARIES = frozenset({
+    "bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "film", "bt2020", "smpte428", "smpte431", "smpte432",
+    "jedec-p22", "ebu3213",
+})  # fmt: skip
+_TRANSFERS = frozenset({
+    "bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "linear", "log100", "log316", "iec61966-2-4", "bt1361e",
+    "iec61966-2-1", "bt2020-10", "bt2020-12", "smpte2084", "smpte428", "arib-std-b67",
+})  # fmt: skip
+_COLOR_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+def color_tags(color: str | None) -> tuple[str | None, str | None, str | None]:
+    """Matrix, primaries and transfer from the colour properties ffmpeg prints after the pixel format:
+    ``"tv, bt2020nc/bt2020/smpte2084, progressive"``, or one name for all three (``"tv, bt709"``). ``None``
+    where unknown."""
+    for part in (p.strip() for p in (color or "").split(",")):
+        names = part.split("/")
+        if part in ("tv", "pc") or not all(_COLOR_NAME.match(n) for n in names):
+            continue
+        if len(names) == 3:
+            return tuple(None if n in ("unknown", "reserved") else n for n in names)  # type: ignore[return-value]
+        if len(names) == 1 and part != "progressive":
+            return part, part, part
+    return None, None, None
+
+
 def _video_args(
     opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None, sar: Fraction | None = None
 ) -> list[str]:
@@ -524,17 +582,17 @@ def _video_args(
         args += ["-preset", opts.preset]
     if opts.pix_fmt.startswith(("yuv", "nv")):
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
-        # sources would otherwise be shown with the wrong one). Primaries and transfer follow the source.
-        filters.append("scale=out_color_matrix=bt709:out_range=tv")
-        args += [
-            "-colorspace",
-            "bt709",
-            "-color_range",
-            "tv",
-        ]
-        parts = [p.strip() for p in (color or "").replace("/", ",").split(",")]
-        if len(parts) >= 4 and parts[0] in ("tv", "pc") and parts[2] not in ("unknown", "reserved"):
-            args += ["-color_primaries", parts[2], "-color_trc", parts[3]]
+        # sources would otherwise be shown with the wrong one): BT.709, or BT.2020 for a BT.2020 source.
+        # Primaries and transfer follow the source. ffmpeg ignores -color_primaries/-color_trc for frames that
+        # come in as RGB: the tags are set on the frames (setparams), which the encoder and muxer then write.
+        space, primaries, trc = color_tags(color)
+        matrix, space = ("bt2020", "bt2020nc") if space == "bt2020nc" else ("bt709", "bt709")
+        filters.append(f"scale=out_color_matrix={matrix}:out_range=tv")
+        params = [f"colorspace={space}", "range=tv"]
+        params += [f"color_primaries={primaries}"] if primaries in _PRIMARIES else []
+        params += [f"color_trc={trc}"] if trc in _TRANSFERS else []
+        filters.append("setparams=" + ":".join(params))
+        args += ["-colorspace", space, "-color_range", "tv"]
     if sar is not None:  # the pixel shape: ffmpeg hands the filtered frames' SAR to the encoder and the muxer
         filters.append(f"setsar={sar.numerator}/{sar.denominator}")
     if filters:
@@ -549,6 +607,31 @@ def _video_args(
             f"{time_base.numerator}/{time_base.denominator}",
         ]
     return args
+
+
+def bit_depth(pix_fmt: str | None) -> int:
+    """Bits per channel of an ffmpeg pixel format (``yuv420p10le`` 10, ``p010le`` 10, ``rgb48le`` 16; else 8)."""
+    m = re.search(r"(\d+)(?:le|be)$", pix_fmt or "")
+    if not m:
+        return 8
+    n = int(m.group(1))
+    return n if n <= 16 else n // (4 if (pix_fmt or "").startswith(("rgba", "bgra")) else 3)
+
+
+_ALPHA = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr)")
+
+
+def source_notes(info: VideoInfo) -> list[str]:
+    """What the video stream carries that ``classsr video`` does not keep: more than 8 bits, alpha, fields."""
+    notes = []
+    depth = bit_depth(info.pix_fmt)
+    if depth > 8:
+        notes.append(f"the source is {depth}-bit; classsr video processes 8 bits per channel")
+    if _ALPHA.match(info.pix_fmt or ""):
+        notes.append(f"the alpha channel of the source ({info.pix_fmt}) is not kept")
+    if info.field_order:
+        notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames")
+    return notes
 
 
 def _trial_mux(src: Path, muxer: str, args: list[str]) -> str | None:
