@@ -17,6 +17,7 @@ Knows nothing about the CLI; progress is reported through an optional callback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -28,7 +29,14 @@ from typing import Any
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Forced, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy
-from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputExistsError, VideoError
+from classsr_cli.errors import (
+    ALREADY_EXISTS,
+    ConfigError,
+    InputError,
+    OutputError,
+    OutputExistsError,
+    VideoError,
+)
 from classsr_cli.io.video import (
     CONTAINERS,
     EncodeOptions,
@@ -186,6 +194,16 @@ def _temp_path(target: Path) -> Path:
     return target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
 
 
+def _claim(out: Path | None, part: Path | None) -> None:
+    """Create the temporary file ``part`` of ``out`` (the encoder overwrites it), or say why it cannot be written."""
+    if out is None or part is None:
+        return
+    try:
+        part.touch(exist_ok=False)
+    except OSError as e:
+        raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
+
+
 def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -> None:
     for out in (dst, classmap):
         if out is None:
@@ -257,7 +275,10 @@ def upscale_video(
     info = probe(src)
     stream_args, notes = plan_streams(info, muxer, options)
     notes = source_notes(info) + notes
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{dst}: cannot write ({e.strerror or e})") from None
     tmp, tmp_map = _temp_path(dst), (_temp_path(cmap_dst) if cmap_dst else None)
     writers: list[VideoWriter] = []
     last_end = 0.0
@@ -268,6 +289,8 @@ def upscale_video(
     # The upscale is uniform, so the output's pixels keep the source's shape (turned with the frames if rotated).
     sar = 1 / info.sar if info.sar and info.flipped and round(info.rotation) % 180 else info.sar
     try:
+        for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
+            _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
         with VideoReader(info, autorotate=info.flipped) as reader:
             frames = iter(reader)
             frame = next(frames, None)
@@ -306,15 +329,19 @@ def upscale_video(
         lost = _lost_message(info, reader, last_end)
         for writer in writers:
             writer.close()
-        os.replace(tmp, dst)
-        if tmp_map is not None and cmap_dst is not None:
-            os.replace(tmp_map, cmap_dst)
+        for part, out in ((tmp, dst), (tmp_map, cmap_dst)):
+            if part is not None and out is not None:
+                try:
+                    os.replace(part, out)
+                except OSError as e:
+                    raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
     except BaseException:
         for writer in writers:
             writer.abort()
         for p in (tmp, tmp_map):
-            if p is not None:
-                p.unlink(missing_ok=True)
+            if p is not None:  # a failed removal must not hide the error that got us here
+                with contextlib.suppress(OSError):
+                    p.unlink(missing_ok=True)
         raise
     stats = router.stats
     return VideoResult(

@@ -618,3 +618,26 @@ def test_alpha_and_interlacing_are_noted(tiny_model: torch.nn.Module, tmp_path: 
     assert upscale_video(tiny_model, fields, tmp_path / "f.mp4", options=fast).notes == [
         "the source is interlaced (top first); its fields are upscaled together as frames"
     ]
+
+
+@pytest.mark.slow
+def test_a_read_only_output_folder_is_one_line(
+    clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root ignores permissions, so a read-only mount is simulated: creating, writing and removing there fail."""
+    import errno
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    for name in ("mkdir", "touch", "unlink"):  # mkdir of the folder that is there already succeeds, as on a mount
+        real = getattr(Path, name)
+        monkeypatch.setattr(Path, name, lambda self, *a, _real=real, **k: (  # type: ignore[misc]
+            refuse(self) if ro in self.parents and not self.is_dir() else _real(self, *a, **k)))  # fmt: skip
+    for out in (ro / "a.mp4", ro / "new" / "a.mp4"):
+        r = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path)])
+        assert r.exit_code == 1, r.output
+        assert r.output.strip() == f"error: {out}: cannot write (Read-only file system)"
