@@ -641,3 +641,41 @@ def test_a_read_only_output_folder_is_one_line(
         r = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path)])
         assert r.exit_code == 1, r.output
         assert r.output.strip() == f"error: {out}: cannot write (Read-only file system)"
+
+
+@pytest.mark.slow
+def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """The default video stream is the one upscaled; other video, cover art, timecode tracks and attachments
+    (outside .mkv, which keeps them) are each named in a note."""
+    two, tc, att, cover, m4a = (tmp_path / n for n in ("two.mkv", "tc.mov", "att.mkv", "cover.mp4", "cover.m4a"))
+    clip = ("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4")
+    pic = ("-f", "lavfi", "-i", "color=red:size=16x16:duration=0.04")  # one frame
+    ff("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=5:duration=0.4", "-f", "lavfi", "-i",
+       "testsrc=size=32x24:rate=5:duration=0.4", "-map", "0", "-map", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+       "-disposition:v:0", "0", "-disposition:v:1", "default", two)  # fmt: skip
+    ff(*clip, "-timecode", "01:00:00:00", "-c:v", "libx264", "-pix_fmt", "yuv420p", tc)
+    font = tmp_path / "f.ttf"
+    font.write_bytes(b"not really a font")
+    ff(*clip, "-attach", font, "-metadata:s:t", "mimetype=font/ttf", "-c:v", "libx264", "-pix_fmt", "yuv420p", att)
+    ff(*clip, *pic, "-map", "0", "-map", "1", "-c:v:0", "libx264", "-pix_fmt:v:0", "yuv420p", "-c:v:1", "png",
+       "-disposition:v:1", "attached_pic", cover)  # fmt: skip
+    fast = EncodeOptions(preset="ultrafast")
+    res = upscale_video(tiny_model, two, tmp_path / "two_x4.mp4", options=fast)
+    assert (res.width, res.height) == (32, 24)
+    assert res.notes == ["video stream(s) #0 (h264) left out: only #1, the default one, is upscaled"]
+    assert upscale_video(tiny_model, tc, tmp_path / "tc.mp4", options=fast).notes == [
+        "the timecode track (tmcd) is not kept"
+    ]
+    assert upscale_video(tiny_model, cover, tmp_path / "cover_x4.mp4", options=fast).notes == [
+        "the cover picture (png) is not kept"
+    ]
+    assert upscale_video(tiny_model, att, tmp_path / "att.mp4", options=fast).notes == [
+        "1 attachment(s) (fonts, ...) dropped: only .mkv holds them"
+    ]
+    assert upscale_video(tiny_model, att, tmp_path / "att_x4.mkv", options=fast).notes == []
+    assert [s.kind for s in probe(tmp_path / "att_x4.mkv").streams] == ["video", "attachment"]
+    # An audio file whose only picture is its cover art is not a video, and the message says why.
+    ff("-f", "lavfi", "-i", "sine=duration=0.2", *pic, "-map", "0", "-map", "1", "-c:a", "aac", "-c:v", "png",
+       "-frames:v", "1", "-disposition:v", "attached_pic", m4a)  # fmt: skip
+    with pytest.raises(InputError, match=r"has no video stream, only a cover picture \(audio \(aac\), video \(png\)\)"):
+        probe(m4a)

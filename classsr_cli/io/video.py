@@ -646,10 +646,11 @@ def _trial_mux(src: Path, muxer: str, args: list[str]) -> str | None:
 
 
 def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list[str], list[str]]:
-    """ffmpeg arguments that carry the source's audio and subtitles (input #1) into ``muxer``, and notes.
+    """ffmpeg arguments that carry the source's audio, subtitles and attachments (input #1) into ``muxer``, and notes.
 
     Audio is copied when the container takes it, otherwise re-encoded; subtitles are copied or turned into the
-    container's text format, otherwise dropped. Each fallback is named in the notes.
+    container's text format, otherwise dropped; attachments go into Matroska only. Each fallback is named in the
+    notes, and so is every stream left out (other video streams, cover pictures, timecode and other data tracks).
     """
     notes: list[str] = []
     audio = info.audio if opts.audio else []
@@ -673,7 +674,32 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     if subs and _trial_mux(info.path, muxer, remap(sub_args)) is not None:
         notes.append(f"{len(subs)} subtitle stream(s) dropped: {muxer} cannot hold {subs[0].codec}")
         sub_args = []
-    return audio_args + sub_args, notes
+    # Attachments (fonts for ASS subtitles, mostly) are copied into Matroska, the only container that holds them.
+    attachments = [s for s in info.streams if s.kind == "attachment"]
+    attach_args = [a for s in attachments for a in ("-map", f"1:{s.index}")] if muxer == "matroska" else []
+    return audio_args + sub_args + attach_args, notes + _left_out(info, muxer)
+
+
+def _left_out(info: VideoInfo, muxer: str) -> list[str]:
+    """Notes for the streams that are neither upscaled nor carried: other video, cover pictures, data, attachments."""
+    notes = []
+    others = [s for s in info.streams if s.kind == "video" and not s.attached_pic and s.index != info.video_index]
+    if others:
+        which = ", ".join(f"#{s.index} ({s.codec})" for s in others)
+        chosen = "the default one" if any(s.default for s in info.streams if s.index == info.video_index) else "the first"
+        notes.append(f"video stream(s) {which} left out: only #{info.video_index}, {chosen}, is upscaled")
+    covers = [s for s in info.streams if s.attached_pic]
+    if covers:
+        notes.append(f"the cover picture ({', '.join(s.codec for s in covers)}) is not kept")
+    data = [s for s in info.streams if s.kind == "data"]
+    if any(s.tag == "tmcd" for s in data):
+        notes.append("the timecode track (tmcd) is not kept")
+    if rest := [s for s in data if s.tag != "tmcd"]:
+        notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept")
+    attachments = [s for s in info.streams if s.kind == "attachment"]
+    if attachments and muxer != "matroska":
+        notes.append(f"{len(attachments)} attachment(s) (fonts, ...) dropped: only .mkv holds them")
+    return notes
 
 
 def _ebml_id(eid: int) -> bytes:
