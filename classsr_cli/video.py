@@ -43,6 +43,7 @@ from classsr_cli.io.video import (
     VideoInfo,
     VideoReader,
     VideoWriter,
+    check_pix_fmt,
     container_of,
     even_size,
     plan_streams,
@@ -273,6 +274,7 @@ def upscale_video(
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
     info = probe(src)
+    check_pix_fmt(options, muxer)
     stream_args, notes = plan_streams(info, muxer, options)
     notes = source_notes(info) + notes
     try:

@@ -679,3 +679,34 @@ def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path)
        "-frames:v", "1", "-disposition:v", "attached_pic", m4a)  # fmt: skip
     with pytest.raises(InputError, match=r"has no video stream, only a cover picture \(audio \(aac\), video \(png\)\)"):
         probe(m4a)
+
+
+@pytest.mark.slow
+def test_encoder_limits_are_explained(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    from fractions import Fraction
+
+    from classsr_cli.io.video import VideoWriter
+
+    # libx264 has no RGB: ffmpeg would turn rgb24 into yuv444p without a word.
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "o.mp4"), "--model", str(tiny_model_path),
+                            "--pix-fmt", "rgb24"])  # fmt: skip
+    assert r.exit_code == 2 and "libx264 cannot encode rgb24; it takes yuv420p" in r.output, r.output
+    assert "--codec libx264rgb" in r.output and not (tmp_path / "o.mp4").exists() and no_partials(tmp_path)
+    # Wider than H.264 goes: the encoder's error comes with what to do instead.
+    writer = VideoWriter(tmp_path / "wide.mp4", 16400, 16, time_base=Fraction(1, 10))
+    with pytest.raises(VideoError, match=r"invalid width x height.*try --codec libx265 or a \.webm output"):
+        writer.write(np.zeros((16, 16400, 3), np.uint8), 0)
+        writer.close()
+    writer.abort()
+    # PCM audio goes into .mp4 as AAC (ffmpeg's ISO ipcm plays almost nowhere), and into .mkv as it is.
+    pcm = tmp_path / "pcm.mov"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", pcm)  # fmt: skip
+    fast = EncodeOptions(preset="ultrafast")
+    res = upscale_video(tiny_model, pcm, tmp_path / "pcm.mp4", options=fast)
+    assert res.notes == ["audio re-encoded to aac: mp4 cannot hold pcm_s16le as it is"]
+    assert [s.codec for s in probe(tmp_path / "pcm.mp4").audio] == ["aac"]
+    assert upscale_video(tiny_model, pcm, tmp_path / "pcm.mkv", options=fast).notes == []
+    assert [s.codec for s in probe(tmp_path / "pcm.mkv").audio] == ["pcm_s16le"]

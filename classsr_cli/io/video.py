@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classsr_cli.errors import InputError, VideoError
+from classsr_cli.errors import ConfigError, InputError, VideoError
 
 __all__ = [
     "CONTAINERS",
@@ -45,6 +45,7 @@ __all__ = [
     "VideoReader",
     "VideoWriter",
     "bit_depth",
+    "check_pix_fmt",
     "color_tags",
     "container_of",
     "ffmpeg_exe",
@@ -634,6 +635,22 @@ def source_notes(info: VideoInfo) -> list[str]:
     return notes
 
 
+def check_pix_fmt(opts: EncodeOptions, muxer: str) -> None:
+    """Refuse a ``--pix-fmt`` the encoder does not take (ffmpeg would pick another one without a word: libx264
+    turns rgb24 into yuv444p). Encoders ffmpeg does not know are left to fail when they start."""
+    codec = opts.codec_for(muxer)
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-h", f"encoder={codec}"],
+                              capture_output=True, timeout=30, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:  # pragma: no cover - ffmpeg hung: the encoder will say more
+        return
+    m = re.search(r"Supported pixel formats: (.+)", proc.stdout.decode("utf-8", "replace"))
+    if not m or opts.pix_fmt in m.group(1).split():
+        return
+    hint = " (--codec libx264rgb encodes RGB)" if opts.pix_fmt.startswith(("rgb", "bgr", "gbr")) else ""
+    raise ConfigError(f"{codec} cannot encode {opts.pix_fmt}; it takes {', '.join(m.group(1).split())}{hint}")
+
+
 def _trial_mux(src: Path, muxer: str, args: list[str]) -> str | None:
     """Mux one second of ``src``'s non-video streams with ``args``; ``None`` if it works, else ffmpeg's error."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-t", "1", "-i", str(src), *args,
@@ -661,7 +678,9 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     audio_args = [a for s in audio for a in ("-map", f"1:{s.index}")] + (["-c:a", "copy"] if audio else [])
     sub_args = [a for s in subs for a in ("-map", f"1:{s.index}")] + (["-c:s", sub_codec] if subs and sub_codec else [])
     remap = lambda args: [a.replace("1:", "0:", 1) if a.startswith("1:") else a for a in args]  # noqa: E731
-    if audio and _trial_mux(info.path, muxer, remap(audio_args)) is not None:
+    # ffmpeg writes PCM into MP4 as ISO "ipcm", which few players read: re-encoded like a codec MP4 cannot hold.
+    pcm_in_mp4 = muxer == "mp4" and any(s.codec.startswith("pcm_") for s in audio)
+    if audio and (pcm_in_mp4 or _trial_mux(info.path, muxer, remap(audio_args)) is not None):
         fallback = _AUDIO_FALLBACK.get(muxer, "aac")
         audio_args = [*audio_args[:-2], "-c:a", fallback]
         why = _trial_mux(info.path, muxer, remap(audio_args))
@@ -841,7 +860,13 @@ class VideoWriter:
         if self._pump:
             self._pump.join(timeout=10)
         msg = self._pump.message() if self._pump else ""
-        return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}")
+        return self._encoder_error(rc, msg)
+
+    def _encoder_error(self, rc: int, msg: str) -> VideoError:
+        hint = ""
+        if self.options.codec_for(self.muxer) in ("libx264", "libx264rgb") and max(self.width, self.height) > 16384:
+            hint = "; H.264 tops out near 16384 px wide: try --codec libx265 or a .webm output"
+        return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}{hint}")
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
         """Queue one ``(height, width, 3)`` uint8 frame at ``pts`` (source ticks)."""
@@ -917,7 +942,7 @@ class VideoWriter:
         if rc != 0:
             msg = self._pump.message() if self._pump else ""
             self._proc = None
-            raise VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}")
+            raise self._encoder_error(rc, msg)
         self._proc = None
 
     def abort(self) -> None:
