@@ -11,8 +11,10 @@ frame's timestamp and duration, and the encoder keeps them (``-fps_mode passthro
 the source's). Variable frame rate survives, and so does the offset between the first video frame and the audio.
 
 Other streams. The encoder opens the source a second time and copies its audio (not re-encoded), subtitles (as
-the output container allows: copied, or turned into ``mov_text``/``webvtt`` text), global metadata and chapters.
-What the container refuses is found by a quick trial mux and re-encoded or dropped, with a note saying so.
+the output container allows: copied, or turned into ``mov_text``/``webvtt`` text), attachments (into Matroska),
+global metadata and chapters. What the container refuses is found by a quick trial mux and re-encoded or dropped,
+with a note saying so; so is every stream left out (other video, cover pictures, timecode and data tracks).
+Colour primaries and transfer are set on the encoder's frames (``setparams``), where ffmpeg keeps them.
 Rotation is kept as metadata: frames are decoded as stored (``-autorotate 0``) and the display matrix is written
 again on the output. So is the pixel aspect ratio (SAR, e.g. 32:27 for anamorphic DVD video): the upscale is
 uniform, so the output's pixels have the source's shape, and ``setsar`` ends the encoder's filter chain.
