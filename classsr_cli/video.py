@@ -17,6 +17,7 @@ Knows nothing about the CLI; progress is reported through an optional callback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -28,17 +29,26 @@ from typing import Any
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Forced, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy
-from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputExistsError, VideoError
+from classsr_cli.errors import (
+    ALREADY_EXISTS,
+    ConfigError,
+    InputError,
+    OutputError,
+    OutputExistsError,
+    VideoError,
+)
 from classsr_cli.io.video import (
     CONTAINERS,
     EncodeOptions,
     VideoInfo,
     VideoReader,
     VideoWriter,
+    check_pix_fmt,
     container_of,
     even_size,
     plan_streams,
     probe,
+    source_notes,
 )
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler
@@ -185,6 +195,16 @@ def _temp_path(target: Path) -> Path:
     return target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
 
 
+def _claim(out: Path | None, part: Path | None) -> None:
+    """Create the temporary file ``part`` of ``out`` (the encoder overwrites it), or say why it cannot be written."""
+    if out is None or part is None:
+        return
+    try:
+        part.touch(exist_ok=False)
+    except OSError as e:
+        raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
+
+
 def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -> None:
     for out in (dst, classmap):
         if out is None:
@@ -254,8 +274,13 @@ def upscale_video(
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
     info = probe(src)
+    check_pix_fmt(options, muxer)
     stream_args, notes = plan_streams(info, muxer, options)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    notes = source_notes(info) + notes
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{dst}: cannot write ({e.strerror or e})") from None
     tmp, tmp_map = _temp_path(dst), (_temp_path(cmap_dst) if cmap_dst else None)
     writers: list[VideoWriter] = []
     last_end = 0.0
@@ -266,6 +291,8 @@ def upscale_video(
     # The upscale is uniform, so the output's pixels keep the source's shape (turned with the frames if rotated).
     sar = 1 / info.sar if info.sar and info.flipped and round(info.rotation) % 180 else info.sar
     try:
+        for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
+            _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
         with VideoReader(info, autorotate=info.flipped) as reader:
             frames = iter(reader)
             frame = next(frames, None)
@@ -304,15 +331,19 @@ def upscale_video(
         lost = _lost_message(info, reader, last_end)
         for writer in writers:
             writer.close()
-        os.replace(tmp, dst)
-        if tmp_map is not None and cmap_dst is not None:
-            os.replace(tmp_map, cmap_dst)
+        for part, out in ((tmp, dst), (tmp_map, cmap_dst)):
+            if part is not None and out is not None:
+                try:
+                    os.replace(part, out)
+                except OSError as e:
+                    raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
     except BaseException:
         for writer in writers:
             writer.abort()
         for p in (tmp, tmp_map):
-            if p is not None:
-                p.unlink(missing_ok=True)
+            if p is not None:  # a failed removal must not hide the error that got us here
+                with contextlib.suppress(OSError):
+                    p.unlink(missing_ok=True)
         raise
     stats = router.stats
     return VideoResult(

@@ -22,6 +22,7 @@ from classsr_cli.engine import Hysteresis, Reuse, Router, flops_report
 from classsr_cli.engine.tiling import extract_patches, plan_grid
 from classsr_cli.errors import InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
+    EncodeOptions,
     VideoReader,
     _cluster_head,
     _ebml_size,
@@ -563,3 +564,149 @@ def test_interrupt_leaves_no_output(
     (tmp_path / "o.mp4").write_bytes(b"x")
     with pytest.raises(OutputExistsError):
         upscale_video(tiny_model, clips["audio"], tmp_path / "o.mp4")
+
+
+# ------------------------------------------------------------------- what the source has that the output keeps
+
+
+def video_line(path: Path) -> str:
+    text = subprocess.run([FF, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    return next(ln for ln in text.splitlines() if "Video:" in ln and "attached pic" not in ln)
+
+
+@pytest.mark.slow
+def test_hdr_colour_tags_and_10_bit_depth(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """A BT.2020 PQ 10-bit source: the output says BT.2020 and PQ (ffmpeg drops -color_primaries/-color_trc for
+    RGB input), a note says the 8-bit processing loses levels, and 10-bit decodes to the right levels."""
+    src = tmp_path / "c2020.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4",
+       "-vf", "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc:range=tv",
+       "-pix_fmt", "yuv420p10le", "-c:v", "libx264", src)  # fmt: skip
+    assert "yuv420p10le(tv, bt2020nc/bt2020/smpte2084" in video_line(src)
+    res = upscale_video(tiny_model, src, tmp_path / "o.mp4", options=EncodeOptions(preset="ultrafast"))
+    assert "yuv420p(tv, bt2020nc/bt2020/smpte2084" in video_line(tmp_path / "o.mp4")
+    assert "the source is 10-bit; classsr video processes 8 bits per channel" in res.notes
+    # 8-bit BT.709 stays BT.709, now with its primaries and transfer too; no note.
+    res = upscale_video(tiny_model, clips_709(tmp_path), tmp_path / "o709.mp4", options=EncodeOptions(preset="ultrafast"))
+    assert "yuv420p(tv, bt709, progressive)" in video_line(tmp_path / "o709.mp4") and res.notes == []
+    # Grey, white and black levels of a lossless 10-bit clip decode exactly (the default scaler made them darker).
+    grey = tmp_path / "grey.mkv"
+    ff("-f", "lavfi", "-i", "color=c=0x808080:size=16x16:rate=5:duration=0.2", "-pix_fmt", "yuv420p10le",
+       "-c:v", "libx264", "-qp", "0", grey)  # fmt: skip
+    with VideoReader(probe(grey)) as reader:
+        assert {int(v) for f in reader for v in np.unique(f.rgb)} == {128}
+
+
+def clips_709(tmp_path: Path) -> Path:
+    src = tmp_path / "c709.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-vf",
+       "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
+       "-pix_fmt", "yuv420p", "-c:v", "libx264", src)  # fmt: skip
+    return src
+
+
+@pytest.mark.slow
+def test_alpha_and_interlacing_are_noted(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    alpha, fields = tmp_path / "alpha.mov", tmp_path / "fields.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-vf", "format=argb", "-c:v", "qtrle", alpha)
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-vf", "setfield=tff",
+       "-flags", "+ildct+ilme", "-c:v", "libx264", "-pix_fmt", "yuv420p", fields)  # fmt: skip
+    fast = EncodeOptions(preset="ultrafast")
+    assert upscale_video(tiny_model, alpha, tmp_path / "a.mp4", options=fast).notes == [
+        "the alpha channel of the source (argb) is not kept"
+    ]
+    assert upscale_video(tiny_model, fields, tmp_path / "f.mp4", options=fast).notes == [
+        "the source is interlaced (top first); its fields are upscaled together as frames"
+    ]
+
+
+@pytest.mark.slow
+def test_a_read_only_output_folder_is_one_line(
+    clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root ignores permissions, so a read-only mount is simulated: creating, writing and removing there fail."""
+    import errno
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    for name in ("mkdir", "touch", "unlink"):  # mkdir of the folder that is there already succeeds, as on a mount
+        real = getattr(Path, name)
+        monkeypatch.setattr(Path, name, lambda self, *a, _real=real, **k: (  # type: ignore[misc]
+            refuse(self) if ro in self.parents and not self.is_dir() else _real(self, *a, **k)))  # fmt: skip
+    for out in (ro / "a.mp4", ro / "new" / "a.mp4"):
+        r = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path)])
+        assert r.exit_code == 1, r.output
+        assert r.output.strip() == f"error: {out}: cannot write (Read-only file system)"
+
+
+@pytest.mark.slow
+def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """The default video stream is the one upscaled; other video, cover art, timecode tracks and attachments
+    (outside .mkv, which keeps them) are each named in a note."""
+    two, tc, att, cover, m4a = (tmp_path / n for n in ("two.mkv", "tc.mov", "att.mkv", "cover.mp4", "cover.m4a"))
+    clip = ("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4")
+    pic = ("-f", "lavfi", "-i", "color=red:size=16x16:duration=0.04")  # one frame
+    ff("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=5:duration=0.4", "-f", "lavfi", "-i",
+       "testsrc=size=32x24:rate=5:duration=0.4", "-map", "0", "-map", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+       "-disposition:v:0", "0", "-disposition:v:1", "default", two)  # fmt: skip
+    ff(*clip, "-timecode", "01:00:00:00", "-c:v", "libx264", "-pix_fmt", "yuv420p", tc)
+    font = tmp_path / "f.ttf"
+    font.write_bytes(b"not really a font")
+    ff(*clip, "-attach", font, "-metadata:s:t", "mimetype=font/ttf", "-c:v", "libx264", "-pix_fmt", "yuv420p", att)
+    ff(*clip, *pic, "-map", "0", "-map", "1", "-c:v:0", "libx264", "-pix_fmt:v:0", "yuv420p", "-c:v:1", "png",
+       "-disposition:v:1", "attached_pic", cover)  # fmt: skip
+    fast = EncodeOptions(preset="ultrafast")
+    res = upscale_video(tiny_model, two, tmp_path / "two_x4.mp4", options=fast)
+    assert (res.width, res.height) == (32, 24)
+    assert res.notes == ["video stream(s) #0 (h264) left out: only #1, the default one, is upscaled"]
+    assert upscale_video(tiny_model, tc, tmp_path / "tc.mp4", options=fast).notes == [
+        "the timecode track (tmcd) is not kept"
+    ]
+    assert upscale_video(tiny_model, cover, tmp_path / "cover_x4.mp4", options=fast).notes == [
+        "the cover picture (png) is not kept"
+    ]
+    assert upscale_video(tiny_model, att, tmp_path / "att.mp4", options=fast).notes == [
+        "1 attachment(s) (fonts, ...) dropped: only .mkv holds them"
+    ]
+    assert upscale_video(tiny_model, att, tmp_path / "att_x4.mkv", options=fast).notes == []
+    assert [s.kind for s in probe(tmp_path / "att_x4.mkv").streams] == ["video", "attachment"]
+    # An audio file whose only picture is its cover art is not a video, and the message says why.
+    ff("-f", "lavfi", "-i", "sine=duration=0.2", *pic, "-map", "0", "-map", "1", "-c:a", "aac", "-c:v", "png",
+       "-frames:v", "1", "-disposition:v", "attached_pic", m4a)  # fmt: skip
+    with pytest.raises(InputError, match=r"has no video stream, only a cover picture \(audio \(aac\), video \(png\)\)"):
+        probe(m4a)
+
+
+@pytest.mark.slow
+def test_encoder_limits_are_explained(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    from fractions import Fraction
+
+    from classsr_cli.io.video import VideoWriter
+
+    # libx264 has no RGB: ffmpeg would turn rgb24 into yuv444p without a word.
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "o.mp4"), "--model", str(tiny_model_path),
+                            "--pix-fmt", "rgb24"])  # fmt: skip
+    assert r.exit_code == 2 and "libx264 cannot encode rgb24; it takes yuv420p" in r.output, r.output
+    assert "--codec libx264rgb" in r.output and not (tmp_path / "o.mp4").exists() and no_partials(tmp_path)
+    # Wider than H.264 goes: the encoder's error comes with what to do instead.
+    writer = VideoWriter(tmp_path / "wide.mp4", 16400, 16, time_base=Fraction(1, 10))
+    with pytest.raises(VideoError, match=r"invalid width x height.*try --codec libx265 or a \.webm output"):
+        writer.write(np.zeros((16, 16400, 3), np.uint8), 0)
+        writer.close()
+    writer.abort()
+    # PCM audio goes into .mp4 as AAC (ffmpeg's ISO ipcm plays almost nowhere), and into .mkv as it is.
+    pcm = tmp_path / "pcm.mov"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", pcm)  # fmt: skip
+    fast = EncodeOptions(preset="ultrafast")
+    res = upscale_video(tiny_model, pcm, tmp_path / "pcm.mp4", options=fast)
+    assert res.notes == ["audio re-encoded to aac: mp4 cannot hold pcm_s16le as it is"]
+    assert [s.codec for s in probe(tmp_path / "pcm.mp4").audio] == ["aac"]
+    assert upscale_video(tiny_model, pcm, tmp_path / "pcm.mkv", options=fast).notes == []
+    assert [s.codec for s in probe(tmp_path / "pcm.mkv").audio] == ["pcm_s16le"]

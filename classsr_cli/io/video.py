@@ -11,8 +11,10 @@ frame's timestamp and duration, and the encoder keeps them (``-fps_mode passthro
 the source's). Variable frame rate survives, and so does the offset between the first video frame and the audio.
 
 Other streams. The encoder opens the source a second time and copies its audio (not re-encoded), subtitles (as
-the output container allows: copied, or turned into ``mov_text``/``webvtt`` text), global metadata and chapters.
-What the container refuses is found by a quick trial mux and re-encoded or dropped, with a note saying so.
+the output container allows: copied, or turned into ``mov_text``/``webvtt`` text), attachments (into Matroska),
+global metadata and chapters. What the container refuses is found by a quick trial mux and re-encoded or dropped,
+with a note saying so; so is every stream left out (other video, cover pictures, timecode and data tracks).
+Colour primaries and transfer are set on the encoder's frames (``setparams``), where ffmpeg keeps them.
 Rotation is kept as metadata: frames are decoded as stored (``-autorotate 0``) and the display matrix is written
 again on the output. So is the pixel aspect ratio (SAR, e.g. 32:27 for anamorphic DVD video): the upscale is
 uniform, so the output's pixels have the source's shape, and ``setsar`` ends the encoder's filter chain.
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classsr_cli.errors import InputError, VideoError
+from classsr_cli.errors import ConfigError, InputError, VideoError
 
 __all__ = [
     "CONTAINERS",
@@ -44,10 +46,14 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
+    "bit_depth",
+    "check_pix_fmt",
+    "color_tags",
     "container_of",
     "ffmpeg_exe",
     "plan_streams",
     "probe",
+    "source_notes",
 ]
 
 #: Output file extension -> ffmpeg muxer.
@@ -102,6 +108,9 @@ class StreamInfo:
     kind: str
     codec: str
     language: str | None = None
+    default: bool = False
+    attached_pic: bool = False
+    tag: str | None = None  # the container's codec tag where the codec has no name (``tmcd`` for a timecode track)
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,7 @@ class VideoInfo:
         rotation: display rotation in degrees, counter-clockwise (0 when none).
         flipped: the display matrix also mirrors the picture.
         pix_fmt, color: the decoder's pixel format and colour properties (``"tv, bt709"``), if given.
+        field_order: ``"top first"``, ``"bottom first"``, ... for interlaced video (``None``: progressive or unknown).
         sar: sample (pixel) aspect ratio, width over height, of the stored frames (``None``: square or unknown).
         streams: every stream, the video one included.
     """
@@ -136,6 +146,7 @@ class VideoInfo:
     color: str | None = None
     sar: Fraction | None = None
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+    field_order: str | None = None
 
     @property
     def audio(self) -> list[StreamInfo]:
@@ -161,6 +172,7 @@ _SIZE_ONLY = re.compile(r", (\d+)x(\d+)[ ,\[]")
 _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\d.]+))?")
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
+_TAG = re.compile(r"^[^,]*?: none \((\w[\w ]{2,3}) / 0x")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 
 
@@ -192,6 +204,14 @@ def _sar(line: str) -> Fraction | None:
         return None
     sar = Fraction(int(found[-1][0]), int(found[-1][1]))
     return None if sar == 1 else sar
+
+
+def _field_order(color: str | None) -> str | None:
+    """The field order in the pixel format's parentheses (``"tv, bt709, top first"``); ``None`` if progressive."""
+    for part in (color or "").split(","):
+        if part.strip().startswith(("top", "bottom")):
+            return part.strip()
+    return None
 
 
 def _not_a_video(path: Path) -> str:
@@ -233,15 +253,18 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         if m.group(4) is not None:
             start = float(m.group(4))
     streams: list[StreamInfo] = []
-    video: dict[str, object] | None = None
+    videos: list[dict[str, object]] = []
     lines = text.splitlines()
     for i, line in enumerate(lines):
         sm = _STREAM.match(line)
         if not sm:
             continue
         idx, lang, kind, codec = int(sm.group(1)), sm.group(2), sm.group(3).lower(), sm.group(4)
-        streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None))
-        if kind != "video" or video is not None or "(attached pic)" in line:
+        tag = _TAG.search(line)
+        streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None,
+                                  default="(default)" in line, attached_pic="(attached pic)" in line,
+                                  tag=tag.group(1).strip() if tag else None))  # fmt: skip
+        if kind != "video" or "(attached pic)" in line:
             continue
         block = []
         for follow in lines[i + 1 :]:
@@ -258,7 +281,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             pix_fmt, color, w, h = None, None, int(only.group(1)), int(only.group(2))
         rot = next((float(r.group(1)) for b in block if (r := _ROTATION.search(b))), 0.0)
         flipped = any("flip" in b.lower() and "rotation" in b.lower() for b in block)
-        video = {
+        videos.append({
             "index": idx,
             "codec": codec,
             "w": w,
@@ -269,10 +292,16 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             "pix_fmt": pix_fmt,
             "color": color,
             "sar": _sar(line),
-        }
-    if video is None:
+            "field_order": _field_order(color),
+        })
+    if not videos:
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
+        if any(s.attached_pic for s in streams):
+            raise InputError(f"{path}: has no video stream, only a cover picture ({kinds})")
         raise InputError(f"{path}: has no video stream ({kinds})")
+    # The stream players show: the one marked default, else the first.
+    default = {s.index for s in streams if s.default}
+    video = next((v for v in videos if v["index"] in default), videos[0])
     if video["w"] == 0 or video["h"] == 0:
         raise InputError(f"{path}: video stream has no size")
     return VideoInfo(
@@ -291,6 +320,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         color=video["color"],  # type: ignore[arg-type]
         sar=video["sar"],  # type: ignore[arg-type]
         streams=tuple(streams),
+        field_order=video["field_order"],  # type: ignore[arg-type]
     )
 
 
@@ -368,6 +398,9 @@ class _StderrPump(threading.Thread):
         return re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[0] if self.errors else lines[-1]).strip()
 
 
+_DECODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int"
+
+
 class VideoReader:
     """Stream the frames of the first video stream, in decode order, with their source timestamps.
 
@@ -408,7 +441,8 @@ class VideoReader:
         if not self.autorotate:
             cmd += ["-noautorotate"]
         cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
-                "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough",
+                # An explicit scaler with exact rounding: the default one decodes 10-bit video 2-3 levels dark.
+                "-vf", f"showinfo=checksum=0,scale=flags={_DECODE_FLAGS},format=rgb24", "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
         try:
             self._proc = subprocess.Popen(
@@ -510,6 +544,33 @@ _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "liba
 _PRESET_CODECS = ("libx264", "libx264rgb", "libx265", "libsvtav1")
 
 
+#: Colour primaries and transfer characteristics as ffmpeg names them (and its setparams filter takes them).
+_PRIMARIES = frozenset({
+    "bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "film", "bt2020", "smpte428", "smpte431", "smpte432",
+    "jedec-p22", "ebu3213",
+})  # fmt: skip
+_TRANSFERS = frozenset({
+    "bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "linear", "log100", "log316", "iec61966-2-4", "bt1361e",
+    "iec61966-2-1", "bt2020-10", "bt2020-12", "smpte2084", "smpte428", "arib-std-b67",
+})  # fmt: skip
+_COLOR_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+def color_tags(color: str | None) -> tuple[str | None, str | None, str | None]:
+    """Matrix, primaries and transfer from the colour properties ffmpeg prints after the pixel format:
+    ``"tv, bt2020nc/bt2020/smpte2084, progressive"``, or one name for all three (``"tv, bt709"``). ``None``
+    where unknown."""
+    for part in (p.strip() for p in (color or "").split(",")):
+        names = part.split("/")
+        if part in ("tv", "pc") or not all(_COLOR_NAME.match(n) for n in names):
+            continue
+        if len(names) == 3:
+            return tuple(None if n in ("unknown", "reserved") else n for n in names)  # type: ignore[return-value]
+        if len(names) == 1 and part != "progressive":
+            return part, part, part
+    return None, None, None
+
+
 def _video_args(
     opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None, sar: Fraction | None = None
 ) -> list[str]:
@@ -524,17 +585,17 @@ def _video_args(
         args += ["-preset", opts.preset]
     if opts.pix_fmt.startswith(("yuv", "nv")):
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
-        # sources would otherwise be shown with the wrong one). Primaries and transfer follow the source.
-        filters.append("scale=out_color_matrix=bt709:out_range=tv")
-        args += [
-            "-colorspace",
-            "bt709",
-            "-color_range",
-            "tv",
-        ]
-        parts = [p.strip() for p in (color or "").replace("/", ",").split(",")]
-        if len(parts) >= 4 and parts[0] in ("tv", "pc") and parts[2] not in ("unknown", "reserved"):
-            args += ["-color_primaries", parts[2], "-color_trc", parts[3]]
+        # sources would otherwise be shown with the wrong one): BT.709, or BT.2020 for a BT.2020 source.
+        # Primaries and transfer follow the source. ffmpeg ignores -color_primaries/-color_trc for frames that
+        # come in as RGB: the tags are set on the frames (setparams), which the encoder and muxer then write.
+        space, primaries, trc = color_tags(color)
+        matrix, space = ("bt2020", "bt2020nc") if space == "bt2020nc" else ("bt709", "bt709")
+        filters.append(f"scale=out_color_matrix={matrix}:out_range=tv")
+        params = [f"colorspace={space}", "range=tv"]
+        params += [f"color_primaries={primaries}"] if primaries in _PRIMARIES else []
+        params += [f"color_trc={trc}"] if trc in _TRANSFERS else []
+        filters.append("setparams=" + ":".join(params))
+        args += ["-colorspace", space, "-color_range", "tv"]
     if sar is not None:  # the pixel shape: ffmpeg hands the filtered frames' SAR to the encoder and the muxer
         filters.append(f"setsar={sar.numerator}/{sar.denominator}")
     if filters:
@@ -551,6 +612,47 @@ def _video_args(
     return args
 
 
+def bit_depth(pix_fmt: str | None) -> int:
+    """Bits per channel of an ffmpeg pixel format (``yuv420p10le`` 10, ``p010le`` 10, ``rgb48le`` 16; else 8)."""
+    m = re.search(r"(\d+)(?:le|be)$", pix_fmt or "")
+    if not m:
+        return 8
+    n = int(m.group(1))
+    return n if n <= 16 else n // (4 if (pix_fmt or "").startswith(("rgba", "bgra")) else 3)
+
+
+_ALPHA = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr)")
+
+
+def source_notes(info: VideoInfo) -> list[str]:
+    """What the video stream carries that ``classsr video`` does not keep: more than 8 bits, alpha, fields."""
+    notes = []
+    depth = bit_depth(info.pix_fmt)
+    if depth > 8:
+        notes.append(f"the source is {depth}-bit; classsr video processes 8 bits per channel")
+    if _ALPHA.match(info.pix_fmt or ""):
+        notes.append(f"the alpha channel of the source ({info.pix_fmt}) is not kept")
+    if info.field_order:
+        notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames")
+    return notes
+
+
+def check_pix_fmt(opts: EncodeOptions, muxer: str) -> None:
+    """Refuse a ``--pix-fmt`` the encoder does not take (ffmpeg would pick another one without a word: libx264
+    turns rgb24 into yuv444p). Encoders ffmpeg does not know are left to fail when they start."""
+    codec = opts.codec_for(muxer)
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-h", f"encoder={codec}"],
+                              capture_output=True, timeout=30, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:  # pragma: no cover - ffmpeg hung: the encoder will say more
+        return
+    m = re.search(r"Supported pixel formats: (.+)", proc.stdout.decode("utf-8", "replace"))
+    if not m or opts.pix_fmt in m.group(1).split():
+        return
+    hint = " (--codec libx264rgb encodes RGB)" if opts.pix_fmt.startswith(("rgb", "bgr", "gbr")) else ""
+    raise ConfigError(f"{codec} cannot encode {opts.pix_fmt}; it takes {', '.join(m.group(1).split())}{hint}")
+
+
 def _trial_mux(src: Path, muxer: str, args: list[str]) -> str | None:
     """Mux one second of ``src``'s non-video streams with ``args``; ``None`` if it works, else ffmpeg's error."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-t", "1", "-i", str(src), *args,
@@ -563,10 +665,11 @@ def _trial_mux(src: Path, muxer: str, args: list[str]) -> str | None:
 
 
 def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list[str], list[str]]:
-    """ffmpeg arguments that carry the source's audio and subtitles (input #1) into ``muxer``, and notes.
+    """ffmpeg arguments that carry the source's audio, subtitles and attachments (input #1) into ``muxer``, and notes.
 
     Audio is copied when the container takes it, otherwise re-encoded; subtitles are copied or turned into the
-    container's text format, otherwise dropped. Each fallback is named in the notes.
+    container's text format, otherwise dropped; attachments go into Matroska only. Each fallback is named in the
+    notes, and so is every stream left out (other video streams, cover pictures, timecode and other data tracks).
     """
     notes: list[str] = []
     audio = info.audio if opts.audio else []
@@ -577,7 +680,9 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     audio_args = [a for s in audio for a in ("-map", f"1:{s.index}")] + (["-c:a", "copy"] if audio else [])
     sub_args = [a for s in subs for a in ("-map", f"1:{s.index}")] + (["-c:s", sub_codec] if subs and sub_codec else [])
     remap = lambda args: [a.replace("1:", "0:", 1) if a.startswith("1:") else a for a in args]  # noqa: E731
-    if audio and _trial_mux(info.path, muxer, remap(audio_args)) is not None:
+    # ffmpeg writes PCM into MP4 as ISO "ipcm", which few players read: re-encoded like a codec MP4 cannot hold.
+    pcm_in_mp4 = muxer == "mp4" and any(s.codec.startswith("pcm_") for s in audio)
+    if audio and (pcm_in_mp4 or _trial_mux(info.path, muxer, remap(audio_args)) is not None):
         fallback = _AUDIO_FALLBACK.get(muxer, "aac")
         audio_args = [*audio_args[:-2], "-c:a", fallback]
         why = _trial_mux(info.path, muxer, remap(audio_args))
@@ -590,7 +695,32 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     if subs and _trial_mux(info.path, muxer, remap(sub_args)) is not None:
         notes.append(f"{len(subs)} subtitle stream(s) dropped: {muxer} cannot hold {subs[0].codec}")
         sub_args = []
-    return audio_args + sub_args, notes
+    # Attachments (fonts for ASS subtitles, mostly) are copied into Matroska, the only container that holds them.
+    attachments = [s for s in info.streams if s.kind == "attachment"]
+    attach_args = [a for s in attachments for a in ("-map", f"1:{s.index}")] if muxer == "matroska" else []
+    return audio_args + sub_args + attach_args, notes + _left_out(info, muxer)
+
+
+def _left_out(info: VideoInfo, muxer: str) -> list[str]:
+    """Notes for the streams that are neither upscaled nor carried: other video, cover pictures, data, attachments."""
+    notes = []
+    others = [s for s in info.streams if s.kind == "video" and not s.attached_pic and s.index != info.video_index]
+    if others:
+        which = ", ".join(f"#{s.index} ({s.codec})" for s in others)
+        chosen = "the default one" if any(s.default for s in info.streams if s.index == info.video_index) else "the first"
+        notes.append(f"video stream(s) {which} left out: only #{info.video_index}, {chosen}, is upscaled")
+    covers = [s for s in info.streams if s.attached_pic]
+    if covers:
+        notes.append(f"the cover picture ({', '.join(s.codec for s in covers)}) is not kept")
+    data = [s for s in info.streams if s.kind == "data"]
+    if any(s.tag == "tmcd" for s in data):
+        notes.append("the timecode track (tmcd) is not kept")
+    if rest := [s for s in data if s.tag != "tmcd"]:
+        notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept")
+    attachments = [s for s in info.streams if s.kind == "attachment"]
+    if attachments and muxer != "matroska":
+        notes.append(f"{len(attachments)} attachment(s) (fonts, ...) dropped: only .mkv holds them")
+    return notes
 
 
 def _ebml_id(eid: int) -> bytes:
@@ -732,7 +862,13 @@ class VideoWriter:
         if self._pump:
             self._pump.join(timeout=10)
         msg = self._pump.message() if self._pump else ""
-        return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}")
+        return self._encoder_error(rc, msg)
+
+    def _encoder_error(self, rc: int, msg: str) -> VideoError:
+        hint = ""
+        if self.options.codec_for(self.muxer) in ("libx264", "libx264rgb") and max(self.width, self.height) > 16384:
+            hint = "; H.264 tops out near 16384 px wide: try --codec libx265 or a .webm output"
+        return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}{hint}")
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
         """Queue one ``(height, width, 3)`` uint8 frame at ``pts`` (source ticks)."""
@@ -808,7 +944,7 @@ class VideoWriter:
         if rc != 0:
             msg = self._pump.message() if self._pump else ""
             self._proc = None
-            raise VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}")
+            raise self._encoder_error(rc, msg)
         self._proc = None
 
     def abort(self) -> None:
