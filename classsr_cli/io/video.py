@@ -441,8 +441,11 @@ class VideoReader:
         if not self.autorotate:
             cmd += ["-noautorotate"]
         cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
-                # An explicit scaler with exact rounding: the default one decodes 10-bit video 2-3 levels dark.
-                "-vf", f"showinfo=checksum=0,scale=flags={_DECODE_FLAGS},format=rgb24", "-fps_mode", "passthrough",
+                # Above 8 bits an explicit scaler with exact rounding: the default one decodes 10-bit video 2-3
+                # levels dark. 8-bit video decodes right with the default, 4x faster (1080p: 3 against 12 ms a frame).
+                "-vf", "showinfo=checksum=0," + ("" if bit_depth(self.info.pix_fmt) <= 8 else
+                                                 f"scale=flags={_DECODE_FLAGS},") + "format=rgb24",
+                "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
         try:
             self._proc = subprocess.Popen(
