@@ -219,6 +219,16 @@ def _kill(proc: subprocess.Popen[bytes], group: bool = False) -> None:
     proc.stderr.close()  # type: ignore[union-attr]
 
 
+def _long_clip(path: Path) -> Path:
+    """A 20 s 96x64 H.264 clip: long enough for a signal to find its encoders running."""
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    subprocess.run([get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=20",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)], check=True,
+                   timeout=120)  # fmt: skip
+    return path
+
+
 def _leftovers_are_hidden_temporaries(folder: Path, keep: set[str], marker: str) -> None:
     for p in folder.iterdir():
         if p.name not in keep:
@@ -243,12 +253,7 @@ def test_kill_9_during_upscale_leaves_no_output(tiny_model_path: Path, tmp_path:
 
 @pytest.mark.slow
 def test_kill_9_during_video_leaves_no_output(tiny_model_path: Path, tmp_path: Path) -> None:
-    from imageio_ffmpeg import get_ffmpeg_exe
-
-    src = tmp_path / "clip.mp4"
-    subprocess.run([get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=20",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(src)], check=True,
-                   timeout=120)  # fmt: skip
+    src = _long_clip(tmp_path / "clip.mp4")
     out = tmp_path / "out"
     out.mkdir()
     proc = _start(["video", str(src), str(out / "v.mp4"), "--model", str(tiny_model_path),
@@ -273,7 +278,6 @@ def _terminate(proc: subprocess.Popen[bytes]) -> str:
 def test_sigterm_ends_upscale_and_video_as_ctrl_c_does(tiny_model_path: Path, tmp_path: Path) -> None:
     """SIGTERM removes the partial outputs and stops ffmpeg (it killed classsr on the spot, leaving a 1.15 GB
     temporary and encoders that went on writing): one line, exit 143."""
-    from imageio_ffmpeg import get_ffmpeg_exe
 
     src = tmp_path / "big.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (1000, 1100, 3), dtype=np.uint8)).save(
@@ -285,10 +289,7 @@ def test_sigterm_ends_upscale_and_video_as_ctrl_c_does(tiny_model_path: Path, tm
     err = _terminate(proc)
     assert proc.returncode == 143 and err.strip().endswith("error: terminated (SIGTERM)"), err
     assert list(out.iterdir()) == []
-    clip = tmp_path / "clip.mp4"
-    subprocess.run([get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=20",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)], check=True,
-                   timeout=120)  # fmt: skip
+    clip = _long_clip(tmp_path / "clip.mp4")
     vout = tmp_path / "vout"
     vout.mkdir()
     proc = _start(["video", str(clip), str(vout / "v.mp4"), "--model", str(tiny_model_path), "--preset", "ultrafast"])
