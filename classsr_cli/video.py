@@ -7,10 +7,11 @@ and sent to the encoder in bands of rows, so memory is bounded like an image's w
 
 Two temporal features (:mod:`classsr_cli.engine.router`), both counted in :class:`VideoResult`:
 
-* **Hysteresis** (always on unless ``hysteresis=0``): a patch keeps the class it had in the previous frame unless
-  the classifier's probability for the new class beats the kept class's by at least ``hysteresis``.
-* **Reuse** (``reuse=True``): a patch whose LR pixels differ from those it was last computed from by at most
-  ``reuse_threshold`` 8-bit levels keeps its previous HR output: neither the classifier nor a branch runs on it.
+* **Hysteresis** (the paper-preset models, unless ``hysteresis=0``): a patch keeps the class it had in the previous
+  frame unless the classifier's probability for the new class beats the kept class's by at least ``hysteresis``.
+* **Reuse** (``reuse=True``): a patch (the default models: a cell, with the ring its classifier and branches see)
+  whose LR pixels differ from those it was last computed from by at most ``reuse_threshold`` 8-bit levels keeps its
+  previous HR output: no branch runs on it.
 
 Knows nothing about the CLI; progress is reported through an optional callback.
 """
@@ -261,7 +262,7 @@ def upscale_video(
     if temporal.hysteresis < 0 or temporal.hysteresis > 1:
         raise VideoError(f"hysteresis is a probability margin in [0, 1], got {temporal.hysteresis}")
     # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
-    # is a threshold on predicted error, steady by itself, and routes as cells (the fast path) without reuse.
+    # is a threshold on predicted error, steady by itself, and routes as cells (the fast path), with reuse too.
     policy: Policy = (Forced(up.force_branch) if up.force_branch is not None
                       else Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
                       else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
