@@ -334,12 +334,23 @@ class FrameRun:
                     continue
                 band = band_input(padded, plan, r0, r1)
                 cls = frame[r0 : r0 + real]
-                if keep is not None and bool(keep.any()):  # reused cells cost only the base, computed on the band
-                    cls = cls.masked_fill(keep.to(cls.device), 0)
                 based += height
                 lo, hi = band_rows(plan, y0, height, base_reach(plan, branches[-1]))
-                tiles = plan_tiles(cls, plan, costs, (hi - lo) * plan.width if self.whole_bands else 0,
-                                   call_pixels=call, tile_factor=factor)
+                whole = (hi - lo) * plan.width if self.whole_bands else 0
+                tiles = plan_tiles(cls, plan, costs, whole, call_pixels=call, tile_factor=factor)
+                if keep is not None and bool(keep.any()):
+                    if branches[max(tiles.base, 0)].width == 0:
+                        # The band runs as tiles (no branch on the whole band): the reused cells drop out of them,
+                        # and the fresh ones are computed as without reuse (a tile is exact whatever its extent).
+                        tiles = plan_tiles(cls.masked_fill(keep.to(cls.device), 0), plan, costs, whole,
+                                           call_pixels=call, tile_factor=factor)
+                    else:
+                        # A branch runs on the whole band: the band is computed as without reuse, every cell of it
+                        # (a fresh cell as a tile would differ from that call near the frame's edges, where a
+                        # tile's context is replicate-padded and the whole band's convolutions pad with zeros).
+                        keep = torch.zeros_like(keep)
+                        assert fresh is not None
+                        fresh[r0 : r0 + real] = True
                 rows, spent = run_cells(branches, band, plan, tiles, height, lr=self.lr, y0=y0,
                                      batch_size=router.batch_size)
                 residual = [a + b for a, b in zip(residual, spent, strict=True)]
