@@ -131,7 +131,8 @@ def plan_jobs(
         from classsr_cli.io.image import WRITE_FORMATS
 
         if out.exists() or (many and out.suffix.lower() in WRITE_FORMATS):
-            raise ConfigError(f"{out}: with several inputs, -o must be a folder, not an image file")
+            raise ConfigError(f"{out}: with several inputs, -o must be a folder, not an image file" if many else
+                              f"{out}: is a file, not a folder; drop the trailing {os.sep} to write that file")
     jobs = []
     for src, rel in found:
         if out is None:

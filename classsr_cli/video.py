@@ -212,7 +212,7 @@ def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -
             continue
         container_of(out)
         if out.resolve() == src.resolve():
-            raise InputError(f"{out}: output and input are the same file")
+            raise ConfigError(f"{out}: the output would replace its own input; choose another OUTPUT")  # as upscale
         if out.exists() and not overwrite:
             raise OutputExistsError(f"{out}: {ALREADY_EXISTS}")
         if out.exists() and out.is_dir():

@@ -182,6 +182,8 @@ def test_an_output_that_is_an_input_is_refused_not_skipped(tiny_model_path: Path
     r = up(tiny_model_path, src / "a.png", src / "a_x4.png", "--overwrite")  # both named: neither is dropped
     one_error_line(r, "a_x4.png: it is an input and also the output of")
     assert r.exit_code == 2 and photo.read_bytes() == before
+    r = up(tiny_model_path, src / "a.png", "-o", f"{src / 'a_x4.png'}{os.sep}")  # one input, a file given as a folder
+    one_error_line(r, "a_x4.png: is a file, not a folder; drop the trailing")
     r = up(tiny_model_path, src, "--overwrite")  # the folder run: a_x4.png is left out, as before
     assert r.exit_code == 0 and "a_x4_x4.png" not in files(src), r.output
 

@@ -171,6 +171,10 @@ def test_prepare_says_when_no_photo_is_held_out(hr_dir: Path, tmp_path: Path) ->
     r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "some", "--scale", SCALE, "--factors", "1.0",
             "--val-fraction", "0.5")
     assert r.exit_code == 0 and "no photo was held out" not in r.stderr
+    r = run("train", "baseline", "--data", tmp_path / "none", "--out", tmp_path / "run", "--scale", SCALE,
+            "--iterations", "1", "--device", "cpu")  # data prepared earlier: said again where it trains
+    assert r.exit_code == 0, r.output
+    assert "note: no photo was held out for validation" in r.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [

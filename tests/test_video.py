@@ -418,6 +418,8 @@ def test_refusals(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path)
     existing.write_bytes(b"keep me")
     code, msg = run(clips["audio"], existing)
     assert code == 1 and "--overwrite" in msg and existing.read_bytes() == b"keep me"
+    code, msg = run(clips["audio"], clips["audio"], "--overwrite")  # a usage error, as upscale's (it was exit 1)
+    assert code == 2 and "would replace its own input; choose another OUTPUT" in msg
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--codec", "no-such-codec")
     assert code == 1 and "encoder failed" in msg and "no-such-codec" in msg
     code, msg = run(clips["audio"], tmp_path / "o.gif")

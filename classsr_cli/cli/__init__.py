@@ -72,9 +72,8 @@ def main() -> None:
     try:
         code = app(standalone_mode=False, prog_name="classsr")
     except _CLICK_ERRORS as e:
-        if type(e).__name__ == "NoArgsIsHelpError":  # a command given nothing: its help, as Typer shows it
-            app(prog_name="classsr")
-            return
+        if type(e).__name__ == "NoArgsIsHelpError":  # a command given nothing: Typer has shown its help
+            sys.exit(getattr(e, "exit_code", 2))
         ctx = getattr(e, "ctx", None)
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         message = e.format_message() if hasattr(e, "format_message") else str(e)

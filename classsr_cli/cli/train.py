@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -82,8 +83,14 @@ def _trainer(
             err.print(f"  {meta['train_patches']} train / {meta['val_patches']} val sub-images, {meta['hash'][:19]}…")
             _no_val_note(meta)
         dist.barrier()
-    elif hr:
-        check_sources(data_dir, hr)
+    else:
+        if hr:
+            check_sources(data_dir, hr)
+        if dist.is_main:  # prepared earlier: say it here too (an unreadable meta.json is PatchData's to report)
+            import json
+
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                _no_val_note(json.loads((data_dir / "meta.json").read_text()))
     return Trainer(cfg, out_dir, data_dir, dist, observer=_observer() if dist.is_main else None)
 
 
