@@ -420,8 +420,9 @@ def test_refusals(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path)
     assert code == 1 and "--overwrite" in msg and existing.read_bytes() == b"keep me"
     code, msg = run(clips["audio"], clips["audio"], "--overwrite")  # a usage error, as upscale's (it was exit 1)
     assert code == 2 and "would replace its own input; choose another OUTPUT" in msg
-    code, msg = run(clips["audio"], tmp_path / "o.mp4", "--codec", "no-such-codec")
-    assert code == 1 and "encoder failed" in msg and "no-such-codec" in msg
+    code, msg = run(clips["audio"], tmp_path / "o.mp4", "--codec", "no-such-codec")  # before any frame: a usage error
+    assert code == 2 and "--codec no-such-codec: the bundled ffmpeg has no such encoder" in msg
+    assert run(clips["audio"], tmp_path / "h.mp4", "--codec", "h264", "--preset", "ultrafast")[0] == 0  # a codec name
     code, msg = run(clips["audio"], tmp_path / "o.gif")
     assert code == 2 and "unknown video container" in msg  # a usage error, as upscale's output suffixes
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--encoder-opt", "novalue")

@@ -641,15 +641,19 @@ def source_notes(info: VideoInfo) -> list[str]:
 
 
 def check_pix_fmt(opts: EncodeOptions, muxer: str) -> None:
-    """Refuse a ``--pix-fmt`` the encoder does not take (ffmpeg would pick another one without a word: libx264
-    turns rgb24 into yuv444p). Encoders ffmpeg does not know are left to fail when they start."""
+    """Refuse a ``--codec`` ffmpeg has no encoder for, and a ``--pix-fmt`` the encoder does not take (ffmpeg would
+    pick another one without a word: libx264 turns rgb24 into yuv444p): usage errors, before any frame is decoded."""
     codec = opts.codec_for(muxer)
     try:
         proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-h", f"encoder={codec}"],
                               capture_output=True, timeout=30, check=False)  # fmt: skip
     except subprocess.TimeoutExpired:  # pragma: no cover - ffmpeg hung: the encoder will say more
         return
-    m = re.search(r"Supported pixel formats: (.+)", proc.stdout.decode("utf-8", "replace"))
+    text = proc.stdout.decode("utf-8", "replace")
+    if "is not recognized by FFmpeg" in text or not text.strip().startswith("Encoder"):
+        raise ConfigError(f"--codec {codec}: the bundled ffmpeg has no such encoder (e.g. libx264, libx265, "
+                          "libvpx-vp9, libaom-av1, ffv1, prores_ks)")
+    m = re.search(r"Supported pixel formats: (.+)", text)
     if not m or opts.pix_fmt in m.group(1).split():
         return
     hint = " (--codec libx264rgb encodes RGB)" if opts.pix_fmt.startswith(("rgb", "bgr", "gbr")) else ""
