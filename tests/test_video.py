@@ -656,7 +656,8 @@ def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path)
     ff("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=5:duration=0.4", "-f", "lavfi", "-i",
        "testsrc=size=32x24:rate=5:duration=0.4", "-map", "0", "-map", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p",
        "-disposition:v:0", "0", "-disposition:v:1", "default", two)  # fmt: skip
-    ff(*clip, "-timecode", "01:00:00:00", "-c:v", "libx264", "-pix_fmt", "yuv420p", tc)
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.4", "-timecode", "01:00:00:00", "-c:v", "libx264",
+       "-pix_fmt", "yuv420p", tc)  # four frames: the MP4 muxer writes no timecode track for a two-frame clip
     font = tmp_path / "f.ttf"
     font.write_bytes(b"not really a font")
     ff(*clip, "-attach", font, "-metadata:s:t", "mimetype=font/ttf", "-c:v", "libx264", "-pix_fmt", "yuv420p", att)
@@ -666,9 +667,13 @@ def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path)
     res = upscale_video(tiny_model, two, tmp_path / "two_x4.mp4", options=fast)
     assert (res.width, res.height) == (32, 24)
     assert res.notes == ["video stream(s) #0 (h264) left out: only #1, the default one, is upscaled"]
-    assert upscale_video(tiny_model, tc, tmp_path / "tc.mp4", options=fast).notes == [
-        "the timecode track (tmcd) is not kept"
-    ]
+    # The start timecode (01:00:00:0 as ffmpeg lists it at 10 fps) is written again where the container holds one.
+    assert probe(tc).timecode == "01:00:00:0"
+    for out in ("tc.mp4", "tc.mkv"):
+        assert upscale_video(tiny_model, tc, tmp_path / out, options=fast).notes == []
+        assert probe(tmp_path / out).timecode == "01:00:00:0"
+    assert "the start timecode (01:00:00:0) is not kept: .webm holds none (.mp4, .mov, .mkv do)" in upscale_video(
+        tiny_model, tc, tmp_path / "tc.webm", options=fast).notes  # with the notes of VP9's re-encoded colour
     assert upscale_video(tiny_model, cover, tmp_path / "cover_x4.mp4", options=fast).notes == [
         "the cover picture (png) is not kept"
     ]

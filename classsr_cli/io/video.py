@@ -128,6 +128,7 @@ class VideoInfo:
         pix_fmt, color: the decoder's pixel format and colour properties (``"tv, bt709"``), if given.
         field_order: ``"top first"``, ``"bottom first"``, ... for interlaced video (``None``: progressive or unknown).
         sar: sample (pixel) aspect ratio, width over height, of the stored frames (``None``: square or unknown).
+        timecode: the source's start timecode (``01:00:00:00``; a tmcd track's, or a TIMECODE tag), ``None``: none.
         streams: every stream, the video one included.
     """
 
@@ -147,6 +148,7 @@ class VideoInfo:
     sar: Fraction | None = None
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
     field_order: str | None = None
+    timecode: str | None = None
 
     @property
     def audio(self) -> list[StreamInfo]:
@@ -321,6 +323,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         sar=video["sar"],  # type: ignore[arg-type]
         streams=tuple(streams),
         field_order=video["field_order"],  # type: ignore[arg-type]
+        timecode=tc.group(1) if (tc := _TIMECODE.search(text)) else None,
     )
 
 
@@ -705,7 +708,15 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     # Attachments (fonts for ASS subtitles, mostly) are copied into Matroska, the only container that holds them.
     attachments = [s for s in info.streams if s.kind == "attachment"]
     attach_args = [a for s in attachments for a in ("-map", f"1:{s.index}")] if muxer == "matroska" else []
-    return audio_args + sub_args + attach_args, notes + _left_out(info, muxer)
+    # The start timecode, which editors line footage up by: written again (the frames and their rate are the source's).
+    tc_args = ["-timecode", info.timecode] if info.timecode and muxer in _TIMECODE_MUXERS else []
+    return audio_args + sub_args + attach_args + tc_args, notes + _left_out(info, muxer)
+
+
+#: A start timecode in ffmpeg's listing of a file (a tmcd track's or a stream's ``timecode``, Matroska's ``TIMECODE``).
+_TIMECODE = re.compile(r"^\s*timecode\s*:\s*(\d{2}:\d{2}:\d{2}[:;.]\d{1,3})\s*$", re.MULTILINE | re.IGNORECASE)
+#: Containers ffmpeg writes a start timecode into (``-timecode``: a tmcd track in MP4/MOV, a tag in Matroska).
+_TIMECODE_MUXERS = ("mp4", "mov", "matroska")
 
 
 def _left_out(info: VideoInfo, muxer: str) -> list[str]:
@@ -720,7 +731,9 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     if covers:
         notes.append(f"the cover picture ({', '.join(s.codec for s in covers)}) is not kept")
     data = [s for s in info.streams if s.kind == "data"]
-    if any(s.tag == "tmcd" for s in data):
+    if info.timecode and muxer not in _TIMECODE_MUXERS:
+        notes.append(f"the start timecode ({info.timecode}) is not kept: .{muxer} holds none (.mp4, .mov, .mkv do)")
+    elif any(s.tag == "tmcd" for s in data) and not info.timecode:
         notes.append("the timecode track (tmcd) is not kept")
     if rest := [s for s in data if s.tag != "tmcd"]:
         notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept")
