@@ -37,6 +37,11 @@ class OutputExistsError(ClassSRError):
 class OutputError(ClassSRError):
     """An output cannot be written (permissions, full disk, a folder in the way)."""
 
+    @classmethod
+    def of(cls, path: object, e: OSError) -> OutputError:
+        """``PATH: cannot write (REASON)``, the one wording of every command for an ``OSError`` on an output."""
+        return cls(f"{path}: cannot write ({e.strerror or e})")
+
 
 class CheckpointError(ClassSRError):
     """A checkpoint file is missing, malformed, unsafe or does not match its metadata."""

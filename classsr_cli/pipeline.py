@@ -99,12 +99,7 @@ class PixelRun:
         self, up: Upscaler, pixels: np.ndarray, router: Router, banded: bool,
         progress: Callable[[int, int], None] | None, into: np.ndarray | None = None,
     ) -> None:
-        if pixels.ndim == 2:  # gray as (H, W)
-            pixels = pixels[:, :, None]
-        if (pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16)
-                or 0 in pixels.shape):
-            raise InputError(f"expected (H, W), (H, W, 1) or (H, W, 3) uint8/uint16 pixels, at least 1x1, got "
-                             f"{pixels.shape} {pixels.dtype}")
+        pixels = _hwc(pixels)
         if banded and up.resampled:
             raise ValueError("banded runs are at the model's own scale only")
         if into is not None and (into.shape != (*up.output_size(*pixels.shape[:2]), pixels.shape[2])
@@ -248,12 +243,9 @@ class Upscaler:
         """Upscale ``(H, W, C)`` uint8/uint16 pixels (or gray ``(H, W)``, returned as ``(H', W')``) and an optional
         ``(H, W)`` alpha, whole. An input of another shape or type is an :class:`InputError`."""
         flat = pixels.ndim == 2
-        if flat:
-            pixels = pixels[:, :, None]
+        pixels = _hwc(pixels)
         if alpha is not None and alpha.shape != pixels.shape[:2]:
             raise InputError(f"alpha must be (H, W) = {pixels.shape[:2]} like the pixels, got {alpha.shape}")
-        if pixels.ndim != 3:
-            raise InputError(f"expected (H, W), (H, W, 1) or (H, W, 3) pixels, got {pixels.shape}")
         out = np.empty((*self.output_size(*pixels.shape[:2]), pixels.shape[2]), pixels.dtype)
         run = PixelRun(self, pixels, router or self.router(), False, progress, into=out)
         for _ in run:  # the bands land in out
@@ -277,6 +269,18 @@ class Upscaler:
         top = float(np.iinfo(alpha.dtype).max)
         a = _to_tensor(alpha, self.device, top)[None, None]
         return _quantise(_resize(a, size)[0, 0], top, alpha.dtype, inplace=True)
+
+
+def _hwc(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` as ``(H, W, C)`` (gray ``(H, W)`` gets its channel axis), checked: C 1 or 3, uint8 or uint16, at
+    least 1x1; an :class:`InputError` otherwise."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if (pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16)
+            or 0 in pixels.shape):
+        raise InputError(f"expected (H, W), (H, W, 1) or (H, W, 3) uint8/uint16 pixels, at least 1x1, got "
+                         f"{pixels.shape} {pixels.dtype}")
+    return pixels
 
 
 def _luma(sr: torch.Tensor) -> torch.Tensor:

@@ -203,7 +203,7 @@ def _claim(out: Path | None, part: Path | None) -> None:
     try:
         part.touch(exist_ok=False)
     except OSError as e:
-        raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
+        raise OutputError.of(out, e) from None
 
 
 def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -> None:
@@ -281,7 +281,7 @@ def upscale_video(
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError(f"{dst}: cannot write ({e.strerror or e})") from None
+        raise OutputError.of(dst, e) from None
     tmp, tmp_map = _temp_path(dst), (_temp_path(cmap_dst) if cmap_dst else None)
     writers: list[VideoWriter] = []
     last_end = 0.0
@@ -337,7 +337,7 @@ def upscale_video(
                 try:
                     os.replace(part, out)
                 except OSError as e:
-                    raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
+                    raise OutputError.of(out, e) from None
     except BaseException:
         for writer in writers:
             writer.abort()

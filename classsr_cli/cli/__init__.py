@@ -78,8 +78,6 @@ def main() -> None:
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         raise SystemExit(fail(f"{message}{where}", getattr(e, "exit_code", 2)).exit_code) from None
-    except Exception as e:
-        if type(e).__name__ != "Abort":
-            raise
+    except typer.Abort:  # click's own "Aborted!" case (an EOF at a prompt)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

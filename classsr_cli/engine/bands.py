@@ -385,11 +385,9 @@ class FrameRun:
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A band whose every cell is reused: a copy of its rows of :attr:`Reuse.hr` (the consumer may write into
         it) and the classes that computed them."""
-        assert reuse.hr is not None and reuse.cls is not None
+        assert reuse.hr is not None
         s = self.model.cfg.scale
-        start = r0 * keep.shape[1]
-        return (reuse.hr[:, :, y0 * s : (y0 + height) * s].clone(),
-                reuse.cls[start : start + keep.numel()].view_as(keep).cpu().clone())
+        return reuse.hr[:, :, y0 * s : (y0 + height) * s].clone(), _stored_classes(reuse, r0, keep).clone()
 
     def _reuse_band(self, reuse: Reuse, keep: torch.Tensor, rows: torch.Tensor, run: torch.Tensor, r0: int, y0: int,
                     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -402,11 +400,9 @@ class FrameRun:
             reuse.hr = rows.new_empty((1, rows.shape[1], self.lr.shape[2] * s, self.lr.shape[3] * s))
         held = reuse.hr[:, :, y0 * s : y0 * s + h]
         if bool(keep.any()):
-            assert reuse.cls is not None
             mask = keep.repeat_interleave(st * s, 0).repeat_interleave(st * s, 1)[:h, :w].to(rows.device)
             rows = torch.where(mask, held, rows)
-            start = r0 * keep.shape[1]
-            run = torch.where(keep, reuse.cls[start : start + keep.numel()].view_as(keep).cpu(), run)
+            run = torch.where(keep, _stored_classes(reuse, r0, keep), run)
         held.copy_(rows)
         return rows, run
 
@@ -415,6 +411,14 @@ class FrameRun:
         if progress is None:
             return None
         return lambda n, _m: progress(offset + n, total)
+
+
+def _stored_classes(reuse: Reuse, r0: int, keep: torch.Tensor) -> torch.Tensor:
+    """The classes that computed the stored outputs of the band of cell rows from ``r0`` shaped as ``keep``, on the
+    CPU."""
+    assert reuse.cls is not None
+    start = r0 * keep.shape[1]
+    return reuse.cls[start : start + keep.numel()].view_as(keep).cpu()
 
 
 #: Fewest cell rows in a band cut by :func:`memory_rows`: each band's base recomputes its receptive radius above

@@ -729,7 +729,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) ->
         tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # honours the umask
     except OSError as e:
-        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise OutputError.of(path, e) from None
     try:
         write(tmp)
         if overwrite:
@@ -737,7 +737,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) ->
         else:
             _move_no_clobber(tmp, path)
     except OSError as e:
-        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise OutputError.of(path, e) from None
     finally:
         tmp.unlink(missing_ok=True)
 
