@@ -430,8 +430,7 @@ def upscale_file(
         if classmap is not None:
             from classsr_cli.io.classmap import render_classmap
 
-            rgb = out.pixels if out.bits == 8 else (out.pixels.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-            rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
+            rgb = np.repeat(out.pixels, 3, axis=2) if out.pixels.shape[2] == 1 else out.pixels  # tint takes 16 bits
             grid = up.route.grid
             img = render_classmap(rgb, up.route.classes.numpy(), grid.step, (grid.height, grid.width))
             write_image(Path(classmap), Picture(pixels=img), overwrite=overwrite)

@@ -44,6 +44,7 @@ from classsr_cli.io.video import (
     VideoInfo,
     VideoReader,
     VideoWriter,
+    bit_depth,
     check_pix_fmt,
     container_of,
     even_size,
@@ -93,6 +94,9 @@ class VideoResult:
         flops, flops_paper: FLOPs spent against heavy-only on every patch (real and paper convention).
         lost: set when the source could not be decoded to its end; says what was lost.
         notes: streams re-encoded or dropped on the way.
+        pix_fmt: the output's pixel format.
+        bits: bits per channel of the frames between the decoder, the model and the encoder (8, or 16 where the
+            source or the output holds more than 8).
     """
 
     input: Path
@@ -118,6 +122,8 @@ class VideoResult:
     classmap: Path | None = None
     lost: str | None = None
     notes: list[str] = field(default_factory=list)
+    pix_fmt: str = "yuv420p"
+    bits: int = 8
 
     @property
     def patches(self) -> int:
@@ -141,6 +147,8 @@ class VideoResult:
             "seconds": round(self.seconds, 3),
             "size": [self.width, self.height],
             "output_size": [self.out_width, self.out_height],
+            "pix_fmt": self.pix_fmt,
+            "bits": self.bits,
             "scale": int(self.scale) if float(self.scale).is_integer() else self.scale,
             "source_fps": self.source_fps,
             "patches": {**dict(zip(CLASS_NAMES, self.counts, strict=True)), "total": self.patches},
@@ -276,8 +284,13 @@ def upscale_video(
     muxer = container_of(dst)
     info = probe(src)
     check_pix_fmt(options, muxer)
+    options = options.for_source(muxer, info.pix_fmt)
+    pix_fmt = options.out_pix_fmt
+    # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
+    # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
+    bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(pix_fmt)) > 8 else 8
     stream_args, notes = plan_streams(info, muxer, options)
-    notes = source_notes(info) + notes
+    notes = source_notes(info, pix_fmt) + notes
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -294,7 +307,7 @@ def upscale_video(
     try:
         for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
             _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
-        with VideoReader(info, autorotate=info.flipped) as reader:
+        with VideoReader(info, autorotate=info.flipped, bits=bits) as reader:
             frames = iter(reader)
             frame = next(frames, None)
             while frame is not None:
@@ -303,17 +316,17 @@ def upscale_video(
                 size = (w, h)
                 if not writers:
                     full = up.output_size(h, w)
-                    oh, ow = even_size(options.pix_fmt, *full)
+                    oh, ow = even_size(pix_fmt, *full)
                     if not (oh and ow):  # a 1-pixel side: the writer refuses it in one line
                         oh, ow = full
                     elif (oh, ow) != full:  # an odd size cannot be encoded in 4:2:0: one pixel less
                         lost_edge = " and ".join(e for e, cut in (("row", oh != full[0]), ("column", ow != full[1])) if cut)
                         notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
-                                     f"{options.pix_fmt} needs even sizes (--pix-fmt yuv444p keeps them)")
+                                     f"{pix_fmt} needs even sizes (--pix-fmt yuv444p keeps them)")
                     kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer,
                                           "rotation": rotation, "sar": sar}  # fmt: skip
-                    writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, **kw))
-                    if tmp_map is not None:
+                    writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits, **kw))
+                    if tmp_map is not None:  # tinted in 8 bits
                         writers.append(VideoWriter(tmp_map, ow, oh, **kw))
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
@@ -352,7 +365,7 @@ def upscale_video(
         height=size[1], out_width=ow, out_height=oh, scale=up.scale, source_fps=info.fps, counts=stats.counts,
         computed=sum(stats.computed), reused=stats.reused, held=stats.held, switches=stats.switches,
         switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops, flops_paper=flops_paper,
-        temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes,
+        temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt, bits=bits,
     )
 
 

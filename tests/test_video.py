@@ -186,6 +186,19 @@ def test_router_reuse_and_hysteresis(tiny_model: torch.nn.Module) -> None:
     assert flops.used < flops.heavy
 
 
+def test_reuse_threshold_in_8_bit_levels_sees_16_bit_changes() -> None:
+    """Threshold 0 means exactly: one 16-bit level (1/257 of an 8-bit one) is a change; a threshold of 1 keeps
+    patches that moved by one 8-bit level and recomputes those that moved by two."""
+    x = torch.randint(0, 254, (3, 3, 8, 8)).float() / 255
+    index = torch.arange(3)
+    for threshold, step, changed in ((0, 1 / 65535, [1]), (0, 1 / 255, [1]), (1, 1 / 255, []), (1, 2 / 255, [1])):
+        reuse = Reuse(threshold)
+        reuse.store(x, index, torch.zeros(3, 3, 32, 32), torch.zeros(3, dtype=torch.long), 3)
+        y = x.clone()
+        y[1, 2, 3, 4] += step
+        assert reuse.changed(y, index).tolist() == changed, (threshold, step)
+
+
 class _TieClassifier(torch.nn.Module):
     """Logits near a three-way tie that move with the input's noise, as an unsure classifier's do."""
 
@@ -244,6 +257,7 @@ def test_cli_mp4_keeps_frames_rate_and_audio(
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["frames"] == 15 and summary["output_size"] == [256, 192]
+    assert (summary["pix_fmt"], summary["bits"]) == ("yuv420p", 8)
     assert summary["patches"]["total"] == 15 * 6 and summary["flops"]["real"]["used"] > 0
     assert {"fps", "seconds", "input", "output", "temporal"} <= set(summary)
     assert summary["temporal"]["hysteresis"] == 0.1  # an argmax model: the margin applies
@@ -259,6 +273,7 @@ def test_cli_mp4_keeps_frames_rate_and_audio(
     again = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path),
                                 "--preset", "ultrafast", "--classmap", "--overwrite", "--threads", "1"])  # fmt: skip
     assert again.exit_code == 0 and again.stdout.split() == [str(out), str(cmap)]  # like upscale: paths on stdout
+    assert f"{out}: 15 frames, 64x48 -> 256x192 yuv420p," in again.stderr
 
 
 @pytest.mark.slow
@@ -580,24 +595,71 @@ def video_line(path: Path) -> str:
 @pytest.mark.slow
 def test_hdr_colour_tags_and_10_bit_depth(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """A BT.2020 PQ 10-bit source: the output says BT.2020 and PQ (ffmpeg drops -color_primaries/-color_trc for
-    RGB input), a note says the 8-bit processing loses levels, and 10-bit decodes to the right levels."""
+    RGB input) and stays 10-bit by default; asked for 8 bits, a note says what is lost; 10-bit decodes to the right
+    levels."""
     src = tmp_path / "c2020.mp4"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4",
        "-vf", "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc:range=tv",
        "-pix_fmt", "yuv420p10le", "-c:v", "libx264", src)  # fmt: skip
     assert "yuv420p10le(tv, bt2020nc/bt2020/smpte2084" in video_line(src)
     res = upscale_video(tiny_model, src, tmp_path / "o.mp4", options=EncodeOptions(preset="ultrafast"))
-    assert "yuv420p(tv, bt2020nc/bt2020/smpte2084" in video_line(tmp_path / "o.mp4")
-    assert "the source is 10-bit; classsr video processes 8 bits per channel" in res.notes
-    # 8-bit BT.709 stays BT.709, now with its primaries and transfer too; no note.
+    assert "yuv420p10le(tv, bt2020nc/bt2020/smpte2084" in video_line(tmp_path / "o.mp4")
+    assert (res.notes, res.pix_fmt, res.bits) == ([], "yuv420p10le", 16)
+    res = upscale_video(tiny_model, src, tmp_path / "o8.mp4", options=EncodeOptions(preset="ultrafast", pix_fmt="yuv420p"))
+    assert "yuv420p(tv, bt2020nc/bt2020/smpte2084" in video_line(tmp_path / "o8.mp4")
+    assert res.notes == ["the source is 10-bit; the output's yuv420p keeps 8 bits per channel (--pix-fmt yuv420p10le "
+                         "keeps 10)"] and res.bits == 16
+    # 8-bit BT.709 stays BT.709 and 8-bit, now with its primaries and transfer too; no note.
     res = upscale_video(tiny_model, clips_709(tmp_path), tmp_path / "o709.mp4", options=EncodeOptions(preset="ultrafast"))
     assert "yuv420p(tv, bt709, progressive)" in video_line(tmp_path / "o709.mp4") and res.notes == []
+    assert (res.pix_fmt, res.bits) == ("yuv420p", 8)
     # Grey, white and black levels of a lossless 10-bit clip decode exactly (the default scaler made them darker).
     grey = tmp_path / "grey.mkv"
     ff("-f", "lavfi", "-i", "color=c=0x808080:size=16x16:rate=5:duration=0.2", "-pix_fmt", "yuv420p10le",
        "-c:v", "libx264", "-qp", "0", grey)  # fmt: skip
     with VideoReader(probe(grey)) as reader:
         assert {int(v) for f in reader for v in np.unique(f.rgb)} == {128}
+
+
+def levels(path: Path, bits: int = 10) -> int:
+    """Distinct values of the first decoded frame's green channel at ``bits``."""
+    raw = subprocess.run([FF, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt",
+                          "rgb48le", "-"], capture_output=True, check=True, timeout=120).stdout  # fmt: skip
+    return len(np.unique(np.frombuffer(raw, "<u2")[1::3] >> (16 - bits)))
+
+
+@pytest.mark.slow
+def test_deep_sources_and_outputs_cross_the_pipes_at_16_bits(tmp_path: Path) -> None:
+    """A 10-bit ramp is read at its own levels (not 8-bit ones), and a 10-bit output holds more levels than any
+    8-bit pipe could give it (at most 256 a channel), from a 10-bit source and from an 8-bit one alike."""
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    torch.manual_seed(0)  # a residual model as built: its branches are exact bicubic, which interpolates the ramp
+    tiny_model = build_model(ClassSRConfig(family="residual", scale=4, widths=(4, 8, 16), classifier_width=8,
+                                           routing="deficit")).eval()
+    ramp = tmp_path / "ramp10.mkv"
+    x = np.linspace(0, 1023, 128).round().astype("<u2")
+    frame = np.broadcast_to(x[None, :, None], (32, 128, 3)) << 6  # 128 levels 8 apart at 10 bits, as rgb48le
+    subprocess.run([FF, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", "128x32", "-r", "5",
+                    "-i", "-", "-frames:v", "2", "-c:v", "ffv1", "-pix_fmt", "gbrp10le", str(ramp)],
+                   input=np.ascontiguousarray(np.stack([frame, frame])).tobytes(), check=True, timeout=120)  # fmt: skip
+    with VideoReader(probe(ramp), bits=16) as reader:
+        got = next(iter(reader)).rgb
+    assert got.dtype == np.uint16 and np.array_equal(got[0, :, 1] >> 6, x)  # 10-bit levels, exactly
+    with VideoReader(probe(ramp)) as reader:
+        assert len(np.unique(next(iter(reader)).rgb[0, :, 1])) <= 128 and reader.bits == 8
+    deep = EncodeOptions(codec="ffv1", pix_fmt="gbrp10le")
+    res = upscale_video(tiny_model, ramp, tmp_path / "o10.mkv", options=deep)
+    assert res.bits == 16 and levels(tmp_path / "o10.mkv") > 256
+    # An 8-bit source into a 10-bit output: computed in float, so the upscale's levels between the 8-bit ones stay.
+    ramp8 = tmp_path / "ramp8.mkv"
+    ff("-f", "lavfi", "-i", "gradients=size=128x32:rate=5:duration=0.4:c0=black:c1=white:x0=0:y0=0:x1=127:y1=0",
+       "-c:v", "ffv1", "-pix_fmt", "bgr0", ramp8)  # fmt: skip
+    res = upscale_video(tiny_model, ramp8, tmp_path / "o8to10.mkv", options=deep)
+    assert res.bits == 16 and levels(tmp_path / "o8to10.mkv") > 256
+    res = upscale_video(tiny_model, ramp8, tmp_path / "o8.mkv", options=EncodeOptions(codec="ffv1", pix_fmt="bgr0"))
+    assert res.bits == 8 and levels(tmp_path / "o8.mkv", 8) <= 256
 
 
 def clips_709(tmp_path: Path) -> Path:

@@ -84,7 +84,12 @@ def video(
     ] = None,
     crf: Annotated[int, typer.Option(min=0, max=63, help="Constant quality (lower is better).")] = 18,
     preset: Annotated[str, typer.Option(help="Encoder speed preset (x264/x265).")] = "medium",
-    pix_fmt: Annotated[str, typer.Option("--pix-fmt", help="Output pixel format.")] = "yuv420p",
+    pix_fmt: Annotated[
+        str | None,
+        typer.Option("--pix-fmt", help="Output pixel format. Default: yuv420p; yuv420p10le for a 10- or 12-bit "
+                     "source (where the codec takes it). A 10-bit one (e.g. yuv420p10le) keeps finer levels "
+                     "of an 8-bit source's upscale too."),
+    ] = None,
     encoder_opt: Annotated[
         list[str] | None,
         typer.Option(
@@ -211,7 +216,7 @@ def _summary(r: dict[str, Any]) -> None:
     w, h = r["size"]
     ow, oh = r["output_size"]
     err.print(
-        f"[bold]{r['output']}[/]: {r['frames']} frames, {w}x{h} -> {ow}x{oh}, "
+        f"[bold]{r['output']}[/]: {r['frames']} frames, {w}x{h} -> {ow}x{oh} {r['pix_fmt']}, "
         f"{r['seconds']:.1f} s ({r['fps']:.2f} frames/s)",
         soft_wrap=True,
     )

@@ -186,8 +186,10 @@ class Reuse:
         """Positions (in ``x``) of the patches to compute."""
         if self.known is None or self.lr is None:
             return torch.arange(x.shape[0], device=x.device)
-        diff = (x.float() - self.lr[index]).abs().amax(dim=(1, 2, 3)).mul_(255).round_()
-        return ((diff > self.threshold) | ~self.known[index]).nonzero(as_tuple=True)[0]
+        # In 8-bit levels, unrounded: 16-bit frames change by fractions of one (an 8-bit frame's differences are
+        # whole levels within float rounding, far below the 1e-3 margin).
+        diff = (x.float() - self.lr[index]).abs().amax(dim=(1, 2, 3)).mul_(255)
+        return ((diff > self.threshold + 1e-3) | ~self.known[index]).nonzero(as_tuple=True)[0]
 
     def store_cells(self, windows: torch.Tensor, fresh: torch.Tensor, classes: torch.Tensor) -> None:
         """The cell engine's frame: the LR ``windows`` ``(n, 3, w, w)`` and ``classes`` ``(n,)`` of the cells

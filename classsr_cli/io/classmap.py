@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from classsr_cli.config import CLASS_COLOURS, CLASS_NAMES
+from classsr_cli.io.image import to_8bit
 
 __all__ = ["render_classmap", "tint"]
 
@@ -19,9 +20,10 @@ _TINT = 0.45
 def tint(
     rows: np.ndarray, classes: np.ndarray, step: int, lr_size: tuple[int, int], out_height: int, y0: int = 0
 ) -> np.ndarray:
-    """Tint output rows ``y0 .. y0 + n`` (``rows``: ``(n, W, 3)`` uint8 of an output ``out_height`` high) by
+    """Tint output rows ``y0 .. y0 + n`` (``rows``: ``(n, W, 3)`` uint8 or uint16 of an output ``out_height`` high) by
     ``classes`` (``(rows, cols)`` class indices on an LR grid of ``step`` over an LR frame of ``lr_size`` =
     ``(height, width)``): each pixel takes the colour of the patch whose grid cell holds its LR position."""
+    rows = to_8bit(rows) if rows.dtype == np.uint16 else rows
     n, w = rows.shape[:2]
     grid_rows, grid_cols = classes.shape
     lr_h, lr_w = lr_size

@@ -570,8 +570,8 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bo
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
-        pixels = _to8(pixels)
-        alpha = None if alpha is None else _to8(alpha)
+        pixels = to_8bit(pixels)
+        alpha = None if alpha is None else to_8bit(alpha)
         notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
     icc = picture.icc if fmt in _META_FORMATS else None
     exif = _exif_for_output(picture.exif, pixels.shape[1], pixels.shape[0]) if fmt in _META_FORMATS else None
@@ -586,7 +586,8 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bo
     return notes
 
 
-def _to8(a: np.ndarray) -> np.ndarray:
+def to_8bit(a: np.ndarray) -> np.ndarray:
+    """uint16 levels -> the nearest uint8 levels."""
     return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
@@ -888,7 +889,7 @@ def _mapped_writer(
             _tiff_writer(tmp, pixels, None, icc, exif)
         else:
             if dtype == np.uint16:
-                pixels = _to8(pixels)
+                pixels = to_8bit(pixels)
             _pil_write(tmp, fmt, pixels, None, icc, exif)
     finally:
         raw.unlink(missing_ok=True)

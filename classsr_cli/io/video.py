@@ -23,6 +23,7 @@ uniform, so the output's pixels have the source's shape, and ``setsar`` ends the
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import struct
@@ -30,7 +31,7 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from classsr_cli.errors import ConfigError, InputError, VideoError
 
 __all__ = [
     "CONTAINERS",
+    "DEEP_PIX_FMT",
+    "DEFAULT_PIX_FMT",
     "EncodeOptions",
     "Frame",
     "StreamInfo",
@@ -50,6 +53,7 @@ __all__ = [
     "check_pix_fmt",
     "color_tags",
     "container_of",
+    "encoder_pix_fmts",
     "ffmpeg_exe",
     "plan_streams",
     "probe",
@@ -332,7 +336,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
 
 @dataclass
 class Frame:
-    """One decoded frame: ``rgb`` ``(H, W, 3)`` uint8, ``pts`` and ``duration`` in ``time_base`` ticks."""
+    """One decoded frame: ``rgb`` ``(H, W, 3)`` uint8 (uint16 when read at 16 bits), ``pts`` and ``duration`` in
+    ``time_base`` ticks."""
 
     index: int
     rgb: np.ndarray
@@ -407,14 +412,20 @@ _DECODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int"
 class VideoReader:
     """Stream the frames of the first video stream, in decode order, with their source timestamps.
 
+    ``bits`` 8 gives uint8 frames; 16 gives uint16 frames (levels 0..65535) that keep a 10- or 12-bit source's
+    levels, or give an 8-bit source's frames room for a deeper output.
+
     Use as a context manager, iterate for :class:`Frame` objects. After the iteration, :attr:`errors` counts the
     decoder's error messages and :attr:`returncode` is ffmpeg's exit status (non-zero, or errors, means the file is
     damaged or truncated: what decoded was delivered, the rest was lost).
     """
 
-    def __init__(self, info: VideoInfo, *, autorotate: bool = False) -> None:
+    def __init__(self, info: VideoInfo, *, autorotate: bool = False, bits: int = 8) -> None:
+        if bits not in (8, 16):
+            raise ValueError(f"frames are read at 8 or 16 bits per channel, got {bits}")
         self.info = info
         self.autorotate = autorotate
+        self.bits = bits
         self.width, self.height = info.width, info.height
         if autorotate and round(info.rotation) % 180:
             self.width, self.height = info.height, info.width
@@ -443,13 +454,14 @@ class VideoReader:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
         if not self.autorotate:
             cmd += ["-noautorotate"]
+        raw = "rgb24" if self.bits == 8 else "rgb48le"
+        exact = bit_depth(self.info.pix_fmt) > 8 or self.bits > 8
         cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
                 # Above 8 bits an explicit scaler with exact rounding: the default one decodes 10-bit video 2-3
                 # levels dark. 8-bit video decodes right with the default, 4x faster (1080p: 3 against 12 ms a frame).
-                "-vf", "showinfo=checksum=0," + ("" if bit_depth(self.info.pix_fmt) <= 8 else
-                                                 f"scale=flags={_DECODE_FLAGS},") + "format=rgb24",
+                "-vf", "showinfo=checksum=0," + (f"scale=flags={_DECODE_FLAGS}," if exact else "") + f"format={raw}",
                 "-fps_mode", "passthrough",
-                "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]  # fmt: skip
+                "-f", "rawvideo", "-pix_fmt", raw, "pipe:1"]  # fmt: skip
         try:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -480,7 +492,8 @@ class VideoReader:
         assert self._proc is not None and self._proc.stdout is not None, (
             "use VideoReader as a context manager"
         )
-        size = self.width * self.height * 3
+        dtype = np.dtype(np.uint8 if self.bits == 8 else "<u2")
+        size = self.width * self.height * 3 * dtype.itemsize
         stdout = self._proc.stdout
         fallback = 1 / Fraction(self.info.fps or 25).limit_denominator(1001)
         while True:
@@ -500,7 +513,8 @@ class VideoReader:
                 tb = self.time_base
                 pts = round(self.frames_read * fallback / tb)
                 stamp = (pts, None)
-            rgb = np.frombuffer(buf, dtype=np.uint8).reshape(self.height, self.width, 3)
+            rgb = np.frombuffer(buf, dtype=dtype).reshape(self.height, self.width, 3)
+            rgb = rgb.astype(np.uint16, copy=False) if self.bits > 8 else rgb  # native order (a no-op on x86)
             yield Frame(self.frames_read, rgb, stamp[0], stamp[1])
             self.frames_read += 1
         self.returncode = self._proc.wait()
@@ -526,7 +540,8 @@ class EncodeOptions:
     Attributes:
         codec: ffmpeg encoder (``None``: libx264, or libvpx-vp9 for webm).
         crf, preset: quality and speed, passed to encoders that take them.
-        pix_fmt: output pixel format.
+        pix_fmt: output pixel format (``None``: :data:`DEFAULT_PIX_FMT`, or for a source above 8 bits its
+            10-bit counterpart where the encoder takes it; :meth:`for_source`).
         extra: further encoder options, ``(key, value)`` pairs passed as ``-key value``.
         audio: copy the source's audio streams.
         subtitles: copy the source's subtitle streams where the container holds them.
@@ -535,7 +550,7 @@ class EncodeOptions:
     codec: str | None = None
     crf: int | None = 18
     preset: str | None = "medium"
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str | None = None
     extra: tuple[tuple[str, str], ...] = ()
     audio: bool = True
     subtitles: bool = True
@@ -545,6 +560,23 @@ class EncodeOptions:
             return self.codec
         return "libvpx-vp9" if muxer == "webm" else "libx264"
 
+    @property
+    def out_pix_fmt(self) -> str:
+        """The pixel format written: :attr:`pix_fmt`, else :data:`DEFAULT_PIX_FMT` (see :meth:`for_source`)."""
+        return self.pix_fmt or DEFAULT_PIX_FMT
+
+    def for_source(self, muxer: str, source_pix_fmt: str | None) -> EncodeOptions:
+        """These options with the pixel format settled: the one asked for; else, for a source above 8 bits,
+        :data:`DEEP_PIX_FMT` where the encoder takes it (so 10- and 12-bit video keeps 10 bits); else
+        :data:`DEFAULT_PIX_FMT`."""
+        if self.pix_fmt:
+            return self
+        deep = bit_depth(source_pix_fmt) > 8 and DEEP_PIX_FMT in (encoder_pix_fmts(self.codec_for(muxer)) or ())
+        return replace(self, pix_fmt=DEEP_PIX_FMT if deep else DEFAULT_PIX_FMT)
+
+
+#: The output's pixel format unless asked (8-bit sources), and for sources above 8 bits where the encoder takes it.
+DEFAULT_PIX_FMT, DEEP_PIX_FMT = "yuv420p", "yuv420p10le"
 
 _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1")
 _PRESET_CODECS = ("libx264", "libx264rgb", "libx265", "libsvtav1")
@@ -581,7 +613,7 @@ def _video_args(
     opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None, sar: Fraction | None = None
 ) -> list[str]:
     codec = opts.codec_for(muxer)
-    args = ["-c:v", codec, "-pix_fmt", opts.pix_fmt]
+    args = ["-c:v", codec, "-pix_fmt", opts.out_pix_fmt]
     filters = []
     if opts.crf is not None and codec in _CRF_CODECS:
         args += ["-crf", str(opts.crf)]
@@ -589,7 +621,7 @@ def _video_args(
             args += ["-b:v", "0"]
     if opts.preset and codec in _PRESET_CODECS and not (codec == "libsvtav1" and not opts.preset.isdigit()):
         args += ["-preset", opts.preset]
-    if opts.pix_fmt.startswith(("yuv", "nv")):
+    if opts.out_pix_fmt.startswith(("yuv", "nv")):
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
         # sources would otherwise be shown with the wrong one): BT.709, or BT.2020 for a BT.2020 source.
         # Primaries and transfer follow the source. ffmpeg ignores -color_primaries/-color_trc for frames that
@@ -630,12 +662,14 @@ def bit_depth(pix_fmt: str | None) -> int:
 _ALPHA = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr)")
 
 
-def source_notes(info: VideoInfo) -> list[str]:
-    """What the video stream carries that ``classsr video`` does not keep: more than 8 bits, alpha, fields."""
+def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT) -> list[str]:
+    """What the video stream carries that ``classsr video`` does not keep in ``pix_fmt``: bits beyond its depth,
+    alpha, fields."""
     notes = []
-    depth = bit_depth(info.pix_fmt)
-    if depth > 8:
-        notes.append(f"the source is {depth}-bit; classsr video processes 8 bits per channel")
+    depth, kept = bit_depth(info.pix_fmt), bit_depth(pix_fmt)
+    if depth > kept:
+        deeper = f" (--pix-fmt {DEEP_PIX_FMT} keeps 10)" if kept < 10 else ""
+        notes.append(f"the source is {depth}-bit; the output's {pix_fmt} keeps {kept} bits per channel{deeper}")
     if _ALPHA.match(info.pix_fmt or ""):
         notes.append(f"the alpha channel of the source ({info.pix_fmt}) is not kept")
     if info.field_order:
@@ -643,24 +677,32 @@ def source_notes(info: VideoInfo) -> list[str]:
     return notes
 
 
-def check_pix_fmt(opts: EncodeOptions, muxer: str) -> None:
-    """Refuse a ``--codec`` ffmpeg has no encoder for, and a ``--pix-fmt`` the encoder does not take (ffmpeg would
-    pick another one without a word: libx264 turns rgb24 into yuv444p): usage errors, before any frame is decoded."""
-    codec = opts.codec_for(muxer)
+@functools.cache
+def encoder_pix_fmts(codec: str) -> tuple[str, ...] | None:
+    """The pixel formats the bundled ffmpeg's ``codec`` encoder takes (``None``: not listed, or ffmpeg did not
+    answer); a :class:`ConfigError` if it has no such encoder."""
     try:
         proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-h", f"encoder={codec}"],
                               capture_output=True, timeout=30, check=False)  # fmt: skip
     except subprocess.TimeoutExpired:  # pragma: no cover - ffmpeg hung: the encoder will say more
-        return
+        return None
     text = proc.stdout.decode("utf-8", "replace")
     if "is not recognized by FFmpeg" in text or not text.strip().startswith("Encoder"):
         raise ConfigError(f"--codec {codec}: the bundled ffmpeg has no such encoder (e.g. libx264, libx265, "
                           "libvpx-vp9, libaom-av1, ffv1, prores_ks)")
     m = re.search(r"Supported pixel formats: (.+)", text)
-    if not m or opts.pix_fmt in m.group(1).split():
+    return tuple(m.group(1).split()) if m else None
+
+
+def check_pix_fmt(opts: EncodeOptions, muxer: str) -> None:
+    """Refuse a ``--codec`` ffmpeg has no encoder for, and a ``--pix-fmt`` the encoder does not take (ffmpeg would
+    pick another one without a word: libx264 turns rgb24 into yuv444p): usage errors, before any frame is decoded."""
+    codec, pix_fmt = opts.codec_for(muxer), opts.out_pix_fmt
+    formats = encoder_pix_fmts(codec)
+    if formats is None or pix_fmt in formats:
         return
-    hint = " (--codec libx264rgb encodes RGB)" if opts.pix_fmt.startswith(("rgb", "bgr", "gbr")) else ""
-    raise ConfigError(f"{codec} cannot encode {opts.pix_fmt}; it takes {', '.join(m.group(1).split())}{hint}")
+    hint = " (--codec libx264rgb encodes RGB)" if pix_fmt.startswith(("rgb", "bgr", "gbr")) else ""
+    raise ConfigError(f"{codec} cannot encode {pix_fmt}; it takes {', '.join(formats)}{hint}")
 
 
 def _trial_mux(src: Path, muxer: str, args: list[str]) -> str | None:
@@ -762,12 +804,16 @@ def _uint(eid: int, value: int) -> bytes:
     return _el(eid, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
 
 
-def _matroska_header(width: int, height: int, tick_ns: int) -> bytes:
-    """EBML header, a Segment of unknown size, Info and one rawvideo rgb24 track."""
+#: Matroska's ColourSpace FourCC of raw RGB frames by bits per channel (ffmpeg's rgb24 and rgb48le).
+_RAW_FOURCC = {8: b"RGB\x18", 16: b"RGB0"}
+
+
+def _matroska_header(width: int, height: int, tick_ns: int, bits: int = 8) -> bytes:
+    """EBML header, a Segment of unknown size, Info and one rawvideo track of rgb24 (``bits`` 8) or rgb48le (16)."""
     ebml = _el(0x1A45DFA3, _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4) + _uint(0x42F3, 8)
                + _el(0x4282, b"matroska") + _uint(0x4287, 4) + _uint(0x4285, 2))  # fmt: skip
     info = _el(0x1549A966, _uint(0x2AD7B1, tick_ns) + _el(0x4D80, b"classsr") + _el(0x5741, b"classsr"))
-    video = _el(0xE0, _uint(0xB0, width) + _uint(0xBA, height) + _el(0x2EB524, b"RGB\x18"))
+    video = _el(0xE0, _uint(0xB0, width) + _uint(0xBA, height) + _el(0x2EB524, _RAW_FOURCC[bits]))
     track = _el(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1) + _el(0x86, b"V_UNCOMPRESSED")
                 + _uint(0x9C, 0) + video)  # fmt: skip
     segment_unknown = _ebml_id(0x18538067) + b"\x01\xff\xff\xff\xff\xff\xff\xff"
@@ -791,7 +837,8 @@ class VideoWriter:
 
     ffmpeg starts on the first :meth:`write`. Timestamps are in ``time_base`` ticks, as :class:`VideoReader` gives
     them (relative to the source's start, so audio stays in sync). ``sar`` is the frames' pixel aspect ratio
-    (``None``: square). :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
+    (``None``: square). Frames are uint8, or uint16 with ``bits`` 16 (ffmpeg then converts from 16 bits per
+    channel, so a 10-bit ``pix_fmt`` keeps what an 8-bit pipe would round away). :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
     :meth:`abort` stops it and leaves whatever it wrote to the caller.
     """
 
@@ -808,12 +855,17 @@ class VideoWriter:
         stream_args: list[str] | None = None,
         rotation: float = 0.0,
         sar: Fraction | None = None,
+        bits: int = 8,
     ) -> None:
+        if bits not in (8, 16):
+            raise ValueError(f"frames are written at 8 or 16 bits per channel, got {bits}")
         self.path = Path(path)
         self.width, self.height = width, height
         self.time_base = time_base
-        self.options = options or EncodeOptions()
         self.muxer = muxer or container_of(self.path)
+        self.options = (options or EncodeOptions()).for_source(self.muxer, source.pix_fmt if source else None)
+        self.bits = bits
+        self._dtype = np.dtype(np.uint8 if bits == 8 else np.uint16)
         self.source = source
         self.stream_args = stream_args or []
         self.rotation = rotation
@@ -834,9 +886,9 @@ class VideoWriter:
 
     def _start(self, first_pts: int) -> None:
         opts = self.options
-        if even_size(opts.pix_fmt, self.height, self.width) != (self.height, self.width):
+        if even_size(opts.out_pix_fmt, self.height, self.width) != (self.height, self.width):
             raise VideoError(
-                f"{self.width}x{self.height} output is odd-sized; {opts.pix_fmt} needs even sizes "
+                f"{self.width}x{self.height} output is odd-sized; {opts.out_pix_fmt} needs even sizes "
                 "(use --pix-fmt yuv444p)"
             )
         self._first = first_pts
@@ -863,7 +915,7 @@ class VideoWriter:
             raise VideoError(f"could not start ffmpeg: {e}") from None
         self._pump = _StderrPump(self._proc.stderr)
         self._pump.start()
-        self._send(_matroska_header(self.width, self.height, self._tick_ns))
+        self._send(_matroska_header(self.width, self.height, self._tick_ns, self.bits))
 
     def _send(self, data: bytes | memoryview) -> None:
         assert self._proc is not None and self._proc.stdin is not None
@@ -890,15 +942,18 @@ class VideoWriter:
             hint = "; H.264 tops out near 16384 px wide: try --codec libx265 or a .webm output"
         return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}{hint}")
 
+    def _bytes(self, rgb: np.ndarray) -> bytes:
+        return np.ascontiguousarray(rgb, dtype=self._dtype.newbyteorder("<")).tobytes()
+
     def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
-        """Queue one ``(height, width, 3)`` uint8 frame at ``pts`` (source ticks)."""
-        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+        """Queue one ``(height, width, 3)`` frame (uint8, or uint16 with ``bits`` 16) at ``pts`` (source ticks)."""
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != self._dtype:
             raise ValueError(
-                f"expected a ({self.height}, {self.width}, 3) uint8 frame, got {rgb.shape} {rgb.dtype}"
+                f"expected a ({self.height}, {self.width}, 3) {self._dtype} frame, got {rgb.shape} {rgb.dtype}"
             )
         if self._proc is None:
             self._start(pts)
-        data = np.ascontiguousarray(rgb).tobytes()
+        data = self._bytes(rgb)
         if self._held is not None:
             prev_data, prev_pts, prev_dur = self._held
             gap = pts - prev_pts
@@ -906,7 +961,7 @@ class VideoWriter:
         self._held = (data, pts, duration)
 
     def begin_frame(self, pts: int, duration: int | None) -> None:
-        """Start a ``(height, width, 3)`` uint8 frame at ``pts`` lasting ``duration`` ticks (the caller knows
+        """Start a ``(height, width, 3)`` frame at ``pts`` lasting ``duration`` ticks (the caller knows
         it: the gap to the next frame); its rows follow with :meth:`write_rows`, top to bottom, so a frame
         never needs to be whole in memory. Not to be mixed with :meth:`write`."""
         if self._held is not None or self._open is not None:
@@ -914,20 +969,21 @@ class VideoWriter:
         if self._proc is None:
             self._start(pts)
         assert self._first is not None
-        size = self.width * self.height * 3
+        size = self.width * self.height * 3 * self._dtype.itemsize
         ts = max(0, round((pts - self._first) * self._tick))
         head, dur_el = _cluster_head(ts, round(duration * self._tick) if duration else None, size)
         self._send(head)
         self._open = (size, dur_el or b"")
 
     def write_rows(self, rows: np.ndarray) -> None:
-        """The next ``(n, width, 3)`` uint8 rows of the frame begun with :meth:`begin_frame`."""
+        """The next ``(n, width, 3)`` rows (the writer's dtype) of the frame begun with :meth:`begin_frame`."""
         if self._open is None:
             raise ValueError("begin_frame first")
         due, tail = self._open
-        if rows.ndim != 3 or rows.shape[1:] != (self.width, 3) or rows.dtype != np.uint8 or rows.nbytes > due:
-            raise ValueError(f"rows {rows.shape} {rows.dtype} do not fit a {self.width}x{self.height} frame")
-        self._send(np.ascontiguousarray(rows).tobytes())
+        if rows.ndim != 3 or rows.shape[1:] != (self.width, 3) or rows.dtype != self._dtype or rows.nbytes > due:
+            raise ValueError(f"rows {rows.shape} {rows.dtype} do not fit a {self.width}x{self.height} "
+                             f"{self._dtype} frame")
+        self._send(self._bytes(rows))
         due -= rows.nbytes
         self._open = (due, tail) if due else None
         if not due:
