@@ -621,6 +621,50 @@ def test_hdr_colour_tags_and_10_bit_depth(tiny_model: torch.nn.Module, tmp_path:
         assert {int(v) for f in reader for v in np.unique(f.rgb)} == {128}
 
 
+def bt709_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Limited-range BT.709 Y'CbCr (8-bit levels) -> R'G'B' in 8-bit levels, in float, unclipped."""
+    kr, kb = 0.2126, 0.0722
+    yy, pb, pr = (y - 16) / 219, (u - 128) / 224, (v - 128) / 224
+    r, b = yy + 2 * (1 - kr) * pr, yy + 2 * (1 - kb) * pb
+    return np.stack([r, (yy - kr * r - kb * b) / (1 - kr - kb), b], -1) * 255
+
+
+@pytest.mark.slow
+def test_8_bit_video_decodes_and_encodes_without_a_colour_bias(tmp_path: Path) -> None:
+    """The default swscale conversions were biased: 8-bit BT.709 decoded about a level dark, and RGB -> yuv420p
+    rounded chroma down (a flat colour came back 3 levels off). Now: no bias to 0.1 level, a flat colour within the
+    one level 8-bit Y'CbCr itself costs."""
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    # 4:2:0 frames, each of random luma and one chroma pair (so that chroma upsampling is exact).
+    rng = np.random.default_rng(0)
+    y = rng.integers(40, 200, (8, 48, 64)).astype(np.uint8)
+    uv = rng.integers(100, 156, (8, 2)).astype(np.uint8)  # colours inside the RGB cube
+    planes = [np.concatenate([y[i].ravel(), np.full(24 * 32, uv[i, 0]), np.full(24 * 32, uv[i, 1])]) for i in range(8)]
+    src = tmp_path / "yuv.mkv"
+    subprocess.run([FF, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "64x48", "-r", "5",
+                    "-i", "-", "-vf", "setparams=colorspace=bt709:range=tv", "-c:v", "ffv1", str(src)],
+                   input=np.concatenate(planes).astype(np.uint8).tobytes(), check=True, timeout=120)  # fmt: skip
+    with VideoReader(probe(src)) as reader:
+        got = np.stack([f.rgb for f in reader]).astype(float)
+    want = bt709_rgb(y.astype(float), *(uv[:, k, None, None].astype(float) for k in (0, 1)))
+    inside = ((want >= 0) & (want <= 255)).all(-1)
+    bias = (got - want)[inside].mean(0)
+    assert got.shape == (8, 48, 64, 3) and np.abs(bias).max() < 0.1, bias
+    assert np.abs(got - want)[inside].max() < 0.75  # rounded, each pixel (swscale's fixed point: a little past 0.5)
+
+    flat = tmp_path / "flat.mkv"
+    ff("-f", "lavfi", "-i", "color=c=0x40a0c0:size=64x48:rate=5:duration=0.4", "-c:v", "ffv1", "-pix_fmt", "bgr0", flat)
+    torch.manual_seed(0)  # exact bicubic branches: a flat colour stays that colour
+    model = build_model(ClassSRConfig(family="residual", scale=2, widths=(4, 8, 16), classifier_width=8,
+                                      routing="deficit")).eval()
+    upscale_video(model, flat, tmp_path / "f.mkv", options=EncodeOptions(codec="ffv1", pix_fmt="yuv420p"))
+    with VideoReader(probe(tmp_path / "f.mkv")) as reader:
+        got = next(iter(reader)).rgb.reshape(-1, 3).astype(int)
+    assert np.abs(got - [0x40, 0xA0, 0xC0]).max() <= 1, np.unique(got, axis=0)
+
+
 def levels(path: Path, bits: int = 10) -> int:
     """Distinct values of the first decoded frame's green channel at ``bits``."""
     raw = subprocess.run([FF, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt",

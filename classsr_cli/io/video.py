@@ -406,7 +406,8 @@ class _StderrPump(threading.Thread):
         return re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[0] if self.errors else lines[-1]).strip()
 
 
-_DECODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int"
+#: swscale flags of the decoder's YUV -> RGB and the encoder's RGB -> YUV conversions: bicubic chroma, exact rounding.
+_DECODE_FLAGS, _ENCODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int", "bicubic+accurate_rnd"
 
 
 class VideoReader:
@@ -455,11 +456,11 @@ class VideoReader:
         if not self.autorotate:
             cmd += ["-noautorotate"]
         raw = "rgb24" if self.bits == 8 else "rgb48le"
-        exact = bit_depth(self.info.pix_fmt) > 8 or self.bits > 8
         cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
-                # Above 8 bits an explicit scaler with exact rounding: the default one decodes 10-bit video 2-3
-                # levels dark. 8-bit video decodes right with the default, 4x faster (1080p: 3 against 12 ms a frame).
-                "-vf", "showinfo=checksum=0," + (f"scale=flags={_DECODE_FLAGS}," if exact else "") + f"format={raw}",
+                # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
+                # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
+                # "Fixed: video colours decode and encode without a bias").
+                "-vf", f"showinfo=checksum=0,scale=flags={_DECODE_FLAGS},format={raw}",
                 "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", raw, "pipe:1"]  # fmt: skip
         try:
@@ -626,14 +627,17 @@ def _video_args(
         # sources would otherwise be shown with the wrong one): BT.709, or BT.2020 for a BT.2020 source.
         # Primaries and transfer follow the source. ffmpeg ignores -color_primaries/-color_trc for frames that
         # come in as RGB: the tags are set on the frames (setparams), which the encoder and muxer then write.
+        # Exact rounding: the default rounds chroma down (a flat colour's blue 1.75 levels low through yuv420p).
+        # The yuvj formats are full range ("pc"); the others limited ("tv").
         space, primaries, trc = color_tags(color)
         matrix, space = ("bt2020", "bt2020nc") if space == "bt2020nc" else ("bt709", "bt709")
-        filters.append(f"scale=out_color_matrix={matrix}:out_range=tv")
-        params = [f"colorspace={space}", "range=tv"]
+        rng = "pc" if opts.out_pix_fmt.startswith("yuvj") else "tv"
+        filters.append(f"scale=out_color_matrix={matrix}:out_range={rng}:flags={_ENCODE_FLAGS}")
+        params = [f"colorspace={space}", f"range={rng}"]
         params += [f"color_primaries={primaries}"] if primaries in _PRIMARIES else []
         params += [f"color_trc={trc}"] if trc in _TRANSFERS else []
         filters.append("setparams=" + ":".join(params))
-        args += ["-colorspace", space, "-color_range", "tv"]
+        args += ["-colorspace", space, "-color_range", rng]
     if sar is not None:  # the pixel shape: ffmpeg hands the filtered frames' SAR to the encoder and the muxer
         filters.append(f"setsar={sar.numerator}/{sar.denominator}")
     if filters:
