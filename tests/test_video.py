@@ -656,13 +656,24 @@ def test_8_bit_video_decodes_and_encodes_without_a_colour_bias(tmp_path: Path) -
 
     flat = tmp_path / "flat.mkv"
     ff("-f", "lavfi", "-i", "color=c=0x40a0c0:size=64x48:rate=5:duration=0.4", "-c:v", "ffv1", "-pix_fmt", "bgr0", flat)
+    with VideoReader(probe(flat)) as reader:
+        colour = next(iter(reader)).rgb[0, 0].astype(float)  # lavfi's colour after its own YUV: (64, 159, 191)
     torch.manual_seed(0)  # exact bicubic branches: a flat colour stays that colour
     model = build_model(ClassSRConfig(family="residual", scale=2, widths=(4, 8, 16), classifier_width=8,
                                       routing="deficit")).eval()
     upscale_video(model, flat, tmp_path / "f.mkv", options=EncodeOptions(codec="ffv1", pix_fmt="yuv420p"))
     with VideoReader(probe(tmp_path / "f.mkv")) as reader:
         got = next(iter(reader)).rgb.reshape(-1, 3).astype(int)
-    assert np.abs(got - [0x40, 0xA0, 0xC0]).max() <= 1, np.unique(got, axis=0)
+    assert np.abs(got - colour).max() <= 1, np.unique(got, axis=0)
+    # Gray outputs are the BT.709 luma they are tagged with (swscale's own RGB -> gray is BT.601, untagged).
+    luma = colour @ [0.2126, 0.7152, 0.0722]  # 141.1; BT.601's would be 134.3
+    for codec, pix_fmt in (("ffv1", "gray"), ("ffv1", "gray10le"), ("libx264", "gray")):
+        out = tmp_path / f"{codec}_{pix_fmt}.mkv"
+        upscale_video(model, flat, out, options=EncodeOptions(codec=codec, crf=0, pix_fmt=pix_fmt))
+        assert "(pc, bt709" in video_line(out)
+        with VideoReader(probe(out)) as reader:
+            got = next(iter(reader)).rgb.astype(float)
+        assert np.abs(got - luma).max() <= 1, (pix_fmt, np.unique(got))
 
 
 def levels(path: Path, bits: int = 10) -> int:

@@ -622,17 +622,21 @@ def _video_args(
             args += ["-b:v", "0"]
     if opts.preset and codec in _PRESET_CODECS and not (codec == "libsvtav1" and not opts.preset.isdigit()):
         args += ["-preset", opts.preset]
-    if opts.out_pix_fmt.startswith(("yuv", "nv")):
+    gray = re.fullmatch(r"gray(\d+)?le|gray", opts.out_pix_fmt)
+    if opts.out_pix_fmt.startswith(("yuv", "nv")) or gray:
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
         # sources would otherwise be shown with the wrong one): BT.709, or BT.2020 for a BT.2020 source.
         # Primaries and transfer follow the source. ffmpeg ignores -color_primaries/-color_trc for frames that
         # come in as RGB: the tags are set on the frames (setparams), which the encoder and muxer then write.
         # Exact rounding: the default rounds chroma down (a flat colour's blue 1.75 levels low through yuv420p).
-        # The yuvj formats are full range ("pc"); the others limited ("tv").
+        # The yuvj and gray formats are full range ("pc"); the others limited ("tv").
         space, primaries, trc = color_tags(color)
         matrix, space = ("bt2020", "bt2020nc") if space == "bt2020nc" else ("bt709", "bt709")
-        rng = "pc" if opts.out_pix_fmt.startswith("yuvj") else "tv"
+        rng = "pc" if opts.out_pix_fmt.startswith("yuvj") or gray else "tv"  # swscale reads gray as full range
         filters.append(f"scale=out_color_matrix={matrix}:out_range={rng}:flags={_ENCODE_FLAGS}")
+        if gray:  # swscale's RGB -> gray ignores the matrix and range (BT.601, full): keep Y' of the conversion above
+            depth = bit_depth(opts.out_pix_fmt)
+            filters += [f"format=yuv444p{'' if depth == 8 else f'{depth}le'}", "extractplanes=y"]
         params = [f"colorspace={space}", f"range={rng}"]
         params += [f"color_primaries={primaries}"] if primaries in _PRIMARIES else []
         params += [f"color_trc={trc}"] if trc in _TRANSFERS else []
