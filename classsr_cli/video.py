@@ -283,8 +283,8 @@ def upscale_video(
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
     info = probe(src)
-    check_pix_fmt(options, muxer)
     options = options.for_source(muxer, info.pix_fmt)
+    check_pix_fmt(options, muxer)
     pix_fmt = options.out_pix_fmt
     # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.

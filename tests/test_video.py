@@ -715,6 +715,9 @@ def test_deep_sources_and_outputs_cross_the_pipes_at_16_bits(tmp_path: Path) -> 
     assert res.bits == 16 and levels(tmp_path / "o8to10.mkv") > 256
     res = upscale_video(tiny_model, ramp8, tmp_path / "o8.mkv", options=EncodeOptions(codec="ffv1", pix_fmt="bgr0"))
     assert res.bits == 8 and levels(tmp_path / "o8.mkv", 8) <= 256
+    # An encoder that takes no yuv420p gets the first format it lists (it was refused without --pix-fmt).
+    res = upscale_video(tiny_model, ramp8, tmp_path / "o.mov", options=EncodeOptions(codec="prores_ks"))
+    assert (res.pix_fmt, res.bits) == ("yuv422p10le", 16) and "yuv422p10le" in video_line(tmp_path / "o.mov")
 
 
 def clips_709(tmp_path: Path) -> Path:
@@ -765,8 +768,8 @@ def test_a_read_only_output_folder_is_one_line(
 
 @pytest.mark.slow
 def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
-    """The default video stream is the one upscaled; other video, cover art, timecode tracks and attachments
-    (outside .mkv, which keeps them) are each named in a note."""
+    """The default video stream is the one upscaled; other video, cover art (outside .mp4, which keeps it),
+    timecode tracks and attachments (outside .mkv, which keeps them) are each named in a note."""
     two, tc, att, cover, m4a = (tmp_path / n for n in ("two.mkv", "tc.mov", "att.mkv", "cover.mp4", "cover.m4a"))
     clip = ("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4")
     pic = ("-f", "lavfi", "-i", "color=red:size=16x16:duration=0.04")  # one frame
@@ -791,8 +794,13 @@ def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path)
         assert probe(tmp_path / out).timecode == "01:00:00:0"
     assert "the start timecode (01:00:00:0) is not kept: .webm holds none (.mp4, .mov, .mkv do)" in upscale_video(
         tiny_model, tc, tmp_path / "tc.webm", options=fast).notes  # with the notes of VP9's re-encoded colour
-    assert upscale_video(tiny_model, cover, tmp_path / "cover_x4.mp4", options=fast).notes == [
-        "the cover picture (png) is not kept"
+    # The cover picture is copied into .mp4, as it is (the upscaled video stays v:0 and the only one encoded).
+    assert upscale_video(tiny_model, cover, tmp_path / "cover_x4.mp4", options=fast).notes == []
+    kept = probe(tmp_path / "cover_x4.mp4")
+    assert [(s.kind, s.codec, s.attached_pic) for s in kept.streams] == [("video", "h264", False), ("video", "png", True)]
+    assert (kept.width, kept.height) == (256, 192)
+    assert upscale_video(tiny_model, cover, tmp_path / "cover_x4.mkv", options=fast).notes == [
+        "the cover picture (png) is not kept: only .mp4 holds one"
     ]
     assert upscale_video(tiny_model, att, tmp_path / "att.mp4", options=fast).notes == [
         "1 attachment(s) (fonts, ...) dropped: only .mkv holds them"

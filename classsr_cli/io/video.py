@@ -569,11 +569,14 @@ class EncodeOptions:
     def for_source(self, muxer: str, source_pix_fmt: str | None) -> EncodeOptions:
         """These options with the pixel format settled: the one asked for; else, for a source above 8 bits,
         :data:`DEEP_PIX_FMT` where the encoder takes it (so 10- and 12-bit video keeps 10 bits); else
-        :data:`DEFAULT_PIX_FMT`."""
+        :data:`DEFAULT_PIX_FMT`, or the first format the encoder lists where it does not take that one (ProRes:
+        ``yuv422p10le``)."""
         if self.pix_fmt:
             return self
-        deep = bit_depth(source_pix_fmt) > 8 and DEEP_PIX_FMT in (encoder_pix_fmts(self.codec_for(muxer)) or ())
-        return replace(self, pix_fmt=DEEP_PIX_FMT if deep else DEFAULT_PIX_FMT)
+        takes = encoder_pix_fmts(self.codec_for(muxer))
+        wanted = [DEEP_PIX_FMT] if bit_depth(source_pix_fmt) > 8 else []
+        wanted += [DEFAULT_PIX_FMT, *(takes or ())]
+        return replace(self, pix_fmt=next(f for f in wanted if takes is None or f in takes))
 
 
 #: The output's pixel format unless asked (8-bit sources), and for sources above 8 bits where the encoder takes it.
@@ -613,15 +616,16 @@ def color_tags(color: str | None) -> tuple[str | None, str | None, str | None]:
 def _video_args(
     opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None, sar: Fraction | None = None
 ) -> list[str]:
+    # Every option names output stream v:0, the upscaled video: a cover picture after it is copied as it is.
     codec = opts.codec_for(muxer)
-    args = ["-c:v", codec, "-pix_fmt", opts.out_pix_fmt]
+    args = ["-c:v:0", codec, "-pix_fmt:v:0", opts.out_pix_fmt]
     filters = []
     if opts.crf is not None and codec in _CRF_CODECS:
-        args += ["-crf", str(opts.crf)]
+        args += ["-crf:v:0", str(opts.crf)]
         if codec in ("libvpx", "libvpx-vp9", "libaom-av1"):
-            args += ["-b:v", "0"]
+            args += ["-b:v:0", "0"]
     if opts.preset and codec in _PRESET_CODECS and not (codec == "libsvtav1" and not opts.preset.isdigit()):
-        args += ["-preset", opts.preset]
+        args += ["-preset:v:0", opts.preset]
     gray = re.fullmatch(r"gray(\d+)?le|gray", opts.out_pix_fmt)
     if opts.out_pix_fmt.startswith(("yuv", "nv")) or gray:
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
@@ -641,20 +645,15 @@ def _video_args(
         params += [f"color_primaries={primaries}"] if primaries in _PRIMARIES else []
         params += [f"color_trc={trc}"] if trc in _TRANSFERS else []
         filters.append("setparams=" + ":".join(params))
-        args += ["-colorspace", space, "-color_range", rng]
+        args += ["-colorspace:v:0", space, "-color_range:v:0", rng]
     if sar is not None:  # the pixel shape: ffmpeg hands the filtered frames' SAR to the encoder and the muxer
         filters.append(f"setsar={sar.numerator}/{sar.denominator}")
     if filters:
-        args += ["-vf", ",".join(filters)]
+        args += ["-filter:v:0", ",".join(filters)]
     for key, value in opts.extra:
         args += [f"-{key.lstrip('-')}", value]
     if muxer in _VFR_MUXERS:
-        args += [
-            "-fps_mode",
-            "passthrough",
-            "-enc_time_base:v",
-            f"{time_base.numerator}/{time_base.denominator}",
-        ]
+        args += ["-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", f"{time_base.numerator}/{time_base.denominator}"]
     return args
 
 
@@ -729,7 +728,8 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
 
     Audio is copied when the container takes it, otherwise re-encoded; subtitles are copied or turned into the
     container's text format, otherwise dropped; attachments go into Matroska only. Each fallback is named in the
-    notes, and so is every stream left out (other video streams, cover pictures, timecode and other data tracks).
+    notes, and so is every stream left out (other video streams, cover pictures outside MP4, timecode and other data
+    tracks).
     """
     notes: list[str] = []
     audio = info.audio if opts.audio else []
@@ -760,7 +760,15 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     attach_args = [a for s in attachments for a in ("-map", f"1:{s.index}")] if muxer == "matroska" else []
     # The start timecode, which editors line footage up by: written again (the frames and their rate are the source's).
     tc_args = ["-timecode", info.timecode] if info.timecode and muxer in _TIMECODE_MUXERS else []
-    return audio_args + sub_args + attach_args + tc_args, notes + _left_out(info, muxer)
+    cover_args = [a for k, s in enumerate(kept_covers(info, muxer), 1)
+                  for a in ("-map", f"1:{s.index}", f"-c:v:{k}", "copy", f"-disposition:v:{k}", "attached_pic")]  # fmt: skip
+    return audio_args + sub_args + attach_args + cover_args + tc_args, notes + _left_out(info, muxer)
+
+
+def kept_covers(info: VideoInfo, muxer: str) -> list[StreamInfo]:
+    """The cover pictures (attached JPEG or PNG pictures) copied into the output: MP4 holds them as such; ffmpeg
+    writes them into Matroska as a one-frame video track and leaves them out of MOV, so those get a note."""
+    return [s for s in info.streams if s.attached_pic and s.codec in ("mjpeg", "png")] if muxer == "mp4" else []
 
 
 #: A start timecode in ffmpeg's listing of a file (a tmcd track's or a stream's ``timecode``, Matroska's ``TIMECODE``).
@@ -777,9 +785,11 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
         which = ", ".join(f"#{s.index} ({s.codec})" for s in others)
         chosen = "the default one" if any(s.default for s in info.streams if s.index == info.video_index) else "the first"
         notes.append(f"video stream(s) {which} left out: only #{info.video_index}, {chosen}, is upscaled")
-    covers = [s for s in info.streams if s.attached_pic]
+    kept = kept_covers(info, muxer)
+    covers = [s for s in info.streams if s.attached_pic and s not in kept]
     if covers:
-        notes.append(f"the cover picture ({', '.join(s.codec for s in covers)}) is not kept")
+        where = "" if muxer == "mp4" else ": only .mp4 holds one"
+        notes.append(f"the cover picture ({', '.join(s.codec for s in covers)}) is not kept{where}")
     data = [s for s in info.streams if s.kind == "data"]
     if info.timecode and muxer not in _TIMECODE_MUXERS:
         notes.append(f"the start timecode ({info.timecode}) is not kept: .{muxer} holds none (.mp4, .mov, .mkv do)")
