@@ -147,7 +147,7 @@ def test_cells_see_the_receptive_radius_by_default_and_pay_only_what_their_layer
 
 
 def test_the_per_cell_reference_counts_edge_cells_as_they_run(model: ClassSR) -> None:
-    """"FLOPs saved vs heavy on these patches" compares with the heavy branch on every cell as a tile of its
+    """"FLOPs saved vs heavy on every patch" compares with the heavy branch on every cell as a tile of its
     own: a frame one pixel wider than two cells has a third column of cells one pixel wide, not 28."""
     refs = []
     for width in (56, 57):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,8 @@ def test_default_name_and_size(tiny_model_path: Path, photo: Path) -> None:
     assert r.stdout.strip() == str(out)
     assert Image.open(out).size == (48 * 4, 40 * 4)
     assert "light" in r.stderr and "FLOPs saved" in r.stderr
+    # The honest baseline first (heavy on the whole image), the paper's (heavy on every patch) in brackets.
+    assert re.search(r"FLOPs saved -?[\d.]+% vs heavy on the whole image \(-?[\d.]+% vs heavy on every patch\)", r.stderr)
 
 
 @pytest.mark.parametrize(("flag", "size", "name"), [("-x4", (192, 160), "x4"), ("-x2", (96, 80), "x2"),

@@ -223,8 +223,8 @@ class _Report:
         )
         err.print(
             f"  patches [green]light {p['light']}[/] · [yellow]medium {p['medium']}[/] · "
-            f"[red]heavy {p['heavy']}[/]  FLOPs saved {_pct(f['saved'])} vs heavy on these patches, "
-            f"{_pct(f['saved_vs_whole'])} vs heavy on the whole image",
+            f"[red]heavy {p['heavy']}[/]  FLOPs saved {_pct(f['saved_vs_whole'])} vs heavy on the whole image "
+            f"({_pct(f['saved'])} vs heavy on every patch)",
             soft_wrap=True,
         )
         for note in rec["notes"]:
