@@ -207,6 +207,11 @@ class Upscaler:
         settings.setdefault("scale", loaded.scale)
         return cls(loaded.net, model_path=loaded.path, **settings)
 
+    def at_scale(self, scale: float) -> Upscaler:
+        """This upscaler (the same model and settings) at another ``scale``, checked as the constructor checks it."""
+        return Upscaler(self.model, scale=scale, step=self.step, batch_size=self.batch_size,
+                        force_branch=self.force_branch, tolerance=self.tolerance, model_path=self.model_path)
+
     @property
     def resampled(self) -> bool:
         """Whether the output is the model's output downscaled to a non-native scale."""
@@ -385,7 +390,7 @@ class ImageResult:
 
 
 def upscale_file(
-    upscaler: Upscaler,
+    upscaler: Upscaler | Callable[[int, int], Upscaler],
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
@@ -397,7 +402,9 @@ def upscale_file(
 ) -> ImageResult:
     """Read ``src``, upscale it, write ``dst`` (and the class map to ``classmap``); nothing partial is left.
 
-    Outputs of ``stream_pixels`` or more (``None``: never) are computed and written in bands
+    ``upscaler`` may be a function of the input's ``(height, width)`` that gives the upscaler for it (an output
+    size asked for, :class:`~classsr_cli.zoo.OutputSize`). Outputs of ``stream_pixels`` or more (``None``:
+    never) are computed and written in bands
     (:meth:`Upscaler.should_band`) when there is no alpha and no class map: the same pixels in bounded memory.
 
     Raises :class:`InputError` for an unreadable input, :class:`OutputExistsError` for an existing output
@@ -410,6 +417,8 @@ def upscale_file(
         output_format(dst)
         start = time.perf_counter()
         picture = read_image(src, max_pixels=max_pixels)
+        if not isinstance(upscaler, Upscaler):
+            upscaler = upscaler(picture.height, picture.width)
         oh, ow = upscaler.output_size(picture.height, picture.width)
         check_output_size(dst, oh, ow)
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:

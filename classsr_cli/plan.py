@@ -56,10 +56,11 @@ def scale_tag(scale: float) -> str:
     return f"x{float(scale):g}"
 
 
-def default_output_name(src: Path, scale: float) -> str:
+def default_output_name(src: Path, scale: float, tag: str | None = None) -> str:
+    """``{stem}_x{scale}{suffix}``, or ``tag`` (``w3000``, an output size's) in place of ``x{scale}``."""
     from classsr_cli.io.image import output_suffix
 
-    return f"{src.stem}_{scale_tag(scale)}{output_suffix(src.suffix)}"
+    return f"{src.stem}_{tag or scale_tag(scale)}{output_suffix(src.suffix)}"
 
 
 def classmap_path(output: Path) -> Path:
@@ -93,6 +94,7 @@ def plan_jobs(
     output: str | os.PathLike[str] | None,
     scale: float,
     *,
+    tag: str | None = None,
     recursive: bool = False,
     classmap: bool = False,
     overwrite: bool = False,
@@ -136,7 +138,7 @@ def plan_jobs(
     jobs = []
     for src, rel in found:
         if out is None:
-            dst = src.with_name(default_output_name(src, scale))
+            dst = src.with_name(default_output_name(src, scale, tag))
         elif to_folder:
             from classsr_cli.io.image import output_suffix
 

@@ -178,16 +178,19 @@ def classmap_path(output: str | os.PathLike[str]) -> Path:
     return output.with_name(f"{output.stem}_classmap{output.suffix}")
 
 
-def output_path(src: str | os.PathLike[str], output: str | os.PathLike[str], scale: float) -> Path:
-    """Where a video goes: ``output``, or ``output/{stem}_x{scale}{suffix}`` (as ``upscale`` names its outputs)
-    when ``output`` is a folder, an existing one or a path ending with a separator. The suffix is the input's
+def output_path(
+    src: str | os.PathLike[str], output: str | os.PathLike[str], scale: float, *, tag: str | None = None
+) -> Path:
+    """Where a video goes: ``output``, or ``output/{stem}_x{scale}{suffix}`` (as ``upscale`` names its outputs;
+    ``tag`` in place of ``x{scale}``, e.g. ``h2160``) when ``output`` is a folder, an existing one or a path
+    ending with a separator. The suffix is the input's
     when classsr writes it, else ``.mkv`` (Matroska holds any audio and subtitles). A new path without a suffix
     is a usage error (:class:`ConfigError`) that says how to name the file or the folder."""
     from classsr_cli.plan import scale_tag
 
     src, text = Path(src), os.fspath(output)
     out = Path(text)
-    name = f"{src.stem}_{scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else '.mkv'}"
+    name = f"{src.stem}_{tag or scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else '.mkv'}"
     if out.is_dir() or text.endswith(("/", os.sep)):
         return out / name
     if not out.suffix:

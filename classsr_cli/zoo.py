@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from classsr_cli.errors import CheckpointError, ConfigError, ModelNotFoundError
+from classsr_cli.errors import CheckpointError, ConfigError, InputError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import torch
@@ -30,6 +30,7 @@ __all__ = [
     "NATIVE_SCALES",
     "Model",
     "ModelInfo",
+    "OutputSize",
     "check_scale",
     "check_tolerance",
     "choose_model",
@@ -182,6 +183,44 @@ def check_scale(scale: float) -> None:
     """Scales run are above 1 and at most :data:`MAX_SCALE`; a :class:`ConfigError` otherwise."""
     if not (1 < scale <= MAX_SCALE) or not math.isfinite(scale):
         raise ConfigError(f"scale must be above 1 and at most {MAX_SCALE}, got {scale:g}")
+
+
+@dataclass(frozen=True)
+class OutputSize:
+    """An output size asked for instead of a scale (``--width``, ``--height``): each input is upscaled by the
+    factor that makes it that wide or that high, or with both the largest that fits inside both, its aspect kept."""
+
+    width: int | None = None
+    height: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.width is None and self.height is None:
+            raise ConfigError("an output size needs --width, --height or both")
+        for name, v in (("--width", self.width), ("--height", self.height)):
+            if v is not None and v < 1:
+                raise ConfigError(f"{name} must be at least 1, got {v}")
+
+    @property
+    def tag(self) -> str:
+        """Output name tag, as ``x4`` for a scale: ``w3840``, ``h2160``, ``3840x2160`` (both: a box)."""
+        if self.width is not None and self.height is not None:
+            return f"{self.width}x{self.height}"
+        return f"w{self.width}" if self.width is not None else f"h{self.height}"
+
+    def describe(self) -> str:
+        return " ".join(f"--{k} {v}" for k, v in (("width", self.width), ("height", self.height)) if v is not None)
+
+    def scale_for(self, height: int, width: int) -> float:
+        """The factor for an input ``height`` x ``width``; an :class:`InputError` where it is not above 1 (classsr
+        enlarges only) or above :data:`MAX_SCALE` (say which two runs make it)."""
+        scale = min(r for r in (self.width and self.width / width, self.height and self.height / height) if r)
+        if not scale > 1:
+            raise InputError(f"{width}x{height} is already as large as {self.describe()} asks (x{scale:.3g}); "
+                             "classsr enlarges only")
+        if scale > MAX_SCALE:
+            raise InputError(f"{width}x{height} to {self.describe()} is x{scale:.3g}, more than x{MAX_SCALE}: "
+                             f"upscale it x{MAX_SCALE} first, then run {self.describe()} on that output")
+        return scale
 
 
 def choose_model(spec: str | None, scale: float) -> Path:

@@ -686,3 +686,30 @@ def test_an_output_larger_than_its_format_holds_is_refused_before_the_upscale(
     one_error_line(r, "wide_x4.webp: 16800x32 is more than WEBP holds (16383 pixels a side); write wide_x4.png or")
     assert r.exit_code == 2 and not (tmp_path / "wide_x4.webp").exists()
     assert up(tiny_model_path, src, "-o", tmp_path / "wide_x4.png").exit_code == 0
+
+
+def test_output_size_instead_of_a_scale(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    """--width/--height: each image gets the factor that makes it that size (one dimension exact, the other by
+    the aspect; both: the largest that fits), named _w/_h/_WxH; too small or too large a factor fails that image
+    in one line; -x with them is a usage error; a re-run into the folder leaves the outputs out."""
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    shutil.copy(photo, shots / "a.png")  # 48x40
+    Image.open(photo).resize((30, 40)).save(shots / "b.png")  # portrait 30x40
+    r = up(tiny_model_path, shots, "--width", "100", "--json")
+    assert r.exit_code == 0, r.output
+    recs = {Path(d["input"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    assert Image.open(shots / "a_w100.png").size == (100, 83) and Image.open(shots / "b_w100.png").size == (100, 133)
+    assert recs["a.png"]["scale"] == pytest.approx(100 / 48) and recs["b.png"]["scale"] == pytest.approx(100 / 30)
+    r = up(tiny_model_path, shots, "--width", "100", "--height", "100")
+    assert r.exit_code == 0, r.output
+    assert Image.open(shots / "a_100x100.png").size == (100, 83) and Image.open(shots / "b_100x100.png").size == (75, 100)
+    r = up(tiny_model_path, shots, "--height", "160", "--json")  # a: x4 exactly (the model's own scale); b: x4 too
+    assert r.exit_code == 0 and Image.open(shots / "a_h160.png").size == (192, 160), r.output
+    assert len([p for p in shots.iterdir() if p.name.startswith("a")]) == 4  # the earlier outputs were left out
+    r = up(tiny_model_path, shots / "a.png", "--width", "40")
+    assert r.exit_code == 1 and "48x40 is already as large as --width 40 asks (x0.833); classsr enlarges only" in r.stderr
+    r = up(tiny_model_path, shots / "a.png", "--width", "500")
+    assert r.exit_code == 1 and "is x10.4, more than x4: upscale it x4 first, then run --width 500" in r.stderr
+    r = up(tiny_model_path, shots / "a.png", "--width", "100", "-x", "2")
+    assert r.exit_code == 2 and "-x and --width/--height both say how large the output is" in r.stderr

@@ -843,3 +843,22 @@ def test_encoder_limits_are_explained(
     assert [s.codec for s in probe(tmp_path / "pcm.mp4").audio] == ["aac"]
     assert upscale_video(tiny_model, pcm, tmp_path / "pcm.mkv", options=fast).notes == []
     assert [s.codec for s in probe(tmp_path / "pcm.mkv").audio] == ["pcm_s16le"]
+
+
+@pytest.mark.slow
+def test_cli_output_size(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path) -> None:
+    """--height/--width give the output that size (the factor from the frame as shown), named _h/_w in a folder."""
+    r = runner.invoke(app, ["video", str(clips["audio"]), f"{tmp_path}/", "--model", str(tiny_model_path),
+                            "--height", "180", "--preset", "ultrafast", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    assert rec["output"] == str(tmp_path / "cfr_audio_h180.mp4") and rec["output_size"] == [240, 180]
+    made = probe(tmp_path / "cfr_audio_h180.mp4")
+    assert rec["scale"] == 3.75 and (made.width, made.height) == (240, 180)
+    # A clip stored 64x48 and shown turned 90 degrees: --width counts the width as shown (48), so x4.
+    r = runner.invoke(app, ["video", str(clips["rot"]), str(tmp_path / "rot.mp4"), "--model", str(tiny_model_path),
+                            "--width", "192", "--preset", "ultrafast", "--json"])  # fmt: skip
+    assert r.exit_code == 0 and json.loads(r.stdout)["scale"] == 4, r.output
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "big.mp4"), "--model", str(tiny_model_path),
+                            "--width", "1000"])  # fmt: skip
+    assert r.exit_code == 1 and "64x48 to --width 1000 is x15.6, more than x4" in r.stderr

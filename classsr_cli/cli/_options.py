@@ -6,12 +6,15 @@ Flags (booleans) get an empty metavar so that help shows ``--json``, not ``--jso
 # No `from __future__ import annotations`: typer reads these aliases at run time.
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from classsr_cli.cli._common import Device, Precision
 from classsr_cli.engine.defaults import DEFAULT_BATCH, DEFAULT_STEP, PATCH
+
+if TYPE_CHECKING:
+    from classsr_cli.zoo import OutputSize
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -20,6 +23,7 @@ __all__ = [
     "Branch",
     "DeviceOpt",
     "ForceBranchOpt",
+    "HeightOpt",
     "JsonOpt",
     "ModelOpt",
     "OverwriteOpt",
@@ -28,8 +32,10 @@ __all__ = [
     "StepOpt",
     "ThreadsOpt",
     "ToleranceOpt",
+    "WidthOpt",
     "flag",
     "output_scale",
+    "output_size",
 ]
 
 
@@ -53,11 +59,37 @@ def output_scale(scale: float | None, model: str | None) -> float:
     return scale
 
 
+def output_size(width: int | None, height: int | None, scale: float | None) -> "OutputSize | None":
+    """``--width``/``--height`` as an :class:`~classsr_cli.zoo.OutputSize` (``None`` when neither is given); with
+    ``-x`` too, a :class:`ConfigError`: one says how large the output is."""
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.zoo import OutputSize
+
+    if width is None and height is None:
+        return None
+    if scale is not None:
+        raise ConfigError("-x and --width/--height both say how large the output is: give one")
+    return OutputSize(width, height)
+
+
 def flag(*names: str, help: str) -> typer.models.OptionInfo:
     """A boolean ``--name`` flag (no ``--no-name``, no ``<bool>`` metavar)."""
     return typer.Option(*names, help=help, metavar="")
 
 
+WidthOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--width", min=1, metavar="PX", show_default=False,
+        help="Output width in pixels, instead of -x: each input is upscaled by the factor that makes it this wide "
+        "(above 1, at most 4). With --height too: the largest size that fits both, aspect kept.",
+    ),
+]
+HeightOpt = Annotated[
+    int | None,
+    typer.Option("--height", min=1, metavar="PX", show_default=False,
+                 help="Output height in pixels, instead of -x (see --width)."),
+]
 ModelOpt = Annotated[
     str | None,
     typer.Option(

@@ -14,6 +14,7 @@ from classsr_cli.cli._options import (
     BatchOpt,
     DeviceOpt,
     ForceBranchOpt,
+    HeightOpt,
     ModelOpt,
     OverwriteOpt,
     PrecisionOpt,
@@ -21,8 +22,10 @@ from classsr_cli.cli._options import (
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
+    WidthOpt,
     flag,
     output_scale,
+    output_size,
 )
 
 #: Same as classsr_cli.io.image.DEFAULT_MAX_PIXELS (not imported here: it would pull in Pillow for --help).
@@ -34,6 +37,7 @@ Examples:
   classsr upscale photo.jpg -x4                  # writes photo_x4.jpg beside it
   classsr upscale photo.png -x3 -o big.png       # x4 model, then an exact downscale to x3
   classsr upscale shots/ -o out/ --recursive     # mirror the folder tree under out/
+  classsr upscale shots/ --width 3000            # each photo_w3000.jpg 3000 pixels wide
   classsr upscale 'shots/*.jpg' --json > runs.jsonl
   classsr upscale photo.png --classmap           # also photo_x4_classmap.png
 """
@@ -56,6 +60,8 @@ def upscale(
         ),
     ] = None,
     scale: ScaleOpt = None,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
@@ -88,7 +94,8 @@ def upscale(
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.plan import plan_jobs
 
-    scale = output_scale(scale, model)
+    size = output_size(width, height, scale)
+    scale = output_scale(scale, model) if size is None else float(zoo.own_scale(model))
     if classes and not json_out:
         raise ConfigError("--classes puts every patch's class in the --json record: add --json (--classmap draws them)")
     runtime.set_threads(threads)
@@ -99,8 +106,8 @@ def upscale(
     distributed.start(world, dev)
     try:
         plan = plan_jobs(
-            inputs, output, scale, recursive=recursive, classmap=classmap, overwrite=overwrite,
-            keep_going=True, skip_existing=skip_existing,
+            inputs, output, scale, tag=size.tag if size else None, recursive=recursive, classmap=classmap,
+            overwrite=overwrite, keep_going=True, skip_existing=skip_existing,
         )  # every problem collected, so that a run that stops can say how much it left undone
         if world.is_main:
             _left_out(plan)
@@ -112,16 +119,17 @@ def upscale(
                 report.failure(spec, None, str(e), e.exit_code, keep_going=False)
             raise _stopped(str(e), e.exit_code, len(plan.jobs) + len(plan.failed) - 1, e)
         distributed.barrier(world)  # every rank has checked the outputs before any rank writes one
-        upscaler = Upscaler.of(
-            zoo.load(model, scale, device=dev, dtype=dtype), step=step, batch_size=batch_size,
-            force_branch=force_branch.value if force_branch else None, tolerance=tolerance,
-        )
-        if upscaler.resampled and world.is_main:
-            err.print(
-                f"note: x{scale:g} is not a native scale: running the x{upscaler.model_scale} model, "
-                "then an antialiased bicubic downscale to the exact size",
-                soft_wrap=True,
-            )
+        settings: dict[str, Any] = {"step": step, "batch_size": batch_size, "tolerance": tolerance,
+                                    "force_branch": force_branch.value if force_branch else None}
+        upscaler: Any = _SizedUpscalers(size, model, dev, dtype, settings) if size else None
+        if upscaler is None:
+            upscaler = Upscaler.of(zoo.load(model, scale, device=dev, dtype=dtype), **settings)
+            if upscaler.resampled and world.is_main:
+                err.print(
+                    f"note: x{scale:g} is not a native scale: running the x{upscaler.model_scale} model, "
+                    "then an antialiased bicubic downscale to the exact size",
+                    soft_wrap=True,
+                )
         planned: list[Failure] = [(spec, None, str(e), e.exit_code) for spec, e in plan.failed]
         for failure in planned:
             report.failure(*failure, keep_going=keep_going)
@@ -141,6 +149,26 @@ def upscale(
 
 
 Failure = tuple[str, "str | None", str, int]  # input, output, message, exit code
+
+
+class _SizedUpscalers:
+    """The upscaler for each input of an output size (``--width``/``--height``): the factor its size needs, run by
+    the model ``-x`` with that factor would run (the x2 default up to x2, else the x4), loaded once."""
+
+    def __init__(self, size: Any, model: str | None, device: Any, dtype: Any, settings: dict[str, Any]) -> None:
+        self.size, self.model, self.device, self.dtype, self.settings = size, model, device, dtype, settings
+        self.loaded: dict[Any, Any] = {}
+
+    def __call__(self, height: int, width: int) -> Any:
+        from classsr_cli import zoo
+        from classsr_cli.pipeline import Upscaler
+
+        scale = self.size.scale_for(height, width)
+        path = zoo.choose_model(self.model, scale)
+        if path not in self.loaded:
+            self.loaded[path] = Upscaler.of(zoo.load(self.model, scale, device=self.device, dtype=self.dtype),
+                                            **self.settings)  # fmt: skip
+        return self.loaded[path].at_scale(scale)
 
 
 def _run(
@@ -311,7 +339,7 @@ def _totals(done: list[dict[str, Any]]) -> None:
     err.print(
         f"[bold]total[/]: {len(done)} images, {seconds:.2f} s  patches "
         f"[green]light {n[0]} ({_pct(n[0] / total)})[/] · [yellow]medium {n[1]} ({_pct(n[1] / total)})[/] · "
-        f"[red]heavy {n[2]} ({_pct(n[2] / total)})[/]  FLOPs saved {_pct(1 - used / heavy if heavy else 0)} "
-        f"vs heavy on the same patches, {_pct(1 - used / whole if whole else 0)} vs heavy on whole images",
+        f"[red]heavy {n[2]} ({_pct(n[2] / total)})[/]  FLOPs saved {_pct(1 - used / whole if whole else 0)} "
+        f"vs heavy on whole images ({_pct(1 - used / heavy if heavy else 0)} vs heavy on every patch)",
         soft_wrap=True,
     )

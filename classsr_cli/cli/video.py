@@ -15,6 +15,7 @@ from classsr_cli.cli._options import (
     BatchOpt,
     DeviceOpt,
     ForceBranchOpt,
+    HeightOpt,
     ModelOpt,
     OverwriteOpt,
     PrecisionOpt,
@@ -22,8 +23,10 @@ from classsr_cli.cli._options import (
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
+    WidthOpt,
     flag,
     output_scale,
+    output_size,
 )
 
 EXAMPLES = """\
@@ -31,6 +34,7 @@ Examples:
 
   classsr video clip.mp4 clip_x4.mp4                      # audio and subtitles copied
   classsr video clip.mp4 out/                             # out/clip_x4.mp4
+  classsr video clip.mp4 clip_4k.mp4 --height 2160        # 1080p (x2) or 720p (x3) to 2160 high
   classsr video clip.mkv big.mkv -x2 --codec libx265 --crf 20 --preset slow
   classsr video clip.mp4 out.mp4 --reuse --classmap       # also out_classmap.mp4
   classsr video clip.webm out.webm --json > run.json
@@ -71,6 +75,8 @@ def video(
         ),
     ],
     scale: ScaleOpt = None,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
     precision: PrecisionOpt = Precision.auto,
@@ -121,13 +127,20 @@ def video(
     """Upscale a video with ClassSR, frame by frame through ffmpeg pipes (nothing dumped to disk)."""
     from classsr_cli import distributed, runtime, zoo
     from classsr_cli.errors import ClassSRError
-    from classsr_cli.io.video import EncodeOptions
+    from classsr_cli.io.video import EncodeOptions, probe
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import TemporalOptions, output_path, upscale_video
 
     distributed.single_process("video")
-    scale = output_scale(scale, model)
-    target = output_path(source, output, scale)  # a folder gets INPUT_STEM_x4.EXT; a bare name is refused here
+    size = output_size(width, height, scale)
+    if size is None:
+        scale = output_scale(scale, model)
+        target = output_path(source, output, scale)  # a folder gets INPUT_STEM_x4.EXT; a bare name is refused here
+    else:  # the factor that gives the size asked for, in the frame as shown (a rotation turns it)
+        target = output_path(source, output, 0, tag=size.tag)  # INPUT_STEM_h2160.EXT for --height 2160
+        info = probe(source)
+        turned = round(info.rotation) % 180 == 90
+        scale = size.scale_for(*((info.width, info.height) if turned else (info.height, info.width)))
     options = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
         audio=not no_audio, subtitles=not no_subtitles,

@@ -31,15 +31,16 @@ def images_in(folder: Path, *, recursive: bool = False) -> list[Path]:
 
 
 _CLASSMAP_TAG = "_classmap"
-_SCALE_TAG = re.compile(r"(.+)_x\d+(?:\.\d+)?")
+_SCALE_TAG = re.compile(r"(.+)_(?:x\d+(?:\.\d+)?|[wh]\d+|\d+x\d+)")
 
 
 def is_own_output(path: Path) -> bool:
     """Whether ``path`` looks like an output of an earlier classsr run beside its input: its stem ends in
-    ``_x{scale}`` and/or ``_classmap`` and the image it was made from (that stem without the tag) is beside it.
+    ``_x{scale}`` (or an output size's ``_w3000``, ``_h2000``, ``_3000x2000``) and/or ``_classmap`` and the image
+    it was made from (that stem without the tag) is beside it.
 
-    ``photo_x4.png``, ``photo_x2.5.jpg``, ``photo_x4_classmap.png`` and ``out_classmap.png`` next to ``photo.png``
-    (or ``out.png``) are; ``photo_x4.png`` alone is not.
+    ``photo_x4.png``, ``photo_x2.5.jpg``, ``photo_w3000.jpg``, ``photo_x4_classmap.png`` and ``out_classmap.png``
+    next to ``photo.png`` (or ``out.png``) are; ``photo_x4.png`` alone is not.
     """
     stem, bases = path.stem, []
     if stem.endswith(_CLASSMAP_TAG) and len(stem) > len(_CLASSMAP_TAG):
