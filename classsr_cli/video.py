@@ -48,6 +48,7 @@ from classsr_cli.io.video import (
     check_pix_fmt,
     container_of,
     even_size,
+    full_size_hint,
     plan_streams,
     probe,
     source_notes,
@@ -293,7 +294,7 @@ def upscale_video(
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(pix_fmt)) > 8 else 8
     stream_args, notes = plan_streams(info, muxer, options)
-    notes = source_notes(info, pix_fmt) + notes
+    notes = source_notes(info, pix_fmt, options.codec) + notes
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -325,12 +326,12 @@ def upscale_video(
                     elif (oh, ow) != full:  # an odd size cannot be encoded in 4:2:0: one pixel less
                         lost_edge = " and ".join(e for e, cut in (("row", oh != full[0]), ("column", ow != full[1])) if cut)
                         notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
-                                     f"{pix_fmt} needs even sizes (--pix-fmt yuv444p keeps them)")
+                                     f"{pix_fmt} needs even sizes{full_size_hint(pix_fmt, options.codec_for(muxer))}")
                     kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer,
                                           "rotation": rotation, "sar": sar}  # fmt: skip
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits, **kw))
-                    if tmp_map is not None:  # tinted in 8 bits
-                        writers.append(VideoWriter(tmp_map, ow, oh, **kw))
+                    if tmp_map is not None:  # tinted in 8 bits, tagged as the output
+                        writers.append(VideoWriter(tmp_map, ow, oh, color=info.color, **kw))
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 run = up.run(frame.rgb, router=router, banded=up.should_band(h, w, stream_pixels))

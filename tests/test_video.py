@@ -23,6 +23,7 @@ from classsr_cli.engine.tiling import extract_patches, plan_grid
 from classsr_cli.errors import InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
     EncodeOptions,
+    VideoInfo,
     VideoReader,
     _cluster_head,
     _ebml_size,
@@ -366,7 +367,8 @@ def test_reuse_on_static_clip(clips: dict[str, Path], tiny_model: torch.nn.Modul
 
 def test_even_size_crops_what_subsampled_chroma_cannot_hold() -> None:
     assert even_size("yuv420p", 723, 963) == (722, 962)
-    assert even_size("nv12", 722, 963) == (722, 962) and even_size("yuv422p10le", 3, 5) == (2, 4)
+    assert even_size("nv12", 722, 963) == (722, 962) and even_size("yuv422p10le", 3, 5) == (3, 4)  # 4:2:2: width only
+    assert even_size("yuv440p", 3, 5) == (2, 5) and even_size("gbrp10le", 3, 5) == (3, 5)
     assert even_size("yuv444p", 723, 963) == (723, 963) and even_size("rgb24", 723, 963) == (723, 963)
 
 
@@ -602,8 +604,10 @@ def test_hdr_colour_tags_and_10_bit_depth(tiny_model: torch.nn.Module, tmp_path:
        "-vf", "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc:range=tv",
        "-pix_fmt", "yuv420p10le", "-c:v", "libx264", src)  # fmt: skip
     assert "yuv420p10le(tv, bt2020nc/bt2020/smpte2084" in video_line(src)
-    res = upscale_video(tiny_model, src, tmp_path / "o.mp4", options=EncodeOptions(preset="ultrafast"))
+    res = upscale_video(tiny_model, src, tmp_path / "o.mp4", options=EncodeOptions(preset="ultrafast"), classmap=True)
     assert "yuv420p10le(tv, bt2020nc/bt2020/smpte2084" in video_line(tmp_path / "o.mp4")
+    assert "yuv420p10le(tv, bt2020nc/bt2020/smpte2084" in video_line(tmp_path / "o_classmap.mp4")  # tagged alike
+    assert "hevc (Main 10) (hvc1 /" in video_line(tmp_path / "o.mp4")  # HEVC tagged as Apple's players want it
     assert (res.notes, res.pix_fmt, res.bits) == ([], "yuv420p10le", 16)
     res = upscale_video(tiny_model, src, tmp_path / "o8.mp4", options=EncodeOptions(preset="ultrafast", pix_fmt="yuv420p"))
     assert "yuv420p(tv, bt2020nc/bt2020/smpte2084" in video_line(tmp_path / "o8.mp4")
@@ -674,6 +678,56 @@ def test_8_bit_video_decodes_and_encodes_without_a_colour_bias(tmp_path: Path) -
         with VideoReader(probe(out)) as reader:
             got = next(iter(reader)).rgb.astype(float)
         assert np.abs(got - luma).max() <= 1, (pix_fmt, np.unique(got))
+
+
+@pytest.mark.slow
+def test_untagged_video_is_read_as_players_read_it(tmp_path: Path) -> None:
+    """A clip without colour tags is BT.709 when it is HD (1280 wide or more than 576 high) and BT.601 when it is
+    SD, as players take it (ffmpeg's own default is BT.601 at any size: untagged HD came out 10-22 levels off)."""
+    for (w, h, matrix) in ((1280, 720, "bt709"), (320, 240, "bt601")):
+        frame = np.zeros((h, w, 3), np.uint8)
+        frame[:, : w // 2], frame[:, w // 2 :] = (224, 128, 32), (255, 0, 0)
+        src = tmp_path / f"untagged_{h}.mp4"
+        subprocess.run([FF, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", "5",
+                        "-i", "-", "-vf", f"scale=out_color_matrix={matrix}:out_range=tv:flags=accurate_rnd,format=yuv444p",
+                        "-c:v", "libx264", "-qp", "0", "-bsf:v",
+                        "h264_metadata=matrix_coefficients=2:colour_primaries=2:transfer_characteristics=2", str(src)],
+                       input=np.concatenate([frame] * 2).tobytes(), check=True, timeout=120)  # fmt: skip
+        assert probe(src).color == "tv, progressive"  # no matrix, primaries or transfer
+        with VideoReader(probe(src)) as reader:
+            got = next(iter(reader)).rgb.astype(int)
+        pair = got[h // 2, [w // 4, 3 * w // 4]]
+        assert np.abs(pair - [(224, 128, 32), (255, 0, 0)]).max() <= 1, (matrix, pair)
+
+
+def test_encoder_and_pixel_format_follow_the_source_depth() -> None:
+    """Unless asked: 8-bit sources libx264 yuv420p; deeper ones 10 bits in HEVC (H.264 High 10 plays in few players),
+    VP9 in .webm; an encoder without yuv420p10le its first format of 10 bits or more; notes name only a deeper
+    format the encoder takes; the hint for odd sizes only a 4:4:4 one it takes."""
+    from classsr_cli.io.video import full_size_hint, source_notes
+
+    def chosen(muxer: str, source: str, **kw: str) -> tuple[str | None, str | None]:
+        o = EncodeOptions(**kw).for_source(muxer, source)
+        return o.codec, o.pix_fmt
+
+    assert chosen("mp4", "yuv420p") == ("libx264", "yuv420p")
+    assert chosen("mp4", "yuv420p10le") == chosen("matroska", "yuv422p12le") == ("libx265", "yuv420p10le")
+    assert chosen("mov", "yuv420p", pix_fmt="yuv422p10le") == ("libx265", "yuv422p10le")  # a deep output asked for
+    assert chosen("webm", "yuv420p10le") == ("libvpx-vp9", "yuv420p10le")
+    assert chosen("avi", "yuv420p10le") == ("libx264", "yuv420p10le")
+    assert chosen("mov", "yuv422p10le", codec="dnxhd") == ("dnxhd", "yuv422p10le")
+    assert chosen("mov", "yuv420p", codec="prores_ks") == ("prores_ks", "yuv422p10le")
+    assert chosen("webm", "yuv420p10le", codec="libvpx") == ("libvpx", "yuv420p")
+    info = VideoInfo(path=Path("x.mkv"), format="matroska,webm", width=64, height=48, video_index=0, codec="hevc",
+                     fps=25.0, duration=1.0, start=0.0, pix_fmt="yuv420p12le")
+    assert source_notes(info, "yuv420p", "libvpx") == [
+        "the source is 12-bit; the output's yuv420p keeps 8 bits per channel (libvpx takes no deeper format)"]
+    assert source_notes(info, "yuv420p", "libx265") == [
+        "the source is 12-bit; the output's yuv420p keeps 8 bits per channel (--pix-fmt yuv420p10le keeps 10)"]
+    assert source_notes(info, "yuv420p10le", "libx265") == [
+        "the source is 12-bit; the output's yuv420p10le keeps 10 bits per channel (--pix-fmt yuv420p12le keeps 12)"]
+    assert full_size_hint("yuv422p10le", "prores_ks") == " (--pix-fmt yuv444p10le keeps them)"
+    assert full_size_hint("yuv420p", "libvpx") == ""
 
 
 def levels(path: Path, bits: int = 10) -> int:

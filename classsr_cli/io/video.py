@@ -55,6 +55,7 @@ __all__ = [
     "container_of",
     "encoder_pix_fmts",
     "ffmpeg_exe",
+    "full_size_hint",
     "plan_streams",
     "probe",
     "source_notes",
@@ -456,11 +457,14 @@ class VideoReader:
         if not self.autorotate:
             cmd += ["-noautorotate"]
         raw = "rgb24" if self.bits == 8 else "rgb48le"
+        # Untagged HD video is BT.709, as players take it (ffmpeg's own default is BT.601 whatever the size).
+        hd = self.info.width >= 1280 or self.info.height > 576
+        matrix = "in_color_matrix=bt709:" if hd and color_tags(self.info.color)[0] is None else ""
         cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
                 # "Fixed: video colours decode and encode without a bias").
-                "-vf", f"showinfo=checksum=0,scale=flags={_DECODE_FLAGS},format={raw}",
+                "-vf", f"showinfo=checksum=0,scale={matrix}flags={_DECODE_FLAGS},format={raw}",
                 "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", raw, "pipe:1"]  # fmt: skip
         try:
@@ -527,11 +531,23 @@ class VideoReader:
 
 
 def even_size(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
-    """``(height, width)`` an encoder takes in ``pix_fmt``: formats with chroma subsampled by two (yuv420p,
-    yuv422p, nv12, ...; not yuv444p) need even sizes, so an odd one loses its last pixel row or column."""
-    if pix_fmt.startswith(("yuv4", "nv")) and "444" not in pix_fmt:
-        return height - height % 2, width - width % 2
-    return height, width
+    """``(height, width)`` an encoder takes in ``pix_fmt``: chroma subsampled by two across (4:2:0, 4:2:2: yuv420p,
+    yuv422p10le, nv12, p010le, ...) needs an even width, and down (4:2:0, 4:4:0) an even height, so an odd one loses
+    its last pixel column or row; 4:4:4 and RGB keep every size."""
+    across = bool(re.match(r"yuvj?a?(420|422|410|411)|nv(12|21|16|20)|p[02]|y2", pix_fmt))
+    down = bool(re.match(r"yuvj?a?(420|440|410)|nv(12|21)|p0", pix_fmt))
+    return height - height % 2 * down, width - width % 2 * across
+
+
+def full_size_hint(pix_fmt: str, codec: str) -> str:
+    """`` (--pix-fmt yuv444p keeps them)``: a format of ``pix_fmt``'s depth without chroma subsampling that
+    ``codec`` takes, to keep an odd size; empty if it takes none."""
+    takes = encoder_pix_fmts(codec)
+    same = re.sub(r"^(yuvj?a?)(420|422|440|410|411)", r"\g<1>444", pix_fmt)
+    for f in (same, *(takes or ())):
+        if (takes is None or f in takes) and even_size(f, 1, 1) == (1, 1) and bit_depth(f) == bit_depth(pix_fmt):
+            return f" (--pix-fmt {f} keeps them)"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -567,20 +583,30 @@ class EncodeOptions:
         return self.pix_fmt or DEFAULT_PIX_FMT
 
     def for_source(self, muxer: str, source_pix_fmt: str | None) -> EncodeOptions:
-        """These options with the pixel format settled: the one asked for; else, for a source above 8 bits,
-        :data:`DEEP_PIX_FMT` where the encoder takes it (so 10- and 12-bit video keeps 10 bits); else
-        :data:`DEFAULT_PIX_FMT`, or the first format the encoder lists where it does not take that one (ProRes:
-        ``yuv422p10le``)."""
+        """These options with the encoder and pixel format settled for a source of ``source_pix_fmt``.
+
+        The encoder: the one asked for; else, for an output above 8 bits (a deeper ``pix_fmt``, or none asked and
+        a source above 8 bits) in ``.mp4``/``.mov``/``.mkv``, :data:`DEEP_CODEC` (HEVC Main 10 plays where H.264
+        High 10 does not: QuickTime, Safari, hardware decoders); else :meth:`codec_for`. The pixel format: the one
+        asked for; else, for a source above 8 bits, :data:`DEEP_PIX_FMT` or the first format of 10 bits or more
+        the encoder lists (so 10- and 12-bit video keeps 10 bits); else :data:`DEFAULT_PIX_FMT`, or the first
+        format the encoder lists where it does not take that one (ProRes: ``yuv422p10le``)."""
+        deep_source = bit_depth(source_pix_fmt) > 8
+        deep_out = bit_depth(self.pix_fmt) > 8 if self.pix_fmt else deep_source
+        codec = self.codec or (DEEP_CODEC if deep_out and muxer in _DEEP_CODEC_MUXERS else self.codec_for(muxer))
         if self.pix_fmt:
-            return self
-        takes = encoder_pix_fmts(self.codec_for(muxer))
-        wanted = [DEEP_PIX_FMT] if bit_depth(source_pix_fmt) > 8 else []
+            return replace(self, codec=codec)
+        takes = encoder_pix_fmts(codec)
+        wanted = [DEEP_PIX_FMT, *(f for f in takes or () if bit_depth(f) >= 10)] if deep_source else []
         wanted += [DEFAULT_PIX_FMT, *(takes or ())]
-        return replace(self, pix_fmt=next(f for f in wanted if takes is None or f in takes))
+        return replace(self, codec=codec, pix_fmt=next(f for f in wanted if takes is None or f in takes))
 
 
 #: The output's pixel format unless asked (8-bit sources), and for sources above 8 bits where the encoder takes it.
 DEFAULT_PIX_FMT, DEEP_PIX_FMT = "yuv420p", "yuv420p10le"
+#: The encoder of outputs above 8 bits unless asked, in the containers that hold HEVC.
+DEEP_CODEC = "libx265"
+_DEEP_CODEC_MUXERS = ("mp4", "mov", "matroska")
 
 _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1")
 _PRESET_CODECS = ("libx264", "libx264rgb", "libx265", "libsvtav1")
@@ -626,6 +652,8 @@ def _video_args(
             args += ["-b:v:0", "0"]
     if opts.preset and codec in _PRESET_CODECS and not (codec == "libsvtav1" and not opts.preset.isdigit()):
         args += ["-preset:v:0", opts.preset]
+    if codec == "libx265" and muxer in ("mp4", "mov"):  # ffmpeg's default hev1 tag plays nowhere on Apple's systems
+        args += ["-tag:v:0", "hvc1"]
     gray = re.fullmatch(r"gray(\d+)?le|gray", opts.out_pix_fmt)
     if opts.out_pix_fmt.startswith(("yuv", "nv")) or gray:
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
@@ -669,14 +697,16 @@ def bit_depth(pix_fmt: str | None) -> int:
 _ALPHA = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr)")
 
 
-def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT) -> list[str]:
-    """What the video stream carries that ``classsr video`` does not keep in ``pix_fmt``: bits beyond its depth,
-    alpha, fields."""
+def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None) -> list[str]:
+    """What the video stream carries that ``classsr video`` does not keep in ``pix_fmt`` (written by ``codec``):
+    bits beyond its depth (with a deeper format the encoder takes, if any), alpha, fields."""
     notes = []
     depth, kept = bit_depth(info.pix_fmt), bit_depth(pix_fmt)
     if depth > kept:
-        deeper = f" (--pix-fmt {DEEP_PIX_FMT} keeps 10)" if kept < 10 else ""
-        notes.append(f"the source is {depth}-bit; the output's {pix_fmt} keeps {kept} bits per channel{deeper}")
+        takes = (encoder_pix_fmts(codec) if codec else None) or (DEEP_PIX_FMT,)
+        deeper = [f for f in (DEEP_PIX_FMT, *takes) if f in takes and kept < bit_depth(f) <= depth]
+        hint = f" (--pix-fmt {deeper[0]} keeps {bit_depth(deeper[0])})" if deeper else f" ({codec} takes no deeper format)"
+        notes.append(f"the source is {depth}-bit; the output's {pix_fmt} keeps {kept} bits per channel{hint}")
     if _ALPHA.match(info.pix_fmt or ""):
         notes.append(f"the alpha channel of the source ({info.pix_fmt}) is not kept")
     if info.field_order:
@@ -855,7 +885,8 @@ class VideoWriter:
 
     ffmpeg starts on the first :meth:`write`. Timestamps are in ``time_base`` ticks, as :class:`VideoReader` gives
     them (relative to the source's start, so audio stays in sync). ``sar`` is the frames' pixel aspect ratio
-    (``None``: square). Frames are uint8, or uint16 with ``bits`` 16 (ffmpeg then converts from 16 bits per
+    (``None``: square); ``color`` the colour properties to tag, as :attr:`VideoInfo.color` (default: the source's).
+    Frames are uint8, or uint16 with ``bits`` 16 (ffmpeg then converts from 16 bits per
     channel, so a 10-bit ``pix_fmt`` keeps what an 8-bit pipe would round away). :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
     :meth:`abort` stops it and leaves whatever it wrote to the caller.
     """
@@ -874,6 +905,7 @@ class VideoWriter:
         rotation: float = 0.0,
         sar: Fraction | None = None,
         bits: int = 8,
+        color: str | None = None,
     ) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are written at 8 or 16 bits per channel, got {bits}")
@@ -883,6 +915,7 @@ class VideoWriter:
         self.muxer = muxer or container_of(self.path)
         self.options = (options or EncodeOptions()).for_source(self.muxer, source.pix_fmt if source else None)
         self.bits = bits
+        self.color = color if color is not None or source is None else source.color  # as ffmpeg prints it
         self._dtype = np.dtype(np.uint8 if bits == 8 else np.uint16)
         self.source = source
         self.stream_args = stream_args or []
@@ -905,10 +938,8 @@ class VideoWriter:
     def _start(self, first_pts: int) -> None:
         opts = self.options
         if even_size(opts.out_pix_fmt, self.height, self.width) != (self.height, self.width):
-            raise VideoError(
-                f"{self.width}x{self.height} output is odd-sized; {opts.out_pix_fmt} needs even sizes "
-                "(use --pix-fmt yuv444p)"
-            )
+            raise VideoError(f"{self.width}x{self.height} output is odd-sized; {opts.out_pix_fmt} needs even sizes"
+                             + full_size_hint(opts.out_pix_fmt, opts.codec_for(self.muxer)))
         self._first = first_pts
         offset = float(first_pts * self.time_base)
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error"]
@@ -923,7 +954,7 @@ class VideoWriter:
             else None
         )
         cmd += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
-        cmd += _video_args(opts, self.muxer, self.time_base, self.source.color if self.source else None, self.sar)
+        cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar)
         cmd += [*self.stream_args, "-f", self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
