@@ -774,6 +774,35 @@ def test_deep_sources_and_outputs_cross_the_pipes_at_16_bits(tmp_path: Path) -> 
     assert (res.pix_fmt, res.bits) == ("yuv422p10le", 16) and "yuv422p10le" in video_line(tmp_path / "o.mov")
 
 
+def side_data(path: Path) -> str:
+    """showinfo's side data lines of the first frame."""
+    text = subprocess.run([FF, "-hide_banner", "-i", str(path), "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"],
+                          capture_output=True, text=True, timeout=120).stderr  # fmt: skip
+    return "\n".join(ln for ln in text.splitlines() if "side data" in ln)
+
+
+@pytest.mark.slow
+def test_hdr10_metadata_is_kept_by_hevc_and_noted_otherwise(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """An HDR10 source's mastering display and light levels reach a libx265 output (merged with the user's own
+    x265-params); other encoders write none, and a note says so with the values."""
+    src = tmp_path / "hdr10.mp4"
+    master = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-vf",
+       "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc", "-pix_fmt", "yuv420p10le",
+       "-c:v", "libx265", "-x265-params", f"log-level=error:master-display={master}:max-cll=1000,400", src)  # fmt: skip
+    info = probe(src)
+    assert info.hdr10 is not None and info.hdr10.x265_params() == [f"master-display={master}", "max-cll=1000,400"]
+    fast = EncodeOptions(preset="ultrafast", extra=(("x265-params", "log-level=error"),))
+    assert upscale_video(tiny_model, src, tmp_path / "o.mkv", options=fast).notes == []
+    kept = side_data(tmp_path / "o.mkv")
+    assert "max_luminance=1000.000000" in kept and "MaxCLL=1000, MaxFALL=400" in kept
+    assert probe(tmp_path / "o.mkv").hdr10 == info.hdr10
+    assert upscale_video(tiny_model, src, tmp_path / "o.webm", options=EncodeOptions()).notes == [
+        "the source's HDR10 metadata (mastering display 1000 cd/m², MaxCLL 1000, MaxFALL 400) is not kept: "
+        "libvpx-vp9 writes none here (libx265 into .mp4, .mov or .mkv does)"]
+    assert probe(clips_709(tmp_path)).hdr10 is None  # SDR: no frame decoded to look
+
+
 def clips_709(tmp_path: Path) -> Path:
     src = tmp_path / "c709.mp4"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-vf",

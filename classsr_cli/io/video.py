@@ -43,6 +43,7 @@ __all__ = [
     "CONTAINERS",
     "DEEP_PIX_FMT",
     "DEFAULT_PIX_FMT",
+    "HDR10",
     "EncodeOptions",
     "Frame",
     "StreamInfo",
@@ -135,6 +136,7 @@ class VideoInfo:
         sar: sample (pixel) aspect ratio, width over height, of the stored frames (``None``: square or unknown).
         timecode: the source's start timecode (``01:00:00:00``; a tmcd track's, or a TIMECODE tag), ``None``: none.
         streams: every stream, the video one included.
+        hdr10: a PQ stream's mastering display and content light levels (:class:`HDR10`), ``None``: none.
     """
 
     path: Path
@@ -154,6 +156,7 @@ class VideoInfo:
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
     field_order: str | None = None
     timecode: str | None = None
+    hdr10: HDR10 | None = None
 
     @property
     def audio(self) -> list[StreamInfo]:
@@ -329,7 +332,58 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         streams=tuple(streams),
         field_order=video["field_order"],  # type: ignore[arg-type]
         timecode=tc.group(1) if (tc := _TIMECODE.search(text)) else None,
+        hdr10=_hdr10(path, video["index"]) if color_tags(video["color"])[2] == "smpte2084" else None,  # type: ignore[arg-type]
     )
+
+
+@dataclass(frozen=True)
+class HDR10:
+    """HDR10 static metadata of a PQ stream: the mastering display (CIE 1931 xy of its red, green and blue primaries
+    and white point; its luminance range in cd/m²) and the content light levels (MaxCLL, MaxFALL in cd/m²)."""
+
+    primaries: tuple[tuple[float, float], ...] | None = None  # r, g, b, white point
+    luminance: tuple[float, float] | None = None  # min, max
+    light: tuple[int, int] | None = None
+
+    def x265_params(self) -> list[str]:
+        """As libx265 writes them (``master-display``: G, B, R, WP in units of 0.00002, L in 0.0001 cd/m²)."""
+        params = []
+        if self.primaries and self.luminance:
+            (r, g, b, wp), (lo, hi) = self.primaries, self.luminance
+            xy = "".join(f"{k}({round(x * 50000)},{round(y * 50000)})" for k, (x, y) in zip("GBR", (g, b, r), strict=True))
+            params.append(f"master-display={xy}WP({round(wp[0] * 50000)},{round(wp[1] * 50000)})"
+                          f"L({round(hi * 10000)},{round(lo * 10000)})")
+        if self.light:
+            params.append(f"max-cll={self.light[0]},{self.light[1]}")
+        return params
+
+    def describe(self) -> str:
+        parts = [f"mastering display {self.luminance[1]:g} cd/m²"] if self.luminance else []
+        parts += [f"MaxCLL {self.light[0]}, MaxFALL {self.light[1]}"] if self.light else []
+        return ", ".join(parts)
+
+
+_XY = re.compile(r"\b(r|g|b|wp)\(([\d.]+)[, ]+([\d.]+)\)")
+
+
+def _hdr10(path: Path, index: int) -> HDR10 | None:
+    """The HDR10 metadata the first frame of stream ``index`` carries (one frame decoded), ``None`` if none."""
+    try:
+        text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", f"0:{index}",
+                               "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"],
+                              capture_output=True, timeout=60, check=False).stderr.decode("utf-8", "replace")  # fmt: skip
+    except subprocess.TimeoutExpired:  # pragma: no cover - a hung decoder: the main run will say more
+        return None
+    md = next((ln for ln in text.splitlines() if "Mastering display metadata:" in ln), "")
+    xy = {k: (float(x), float(y)) for k, x, y in _XY.findall(md)}
+    lum = re.search(r"min_luminance=([\d.]+), max_luminance=([\d.]+)", md)
+    cll = re.search(r"MaxCLL=(\d+), MaxFALL=(\d+)", text)
+    found = HDR10(
+        primaries=tuple(xy[k] for k in ("r", "g", "b", "wp")) if len(xy) == 4 and "has_primaries:1" in md else None,
+        luminance=(float(lum.group(1)), float(lum.group(2))) if lum and "has_luminance:1" in md else None,
+        light=(int(cll.group(1)), int(cll.group(2))) if cll else None,
+    )
+    return found if found != HDR10() else None
 
 
 # ---------------------------------------------------------------------------------------------------- reading
@@ -640,7 +694,8 @@ def color_tags(color: str | None) -> tuple[str | None, str | None, str | None]:
 
 
 def _video_args(
-    opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None, sar: Fraction | None = None
+    opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None, sar: Fraction | None = None,
+    hdr10: HDR10 | None = None,
 ) -> list[str]:
     # Every option names output stream v:0, the upscaled video: a cover picture after it is copied as it is.
     codec = opts.codec_for(muxer)
@@ -678,8 +733,15 @@ def _video_args(
         filters.append(f"setsar={sar.numerator}/{sar.denominator}")
     if filters:
         args += ["-filter:v:0", ",".join(filters)]
+    # HDR10 metadata: libx265 writes it as SEI, merged into the user's own -x265-params (theirs win).
+    hdr = hdr10.x265_params() if hdr10 and codec == "libx265" else []
     for key, value in opts.extra:
+        if key.lstrip("-") == "x265-params" and hdr:
+            ours = [p for p in hdr if p.split("=")[0] not in value]
+            value, hdr = ":".join([value, *ours]), []
         args += [f"-{key.lstrip('-')}", value]
+    if hdr:
+        args += ["-x265-params", ":".join(hdr)]
     if muxer in _VFR_MUXERS:
         args += ["-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", f"{time_base.numerator}/{time_base.denominator}"]
     return args
@@ -707,6 +769,9 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
         deeper = [f for f in (DEEP_PIX_FMT, *takes) if f in takes and kept < bit_depth(f) <= depth]
         hint = f" (--pix-fmt {deeper[0]} keeps {bit_depth(deeper[0])})" if deeper else f" ({codec} takes no deeper format)"
         notes.append(f"the source is {depth}-bit; the output's {pix_fmt} keeps {kept} bits per channel{hint}")
+    if info.hdr10 and codec != "libx265":
+        notes.append(f"the source's HDR10 metadata ({info.hdr10.describe()}) is not kept: {codec} writes none here "
+                     "(libx265 into .mp4, .mov or .mkv does)")
     if _ALPHA.match(info.pix_fmt or ""):
         notes.append(f"the alpha channel of the source ({info.pix_fmt}) is not kept")
     if info.field_order:
@@ -954,7 +1019,7 @@ class VideoWriter:
             else None
         )
         cmd += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
-        cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar)
+        cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.source.hdr10 if self.source else None)
         cmd += [*self.stream_args, "-f", self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
