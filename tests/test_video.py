@@ -916,6 +916,10 @@ def test_encoder_limits_are_explained(
         writer.write(np.zeros((16, 16400, 3), np.uint8), 0)
         writer.close()
     writer.abort()
+    # An encoder that lists what it takes after its error (dnxhd: 70 profiles) is quoted at its first error line.
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "d.mov"), "--model", str(tiny_model_path),
+                            "--codec", "dnxhd"])  # fmt: skip
+    assert r.exit_code == 1 and "encoder failed (ffmpeg exit 234): video parameters incompatible with DNxHD" in r.stderr
     # PCM audio goes into .mp4 as AAC (ffmpeg's ISO ipcm plays almost nowhere), and into .mkv as it is.
     pcm = tmp_path / "pcm.mov"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",

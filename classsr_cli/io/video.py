@@ -412,6 +412,7 @@ class _StderrPump(threading.Thread):
         self.timestamps = timestamps
         self.tail: deque[str] = deque(maxlen=_TAIL)
         self.errors: deque[str] = deque(maxlen=_TAIL)
+        self.first_error: str | None = None  # kept whatever follows (dnxhd lists 70 profiles after its error)
         self.n_errors = 0
         self.time_base: Fraction | None = None
         self.stamps: deque[tuple[int, int | None]] = deque()
@@ -431,6 +432,7 @@ class _StderrPump(threading.Thread):
                 if "[error]" in line or "[fatal]" in line or "[panic]" in line:
                     self.n_errors += 1
                     self.errors.append(line)
+                    self.first_error = self.first_error or line
         finally:
             with self.cond:
                 self.done = True
@@ -455,10 +457,10 @@ class _StderrPump(threading.Thread):
 
     def message(self) -> str:
         """The most telling line: the first error, or the last line ffmpeg printed."""
-        lines = list(self.errors) or list(self.tail)
-        if not lines:
+        line = self.first_error or (self.tail[-1] if self.tail else None)
+        if line is None:
             return "no message"
-        return re.sub(r"^(\[[^\]]*\]\s*)+", "", lines[0] if self.errors else lines[-1]).strip()
+        return re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()
 
 
 #: swscale flags of the decoder's YUV -> RGB and the encoder's RGB -> YUV conversions: bicubic chroma, exact rounding.
