@@ -883,7 +883,7 @@ def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path)
     assert [(s.kind, s.codec, s.attached_pic) for s in kept.streams] == [("video", "h264", False), ("video", "png", True)]
     assert (kept.width, kept.height) == (256, 192)
     assert upscale_video(tiny_model, cover, tmp_path / "cover_x4.mkv", options=fast).notes == [
-        "the cover picture (png) is not kept: only .mp4 holds one"
+        "the cover picture (png) is not kept: only .mp4 and .m4v hold one"
     ]
     assert upscale_video(tiny_model, att, tmp_path / "att.mp4", options=fast).notes == [
         "1 attachment(s) (fonts, ...) dropped: only .mkv holds them"

@@ -885,7 +885,7 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     kept = kept_covers(info, muxer)
     covers = [s for s in info.streams if s.attached_pic and s not in kept]
     if covers:
-        where = "" if muxer == "mp4" else ": only .mp4 holds one"
+        where = "" if muxer == "mp4" else ": only .mp4 and .m4v hold one"
         notes.append(f"the cover picture ({', '.join(s.codec for s in covers)}) is not kept{where}")
     data = [s for s in info.streams if s.kind == "data"]
     if info.timecode and muxer not in _TIMECODE_MUXERS:
