@@ -698,6 +698,21 @@ def test_untagged_video_is_read_as_players_read_it(tmp_path: Path) -> None:
             got = next(iter(reader)).rgb.astype(int)
         pair = got[h // 2, [w // 4, 3 * w // 4]]
         assert np.abs(pair - [(224, 128, 32), (255, 0, 0)]).max() <= 1, (matrix, pair)
+    # A header that lists BT.709 over a stream whose own tags were cleared (a remux): read as the header says, as
+    # players do (ffmpeg would read the stream as BT.601, even at SD size).
+    tagged, remuxed = tmp_path / "tagged.mp4", tmp_path / "remuxed.mp4"
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:] = (255, 0, 0)
+    subprocess.run([FF, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48", "-r", "5", "-i", "-",
+                    "-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=accurate_rnd,format=yuv444p,"
+                    "setparams=colorspace=bt709:range=tv:color_primaries=bt709:color_trc=bt709", "-c:v", "libx264",
+                    "-qp", "0", str(tagged)],
+                   input=np.concatenate([frame] * 2).tobytes(), check=True, timeout=120)  # fmt: skip
+    ff("-i", tagged, "-c", "copy", "-bsf:v",
+       "h264_metadata=matrix_coefficients=2:colour_primaries=2:transfer_characteristics=2", remuxed)
+    assert "bt709" in (probe(remuxed).color or "")
+    with VideoReader(probe(remuxed)) as reader:
+        assert np.abs(next(iter(reader)).rgb[24, 32].astype(int) - (255, 0, 0)).max() <= 1
 
 
 def test_encoder_and_pixel_format_follow_the_source_depth() -> None:

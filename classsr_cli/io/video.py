@@ -463,6 +463,22 @@ class _StderrPump(threading.Thread):
         return re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()
 
 
+#: swscale's names of the Y'CbCr matrices ffmpeg lists (``in_color_matrix``).
+_SWS_MATRIX = {"bt709": "bt709", "bt2020nc": "bt2020", "bt2020c": "bt2020", "smpte170m": "bt601", "bt470bg": "bt601",
+               "smpte240m": "smpte240m", "fcc": "fcc"}  # fmt: skip
+
+
+def decode_matrix(info: VideoInfo) -> str | None:
+    """The matrix a source's Y'CbCr is read with (swscale's name): the one its header lists, which is what players
+    follow (a file remuxed with its stream's tags cleared still lists it, and ffmpeg would read BT.601); untagged, as
+    players take it: BT.709 for HD (1280 wide or more than 576 high), else BT.601. ``None``: leave it to ffmpeg
+    (RGB sources, other matrices)."""
+    matrix = color_tags(info.color)[0]
+    if matrix is None:
+        return "bt709" if info.width >= 1280 or info.height > 576 else "bt601"
+    return _SWS_MATRIX.get(matrix)
+
+
 #: swscale flags of the decoder's YUV -> RGB and the encoder's RGB -> YUV conversions: bicubic chroma, exact rounding.
 _DECODE_FLAGS, _ENCODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int", "bicubic+accurate_rnd"
 
@@ -513,9 +529,7 @@ class VideoReader:
         if not self.autorotate:
             cmd += ["-noautorotate"]
         raw = "rgb24" if self.bits == 8 else "rgb48le"
-        # Untagged HD video is BT.709, as players take it (ffmpeg's own default is BT.601 whatever the size).
-        hd = self.info.width >= 1280 or self.info.height > 576
-        matrix = "in_color_matrix=bt709:" if hd and color_tags(self.info.color)[0] is None else ""
+        matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
         cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
