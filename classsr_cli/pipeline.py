@@ -298,8 +298,9 @@ def _to_tensor(arr: np.ndarray, device: torch.device, top: float) -> torch.Tenso
     if arr.dtype == np.uint8:
         arr = np.ascontiguousarray(arr)
         t = torch.from_numpy(arr if arr.flags.writeable else arr.copy()).to(device)
-    else:
-        t = torch.from_numpy(arr.astype(np.int32)).to(device)
+    else:  # uint16 to float32 on the CPU in one pass (the devices' uint16 support varies), then across
+        arr = np.ascontiguousarray(arr)
+        t = torch.from_numpy(arr if arr.flags.writeable else arr.copy()).to(torch.float32).to(device)
     return t.float().div_(top)
 
 
