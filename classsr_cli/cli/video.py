@@ -86,15 +86,17 @@ def video(
     tolerance: ToleranceOpt = None,
     force_branch: ForceBranchOpt = None,
     codec: Annotated[
-        str | None, typer.Option(help="ffmpeg video encoder. Default: libx264 (libvpx-vp9 for .webm).")
+        str | None,
+        typer.Option(help="ffmpeg video encoder. Default: libx264; libx265 (HEVC) for an output above 8 bits; "
+                     "libvpx-vp9 for .webm."),
     ] = None,
     crf: Annotated[int, typer.Option(min=0, max=63, help="Constant quality (lower is better).")] = 18,
     preset: Annotated[str, typer.Option(help="Encoder speed preset (x264/x265).")] = "medium",
     pix_fmt: Annotated[
         str | None,
-        typer.Option("--pix-fmt", help="Output pixel format. Default: yuv420p; yuv420p10le for a 10- or 12-bit "
-                     "source (where the codec takes it). A 10-bit one (e.g. yuv420p10le) keeps finer levels "
-                     "of an 8-bit source's upscale too."),
+        typer.Option("--pix-fmt", metavar="FMT", help="Output pixel format. Default: yuv420p; yuv420p10le for a "
+                     "10- or 12-bit source (where the codec takes it). A 10-bit one (e.g. yuv420p10le) keeps finer "
+                     "levels of an 8-bit source's upscale too."),
     ] = None,
     encoder_opt: Annotated[
         list[str] | None,
