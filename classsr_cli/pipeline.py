@@ -391,7 +391,7 @@ class ImageResult:
 
 
 def upscale_file(
-    upscaler: Upscaler | Callable[[int, int], Upscaler],
+    upscaler: Upscaler | Callable[[int, int, str], Upscaler],
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
@@ -403,8 +403,8 @@ def upscale_file(
 ) -> ImageResult:
     """Read ``src``, upscale it, write ``dst`` (and the class map to ``classmap``); nothing partial is left.
 
-    ``upscaler`` may be a function of the input's ``(height, width)`` that gives the upscaler for it (an output
-    size asked for, :class:`~classsr_cli.zoo.OutputSize`). Outputs of ``stream_pixels`` or more (``None``:
+    ``upscaler`` may be a function of the input's ``(height, width, path)`` that gives the upscaler for it (an
+    output size asked for, :class:`~classsr_cli.zoo.OutputSize`). Outputs of ``stream_pixels`` or more (``None``:
     never) are computed and written in bands
     (:meth:`Upscaler.should_band`) when there is no alpha and no class map: the same pixels in bounded memory.
 
@@ -419,7 +419,7 @@ def upscale_file(
         start = time.perf_counter()
         picture = read_image(src, max_pixels=max_pixels)
         if not isinstance(upscaler, Upscaler):
-            upscaler = upscaler(picture.height, picture.width)
+            upscaler = upscaler(picture.height, picture.width, str(src))
         oh, ow = upscaler.output_size(picture.height, picture.width)
         check_output_size(dst, oh, ow)
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:

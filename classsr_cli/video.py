@@ -48,6 +48,7 @@ from classsr_cli.io.video import (
     check_pix_fmt,
     container_of,
     even_size,
+    evens,
     full_size_hint,
     plan_streams,
     probe,
@@ -326,7 +327,7 @@ def upscale_video(
                     elif (oh, ow) != full:  # an odd size cannot be encoded in 4:2:0: one pixel less
                         lost_edge = " and ".join(e for e, cut in (("row", oh != full[0]), ("column", ow != full[1])) if cut)
                         notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
-                                     f"{pix_fmt} needs even sizes{full_size_hint(pix_fmt, options.codec_for(muxer))}")
+                                     f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
                     kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer,
                                           "rotation": rotation, "sar": sar}  # fmt: skip
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits, **kw))

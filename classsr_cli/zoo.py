@@ -210,16 +210,22 @@ class OutputSize:
     def describe(self) -> str:
         return " ".join(f"--{k} {v}" for k, v in (("width", self.width), ("height", self.height)) if v is not None)
 
-    def scale_for(self, height: int, width: int) -> float:
-        """The factor for an input ``height`` x ``width``; an :class:`InputError` where it is not above 1 (classsr
-        enlarges only) or above :data:`MAX_SCALE` (say which two runs make it)."""
+    def scale_for(self, height: int, width: int, most: int = MAX_SCALE, name: str = "") -> float:
+        """The factor for an input ``height`` x ``width`` (``name``, said first in errors); an :class:`InputError`
+        where it is not above 1 (classsr enlarges only) or above ``most`` (:data:`MAX_SCALE`, or a ``--model``'s
+        own scale), saying what to do instead."""
         scale = min(r for r in (self.width and self.width / width, self.height and self.height / height) if r)
+        what = f"{name}: " if name else ""
         if not scale > 1:
-            raise InputError(f"{width}x{height} is already as large as {self.describe()} asks (x{scale:.3g}); "
+            raise InputError(f"{what}{width}x{height} is already as large as {self.describe()} asks (x{scale:.3g}); "
                              "classsr enlarges only")
-        if scale > MAX_SCALE:
-            raise InputError(f"{width}x{height} to {self.describe()} is x{scale:.3g}, more than x{MAX_SCALE}: "
-                             f"upscale it x{MAX_SCALE} first, then run {self.describe()} on that output")
+        if scale > most < MAX_SCALE:
+            raise InputError(f"{what}{width}x{height} to {self.describe()} is x{scale:.3g}, more than the x{most} "
+                             "--model gives; leave --model out, or ask for less")
+        if scale > most:
+            raise InputError(f"{what}{width}x{height} to {self.describe()} is x{scale:.3g}, more than x{most}: "
+                             f"upscale it with -x {most} first, then that output, named on its own, with "
+                             f"{self.describe()}")
         return scale
 
 

@@ -708,8 +708,21 @@ def test_output_size_instead_of_a_scale(tiny_model_path: Path, photo: Path, tmp_
     assert r.exit_code == 0 and Image.open(shots / "a_h160.png").size == (192, 160), r.output
     assert len([p for p in shots.iterdir() if p.name.startswith("a")]) == 4  # the earlier outputs were left out
     r = up(tiny_model_path, shots / "a.png", "--width", "40")
-    assert r.exit_code == 1 and "48x40 is already as large as --width 40 asks (x0.833); classsr enlarges only" in r.stderr
+    assert r.exit_code == 1 and (
+        f"{shots / 'a.png'}: 48x40 is already as large as --width 40 asks (x0.833); classsr enlarges only" in r.stderr)
     r = up(tiny_model_path, shots / "a.png", "--width", "500")
-    assert r.exit_code == 1 and "is x10.4, more than x4: upscale it x4 first, then run --width 500" in r.stderr
+    assert r.exit_code == 1 and (f"{shots / 'a.png'}: 48x40 to --width 500 is x10.4, more than x4: upscale it with "
+                                 "-x 4 first, then that output, named on its own, with --width 500") in r.stderr
+    # A folder run names each image that fails; an x2 --model caps the factor at x2.
+    x2 = tmp_path / "tiny_x2.safetensors"
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.models import build_model
+
+    save_checkpoint(build_model(ClassSRConfig(family="fsrcnn", scale=2, widths=(4, 6, 8), extra={"s": 4, "m": 1},
+                                              classifier_width=8)).eval(), x2)  # fmt: skip
+    r = up(x2, shots, "--width", "80", "--keep-going")
+    assert r.exit_code == 3, r.output
+    assert f"{shots / 'b.png'}: 30x40 to --width 80 is x2.67, more than the x2 --model gives" in r.stderr
+    assert Image.open(shots / "a_w80.png").size == (80, 67)  # x1.67 with the x2 model
     r = up(tiny_model_path, shots / "a.png", "--width", "100", "-x", "2")
     assert r.exit_code == 2 and "-x and --width/--height both say how large the output is" in r.stderr

@@ -10,6 +10,7 @@ import json
 import re
 import struct
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +296,10 @@ def test_mkv_audio_subtitles_and_rotation(
     info = probe(tmp_path / "subs.mp4")
     assert [s.codec for s in info.audio] == ["opus"]  # copied, not re-encoded
     assert [s.codec for s in info.subtitles] == ["mov_text"] and not res.notes
+    # Back into Matroska, which cannot hold mov_text: converted to srt (it was dropped).
+    res = upscale_video(tiny_model, tmp_path / "subs.mp4", tmp_path / "back.mkv", options=EncodeOptions(preset="ultrafast"))
+    assert res.notes == ["subtitles converted to srt: matroska cannot hold mov_text"]
+    assert [s.codec for s in probe(tmp_path / "back.mkv").subtitles] == ["subrip"]
     res = upscale_video(tiny_model, clips["subs"], tmp_path / "subs.webm", options=_fast_vp9())
     info = probe(tmp_path / "subs.webm")
     assert [s.codec for s in info.audio] == ["opus"] and [s.codec for s in info.subtitles] == ["webvtt"]
@@ -962,5 +967,14 @@ def test_cli_output_size(clips: dict[str, Path], tiny_model_path: Path, tmp_path
                             "--width", "192", "--preset", "ultrafast", "--json"])  # fmt: skip
     assert r.exit_code == 0 and json.loads(r.stdout)["scale"] == 4, r.output
     r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "big.mp4"), "--model", str(tiny_model_path),
-                            "--width", "1000"])  # fmt: skip
-    assert r.exit_code == 1 and "64x48 to --width 1000 is x15.6, more than x4" in r.stderr
+                            "--width", "1000", "--json"])  # fmt: skip
+    assert r.exit_code == 1 and f"{clips['audio']}: 64x48 to --width 1000 is x15.6, more than x4" in r.stderr
+    assert json.loads(r.stdout)["error"].endswith("named on its own, with --width 1000")  # the --json record too
+    # Pixels 4:3 wide (SAR 4:3): a 64x48 frame shows 85 wide, so --width 256 is x3, and the output shows 256 wide.
+    wide = tmp_path / "sar.mp4"
+    ff("-i", clips["audio"], "-vf", "setsar=4/3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-an", wide)
+    r = runner.invoke(app, ["video", str(wide), str(tmp_path / "sar_w.mp4"), "--model", str(tiny_model_path),
+                            "--width", "256", "--preset", "ultrafast", "--json"])  # fmt: skip
+    assert r.exit_code == 0 and json.loads(r.stdout)["scale"] == pytest.approx(256 / 85), r.output
+    made = probe(tmp_path / "sar_w.mp4")
+    assert made.sar == Fraction(4, 3) and round(made.width * 4 / 3) == 256

@@ -156,14 +156,17 @@ class _SizedUpscalers:
     the model ``-x`` with that factor would run (the x2 default up to x2, else the x4), loaded once."""
 
     def __init__(self, size: Any, model: str | None, device: Any, dtype: Any, settings: dict[str, Any]) -> None:
+        from classsr_cli import zoo
+
         self.size, self.model, self.device, self.dtype, self.settings = size, model, device, dtype, settings
+        self.most = zoo.own_scale(model)  # a --model runs up to its own scale
         self.loaded: dict[Any, Any] = {}
 
-    def __call__(self, height: int, width: int) -> Any:
+    def __call__(self, height: int, width: int, name: str = "") -> Any:
         from classsr_cli import zoo
         from classsr_cli.pipeline import Upscaler
 
-        scale = self.size.scale_for(height, width)
+        scale = self.size.scale_for(height, width, self.most, name)
         path = zoo.choose_model(self.model, scale)
         if path not in self.loaded:
             self.loaded[path] = Upscaler.of(zoo.load(self.model, scale, device=self.device, dtype=self.dtype),

@@ -87,8 +87,8 @@ def video(
     force_branch: ForceBranchOpt = None,
     codec: Annotated[
         str | None,
-        typer.Option(help="ffmpeg video encoder. Default: libx264; libx265 (HEVC) for an output above 8 bits; "
-                     "libvpx-vp9 for .webm."),
+        typer.Option(help="ffmpeg video encoder. Default: libx264; libx265 (HEVC) for an output above 8 bits in "
+                     ".mp4, .mov, .mkv; libvpx-vp9 for .webm."),
     ] = None,
     crf: Annotated[int, typer.Option(min=0, max=63, help="Constant quality (lower is better).")] = 18,
     preset: Annotated[str, typer.Option(help="Encoder speed preset (x264/x265).")] = "medium",
@@ -129,7 +129,7 @@ def video(
     """Upscale a video with ClassSR, frame by frame through ffmpeg pipes (nothing dumped to disk)."""
     from classsr_cli import distributed, runtime, zoo
     from classsr_cli.errors import ClassSRError
-    from classsr_cli.io.video import EncodeOptions, probe
+    from classsr_cli.io.video import EncodeOptions
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import TemporalOptions, output_path, upscale_video
 
@@ -138,11 +138,13 @@ def video(
     if size is None:
         scale = output_scale(scale, model)
         target = output_path(source, output, scale)  # a folder gets INPUT_STEM_x4.EXT; a bare name is refused here
-    else:  # the factor that gives the size asked for, in the frame as shown (a rotation turns it)
+    else:
         target = output_path(source, output, 0, tag=size.tag)  # INPUT_STEM_h2160.EXT for --height 2160
-        info = probe(source)
-        turned = round(info.rotation) % 180 == 90
-        scale = size.scale_for(*((info.width, info.height) if turned else (info.height, info.width)))
+        try:
+            scale = _size_scale(size, source, model)
+        except ClassSRError as e:
+            _failure_record(json_out, source, target, e)
+            raise
     options = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
         audio=not no_audio, subtitles=not no_subtitles,
@@ -165,10 +167,8 @@ def video(
                 overwrite=overwrite,
                 progress=on_frame,
             )
-    except ClassSRError as e:  # as upscale's: with --json, the failure is a record on stdout too
-        if json_out:
-            out.print(json.dumps({"input": str(source), "output": str(target), "error": str(e)}), soft_wrap=True,
-                      markup=False, highlight=False)
+    except ClassSRError as e:
+        _failure_record(json_out, source, target, e)
         raise
     record = result.to_dict()
     record["model"] = str(loaded.path)
@@ -183,6 +183,26 @@ def video(
     if result.lost:
         err.print(f"[bold red]error:[/] {source}: {result.lost}", soft_wrap=True)
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _failure_record(json_out: bool, source: Path, target: Path, e: Exception) -> None:
+    """As upscale's: with --json, a failure is a record on stdout too."""
+    if json_out:
+        out.print(json.dumps({"input": str(source), "output": str(target), "error": str(e)}), soft_wrap=True,
+                  markup=False, highlight=False)
+
+
+def _size_scale(size: Any, source: Path, model: str | None) -> float:
+    """The factor that gives ``source`` the size asked for, in its frame as shown: the pixel aspect ratio widens
+    it, a rotation by 90 degrees turns it."""
+    from classsr_cli import zoo
+    from classsr_cli.io.video import probe
+
+    info = probe(source)
+    shown_w, shown_h = round(info.width * float(info.sar or 1)), info.height
+    if round(info.rotation) % 180 == 90:
+        shown_w, shown_h = shown_h, shown_w
+    return float(size.scale_for(shown_h, shown_w, zoo.own_scale(model), str(source)))
 
 
 class _Progress:
@@ -241,9 +261,9 @@ def _summary(r: dict[str, Any]) -> None:
     err.print(f"patches: {parts} · total {p['total']:,}", soft_wrap=True)
     f = r["flops"]["real"]
     err.print(
-        f"FLOPs: {_giga(f['used'])} used, saved {100 * f['saved_vs_whole']:.1f}% vs heavy on whole frames "
-        f"({100 * f['saved']:.1f}% vs heavy on every patch, {_giga(f['heavy'])}; paper convention "
-        f"{100 * r['flops']['paper']['saved']:.1f}%)",
+        f"FLOPs: {_giga(f['used'])} used against {_giga(f['whole'])} for heavy on whole frames, saved "
+        f"{100 * f['saved_vs_whole']:.1f}% ({100 * f['saved']:.1f}% against {_giga(f['heavy'])} for heavy on every "
+        f"patch; paper convention {100 * r['flops']['paper']['saved']:.1f}%)",
         soft_wrap=True,
     )
     t = r["temporal"]

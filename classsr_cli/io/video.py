@@ -55,6 +55,7 @@ __all__ = [
     "color_tags",
     "container_of",
     "encoder_pix_fmts",
+    "evens",
     "ffmpeg_exe",
     "full_size_hint",
     "plan_streams",
@@ -74,6 +75,8 @@ CONTAINERS: dict[str, str] = {
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
 _VFR_MUXERS = {"mp4", "mov", "matroska", "webm"}
 #: How text subtitles are written in each container (None: the container holds none).
+#: Where a container cannot take a stream's subtitle codec as it is: the text format they are converted to.
+_SUBTITLE_TEXT = {"matroska": "srt"}
 _SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "matroska": "copy", "webm": "webvtt", "avi": None}
 #: The audio codec used when the source's cannot be copied into the container.
 _AUDIO_FALLBACK = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
@@ -609,6 +612,12 @@ def even_size(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
     return height - height % 2 * down, width - width % 2 * across
 
 
+def evens(pix_fmt: str) -> str:
+    """What ``pix_fmt`` needs even (:func:`even_size`): ``even sizes``, ``an even width`` or ``an even height``."""
+    h, w = even_size(pix_fmt, 1, 1)
+    return "even sizes" if h == w == 0 else "an even width" if w == 0 else "an even height"
+
+
 def full_size_hint(pix_fmt: str, codec: str) -> str:
     """`` (--pix-fmt yuv444p keeps them)``: a format of ``pix_fmt``'s depth without chroma subsampling that
     ``codec`` takes, to keep an odd size; empty if it takes none."""
@@ -864,8 +873,14 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
             notes.append(f"audio dropped: {muxer} takes neither {codecs} nor {fallback} ({why})")
             audio_args = []
     if subs and _trial_mux(info.path, muxer, remap(sub_args)) is not None:
-        notes.append(f"{len(subs)} subtitle stream(s) dropped: {muxer} cannot hold {subs[0].codec}")
-        sub_args = []
+        # Text a container cannot take as it is (mov_text into Matroska) becomes its plain text format.
+        text_args = [*sub_args[:-2], "-c:s", _SUBTITLE_TEXT.get(muxer, "")]
+        if muxer in _SUBTITLE_TEXT and _trial_mux(info.path, muxer, remap(text_args)) is None:
+            notes.append(f"subtitles converted to {_SUBTITLE_TEXT[muxer]}: {muxer} cannot hold {subs[0].codec}")
+            sub_args = text_args
+        else:
+            notes.append(f"{len(subs)} subtitle stream(s) dropped: {muxer} cannot hold {subs[0].codec}")
+            sub_args = []
     # Attachments (fonts for ASS subtitles, mostly) are copied into Matroska, the only container that holds them.
     attachments = [s for s in info.streams if s.kind == "attachment"]
     attach_args = [a for s in attachments for a in ("-map", f"1:{s.index}")] if muxer == "matroska" else []
@@ -1019,7 +1034,7 @@ class VideoWriter:
     def _start(self, first_pts: int) -> None:
         opts = self.options
         if even_size(opts.out_pix_fmt, self.height, self.width) != (self.height, self.width):
-            raise VideoError(f"{self.width}x{self.height} output is odd-sized; {opts.out_pix_fmt} needs even sizes"
+            raise VideoError(f"{self.width}x{self.height} output is odd-sized; {opts.out_pix_fmt} needs {evens(opts.out_pix_fmt)}"
                              + full_size_hint(opts.out_pix_fmt, opts.codec_for(self.muxer)))
         self._first = first_pts
         offset = float(first_pts * self.time_base)
@@ -1068,8 +1083,12 @@ class VideoWriter:
 
     def _encoder_error(self, rc: int, msg: str) -> VideoError:
         hint = ""
-        if self.options.codec_for(self.muxer) in ("libx264", "libx264rgb") and max(self.width, self.height) > 16384:
+        codec = self.options.codec_for(self.muxer)
+        if codec in ("libx264", "libx264rgb") and max(self.width, self.height) > 16384:
             hint = "; H.264 tops out near 16384 px wide: try --codec libx265 or a .webm output"
+        elif codec == "dnxhd" and "incompatible with DNxHD" in msg:  # its list of profiles follows
+            msg = msg.split(". Valid DNxHD profiles")[0]
+            hint = " (DNxHD takes a few broadcast sizes; -e profile=dnxhr_hq, or dnxhr_sq/hqx/444, takes any size)"
         return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}{hint}")
 
     def _bytes(self, rgb: np.ndarray) -> bytes:
