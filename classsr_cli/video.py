@@ -99,6 +99,7 @@ class VideoResult:
         pix_fmt: the output's pixel format.
         bits: bits per channel of the frames between the decoder, the model and the encoder (8, or 16 where the
             source or the output holds more than 8).
+        start, length: the part of the source upscaled (seconds; ``length`` ``None``: to its end).
     """
 
     input: Path
@@ -126,6 +127,8 @@ class VideoResult:
     notes: list[str] = field(default_factory=list)
     pix_fmt: str = "yuv420p"
     bits: int = 8
+    start: float = 0.0
+    length: float | None = None
 
     @property
     def patches(self) -> int:
@@ -151,6 +154,8 @@ class VideoResult:
             "output_size": [self.out_width, self.out_height],
             "pix_fmt": self.pix_fmt,
             "bits": self.bits,
+            "start": self.start,
+            "length": self.length,
             "scale": int(self.scale) if float(self.scale).is_integer() else self.scale,
             "source_fps": self.source_fps,
             "patches": {**dict(zip(CLASS_NAMES, self.counts, strict=True)), "total": self.patches},
@@ -258,6 +263,8 @@ def upscale_video(
     overwrite: bool = False,
     progress: Progress | None = None,
     stream_pixels: int | None = STREAM_PIXELS,
+    start: float = 0.0,
+    length: float | None = None,
 ) -> VideoResult:
     """Upscale the video ``src`` into ``dst`` (a file, or a folder: :func:`output_path`); see the module docstring.
 
@@ -265,7 +272,8 @@ def upscale_video(
     with ``step`` and ``batch_size``. Frames whose output has ``stream_pixels`` or more are computed and
     encoded in bands. Output files are written under a temporary name in the target folder and renamed when
     complete, so an interrupted run leaves no file that looks finished. ``progress(frames_done,
-    frames_expected_or_None)`` is called after every written frame.
+    frames_expected_or_None)`` is called after every written frame. ``start`` and ``length`` (seconds) upscale
+    only that part of the source (:meth:`VideoInfo.trimmed`), its audio and subtitles cut alike.
     """
     t0 = time.perf_counter()
     up = model if isinstance(model, Upscaler) else Upscaler(model, step=step, batch_size=batch_size)
@@ -288,6 +296,11 @@ def upscale_video(
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
     info = probe(src)
+    cut_notes = []
+    if start or length is not None:
+        timecode, info = info.timecode, info.trimmed(start, length)
+        if timecode and info.timecode is None:
+            cut_notes.append(f"the start timecode ({timecode}) is not kept: a drop-frame one is not moved to --start")
     options = options.for_source(muxer, info.pix_fmt)
     check_pix_fmt(options, muxer)
     pix_fmt = options.out_pix_fmt
@@ -295,7 +308,7 @@ def upscale_video(
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(pix_fmt)) > 8 else 8
     stream_args, notes = plan_streams(info, muxer, options)
-    notes = source_notes(info, pix_fmt, options.codec) + notes
+    notes = source_notes(info, pix_fmt, options.codec) + notes + cut_notes
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -371,6 +384,7 @@ def upscale_video(
         computed=sum(stats.computed), reused=stats.reused, held=stats.held, switches=stats.switches,
         switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops, flops_paper=flops_paper,
         temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt, bits=bits,
+        start=info.seek, length=info.span,
     )
 
 

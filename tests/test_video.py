@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from classsr_cli.cli import app
 from classsr_cli.engine import Hysteresis, Reuse, Router, flops_report
 from classsr_cli.engine.tiling import extract_patches, plan_grid
-from classsr_cli.errors import InputError, OutputExistsError, VideoError
+from classsr_cli.errors import ClassSRError, InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
     EncodeOptions,
     VideoInfo,
@@ -978,3 +978,38 @@ def test_cli_output_size(clips: dict[str, Path], tiny_model_path: Path, tmp_path
     assert r.exit_code == 0 and json.loads(r.stdout)["scale"] == pytest.approx(256 / 85), r.output
     made = probe(tmp_path / "sar_w.mp4")
     assert made.sar == Fraction(4, 3) and round(made.width * 4 / 3) == 256
+
+
+@pytest.mark.slow
+def test_start_and_duration_upscale_a_part(clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path,
+                                           tmp_path: Path) -> None:
+    """--start/--duration: the frames of that part (the same pixels as in a whole run), timestamps from the cut,
+    audio cut alike, the start timecode moved on; times as seconds or [HH:]MM:SS."""
+    from classsr_cli.cli.video import seconds_of
+
+    exact = EncodeOptions(codec="ffv1", pix_fmt="yuv444p")
+    steady = TemporalOptions(hysteresis=0.0)  # each frame routed on its own, as in the whole run
+    whole = upscale_video(tiny_model, clips["audio"], tmp_path / "whole.mkv", options=exact, temporal=steady)
+    part = upscale_video(tiny_model, clips["audio"], tmp_path / "part.mkv", options=exact, temporal=steady,
+                         start=0.25, length=0.25)  # fmt: skip
+    assert (whole.frames, part.frames, part.start, part.length) == (15, 5, 0.25, 0.25)
+    assert part.notes == ["audio re-encoded to aac: cut where the part starts and ends"]  # a copy starts before it
+    assert frame_times(tmp_path / "part.mkv") == pytest.approx([0, 0.05, 0.1, 0.15, 0.2], abs=1e-3)
+    assert audio_seconds(tmp_path / "part.mkv") == pytest.approx(0.25, abs=0.03)
+    with VideoReader(probe(tmp_path / "whole.mkv")) as a, VideoReader(probe(tmp_path / "part.mkv")) as b:
+        assert np.array_equal(list(a)[5].rgb, next(iter(b)).rgb)  # the source's frame at 0.25 s
+    tc = tmp_path / "tc.mov"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=20:duration=1", "-timecode", "01:00:00:00", "-c:v", "libx264",
+       "-pix_fmt", "yuv420p", tc)  # fmt: skip
+    r = runner.invoke(app, ["video", str(tc), str(tmp_path / "cut.mov"), "--model", str(tiny_model_path), "--start",
+                            "0:00.5", "--duration", "0.25", "--preset", "ultrafast", "--json"])  # fmt: skip
+    assert r.exit_code == 0 and json.loads(r.stdout)["frames"] == 5, r.output
+    assert probe(tmp_path / "cut.mov").timecode == "01:00:00:10"  # 0.5 s at 20 frames a second later
+    r = runner.invoke(app, ["video", str(tc), str(tmp_path / "late.mov"), "--model", str(tiny_model_path),
+                            "--start", "5"])  # fmt: skip
+    assert r.exit_code == 1 and "--start 5 s is past its end (1.00 s)" in r.stderr
+    assert (seconds_of("90", "--start"), seconds_of("1:30", "--start"), seconds_of("01:01:30.5", "--start")) == (
+        90, 90, 3690.5)
+    for bad in ("1:75", "x", "-3", "1::2"):
+        with pytest.raises(ClassSRError, match="takes seconds or"):
+            seconds_of(bad, "--start")

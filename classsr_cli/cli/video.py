@@ -35,6 +35,7 @@ Examples:
   classsr video clip.mp4 clip_x4.mp4                      # audio and subtitles copied
   classsr video clip.mp4 out/                             # out/clip_x4.mp4
   classsr video clip.mp4 clip_4k.mp4 --height 2160        # 1080p (x2) or 720p (x3) to 2160 high
+  classsr video clip.mp4 try.mp4 --start 1:30 --duration 5  # five seconds first, audio and subtitles too
   classsr video clip.mkv big.mkv -x2 --codec libx265 --crf 20 --preset slow
   classsr video clip.mp4 out.mp4 --reuse --classmap       # also out_classmap.mp4
   classsr video clip.webm out.webm --json > run.json
@@ -74,6 +75,13 @@ def video(
             show_default=False,
         ),
     ],
+    start: Annotated[
+        str | None, typer.Option("--start", metavar="TIME", help="Upscale from this time (seconds, or [HH:]MM:SS[.ms]).")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", metavar="TIME", help="Upscale this long (seconds, or [HH:]MM:SS[.ms]): "
+                                 "try a few seconds before the whole video.")
+    ] = None,
     scale: ScaleOpt = None,
     width: WidthOpt = None,
     height: HeightOpt = None,
@@ -166,6 +174,8 @@ def video(
                 classmap=classmap,
                 overwrite=overwrite,
                 progress=on_frame,
+                start=seconds_of(start, "--start") if start else 0.0,
+                length=seconds_of(duration, "--duration") if duration else None,
             )
     except ClassSRError as e:
         _failure_record(json_out, source, target, e)
@@ -183,6 +193,25 @@ def video(
     if result.lost:
         err.print(f"[bold red]error:[/] {source}: {result.lost}", soft_wrap=True)
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def seconds_of(text: str, option: str) -> float:
+    """``90``, ``1:30`` or ``00:01:30.5`` -> seconds; a :class:`ConfigError` naming ``option`` otherwise."""
+    from classsr_cli.errors import ConfigError
+
+    parts = text.strip().split(":")
+    try:
+        if len(parts) > 3 or any(not p for p in parts):
+            raise ValueError
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"{option} takes seconds or [HH:]MM:SS[.ms], got {text!r}") from None
+    if any(v < 0 for v in values) or any(v >= 60 for v in values[1:]):
+        raise ConfigError(f"{option} takes seconds or [HH:]MM:SS[.ms], got {text!r}")
+    total = 0.0
+    for v in values:
+        total = total * 60 + v
+    return total
 
 
 def _failure_record(json_out: bool, source: Path, target: Path, e: Exception) -> None:

@@ -140,6 +140,7 @@ class VideoInfo:
         timecode: the source's start timecode (``01:00:00:00``; a tmcd track's, or a TIMECODE tag), ``None``: none.
         streams: every stream, the video one included.
         hdr10: a PQ stream's mastering display and content light levels (:class:`HDR10`), ``None``: none.
+        seek, span: the part read, from ``seek`` seconds for ``span`` (``None``: to the end); :meth:`trimmed`.
     """
 
     path: Path
@@ -160,6 +161,21 @@ class VideoInfo:
     field_order: str | None = None
     timecode: str | None = None
     hdr10: HDR10 | None = None
+    seek: float = 0.0
+    span: float | None = None
+
+    def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
+        """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
+        and :class:`VideoWriter` then read it: frames, audio and subtitles cut alike, timestamps from the cut, the
+        start timecode moved on by ``start`` (a drop-frame one is left out), :attr:`duration` what is left."""
+        if start < 0 or (length is not None and length <= 0):
+            raise ConfigError(f"--start must be at least 0 and --duration above 0, got {start:g} and {length}")
+        if self.duration is not None and start >= self.duration:
+            raise InputError(f"{self.path}: --start {start:g} s is past its end ({self.duration:.2f} s)")
+        left = None if self.duration is None else self.duration - start
+        kept = left if length is None else length if left is None else min(length, left)
+        tc = self.timecode if not start else _advance_timecode(self.timecode, start, self.fps)
+        return replace(self, seek=start, span=length, duration=kept, timecode=tc)
 
     @property
     def audio(self) -> list[StreamInfo]:
@@ -369,6 +385,19 @@ class HDR10:
 _XY = re.compile(r"\b(r|g|b|wp)\(([\d.]+)[, ]+([\d.]+)\)")
 
 
+def _advance_timecode(tc: str | None, seconds: float, fps: float | None) -> str | None:
+    """``HH:MM:SS:FF`` moved on by ``seconds`` at ``fps`` (rounded to whole frames); ``None`` for a drop-frame
+    (``;``) timecode or an unknown rate."""
+    m = re.fullmatch(r"(\d+):(\d\d):(\d\d):(\d+)", tc or "")
+    if not m or not fps:
+        return None
+    rate = round(fps)
+    h, mi, se, fr = map(int, m.groups())
+    total = ((h * 60 + mi) * 60 + se) * rate + fr + round(seconds * fps)
+    frames, secs = total % rate, total // rate
+    return f"{secs // 3600 % 24:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}:{frames:0{len(m.group(4))}d}"
+
+
 def _hdr10(path: Path, index: int) -> HDR10 | None:
     """The HDR10 metadata the first frame of stream ``index`` carries (one frame decoded), ``None`` if none."""
     try:
@@ -466,6 +495,11 @@ class _StderrPump(threading.Thread):
         return re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()
 
 
+def _cut(info: VideoInfo) -> list[str]:
+    """Input options that read only ``info``'s :meth:`~VideoInfo.trimmed` part (frames from an exact seek)."""
+    return (["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else [])
+
+
 #: swscale's names of the Y'CbCr matrices ffmpeg lists (``in_color_matrix``).
 _SWS_MATRIX = {"bt709": "bt709", "bt2020nc": "bt2020", "bt2020c": "bt2020", "smpte170m": "bt601", "bt470bg": "bt601",
                "smpte240m": "smpte240m", "fcc": "fcc"}  # fmt: skip
@@ -533,6 +567,7 @@ class VideoReader:
             cmd += ["-noautorotate"]
         raw = "rgb24" if self.bits == 8 else "rgb48le"
         matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
+        cmd += _cut(self.info)
         cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
@@ -862,13 +897,16 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     remap = lambda args: [a.replace("1:", "0:", 1) if a.startswith("1:") else a for a in args]  # noqa: E731
     # ffmpeg writes PCM into MP4 as ISO "ipcm", which few players read: re-encoded like a codec MP4 cannot hold.
     pcm_in_mp4 = muxer == "mp4" and any(s.codec.startswith("pcm_") for s in audio)
-    if audio and (pcm_in_mp4 or _trial_mux(info.path, muxer, remap(audio_args)) is not None):
+    # A copy cannot start inside a packet: a part (--start, --duration) re-encodes its audio to cut it exactly.
+    cut = bool(info.seek or info.span)
+    if audio and (cut or pcm_in_mp4 or _trial_mux(info.path, muxer, remap(audio_args)) is not None):
         fallback = _AUDIO_FALLBACK.get(muxer, "aac")
         audio_args = [*audio_args[:-2], "-c:a", fallback]
         why = _trial_mux(info.path, muxer, remap(audio_args))
         codecs = ", ".join(sorted({s.codec for s in audio}))
         if why is None:
-            notes.append(f"audio re-encoded to {fallback}: {muxer} cannot hold {codecs} as it is")
+            notes.append(f"audio re-encoded to {fallback}: " + ("cut where the part starts and ends" if cut else
+                                                                 f"{muxer} cannot hold {codecs} as it is"))  # fmt: skip
         else:
             notes.append(f"audio dropped: {muxer} takes neither {codecs} nor {fallback} ({why})")
             audio_args = []
@@ -1037,13 +1075,14 @@ class VideoWriter:
             raise VideoError(f"{self.width}x{self.height} output is odd-sized; {opts.out_pix_fmt} needs {evens(opts.out_pix_fmt)}"
                              + full_size_hint(opts.out_pix_fmt, opts.codec_for(self.muxer)))
         self._first = first_pts
-        offset = float(first_pts * self.time_base)
+        # From the source's start, less the part cut off its head (the other streams' clock starts at the cut).
+        offset = float(first_pts * self.time_base) - (self.source.seek if self.source else 0.0)
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error"]
         if self.rotation:  # stored as metadata only: the frames stay as decoded
             cmd += ["-noautorotate", "-display_rotation:v:0", f"{self.rotation:g}"]
         cmd += ["-itsoffset", f"{offset:.9f}", "-f", "matroska", "-i", "pipe:0"]
         if self.source is not None:
-            cmd += ["-i", str(self.source.path), "-map_metadata", "1"]
+            cmd += [*_cut(self.source), "-i", str(self.source.path), "-map_metadata", "1"]
         lang = (
             next((s.language for s in self.source.streams if s.kind == "video"), None)
             if self.source
