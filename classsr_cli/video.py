@@ -99,7 +99,8 @@ class VideoResult:
         pix_fmt: the output's pixel format.
         bits: bits per channel of the frames between the decoder, the model and the encoder (8, or 16 where the
             source or the output holds more than 8).
-        start, length: the part of the source upscaled (seconds; ``length`` ``None``: to its end).
+        start, length: the part of the source upscaled (seconds; ``length`` ``None``: to its end; else what was
+            left of it, where the source is shorter).
     """
 
     input: Path
@@ -359,6 +360,8 @@ def upscale_video(
                 frame = following
             if not writers:
                 reader.close()
+                if info.seek:
+                    raise InputError(f"{src}: no frame at or after --start {info.seek:g} s")
                 raise InputError(f"{src}: no frame could be decoded ({reader.error_message()})")
         lost = _lost_message(info, reader, last_end)
         for writer in writers:
@@ -384,7 +387,7 @@ def upscale_video(
         computed=sum(stats.computed), reused=stats.reused, held=stats.held, switches=stats.switches,
         switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops, flops_paper=flops_paper,
         temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt, bits=bits,
-        start=info.seek, length=info.span,
+        start=info.seek, length=info.duration if info.span else None,
     )
 
 

@@ -53,6 +53,15 @@ def frame_times(path: Path) -> list[float]:
     return [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", text)]
 
 
+def audio_times(path: Path) -> list[float]:
+    """pts_time of every decoded audio frame of the first audio stream."""
+    text = subprocess.run(
+        [FF, "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0", "-af", "ashowinfo", "-f", "null", "-"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stderr  # fmt: skip
+    return [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", text)]
+
+
 def audio_seconds(path: Path) -> float:
     raw = subprocess.run(
         [FF, "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-ac", "1", "-ar", "44100", "-"],
@@ -996,8 +1005,19 @@ def test_start_and_duration_upscale_a_part(clips: dict[str, Path], tiny_model: t
     assert part.notes == ["audio re-encoded to aac: cut where the part starts and ends"]  # a copy starts before it
     assert frame_times(tmp_path / "part.mkv") == pytest.approx([0, 0.05, 0.1, 0.15, 0.2], abs=1e-3)
     assert audio_seconds(tmp_path / "part.mkv") == pytest.approx(0.25, abs=0.03)
+    assert audio_times(tmp_path / "part.mkv")[0] == pytest.approx(0, abs=0.03)  # with the frames, not --start late
     with VideoReader(probe(tmp_path / "whole.mkv")) as a, VideoReader(probe(tmp_path / "part.mkv")) as b:
         assert np.array_equal(list(a)[5].rgb, next(iter(b)).rgb)  # the source's frame at 0.25 s
+    # MPEG-TS has no index (ffmpeg's input seek lands on the next keyframe): the same frames all the same.
+    ts = tmp_path / "src.ts"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=20:duration=3", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+       "-g", "40", "-output_ts_offset", "1.4", "-f", "mpegts", ts)  # fmt: skip
+    upscale_video(tiny_model, ts, tmp_path / "ts_whole.mkv", options=exact, temporal=steady)
+    part = upscale_video(tiny_model, ts, tmp_path / "ts_part.mkv", options=exact, temporal=steady, start=1.3,
+                         length=0.5)  # fmt: skip
+    with VideoReader(probe(tmp_path / "ts_whole.mkv")) as a, VideoReader(probe(tmp_path / "ts_part.mkv")) as b:
+        whole_frames, part_frames = [f.rgb for f in a], [f.rgb for f in b]
+    assert part.frames == 10 and all(np.array_equal(x, y) for x, y in zip(whole_frames[26:36], part_frames, strict=True))
     tc = tmp_path / "tc.mov"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=20:duration=1", "-timecode", "01:00:00:00", "-c:v", "libx264",
        "-pix_fmt", "yuv420p", tc)  # fmt: skip
@@ -1005,11 +1025,14 @@ def test_start_and_duration_upscale_a_part(clips: dict[str, Path], tiny_model: t
                             "0:00.5", "--duration", "0.25", "--preset", "ultrafast", "--json"])  # fmt: skip
     assert r.exit_code == 0 and json.loads(r.stdout)["frames"] == 5, r.output
     assert probe(tmp_path / "cut.mov").timecode == "01:00:00:10"  # 0.5 s at 20 frames a second later
+    from classsr_cli.io.video import _advance_timecode
+
+    assert _advance_timecode("01:00:00:00", 2.5, 25.0) == "01:00:02:13"  # the first frame at or after 2.5 s: 63
     r = runner.invoke(app, ["video", str(tc), str(tmp_path / "late.mov"), "--model", str(tiny_model_path),
                             "--start", "5"])  # fmt: skip
     assert r.exit_code == 1 and "--start 5 s is past its end (1.00 s)" in r.stderr
     assert (seconds_of("90", "--start"), seconds_of("1:30", "--start"), seconds_of("01:01:30.5", "--start")) == (
         90, 90, 3690.5)
-    for bad in ("1:75", "x", "-3", "1::2"):
+    for bad in ("1:75", "x", "-3", "1::2", "nan", "inf", "1_0", ""):
         with pytest.raises(ClassSRError, match="takes seconds or"):
             seconds_of(bad, "--start")

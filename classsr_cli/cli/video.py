@@ -142,6 +142,8 @@ def video(
     from classsr_cli.video import TemporalOptions, output_path, upscale_video
 
     distributed.single_process("video")
+    start_s = seconds_of(start, "--start") if start is not None else 0.0  # before the model loads
+    length_s = seconds_of(duration, "--duration") if duration is not None else None
     size = output_size(width, height, scale)
     if size is None:
         scale = output_scale(scale, model)
@@ -174,8 +176,8 @@ def video(
                 classmap=classmap,
                 overwrite=overwrite,
                 progress=on_frame,
-                start=seconds_of(start, "--start") if start else 0.0,
-                length=seconds_of(duration, "--duration") if duration else None,
+                start=start_s,
+                length=length_s,
             )
     except ClassSRError as e:
         _failure_record(json_out, source, target, e)
@@ -197,16 +199,15 @@ def video(
 
 def seconds_of(text: str, option: str) -> float:
     """``90``, ``1:30`` or ``00:01:30.5`` -> seconds; a :class:`ConfigError` naming ``option`` otherwise."""
+    import re
+
     from classsr_cli.errors import ConfigError
 
     parts = text.strip().split(":")
-    try:
-        if len(parts) > 3 or any(not p for p in parts):
-            raise ValueError
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ConfigError(f"{option} takes seconds or [HH:]MM:SS[.ms], got {text!r}") from None
-    if any(v < 0 for v in values) or any(v >= 60 for v in values[1:]):
+    if len(parts) > 3 or not all(re.fullmatch(r"\d+(\.\d*)?|\.\d+", p) for p in parts):
+        raise ConfigError(f"{option} takes seconds or [HH:]MM:SS[.ms], got {text!r}")
+    values = [float(p) for p in parts]
+    if any(v >= 60 for v in values[1:]):
         raise ConfigError(f"{option} takes seconds or [HH:]MM:SS[.ms], got {text!r}")
     total = 0.0
     for v in values:
@@ -276,11 +277,19 @@ def _giga(n: float) -> str:
     return f"{n / 1e9:,.2f} G"
 
 
+def _part(r: dict[str, Any]) -> str:
+    """`` from 4.5 s`` / `` from 4.5 to 6.5 s`` for a part of the source (--start, --duration), else nothing."""
+    start, length = r.get("start") or 0.0, r.get("length")
+    if not start and length is None:
+        return ""
+    return f" from {start:g}" + (f" to {start + length:g} s" if length is not None else " s")
+
+
 def _summary(r: dict[str, Any]) -> None:
     w, h = r["size"]
     ow, oh = r["output_size"]
     err.print(
-        f"[bold]{r['output']}[/]: {r['frames']} frames, {w}x{h} -> {ow}x{oh} {r['pix_fmt']}, "
+        f"[bold]{r['output']}[/]: {r['frames']} frames{_part(r)}, {w}x{h} -> {ow}x{oh} {r['pix_fmt']}, "
         f"{r['seconds']:.1f} s ({r['fps']:.2f} frames/s)",
         soft_wrap=True,
     )

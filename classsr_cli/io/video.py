@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import re
 import struct
@@ -168,8 +169,10 @@ class VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
         and :class:`VideoWriter` then read it: frames, audio and subtitles cut alike, timestamps from the cut, the
         start timecode moved on by ``start`` (a drop-frame one is left out), :attr:`duration` what is left."""
-        if start < 0 or (length is not None and length <= 0):
-            raise ConfigError(f"--start must be at least 0 and --duration above 0, got {start:g} and {length}")
+        if not (math.isfinite(start) and start >= 0):
+            raise ConfigError(f"--start must be 0 or more seconds, got {start:g}")
+        if length is not None and not (math.isfinite(length) and length > 0):
+            raise ConfigError(f"--duration must be above 0 seconds, got {length:g}")
         if self.duration is not None and start >= self.duration:
             raise InputError(f"{self.path}: --start {start:g} s is past its end ({self.duration:.2f} s)")
         left = None if self.duration is None else self.duration - start
@@ -386,14 +389,14 @@ _XY = re.compile(r"\b(r|g|b|wp)\(([\d.]+)[, ]+([\d.]+)\)")
 
 
 def _advance_timecode(tc: str | None, seconds: float, fps: float | None) -> str | None:
-    """``HH:MM:SS:FF`` moved on by ``seconds`` at ``fps`` (rounded to whole frames); ``None`` for a drop-frame
+    """``HH:MM:SS:FF`` moved on to the first frame at or after ``seconds`` at ``fps``; ``None`` for a drop-frame
     (``;``) timecode or an unknown rate."""
     m = re.fullmatch(r"(\d+):(\d\d):(\d\d):(\d+)", tc or "")
     if not m or not fps:
         return None
     rate = round(fps)
     h, mi, se, fr = map(int, m.groups())
-    total = ((h * 60 + mi) * 60 + se) * rate + fr + round(seconds * fps)
+    total = ((h * 60 + mi) * 60 + se) * rate + fr + math.ceil(seconds * fps - 1e-6)  # the first frame at or after it
     frames, secs = total % rate, total // rate
     return f"{secs // 3600 % 24:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}:{frames:0{len(m.group(4))}d}"
 
@@ -495,9 +498,21 @@ class _StderrPump(threading.Thread):
         return re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()
 
 
-def _cut(info: VideoInfo) -> list[str]:
-    """Input options that read only ``info``'s :meth:`~VideoInfo.trimmed` part (frames from an exact seek)."""
-    return (["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else [])
+#: Demuxers whose index makes ffmpeg's input seek exact (it decodes from the keyframe before and drops the rest);
+#: elsewhere (MPEG-TS, program streams, raw streams) it can land on the next keyframe, seconds late.
+_INDEXED = ("mov", "mp4", "matroska", "webm", "avi", "flv", "asf", "ogg")
+
+
+def _cut(info: VideoInfo) -> tuple[list[str], str]:
+    """How the reader takes ``info``'s :meth:`~VideoInfo.trimmed` part: input options (an exact seek in an indexed
+    container) or the head of its filter chain (``trim``, for the others); either way the
+    part's timestamps start at 0."""
+    if not (info.seek or info.span):
+        return [], ""
+    if any(name in info.format.split(",") for name in _INDEXED):
+        return (["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else []), ""
+    end = f":duration={info.span:.6f}" if info.span else ""
+    return [], f"trim=start={info.seek:.6f}{end},setpts=PTS-STARTPTS,"  # ffmpeg's clock starts at the file's start
 
 
 #: swscale's names of the Y'CbCr matrices ffmpeg lists (``in_color_matrix``).
@@ -567,12 +582,12 @@ class VideoReader:
             cmd += ["-noautorotate"]
         raw = "rgb24" if self.bits == 8 else "rgb48le"
         matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
-        cmd += _cut(self.info)
-        cmd += ["-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
+        seek, trim = _cut(self.info)
+        cmd += [*seek, "-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
                 # "Fixed: video colours decode and encode without a bias").
-                "-vf", f"showinfo=checksum=0,scale={matrix}flags={_DECODE_FLAGS},format={raw}",
+                "-vf", f"{trim}showinfo=checksum=0,scale={matrix}flags={_DECODE_FLAGS},format={raw}",
                 "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", raw, "pipe:1"]  # fmt: skip
         try:
@@ -924,6 +939,8 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     attach_args = [a for s in attachments for a in ("-map", f"1:{s.index}")] if muxer == "matroska" else []
     # The start timecode, which editors line footage up by: written again (the frames and their rate are the source's).
     tc_args = ["-timecode", info.timecode] if info.timecode and muxer in _TIMECODE_MUXERS else []
+    if info.seek and not info.timecode:  # a part whose timecode could not be moved: not the source's, unmoved
+        tc_args = ["-metadata", "timecode="]
     cover_args = [a for k, s in enumerate(kept_covers(info, muxer), 1)
                   for a in ("-map", f"1:{s.index}", f"-c:v:{k}", "copy", f"-disposition:v:{k}", "attached_pic")]  # fmt: skip
     return audio_args + sub_args + attach_args + cover_args + tc_args, notes + _left_out(info, muxer)
@@ -957,7 +974,7 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     data = [s for s in info.streams if s.kind == "data"]
     if info.timecode and muxer not in _TIMECODE_MUXERS:
         notes.append(f"the start timecode ({info.timecode}) is not kept: .{muxer} holds none (.mp4, .mov, .mkv do)")
-    elif any(s.tag == "tmcd" for s in data) and not info.timecode:
+    elif any(s.tag == "tmcd" for s in data) and not info.timecode and not info.seek:  # a part says so itself
         notes.append("the timecode track (tmcd) is not kept")
     if rest := [s for s in data if s.tag != "tmcd"]:
         notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept")
@@ -1075,14 +1092,17 @@ class VideoWriter:
             raise VideoError(f"{self.width}x{self.height} output is odd-sized; {opts.out_pix_fmt} needs {evens(opts.out_pix_fmt)}"
                              + full_size_hint(opts.out_pix_fmt, opts.codec_for(self.muxer)))
         self._first = first_pts
-        # From the source's start, less the part cut off its head (the other streams' clock starts at the cut).
-        offset = float(first_pts * self.time_base) - (self.source.seek if self.source else 0.0)
+        # On the source's clock: a part's frames start at 0, so they go back to where the part starts, and the
+        # output is cut there (-ss, -t after the inputs: the audio decoded and dropped up to the cut, exactly).
+        seek, span = (self.source.seek, self.source.span) if self.source else (0.0, None)
+        offset = float(first_pts * self.time_base) + seek
+        cut = (["-ss", f"{seek:.6f}"] if seek else []) + (["-t", f"{span:.6f}"] if span else [])
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error"]
         if self.rotation:  # stored as metadata only: the frames stay as decoded
             cmd += ["-noautorotate", "-display_rotation:v:0", f"{self.rotation:g}"]
         cmd += ["-itsoffset", f"{offset:.9f}", "-f", "matroska", "-i", "pipe:0"]
         if self.source is not None:
-            cmd += [*_cut(self.source), "-i", str(self.source.path), "-map_metadata", "1"]
+            cmd += ["-i", str(self.source.path), "-map_metadata", "1"]
         lang = (
             next((s.language for s in self.source.streams if s.kind == "video"), None)
             if self.source
@@ -1090,7 +1110,7 @@ class VideoWriter:
         )
         cmd += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
         cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.source.hdr10 if self.source else None)
-        cmd += [*self.stream_args, "-f", self.muxer, "-y", str(self.path)]
+        cmd += [*self.stream_args, *cut, "-f", self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
