@@ -44,19 +44,11 @@ def ff(*args: str | Path) -> None:
     subprocess.run([FF, "-hide_banner", "-v", "error", "-y", *map(str, args)], check=True, timeout=120)
 
 
-def frame_times(path: Path) -> list[float]:
-    """pts_time of every decoded video frame."""
+def frame_times(path: Path, kind: str = "v") -> list[float]:
+    """pts_time of every decoded frame of the first video (``kind`` ``a``: audio) stream."""
+    show = ["-vf", "showinfo"] if kind == "v" else ["-af", "ashowinfo"]
     text = subprocess.run(
-        [FF, "-hide_banner", "-nostats", "-i", str(path), "-map", "0:v:0", "-vf", "showinfo", "-f", "null", "-"],
-        capture_output=True, text=True, check=True, timeout=120,
-    ).stderr  # fmt: skip
-    return [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", text)]
-
-
-def audio_times(path: Path) -> list[float]:
-    """pts_time of every decoded audio frame of the first audio stream."""
-    text = subprocess.run(
-        [FF, "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a:0", "-af", "ashowinfo", "-f", "null", "-"],
+        [FF, "-hide_banner", "-nostats", "-i", str(path), "-map", f"0:{kind}:0", *show, "-f", "null", "-"],
         capture_output=True, text=True, check=True, timeout=120,
     ).stderr  # fmt: skip
     return [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", text)]
@@ -1005,7 +997,7 @@ def test_start_and_duration_upscale_a_part(clips: dict[str, Path], tiny_model: t
     assert part.notes == ["audio re-encoded to aac: cut where the part starts and ends"]  # a copy starts before it
     assert frame_times(tmp_path / "part.mkv") == pytest.approx([0, 0.05, 0.1, 0.15, 0.2], abs=1e-3)
     assert audio_seconds(tmp_path / "part.mkv") == pytest.approx(0.25, abs=0.03)
-    assert audio_times(tmp_path / "part.mkv")[0] == pytest.approx(0, abs=0.03)  # with the frames, not --start late
+    assert frame_times(tmp_path / "part.mkv", "a")[0] == pytest.approx(0, abs=0.03)  # with the frames, not --start late
     with VideoReader(probe(tmp_path / "whole.mkv")) as a, VideoReader(probe(tmp_path / "part.mkv")) as b:
         assert np.array_equal(list(a)[5].rgb, next(iter(b)).rgb)  # the source's frame at 0.25 s
     # MPEG-TS has no index (ffmpeg's input seek lands on the next keyframe): the same frames all the same.
