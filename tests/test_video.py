@@ -10,6 +10,7 @@ import json
 import re
 import struct
 import subprocess
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -747,6 +748,13 @@ def test_encoder_and_pixel_format_follow_the_source_depth() -> None:
         "the source is 12-bit; the output's yuv420p keeps 8 bits per channel (--pix-fmt yuv420p10le keeps 10)"]
     assert source_notes(info, "yuv420p10le", "libx265") == [
         "the source is 12-bit; the output's yuv420p10le keeps 10 bits per channel (--pix-fmt yuv420p12le keeps 12)"]
+    # Finer chroma than the output keeps is noted for Y'CbCr sources (not for RGB ones, which every 4:2:0 delivery
+    # subsamples), with a format of the source's chroma the encoder takes.
+    prores = replace(info, pix_fmt="yuv422p10le")
+    assert source_notes(prores, "yuv420p10le", "libx265") == [
+        "the source's 4:2:2 chroma (yuv422p10le) becomes 4:2:0 in yuv420p10le (--pix-fmt yuv422p10le keeps it)"]
+    assert source_notes(prores, "yuv422p10le", "prores_ks") == []
+    assert source_notes(replace(info, pix_fmt="gbrp10le"), "yuv420p10le", "libx265") == []
     assert full_size_hint("yuv422p10le", "prores_ks") == " (--pix-fmt yuv444p10le keeps them)"
     assert full_size_hint("yuv420p", "libvpx") == ""
 

@@ -836,7 +836,7 @@ _ALPHA = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr)")
 
 def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None) -> list[str]:
     """What the video stream carries that ``classsr video`` does not keep in ``pix_fmt`` (written by ``codec``):
-    bits beyond its depth (with a deeper format the encoder takes, if any), alpha, fields."""
+    bits beyond its depth (with a deeper format the encoder takes, if any), finer chroma, alpha, fields."""
     notes = []
     depth, kept = bit_depth(info.pix_fmt), bit_depth(pix_fmt)
     if depth > kept:
@@ -844,6 +844,15 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
         deeper = [f for f in (DEEP_PIX_FMT, *takes) if f in takes and kept < bit_depth(f) <= depth]
         hint = f" (--pix-fmt {deeper[0]} keeps {bit_depth(deeper[0])})" if deeper else f" ({codec} takes no deeper format)"
         notes.append(f"the source is {depth}-bit; the output's {pix_fmt} keeps {kept} bits per channel{hint}")
+    # Y'CbCr sources with finer chroma than the output keeps (ProRes 4:2:2 into 4:2:0); RGB sources are not noted.
+    src_sub, out_sub = even_size(info.pix_fmt or "", 1, 1), even_size(pix_fmt, 1, 1)  # 1: full chroma that way
+    if (info.pix_fmt or "").startswith(("yuv", "nv", "p0", "p2", "y2")) and any(
+            o < i for o, i in zip(out_sub, src_sub, strict=True)):  # fmt: skip
+        ratio = {(1, 1): "4:4:4", (1, 0): "4:2:2", (0, 1): "4:4:0", (0, 0): "4:2:0"}
+        keep = re.sub(r"^(yuvj?a?)(420|422|440|410|411)", r"\g<1>" + ratio[src_sub].replace(":", ""), pix_fmt)
+        takes = encoder_pix_fmts(codec) if codec else None
+        hint = f" (--pix-fmt {keep} keeps it)" if keep != pix_fmt and (takes is None or keep in takes) else ""
+        notes.append(f"the source's {ratio[src_sub]} chroma ({info.pix_fmt}) becomes {ratio[out_sub]} in {pix_fmt}{hint}")
     if info.hdr10 and codec != "libx265":
         notes.append(f"the source's HDR10 metadata ({info.hdr10.describe()}) is not kept: {codec} writes none here "
                      "(libx265 into .mp4, .mov or .mkv does)")
