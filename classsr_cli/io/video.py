@@ -850,8 +850,8 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
             o < i for o, i in zip(out_sub, src_sub, strict=True)):  # fmt: skip
         ratio = {(1, 1): "4:4:4", (1, 0): "4:2:2", (0, 1): "4:4:0", (0, 0): "4:2:0"}
         keep = re.sub(r"^(yuvj?a?)(420|422|440|410|411)", r"\g<1>" + ratio[src_sub].replace(":", ""), pix_fmt)
-        takes = encoder_pix_fmts(codec) if codec else None
-        hint = f" (--pix-fmt {keep} keeps it)" if keep != pix_fmt and (takes is None or keep in takes) else ""
+        formats = encoder_pix_fmts(codec) if codec else None
+        hint = f" (--pix-fmt {keep} keeps it)" if keep != pix_fmt and (formats is None or keep in formats) else ""
         notes.append(f"the source's {ratio[src_sub]} chroma ({info.pix_fmt}) becomes {ratio[out_sub]} in {pix_fmt}{hint}")
     if info.hdr10 and codec != "libx265":
         notes.append(f"the source's HDR10 metadata ({info.hdr10.describe()}) is not kept: {codec} writes none here "
