@@ -676,6 +676,11 @@ def test_8_bit_video_decodes_and_encodes_without_a_colour_bias(tmp_path: Path) -
     with VideoReader(probe(tmp_path / "f.mkv")) as reader:
         got = next(iter(reader)).rgb.reshape(-1, 3).astype(int)
     assert np.abs(got - colour).max() <= 1, np.unique(got, axis=0)
+    # MJPEG is full range and BT.601 (JFIF), as its decoders read it.
+    upscale_video(model, flat, tmp_path / "mjpeg.avi", options=EncodeOptions(codec="mjpeg", extra=(("q:v", "2"),)))
+    assert "yuvj420p(pc, bt470bg" in video_line(tmp_path / "mjpeg.avi")
+    with VideoReader(probe(tmp_path / "mjpeg.avi")) as reader:
+        assert np.abs(next(iter(reader)).rgb[48, 64].astype(int) - colour).max() <= 3  # lossy, and yuvj's rounding
     # Gray outputs are the BT.709 luma they are tagged with (swscale's own RGB -> gray is BT.601, untagged).
     luma = colour @ [0.2126, 0.7152, 0.0722]  # 141.1; BT.601's would be 134.3
     for codec, pix_fmt in (("ffv1", "gray"), ("ffv1", "gray10le"), ("libx264", "gray")):
@@ -740,6 +745,7 @@ def test_encoder_and_pixel_format_follow_the_source_depth() -> None:
     assert chosen("mov", "yuv422p10le", codec="dnxhd") == ("dnxhd", "yuv422p10le")
     assert chosen("mov", "yuv420p", codec="prores_ks") == ("prores_ks", "yuv422p10le")
     assert chosen("webm", "yuv420p10le", codec="libvpx") == ("libvpx", "yuv420p")
+    assert chosen("avi", "yuv420p", codec="mjpeg") == ("mjpeg", "yuvj420p")  # limited range is "non-standard" there
     info = VideoInfo(path=Path("x.mkv"), format="matroska,webm", width=64, height=48, video_index=0, codec="hevc",
                      fps=25.0, duration=1.0, start=0.0, pix_fmt="yuv420p12le")
     assert source_notes(info, "yuv420p", "libvpx") == [

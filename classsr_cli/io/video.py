@@ -727,12 +727,15 @@ class EncodeOptions:
             return replace(self, codec=codec)
         takes = encoder_pix_fmts(codec)
         wanted = [DEEP_PIX_FMT, *(f for f in takes or () if bit_depth(f) >= 10)] if deep_source else []
+        wanted += ["yuvj420p"] if codec in _JPEG_CODECS else []  # full range: limited is "non-standard" there
         wanted += [DEFAULT_PIX_FMT, *(takes or ())]
         return replace(self, codec=codec, pix_fmt=next(f for f in wanted if takes is None or f in takes))
 
 
 #: The output's pixel format unless asked (8-bit sources), and for sources above 8 bits where the encoder takes it.
 DEFAULT_PIX_FMT, DEEP_PIX_FMT = "yuv420p", "yuv420p10le"
+#: Encoders that take limited-range Y'CbCr only with ``-strict``: their default is full range (yuvj420p).
+_JPEG_CODECS = ("mjpeg", "ljpeg")
 #: The encoder of outputs above 8 bits unless asked, in the containers that hold HEVC.
 DEEP_CODEC = "libx265"
 _DEEP_CODEC_MUXERS = ("mp4", "mov", "matroska")
@@ -793,7 +796,8 @@ def _video_args(
         # Exact rounding: the default rounds chroma down (a flat colour's blue 1.75 levels low through yuv420p).
         # The yuvj and gray formats are full range ("pc"); the others limited ("tv").
         space, primaries, trc = color_tags(color)
-        matrix, space = ("bt2020", "bt2020nc") if space == "bt2020nc" else ("bt709", "bt709")
+        matrix, space = (("bt2020", "bt2020nc") if space == "bt2020nc" else ("bt601", "bt470bg") if codec in _JPEG_CODECS
+                         else ("bt709", "bt709"))  # JPEG's is BT.601 (JFIF), which its decoders assume  # fmt: skip
         rng = "pc" if opts.out_pix_fmt.startswith("yuvj") or gray else "tv"  # swscale reads gray as full range
         filters.append(f"scale=out_color_matrix={matrix}:out_range={rng}:flags={_ENCODE_FLAGS}")
         if gray:  # swscale's RGB -> gray ignores the matrix and range (BT.601, full): keep Y' of the conversion above
