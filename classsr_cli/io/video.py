@@ -76,9 +76,9 @@ CONTAINERS: dict[str, str] = {
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
 _VFR_MUXERS = {"mp4", "mov", "matroska", "webm"}
 #: How text subtitles are written in each container (None: the container holds none).
+_SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "matroska": "copy", "webm": "webvtt", "avi": None}
 #: Where a container cannot take a stream's subtitle codec as it is: the text format they are converted to.
 _SUBTITLE_TEXT = {"matroska": "srt"}
-_SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "matroska": "copy", "webm": "webvtt", "avi": None}
 #: The audio codec used when the source's cannot be copied into the container.
 _AUDIO_FALLBACK = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
 _IMAGE_FORMATS = re.compile(r"^(image2|.*_pipe)$")
@@ -668,11 +668,17 @@ def evens(pix_fmt: str) -> str:
     return "even sizes" if h == w == 0 else "an even width" if w == 0 else "an even height"
 
 
+def _with_chroma(pix_fmt: str, chroma: str) -> str:
+    """``pix_fmt`` with its Y'CbCr subsampling replaced (``yuv420p10le``, ``"444"`` -> ``yuv444p10le``); others as
+    they are."""
+    return re.sub(r"^(yuvj?a?)(420|422|440|410|411)", rf"\g<1>{chroma}", pix_fmt)
+
+
 def full_size_hint(pix_fmt: str, codec: str) -> str:
     """`` (--pix-fmt yuv444p keeps them)``: a format of ``pix_fmt``'s depth without chroma subsampling that
     ``codec`` takes, to keep an odd size; empty if it takes none."""
     takes = encoder_pix_fmts(codec)
-    same = re.sub(r"^(yuvj?a?)(420|422|440|410|411)", r"\g<1>444", pix_fmt)
+    same = _with_chroma(pix_fmt, "444")
     for f in (same, *(takes or ())):
         if (takes is None or f in takes) and even_size(f, 1, 1) == (1, 1) and bit_depth(f) == bit_depth(pix_fmt):
             return f" (--pix-fmt {f} keeps them)"
@@ -853,7 +859,7 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
     if (info.pix_fmt or "").startswith(("yuv", "nv", "p0", "p2", "y2")) and any(
             o < i for o, i in zip(out_sub, src_sub, strict=True)):  # fmt: skip
         ratio = {(1, 1): "4:4:4", (1, 0): "4:2:2", (0, 1): "4:4:0", (0, 0): "4:2:0"}
-        keep = re.sub(r"^(yuvj?a?)(420|422|440|410|411)", r"\g<1>" + ratio[src_sub].replace(":", ""), pix_fmt)
+        keep = _with_chroma(pix_fmt, ratio[src_sub].replace(":", ""))
         formats = encoder_pix_fmts(codec) if codec else None
         hint = f" (--pix-fmt {keep} keeps it)" if keep != pix_fmt and (formats is None or keep in formats) else ""
         notes.append(f"the source's {ratio[src_sub]} chroma ({info.pix_fmt}) becomes {ratio[out_sub]} in {pix_fmt}{hint}")
