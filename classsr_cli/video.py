@@ -24,6 +24,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,8 @@ class VideoResult:
             source or the output holds more than 8).
         start, length: the part of the source upscaled (seconds; ``length`` ``None``: to its end; else what was
             left of it, where the source is shorter).
+        shown: the output's size as players show it, where that is not its stored size (a rotation by 90
+            degrees, non-square pixels); ``None`` where it is.
     """
 
     input: Path
@@ -130,6 +133,7 @@ class VideoResult:
     bits: int = 8
     start: float = 0.0
     length: float | None = None
+    shown: tuple[int, int] | None = None
 
     @property
     def patches(self) -> int:
@@ -153,6 +157,7 @@ class VideoResult:
             "seconds": round(self.seconds, 3),
             "size": [self.width, self.height],
             "output_size": [self.out_width, self.out_height],
+            "output_shown": list(self.shown) if self.shown else None,
             "pix_fmt": self.pix_fmt,
             "bits": self.bits,
             "start": self.start,
@@ -387,8 +392,16 @@ def upscale_video(
         computed=sum(stats.computed), reused=stats.reused, held=stats.held, switches=stats.switches,
         switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops, flops_paper=flops_paper,
         temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt, bits=bits,
-        start=info.seek, length=info.duration if info.span else None,
+        start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
     )
+
+
+def _shown(width: int, height: int, rotation: float, sar: Fraction | None) -> tuple[int, int] | None:
+    """A ``width`` x ``height`` frame's size as shown with its pixel shape and display rotation, where it differs."""
+    shown = (round(width * float(sar)) if sar else width, height)
+    if round(rotation) % 180 == 90:
+        shown = shown[::-1]
+    return shown if shown != (width, height) else None
 
 
 def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int | None, height: int) -> None:

@@ -701,11 +701,15 @@ def test_output_size_instead_of_a_scale(tiny_model_path: Path, photo: Path, tmp_
     recs = {Path(d["input"]).name: d for d in map(json.loads, r.stdout.splitlines())}
     assert Image.open(shots / "a_w100.png").size == (100, 83) and Image.open(shots / "b_w100.png").size == (100, 133)
     assert recs["a.png"]["scale"] == pytest.approx(100 / 48) and recs["b.png"]["scale"] == pytest.approx(100 / 30)
+    # Non-native factors, said once for the folder (naming the first), as -x2.5 says it.
+    assert r.stderr.count("not a native scale") == 1
+    assert f"note: x2.08 (--width 100 for {shots / 'a.png'}) is not a native scale: running the x4 model" in r.stderr
     r = up(tiny_model_path, shots, "--width", "100", "--height", "100")
     assert r.exit_code == 0, r.output
     assert Image.open(shots / "a_100x100.png").size == (100, 83) and Image.open(shots / "b_100x100.png").size == (75, 100)
     r = up(tiny_model_path, shots, "--height", "160", "--json")  # a: x4 exactly (the model's own scale); b: x4 too
     assert r.exit_code == 0 and Image.open(shots / "a_h160.png").size == (192, 160), r.output
+    assert "not a native scale" not in r.stderr
     assert len([p for p in shots.iterdir() if p.name.startswith("a")]) == 4  # the earlier outputs were left out
     r = up(tiny_model_path, shots / "a.png", "--width", "40")
     assert r.exit_code == 1 and (

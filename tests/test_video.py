@@ -977,10 +977,16 @@ def test_cli_output_size(clips: dict[str, Path], tiny_model_path: Path, tmp_path
     assert rec["output"] == str(tmp_path / "cfr_audio_h180.mp4") and rec["output_size"] == [240, 180]
     made = probe(tmp_path / "cfr_audio_h180.mp4")
     assert rec["scale"] == 3.75 and (made.width, made.height) == (240, 180)
+    assert "note: x3.75 (--height 180) is not a native scale: running the x4 model" in r.stderr
     # A clip stored 64x48 and shown turned 90 degrees: --width counts the width as shown (48), so x4.
     r = runner.invoke(app, ["video", str(clips["rot"]), str(tmp_path / "rot.mp4"), "--model", str(tiny_model_path),
                             "--width", "192", "--preset", "ultrafast", "--json"])  # fmt: skip
     assert r.exit_code == 0 and json.loads(r.stdout)["scale"] == 4, r.output
+    assert "not a native scale" not in r.stderr
+    assert json.loads(r.stdout)["output_size"] == [256, 192] and json.loads(r.stdout)["output_shown"] == [192, 256]
+    r = runner.invoke(app, ["video", str(clips["rot"]), str(tmp_path / "rot2.mp4"), "--model", str(tiny_model_path),
+                            "--width", "192", "--preset", "ultrafast"])  # fmt: skip
+    assert "64x48 -> 256x192 (shown 192x256) " in r.stderr, r.stderr  # the summary says both
     r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "big.mp4"), "--model", str(tiny_model_path),
                             "--width", "1000", "--json"])  # fmt: skip
     assert r.exit_code == 1 and f"{clips['audio']}: 64x48 to --width 1000 is x15.6, more than x4" in r.stderr
@@ -993,6 +999,8 @@ def test_cli_output_size(clips: dict[str, Path], tiny_model_path: Path, tmp_path
     assert r.exit_code == 0 and json.loads(r.stdout)["scale"] == pytest.approx(256 / 85), r.output
     made = probe(tmp_path / "sar_w.mp4")
     assert made.sar == Fraction(4, 3) and round(made.width * 4 / 3) == 256
+    assert json.loads(r.stdout)["output_shown"] == [256, made.height]
+    assert rec["output_shown"] is None  # square pixels, not turned: shown as stored
 
 
 @pytest.mark.slow

@@ -69,6 +69,15 @@ def debug() -> bool:
     return os.environ.get("CLASSSR_DEBUG", "") not in ("", "0")
 
 
+def resample_note(upscaler: Any, asked: str | None = None) -> None:
+    """Say that ``upscaler`` runs at a scale its model does not have (``-x3``, or the factor a ``--width`` gives):
+    the model's own scale, then an antialiased bicubic downscale. ``asked`` says what asked for it."""
+    if upscaler.resampled:
+        what = asked or f"x{upscaler.scale:g}"
+        err.print(f"note: {what} is not a native scale: running the x{upscaler.model_scale} model, then an "
+                  "antialiased bicubic downscale to the exact size", soft_wrap=True, markup=False)
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
     """Print ``error: message`` on stderr and return the ``typer.Exit`` to raise.
 

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import EXIT_FAILURE, EXIT_PARTIAL, Device, Precision, debug, err, fail, guarded
+from classsr_cli.cli._common import (
+    EXIT_FAILURE,
+    EXIT_PARTIAL,
+    Device,
+    Precision,
+    debug,
+    err,
+    fail,
+    guarded,
+    resample_note,
+)
 from classsr_cli.cli._options import (
     DEFAULT_BATCH,
     DEFAULT_STEP,
@@ -121,15 +131,11 @@ def upscale(
         distributed.barrier(world)  # every rank has checked the outputs before any rank writes one
         settings: dict[str, Any] = {"step": step, "batch_size": batch_size, "tolerance": tolerance,
                                     "force_branch": force_branch.value if force_branch else None}
-        upscaler: Any = _SizedUpscalers(size, model, dev, dtype, settings) if size else None
+        upscaler: Any = _SizedUpscalers(size, model, dev, dtype, settings, note=world.is_main) if size else None
         if upscaler is None:
             upscaler = Upscaler.of(zoo.load(model, scale, device=dev, dtype=dtype), **settings)
-            if upscaler.resampled and world.is_main:
-                err.print(
-                    f"note: x{scale:g} is not a native scale: running the x{upscaler.model_scale} model, "
-                    "then an antialiased bicubic downscale to the exact size",
-                    soft_wrap=True,
-                )
+            if world.is_main:
+                resample_note(upscaler)
         planned: list[Failure] = [(spec, None, str(e), e.exit_code) for spec, e in plan.failed]
         for failure in planned:
             report.failure(*failure, keep_going=keep_going)
@@ -155,12 +161,15 @@ class _SizedUpscalers:
     """The upscaler for each input of an output size (``--width``/``--height``): the factor its size needs, run by
     the model ``-x`` with that factor would run (the x2 default up to x2, else the x4), loaded once."""
 
-    def __init__(self, size: Any, model: str | None, device: Any, dtype: Any, settings: dict[str, Any]) -> None:
+    def __init__(
+        self, size: Any, model: str | None, device: Any, dtype: Any, settings: dict[str, Any], *, note: bool = True
+    ) -> None:
         from classsr_cli import zoo
 
         self.size, self.model, self.device, self.dtype, self.settings = size, model, device, dtype, settings
         self.most = zoo.own_scale(model)  # a --model runs up to its own scale
         self.loaded: dict[Any, Any] = {}
+        self.note = note  # the first non-native factor is said, once: a folder's factors mostly are
 
     def __call__(self, height: int, width: int, name: str = "") -> Any:
         from classsr_cli import zoo
@@ -171,7 +180,11 @@ class _SizedUpscalers:
         if path not in self.loaded:
             self.loaded[path] = Upscaler.of(zoo.load(self.model, scale, device=self.device, dtype=self.dtype),
                                             **self.settings)  # fmt: skip
-        return self.loaded[path].at_scale(scale)
+        upscaler = self.loaded[path].at_scale(scale)
+        if self.note and upscaler.resampled:
+            resample_note(upscaler, f"x{scale:.3g} ({self.size.describe()} for {name or f'{width}x{height}'})")
+            self.note = False
+        return upscaler
 
 
 def _run(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import EXIT_PARTIAL, Device, Precision, err, guarded, out
+from classsr_cli.cli._common import EXIT_PARTIAL, Device, Precision, err, guarded, out, resample_note
 from classsr_cli.cli._options import (
     DEFAULT_BATCH,
     DEFAULT_STEP,
@@ -165,6 +165,7 @@ def video(
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)
     upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
                            force_branch=force_branch.value if force_branch else None)
+    resample_note(upscaler, None if size is None else f"x{scale:.3g} ({size.describe()})")
     try:
         with _Progress() as on_frame:
             result = upscale_video(
@@ -288,8 +289,9 @@ def _part(r: dict[str, Any]) -> str:
 def _summary(r: dict[str, Any]) -> None:
     w, h = r["size"]
     ow, oh = r["output_size"]
+    shown = f" (shown {r['output_shown'][0]}x{r['output_shown'][1]})" if r.get("output_shown") else ""
     err.print(
-        f"[bold]{r['output']}[/]: {r['frames']} frames{_part(r)}, {w}x{h} -> {ow}x{oh} {r['pix_fmt']}, "
+        f"[bold]{r['output']}[/]: {r['frames']} frames{_part(r)}, {w}x{h} -> {ow}x{oh}{shown} {r['pix_fmt']}, "
         f"{r['seconds']:.1f} s ({r['fps']:.2f} frames/s)",
         soft_wrap=True,
     )
