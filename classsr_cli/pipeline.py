@@ -12,7 +12,8 @@ For ``upscale``, ``video`` and ``bench`` alike; imports neither typer nor rich a
 
 Colour is computed in float from the file's own bit depth and quantised once, on the model's device.
 Grayscale runs as RGB (replicated) and comes back to gray by ITU-R 601 luma. Alpha does not go through the
-model: it is resized on its own with antialiased bicubic (a constant alpha is just repeated).
+model: it is resized on its own with antialiased bicubic (a constant alpha is just repeated); the colour under
+transparency is first replaced by the visible colour around it (:func:`fill_hidden`), so none bleeds into edges.
 """
 
 from __future__ import annotations
@@ -251,6 +252,8 @@ class Upscaler:
         pixels = _hwc(pixels)
         if alpha is not None and alpha.shape != pixels.shape[:2]:
             raise InputError(f"alpha must be (H, W) = {pixels.shape[:2]} like the pixels, got {alpha.shape}")
+        if alpha is not None:
+            pixels = fill_hidden(pixels, alpha)
         out = np.empty((*self.output_size(*pixels.shape[:2]), pixels.shape[2]), pixels.dtype)
         run = PixelRun(self, pixels, router or self.router(), False, progress, into=out)
         for _ in run:  # the bands land in out
@@ -274,6 +277,26 @@ class Upscaler:
         top = float(np.iinfo(alpha.dtype).max)
         a = _to_tensor(alpha, self.device, top)[None, None]
         return _quantise(_resize(a, size)[0, 0], top, alpha.dtype, inplace=True)
+
+
+def fill_hidden(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``(H, W, C)`` ``pixels`` with the colour under (semi-)transparency replaced by the visible colour around it,
+    so that upscaling them does not bleed a hidden colour into the visible edges (a grey ring round a white logo
+    saved on transparent black). Each pixel becomes ``alpha * colour + (1 - alpha) * fill``: unchanged where opaque,
+    the fill where fully transparent. The fill is push-pull (averages weighted by alpha over halving scales, each
+    level composited over the bilinear upsampling of the coarser). Alpha itself is not touched."""
+    top = float(np.iinfo(pixels.dtype).max)
+    a = torch.from_numpy(alpha.astype(np.float32) / float(np.iinfo(alpha.dtype).max))[None, None]
+    c = torch.from_numpy(pixels).permute(2, 0, 1)[None].contiguous().float().mul_(a)  # premultiplied
+    levels = [(c, a)]
+    while max(c.shape[2:]) > 1:
+        c, a = (F.avg_pool2d(t, 2, ceil_mode=True) for t in (c, a))
+        levels.append((c, a))
+    c, a = levels.pop()
+    fill = c / a.clamp_min(1e-12)  # the average visible colour (zero in an image with nothing visible)
+    for c, a in reversed(levels):
+        fill = torch.addcmul(c, 1 - a, F.interpolate(fill, size=c.shape[2:], mode="bilinear", align_corners=False))
+    return fill[0].clamp_(0, top).round_().permute(1, 2, 0).numpy().astype(pixels.dtype)
 
 
 def _hwc(pixels: np.ndarray) -> np.ndarray:

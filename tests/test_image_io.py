@@ -616,3 +616,20 @@ def test_a_16_bit_cmyk_tiff_is_refused_with_what_to_do(tmp_path: Path) -> None:
     tifffile.imwrite(path, np.zeros((6, 5, 4), np.uint16), photometric="separated")
     with pytest.raises(InputError, match=r"16-bit CMYK TIFF is not supported .*save it as 16-bit RGB or as 8-bit"):
         read_image(path)
+
+
+@pytest.mark.parametrize(("suffix", "kept"), [(".png", True), (".webp", True), (".tif", True), (".jpg", False),
+                                              (".bmp", False)])  # fmt: skip
+def test_alpha_is_written_where_the_format_holds_it_else_composited_on_white(tmp_path: Path, suffix: str,
+                                                                           kept: bool) -> None:
+    """BMP counts as holding none: Pillow and most readers ignore a 32-bit BMP's alpha (the hidden colour showed)."""
+    alpha = np.zeros((12, 10), np.uint8)
+    alpha[:, 5:] = 255
+    path = tmp_path / f"a{suffix}"
+    notes = write_image(path, Picture(np.zeros((12, 10, 3), np.uint8), alpha=alpha))
+    back = read_image(path)
+    if kept:
+        assert notes == [] and back.alpha is not None and np.array_equal(back.alpha, alpha)
+    else:
+        assert back.alpha is None and notes == [f"{'JPEG' if suffix == '.jpg' else 'BMP'} holds no alpha: composited on white"]
+        assert back.pixels[:, :3].min() >= 240 and back.pixels[:, 7:].max() <= 15

@@ -108,3 +108,46 @@ def test_the_python_api_takes_gray_arrays_and_raises_typed_errors(tiny_model_pat
     with pytest.raises(ConfigError, match="at least 0"):
         Upscaler(up.model, tolerance=float("nan"))
     assert Upscaler.of(zoo.load(str(tiny_model_path), 4), scale=3).scale == 3
+
+
+def test_fill_hidden_replaces_the_colour_under_transparency_with_the_visible_colour_around_it() -> None:
+    """Opaque pixels keep their colour; a fully transparent one takes the visible colour near it (a white logo on
+    transparent black becomes white everywhere); half-transparent ones are the blend; 16 bits stay 16."""
+    from classsr_cli.pipeline import fill_hidden
+
+    yy, xx = np.mgrid[:30, :40]
+    alpha = np.where((yy - 15) ** 2 + (xx - 20) ** 2 < 64, 255, 0).astype(np.uint8)
+    pixels = np.zeros((30, 40, 3), np.uint8)
+    pixels[alpha == 255] = (250, 200, 10)
+    got = fill_hidden(pixels, alpha)
+    assert got.dtype == np.uint8 and got.shape == pixels.shape
+    assert (got == (250, 200, 10)).all()  # nothing else is visible: the fill is that colour everywhere
+    # Two colours, left and right: each hidden pixel takes the nearer one's; opaque pixels are untouched.
+    alpha = np.zeros((30, 40), np.uint8)
+    alpha[:, :5], alpha[:, 35:] = 255, 255
+    pixels = np.zeros((30, 40, 3), np.uint8)
+    pixels[:, :5], pixels[:, 35:] = (255, 0, 0), (0, 0, 255)
+    got = fill_hidden(pixels, alpha)
+    assert np.array_equal(got[:, :5], pixels[:, :5]) and np.array_equal(got[:, 35:], pixels[:, 35:])
+    assert (got[:, 6, 0] > got[:, 6, 2]).all() and (got[:, 33, 2] > got[:, 33, 0]).all()
+    alpha[:, :5] = 128  # half visible: half its own colour, half the fill
+    got = fill_hidden(pixels, alpha)
+    assert (np.abs(got[:, 0].astype(int) - (255, 0, 0)) <= 130).all() and not np.array_equal(got[:, 0], pixels[:, 0])
+    deep = fill_hidden(pixels.astype(np.uint16) * 257, alpha.astype(np.uint16) * 257)
+    assert deep.dtype == np.uint16 and np.abs(deep.astype(int) - got.astype(int) * 257).max() <= 257
+
+
+def test_no_hidden_colour_bleeds_into_an_edge_with_the_shipped_model() -> None:
+    """A white disc saved on transparent black, x4 with the shipped default and composited on white, stays white:
+    its edge came out as a grey ring (darkest 136) when the hidden black went through the model."""
+    from classsr_cli import zoo
+
+    yy, xx = np.mgrid[:40, :48]
+    alpha = np.where((yy - 20) ** 2 + (xx - 24) ** 2 < 15**2, 255, 0).astype(np.uint8)
+    pixels = np.zeros((40, 48, 3), np.uint8)
+    pixels[alpha == 255] = 255
+    up = Upscaler.of(zoo.load(None, 4)).upscale_array(pixels, alpha)
+    assert up.alpha is not None and 0 < up.alpha.mean() < 255
+    a = up.alpha.astype(np.float64)[..., None] / 255
+    composited = up.pixels * a + 255 * (1 - a)
+    assert composited.min() >= 250

@@ -78,7 +78,7 @@ WRITE_FORMATS = {
 _MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
 _META_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")  # formats that hold ICC + EXIF
 _HIGH_BIT_FORMATS = ("PNG", "TIFF")
-_ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "BMP")
+_ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
 #: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
@@ -619,7 +619,7 @@ def _pil_write(
     arr = pixels[..., 0] if pixels.shape[2] == 1 else pixels
     im = Image.fromarray(np.ascontiguousarray(arr), "L" if arr.ndim == 2 else "RGB")
     if alpha is not None:
-        im = im.convert("RGB")  # WebP and BMP hold no gray + alpha
+        im = im.convert("RGB")  # WebP holds no gray + alpha
         im.putalpha(Image.fromarray(alpha, "L"))
     options: dict[str, object] = {}
     if icc:
