@@ -7,9 +7,12 @@
 * Several in (or a folder or a glob): outputs go into the folder ``output`` under the input's own name
   (mirroring the tree below each input folder with ``recursive``), or beside each input as
   ``{stem}_x{scale}{suffix}`` when there is no ``output``.
-* Folders and globs skip classsr's own earlier outputs lying beside their inputs (``photo_x4.png``,
-  ``photo_x4_classmap.png`` next to ``photo.png``; see :func:`io.files.is_own_output`); a file named alone is never
-  skipped.
+* Folders, globs and lists of files (a shell's ``*.jpg``) skip classsr's own earlier outputs lying beside their
+  inputs (``photo_x4.png``, ``photo_x4_classmap.png`` next to ``photo.png``; see :func:`io.files.is_own_output`);
+  a file named alone is never skipped. Files in a folder that are not images classsr reads are counted
+  (:attr:`Plan.unread`).
+* A glob classsr expands itself matches file names whatever their case (``*.jpg`` finds a camera's ``IMG_1.JPG``,
+  as a folder does), and ``**`` any depth of folders, ``--recursive`` or not.
 * GIF inputs are written as PNG. Existing outputs are refused unless ``overwrite``, or skipped with
   ``skip_existing``.
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classsr_cli.errors import ALREADY_EXISTS, ClassSRError, ConfigError, InputError, OutputExistsError
-from classsr_cli.io.files import images_in, is_image_name, without_own_outputs
+from classsr_cli.io.files import files_in, is_image_name, unread_kinds, without_own_outputs
 
 __all__ = ["Job", "Plan", "classmap_path", "default_output_name", "plan_jobs", "scale_tag"]
 
@@ -49,6 +52,7 @@ class Plan:
     failed: list[tuple[str, ClassSRError]] = field(default_factory=list)
     own_outputs: list[Path] = field(default_factory=list)
     existing: list[Job] = field(default_factory=list)
+    unread: list[Path] = field(default_factory=list)  # files in the folders given that are not images classsr reads
 
 
 def scale_tag(scale: float) -> str:
@@ -67,26 +71,50 @@ def classmap_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_classmap.png")
 
 
-def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool, list[Path]]:
-    """``[(file, relative output path)]`` for one input spec, whether it names more than one file, and the
-    earlier classsr outputs a folder or glob held (left out)."""
+def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool, list[Path], list[Path]]:
+    """``[(file, relative output path)]`` for one input spec, whether it names more than one file, the earlier
+    classsr outputs a folder or glob held (left out), and the files of a folder that are not images classsr reads."""
     path = Path(spec)
     if path.is_dir():
-        files, own = without_own_outputs(images_in(path, recursive=recursive))
+        every = files_in(path, recursive=recursive)
+        files, own = without_own_outputs([p for p in every if is_image_name(p)])
+        unread = [p for p in every if not is_image_name(p)]
         if not files:
-            also = f" ({len(own)} earlier classsr output(s) left out)" if own else ""
+            also = "".join(f"; {what}" for what in (
+                f"{len(own)} earlier classsr output(s) left out" if own else "",
+                f"{unread_kinds(unread)} not read (convert them to PNG, JPEG or TIFF first)" if unread else "",
+            ) if what)  # fmt: skip
             raise InputError(f"{path}: no images in this folder{'' if recursive else ' (try --recursive)'}{also}")
-        return [(p, p.relative_to(path)) for p in files], True, own
+        return [(p, p.relative_to(path)) for p in files], True, own, unread
     if path.exists() or not any(c in spec for c in _GLOB_CHARS):
         if not path.exists():
             raise InputError(f"{path}: no such file or folder")
-        return [(path, Path(path.name))], False, []
-    matches = sorted(Path(m) for m in glob.glob(spec, recursive=recursive))
+        return [(path, Path(path.name))], False, [], []
+    matches = sorted(Path(m) for m in glob.glob(_any_case_name(spec), recursive=True))
     files, own = without_own_outputs([p for p in matches if p.is_file() and is_image_name(p)])
     if not files:
         also = f" ({len(own)} earlier classsr output(s) left out)" if own else ""
         raise InputError(f"{spec}: no image matches this pattern{also}")
-    return [(p, Path(p.name)) for p in files], True, own
+    return [(p, Path(p.name)) for p in files], True, own, []
+
+
+def _any_case_name(pattern: str) -> str:
+    """``pattern`` with the letters of its last part (the file name) matching either case: ``shots/*.jpg`` ->
+    ``shots/*.[jJ][pP][gG]``. Bracket sets are kept as they are."""
+    head, sep, name = pattern.rpartition("/") if "/" in pattern else ("", "", pattern)
+    if os.sep != "/" and os.sep in name:
+        head2, sep, name = name.rpartition(os.sep)
+        head, sep = head + "/" + head2 if head else head2, os.sep
+    out, i = [], 0
+    while i < len(name):
+        c = name[i]
+        if c == "[" and (j := name.find("]", i + 2)) != -1:  # a set ([!...] and []...] included) as it is
+            out.append(name[i : j + 1])
+            i = j + 1
+            continue
+        out.append(f"[{c.lower()}{c.upper()}]" if c.lower() != c.upper() else c)
+        i += 1
+    return head + sep + "".join(out)
 
 
 def plan_jobs(
@@ -100,12 +128,14 @@ def plan_jobs(
     overwrite: bool = False,
     keep_going: bool = False,
     skip_existing: bool = False,
+    fail_collisions: bool = False,
 ) -> Plan:
     """Plan the jobs for ``specs``. Raises the first problem unless ``keep_going``, which collects them.
 
     With ``skip_existing`` a job whose outputs all exist is left out (:attr:`Plan.existing`) rather than refused.
-    Raises :class:`ConfigError` (always) when two inputs would write the same output, when an output would
-    replace its own input, or when a single output file has a suffix classsr cannot write.
+    Raises :class:`ConfigError` when two inputs would write the same output, or an output would replace an input
+    (unless ``fail_collisions``: then the job that would write it fails, collected with the others, and the rest
+    go on), and when a single output file has a suffix classsr cannot write.
     """
     if skip_existing and overwrite:
         raise ConfigError("--skip-existing and --overwrite contradict each other; pass one")
@@ -115,7 +145,7 @@ def plan_jobs(
     many = len(specs) > 1
     for spec in specs:
         try:
-            items, several, own = _expand(spec, recursive)
+            items, several, own, unread = _expand(spec, recursive)
         except InputError as e:
             if not keep_going:
                 raise
@@ -126,6 +156,7 @@ def plan_jobs(
         if not several:
             named.update(p.resolve() for p, _ in items)
         plan.own_outputs.extend(own)
+        plan.unread.extend(unread)
     found = _unique(found)
     out = Path(output) if output is not None else None
     to_folder = out is not None and (many or out.is_dir() or str(output).endswith(("/", os.sep)))
@@ -146,8 +177,14 @@ def plan_jobs(
         else:
             dst = out
         jobs.append(Job(src, dst, classmap_path(dst) if classmap else None))
-    jobs = _drop_outputs_of_others(jobs, named)
-    _check_collisions(jobs)
+    # A list of files (a shell's *.jpg) leaves out the earlier outputs of the others, as a glob does.
+    jobs, dropped = _drop_outputs_of_others(jobs, named if len(specs) == 1 else set())
+    plan.own_outputs.extend(dropped)
+    collisions = _collisions(jobs)
+    if collisions and not fail_collisions:
+        raise collisions[0][1]
+    plan.failed.extend((str(job.input), e) for job, e in collisions)
+    jobs = [job for job in jobs if all(job is not bad for bad, _ in collisions)]
     if not to_folder and out is not None:
         from classsr_cli.io.image import output_format
 
@@ -182,10 +219,10 @@ def _unique(items: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
     return out
 
 
-def _drop_outputs_of_others(jobs: list[Job], named: set[Path]) -> list[Job]:
-    """A folder run beside its inputs would pick up ``a_x4.png`` from an earlier run of ``a.png``: skip it. A file
-    named on its own (resolved, in ``named``) is kept, and so is a job whose output is its own input: both are
-    refused by :func:`_check_collisions` instead of skipped without a word."""
+def _drop_outputs_of_others(jobs: list[Job], named: set[Path]) -> tuple[list[Job], list[Path]]:
+    """A folder run beside its inputs would pick up ``a_x4.png`` from an earlier run of ``a.png``: skip it (the
+    jobs kept, and the inputs left out). A file named on its own (resolved, in ``named``) is kept, and so is a job
+    whose output is its own input: both are refused by :func:`_check_collisions` instead of skipped."""
     def outputs(j: Job) -> set[Path]:
         return {j.output.resolve()} | ({j.classmap.resolve()} if j.classmap else set())
 
@@ -193,26 +230,31 @@ def _drop_outputs_of_others(jobs: list[Job], named: set[Path]) -> list[Job]:
     for j in jobs:
         for p in outputs(j):
             planned[p] = planned.get(p, 0) + 1
-    return [j for j in jobs if (src := j.input.resolve()) in named
-            or planned.get(src, 0) - (src in outputs(j)) == 0]
+    kept = [j for j in jobs if (src := j.input.resolve()) in named or planned.get(src, 0) - (src in outputs(j)) == 0]
+    return kept, [j.input for j in jobs if j not in kept]
 
 
-def _check_collisions(jobs: list[Job]) -> None:
-    by_output: dict[Path, Path] = {}
+def _collisions(jobs: list[Job]) -> list[tuple[Job, ConfigError]]:
+    """The jobs that would write over an input or over another job's output, each with its error (the later of two
+    jobs writing one file; the job whose output is another's input), in the order of ``jobs``."""
+    by_output: dict[Path, Job] = {}
+    bad: dict[int, ConfigError] = {}
     for job in jobs:
         if job.output.resolve() == job.input.resolve():
-            raise ConfigError(f"{job.output}: the output would replace its own input; choose another -o")
+            bad[id(job)] = ConfigError(f"{job.output}: the output would replace its own input; choose another -o")
+            continue
         for dst in (job.output, job.classmap):
             if dst is None:
                 continue
-            other = by_output.setdefault(dst.resolve(), job.input)
-            if other != job.input:
-                raise ConfigError(
-                    f"{dst}: both {other} and {job.input} would be written there; "
-                    "upscale them in separate runs or into different -o folders"
+            other = by_output.setdefault(dst.resolve(), job)
+            if other is not job and id(job) not in bad:
+                bad[id(job)] = ConfigError(
+                    f"{dst}: both {other.input} and {job.input} would be written there; "
+                    "upscale them into different -o folders"
                 )
     inputs = {job.input.resolve(): job.input for job in jobs}
-    for dst, src in by_output.items():
-        if dst in inputs and inputs[dst] != src:
-            raise ConfigError(f"{inputs[dst]}: it is an input and also the output of {src}; "
-                              "upscale them in separate runs or choose another -o")
+    for dst, job in by_output.items():
+        if dst in inputs and inputs[dst] != job.input and id(job) not in bad:
+            bad[id(job)] = ConfigError(f"{inputs[dst]}: it is an input and also the output of {job.input}; "
+                                       "upscale them in separate runs or choose another -o")
+    return [(job, bad[id(job)]) for job in jobs if id(job) in bad]

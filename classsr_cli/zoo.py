@@ -215,18 +215,33 @@ class OutputSize:
         where it is not above 1 (classsr enlarges only) or above ``most`` (:data:`MAX_SCALE`, or a ``--model``'s
         own scale), saying what to do instead."""
         scale = min(r for r in (self.width and self.width / width, self.height and self.height / height) if r)
-        what = f"{name}: " if name else ""
+        what, x = f"{name}: " if name else "", factor_text(scale)
         if not scale > 1:
-            raise InputError(f"{what}{width}x{height} is already as large as {self.describe()} asks (x{scale:.3g}); "
+            raise InputError(f"{what}{width}x{height} is already as large as {self.describe()} asks ({x}); "
                              "classsr enlarges only")
         if scale > most < MAX_SCALE:
-            raise InputError(f"{what}{width}x{height} to {self.describe()} is x{scale:.3g}, more than the x{most} "
+            raise InputError(f"{what}{width}x{height} to {self.describe()} is {x}, more than the x{most} "
                              "--model gives; leave --model out, or ask for less")
+        if scale > most * most:
+            raise InputError(f"{what}{width}x{height} to {self.describe()} is {x}, more than two x{most} runs give "
+                             f"(x{most * most}); ask for less")
         if scale > most:
-            raise InputError(f"{what}{width}x{height} to {self.describe()} is x{scale:.3g}, more than x{most}: "
+            raise InputError(f"{what}{width}x{height} to {self.describe()} is {x}, more than x{most}: "
                              f"upscale it with -x {most} first, then that output, named on its own, with "
                              f"{self.describe()}")
         return scale
+
+
+def factor_text(scale: float) -> str:
+    """A factor as messages print it: ``x2.08``, ``x10.4``; digits enough not to read as a whole number when it is
+    not one (``x1.004``, not ``x1``), none after the point from x100 (``x1000``, not ``x1e+03``)."""
+    if scale >= 100:
+        return f"x{scale:.0f}"
+    for digits in range(3, 8):
+        text = f"{scale:.{digits}g}"
+        if not float(text).is_integer() or float(scale).is_integer():
+            return f"x{text}"
+    return f"x{scale:.7g}"
 
 
 def choose_model(spec: str | None, scale: float) -> Path:

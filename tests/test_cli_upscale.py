@@ -182,9 +182,15 @@ def test_an_output_that_is_an_input_is_refused_not_skipped(tiny_model_path: Path
     r = up(tiny_model_path, src, "-o", src, "--overwrite")  # a folder into itself
     one_error_line(r, "would replace its own input")
     (src / "a_x4.png").write_bytes((src / "a.png").read_bytes())
-    r = up(tiny_model_path, src / "a.png", src / "a_x4.png", "--overwrite")  # both named: neither is dropped
-    one_error_line(r, "a_x4.png: it is an input and also the output of")
-    assert r.exit_code == 2 and photo.read_bytes() == before
+    before_x4 = (src / "a_x4.png").read_bytes()
+    r = up(tiny_model_path, src / "a.png", src / "a_x4.png")  # both named (a shell's a*.png): a_x4.png left out
+    assert r.exit_code == 1 and "skipped 1 earlier classsr output(s) beside their inputs, not inputs" in r.stderr
+    assert "a_x4.png: already exists" in r.stderr and (src / "a_x4.png").read_bytes() == before_x4
+    r = up(tiny_model_path, src / "a.png", src / "a_x4.png", "--skip-existing")  # the shell's re-run: nothing to do
+    assert r.exit_code == 0 and "a_x4_x4.png" not in files(src) and (src / "a_x4.png").read_bytes() == before_x4
+    r = up(tiny_model_path, src / "a_x4.png", src / "b.jpg", "-o", tmp_path / "again")  # a's output alone: an input
+    assert r.exit_code == 0 and files(tmp_path / "again") == ["a_x4.png", "b.jpg"], r.output
+    assert photo.read_bytes() == before
     r = up(tiny_model_path, src / "a.png", "-o", f"{src / 'a_x4.png'}{os.sep}")  # one input, a file given as a folder
     one_error_line(r, "a_x4.png: is a file, not a folder; drop the trailing")
     r = up(tiny_model_path, src, "--overwrite")  # the folder run: a_x4.png is left out, as before
@@ -199,8 +205,13 @@ def test_two_inputs_of_one_name_into_one_folder(tiny_model_path: Path, tmp_path:
         (tmp_path / d / "a.png").write_bytes(photo.read_bytes())
     for extra in ([], ["--recursive"]):
         r = up(tiny_model_path, tmp_path / "d1", tmp_path / "d2", "-o", tmp_path / "out", *extra)
-        one_error_line(r, "would be written there; upscale them in separate runs or into different -o folders")
+        one_error_line(r, "would be written there; upscale them into different -o folders")
         assert r.exit_code == 2 and "--recursive" not in r.stderr
+    # --keep-going: the second a.png fails, in the list of failures, and the rest is done (exit 3).
+    Image.open(tmp_path / "d1" / "a.png").save(tmp_path / "d1" / "b.png")
+    r = up(tiny_model_path, tmp_path / "d1", tmp_path / "d2", "-o", tmp_path / "out", "--keep-going")
+    assert r.exit_code == 3 and files(tmp_path / "out") == ["a.png", "b.png"], r.output
+    assert "1 of 3 inputs failed" in r.stderr and f"both {tmp_path / 'd1' / 'a.png'} and {tmp_path / 'd2' / 'a.png'}" in r.stderr
 
 
 def test_a_video_or_a_text_file_is_named_as_such(tiny_model_path: Path, tmp_path: Path) -> None:
@@ -717,6 +728,10 @@ def test_output_size_instead_of_a_scale(tiny_model_path: Path, photo: Path, tmp_
     r = up(tiny_model_path, shots / "a.png", "--width", "500")
     assert r.exit_code == 1 and (f"{shots / 'a.png'}: 48x40 to --width 500 is x10.4, more than x4: upscale it with "
                                  "-x 4 first, then that output, named on its own, with --width 500") in r.stderr
+    r = up(tiny_model_path, shots / "a.png", "--width", "48000")  # more than two runs reach: no advice to try them
+    assert r.exit_code == 1 and "48x40 to --width 48000 is x1000, more than two x4 runs give (x16); ask for less" in r.stderr
+    r = up(tiny_model_path, shots / "a.png", "--width", "49", "--overwrite")  # x1.02: not printed as x1
+    assert r.exit_code == 0 and "note: x1.02 (--width 49 for" in r.stderr, r.output
     # A folder run names each image that fails; an x2 --model caps the factor at x2.
     x2 = tmp_path / "tiny_x2.safetensors"
     from classsr_cli.checkpoint import save_checkpoint
@@ -730,3 +745,34 @@ def test_output_size_instead_of_a_scale(tiny_model_path: Path, photo: Path, tmp_
     assert Image.open(shots / "a_w80.png").size == (80, 67)  # x1.67 with the x2 model
     r = up(tiny_model_path, shots / "a.png", "--width", "100", "-x", "2")
     assert r.exit_code == 2 and "-x and --width/--height both say how large the output is" in r.stderr
+
+
+def test_globs_match_any_case_and_any_depth_and_unread_files_are_counted(tiny_model_path: Path,
+                                                                          tmp_path: Path) -> None:
+    """A quoted glob finds a camera's IMG_1.JPG with *.jpg (a folder does too), ``**`` any depth without
+    --recursive; .jfif/.jpe are JPEG, read and written as such; a folder's files classsr does not read are counted
+    in one line, and a folder of only those says what they are."""
+    cam = tmp_path / "cam"
+    (cam / "day1").mkdir(parents=True)
+    img = Image.fromarray(np.random.default_rng(2).integers(0, 256, (20, 24, 3), dtype=np.uint8))
+    img.save(cam / "IMG_1.JPG")
+    img.save(cam / "day1" / "IMG_2.jpg")
+    img.save(cam / "old.jfif", format="JPEG")
+    (cam / "IMG_3.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (cam / "IMG_4.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (cam / "IMG_1.xmp").write_text("<x:xmpmeta/>")
+    r = up(tiny_model_path, str(cam / "*.jpg"), "-o", tmp_path / "o1")
+    assert r.exit_code == 0 and files(tmp_path / "o1") == ["IMG_1.JPG"], r.output
+    r = up(tiny_model_path, str(cam / "**" / "*.jpg"), "-o", tmp_path / "o2")
+    assert r.exit_code == 0 and files(tmp_path / "o2") == ["IMG_1.JPG", "IMG_2.jpg"], r.output
+    r = up(tiny_model_path, cam, "-o", tmp_path / "o3")
+    assert r.exit_code == 0 and files(tmp_path / "o3") == ["IMG_1.JPG", "old.jfif"], r.output
+    assert "skipped 3 file(s) that are not images classsr reads (2 .HEIC, 1 .xmp)" in r.stderr
+    with Image.open(tmp_path / "o3" / "old.jfif") as im:
+        assert im.format == "JPEG" and im.size == (96, 80)
+    heic = tmp_path / "heic"
+    heic.mkdir()
+    (cam / "IMG_3.HEIC").rename(heic / "IMG_3.HEIC")
+    r = up(tiny_model_path, heic)
+    one_error_line(r, "heic: no images in this folder (try --recursive); 1 .HEIC not read (convert them to PNG, "
+                      "JPEG or TIFF first)")

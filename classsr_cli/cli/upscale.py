@@ -117,7 +117,7 @@ def upscale(
     try:
         plan = plan_jobs(
             inputs, output, scale, tag=size.tag if size else None, recursive=recursive, classmap=classmap,
-            overwrite=overwrite, keep_going=True, skip_existing=skip_existing,
+            overwrite=overwrite, keep_going=True, skip_existing=skip_existing, fail_collisions=keep_going,
         )  # every problem collected, so that a run that stops can say how much it left undone
         if world.is_main:
             _left_out(plan)
@@ -182,7 +182,7 @@ class _SizedUpscalers:
                                             **self.settings)  # fmt: skip
         upscaler = self.loaded[path].at_scale(scale)
         if self.note and upscaler.resampled:
-            resample_note(upscaler, f"x{scale:.3g} ({self.size.describe()} for {name or f'{width}x{height}'})")
+            resample_note(upscaler, f"{zoo.factor_text(scale)} ({self.size.describe()} for {name or f'{width}x{height}'})")
             self.note = False
         return upscaler
 
@@ -310,6 +310,11 @@ def _left_out(plan: Any) -> None:
         if paths:
             names = ", ".join(str(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
             err.print(f"skipped {len(paths)} {what}: {escape(names)}", soft_wrap=True)
+    if plan.unread:
+        from classsr_cli.io.files import unread_kinds
+
+        err.print(f"skipped {len(plan.unread)} file(s) that are not images classsr reads ({unread_kinds(plan.unread)})",
+                  soft_wrap=True, markup=False)
 
 
 def _stopped(message: str, code: int, left: int, e: Exception | None = None) -> typer.Exit:

@@ -165,7 +165,7 @@ def video(
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)
     upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
                            force_branch=force_branch.value if force_branch else None)
-    resample_note(upscaler, None if size is None else f"x{scale:.3g} ({size.describe()})")
+    resample_note(upscaler, None if size is None else f"{zoo.factor_text(scale)} ({size.describe()})")
     try:
         with _Progress() as on_frame:
             result = upscale_video(

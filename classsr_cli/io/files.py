@@ -6,10 +6,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "images_in", "is_image_name", "is_own_output", "without_own_outputs"]
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "unread_kinds",
+           "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 #: Suffixes of common video files: given to ``classsr upscale``, they are pointed to ``classsr video``.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".flv",
                   ".wmv", ".3gp", ".ogv")
@@ -23,11 +24,22 @@ def is_image_name(path: Path) -> bool:
 def images_in(folder: Path, *, recursive: bool = False) -> list[Path]:
     """The image files in ``folder`` (and below it with ``recursive``), sorted; hidden files and folders
     (a name starting with ``.``) below ``folder`` are skipped."""
+    return [p for p in files_in(folder, recursive=recursive) if is_image_name(p)]
+
+
+def files_in(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """Every file in ``folder`` (and below it with ``recursive``), sorted, but hidden ones and those in hidden
+    folders below ``folder``."""
     walk = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(
-        p for p in walk
-        if p.is_file() and is_image_name(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )  # fmt: skip
+    return sorted(p for p in walk if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def unread_kinds(paths: Sequence[Path]) -> str:
+    """What ``paths`` (files that are not images classsr reads) are, by suffix, most first: ``2 .HEIC, 1 .dng``."""
+    kinds: dict[str, int] = {}
+    for p in paths:
+        kinds[p.suffix or "(no suffix)"] = kinds.get(p.suffix or "(no suffix)", 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 _CLASSMAP_TAG = "_classmap"

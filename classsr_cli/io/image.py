@@ -68,6 +68,8 @@ WRITE_FORMATS = {
     ".png": "PNG",
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".jfif": "JPEG",
     ".webp": "WEBP",
     ".tif": "TIFF",
     ".tiff": "TIFF",
@@ -152,7 +154,7 @@ class Picture:
 
 def output_suffix(suffix: str) -> str:
     """Suffix of the default output for an input with ``suffix``: the same, except GIF, and suffixes that are not
-    an image's (a JPEG named ``.jfif``, a video given by mistake, which reading then refuses), written as PNG."""
+    an image's (a video given by mistake, which reading then refuses), written as PNG."""
     s = suffix.lower()
     return ".png" if s == ".gif" or s not in IMAGE_SUFFIXES else suffix
 
