@@ -177,6 +177,15 @@ def check_tolerance(net: ClassSR, tolerance: float | None, path: Path | None = N
         where = f"{path}: " if path else ""
         raise ConfigError(f"{where}--tolerance needs a model that predicts each branch's error (classsr_residual_*); "
                           "this one routes by its classifier's argmax; use --force-branch to choose a branch")
+    if net.cfg.routing == "budget" and tolerance > MAX_TOLERANCE_DB:
+        raise ConfigError(f"--tolerance is the PSNR in dB a frame may lose (0.05 to 1 is the useful range; above "
+                          f"{MAX_TOLERANCE_DB:g} every patch is light), got {tolerance:g}. It is not a tile size, as "
+                          "Real-ESRGAN's -t is: classsr tiles by itself, and --batch-size bounds its memory")
+
+
+#: The most ``--tolerance`` (dB) a budget-routed model takes: far past all-light, so a larger value is a mistake
+#: (Real-ESRGAN's ``-t 256`` tile size, say), not a setting.
+MAX_TOLERANCE_DB = 10.0
 
 
 def check_scale(scale: float) -> None:

@@ -61,6 +61,28 @@ def _register() -> None:
 _register()
 
 
+#: What Real-ESRGAN's (ncnn-vulkan and Python) options are here, said when one is given (docs/cli.md, "Coming from
+#: Real-ESRGAN, waifu2x or video2x").
+_PEER_OPTIONS = {
+    "-i": "inputs are arguments: classsr upscale photo.png (a file, folder or glob)",
+    "--input": "inputs are arguments: classsr upscale photo.png (a file, folder or glob)",
+    "-s": "the scale is -x (-x 4, -x 2, or --width/--height)",
+    "-n": "the model is --model NAME (`classsr models` lists them)",
+    "--model_name": "the model is --model NAME (`classsr models` lists them)",
+    "-f": "the output format is --format (png, jpg, webp, tif, bmp) or -o's suffix",
+    "--ext": "the output format is --format (png, jpg, webp, tif, bmp) or -o's suffix",
+    "-g": "the device is --device (cuda, cuda:1, cpu)",
+    "--gpu-id": "the device is --device (cuda, cuda:1, cpu)",
+    "-j": "CPU threads are --threads N",
+    "--tile": "classsr tiles by itself (--batch-size bounds its memory)",
+    "--tile_pad": "classsr tiles by itself and pads each tile by its networks' reach",
+    "--fp32": "the precision is --precision fp32 (the default on a CPU)",
+    "--half": "the precision is --precision fp16 or bf16",
+    "--suffix": "outputs are named {stem}_x4 beside their inputs, or by -o",
+    "--face_enhance": "classsr has no face model",
+}
+
+
 def main() -> None:
     """The ``classsr`` command. A usage error (a bad option value, a missing argument) is one line on stderr that
     names the command's ``--help``, exit 2, like every other error; Typer would draw it in a box of several lines.
@@ -77,6 +99,8 @@ def main() -> None:
         ctx = getattr(e, "ctx", None)
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         message = e.format_message() if hasattr(e, "format_message") else str(e)
+        if type(e).__name__ == "NoSuchOption" and getattr(e, "option_name", None) in _PEER_OPTIONS:
+            message = f"{message}; {_PEER_OPTIONS[e.option_name]}"  # type: ignore[attr-defined]
         raise SystemExit(fail(f"{message}{where}", getattr(e, "exit_code", 2)).exit_code) from None
     except typer.Abort:  # click's own "Aborted!" case (an EOF at a prompt)
         sys.exit(1)

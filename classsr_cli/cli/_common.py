@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,9 +21,9 @@ __all__ = [
     "EXIT_PARTIAL",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
-    "Device",
     "Precision",
     "Terminated",
+    "device_option",
     "err",
     "fail",
     "guarded",
@@ -51,11 +52,11 @@ _CLICK_ERRORS: tuple[type[Exception], ...] = tuple(
 _PASS_THROUGH: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, *_CLICK_ERRORS)
 
 
-class Device(StrEnum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
+def device_option(value: str) -> str:
+    """``--device``'s value checked: auto, cpu, cuda, cuda:N (the GPU of that index) or mps."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
+        raise typer.BadParameter(f"{value!r} is not one of auto, cpu, cuda, cuda:N (a GPU's index), mps")
+    return value
 
 
 class Precision(StrEnum):
@@ -76,6 +77,14 @@ def resample_note(upscaler: Any, asked: str | None = None) -> None:
         what = asked or f"x{upscaler.scale:g}"
         err.print(f"note: {what} is not a native scale: running the x{upscaler.model_scale} model, then an "
                   "antialiased bicubic downscale to the exact size", soft_wrap=True, markup=False)
+
+
+def tolerance_note(tolerance: float | None) -> None:
+    """``--tolerance 0`` runs the heavy branch everywhere: say so, since ``-t 0`` is Real-ESRGAN's automatic tile
+    size, which a user coming from it may type for that."""
+    if tolerance == 0:
+        err.print("note: --tolerance 0 sends every patch to the heavy branch (-t is the quality dial in dB, not a "
+                  "tile size)", soft_wrap=True, markup=False)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:

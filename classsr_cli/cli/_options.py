@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from classsr_cli.cli._common import Device, Precision
+from classsr_cli.cli._common import Precision, device_option
 from classsr_cli.engine.defaults import DEFAULT_BATCH, DEFAULT_STEP, PATCH
 
 if TYPE_CHECKING:
@@ -116,7 +116,11 @@ ForceBranchOpt = Annotated[
     typer.Option(help="Run every patch through one branch (A/B runs; medium: the default models' fast setting).",
                  show_default=False),
 ]
-DeviceOpt = Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(callback=device_option, metavar="auto|cpu|cuda[:N]|mps",
+                 help="auto picks cuda, then mps, then cpu; cuda:1 is the second GPU."),
+]
 PrecisionOpt = Annotated[Precision, typer.Option(help="auto is fp32; fp16/bf16 only when asked.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, metavar="N", help="Most patches per branch call (bounds memory).")]
 StepOpt = Annotated[

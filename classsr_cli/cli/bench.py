@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import Device, Precision, err, guarded, out
+from classsr_cli.cli._common import Precision, err, guarded, out
 from classsr_cli.cli._options import (
     DEFAULT_BATCH,
     DEFAULT_STEP,
@@ -66,7 +66,7 @@ def bench(
         flag("--native", help="Time the images as given (your real job: e.g. a 1024x768 photo x4), not an LR made "
              "from them; no quality metrics, no reference needed."),
     ] = False,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
     threads: ThreadsOpt = None,
     repeat: Annotated[int, typer.Option(min=1, metavar="N", help="Timed passes over the set; the median is reported, and a note on stderr where a method's passes spread more than 1.25x.")] = 3,
@@ -104,7 +104,7 @@ def bench(
     if left_out:
         names = ", ".join(p.name for p in left_out)
         err.print(f"left out {len(left_out)} earlier classsr output(s), not HR images: {escape(names)}", soft_wrap=True)
-    dev = runtime.resolve_device(device.value)
+    dev = runtime.resolve_device(device)
     dtype = runtime.resolve_dtype(precision.value, dev)
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)
     if loaded.model_scale != scale:

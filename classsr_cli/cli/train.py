@@ -12,9 +12,9 @@ import typer
 
 from classsr_cli.cli._common import (
     EXIT_TERMINATED,
-    Device,
     Terminated,
     debug,
+    device_option,
     err,
     fail,
     guarded,
@@ -43,7 +43,9 @@ FamilyOpt = Annotated[str | None, typer.Option("--family", help="Branch family (
 ItersOpt = Annotated[
     int | None, typer.Option("--iterations", help="This many iterations for every stage the recipe runs (smoke runs).")
 ]
-DeviceOpt = Annotated[Device, typer.Option("--device", help="auto, cpu, cuda or mps.")]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", callback=device_option, metavar="auto|cpu|cuda[:N]|mps", help="auto, cpu, cuda, cuda:N or mps.")
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="TOML or JSON training config, or a trained model (a name from `classsr models`, or a "
@@ -54,7 +56,7 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (defaul
 
 def _trainer(
     out_dir: Path, hr: list[Path] | None, data: Path | None, scale: int | None, family: str | None,
-    iterations: int | None, device: Device, config: Path | None, seed: int | None, threads: int | None,
+    iterations: int | None, device: str, config: Path | None, seed: int | None, threads: int | None,
 ) -> Trainer:
     import torch
 
@@ -68,7 +70,7 @@ def _trainer(
     cfg = load_train_config(config, scale=scale, family=family, seed=seed)
     if iterations is not None:
         cfg = cfg.with_iterations(iterations)
-    dist = init_distributed(resolve_device(device.value))
+    dist = init_distributed(resolve_device(device))
     if dist.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
     data_dir = data or out_dir / "data"
@@ -216,7 +218,7 @@ def _stage_command(stage: str, doc: str) -> None:
     @guarded
     def command(
         out_dir: OutOpt, hr: HrOpt = None, data: DataOpt = None, scale: ScaleOpt = None, family: FamilyOpt = None,
-        iterations: ItersOpt = None, device: DeviceOpt = Device.auto, config: ConfigOpt = None,
+        iterations: ItersOpt = None, device: DeviceOpt = "auto", config: ConfigOpt = None,
         seed: SeedOpt = None, threads: ThreadsOpt = None,
     ) -> None:
         _run(stage, out_dir=out_dir, hr=hr, data=data, scale=scale, family=family, iterations=iterations,

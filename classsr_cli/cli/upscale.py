@@ -10,13 +10,13 @@ import typer
 from classsr_cli.cli._common import (
     EXIT_FAILURE,
     EXIT_PARTIAL,
-    Device,
     Precision,
     debug,
     err,
     fail,
     guarded,
     resample_note,
+    tolerance_note,
 )
 from classsr_cli.cli._options import (
     DEFAULT_BATCH,
@@ -73,7 +73,7 @@ def upscale(
     width: WidthOpt = None,
     height: HeightOpt = None,
     model: ModelOpt = None,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
     threads: ThreadsOpt = None,
     batch_size: BatchOpt = DEFAULT_BATCH,
@@ -111,7 +111,7 @@ def upscale(
     runtime.set_threads(threads)
     world = distributed.world()
     report = _Report(json_out, world)
-    dev = runtime.resolve_device(distributed.device_name(world, device.value))
+    dev = runtime.resolve_device(distributed.device_name(world, device))
     dtype = runtime.resolve_dtype(precision.value, dev)
     distributed.start(world, dev)
     try:
@@ -136,6 +136,8 @@ def upscale(
             upscaler = Upscaler.of(zoo.load(model, scale, device=dev, dtype=dtype), **settings)
             if world.is_main:
                 resample_note(upscaler)
+        if world.is_main:
+            tolerance_note(tolerance)
         planned: list[Failure] = [(spec, None, str(e), e.exit_code) for spec, e in plan.failed]
         for failure in planned:
             report.failure(*failure, keep_going=keep_going)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import EXIT_PARTIAL, Device, Precision, err, guarded, out, resample_note
+from classsr_cli.cli._common import (
+    EXIT_PARTIAL,
+    Precision,
+    err,
+    guarded,
+    out,
+    resample_note,
+    tolerance_note,
+)
 from classsr_cli.cli._options import (
     DEFAULT_BATCH,
     DEFAULT_STEP,
@@ -86,7 +94,7 @@ def video(
     width: WidthOpt = None,
     height: HeightOpt = None,
     model: ModelOpt = None,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
     threads: ThreadsOpt = None,
     batch_size: BatchOpt = DEFAULT_BATCH,
@@ -160,12 +168,13 @@ def video(
         audio=not no_audio, subtitles=not no_subtitles,
     )  # fmt: skip
     runtime.set_threads(threads)
-    dev = runtime.resolve_device(device.value)
+    dev = runtime.resolve_device(device)
     dtype = runtime.resolve_dtype(precision.value, dev)
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)
     upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
                            force_branch=force_branch.value if force_branch else None)
     resample_note(upscaler, None if size is None else f"{zoo.factor_text(scale)} ({size.describe()})")
+    tolerance_note(tolerance)
     try:
         with _Progress() as on_frame:
             result = upscale_video(
