@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -264,10 +264,7 @@ class Upscaler:
     def upscale_picture(self, picture: Picture, *, progress: Callable[[int, int], None] | None = None) -> tuple[Picture, Upscaled]:
         """Upscale a decoded :class:`Picture`; the result keeps its ICC profile and EXIF."""
         up = self.upscale_array(picture.pixels, picture.alpha, progress=progress)
-        out = Picture(
-            pixels=up.pixels, alpha=up.alpha, icc=picture.icc, exif=picture.exif,
-            source_format=picture.source_format, source_mode=picture.source_mode,
-        )
+        out = replace(picture, pixels=up.pixels, alpha=up.alpha, notes=[])
         return out, up
 
     def _upscale_alpha(self, alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -423,8 +420,10 @@ def upscale_file(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: Callable[[int, int], None] | None = None,
     stream_pixels: int | None = STREAM_PIXELS,
+    quality: int | None = None,
 ) -> ImageResult:
     """Read ``src``, upscale it, write ``dst`` (and the class map to ``classmap``); nothing partial is left.
+    ``quality``: JPEG's and WebP's (:func:`~classsr_cli.io.image.write_image`).
 
     ``upscaler`` may be a function of the input's ``(height, width, path)`` that gives the upscaler for it (an
     output size asked for, :class:`~classsr_cli.zoo.OutputSize`). Outputs of ``stream_pixels`` or more (``None``:
@@ -449,7 +448,7 @@ def upscale_file(
             run = upscaler.run(picture.pixels, banded=True, progress=progress)
             notes = list(picture.notes) + write_image_rows(
                 dst, (oh, ow), picture.pixels.shape[2], picture.pixels.dtype, run,
-                icc=picture.icc, exif=picture.exif, overwrite=overwrite,
+                meta=picture.carried(), overwrite=overwrite, quality=quality,
             )
             return ImageResult(
                 input=src, output=dst, classmap=None, scale=upscaler.scale, model_scale=upscaler.model_scale,
@@ -459,7 +458,7 @@ def upscale_file(
                 notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
             )
         out, up = upscaler.upscale_picture(picture, progress=progress)
-        notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite)
+        notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite, quality=quality)
         if classmap is not None:
             from classsr_cli.io.classmap import render_classmap
 

@@ -60,11 +60,12 @@ def scale_tag(scale: float) -> str:
     return f"x{float(scale):g}"
 
 
-def default_output_name(src: Path, scale: float, tag: str | None = None) -> str:
-    """``{stem}_x{scale}{suffix}``, or ``tag`` (``w3000``, an output size's) in place of ``x{scale}``."""
+def default_output_name(src: Path, scale: float, tag: str | None = None, suffix: str | None = None) -> str:
+    """``{stem}_x{scale}{suffix}``, or ``tag`` (``w3000``, an output size's) in place of ``x{scale}``; ``suffix``
+    (``--format``) in place of the input's."""
     from classsr_cli.io.image import output_suffix
 
-    return f"{src.stem}_{tag or scale_tag(scale)}{output_suffix(src.suffix)}"
+    return f"{src.stem}_{tag or scale_tag(scale)}{suffix or output_suffix(src.suffix)}"
 
 
 def classmap_path(output: Path) -> Path:
@@ -129,13 +130,15 @@ def plan_jobs(
     keep_going: bool = False,
     skip_existing: bool = False,
     fail_collisions: bool = False,
+    suffix: str | None = None,
 ) -> Plan:
     """Plan the jobs for ``specs``. Raises the first problem unless ``keep_going``, which collects them.
 
     With ``skip_existing`` a job whose outputs all exist is left out (:attr:`Plan.existing`) rather than refused.
     Raises :class:`ConfigError` when two inputs would write the same output, or an output would replace an input
     (unless ``fail_collisions``: then the job that would write it fails, collected with the others, and the rest
-    go on), and when a single output file has a suffix classsr cannot write.
+    go on), and when a single output file has a suffix classsr cannot write. ``suffix`` (``--format``, ``.jpg``)
+    is every output's whose name classsr chooses; a single output file named with another is a usage error.
     """
     if skip_existing and overwrite:
         raise ConfigError("--skip-existing and --overwrite contradict each other; pass one")
@@ -169,11 +172,11 @@ def plan_jobs(
     jobs = []
     for src, rel in found:
         if out is None:
-            dst = src.with_name(default_output_name(src, scale, tag))
+            dst = src.with_name(default_output_name(src, scale, tag, suffix))
         elif to_folder:
             from classsr_cli.io.image import output_suffix
 
-            dst = out / rel.with_suffix(output_suffix(rel.suffix))
+            dst = out / rel.with_suffix(suffix or output_suffix(rel.suffix))
         else:
             dst = out
         jobs.append(Job(src, dst, classmap_path(dst) if classmap else None))
@@ -192,6 +195,8 @@ def plan_jobs(
             raise ConfigError(f"{out}: an output file needs a suffix (.png, .jpg, ...); to write into a new folder, "
                               f"end the path with {os.sep} (-o {out}{os.sep})")
         output_format(out)
+        if suffix is not None and output_format(out) != output_format(Path(f"x{suffix}")):
+            raise ConfigError(f"{out}: its suffix names another format than --format {suffix[1:]}; drop one of them")
     for job in jobs:
         wanted = [p for p in (job.output, job.classmap) if p is not None]
         taken = [p for p in wanted if p.exists()]

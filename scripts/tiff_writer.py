@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from classsr_cli import zoo
-from classsr_cli.io.image import _tiff_writer, read_image
+from classsr_cli.io.image import Meta, _tiff_writer, read_image
 from classsr_cli.pipeline import Upscaler
 
 
@@ -42,7 +42,7 @@ def main() -> int:
         for src in args.inputs:
             px8 = up.upscale_array(read_image(src).pixels).pixels
             for bits, px in ((8, px8), (16, px8.astype(np.uint16) * 257)):
-                ways: dict[str, Callable[[], None]] = {"now": lambda px=px: _tiff_writer(out, px, None, None, None)}
+                ways: dict[str, Callable[[], None]] = {"now": lambda px=px: _tiff_writer(out, px, None, Meta())}
                 if bits == 8:
                     ways["before"] = lambda px=px: Image.fromarray(px).save(out, compression="tiff_deflate")
                 else:

@@ -776,3 +776,29 @@ def test_globs_match_any_case_and_any_depth_and_unread_files_are_counted(tiny_mo
     r = up(tiny_model_path, heic)
     one_error_line(r, "heic: no images in this folder (try --recursive); 1 .HEIC not read (convert them to PNG, "
                       "JPEG or TIFF first)")
+
+
+def test_format_and_quality(tiny_model_path: Path, tmp_path: Path) -> None:
+    """--format/-f writes every output in one format (beside the input, or into -o's folder), Real-ESRGAN's -f;
+    -o FILE with another suffix is a usage error; --quality sets JPEG's (smaller at 40) and is checked 1..100."""
+    src = tmp_path / "in"
+    _tree(src)
+    r = up(tiny_model_path, src, "-f", "jpg", "-o", tmp_path / "out", "--recursive")
+    assert r.exit_code == 0, r.output
+    assert files(tmp_path / "out") == ["a.jpg", "b.jpg", "sub/c.jpg", "sub/deeper/d.jpg"]
+    assert Image.open(tmp_path / "out" / "sub" / "c.jpg").format == "JPEG"
+    r = up(tiny_model_path, src / "a.png", "--format", "webp")
+    assert r.exit_code == 0 and Image.open(src / "a_x4.webp").format == "WEBP", r.output
+    r = up(tiny_model_path, src, "-f", "webp", "--skip-existing")  # the re-run leaves a_x4.webp out as an output
+    assert r.exit_code == 0 and "a_x4_x4.webp" not in files(src), r.output
+    r = up(tiny_model_path, src / "a.png", "-o", tmp_path / "x.png", "-f", "jpg")
+    one_error_line(r, "x.png: its suffix names another format than --format jpg; drop one of them")
+    assert r.exit_code == 2
+    assert up(tiny_model_path, src / "a.png", "-o", tmp_path / "x.jpeg", "-f", "jpg").exit_code == 0  # the same format
+    big = tmp_path / "noisy.png"
+    Image.fromarray(np.random.default_rng(4).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(big)
+    assert up(tiny_model_path, big, "-o", tmp_path / "q95.jpg").exit_code == 0
+    assert up(tiny_model_path, big, "-o", tmp_path / "q40.jpg", "--quality", "40").exit_code == 0
+    assert (tmp_path / "q40.jpg").stat().st_size < 0.7 * (tmp_path / "q95.jpg").stat().st_size
+    r = up(tiny_model_path, big, "-o", tmp_path / "q0.jpg", "--quality", "0")
+    assert r.exit_code == 2 and not (tmp_path / "q0.jpg").exists()

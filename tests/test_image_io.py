@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from classsr_cli.errors import ConfigError, InputError, OutputExistsError
-from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image
+from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Meta, Picture, read_image, write_image
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8)
@@ -435,7 +435,7 @@ def test_tiff_written_in_bands_keeps_exif(tmp_path: Path, bits: int) -> None:
     pixels = np.random.default_rng(2).integers(0, np.iinfo(dtype).max, (300, 40, 3), dtype=dtype)
 
     bands = (pixels[y : y + 64] for y in range(0, 300, 64))  # several strips: their offsets must survive
-    write_image_rows(tmp_path / "big.tif", (300, 40), 3, dtype, bands, exif=_camera_exif(tmp_path))
+    write_image_rows(tmp_path / "big.tif", (300, 40), 3, dtype, bands, meta=Meta(exif=_camera_exif(tmp_path)))
     _assert_exif_in_tiff(tmp_path / "big.tif", (40, 300))
     assert np.array_equal(read_image(tmp_path / "big.tif").pixels, pixels)
 
@@ -633,3 +633,67 @@ def test_alpha_is_written_where_the_format_holds_it_else_composited_on_white(tmp
     else:
         assert back.alpha is None and notes == [f"{'JPEG' if suffix == '.jpg' else 'BMP'} holds no alpha: composited on white"]
         assert back.pixels[:, :3].min() >= 240 and back.pixels[:, 7:].max() <= 15
+
+
+_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+        b'xmlns:dc="http://purl.org/dc/elements/1.1/" tiff:Orientation="6" exif:PixelXDimension="10">'
+        b'<exif:PixelYDimension>12</exif:PixelYDimension><dc:rights>Jane Doe</dc:rights></rdf:Description>'
+        b'</rdf:RDF></x:xmpmeta>')
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: str) -> None:
+    """A photographer's rights, keywords and print size survive: XMP into every format that holds it, with its
+    orientation made 1 (the pixels are turned) and its pixel dimensions the output's; the dpi into PNG, JPEG and
+    TIFF; a PNG's text chunks into PNG. They were dropped (JPEG came out at 72 dpi)."""
+    from PIL import PngImagePlugin
+
+    src = tmp_path / f"a{suffix}"
+    im = Image.fromarray(RGB)
+    if suffix == ".png":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", _XMP.decode())
+        info.add_text("Copyright", "Jane Doe")
+        info.add_itxt("Description", "a café")
+        im.save(src, pnginfo=info, dpi=(300, 300))
+    elif suffix == ".tif":
+        im.save(src, dpi=(300, 300), tiffinfo={700: _XMP})
+    else:
+        im.save(src, xmp=_XMP, **({"dpi": (300, 300)} if suffix == ".jpg" else {"lossless": True}))
+    pic = read_image(src)
+    assert pic.xmp is not None and b"Jane Doe" in pic.xmp
+    bigger = Picture(np.repeat(np.repeat(pic.pixels, 2, 0), 2, 1), xmp=pic.xmp, dpi=pic.dpi, text=pic.text)
+    write_image(tmp_path / f"b{suffix}", bigger)
+    back = Image.open(tmp_path / f"b{suffix}")
+    xmp, (w, h) = back.info["xmp"], back.size  # Pillow reads XMP's orientation where EXIF has none: turned once
+    assert sorted(back.size) == [20, 24] and b"Jane Doe" in xmp and b'tiff:Orientation="6"' not in xmp
+    assert f'exif:PixelXDimension="{w}"'.encode() in xmp and f">{h}</exif:PixelYDimension>".encode() in xmp
+    assert read_image(tmp_path / f"b{suffix}").pixels.shape[:2] == (h, w)  # and not turned again
+    if suffix != ".webp":
+        assert back.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+    if suffix == ".png":
+        assert {k: v for k, v in back.text.items() if k != "XML:com.adobe.xmp"} == {"Copyright": "Jane Doe",
+                                                                                     "Description": "a café"}
+
+
+def test_webp_keeps_its_losslessness_and_quality_is_asked_for(tmp_path: Path) -> None:
+    """A lossless WebP source gives a lossless WebP (it came out lossy at quality 95), pixel for pixel; a lossy one
+    a lossy one; ``quality`` sets JPEG's and WebP's (smaller files at 50)."""
+    from classsr_cli.io.image import _webp_lossless
+
+    Image.fromarray(SMOOTH).save(tmp_path / "l.webp", lossless=True)
+    Image.fromarray(SMOOTH).save(tmp_path / "q.webp", quality=80)
+    lossless, lossy = read_image(tmp_path / "l.webp"), read_image(tmp_path / "q.webp")
+    assert lossless.lossless and not lossy.lossless
+    write_image(tmp_path / "l2.webp", lossless)
+    write_image(tmp_path / "q2.webp", lossy)
+    assert _webp_lossless(tmp_path / "l2.webp") and not _webp_lossless(tmp_path / "q2.webp")
+    assert np.array_equal(read_image(tmp_path / "l2.webp").pixels, SMOOTH)
+    noisy = Picture(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    for suffix in (".jpg", ".webp"):
+        write_image(tmp_path / f"q95{suffix}", noisy)
+        write_image(tmp_path / f"q50{suffix}", noisy, quality=50)
+        assert (tmp_path / f"q50{suffix}").stat().st_size < 0.8 * (tmp_path / f"q95{suffix}").stat().st_size
+    write_image(tmp_path / "l50.webp", lossless, quality=50)  # asked for: lossy at that quality
+    assert not _webp_lossless(tmp_path / "l50.webp")

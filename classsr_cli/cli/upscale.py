@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -40,6 +41,16 @@ from classsr_cli.cli._options import (
 
 #: Same as classsr_cli.io.image.DEFAULT_MAX_PIXELS (not imported here: it would pull in Pillow for --help).
 DEFAULT_MAX_PIXELS = 100_000_000
+
+
+class ImageFormat(StrEnum):
+    """``--format``: the suffixes of classsr_cli.io.image.WRITE_FORMATS, one per format."""
+
+    png = "png"
+    jpg = "jpg"
+    webp = "webp"
+    tif = "tif"
+    bmp = "bmp"
 
 EXAMPLES = """\
 Examples:
@@ -97,8 +108,18 @@ def upscale(
         int,
         typer.Option(min=0, metavar="N", help="Refuse inputs above this many pixels (decompression bombs); 0: no limit."),
     ] = DEFAULT_MAX_PIXELS,
+    format_: Annotated[
+        ImageFormat | None,
+        typer.Option("--format", "-f", help="Write every output in this format (default: the input's; -o FILE: its "
+                     "suffix).", show_default=False),
+    ] = None,
+    quality: Annotated[
+        int | None,
+        typer.Option(min=1, max=100, metavar="1-100", show_default=False,
+                     help="JPEG and WebP quality (default 95; a lossless WebP input gives a lossless WebP)."),
+    ] = None,
 ) -> None:
-    """Upscale images with ClassSR: each 32x32 patch goes to the light, medium or heavy branch."""
+    """Upscale images with ClassSR: a small classifier sends each patch to the light, medium or heavy branch."""
     from classsr_cli import distributed, runtime, zoo
     from classsr_cli.errors import ConfigError
     from classsr_cli.pipeline import Upscaler
@@ -118,6 +139,7 @@ def upscale(
         plan = plan_jobs(
             inputs, output, scale, tag=size.tag if size else None, recursive=recursive, classmap=classmap,
             overwrite=overwrite, keep_going=True, skip_existing=skip_existing, fail_collisions=keep_going,
+            suffix=f".{format_.value}" if format_ else None,
         )  # every problem collected, so that a run that stops can say how much it left undone
         if world.is_main:
             _left_out(plan)
@@ -143,7 +165,7 @@ def upscale(
             report.failure(*failure, keep_going=keep_going)
         done, failed = _run(
             upscaler, world.shard(plan.jobs), report, keep_going=keep_going, overwrite=overwrite,
-            max_pixels=max_pixels, routing=classmap or classes,
+            max_pixels=max_pixels, routing=classmap or classes, quality=quality,
         )
         gathered = distributed.all_gather(world, (done, failed))
     finally:
@@ -191,7 +213,7 @@ class _SizedUpscalers:
 
 def _run(
     upscaler: Any, jobs: list[Any], report: _Report, *, keep_going: bool, overwrite: bool, max_pixels: int,
-    routing: bool = False,
+    routing: bool = False, quality: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[Failure]]:
     """Upscale this rank's jobs; returns the JSON records of those done and the failures."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -217,7 +239,7 @@ def _run(
             try:
                 result = upscale_file(
                     upscaler, job.input, job.output, classmap=job.classmap, overwrite=overwrite,
-                    max_pixels=max_pixels or None, progress=on_patches,
+                    max_pixels=max_pixels or None, progress=on_patches, quality=quality,
                 )
             except ClassSRError as e:
                 failure = (str(job.input), None, str(e), e.exit_code)  # nothing is left of a failed output

@@ -12,7 +12,9 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 * 16-bit PNG and TIFF are read at 16 bits (Pillow reads 16-bit colour as 8-bit, so 16-bit PNG goes through
   the bundled ffmpeg, or pypng for a colour key, and 16-bit TIFF through tifffile) and written back at 16 bits.
 * Animated GIF/WebP and multi-page TIFF: the first frame only, with a note.
-* The ICC profile and EXIF are kept and written to outputs whose format holds them (PNG, JPEG, WebP, TIFF).
+* The ICC profile, EXIF and XMP are kept and written to outputs whose format holds them (PNG, JPEG, WebP,
+  TIFF), with the print resolution (PNG, JPEG, TIFF) and a PNG's text chunks (PNG); XMP's orientation and pixel
+  dimensions are brought up to date, as EXIF's are.
 * A decompression-bomb guard refuses images above ``max_pixels`` before any pixel is decoded.
 
 Writing (:func:`write_image`) is atomic: a temporary file in the target folder, then a rename; an existing
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import struct
 import subprocess
@@ -46,8 +49,10 @@ from classsr_cli.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_QUALITY",
     "READ_SUFFIXES",
     "WRITE_FORMATS",
+    "Meta",
     "Picture",
     "check_output_size",
     "output_format",
@@ -108,6 +113,29 @@ class _Unsupported(ValueError):
     """A well-formed image of a kind classsr does not handle."""
 
 
+@dataclass(frozen=True)
+class Meta:
+    """What a file carries besides its pixels (:meth:`Picture.carried`), as the writers take it: the ICC profile,
+    EXIF, XMP, print resolution (dots per inch), PNG text chunks, and whether the source was lossless."""
+
+    icc: bytes | None = None
+    exif: bytes | None = None
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    text: tuple[tuple[str, str], ...] = ()
+    lossless: bool = False
+
+    def for_output(self, fmt: str, width: int, height: int) -> Meta:
+        """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date."""
+        if fmt not in _META_FORMATS:
+            return Meta(lossless=self.lossless)
+        return Meta(
+            icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
+            dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=self.text if fmt == "PNG" else (),
+            lossless=self.lossless,
+        )
+
+
 @dataclass
 class Picture:
     """A decoded image.
@@ -117,6 +145,11 @@ class Picture:
         alpha: ``(H, W)`` with the dtype of ``pixels``, or ``None``.
         icc: the embedded ICC profile, carried to the output.
         exif: EXIF bytes (``Exif\\0\\0`` + TIFF structure) without the orientation tag, carried to the output.
+        xmp: the XMP packet (bytes of XML), carried to the output.
+        dpi: the print resolution (dots per inch, x and y), carried to outputs that hold one.
+        text: a PNG's text chunks (keyword, text), carried to PNG outputs.
+        lossless: whether the file was stored losslessly where its format has both (a lossless WebP): a WebP
+            output is then lossless too, unless a quality is asked for.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -129,6 +162,14 @@ class Picture:
     source_format: str = ""
     source_mode: str = ""
     notes: list[str] = field(default_factory=list)
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    text: tuple[tuple[str, str], ...] = ()
+    lossless: bool = False
+
+    def carried(self) -> Meta:
+        """What the output carries of this picture besides its pixels."""
+        return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless)
 
     @property
     def height(self) -> int:
@@ -268,7 +309,50 @@ def _decode(path: Path, im: Image.Image) -> Picture:
         source_format=fmt,
         source_mode=mode,
         notes=notes,
+        **_more_meta(path, im, fmt),
     )
+
+
+def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
+    """The XMP, print resolution, PNG text chunks and WebP losslessness of an opened file (the orientation
+    applied to the pixels is taken out of the XMP by the writer, :func:`_xmp_for_output`)."""
+    xmp = im.info.get("xmp") or None
+    dpi = im.info.get("dpi")  # Pillow's, in inches whatever the file's unit (TIFF's as rationals); none for an aspect
+    try:
+        dpi = (round(float(dpi[0]), 2), round(float(dpi[1]), 2))  # type: ignore[index]
+        dpi = dpi if all(0 < v < 1e6 for v in dpi) else None
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        dpi = None
+    text = tuple((k, v) for k, v in (getattr(im, "text", None) or {}).items()
+                 if fmt == "PNG" and isinstance(v, str) and k != "XML:com.adobe.xmp")  # fmt: skip
+    return {
+        "xmp": bytes(xmp) if isinstance(xmp, bytes | bytearray) else (xmp.encode() if isinstance(xmp, str) else None),
+        "dpi": dpi,
+        "text": text,
+        "lossless": fmt == "WEBP" and _webp_lossless(path),
+    }
+
+
+def _webp_lossless(path: Path) -> bool:
+    """Whether a WebP's image is stored losslessly (a ``VP8L`` chunk, not ``VP8 ``), from its RIFF chunks."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+                return False
+            while chunk := f.read(8):
+                if len(chunk) < 8:
+                    return False
+                tag, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if tag in (b"VP8L", b"VP8 "):
+                    return tag == b"VP8L"
+                if tag == b"ANMF":  # an animation's first frame: its image chunk follows its 16-byte header
+                    f.seek(16, 1)
+                    continue
+                f.seek(size + (size & 1), 1)
+    except OSError:
+        return False
+    return False
 
 
 def _pil_arrays(
@@ -557,8 +641,11 @@ def check_output_size(path: Path, height: int, width: int) -> None:
                           f"{path.with_suffix('.png').name} or {path.with_suffix('.tif').name} instead")
 
 
-def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bool = False) -> list[str]:
-    """Write ``picture`` to ``path`` atomically; the format follows the suffix.
+def write_image(
+    path: str | os.PathLike[str], picture: Picture, *, overwrite: bool = False, quality: int | None = None
+) -> list[str]:
+    """Write ``picture`` to ``path`` atomically; the format follows the suffix. ``quality`` (1-100) is JPEG's and
+    WebP's (``None``: :data:`DEFAULT_QUALITY`, and a WebP from a lossless source lossless).
 
     Returns notes on what the format could not hold (alpha in JPEG: composited on white; 16 bits in
     JPEG/WebP/BMP: rounded to 8). Raises :class:`OutputExistsError` when ``path`` exists and not
@@ -575,17 +662,20 @@ def write_image(path: str | os.PathLike[str], picture: Picture, *, overwrite: bo
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
         notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
-    icc = picture.icc if fmt in _META_FORMATS else None
-    exif = _exif_for_output(picture.exif, pixels.shape[1], pixels.shape[0]) if fmt in _META_FORMATS else None
+    meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
     if fmt == "PNG":
         arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
         size, c = arr.shape[:2], arr.shape[2]
-        _atomic_write(path, lambda tmp: _png_writer(tmp, size, c, arr.dtype, _row_chunks(arr), icc, exif), overwrite)
+        _atomic_write(path, lambda tmp: _png_writer(tmp, size, c, arr.dtype, _row_chunks(arr), meta), overwrite)
     elif fmt == "TIFF":
-        _atomic_write(path, lambda tmp: _tiff_writer(tmp, pixels, alpha, icc, exif), overwrite)
+        _atomic_write(path, lambda tmp: _tiff_writer(tmp, pixels, alpha, meta), overwrite)
     else:
-        _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, icc, exif), overwrite)
+        _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
     return notes
+
+
+#: JPEG's and WebP's quality when none is asked for (``--quality``).
+DEFAULT_QUALITY = 95
 
 
 def to_8bit(a: np.ndarray) -> np.ndarray:
@@ -615,8 +705,23 @@ def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | Non
         return exif
 
 
+def _xmp_for_output(xmp: bytes | None, width: int, height: int) -> bytes | None:
+    """The carried XMP with its orientation set to 1 (the pixels are upright now, as the EXIF tag is dropped) and
+    its pixel dimensions (``exif:PixelXDimension``, ``tiff:ImageWidth``, ...) set to the output size; attribute and
+    element forms alike."""
+    if not xmp:
+        return None
+    values = {"tiff:Orientation": 1, "exif:PixelXDimension": width, "exif:PixelYDimension": height,
+              "tiff:ImageWidth": width, "tiff:ImageLength": height}  # fmt: skip
+    for name, value in values.items():
+        key = re.escape(name.encode())
+        xmp = re.sub(rb"(" + key + rb'\s*=\s*["\'])[^"\']*(["\'])', rb"\g<1>" + str(value).encode() + rb"\g<2>", xmp)
+        xmp = re.sub(rb"(<" + key + rb">)[^<]*(</" + key + rb">)", rb"\g<1>" + str(value).encode() + rb"\g<2>", xmp)
+    return xmp
+
+
 def _pil_write(
-    tmp: Path, fmt: str, pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None
+    tmp: Path, fmt: str, pixels: np.ndarray, alpha: np.ndarray | None, meta: Meta, quality: int | None = None
 ) -> None:
     arr = pixels[..., 0] if pixels.shape[2] == 1 else pixels
     im = Image.fromarray(np.ascontiguousarray(arr), "L" if arr.ndim == 2 else "RGB")
@@ -624,14 +729,20 @@ def _pil_write(
         im = im.convert("RGB")  # WebP holds no gray + alpha
         im.putalpha(Image.fromarray(alpha, "L"))
     options: dict[str, object] = {}
-    if icc:
-        options["icc_profile"] = icc
-    if exif:
-        options["exif"] = exif
+    if meta.icc:
+        options["icc_profile"] = meta.icc
+    if meta.exif:
+        options["exif"] = meta.exif
+    if meta.xmp:
+        options["xmp"] = meta.xmp
+    if meta.dpi:
+        options["dpi"] = meta.dpi
     if fmt == "JPEG":
-        options.update(quality=95, subsampling=0)
+        options.update(quality=quality or DEFAULT_QUALITY, subsampling=0)
+    elif fmt == "WEBP" and meta.lossless and quality is None:
+        options.update(lossless=True, quality=100, method=4)  # as its source: every pixel kept
     elif fmt == "WEBP":
-        options.update(quality=95, method=4)
+        options.update(quality=quality or DEFAULT_QUALITY, method=4)
     im.save(tmp, format=fmt, **options)
 
 
@@ -689,13 +800,17 @@ def _keep_strip_offsets(block: bytes, at: int, order: str, strips: tuple[int, ..
     return bytes(out)
 
 
+def _png_itxt(keyword: str, text: str) -> bytes:
+    """An uncompressed international text chunk (UTF-8); a keyword is 1-79 Latin-1 characters."""
+    key = keyword.encode("latin-1", "replace")[:79] or b"Comment"
+    return _png_chunk(b"iTXt", key + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
+
+
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
 
-def _tiff_writer(
-    tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None
-) -> None:
+def _tiff_writer(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: Meta) -> None:
     """Every TIFF classsr writes (8 or 16-bit; gray, gray+alpha, RGB or RGBA), by tifffile: deflate at
     :data:`PNG_LEVEL` with the horizontal predictor (each sample minus its left neighbour's, as PNG's Sub filter),
     in strips of 64 rows compressed on up to :data:`_TIFF_WORKERS` threads; then the EXIF
@@ -717,10 +832,13 @@ def _tiff_writer(
         predictor=True,
         rowsperstrip=64,
         maxworkers=_TIFF_WORKERS,
-        iccprofile=icc,
+        iccprofile=meta.icc,
+        resolution=meta.dpi,
+        resolutionunit="INCH" if meta.dpi else None,
+        extratags=[(700, 1, len(meta.xmp), meta.xmp, True)] if meta.xmp else (),  # XMLPacket
     )
-    if exif:
-        _tiff_add_exif(tmp, exif)
+    if meta.exif:
+        _tiff_add_exif(tmp, meta.exif)
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) -> None:
@@ -765,12 +883,13 @@ def write_image_rows(
     dtype: np.dtype | type,
     rows: Iterable[np.ndarray],
     *,
-    icc: bytes | None = None,
-    exif: bytes | None = None,
+    meta: Meta | None = None,
     overwrite: bool = False,
+    quality: int | None = None,
 ) -> list[str]:
     """Write a ``size = (height, width)`` image from ``rows``: bands of rows ``(n, width, channels)``, top to
-    bottom (e.g. an :meth:`Upscaler.run <classsr_cli.pipeline.Upscaler.run>`).
+    bottom (e.g. an :meth:`Upscaler.run <classsr_cli.pipeline.Upscaler.run>`), carrying ``meta`` (a source's
+    :meth:`Picture.carried`); ``quality`` as :func:`write_image`'s.
 
     ``channels`` is 1 (gray) or 3 (RGB), ``dtype`` uint8 or uint16; no alpha. Atomic like :func:`write_image`:
     whatever iterating ``rows`` raises, nothing is left but the untouched target. PNG is encoded and written as the bands
@@ -784,8 +903,7 @@ def write_image_rows(
     notes: list[str] = []
     if dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
-    icc = icc if fmt in _META_FORMATS else None
-    exif = _exif_for_output(exif, width, height) if fmt in _META_FORMATS else None
+    carried = (meta or Meta()).for_output(fmt, width, height)
 
     def checked() -> Iterator[np.ndarray]:
         done = 0
@@ -798,15 +916,15 @@ def write_image_rows(
             raise ValueError(f"got {done} rows of {height}")
 
     if fmt == "PNG":
-        _atomic_write(path, lambda tmp: _png_writer(tmp, size, channels, dtype, checked(), icc, exif), overwrite)
+        _atomic_write(path, lambda tmp: _png_writer(tmp, size, channels, dtype, checked(), carried), overwrite)
     else:
-        _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), icc, exif), overwrite)
+        _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), carried, quality),
+                      overwrite)  # fmt: skip
     return notes
 
 
 def _png_writer(
-    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterable[np.ndarray],
-    icc: bytes | None, exif: bytes | None,
+    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterable[np.ndarray], meta: Meta
 ) -> None:
     """Every PNG classsr writes (8 or 16-bit; gray, gray+alpha, RGB or RGBA), Up-filtered
     (:data:`PNG_FILTER`), compressed at :data:`PNG_LEVEL` and written band by band as ``bands`` arrive."""
@@ -818,10 +936,14 @@ def _png_writer(
     with tmp.open("wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n")
         f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, _PNG_COLOUR_TYPE[c], 0, 0, 0)))
-        if icc:
-            f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
-        if exif:
-            f.write(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
+        if meta.icc:
+            f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(meta.icc)))
+        if meta.dpi:  # pixels per metre
+            f.write(_png_chunk(b"pHYs", struct.pack(">IIB", *(round(d / 0.0254) for d in meta.dpi), 1)))
+        if meta.exif:
+            f.write(_png_chunk(b"eXIf", meta.exif[6:] if meta.exif.startswith(b"Exif\x00\x00") else meta.exif))
+        for keyword, text in ((("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")),) if meta.xmp else ()) + meta.text:
+            f.write(_png_itxt(keyword, text))
         for rows in bands:
             if not rows.shape[0]:
                 continue
@@ -872,8 +994,8 @@ def _reserve(path: Path) -> None:
 
 
 def _mapped_writer(
-    tmp: Path, fmt: str, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterator[np.ndarray],
-    icc: bytes | None, exif: bytes | None,
+    tmp: Path, fmt: str, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterator[np.ndarray], meta: Meta,
+    quality: int | None = None,
 ) -> None:
     """Collect the rows in a memory-mapped file beside ``tmp``, then encode them into ``tmp``."""
     height, width = size
@@ -888,10 +1010,10 @@ def _mapped_writer(
         buf.flush()
         pixels: np.ndarray = buf
         if fmt == "TIFF":  # tifffile writes strip by strip from the map: no second copy in memory
-            _tiff_writer(tmp, pixels, None, icc, exif)
+            _tiff_writer(tmp, pixels, None, meta)
         else:
             if dtype == np.uint16:
                 pixels = to_8bit(pixels)
-            _pil_write(tmp, fmt, pixels, None, icc, exif)
+            _pil_write(tmp, fmt, pixels, None, meta, quality)
     finally:
         raw.unlink(missing_ok=True)
