@@ -1050,3 +1050,51 @@ def test_start_and_duration_upscale_a_part(clips: dict[str, Path], tiny_model: t
     for bad in ("1:75", "x", "-3", "1::2", "nan", "inf", "1_0", ""):
         with pytest.raises(ClassSRError, match="takes seconds or"):
             seconds_of(bad, "--start")
+
+
+def test_output_is_optional_and_o_names_it_as_upscale_does(clips: dict[str, Path], tiny_model_path: Path,
+                                                            tmp_path: Path) -> None:
+    """Without OUTPUT the video goes beside its input as INPUT_STEM_x4.EXT (it was a missing-argument error);
+    -o/--output names it as upscale's does; both at once is a usage error."""
+    import shutil
+
+    src = tmp_path / "clip.mp4"
+    shutil.copy(clips["audio"], src)
+    r = runner.invoke(app, ["video", str(src), "--model", str(tiny_model_path), "--preset", "ultrafast"])
+    assert r.exit_code == 0 and (tmp_path / "clip_x4.mp4").is_file(), r.output
+    assert r.stdout.strip() == str(tmp_path / "clip_x4.mp4")
+    r = runner.invoke(app, ["video", str(src), "-o", str(tmp_path / "o.mkv"), "--model", str(tiny_model_path),
+                            "--preset", "ultrafast"])  # fmt: skip
+    assert r.exit_code == 0 and (tmp_path / "o.mkv").is_file(), r.output
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "a.mp4"), "-o", str(tmp_path / "b.mp4")])
+    assert r.exit_code == 2 and "OUTPUT is given twice" in r.stderr and not (tmp_path / "a.mp4").exists()
+
+
+def test_progress_lines_where_stderr_is_not_a_terminal(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under nohup, CI or `2>log` the bar is off: a plain line every ``_Progress.every`` seconds says how far the
+    run is (it printed nothing until the end)."""
+    from classsr_cli.cli import video as video_cli
+
+    monkeypatch.setattr(video_cli._Progress, "every", 0.0)
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "o.mp4"), "--model", str(tiny_model_path),
+                            "--preset", "ultrafast"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.stderr.splitlines() if line.startswith("frames ")]
+    assert len(lines) >= 2 and " frames/s, 0:00:0" in lines[-1] and "elapsed" in lines[-1]
+    assert "(100%)" in lines[-1] or "ETA" in lines[0]
+
+
+def test_a_pixel_aspect_ratio_with_large_terms_is_kept_exactly(clips: dict[str, Path], tiny_model_path: Path,
+                                                               tmp_path: Path) -> None:
+    """setsar reduced ratios to terms of at most 100: 127:101 came out 83:66, and 964:963 (ffmpeg's scaler's, from
+    321x241) 1:1, while the summary said the shape it should have."""
+    src = tmp_path / "sar.mp4"
+    ff("-i", clips["audio"], "-vf", "setsar=127/101:max=1000", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-an", src)
+    assert probe(src).sar == Fraction(127, 101)
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "o.mp4"), "--model", str(tiny_model_path), "-x", "2",
+                            "--preset", "ultrafast", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    made = probe(tmp_path / "o.mp4")
+    assert made.sar == Fraction(127, 101) and json.loads(r.stdout)["output_shown"] == [round(made.width * 127 / 101),
+                                                                                      made.height]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -75,14 +76,19 @@ def video(
         ),
     ],
     output: Annotated[
-        str,  # str, not Path: a trailing "/" means "a folder" and Path would drop it
+        str | None,  # str, not Path: a trailing "/" means "a folder" and Path would drop it
         typer.Argument(
-            metavar="OUTPUT",
+            metavar="[OUTPUT]",
             help="Output file (its extension picks the container), or a folder (existing, or ending with /) "
-            "that gets INPUT_STEM_x{scale}.EXT.",
+            "that gets INPUT_STEM_x{scale}.EXT. Default: INPUT_STEM_x{scale}.EXT beside the input.",
             show_default=False,
         ),
-    ],
+    ] = None,
+    output_opt: Annotated[
+        str | None,
+        typer.Option("-o", "--output", metavar="PATH", help="OUTPUT as an option, as `upscale` takes it.",
+                     show_default=False),
+    ] = None,
     start: Annotated[
         str | None, typer.Option("--start", metavar="TIME", help="Upscale from this time (seconds, or [HH:]MM:SS[.ms]).")
     ] = None,
@@ -144,7 +150,7 @@ def video(
 ) -> None:
     """Upscale a video with ClassSR, frame by frame through ffmpeg pipes (nothing dumped to disk)."""
     from classsr_cli import distributed, runtime, zoo
-    from classsr_cli.errors import ClassSRError
+    from classsr_cli.errors import ClassSRError, ConfigError
     from classsr_cli.io.video import EncodeOptions
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import TemporalOptions, output_path, upscale_video
@@ -152,6 +158,9 @@ def video(
     distributed.single_process("video")
     start_s = seconds_of(start, "--start") if start is not None else 0.0  # before the model loads
     length_s = seconds_of(duration, "--duration") if duration is not None else None
+    if output is not None and output_opt is not None:
+        raise ConfigError(f"OUTPUT is given twice ({output} and -o {output_opt}); give one")
+    output = output or output_opt or f"{source.parent}{os.sep}"  # beside the input, named as upscale names it
     size = output_size(width, height, scale)
     if size is None:
         scale = output_scale(scale, model)
@@ -246,7 +255,11 @@ def _size_scale(size: Any, source: Path, model: str | None) -> float:
 
 
 class _Progress:
-    """A rich progress bar on stderr (frames, fps, ETA); the callback it yields updates it."""
+    """A rich progress bar on stderr (frames, fps, ETA); the callback it yields updates it. Where stderr is not a
+    terminal (a log file, nohup, CI) a plain line says the same every :attr:`every` seconds instead, so a long run
+    does not look hung."""
+
+    every = 30.0
 
     def __init__(self) -> None:
         from rich.progress import (
@@ -272,15 +285,31 @@ class _Progress:
         self.bar.__enter__()
         start = time.perf_counter()
 
+        said = start
+
         def on_frame(done: int, expected: int | None) -> None:
-            rate = done / max(time.perf_counter() - start, 1e-9)
+            nonlocal said
+            now = time.perf_counter()
+            rate = done / max(now - start, 1e-9)
             total = max(expected, done) if expected else None
             self.bar.update(self.task, completed=done, total=total, fps=f"{rate:.1f}")
+            if not err.is_terminal and now - said >= self.every:
+                said = now
+                of = f"/{total} ({100 * done / total:.0f}%)" if total else ""
+                eta = f", ETA {_clock((total - done) / rate)}" if total and rate > 0 else ""
+                err.print(f"frames {done}{of}, {rate:.1f} frames/s, {_clock(now - start)} elapsed{eta}",
+                          soft_wrap=True, markup=False)
 
         return on_frame
 
     def __exit__(self, *exc: object) -> None:
         self.bar.__exit__(*exc)  # type: ignore[arg-type]
+
+
+def _clock(seconds: float) -> str:
+    """``H:MM:SS``."""
+    s = round(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def _giga(n: float) -> str:

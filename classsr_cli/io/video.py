@@ -815,7 +815,8 @@ def _video_args(
         filters.append("setparams=" + ":".join(params))
         args += ["-colorspace:v:0", space, "-color_range:v:0", rng]
     if sar is not None:  # the pixel shape: ffmpeg hands the filtered frames' SAR to the encoder and the muxer
-        filters.append(f"setsar={sar.numerator}/{sar.denominator}")
+        # max: setsar reduces the ratio to terms of at most 100 unless told more (127:101 became 83:66)
+        filters.append(f"setsar=r={sar.numerator}/{sar.denominator}:max={max(sar.numerator, sar.denominator, 100)}")
     if filters:
         args += ["-filter:v:0", ",".join(filters)]
     # HDR10 metadata: libx265 writes it as SEI, merged into the user's own -x265-params (theirs win).
