@@ -111,11 +111,20 @@ def save_checkpoint(
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        shareable(tmp)  # after: save_file makes its own file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def shareable(path: str | os.PathLike[str]) -> None:
+    """Give a file made by :func:`tempfile.mkstemp` (mode 0600) the mode a plain ``open`` would: 0666 less the
+    umask, so that a deployed model or a run's files are readable by whom the user's other files are."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def _read_header(path: Path) -> dict[str, Any]:
@@ -126,6 +135,9 @@ def _read_header(path: Path) -> dict[str, Any]:
             head = f.read(8)
             if len(head) < 8:
                 raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes)")
+            if head.startswith((b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")):
+                raise CheckpointError(f"{path}: a PyTorch checkpoint (.pth, pickled), not safetensors; turn it into "
+                                      "one with `classsr convert`")  # a zip (torch.save) or a bare pickle
             (n,) = struct.unpack("<Q", head)
             if n > min(_MAX_HEADER, size - 8):
                 raise CheckpointError(f"{path}: not a safetensors file (header length {n} exceeds the file)")
@@ -288,6 +300,10 @@ def load_checkpoint(
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path}: unreadable safetensors data: {e}") from None
+    broken = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    if broken:  # NaN or infinite weights compute a black (or NaN) picture without a word
+        raise CheckpointError(f"{path}: non-finite weights (NaN or infinity) in {', '.join(broken[:3])}"
+                              f"{', ...' if len(broken) > 3 else ''}: the file is damaged or its training diverged")
     module = _build(kind, cfg)
     module.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()}, strict=True)
     module = module.to(device=device, dtype=dtype or torch.float32).eval()

@@ -68,8 +68,12 @@ _LUMA = (0.299, 0.587, 0.114)
 
 def branch_index(name: str | int | None) -> int | None:
     """``light``/``medium``/``heavy`` (or 0/1/2) -> branch index; ``None`` stays ``None``."""
-    if name is None or isinstance(name, int):
-        return name
+    if name is None:
+        return None
+    if isinstance(name, int) and not isinstance(name, bool):
+        if 0 <= name < len(CLASS_NAMES):
+            return name
+        raise ConfigError(f"unknown branch {name}; use 0 to {len(CLASS_NAMES) - 1} or {', '.join(CLASS_NAMES)}")
     try:
         return CLASS_NAMES.index(name)
     except ValueError:
@@ -248,10 +252,12 @@ class Upscaler:
     ) -> Upscaled:
         """Upscale ``(H, W, C)`` uint8/uint16 pixels (or gray ``(H, W)``, returned as ``(H', W')``) and an optional
         ``(H, W)`` alpha, whole. An input of another shape or type is an :class:`InputError`."""
-        flat = pixels.ndim == 2
+        flat = getattr(pixels, "ndim", 0) == 2
         pixels = _hwc(pixels)
-        if alpha is not None and alpha.shape != pixels.shape[:2]:
-            raise InputError(f"alpha must be (H, W) = {pixels.shape[:2]} like the pixels, got {alpha.shape}")
+        if alpha is not None and (getattr(alpha, "shape", None) != pixels.shape[:2]
+                                  or getattr(alpha, "dtype", None) != pixels.dtype):
+            raise InputError(f"alpha must be (H, W) = {pixels.shape[:2]} {pixels.dtype} like the pixels, got "
+                             f"{getattr(alpha, 'shape', type(alpha).__name__)} {getattr(alpha, 'dtype', '')}".rstrip())
         if alpha is not None:
             pixels = fill_hidden(pixels, alpha)
         out = np.empty((*self.output_size(*pixels.shape[:2]), pixels.shape[2]), pixels.dtype)
@@ -299,6 +305,9 @@ def fill_hidden(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def _hwc(pixels: np.ndarray) -> np.ndarray:
     """``pixels`` as ``(H, W, C)`` (gray ``(H, W)`` gets its channel axis), checked: C 1 or 3, uint8 or uint16, at
     least 1x1; an :class:`InputError` otherwise."""
+    if not isinstance(pixels, np.ndarray):  # a PIL image, a tensor, a list: numpy's view of it is the caller's
+        raise InputError(f"expected a numpy array of pixels, got {type(pixels).__name__} (np.asarray(image) gives "
+                         "one for a PIL image)")
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     if (pixels.ndim != 3 or pixels.shape[2] not in (1, 3) or pixels.dtype not in (np.uint8, np.uint16)

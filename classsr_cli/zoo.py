@@ -176,7 +176,8 @@ def check_tolerance(net: ClassSR, tolerance: float | None, path: Path | None = N
     if net.cfg.routing == "argmax":
         where = f"{path}: " if path else ""
         raise ConfigError(f"{where}--tolerance needs a model that predicts each branch's error (classsr_residual_*); "
-                          "this one routes by its classifier's argmax; use --force-branch to choose a branch")
+                          "this one routes by its classifier's argmax; choose a branch with --force-branch (upscale, video) "
+                          "or --methods (bench)")
     if net.cfg.routing == "budget" and tolerance > MAX_TOLERANCE_DB:
         raise ConfigError(f"--tolerance is the PSNR in dB a frame may lose (0.05 to 1 is the useful range; above "
                           f"{MAX_TOLERANCE_DB:g} every patch is light), got {tolerance:g}. It is not a tile size, as "

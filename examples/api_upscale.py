@@ -18,12 +18,13 @@ from classsr_cli.runtime import resolve_device
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("image", type=Path)
 parser.add_argument("--model", default=None, help="model name or .safetensors path (default: the installed one)")
-parser.add_argument("-x", "--scale", type=float, default=4.0)
+parser.add_argument("-x", "--scale", type=float, default=None, help="default: the model's own scale (4 without --model)")
 parser.add_argument("-o", "--output", type=Path, default=None, help="output file (default: beside the input, as the CLI)")
 args = parser.parse_args()
 
 # 1. Load the model for the scale, on the best device (cuda, then mps, then cpu).
-upscaler = Upscaler.of(zoo.load(args.model, args.scale, device=resolve_device("auto")))
+scale = args.scale or zoo.own_scale(args.model)  # as the CLI: a --model's own scale unless -x says otherwise
+upscaler = Upscaler.of(zoo.load(args.model, scale, device=resolve_device("auto")))
 
 # 2. Read: EXIF orientation applied, mode kept (gray, alpha, 16-bit), ICC/EXIF carried.
 picture = read_image(args.image)
@@ -33,12 +34,13 @@ result, info = upscaler.upscale_picture(picture)
 
 # 4. Write atomically; by default beside the input under the CLI's name (photo_x4.png), which folder runs and
 #    `classsr bench` recognise as an output, not an input.
-out = args.output or args.image.with_name(default_output_name(args.image, args.scale))
+out = args.output or args.image.with_name(default_output_name(args.image, scale))
 write_image(out, result, overwrite=True)
 
 light, medium, heavy = info.route.counts
 flops = info.route.flops
 print(f"{args.image} -> {out}: {picture.width}x{picture.height} -> {result.width}x{result.height}")
 print(f"patches: light {light}, medium {medium}, heavy {heavy}")
-print(f"FLOPs: {flops.used / 1e9:.2f} G used, saved {flops.saved:.1%} against heavy-only on the same patches")
+print(f"FLOPs: {flops.used / 1e9:.2f} G used, saved {flops.saved_vs_whole:.1%} vs heavy on the whole image "
+      f"({flops.saved:.1%} vs heavy on every patch)")
 print(f"model time: {info.model_seconds:.2f} s on {upscaler.device}")

@@ -42,7 +42,7 @@ def best_of(repeat: int, fn: Callable[[], object], sync: Callable[[], None]) -> 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model name or .safetensors path (default: installed x4)")
+    parser.add_argument("--model", default=None, help="model name or .safetensors path, run at its own scale (default: installed x4)")
     parser.add_argument("--image", type=Path, default=ROOT / "examples" / "baby.png", help="LR input photo")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
@@ -61,12 +61,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from classsr_cli.engine.tiling import extract_patches, plan_grid
     from classsr_cli.io.image import read_image
     from classsr_cli.runtime import resolve_device, synchronize
-    from classsr_cli.zoo import load
+    from classsr_cli.zoo import load, own_scale
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    loaded = load(args.model, 4, device=device)
+    loaded = load(args.model, own_scale(args.model), device=device)  # a --model at its own scale (x2 too)
     model = loaded.net
     pic = read_image(args.image)
     x = torch.from_numpy(pic.pixels.astype("float32") / float(2**pic.bits - 1)).permute(2, 0, 1)[None]

@@ -136,3 +136,37 @@ def test_a_config_asking_for_huge_branches_is_refused_before_anything_is_allocat
     save_file(load_file(str(path)), str(bad), metadata=meta)
     with pytest.raises(CheckpointError, match=r"branches\.2\..*shape"):
         load_checkpoint(bad)
+
+
+def test_non_finite_weights_and_pytorch_files_are_refused_and_files_are_shareable(tiny_model_path: Path,
+                                                                                  photo: Path, tmp_path: Path) -> None:
+    """A model with NaN weights wrote a black picture with exit 0; a .pth given as --model read as a safetensors
+    header "of 578712552184433488 bytes"; a saved checkpoint was mode 0600 whatever the umask."""
+    import os
+
+    import torch
+
+    from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+
+    header, data = _header_of(tiny_model_path)
+    name = sorted(k for k in header if k != "__metadata__")[0]
+    begin, _ = header[name]["data_offsets"]
+    poisoned = bytearray(data)
+    poisoned[begin : begin + 4] = struct.pack("<f", float("nan"))
+    raw = json.dumps(header).encode()
+    nan = tmp_path / "nan.safetensors"
+    nan.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(poisoned))
+    with pytest.raises(CheckpointError, match=rf"non-finite weights \(NaN or infinity\) in {name}"):
+        load_checkpoint(nan)
+    r = cli("upscale", photo, "--model", nan, "-o", tmp_path / "black.png")
+    assert r.exit_code != 0 and "non-finite weights" in r.stderr and not (tmp_path / "black.png").exists()
+    pth = tmp_path / "model.pth"
+    torch.save({"w": torch.zeros(2)}, pth)
+    with pytest.raises(CheckpointError, match=r"a PyTorch checkpoint \(\.pth, pickled\), not safetensors; .*`classsr convert`"):
+        load_checkpoint(pth)
+    old = os.umask(0o022)
+    try:
+        saved = save_checkpoint(load_checkpoint(tiny_model_path).module, tmp_path / "shared.safetensors")
+    finally:
+        os.umask(old)
+    assert saved.stat().st_mode & 0o777 == 0o644

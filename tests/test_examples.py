@@ -36,6 +36,11 @@ def test_api_example(tiny_model_path: Path, photo: Path, monkeypatch: pytest.Mon
     from classsr_cli.io.files import is_own_output
 
     assert is_own_output(photo.with_name("photo_x3.png"))  # so `classsr bench` and folder runs leave it out
+    # Without -x a --model runs at its own scale, as the CLI does (the x2 default was a ConfigError traceback).
+    monkeypatch.setattr(sys, "argv", ["api_upscale.py", str(photo), "--model", "classsr_residual_x2"])
+    runpy.run_path(str(EXAMPLES / "api_upscale.py"), run_name="__main__")
+    assert read_image(photo.with_name("photo_x2.png")).width == 48 * 2
+    assert "vs heavy on the whole image" in capsys.readouterr().out
 
 
 def test_batched_vs_single(tiny_model_path: Path, photo: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from classsr_cli.pipeline import Upscaler, _quantise
 
@@ -100,9 +101,17 @@ def test_the_python_api_takes_gray_arrays_and_raises_typed_errors(tiny_model_pat
     assert out.shape == (80, 120)
     assert np.array_equal(out, up.upscale_array(gray[:, :, None]).pixels[:, :, 0])
     for pixels, alpha in ((np.zeros((0, 30, 3), np.uint8), None), (np.zeros((20, 30, 3), np.float32), None),
-                          (np.zeros((20, 30, 3), np.uint8), np.zeros((10, 10), np.uint8))):
+                          (np.zeros((20, 30, 3), np.uint8), np.zeros((10, 10), np.uint8)),
+                          # an alpha of another dtype came back corrupted (float 0.5 as 0, int64 up to 318)
+                          (np.zeros((20, 30, 3), np.uint8), np.full((20, 30), 0.5, np.float32)),
+                          (np.zeros((20, 30, 3), np.uint8), np.full((20, 30), 200, np.int64)),
+                          (np.zeros((20, 30, 3), np.uint8), np.ones((20, 30), bool)),
+                          (Image.new("RGB", (30, 20)), None), ([[0, 1], [2, 3]], None)):  # AttributeError, before
         with pytest.raises(InputError):
-            up.upscale_array(pixels, alpha)
+            up.upscale_array(pixels, alpha)  # type: ignore[arg-type]
+    for bad in (5, -1, True, "huge"):  # 5 was accepted and failed at run time; True meant medium
+        with pytest.raises(ConfigError, match="unknown branch"):
+            Upscaler(up.model, force_branch=bad)
     with pytest.raises(ConfigError, match="unknown device 'gpu'"):
         zoo.load(str(tiny_model_path), 4, device="gpu")
     with pytest.raises(ConfigError, match="at least 0"):

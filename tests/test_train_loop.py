@@ -223,3 +223,20 @@ def test_an_interrupted_invocations_time_counts_in_the_stage_seconds(hr_dir: Pat
     assert recs[0]["seconds"] >= 0.3
     seconds = load_checkpoint(out, expect_kind="classsr").provenance["stages"]["baseline"]["seconds"]
     assert math.isclose(seconds, round(recs[0]["seconds"] + recs[1]["seconds"], 1))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no model"])
+def test_a_damaged_resume_state_is_one_error_naming_the_file(tmp_path: Path, damage: str) -> None:
+    """A truncated state file was "internal error: RuntimeError: PytorchStreamReader failed ...", one without its
+    model a KeyError: now a CheckpointError that names the file and says how to start the stage afresh."""
+    from classsr_cli.errors import CheckpointError
+
+    cfg = StageConfig(iterations=4, batch_size=2, lr=1e-3, ckpt_every=2, val_every=100)
+    _linear_fit(tmp_path, cfg, lambda y, it: y.square().mean(), log_every=100)
+    state = tmp_path / "baseline.state.pt"
+    if damage == "truncated":
+        state.write_bytes(state.read_bytes()[:100])
+    else:
+        torch.save({"iteration": 2}, state)
+    with pytest.raises(CheckpointError, match=r"baseline.state.pt: a damaged resume state .*delete it to train baseline"):
+        _linear_fit(tmp_path, replace(cfg, iterations=6), lambda y, it: y.square().mean(), log_every=100)

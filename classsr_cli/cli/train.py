@@ -263,7 +263,7 @@ def _no_val_note(meta: dict[str, Any]) -> None:
     if not meta["val_patches"]:
         err.print(f"note: no photo was held out for validation (val_fraction {meta.get('val_fraction', '?')} of "
                   f"{meta['images']} photos, chosen by a hash of the name); the stages train without validation; "
-                  "raise --val-fraction (or `val_fraction` in the config) to hold some out", soft_wrap=True)
+                  "raise `val_fraction` in the config (or `classsr train prepare --val-fraction`) to hold some out", soft_wrap=True)
 
 
 _stage_command("baseline", "Train the heavy-width network on all sub-images (the paper's -O; ranks the data; the "

@@ -198,11 +198,19 @@ def fit(
     extras = dict(extras or {})
     start = 0
     if state_path.exists():
-        state = torch.load(state_path, map_location=dist.device, weights_only=True)
-        module.load_state_dict(state["model"])
-        optim.load_state_dict(state["optim"])
-        start = int(state["iteration"])
-        extras.update(state.get("extras", {}))
+        try:
+            state = torch.load(state_path, map_location=dist.device, weights_only=True)
+            module.load_state_dict(state["model"])
+            optim.load_state_dict(state["optim"])
+            start = int(state["iteration"])
+            extras.update(state.get("extras", {}))
+        except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError) as e:
+            from classsr_cli.errors import CheckpointError
+
+            raise CheckpointError(
+                f"{state_path}: a damaged resume state ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                f"delete it to train {stage} from its start"
+            ) from None
         log.write(stage=stage, event="resume", iteration=start)
     saved = start if state_path.exists() else None
     train_module: nn.Module = module
@@ -215,7 +223,7 @@ def fit(
 
     def save(it: int) -> None:
         if dist.is_main:
-            tmp = state_path.with_suffix(".tmp")
+            tmp = state_path.with_suffix(".tmp")  # torch.save opens it as open() does: the umask's mode
             keep = {k: v for k, v in extras.items() if k != "train_module"}
             torch.save({"model": module.state_dict(), "optim": optim.state_dict(), "iteration": it,
                         "extras": keep}, tmp)

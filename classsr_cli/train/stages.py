@@ -37,7 +37,7 @@ from safetensors.torch import save as save_tensors
 from torch import nn
 
 from classsr_cli import __version__
-from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+from classsr_cli.checkpoint import load_checkpoint, save_checkpoint, shareable
 from classsr_cli.config import CLASS_NAMES, BranchConfig
 from classsr_cli.distributed import all_gather
 from classsr_cli.errors import ConfigError, TrainingDivergedError
@@ -59,6 +59,7 @@ RUN_RECORD = "run.json"
 def _write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: a stage's output is whole or absent."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    shareable(tmp)
     with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
         f.write(data)
     os.replace(tmp, path)
@@ -66,6 +67,7 @@ def _write_atomic(path: Path, data: str | bytes) -> None:
 
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    shareable(tmp)
     with os.fdopen(fd, "wb") as f:
         np.save(f, array)
     os.replace(tmp, path)
