@@ -599,6 +599,24 @@ def test_a_stage_with_only_its_state_file_resumes_and_can_be_extended(hr_dir: Pa
     assert [rec["iteration"] for rec in new if "l1" in rec] == [4]  # log_every 2: only iteration 4 was trained again
     assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] == 4
     assert load_checkpoint(run_dir / "baseline.safetensors", expect_kind="branch")
+    # Once a later stage is built from it, extending it (the config's count raised) is refused, naming what would
+    # stay built from the old one: the export paired an extended baseline with the old branches and classifier.
+    assert train("branches", run_dir, hr_dir, config, "--iterations", "4").exit_code == 0
+    longer = write_config(tmp_path / "longer.toml", iterations=4,
+                          extra_baseline="")  # the same recipe, then the baseline's count raised to 6
+    longer.write_text(longer.read_text().replace("[baseline]\niterations = 4", "[baseline]\niterations = 6", 1))
+    (run_dir / "baseline.safetensors").unlink()
+    r = train("baseline", run_dir, hr_dir, longer)
+    assert r.exit_code == 2 and "extending baseline leaves what was built from it as it is (" in r.stderr, r.output
+    assert "branch2.safetensors" in r.stderr and "delete those too" in r.stderr
+    assert not (run_dir / "baseline.safetensors").exists()  # nothing trained
+    for name in ("branch0", "branch1", "branch2"):
+        (run_dir / f"{name}.safetensors").unlink()
+        (run_dir / f"{name}.state.pt").unlink(missing_ok=True)
+    for name in ("ranking.json", "classes.npy"):
+        (run_dir / name).unlink(missing_ok=True)
+    assert train("baseline", run_dir, hr_dir, longer).exit_code == 0  # as it says: then it extends
+    assert torch.load(run_dir / "baseline.state.pt", weights_only=True)["iteration"] == 6
 
 
 def test_a_resume_under_another_number_of_processes_is_refused(hr_dir: Path, config: Path, tmp_path: Path) -> None:

@@ -281,6 +281,7 @@ class Trainer:
                 raise ConfigError(f"{self.run}: holds a run with a different recipe ({diff}); use another --out")
         record, changed = self._check_record()
         self._check_iterations(old)
+        self._check_extension()
         _write_atomic(path, json.dumps(current, indent=1))
         if changed:
             _write_atomic(self.run / RUN_RECORD, json.dumps(record, indent=1))
@@ -332,6 +333,31 @@ class Trainer:
             if not any((self.run / end).exists() for end in ends):
                 stopped.append(name)
         return stopped
+
+    def _check_extension(self) -> None:
+        """Refuse to extend a stage (its output deleted, its ``.state.pt`` kept) while outputs built from it exist:
+        they would be kept as they are and the export would pair them with the extended stage (extending the
+        baseline left the heavy branch, the deficits and the classifier of the old one under a record of the new)."""
+        paper = self.cfg.routing == "paper"
+        chain: list[tuple[str, ...]] = [
+            ("baseline.safetensors",),
+            ("ranking.json", "classes.npy") if paper else (),
+            tuple(f"branch{k}.safetensors" for k in range(3)),
+            () if paper else ("deficits.npy", "errors.npy", "ranking.json"),
+            ("classifier.safetensors",),
+            ("finetune.safetensors",),
+        ]
+        for i, group in enumerate(chain):
+            extended = [n for n in group if n.endswith(".safetensors") and not (self.run / n).exists()
+                        and (self.run / n.replace(".safetensors", ".state.pt")).exists()]  # fmt: skip
+            later = [n for g in chain[i + 1 :] for n in g if (self.run / n).exists()]
+            if extended and later:
+                stage = extended[0].removesuffix(".safetensors")
+                raise ConfigError(
+                    f"{self.run}: extending {stage} leaves what was built from it as it is ({', '.join(later)}); "
+                    f"delete those too (and their .state.pt) to build them again from the extended {stage}, or use "
+                    "another --out"
+                )
 
     def _check_iterations(self, old: dict[str, Any] | None) -> None:
         """Refuse iteration counts other than those the run's finished stages trained (``metrics.jsonl``; a stage
