@@ -38,7 +38,8 @@ import torch
 from classsr_cli import runtime
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
-from classsr_cli.engine import DEFAULT_STEP, model_flops, upscale_tensor
+from classsr_cli.engine import DEFAULT_STEP, Argmax, Forced, FrameRun, Router, model_flops, upscale_tensor
+from classsr_cli.engine.defaults import BAND_BYTES
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import IMAGE_SUFFIXES, images_in
 from classsr_cli.metrics import psnr, quantize, ssim
@@ -388,7 +389,7 @@ class _MemoryProbe:
 # --------------------------------------------------------------------------------------------- methods
 def _runner(
     method: str, model: ClassSR, lrs: list[torch.Tensor], pairs: Sequence[Pair], step: int, batch_size: int,
-    tolerance: float | None = None,
+    tolerance: float | None = None, scale: float = 0,
 ) -> Callable[[int], tuple[Any, Any]]:
     """``run(i) -> (output, route)`` for image ``i``: output a tensor on the device, or uint8 HWC for bicubic."""
     if method == "bicubic":
@@ -406,11 +407,19 @@ def _runner(
 
     elif method in ("heavy-tiled", "classsr"):
         force = 2 if method == "heavy-tiled" else None
+        # As classsr upscale runs a frame (pipeline.PixelRun): on the CPU at the model's own scale in bands of
+        # BAND_BYTES of output, which its tile planner plans band by band (the same classes, other tiles).
+        banded = lrs[0].device.type == "cpu" and model.cfg.scale == scale
 
         def run(i: int) -> tuple[Any, Any]:
-            sr, route = upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force,
-                                       tolerance=tolerance)
-            return _to_hr_size(sr, pairs[i]), route
+            if not banded:
+                sr, route = upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force,
+                                           tolerance=tolerance)
+                return _to_hr_size(sr, pairs[i]), route
+            router = Router(Forced(force) if force is not None else Argmax(tolerance), batch_size=batch_size)
+            frame = FrameRun(model, lrs[i], router=router, step=step, band_bytes=BAND_BYTES)
+            bands = [band.rows for band in frame]
+            return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)), frame.result
 
     else:
         raise ConfigError(f"unknown bench method {method!r}; choose from {', '.join(METHODS)}")
@@ -470,7 +479,7 @@ def _measure(
 ) -> tuple[MethodResult, Callable[[int], tuple[Any, Any]]]:
     """Quality, FLOPs and peak memory of ``method``, after its warm-up; returns the result (no timings yet) and
     the runner that :func:`run_bench` times."""
-    run = _runner(method, model, lrs, pairs, step, batch_size, tolerance)
+    run = _runner(method, model, lrs, pairs, step, batch_size, tolerance, scale)
     n = len(pairs)
     # 1. Quality pass (untimed): outputs quantised to uint8 as a user would save them, then the metrics.
     py, pr, sy, routes = [], [], [], []
