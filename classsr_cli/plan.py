@@ -146,10 +146,14 @@ def plan_jobs(
     found: list[tuple[Path, Path]] = []
     named: set[Path] = set()  # files named on their own: never left out as another input's output
     many = len(specs) > 1
-    for spec in specs:
+    for i, spec in enumerate(specs):
         try:
             items, several, own, unread = _expand(spec, recursive)
         except InputError as e:
+            if i == len(specs) - 1 and i > 0 and not Path(spec).exists() and is_image_name(Path(spec)):
+                # `classsr upscale in.png out.png`, as cp and most upscalers take it: the output is -o here
+                raise ConfigError(f"{spec}: no such file or folder; to write the output there, give it as "
+                                  f"-o {spec}") from None
             if not keep_going:
                 raise
             plan.failed.append((spec, e))

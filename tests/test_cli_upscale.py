@@ -802,3 +802,46 @@ def test_format_and_quality(tiny_model_path: Path, tmp_path: Path) -> None:
     assert (tmp_path / "q40.jpg").stat().st_size < 0.7 * (tmp_path / "q95.jpg").stat().st_size
     r = up(tiny_model_path, big, "-o", tmp_path / "q0.jpg", "--quality", "0")
     assert r.exit_code == 2 and not (tmp_path / "q0.jpg").exists()
+
+
+def test_an_output_given_as_a_second_argument_and_existing_outputs_under_keep_going(
+    tiny_model_path: Path, photo: Path, tmp_path: Path
+) -> None:
+    """``classsr upscale in.png out.png`` (cp's order) names -o in one line, exit 2 (it said "no such file" and
+    suggested --keep-going); a --keep-going run whose failures are existing outputs says what leaves them out."""
+    r = up(tiny_model_path, photo, tmp_path / "new_out.png")
+    one_error_line(r, f"new_out.png: no such file or folder; to write the output there, give it as -o {tmp_path / 'new_out.png'}")
+    assert r.exit_code == 2 and not (tmp_path / "new_out.png").exists()
+    src = tmp_path / "in"
+    _tree(src)
+    assert up(tiny_model_path, src).exit_code == 0
+    (src / "new.png").write_bytes((src / "a.png").read_bytes())
+    r = up(tiny_model_path, src, "--keep-going")
+    assert r.exit_code == 3 and "2 of 3 inputs failed" in r.stderr, r.output
+    assert "2 of them because their output exists: --skip-existing leaves such inputs out, --overwrite redoes them" in r.stderr
+
+
+def test_result_lines_go_above_a_live_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both streams on one terminal: a result line printed past rich's live bar ran into it
+    (`images ━━━━ 0/5 0:00:00out3/baby.png`); it is printed through the bar's console, above it. Piped: stdout."""
+    from classsr_cli.cli.upscale import _Report
+
+    printed: list[str] = []
+
+    class Console:
+        def print(self, text: str, **_: object) -> None:
+            printed.append(text)
+
+    class Live:
+        console = Console()
+
+    echoed: list[str] = []
+    monkeypatch.setattr("typer.echo", lambda text: echoed.append(text))
+    report = _Report(False, type("World", (), {"active": False})())
+    report.live = Live()
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    report._stdout({"output": "out/a.png", "classmap": "out/a_classmap.png"})
+    assert printed == ["out/a.png", "out/a_classmap.png"] and echoed == []
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)  # piped: stdout as ever
+    report._stdout({"output": "out/b.png"})
+    assert echoed == ["out/b.png"]

@@ -228,6 +228,7 @@ def _run(
         console=err, transient=True, disable=not (err.is_terminal and report.world.is_main),
     )
     with progress:
+        report.live = None if progress.disable else progress
         files = progress.add_task("images", total=len(jobs), visible=len(jobs) > 1)
         patches = progress.add_task("patches", total=None, visible=False)
 
@@ -256,6 +257,7 @@ def _run(
                 record["rank"] = report.world.rank
             done.append(record)
             report.image(record)
+    report.live = None
     return done, failed
 
 
@@ -269,14 +271,25 @@ class _Report:
     def __init__(self, json_out: bool, world: Any) -> None:
         self.json_out = json_out
         self.world = world
+        self.live: Any = None  # the progress bar while it is drawn on the terminal
 
     def _stdout(self, record: dict[str, Any]) -> None:
         if self.json_out:
-            typer.echo(json.dumps(record))
+            self._line(json.dumps(record))
         elif record.get("output") and not record.get("error"):
-            typer.echo(record["output"])
+            self._line(record["output"])
             if record.get("classmap"):
-                typer.echo(record["classmap"])
+                self._line(record["classmap"])
+
+    def _line(self, text: str) -> None:
+        """One result line on stdout; while the progress bar is drawn on the same terminal, above it (written past
+        it, the line ran into the bar's)."""
+        import sys
+
+        if self.live is not None and sys.stdout.isatty():
+            self.live.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            typer.echo(text)
 
     def image(self, rec: dict[str, Any]) -> None:
         from rich.markup import escape
@@ -370,9 +383,15 @@ def _finish(
             raise typer.Exit(failed[0][3])
         raise _stopped(failed[0][2], failed[0][3], total - len(done) - len(failed))
     if main:
+        from classsr_cli.errors import ALREADY_EXISTS
+
         err.print(f"[bold red]{len(failed)} of {len(done) + len(failed)} inputs failed:[/]")
         for _, _, message, _ in failed:
             err.print(f"  {escape(message)}", soft_wrap=True)
+        exist = sum(message.endswith(ALREADY_EXISTS) for _, _, message, _ in failed)
+        if exist:
+            err.print(f"{exist} of them because their output exists: --skip-existing leaves such inputs out, "
+                      "--overwrite redoes them", soft_wrap=True)
     raise typer.Exit(EXIT_PARTIAL if done else EXIT_FAILURE)
 
 
