@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classsr_cli.errors import ALREADY_EXISTS, ClassSRError, ConfigError, InputError, OutputExistsError
-from classsr_cli.io.files import files_in, is_image_name, unread_kinds, without_own_outputs
+from classsr_cli.io.files import files_in, is_image_name, natural_key, unread_kinds, without_own_outputs
 
 __all__ = ["Job", "Plan", "classmap_path", "default_output_name", "plan_jobs", "scale_tag"]
 
@@ -77,7 +77,7 @@ def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool, 
     classsr outputs a folder or glob held (left out), and the files of a folder that are not images classsr reads."""
     path = Path(spec)
     if path.is_dir():
-        every = files_in(path, recursive=recursive)
+        every = sorted(files_in(path, recursive=recursive), key=natural_key)  # frame2 before frame10
         files, own = without_own_outputs([p for p in every if is_image_name(p)])
         unread = [p for p in every if not is_image_name(p)]
         if not files:
@@ -91,7 +91,7 @@ def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool, 
         if not path.exists():
             raise InputError(f"{path}: no such file or folder")
         return [(path, Path(path.name))], False, [], []
-    matches = sorted(Path(m) for m in glob.glob(_any_case_name(spec), recursive=True))
+    matches = sorted((Path(m) for m in glob.glob(_any_case_name(spec), recursive=True)), key=natural_key)
     files, own = without_own_outputs([p for p in matches if p.is_file() and is_image_name(p)])
     if not files:
         also = f" ({len(own)} earlier classsr output(s) left out)" if own else ""

@@ -845,3 +845,14 @@ def test_result_lines_go_above_a_live_progress_bar_on_a_terminal(monkeypatch: py
     monkeypatch.setattr("sys.stdout.isatty", lambda: False)  # piped: stdout as ever
     report._stdout({"output": "out/b.png"})
     assert echoed == ["out/b.png"]
+
+
+def test_a_folder_runs_in_natural_order(tiny_model_path: Path, tmp_path: Path) -> None:
+    """frame2 before frame10, as file managers list them (it ran frame1, frame10, frame11, frame2)."""
+    src = tmp_path / "frames"
+    src.mkdir()
+    for n in (10, 2, 1, 11):
+        Image.new("RGB", (8, 8), (n, n, n)).save(src / f"frame{n}.png")
+    r = up(tiny_model_path, src, "-o", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert [Path(line).name for line in r.stdout.split()] == ["frame1.png", "frame2.png", "frame10.png", "frame11.png"]

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "unread_kinds",
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "natural_key", "unread_kinds",
            "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
@@ -32,6 +32,14 @@ def files_in(folder: Path, *, recursive: bool = False) -> list[Path]:
     folders below ``folder``."""
     walk = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(p for p in walk if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def natural_key(path: Path) -> tuple[tuple[tuple[int, int | str], ...], ...]:
+    """A sort key that orders numbers by value, as file managers do: ``frame2.png`` before ``frame10.png``; a path
+    by its folders' names first (``a/b`` by ``a``, then ``b``), case folded. For the order ``upscale`` runs a
+    folder in; training data and bench sets keep plain sorting (their order is part of a recipe's data hash)."""
+    return tuple(tuple((0, int(part)) if part.isdigit() else (1, part)
+                       for part in re.split(r"(\d+)", name.casefold()) if part) for name in path.parts)
 
 
 def unread_kinds(paths: Sequence[Path]) -> str:
