@@ -147,6 +147,10 @@ def test_prepare_arrays_hash_split_and_dense_patches(hr_dir: Path, tmp_path: Pat
         himg = hr_all[hr_off : hr_off + h * w * 3 * SCALE**2].reshape(h * SCALE, w * SCALE, 3)
         np.testing.assert_array_equal((hr[k].permute(1, 2, 0) * 255).round().byte().numpy(),
                                       himg[y * SCALE : (y + PATCH) * SCALE, x * SCALE : (x + PATCH) * SCALE])
+    # An array changed since it was prepared (zeroed, truncated) is refused where it was trained on without a word.
+    np.save(folder / "lr.npy", np.zeros_like(lr_all))
+    with pytest.raises(ConfigError, match="its arrays do not match the hash its meta.json records"):
+        PatchData(folder)
 
 
 def test_prepare_multiscale_keeps_one_scale_of_val_images(hr_dir: Path, tmp_path: Path) -> None:

@@ -196,8 +196,17 @@ class PatchData:
         self.scale = int(self.meta["scale"])
         self.patch = int(self.meta["patch"])
 
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r").copy() for name in ("lr", "hr", "images", "patches")}
+        digest = hashlib.sha256()  # as prepare() hashed them: an array changed or damaged since trains nothing
+        for name, arr in arrays.items():
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(arr).tobytes())
+        if "sha256:" + digest.hexdigest() != self.meta.get("hash"):
+            raise ConfigError(f"{folder}: its arrays do not match the hash its meta.json records (changed or damaged "
+                              "since `classsr train prepare`); prepare the data again into a new folder")
+
         def load(name: str) -> torch.Tensor:
-            return torch.from_numpy(np.load(folder / f"{name}.npy", mmap_mode="r").copy()).to(self.device)
+            return torch.from_numpy(arrays.pop(name)).to(self.device)
 
         self.lr, self.hr = load("lr"), load("hr")
         self.images, self.patches = load("images"), load("patches").long()
