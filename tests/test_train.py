@@ -149,7 +149,7 @@ def test_prepare_arrays_hash_split_and_dense_patches(hr_dir: Path, tmp_path: Pat
                                       himg[y * SCALE : (y + PATCH) * SCALE, x * SCALE : (x + PATCH) * SCALE])
     # An array changed since it was prepared (zeroed, truncated) is refused where it was trained on without a word.
     np.save(folder / "lr.npy", np.zeros_like(lr_all))
-    with pytest.raises(ConfigError, match="its arrays do not match the hash its meta.json records"):
+    with pytest.raises(ConfigError, match=r"its arrays do not match the hash its meta\.json records"):
         PatchData(folder)
 
 

@@ -859,6 +859,12 @@ def test_alpha_and_interlacing_are_noted(tiny_model: torch.nn.Module, tmp_path: 
     assert upscale_video(tiny_model, fields, tmp_path / "f.mp4", options=fast).notes == [
         "the source is interlaced (top first); its fields are upscaled together as frames"
     ]
+    # A GIF decodes as bgra whether or not it has transparency: no claim that an alpha channel was lost.
+    gif = tmp_path / "opaque.gif"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", gif)
+    assert upscale_video(tiny_model, gif, tmp_path / "g.mkv", options=fast).notes == [
+        "transparency, where the GIF source has any, is not kept"
+    ]
 
 
 @pytest.mark.slow

@@ -867,7 +867,10 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
     if info.hdr10 and codec != "libx265":
         notes.append(f"the source's HDR10 metadata ({info.hdr10.describe()}) is not kept: {codec} writes none here "
                      "(libx265 into .mp4, .mov or .mkv does)")
-    if _ALPHA.match(info.pix_fmt or ""):
+    if _ALPHA.match(info.pix_fmt or "") and info.codec in ("gif", "apng", "webp"):
+        # their decoders give alpha to every file, transparent or not: do not say something was lost that was not
+        notes.append(f"transparency, where the {info.codec.upper()} source has any, is not kept")
+    elif _ALPHA.match(info.pix_fmt or ""):
         notes.append(f"the alpha channel of the source ({info.pix_fmt}) is not kept")
     if info.field_order:
         notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames")
