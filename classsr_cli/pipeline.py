@@ -452,6 +452,9 @@ def upscale_file(
         if not isinstance(upscaler, Upscaler):
             upscaler = upscaler(picture.height, picture.width, str(src))
         oh, ow = upscaler.output_size(picture.height, picture.width)
+        if (oh, ow) == (picture.height, picture.width):  # -x 1.0001: a copy through the model, at its cost
+            raise InputError(f"{src}: x{upscaler.scale:g} of {picture.width}x{picture.height} rounds to the size it "
+                             "has; ask for a larger factor")
         check_output_size(dst, oh, ow)
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
             run = upscaler.run(picture.pixels, banded=True, progress=progress)

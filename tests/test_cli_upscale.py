@@ -65,6 +65,14 @@ def test_attached_scale_and_non_native(tiny_model_path: Path, photo: Path, flag:
     assert ("not a native scale" in r.stderr) == (name != "x4")
 
 
+def test_a_factor_that_rounds_to_the_input_size_is_refused(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    """-x 1.001 of a 48x40 photo wrote a 48x40 copy through the model without a word."""
+    r = up(tiny_model_path, photo, "-x", "1.001", "-o", tmp_path / "same.png")
+    assert r.exit_code == 1 and "x1.001 of 48x40 rounds to the size it has; ask for a larger factor" in r.stderr
+    assert not (tmp_path / "same.png").exists()
+    assert up(tiny_model_path, photo, "-x", "1.05", "-o", tmp_path / "more.png").exit_code == 0  # 50x42
+
+
 def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
     r = up(tiny_model_path, photo, "-x", "5")
     assert r.exit_code == 2 and "scale" in r.stderr
