@@ -150,7 +150,7 @@ def plan_jobs(
         try:
             items, several, own, unread = _expand(spec, recursive)
         except InputError as e:
-            if i == len(specs) - 1 and i > 0 and not Path(spec).exists() and is_image_name(Path(spec)):
+            if output is None and len(specs) == 2 == i + 1 and not Path(spec).exists() and is_image_name(Path(spec)):
                 # `classsr upscale in.png out.png`, as cp and most upscalers take it: the output is -o here
                 raise ConfigError(f"{spec}: no such file or folder; to write the output there, give it as "
                                   f"-o {spec}") from None
