@@ -216,7 +216,14 @@ def _run(
     routing: bool = False, quality: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[Failure]]:
     """Upscale this rank's jobs; returns the JSON records of those done and the failures."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from classsr_cli.errors import ClassSRError
     from classsr_cli.pipeline import upscale_file
@@ -224,8 +231,8 @@ def _run(
     done: list[dict[str, Any]] = []
     failed: list[Failure] = []
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=not (err.is_terminal and report.world.is_main),
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(), console=err, transient=True, disable=not (err.is_terminal and report.world.is_main),
     )
     with progress:
         report.live = None if progress.disable else progress
@@ -252,6 +259,7 @@ def _run(
             finally:
                 progress.update(patches, visible=False, completed=0)
                 progress.advance(files)
+                progress.refresh()  # drawn now, not at the next tick: small images finish several a tick
             record = result.to_dict(routing=routing)
             if report.world.active:
                 record["rank"] = report.world.rank
