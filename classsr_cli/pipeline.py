@@ -217,6 +217,28 @@ class Upscaler:
         return Upscaler(self.model, scale=scale, step=self.step, batch_size=self.batch_size,
                         force_branch=self.force_branch, tolerance=self.tolerance, model_path=self.model_path)
 
+    def made_by(self) -> str:
+        """How this upscaler makes an output, as written into it (:attr:`~classsr_cli.io.image.Picture.made_by`):
+        classsr's version, the model's name and the SHA-256 of its file, the scale and the routing settings."""
+        import hashlib
+        import json
+
+        from classsr_cli import __version__
+
+        digest = None
+        if self.model_path is not None:
+            cache = self.__dict__.setdefault("_digest", {})  # at_scale copies share nothing: hashed once a copy
+            if self.model_path not in cache:
+                try:
+                    cache[self.model_path] = hashlib.sha256(Path(self.model_path).read_bytes()).hexdigest()
+                except OSError:
+                    cache[self.model_path] = None
+            digest = cache[self.model_path]
+        record = {"version": __version__, "model": Path(self.model_path).stem if self.model_path else None,
+                  "model_sha256": digest, "scale": self.scale, "tolerance": self.tolerance,
+                  "force_branch": CLASS_NAMES[self.force_branch] if self.force_branch is not None else None}  # fmt: skip
+        return json.dumps(record, separators=(",", ":"))
+
     @property
     def resampled(self) -> bool:
         """Whether the output is the model's output downscaled to a non-native scale."""
@@ -430,9 +452,12 @@ def upscale_file(
     progress: Callable[[int, int], None] | None = None,
     stream_pixels: int | None = STREAM_PIXELS,
     quality: int | None = None,
+    strip_metadata: bool = False,
 ) -> ImageResult:
     """Read ``src``, upscale it, write ``dst`` (and the class map to ``classmap``); nothing partial is left.
-    ``quality``: JPEG's and WebP's (:func:`~classsr_cli.io.image.write_image`).
+    ``quality``: JPEG's and WebP's (:func:`~classsr_cli.io.image.write_image`). The output carries the input's
+    metadata and a record of how it was made (:meth:`Upscaler.made_by`), or, with ``strip_metadata``, only its ICC
+    profile and print size (:meth:`~classsr_cli.io.image.Picture.stripped`).
 
     ``upscaler`` may be a function of the input's ``(height, width, path)`` that gives the upscaler for it (an
     output size asked for, :class:`~classsr_cli.zoo.OutputSize`). Outputs of ``stream_pixels`` or more (``None``:
@@ -451,6 +476,7 @@ def upscale_file(
         picture = read_image(src, max_pixels=max_pixels)
         if not isinstance(upscaler, Upscaler):
             upscaler = upscaler(picture.height, picture.width, str(src))
+        picture = picture.stripped() if strip_metadata else replace(picture, made_by=upscaler.made_by())
         oh, ow = upscaler.output_size(picture.height, picture.width)
         if (oh, ow) == (picture.height, picture.width):  # -x 1.0001: a copy through the model, at its cost
             raise InputError(f"{src}: x{upscaler.scale:g} of {picture.width}x{picture.height} rounds to the size it "

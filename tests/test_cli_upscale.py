@@ -864,3 +864,34 @@ def test_a_folder_runs_in_natural_order(tiny_model_path: Path, tmp_path: Path) -
     r = up(tiny_model_path, src, "-o", tmp_path / "out")
     assert r.exit_code == 0, r.output
     assert [Path(line).name for line in r.stdout.split()] == ["frame1.png", "frame2.png", "frame10.png", "frame11.png"]
+
+
+def test_outputs_record_how_they_were_made_and_strip_metadata_drops_it(tiny_model_path: Path, tmp_path: Path) -> None:
+    """PNG text (`Software`, `classsr`) and a JPEG comment record classsr's version, the model and the SHA-256 of
+    its file, the scale and the routing settings (a batch can be audited later); --strip-metadata writes no EXIF
+    (GPS), XMP, text or record, and keeps the ICC profile and the print size."""
+    import hashlib
+
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x013B] = "Jane Doe"  # Artist
+    exif.get_ifd(0x8825)[2] = (48.0, 51.0, 30.0)  # GPSLatitude
+    src = tmp_path / "cam.jpg"
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(
+        src, exif=exif, icc_profile=icc, dpi=(300, 300), xmp=b"<x:xmpmeta>Jane</x:xmpmeta>")
+    want = {"model": "tiny", "model_sha256": hashlib.sha256(tiny_model_path.read_bytes()).hexdigest(), "scale": 4.0,
+            "tolerance": None, "force_branch": "medium"}
+    for out in (tmp_path / "o.png", tmp_path / "o.jpg"):
+        r = up(tiny_model_path, src, "-o", out, "--force-branch", "medium")
+        assert r.exit_code == 0, r.output
+        with Image.open(out) as im:
+            text = im.text["classsr"] if out.suffix == ".png" else im.info["comment"].decode().removeprefix("classsr ")
+            assert {k: v for k, v in json.loads(text).items() if k in want} == {**want, "model": tiny_model_path.stem}
+            assert im.getexif()[0x013B] == "Jane Doe"  # and the source's metadata is carried as ever
+    r = up(tiny_model_path, src, "-o", tmp_path / "s.jpg", "--strip-metadata")
+    assert r.exit_code == 0, r.output
+    with Image.open(tmp_path / "s.jpg") as im:
+        assert not im.getexif() and "xmp" not in im.info and "comment" not in im.info
+        assert im.info["icc_profile"] == icc and im.info["dpi"] == (300, 300)

@@ -118,6 +118,10 @@ def upscale(
         typer.Option(min=1, max=100, metavar="1-100", show_default=False,
                      help="JPEG and WebP quality (default 95; a lossless WebP input gives a lossless WebP)."),
     ] = None,
+    strip_metadata: Annotated[
+        bool, flag("--strip-metadata", help="Write no EXIF (GPS, camera), XMP, text or record of the upscale; the "
+                   "ICC profile and print size are kept.")
+    ] = False,
 ) -> None:
     """Upscale images with ClassSR: a small classifier sends each patch to the light, medium or heavy branch."""
     from classsr_cli import distributed, runtime, zoo
@@ -165,7 +169,7 @@ def upscale(
             report.failure(*failure, keep_going=keep_going)
         done, failed = _run(
             upscaler, world.shard(plan.jobs), report, keep_going=keep_going, overwrite=overwrite,
-            max_pixels=max_pixels, routing=classmap or classes, quality=quality,
+            max_pixels=max_pixels, routing=classmap or classes, quality=quality, strip_metadata=strip_metadata,
         )
         gathered = distributed.all_gather(world, (done, failed))
     finally:
@@ -213,7 +217,7 @@ class _SizedUpscalers:
 
 def _run(
     upscaler: Any, jobs: list[Any], report: _Report, *, keep_going: bool, overwrite: bool, max_pixels: int,
-    routing: bool = False, quality: int | None = None,
+    routing: bool = False, quality: int | None = None, strip_metadata: bool = False,
 ) -> tuple[list[dict[str, Any]], list[Failure]]:
     """Upscale this rank's jobs; returns the JSON records of those done and the failures."""
     from rich.progress import (
@@ -248,6 +252,7 @@ def _run(
                 result = upscale_file(
                     upscaler, job.input, job.output, classmap=job.classmap, overwrite=overwrite,
                     max_pixels=max_pixels or None, progress=on_patches, quality=quality,
+                    strip_metadata=strip_metadata,
                 )
             except ClassSRError as e:
                 failure = (str(job.input), None, str(e), e.exit_code)  # nothing is left of a failed output

@@ -37,7 +37,7 @@ import subprocess
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +124,21 @@ class Meta:
     dpi: tuple[float, float] | None = None
     text: tuple[tuple[str, str], ...] = ()
     lossless: bool = False
+    made_by: str | None = None
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
-        """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date."""
+        """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
+        of how it was made (``made_by``) as PNG text (``Software``, ``classsr``) or a JPEG comment."""
         if fmt not in _META_FORMATS:
             return Meta(lossless=self.lossless)
+        text = self.text if fmt == "PNG" else ()
+        if self.made_by and fmt == "PNG":  # this run's record replaces a carried one (an output upscaled again)
+            text = (*((k, v) for k, v in text if k not in ("Software", "classsr")),
+                    ("Software", "classsr"), ("classsr", self.made_by))  # fmt: skip
         return Meta(
             icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
-            dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=self.text if fmt == "PNG" else (),
-            lossless=self.lossless,
+            dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
+            made_by=self.made_by if fmt == "JPEG" else None,
         )
 
 
@@ -150,6 +156,8 @@ class Picture:
         text: a PNG's text chunks (keyword, text), carried to PNG outputs.
         lossless: whether the file was stored losslessly where its format has both (a lossless WebP): a WebP
             output is then lossless too, unless a quality is asked for.
+        made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
+            into PNG text and JPEG comments; ``None`` on what was read.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -166,10 +174,16 @@ class Picture:
     dpi: tuple[float, float] | None = None
     text: tuple[tuple[str, str], ...] = ()
     lossless: bool = False
+    made_by: str | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
-        return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless)
+        return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by)
+
+    def stripped(self) -> Picture:
+        """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
+        camera, XMP, text, the record of the upscale); the ICC profile and print size, part of how it looks, kept."""
+        return replace(self, exif=None, xmp=None, text=(), made_by=None)
 
     @property
     def height(self) -> int:
@@ -739,6 +753,8 @@ def _pil_write(
         options["dpi"] = meta.dpi
     if fmt == "JPEG":
         options.update(quality=quality or DEFAULT_QUALITY, subsampling=0)
+        if meta.made_by:
+            options["comment"] = f"classsr {meta.made_by}"
     elif fmt == "WEBP" and meta.lossless and quality is None:
         options.update(lossless=True, quality=100, method=4)  # as its source: every pixel kept
     elif fmt == "WEBP":
