@@ -115,13 +115,24 @@ def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
         except (CheckpointError, KeyError, ValueError):
             continue
         found.append(
-            ModelInfo(p.stem, p, cfg.get("family", "?"), int(cfg.get("scale", 0)), p.stat().st_size, "provenance" in meta,
+            ModelInfo(p.stem, p, cfg.get("family", "?"), int(cfg.get("scale", 0)), p.stat().st_size, _trained(meta),
                       cfg.get("routing", "argmax"),
                       float(cfg["tolerance"]) if cfg.get("routing", "argmax") != "argmax" and "tolerance" in cfg else None,
                       float(cfg.get("cell_tolerance", 0.0)), float(cfg.get("cell_price", 0.0)),
                       float(cfg.get("frame_cap_db", 0.0)))
         )
     return sorted(found, key=lambda m: (m.name, str(m.path)))
+
+
+def _trained(meta: dict[str, str]) -> bool:
+    """Whether a checkpoint's metadata records a training run (not a conversion of someone else's weights)."""
+    import json
+
+    try:
+        provenance = json.loads(meta["provenance"])
+    except (KeyError, ValueError):
+        return False
+    return isinstance(provenance, dict) and "converted_from" not in provenance
 
 
 def resolve_model(spec: str | None, scale: int) -> Path:

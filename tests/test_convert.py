@@ -410,6 +410,10 @@ def test_cli_convert(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["convert", str(src), "-o", str(out), "--family", "rcan"])
     assert ok.exit_code == 0, ok.output
     assert "rcan" in ok.output and out.exists()
+    from classsr_cli.zoo import list_models
+
+    # someone else's weights, converted: not trained here (`classsr models` said yes: it has a provenance)
+    assert [m.trained for m in list_models([out]) if m.path == out] == [False]
     again = runner.invoke(app, ["convert", str(src), "-o", str(out)])
     assert again.exit_code != 0
     assert "exists" in again.output and "Traceback" not in again.output
