@@ -895,3 +895,27 @@ def test_outputs_record_how_they_were_made_and_strip_metadata_drops_it(tiny_mode
     with Image.open(tmp_path / "s.jpg") as im:
         assert not im.getexif() and "xmp" not in im.info and "comment" not in im.info
         assert im.info["icc_profile"] == icc and im.info["dpi"] == (300, 300)
+
+
+def test_dry_run_says_what_would_be_written_and_writes_nothing(tiny_model_path: Path, tmp_path: Path) -> None:
+    """--dry-run/-n: the outputs on stdout (JSON records with --json), each with its sizes and model on stderr,
+    and what would fail as the run says it, from the headers (an EXIF-turned photo counted turned); no file."""
+    src = tmp_path / "in"
+    _tree(src)  # 24x20 images
+    turned = Image.new("RGB", (30, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned.save(src / "turned.jpg", exif=exif)
+    before = files(src)
+    r = up(tiny_model_path, src, "--dry-run", "-f", "webp")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.split() == [str(src / n) for n in ("a_x4.webp", "b_x4.webp", "turned_x4.webp")]
+    assert f"would write {src / 'a_x4.webp'}  24x20 -> 96x80  (x4, the x4 model)" in r.stderr
+    assert f"would write {src / 'turned_x4.webp'}  20x30 -> 80x120" in r.stderr and "nothing was" in r.stderr
+    assert files(src) == before
+    r = up(tiny_model_path, src, "-n", "--width", "90", "--json", "--keep-going")  # b: x3.75; turned: x4.5 fails
+    assert r.exit_code == 3, r.output
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [rec.get("dry_run") for rec in recs] == [True, True, None] and "error" in recs[2]
+    assert recs[0]["size"] == {"input": [24, 20], "output": [90, 75]} and recs[0]["model_scale"] == 4
+    assert "1 of 3 inputs would fail" in r.stderr and files(src) == before

@@ -122,6 +122,10 @@ def upscale(
         bool, flag("--strip-metadata", help="Write no EXIF (GPS, camera), XMP, text or record of the upscale; the "
                    "ICC profile and print size are kept.")
     ] = False,
+    dry_run: Annotated[
+        bool, flag("--dry-run", "-n", help="Say what would be written, at what size and by which model, and what "
+                   "would fail; upscale and write nothing.")
+    ] = False,
 ) -> None:
     """Upscale images with ClassSR: a small classifier sends each patch to the light, medium or heavy branch."""
     from classsr_cli import distributed, runtime, zoo
@@ -167,6 +171,9 @@ def upscale(
         planned: list[Failure] = [(spec, None, str(e), e.exit_code) for spec, e in plan.failed]
         for failure in planned:
             report.failure(*failure, keep_going=keep_going)
+        if dry_run:
+            _dry_run(upscaler, world.shard(plan.jobs), report, planned, max_pixels, keep_going=keep_going)
+            return
         done, failed = _run(
             upscaler, world.shard(plan.jobs), report, keep_going=keep_going, overwrite=overwrite,
             max_pixels=max_pixels, routing=classmap or classes, quality=quality, strip_metadata=strip_metadata,
@@ -213,6 +220,43 @@ class _SizedUpscalers:
             resample_note(upscaler, f"{zoo.factor_text(scale)} ({self.size.describe()} for {name or f'{width}x{height}'})")
             self.note = False
         return upscaler
+
+
+def _dry_run(upscaler: Any, jobs: list[Any], report: _Report, planned: list[Failure], max_pixels: int, *,
+             keep_going: bool) -> None:
+    """``--dry-run``: each job's output, sizes and model, from the inputs' headers (no pixel decoded, nothing run
+    or written); what would fail, as a run says it. The exit code is the run's."""
+    from classsr_cli.errors import ClassSRError
+    from classsr_cli.io.image import check_output_size, peek_size
+    from classsr_cli.zoo import factor_text
+
+    done, failed = 0, list(planned)
+    for job in jobs:
+        try:
+            h, w = peek_size(job.input, max_pixels=max_pixels or None)
+            up = upscaler(h, w, str(job.input)) if isinstance(upscaler, _SizedUpscalers) else upscaler
+            oh, ow = up.output_size(h, w)
+            if (oh, ow) == (h, w):
+                raise ClassSRError(f"{job.input}: x{up.scale:g} of {w}x{h} rounds to the size it has")
+            check_output_size(job.output, oh, ow)
+        except ClassSRError as e:
+            failure = (str(job.input), None, str(e), e.exit_code)
+            failed.append(failure)
+            report.failure(*failure, keep_going=True)
+            if not keep_going:
+                break
+            continue
+        done += 1
+        how = f"{factor_text(up.scale)}, the x{up.model_scale} model" + (", then a downscale" if up.resampled else "")
+        err.print(f"would write {job.output}  {w}x{h} -> {ow}x{oh}  ({how})", soft_wrap=True, markup=False)
+        report._stdout({"dry_run": True, "input": str(job.input), "output": str(job.output),
+                        "classmap": str(job.classmap) if job.classmap else None,
+                        "size": {"input": [w, h], "output": [ow, oh]}, "scale": up.scale, "model_scale": up.model_scale,
+                        "model": str(up.model_path) if up.model_path else None})  # fmt: skip
+    if failed:
+        err.print(f"[bold red]{len(failed)} of {done + len(failed)} inputs would fail[/]", soft_wrap=True)
+        raise typer.Exit(EXIT_PARTIAL if done and keep_going else failed[0][3] if not done else EXIT_FAILURE)
+    err.print(f"dry run: {done} image(s) would be written; nothing was", soft_wrap=True)
 
 
 def _run(

@@ -57,6 +57,7 @@ __all__ = [
     "check_output_size",
     "output_format",
     "output_suffix",
+    "peek_size",
     "read_image",
     "write_image",
     "write_image_rows",
@@ -271,6 +272,22 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
             raise InputError(f"{path}: {e}") from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as e:
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+
+
+def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``(height, width)`` of the picture :func:`read_image` would give (EXIF orientation applied), from the file's
+    header alone; the same :class:`InputError` for a file it would refuse before decoding (a layout only the full
+    read handles is read whole)."""
+    path = Path(path)
+    Image.init()
+    try:
+        with _pixel_limit_off(), Image.open(path, formats=list(_READ_FORMATS)) as im:
+            (w, h), orientation = im.size, int(im.getexif().get(_ORIENTATION, 1) or 1)
+    except Exception:
+        picture = read_image(path, max_pixels=max_pixels)  # says what is wrong, as a run would
+        return picture.height, picture.width
+    _check_pixels(path, (w, h), max_pixels)
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
 def _reason(e: BaseException) -> str:
