@@ -898,7 +898,7 @@ def test_outputs_record_how_they_were_made_and_strip_metadata_drops_it(tiny_mode
 
 
 def test_dry_run_says_what_would_be_written_and_writes_nothing(tiny_model_path: Path, tmp_path: Path) -> None:
-    """--dry-run/-n: the outputs on stdout (JSON records with --json), each with its sizes and model on stderr,
+    """--dry-run: the outputs on stdout (JSON records with --json), each with its sizes and model on stderr,
     and what would fail as the run says it, from the headers (an EXIF-turned photo counted turned); no file."""
     src = tmp_path / "in"
     _tree(src)  # 24x20 images
@@ -913,7 +913,7 @@ def test_dry_run_says_what_would_be_written_and_writes_nothing(tiny_model_path: 
     assert f"would write {src / 'a_x4.webp'}  24x20 -> 96x80  (x4, the x4 model)" in r.stderr
     assert f"would write {src / 'turned_x4.webp'}  20x30 -> 80x120" in r.stderr and "nothing was" in r.stderr
     assert files(src) == before
-    r = up(tiny_model_path, src, "-n", "--width", "90", "--json", "--keep-going")  # b: x3.75; turned: x4.5 fails
+    r = up(tiny_model_path, src, "--dry-run", "--width", "90", "--json", "--keep-going")  # b: x3.75; turned: x4.5 fails
     assert r.exit_code == 3, r.output
     recs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [rec.get("dry_run") for rec in recs] == [True, True, None] and "error" in recs[2]

@@ -123,7 +123,7 @@ def upscale(
                    "ICC profile and print size are kept.")
     ] = False,
     dry_run: Annotated[
-        bool, flag("--dry-run", "-n", help="Say what would be written, at what size and by which model, and what "
+        bool, flag("--dry-run", help="Say what would be written, at what size and by which model, and what "
                    "would fail; upscale and write nothing.")
     ] = False,
 ) -> None:
