@@ -190,10 +190,10 @@ def test_exit_codes(tiny_model_path: Path, photo: Path, tmp_path: Path, monkeypa
 # ----------------------------------------------------------------------------------------- kill -9 (slow)
 
 
-def _start(cmd: list[str]) -> subprocess.Popen[bytes]:
+def _start(cmd: list[str], stdout: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "classsr_cli", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        [sys.executable, "-m", "classsr_cli", *cmd], stdout=stdout, stderr=subprocess.PIPE, env=env,
         start_new_session=True,
     )
 
@@ -283,19 +283,27 @@ def test_sigterm_ends_upscale_and_video_as_ctrl_c_does(tiny_model_path: Path, tm
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (1000, 1100, 3), dtype=np.uint8)).save(
         src, compress_level=1)
     out = tmp_path / "out"
-    proc = _start(["upscale", str(src), "-o", str(out / "big.tif"), "--model", str(tiny_model_path)])
+    proc = _start(["upscale", str(src), "-o", str(out / "big.tif"), "--model", str(tiny_model_path), "--json"],
+                  stdout=subprocess.PIPE)
     _wait_for(proc, lambda: out.is_dir() and any(".tmp" in p.name for p in out.iterdir()))
     time.sleep(0.3)
     err = _terminate(proc)
     assert proc.returncode == 143 and err.strip().endswith("error: terminated (SIGTERM)"), err
     assert list(out.iterdir()) == []
+    # --json: the image it stopped in is a record, as a failure is (a script saw nothing)
+    assert json.loads(proc.stdout.read()) == {  # type: ignore[union-attr]
+        "input": str(src), "output": None, "error": f"{src}: terminated (SIGTERM); its output was not written"}
     clip = _long_clip(tmp_path / "clip.mp4")
     vout = tmp_path / "vout"
     vout.mkdir()
-    proc = _start(["video", str(clip), str(vout / "v.mp4"), "--model", str(tiny_model_path), "--preset", "ultrafast"])
+    proc = _start(["video", str(clip), str(vout / "v.mp4"), "--model", str(tiny_model_path), "--preset", "ultrafast",
+                   "--json"], stdout=subprocess.PIPE)  # fmt: skip
     _wait_for(proc, lambda: any(".partial" in p.name and p.stat().st_size > 0 for p in vout.iterdir()))
     err = _terminate(proc)
     assert proc.returncode == 143, err
+    record = json.loads(proc.stdout.read())  # type: ignore[union-attr]
+    assert record["output"] == str(vout / "v.mp4") and record["error"].startswith("terminated (SIGTERM) after ")
+    assert record["error"].endswith(" frame(s); the output was removed")
     time.sleep(1)  # an encoder left running would go on writing its partial file
     assert list(vout.iterdir()) == []
     with contextlib.suppress(ProcessLookupError):

@@ -10,8 +10,11 @@ import typer
 
 from classsr_cli.cli._common import (
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_PARTIAL,
+    EXIT_TERMINATED,
     Precision,
+    Terminated,
     debug,
     err,
     fail,
@@ -305,6 +308,11 @@ def _run(
                 if not keep_going:
                     break
                 continue
+            except KeyboardInterrupt as e:  # with --json, the image it stopped in is a record too
+                why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+                report.failure(str(job.input), None, f"{job.input}: {why}; its output was not written",
+                               EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED, keep_going=False)
+                raise
             finally:
                 progress.update(patches, visible=False, completed=0)
                 progress.advance(files)

@@ -12,6 +12,7 @@ import typer
 from classsr_cli.cli._common import (
     EXIT_PARTIAL,
     Precision,
+    Terminated,
     err,
     guarded,
     out,
@@ -184,8 +185,9 @@ def video(
                            force_branch=force_branch.value if force_branch else None)
     resample_note(upscaler, None if size is None else f"{zoo.factor_text(scale)} ({size.describe()})")
     tolerance_note(tolerance)
+    progress = _Progress()
     try:
-        with _Progress() as on_frame:
+        with progress as on_frame:
             result = upscale_video(
                 upscaler,
                 source,
@@ -200,6 +202,10 @@ def video(
             )
     except ClassSRError as e:
         _failure_record(json_out, source, target, e)
+        raise
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: a script reading --json learns it, and how far it got
+        why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        _failure_record(json_out, source, target, f"{why} after {progress.done} frame(s); the output was removed")
         raise
     record = result.to_dict()
     record["model"] = str(loaded.path)
@@ -234,7 +240,7 @@ def seconds_of(text: str, option: str) -> float:
     return total
 
 
-def _failure_record(json_out: bool, source: Path, target: Path, e: Exception) -> None:
+def _failure_record(json_out: bool, source: Path, target: Path, e: Exception | str) -> None:
     """As upscale's: with --json, a failure is a record on stdout too."""
     if json_out:
         out.print(json.dumps({"input": str(source), "output": str(target), "error": str(e)}), soft_wrap=True,
@@ -278,6 +284,7 @@ class _Progress:
             console=err, transient=True, disable=not err.is_terminal,
         )  # fmt: skip
         self.task = self.bar.add_task("frames", total=None, fps="-")
+        self.done = 0  # frames upscaled so far
 
     def __enter__(self) -> Any:
         import time
@@ -289,6 +296,7 @@ class _Progress:
 
         def on_frame(done: int, expected: int | None) -> None:
             nonlocal said
+            self.done = done
             now = time.perf_counter()
             rate = done / max(now - start, 1e-9)
             total = max(expected, done) if expected else None
