@@ -76,10 +76,13 @@ def test_step_out_of_range_is_a_usage_error(command: str, tiny_model_path: Path,
     args = [str(tmp_path / "in.png")] if command == "upscale" else [str(tmp_path / "in.mp4"), str(tmp_path / "o.mp4")]
     if command == "upscale":
         write_image(tmp_path / "in.png", Picture(np.zeros((8, 8, 3), np.uint8)))
-    for step in ("40", "0"):
+    for step, says in (("40", "--step must be in 1..32"), ("0", "--step must be at least 1, got 0")):
         r = runner.invoke(app, [command, *args, "--model", str(tiny_model_path), "--step", step])
         assert r.exit_code == 2, r.output
-        assert "--step must be in 1..32" in r.output
+        assert says in r.output
+    (tmp_path / "there.png").touch()  # 0 is said as what it is before an existing output is (it said "exists")
+    r = runner.invoke(app, ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "there.png"), "--step", "0"])
+    assert r.exit_code == 2 and "--step must be at least 1" in r.output and "exists" not in r.output
 
 
 def test_video_takes_the_scales_upscale_takes(tiny_model_path: Path, tmp_path: Path) -> None:

@@ -126,10 +126,18 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, metavar="N", help=
 StepOpt = Annotated[
     int,
     typer.Option(
-        "--step", metavar="PIXELS",
+        "--step", metavar="PIXELS", callback=lambda v: _step_in_range(v),
         help=f"Distance between patch origins in LR pixels, 1..{PATCH} (patch {PATCH}, so overlap {PATCH}-step).",
     ),
 ]
+def _step_in_range(step: int) -> int:
+    """``--step`` at least 1, checked while parsing so that 0 is the usage error it is before any output is planned
+    (it was reported as an existing output); its most, the model's patch size, is checked with the model."""
+    if step < 1:
+        raise typer.BadParameter(f"--step must be at least 1, got {step}")
+    return step
+
+
 ToleranceOpt = Annotated[
     float | None,
     typer.Option(
