@@ -305,23 +305,29 @@ class Upscaler:
 
 
 def fill_hidden(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``(H, W, C)`` ``pixels`` with the colour under (semi-)transparency replaced by the visible colour around it,
-    so that upscaling them does not bleed a hidden colour into the visible edges (a grey ring round a white logo
-    saved on transparent black). Each pixel becomes ``alpha * colour + (1 - alpha) * fill``: unchanged where opaque,
-    the fill where fully transparent. The fill is push-pull (averages weighted by alpha over halving scales, each
-    level composited over the bilinear upsampling of the coarser). Alpha itself is not touched."""
+    """``(H, W, C)`` ``pixels`` with the colour under full transparency (alpha 0) replaced by the visible colour
+    around it, so that upscaling them does not bleed a hidden colour into the visible edges (a grey ring round a
+    white logo saved on transparent black). Every pixel with some alpha keeps its colour (a shadow at alpha 80 stays
+    black); an image with nothing visible is returned as it is. The fill is push-pull: averages weighted by alpha
+    over halving scales, each level composited over the bilinear upsampling of the coarser. Alpha is not touched."""
+    if not alpha.any() or alpha.all():
+        return pixels
     top = float(np.iinfo(pixels.dtype).max)
     a = torch.from_numpy(alpha.astype(np.float32) / float(np.iinfo(alpha.dtype).max))[None, None]
-    c = torch.from_numpy(pixels).permute(2, 0, 1)[None].contiguous().float().mul_(a)  # premultiplied
+    c = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].contiguous().float().mul_(a)  # premultiplied
+    hidden = a[0, 0] == 0
     levels = [(c, a)]
     while max(c.shape[2:]) > 1:
         c, a = (F.avg_pool2d(t, 2, ceil_mode=True) for t in (c, a))
         levels.append((c, a))
     c, a = levels.pop()
     fill = c / a.clamp_min(1e-12)  # the average visible colour (zero in an image with nothing visible)
-    for c, a in reversed(levels):
+    for c, a in reversed(levels[1:]):
         fill = torch.addcmul(c, 1 - a, F.interpolate(fill, size=c.shape[2:], mode="bilinear", align_corners=False))
-    return fill[0].clamp_(0, top).round_().permute(1, 2, 0).numpy().astype(pixels.dtype)
+    fill = F.interpolate(fill, size=hidden.shape, mode="bilinear", align_corners=False)[0]
+    out = np.array(pixels)  # a copy, writable whatever the caller's array was
+    out[hidden.numpy()] = fill.clamp_(0, top).round_().permute(1, 2, 0)[hidden].numpy().astype(pixels.dtype)
+    return out
 
 
 def _hwc(pixels: np.ndarray) -> np.ndarray:

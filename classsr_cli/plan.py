@@ -146,14 +146,10 @@ def plan_jobs(
     found: list[tuple[Path, Path]] = []
     named: set[Path] = set()  # files named on their own: never left out as another input's output
     many = len(specs) > 1
-    for i, spec in enumerate(specs):
+    for spec in specs:
         try:
             items, several, own, unread = _expand(spec, recursive)
         except InputError as e:
-            if output is None and len(specs) == 2 == i + 1 and not Path(spec).exists() and is_image_name(Path(spec)):
-                # `classsr upscale in.png out.png`, as cp and most upscalers take it: the output is -o here
-                raise ConfigError(f"{spec}: no such file or folder; to write the output there, give it as "
-                                  f"-o {spec}") from None
             if not keep_going:
                 raise
             plan.failed.append((spec, e))

@@ -373,6 +373,9 @@ def test_kill_9_during_training_resumes_losing_at_most_one_interval(tmp_path: Pa
      "(see `classsr upscale --help`)"),
     (["upscale", "a.png", "-g", "0"], "error: No such option: -g; the device is --device (cuda, cuda:1, cpu) "
      "(see `classsr upscale --help`)"),
+    (["video", "a.mp4", "-f", "mp4"], "error: No such option: -f; the container is the output's extension (out.mkv) "
+     "(see `classsr video --help`)"),  # not upscale's --format, which video has not
+    (["bench", "Set5", "-s", "4"], "error: No such option: -s; the scale is -x (-x 4) (see `classsr bench --help`)"),
     (["upscale", "a.png", "--device", "gpu"], "error: Invalid value for '--device': 'gpu' is not one of auto, cpu, "
      "cuda, cuda:N (a GPU's index), mps (see `classsr upscale --help`)"),
 ])

@@ -808,6 +808,8 @@ def test_format_and_quality(tiny_model_path: Path, tmp_path: Path) -> None:
     assert up(tiny_model_path, big, "-o", tmp_path / "q95.jpg").exit_code == 0
     assert up(tiny_model_path, big, "-o", tmp_path / "q40.jpg", "--quality", "40").exit_code == 0
     assert (tmp_path / "q40.jpg").stat().st_size < 0.7 * (tmp_path / "q95.jpg").stat().st_size
+    r = up(tiny_model_path, big, "-o", tmp_path / "q.png", "--quality", "40")  # said, not silently ignored
+    assert r.exit_code == 0 and "note: --quality is JPEG's and WebP's; the .png outputs are lossless" in r.stderr
     r = up(tiny_model_path, big, "-o", tmp_path / "q0.jpg", "--quality", "0")
     assert r.exit_code == 2 and not (tmp_path / "q0.jpg").exists()
 
@@ -820,6 +822,10 @@ def test_an_output_given_as_a_second_argument_and_existing_outputs_under_keep_go
     r = up(tiny_model_path, photo, tmp_path / "new_out.png")
     one_error_line(r, f"new_out.png: no such file or folder; to write the output there, give it as -o {tmp_path / 'new_out.png'}")
     assert r.exit_code == 2 and not (tmp_path / "new_out.png").exists()
+    r = up(tiny_model_path, photo, tmp_path / "typo.png", "--keep-going")  # asked to carry on: a failure, listed
+    assert r.exit_code == 3 and "1 of 2 inputs failed" in r.stderr and "give it as -o" not in r.stderr, r.output
+    r = up(tiny_model_path, photo, str(tmp_path / "zzz*.png"))  # a pattern is not an output
+    assert r.exit_code == 1 and "no image matches this pattern" in r.stderr
     src = tmp_path / "in"
     _tree(src)
     assert up(tiny_model_path, src).exit_code == 0

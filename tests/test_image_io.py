@@ -697,3 +697,35 @@ def test_webp_keeps_its_losslessness_and_quality_is_asked_for(tmp_path: Path) ->
         assert (tmp_path / f"q50{suffix}").stat().st_size < 0.8 * (tmp_path / f"q95{suffix}").stat().st_size
     write_image(tmp_path / "l50.webp", lossless, quality=50)  # asked for: lossy at that quality
     assert not _webp_lossless(tmp_path / "l50.webp")
+
+
+def test_imagemagick_raw_profiles_are_not_carried_stale(tmp_path: Path) -> None:
+    """A PNG's `Raw profile type exif` text (ImageMagick's) with orientation 6: the pixels are turned on reading,
+    and the chunk was carried as it was, so readers turned the output a second time; it is left out (the EXIF
+    itself is carried, orientation dropped); IPTC and plain text are carried."""
+    from PIL import PngImagePlugin
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    raw = exif.tobytes()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", f"\nexif\n{len(raw):8d}\n{raw.hex()}\n")
+    info.add_text("Raw profile type iptc", "\niptc\n       4\n1c020000\n")
+    info.add_text("Title", "kept")
+    Image.fromarray(RGB).save(tmp_path / "im.png", pnginfo=info)  # 10 wide, 12 high, shown turned
+    pic = read_image(tmp_path / "im.png")
+    assert pic.pixels.shape[:2] == (10, 12)  # turned once, on reading
+    write_image(tmp_path / "out.png", pic)
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.getexif().get(0x0112) in (None, 1) and "Raw profile type exif" not in out.text
+        assert out.text["Title"] == "kept" and "Raw profile type iptc" in out.text
+
+
+def test_xmp_sizes_and_orientation_in_every_form_are_brought_up_to_date() -> None:
+    from classsr_cli.io.image import _xmp_for_output
+
+    xmp = (b"<d tiff:Orientation='8' exif:PixelXDimension = \"10\"><exif:PixelYDimension rdf:datatype='int'>12"
+           b"</exif:PixelYDimension><tiff:ImageWidth>10</tiff:ImageWidth></d>")
+    assert _xmp_for_output(xmp, 40, 48) == (
+        b"<d tiff:Orientation='1' exif:PixelXDimension = \"40\"><exif:PixelYDimension rdf:datatype='int'>48"
+        b"</exif:PixelYDimension><tiff:ImageWidth>40</tiff:ImageWidth></d>")

@@ -120,8 +120,9 @@ def test_the_python_api_takes_gray_arrays_and_raises_typed_errors(tiny_model_pat
 
 
 def test_fill_hidden_replaces_the_colour_under_transparency_with_the_visible_colour_around_it() -> None:
-    """Opaque pixels keep their colour; a fully transparent one takes the visible colour near it (a white logo on
-    transparent black becomes white everywhere); half-transparent ones are the blend; 16 bits stay 16."""
+    """Visible pixels keep their colour (a black shadow at alpha 80 stays black: straight alpha's colour is the
+    colour); a fully transparent one takes the visible colour near it (a white logo on transparent black becomes
+    white everywhere); an image with nothing visible, or a read-only array, is left as it is; 16 bits stay 16."""
     from classsr_cli.pipeline import fill_hidden
 
     yy, xx = np.mgrid[:30, :40]
@@ -139,11 +140,20 @@ def test_fill_hidden_replaces_the_colour_under_transparency_with_the_visible_col
     got = fill_hidden(pixels, alpha)
     assert np.array_equal(got[:, :5], pixels[:, :5]) and np.array_equal(got[:, 35:], pixels[:, 35:])
     assert (got[:, 6, 0] > got[:, 6, 2]).all() and (got[:, 33, 2] > got[:, 33, 0]).all()
-    alpha[:, :5] = 128  # half visible: half its own colour, half the fill
+    alpha[:, :5] = 80  # a shadow: seen at 80, its colour kept (it came out grey, blended with the fill)
     got = fill_hidden(pixels, alpha)
-    assert (np.abs(got[:, 0].astype(int) - (255, 0, 0)) <= 130).all() and not np.array_equal(got[:, 0], pixels[:, 0])
+    assert np.array_equal(got[:, :5], pixels[:, :5]) and np.array_equal(got[:, 35:], pixels[:, 35:])
     deep = fill_hidden(pixels.astype(np.uint16) * 257, alpha.astype(np.uint16) * 257)
     assert deep.dtype == np.uint16 and np.abs(deep.astype(int) - got.astype(int) * 257).max() <= 257
+    clear = np.zeros((30, 40), np.uint8)  # nothing visible (alpha as a mask or data): the colour kept
+    assert np.array_equal(fill_hidden(pixels, clear), pixels)
+    frozen = pixels.copy()
+    frozen.flags.writeable = False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warned of a non-writable array
+        assert np.array_equal(fill_hidden(frozen, alpha), got)
 
 
 def test_no_hidden_colour_bleeds_into_an_edge_with_the_shipped_model() -> None:

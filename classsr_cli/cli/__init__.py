@@ -83,6 +83,22 @@ _PEER_OPTIONS = {
 }
 
 
+#: Where a command takes them otherwise (video has no --format or --width-less scale; bench only -x and -m).
+_PEER_OVERRIDES: dict[str, dict[str, str | None]] = {
+    "video": {"-f": "the container is the output's extension (out.mkv)", "--ext": "the container is the output's "
+              "extension (out.mkv)", "-i": "the input is the first argument: classsr video in.mp4 out.mp4"},
+    "bench": {"-s": "the scale is -x (-x 4)", "-f": None, "--ext": None, "--suffix": None, "-i": None, "--input": None},
+}
+
+
+def _peer_hint(command: str | None, option: str | None) -> str | None:
+    """What a peer's ``option`` is in ``command`` (upscale, video, bench), or ``None``."""
+    if command not in ("upscale", "video", "bench") or option is None:
+        return None
+    overrides = _PEER_OVERRIDES.get(command, {})
+    return overrides[option] if option in overrides else _PEER_OPTIONS.get(option)
+
+
 def main() -> None:
     """The ``classsr`` command. A usage error (a bad option value, a missing argument) is one line on stderr that
     names the command's ``--help``, exit 2, like every other error; Typer would draw it in a box of several lines.
@@ -99,8 +115,9 @@ def main() -> None:
         ctx = getattr(e, "ctx", None)
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         message = e.format_message() if hasattr(e, "format_message") else str(e)
-        if type(e).__name__ == "NoSuchOption" and getattr(e, "option_name", None) in _PEER_OPTIONS:
-            message = f"{message}; {_PEER_OPTIONS[e.option_name]}"  # type: ignore[attr-defined]
+        hint = _peer_hint(getattr(ctx, "info_name", None), getattr(e, "option_name", None))
+        if type(e).__name__ == "NoSuchOption" and hint:
+            message = f"{message}; {hint}"
         raise SystemExit(fail(f"{message}{where}", getattr(e, "exit_code", 2)).exit_code) from None
     except typer.Abort:  # click's own "Aborted!" case (an EOF at a prompt)
         sys.exit(1)

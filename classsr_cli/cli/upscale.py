@@ -154,8 +154,14 @@ def upscale(
         )  # every problem collected, so that a run that stops can say how much it left undone
         if world.is_main:
             _left_out(plan)
+            lossless = sorted({j.output.suffix.lower() for j in plan.jobs} - {".jpg", ".jpeg", ".jpe", ".jfif", ".webp"})
+            if quality is not None and lossless:
+                err.print(f"note: --quality is JPEG's and WebP's; the {', '.join(lossless)} outputs are lossless",
+                          soft_wrap=True, markup=False)
         if plan.failed and not keep_going:
             spec, e = plan.failed[0]
+            if _output_as_input(inputs, output, spec):  # `classsr upscale in.png out.png`, as cp takes it
+                raise ConfigError(f"{spec}: no such file or folder; to write the output there, give it as -o {spec}")
             if debug():
                 raise e
             if json_out and world.is_main:
@@ -223,6 +229,17 @@ class _SizedUpscalers:
             resample_note(upscaler, f"{zoo.factor_text(scale)} ({self.size.describe()} for {name or f'{width}x{height}'})")
             self.note = False
         return upscaler
+
+
+def _output_as_input(inputs: list[str], output: str | None, failed: str) -> bool:
+    """Whether the input that failed reads as an output given where cp and most upscalers take it: the second of
+    two, without -o, a new file with an image suffix (not a pattern)."""
+    from pathlib import Path
+
+    from classsr_cli.io.files import is_image_name
+
+    return (output is None and len(inputs) == 2 and failed == inputs[1] and not any(c in failed for c in "*?[")
+            and not Path(failed).exists() and is_image_name(Path(failed)))  # fmt: skip
 
 
 def _dry_run(upscaler: Any, jobs: list[Any], report: _Report, planned: list[Failure], max_pixels: int, *,

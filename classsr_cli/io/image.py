@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
 from classsr_cli.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -135,7 +136,7 @@ class Meta:
         text = self.text if fmt == "PNG" else ()
         if self.made_by and fmt == "PNG":  # this run's record replaces a carried one (an output upscaled again)
             text = (*((k, v) for k, v in text if k not in ("Software", "classsr")),
-                    ("Software", "classsr"), ("classsr", self.made_by))  # fmt: skip
+                    ("Software", f"classsr {__version__}"), ("classsr", self.made_by))  # fmt: skip
         return Meta(
             icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
@@ -344,6 +345,12 @@ def _decode(path: Path, im: Image.Image) -> Picture:
     )
 
 
+#: PNG text that is metadata classsr carries in its own place, brought up to date, or not at all: XMP, and
+#: ImageMagick's raw EXIF/XMP/APP1/Photoshop profiles (whose orientation, carried as it was, turned the upscaled
+#: picture a second time in readers that take it); its IPTC profile and plain text are carried.
+_STALE_TEXT = re.compile(r"XML:com\.adobe\.xmp$|Raw profile type (exif|xmp|app1|8bim|icc|icm)$", re.IGNORECASE)
+
+
 def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
     """The XMP, print resolution, PNG text chunks and WebP losslessness of an opened file (the orientation
     applied to the pixels is taken out of the XMP by the writer, :func:`_xmp_for_output`)."""
@@ -355,7 +362,7 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
     except (TypeError, ValueError, IndexError, ZeroDivisionError):
         dpi = None
     text = tuple((k, v) for k, v in (getattr(im, "text", None) or {}).items()
-                 if fmt == "PNG" and isinstance(v, str) and k != "XML:com.adobe.xmp")  # fmt: skip
+                 if fmt == "PNG" and isinstance(v, str) and not _STALE_TEXT.match(k))  # fmt: skip
     return {
         "xmp": bytes(xmp) if isinstance(xmp, bytes | bytearray) else (xmp.encode() if isinstance(xmp, str) else None),
         "dpi": dpi,
@@ -747,7 +754,8 @@ def _xmp_for_output(xmp: bytes | None, width: int, height: int) -> bytes | None:
     for name, value in values.items():
         key = re.escape(name.encode())
         xmp = re.sub(rb"(" + key + rb'\s*=\s*["\'])[^"\']*(["\'])', rb"\g<1>" + str(value).encode() + rb"\g<2>", xmp)
-        xmp = re.sub(rb"(<" + key + rb">)[^<]*(</" + key + rb">)", rb"\g<1>" + str(value).encode() + rb"\g<2>", xmp)
+        xmp = re.sub(rb"(<" + key + rb"(?:\s[^>]*)?>)[^<]*(</" + key + rb">)", rb"\g<1>" + str(value).encode() + rb"\g<2>",
+                     xmp)  # fmt: skip
     return xmp
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,6 +149,19 @@ def _table(stage: str) -> str:
     return next((table for prefix, table in prefixes.items() if stage.startswith(prefix)), stage)
 
 
+def _why(e: BaseException) -> str:
+    """What is wrong with a resume state, in a few words: torch's first line, without its advice to unpickle it
+    unsafely, and the state dict's first mismatch."""
+    if isinstance(e, pickle.UnpicklingError):
+        return "not a file torch reads without unpickling code"
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Error(s) in loading state_dict") and len(lines) > 1:
+        return lines[1].rstrip(".")  # the first mismatch, not the heading
+    if lines:
+        return f"{type(e).__name__}: {lines[0]}"
+    return "the file ends early" if isinstance(e, EOFError) else type(e).__name__
+
+
 def _first_nonfinite(first_bad: torch.Tensor | None, never: int, dist: Dist) -> int | None:
     """The first iteration (0-based) whose loss was not finite, on any rank, or None: one host sync (and one
     all-reduce under torchrun, so that every rank stops at the same step)."""
@@ -204,12 +218,11 @@ def fit(
             optim.load_state_dict(state["optim"])
             start = int(state["iteration"])
             extras.update(state.get("extras", {}))
-        except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError) as e:
+        except (RuntimeError, KeyError, TypeError, ValueError, EOFError, OSError, pickle.UnpicklingError) as e:
             from classsr_cli.errors import CheckpointError
 
             raise CheckpointError(
-                f"{state_path}: a damaged resume state ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                f"delete it to train {stage} from its start"
+                f"{state_path}: a damaged resume state ({_why(e)}); delete it to train {stage} from its start"
             ) from None
         log.write(stage=stage, event="resume", iteration=start)
     saved = start if state_path.exists() else None
