@@ -200,7 +200,7 @@ class PatchData:
         digest = hashlib.sha256()  # as prepare() hashed them: an array changed or damaged since trains nothing
         for name, arr in arrays.items():
             digest.update(name.encode())
-            digest.update(np.ascontiguousarray(arr).tobytes())
+            digest.update(np.ascontiguousarray(arr).data)  # the buffer itself: no second copy of the data
         if "sha256:" + digest.hexdigest() != self.meta.get("hash"):
             raise ConfigError(f"{folder}: its arrays do not match the hash its meta.json records (changed or damaged "
                               "since `classsr train prepare`); prepare the data again into a new folder")
