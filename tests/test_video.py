@@ -1074,6 +1074,9 @@ def test_output_is_optional_and_o_names_it_as_upscale_does(clips: dict[str, Path
     assert r.exit_code == 0 and (tmp_path / "o.mkv").is_file(), r.output
     r = runner.invoke(app, ["video", str(src), str(tmp_path / "a.mp4"), "-o", str(tmp_path / "b.mp4")])
     assert r.exit_code == 2 and "OUTPUT is given twice" in r.stderr and not (tmp_path / "a.mp4").exists()
+    for empty in (["-o", ""], [""]):  # "$OUT" unset: refused, not written beside the input
+        r = runner.invoke(app, ["video", str(src), *empty, "--model", str(tiny_model_path)])
+        assert r.exit_code == 2 and "OUTPUT is empty" in r.stderr, r.output
 
 
 def test_progress_lines_where_stderr_is_not_a_terminal(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path,

@@ -161,6 +161,8 @@ def video(
     length_s = seconds_of(duration, "--duration") if duration is not None else None
     if output is not None and output_opt is not None:
         raise ConfigError(f"OUTPUT is given twice ({output} and -o {output_opt}); give one")
+    if "" in (output, output_opt):  # an unset shell variable: not "beside the input"
+        raise ConfigError("OUTPUT is empty; name a file or a folder, or leave it out to write beside the input")
     output = output or output_opt or f"{source.parent}{os.sep}"  # beside the input, named as upscale names it
     size = output_size(width, height, scale)
     if size is None:
