@@ -217,6 +217,17 @@ class Upscaler:
         return Upscaler(self.model, scale=scale, step=self.step, batch_size=self.batch_size,
                         force_branch=self.force_branch, tolerance=self.tolerance, model_path=self.model_path)
 
+    def enlarged(self, height: int, width: int, name: str | os.PathLike[str] = "") -> tuple[int, int]:
+        """:meth:`output_size`, or an :class:`InputError` where it is the input's own (``-x 1.0001``: a copy through
+        the model, at its cost)."""
+        from classsr_cli.zoo import factor_text
+
+        size = self.output_size(height, width)
+        if size == (height, width):
+            raise InputError(f"{name}: {factor_text(self.scale)} of {width}x{height} rounds to the size it has; ask "
+                             "for a larger factor")
+        return size
+
     def made_by(self) -> str:
         """How this upscaler makes an output, as written into it (:attr:`~classsr_cli.io.image.Picture.made_by`):
         classsr's version, the model's name and the SHA-256 of its file, the scale and the routing settings."""
@@ -235,7 +246,7 @@ class Upscaler:
                     cache[self.model_path] = None
             digest = cache[self.model_path]
         record = {"version": __version__, "model": Path(self.model_path).stem if self.model_path else None,
-                  "model_sha256": digest, "scale": self.scale, "tolerance": self.tolerance,
+                  "model_sha256": digest, "scale": self.scale, "step": self.step, "tolerance": self.tolerance,
                   "force_branch": CLASS_NAMES[self.force_branch] if self.force_branch is not None else None}  # fmt: skip
         return json.dumps(record, separators=(",", ":"))
 
@@ -483,10 +494,7 @@ def upscale_file(
         if not isinstance(upscaler, Upscaler):
             upscaler = upscaler(picture.height, picture.width, str(src))
         picture = picture.stripped() if strip_metadata else replace(picture, made_by=upscaler.made_by())
-        oh, ow = upscaler.output_size(picture.height, picture.width)
-        if (oh, ow) == (picture.height, picture.width):  # -x 1.0001: a copy through the model, at its cost
-            raise InputError(f"{src}: x{upscaler.scale:g} of {picture.width}x{picture.height} rounds to the size it "
-                             "has; ask for a larger factor")
+        oh, ow = upscaler.enlarged(picture.height, picture.width, src)
         check_output_size(dst, oh, ow)
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
             run = upscaler.run(picture.pixels, banded=True, progress=progress)

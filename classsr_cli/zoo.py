@@ -176,6 +176,19 @@ def own_scale(spec: str | None, default: int = MAX_SCALE) -> int:
         raise CheckpointError(f"{path}: its header records no scale; not a classsr model") from None
 
 
+def own_patch(spec: str | None, scale: float) -> int:
+    """The patch size of the model a run at ``scale`` would load (``spec``, or the default), read from its header
+    (no weights loaded): what ``--step`` is checked against before any output is planned."""
+    import json
+
+    from classsr_cli.checkpoint import read_metadata
+
+    try:
+        return int(json.loads(read_metadata(choose_model(spec, scale))["config"]).get("patch", 32))
+    except (KeyError, ValueError, TypeError):
+        return 32
+
+
 def check_tolerance(net: ClassSR, tolerance: float | None, path: Path | None = None) -> None:
     """``--tolerance`` (dB) is at least 0 and given only to a model that predicts its branches' errors (the residual
     defaults' ``deficit`` or ``budget`` routing); the paper preset routes by argmax and would ignore it. A
@@ -258,11 +271,11 @@ def factor_text(scale: float) -> str:
     not one (``x1.004``, not ``x1``), none after the point from x100 (``x1000``, not ``x1e+03``)."""
     if scale >= 100:
         return f"x{scale:.0f}"
-    for digits in range(3, 8):
+    for digits in range(3, 17):
         text = f"{scale:.{digits}g}"
         if not float(text).is_integer() or float(scale).is_integer():
             return f"x{text}"
-    return f"x{scale:.7g}"
+    return f"x{scale!r}"
 
 
 def choose_model(spec: str | None, scale: float) -> Path:

@@ -888,7 +888,7 @@ def test_outputs_record_how_they_were_made_and_strip_metadata_drops_it(tiny_mode
     Image.fromarray(np.random.default_rng(5).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(
         src, exif=exif, icc_profile=icc, dpi=(300, 300), xmp=b"<x:xmpmeta>Jane</x:xmpmeta>")
     want = {"model": "tiny", "model_sha256": hashlib.sha256(tiny_model_path.read_bytes()).hexdigest(), "scale": 4.0,
-            "tolerance": None, "force_branch": "medium"}
+            "tolerance": None, "force_branch": "medium", "step": 28}
     for out in (tmp_path / "o.png", tmp_path / "o.jpg"):
         r = up(tiny_model_path, src, "-o", out, "--force-branch", "medium")
         assert r.exit_code == 0, r.output
@@ -896,6 +896,10 @@ def test_outputs_record_how_they_were_made_and_strip_metadata_drops_it(tiny_mode
             text = im.text["classsr"] if out.suffix == ".png" else im.info["comment"].decode().removeprefix("classsr ")
             assert {k: v for k, v in json.loads(text).items() if k in want} == {**want, "model": tiny_model_path.stem}
             assert im.getexif()[0x013B] == "Jane Doe"  # and the source's metadata is carried as ever
+            if out.suffix == ".png":
+                from classsr_cli import __version__
+
+                assert im.text["Software"] == f"classsr {__version__}"
     r = up(tiny_model_path, src, "-o", tmp_path / "s.jpg", "--strip-metadata")
     assert r.exit_code == 0, r.output
     with Image.open(tmp_path / "s.jpg") as im:
@@ -925,3 +929,13 @@ def test_dry_run_says_what_would_be_written_and_writes_nothing(tiny_model_path: 
     assert [rec.get("dry_run") for rec in recs] == [True, True, None] and "error" in recs[2]
     assert recs[0]["size"] == {"input": [24, 20], "output": [90, 75]} and recs[0]["model_scale"] == 4
     assert "1 of 3 inputs would fail" in r.stderr and files(src) == before
+    # Without --keep-going: stopped at the failure, with its error and the run's exit code and line.
+    r = up(tiny_model_path, src, "--dry-run", "--width", "90", "-f", "webp")
+    assert r.exit_code == 1 and "stopped:" not in r.stderr and "turned.jpg: 20x30 to --width 90 is x4.5" in r.stderr
+    Image.new("RGB", (8, 8)).save(src / "z.png")  # after turned.jpg: now one is left unchecked, as the run leaves it
+    r = up(tiny_model_path, src, "--dry-run", "--width", "90")
+    assert r.exit_code == 1 and "stopped: 1 more input(s) not processed" in r.stderr
+    big = tmp_path / "bomb.png"  # refused from its header, as the run refuses it: not decoded to look for EXIF
+    Image.new("L", (3000, 3000)).save(big)
+    r = up(tiny_model_path, big, "--dry-run", "--max-pixels", "1000000")
+    assert r.exit_code == 1 and "above the 1,000,000-pixel limit" in r.stderr

@@ -80,9 +80,11 @@ def test_step_out_of_range_is_a_usage_error(command: str, tiny_model_path: Path,
         r = runner.invoke(app, [command, *args, "--model", str(tiny_model_path), "--step", step])
         assert r.exit_code == 2, r.output
         assert says in r.output
-    (tmp_path / "there.png").touch()  # 0 is said as what it is before an existing output is (it said "exists")
-    r = runner.invoke(app, ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "there.png"), "--step", "0"])
-    assert r.exit_code == 2 and "--step must be at least 1" in r.output and "exists" not in r.output
+    (tmp_path / "there.png").touch()  # said as what it is before an existing output is (it said "exists")
+    for step, says in (("0", "--step must be at least 1"), ("40", "--step must be in 1..32")):
+        r = runner.invoke(app, ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "there.png"), "--step", step,
+                                "--model", str(tiny_model_path)])  # fmt: skip
+        assert r.exit_code == 2 and says in r.output and "exists" not in r.output, r.output
 
 
 def test_video_takes_the_scales_upscale_takes(tiny_model_path: Path, tmp_path: Path) -> None:

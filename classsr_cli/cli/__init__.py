@@ -86,7 +86,8 @@ _PEER_OPTIONS = {
 #: Where a command takes them otherwise (video has no --format or --width-less scale; bench only -x and -m).
 _PEER_OVERRIDES: dict[str, dict[str, str | None]] = {
     "video": {"-f": "the container is the output's extension (out.mkv)", "--ext": "the container is the output's "
-              "extension (out.mkv)", "-i": "the input is the first argument: classsr video in.mp4 out.mp4"},
+              "extension (out.mkv)", "-i": "the input is the first argument: classsr video in.mp4 out.mp4",
+              "--input": "the input is the first argument: classsr video in.mp4 out.mp4"},
     "bench": {"-s": "the scale is -x (-x 4)", "-f": None, "--ext": None, "--suffix": None, "-i": None, "--input": None},
 }
 

@@ -147,6 +147,9 @@ def upscale(
     dtype = runtime.resolve_dtype(precision.value, dev)
     distributed.start(world, dev)
     try:
+        from classsr_cli.engine import check_step
+
+        check_step(step, zoo.own_patch(model, scale))  # before outputs are planned: a usage error is said as one
         plan = plan_jobs(
             inputs, output, scale, tag=size.tag if size else None, recursive=recursive, classmap=classmap,
             overwrite=overwrite, keep_going=True, skip_existing=skip_existing, fail_collisions=keep_going,
@@ -244,39 +247,38 @@ def _output_as_input(inputs: list[str], output: str | None, failed: str) -> bool
 
 def _dry_run(upscaler: Any, jobs: list[Any], report: _Report, planned: list[Failure], max_pixels: int, *,
              keep_going: bool) -> None:
-    """``--dry-run``: each job's output, sizes and model, from the inputs' headers (no pixel decoded, nothing run
-    or written); what would fail, as a run says it. The exit code is the run's."""
+    """``--dry-run``: each job's output, sizes and model, from the inputs' headers (nothing decoded, run or
+    written); what would fail before decoding, said and counted as a run says it, with the run's exit code."""
     from classsr_cli.errors import ClassSRError
     from classsr_cli.io.image import check_output_size, peek_size
     from classsr_cli.zoo import factor_text
 
-    done, failed = 0, list(planned)
+    done: list[dict[str, Any]] = []
+    failed = list(planned)
     for job in jobs:
         try:
             h, w = peek_size(job.input, max_pixels=max_pixels or None)
             up = upscaler(h, w, str(job.input)) if isinstance(upscaler, _SizedUpscalers) else upscaler
-            oh, ow = up.output_size(h, w)
-            if (oh, ow) == (h, w):
-                raise ClassSRError(f"{job.input}: x{up.scale:g} of {w}x{h} rounds to the size it has")
+            oh, ow = up.enlarged(h, w, job.input)
             check_output_size(job.output, oh, ow)
         except ClassSRError as e:
             failure = (str(job.input), None, str(e), e.exit_code)
             failed.append(failure)
-            report.failure(*failure, keep_going=True)
+            report.failure(*failure, keep_going=keep_going)
             if not keep_going:
                 break
             continue
-        done += 1
         how = f"{factor_text(up.scale)}, the x{up.model_scale} model" + (", then a downscale" if up.resampled else "")
         err.print(f"would write {job.output}  {w}x{h} -> {ow}x{oh}  ({how})", soft_wrap=True, markup=False)
-        report._stdout({"dry_run": True, "input": str(job.input), "output": str(job.output),
-                        "classmap": str(job.classmap) if job.classmap else None,
-                        "size": {"input": [w, h], "output": [ow, oh]}, "scale": up.scale, "model_scale": up.model_scale,
-                        "model": str(up.model_path) if up.model_path else None})  # fmt: skip
-    if failed:
-        err.print(f"[bold red]{len(failed)} of {done + len(failed)} inputs would fail[/]", soft_wrap=True)
-        raise typer.Exit(EXIT_PARTIAL if done and keep_going else failed[0][3] if not done else EXIT_FAILURE)
-    err.print(f"dry run: {done} image(s) would be written; nothing was", soft_wrap=True)
+        record = {"dry_run": True, "input": str(job.input), "output": str(job.output),
+                  "classmap": str(job.classmap) if job.classmap else None, "size": {"input": [w, h], "output": [ow, oh]},
+                  "scale": int(up.scale) if float(up.scale).is_integer() else up.scale, "model_scale": up.model_scale,
+                  "model": str(up.model_path) if up.model_path else None}  # fmt: skip
+        done.append(record)
+        report._stdout(record)
+    _finish(report, done, failed, keep_going, total=len(jobs) + len(planned), dry=True)
+    err.print(f"dry run: {len(done)} image(s) would be written; nothing was (a file damaged past its header fails "
+              "only when it is decoded)", soft_wrap=True)
 
 
 def _run(
@@ -451,12 +453,14 @@ def _stopped(message: str, code: int, left: int, e: Exception | None = None) -> 
 
 
 def _finish(
-    report: _Report, done: list[dict[str, Any]], failed: list[Failure], keep_going: bool, *, total: int
+    report: _Report, done: list[dict[str, Any]], failed: list[Failure], keep_going: bool, *, total: int,
+    dry: bool = False,
 ) -> None:
+    """The totals, then the failures and the exit code (a ``dry`` run's: no totals, "would fail")."""
     from rich.markup import escape
 
     main = report.world.is_main
-    if main and (len(done) > 1 or report.world.active) and done:
+    if main and (len(done) > 1 or report.world.active) and done and not dry:
         _totals(done)
     if not failed:
         return
@@ -467,7 +471,7 @@ def _finish(
     if main:
         from classsr_cli.errors import ALREADY_EXISTS
 
-        err.print(f"[bold red]{len(failed)} of {len(done) + len(failed)} inputs failed:[/]")
+        err.print(f"[bold red]{len(failed)} of {len(done) + len(failed)} inputs {'would fail' if dry else 'failed'}:[/]")
         for _, _, message, _ in failed:
             err.print(f"  {escape(message)}", soft_wrap=True)
         exist = sum(message.endswith(ALREADY_EXISTS) for _, _, message, _ in failed)

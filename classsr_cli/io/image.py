@@ -283,12 +283,32 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
     Image.init()
     try:
         with _pixel_limit_off(), Image.open(path, formats=list(_READ_FORMATS)) as im:
-            (w, h), orientation = im.size, int(im.getexif().get(_ORIENTATION, 1) or 1)
+            w, h = im.size
+            _check_pixels(path, (w, h), max_pixels)  # before anything is decoded, as read_image refuses it
+            orientation = _header_orientation(im)
+    except InputError:
+        raise
     except Exception:
         picture = read_image(path, max_pixels=max_pixels)  # says what is wrong, as a run would
         return picture.height, picture.width
-    _check_pixels(path, (w, h), max_pixels)
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+def _header_orientation(im: Image.Image) -> int:
+    """The EXIF orientation of an opened file without decoding its pixels: a PNG's from the chunks before its image
+    data (Pillow's ``getexif`` decodes the whole PNG to look past it, for a rare eXIf after the pixels)."""
+    if im.format == "PNG":
+        exif = Image.Exif()
+        raw = im.info.get("exif")
+        profile = im.info.get("Raw profile type exif")  # ImageMagick's, which Pillow (so read_image) reads too
+        if not isinstance(raw, bytes) and isinstance(profile, str):
+            with contextlib.suppress(ValueError):
+                raw = bytes.fromhex("".join(profile.split("\n")[3:]))
+        if isinstance(raw, bytes):
+            with contextlib.suppress(Exception):
+                exif.load(raw)
+        return int(exif.get(_ORIENTATION, 1) or 1)
+    return int(im.getexif().get(_ORIENTATION, 1) or 1)
 
 
 def _reason(e: BaseException) -> str:
