@@ -64,6 +64,7 @@ Examples:
   classsr upscale shots/ --width 3000            # each photo_w3000.jpg 3000 pixels wide
   classsr upscale 'shots/*.jpg' --json > runs.jsonl
   classsr upscale photo.png --classmap           # also photo_x4_classmap.png
+  classsr upscale shots/ -f jpg --dry-run        # what would be written (all JPEG); nothing is run
 """
 
 
