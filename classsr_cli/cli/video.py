@@ -42,6 +42,7 @@ from classsr_cli.cli._options import (
 EXAMPLES = """\
 Examples:
 
+  classsr video clip.mp4                                  # clip_x4.mp4 beside it
   classsr video clip.mp4 clip_x4.mp4                      # audio and subtitles copied
   classsr video clip.mp4 out/                             # out/clip_x4.mp4
   classsr video clip.mp4 clip_4k.mp4 --height 2160        # 1080p (x2) or 720p (x3) to 2160 high
