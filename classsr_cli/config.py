@@ -268,6 +268,6 @@ def from_json_dict(cls: type, d: dict[str, Any]) -> Any:
 def _check_family_scale(family: str, scale: int) -> None:
     if family not in FAMILY_DEFAULTS:
         raise ConfigError(f"unknown family {family!r}; choose one of {', '.join(FAMILY_DEFAULTS)}")
-    if scale not in _SCALES[family]:
-        allowed = ", ".join(str(s) for s in _SCALES[family])
+    if scale not in _SCALES.get(family, ()):  # a family added without its scales: said, not a KeyError
+        allowed = ", ".join(str(s) for s in _SCALES.get(family, ())) or "none (add them to config._SCALES)"
         raise ConfigError(f"{family} supports scales {allowed}, not {scale!r}")

@@ -2,7 +2,8 @@
 
 ``mod_crop`` crops an HR image to a multiple of the scale; ``bicubic_downscale`` makes the LR image by
 antialiased bicubic (Pillow's BICUBIC, a = -0.5 with the kernel widened by the scale factor, which is what
-MATLAB's ``imresize`` does), computed in float per channel and rounded once to uint8.
+MATLAB's ``imresize`` does in the interior; at the outer one or two LR pixels the two differ, Pillow renormalising
+the kernel where MATLAB mirrors the image), computed in float per channel and rounded once to uint8.
 """
 
 from __future__ import annotations

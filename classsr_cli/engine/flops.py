@@ -12,7 +12,7 @@ channels with a ``k x k`` kernel and ``g`` groups, MACs = ``Ho*Wo*Cout*(Cin/g)*k
   ``functional_flops``.
 * ``paper``: the convention of ClassSR's ``cal_FLOPs`` table, which counts FSRCNN's transposed convolution as a
   ``k x k`` convolution evaluated at every HR output pixel, ``scale^2`` times the real cost (468 MFLOPs for
-  FSRCNN-56 per 32x32 patch instead of 49.8). Everything else is counted as in ``real``.
+  FSRCNN-56 per 32x32 patch instead of the 71.5 it runs). Everything else is counted as in ``real``.
 
 Counts come from forward hooks on one ``(1, 3, p, p)`` patch, so they follow the architecture exactly.
 """
