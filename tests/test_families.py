@@ -174,3 +174,13 @@ def test_flops_cache_follows_the_model_not_its_id(monkeypatch: pytest.MonkeyPatc
     big = tiny((8, 12, 16))
     expected = count_flops(big.branches[2], (1, 3, 32, 32), "real")
     assert expected != small_heavy and flops.model_flops(big).branches[2] == expected
+
+
+def test_a_family_added_without_its_scales_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/design.md's steps once left out config._SCALES: a family registered without it was a KeyError."""
+    from classsr_cli import config
+    from classsr_cli.errors import ConfigError
+
+    monkeypatch.setitem(config.FAMILY_DEFAULTS, "toy", config.FAMILY_DEFAULTS["fsrcnn"])
+    with pytest.raises(ConfigError, match=r"toy supports scales none \(add them to config._SCALES\)"):
+        config.ClassSRConfig(family="toy", scale=4, widths=(8, 16, 32))
