@@ -86,6 +86,8 @@ class MethodResult:
         peak_mem_mb: peak memory of one pass above what was resident before it (see :attr:`BenchResult.peak_mem`);
             ``None`` where it cannot be measured.
         patches: ClassSR only: patches per class (``light``, ``medium``, ``heavy``).
+        per_image: each image's ``psnr_y``, ``psnr_rgb``, ``ssim_y`` (``null`` when native), real ``flops`` where
+            counted per image, and for ClassSR its ``patches``, in the order of :attr:`BenchResult.inputs`.
     """
 
     psnr_y: float
@@ -98,6 +100,7 @@ class MethodResult:
     mp_per_s: float
     peak_mem_mb: float | None
     patches: dict[str, int] | None = None
+    per_image: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def spread(self) -> float | None:
@@ -122,6 +125,7 @@ class MethodResult:
         }
         if self.patches is not None:
             d["patches"] = dict(self.patches)
+        d["per_image"] = [dict(row) for row in self.per_image]
         return d
 
 
@@ -483,16 +487,23 @@ def _measure(
     n = len(pairs)
     # 1. Quality pass (untimed): outputs quantised to uint8 as a user would save them, then the metrics.
     py, pr, sy, routes = [], [], [], []
+    per_image: list[dict[str, Any]] = []
     for i, pair in enumerate(pairs):
         out, route = run(i)
         sr = out if isinstance(out, np.ndarray) else quantize(out)
+        row: dict[str, Any] = {"psnr_y": None, "psnr_rgb": None, "ssim_y": None}
         if route is not None:
             routes.append(route)
+            row["flops"] = int(route.flops.used)
+            if method == "classsr":
+                row["patches"] = {name: int(c) for name, c in zip(CLASS_NAMES, route.counts, strict=True)}
+        per_image.append(row)
         if pair.hr is None:  # native: nothing to compare with
             continue
         py.append(psnr(sr, pair.hr, scale, y_channel=True))
         pr.append(psnr(sr, pair.hr, scale))
         sy.append(ssim(sr, pair.hr, scale, y_channel=True))
+        row.update(psnr_y=_finite(py[-1]), psnr_rgb=_finite(pr[-1]), ssim_y=_finite(sy[-1]))
         del out, sr
     if progress:
         progress(f"{method}: metrics done; {max(warmup, 1)} warm-up pass(es)")
@@ -518,6 +529,7 @@ def _measure(
         mp_per_s=float("nan"),
         peak_mem_mb=None if probe.peak is None else probe.peak / 2**20,
         patches=patches,
+        per_image=per_image,
     ), run
 
 

@@ -50,6 +50,7 @@ METHOD_KEYS = {
     "spread",
     "mp_per_s",
     "peak_mem_mb",
+    "per_image",
 }
 # HR sizes (h, w): 256x256 gives a 64x64 LR frame that a step-32 grid covers exactly; 175x202 is
 # mod-cropped to 172x200 (LR 43x50), off any grid.
@@ -383,3 +384,17 @@ def test_native_bench_runs_a_large_photo_as_upscale_does(tmp_path: Path) -> None
     bench = report["methods"]["classsr"]
     assert bench["patches"] == {k: done["patches"][k] for k in ("light", "medium", "heavy")}
     assert bench["flops"] == done["flops"]["used"]
+
+
+def test_per_image_figures_average_to_the_means(hr_dir: Path, tiny_model_path: Path) -> None:
+    """Each method's `per_image` (in the order of `inputs`) holds the figures its means are made of, and for the
+    routed model each image's routing and FLOPs: a researcher's per-image comparison without a second tool."""
+    report = _bench_json([str(hr_dir), "--model", str(tiny_model_path), "--repeat", "1", "--warmup", "0"])
+    for name, m in report["methods"].items():
+        rows = m["per_image"]
+        assert len(rows) == report["images"] == len(report["inputs"]), name
+        for key in ("psnr_y", "psnr_rgb", "ssim_y"):
+            assert np.mean([r[key] for r in rows]) == pytest.approx(m[key], abs=1e-9), (name, key)
+    routed = report["methods"]["classsr"]
+    assert sum(r["flops"] for r in routed["per_image"]) == routed["flops"]
+    assert {k: sum(r["patches"][k] for r in routed["per_image"]) for k in routed["patches"]} == routed["patches"]
