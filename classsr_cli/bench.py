@@ -38,8 +38,7 @@ import torch
 from classsr_cli import runtime
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
-from classsr_cli.engine import DEFAULT_STEP, Argmax, Forced, FrameRun, Router, model_flops, upscale_tensor
-from classsr_cli.engine.defaults import BAND_BYTES
+from classsr_cli.engine import DEFAULT_STEP, band_bytes_for, model_flops, upscale_tensor
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import IMAGE_SUFFIXES, images_in
 from classsr_cli.metrics import psnr, quantize, ssim
@@ -411,19 +410,14 @@ def _runner(
 
     elif method in ("heavy-tiled", "classsr"):
         force = 2 if method == "heavy-tiled" else None
-        # As classsr upscale runs a frame (pipeline.PixelRun): on the CPU at the model's own scale in bands of
-        # BAND_BYTES of output, which its tile planner plans band by band (the same classes, other tiles).
-        banded = lrs[0].device.type == "cpu" and model.cfg.scale == scale
+        # As classsr upscale runs a frame (pipeline.PixelRun): in bands where it does, which the tile planner plans
+        # band by band (the same classes, other tiles).
+        band_bytes = band_bytes_for(lrs[0].device.type, model.cfg.scale == scale)
 
         def run(i: int) -> tuple[Any, Any]:
-            if not banded:
-                sr, route = upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force,
-                                           tolerance=tolerance)
-                return _to_hr_size(sr, pairs[i]), route
-            router = Router(Forced(force) if force is not None else Argmax(tolerance), batch_size=batch_size)
-            frame = FrameRun(model, lrs[i], router=router, step=step, band_bytes=BAND_BYTES)
-            bands = [band.rows for band in frame]
-            return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)), frame.result
+            sr, route = upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force,
+                                       tolerance=tolerance, band_bytes=band_bytes)
+            return _to_hr_size(sr, pairs[i]), route
 
     else:
         raise ConfigError(f"unknown bench method {method!r}; choose from {', '.join(METHODS)}")

@@ -18,6 +18,7 @@ transparency is first replaced by the visible colour around it (:func:`fill_hidd
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,6 @@ import torch.nn.functional as F
 
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import (
-    BAND_BYTES,
     BAND_PATCHES,
     DEFAULT_STEP,
     Argmax,
@@ -39,6 +39,7 @@ from classsr_cli.engine import (
     FrameRun,
     Router,
     RouteResult,
+    band_bytes_for,
     check_step,
 )
 from classsr_cli.errors import ConfigError, InputError
@@ -113,7 +114,7 @@ class PixelRun:
                              f"{into.shape} {into.dtype}")
         self.up, self.pixels, self.router, self.progress, self.into = up, pixels, router, progress, into
         self.band_patches = BAND_PATCHES if banded else None
-        self.band_bytes = BAND_BYTES if up.device.type == "cpu" and not up.resampled else None
+        self.band_bytes = band_bytes_for(up.device.type, not up.resampled)
         self.model_seconds = 0.0
         self.frame: FrameRun | None = None
 
@@ -231,22 +232,12 @@ class Upscaler:
     def made_by(self) -> str:
         """How this upscaler makes an output, as written into it (:attr:`~classsr_cli.io.image.Picture.made_by`):
         classsr's version, the model's name and the SHA-256 of its file, the scale and the routing settings."""
-        import hashlib
         import json
 
         from classsr_cli import __version__
 
-        digest = None
-        if self.model_path is not None:
-            cache = self.__dict__.setdefault("_digest", {})  # at_scale copies share nothing: hashed once a copy
-            if self.model_path not in cache:
-                try:
-                    cache[self.model_path] = hashlib.sha256(Path(self.model_path).read_bytes()).hexdigest()
-                except OSError:
-                    cache[self.model_path] = None
-            digest = cache[self.model_path]
         record = {"version": __version__, "model": Path(self.model_path).stem if self.model_path else None,
-                  "model_sha256": digest, "scale": self.scale, "step": self.step, "tolerance": self.tolerance,
+                  "model_sha256": _sha256(str(self.model_path)) if self.model_path else None, "scale": self.scale, "step": self.step, "tolerance": self.tolerance,
                   "force_branch": CLASS_NAMES[self.force_branch] if self.force_branch is not None else None}  # fmt: skip
         return json.dumps(record, separators=(",", ":"))
 
@@ -313,6 +304,17 @@ class Upscaler:
         top = float(np.iinfo(alpha.dtype).max)
         a = _to_tensor(alpha, self.device, top)[None, None]
         return _quantise(_resize(a, size)[0, 0], top, alpha.dtype, inplace=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str) -> str | None:
+    """A model file's SHA-256, read once a process (every upscaler of a run, the ``at_scale`` copies too)."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def fill_hidden(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from classsr_cli.io.files import files_in, is_image_name, natural_key, unread_ki
 
 __all__ = ["Job", "Plan", "classmap_path", "default_output_name", "plan_jobs", "scale_tag"]
 
-_GLOB_CHARS = "*?["
+GLOB_CHARS = "*?["  # a spec holding one is a pattern classsr expands
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool, 
             ) if what)  # fmt: skip
             raise InputError(f"{path}: no images in this folder{'' if recursive else ' (try --recursive)'}{also}")
         return [(p, p.relative_to(path)) for p in files], True, own, unread
-    if path.exists() or not any(c in spec for c in _GLOB_CHARS):
+    if path.exists() or not any(c in spec for c in GLOB_CHARS):
         if not path.exists():
             raise InputError(f"{path}: no such file or folder")
         return [(path, Path(path.name))], False, [], []

@@ -60,7 +60,9 @@ def test_large_frames_run_in_bands_that_upscale_array_assembles(monkeypatch: pyt
     pixels = np.random.default_rng(3).integers(0, 256, (150, 61, 3), dtype=np.uint8)
     up = _residual_upscaler()
     assert len(list(up.run(pixels))) == 1  # 6 cell rows of a small frame: one band at the real budget
-    monkeypatch.setattr(pipeline, "BAND_BYTES", 3 * 2 * 2 * 4 * 28 * 61)  # one cell row's float output, x2
+    import classsr_cli.engine.defaults as defaults  # band_bytes_for: one budget for upscale, video and bench
+
+    monkeypatch.setattr(defaults, "BAND_BYTES", 3 * 2 * 2 * 4 * 28 * 61)  # one cell row's float output, x2
     bands = list(up.run(pixels))
     assert [b.shape[0] for b in bands] == [224, 76]  # 1 row, rounded up to a block of 4 cell rows
     got = up.upscale_array(pixels)

@@ -241,8 +241,9 @@ def _output_as_input(inputs: list[str], output: str | None, failed: str) -> bool
     from pathlib import Path
 
     from classsr_cli.io.files import is_image_name
+    from classsr_cli.plan import GLOB_CHARS
 
-    return (output is None and len(inputs) == 2 and failed == inputs[1] and not any(c in failed for c in "*?[")
+    return (output is None and len(inputs) == 2 and failed == inputs[1] and not any(c in failed for c in GLOB_CHARS)
             and not Path(failed).exists() and is_image_name(Path(failed)))  # fmt: skip
 
 

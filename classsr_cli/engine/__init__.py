@@ -25,6 +25,7 @@ from classsr_cli.engine.defaults import (
     DEFAULT_BLEND,
     DEFAULT_STEP,
     PATCH,
+    band_bytes_for,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ __all__ = [
     "RouteResult",
     "RouteStats",
     "Router",
+    "band_bytes_for",
     "check_step",
     "flops_report",
     "model_flops",

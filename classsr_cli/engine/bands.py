@@ -476,12 +476,14 @@ def upscale_tensor(
     tolerance: float | None = None,
     blend: str = DEFAULT_BLEND,
     progress: Progress | None = None,
+    band_bytes: int | None = None,
 ) -> tuple[torch.Tensor, RouteResult]:
-    """Upscale one LR frame ``(1, 3, H, W)`` whole (one band). Returns ``(sr, result)``, ``sr`` of shape
+    """Upscale one LR frame ``(1, 3, H, W)``, whole (one band), or with ``band_bytes`` planned band by band as
+    ``FrameRun(band_bytes=...)`` plans it (the bands joined). Returns ``(sr, result)``, ``sr`` of shape
     ``(1, 3, s*H, s*W)``, float and not clamped. ``router`` defaults to the model's decision at ``tolerance``
     (or ``force_branch``)."""
     if router is None:
         router = Router(Forced(force_branch) if force_branch is not None else Argmax(tolerance), batch_size=batch_size)
-    run = FrameRun(model, lr, router=router, step=step, blend=blend, progress=progress)
-    (band,) = list(run)
-    return band.rows, run.result
+    run = FrameRun(model, lr, router=router, step=step, blend=blend, progress=progress, band_bytes=band_bytes)
+    bands = [band.rows for band in run]
+    return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)), run.result

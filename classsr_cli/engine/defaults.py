@@ -29,3 +29,9 @@ BAND_PATCHES = 512
 #: ``classsr upscale`` of ten SunHays80 photos as given x4 took 2.89-3.02 s against 3.55-3.63 s whole
 #: (docs/experiments.md, "Changed: large photos in bands of 16 MiB on the CPU").
 BAND_BYTES = 16 << 20
+
+
+def band_bytes_for(device_type: str, native: bool) -> int | None:
+    """The ``FrameRun(band_bytes=...)`` a frame runs with: :data:`BAND_BYTES` on the CPU at the model's own scale
+    (``native``), else ``None`` (whole). One decision for ``upscale``, ``video`` and ``bench``."""
+    return BAND_BYTES if device_type == "cpu" and native else None
