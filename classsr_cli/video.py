@@ -13,24 +13,31 @@ Two temporal features (:mod:`classsr_cli.engine.router`), both counted in :class
   whose LR pixels differ from those it was last computed from by at most ``reuse_threshold`` 8-bit levels keeps its
   previous HR output: no branch runs on it.
 
+**Resume** (``resume=True``): the video is encoded in chunks in a hidden folder beside the output
+(:func:`resume_folder`), each one finished and recorded before the next begins; a run stopped at any moment (Ctrl-C,
+a crash, a power cut) and started again with the same settings decodes past the frames its chunks hold and goes on.
+The finished chunks are copied into the output, not encoded again (:func:`~classsr_cli.io.video.join_chunks`).
+
 Knows nothing about the CLI; progress is reported through an optional callback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Forced, Hysteresis, Reuse, Router
-from classsr_cli.engine.router import Policy
+from classsr_cli.engine.router import Policy, RouteStats
 from classsr_cli.errors import (
     ALREADY_EXISTS,
     ConfigError,
@@ -40,7 +47,9 @@ from classsr_cli.errors import (
     VideoError,
 )
 from classsr_cli.io.video import (
+    CHUNK_FORMAT,
     CONTAINERS,
+    Chunk,
     EncodeOptions,
     VideoInfo,
     VideoReader,
@@ -51,6 +60,7 @@ from classsr_cli.io.video import (
     even_size,
     evens,
     full_size_hint,
+    join_chunks,
     plan_streams,
     probe,
     source_notes,
@@ -59,7 +69,7 @@ from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler
 from classsr_cli.runtime import bound_freed_memory
 
-__all__ = ["TemporalOptions", "VideoResult", "classmap_path", "output_path", "upscale_video"]
+__all__ = ["TemporalOptions", "VideoResult", "classmap_path", "output_path", "resume_folder", "upscale_video"]
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -104,6 +114,7 @@ class VideoResult:
             left of it, where the source is shorter).
         shown: the output's size as players show it, where that is not its stored size (a rotation by 90
             degrees, non-square pixels); ``None`` where it is.
+        resumed: frames taken from the chunks of a stopped run (``resume=True``; ``seconds`` includes its time).
     """
 
     input: Path
@@ -134,6 +145,7 @@ class VideoResult:
     start: float = 0.0
     length: float | None = None
     shown: tuple[int, int] | None = None
+    resumed: int = 0
 
     @property
     def patches(self) -> int:
@@ -181,6 +193,7 @@ class VideoResult:
                 "computed": self.computed,
             },
             "lost": self.lost,
+            "resumed": self.resumed,
             "notes": list(self.notes),
         }
 
@@ -256,6 +269,125 @@ def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float) -> str 
     )
 
 
+def resume_folder(output: str | os.PathLike[str]) -> Path:
+    """Where a resumable run keeps its chunks: ``.out.mp4.resume/`` beside ``out.mp4`` (removed once it is done)."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.resume")
+
+
+#: A resumable run's chunk closes at the first frame after it holds :data:`CHUNK_VIDEO_SECONDS` of video and took
+#: :data:`CHUNK_WALL_SECONDS` to compute: a stop loses about a minute of work (more where 2 s of video takes longer),
+#: and a chunk, which starts with a keyframe, is never shorter than a usual keyframe interval.
+CHUNK_WALL_SECONDS, CHUNK_VIDEO_SECONDS = 60.0, 2.0
+_STATE = "state.json"
+
+
+#: A resumable run's settings as a user knows them, for the message that refuses to continue with others.
+_SETTING = {"input": "the input file", "input_bytes": "the input file", "input_mtime_ns": "the input file",
+            "model": "the model or its settings", "encode": "the encoding options", "temporal": "--reuse/--hysteresis",
+            "start": "--start", "length": "--duration", "classmap": "--classmap", "container": "the container",
+            "version": "classsr's version", "chunk_frames": "the chunk length"}  # fmt: skip
+
+
+class _Resume:
+    """The chunks of a resumable run and their record (``state.json``): the settings that made them (a run with
+    others cannot continue them), and after each chunk the totals so far, so that a continued run reports the
+    whole video."""
+
+    def __init__(self, folder: Path, recipe: dict[str, Any], *, overwrite: bool) -> None:
+        self.folder = folder
+        self.recipe = json.loads(json.dumps(recipe))
+        self.state: dict[str, Any] = {"recipe": self.recipe, "chunks": [], "totals": None}
+        state = folder / _STATE
+        if folder.is_dir() and state.is_file():
+            try:
+                old = json.loads(state.read_text(encoding="utf-8"))
+                old_recipe = old["recipe"]
+            except (OSError, ValueError, KeyError, TypeError):
+                old, old_recipe = None, None
+            if old is not None and old_recipe == self.recipe:
+                self.state = old
+            elif not overwrite:
+                keys = sorted(k for k in {*self.recipe, *(old_recipe or {})}
+                              if (old_recipe or {}).get(k) != self.recipe.get(k)) if old_recipe else []
+                differ = list(dict.fromkeys(_SETTING.get(k, k) for k in keys)) or ["its record is unreadable"]
+                raise ConfigError(
+                    f"{folder}: a stopped run of this output was made with other settings ({', '.join(differ)}); "
+                    "run the same command to continue it, or add --overwrite to start over"
+                )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            kept = {c[k] for c in self.state["chunks"] for k in ("file", "map") if c.get(k)} | {_STATE}
+            for p in folder.iterdir():  # a chunk begun and not recorded: encoded again
+                if p.name not in kept:
+                    p.unlink()
+            if self.state is not None and not self.state["chunks"]:
+                self.save()
+        except OSError as e:
+            raise OutputError.of(folder, e) from None
+
+    @property
+    def frames(self) -> int:
+        return int(self.state["totals"]["frames"]) if self.state["totals"] else 0
+
+    @property
+    def totals(self) -> dict[str, Any] | None:
+        return self.state["totals"]
+
+    def chunk_paths(self, classmap: bool) -> tuple[Path, Path | None]:
+        n = len(self.state["chunks"])
+        return (self.folder / f".{n:05d}.partial.{CHUNK_FORMAT}",
+                self.folder / f".{n:05d}_classmap.partial.{CHUNK_FORMAT}" if classmap else None)  # fmt: skip
+
+    def commit(self, parts: tuple[Path, Path | None], start: int, end: int | None, totals: dict[str, Any]) -> None:
+        """Record the chunk just finished (``parts``, its first frame at ``start``, the next one at ``end``) and the
+        totals after it."""
+        entry: dict[str, Any] = {"start": start, "end": end}
+        try:
+            for key, part in zip(("file", "map"), parts, strict=True):
+                if part is not None:
+                    name = part.name.replace(".partial", "").lstrip(".")
+                    os.replace(part, self.folder / name)
+                    entry[key] = name
+            self.state["chunks"].append(entry)
+            self.state["totals"] = totals
+            self.save()
+        except OSError as e:
+            raise OutputError.of(self.folder, e) from None
+
+    def save(self) -> None:
+        tmp = self.folder / f".{_STATE}.partial"
+        tmp.write_text(json.dumps(self.state, indent=1), encoding="utf-8")
+        os.replace(tmp, self.folder / _STATE)
+
+    def chunks(self, key: str) -> list[Chunk]:
+        return [Chunk(self.folder / c[key], c["start"], c["end"]) for c in self.state["chunks"]]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalOptions, **settings: Any) -> dict[str, Any]:
+    """What a resumable run's frames depend on: the source file, the model and its settings, the encoding."""
+    import hashlib
+
+    from classsr_cli import __version__
+
+    made = json.loads(up.made_by())
+    if made.get("model_sha256") is None:  # a model given as an object: its weights
+        h = hashlib.sha256()
+        for t in up.model.state_dict().values():
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        made["model_sha256"] = h.hexdigest()
+    try:
+        st = src.stat()
+    except OSError as e:
+        raise InputError(f"{src}: {e.strerror or e}") from None
+    return {"version": __version__, "input": str(src.resolve()), "input_bytes": st.st_size,
+            "input_mtime_ns": st.st_mtime_ns, "model": made, "temporal": asdict(temporal),
+            "encode": asdict(options), **settings}  # fmt: skip
+
+
 def upscale_video(
     model: ClassSR | Upscaler,
     src: str | os.PathLike[str],
@@ -271,6 +403,8 @@ def upscale_video(
     stream_pixels: int | None = STREAM_PIXELS,
     start: float = 0.0,
     length: float | None = None,
+    resume: bool = False,
+    chunk_frames: int | None = None,
 ) -> VideoResult:
     """Upscale the video ``src`` into ``dst`` (a file, or a folder: :func:`output_path`); see the module docstring.
 
@@ -278,8 +412,13 @@ def upscale_video(
     with ``step`` and ``batch_size``. Frames whose output has ``stream_pixels`` or more are computed and
     encoded in bands. Output files are written under a temporary name in the target folder and renamed when
     complete, so an interrupted run leaves no file that looks finished. ``progress(frames_done,
-    frames_expected_or_None)`` is called after every written frame. ``start`` and ``length`` (seconds) upscale
+    frames_expected_or_None)`` is called after every written frame (frames of this run: a resumed run counts
+    from where it goes on). ``start`` and ``length`` (seconds) upscale
     only that part of the source (:meth:`VideoInfo.trimmed`), its audio and subtitles cut alike.
+
+    ``resume``: write the video in chunks (:func:`resume_folder`) and continue the chunks of a stopped run made
+    with the same settings (a :class:`ConfigError` where they differ, unless ``overwrite``: then it starts over).
+    ``chunk_frames`` closes a chunk every that many frames (default: :data:`CHUNK_WALL_SECONDS`).
     """
     t0 = time.perf_counter()
     up = model if isinstance(model, Upscaler) else Upscaler(model, step=step, batch_size=batch_size)
@@ -288,6 +427,8 @@ def upscale_video(
     temporal = temporal or TemporalOptions()
     if temporal.hysteresis < 0 or temporal.hysteresis > 1:
         raise VideoError(f"hysteresis is a probability margin in [0, 1], got {temporal.hysteresis}")
+    if chunk_frames is not None and chunk_frames < 1:
+        raise ConfigError(f"chunk_frames must be at least 1, got {chunk_frames}")
     # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
     # is a threshold on predicted error, steady by itself, and routes as cells (the fast path), with reuse too.
     policy: Policy = (Forced(up.force_branch) if up.force_branch is not None
@@ -319,56 +460,113 @@ def upscale_video(
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError.of(dst, e) from None
+    folder = resume_folder(dst)
+    chunked: _Resume | None = None
+    if resume:
+        chunked = _Resume(folder, _recipe(up, src, options, temporal, start=start, length=length, classmap=classmap,
+                                          container=muxer, chunk_frames=chunk_frames), overwrite=overwrite)
+    elif folder.is_dir():
+        notes.append(f"a stopped run's chunks are in {folder}: add --resume to continue it; this run leaves them")
+    totals = chunked.totals if chunked else None
+    skip = chunked.frames if chunked else 0
+    previous = float(totals["seconds"]) if totals else 0.0
+    if totals:
+        restored: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in totals["stats"].items()}
+        router.stats = RouteStats(**restored)
+        router.frames = totals["routed"]
     tmp, tmp_map = _temp_path(dst), (_temp_path(cmap_dst) if cmap_dst else None)
     writers: list[VideoWriter] = []
-    last_end = 0.0
-    size = (info.width, info.height)
-    flops = flops_paper = FlopsReport(0, 0, 0)
+    last_end = float(totals["last_end"]) if totals else 0.0
+    flops = FlopsReport(*totals["flops"]) if totals else FlopsReport(0, 0, 0)
+    flops_paper = FlopsReport(*totals["flops_paper"]) if totals else FlopsReport(0, 0, 0)
     # A display matrix with a mirror cannot be carried as a plain rotation: apply it to the pixels instead.
     rotation = 0.0 if info.flipped else info.rotation
     # The upscale is uniform, so the output's pixels keep the source's shape (turned with the frames if rotated).
     sar = 1 / info.sar if info.sar and info.flipped and round(info.rotation) % 180 else info.sar
+    parts: tuple[Path, Path | None] = (tmp, tmp_map)
+    begun, chunk_start, chunk_t0 = 0, 0, t0  # frames in the chunk being written, its first pts, when it began
+    every = chunk_frames or max(1, round(CHUNK_VIDEO_SECONDS * info.fps) if info.fps else 48)
+
+    def totals_now(frames: int, time_base: Fraction) -> dict[str, Any]:
+        return {"frames": frames, "routed": router.frames, "stats": asdict(router.stats),
+                "flops": [flops.used, flops.heavy, flops.whole],
+                "flops_paper": [flops_paper.used, flops_paper.heavy, flops_paper.whole], "last_end": last_end,
+                "seconds": previous + time.perf_counter() - t0, "size": list(size), "output": [ow, oh],
+                "time_base": [time_base.numerator, time_base.denominator]}  # fmt: skip
+
     try:
-        for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
-            _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
+        if not chunked:
+            for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
+                _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
         with VideoReader(info, autorotate=info.flipped, bits=bits) as reader:
+            size = (reader.width, reader.height)
+            full = up.output_size(reader.height, reader.width)
+            oh, ow = even_size(pix_fmt, *full)
+            if not (oh and ow):  # a 1-pixel side: the writer refuses it in one line
+                oh, ow = full
+            elif (oh, ow) != full:  # an odd size cannot be encoded in 4:2:0: one pixel less
+                lost_edge = " and ".join(e for e, cut in (("row", oh != full[0]), ("column", ow != full[1])) if cut)
+                notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
+                             f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
             frames = iter(reader)
             frame = next(frames, None)
             while frame is not None:
                 following = next(frames, None)  # its timestamp ends this frame
-                h, w = frame.rgb.shape[:2]
-                size = (w, h)
-                if not writers:
-                    full = up.output_size(h, w)
-                    oh, ow = even_size(pix_fmt, *full)
-                    if not (oh and ow):  # a 1-pixel side: the writer refuses it in one line
-                        oh, ow = full
-                    elif (oh, ow) != full:  # an odd size cannot be encoded in 4:2:0: one pixel less
-                        lost_edge = " and ".join(e for e, cut in (("row", oh != full[0]), ("column", ow != full[1])) if cut)
-                        notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
-                                     f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
-                    kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer,
-                                          "rotation": rotation, "sar": sar}  # fmt: skip
-                    writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits, **kw))
+                if frame.index < skip:  # held by the stopped run's chunks
+                    if frame.index == skip - 1 and chunked is not None:
+                        _check_continues(src, chunked, following)
+                    frame = following
+                    continue
+                kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar}
+                if not writers and chunked is None:
+                    writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
+                                               rotation=rotation, **kw))
                     if tmp_map is not None:  # tinted in 8 bits, tagged as the output
-                        writers.append(VideoWriter(tmp_map, ow, oh, color=info.color, **kw))
+                        writers.append(VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation, **kw))
+                elif not writers and chunked is not None:  # rotated and joined with the other streams at the end
+                    parts = chunked.chunk_paths(classmap)
+                    kw["container"] = CHUNK_FORMAT
+                    writers.append(VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10, **kw))
+                    if parts[1] is not None:
+                        writers.append(VideoWriter(parts[1], ow, oh, color=info.color, **kw))
+                    begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
+                h, w = frame.rgb.shape[:2]
                 run = up.run(frame.rgb, router=router, banded=up.should_band(h, w, stream_pixels))
                 _encode(run, writers, frame.pts, span, full[0])
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
                 shown = float(span * reader.time_base) if span else (1 / info.fps if info.fps else 0.0)
                 last_end = max(last_end, float(frame.pts * reader.time_base) + shown)
+                begun += 1
+                if chunked is not None and following is not None and begun >= every and (
+                    chunk_frames or time.perf_counter() - chunk_t0 >= CHUNK_WALL_SECONDS
+                ):
+                    _close_chunk(writers, chunked, parts, chunk_start, following.pts,
+                                 totals_now(frame.index + 1, reader.time_base))
                 if progress is not None:
-                    progress(frame.index + 1, info.frames_estimate)
+                    progress(frame.index + 1 - skip, info.frames_estimate - skip if info.frames_estimate else None)
                 frame = following
-            if not writers:
+            if not writers and not (chunked and chunked.frames):
                 reader.close()
                 if info.seek:
                     raise InputError(f"{src}: no frame at or after --start {info.seek:g} s")
                 raise InputError(f"{src}: no frame could be decoded ({reader.error_message()})")
         lost = _lost_message(info, reader, last_end)
+        if chunked is not None:
+            if writers:
+                _close_chunk(writers, chunked, parts, chunk_start, None, totals_now(reader.frames_read, reader.time_base))
+            assert chunked.totals is not None
+            saved = chunked.totals
+            size, (ow, oh) = (saved["size"][0], saved["size"][1]), saved["output"]
+            time_base = Fraction(*saved["time_base"])
+            for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
+                _claim(out, part)
+            join = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation, "color": info.color}
+            join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, **join)
+            if tmp_map is not None:
+                join_chunks(chunked.chunks("map"), tmp_map, **join)
         for writer in writers:
             writer.close()
         for part, out in ((tmp, dst), (tmp_map, cmap_dst)):
@@ -378,22 +576,44 @@ def upscale_video(
                 except OSError as e:
                     raise OutputError.of(out, e) from None
     except BaseException:
+        if chunked is not None and not chunked.state["chunks"]:
+            chunked.remove()  # nothing finished: nothing to continue
         for writer in writers:
             writer.abort()
-        for p in (tmp, tmp_map):
+        for p in (tmp, tmp_map, *parts):
             if p is not None:  # a failed removal must not hide the error that got us here
                 with contextlib.suppress(OSError):
                     p.unlink(missing_ok=True)
         raise
+    if chunked is not None:
+        chunked.remove()
     stats = router.stats
     return VideoResult(
-        input=src, output=dst, frames=router.frames, seconds=time.perf_counter() - t0, width=size[0],
-        height=size[1], out_width=ow, out_height=oh, scale=up.scale, source_fps=info.fps, counts=stats.counts,
-        computed=sum(stats.computed), reused=stats.reused, held=stats.held, switches=stats.switches,
-        switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops, flops_paper=flops_paper,
-        temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt, bits=bits,
-        start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
+        input=src, output=dst, frames=router.frames, seconds=previous + time.perf_counter() - t0,
+        width=size[0], height=size[1], out_width=ow, out_height=oh, scale=up.scale, source_fps=info.fps,
+        counts=stats.counts, computed=sum(stats.computed), reused=stats.reused, held=stats.held,
+        switches=stats.switches, switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops,
+        flops_paper=flops_paper, temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt,
+        bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
+        resumed=skip,
     )
+
+
+def _check_continues(src: Path, chunked: _Resume, following: Any) -> None:
+    """The frame after the stopped run's last must be where its last chunk said the next one starts."""
+    end = chunked.state["chunks"][-1]["end"]
+    if (following is None) != (end is None) or (following is not None and following.pts != end):
+        raise InputError(f"{src}: the frames differ from those the stopped run decoded; delete {chunked.folder} "
+                         "to start over")
+
+
+def _close_chunk(writers: list[VideoWriter], chunked: _Resume, parts: tuple[Path, Path | None], start: int,
+                 end: int | None, totals: dict[str, Any]) -> None:
+    """Finish the chunk's encoders and record it; the next frame opens new ones."""
+    for writer in writers:
+        writer.close()
+    writers.clear()
+    chunked.commit(parts, start, end, totals)
 
 
 def _shown(width: int, height: int, rotation: float, sar: Fraction | None) -> tuple[int, int] | None:

@@ -10,9 +10,11 @@ import json
 import re
 import struct
 import subprocess
+from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -1107,3 +1109,136 @@ def test_a_pixel_aspect_ratio_with_large_terms_is_kept_exactly(clips: dict[str, 
     made = probe(tmp_path / "o.mp4")
     assert made.sar == Fraction(127, 101) and json.loads(r.stdout)["output_shown"] == [round(made.width * 127 / 101),
                                                                                       made.height]
+
+
+# ---------------------------------------------------------------------------------------------------- resume
+
+
+def stop_after(n: int) -> Callable[[int, int | None], None]:
+    def stop(done: int, total: int | None) -> None:
+        if done == n:
+            raise KeyboardInterrupt
+
+    return stop
+
+
+def test_resume_continues_a_stopped_run_with_the_same_frames(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped mid-way keeps its finished chunks; run again, it decodes past them and goes on. The output has
+    the frames, timestamps, audio and totals of a run never stopped."""
+    from classsr_cli.video import resume_folder
+
+    exact = EncodeOptions(codec="ffv1", pix_fmt="yuv444p")
+    steady = TemporalOptions(hysteresis=0.0)  # each frame routed on its own: the pixels cannot depend on the stop
+    straight = upscale_video(tiny_model, clips["audio"], tmp_path / "straight.mkv", options=exact, temporal=steady)
+    out = tmp_path / "o.mkv"
+    kw: dict[str, Any] = {"options": exact, "temporal": steady, "resume": True, "chunk_frames": 4}
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, clips["audio"], out, progress=stop_after(10), **kw)
+    folder = resume_folder(out)
+    assert not out.exists() and folder == tmp_path / ".o.mkv.resume"
+    state = json.loads((folder / "state.json").read_text())
+    assert [c["file"] for c in state["chunks"]] == ["00000.nut", "00001.nut"] and state["totals"]["frames"] == 8
+    assert sorted(p.name for p in folder.iterdir()) == ["00000.nut", "00001.nut", "state.json"]  # the third: gone
+    seen: list[int] = []
+    done = upscale_video(tiny_model, clips["audio"], out, progress=lambda d, t: seen.append(d), **kw)
+    assert (done.frames, done.resumed, seen[0], seen[-1]) == (15, 8, 1, 7)  # only frames 8-14 were upscaled again
+    assert not folder.exists() and no_partials(tmp_path)
+    assert frame_times(out) == frame_times(tmp_path / "straight.mkv")
+    assert audio_seconds(out) == pytest.approx(audio_seconds(tmp_path / "straight.mkv"), abs=0.03)
+    with VideoReader(probe(out)) as a, VideoReader(probe(tmp_path / "straight.mkv")) as b:
+        assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b, strict=True))
+    assert (done.counts, done.flops, done.computed) == (straight.counts, straight.flops, straight.computed)
+    # Stopped after the last chunk, while joining: nothing left to upscale, the join runs again.
+    from classsr_cli import video as video_module
+
+    out.unlink()
+
+    def broken(*a: Any, **k: Any) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(video_module, "join_chunks", broken)
+        with pytest.raises(KeyboardInterrupt):
+            upscale_video(tiny_model, clips["audio"], out, **kw)
+    assert len(json.loads((folder / "state.json").read_text())["chunks"]) == 4 and no_partials(tmp_path)
+    joined = upscale_video(tiny_model, clips["audio"], out, progress=lambda d, t: pytest.fail("nothing to upscale"), **kw)
+    assert (joined.frames, joined.resumed, joined.counts) == (15, 15, straight.counts)
+    assert frame_times(out) == frame_times(tmp_path / "straight.mkv") and not folder.exists()
+    # Stopped before its first chunk was finished: nothing kept, no folder left.
+    out.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, clips["audio"], out, progress=stop_after(2), **kw)
+    assert not folder.exists()
+
+
+def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.video import resume_folder
+
+    out = tmp_path / "o.mp4"
+    opts = EncodeOptions(preset="ultrafast")
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=3,
+                      progress=stop_after(7))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"other settings \(the encoding options\).*--overwrite to start over"):
+        upscale_video(tiny_model, clips["audio"], out, options=replace(opts, crf=30), resume=True, chunk_frames=3)
+    # Without --resume the chunks are left alone, and said to be there.
+    plain = upscale_video(tiny_model, clips["audio"], out, options=opts)
+    assert any(f"a stopped run's chunks are in {resume_folder(out)}" in n for n in plain.notes)
+    assert resume_folder(out).is_dir()
+    out.unlink()
+    again = upscale_video(tiny_model, clips["audio"], out, options=replace(opts, crf=30), resume=True, chunk_frames=3,
+                          overwrite=True)  # fmt: skip
+    assert (again.resumed, again.frames) == (0, 15) and not resume_folder(out).exists()
+    assert frame_times(out) == pytest.approx([i / 20 for i in range(15)], abs=1e-3)
+    # A part (--start, --duration): its frames from 0, the audio cut alike, as one encoder writes it.
+    part = upscale_video(tiny_model, clips["audio"], tmp_path / "part.mp4", options=opts, resume=True, chunk_frames=2,
+                         start=0.25, length=0.25)  # fmt: skip
+    assert part.frames == 5 and frame_times(tmp_path / "part.mp4") == pytest.approx([0, 0.05, 0.1, 0.15, 0.2], abs=1e-3)
+    assert audio_seconds(tmp_path / "part.mp4") == pytest.approx(0.25, abs=0.03)
+
+
+def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """The joined chunks carry what one encoder would: the display rotation, audio, subtitles; the class map too.
+    Through the CLI: a stop says how to continue, and the same command continues."""
+    from classsr_cli.video import resume_folder
+
+    out = tmp_path / "r.mkv"
+    args = ["video", str(clips["rot"]), str(out), "--model", str(tiny_model_path), "--resume", "--classmap",
+            "--preset", "ultrafast"]  # fmt: skip
+    from classsr_cli import video as video_module
+
+    real = video_module.upscale_video
+
+    def stopped(*a: Any, **k: Any) -> Any:
+        return real(*a, **{**k, "chunk_frames": 4, "progress": stop_after(6)})
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(video_module, "upscale_video", stopped):
+        r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 130, r.output
+    record = json.loads(r.stdout)
+    assert "4 frame(s) kept" in record["error"] and "run the same command to continue" in record["error"]
+    assert resume_folder(out).is_dir() and not out.exists()
+    with unittest.mock.patch.object(video_module, "upscale_video",
+                                    lambda *a, **k: real(*a, **{**k, "chunk_frames": 4})):
+        r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "continued: 4 frames from the stopped run" in r.stderr
+    line = video_line(out)
+    assert "256x192" in line and "rotation of 90" in subprocess.run(
+        [FF, "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr  # fmt: skip
+    assert frame_times(out) == pytest.approx([i / 20 for i in range(15)], abs=1e-3)
+    assert audio_seconds(out) == pytest.approx(0.75, abs=0.05)
+    assert len(frame_times(classmap_path(out))) == 15 and not resume_folder(out).exists()
+    subs = tmp_path / "s.mkv"
+    upscale_video(tiny_model, clips["subs"], subs, resume=True, chunk_frames=3)
+    text = subprocess.run([FF, "-hide_banner", "-i", str(subs)], capture_output=True, text=True).stderr
+    assert "Subtitle: subrip" in text and "Audio: opus" in text

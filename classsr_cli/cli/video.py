@@ -50,6 +50,7 @@ Examples:
   classsr video clip.mkv big.mkv -x2 --codec libx265 --crf 20 --preset slow
   classsr video clip.mp4 out.mp4 --reuse --classmap       # also out_classmap.mp4
   classsr video clip.webm out.webm --json > run.json
+  classsr video film.mkv film_x4.mkv --resume               # stopped? the same command continues
 """
 
 
@@ -144,6 +145,11 @@ def video(
             min=0, max=255, help="Largest pixel difference (8-bit levels) that counts as unchanged."
         ),
     ] = 0,
+    resume: Annotated[
+        bool,
+        flag("--resume", help="Write the video in chunks (a hidden folder beside OUTPUT) so that a run stopped by "
+             "Ctrl-C, a crash or a power cut continues where it stopped when the same command is run again."),
+    ] = False,
     hysteresis: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="Probability margin a patch needs to change class (0: off); the "
@@ -155,7 +161,7 @@ def video(
     from classsr_cli.errors import ClassSRError, ConfigError
     from classsr_cli.io.video import EncodeOptions
     from classsr_cli.pipeline import Upscaler
-    from classsr_cli.video import TemporalOptions, output_path, upscale_video
+    from classsr_cli.video import TemporalOptions, output_path, resume_folder, upscale_video
 
     distributed.single_process("video")
     start_s = seconds_of(start, "--start") if start is not None else 0.0  # before the model loads
@@ -202,13 +208,22 @@ def video(
                 progress=on_frame,
                 start=start_s,
                 length=length_s,
+                resume=resume,
             )
     except ClassSRError as e:
         _failure_record(json_out, source, target, e)
         raise
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: a script reading --json learns it, and how far it got
         why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
-        _failure_record(json_out, source, target, f"{why} after {progress.done} frame(s); the output was removed")
+        kept = _kept_frames(resume_folder(target)) if resume else 0
+        if kept:
+            said = (f"{why}; {kept} frame(s) kept in {resume_folder(target)}: run the same command to continue")
+            err.print(f"{said[0].upper()}{said[1:]}", soft_wrap=True, markup=False, highlight=False)
+        elif resume:
+            said = f"{why} after {progress.done} frame(s), before a chunk was finished: nothing was kept"
+        else:
+            said = f"{why} after {progress.done} frame(s); the output was removed"
+        _failure_record(json_out, source, target, said)
         raise
     record = result.to_dict()
     record["model"] = str(loaded.path)
@@ -241,6 +256,14 @@ def seconds_of(text: str, option: str) -> float:
     for v in values:
         total = total * 60 + v
     return total
+
+
+def _kept_frames(folder: Path) -> int:
+    """Frames the finished chunks of a resumable run hold (0: none, or no record)."""
+    try:
+        return int(json.loads((folder / "state.json").read_text(encoding="utf-8"))["totals"]["frames"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _failure_record(json_out: bool, source: Path, target: Path, e: Exception | str) -> None:
@@ -369,5 +392,7 @@ def _summary(r: dict[str, Any]) -> None:
     )
     if r.get("classmap"):
         err.print(f"class map: {r['classmap']}", soft_wrap=True)
+    if r.get("resumed"):
+        err.print(f"continued: {r['resumed']} frames from the stopped run (its time included)", soft_wrap=True)
     for note in r.get("notes", []):
         err.print(f"note: {note}", soft_wrap=True)

@@ -779,7 +779,7 @@ def color_tags(color: str | None) -> tuple[str | None, str | None, str | None]:
 
 def _video_args(
     opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None, sar: Fraction | None = None,
-    hdr10: HDR10 | None = None,
+    hdr10: HDR10 | None = None, *, tag: bool = True,
 ) -> list[str]:
     # Every option names output stream v:0, the upscaled video: a cover picture after it is copied as it is.
     codec = opts.codec_for(muxer)
@@ -791,8 +791,7 @@ def _video_args(
             args += ["-b:v:0", "0"]
     if opts.preset and codec in _PRESET_CODECS and not (codec == "libsvtav1" and not opts.preset.isdigit()):
         args += ["-preset:v:0", opts.preset]
-    if codec == "libx265" and muxer in ("mp4", "mov"):  # ffmpeg's default hev1 tag plays nowhere on Apple's systems
-        args += ["-tag:v:0", "hvc1"]
+    args += _tag_args(codec, muxer) if tag else []
     gray = re.fullmatch(r"gray(\d+)?le|gray", opts.out_pix_fmt)
     if opts.out_pix_fmt.startswith(("yuv", "nv")) or gray:
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
@@ -801,17 +800,14 @@ def _video_args(
         # come in as RGB: the tags are set on the frames (setparams), which the encoder and muxer then write.
         # Exact rounding: the default rounds chroma down (a flat colour's blue 1.75 levels low through yuv420p).
         # The yuvj and gray formats are full range ("pc"); the others limited ("tv").
-        space, primaries, trc = color_tags(color)
-        matrix, space = (("bt2020", "bt2020nc") if space == "bt2020nc" else ("bt601", "bt470bg") if codec in _JPEG_CODECS
-                         else ("bt709", "bt709"))  # JPEG's is BT.601 (JFIF), which its decoders assume  # fmt: skip
-        rng = "pc" if opts.out_pix_fmt.startswith("yuvj") or gray else "tv"  # swscale reads gray as full range
+        matrix, space, rng, primaries, trc = _output_color(opts, codec, color)
         filters.append(f"scale=out_color_matrix={matrix}:out_range={rng}:flags={_ENCODE_FLAGS}")
         if gray:  # swscale's RGB -> gray ignores the matrix and range (BT.601, full): keep Y' of the conversion above
             depth = bit_depth(opts.out_pix_fmt)
             filters += [f"format=yuv444p{'' if depth == 8 else f'{depth}le'}", "extractplanes=y"]
         params = [f"colorspace={space}", f"range={rng}"]
-        params += [f"color_primaries={primaries}"] if primaries in _PRIMARIES else []
-        params += [f"color_trc={trc}"] if trc in _TRANSFERS else []
+        params += [f"color_primaries={primaries}"] if primaries else []
+        params += [f"color_trc={trc}"] if trc else []
         filters.append("setparams=" + ":".join(params))
         args += ["-colorspace:v:0", space, "-color_range:v:0", rng]
     if sar is not None:  # the pixel shape: ffmpeg hands the filtered frames' SAR to the encoder and the muxer
@@ -831,6 +827,113 @@ def _video_args(
     if muxer in _VFR_MUXERS:
         args += ["-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", f"{time_base.numerator}/{time_base.denominator}"]
     return args
+
+
+def _output_color(opts: EncodeOptions, codec: str, color: str | None) -> tuple[str, str, str, str | None, str | None]:
+    """The Y'CbCr output's conversion matrix (swscale's name) and its tags: matrix, range, primaries and transfer
+    (``None``: not tagged)."""
+    space, primaries, trc = color_tags(color)
+    matrix, space = (("bt2020", "bt2020nc") if space == "bt2020nc" else ("bt601", "bt470bg") if codec in _JPEG_CODECS
+                     else ("bt709", "bt709"))  # JPEG's is BT.601 (JFIF), which its decoders assume  # fmt: skip
+    gray = re.fullmatch(r"gray(\d+)?le|gray", opts.out_pix_fmt)
+    rng = "pc" if opts.out_pix_fmt.startswith("yuvj") or gray else "tv"  # swscale reads gray as full range
+    return matrix, space, rng, primaries if primaries in _PRIMARIES else None, trc if trc in _TRANSFERS else None
+
+
+def _copy_color_args(opts: EncodeOptions, muxer: str, color: str | None) -> list[str]:
+    """What the encoder tagged, for a stream copy: a container reads the tags from the stream's own header, which
+    not every codec has (FFV1, ProRes), and the chunks' container does not keep them."""
+    args = ["-field_order:v:0", "progressive", "-disposition:v:0", "default"]
+    if opts.out_pix_fmt.startswith(("yuv", "nv")) or re.fullmatch(r"gray(\d+)?le|gray", opts.out_pix_fmt):
+        _, space, rng, primaries, trc = _output_color(opts, opts.codec_for(muxer), color)
+        args += ["-colorspace:v:0", space, "-color_range:v:0", rng]
+        args += ["-color_primaries:v:0", primaries] if primaries else []
+        args += ["-color_trc:v:0", trc] if trc else []
+    return args
+
+
+def _tag_args(codec: str, muxer: str) -> list[str]:
+    if codec == "libx265" and muxer in ("mp4", "mov"):  # ffmpeg's default hev1 tag plays nowhere on Apple's systems
+        return ["-tag:v:0", "hvc1"]
+    return []
+
+
+def _mux_args(
+    source: VideoInfo | None, rotation: float, start: float, *, copy: bool = False
+) -> tuple[list[str], list[str], list[str]]:
+    """The ffmpeg arguments around the upscaled video's input (#0), whose first frame is at ``start`` seconds of
+    the part upscaled: before it (the display rotation, the offset back to the source's clock), after it (the source
+    as input #1 for its metadata and streams, the video's mapping and language), and the output's cut. ``copy``: the
+    video is copied, not encoded (:func:`join_chunks`), and the source is cut where it is read."""
+    seek, span = (source.seek, source.span) if source else (0.0, None)
+    cut = (["-ss", f"{seek:.6f}"] if seek else []) + (["-t", f"{span:.6f}"] if span else [])
+    before = ["-noautorotate", "-display_rotation:v:0", f"{rotation:g}"] if rotation else []  # metadata only
+    if copy:  # an output cut would drop copied frames up to a keyframe: the source's streams are read from the cut
+        before += ["-itsoffset", f"{start:.9f}"]
+        after = [*cut, "-i", str(source.path), "-map_metadata", "1"] if source is not None else []
+        cut = []
+    else:
+        # On the source's clock: a part's frames start at 0, so they go back to where the part starts, and the
+        # output is cut there (-ss, -t after the inputs: the audio decoded and dropped up to the cut, exactly).
+        before += ["-itsoffset", f"{start + seek:.9f}"]
+        after = ["-i", str(source.path), "-map_metadata", "1"] if source is not None else []
+    lang = next((s.language for s in source.streams if s.kind == "video"), None) if source else None
+    after += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
+    return before, after, cut
+
+
+#: The container of a resumable run's chunks: ffmpeg's own, which keeps any codec and every timestamp exactly.
+CHUNK_FORMAT = "nut"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One finished chunk of a resumable run: its file, and where its first frame and the next chunk's start
+    (ticks of the source's time base; ``end`` ``None``: the last chunk)."""
+
+    path: Path
+    start: int
+    end: int | None
+
+
+def join_chunks(
+    chunks: list[Chunk], path: str | os.PathLike[str], *, time_base: Fraction, options: EncodeOptions,
+    muxer: str | None = None, source: VideoInfo | None = None, stream_args: list[str] | None = None,
+    rotation: float = 0.0, color: str | None = None,
+) -> None:
+    """Copy the video of ``chunks`` (written by :class:`VideoWriter` with ``container`` :data:`CHUNK_FORMAT`), in
+    order, into ``path`` with the source's other streams (``stream_args``), as one :class:`VideoWriter` would have
+    written it: no frame is encoded again. Each chunk is placed where the next one starts, so every frame keeps its
+    timestamp. ``color``: the colour properties the chunks were tagged with, as :class:`VideoWriter`'s."""
+    if not chunks:
+        raise VideoError(f"{path}: no chunk to join")
+    path = Path(path)
+    muxer = muxer or container_of(path)
+    listing = path.with_name(f".{path.name}.chunks.txt")
+    lines = ["ffconcat version 1.0"]
+    for c in chunks:
+        name = str(c.path.resolve()).replace("'", "'\\''")
+        lines.append(f"file '{name}'")
+        if c.end is not None:
+            lines.append(f"duration {float((c.end - c.start) * time_base):.9f}")
+    before, after, cut = _mux_args(source, rotation, float(chunks[0].start * time_base), copy=True)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", *before,
+           "-f", "concat", "-safe", "0", "-i", str(listing), *after, "-c:v:0", "copy",
+           *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
+    if muxer in ("mp4", "mov"):  # the track's clock: the source's ticks, as the encoder's time base gives them
+        cmd += ["-video_track_timescale", str(time_base.denominator)]
+    cmd += [*(stream_args or []), *cut, "-f", muxer, "-y", str(path)]
+    try:
+        listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    except OSError as e:
+        raise VideoError(f"could not join the chunks into {path}: {e}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            listing.unlink()
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-_TAIL:]
+        raise VideoError(f"joining the chunks into {path} failed (ffmpeg exit {proc.returncode}): {' '.join(tail)}")
 
 
 def bit_depth(pix_fmt: str | None) -> int:
@@ -1060,6 +1163,9 @@ class VideoWriter:
     ffmpeg starts on the first :meth:`write`. Timestamps are in ``time_base`` ticks, as :class:`VideoReader` gives
     them (relative to the source's start, so audio stays in sync). ``sar`` is the frames' pixel aspect ratio
     (``None``: square); ``color`` the colour properties to tag, as :attr:`VideoInfo.color` (default: the source's).
+    ``container`` writes another container than ``muxer`` (a :data:`CHUNK_FORMAT` chunk of a resumable run, encoded
+    as for ``muxer``: :func:`join_chunks` copies the chunks into it); ``hdr10`` the HDR10 metadata to write (default:
+    the source's).
     Frames are uint8, or uint16 with ``bits`` 16 (ffmpeg then converts from 16 bits per
     channel, so a 10-bit ``pix_fmt`` keeps what an 8-bit pipe would round away). :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
     :meth:`abort` stops it and leaves whatever it wrote to the caller.
@@ -1080,10 +1186,13 @@ class VideoWriter:
         sar: Fraction | None = None,
         bits: int = 8,
         color: str | None = None,
+        container: str | None = None,
+        hdr10: HDR10 | None = None,
     ) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are written at 8 or 16 bits per channel, got {bits}")
         self.path = Path(path)
+        self.container = container
         self.width, self.height = width, height
         self.time_base = time_base
         self.muxer = muxer or container_of(self.path)
@@ -1092,6 +1201,7 @@ class VideoWriter:
         self.color = color if color is not None or source is None else source.color  # as ffmpeg prints it
         self._dtype = np.dtype(np.uint8 if bits == 8 else np.uint16)
         self.source = source
+        self.hdr10 = hdr10 if hdr10 is not None or source is None else source.hdr10
         self.stream_args = stream_args or []
         self.rotation = rotation
         self.sar = sar
@@ -1117,23 +1227,12 @@ class VideoWriter:
         self._first = first_pts
         # On the source's clock: a part's frames start at 0, so they go back to where the part starts, and the
         # output is cut there (-ss, -t after the inputs: the audio decoded and dropped up to the cut, exactly).
-        seek, span = (self.source.seek, self.source.span) if self.source else (0.0, None)
-        offset = float(first_pts * self.time_base) + seek
-        cut = (["-ss", f"{seek:.6f}"] if seek else []) + (["-t", f"{span:.6f}"] if span else [])
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error"]
-        if self.rotation:  # stored as metadata only: the frames stay as decoded
-            cmd += ["-noautorotate", "-display_rotation:v:0", f"{self.rotation:g}"]
-        cmd += ["-itsoffset", f"{offset:.9f}", "-f", "matroska", "-i", "pipe:0"]
-        if self.source is not None:
-            cmd += ["-i", str(self.source.path), "-map_metadata", "1"]
-        lang = (
-            next((s.language for s in self.source.streams if s.kind == "video"), None)
-            if self.source
-            else None
-        )
-        cmd += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
-        cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.source.hdr10 if self.source else None)
-        cmd += [*self.stream_args, *cut, "-f", self.muxer, "-y", str(self.path)]
+        chunk = self.container not in (None, self.muxer)  # its frames from 0: join_chunks places it
+        before, after, cut = _mux_args(self.source, self.rotation, 0.0 if chunk else float(first_pts * self.time_base))
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", *before,
+               "-f", "matroska", "-i", "pipe:0", *after]  # fmt: skip
+        cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk)
+        cmd += [*self.stream_args, *cut, "-f", self.container or self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
