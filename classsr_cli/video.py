@@ -563,7 +563,8 @@ def upscale_video(
             time_base = Fraction(*saved["time_base"])
             for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
                 _claim(out, part)
-            join = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation, "color": info.color}
+            join: dict[str, Any] = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation,
+                                    "color": info.color}
             join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, **join)
             if tmp_map is not None:
                 join_chunks(chunked.chunks("map"), tmp_map, **join)
