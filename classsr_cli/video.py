@@ -347,6 +347,7 @@ class _Resume:
             for key, part in zip(("file", "map"), parts, strict=True):
                 if part is not None:
                     name = part.name.replace(".partial", "").lstrip(".")
+                    _sync(part)
                     os.replace(part, self.folder / name)
                     entry[key] = name
             self.state["chunks"].append(entry)
@@ -358,6 +359,7 @@ class _Resume:
     def save(self) -> None:
         tmp = self.folder / f".{_STATE}.partial"
         tmp.write_text(json.dumps(self.state, indent=1), encoding="utf-8")
+        _sync(tmp)
         os.replace(tmp, self.folder / _STATE)
 
     def chunks(self, key: str) -> list[Chunk]:
@@ -365,6 +367,15 @@ class _Resume:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _sync(path: Path) -> None:
+    """On disk before it is named as finished: a power cut then leaves the chunk and its record whole, or neither."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalOptions, **settings: Any) -> dict[str, Any]:
@@ -564,7 +575,7 @@ def upscale_video(
             for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
                 _claim(out, part)
             join: dict[str, Any] = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation,
-                                    "color": info.color}
+                                    "color": info.color, "rate": _mean_rate(saved, time_base, chunked)}
             join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, **join)
             if tmp_map is not None:
                 join_chunks(chunked.chunks("map"), tmp_map, **join)
@@ -598,6 +609,12 @@ def upscale_video(
         bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
         resumed=skip,
     )
+
+
+def _mean_rate(totals: dict[str, Any], time_base: Fraction, chunked: _Resume) -> Fraction | None:
+    """Frames a second over the whole video (exact for a constant rate: 30000/1001, not the 29.97 ffmpeg prints)."""
+    span = float(totals["last_end"]) - float(chunked.state["chunks"][0]["start"] * time_base)
+    return Fraction(totals["frames"] / span).limit_denominator(1001) if span > 0 else None
 
 
 def _check_continues(src: Path, chunked: _Resume, following: Any) -> None:

@@ -1200,6 +1200,11 @@ def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
                          start=0.25, length=0.25)  # fmt: skip
     assert part.frames == 5 and frame_times(tmp_path / "part.mp4") == pytest.approx([0, 0.05, 0.1, 0.15, 0.2], abs=1e-3)
     assert audio_seconds(tmp_path / "part.mp4") == pytest.approx(0.25, abs=0.03)
+    # AVI keeps no timestamps: the chunks are stamped at the video's rate, as one encoder stamps them.
+    upscale_video(tiny_model, clips["audio"], tmp_path / "one.avi", options=opts)
+    upscale_video(tiny_model, clips["audio"], tmp_path / "joined.avi", options=opts, resume=True, chunk_frames=4)
+    joined = frame_times(tmp_path / "joined.avi")
+    assert joined == frame_times(tmp_path / "one.avi") and len(joined) == 15
 
 
 def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(

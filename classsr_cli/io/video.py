@@ -899,12 +899,13 @@ class Chunk:
 def join_chunks(
     chunks: list[Chunk], path: str | os.PathLike[str], *, time_base: Fraction, options: EncodeOptions,
     muxer: str | None = None, source: VideoInfo | None = None, stream_args: list[str] | None = None,
-    rotation: float = 0.0, color: str | None = None,
+    rotation: float = 0.0, color: str | None = None, rate: Fraction | None = None,
 ) -> None:
     """Copy the video of ``chunks`` (written by :class:`VideoWriter` with ``container`` :data:`CHUNK_FORMAT`), in
     order, into ``path`` with the source's other streams (``stream_args``), as one :class:`VideoWriter` would have
     written it: no frame is encoded again. Each chunk is placed where the next one starts, so every frame keeps its
-    timestamp. ``color``: the colour properties the chunks were tagged with, as :class:`VideoWriter`'s."""
+    timestamp. ``color``: the colour properties the chunks were tagged with, as :class:`VideoWriter`'s; ``rate``: the
+    frame rate of a container that keeps no timestamps (AVI), where the frames are stamped at it."""
     if not chunks:
         raise VideoError(f"{path}: no chunk to join")
     path = Path(path)
@@ -922,6 +923,8 @@ def join_chunks(
            *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
     if muxer in ("mp4", "mov"):  # the track's clock: the source's ticks, as the encoder's time base gives them
         cmd += ["-video_track_timescale", str(time_base.denominator)]
+    if muxer not in _VFR_MUXERS and rate:  # else AVI takes the chunks' rate, a rounded one (30 for 29.97)
+        cmd += ["-r:v:0", f"{rate.numerator}/{rate.denominator}"]
     cmd += [*(stream_args or []), *cut, "-f", muxer, "-y", str(path)]
     try:
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
