@@ -1226,8 +1226,15 @@ def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(
 
     import unittest.mock
 
-    with unittest.mock.patch.object(video_module, "upscale_video", stopped):
+    from classsr_cli.cli import video as video_cli
+
+    with unittest.mock.patch.object(video_module, "upscale_video", stopped), \
+            unittest.mock.patch.object(video_cli, "LONG_RUN_S", 0.0):
+        plain = runner.invoke(app, [a for a in args if a != "--resume"])  # a long run without it: told what it lost
+        assert plain.exit_code == 130 and "add --resume to a long run" in plain.stderr, plain.output
+        assert not resume_folder(out).exists()
         r = runner.invoke(app, [*args, "--json"])
+    assert "add --resume" not in r.stderr
     assert r.exit_code == 130, r.output
     record = json.loads(r.stdout)
     assert "4 frame(s) kept" in record["error"] and "run the same command to continue" in record["error"]

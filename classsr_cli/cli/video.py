@@ -223,6 +223,9 @@ def video(
             said = f"{why} after {progress.done} frame(s), before a chunk was finished: nothing was kept"
         else:
             said = f"{why} after {progress.done} frame(s); the output was removed"
+            if progress.elapsed() >= LONG_RUN_S:  # what would have kept this run's work
+                err.print(f"note: {progress.done} frame(s) upscaled in {_clock(progress.elapsed())} were lost; add "
+                          "--resume to a long run so that a stop can be continued", soft_wrap=True, markup=False)
         _failure_record(json_out, source, target, said)
         raise
     record = result.to_dict()
@@ -286,6 +289,10 @@ def _size_scale(size: Any, source: Path, model: str | None) -> float:
     return float(size.scale_for(shown_h, shown_w, zoo.own_scale(model), str(source)))
 
 
+#: A run stopped after this many seconds without --resume gets a note that --resume would have kept its work.
+LONG_RUN_S = 300.0
+
+
 class _Progress:
     """A rich progress bar on stderr (frames, fps, ETA); the callback it yields updates it. Where stderr is not a
     terminal (a log file, nohup, CI) a plain line says the same every :attr:`every` seconds instead, so a long run
@@ -311,12 +318,13 @@ class _Progress:
         )  # fmt: skip
         self.task = self.bar.add_task("frames", total=None, fps="-")
         self.done = 0  # frames upscaled so far
+        self.started: float | None = None
 
     def __enter__(self) -> Any:
         import time
 
         self.bar.__enter__()
-        start = time.perf_counter()
+        start = self.started = time.perf_counter()
 
         said = start
 
@@ -338,6 +346,12 @@ class _Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.bar.__exit__(*exc)  # type: ignore[arg-type]
+
+    def elapsed(self) -> float:
+        """Seconds since the first frame was awaited (0 before)."""
+        import time
+
+        return time.perf_counter() - self.started if self.started is not None else 0.0
 
 
 def _clock(seconds: float) -> str:
