@@ -69,7 +69,8 @@ from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler
 from classsr_cli.runtime import bound_freed_memory
 
-__all__ = ["TemporalOptions", "VideoResult", "classmap_path", "output_path", "resume_folder", "upscale_video"]
+__all__ = ["TemporalOptions", "VideoEstimate", "VideoResult", "classmap_path", "estimate_video", "output_path",
+           "resume_folder", "upscale_video"]
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -269,6 +270,117 @@ def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float) -> str 
     )
 
 
+@dataclass
+class _Plan:
+    """What a run of one source into one output is, before any frame: the part's :class:`VideoInfo`, the encoding
+    settled for it, the container, the arguments that carry the other streams, the notes, the pipes' bits."""
+
+    info: VideoInfo
+    options: EncodeOptions
+    muxer: str
+    stream_args: list[str]
+    notes: list[str]
+    bits: int
+
+
+def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions, *, overwrite: bool, start: float,
+             length: float | None) -> _Plan:
+    """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding."""
+    _check_paths(src, dst, cmap_dst, overwrite)
+    muxer = container_of(dst)
+    info = probe(src)
+    cut_notes = []
+    if start or length is not None:
+        timecode, info = info.timecode, info.trimmed(start, length)
+        if timecode and info.timecode is None:
+            cut_notes.append(f"the start timecode ({timecode}) is not kept: a drop-frame one is not moved to --start")
+    options = options.for_source(muxer, info.pix_fmt)
+    check_pix_fmt(options, muxer)
+    # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
+    # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
+    bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
+    stream_args, notes = plan_streams(info, muxer, options)
+    notes = source_notes(info, options.out_pix_fmt, options.codec) + notes + cut_notes
+    return _Plan(info, options, muxer, stream_args, notes, bits)
+
+
+#: Seconds of video :func:`estimate_video` upscales to time a run.
+SAMPLE_SECONDS = 2.0
+
+
+@dataclass
+class VideoEstimate:
+    """What a run would write and take, from a sample of it (:func:`estimate_video`).
+
+    Attributes:
+        output: the file the run would write.
+        frames: frames the part holds, from its duration and rate (``None``: the header says neither).
+        duration: seconds of video the run would upscale (``None``: unknown).
+        sample: the sample's run (:class:`VideoResult`: its frames, time, sizes, routing, FLOPs).
+        seconds: the whole run's predicted wall time (``None``: no frame count).
+        bytes: the output's predicted size, from the sample's bitrate (content changes it).
+        notes: what the run would say about the streams.
+    """
+
+    output: Path
+    frames: int | None
+    duration: float | None
+    sample: VideoResult
+    seconds: float | None
+    bytes: int | None
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.sample
+        return {"dry_run": True, "input": str(s.input), "output": str(self.output), "frames": self.frames,
+                "duration": self.duration, "size": [s.width, s.height], "output_size": [s.out_width, s.out_height],
+                "output_shown": list(s.shown) if s.shown else None, "pix_fmt": s.pix_fmt,
+                "estimate": {"seconds": None if self.seconds is None else round(self.seconds, 3),
+                             "bytes": self.bytes, "sample_frames": s.frames, "sample_seconds": round(s.seconds, 3),
+                             "sample_start": s.start, "fps": round(s.fps, 3)},
+                "patches": {**dict(zip(CLASS_NAMES, s.counts, strict=True)), "total": s.patches},
+                "notes": list(self.notes)}  # fmt: skip
+
+
+def estimate_video(
+    up: Upscaler,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    options: EncodeOptions | None = None,
+    temporal: TemporalOptions | None = None,
+    classmap: bool = False,
+    overwrite: bool = False,
+    start: float = 0.0,
+    length: float | None = None,
+    sample_seconds: float = SAMPLE_SECONDS,
+) -> VideoEstimate:
+    """What ``upscale_video`` with these arguments would write and how long it would take, without writing it: the
+    checks it makes before decoding (an existing output, an encoder's pixel format, ...) raise as they would, then
+    ``sample_seconds`` of video from the middle of the part go through the same decoder, model and encoder into a
+    temporary file, and their pace and bitrate are scaled to the part's frame count. A first frame's warm-up counts
+    in the sample, so a short sample overstates the time a little."""
+    import tempfile
+
+    src, dst = Path(src), output_path(src, dst, up.scale)
+    options = options or EncodeOptions()
+    plan = _prepare(src, dst, classmap_path(dst) if classmap else None, options, overwrite=overwrite, start=start,
+                    length=length)  # fmt: skip
+    info = plan.info
+    whole = info.duration
+    cut = min(sample_seconds, whole) if whole else sample_seconds
+    at = start + (max(0.0, (whole - cut) / 2) if whole else 0.0)
+    with tempfile.TemporaryDirectory(prefix="classsr-sample-") as tmp:
+        sample_out = Path(tmp) / f"sample{dst.suffix}"
+        sample = upscale_video(up, src, sample_out, options=options, temporal=temporal, start=at, length=cut)
+        size = sample_out.stat().st_size
+    frames = info.frames_estimate
+    seconds = frames * sample.seconds / sample.frames if frames and sample.frames else None
+    size_all = round(size * frames / sample.frames) if frames and sample.frames else None
+    return VideoEstimate(output=dst, frames=frames, duration=whole, sample=sample, seconds=seconds, bytes=size_all,
+                         notes=plan.notes)
+
+
 def resume_folder(output: str | os.PathLike[str]) -> Path:
     """Where a resumable run keeps its chunks: ``.out.mp4.resume/`` beside ``out.mp4`` (removed once it is done)."""
     output = Path(output)
@@ -451,22 +563,9 @@ def upscale_video(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )
     cmap_dst = classmap_path(dst) if classmap else None
-    _check_paths(src, dst, cmap_dst, overwrite)
-    muxer = container_of(dst)
-    info = probe(src)
-    cut_notes = []
-    if start or length is not None:
-        timecode, info = info.timecode, info.trimmed(start, length)
-        if timecode and info.timecode is None:
-            cut_notes.append(f"the start timecode ({timecode}) is not kept: a drop-frame one is not moved to --start")
-    options = options.for_source(muxer, info.pix_fmt)
-    check_pix_fmt(options, muxer)
-    pix_fmt = options.out_pix_fmt
-    # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
-    # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
-    bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(pix_fmt)) > 8 else 8
-    stream_args, notes = plan_streams(info, muxer, options)
-    notes = source_notes(info, pix_fmt, options.codec) + notes + cut_notes
+    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length)
+    info, options, muxer, stream_args, notes = plan.info, plan.options, plan.muxer, plan.stream_args, plan.notes
+    pix_fmt, bits = options.out_pix_fmt, plan.bits
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -1,5 +1,6 @@
-"""`classsr video --resume` end to end, as a user meets it: a run stopped by Ctrl-C part-way, the same command
-run again, and the same video upscaled in one run without ``--resume`` for comparison.
+"""`classsr video --resume` and `--dry-run` end to end, as a user meets them: the estimate before the run, a run
+stopped by Ctrl-C part-way, the same command run again, and the same video upscaled in one run without
+``--resume`` for comparison.
 
     PYTHONPATH=scripts python scripts/video_resume.py ../shared/data/val/SunHays80/abbey_sun_asztnlqhlrvirneh.jpg \
         --stop-after 100 --json docs/results/fiftyfourth/video_resume.json
@@ -59,6 +60,7 @@ def main() -> int:
                        check=True)  # fmt: skip
         video = ["classsr", "video", str(clip), "--threads", "2", "--json"]
         resumed, straight = d / "resumed.mp4", d / "straight.mp4"
+        dry_s, dry_rc, dry_out = _run([*video, str(straight), "--dry-run"])
         stop_s, stop_rc, stop_out = _run([*video, str(resumed), "--resume"], args.stop_after)
         kept = json.loads((d / ".resumed.mp4.resume" / "state.json").read_text())["totals"]["frames"]
         cont_s, cont_rc, cont_out = _run([*video, str(resumed), "--resume"])
@@ -68,6 +70,7 @@ def main() -> int:
         y = re.search(r"PSNR y:(\S+) .* min:(\S+)", psnr)
         result = {
             "photo": str(args.photo),
+            "dry_run": {"seconds": round(dry_s, 2), "exit": dry_rc, "record": json.loads(dry_out)},
             "stopped": {"seconds": round(stop_s, 2), "exit": stop_rc, "record": json.loads(stop_out),
                         "frames_kept": kept},
             "continued": {"seconds": round(cont_s, 2), "exit": cont_rc, "record": json.loads(cont_out)},

@@ -1254,3 +1254,31 @@ def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(
     upscale_video(tiny_model, clips["subs"], subs, resume=True, chunk_frames=3)
     text = subprocess.run([FF, "-hide_banner", "-i", str(subs)], capture_output=True, text=True).stderr
     assert "Subtitle: subrip" in text and "Audio: opus" in text
+
+
+def test_dry_run_times_a_sample_and_writes_nothing(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path) -> None:
+    """--dry-run: what the run would write, with its time and size scaled from a sample from the middle of the part;
+    the checks a run makes before decoding fail as they would; nothing is written."""
+    out = tmp_path / "o.mp4"
+    base = ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path), "--preset", "ultrafast"]
+    r = runner.invoke(app, [*base, "--dry-run", "--json"])
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    e = record["estimate"]
+    assert (record["dry_run"], record["frames"], record["output_size"], record["output"]) == (True, 15, [256, 192], str(out))
+    assert e["sample_frames"] == 15 and e["sample_start"] == 0  # a clip shorter than the sample: all of it
+    assert e["seconds"] == pytest.approx(e["sample_seconds"], rel=0.05, abs=0.05) and e["bytes"] > 1000
+    assert "would write" in r.stderr and "dry run: nothing was written" in r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [tiny_model_path.name]
+    # A part: the sample is 2 s from its middle, scaled to its frames.
+    long = tmp_path / "long.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=8", "-c:v", "libx264", "-pix_fmt", "yuv420p", long)
+    r = runner.invoke(app, ["video", str(long), str(tmp_path / "p.mkv"), "--model", str(tiny_model_path), "--start", "1",
+                            "--duration", "6", "--dry-run", "--json"])  # fmt: skip
+    record = json.loads(r.stdout)
+    assert (record["frames"], record["estimate"]["sample_frames"], record["estimate"]["sample_start"]) == (60, 20, 3.0)
+    assert record["estimate"]["seconds"] == pytest.approx(3 * record["estimate"]["sample_seconds"], rel=0.01)
+    assert not (tmp_path / "p.mkv").exists()
+    out.write_bytes(b"x")  # as the run: an existing output is refused before anything is decoded
+    r = runner.invoke(app, [*base, "--dry-run", "--json"])
+    assert r.exit_code == 1 and "already exists" in json.loads(r.stdout)["error"]

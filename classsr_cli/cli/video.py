@@ -51,6 +51,7 @@ Examples:
   classsr video clip.mp4 out.mp4 --reuse --classmap       # also out_classmap.mp4
   classsr video clip.webm out.webm --json > run.json
   classsr video film.mkv film_x4.mkv --resume               # stopped? the same command continues
+  classsr video film.mkv film_x4.mkv --dry-run              # how long, how large: a 2 s sample timed
 """
 
 
@@ -145,6 +146,11 @@ def video(
             min=0, max=255, help="Largest pixel difference (8-bit levels) that counts as unchanged."
         ),
     ] = 0,
+    dry_run: Annotated[
+        bool,
+        flag("--dry-run", help="Say what would be written, and how long the run would take and how large the output "
+             "would be, from 2 s of video upscaled from the middle into a temporary file; nothing else is written."),
+    ] = False,
     resume: Annotated[
         bool,
         flag("--resume", help="Write the video in chunks (a hidden folder beside OUTPUT) so that a run stopped by "
@@ -161,7 +167,7 @@ def video(
     from classsr_cli.errors import ClassSRError, ConfigError
     from classsr_cli.io.video import EncodeOptions
     from classsr_cli.pipeline import Upscaler
-    from classsr_cli.video import TemporalOptions, output_path, resume_folder, upscale_video
+    from classsr_cli.video import TemporalOptions, estimate_video, output_path, resume_folder, upscale_video
 
     distributed.single_process("video")
     start_s = seconds_of(start, "--start") if start is not None else 0.0  # before the model loads
@@ -194,6 +200,16 @@ def video(
                            force_branch=force_branch.value if force_branch else None)
     resample_note(upscaler, None if size is None else f"{zoo.factor_text(scale)} ({size.describe()})")
     tolerance_note(tolerance)
+    temporal = TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold)
+    if dry_run:
+        try:
+            guess = estimate_video(upscaler, source, target, options=options, temporal=temporal, classmap=classmap,
+                                   overwrite=overwrite, start=start_s, length=length_s)  # fmt: skip
+        except ClassSRError as e:
+            _failure_record(json_out, source, target, e)
+            raise
+        _dry_summary(guess.to_dict(), json_out)
+        return
     progress = _Progress()
     try:
         with progress as on_frame:
@@ -202,7 +218,7 @@ def video(
                 source,
                 target,
                 options=options,
-                temporal=TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold),
+                temporal=temporal,
                 classmap=classmap,
                 overwrite=overwrite,
                 progress=on_frame,
@@ -259,6 +275,24 @@ def seconds_of(text: str, option: str) -> float:
     for v in values:
         total = total * 60 + v
     return total
+
+
+def _dry_summary(r: dict[str, Any], json_out: bool) -> None:
+    """``--dry-run``'s lines on stderr (the record on stdout with ``--json``)."""
+    w, h = r["size"]
+    ow, oh = r["output_size"]
+    e = r["estimate"]
+    length = f"{r['frames']} frames ({r['duration']:.1f} s)" if r["frames"] and r["duration"] else "length unknown"
+    err.print(f"would write {r['output']}: {length}, {w}x{h} -> {ow}x{oh} {r['pix_fmt']}", soft_wrap=True, markup=False)
+    size = f", about {e['bytes'] / 1e6:,.0f} MB" if e["bytes"] else ""
+    took = f"about {_clock(e['seconds'])}" if e["seconds"] is not None else "unknown (no frame count in the header)"
+    err.print(f"estimate: {took}{size} ({e['fps']:.2f} frames/s on {e['sample_frames']} frames from "
+              f"{e['sample_start']:g} s, timed on this machine)", soft_wrap=True, markup=False)
+    for note in r["notes"]:
+        err.print(f"note: {note}", soft_wrap=True, markup=False)
+    err.print("dry run: nothing was written", soft_wrap=True)
+    if json_out:
+        out.print(json.dumps(r), soft_wrap=True, markup=False, highlight=False)
 
 
 def _kept_frames(folder: Path) -> int:
