@@ -231,7 +231,36 @@ def output_path(
 
 
 def _temp_path(target: Path) -> Path:
-    return target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
+    """The hidden name ``target`` is written under, with this process's id (:func:`_sweep` reads it)."""
+    return target.with_name(f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{target.suffix}")
+
+
+def _sweep(target: Path) -> int:
+    """Remove the hidden files of ``target`` left by runs that were killed (``kill -9``, a crash: no clean-up ran),
+    whose process no longer exists; a running one's are left. Returns the bytes freed."""
+    import re
+
+    freed = 0
+    pattern = re.compile(rf"\.{re.escape(target.stem)}\.(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}")
+    try:
+        found = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:
+        return 0
+    for p in found:
+        m = pattern.fullmatch(p.name)
+        assert m is not None
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # its run is still going (or the id was taken again: left alone)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError, ValueError):
+            continue
+        with contextlib.suppress(OSError):
+            size = p.stat().st_size
+            p.unlink()
+            freed += size
+    return freed
 
 
 def _claim(out: Path | None, part: Path | None) -> None:
@@ -570,6 +599,9 @@ def upscale_video(
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError.of(dst, e) from None
+    freed = sum(_sweep(p) for p in (dst, cmap_dst) if p is not None)
+    if freed:
+        notes.append(f"removed the unfinished file(s) of a killed run of this output ({freed / 1e6:,.1f} MB)")
     folder = resume_folder(dst)
     chunked: _Resume | None = None
     if resume:

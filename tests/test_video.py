@@ -1282,3 +1282,22 @@ def test_dry_run_times_a_sample_and_writes_nothing(clips: dict[str, Path], tiny_
     out.write_bytes(b"x")  # as the run: an existing output is refused before anything is decoded
     r = runner.invoke(app, [*base, "--dry-run", "--json"])
     assert r.exit_code == 1 and "already exists" in json.loads(r.stdout)["error"]
+
+
+def test_a_killed_runs_hidden_files_are_removed_by_the_next_run(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """kill -9 runs no clean-up: the next run of the same output removes what a run whose process is gone left, and
+    says so; a file of a process still running is left alone."""
+    import os
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f".o.{gone.pid}-0123abcd.partial.mp4"
+    alive = tmp_path / f".o.{os.getpid()}-4567cdef.partial.mp4"
+    other = tmp_path / f".other.{gone.pid}-0123abcd.partial.mp4"  # another output's: not this run's to remove
+    for p in (dead, alive, other):
+        p.write_bytes(b"x" * 2_000_000)
+    result = upscale_video(tiny_model, clips["audio"], tmp_path / "o.mp4", options=EncodeOptions(preset="ultrafast"))
+    assert not dead.exists() and alive.exists() and other.exists()
+    assert "removed the unfinished file(s) of a killed run of this output (2.0 MB)" in result.notes
