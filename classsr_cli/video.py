@@ -235,6 +235,17 @@ def _temp_path(target: Path) -> Path:
     return target.with_name(f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{target.suffix}")
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
 def _sweep(target: Path) -> int:
     """Remove the hidden files of ``target`` left by runs that were killed (``kill -9``, a crash: no clean-up ran),
     whose process no longer exists; a running one's are left. Returns the bytes freed."""
@@ -249,13 +260,8 @@ def _sweep(target: Path) -> int:
     for p in found:
         m = pattern.fullmatch(p.name)
         assert m is not None
-        try:
-            os.kill(int(m.group(1)), 0)
+        if _alive(int(m.group(1))):
             continue  # its run is still going (or the id was taken again: left alone)
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError, ValueError):
-            continue
         with contextlib.suppress(OSError):
             size = p.stat().st_size
             p.unlink()
@@ -420,7 +426,7 @@ def resume_folder(output: str | os.PathLike[str]) -> Path:
 #: :data:`CHUNK_WALL_SECONDS` to compute: a stop loses about a minute of work (more where 2 s of video takes longer),
 #: and a chunk, which starts with a keyframe, is never shorter than a usual keyframe interval.
 CHUNK_WALL_SECONDS, CHUNK_VIDEO_SECONDS = 60.0, 2.0
-_STATE = "state.json"
+_STATE, _LOCK = "state.json", "lock"
 
 
 #: A resumable run's settings as a user knows them, for the message that refuses to continue with others.
@@ -458,7 +464,8 @@ class _Resume:
                 )
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            kept = {c[k] for c in self.state["chunks"] for k in ("file", "map") if c.get(k)} | {_STATE}
+            self._lock()
+            kept = {c[k] for c in self.state["chunks"] for k in ("file", "map") if c.get(k)} | {_STATE, _LOCK}
             for p in folder.iterdir():  # a chunk begun and not recorded: encoded again
                 if p.name not in kept:
                     p.unlink()
@@ -466,6 +473,19 @@ class _Resume:
                 self.save()
         except OSError as e:
             raise OutputError.of(folder, e) from None
+
+    def _lock(self) -> None:
+        """Claim the folder for this process: a run of the same output still going elsewhere is refused (its
+        chunks would be overwritten); a claim left by a run that was killed is taken over."""
+        lock = self.folder / _LOCK
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(lock.read_text(encoding="utf-8").strip())
+            if pid != os.getpid() and _alive(pid):
+                raise OutputError(f"{self.folder}: another run (process {pid}) is writing this output; wait for it "
+                                  "or stop it")
+        tmp = self.folder / f".{_LOCK}.{os.getpid()}"
+        tmp.write_text(str(os.getpid()), encoding="utf-8")
+        os.replace(tmp, lock)
 
     @property
     def frames(self) -> int:
@@ -508,6 +528,10 @@ class _Resume:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            (self.folder / _LOCK).unlink()
 
 
 def _sync(path: Path) -> None:
@@ -721,6 +745,8 @@ def upscale_video(
     except BaseException:
         if chunked is not None and not chunked.state["chunks"]:
             chunked.remove()  # nothing finished: nothing to continue
+        elif chunked is not None:
+            chunked.release()
         for writer in writers:
             writer.abort()
         for p in (tmp, tmp_map, *parts):

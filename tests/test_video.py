@@ -1184,6 +1184,17 @@ def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
     with pytest.raises(KeyboardInterrupt):
         upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=3,
                       progress=stop_after(7))  # fmt: skip
+    # A run of the same output still going elsewhere is refused; once it is gone, its claim is taken over.
+    from classsr_cli.errors import OutputError
+
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (resume_folder(out) / "lock").write_text(str(other.pid))
+        with pytest.raises(OutputError, match=rf"another run \(process {other.pid}\) is writing this output"):
+            upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=3)
+    finally:
+        other.kill()
+        other.wait()
     with pytest.raises(ConfigError, match=r"other settings \(the encoding options\).*--overwrite to start over"):
         upscale_video(tiny_model, clips["audio"], out, options=replace(opts, crf=30), resume=True, chunk_frames=3)
     # Without --resume the chunks are left alone, and said to be there.
