@@ -1265,6 +1265,11 @@ def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(
     upscale_video(tiny_model, clips["subs"], subs, resume=True, chunk_frames=3)
     text = subprocess.run([FF, "-hide_banner", "-i", str(subs)], capture_output=True, text=True).stderr
     assert "Subtitle: subrip" in text and "Audio: opus" in text
+    # A part: its subtitles cannot be cut on the way the chunks are joined: left out, and said (never mistimed).
+    part = upscale_video(tiny_model, clips["subs"], tmp_path / "sp.mkv", resume=True, chunk_frames=3, start=0.2)
+    text = subprocess.run([FF, "-hide_banner", "-i", str(tmp_path / "sp.mkv")], capture_output=True, text=True).stderr
+    assert "Subtitle:" not in text and "Audio: aac" in text, text  # the audio of a part is re-encoded to cut it
+    assert any("subtitle stream(s) not kept: a part" in n for n in part.notes)
 
 
 def test_dry_run_times_a_sample_and_writes_nothing(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path) -> None:

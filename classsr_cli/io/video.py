@@ -869,6 +869,7 @@ def _mux_args(
     cut = (["-ss", f"{seek:.6f}"] if seek else []) + (["-t", f"{span:.6f}"] if span else [])
     before = ["-noautorotate", "-display_rotation:v:0", f"{rotation:g}"] if rotation else []  # metadata only
     if copy:  # an output cut would drop copied frames up to a keyframe: the source's streams are read from the cut
+        # (which moves its audio, not Matroska's subtitles: a part written with --resume leaves them out)
         before += ["-itsoffset", f"{start:.9f}"]
         after = [*cut, "-i", str(source.path), "-map_metadata", "1"] if source is not None else []
         cut = []
