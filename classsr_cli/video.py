@@ -319,7 +319,7 @@ class _Plan:
 
 
 def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions, *, overwrite: bool, start: float,
-             length: float | None, resume: bool = False) -> _Plan:
+             length: float | None) -> _Plan:
     """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding."""
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
@@ -334,13 +334,7 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
-    carried = options
-    if resume and (info.seek or info.span) and options.subtitles and info.subtitles:
-        # The chunks are joined with the source cut where it is read, which does not move Matroska's subtitles.
-        carried = replace(options, subtitles=False)
-        cut_notes.append(f"{len(info.subtitles)} subtitle stream(s) not kept: a part (--start, --duration) written "
-                         "with --resume cannot cut them; without --resume it keeps them")
-    stream_args, notes = plan_streams(info, muxer, carried)
+    stream_args, notes = plan_streams(info, muxer, options)
     notes = source_notes(info, options.out_pix_fmt, options.codec) + notes + cut_notes
     return _Plan(info, options, muxer, stream_args, notes, bits)
 
@@ -622,7 +616,7 @@ def upscale_video(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )
     cmap_dst = classmap_path(dst) if classmap else None
-    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length, resume=resume)
+    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length)
     info, options, muxer, stream_args, notes = plan.info, plan.options, plan.muxer, plan.stream_args, plan.notes
     pix_fmt, bits = options.out_pix_fmt, plan.bits
     try:

@@ -1265,11 +1265,7 @@ def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(
     upscale_video(tiny_model, clips["subs"], subs, resume=True, chunk_frames=3)
     text = subprocess.run([FF, "-hide_banner", "-i", str(subs)], capture_output=True, text=True).stderr
     assert "Subtitle: subrip" in text and "Audio: opus" in text
-    # A part: its subtitles cannot be cut on the way the chunks are joined: left out, and said (never mistimed).
-    part = upscale_video(tiny_model, clips["subs"], tmp_path / "sp.mkv", resume=True, chunk_frames=3, start=0.2)
-    text = subprocess.run([FF, "-hide_banner", "-i", str(tmp_path / "sp.mkv")], capture_output=True, text=True).stderr
-    assert "Subtitle:" not in text and "Audio: aac" in text, text  # the audio of a part is re-encoded to cut it
-    assert any("subtitle stream(s) not kept: a part" in n for n in part.notes)
+
 
 
 def test_dry_run_times_a_sample_and_writes_nothing(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path) -> None:
@@ -1317,3 +1313,32 @@ def test_a_killed_runs_hidden_files_are_removed_by_the_next_run(
     result = upscale_video(tiny_model, clips["audio"], tmp_path / "o.mp4", options=EncodeOptions(preset="ultrafast"))
     assert not dead.exists() and alive.exists() and other.exists()
     assert "removed the unfinished file(s) of a killed run of this output (2.0 MB)" in result.notes
+
+
+def cues(path: Path) -> str:
+    """The first subtitle stream as SRT text."""
+    return subprocess.run([FF, "-v", "error", "-i", str(path), "-map", "0:s:0", "-f", "srt", "-"], capture_output=True,
+                          text=True, check=True).stdout  # fmt: skip
+
+
+def test_a_parts_subtitles_are_timed_from_its_start_in_every_container(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """--start 1.8 of a source with cues at 0-1.5 s and 2.0-2.5 s: the second shows at 0.2-0.7 s of the part, whether
+    the subtitles are copied (.mkv) or converted (mov_text for .mp4, WebVTT for .webm; ffmpeg left converted cues
+    1.8 s late, or dropped them), with or without --resume; the hidden file they are cut into is gone."""
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nhello\n\n2\n00:00:02,000 --> 00:00:02,500\nworld\n")
+    src = tmp_path / "src.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=3", "-f", "lavfi", "-i", "sine=duration=3", "-i", srt,
+       "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-c:s", "srt",
+       src)  # fmt: skip
+    opts = EncodeOptions(preset="ultrafast")
+    for ext in ("mkv", "mp4", "webm"):
+        for name, kw in (("one", {}), ("chunked", {"resume": True, "chunk_frames": 3})):
+            out = tmp_path / "out" / f"{name}.{ext}"
+            upscale_video(tiny_model, src, out, options=opts, start=1.8, length=1.0, **kw)
+            assert "00:00:00,200 --> 00:00:00,700\nworld" in cues(out), (ext, name, cues(out))
+            assert "hello" not in cues(out)  # a cue already showing at --start is left out, as before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        f"{n}.{e}" for n in ("one", "chunked") for e in ("mkv", "mp4", "webm"))

@@ -858,29 +858,21 @@ def _tag_args(codec: str, muxer: str) -> list[str]:
     return []
 
 
-def _mux_args(
-    source: VideoInfo | None, rotation: float, start: float, *, copy: bool = False
-) -> tuple[list[str], list[str], list[str]]:
+def _mux_args(source: VideoInfo | None, rotation: float, start: float) -> tuple[list[str], list[str]]:
     """The ffmpeg arguments around the upscaled video's input (#0), whose first frame is at ``start`` seconds of
-    the part upscaled: before it (the display rotation, the offset back to the source's clock), after it (the source
-    as input #1 for its metadata and streams, the video's mapping and language), and the output's cut. ``copy``: the
-    video is copied, not encoded (:func:`join_chunks`), and the source is cut where it is read."""
+    the part upscaled: before it (the display rotation, the offset of its first frame), and after it (the source as
+    input #1, cut to the part where it is read, for its metadata and streams; the video's mapping and language).
+    The output itself is not cut: copied video would lose its frames up to a keyframe (B-frames put their decoding
+    times before the cut), and converted subtitles would keep their times from the source's start; the source's
+    subtitles are cut on their own (:func:`_cut_subtitles`)."""
     seek, span = (source.seek, source.span) if source else (0.0, None)
     cut = (["-ss", f"{seek:.6f}"] if seek else []) + (["-t", f"{span:.6f}"] if span else [])
     before = ["-noautorotate", "-display_rotation:v:0", f"{rotation:g}"] if rotation else []  # metadata only
-    if copy:  # an output cut would drop copied frames up to a keyframe: the source's streams are read from the cut
-        # (which moves its audio, not Matroska's subtitles: a part written with --resume leaves them out)
-        before += ["-itsoffset", f"{start:.9f}"]
-        after = [*cut, "-i", str(source.path), "-map_metadata", "1"] if source is not None else []
-        cut = []
-    else:
-        # On the source's clock: a part's frames start at 0, so they go back to where the part starts, and the
-        # output is cut there (-ss, -t after the inputs: the audio decoded and dropped up to the cut, exactly).
-        before += ["-itsoffset", f"{start + seek:.9f}"]
-        after = ["-i", str(source.path), "-map_metadata", "1"] if source is not None else []
+    before += ["-itsoffset", f"{start:.9f}"]
+    after = [*cut, "-i", str(source.path), "-map_metadata", "1"] if source is not None else []
     lang = next((s.language for s in source.streams if s.kind == "video"), None) if source else None
     after += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
-    return before, after, cut
+    return before, after
 
 
 #: The container of a resumable run's chunks: ffmpeg's own, which keeps any codec and every timestamp exactly.
@@ -918,7 +910,7 @@ def join_chunks(
         lines.append(f"file '{name}'")
         if c.end is not None:
             lines.append(f"duration {float((c.end - c.start) * time_base):.9f}")
-    before, after, cut = _mux_args(source, rotation, float(chunks[0].start * time_base), copy=True)
+    before, after = _mux_args(source, rotation, float(chunks[0].start * time_base))
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", *before,
            "-f", "concat", "-safe", "0", "-i", str(listing), *after, "-c:v:0", "copy",
            *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
@@ -926,18 +918,51 @@ def join_chunks(
         cmd += ["-video_track_timescale", str(time_base.denominator)]
     if muxer not in _VFR_MUXERS and rate:  # else AVI takes the chunks' rate, a rounded one (30 for 29.97)
         cmd += ["-r:v:0", f"{rate.numerator}/{rate.denominator}"]
-    cmd += [*(stream_args or []), *cut, "-f", muxer, "-y", str(path)]
+    args = list(stream_args or [])
+    cut_subs, subtitles = _cut_subtitles(source, args, path) if source is not None else ([], None)
+    if subtitles is not None:  # input #2, after the source's
+        at = cmd.index("-map_metadata")
+        cmd[at:at] = ["-i", str(subtitles)]
+    cmd += [*args, "-f", muxer, "-y", str(path)]
     try:
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        for step in ([cut_subs] if cut_subs else []) + [cmd]:
+            proc = subprocess.run(step, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            if proc.returncode != 0:
+                tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-_TAIL:]
+                raise VideoError(f"joining the chunks into {path} failed (ffmpeg exit {proc.returncode}): "
+                                 f"{' '.join(tail)}")
     except OSError as e:
         raise VideoError(f"could not join the chunks into {path}: {e}") from None
     finally:
-        with contextlib.suppress(OSError):
-            listing.unlink()
-    if proc.returncode != 0:
-        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-_TAIL:]
-        raise VideoError(f"joining the chunks into {path} failed (ffmpeg exit {proc.returncode}): {' '.join(tail)}")
+        for p in (listing, subtitles):
+            if p is not None:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
+def _cut_subtitles(source: VideoInfo, args: list[str], output: Path) -> tuple[list[str], Path | None]:
+    """For a part (--start, --duration) with subtitles: the command that copies the subtitle streams ``args`` map from
+    the source (input #1) into a hidden file beside ``output``, cut there, and that file; ``args`` then map them from
+    it (input #2), converted as planned. ffmpeg moves copied subtitles to a cut of its output, but not those it
+    converts (mov_text for .mp4, WebVTT for .webm kept their times from the source's start, ``--start`` late, and
+    lost those before it), nor Matroska's at a cut of its input. ``([], None)``: nothing to do."""
+    if not (source.seek or source.span):
+        return [], None
+    ids = {str(s.index): s for s in source.subtitles}
+    at = [i for i in range(len(args) - 1) if args[i] == "-map" and args[i + 1].startswith("1:") and args[i + 1][2:] in ids]
+    if not at:
+        return [], None
+    # A container that holds the source's subtitles as they are: MP4's mov_text, Matroska's every other text format.
+    mp4 = all(ids[args[i + 1][2:]].codec == "mov_text" for i in at)
+    into = output.with_name(f".{output.name}.subtitles.{'mp4' if mp4 else 'mkv'}")
+    cut = (["-ss", f"{source.seek:.6f}"] if source.seek else []) + (["-t", f"{source.span:.6f}"] if source.span else [])
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(source.path),
+           *[a for i in at for a in ("-map", "0:" + args[i + 1][2:])], "-c:s", "copy", *cut,
+           "-f", "mp4" if mp4 else "matroska", "-y", str(into)]  # fmt: skip
+    for k, i in enumerate(at):
+        args[i + 1] = f"2:s:{k}"
+    return cmd, into
 
 
 def bit_depth(pix_fmt: str | None) -> int:
@@ -1221,6 +1246,7 @@ class VideoWriter:
         self._first: int | None = None
         self._held: tuple[bytes, int, int | None] | None = None
         self._open: tuple[int, bytes] | None = None  # bytes still due for the frame begun, its closing element
+        self._subtitles: Path | None = None  # a part's subtitles, cut beside the output (_cut_subtitles)
         self.frames_written = 0
 
     def _start(self, first_pts: int) -> None:
@@ -1229,14 +1255,22 @@ class VideoWriter:
             raise VideoError(f"{self.width}x{self.height} output is odd-sized; {opts.out_pix_fmt} needs {evens(opts.out_pix_fmt)}"
                              + full_size_hint(opts.out_pix_fmt, opts.codec_for(self.muxer)))
         self._first = first_pts
-        # On the source's clock: a part's frames start at 0, so they go back to where the part starts, and the
-        # output is cut there (-ss, -t after the inputs: the audio decoded and dropped up to the cut, exactly).
+        # A part's frames start at 0, as its audio and subtitles do, read from the cut (_mux_args).
         chunk = self.container not in (None, self.muxer)  # its frames from 0: join_chunks places it
-        before, after, cut = _mux_args(self.source, self.rotation, 0.0 if chunk else float(first_pts * self.time_base))
+        before, after = _mux_args(self.source, self.rotation, 0.0 if chunk else float(first_pts * self.time_base))
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", *before,
                "-f", "matroska", "-i", "pipe:0", *after]  # fmt: skip
         cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk)
-        cmd += [*self.stream_args, *cut, "-f", self.container or self.muxer, "-y", str(self.path)]
+        args = list(self.stream_args)
+        cut_subs, self._subtitles = _cut_subtitles(self.source, args, self.path) if self.source else ([], None)
+        if self._subtitles is not None:  # input #2, after the source's
+            at = cmd.index("-map_metadata")
+            cmd[at:at] = ["-i", str(self._subtitles)]
+            proc = subprocess.run(cut_subs, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            if proc.returncode != 0:
+                msg = " ".join(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-_TAIL:])
+                raise VideoError(f"cutting the subtitles for {self.path} failed (ffmpeg exit {proc.returncode}): {msg}")
+        cmd += [*args, "-f", self.container or self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -1351,14 +1385,22 @@ class VideoWriter:
         rc = self._proc.wait()
         if self._pump:
             self._pump.join(timeout=10)
+        self._forget_subtitles()
         if rc != 0:
             msg = self._pump.message() if self._pump else ""
             self._proc = None
             raise self._encoder_error(rc, msg)
         self._proc = None
 
+    def _forget_subtitles(self) -> None:
+        if self._subtitles is not None:
+            with contextlib.suppress(OSError):
+                self._subtitles.unlink()
+            self._subtitles = None
+
     def abort(self) -> None:
         """Stop the encoder without finishing the file."""
+        self._forget_subtitles()
         proc, self._proc = self._proc, None
         if proc is None:
             return
