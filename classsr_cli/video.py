@@ -49,6 +49,7 @@ from classsr_cli.errors import (
 from classsr_cli.io.video import (
     CHUNK_FORMAT,
     CONTAINERS,
+    VFR_MUXERS,
     Chunk,
     EncodeOptions,
     VideoInfo,
@@ -252,7 +253,8 @@ def _sweep(target: Path) -> int:
     import re
 
     freed = 0
-    pattern = re.compile(rf"\.{re.escape(target.stem)}\.(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}")
+    pattern = re.compile(rf"\.\.?{re.escape(target.stem)}\.(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}"
+                         r"(?:\.subtitles\.(?:mkv|mp4))?")  # and the subtitles of a part, cut beside it
     try:
         found = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
     except OSError:
@@ -429,11 +431,23 @@ CHUNK_WALL_SECONDS, CHUNK_VIDEO_SECONDS = 60.0, 2.0
 _STATE, _LOCK = "state.json", "lock"
 
 
+def _whole(state: dict[str, Any], folder: Path) -> bool:
+    """Whether a run's record is one this module wrote, and every chunk it lists is on disk and not empty."""
+    chunks, totals = state.get("chunks"), state.get("totals")
+    if not isinstance(chunks, list) or (totals is None) != (not chunks):
+        return False
+    for c in chunks:
+        for key in ("file", "map"):
+            if c.get(key) and not ((folder / c[key]).is_file() and (folder / c[key]).stat().st_size > 0):
+                return False
+    return all(isinstance(c.get("start"), int) for c in chunks)
+
+
 #: A resumable run's settings as a user knows them, for the message that refuses to continue with others.
 _SETTING = {"input": "the input file", "input_bytes": "the input file", "input_mtime_ns": "the input file",
             "model": "the model or its settings", "encode": "the encoding options", "temporal": "--reuse/--hysteresis",
             "start": "--start", "length": "--duration", "classmap": "--classmap", "container": "the container",
-            "version": "classsr's version", "chunk_frames": "the chunk length"}  # fmt: skip
+            "version": "classsr's version", "chunk_frames": "the chunk length", "precision": "--precision"}  # fmt: skip
 
 
 class _Resume:
@@ -450,14 +464,17 @@ class _Resume:
             try:
                 old = json.loads(state.read_text(encoding="utf-8"))
                 old_recipe = old["recipe"]
-            except (OSError, ValueError, KeyError, TypeError):
+                if not _whole(old, folder):
+                    old, old_recipe = None, None
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 old, old_recipe = None, None
             if old is not None and old_recipe == self.recipe:
                 self.state = old
             elif not overwrite:
                 keys = sorted(k for k in {*self.recipe, *(old_recipe or {})}
                               if (old_recipe or {}).get(k) != self.recipe.get(k)) if old_recipe else []
-                differ = list(dict.fromkeys(_SETTING.get(k, k) for k in keys)) or ["its record is unreadable"]
+                differ = (list(dict.fromkeys(_SETTING.get(k, k) for k in keys))
+                          or ["its record is unreadable, or a chunk it lists is missing or empty"])
                 raise ConfigError(
                     f"{folder}: a stopped run of this output was made with other settings ({', '.join(differ)}); "
                     "run the same command to continue it, or add --overwrite to start over"
@@ -534,6 +551,15 @@ class _Resume:
             (self.folder / _LOCK).unlink()
 
 
+def _kept(folder: Path) -> int:
+    """Frames a stopped resumable run's chunks hold (0: none, or no such run)."""
+    try:
+        totals = json.loads((folder / _STATE).read_text(encoding="utf-8")).get("totals")
+        return int(totals["frames"]) if totals else 0
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0
+
+
 def _sync(path: Path) -> None:
     """On disk before it is named as finished: a power cut then leaves the chunk and its record whole, or neither."""
     fd = os.open(path, os.O_RDONLY)
@@ -560,8 +586,9 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
     except OSError as e:
         raise InputError(f"{src}: {e.strerror or e}") from None
     return {"version": __version__, "input": str(src.resolve()), "input_bytes": st.st_size,
-            "input_mtime_ns": st.st_mtime_ns, "model": made, "temporal": asdict(temporal),
-            "encode": asdict(options), **settings}  # fmt: skip
+            "input_mtime_ns": st.st_mtime_ns, "model": made, "precision": str(up.dtype).removeprefix("torch."),
+            "temporal": asdict(temporal), "encode": asdict(replace(options, audio=True, subtitles=True)),
+            **settings}  # fmt: skip
 
 
 def upscale_video(
@@ -628,10 +655,12 @@ def upscale_video(
         notes.append(f"removed the unfinished file(s) of a killed run of this output ({freed / 1e6:,.1f} MB)")
     folder = resume_folder(dst)
     chunked: _Resume | None = None
+    if resume and muxer not in VFR_MUXERS:  # the chunks' own timestamps would be lost: a VFR source retimed
+        raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     if resume:
         chunked = _Resume(folder, _recipe(up, src, options, temporal, start=start, length=length, classmap=classmap,
                                           container=muxer, chunk_frames=chunk_frames), overwrite=overwrite)
-    elif folder.is_dir():
+    elif _kept(folder):
         notes.append(f"a stopped run's chunks are in {folder}: add --resume to continue it; this run leaves them")
     totals = chunked.totals if chunked else None
     skip = chunked.frames if chunked else 0
@@ -720,6 +749,10 @@ def upscale_video(
                     raise InputError(f"{src}: no frame at or after --start {info.seek:g} s")
                 raise InputError(f"{src}: no frame could be decoded ({reader.error_message()})")
         lost = _lost_message(info, reader, last_end)
+        if chunked is not None and reader.returncode is not None and reader.returncode < 0:
+            # The decoder was stopped (a signal), not the file damaged: the chunks finished are kept, to continue.
+            raise VideoError(f"{src}: the decoder was stopped (signal {-reader.returncode}) after {reader.frames_read} "
+                             f"frame(s); {chunked.frames} are kept in {chunked.folder}: run the same command to continue")
         if chunked is not None:
             if writers:
                 _close_chunk(writers, chunked, parts, chunk_start, None, totals_now(reader.frames_read, reader.time_base))
@@ -731,6 +764,7 @@ def upscale_video(
                 _claim(out, part)
             join: dict[str, Any] = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation,
                                     "color": info.color, "rate": _mean_rate(saved, time_base, chunked)}
+            join["frames"] = int(saved["frames"])
             join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, **join)
             if tmp_map is not None:
                 join_chunks(chunked.chunks("map"), tmp_map, **join)
@@ -742,8 +776,12 @@ def upscale_video(
                     os.replace(part, out)
                 except OSError as e:
                     raise OutputError.of(out, e) from None
+        if chunked is not None:
+            chunked.remove()  # done: a stop from here on must not say that chunks are kept
     except BaseException:
-        if chunked is not None and not chunked.state["chunks"]:
+        if chunked is not None and dst.exists() and (cmap_dst is None or cmap_dst.exists()) and not tmp.exists():
+            chunked.remove()  # the output is in place: nothing is left to continue
+        elif chunked is not None and not chunked.state["chunks"]:
             chunked.remove()  # nothing finished: nothing to continue
         elif chunked is not None:
             chunked.release()
@@ -754,8 +792,6 @@ def upscale_video(
                 with contextlib.suppress(OSError):
                     p.unlink(missing_ok=True)
         raise
-    if chunked is not None:
-        chunked.remove()
     stats = router.stats
     return VideoResult(
         input=src, output=dst, frames=router.frames, seconds=previous + time.perf_counter() - t0,

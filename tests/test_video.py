@@ -1211,11 +1211,26 @@ def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
                          start=0.25, length=0.25)  # fmt: skip
     assert part.frames == 5 and frame_times(tmp_path / "part.mp4") == pytest.approx([0, 0.05, 0.1, 0.15, 0.2], abs=1e-3)
     assert audio_seconds(tmp_path / "part.mp4") == pytest.approx(0.25, abs=0.03)
-    # AVI keeps no timestamps: the chunks are stamped at the video's rate, as one encoder stamps them.
-    upscale_video(tiny_model, clips["audio"], tmp_path / "one.avi", options=opts)
-    upscale_video(tiny_model, clips["audio"], tmp_path / "joined.avi", options=opts, resume=True, chunk_frames=4)
-    joined = frame_times(tmp_path / "joined.avi")
-    assert joined == frame_times(tmp_path / "one.avi") and len(joined) == 15
+    # AVI keeps no frame timestamps: joined chunks of a VFR source would be retimed, so --resume refuses it.
+    with pytest.raises(ConfigError, match=r"--resume writes .mp4, .mov, .mkv or .webm; .avi keeps no frame timestamps"):
+        upscale_video(tiny_model, clips["audio"], tmp_path / "joined.avi", options=opts, resume=True)
+    # A chunk gone or emptied (a disk error, a hand): refused, not joined into a short video; damaged: the join
+    # counts the frames, and the chunks stay.
+    out.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=3, progress=stop_after(10))
+    (resume_folder(out) / "00001.nut").write_bytes(b"")
+    with pytest.raises(ConfigError, match="a chunk it lists is missing or empty"):
+        upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=3)
+    out.unlink(missing_ok=True)
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=3, overwrite=True,
+                      progress=stop_after(10))  # fmt: skip
+    chunk = resume_folder(out) / "00001.nut"
+    chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 3])
+    with pytest.raises(VideoError, match=r"gave \d+ frame\(s\) of 15: a chunk in .* is damaged"):
+        upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=3)
+    assert not out.exists() and (resume_folder(out) / "state.json").exists()
 
 
 def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(

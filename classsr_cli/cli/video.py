@@ -50,8 +50,8 @@ Examples:
   classsr video clip.mkv big.mkv -x2 --codec libx265 --crf 20 --preset slow
   classsr video clip.mp4 out.mp4 --reuse --classmap       # also out_classmap.mp4
   classsr video clip.webm out.webm --json > run.json
-  classsr video film.mkv film_x4.mkv --resume               # stopped? the same command continues
-  classsr video film.mkv film_x4.mkv --dry-run              # how long, how large: a 2 s sample timed
+  classsr video film.mkv film_x4.mkv --resume             # stopped? the same command continues
+  classsr video film.mkv film_x4.mkv --dry-run            # how long, how large: a 2 s sample timed
 """
 
 

@@ -74,7 +74,7 @@ CONTAINERS: dict[str, str] = {
     ".avi": "avi",
 }
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
-_VFR_MUXERS = {"mp4", "mov", "matroska", "webm"}
+_VFR_MUXERS = VFR_MUXERS = {"mp4", "mov", "matroska", "webm"}  # containers that keep every frame's timestamp
 #: How text subtitles are written in each container (None: the container holds none).
 _SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "matroska": "copy", "webm": "webvtt", "avi": None}
 #: Where a container cannot take a stream's subtitle codec as it is: the text format they are converted to.
@@ -892,18 +892,20 @@ class Chunk:
 def join_chunks(
     chunks: list[Chunk], path: str | os.PathLike[str], *, time_base: Fraction, options: EncodeOptions,
     muxer: str | None = None, source: VideoInfo | None = None, stream_args: list[str] | None = None,
-    rotation: float = 0.0, color: str | None = None, rate: Fraction | None = None,
+    rotation: float = 0.0, color: str | None = None, rate: Fraction | None = None, frames: int | None = None,
 ) -> None:
     """Copy the video of ``chunks`` (written by :class:`VideoWriter` with ``container`` :data:`CHUNK_FORMAT`), in
     order, into ``path`` with the source's other streams (``stream_args``), as one :class:`VideoWriter` would have
     written it: no frame is encoded again. Each chunk is placed where the next one starts, so every frame keeps its
     timestamp. ``color``: the colour properties the chunks were tagged with, as :class:`VideoWriter`'s; ``rate``: the
-    frame rate of a container that keeps no timestamps (AVI), where the frames are stamped at it."""
+    frame rate of a container that keeps no timestamps (AVI), where the frames are stamped at it. ``frames``: how
+    many the chunks hold; a joined video with another count (a chunk unreadable: ffmpeg's concat goes on without it)
+    is a :class:`VideoError`."""
     if not chunks:
         raise VideoError(f"{path}: no chunk to join")
     path = Path(path)
     muxer = muxer or container_of(path)
-    listing = path.with_name(f".{path.name}.chunks.txt")
+    listing = chunks[0].path.parent / ".chunks.txt"  # in the chunks' folder: a killed run's is removed with it
     lines = ["ffconcat version 1.0"]
     for c in chunks:
         name = str(c.path.resolve()).replace("'", "'\\''")
@@ -911,7 +913,7 @@ def join_chunks(
         if c.end is not None:
             lines.append(f"duration {float((c.end - c.start) * time_base):.9f}")
     before, after = _mux_args(source, rotation, float(chunks[0].start * time_base))
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", *before,
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-xerror", *before,
            "-f", "concat", "-safe", "0", "-i", str(listing), *after, "-c:v:0", "copy",
            *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
     if muxer in ("mp4", "mov"):  # the track's clock: the source's ticks, as the encoder's time base gives them
@@ -939,6 +941,17 @@ def join_chunks(
             if p is not None:
                 with contextlib.suppress(OSError):
                     p.unlink()
+    if frames is not None and (got := _frames_in(path)) != frames:
+        raise VideoError(f"joining the chunks into {path} gave {got} frame(s) of {frames}: a chunk in "
+                         f"{chunks[0].path.parent} is damaged; delete that folder to start over")
+
+
+def _frames_in(path: Path) -> int | None:
+    """The first video stream's frames, counted from its packets (nothing decoded)."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", "-i", str(path),
+                           "-map", "0:v:0", "-c", "copy", "-f", "null", "-"], capture_output=True, check=False)  # fmt: skip
+    counts = re.findall(rb"frame=\s*(\d+)", proc.stderr)
+    return int(counts[-1]) if counts else None
 
 
 def _cut_subtitles(source: VideoInfo, args: list[str], output: Path) -> tuple[list[str], Path | None]:
