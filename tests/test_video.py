@@ -1357,3 +1357,18 @@ def test_a_parts_subtitles_are_timed_from_its_start_in_every_container(
             assert "hello" not in cues(out)  # a cue already showing at --start is left out, as before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         f"{n}.{e}" for n in ("one", "chunked") for e in ("mkv", "mp4", "webm"))
+
+
+def test_a_parts_chapters_end_with_it(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """--start 1 --duration 1.5 of chapters 0-1.5 and 1.5-3 s: 0-0.5 and 0.5-1.5 s, the last one ending with the part."""
+    meta = tmp_path / "ch.txt"
+    meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1500\ntitle=One\n"
+                    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=3000\ntitle=Two\n")
+    src = tmp_path / "chap.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=3", "-i", meta, "-map", "0", "-map_metadata", "1",
+       "-map_chapters", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)  # fmt: skip
+    out = tmp_path / "part.mkv"
+    upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"), start=1.0, length=1.5)
+    text = subprocess.run([FF, "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+    assert re.findall(r"Chapter #0:\d: start ([\d.]+), end ([\d.]+)", text) == [("0.000000", "0.500000"),
+                                                                               ("0.500000", "1.500000")]
