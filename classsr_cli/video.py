@@ -412,10 +412,14 @@ def estimate_video(
         sample = upscale_video(up, src, sample_out, options=options, temporal=temporal, start=at, length=cut)
         size = sample_out.stat().st_size
     frames = info.frames_estimate
+    notes = list(plan.notes)
+    if kept := _kept(resume_folder(dst)):
+        notes.append(f"a stopped run's chunks hold {kept} frame(s): --resume goes on from there (the estimate is for "
+                     "the whole run)")
     seconds = frames * sample.seconds / sample.frames if frames and sample.frames else None
     size_all = round(size * frames / sample.frames) if frames and sample.frames else None
     return VideoEstimate(output=dst, frames=frames, duration=whole, sample=sample, seconds=seconds, bytes=size_all,
-                         notes=plan.notes)
+                         notes=notes)
 
 
 def resume_folder(output: str | os.PathLike[str]) -> Path:
@@ -658,6 +662,9 @@ def upscale_video(
     if resume and muxer not in VFR_MUXERS:  # the chunks' own timestamps would be lost: a VFR source retimed
         raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     if resume:
+        writable = _temp_path(dst)
+        _claim(dst, writable)  # a folder that cannot be written: one line, before anything is decoded
+        writable.unlink(missing_ok=True)
         chunked = _Resume(folder, _recipe(up, src, options, temporal, start=start, length=length, classmap=classmap,
                                           container=muxer, chunk_frames=chunk_frames), overwrite=overwrite)
     elif _kept(folder):

@@ -1231,6 +1231,14 @@ def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
     with pytest.raises(VideoError, match=r"gave \d+ frame\(s\) of 15: a chunk in .* is damaged"):
         upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=3)
     assert not out.exists() and (resume_folder(out) / "state.json").exists()
+    # A dry run says a stopped run is there.
+    tiny_path = tmp_path / "tiny_x4.safetensors"
+    from classsr_cli.checkpoint import save_checkpoint
+
+    save_checkpoint(tiny_model, tiny_path)
+    cli = ["video", str(clips["audio"]), str(out), "--model", str(tiny_path), "--preset", "ultrafast"]
+    r = runner.invoke(app, [*cli, "--dry-run"])
+    assert r.exit_code == 0 and "note: a stopped run's chunks hold" in r.stderr, r.output
 
 
 def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(

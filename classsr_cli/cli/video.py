@@ -228,6 +228,9 @@ def video(
             )
     except ClassSRError as e:
         _failure_record(json_out, source, target, e)
+        if resume and (kept := _kept_frames(resume_folder(target))) and str(resume_folder(target)) not in str(e):
+            err.print(f"note: {kept} frame(s) are kept in {resume_folder(target)}: once this is fixed, run the same "
+                      "command to continue", soft_wrap=True, markup=False, highlight=False)
         raise
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: a script reading --json learns it, and how far it got
         why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
