@@ -479,9 +479,11 @@ class _Resume:
                               if (old_recipe or {}).get(k) != self.recipe.get(k)) if old_recipe else []
                 differ = (list(dict.fromkeys(_SETTING.get(k, k) for k in keys))
                           or ["its record is unreadable, or a chunk it lists is missing or empty"])
+                again = ("" if differ == ["the input file"]  # a file changed since cannot be continued
+                         else "run the same command to continue it, or ")
                 raise ConfigError(
                     f"{folder}: a stopped run of this output was made with other settings ({', '.join(differ)}); "
-                    "run the same command to continue it, or add --overwrite to start over"
+                    f"{again}add --overwrite to start over"
                 )
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -1368,15 +1368,18 @@ def test_a_parts_subtitles_are_timed_from_its_start_in_every_container(
 
 
 def test_a_parts_chapters_end_with_it(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
-    """--start 1 --duration 1.5 of chapters 0-1.5 and 1.5-3 s: 0-0.5 and 0.5-1.5 s, the last one ending with the part."""
+    """--start 1 --duration 1.5 of chapters 0-1.5 and 1.5-3 s: 0-0.5 and 0.5-1.5 s, the last one ending with the part,
+    with or without --resume (whose copied video keeps all its frames)."""
     meta = tmp_path / "ch.txt"
     meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1500\ntitle=One\n"
                     "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=3000\ntitle=Two\n")
     src = tmp_path / "chap.mkv"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=3", "-i", meta, "-map", "0", "-map_metadata", "1",
        "-map_chapters", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)  # fmt: skip
-    out = tmp_path / "part.mkv"
-    upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"), start=1.0, length=1.5)
-    text = subprocess.run([FF, "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
-    assert re.findall(r"Chapter #0:\d: start ([\d.]+), end ([\d.]+)", text) == [("0.000000", "0.500000"),
-                                                                               ("0.500000", "1.500000")]
+    for name, kw in (("one", {}), ("chunked", {"resume": True, "chunk_frames": 4})):
+        out = tmp_path / f"{name}.mkv"
+        upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"), start=1.0, length=1.5, **kw)
+        text = subprocess.run([FF, "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+        assert re.findall(r"Chapter #0:\d: start ([\d.]+), end ([\d.]+)", text) == [("0.000000", "0.500000"),
+                                                                                   ("0.500000", "1.500000")], name
+        assert len(frame_times(out)) == 15

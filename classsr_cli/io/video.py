@@ -858,16 +858,14 @@ def _tag_args(codec: str, muxer: str) -> list[str]:
     return []
 
 
-def _mux_args(
-    source: VideoInfo | None, rotation: float, start: float, *, copy: bool = False
-) -> tuple[list[str], list[str], list[str]]:
+def _mux_args(source: VideoInfo | None, rotation: float, start: float) -> tuple[list[str], list[str], list[str]]:
     """The ffmpeg arguments around the upscaled video's input (#0), whose first frame is at ``start`` seconds of
     the part upscaled: before it (the display rotation, the offset of its first frame), and after it (the source as
     input #1, cut to the part where it is read, for its metadata and streams; the video's mapping and language).
     The output itself is not cut: copied video would lose its frames up to a keyframe (B-frames put their decoding
     times before the cut), and converted subtitles would keep their times from the source's start; the source's
-    subtitles are cut on their own (:func:`_cut_subtitles`). The third list ends an encoded output with the part
-    (``-t``: its last chapter ends there too); ``copy`` (:func:`join_chunks`): none."""
+    subtitles are cut on their own (:func:`_cut_subtitles`). The third list ends the output with the part (``-t``:
+    its last chapter ends there too; copied video keeps every frame, which the part holds)."""
     seek, span = (source.seek, source.span) if source else (0.0, None)
     cut = (["-ss", f"{seek:.6f}"] if seek else []) + (["-t", f"{span:.6f}"] if span else [])
     before = ["-noautorotate", "-display_rotation:v:0", f"{rotation:g}"] if rotation else []  # metadata only
@@ -875,7 +873,7 @@ def _mux_args(
     after = [*cut, "-i", str(source.path), "-map_metadata", "1"] if source is not None else []
     lang = next((s.language for s in source.streams if s.kind == "video"), None) if source else None
     after += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
-    return before, after, ["-t", f"{span:.6f}"] if span and not copy else []
+    return before, after, ["-t", f"{span:.6f}"] if span else []
 
 
 #: The container of a resumable run's chunks: ffmpeg's own, which keeps any codec and every timestamp exactly.
@@ -915,7 +913,7 @@ def join_chunks(
         lines.append(f"file '{name}'")
         if c.end is not None:
             lines.append(f"duration {float((c.end - c.start) * time_base):.9f}")
-    before, after, _ = _mux_args(source, rotation, float(chunks[0].start * time_base), copy=True)
+    before, after, end = _mux_args(source, rotation, float(chunks[0].start * time_base))
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-xerror", *before,
            "-f", "concat", "-safe", "0", "-i", str(listing), *after, "-c:v:0", "copy",
            *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
@@ -928,7 +926,7 @@ def join_chunks(
     if subtitles is not None:  # input #2, after the source's
         at = cmd.index("-map_metadata")
         cmd[at:at] = ["-i", str(subtitles)]
-    cmd += [*args, "-f", muxer, "-y", str(path)]
+    cmd += [*args, *end, "-f", muxer, "-y", str(path)]
     try:
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
         for step in ([cut_subs] if cut_subs else []) + [cmd]:
