@@ -1272,6 +1272,7 @@ def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(
     assert r.exit_code == 130, r.output
     record = json.loads(r.stdout)
     assert "4 frame(s) kept" in record["error"] and "run the same command to continue" in record["error"]
+    assert r.stderr.strip().splitlines() == [f"error: {record['error']}"]  # one line says it
     assert resume_folder(out).is_dir() and not out.exists()
     with unittest.mock.patch.object(video_module, "upscale_video",
                                     lambda *a, **k: real(*a, **{**k, "chunk_frames": 4})):

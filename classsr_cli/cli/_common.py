@@ -142,14 +142,14 @@ def guarded(fn: F) -> F:
             if debug():
                 raise
             raise fail(str(e), e.exit_code) from None
-        except Terminated:
+        except Terminated as e:  # a command may say more (what was kept): the exception's message
             if debug():
                 raise
-            raise fail("terminated (SIGTERM)", EXIT_TERMINATED) from None
-        except KeyboardInterrupt:
+            raise fail(str(e) or "terminated (SIGTERM)", EXIT_TERMINATED) from None
+        except KeyboardInterrupt as e:
             if debug():
                 raise
-            raise fail("interrupted", EXIT_INTERRUPTED) from None
+            raise fail(str(e) or "interrupted", EXIT_INTERRUPTED) from None
         except BrokenPipeError:  # `classsr models --json | head -1`: the reader left; stop quietly, as click does
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)  # so that flushing stdout at exit raises nothing more

@@ -236,8 +236,7 @@ def video(
         why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
         kept = _kept_frames(resume_folder(target)) if resume else 0
         if kept:
-            said = (f"{why}; {kept} frame(s) kept in {resume_folder(target)}: run the same command to continue")
-            err.print(f"{said[0].upper()}{said[1:]}", soft_wrap=True, markup=False, highlight=False)
+            said = f"{why}; {kept} frame(s) kept in {resume_folder(target)}: run the same command to continue"
         elif resume:
             said = f"{why} after {progress.done} frame(s), before a chunk was finished: nothing was kept"
         else:
@@ -246,6 +245,8 @@ def video(
                 err.print(f"note: {progress.done} frame(s) upscaled in {_clock(progress.elapsed())} were lost; add "
                           "--resume to a long run so that a stop can be continued", soft_wrap=True, markup=False)
         _failure_record(json_out, source, target, said)
+        if resume:  # one line: what was kept, or that nothing was
+            raise type(e)(said) from None
         raise
     record = result.to_dict()
     record["model"] = str(loaded.path)
