@@ -33,6 +33,7 @@ __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "Loaded",
+    "file_sha256",
     "load_checkpoint",
     "read_metadata",
     "save_checkpoint",
@@ -41,6 +42,17 @@ __all__ = [
 
 FORMAT = "classsr"
 FORMAT_VERSION = "1"
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """A file's SHA-256 (hex), read in pieces of 1 MiB; an :class:`OSError` where it cannot be read."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            h.update(piece)
+    return h.hexdigest()
 KINDS = ("classsr", "branch", "classifier")
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024

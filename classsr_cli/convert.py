@@ -16,7 +16,6 @@ every patch to one branch.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classsr_cli.checkpoint import state_mismatches
+from classsr_cli.checkpoint import file_sha256, state_mismatches
 from classsr_cli.config import FAMILY_DEFAULTS, BranchConfig, ClassSRConfig
 from classsr_cli.errors import ALREADY_EXISTS, CheckpointError, ConfigError, OutputExistsError
 
@@ -73,14 +72,6 @@ class ConvertResult:
     widths: tuple[int, ...]
     loaded: Loaded
     sources: list[dict[str, str]] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load_failure(e: Exception) -> str:
@@ -316,7 +307,7 @@ def _read_branch(sd: StateDict, source: str, family: str | None, scale: int | No
 
 
 def _describe(path: Path) -> dict[str, str]:
-    return {"file": path.name, "sha256": _sha256(path)}
+    return {"file": path.name, "sha256": file_sha256(path)}
 
 
 def convert(

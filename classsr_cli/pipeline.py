@@ -309,10 +309,10 @@ class Upscaler:
 @functools.lru_cache(maxsize=8)
 def _sha256(path: str) -> str | None:
     """A model file's SHA-256, read once a process (every upscaler of a run, the ``at_scale`` copies too)."""
-    import hashlib
+    from classsr_cli.checkpoint import file_sha256
 
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return file_sha256(path)
     except OSError:
         return None
 

@@ -70,8 +70,8 @@ from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler
 from classsr_cli.runtime import bound_freed_memory
 
-__all__ = ["TemporalOptions", "VideoEstimate", "VideoResult", "classmap_path", "estimate_video", "output_path",
-           "resume_folder", "upscale_video"]
+__all__ = ["TemporalOptions", "VideoEstimate", "VideoResult", "classmap_path", "estimate_video", "kept_frames",
+           "output_path", "resume_folder", "upscale_video"]
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -413,7 +413,7 @@ def estimate_video(
         size = sample_out.stat().st_size
     frames = info.frames_estimate
     notes = list(plan.notes)
-    if kept := _kept(resume_folder(dst)):
+    if kept := kept_frames(dst):
         notes.append(f"a stopped run's chunks hold {kept} frame(s): --resume goes on from there (the estimate is for "
                      "the whole run)")
     seconds = frames * sample.seconds / sample.frames if frames and sample.frames else None
@@ -492,7 +492,7 @@ class _Resume:
             for p in folder.iterdir():  # a chunk begun and not recorded: encoded again
                 if p.name not in kept:
                     p.unlink()
-            if self.state is not None and not self.state["chunks"]:
+            if not self.state["chunks"]:
                 self.save()
         except OSError as e:
             raise OutputError.of(folder, e) from None
@@ -557,10 +557,10 @@ class _Resume:
             (self.folder / _LOCK).unlink()
 
 
-def _kept(folder: Path) -> int:
-    """Frames a stopped resumable run's chunks hold (0: none, or no such run)."""
+def kept_frames(output: str | os.PathLike[str]) -> int:
+    """Frames the chunks of a stopped resumable run of ``output`` hold (0: none, or no such run)."""
     try:
-        totals = json.loads((folder / _STATE).read_text(encoding="utf-8")).get("totals")
+        totals = json.loads((resume_folder(output) / _STATE).read_text(encoding="utf-8")).get("totals")
         return int(totals["frames"]) if totals else 0
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 0
@@ -579,13 +579,15 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
     """What a resumable run's frames depend on: the source file, the model and its settings, the encoding."""
     import hashlib
 
+    import torch
+
     from classsr_cli import __version__
 
     made = json.loads(up.made_by())
     if made.get("model_sha256") is None:  # a model given as an object: its weights
         h = hashlib.sha256()
         for t in up.model.state_dict().values():
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         made["model_sha256"] = h.hexdigest()
     try:
         st = src.stat()
@@ -669,7 +671,7 @@ def upscale_video(
         writable.unlink(missing_ok=True)
         chunked = _Resume(folder, _recipe(up, src, options, temporal, start=start, length=length, classmap=classmap,
                                           container=muxer, chunk_frames=chunk_frames), overwrite=overwrite)
-    elif _kept(folder):
+    elif kept_frames(dst):
         notes.append(f"a stopped run's chunks are in {folder}: add --resume to continue it; this run leaves them")
     totals = chunked.totals if chunked else None
     skip = chunked.frames if chunked else 0
@@ -689,6 +691,7 @@ def upscale_video(
     sar = 1 / info.sar if info.sar and info.flipped and round(info.rotation) % 180 else info.sar
     parts: tuple[Path, Path | None] = (tmp, tmp_map)
     begun, chunk_start, chunk_t0 = 0, 0, t0  # frames in the chunk being written, its first pts, when it began
+    placed = False
     every = chunk_frames or max(1, round(CHUNK_VIDEO_SECONDS * info.fps) if info.fps else 48)
 
     def totals_now(frames: int, time_base: Fraction) -> dict[str, Any]:
@@ -772,7 +775,7 @@ def upscale_video(
             for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
                 _claim(out, part)
             join: dict[str, Any] = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation,
-                                    "color": info.color, "rate": _mean_rate(saved, time_base, chunked)}
+                                    "color": info.color}
             join["frames"] = int(saved["frames"])
             join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, **join)
             if tmp_map is not None:
@@ -785,13 +788,12 @@ def upscale_video(
                     os.replace(part, out)
                 except OSError as e:
                     raise OutputError.of(out, e) from None
+        placed = True  # the output is in place: nothing is left to continue, whatever stops the run now
         if chunked is not None:
-            chunked.remove()  # done: a stop from here on must not say that chunks are kept
+            chunked.remove()
     except BaseException:
-        if chunked is not None and dst.exists() and (cmap_dst is None or cmap_dst.exists()) and not tmp.exists():
-            chunked.remove()  # the output is in place: nothing is left to continue
-        elif chunked is not None and not chunked.state["chunks"]:
-            chunked.remove()  # nothing finished: nothing to continue
+        if chunked is not None and (placed or not chunked.state["chunks"]):
+            chunked.remove()  # finished, or nothing finished: nothing to continue
         elif chunked is not None:
             chunked.release()
         for writer in writers:
@@ -811,12 +813,6 @@ def upscale_video(
         bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
         resumed=skip,
     )
-
-
-def _mean_rate(totals: dict[str, Any], time_base: Fraction, chunked: _Resume) -> Fraction | None:
-    """Frames a second over the whole video (exact for a constant rate: 30000/1001, not the 29.97 ffmpeg prints)."""
-    span = float(totals["last_end"]) - float(chunked.state["chunks"][0]["start"] * time_base)
-    return Fraction(totals["frames"] / span).limit_denominator(1001) if span > 0 else None
 
 
 def _check_continues(src: Path, chunked: _Resume, following: Any) -> None:

@@ -1231,6 +1231,16 @@ def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
     with pytest.raises(VideoError, match=r"gave \d+ frame\(s\) of 15: a chunk in .* is damaged"):
         upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=3)
     assert not out.exists() and (resume_folder(out) / "state.json").exists()
+    # A stop of a run replacing an output that exists (--overwrite) keeps its chunks as any other does.
+    import shutil
+
+    shutil.rmtree(resume_folder(out))  # the damaged chunk: started over, as the error says
+    out.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, clips["audio"], tmp_path / "o.mp4", options=opts, resume=True, chunk_frames=3,
+                      overwrite=True, progress=stop_after(10))  # fmt: skip
+    assert out.read_bytes() == b"old" and len(json.loads((resume_folder(out) / "state.json").read_text())["chunks"]) == 3
+    out.unlink()
     # A dry run says a stopped run is there.
     tiny_path = tmp_path / "tiny_x4.safetensors"
     from classsr_cli.checkpoint import save_checkpoint
@@ -1384,3 +1394,15 @@ def test_a_parts_chapters_end_with_it(tiny_model: torch.nn.Module, tmp_path: Pat
         assert re.findall(r"Chapter #0:\d: start ([\d.]+), end ([\d.]+)", text) == [("0.000000", "0.500000"),
                                                                                    ("0.500000", "1.500000")], name
         assert len(frame_times(out)) == 15
+
+
+def test_a_resumable_runs_settings_name_the_weights_of_a_model_in_any_dtype(tiny_model: torch.nn.Module) -> None:
+    """A model given as an object (no file to hash) is named by its weights, bfloat16 ones too (numpy has none)."""
+    from classsr_cli.pipeline import Upscaler
+    from classsr_cli.video import _recipe
+
+    src = Path(__file__)
+    fp32 = _recipe(Upscaler(tiny_model), src, EncodeOptions(), TemporalOptions())
+    half = _recipe(Upscaler(tiny_model.to(torch.bfloat16)), src, EncodeOptions(), TemporalOptions())
+    assert half["precision"] == "bfloat16" and fp32["precision"] == "float32"
+    assert half["model"]["model_sha256"] != fp32["model"]["model_sha256"]

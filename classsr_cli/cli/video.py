@@ -167,7 +167,14 @@ def video(
     from classsr_cli.errors import ClassSRError, ConfigError
     from classsr_cli.io.video import EncodeOptions
     from classsr_cli.pipeline import Upscaler
-    from classsr_cli.video import TemporalOptions, estimate_video, output_path, resume_folder, upscale_video
+    from classsr_cli.video import (
+        TemporalOptions,
+        estimate_video,
+        kept_frames,
+        output_path,
+        resume_folder,
+        upscale_video,
+    )
 
     distributed.single_process("video")
     start_s = seconds_of(start, "--start") if start is not None else 0.0  # before the model loads
@@ -228,13 +235,13 @@ def video(
             )
     except ClassSRError as e:
         _failure_record(json_out, source, target, e)
-        if resume and (kept := _kept_frames(resume_folder(target))) and str(resume_folder(target)) not in str(e):
+        if resume and (kept := kept_frames(target)) and str(resume_folder(target)) not in str(e):
             err.print(f"note: {kept} frame(s) are kept in {resume_folder(target)}: once this is fixed, run the same "
                       "command to continue", soft_wrap=True, markup=False, highlight=False)
         raise
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: a script reading --json learns it, and how far it got
         why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
-        kept = _kept_frames(resume_folder(target)) if resume else 0
+        kept = kept_frames(target) if resume else 0
         if kept:
             said = f"{why}; {kept} frame(s) kept in {resume_folder(target)}: run the same command to continue"
         elif resume:
@@ -297,14 +304,6 @@ def _dry_summary(r: dict[str, Any], json_out: bool) -> None:
     err.print("dry run: nothing was written", soft_wrap=True)
     if json_out:
         out.print(json.dumps(r), soft_wrap=True, markup=False, highlight=False)
-
-
-def _kept_frames(folder: Path) -> int:
-    """Frames the finished chunks of a resumable run hold (0: none, or no record)."""
-    try:
-        return int(json.loads((folder / "state.json").read_text(encoding="utf-8"))["totals"]["frames"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
 
 
 def _failure_record(json_out: bool, source: Path, target: Path, e: Exception | str) -> None:

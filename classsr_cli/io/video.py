@@ -74,7 +74,7 @@ CONTAINERS: dict[str, str] = {
     ".avi": "avi",
 }
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
-_VFR_MUXERS = VFR_MUXERS = {"mp4", "mov", "matroska", "webm"}  # containers that keep every frame's timestamp
+VFR_MUXERS = {"mp4", "mov", "matroska", "webm"}  # containers that keep every frame's timestamp
 #: How text subtitles are written in each container (None: the container holds none).
 _SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "matroska": "copy", "webm": "webvtt", "avi": None}
 #: Where a container cannot take a stream's subtitle codec as it is: the text format they are converted to.
@@ -792,8 +792,8 @@ def _video_args(
     if opts.preset and codec in _PRESET_CODECS and not (codec == "libsvtav1" and not opts.preset.isdigit()):
         args += ["-preset:v:0", opts.preset]
     args += _tag_args(codec, muxer) if tag else []
-    gray = re.fullmatch(r"gray(\d+)?le|gray", opts.out_pix_fmt)
-    if opts.out_pix_fmt.startswith(("yuv", "nv")) or gray:
+    gray = _GRAY.fullmatch(opts.out_pix_fmt)
+    if _tagged(opts.out_pix_fmt):
         # Say which matrix the RGB -> YUV conversion used, so that players do not guess (HD outputs of SD
         # sources would otherwise be shown with the wrong one): BT.709, or BT.2020 for a BT.2020 source.
         # Primaries and transfer follow the source. ffmpeg ignores -color_primaries/-color_trc for frames that
@@ -824,9 +824,17 @@ def _video_args(
         args += [f"-{key.lstrip('-')}", value]
     if hdr:
         args += ["-x265-params", ":".join(hdr)]
-    if muxer in _VFR_MUXERS:
+    if muxer in VFR_MUXERS:
         args += ["-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", f"{time_base.numerator}/{time_base.denominator}"]
     return args
+
+
+_GRAY = re.compile(r"gray(\d+)?le|gray")
+
+
+def _tagged(pix_fmt: str) -> bool:
+    """Whether an output of ``pix_fmt`` is converted from RGB with a matrix and tagged with it (Y'CbCr, gray)."""
+    return pix_fmt.startswith(("yuv", "nv")) or bool(_GRAY.fullmatch(pix_fmt))
 
 
 def _output_color(opts: EncodeOptions, codec: str, color: str | None) -> tuple[str, str, str, str | None, str | None]:
@@ -835,7 +843,7 @@ def _output_color(opts: EncodeOptions, codec: str, color: str | None) -> tuple[s
     space, primaries, trc = color_tags(color)
     matrix, space = (("bt2020", "bt2020nc") if space == "bt2020nc" else ("bt601", "bt470bg") if codec in _JPEG_CODECS
                      else ("bt709", "bt709"))  # JPEG's is BT.601 (JFIF), which its decoders assume  # fmt: skip
-    gray = re.fullmatch(r"gray(\d+)?le|gray", opts.out_pix_fmt)
+    gray = _GRAY.fullmatch(opts.out_pix_fmt)
     rng = "pc" if opts.out_pix_fmt.startswith("yuvj") or gray else "tv"  # swscale reads gray as full range
     return matrix, space, rng, primaries if primaries in _PRIMARIES else None, trc if trc in _TRANSFERS else None
 
@@ -844,7 +852,7 @@ def _copy_color_args(opts: EncodeOptions, muxer: str, color: str | None) -> list
     """What the encoder tagged, for a stream copy: a container reads the tags from the stream's own header, which
     not every codec has (FFV1, ProRes), and the chunks' container does not keep them."""
     args = ["-field_order:v:0", "progressive", "-disposition:v:0", "default"]
-    if opts.out_pix_fmt.startswith(("yuv", "nv")) or re.fullmatch(r"gray(\d+)?le|gray", opts.out_pix_fmt):
+    if _tagged(opts.out_pix_fmt):
         _, space, rng, primaries, trc = _output_color(opts, opts.codec_for(muxer), color)
         args += ["-colorspace:v:0", space, "-color_range:v:0", rng]
         args += ["-color_primaries:v:0", primaries] if primaries else []
@@ -866,8 +874,8 @@ def _mux_args(source: VideoInfo | None, rotation: float, start: float) -> tuple[
     times before the cut), and converted subtitles would keep their times from the source's start; the source's
     subtitles are cut on their own (:func:`_cut_subtitles`). The third list ends the output with the part (``-t``:
     its last chapter ends there too; copied video keeps every frame, which the part holds)."""
-    seek, span = (source.seek, source.span) if source else (0.0, None)
-    cut = (["-ss", f"{seek:.6f}"] if seek else []) + (["-t", f"{span:.6f}"] if span else [])
+    span = source.span if source else None
+    cut = _cut_args(source) if source else []
     before = ["-noautorotate", "-display_rotation:v:0", f"{rotation:g}"] if rotation else []  # metadata only
     before += ["-itsoffset", f"{start:.9f}"]
     after = [*cut, "-i", str(source.path), "-map_metadata", "1"] if source is not None else []
@@ -893,13 +901,13 @@ class Chunk:
 def join_chunks(
     chunks: list[Chunk], path: str | os.PathLike[str], *, time_base: Fraction, options: EncodeOptions,
     muxer: str | None = None, source: VideoInfo | None = None, stream_args: list[str] | None = None,
-    rotation: float = 0.0, color: str | None = None, rate: Fraction | None = None, frames: int | None = None,
+    rotation: float = 0.0, color: str | None = None, frames: int | None = None,
 ) -> None:
     """Copy the video of ``chunks`` (written by :class:`VideoWriter` with ``container`` :data:`CHUNK_FORMAT`), in
     order, into ``path`` with the source's other streams (``stream_args``), as one :class:`VideoWriter` would have
     written it: no frame is encoded again. Each chunk is placed where the next one starts, so every frame keeps its
-    timestamp. ``color``: the colour properties the chunks were tagged with, as :class:`VideoWriter`'s; ``rate``: the
-    frame rate of a container that keeps no timestamps (AVI), where the frames are stamped at it. ``frames``: how
+    timestamp; ``muxer`` one of :data:`VFR_MUXERS`. ``color``: the colour properties the chunks were tagged with, as
+    :class:`VideoWriter`'s. ``frames``: how
     many the chunks hold; a joined video with another count (a chunk unreadable: ffmpeg's concat goes on without it)
     is a :class:`VideoError`."""
     if not chunks:
@@ -919,22 +927,15 @@ def join_chunks(
            *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
     if muxer in ("mp4", "mov"):  # the track's clock: the source's ticks, as the encoder's time base gives them
         cmd += ["-video_track_timescale", str(time_base.denominator)]
-    if muxer not in _VFR_MUXERS and rate:  # else AVI takes the chunks' rate, a rounded one (30 for 29.97)
-        cmd += ["-r:v:0", f"{rate.numerator}/{rate.denominator}"]
     args = list(stream_args or [])
-    cut_subs, subtitles = _cut_subtitles(source, args, path) if source is not None else ([], None)
-    if subtitles is not None:  # input #2, after the source's
-        at = cmd.index("-map_metadata")
-        cmd[at:at] = ["-i", str(subtitles)]
-    cmd += [*args, *end, "-f", muxer, "-y", str(path)]
+    subtitles: Path | None = None
     try:
+        subtitles = _cut_subtitles(cmd, source, args, path) if source is not None else None
+        cmd += [*args, *end, "-f", muxer, "-y", str(path)]
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        for step in ([cut_subs] if cut_subs else []) + [cmd]:
-            proc = subprocess.run(step, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-            if proc.returncode != 0:
-                tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-_TAIL:]
-                raise VideoError(f"joining the chunks into {path} failed (ffmpeg exit {proc.returncode}): "
-                                 f"{' '.join(tail)}")
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise VideoError(f"joining the chunks into {path} failed (ffmpeg exit {proc.returncode}): {_tail(proc)}")
     except OSError as e:
         raise VideoError(f"could not join the chunks into {path}: {e}") from None
     finally:
@@ -955,28 +956,44 @@ def _frames_in(path: Path) -> int | None:
     return int(counts[-1]) if counts else None
 
 
-def _cut_subtitles(source: VideoInfo, args: list[str], output: Path) -> tuple[list[str], Path | None]:
-    """For a part (--start, --duration) with subtitles: the command that copies the subtitle streams ``args`` map from
-    the source (input #1) into a hidden file beside ``output``, cut there, and that file; ``args`` then map them from
-    it (input #2), converted as planned. ffmpeg moves copied subtitles to a cut of its output, but not those it
-    converts (mov_text for .mp4, WebVTT for .webm kept their times from the source's start, ``--start`` late, and
-    lost those before it), nor Matroska's at a cut of its input. ``([], None)``: nothing to do."""
+def _cut_args(source: VideoInfo) -> list[str]:
+    """``-ss``/``-t`` of the part of ``source`` upscaled (none for the whole)."""
+    return ((["-ss", f"{source.seek:.6f}"] if source.seek else [])
+            + (["-t", f"{source.span:.6f}"] if source.span else []))  # fmt: skip
+
+
+def _tail(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return " ".join(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-_TAIL:])
+
+
+def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: Path) -> Path | None:
+    """For a part (--start, --duration) with subtitles: copy the subtitle streams ``args`` map from the source (input
+    #1 of ``cmd``) into a hidden file beside ``output``, cut there, and return it; ``cmd`` then reads it as input #2
+    and ``args`` map them from it, converted as planned. ffmpeg moves copied subtitles to a cut of its output, but
+    not those it converts (mov_text for .mp4, WebVTT for .webm kept their times from the source's start, ``--start``
+    late, and lost those before it), nor Matroska's at a cut of its input. ``None``: nothing to do."""
     if not (source.seek or source.span):
-        return [], None
+        return None
     ids = {str(s.index): s for s in source.subtitles}
     at = [i for i in range(len(args) - 1) if args[i] == "-map" and args[i + 1].startswith("1:") and args[i + 1][2:] in ids]
     if not at:
-        return [], None
+        return None
     # A container that holds the source's subtitles as they are: MP4's mov_text, Matroska's every other text format.
     mp4 = all(ids[args[i + 1][2:]].codec == "mov_text" for i in at)
     into = output.with_name(f".{output.name}.subtitles.{'mp4' if mp4 else 'mkv'}")
-    cut = (["-ss", f"{source.seek:.6f}"] if source.seek else []) + (["-t", f"{source.span:.6f}"] if source.span else [])
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(source.path),
-           *[a for i in at for a in ("-map", "0:" + args[i + 1][2:])], "-c:s", "copy", *cut,
-           "-f", "mp4" if mp4 else "matroska", "-y", str(into)]  # fmt: skip
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i",
+                           str(source.path), *[a for i in at for a in ("-map", "0:" + args[i + 1][2:])], "-c:s", "copy",
+                           *_cut_args(source), "-f", "mp4" if mp4 else "matroska", "-y", str(into)],
+                          stdin=subprocess.DEVNULL, capture_output=True, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        with contextlib.suppress(OSError):
+            into.unlink()
+        raise VideoError(f"cutting the subtitles for {output} failed (ffmpeg exit {proc.returncode}): {_tail(proc)}")
     for k, i in enumerate(at):
         args[i + 1] = f"2:s:{k}"
-    return cmd, into
+    here = cmd.index("-map_metadata")
+    cmd[here:here] = ["-i", str(into)]  # input #2, after the source's
+    return into
 
 
 def bit_depth(pix_fmt: str | None) -> int:
@@ -1276,14 +1293,7 @@ class VideoWriter:
                "-f", "matroska", "-i", "pipe:0", *after]  # fmt: skip
         cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk)
         args = list(self.stream_args)
-        cut_subs, self._subtitles = _cut_subtitles(self.source, args, self.path) if self.source else ([], None)
-        if self._subtitles is not None:  # input #2, after the source's
-            at = cmd.index("-map_metadata")
-            cmd[at:at] = ["-i", str(self._subtitles)]
-            proc = subprocess.run(cut_subs, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-            if proc.returncode != 0:
-                msg = " ".join(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-_TAIL:])
-                raise VideoError(f"cutting the subtitles for {self.path} failed (ffmpeg exit {proc.returncode}): {msg}")
+        self._subtitles = _cut_subtitles(cmd, self.source, args, self.path) if self.source else None
         cmd += [*args, *end, "-f", self.container or self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
