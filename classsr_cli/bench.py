@@ -37,7 +37,7 @@ import torch
 
 from classsr_cli import runtime
 from classsr_cli.config import CLASS_NAMES
-from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
+from classsr_cli.degrade import bicubic_resize, jpeg_roundtrip, load_rgb, make_pair
 from classsr_cli.engine import DEFAULT_STEP, band_bytes_for, model_flops, upscale_tensor
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import IMAGE_SUFFIXES, images_in
@@ -157,6 +157,8 @@ class BenchResult:
     load_average: tuple[float, float] | None = None
     #: ``--tolerance`` as given (dB for the default models); ``None``: the model's own default rule.
     tolerance: float | None = None
+    #: ``--jpeg``: the quality every LR was saved at; ``None``: the clean bicubic downscale.
+    jpeg: int | None = None
 
     def noisy(self, limit: float = NOISY_SPREAD) -> list[str]:
         """The methods whose timed passes spread more than ``limit`` (:attr:`MethodResult.spread`)."""
@@ -185,6 +187,7 @@ class BenchResult:
             "model": self.model,
             "step": self.step,
             "tolerance": self.tolerance,
+            "jpeg": self.jpeg,
             "repeat": self.repeat,
             "warmup": self.warmup,
             "peak_mem": self.peak_mem,
@@ -286,14 +289,20 @@ class Pair:
     lr: np.ndarray
     path: str = ""
     size: tuple[int, int] = (0, 0)
+    #: The JPEG quality the LR was saved at (``bench --jpeg``), ``None``: the clean downscale.
+    jpeg: int | None = None
 
     def __post_init__(self) -> None:
         if self.hr is not None:
             object.__setattr__(self, "size", (int(self.hr.shape[0]), int(self.hr.shape[1])))
 
 
-def load_pairs(paths: Sequence[Path], scale: int) -> list[Pair]:
-    """Read, mod-crop and degrade every image. Images too small for SSIM after the border crop are refused."""
+def load_pairs(paths: Sequence[Path], scale: int, jpeg: int | None = None) -> list[Pair]:
+    """Read, mod-crop and degrade every image; with ``jpeg`` the LR is then saved as JPEG at that quality, as
+    everyday photos are (:func:`~classsr_cli.degrade.jpeg_roundtrip`). Images too small for SSIM after the border
+    crop are refused."""
+    if jpeg is not None and not 1 <= jpeg <= 100:
+        raise ConfigError(f"--jpeg (the quality the LR is saved at) must lie in 1..100, got {jpeg}")
     pairs = []
     least = _SSIM_WINDOW + 2 * scale
     for path in paths:
@@ -304,7 +313,7 @@ def load_pairs(paths: Sequence[Path], scale: int) -> list[Pair]:
         hr, lr = make_pair(img, scale)
         if hr.shape[0] < least or hr.shape[1] < least:
             raise InputError(f"{path}: {img.shape[1]}x{img.shape[0]} is too small; bench needs {least}x{least} px")
-        pairs.append(Pair(path.name, hr, lr, str(path)))
+        pairs.append(Pair(path.name, hr, lr if jpeg is None else jpeg_roundtrip(lr, jpeg), str(path), jpeg=jpeg))
     return pairs
 
 
@@ -634,6 +643,7 @@ def run_bench(
         model_scale=model_scale,
         native=any(p.hr is None for p in pairs),
         tolerance=tolerance,
+        jpeg=pairs[0].jpeg,
     )
     runs = {}
     for method in methods:

@@ -4,6 +4,9 @@
 antialiased bicubic (Pillow's BICUBIC, a = -0.5 with the kernel widened by the scale factor, which is what
 MATLAB's ``imresize`` does in the interior; at the outer one or two LR pixels the two differ, Pillow renormalising
 the kernel where MATLAB mirrors the image), computed in float per channel and rounded once to uint8.
+
+``jpeg_roundtrip`` and ``compress_lr`` add what everyday photos and frames carry on top: JPEG compression of the LR,
+which a training recipe may ask for (``jpeg_quality``) so that a model learns to leave its blocks out.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["bicubic_downscale", "bicubic_resize", "load_rgb", "make_pair", "mod_crop"]
+__all__ = ["bicubic_downscale", "bicubic_resize", "compress_lr", "jpeg_roundtrip", "load_rgb", "make_pair", "mod_crop"]
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -56,3 +59,33 @@ def make_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """``(hr_mod_cropped, lr)`` for ``scale``."""
     hr = mod_crop(hr, scale)
     return hr, bicubic_downscale(hr, scale)
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """``img`` (``(H, W, 3)`` uint8 RGB) saved as JPEG at ``quality`` (1-100; Pillow's baseline encoder with 4:2:0
+    chroma, as cameras and most software save photos) and decoded again."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=int(quality))
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def compress_lr(lr: np.ndarray, quality: tuple[int, ...] | list[int], clean: float = 0.0) -> np.ndarray:
+    """A training LR image under a recipe's JPEG setting: ``quality`` empty keeps it as it is; ``(lo, hi)`` saves it
+    as JPEG (:func:`jpeg_roundtrip`) at a quality in ``lo..hi``, except a share ``clean`` of the images, kept as they
+    are. Which images, and at what quality, follows from a hash of the pixels: the same image gets the same LR in
+    data preparation and in calibration, on every machine, whatever order they come in."""
+    import hashlib
+
+    if not quality:
+        return lr
+    lo, hi = (int(q) for q in quality)
+    h = int(hashlib.sha256(lr.tobytes()).hexdigest()[:16], 16)
+    if (h & 0xFFFFFFFF) / 0xFFFFFFFF < clean:
+        return lr
+    return jpeg_roundtrip(lr, lo + (h >> 32) % (hi - lo + 1))

@@ -13,25 +13,17 @@ bicubic upscale each.
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from report import emit
 
 from classsr_cli import zoo
-from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
+from classsr_cli.degrade import bicubic_resize, jpeg_roundtrip, load_rgb, make_pair
 from classsr_cli.engine import upscale_tensor
 from classsr_cli.io.files import IMAGE_SUFFIXES
 from classsr_cli.metrics import psnr, quantize
-
-
-def _jpeg(lr: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(lr).save(buf, format="JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
 def main() -> int:
@@ -52,7 +44,7 @@ def main() -> int:
     for path in paths:
         hr, lr = make_pair(load_rgb(path), s)
         row: dict[str, object] = {"image": path.name}
-        for case, src in (("clean", lr), ("jpeg", _jpeg(lr, args.quality))):
+        for case, src in (("clean", lr), ("jpeg", jpeg_roundtrip(lr, args.quality))):
             x = torch.from_numpy(np.array(src)).permute(2, 0, 1)[None].float().div(255)
             with torch.inference_mode():
                 sr, _ = upscale_tensor(model, x)

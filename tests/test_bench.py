@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from classsr_cli import bench as lib
 from classsr_cli.cli import app
-from classsr_cli.degrade import make_pair
+from classsr_cli.degrade import jpeg_roundtrip, make_pair
 from classsr_cli.engine.tiling import plan_grid
+from classsr_cli.errors import ConfigError
 from classsr_cli.metrics import psnr, quantize
 
 runner = CliRunner()
@@ -32,6 +33,7 @@ TOP_KEYS = {
     "model",
     "step",
     "tolerance",
+    "jpeg",
     "repeat",
     "warmup",
     "peak_mem",
@@ -398,3 +400,31 @@ def test_per_image_figures_average_to_the_means(hr_dir: Path, tiny_model_path: P
     routed = report["methods"]["classsr"]
     assert sum(r["flops"] for r in routed["per_image"]) == routed["flops"]
     assert {k: sum(r["patches"][k] for r in routed["per_image"]) for k in routed["patches"]} == routed["patches"]
+
+
+def test_jpeg_saves_each_lr_as_jpeg_before_upscaling(hr_dir: Path, tiny_model: torch.nn.Module, tiny_model_path: Path,
+                                                     tmp_path: Path) -> None:
+    """--jpeg Q: the same HR, its LR the JPEG of the clean one at quality Q; the record says which; the quality of
+    every method is measured on that LR; with --native (no LR made) or out of 1..100 it is refused in one line."""
+    clean = lib.load_pairs(lib.find_images([hr_dir]), 4)
+    pairs = lib.load_pairs(lib.find_images([hr_dir]), 4, jpeg=30)
+    for a, b in zip(clean, pairs, strict=True):
+        np.testing.assert_array_equal(a.hr, b.hr)
+        np.testing.assert_array_equal(b.lr, jpeg_roundtrip(a.lr, 30))
+        assert b.jpeg == 30 and a.jpeg is None
+    args = [str(hr_dir), "--model", str(tiny_model_path), "--repeat", "1", "--warmup", "0", "--methods", "bicubic,heavy"]
+    report, ref = _bench_json([*args, "--jpeg", "30"]), _bench_json(args)
+    assert report["jpeg"] == 30 and ref["jpeg"] is None
+    assert report["methods"]["bicubic"]["psnr_y"] < ref["methods"]["bicubic"]["psnr_y"]  # q30 loses detail
+    result = lib.run_bench(tiny_model, pairs, repeat=1, warmup=0, methods=("heavy",))
+    assert result.methods["heavy"].psnr_y == pytest.approx(report["methods"]["heavy"]["psnr_y"], abs=1e-9)
+    table = runner.invoke(app, ["bench", *args, "--jpeg", "30", "--device", "cpu", "--threads", "1"])
+    assert table.exit_code == 0 and "LR saved as JPEG q30" in table.stdout
+    r = runner.invoke(app, ["bench", *args, "--jpeg", "30", "--native"])
+    assert r.exit_code == 2 and r.stdout == "", r.output
+    assert r.stderr.strip() == ("error: --jpeg compresses the LR bench makes, and --native upscales the images as "
+                                "given: leave one of them out")
+    r = runner.invoke(app, ["bench", *args, "--jpeg", "0"])
+    assert r.exit_code == 2 and r.stdout == "" and "Invalid value for '--jpeg'" in r.stderr, r.stderr
+    with pytest.raises(ConfigError, match=r"must lie in 1\.\.100, got 101"):
+        lib.load_pairs(lib.find_images([hr_dir]), 4, jpeg=101)

@@ -25,12 +25,12 @@ from typer.testing import CliRunner, Result
 
 from classsr_cli.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from classsr_cli.cli import app
-from classsr_cli.degrade import bicubic_downscale, load_rgb, mod_crop
+from classsr_cli.degrade import bicubic_downscale, compress_lr, jpeg_roundtrip, load_rgb, mod_crop
 from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch
 from classsr_cli.models.residual import fit_base
 from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_train_config
-from classsr_cli.train.data import PatchData, prepare
+from classsr_cli.train.data import PatchData, factor_pair, prepare
 from classsr_cli.train.loop import Dist, cosine_lr, stage_generator
 from classsr_cli.train.losses import average_loss, class_loss, mean_loss, quantile_loss
 from classsr_cli.train.stages import Trainer, bicubic_gains, collapse_guard, squared_error
@@ -209,6 +209,78 @@ def test_a_training_config_checks_its_data_settings(key: str, value: object) -> 
     """What `train prepare` refuses, a config refuses too (`train all` prepares from it), before anything runs."""
     with pytest.raises(ConfigError, match=f"^{key}"):
         load_train_config(None, **{key: value})
+
+
+# -- compressed LR (jpeg_quality) -----------------------------------------------------------------------------------
+def test_compressed_lr_is_a_jpeg_of_the_lr_at_a_quality_in_the_range_chosen_by_its_pixels() -> None:
+    lrs = [bicubic_downscale(mod_crop(make_photo(64, 48, i), SCALE), SCALE) for i in range(12)]
+    assert all(compress_lr(lr, ()) is lr for lr in lrs)  # clean LR: as it is
+    for lr in lrs[:3]:
+        np.testing.assert_array_equal(compress_lr(lr, (40, 40)), jpeg_roundtrip(lr, 40))
+        assert not np.array_equal(jpeg_roundtrip(lr, 40), lr)
+    qualities = []
+    for lr in lrs:
+        out = compress_lr(lr, (30, 95))
+        np.testing.assert_array_equal(out, compress_lr(lr.copy(), [30, 95]))  # the same pixels, the same LR
+        qualities.append(next(q for q in range(30, 96) if np.array_equal(jpeg_roundtrip(lr, q), out)))
+    assert len(set(qualities)) > 4  # spread over the range, not one quality
+    kept = [np.array_equal(compress_lr(lr, (30, 95), clean=0.5), lr) for lr in lrs]
+    assert 0 < sum(kept) < len(lrs)  # a share kept clean, the others compressed
+    assert all(np.array_equal(compress_lr(lr, (30, 95), clean=0.5), compress_lr(lr, (30, 95))) for lr, k in
+               zip(lrs, kept, strict=True) if not k)  # the quality does not depend on the clean share
+    _, lr = factor_pair(make_photo(97, 81, 3), 0.8, SCALE, (50, 50))  # every training downscale alike
+    np.testing.assert_array_equal(lr, jpeg_roundtrip(factor_pair(make_photo(97, 81, 3), 0.8, SCALE)[1], 50))
+
+
+def test_prepare_with_jpeg_quality_stores_the_compressed_lr_and_records_it(hr_dir: Path, tmp_path: Path) -> None:
+    clean = prepare([hr_dir], tmp_path / "clean", scale=SCALE, patch=PATCH, step=STEP, factors=(1.0, 0.8),
+                    val_fraction=VAL_FRACTION)
+    meta = prepare([hr_dir], tmp_path / "jpeg", scale=SCALE, patch=PATCH, step=STEP, factors=(1.0, 0.8),
+                   val_fraction=VAL_FRACTION, jpeg_quality=(45, 45))
+    assert meta["jpeg_quality"] == [45, 45] and meta["jpeg_clean"] == 0.0 and clean["jpeg_quality"] == []
+    assert meta["hash"] != clean["hash"] and meta["train_patches"] == clean["train_patches"]
+    a, b = PatchData(tmp_path / "clean"), PatchData(tmp_path / "jpeg")
+    assert len(a.images) == len(b.images)
+    for i in range(len(a.images)):  # held-out and trained-on images, every factor: the JPEG of the clean LR
+        (lr_a, hr_a), (lr_b, hr_b) = a.image(i), b.image(i)
+        np.testing.assert_array_equal(hr_a, hr_b)
+        np.testing.assert_array_equal(lr_b, jpeg_roundtrip(lr_a, 45))
+
+
+@pytest.mark.parametrize(("key", "value"), [("jpeg_quality", [0, 50]), ("jpeg_quality", [60, 50]),
+                                            ("jpeg_quality", [50]), ("jpeg_quality", [50, 101]),
+                                            ("jpeg_quality", [True, 50]), ("jpeg_clean", 1.0)])
+def test_a_jpeg_setting_out_of_range_is_refused(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        load_train_config(None, **{"jpeg_quality": [30, 95], key: value})
+    with pytest.raises(ConfigError, match=r"^jpeg_clean .* be 0 without jpeg_quality"):
+        load_train_config(None, jpeg_clean=0.2)
+
+
+def test_data_prepared_with_another_jpeg_setting_is_refused(hr_dir: Path, tmp_path: Path) -> None:
+    """A recipe for compressed LR given clean prepared data (or the reverse) says so, in one line, before training."""
+    prepare([hr_dir], tmp_path / "clean", scale=SCALE, patch=PATCH, step=STEP, factors=(1.0,), val_fraction=VAL_FRACTION)
+    cfg = write_config(tmp_path / "jpeg.toml", extra_top="jpeg_quality = [30, 95]\njpeg_clean = 0.2\n")
+    assert load_train_config(cfg).to_dict()["jpeg_quality"] == [30, 95]
+    r = run("train", "all", "--data", tmp_path / "clean", "--config", cfg, "--out", tmp_path / "run", "--iterations",
+            "1", "--threads", "1", "--device", "cpu")
+    assert r.exit_code == 2, r.output
+    line = r.stderr.strip()
+    assert "\n" not in line and "prepared with clean LR, the recipe asks for JPEG quality 30-95, 0.2 kept clean" in line
+    assert not (tmp_path / "run" / "baseline.safetensors").exists()
+    r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "jpeg", "--scale", SCALE, "--factors", "1.0",
+            "--val-fraction", VAL_FRACTION, "--jpeg", "30,95", "--jpeg-clean", "0.2")  # the same data by hand
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "jpeg" / "meta.json").read_text())["jpeg_quality"] == [30, 95]
+    r = run("train", "all", "--data", tmp_path / "jpeg", "--config", cfg, "--out", tmp_path / "run", "--iterations",
+            "1", "--threads", "1", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    for bad, message in (("30", "jpeg_quality must be [] (clean LR) or [lo, hi]"), ("a,b", "not two whole numbers")):
+        r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "bad", "--scale", SCALE, "--jpeg", bad)
+        assert r.exit_code == 2 and message in r.stderr and not (tmp_path / "bad").exists(), r.stderr
+    r = run("train", "baseline", "--data", tmp_path / "clean", "--config", write_config(tmp_path / "plain.toml"),
+            "--out", tmp_path / "run2", "--iterations", "1", "--threads", "1", "--device", "cpu")
+    assert r.exit_code == 0, r.output  # the same clean data with a clean recipe trains
 
 
 # -- augmentation ------------------------------------------------------------------------------------------------

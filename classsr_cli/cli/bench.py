@@ -31,6 +31,7 @@ Examples:
   classsr bench photos/ --device cuda --plot bench.png
   classsr bench photo.jpg --native --threads 2    # time photo.jpg itself x4: seconds, MP/s, FLOPs, routing
   classsr bench Set5 --methods heavy,classsr      # only these two
+  classsr bench SunHays80 --jpeg 50 --model classsr_residual_jpeg_x4   # LR saved as JPEG first
 """
 
 _METHOD_HELP = (
@@ -66,6 +67,12 @@ def bench(
         flag("--native", help="Time the images as given (your real job: e.g. a 1024x768 photo x4), not an LR made "
              "from them; no quality metrics, no reference needed."),
     ] = False,
+    jpeg: Annotated[
+        int | None,
+        typer.Option("--jpeg", metavar="Q", min=1, max=100, show_default=False,
+                     help="Save each LR as JPEG at quality Q (1-100) before upscaling, as everyday photos are: how "
+                     "a model copes with compressed input (e.g. --model classsr_residual_jpeg_x4)."),
+    ] = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
     threads: ThreadsOpt = None,
@@ -98,6 +105,9 @@ def bench(
     scale = zoo.own_scale(model) if scale is None else scale
     if plot is not None and native:
         raise ConfigError("--plot draws PSNR against time, and --native measures no PSNR: leave one of them out")
+    if jpeg is not None and native:
+        raise ConfigError("--jpeg compresses the LR bench makes, and --native upscales the images as given: leave one "
+                          "of them out")
     if plot is not None and not lib.plot_available():
         raise ConfigError("--plot needs matplotlib: pip install matplotlib (the 'plot' extra of classsr)")
     paths, left_out = lib.find_inputs(images or [], data)
@@ -116,7 +126,7 @@ def bench(
     check_step(step, loaded.config.patch)
     zoo.check_tolerance(loaded.net, tolerance, loaded.path)
     chosen = lib.parse_methods(methods)
-    pairs = lib.load_native(paths, scale) if native else lib.load_pairs(paths, scale)
+    pairs = lib.load_native(paths, scale) if native else lib.load_pairs(paths, scale, jpeg)
     with err.status("benchmarking…") as status:
         result = lib.run_bench(
             loaded.net,
@@ -174,6 +184,7 @@ def _table(result: Any) -> None:
         title=(
             f"classsr bench ×{result.scale} · {result.images} image(s), {result.megapixels:.2f} MP out · "
             f"{result.device} ({result.device_name}) · {result.threads} thread(s) · {result.precision}"
+            + ("" if result.jpeg is None else f" · LR saved as JPEG q{result.jpeg}")
         ),
         caption=f"× = ratio to heavy (heavy branch on the whole image) · model {result.model} · step {result.step} · "
         f"median of {result.repeat} timed pass(es) · peak memory: {result.peak_mem}",

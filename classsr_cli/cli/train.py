@@ -62,7 +62,7 @@ def _trainer(
 
     from classsr_cli.runtime import resolve_device, set_threads
     from classsr_cli.train.config import load_train_config
-    from classsr_cli.train.data import check_sources, find_images, prepare
+    from classsr_cli.train.data import check_jpeg_of, check_sources, find_images, prepare
     from classsr_cli.train.loop import init_distributed
     from classsr_cli.train.stages import Trainer
 
@@ -81,13 +81,16 @@ def _trainer(
         if dist.is_main:
             err.print(f"preparing x{cfg.scale} training data from {', '.join(map(str, hr))} into {data_dir} …")
             meta = prepare(hr, data_dir, scale=cfg.scale, patch=cfg.patch, step=cfg.data_step,
-                           factors=cfg.factors, val_fraction=cfg.val_fraction)
+                           factors=cfg.factors, val_fraction=cfg.val_fraction, jpeg_quality=cfg.jpeg_quality,
+                           jpeg_clean=cfg.jpeg_clean)
             err.print(f"  {meta['train_patches']} train / {meta['val_patches']} val sub-images, {meta['hash'][:19]}…")
             _no_val_note(meta)
         dist.barrier()
     else:
         if hr:
             check_sources(data_dir, hr)
+        with contextlib.suppress(OSError, ValueError):  # an unreadable meta.json is PatchData's to report
+            check_jpeg_of(data_dir, cfg.jpeg_quality, cfg.jpeg_clean)
         if dist.is_main:  # prepared earlier: say it here too (an unreadable meta.json is PatchData's to report)
             import json
 
@@ -243,6 +246,10 @@ def prepare_command(
     step: Annotated[int, typer.Option(help="LR step between sub-images.")] = 16,
     factors: Annotated[str, typer.Option(help="Multi-scale HR downscales, comma-separated.")] = "1.0,0.9,0.8,0.7,0.6",
     val_fraction: Annotated[float, typer.Option(help="Share of images held out for validation.")] = 0.05,
+    jpeg: Annotated[str | None, typer.Option(metavar="LO,HI", show_default=False,
+                                             help="Save each LR as JPEG at a quality in LO..HI (a config's "
+                                             "jpeg_quality; default: clean LR).")] = None,
+    jpeg_clean: Annotated[float, typer.Option(help="With --jpeg: the share of LR images kept clean.")] = 0.0,
 ) -> None:
     """Mod-crop, multi-scale, bicubic LR and dense sub-image index, stored once as uint8 arrays."""
     from classsr_cli.train.data import prepare
@@ -251,7 +258,12 @@ def prepare_command(
         fs = tuple(float(f) for f in factors.split(","))
     except ValueError:
         raise typer.BadParameter(f"not a list of numbers: {factors!r}", param_hint="--factors") from None
-    meta = prepare(hr, out_dir, scale=scale, patch=patch, step=step, factors=fs, val_fraction=val_fraction)
+    try:
+        qs = tuple(int(q) for q in jpeg.split(",")) if jpeg else ()
+    except ValueError:
+        raise typer.BadParameter(f"not two whole numbers LO,HI: {jpeg!r}", param_hint="--jpeg") from None
+    meta = prepare(hr, out_dir, scale=scale, patch=patch, step=step, factors=fs, val_fraction=val_fraction,
+                   jpeg_quality=qs, jpeg_clean=jpeg_clean)
     err.print(f"{meta['images']} images: {meta['train_patches']} train / {meta['val_patches']} val sub-images")
     _no_val_note(meta)
     typer.echo(meta["hash"])

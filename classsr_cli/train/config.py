@@ -10,7 +10,7 @@ from typing import Any
 from classsr_cli.config import CLASSIFIER_INITS, FAMILY_DEFAULTS, ClassSRConfig
 from classsr_cli.errors import ConfigError, ModelNotFoundError
 
-__all__ = ["PATCH_MULTIPLE", "STAGES", "StageConfig", "TrainConfig", "check_data_settings", "load_train_config"]
+__all__ = ["PATCH_MULTIPLE", "STAGES", "StageConfig", "TrainConfig", "check_data_settings", "check_jpeg", "load_train_config"]
 
 #: Training recipes of the routing (``TrainConfig.routing``).
 TRAIN_ROUTINGS = ("paper", "deficit", "budget")
@@ -57,6 +57,18 @@ def check_data_settings(*, patch: Any, step: Any, factors: Any, val_fraction: An
         raise ConfigError(f"val_fraction (the share of photos held out) must lie in [0, 1), got {val_fraction!r}")
 
 
+def check_jpeg(quality: Any, clean: Any) -> None:
+    """A :class:`ConfigError` unless ``quality`` is empty (clean LR) or two JPEG qualities ``[lo, hi]`` with
+    1 <= lo <= hi <= 100, and ``clean`` (the share of images kept clean) lies in [0, 1) (0 with clean LR)."""
+    qs = list(quality) if isinstance(quality, list | tuple) else None
+    ints = qs is not None and all(isinstance(q, int) and not isinstance(q, bool) for q in qs)
+    if qs is None or not (not qs or (ints and len(qs) == 2 and 1 <= qs[0] <= qs[1] <= 100)):
+        raise ConfigError(f"jpeg_quality must be [] (clean LR) or [lo, hi] with 1 <= lo <= hi <= 100, got {quality!r}")
+    if not _number(clean) or not 0 <= clean < 1 or (clean and not qs):
+        raise ConfigError(f"jpeg_clean (the share of LR images kept clean) must lie in [0, 1), and be 0 without "
+                          f"jpeg_quality, got {clean!r}")
+
+
 @dataclass(frozen=True)
 class StageConfig:
     """One training stage. ``lr`` follows a cosine schedule from ``lr`` to ``eta_min`` over ``iterations``."""
@@ -89,6 +101,10 @@ class TrainConfig:
             :class:`~classsr_cli.config.ClassSRConfig`).
         patch: LR sub-image size. data_step: LR step between sub-images. factors: multi-scale HR downscales.
         val_fraction: share of HR images held out (by a hash of the file name) for validation.
+        jpeg_quality, jpeg_clean: empty: the LR is the clean bicubic downscale (the benchmarks' setting). ``[lo,
+            hi]``: each LR image is saved as JPEG at a quality in lo..hi, but a share ``jpeg_clean`` of them, in the
+            data and in the calibration alike, so that the model learns to leave compression blocks out
+            (:func:`~classsr_cli.degrade.compress_lr`).
         seed: seeds model init and sampling.
         l1_weight, class_weight, average_weight: loss weights (paper 2000 : 1 : 6).
         collapse_share: a class holding more than this share of a log window's argmax counts as collapse;
@@ -163,6 +179,8 @@ class TrainConfig:
     data_step: int = 16
     factors: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
     val_fraction: float = 0.05
+    jpeg_quality: tuple[int, ...] = ()
+    jpeg_clean: float = 0.0
     seed: int = 0
     l1_weight: float = 2000.0
     class_weight: float = 1.0
@@ -199,6 +217,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_data_settings(patch=self.patch, step=self.data_step, factors=self.factors, val_fraction=self.val_fraction)
+        check_jpeg(self.jpeg_quality, self.jpeg_clean)
         if self.log_every < 1:
             raise ConfigError(f"log_every must be at least 1, got {self.log_every}")
         if self.classifier_warmup < 0:
@@ -272,6 +291,7 @@ class TrainConfig:
         d["factors"] = list(self.factors)
         d["luma"] = list(self.luma)
         d["depths"] = list(self.depths)
+        d["jpeg_quality"] = list(self.jpeg_quality)
         return d
 
 
@@ -310,7 +330,7 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
                 kw[k] = replace(getattr(TrainConfig, k), **typed)  # unset stage keys keep the stage's defaults
             except ConfigError as e:
                 raise ConfigError(f"[{k}] {e}") from None
-        elif k in ("widths", "factors", "luma", "depths"):
+        elif k in ("widths", "factors", "luma", "depths", "jpeg_quality"):
             if not isinstance(v, list | tuple):
                 raise ConfigError(f"{k} must be a list, got {v!r}")
             kw[k] = tuple(v)

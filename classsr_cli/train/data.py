@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
+from classsr_cli.degrade import bicubic_resize, compress_lr, load_rgb, make_pair
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import images_in
-from classsr_cli.train.config import check_data_settings
+from classsr_cli.train.config import check_data_settings, check_jpeg
 
-__all__ = ["PatchData", "find_images", "prepare"]
+__all__ = ["PatchData", "check_jpeg_of", "find_images", "prepare"]
 
 FORMAT = "classsr-train-data/1"
 
@@ -64,6 +64,19 @@ def check_sources(data_dir: str | Path, hr_folders: Sequence[str | Path]) -> Non
         )
 
 
+def check_jpeg_of(data_dir: str | Path, jpeg_quality: Sequence[int], jpeg_clean: float) -> None:
+    """A :class:`ConfigError` unless ``data_dir`` was prepared with the recipe's JPEG setting (data prepared before
+    the setting existed is clean): a recipe for compressed LR would otherwise train on clean data, or the reverse."""
+    meta = json.loads((Path(data_dir) / "meta.json").read_text())
+    have = (list(meta.get("jpeg_quality", [])), float(meta.get("jpeg_clean", 0.0)))
+    if have != (list(jpeg_quality), float(jpeg_clean)):
+        def said(q: Sequence[int], c: float) -> str:
+            return f"JPEG quality {q[0]}-{q[1]}, {c:g} kept clean" if q else "clean LR"
+
+        raise ConfigError(f"{data_dir} was prepared with {said(*have)}, the recipe asks for "
+                          f"{said(list(jpeg_quality), float(jpeg_clean))}; use another --out (or --data)")
+
+
 def _is_val(name: str, val_fraction: float) -> bool:
     if val_fraction <= 0:
         return False
@@ -80,12 +93,16 @@ def _origins(length: int, patch: int, step: int) -> list[int]:
     return pos
 
 
-def factor_pair(img: np.ndarray, factor: float, scale: int) -> tuple[np.ndarray, np.ndarray]:
+def factor_pair(
+    img: np.ndarray, factor: float, scale: int, jpeg_quality: Sequence[int] = (), jpeg_clean: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """``(hr, lr)`` of ``img`` downscaled by a training ``factor`` (antialiased bicubic; 1.0: as it is), mod-cropped,
-    LR by :func:`~classsr_cli.degrade.make_pair`: how the data and the calibration make every scale."""
+    LR by :func:`~classsr_cli.degrade.make_pair`, then compressed as a recipe's ``jpeg_quality`` and ``jpeg_clean``
+    ask (:func:`~classsr_cli.degrade.compress_lr`): how the data and the calibration make every scale."""
     if factor != 1.0:
         img = bicubic_resize(img, max(1, round(img.shape[0] * factor)), max(1, round(img.shape[1] * factor)))
-    return make_pair(img, scale)
+    hr, lr = make_pair(img, scale)
+    return hr, compress_lr(lr, tuple(jpeg_quality), jpeg_clean)
 
 
 def prepare(
@@ -97,14 +114,17 @@ def prepare(
     step: int = 16,
     factors: Sequence[float] = (1.0, 0.9, 0.8, 0.7, 0.6),
     val_fraction: float = 0.05,
+    jpeg_quality: Sequence[int] = (),
+    jpeg_clean: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Prepare training data from ``hr_folders`` into ``out``. Returns the metadata written to meta.json.
 
     Each image is (optionally) downscaled by every factor in ``factors`` (antialiased bicubic, as in the paper's
     multi-scale augmentation), mod-cropped, and its LR made with :func:`classsr_cli.degrade.bicubic_downscale`,
-    exactly as ``bench`` makes it. Images whose name hashes below ``val_fraction`` are held out for validation
-    (at the first factor only).
+    exactly as ``bench`` makes it, then, with ``jpeg_quality`` ``(lo, hi)``, saved as JPEG at a quality in that range
+    but for a share ``jpeg_clean`` (:func:`factor_pair`). Images whose name hashes below ``val_fraction`` are held
+    out for validation (at the first factor only).
 
     A :class:`ConfigError` before anything is read unless ``scale`` is at least 1, ``patch`` a positive multiple of
     4 (the classifier's blocks), ``step`` at least 1, ``factors`` in (0, 1] and ``val_fraction`` in [0, 1)
@@ -112,6 +132,7 @@ def prepare(
     """
     check_data_settings(patch=patch, step=step, factors=factors, val_fraction=val_fraction, scale=scale,
                         step_name="step")
+    check_jpeg(list(jpeg_quality), jpeg_clean)
     files = find_images(hr_folders)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +151,7 @@ def prepare(
         split = 1 if _is_val(path.name, val_fraction) else 0
         sources.append({"file": path.name, "split": "val" if split else "train"})
         for fi, f in enumerate(factors if not split else factors[:1]):
-            hr, lr = factor_pair(base, f, scale)
+            hr, lr = factor_pair(base, f, scale, jpeg_quality, jpeg_clean)
             h, w = lr.shape[:2]
             ys, xs = _origins(h, patch, step), _origins(w, patch, step)
             if not ys or not xs:
@@ -168,6 +189,8 @@ def prepare(
         "step": step,
         "factors": list(factors),
         "val_fraction": val_fraction,
+        "jpeg_quality": list(jpeg_quality),
+        "jpeg_clean": jpeg_clean,
         "images": len(files),
         "train_patches": int((split_of == 0).sum()),
         "val_patches": int((split_of == 1).sum()),
