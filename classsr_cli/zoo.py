@@ -94,6 +94,15 @@ class ModelInfo:
     cell_tolerance: float = 0.0
     cell_price: float = 0.0
     frame_cap_db: float = 0.0
+    #: The JPEG qualities its training LR was saved at (``()``: clean LR); ``None``: no recipe recorded.
+    jpeg_quality: tuple[int, ...] | None = None
+
+    @property
+    def trained_on(self) -> str:
+        """The LR it was trained on, in words: ``clean``, ``JPEG q30-95`` or ``–`` (not known)."""
+        if self.jpeg_quality is None:
+            return "–"
+        return f"JPEG q{self.jpeg_quality[0]}-{self.jpeg_quality[1]}" if self.jpeg_quality else "clean"
 
 
 def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
@@ -119,9 +128,21 @@ def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
                       cfg.get("routing", "argmax"),
                       float(cfg["tolerance"]) if cfg.get("routing", "argmax") != "argmax" and "tolerance" in cfg else None,
                       float(cfg.get("cell_tolerance", 0.0)), float(cfg.get("cell_price", 0.0)),
-                      float(cfg.get("frame_cap_db", 0.0)))
+                      float(cfg.get("frame_cap_db", 0.0)), _jpeg_of(meta))
         )
     return sorted(found, key=lambda m: (m.name, str(m.path)))
+
+
+def _jpeg_of(meta: dict[str, str]) -> tuple[int, ...] | None:
+    """A trained model's ``jpeg_quality`` from the recipe it records (``()`` for a recipe from before the setting:
+    clean LR); ``None`` without a recipe (a converted or hand-saved checkpoint)."""
+    import json
+
+    try:
+        recipe = json.loads(meta["provenance"])["recipe"]
+        return tuple(int(q) for q in recipe.get("jpeg_quality", []))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def _trained(meta: dict[str, str]) -> bool:

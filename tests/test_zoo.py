@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +54,32 @@ def test_list_models_reports_routing_and_the_calibrated_tolerance(tmp_path: Path
     path = save_checkpoint(build_model(capped), tmp_path / "capped_x2.safetensors")
     (info,) = [m for m in zoo.list_models([path]) if m.path == path]
     assert (info.cell_price, info.frame_cap_db) == (3.5, 0.1)
+
+
+def test_list_models_says_what_lr_each_model_was_trained_on(tmp_path: Path) -> None:
+    """From the recipe a model records: clean LR, LR saved as JPEG (a recipe's jpeg_quality), or not known."""
+    from typer.testing import CliRunner
+
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.cli import app
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    net = build_model(ClassSRConfig("residual", 2, (0, 4, 8), {"depth": 1}, classifier_width=8))
+    jpeg = save_checkpoint(net, tmp_path / "jpeg_x2.safetensors", provenance={"recipe": {"jpeg_quality": [30, 95]}})
+    old = save_checkpoint(net, tmp_path / "old_x2.safetensors", provenance={"recipe": {"scale": 2}})
+    bare = save_checkpoint(net, tmp_path / "bare_x2.safetensors")
+    got = {m.path: m for m in zoo.list_models([jpeg, old, bare])}
+    assert (got[jpeg].jpeg_quality, got[jpeg].trained_on) == ((30, 95), "JPEG q30-95")
+    assert (got[old].jpeg_quality, got[old].trained_on) == ((), "clean")  # a recipe from before the setting
+    assert (got[bare].jpeg_quality, got[bare].trained_on) == (None, "–")
+    assert all(m.trained_on == "clean" for m in zoo.list_models() if m.name.startswith("classsr_residual_x"))
+    r = CliRunner().invoke(app, ["models", str(jpeg), "--json"])
+    assert r.exit_code == 0, r.output
+    record = next(json.loads(line) for line in r.stdout.splitlines() if json.loads(line)["path"] == str(jpeg))
+    assert record["jpeg_quality"] == [30, 95]
+    r = CliRunner().invoke(app, ["models", str(jpeg)])
+    assert r.exit_code == 0 and "trained on" in r.stdout and "JPEG q30-95" in r.stdout
 
 
 def test_a_folder_given_as_the_model_names_the_file_a_training_run_exports(tmp_path: Path) -> None:

@@ -67,10 +67,12 @@ def models(
                 "routing": None if kinds[m.path] == "branch" else m.routing, "tolerance": m.tolerance,
                 "cell_tolerance": m.cell_tolerance or None, "cell_price": m.cell_price or None,
                 "frame_cap_db": m.frame_cap_db or None,
+                "jpeg_quality": None if m.jpeg_quality is None else list(m.jpeg_quality),
             }
             typer.echo(json.dumps(record))
         return
-    table = Table("name", "kind", "family", "scale", "routing", "size", "trained", "path", box=None, pad_edge=False)
+    table = Table("name", "kind", "family", "scale", "routing", "trained on", "size", "trained", "path", box=None,
+                  pad_edge=False)
     for m in found:
         unit = " dB" if m.routing == "budget" else ""
         cap = f", at most {m.frame_cap_db:g} dB a frame" if m.frame_cap_db else ""
@@ -83,7 +85,7 @@ def models(
         else:
             routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g}{unit})"
         table.add_row(
-            escape(m.name), kinds[m.path], m.family, f"x{m.scale}", routing, _size(m.size_bytes),
+            escape(m.name), kinds[m.path], m.family, f"x{m.scale}", routing, m.trained_on, _size(m.size_bytes),
             "yes" if m.trained else "no", escape(str(m.path)),
         )
     # Off a terminal nothing is wrapped or cut: a path is printed whole, one row per line.
