@@ -777,9 +777,9 @@ def upscale_video(
             join: dict[str, Any] = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation,
                                     "color": info.color}
             join["frames"] = int(saved["frames"])
-            join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, **join)
+            join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, target=dst, **join)
             if tmp_map is not None:
-                join_chunks(chunked.chunks("map"), tmp_map, **join)
+                join_chunks(chunked.chunks("map"), tmp_map, target=cmap_dst, **join)
         for writer in writers:
             writer.close()
         for part, out in ((tmp, dst), (tmp_map, cmap_dst)):

@@ -1406,3 +1406,35 @@ def test_a_resumable_runs_settings_name_the_weights_of_a_model_in_any_dtype(tiny
     half = _recipe(Upscaler(tiny_model.to(torch.bfloat16)), src, EncodeOptions(), TemporalOptions())
     assert half["precision"] == "bfloat16" and fp32["precision"] == "float32"
     assert half["model"]["model_sha256"] != fp32["model"]["model_sha256"]
+
+
+def test_resume_a_failed_join_names_the_output_and_keeps_the_chunks(
+    clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """The join's error names the output asked for, not the hidden file it is written under; the chunks stay, a note
+    says so, and the same command then joins them."""
+    import unittest.mock
+
+    from classsr_cli import video as video_module
+    from classsr_cli.video import resume_folder
+
+    out = tmp_path / "o.mkv"
+    args = ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path), "--resume", "--preset",
+            "ultrafast"]  # fmt: skip
+    real, join = video_module.upscale_video, video_module.join_chunks
+
+    def bad_map(chunks: Any, path: Any, **k: Any) -> None:  # a stream ffmpeg cannot find: it fails
+        join(chunks, path, **{**k, "stream_args": [*(k.get("stream_args") or []), "-map", "7:0"]})
+
+    chunked = unittest.mock.patch.object(video_module, "upscale_video", lambda *a, **k: real(*a, **{**k, "chunk_frames": 4}))
+    with chunked, unittest.mock.patch.object(video_module, "join_chunks", bad_map):
+        r = runner.invoke(app, args)
+    assert r.exit_code == 1, r.output
+    note, error = r.stderr.strip().splitlines()
+    assert error.startswith(f"error: joining the chunks into {out} failed (ffmpeg exit"), error
+    assert ".partial" not in r.stderr and not out.exists() and no_partials(tmp_path)
+    assert note == f"note: 15 frame(s) are kept in {resume_folder(out)}: once this is fixed, run the same command to continue"
+    with chunked:
+        r = runner.invoke(app, args)
+    assert r.exit_code == 0 and "continued: 15 frames from the stopped run" in r.stderr, r.output
+    assert len(frame_times(out)) == 15 and not resume_folder(out).exists()
