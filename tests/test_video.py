@@ -1408,6 +1408,39 @@ def test_a_resumable_runs_settings_name_the_weights_of_a_model_in_any_dtype(tiny
     assert half["model"]["model_sha256"] != fp32["model"]["model_sha256"]
 
 
+def stopped_run(model: torch.nn.Module, src: Path, out: Path, **kw: Any) -> int:
+    """A ``--resume`` run of ``src`` into ``out`` in chunks of 4 frames, stopped after 10: the frames it kept (8)."""
+    from classsr_cli.video import kept_frames
+
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(model, src, out, options=EncodeOptions(preset="ultrafast"), resume=True, chunk_frames=4,
+                      progress=stop_after(10), **kw)  # fmt: skip
+    return kept_frames(out)
+
+
+def test_resume_a_stop_while_the_model_loads_says_what_is_kept(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C before the first frame of a rerun (the model loading): one line says the chunks are kept, as any stop."""
+    from classsr_cli import zoo
+    from classsr_cli.video import resume_folder
+
+    out = tmp_path / "o.mp4"
+    assert stopped_run(tiny_model, clips["audio"], out) == 8
+
+    def loading(*a: Any, **k: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zoo, "load", loading)
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path), "--resume",
+                            "--json"])  # fmt: skip
+    assert r.exit_code == 130, r.output
+    said = f"interrupted; 8 frame(s) kept in {resume_folder(out)}: run the same command to continue"
+    assert r.stderr.strip().splitlines() == [f"error: {said}"] and json.loads(r.stdout)["error"] == said
+    assert len(json.loads((resume_folder(out) / "state.json").read_text())["chunks"]) == 2
+
+
 def test_resume_a_failed_join_names_the_output_and_keeps_the_chunks(
     clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path
 ) -> None:
