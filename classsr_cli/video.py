@@ -447,11 +447,73 @@ def _whole(state: dict[str, Any], folder: Path) -> bool:
     return all(isinstance(c.get("start"), int) for c in chunks)
 
 
-#: A resumable run's settings as a user knows them, for the message that refuses to continue with others.
-_SETTING = {"input": "the input file", "input_bytes": "the input file", "input_mtime_ns": "the input file",
-            "model": "the model or its settings", "encode": "the encoding options", "temporal": "--reuse/--hysteresis",
+#: A resumable run's settings as a user knows them, for the message that refuses to continue with others: a recipe's
+#: key, or ``key.field`` for a field of one that is a record (the record's own words for a field not listed).
+_SETTING = {"version": "classsr's version", "input": "the input file", "input_bytes": "the input file",
+            "input_mtime_ns": "the input file", "model": "the model or its settings", "model.version": "classsr's version",
+            "model.model": "the model", "model.model_sha256": "the model", "model.scale": "the scale",
+            "model.step": "--step", "model.tolerance": "--tolerance", "model.force_branch": "--force-branch",
+            "precision": "--precision", "temporal": "--hysteresis or --reuse", "temporal.hysteresis": "--hysteresis",
+            "temporal.reuse": "--reuse", "temporal.reuse_threshold": "--reuse-threshold",
+            "encode": "the encoding options", "encode.codec": "--codec", "encode.crf": "--crf",
+            "encode.preset": "--preset", "encode.pix_fmt": "--pix-fmt", "encode.extra": "--encoder-opt",
             "start": "--start", "length": "--duration", "classmap": "--classmap", "container": "the container",
-            "version": "classsr's version", "chunk_frames": "the chunk length", "precision": "--precision"}  # fmt: skip
+            "chunk_frames": "the chunk length"}  # fmt: skip
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The settings in which the recipes of two runs differ, in the words of :data:`_SETTING`, each once. A temporal
+    setting that applies in one of the runs only follows from another, which is named instead: the margin
+    (``--hysteresis``) from the model's routing or ``--force-branch``, the threshold from ``--reuse``."""
+    names: list[str] = []
+    for key in dict.fromkeys([*new, *old]):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            names.append(_SETTING.get(key, key))
+            continue
+        for name in dict.fromkeys([*b, *a]):
+            if a.get(name) == b.get(name):
+                continue
+            if key == "temporal" and None in (a.get(name), b.get(name)):
+                continue  # applies in one run only
+            names.append(_SETTING.get(f"{key}.{name}", _SETTING.get(key, key)))
+    return list(dict.fromkeys(names)) or [_SETTING["model"]]
+
+
+@dataclass(frozen=True)
+class _Mismatch:
+    """Why the chunks of a stopped run cannot be continued: ``why`` ends the sentence "a stopped run of this output
+    ...", ``again`` whether the command that made them still can."""
+
+    why: str
+    again: bool
+
+    def error(self, folder: Path) -> ConfigError:
+        again = "run the same command to continue it, or " if self.again else ""
+        return ConfigError(f"{folder}: a stopped run of this output {self.why}; {again}add --overwrite to start over")
+
+
+def _stopped_run(folder: Path, recipe: dict[str, Any]) -> tuple[dict[str, Any] | None, _Mismatch | None]:
+    """The record of the stopped run in ``folder`` where a run with ``recipe`` continues it; else ``None`` and, where
+    there is one that it cannot continue, why."""
+    state = folder / _STATE
+    if not (folder.is_dir() and state.is_file()):
+        return None, None
+    try:
+        old = json.loads(state.read_text(encoding="utf-8"))
+        old_recipe = old["recipe"]
+        if not (_whole(old, folder) and isinstance(old_recipe, dict)):
+            raise ValueError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, _Mismatch("cannot be continued (its record is unreadable, or a chunk it lists is missing or "
+                               "empty)", again=False)
+    if old_recipe == recipe:
+        return old, None
+    differ = _differences(old_recipe, recipe)
+    # A file changed since cannot be continued by the command that made them.
+    return None, _Mismatch(f"was made with other settings ({', '.join(differ)})", again=differ != ["the input file"])
 
 
 class _Resume:
@@ -463,28 +525,11 @@ class _Resume:
         self.folder = folder
         self.recipe = json.loads(json.dumps(recipe))
         self.state: dict[str, Any] = {"recipe": self.recipe, "chunks": [], "totals": None}
-        state = folder / _STATE
-        if folder.is_dir() and state.is_file():
-            try:
-                old = json.loads(state.read_text(encoding="utf-8"))
-                old_recipe = old["recipe"]
-                if not _whole(old, folder):
-                    old, old_recipe = None, None
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                old, old_recipe = None, None
-            if old is not None and old_recipe == self.recipe:
-                self.state = old
-            elif not overwrite:
-                keys = sorted(k for k in {*self.recipe, *(old_recipe or {})}
-                              if (old_recipe or {}).get(k) != self.recipe.get(k)) if old_recipe else []
-                differ = (list(dict.fromkeys(_SETTING.get(k, k) for k in keys))
-                          or ["its record is unreadable, or a chunk it lists is missing or empty"])
-                again = ("" if differ == ["the input file"]  # a file changed since cannot be continued
-                         else "run the same command to continue it, or ")
-                raise ConfigError(
-                    f"{folder}: a stopped run of this output was made with other settings ({', '.join(differ)}); "
-                    f"{again}add --overwrite to start over"
-                )
+        old, mismatch = _stopped_run(folder, self.recipe)
+        if old is not None:  # the same settings: continued, with --overwrite too
+            self.state = old
+        elif mismatch is not None and not overwrite:
+            raise mismatch.error(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self._lock()
@@ -575,8 +620,22 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
+def _routing(up: Upscaler, temporal: TemporalOptions) -> tuple[Policy, TemporalOptions]:
+    """A video run's routing policy, and ``temporal`` as it applies (the summary reports the margin that applied)."""
+    # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
+    # is a threshold on predicted error, steady by itself, and routes as cells (the fast path), with reuse too.
+    policy: Policy = (Forced(up.force_branch) if up.force_branch is not None
+                      else Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
+                      else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
+    if not isinstance(policy, Hysteresis):
+        temporal = replace(temporal, hysteresis=0.0)  # none applied
+    return policy, temporal
+
+
 def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalOptions, **settings: Any) -> dict[str, Any]:
-    """What a resumable run's frames depend on: the source file, the model and its settings, the encoding."""
+    """What a resumable run's frames depend on: the source file, the model and its settings, the encoding. A
+    temporal setting that does not apply is ``None`` (the margin of a model without one, the threshold without
+    reuse): the frames do not depend on it."""
     import hashlib
 
     import torch
@@ -593,9 +652,12 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
         st = src.stat()
     except OSError as e:
         raise InputError(f"{src}: {e.strerror or e}") from None
+    margin = isinstance(_routing(up, temporal)[0], Hysteresis)
     return {"version": __version__, "input": str(src.resolve()), "input_bytes": st.st_size,
             "input_mtime_ns": st.st_mtime_ns, "model": made, "precision": str(up.dtype).removeprefix("torch."),
-            "temporal": asdict(temporal), "encode": asdict(replace(options, audio=True, subtitles=True)),
+            "temporal": {"hysteresis": temporal.hysteresis if margin else None, "reuse": temporal.reuse,
+                         "reuse_threshold": temporal.reuse_threshold if temporal.reuse else None},
+            "encode": asdict(replace(options, audio=True, subtitles=True)),
             **settings}  # fmt: skip
 
 
@@ -640,13 +702,7 @@ def upscale_video(
         raise VideoError(f"hysteresis is a probability margin in [0, 1], got {temporal.hysteresis}")
     if chunk_frames is not None and chunk_frames < 1:
         raise ConfigError(f"chunk_frames must be at least 1, got {chunk_frames}")
-    # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
-    # is a threshold on predicted error, steady by itself, and routes as cells (the fast path), with reuse too.
-    policy: Policy = (Forced(up.force_branch) if up.force_branch is not None
-                      else Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
-                      else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
-    if not isinstance(policy, Hysteresis):
-        temporal = replace(temporal, hysteresis=0.0)  # the summary reports the margin that applied: none
+    policy, temporal = _routing(up, temporal)
     router = Router(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )

@@ -1195,7 +1195,7 @@ def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
     finally:
         other.kill()
         other.wait()
-    with pytest.raises(ConfigError, match=r"other settings \(the encoding options\).*--overwrite to start over"):
+    with pytest.raises(ConfigError, match=r"other settings \(--crf\); run the same command to continue it, or add --overwrite to start over"):
         upscale_video(tiny_model, clips["audio"], out, options=replace(opts, crf=30), resume=True, chunk_frames=3)
     # Without --resume the chunks are left alone, and said to be there.
     plain = upscale_video(tiny_model, clips["audio"], out, options=opts)
@@ -1471,3 +1471,32 @@ def test_resume_a_failed_join_names_the_output_and_keeps_the_chunks(
         r = runner.invoke(app, args)
     assert r.exit_code == 0 and "continued: 15 frames from the stopped run" in r.stderr, r.output
     assert len(frame_times(out)) == 15 and not resume_folder(out).exists()
+
+
+def test_resume_refusal_names_only_the_settings_that_differ(
+    clips: dict[str, Path], tiny_cfg: Any, tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """Another model is "the model": not --hysteresis, whose margin applies to one of the two only; each flag changed
+    is named by itself."""
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.models import build_model
+    from classsr_cli.pipeline import Upscaler
+
+    out = tmp_path / "o.mp4"
+    assert stopped_run(tiny_model, clips["audio"], out) == 8
+    kw: dict[str, Any] = {"options": EncodeOptions(preset="ultrafast"), "resume": True, "chunk_frames": 4}
+
+    def refused(model: Any, **more: Any) -> str:
+        with pytest.raises(ConfigError) as e:
+            upscale_video(model, clips["audio"], out, **{**kw, **more})
+        return str(e.value)
+
+    deficit = build_model(replace(tiny_cfg, routing="deficit", tolerance=1.0)).eval()  # no margin: hysteresis 0
+    assert "other settings (the model); run the same command to continue it" in refused(deficit)
+    torch.manual_seed(1)
+    assert "other settings (the model);" in refused(build_model(tiny_cfg).eval())  # other weights, same routing
+    assert "other settings (--force-branch);" in refused(Upscaler(tiny_model, force_branch=1))
+    assert "other settings (--hysteresis, --reuse);" in refused(tiny_model, temporal=TemporalOptions(0.3, reuse=True))
+    assert "other settings (--crf, --encoder-opt);" in refused(
+        tiny_model, options=EncodeOptions(preset="ultrafast", crf=30, extra=(("tune", "film"),)))
+    assert "other settings (--duration);" in refused(tiny_model, length=0.5)
