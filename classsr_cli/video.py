@@ -449,8 +449,8 @@ def _whole(state: dict[str, Any], folder: Path) -> bool:
 
 #: A resumable run's settings as a user knows them, for the message that refuses to continue with others: a recipe's
 #: key, or ``key.field`` for a field of one that is a record (the record's own words for a field not listed).
-_SETTING = {"version": "classsr's version", "input": "the input file", "input_bytes": "the input file",
-            "input_mtime_ns": "the input file", "model": "the model or its settings", "model.version": "classsr's version",
+_SETTING = {"version": "classsr's version", "input": "the input file", "model": "the model or its settings",
+            "model.version": "classsr's version",
             "model.model": "the model", "model.model_sha256": "the model", "model.scale": "the scale",
             "model.step": "--step", "model.tolerance": "--tolerance", "model.force_branch": "--force-branch",
             "precision": "--precision", "temporal": "--hysteresis or --reuse", "temporal.hysteresis": "--hysteresis",
@@ -511,6 +511,9 @@ def _stopped_run(folder: Path, recipe: dict[str, Any]) -> tuple[dict[str, Any] |
                                "empty)", again=False)
     if old_recipe == recipe:
         return old, None
+    if old_recipe.get("record") != recipe["record"]:
+        return None, _Mismatch("was recorded by an earlier classsr, which knew the input by its path and time, not its "
+                               "content", again=False)
     differ = _differences(old_recipe, recipe)
     # A file changed since cannot be continued by the command that made them.
     return None, _Mismatch(f"was made with other settings ({', '.join(differ)})", again=differ != ["the input file"])
@@ -620,6 +623,32 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
+#: The layout of a resumable run's recipe (``record``): 2 knows the input by its content (:func:`_identity`); 1 (no
+#: ``record``) by its path, size and time. A record of another layout is refused, not compared.
+_RECORD = 2
+#: Bytes :func:`_identity` hashes at the start, the middle and the end of an input.
+_IDENTITY_SAMPLE = 1 << 20
+
+
+def _identity(src: Path) -> dict[str, Any]:
+    """What a resumable run knows its input by: its size and the SHA-256 of its first, middle and last MiB (all of it
+    up to 3 MiB), not its path or time: a file moved, copied or touched is the same input; one of another size, or
+    with other bytes in those (a remux, a re-encode, a cut), is not. Three reads, whatever the file's size."""
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with open(src, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            n = _IDENTITY_SAMPLE
+            for at in (0,) if size <= 3 * n else (0, size // 2 - n // 2, size - n):
+                f.seek(at)
+                h.update(f.read(size if size <= 3 * n else n))
+    except OSError as e:
+        raise InputError(f"{src}: {e.strerror or e}") from None
+    return {"bytes": size, "sample_sha256": h.hexdigest()}
+
+
 def _routing(up: Upscaler, temporal: TemporalOptions) -> tuple[Policy, TemporalOptions]:
     """A video run's routing policy, and ``temporal`` as it applies (the summary reports the margin that applied)."""
     # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
@@ -648,13 +677,9 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
         for t in up.model.state_dict().values():
             h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         made["model_sha256"] = h.hexdigest()
-    try:
-        st = src.stat()
-    except OSError as e:
-        raise InputError(f"{src}: {e.strerror or e}") from None
     margin = isinstance(_routing(up, temporal)[0], Hysteresis)
-    return {"version": __version__, "input": str(src.resolve()), "input_bytes": st.st_size,
-            "input_mtime_ns": st.st_mtime_ns, "model": made, "precision": str(up.dtype).removeprefix("torch."),
+    return {"record": _RECORD, "version": __version__, "input": _identity(src), "model": made,
+            "precision": str(up.dtype).removeprefix("torch."),
             "temporal": {"hysteresis": temporal.hysteresis if margin else None, "reuse": temporal.reuse,
                          "reuse_threshold": temporal.reuse_threshold if temporal.reuse else None},
             "encode": asdict(replace(options, audio=True, subtitles=True)),

@@ -1500,3 +1500,58 @@ def test_resume_refusal_names_only_the_settings_that_differ(
     assert "other settings (--crf, --encoder-opt);" in refused(
         tiny_model, options=EncodeOptions(preset="ultrafast", crf=30, extra=(("tune", "film"),)))
     assert "other settings (--duration);" in refused(tiny_model, length=0.5)
+
+
+def test_resume_continues_a_touched_or_moved_input_and_refuses_other_bytes(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """The input is known by its size and a hash of a sample of its bytes, not by its path or time: `touch` or a move
+    continues; a file with other bytes is refused as "the input file". A record of the previous layout (the input's
+    path, size and time) is refused in a line that says why, not a crash."""
+    import os
+    import shutil
+
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.video import resume_folder
+
+    src, out = tmp_path / "in.mp4", tmp_path / "o.mp4"
+    shutil.copy(clips["audio"], src)
+    assert stopped_run(tiny_model, src, out) == 8
+    os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 10**10))
+    moved = src.rename(tmp_path / "moved.mp4")
+    kw: dict[str, Any] = {"options": EncodeOptions(preset="ultrafast"), "resume": True, "chunk_frames": 4}
+    done = upscale_video(tiny_model, moved, out, **kw)
+    assert (done.frames, done.resumed) == (15, 8) and not resume_folder(out).exists()
+    out.unlink()
+    assert stopped_run(tiny_model, moved, out) == 8
+    other = tmp_path / "other.mp4"
+    data = bytearray(moved.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte in the middle: the same size and ends
+    other.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match=r"other settings \(the input file\); add --overwrite to start over"):
+        upscale_video(tiny_model, other, out, **kw)
+    with pytest.raises(ConfigError, match=r"other settings \(the input file\)"):
+        upscale_video(tiny_model, clips["subs"], out, **kw)
+    # A record written by the previous version: the input named by its path, size and time.
+    state_path = resume_folder(out) / "state.json"
+    state = json.loads(state_path.read_text())
+    recipe = {k: v for k, v in state["recipe"].items() if k != "record"}
+    recipe.update(input=str(moved.resolve()), input_bytes=moved.stat().st_size, input_mtime_ns=moved.stat().st_mtime_ns)
+    state_path.write_text(json.dumps({**state, "recipe": recipe}))
+    with pytest.raises(ConfigError, match=r"recorded by an earlier classsr.*; add --overwrite to start over$"):
+        upscale_video(tiny_model, moved, out, **kw)
+    again = upscale_video(tiny_model, moved, out, overwrite=True, **kw)
+    assert (again.frames, again.resumed) == (15, 0) and not resume_folder(out).exists()
+    # A large file: three MiB read, at its start, middle and end.
+    from classsr_cli.video import _identity
+
+    big = tmp_path / "big.bin"
+    with big.open("wb") as f:
+        f.truncate(8 << 20)
+    first = _identity(big)
+    for at, seen in ((0, True), (4 << 20, True), ((8 << 20) - 1, True), (2 << 20, False)):
+        with big.open("r+b") as f:
+            f.seek(at)
+            f.write(b"\x01")
+        assert (_identity(big) != first) == seen, at
+        first = _identity(big)
