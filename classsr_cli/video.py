@@ -321,10 +321,12 @@ class _Plan:
 
 
 def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions, *, overwrite: bool, start: float,
-             length: float | None) -> _Plan:
+             length: float | None, resume: bool = False) -> _Plan:
     """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding."""
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
+    if resume and muxer not in VFR_MUXERS:  # the chunks' own timestamps would be lost: a VFR source retimed
+        raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     info = probe(src)
     cut_notes = []
     if start or length is not None:
@@ -354,9 +356,11 @@ class VideoEstimate:
         frames: frames the part holds, from its duration and rate (``None``: the header says neither).
         duration: seconds of video the run would upscale (``None``: unknown).
         sample: the sample's run (:class:`VideoResult`: its frames, time, sizes, routing, FLOPs).
-        seconds: the whole run's predicted wall time (``None``: no frame count).
+        seconds: the run's predicted wall time (``None``: no frame count): the frames not kept where it would go on
+            from a stopped run's chunks (``kept``).
         bytes: the output's predicted size, from the sample's bitrate (content changes it).
-        notes: what the run would say about the streams.
+        notes: what the run would say about the streams, and about a stopped run's chunks.
+        kept: frames of a stopped run's chunks that the run would continue from (0: none).
     """
 
     output: Path
@@ -366,11 +370,13 @@ class VideoEstimate:
     seconds: float | None
     bytes: int | None
     notes: list[str]
+    kept: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         s = self.sample
         return {"dry_run": True, "input": str(s.input), "output": str(self.output), "frames": self.frames,
-                "duration": self.duration, "size": [s.width, s.height], "output_size": [s.out_width, s.out_height],
+                "kept": self.kept, "duration": self.duration, "size": [s.width, s.height],
+                "output_size": [s.out_width, s.out_height],
                 "output_shown": list(s.shown) if s.shown else None, "pix_fmt": s.pix_fmt,
                 "estimate": {"seconds": None if self.seconds is None else round(self.seconds, 3),
                              "bytes": self.bytes, "sample_frames": s.frames, "sample_seconds": round(s.seconds, 3),
@@ -390,36 +396,54 @@ def estimate_video(
     overwrite: bool = False,
     start: float = 0.0,
     length: float | None = None,
+    resume: bool = False,
+    chunk_frames: int | None = None,
     sample_seconds: float = SAMPLE_SECONDS,
 ) -> VideoEstimate:
     """What ``upscale_video`` with these arguments would write and how long it would take, without writing it: the
-    checks it makes before decoding (an existing output, an encoder's pixel format, ...) raise as they would, then
-    ``sample_seconds`` of video from the middle of the part go through the same decoder, model and encoder into a
-    temporary file, and their pace and bitrate are scaled to the part's frame count. A first frame's warm-up counts
-    in the sample, so a short sample overstates the time a little."""
+    checks it makes before decoding (an existing output, an encoder's pixel format, a stopped run's chunks made with
+    other settings, ...) raise as they would, then ``sample_seconds`` of video from the middle of the part go through
+    the same decoder, model and encoder into a temporary file, and their pace and bitrate are scaled to the part's
+    frame count, less the frames of a stopped run's chunks that ``resume`` would go on from (the sample then from the
+    middle of the rest). A first frame's warm-up counts in the sample, so a short sample overstates the time a
+    little."""
     import tempfile
 
     src, dst = Path(src), output_path(src, dst, up.scale)
     options = options or EncodeOptions()
+    temporal = temporal or TemporalOptions()
     plan = _prepare(src, dst, classmap_path(dst) if classmap else None, options, overwrite=overwrite, start=start,
-                    length=length)  # fmt: skip
-    info = plan.info
-    whole = info.duration
+                    length=length, resume=resume)  # fmt: skip
+    info, folder, kept, notes = plan.info, resume_folder(dst), 0, list(plan.notes)
+    if resume:  # as the run: continued, refused, or (--overwrite) started over
+        old, mismatch = _stopped_run(folder, _recipe(up, src, plan.options, temporal, start=start, length=length,
+                                                     classmap=classmap, container=plan.muxer, chunk_frames=chunk_frames))
+        if mismatch is not None and not overwrite:
+            raise mismatch.error(folder)
+        kept = int(old["totals"]["frames"]) if old and old["totals"] else 0
+        if mismatch is not None and (stopped := kept_frames(dst)):
+            notes.append(f"a stopped run's chunks hold {stopped} frame(s), but it {mismatch.why}: --overwrite would "
+                         "discard them and start over (the estimate is for the whole run)")
+    elif stopped := kept_frames(dst):
+        notes.append(f"a stopped run's chunks hold {stopped} frame(s) in {folder}: this run would leave them (add "
+                     "--resume to continue them; the estimate is for the whole run)")
+    whole, frames = info.duration, info.frames_estimate
     cut = min(sample_seconds, whole) if whole else sample_seconds
-    at = start + (max(0.0, (whole - cut) / 2) if whole else 0.0)
+    done = whole * min(kept, frames) / frames if kept and whole and frames else 0.0  # the kept frames' time
+    at = start + (max(0.0, min(done + (whole - done - cut) / 2, whole - cut)) if whole else 0.0)  # what is left's middle
     with tempfile.TemporaryDirectory(prefix="classsr-sample-") as tmp:
         sample_out = Path(tmp) / f"sample{dst.suffix}"
         sample = upscale_video(up, src, sample_out, options=options, temporal=temporal, start=at, length=cut)
         size = sample_out.stat().st_size
-    frames = info.frames_estimate
-    notes = list(plan.notes)
-    if kept := kept_frames(dst):
-        notes.append(f"a stopped run's chunks hold {kept} frame(s): --resume goes on from there (the estimate is for "
-                     "the whole run)")
-    seconds = frames * sample.seconds / sample.frames if frames and sample.frames else None
+    left = max(0, frames - kept) if frames else None
+    if kept:
+        rest = f"the other {left} frame(s)" if left is not None else "the frames after them"
+        notes.append(f"a stopped run's chunks hold {kept} frame(s): this run would go on from there; the estimate "
+                     f"covers {rest} (the output's size, all of it)")
+    seconds = left * sample.seconds / sample.frames if left is not None and sample.frames else None
     size_all = round(size * frames / sample.frames) if frames and sample.frames else None
     return VideoEstimate(output=dst, frames=frames, duration=whole, sample=sample, seconds=seconds, bytes=size_all,
-                         notes=notes)
+                         notes=notes, kept=kept)
 
 
 def resume_folder(output: str | os.PathLike[str]) -> Path:
@@ -662,9 +686,9 @@ def _routing(up: Upscaler, temporal: TemporalOptions) -> tuple[Policy, TemporalO
 
 
 def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalOptions, **settings: Any) -> dict[str, Any]:
-    """What a resumable run's frames depend on: the source file, the model and its settings, the encoding. A
-    temporal setting that does not apply is ``None`` (the margin of a model without one, the threshold without
-    reuse): the frames do not depend on it."""
+    """What a resumable run's frames depend on, as its ``state.json`` records it: the source file, the model and
+    its settings, the encoding. A temporal setting that does not apply is ``None`` (the margin of a model without
+    one, the threshold without reuse): the frames do not depend on it."""
     import hashlib
 
     import torch
@@ -678,12 +702,12 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
             h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         made["model_sha256"] = h.hexdigest()
     margin = isinstance(_routing(up, temporal)[0], Hysteresis)
-    return {"record": _RECORD, "version": __version__, "input": _identity(src), "model": made,
-            "precision": str(up.dtype).removeprefix("torch."),
-            "temporal": {"hysteresis": temporal.hysteresis if margin else None, "reuse": temporal.reuse,
-                         "reuse_threshold": temporal.reuse_threshold if temporal.reuse else None},
-            "encode": asdict(replace(options, audio=True, subtitles=True)),
-            **settings}  # fmt: skip
+    recipe = {"record": _RECORD, "version": __version__, "input": _identity(src), "model": made,
+              "precision": str(up.dtype).removeprefix("torch."),
+              "temporal": {"hysteresis": temporal.hysteresis if margin else None, "reuse": temporal.reuse,
+                           "reuse_threshold": temporal.reuse_threshold if temporal.reuse else None},
+              "encode": asdict(replace(options, audio=True, subtitles=True)), **settings}  # fmt: skip
+    return json.loads(json.dumps(recipe))  # as state.json holds it: lists, not tuples
 
 
 def upscale_video(
@@ -732,7 +756,7 @@ def upscale_video(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )
     cmap_dst = classmap_path(dst) if classmap else None
-    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length)
+    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length, resume=resume)
     info, options, muxer, stream_args, notes = plan.info, plan.options, plan.muxer, plan.stream_args, plan.notes
     pix_fmt, bits = options.out_pix_fmt, plan.bits
     try:
@@ -744,8 +768,6 @@ def upscale_video(
         notes.append(f"removed the unfinished file(s) of a killed run of this output ({freed / 1e6:,.1f} MB)")
     folder = resume_folder(dst)
     chunked: _Resume | None = None
-    if resume and muxer not in VFR_MUXERS:  # the chunks' own timestamps would be lost: a VFR source retimed
-        raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     if resume:
         writable = _temp_path(dst)
         _claim(dst, writable)  # a folder that cannot be written: one line, before anything is decoded

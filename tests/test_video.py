@@ -1555,3 +1555,55 @@ def test_resume_continues_a_touched_or_moved_input_and_refuses_other_bytes(
             f.write(b"\x01")
         assert (_identity(big) != first) == seen, at
         first = _identity(big)
+
+
+def test_resume_dry_run_estimates_what_is_left(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """--dry-run --resume over kept chunks times the frames not yet kept and says so; with other settings it fails
+    as the run would, or (--overwrite) says they would be discarded; without --resume, that the run leaves them."""
+    import unittest.mock
+
+    from classsr_cli import video as video_module
+
+    out = tmp_path / "o.mp4"
+    base = ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path), "--preset", "ultrafast"]
+    run, estimate = video_module.upscale_video, video_module.estimate_video
+    with unittest.mock.patch.object(video_module, "upscale_video",
+                                    lambda *a, **k: run(*a, **{**k, "chunk_frames": 4, "progress": stop_after(10)})):
+        assert runner.invoke(app, [*base, "--resume"]).exit_code == 130
+
+    def dry(*args: str) -> tuple[int, dict[str, Any], str]:
+        with unittest.mock.patch.object(video_module, "estimate_video",
+                                        lambda *a, **k: estimate(*a, **{**k, "chunk_frames": 4})):
+            r = runner.invoke(app, [*base, *args, "--dry-run", "--json"])
+        return r.exit_code, json.loads(r.stdout), r.stderr
+
+    code, rest, said = dry("--resume")
+    assert code == 0 and (rest["frames"], rest["kept"]) == (15, 8), said
+    e = rest["estimate"]
+    assert e["seconds"] == pytest.approx(7 * e["sample_seconds"] / e["sample_frames"], abs=2e-3)
+    assert "for the 7 frame(s) not kept (8 kept by the stopped run)" in said
+    assert any("this run would go on from there; the estimate covers the other 7 frame(s)" in n for n in rest["notes"])
+    code, whole, said = dry()  # without --resume the run leaves the chunks: all of it
+    assert code == 0 and whole["kept"] == 0 and "this run would leave them (add --resume" in said
+    e = whole["estimate"]
+    assert e["seconds"] == pytest.approx(15 * e["sample_seconds"] / e["sample_frames"], abs=2e-3)
+    code, refused, said = dry("--resume", "--crf", "30")  # other settings: refused, as the run would
+    assert code == 2 and "other settings (--crf)" in refused["error"], said  # a usage error, as in the run
+    code, over, said = dry("--resume", "--crf", "30", "--overwrite")
+    assert code == 0 and over["kept"] == 0, said
+    assert "8 frame(s), but it was made with other settings (--crf): --overwrite would discard them" in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".o.mp4.resume", tiny_model_path.name]  # nothing written
+    # A part: the sample comes from the middle of what is left (0.8 s of its 6 s kept: from 3.4 s, not 3 s).
+    from classsr_cli.pipeline import Upscaler
+    from classsr_cli.video import estimate_video
+
+    long, part = tmp_path / "long.mkv", tmp_path / "p.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=8", "-c:v", "libx264", "-pix_fmt", "yuv420p", long)
+    assert stopped_run(tiny_model, long, part, start=1.0, length=6.0) == 8
+    guess = estimate_video(Upscaler(tiny_model), long, part, resume=True, chunk_frames=4, start=1.0, length=6.0,
+                           options=EncodeOptions(preset="ultrafast"))  # fmt: skip
+    assert (guess.frames, guess.kept, guess.sample.frames) == (60, 8, 20)
+    assert guess.sample.start == pytest.approx(3.4, abs=0.05)
+    assert guess.seconds == pytest.approx(52 * guess.sample.seconds / guess.sample.frames)

@@ -218,7 +218,7 @@ def video(
     if dry_run:
         try:
             guess = estimate_video(upscaler, source, target, options=options, temporal=temporal, classmap=classmap,
-                                   overwrite=overwrite, start=start_s, length=length_s)  # fmt: skip
+                                   overwrite=overwrite, start=start_s, length=length_s, resume=resume)  # fmt: skip
         except ClassSRError as e:
             _failure_record(json_out, source, target, e)
             raise
@@ -302,8 +302,10 @@ def _dry_summary(r: dict[str, Any], json_out: bool) -> None:
     e = r["estimate"]
     length = f"{r['frames']} frames ({r['duration']:.1f} s)" if r["frames"] and r["duration"] else "length unknown"
     err.print(f"would write {r['output']}: {length}, {w}x{h} -> {ow}x{oh} {r['pix_fmt']}", soft_wrap=True, markup=False)
-    size = f", about {e['bytes'] / 1e6:,.0f} MB" if e["bytes"] else ""
+    size = f", about {e['bytes'] / 1e6:,.0f} MB{' in all' if r.get('kept') else ''}" if e["bytes"] else ""
     took = f"about {_clock(e['seconds'])}" if e["seconds"] is not None else "unknown (no frame count in the header)"
+    if r.get("kept") and e["seconds"] is not None:
+        took += f" for the {max(0, r['frames'] - r['kept'])} frame(s) not kept ({r['kept']} kept by the stopped run)"
     err.print(f"estimate: {took}{size} ({e['fps']:.2f} frames/s on {e['sample_frames']} frames from "
               f"{e['sample_start']:g} s, timed on this machine)", soft_wrap=True, markup=False)
     for note in r["notes"]:
