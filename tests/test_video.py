@@ -1607,3 +1607,23 @@ def test_resume_dry_run_estimates_what_is_left(
     assert (guess.frames, guess.kept, guess.sample.frames) == (60, 8, 20)
     assert guess.sample.start == pytest.approx(3.4, abs=0.05)
     assert guess.seconds == pytest.approx(52 * guess.sample.seconds / guess.sample.frames)
+
+
+def test_resume_with_overwrite_continues_a_run_with_the_same_settings(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """A script that always passes --overwrite still resumes, and replaces the output at the end: --overwrite starts
+    over only where the settings differ (docs/cli.md, "video")."""
+    from classsr_cli.video import resume_folder
+
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"old")
+    assert stopped_run(tiny_model, clips["audio"], out, overwrite=True) == 8 and out.read_bytes() == b"old"
+    kw: dict[str, Any] = {"options": EncodeOptions(preset="ultrafast"), "resume": True, "chunk_frames": 4,
+                          "overwrite": True}
+    done = upscale_video(tiny_model, clips["audio"], out, **kw)
+    assert (done.frames, done.resumed) == (15, 8) and not resume_folder(out).exists()
+    assert len(frame_times(out)) == 15
+    assert stopped_run(tiny_model, clips["audio"], out, overwrite=True) == 8
+    other = upscale_video(tiny_model, clips["audio"], out, **{**kw, "options": EncodeOptions(preset="ultrafast", crf=30)})
+    assert (other.frames, other.resumed) == (15, 0) and not resume_folder(out).exists()
