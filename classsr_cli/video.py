@@ -321,10 +321,12 @@ class _Plan:
 
 
 def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions, *, overwrite: bool, start: float,
-             length: float | None) -> _Plan:
+             length: float | None, resume: bool = False) -> _Plan:
     """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding."""
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
+    if resume and muxer not in VFR_MUXERS:  # the chunks' own timestamps would be lost: a VFR source retimed
+        raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     info = probe(src)
     cut_notes = []
     if start or length is not None:
@@ -354,9 +356,11 @@ class VideoEstimate:
         frames: frames the part holds, from its duration and rate (``None``: the header says neither).
         duration: seconds of video the run would upscale (``None``: unknown).
         sample: the sample's run (:class:`VideoResult`: its frames, time, sizes, routing, FLOPs).
-        seconds: the whole run's predicted wall time (``None``: no frame count).
+        seconds: the run's predicted wall time (``None``: no frame count): the frames not kept where it would go on
+            from a stopped run's chunks (``kept``).
         bytes: the output's predicted size, from the sample's bitrate (content changes it).
-        notes: what the run would say about the streams.
+        notes: what the run would say about the streams, and about a stopped run's chunks.
+        kept: frames of a stopped run's chunks that the run would continue from (0: none).
     """
 
     output: Path
@@ -366,11 +370,13 @@ class VideoEstimate:
     seconds: float | None
     bytes: int | None
     notes: list[str]
+    kept: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         s = self.sample
         return {"dry_run": True, "input": str(s.input), "output": str(self.output), "frames": self.frames,
-                "duration": self.duration, "size": [s.width, s.height], "output_size": [s.out_width, s.out_height],
+                "kept": self.kept, "duration": self.duration, "size": [s.width, s.height],
+                "output_size": [s.out_width, s.out_height],
                 "output_shown": list(s.shown) if s.shown else None, "pix_fmt": s.pix_fmt,
                 "estimate": {"seconds": None if self.seconds is None else round(self.seconds, 3),
                              "bytes": self.bytes, "sample_frames": s.frames, "sample_seconds": round(s.seconds, 3),
@@ -390,36 +396,54 @@ def estimate_video(
     overwrite: bool = False,
     start: float = 0.0,
     length: float | None = None,
+    resume: bool = False,
+    chunk_frames: int | None = None,
     sample_seconds: float = SAMPLE_SECONDS,
 ) -> VideoEstimate:
     """What ``upscale_video`` with these arguments would write and how long it would take, without writing it: the
-    checks it makes before decoding (an existing output, an encoder's pixel format, ...) raise as they would, then
-    ``sample_seconds`` of video from the middle of the part go through the same decoder, model and encoder into a
-    temporary file, and their pace and bitrate are scaled to the part's frame count. A first frame's warm-up counts
-    in the sample, so a short sample overstates the time a little."""
+    checks it makes before decoding (an existing output, an encoder's pixel format, a stopped run's chunks made with
+    other settings, ...) raise as they would, then ``sample_seconds`` of video from the middle of the part go through
+    the same decoder, model and encoder into a temporary file, and their pace and bitrate are scaled to the part's
+    frame count, less the frames of a stopped run's chunks that ``resume`` would go on from (the sample then from the
+    middle of the rest). A first frame's warm-up counts in the sample, so a short sample overstates the time a
+    little."""
     import tempfile
 
     src, dst = Path(src), output_path(src, dst, up.scale)
     options = options or EncodeOptions()
+    temporal = temporal or TemporalOptions()
     plan = _prepare(src, dst, classmap_path(dst) if classmap else None, options, overwrite=overwrite, start=start,
-                    length=length)  # fmt: skip
-    info = plan.info
-    whole = info.duration
+                    length=length, resume=resume)  # fmt: skip
+    info, folder, kept, notes = plan.info, resume_folder(dst), 0, list(plan.notes)
+    if resume:  # as the run: continued, refused, or (--overwrite) started over
+        old, mismatch = _stopped_run(folder, _recipe(up, src, plan.options, temporal, start=start, length=length,
+                                                     classmap=classmap, container=plan.muxer, chunk_frames=chunk_frames))
+        if mismatch is not None and not overwrite:
+            raise mismatch.error(folder)
+        kept = int(old["totals"]["frames"]) if old and old["totals"] else 0
+        if mismatch is not None and (stopped := kept_frames(dst)):
+            notes.append(f"a stopped run's chunks hold {stopped} frame(s), but it {mismatch.why}: --overwrite would "
+                         "discard them and start over (the estimate is for the whole run)")
+    elif stopped := kept_frames(dst):
+        notes.append(f"a stopped run's chunks hold {stopped} frame(s) in {folder}: this run would leave them (add "
+                     "--resume to continue them; the estimate is for the whole run)")
+    whole, frames = info.duration, info.frames_estimate
     cut = min(sample_seconds, whole) if whole else sample_seconds
-    at = start + (max(0.0, (whole - cut) / 2) if whole else 0.0)
+    done = whole * min(kept, frames) / frames if kept and whole and frames else 0.0  # the kept frames' time
+    at = start + (max(0.0, min(done + (whole - done - cut) / 2, whole - cut)) if whole else 0.0)  # what is left's middle
     with tempfile.TemporaryDirectory(prefix="classsr-sample-") as tmp:
         sample_out = Path(tmp) / f"sample{dst.suffix}"
         sample = upscale_video(up, src, sample_out, options=options, temporal=temporal, start=at, length=cut)
         size = sample_out.stat().st_size
-    frames = info.frames_estimate
-    notes = list(plan.notes)
-    if kept := kept_frames(dst):
-        notes.append(f"a stopped run's chunks hold {kept} frame(s): --resume goes on from there (the estimate is for "
-                     "the whole run)")
-    seconds = frames * sample.seconds / sample.frames if frames and sample.frames else None
+    left = max(0, frames - kept) if frames else None
+    if kept:
+        rest = f"the other {left} frame(s)" if left is not None else "the frames after them"
+        notes.append(f"a stopped run's chunks hold {kept} frame(s): this run would go on from there; the estimate "
+                     f"covers {rest} (the output's size, all of it)")
+    seconds = left * sample.seconds / sample.frames if left is not None and sample.frames else None
     size_all = round(size * frames / sample.frames) if frames and sample.frames else None
     return VideoEstimate(output=dst, frames=frames, duration=whole, sample=sample, seconds=seconds, bytes=size_all,
-                         notes=notes)
+                         notes=notes, kept=kept)
 
 
 def resume_folder(output: str | os.PathLike[str]) -> Path:
@@ -447,11 +471,76 @@ def _whole(state: dict[str, Any], folder: Path) -> bool:
     return all(isinstance(c.get("start"), int) for c in chunks)
 
 
-#: A resumable run's settings as a user knows them, for the message that refuses to continue with others.
-_SETTING = {"input": "the input file", "input_bytes": "the input file", "input_mtime_ns": "the input file",
-            "model": "the model or its settings", "encode": "the encoding options", "temporal": "--reuse/--hysteresis",
+#: A resumable run's settings as a user knows them, for the message that refuses to continue with others: a recipe's
+#: key, or ``key.field`` for a field of one that is a record (the record's own words for a field not listed).
+_SETTING = {"version": "classsr's version", "input": "the input file", "model": "the model or its settings",
+            "model.version": "classsr's version",
+            "model.model": "the model", "model.model_sha256": "the model", "model.scale": "the scale",
+            "model.step": "--step", "model.tolerance": "--tolerance", "model.force_branch": "--force-branch",
+            "precision": "--precision", "temporal": "--hysteresis or --reuse", "temporal.hysteresis": "--hysteresis",
+            "temporal.reuse": "--reuse", "temporal.reuse_threshold": "--reuse-threshold",
+            "encode": "the encoding options", "encode.codec": "--codec", "encode.crf": "--crf",
+            "encode.preset": "--preset", "encode.pix_fmt": "--pix-fmt", "encode.extra": "--encoder-opt",
             "start": "--start", "length": "--duration", "classmap": "--classmap", "container": "the container",
-            "version": "classsr's version", "chunk_frames": "the chunk length", "precision": "--precision"}  # fmt: skip
+            "chunk_frames": "the chunk length"}  # fmt: skip
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The settings in which the recipes of two runs differ, in the words of :data:`_SETTING`, each once. A temporal
+    setting that applies in one of the runs only follows from another, which is named instead: the margin
+    (``--hysteresis``) from the model's routing or ``--force-branch``, the threshold from ``--reuse``."""
+    names: list[str] = []
+    for key in dict.fromkeys([*new, *old]):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            names.append(_SETTING.get(key, key))
+            continue
+        for name in dict.fromkeys([*b, *a]):
+            if a.get(name) == b.get(name):
+                continue
+            if key == "temporal" and None in (a.get(name), b.get(name)):
+                continue  # applies in one run only
+            names.append(_SETTING.get(f"{key}.{name}", _SETTING.get(key, key)))
+    return list(dict.fromkeys(names)) or [_SETTING["model"]]
+
+
+@dataclass(frozen=True)
+class _Mismatch:
+    """Why the chunks of a stopped run cannot be continued: ``why`` ends the sentence "a stopped run of this output
+    ...", ``again`` whether the command that made them still can."""
+
+    why: str
+    again: bool
+
+    def error(self, folder: Path) -> ConfigError:
+        again = "run the same command to continue it, or " if self.again else ""
+        return ConfigError(f"{folder}: a stopped run of this output {self.why}; {again}add --overwrite to start over")
+
+
+def _stopped_run(folder: Path, recipe: dict[str, Any]) -> tuple[dict[str, Any] | None, _Mismatch | None]:
+    """The record of the stopped run in ``folder`` where a run with ``recipe`` continues it; else ``None`` and, where
+    there is one that it cannot continue, why."""
+    state = folder / _STATE
+    if not (folder.is_dir() and state.is_file()):
+        return None, None
+    try:
+        old = json.loads(state.read_text(encoding="utf-8"))
+        old_recipe = old["recipe"]
+        if not (_whole(old, folder) and isinstance(old_recipe, dict)):
+            raise ValueError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, _Mismatch("cannot be continued (its record is unreadable, or a chunk it lists is missing or "
+                               "empty)", again=False)
+    if old_recipe == recipe:
+        return old, None
+    if old_recipe.get("record") != recipe["record"]:
+        return None, _Mismatch("was recorded by an earlier classsr, which knew the input by its path and time, not its "
+                               "content", again=False)
+    differ = _differences(old_recipe, recipe)
+    # A file changed since cannot be continued by the command that made them.
+    return None, _Mismatch(f"was made with other settings ({', '.join(differ)})", again=differ != ["the input file"])
 
 
 class _Resume:
@@ -463,28 +552,11 @@ class _Resume:
         self.folder = folder
         self.recipe = json.loads(json.dumps(recipe))
         self.state: dict[str, Any] = {"recipe": self.recipe, "chunks": [], "totals": None}
-        state = folder / _STATE
-        if folder.is_dir() and state.is_file():
-            try:
-                old = json.loads(state.read_text(encoding="utf-8"))
-                old_recipe = old["recipe"]
-                if not _whole(old, folder):
-                    old, old_recipe = None, None
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                old, old_recipe = None, None
-            if old is not None and old_recipe == self.recipe:
-                self.state = old
-            elif not overwrite:
-                keys = sorted(k for k in {*self.recipe, *(old_recipe or {})}
-                              if (old_recipe or {}).get(k) != self.recipe.get(k)) if old_recipe else []
-                differ = (list(dict.fromkeys(_SETTING.get(k, k) for k in keys))
-                          or ["its record is unreadable, or a chunk it lists is missing or empty"])
-                again = ("" if differ == ["the input file"]  # a file changed since cannot be continued
-                         else "run the same command to continue it, or ")
-                raise ConfigError(
-                    f"{folder}: a stopped run of this output was made with other settings ({', '.join(differ)}); "
-                    f"{again}add --overwrite to start over"
-                )
+        old, mismatch = _stopped_run(folder, self.recipe)
+        if old is not None:  # the same settings: continued, with --overwrite too
+            self.state = old
+        elif mismatch is not None and not overwrite:
+            raise mismatch.error(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self._lock()
@@ -575,8 +647,48 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
+#: The layout of a resumable run's recipe (``record``): 2 knows the input by its content (:func:`_identity`); 1 (no
+#: ``record``) by its path, size and time. A record of another layout is refused, not compared.
+_RECORD = 2
+#: Bytes :func:`_identity` hashes at the start, the middle and the end of an input.
+_IDENTITY_SAMPLE = 1 << 20
+
+
+def _identity(src: Path) -> dict[str, Any]:
+    """What a resumable run knows its input by: its size and the SHA-256 of its first, middle and last MiB (all of it
+    up to 3 MiB), not its path or time: a file moved, copied or touched is the same input; one of another size, or
+    with other bytes in those (a remux, a re-encode, a cut), is not. Three reads, whatever the file's size."""
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with open(src, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            n = _IDENTITY_SAMPLE
+            for at in (0,) if size <= 3 * n else (0, size // 2 - n // 2, size - n):
+                f.seek(at)
+                h.update(f.read(size if size <= 3 * n else n))
+    except OSError as e:
+        raise InputError(f"{src}: {e.strerror or e}") from None
+    return {"bytes": size, "sample_sha256": h.hexdigest()}
+
+
+def _routing(up: Upscaler, temporal: TemporalOptions) -> tuple[Policy, TemporalOptions]:
+    """A video run's routing policy, and ``temporal`` as it applies (the summary reports the margin that applied)."""
+    # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
+    # is a threshold on predicted error, steady by itself, and routes as cells (the fast path), with reuse too.
+    policy: Policy = (Forced(up.force_branch) if up.force_branch is not None
+                      else Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
+                      else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
+    if not isinstance(policy, Hysteresis):
+        temporal = replace(temporal, hysteresis=0.0)  # none applied
+    return policy, temporal
+
+
 def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalOptions, **settings: Any) -> dict[str, Any]:
-    """What a resumable run's frames depend on: the source file, the model and its settings, the encoding."""
+    """What a resumable run's frames depend on, as its ``state.json`` records it: the source file, the model and
+    its settings, the encoding. A temporal setting that does not apply is ``None`` (the margin of a model without
+    one, the threshold without reuse): the frames do not depend on it."""
     import hashlib
 
     import torch
@@ -589,14 +701,13 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
         for t in up.model.state_dict().values():
             h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         made["model_sha256"] = h.hexdigest()
-    try:
-        st = src.stat()
-    except OSError as e:
-        raise InputError(f"{src}: {e.strerror or e}") from None
-    return {"version": __version__, "input": str(src.resolve()), "input_bytes": st.st_size,
-            "input_mtime_ns": st.st_mtime_ns, "model": made, "precision": str(up.dtype).removeprefix("torch."),
-            "temporal": asdict(temporal), "encode": asdict(replace(options, audio=True, subtitles=True)),
-            **settings}  # fmt: skip
+    margin = isinstance(_routing(up, temporal)[0], Hysteresis)
+    recipe = {"record": _RECORD, "version": __version__, "input": _identity(src), "model": made,
+              "precision": str(up.dtype).removeprefix("torch."),
+              "temporal": {"hysteresis": temporal.hysteresis if margin else None, "reuse": temporal.reuse,
+                           "reuse_threshold": temporal.reuse_threshold if temporal.reuse else None},
+              "encode": asdict(replace(options, audio=True, subtitles=True)), **settings}  # fmt: skip
+    return json.loads(json.dumps(recipe))  # as state.json holds it: lists, not tuples
 
 
 def upscale_video(
@@ -640,18 +751,12 @@ def upscale_video(
         raise VideoError(f"hysteresis is a probability margin in [0, 1], got {temporal.hysteresis}")
     if chunk_frames is not None and chunk_frames < 1:
         raise ConfigError(f"chunk_frames must be at least 1, got {chunk_frames}")
-    # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
-    # is a threshold on predicted error, steady by itself, and routes as cells (the fast path), with reuse too.
-    policy: Policy = (Forced(up.force_branch) if up.force_branch is not None
-                      else Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
-                      else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
-    if not isinstance(policy, Hysteresis):
-        temporal = replace(temporal, hysteresis=0.0)  # the summary reports the margin that applied: none
+    policy, temporal = _routing(up, temporal)
     router = Router(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )
     cmap_dst = classmap_path(dst) if classmap else None
-    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length)
+    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length, resume=resume)
     info, options, muxer, stream_args, notes = plan.info, plan.options, plan.muxer, plan.stream_args, plan.notes
     pix_fmt, bits = options.out_pix_fmt, plan.bits
     try:
@@ -663,8 +768,6 @@ def upscale_video(
         notes.append(f"removed the unfinished file(s) of a killed run of this output ({freed / 1e6:,.1f} MB)")
     folder = resume_folder(dst)
     chunked: _Resume | None = None
-    if resume and muxer not in VFR_MUXERS:  # the chunks' own timestamps would be lost: a VFR source retimed
-        raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     if resume:
         writable = _temp_path(dst)
         _claim(dst, writable)  # a folder that cannot be written: one line, before anything is decoded
@@ -777,9 +880,9 @@ def upscale_video(
             join: dict[str, Any] = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation,
                                     "color": info.color}
             join["frames"] = int(saved["frames"])
-            join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, **join)
+            join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, target=dst, **join)
             if tmp_map is not None:
-                join_chunks(chunked.chunks("map"), tmp_map, **join)
+                join_chunks(chunked.chunks("map"), tmp_map, target=cmap_dst, **join)
         for writer in writers:
             writer.close()
         for part, out in ((tmp, dst), (tmp_map, cmap_dst)):

@@ -1195,7 +1195,7 @@ def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
     finally:
         other.kill()
         other.wait()
-    with pytest.raises(ConfigError, match=r"other settings \(the encoding options\).*--overwrite to start over"):
+    with pytest.raises(ConfigError, match=r"other settings \(--crf\); run the same command to continue it, or add --overwrite to start over"):
         upscale_video(tiny_model, clips["audio"], out, options=replace(opts, crf=30), resume=True, chunk_frames=3)
     # Without --resume the chunks are left alone, and said to be there.
     plain = upscale_video(tiny_model, clips["audio"], out, options=opts)
@@ -1406,3 +1406,224 @@ def test_a_resumable_runs_settings_name_the_weights_of_a_model_in_any_dtype(tiny
     half = _recipe(Upscaler(tiny_model.to(torch.bfloat16)), src, EncodeOptions(), TemporalOptions())
     assert half["precision"] == "bfloat16" and fp32["precision"] == "float32"
     assert half["model"]["model_sha256"] != fp32["model"]["model_sha256"]
+
+
+def stopped_run(model: torch.nn.Module, src: Path, out: Path, **kw: Any) -> int:
+    """A ``--resume`` run of ``src`` into ``out`` in chunks of 4 frames, stopped after 10: the frames it kept (8)."""
+    from classsr_cli.video import kept_frames
+
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(model, src, out, options=EncodeOptions(preset="ultrafast"), resume=True, chunk_frames=4,
+                      progress=stop_after(10), **kw)  # fmt: skip
+    return kept_frames(out)
+
+
+def test_resume_a_stop_while_the_model_loads_says_what_is_kept(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C before the first frame of a rerun (the model loading): one line says the chunks are kept, as any stop."""
+    from classsr_cli import zoo
+    from classsr_cli.video import resume_folder
+
+    out = tmp_path / "o.mp4"
+    assert stopped_run(tiny_model, clips["audio"], out) == 8
+
+    def loading(*a: Any, **k: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zoo, "load", loading)
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path), "--resume",
+                            "--json"])  # fmt: skip
+    assert r.exit_code == 130, r.output
+    said = f"interrupted; 8 frame(s) kept in {resume_folder(out)}: run the same command to continue"
+    assert r.stderr.strip().splitlines() == [f"error: {said}"] and json.loads(r.stdout)["error"] == said
+    assert len(json.loads((resume_folder(out) / "state.json").read_text())["chunks"]) == 2
+
+
+def test_resume_a_failed_join_names_the_output_and_keeps_the_chunks(
+    clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """The join's error names the output asked for, not the hidden file it is written under; the chunks stay, a note
+    says so, and the same command then joins them."""
+    import unittest.mock
+
+    from classsr_cli import video as video_module
+    from classsr_cli.video import resume_folder
+
+    out = tmp_path / "o.mkv"
+    args = ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path), "--resume", "--preset",
+            "ultrafast"]  # fmt: skip
+    real, join = video_module.upscale_video, video_module.join_chunks
+
+    def bad_map(chunks: Any, path: Any, **k: Any) -> None:  # a stream ffmpeg cannot find: it fails
+        join(chunks, path, **{**k, "stream_args": [*(k.get("stream_args") or []), "-map", "7:0"]})
+
+    chunked = unittest.mock.patch.object(video_module, "upscale_video", lambda *a, **k: real(*a, **{**k, "chunk_frames": 4}))
+    with chunked, unittest.mock.patch.object(video_module, "join_chunks", bad_map):
+        r = runner.invoke(app, args)
+    assert r.exit_code == 1, r.output
+    note, error = r.stderr.strip().splitlines()
+    assert error.startswith(f"error: joining the chunks into {out} failed (ffmpeg exit"), error
+    assert ".partial" not in r.stderr and not out.exists() and no_partials(tmp_path)
+    assert note == f"note: 15 frame(s) are kept in {resume_folder(out)}: once this is fixed, run the same command to continue"
+    with chunked:
+        r = runner.invoke(app, args)
+    assert r.exit_code == 0 and "continued: 15 frames from the stopped run" in r.stderr, r.output
+    assert len(frame_times(out)) == 15 and not resume_folder(out).exists()
+
+
+def test_resume_refusal_names_only_the_settings_that_differ(
+    clips: dict[str, Path], tiny_cfg: Any, tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """Another model is "the model": not --hysteresis, whose margin applies to one of the two only; each flag changed
+    is named by itself."""
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.models import build_model
+    from classsr_cli.pipeline import Upscaler
+
+    out = tmp_path / "o.mp4"
+    assert stopped_run(tiny_model, clips["audio"], out) == 8
+    kw: dict[str, Any] = {"options": EncodeOptions(preset="ultrafast"), "resume": True, "chunk_frames": 4}
+
+    def refused(model: Any, **more: Any) -> str:
+        with pytest.raises(ConfigError) as e:
+            upscale_video(model, clips["audio"], out, **{**kw, **more})
+        return str(e.value)
+
+    deficit = build_model(replace(tiny_cfg, routing="deficit", tolerance=1.0)).eval()  # no margin: hysteresis 0
+    assert "other settings (the model); run the same command to continue it" in refused(deficit)
+    torch.manual_seed(1)
+    assert "other settings (the model);" in refused(build_model(tiny_cfg).eval())  # other weights, same routing
+    assert "other settings (--force-branch);" in refused(Upscaler(tiny_model, force_branch=1))
+    assert "other settings (--hysteresis, --reuse);" in refused(tiny_model, temporal=TemporalOptions(0.3, reuse=True))
+    assert "other settings (--crf, --encoder-opt);" in refused(
+        tiny_model, options=EncodeOptions(preset="ultrafast", crf=30, extra=(("tune", "film"),)))
+    assert "other settings (--duration);" in refused(tiny_model, length=0.5)
+
+
+def test_resume_continues_a_touched_or_moved_input_and_refuses_other_bytes(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """The input is known by its size and a hash of a sample of its bytes, not by its path or time: `touch` or a move
+    continues; a file with other bytes is refused as "the input file". A record of the previous layout (the input's
+    path, size and time) is refused in a line that says why, not a crash."""
+    import os
+    import shutil
+
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.video import resume_folder
+
+    src, out = tmp_path / "in.mp4", tmp_path / "o.mp4"
+    shutil.copy(clips["audio"], src)
+    assert stopped_run(tiny_model, src, out) == 8
+    os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 10**10))
+    moved = src.rename(tmp_path / "moved.mp4")
+    kw: dict[str, Any] = {"options": EncodeOptions(preset="ultrafast"), "resume": True, "chunk_frames": 4}
+    done = upscale_video(tiny_model, moved, out, **kw)
+    assert (done.frames, done.resumed) == (15, 8) and not resume_folder(out).exists()
+    out.unlink()
+    assert stopped_run(tiny_model, moved, out) == 8
+    other = tmp_path / "other.mp4"
+    data = bytearray(moved.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte in the middle: the same size and ends
+    other.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match=r"other settings \(the input file\); add --overwrite to start over"):
+        upscale_video(tiny_model, other, out, **kw)
+    with pytest.raises(ConfigError, match=r"other settings \(the input file\)"):
+        upscale_video(tiny_model, clips["subs"], out, **kw)
+    # A record written by the previous version: the input named by its path, size and time.
+    state_path = resume_folder(out) / "state.json"
+    state = json.loads(state_path.read_text())
+    recipe = {k: v for k, v in state["recipe"].items() if k != "record"}
+    recipe.update(input=str(moved.resolve()), input_bytes=moved.stat().st_size, input_mtime_ns=moved.stat().st_mtime_ns)
+    state_path.write_text(json.dumps({**state, "recipe": recipe}))
+    with pytest.raises(ConfigError, match=r"recorded by an earlier classsr.*; add --overwrite to start over$"):
+        upscale_video(tiny_model, moved, out, **kw)
+    again = upscale_video(tiny_model, moved, out, overwrite=True, **kw)
+    assert (again.frames, again.resumed) == (15, 0) and not resume_folder(out).exists()
+    # A large file: three MiB read, at its start, middle and end.
+    from classsr_cli.video import _identity
+
+    big = tmp_path / "big.bin"
+    with big.open("wb") as f:
+        f.truncate(8 << 20)
+    first = _identity(big)
+    for at, seen in ((0, True), (4 << 20, True), ((8 << 20) - 1, True), (2 << 20, False)):
+        with big.open("r+b") as f:
+            f.seek(at)
+            f.write(b"\x01")
+        assert (_identity(big) != first) == seen, at
+        first = _identity(big)
+
+
+def test_resume_dry_run_estimates_what_is_left(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """--dry-run --resume over kept chunks times the frames not yet kept and says so; with other settings it fails
+    as the run would, or (--overwrite) says they would be discarded; without --resume, that the run leaves them."""
+    import unittest.mock
+
+    from classsr_cli import video as video_module
+
+    out = tmp_path / "o.mp4"
+    base = ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path), "--preset", "ultrafast"]
+    run, estimate = video_module.upscale_video, video_module.estimate_video
+    with unittest.mock.patch.object(video_module, "upscale_video",
+                                    lambda *a, **k: run(*a, **{**k, "chunk_frames": 4, "progress": stop_after(10)})):
+        assert runner.invoke(app, [*base, "--resume"]).exit_code == 130
+
+    def dry(*args: str) -> tuple[int, dict[str, Any], str]:
+        with unittest.mock.patch.object(video_module, "estimate_video",
+                                        lambda *a, **k: estimate(*a, **{**k, "chunk_frames": 4})):
+            r = runner.invoke(app, [*base, *args, "--dry-run", "--json"])
+        return r.exit_code, json.loads(r.stdout), r.stderr
+
+    code, rest, said = dry("--resume")
+    assert code == 0 and (rest["frames"], rest["kept"]) == (15, 8), said
+    e = rest["estimate"]
+    assert e["seconds"] == pytest.approx(7 * e["sample_seconds"] / e["sample_frames"], abs=2e-3)
+    assert "for the 7 frame(s) not kept (8 kept by the stopped run)" in said
+    assert any("this run would go on from there; the estimate covers the other 7 frame(s)" in n for n in rest["notes"])
+    code, whole, said = dry()  # without --resume the run leaves the chunks: all of it
+    assert code == 0 and whole["kept"] == 0 and "this run would leave them (add --resume" in said
+    e = whole["estimate"]
+    assert e["seconds"] == pytest.approx(15 * e["sample_seconds"] / e["sample_frames"], abs=2e-3)
+    code, refused, said = dry("--resume", "--crf", "30")  # other settings: refused, as the run would
+    assert code == 2 and "other settings (--crf)" in refused["error"], said  # a usage error, as in the run
+    code, over, said = dry("--resume", "--crf", "30", "--overwrite")
+    assert code == 0 and over["kept"] == 0, said
+    assert "8 frame(s), but it was made with other settings (--crf): --overwrite would discard them" in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".o.mp4.resume", tiny_model_path.name]  # nothing written
+    # A part: the sample comes from the middle of what is left (0.8 s of its 6 s kept: from 3.4 s, not 3 s).
+    from classsr_cli.pipeline import Upscaler
+    from classsr_cli.video import estimate_video
+
+    long, part = tmp_path / "long.mkv", tmp_path / "p.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=8", "-c:v", "libx264", "-pix_fmt", "yuv420p", long)
+    assert stopped_run(tiny_model, long, part, start=1.0, length=6.0) == 8
+    guess = estimate_video(Upscaler(tiny_model), long, part, resume=True, chunk_frames=4, start=1.0, length=6.0,
+                           options=EncodeOptions(preset="ultrafast"))  # fmt: skip
+    assert (guess.frames, guess.kept, guess.sample.frames) == (60, 8, 20)
+    assert guess.sample.start == pytest.approx(3.4, abs=0.05)
+    assert guess.seconds == pytest.approx(52 * guess.sample.seconds / guess.sample.frames)
+
+
+def test_resume_with_overwrite_continues_a_run_with_the_same_settings(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """A script that always passes --overwrite still resumes, and replaces the output at the end: --overwrite starts
+    over only where the settings differ (docs/cli.md, "video")."""
+    from classsr_cli.video import resume_folder
+
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"old")
+    assert stopped_run(tiny_model, clips["audio"], out, overwrite=True) == 8 and out.read_bytes() == b"old"
+    kw: dict[str, Any] = {"options": EncodeOptions(preset="ultrafast"), "resume": True, "chunk_frames": 4,
+                          "overwrite": True}
+    done = upscale_video(tiny_model, clips["audio"], out, **kw)
+    assert (done.frames, done.resumed) == (15, 8) and not resume_folder(out).exists()
+    assert len(frame_times(out)) == 15
+    assert stopped_run(tiny_model, clips["audio"], out, overwrite=True) == 8
+    other = upscale_video(tiny_model, clips["audio"], out, **{**kw, "options": EncodeOptions(preset="ultrafast", crf=30)})
+    assert (other.frames, other.resumed) == (15, 0) and not resume_folder(out).exists()

@@ -199,19 +199,26 @@ def video(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
         audio=not no_audio, subtitles=not no_subtitles,
     )  # fmt: skip
-    runtime.set_threads(threads)
-    dev = runtime.resolve_device(device)
-    dtype = runtime.resolve_dtype(precision.value, dev)
-    loaded = zoo.load(model, scale, device=dev, dtype=dtype)
-    upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
-                           force_branch=force_branch.value if force_branch else None)
+    try:
+        runtime.set_threads(threads)
+        dev = runtime.resolve_device(device)
+        dtype = runtime.resolve_dtype(precision.value, dev)
+        loaded = zoo.load(model, scale, device=dev, dtype=dtype)
+        upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
+                               force_branch=force_branch.value if force_branch else None)
+    except KeyboardInterrupt as e:  # before any frame: a stopped run's chunks are still there, as after any stop
+        if resume and not dry_run and (kept := kept_frames(target)):
+            said = _kept_line(e, kept, target)
+            _failure_record(json_out, source, target, said)
+            raise type(e)(said) from None
+        raise
     resample_note(upscaler, None if size is None else f"{zoo.factor_text(scale)} ({size.describe()})")
     tolerance_note(tolerance)
     temporal = TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold)
     if dry_run:
         try:
             guess = estimate_video(upscaler, source, target, options=options, temporal=temporal, classmap=classmap,
-                                   overwrite=overwrite, start=start_s, length=length_s)  # fmt: skip
+                                   overwrite=overwrite, start=start_s, length=length_s, resume=resume)  # fmt: skip
         except ClassSRError as e:
             _failure_record(json_out, source, target, e)
             raise
@@ -240,10 +247,10 @@ def video(
                       "command to continue", soft_wrap=True, markup=False, highlight=False)
         raise
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: a script reading --json learns it, and how far it got
-        why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        why = _stopped_by(e)
         kept = kept_frames(target) if resume else 0
         if kept:
-            said = f"{why}; {kept} frame(s) kept in {resume_folder(target)}: run the same command to continue"
+            said = _kept_line(e, kept, target)
         elif resume:
             said = f"{why} after {progress.done} frame(s), before a chunk was finished: nothing was kept"
         else:
@@ -295,8 +302,10 @@ def _dry_summary(r: dict[str, Any], json_out: bool) -> None:
     e = r["estimate"]
     length = f"{r['frames']} frames ({r['duration']:.1f} s)" if r["frames"] and r["duration"] else "length unknown"
     err.print(f"would write {r['output']}: {length}, {w}x{h} -> {ow}x{oh} {r['pix_fmt']}", soft_wrap=True, markup=False)
-    size = f", about {e['bytes'] / 1e6:,.0f} MB" if e["bytes"] else ""
+    size = f", about {e['bytes'] / 1e6:,.0f} MB{' in all' if r.get('kept') else ''}" if e["bytes"] else ""
     took = f"about {_clock(e['seconds'])}" if e["seconds"] is not None else "unknown (no frame count in the header)"
+    if r.get("kept") and e["seconds"] is not None:
+        took += f" for the {max(0, r['frames'] - r['kept'])} frame(s) not kept ({r['kept']} kept by the stopped run)"
     err.print(f"estimate: {took}{size} ({e['fps']:.2f} frames/s on {e['sample_frames']} frames from "
               f"{e['sample_start']:g} s, timed on this machine)", soft_wrap=True, markup=False)
     for note in r["notes"]:
@@ -304,6 +313,17 @@ def _dry_summary(r: dict[str, Any], json_out: bool) -> None:
     err.print("dry run: nothing was written", soft_wrap=True)
     if json_out:
         out.print(json.dumps(r), soft_wrap=True, markup=False, highlight=False)
+
+
+def _stopped_by(e: KeyboardInterrupt) -> str:
+    return "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+
+
+def _kept_line(e: KeyboardInterrupt, kept: int, target: Path) -> str:
+    """What a stop of a ``--resume`` run says where a stopped run's chunks hold ``kept`` frames."""
+    from classsr_cli.video import resume_folder
+
+    return f"{_stopped_by(e)}; {kept} frame(s) kept in {resume_folder(target)}: run the same command to continue"
 
 
 def _failure_record(json_out: bool, source: Path, target: Path, e: Exception | str) -> None:

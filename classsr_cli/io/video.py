@@ -902,6 +902,7 @@ def join_chunks(
     chunks: list[Chunk], path: str | os.PathLike[str], *, time_base: Fraction, options: EncodeOptions,
     muxer: str | None = None, source: VideoInfo | None = None, stream_args: list[str] | None = None,
     rotation: float = 0.0, color: str | None = None, frames: int | None = None,
+    target: str | os.PathLike[str] | None = None,
 ) -> None:
     """Copy the video of ``chunks`` (written by :class:`VideoWriter` with ``container`` :data:`CHUNK_FORMAT`), in
     order, into ``path`` with the source's other streams (``stream_args``), as one :class:`VideoWriter` would have
@@ -909,10 +910,12 @@ def join_chunks(
     timestamp; ``muxer`` one of :data:`VFR_MUXERS`. ``color``: the colour properties the chunks were tagged with, as
     :class:`VideoWriter`'s. ``frames``: how
     many the chunks hold; a joined video with another count (a chunk unreadable: ffmpeg's concat goes on without it)
-    is a :class:`VideoError`."""
-    if not chunks:
-        raise VideoError(f"{path}: no chunk to join")
+    is a :class:`VideoError`. ``target``: the output ``path`` becomes (the hidden file it is written under), which the
+    errors name."""
     path = Path(path)
+    named = Path(target) if target is not None else path
+    if not chunks:
+        raise VideoError(f"{named}: no chunk to join")
     muxer = muxer or container_of(path)
     listing = chunks[0].path.parent / ".chunks.txt"  # in the chunks' folder: a killed run's is removed with it
     lines = ["ffconcat version 1.0"]
@@ -935,16 +938,17 @@ def join_chunks(
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
         if proc.returncode != 0:
-            raise VideoError(f"joining the chunks into {path} failed (ffmpeg exit {proc.returncode}): {_tail(proc)}")
+            why = _tail(proc).replace(str(path), str(named))  # ffmpeg names the file it writes: the output
+            raise VideoError(f"joining the chunks into {named} failed (ffmpeg exit {proc.returncode}): {why}")
     except OSError as e:
-        raise VideoError(f"could not join the chunks into {path}: {e}") from None
+        raise VideoError(f"could not join the chunks into {named}: {str(e).replace(str(path), str(named))}") from None
     finally:
         for p in (listing, subtitles):
             if p is not None:
                 with contextlib.suppress(OSError):
                     p.unlink()
     if frames is not None and (got := _frames_in(path)) != frames:
-        raise VideoError(f"joining the chunks into {path} gave {got} frame(s) of {frames}: a chunk in "
+        raise VideoError(f"joining the chunks into {named} gave {got} frame(s) of {frames}: a chunk in "
                          f"{chunks[0].path.parent} is damaged; delete that folder to start over")
 
 
