@@ -64,6 +64,9 @@ __all__ = [
 #: Outputs with at least this many pixels are computed in bands (native scale, no alpha, no image class
 #: map); smaller ones whole, in one band.
 STREAM_PIXELS = 16_000_000
+#: A JPEG saved below this quality, upscaled by a model trained on clean LR, gets a note naming the installed model
+#: trained on compressed LR (:func:`compression_note`).
+JPEG_NOTE_BELOW = 90
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -241,6 +244,13 @@ class Upscaler:
                   "force_branch": CLASS_NAMES[self.force_branch] if self.force_branch is not None else None}  # fmt: skip
         return json.dumps(record, separators=(",", ":"))
 
+    @functools.cached_property
+    def trained_on_jpeg(self) -> bool:
+        """Whether the model was trained on LR saved as JPEG (its recorded recipe's ``jpeg_quality``)."""
+        from classsr_cli.zoo import lr_trained_on
+
+        return bool(self.model_path and lr_trained_on(self.model_path))
+
     @property
     def resampled(self) -> bool:
         """Whether the output is the model's output downscaled to a non-native scale."""
@@ -315,6 +325,20 @@ def _sha256(path: str) -> str | None:
         return file_sha256(path)
     except OSError:
         return None
+
+
+def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
+    """A note for a JPEG saved below :data:`JPEG_NOTE_BELOW` upscaled by a model trained on clean LR, which sharpens
+    compression blocks as detail, naming the installed model trained on compressed LR; else none."""
+    from classsr_cli.zoo import jpeg_model_name
+
+    if jpeg_quality is None or jpeg_quality >= JPEG_NOTE_BELOW or upscaler.trained_on_jpeg:
+        return []
+    name = jpeg_model_name(upscaler.model_scale)
+    if name is None:
+        return []
+    return [f"saved as JPEG at quality {jpeg_quality}: this model sharpens compression blocks as detail; "
+            f"--model {name} is trained to leave them out"]
 
 
 def fill_hidden(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -498,6 +522,7 @@ def upscale_file(
         picture = picture.stripped() if strip_metadata else replace(picture, made_by=upscaler.made_by())
         oh, ow = upscaler.enlarged(picture.height, picture.width, src)
         check_output_size(dst, oh, ow)
+        picture = replace(picture, notes=[*picture.notes, *compression_note(picture.jpeg_quality, upscaler)])
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
             run = upscaler.run(picture.pixels, banded=True, progress=progress)
             notes = list(picture.notes) + write_image_rows(

@@ -35,8 +35,10 @@ __all__ = [
     "check_tolerance",
     "choose_model",
     "default_model_name",
+    "jpeg_model_name",
     "list_models",
     "load",
+    "lr_trained_on",
     "own_scale",
     "resolve_model",
     "shipped_weights_dirs",
@@ -45,6 +47,9 @@ __all__ = [
 
 #: Families of the default model, by preference.
 DEFAULT_FAMILIES = ("residual", "fsrcnn")
+#: The family name of the shipped models trained on LR saved as JPEG (a recipe's ``jpeg_quality``):
+#: ``classsr_residual_jpeg_x4``.
+JPEG_FAMILY = "residual_jpeg"
 #: Scales a ClassSR model can be built for; a requested scale runs the smallest of these that is >= it.
 NATIVE_SCALES = (2, 3, 4)
 MAX_SCALE = max(NATIVE_SCALES)
@@ -79,6 +84,23 @@ def default_model_name(scale: int) -> str:
         if any((d / f"{name}.safetensors").is_file() for d in weights_dirs()):
             return name
     return names[-1]
+
+
+def jpeg_model_name(scale: int) -> str | None:
+    """The installed model for ``scale`` trained on LR saved as JPEG (:data:`JPEG_FAMILY`), or ``None``."""
+    name = f"classsr_{JPEG_FAMILY}_x{scale}"
+    return name if any((d / f"{name}.safetensors").is_file() for d in weights_dirs()) else None
+
+
+def lr_trained_on(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
+    """The JPEG qualities a model file's training LR was saved at, from the recipe it records (``()``: clean LR;
+    ``None``: no recipe, or not a readable checkpoint)."""
+    from classsr_cli.checkpoint import read_metadata
+
+    try:
+        return _jpeg_of(read_metadata(path))
+    except CheckpointError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -729,3 +729,19 @@ def test_xmp_sizes_and_orientation_in_every_form_are_brought_up_to_date() -> Non
     assert _xmp_for_output(xmp, 40, 48) == (
         b"<d tiff:Orientation='1' exif:PixelXDimension = \"40\"><exif:PixelYDimension rdf:datatype='int'>48"
         b"</exif:PixelYDimension><tiff:ImageWidth>40</tiff:ImageWidth></d>")
+
+
+def test_a_jpegs_quality_is_read_from_its_quantisation_table(tmp_path: Path) -> None:
+    """Files saved at libjpeg's quality Q read back as Q (from the luma table alone, whatever the picture); other
+    formats have none."""
+    pixels = (np.random.default_rng(3).random((40, 56, 3)) * 255).astype(np.uint8)
+    for q in (30, 50, 62, 75, 90, 95, 100):
+        path = tmp_path / f"q{q}.jpg"
+        Image.fromarray(pixels).save(path, quality=q)
+        assert read_image(path).jpeg_quality == q
+    Image.fromarray(pixels[..., 0]).save(tmp_path / "gray.jpg", quality=70)  # one table
+    assert read_image(tmp_path / "gray.jpg").jpeg_quality == 70
+    Image.fromarray(pixels).save(tmp_path / "low.jpg", quality=10)  # clipped at 255: reads a little high, still low
+    assert 10 <= (read_image(tmp_path / "low.jpg").jpeg_quality or 0) <= 20
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    assert read_image(tmp_path / "p.png").jpeg_quality is None

@@ -172,3 +172,36 @@ def test_no_hidden_colour_bleeds_into_an_edge_with_the_shipped_model() -> None:
     a = up.alpha.astype(np.float64)[..., None] / 255
     composited = up.pixels * a + 255 * (1 - a)
     assert composited.min() >= 250
+
+
+def test_a_compressed_jpeg_upscaled_by_a_clean_model_names_the_jpeg_model(
+    tiny_model: torch.nn.Module, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JPEG below quality 90 upscaled by a model trained on clean LR gets one note naming the installed model
+    trained on compressed LR; a better JPEG, a PNG, the JPEG model itself, or no JPEG model installed: none."""
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.pipeline import upscale_file
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    clean = save_checkpoint(tiny_model, weights / "clean_x4.safetensors", provenance={"recipe": {"jpeg_quality": []}})
+    jpeg = save_checkpoint(tiny_model, weights / "classsr_residual_jpeg_x4.safetensors",
+                           provenance={"recipe": {"jpeg_quality": [30, 95]}})
+    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
+    pixels = np.asarray(Image.open(photo).convert("RGB"))
+    for q in (60, 95):
+        Image.fromarray(pixels).save(tmp_path / f"q{q}.jpg", quality=q)
+
+    def notes(model: Path, src: Path) -> list[str]:
+        up = Upscaler(tiny_model, model_path=model)
+        out = tmp_path / "out" / f"{model.stem}_{src.stem}.png"
+        return [n for n in upscale_file(up, src, out, overwrite=True).notes if "JPEG" in n]
+
+    assert notes(clean, tmp_path / "q60.jpg") == [
+        "saved as JPEG at quality 60: this model sharpens compression blocks as detail; --model "
+        "classsr_residual_jpeg_x4 is trained to leave them out"]
+    assert notes(clean, tmp_path / "q95.jpg") == [] and notes(clean, photo) == []
+    assert notes(jpeg, tmp_path / "q60.jpg") == []
+    jpeg.rename(tmp_path / "elsewhere.safetensors")
+    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
+    assert notes(clean, tmp_path / "q60.jpg") == []

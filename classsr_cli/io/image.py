@@ -56,6 +56,7 @@ __all__ = [
     "Meta",
     "Picture",
     "check_output_size",
+    "jpeg_quality_of",
     "output_format",
     "output_suffix",
     "peek_size",
@@ -158,6 +159,8 @@ class Picture:
         text: a PNG's text chunks (keyword, text), carried to PNG outputs.
         lossless: whether the file was stored losslessly where its format has both (a lossless WebP): a WebP
             output is then lossless too, unless a quality is asked for.
+        jpeg_quality: a JPEG's quality on libjpeg's 1-100 scale, estimated from its luma quantisation table
+            (:func:`jpeg_quality_of`); ``None`` for other formats.
         made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
             into PNG text and JPEG comments; ``None`` on what was read.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
@@ -177,6 +180,7 @@ class Picture:
     text: tuple[tuple[str, str], ...] = ()
     lossless: bool = False
     made_by: str | None = None
+    jpeg_quality: int | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
@@ -388,7 +392,28 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "dpi": dpi,
         "text": text,
         "lossless": fmt == "WEBP" and _webp_lossless(path),
+        "jpeg_quality": jpeg_quality_of(im) if fmt in ("JPEG", "MPO") else None,
     }
+
+
+#: The sum of the IJG's (libjpeg's) luma quantisation table at quality 50, the table its quality setting scales.
+_IJG_LUMA_SUM = 3688
+
+
+def jpeg_quality_of(im: Image.Image) -> int | None:
+    """The quality an opened JPEG was saved at, on libjpeg's 1-100 scale: its first (luma) quantisation table's sum
+    against the IJG table's, which that scale multiplies (``5000 / q`` percent below 50, ``200 - 2q`` above). Exact
+    for files libjpeg or Pillow saved (below about 25 the clipped table reads a little high); for a camera's own
+    tables, the libjpeg quality closest to them. ``None`` without a table."""
+    tables = getattr(im, "quantization", None)
+    if not tables:
+        return None
+    first = tables[min(tables)]
+    if max(first) <= 1:  # every step 1: quality 100 (the sum alone reads 99)
+        return 100
+    percent = 100.0 * sum(int(v) for v in first) / _IJG_LUMA_SUM
+    quality = (200.0 - percent) / 2 if percent <= 100 else 5000.0 / percent
+    return max(1, min(100, round(quality)))
 
 
 def _webp_lossless(path: Path) -> bool:
