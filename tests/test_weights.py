@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN: dict[str, tuple[float, float, float]] = {
     "classsr_residual_x4": (35.638, 35.577, 33.722),
     "classsr_residual64_x4": (35.758, 35.758, 33.722),
+    "classsr_residual_jpeg_x4": (35.002, 34.921, 33.722),
+    "classsr_residual64_jpeg_x4": (35.214, 35.214, 33.722),
     "classsr_residual_x2": (41.11, 41.144, 38.846),
     "classsr_residual64_x2": (41.255, 41.323, 38.846),
     "classsr_fsrcnn_x4": (35.07, 35.053, 33.722),
@@ -33,6 +35,8 @@ CROP = (slice(160, 352), slice(128, 320))  # 192x192 of examples/baby.png: face,
 ROUTER: dict[str, tuple[tuple[float, float, float], float]] = {
     "classsr_residual_x4": ((1.056, -0.578, 1.463), 14.678),
     "classsr_residual64_x4": ((1.127, 0.346, 1.385), 3.162),
+    "classsr_residual_jpeg_x4": ((1.11, -0.992, 1.769), 26.102),
+    "classsr_residual64_jpeg_x4": ((1.222, 0.398, 1.649), 4.642),
     "classsr_residual_x2": ((0.266, -0.466, 0.838), 0.825),
     "classsr_residual64_x2": ((0.298, -0.214, 0.833), 0.825),
     "classsr_fsrcnn_x4": ((-3.493, 0.902, 1.593), 0.0),
@@ -86,7 +90,8 @@ def test_every_shipped_model_has_a_golden() -> None:
 
 #: model -> its per-frame cap (dB) on the per-patch default; 0: none.
 FRAME_CAP: dict[str, float] = {"classsr_residual_x4": 0.1, "classsr_residual64_x4": 0.1, "classsr_residual_x2": 0.1,
-                              "classsr_residual64_x2": 0.1}
+                              "classsr_residual64_x2": 0.1, "classsr_residual_jpeg_x4": 0.1,
+                              "classsr_residual64_jpeg_x4": 0.1}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -113,3 +118,33 @@ def test_the_x4_default_s_cap_keeps_a_clean_smooth_picture_near_heavy() -> None:
     assert bare.counts[0] > 0.9 * sum(bare.counts)  # without the cap: (nearly) every cell bicubic
     assert heavy - psnr(quantize(uncapped), hr, 4, y_channel=True) > 0.4
     assert route.counts[0] < bare.counts[0] and heavy - psnr(quantize(capped), hr, 4, y_channel=True) < 0.1
+
+
+#: model -> routed PSNR-Y (dB) of the crop with its LR saved as JPEG at quality 40 (bicubic: 31.236 dB).
+COMPRESSED: dict[str, float] = {
+    "classsr_residual_x4": 31.037,
+    "classsr_residual_jpeg_x4": 31.719,
+    "classsr_residual64_jpeg_x4": 31.729,
+}
+
+
+def test_the_models_trained_on_compressed_lr_leave_its_blocks_out() -> None:
+    """On LR saved as JPEG at quality 40, the models trained on compressed LR beat bicubic and the default; the
+    default, trained on clean LR, sharpens the blocks and falls below bicubic. They record the recipe that says so."""
+    from classsr_cli.degrade import jpeg_roundtrip
+    from classsr_cli.zoo import lr_trained_on
+
+    got = {}
+    for name in COMPRESSED:
+        model, hr, lr, _ = crop_input(name)
+        jpeg = jpeg_roundtrip(lr, 40)
+        with torch.inference_mode():
+            sr, _ = upscale_tensor(model, torch.from_numpy(jpeg).permute(2, 0, 1)[None].float().div(255))
+        got[name] = round(psnr(quantize(sr), hr, 4, y_channel=True), 3)
+        bicubic = psnr(bicubic_resize(jpeg, *hr.shape[:2]), hr, 4, y_channel=True)
+        assert bicubic == pytest.approx(31.236, abs=0.01)
+    assert got == pytest.approx(COMPRESSED, abs=0.01)
+    assert got["classsr_residual_jpeg_x4"] > 31.236 + 0.3 > got["classsr_residual_x4"] + 0.3
+    assert lr_trained_on(ROOT / "weights" / "classsr_residual_jpeg_x4.safetensors") == (30, 95)
+    assert lr_trained_on(ROOT / "weights" / "classsr_residual64_jpeg_x4.safetensors") == (30, 95)
+    assert lr_trained_on(ROOT / "weights" / "classsr_residual_x4.safetensors") == ()
