@@ -475,7 +475,7 @@ def _whole(state: dict[str, Any], folder: Path) -> bool:
 #: key, or ``key.field`` for a field of one that is a record (the record's own words for a field not listed).
 _SETTING = {"version": "classsr's version", "input": "the input file", "model": "the model or its settings",
             "model.version": "classsr's version",
-            "model.model": "the model", "model.model_sha256": "the model", "model.scale": "the scale",
+            "model.model_sha256": "the model", "model.scale": "the scale",
             "model.step": "--step", "model.tolerance": "--tolerance", "model.force_branch": "--force-branch",
             "precision": "--precision", "temporal": "--hysteresis or --reuse", "temporal.hysteresis": "--hysteresis",
             "temporal.reuse": "--reuse", "temporal.reuse_threshold": "--reuse-threshold",
@@ -696,6 +696,7 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
     from classsr_cli import __version__
 
     made = json.loads(up.made_by())
+    made.pop("model", None)  # its file's name: a model is known by its bytes (a renamed or copied file is the same)
     if made.get("model_sha256") is None:  # a model given as an object: its weights
         h = hashlib.sha256()
         for t in up.model.state_dict().values():

@@ -1627,3 +1627,28 @@ def test_resume_with_overwrite_continues_a_run_with_the_same_settings(
     assert stopped_run(tiny_model, clips["audio"], out, overwrite=True) == 8
     other = upscale_video(tiny_model, clips["audio"], out, **{**kw, "options": EncodeOptions(preset="ultrafast", crf=30)})
     assert (other.frames, other.resumed) == (15, 0) and not resume_folder(out).exists()
+
+
+def test_resume_continues_with_the_same_model_file_renamed(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """The model is known by its bytes, not its file's name: a stopped run continues with the file copied under
+    another name; a file with other weights is refused as "the model"."""
+    import shutil
+
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.models import build_model
+    from classsr_cli.pipeline import Upscaler
+    from classsr_cli.video import kept_frames
+
+    out = tmp_path / "o.mp4"
+    assert stopped_run(Upscaler(tiny_model, model_path=tiny_model_path), clips["audio"], out) == 8
+    kw: dict[str, Any] = {"options": EncodeOptions(preset="ultrafast"), "resume": True, "chunk_frames": 4}
+    torch.manual_seed(7)
+    other = save_checkpoint(build_model(tiny_model.cfg).eval(), tmp_path / "other_x4.safetensors")
+    with pytest.raises(ConfigError, match=r"other settings \(the model\);"):
+        upscale_video(Upscaler(tiny_model, model_path=other), clips["audio"], out, **kw)
+    renamed = shutil.copy(tiny_model_path, tmp_path / "renamed_x4.safetensors")
+    result = upscale_video(Upscaler(tiny_model, model_path=Path(renamed)), clips["audio"], out, **kw)
+    assert result.resumed == 8 and result.frames == 15 and out.exists() and kept_frames(out) == 0
