@@ -334,7 +334,7 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
 
     if jpeg_quality is None or jpeg_quality >= JPEG_NOTE_BELOW or upscaler.trained_on_jpeg:
         return []
-    name = jpeg_model_name(upscaler.model_scale)
+    name = jpeg_model_name(upscaler.scale)
     if name is None:
         return []
     return [f"saved as JPEG at quality {jpeg_quality}: this model sharpens compression blocks as detail; "

@@ -86,10 +86,15 @@ def default_model_name(scale: int) -> str:
     return names[-1]
 
 
-def jpeg_model_name(scale: int) -> str | None:
-    """The installed model for ``scale`` trained on LR saved as JPEG (:data:`JPEG_FAMILY`), or ``None``."""
-    name = f"classsr_{JPEG_FAMILY}_x{scale}"
-    return name if any((d / f"{name}.safetensors").is_file() for d in weights_dirs()) else None
+def jpeg_model_name(scale: float) -> str | None:
+    """The installed model trained on LR saved as JPEG (:data:`JPEG_FAMILY`) that runs ``scale``: the one of the
+    smallest native scale at or above it (``classsr_residual_jpeg_x4`` for ``-x 2``, run at ×4 and downscaled, as
+    ``upscale`` runs any model below its scale), or ``None``."""
+    for native in NATIVE_SCALES:
+        name = f"classsr_{JPEG_FAMILY}_x{native}"
+        if native >= scale and any((d / f"{name}.safetensors").is_file() for d in weights_dirs()):
+            return name
+    return None
 
 
 def lr_trained_on(path: str | os.PathLike[str]) -> tuple[int, ...] | None:

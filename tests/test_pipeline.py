@@ -179,7 +179,10 @@ def test_a_compressed_jpeg_upscaled_by_a_clean_model_names_the_jpeg_model(
 ) -> None:
     """A JPEG below quality 90 upscaled by a model trained on clean LR gets one note naming the installed model
     trained on compressed LR; a better JPEG, a PNG, the JPEG model itself, or no JPEG model installed: none."""
-    from classsr_cli.checkpoint import save_checkpoint
+    from dataclasses import replace
+
+    from classsr_cli.checkpoint import load_checkpoint, save_checkpoint
+    from classsr_cli.models import build_model
     from classsr_cli.pipeline import upscale_file
 
     weights = tmp_path / "weights"
@@ -202,6 +205,12 @@ def test_a_compressed_jpeg_upscaled_by_a_clean_model_names_the_jpeg_model(
         "classsr_residual_jpeg_x4 is trained to leave them out"]
     assert notes(clean, tmp_path / "q95.jpg") == [] and notes(clean, photo) == []
     assert notes(jpeg, tmp_path / "q60.jpg") == []
+    x2 = save_checkpoint(build_model(replace(tiny_model.cfg, scale=2)).eval(), weights / "clean_x2.safetensors",
+                         provenance={"recipe": {"jpeg_quality": []}})
+    up = Upscaler(load_checkpoint(x2).module.eval(), model_path=x2)  # x2 runs the x4 JPEG model, as -x 2 would
+    note = [n for n in upscale_file(up, tmp_path / "q60.jpg", tmp_path / "out" / "x2.png", overwrite=True).notes
+            if "JPEG" in n]
+    assert note and note[0].endswith("--model classsr_residual_jpeg_x4 is trained to leave them out")
     jpeg.rename(tmp_path / "elsewhere.safetensors")
     monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
     assert notes(clean, tmp_path / "q60.jpg") == []
