@@ -22,6 +22,7 @@ Knows nothing about typer or rich and never prints; progress goes through an opt
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import statistics
 import sys
@@ -37,7 +38,7 @@ import torch
 
 from classsr_cli import runtime
 from classsr_cli.config import CLASS_NAMES
-from classsr_cli.degrade import bicubic_resize, jpeg_roundtrip, load_rgb, make_pair
+from classsr_cli.degrade import add_noise, bicubic_resize, jpeg_roundtrip, load_rgb, make_pair
 from classsr_cli.engine import DEFAULT_STEP, band_bytes_for, model_flops, upscale_tensor
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import IMAGE_SUFFIXES, images_in
@@ -159,6 +160,8 @@ class BenchResult:
     tolerance: float | None = None
     #: ``--jpeg``: the quality every LR was saved at; ``None``: the clean bicubic downscale.
     jpeg: int | None = None
+    #: ``--noise``: the standard deviation (levels) of the luminance noise added to every LR; ``None``: none.
+    noise: float | None = None
 
     def noisy(self, limit: float = NOISY_SPREAD) -> list[str]:
         """The methods whose timed passes spread more than ``limit`` (:attr:`MethodResult.spread`)."""
@@ -188,6 +191,7 @@ class BenchResult:
             "step": self.step,
             "tolerance": self.tolerance,
             "jpeg": self.jpeg,
+            "noise": self.noise,
             "repeat": self.repeat,
             "warmup": self.warmup,
             "peak_mem": self.peak_mem,
@@ -291,18 +295,23 @@ class Pair:
     size: tuple[int, int] = (0, 0)
     #: The JPEG quality the LR was saved at (``bench --jpeg``), ``None``: the clean downscale.
     jpeg: int | None = None
+    #: The level of the noise added to the LR (``bench --noise``), ``None``: none.
+    noise: float | None = None
 
     def __post_init__(self) -> None:
         if self.hr is not None:
             object.__setattr__(self, "size", (int(self.hr.shape[0]), int(self.hr.shape[1])))
 
 
-def load_pairs(paths: Sequence[Path], scale: int, jpeg: int | None = None) -> list[Pair]:
-    """Read, mod-crop and degrade every image; with ``jpeg`` the LR is then saved as JPEG at that quality, as
-    everyday photos are (:func:`~classsr_cli.degrade.jpeg_roundtrip`). Images too small for SSIM after the border
-    crop are refused."""
+def load_pairs(paths: Sequence[Path], scale: int, jpeg: int | None = None, noise: float | None = None) -> list[Pair]:
+    """Read, mod-crop and degrade every image; with ``noise`` the LR then gets luminance noise of that standard
+    deviation in levels (:func:`~classsr_cli.degrade.add_noise`, drawn from a hash of the file's name: the same noise
+    in every run), and with ``jpeg`` it is then saved as JPEG at that quality, as everyday photos are
+    (:func:`~classsr_cli.degrade.jpeg_roundtrip`). Images too small for SSIM after the border crop are refused."""
     if jpeg is not None and not 1 <= jpeg <= 100:
         raise ConfigError(f"--jpeg (the quality the LR is saved at) must lie in 1..100, got {jpeg}")
+    if noise is not None and not 0 <= noise <= 50:
+        raise ConfigError(f"--noise (the standard deviation of the noise, in levels) must lie in 0..50, got {noise:g}")
     pairs = []
     least = _SSIM_WINDOW + 2 * scale
     for path in paths:
@@ -313,7 +322,11 @@ def load_pairs(paths: Sequence[Path], scale: int, jpeg: int | None = None) -> li
         hr, lr = make_pair(img, scale)
         if hr.shape[0] < least or hr.shape[1] < least:
             raise InputError(f"{path}: {img.shape[1]}x{img.shape[0]} is too small; bench needs {least}x{least} px")
-        pairs.append(Pair(path.name, hr, lr if jpeg is None else jpeg_roundtrip(lr, jpeg), str(path), jpeg=jpeg))
+        if noise is not None:
+            lr = add_noise(lr, noise, int(hashlib.sha256(path.name.encode()).hexdigest()[:16], 16))
+        if jpeg is not None:
+            lr = jpeg_roundtrip(lr, jpeg)
+        pairs.append(Pair(path.name, hr, lr, str(path), jpeg=jpeg, noise=noise))
     return pairs
 
 
@@ -644,6 +657,7 @@ def run_bench(
         native=any(p.hr is None for p in pairs),
         tolerance=tolerance,
         jpeg=pairs[0].jpeg,
+        noise=pairs[0].noise,
     )
     runs = {}
     for method in methods:

@@ -6,7 +6,9 @@ MATLAB's ``imresize`` does in the interior; at the outer one or two LR pixels th
 the kernel where MATLAB mirrors the image), computed in float per channel and rounded once to uint8.
 
 ``jpeg_roundtrip`` and ``compress_lr`` add what everyday photos and frames carry on top: JPEG compression of the LR,
-which a training recipe may ask for (``jpeg_quality``) so that a model learns to leave its blocks out.
+which a training recipe may ask for (``jpeg_quality``) so that a model learns to leave its blocks out; ``add_noise``
+and ``noise_lr`` add sensor noise (``noise_sigma``), and ``degrade_lr`` applies a recipe's whole setting, noise first,
+as a camera does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["bicubic_downscale", "bicubic_resize", "compress_lr", "jpeg_roundtrip", "load_rgb", "make_pair", "mod_crop"]
+__all__ = ["add_noise", "bicubic_downscale", "bicubic_resize", "compress_lr", "degrade_lr", "jpeg_roundtrip", "load_rgb",
+           "make_pair", "mod_crop", "noise_lr"]
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -80,12 +83,46 @@ def compress_lr(lr: np.ndarray, quality: tuple[int, ...] | list[int], clean: flo
     as JPEG (:func:`jpeg_roundtrip`) at a quality in ``lo..hi``, except a share ``clean`` of the images, kept as they
     are. Which images, and at what quality, follows from a hash of the pixels: the same image gets the same LR in
     data preparation and in calibration, on every machine, whatever order they come in."""
-    import hashlib
-
     if not quality:
         return lr
     lo, hi = (int(q) for q in quality)
-    h = int(hashlib.sha256(lr.tobytes()).hexdigest()[:16], 16)
+    h = _pixel_hash(lr)
     if (h & 0xFFFFFFFF) / 0xFFFFFFFF < clean:
         return lr
     return jpeg_roundtrip(lr, lo + (h >> 32) % (hi - lo + 1))
+
+
+def add_noise(img: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """``img`` (``(H, W, C)`` uint8) plus Gaussian noise of standard deviation ``sigma`` levels, the same in every
+    channel (luminance noise: what a camera's processing leaves, its chroma denoising and 4:2:0 JPEG removing most of
+    the colour noise), drawn from ``seed``, rounded and clipped once."""
+    import numpy as np
+
+    noise = np.random.default_rng(seed).standard_normal(img.shape[:2], dtype=np.float32) * np.float32(sigma)
+    return np.clip(np.rint(img.astype(np.float32) + noise[..., None]), 0, 255).astype(np.uint8)
+
+
+def noise_lr(lr: np.ndarray, sigma: tuple[float, ...] | list[float], clean: float = 0.0) -> np.ndarray:
+    """A training LR image under a recipe's noise setting: ``sigma`` empty keeps it as it is; ``(lo, hi)`` adds noise
+    (:func:`add_noise`) of a standard deviation in ``lo..hi`` levels, except to a share ``clean`` of the images. As in
+    :func:`compress_lr`, a hash of the pixels picks which images, the level and the noise itself."""
+    if not sigma:
+        return lr
+    lo, hi = (float(v) for v in sigma)
+    h = _pixel_hash(lr, b"noise")
+    if (h & 0xFFFFFFFF) / 0xFFFFFFFF < clean:
+        return lr
+    return add_noise(lr, lo + (hi - lo) * ((h >> 32) & 0xFFFFFFFF) / 0xFFFFFFFF, h)
+
+
+def degrade_lr(lr: np.ndarray, jpeg_quality: tuple[int, ...] | list[int] = (), jpeg_clean: float = 0.0,
+               noise_sigma: tuple[float, ...] | list[float] = (), noise_clean: float = 0.0) -> np.ndarray:
+    """A training LR image under a recipe's whole setting: noise (:func:`noise_lr`), then JPEG (:func:`compress_lr`)."""
+    return compress_lr(noise_lr(lr, noise_sigma, noise_clean), jpeg_quality, jpeg_clean)
+
+
+def _pixel_hash(img: np.ndarray, salt: bytes = b"") -> int:
+    """64 bits of the SHA-256 of ``salt`` and the pixels: the same image, the same choices, on every machine."""
+    import hashlib
+
+    return int(hashlib.sha256(salt + img.tobytes()).hexdigest()[:16], 16)

@@ -249,7 +249,8 @@ class Upscaler:
         """Whether the model was trained on LR saved as JPEG (its recorded recipe's ``jpeg_quality``)."""
         from classsr_cli.zoo import lr_trained_on
 
-        return bool(self.model_path and lr_trained_on(self.model_path))
+        lr = lr_trained_on(self.model_path) if self.model_path else None
+        return bool(lr and lr.jpeg_quality)
 
     @property
     def resampled(self) -> bool:

@@ -31,6 +31,7 @@ __all__ = [
     "Model",
     "ModelInfo",
     "OutputSize",
+    "TrainedLR",
     "check_scale",
     "check_tolerance",
     "choose_model",
@@ -97,13 +98,29 @@ def jpeg_model_name(scale: float) -> str | None:
     return None
 
 
-def lr_trained_on(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
-    """The JPEG qualities a model file's training LR was saved at, from the recipe it records (``()``: clean LR;
-    ``None``: no recipe, or not a readable checkpoint)."""
+@dataclass(frozen=True)
+class TrainedLR:
+    """What a model's training LR carried on top of the bicubic downscale, from the recipe it records."""
+
+    #: The JPEG qualities it was saved at (a recipe's ``jpeg_quality``; ``()``: none).
+    jpeg_quality: tuple[int, ...] = ()
+    #: The levels of the noise added to it (a recipe's ``noise_sigma``; ``()``: none).
+    noise_sigma: tuple[float, ...] = ()
+
+    def __str__(self) -> str:
+        """In words: ``clean``, ``JPEG q30-95``, ``noise σ1-12, JPEG q30-95``."""
+        parts = [f"noise σ{self.noise_sigma[0]:g}-{self.noise_sigma[1]:g}"] if self.noise_sigma else []
+        parts += [f"JPEG q{self.jpeg_quality[0]}-{self.jpeg_quality[1]}"] if self.jpeg_quality else []
+        return ", ".join(parts) or "clean"
+
+
+def lr_trained_on(path: str | os.PathLike[str]) -> TrainedLR | None:
+    """What a model file's training LR carried, from the recipe it records (``None``: no recipe, or not a readable
+    checkpoint)."""
     from classsr_cli.checkpoint import read_metadata
 
     try:
-        return _jpeg_of(read_metadata(path))
+        return _lr_of(read_metadata(path))
     except CheckpointError:
         return None
 
@@ -121,15 +138,24 @@ class ModelInfo:
     cell_tolerance: float = 0.0
     cell_price: float = 0.0
     frame_cap_db: float = 0.0
-    #: The JPEG qualities its training LR was saved at (``()``: clean LR); ``None``: no recipe recorded.
-    jpeg_quality: tuple[int, ...] | None = None
+    #: What its training LR carried (:class:`TrainedLR`); ``None``: no recipe recorded.
+    lr: TrainedLR | None = None
+
+    @property
+    def jpeg_quality(self) -> tuple[int, ...] | None:
+        """The JPEG qualities its training LR was saved at (``()``: none); ``None``: not known."""
+        return None if self.lr is None else self.lr.jpeg_quality
+
+    @property
+    def noise_sigma(self) -> tuple[float, ...] | None:
+        """The levels of the noise its training LR had (``()``: none); ``None``: not known."""
+        return None if self.lr is None else self.lr.noise_sigma
 
     @property
     def trained_on(self) -> str:
-        """The LR it was trained on, in words: ``clean``, ``JPEG q30-95`` or ``–`` (not known)."""
-        if self.jpeg_quality is None:
-            return "–"
-        return f"JPEG q{self.jpeg_quality[0]}-{self.jpeg_quality[1]}" if self.jpeg_quality else "clean"
+        """The LR it was trained on, in words: ``clean``, ``JPEG q30-95``, ``noise σ1-12, JPEG q30-95`` or ``–``
+        (not known)."""
+        return "–" if self.lr is None else str(self.lr)
 
 
 def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
@@ -155,19 +181,20 @@ def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:
                       cfg.get("routing", "argmax"),
                       float(cfg["tolerance"]) if cfg.get("routing", "argmax") != "argmax" and "tolerance" in cfg else None,
                       float(cfg.get("cell_tolerance", 0.0)), float(cfg.get("cell_price", 0.0)),
-                      float(cfg.get("frame_cap_db", 0.0)), _jpeg_of(meta))
+                      float(cfg.get("frame_cap_db", 0.0)), _lr_of(meta))
         )
     return sorted(found, key=lambda m: (m.name, str(m.path)))
 
 
-def _jpeg_of(meta: dict[str, str]) -> tuple[int, ...] | None:
-    """A trained model's ``jpeg_quality`` from the recipe it records (``()`` for a recipe from before the setting:
-    clean LR); ``None`` without a recipe (a converted or hand-saved checkpoint)."""
+def _lr_of(meta: dict[str, str]) -> TrainedLR | None:
+    """A trained model's ``jpeg_quality`` and ``noise_sigma`` from the recipe it records (empty for a recipe from
+    before a setting: clean LR); ``None`` without a recipe (a converted or hand-saved checkpoint)."""
     import json
 
     try:
         recipe = json.loads(meta["provenance"])["recipe"]
-        return tuple(int(q) for q in recipe.get("jpeg_quality", []))
+        return TrainedLR(tuple(int(q) for q in recipe.get("jpeg_quality", [])),
+                         tuple(float(v) for v in recipe.get("noise_sigma", [])))
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from classsr_cli import bench as lib
 from classsr_cli.cli import app
-from classsr_cli.degrade import jpeg_roundtrip, make_pair
+from classsr_cli.degrade import add_noise, jpeg_roundtrip, make_pair
 from classsr_cli.engine.tiling import plan_grid
 from classsr_cli.errors import ConfigError
 from classsr_cli.metrics import psnr, quantize
@@ -34,6 +34,7 @@ TOP_KEYS = {
     "step",
     "tolerance",
     "jpeg",
+    "noise",
     "repeat",
     "warmup",
     "peak_mem",
@@ -428,3 +429,37 @@ def test_jpeg_saves_each_lr_as_jpeg_before_upscaling(hr_dir: Path, tiny_model: t
     assert r.exit_code == 2 and r.stdout == "" and "Invalid value for '--jpeg'" in r.stderr, r.stderr
     with pytest.raises(ConfigError, match=r"must lie in 1\.\.100, got 101"):
         lib.load_pairs(lib.find_images([hr_dir]), 4, jpeg=101)
+
+
+def test_noise_adds_the_same_noise_to_each_lr_before_any_jpeg(hr_dir: Path, tiny_model_path: Path) -> None:
+    """--noise SIGMA: the same HR, its LR the clean one plus luminance noise of that level (the same in R, G and B,
+    the same in every run, different from image to image), saved as JPEG after it with --jpeg; the record and the
+    table say so; with --native it is refused in one line, out of 0..50 too."""
+    paths = lib.find_images([hr_dir])
+    clean, noisy = lib.load_pairs(paths, 4), lib.load_pairs(paths, 4, noise=6)
+    both = lib.load_pairs(paths, 4, jpeg=50, noise=6)
+    deltas = []
+    for a, b, c in zip(clean, noisy, both, strict=True):
+        np.testing.assert_array_equal(a.hr, b.hr)
+        d = b.lr.astype(np.int16) - a.lr.astype(np.int16)
+        assert 4.5 < d.std() < 6.5 and (d[..., 0] == d[..., 1]).mean() > 0.95  # clipping aside, the same in every channel
+        np.testing.assert_array_equal(c.lr, jpeg_roundtrip(b.lr, 50))
+        assert (b.noise, b.jpeg, c.noise, c.jpeg, a.noise) == (6, None, 6, 50, None)
+        deltas.append(d[:8, :8, 0])
+    np.testing.assert_array_equal(lib.load_pairs(paths, 4, noise=6)[0].lr, noisy[0].lr)  # drawn from the name
+    assert not np.array_equal(deltas[0], deltas[1])
+    assert np.array_equal(add_noise(clean[0].lr, 0, 1), clean[0].lr)
+    args = [str(hr_dir), "--model", str(tiny_model_path), "--repeat", "1", "--warmup", "0", "--methods", "bicubic"]
+    report, ref = _bench_json([*args, "--noise", "6"]), _bench_json(args)
+    assert report["noise"] == 6 and ref["noise"] is None and report["jpeg"] is None
+    assert report["methods"]["bicubic"]["psnr_y"] < ref["methods"]["bicubic"]["psnr_y"] - 0.2
+    table = runner.invoke(app, ["bench", *args, "--noise", "6", "--jpeg", "50", "--device", "cpu", "--threads", "1"])
+    assert table.exit_code == 0 and "LR: noise σ6, JPEG q50" in " ".join(table.stdout.split())  # the title may wrap
+    r = runner.invoke(app, ["bench", *args, "--noise", "6", "--native"])
+    assert r.exit_code == 2 and r.stdout == "", r.output
+    assert r.stderr.strip() == ("error: --noise adds noise to the LR bench makes, and --native upscales the images "
+                                "as given: leave one of them out")
+    r = runner.invoke(app, ["bench", *args, "--noise", "51"])
+    assert r.exit_code == 2 and "Invalid value for '--noise'" in r.stderr, r.stderr
+    with pytest.raises(ConfigError, match=r"must lie in 0\.\.50, got -1"):
+        lib.load_pairs(paths, 4, noise=-1)

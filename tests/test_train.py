@@ -25,7 +25,16 @@ from typer.testing import CliRunner, Result
 
 from classsr_cli.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from classsr_cli.cli import app
-from classsr_cli.degrade import bicubic_downscale, compress_lr, jpeg_roundtrip, load_rgb, mod_crop
+from classsr_cli.degrade import (
+    add_noise,
+    bicubic_downscale,
+    compress_lr,
+    degrade_lr,
+    jpeg_roundtrip,
+    load_rgb,
+    mod_crop,
+    noise_lr,
+)
 from classsr_cli.errors import ConfigError
 from classsr_cli.models import build_branch
 from classsr_cli.models.residual import fit_base
@@ -281,6 +290,69 @@ def test_data_prepared_with_another_jpeg_setting_is_refused(hr_dir: Path, tmp_pa
     r = run("train", "baseline", "--data", tmp_path / "clean", "--config", write_config(tmp_path / "plain.toml"),
             "--out", tmp_path / "run2", "--iterations", "1", "--threads", "1", "--device", "cpu")
     assert r.exit_code == 0, r.output  # the same clean data with a clean recipe trains
+
+
+# -- noisy LR (noise_sigma) ------------------------------------------------------------------------------------------
+def test_noisy_lr_has_luminance_noise_of_a_level_in_the_range_chosen_by_its_pixels() -> None:
+    lrs = [bicubic_downscale(mod_crop(make_photo(96, 80, i), SCALE), SCALE) for i in range(12)]
+    assert all(noise_lr(lr, ()) is lr for lr in lrs)  # no noise: as it is
+    levels = []
+    for lr in lrs:
+        out = noise_lr(lr, (2, 10))
+        np.testing.assert_array_equal(out, noise_lr(lr.copy(), [2.0, 10.0]))  # the same pixels, the same noise
+        d = out.astype(np.int16) - lr
+        inside = (lr > 40).all(axis=2) & (lr < 215).all(axis=2)  # away from clipping
+        assert (d[..., 0] == d[..., 1])[inside].all() and (d[..., 1] == d[..., 2])[inside].all()  # luminance
+        levels.append(float(d[inside][:, 0].std()))
+    assert all(1.5 < v < 11 for v in levels) and max(levels) - min(levels) > 3  # in the range, spread over it
+    assert not np.array_equal(noise_lr(lrs[0], (5, 5)) - lrs[0], noise_lr(lrs[1], (5, 5)) - lrs[1])  # not one field
+    kept = [np.array_equal(noise_lr(lr, (2, 10), clean=0.5), lr) for lr in lrs]
+    assert 0 < sum(kept) < len(lrs)
+    np.testing.assert_array_equal(add_noise(lrs[0], 0.0, 7), lrs[0])
+    both = degrade_lr(lrs[0], (50, 50), 0.0, (4, 4), 0.0)  # noise first, then JPEG
+    np.testing.assert_array_equal(both, jpeg_roundtrip(noise_lr(lrs[0], (4, 4)), 50))
+    _, lr = factor_pair(make_photo(97, 81, 3), 0.8, SCALE, noise_sigma=(4, 4))  # every training downscale alike
+    np.testing.assert_array_equal(lr, noise_lr(factor_pair(make_photo(97, 81, 3), 0.8, SCALE)[1], (4, 4)))
+    np.testing.assert_array_equal(compress_lr(lrs[0], (30, 95)), degrade_lr(lrs[0], (30, 95)))  # JPEG alone unchanged
+
+
+@pytest.mark.parametrize(("key", "value"), [("noise_sigma", [-1, 5]), ("noise_sigma", [6, 5]), ("noise_sigma", [5]),
+                                            ("noise_sigma", [1, 51]), ("noise_sigma", ["a", 5]), ("noise_clean", 1.0)])
+def test_a_noise_setting_out_of_range_is_refused(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        load_train_config(None, **{"noise_sigma": [1, 12], key: value})
+    with pytest.raises(ConfigError, match=r"^noise_clean .* be 0 without noise_sigma"):
+        load_train_config(None, noise_clean=0.2)
+
+
+def test_data_prepared_with_another_noise_setting_is_refused(hr_dir: Path, tmp_path: Path) -> None:
+    """The noise is part of the data's recipe: prepared data records it, and a recipe asking for other noise (or for
+    none) is refused in one line, naming both settings."""
+    meta = prepare([hr_dir], tmp_path / "noisy", scale=SCALE, patch=PATCH, step=STEP, factors=(1.0,),
+                   val_fraction=VAL_FRACTION, noise_sigma=(3, 3))
+    assert (meta["noise_sigma"], meta["noise_clean"], meta["jpeg_quality"]) == ([3, 3], 0.0, [])
+    clean = prepare([hr_dir], tmp_path / "clean", scale=SCALE, patch=PATCH, step=STEP, factors=(1.0,),
+                    val_fraction=VAL_FRACTION)
+    a, b = PatchData(tmp_path / "clean"), PatchData(tmp_path / "noisy")
+    for i in range(len(a.images)):
+        np.testing.assert_array_equal(b.image(i)[0], noise_lr(a.image(i)[0], (3, 3)))
+    assert clean["noise_sigma"] == [] and clean["hash"] != meta["hash"]
+    cfg = write_config(tmp_path / "noisy.toml", extra_top="noise_sigma = [1, 12]\nnoise_clean = 0.3\n")
+    assert load_train_config(cfg).to_dict()["noise_sigma"] == [1, 12]
+    for data, said in (("noisy", "prepared with noise of 3-3 levels, 0 kept free of it, the recipe asks for noise of "
+                                 "1-12 levels, 0.3 kept free of it"),
+                       ("clean", "prepared with clean LR, the recipe asks for noise of 1-12 levels, 0.3 kept free of it")):
+        r = run("train", "all", "--data", tmp_path / data, "--config", cfg, "--out", tmp_path / "run", "--iterations",
+                "1", "--threads", "1", "--device", "cpu")
+        assert r.exit_code == 2 and "\n" not in r.stderr.strip() and said in r.stderr, r.stderr
+    r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "byhand", "--scale", SCALE, "--factors", "1.0",
+            "--val-fraction", VAL_FRACTION, "--noise", "1,12", "--noise-clean", "0.3", "--jpeg", "30,95")
+    assert r.exit_code == 0, r.output
+    got = json.loads((tmp_path / "byhand" / "meta.json").read_text())
+    assert (got["noise_sigma"], got["noise_clean"], got["jpeg_quality"]) == ([1, 12], 0.3, [30, 95])
+    for bad, message in (("-1,3", "noise_sigma must be [] (no noise) or [lo, hi]"), ("a,b", "not two numbers")):
+        r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "bad", "--scale", SCALE, "--noise", bad)
+        assert r.exit_code == 2 and message in r.stderr and not (tmp_path / "bad").exists(), r.stderr
 
 
 # -- augmentation ------------------------------------------------------------------------------------------------

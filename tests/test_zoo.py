@@ -57,7 +57,8 @@ def test_list_models_reports_routing_and_the_calibrated_tolerance(tmp_path: Path
 
 
 def test_list_models_says_what_lr_each_model_was_trained_on(tmp_path: Path) -> None:
-    """From the recipe a model records: clean LR, LR saved as JPEG (a recipe's jpeg_quality), or not known."""
+    """From the recipe a model records: clean LR, LR saved as JPEG (a recipe's jpeg_quality), with noise first (its
+    noise_sigma), or not known."""
     from typer.testing import CliRunner
 
     from classsr_cli.checkpoint import save_checkpoint
@@ -69,15 +70,19 @@ def test_list_models_says_what_lr_each_model_was_trained_on(tmp_path: Path) -> N
     jpeg = save_checkpoint(net, tmp_path / "jpeg_x2.safetensors", provenance={"recipe": {"jpeg_quality": [30, 95]}})
     old = save_checkpoint(net, tmp_path / "old_x2.safetensors", provenance={"recipe": {"scale": 2}})
     bare = save_checkpoint(net, tmp_path / "bare_x2.safetensors")
-    got = {m.path: m for m in zoo.list_models([jpeg, old, bare])}
-    assert (got[jpeg].jpeg_quality, got[jpeg].trained_on) == ((30, 95), "JPEG q30-95")
+    noisy = save_checkpoint(net, tmp_path / "noisy_x2.safetensors",
+                            provenance={"recipe": {"jpeg_quality": [30, 95], "noise_sigma": [1, 12.5]}})
+    got = {m.path: m for m in zoo.list_models([jpeg, old, bare, noisy])}
+    assert (got[jpeg].jpeg_quality, got[jpeg].noise_sigma, got[jpeg].trained_on) == ((30, 95), (), "JPEG q30-95")
+    assert (got[noisy].noise_sigma, got[noisy].trained_on) == ((1.0, 12.5), "noise σ1-12.5, JPEG q30-95")
+    assert zoo.lr_trained_on(noisy) == zoo.TrainedLR((30, 95), (1.0, 12.5)) and zoo.lr_trained_on(tmp_path) is None
     assert (got[old].jpeg_quality, got[old].trained_on) == ((), "clean")  # a recipe from before the setting
-    assert (got[bare].jpeg_quality, got[bare].trained_on) == (None, "–")
+    assert (got[bare].jpeg_quality, got[bare].noise_sigma, got[bare].trained_on) == (None, None, "–")
     assert all(m.trained_on == "clean" for m in zoo.list_models() if m.name.startswith("classsr_residual_x"))
     r = CliRunner().invoke(app, ["models", str(jpeg), "--json"])
     assert r.exit_code == 0, r.output
     record = next(json.loads(line) for line in r.stdout.splitlines() if json.loads(line)["path"] == str(jpeg))
-    assert record["jpeg_quality"] == [30, 95]
+    assert (record["jpeg_quality"], record["noise_sigma"]) == ([30, 95], [])
     r = CliRunner().invoke(app, ["models", str(jpeg)])
     assert r.exit_code == 0 and "trained on" in r.stdout and "JPEG q30-95" in r.stdout
 

@@ -32,6 +32,7 @@ Examples:
   classsr bench photo.jpg --native --threads 2    # time photo.jpg itself x4: seconds, MP/s, FLOPs, routing
   classsr bench Set5 --methods heavy,classsr      # only these two
   classsr bench SunHays80 --jpeg 50 --model classsr_residual_jpeg_x4   # LR saved as JPEG first
+  classsr bench SunHays80 --noise 8 --jpeg 75 --model classsr_residual_noisy_x4   # noisy LR, then JPEG
 """
 
 _METHOD_HELP = (
@@ -73,6 +74,13 @@ def bench(
                      help="Save each LR as JPEG at quality Q (1-100) before upscaling, as everyday photos are: how "
                      "a model copes with compressed input (e.g. --model classsr_residual_jpeg_x4)."),
     ] = None,
+    noise: Annotated[
+        float | None,
+        typer.Option("--noise", metavar="SIGMA", min=0, max=50, show_default=False,
+                     help="Add luminance noise of standard deviation SIGMA levels (0-50) to each LR, before any "
+                     "--jpeg, as a camera does: how a model copes with noisy input (e.g. --model "
+                     "classsr_residual_noisy_x4)."),
+    ] = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
     threads: ThreadsOpt = None,
@@ -105,9 +113,10 @@ def bench(
     scale = zoo.own_scale(model) if scale is None else scale
     if plot is not None and native:
         raise ConfigError("--plot draws PSNR against time, and --native measures no PSNR: leave one of them out")
-    if jpeg is not None and native:
-        raise ConfigError("--jpeg compresses the LR bench makes, and --native upscales the images as given: leave one "
-                          "of them out")
+    for given, name, does in ((jpeg, "--jpeg", "compresses"), (noise, "--noise", "adds noise to")):
+        if given is not None and native:
+            raise ConfigError(f"{name} {does} the LR bench makes, and --native upscales the images as given: leave "
+                              "one of them out")
     if plot is not None and not lib.plot_available():
         raise ConfigError("--plot needs matplotlib: pip install matplotlib (the 'plot' extra of classsr)")
     paths, left_out = lib.find_inputs(images or [], data)
@@ -126,7 +135,7 @@ def bench(
     check_step(step, loaded.config.patch)
     zoo.check_tolerance(loaded.net, tolerance, loaded.path)
     chosen = lib.parse_methods(methods)
-    pairs = lib.load_native(paths, scale) if native else lib.load_pairs(paths, scale, jpeg)
+    pairs = lib.load_native(paths, scale) if native else lib.load_pairs(paths, scale, jpeg, noise)
     with err.status("benchmarking…") as status:
         result = lib.run_bench(
             loaded.net,
@@ -184,7 +193,7 @@ def _table(result: Any) -> None:
         title=(
             f"classsr bench ×{result.scale} · {result.images} image(s), {result.megapixels:.2f} MP out · "
             f"{result.device} ({result.device_name}) · {result.threads} thread(s) · {result.precision}"
-            + ("" if result.jpeg is None else f" · LR saved as JPEG q{result.jpeg}")
+            + _degraded(result.noise, result.jpeg)
         ),
         caption=f"× = ratio to heavy (heavy branch on the whole image) · model {result.model} · step {result.step} · "
         f"median of {result.repeat} timed pass(es) · peak memory: {result.peak_mem}",
@@ -238,3 +247,12 @@ def _inputs_line(inputs: list[str], most: int = 12) -> str:
     shown = ", ".join(inputs[:most])
     more = f", and {len(inputs) - most} more (--json lists them all)" if len(inputs) > most else ""
     return f"inputs ({len(inputs)}): {shown}{more}"
+
+
+def _degraded(noise: float | None, jpeg: int | None) -> str:
+    """The table title's words for what ``--noise`` and ``--jpeg`` did to the LR (nothing for a clean LR)."""
+    if noise is not None and jpeg is not None:
+        return f" · LR: noise σ{noise:g}, JPEG q{jpeg}"
+    if noise is not None:
+        return f" · LR with noise σ{noise:g}"
+    return "" if jpeg is None else f" · LR saved as JPEG q{jpeg}"

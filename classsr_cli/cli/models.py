@@ -68,6 +68,7 @@ def models(
                 "cell_tolerance": m.cell_tolerance or None, "cell_price": m.cell_price or None,
                 "frame_cap_db": m.frame_cap_db or None,
                 "jpeg_quality": None if m.jpeg_quality is None else list(m.jpeg_quality),
+                "noise_sigma": None if m.noise_sigma is None else list(m.noise_sigma),
             }
             typer.echo(json.dumps(record))
         return

@@ -62,7 +62,7 @@ def _trainer(
 
     from classsr_cli.runtime import resolve_device, set_threads
     from classsr_cli.train.config import load_train_config
-    from classsr_cli.train.data import check_jpeg_of, check_sources, find_images, prepare
+    from classsr_cli.train.data import check_degradation_of, check_sources, find_images, prepare
     from classsr_cli.train.loop import init_distributed
     from classsr_cli.train.stages import Trainer
 
@@ -81,8 +81,7 @@ def _trainer(
         if dist.is_main:
             err.print(f"preparing x{cfg.scale} training data from {', '.join(map(str, hr))} into {data_dir} …")
             meta = prepare(hr, data_dir, scale=cfg.scale, patch=cfg.patch, step=cfg.data_step,
-                           factors=cfg.factors, val_fraction=cfg.val_fraction, jpeg_quality=cfg.jpeg_quality,
-                           jpeg_clean=cfg.jpeg_clean)
+                           factors=cfg.factors, val_fraction=cfg.val_fraction, **cfg.degradation)
             err.print(f"  {meta['train_patches']} train / {meta['val_patches']} val sub-images, {meta['hash'][:19]}…")
             _no_val_note(meta)
         dist.barrier()
@@ -90,7 +89,7 @@ def _trainer(
         if hr:
             check_sources(data_dir, hr)
         with contextlib.suppress(OSError, ValueError):  # an unreadable meta.json is PatchData's to report
-            check_jpeg_of(data_dir, cfg.jpeg_quality, cfg.jpeg_clean)
+            check_degradation_of(data_dir, **cfg.degradation)
         if dist.is_main:  # prepared earlier: say it here too (an unreadable meta.json is PatchData's to report)
             import json
 
@@ -250,6 +249,10 @@ def prepare_command(
                                              help="Save each LR as JPEG at a quality in LO..HI (a config's "
                                              "jpeg_quality; default: clean LR).")] = None,
     jpeg_clean: Annotated[float, typer.Option(help="With --jpeg: the share of LR images kept clean.")] = 0.0,
+    noise: Annotated[str | None, typer.Option(metavar="LO,HI", show_default=False,
+                                              help="Add luminance noise of LO..HI levels to each LR, before any JPEG "
+                                              "(a config's noise_sigma; default: none).")] = None,
+    noise_clean: Annotated[float, typer.Option(help="With --noise: the share of LR images kept free of it.")] = 0.0,
 ) -> None:
     """Mod-crop, multi-scale, bicubic LR and dense sub-image index, stored once as uint8 arrays."""
     from classsr_cli.train.data import prepare
@@ -262,8 +265,12 @@ def prepare_command(
         qs = tuple(int(q) for q in jpeg.split(",")) if jpeg else ()
     except ValueError:
         raise typer.BadParameter(f"not two whole numbers LO,HI: {jpeg!r}", param_hint="--jpeg") from None
+    try:
+        ns = tuple(float(v) for v in noise.split(",")) if noise else ()
+    except ValueError:
+        raise typer.BadParameter(f"not two numbers LO,HI: {noise!r}", param_hint="--noise") from None
     meta = prepare(hr, out_dir, scale=scale, patch=patch, step=step, factors=fs, val_fraction=val_fraction,
-                   jpeg_quality=qs, jpeg_clean=jpeg_clean)
+                   jpeg_quality=qs, jpeg_clean=jpeg_clean, noise_sigma=ns, noise_clean=noise_clean)
     err.print(f"{meta['images']} images: {meta['train_patches']} train / {meta['val_patches']} val sub-images")
     _no_val_note(meta)
     typer.echo(meta["hash"])

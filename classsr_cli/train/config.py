@@ -10,7 +10,8 @@ from typing import Any
 from classsr_cli.config import CLASSIFIER_INITS, FAMILY_DEFAULTS, ClassSRConfig
 from classsr_cli.errors import ConfigError, ModelNotFoundError
 
-__all__ = ["PATCH_MULTIPLE", "STAGES", "StageConfig", "TrainConfig", "check_data_settings", "check_jpeg", "load_train_config"]
+__all__ = ["PATCH_MULTIPLE", "STAGES", "StageConfig", "TrainConfig", "check_data_settings", "check_jpeg", "check_noise",
+           "load_train_config"]
 
 #: Training recipes of the routing (``TrainConfig.routing``).
 TRAIN_ROUTINGS = ("paper", "deficit", "budget")
@@ -69,6 +70,18 @@ def check_jpeg(quality: Any, clean: Any) -> None:
                           f"jpeg_quality, got {clean!r}")
 
 
+def check_noise(sigma: Any, clean: Any) -> None:
+    """A :class:`ConfigError` unless ``sigma`` is empty (no noise) or two noise levels ``[lo, hi]`` with
+    0 <= lo <= hi <= 50 (standard deviations in levels of 255), and ``clean`` (the share of images kept clean) lies in
+    [0, 1) (0 without noise)."""
+    vs = list(sigma) if isinstance(sigma, list | tuple) else None
+    if vs is None or not (not vs or (len(vs) == 2 and all(_number(v) for v in vs) and 0 <= vs[0] <= vs[1] <= 50)):
+        raise ConfigError(f"noise_sigma must be [] (no noise) or [lo, hi] levels with 0 <= lo <= hi <= 50, got {sigma!r}")
+    if not _number(clean) or not 0 <= clean < 1 or (clean and not vs):
+        raise ConfigError(f"noise_clean (the share of LR images kept free of noise) must lie in [0, 1), and be 0 "
+                          f"without noise_sigma, got {clean!r}")
+
+
 @dataclass(frozen=True)
 class StageConfig:
     """One training stage. ``lr`` follows a cosine schedule from ``lr`` to ``eta_min`` over ``iterations``."""
@@ -105,6 +118,9 @@ class TrainConfig:
             hi]``: each LR image is saved as JPEG at a quality in lo..hi, but a share ``jpeg_clean`` of them, in the
             data and in the calibration alike, so that the model learns to leave compression blocks out
             (:func:`~classsr_cli.degrade.compress_lr`).
+        noise_sigma, noise_clean: empty: no noise. ``[lo, hi]``: before any JPEG, each LR image but a share
+            ``noise_clean`` gets luminance noise of a standard deviation in lo..hi levels, so that a model learns to
+            leave sensor noise out (:func:`~classsr_cli.degrade.noise_lr`).
         seed: seeds model init and sampling.
         l1_weight, class_weight, average_weight: loss weights (paper 2000 : 1 : 6).
         collapse_share: a class holding more than this share of a log window's argmax counts as collapse;
@@ -181,6 +197,8 @@ class TrainConfig:
     val_fraction: float = 0.05
     jpeg_quality: tuple[int, ...] = ()
     jpeg_clean: float = 0.0
+    noise_sigma: tuple[float, ...] = ()
+    noise_clean: float = 0.0
     seed: int = 0
     l1_weight: float = 2000.0
     class_weight: float = 1.0
@@ -218,6 +236,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_data_settings(patch=self.patch, step=self.data_step, factors=self.factors, val_fraction=self.val_fraction)
         check_jpeg(self.jpeg_quality, self.jpeg_clean)
+        check_noise(self.noise_sigma, self.noise_clean)
         if self.log_every < 1:
             raise ConfigError(f"log_every must be at least 1, got {self.log_every}")
         if self.classifier_warmup < 0:
@@ -292,7 +311,15 @@ class TrainConfig:
         d["luma"] = list(self.luma)
         d["depths"] = list(self.depths)
         d["jpeg_quality"] = list(self.jpeg_quality)
+        d["noise_sigma"] = list(self.noise_sigma)
         return d
+
+    @property
+    def degradation(self) -> dict[str, Any]:
+        """What the recipe does to each LR image (:func:`~classsr_cli.degrade.degrade_lr`'s keywords), as the data,
+        the calibration and the prepared folder's ``meta.json`` share it."""
+        return {"jpeg_quality": self.jpeg_quality, "jpeg_clean": self.jpeg_clean, "noise_sigma": self.noise_sigma,
+                "noise_clean": self.noise_clean}
 
 
 #: The scalar field types a config value is checked against (``from __future__ import annotations``: by name).
@@ -330,7 +357,7 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
                 kw[k] = replace(getattr(TrainConfig, k), **typed)  # unset stage keys keep the stage's defaults
             except ConfigError as e:
                 raise ConfigError(f"[{k}] {e}") from None
-        elif k in ("widths", "factors", "luma", "depths", "jpeg_quality"):
+        elif k in ("widths", "factors", "luma", "depths", "jpeg_quality", "noise_sigma"):
             if not isinstance(v, list | tuple):
                 raise ConfigError(f"{k} must be a list, got {v!r}")
             kw[k] = tuple(v)

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from classsr_cli.degrade import bicubic_resize, compress_lr, load_rgb, make_pair
+from classsr_cli.degrade import bicubic_resize, degrade_lr, load_rgb, make_pair
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import images_in
-from classsr_cli.train.config import check_data_settings, check_jpeg
+from classsr_cli.train.config import check_data_settings, check_jpeg, check_noise
 
-__all__ = ["PatchData", "check_jpeg_of", "find_images", "prepare"]
+__all__ = ["PatchData", "check_degradation_of", "find_images", "prepare"]
 
 FORMAT = "classsr-train-data/1"
 
@@ -64,17 +64,26 @@ def check_sources(data_dir: str | Path, hr_folders: Sequence[str | Path]) -> Non
         )
 
 
-def check_jpeg_of(data_dir: str | Path, jpeg_quality: Sequence[int], jpeg_clean: float) -> None:
-    """A :class:`ConfigError` unless ``data_dir`` was prepared with the recipe's JPEG setting (data prepared before
-    the setting existed is clean): a recipe for compressed LR would otherwise train on clean data, or the reverse."""
+def check_degradation_of(data_dir: str | Path, jpeg_quality: Sequence[int] = (), jpeg_clean: float = 0.0,
+                         noise_sigma: Sequence[float] = (), noise_clean: float = 0.0) -> None:
+    """A :class:`ConfigError` unless ``data_dir`` was prepared with the recipe's JPEG and noise settings (data prepared
+    before a setting existed is clean): a recipe for degraded LR would otherwise train on clean data, or the reverse."""
     meta = json.loads((Path(data_dir) / "meta.json").read_text())
-    have = (list(meta.get("jpeg_quality", [])), float(meta.get("jpeg_clean", 0.0)))
-    if have != (list(jpeg_quality), float(jpeg_clean)):
-        def said(q: Sequence[int], c: float) -> str:
-            return f"JPEG quality {q[0]}-{q[1]}, {c:g} kept clean" if q else "clean LR"
+    have = _degradation(meta.get("jpeg_quality", []), meta.get("jpeg_clean", 0.0), meta.get("noise_sigma", []),
+                        meta.get("noise_clean", 0.0))
+    want = _degradation(jpeg_quality, jpeg_clean, noise_sigma, noise_clean)
+    if have != want:
+        def said(q: list[float], c: float, n: list[float], nc: float) -> str:
+            parts = [f"noise of {n[0]:g}-{n[1]:g} levels, {nc:g} kept free of it"] if n else []
+            parts += [f"JPEG quality {q[0]:g}-{q[1]:g}, {c:g} kept clean"] if q else []
+            return " and ".join(parts) or "clean LR"
 
-        raise ConfigError(f"{data_dir} was prepared with {said(*have)}, the recipe asks for "
-                          f"{said(list(jpeg_quality), float(jpeg_clean))}; use another --out (or --data)")
+        raise ConfigError(f"{data_dir} was prepared with {said(*have)}, the recipe asks for {said(*want)}; use "
+                          "another --out (or --data)")
+
+
+def _degradation(q: Sequence[float], c: float, n: Sequence[float], nc: float) -> tuple[list[float], float, list[float], float]:
+    return [float(v) for v in q], float(c), [float(v) for v in n], float(nc)
 
 
 def _is_val(name: str, val_fraction: float) -> bool:
@@ -94,15 +103,16 @@ def _origins(length: int, patch: int, step: int) -> list[int]:
 
 
 def factor_pair(
-    img: np.ndarray, factor: float, scale: int, jpeg_quality: Sequence[int] = (), jpeg_clean: float = 0.0
+    img: np.ndarray, factor: float, scale: int, jpeg_quality: Sequence[int] = (), jpeg_clean: float = 0.0,
+    noise_sigma: Sequence[float] = (), noise_clean: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(hr, lr)`` of ``img`` downscaled by a training ``factor`` (antialiased bicubic; 1.0: as it is), mod-cropped,
-    LR by :func:`~classsr_cli.degrade.make_pair`, then compressed as a recipe's ``jpeg_quality`` and ``jpeg_clean``
-    ask (:func:`~classsr_cli.degrade.compress_lr`): how the data and the calibration make every scale."""
+    LR by :func:`~classsr_cli.degrade.make_pair`, then degraded as a recipe's ``noise_sigma`` and ``jpeg_quality``
+    ask (:func:`~classsr_cli.degrade.degrade_lr`): how the data and the calibration make every scale."""
     if factor != 1.0:
         img = bicubic_resize(img, max(1, round(img.shape[0] * factor)), max(1, round(img.shape[1] * factor)))
     hr, lr = make_pair(img, scale)
-    return hr, compress_lr(lr, tuple(jpeg_quality), jpeg_clean)
+    return hr, degrade_lr(lr, tuple(jpeg_quality), jpeg_clean, tuple(noise_sigma), noise_clean)
 
 
 def prepare(
@@ -116,14 +126,17 @@ def prepare(
     val_fraction: float = 0.05,
     jpeg_quality: Sequence[int] = (),
     jpeg_clean: float = 0.0,
+    noise_sigma: Sequence[float] = (),
+    noise_clean: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Prepare training data from ``hr_folders`` into ``out``. Returns the metadata written to meta.json.
 
     Each image is (optionally) downscaled by every factor in ``factors`` (antialiased bicubic, as in the paper's
     multi-scale augmentation), mod-cropped, and its LR made with :func:`classsr_cli.degrade.bicubic_downscale`,
-    exactly as ``bench`` makes it, then, with ``jpeg_quality`` ``(lo, hi)``, saved as JPEG at a quality in that range
-    but for a share ``jpeg_clean`` (:func:`factor_pair`). Images whose name hashes below ``val_fraction`` are held
+    exactly as ``bench`` makes it, then, with ``noise_sigma`` ``(lo, hi)``, given noise of a level in that range but
+    for a share ``noise_clean``, and with ``jpeg_quality`` ``(lo, hi)`` saved as JPEG at a quality in that range but
+    for a share ``jpeg_clean`` (:func:`factor_pair`). Images whose name hashes below ``val_fraction`` are held
     out for validation (at the first factor only).
 
     A :class:`ConfigError` before anything is read unless ``scale`` is at least 1, ``patch`` a positive multiple of
@@ -133,6 +146,7 @@ def prepare(
     check_data_settings(patch=patch, step=step, factors=factors, val_fraction=val_fraction, scale=scale,
                         step_name="step")
     check_jpeg(list(jpeg_quality), jpeg_clean)
+    check_noise(list(noise_sigma), noise_clean)
     files = find_images(hr_folders)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,7 +165,7 @@ def prepare(
         split = 1 if _is_val(path.name, val_fraction) else 0
         sources.append({"file": path.name, "split": "val" if split else "train"})
         for fi, f in enumerate(factors if not split else factors[:1]):
-            hr, lr = factor_pair(base, f, scale, jpeg_quality, jpeg_clean)
+            hr, lr = factor_pair(base, f, scale, jpeg_quality, jpeg_clean, noise_sigma, noise_clean)
             h, w = lr.shape[:2]
             ys, xs = _origins(h, patch, step), _origins(w, patch, step)
             if not ys or not xs:
@@ -191,6 +205,8 @@ def prepare(
         "val_fraction": val_fraction,
         "jpeg_quality": list(jpeg_quality),
         "jpeg_clean": jpeg_clean,
+        "noise_sigma": list(noise_sigma),
+        "noise_clean": noise_clean,
         "images": len(files),
         "train_patches": int((split_of == 0).sum()),
         "val_patches": int((split_of == 1).sum()),

@@ -667,7 +667,7 @@ class Trainer:
         if self.cfg.calibrate_factors == "all":  # each photo also at the other factors, as prepared
             for _, hr in list(pairs):
                 for f in self.cfg.factors[1:]:
-                    hr_f, lr_f = factor_pair(hr, f, s, self.cfg.jpeg_quality, self.cfg.jpeg_clean)
+                    hr_f, lr_f = factor_pair(hr, f, s, **self.cfg.degradation)
                     if min(lr_f.shape[:2]) >= self.cfg.patch:
                         pairs.append((lr_f, hr_f))
 
