@@ -129,3 +129,30 @@ def ssim(img: np.ndarray, ref: np.ndarray, crop_border: int = 0, *, y_channel: b
         raise ValueError(f"SSIM needs at least {_WINDOW}x{_WINDOW} pixels after cropping, got {a.shape[1]}x{a.shape[0]}")
     g = gaussian_window()
     return sum(_ssim_plane(a[..., c], b[..., c], g) for c in range(a.shape[2])) / a.shape[2]
+
+
+def noise_level(pixels: np.ndarray, *, block: int = 8, share: float = 0.02, most: int = 1024) -> float:
+    """The standard deviation, in 8-bit levels, of the white noise common to the channels of ``pixels`` (``(H, W,
+    C)`` uint8 or uint16, C 1 or 3): Immerkær's estimate (1996: the mean absolute response to a 3×3 operator that
+    cancels every plane and ramp, times sqrt(π/2)/6) on the channels' mean, in ``block`` × ``block`` blocks, of which
+    the ``share`` quantile is taken (the flattest blocks, where texture adds least). Blocks whose mean lies within 16
+    levels of black or white (clipped noise) are left out; a picture larger than ``most`` pixels a side is measured
+    on its centre. 0 when no block is left. About 0.2 on a clean smooth image (the rounding to 8 bits)."""
+    import numpy as np
+
+    h, w = pixels.shape[:2]
+    top, left = max(0, (h - most) // 2), max(0, (w - most) // 2)
+    x = pixels[top : top + most, left : left + most].astype(np.float32).mean(axis=2)
+    if pixels.dtype == np.uint16:
+        x /= 257.0
+    if min(x.shape) < block + 2:
+        return 0.0
+    r = np.abs(x[:-2, :-2] - 2 * x[:-2, 1:-1] + x[:-2, 2:] - 2 * x[1:-1, :-2] + 4 * x[1:-1, 1:-1]
+               - 2 * x[1:-1, 2:] + x[2:, :-2] - 2 * x[2:, 1:-1] + x[2:, 2:])
+    bh, bw = r.shape[0] // block, r.shape[1] // block
+    response = r[: bh * block, : bw * block].reshape(bh, block, bw, block).mean(axis=(1, 3))
+    level = x[1 : 1 + bh * block, 1 : 1 + bw * block].reshape(bh, block, bw, block).mean(axis=(1, 3))
+    kept = response[(level > 16) & (level < 239)]
+    if not kept.size:
+        return 0.0
+    return float(np.quantile(kept, share) * math.sqrt(math.pi / 2) / 6)

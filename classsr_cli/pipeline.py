@@ -49,7 +49,7 @@ from classsr_cli.zoo import check_scale, check_tolerance
 
 if TYPE_CHECKING:
     from classsr_cli.models.classsr import ClassSR
-    from classsr_cli.zoo import Model
+    from classsr_cli.zoo import Model, TrainedLR
 
 __all__ = [
     "STREAM_PIXELS",
@@ -67,6 +67,10 @@ STREAM_PIXELS = 16_000_000
 #: A JPEG saved below this quality, upscaled by a model trained on clean LR, gets a note naming the installed model
 #: trained on compressed LR (:func:`compression_note`).
 JPEG_NOTE_BELOW = 90
+#: A picture whose noise estimate (:func:`~classsr_cli.metrics.noise_level`, levels) is at least this, upscaled by a
+#: model not trained on noisy LR, gets a note naming the installed model that is (:func:`noise_note`). Chosen on the
+#: training photos (``scripts/noise_level.py``): as given, 1.4 % of them reach it clean and 94 % with noise of σ 6.
+NOISE_NOTE_FROM = 4.0
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -245,12 +249,22 @@ class Upscaler:
         return json.dumps(record, separators=(",", ":"))
 
     @functools.cached_property
-    def trained_on_jpeg(self) -> bool:
-        """Whether the model was trained on LR saved as JPEG (its recorded recipe's ``jpeg_quality``)."""
+    def trained_lr(self) -> TrainedLR | None:
+        """What the model's training LR carried (its recorded recipe's ``jpeg_quality`` and ``noise_sigma``);
+        ``None``: not known."""
         from classsr_cli.zoo import lr_trained_on
 
-        lr = lr_trained_on(self.model_path) if self.model_path else None
-        return bool(lr and lr.jpeg_quality)
+        return lr_trained_on(self.model_path) if self.model_path else None
+
+    @property
+    def trained_on_jpeg(self) -> bool:
+        """Whether the model was trained on LR saved as JPEG (its recorded recipe's ``jpeg_quality``)."""
+        return bool(self.trained_lr and self.trained_lr.jpeg_quality)
+
+    @property
+    def trained_on_noise(self) -> bool:
+        """Whether the model was trained on noisy LR (its recorded recipe's ``noise_sigma``)."""
+        return bool(self.trained_lr and self.trained_lr.noise_sigma)
 
     @property
     def resampled(self) -> bool:
@@ -340,6 +354,21 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
         return []
     return [f"saved as JPEG at quality {jpeg_quality}: this model sharpens compression blocks as detail; "
             f"--model {name} is trained to leave them out"]
+
+
+def noise_note(pixels: np.ndarray, upscaler: Upscaler) -> list[str]:
+    """A note for a picture that looks noisy (:func:`~classsr_cli.metrics.noise_level` at least
+    :data:`NOISE_NOTE_FROM`) upscaled by a model not trained on noisy LR, which sharpens noise as detail, naming the
+    installed model trained on it (and on JPEG after it); else none."""
+    from classsr_cli.metrics import noise_level
+    from classsr_cli.zoo import noisy_model_name
+
+    if upscaler.trained_on_noise:
+        return []
+    name = noisy_model_name(upscaler.scale)
+    if name is None or noise_level(pixels) < NOISE_NOTE_FROM:
+        return []
+    return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
 
 
 def fill_hidden(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -523,7 +552,8 @@ def upscale_file(
         picture = picture.stripped() if strip_metadata else replace(picture, made_by=upscaler.made_by())
         oh, ow = upscaler.enlarged(picture.height, picture.width, src)
         check_output_size(dst, oh, ow)
-        picture = replace(picture, notes=[*picture.notes, *compression_note(picture.jpeg_quality, upscaler)])
+        about = noise_note(picture.pixels, upscaler) or compression_note(picture.jpeg_quality, upscaler)
+        picture = replace(picture, notes=[*picture.notes, *about])
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
             run = upscaler.run(picture.pixels, banded=True, progress=progress)
             notes = list(picture.notes) + write_image_rows(

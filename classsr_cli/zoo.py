@@ -40,6 +40,7 @@ __all__ = [
     "list_models",
     "load",
     "lr_trained_on",
+    "noisy_model_name",
     "own_scale",
     "resolve_model",
     "shipped_weights_dirs",
@@ -51,6 +52,9 @@ DEFAULT_FAMILIES = ("residual", "fsrcnn")
 #: The family name of the shipped models trained on LR saved as JPEG (a recipe's ``jpeg_quality``):
 #: ``classsr_residual_jpeg_x4``.
 JPEG_FAMILY = "residual_jpeg"
+#: The family name of the shipped models trained on noisy LR (a recipe's ``noise_sigma``, JPEG after it):
+#: ``classsr_residual_noisy_x4``.
+NOISY_FAMILY = "residual_noisy"
 #: Scales a ClassSR model can be built for; a requested scale runs the smallest of these that is >= it.
 NATIVE_SCALES = (2, 3, 4)
 MAX_SCALE = max(NATIVE_SCALES)
@@ -91,8 +95,18 @@ def jpeg_model_name(scale: float) -> str | None:
     """The installed model trained on LR saved as JPEG (:data:`JPEG_FAMILY`) that runs ``scale``: the one of the
     smallest native scale at or above it (``classsr_residual_jpeg_x4`` for ``-x 2``, run at ×4 and downscaled, as
     ``upscale`` runs any model below its scale), or ``None``."""
+    return _installed_for(JPEG_FAMILY, scale)
+
+
+def noisy_model_name(scale: float) -> str | None:
+    """The installed model trained on noisy LR (:data:`NOISY_FAMILY`) that runs ``scale``, as
+    :func:`jpeg_model_name` picks it, or ``None``."""
+    return _installed_for(NOISY_FAMILY, scale)
+
+
+def _installed_for(family: str, scale: float) -> str | None:
     for native in NATIVE_SCALES:
-        name = f"classsr_{JPEG_FAMILY}_x{native}"
+        name = f"classsr_{family}_x{native}"
         if native >= scale and any((d / f"{name}.safetensors").is_file() for d in weights_dirs()):
             return name
     return None

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from classsr_cli.metrics import gaussian_window, psnr, quantize, rgb_to_y, ssim
+from classsr_cli.metrics import gaussian_window, noise_level, psnr, quantize, rgb_to_y, ssim
 
 # scikit-image 0.26.0's structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
 # data_range=255) on `_pair()`, Y channel, border 4 (the pair comes from a seeded PCG64, stable across numpy).
@@ -144,3 +144,29 @@ def test_bad_inputs_raise() -> None:
         ssim(a, a, 5)
     with pytest.raises(ValueError, match="RGB"):
         psnr(a[..., 0], a[..., 0])
+
+
+def test_noise_level_reads_the_noise_of_flat_regions_and_not_their_ramps() -> None:
+    """On a smooth picture (ramps and a soft blob) with luminance noise of σ levels the estimate follows σ (the
+    flattest blocks' low quantile reads a little under it), the ramps alone read about nothing, clipped blocks are
+    left out, 16-bit pictures read in 8-bit levels, gray as colour, and a picture too small for a block reads 0."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:256, 0:320].astype(np.float32)
+    smooth = 60 + 0.3 * xx + 0.2 * yy + 30 * np.exp(-((xx - 160) ** 2 + (yy - 128) ** 2) / 4000)
+    img = np.repeat(smooth[..., None], 3, axis=2)
+    as_uint8 = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    assert noise_level(as_uint8) < 0.5
+    levels = []
+    for sigma in (2, 4, 8, 12):
+        noisy = np.clip(np.rint(img + rng.normal(0, sigma, img.shape[:2])[..., None]), 0, 255).astype(np.uint8)
+        levels.append(noise_level(noisy))
+        assert 0.6 * sigma < levels[-1] < 1.1 * sigma
+        wide = np.clip(np.rint(img * 257 + 257 * rng.normal(0, sigma, img.shape[:2])[..., None]), 0, 65535)
+        assert noise_level(wide.astype(np.uint16)) == pytest.approx(levels[-1], rel=0.25)
+        assert noise_level(noisy[..., :1]) == pytest.approx(levels[-1], rel=0.25)
+    assert levels == sorted(levels)
+    half_white = as_uint8.copy()
+    half_white[:, 160:] = 255  # clipped: no noise to see there, left out rather than read as clean
+    noisy = np.clip(np.rint(half_white + rng.normal(0, 6, img.shape[:2])[..., None]), 0, 255).astype(np.uint8)
+    assert noise_level(noisy) > 3
+    assert noise_level(noisy[:8, :8]) == 0.0

@@ -214,3 +214,46 @@ def test_a_compressed_jpeg_upscaled_by_a_clean_model_names_the_jpeg_model(
     jpeg.rename(tmp_path / "elsewhere.safetensors")
     monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
     assert notes(clean, tmp_path / "q60.jpg") == []
+
+
+def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
+    tiny_model: torch.nn.Module, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A picture whose noise estimate reaches NOISE_NOTE_FROM, upscaled by a model not trained on noise (clean or
+    JPEG), gets one note naming the installed noisy model, in place of the JPEG note; the noisy model itself, a clean
+    picture, or no noisy model installed: none."""
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.degrade import add_noise
+    from classsr_cli.metrics import noise_level
+    from classsr_cli.pipeline import NOISE_NOTE_FROM, upscale_file
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    clean = save_checkpoint(tiny_model, weights / "clean_x4.safetensors", provenance={"recipe": {"jpeg_quality": []}})
+    jpeg = save_checkpoint(tiny_model, weights / "classsr_residual_jpeg_x4.safetensors",
+                           provenance={"recipe": {"jpeg_quality": [30, 95]}})
+    noisy = save_checkpoint(tiny_model, weights / "classsr_residual_noisy_x4.safetensors",
+                            provenance={"recipe": {"jpeg_quality": [30, 95], "noise_sigma": [1, 12]}})
+    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
+    smooth = np.asarray(Image.open(photo).convert("RGB").resize((96, 96), Image.Resampling.BICUBIC))
+    grainy = add_noise(smooth, 10, 0)
+    assert noise_level(smooth) < NOISE_NOTE_FROM <= noise_level(grainy)
+    Image.fromarray(smooth).save(tmp_path / "smooth.png")
+    Image.fromarray(grainy).save(tmp_path / "grainy.png")
+    Image.fromarray(grainy).save(tmp_path / "grainy.jpg", quality=85)
+    assert noise_level(np.asarray(Image.open(tmp_path / "grainy.jpg"))) >= NOISE_NOTE_FROM
+
+    def notes(model: Path, src: Path) -> list[str]:
+        up = Upscaler(tiny_model, model_path=model)
+        out = tmp_path / "out" / f"{model.stem}_{src.stem}.png"
+        return [n for n in upscale_file(up, src, out, overwrite=True).notes if "model" in n]
+
+    said = "looks noisy: this model sharpens noise as detail; --model classsr_residual_noisy_x4 is trained to leave it out"
+    assert notes(clean, tmp_path / "grainy.png") == [said]
+    assert notes(clean, tmp_path / "grainy.jpg") == [said]  # one note, not the JPEG one as well
+    assert notes(jpeg, tmp_path / "grainy.png") == [said]
+    assert notes(noisy, tmp_path / "grainy.jpg") == [] and notes(clean, tmp_path / "smooth.png") == []
+    noisy.rename(tmp_path / "elsewhere.safetensors")
+    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
+    assert notes(clean, tmp_path / "grainy.png") == []
+    assert "JPEG at quality 85" in notes(clean, tmp_path / "grainy.jpg")[0]  # the JPEG note again

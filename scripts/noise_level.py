@@ -1,0 +1,74 @@
+"""How well does ``metrics.noise_level`` tell a noisy picture from a clean one? Where should ``upscale``'s note fire?
+
+Calibration (the threshold is chosen here, on training photos only): every training photo as given and its ÷scale
+LR (bicubic, as in training), with luminance noise of each ``--levels`` σ (``degrade.add_noise``, seeded by the
+photo's name) and then, for each ``--qualities`` entry, saved as JPEG at that quality (0: not saved). For each
+(picture, σ, quality) the estimate's quantiles over the photos and the share at or above each ``--thresholds`` value.
+
+Report only (nothing is chosen from them): the same for the validation sets' LR at σ 0 (``--val``), and the
+estimate on scikit-image's fourteen sample photos as given (``--skimage``; scripts/routing_eval.py's two lists).
+
+    PYTHONPATH=scripts python scripts/noise_level.py --json docs/results/fiftysixth/noise_level.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from report import emit  # scripts/
+from routing_eval import SKIMAGE_PHOTOS, TEN_PHOTOS, photos  # scripts/
+
+from classsr_cli.degrade import add_noise, jpeg_roundtrip, load_rgb, make_pair
+from classsr_cli.io.files import images_in
+from classsr_cli.metrics import noise_level
+
+
+def _seed(name: str) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest()[:16], 16)
+
+
+def _summary(values: list[float], thresholds: list[float]) -> dict:
+    v = np.asarray(values)
+    return {"n": len(values), "p10": float(np.quantile(v, 0.1)), "median": float(np.median(v)),
+            "p90": float(np.quantile(v, 0.9)), "max": float(v.max()),
+            "share_at_or_above": {f"{t:g}": float((v >= t).mean()) for t in thresholds}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", nargs="+", type=Path,
+                    default=[Path("../shared/data/train/T91"), Path("../shared/data/train/BSD200")])
+    ap.add_argument("--val", nargs="*", type=Path, default=[Path("../shared/data/val") / s for s in
+                                                            ("Set14", "B100", "Urban100", "SunHays80")])
+    ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--levels", nargs="+", type=float, default=[0, 1, 2, 3, 4, 6, 8, 12])
+    ap.add_argument("--qualities", nargs="+", type=int, default=[0, 90, 75, 50])
+    ap.add_argument("--thresholds", nargs="+", type=float, default=[3, 4, 5, 6])
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    files = [f for d in args.train for f in images_in(d)]
+    given = [(f.name, load_rgb(f)) for f in files]
+    pictures = {"as_given": given, "lr": [(name, make_pair(img, args.scale)[1]) for name, img in given]}
+    calibration = []
+    for kind, imgs in pictures.items():
+        for sigma in args.levels:
+            for q in args.qualities:
+                values = []
+                for name, img in imgs:
+                    x = add_noise(img, sigma, _seed(name)) if sigma else img
+                    values.append(noise_level(jpeg_roundtrip(x, q) if q else x))
+                calibration.append({"picture": kind, "sigma": sigma, "jpeg": q or None,
+                                    **_summary(values, args.thresholds)})
+    val = {d.name: _summary([noise_level(make_pair(load_rgb(f), args.scale)[1]) for f in images_in(d)],
+                            args.thresholds) for d in args.val}
+    skimage = {name: noise_level(img) for name, img in photos([], SKIMAGE_PHOTOS + TEN_PHOTOS)}
+    emit({"scale": args.scale, "train_photos": len(files), "calibration": calibration, "val_lr_clean": val,
+          "skimage_as_given": skimage}, args.json)
+
+
+if __name__ == "__main__":
+    main()
