@@ -343,12 +343,12 @@ def _sha256(path: str) -> str | None:
 
 
 def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
-    """A note for a JPEG saved below :data:`JPEG_NOTE_BELOW` upscaled by a model trained on clean LR, which sharpens
-    compression blocks as detail, naming the installed model trained on compressed LR; else none."""
+    """A note for a JPEG saved below :data:`JPEG_NOTE_BELOW` upscaled by a model its recipe says was trained on clean
+    LR, which sharpens compression blocks as detail, naming the installed model trained on compressed LR; else none."""
     from classsr_cli.zoo import jpeg_model_name
 
-    if jpeg_quality is None or jpeg_quality >= JPEG_NOTE_BELOW or upscaler.trained_on_jpeg:
-        return []
+    if jpeg_quality is None or jpeg_quality >= JPEG_NOTE_BELOW or upscaler.trained_lr is None or upscaler.trained_on_jpeg:
+        return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen them
     name = jpeg_model_name(upscaler.scale)
     if name is None:
         return []
@@ -358,13 +358,13 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
 
 def noise_note(pixels: np.ndarray, upscaler: Upscaler) -> list[str]:
     """A note for a picture that looks noisy (:func:`~classsr_cli.metrics.noise_level` at least
-    :data:`NOISE_NOTE_FROM`) upscaled by a model not trained on noisy LR, which sharpens noise as detail, naming the
-    installed model trained on it (and on JPEG after it); else none."""
+    :data:`NOISE_NOTE_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens noise as
+    detail, naming the installed model trained on it (and on JPEG after it); else none."""
     from classsr_cli.metrics import noise_level
     from classsr_cli.zoo import noisy_model_name
 
-    if upscaler.trained_on_noise:
-        return []
+    if upscaler.trained_lr is None or upscaler.trained_on_noise:
+        return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen it
     name = noisy_model_name(upscaler.scale)
     if name is None or noise_level(pixels) < NOISE_NOTE_FROM:
         return []

@@ -1,7 +1,11 @@
 """Models against compressed video: a clip of LR frames (the first N images of a set, centre-cropped to one HR size,
 each LR made as ``bench`` makes it) encoded with libx264 at each CRF (4:2:0, BT.709 tagged), then upscaled by
 ``classsr video`` (the library's ``upscale_video``, into lossless FFV1) with each model; PSNR-Y of every output frame
-against its HR crop (border = scale), and of bench's bicubic of the decoded LR frame, means over the frames.
+against its HR crop (border = scale), and of bench's bicubic of the decoded LR frame, means over the frames; and the
+median over the decoded LR frames of ``metrics.noise_level`` (what ``classsr video`` reads on a clip's first frame for
+its note on noisy footage).
+``--noise S``: each LR frame first gets luminance noise of σ S levels (``degrade.add_noise``, a new field every frame,
+as a camera's), e.g. ``--noise 6 --crf 18 23 28 --models classsr_residual_x4 classsr_residual_noisy_x4``.
 
     PYTHONPATH=scripts python scripts/video_compressed.py SunHays80 --frames 20 --crf 18 28 35 \
         --models classsr_residual_x4 classsr_residual_jpeg_x4 --threads 2 --json docs/results/fiftyfifth/video_compressed.json
@@ -21,9 +25,9 @@ import torch
 from report import emit
 
 from classsr_cli import bench, zoo
-from classsr_cli.degrade import bicubic_resize, load_rgb, make_pair
+from classsr_cli.degrade import add_noise, bicubic_resize, load_rgb, make_pair
 from classsr_cli.io.video import EncodeOptions, VideoReader, ffmpeg_exe, probe
-from classsr_cli.metrics import psnr
+from classsr_cli.metrics import noise_level, psnr
 from classsr_cli.pipeline import Upscaler
 from classsr_cli.video import upscale_video
 
@@ -64,6 +68,7 @@ def main() -> int:
     ap.add_argument("--size", type=int, nargs=2, default=[384, 512], metavar=("H", "W"), help="HR crop")
     ap.add_argument("--crf", type=int, nargs="+", default=[18, 28, 35])
     ap.add_argument("--models", nargs="+", default=["classsr_residual_x4", "classsr_residual_jpeg_x4"])
+    ap.add_argument("--noise", type=float, default=0.0, help="luminance noise (σ, levels) on each LR frame; 0: none")
     ap.add_argument("-x", "--scale", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
@@ -71,6 +76,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     s = args.scale
     pairs = frames(args.set, args.frames, tuple(args.size), s)
+    if args.noise:
+        pairs = [(hr, add_noise(lr, args.noise, i)) for i, (hr, lr) in enumerate(pairs)]
     ups = {m: Upscaler.of(zoo.load(m, s)) for m in args.models}
     rows = []
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -80,7 +87,8 @@ def main() -> int:
             encode([lr for _, lr in pairs], crf, clip)
             lr_dec = decoded(clip)
             assert len(lr_dec) == len(pairs)
-            row: dict[str, object] = {"crf": crf, "bytes": clip.stat().st_size, "psnr_y": {}}
+            row: dict[str, object] = {"crf": crf, "bytes": clip.stat().st_size,
+                                      "noise_level": float(np.median([noise_level(f) for f in lr_dec])), "psnr_y": {}}
             scores = row["psnr_y"]
             assert isinstance(scores, dict)
             scores["bicubic"] = float(np.mean([psnr(bicubic_resize(lr, *hr.shape[:2]), hr, s, y_channel=True)
@@ -92,8 +100,8 @@ def main() -> int:
                 scores[m] = float(np.mean([psnr(f, hr, s, y_channel=True) for (hr, _), f in zip(pairs, sr, strict=True)]))
             rows.append(row)
             shown = "  ".join(f"{k} {v:.2f}" for k, v in scores.items())
-            sys.stderr.write(f"crf {crf}: {shown}\n")
-    emit({"started": started, "set": args.set, "frames": len(pairs), "hr_size": args.size, "scale": s,
+            sys.stderr.write(f"crf {crf}: noise level {row['noise_level']:.2f}  {shown}\n")
+    emit({"started": started, "set": args.set, "frames": len(pairs), "hr_size": args.size, "scale": s, "noise": args.noise,
           "threads": args.threads, "rows": rows}, args.json)
     return 0
 

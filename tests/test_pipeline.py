@@ -253,6 +253,8 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
     assert notes(clean, tmp_path / "grainy.jpg") == [said]  # one note, not the JPEG one as well
     assert notes(jpeg, tmp_path / "grainy.png") == [said]
     assert notes(noisy, tmp_path / "grainy.jpg") == [] and notes(clean, tmp_path / "smooth.png") == []
+    bare = Upscaler(tiny_model)  # no recipe known (a module, a converted file): not said to sharpen anything
+    assert [n for n in upscale_file(bare, tmp_path / "grainy.jpg", tmp_path / "out" / "bare.png").notes if "model" in n] == []
     noisy.rename(tmp_path / "elsewhere.safetensors")
     monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
     assert notes(clean, tmp_path / "grainy.png") == []

@@ -869,6 +869,35 @@ def test_alpha_and_interlacing_are_noted(tiny_model: torch.nn.Module, tmp_path: 
     ]
 
 
+def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
+    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first frame's noise is estimated as a picture's: noisy footage upscaled by a model not trained on noise
+    gets one note naming the installed noisy model; clean footage, or the noisy model itself, none."""
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.pipeline import Upscaler
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    clean = save_checkpoint(tiny_model, weights / "clean_x4.safetensors", provenance={"recipe": {"jpeg_quality": []}})
+    noisy = save_checkpoint(tiny_model, weights / "classsr_residual_noisy_x4.safetensors",
+                            provenance={"recipe": {"jpeg_quality": [30, 95], "noise_sigma": [1, 12]}})
+    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
+    grain, plain = tmp_path / "grain.mkv", tmp_path / "plain.mkv"
+    ff("-f", "lavfi", "-i", "gradients=size=64x48:rate=5:duration=0.4:speed=0", "-vf", "format=yuv420p,noise=alls=24:allf=t",
+       "-c:v", "ffv1", grain)  # fmt: skip
+    ff("-f", "lavfi", "-i", "gradients=size=64x48:rate=5:duration=0.4:speed=0", "-vf", "format=yuv420p", "-c:v", "ffv1",
+       plain)  # fmt: skip
+    said = "looks noisy: this model sharpens noise as detail; --model classsr_residual_noisy_x4 is trained to leave it out"
+
+    def notes(model: Path, src: Path) -> list[str]:
+        out = tmp_path / f"{model.stem}_{src.stem}.mkv"
+        return upscale_video(Upscaler(tiny_model, model_path=model), src, out, options=EncodeOptions(codec="ffv1")).notes
+
+    assert notes(clean, grain) == [said]
+    assert notes(clean, plain) == [] and notes(noisy, grain) == []
+
+
 @pytest.mark.slow
 def test_a_read_only_output_folder_is_one_line(
     clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
