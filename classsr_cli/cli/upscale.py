@@ -65,6 +65,7 @@ Examples:
   classsr upscale 'shots/*.jpg' --json > runs.jsonl
   classsr upscale photo.png --classmap           # also photo_x4_classmap.png
   classsr upscale shots/ -f jpg --dry-run        # what would be written (all JPEG); nothing is run
+  classsr upscale night.jpg --model classsr_residual_noisy_x4   # noisy (and compressed): noise left out
 """
 
 
