@@ -821,7 +821,6 @@ def upscale_video(
                              f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
             frames = iter(reader)
             frame = next(frames, None)
-            looked = False
             while frame is not None:
                 following = next(frames, None)  # its timestamp ends this frame
                 if frame.index < skip:  # held by the stopped run's chunks
@@ -842,9 +841,8 @@ def upscale_video(
                     if parts[1] is not None:
                         writers.append(VideoWriter(parts[1], ow, oh, color=info.color, **kw))
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
-                if not looked:  # the first frame run: noisy footage gets the note a noisy picture gets
+                if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets
                     notes.extend(noise_note(frame.rgb, up))
-                    looked = True
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 h, w = frame.rgb.shape[:2]
