@@ -831,15 +831,17 @@ def upscale_video(
                 kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar}
                 if not writers and chunked is None:
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
-                                               rotation=rotation, **kw))
+                                               rotation=rotation, target=dst, **kw))
                     if tmp_map is not None:  # tinted in 8 bits, tagged as the output
-                        writers.append(VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation, **kw))
+                        writers.append(VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation,
+                                                   target=cmap_dst, **kw))
                 elif not writers and chunked is not None:  # rotated and joined with the other streams at the end
                     parts = chunked.chunk_paths(classmap)
                     kw["container"] = CHUNK_FORMAT
-                    writers.append(VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10, **kw))
+                    writers.append(VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
+                                               target=dst, **kw))
                     if parts[1] is not None:
-                        writers.append(VideoWriter(parts[1], ow, oh, color=info.color, **kw))
+                        writers.append(VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst, **kw))
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
                 if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets
                     notes.extend(noise_note(frame.rgb, up))

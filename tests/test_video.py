@@ -1407,6 +1407,37 @@ def test_a_parts_subtitles_are_timed_from_its_start_in_every_container(
         f"{n}.{e}" for n in ("one", "chunked") for e in ("mkv", "mp4", "webm"))
 
 
+def test_a_failed_subtitle_cut_names_the_output_not_a_hidden_file(
+    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg failing to cut a part's subtitles (here made to fail, naming the file it writes, as ffmpeg does):
+    the error names the output the user asked for, with or without --resume, never the hidden files the output and
+    the cut are written under, and nothing is left beside the output."""
+    import classsr_cli.io.video as vio
+
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nhello\n")
+    src = tmp_path / "src.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=2", "-i", srt, "-map", "0", "-map", "1",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:s", "srt", src)  # fmt: skip
+    real = subprocess.run
+
+    def failing(cmd: list[str], *a: Any, **kw: Any) -> subprocess.CompletedProcess[bytes]:
+        if ".subtitles." in str(cmd[-1]):
+            return subprocess.CompletedProcess(cmd, 1, b"", f"Error opening output {cmd[-1]}: Permission denied".encode())
+        return real(cmd, *a, **kw)
+
+    monkeypatch.setattr(vio.subprocess, "run", failing)
+    for name, kw in (("one", {}), ("chunked", {"resume": True, "chunk_frames": 3})):
+        out = tmp_path / "out" / f"{name}.mkv"
+        with pytest.raises(VideoError) as e:
+            upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"), start=0.5, **kw)
+        assert str(e.value).startswith(f"cutting the subtitles for {out} failed (ffmpeg exit 1)"), str(e.value)
+        assert "partial" not in str(e.value) and ".subtitles." not in str(e.value), str(e.value)
+        assert not out.exists()
+    assert not [p for p in (tmp_path / "out").iterdir() if not p.name.endswith(".resume")]
+
+
 def test_a_parts_chapters_end_with_it(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """--start 1 --duration 1.5 of chapters 0-1.5 and 1.5-3 s: 0-0.5 and 0.5-1.5 s, the last one ending with the part,
     with or without --resume (whose copied video keeps all its frames)."""

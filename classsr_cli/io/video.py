@@ -933,7 +933,7 @@ def join_chunks(
     args = list(stream_args or [])
     subtitles: Path | None = None
     try:
-        subtitles = _cut_subtitles(cmd, source, args, path) if source is not None else None
+        subtitles = _cut_subtitles(cmd, source, args, path, named) if source is not None else None
         cmd += [*args, *end, "-f", muxer, "-y", str(path)]
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
@@ -970,12 +970,14 @@ def _tail(proc: subprocess.CompletedProcess[bytes]) -> str:
     return " ".join(proc.stderr.decode("utf-8", "replace").strip().splitlines()[-_TAIL:])
 
 
-def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: Path) -> Path | None:
+def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: Path,
+                   named: Path | None = None) -> Path | None:
     """For a part (--start, --duration) with subtitles: copy the subtitle streams ``args`` map from the source (input
     #1 of ``cmd``) into a hidden file beside ``output``, cut there, and return it; ``cmd`` then reads it as input #2
     and ``args`` map them from it, converted as planned. ffmpeg moves copied subtitles to a cut of its output, but
     not those it converts (mov_text for .mp4, WebVTT for .webm kept their times from the source's start, ``--start``
-    late, and lost those before it), nor Matroska's at a cut of its input. ``None``: nothing to do."""
+    late, and lost those before it), nor Matroska's at a cut of its input. ``None``: nothing to do. ``named``: the
+    file ``output`` becomes (``output`` a hidden file it is written under), which an error names."""
     if not (source.seek or source.span):
         return None
     ids = {str(s.index): s for s in source.subtitles}
@@ -992,7 +994,8 @@ def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: P
     if proc.returncode != 0:
         with contextlib.suppress(OSError):
             into.unlink()
-        raise VideoError(f"cutting the subtitles for {output} failed (ffmpeg exit {proc.returncode}): {_tail(proc)}")
+        why = _tail(proc).replace(str(into), "the cut subtitles")
+        raise VideoError(f"cutting the subtitles for {named or output} failed (ffmpeg exit {proc.returncode}): {why}")
     for k, i in enumerate(at):
         args[i + 1] = f"2:s:{k}"
     here = cmd.index("-map_metadata")
@@ -1229,7 +1232,8 @@ class VideoWriter:
     (``None``: square); ``color`` the colour properties to tag, as :attr:`VideoInfo.color` (default: the source's).
     ``container`` writes another container than ``muxer`` (a :data:`CHUNK_FORMAT` chunk of a resumable run, encoded
     as for ``muxer``: :func:`join_chunks` copies the chunks into it); ``hdr10`` the HDR10 metadata to write (default:
-    the source's).
+    the source's); ``target`` the file ``path`` becomes (``path`` a hidden file it is written under), which the
+    errors name.
     Frames are uint8, or uint16 with ``bits`` 16 (ffmpeg then converts from 16 bits per
     channel, so a 10-bit ``pix_fmt`` keeps what an 8-bit pipe would round away). :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
     :meth:`abort` stops it and leaves whatever it wrote to the caller.
@@ -1252,10 +1256,12 @@ class VideoWriter:
         color: str | None = None,
         container: str | None = None,
         hdr10: HDR10 | None = None,
+        target: str | os.PathLike[str] | None = None,
     ) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are written at 8 or 16 bits per channel, got {bits}")
         self.path = Path(path)
+        self.target = Path(target) if target is not None else self.path
         self.container = container
         self.width, self.height = width, height
         self.time_base = time_base
@@ -1297,7 +1303,7 @@ class VideoWriter:
                "-f", "matroska", "-i", "pipe:0", *after]  # fmt: skip
         cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk)
         args = list(self.stream_args)
-        self._subtitles = _cut_subtitles(cmd, self.source, args, self.path) if self.source else None
+        self._subtitles = _cut_subtitles(cmd, self.source, args, self.path, self.target) if self.source else None
         cmd += [*args, *end, "-f", self.container or self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
@@ -1336,6 +1342,7 @@ class VideoWriter:
         elif codec == "dnxhd" and "incompatible with DNxHD" in msg:  # its list of profiles follows
             msg = msg.split(". Valid DNxHD profiles")[0]
             hint = " (DNxHD takes a few broadcast sizes; -e profile=dnxhr_hq, or dnxhr_sq/hqx/444, takes any size)"
+        msg = msg.replace(str(self.path), str(self.target))  # ffmpeg names the file it writes: the output
         return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}{hint}")
 
     def _bytes(self, rgb: np.ndarray) -> bytes:
@@ -1403,7 +1410,7 @@ class VideoWriter:
         if self._proc is None:
             return
         if self._open is not None:
-            raise VideoError(f"{self.path}: the last frame is incomplete")
+            raise VideoError(f"{self.target}: the last frame is incomplete")
         if self._held is not None:
             self._emit(*self._held)
             self._held = None
