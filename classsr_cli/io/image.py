@@ -39,7 +39,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -55,6 +55,7 @@ __all__ = [
     "WRITE_FORMATS",
     "Meta",
     "Picture",
+    "PngText",
     "check_output_size",
     "jpeg_quality_of",
     "output_format",
@@ -112,6 +113,16 @@ _IMAGE_DESCRIPTION = 270
 _BOMB_LOCK = threading.Lock()
 
 
+class PngText(NamedTuple):
+    """One PNG text chunk: its keyword and text, and for an international one (iTXt) the language of the text (an
+    RFC 3066 tag such as ``fr``; empty: unknown) and the keyword translated into it."""
+
+    keyword: str
+    text: str
+    language: str = ""
+    translated: str = ""
+
+
 class _Unsupported(ValueError):
     """A well-formed image of a kind classsr does not handle."""
 
@@ -125,7 +136,7 @@ class Meta:
     exif: bytes | None = None
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
-    text: tuple[tuple[str, str], ...] = ()
+    text: tuple[PngText, ...] = ()
     lossless: bool = False
     made_by: str | None = None
 
@@ -136,8 +147,8 @@ class Meta:
             return Meta(lossless=self.lossless)
         text = self.text if fmt == "PNG" else ()
         if self.made_by and fmt == "PNG":  # this run's record replaces a carried one (an output upscaled again)
-            text = (*((k, v) for k, v in text if k not in ("Software", "classsr")),
-                    ("Software", f"classsr {__version__}"), ("classsr", self.made_by))  # fmt: skip
+            text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
+                    PngText("Software", f"classsr {__version__}"), PngText("classsr", self.made_by))  # fmt: skip
         return Meta(
             icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
@@ -156,7 +167,7 @@ class Picture:
         exif: EXIF bytes (``Exif\\0\\0`` + TIFF structure) without the orientation tag, carried to the output.
         xmp: the XMP packet (bytes of XML), carried to the output.
         dpi: the print resolution (dots per inch, x and y), carried to outputs that hold one.
-        text: a PNG's text chunks (keyword, text), carried to PNG outputs.
+        text: a PNG's text chunks (:class:`PngText`, languages kept), carried to PNG outputs.
         lossless: whether the file was stored losslessly where its format has both (a lossless WebP): a WebP
             output is then lossless too, unless a quality is asked for.
         jpeg_quality: a JPEG's quality on libjpeg's 1-100 scale, estimated from its luma quantisation table
@@ -177,7 +188,7 @@ class Picture:
     notes: list[str] = field(default_factory=list)
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
-    text: tuple[tuple[str, str], ...] = ()
+    text: tuple[PngText, ...] = ()
     lossless: bool = False
     made_by: str | None = None
     jpeg_quality: int | None = None
@@ -385,7 +396,8 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         dpi = dpi if all(0 < v < 1e6 for v in dpi) else None
     except (TypeError, ValueError, IndexError, ZeroDivisionError):
         dpi = None
-    text = tuple((k, v) for k, v in (getattr(im, "text", None) or {}).items()
+    text = tuple(PngText(k, str(v), getattr(v, "lang", None) or "", getattr(v, "tkey", None) or "")
+                 for k, v in (getattr(im, "text", None) or {}).items()
                  if fmt == "PNG" and isinstance(v, str) and not _STALE_TEXT.match(k))  # fmt: skip
     return {
         "xmp": bytes(xmp) if isinstance(xmp, bytes | bytearray) else (xmp.encode() if isinstance(xmp, str) else None),
@@ -886,10 +898,13 @@ def _keep_strip_offsets(block: bytes, at: int, order: str, strips: tuple[int, ..
     return bytes(out)
 
 
-def _png_itxt(keyword: str, text: str) -> bytes:
-    """An uncompressed international text chunk (UTF-8); a keyword is 1-79 Latin-1 characters."""
-    key = keyword.encode("latin-1", "replace")[:79] or b"Comment"
-    return _png_chunk(b"iTXt", key + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
+def _png_itxt(t: PngText) -> bytes:
+    """An uncompressed international text chunk (UTF-8) with its language tag and translated keyword; a keyword is
+    1-79 Latin-1 characters, a language tag letters, digits and hyphens."""
+    key = t.keyword.encode("latin-1", "replace").replace(b"\x00", b"")[:79] or b"Comment"
+    lang = re.sub(r"[^A-Za-z0-9-]", "", t.language).encode("ascii")
+    tkey = t.translated.replace("\x00", "").encode("utf-8")
+    return _png_chunk(b"iTXt", key + b"\x00\x00\x00" + lang + b"\x00" + tkey + b"\x00" + t.text.encode("utf-8"))
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
@@ -1028,8 +1043,8 @@ def _png_writer(
             f.write(_png_chunk(b"pHYs", struct.pack(">IIB", *(round(d / 0.0254) for d in meta.dpi), 1)))
         if meta.exif:
             f.write(_png_chunk(b"eXIf", meta.exif[6:] if meta.exif.startswith(b"Exif\x00\x00") else meta.exif))
-        for keyword, text in ((("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")),) if meta.xmp else ()) + meta.text:
-            f.write(_png_itxt(keyword, text))
+        for t in ((PngText("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")),) if meta.xmp else ()) + meta.text:
+            f.write(_png_itxt(t))
         for rows in bands:
             if not rows.shape[0]:
                 continue
