@@ -53,7 +53,7 @@ DEFAULT_FAMILIES = ("residual", "fsrcnn")
 #: ``classsr_residual_jpeg_x4``.
 JPEG_FAMILY = "residual_jpeg"
 #: The family name of the shipped models trained on noisy LR (a recipe's ``noise_sigma``, JPEG after it):
-#: ``classsr_residual_noisy_x4``.
+#: ``classsr_residual_noisy_x4`` and ``classsr_residual_noisy_x2``.
 NOISY_FAMILY = "residual_noisy"
 #: Scales a ClassSR model can be built for; a requested scale runs the smallest of these that is >= it.
 NATIVE_SCALES = (2, 3, 4)

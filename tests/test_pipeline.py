@@ -220,8 +220,8 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
     tiny_model: torch.nn.Module, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A picture whose noise estimate reaches NOISE_NOTE_FROM, upscaled by a model not trained on noise (clean or
-    JPEG), gets one note naming the installed noisy model, in place of the JPEG note; the noisy model itself, a clean
-    picture, or no noisy model installed: none."""
+    JPEG), gets one note naming the installed noisy model (at x2 a x2 one before the x4 one), in place of the JPEG
+    note; the noisy model itself, a clean picture, or no noisy model installed: none."""
     from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.degrade import add_noise
     from classsr_cli.metrics import noise_level
@@ -259,3 +259,22 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
     monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
     assert notes(clean, tmp_path / "grainy.png") == []
     assert "JPEG at quality 85" in notes(clean, tmp_path / "grainy.jpg")[0]  # the JPEG note again
+    # At x2 the x4 noisy model is named (run at x4 and downscaled) until a x2 one is installed.
+    from dataclasses import replace
+
+    from classsr_cli.checkpoint import load_checkpoint
+    from classsr_cli.models import build_model
+
+    (tmp_path / "elsewhere.safetensors").rename(weights / "classsr_residual_noisy_x4.safetensors")
+    x2 = save_checkpoint(build_model(replace(tiny_model.cfg, scale=2)).eval(), weights / "clean_x2.safetensors",
+                         provenance={"recipe": {"jpeg_quality": []}})
+    up2 = Upscaler(load_checkpoint(x2).module.eval(), model_path=x2)
+
+    def notes_x2() -> list[str]:
+        out = upscale_file(up2, tmp_path / "grainy.png", tmp_path / "out" / "x2.png", overwrite=True)
+        return [n for n in out.notes if "model" in n]
+
+    assert notes_x2() == [said]
+    save_checkpoint(build_model(replace(tiny_model.cfg, scale=2)).eval(), weights / "classsr_residual_noisy_x2.safetensors",
+                    provenance={"recipe": {"jpeg_quality": [30, 95], "noise_sigma": [1, 12]}})
+    assert notes_x2() == [said.replace("noisy_x4", "noisy_x2")]

@@ -66,6 +66,7 @@ Examples:
   classsr upscale photo.png --classmap           # also photo_x4_classmap.png
   classsr upscale shots/ -f jpg --dry-run        # what would be written (all JPEG); nothing is run
   classsr upscale night.jpg --model classsr_residual_noisy_x4   # noisy (and compressed): noise left out
+  classsr upscale night.jpg -x2 --model classsr_residual_noisy_x2   # the same at x2
 """
 
 
