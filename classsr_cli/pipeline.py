@@ -71,6 +71,10 @@ JPEG_NOTE_BELOW = 90
 #: model not trained on noisy LR, gets a note naming the installed model that is (:func:`noise_note`). Chosen on the
 #: training photos (``scripts/noise_level.py``): as given, 1.4 % of them reach it clean and 94 % with noise of σ 6.
 NOISE_NOTE_FROM = 4.0
+#: The same for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose compression smooths the noise in the flat blocks the
+#: estimate reads. Chosen on the training photos as given, saved as JPEG (``scripts/noise_level.py``): at quality
+#: 50-85, 3-8 % of them reach it clean; at 75-85, 97-100 % with noise of σ 8.
+NOISE_NOTE_JPEG_FROM = 1.0
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -356,17 +360,19 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
             f"--model {name} is trained to leave them out"]
 
 
-def noise_note(pixels: np.ndarray, upscaler: Upscaler) -> list[str]:
+def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None) -> list[str]:
     """A note for a picture that looks noisy (:func:`~classsr_cli.metrics.noise_level` at least
-    :data:`NOISE_NOTE_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens noise as
-    detail, naming the installed model trained on it (and on JPEG after it); else none."""
+    :data:`NOISE_NOTE_FROM`; for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose ``jpeg_quality`` is given, at
+    least :data:`NOISE_NOTE_JPEG_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which
+    sharpens noise as detail, naming the installed model trained on it (and on JPEG after it); else none."""
     from classsr_cli.metrics import noise_level
     from classsr_cli.zoo import noisy_model_name
 
     if upscaler.trained_lr is None or upscaler.trained_on_noise:
         return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen it
     name = noisy_model_name(upscaler.scale)
-    if name is None or noise_level(pixels) < NOISE_NOTE_FROM:
+    compressed = jpeg_quality is not None and jpeg_quality < JPEG_NOTE_BELOW
+    if name is None or noise_level(pixels) < (NOISE_NOTE_JPEG_FROM if compressed else NOISE_NOTE_FROM):
         return []
     return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
 
@@ -552,7 +558,8 @@ def upscale_file(
         picture = picture.stripped() if strip_metadata else replace(picture, made_by=upscaler.made_by())
         oh, ow = upscaler.enlarged(picture.height, picture.width, src)
         check_output_size(dst, oh, ow)
-        about = noise_note(picture.pixels, upscaler) or compression_note(picture.jpeg_quality, upscaler)
+        about = (noise_note(picture.pixels, upscaler, picture.jpeg_quality)
+                 or compression_note(picture.jpeg_quality, upscaler))
         picture = replace(picture, notes=[*picture.notes, *about])
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
             run = upscaler.run(picture.pixels, banded=True, progress=progress)

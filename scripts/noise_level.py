@@ -5,10 +5,16 @@ LR (bicubic, as in training), with luminance noise of each ``--levels`` σ (``de
 photo's name) and then, for each ``--qualities`` entry, saved as JPEG at that quality (0: not saved). For each
 (picture, σ, quality) the estimate's quantiles over the photos and the share at or above each ``--thresholds`` value.
 
-Report only (nothing is chosen from them): the same for the validation sets' LR at σ 0 (``--val``), and the
-estimate on scikit-image's fourteen sample photos as given (``--skimage``; scripts/routing_eval.py's two lists).
+Report only (nothing is chosen from them): the same for the validation sets' LR at σ 0 (``--val``; saved as JPEG
+at each ``--val-qualities`` entry too), and the estimate on scikit-image's fourteen sample photos as given
+(scripts/routing_eval.py's two lists).
 
     PYTHONPATH=scripts python scripts/noise_level.py --json docs/results/fiftysixth/noise_level.json
+
+For compressed pictures (the JPEG threshold, fifty-seventh pass):
+
+    PYTHONPATH=scripts python scripts/noise_level.py --levels 0 2 4 6 8 12 --qualities 85 75 60 50 \
+        --thresholds 0.5 0.75 1 1.25 1.5 2 --val-qualities 85 75 50 --json docs/results/fiftyseventh/noise_level_jpeg.json
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ def main() -> None:
     ap.add_argument("--levels", nargs="+", type=float, default=[0, 1, 2, 3, 4, 6, 8, 12])
     ap.add_argument("--qualities", nargs="+", type=int, default=[0, 90, 75, 50])
     ap.add_argument("--thresholds", nargs="+", type=float, default=[3, 4, 5, 6])
+    ap.add_argument("--val-qualities", nargs="+", type=int, default=[0],
+                    help="also report the validation sets' clean LR saved as JPEG at these qualities (0: not saved)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -63,8 +71,10 @@ def main() -> None:
                     values.append(noise_level(jpeg_roundtrip(x, q) if q else x))
                 calibration.append({"picture": kind, "sigma": sigma, "jpeg": q or None,
                                     **_summary(values, args.thresholds)})
-    val = {d.name: _summary([noise_level(make_pair(load_rgb(f), args.scale)[1]) for f in images_in(d)],
-                            args.thresholds) for d in args.val}
+    val_lr = {d.name: [make_pair(load_rgb(f), args.scale)[1] for f in images_in(d)] for d in args.val}
+    val = {name + (f"_q{q}" if q else ""): _summary([noise_level(jpeg_roundtrip(x, q) if q else x) for x in lrs],
+                                                      args.thresholds)
+           for name, lrs in val_lr.items() for q in args.val_qualities}
     skimage = {name: noise_level(img) for name, img in photos([], SKIMAGE_PHOTOS + TEN_PHOTOS)}
     emit({"scale": args.scale, "train_photos": len(files), "calibration": calibration, "val_lr_clean": val,
           "skimage_as_given": skimage}, args.json)

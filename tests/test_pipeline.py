@@ -225,7 +225,7 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
     from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.degrade import add_noise
     from classsr_cli.metrics import noise_level
-    from classsr_cli.pipeline import NOISE_NOTE_FROM, upscale_file
+    from classsr_cli.pipeline import NOISE_NOTE_FROM, NOISE_NOTE_JPEG_FROM, upscale_file
 
     weights = tmp_path / "weights"
     weights.mkdir()
@@ -251,6 +251,18 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
     said = "looks noisy: this model sharpens noise as detail; --model classsr_residual_noisy_x4 is trained to leave it out"
     assert notes(clean, tmp_path / "grainy.png") == [said]
     assert notes(clean, tmp_path / "grainy.jpg") == [said]  # one note, not the JPEG one as well
+    # A JPEG's compression smooths noise out of the flat blocks the estimate reads: below quality 90 the note fires
+    # from NOISE_NOTE_JPEG_FROM, so a noisy web JPEG is sent to the noisy model, not the JPEG one; the same pixels in a
+    # PNG, and a clean JPEG of the same quality, are not said to be noisy.
+    Image.fromarray(add_noise(smooth, 8, 1)).save(tmp_path / "web.jpg", quality=75)
+    web = np.asarray(Image.open(tmp_path / "web.jpg"))
+    assert NOISE_NOTE_JPEG_FROM <= noise_level(web) < NOISE_NOTE_FROM
+    assert notes(clean, tmp_path / "web.jpg") == [said]
+    Image.fromarray(web).save(tmp_path / "web.png")
+    assert notes(clean, tmp_path / "web.png") == []
+    Image.fromarray(smooth).save(tmp_path / "clean75.jpg", quality=75)
+    assert noise_level(np.asarray(Image.open(tmp_path / "clean75.jpg"))) < NOISE_NOTE_JPEG_FROM
+    assert [n[:30] for n in notes(clean, tmp_path / "clean75.jpg")] == ["saved as JPEG at quality 75: t"]
     assert notes(jpeg, tmp_path / "grainy.png") == [said]
     assert notes(noisy, tmp_path / "grainy.jpg") == [] and notes(clean, tmp_path / "smooth.png") == []
     bare = Upscaler(tiny_model)  # no recipe known (a module, a converted file): not said to sharpen anything
