@@ -50,7 +50,7 @@ __all__ = [
 #: Families of the default model, by preference.
 DEFAULT_FAMILIES = ("residual", "fsrcnn")
 #: The family name of the shipped models trained on LR saved as JPEG (a recipe's ``jpeg_quality``):
-#: ``classsr_residual_jpeg_x4``.
+#: ``classsr_residual_jpeg_x4`` and ``classsr_residual_jpeg_x2``.
 JPEG_FAMILY = "residual_jpeg"
 #: The family name of the shipped models trained on noisy LR (a recipe's ``noise_sigma``, JPEG after it):
 #: ``classsr_residual_noisy_x4`` and ``classsr_residual_noisy_x2``.
@@ -93,8 +93,8 @@ def default_model_name(scale: int) -> str:
 
 def jpeg_model_name(scale: float) -> str | None:
     """The installed model trained on LR saved as JPEG (:data:`JPEG_FAMILY`) that runs ``scale``: the one of the
-    smallest native scale at or above it (``classsr_residual_jpeg_x4`` for ``-x 2``, run at ×4 and downscaled, as
-    ``upscale`` runs any model below its scale), or ``None``."""
+    smallest native scale at or above it (``classsr_residual_jpeg_x2`` for ``-x 2``, ``classsr_residual_jpeg_x4`` for
+    ``-x 3``, run at ×4 and downscaled, as ``upscale`` runs any model below its scale), or ``None``."""
     return _installed_for(JPEG_FAMILY, scale)
 
 

@@ -191,6 +191,7 @@ def test_a_compressed_jpeg_upscaled_by_a_clean_model_names_the_jpeg_model(
     jpeg = save_checkpoint(tiny_model, weights / "classsr_residual_jpeg_x4.safetensors",
                            provenance={"recipe": {"jpeg_quality": [30, 95]}})
     monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
+    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])  # only what this test installs
     pixels = np.asarray(Image.open(photo).convert("RGB"))
     for q in (60, 95):
         Image.fromarray(pixels).save(tmp_path / f"q{q}.jpg", quality=q)
@@ -211,8 +212,12 @@ def test_a_compressed_jpeg_upscaled_by_a_clean_model_names_the_jpeg_model(
     note = [n for n in upscale_file(up, tmp_path / "q60.jpg", tmp_path / "out" / "x2.png", overwrite=True).notes
             if "JPEG" in n]
     assert note and note[0].endswith("--model classsr_residual_jpeg_x4 is trained to leave them out")
+    save_checkpoint(build_model(replace(tiny_model.cfg, scale=2)).eval(), weights / "classsr_residual_jpeg_x2.safetensors",
+                    provenance={"recipe": {"jpeg_quality": [30, 95]}})  # a x2 one is named before the x4 one
+    note = [n for n in upscale_file(up, tmp_path / "q60.jpg", tmp_path / "out" / "x2.png", overwrite=True).notes
+            if "JPEG" in n]
+    assert note and note[0].endswith("--model classsr_residual_jpeg_x2 is trained to leave them out")
     jpeg.rename(tmp_path / "elsewhere.safetensors")
-    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
     assert notes(clean, tmp_path / "q60.jpg") == []
 
 

@@ -631,7 +631,7 @@ def test_a_models_recorded_recipe_is_its_runs_recipe(trained: Path, hr_dir: Path
 
 @pytest.mark.parametrize("name", ["residual_x4", "residual_x2", "residual64_x4", "residual64_x2", "fsrcnn_x4",
                                   "fsrcnn_x2", "residual_jpeg_x4", "residual64_jpeg_x4", "residual_noisy_x4",
-                                  "residual_noisy_x2"])
+                                  "residual_noisy_x2", "residual_jpeg_x2"])
 def test_each_shipped_model_records_its_config_files_recipe(name: str) -> None:
     """`classsr train all --config classsr_NAME` (an installed model's name, no checkout needed) trains what
     `--config configs/NAME.toml` trains."""

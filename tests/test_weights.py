@@ -25,6 +25,7 @@ GOLDEN: dict[str, tuple[float, float, float]] = {
     "classsr_residual64_jpeg_x4": (35.214, 35.214, 33.722),
     "classsr_residual_noisy_x4": (34.51, 34.325, 33.722),
     "classsr_residual_noisy_x2": (38.477, 38.642, 38.846),
+    "classsr_residual_jpeg_x2": (39.773, 39.889, 38.846),
     "classsr_residual_x2": (41.11, 41.144, 38.846),
     "classsr_residual64_x2": (41.255, 41.323, 38.846),
     "classsr_fsrcnn_x4": (35.07, 35.053, 33.722),
@@ -44,6 +45,7 @@ ROUTER: dict[str, tuple[tuple[float, float, float], float]] = {
     "classsr_residual64_jpeg_x4": ((1.222, 0.398, 1.649), 4.642),
     "classsr_residual_noisy_x4": ((1.017, -1.001, 1.741), 26.102),
     "classsr_residual_noisy_x2": ((0.896, -0.245, 1.689), 3.831),
+    "classsr_residual_jpeg_x2": ((0.837, -0.114, 1.718), 2.61),
     "classsr_residual_x2": ((0.266, -0.466, 0.838), 0.825),
     "classsr_residual64_x2": ((0.298, -0.214, 0.833), 0.825),
     "classsr_fsrcnn_x4": ((-3.493, 0.902, 1.593), 0.0),
@@ -102,7 +104,7 @@ def test_every_shipped_model_has_a_golden() -> None:
 FRAME_CAP: dict[str, float] = {"classsr_residual_x4": 0.1, "classsr_residual64_x4": 0.1, "classsr_residual_x2": 0.1,
                               "classsr_residual64_x2": 0.1, "classsr_residual_jpeg_x4": 0.1,
                               "classsr_residual64_jpeg_x4": 0.1, "classsr_residual_noisy_x4": 0.1,
-                              "classsr_residual_noisy_x2": 0.1}
+                              "classsr_residual_noisy_x2": 0.1, "classsr_residual_jpeg_x2": 0.1}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -131,12 +133,16 @@ def test_the_x4_default_s_cap_keeps_a_clean_smooth_picture_near_heavy() -> None:
     assert route.counts[0] < bare.counts[0] and heavy - psnr(quantize(capped), hr, 4, y_channel=True) < 0.1
 
 
-#: model -> routed PSNR-Y (dB) of the crop with its LR saved as JPEG at quality 40 (bicubic: 31.236 dB).
+#: model -> routed PSNR-Y (dB) of the crop with its LR saved as JPEG at quality 40 (bicubic: 31.236 dB at ×4,
+#: 35.047 dB at ×2).
 COMPRESSED: dict[str, float] = {
     "classsr_residual_x4": 31.037,
     "classsr_residual_jpeg_x4": 31.719,
     "classsr_residual64_jpeg_x4": 31.729,
+    "classsr_residual_x2": 34.641,
+    "classsr_residual_jpeg_x2": 35.597,
 }
+COMPRESSED_BICUBIC = {4: 31.236, 2: 35.047}
 
 
 def test_the_models_trained_on_compressed_lr_leave_its_blocks_out() -> None:
@@ -151,13 +157,16 @@ def test_the_models_trained_on_compressed_lr_leave_its_blocks_out() -> None:
         jpeg = jpeg_roundtrip(lr, 40)
         with torch.inference_mode():
             sr, _ = upscale_tensor(model, torch.from_numpy(jpeg).permute(2, 0, 1)[None].float().div(255))
-        got[name] = round(psnr(quantize(sr), hr, 4, y_channel=True), 3)
-        bicubic = psnr(bicubic_resize(jpeg, *hr.shape[:2]), hr, 4, y_channel=True)
-        assert bicubic == pytest.approx(31.236, abs=0.01)
+        s = model.cfg.scale
+        got[name] = round(psnr(quantize(sr), hr, s, y_channel=True), 3)
+        bicubic = psnr(bicubic_resize(jpeg, *hr.shape[:2]), hr, s, y_channel=True)
+        assert bicubic == pytest.approx(COMPRESSED_BICUBIC[s], abs=0.01)
     assert got == pytest.approx(COMPRESSED, abs=0.01)
     assert got["classsr_residual_jpeg_x4"] > 31.236 + 0.3 > got["classsr_residual_x4"] + 0.3
+    assert got["classsr_residual_jpeg_x2"] > 35.047 + 0.3 > got["classsr_residual_x2"] + 0.3
     assert str(lr_trained_on(ROOT / "weights" / "classsr_residual_jpeg_x4.safetensors")) == "JPEG q30-95"
     assert str(lr_trained_on(ROOT / "weights" / "classsr_residual64_jpeg_x4.safetensors")) == "JPEG q30-95"
+    assert str(lr_trained_on(ROOT / "weights" / "classsr_residual_jpeg_x2.safetensors")) == "JPEG q30-95"
     assert str(lr_trained_on(ROOT / "weights" / "classsr_residual_x4.safetensors")) == "clean"
 
 
