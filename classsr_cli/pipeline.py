@@ -75,6 +75,10 @@ NOISE_NOTE_FROM = 4.0
 #: estimate reads. Chosen on the training photos as given, saved as JPEG (``scripts/noise_level.py``): at quality
 #: 50-85, 3-8 % of them reach it clean; at 75-85, 97-100 % with noise of σ 8.
 NOISE_NOTE_JPEG_FROM = 1.0
+#: A picture (not a JPEG below :data:`JPEG_NOTE_BELOW`) whose noise estimate is below this, upscaled by a model trained
+#: on noisy LR, which smooths clean detail away, gets a note saying so (:func:`clean_note`). Chosen on the training
+#: photos as given (``scripts/noise_level.py``): 75 % of them read below it clean, 53 % with noise of σ 1, none from σ 2.
+CLEAN_NOTE_BELOW = 1.0
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -377,6 +381,22 @@ def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
 
 
+def clean_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None) -> list[str]:
+    """A note for a picture that looks clean (:func:`~classsr_cli.metrics.noise_level` below
+    :data:`CLEAN_NOTE_BELOW`) upscaled by a model its recipe says was trained on noisy LR, which smooths clean detail
+    away (docs/results.md, "Noisy input": 0.6-2.1 dB below the defaults on clean LR); none for a JPEG saved below
+    :data:`JPEG_NOTE_BELOW`, whose compression hides noise from the estimate and where that model is as good as the
+    one trained on JPEG alone."""
+    from classsr_cli.metrics import noise_level
+
+    if not upscaler.trained_on_noise or (jpeg_quality is not None and jpeg_quality < JPEG_NOTE_BELOW):
+        return []
+    if noise_level(pixels) >= CLEAN_NOTE_BELOW:
+        return []
+    return ["looks clean: this model is trained on noisy input and smooths fine detail away; the default model "
+            "(without --model) keeps it"]
+
+
 def fill_hidden(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``(H, W, C)`` ``pixels`` with the colour under full transparency (alpha 0) replaced by the visible colour
     around it, so that upscaling them does not bleed a hidden colour into the visible edges (a grey ring round a
@@ -559,7 +579,8 @@ def upscale_file(
         oh, ow = upscaler.enlarged(picture.height, picture.width, src)
         check_output_size(dst, oh, ow)
         about = (noise_note(picture.pixels, upscaler, picture.jpeg_quality)
-                 or compression_note(picture.jpeg_quality, upscaler))
+                 or compression_note(picture.jpeg_quality, upscaler)
+                 or clean_note(picture.pixels, upscaler, picture.jpeg_quality))
         picture = replace(picture, notes=[*picture.notes, *about])
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
             run = upscaler.run(picture.pixels, banded=True, progress=progress)

@@ -226,11 +226,12 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
 ) -> None:
     """A picture whose noise estimate reaches NOISE_NOTE_FROM, upscaled by a model not trained on noise (clean or
     JPEG), gets one note naming the installed noisy model (at x2 a x2 one before the x4 one), in place of the JPEG
-    note; the noisy model itself, a clean picture, or no noisy model installed: none."""
+    note; the noisy model itself, a clean picture, or no noisy model installed: none. The noisy model on a picture
+    that looks clean says the default keeps its detail."""
     from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.degrade import add_noise
     from classsr_cli.metrics import noise_level
-    from classsr_cli.pipeline import NOISE_NOTE_FROM, NOISE_NOTE_JPEG_FROM, upscale_file
+    from classsr_cli.pipeline import CLEAN_NOTE_BELOW, NOISE_NOTE_FROM, NOISE_NOTE_JPEG_FROM, upscale_file
 
     weights = tmp_path / "weights"
     weights.mkdir()
@@ -268,6 +269,16 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
     Image.fromarray(smooth).save(tmp_path / "clean75.jpg", quality=75)
     assert noise_level(np.asarray(Image.open(tmp_path / "clean75.jpg"))) < NOISE_NOTE_JPEG_FROM
     assert [n[:30] for n in notes(clean, tmp_path / "clean75.jpg")] == ["saved as JPEG at quality 75: t"]
+    # The other way round: the noisy model on a picture that looks clean smooths its detail away, and says so; not on
+    # a noisy one, nor on a JPEG below quality 90 (its compression hides noise from the estimate).
+    assert noise_level(smooth) < CLEAN_NOTE_BELOW <= noise_level(add_noise(smooth, 2, 0))
+    looks_clean = ("looks clean: this model is trained on noisy input and smooths fine detail away; the default model "
+                   "(without --model) keeps it")
+    assert notes(noisy, tmp_path / "smooth.png") == [looks_clean]
+    Image.fromarray(smooth).save(tmp_path / "q95.jpg", quality=95)
+    assert notes(noisy, tmp_path / "q95.jpg") == [looks_clean]
+    assert notes(noisy, tmp_path / "clean75.jpg") == [] and notes(noisy, tmp_path / "grainy.png") == []
+    assert not [n for n in notes(clean, tmp_path / "smooth.png") if "looks clean" in n]
     assert notes(jpeg, tmp_path / "grainy.png") == [said]
     assert notes(noisy, tmp_path / "grainy.jpg") == [] and notes(clean, tmp_path / "smooth.png") == []
     bare = Upscaler(tiny_model)  # no recipe known (a module, a converted file): not said to sharpen anything
