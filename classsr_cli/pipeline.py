@@ -355,7 +355,7 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
     LR, which sharpens compression blocks as detail, naming the installed model trained on compressed LR; else none."""
     from classsr_cli.zoo import jpeg_model_name
 
-    if jpeg_quality is None or jpeg_quality >= JPEG_NOTE_BELOW or upscaler.trained_lr is None or upscaler.trained_on_jpeg:
+    if not _compressed(jpeg_quality) or upscaler.trained_lr is None or upscaler.trained_on_jpeg:
         return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen them
     name = jpeg_model_name(upscaler.scale)
     if name is None:
@@ -375,8 +375,7 @@ def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     if upscaler.trained_lr is None or upscaler.trained_on_noise:
         return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen it
     name = noisy_model_name(upscaler.scale)
-    compressed = jpeg_quality is not None and jpeg_quality < JPEG_NOTE_BELOW
-    if name is None or noise_level(pixels) < (NOISE_NOTE_JPEG_FROM if compressed else NOISE_NOTE_FROM):
+    if name is None or noise_level(pixels) < (NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM):
         return []
     return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
 
@@ -389,12 +388,18 @@ def clean_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     one trained on JPEG alone."""
     from classsr_cli.metrics import noise_level
 
-    if not upscaler.trained_on_noise or (jpeg_quality is not None and jpeg_quality < JPEG_NOTE_BELOW):
+    if not upscaler.trained_on_noise or _compressed(jpeg_quality):
         return []
     if noise_level(pixels) >= CLEAN_NOTE_BELOW:
         return []
     return ["looks clean: this model is trained on noisy input and smooths fine detail away; the default model "
             "(without --model) keeps it"]
+
+
+def _compressed(jpeg_quality: int | None) -> bool:
+    """Whether a picture is a JPEG saved below :data:`JPEG_NOTE_BELOW` (``jpeg_quality`` ``None``: not a JPEG), which
+    the notes on compression and noise treat as compressed."""
+    return jpeg_quality is not None and jpeg_quality < JPEG_NOTE_BELOW
 
 
 def fill_hidden(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:

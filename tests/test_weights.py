@@ -4,6 +4,7 @@ a change in the engine's numerics, moves these PSNRs; README and docs figures th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,18 @@ def measure(name: str) -> tuple[float, float, float]:
         heavy = model.branches[2](x)
     bic = bicubic_resize(lr, *hr.shape[:2])
     return tuple(round(psnr(v, hr, s, y_channel=True), 3) for v in (quantize(routed), quantize(heavy), bic))  # type: ignore[return-value]
+
+
+def routed_on(name: str, degrade: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float, int]:
+    """The shipped model routed on the crop's LR after ``degrade``, and bicubic of that LR: PSNR-Y (dB) against the
+    HR crop (the model's rounded to 3 decimals), and the scale."""
+    model, hr, lr, _ = crop_input(name)
+    lr = degrade(lr)
+    s = model.cfg.scale
+    with torch.inference_mode():
+        sr, _ = upscale_tensor(model, torch.from_numpy(lr).permute(2, 0, 1)[None].float().div(255))
+    return (round(psnr(quantize(sr), hr, s, y_channel=True), 3),
+            psnr(bicubic_resize(lr, *hr.shape[:2]), hr, s, y_channel=True), s)
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -153,13 +166,7 @@ def test_the_models_trained_on_compressed_lr_leave_its_blocks_out() -> None:
 
     got = {}
     for name in COMPRESSED:
-        model, hr, lr, _ = crop_input(name)
-        jpeg = jpeg_roundtrip(lr, 40)
-        with torch.inference_mode():
-            sr, _ = upscale_tensor(model, torch.from_numpy(jpeg).permute(2, 0, 1)[None].float().div(255))
-        s = model.cfg.scale
-        got[name] = round(psnr(quantize(sr), hr, s, y_channel=True), 3)
-        bicubic = psnr(bicubic_resize(jpeg, *hr.shape[:2]), hr, s, y_channel=True)
+        got[name], bicubic, s = routed_on(name, lambda lr: jpeg_roundtrip(lr, 40))
         assert bicubic == pytest.approx(COMPRESSED_BICUBIC[s], abs=0.01)
     assert got == pytest.approx(COMPRESSED, abs=0.01)
     assert got["classsr_residual_jpeg_x4"] > 31.236 + 0.3 > got["classsr_residual_x4"] + 0.3
@@ -191,13 +198,8 @@ def test_the_model_trained_on_noisy_lr_leaves_the_noise_out() -> None:
 
     got = {}
     for name in NOISY:
-        model, hr, lr, _ = crop_input(name)
-        noisy = add_noise(lr, 8, 0)
-        with torch.inference_mode():
-            sr, _ = upscale_tensor(model, torch.from_numpy(noisy).permute(2, 0, 1)[None].float().div(255))
-        s = model.cfg.scale
-        got[name] = round(psnr(quantize(sr), hr, s, y_channel=True), 3)
-        assert psnr(bicubic_resize(noisy, *hr.shape[:2]), hr, s, y_channel=True) == pytest.approx(NOISY_BICUBIC[s], abs=0.01)
+        got[name], bicubic, s = routed_on(name, lambda lr: add_noise(lr, 8, 0))
+        assert bicubic == pytest.approx(NOISY_BICUBIC[s], abs=0.01)
     assert got == pytest.approx(NOISY, abs=0.01)
     assert got["classsr_residual_noisy_x4"] > 30.571 + 2 > got["classsr_residual_x4"] + 4
     assert got["classsr_residual_noisy_x2"] > 32.422 + 3 > got["classsr_residual_x2"] + 6
