@@ -254,7 +254,7 @@ def _sweep(target: Path) -> int:
 
     freed = 0
     pattern = re.compile(rf"\.\.?{re.escape(target.stem)}\.(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}"
-                         r"(?:\.subtitles\.(?:mkv|mp4))?")  # and the subtitles of a part, cut beside it
+                         r"(?:\.subtitles(?:-copied)?\.(?:mkv|mp4))?")  # and the subtitles of a part, cut beside it
     try:
         found = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
     except OSError:

@@ -1369,13 +1369,14 @@ def test_a_killed_runs_hidden_files_are_removed_by_the_next_run(
     gone = subprocess.Popen(["true"])
     gone.wait()
     dead = tmp_path / f".o.{gone.pid}-0123abcd.partial.mp4"
+    cut = [tmp_path / f".{dead.name}.{s}.mkv" for s in ("subtitles", "subtitles-copied")]  # a part's subtitles
     alive = tmp_path / f".o.{os.getpid()}-4567cdef.partial.mp4"
     other = tmp_path / f".other.{gone.pid}-0123abcd.partial.mp4"  # another output's: not this run's to remove
-    for p in (dead, alive, other):
-        p.write_bytes(b"x" * 2_000_000)
+    for p in (dead, alive, other, *cut):
+        p.write_bytes(b"x" * 1_000_000)
     result = upscale_video(tiny_model, clips["audio"], tmp_path / "o.mp4", options=EncodeOptions(preset="ultrafast"))
-    assert not dead.exists() and alive.exists() and other.exists()
-    assert "removed the unfinished file(s) of a killed run of this output (2.0 MB)" in result.notes
+    assert not dead.exists() and not any(p.exists() for p in cut) and alive.exists() and other.exists()
+    assert "removed the unfinished file(s) of a killed run of this output (3.0 MB)" in result.notes
 
 
 def cues(path: Path) -> str:
@@ -1387,11 +1388,14 @@ def cues(path: Path) -> str:
 def test_a_parts_subtitles_are_timed_from_its_start_in_every_container(
     tiny_model: torch.nn.Module, tmp_path: Path
 ) -> None:
-    """--start 1.8 of a source with cues at 0-1.5 s and 2.0-2.5 s: the second shows at 0.2-0.7 s of the part, whether
-    the subtitles are copied (.mkv) or converted (mov_text for .mp4, WebVTT for .webm; ffmpeg left converted cues
-    1.8 s late, or dropped them), with or without --resume; the hidden file they are cut into is gone."""
+    """--start 1.8 --duration 1.0 of a source with cues at 0-1.5, 1.6-1.9, 2.0-2.5 and 2.6-3.0 s: the part shows
+    the one already showing from 0 to 0.1 s, the next at 0.2-0.7 s, the last clipped to the part's end (0.8-1.0 s),
+    and not the first, whether the subtitles are copied (.mkv) or converted (mov_text for .mp4, WebVTT for .webm;
+    ffmpeg left converted cues 1.8 s late, or dropped them, and dropped the cue showing at the cut), with or without
+    --resume; the hidden files they are cut into are gone."""
     srt = tmp_path / "s.srt"
-    srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nhello\n\n2\n00:00:02,000 --> 00:00:02,500\nworld\n")
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nhello\n\n2\n00:00:01,600 --> 00:00:01,900\nshowing\n\n"
+                   "3\n00:00:02,000 --> 00:00:02,500\nworld\n\n4\n00:00:02,600 --> 00:00:03,000\nlate\n")
     src = tmp_path / "src.mkv"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=3", "-f", "lavfi", "-i", "sine=duration=3", "-i", srt,
        "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-c:s", "srt",
@@ -1401,10 +1405,82 @@ def test_a_parts_subtitles_are_timed_from_its_start_in_every_container(
         for name, kw in (("one", {}), ("chunked", {"resume": True, "chunk_frames": 3})):
             out = tmp_path / "out" / f"{name}.{ext}"
             upscale_video(tiny_model, src, out, options=opts, start=1.8, length=1.0, **kw)
-            assert "00:00:00,200 --> 00:00:00,700\nworld" in cues(out), (ext, name, cues(out))
-            assert "hello" not in cues(out)  # a cue already showing at --start is left out, as before
+            text = cues(out)
+            for cue in ("00:00:00,000 --> 00:00:00,100\nshowing", "00:00:00,200 --> 00:00:00,700\nworld",
+                        "00:00:00,800 --> 00:00:01,000\nlate"):  # fmt: skip
+                assert cue in text, (ext, name, text)
+            assert "hello" not in text
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         f"{n}.{e}" for n in ("one", "chunked") for e in ("mkv", "mp4", "webm"))
+
+
+def test_a_parts_subtitles_keep_their_styles_languages_and_dispositions(
+    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part of a source with an SRT stream (French, forced, titled) and an ASS one (default, hearing impaired):
+    both come out in their order with their language, title and dispositions, the ASS one with its styles and
+    override tags, each cut as text (the cue showing at --start kept from 0). A stream with no text (bitmap
+    subtitles; here the ASS one made to look so) is cut by ffmpeg instead, which leaves that cue out."""
+    import classsr_cli.io.video as vio
+
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,500 --> 00:00:01,500\nbonjour\n")
+    ass = tmp_path / "s.ass"
+    ass.write_text("[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize\n"
+                   "Style: Sign,Arial,30\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, "
+                   "MarginV, Effect, Text\nDialogue: 0,0:00:00.50,0:00:01.50,Sign,,0,0,0,,{\\i1}sign, with a comma\n")
+    src = tmp_path / "src.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=2", "-i", srt, "-i", ass, "-map", "0", "-map", "1",
+       "-map", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:s:0", "srt", "-c:s:1", "ass",
+       "-metadata:s:s:0", "language=fre", "-metadata:s:s:0", "title=French signs", "-disposition:s:0", "forced",
+       "-disposition:s:1", "default+hearing_impaired", src)  # fmt: skip
+
+    def subtitles(path: Path) -> list[tuple[str, str | None, frozenset[str]]]:
+        return [(s.codec, s.language, s.dispositions) for s in probe(path).subtitles]
+
+    assert subtitles(src) == [("subrip", "fre", frozenset({"forced"})),
+                              ("ass", None, frozenset({"default", "hearing_impaired"}))]  # fmt: skip
+    out = tmp_path / "out.mkv"
+    upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"), start=1.0)
+    assert subtitles(out) == subtitles(src)
+    assert "title           : French signs" in subprocess.run([FF, "-i", str(out)], capture_output=True, text=True).stderr
+    assert "00:00:00,000 --> 00:00:00,500\nbonjour" in cues(out)
+    events = subprocess.run([FF, "-v", "error", "-i", str(out), "-map", "0:s:1", "-f", "ass", "-"], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    assert "Style: Sign,Arial,30" in events
+    assert "Dialogue: 0,0:00:00.00,0:00:00.50,Sign,,0,0,0,,{\\i1}sign, with a comma" in events, events
+    monkeypatch.setattr(vio, "TEXT_FORMATS", {"subrip": "srt"})  # the ASS stream as if it had no text
+    upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"), start=1.0, overwrite=True)
+    assert subtitles(out) == subtitles(src)
+    assert "00:00:00,000 --> 00:00:00,500\nbonjour" in cues(out)
+    events = subprocess.run([FF, "-v", "error", "-i", str(out), "-map", "0:s:1", "-f", "ass", "-"], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    assert "Style: Sign,Arial,30" in events and "Dialogue:" not in events  # ffmpeg's cut: the cue showing is left out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mkv", "s.ass", "s.srt", "src.mkv"]
+
+
+def test_a_part_with_no_cue_inside_keeps_its_subtitle_streams(
+    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part where no cue shows (--start 1.0 of a source whose only cue ends at 0.5 s) is written with its subtitle
+    stream, empty, whether cut as text or copied (bitmap subtitles), into .mkv and .mp4 (the run failed: ffmpeg
+    could not read back the Matroska file the cut went into, written without a packet)."""
+    import classsr_cli.io.video as vio
+
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nhello\n")
+    src = tmp_path / "src.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=2", "-i", srt, "-map", "0", "-map", "1",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:s", "srt", src)  # fmt: skip
+    for route in ("text", "copied"):
+        if route == "copied":
+            monkeypatch.setattr(vio, "TEXT_FORMATS", {})
+        for ext, codec in (("mkv", "subrip"), ("mp4", "mov_text")):
+            out = tmp_path / route / f"o.{ext}"
+            upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"), start=1.0)
+            assert [s.codec for s in probe(out).subtitles] == [codec], (route, ext)
+            assert "-->" not in cues(out)
+        assert sorted(p.name for p in (tmp_path / route).iterdir()) == ["o.mkv", "o.mp4"]
 
 
 def test_a_failed_subtitle_cut_names_the_output_not_a_hidden_file(

@@ -29,6 +29,7 @@ import os
 import re
 import struct
 import subprocess
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from classsr_cli.errors import ConfigError, InputError, VideoError
+from classsr_cli.io.subtitles import TEXT_FORMATS
 
 __all__ = [
     "CONTAINERS",
@@ -118,9 +120,16 @@ class StreamInfo:
     kind: str
     codec: str
     language: str | None = None
-    default: bool = False
-    attached_pic: bool = False
+    dispositions: frozenset[str] = frozenset()  # ffmpeg's names: "default", "forced", "hearing_impaired", ...
     tag: str | None = None  # the container's codec tag where the codec has no name (``tmcd`` for a timecode track)
+
+    @property
+    def default(self) -> bool:
+        return "default" in self.dispositions
+
+    @property
+    def attached_pic(self) -> bool:
+        return "attached_pic" in self.dispositions
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,12 @@ _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
 _TAG = re.compile(r"^[^,]*?: none \((\w[\w ]{2,3}) / 0x")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
+#: A stream's dispositions as ``ffmpeg -i`` lists them after it ("(default) (hearing impaired)"), and their names.
+_DISPOSITION = re.compile(r" \(([a-z][a-z -]*[a-z])\)")
+_DISPOSITIONS = frozenset({
+    "default", "dub", "original", "comment", "lyrics", "karaoke", "forced", "hearing_impaired", "visual_impaired",
+    "clean_effects", "attached_pic", "timed_thumbnails", "non_diegetic", "captions", "descriptions", "metadata",
+    "dependent", "still_image", "multilayer"})  # fmt: skip
 
 
 def _run_probe(path: Path) -> str:
@@ -293,8 +308,9 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             continue
         idx, lang, kind, codec = int(sm.group(1)), sm.group(2), sm.group(3).lower(), sm.group(4)
         tag = _TAG.search(line)
+        shown = {d.replace(" ", "_").replace("-", "_") for d in _DISPOSITION.findall(line)}
         streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None,
-                                  default="(default)" in line, attached_pic="(attached pic)" in line,
+                                  dispositions=frozenset(shown & _DISPOSITIONS),
                                   tag=tag.group(1).strip() if tag else None))  # fmt: skip
         if kind != "video" or "(attached pic)" in line:
             continue
@@ -931,9 +947,9 @@ def join_chunks(
     if muxer in ("mp4", "mov"):  # the track's clock: the source's ticks, as the encoder's time base gives them
         cmd += ["-video_track_timescale", str(time_base.denominator)]
     args = list(stream_args or [])
-    subtitles: Path | None = None
+    subtitles: list[Path] = []
     try:
-        subtitles = _cut_subtitles(cmd, source, args, path, named) if source is not None else None
+        subtitles = _cut_subtitles(cmd, source, args, path, named) if source is not None else []
         cmd += [*args, *end, "-f", muxer, "-y", str(path)]
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
@@ -943,10 +959,9 @@ def join_chunks(
     except OSError as e:
         raise VideoError(f"could not join the chunks into {named}: {str(e).replace(str(path), str(named))}") from None
     finally:
-        for p in (listing, subtitles):
-            if p is not None:
-                with contextlib.suppress(OSError):
-                    p.unlink()
+        for p in (listing, *subtitles):
+            with contextlib.suppress(OSError):
+                p.unlink()
     if frames is not None and (got := _frames_in(path)) != frames:
         raise VideoError(f"joining the chunks into {named} gave {got} frame(s) of {frames}: a chunk in "
                          f"{chunks[0].path.parent} is damaged; delete that folder to start over")
@@ -971,36 +986,97 @@ def _tail(proc: subprocess.CompletedProcess[bytes]) -> str:
 
 
 def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: Path,
-                   named: Path | None = None) -> Path | None:
-    """For a part (--start, --duration) with subtitles: copy the subtitle streams ``args`` map from the source (input
-    #1 of ``cmd``) into a hidden file beside ``output``, cut there, and return it; ``cmd`` then reads it as input #2
-    and ``args`` map them from it, converted as planned. ffmpeg moves copied subtitles to a cut of its output, but
-    not those it converts (mov_text for .mp4, WebVTT for .webm kept their times from the source's start, ``--start``
-    late, and lost those before it), nor Matroska's at a cut of its input. ``None``: nothing to do. ``named``: the
-    file ``output`` becomes (``output`` a hidden file it is written under), which an error names."""
+                   named: Path | None = None) -> list[Path]:
+    """For a part (--start, --duration) with subtitles: cut the subtitle streams ``args`` map from the source (input
+    #1 of ``cmd``) into hidden files beside ``output`` and return them; ``cmd`` then reads them as inputs #2 (and
+    #3), and ``args`` map the streams from there, in their order, converted as planned. ffmpeg moves copied subtitles
+    to a cut of its output, but not those it converts (mov_text for .mp4, WebVTT for .webm kept their times from the
+    source's start), nor Matroska's at a cut of its input; and a cut drops a cue already showing. So text subtitles
+    are cut as text (:func:`_cut_text_subtitles`), a cue showing at the cut kept from 0; bitmap ones (no text) are
+    copied and cut by ffmpeg, which leaves such a cue out. ``named``: the file ``output`` becomes (``output`` a
+    hidden file it is written under), which an error names."""
     if not (source.seek or source.span):
-        return None
+        return []
     ids = {str(s.index): s for s in source.subtitles}
     at = [i for i in range(len(args) - 1) if args[i] == "-map" and args[i + 1].startswith("1:") and args[i + 1][2:] in ids]
     if not at:
-        return None
-    # A container that holds the source's subtitles as they are: MP4's mov_text, Matroska's every other text format.
-    mp4 = all(ids[args[i + 1][2:]].codec == "mov_text" for i in at)
-    into = output.with_name(f".{output.name}.subtitles.{'mp4' if mp4 else 'mkv'}")
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i",
-                           str(source.path), *[a for i in at for a in ("-map", "0:" + args[i + 1][2:])], "-c:s", "copy",
-                           *_cut_args(source), "-f", "mp4" if mp4 else "matroska", "-y", str(into)],
-                          stdin=subprocess.DEVNULL, capture_output=True, check=False)  # fmt: skip
-    if proc.returncode != 0:
-        with contextlib.suppress(OSError):
-            into.unlink()
-        why = _tail(proc).replace(str(into), "the cut subtitles")
-        raise VideoError(f"cutting the subtitles for {named or output} failed (ffmpeg exit {proc.returncode}): {why}")
-    for k, i in enumerate(at):
-        args[i + 1] = f"2:s:{k}"
+        return []
+    text = [i for i in at if ids[args[i + 1][2:]].codec in TEXT_FORMATS]
+    made: list[Path] = []
+    inputs: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="classsr-subtitles-") as tmp:
+            # Matroska written without a packet cannot be read back (ffmpeg 9): each file also holds a stream with
+            # one cue, at the part's start, that no output takes.
+            placeholder = Path(tmp, "placeholder.srt")
+            placeholder.write_text("1\n00:00:00,000 --> 00:00:00,001\n.\n", encoding="utf-8")
+            for group, cutter, suffix in ((text, _cut_text_subtitles, "subtitles"),
+                                          ([i for i in at if i not in text], _copy_cut_subtitles, "subtitles-copied")):
+                if not group:
+                    continue
+                into = output.with_name(f".{output.name}.{suffix}.mkv")
+                made.append(into)
+                cutter(source, [ids[args[i + 1][2:]] for i in group], into, named or output, placeholder)
+                for k, i in enumerate(group):
+                    args[i + 1] = f"{2 + len(inputs) // 2}:s:{k}"
+                inputs += ["-i", str(into)]
+    except BaseException:
+        for p in made:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        raise
     here = cmd.index("-map_metadata")
-    cmd[here:here] = ["-i", str(into)]  # input #2, after the source's
-    return into
+    cmd[here:here] = inputs  # inputs #2 (and #3), after the source's
+    return made
+
+
+def _run_cut(cmd: list[str], named: Path, hidden: list[Path]) -> None:
+    """Run one step of cutting a part's subtitles; an error names ``named``, not the ``hidden`` files it writes."""
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if proc.returncode != 0:
+        why = _tail(proc)
+        for p in hidden:
+            why = why.replace(str(p), "the cut subtitles")
+        raise VideoError(f"cutting the subtitles for {named} failed (ffmpeg exit {proc.returncode}): {why}")
+
+
+def _copy_cut_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path, named: Path,
+                        placeholder: Path) -> None:
+    """Bitmap subtitles: copied into ``into`` and cut there by ffmpeg (a cue showing at the cut is left out), with
+    the ``placeholder`` stream after them."""
+    _run_cut([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(source.path),
+              "-itsoffset", f"{source.seek:.6f}", "-f", "srt", "-i", str(placeholder),
+              *[a for s in streams for a in ("-map", f"0:{s.index}")], "-map", "1:0", "-c:s", "copy",
+              *_cut_args(source), "-f", "matroska", "-y", str(into)], named, [into])  # fmt: skip
+
+
+def _cut_text_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path, named: Path,
+                        placeholder: Path) -> None:
+    """Text subtitles: each stream written out as text (:data:`~classsr_cli.io.subtitles.TEXT_FORMATS`), cut there
+    (:func:`classsr_cli.io.subtitles.cut`), and the cut texts put into ``into`` with the streams' metadata and
+    dispositions, the ``placeholder`` stream after them."""
+    from classsr_cli.io.subtitles import cut
+
+    end = source.seek + source.span if source.span else None
+    formats = [TEXT_FORMATS[s.codec] for s in streams]
+    whole = [placeholder.with_name(f"{k}.{f}") for k, f in enumerate(formats)]
+    upto = ["-t", f"{end + 1:.6f}"] if end is not None else []  # cues from the part's end on are not needed
+    _run_cut([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(source.path),
+              *[a for s, f, p in zip(streams, formats, whole, strict=True)
+                for a in ("-map", f"0:{s.index}", "-c:s", f, *upto, "-f", f, str(p))]], named, [*whole, into])  # fmt: skip
+    parts = []
+    for p, f in zip(whole, formats, strict=True):
+        part = p.with_name(f"cut.{p.name}")
+        text = p.read_text(encoding="utf-8", errors="surrogateescape")
+        part.write_text(cut(text, f, source.seek, end), encoding="utf-8", errors="surrogateescape")
+        parts += ["-f", f, "-i", str(part)]
+    n = len(streams)
+    meta = [a for k, s in enumerate(streams) for a in
+            ("-map", f"{k}:0", f"-map_metadata:s:{k}", f"{n + 1}:s:{s.index}",
+             f"-disposition:s:{k}", "+".join(sorted(s.dispositions)) or "0")]  # fmt: skip
+    _run_cut([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", *parts,
+              "-f", "srt", "-i", str(placeholder), "-i", str(source.path), *meta, "-map", f"{n}:0",
+              "-c:s", "copy", "-f", "matroska", "-y", str(into)], named, [into])  # fmt: skip
 
 
 def bit_depth(pix_fmt: str | None) -> int:
@@ -1287,7 +1363,7 @@ class VideoWriter:
         self._first: int | None = None
         self._held: tuple[bytes, int, int | None] | None = None
         self._open: tuple[int, bytes] | None = None  # bytes still due for the frame begun, its closing element
-        self._subtitles: Path | None = None  # a part's subtitles, cut beside the output (_cut_subtitles)
+        self._subtitles: list[Path] = []  # a part's subtitles, cut beside the output (_cut_subtitles)
         self.frames_written = 0
 
     def _start(self, first_pts: int) -> None:
@@ -1303,7 +1379,7 @@ class VideoWriter:
                "-f", "matroska", "-i", "pipe:0", *after]  # fmt: skip
         cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk)
         args = list(self.stream_args)
-        self._subtitles = _cut_subtitles(cmd, self.source, args, self.path, self.target) if self.source else None
+        self._subtitles = _cut_subtitles(cmd, self.source, args, self.path, self.target) if self.source else []
         cmd += [*args, *end, "-f", self.container or self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
@@ -1428,10 +1504,10 @@ class VideoWriter:
         self._proc = None
 
     def _forget_subtitles(self) -> None:
-        if self._subtitles is not None:
+        for p in self._subtitles:
             with contextlib.suppress(OSError):
-                self._subtitles.unlink()
-            self._subtitles = None
+                p.unlink()
+        self._subtitles = []
 
     def abort(self) -> None:
         """Stop the encoder without finishing the file."""

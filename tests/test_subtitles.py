@@ -1,0 +1,89 @@
+"""classsr_cli.io.subtitles: text subtitles cut to a part of a video (SRT, WebVTT, ASS), no ffmpeg."""
+
+from __future__ import annotations
+
+import pytest
+
+from classsr_cli.io.subtitles import TEXT_FORMATS, cut
+
+SRT = (
+    "1\n00:00:00,000 --> 00:00:01,500\nhello\n\n"
+    "2\n00:00:01,600 --> 00:00:02,400\nshowing\n<i>two lines</i>\n\n"
+    "3\n00:00:02,000 --> 00:00:02,500\nworld\n\n"
+    "4\n00:00:02,600 --> 00:00:03,000\nlate\n\n"
+    "5\n01:00:00,000 --> 01:00:01,000\nan hour on\n"
+)
+
+
+def test_srt_keeps_what_shows_in_the_part_clipped_and_numbered_again() -> None:
+    assert cut(SRT, "srt", 1.8, 2.8) == (
+        "1\n00:00:00,000 --> 00:00:00,600\nshowing\n<i>two lines</i>\n\n"
+        "2\n00:00:00,200 --> 00:00:00,700\nworld\n\n"
+        "3\n00:00:00,800 --> 00:00:01,000\nlate\n\n"
+    )
+
+
+def test_srt_to_the_end_and_across_hours() -> None:
+    out = cut(SRT, "srt", 2.5, None)
+    assert out == "1\n00:00:00,100 --> 00:00:00,500\nlate\n\n2\n00:59:57,500 --> 00:59:58,500\nan hour on\n\n"
+    assert cut(SRT, "srt", 0.0, None).count("-->") == 5  # the whole: every cue, its times unchanged
+    assert "00:00:01,600 --> 00:00:02,400" in cut(SRT, "srt", 0.0, None)
+
+
+def test_a_cue_ending_at_the_cut_or_starting_at_the_end_is_left_out() -> None:
+    assert cut(SRT, "srt", 1.5, 1.6) == ""  # hello ends at 1.5, showing starts at 1.6
+    assert cut(SRT, "srt", 4.0, 5.0) == ""
+
+
+def test_srt_with_crlf_and_a_blank_line_inside_a_cue() -> None:
+    text = "1\r\n00:00:01,000 --> 00:00:03,000\r\nfirst\r\n\r\nstill the first\r\n\r\n2\r\n00:00:04,000 --> 00:00:05,000\r\nx\r\n"
+    assert cut(text, "srt", 2.0, 4.0) == "1\n00:00:00,000 --> 00:00:01,000\nfirst\n\nstill the first\n\n"
+
+
+def test_webvtt_keeps_its_header_styles_ids_and_cue_settings() -> None:
+    text = ("WEBVTT\n\nSTYLE\n::cue { color: red }\n\nid1\n00:00.000 --> 00:01.500 align:start\nhello\n\n"
+            "intro\n00:01.600 --> 00:02.600 line:0\nshowing\n")  # fmt: skip
+    assert cut(text, "webvtt", 1.8, None) == (
+        "WEBVTT\n\nSTYLE\n::cue { color: red }\n\nintro\n00:00:00.000 --> 00:00:00.800 line:0\nshowing\n\n")
+    assert cut("WEBVTT\n\n00:01.000 --> 00:02.000\nx\n", "webvtt", 5.0, None) == "WEBVTT\n\n"
+
+
+ASS = """[Script Info]
+ScriptType: v4.00+
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize
+Style: Sign,Arial,30
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+Comment: 0,0:00:00.00,0:00:09.00,Sign,,0,0,0,,a note over the whole
+Dialogue: 0,0:00:01.00,0:00:03.00,Sign,,0,0,0,,{\\i1}long, with a comma{\\i0}
+Dialogue: 1,0:00:01.20,0:00:01.50,Sign,,0,0,0,,sign that ends before
+Dialogue: 0,1:00:02.00,1:00:02.50,Sign,,0,0,0,,an hour on"""
+
+
+def test_ass_keeps_its_header_styles_and_text_and_retimes_events() -> None:
+    out = cut(ASS, "ass", 1.5, None)
+    head, events = out.split("[Events]")
+    assert head == ASS.split("[Events]")[0]
+    assert events.splitlines()[1:] == [
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
+        "Comment: 0,0:00:00.00,0:00:07.50,Sign,,0,0,0,,a note over the whole",
+        "Dialogue: 0,0:00:00.00,0:00:01.50,Sign,,0,0,0,,{\\i1}long, with a comma{\\i0}",
+        "Dialogue: 0,1:00:00.50,1:00:01.00,Sign,,0,0,0,,an hour on",
+    ]
+
+
+def test_ass_follows_its_format_line() -> None:
+    text = "[Events]\nFormat: Start, End, Style, Text\nDialogue: 0:00:01.00,0:00:02.00,Default,a, b\n"
+    want = "[Events]\nFormat: Start, End, Style, Text\nDialogue: 0:00:00.00,0:00:00.25,Default,a, b\n"
+    assert cut(text, "ass", 1.5, 1.75) == want
+
+
+def test_every_text_codec_has_a_format_and_others_are_refused() -> None:
+    assert set(TEXT_FORMATS.values()) == {"srt", "webvtt", "ass"}
+    for fmt in set(TEXT_FORMATS.values()):
+        cut("", fmt, 1.0, None)
+    with pytest.raises(ValueError, match="no text subtitle format"):
+        cut("", "pgs", 1.0, None)
