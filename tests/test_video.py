@@ -969,6 +969,29 @@ def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path)
         probe(m4a)
 
 
+def test_chapters_are_kept_and_their_track_is_not_called_a_lost_stream(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """An .mp4 with chapters lists them in a QuickTime chapter track (a data stream to ffmpeg): the chapters are kept
+    in .mp4, .mkv and .webm, with no note of a data stream not kept (one was given); .avi, which holds none, says so."""
+    meta = tmp_path / "meta.txt"
+    meta.write_text(";FFMETADATA1\n" + "".join(f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={a}\nEND={b}\ntitle={t}\n"
+                                               for a, b, t in ((0, 200, "One"), (200, 400, "Two"))))  # fmt: skip
+    src = tmp_path / "chapters.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.4", "-i", meta, "-map", "0", "-map_chapters", "1",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", src)  # fmt: skip
+    info = probe(src)
+    assert info.chapters == 2 and [(s.kind, s.tag) for s in info.streams] == [("video", None), ("data", "text")]
+    fast = EncodeOptions(preset="ultrafast")
+    for ext in ("mp4", "mkv", "webm"):
+        notes = upscale_video(tiny_model, src, tmp_path / f"out.{ext}", options=fast).notes
+        assert not [n for n in notes if "data stream" in n or "chapter" in n], (ext, notes)
+        assert probe(tmp_path / f"out.{ext}").chapters == 2
+    notes = upscale_video(tiny_model, src, tmp_path / "out.avi", options=fast).notes
+    assert "2 chapter(s) not kept: .avi holds none (.mp4, .mov, .mkv, .webm do)" in notes
+    assert not [n for n in notes if "data stream" in n]
+
+
 @pytest.mark.slow
 def test_encoder_limits_are_explained(
     clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path

@@ -121,7 +121,8 @@ class StreamInfo:
     codec: str
     language: str | None = None
     dispositions: frozenset[str] = frozenset()  # ffmpeg's names: "default", "forced", "hearing_impaired", ...
-    tag: str | None = None  # the container's codec tag where the codec has no name (``tmcd`` for a timecode track)
+    tag: str | None = None  # the container's codec tag where the codec has no name (``tmcd`` for a timecode track,
+    # ``text`` for a QuickTime chapter track)
 
     @property
     def default(self) -> bool:
@@ -151,6 +152,7 @@ class VideoInfo:
         streams: every stream, the video one included.
         hdr10: a PQ stream's mastering display and content light levels (:class:`HDR10`), ``None``: none.
         seek, span: the part read, from ``seek`` seconds for ``span`` (``None``: to the end); :meth:`trimmed`.
+        chapters: how many chapters the file lists.
     """
 
     path: Path
@@ -173,6 +175,7 @@ class VideoInfo:
     hdr10: HDR10 | None = None
     seek: float = 0.0
     span: float | None = None
+    chapters: int = 0
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -213,7 +216,7 @@ _SIZE_ONLY = re.compile(r", (\d+)x(\d+)[ ,\[]")
 _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\d.]+))?")
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
-_TAG = re.compile(r"^[^,]*?: none \((\w[\w ]{2,3}) / 0x")
+_TAG = re.compile(r"^[^,]*?: (?:none|bin_data) \((\w[\w ]{2,3}) / 0x")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 #: A stream's dispositions as ``ffmpeg -i`` lists them after it ("(default) (hearing impaired)"), and their names.
 _DISPOSITION = re.compile(r" \(([a-z][a-z -]*[a-z])\)")
@@ -371,6 +374,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         field_order=video["field_order"],  # type: ignore[arg-type]
         timecode=tc.group(1) if (tc := _TIMECODE.search(text)) else None,
         hdr10=_hdr10(path, video["index"]) if color_tags(video["color"])[2] == "smpte2084" else None,  # type: ignore[arg-type]
+        chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
     )
 
 
@@ -1225,6 +1229,7 @@ def kept_covers(info: VideoInfo, muxer: str) -> list[StreamInfo]:
 _TIMECODE = re.compile(r"^\s*timecode\s*:\s*(\d{2}:\d{2}:\d{2}[:;.]\d{1,3})\s*$", re.MULTILINE | re.IGNORECASE)
 #: Containers ffmpeg writes a start timecode into (``-timecode``: a tmcd track in MP4/MOV, a tag in Matroska).
 _TIMECODE_MUXERS = ("mp4", "mov", "matroska")
+_CHAPTER_MUXERS = ("mp4", "mov", "matroska", "webm")
 
 
 def _left_out(info: VideoInfo, muxer: str) -> list[str]:
@@ -1245,8 +1250,11 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
         notes.append(f"the start timecode ({info.timecode}) is not kept: .{muxer} holds none (.mp4, .mov, .mkv do)")
     elif any(s.tag == "tmcd" for s in data) and not info.timecode and not info.seek:  # a part says so itself
         notes.append("the timecode track (tmcd) is not kept")
-    if rest := [s for s in data if s.tag != "tmcd"]:
+    # A QuickTime chapter track (.mp4, .mov) holds the chapters, which are kept as chapters where the container can.
+    if rest := [s for s in data if s.tag != "tmcd" and not (s.tag == "text" and info.chapters)]:
         notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept")
+    if info.chapters and muxer not in _CHAPTER_MUXERS:
+        notes.append(f"{info.chapters} chapter(s) not kept: .{muxer} holds none (.mp4, .mov, .mkv, .webm do)")
     attachments = [s for s in info.streams if s.kind == "attachment"]
     if attachments and muxer != "matroska":
         notes.append(f"{len(attachments)} attachment(s) (fonts, ...) dropped: only .mkv holds them")
