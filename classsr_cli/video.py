@@ -47,6 +47,7 @@ from classsr_cli.errors import (
     VideoError,
 )
 from classsr_cli.io.video import (
+    ANIMATION_MUXERS,
     CHUNK_FORMAT,
     CONTAINERS,
     VFR_MUXERS,
@@ -327,6 +328,8 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     muxer = container_of(dst)
     if resume and muxer not in VFR_MUXERS:  # the chunks' own timestamps would be lost: a VFR source retimed
         raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
+    if resume and muxer in ANIMATION_MUXERS:  # a GIF's one palette is made from every frame: no chunks
+        raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; a .{muxer} is written in one go")
     info = probe(src)
     cut_notes = []
     if start or length is not None:

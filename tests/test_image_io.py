@@ -748,3 +748,20 @@ def test_a_jpegs_quality_is_read_from_its_quantisation_table(tmp_path: Path) -> 
     assert 10 <= (read_image(tmp_path / "low.jpg").jpeg_quality or 0) <= 20
     Image.fromarray(pixels).save(tmp_path / "p.png")
     assert read_image(tmp_path / "p.png").jpeg_quality is None
+
+
+@pytest.mark.parametrize(("suffix", "fmt", "kw", "written"), [
+    (".gif", "GIF", {}, ".gif"), (".webp", "WEBP", {"lossless": True}, ".webp"), (".png", "PNG", {}, ".apng")])  # fmt: skip
+def test_an_animation_reads_its_first_frame_and_names_the_video_command(
+    tmp_path: Path, suffix: str, fmt: str, kw: dict[str, object], written: str
+) -> None:
+    """An animated GIF, WebP or PNG (APNG) gives its first frame, with a note that says so and names the command
+    that upscales every frame, in the extension it writes that animation as."""
+    frames = [Image.new("RGB", (8, 6), c) for c in ((250, 0, 0), (0, 250, 0), (0, 0, 250))]
+    path = tmp_path / f"anim{suffix}"
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:], duration=100, **kw)
+    pic = read_image(path)
+    assert pic.pixels.shape[:2] == (6, 8) and pic.pixels[0, 0].tolist() == [250, 0, 0]
+    note = f"{fmt} with 3 frames: only the first is upscaled (`classsr video` upscales every frame: e.g. " \
+           f"`classsr video anim{suffix} anim_x4{written}`)"  # fmt: skip
+    assert note in pic.notes

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from classsr_cli.cli import app
 from classsr_cli.engine import Hysteresis, Reuse, Router, flops_report
 from classsr_cli.engine.tiling import extract_patches, plan_grid
-from classsr_cli.errors import ClassSRError, InputError, OutputExistsError, VideoError
+from classsr_cli.errors import ClassSRError, ConfigError, InputError, OutputExistsError, VideoError
 from classsr_cli.io.video import (
     EncodeOptions,
     VideoInfo,
@@ -125,8 +125,9 @@ def test_showinfo_lines_give_each_frame_its_pts_and_duration() -> None:
 def test_container_of() -> None:
     assert container_of("a.MKV") == "matroska"
     assert container_of("a.webm") == "webm"
+    assert container_of("a.gif") == "gif" and container_of("a.apng") == "apng"
     with pytest.raises(VideoError, match="unknown video container"):
-        container_of("a.gif")
+        container_of("a.png")
 
 
 def test_sar_from_the_stream_line() -> None:
@@ -146,7 +147,7 @@ def test_sar_from_the_stream_line() -> None:
 
 def test_docs_name_the_audio_fallbacks() -> None:
     """docs/cli.md says which codec audio is re-encoded to where a container cannot hold it, as the code does."""
-    from classsr_cli.io.video import _AUDIO_FALLBACK, CONTAINERS
+    from classsr_cli.io.video import _AUDIO_FALLBACK, ANIMATION_MUXERS, CONTAINERS
 
     page = Path(__file__).resolve().parents[1] / "docs" / "cli"  # spelled so that test_docs sees no citation
     doc = " ".join(page.with_suffix(".md").read_text().split())
@@ -154,6 +155,8 @@ def test_docs_name_the_audio_fallbacks() -> None:
     assert said is not None
     names = {"libopus": "Opus", "libmp3lame": "MP3", "aac": "AAC"}
     for ext, muxer in CONTAINERS.items():
+        if muxer in ANIMATION_MUXERS:  # animations hold no audio
+            continue
         codec = _AUDIO_FALLBACK[muxer]
         if codec != "aac":
             assert f"{names[codec]} for `{ext}`" in said.group(1), (ext, codec)
@@ -449,7 +452,7 @@ def test_refusals(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path)
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--codec", "no-such-codec")  # before any frame: a usage error
     assert code == 2 and "--codec no-such-codec: the bundled ffmpeg has no such encoder" in msg
     assert run(clips["audio"], tmp_path / "h.mp4", "--codec", "h264", "--preset", "ultrafast")[0] == 0  # a codec name
-    code, msg = run(clips["audio"], tmp_path / "o.gif")
+    code, msg = run(clips["audio"], tmp_path / "o.png")
     assert code == 2 and "unknown video container" in msg  # a usage error, as upscale's output suffixes
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--encoder-opt", "novalue")
     assert code == 2 and "KEY=VALUE" in msg
@@ -990,6 +993,61 @@ def test_chapters_are_kept_and_their_track_is_not_called_a_lost_stream(
     notes = upscale_video(tiny_model, src, tmp_path / "out.avi", options=fast).notes
     assert "2 chapter(s) not kept: .avi holds none (.mp4, .mov, .mkv, .webm do)" in notes
     assert not [n for n in notes if "data stream" in n]
+
+
+def played(path: Path) -> tuple[int, list[int], int | None, tuple[int, int]]:
+    """An animation as Pillow shows it: its frames, their durations (ms), its loop count and its size."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as im:
+        durations = []
+        for frame in ImageSequence.Iterator(im):
+            frame.load()  # WebP gives a frame's duration once it is decoded
+            durations.append(round(frame.info["duration"]))
+        return len(durations), durations, im.info.get("loop"), im.size
+
+
+def test_animations_are_written_with_their_timing_and_loop_count(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """A GIF with frames of 100, 200, 50 and 100 ms that plays three times comes out as a GIF, an animated WebP and an
+    APNG four times its size, each frame with its duration (ffmpeg gives an APNG's last one the one before's, a
+    WebP's the average frame's) and the same number of plays, in each format's own count (a GIF's loop counts the repeats); a GIF that
+    plays once, and one that plays forever, stay so; the GIF holds one palette, the APNG every pixel."""
+    from PIL import Image
+
+    photo = np.asarray(Image.open(Path(__file__).parents[1] / "examples" / "baby.png").convert("RGB"))
+    frames = [Image.fromarray(photo[60 + 4 * i : 84 + 4 * i, 40 + 8 * i : 72 + 8 * i]) for i in range(4)]
+    src = tmp_path / "pan.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[100, 200, 50, 100], loop=2)
+    fast = EncodeOptions(preset="ultrafast")
+    want = {".gif": 2, ".webp": 3, ".apng": 3}  # plays three times: a GIF's 2 repeats, WebP's and APNG's 3 plays
+    for ext, loop in want.items():
+        out = tmp_path / f"out{ext}"
+        res = upscale_video(tiny_model, src, out, options=fast)
+        count, durations, plays, size = played(out)
+        assert (count, plays, size) == (4, loop, (128, 96)), ext
+        assert durations[:3] == [100, 200, 50] and (ext != ".gif" or durations[3] == 100), (ext, durations)
+        assert res.pix_fmt == {".gif": "pal8", ".webp": "yuv420p", ".apng": "rgb24"}[ext]
+    with Image.open(tmp_path / "out.gif") as im:
+        assert len(im.getpalette() or []) <= 3 * 256
+    for loop, plays in ((None, None), (0, 0)):  # once (no loop block), forever
+        kw = {} if loop is None else {"loop": loop}
+        frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, **kw)
+        upscale_video(tiny_model, src, tmp_path / "again.gif", options=fast, overwrite=True)
+        assert played(tmp_path / "again.gif")[2] == plays
+
+
+def test_an_animation_from_a_video_drops_its_audio_and_subtitles_and_is_not_resumable(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """A clip with audio and subtitles into a GIF: one note for each (a GIF holds neither), and it plays forever;
+    --resume is refused (a GIF's one palette is made from every frame), before anything is written."""
+    res = upscale_video(tiny_model, clips["subs"], tmp_path / "o.gif", options=EncodeOptions())
+    assert "1 audio stream(s) dropped: gif holds none" in res.notes
+    assert "1 subtitle stream(s) dropped: gif holds none" in res.notes
+    assert played(tmp_path / "o.gif")[2] == 0
+    with pytest.raises(ConfigError, match=r"--resume writes .mp4, .mov, .mkv or .webm; a .webp is written in one go"):
+        upscale_video(tiny_model, clips["subs"], tmp_path / "o.webp", options=EncodeOptions(), resume=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.gif"]
 
 
 @pytest.mark.slow

@@ -76,7 +76,7 @@ def video(
     source: Annotated[
         Path,
         typer.Argument(
-            metavar="INPUT", help="Video to upscale (mp4, mkv, webm, mov, avi, ...).", show_default=False
+            metavar="INPUT", help="Video or animation to upscale (mp4, mkv, webm, mov, avi, gif, ...).", show_default=False
         ),
     ],
     output: Annotated[

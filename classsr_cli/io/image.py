@@ -340,13 +340,21 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> 
         )
 
 
+#: Animated formats (Pillow's names) and the extension ``classsr video`` writes each as.
+_ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".apng"}
+
+
 def _decode(path: Path, im: Image.Image) -> Picture:
     fmt = im.format or ""
     notes: list[str] = []
     frames = int(getattr(im, "n_frames", 1) or 1)
     if frames > 1:
         what = "pages" if fmt == "TIFF" else "frames"
-        notes.append(f"{fmt} with {frames} {what}: only the first is upscaled")
+        note = f"{fmt} with {frames} {what}: only the first is upscaled"
+        if fmt in _ANIMATED:  # `classsr video` reads and writes animations, their timing and loop count kept
+            ext = _ANIMATED[fmt]
+            note += f" (`classsr video` upscales every frame: e.g. `classsr video {path.name} {path.stem}_x4{ext}`)"
+        notes.append(note)
     exif = im.getexif()
     orientation = int(exif.get(_ORIENTATION, 1) or 1)
     icc = im.info.get("icc_profile") or None

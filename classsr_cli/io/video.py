@@ -43,6 +43,7 @@ from classsr_cli.errors import ConfigError, InputError, VideoError
 from classsr_cli.io.subtitles import TEXT_FORMATS
 
 __all__ = [
+    "ANIMATION_MUXERS",
     "CONTAINERS",
     "DEEP_PIX_FMT",
     "DEFAULT_PIX_FMT",
@@ -74,9 +75,14 @@ CONTAINERS: dict[str, str] = {
     ".mkv": "matroska",
     ".webm": "webm",
     ".avi": "avi",
+    ".gif": "gif",
+    ".webp": "webp",
+    ".apng": "apng",
 }
+#: Animated pictures: frames and their timing only (no audio, subtitles or colour tags), written in one go.
+ANIMATION_MUXERS = {"gif": "gif", "webp": "libwebp_anim", "apng": "apng"}  # muxer -> its encoder
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
-VFR_MUXERS = {"mp4", "mov", "matroska", "webm"}  # containers that keep every frame's timestamp
+VFR_MUXERS = {"mp4", "mov", "matroska", "webm", *ANIMATION_MUXERS}  # containers that keep every frame's timestamp
 #: How text subtitles are written in each container (None: the container holds none).
 _SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "matroska": "copy", "webm": "webvtt", "avi": None}
 #: Where a container cannot take a stream's subtitle codec as it is: the text format they are converted to.
@@ -730,7 +736,7 @@ class EncodeOptions:
     def codec_for(self, muxer: str) -> str:
         if self.codec:
             return self.codec
-        return "libvpx-vp9" if muxer == "webm" else "libx264"
+        return ANIMATION_MUXERS.get(muxer) or ("libvpx-vp9" if muxer == "webm" else "libx264")
 
     @property
     def out_pix_fmt(self) -> str:
@@ -754,6 +760,7 @@ class EncodeOptions:
         takes = encoder_pix_fmts(codec)
         wanted = [DEEP_PIX_FMT, *(f for f in takes or () if bit_depth(f) >= 10)] if deep_source else []
         wanted += ["yuvj420p"] if codec in _JPEG_CODECS else []  # full range: limited is "non-standard" there
+        wanted += ["pal8"] if codec == "gif" else []  # a palette made for the whole animation (_video_args)
         wanted += [DEFAULT_PIX_FMT, *(takes or ())]
         return replace(self, codec=codec, pix_fmt=next(f for f in wanted if takes is None or f in takes))
 
@@ -833,6 +840,10 @@ def _video_args(
     if sar is not None:  # the pixel shape: ffmpeg hands the filtered frames' SAR to the encoder and the muxer
         # max: setsar reduces the ratio to terms of at most 100 unless told more (127:101 became 83:66)
         filters.append(f"setsar=r={sar.numerator}/{sar.denominator}:max={max(sar.numerator, sar.denominator, 100)}")
+    if opts.out_pix_fmt == "pal8":  # one palette of 256 colours made from every frame, then dithered into it
+        filters.append("split[all][each];[all]palettegen[palette];[each][palette]paletteuse")
+    if codec == "libwebp_anim":
+        args += ["-quality:v:0", "90"]  # libwebp's default, 75, blurs the detail an upscale adds
     if filters:
         args += ["-filter:v:0", ",".join(filters)]
     # HDR10 metadata: libx265 writes it as SEI, merged into the user's own -x265-params (theirs win).
@@ -847,6 +858,30 @@ def _video_args(
     if muxer in VFR_MUXERS:
         args += ["-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", f"{time_base.numerator}/{time_base.denominator}"]
     return args
+
+
+def animation_plays(path: Path) -> int:
+    """How many times the animated picture at ``path`` (GIF, WebP, APNG) plays: 0 forever, as animations mostly
+    do and as anything else (a video) is taken to."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            loop = im.info.get("loop")
+            if int(getattr(im, "n_frames", 1) or 1) < 2 or im.format not in ("GIF", "WEBP", "PNG"):
+                return 0
+    except (OSError, ValueError, SyntaxError):  # not a picture Pillow reads (SyntaxError: Pillow's for a bad header)
+        return 0
+    if im.format == "GIF":  # its NETSCAPE block counts the repeats after the first play; none: it plays once
+        return 1 if loop is None else (0 if loop == 0 else int(loop) + 1)
+    return int(loop or 0)  # WebP's loop count and APNG's num_plays count every play
+
+
+def _loop_args(muxer: str, plays: int) -> list[str]:
+    """ffmpeg's options for an animation written to play ``plays`` times (0: forever)."""
+    if muxer == "gif":  # -loop: repeats after the first play, -1 none, 0 forever
+        return ["-loop", str(-1 if plays == 1 else max(plays - 1, 0))]
+    return ["-plays" if muxer == "apng" else "-loop", str(plays)]
 
 
 _GRAY = re.compile(r"gray(\d+)?le|gray")
@@ -1176,6 +1211,9 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     """
     notes: list[str] = []
     audio = info.audio if opts.audio else []
+    if audio and muxer in ANIMATION_MUXERS:
+        notes.append(f"{len(audio)} audio stream(s) dropped: {muxer} holds none")
+        audio = []
     sub_codec = _SUBTITLE_CODEC.get(muxer)
     subs = info.subtitles if opts.subtitles and sub_codec else []
     if opts.subtitles and info.subtitles and not sub_codec:
@@ -1386,6 +1424,8 @@ class VideoWriter:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", *before,
                "-f", "matroska", "-i", "pipe:0", *after]  # fmt: skip
         cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk)
+        if self.muxer in ANIMATION_MUXERS:
+            cmd += _loop_args(self.muxer, animation_plays(self.source.path) if self.source else 0)
         args = list(self.stream_args)
         self._subtitles = _cut_subtitles(cmd, self.source, args, self.path, self.target) if self.source else []
         cmd += [*args, *end, "-f", self.container or self.muxer, "-y", str(self.path)]
