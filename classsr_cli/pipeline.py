@@ -321,7 +321,7 @@ class Upscaler:
         run = PixelRun(self, pixels, router or self.router(), False, progress, into=out)
         for _ in run:  # the bands land in out
             pass
-        a = None if alpha is None else self._upscale_alpha(alpha, self.output_size(*pixels.shape[:2]))
+        a = None if alpha is None else self.upscale_alpha(alpha, self.output_size(*pixels.shape[:2]))
         return Upscaled(out[:, :, 0] if flat else out, a, run.route, run.model_seconds)
 
     def upscale_picture(self, picture: Picture, *, progress: Callable[[int, int], None] | None = None) -> tuple[Picture, Upscaled]:
@@ -330,7 +330,8 @@ class Upscaler:
         out = replace(picture, pixels=up.pixels, alpha=up.alpha, notes=[])
         return out, up
 
-    def _upscale_alpha(self, alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    def upscale_alpha(self, alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """An ``(H, W)`` alpha resized to ``size`` with antialiased bicubic (a constant one repeated)."""
         lo, hi = int(alpha.min()), int(alpha.max())
         if lo == hi:
             return np.full(size, lo, dtype=alpha.dtype)

@@ -35,6 +35,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Forced, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy, RouteStats
@@ -63,12 +65,13 @@ from classsr_cli.io.video import (
     evens,
     full_size_hint,
     join_chunks,
+    keeps_alpha,
     plan_streams,
     probe,
     source_notes,
 )
 from classsr_cli.models.classsr import ClassSR
-from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler, noise_note
+from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler, fill_hidden, noise_note
 from classsr_cli.runtime import bound_freed_memory
 
 __all__ = ["TemporalOptions", "VideoEstimate", "VideoResult", "classmap_path", "estimate_video", "kept_frames",
@@ -319,6 +322,7 @@ class _Plan:
     stream_args: list[str]
     notes: list[str]
     bits: int
+    alpha: bool = False  # the source's transparency, kept by the output's pixel format
 
 
 def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions, *, overwrite: bool, start: float,
@@ -336,14 +340,18 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         timecode, info = info.timecode, info.trimmed(start, length)
         if timecode and info.timecode is None:
             cut_notes.append(f"the start timecode ({timecode}) is not kept: a drop-frame one is not moved to --start")
-    options = options.for_source(muxer, info.pix_fmt)
+    options = options.for_source(muxer, info.pix_fmt, alpha=info.alpha)
     check_pix_fmt(options, muxer)
     # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
     stream_args, notes = plan_streams(info, muxer, options)
     notes = source_notes(info, options.out_pix_fmt, options.codec) + notes + cut_notes
-    return _Plan(info, options, muxer, stream_args, notes, bits)
+    alpha = info.alpha and keeps_alpha(options.out_pix_fmt)
+    if resume and alpha and options.codec in ("libvpx", "libvpx-vp9"):  # its alpha is side data the chunks lose
+        raise ConfigError(f"{dst}: --resume cannot keep the source's transparency in VP9 (it travels beside the "
+                          "frames, which the chunks lose); run without --resume, or write a .mov with --codec prores_ks")
+    return _Plan(info, options, muxer, stream_args, notes, bits, alpha)
 
 
 #: Seconds of video :func:`estimate_video` upscales to time a run.
@@ -812,7 +820,7 @@ def upscale_video(
         if not chunked:
             for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
                 _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
-        with VideoReader(info, autorotate=info.flipped, bits=bits) as reader:
+        with VideoReader(info, autorotate=info.flipped, bits=bits, alpha=plan.alpha) as reader:
             size = (reader.width, reader.height)
             full = up.output_size(reader.height, reader.width)
             oh, ow = even_size(pix_fmt, *full)
@@ -834,7 +842,7 @@ def upscale_video(
                 kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar}
                 if not writers and chunked is None:
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
-                                               rotation=rotation, target=dst, **kw))
+                                               rotation=rotation, target=dst, alpha=plan.alpha, **kw))
                     if tmp_map is not None:  # tinted in 8 bits, tagged as the output
                         writers.append(VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation,
                                                    target=cmap_dst, **kw))
@@ -842,7 +850,7 @@ def upscale_video(
                     parts = chunked.chunk_paths(classmap)
                     kw["container"] = CHUNK_FORMAT
                     writers.append(VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
-                                               target=dst, **kw))
+                                               target=dst, alpha=plan.alpha, **kw))
                     if parts[1] is not None:
                         writers.append(VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst, **kw))
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
@@ -851,8 +859,11 @@ def upscale_video(
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 h, w = frame.rgb.shape[:2]
-                run = up.run(frame.rgb, router=router, banded=up.should_band(h, w, stream_pixels))
-                _encode(run, writers, frame.pts, span, full[0])
+                rgb, alpha = frame.rgb, None
+                if frame.alpha is not None:  # as upscale does: the colour under clear pixels filled, alpha resized
+                    rgb, alpha = fill_hidden(rgb, frame.alpha), up.upscale_alpha(frame.alpha, full)
+                run = up.run(rgb, router=router, banded=up.should_band(h, w, stream_pixels))
+                _encode(run, writers, frame.pts, span, full[0], alpha)
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
                 shown = float(span * reader.time_base) if span else (1 / info.fps if info.fps else 0.0)
@@ -951,9 +962,11 @@ def _shown(width: int, height: int, rotation: float, sar: Fraction | None) -> tu
     return shown if shown != (width, height) else None
 
 
-def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int | None, height: int) -> None:
+def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int | None, height: int,
+            alpha: np.ndarray | None = None) -> None:
     """Send the rows of one frame (``height`` rows as upscaled) to the encoder (and, tinted by class, to the class
-    map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`)."""
+    map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`); with the frame's upscaled
+    ``alpha`` beside them where the encoder takes it (the class map does not)."""
     from classsr_cli.io.classmap import tint
 
     for writer in writers:
@@ -962,7 +975,9 @@ def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int |
     y = 0
     for rows in run:
         n = max(0, min(rows.shape[0], keep - y))
-        if n:
+        if n and alpha is not None and writers[0].channels == 4:
+            writers[0].write_rows(np.concatenate([rows[:n, :width], alpha[y : y + n, :width, None]], axis=2))
+        elif n:
             writers[0].write_rows(rows[:n, :width])
         if n and len(writers) > 1:
             assert run.frame is not None

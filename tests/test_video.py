@@ -859,17 +859,87 @@ def test_alpha_and_interlacing_are_noted(tiny_model: torch.nn.Module, tmp_path: 
        "-flags", "+ildct+ilme", "-c:v", "libx264", "-pix_fmt", "yuv420p", fields)  # fmt: skip
     fast = EncodeOptions(preset="ultrafast")
     assert upscale_video(tiny_model, alpha, tmp_path / "a.mp4", options=fast).notes == [
-        "the alpha channel of the source (argb) is not kept"
+        "the source's alpha channel (argb) is not kept (libx264 keeps none here; --codec prores_ks in .mov or .mkv, "
+        "or a .webm, .gif, .webp or .apng output keeps it)"
     ]
     assert upscale_video(tiny_model, fields, tmp_path / "f.mp4", options=fast).notes == [
         "the source is interlaced (top first); its fields are upscaled together as frames"
     ]
-    # A GIF decodes as bgra whether or not it has transparency: no claim that an alpha channel was lost.
+    # A GIF decodes as bgra whether or not it has transparency: an opaque one has none to lose.
     gif = tmp_path / "opaque.gif"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", gif)
-    assert upscale_video(tiny_model, gif, tmp_path / "g.mkv", options=fast).notes == [
-        "transparency, where the GIF source has any, is not kept"
-    ]
+    assert not probe(gif).alpha and probe(gif).pix_fmt == "bgra"
+    assert upscale_video(tiny_model, gif, tmp_path / "g.mkv", options=fast).notes == []
+
+
+def test_a_pixel_format_that_keeps_transparency_is_chosen_where_the_encoder_has_one() -> None:
+    """A transparent source: VP9 and WebP yuva420p (8 bits: VP9's deeper alpha is experimental), ProRes 4444 in 10
+    bits, APNG rgba (rgba64be for a deep source), the GIF's palette; H.264 and HEVC none (players read no alpha
+    there); an opaque source, or a --pix-fmt asked for, as before."""
+
+    def chosen(muxer: str, source: str, alpha: bool = True, **kw: str) -> str | None:
+        return EncodeOptions(**kw).for_source(muxer, source, alpha=alpha).pix_fmt
+
+    assert chosen("webm", "bgra") == chosen("webp", "argb") == chosen("webm", "yuva444p12le") == "yuva420p"
+    assert chosen("mov", "yuva444p12le", codec="prores_ks") == chosen("mov", "argb", codec="prores_ks") == "yuva444p10le"
+    assert chosen("apng", "rgba") == "rgba" and chosen("apng", "rgba64be") == "rgba64be" and chosen("gif", "bgra") == "pal8"
+    assert chosen("mp4", "argb") == "yuv420p" and chosen("mp4", "yuva444p12le") == "yuv420p10le"
+    assert chosen("webm", "bgra", alpha=False) == "yuv420p" and chosen("webm", "bgra", pix_fmt="yuv444p") == "yuv444p"
+
+
+def test_transparency_is_kept_where_the_output_holds_it(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """A GIF sticker (a shape on a clear ground) keeps its transparency: an APNG's frames are those `upscale` makes
+    of each frame and its alpha (one engine), a GIF's clear pixels are the APNG's under half opacity, a WebM's alpha
+    (VP9) reads back with them; an .mp4 (H.264) cannot, and says so; --resume into VP9, which would lose it, is
+    refused before anything is written."""
+    from PIL import Image, ImageDraw, ImageSequence
+
+    from classsr_cli.pipeline import Upscaler
+
+    frames = []
+    for i in range(3):
+        im = Image.new("RGBA", (48, 40), (0, 0, 0, 0))
+        ImageDraw.Draw(im).ellipse((4 + 4 * i, 6, 28 + 4 * i, 34), fill=(230, 40, 40, 255))
+        frames.append(im)
+    src = tmp_path / "sticker.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, loop=0, disposal=2)
+    assert probe(src).alpha
+    fast = EncodeOptions(preset="ultrafast")
+    up = Upscaler(tiny_model)
+    res = upscale_video(up, src, tmp_path / "o.apng", options=fast)
+    assert res.pix_fmt == "rgba" and not res.notes
+    with Image.open(src) as im:
+        first = np.asarray(im.convert("RGBA"))
+    want = up.upscale_array(np.ascontiguousarray(first[:, :, :3]), np.ascontiguousarray(first[:, :, 3]))
+    with Image.open(tmp_path / "o.apng") as im:
+        got = np.asarray(next(iter(ImageSequence.Iterator(im))).convert("RGBA"))
+    assert want.alpha is not None and np.array_equal(got[:, :, 3], want.alpha)
+    opaque = want.alpha == 255
+    assert 0.2 < opaque.mean() < 0.5 and np.array_equal(got[:, :, :3][opaque], want.pixels[opaque])
+    assert upscale_video(up, src, tmp_path / "o.gif", options=fast).pix_fmt == "pal8"
+    with Image.open(tmp_path / "o.gif") as im:
+        clear = np.asarray(im.convert("RGBA"))[:, :, 3] == 0
+    assert np.array_equal(clear, want.alpha < 128)
+    assert upscale_video(up, src, tmp_path / "o.webm", options=fast).pix_fmt == "yuva420p"
+    rgba = subprocess.run([FF, "-v", "error", "-c:v", "libvpx-vp9", "-i", str(tmp_path / "o.webm"), "-frames:v", "1",
+                           "-f", "rawvideo", "-pix_fmt", "rgba", "-"], capture_output=True, check=True).stdout  # fmt: skip
+    alpha = np.frombuffer(rgba, np.uint8).reshape(*want.alpha.shape, 4)[:, :, 3]
+    assert np.mean((alpha < 128) == (want.alpha < 128)) > 0.99
+    notes = upscale_video(up, src, tmp_path / "o.mp4", options=fast).notes
+    assert [n for n in notes if n.startswith("the source's alpha channel (bgra) is not kept (libx264 keeps none")]
+    with pytest.raises(ConfigError, match=r"--resume cannot keep the source's transparency in VP9"):
+        upscale_video(up, src, tmp_path / "r.webm", options=fast, resume=True)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("r.", ".r."))]
+    # ProRes 4444 (decoded at 12 bits): frames and alpha cross the pipes at 16 bits, its transparency kept, resumed too.
+    prores = tmp_path / "sticker.mov"
+    ff("-stream_loop", "2", "-i", src, "-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le", prores)
+    for name, kw in (("one", {}), ("chunked", {"resume": True, "chunk_frames": 3})):
+        res = upscale_video(up, prores, tmp_path / f"{name}.mov", options=EncodeOptions(codec="prores_ks"), **kw)
+        assert (res.pix_fmt, res.bits, res.frames) == ("yuva444p10le", 16, 9) and not [n for n in res.notes if "alpha" in n]
+        rgba = subprocess.run([FF, "-v", "error", "-i", str(tmp_path / f"{name}.mov"), "-frames:v", "1", "-f", "rawvideo",
+                               "-pix_fmt", "rgba", "-"], capture_output=True, check=True).stdout  # fmt: skip
+        alpha = np.frombuffer(rgba, np.uint8).reshape(*want.alpha.shape, 4)[:, :, 3]
+        assert np.mean((alpha < 128) == (want.alpha < 128)) > 0.99, name
 
 
 def test_noisy_footage_gets_the_note_a_noisy_picture_gets(

@@ -43,6 +43,7 @@ from classsr_cli.errors import ConfigError, InputError, VideoError
 from classsr_cli.io.subtitles import TEXT_FORMATS
 
 __all__ = [
+    "ALPHA_FORMATS",
     "ANIMATION_MUXERS",
     "CONTAINERS",
     "DEEP_PIX_FMT",
@@ -62,6 +63,7 @@ __all__ = [
     "evens",
     "ffmpeg_exe",
     "full_size_hint",
+    "keeps_alpha",
     "plan_streams",
     "probe",
     "source_notes",
@@ -159,6 +161,9 @@ class VideoInfo:
         hdr10: a PQ stream's mastering display and content light levels (:class:`HDR10`), ``None``: none.
         seek, span: the part read, from ``seek`` seconds for ``span`` (``None``: to the end); :meth:`trimmed`.
         chapters: how many chapters the file lists.
+        alpha: whether the frames carry transparency: an alpha pixel format (ProRes 4444, PNG, QuickTime RLE, ...),
+            and for a GIF or an animated WebP or PNG, whose decoders give every file one, a transparent pixel in
+            its first frame.
     """
 
     path: Path
@@ -182,6 +187,7 @@ class VideoInfo:
     seek: float = 0.0
     span: float | None = None
     chapters: int = 0
+    alpha: bool = False
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -381,6 +387,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         timecode=tc.group(1) if (tc := _TIMECODE.search(text)) else None,
         hdr10=_hdr10(path, video["index"]) if color_tags(video["color"])[2] == "smpte2084" else None,  # type: ignore[arg-type]
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
+        alpha=_has_alpha(path, video["codec"], video["pix_fmt"]),  # type: ignore[arg-type]
     )
 
 
@@ -453,12 +460,13 @@ def _hdr10(path: Path, index: int) -> HDR10 | None:
 @dataclass
 class Frame:
     """One decoded frame: ``rgb`` ``(H, W, 3)`` uint8 (uint16 when read at 16 bits), ``pts`` and ``duration`` in
-    ``time_base`` ticks."""
+    ``time_base`` ticks, and its ``(H, W)`` ``alpha`` where the reader reads it (else ``None``)."""
 
     index: int
     rgb: np.ndarray
     pts: int
     duration: int | None
+    alpha: np.ndarray | None = None
 
 
 class _StderrPump(threading.Thread):
@@ -572,12 +580,13 @@ class VideoReader:
     damaged or truncated: what decoded was delivered, the rest was lost).
     """
 
-    def __init__(self, info: VideoInfo, *, autorotate: bool = False, bits: int = 8) -> None:
+    def __init__(self, info: VideoInfo, *, autorotate: bool = False, bits: int = 8, alpha: bool = False) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are read at 8 or 16 bits per channel, got {bits}")
         self.info = info
         self.autorotate = autorotate
         self.bits = bits
+        self.alpha = alpha  # each frame's alpha too (Frame.alpha)
         self.width, self.height = info.width, info.height
         if autorotate and round(info.rotation) % 180:
             self.width, self.height = info.height, info.width
@@ -606,7 +615,7 @@ class VideoReader:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
         if not self.autorotate:
             cmd += ["-noautorotate"]
-        raw = "rgb24" if self.bits == 8 else "rgb48le"
+        raw = ("rgba" if self.alpha else "rgb24") if self.bits == 8 else ("rgba64le" if self.alpha else "rgb48le")
         matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
         seek, trim = _cut(self.info)
         cmd += [*seek, "-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
@@ -647,7 +656,8 @@ class VideoReader:
             "use VideoReader as a context manager"
         )
         dtype = np.dtype(np.uint8 if self.bits == 8 else "<u2")
-        size = self.width * self.height * 3 * dtype.itemsize
+        channels = 4 if self.alpha else 3
+        size = self.width * self.height * channels * dtype.itemsize
         stdout = self._proc.stdout
         fallback = 1 / Fraction(self.info.fps or 25).limit_denominator(1001)
         while True:
@@ -667,9 +677,12 @@ class VideoReader:
                 tb = self.time_base
                 pts = round(self.frames_read * fallback / tb)
                 stamp = (pts, None)
-            rgb = np.frombuffer(buf, dtype=dtype).reshape(self.height, self.width, 3)
+            rgb = np.frombuffer(buf, dtype=dtype).reshape(self.height, self.width, channels)
             rgb = rgb.astype(np.uint16, copy=False) if self.bits > 8 else rgb  # native order (a no-op on x86)
-            yield Frame(self.frames_read, rgb, stamp[0], stamp[1])
+            alpha = None
+            if self.alpha:  # each plane contiguous, as the model and the encoder take them
+                rgb, alpha = np.ascontiguousarray(rgb[:, :, :3]), np.ascontiguousarray(rgb[:, :, 3])
+            yield Frame(self.frames_read, rgb, stamp[0], stamp[1], alpha)
             self.frames_read += 1
         self.returncode = self._proc.wait()
         if self._pump is not None:
@@ -743,7 +756,7 @@ class EncodeOptions:
         """The pixel format written: :attr:`pix_fmt`, else :data:`DEFAULT_PIX_FMT` (see :meth:`for_source`)."""
         return self.pix_fmt or DEFAULT_PIX_FMT
 
-    def for_source(self, muxer: str, source_pix_fmt: str | None) -> EncodeOptions:
+    def for_source(self, muxer: str, source_pix_fmt: str | None, *, alpha: bool = False) -> EncodeOptions:
         """These options with the encoder and pixel format settled for a source of ``source_pix_fmt``.
 
         The encoder: the one asked for; else, for an output above 8 bits (a deeper ``pix_fmt``, or none asked and
@@ -751,7 +764,9 @@ class EncodeOptions:
         High 10 does not: QuickTime, Safari, hardware decoders); else :meth:`codec_for`. The pixel format: the one
         asked for; else, for a source above 8 bits, :data:`DEEP_PIX_FMT` or the first format of 10 bits or more
         the encoder lists (so 10- and 12-bit video keeps 10 bits); else :data:`DEFAULT_PIX_FMT`, or the first
-        format the encoder lists where it does not take that one (ProRes: ``yuv422p10le``)."""
+        format the encoder lists where it does not take that one (ProRes: ``yuv422p10le``). With ``alpha`` (the
+        source's frames are transparent: :attr:`VideoInfo.alpha`), a format that keeps it where the encoder takes
+        one as players read it (:data:`ALPHA_FORMATS`)."""
         deep_source = bit_depth(source_pix_fmt) > 8
         deep_out = bit_depth(self.pix_fmt) > 8 if self.pix_fmt else deep_source
         codec = self.codec or (DEEP_CODEC if deep_out and muxer in _DEEP_CODEC_MUXERS else self.codec_for(muxer))
@@ -759,12 +774,23 @@ class EncodeOptions:
             return replace(self, codec=codec)
         takes = encoder_pix_fmts(codec)
         wanted = [DEEP_PIX_FMT, *(f for f in takes or () if bit_depth(f) >= 10)] if deep_source else []
+        if alpha and codec in ALPHA_FORMATS:  # transparency kept (a deep source: in 10 bits or more where it can)
+            kept = ALPHA_FORMATS[codec]
+            wanted = [*(f for f in kept if deep_source and bit_depth(f) > 8), *kept, *wanted]
         wanted += ["yuvj420p"] if codec in _JPEG_CODECS else []  # full range: limited is "non-standard" there
         wanted += ["pal8"] if codec == "gif" else []  # a palette made for the whole animation (_video_args)
         wanted += [DEFAULT_PIX_FMT, *(takes or ())]
         return replace(self, codec=codec, pix_fmt=next(f for f in wanted if takes is None or f in takes))
 
 
+#: Encoders whose transparency players read, and the formats that keep it (a deep source takes the first above 8
+#: bits): VP9 with alpha plays in browsers (in 8 bits: its 10-bit alpha is experimental in ffmpeg), ProRes 4444 in
+#: editors; H.264 has no alpha, and libx265's alpha layer is left out (few decoders read it).
+ALPHA_FORMATS: dict[str, tuple[str, ...]] = {
+    "libvpx-vp9": ("yuva420p",), "libvpx": ("yuva420p",), "libwebp_anim": ("yuva420p",), "libwebp": ("yuva420p",),
+    "prores_ks": ("yuva444p10le",), "ffv1": ("yuva420p", "yuva444p10le", "yuva444p12le"), "qtrle": ("argb",),
+    "apng": ("rgba", "rgba64be"), "png": ("rgba", "rgba64be"), "gif": ("pal8",),
+}  # fmt: skip
 #: The output's pixel format unless asked (8-bit sources), and for sources above 8 bits where the encoder takes it.
 DEFAULT_PIX_FMT, DEEP_PIX_FMT = "yuv420p", "yuv420p10le"
 #: Encoders that take limited-range Y'CbCr only with ``-strict``: their default is full range (yuvj420p).
@@ -1130,6 +1156,28 @@ def bit_depth(pix_fmt: str | None) -> int:
 _ALPHA = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr)")
 
 
+def keeps_alpha(pix_fmt: str) -> bool:
+    """Whether frames written in ``pix_fmt`` keep transparency (a GIF's ``pal8`` keeps it as one palette entry)."""
+    return bool(_ALPHA.match(pix_fmt)) or pix_fmt == "pal8"
+
+
+def _has_alpha(path: Path, codec: str, pix_fmt: str | None) -> bool:
+    """:attr:`VideoInfo.alpha`: an alpha pixel format; for GIF and animated WebP or PNG, whose decoders give every
+    file one, a transparent pixel in the first frame too."""
+    if not _ALPHA.match(pix_fmt or ""):
+        return False
+    if codec not in ("gif", "webp", "webp_anim", "apng"):
+        return True
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            low = int(np.asarray(im.convert("RGBA"))[:, :, 3].min())
+    except (OSError, ValueError, SyntaxError):  # not a picture Pillow reads: trust the pixel format
+        return True
+    return low < 255
+
+
 def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None) -> list[str]:
     """What the video stream carries that ``classsr video`` does not keep in ``pix_fmt`` (written by ``codec``):
     bits beyond its depth (with a deeper format the encoder takes, if any), finer chroma, alpha, fields."""
@@ -1137,8 +1185,11 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
     depth, kept = bit_depth(info.pix_fmt), bit_depth(pix_fmt)
     if depth > kept:
         takes = (encoder_pix_fmts(codec) if codec else None) or (DEEP_PIX_FMT,)
+        clear = info.alpha and keeps_alpha(pix_fmt)  # then not at the cost of the transparency kept
+        takes = tuple(f for f in takes if f in ALPHA_FORMATS.get(codec or "", ())) if clear else takes
         deeper = [f for f in (DEEP_PIX_FMT, *takes) if f in takes and kept < bit_depth(f) <= depth]
-        hint = f" (--pix-fmt {deeper[0]} keeps {bit_depth(deeper[0])})" if deeper else f" ({codec} takes no deeper format)"
+        none = f"{codec} keeps transparency in no deeper format" if clear else f"{codec} takes no deeper format"
+        hint = f" (--pix-fmt {deeper[0]} keeps {bit_depth(deeper[0])})" if deeper else f" ({none})"
         notes.append(f"the source is {depth}-bit; the output's {pix_fmt} keeps {kept} bits per channel{hint}")
     # Y'CbCr sources with finer chroma than the output keeps (ProRes 4:2:2 into 4:2:0); RGB sources are not noted.
     src_sub, out_sub = even_size(info.pix_fmt or "", 1, 1), even_size(pix_fmt, 1, 1)  # 1: full chroma that way
@@ -1152,11 +1203,12 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
     if info.hdr10 and codec != "libx265":
         notes.append(f"the source's HDR10 metadata ({info.hdr10.describe()}) is not kept: {codec} writes none here "
                      "(libx265 into .mp4, .mov or .mkv does)")
-    if _ALPHA.match(info.pix_fmt or "") and info.codec in ("gif", "apng", "webp"):
-        # their decoders give alpha to every file, transparent or not: do not say something was lost that was not
-        notes.append(f"transparency, where the {info.codec.upper()} source has any, is not kept")
-    elif _ALPHA.match(info.pix_fmt or ""):
-        notes.append(f"the alpha channel of the source ({info.pix_fmt}) is not kept")
+    if info.alpha and not keeps_alpha(pix_fmt):
+        kept_by = ALPHA_FORMATS.get(codec or "")
+        hint = (f"--pix-fmt {kept_by[0]} keeps it" if kept_by else
+                f"{codec} keeps none here; --codec prores_ks in .mov or .mkv, or a .webm, .gif, .webp or .apng "
+                "output keeps it")  # fmt: skip
+        notes.append(f"the source's alpha channel ({info.pix_fmt}) is not kept ({hint})")
     if info.field_order:
         notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames")
     return notes
@@ -1318,16 +1370,18 @@ def _uint(eid: int, value: int) -> bytes:
     return _el(eid, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
 
 
-#: Matroska's ColourSpace FourCC of raw RGB frames by bits per channel (ffmpeg's rgb24 and rgb48le).
-_RAW_FOURCC = {8: b"RGB\x18", 16: b"RGB0"}
+#: Matroska's ColourSpace FourCC of raw frames by bits per channel and channels (ffmpeg's rgb24, rgb48le, rgba and
+#: rgba64le).
+_RAW_FOURCC = {(8, 3): b"RGB\x18", (16, 3): b"RGB0", (8, 4): b"RGBA", (16, 4): b"RBA@"}
 
 
-def _matroska_header(width: int, height: int, tick_ns: int, bits: int = 8) -> bytes:
-    """EBML header, a Segment of unknown size, Info and one rawvideo track of rgb24 (``bits`` 8) or rgb48le (16)."""
+def _matroska_header(width: int, height: int, tick_ns: int, bits: int = 8, channels: int = 3) -> bytes:
+    """EBML header, a Segment of unknown size, Info and one rawvideo track of rgb24 (``bits`` 8) or rgb48le (16),
+    rgba or rgba64le with ``channels`` 4."""
     ebml = _el(0x1A45DFA3, _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4) + _uint(0x42F3, 8)
                + _el(0x4282, b"matroska") + _uint(0x4287, 4) + _uint(0x4285, 2))  # fmt: skip
     info = _el(0x1549A966, _uint(0x2AD7B1, tick_ns) + _el(0x4D80, b"classsr") + _el(0x5741, b"classsr"))
-    video = _el(0xE0, _uint(0xB0, width) + _uint(0xBA, height) + _el(0x2EB524, _RAW_FOURCC[bits]))
+    video = _el(0xE0, _uint(0xB0, width) + _uint(0xBA, height) + _el(0x2EB524, _RAW_FOURCC[bits, channels]))
     track = _el(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1) + _el(0x86, b"V_UNCOMPRESSED")
                 + _uint(0x9C, 0) + video)  # fmt: skip
     segment_unknown = _ebml_id(0x18538067) + b"\x01\xff\xff\xff\xff\xff\xff\xff"
@@ -1357,7 +1411,7 @@ class VideoWriter:
     the source's); ``target`` the file ``path`` becomes (``path`` a hidden file it is written under), which the
     errors name.
     Frames are uint8, or uint16 with ``bits`` 16 (ffmpeg then converts from 16 bits per
-    channel, so a 10-bit ``pix_fmt`` keeps what an 8-bit pipe would round away). :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
+    channel, so a 10-bit ``pix_fmt`` keeps what an 8-bit pipe would round away); RGB, or RGBA with ``alpha``. :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
     :meth:`abort` stops it and leaves whatever it wrote to the caller.
     """
 
@@ -1379,16 +1433,19 @@ class VideoWriter:
         container: str | None = None,
         hdr10: HDR10 | None = None,
         target: str | os.PathLike[str] | None = None,
+        alpha: bool = False,
     ) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are written at 8 or 16 bits per channel, got {bits}")
+        self.channels = 4 if alpha else 3
         self.path = Path(path)
         self.target = Path(target) if target is not None else self.path
         self.container = container
         self.width, self.height = width, height
         self.time_base = time_base
         self.muxer = muxer or container_of(self.path)
-        self.options = (options or EncodeOptions()).for_source(self.muxer, source.pix_fmt if source else None)
+        self.options = (options or EncodeOptions()).for_source(self.muxer, source.pix_fmt if source else None,
+                                                               alpha=alpha)
         self.bits = bits
         self.color = color if color is not None or source is None else source.color  # as ffmpeg prints it
         self._dtype = np.dtype(np.uint8 if bits == 8 else np.uint16)
@@ -1437,7 +1494,7 @@ class VideoWriter:
             raise VideoError(f"could not start ffmpeg: {e}") from None
         self._pump = _StderrPump(self._proc.stderr)
         self._pump.start()
-        self._send(_matroska_header(self.width, self.height, self._tick_ns, self.bits))
+        self._send(_matroska_header(self.width, self.height, self._tick_ns, self.bits, self.channels))
 
     def _send(self, data: bytes | memoryview) -> None:
         assert self._proc is not None and self._proc.stdin is not None
@@ -1473,11 +1530,11 @@ class VideoWriter:
         return np.ascontiguousarray(rgb, dtype=self._dtype.newbyteorder("<")).tobytes()
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
-        """Queue one ``(height, width, 3)`` frame (uint8, or uint16 with ``bits`` 16) at ``pts`` (source ticks)."""
-        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != self._dtype:
-            raise ValueError(
-                f"expected a ({self.height}, {self.width}, 3) {self._dtype} frame, got {rgb.shape} {rgb.dtype}"
-            )
+        """Queue one ``(height, width, channels)`` frame (uint8, or uint16 with ``bits`` 16) at ``pts`` (source
+        ticks)."""
+        if rgb.shape != (self.height, self.width, self.channels) or rgb.dtype != self._dtype:
+            raise ValueError(f"expected a ({self.height}, {self.width}, {self.channels}) {self._dtype} frame, got "
+                             f"{rgb.shape} {rgb.dtype}")
         if self._proc is None:
             self._start(pts)
         data = self._bytes(rgb)
@@ -1488,7 +1545,7 @@ class VideoWriter:
         self._held = (data, pts, duration)
 
     def begin_frame(self, pts: int, duration: int | None) -> None:
-        """Start a ``(height, width, 3)`` frame at ``pts`` lasting ``duration`` ticks (the caller knows
+        """Start a ``(height, width, channels)`` frame at ``pts`` lasting ``duration`` ticks (the caller knows
         it: the gap to the next frame); its rows follow with :meth:`write_rows`, top to bottom, so a frame
         never needs to be whole in memory. Not to be mixed with :meth:`write`."""
         if self._held is not None or self._open is not None:
@@ -1496,18 +1553,18 @@ class VideoWriter:
         if self._proc is None:
             self._start(pts)
         assert self._first is not None
-        size = self.width * self.height * 3 * self._dtype.itemsize
+        size = self.width * self.height * self.channels * self._dtype.itemsize
         ts = max(0, round((pts - self._first) * self._tick))
         head, dur_el = _cluster_head(ts, round(duration * self._tick) if duration else None, size)
         self._send(head)
         self._open = (size, dur_el or b"")
 
     def write_rows(self, rows: np.ndarray) -> None:
-        """The next ``(n, width, 3)`` rows (the writer's dtype) of the frame begun with :meth:`begin_frame`."""
+        """The next ``(n, width, channels)`` rows (the writer's dtype) of the frame begun with :meth:`begin_frame`."""
         if self._open is None:
             raise ValueError("begin_frame first")
         due, tail = self._open
-        if rows.ndim != 3 or rows.shape[1:] != (self.width, 3) or rows.dtype != self._dtype or rows.nbytes > due:
+        if rows.ndim != 3 or rows.shape[1:] != (self.width, self.channels) or rows.dtype != self._dtype or rows.nbytes > due:
             raise ValueError(f"rows {rows.shape} {rows.dtype} do not fit a {self.width}x{self.height} "
                              f"{self._dtype} frame")
         self._send(self._bytes(rows))
