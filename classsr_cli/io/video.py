@@ -1,6 +1,7 @@
 """Video I/O through the ffmpeg binary bundled with imageio-ffmpeg: probe, streaming reader, streaming writer.
 
-No torch and no CLI code here. Frames travel as ``rawvideo rgb24`` through pipes, one frame at a time, so memory
+No torch and no CLI code here. Frames travel as ``rawvideo rgb24`` (``rgba`` where the output keeps the source's
+transparency; 16 bits a channel where either holds more than 8) through pipes, one frame at a time, so memory
 is bounded whatever the length and nothing is written to disk but the output.
 
 Timing. The reader decodes with ``-fps_mode passthrough`` (no frame is duplicated or dropped) and reports each
