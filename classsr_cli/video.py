@@ -798,6 +798,7 @@ def upscale_video(
     tmp, tmp_map = _temp_path(dst), (_temp_path(cmap_dst) if cmap_dst else None)
     writers: list[VideoWriter] = []
     last_end = float(totals["last_end"]) if totals else 0.0
+    last_shown = float(totals.get("last_shown") or 0.0) if totals else 0.0  # the last frame's duration, in seconds
     flops = FlopsReport(*totals["flops"]) if totals else FlopsReport(0, 0, 0)
     flops_paper = FlopsReport(*totals["flops_paper"]) if totals else FlopsReport(0, 0, 0)
     # A display matrix with a mirror cannot be carried as a plain rotation: apply it to the pixels instead.
@@ -813,6 +814,7 @@ def upscale_video(
         return {"frames": frames, "routed": router.frames, "stats": asdict(router.stats),
                 "flops": [flops.used, flops.heavy, flops.whole],
                 "flops_paper": [flops_paper.used, flops_paper.heavy, flops_paper.whole], "last_end": last_end,
+                "last_shown": last_shown,
                 "seconds": previous + time.perf_counter() - t0, "size": list(size), "output": [ow, oh],
                 "time_base": [time_base.numerator, time_base.denominator]}  # fmt: skip
 
@@ -868,6 +870,7 @@ def upscale_video(
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
                 shown = float(span * reader.time_base) if span else (1 / info.fps if info.fps else 0.0)
                 last_end = max(last_end, float(frame.pts * reader.time_base) + shown)
+                last_shown = shown
                 begun += 1
                 if chunked is not None and following is not None and begun >= every and (
                     chunk_frames or time.perf_counter() - chunk_t0 >= CHUNK_WALL_SECONDS
@@ -898,7 +901,7 @@ def upscale_video(
                 _claim(out, part)
             join: dict[str, Any] = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation,
                                     "color": info.color}
-            join["frames"] = int(saved["frames"])
+            join["frames"], join["last"] = int(saved["frames"]), saved.get("last_shown") or None
             join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, target=dst, **join)
             if tmp_map is not None:
                 join_chunks(chunked.chunks("map"), tmp_map, target=cmap_dst, **join)

@@ -1431,6 +1431,26 @@ def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
     assert r.exit_code == 0 and "note: a stopped run's chunks hold" in r.stderr, r.output
 
 
+def test_resumed_chunks_keep_the_last_frame_s_duration(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """The chunks of a ProRes run store no packet duration, so the joined video's last frame took one tick of their
+    clock, 0 in the .mov track: the muxer mostly gave it the frame before's, but with chunks of two frames a frame was
+    lost (9 of 10, an error). Now each frame lasts a frame, as without --resume, in chunks of 2 or 3 frames."""
+    src = tmp_path / "src.mov"
+    ff("-f", "lavfi", "-i", "testsrc2=size=48x40:rate=10:duration=1", "-c:v", "prores_ks", src)
+
+    def durations(path: Path) -> list[int]:
+        out = subprocess.run([FF, "-v", "error", "-i", str(path), "-map", "0:v", "-c", "copy", "-f", "framecrc", "-"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return [int(line.split(",")[3]) for line in out.splitlines() if not line.startswith("#")]
+
+    opts = EncodeOptions(codec="prores_ks")
+    upscale_video(tiny_model, src, tmp_path / "one.mov", options=opts)
+    assert durations(tmp_path / "one.mov") == [1024] * 10  # 10 fps in the source's 1/10240
+    for n in (2, 3):
+        res = upscale_video(tiny_model, src, tmp_path / f"chunks{n}.mov", options=opts, resume=True, chunk_frames=n)
+        assert res.frames == 10 and durations(tmp_path / f"chunks{n}.mov") == [1024] * 10, n
+
+
 def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(
     clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
 ) -> None:

@@ -984,7 +984,7 @@ def join_chunks(
     chunks: list[Chunk], path: str | os.PathLike[str], *, time_base: Fraction, options: EncodeOptions,
     muxer: str | None = None, source: VideoInfo | None = None, stream_args: list[str] | None = None,
     rotation: float = 0.0, color: str | None = None, frames: int | None = None,
-    target: str | os.PathLike[str] | None = None,
+    target: str | os.PathLike[str] | None = None, last: float | None = None,
 ) -> None:
     """Copy the video of ``chunks`` (written by :class:`VideoWriter` with ``container`` :data:`CHUNK_FORMAT`), in
     order, into ``path`` with the source's other streams (``stream_args``), as one :class:`VideoWriter` would have
@@ -993,7 +993,9 @@ def join_chunks(
     :class:`VideoWriter`'s. ``frames``: how
     many the chunks hold; a joined video with another count (a chunk unreadable: ffmpeg's concat goes on without it)
     is a :class:`VideoError`. ``target``: the output ``path`` becomes (the hidden file it is written under), which the
-    errors name."""
+    errors name. ``last``: the last frame's duration in seconds, which the chunks do not keep (:data:`CHUNK_FORMAT`
+    stores none for some codecs, ProRes among them), given to its packet (one of ``frames``): it took 1 tick of the
+    chunks' clock, 0 in an MP4 track's, and a video of 2-frame chunks lost a frame there."""
     path = Path(path)
     named = Path(target) if target is not None else path
     if not chunks:
@@ -1012,6 +1014,8 @@ def join_chunks(
            *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
     if muxer in ("mp4", "mov"):  # the track's clock: the source's ticks, as the encoder's time base gives them
         cmd += ["-video_track_timescale", str(time_base.denominator)]
+    if frames and last:
+        cmd += ["-bsf:v:0", f"setts=duration=if(eq(N\\,{frames - 1})\\,{last:.9f}/TB\\,DURATION)"]
     args = list(stream_args or [])
     subtitles: list[Path] = []
     try:
