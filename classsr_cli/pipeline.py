@@ -75,6 +75,11 @@ NOISE_NOTE_FROM = 4.0
 #: estimate reads. Chosen on the training photos as given, saved as JPEG (``scripts/noise_level.py``): at quality
 #: 50-85, 3-8 % of them reach it clean; at 75-85, 97-100 % with noise of σ 8.
 NOISE_NOTE_JPEG_FROM = 1.0
+#: The same for a video's first frame: a codec smooths the noise in flat blocks as JPEG does. Chosen on the training
+#: photos as given, as the first frame of an H.264 clip (``scripts/noise_level.py --crfs``): at CRF 18, 6 % of them
+#: reach it clean, 97 % with noise of σ 6; at CRF 23, 3 % clean and 47 % with σ 8; at CRF 28 the codec has smoothed
+#: the noise away (1 % either way).
+NOISE_NOTE_VIDEO_FROM = 1.0
 #: A picture (not a JPEG below :data:`JPEG_NOTE_BELOW`) whose noise estimate is below this, upscaled by a model trained
 #: on noisy LR, which smooths clean detail away, gets a note saying so (:func:`clean_note`). Chosen on the training
 #: photos as given (``scripts/noise_level.py``): 75 % of them read below it clean, 53 % with noise of σ 1, none from σ 2.
@@ -365,18 +370,21 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
             f"--model {name} is trained to leave them out"]
 
 
-def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None) -> list[str]:
+def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None, *,
+               video: bool = False) -> list[str]:
     """A note for a picture that looks noisy (:func:`~classsr_cli.metrics.noise_level` at least
     :data:`NOISE_NOTE_FROM`; for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose ``jpeg_quality`` is given, at
-    least :data:`NOISE_NOTE_JPEG_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which
-    sharpens noise as detail, naming the installed model trained on it (and on JPEG after it); else none."""
+    least :data:`NOISE_NOTE_JPEG_FROM`; for a ``video``'s first frame at least :data:`NOISE_NOTE_VIDEO_FROM`) upscaled
+    by a model its recipe says was not trained on noisy LR, which sharpens noise as detail, naming the installed model
+    trained on it (and on JPEG after it); else none."""
     from classsr_cli.metrics import noise_level
     from classsr_cli.zoo import noisy_model_name
 
     if upscaler.trained_lr is None or upscaler.trained_on_noise:
         return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen it
     name = noisy_model_name(upscaler.scale)
-    if name is None or noise_level(pixels) < (NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM):
+    least = NOISE_NOTE_VIDEO_FROM if video else NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM
+    if name is None or noise_level(pixels) < least:
         return []
     return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
 

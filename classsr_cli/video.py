@@ -856,8 +856,8 @@ def upscale_video(
                     if parts[1] is not None:
                         writers.append(VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst, **kw))
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
-                if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets
-                    notes.extend(noise_note(frame.rgb, up))
+                if frame.index == skip:  # the first frame run: noisy footage gets the note, from a lower estimate
+                    notes.extend(noise_note(frame.rgb, up, video=True))  # than a picture's (codecs smooth noise)
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 h, w = frame.rgb.shape[:2]

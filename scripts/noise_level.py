@@ -15,6 +15,13 @@ For compressed pictures (the JPEG threshold, fifty-seventh pass):
 
     PYTHONPATH=scripts python scripts/noise_level.py --levels 0 2 4 6 8 12 --qualities 85 75 60 50 \
         --thresholds 0.5 0.75 1 1.25 1.5 2 --val-qualities 85 75 50 --json docs/results/fiftyseventh/noise_level_jpeg.json
+
+For video (the threshold of ``classsr video``'s note, fifty-eighth pass): ``--crfs`` encodes each picture as the
+first frame of an H.264 clip at each CRF (libx264, ``yuv420p``, preset medium, an even size), decoded as ``classsr
+video`` decodes it, in place of the JPEG (``--qualities 0``):
+
+    PYTHONPATH=scripts python scripts/noise_level.py --kinds as_given --levels 0 2 4 6 8 --qualities 0 \
+        --crfs 18 23 28 --thresholds 1 1.5 2 2.5 3 4 --val-qualities 0 --json docs/results/fiftyeighth/noise_level_video.json
 """
 
 from __future__ import annotations
@@ -30,6 +37,26 @@ from routing_eval import SKIMAGE_PHOTOS, TEN_PHOTOS, photos  # scripts/
 from classsr_cli.degrade import add_noise, jpeg_roundtrip, load_rgb, make_pair
 from classsr_cli.io.files import images_in
 from classsr_cli.metrics import noise_level
+
+
+def h264_roundtrip(img: np.ndarray, crf: int) -> np.ndarray:
+    """``img`` (``(H, W, 3)`` uint8 RGB, cropped to an even size) as the one frame of an H.264 clip at ``crf``
+    (libx264, ``yuv420p``, BT.709, preset medium), decoded as ``classsr video`` decodes its frames."""
+    import subprocess
+    import tempfile
+
+    from classsr_cli.io.video import VideoReader, ffmpeg_exe, probe
+
+    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    frame = np.ascontiguousarray(img[:h, :w])
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp, "frame.mp4")
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-i", "-",
+                        "-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic+accurate_rnd", "-c:v", "libx264",
+                        "-crf", str(crf), "-preset", "medium", "-pix_fmt", "yuv420p", "-colorspace", "bt709",
+                        "-color_range", "tv", str(clip)], input=frame.tobytes(), check=True)  # fmt: skip
+        with VideoReader(probe(clip)) as reader:
+            return next(iter(reader)).rgb
 
 
 def _seed(name: str) -> int:
@@ -55,6 +82,10 @@ def main() -> None:
     ap.add_argument("--thresholds", nargs="+", type=float, default=[3, 4, 5, 6])
     ap.add_argument("--val-qualities", nargs="+", type=int, default=[0],
                     help="also report the validation sets' clean LR saved as JPEG at these qualities (0: not saved)")
+    ap.add_argument("--crfs", nargs="*", type=int, default=[],
+                    help="also as the first frame of an H.264 clip at each of these CRFs (after any JPEG)")
+    ap.add_argument("--kinds", nargs="+", choices=["as_given", "lr"], default=["as_given", "lr"],
+                    help="the pictures: the training photos as given, their LR, or both")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -62,15 +93,18 @@ def main() -> None:
     given = [(f.name, load_rgb(f)) for f in files]
     pictures = {"as_given": given, "lr": [(name, make_pair(img, args.scale)[1]) for name, img in given]}
     calibration = []
-    for kind, imgs in pictures.items():
+    for kind in args.kinds:
+        imgs = pictures[kind]
         for sigma in args.levels:
             for q in args.qualities:
-                values = []
-                for name, img in imgs:
-                    x = add_noise(img, sigma, _seed(name)) if sigma else img
-                    values.append(noise_level(jpeg_roundtrip(x, q) if q else x))
-                calibration.append({"picture": kind, "sigma": sigma, "jpeg": q or None,
-                                    **_summary(values, args.thresholds)})
+                for crf in args.crfs or [None]:
+                    values = []
+                    for name, img in imgs:
+                        x = add_noise(img, sigma, _seed(name)) if sigma else img
+                        x = jpeg_roundtrip(x, q) if q else x
+                        values.append(noise_level(h264_roundtrip(x, crf) if crf is not None else x))
+                    calibration.append({"picture": kind, "sigma": sigma, "jpeg": q or None, "crf": crf,
+                                        **_summary(values, args.thresholds)})
     val_lr = {d.name: [make_pair(load_rgb(f), args.scale)[1] for f in images_in(d)] for d in args.val}
     val = {name + (f"_q{q}" if q else ""): _summary([noise_level(jpeg_roundtrip(x, q) if q else x) for x in lrs],
                                                       args.thresholds)

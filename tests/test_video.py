@@ -946,7 +946,8 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first frame's noise is estimated as a picture's: noisy footage upscaled by a model not trained on noise
-    gets one note naming the installed noisy model; clean footage, or the noisy model itself, none."""
+    gets one note naming the installed noisy model, from a lower estimate than a picture's (a codec smooths noise);
+    clean footage, or the noisy model itself, none."""
     from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.pipeline import Upscaler
 
@@ -969,6 +970,19 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
 
     assert notes(clean, grain) == [said]
     assert notes(clean, plain) == [] and notes(noisy, grain) == []
+    # Fainter grain through H.264 at CRF 23, which smooths much of it: the first frame reads 2.0, below a picture's
+    # threshold (4) and above a video's (1); the same clip without grain reads 0.
+    faint, smooth = tmp_path / "faint.mp4", tmp_path / "smooth.mp4"
+    for path, grain_filter in ((faint, ",noise=alls=8:allf=t"), (smooth, "")):
+        ff("-f", "lavfi", "-i", "gradients=size=128x96:rate=5:duration=0.4:speed=0", "-vf", f"format=yuv420p{grain_filter}",
+           "-c:v", "libx264", "-crf", "23", path)  # fmt: skip
+    from classsr_cli.io.video import VideoReader
+    from classsr_cli.metrics import noise_level
+    from classsr_cli.pipeline import NOISE_NOTE_FROM, NOISE_NOTE_VIDEO_FROM
+
+    with VideoReader(probe(faint)) as reader:
+        assert NOISE_NOTE_VIDEO_FROM <= noise_level(next(iter(reader)).rgb) < NOISE_NOTE_FROM
+    assert notes(clean, faint) == [said] and notes(clean, smooth) == []
 
 
 @pytest.mark.slow
