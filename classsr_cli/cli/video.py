@@ -434,7 +434,8 @@ def _summary(r: dict[str, Any]) -> None:
     ow, oh = r["output_size"]
     shown = f" (shown {r['output_shown'][0]}x{r['output_shown'][1]})" if r.get("output_shown") else ""
     err.print(
-        f"[bold]{r['output']}[/]: {r['frames']} frames{_part(r)}, {w}x{h} -> {ow}x{oh}{shown} {r['pix_fmt']}, "
+        f"[bold]{r['output']}[/]: {r['frames']} frame{'' if r['frames'] == 1 else 's'}{_part(r)}, {w}x{h} -> {ow}x{oh}"
+        f"{shown} {r['pix_fmt']}, "
         f"{r['seconds']:.1f} s ({r['fps']:.2f} frames/s)",
         soft_wrap=True,
     )
