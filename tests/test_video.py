@@ -1605,7 +1605,8 @@ def test_a_parts_subtitles_keep_their_styles_languages_and_dispositions(
     """A part of a source with an SRT stream (French, forced, titled) and an ASS one (default, hearing impaired):
     both come out in their order with their language, title and dispositions, the ASS one with its styles and
     override tags, each cut as text (the cue showing at --start kept from 0). A stream with no text (bitmap
-    subtitles; here the ASS one made to look so) is cut by ffmpeg instead, which leaves that cue out."""
+    subtitles; here the ASS one made to look so) is copied and cut by ffmpeg instead, its packet showing at --start
+    first moved there (ffmpeg's cut left it out)."""
     import classsr_cli.io.video as vio
 
     srt = tmp_path / "s.srt"
@@ -1640,7 +1641,8 @@ def test_a_parts_subtitles_keep_their_styles_languages_and_dispositions(
     assert "00:00:00,000 --> 00:00:00,500\nbonjour" in cues(out)
     events = subprocess.run([FF, "-v", "error", "-i", str(out), "-map", "0:s:1", "-f", "ass", "-"], capture_output=True,
                             text=True, check=True).stdout  # fmt: skip
-    assert "Style: Sign,Arial,30" in events and "Dialogue:" not in events  # ffmpeg's cut: the cue showing is left out
+    assert "Style: Sign,Arial,30" in events  # copied, the cue showing moved to the cut, for what was left of its time
+    assert "Dialogue: 0,0:00:00.00,0:00:00.50,Sign,,0,0,0,,{\\i1}sign, with a comma" in events, events
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mkv", "s.ass", "s.srt", "src.mkv"]
 
 

@@ -4,7 +4,8 @@ ffmpeg cuts copied subtitle packets where they start: a cue already showing at t
 option keeps it clipped (an input-side seek keeps cues that ended before the cut too). So text subtitles are read
 as ffmpeg writes them out (SRT, WebVTT or ASS, :data:`TEXT_FORMATS`), and :func:`cut` keeps every cue that shows
 inside the part, clips it to the part and times it from the part's start. Bitmap subtitles (PGS, DVD, DVB) have no
-text to do this with and are cut by ffmpeg. No ffmpeg and no torch here.
+text to do this with: ``io/video.py`` copies them, the packet showing at the cut moved to it. No ffmpeg and no torch
+here.
 """
 
 from __future__ import annotations

@@ -1063,8 +1063,8 @@ def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: P
     to a cut of its output, but not those it converts (mov_text for .mp4, WebVTT for .webm kept their times from the
     source's start), nor Matroska's at a cut of its input; and a cut drops a cue already showing. So text subtitles
     are cut as text (:func:`_cut_text_subtitles`), a cue showing at the cut kept from 0; bitmap ones (no text) are
-    copied and cut by ffmpeg, which leaves such a cue out. ``named``: the file ``output`` becomes (``output`` a
-    hidden file it is written under), which an error names."""
+    copied and cut by ffmpeg, the packet showing at the cut first moved to it (:func:`_copy_cut_subtitles`).
+    ``named``: the file ``output`` becomes (``output`` a hidden file it is written under), which an error names."""
     if not (source.seek or source.span):
         return []
     ids = {str(s.index): s for s in source.subtitles}
@@ -1112,12 +1112,50 @@ def _run_cut(cmd: list[str], named: Path, hidden: list[Path]) -> None:
 
 def _copy_cut_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path, named: Path,
                         placeholder: Path) -> None:
-    """Bitmap subtitles: copied into ``into`` and cut there by ffmpeg (a cue showing at the cut is left out), with
-    the ``placeholder`` stream after them."""
-    _run_cut([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(source.path),
+    """Bitmap subtitles (no text to cut): copied into ``into`` and cut there by ffmpeg, with the ``placeholder``
+    stream after them. ffmpeg's cut drops a packet that starts before it, so the one showing at the cut
+    (:func:`_showing_at`) is first moved to it (``setts``, in a copy of the streams): it then shows from the part's
+    first frame, for what was left of its time."""
+    src, maps = source.path, [f"0:{s.index}" for s in streams]
+    showing = _showing_at(source, streams, named) if source.seek else [None] * len(streams)
+    if any(k is not None for k in showing):
+        staged = placeholder.with_name("bitmaps.mkv")
+        at = f"{source.seek:.6f}/TB"
+        moves = [a for j, k in enumerate(showing) if k is not None for a in (
+            f"-bsf:s:{j}", f"setts=pts=if(eq(N\\,{k})\\,{at}\\,PTS):dts=if(eq(N\\,{k})\\,{at}\\,DTS)"
+                           f":duration=if(eq(N\\,{k})*gt(DURATION\\,0)\\,DURATION+PTS-{at}\\,DURATION)")]  # fmt: skip
+        _run_cut([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(src),
+                  *[a for m in maps for a in ("-map", m)], "-c:s", "copy", *moves, "-f", "matroska", "-y", str(staged)],
+                 named, [staged, into])  # fmt: skip
+        src, maps = staged, [f"0:{j}" for j in range(len(streams))]
+    _run_cut([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(src),
               "-itsoffset", f"{source.seek:.6f}", "-f", "srt", "-i", str(placeholder),
-              *[a for s in streams for a in ("-map", f"0:{s.index}")], "-map", "1:0", "-c:s", "copy",
+              *[a for m in maps for a in ("-map", m)], "-map", "1:0", "-c:s", "copy",
               *_cut_args(source), "-f", "matroska", "-y", str(into)], named, [into])  # fmt: skip
+
+
+def _showing_at(source: VideoInfo, streams: list[StreamInfo], named: Path) -> list[int | None]:
+    """For each of ``streams``, the index of its packet showing at ``source.seek`` (the last that starts before it,
+    unless its duration, where it has one, ended by then), or ``None``; from the packets' timestamps (nothing
+    decoded)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(source.path),
+           *[a for s in streams for a in ("-map", f"0:{s.index}")], "-c", "copy", "-t", f"{source.seek:.6f}",
+           "-f", "framecrc", "-"]  # fmt: skip
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise VideoError(f"cutting the subtitles for {named} failed (ffmpeg exit {proc.returncode}): {_tail(proc)}")
+    text = proc.stdout.decode("utf-8", "replace")
+    bases = {int(j): Fraction(int(n), int(d)) for j, n, d in re.findall(r"^#tb (\d+): (\d+)/(\d+)", text, re.MULTILINE)}
+    showing: list[int | None] = [None] * len(streams)
+    counts = [0] * len(streams)
+    for m in re.finditer(r"^\s*(\d+),\s*(-?\d+),\s*(-?\d+),\s*(\d+),", text, re.MULTILINE):
+        j, pts, duration = int(m.group(1)), int(m.group(3)), int(m.group(4))
+        if j < len(streams) and j in bases:
+            seek = Fraction(source.seek).limit_denominator(10**6) / bases[j]
+            if pts < seek:
+                showing[j] = counts[j] if not duration or pts + duration > seek else None
+            counts[j] += 1
+    return showing
 
 
 def _cut_text_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path, named: Path,
