@@ -1448,21 +1448,29 @@ def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
 def test_resumed_chunks_keep_the_last_frame_s_duration(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """The chunks of a ProRes run store no packet duration, so the joined video's last frame took one tick of their
     clock, 0 in the .mov track: the muxer mostly gave it the frame before's, but with chunks of two frames a frame was
-    lost (9 of 10, an error). Now each frame lasts a frame, as without --resume, in chunks of 2 or 3 frames."""
+    lost (9 of 10, an error). Now each frame lasts a frame, as without --resume, in chunks of 2 or 3 frames; and
+    B-frames keep their order."""
     src = tmp_path / "src.mov"
     ff("-f", "lavfi", "-i", "testsrc2=size=48x40:rate=10:duration=1", "-c:v", "prores_ks", src)
 
-    def durations(path: Path) -> list[int]:
+    def packets(path: Path) -> list[tuple[int, int, int]]:  # (dts, pts, duration) of each video packet
         out = subprocess.run([FF, "-v", "error", "-i", str(path), "-map", "0:v", "-c", "copy", "-f", "framecrc", "-"],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
-        return [int(line.split(",")[3]) for line in out.splitlines() if not line.startswith("#")]
+        return [(int(f[1]), int(f[2]), int(f[3])) for f in (ln.split(",") for ln in out.splitlines() if ln[0] != "#")]
 
     opts = EncodeOptions(codec="prores_ks")
     upscale_video(tiny_model, src, tmp_path / "one.mov", options=opts)
-    assert durations(tmp_path / "one.mov") == [1024] * 10  # 10 fps in the source's 1/10240
+    assert [d for _, _, d in packets(tmp_path / "one.mov")] == [1024] * 10  # 10 fps in the source's 1/10240
     for n in (2, 3):
         res = upscale_video(tiny_model, src, tmp_path / f"chunks{n}.mov", options=opts, resume=True, chunk_frames=n)
-        assert res.frames == 10 and durations(tmp_path / f"chunks{n}.mov") == [1024] * 10, n
+        assert res.frames == 10 and [d for _, _, d in packets(tmp_path / f"chunks{n}.mov")] == [1024] * 10, n
+    # H.264 with B-frames: decode order differs from display order, and the join keeps both (one version of this
+    # fix gave every packet its decode time as its display time, showing the frames out of order).
+    h264 = EncodeOptions(preset="medium")
+    whole = packets(upscale_video(tiny_model, src, tmp_path / "one.mp4", options=h264).output)
+    joined = packets(upscale_video(tiny_model, src, tmp_path / "chunks.mp4", options=h264, resume=True,
+                                   chunk_frames=5).output)  # fmt: skip
+    assert any(p != d for d, p, _ in joined) and sorted(p for _, p, _ in joined) == sorted(p for _, p, _ in whole)
 
 
 def test_resume_keeps_rotation_audio_subtitles_and_the_class_map(

@@ -1014,8 +1014,8 @@ def join_chunks(
            *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
     if muxer in ("mp4", "mov"):  # the track's clock: the source's ticks, as the encoder's time base gives them
         cmd += ["-video_track_timescale", str(time_base.denominator)]
-    if frames and last:
-        cmd += ["-bsf:v:0", f"setts=duration=if(eq(N\\,{frames - 1})\\,{last:.9f}/TB\\,DURATION)"]
+    if frames and last:  # pts and dts said too: setts makes an unsaid pts the dts, which puts B-frames out of order
+        cmd += ["-bsf:v:0", f"setts=pts=PTS:dts=DTS:duration=if(eq(N\\,{frames - 1})\\,{last:.9f}/TB\\,DURATION)"]
     args = list(stream_args or [])
     subtitles: list[Path] = []
     try:
