@@ -75,8 +75,8 @@ NOISE_NOTE_FROM = 4.0
 #: estimate reads. Chosen on the training photos as given, saved as JPEG (``scripts/noise_level.py``): at quality
 #: 50-85, 3-8 % of them reach it clean; at 75-85, 97-100 % with noise of σ 8.
 NOISE_NOTE_JPEG_FROM = 1.0
-#: The same for a video's first frame: a codec smooths the noise in flat blocks as JPEG does. Chosen on the training
-#: photos as given, as the first frame of an H.264 clip (``scripts/noise_level.py --crfs``): at CRF 18, 6 % of them
+#: The same for the first frame of a lossy video: its codec smooths the noise in flat blocks as JPEG does. Chosen on
+#: the training photos as given, as the first frame of an H.264 clip (``scripts/noise_level.py --crfs``): at CRF 18, 6 % of them
 #: reach it clean, 97 % with noise of σ 6; at CRF 23, 3 % clean and 47 % with σ 8; at CRF 28 the codec has smoothed
 #: the noise away (1 % either way).
 NOISE_NOTE_VIDEO_FROM = 1.0
@@ -371,16 +371,19 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
 
 
 def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None, *,
-               video: bool = False) -> list[str]:
+               video: bool = False, palette: bool = False) -> list[str]:
     """A note for a picture that looks noisy (:func:`~classsr_cli.metrics.noise_level` at least
     :data:`NOISE_NOTE_FROM`; for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose ``jpeg_quality`` is given, at
-    least :data:`NOISE_NOTE_JPEG_FROM`; for a ``video``'s first frame at least :data:`NOISE_NOTE_VIDEO_FROM`) upscaled
-    by a model its recipe says was not trained on noisy LR, which sharpens noise as detail, naming the installed model
-    trained on it (and on JPEG after it); else none."""
+    least :data:`NOISE_NOTE_JPEG_FROM`; for the first frame of a ``video`` whose codec smooths noise, at least
+    :data:`NOISE_NOTE_VIDEO_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens
+    noise as detail, naming the installed model trained on it (and on JPEG after it); else none. None for a
+    ``palette`` picture (a GIF, a PNG-8): its dithering reads as noise, and there the noisy-input model is the worst
+    choice (``scripts/dithered_gif.py``: the training photos' LR dithered to 256 colours, PSNR-Y 27.78 dB for the ×4
+    default, 27.46 for the JPEG model, 27.14 for the noisy one; 53 % of them read 1 or more, 7.6 % 4 or more)."""
     from classsr_cli.metrics import noise_level
     from classsr_cli.zoo import noisy_model_name
 
-    if upscaler.trained_lr is None or upscaler.trained_on_noise:
+    if upscaler.trained_lr is None or upscaler.trained_on_noise or palette:
         return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen it
     name = noisy_model_name(upscaler.scale)
     least = NOISE_NOTE_VIDEO_FROM if video else NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM
@@ -592,7 +595,7 @@ def upscale_file(
         picture = picture.stripped() if strip_metadata else replace(picture, made_by=upscaler.made_by())
         oh, ow = upscaler.enlarged(picture.height, picture.width, src)
         check_output_size(dst, oh, ow)
-        about = (noise_note(picture.pixels, upscaler, picture.jpeg_quality)
+        about = (noise_note(picture.pixels, upscaler, picture.jpeg_quality, palette=picture.source_mode in ("P", "PA"))
                  or compression_note(picture.jpeg_quality, upscaler)
                  or clean_note(picture.pixels, upscaler, picture.jpeg_quality))
         picture = replace(picture, notes=[*picture.notes, *about])

@@ -354,6 +354,13 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     return _Plan(info, options, muxer, stream_args, notes, bits, alpha)
 
 
+#: Codecs whose compression smooths noise as JPEG's does: the note on noisy footage fires from a lower estimate there
+#: (:data:`~classsr_cli.pipeline.NOISE_NOTE_VIDEO_FROM`); lossless and mezzanine ones (FFV1, ProRes, PNG, ...) keep
+#: the noise, and a picture's threshold.
+SMOOTHING_CODECS = frozenset({
+    "h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2",
+    "wmv3", "vc1", "theora", "h263", "flv1", "mjpeg", "webp", "webp_anim"})  # fmt: skip
+
 #: Seconds of video :func:`estimate_video` upscales to time a run.
 SAMPLE_SECONDS = 2.0
 
@@ -856,8 +863,9 @@ def upscale_video(
                     if parts[1] is not None:
                         writers.append(VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst, **kw))
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
-                if frame.index == skip:  # the first frame run: noisy footage gets the note, from a lower estimate
-                    notes.extend(noise_note(frame.rgb, up, video=True))  # than a picture's (codecs smooth noise)
+                if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets,
+                    notes.extend(noise_note(frame.rgb, up, video=info.codec in SMOOTHING_CODECS,  # from a lower
+                                            palette=info.codec == "gif" or info.pix_fmt == "pal8"))  # estimate
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 h, w = frame.rgb.shape[:2]

@@ -946,8 +946,8 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first frame's noise is estimated as a picture's: noisy footage upscaled by a model not trained on noise
-    gets one note naming the installed noisy model, from a lower estimate than a picture's (a codec smooths noise);
-    clean footage, or the noisy model itself, none."""
+    gets one note naming the installed noisy model, from a lower estimate than a picture's where its codec smooths
+    noise; clean footage, a GIF, or the noisy model itself, none."""
     from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.pipeline import Upscaler
 
@@ -983,6 +983,14 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     with VideoReader(probe(faint)) as reader:
         assert NOISE_NOTE_VIDEO_FROM <= noise_level(next(iter(reader)).rgb) < NOISE_NOTE_FROM
     assert notes(clean, faint) == [said] and notes(clean, smooth) == []
+    # The same decoded pixels kept losslessly (FFV1, which smooths nothing) take a picture's threshold: no note; and
+    # a GIF, whose dithering reads as noise where the noisy model is the worst choice, none whatever it reads.
+    kept, gif = tmp_path / "kept.mkv", tmp_path / "dithered.gif"
+    ff("-i", faint, "-c:v", "ffv1", kept)
+    ff("-i", grain, "-vf", "split[a][b];[a]palettegen[p];[b][p]paletteuse", gif)
+    with VideoReader(probe(gif)) as reader:
+        assert noise_level(next(iter(reader)).rgb) >= NOISE_NOTE_FROM
+    assert notes(clean, kept) == [] and notes(clean, gif) == []
 
 
 @pytest.mark.slow
