@@ -925,6 +925,14 @@ def test_transparency_is_kept_where_the_output_holds_it(tiny_model: torch.nn.Mod
                            "-f", "rawvideo", "-pix_fmt", "rgba", "-"], capture_output=True, check=True).stdout  # fmt: skip
     alpha = np.frombuffer(rgba, np.uint8).reshape(*want.alpha.shape, 4)[:, :, 3]
     assert np.mean((alpha < 128) == (want.alpha < 128)) > 0.99
+    # That WebM as a source: its alpha (beside the frames, which ffmpeg's own VP9 decoder drops) is read with libvpx.
+    webm = probe(tmp_path / "o.webm")
+    assert (webm.alpha, webm.pix_fmt, webm.decoder) == (True, "yuva420p", "libvpx-vp9")
+    upscale_video(up, tmp_path / "o.webm", tmp_path / "again.apng", options=fast)
+    with Image.open(tmp_path / "again.apng") as im:
+        again = np.asarray(next(iter(ImageSequence.Iterator(im))).convert("RGBA"))[:, :, 3]
+    assert again.shape == (want.alpha.shape[0] * 4, want.alpha.shape[1] * 4)
+    assert abs(np.mean(again < 128) - np.mean(want.alpha < 128)) < 0.01
     notes = upscale_video(up, src, tmp_path / "o.mp4", options=fast).notes
     assert [n for n in notes if n.startswith("the source's alpha channel (bgra) is not kept (libx264 keeps none")]
     with pytest.raises(ConfigError, match=r"--resume cannot keep the source's transparency in VP9"):

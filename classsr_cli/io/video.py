@@ -165,6 +165,8 @@ class VideoInfo:
         alpha: whether the frames carry transparency: an alpha pixel format (ProRes 4444, PNG, QuickTime RLE, ...),
             and for a GIF or an animated WebP or PNG, whose decoders give every file one, a transparent pixel in
             its first frame.
+        decoder: the decoder the frames are read with where it is not ffmpeg's default (``libvpx-vp9`` for VP9 with
+            alpha, whose alpha ffmpeg's own decoder drops).
     """
 
     path: Path
@@ -189,6 +191,7 @@ class VideoInfo:
     span: float | None = None
     chapters: int = 0
     alpha: bool = False
+    decoder: str | None = None
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -231,6 +234,8 @@ _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
 _TAG = re.compile(r"^[^,]*?: (?:none|bin_data) \((\w[\w ]{2,3}) / 0x")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
+_ALPHA_MODE = re.compile(r"^\s+alpha_mode\s*:\s*1\s*$", re.IGNORECASE)
+_ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
 #: A stream's dispositions as ``ffmpeg -i`` lists them after it ("(default) (hearing impaired)"), and their names.
 _DISPOSITION = re.compile(r" \(([a-z][a-z -]*[a-z])\)")
 _DISPOSITIONS = frozenset({
@@ -345,6 +350,10 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             pix_fmt, color, w, h = None, None, int(only.group(1)), int(only.group(2))
         rot = next((float(r.group(1)) for b in block if (r := _ROTATION.search(b))), 0.0)
         flipped = any("flip" in b.lower() and "rotation" in b.lower() for b in block)
+        # VP8/VP9 with alpha (WebM) carries it beside the frames, which only libvpx's decoder reads
+        decoder = _ALPHA_DECODERS.get(codec) if any(_ALPHA_MODE.match(b) for b in block) else None
+        if decoder and pix_fmt:
+            pix_fmt = pix_fmt.replace("yuv", "yuva", 1)
         videos.append({
             "index": idx,
             "codec": codec,
@@ -357,6 +366,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             "color": color,
             "sar": _sar(line),
             "field_order": _field_order(color),
+            "decoder": decoder,
         })
     if not videos:
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
@@ -389,6 +399,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         hdr10=_hdr10(path, video["index"]) if color_tags(video["color"])[2] == "smpte2084" else None,  # type: ignore[arg-type]
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
         alpha=_has_alpha(path, video["codec"], video["pix_fmt"]),  # type: ignore[arg-type]
+        decoder=video["decoder"],  # type: ignore[arg-type]
     )
 
 
@@ -619,7 +630,8 @@ class VideoReader:
         raw = ("rgba" if self.alpha else "rgb24") if self.bits == 8 else ("rgba64le" if self.alpha else "rgb48le")
         matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
         seek, trim = _cut(self.info)
-        cmd += [*seek, "-i", str(self.info.path), "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
+        cmd += [*seek, *(["-c:v", self.info.decoder] if self.info.decoder else []), "-i", str(self.info.path),
+                "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
                 # "Fixed: video colours decode and encode without a bias").
