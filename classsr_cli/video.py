@@ -121,6 +121,8 @@ class VideoResult:
         shown: the output's size as players show it, where that is not its stored size (a rotation by 90
             degrees, non-square pixels); ``None`` where it is.
         resumed: frames taken from the chunks of a stopped run (``resume=True``; ``seconds`` includes its time).
+        alpha: whether the output keeps the source's transparency (:attr:`VideoInfo.alpha`, in a pixel format that
+            holds it).
     """
 
     input: Path
@@ -152,6 +154,7 @@ class VideoResult:
     length: float | None = None
     shown: tuple[int, int] | None = None
     resumed: int = 0
+    alpha: bool = False
 
     @property
     def patches(self) -> int:
@@ -178,6 +181,7 @@ class VideoResult:
             "output_shown": list(self.shown) if self.shown else None,
             "pix_fmt": self.pix_fmt,
             "bits": self.bits,
+            "alpha": self.alpha,
             "start": self.start,
             "length": self.length,
             "scale": int(self.scale) if float(self.scale).is_integer() else self.scale,
@@ -944,7 +948,7 @@ def upscale_video(
         switches=stats.switches, switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops,
         flops_paper=flops_paper, temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt,
         bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
-        resumed=skip,
+        resumed=skip, alpha=plan.alpha,
     )
 
 

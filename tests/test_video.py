@@ -907,7 +907,7 @@ def test_transparency_is_kept_where_the_output_holds_it(tiny_model: torch.nn.Mod
     fast = EncodeOptions(preset="ultrafast")
     up = Upscaler(tiny_model)
     res = upscale_video(up, src, tmp_path / "o.apng", options=fast)
-    assert res.pix_fmt == "rgba" and not res.notes
+    assert res.pix_fmt == "rgba" and res.to_dict()["alpha"] is True and not res.notes
     with Image.open(src) as im:
         first = np.asarray(im.convert("RGBA"))
     want = up.upscale_array(np.ascontiguousarray(first[:, :, :3]), np.ascontiguousarray(first[:, :, 3]))
@@ -933,8 +933,9 @@ def test_transparency_is_kept_where_the_output_holds_it(tiny_model: torch.nn.Mod
         again = np.asarray(next(iter(ImageSequence.Iterator(im))).convert("RGBA"))[:, :, 3]
     assert again.shape == (want.alpha.shape[0] * 4, want.alpha.shape[1] * 4)
     assert abs(np.mean(again < 128) - np.mean(want.alpha < 128)) < 0.01
-    notes = upscale_video(up, src, tmp_path / "o.mp4", options=fast).notes
-    assert [n for n in notes if n.startswith("the source's alpha channel (bgra) is not kept (libx264 keeps none")]
+    res = upscale_video(up, src, tmp_path / "o.mp4", options=fast)
+    assert res.to_dict()["alpha"] is False
+    assert [n for n in res.notes if n.startswith("the source's alpha channel (bgra) is not kept (libx264 keeps none")]
     with pytest.raises(ConfigError, match=r"--resume cannot keep the source's transparency in VP9"):
         upscale_video(up, src, tmp_path / "r.webm", options=fast, resume=True)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(("r.", ".r."))]
