@@ -76,9 +76,9 @@ NOISE_NOTE_FROM = 4.0
 #: 50-85, 3-8 % of them reach it clean; at 75-85, 97-100 % with noise of σ 8.
 NOISE_NOTE_JPEG_FROM = 1.0
 #: The same for the first frame of a lossy video: its codec smooths the noise in flat blocks as JPEG does. Chosen on
-#: the training photos as given, as the first frame of an H.264 clip (``scripts/noise_level.py --crfs``): at CRF 18, 6 % of them
-#: reach it clean, 97 % with noise of σ 6; at CRF 23, 3 % clean and 47 % with σ 8; at CRF 28 the codec has smoothed
-#: the noise away (1 % either way).
+#: the training photos as given, as the first frame of an H.264 clip (``scripts/noise_level.py --crfs``): at CRF 18,
+#: 6 % of them reach it clean, 97 % with noise of σ 6; at CRF 23, 3 % clean and 47 % with σ 8; at CRF 28 the codec has
+#: smoothed the noise away (1 % either way).
 NOISE_NOTE_VIDEO_FROM = 1.0
 #: A picture (not a JPEG below :data:`JPEG_NOTE_BELOW`) whose noise estimate is below this, upscaled by a model trained
 #: on noisy LR, which smooths clean detail away, gets a note saying so (:func:`clean_note`). Chosen on the training

@@ -867,9 +867,9 @@ def upscale_video(
                     if parts[1] is not None:
                         writers.append(VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst, **kw))
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
-                if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets,
-                    notes.extend(noise_note(frame.rgb, up, video=info.codec in SMOOTHING_CODECS,  # from a lower
-                                            palette=info.codec == "gif" or info.pix_fmt == "pal8"))  # estimate
+                if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets
+                    lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
+                    notes.extend(noise_note(frame.rgb, up, video=lossy, palette=palette))
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 h, w = frame.rgb.shape[:2]
