@@ -142,7 +142,9 @@ def test_a_new_output_path_without_suffix_is_refused_with_the_folder_hint(tiny_m
     assert r.exit_code != 0 and not (tmp_path / "newdir").exists()
     assert f"-o {tmp_path / 'newdir'}/" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = up(tiny_model_path, photo, "-o", tmp_path / "big.xyz")  # a suffix classsr cannot write: the list of those
-    assert r.exit_code != 0 and ".png" in r.stderr
+    assert r.exit_code != 0 and ".png" in r.stderr and "classsr video" not in r.stderr
+    r = up(tiny_model_path, photo, "-o", tmp_path / "big.gif")  # an animation's: the command that writes one
+    assert r.exit_code != 0 and "cannot write .gif (`classsr video` writes animated GIF and APNG); use one of" in r.stderr
 
 
 def _tree(root: Path) -> None:

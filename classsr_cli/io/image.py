@@ -730,7 +730,8 @@ def output_format(path: Path) -> str:
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(set(WRITE_FORMATS)))
-        raise ConfigError(f"{path}: cannot write {path.suffix or 'a file without suffix'}; use one of {known}")
+        animation = " (`classsr video` writes animated GIF and APNG)" if path.suffix.lower() in (".gif", ".apng") else ""
+        raise ConfigError(f"{path}: cannot write {path.suffix or 'a file without suffix'}{animation}; use one of {known}")
     return fmt
 
 
