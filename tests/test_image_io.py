@@ -683,7 +683,7 @@ def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: s
 def test_webp_keeps_its_losslessness_and_quality_is_asked_for(tmp_path: Path) -> None:
     """A lossless WebP source gives a lossless WebP (it came out lossy at quality 95), pixel for pixel; a lossy one
     a lossy one; ``quality`` sets JPEG's and WebP's (smaller files at 50)."""
-    from classsr_cli.io.image import _webp_lossless
+    from classsr_cli.io.image import webp_lossless
 
     Image.fromarray(SMOOTH).save(tmp_path / "l.webp", lossless=True)
     Image.fromarray(SMOOTH).save(tmp_path / "q.webp", quality=80)
@@ -691,7 +691,7 @@ def test_webp_keeps_its_losslessness_and_quality_is_asked_for(tmp_path: Path) ->
     assert lossless.lossless and not lossy.lossless
     write_image(tmp_path / "l2.webp", lossless)
     write_image(tmp_path / "q2.webp", lossy)
-    assert _webp_lossless(tmp_path / "l2.webp") and not _webp_lossless(tmp_path / "q2.webp")
+    assert webp_lossless(tmp_path / "l2.webp") and not webp_lossless(tmp_path / "q2.webp")
     assert np.array_equal(read_image(tmp_path / "l2.webp").pixels, SMOOTH)
     noisy = Picture(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8))
     for suffix in (".jpg", ".webp"):
@@ -699,7 +699,7 @@ def test_webp_keeps_its_losslessness_and_quality_is_asked_for(tmp_path: Path) ->
         write_image(tmp_path / f"q50{suffix}", noisy, quality=50)
         assert (tmp_path / f"q50{suffix}").stat().st_size < 0.8 * (tmp_path / f"q95{suffix}").stat().st_size
     write_image(tmp_path / "l50.webp", lossless, quality=50)  # asked for: lossy at that quality
-    assert not _webp_lossless(tmp_path / "l50.webp")
+    assert not webp_lossless(tmp_path / "l50.webp")
 
 
 def test_imagemagick_raw_profiles_are_not_carried_stale(tmp_path: Path) -> None:

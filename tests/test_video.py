@@ -1130,6 +1130,15 @@ def test_animations_are_written_with_their_timing_and_loop_count(tiny_model: tor
         assert res.pix_fmt == {".gif": "pal8", ".webp": "yuv420p", ".apng": "rgb24"}[ext]
     with Image.open(tmp_path / "out.gif") as im:
         assert len(im.getpalette() or []) <= 3 * 256
+    # A lossless animated WebP stays lossless (as upscale keeps a lossless WebP picture), a lossy one lossy.
+    from classsr_cli.io.image import webp_lossless
+
+    for lossless in (True, False):
+        webp = tmp_path / f"lossless_{lossless}.webp"
+        frames[0].save(webp, save_all=True, append_images=frames[1:], duration=100, lossless=lossless)
+        res = upscale_video(tiny_model, webp, tmp_path / f"out_{lossless}.webp", options=fast)
+        assert (webp_lossless(tmp_path / f"out_{lossless}.webp"), res.pix_fmt) == (
+            (True, "bgra") if lossless else (False, "yuv420p"))
     for loop, plays in ((None, None), (0, 0)):  # once (no loop block), forever
         kw = {} if loop is None else {"loop": loop}
         frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, **kw)

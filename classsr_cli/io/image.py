@@ -62,6 +62,7 @@ __all__ = [
     "output_suffix",
     "peek_size",
     "read_image",
+    "webp_lossless",
     "write_image",
     "write_image_rows",
 ]
@@ -411,7 +412,7 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "xmp": bytes(xmp) if isinstance(xmp, bytes | bytearray) else (xmp.encode() if isinstance(xmp, str) else None),
         "dpi": dpi,
         "text": text,
-        "lossless": fmt == "WEBP" and _webp_lossless(path),
+        "lossless": fmt == "WEBP" and webp_lossless(path),
         "jpeg_quality": jpeg_quality_of(im) if fmt in ("JPEG", "MPO") else None,
     }
 
@@ -436,7 +437,7 @@ def jpeg_quality_of(im: Image.Image) -> int | None:
     return max(1, min(100, round(quality)))
 
 
-def _webp_lossless(path: Path) -> bool:
+def webp_lossless(path: Path) -> bool:
     """Whether a WebP's image is stored losslessly (a ``VP8L`` chunk, not ``VP8 ``), from its RIFF chunks."""
     try:
         with path.open("rb") as f:
