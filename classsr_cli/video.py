@@ -71,7 +71,7 @@ from classsr_cli.io.video import (
     source_notes,
 )
 from classsr_cli.models.classsr import ClassSR
-from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler, fill_hidden, noise_note
+from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler, clean_note, fill_hidden, noise_note
 from classsr_cli.runtime import bound_freed_memory
 
 __all__ = ["TemporalOptions", "VideoEstimate", "VideoResult", "classmap_path", "estimate_video", "kept_frames",
@@ -877,9 +877,11 @@ def upscale_video(
                     if parts[1] is not None:
                         writers.append(VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst, **kw))
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
-                if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets
+                if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets;
+                    # clean footage the noisy model's note, where the codec keeps noise for the estimate to read
                     lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
-                    notes.extend(noise_note(frame.rgb, up, video=lossy, palette=palette))
+                    notes.extend(noise_note(frame.rgb, up, video=lossy, palette=palette)
+                                 or ([] if lossy or palette else clean_note(frame.rgb, up)))
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 h, w = frame.rgb.shape[:2]

@@ -956,7 +956,8 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
 ) -> None:
     """The first frame's noise is estimated as a picture's: noisy footage upscaled by a model not trained on noise
     gets one note naming the installed noisy model, from a lower estimate than a picture's where its codec smooths
-    noise; clean footage, a GIF, or the noisy model itself, none."""
+    noise; clean footage, a GIF, or the noisy model itself, none; the noisy model on clean lossless footage, the note
+    that the default keeps its detail."""
     from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.pipeline import Upscaler
 
@@ -1000,6 +1001,12 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     with VideoReader(probe(gif)) as reader:
         assert noise_level(next(iter(reader)).rgb) >= NOISE_NOTE_FROM
     assert notes(clean, kept) == [] and notes(clean, gif) == []
+    # The noisy model on clean footage a codec kept as it was (FFV1) says the default keeps its detail, as on a
+    # picture; not through H.264, which hides noise from the estimate, nor on a grainy source.
+    looks_clean = ("looks clean: this model is trained on noisy input and smooths fine detail away; the default model "
+                   "(without --model) keeps it")
+    assert notes(noisy, plain) == [looks_clean]
+    assert notes(noisy, smooth) == []  # (on the grainy one: none, above)
 
 
 @pytest.mark.slow
