@@ -52,6 +52,7 @@ Examples:
   classsr video clip.webm out.webm --json > run.json
   classsr video film.mkv film_x4.mkv --resume             # stopped? the same command continues
   classsr video film.mkv film_x4.mkv --dry-run            # how long, how large: a 2 s sample timed
+  classsr video sticker.gif sticker_x4.gif                # every frame, its timing and transparency
 """
 
 
