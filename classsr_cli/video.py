@@ -344,7 +344,7 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         timecode, info = info.timecode, info.trimmed(start, length)
         if timecode and info.timecode is None:
             cut_notes.append(f"the start timecode ({timecode}) is not kept: a drop-frame one is not moved to --start")
-    if muxer == "webp" and info.codec == "webp_anim" and not (options.codec or options.pix_fmt) and _lossless(info):
+    if muxer == "webp" and info.lossless and not (options.codec or options.pix_fmt):
         # a lossless animated WebP stays lossless, as upscale keeps a lossless WebP picture (RGB, not 4:2:0)
         options = replace(options, pix_fmt="bgra", extra=(("lossless", "1"), *options.extra))
     options = options.for_source(muxer, info.pix_fmt, alpha=info.alpha)
@@ -359,13 +359,6 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         raise ConfigError(f"{dst}: --resume cannot keep the source's transparency in VP9 (it travels beside the "
                           "frames, which the chunks lose); run without --resume, or write a .mov with --codec prores_ks")
     return _Plan(info, options, muxer, stream_args, notes, bits, alpha)
-
-
-def _lossless(info: VideoInfo) -> bool:
-    """Whether an animated WebP stores its frames losslessly (its first frame's image chunk)."""
-    from classsr_cli.io.image import webp_lossless
-
-    return webp_lossless(info.path)
 
 
 #: Codecs whose compression smooths noise as JPEG's does: the note on noisy footage fires from a lower estimate there

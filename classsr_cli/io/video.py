@@ -37,11 +37,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from classsr_cli.errors import ConfigError, InputError, VideoError
-from classsr_cli.io.subtitles import TEXT_FORMATS
+from classsr_cli.io.subtitles import TEXT_FORMATS, cut
 
 __all__ = [
     "ALPHA_FORMATS",
@@ -167,6 +168,9 @@ class VideoInfo:
             its first frame.
         decoder: the decoder the frames are read with where it is not ffmpeg's default (``libvpx-vp9`` for VP9 with
             alpha, whose alpha ffmpeg's own decoder drops).
+        plays: how many times an animated picture (GIF, WebP, APNG) plays: 0 forever, as animations mostly do and as
+            anything else (a video) is taken to.
+        lossless: an animated WebP whose frames are stored losslessly.
     """
 
     path: Path
@@ -192,6 +196,8 @@ class VideoInfo:
     chapters: int = 0
     alpha: bool = False
     decoder: str | None = None
+    plays: int = 0
+    lossless: bool = False
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -333,7 +339,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None,
                                   dispositions=frozenset(shown & _DISPOSITIONS),
                                   tag=tag.group(1).strip() if tag else None))  # fmt: skip
-        if kind != "video" or "(attached pic)" in line:
+        if kind != "video" or streams[-1].attached_pic:
             continue
         block = []
         for follow in lines[i + 1 :]:
@@ -398,8 +404,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         timecode=tc.group(1) if (tc := _TIMECODE.search(text)) else None,
         hdr10=_hdr10(path, video["index"]) if color_tags(video["color"])[2] == "smpte2084" else None,  # type: ignore[arg-type]
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
-        alpha=_has_alpha(path, video["codec"], video["pix_fmt"]),  # type: ignore[arg-type]
         decoder=video["decoder"],  # type: ignore[arg-type]
+        **_picture_traits(path, video["codec"], video["pix_fmt"]),  # type: ignore[arg-type]
     )
 
 
@@ -899,23 +905,6 @@ def _video_args(
     return args
 
 
-def animation_plays(path: Path) -> int:
-    """How many times the animated picture at ``path`` (GIF, WebP, APNG) plays: 0 forever, as animations mostly
-    do and as anything else (a video) is taken to."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            loop = im.info.get("loop")
-            if int(getattr(im, "n_frames", 1) or 1) < 2 or im.format not in ("GIF", "WEBP", "PNG"):
-                return 0
-    except (OSError, ValueError, SyntaxError):  # not a picture Pillow reads (SyntaxError: Pillow's for a bad header)
-        return 0
-    if im.format == "GIF":  # its NETSCAPE block counts the repeats after the first play; none: it plays once
-        return 1 if loop is None else (0 if loop == 0 else int(loop) + 1)
-    return int(loop or 0)  # WebP's loop count and APNG's num_plays count every play
-
-
 def _loop_args(muxer: str, plays: int) -> list[str]:
     """ffmpeg's options for an animation written to play ``plays`` times (0: forever)."""
     if muxer == "gif":  # -loop: repeats after the first play, -1 none, 0 forever
@@ -1112,7 +1101,7 @@ def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: P
     return made
 
 
-def _run_cut(cmd: list[str], named: Path, hidden: list[Path]) -> None:
+def _run_cut(cmd: list[str], named: Path, hidden: list[Path]) -> subprocess.CompletedProcess[bytes]:
     """Run one step of cutting a part's subtitles; an error names ``named``, not the ``hidden`` files it writes."""
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     if proc.returncode != 0:
@@ -1120,6 +1109,7 @@ def _run_cut(cmd: list[str], named: Path, hidden: list[Path]) -> None:
         for p in hidden:
             why = why.replace(str(p), "the cut subtitles")
         raise VideoError(f"cutting the subtitles for {named} failed (ffmpeg exit {proc.returncode}): {why}")
+    return proc
 
 
 def _copy_cut_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path, named: Path,
@@ -1153,17 +1143,16 @@ def _showing_at(source: VideoInfo, streams: list[StreamInfo], named: Path) -> li
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(source.path),
            *[a for s in streams for a in ("-map", f"0:{s.index}")], "-c", "copy", "-t", f"{source.seek:.6f}",
            "-f", "framecrc", "-"]  # fmt: skip
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise VideoError(f"cutting the subtitles for {named} failed (ffmpeg exit {proc.returncode}): {_tail(proc)}")
-    text = proc.stdout.decode("utf-8", "replace")
-    bases = {int(j): Fraction(int(n), int(d)) for j, n, d in re.findall(r"^#tb (\d+): (\d+)/(\d+)", text, re.MULTILINE)}
+    text = _run_cut(cmd, named, []).stdout.decode("utf-8", "replace")
+    at = Fraction(source.seek).limit_denominator(10**6)
+    seeks = {int(j): at / Fraction(int(n), int(d))  # the cut in each stream's ticks
+             for j, n, d in re.findall(r"^#tb (\d+): (\d+)/(\d+)", text, re.MULTILINE)}
     showing: list[int | None] = [None] * len(streams)
     counts = [0] * len(streams)
     for m in re.finditer(r"^\s*(\d+),\s*(-?\d+),\s*(-?\d+),\s*(\d+),", text, re.MULTILINE):
         j, pts, duration = int(m.group(1)), int(m.group(3)), int(m.group(4))
-        if j < len(streams) and j in bases:
-            seek = Fraction(source.seek).limit_denominator(10**6) / bases[j]
+        if j < len(streams) and j in seeks:
+            seek = seeks[j]
             if pts < seek:
                 showing[j] = counts[j] if not duration or pts + duration > seek else None
             counts[j] += 1
@@ -1175,8 +1164,6 @@ def _cut_text_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path
     """Text subtitles: each stream written out as text (:data:`~classsr_cli.io.subtitles.TEXT_FORMATS`), cut there
     (:func:`classsr_cli.io.subtitles.cut`), and the cut texts put into ``into`` with the streams' metadata and
     dispositions, the ``placeholder`` stream after them."""
-    from classsr_cli.io.subtitles import cut
-
     end = source.seek + source.span if source.span else None
     formats = [TEXT_FORMATS[s.codec] for s in streams]
     whole = [placeholder.with_name(f"{k}.{f}") for k, f in enumerate(formats)]
@@ -1216,21 +1203,31 @@ def keeps_alpha(pix_fmt: str) -> bool:
     return bool(_ALPHA.match(pix_fmt)) or pix_fmt == "pal8"
 
 
-def _has_alpha(path: Path, codec: str, pix_fmt: str | None) -> bool:
-    """:attr:`VideoInfo.alpha`: an alpha pixel format; for GIF and animated WebP or PNG, whose decoders give every
-    file one, a transparent pixel in the first frame too."""
-    if not _ALPHA.match(pix_fmt or ""):
-        return False
+def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, Any]:
+    """:attr:`VideoInfo.alpha`, :attr:`~VideoInfo.plays` and :attr:`~VideoInfo.lossless`, the last two from an
+    animated picture's own header (one Pillow open). Alpha: an alpha pixel format; for GIF and animated WebP or PNG,
+    whose decoders give every file one, a transparent pixel in the first frame too."""
+    alpha = bool(_ALPHA.match(pix_fmt or ""))
     if codec not in ("gif", "webp", "webp_anim", "apng"):
-        return True
+        return {"alpha": alpha}
     from PIL import Image
+
+    from classsr_cli.io.image import webp_lossless
 
     try:
         with Image.open(path) as im:
-            low = int(np.asarray(im.convert("RGBA"))[:, :, 3].min())
-    except (OSError, ValueError, SyntaxError):  # not a picture Pillow reads: trust the pixel format
-        return True
-    return low < 255
+            loop, kind = im.info.get("loop"), im.format
+            animated = int(getattr(im, "n_frames", 1) or 1) > 1 and kind in ("GIF", "WEBP", "PNG")
+            clear = alpha and int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255
+    except (OSError, ValueError, SyntaxError):  # not a picture Pillow reads (SyntaxError: its bad header); trust ffmpeg
+        return {"alpha": alpha}
+    if not animated:
+        plays = 0
+    elif kind == "GIF":  # its NETSCAPE block counts the repeats after the first play; none: it plays once
+        plays = 1 if loop is None else (0 if loop == 0 else int(loop) + 1)
+    else:  # WebP's loop count and APNG's num_plays count every play
+        plays = int(loop or 0)
+    return {"alpha": clear, "plays": plays, "lossless": kind == "WEBP" and webp_lossless(path)}
 
 
 def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None) -> list[str]:
@@ -1537,7 +1534,7 @@ class VideoWriter:
                "-f", "matroska", "-i", "pipe:0", *after]  # fmt: skip
         cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk)
         if self.muxer in ANIMATION_MUXERS:
-            cmd += _loop_args(self.muxer, animation_plays(self.source.path) if self.source else 0)
+            cmd += _loop_args(self.muxer, self.source.plays if self.source else 0)
         args = list(self.stream_args)
         self._subtitles = _cut_subtitles(cmd, self.source, args, self.path, self.target) if self.source else []
         cmd += [*args, *end, "-f", self.container or self.muxer, "-y", str(self.path)]
