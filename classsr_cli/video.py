@@ -995,7 +995,7 @@ def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int |
     y = 0
     for rows in run:
         n = max(0, min(rows.shape[0], keep - y))
-        if n and alpha is not None and writers[0].channels == 4:
+        if n and alpha is not None:  # the main writer takes RGBA (alpha=plan.alpha, as the reader)
             writers[0].write_rows(np.concatenate([rows[:n, :width], alpha[y : y + n, :width, None]], axis=2))
         elif n:
             writers[0].write_rows(rows[:n, :width])
