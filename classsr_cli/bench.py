@@ -39,7 +39,7 @@ import torch
 from classsr_cli import runtime
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.degrade import add_noise, bicubic_resize, jpeg_roundtrip, load_rgb, make_pair
-from classsr_cli.engine import DEFAULT_STEP, band_bytes_for, model_flops, upscale_tensor
+from classsr_cli.engine import DEFAULT_STEP, band_bytes_for, check_tta, ensemble, model_flops, upscale_tensor
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import IMAGE_SUFFIXES, images_in
 from classsr_cli.metrics import psnr, quantize, ssim
@@ -162,6 +162,8 @@ class BenchResult:
     jpeg: int | None = None
     #: ``--noise``: the standard deviation (levels) of the luminance noise added to every LR; ``None``: none.
     noise: float | None = None
+    #: ``--tta``: the self-ensemble's passes every method but bicubic ran (1: none).
+    tta: int = 1
 
     def noisy(self, limit: float = NOISY_SPREAD) -> list[str]:
         """The methods whose timed passes spread more than ``limit`` (:attr:`MethodResult.spread`)."""
@@ -192,6 +194,7 @@ class BenchResult:
             "tolerance": self.tolerance,
             "jpeg": self.jpeg,
             "noise": self.noise,
+            "tta": self.tta,
             "repeat": self.repeat,
             "warmup": self.warmup,
             "peak_mem": self.peak_mem,
@@ -414,9 +417,10 @@ class _MemoryProbe:
 # --------------------------------------------------------------------------------------------- methods
 def _runner(
     method: str, model: ClassSR, lrs: list[torch.Tensor], pairs: Sequence[Pair], step: int, batch_size: int,
-    tolerance: float | None = None, scale: float = 0,
+    tolerance: float | None = None, scale: float = 0, tta: int = 1,
 ) -> Callable[[int], tuple[Any, Any]]:
-    """``run(i) -> (output, route)`` for image ``i``: output a tensor on the device, or uint8 HWC for bicubic."""
+    """``run(i) -> (output, route)`` for image ``i``: output a tensor on the device, or uint8 HWC for bicubic.
+    ``tta``: every method but bicubic as the mean of that many passes (:func:`~classsr_cli.engine.tta`)."""
     if method == "bicubic":
 
         def run(i: int) -> tuple[Any, Any]:
@@ -428,7 +432,8 @@ def _runner(
 
         def run(i: int) -> tuple[Any, Any]:
             with torch.inference_mode():
-                return _to_hr_size(branch(lrs[i]), pairs[i]), None
+                sr, _ = ensemble(lambda x, k: (branch(x), None), lrs[i], tta)
+                return _to_hr_size(sr, pairs[i]), None
 
     elif method in ("heavy-tiled", "classsr"):
         force = 2 if method == "heavy-tiled" else None
@@ -438,7 +443,7 @@ def _runner(
 
         def run(i: int) -> tuple[Any, Any]:
             sr, route = upscale_tensor(model, lrs[i], step=step, batch_size=batch_size, force_branch=force,
-                                       tolerance=tolerance, band_bytes=band_bytes)
+                                       tolerance=tolerance, band_bytes=band_bytes, tta=tta)
             return _to_hr_size(sr, pairs[i]), route
 
     else:
@@ -468,15 +473,15 @@ def _pass(run: Callable[[int], tuple[Any, Any]], n: int, device: torch.device) -
     return time.perf_counter() - t0
 
 
-def _flops(method: str, model: ClassSR, pairs: Sequence[Pair], routes: list[Any]) -> tuple[int, float]:
-    """``(real FLOPs of one pass, paper FLOPs per 32x32 LR patch)``."""
+def _flops(method: str, model: ClassSR, pairs: Sequence[Pair], routes: list[Any], tta: int = 1) -> tuple[int, float]:
+    """``(real FLOPs of one pass, paper FLOPs per 32x32 LR patch)``, every self-ensemble pass (``tta``) counted."""
     if method == "bicubic":
         return 0, 0.0
     if method in _BRANCH:
         k = _BRANCH[method]
         real = model_flops(model, "real")
-        total = sum(round(real.per_pixel(k) * p.lr.shape[0] * p.lr.shape[1]) for p in pairs)
-        return int(total), float(model_flops(model, "paper").branches[k])
+        total = tta * sum(round(real.per_pixel(k) * p.lr.shape[0] * p.lr.shape[1]) for p in pairs)
+        return int(total), float(tta * model_flops(model, "paper").branches[k])
     used = sum(r.flops.used for r in routes)
     patches = sum(r.grid.count for r in routes)
     paper = sum(r.flops_paper.used for r in routes)
@@ -496,10 +501,11 @@ def _measure(
     scale: int,
     progress: Progress | None,
     tolerance: float | None = None,
+    tta: int = 1,
 ) -> tuple[MethodResult, Callable[[int], tuple[Any, Any]]]:
     """Quality, FLOPs and peak memory of ``method``, after its warm-up; returns the result (no timings yet) and
     the runner that :func:`run_bench` times."""
-    run = _runner(method, model, lrs, pairs, step, batch_size, tolerance, scale)
+    run = _runner(method, model, lrs, pairs, step, batch_size, tolerance, scale, tta)
     n = len(pairs)
     # 1. Quality pass (untimed): outputs quantised to uint8 as a user would save them, then the metrics.
     py, pr, sy, routes = [], [], [], []
@@ -529,7 +535,7 @@ def _measure(
         _pass(run, n, device)
     for _ in range(max(warmup - 1, 0)):
         _pass(run, n, device)
-    flops, flops_paper = _flops(method, model, pairs, routes)
+    flops, flops_paper = _flops(method, model, pairs, routes, tta)
     patches = None
     if method == "classsr":
         counts = np.sum([r.counts for r in routes], axis=0).tolist()
@@ -597,6 +603,7 @@ def run_bench(
     model_name: str = "",
     progress: Progress | None = None,
     scale: int | None = None,
+    tta: int = 1,
 ) -> BenchResult:
     """Measure ``methods`` on ``pairs`` with ``model`` (moved to ``device``/``dtype`` here).
 
@@ -611,6 +618,7 @@ def run_bench(
         threads: ``torch.set_num_threads`` for the run (``None`` keeps the current setting).
         scale: of the pairs (``None``: the model's); below the model's scale its outputs are downscaled to
             the HR size (antialiased bicubic), as ``classsr upscale`` does for a non-native scale.
+        tta: every method but bicubic as a self-ensemble of that many passes (``--tta``), each timed and counted.
     """
     if not pairs:
         raise InputError("no images to benchmark")
@@ -618,6 +626,7 @@ def run_bench(
         raise ConfigError(f"--repeat must be at least 1, got {repeat}")
     if warmup < 0:
         raise ConfigError(f"--warmup must be at least 0, got {warmup}")
+    check_tta(tta)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"unknown bench method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
@@ -658,6 +667,7 @@ def run_bench(
         tolerance=tolerance,
         jpeg=pairs[0].jpeg,
         noise=pairs[0].noise,
+        tta=tta,
     )
     runs = {}
     for method in methods:
@@ -675,6 +685,7 @@ def run_bench(
             scale=scale,
             progress=progress,
             tolerance=tolerance,
+            tta=tta,
         )
     # Timed passes, the methods in turn within each round, so that a machine whose speed drifts (a shared or
     # throttled CPU) slows every method alike and the ratios to heavy stay fair.

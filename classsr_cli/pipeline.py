@@ -35,12 +35,15 @@ from classsr_cli.engine import (
     BAND_PATCHES,
     DEFAULT_STEP,
     Argmax,
+    Band,
     Forced,
     FrameRun,
     Router,
     RouteResult,
     band_bytes_for,
     check_step,
+    check_tta,
+    upscale_tensor,
 )
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
@@ -137,12 +140,21 @@ class PixelRun:
         self.band_bytes = band_bytes_for(up.device.type, not up.resampled)
         self.model_seconds = 0.0
         self.frame: FrameRun | None = None
+        self._route: RouteResult | None = None
 
     @property
     def route(self) -> RouteResult:
+        if self._route is not None:
+            return self._route
         if self.frame is None:
             raise RuntimeError("iterate the PixelRun first")
         return self.frame.result
+
+    def _ensemble(self, x: torch.Tensor) -> Iterator[Band]:
+        up = self.up
+        sr, self._route = upscale_tensor(up.model, x, router=self.router, step=up.step, band_bytes=self.band_bytes,
+                                         progress=self.progress, tta=up.tta)
+        yield Band(0, sr)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         up, pixels = self.up, self.pixels
@@ -154,12 +166,15 @@ class PixelRun:
         x = x.unsqueeze(0).permute(0, 3, 1, 2)  # NHWC memory, standard strides
         if c == 1:
             x = x.expand(1, 3, h, w)
-        self.frame = FrameRun(
-            up.model, x, router=self.router, step=up.step, band_patches=self.band_patches, band_bytes=self.band_bytes,
-            progress=self.progress,
-        )
+        if up.tta > 1:  # the passes' mean, whole: one band (each pass itself in bands of band_bytes)
+            bands: Iterator[Band] = self._ensemble(x)
+        else:
+            self.frame = FrameRun(
+                up.model, x, router=self.router, step=up.step, band_patches=self.band_patches,
+                band_bytes=self.band_bytes, progress=self.progress,
+            )
+            bands = iter(self.frame)
         size = up.output_size(h, w)
-        bands = iter(self.frame)
         done = 0
         while True:
             t = time.perf_counter()
@@ -190,6 +205,8 @@ class Upscaler:
         batch_size: most patches per branch call.
         force_branch: run every patch through this branch (``light``/``medium``/``heavy`` or 0..2).
         tolerance: ``deficit`` routing's tolerance (``None``: the model's calibrated one; see ``--tolerance``).
+        tta: self-ensemble passes (``--tta``: 1, 2, 4 or 8; :mod:`~classsr_cli.engine.tta`); above 1 a frame
+            runs whole, never in streamed bands.
         model_path: where the model came from (reported).
     """
 
@@ -202,6 +219,7 @@ class Upscaler:
         batch_size: int = 256,
         force_branch: str | int | None = None,
         tolerance: float | None = None,
+        tta: int = 1,
         model_path: Path | None = None,
     ) -> None:
         self.model = model
@@ -222,6 +240,8 @@ class Upscaler:
         self.force_branch = branch_index(force_branch)
         check_tolerance(model, tolerance, model_path)
         self.tolerance = tolerance
+        check_tta(tta)
+        self.tta = tta
         self.model_path = model_path
         p = next(model.parameters())
         self.device, self.dtype = p.device, p.dtype
@@ -236,7 +256,8 @@ class Upscaler:
     def at_scale(self, scale: float) -> Upscaler:
         """This upscaler (the same model and settings) at another ``scale``, checked as the constructor checks it."""
         return Upscaler(self.model, scale=scale, step=self.step, batch_size=self.batch_size,
-                        force_branch=self.force_branch, tolerance=self.tolerance, model_path=self.model_path)
+                        force_branch=self.force_branch, tolerance=self.tolerance, tta=self.tta,
+                        model_path=self.model_path)
 
     def enlarged(self, height: int, width: int, name: str | os.PathLike[str] = "") -> tuple[int, int]:
         """:meth:`output_size`, or an :class:`InputError` where it is the input's own (``-x 1.0001``: a copy through
@@ -258,7 +279,8 @@ class Upscaler:
 
         record = {"version": __version__, "model": Path(self.model_path).stem if self.model_path else None,
                   "model_sha256": _sha256(str(self.model_path)) if self.model_path else None, "scale": self.scale, "step": self.step, "tolerance": self.tolerance,
-                  "force_branch": CLASS_NAMES[self.force_branch] if self.force_branch is not None else None}  # fmt: skip
+                  "force_branch": CLASS_NAMES[self.force_branch] if self.force_branch is not None else None,
+                  "tta": self.tta}  # fmt: skip
         return json.dumps(record, separators=(",", ":"))
 
     @functools.cached_property
@@ -296,9 +318,9 @@ class Upscaler:
 
     def should_band(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:
         """Whether a ``height`` x ``width`` input runs in bands: outputs of ``stream_pixels`` or more at the
-        model's own scale (``None``: never)."""
+        model's own scale (``None``: never), without a self-ensemble (which runs a frame whole)."""
         oh, ow = self.output_size(height, width)
-        return stream_pixels is not None and oh * ow >= stream_pixels and not self.resampled
+        return stream_pixels is not None and oh * ow >= stream_pixels and not self.resampled and self.tta == 1
 
     def run(
         self, pixels: np.ndarray, *, router: Router | None = None, banded: bool = False, progress: Callable[[int, int], None] | None = None
@@ -546,6 +568,7 @@ class ImageResult:
             "patches": {"light": light, "medium": medium, "heavy": heavy, "total": light + medium + heavy},
             "flops": self.route.flops.to_dict(),
             "flops_paper": self.route.flops_paper.to_dict(),
+            "tta": self.route.passes,
             "seconds": round(self.seconds, 4),
             "model_seconds": round(self.model_seconds, 4),
             "device": self.device,

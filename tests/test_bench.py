@@ -21,6 +21,7 @@ runner = CliRunner()
 
 TOP_KEYS = {
     "native",
+    "tta",
     "device",
     "device_name",
     "threads",
@@ -358,6 +359,37 @@ def test_set_names_ignore_case_and_a_missing_one_says_where_to_point(hr_dir: Pat
         lib.find_images(["TINY"], root)
     with pytest.raises(lib.InputError, match=r"Set5: .*\(it holds Tiny, tiny\); point --data or \$CLASSSR_DATA"):
         lib.find_images(["Set5"], root)
+
+
+def test_tta_runs_every_method_but_bicubic_as_the_mean_of_its_passes(hr_dir: Path, tiny_model: torch.nn.Module) -> None:
+    """`bench --tta 8`: each branch's output is the mean over the 8 flips and transposes (checked against a mean
+    made here with rot90 and flip), its FLOPs 8 times one pass's; the routed method's too; bicubic unchanged."""
+    pairs = lib.load_pairs(lib.find_images([hr_dir]), 4)
+    methods = ("bicubic", "heavy", "classsr")
+    one = lib.run_bench(tiny_model, pairs, repeat=1, warmup=0, methods=methods)
+    eight = lib.run_bench(tiny_model, pairs, repeat=1, warmup=0, methods=methods, tta=8)
+    assert one.to_dict()["tta"] == 1 and eight.to_dict()["tta"] == 8
+    expected = []
+    for p in pairs:
+        lr = torch.from_numpy(p.lr).permute(2, 0, 1)[None].float() / 255
+        outs = []
+        with torch.no_grad():
+            for x in (lr, lr.transpose(-1, -2)):
+                for turn in range(4):
+                    y = tiny_model.branches[2](x.rot90(turn, (-2, -1))).rot90(-turn, (-2, -1))
+                    outs.append(y if x is lr else y.transpose(-1, -2))
+        expected.append(psnr(quantize(torch.stack(outs).mean(0)), p.hr, 4, y_channel=True))
+    assert eight.methods["heavy"].psnr_y == pytest.approx(np.mean(expected), abs=1e-6)
+    assert eight.methods["heavy"].psnr_y != pytest.approx(one.methods["heavy"].psnr_y, abs=1e-4)
+    assert eight.methods["heavy"].flops == 8 * one.methods["heavy"].flops
+    assert eight.methods["heavy"].flops_paper == 8 * one.methods["heavy"].flops_paper
+    assert eight.methods["classsr"].flops > 7 * one.methods["classsr"].flops
+    assert eight.methods["classsr"].patches == one.methods["classsr"].patches  # the untransformed pass's
+    assert eight.methods["bicubic"].psnr_y == one.methods["bicubic"].psnr_y
+    with pytest.raises(ConfigError, match="--tta"):
+        lib.run_bench(tiny_model, pairs, repeat=1, warmup=0, methods=("heavy",), tta=3)
+    result = runner.invoke(app, ["bench", str(hr_dir), "--tta", "3", "--device", "cpu"])
+    assert result.exit_code == 2 and "--tta" in result.stderr
 
 
 def test_the_record_says_which_tolerance_ran(hr_dir: Path, tmp_path: Path) -> None:

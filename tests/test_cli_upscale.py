@@ -941,3 +941,22 @@ def test_dry_run_says_what_would_be_written_and_writes_nothing(tiny_model_path: 
     Image.new("L", (3000, 3000)).save(big)
     r = up(tiny_model_path, big, "--dry-run", "--max-pixels", "1000000")
     assert r.exit_code == 1 and "above the 1,000,000-pixel limit" in r.stderr
+
+
+def test_tta_is_recorded_counted_and_checked(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    """`upscale --tta 8`: another picture, its JSON record and its file's record say 8 passes, the FLOPs are all
+    eight passes' against the heavy branch's eight, the patches the first pass's; --tta 3 is a usage error."""
+    plain = up(tiny_model_path, photo, "-o", tmp_path / "one.png", "--json")
+    eight = up(tiny_model_path, photo, "-o", tmp_path / "eight.png", "--json", "--tta", "8")
+    assert plain.exit_code == 0 and eight.exit_code == 0, eight.output
+    a, b = json.loads(plain.stdout), json.loads(eight.stdout)
+    assert a["tta"] == 1 and b["tta"] == 8
+    assert b["flops"]["whole"] == 8 * a["flops"]["whole"] and b["flops"]["used"] > 7 * a["flops"]["used"]
+    assert b["patches"] == a["patches"]
+    assert "--tta 8: all 8 passes against heavy's 8" in eight.stderr
+    with Image.open(tmp_path / "one.png") as i1, Image.open(tmp_path / "eight.png") as i8:
+        assert json.loads(i8.text["classsr"])["tta"] == 8 and json.loads(i1.text["classsr"])["tta"] == 1
+        assert not np.array_equal(np.asarray(i1), np.asarray(i8)) and i1.size == i8.size
+    bad = up(tiny_model_path, photo, "-o", tmp_path / "bad.png", "--tta", "3")
+    assert bad.exit_code == 2 and "takes 1, 2, 4, 8 passes" in " ".join(bad.output.split())
+    assert not (tmp_path / "bad.png").exists()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from classsr_cli.cli._common import Precision, device_option
-from classsr_cli.engine.defaults import DEFAULT_BATCH, DEFAULT_STEP, PATCH
+from classsr_cli.engine.defaults import DEFAULT_BATCH, DEFAULT_STEP, PATCH, check_tta
 
 if TYPE_CHECKING:
     from classsr_cli.zoo import OutputSize
@@ -32,6 +32,7 @@ __all__ = [
     "StepOpt",
     "ThreadsOpt",
     "ToleranceOpt",
+    "TtaOpt",
     "WidthOpt",
     "flag",
     "output_scale",
@@ -149,6 +150,27 @@ ToleranceOpt = Annotated[
         "model's calibrated decision (the default models: per patch, within about 0.05 dB of heavy on the "
         "training photos). 0: every patch heavy.",
         show_default=False,
+    ),
+]
+def _tta_passes(passes: int) -> int:
+    """``--tta`` checked while parsing (:func:`~classsr_cli.engine.defaults.check_tta`), a usage error before any
+    output is planned."""
+    from classsr_cli.errors import ConfigError
+
+    try:
+        check_tta(passes)
+    except ConfigError as e:
+        raise typer.BadParameter(str(e).removeprefix("--tta ")) from None
+    return passes
+
+
+TtaOpt = Annotated[
+    int,
+    typer.Option(
+        "--tta", metavar="N", callback=lambda v: _tta_passes(v),
+        help="Self-ensemble for the last bit of quality: upscale each picture N times, mirrored, flipped and "
+        "transposed (2: and mirrored; 4: and flipped; 8: and transposed, as the ncnn upscalers' -x), and average. "
+        "N times the time; whole pictures, not streamed bands.",
     ),
 ]
 ThreadsOpt = Annotated[

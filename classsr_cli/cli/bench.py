@@ -20,6 +20,7 @@ from classsr_cli.cli._options import (
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
+    TtaOpt,
     flag,
 )
 
@@ -88,6 +89,7 @@ def bench(
     warmup: Annotated[int, typer.Option(min=0, metavar="N", help="Untimed passes before timing.")] = 1,
     step: StepOpt = DEFAULT_STEP,
     tolerance: ToleranceOpt = None,
+    tta: TtaOpt = 1,
     batch_size: BatchOpt = DEFAULT_BATCH,
     data: Annotated[
         Path | None,
@@ -152,6 +154,7 @@ def bench(
             model_name=str(loaded.path),
             progress=lambda msg: status.update(msg),
             scale=scale,
+            tta=tta,
         )
     if plot is not None:
         lib.write_plot(result, plot)
@@ -194,6 +197,7 @@ def _table(result: Any) -> None:
             f"classsr bench ×{result.scale} · {result.images} image(s), {result.megapixels:.2f} MP out · "
             f"{result.device} ({result.device_name}) · {result.threads} thread(s) · {result.precision}"
             + _degraded(result.noise, result.jpeg)
+            + (f" · --tta {result.tta} (all but bicubic)" if result.tta > 1 else "")
         ),
         caption=f"× = ratio to heavy (heavy branch on the whole image) · model {result.model} · step {result.step} · "
         f"median of {result.repeat} timed pass(es) · peak memory: {result.peak_mem}",

@@ -36,6 +36,7 @@ from classsr_cli.cli._options import (
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
+    TtaOpt,
     WidthOpt,
     flag,
     output_scale,
@@ -97,6 +98,7 @@ def upscale(
     step: StepOpt = DEFAULT_STEP,
     tolerance: ToleranceOpt = None,
     force_branch: ForceBranchOpt = None,
+    tta: TtaOpt = 1,
     classmap: Annotated[bool, flag("--classmap", help="Also write {output stem}_classmap.png.")] = False,
     classes: Annotated[
         bool, flag("--classes", help="Put every patch's class in the --json record (`routing`), without a picture.")
@@ -175,7 +177,7 @@ def upscale(
             raise _stopped(str(e), e.exit_code, len(plan.jobs) + len(plan.failed) - 1, e)
         distributed.barrier(world)  # every rank has checked the outputs before any rank writes one
         settings: dict[str, Any] = {"step": step, "batch_size": batch_size, "tolerance": tolerance,
-                                    "force_branch": force_branch.value if force_branch else None}
+                                    "force_branch": force_branch.value if force_branch else None, "tta": tta}
         upscaler: Any = _SizedUpscalers(size, model, dev, dtype, settings, note=world.is_main) if size else None
         if upscaler is None:
             upscaler = Upscaler.of(zoo.load(model, scale, device=dev, dtype=dtype), **settings)
@@ -393,7 +395,7 @@ class _Report:
         err.print(
             f"  patches [green]light {p['light']}[/] · [yellow]medium {p['medium']}[/] · "
             f"[red]heavy {p['heavy']}[/]  FLOPs saved {_pct(f['saved_vs_whole'])} vs heavy on the whole image "
-            f"({_pct(f['saved'])} vs heavy on every patch)",
+            f"({_pct(f['saved'])} vs heavy on every patch){_passes(rec)}",
             soft_wrap=True,
         )
         for note in rec["notes"]:
@@ -485,6 +487,12 @@ def _finish(
     raise typer.Exit(EXIT_PARTIAL if done else EXIT_FAILURE)
 
 
+def _passes(rec: dict[str, Any]) -> str:
+    """What the FLOPs line adds for a self-ensemble: the patches are its first pass's, the FLOPs every pass's."""
+    n = rec.get("tta", 1)
+    return f"; --tta {n}: all {n} passes against heavy's {n}, the patches of the first" if n > 1 else ""
+
+
 def _totals(done: list[dict[str, Any]]) -> None:
     n = [sum(d["patches"][k] for d in done) for k in ("light", "medium", "heavy")]
     used, heavy, whole = (sum(d["flops"][k] for d in done) for k in ("used", "heavy", "whole"))
@@ -494,6 +502,6 @@ def _totals(done: list[dict[str, Any]]) -> None:
         f"[bold]total[/]: {len(done)} images, {seconds:.2f} s  patches "
         f"[green]light {n[0]} ({_pct(n[0] / total)})[/] · [yellow]medium {n[1]} ({_pct(n[1] / total)})[/] · "
         f"[red]heavy {n[2]} ({_pct(n[2] / total)})[/]  FLOPs saved {_pct(1 - used / whole if whole else 0)} "
-        f"vs heavy on whole images ({_pct(1 - used / heavy if heavy else 0)} vs heavy on every patch)",
+        f"vs heavy on whole images ({_pct(1 - used / heavy if heavy else 0)} vs heavy on every patch){_passes(done[0])}",
         soft_wrap=True,
     )

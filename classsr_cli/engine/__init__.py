@@ -6,6 +6,7 @@
 * :mod:`~classsr_cli.engine.stitching`: HR patch outputs -> one frame (crop canvas or blended windows).
 * :mod:`~classsr_cli.engine.bands`: :class:`FrameRun`, a frame as an iterator of HR row bands (a whole frame
   is one band), and :func:`upscale_tensor`.
+* :mod:`~classsr_cli.engine.tta`: the self-ensemble (``--tta``): passes under flips and transposes, averaged.
 * :mod:`~classsr_cli.engine.flops`: what the routing cost against the heavy branch.
 * :mod:`~classsr_cli.engine.defaults`: run defaults, without torch.
 
@@ -25,13 +26,16 @@ from classsr_cli.engine.defaults import (
     DEFAULT_BLEND,
     DEFAULT_STEP,
     PATCH,
+    TTA_PASSES,
     band_bytes_for,
+    check_tta,
 )
 
 if TYPE_CHECKING:
     from classsr_cli.engine.bands import Band, FrameRun, RouteResult, check_step, upscale_tensor
     from classsr_cli.engine.flops import FlopsReport, flops_report, model_flops
     from classsr_cli.engine.router import Argmax, Forced, Hysteresis, Reuse, Router, RouteStats
+    from classsr_cli.engine.tta import ensemble
 
 __all__ = [
     "BAND_BYTES",
@@ -40,6 +44,7 @@ __all__ = [
     "DEFAULT_BLEND",
     "DEFAULT_STEP",
     "PATCH",
+    "TTA_PASSES",
     "Argmax",
     "Band",
     "FlopsReport",
@@ -52,6 +57,8 @@ __all__ = [
     "Router",
     "band_bytes_for",
     "check_step",
+    "check_tta",
+    "ensemble",
     "flops_report",
     "model_flops",
     "upscale_tensor",
@@ -59,6 +66,7 @@ __all__ = [
 
 _HOME = {
     **dict.fromkeys(("Band", "FrameRun", "RouteResult", "check_step", "upscale_tensor"), "bands"),
+    **dict.fromkeys(("ensemble",), "tta"),
     **dict.fromkeys(("FlopsReport", "flops_report", "model_flops"), "flops"),
     **dict.fromkeys(("Argmax", "Forced", "Hysteresis", "Reuse", "RouteStats", "Router"), "router"),
 }

@@ -42,11 +42,13 @@ from classsr_cli.engine.defaults import (
     DEFAULT_BLEND,
     DEFAULT_BLOCK,
     DEFAULT_STEP,
+    check_tta,
 )
 from classsr_cli.engine.flops import FlopsReport, flops_report
 from classsr_cli.engine.router import Argmax, Forced, Reuse, Router
 from classsr_cli.engine.stitching import CropCanvas, stitch
 from classsr_cli.engine.tiling import TileGrid, pad_to_grid, plan_grid
+from classsr_cli.engine.tta import combine_routes, ensemble
 from classsr_cli.errors import ConfigError
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.models.residual import ResidualSR, canonical_strides
@@ -81,6 +83,8 @@ class RouteResult:
         decided: ``(rows, cols)`` the class the router decided for every unit, where the classifier ran (else
             ``None``): on the patch path the same as ``classes``; on the cell path before the planner ran a
             cheaper cell with a heavier branch where one call on its band costs less than tiles.
+        passes: the self-ensemble's passes the frame took (:mod:`~classsr_cli.engine.tta`; 1: none). With more,
+            ``classes`` and ``decided`` are the untransformed pass's, ``computed`` and the FLOPs every pass's.
     """
 
     grid: TileGrid
@@ -89,6 +93,7 @@ class RouteResult:
     flops: FlopsReport
     flops_paper: FlopsReport
     decided: torch.Tensor | None = None
+    passes: int = 1
 
     @property
     def counts(self) -> tuple[int, int, int]:
@@ -477,13 +482,32 @@ def upscale_tensor(
     blend: str = DEFAULT_BLEND,
     progress: Progress | None = None,
     band_bytes: int | None = None,
+    tta: int = 1,
 ) -> tuple[torch.Tensor, RouteResult]:
     """Upscale one LR frame ``(1, 3, H, W)``, whole (one band), or with ``band_bytes`` planned band by band as
     ``FrameRun(band_bytes=...)`` plans it (the bands joined). Returns ``(sr, result)``, ``sr`` of shape
     ``(1, 3, s*H, s*W)``, float and not clamped. ``router`` defaults to the model's decision at ``tolerance``
-    (or ``force_branch``)."""
+    (or ``force_branch``). ``tta``: the mean of that many passes under flips and transposes
+    (:func:`~classsr_cli.engine.tta.ensemble`), the router's state-free policy deciding each pass afresh;
+    ``progress`` then counts the patches of every pass."""
+    check_tta(tta)
     if router is None:
         router = Router(Forced(force_branch) if force_branch is not None else Argmax(tolerance), batch_size=batch_size)
-    run = FrameRun(model, lr, router=router, step=step, blend=blend, progress=progress, band_bytes=band_bytes)
-    bands = [band.rows for band in run]
-    return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)), run.result
+    elif tta > 1 and (router.reuse is not None or not isinstance(router.policy, Argmax | Forced)):
+        raise ConfigError("--tta decides every pass afresh: it does not combine with reuse or hysteresis")
+
+    def once(x: torch.Tensor, k: int) -> tuple[torch.Tensor, RouteResult]:
+        each = progress if progress is None or tta == 1 else _pass_progress(progress, k, tta)
+        run = FrameRun(model, x, router=router, step=step, blend=blend, progress=each, band_bytes=band_bytes)
+        bands = [band.rows for band in run]
+        return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)), run.result
+
+    if tta == 1:
+        return once(lr, 0)
+    sr, routes = ensemble(once, lr, tta)
+    return sr, combine_routes(routes)
+
+
+def _pass_progress(progress: Progress, k: int, passes: int) -> Progress:
+    """``progress`` of pass ``k`` of ``passes``, counted over them all."""
+    return lambda done, total: progress(k * total + done, passes * total)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["BAND_BYTES", "BAND_PATCHES", "DEFAULT_BATCH", "DEFAULT_BLEND", "DEFAULT_BLOCK", "DEFAULT_STEP", "PATCH"]
+__all__ = ["BAND_BYTES", "BAND_PATCHES", "DEFAULT_BATCH", "DEFAULT_BLEND", "DEFAULT_BLOCK", "DEFAULT_STEP", "PATCH",
+           "TTA_PASSES", "check_tta"]
 
 #: Side of an LR patch (the classifier's input).
 PATCH = 32
 #: Distance between patch origins (LR pixels): patch 32, so an overlap of 4.
 DEFAULT_STEP = 28
+#: The pass counts of the self-ensemble (``--tta``, :mod:`~classsr_cli.engine.tta`): 1 (off), 2 (and
+#: mirrored), 4 (and the flips), 8 (and the transposes).
+TTA_PASSES = (1, 2, 4, 8)
 #: Most patches per branch call.
 DEFAULT_BATCH = 256
 #: Stitch mode (:data:`classsr_cli.engine.stitching.BLEND_MODES`). ``crop`` (halo) copies each patch's share into
@@ -35,3 +39,12 @@ def band_bytes_for(device_type: str, native: bool) -> int | None:
     """The ``FrameRun(band_bytes=...)`` a frame runs with: :data:`BAND_BYTES` on the CPU at the model's own scale
     (``native``), else ``None`` (whole). One decision for ``upscale``, ``video`` and ``bench``."""
     return BAND_BYTES if device_type == "cpu" and native else None
+
+
+def check_tta(passes: int) -> None:
+    """``passes`` must be one of :data:`TTA_PASSES`; a :class:`ConfigError` (usage error) otherwise."""
+    if passes not in TTA_PASSES:
+        from classsr_cli.errors import ConfigError
+
+        raise ConfigError(f"--tta takes {', '.join(map(str, TTA_PASSES))} passes (1: off; 8: every flip and "
+                          f"transpose), got {passes}")

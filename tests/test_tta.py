@@ -1,0 +1,112 @@
+"""The self-ensemble (engine/tta.py, ``--tta``): transforms, equivariance of the mean, FLOPs of every pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_cells import residual_model
+
+from classsr_cli.engine import check_tta, upscale_tensor
+from classsr_cli.engine.router import Argmax, Hysteresis, Reuse, Router
+from classsr_cli.engine.tta import dihedral, ensemble, undo_dihedral
+from classsr_cli.errors import ConfigError
+from classsr_cli.models.classsr import ClassSR
+from classsr_cli.pipeline import Upscaler
+
+#: A tolerance at which :func:`_frame`'s cells go to two branches with :func:`residual_model`'s random weights.
+MIXED = 1.1
+
+
+def _frame() -> torch.Tensor:
+    """A non-square frame, black on the left and black and white noise on the right."""
+    lr = torch.rand(1, 3, 45, 61)
+    lr[..., :30] = 0.0
+    lr[..., 30:] = (lr[..., 30:] > 0.5).float()
+    return lr
+
+
+def test_the_eight_transforms_are_distinct_and_undone() -> None:
+    x = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 2, 3, 5)
+    seen = []
+    for k in range(8):
+        y = dihedral(x, k)
+        assert y.shape == ((1, 2, 5, 3) if k & 4 else (1, 2, 3, 5))
+        assert torch.equal(undo_dihedral(y, k), x)
+        seen.append(tuple(y.flatten().tolist()) + tuple(y.shape))
+    assert len(set(seen)) == 8
+    assert torch.equal(dihedral(x, 1), x.flip(-1)) and torch.equal(dihedral(x, 3), x.rot90(2, (-2, -1)))
+
+
+@pytest.mark.parametrize("passes", [3, 0, 16])
+def test_other_pass_counts_are_refused(passes: int) -> None:
+    with pytest.raises(ConfigError, match="--tta takes 1, 2, 4, 8"):
+        check_tta(passes)
+    with pytest.raises(ConfigError, match="--tta"):
+        ensemble(lambda x, k: (x, None), torch.zeros(1, 1, 2, 2), passes)
+
+
+@pytest.mark.parametrize(("passes", "transforms"), [(2, [1]), (4, [1, 2, 3]), (8, range(8))])
+@pytest.mark.parametrize("force", [None, 2])
+def test_the_mean_commutes_with_the_passes_transforms(passes: int, transforms: range | list[int], force: int | None) -> None:
+    """Averaged over a subgroup of the flips and transposes, the output of a transformed frame is the transformed
+    output: each pass of one is a pass of the other. Routed (each pass decides afresh) and forced alike."""
+    model = residual_model()
+    lr = _frame()
+    with torch.no_grad():
+        out, route = upscale_tensor(model, lr, tta=passes, force_branch=force, tolerance=MIXED)
+        plain, _ = upscale_tensor(model, lr, force_branch=force, tolerance=MIXED)
+        for k in transforms:
+            moved, _ = upscale_tensor(model, dihedral(lr, k), tta=passes, force_branch=force, tolerance=MIXED)
+            assert torch.allclose(moved, dihedral(out, k), atol=1e-5), k
+    assert route.passes == passes
+    assert out.shape == plain.shape and not torch.allclose(out, plain, atol=1e-3)  # the passes do differ
+    if force is None:
+        assert route.decided is not None and len(set(route.decided.flatten().tolist())) > 1  # routing exercised
+
+
+def test_one_pass_is_the_plain_run_and_flops_count_every_pass() -> None:
+    model = residual_model()
+    lr = _frame()
+    with torch.no_grad():
+        plain, one = upscale_tensor(model, lr, tolerance=MIXED)
+        same, once = upscale_tensor(model, lr, tta=1, tolerance=MIXED)
+        _, four = upscale_tensor(model, lr, tta=4, tolerance=MIXED)  # flips only: every pass on the same grid
+    assert torch.equal(plain, same) and once.passes == 1 and once.flops == one.flops
+    assert four.passes == 4
+    assert torch.equal(four.classes, one.classes)  # the untransformed pass's classes
+    assert four.flops.whole == 4 * one.flops.whole and four.flops.heavy == 4 * one.flops.heavy
+    assert sum(four.computed) == 4 * sum(one.computed)
+    assert four.flops.used > 3 * one.flops.used  # the passes' own routing: about four times as much
+    assert 0 < four.flops.saved_vs_whole < 1  # against the heavy branch's four passes, as before against one
+
+
+def test_a_router_with_state_is_refused() -> None:
+    model = residual_model()
+    for router in (Router(Hysteresis(0.1)), Router(Argmax(), reuse=Reuse(0))):
+        with pytest.raises(ConfigError, match="does not combine with reuse or hysteresis"):
+            upscale_tensor(model, _frame(), router=router, tta=2)
+
+
+def test_the_patch_path_commutes_too(tiny_model: ClassSR) -> None:
+    """The paper's FSRCNN models run as overlapping patches (not cells): the mean commutes all the same."""
+    lr = torch.rand(1, 3, 40, 52)
+    with torch.no_grad():
+        out, route = upscale_tensor(tiny_model, lr, tta=8)
+        moved, _ = upscale_tensor(tiny_model, dihedral(lr, 6), tta=8)
+    assert torch.allclose(moved, dihedral(out, 6), atol=1e-5) and route.passes == 8
+
+
+def test_an_upscaler_with_tta_mirrors_with_its_picture_and_runs_it_whole() -> None:
+    up = Upscaler(residual_model(), tta=8)
+    rng = np.random.default_rng(3)
+    px = rng.integers(0, 256, (30, 44, 3), dtype=np.uint8)
+    got = up.upscale_array(px)
+    mirrored = up.upscale_array(np.ascontiguousarray(px[:, ::-1]))
+    diff = np.abs(mirrored.pixels.astype(int) - got.pixels[:, ::-1].astype(int))
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.999  # equal but for float rounding at a half level
+    assert got.route.passes == 8
+    assert not up.should_band(4000, 4000) and Upscaler(residual_model()).should_band(4000, 4000)
+    assert up.at_scale(1.5).tta == 8
+    with pytest.raises(ConfigError, match="--tta"):
+        Upscaler(residual_model(), tta=5)
