@@ -432,7 +432,7 @@ def _runner(
 
         def run(i: int) -> tuple[Any, Any]:
             with torch.inference_mode():
-                sr, _ = ensemble(lambda x, k: (branch(x), None), lrs[i], tta)
+                sr = branch(lrs[i]) if tta == 1 else ensemble(lambda x, k: [(0, branch(x))], lrs[i], tta, model.cfg.scale)
                 return _to_hr_size(sr, pairs[i]), None
 
     elif method in ("heavy-tiled", "classsr"):

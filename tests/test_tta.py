@@ -9,7 +9,7 @@ from test_cells import residual_model
 
 from classsr_cli.engine import check_tta, upscale_tensor
 from classsr_cli.engine.router import Argmax, Hysteresis, Reuse, Router
-from classsr_cli.engine.tta import dihedral, ensemble, undo_dihedral
+from classsr_cli.engine.tta import add_turned_back, dihedral, ensemble, undo_dihedral
 from classsr_cli.errors import ConfigError
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import Upscaler
@@ -38,12 +38,25 @@ def test_the_eight_transforms_are_distinct_and_undone() -> None:
     assert torch.equal(dihedral(x, 1), x.flip(-1)) and torch.equal(dihedral(x, 3), x.rot90(2, (-2, -1)))
 
 
+@pytest.mark.parametrize("k", range(8))
+def test_bands_of_a_transformed_output_land_where_they_belong(k: int) -> None:
+    """A pass's output added band by band, as a frame run in bands gives it, is the whole output turned back."""
+    out = torch.rand(1, 3, 7, 11)
+    moved = dihedral(out, k)
+    total = torch.zeros_like(out)
+    for y, n in ((0, 3), (3, 1), (4, moved.shape[-2] - 4)):
+        add_turned_back(total, moved[..., y : y + n, :], y, k)
+    assert torch.equal(total, out)
+    twice = ensemble(lambda x, j: [(0, x.repeat_interleave(2, -2).repeat_interleave(2, -1))], out, 8, 2)
+    assert torch.allclose(twice, out.repeat_interleave(2, -2).repeat_interleave(2, -1))  # equivariant: itself
+
+
 @pytest.mark.parametrize("passes", [3, 0, 16])
 def test_other_pass_counts_are_refused(passes: int) -> None:
     with pytest.raises(ConfigError, match="--tta takes 1, 2, 4, 8"):
         check_tta(passes)
     with pytest.raises(ConfigError, match="--tta"):
-        ensemble(lambda x, k: (x, None), torch.zeros(1, 1, 2, 2), passes)
+        ensemble(lambda x, k: [(0, x)], torch.zeros(1, 1, 2, 2), passes, 1)
 
 
 @pytest.mark.parametrize(("passes", "transforms"), [(2, [1]), (4, [1, 2, 3]), (8, range(8))])
@@ -110,3 +123,18 @@ def test_an_upscaler_with_tta_mirrors_with_its_picture_and_runs_it_whole() -> No
     assert up.at_scale(1.5).tta == 8
     with pytest.raises(ConfigError, match="--tta"):
         Upscaler(residual_model(), tta=5)
+
+
+def test_passes_run_in_bands_give_the_whole_frames_mean() -> None:
+    """On the CPU a large frame's passes run in bands (``band_bytes``), each band added into the mean as it comes:
+    the same mean as whole passes."""
+    from classsr_cli.engine import FrameRun
+
+    model = residual_model()
+    lr = torch.rand(1, 3, 150, 130)
+    with torch.no_grad():
+        assert all(len(list(FrameRun(model, dihedral(lr, k), band_bytes=1))) > 1 for k in (0, 4))  # transposed too
+        whole, a = upscale_tensor(model, lr, tta=8, tolerance=MIXED)
+        banded, b = upscale_tensor(model, lr, tta=8, tolerance=MIXED, band_bytes=1)
+    assert torch.allclose(banded, whole, atol=1e-5)
+    assert torch.equal(a.classes, b.classes) and a.flops.whole == b.flops.whole

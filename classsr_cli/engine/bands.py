@@ -496,15 +496,20 @@ def upscale_tensor(
     elif tta > 1 and (router.reuse is not None or not isinstance(router.policy, Argmax | Forced)):
         raise ConfigError("--tta decides every pass afresh: it does not combine with reuse or hysteresis")
 
-    def once(x: torch.Tensor, k: int) -> tuple[torch.Tensor, RouteResult]:
-        each = progress if progress is None or tta == 1 else _pass_progress(progress, k, tta)
-        run = FrameRun(model, x, router=router, step=step, blend=blend, progress=each, band_bytes=band_bytes)
+    if tta == 1:
+        run = FrameRun(model, lr, router=router, step=step, blend=blend, progress=progress, band_bytes=band_bytes)
         bands = [band.rows for band in run]
         return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)), run.result
+    routes: list[RouteResult] = []
 
-    if tta == 1:
-        return once(lr, 0)
-    sr, routes = ensemble(once, lr, tta)
+    def one_pass(x: torch.Tensor, k: int) -> Iterator[tuple[int, torch.Tensor]]:
+        each = None if progress is None else _pass_progress(progress, k, tta)
+        run = FrameRun(model, x, router=router, step=step, blend=blend, progress=each, band_bytes=band_bytes)
+        for band in run:
+            yield band.y, band.rows
+        routes.append(run.result)
+
+    sr = ensemble(one_pass, lr, tta, model.cfg.scale)
     return sr, combine_routes(routes)
 
 

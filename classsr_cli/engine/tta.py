@@ -11,9 +11,9 @@ its own classifier decisions, its own FLOPs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -22,9 +22,7 @@ from classsr_cli.engine.defaults import check_tta
 if TYPE_CHECKING:
     from classsr_cli.engine.bands import RouteResult
 
-__all__ = ["combine_routes", "dihedral", "ensemble", "undo_dihedral"]
-
-R = TypeVar("R")
+__all__ = ["add_turned_back", "combine_routes", "dihedral", "ensemble", "undo_dihedral"]
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -63,26 +61,33 @@ def combine_routes(routes: list[RouteResult]) -> RouteResult:
 
 
 def ensemble(
-    run: Callable[[torch.Tensor, int], tuple[torch.Tensor, R]], lr: torch.Tensor, passes: int
-) -> tuple[torch.Tensor, list[R]]:
+    run: Callable[[torch.Tensor, int], Iterable[tuple[int, torch.Tensor]]], lr: torch.Tensor, passes: int, scale: int
+) -> torch.Tensor:
     """The mean over ``passes`` transforms (:func:`dihedral` ``0 .. passes-1``) of ``run``'s output on the
-    transformed ``lr``, turned back; and what each pass returned beside its output, in order. ``run(x, k)`` gets
-    the transformed frame and the pass's index; its output is ``(..., s*h, s*w)`` for an ``(..., h, w)`` input.
-    The sum is kept in float32 (one frame-sized buffer besides the pass running)."""
+    transformed ``lr`` ``(1, C, h, w)``, turned back: ``(1, C, scale*h, scale*w)`` float32. ``run(x, k)`` gets the
+    transformed frame and the pass's index and yields its output as ``(y, rows)`` bands, ``rows`` the output rows
+    ``y ..`` of the transformed frame (one band ``(0, output)`` for a whole frame). Each band is added into the
+    mean where it belongs as it comes, so a pass never holds a frame-sized output of its own: the mean is the one
+    frame-sized buffer."""
     check_tta(passes)
-    if passes == 1:
-        out, extra = run(lr, 0)
-        return out, [extra]
-    total: torch.Tensor | None = None
-    extras: list[R] = []
+    n, c, h, w = lr.shape
+    total = torch.zeros((n, c, scale * h, scale * w), dtype=torch.float32, device=lr.device)
     for k in range(passes):
-        out, extra = run(dihedral(lr, k), k)
-        extras.append(extra)
-        out = undo_dihedral(out, k)
-        if total is None:
-            total = out.float() if out.dtype != torch.float32 else out.clone()
-        else:
-            total.add_(out)
-        del out
-    assert total is not None
-    return total.div_(passes), extras
+        for y, rows in run(dihedral(lr, k), k):
+            add_turned_back(total, rows, y, k)
+    return total.div_(passes)
+
+
+def add_turned_back(total: torch.Tensor, rows: torch.Tensor, y: int, k: int) -> None:
+    """Add output rows ``y .. y + len`` of the frame under :func:`dihedral` ``k`` into ``total``, the untransformed
+    frame's output, where they belong: ``dihedral(total, k)[..., y:y+len, :] += rows`` (the flips of the band only,
+    the transpose a view)."""
+    view = total.transpose(-1, -2) if k & 4 else total
+    height, count = view.shape[-2], rows.shape[-2]
+    if k & 2:
+        rows, first = rows.flip(-2), height - y - count
+    else:
+        first = y
+    if k & 1:
+        rows = rows.flip(-1)
+    view[..., first : first + count, :] += rows
