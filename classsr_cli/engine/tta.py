@@ -90,4 +90,4 @@ def add_turned_back(total: torch.Tensor, rows: torch.Tensor, y: int, k: int) -> 
         first = y
     if k & 1:
         rows = rows.flip(-1)
-    view[..., first : first + count, :] += rows
+    view[..., first : first + count, :].add_(rows)  # in place (``view[...] += rows`` would copy the region back)
