@@ -152,6 +152,8 @@ ToleranceOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
 def _tta_passes(passes: int) -> int:
     """``--tta`` checked while parsing (:func:`~classsr_cli.engine.defaults.check_tta`), a usage error before any
     output is planned."""
