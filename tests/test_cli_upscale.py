@@ -930,7 +930,11 @@ def test_dry_run_says_what_would_be_written_and_writes_nothing(tiny_model_path: 
     recs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [rec.get("dry_run") for rec in recs] == [True, True, None] and "error" in recs[2]
     assert recs[0]["size"] == {"input": [24, 20], "output": [90, 75]} and recs[0]["model_scale"] == 4
+    assert recs[0]["tta"] == 1
     assert "1 of 3 inputs would fail" in r.stderr and files(src) == before
+    r = up(tiny_model_path, src / "a.png", "--dry-run", "--tta", "4", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["tta"] == 4
+    assert "(x4, the x4 model, 4 passes averaged (--tta))" in r.stderr
     # Without --keep-going: stopped at the failure, with its error and the run's exit code and line.
     r = up(tiny_model_path, src, "--dry-run", "--width", "90", "-f", "webp")
     assert r.exit_code == 1 and "stopped:" not in r.stderr and "turned.jpg: 20x30 to --width 90 is x4.5" in r.stderr

@@ -274,12 +274,13 @@ def _dry_run(upscaler: Any, jobs: list[Any], report: _Report, planned: list[Fail
             if not keep_going:
                 break
             continue
-        how = f"{factor_text(up.scale)}, the x{up.model_scale} model" + (", then a downscale" if up.resampled else "")
+        how = (f"{factor_text(up.scale)}, the x{up.model_scale} model" + (", then a downscale" if up.resampled else "")
+               + (f", {up.tta} passes averaged (--tta)" if up.tta > 1 else ""))
         err.print(f"would write {job.output}  {w}x{h} -> {ow}x{oh}  ({how})", soft_wrap=True, markup=False)
         record = {"dry_run": True, "input": str(job.input), "output": str(job.output),
                   "classmap": str(job.classmap) if job.classmap else None, "size": {"input": [w, h], "output": [ow, oh]},
                   "scale": int(up.scale) if float(up.scale).is_integer() else up.scale, "model_scale": up.model_scale,
-                  "model": str(up.model_path) if up.model_path else None}  # fmt: skip
+                  "model": str(up.model_path) if up.model_path else None, "tta": up.tta}  # fmt: skip
         done.append(record)
         report._stdout(record)
     _finish(report, done, failed, keep_going, total=len(jobs) + len(planned), dry=True)
