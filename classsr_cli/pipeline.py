@@ -317,10 +317,15 @@ class Upscaler:
         return Router(policy, batch_size=self.batch_size)
 
     def should_band(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:
-        """Whether a ``height`` x ``width`` input runs in bands: outputs of ``stream_pixels`` or more at the
-        model's own scale (``None``: never), without a self-ensemble (which runs a frame whole)."""
+        """Whether a ``height`` x ``width`` input runs in bands (:meth:`large`), without a self-ensemble (which runs
+        a frame whole)."""
+        return self.large(height, width, stream_pixels) and self.tta == 1
+
+    def large(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:
+        """Whether a ``height`` x ``width`` input's output is one to compute in bands: ``stream_pixels`` or more at
+        the model's own scale (``None``: never)."""
         oh, ow = self.output_size(height, width)
-        return stream_pixels is not None and oh * ow >= stream_pixels and not self.resampled and self.tta == 1
+        return stream_pixels is not None and oh * ow >= stream_pixels and not self.resampled
 
     def run(
         self, pixels: np.ndarray, *, router: Router | None = None, banded: bool = False, progress: Callable[[int, int], None] | None = None
@@ -635,6 +640,10 @@ def upscale_file(
                 model_seconds=run.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
                 notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
             )
+        if upscaler.tta > 1 and upscaler.large(picture.height, picture.width, stream_pixels):
+            picture = replace(picture, notes=[*picture.notes, (
+                f"--tta {upscaler.tta} holds the whole {ow}x{oh} output in memory to average its passes (about "
+                f"{12 * oh * ow / 2**30:.1f} GiB), instead of writing it in bands of rows")])
         out, up = upscaler.upscale_picture(picture, progress=progress)
         notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite, quality=quality)
         if classmap is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,23 @@ def test_passes_run_in_bands_give_the_whole_frames_mean() -> None:
         banded, b = upscale_tensor(model, lr, tta=8, tolerance=MIXED, band_bytes=1)
     assert torch.allclose(banded, whole, atol=1e-5)
     assert torch.equal(a.classes, b.classes) and a.flops.whole == b.flops.whole
+
+
+def test_a_large_picture_with_tta_says_it_is_held_whole(tmp_path: Path) -> None:
+    """A picture whose output would be written in bands is held whole under ``--tta``, and the run says so, with the
+    memory its mean takes; the output is the one the Upscaler gives."""
+    from PIL import Image
+
+    from classsr_cli.pipeline import upscale_file
+
+    px = np.random.default_rng(4).integers(0, 256, (20, 26, 3), dtype=np.uint8)
+    Image.fromarray(px).save(tmp_path / "in.png")
+    up = Upscaler(residual_model(), tta=2)
+    big = upscale_file(up, tmp_path / "in.png", tmp_path / "big.png", stream_pixels=0)
+    small = upscale_file(up, tmp_path / "in.png", tmp_path / "small.png", stream_pixels=None)
+    note = [n for n in big.notes if n.startswith("--tta 2 holds the whole 52x40 output in memory")]
+    assert len(note) == 1 and "GiB" in note[0] and not any("--tta" in n for n in small.notes)
+    assert big.route.passes == 2
+    with Image.open(tmp_path / "big.png") as a, Image.open(tmp_path / "small.png") as b:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+        assert np.array_equal(np.asarray(a), up.upscale_array(px).pixels)
