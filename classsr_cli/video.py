@@ -123,6 +123,8 @@ class VideoResult:
         resumed: frames taken from the chunks of a stopped run (``resume=True``; ``seconds`` includes its time).
         alpha: whether the output keeps the source's transparency (:attr:`VideoInfo.alpha`, in a pixel format that
             holds it).
+        tta: the self-ensemble's passes a frame took (``--tta``; 1: none); ``counts`` and the temporal counts are
+            the first pass's, the FLOPs every pass's.
     """
 
     input: Path
@@ -155,6 +157,7 @@ class VideoResult:
     shown: tuple[int, int] | None = None
     resumed: int = 0
     alpha: bool = False
+    tta: int = 1
 
     @property
     def patches(self) -> int:
@@ -182,6 +185,7 @@ class VideoResult:
             "pix_fmt": self.pix_fmt,
             "bits": self.bits,
             "alpha": self.alpha,
+            "tta": self.tta,
             "start": self.start,
             "length": self.length,
             "scale": int(self.scale) if float(self.scale).is_integer() else self.scale,
@@ -502,6 +506,7 @@ _SETTING = {"version": "classsr's version", "input": "the input file", "model": 
             "model.version": "classsr's version",
             "model.model_sha256": "the model", "model.scale": "the scale",
             "model.step": "--step", "model.tolerance": "--tolerance", "model.force_branch": "--force-branch",
+            "model.tta": "--tta",
             "precision": "--precision", "temporal": "--hysteresis or --reuse", "temporal.hysteresis": "--hysteresis",
             "temporal.reuse": "--reuse", "temporal.reuse_threshold": "--reuse-threshold",
             "encode": "the encoding options", "encode.codec": "--codec", "encode.crf": "--crf",
@@ -702,8 +707,11 @@ def _routing(up: Upscaler, temporal: TemporalOptions) -> tuple[Policy, TemporalO
     """A video run's routing policy, and ``temporal`` as it applies (the summary reports the margin that applied)."""
     # Hysteresis is a margin on class probabilities: the paper's argmax models. A deficit-routing model's decision
     # is a threshold on predicted error, steady by itself, and routes as cells (the fast path), with reuse too.
+    # A self-ensemble routes each pass afresh: the argmax without a margin carried from frame to frame, and no reuse.
+    if up.tta > 1 and temporal.reuse:
+        raise ConfigError("--tta routes every pass of a frame afresh: it does not combine with --reuse")
     policy: Policy = (Forced(up.force_branch) if up.force_branch is not None
-                      else Argmax(up.tolerance) if up.model.cfg.routing != "argmax"
+                      else Argmax(up.tolerance) if up.model.cfg.routing != "argmax" or up.tta > 1
                       else Hysteresis(temporal.hysteresis, tolerance=up.tolerance))
     if not isinstance(policy, Hysteresis):
         temporal = replace(temporal, hysteresis=0.0)  # none applied
@@ -722,6 +730,8 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
 
     made = json.loads(up.made_by())
     made.pop("model", None)  # its file's name: a model is known by its bytes (a renamed or copied file is the same)
+    if made.get("tta") == 1:  # no self-ensemble: recorded as before --tta was, so that such a run still continues
+        made.pop("tta")
     if made.get("model_sha256") is None:  # a model given as an object: its weights
         h = hashlib.sha256()
         for t in up.model.state_dict().values():
@@ -953,7 +963,7 @@ def upscale_video(
         switches=stats.switches, switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops,
         flops_paper=flops_paper, temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt,
         bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
-        resumed=skip, alpha=plan.alpha,
+        resumed=skip, alpha=plan.alpha, tta=up.tta,
     )
 
 

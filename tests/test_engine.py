@@ -3,6 +3,7 @@ in bands; ``--step`` is validated the same way by every front end."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -69,6 +70,47 @@ def test_one_frame_video_routes_like_the_image(
     assert video.frames == 1 and video.counts == image.counts and video.computed == sum(image.counts)
     assert np.array_equal(np.concatenate(sent), read_image(image.output).pixels)  # same pixels before encoding
     assert video.flops == image.route.flops and video.flops_paper == image.route.flops_paper
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["fsrcnn", "residual"])
+def test_a_video_frame_with_tta_is_the_image_with_tta(
+    tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, family: str,
+) -> None:
+    """`video --tta 2`: each frame the picture `upscale --tta 2` makes (the paper's model without its hysteresis,
+    which follows one pass a frame), the FLOPs of both passes, the first pass's patches; with --reuse it is refused;
+    the CLI takes the option."""
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.video import TemporalOptions
+
+    if family == "residual":
+        tiny_model = _residual_model()
+    rgb = _one_frame_clip(tmp_path / "clip.mkv")
+    sent: list[np.ndarray] = []
+    write_rows = VideoWriter.write_rows
+
+    def spy(self: VideoWriter, rows: np.ndarray) -> None:
+        sent.append(rows.copy())
+        write_rows(self, rows)
+
+    monkeypatch.setattr(VideoWriter, "write_rows", spy)
+    up = Upscaler(tiny_model, tta=2)  # type: ignore[arg-type]
+    video = upscale_video(up, tmp_path / "clip.mkv", tmp_path / "up.mkv")
+    image = up.upscale_array(rgb)
+    assert video.frames == 1 and video.tta == 2 and video.to_dict()["tta"] == 2
+    assert np.array_equal(np.concatenate(sent), image.pixels)
+    assert video.flops == image.route.flops and video.counts == image.route.counts
+    assert video.flops.whole == 2 * Upscaler(tiny_model).upscale_array(rgb).route.flops.whole  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="does not combine with --reuse"):
+        upscale_video(up, tmp_path / "clip.mkv", tmp_path / "up2.mkv", temporal=TemporalOptions(reuse=True))
+    if family == "fsrcnn":
+        r = runner.invoke(app, ["video", str(tmp_path / "clip.mkv"), str(tmp_path / "cli.mkv"), "--model",
+                                str(tiny_model_path), "--tta", "2", "--json"])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["tta"] == 2
+        r = runner.invoke(app, ["video", str(tmp_path / "clip.mkv"), str(tmp_path / "cli.mkv"), "--model",
+                                str(tiny_model_path), "--tta", "2", "--overwrite"])  # fmt: skip
+        assert r.exit_code == 0 and "--tta 2: all 2 passes against heavy's 2" in " ".join(r.stderr.split()), r.output
 
 
 @pytest.mark.parametrize("command", ["upscale", "video"])

@@ -1867,6 +1867,7 @@ def test_resume_refusal_names_only_the_settings_that_differ(
     torch.manual_seed(1)
     assert "other settings (the model);" in refused(build_model(tiny_cfg).eval())  # other weights, same routing
     assert "other settings (--force-branch);" in refused(Upscaler(tiny_model, force_branch=1))
+    assert "other settings (--tta);" in refused(Upscaler(tiny_model, tta=2))  # its margin off follows from it
     assert "other settings (--hysteresis, --reuse);" in refused(tiny_model, temporal=TemporalOptions(0.3, reuse=True))
     assert "other settings (--crf, --encoder-opt);" in refused(
         tiny_model, options=EncodeOptions(preset="ultrafast", crf=30, extra=(("tune", "film"),)))

@@ -33,6 +33,7 @@ from classsr_cli.cli._options import (
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
+    TtaOpt,
     WidthOpt,
     flag,
     output_scale,
@@ -112,6 +113,7 @@ def video(
     step: StepOpt = DEFAULT_STEP,
     tolerance: ToleranceOpt = None,
     force_branch: ForceBranchOpt = None,
+    tta: TtaOpt = 1,
     codec: Annotated[
         str | None,
         typer.Option(help="ffmpeg video encoder. Default: libx264; libx265 (HEVC) for an output above 8 bits in "
@@ -206,7 +208,7 @@ def video(
         dtype = runtime.resolve_dtype(precision.value, dev)
         loaded = zoo.load(model, scale, device=dev, dtype=dtype)
         upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
-                               force_branch=force_branch.value if force_branch else None)
+                               force_branch=force_branch.value if force_branch else None, tta=tta)
     except KeyboardInterrupt as e:  # before any frame: a stopped run's chunks are still there, as after any stop
         if resume and not dry_run and (kept := kept_frames(target)):
             said = _kept_line(e, kept, target)
@@ -448,7 +450,9 @@ def _summary(r: dict[str, Any]) -> None:
     err.print(
         f"FLOPs: {_giga(f['used'])} used against {_giga(f['whole'])} for heavy on whole frames, saved "
         f"{100 * f['saved_vs_whole']:.1f}% ({100 * f['saved']:.1f}% against {_giga(f['heavy'])} for heavy on every "
-        f"patch; paper convention {100 * r['flops']['paper']['saved']:.1f}%)",
+        f"patch; paper convention {100 * r['flops']['paper']['saved']:.1f}%)"
+        + (f"; --tta {r['tta']}: all {r['tta']} passes against heavy's {r['tta']}, the patches of the first"
+           if r.get("tta", 1) > 1 else ""),
         soft_wrap=True,
     )
     t = r["temporal"]

@@ -488,8 +488,9 @@ def upscale_tensor(
     ``FrameRun(band_bytes=...)`` plans it (the bands joined). Returns ``(sr, result)``, ``sr`` of shape
     ``(1, 3, s*H, s*W)``, float and not clamped. ``router`` defaults to the model's decision at ``tolerance``
     (or ``force_branch``). ``tta``: the mean of that many passes under flips and transposes
-    (:func:`~classsr_cli.engine.tta.ensemble`), the router's state-free policy deciding each pass afresh;
-    ``progress`` then counts the patches of every pass."""
+    (:func:`~classsr_cli.engine.tta.ensemble`), the router's state-free policy deciding each pass afresh (the
+    router itself runs the first pass: its frames and stats are that pass's); ``progress`` then counts the patches
+    of every pass."""
     check_tta(tta)
     if router is None:
         router = Router(Forced(force_branch) if force_branch is not None else Argmax(tolerance), batch_size=batch_size)
@@ -504,7 +505,9 @@ def upscale_tensor(
 
     def one_pass(x: torch.Tensor, k: int) -> Iterator[tuple[int, torch.Tensor]]:
         each = None if progress is None else _pass_progress(progress, k, tta)
-        run = FrameRun(model, x, router=router, step=step, blend=blend, progress=each, band_bytes=band_bytes)
+        # the router's frames and stats count the first pass (a video's frames, its classes frame to frame)
+        by = router if k == 0 else Router(router.policy, batch_size=router.batch_size)
+        run = FrameRun(model, x, router=by, step=step, blend=blend, progress=each, band_bytes=band_bytes)
         for band in run:
             yield band.y, band.rows
         routes.append(run.result)
