@@ -33,6 +33,19 @@ def _one_frame_clip(path: Path) -> np.ndarray:
     return frame.rgb
 
 
+def _sent_rows(monkeypatch: pytest.MonkeyPatch) -> list[np.ndarray]:
+    """The rows every :class:`VideoWriter` is given from now on, copied as they come (the pixels before encoding)."""
+    sent: list[np.ndarray] = []
+    write_rows = VideoWriter.write_rows
+
+    def spy(self: VideoWriter, rows: np.ndarray) -> None:
+        sent.append(rows.copy())
+        write_rows(self, rows)
+
+    monkeypatch.setattr(VideoWriter, "write_rows", spy)
+    return sent
+
+
 def _residual_model() -> torch.nn.Module:
     from classsr_cli.config import ClassSRConfig
     from classsr_cli.models import build_model
@@ -55,14 +68,7 @@ def test_one_frame_video_routes_like_the_image(
     if family == "residual":
         tiny_model = _residual_model()
     rgb = _one_frame_clip(tmp_path / "clip.mkv")
-    sent: list[np.ndarray] = []
-    write_rows = VideoWriter.write_rows
-
-    def spy(self: VideoWriter, rows: np.ndarray) -> None:
-        sent.append(rows.copy())
-        write_rows(self, rows)
-
-    monkeypatch.setattr(VideoWriter, "write_rows", spy)
+    sent = _sent_rows(monkeypatch)
     video = upscale_video(tiny_model, tmp_path / "clip.mkv", tmp_path / "up.mkv", stream_pixels=stream_pixels)
     write_image(tmp_path / "frame.png", Picture(rgb))
     up = Upscaler(tiny_model)  # type: ignore[arg-type]
@@ -86,14 +92,7 @@ def test_a_video_frame_with_tta_is_the_image_with_tta(
     if family == "residual":
         tiny_model = _residual_model()
     rgb = _one_frame_clip(tmp_path / "clip.mkv")
-    sent: list[np.ndarray] = []
-    write_rows = VideoWriter.write_rows
-
-    def spy(self: VideoWriter, rows: np.ndarray) -> None:
-        sent.append(rows.copy())
-        write_rows(self, rows)
-
-    monkeypatch.setattr(VideoWriter, "write_rows", spy)
+    sent = _sent_rows(monkeypatch)
     up = Upscaler(tiny_model, tta=2)  # type: ignore[arg-type]
     video = upscale_video(up, tmp_path / "clip.mkv", tmp_path / "up.mkv")
     image = up.upscale_array(rgb)

@@ -87,6 +87,13 @@ def tolerance_note(tolerance: float | None) -> None:
                   "tile size)", soft_wrap=True, markup=False)
 
 
+def passes_clause(record: dict[str, Any]) -> str:
+    """What a FLOPs line adds for a self-ensemble (``record["tta"]`` passes, a ``--json`` record's): the FLOPs are
+    every pass's against the heavy branch's as many, the patches the first pass's; nothing without one."""
+    n = record.get("tta", 1)
+    return f"; --tta {n}: all {n} passes against heavy's {n}, the patches of the first" if n > 1 else ""
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
     """Print ``error: message`` on stderr and return the ``typer.Exit`` to raise.
 

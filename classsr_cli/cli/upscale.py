@@ -19,6 +19,7 @@ from classsr_cli.cli._common import (
     err,
     fail,
     guarded,
+    passes_clause,
     resample_note,
     tolerance_note,
 )
@@ -396,7 +397,7 @@ class _Report:
         err.print(
             f"  patches [green]light {p['light']}[/] · [yellow]medium {p['medium']}[/] · "
             f"[red]heavy {p['heavy']}[/]  FLOPs saved {_pct(f['saved_vs_whole'])} vs heavy on the whole image "
-            f"({_pct(f['saved'])} vs heavy on every patch){_passes(rec)}",
+            f"({_pct(f['saved'])} vs heavy on every patch){passes_clause(rec)}",
             soft_wrap=True,
         )
         for note in rec["notes"]:
@@ -488,12 +489,6 @@ def _finish(
     raise typer.Exit(EXIT_PARTIAL if done else EXIT_FAILURE)
 
 
-def _passes(rec: dict[str, Any]) -> str:
-    """What the FLOPs line adds for a self-ensemble: the patches are its first pass's, the FLOPs every pass's."""
-    n = rec.get("tta", 1)
-    return f"; --tta {n}: all {n} passes against heavy's {n}, the patches of the first" if n > 1 else ""
-
-
 def _totals(done: list[dict[str, Any]]) -> None:
     n = [sum(d["patches"][k] for d in done) for k in ("light", "medium", "heavy")]
     used, heavy, whole = (sum(d["flops"][k] for d in done) for k in ("used", "heavy", "whole"))
@@ -503,6 +498,6 @@ def _totals(done: list[dict[str, Any]]) -> None:
         f"[bold]total[/]: {len(done)} images, {seconds:.2f} s  patches "
         f"[green]light {n[0]} ({_pct(n[0] / total)})[/] · [yellow]medium {n[1]} ({_pct(n[1] / total)})[/] · "
         f"[red]heavy {n[2]} ({_pct(n[2] / total)})[/]  FLOPs saved {_pct(1 - used / whole if whole else 0)} "
-        f"vs heavy on whole images ({_pct(1 - used / heavy if heavy else 0)} vs heavy on every patch){_passes(done[0])}",
+        f"vs heavy on whole images ({_pct(1 - used / heavy if heavy else 0)} vs heavy on every patch){passes_clause(done[0])}",
         soft_wrap=True,
     )

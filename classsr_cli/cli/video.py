@@ -16,6 +16,7 @@ from classsr_cli.cli._common import (
     err,
     guarded,
     out,
+    passes_clause,
     resample_note,
     tolerance_note,
 )
@@ -450,9 +451,7 @@ def _summary(r: dict[str, Any]) -> None:
     err.print(
         f"FLOPs: {_giga(f['used'])} used against {_giga(f['whole'])} for heavy on whole frames, saved "
         f"{100 * f['saved_vs_whole']:.1f}% ({100 * f['saved']:.1f}% against {_giga(f['heavy'])} for heavy on every "
-        f"patch; paper convention {100 * r['flops']['paper']['saved']:.1f}%)"
-        + (f"; --tta {r['tta']}: all {r['tta']} passes against heavy's {r['tta']}, the patches of the first"
-           if r.get("tta", 1) > 1 else ""),
+        f"patch; paper convention {100 * r['flops']['paper']['saved']:.1f}%){passes_clause(r)}",
         soft_wrap=True,
     )
     t = r["temporal"]

@@ -22,7 +22,7 @@ from classsr_cli.engine.defaults import check_tta
 if TYPE_CHECKING:
     from classsr_cli.engine.bands import RouteResult
 
-__all__ = ["add_turned_back", "combine_routes", "dihedral", "ensemble", "undo_dihedral"]
+__all__ = ["add_turned_back", "combine_routes", "dihedral", "ensemble"]
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -33,17 +33,6 @@ def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
         x = x.flip(-1)
     if k & 2:
         x = x.flip(-2)
-    return x
-
-
-def undo_dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """The inverse of :func:`dihedral` ``k``: ``undo_dihedral(dihedral(x, k), k)`` is ``x``."""
-    if k & 2:
-        x = x.flip(-2)
-    if k & 1:
-        x = x.flip(-1)
-    if k & 4:
-        x = x.transpose(-1, -2)
     return x
 
 
