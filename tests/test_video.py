@@ -1407,6 +1407,27 @@ def test_resume_continues_a_stopped_run_with_the_same_frames(
     assert not folder.exists()
 
 
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+def test_resume_joins_chunks_of_a_frame_or_two_from_an_encoder_with_b_frames(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path, codec: str
+) -> None:
+    """Chunks of one or two frames (a slide show's 2 s) from an encoder with B-frames begin with decode times a
+    fraction of the source's tick apart, which an MP4 track's clock rounded to one: the join failed (Non-monotonic
+    DTS). Every frame is kept at its time, in the order a Matroska join of the same chunks shows them."""
+    def decoded(path: Path) -> bytes:
+        return subprocess.run([FF, "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                               "-"], capture_output=True, check=True, timeout=120).stdout  # fmt: skip
+
+    opts = EncodeOptions(codec=codec, preset="medium")  # B-frames (ultrafast has none)
+    for n in (1, 2):
+        out, mkv = tmp_path / f"{n}.mp4", tmp_path / f"{n}.mkv"
+        for path in (out, mkv):
+            res = upscale_video(tiny_model, clips["audio"], path, options=opts, resume=True, chunk_frames=n)
+            assert res.frames == 15
+        assert frame_times(out) == pytest.approx([i / 20 for i in range(15)], abs=1e-3)
+        assert decoded(out) == decoded(mkv)
+
+
 def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
     clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
 ) -> None:
