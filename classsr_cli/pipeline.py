@@ -18,8 +18,11 @@ transparency is first replaced by the visible colour around it (:func:`fill_hidd
 
 from __future__ import annotations
 
+import errno
 import functools
+import math
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -32,6 +35,7 @@ import torch.nn.functional as F
 
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.engine import (
+    BAND_BYTES,
     BAND_PATCHES,
     DEFAULT_STEP,
     Argmax,
@@ -45,7 +49,7 @@ from classsr_cli.engine import (
     check_tta,
     upscale_tensor,
 )
-from classsr_cli.errors import ConfigError, InputError
+from classsr_cli.errors import ConfigError, InputError, OutputError
 from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
 from classsr_cli.runtime import bound_freed_memory, synchronize
 from classsr_cli.zoo import check_scale, check_tolerance
@@ -104,6 +108,28 @@ def branch_index(name: str | int | None) -> int | None:
         raise ConfigError(f"unknown branch {name!r}; use {', '.join(CLASS_NAMES)}") from None
 
 
+def spill_buffer(shape: tuple[int, ...], folder: str | os.PathLike[str] | None = None) -> torch.Tensor:
+    """Zeros, float32, of ``shape`` in a temporary file in ``folder`` (default: the system's temporary folder),
+    memory-mapped: a frame-sized buffer the system pages out rather than holds. The file has no name (it is gone
+    when the buffer is); its space is taken up front, so a full disk is an :class:`OutputError` here, not a crash
+    on a page written later."""
+    size = 4 * math.prod(shape)
+    where = folder if folder is not None else tempfile.gettempdir()
+    try:
+        with tempfile.TemporaryFile(dir=where, prefix=".classsr-") as f:
+            try:
+                os.posix_fallocate(f.fileno(), 0, size)
+            except (AttributeError, OSError) as e:  # no posix_fallocate here (macOS), or not on this file system
+                if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+                    raise
+                f.truncate(size)
+            mapped = np.memmap(f, dtype=np.float32, mode="r+", shape=shape)  # its own mapping outlives the file
+    except OSError as e:
+        raise OutputError(f"{where}: cannot hold the {size / 2**30:.1f} GiB temporary file of a self-ensemble's mean "
+                          f"({e.strerror or e})") from None
+    return torch.from_numpy(mapped)
+
+
 @dataclass
 class Upscaled:
     """What :meth:`Upscaler.upscale_array` returns: output pixels (same dtype and channels as the input),
@@ -122,11 +148,15 @@ class PixelRun:
 
     At the model's own scale on the CPU a large frame comes in bands of about :data:`BAND_BYTES` of float output
     even when not ``banded`` (``FrameRun(band_bytes=...)``): the frame-sized float output is never allocated.
-    ``into``: an ``(H_out, W_out, C)`` array the rows are quantised into (each band yielded as a view of it)."""
+    ``into``: an ``(H_out, W_out, C)`` array the rows are quantised into (each band yielded as a view of it).
+    A self-ensemble (``up.tta`` > 1) run ``banded`` makes its mean in a temporary file in ``spill`` (default: the
+    system's temporary folder; :func:`spill_buffer`) and hands it on in bands of rows: memory stays bounded as
+    without it."""
 
     def __init__(
         self, up: Upscaler, pixels: np.ndarray, router: Router, banded: bool,
         progress: Callable[[int, int], None] | None, into: np.ndarray | None = None,
+        spill: str | os.PathLike[str] | None = None,
     ) -> None:
         pixels = _hwc(pixels)
         if banded and up.resampled:
@@ -136,6 +166,7 @@ class PixelRun:
             raise ValueError(f"into must be a C-contiguous {pixels.dtype} array of the output's shape, got "
                              f"{into.shape} {into.dtype}")
         self.up, self.pixels, self.router, self.progress, self.into = up, pixels, router, progress, into
+        self.spill = spill
         self.band_patches = BAND_PATCHES if banded else None
         self.band_bytes = band_bytes_for(up.device.type, not up.resampled)
         self.model_seconds = 0.0
@@ -152,9 +183,17 @@ class PixelRun:
 
     def _ensemble(self, x: torch.Tensor) -> Iterator[Band]:
         up = self.up
+        n, c, h, w = x.shape
+        s = up.model_scale
+        out = None if self.band_patches is None else spill_buffer((n, c, s * h, s * w), self.spill)
         sr, self._route = upscale_tensor(up.model, x, router=self.router, step=up.step, band_bytes=self.band_bytes,
-                                         progress=self.progress, tta=up.tta)
-        yield Band(0, sr)
+                                         progress=self.progress, tta=up.tta, out=out)
+        if out is None:
+            yield Band(0, sr)
+            return
+        rows = max(1, BAND_BYTES // (4 * c * s * w))  # bands of the file, each read once into the output's rows
+        for y in range(0, s * h, rows):
+            yield Band(y, sr[:, :, y : y + rows])
 
     def __iter__(self) -> Iterator[np.ndarray]:
         up, pixels = self.up, self.pixels
@@ -166,7 +205,7 @@ class PixelRun:
         x = x.unsqueeze(0).permute(0, 3, 1, 2)  # NHWC memory, standard strides
         if c == 1:
             x = x.expand(1, 3, h, w)
-        if up.tta > 1:  # the passes' mean, whole: one band (each pass itself in bands of band_bytes)
+        if up.tta > 1:  # the passes' mean: one band, or a file's in bands (each pass itself in bands of band_bytes)
             bands: Iterator[Band] = self._ensemble(x)
         else:
             self.frame = FrameRun(
@@ -317,9 +356,9 @@ class Upscaler:
         return Router(policy, batch_size=self.batch_size)
 
     def should_band(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:
-        """Whether a ``height`` x ``width`` input runs in bands (:meth:`large`), without a self-ensemble (which runs
-        a frame whole)."""
-        return self.large(height, width, stream_pixels) and self.tta == 1
+        """Whether a ``height`` x ``width`` input runs in bands (:meth:`large`; under a self-ensemble its mean is
+        made in a temporary file, :class:`PixelRun`)."""
+        return self.large(height, width, stream_pixels)
 
     def large(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:
         """Whether a ``height`` x ``width`` input's output is one to compute in bands: ``stream_pixels`` or more at
@@ -328,12 +367,14 @@ class Upscaler:
         return stream_pixels is not None and oh * ow >= stream_pixels and not self.resampled
 
     def run(
-        self, pixels: np.ndarray, *, router: Router | None = None, banded: bool = False, progress: Callable[[int, int], None] | None = None
+        self, pixels: np.ndarray, *, router: Router | None = None, banded: bool = False,
+        progress: Callable[[int, int], None] | None = None, spill: str | os.PathLike[str] | None = None,
     ) -> PixelRun:
         """The output rows of ``(H, W, C)`` uint8/uint16 pixels (``C`` = 1 or 3), as an iterator of bands: the
         whole frame in one unless ``banded`` (native scale only; about :data:`BAND_PATCHES` patches a band) or the
-        frame is large (:class:`PixelRun`). ``router`` defaults to :meth:`router`."""
-        return PixelRun(self, pixels, router or self.router(), banded, progress)
+        frame is large (:class:`PixelRun`). ``router`` defaults to :meth:`router`; ``spill``: the folder of a
+        banded self-ensemble's temporary file."""
+        return PixelRun(self, pixels, router or self.router(), banded, progress, spill=spill)
 
     def upscale_array(
         self, pixels: np.ndarray, alpha: np.ndarray | None = None, *, router: Router | None = None,
@@ -628,7 +669,11 @@ def upscale_file(
                  or clean_note(picture.pixels, upscaler, picture.jpeg_quality))
         picture = replace(picture, notes=[*picture.notes, *about])
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
-            run = upscaler.run(picture.pixels, banded=True, progress=progress)
+            run = upscaler.run(picture.pixels, banded=True, progress=progress, spill=dst.parent)
+            if upscaler.tta > 1:
+                picture = replace(picture, notes=[*picture.notes, (
+                    f"--tta {upscaler.tta}: its passes averaged in a temporary file of about "
+                    f"{12 * oh * ow / 2**30:.1f} GiB beside the output")])
             notes = list(picture.notes) + write_image_rows(
                 dst, (oh, ow), picture.pixels.shape[2], picture.pixels.dtype, run,
                 meta=picture.carried(), overwrite=overwrite, quality=quality,
@@ -641,9 +686,10 @@ def upscale_file(
                 notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
             )
         if upscaler.tta > 1 and upscaler.large(picture.height, picture.width, stream_pixels):
+            why = "a class map" if classmap is not None else "an alpha channel"
             picture = replace(picture, notes=[*picture.notes, (
                 f"--tta {upscaler.tta} holds the whole {ow}x{oh} output in memory to average its passes (about "
-                f"{12 * oh * ow / 2**30:.1f} GiB), instead of writing it in bands of rows")])
+                f"{12 * oh * ow / 2**30:.1f} GiB): with {why} it is not written in bands of rows")])
         out, up = upscaler.upscale_picture(picture, progress=progress)
         notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite, quality=quality)
         if classmap is not None:

@@ -891,7 +891,8 @@ def upscale_video(
                 rgb, alpha = frame.rgb, None
                 if frame.alpha is not None:  # as upscale does: the colour under clear pixels filled, alpha resized
                     rgb, alpha = fill_hidden(rgb, frame.alpha), up.upscale_alpha(frame.alpha, full)
-                run = up.run(rgb, router=router, banded=up.should_band(h, w, stream_pixels))
+                run = up.run(rgb, router=router, banded=up.should_band(h, w, stream_pixels),
+                             spill=tmp.parent)
                 _encode(run, writers, frame.pts, span, full[0], alpha)
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper

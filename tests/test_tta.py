@@ -123,7 +123,7 @@ def test_an_upscaler_with_tta_mirrors_with_its_picture_and_runs_it_whole() -> No
     diff = np.abs(mirrored.pixels.astype(int) - got.pixels[:, ::-1].astype(int))
     assert diff.max() <= 1 and (diff == 0).mean() > 0.999  # equal but for float rounding at a half level
     assert got.route.passes == 8
-    assert not up.should_band(4000, 4000) and Upscaler(residual_model()).should_band(4000, 4000)
+    assert up.should_band(4000, 4000) and not up.should_band(1000, 1000)  # a large one in bands, its mean in a file
     assert up.at_scale(1.5).tta == 8
     with pytest.raises(ConfigError, match="--tta"):
         Upscaler(residual_model(), tta=5)
@@ -144,21 +144,72 @@ def test_passes_run_in_bands_give_the_whole_frames_mean() -> None:
     assert torch.equal(a.classes, b.classes) and a.flops.whole == b.flops.whole
 
 
-def test_a_large_picture_with_tta_says_it_is_held_whole(tmp_path: Path) -> None:
-    """A picture whose output would be written in bands is held whole under ``--tta``, and the run says so, with the
-    memory its mean takes; the output is the one the Upscaler gives."""
+def test_a_large_picture_with_tta_is_averaged_in_a_file_and_written_in_bands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A picture whose output is written in bands still is under ``--tta``: its mean made in a temporary file beside
+    the output (memory-mapped), handed on in bands of rows, the pixels those of the picture held whole, and the run
+    says so; nothing is left beside the output. With a class map it is held whole, and the note says why."""
     from PIL import Image
 
+    from classsr_cli import pipeline
     from classsr_cli.pipeline import upscale_file
 
     px = np.random.default_rng(4).integers(0, 256, (20, 26, 3), dtype=np.uint8)
     Image.fromarray(px).save(tmp_path / "in.png")
     up = Upscaler(residual_model(), tta=2)
+    spilled: list[tuple[tuple[int, ...], Path]] = []
+    real = pipeline.spill_buffer
+
+    def spy(shape: tuple[int, ...], folder: Path) -> torch.Tensor:
+        spilled.append((shape, folder))
+        return real(shape, folder)
+
+    monkeypatch.setattr(pipeline, "spill_buffer", spy)
+    monkeypatch.setattr(pipeline, "BAND_BYTES", 1)  # a band a row
     big = upscale_file(up, tmp_path / "in.png", tmp_path / "big.png", stream_pixels=0)
     small = upscale_file(up, tmp_path / "in.png", tmp_path / "small.png", stream_pixels=None)
-    note = [n for n in big.notes if n.startswith("--tta 2 holds the whole 52x40 output in memory")]
-    assert len(note) == 1 and "GiB" in note[0] and not any("--tta" in n for n in small.notes)
-    assert big.route.passes == 2
+    assert spilled == [((1, 3, 40, 52), tmp_path)]
+    assert "--tta 2: its passes averaged in a temporary file of about 0.0 GiB beside the output" in big.notes
+    assert "52x40 output computed and written in bands of rows" in big.notes
+    assert not any("--tta" in n for n in small.notes) and big.route.passes == small.route.passes == 2
     with Image.open(tmp_path / "big.png") as a, Image.open(tmp_path / "small.png") as b:
         assert np.array_equal(np.asarray(a), np.asarray(b))
         assert np.array_equal(np.asarray(a), up.upscale_array(px).pixels)
+    mapped = upscale_file(up, tmp_path / "in.png", tmp_path / "m.png", classmap=tmp_path / "map.png", stream_pixels=0)
+    assert any(n.startswith("--tta 2 holds the whole 52x40 output in memory")
+               and n.endswith("with a class map it is not written in bands of rows") for n in mapped.notes)
+    assert len(spilled) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png", "in.png", "m.png", "map.png", "small.png"]
+
+
+def test_a_spill_buffer_is_zeros_in_a_nameless_file_and_a_full_disk_is_an_output_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from classsr_cli.errors import OutputError
+    from classsr_cli.pipeline import spill_buffer
+
+    buf = spill_buffer((1, 3, 5, 7), tmp_path)
+    assert buf.dtype == torch.float32 and tuple(buf.shape) == (1, 3, 5, 7) and not buf.any()
+    buf += 1  # writable
+    assert not list(tmp_path.iterdir())
+
+    def full(fd: int, offset: int, size: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.posix_fallocate", full)
+    with pytest.raises(OutputError, match=rf"^{tmp_path}: cannot hold the 1.5 GiB temporary file of a self-ensemble's "
+                                          r"mean \(No space left on device\)$"):
+        spill_buffer((1, 3, 2**15, 2**12), tmp_path)
+
+    def unsupported(fd: int, offset: int, size: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr("os.posix_fallocate", unsupported)  # some file systems: the file is sized instead
+    assert not spill_buffer((2, 4), tmp_path).any()
+    with pytest.raises(ValueError, match="out must be float32 of shape"):
+        upscale_tensor(residual_model(), torch.rand(1, 3, 8, 8), tta=2, out=torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"tta > 1"):
+        upscale_tensor(residual_model(), torch.rand(1, 3, 8, 8), out=torch.zeros(1, 3, 32, 32))

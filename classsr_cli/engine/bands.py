@@ -483,6 +483,7 @@ def upscale_tensor(
     progress: Progress | None = None,
     band_bytes: int | None = None,
     tta: int = 1,
+    out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, RouteResult]:
     """Upscale one LR frame ``(1, 3, H, W)``, whole (one band), or with ``band_bytes`` planned band by band as
     ``FrameRun(band_bytes=...)`` plans it (the bands joined). Returns ``(sr, result)``, ``sr`` of shape
@@ -490,7 +491,8 @@ def upscale_tensor(
     (or ``force_branch``). ``tta``: the mean of that many passes under flips and transposes
     (:func:`~classsr_cli.engine.tta.ensemble`), the router's state-free policy deciding each pass afresh (the
     router itself runs the first pass: its frames and stats are that pass's); ``progress`` then counts the patches
-    of every pass."""
+    of every pass, and ``out`` is the buffer the mean is made in and returned as ``sr`` (zeros, float32: a
+    memory-mapped file's for a frame too large to hold)."""
     check_tta(tta)
     if router is None:
         router = Router(Forced(force_branch) if force_branch is not None else Argmax(tolerance), batch_size=batch_size)
@@ -498,6 +500,8 @@ def upscale_tensor(
         raise ConfigError("--tta decides every pass afresh: it does not combine with reuse or hysteresis")
 
     if tta == 1:
+        if out is not None:
+            raise ValueError("out is the buffer of a self-ensemble's mean (tta > 1)")
         run = FrameRun(model, lr, router=router, step=step, blend=blend, progress=progress, band_bytes=band_bytes)
         bands = [band.rows for band in run]
         return (bands[0] if len(bands) == 1 else torch.cat(bands, dim=2)), run.result
@@ -512,7 +516,7 @@ def upscale_tensor(
             yield band.y, band.rows
         routes.append(run.result)
 
-    sr = ensemble(one_pass, lr, tta, model.cfg.scale)
+    sr = ensemble(one_pass, lr, tta, model.cfg.scale, out=out)
     return sr, combine_routes(routes)
 
 

@@ -50,17 +50,25 @@ def combine_routes(routes: list[RouteResult]) -> RouteResult:
 
 
 def ensemble(
-    run: Callable[[torch.Tensor, int], Iterable[tuple[int, torch.Tensor]]], lr: torch.Tensor, passes: int, scale: int
+    run: Callable[[torch.Tensor, int], Iterable[tuple[int, torch.Tensor]]], lr: torch.Tensor, passes: int, scale: int,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The mean over ``passes`` transforms (:func:`dihedral` ``0 .. passes-1``) of ``run``'s output on the
     transformed ``lr`` ``(1, C, h, w)``, turned back: ``(1, C, scale*h, scale*w)`` float32. ``run(x, k)`` gets the
     transformed frame and the pass's index and yields its output as ``(y, rows)`` bands, ``rows`` the output rows
     ``y ..`` of the transformed frame (one band ``(0, output)`` for a whole frame). Each band is added into the
     mean where it belongs as it comes, so a pass never holds a frame-sized output of its own: the mean is the one
-    frame-sized buffer."""
+    frame-sized buffer, a new one on ``lr``'s device or ``out``, zeros of that shape (a memory-mapped file's, on
+    the CPU: the bands are moved to it), which is returned."""
     check_tta(passes)
     n, c, h, w = lr.shape
-    total = torch.zeros((n, c, scale * h, scale * w), dtype=torch.float32, device=lr.device)
+    shape = (n, c, scale * h, scale * w)
+    if out is None:
+        total = torch.zeros(shape, dtype=torch.float32, device=lr.device)
+    elif tuple(out.shape) != shape or out.dtype != torch.float32:
+        raise ValueError(f"out must be float32 of shape {shape}, got {out.dtype} {tuple(out.shape)}")
+    else:
+        total = out
     for k in range(passes):
         for y, rows in run(dihedral(lr, k), k):
             add_turned_back(total, rows, y, k)
@@ -72,6 +80,7 @@ def add_turned_back(total: torch.Tensor, rows: torch.Tensor, y: int, k: int) -> 
     frame's output, where they belong: ``dihedral(total, k)[..., y:y+len, :] += rows`` (the flips of the band only,
     the transpose a view)."""
     view = total.transpose(-1, -2) if k & 4 else total
+    rows = rows.to(view.device)  # a no-op on the mean's own device
     height, count = view.shape[-2], rows.shape[-2]
     if k & 2:
         rows, first = rows.flip(-2), height - y - count
