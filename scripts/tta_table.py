@@ -6,6 +6,8 @@ model's routed run with the self-ensemble against the second model's without it 
     python scripts/tta_table.py docs/results/fiftyninth/tta_{MODEL}_{SET}_t{TTA}.json
     python scripts/tta_table.py --root docs/results/fiftyninth --models classsr_residual_x4 classsr_residual64_x4 \\
         --sets Set5 Set14 B100 Urban100 SunHays80 --tta 8
+    python scripts/tta_table.py --root docs/results/fiftyninth docs/results/sixtieth \\
+        --models classsr_residual_x2 classsr_residual64_x2 --sets Set5 Set14 B100
 
 The records were made by ``classsr bench SET -x 4 --model MODEL --threads 2 --methods bicubic,heavy,classsr
 --repeat 2 --tta T --json`` (T = 1, then 8).
@@ -44,17 +46,22 @@ def say(line: str = "") -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", type=Path, default=Path("docs/results/fiftyninth"))
+    p.add_argument("--root", type=Path, nargs="+", default=[Path("docs/results/fiftyninth")],
+                   help="folders of the records; each is looked for in the first that has it")
     p.add_argument("--models", nargs="+", default=["classsr_residual_x4", "classsr_residual64_x4"])
     p.add_argument("--sets", nargs="+", default=["Set5", "Set14", "B100", "Urban100", "SunHays80"])
     p.add_argument("--tta", type=int, default=8)
     args = p.parse_args(argv)
+
+    def found(name: str) -> Path:
+        return next((root / name for root in args.root if (root / name).exists()), args.root[0] / name)
+
     say("| model | set | heavy PSNR-Y → with --tta (gain) | routed PSNR-Y → with --tta (gain) | routed − heavy, both "
           "with --tta | time × (heavy, routed) | FLOPs × (heavy, routed) | routed time / heavy's, both with --tta |")
     say("|---|---|---|---|---|---|---|---|")
     for model in args.models:
         for name in args.sets:
-            files = [args.root / f"tta_{model}_{name}_t{t}.json" for t in (1, args.tta)]
+            files = [found(f"tta_{model}_{name}_t{t}.json") for t in (1, args.tta)]
             if not all(f.exists() for f in files):
                 continue
             r = row(*(json.loads(f.read_text()) for f in files))
@@ -70,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     say(f"| set | {first} with --tta {args.tta}: PSNR-Y, s | {second}: PSNR-Y, s | difference (dB), time × |")
     say("|---|---|---|---|")
     for name in args.sets:
-        files = [args.root / f"tta_{first}_{name}_t{args.tta}.json", args.root / f"tta_{second}_{name}_t1.json"]
+        files = [found(f"tta_{first}_{name}_t{args.tta}.json"), found(f"tta_{second}_{name}_t1.json")]
         if not all(f.exists() for f in files):
             continue
         a, b = (json.loads(f.read_text())["methods"]["classsr"] for f in files)
