@@ -73,6 +73,7 @@ from classsr_cli.io.video import (
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler, clean_note, fill_hidden, noise_note
 from classsr_cli.runtime import bound_freed_memory
+from classsr_cli.scenes import Scene, SceneLog
 
 __all__ = ["TemporalOptions", "VideoEstimate", "VideoResult", "classmap_path", "estimate_video", "kept_frames",
            "output_path", "resume_folder", "upscale_video"]
@@ -125,6 +126,8 @@ class VideoResult:
             holds it).
         tta: the self-ensemble's passes a frame took (``--tta``; 1: none); ``counts`` and the temporal counts are
             the first pass's, the FLOPs every pass's.
+        scenes: the scenes found by cuts (:class:`~classsr_cli.scenes.SceneLog`), each with its frames' patches
+            per class and FLOPs.
     """
 
     input: Path
@@ -158,6 +161,7 @@ class VideoResult:
     resumed: int = 0
     alpha: bool = False
     tta: int = 1
+    scenes: list[Scene] = field(default_factory=list)
 
     @property
     def patches(self) -> int:
@@ -206,6 +210,7 @@ class VideoResult:
                 "reused_share": self._share(self.reused, self.patches),
                 "computed": self.computed,
             },
+            "scenes": [s.to_dict() for s in self.scenes],
             "lost": self.lost,
             "resumed": self.resumed,
             "notes": list(self.notes),
@@ -819,6 +824,10 @@ def upscale_video(
         restored: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in totals["stats"].items()}
         router.stats = RouteStats(**restored)
         router.frames = totals["routed"]
+    scenes = SceneLog.restore(totals.get("scenes") if totals else None)
+    if totals and not scenes.scenes and skip:  # a stopped run from before scenes were kept: its frames as one
+        scenes.scenes.append(Scene(first=0, start=0.0, frames=skip, counts=list(router.stats.counts),
+                                   used=int(totals["flops"][0]), whole=int(totals["flops"][2])))
     tmp, tmp_map = _temp_path(dst), (_temp_path(cmap_dst) if cmap_dst else None)
     writers: list[VideoWriter] = []
     last_end = float(totals["last_end"]) if totals else 0.0
@@ -840,6 +849,7 @@ def upscale_video(
                 "flops_paper": [flops_paper.used, flops_paper.heavy, flops_paper.whole], "last_end": last_end,
                 "last_shown": last_shown,
                 "seconds": previous + time.perf_counter() - t0, "size": list(size), "output": [ow, oh],
+                "scenes": scenes.state(),
                 "time_base": [time_base.numerator, time_base.denominator]}  # fmt: skip
 
     try:
@@ -863,6 +873,7 @@ def upscale_video(
                 if frame.index < skip:  # held by the stopped run's chunks
                     if frame.index == skip - 1 and chunked is not None:
                         _check_continues(src, chunked, following)
+                        scenes.prime(frame.rgb)  # the next frame's cut is judged against it
                     frame = following
                     continue
                 kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar}
@@ -896,6 +907,8 @@ def upscale_video(
                 _encode(run, writers, frame.pts, span, full[0], alpha)
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
+                scenes.add(frame.rgb, frame.index, float(frame.pts * reader.time_base), run.route.counts,
+                           run.route.flops.used, run.route.flops.whole)
                 shown = float(span * reader.time_base) if span else (1 / info.fps if info.fps else 0.0)
                 last_end = max(last_end, float(frame.pts * reader.time_base) + shown)
                 last_shown = shown
@@ -964,7 +977,7 @@ def upscale_video(
         switches=stats.switches, switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops,
         flops_paper=flops_paper, temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt,
         bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
-        resumed=skip, alpha=plan.alpha, tta=up.tta,
+        resumed=skip, alpha=plan.alpha, tta=up.tta, scenes=scenes.scenes,
     )
 
 

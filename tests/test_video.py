@@ -1356,6 +1356,38 @@ def stop_after(n: int) -> Callable[[int, int | None], None]:
     return stop
 
 
+def test_a_video_reports_its_scenes_and_a_continued_run_the_same(
+    tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """Cuts split a video into scenes, each with its frames' patches and FLOPs, which add up to the video's; a run
+    stopped and continued, at the cut or a frame either side of it, reports the same scenes; the report lists them."""
+    from test_scenes import clip
+
+    src = tmp_path / "cut.mkv"
+    subprocess.run([FF, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48", "-r", "10", "-i", "-",
+                    "-c:v", "ffv1", str(src)], input=np.stack(clip((1, 4, 1), (2, 5, 1))).tobytes(), check=True)  # fmt: skip
+    exact, steady = EncodeOptions(codec="ffv1", pix_fmt="yuv444p"), TemporalOptions(hysteresis=0.0)
+    whole = upscale_video(tiny_model, src, tmp_path / "whole.mkv", options=exact, temporal=steady).to_dict()
+    scenes = whole["scenes"]
+    assert [(s["first_frame"], s["frames"], s["start"]) for s in scenes] == [(0, 4, 0.0), (4, 5, 0.4)]
+    for k in ("light", "medium", "heavy"):
+        assert sum(s["patches"][k] for s in scenes) == whole["patches"][k]
+    for k in ("used", "whole"):
+        assert sum(s["flops"][k] for s in scenes) == whole["flops"]["real"][k]
+    for stop in (3, 4, 5):
+        out = tmp_path / f"stopped{stop}.mkv"
+        kw: dict[str, Any] = {"options": exact, "temporal": steady, "resume": True, "chunk_frames": 1}
+        with pytest.raises(KeyboardInterrupt):
+            upscale_video(tiny_model, src, out, progress=stop_after(stop), **kw)
+        done = upscale_video(tiny_model, src, out, **kw)
+        assert done.resumed == stop and done.to_dict()["scenes"] == scenes, stop
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "cli.mkv"), "--model", str(tiny_model_path)])
+    assert r.exit_code == 0, r.output
+    assert re.search(r"^scene 1: from 0\.00 s \(frame 0\), 4 frames: light [\d.]+% · medium [\d.]+% · heavy [\d.]+% · "
+                     r"FLOPs saved -?[\d.]+%$", r.stderr, re.M), r.stderr
+    assert "scene 2: from 0.40 s (frame 4), 5 frames: " in r.stderr
+
+
 def test_resume_continues_a_stopped_run_with_the_same_frames(
     clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -433,6 +433,27 @@ def _part(r: dict[str, Any]) -> str:
     return f" from {start:g}" + (f" to {start + length:g} s" if length is not None else " s")
 
 
+#: Up to this many scenes get a line each in the report; more, one line of their range (``--json`` lists each).
+SCENE_LINES = 10
+
+
+def _scenes(scenes: list[dict[str, Any]]) -> None:
+    """Where routing saved, scene by scene (:mod:`classsr_cli.scenes`), when cuts split the video."""
+    if len(scenes) < 2:
+        return
+    saved = [100 * sc["flops"]["saved_vs_whole"] for sc in scenes]
+    if len(scenes) > SCENE_LINES:
+        err.print(f"scenes: {len(scenes)} (cuts found), FLOPs saved {min(saved):.1f}% to {max(saved):.1f}% "
+                  f"(median {sorted(saved)[len(saved) // 2]:.1f}%); --json lists each", soft_wrap=True)
+        return
+    for n, (sc, pct) in enumerate(zip(scenes, saved, strict=True), 1):
+        p = sc["patches"]
+        total = max(sum(p.values()), 1)
+        parts = " · ".join(f"{k} {100 * p[k] / total:.1f}%" for k in ("light", "medium", "heavy"))
+        err.print(f"scene {n}: from {sc['start']:.2f} s (frame {sc['first_frame']}), {sc['frames']} frame"
+                  f"{'' if sc['frames'] == 1 else 's'}: {parts} · FLOPs saved {pct:.1f}%", soft_wrap=True)
+
+
 def _summary(r: dict[str, Any]) -> None:
     w, h = r["size"]
     ow, oh = r["output_size"]
@@ -466,6 +487,7 @@ def _summary(r: dict[str, Any]) -> None:
         + f"class switches {100 * t['switch_share']:.2f}% of patches (argmax alone {100 * t['switch_share_argmax']:.2f}%)",
         soft_wrap=True,
     )
+    _scenes(r.get("scenes") or [])
     if r.get("classmap"):
         err.print(f"class map: {r['classmap']}", soft_wrap=True)
     if r.get("resumed"):

@@ -1,0 +1,119 @@
+"""A video's scenes: cuts found from the frames' luma, and what routing did in each scene.
+
+:class:`SceneLog` watches the frames of a ``classsr video`` run as they are upscaled. A frame starts a new scene
+where its mean absolute luma difference from the previous frame (MAFD, 8-bit levels, on a thumbnail) is at least
+:data:`SCENE_CUT` and exceeds the previous frame's own MAFD by half as much: a jump, where steady motion (a pan, a
+zoom) keeps the difference high but level (ffmpeg's ``select`` scene score compares the same two differences).
+Each scene gets the patches per class and the FLOPs its frames spent
+against the heavy branch on whole frames, so a long video shows where routing saved and where it did not.
+
+Numpy only; knows nothing about files or the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from classsr_cli.config import CLASS_NAMES
+
+__all__ = ["SCENE_CUT", "Scene", "SceneLog"]
+
+#: A frame starts a scene where its MAFD (luma, 8-bit levels) is at least this, and at least half this more than
+#: the previous frame's. Measured on 60 training photos at 320x240 (``scripts/scene_cut.py``): two different photos
+#: differ by 29.1 levels at the 1st percentile, 38.0 at the 5th and 64.0 at the median; a photo from itself moved 4
+#: pixels by 15.5 (median) to 29.4 (99th percentile), moved 16 pixels by 28.5 (median), which steady motion then
+#: keeps level.
+SCENE_CUT = 30.0
+#: Thumbnails are sampled at most this many pixels wide (every ``k``-th pixel of every ``k``-th row).
+THUMB_WIDTH = 256
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def thumbnail(rgb: np.ndarray) -> np.ndarray:
+    """The luma of an ``(H, W, 3)`` uint8 or uint16 frame, sampled at most :data:`THUMB_WIDTH` wide, in 8-bit
+    levels (float32)."""
+    k = max(1, -(-rgb.shape[1] // THUMB_WIDTH))
+    luma = rgb[::k, ::k, :3].astype(np.float32) @ _LUMA
+    return luma / 257 if rgb.dtype == np.uint16 else luma
+
+
+@dataclass
+class Scene:
+    """One scene: its first frame (index in the run, 0 = the first frame upscaled), its start (seconds of the
+    output), how many frames, the patches per class and the FLOPs spent (``used``) against the heavy branch on its
+    whole frames (``whole``)."""
+
+    first: int
+    start: float
+    frames: int = 0
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0])
+    used: int = 0
+    whole: int = 0
+
+    @property
+    def saved_vs_whole(self) -> float:
+        return 1.0 - self.used / self.whole if self.whole else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"first_frame": self.first, "frames": self.frames, "start": round(self.start, 6),
+                "patches": dict(zip(CLASS_NAMES, self.counts, strict=True)),
+                "flops": {"used": self.used, "whole": self.whole, "saved_vs_whole": round(self.saved_vs_whole, 6)}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Scene:
+        return cls(first=int(d["first_frame"]), start=float(d["start"]), frames=int(d["frames"]),
+                   counts=[int(d["patches"][k]) for k in CLASS_NAMES], used=int(d["flops"]["used"]),
+                   whole=int(d["flops"]["whole"]))
+
+
+class SceneLog:
+    """The scenes of a run, frame by frame: :meth:`add` each frame as it is upscaled, in order. ``scenes`` and
+    ``mafd`` continue a stopped run (:meth:`state`); :meth:`prime` then shows it the last frame it had seen."""
+
+    def __init__(self, scenes: list[Scene] | None = None, mafd: float = 0.0, cut: float = SCENE_CUT) -> None:
+        self.scenes: list[Scene] = list(scenes or [])
+        self.mafd = mafd
+        self.cut = cut
+        self._thumb: np.ndarray | None = None
+
+    def prime(self, rgb: np.ndarray) -> None:
+        """The frame before the next one :meth:`add` gets (a continued run's last), compared but not counted."""
+        self._thumb = thumbnail(rgb)
+
+    def starts_scene(self, rgb: np.ndarray) -> bool:
+        """Whether ``rgb``, the frame after the last one seen, starts a scene (the first frame does); it becomes the
+        last one seen."""
+        thumb = thumbnail(rgb)
+        previous, self._thumb = self._thumb, thumb
+        if previous is None or previous.shape != thumb.shape:
+            self.mafd = 0.0
+            return True
+        mafd = float(np.abs(thumb - previous).mean())
+        jump = mafd >= self.cut and mafd - self.mafd >= self.cut / 2
+        self.mafd = mafd
+        return jump
+
+    def add(self, rgb: np.ndarray, index: int, start: float, counts: tuple[int, int, int], used: int,
+            whole: int) -> None:
+        """Frame ``index`` (shown from ``start`` seconds), upscaled with ``counts`` patches per class and ``used``
+        FLOPs against ``whole`` for the heavy branch on the whole frame."""
+        if self.starts_scene(rgb) or not self.scenes:
+            self.scenes.append(Scene(first=index, start=start))
+        scene = self.scenes[-1]
+        scene.frames += 1
+        scene.counts = [a + b for a, b in zip(scene.counts, counts, strict=True)]
+        scene.used += used
+        scene.whole += whole
+
+    def state(self) -> dict[str, Any]:
+        """What a stopped run keeps to continue: the scenes so far and the last frame's MAFD."""
+        return {"scenes": [s.to_dict() for s in self.scenes], "mafd": self.mafd}
+
+    @classmethod
+    def restore(cls, state: dict[str, Any] | None) -> SceneLog:
+        if not state:
+            return cls()
+        return cls([Scene.from_dict(d) for d in state["scenes"]], float(state["mafd"]))
