@@ -70,14 +70,16 @@ class Scene:
 
 
 class SceneLog:
-    """The scenes of a run, frame by frame: :meth:`add` each frame as it is upscaled, in order. ``scenes`` and
-    ``mafd`` continue a stopped run (:meth:`state`); :meth:`prime` then shows it the last frame it had seen."""
+    """The scenes of a run, frame by frame, in order: :meth:`look` at each frame before it is upscaled (whether it
+    starts a scene), then :meth:`add` what its upscale did. ``scenes`` and ``mafd`` continue a stopped run
+    (:meth:`state`); :meth:`prime` then shows it the last frame it had seen."""
 
     def __init__(self, scenes: list[Scene] | None = None, mafd: float = 0.0, cut: float = SCENE_CUT) -> None:
         self.scenes: list[Scene] = list(scenes or [])
         self.mafd = mafd
         self.cut = cut
         self._thumb: np.ndarray | None = None
+        self._starts = False  # whether the frame looked at last starts a scene
 
     def prime(self, rgb: np.ndarray) -> None:
         """The frame before the next one :meth:`add` gets (a continued run's last), compared but not counted."""
@@ -96,11 +98,16 @@ class SceneLog:
         self.mafd = mafd
         return jump
 
-    def add(self, rgb: np.ndarray, index: int, start: float, counts: tuple[int, int, int], used: int,
-            whole: int) -> None:
-        """Frame ``index`` (shown from ``start`` seconds), upscaled with ``counts`` patches per class and ``used``
-        FLOPs against ``whole`` for the heavy branch on the whole frame."""
-        if self.starts_scene(rgb) or not self.scenes:
+    def look(self, rgb: np.ndarray) -> bool:
+        """Whether ``rgb``, the frame after the last one seen, starts a scene (:meth:`starts_scene`); :meth:`add`
+        then counts it there."""
+        self._starts = self.starts_scene(rgb)
+        return self._starts
+
+    def add(self, index: int, start: float, counts: tuple[int, int, int], used: int, whole: int) -> None:
+        """Frame ``index`` (shown from ``start`` seconds; the last one :meth:`look` saw), upscaled with ``counts``
+        patches per class and ``used`` FLOPs against ``whole`` for the heavy branch on the whole frame."""
+        if self._starts or not self.scenes:
             self.scenes.append(Scene(first=index, start=start))
         scene = self.scenes[-1]
         scene.frames += 1

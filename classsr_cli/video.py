@@ -110,7 +110,7 @@ class VideoResult:
         held: patches that hysteresis kept in their class against the classifier's argmax.
         switches: patches whose class differs from the same patch's in the previous frame.
         switches_argmax: the same count for the raw argmax (what the routing would do without hysteresis).
-        compared: patches that had a previous frame (the denominator of the switch shares).
+        compared: patches that had a previous frame in their scene (the denominator of the switch shares).
         flops, flops_paper: FLOPs spent against heavy-only on every patch (real and paper convention).
         lost: set when the source could not be decoded to its end; says what was lost.
         notes: streams re-encoded or dropped on the way.
@@ -902,13 +902,15 @@ def upscale_video(
                 rgb, alpha = frame.rgb, None
                 if frame.alpha is not None:  # as upscale does: the colour under clear pixels filled, alpha resized
                     rgb, alpha = fill_hidden(rgb, frame.alpha), up.upscale_alpha(frame.alpha, full)
+                if scenes.look(frame.rgb):
+                    router.forget()  # a cut: the previous scene's classes say nothing of this one
                 run = up.run(rgb, router=router, banded=up.should_band(h, w, stream_pixels),
                              spill=tmp.parent)
                 _encode(run, writers, frame.pts, span, full[0], alpha)
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
-                scenes.add(frame.rgb, frame.index, float(frame.pts * reader.time_base), run.route.counts,
-                           run.route.flops.used, run.route.flops.whole)
+                scenes.add(frame.index, float(frame.pts * reader.time_base), run.route.counts, run.route.flops.used,
+                           run.route.flops.whole)
                 shown = float(span * reader.time_base) if span else (1 / info.fps if info.fps else 0.0)
                 last_end = max(last_end, float(frame.pts * reader.time_base) + shown)
                 last_shown = shown

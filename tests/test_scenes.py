@@ -23,7 +23,8 @@ def clip(*scenes: tuple[int, int, int]) -> list[np.ndarray]:
 def run(frames: list[np.ndarray], log: SceneLog | None = None, first: int = 0) -> SceneLog:
     log = log or SceneLog()
     for i, f in enumerate(frames, first):
-        log.add(f, i, i / 10, (i, 1, 0), used=10 + i, whole=100)
+        log.look(f)
+        log.add(i, i / 10, (i, 1, 0), used=10 + i, whole=100)
     return log
 
 
@@ -53,8 +54,8 @@ def test_the_cut_is_a_jump_in_the_difference() -> None:
     cut."""
     frames = clip((7, 2, 0), (8, 2, 0))
     probe = SceneLog()
-    probe.add(frames[1], 0, 0, (0, 0, 0), 0, 0)
-    probe.starts_scene(frames[2])
+    probe.look(frames[1])
+    probe.look(frames[2])
     assert probe.mafd >= SCENE_CUT
     assert len(run(frames, SceneLog(cut=probe.mafd + 1)).scenes) == 1
     assert len(run(frames, SceneLog(cut=probe.mafd)).scenes) == 2

@@ -1388,6 +1388,29 @@ def test_a_video_reports_its_scenes_and_a_continued_run_the_same(
     assert "scene 2: from 0.40 s (frame 4), 5 frames: " in r.stderr
 
 
+def test_hysteresis_starts_afresh_at_a_cut(tmp_path: Path) -> None:
+    """At a margin of 1 no patch of the paper model switches class within a scene, so the scene after a cut (a smooth
+    gradient, then blocks of noise) keeps the classes its own first frame is given, as a run of that scene alone does, not
+    those of the scene before."""
+    from classsr_cli import zoo
+
+    y, x = np.mgrid[0:48, 0:100]
+    smooth = np.stack([x * 2 + 20, y * 3 + 40, x + y + 60], -1).astype(np.uint8)
+    noise = np.kron(np.random.default_rng(0).integers(0, 256, (12, 25, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    src, second = tmp_path / "cut.mkv", tmp_path / "second.mkv"
+    for path, frames in ((src, [smooth[:, k : k + 64] for k in range(4)] + [noise[:, k : k + 64] for k in range(5)]),
+                         (second, [noise[:, k : k + 64] for k in range(5)])):
+        subprocess.run([FF, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48", "-r", "10", "-i",
+                        "-", "-c:v", "ffv1", str(path)], input=np.stack(frames).tobytes(), check=True)  # fmt: skip
+    paper = zoo.load("classsr_fsrcnn_x4", 4).net
+    held, exact = TemporalOptions(hysteresis=1.0), EncodeOptions(codec="ffv1", pix_fmt="yuv444p")
+    both = upscale_video(paper, src, tmp_path / "both.mkv", options=exact, temporal=held)
+    alone = upscale_video(paper, second, tmp_path / "alone.mkv", options=exact, temporal=held)
+    assert [s.frames for s in both.scenes] == [4, 5] and both.scenes[0].counts != list(alone.counts)
+    assert both.scenes[1].counts == list(alone.counts) and both.switches == alone.switches == 0
+    assert both.compared == 3 * 6 + 4 * 6 and alone.compared == 4 * 6  # a cut's frame is compared with none
+
+
 def test_resume_continues_a_stopped_run_with_the_same_frames(
     clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

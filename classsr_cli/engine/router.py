@@ -49,7 +49,7 @@ class RouteStats:
         held: patches that hysteresis kept in their class against the classifier's argmax.
         switches: patches whose class differs from the same patch's in the previous frame.
         switches_argmax: the same count for the raw argmax.
-        compared: patches that had a previous frame (the denominator of the switch shares).
+        compared: patches that had a previous frame in their scene (the denominator of the switch shares).
     """
 
     counts: tuple[int, int, int] = (0, 0, 0)
@@ -140,6 +140,12 @@ class Hysteresis:
     def start(self, count: int) -> None:
         if self.cls is None or self.cls.numel() != count:
             self.cls = self.argmax = None
+
+    def forget(self) -> None:
+        """Start afresh at a scene cut: no patch keeps the class it had before (nor counts as a switch)."""
+        for seen in (self.cls, self.argmax):
+            if seen is not None:
+                seen.fill_(-1)
 
     def classes(self, model: ClassSR, x: torch.Tensor, index: torch.Tensor, stats: RouteStats) -> torch.Tensor:
         logits = _logits(model, x)
@@ -236,6 +242,8 @@ class Router:
         self.stats = RouteStats()
         self.frames = 0
         self._count = 0
+        self._cut = False  # forget() was called: the next frame is compared with none before it
+        self._compare = False  # the frame begun has a previous frame to compare with
 
     @property
     def classified(self) -> bool:
@@ -250,9 +258,17 @@ class Router:
         self.stats.computed = (c[0] + done[0], c[1] + done[1], c[2] + done[2])
         self.stats.reused += classes.numel() - sum(done)
 
+    def forget(self) -> None:
+        """A scene cut: the next frame starts afresh, its classes held from none before it (:class:`Hysteresis`)
+        and its patches not compared with the previous frame's."""
+        self._cut = True
+        if isinstance(self.policy, Hysteresis):
+            self.policy.forget()
+
     def start(self, count: int, device: torch.device) -> None:
         """A new frame of ``count`` patches begins (state of another frame size is dropped)."""
         self.frames += 1
+        self._compare, self._cut = self.frames > 1 and not self._cut, False
         self._count = count
         self.policy.start(count)
         if isinstance(self.policy, Hysteresis):
@@ -266,7 +282,7 @@ class Router:
         """Route the LR patches ``x`` ``(n, 3, p, p)`` (grid positions ``index``); every patch's HR output goes
         to ``put(positions, hr)`` once. Returns the ``(n,)`` classes and the patches computed per class."""
         stats = self.stats
-        if self.frames > 1:
+        if self._compare:
             stats.compared += x.shape[0]
         todo = self.reuse.changed(x, index) if self.reuse is not None else None
         fresh = x if todo is None else x.index_select(0, todo)
