@@ -876,7 +876,8 @@ def upscale_video(
                         scenes.prime(frame.rgb)  # the next frame's cut is judged against it
                     frame = following
                     continue
-                kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar}
+                kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar,
+                                      "fps": info.fps}
                 if not writers and chunked is None:
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
                                                rotation=rotation, target=dst, alpha=plan.alpha, **kw))

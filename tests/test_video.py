@@ -32,6 +32,7 @@ from classsr_cli.io.video import (
     _cluster_head,
     _ebml_size,
     container_of,
+    encoder_pix_fmts,
     even_size,
     ffmpeg_exe,
     probe,
@@ -1481,6 +1482,24 @@ def test_resume_joins_chunks_of_a_frame_or_two_from_an_encoder_with_b_frames(
             assert res.frames == 15
         assert frame_times(out) == pytest.approx([i / 20 for i in range(15)], abs=1e-3)
         assert decoded(out) == decoded(mkv)
+
+
+def test_svt_av1_gets_the_frame_rate_from_a_frame_or_two(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """SVT-AV1 refuses to start without a frame rate it can take, and ffmpeg cannot guess one from a frame or two
+    (a short video, a resumable run's chunk of one or two frames): the frames' pipe says the source's."""
+    if encoder_pix_fmts("libsvtav1") is None:
+        pytest.skip("this ffmpeg has no libsvtav1")
+    one = tmp_path / "one.mp4"
+    ff("-i", clips["audio"], "-frames:v", "1", "-an", "-c:v", "libx264", one)
+    opts = EncodeOptions(codec="libsvtav1", preset="12")
+    res = upscale_video(tiny_model, one, tmp_path / "one.mkv", options=opts)
+    assert res.frames == 1 and len(frame_times(tmp_path / "one.mkv")) == 1
+    for n in (1, 2):
+        out = tmp_path / f"chunks{n}.mp4"
+        res = upscale_video(tiny_model, clips["audio"], out, options=opts, resume=True, chunk_frames=n)
+        assert res.frames == 15 and frame_times(out) == pytest.approx([i / 20 for i in range(15)], abs=1e-3)
 
 
 def test_resume_refuses_other_settings_and_starts_over_with_overwrite(

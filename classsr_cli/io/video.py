@@ -1434,15 +1434,19 @@ def _uint(eid: int, value: int) -> bytes:
 _RAW_FOURCC = {(8, 3): b"RGB\x18", (16, 3): b"RGB0", (8, 4): b"RGBA", (16, 4): b"RBA@"}
 
 
-def _matroska_header(width: int, height: int, tick_ns: int, bits: int = 8, channels: int = 3) -> bytes:
+def _matroska_header(width: int, height: int, tick_ns: int, bits: int = 8, channels: int = 3,
+                     frame_ns: int | None = None) -> bytes:
     """EBML header, a Segment of unknown size, Info and one rawvideo track of rgb24 (``bits`` 8) or rgb48le (16),
-    rgba or rgba64le with ``channels`` 4."""
+    rgba or rgba64le with ``channels`` 4; ``frame_ns``, where known, its frames' usual duration (DefaultDuration),
+    from which ffmpeg tells the encoder the frame rate (SVT-AV1 refuses to start without one it can take, and
+    ffmpeg cannot guess it from a frame or two)."""
     ebml = _el(0x1A45DFA3, _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4) + _uint(0x42F3, 8)
                + _el(0x4282, b"matroska") + _uint(0x4287, 4) + _uint(0x4285, 2))  # fmt: skip
     info = _el(0x1549A966, _uint(0x2AD7B1, tick_ns) + _el(0x4D80, b"classsr") + _el(0x5741, b"classsr"))
     video = _el(0xE0, _uint(0xB0, width) + _uint(0xBA, height) + _el(0x2EB524, _RAW_FOURCC[bits, channels]))
+    default = _uint(0x23E383, frame_ns) if frame_ns else b""
     track = _el(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1) + _el(0x86, b"V_UNCOMPRESSED")
-                + _uint(0x9C, 0) + video)  # fmt: skip
+                + _uint(0x9C, 0) + default + video)  # fmt: skip
     segment_unknown = _ebml_id(0x18538067) + b"\x01\xff\xff\xff\xff\xff\xff\xff"
     return ebml + segment_unknown + info + _el(0x1654AE6B, track)
 
@@ -1468,7 +1472,7 @@ class VideoWriter:
     ``container`` writes another container than ``muxer`` (a :data:`CHUNK_FORMAT` chunk of a resumable run, encoded
     as for ``muxer``: :func:`join_chunks` copies the chunks into it); ``hdr10`` the HDR10 metadata to write (default:
     the source's); ``target`` the file ``path`` becomes (``path`` a hidden file it is written under), which the
-    errors name.
+    errors name; ``fps`` the frame rate the encoder is told (default: the source's).
     Frames are uint8, or uint16 with ``bits`` 16 (ffmpeg then converts from 16 bits per
     channel, so a 10-bit ``pix_fmt`` keeps what an 8-bit pipe would round away); RGB, or RGBA with ``alpha``. :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
     :meth:`abort` stops it and leaves whatever it wrote to the caller.
@@ -1493,6 +1497,7 @@ class VideoWriter:
         hdr10: HDR10 | None = None,
         target: str | os.PathLike[str] | None = None,
         alpha: bool = False,
+        fps: float | None = None,
     ) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are written at 8 or 16 bits per channel, got {bits}")
@@ -1513,6 +1518,7 @@ class VideoWriter:
         self.stream_args = stream_args or []
         self.rotation = rotation
         self.sar = sar
+        self.fps = fps if fps is not None else source.fps if source is not None else None
         ns = Fraction(10**9) * time_base
         self._tick = Fraction(1)  # pipe ticks per source tick
         if ns.denominator == 1:
@@ -1553,7 +1559,8 @@ class VideoWriter:
             raise VideoError(f"could not start ffmpeg: {e}") from None
         self._pump = _StderrPump(self._proc.stderr)
         self._pump.start()
-        self._send(_matroska_header(self.width, self.height, self._tick_ns, self.bits, self.channels))
+        frame_ns = round(1e9 / self.fps) if self.fps else None
+        self._send(_matroska_header(self.width, self.height, self._tick_ns, self.bits, self.channels, frame_ns))
 
     def _send(self, data: bytes | memoryview) -> None:
         assert self._proc is not None and self._proc.stdin is not None
