@@ -1502,6 +1502,17 @@ def test_svt_av1_gets_the_frame_rate_from_a_frame_or_two(
         assert res.frames == 15 and frame_times(out) == pytest.approx([i / 20 for i in range(15)], abs=1e-3)
 
 
+def test_mpeg2_gets_a_time_base_of_one_frame(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """MPEG-1/2 takes a time base of one frame at its rate, not the source's clock ("MPEG-1/2 does not support
+    12288/1 fps"): the frames go at the source's rate, constant, whole or in --resume chunks."""
+    src = tmp_path / "s25.mp4"
+    ff("-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=0.4", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)
+    opts = EncodeOptions(codec="mpeg2video")
+    for name, kw in (("whole.mkv", {}), ("whole.mp4", {}), ("chunks.mp4", {"resume": True, "chunk_frames": 2})):
+        res = upscale_video(tiny_model, src, tmp_path / name, options=opts, **kw)
+        assert res.frames == 10 and frame_times(tmp_path / name) == pytest.approx([i / 25 for i in range(10)], abs=1e-3)
+
+
 def test_resume_refuses_other_settings_and_starts_over_with_overwrite(
     clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
 ) -> None:

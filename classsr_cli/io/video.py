@@ -818,6 +818,9 @@ _JPEG_CODECS = ("mjpeg", "ljpeg")
 DEEP_CODEC = "libx265"
 _DEEP_CODEC_MUXERS = ("mp4", "mov", "matroska")
 
+#: Encoders whose time base must be one frame at a standard rate (MPEG-1/2: 23.976, 24, 25, 29.97, 30, 50, 59.94,
+#: 60 frames/s): they get the source's rate, constant, not its clock.
+_FRAME_RATE_CODECS = ("mpeg1video", "mpeg2video")
 _CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1")
 _PRESET_CODECS = ("libx264", "libx264rgb", "libx265", "libsvtav1")
 
@@ -900,7 +903,9 @@ def _video_args(
         args += [f"-{key.lstrip('-')}", value]
     if hdr:
         args += ["-x265-params", ":".join(hdr)]
-    if muxer in VFR_MUXERS:
+    if muxer in VFR_MUXERS and codec in _FRAME_RATE_CODECS:  # 1/rate as its time base: the source's, constant
+        args += ["-fps_mode:v:0", "cfr"]
+    elif muxer in VFR_MUXERS:
         args += ["-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", f"{time_base.numerator}/{time_base.denominator}"]
     return args
 
@@ -1586,6 +1591,9 @@ class VideoWriter:
         codec = self.options.codec_for(self.muxer)
         if codec in ("libx264", "libx264rgb") and max(self.width, self.height) > 16384:
             hint = "; H.264 tops out near 16384 px wide: try --codec libx265 or a .webm output"
+        elif codec in _FRAME_RATE_CODECS and "does not support" in msg and "fps" in msg:
+            hint = (" (MPEG-1/2 takes 23.976, 24, 25, 29.97, 30, 50, 59.94 or 60 frames/s; -e strict=unofficial "
+                    "writes another rate few players take, or choose another --codec)")
         elif codec == "dnxhd" and "incompatible with DNxHD" in msg:  # its list of profiles follows
             msg = msg.split(". Valid DNxHD profiles")[0]
             hint = " (DNxHD takes a few broadcast sizes; -e profile=dnxhr_hq, or dnxhr_sq/hqx/444, takes any size)"
