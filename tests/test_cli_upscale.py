@@ -811,7 +811,7 @@ def test_format_and_quality(tiny_model_path: Path, tmp_path: Path) -> None:
     assert up(tiny_model_path, big, "-o", tmp_path / "q40.jpg", "--quality", "40").exit_code == 0
     assert (tmp_path / "q40.jpg").stat().st_size < 0.7 * (tmp_path / "q95.jpg").stat().st_size
     r = up(tiny_model_path, big, "-o", tmp_path / "q.png", "--quality", "40")  # said, not silently ignored
-    assert r.exit_code == 0 and "note: --quality is JPEG's and WebP's; the .png outputs are lossless" in r.stderr
+    assert r.exit_code == 0 and "note: --quality is JPEG's, WebP's and AVIF's; the .png outputs are lossless" in r.stderr
     r = up(tiny_model_path, big, "-o", tmp_path / "q0.jpg", "--quality", "0")
     assert r.exit_code == 2 and not (tmp_path / "q0.jpg").exists()
 

@@ -37,17 +37,17 @@ def bomb_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif", ".bmp"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".tif", ".bmp"])
 def test_reads_each_format_as_rgb8(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"a{suffix}"
     Image.fromarray(RGB).save(path, **({"lossless": True} if suffix == ".webp" else {}))
     pic = read_image(path)
     assert pic.mode == "RGB" and pic.bits == 8 and pic.pixels.shape == (12, 10, 3)
-    if suffix != ".jpg":
+    if suffix not in (".jpg", ".avif"):
         assert np.array_equal(pic.pixels, RGB)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif", ".bmp"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".tif", ".bmp"])
 def test_write_read_round_trip(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"out{suffix}"
     assert write_image(path, Picture(SMOOTH)) == []
@@ -246,7 +246,26 @@ def test_exif_orientation_applied(tmp_path: Path, orientation: int) -> None:
     assert carried.get(0x010F) == "classsr-test" and 0x0112 not in carried
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif"])
+def test_avif_is_read_turned_by_its_exif_and_written_with_it(tmp_path: Path) -> None:
+    """AVIF, as phones and the web save photos: read with its EXIF orientation applied (its header size turned alike),
+    written with the EXIF (orientation dropped: the pixels are turned) and the ICC profile."""
+    from classsr_cli.io.image import peek_size
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "classsr-test"
+    Image.fromarray(SMOOTH).save(tmp_path / "a.avif", exif=exif.tobytes(), icc_profile=icc, quality=100)
+    pic = read_image(tmp_path / "a.avif")
+    assert pic.pixels.shape[:2] == peek_size(tmp_path / "a.avif") == SMOOTH.shape[1::-1]
+    assert np.abs(pic.pixels.astype(int) - np.rot90(SMOOTH, -1)).mean() <= 3 and pic.icc == icc
+    assert write_image(tmp_path / "b.avif", pic) == []
+    with Image.open(tmp_path / "b.avif") as back:
+        assert back.format == "AVIF" and back.info.get("icc_profile") == icc
+        assert back.getexif().get(0x010F) == "classsr-test" and 0x0112 not in back.getexif()
+    assert read_image(tmp_path / "b.avif").pixels.shape == pic.pixels.shape  # not turned again
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".tif"])
 def test_icc_profile_is_carried(tmp_path: Path, suffix: str) -> None:
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     src = tmp_path / "src.png"
@@ -292,12 +311,18 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+def _truncated_avif(path: Path) -> Path:
+    Image.fromarray(SMOOTH).save(path)
+    return _write(path, path.read_bytes()[: path.stat().st_size // 2])
+
+
 BAD = {
     "missing": lambda d: d / "nope.png",
     "empty": lambda d: _write(d / "empty.png", b""),
     "text": lambda d: _write(d / "notes.png", b"not an image\n"),
     "truncated_png": lambda d: _truncated_png(d / "cut.png"),
     "truncated_jpeg": lambda d: _truncated_jpeg(d / "cut.jpg"),
+    "truncated_avif": lambda d: _truncated_avif(d / "cut.avif"),
     "bomb": lambda d: bomb_png(d / "bomb.png", 100_000, 100_000),
     "folder": lambda d: (d / "dir.png").mkdir() or d / "dir.png",
 }
@@ -618,8 +643,8 @@ def test_a_16_bit_cmyk_tiff_is_refused_with_what_to_do(tmp_path: Path) -> None:
         read_image(path)
 
 
-@pytest.mark.parametrize(("suffix", "kept"), [(".png", True), (".webp", True), (".tif", True), (".jpg", False),
-                                              (".bmp", False)])  # fmt: skip
+@pytest.mark.parametrize(("suffix", "kept"), [(".png", True), (".webp", True), (".avif", True), (".tif", True),
+                                              (".jpg", False), (".bmp", False)])  # fmt: skip
 def test_alpha_is_written_where_the_format_holds_it_else_composited_on_white(tmp_path: Path, suffix: str,
                                                                            kept: bool) -> None:
     """BMP counts as holding none: Pillow and most readers ignore a 32-bit BMP's alpha (the hidden colour showed)."""
@@ -642,7 +667,7 @@ _XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.
         b'</rdf:RDF></x:xmpmeta>')
 
 
-@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".avif", ".tif"])
 def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: str) -> None:
     """A photographer's rights, keywords and print size survive: XMP into every format that holds it, with its
     orientation made 1 (the pixels are turned) and its pixel dimensions the output's; the dpi into PNG, JPEG and
@@ -662,7 +687,8 @@ def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: s
     elif suffix == ".tif":
         im.save(src, dpi=(300, 300), tiffinfo={700: _XMP})
     else:
-        im.save(src, xmp=_XMP, **({"dpi": (300, 300)} if suffix == ".jpg" else {"lossless": True}))
+        im.save(src, xmp=_XMP, **({"dpi": (300, 300)} if suffix == ".jpg" else {"lossless": True} if suffix == ".webp"
+                                   else {}))
     pic = read_image(src)
     assert pic.xmp is not None and b"Jane Doe" in pic.xmp
     bigger = Picture(np.repeat(np.repeat(pic.pixels, 2, 0), 2, 1), xmp=pic.xmp, dpi=pic.dpi, text=pic.text)
@@ -672,7 +698,7 @@ def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: s
     assert sorted(back.size) == [20, 24] and b"Jane Doe" in xmp and b'tiff:Orientation="6"' not in xmp
     assert f'exif:PixelXDimension="{w}"'.encode() in xmp and f">{h}</exif:PixelYDimension>".encode() in xmp
     assert read_image(tmp_path / f"b{suffix}").pixels.shape[:2] == (h, w)  # and not turned again
-    if suffix != ".webp":
+    if suffix not in (".webp", ".avif"):
         assert back.info["dpi"] == pytest.approx((300, 300), abs=0.01)
     if suffix == ".png":
         assert {k: v for k, v in back.text.items() if k != "XML:com.adobe.xmp"} == {
@@ -682,7 +708,7 @@ def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: s
 
 def test_webp_keeps_its_losslessness_and_quality_is_asked_for(tmp_path: Path) -> None:
     """A lossless WebP source gives a lossless WebP (it came out lossy at quality 95), pixel for pixel; a lossy one
-    a lossy one; ``quality`` sets JPEG's and WebP's (smaller files at 50)."""
+    a lossy one; ``quality`` sets JPEG's, WebP's and AVIF's (smaller files at 50)."""
     from classsr_cli.io.image import webp_lossless
 
     Image.fromarray(SMOOTH).save(tmp_path / "l.webp", lossless=True)
@@ -694,7 +720,7 @@ def test_webp_keeps_its_losslessness_and_quality_is_asked_for(tmp_path: Path) ->
     assert webp_lossless(tmp_path / "l2.webp") and not webp_lossless(tmp_path / "q2.webp")
     assert np.array_equal(read_image(tmp_path / "l2.webp").pixels, SMOOTH)
     noisy = Picture(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8))
-    for suffix in (".jpg", ".webp"):
+    for suffix in (".jpg", ".webp", ".avif"):
         write_image(tmp_path / f"q95{suffix}", noisy)
         write_image(tmp_path / f"q50{suffix}", noisy, quality=50)
         assert (tmp_path / f"q50{suffix}").stat().st_size < 0.8 * (tmp_path / f"q95{suffix}").stat().st_size

@@ -54,6 +54,7 @@ class ImageFormat(StrEnum):
     png = "png"
     jpg = "jpg"
     webp = "webp"
+    avif = "avif"
     tif = "tif"
     bmp = "bmp"
 
@@ -125,7 +126,7 @@ def upscale(
     quality: Annotated[
         int | None,
         typer.Option(min=1, max=100, metavar="1-100", show_default=False,
-                     help="JPEG and WebP quality (default 95; a lossless WebP input gives a lossless WebP)."),
+                     help="JPEG, WebP and AVIF quality (default 95; a lossless WebP input gives a lossless WebP)."),
     ] = None,
     strip_metadata: Annotated[
         bool, flag("--strip-metadata", help="Write no EXIF (GPS, camera), XMP, text or record of the upscale; the "
@@ -163,9 +164,10 @@ def upscale(
         )  # every problem collected, so that a run that stops can say how much it left undone
         if world.is_main:
             _left_out(plan)
-            lossless = sorted({j.output.suffix.lower() for j in plan.jobs} - {".jpg", ".jpeg", ".jpe", ".jfif", ".webp"})
+            lossless = sorted({j.output.suffix.lower() for j in plan.jobs}
+                              - {".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif"})
             if quality is not None and lossless:
-                err.print(f"note: --quality is JPEG's and WebP's; the {', '.join(lossless)} outputs are lossless",
+                err.print(f"note: --quality is JPEG's, WebP's and AVIF's; the {', '.join(lossless)} outputs are lossless",
                           soft_wrap=True, markup=False)
         if plan.failed and not keep_going:
             spec, e = plan.failed[0]

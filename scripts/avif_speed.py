@@ -1,0 +1,47 @@
+"""How long Pillow takes to write an AVIF at each encoder speed, for ``classsr_cli.io.image.AVIF_SPEED``.
+
+The picture is ``examples/lighthouse.jpg`` resized by Pillow's bicubic to the size of its ×4 upscale (4096x3072),
+standing for an output. Each speed is written ``--repeat`` times at ``--quality``; prints one JSON line a speed:
+the best seconds, the file's size and the PSNR (RGB, 8-bit) of the file decoded against the picture.
+
+    python scripts/avif_speed.py [--speeds 4 6 8 10] [--quality 95] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--speeds", type=int, nargs="+", default=[4, 6, 8, 10])
+    ap.add_argument("--quality", type=int, default=95)
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    with Image.open(Path(__file__).parent.parent / "examples" / "lighthouse.jpg") as im:
+        big = im.convert("RGB").resize((im.width * 4, im.height * 4), Image.BICUBIC)
+    for speed in args.speeds:
+        best, size = float("inf"), 0
+        for _ in range(args.repeat):
+            buf = io.BytesIO()
+            t = time.perf_counter()
+            big.save(buf, format="AVIF", quality=args.quality, speed=speed)
+            best, size = min(best, time.perf_counter() - t), buf.tell()
+        buf.seek(0)
+        with Image.open(buf) as back:
+            err = np.asarray(back.convert("RGB"), np.float64) - np.asarray(big, np.float64)
+        psnr = 10 * np.log10(255**2 / float(np.mean(err**2)))
+        sys.stdout.write(json.dumps({"speed": speed, "quality": args.quality, "seconds": round(best, 3),
+                                     "bytes": size, "psnr": round(psnr, 3), "size": list(big.size)}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
