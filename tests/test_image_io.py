@@ -265,6 +265,26 @@ def test_avif_is_read_turned_by_its_exif_and_written_with_it(tmp_path: Path) -> 
     assert read_image(tmp_path / "b.avif").pixels.shape == pic.pixels.shape  # not turned again
 
 
+def test_a_pillow_without_avif_reads_the_rest_and_says_it_cannot_write_avif(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow reads and writes AVIF from 11.3, where built with libavif: without it the other formats still open,
+    an AVIF input is one classsr cannot read, and an AVIF output a usage error before anything runs."""
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.io.image import output_format
+
+    Image.fromarray(SMOOTH).save(tmp_path / "a.avif")
+    Image.fromarray(SMOOTH).save(tmp_path / "a.png")
+    Image.init()
+    monkeypatch.delitem(Image.OPEN, "AVIF")
+    monkeypatch.delitem(Image.SAVE, "AVIF")
+    assert np.array_equal(read_image(tmp_path / "a.png").pixels, SMOOTH)
+    with pytest.raises(InputError, match="not an image classsr reads"):
+        read_image(tmp_path / "a.avif")
+    with pytest.raises(ConfigError, match=r"b\.avif: this Pillow \(.*\) cannot write AVIF: install Pillow 11\.3 or later"):
+        output_format(tmp_path / "b.avif")
+
+
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".tif"])
 def test_icc_profile_is_carried(tmp_path: Path, suffix: str) -> None:
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

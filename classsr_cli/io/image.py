@@ -268,7 +268,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
-            with Image.open(path, formats=list(_READ_FORMATS)) as im:
+            with Image.open(path, formats=_readable()) as im:
                 _check_pixels(path, im.size, max_pixels)
                 return _decode(path, im)
         except UnidentifiedImageError:
@@ -282,7 +282,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
             if path.suffix.lower() in VIDEO_SUFFIXES:
                 raise InputError(f"{path}: is a video, not an image; use `classsr video`") from None
             raise InputError(
-                f"{path}: not an image classsr reads (PNG, JPEG, WebP, TIFF, BMP or GIF)"
+                f"{path}: not an image classsr reads (PNG, JPEG, WebP, AVIF, TIFF, BMP or GIF)"
             ) from None
         except PermissionError:
             raise InputError(f"{path}: cannot read (permission denied)") from None
@@ -299,7 +299,7 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
     path = Path(path)
     Image.init()
     try:
-        with _pixel_limit_off(), Image.open(path, formats=list(_READ_FORMATS)) as im:
+        with _pixel_limit_off(), Image.open(path, formats=_readable()) as im:
             w, h = im.size
             _check_pixels(path, (w, h), max_pixels)  # before anything is decoded, as read_image refuses it
             orientation = _header_orientation(im)
@@ -728,13 +728,24 @@ def _describes_layout(description: object) -> bool:
 
 
 def output_format(path: Path) -> str:
-    """Pillow format name for an output path; :class:`ConfigError` for a suffix classsr cannot write."""
+    """Pillow format name for an output path; :class:`ConfigError` for a suffix classsr cannot write, or one whose
+    codec this Pillow was built without (AVIF before Pillow 11.3, or without libavif)."""
     fmt = WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(set(WRITE_FORMATS)))
         animation = " (`classsr video` writes animated GIF and APNG)" if path.suffix.lower() in (".gif", ".apng") else ""
         raise ConfigError(f"{path}: cannot write {path.suffix or 'a file without suffix'}{animation}; use one of {known}")
+    Image.init()
+    if fmt not in Image.SAVE:
+        raise ConfigError(f"{path}: this Pillow ({Image.__version__}) cannot write {fmt}: install Pillow 11.3 or later "
+                          "with its codec, or write another format")
     return fmt
+
+
+def _readable() -> list[str]:
+    """The formats classsr reads that this Pillow has (AVIF only from Pillow 11.3, where built with libavif)."""
+    Image.init()
+    return [f for f in _READ_FORMATS if f in Image.OPEN]
 
 
 def check_output_size(path: Path, height: int, width: int) -> None:
@@ -750,8 +761,8 @@ def check_output_size(path: Path, height: int, width: int) -> None:
 def write_image(
     path: str | os.PathLike[str], picture: Picture, *, overwrite: bool = False, quality: int | None = None
 ) -> list[str]:
-    """Write ``picture`` to ``path`` atomically; the format follows the suffix. ``quality`` (1-100) is JPEG's and
-    WebP's (``None``: :data:`DEFAULT_QUALITY`, and a WebP from a lossless source lossless).
+    """Write ``picture`` to ``path`` atomically; the format follows the suffix. ``quality`` (1-100) is JPEG's,
+    WebP's and AVIF's (``None``: :data:`DEFAULT_QUALITY`, and a WebP from a lossless source lossless).
 
     Returns notes on what the format could not hold (alpha in JPEG: composited on white; 16 bits in
     JPEG/WebP/BMP: rounded to 8). Raises :class:`OutputExistsError` when ``path`` exists and not
