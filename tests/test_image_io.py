@@ -663,6 +663,22 @@ def test_a_16_bit_cmyk_tiff_is_refused_with_what_to_do(tmp_path: Path) -> None:
         read_image(path)
 
 
+def test_float_and_wide_integer_tiffs_are_refused_as_unsupported_not_corrupt(tmp_path: Path) -> None:
+    """Scientific TIFFs (float32, 32-bit integers past 16 bits) are said to be a kind classsr does not read, not a
+    damaged file; 32-bit integers within 16 bits are read at 16 bits."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "f.tif", np.zeros((6, 5, 3), np.float32), photometric="rgb")
+    tifffile.imwrite(tmp_path / "u.tif", np.full((6, 5), 70_000, np.uint32))
+    Image.fromarray(np.full((6, 5), 1000, np.int32)).save(tmp_path / "i.tif")
+    with pytest.raises(InputError, match=r"f\.tif: TIFF samples of type float32 are not supported \(8 or 16-bit"):
+        read_image(tmp_path / "f.tif")
+    with pytest.raises(InputError, match=r"u\.tif: 32-bit integer samples outside the 16-bit range are not supported"):
+        read_image(tmp_path / "u.tif")
+    pic = read_image(tmp_path / "i.tif")
+    assert pic.bits == 16 and int(pic.pixels.max()) == 1000
+
+
 @pytest.mark.parametrize(("suffix", "kept"), [(".png", True), (".webp", True), (".avif", True), (".tif", True),
                                               (".jpg", False), (".bmp", False)])  # fmt: skip
 def test_alpha_is_written_where_the_format_holds_it_else_composited_on_white(tmp_path: Path, suffix: str,

@@ -487,7 +487,8 @@ def _pil_arrays(
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         arr = np.asarray(im)
         if mode == "I" and (int(arr.min()) < 0 or int(arr.max()) > 65535):
-            raise ValueError("32-bit integer samples outside the 16-bit range")
+            raise _Unsupported("32-bit integer samples outside the 16-bit range are not supported (8 or 16-bit "
+                               "integers are)")
         return arr.astype(np.uint16)[..., None], None, icc
     arr = np.asarray(im)
     if mode == "L":
