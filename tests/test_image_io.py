@@ -265,6 +265,24 @@ def test_avif_is_read_turned_by_its_exif_and_written_with_it(tmp_path: Path) -> 
     assert read_image(tmp_path / "b.avif").pixels.shape == pic.pixels.shape  # not turned again
 
 
+def test_a_10_bit_avif_is_read_at_8_bits_with_a_note(tmp_path: Path) -> None:
+    """Pillow's AVIF decoder gives 8 bits whatever the file holds: a 10-bit AVIF (an HDR phone photo's depth) says so;
+    an 8-bit one says nothing."""
+    import subprocess
+
+    from classsr_cli.io.video import ffmpeg_exe
+
+    path = tmp_path / "ten.avif"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=1", "-frames:v", "1",
+                    "-c:v", "libaom-av1", "-pix_fmt", "yuv420p10le", "-still-picture", "1", "-f", "avif", str(path)],
+                   check=True, timeout=120)  # fmt: skip
+    pic = read_image(path)
+    assert pic.bits == 8 and pic.pixels.shape == (48, 64, 3)
+    assert pic.notes == ["AVIF of 10 bits per channel: read at 8 (Pillow's AVIF decoder)"]
+    Image.fromarray(SMOOTH).save(tmp_path / "eight.avif")
+    assert read_image(tmp_path / "eight.avif").notes == []
+
+
 def test_a_pillow_without_avif_reads_the_rest_and_says_it_cannot_write_avif(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

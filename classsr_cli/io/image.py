@@ -357,6 +357,8 @@ def _decode(path: Path, im: Image.Image) -> Picture:
             ext = _ANIMATED[fmt]
             note += f" (`classsr video` upscales every frame: e.g. `classsr video {path.name} {path.stem}_x4{ext}`)"
         notes.append(note)
+    if fmt == "AVIF" and (deep := _avif_bits(path)) > 8:
+        notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder)")
     exif = im.getexif()
     orientation = int(exif.get(_ORIENTATION, 1) or 1)
     icc = im.info.get("icc_profile") or None
@@ -528,6 +530,19 @@ class _PngHeader:
     bits: int
     colour_type: int
     keyed: bool
+
+
+def _avif_bits(path: Path) -> int:
+    """Bits per channel an AVIF's ``pixi`` property says (HEIF's pixel information: version and flags, a channel
+    count, then each channel's depth), from the file's first 64 KiB where its meta box lives; 8 where it says none."""
+    with path.open("rb") as f:
+        head = f.read(65536)
+    at = head.find(b"pixi")
+    if at < 4 or int.from_bytes(head[at - 4 : at], "big") < 14 or len(head) < at + 10:
+        return 8
+    count = head[at + 8]
+    depths = head[at + 9 : at + 9 + count]
+    return max(depths) if depths else 8
 
 
 def _png_header(path: Path) -> _PngHeader:
