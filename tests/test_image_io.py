@@ -265,6 +265,15 @@ def test_avif_is_read_turned_by_its_exif_and_written_with_it(tmp_path: Path) -> 
     assert read_image(tmp_path / "b.avif").pixels.shape == pic.pixels.shape  # not turned again
 
 
+def test_an_animated_avif_gives_its_first_frame_and_names_classsr_video(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (8, 6), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "a.avif", save_all=True, append_images=frames[1:], duration=100)
+    pic = read_image(tmp_path / "a.avif")
+    assert np.abs(pic.pixels[2, 3].astype(int) - [255, 0, 0]).max() <= 8
+    assert pic.notes == ["AVIF with 3 frames: only the first is upscaled (`classsr video` upscales every frame: e.g. "
+                         "`classsr video a.avif a_x4.webp`)"]
+
+
 def test_a_10_bit_avif_is_read_at_8_bits_with_a_note(tmp_path: Path) -> None:
     """Pillow's AVIF decoder gives 8 bits whatever the file holds: a 10-bit AVIF (an HDR phone photo's depth) says so;
     an 8-bit one says nothing."""

@@ -1502,6 +1502,21 @@ def test_svt_av1_gets_the_frame_rate_from_a_frame_or_two(
         assert res.frames == 15 and frame_times(out) == pytest.approx([i / 20 for i in range(15)], abs=1e-3)
 
 
+def test_an_animated_avif_is_read_as_its_animation_not_its_still(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """ffmpeg lists an animated AVIF's still image as a first video stream, marked default as the animation is:
+    the animation is upscaled, every frame at its time, and the still is not said to be left out."""
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((48, 64, 3), c, np.uint8)) for c in (0, 80, 160, 240)]
+    src = tmp_path / "anim.avif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100)
+    info = probe(src)
+    assert info.fps == 10.0 and [s.kind for s in info.streams] == ["video"]
+    res = upscale_video(tiny_model, src, tmp_path / "out.mkv", options=EncodeOptions(preset="ultrafast"))
+    assert res.frames == 4 and not [n for n in res.notes if "left out" in n]
+    assert frame_times(tmp_path / "out.mkv") == pytest.approx([0, 0.1, 0.2, 0.3], abs=1e-3)
+
+
 def test_mpeg2_gets_a_time_base_of_one_frame(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """MPEG-1/2 takes a time base of one frame at its rate, not the source's clock ("MPEG-1/2 does not support
     12288/1 fps"): the frames go at the source's rate, constant, whole or in --resume chunks."""

@@ -342,8 +342,9 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> 
         )
 
 
-#: Animated formats (Pillow's names) and the extension ``classsr video`` writes each as.
-_ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".apng"}
+#: Animated formats (Pillow's names) and the extension ``classsr video`` writes each as (an animated AVIF as WebP:
+#: ``classsr video`` reads AVIF, but writes no AVIF).
+_ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".apng", "AVIF": ".webp"}
 
 
 def _decode(path: Path, im: Image.Image) -> Picture:

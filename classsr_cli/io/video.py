@@ -300,6 +300,10 @@ def _not_a_video(path: Path) -> str:
     return f"{path}: is {what}, not a video; use `classsr upscale`"
 
 
+#: HEIF brands of image sequences (AVIF's, HEIC's), whose still image ffmpeg lists as a stream before the animation.
+_HEIF_SEQUENCES = ("avis", "msf1", "hevs")
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Describe ``path``; raises :class:`InputError` if it is missing, not a video, or has no video stream."""
     path = Path(path)
@@ -379,9 +383,15 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         if any(s.attached_pic for s in streams):
             raise InputError(f"{path}: has no video stream, only a cover picture ({kinds})")
         raise InputError(f"{path}: has no video stream ({kinds})")
-    # The stream players show: the one marked default, else the first.
+    # The stream players show: the one marked default, else the first. An image sequence in HEIF (an animated AVIF,
+    # brand avis) also lists its still image first, marked default too: the animation is its fastest stream.
     default = {s.index for s in streams if s.default}
     video = next((v for v in videos if v["index"] in default), videos[0])
+    brand = re.search(r"^\s*major_brand\s*:\s*(\S+)", text, re.M)
+    if brand and brand.group(1) in _HEIF_SEQUENCES and len(videos) > 1:
+        video = max(reversed(videos), key=lambda v: float(v["fps"] or 0))  # type: ignore[arg-type]
+        stills = {v["index"] for v in videos if v is not video}
+        streams = [s for s in streams if s.index not in stills]  # the first frame again: not a stream left out
     if video["w"] == 0 or video["h"] == 0:
         raise InputError(f"{path}: video stream has no size")
     return VideoInfo(
