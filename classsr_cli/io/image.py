@@ -281,6 +281,9 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
                     raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
             if path.suffix.lower() in VIDEO_SUFFIXES:
                 raise InputError(f"{path}: is a video, not an image; use `classsr video`") from None
+            if path.suffix.lower() == ".avif" and "AVIF" not in Image.OPEN:
+                raise InputError(f"{path}: this Pillow ({Image.__version__}) cannot read AVIF: install Pillow 11.3 or "
+                                 "later with its codec") from None
             raise InputError(
                 f"{path}: not an image classsr reads (PNG, JPEG, WebP, AVIF, TIFF, BMP or GIF)"
             ) from None
