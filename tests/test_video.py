@@ -255,6 +255,10 @@ def test_probe(clips: dict[str, Path]) -> None:
         probe(clips["text"])
     with pytest.raises(InputError, match="no such file"):
         probe(clips["text"].with_name("missing.mp4"))
+    empty = clips["text"].with_name("empty.mp4")
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty\.mp4: empty file$"):  # not "moov atom not found"
+        probe(empty)
 
 
 @pytest.mark.slow

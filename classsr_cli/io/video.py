@@ -311,6 +311,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a video")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
     text = _run_probe(path)
     head = re.search(r"Input #0, (.+?), from ", text)
     if head is None:
