@@ -964,3 +964,52 @@ def test_tta_is_recorded_counted_and_checked(tiny_model_path: Path, photo: Path,
     bad = up(tiny_model_path, photo, "-o", tmp_path / "bad.png", "--tta", "3")
     assert bad.exit_code == 2 and "takes 1, 2, 4, 8 passes" in " ".join(bad.output.split())
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_a_picture_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    """``-`` as INPUT reads the picture from standard input (its format sniffed), ``-o -`` writes it to standard
+    output (in the input's format, or ``--format``'s), the same pixels as files give; the report says ``-``, and
+    nothing staged is left. Refused where standard output must carry something else or several pictures."""
+    import io
+
+    data = photo.read_bytes()
+    assert up(tiny_model_path, photo, "-o", tmp_path / "file.png").exit_code == 0
+    want = np.asarray(Image.open(tmp_path / "file.png"))
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)], input=data)
+    assert r.exit_code == 0, r.stderr
+    with Image.open(io.BytesIO(r.stdout_bytes)) as im:
+        assert im.format == "PNG" and np.array_equal(np.asarray(im), want)
+    assert "- -> -  48x40 -> 192x160" in r.stderr
+    r = runner.invoke(app, ["upscale", str(photo), "-o", "-", "-f", "webp", "--model", str(tiny_model_path)])
+    with Image.open(io.BytesIO(r.stdout_bytes)) as im:
+        assert r.exit_code == 0 and im.format == "WEBP" and im.size == (192, 160)
+    assert f"{photo} -> -  48x40" in r.stderr
+    Image.open(photo).save(tmp_path / "p.gif")  # a GIF is written as PNG, as beside its input
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)],
+                      input=(tmp_path / "p.gif").read_bytes())  # fmt: skip
+    with Image.open(io.BytesIO(r.stdout_bytes)) as im:
+        assert r.exit_code == 0 and im.format == "PNG" and im.size == (192, 160)
+    (tmp_path / "p.gif").unlink()
+    r = runner.invoke(app, ["upscale", "-", "-o", str(tmp_path / "in.png"), "--json", "--model", str(tiny_model_path)],
+                      input=data)  # fmt: skip
+    record = json.loads(r.stdout)
+    assert r.exit_code == 0 and (record["input"], record["output"]) == ("-", str(tmp_path / "in.png"))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "in.png")), want)
+    r = runner.invoke(app, ["upscale", "-", "-o", f"{tmp_path / 'folder'}/", "--model", str(tiny_model_path)], input=data)
+    assert r.exit_code == 0 and r.stdout.strip() == str(tmp_path / "folder" / "stdin.png")
+    for args, said in (
+        (["-", "-o", "-", "--json"], "-o - writes the picture to standard output, so --json cannot: write to a file"),
+        (["-", "-o", "-", "--classmap"], "so --classmap cannot"),
+        ([str(photo), str(photo), "-o", "-"], "-o - writes one picture to standard output: give one image file"),
+        ([str(tmp_path), "-o", "-"], "-o - writes one picture to standard output"),
+        (["-", str(photo), "-o", str(tmp_path / "x")], "- (the picture on standard input) must be the only INPUT"),
+        (["-"], "- (the picture on standard input) has no place to be written beside: give -o FILE"),
+    ):
+        r = runner.invoke(app, ["upscale", *args, "--model", str(tiny_model_path)], input=data)
+        assert r.exit_code == 2 and said in r.stderr and not r.stdout_bytes, (args, r.stderr)
+    for given, said in ((b"not a picture\n", "-: not an image classsr reads"), (b"", "-: empty input")):
+        r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)], input=given)
+        assert r.exit_code == 1 and said in r.stderr and not r.stdout_bytes
+    import tempfile
+
+    assert not list(Path(tempfile.gettempdir()).glob("classsr-pipe-*"))

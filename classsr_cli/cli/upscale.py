@@ -70,6 +70,7 @@ Examples:
   classsr upscale shots/ -f jpg --dry-run        # what would be written (all JPEG); nothing is run
   classsr upscale night.jpg --model classsr_residual_noisy_x4   # noisy (and compressed): noise left out
   classsr upscale night.jpg -x2 --model classsr_residual_noisy_x2   # the same at x2
+  curl -s URL | classsr upscale - -o - -f webp > big.webp   # through pipes
 """
 
 
@@ -80,13 +81,15 @@ def register(app: typer.Typer) -> None:
 @guarded
 def upscale(
     inputs: Annotated[
-        list[str], typer.Argument(help="Image files, folders or glob patterns.", metavar="INPUT...", show_default=False)
+        list[str], typer.Argument(help="Image files, folders or glob patterns; - reads one picture from standard input.",
+                                  metavar="INPUT...", show_default=False)
     ],
     output: Annotated[
         str | None,  # str, not Path: a trailing "/" means "a folder" and Path would drop it
         typer.Option(
             "-o", "--output", metavar="PATH",
-            help="Output file (one input) or folder (several). Default: beside the input.",
+            help="Output file (one input) or folder (several); - writes the picture to standard output. Default: "
+            "beside the input.",
         ),
     ] = None,
     scale: ScaleOpt = None,
@@ -138,6 +141,8 @@ def upscale(
     ] = False,
 ) -> None:
     """Upscale images with ClassSR: a small classifier sends each patch to the light, medium or heavy branch."""
+    if STDIO in inputs or output == STDIO:  # a picture through pipes: staged in files, then the one-file run
+        return _piped(dict(locals()))
     from classsr_cli import distributed, runtime, zoo
     from classsr_cli.errors import ConfigError
     from classsr_cli.pipeline import Upscaler
@@ -177,7 +182,7 @@ def upscale(
                 raise e
             if json_out and world.is_main:
                 report.failure(spec, None, str(e), e.exit_code, keep_going=False)
-            raise _stopped(str(e), e.exit_code, len(plan.jobs) + len(plan.failed) - 1, e)
+            raise _stopped(report.shown(str(e)), e.exit_code, len(plan.jobs) + len(plan.failed) - 1, e)
         distributed.barrier(world)  # every rank has checked the outputs before any rank writes one
         settings: dict[str, Any] = {"step": step, "batch_size": batch_size, "tolerance": tolerance,
                                     "force_branch": force_branch.value if force_branch else None, "tta": tta}
@@ -210,6 +215,89 @@ def upscale(
 
 
 Failure = tuple[str, "str | None", str, int]  # input, output, message, exit code
+
+#: ``-``: as the one INPUT, the picture on standard input; as ``-o``, the picture written to standard output.
+STDIO = "-"
+#: A piped run's staged files -> how they are said (``-``), for the run's report (:meth:`_Report.shown`).
+_PIPED: dict[str, str] = {}
+#: Pillow's format -> the suffix a picture on standard input is staged under.
+_STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "TIFF": ".tif",
+           "BMP": ".bmp", "GIF": ".gif"}
+
+
+def _piped(args: dict[str, Any]) -> None:
+    """``upscale`` with ``-`` as its INPUT or ``-o``: the picture on standard input is staged in a temporary folder
+    (its format sniffed), the output written there and then to standard output, by the one-file run; the report
+    names them ``-``. Refused where standard output must carry something else (``--json``, class maps), holds a
+    terminal, or several pictures would go there."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.plan import GLOB_CHARS
+
+    inputs, output = list(args["inputs"]), args["output"]
+    if STDIO in inputs and inputs != [STDIO]:
+        raise ConfigError("- (the picture on standard input) must be the only INPUT")
+    if inputs == [STDIO] and output is None:
+        raise ConfigError("- (the picture on standard input) has no place to be written beside: give -o FILE, "
+                          "-o FOLDER/ (stdin.png, stdin.jpg, ... by the format read) or -o - for standard output")
+    if output == STDIO:
+        for option, on in (("--json", args["json_out"]), ("--classmap", args["classmap"]), ("--classes", args["classes"])):
+            if on:
+                raise ConfigError(f"-o - writes the picture to standard output, so {option} cannot: write to a file")
+        one = inputs[0]
+        if len(inputs) > 1 or (one != STDIO and (Path(one).is_dir() or any(c in one for c in GLOB_CHARS))):
+            raise ConfigError("-o - writes one picture to standard output: give one image file (or -) as INPUT")
+        if sys.stdout.isatty():
+            raise ConfigError("-o - writes the picture's bytes to standard output: redirect them (> out.png) or "
+                              "pipe them on")
+    with tempfile.TemporaryDirectory(prefix="classsr-pipe-") as tmp:
+        if inputs == [STDIO]:
+            inputs = [str(_stage_stdin(Path(tmp)))]
+            _PIPED[inputs[0]] = STDIO
+        if output == STDIO:
+            from classsr_cli.io.image import output_suffix
+
+            fmt = args["format_"]
+            output = str(Path(tmp) / f"stdout{f'.{fmt.value}' if fmt else output_suffix(Path(inputs[0]).suffix)}")
+            _PIPED[output] = STDIO
+        try:
+            upscale(**{**args, "inputs": inputs, "output": output})
+            if args["output"] == STDIO and not args["dry_run"]:
+                sys.stdout.buffer.write(Path(output).read_bytes())
+                sys.stdout.buffer.flush()
+        finally:
+            _PIPED.clear()
+
+
+def _stage_stdin(folder: Any) -> Any:
+    """The picture on standard input, written to ``folder`` under the suffix of its format."""
+    import io
+    import sys
+
+    from classsr_cli.errors import ConfigError, InputError
+
+    if sys.stdin.isatty():
+        raise ConfigError("- reads the picture from standard input: pipe or redirect one in (classsr upscale - "
+                          "< photo.jpg)")
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise InputError("-: empty input (nothing on standard input)")
+    from PIL import Image
+
+    Image.init()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            suffix = _STAGED.get(im.format or "")
+    except Exception:
+        suffix = None
+    if suffix is None:
+        raise InputError("-: not an image classsr reads (PNG, JPEG, WebP, AVIF, TIFF, BMP or GIF)")
+    path = folder / f"stdin{suffix}"
+    path.write_bytes(data)
+    return path
 
 
 class _SizedUpscalers:
@@ -279,7 +367,8 @@ def _dry_run(upscaler: Any, jobs: list[Any], report: _Report, planned: list[Fail
             continue
         how = (f"{factor_text(up.scale)}, the x{up.model_scale} model" + (", then a downscale" if up.resampled else "")
                + (f", {up.tta} passes averaged (--tta)" if up.tta > 1 else ""))
-        err.print(f"would write {job.output}  {w}x{h} -> {ow}x{oh}  ({how})", soft_wrap=True, markup=False)
+        err.print(f"would write {report.shown(str(job.output))}  {w}x{h} -> {ow}x{oh}  ({how})", soft_wrap=True,
+                  markup=False)
         record = {"dry_run": True, "input": str(job.input), "output": str(job.output),
                   "classmap": str(job.classmap) if job.classmap else None, "size": {"input": [w, h], "output": [ow, oh]},
                   "scale": int(up.scale) if float(up.scale).is_integer() else up.scale, "model_scale": up.model_scale,
@@ -366,11 +455,20 @@ class _Report:
         self.json_out = json_out
         self.world = world
         self.live: Any = None  # the progress bar while it is drawn on the terminal
+        self.names = dict(_PIPED)  # a piped run's staged files, said as "-"
+
+    def shown(self, text: str) -> str:
+        """``text`` with a piped run's staged files named as given: ``-``."""
+        for path, name in self.names.items():
+            text = text.replace(path, name)
+        return text
 
     def _stdout(self, record: dict[str, Any]) -> None:
+        record = {k: self.shown(v) if k in ("input", "output", "error") and isinstance(v, str) else v
+                  for k, v in record.items()}
         if self.json_out:
             self._line(json.dumps(record))
-        elif record.get("output") and not record.get("error"):
+        elif record.get("output") and not record.get("error") and record["output"] != STDIO:  # stdout holds the picture
             self._line(record["output"])
             if record.get("classmap"):
                 self._line(record["classmap"])
@@ -392,7 +490,7 @@ class _Report:
         (w, h), (ow, oh) = rec["size"]["input"], rec["size"]["output"]
         who = f"[dim]\\[rank {self.world.rank}][/] " if self.world.active else ""
         err.print(
-            f"{who}[bold]{escape(rec['input'])}[/] -> {escape(rec['output'])}  {w}x{h} -> {ow}x{oh}  "
+            f"{who}[bold]{escape(self.shown(rec['input']))}[/] -> {escape(self.shown(rec['output']))}  {w}x{h} -> {ow}x{oh}  "
             f"{rec['seconds']:.2f} s",
             soft_wrap=True,
         )
@@ -403,7 +501,7 @@ class _Report:
             soft_wrap=True,
         )
         for note in rec["notes"]:
-            err.print(f"  [dim]note: {escape(note)}[/]", soft_wrap=True)
+            err.print(f"  [dim]note: {escape(self.shown(note))}[/]", soft_wrap=True)
         if not self.world.active:
             self._stdout(rec)
 
@@ -411,7 +509,7 @@ class _Report:
         from rich.markup import escape
 
         if keep_going:
-            err.print(f"[red]failed:[/] {escape(message)}", soft_wrap=True)
+            err.print(f"[red]failed:[/] {escape(self.shown(message))}", soft_wrap=True)
         if not self.world.active and self.json_out:
             self._stdout({"input": spec, "output": output, "error": message})
 
@@ -477,7 +575,7 @@ def _finish(
     if not keep_going:
         if not main:
             raise typer.Exit(failed[0][3])
-        raise _stopped(failed[0][2], failed[0][3], total - len(done) - len(failed))
+        raise _stopped(report.shown(failed[0][2]), failed[0][3], total - len(done) - len(failed))
     if main:
         from classsr_cli.errors import ALREADY_EXISTS
 
