@@ -347,6 +347,8 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     if resume and muxer in ANIMATION_MUXERS:  # a GIF's one palette is made from every frame: no chunks
         raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; a .{muxer} is written in one go")
+    if resume and options.fps is not None:  # each chunk would be retimed on its own, its first frame the grid's
+        raise ConfigError("--fps retimes the video as a whole: it does not combine with --resume")
     info = probe(src)
     cut_notes = []
     if start or length is not None:
@@ -363,6 +365,9 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
     stream_args, notes = plan_streams(info, muxer, options)
     notes = source_notes(info, options.out_pix_fmt, options.codec) + notes + cut_notes
+    if options.fps is not None:
+        notes.append(f"written at a constant {float(options.fps):g} frames/s (--fps; the source's "
+                     f"{f'{info.fps:g}' if info.fps else 'unknown rate'}): frames repeated or dropped to keep their time")
     alpha = info.alpha and keeps_alpha(options.out_pix_fmt)
     if resume and alpha and options.codec in ("libvpx", "libvpx-vp9"):  # its alpha is side data the chunks lose
         raise ConfigError(f"{dst}: --resume cannot keep the source's transparency in VP9 (it travels beside the "
@@ -743,11 +748,14 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
             h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         made["model_sha256"] = h.hexdigest()
     margin = isinstance(_routing(up, temporal)[0], Hysteresis)
+    encode = asdict(replace(options, audio=True, subtitles=True))
+    if encode.pop("fps") is not None:  # never: --fps does not combine with --resume (absent, older runs continue)
+        raise ConfigError("--fps retimes the video as a whole: it does not combine with --resume")
     recipe = {"record": _RECORD, "version": __version__, "input": _identity(src), "model": made,
               "precision": str(up.dtype).removeprefix("torch."),
               "temporal": {"hysteresis": temporal.hysteresis if margin else None, "reuse": temporal.reuse,
                            "reuse_threshold": temporal.reuse_threshold if temporal.reuse else None},
-              "encode": asdict(replace(options, audio=True, subtitles=True)), **settings}  # fmt: skip
+              "encode": encode, **settings}  # fmt: skip
     return json.loads(json.dumps(recipe))  # as state.json holds it: lists, not tuples
 
 

@@ -1521,6 +1521,28 @@ def test_an_animated_avif_is_read_as_its_animation_not_its_still(tiny_model: tor
     assert frame_times(tmp_path / "out.mkv") == pytest.approx([0, 0.1, 0.2, 0.3], abs=1e-3)
 
 
+def test_fps_writes_a_constant_rate_as_long_as_the_source(
+    clips: dict[str, Path], tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """--fps: a variable-rate source written at a constant rate, frames repeated or dropped to keep their time, the
+    video as long as its source (-r with -fps_mode cfr ran two frames past its end), said in a note; NTSC rates
+    written as such; refused with --resume, and an unreadable rate a usage error."""
+    out = tmp_path / "cfr.mp4"
+    res = upscale_video(tiny_model, clips["vfr"], out, options=EncodeOptions(preset="ultrafast", fps=Fraction(10)))
+    times = frame_times(out)
+    assert times == pytest.approx([i / 10 for i in range(len(times))], abs=1e-3)
+    assert probe(out).duration == pytest.approx(probe(clips["vfr"]).duration, abs=0.06)
+    assert any(n.startswith("written at a constant 10 frames/s (--fps; the source's") for n in res.notes)
+    with pytest.raises(ConfigError, match="--fps retimes the video as a whole: it does not combine with --resume"):
+        upscale_video(tiny_model, clips["vfr"], tmp_path / "r.mp4", options=EncodeOptions(fps=Fraction(10)), resume=True)
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "ntsc.mp4"), "--fps", "29.97", "--preset",
+                            "ultrafast", "--model", str(tiny_model_path)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert probe(tmp_path / "ntsc.mp4").fps == pytest.approx(30000 / 1001, abs=1e-3)
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "x.mp4"), "--fps", "fast"])
+    assert r.exit_code == 2 and "--fps takes a frame rate above 0 and up to 1000" in r.stderr
+
+
 def test_mpeg2_gets_a_time_base_of_one_frame(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """MPEG-1/2 takes a time base of one frame at its rate, not the source's clock ("MPEG-1/2 does not support
     12288/1 fps"): the frames go at the source's rate, constant, whole or in --resume chunks."""
@@ -1902,6 +1924,8 @@ def test_a_resumable_runs_settings_name_the_weights_of_a_model_in_any_dtype(tiny
     half = _recipe(Upscaler(tiny_model.to(torch.bfloat16)), src, EncodeOptions(), TemporalOptions())
     assert half["precision"] == "bfloat16" and fp32["precision"] == "float32"
     assert half["model"]["model_sha256"] != fp32["model"]["model_sha256"]
+    # The encoding as recorded before --fps was added (a stopped run of an earlier version continues).
+    assert set(fp32["encode"]) == {"codec", "crf", "preset", "pix_fmt", "extra", "audio", "subtitles"}
 
 
 def stopped_run(model: torch.nn.Module, src: Path, out: Path, **kw: Any) -> int:

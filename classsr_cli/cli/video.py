@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,6 +75,22 @@ def _encoder_opts(values: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _frame_rate(text: str) -> Fraction:
+    """``--fps``: a rate as a number (29.97: NTSC's 30000/1001) or a fraction; a usage error otherwise."""
+    from classsr_cli.errors import ConfigError
+
+    try:
+        rate = Fraction(text.strip()).limit_denominator(1001)
+    except (ValueError, ZeroDivisionError):
+        rate = Fraction(0)
+    for base in (24, 30, 48, 60, 120):  # 23.976, 29.97, 59.94...: the NTSC rates, N·1000/1001
+        if abs(rate - Fraction(base * 1000, 1001)) < Fraction(1, 200):
+            rate = Fraction(base * 1000, 1001)
+    if not 0 < rate <= 1000:
+        raise ConfigError(f"--fps takes a frame rate above 0 and up to 1000 (30, 29.97, 30000/1001), got {text!r}")
+    return rate
+
+
 @guarded
 def video(
     source: Annotated[
@@ -133,6 +150,12 @@ def video(
         typer.Option(
             "--encoder-opt", "-e", help="Extra encoder option KEY=VALUE (repeatable), e.g. tune=film."
         ),
+    ] = None,
+    fps: Annotated[
+        str | None,
+        typer.Option("--fps", metavar="RATE", show_default=False,
+                     help="Write at this constant frame rate (30, 29.97, 30000/1001), frames repeated or dropped to "
+                     "keep time: for editors that want a constant rate. Default: each frame at its source time."),
     ] = None,
     no_audio: Annotated[bool, flag("--no-audio", help="Drop the audio (it is copied by default).")] = False,
     no_subtitles: Annotated[bool, flag("--no-subtitles", help="Drop the subtitle streams.")] = False,
@@ -201,7 +224,7 @@ def video(
             raise
     options = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
-        audio=not no_audio, subtitles=not no_subtitles,
+        audio=not no_audio, subtitles=not no_subtitles, fps=_frame_rate(fps) if fps is not None else None,
     )  # fmt: skip
     try:
         runtime.set_threads(threads)

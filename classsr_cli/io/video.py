@@ -767,6 +767,8 @@ class EncodeOptions:
         extra: further encoder options, ``(key, value)`` pairs passed as ``-key value``.
         audio: copy the source's audio streams.
         subtitles: copy the source's subtitle streams where the container holds them.
+        fps: a constant frame rate to write at (frames repeated or dropped by ffmpeg to keep time); ``None``: every
+            frame at its source timestamp.
     """
 
     codec: str | None = None
@@ -776,6 +778,7 @@ class EncodeOptions:
     extra: tuple[tuple[str, str], ...] = ()
     audio: bool = True
     subtitles: bool = True
+    fps: Fraction | None = None
 
     def codec_for(self, muxer: str) -> str:
         if self.codec:
@@ -904,6 +907,9 @@ def _video_args(
         filters.append("split[all][each];[all]palettegen[palette];[each][palette]paletteuse")
     if codec == "libwebp_anim":
         args += ["-quality:v:0", "90"]  # libwebp's default, 75, blurs the detail an upscale adds
+    if opts.fps is not None:  # first, so that the frames it drops are not converted: frames repeated or dropped
+        # to keep time, the video as long as its source (-r with -fps_mode cfr ran past the source's end)
+        filters.insert(0, f"fps={opts.fps.numerator}/{opts.fps.denominator}")
     if filters:
         args += ["-filter:v:0", ",".join(filters)]
     # HDR10 metadata: libx265 writes it as SEI, merged into the user's own -x265-params (theirs win).
@@ -915,7 +921,9 @@ def _video_args(
         args += [f"-{key.lstrip('-')}", value]
     if hdr:
         args += ["-x265-params", ":".join(hdr)]
-    if muxer in VFR_MUXERS and codec in _FRAME_RATE_CODECS:  # 1/rate as its time base: the source's, constant
+    if opts.fps is not None:  # a constant rate asked for: the fps filter's frames, each at its time (below)
+        args += ["-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", f"{opts.fps.denominator}/{opts.fps.numerator}"]
+    elif muxer in VFR_MUXERS and codec in _FRAME_RATE_CODECS:  # 1/rate as its time base: the source's, constant
         args += ["-fps_mode:v:0", "cfr"]
     elif muxer in VFR_MUXERS:
         args += ["-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", f"{time_base.numerator}/{time_base.denominator}"]
