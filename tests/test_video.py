@@ -1552,6 +1552,9 @@ def test_mpeg2_gets_a_time_base_of_one_frame(tiny_model: torch.nn.Module, tmp_pa
     for name, kw in (("whole.mkv", {}), ("whole.mp4", {}), ("chunks.mp4", {"resume": True, "chunk_frames": 2})):
         res = upscale_video(tiny_model, src, tmp_path / name, options=opts, **kw)
         assert res.frames == 10 and frame_times(tmp_path / name) == pytest.approx([i / 25 for i in range(10)], abs=1e-3)
+    # DV, the other broadcast codec, takes a few sizes: its refusal says which, without ffmpeg's table.
+    with pytest.raises(VideoError, match=r"Found no DV profile for 256x192 yuv420p video\. \(DV takes 720x480"):
+        upscale_video(tiny_model, src, tmp_path / "dv.mkv", options=EncodeOptions(codec="dvvideo"))
 
 
 def test_resume_refuses_other_settings_and_starts_over_with_overwrite(

@@ -1614,6 +1614,10 @@ class VideoWriter:
         elif codec in _FRAME_RATE_CODECS and "does not support" in msg and "fps" in msg:
             hint = (" (MPEG-1/2 takes 23.976, 24, 25, 29.97, 30, 50, 59.94 or 60 frames/s; -e strict=unofficial "
                     "writes another rate few players take, or choose another --codec)")
+        elif codec == "dvvideo" and "Found no DV profile" in msg:  # its list of profiles follows
+            msg = msg.split(" Valid DV profiles")[0]
+            hint = (" (DV takes 720x480 at 29.97 or 720x576 at 25 frames/s, or DVCPRO HD's 960x720, 1280x1080 and "
+                    "1440x1080: --width and --height, --fps)")
         elif codec == "dnxhd" and "incompatible with DNxHD" in msg:  # its list of profiles follows
             msg = msg.split(". Valid DNxHD profiles")[0]
             hint = " (DNxHD takes a few broadcast sizes; -e profile=dnxhr_hq, or dnxhr_sq/hqx/444, takes any size)"
