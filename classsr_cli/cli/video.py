@@ -56,6 +56,7 @@ Examples:
   classsr video film.mkv film_x4.mkv --resume             # stopped? the same command continues
   classsr video film.mkv film_x4.mkv --dry-run            # how long, how large: a 2 s sample timed
   classsr video sticker.gif sticker_x4.gif                # every frame, its timing and transparency
+  classsr video phone.mp4 edit.mov --fps 30 --codec prores_ks   # a constant rate for an editor
 """
 
 
