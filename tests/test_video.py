@@ -1393,6 +1393,29 @@ def test_a_video_reports_its_scenes_and_a_continued_run_the_same(
     assert "scene 2: from 0.40 s (frame 4), 5 frames: " in r.stderr
 
 
+def test_many_scenes_are_summed_up_in_one_line_naming_the_dearest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to 10 scenes get a line each; more, one line: their range, the median, and the three that saved least."""
+    import io
+
+    from rich.console import Console
+
+    from classsr_cli.cli import video as cli_video
+
+    def scene(i: int, saved: float) -> dict[str, Any]:
+        return {"first_frame": 6 * i, "frames": 6, "start": 0.25 * i, "patches": {"light": 1, "medium": 1, "heavy": 0},
+                "flops": {"used": 0, "whole": 0, "saved_vs_whole": saved}}
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli_video, "err", Console(file=out, width=300))
+    cli_video._scenes([scene(i, 0.9 - 0.01 * (i % 5)) for i in range(12)])
+    assert out.getvalue().strip() == ("scenes: 12 (cuts found), FLOPs saved 86.0% to 90.0% (median 89.0%); least: "
+                                      "scene 5 from 1.00 s (86.0%), scene 10 from 2.25 s (86.0%), scene 4 from 0.75 s "
+                                      "(87.0%); --json lists each")
+    out.truncate(0)
+    cli_video._scenes([scene(i, 0.5) for i in range(3)])
+    assert len(out.getvalue().strip().splitlines()) == 3
+
+
 def test_hysteresis_starts_afresh_at_a_cut(tmp_path: Path) -> None:
     """At a margin of 1 no patch of the paper model switches class within a scene, so the scene after a cut (a smooth
     gradient, then blocks of noise) keeps the classes its own first frame is given, as a run of that scene alone does, not

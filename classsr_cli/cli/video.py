@@ -467,8 +467,10 @@ def _scenes(scenes: list[dict[str, Any]]) -> None:
         return
     saved = [100 * sc["flops"]["saved_vs_whole"] for sc in scenes]
     if len(scenes) > SCENE_LINES:
+        least = sorted(range(len(scenes)), key=lambda i: saved[i])[:3]  # where the compute went
+        where = ", ".join(f"scene {i + 1} from {scenes[i]['start']:.2f} s ({saved[i]:.1f}%)" for i in least)
         err.print(f"scenes: {len(scenes)} (cuts found), FLOPs saved {min(saved):.1f}% to {max(saved):.1f}% "
-                  f"(median {sorted(saved)[len(saved) // 2]:.1f}%); --json lists each", soft_wrap=True)
+                  f"(median {sorted(saved)[len(saved) // 2]:.1f}%); least: {where}; --json lists each", soft_wrap=True)
         return
     for n, (sc, pct) in enumerate(zip(scenes, saved, strict=True), 1):
         p = sc["patches"]
