@@ -339,7 +339,7 @@ class _Plan:
 
 
 def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions, *, overwrite: bool, start: float,
-             length: float | None, resume: bool = False) -> _Plan:
+             length: float | None, resume: bool = False, deinterlace: bool = True) -> _Plan:
     """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding."""
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
@@ -364,7 +364,7 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
     stream_args, notes = plan_streams(info, muxer, options)
-    notes = source_notes(info, options.out_pix_fmt, options.codec) + notes + cut_notes
+    notes = source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
     if options.fps is not None:
         notes.append(f"written at a constant {float(options.fps):g} frames/s (--fps; the source's "
                      f"{f'{info.fps:g}' if info.fps else 'unknown rate'}): frames repeated or dropped to keep their time")
@@ -438,6 +438,7 @@ def estimate_video(
     resume: bool = False,
     chunk_frames: int | None = None,
     sample_seconds: float = SAMPLE_SECONDS,
+    deinterlace: bool = True,
 ) -> VideoEstimate:
     """What ``upscale_video`` with these arguments would write and how long it would take, without writing it: the
     checks it makes before decoding (an existing output, an encoder's pixel format, a stopped run's chunks made with
@@ -452,11 +453,12 @@ def estimate_video(
     options = options or EncodeOptions()
     temporal = temporal or TemporalOptions()
     plan = _prepare(src, dst, classmap_path(dst) if classmap else None, options, overwrite=overwrite, start=start,
-                    length=length, resume=resume)  # fmt: skip
+                    length=length, resume=resume, deinterlace=deinterlace)  # fmt: skip
     info, folder, kept, notes = plan.info, resume_folder(dst), 0, list(plan.notes)
     if resume:  # as the run: continued, refused, or (--overwrite) started over
         old, mismatch = _stopped_run(folder, _recipe(up, src, plan.options, temporal, start=start, length=length,
-                                                     classmap=classmap, container=plan.muxer, chunk_frames=chunk_frames))
+                                                     classmap=classmap, container=plan.muxer, chunk_frames=chunk_frames,
+                                                     **_deinterlaced(plan.info, deinterlace)))
         if mismatch is not None and not overwrite:
             raise mismatch.error(folder)
         kept = int(old["totals"]["frames"]) if old and old["totals"] else 0
@@ -472,7 +474,8 @@ def estimate_video(
     at = start + (max(0.0, min(done + (whole - done - cut) / 2, whole - cut)) if whole else 0.0)  # what is left's middle
     with tempfile.TemporaryDirectory(prefix="classsr-sample-") as tmp:
         sample_out = Path(tmp) / f"sample{dst.suffix}"
-        sample = upscale_video(up, src, sample_out, options=options, temporal=temporal, start=at, length=cut)
+        sample = upscale_video(up, src, sample_out, options=options, temporal=temporal, start=at, length=cut,
+                               deinterlace=deinterlace)
         size = sample_out.stat().st_size
     left = max(0, frames - kept) if frames else None
     if kept:
@@ -522,7 +525,7 @@ _SETTING = {"version": "classsr's version", "input": "the input file", "model": 
             "encode": "the encoding options", "encode.codec": "--codec", "encode.crf": "--crf",
             "encode.preset": "--preset", "encode.pix_fmt": "--pix-fmt", "encode.extra": "--encoder-opt",
             "start": "--start", "length": "--duration", "classmap": "--classmap", "container": "the container",
-            "chunk_frames": "the chunk length"}  # fmt: skip
+            "chunk_frames": "the chunk length", "deinterlaced": "--no-deinterlace"}  # fmt: skip
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -728,6 +731,12 @@ def _routing(up: Upscaler, temporal: TemporalOptions) -> tuple[Policy, TemporalO
     return policy, temporal
 
 
+def _deinterlaced(info: VideoInfo, deinterlace: bool) -> dict[str, bool]:
+    """A resumable run's record of deinterlacing: said only where it happens (an interlaced source), so that a run of
+    a progressive source, or one from before it was done, is recorded as it was."""
+    return {"deinterlaced": True} if deinterlace and info.field_order is not None else {}
+
+
 def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalOptions, **settings: Any) -> dict[str, Any]:
     """What a resumable run's frames depend on, as its ``state.json`` records it: the source file, the model and
     its settings, the encoding. A temporal setting that does not apply is ``None`` (the margin of a model without
@@ -776,6 +785,7 @@ def upscale_video(
     length: float | None = None,
     resume: bool = False,
     chunk_frames: int | None = None,
+    deinterlace: bool = True,
 ) -> VideoResult:
     """Upscale the video ``src`` into ``dst`` (a file, or a folder: :func:`output_path`); see the module docstring.
 
@@ -790,6 +800,8 @@ def upscale_video(
     ``resume``: write the video in chunks (:func:`resume_folder`) and continue the chunks of a stopped run made
     with the same settings (a :class:`ConfigError` where they differ, unless ``overwrite``: then it starts over).
     ``chunk_frames`` closes a chunk every that many frames (default: :data:`CHUNK_WALL_SECONDS`).
+    ``deinterlace``: an interlaced source's frames are deinterlaced (:data:`~classsr_cli.io.video.DEINTERLACE`)
+    before they are upscaled; ``False`` upscales its fields together as frames.
     """
     t0 = time.perf_counter()
     up = model if isinstance(model, Upscaler) else Upscaler(model, step=step, batch_size=batch_size)
@@ -805,7 +817,8 @@ def upscale_video(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )
     cmap_dst = classmap_path(dst) if classmap else None
-    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length, resume=resume)
+    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length, resume=resume,
+                    deinterlace=deinterlace)
     info, options, muxer, stream_args, notes = plan.info, plan.options, plan.muxer, plan.stream_args, plan.notes
     pix_fmt, bits = options.out_pix_fmt, plan.bits
     try:
@@ -822,7 +835,8 @@ def upscale_video(
         _claim(dst, writable)  # a folder that cannot be written: one line, before anything is decoded
         writable.unlink(missing_ok=True)
         chunked = _Resume(folder, _recipe(up, src, options, temporal, start=start, length=length, classmap=classmap,
-                                          container=muxer, chunk_frames=chunk_frames), overwrite=overwrite)
+                                          container=muxer, chunk_frames=chunk_frames,
+                                          **_deinterlaced(info, deinterlace)), overwrite=overwrite)
     elif kept_frames(dst):
         notes.append(f"a stopped run's chunks are in {folder}: add --resume to continue it; this run leaves them")
     totals = chunked.totals if chunked else None
@@ -864,7 +878,8 @@ def upscale_video(
         if not chunked:
             for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
                 _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
-        with VideoReader(info, autorotate=info.flipped, bits=bits, alpha=plan.alpha) as reader:
+        with VideoReader(info, autorotate=info.flipped, bits=bits, alpha=plan.alpha,
+                         deinterlace=deinterlace and info.field_order is not None) as reader:
             size = (reader.width, reader.height)
             full = up.output_size(reader.height, reader.width)
             oh, ow = even_size(pix_fmt, *full)

@@ -856,6 +856,54 @@ def clips_709(tmp_path: Path) -> Path:
     return src
 
 
+def test_an_interlaced_source_is_deinterlaced_before_it_is_upscaled(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """A bar moving across an interlaced source combs its frames (alternate rows from two moments); deinterlaced
+    (bwdif) before the upscale, the output has no comb, a frame for each frame at the same times; with
+    --no-deinterlace the comb is upscaled. ffmpeg's "(tv, bottom coded first (swapped))" is read whole (its nested
+    parenthesis hid the pixel format and the field order). A resumable run records it, so that a run continued
+    with --no-deinterlace is refused naming it."""
+    from classsr_cli.video import resume_folder
+
+    def field(t: int) -> np.ndarray:
+        img = np.full((48, 64, 3), 60, np.uint8)
+        img[:, 8 + 6 * t : 16 + 6 * t] = 230
+        return img
+
+    frames = []
+    for k in range(8):
+        frame = field(2 * k)
+        frame[1::2] = field(2 * k + 1)[1::2]
+        frames.append(frame)
+    src = tmp_path / "bar.mkv"
+    subprocess.run([FF, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48", "-r", "25", "-i", "-",
+                    "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-flags", "+ildct+ilme", "-x264opts", "tff=1",
+                    str(src)], input=np.stack(frames).tobytes(), check=True)  # fmt: skip
+    info = probe(src)
+    assert info.pix_fmt == "yuv444p" and info.field_order is not None and "coded first" in info.field_order
+
+    def comb(path: Path) -> float:  # alternate-row energy, at the source's scale
+        raw = subprocess.run([FF, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                             capture_output=True, check=True).stdout  # fmt: skip
+        f = np.frombuffer(raw, np.uint8).reshape(-1, 192, 256).astype(float).reshape(-1, 48, 4, 64, 4).mean(axis=(2, 4))
+        return float(np.abs(f[:, 1:-1] - (f[:, :-2] + f[:, 2:]) / 2).mean())
+
+    from classsr_cli import zoo
+
+    shipped = zoo.load("classsr_residual_x4", 4).net  # a trained model keeps the comb it is given
+    exact = EncodeOptions(codec="ffv1", pix_fmt="yuv444p")
+    smooth = upscale_video(shipped, src, tmp_path / "smooth.mkv", options=exact)
+    combed = upscale_video(shipped, src, tmp_path / "combed.mkv", options=exact, deinterlace=False)
+    assert smooth.frames == combed.frames == 8
+    assert comb(tmp_path / "smooth.mkv") < 1 < 10 < comb(tmp_path / "combed.mkv")
+    assert frame_times(tmp_path / "smooth.mkv") == frame_times(tmp_path / "combed.mkv")
+    out = tmp_path / "r.mkv"
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, src, out, options=exact, resume=True, chunk_frames=2, progress=stop_after(4))
+    assert json.loads((resume_folder(out) / "state.json").read_text())["recipe"]["deinterlaced"] is True
+    with pytest.raises(ConfigError, match=r"other settings \(--no-deinterlace\)"):
+        upscale_video(tiny_model, src, out, options=exact, resume=True, chunk_frames=2, deinterlace=False)
+
+
 @pytest.mark.slow
 def test_alpha_and_interlacing_are_noted(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     alpha, fields = tmp_path / "alpha.mov", tmp_path / "fields.mp4"
@@ -868,7 +916,11 @@ def test_alpha_and_interlacing_are_noted(tiny_model: torch.nn.Module, tmp_path: 
         "or a .webm, .gif, .webp or .apng output keeps it)"
     ]
     assert upscale_video(tiny_model, fields, tmp_path / "f.mp4", options=fast).notes == [
-        "the source is interlaced (top first); its fields are upscaled together as frames"
+        "the source is interlaced (top first): deinterlaced (bwdif, a frame for each frame) before it is upscaled; "
+        "--no-deinterlace upscales its fields together as frames"
+    ]
+    assert upscale_video(tiny_model, fields, tmp_path / "f.mp4", options=fast, overwrite=True, deinterlace=False).notes == [
+        "the source is interlaced (top first); its fields are upscaled together as frames (--no-deinterlace)"
     ]
     # A GIF decodes as bgra whether or not it has transparency: an opaque one has none to lose.
     gif = tmp_path / "opaque.gif"

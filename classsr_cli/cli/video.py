@@ -158,6 +158,10 @@ def video(
                      help="Write at this constant frame rate (30, 29.97, 30000/1001), frames repeated or dropped to "
                      "keep time: for editors that want a constant rate. Default: each frame at its source time."),
     ] = None,
+    no_deinterlace: Annotated[
+        bool, flag("--no-deinterlace", help="Upscale an interlaced source's fields together as frames (by default "
+                   "they are deinterlaced first, bwdif, a frame for each frame).")
+    ] = False,
     no_audio: Annotated[bool, flag("--no-audio", help="Drop the audio (it is copied by default).")] = False,
     no_subtitles: Annotated[bool, flag("--no-subtitles", help="Drop the subtitle streams.")] = False,
     overwrite: OverwriteOpt = False,
@@ -246,7 +250,8 @@ def video(
     if dry_run:
         try:
             guess = estimate_video(upscaler, source, target, options=options, temporal=temporal, classmap=classmap,
-                                   overwrite=overwrite, start=start_s, length=length_s, resume=resume)  # fmt: skip
+                                   overwrite=overwrite, start=start_s, length=length_s, resume=resume,
+                                   deinterlace=not no_deinterlace)  # fmt: skip
         except ClassSRError as e:
             _failure_record(json_out, source, target, e)
             raise
@@ -267,6 +272,7 @@ def video(
                 start=start_s,
                 length=length_s,
                 resume=resume,
+                deinterlace=not no_deinterlace,
             )
     except ClassSRError as e:
         _failure_record(json_out, source, target, e)

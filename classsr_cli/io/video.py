@@ -233,7 +233,7 @@ class VideoInfo:
 _STREAM = re.compile(
     r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (Video|Audio|Subtitle|Data|Attachment): ([\w-]+)"
 )
-_SIZE = re.compile(r", ([a-z0-9_]+)(?:\(([^)]*)\))?, (\d+)x(\d+)")
+_SIZE = re.compile(r", ([a-z0-9_]+)(?:\(((?:[^()]|\([^()]*\))*)\))?, (\d+)x(\d+)")  # "(tv, top coded first (swapped))"
 _SIZE_ONLY = re.compile(r", (\d+)x(\d+)[ ,\[]")
 _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\d.]+))?")
@@ -610,13 +610,15 @@ class VideoReader:
     damaged or truncated: what decoded was delivered, the rest was lost).
     """
 
-    def __init__(self, info: VideoInfo, *, autorotate: bool = False, bits: int = 8, alpha: bool = False) -> None:
+    def __init__(self, info: VideoInfo, *, autorotate: bool = False, bits: int = 8, alpha: bool = False,
+                 deinterlace: bool = False) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are read at 8 or 16 bits per channel, got {bits}")
         self.info = info
         self.autorotate = autorotate
         self.bits = bits
         self.alpha = alpha  # each frame's alpha too (Frame.alpha)
+        self.deinterlace = deinterlace  # an interlaced frame's two fields made one picture (bwdif), frame for frame
         self.width, self.height = info.width, info.height
         if autorotate and round(info.rotation) % 180:
             self.width, self.height = info.height, info.width
@@ -653,7 +655,8 @@ class VideoReader:
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
                 # "Fixed: video colours decode and encode without a bias").
-                "-vf", f"{trim}showinfo=checksum=0,scale={matrix}flags={_DECODE_FLAGS},format={raw}",
+                "-vf", f"{trim}{DEINTERLACE + ',' if self.deinterlace else ''}showinfo=checksum=0,"
+                       f"scale={matrix}flags={_DECODE_FLAGS},format={raw}",
                 "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", raw, "pipe:1"]  # fmt: skip
         try:
@@ -1262,7 +1265,13 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, An
     return {"alpha": clear, "plays": plays, "lossless": kind == "WEBP" and webp_lossless(path)}
 
 
-def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None) -> list[str]:
+#: The filter that deinterlaces an interlaced source before upscaling: bwdif (motion-adaptive, Bob Weaver with w3fdif's
+#: interpolation), one frame out for each frame in (the source's timing kept), on the frames flagged interlaced.
+DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
+
+
+def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None, *,
+                 deinterlace: bool = True) -> list[str]:
     """What the video stream carries that ``classsr video`` does not keep in ``pix_fmt`` (written by ``codec``):
     bits beyond its depth (with a deeper format the encoder takes, if any), finer chroma, alpha, fields."""
     notes = []
@@ -1293,8 +1302,12 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
                 f"{codec} keeps none here; --codec prores_ks in .mov or .mkv, or a .webm, .gif, .webp or .apng "
                 "output keeps it")  # fmt: skip
         notes.append(f"the source's alpha channel ({info.pix_fmt}) is not kept ({hint})")
-    if info.field_order:
-        notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames")
+    if info.field_order and deinterlace:
+        notes.append(f"the source is interlaced ({info.field_order}): deinterlaced (bwdif, a frame for each frame) "
+                     "before it is upscaled; --no-deinterlace upscales its fields together as frames")
+    elif info.field_order:
+        notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames "
+                     "(--no-deinterlace)")
     return notes
 
 
