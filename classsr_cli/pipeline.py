@@ -244,8 +244,8 @@ class Upscaler:
         batch_size: most patches per branch call.
         force_branch: run every patch through this branch (``light``/``medium``/``heavy`` or 0..2).
         tolerance: ``deficit`` routing's tolerance (``None``: the model's calibrated one; see ``--tolerance``).
-        tta: self-ensemble passes (``--tta``: 1, 2, 4 or 8; :mod:`~classsr_cli.engine.tta`); above 1 a frame
-            runs whole, never in streamed bands.
+        tta: self-ensemble passes (``--tta``: 1, 2, 4 or 8; :mod:`~classsr_cli.engine.tta`); above 1 a frame's
+            passes are averaged in one buffer (a temporary file's for a frame run in bands, :class:`PixelRun`).
         model_path: where the model came from (reported).
     """
 
@@ -356,13 +356,9 @@ class Upscaler:
         return Router(policy, batch_size=self.batch_size)
 
     def should_band(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:
-        """Whether a ``height`` x ``width`` input runs in bands (:meth:`large`; under a self-ensemble its mean is
-        made in a temporary file, :class:`PixelRun`)."""
-        return self.large(height, width, stream_pixels)
-
-    def large(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:
-        """Whether a ``height`` x ``width`` input's output is one to compute in bands: ``stream_pixels`` or more at
-        the model's own scale (``None``: never)."""
+        """Whether a ``height`` x ``width`` input runs in bands: outputs of ``stream_pixels`` or more at the
+        model's own scale (``None``: never); under a self-ensemble its mean is then made in a temporary file
+        (:class:`PixelRun`)."""
         oh, ow = self.output_size(height, width)
         return stream_pixels is not None and oh * ow >= stream_pixels and not self.resampled
 
@@ -685,7 +681,7 @@ def upscale_file(
                 model_seconds=run.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
                 notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
             )
-        if upscaler.tta > 1 and upscaler.large(picture.height, picture.width, stream_pixels):
+        if upscaler.tta > 1 and upscaler.should_band(picture.height, picture.width, stream_pixels):
             why = "a class map" if classmap is not None else "an alpha channel"
             picture = replace(picture, notes=[*picture.notes, (
                 f"--tta {upscaler.tta} holds the whole {ow}x{oh} output in memory to average its passes (about "

@@ -85,23 +85,17 @@ class SceneLog:
         """The frame before the next one :meth:`add` gets (a continued run's last), compared but not counted."""
         self._thumb = thumbnail(rgb)
 
-    def starts_scene(self, rgb: np.ndarray) -> bool:
+    def look(self, rgb: np.ndarray) -> bool:
         """Whether ``rgb``, the frame after the last one seen, starts a scene (the first frame does); it becomes the
-        last one seen."""
+        last one seen, and :meth:`add` counts it there."""
         thumb = thumbnail(rgb)
         previous, self._thumb = self._thumb, thumb
         if previous is None or previous.shape != thumb.shape:
-            self.mafd = 0.0
-            return True
-        mafd = float(np.abs(thumb - previous).mean())
-        jump = mafd >= self.cut and mafd - self.mafd >= self.cut / 2
-        self.mafd = mafd
-        return jump
-
-    def look(self, rgb: np.ndarray) -> bool:
-        """Whether ``rgb``, the frame after the last one seen, starts a scene (:meth:`starts_scene`); :meth:`add`
-        then counts it there."""
-        self._starts = self.starts_scene(rgb)
+            self.mafd, self._starts = 0.0, True
+        else:
+            mafd = float(np.abs(thumb - previous).mean())
+            self._starts = mafd >= self.cut and mafd - self.mafd >= self.cut / 2
+            self.mafd = mafd
         return self._starts
 
     def add(self, index: int, start: float, counts: tuple[int, int, int], used: int, whole: int) -> None:

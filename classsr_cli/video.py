@@ -732,8 +732,9 @@ def _routing(up: Upscaler, temporal: TemporalOptions) -> tuple[Policy, TemporalO
 
 
 def _deinterlaced(info: VideoInfo, deinterlace: bool) -> dict[str, bool]:
-    """A resumable run's record of deinterlacing: said only where it happens (an interlaced source), so that a run of
-    a progressive source, or one from before it was done, is recorded as it was."""
+    """Whether a run deinterlaces (``deinterlace`` asked, the source interlaced), as a resumable run's record says
+    it: only where it happens, so that a run of a progressive source, or one from before it was done, is recorded as
+    it was; the run's reader reads the same record."""
     return {"deinterlaced": True} if deinterlace and info.field_order is not None else {}
 
 
@@ -821,6 +822,7 @@ def upscale_video(
                     deinterlace=deinterlace)
     info, options, muxer, stream_args, notes = plan.info, plan.options, plan.muxer, plan.stream_args, plan.notes
     pix_fmt, bits = options.out_pix_fmt, plan.bits
+    deinterlaced = _deinterlaced(info, deinterlace)
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -835,8 +837,8 @@ def upscale_video(
         _claim(dst, writable)  # a folder that cannot be written: one line, before anything is decoded
         writable.unlink(missing_ok=True)
         chunked = _Resume(folder, _recipe(up, src, options, temporal, start=start, length=length, classmap=classmap,
-                                          container=muxer, chunk_frames=chunk_frames,
-                                          **_deinterlaced(info, deinterlace)), overwrite=overwrite)
+                                          container=muxer, chunk_frames=chunk_frames, **deinterlaced),
+                          overwrite=overwrite)
     elif kept_frames(dst):
         notes.append(f"a stopped run's chunks are in {folder}: add --resume to continue it; this run leaves them")
     totals = chunked.totals if chunked else None
@@ -879,7 +881,7 @@ def upscale_video(
             for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
                 _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
         with VideoReader(info, autorotate=info.flipped, bits=bits, alpha=plan.alpha,
-                         deinterlace=deinterlace and info.field_order is not None) as reader:
+                         deinterlace=bool(deinterlaced)) as reader:
             size = (reader.width, reader.height)
             full = up.output_size(reader.height, reader.width)
             oh, ow = even_size(pix_fmt, *full)

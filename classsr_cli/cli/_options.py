@@ -172,7 +172,7 @@ TtaOpt = Annotated[
         "--tta", metavar="N", callback=lambda v: _tta_passes(v),
         help="Self-ensemble for the last bit of quality: upscale each picture N times, mirrored, flipped and "
         "transposed (2: and mirrored; 4: and flipped; 8: and transposed, as the ncnn upscalers' -x), and average. "
-        "N times the time; whole pictures, not streamed bands.",
+        "N times the time; a picture of 16 MP or more out is averaged in a temporary file beside the output.",
     ),
 ]
 ThreadsOpt = Annotated[

@@ -1041,17 +1041,15 @@ def join_chunks(
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-xerror", *before,
            "-f", "concat", "-safe", "0", "-i", str(listing), *after, "-c:v:0", "copy",
            *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
-    timestamps = ["pts=PTS", "dts=DTS"]  # both said: setts makes an unsaid pts the dts, which puts B-frames out of order
+    dts = "DTS"
     if muxer in ("mp4", "mov"):  # the track's clock: the source's ticks, as the encoder's time base gives them
         cmd += ["-video_track_timescale", str(time_base.denominator)]
         # An encoder with B-frames starts a chunk of a frame or two with decode times a fraction of a tick apart,
         # which the track's clock rounds to one: each at least a tick after the last, never after its own pts.
-        tick = f"ceil(1/(TB*{time_base.denominator}))"
-        timestamps[1] = f"dts=min(PTS\\,max(DTS\\,PREV_OUTDTS+{tick}))"
-    if frames and last:
-        timestamps.append(f"duration=if(eq(N\\,{frames - 1})\\,{last:.9f}/TB\\,DURATION)")
-    if timestamps[1:] != ["dts=DTS"]:
-        cmd += ["-bsf:v:0", "setts=" + ":".join(timestamps)]
+        dts = f"min(PTS\\,max(DTS\\,PREV_OUTDTS+ceil(1/(TB*{time_base.denominator}))))"
+    duration = f":duration=if(eq(N\\,{frames - 1})\\,{last:.9f}/TB\\,DURATION)" if frames and last else ""
+    if dts != "DTS" or duration:  # pts and dts said too: setts makes an unsaid pts the dts (B-frames out of order)
+        cmd += ["-bsf:v:0", f"setts=pts=PTS:dts={dts}{duration}"]
     args = list(stream_args or [])
     subtitles: list[Path] = []
     try:
