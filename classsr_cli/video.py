@@ -48,6 +48,7 @@ from classsr_cli.errors import (
     OutputExistsError,
     VideoError,
 )
+from classsr_cli.io.sequence import find_sequence, is_sequence
 from classsr_cli.io.video import (
     ANIMATION_MUXERS,
     CHUNK_FORMAT,
@@ -231,11 +232,13 @@ def output_path(
     ending with a separator. The suffix is the input's
     when classsr writes it, else ``.mkv`` (Matroska holds any audio and subtitles). A new path without a suffix
     is a usage error (:class:`ConfigError`) that says how to name the file or the folder."""
+    from classsr_cli.io.sequence import sequence_stem
     from classsr_cli.plan import scale_tag
 
     src, text = Path(src), os.fspath(output)
     out = Path(text)
-    name = f"{src.stem}_{tag or scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else '.mkv'}"
+    stem = sequence_stem(src) if is_sequence(src) else src.stem  # frames/shot_%04d.png: shot_x4.mkv
+    name = f"{stem}_{tag or scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else '.mkv'}"
     if out.is_dir() or text.endswith(("/", os.sep)):
         return out / name
     if not out.suffix:
@@ -347,9 +350,16 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     if resume and muxer in ANIMATION_MUXERS:  # a GIF's one palette is made from every frame: no chunks
         raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; a .{muxer} is written in one go")
-    if resume and options.fps is not None:  # each chunk would be retimed on its own, its first frame the grid's
+    sequence = is_sequence(src)  # read at --fps: its frames are not retimed
+    if resume and options.fps is not None and not sequence:  # each chunk would be retimed alone, from its first frame
         raise ConfigError("--fps retimes the video as a whole: it does not combine with --resume")
-    info = probe(src)
+    info = probe(src, rate=options.fps if sequence else None)
+    if info.sequence:
+        notes_first = [f"{info.path}: {info.frames_estimate} frames read at {float(info.fps or 0):g} frames/s"
+                       + ("" if options.fps else " (ffmpeg's default; --fps sets the rate)")]
+        options = replace(options, fps=None)
+    else:
+        notes_first = []
     cut_notes = []
     if start or length is not None:
         timecode, info = info.timecode, info.trimmed(start, length)
@@ -364,7 +374,7 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
     stream_args, notes = plan_streams(info, muxer, options)
-    notes = source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
+    notes = notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
     if options.fps is not None:
         notes.append(f"written at a constant {float(options.fps):g} frames/s (--fps; the source's "
                      f"{f'{info.fps:g}' if info.fps else 'unknown rate'}): frames repeated or dropped to keep their time")
@@ -458,7 +468,7 @@ def estimate_video(
     if resume:  # as the run: continued, refused, or (--overwrite) started over
         old, mismatch = _stopped_run(folder, _recipe(up, src, plan.options, temporal, start=start, length=length,
                                                      classmap=classmap, container=plan.muxer, chunk_frames=chunk_frames,
-                                                     **_deinterlaced(plan.info, deinterlace)))
+                                                     **_deinterlaced(plan.info, deinterlace), **_read_as(plan.info)))
         if mismatch is not None and not overwrite:
             raise mismatch.error(folder)
         kept = int(old["totals"]["frames"]) if old and old["totals"] else 0
@@ -525,7 +535,8 @@ _SETTING = {"version": "classsr's version", "input": "the input file", "model": 
             "encode": "the encoding options", "encode.codec": "--codec", "encode.crf": "--crf",
             "encode.preset": "--preset", "encode.pix_fmt": "--pix-fmt", "encode.extra": "--encoder-opt",
             "start": "--start", "length": "--duration", "classmap": "--classmap", "container": "the container",
-            "chunk_frames": "the chunk length", "deinterlaced": "--no-deinterlace"}  # fmt: skip
+            "chunk_frames": "the chunk length", "deinterlaced": "--no-deinterlace",
+            "demux": "--fps (the rate an image sequence is read at)"}  # fmt: skip
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -700,10 +711,25 @@ _IDENTITY_SAMPLE = 1 << 20
 def _identity(src: Path) -> dict[str, Any]:
     """What a resumable run knows its input by: its size and the SHA-256 of its first, middle and last MiB (all of it
     up to 3 MiB), not its path or time: a file moved, copied or touched is the same input; one of another size, or
-    with other bytes in those (a remux, a re-encode, a cut), is not. Three reads, whatever the file's size."""
+    with other bytes in those (a remux, a re-encode, a cut), is not. Three reads, whatever the file's size.
+
+    An image sequence: its frames' count and bytes, and the SHA-256 of every frame's size and of the first MiB of
+    its first, middle and last frames."""
     import hashlib
 
     h = hashlib.sha256()
+    if is_sequence(src):
+        seq = find_sequence(src)
+        frames = [seq.frame(k) for k in range(seq.start, seq.start + seq.count)]
+        try:
+            sizes = [p.stat().st_size for p in frames]
+            for p in dict.fromkeys((frames[0], frames[len(frames) // 2], frames[-1])):
+                with open(p, "rb") as f:
+                    h.update(f.read(_IDENTITY_SAMPLE))
+        except OSError as e:
+            raise InputError(f"{src}: {e.strerror or e}") from None
+        h.update(json.dumps(sizes).encode())
+        return {"frames": len(frames), "bytes": sum(sizes), "sample_sha256": h.hexdigest()}
     try:
         with open(src, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -736,6 +762,12 @@ def _deinterlaced(info: VideoInfo, deinterlace: bool) -> dict[str, bool]:
     it: only where it happens, so that a run of a progressive source, or one from before it was done, is recorded as
     it was; the run's reader reads the same record."""
     return {"deinterlaced": True} if deinterlace and info.field_order is not None else {}
+
+
+def _read_as(info: VideoInfo) -> dict[str, list[str]]:
+    """How an image sequence is read (its first number and rate), as a resumable run's record says it: a run read at
+    another rate would be timed otherwise. Nothing for a file, so that its runs record as before."""
+    return {"demux": list(info.demux)} if info.sequence else {}
 
 
 def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalOptions, **settings: Any) -> dict[str, Any]:
@@ -837,7 +869,7 @@ def upscale_video(
         _claim(dst, writable)  # a folder that cannot be written: one line, before anything is decoded
         writable.unlink(missing_ok=True)
         chunked = _Resume(folder, _recipe(up, src, options, temporal, start=start, length=length, classmap=classmap,
-                                          container=muxer, chunk_frames=chunk_frames, **deinterlaced),
+                                          container=muxer, chunk_frames=chunk_frames, **deinterlaced, **_read_as(info)),
                           overwrite=overwrite)
     elif kept_frames(dst):
         notes.append(f"a stopped run's chunks are in {folder}: add --resume to continue it; this run leaves them")
@@ -955,6 +987,8 @@ def upscale_video(
                     raise InputError(f"{src}: no frame at or after --start {info.seek:g} s")
                 raise InputError(f"{src}: no frame could be decoded ({reader.error_message()})")
         lost = _lost_message(info, reader, last_end)
+        if resized := reader.resized_message():
+            notes.append(resized)
         if chunked is not None and reader.returncode is not None and reader.returncode < 0:
             # The decoder was stopped (a signal), not the file damaged: the chunks finished are kept, to continue.
             raise VideoError(f"{src}: the decoder was stopped (signal {-reader.returncode}) after {reader.frames_read} "

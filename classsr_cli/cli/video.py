@@ -57,6 +57,7 @@ Examples:
   classsr video film.mkv film_x4.mkv --dry-run            # how long, how large: a 2 s sample timed
   classsr video sticker.gif sticker_x4.gif                # every frame, its timing and transparency
   classsr video phone.mp4 edit.mov --fps 30 --codec prores_ks   # a constant rate for an editor
+  classsr video renders/ shot.mov --fps 24 --codec prores_ks     # a numbered image sequence (or renders/%04d.png)
 """
 
 
@@ -97,7 +98,8 @@ def video(
     source: Annotated[
         Path,
         typer.Argument(
-            metavar="INPUT", help="Video or animation to upscale (mp4, mkv, webm, mov, avi, gif, ...).", show_default=False
+            metavar="INPUT", help="Video or animation to upscale (mp4, mkv, webm, mov, avi, gif, ...), or a numbered image sequence: "
+            "its folder, or a pattern (frames/shot_%04d.png).", show_default=False
         ),
     ],
     output: Annotated[
@@ -156,7 +158,8 @@ def video(
         str | None,
         typer.Option("--fps", metavar="RATE", show_default=False,
                      help="Write at this constant frame rate (30, 29.97, 30000/1001), frames repeated or dropped to "
-                     "keep time: for editors that want a constant rate. Default: each frame at its source time."),
+                     "keep time: for editors that want a constant rate. Default: each frame at its source time. An image "
+                     "sequence is read at this rate (default 25)."),
     ] = None,
     no_deinterlace: Annotated[
         bool, flag("--no-deinterlace", help="Upscale an interlaced source's fields together as frames (by default "

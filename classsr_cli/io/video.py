@@ -171,6 +171,8 @@ class VideoInfo:
         plays: how many times an animated picture (GIF, WebP, APNG) plays: 0 forever, as animations mostly do and as
             anything else (a video) is taken to.
         lossless: an animated WebP whose frames are stored losslessly.
+        demux: ffmpeg's input options before ``-i path`` (an image sequence's: ``path`` is then its printf pattern,
+            read at :attr:`fps`; :func:`~classsr_cli.io.sequence.find_sequence`); empty for a file.
     """
 
     path: Path
@@ -198,6 +200,7 @@ class VideoInfo:
     decoder: str | None = None
     plays: int = 0
     lossless: bool = False
+    demux: tuple[str, ...] = ()
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -213,6 +216,15 @@ class VideoInfo:
         kept = left if length is None else length if left is None else min(length, left)
         tc = self.timecode if not start else _advance_timecode(self.timecode, start, self.fps)
         return replace(self, seek=start, span=length, duration=kept, timecode=tc)
+
+    @property
+    def sequence(self) -> bool:
+        """Whether this is a numbered image sequence, not a file."""
+        return bool(self.demux)
+
+    def input_args(self) -> list[str]:
+        """ffmpeg's arguments that open it as an input: its :attr:`demux` options and ``-i path``."""
+        return [*self.demux, "-i", str(self.path)]
 
     @property
     def audio(self) -> list[StreamInfo]:
@@ -250,10 +262,10 @@ _DISPOSITIONS = frozenset({
     "dependent", "still_image", "multilayer"})  # fmt: skip
 
 
-def _run_probe(path: Path) -> str:
+def _run_probe(path: Path, demux: tuple[str, ...] = ()) -> str:
     try:
         proc = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", *demux, "-i", str(path)],
             capture_output=True,
             timeout=60,
             check=False,
@@ -304,16 +316,24 @@ def _not_a_video(path: Path) -> str:
 _HEIF_SEQUENCES = ("avis", "msf1", "hevs")
 
 
-def probe(path: str | os.PathLike[str]) -> VideoInfo:
-    """Describe ``path``; raises :class:`InputError` if it is missing, not a video, or has no video stream."""
+def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
+    """Describe ``path``; raises :class:`InputError` if it is missing, not a video, or has no video stream.
+
+    A folder or a printf pattern names a numbered image sequence (:func:`~classsr_cli.io.sequence.find_sequence`),
+    read at ``rate`` frames a second (default :data:`~classsr_cli.io.sequence.DEFAULT_RATE`)."""
+    from classsr_cli.io.sequence import DEFAULT_RATE, find_sequence, is_sequence
+
     path = Path(path)
-    if not path.exists():
+    seq = find_sequence(path) if is_sequence(path) else None
+    if seq is not None:
+        rate = rate or DEFAULT_RATE
+        path = seq.pattern
+    elif not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a video")
-    if path.stat().st_size == 0:
+    elif path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
-    text = _run_probe(path)
+    demux = seq.demux(rate) if seq is not None and rate else ()
+    text = _run_probe(path, demux)
     head = re.search(r"Input #0, (.+?), from ", text)
     if head is None:
         last = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -323,7 +343,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             reason = "moov atom not found (an unfinished or truncated mp4/mov)"
         raise InputError(f"{path}: not a readable video ({reason})")
     fmt = head.group(1)
-    if _IMAGE_FORMATS.match(fmt.split(",")[0]):
+    if _IMAGE_FORMATS.match(fmt.split(",")[0]) and seq is None:
         raise InputError(_not_a_video(path))
     duration = start = None
     m = _DURATION.search(text)
@@ -396,6 +416,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         streams = [s for s in streams if s.index not in stills]  # the first frame again: not a stream left out
     if video["w"] == 0 or video["h"] == 0:
         raise InputError(f"{path}: video stream has no size")
+    if seq is not None and rate:  # its length in frames, whatever ffmpeg rounds the duration to
+        video["fps"], duration, start = float(rate), seq.count / float(rate), 0.0
     return VideoInfo(
         path=path,
         format=fmt,
@@ -417,7 +439,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         hdr10=_hdr10(path, video["index"]) if color_tags(video["color"])[2] == "smpte2084" else None,  # type: ignore[arg-type]
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
         decoder=video["decoder"],  # type: ignore[arg-type]
-        **_picture_traits(path, video["codec"], video["pix_fmt"]),  # type: ignore[arg-type]
+        demux=demux,
+        **_picture_traits(seq.first if seq else path, video["codec"], video["pix_fmt"]),  # type: ignore[arg-type]
     )
 
 
@@ -504,6 +527,7 @@ class _StderrPump(threading.Thread):
 
     _INFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s(?:.*?\bduration:\s*(-?\d+))?")
     _TB = re.compile(r"config in time_base: (\d+)/(\d+)")
+    _SIZE = re.compile(r"\bs:(\d+)x(\d+)\b")
 
     def __init__(self, stream: object, timestamps: bool = False) -> None:
         super().__init__(daemon=True)
@@ -515,6 +539,9 @@ class _StderrPump(threading.Thread):
         self.n_errors = 0
         self.time_base: Fraction | None = None
         self.stamps: deque[tuple[int, int | None]] = deque()
+        self.size: tuple[int, int] | None = None  # the first frame's (width, height), as decoded
+        self.resized: list[tuple[int, int, int]] = []  # (frame, width, height) of frames decoded at another size
+        self.seen = 0  # showinfo's frames
         self.cond = threading.Condition()
         self.done = False
 
@@ -544,6 +571,13 @@ class _StderrPump(threading.Thread):
             return
         m = self._INFO.search(line)
         if m:
+            if size := self._SIZE.search(line):
+                wh = (int(size.group(1)), int(size.group(2)))
+                if self.size is None:
+                    self.size = wh
+                elif wh != self.size and len(self.resized) < 1000:  # by count: a new size restarts showinfo's n
+                    self.resized.append((self.seen, *wh))
+            self.seen += 1
             dur = int(m.group(3)) if m.group(3) is not None else None
             with self.cond:
                 self.stamps.append((int(m.group(2)), dur if dur and dur > 0 else None))
@@ -564,7 +598,7 @@ class _StderrPump(threading.Thread):
 
 #: Demuxers whose index makes ffmpeg's input seek exact (it decodes from the keyframe before and drops the rest);
 #: elsewhere (MPEG-TS, program streams, raw streams) it can land on the next keyframe, seconds late.
-_INDEXED = ("mov", "mp4", "matroska", "webm", "avi", "flv", "asf", "ogg")
+_INDEXED = ("mov", "mp4", "matroska", "webm", "avi", "flv", "asf", "ogg", "image2")
 
 
 def _cut(info: VideoInfo) -> tuple[list[str], str]:
@@ -643,6 +677,16 @@ class VideoReader:
     def error_message(self) -> str:
         return self._pump.message() if self._pump else ""
 
+    def resized_message(self) -> str | None:
+        """What frames of another size than the first were made (ffmpeg scales them to the first's size), or ``None``."""
+        pump = self._pump
+        if pump is None or not pump.resized or pump.size is None:
+            return None
+        n, w, h = pump.resized[0]
+        more = f" and {len(pump.resized) - 1} more" if len(pump.resized) > 1 else ""
+        return (f"frame {n + 1} ({w}x{h}){more} not of the first frame's size ({pump.size[0]}x{pump.size[1]}): "
+                "scaled to it before upscaling")
+
     def __enter__(self) -> VideoReader:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
         if not self.autorotate:
@@ -650,7 +694,7 @@ class VideoReader:
         raw = ("rgba" if self.alpha else "rgb24") if self.bits == 8 else ("rgba64le" if self.alpha else "rgb48le")
         matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
         seek, trim = _cut(self.info)
-        cmd += [*seek, *(["-c:v", self.info.decoder] if self.info.decoder else []), "-i", str(self.info.path),
+        cmd += [*seek, *(["-c:v", self.info.decoder] if self.info.decoder else []), *self.info.input_args(),
                 "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
@@ -989,7 +1033,7 @@ def _mux_args(source: VideoInfo | None, rotation: float, start: float) -> tuple[
     cut = _cut_args(source) if source else []
     before = ["-noautorotate", "-display_rotation:v:0", f"{rotation:g}"] if rotation else []  # metadata only
     before += ["-itsoffset", f"{start:.9f}"]
-    after = [*cut, "-i", str(source.path), "-map_metadata", "1"] if source is not None else []
+    after = [*cut, *source.input_args(), "-map_metadata", "1"] if source is not None else []
     lang = next((s.language for s in source.streams if s.kind == "video"), None) if source else None
     after += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
     return before, after, ["-t", f"{span:.6f}"] if span else []

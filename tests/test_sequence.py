@@ -1,0 +1,219 @@
+"""Numbered image sequences (`classsr_cli.io.sequence`) and `classsr video` reading them as a video.
+
+Frames are named files in a temporary folder (their bytes matter only where a run reads them: testsrc2 frames made
+by the bundled ffmpeg, 64x48); runs use the tiny seeded model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from classsr_cli.cli import app
+from classsr_cli.errors import ConfigError, InputError
+from classsr_cli.io.sequence import find_sequence, is_sequence, sequence_stem
+from classsr_cli.io.video import EncodeOptions, VideoReader, ffmpeg_exe, probe
+from classsr_cli.video import TemporalOptions, output_path, resume_folder, upscale_video
+
+runner = CliRunner()
+
+
+def touch(folder: Path, *names: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"x")
+    return folder
+
+
+def frames(folder: Path, n: int = 12, pattern: str = "shot_%04d.png", *, first: int = 1, pix_fmt: str = "rgb24") -> Path:
+    """``n`` testsrc2 frames (64x48) written by ffmpeg as ``folder/pattern`` from number ``first``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10",
+                    "-frames:v", str(n), "-pix_fmt", pix_fmt, "-start_number", str(first), str(folder / pattern)],
+                   check=True, timeout=60)  # fmt: skip
+    return folder
+
+
+def frame_times(path: Path) -> list[float]:
+    import re
+
+    text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-vf", "showinfo", "-f", "null",
+                           "-"], capture_output=True, text=True, check=True, timeout=60).stderr  # fmt: skip
+    return [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", text)]
+
+
+# ------------------------------------------------------------------------------------------------------ finding
+
+
+@pytest.mark.parametrize(("names", "pattern", "start", "count"), [
+    ([f"shot_{k:04d}.png" for k in range(1, 13)], "shot_%04d.png", 1, 12),
+    ([f"{k}.tif" for k in range(0, 12)], "%d.tif", 0, 12),  # unpadded, 0 to 11: %d
+    ([f"f{k:03d}.jpg" for k in range(998, 1003)], "f%03d.jpg", 998, 5),  # past its width: 999, 1000
+    ([f"a.{k:02d}.v2.dpx" for k in range(5, 9)], "a.%02d.v2.dpx", 5, 4),  # the last number before the suffix
+    ([f"50%_{k:02d}.png" for k in range(1, 4)], "50%%_%02d.png", 1, 3),  # a % in the name, doubled for ffmpeg
+])  # fmt: skip
+def test_a_folder_names_its_one_numbered_sequence(tmp_path: Path, names: list[str], pattern: str, start: int,
+                                                 count: int) -> None:
+    folder = touch(tmp_path / "renders", *names, ".hidden_0001.png", "notes.txt", "cover.png")
+    seq = find_sequence(folder)
+    assert (seq.pattern, seq.start, seq.count, seq.first) == (folder / pattern, start, count, folder / names[0])
+    assert [seq.frame(k).name for k in range(start, start + count)] == names
+    assert is_sequence(folder) and is_sequence(folder / pattern) and not is_sequence(folder / names[0])
+    assert find_sequence(folder / pattern) == seq  # the pattern given as it is found
+    assert seq.demux(Fraction(24000, 1001)) == ("-f", "image2", "-pattern_type", "sequence", "-start_number",
+                                                str(start), "-framerate", "24000/1001")  # fmt: skip
+
+
+def test_a_pattern_takes_only_the_names_it_writes(tmp_path: Path) -> None:
+    """%04d is 0001 ... (not 1 or 00001); %d is 1, 10 (not 01); a name with other text around the number is another
+    sequence's."""
+    folder = touch(tmp_path, "f0001.png", "f0002.png", "f1.png", "f00003.png", "g0003.png", "f0003.jpg")
+    assert (find_sequence(folder / "f%04d.png").start, find_sequence(folder / "f%04d.png").count) == (1, 2)
+    assert (find_sequence(folder / "f%d.png").start, find_sequence(folder / "f%d.png").count) == (1, 1)
+    with pytest.raises(InputError, match=r"f%02d\.png: no such file \(no frame in .* is named by this pattern\)"):
+        find_sequence(folder / "f%02d.png")
+    with pytest.raises(InputError, match=r"no such folder"):
+        find_sequence(tmp_path / "gone" / "f%04d.png")
+
+
+def test_a_gap_is_an_error_that_names_the_missing_frames(tmp_path: Path) -> None:
+    """ffmpeg stops at the first missing number: the video would end there, so the run is refused."""
+    folder = touch(tmp_path / "gap", *(f"f{k:03d}.png" for k in (1, 2, 3, 7, 8)))
+    with pytest.raises(InputError, match=r"frame 004 to 006 is missing \(frames 001-003 and 007-008 are there\)"):
+        find_sequence(folder)
+    touch(folder, "f004.png", "f006.png")
+    with pytest.raises(InputError, match=r"frame 005 is missing"):
+        find_sequence(folder / "f%03d.png")
+
+
+def test_a_folder_of_several_sequences_or_none_says_what_to_give(tmp_path: Path) -> None:
+    two = touch(tmp_path / "two", "a_01.png", "a_02.png", "a_03.png", "b1.jpg")
+    with pytest.raises(InputError, match=r"holds 2 numbered sequences \(a_%02d\.png: 3 frames, b%d\.jpg: 1 frame\); "
+                                         rf"give one as INPUT, e\.g\. {two / 'a_%02d.png'}"):
+        find_sequence(two)
+    none = touch(tmp_path / "none", "cover.png", "notes.txt")
+    with pytest.raises(InputError, match=r"holds no numbered image sequence .*use `classsr upscale"):
+        find_sequence(none)
+    exr = touch(tmp_path / "exr", "f0001.exr", "f0002.exr")
+    with pytest.raises(InputError, match=r"holds 2 \.exr frame\(s\): OpenEXR frames are linear light; export"):
+        find_sequence(exr)
+
+
+def test_outputs_are_named_after_the_sequence(tmp_path: Path) -> None:
+    folder = touch(tmp_path / "renders", "shot_0001.png")
+    assert sequence_stem(folder) == "renders" and sequence_stem(folder / "shot_%04d.png") == "shot"
+    assert sequence_stem(folder / "%04d.png") == "renders"
+    assert output_path(folder, f"{tmp_path}{os.sep}", 4) == tmp_path / "renders_x4.mkv"
+    assert output_path(folder / "shot_%04d.png", f"{tmp_path}{os.sep}", 2) == tmp_path / "shot_x2.mkv"
+
+
+# --------------------------------------------------------------------------------------------------- reading
+
+
+@pytest.mark.slow
+def test_a_sequence_reads_as_the_video_of_its_frames(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """The frames of a PNG sequence are the frames of a lossless video of the same pictures, read at --fps (25 by
+    default, as ffmpeg reads one); the run says so; --start seeks to the frame at that time."""
+    seq = frames(tmp_path / "renders")
+    info = probe(seq, rate=Fraction(24000, 1001))
+    assert info.sequence and (info.width, info.height, info.fps) == (64, 48, pytest.approx(24000 / 1001))
+    assert info.frames_estimate == 12 and info.duration == pytest.approx(12 * 1001 / 24000)
+    clip = tmp_path / "same.mkv"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "12",
+                    "-c:v", "ffv1", "-pix_fmt", "bgr0", str(clip)], check=True, timeout=60)  # fmt: skip
+    with VideoReader(info) as a, VideoReader(probe(clip)) as b:
+        pairs = list(zip(a, b, strict=True))
+    assert all(np.array_equal(x.rgb, y.rgb) for x, y in pairs) and [x.pts for x, _ in pairs] == list(range(12))
+    exact = EncodeOptions(codec="ffv1", pix_fmt="bgr0")
+    r = upscale_video(tiny_model, seq, tmp_path / "o.mkv", options=replace_fps(exact, Fraction(24000, 1001)))
+    v = upscale_video(tiny_model, clip, tmp_path / "v.mkv", options=exact)
+    assert r.frames == 12 and r.counts == v.counts and r.notes[0] == f"{seq / 'shot_%04d.png'}: 12 frames read at 23.976 frames/s"
+    assert frame_times(tmp_path / "o.mkv") == pytest.approx([k * 1001 / 24000 for k in range(12)], abs=1e-3)
+    with VideoReader(probe(tmp_path / "o.mkv")) as a, VideoReader(probe(tmp_path / "v.mkv")) as b:
+        assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b, strict=True))
+    d = upscale_video(tiny_model, seq, tmp_path / "d.mkv", options=exact)
+    assert "read at 25 frames/s (ffmpeg's default; --fps sets the rate)" in d.notes[0]
+    assert frame_times(tmp_path / "d.mkv")[-1] == pytest.approx(11 / 25, abs=1e-3)
+    part = upscale_video(tiny_model, seq, tmp_path / "p.mkv", options=exact, start=0.2, length=0.2)
+    with VideoReader(probe(tmp_path / "p.mkv")) as a, VideoReader(probe(tmp_path / "d.mkv")) as b:
+        whole = [f.rgb for f in b]
+        assert part.frames == 5 and all(np.array_equal(f.rgb, whole[5 + k]) for k, f in enumerate(a))
+
+
+def replace_fps(options: EncodeOptions, fps: Fraction) -> EncodeOptions:
+    from dataclasses import replace
+
+    return replace(options, fps=fps)
+
+
+@pytest.mark.slow
+def test_a_deep_sequence_is_read_deep_and_a_frame_of_another_size_is_named(
+    tmp_path: Path, tiny_model: torch.nn.Module
+) -> None:
+    deep = frames(tmp_path / "deep", 3, "f%02d.png", pix_fmt="rgb48be")
+    r = upscale_video(tiny_model, deep, tmp_path / "deep.mkv", options=EncodeOptions(preset="ultrafast"))
+    assert r.bits == 16 and r.pix_fmt == "yuv420p10le"
+    mixed = frames(tmp_path / "mixed", 4, "f%02d.png")
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=80x60", "-frames:v", "1",
+                    str(mixed / "f03.png")], check=True, timeout=60)  # fmt: skip
+    m = upscale_video(tiny_model, mixed, tmp_path / "m.mkv", options=EncodeOptions(preset="ultrafast"))
+    assert m.frames == 4 and (m.out_width, m.out_height) == (256, 192)
+    assert "frame 3 (80x60) not of the first frame's size (64x48): scaled to it before upscaling" in m.notes
+
+
+@pytest.mark.slow
+def test_a_stopped_sequence_continues_and_another_rate_is_refused(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """A resumable run of a sequence: stopped and run again, the same frames and times as a run never stopped; read
+    at another --fps, or with a frame re-rendered, it is another run."""
+    seq = frames(tmp_path / "renders")
+    exact = EncodeOptions(codec="ffv1", pix_fmt="bgr0", fps=Fraction(24))
+    steady = TemporalOptions(hysteresis=0.0)
+    straight = upscale_video(tiny_model, seq, tmp_path / "s.mkv", options=exact, temporal=steady)
+    out = tmp_path / "o.mkv"
+    kw: dict[str, Any] = {"temporal": steady, "resume": True, "chunk_frames": 4}
+
+    def stop(done: int, total: int | None) -> None:
+        if done == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, seq, out, options=exact, progress=stop, **kw)
+    state = json.loads((resume_folder(out) / "state.json").read_text())
+    assert state["recipe"]["demux"][-2:] == ["-framerate", "24"] and state["recipe"]["input"]["frames"] == 12
+    with pytest.raises(ConfigError, match=r"other settings \(--fps \(the rate an image sequence is read at\)\)"):
+        upscale_video(tiny_model, seq, out, options=replace_fps(exact, Fraction(25)), **kw)
+    done = upscale_video(tiny_model, seq, out, options=exact, **kw)
+    assert (done.frames, done.resumed, done.counts) == (12, 4, straight.counts)
+    assert frame_times(out) == frame_times(tmp_path / "s.mkv")
+    with VideoReader(probe(out)) as a, VideoReader(probe(tmp_path / "s.mkv")) as b:
+        assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b, strict=True))
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, seq, tmp_path / "o2.mkv", options=exact, progress=stop, **kw)
+    (seq / "shot_0012.png").write_bytes((seq / "shot_0001.png").read_bytes())  # re-rendered
+    with pytest.raises(ConfigError, match=r"other settings \(the input file\)"):
+        upscale_video(tiny_model, seq, tmp_path / "o2.mkv", options=exact, **kw)
+
+
+@pytest.mark.slow
+def test_the_cli_reads_a_folder_and_refuses_a_gap_in_one_line(tmp_path: Path, tiny_model_path: Path) -> None:
+    seq = frames(tmp_path / "renders", 3)
+    r = runner.invoke(app, ["video", str(seq), "--model", str(tiny_model_path), "--preset", "ultrafast", "--json"])
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    assert record["output"] == str(tmp_path / "renders_x4.mkv") and record["frames"] == 3
+    assert (tmp_path / "renders_x4.mkv").is_file() and "read at 25 frames/s" in record["notes"][0]
+    (seq / "shot_0002.png").unlink()
+    r = runner.invoke(app, ["video", str(seq / "shot_%04d.png"), str(tmp_path / "o.mp4"), "--model",
+                            str(tiny_model_path)])  # fmt: skip
+    assert r.exit_code == 1 and r.stderr.strip().splitlines() == [
+        f"error: {seq / 'shot_%04d.png'}: frame 0002 is missing (frames 0001-0001 and 0003-0003 are there); a sequence "
+        "runs without a gap"]
