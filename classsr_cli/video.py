@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import shutil
@@ -48,11 +49,13 @@ from classsr_cli.errors import (
     OutputExistsError,
     VideoError,
 )
-from classsr_cli.io.sequence import find_sequence, is_sequence
+from classsr_cli.io.sequence import find_sequence, is_pattern, is_sequence, numbered
 from classsr_cli.io.video import (
     ANIMATION_MUXERS,
     CHUNK_FORMAT,
     CONTAINERS,
+    SEQUENCE_CODECS,
+    SEQUENCE_MUXER,
     VFR_MUXERS,
     Chunk,
     EncodeOptions,
@@ -241,13 +244,16 @@ def output_path(
     name = f"{stem}_{tag or scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else '.mkv'}"
     if out.is_dir() or text.endswith(("/", os.sep)):
         return out / name
+    if is_pattern(out) and out.suffix.lower() in SEQUENCE_CODECS:  # out/%05d.png: an image sequence
+        return out
     if not out.suffix:
         raise ConfigError(
             f"{out}: OUTPUT must be a file path with a container suffix ({' '.join(CONTAINERS)}), e.g. {out / name}; "
             f"to write into a new folder, end it with {os.sep} ({out}{os.sep})"
         )
     if out.suffix.lower() not in CONTAINERS:  # a usage error, as upscale's output suffixes (exit 2)
-        raise ConfigError(f"{out}: unknown video container {out.suffix!r}; use one of {', '.join(CONTAINERS)}")
+        raise ConfigError(f"{out}: unknown video container {out.suffix!r}; use one of {', '.join(CONTAINERS)}, or a "
+                          f"numbered pattern of {', '.join(SEQUENCE_CODECS)} pictures ({out.with_name('%05d' + out.suffix)})")
     return out
 
 
@@ -273,7 +279,10 @@ def _sweep(target: Path) -> int:
     import re
 
     freed = 0
-    pattern = re.compile(rf"\.\.?{re.escape(target.stem)}\.(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}"
+    stem = re.escape(target.stem)
+    if is_pattern(target):  # an image sequence's frames: .00001.<pid>-<token>.partial.png, ...
+        stem = re.sub(r"%(?:0\d+)?d", lambda _: r"\d+", stem)
+    pattern = re.compile(rf"\.\.?{stem}\.(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}"
                          r"(?:\.subtitles(?:-copied)?\.(?:mkv|mp4))?")  # and the subtitles of a part, cut beside it
     try:
         found = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
@@ -296,9 +305,41 @@ def _claim(out: Path | None, part: Path | None) -> None:
     if out is None or part is None:
         return
     try:
-        part.touch(exist_ok=False)
+        if is_pattern(part):  # an image sequence's frames: its folder must take a file
+            probe_file = part.with_name(part.name % 0)
+            probe_file.touch(exist_ok=False)
+            probe_file.unlink()
+        else:
+            part.touch(exist_ok=False)
     except OSError as e:
         raise OutputError.of(out, e) from None
+
+
+def _files(path: Path) -> dict[int, Path]:
+    """The files ``path`` is: an image sequence's numbered frames (a printf pattern), or the one file (as 0)."""
+    if is_pattern(path):
+        return numbered(path)
+    return {0: path} if path.exists() or path.is_symlink() else {}
+
+
+def _remove(path: Path) -> None:
+    """Remove ``path``, or an image sequence's frames."""
+    for p in _files(path).values():
+        p.unlink(missing_ok=True)
+
+
+def _place(part: Path, out: Path) -> None:
+    """Rename the finished ``part`` to ``out``; an image sequence frame by frame, with the frames of an earlier one
+    under those names that this one does not have (--overwrite) removed, so that no two runs are mixed."""
+    if not is_pattern(out):
+        os.replace(part, out)
+        return
+    made = numbered(part)
+    for n, p in numbered(out).items():
+        if n not in made:
+            p.unlink()
+    for n, p in sorted(made.items()):
+        os.replace(p, out.with_name(out.name % n))
 
 
 def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -> None:
@@ -306,8 +347,11 @@ def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -
         if out is None:
             continue
         container_of(out)
-        if out.resolve() == src.resolve():
+        if out.resolve() in (src.resolve(), *([find_sequence(src).pattern.resolve()] if is_sequence(src) else [])):
             raise ConfigError(f"{out}: the output would replace its own input; choose another OUTPUT")  # as upscale
+        if is_pattern(out) and (there := numbered(out)) and not overwrite:
+            raise OutputExistsError(f"{out}: {len(there)} frame(s) named so already exist, e.g. {min(there.items())[1]} "
+                                    "(pass --overwrite to replace them)")
         if out.exists() and not overwrite:
             raise OutputExistsError(f"{out}: {ALREADY_EXISTS}")
         if out.exists() and out.is_dir():
@@ -339,6 +383,7 @@ class _Plan:
     notes: list[str]
     bits: int
     alpha: bool = False  # the source's transparency, kept by the output's pixel format
+    first_number: int = 1  # an image sequence output's first file's number
 
 
 def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions, *, overwrite: bool, start: float,
@@ -346,6 +391,13 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding."""
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
+    if resume and muxer == SEQUENCE_MUXER:
+        raise ConfigError(f"{dst}: --resume writes a video file (.mp4, .mov, .mkv or .webm), not an image sequence")
+    if muxer == SEQUENCE_MUXER:  # each picture in its suffix's format
+        codec = SEQUENCE_CODECS[dst.suffix.lower()]
+        if options.codec not in (None, codec):
+            raise ConfigError(f"{dst}: {dst.suffix} pictures are written with {codec}, not --codec {options.codec}")
+        options = replace(options, codec=codec)
     if resume and muxer not in VFR_MUXERS:  # the chunks' own timestamps would be lost: a VFR source retimed
         raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     if resume and muxer in ANIMATION_MUXERS:  # a GIF's one palette is made from every frame: no chunks
@@ -382,7 +434,9 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     if resume and alpha and options.codec in ("libvpx", "libvpx-vp9"):  # its alpha is side data the chunks lose
         raise ConfigError(f"{dst}: --resume cannot keep the source's transparency in VP9 (it travels beside the "
                           "frames, which the chunks lose); run without --resume, or write a .mov with --codec prores_ks")
-    return _Plan(info, options, muxer, stream_args, notes, bits, alpha)
+    # Frames written as a sequence read from one keep its numbers (a render from 1001 stays so, --start counted).
+    first = info.first_number + math.ceil(info.seek * (info.fps or 0) - 1e-6) if info.sequence else 1
+    return _Plan(info, options, muxer, stream_args, notes, bits, alpha, first)
 
 
 #: Codecs whose compression smooths noise as JPEG's does: the note on noisy footage fires from a lower estimate there
@@ -483,10 +537,10 @@ def estimate_video(
     done = whole * min(kept, frames) / frames if kept and whole and frames else 0.0  # the kept frames' time
     at = start + (max(0.0, min(done + (whole - done - cut) / 2, whole - cut)) if whole else 0.0)  # what is left's middle
     with tempfile.TemporaryDirectory(prefix="classsr-sample-") as tmp:
-        sample_out = Path(tmp) / f"sample{dst.suffix}"
+        sample_out = Path(tmp) / f"sample{'_%05d' if plan.muxer == SEQUENCE_MUXER else ''}{dst.suffix}"
         sample = upscale_video(up, src, sample_out, options=options, temporal=temporal, start=at, length=cut,
                                deinterlace=deinterlace)
-        size = sample_out.stat().st_size
+        size = sum(p.stat().st_size for p in _files(sample_out).values())
     left = max(0, frames - kept) if frames else None
     if kept:
         rest = f"the other {left} frame(s)" if left is not None else "the frames after them"
@@ -890,10 +944,11 @@ def upscale_video(
     last_shown = float(totals.get("last_shown") or 0.0) if totals else 0.0  # the last frame's duration, in seconds
     flops = FlopsReport(*totals["flops"]) if totals else FlopsReport(0, 0, 0)
     flops_paper = FlopsReport(*totals["flops_paper"]) if totals else FlopsReport(0, 0, 0)
-    # A display matrix with a mirror cannot be carried as a plain rotation: apply it to the pixels instead.
-    rotation = 0.0 if info.flipped else info.rotation
+    # A display matrix with a mirror cannot be carried as a plain rotation, nor any by pictures: applied to the pixels.
+    turn = info.flipped or (muxer == SEQUENCE_MUXER and round(info.rotation) % 360 != 0)
+    rotation = 0.0 if turn else info.rotation
     # The upscale is uniform, so the output's pixels keep the source's shape (turned with the frames if rotated).
-    sar = 1 / info.sar if info.sar and info.flipped and round(info.rotation) % 180 else info.sar
+    sar = 1 / info.sar if info.sar and turn and round(info.rotation) % 180 else info.sar
     parts: tuple[Path, Path | None] = (tmp, tmp_map)
     begun, chunk_start, chunk_t0 = 0, 0, t0  # frames in the chunk being written, its first pts, when it began
     placed = False
@@ -912,7 +967,7 @@ def upscale_video(
         if not chunked:
             for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
                 _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
-        with VideoReader(info, autorotate=info.flipped, bits=bits, alpha=plan.alpha,
+        with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha,
                          deinterlace=bool(deinterlaced)) as reader:
             size = (reader.width, reader.height)
             full = up.output_size(reader.height, reader.width)
@@ -934,7 +989,7 @@ def upscale_video(
                     frame = following
                     continue
                 kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar,
-                                      "fps": info.fps}
+                                      "fps": info.fps, "first_number": plan.first_number}
                 if not writers and chunked is None:
                     writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
                                                rotation=rotation, target=dst, alpha=plan.alpha, **kw))
@@ -1013,7 +1068,7 @@ def upscale_video(
         for part, out in ((tmp, dst), (tmp_map, cmap_dst)):
             if part is not None and out is not None:
                 try:
-                    os.replace(part, out)
+                    _place(part, out)
                 except OSError as e:
                     raise OutputError.of(out, e) from None
         placed = True  # the output is in place: nothing is left to continue, whatever stops the run now
@@ -1029,7 +1084,7 @@ def upscale_video(
         for p in (tmp, tmp_map, *parts):
             if p is not None:  # a failed removal must not hide the error that got us here
                 with contextlib.suppress(OSError):
-                    p.unlink(missing_ok=True)
+                    _remove(p)
         raise
     stats = router.stats
     return VideoResult(

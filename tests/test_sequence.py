@@ -217,3 +217,112 @@ def test_the_cli_reads_a_folder_and_refuses_a_gap_in_one_line(tmp_path: Path, ti
     assert r.exit_code == 1 and r.stderr.strip().splitlines() == [
         f"error: {seq / 'shot_%04d.png'}: frame 0002 is missing (frames 0001-0001 and 0003-0003 are there); a sequence "
         "runs without a gap"]
+
+
+# --------------------------------------------------------------------------------------------------- writing
+
+
+@pytest.mark.slow
+def test_a_png_sequence_out_is_the_pictures_upscale_makes(tmp_path: Path) -> None:
+    """Frames written as a PNG sequence are, pixel for pixel, what `classsr upscale` makes of each frame (one engine);
+    a sequence read from one keeps its numbers; the class map is a sequence beside it."""
+    from PIL import Image
+
+    seq = frames(tmp_path / "renders", 3, "f_%04d.png", first=1001)
+    out = tmp_path / "up" / "%05d.png"
+    r = runner.invoke(app, ["video", str(seq), str(out), "--threads", "2", "--classmap", "--json"])
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    assert record["output"] == str(out) and record["frames"] == 3 and record["pix_fmt"] == "rgb24"
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "01001.png", "01001_classmap.png", "01002.png", "01002_classmap.png", "01003.png", "01003_classmap.png"]
+    r = runner.invoke(app, ["upscale", str(seq / "f_1002.png"), "-o", str(tmp_path / "pic.png"), "--threads", "2"])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.asarray(Image.open(out.parent / "01002.png")), np.asarray(Image.open(tmp_path / "pic.png")))
+    # Written again over it: refused, then replaced with --overwrite, and a shorter run leaves none of the longer one's.
+    r = runner.invoke(app, ["video", str(seq), str(out), "--threads", "2"])
+    assert r.exit_code == 1 and f"{out}: 3 frame(s) named so already exist" in r.stderr
+    r = runner.invoke(app, ["video", str(seq), str(out), "--threads", "2", "--duration", "0.08", "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.parent.iterdir() if "classmap" not in p.name) == ["01001.png", "01002.png"]
+
+
+@pytest.mark.slow
+def test_a_video_out_as_pictures_turns_rotated_frames_and_keeps_depth_and_alpha(
+    tmp_path: Path, tiny_model: torch.nn.Module
+) -> None:
+    from PIL import Image
+
+    ff = ffmpeg_exe()
+    clip, rot = tmp_path / "clip.mp4", tmp_path / "rot.mp4"
+    subprocess.run([ff, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-f", "lavfi", "-i",
+                    "sine=duration=0.4", "-t", "0.4", "-pix_fmt", "yuv420p", "-shortest", str(clip)],
+                   check=True, timeout=60)  # fmt: skip
+    subprocess.run([ff, "-v", "error", "-display_rotation", "90", "-i", str(clip), "-c", "copy", str(rot)], check=True,
+                   timeout=60)  # fmt: skip
+    r = upscale_video(tiny_model, rot, tmp_path / "r" / "%03d.png")
+    assert r.frames == 4 and sorted(p.name for p in (tmp_path / "r").iterdir()) == [f"{k:03d}.png" for k in range(1, 5)]
+    assert Image.open(tmp_path / "r" / "001.png").size == (192, 256)  # turned as players show it: 48x64, x4
+    assert "1 audio stream(s) dropped: an image sequence holds none" in r.notes
+    deep = frames(tmp_path / "deep", 2, "f%02d.png", pix_fmt="rgb48be")
+    d = upscale_video(tiny_model, deep, tmp_path / "d" / "%02d.tif")
+    assert (d.bits, d.pix_fmt) == (16, "rgb48le") and sorted(p.name for p in (tmp_path / "d").iterdir()) == [
+        "01.tif", "02.tif"]
+    clear = frames(tmp_path / "clear", 2, "%d.png", first=0, pix_fmt="rgba")
+    a = upscale_video(tiny_model, clear, tmp_path / "a" / "%d.png")
+    assert a.alpha and a.pix_fmt == "rgba" and Image.open(tmp_path / "a" / "0.png").mode == "RGBA"
+    j = upscale_video(tiny_model, clip, tmp_path / "j" / "%03d.jpg")
+    assert j.pix_fmt == "yuvj420p" and (tmp_path / "j" / "004.jpg").is_file()
+
+
+@pytest.mark.slow
+def test_jpeg_frames_are_written_at_q2(tmp_path: Path) -> None:
+    """MJPEG's own rate control (200 kb/s) quantises an upscale's detail away: classsr writes JPEG frames (a sequence,
+    or --codec mjpeg) at q 2, closer to the lossless frames, unless -e says otherwise (b=200k: ffmpeg's default)."""
+    from PIL import Image
+
+    clip = tmp_path / "clip.mkv"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-frames:v",
+                    "3", "-c:v", "ffv1", str(clip)], check=True, timeout=60)  # fmt: skip
+    for kind, more in (("png", []), ("jpg", []), ("b", ["-e", "b=200k"]), ("q31", ["-e", "q=31"])):
+        out = tmp_path / kind / f"%d.{'png' if kind == 'png' else 'jpg'}"
+        r = runner.invoke(app, ["video", str(clip), str(out), "--threads", "2", *more])
+        assert r.exit_code == 0, r.output
+
+    def err(kind: str) -> float:
+        a = np.asarray(Image.open(tmp_path / kind / "2.jpg").convert("L")).astype(float)
+        return float(np.abs(a - np.asarray(Image.open(tmp_path / "png" / "2.png").convert("L"))).mean())
+
+    assert err("jpg") < err("b") < err("q31")
+
+
+def test_output_patterns_and_their_refusals(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    from classsr_cli.io.video import container_of
+
+    assert container_of(tmp_path / "%05d.png") == container_of(tmp_path / "f_%d.DPX") == "image2"
+    assert output_path(tmp_path / "clip.mp4", str(tmp_path / "o" / "%04d.tif"), 4) == tmp_path / "o" / "%04d.tif"
+    with pytest.raises(ConfigError, match=r"unknown video container '\.png'; .* or a numbered pattern of \.png, .*"
+                                          r"pictures \(.*%05d\.png\)"):
+        output_path(tmp_path / "clip.mp4", str(tmp_path / "o.png"), 4)
+    seq = touch(tmp_path / "renders", "f_0001.png")
+    for out, kw, said in (
+        (tmp_path / "o" / "%04d.png", {"resume": True}, r"--resume writes a video file \(\.mp4, .*\), not an image sequence"),
+        (tmp_path / "o" / "%04d.png", {"options": EncodeOptions(codec="libx264")},
+         r"\.png pictures are written with png, not --codec libx264"),
+        (seq / "f_%04d.png", {}, "the output would replace its own input"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            upscale_video(tiny_model, seq, out, **kw)
+
+
+def test_a_killed_runs_frames_are_swept(tmp_path: Path) -> None:
+    """A run killed while writing a sequence leaves its hidden frames: the next run of that output removes them
+    (their process is gone), not a running one's, nor anything else."""
+    from classsr_cli.video import _sweep
+
+    gone, alive = 2**22 + 12345, os.getpid()
+    names = [f".{k:04d}.{gone}-0123abcd.partial.png" for k in (1, 2)] + [f".0001.{alive}-0123abcd.partial.png",
+                                                                          ".0001.png", "0001.png"]  # fmt: skip
+    touch(tmp_path, *names)
+    assert _sweep(tmp_path / "%04d.png") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])

@@ -8,6 +8,7 @@ is an error here rather than a video that ends early.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from classsr_cli.errors import InputError
 
-__all__ = ["DEFAULT_RATE", "FRAME_SUFFIXES", "Sequence", "find_sequence", "is_sequence", "sequence_stem"]
+__all__ = ["DEFAULT_RATE", "FRAME_SUFFIXES", "Sequence", "find_sequence", "is_pattern", "is_sequence", "numbered",
+           "sequence_stem"]
 
 #: Suffixes of the frames ffmpeg's image2 demuxer decodes and classsr reads as a sequence.
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".dpx", ".tga", ".ppm", ".pgm", ".pnm")
@@ -49,10 +51,34 @@ class Sequence:
                 "-framerate", str(rate))  # fmt: skip
 
 
-def is_sequence(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names a sequence: a folder, or a file name with a printf number (``%04d``, ``%d``)."""
+def is_pattern(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path``'s name is a printf pattern of numbered files (``%04d``, ``%d``) and no file of its own."""
     path = Path(path)
-    return path.is_dir() or (_PRINTF.search(path.name) is not None and not path.exists())
+    return _PRINTF.search(path.name) is not None and not path.exists()
+
+
+def is_sequence(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a sequence: a folder, or a pattern (:func:`is_pattern`)."""
+    return Path(path).is_dir() or is_pattern(path)
+
+
+def numbered(pattern: str | os.PathLike[str]) -> dict[int, Path]:
+    """The files the printf ``pattern`` names that exist, by number, as ffmpeg reads and writes the names: ``%04d``
+    is 0001 ... 9999, 10000 ... (not 1 or 00001); ``%d`` is 1, 2, ... 10 (not 01)."""
+    pattern = Path(pattern)
+    m = _PRINTF.search(pattern.name)
+    if m is None:
+        raise ValueError(f"{pattern}: not a numbered pattern")
+    head, tail = pattern.name[: m.start()].replace("%%", "%"), pattern.name[m.end() :].replace("%%", "%")
+    width = int(m.group(1) or 0)
+    digits = re.compile(rf"{re.escape(head)}(\d+){re.escape(tail)}")
+    found: dict[int, Path] = {}
+    with contextlib.suppress(OSError):
+        for p in pattern.parent.iterdir():
+            d = digits.fullmatch(p.name)
+            if d and d.group(1) == f"{int(d.group(1)):0{width}d}" and p.is_file():
+                found[int(d.group(1))] = p
+    return found
 
 
 def sequence_stem(path: str | os.PathLike[str]) -> str:
@@ -77,18 +103,10 @@ def _contiguous(numbers: list[int], pattern: Path, width: int) -> None:
 def _of_pattern(path: Path) -> Sequence:
     m = _PRINTF.search(path.name)
     assert m is not None
-    head, tail = path.name[: m.start()].replace("%%", "%"), path.name[m.end() :].replace("%%", "%")
-    width = int(m.group(1) or 0)
-    digits = re.compile(rf"{re.escape(head)}(\d+){re.escape(tail)}")
-    folder = path.parent
+    width, folder = int(m.group(1) or 0), path.parent
     if not folder.is_dir():
         raise InputError(f"{path}: no such folder ({folder})")
-    found: dict[int, Path] = {}
-    for p in folder.iterdir():
-        d = digits.fullmatch(p.name)
-        # as ffmpeg reads the name: %04d is 0001 ... 9999, 10000 ...; %d is 1, 2, ... 10 (no leading zero)
-        if d and p.is_file() and d.group(1) == f"{int(d.group(1)):0{width}d}":
-            found.setdefault(int(d.group(1)), p)
+    found = numbered(path)
     if not found:
         raise InputError(f"{path}: no such file (no frame in {folder} is named by this pattern)")
     numbers = sorted(found)

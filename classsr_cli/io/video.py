@@ -51,6 +51,8 @@ __all__ = [
     "DEEP_PIX_FMT",
     "DEFAULT_PIX_FMT",
     "HDR10",
+    "SEQUENCE_CODECS",
+    "SEQUENCE_MUXER",
     "EncodeOptions",
     "Frame",
     "StreamInfo",
@@ -83,6 +85,11 @@ CONTAINERS: dict[str, str] = {
     ".webp": "webp",
     ".apng": "apng",
 }
+#: A numbered image sequence's muxer (``out/%05d.png``: a picture a frame, no timing, audio or subtitles), and the
+#: encoder of each picture suffix it writes.
+SEQUENCE_MUXER = "image2"
+SEQUENCE_CODECS: dict[str, str] = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "mjpeg", ".jpeg": "mjpeg",
+                                   ".dpx": "dpx"}  # fmt: skip
 #: Animated pictures: frames and their timing only (no audio, subtitles or colour tags), written in one go.
 ANIMATION_MUXERS = {"gif": "gif", "webp": "libwebp_anim", "apng": "apng"}  # muxer -> its encoder
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
@@ -110,11 +117,17 @@ def ffmpeg_exe() -> str:
 
 
 def container_of(path: str | os.PathLike[str]) -> str:
-    """The muxer for an output path, from its extension."""
+    """The muxer for an output path, from its extension; :data:`SEQUENCE_MUXER` for a numbered picture pattern
+    (``out/%05d.png``)."""
+    from classsr_cli.io.sequence import is_pattern
+
     ext = Path(path).suffix.lower()
+    if is_pattern(path) and ext in SEQUENCE_CODECS:
+        return SEQUENCE_MUXER
     if ext not in CONTAINERS:
         raise VideoError(
-            f"{path}: unknown video container {ext or '(none)'!r}; use one of {', '.join(CONTAINERS)}"
+            f"{path}: unknown video container {ext or '(none)'!r}; use one of {', '.join(CONTAINERS)}, or a numbered "
+            f"pattern of {', '.join(SEQUENCE_CODECS)} pictures (frames/%05d.png)"
         )
     return CONTAINERS[ext]
 
@@ -221,6 +234,11 @@ class VideoInfo:
     def sequence(self) -> bool:
         """Whether this is a numbered image sequence, not a file."""
         return bool(self.demux)
+
+    @property
+    def first_number(self) -> int:
+        """An image sequence's first frame's number (0 for a file)."""
+        return int(self.demux[self.demux.index("-start_number") + 1]) if "-start_number" in self.demux else 0
 
     def input_args(self) -> list[str]:
         """ffmpeg's arguments that open it as an input: its :attr:`demux` options and ``-i path``."""
@@ -828,8 +846,12 @@ class EncodeOptions:
     fps: Fraction | None = None
 
     def codec_for(self, muxer: str) -> str:
+        """The encoder: the one asked for, else the container's default (an image sequence's is its suffix's,
+        :data:`SEQUENCE_CODECS`, which the caller asks for; PNG where it does not)."""
         if self.codec:
             return self.codec
+        if muxer == SEQUENCE_MUXER:
+            return "png"
         return ANIMATION_MUXERS.get(muxer) or ("libvpx-vp9" if muxer == "webm" else "libx264")
 
     @property
@@ -854,6 +876,10 @@ class EncodeOptions:
         if self.pix_fmt:
             return replace(self, codec=codec)
         takes = encoder_pix_fmts(codec)
+        if muxer == SEQUENCE_MUXER and codec not in _JPEG_CODECS:  # pictures: RGB, 16 bits for a deep source
+            rgb = [*(["rgba64be", "rgba64le"] if alpha and deep_source else []), *(["rgba"] if alpha else []),
+                   *(["rgb48be", "rgb48le"] if deep_source else []), "rgb24"]  # fmt: skip
+            return replace(self, codec=codec, pix_fmt=next((f for f in rgb if takes is None or f in takes), rgb[-1]))
         wanted = [DEEP_PIX_FMT, *(f for f in takes or () if bit_depth(f) >= 10)] if deep_source else []
         if alpha and codec in ALPHA_FORMATS:  # transparency kept (a deep source: in 10 bits or more where it can)
             kept = ALPHA_FORMATS[codec]
@@ -870,7 +896,8 @@ class EncodeOptions:
 ALPHA_FORMATS: dict[str, tuple[str, ...]] = {
     "libvpx-vp9": ("yuva420p",), "libvpx": ("yuva420p",), "libwebp_anim": ("yuva420p",), "libwebp": ("yuva420p",),
     "prores_ks": ("yuva444p10le",), "ffv1": ("yuva420p", "yuva444p10le", "yuva444p12le"), "qtrle": ("argb",),
-    "apng": ("rgba", "rgba64be"), "png": ("rgba", "rgba64be"), "gif": ("pal8",),
+    "apng": ("rgba", "rgba64be"), "png": ("rgba", "rgba64be"), "gif": ("pal8",), "tiff": ("rgba", "rgba64le"),
+    "dpx": ("rgba", "rgba64be"),
 }  # fmt: skip
 #: The output's pixel format unless asked (8-bit sources), and for sources above 8 bits where the encoder takes it.
 DEFAULT_PIX_FMT, DEEP_PIX_FMT = "yuv420p", "yuv420p10le"
@@ -954,6 +981,8 @@ def _video_args(
         filters.append("split[all][each];[all]palettegen[palette];[each][palette]paletteuse")
     if codec == "libwebp_anim":
         args += ["-quality:v:0", "90"]  # libwebp's default, 75, blurs the detail an upscale adds
+    if codec in _JPEG_CODECS and not {k.lstrip("-").split(":")[0] for k, _ in opts.extra} & {"q", "qscale", "b"}:
+        args += ["-q:v:0", "2"]  # its default rate control quantises an upscale's detail away; q 2 keeps it
     if opts.fps is not None:  # first, so that the frames it drops are not converted: frames repeated or dropped
         # to keep time, the video as long as its source (-r with -fps_mode cfr ran past the source's end)
         filters.insert(0, f"fps={opts.fps.numerator}/{opts.fps.denominator}")
@@ -1402,13 +1431,14 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     """
     notes: list[str] = []
     audio = info.audio if opts.audio else []
-    if audio and muxer in ANIMATION_MUXERS:
-        notes.append(f"{len(audio)} audio stream(s) dropped: {muxer} holds none")
+    holder = "an image sequence" if muxer == SEQUENCE_MUXER else muxer
+    if audio and (muxer in ANIMATION_MUXERS or muxer == SEQUENCE_MUXER):
+        notes.append(f"{len(audio)} audio stream(s) dropped: {holder} holds none")
         audio = []
     sub_codec = _SUBTITLE_CODEC.get(muxer)
     subs = info.subtitles if opts.subtitles and sub_codec else []
     if opts.subtitles and info.subtitles and not sub_codec:
-        notes.append(f"{len(info.subtitles)} subtitle stream(s) dropped: {muxer} holds none")
+        notes.append(f"{len(info.subtitles)} subtitle stream(s) dropped: {holder} holds none")
     audio_args = [a for s in audio for a in ("-map", f"1:{s.index}")] + (["-c:a", "copy"] if audio else [])
     sub_args = [a for s in subs for a in ("-map", f"1:{s.index}")] + (["-c:s", sub_codec] if subs and sub_codec else [])
     remap = lambda args: [a.replace("1:", "0:", 1) if a.startswith("1:") else a for a in args]  # noqa: E731
@@ -1464,6 +1494,7 @@ _CHAPTER_MUXERS = ("mp4", "mov", "matroska", "webm")
 def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     """Notes for the streams that are neither upscaled nor carried: other video, cover pictures, data, attachments."""
     notes = []
+    holder = "an image sequence" if muxer == SEQUENCE_MUXER else f".{muxer}"
     others = [s for s in info.streams if s.kind == "video" and not s.attached_pic and s.index != info.video_index]
     if others:
         which = ", ".join(f"#{s.index} ({s.codec})" for s in others)
@@ -1476,14 +1507,14 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
         notes.append(f"the cover picture ({', '.join(s.codec for s in covers)}) is not kept{where}")
     data = [s for s in info.streams if s.kind == "data"]
     if info.timecode and muxer not in _TIMECODE_MUXERS:
-        notes.append(f"the start timecode ({info.timecode}) is not kept: .{muxer} holds none (.mp4, .mov, .mkv do)")
+        notes.append(f"the start timecode ({info.timecode}) is not kept: {holder} holds none (.mp4, .mov, .mkv do)")
     elif any(s.tag == "tmcd" for s in data) and not info.timecode and not info.seek:  # a part says so itself
         notes.append("the timecode track (tmcd) is not kept")
     # A QuickTime chapter track (.mp4, .mov) holds the chapters, which are kept as chapters where the container can.
     if rest := [s for s in data if s.tag != "tmcd" and not (s.tag == "text" and info.chapters)]:
         notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept")
     if info.chapters and muxer not in _CHAPTER_MUXERS:
-        notes.append(f"{info.chapters} chapter(s) not kept: .{muxer} holds none (.mp4, .mov, .mkv, .webm do)")
+        notes.append(f"{info.chapters} chapter(s) not kept: {holder} holds none (.mp4, .mov, .mkv, .webm do)")
     attachments = [s for s in info.streams if s.kind == "attachment"]
     if attachments and muxer != "matroska":
         notes.append(f"{len(attachments)} attachment(s) (fonts, ...) dropped: only .mkv holds them")
@@ -1552,7 +1583,8 @@ class VideoWriter:
     ``container`` writes another container than ``muxer`` (a :data:`CHUNK_FORMAT` chunk of a resumable run, encoded
     as for ``muxer``: :func:`join_chunks` copies the chunks into it); ``hdr10`` the HDR10 metadata to write (default:
     the source's); ``target`` the file ``path`` becomes (``path`` a hidden file it is written under), which the
-    errors name; ``fps`` the frame rate the encoder is told (default: the source's).
+    errors name; ``fps`` the frame rate the encoder is told (default: the source's); ``first_number`` an image
+    sequence's first file's number (:data:`SEQUENCE_MUXER`: ``path`` a printf pattern).
     Frames are uint8, or uint16 with ``bits`` 16 (ffmpeg then converts from 16 bits per
     channel, so a 10-bit ``pix_fmt`` keeps what an 8-bit pipe would round away); RGB, or RGBA with ``alpha``. :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
     :meth:`abort` stops it and leaves whatever it wrote to the caller.
@@ -1578,6 +1610,7 @@ class VideoWriter:
         target: str | os.PathLike[str] | None = None,
         alpha: bool = False,
         fps: float | None = None,
+        first_number: int = 1,
     ) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are written at 8 or 16 bits per channel, got {bits}")
@@ -1599,6 +1632,7 @@ class VideoWriter:
         self.rotation = rotation
         self.sar = sar
         self.fps = fps if fps is not None else source.fps if source is not None else None
+        self.first_number = first_number  # an image sequence's first file's number
         ns = Fraction(10**9) * time_base
         self._tick = Fraction(1)  # pipe ticks per source tick
         if ns.denominator == 1:
@@ -1630,6 +1664,8 @@ class VideoWriter:
             cmd += _loop_args(self.muxer, self.source.plays if self.source else 0)
         args = list(self.stream_args)
         self._subtitles = _cut_subtitles(cmd, self.source, args, self.path, self.target) if self.source else []
+        if self.muxer == SEQUENCE_MUXER:
+            args += ["-start_number", str(self.first_number)]
         cmd += [*args, *end, "-f", self.container or self.muxer, "-y", str(self.path)]
         try:
             self._proc = subprocess.Popen(
