@@ -326,3 +326,18 @@ def test_a_killed_runs_frames_are_swept(tmp_path: Path) -> None:
     touch(tmp_path, *names)
     assert _sweep(tmp_path / "%04d.png") == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+
+
+def test_a_sequence_is_transparent_where_its_first_frame_is(tmp_path: Path) -> None:
+    """ffmpeg reads a CMYK JPEG, and an opaque RGBA PNG, in alpha pixel formats: such a sequence is opaque (no note
+    about an alpha not kept); one with a clear pixel in its first frame is transparent."""
+    from PIL import Image
+
+    rgb = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    for name, im in (("cmyk", Image.fromarray(rgb).convert("CMYK")), ("opaque", Image.fromarray(rgb).convert("RGBA")),
+                     ("clear", Image.fromarray(np.dstack([rgb, np.full((48, 64), 128, np.uint8)])))):
+        (tmp_path / name).mkdir()
+        for k in (1, 2):
+            im.save(tmp_path / name / f"f{k}.{'jpg' if name == 'cmyk' else 'png'}")
+    assert [probe(tmp_path / n).alpha for n in ("cmyk", "opaque", "clear")] == [False, False, True]
+    assert probe(tmp_path / "cmyk").pix_fmt == "gbrap"  # what the check is for

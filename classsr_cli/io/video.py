@@ -458,7 +458,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
         decoder=video["decoder"],  # type: ignore[arg-type]
         demux=demux,
-        **_picture_traits(seq.first if seq else path, video["codec"], video["pix_fmt"]),  # type: ignore[arg-type]
+        **(_frame_traits(seq.first, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
+           _picture_traits(path, video["codec"], video["pix_fmt"])),  # type: ignore[arg-type]
     )
 
 
@@ -1334,6 +1335,24 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, An
     else:  # WebP's loop count and APNG's num_plays count every play
         plays = int(loop or 0)
     return {"alpha": clear, "plays": plays, "lossless": kind == "WEBP" and webp_lossless(path)}
+
+
+def _frame_traits(first: Path, pix_fmt: str | None) -> dict[str, Any]:
+    """:attr:`VideoInfo.alpha` of an image sequence: an alpha pixel format and a transparent pixel in its first frame
+    (ffmpeg reads a CMYK JPEG, and writers save opaque RGBA PNGs, in alpha formats); the format alone where Pillow
+    cannot read the frame (DPX)."""
+    alpha = bool(_ALPHA.match(pix_fmt or ""))
+    if not alpha:
+        return {"alpha": False}
+    from PIL import Image
+
+    try:
+        with Image.open(first) as im:
+            if "A" not in im.getbands() and "transparency" not in im.info:
+                return {"alpha": False}
+            return {"alpha": int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255}
+    except (OSError, ValueError, SyntaxError):
+        return {"alpha": alpha}
 
 
 #: The filter that deinterlaces an interlaced source before upscaling: bwdif (motion-adaptive, Bob Weaver with w3fdif's
