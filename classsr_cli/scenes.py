@@ -4,6 +4,9 @@
 where its mean absolute luma difference from the previous frame (MAFD, 8-bit levels, on a thumbnail) is at least
 :data:`SCENE_CUT` and exceeds the previous frame's own MAFD by half as much: a jump, where steady motion (a pan, a
 zoom) keeps the difference high but level (ffmpeg's ``select`` scene score compares the same two differences).
+A fade to black (or to any flat frame) and back is a cut too, which no frame-to-frame jump shows: the first frame
+that is not flat (luma standard deviation below :data:`FLAT`) after a flat one starts a scene, unless the scene so far
+holds flat frames only (a video that fades in from black). A dissolve is not found.
 Each scene gets the patches per class and the FLOPs its frames spent
 against the heavy branch on whole frames, so a long video shows where routing saved and where it did not.
 
@@ -19,7 +22,7 @@ import numpy as np
 
 from classsr_cli.config import CLASS_NAMES
 
-__all__ = ["SCENE_CUT", "Scene", "SceneLog"]
+__all__ = ["FLAT", "SCENE_CUT", "Scene", "SceneLog"]
 
 #: A frame starts a scene where its MAFD (luma, 8-bit levels) is at least this, and at least half this more than
 #: the previous frame's. Measured on 60 training photos at 320x240 (``scripts/scene_cut.py``): two different photos
@@ -27,6 +30,10 @@ __all__ = ["SCENE_CUT", "Scene", "SceneLog"]
 #: pixels by 15.5 (median) to 29.4 (99th percentile), moved 16 pixels by 28.5 (median), which steady motion then
 #: keeps level.
 SCENE_CUT = 30.0
+#: A frame is flat (the black of a fade, a uniform card) where its thumbnail's luma standard deviation is below this
+#: (8-bit levels). Measured on the same photos (``scripts/scene_cut.py``): as they are, 17.9 at the least; darkened to
+#: a fifth of their levels (a dim night shot) 3.6; to a tenth 1.8; to a twentieth, the last frames of a fade, 0.9.
+FLAT = 1.5
 #: Thumbnails are sampled at most this many pixels wide (every ``k``-th pixel of every ``k``-th row).
 THUMB_WIDTH = 256
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -74,27 +81,33 @@ class SceneLog:
     starts a scene), then :meth:`add` what its upscale did. ``scenes`` and ``mafd`` continue a stopped run
     (:meth:`state`); :meth:`prime` then shows it the last frame it had seen."""
 
-    def __init__(self, scenes: list[Scene] | None = None, mafd: float = 0.0, cut: float = SCENE_CUT) -> None:
+    def __init__(self, scenes: list[Scene] | None = None, mafd: float = 0.0, cut: float = SCENE_CUT, *,
+                 flat_scene: bool = False) -> None:
         self.scenes: list[Scene] = list(scenes or [])
         self.mafd = mafd
         self.cut = cut
+        self.flat_scene = flat_scene  # the last scene holds flat frames only (so far)
         self._thumb: np.ndarray | None = None
         self._starts = False  # whether the frame looked at last starts a scene
+        self._flat = False  # whether it is flat
 
     def prime(self, rgb: np.ndarray) -> None:
         """The frame before the next one :meth:`add` gets (a continued run's last), compared but not counted."""
         self._thumb = thumbnail(rgb)
+        self._flat = bool(self._thumb.std() < FLAT)
 
     def look(self, rgb: np.ndarray) -> bool:
         """Whether ``rgb``, the frame after the last one seen, starts a scene (the first frame does); it becomes the
         last one seen, and :meth:`add` counts it there."""
         thumb = thumbnail(rgb)
         previous, self._thumb = self._thumb, thumb
+        was_flat, self._flat = self._flat, bool(thumb.std() < FLAT)
         if previous is None or previous.shape != thumb.shape:
             self.mafd, self._starts = 0.0, True
         else:
             mafd = float(np.abs(thumb - previous).mean())
-            self._starts = mafd >= self.cut and mafd - self.mafd >= self.cut / 2
+            jump = mafd >= self.cut and mafd - self.mafd >= self.cut / 2
+            self._starts = jump or (was_flat and not self._flat and not self.flat_scene)  # out of a fade
             self.mafd = mafd
         return self._starts
 
@@ -103,6 +116,8 @@ class SceneLog:
         patches per class and ``used`` FLOPs against ``whole`` for the heavy branch on the whole frame."""
         if self._starts or not self.scenes:
             self.scenes.append(Scene(first=index, start=start))
+            self.flat_scene = True
+        self.flat_scene = self.flat_scene and self._flat
         scene = self.scenes[-1]
         scene.frames += 1
         scene.counts = [a + b for a, b in zip(scene.counts, counts, strict=True)]
@@ -110,11 +125,13 @@ class SceneLog:
         scene.whole += whole
 
     def state(self) -> dict[str, Any]:
-        """What a stopped run keeps to continue: the scenes so far and the last frame's MAFD."""
-        return {"scenes": [s.to_dict() for s in self.scenes], "mafd": self.mafd}
+        """What a stopped run keeps to continue: the scenes so far, the last frame's MAFD, whether the last scene
+        holds flat frames only."""
+        return {"scenes": [s.to_dict() for s in self.scenes], "mafd": self.mafd, "flat_scene": self.flat_scene}
 
     @classmethod
     def restore(cls, state: dict[str, Any] | None) -> SceneLog:
         if not state:
             return cls()
-        return cls([Scene.from_dict(d) for d in state["scenes"]], float(state["mafd"]))
+        return cls([Scene.from_dict(d) for d in state["scenes"]], float(state["mafd"]),
+                   flat_scene=bool(state.get("flat_scene", False)))  # absent: a state from before fades were found

@@ -3,7 +3,10 @@
 Photos from a folder (default: the first 60 of the training set's BSD200), resized to 320x240, stand for frames:
 two different photos for a cut, a photo and itself moved ``s`` pixels to the left for motion within a scene. Prints
 one JSON line with percentiles of the mean absolute luma difference (8-bit levels, on the thumbnails
-``classsr_cli.scenes.thumbnail`` takes) of every pair of different photos, and of each photo moved by each shift.
+``classsr_cli.scenes.thumbnail`` takes) of every pair of different photos, and of each photo moved by each shift;
+and, for the flat frames that end a fade (``classsr_cli.scenes.FLAT``), of the luma standard deviation of each photo
+darkened to each brightness (``std_at_1`` is the photos as they are, ``std_at_0.1`` a tenth of their levels: the
+frames near the end of a fade to black).
 
     python scripts/scene_cut.py [--photos ../shared/data/train/BSD200] [--count 60]
 """
@@ -22,6 +25,7 @@ from classsr_cli.scenes import thumbnail
 
 SHIFTS = (1, 4, 8, 16, 32)
 PERCENTILES = (1, 5, 10, 50, 90, 99)
+BRIGHTNESS = (1.0, 0.2, 0.1, 0.05, 0.02)
 
 
 def main() -> None:
@@ -38,6 +42,9 @@ def main() -> None:
     for s in SHIFTS:
         moved = [float(np.abs(thumbnail(f[:, s : s + 320]) - t).mean()) for f, t in zip(frames, still, strict=True)]
         out[f"moved_{s}px"] = {str(q): round(float(np.percentile(moved, q)), 1) for q in PERCENTILES}
+    for k in BRIGHTNESS:
+        std = [float(thumbnail(np.round(f[:, :320] * k).astype(np.uint8)).std()) for f in frames]
+        out[f"std_at_{k:g}"] = {str(q): round(float(np.percentile(std, q)), 2) for q in (0, *PERCENTILES)}
     sys.stdout.write(json.dumps(out) + "\n")
 
 

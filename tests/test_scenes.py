@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from classsr_cli.scenes import SCENE_CUT, THUMB_WIDTH, Scene, SceneLog, thumbnail
+from classsr_cli.scenes import FLAT, SCENE_CUT, THUMB_WIDTH, Scene, SceneLog, thumbnail
 
 
 def picture(seed: int, height: int = 48, width: int = 120) -> np.ndarray:
@@ -74,3 +74,35 @@ def test_a_continued_run_finds_the_scenes_of_one_run() -> None:
         run(frames[stop:], again, first=stop)
         assert [s.to_dict() for s in again.scenes] == [s.to_dict() for s in whole.scenes], stop
     assert SceneLog.restore(None).scenes == [] and Scene.from_dict(whole.scenes[1].to_dict()) == whole.scenes[1]
+
+
+def fade(seed: int, frames: int, into: bool, step: int = 1) -> list[np.ndarray]:
+    """A picture panned ``step`` pixels a frame, fading to black (``into`` False) or from it over ``frames`` frames."""
+    out = []
+    for k in range(frames):
+        level = (k + 1) / (frames + 1) if into else 1 - (k + 1) / (frames + 1)
+        out.append(np.round(picture(seed)[:, k * step : k * step + 64] * level).astype(np.uint8))
+    return out
+
+
+def test_a_fade_through_black_is_a_cut_and_a_fade_in_from_black_is_not() -> None:
+    """No frame of a fade jumps: the scene after a fade to black and back starts at its first frame that is not
+    flat; a video that starts black and fades in is one scene; a black held between two hard cuts is a scene of its
+    own (each cut a jump); a dim, textured frame is not flat."""
+    rng = np.random.default_rng(0)
+    black = [np.clip(rng.normal(1, 0.5, (48, 64, 3)), 0, 255).astype(np.uint8) for _ in range(3)]  # encoder noise
+    frames = [*clip((1, 4, 1)), *fade(1, 8, into=False), *black, *fade(2, 8, into=True), *clip((2, 4, 1))]
+    log = run(frames)
+    level = [float(thumbnail(f).std()) for f in frames]
+    first = next(i for i in range(15, len(frames)) if level[i] >= FLAT)  # the first frame of the fade-in not flat
+    assert [s.first for s in log.scenes] == [0, first] and first >= 15
+    assert len(run([*black, *fade(3, 6, into=True), *clip((3, 3, 1))]).scenes) == 1
+    assert [s.first for s in run([*clip((4, 3, 1)), *black, *clip((5, 3, 1))]).scenes] == [0, 3, 6]  # two jumps
+    dim = [np.round(f * 0.2).astype(np.uint8) for f in clip((6, 4, 1))]
+    assert all(thumbnail(f).std() > FLAT for f in dim)
+    # Stopped anywhere, in the black or in the fade, and continued: the same scenes.
+    for stop in (13, 15, first, first + 1):
+        again = SceneLog.restore(run(frames[:stop]).state())
+        again.prime(frames[stop - 1])
+        run(frames[stop:], again, first=stop)
+        assert [s.first for s in again.scenes] == [0, first], stop
