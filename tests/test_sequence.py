@@ -341,3 +341,31 @@ def test_a_sequence_is_transparent_where_its_first_frame_is(tmp_path: Path) -> N
             im.save(tmp_path / name / f"f{k}.{'jpg' if name == 'cmyk' else 'png'}")
     assert [probe(tmp_path / n).alpha for n in ("cmyk", "opaque", "clear")] == [False, False, True]
     assert probe(tmp_path / "cmyk").pix_fmt == "gbrap"  # what the check is for
+
+
+@pytest.mark.slow
+def test_a_frame_or_a_globbed_sequence_given_to_video_names_the_sequence(tmp_path: Path,
+                                                                          capfd: pytest.CaptureFixture[str]) -> None:
+    """A user who gives one frame, or lets the shell expand a glob into every frame, is told how to give the
+    sequence."""
+    seq = frames(tmp_path / "renders", 3)
+    r = runner.invoke(app, ["video", str(seq / "shot_0002.png"), str(tmp_path / "o.mp4")])
+    assert r.exit_code == 1 and r.stderr.strip() == (
+        f"error: {seq / 'shot_0002.png'}: is a PNG image, not a video; to read its sequence as a video give "
+        f"{seq / 'shot_%04d.png'} (3 frames), or its folder; to upscale the picture, use `classsr upscale`")
+    alone = touch(tmp_path / "alone", "cover.png")
+    (alone / "cover.png").write_bytes((seq / "shot_0001.png").read_bytes())
+    r = runner.invoke(app, ["video", str(alone / "cover.png"), str(tmp_path / "o.mp4")])
+    assert r.exit_code == 1 and r.stderr.strip().endswith("is a PNG image, not a video; use `classsr upscale`")
+    import sys
+    from unittest import mock
+
+    from classsr_cli.cli import main
+
+    argv = ["classsr", "video", *map(str, sorted(seq.iterdir())), str(tmp_path / "o.mp4")]
+    capfd.readouterr()
+    with mock.patch.object(sys, "argv", argv), pytest.raises(SystemExit) as e:
+        main()
+    said = capfd.readouterr().err
+    assert e.value.code == 2 and said.startswith("error: Got unexpected extra argument(s)")
+    assert "a shell glob gives each frame as an argument: give an image sequence as its folder or a quoted pattern" in said

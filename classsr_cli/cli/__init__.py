@@ -119,6 +119,9 @@ def main() -> None:
         hint = _peer_hint(getattr(ctx, "info_name", None), getattr(e, "option_name", None))
         if type(e).__name__ == "NoSuchOption" and hint:
             message = f"{message}; {hint}"
+        if getattr(ctx, "info_name", None) == "video" and message.startswith("Got unexpected extra argument"):
+            message += ("; a shell glob gives each frame as an argument: give an image sequence as its folder or "
+                        "a quoted pattern (classsr video 'frames/%04d.png' out.mp4)")
         raise SystemExit(fail(f"{message}{where}", getattr(e, "exit_code", 2)).exit_code) from None
     except typer.Abort:  # click's own "Aborted!" case (an EOF at a prompt)
         sys.exit(1)

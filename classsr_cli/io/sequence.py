@@ -19,7 +19,7 @@ from pathlib import Path
 from classsr_cli.errors import InputError
 
 __all__ = ["DEFAULT_RATE", "FRAME_SUFFIXES", "Sequence", "find_sequence", "is_pattern", "is_sequence", "numbered",
-           "sequence_stem"]
+           "sequence_of", "sequence_stem"]
 
 #: Suffixes of the frames ffmpeg's image2 demuxer decodes and classsr reads as a sequence.
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".dpx", ".tga", ".ppm", ".pgm", ".pnm")
@@ -162,6 +162,23 @@ def _printf(head: str, tail: str, files: dict[str, Path]) -> str:
         width = 0
     number = f"%0{width}d" if width > 1 else "%d"
     return f"{head.replace('%', '%%')}{number}{tail.replace('%', '%%')}"
+
+
+def sequence_of(frame: str | os.PathLike[str]) -> Sequence | None:
+    """The numbered sequence of more than one frame that the file ``frame`` belongs to (its name's last number
+    varying), or ``None``."""
+    frame = Path(frame)
+    parts = re.split(r"(\d+)", frame.stem)
+    if len(parts) < 2 or frame.suffix.lower() not in FRAME_SUFFIXES:
+        return None
+    files = {parts[-2]: frame}
+    head, tail = "".join(parts[:-2]), parts[-1] + frame.suffix
+    pattern = frame.with_name(_printf(head, tail, files))
+    try:
+        seq = _of_pattern(pattern)
+    except InputError:  # a gap: not offered
+        return None
+    return seq if seq.count > 1 else None
 
 
 def find_sequence(path: str | os.PathLike[str]) -> Sequence:

@@ -327,6 +327,12 @@ def _not_a_video(path: Path) -> str:
             what = f"a {im.format} image" if im.format else "an image"
     except (UnidentifiedImageError, OSError, ValueError):
         return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
+    from classsr_cli.io.sequence import sequence_of
+
+    seq = sequence_of(path)
+    if seq is not None:  # a frame of a numbered sequence: the user may mean the sequence
+        return (f"{path}: is {what}, not a video; to read its sequence as a video give {seq.pattern} "
+                f"({seq.count} frames), or its folder; to upscale the picture, use `classsr upscale`")
     return f"{path}: is {what}, not a video; use `classsr upscale`"
 
 
