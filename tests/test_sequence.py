@@ -268,7 +268,11 @@ def test_a_video_out_as_pictures_turns_rotated_frames_and_keeps_depth_and_alpha(
     d = upscale_video(tiny_model, deep, tmp_path / "d" / "%02d.tif")
     assert (d.bits, d.pix_fmt) == (16, "rgb48le") and sorted(p.name for p in (tmp_path / "d").iterdir()) == [
         "01.tif", "02.tif"]
-    clear = frames(tmp_path / "clear", 2, "%d.png", first=0, pix_fmt="rgba")
+    clear = frames(tmp_path / "clear", 2, "%d.png", first=0)
+    for k in (0, 1):  # half transparent
+        rgba = np.asarray(Image.open(clear / f"{k}.png").convert("RGBA")).copy()
+        rgba[:, :, 3] = 128
+        Image.fromarray(rgba).save(clear / f"{k}.png")
     a = upscale_video(tiny_model, clear, tmp_path / "a" / "%d.png")
     assert a.alpha and a.pix_fmt == "rgba" and Image.open(tmp_path / "a" / "0.png").mode == "RGBA"
     j = upscale_video(tiny_model, clip, tmp_path / "j" / "%03d.jpg")
