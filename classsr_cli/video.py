@@ -358,12 +358,22 @@ def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -
             raise OutputExistsError(f"{out}: is a folder")
 
 
-def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float) -> str | None:
+def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float, stamps: list[int] | None = None,
+                  first_number: int = 0) -> str | None:
     """What a damaged source lost: the frames kept and where the last of them ends (seconds from the source's
     start, the clock of the header's duration), against that duration only where it is the larger: a damaged
-    header can state less than the frames that decoded."""
+    header can state less than the frames that decoded. An image sequence's frames that did not decode are named
+    by their files (``stamps``: the timestamps of the frames read, a frame a tick; ``first_number``: the first's
+    number), since ffmpeg goes on past them."""
     if reader.errors == 0 and reader.returncode in (0, None):
         return None
+    expected = info.frames_estimate
+    if info.sequence and stamps is not None and expected:
+        missing = sorted(set(range(expected)) - set(stamps))
+        if missing:
+            first = info.path.name % (first_number + missing[0])
+            return (f"{len(missing)} of {expected} frame(s) did not decode and are left out, {first} the first "
+                    f"({reader.error_message()})")
     total = f" of {info.duration:.2f} s" if info.duration and round(last_end, 2) <= round(info.duration, 2) else ""
     return (
         f"the decoder failed (truncated or damaged file): kept {reader.frames_read} frame(s), "
@@ -980,8 +990,11 @@ def upscale_video(
                              f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
             frames = iter(reader)
             frame = next(frames, None)
+            stamps: list[int] | None = [] if info.sequence else None  # which frames of a sequence decoded
             while frame is not None:
                 following = next(frames, None)  # its timestamp ends this frame
+                if stamps is not None:
+                    stamps.append(frame.pts)
                 if frame.index < skip:  # held by the stopped run's chunks
                     if frame.index == skip - 1 and chunked is not None:
                         _check_continues(src, chunked, following)
@@ -1041,7 +1054,7 @@ def upscale_video(
                 if info.seek:
                     raise InputError(f"{src}: no frame at or after --start {info.seek:g} s")
                 raise InputError(f"{src}: no frame could be decoded ({reader.error_message()})")
-        lost = _lost_message(info, reader, last_end)
+        lost = _lost_message(info, reader, last_end, stamps, plan.first_number)
         if resized := reader.resized_message():
             notes.append(resized)
         if chunked is not None and reader.returncode is not None and reader.returncode < 0:

@@ -373,3 +373,18 @@ def test_a_frame_or_a_globbed_sequence_given_to_video_names_the_sequence(tmp_pat
     said = capfd.readouterr().err
     assert e.value.code == 2 and said.startswith("error: Got unexpected extra argument(s)")
     assert "a shell glob gives each frame as an argument: give an image sequence as its folder or a quoted pattern" in said
+
+
+@pytest.mark.slow
+def test_a_frame_that_does_not_decode_is_named(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """ffmpeg goes on past a damaged frame of a sequence: the run keeps the others at their times and says which file
+    was left out, counted from --start too."""
+    seq = frames(tmp_path / "renders", 6, "f_%03d.png")
+    (seq / "f_004.png").write_bytes((seq / "f_004.png").read_bytes()[:100])
+    r = upscale_video(tiny_model, seq, tmp_path / "o.mkv", options=EncodeOptions(preset="ultrafast"))
+    assert r.frames == 5 and r.lost is not None
+    assert r.lost.startswith("1 of 6 frame(s) did not decode and are left out, f_004.png the first (")
+    assert frame_times(tmp_path / "o.mkv") == pytest.approx([0, 0.04, 0.08, 0.16, 0.2], abs=1e-3)
+    part = upscale_video(tiny_model, seq, tmp_path / "p.mkv", options=EncodeOptions(preset="ultrafast"), start=0.08)
+    assert part.frames == 3 and part.lost is not None and part.lost.startswith("1 of 4 frame(s) did not decode and are "
+                                                                               "left out, f_004.png the first (")
