@@ -388,3 +388,16 @@ def test_a_frame_that_does_not_decode_is_named(tmp_path: Path, tiny_model: torch
     part = upscale_video(tiny_model, seq, tmp_path / "p.mkv", options=EncodeOptions(preset="ultrafast"), start=0.08)
     assert part.frames == 3 and part.lost is not None and part.lost.startswith("1 of 4 frame(s) did not decode and are "
                                                                                "left out, f_004.png the first (")
+
+
+@pytest.mark.slow
+def test_a_variable_rate_video_out_as_pictures_is_a_picture_a_frame(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """Each frame once (ffmpeg's default for pictures repeats frames to fill a constant rate); --fps makes one."""
+    vfr = tmp_path / "vfr.mkv"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=64x48:rate=10,setpts='if(lt(N,5),N*0.1,0.5+(N-5)*0.3)/TB'", "-frames:v", "8",
+                    "-fps_mode", "vfr", str(vfr)], check=True, timeout=60)  # fmt: skip
+    r = upscale_video(tiny_model, vfr, tmp_path / "each" / "%02d.png")
+    assert r.frames == 8 and len(list((tmp_path / "each").iterdir())) == 8
+    c = upscale_video(tiny_model, vfr, tmp_path / "cfr" / "%02d.png", options=EncodeOptions(fps=Fraction(10)))
+    assert c.frames == 8 and len(list((tmp_path / "cfr").iterdir())) == 12  # 0 to 1.1 s, 10 frames a second

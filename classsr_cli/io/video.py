@@ -1010,6 +1010,8 @@ def _video_args(
         args += ["-fps_mode:v:0", "cfr"]
     elif muxer in VFR_MUXERS:
         args += ["-fps_mode:v:0", "passthrough", "-enc_time_base:v:0", f"{time_base.numerator}/{time_base.denominator}"]
+    elif muxer == SEQUENCE_MUXER:  # a picture for each frame, none repeated to fill a constant rate
+        args += ["-fps_mode:v:0", "passthrough"]
     return args
 
 
