@@ -418,7 +418,9 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     info = probe(src, rate=options.fps if sequence else None)
     if info.sequence:
         notes_first = [f"{info.path}: {info.frames_estimate} frames read at {float(info.fps or 0):g} frames/s"
-                       + ("" if options.fps else " (ffmpeg's default; --fps sets the rate)")]
+                       + ("" if options.fps else " (ffmpeg's default; --fps sets the rate)")
+                       + (f", turned upright by the first frame's EXIF orientation ({info.orientation})"
+                          if info.orientation != 1 else "")]
         options = replace(options, fps=None)
     else:
         notes_first = []

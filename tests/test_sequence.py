@@ -401,3 +401,22 @@ def test_a_variable_rate_video_out_as_pictures_is_a_picture_a_frame(tmp_path: Pa
     assert r.frames == 8 and len(list((tmp_path / "each").iterdir())) == 8
     c = upscale_video(tiny_model, vfr, tmp_path / "cfr" / "%02d.png", options=EncodeOptions(fps=Fraction(10)))
     assert c.frames == 8 and len(list((tmp_path / "cfr").iterdir())) == 12  # 0 to 1.1 s, 10 frames a second
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_frames_are_turned_upright_by_their_exif_orientation(tmp_path: Path, orientation: int) -> None:
+    """ffmpeg reads pictures as stored; a sequence's frames are turned as `classsr upscale` turns a picture (Pillow's
+    exif_transpose), every frame by its first frame's orientation."""
+    from PIL import Image, ImageOps
+
+    rng = np.random.default_rng(orientation)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    for k in (1, 2):
+        Image.fromarray((rng.random((6, 10, 3)) * 255).astype(np.uint8)).save(tmp_path / f"f{k}.png", exif=exif.tobytes())
+    info = probe(tmp_path)
+    assert info.orientation == orientation and info.transposed == (orientation >= 5)
+    with VideoReader(info) as reader:
+        got = [f.rgb for f in reader]
+    for k, rgb in enumerate(got, 1):
+        assert np.array_equal(rgb, np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / f"f{k}.png")))), k

@@ -380,7 +380,7 @@ def _size_scale(size: Any, source: Path, model: str | None) -> float:
 
     info = probe(source)
     shown_w, shown_h = round(info.width * float(info.sar or 1)), info.height
-    if round(info.rotation) % 180 == 90:
+    if round(info.rotation) % 180 == 90 or info.transposed:
         shown_w, shown_h = shown_h, shown_w
     return float(size.scale_for(shown_h, shown_w, zoo.own_scale(model), str(source)))
 

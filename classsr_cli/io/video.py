@@ -186,6 +186,8 @@ class VideoInfo:
         lossless: an animated WebP whose frames are stored losslessly.
         demux: ffmpeg's input options before ``-i path`` (an image sequence's: ``path`` is then its printf pattern,
             read at :attr:`fps`; :func:`~classsr_cli.io.sequence.find_sequence`); empty for a file.
+        orientation: an image sequence's EXIF orientation (its first frame's, 1-8; 1: as stored), which
+            :class:`VideoReader` applies to every frame as ``classsr upscale`` applies a picture's (ffmpeg does not).
     """
 
     path: Path
@@ -214,6 +216,7 @@ class VideoInfo:
     plays: int = 0
     lossless: bool = False
     demux: tuple[str, ...] = ()
+    orientation: int = 1
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -234,6 +237,11 @@ class VideoInfo:
     def sequence(self) -> bool:
         """Whether this is a numbered image sequence, not a file."""
         return bool(self.demux)
+
+    @property
+    def transposed(self) -> bool:
+        """Whether :attr:`orientation` turns the frames by 90 degrees (their width and height swap)."""
+        return self.orientation in (5, 6, 7, 8)
 
     @property
     def first_number(self) -> int:
@@ -679,7 +687,7 @@ class VideoReader:
         self.alpha = alpha  # each frame's alpha too (Frame.alpha)
         self.deinterlace = deinterlace  # an interlaced frame's two fields made one picture (bwdif), frame for frame
         self.width, self.height = info.width, info.height
-        if autorotate and round(info.rotation) % 180:
+        if (autorotate and round(info.rotation) % 180) or info.transposed:
             self.width, self.height = info.height, info.width
         self._proc: subprocess.Popen[bytes] | None = None
         self._pump: _StderrPump | None = None
@@ -719,12 +727,13 @@ class VideoReader:
         raw = ("rgba" if self.alpha else "rgb24") if self.bits == 8 else ("rgba64le" if self.alpha else "rgb48le")
         matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
         seek, trim = _cut(self.info)
+        orient = f"{_ORIENT[self.info.orientation]}," if self.info.orientation != 1 else ""  # EXIF, as upscale does
         cmd += [*seek, *(["-c:v", self.info.decoder] if self.info.decoder else []), *self.info.input_args(),
                 "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
                 # "Fixed: video colours decode and encode without a bias").
-                "-vf", f"{trim}{DEINTERLACE + ',' if self.deinterlace else ''}showinfo=checksum=0,"
+                "-vf", f"{trim}{DEINTERLACE + ',' if self.deinterlace else ''}{orient}showinfo=checksum=0,"
                        f"scale={matrix}flags={_DECODE_FLAGS},format={raw}",
                 "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", raw, "pipe:1"]  # fmt: skip
@@ -1346,21 +1355,27 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, An
 
 
 def _frame_traits(first: Path, pix_fmt: str | None) -> dict[str, Any]:
-    """:attr:`VideoInfo.alpha` of an image sequence: an alpha pixel format and a transparent pixel in its first frame
-    (ffmpeg reads a CMYK JPEG, and writers save opaque RGBA PNGs, in alpha formats); the format alone where Pillow
-    cannot read the frame (DPX)."""
+    """:attr:`VideoInfo.alpha` and :attr:`~VideoInfo.orientation` of an image sequence, from its first frame: alpha
+    where the pixel format has it and a pixel is transparent (ffmpeg reads a CMYK JPEG, and writers save opaque RGBA
+    PNGs, in alpha formats); its EXIF orientation. The format alone, upright, where Pillow cannot read it (DPX)."""
     alpha = bool(_ALPHA.match(pix_fmt or ""))
-    if not alpha:
-        return {"alpha": False}
     from PIL import Image
 
     try:
         with Image.open(first) as im:
-            if "A" not in im.getbands() and "transparency" not in im.info:
-                return {"alpha": False}
-            return {"alpha": int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255}
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+            if alpha and ("A" in im.getbands() or "transparency" in im.info):
+                alpha = int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255
+            else:
+                alpha = False
     except (OSError, ValueError, SyntaxError):
         return {"alpha": alpha}
+    return {"alpha": alpha, "orientation": orientation if orientation in _ORIENT else 1}
+
+
+#: ffmpeg's filters that turn a frame of each EXIF orientation upright (5 transposes it, 7 transverses it).
+_ORIENT = {1: "", 2: "hflip", 3: "hflip,vflip", 4: "vflip", 5: "transpose=cclock_flip", 6: "transpose=clock",
+           7: "transpose=clock_flip", 8: "transpose=cclock"}  # fmt: skip
 
 
 #: The filter that deinterlaces an interlaced source before upscaling: bwdif (motion-adaptive, Bob Weaver with w3fdif's
