@@ -87,8 +87,9 @@ def fade(seed: int, frames: int, into: bool, step: int = 1) -> list[np.ndarray]:
 
 def test_a_fade_through_black_is_a_cut_and_a_fade_in_from_black_is_not() -> None:
     """No frame of a fade jumps: the scene after a fade to black and back starts at its first frame that is not
-    flat; a video that starts black and fades in is one scene; a black held between two hard cuts is a scene of its
-    own (each cut a jump); a dim, textured frame is not flat."""
+    flat; a video that starts black and fades in is one scene; a black held between two hard cuts ends the scene before
+    it; the steps of a fast fade and a change of exposure, the same picture darker or brighter, are not cuts; a dim,
+    textured frame is not flat."""
     rng = np.random.default_rng(0)
     black = [np.clip(rng.normal(1, 0.5, (48, 64, 3)), 0, 255).astype(np.uint8) for _ in range(3)]  # encoder noise
     frames = [*clip((1, 4, 1)), *fade(1, 8, into=False), *black, *fade(2, 8, into=True), *clip((2, 4, 1))]
@@ -97,7 +98,11 @@ def test_a_fade_through_black_is_a_cut_and_a_fade_in_from_black_is_not() -> None
     first = next(i for i in range(15, len(frames)) if level[i] >= FLAT)  # the first frame of the fade-in not flat
     assert [s.first for s in log.scenes] == [0, first] and first >= 15
     assert len(run([*black, *fade(3, 6, into=True), *clip((3, 3, 1))]).scenes) == 1
-    assert [s.first for s in run([*clip((4, 3, 1)), *black, *clip((5, 3, 1))]).scenes] == [0, 3, 6]  # two jumps
+    assert [s.first for s in run([*clip((4, 3, 1)), *black, *clip((5, 3, 1))]).scenes] == [0, 6]
+    fast = [*clip((1, 3, 1)), *fade(1, 2, into=False), *black[:1], *fade(2, 2, into=True), *clip((2, 3, 1))]
+    assert [s.first for s in run(fast).scenes] == [0, 6]  # steps of a third of the levels: not jumps
+    darker = [np.round(f * 0.6).astype(np.uint8) for f in clip((7, 3, 0))]
+    assert len(run([*clip((7, 3, 0)), *darker]).scenes) == 1  # a change of exposure
     dim = [np.round(f * 0.2).astype(np.uint8) for f in clip((6, 4, 1))]
     assert all(thumbnail(f).std() > FLAT for f in dim)
     # Stopped anywhere, in the black or in the fade, and continued: the same scenes.
