@@ -421,6 +421,9 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
                        + ("" if options.fps else " (ffmpeg's default; --fps sets the rate)")
                        + (f", turned upright by the first frame's EXIF orientation ({info.orientation})"
                           if info.orientation != 1 else "")]
+        if info.icc:  # a video holds no ICC profile, and the frames cross the pipes as plain RGB
+            notes_first.append(f"the frames' ICC profile ({info.icc}) is not applied: their colours are read as sRGB; "
+                               "export the frames in sRGB for the colours they show")
         options = replace(options, fps=None)
     else:
         notes_first = []

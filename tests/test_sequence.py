@@ -420,3 +420,20 @@ def test_frames_are_turned_upright_by_their_exif_orientation(tmp_path: Path, ori
         got = [f.rgb for f in reader]
     for k, rgb in enumerate(got, 1):
         assert np.array_equal(rgb, np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / f"f{k}.png")))), k
+
+
+def test_frames_of_a_profile_other_than_srgb_get_a_note(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """A video holds no ICC profile and the frames cross the pipes as plain RGB: a sequence in another profile than
+    sRGB is said to be read as sRGB (an sRGB one, or none, is not)."""
+    from PIL import Image, ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    other = srgb.replace("sRGB".encode("utf-16-be"), "Wide".encode("utf-16-be"))  # its description: "Wide built-in"
+    rgb = (np.random.default_rng(0).random((6, 10, 3)) * 255).astype(np.uint8)
+    for name, icc in (("srgb", srgb), ("other", other), ("none", None)):
+        (tmp_path / name).mkdir()
+        for k in (1, 2):
+            Image.fromarray(rgb).save(tmp_path / name / f"f{k}.png", **({"icc_profile": icc} if icc else {}))
+    assert [probe(tmp_path / n).icc for n in ("srgb", "other", "none")] == [None, "Wide built-in", None]
+    said = "the frames' ICC profile (Wide built-in) is not applied: their colours are read as sRGB"
+    assert any(n.startswith(said) for n in upscale_video(tiny_model, tmp_path / "other", tmp_path / "o.mkv").notes)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import math
 import os
 import re
@@ -188,6 +189,8 @@ class VideoInfo:
             read at :attr:`fps`; :func:`~classsr_cli.io.sequence.find_sequence`); empty for a file.
         orientation: an image sequence's EXIF orientation (its first frame's, 1-8; 1: as stored), which
             :class:`VideoReader` applies to every frame as ``classsr upscale`` applies a picture's (ffmpeg does not).
+        icc: the description of an image sequence's ICC profile (its first frame's) where it is not sRGB, which the
+            frames' colours are not converted from (``None``: none, or sRGB).
     """
 
     path: Path
@@ -217,6 +220,7 @@ class VideoInfo:
     lossless: bool = False
     demux: tuple[str, ...] = ()
     orientation: int = 1
+    icc: str | None = None
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -1364,13 +1368,27 @@ def _frame_traits(first: Path, pix_fmt: str | None) -> dict[str, Any]:
     try:
         with Image.open(first) as im:
             orientation = int(im.getexif().get(0x0112, 1) or 1)
+            icc = _icc_name(im.info.get("icc_profile"))
             if alpha and ("A" in im.getbands() or "transparency" in im.info):
                 alpha = int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255
             else:
                 alpha = False
     except (OSError, ValueError, SyntaxError):
         return {"alpha": alpha}
-    return {"alpha": alpha, "orientation": orientation if orientation in _ORIENT else 1}
+    return {"alpha": alpha, "orientation": orientation if orientation in _ORIENT else 1, "icc": icc}
+
+
+def _icc_name(icc: bytes | None) -> str | None:
+    """An ICC profile's description where it is not sRGB's (``None`` for none, or sRGB)."""
+    if not icc:
+        return None
+    from PIL import ImageCms
+
+    try:
+        name = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip()
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return "unreadable"
+    return None if "srgb" in name.lower() else name or "unnamed"
 
 
 #: ffmpeg's filters that turn a frame of each EXIF orientation upright (5 transposes it, 7 transverses it).
