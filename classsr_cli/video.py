@@ -421,9 +421,6 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
                        + ("" if options.fps else " (ffmpeg's default; --fps sets the rate)")
                        + (f", turned upright by the first frame's EXIF orientation ({info.orientation})"
                           if info.orientation != 1 else "")]
-        if info.icc:  # a video holds no ICC profile, and the frames cross the pipes as plain RGB
-            notes_first.append(f"the frames' ICC profile ({info.icc}) is not applied: their colours are read as sRGB; "
-                               "export the frames in sRGB for the colours they show")
         options = replace(options, fps=None)
     else:
         notes_first = []
@@ -440,6 +437,10 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
+    if info.icc:  # a video holds no ICC profile (nor do the pictures ffmpeg writes from plain RGB): sRGB, converted
+        notes_first.append(f"the frames' ICC profile ({info.icc}) is converted to sRGB" if bits == 8 else
+                           f"the frames' ICC profile ({info.icc}) is not applied at 16 bits: their colours are read as "
+                           "sRGB; export the frames in sRGB for the colours they show")
     stream_args, notes = plan_streams(info, muxer, options)
     notes = notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
     if options.fps is not None:

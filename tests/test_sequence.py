@@ -422,18 +422,44 @@ def test_frames_are_turned_upright_by_their_exif_orientation(tmp_path: Path, ori
         assert np.array_equal(rgb, np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / f"f{k}.png")))), k
 
 
-def test_frames_of_a_profile_other_than_srgb_get_a_note(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
-    """A video holds no ICC profile and the frames cross the pipes as plain RGB: a sequence in another profile than
-    sRGB is said to be read as sRGB (an sRGB one, or none, is not)."""
+def wide_profile() -> bytes:
+    """sRGB's profile with Adobe RGB's red (D50 XYZ 0.6097, 0.3111, 0.0195 for sRGB's 0.4361, 0.2225, 0.0139) and the
+    description "Wide built-in": a wider-gamut RGB profile that LittleCMS converts to sRGB."""
+    import struct
+
+    from PIL import ImageCms
+
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    (count,) = struct.unpack(">I", icc[128:132])
+    for k in range(count):
+        sig, offset, _ = struct.unpack(">4sII", icc[132 + 12 * k : 144 + 12 * k])
+        if sig == b"rXYZ":
+            icc[offset + 8 : offset + 20] = struct.pack(">3i", *(round(v * 65536) for v in (0.6097, 0.3111, 0.0195)))
+    return bytes(icc).replace("sRGB".encode("utf-16-be"), "Wide".encode("utf-16-be"))
+
+
+def test_frames_in_another_profile_than_srgb_are_converted_to_it(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """A video holds no ICC profile, nor do the pictures ffmpeg writes from plain RGB: an 8-bit sequence in another
+    profile than sRGB is read converted to sRGB, as Pillow (LittleCMS) converts it; an sRGB one, or none, as it is;
+    at 16 bits a note says the profile is not applied."""
     from PIL import Image, ImageCms
 
-    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    other = srgb.replace("sRGB".encode("utf-16-be"), "Wide".encode("utf-16-be"))  # its description: "Wide built-in"
+    srgb, wide = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(), wide_profile()
     rgb = (np.random.default_rng(0).random((6, 10, 3)) * 255).astype(np.uint8)
-    for name, icc in (("srgb", srgb), ("other", other), ("none", None)):
+    for name, icc in (("srgb", srgb), ("wide", wide), ("none", None)):
         (tmp_path / name).mkdir()
         for k in (1, 2):
             Image.fromarray(rgb).save(tmp_path / name / f"f{k}.png", **({"icc_profile": icc} if icc else {}))
-    assert [probe(tmp_path / n).icc for n in ("srgb", "other", "none")] == [None, "Wide built-in", None]
-    said = "the frames' ICC profile (Wide built-in) is not applied: their colours are read as sRGB"
-    assert any(n.startswith(said) for n in upscale_video(tiny_model, tmp_path / "other", tmp_path / "o.mkv").notes)
+    assert [probe(tmp_path / n).icc for n in ("srgb", "wide", "none")] == [None, "Wide built-in", None]
+    import io
+
+    want = np.asarray(ImageCms.profileToProfile(Image.fromarray(rgb), ImageCms.ImageCmsProfile(io.BytesIO(wide)),
+                                                ImageCms.createProfile("sRGB")))  # fmt: skip
+    assert np.abs(want.astype(int) - rgb).max() > 20  # a real conversion
+    for name, expected in (("wide", want), ("srgb", rgb), ("none", rgb)):
+        with VideoReader(probe(tmp_path / name)) as reader:
+            assert all(np.array_equal(f.rgb, expected) for f in reader), name
+    r = upscale_video(tiny_model, tmp_path / "wide", tmp_path / "o.mkv")
+    assert "the frames' ICC profile (Wide built-in) is converted to sRGB" in r.notes
+    deep = upscale_video(tiny_model, tmp_path / "wide", tmp_path / "d.mkv", options=EncodeOptions(pix_fmt="yuv420p10le"))
+    assert any(n.startswith("the frames' ICC profile (Wide built-in) is not applied at 16 bits") for n in deep.notes)

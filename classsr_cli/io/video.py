@@ -189,8 +189,8 @@ class VideoInfo:
             read at :attr:`fps`; :func:`~classsr_cli.io.sequence.find_sequence`); empty for a file.
         orientation: an image sequence's EXIF orientation (its first frame's, 1-8; 1: as stored), which
             :class:`VideoReader` applies to every frame as ``classsr upscale`` applies a picture's (ffmpeg does not).
-        icc: the description of an image sequence's ICC profile (its first frame's) where it is not sRGB, which the
-            frames' colours are not converted from (``None``: none, or sRGB).
+        icc, icc_profile: the description and the bytes of an image sequence's ICC profile (its first frame's) where
+            it is not sRGB (``None``: none, or sRGB); :class:`VideoReader` converts 8-bit frames from it to sRGB.
     """
 
     path: Path
@@ -221,6 +221,7 @@ class VideoInfo:
     demux: tuple[str, ...] = ()
     orientation: int = 1
     icc: str | None = None
+    icc_profile: bytes | None = field(default=None, repr=False)
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -697,6 +698,7 @@ class VideoReader:
         self._pump: _StderrPump | None = None
         self.frames_read = 0
         self.returncode: int | None = None
+        self._to_srgb = _srgb_transform(info.icc_profile) if bits == 8 and info.icc_profile else None
 
     @property
     def time_base(self) -> Fraction:
@@ -798,6 +800,10 @@ class VideoReader:
             alpha = None
             if self.alpha:  # each plane contiguous, as the model and the encoder take them
                 rgb, alpha = np.ascontiguousarray(rgb[:, :, :3]), np.ascontiguousarray(rgb[:, :, 3])
+            if self._to_srgb is not None:  # an image sequence's ICC profile: its colours as sRGB, as a video's are
+                from PIL import Image, ImageCms
+
+                rgb = np.asarray(ImageCms.applyTransform(Image.fromarray(rgb), self._to_srgb))
             yield Frame(self.frames_read, rgb, stamp[0], stamp[1], alpha)
             self.frames_read += 1
         self.returncode = self._proc.wait()
@@ -1368,14 +1374,28 @@ def _frame_traits(first: Path, pix_fmt: str | None) -> dict[str, Any]:
     try:
         with Image.open(first) as im:
             orientation = int(im.getexif().get(0x0112, 1) or 1)
-            icc = _icc_name(im.info.get("icc_profile"))
+            profile = im.info.get("icc_profile") or None
+            icc = _icc_name(profile)
             if alpha and ("A" in im.getbands() or "transparency" in im.info):
                 alpha = int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255
             else:
                 alpha = False
     except (OSError, ValueError, SyntaxError):
         return {"alpha": alpha}
-    return {"alpha": alpha, "orientation": orientation if orientation in _ORIENT else 1, "icc": icc}
+    return {"alpha": alpha, "orientation": orientation if orientation in _ORIENT else 1, "icc": icc,
+            "icc_profile": profile if icc else None}
+
+
+def _srgb_transform(icc: bytes) -> Any:
+    """A LittleCMS transform of 8-bit RGB from the profile ``icc`` to sRGB (relative colorimetric, as Pillow's
+    default), or ``None`` where the profile cannot be used."""
+    from PIL import ImageCms
+
+    try:
+        return ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"),
+                                       "RGB", "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
 
 
 def _icc_name(icc: bytes | None) -> str | None:
