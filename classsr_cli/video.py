@@ -328,6 +328,14 @@ def _remove(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+def _link(src: Path, dst: Path) -> None:
+    """``dst`` as a second name of ``src`` (a copy where the file system has no hard links)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def _place(part: Path, out: Path) -> None:
     """Rename the finished ``part`` to ``out``; an image sequence frame by frame, with the frames of an earlier one
     under those names that this one does not have (--overwrite) removed, so that no two runs are mixed."""
@@ -401,14 +409,12 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding."""
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
-    if resume and muxer == SEQUENCE_MUXER:
-        raise ConfigError(f"{dst}: --resume writes a video file (.mp4, .mov, .mkv or .webm), not an image sequence")
     if muxer == SEQUENCE_MUXER:  # each picture in its suffix's format
         codec = SEQUENCE_CODECS[dst.suffix.lower()]
         if options.codec not in (None, codec):
             raise ConfigError(f"{dst}: {dst.suffix} pictures are written with {codec}, not --codec {options.codec}")
         options = replace(options, codec=codec)
-    if resume and muxer not in VFR_MUXERS:  # the chunks' own timestamps would be lost: a VFR source retimed
+    if resume and muxer not in (*VFR_MUXERS, SEQUENCE_MUXER):  # a VFR source's chunks would be retimed
         raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     if resume and muxer in ANIMATION_MUXERS:  # a GIF's one palette is made from every frame: no chunks
         raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; a .{muxer} is written in one go")
@@ -569,9 +575,11 @@ def estimate_video(
 
 
 def resume_folder(output: str | os.PathLike[str]) -> Path:
-    """Where a resumable run keeps its chunks: ``.out.mp4.resume/`` beside ``out.mp4`` (removed once it is done)."""
+    """Where a resumable run keeps its chunks: ``.out.mp4.resume/`` beside ``out.mp4`` (removed once it is done);
+    ``.#05d.png.resume/`` for ``%05d.png`` (ffmpeg would number a ``%`` in the folder's name too)."""
     output = Path(output)
-    return output.with_name(f".{output.name}.resume")
+    name = output.name.replace("%", "#") if is_pattern(output) else output.name
+    return output.with_name(f".{name}.resume")
 
 
 #: A resumable run's chunk closes at the first frame after it holds :data:`CHUNK_VIDEO_SECONDS` of video and took
@@ -588,7 +596,7 @@ def _whole(state: dict[str, Any], folder: Path) -> bool:
         return False
     for c in chunks:
         for key in ("file", "map"):
-            if c.get(key) and not ((folder / c[key]).is_file() and (folder / c[key]).stat().st_size > 0):
+            if c.get(key) and not all(p.stat().st_size > 0 for p in _files(folder / c[key]).values() or [folder / c[key]]):
                 return False
     return all(isinstance(c.get("start"), int) for c in chunks)
 
@@ -684,7 +692,8 @@ class _Resume:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self._lock()
-            kept = {c[k] for c in self.state["chunks"] for k in ("file", "map") if c.get(k)} | {_STATE, _LOCK}
+            kept = {c[k] for c in self.state["chunks"] for k in ("file", "map") if c.get(k)}
+            kept = {*kept, *(p.name for name in kept for p in _files(folder / name).values()), _STATE, _LOCK}
             for p in folder.iterdir():  # a chunk begun and not recorded: encoded again
                 if p.name not in kept:
                     p.unlink()
@@ -714,10 +723,12 @@ class _Resume:
     def totals(self) -> dict[str, Any] | None:
         return self.state["totals"]
 
-    def chunk_paths(self, classmap: bool) -> tuple[Path, Path | None]:
-        n = len(self.state["chunks"])
-        return (self.folder / f".{n:05d}.partial.{CHUNK_FORMAT}",
-                self.folder / f".{n:05d}_classmap.partial.{CHUNK_FORMAT}" if classmap else None)  # fmt: skip
+    def chunk_paths(self, classmap: bool, pictures: str | None = None) -> tuple[Path, Path | None]:
+        """The hidden paths of the next chunk: a :data:`CHUNK_FORMAT` file, or with ``pictures`` (a suffix: an image
+        sequence's output) a pattern of its frames, numbered as in the output."""
+        n, kind = len(self.state["chunks"]), f"_%08d{pictures}" if pictures else f".{CHUNK_FORMAT}"
+        return (self.folder / f".{n:05d}.partial{kind}",
+                self.folder / f".{n:05d}_classmap.partial{kind}" if classmap else None)  # fmt: skip
 
     def commit(self, parts: tuple[Path, Path | None], start: int, end: int | None, totals: dict[str, Any]) -> None:
         """Record the chunk just finished (``parts``, its first frame at ``start``, the next one at ``end``) and the
@@ -727,8 +738,13 @@ class _Resume:
             for key, part in zip(("file", "map"), parts, strict=True):
                 if part is not None:
                     name = part.name.replace(".partial", "").lstrip(".")
-                    _sync(part)
-                    os.replace(part, self.folder / name)
+                    if is_pattern(part):  # an image sequence's frames, each
+                        for k, p in numbered(part).items():
+                            _sync(p)
+                            os.replace(p, self.folder / (name % k))
+                    else:
+                        _sync(part)
+                        os.replace(part, self.folder / name)
                     entry[key] = name
             self.state["chunks"].append(entry)
             self.state["totals"] = totals
@@ -1016,8 +1032,10 @@ def upscale_video(
                         writers.append(VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation,
                                                    target=cmap_dst, **kw))
                 elif not writers and chunked is not None:  # rotated and joined with the other streams at the end
-                    parts = chunked.chunk_paths(classmap)
-                    kw["container"] = CHUNK_FORMAT
+                    pictures = dst.suffix if muxer == SEQUENCE_MUXER else None  # frames under their output numbers
+                    parts = chunked.chunk_paths(classmap, pictures)
+                    kw["container"] = None if pictures else CHUNK_FORMAT
+                    kw["first_number"] = plan.first_number + frame.index
                     writers.append(VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
                                                target=dst, alpha=plan.alpha, **kw))
                     if parts[1] is not None:
@@ -1079,9 +1097,18 @@ def upscale_video(
             join: dict[str, Any] = {"time_base": time_base, "options": options, "muxer": muxer, "rotation": rotation,
                                     "color": info.color}
             join["frames"], join["last"] = int(saved["frames"]), saved.get("last_shown") or None
-            join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, target=dst, **join)
-            if tmp_map is not None:
-                join_chunks(chunked.chunks("map"), tmp_map, target=cmap_dst, **join)
+            if muxer == SEQUENCE_MUXER:  # the chunks' frames, numbered as in the output, under its hidden names:
+                # linked, so that a stop here leaves the chunks whole to join again
+                for key, into in (("file", tmp), ("map", tmp_map)):
+                    if into is None:
+                        continue
+                    for chunk in chunked.chunks(key):
+                        for k, picture in numbered(chunk.path).items():
+                            _link(picture, into.with_name(into.name % k))
+            else:
+                join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, target=dst, **join)
+                if tmp_map is not None:
+                    join_chunks(chunked.chunks("map"), tmp_map, target=cmap_dst, **join)
         for writer in writers:
             writer.close()
         for part, out in ((tmp, dst), (tmp_map, cmap_dst)):

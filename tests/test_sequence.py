@@ -310,7 +310,6 @@ def test_output_patterns_and_their_refusals(tmp_path: Path, tiny_model: torch.nn
         output_path(tmp_path / "clip.mp4", str(tmp_path / "o.png"), 4)
     seq = touch(tmp_path / "renders", "f_0001.png")
     for out, kw, said in (
-        (tmp_path / "o" / "%04d.png", {"resume": True}, r"--resume writes a video file \(\.mp4, .*\), not an image sequence"),
         (tmp_path / "o" / "%04d.png", {"options": EncodeOptions(codec="libx264")},
          r"\.png pictures are written with png, not --codec libx264"),
         (seq / "f_%04d.png", {}, "the output would replace its own input"),
@@ -463,3 +462,53 @@ def test_frames_in_another_profile_than_srgb_are_converted_to_it(tmp_path: Path,
     assert "the frames' ICC profile (Wide built-in) is converted to sRGB" in r.notes
     deep = upscale_video(tiny_model, tmp_path / "wide", tmp_path / "d.mkv", options=EncodeOptions(pix_fmt="yuv420p10le"))
     assert any(n.startswith("the frames' ICC profile (Wide built-in) is not applied at 16 bits") for n in deep.notes)
+
+
+@pytest.mark.slow
+def test_pictures_out_with_resume_continue_a_stopped_run(
+    tmp_path: Path, tiny_model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--resume into a picture pattern keeps finished chunks of frames (numbered as in the output) in the hidden
+    folder; run again, it goes on and writes the frames and class maps of a run never stopped; stopped while the
+    frames are put in place, it puts them again; other settings are refused."""
+    from PIL import Image
+
+    from classsr_cli import video as video_module
+    from classsr_cli.video import kept_frames
+
+    seq = frames(tmp_path / "renders", 9, "f%04d.png", first=101)
+    steady = TemporalOptions(hysteresis=0.0)
+    straight = upscale_video(tiny_model, seq, tmp_path / "s" / "%04d.png", temporal=steady, classmap=True)
+    out = tmp_path / "o" / "%04d.png"
+    kw: dict[str, Any] = {"temporal": steady, "resume": True, "chunk_frames": 3, "classmap": True}
+
+    def stop(done: int, total: int | None) -> None:
+        if done == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, seq, out, progress=stop, **kw)
+    folder = resume_folder(out)
+    assert folder == tmp_path / "o" / ".#04d.png.resume" and kept_frames(out) == 6
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("00001")) == [
+        "00001_00000104.png", "00001_00000105.png", "00001_00000106.png", "00001_classmap_00000104.png",
+        "00001_classmap_00000105.png", "00001_classmap_00000106.png"]
+    assert sorted(p.name for p in out.parent.iterdir()) == [folder.name]  # no frame in place yet
+    with pytest.raises(ConfigError, match=r"other settings \(--encoder-opt\)"):
+        upscale_video(tiny_model, seq, out, options=EncodeOptions(extra=(("compression_level", "1"),)), **kw)
+
+    def broken(src: Path, dst: Path) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:  # stopped while putting the frames in place: the chunks are kept whole
+        m.setattr(video_module, "_link", broken)
+        with pytest.raises(KeyboardInterrupt):
+            upscale_video(tiny_model, seq, out, **kw)
+    assert kept_frames(out) == 9 and sorted(p.name for p in out.parent.iterdir()) == [folder.name]
+    done = upscale_video(tiny_model, seq, out, **kw)
+    assert (done.frames, done.resumed, done.counts) == (9, 9, straight.counts) and not folder.exists()
+    names = [f"{k:04d}.png" for k in range(101, 110)] + [f"{k:04d}_classmap.png" for k in range(101, 110)]
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(names)
+    for name in names:
+        a, b = Image.open(out.parent / name), Image.open(tmp_path / "s" / name)
+        assert np.array_equal(np.asarray(a), np.asarray(b)), name
