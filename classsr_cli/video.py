@@ -596,7 +596,10 @@ def _whole(state: dict[str, Any], folder: Path) -> bool:
         return False
     for c in chunks:
         for key in ("file", "map"):
-            if c.get(key) and not all(p.stat().st_size > 0 for p in _files(folder / c[key]).values() or [folder / c[key]]):
+            files = list(_files(folder / c[key]).values()) if c.get(key) else []  # a file, or a chunk's frames
+            if c.get(key) and not (files and all(p.is_file() and p.stat().st_size > 0 for p in files)):
+                return False
+            if c.get(key) and c.get(f"{key}_frames", len(files)) != len(files):  # a picture gone from a chunk
                 return False
     return all(isinstance(c.get("start"), int) for c in chunks)
 
@@ -738,10 +741,12 @@ class _Resume:
             for key, part in zip(("file", "map"), parts, strict=True):
                 if part is not None:
                     name = part.name.replace(".partial", "").lstrip(".")
-                    if is_pattern(part):  # an image sequence's frames, each
-                        for k, p in numbered(part).items():
+                    if is_pattern(part):  # an image sequence's frames, each, and how many
+                        made = numbered(part)
+                        for k, p in made.items():
                             _sync(p)
                             os.replace(p, self.folder / (name % k))
+                        entry[f"{key}_frames"] = len(made)
                     else:
                         _sync(part)
                         os.replace(part, self.folder / name)

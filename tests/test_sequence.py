@@ -507,6 +507,13 @@ def test_pictures_out_with_resume_continue_a_stopped_run(
     assert kept_frames(out) == 9 and sorted(p.name for p in out.parent.iterdir()) == [folder.name]
     done = upscale_video(tiny_model, seq, out, **kw)
     assert (done.frames, done.resumed, done.counts) == (9, 9, straight.counts) and not folder.exists()
+    # A picture gone from a stopped run's chunk: that run cannot be continued (its frames would be missing).
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, seq, tmp_path / "g" / "%04d.png", progress=stop, **kw)
+    (resume_folder(tmp_path / "g" / "%04d.png") / "00000_00000102.png").unlink()
+    with pytest.raises(ConfigError, match=r"cannot be continued \(its record is unreadable, or a chunk it lists is "
+                                          r"missing or empty\)"):
+        upscale_video(tiny_model, seq, tmp_path / "g" / "%04d.png", **kw)
     names = [f"{k:04d}.png" for k in range(101, 110)] + [f"{k:04d}_classmap.png" for k in range(101, 110)]
     assert sorted(p.name for p in out.parent.iterdir()) == sorted(names)
     for name in names:
