@@ -331,6 +331,7 @@ def test_a_killed_runs_frames_are_swept(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
 
 
+@pytest.mark.slow
 def test_a_sequence_is_transparent_where_its_first_frame_is(tmp_path: Path) -> None:
     """ffmpeg reads a CMYK JPEG, and an opaque RGBA PNG, in alpha pixel formats: such a sequence is opaque (no note
     about an alpha not kept); one with a clear pixel in its first frame is transparent."""
@@ -402,6 +403,7 @@ def test_a_variable_rate_video_out_as_pictures_is_a_picture_a_frame(tmp_path: Pa
     assert c.frames == 8 and len(list((tmp_path / "cfr").iterdir())) == 12  # 0 to 1.1 s, 10 frames a second
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_frames_are_turned_upright_by_their_exif_orientation(tmp_path: Path, orientation: int) -> None:
     """ffmpeg reads pictures as stored; a sequence's frames are turned as `classsr upscale` turns a picture (Pillow's
@@ -437,6 +439,7 @@ def wide_profile() -> bytes:
     return bytes(icc).replace("sRGB".encode("utf-16-be"), "Wide".encode("utf-16-be"))
 
 
+@pytest.mark.slow
 def test_frames_in_another_profile_than_srgb_are_converted_to_it(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
     """A video holds no ICC profile, nor do the pictures ffmpeg writes from plain RGB: an 8-bit sequence in another
     profile than sRGB is read converted to sRGB, as Pillow (LittleCMS) converts it; an sRGB one, or none, as it is;
