@@ -372,7 +372,7 @@ def test_a_frame_or_a_globbed_sequence_given_to_video_names_the_sequence(tmp_pat
         main()
     said = capfd.readouterr().err
     assert e.value.code == 2 and said.startswith("error: Got unexpected extra argument(s)")
-    assert "a shell glob gives each frame as an argument: give an image sequence as its folder or a quoted pattern" in said
+    assert "a shell glob gives each frame as an argument: give an image sequence as its folder or quoted" in said
 
 
 @pytest.mark.slow
@@ -522,3 +522,18 @@ def test_pictures_out_with_resume_continue_a_stopped_run(
     for name in names:
         a, b = Image.open(out.parent / name), Image.open(tmp_path / "s" / name)
         assert np.array_equal(np.asarray(a), np.asarray(b)), name
+
+
+def test_a_quoted_glob_names_the_sequence_it_matches_whole(tmp_path: Path) -> None:
+    """A glob (quoted, so that classsr expands it) is the sequence of the frames it matches, when they are all of it:
+    ffmpeg reads a sequence on to its last number, so a glob of part of one is refused (--start takes a part)."""
+    folder = touch(tmp_path / "renders", *(f"shot_{k:04d}.png" for k in range(1, 6)), "cover.jpg", "notes.txt")
+    seq = find_sequence(folder / "*.png")
+    assert (seq.pattern, seq.start, seq.count) == (folder / "shot_%04d.png", 1, 5) and is_sequence(folder / "*.png")
+    assert find_sequence(folder / "shot_*") == seq and sequence_stem(folder / "shot_*.png") == "shot"
+    assert sequence_stem(folder / "*.png") == "renders"
+    with pytest.raises(InputError, match=r"matches 3 of the 5 frames of .*shot_%04d\.png, which is read whole; "
+                                         r"--start and --duration take a part"):
+        find_sequence(folder / "shot_000[1-3].png")
+    with pytest.raises(InputError, match=r"\*\.exr: matches no numbered image sequence"):
+        find_sequence(folder / "*.exr")

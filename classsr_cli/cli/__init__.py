@@ -121,7 +121,7 @@ def main() -> None:
             message = f"{message}; {hint}"
         if getattr(ctx, "info_name", None) == "video" and message.startswith("Got unexpected extra argument"):
             message += ("; a shell glob gives each frame as an argument: give an image sequence as its folder or "
-                        "a quoted pattern (classsr video 'frames/%04d.png' out.mp4)")
+                        "quoted (classsr video 'frames/%04d.png' out.mp4, or 'frames/*.png')")
         raise SystemExit(fail(f"{message}{where}", getattr(e, "exit_code", 2)).exit_code) from None
     except typer.Abort:  # click's own "Aborted!" case (an EOF at a prompt)
         sys.exit(1)

@@ -1,8 +1,8 @@
 """Numbered image sequences (an editor's or a renderer's frames: ``shot_0001.png``, ``shot_0002.png``, ...) read as a
 video by ffmpeg's ``image2`` demuxer. Paths only: no Pillow, no torch.
 
-A sequence is named by a folder that holds one (``frames/``) or by a printf pattern (``frames/shot_%04d.png``, as
-ffmpeg and editors name them). Its numbers must run without a gap: ffmpeg stops at the first missing one, so a gap
+A sequence is named by a folder that holds one (``frames/``), by a printf pattern (``frames/shot_%04d.png``, as
+ffmpeg and editors name them), or by a quoted glob of its frames (``'frames/*.png'``). Its numbers must run without a gap: ffmpeg stops at the first missing one, so a gap
 is an error here rather than a video that ends early.
 """
 
@@ -57,9 +57,14 @@ def is_pattern(path: str | os.PathLike[str]) -> bool:
     return _PRINTF.search(path.name) is not None and not path.exists()
 
 
+def _is_glob(path: Path) -> bool:
+    return any(c in path.name for c in "*?[") and not path.exists()
+
+
 def is_sequence(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names a sequence: a folder, or a pattern (:func:`is_pattern`)."""
-    return Path(path).is_dir() or is_pattern(path)
+    """Whether ``path`` names a sequence: a folder, a pattern (:func:`is_pattern`), or a glob of its frames."""
+    path = Path(path)
+    return path.is_dir() or is_pattern(path) or _is_glob(path)
 
 
 def numbered(pattern: str | os.PathLike[str]) -> dict[int, Path]:
@@ -87,7 +92,8 @@ def sequence_stem(path: str | os.PathLike[str]) -> str:
     path = Path(path)
     if path.is_dir():
         return path.resolve().name or "frames"
-    head = _PRINTF.split(path.name, maxsplit=1)[0].replace("%%", "%").rstrip("_-. ")
+    head = re.split(r"[*?\[]", _PRINTF.split(path.name, maxsplit=1)[0], maxsplit=1)[0]  # a glob's too
+    head = head.replace("%%", "%").rstrip("_-. ")
     return head or path.parent.resolve().name or "frames"
 
 
@@ -114,10 +120,14 @@ def _of_pattern(path: Path) -> Sequence:
     return Sequence(path, numbers[0], len(numbers), found[numbers[0]])
 
 
-def _of_folder(folder: Path) -> Sequence:
+def _of_folder(folder: Path, glob: str | None = None) -> Sequence:
+    """The one sequence among the files of ``folder`` (those ``glob`` matches, where given)."""
     refused: dict[str, int] = {}
     named: list[tuple[Path, list[str]]] = []  # each frame's name split at its numbers: text, digits, ..., text
-    for p in sorted(folder.iterdir()):
+    where = folder / glob if glob else folder
+    if glob and not folder.is_dir():
+        raise InputError(f"{where}: no such folder ({folder})")
+    for p in sorted(folder.glob(glob) if glob else folder.iterdir()):
         if not p.is_file() or p.name.startswith("."):
             continue
         suffix = p.suffix.lower()
@@ -138,20 +148,25 @@ def _of_folder(folder: Path) -> Sequence:
                 these.setdefault((head, tail), {})[parts[at]] = p
         if not groups or (sum(map(len, these.values())) == len(named) and len(these) < len(groups)):  # every frame
             groups = these
+    holds = "matches" if glob else "holds"
     if not groups:
         if refused:
             suffix = max(refused, key=lambda s: refused[s])
-            raise InputError(f"{folder}: holds {refused[suffix]} {suffix} frame(s): {_REFUSED[suffix]}")
-        raise InputError(f"{folder}: holds no numbered image sequence (frames named like shot_0001.png, of "
-                         f"{', '.join(FRAME_SUFFIXES)}); to upscale the pictures in it, use `classsr upscale {folder}`")
+            raise InputError(f"{where}: {holds} {refused[suffix]} {suffix} frame(s): {_REFUSED[suffix]}")
+        raise InputError(f"{where}: {holds} no numbered image sequence (frames named like shot_0001.png, of "
+                         f"{', '.join(FRAME_SUFFIXES)}); to upscale the pictures, use `classsr upscale {where}`")
     if len(groups) > 1:
         listed = sorted(groups.items(), key=lambda kv: -len(kv[1]))
         names = ", ".join(f"{_printf(h, t, files)}: {len(files)} frame{'s' if len(files) > 1 else ''}" for (h, t), files in listed[:3])
         (h, t), files = listed[0]
-        raise InputError(f"{folder}: holds {len(groups)} numbered sequences ({names}{', ...' if len(groups) > 3 else ''});"
+        raise InputError(f"{where}: {holds} {len(groups)} numbered sequences ({names}{', ...' if len(groups) > 3 else ''});"
                          f" give one as INPUT, e.g. {folder / _printf(h, t, files)}")
     (head, tail), files = next(iter(groups.items()))
-    return _of_pattern(folder / _printf(head, tail, files))
+    seq = _of_pattern(folder / _printf(head, tail, files))
+    if glob and seq.count != len(files):  # ffmpeg reads a sequence on to its last number
+        raise InputError(f"{where}: matches {len(files)} of the {seq.count} frames of {seq.pattern}, which is read "
+                         "whole; --start and --duration take a part")
+    return seq
 
 
 def _printf(head: str, tail: str, files: dict[str, Path]) -> str:
@@ -185,4 +200,8 @@ def find_sequence(path: str | os.PathLike[str]) -> Sequence:
     """The sequence ``path`` names (:func:`is_sequence`); raises :class:`InputError` when there is none, several,
     or a frame is missing."""
     path = Path(path)
-    return _of_folder(path) if path.is_dir() else _of_pattern(path)
+    if path.is_dir():
+        return _of_folder(path)
+    if _is_glob(path) and not is_pattern(path):
+        return _of_folder(path.parent, path.name)
+    return _of_pattern(path)
