@@ -66,8 +66,8 @@ def single_process(command: str) -> None:
     if world().active:
         from classsr_cli.errors import ConfigError
 
-        raise ConfigError(f"`classsr {command}` runs in one process; under torchrun only `upscale` (many files) and "
-                          "`train` spread over the ranks")
+        raise ConfigError(f"`classsr {command}` runs in one process; under torchrun only `upscale` (many files), "
+                          "`video` (a share of the frames each) and `train` spread over the ranks")
 
 
 def device_name(w: World, requested: str) -> str:

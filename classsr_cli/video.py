@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from classsr_cli.config import CLASS_NAMES
+from classsr_cli.distributed import World
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Forced, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy, RouteStats
 from classsr_cli.errors import (
@@ -65,6 +66,7 @@ from classsr_cli.io.video import (
     bit_depth,
     check_pix_fmt,
     container_of,
+    count_frames,
     even_size,
     evens,
     full_size_hint,
@@ -698,7 +700,7 @@ class _Resume:
             kept = {c[k] for c in self.state["chunks"] for k in ("file", "map") if c.get(k)}
             kept = {*kept, *(p.name for name in kept for p in _files(folder / name).values()), _STATE, _LOCK}
             for p in folder.iterdir():  # a chunk begun and not recorded: encoded again
-                if p.name not in kept:
+                if p.name not in kept and not p.is_dir():  # (a folder: a torchrun's share, removed once done)
                     p.unlink()
             if not self.state["chunks"]:
                 self.save()
@@ -764,7 +766,7 @@ class _Resume:
         os.replace(tmp, self.folder / _STATE)
 
     def chunks(self, key: str) -> list[Chunk]:
-        return [Chunk(self.folder / c[key], c["start"], c["end"]) for c in self.state["chunks"]]
+        return [Chunk(self.folder / c[key], c["start"], c["end"]) for c in self.state["chunks"] if c.get(key)]
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -910,6 +912,7 @@ def upscale_video(
     resume: bool = False,
     chunk_frames: int | None = None,
     deinterlace: bool = True,
+    world: World | None = None,
 ) -> VideoResult:
     """Upscale the video ``src`` into ``dst`` (a file, or a folder: :func:`output_path`); see the module docstring.
 
@@ -926,6 +929,12 @@ def upscale_video(
     ``chunk_frames`` closes a chunk every that many frames (default: :data:`CHUNK_WALL_SECONDS`).
     ``deinterlace``: an interlaced source's frames are deinterlaced (:data:`~classsr_cli.io.video.DEINTERLACE`)
     before they are upscaled; ``False`` upscales its fields together as frames.
+
+    ``world``: the ranks of a torchrun (:func:`classsr_cli.distributed.world`). Each rank upscales its share of the
+    frames (:func:`_share`: consecutive, as even as the frame count allows) into chunks of its own, as ``resume``
+    writes them (a stopped run continues each share), and rank 0 joins every share's chunks into ``dst`` once all
+    are done; its result covers the whole video, another rank's its share. Frames are routed independently (no
+    ``--reuse``, no class hysteresis: a share starts afresh, as after a cut).
     """
     t0 = time.perf_counter()
     up = model if isinstance(model, Upscaler) else Upscaler(model, step=step, batch_size=batch_size)
@@ -937,6 +946,12 @@ def upscale_video(
     if chunk_frames is not None and chunk_frames < 1:
         raise ConfigError(f"chunk_frames must be at least 1, got {chunk_frames}")
     policy, temporal = _routing(up, temporal)
+    shared = world if world is not None and world.active else None
+    if shared is not None and temporal.reuse:
+        raise ConfigError("--reuse follows the frames in order: it runs in one process, not under torchrun")
+    if shared is not None and isinstance(policy, Hysteresis) and temporal.hysteresis > 0:
+        raise ConfigError("--hysteresis carries classes from frame to frame: under torchrun give --hysteresis 0 (each "
+                          "rank starts its share afresh)")
     router = Router(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )
@@ -955,17 +970,25 @@ def upscale_video(
         notes.append(f"removed the unfinished file(s) of a killed run of this output ({freed / 1e6:,.1f} MB)")
     folder = resume_folder(dst)
     chunked: _Resume | None = None
-    if resume:
+    lo, hi = _share(shared, info) if shared is not None else (0, None)  # this rank's frames: lo to hi - 1
+    if resume or shared is not None:
         writable = _temp_path(dst)
         _claim(dst, writable)  # a folder that cannot be written: one line, before anything is decoded
         writable.unlink(missing_ok=True)
-        chunked = _Resume(folder, _recipe(up, src, options, temporal, start=start, length=length, classmap=classmap,
-                                          container=muxer, chunk_frames=chunk_frames, **deinterlaced, **_read_as(info)),
-                          overwrite=overwrite)
+        recipe = _recipe(up, src, options, temporal, start=start, length=length, classmap=classmap, container=muxer,
+                         chunk_frames=chunk_frames, **deinterlaced, **_read_as(info))
+        if shared is not None:  # a share's chunks in a folder of their own, which its rank alone writes
+            recipe["share"] = {"rank": shared.rank, "ranks": shared.size, "frames": [lo, hi]}
+            if (folder / _STATE).is_file() and not overwrite:  # one process's stopped run: not thrown away unasked
+                raise ConfigError(f"{folder}: a stopped run of this output in one process: continue it without "
+                                  "torchrun (--resume), or add --overwrite to start over")
+        chunked = _Resume(_share_folder(folder, shared) if shared is not None else folder, recipe, overwrite=overwrite)
     elif kept_frames(dst):
         notes.append(f"a stopped run's chunks are in {folder}: add --resume to continue it; this run leaves them")
     totals = chunked.totals if chunked else None
-    skip = chunked.frames if chunked else 0
+    skip = max(chunked.frames if chunked else 0, lo)  # frames decoded, not upscaled: a stopped run's, other shares'
+    first_cut = totals.get("first_cut") if totals else None  # whether this share's first frame starts a scene
+    ended = False  # the share ended before the video: the decoder is stopped, not failed
     previous = float(totals["seconds"]) if totals else 0.0
     if totals:
         restored: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in totals["stats"].items()}
@@ -997,7 +1020,7 @@ def upscale_video(
                 "flops_paper": [flops_paper.used, flops_paper.heavy, flops_paper.whole], "last_end": last_end,
                 "last_shown": last_shown,
                 "seconds": previous + time.perf_counter() - t0, "size": list(size), "output": [ow, oh],
-                "scenes": scenes.state(),
+                "scenes": scenes.state(), "first_cut": first_cut,
                 "time_base": [time_base.numerator, time_base.denominator]}  # fmt: skip
 
     try:
@@ -1019,12 +1042,16 @@ def upscale_video(
             frame = next(frames, None)
             stamps: list[int] | None = [] if info.sequence else None  # which frames of a sequence decoded
             while frame is not None:
+                if hi is not None and frame.index >= hi:  # the next share's first frame
+                    ended = True
+                    break
                 following = next(frames, None)  # its timestamp ends this frame
                 if stamps is not None:
                     stamps.append(frame.pts)
-                if frame.index < skip:  # held by the stopped run's chunks
-                    if frame.index == skip - 1 and chunked is not None:
-                        _check_continues(src, chunked, following)
+                if frame.index < skip:  # held by the stopped run's chunks, or another rank's share
+                    if frame.index == skip - 1:
+                        if chunked is not None and chunked.frames:
+                            _check_continues(src, chunked, following)
                         scenes.prime(frame.rgb)  # the next frame's cut is judged against it
                     frame = following
                     continue
@@ -1057,8 +1084,11 @@ def upscale_video(
                 rgb, alpha = frame.rgb, None
                 if frame.alpha is not None:  # as upscale does: the colour under clear pixels filled, alpha resized
                     rgb, alpha = fill_hidden(rgb, frame.alpha), up.upscale_alpha(frame.alpha, full)
-                if scenes.look(frame.rgb):
+                cut = scenes.look(frame.rgb)
+                if cut:
                     router.forget()  # a cut: the previous scene's classes say nothing of this one
+                if frame.index == lo:
+                    first_cut = cut
                 run = up.run(rgb, router=router, banded=up.should_band(h, w, stream_pixels),
                              spill=tmp.parent)
                 _encode(run, writers, frame.pts, span, full[0], alpha)
@@ -1075,26 +1105,41 @@ def upscale_video(
                 ):
                     _close_chunk(writers, chunked, parts, chunk_start, following.pts,
                                  totals_now(frame.index + 1, reader.time_base))
+                if hi is not None and following is not None and following.index >= hi and writers:
+                    assert chunked is not None  # the share's last chunk ends where the next share starts
+                    _close_chunk(writers, chunked, parts, chunk_start, following.pts,
+                                 totals_now(frame.index + 1, reader.time_base))
                 if progress is not None:
-                    progress(frame.index + 1 - skip, info.frames_estimate - skip if info.frames_estimate else None)
+                    total = (hi if hi is not None else info.frames_estimate) if info.frames_estimate else None
+                    progress(frame.index + 1 - skip, total - skip if total is not None else None)
                 frame = following
-            if not writers and not (chunked and chunked.frames):
+            if not writers and not (chunked and chunked.frames) and not lo:  # (a share past the end holds none)
                 reader.close()
                 if info.seek:
                     raise InputError(f"{src}: no frame at or after --start {info.seek:g} s")
                 raise InputError(f"{src}: no frame could be decoded ({reader.error_message()})")
-        lost = _lost_message(info, reader, last_end, stamps, plan.first_number)
+        lost = None if ended else _lost_message(info, reader, last_end, stamps, plan.first_number)
         if resized := reader.resized_message():
             notes.append(resized)
-        if chunked is not None and reader.returncode is not None and reader.returncode < 0:
+        if chunked is not None and reader.returncode is not None and reader.returncode < 0 and not ended:
             # The decoder was stopped (a signal), not the file damaged: the chunks finished are kept, to continue.
             raise VideoError(f"{src}: the decoder was stopped (signal {-reader.returncode}) after {reader.frames_read} "
                              f"frame(s); {chunked.frames} are kept in {chunked.folder}: run the same command to continue")
+        joins = chunked is not None and (shared is None or shared.is_main)  # rank 0 joins every share's chunks
         if chunked is not None:
             if writers:
                 _close_chunk(writers, chunked, parts, chunk_start, None, totals_now(reader.frames_read, reader.time_base))
-            assert chunked.totals is not None
-            saved = chunked.totals
+            if shared is not None:
+                shared.barrier()  # every share's chunks are finished
+        if chunked is not None and joins:
+            if shared is not None:
+                lists, saved = _merge_shares(folder, shared.size)
+                router.stats, router.frames = RouteStats(**saved["stats"]), saved["routed"]
+                flops, flops_paper = FlopsReport(*saved["flops"]), FlopsReport(*saved["flops_paper"])
+                scenes = SceneLog([Scene.from_dict(d) for d in saved["scenes"]])
+            else:
+                assert chunked.totals is not None
+                lists, saved = {key: chunked.chunks(key) for key in ("file", "map")}, chunked.totals
             size, (ow, oh) = (saved["size"][0], saved["size"][1]), saved["output"]
             time_base = Fraction(*saved["time_base"])
             for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
@@ -1107,26 +1152,30 @@ def upscale_video(
                 for key, into in (("file", tmp), ("map", tmp_map)):
                     if into is None:
                         continue
-                    for chunk in chunked.chunks(key):
+                    for chunk in lists[key]:
                         for k, picture in numbered(chunk.path).items():
                             _link(picture, into.with_name(into.name % k))
             else:
-                join_chunks(chunked.chunks("file"), tmp, source=info, stream_args=stream_args, target=dst, **join)
+                join_chunks(lists["file"], tmp, source=info, stream_args=stream_args, target=dst, **join)
                 if tmp_map is not None:
-                    join_chunks(chunked.chunks("map"), tmp_map, target=cmap_dst, **join)
+                    join_chunks(lists["map"], tmp_map, target=cmap_dst, **join)
         for writer in writers:
             writer.close()
-        for part, out in ((tmp, dst), (tmp_map, cmap_dst)):
+        for part, out in ((tmp, dst), (tmp_map, cmap_dst)) if joins or chunked is None else ():
             if part is not None and out is not None:
                 try:
                     _place(part, out)
                 except OSError as e:
                     raise OutputError.of(out, e) from None
         placed = True  # the output is in place: nothing is left to continue, whatever stops the run now
-        if chunked is not None:
+        if shared is not None and chunked is not None and not shared.is_main:
+            chunked.release()  # rank 0 removes every share's chunks once the output is in place
+        elif shared is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        elif chunked is not None:
             chunked.remove()
     except BaseException:
-        if chunked is not None and (placed or not chunked.state["chunks"]):
+        if chunked is not None and shared is None and (placed or not chunked.state["chunks"]):
             chunked.remove()  # finished, or nothing finished: nothing to continue
         elif chunked is not None:
             chunked.release()
@@ -1147,6 +1196,64 @@ def upscale_video(
         bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
         resumed=skip, alpha=plan.alpha, tta=up.tta, scenes=scenes.scenes,
     )
+
+
+def _share(world: World, info: VideoInfo) -> tuple[int, int | None]:
+    """Rank ``world.rank``'s frames of ``info``: ``lo`` to ``hi - 1`` (``hi`` ``None``: to the end, the last rank's),
+    consecutive shares as even as the frame count allows (counted from the packets of a whole file, else estimated
+    from its duration: the last share takes whatever is left)."""
+    count = info.frames_estimate
+    if not (info.seek or info.span or info.sequence):
+        count = count_frames(info.path) or count
+    if not count:  # unknown: rank 0 takes every frame
+        return (0, None) if world.is_main else (2**62, None)
+    bounds = [round(r * count / world.size) for r in range(world.size + 1)]
+    return bounds[world.rank], (bounds[world.rank + 1] if world.rank + 1 < world.size else None)
+
+
+def _share_folder(folder: Path, world: World) -> Path:
+    """Where rank ``world.rank`` keeps its share's chunks: a folder of its own in the run's resume folder."""
+    return folder / f"rank{world.rank}-of-{world.size}"
+
+
+def _merge_shares(folder: Path, ranks: int) -> tuple[dict[str, list[Chunk]], dict[str, Any]]:
+    """Every share's chunks in order (``file``, ``map``), and the totals of the whole video: counts and FLOPs summed,
+    the scenes joined (a share's first scene goes on with the one before unless its first frame starts a scene), the
+    last share's frame count (frames are counted from the video's first) and last frame's duration."""
+    lists: dict[str, list[Chunk]] = {"file": [], "map": []}
+    shares: list[dict[str, Any]] = []
+    for rank in range(ranks):
+        sub = folder / f"rank{rank}-of-{ranks}"
+        state = json.loads((sub / _STATE).read_text(encoding="utf-8"))
+        for c in state["chunks"]:
+            for key in lists:
+                if c.get(key):
+                    lists[key].append(Chunk(sub / c[key], c["start"], c["end"]))
+        if state["totals"]:
+            shares.append(state["totals"])
+    if not shares:
+        raise VideoError(f"{folder}: no share holds a frame")
+    merged = {**shares[-1], "size": shares[0]["size"], "output": shares[0]["output"],
+              "time_base": shares[0]["time_base"], "routed": sum(s["routed"] for s in shares)}  # fmt: skip
+    for key in ("flops", "flops_paper"):
+        merged[key] = [sum(s[key][k] for s in shares) for k in range(3)]
+    stats: dict[str, Any] = {}
+    for name in shares[0]["stats"]:
+        values = [s["stats"][name] for s in shares]
+        stats[name] = tuple(map(sum, zip(*values, strict=True))) if isinstance(values[0], list) else sum(values)
+    merged["stats"] = stats
+    scenes: list[dict[str, Any]] = []
+    for s in shares:
+        mine = [dict(d) for d in s["scenes"]["scenes"]]
+        if scenes and mine and not s.get("first_cut"):  # the scene before goes on into this share
+            last, first = scenes[-1], mine.pop(0)
+            last["frames"] += first["frames"]
+            last["patches"] = {k: last["patches"][k] + first["patches"][k] for k in last["patches"]}
+            used, whole = last["flops"]["used"] + first["flops"]["used"], last["flops"]["whole"] + first["flops"]["whole"]
+            last["flops"] = {"used": used, "whole": whole, "saved_vs_whole": round(1 - used / whole, 6) if whole else 0.0}
+        scenes.extend(mine)
+    merged["scenes"] = scenes
+    return lists, merged
 
 
 def _check_continues(src: Path, chunked: _Resume, following: Any) -> None:

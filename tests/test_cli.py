@@ -436,13 +436,15 @@ def test_video_json_gives_a_failure_record_as_upscale_does(photo: Path, tiny_mod
     assert "not a video" in record["error"] and record["error"] in r.stderr
 
 
-def test_video_and_bench_refuse_torchrun(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Under torchrun each rank would run the whole video or bench and race for its output: refused in one line."""
+def test_bench_and_a_video_dry_run_refuse_torchrun(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Under torchrun each rank would run the whole bench and race for its output, and a dry run times one process:
+    refused in one line (a video itself is shared among the ranks: tests/test_video_shares.py)."""
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
-    for args in (["video", tmp_path / "a.mp4", tmp_path / "b.mp4"], ["bench", tmp_path]):
-        r = cli(*args)
-        assert r.exit_code == 2 and "runs in one process; under torchrun only `upscale`" in r.stderr
+    r = cli("bench", tmp_path)
+    assert r.exit_code == 2 and "runs in one process; under torchrun only `upscale` (many files), `video`" in r.stderr
+    r = cli("video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--dry-run")
+    assert r.exit_code == 2 and "--dry-run times a sample in one process: run it without torchrun" in r.stderr
 
 
 def test_a_tolerance_that_is_a_tile_size_is_refused_and_0_is_said(photo: Path, tmp_path: Path) -> None:

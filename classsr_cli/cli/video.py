@@ -213,7 +213,9 @@ def video(
         upscale_video,
     )
 
-    distributed.single_process("video")
+    world = distributed.world()  # under torchrun each rank upscales a share of the frames, rank 0 joins them
+    if world.active and dry_run:
+        raise ConfigError("--dry-run times a sample in one process: run it without torchrun")
     start_s = seconds_of(start, "--start") if start is not None else 0.0  # before the model loads
     length_s = seconds_of(duration, "--duration") if duration is not None else None
     if output is not None and output_opt is not None:
@@ -238,7 +240,8 @@ def video(
     )  # fmt: skip
     try:
         runtime.set_threads(threads)
-        dev = runtime.resolve_device(device)
+        dev = runtime.resolve_device(distributed.device_name(world, device))
+        distributed.start(world, dev)
         dtype = runtime.resolve_dtype(precision.value, dev)
         loaded = zoo.load(model, scale, device=dev, dtype=dtype)
         upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
@@ -249,8 +252,9 @@ def video(
             _failure_record(json_out, source, target, said)
             raise type(e)(said) from None
         raise
-    resample_note(upscaler, None if size is None else f"{zoo.factor_text(scale)} ({size.describe()})")
-    tolerance_note(tolerance)
+    if world.is_main:
+        resample_note(upscaler, None if size is None else f"{zoo.factor_text(scale)} ({size.describe()})")
+        tolerance_note(tolerance)
     temporal = TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold)
     if dry_run:
         try:
@@ -262,7 +266,7 @@ def video(
             raise
         _dry_summary(guess.to_dict(), json_out)
         return
-    progress = _Progress()
+    progress = _Progress(show=world.is_main)
     try:
         with progress as on_frame:
             result = upscale_video(
@@ -278,6 +282,7 @@ def video(
                 length=length_s,
                 resume=resume,
                 deinterlace=not no_deinterlace,
+                world=world,
             )
     except ClassSRError as e:
         _failure_record(json_out, source, target, e)
@@ -301,9 +306,14 @@ def video(
         if resume:  # one line: what was kept, or that nothing was
             raise type(e)(said) from None
         raise
+    distributed.finish(world)
+    if not world.is_main:  # its share is in the output rank 0 wrote and reports
+        return
     record = result.to_dict()
     record["model"] = str(loaded.path)
     record["device"] = str(dev)
+    if world.active:
+        record["ranks"] = world.size
     if json_out:
         out.print(json.dumps(record), soft_wrap=True, markup=False, highlight=False)
     else:
@@ -396,7 +406,7 @@ class _Progress:
 
     every = 30.0
 
-    def __init__(self) -> None:
+    def __init__(self, show: bool = True) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -410,8 +420,9 @@ class _Progress:
         self.bar = Progress(
             TextColumn("frames"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
             TextColumn("{task.fields[fps]} fps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=err, transient=True, disable=not err.is_terminal,
+            console=err, transient=True, disable=not (show and err.is_terminal),
         )  # fmt: skip
+        self.show = show  # only rank 0's shows under torchrun
         self.task = self.bar.add_task("frames", total=None, fps="-")
         self.done = 0  # frames upscaled so far
         self.started: float | None = None
@@ -431,7 +442,7 @@ class _Progress:
             rate = done / max(now - start, 1e-9)
             total = max(expected, done) if expected else None
             self.bar.update(self.task, completed=done, total=total, fps=f"{rate:.1f}")
-            if not err.is_terminal and now - said >= self.every:
+            if self.show and not err.is_terminal and now - said >= self.every:
                 said = now
                 of = f"/{total} ({100 * done / total:.0f}%)" if total else ""
                 eta = f", ETA {_clock((total - done) / rate)}" if total and rate > 0 else ""

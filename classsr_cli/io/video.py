@@ -64,6 +64,7 @@ __all__ = [
     "check_pix_fmt",
     "color_tags",
     "container_of",
+    "count_frames",
     "encoder_pix_fmts",
     "evens",
     "ffmpeg_exe",
@@ -1167,12 +1168,12 @@ def join_chunks(
         for p in (listing, *subtitles):
             with contextlib.suppress(OSError):
                 p.unlink()
-    if frames is not None and (got := _frames_in(path)) != frames:
+    if frames is not None and (got := count_frames(path)) != frames:
         raise VideoError(f"joining the chunks into {named} gave {got} frame(s) of {frames}: a chunk in "
                          f"{chunks[0].path.parent} is damaged; delete that folder to start over")
 
 
-def _frames_in(path: Path) -> int | None:
+def count_frames(path: Path) -> int | None:
     """The first video stream's frames, counted from its packets (nothing decoded)."""
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", "-i", str(path),
                            "-map", "0:v:0", "-c", "copy", "-f", "null", "-"], capture_output=True, check=False)  # fmt: skip
