@@ -989,6 +989,7 @@ def upscale_video(
     skip = max(chunked.frames if chunked else 0, lo)  # frames decoded, not upscaled: a stopped run's, other shares'
     first_cut = totals.get("first_cut") if totals else None  # whether this share's first frame starts a scene
     ended = False  # the share ended before the video: the decoder is stopped, not failed
+    lost: str | None = None  # what a damaged source lost (the last share's chunks carry it to rank 0)
     previous = float(totals["seconds"]) if totals else 0.0
     if totals:
         restored: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in totals["stats"].items()}
@@ -1020,7 +1021,7 @@ def upscale_video(
                 "flops_paper": [flops_paper.used, flops_paper.heavy, flops_paper.whole], "last_end": last_end,
                 "last_shown": last_shown,
                 "seconds": previous + time.perf_counter() - t0, "size": list(size), "output": [ow, oh],
-                "scenes": scenes.state(), "first_cut": first_cut,
+                "scenes": scenes.state(), "first_cut": first_cut, "lost": lost,
                 "time_base": [time_base.numerator, time_base.denominator]}  # fmt: skip
 
     try:
@@ -1113,7 +1114,7 @@ def upscale_video(
                     total = (hi if hi is not None else info.frames_estimate) if info.frames_estimate else None
                     progress(frame.index + 1 - skip, total - skip if total is not None else None)
                 frame = following
-            if not writers and not (chunked and chunked.frames) and not lo:  # (a share past the end holds none)
+            if not writers and not (chunked and chunked.frames) and shared is None:  # (a share may hold none)
                 reader.close()
                 if info.seek:
                     raise InputError(f"{src}: no frame at or after --start {info.seek:g} s")
@@ -1137,6 +1138,7 @@ def upscale_video(
                 router.stats, router.frames = RouteStats(**saved["stats"]), saved["routed"]
                 flops, flops_paper = FlopsReport(*saved["flops"]), FlopsReport(*saved["flops_paper"])
                 scenes = SceneLog([Scene.from_dict(d) for d in saved["scenes"]])
+                lost = lost or saved.get("lost")
             else:
                 assert chunked.totals is not None
                 lists, saved = {key: chunked.chunks(key) for key in ("file", "map")}, chunked.totals
@@ -1253,6 +1255,7 @@ def _merge_shares(folder: Path, ranks: int) -> tuple[dict[str, list[Chunk]], dic
             last["flops"] = {"used": used, "whole": whole, "saved_vs_whole": round(1 - used / whole, 6) if whole else 0.0}
         scenes.extend(mine)
     merged["scenes"] = scenes
+    merged["lost"] = next((s["lost"] for s in shares if s.get("lost")), None)
     return lists, merged
 
 

@@ -164,3 +164,22 @@ def test_one_process_and_torchrun_runs_of_an_output_do_not_take_each_other_s_chu
     assert (resume_folder(out) / "rank1-of-2").is_dir()
     done = upscale_video(tiny_model, src, out, resume=True, **kw)  # one process: the share's folder left alone
     assert (done.frames, done.resumed) == (12, 2) and not resume_folder(out).exists()
+
+
+@pytest.mark.slow
+def test_more_ranks_than_frames_and_a_truncated_source(tmp_path: Path, tiny_model: torch.nn.Module, ranks: None) -> None:
+    """A share may hold no frame (one frame, two ranks); the last share's report of a source cut short reaches the
+    joined result, as the one process reports it."""
+    one = clip(tmp_path / "one.mkv", [(1, 1)], audio=False)
+    upscale_video(tiny_model, one, tmp_path / "o1.mkv", temporal=STEADY, world=World(1, 2))
+    r = upscale_video(tiny_model, one, tmp_path / "o1.mkv", temporal=STEADY, world=World(0, 2))
+    assert r.frames == 1 and (tmp_path / "o1.mkv").is_file()
+    src = clip(tmp_path / "in.mp4", [(2, 12)], audio=False)
+    cut = tmp_path / "cut.mkv"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(src), "-c", "copy", str(cut)], check=True, timeout=60)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 3 // 4])  # the last frames' bytes gone
+    whole = upscale_video(tiny_model, cut, tmp_path / "w.mkv", temporal=STEADY)
+    assert whole.lost is not None
+    upscale_video(tiny_model, cut, tmp_path / "s.mkv", temporal=STEADY, world=World(1, 2))
+    joined = upscale_video(tiny_model, cut, tmp_path / "s.mkv", temporal=STEADY, world=World(0, 2))
+    assert joined.lost is not None and joined.frames == whole.frames
