@@ -128,17 +128,19 @@ def test_torchrun_two_cpu_ranks_write_the_one_process_video(tmp_path: Path, tiny
     common = ["--model", str(tiny_model_path), "--hysteresis", "0", "--codec", "ffv1", "--pix-fmt", "yuv444p",
               "--json", "--device", "cpu"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "-m", "classsr_cli", "video", str(src), str(tmp_path / "one.mkv"), *common],
-                       capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    p = subprocess.run([sys.executable, "-m", "classsr_cli", "video", str(src), str(tmp_path / "one.mkv"), *common,
+                        "--start", "0.2", "--duration", "1.1"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
+    # --from: torchrun's own options take --start (an abbreviation of its --start-method)
     p2 = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
-                         "classsr_cli", "video", str(src), str(tmp_path / "two.mkv"), *common],
-                        capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+                         "classsr_cli", "video", str(src), str(tmp_path / "two.mkv"), *common, "--from", "0.2",
+                         "--duration", "1.1"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert p2.returncode == 0, p2.stderr[-3000:]
     one, two = json.loads(p.stdout), [json.loads(line) for line in p2.stdout.splitlines() if line.startswith("{")]
     assert len(two) == 1 and two[0]["ranks"] == 2  # rank 0 alone reports
-    for key in ("frames", "patches", "flops", "scenes"):
+    for key in ("frames", "patches", "flops", "scenes", "start", "length"):
         assert two[0][key] == one[key], key
+    assert one["frames"] == 11
     assert same_video(tmp_path / "one.mkv", tmp_path / "two.mkv")
 
 

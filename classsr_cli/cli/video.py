@@ -119,7 +119,8 @@ def video(
                      show_default=False),
     ] = None,
     start: Annotated[
-        str | None, typer.Option("--start", metavar="TIME", help="Upscale from this time (seconds, or [HH:]MM:SS[.ms]).")
+        str | None, typer.Option("--start", "--from", metavar="TIME", help="Upscale from this time (seconds, or "
+                                 "[HH:]MM:SS[.ms]); --from under torchrun, whose own options take --start.")
     ] = None,
     duration: Annotated[
         str | None, typer.Option("--duration", metavar="TIME", help="Upscale this long (seconds, or [HH:]MM:SS[.ms]): "
