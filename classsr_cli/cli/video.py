@@ -507,10 +507,11 @@ def _summary(r: dict[str, Any]) -> None:
     w, h = r["size"]
     ow, oh = r["output_size"]
     shown = f" (shown {r['output_shown'][0]}x{r['output_shown'][1]})" if r.get("output_shown") else ""
+    ranks = f" on {r['ranks']} ranks" if r.get("ranks") else ""  # under torchrun
     err.print(
         f"[bold]{r['output']}[/]: {r['frames']} frame{'' if r['frames'] == 1 else 's'}{_part(r)}, {w}x{h} -> {ow}x{oh}"
         f"{shown} {r['pix_fmt']}, "
-        f"{r['seconds']:.1f} s ({r['fps']:.2f} frames/s)",
+        f"{r['seconds']:.1f} s ({r['fps']:.2f} frames/s{ranks})",
         soft_wrap=True,
     )
     p = r["patches"]
