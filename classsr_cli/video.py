@@ -407,8 +407,9 @@ class _Plan:
 
 
 def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions, *, overwrite: bool, start: float,
-             length: float | None, resume: bool = False, deinterlace: bool = True) -> _Plan:
-    """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding."""
+             length: float | None, resume: bool = False, deinterlace: bool = True, chunker: str = "--resume") -> _Plan:
+    """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding. ``resume``:
+    the run is written in chunks, by ``chunker`` (``--resume``, or torchrun's shares)."""
     _check_paths(src, dst, cmap_dst, overwrite)
     muxer = container_of(dst)
     if muxer == SEQUENCE_MUXER:  # each picture in its suffix's format
@@ -417,12 +418,12 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
             raise ConfigError(f"{dst}: {dst.suffix} pictures are written with {codec}, not --codec {options.codec}")
         options = replace(options, codec=codec)
     if resume and muxer not in (*VFR_MUXERS, SEQUENCE_MUXER):  # a VFR source's chunks would be retimed
-        raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
+        raise ConfigError(f"{dst}: {chunker} writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
     if resume and muxer in ANIMATION_MUXERS:  # a GIF's one palette is made from every frame: no chunks
-        raise ConfigError(f"{dst}: --resume writes .mp4, .mov, .mkv or .webm; a .{muxer} is written in one go")
+        raise ConfigError(f"{dst}: {chunker} writes .mp4, .mov, .mkv or .webm; a .{muxer} is written in one go")
     sequence = is_sequence(src)  # read at --fps: its frames are not retimed
     if resume and options.fps is not None and not sequence:  # each chunk would be retimed alone, from its first frame
-        raise ConfigError("--fps retimes the video as a whole: it does not combine with --resume")
+        raise ConfigError(f"--fps retimes the video as a whole: it does not combine with {chunker}")
     info = probe(src, rate=options.fps if sequence else None)
     if info.sequence:
         notes_first = [f"{info.path}: {info.frames_estimate} frames read at {float(info.fps or 0):g} frames/s"
@@ -456,8 +457,8 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
                      f"{f'{info.fps:g}' if info.fps else 'unknown rate'}): frames repeated or dropped to keep their time")
     alpha = info.alpha and keeps_alpha(options.out_pix_fmt)
     if resume and alpha and options.codec in ("libvpx", "libvpx-vp9"):  # its alpha is side data the chunks lose
-        raise ConfigError(f"{dst}: --resume cannot keep the source's transparency in VP9 (it travels beside the "
-                          "frames, which the chunks lose); run without --resume, or write a .mov with --codec prores_ks")
+        raise ConfigError(f"{dst}: {chunker} cannot keep the source's transparency in VP9 (it travels beside the "
+                          f"frames, which the chunks lose); run without {chunker}, or write a .mov with --codec prores_ks")
     # Frames written as a sequence read from one keep its numbers (a render from 1001 stays so, --start counted).
     first = info.first_number + math.ceil(info.seek * (info.fps or 0) - 1e-6) if info.sequence else 1
     return _Plan(info, options, muxer, stream_args, notes, bits, alpha, first)
@@ -956,7 +957,8 @@ def upscale_video(
         policy, reuse=Reuse(temporal.reuse_threshold) if temporal.reuse else None, batch_size=up.batch_size,
     )
     cmap_dst = classmap_path(dst) if classmap else None
-    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length, resume=resume,
+    plan = _prepare(src, dst, cmap_dst, options, overwrite=overwrite, start=start, length=length,
+                    resume=resume or shared is not None, chunker="--resume" if resume or shared is None else "torchrun",
                     deinterlace=deinterlace)
     info, options, muxer, stream_args, notes = plan.info, plan.options, plan.muxer, plan.stream_args, plan.notes
     pix_fmt, bits = options.out_pix_fmt, plan.bits

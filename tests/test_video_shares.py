@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,7 @@ def test_a_stopped_share_continues(tmp_path: Path, tiny_model: torch.nn.Module, 
         assert np.array_equal(np.asarray(Image.open(out.parent / name)), np.asarray(Image.open(tmp_path / "one" / name)))
 
 
-def test_shares_refuse_what_follows_the_frames_in_order(tmp_path: Path, tiny_model: torch.nn.Module,
+def test_shares_refuse_what_follows_the_frames_in_order_and_what_chunks_cannot_carry(tmp_path: Path, tiny_model: torch.nn.Module,
                                                           tiny_cfg: Any) -> None:
     """--reuse and the paper models' class hysteresis carry state from frame to frame: refused under torchrun, before
     any frame (the tiny model is a paper-preset model: its margin applies unless it is 0)."""
@@ -120,6 +121,13 @@ def test_shares_refuse_what_follows_the_frames_in_order(tmp_path: Path, tiny_mod
     with pytest.raises(ConfigError, match=r"--hysteresis carries classes from frame to frame: under torchrun give "
                                           r"--hysteresis 0"):
         upscale_video(tiny_model, src, tmp_path / "o.mkv", temporal=TemporalOptions(0.1), world=World(0, 2))
+    # What the chunks cannot carry, refused as --resume refuses it (a GIF's one palette, a retiming, no timestamps).
+    for out, kw, said in ((tmp_path / "o.gif", {}, r"torchrun writes \.mp4, \.mov, \.mkv or \.webm; a \.gif is written in one go"),
+                          (tmp_path / "o.avi", {}, r"torchrun writes \.mp4, .*; \.avi keeps no frame timestamps"),
+                          (tmp_path / "o.mkv", {"options": EncodeOptions(fps=Fraction(30))},
+                           r"--fps retimes the video as a whole: it does not combine with torchrun")):
+        with pytest.raises(ConfigError, match=said):
+            upscale_video(tiny_model, src, out, temporal=STEADY, world=World(0, 2), **kw)
 
 
 @pytest.mark.slow
