@@ -64,16 +64,19 @@ def ranks(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("cut", [4, 6, 9])
 def test_shares_joined_are_the_one_process_video(tmp_path: Path, tiny_model: torch.nn.Module, ranks: None,
                                                  cut: int) -> None:
-    """Two shares of 12 frames (0-5, 6-11), with a cut before, at or after the boundary: the joined video has the one
-    process's frames, times, audio, counts and FLOPs, and its scenes (a scene across the boundary is one)."""
+    """Two shares of 12 frames (0-5, 6-11), with a cut before, at or after the boundary: the joined video and class map
+    have the one process's frames, times, audio, counts and FLOPs, and its scenes (a scene across the boundary is
+    one)."""
     src = clip(tmp_path / "in.mkv", [(1, cut), (2, 12 - cut)])
-    one = upscale_video(tiny_model, src, tmp_path / "one.mkv", options=EXACT, temporal=STEADY)
+    one = upscale_video(tiny_model, src, tmp_path / "one.mkv", options=EXACT, temporal=STEADY, classmap=True)
     out = tmp_path / "two.mkv"
-    mine = upscale_video(tiny_model, src, out, options=EXACT, temporal=STEADY, world=World(1, 2))
+    kw: dict[str, Any] = {"options": EXACT, "temporal": STEADY, "classmap": True}
+    mine = upscale_video(tiny_model, src, out, world=World(1, 2), **kw)
     assert (mine.frames, not out.exists()) == (6, True)  # rank 1: its share, nothing joined
     assert sorted(p.name for p in resume_folder(out).iterdir()) == ["rank1-of-2"]
-    joined = upscale_video(tiny_model, src, out, options=EXACT, temporal=STEADY, world=World(0, 2))
+    joined = upscale_video(tiny_model, src, out, world=World(0, 2), **kw)
     assert same_video(out, tmp_path / "one.mkv") and not resume_folder(out).exists()
+    assert same_video(tmp_path / "two_classmap.mkv", tmp_path / "one_classmap.mkv")
     assert (joined.frames, joined.counts, joined.flops) == (12, one.counts, one.flops)
     assert [s.to_dict() for s in joined.scenes] == [s.to_dict() for s in one.scenes]
     assert len(joined.scenes) == 2
