@@ -777,11 +777,14 @@ class _Resume:
             (self.folder / _LOCK).unlink()
 
 
-def kept_frames(output: str | os.PathLike[str]) -> int:
-    """Frames the chunks of a stopped resumable run of ``output`` hold (0: none, or no such run)."""
+def kept_frames(output: str | os.PathLike[str], world: World | None = None) -> int:
+    """Frames the chunks of a stopped resumable run of ``output`` hold (0: none, or no such run); with ``world``
+    (under torchrun), those of its rank's share."""
+    folder = resume_folder(output)
     try:
-        totals = json.loads((resume_folder(output) / _STATE).read_text(encoding="utf-8")).get("totals")
-        return int(totals["frames"]) if totals else 0
+        state = json.loads(((_share_folder(folder, world) if world else folder) / _STATE).read_text(encoding="utf-8"))
+        totals, first = state.get("totals"), state["recipe"]["share"]["frames"][0] if world else 0
+        return int(totals["frames"]) - int(first) if totals else 0
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 0
 

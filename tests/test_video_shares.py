@@ -101,6 +101,9 @@ def test_a_stopped_share_continues(tmp_path: Path, tiny_model: torch.nn.Module, 
         upscale_video(tiny_model, src, out, progress=stop, world=World(1, 2), **kw)
     state = json.loads((resume_folder(out) / "rank1-of-2" / "state.json").read_text())
     assert state["totals"]["frames"] == 10 and state["recipe"]["share"] == {"rank": 1, "ranks": 2, "frames": [6, None]}
+    from classsr_cli.video import kept_frames
+
+    assert kept_frames(out, World(1, 2)) == 4 and kept_frames(out, World(0, 2)) == 0 == kept_frames(out)
     seen: list[int] = []
     again = upscale_video(tiny_model, src, out, progress=lambda d, t: seen.append(d), world=World(1, 2), **kw)
     assert seen == [1, 2] and again.resumed == 10

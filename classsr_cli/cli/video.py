@@ -294,7 +294,12 @@ def video(
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: a script reading --json learns it, and how far it got
         why = _stopped_by(e)
         kept = kept_frames(target) if resume else 0
-        if kept:
+        if world.active:  # each share's finished chunks are kept in a folder of their own
+            mine = kept_frames(target, world)
+            said = f"{why} after {progress.done} frame(s) of rank {world.rank}'s share; " + (
+                f"{mine} are kept in {resume_folder(target)}: run the same command to continue" if mine
+                else "none was in a finished chunk: nothing of it was kept")
+        elif kept:
             said = _kept_line(e, kept, target)
         elif resume:
             said = f"{why} after {progress.done} frame(s), before a chunk was finished: nothing was kept"
@@ -304,7 +309,7 @@ def video(
                 err.print(f"note: {progress.done} frame(s) upscaled in {_clock(progress.elapsed())} were lost; add "
                           "--resume to a long run so that a stop can be continued", soft_wrap=True, markup=False)
         _failure_record(json_out, source, target, said)
-        if resume:  # one line: what was kept, or that nothing was
+        if resume or world.active:  # one line: what was kept, or that nothing was
             raise type(e)(said) from None
         raise
     distributed.finish(world)
