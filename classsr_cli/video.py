@@ -937,8 +937,8 @@ def upscale_video(
     ``world``: the ranks of a torchrun (:func:`classsr_cli.distributed.world`). Each rank upscales its share of the
     frames (:func:`_share`: consecutive, as even as the frame count allows) into chunks of its own, as ``resume``
     writes them (a stopped run continues each share), and rank 0 joins every share's chunks into ``dst`` once all
-    are done; its result covers the whole video, another rank's its share. Frames are routed independently (no
-    ``--reuse``, no class hysteresis: a share starts afresh, as after a cut).
+    are done; its result covers the whole video, another rank's its share. A share starts afresh, as after a cut: no
+    class hysteresis (refused: the classes would differ at a share's start), ``reuse`` from its own first frame.
     """
     t0 = time.perf_counter()
     up = model if isinstance(model, Upscaler) else Upscaler(model, step=step, batch_size=batch_size)
@@ -951,8 +951,6 @@ def upscale_video(
         raise ConfigError(f"chunk_frames must be at least 1, got {chunk_frames}")
     policy, temporal = _routing(up, temporal)
     shared = world if world is not None and world.active else None
-    if shared is not None and temporal.reuse:
-        raise ConfigError("--reuse follows the frames in order: it runs in one process, not under torchrun")
     if shared is not None and isinstance(policy, Hysteresis) and temporal.hysteresis > 0:
         raise ConfigError("--hysteresis carries classes from frame to frame: under torchrun give --hysteresis 0 (each "
                           "rank starts its share afresh)")

@@ -117,13 +117,11 @@ def test_a_stopped_share_continues(tmp_path: Path, tiny_model: torch.nn.Module, 
         assert np.array_equal(np.asarray(Image.open(out.parent / name)), np.asarray(Image.open(tmp_path / "one" / name)))
 
 
-def test_shares_refuse_what_follows_the_frames_in_order_and_what_chunks_cannot_carry(tmp_path: Path, tiny_model: torch.nn.Module,
+def test_shares_refuse_class_hysteresis_and_what_chunks_cannot_carry(tmp_path: Path, tiny_model: torch.nn.Module,
                                                           tiny_cfg: Any) -> None:
-    """--reuse and the paper models' class hysteresis carry state from frame to frame: refused under torchrun, before
-    any frame (the tiny model is a paper-preset model: its margin applies unless it is 0)."""
+    """The paper models' class hysteresis carries classes from frame to frame: refused under torchrun, before any frame
+    (the tiny model is a paper-preset model: its margin applies unless it is 0)."""
     src = tmp_path / "none.mkv"
-    with pytest.raises(ConfigError, match=r"--reuse follows the frames in order"):
-        upscale_video(tiny_model, src, tmp_path / "o.mkv", temporal=TemporalOptions(0.0, reuse=True), world=World(0, 2))
     with pytest.raises(ConfigError, match=r"--hysteresis carries classes from frame to frame: under torchrun give "
                                           r"--hysteresis 0"):
         upscale_video(tiny_model, src, tmp_path / "o.mkv", temporal=TemporalOptions(0.1), world=World(0, 2))
@@ -199,3 +197,23 @@ def test_more_ranks_than_frames_and_a_truncated_source(tmp_path: Path, tiny_mode
     upscale_video(tiny_model, cut, tmp_path / "s.mkv", temporal=STEADY, world=World(1, 2))
     joined = upscale_video(tiny_model, cut, tmp_path / "s.mkv", temporal=STEADY, world=World(0, 2))
     assert joined.lost is not None and joined.frames == whole.frames
+
+
+@pytest.mark.slow
+def test_shares_reuse_unchanged_cells_from_their_own_first_frame(tmp_path: Path, ranks: None) -> None:
+    """--reuse in a share starts from its own first frame: the pixels are the one process's (a reused cell is the
+    cell computed again), and only that frame's cells are computed again."""
+    from classsr_cli import zoo
+    from classsr_cli.pipeline import Upscaler
+
+    up = Upscaler.of(zoo.load("classsr_residual_x4", 4))
+    src = clip(tmp_path / "in.mkv", [(5, 1), (5, 1)], audio=False)  # 2 frames of one still...
+    still = tmp_path / "still.mkv"  # ... looped to 12
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-stream_loop", "5", "-i", str(src), "-c", "copy", str(still)],
+                   check=True, timeout=60)  # fmt: skip
+    kw: dict[str, Any] = {"options": EXACT, "temporal": TemporalOptions(0.0, reuse=True)}
+    one = upscale_video(up, still, tmp_path / "one.mkv", **kw)
+    upscale_video(up, still, tmp_path / "two.mkv", world=World(1, 2), **kw)
+    two = upscale_video(up, still, tmp_path / "two.mkv", world=World(0, 2), **kw)
+    assert same_video(tmp_path / "one.mkv", tmp_path / "two.mkv") and one.counts == two.counts
+    assert 0 < two.reused < one.reused and one.computed < two.computed
