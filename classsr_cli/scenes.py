@@ -73,6 +73,13 @@ class Scene:
     used: int = 0
     whole: int = 0
 
+    def add(self, counts: tuple[int, int, int] | list[int], used: int, whole: int, frames: int = 1) -> None:
+        """Count ``frames`` more frames in this scene, with their patches per class and FLOPs."""
+        self.frames += frames
+        self.counts = [a + b for a, b in zip(self.counts, counts, strict=True)]
+        self.used += used
+        self.whole += whole
+
     @property
     def saved_vs_whole(self) -> float:
         return 1.0 - self.used / self.whole if self.whole else 0.0
@@ -132,11 +139,7 @@ class SceneLog:
             self.scenes.append(Scene(first=index, start=start))
             self.flat_scene = True
         self.flat_scene = self.flat_scene and self._flat
-        scene = self.scenes[-1]
-        scene.frames += 1
-        scene.counts = [a + b for a, b in zip(scene.counts, counts, strict=True)]
-        scene.used += used
-        scene.whole += whole
+        self.scenes[-1].add(counts, used, whole)
 
     def state(self) -> dict[str, Any]:
         """What a stopped run keeps to continue: the scenes so far, the last frame's MAFD, whether the last scene

@@ -357,7 +357,8 @@ def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -
         if out is None:
             continue
         container_of(out)
-        if out.resolve() in (src.resolve(), *([find_sequence(src).pattern.resolve()] if is_sequence(src) else [])):
+        own = [find_sequence(src).pattern.resolve()] if is_pattern(out) and is_sequence(src) else []  # pictures only
+        if out.resolve() in (src.resolve(), *own):
             raise ConfigError(f"{out}: the output would replace its own input; choose another OUTPUT")  # as upscale
         if is_pattern(out) and (there := numbered(out)) and not overwrite:
             raise OutputExistsError(f"{out}: {len(there)} frame(s) named so already exist, e.g. {min(there.items())[1]} "
@@ -1140,7 +1141,7 @@ def upscale_video(
                 lists, saved = _merge_shares(folder, shared.size)
                 router.stats, router.frames = RouteStats(**saved["stats"]), saved["routed"]
                 flops, flops_paper = FlopsReport(*saved["flops"]), FlopsReport(*saved["flops_paper"])
-                scenes = SceneLog([Scene.from_dict(d) for d in saved["scenes"]])
+                scenes = SceneLog(saved["scenes"])
                 lost = lost or saved.get("lost")
             else:
                 assert chunked.totals is not None
@@ -1247,15 +1248,12 @@ def _merge_shares(folder: Path, ranks: int) -> tuple[dict[str, list[Chunk]], dic
         values = [s["stats"][name] for s in shares]
         stats[name] = tuple(map(sum, zip(*values, strict=True))) if isinstance(values[0], list) else sum(values)
     merged["stats"] = stats
-    scenes: list[dict[str, Any]] = []
+    scenes: list[Scene] = []
     for s in shares:
-        mine = [dict(d) for d in s["scenes"]["scenes"]]
+        mine = [Scene.from_dict(d) for d in s["scenes"]["scenes"]]
         if scenes and mine and not s.get("first_cut"):  # the scene before goes on into this share
-            last, first = scenes[-1], mine.pop(0)
-            last["frames"] += first["frames"]
-            last["patches"] = {k: last["patches"][k] + first["patches"][k] for k in last["patches"]}
-            used, whole = last["flops"]["used"] + first["flops"]["used"], last["flops"]["whole"] + first["flops"]["whole"]
-            last["flops"] = {"used": used, "whole": whole, "saved_vs_whole": round(1 - used / whole, 6) if whole else 0.0}
+            first = mine.pop(0)
+            scenes[-1].add(first.counts, first.used, first.whole, frames=first.frames)
         scenes.extend(mine)
     merged["scenes"] = scenes
     merged["lost"] = next((s["lost"] for s in shares if s.get("lost")), None)

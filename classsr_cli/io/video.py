@@ -34,7 +34,7 @@ import subprocess
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -802,9 +802,7 @@ class VideoReader:
             if self.alpha:  # each plane contiguous, as the model and the encoder take them
                 rgb, alpha = np.ascontiguousarray(rgb[:, :, :3]), np.ascontiguousarray(rgb[:, :, 3])
             if self._to_srgb is not None:  # an image sequence's ICC profile: its colours as sRGB, as a video's are
-                from PIL import Image, ImageCms
-
-                rgb = np.asarray(ImageCms.applyTransform(Image.fromarray(rgb), self._to_srgb))
+                rgb = self._to_srgb(rgb)
             yield Frame(self.frames_read, rgb, stamp[0], stamp[1], alpha)
             self.frames_read += 1
         self.returncode = self._proc.wait()
@@ -1387,16 +1385,17 @@ def _frame_traits(first: Path, pix_fmt: str | None) -> dict[str, Any]:
             "icc_profile": profile if icc else None}
 
 
-def _srgb_transform(icc: bytes) -> Any:
-    """A LittleCMS transform of 8-bit RGB from the profile ``icc`` to sRGB (relative colorimetric, as Pillow's
-    default), or ``None`` where the profile cannot be used."""
-    from PIL import ImageCms
+def _srgb_transform(icc: bytes) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A function that converts an 8-bit RGB frame from the profile ``icc`` to sRGB through LittleCMS (Pillow's
+    default intent), or ``None`` where the profile cannot be used."""
+    from PIL import Image, ImageCms
 
     try:
-        return ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"),
-                                       "RGB", "RGB")
+        transform = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"),
+                                            "RGB", "RGB")
     except (ImageCms.PyCMSError, OSError, ValueError):
         return None
+    return lambda rgb: np.asarray(ImageCms.applyTransform(Image.fromarray(rgb), transform))
 
 
 def _icc_name(icc: bytes | None) -> str | None:
