@@ -768,8 +768,8 @@ def test_globs_match_any_case_and_any_depth_and_unread_files_are_counted(tiny_mo
     img.save(cam / "IMG_1.JPG")
     img.save(cam / "day1" / "IMG_2.jpg")
     img.save(cam / "old.jfif", format="JPEG")
-    (cam / "IMG_3.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
-    (cam / "IMG_4.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (cam / "IMG_3.DNG").write_bytes(b"II*\x00")  # a camera's raw files: not read
+    (cam / "IMG_4.DNG").write_bytes(b"II*\x00")
     (cam / "IMG_1.xmp").write_text("<x:xmpmeta/>")
     r = up(tiny_model_path, str(cam / "*.jpg"), "-o", tmp_path / "o1")
     assert r.exit_code == 0 and files(tmp_path / "o1") == ["IMG_1.JPG"], r.output
@@ -777,14 +777,14 @@ def test_globs_match_any_case_and_any_depth_and_unread_files_are_counted(tiny_mo
     assert r.exit_code == 0 and files(tmp_path / "o2") == ["IMG_1.JPG", "IMG_2.jpg"], r.output
     r = up(tiny_model_path, cam, "-o", tmp_path / "o3")
     assert r.exit_code == 0 and files(tmp_path / "o3") == ["IMG_1.JPG", "old.jfif"], r.output
-    assert "skipped 3 file(s) that are not images classsr reads (2 .HEIC, 1 .xmp)" in r.stderr
+    assert "skipped 3 file(s) that are not images classsr reads (2 .DNG, 1 .xmp)" in r.stderr
     with Image.open(tmp_path / "o3" / "old.jfif") as im:
         assert im.format == "JPEG" and im.size == (96, 80)
-    heic = tmp_path / "heic"
-    heic.mkdir()
-    (cam / "IMG_3.HEIC").rename(heic / "IMG_3.HEIC")
-    r = up(tiny_model_path, heic)
-    one_error_line(r, "heic: no images in this folder (try --recursive); 1 .HEIC not read (convert them to PNG, "
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (cam / "IMG_3.DNG").rename(raw / "IMG_3.DNG")
+    r = up(tiny_model_path, raw)
+    one_error_line(r, "raw: no images in this folder (try --recursive); 1 .DNG not read (convert them to PNG, "
                       "JPEG or TIFF first)")
 
 
@@ -811,9 +811,38 @@ def test_format_and_quality(tiny_model_path: Path, tmp_path: Path) -> None:
     assert up(tiny_model_path, big, "-o", tmp_path / "q40.jpg", "--quality", "40").exit_code == 0
     assert (tmp_path / "q40.jpg").stat().st_size < 0.7 * (tmp_path / "q95.jpg").stat().st_size
     r = up(tiny_model_path, big, "-o", tmp_path / "q.png", "--quality", "40")  # said, not silently ignored
-    assert r.exit_code == 0 and "note: --quality is JPEG's, WebP's and AVIF's; the .png outputs are lossless" in r.stderr
+    assert r.exit_code == 0 and "note: --quality is JPEG's, WebP's, AVIF's and HEIC's; the .png outputs are lossless" in r.stderr
     r = up(tiny_model_path, big, "-o", tmp_path / "q0.jpg", "--quality", "0")
     assert r.exit_code == 2 and not (tmp_path / "q0.jpg").exists()
+
+
+def test_a_phones_heic_is_upscaled_into_a_heic_beside_it(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    """iPhones save HEIC: a folder of them is found and each written as HEIC beside it (the input's format, as every
+    format is), its EXIF kept; ``-f heic`` writes one from a PNG; a HEIC goes through pipes too. Before, a folder of
+    HEICs held "no images classsr reads (2 .HEIC)"."""
+    import io
+
+    from classsr_cli.io.image import readable_formats
+
+    readable_formats()  # pillow-heif's plugin, as a read registers it: the test saves HEICs with Pillow
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    exif = Image.Exif()
+    exif[0x010F] = "Apple"
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic"):
+        Image.open(photo).save(shots / name, format="HEIF", exif=exif.tobytes(), quality=90)
+    r = up(tiny_model_path, shots)
+    assert r.exit_code == 0, r.output
+    assert files(shots) == ["IMG_0001.HEIC", "IMG_0001_x4.HEIC", "IMG_0002.heic", "IMG_0002_x4.heic"]
+    with Image.open(shots / "IMG_0001_x4.HEIC") as im:
+        assert im.format == "HEIF" and im.size == (192, 160) and im.getexif()[0x010F] == "Apple"
+    r = up(tiny_model_path, photo, "-f", "heic", "--quality", "80")
+    assert r.exit_code == 0 and Image.open(photo.with_name("photo_x4.heic")).format == "HEIF", r.output
+    assert "note: --quality" not in r.stderr  # HEIC's quality, not ignored
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)],
+                      input=(shots / "IMG_0002.heic").read_bytes())  # fmt: skip
+    with Image.open(io.BytesIO(r.stdout_bytes)) as im:
+        assert r.exit_code == 0 and im.format == "HEIF" and im.size == (192, 160), r.stderr
 
 
 def test_an_output_given_as_a_second_argument_and_existing_outputs_under_keep_going(

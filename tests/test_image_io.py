@@ -15,7 +15,17 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from classsr_cli.errors import ConfigError, InputError, OutputExistsError
-from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Meta, Picture, read_image, write_image
+from classsr_cli.io.image import (
+    DEFAULT_MAX_PIXELS,
+    Meta,
+    Picture,
+    peek_size,
+    read_image,
+    readable_formats,
+    write_image,
+)
+
+readable_formats()  # registers pillow-heif's HEIC plugin with Pillow, as every read does: the tests save HEICs too
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8)
@@ -37,17 +47,17 @@ def bomb_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".tif", ".bmp"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp"])
 def test_reads_each_format_as_rgb8(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"a{suffix}"
     Image.fromarray(RGB).save(path, **({"lossless": True} if suffix == ".webp" else {}))
     pic = read_image(path)
     assert pic.mode == "RGB" and pic.bits == 8 and pic.pixels.shape == (12, 10, 3)
-    if suffix not in (".jpg", ".avif"):
+    if suffix not in (".jpg", ".avif", ".heic"):
         assert np.array_equal(pic.pixels, RGB)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".tif", ".bmp"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp"])
 def test_write_read_round_trip(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"out{suffix}"
     assert write_image(path, Picture(SMOOTH)) == []
@@ -292,6 +302,111 @@ def test_a_10_bit_avif_is_read_at_8_bits_with_a_note(tmp_path: Path) -> None:
     assert read_image(tmp_path / "eight.avif").notes == []
 
 
+def test_heic_is_read_upright_and_written_in_tiles_with_its_metadata(tmp_path: Path) -> None:
+    """HEIC, as phones save photos: HEIF's own rotation (pillow-heif writes EXIF orientation 6 as one) applied, the
+    header size turned alike, the EXIF and ICC profile carried; written back as a grid of 512-pixel tiles, as phones
+    write them (one HEVC picture holds at most 142.6 million pixels), not turned again."""
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Apple"
+    Image.fromarray(SMOOTH).save(tmp_path / "a.heic", exif=exif.tobytes(), icc_profile=icc, quality=95)
+    pic = read_image(tmp_path / "a.heic")
+    assert pic.source_format == "HEIF" and pic.bits == 8 and pic.notes == []
+    assert pic.pixels.shape[:2] == peek_size(tmp_path / "a.heic") == SMOOTH.shape[1::-1]
+    assert np.abs(pic.pixels.astype(int) - np.rot90(SMOOTH, -1)).mean() < 2  # turned clockwise, as 6 asks
+    big = Picture(np.repeat(np.repeat(pic.pixels, 20, 0), 20, 1), icc=pic.icc, exif=pic.exif)  # 800x640
+    assert write_image(tmp_path / "b.heic", big) == []
+    with Image.open(tmp_path / "b.heic") as back:
+        assert back.format == "HEIF" and back.info.get("icc_profile") == icc and back.getexif()[0x010F] == "Apple"
+        assert back.info["tiling"]["tile_width"] == 512 and back.size == (640, 800)
+    assert read_image(tmp_path / "b.heic").pixels.shape == big.pixels.shape  # not turned again
+
+
+def test_a_10_bit_heic_is_read_at_16_bits_and_written_at_10(tmp_path: Path) -> None:
+    """A 10-bit HEIC (a camera's or an HDR phone photo's depth) keeps its levels: read at 16 bits, each of its 1024
+    levels stretched to 0-65535 as a 16-bit PNG holds them, and written back at 10 bits, with a note (8 bits before:
+    Pillow's plugin converts to 8 by default)."""
+    import pillow_heif
+
+    y, x = np.mgrid[0:48, 0:64]
+    deep = np.stack([x * 1000, y * 1300, (x + y) * 550], -1).astype(np.uint16)
+    pillow_heif.from_bytes(mode="RGB;16", size=(64, 48), data=deep.tobytes()).save(tmp_path / "d.heic", quality=-1)
+    pic = read_image(tmp_path / "d.heic")
+    assert pic.bits == 16 and pic.pixels.shape == (48, 64, 3)
+    assert np.abs(pic.pixels.astype(int) - deep).mean() < 2 * 257  # HEVC's 4:2:0 chroma, even at quality -1
+    levels = np.unique(pic.pixels)  # 10-bit levels stretched, not 8-bit ones (multiples of 257)
+    assert np.array_equal(levels, (np.rint(np.rint(levels / 65535 * 1023) * 65535 / 1023)).astype(np.uint16))
+    assert (levels % 257 != 0).mean() > 0.5 and len(levels) > 300 and int(levels.max()) > 60000
+    assert write_image(tmp_path / "e.heic", pic) == ["HEIF is written at 10 bits per channel: 16-bit output rounded to 10"]
+    with Image.open(tmp_path / "e.heic") as back:
+        assert back.info["bit_depth"] == 10
+    assert np.abs(read_image(tmp_path / "e.heic").pixels.astype(int) - pic.pixels).mean() < 257
+
+
+def test_heic_alpha_and_gray_are_written_as_phones_read_them(tmp_path: Path) -> None:
+    """HEVC's main profiles hold no gray: a gray picture is written as RGB, its levels kept; alpha is kept (coded as
+    an image of its own, so lossy like the colour)."""
+    gray = SMOOTH[..., :1]
+    write_image(tmp_path / "g.heic", Picture(gray))
+    back = read_image(tmp_path / "g.heic")
+    assert back.pixels.shape == (32, 40, 3) and np.abs(back.pixels.astype(int) - gray).mean() < 2
+    alpha = np.zeros((32, 40), np.uint8)
+    alpha[:, 20:] = 255
+    write_image(tmp_path / "a.heic", Picture(SMOOTH, alpha=alpha))
+    back = read_image(tmp_path / "a.heic")
+    assert back.alpha is not None and np.abs(back.alpha.astype(int) - alpha).mean() < 8
+    assert back.alpha[:, :16].max() < 64 and back.alpha[:, 24:].min() > 192
+
+
+def test_a_heics_other_images_and_its_hdr_tags_are_said_and_carried_into_heic(tmp_path: Path) -> None:
+    """A burst's HEIC gives its primary image with a note; an HDR one (PQ in BT.2020, told by its nclx box, no ICC
+    profile) is upscaled as coded, a note says only a HEIC output is tagged PQ, and a HEIC output is (a PNG would be
+    read as sRGB: its colours far off)."""
+    import pillow_heif
+
+    from classsr_cli.io.image import Nclx
+
+    two = pillow_heif.from_pillow(Image.fromarray(SMOOTH))
+    two.add_from_pillow(Image.fromarray(SMOOTH[::-1].copy()))
+    two.save(tmp_path / "two.heic", quality=95)
+    pic = read_image(tmp_path / "two.heic")
+    assert pic.notes == ["HEIF with 2 images: only the primary one is upscaled"]
+    assert pic.nclx == Nclx(1, 13, 6, True)  # sRGB's, as pillow-heif writes by default: no note
+    assert np.abs(pic.pixels.astype(int) - SMOOTH).mean() < 2
+    nclx = {"color_primaries": 9, "transfer_characteristics": 16, "matrix_coefficients": 9, "full_range_flag": 0}
+    pillow_heif.from_pillow(Image.fromarray(SMOOTH)).save(tmp_path / "pq.heic", quality=95, nclx_profile=nclx)
+    pic = read_image(tmp_path / "pq.heic")
+    assert pic.notes == ["HEIF in HDR (PQ): upscaled as coded; only a HEIC output is tagged PQ"]
+    assert pic.nclx == Nclx(9, 16, 9, False) and pic.icc is None
+    write_image(tmp_path / "out.heic", pic)
+    with Image.open(tmp_path / "out.heic") as back:
+        assert {k: back.info["nclx_profile"][k] for k in nclx} == nclx
+    assert np.abs(read_image(tmp_path / "out.heic").pixels.astype(int) - pic.pixels).mean() < 2
+
+
+def test_heic_tiles_grow_where_a_grid_of_512_would_pass_libheifs_items() -> None:
+    """libheif writes at most 1000 items: a 16128x12096 output (a 12 MP phone photo ×4) is 32x24 tiles of 512, a
+    20000x20000 one is written in tiles of 1024 (1,600 tiles of 512 were refused)."""
+    from classsr_cli.io.image import _heif_tile
+
+    assert _heif_tile(4096, 3072) == _heif_tile(16128, 12096) == 512 and _heif_tile(20000, 20000) == 1024
+    assert _heif_tile(15360, 15360) == 512 and _heif_tile(15361, 15360) == 1024 and _heif_tile(70000, 64) == 512
+
+
+def test_without_pillow_heif_a_heic_says_what_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pillow-heif is a dependency, but a broken install should say what is missing, not that a HEIC is no image."""
+    from classsr_cli.io import image
+    from classsr_cli.io.image import output_format
+
+    Image.fromarray(SMOOTH).save(tmp_path / "a.heic")
+    monkeypatch.setattr(image, "_HEIF_READY", [False])
+    monkeypatch.delitem(Image.OPEN, "HEIF")
+    with pytest.raises(InputError, match=r"a\.heic: reading HEIC needs pillow-heif \(pip install pillow-heif\)"):
+        read_image(tmp_path / "a.heic")
+    with pytest.raises(ConfigError, match=r"b\.heic: writing HEIC needs pillow-heif"):
+        output_format(tmp_path / "b.heic")
+
+
 def test_a_pillow_without_avif_reads_the_rest_and_says_it_cannot_write_avif(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -312,7 +427,7 @@ def test_a_pillow_without_avif_reads_the_rest_and_says_it_cannot_write_avif(
         output_format(tmp_path / "b.avif")
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".tif"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif"])
 def test_icc_profile_is_carried(tmp_path: Path, suffix: str) -> None:
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     src = tmp_path / "src.png"
@@ -543,7 +658,8 @@ def test_tiff_description_of_the_old_shape_is_not_carried(
 
 
 @pytest.mark.parametrize(("suffix", "c", "bits"), [(".png", 3, 8), (".png", 1, 16), (".png", 3, 16),
-                                                   (".tif", 3, 16), (".jpg", 3, 8), (".bmp", 1, 8)])
+                                                   (".tif", 3, 16), (".jpg", 3, 8), (".bmp", 1, 8),
+                                                   (".heic", 3, 8), (".heic", 1, 16)])
 def test_streamed_output_equals_whole_output(tmp_path: Path, suffix: str, c: int, bits: int) -> None:
     from test_bands import MODELS
 
@@ -730,7 +846,7 @@ _XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.
         b'</rdf:RDF></x:xmpmeta>')
 
 
-@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".avif", ".tif"])
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".avif", ".heic", ".tif"])
 def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: str) -> None:
     """A photographer's rights, keywords and print size survive: XMP into every format that holds it, with its
     orientation made 1 (the pixels are turned) and its pixel dimensions the output's; the dpi into PNG, JPEG and
@@ -761,7 +877,7 @@ def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: s
     assert sorted(back.size) == [20, 24] and b"Jane Doe" in xmp and b'tiff:Orientation="6"' not in xmp
     assert f'exif:PixelXDimension="{w}"'.encode() in xmp and f">{h}</exif:PixelYDimension>".encode() in xmp
     assert read_image(tmp_path / f"b{suffix}").pixels.shape[:2] == (h, w)  # and not turned again
-    if suffix not in (".webp", ".avif"):
+    if suffix not in (".webp", ".avif", ".heic"):
         assert back.info["dpi"] == pytest.approx((300, 300), abs=0.01)
     if suffix == ".png":
         assert {k: v for k, v in back.text.items() if k != "XML:com.adobe.xmp"} == {
@@ -783,7 +899,7 @@ def test_webp_keeps_its_losslessness_and_quality_is_asked_for(tmp_path: Path) ->
     assert webp_lossless(tmp_path / "l2.webp") and not webp_lossless(tmp_path / "q2.webp")
     assert np.array_equal(read_image(tmp_path / "l2.webp").pixels, SMOOTH)
     noisy = Picture(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8))
-    for suffix in (".jpg", ".webp", ".avif"):
+    for suffix in (".jpg", ".webp", ".avif", ".heic"):
         write_image(tmp_path / f"q95{suffix}", noisy)
         write_image(tmp_path / f"q50{suffix}", noisy, quality=50)
         assert (tmp_path / f"q50{suffix}").stat().st_size < 0.8 * (tmp_path / f"q95{suffix}").stat().st_size

@@ -55,6 +55,7 @@ class ImageFormat(StrEnum):
     jpg = "jpg"
     webp = "webp"
     avif = "avif"
+    heic = "heic"
     tif = "tif"
     bmp = "bmp"
 
@@ -129,7 +130,7 @@ def upscale(
     quality: Annotated[
         int | None,
         typer.Option(min=1, max=100, metavar="1-100", show_default=False,
-                     help="JPEG, WebP and AVIF quality (default 95; a lossless WebP input gives a lossless WebP)."),
+                     help="JPEG, WebP, AVIF and HEIC quality (default 95; a lossless WebP input gives a lossless WebP)."),
     ] = None,
     strip_metadata: Annotated[
         bool, flag("--strip-metadata", help="Write no EXIF (GPS, camera), XMP, text or record of the upscale; the "
@@ -170,9 +171,9 @@ def upscale(
         if world.is_main:
             _left_out(plan)
             lossless = sorted({j.output.suffix.lower() for j in plan.jobs}
-                              - {".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif"})
+                              - {".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif", ".heic", ".heif", ".hif"})
             if quality is not None and lossless:
-                err.print(f"note: --quality is JPEG's, WebP's and AVIF's; the {', '.join(lossless)} outputs are lossless",
+                err.print(f"note: --quality is JPEG's, WebP's, AVIF's and HEIC's; the {', '.join(lossless)} outputs are lossless",
                           soft_wrap=True, markup=False)
         if plan.failed and not keep_going:
             spec, e = plan.failed[0]
@@ -221,8 +222,8 @@ STDIO = "-"
 #: A piped run's staged files -> how they are said (``-``), for the run's report (:meth:`_Report.shown`).
 _PIPED: dict[str, str] = {}
 #: Pillow's format -> the suffix a picture on standard input is staged under.
-_STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "TIFF": ".tif",
-           "BMP": ".bmp", "GIF": ".gif"}
+_STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "HEIF": ".heic",
+           "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif"}
 
 
 def _piped(args: dict[str, Any]) -> None:
@@ -287,14 +288,15 @@ def _stage_stdin(folder: Any) -> Any:
         raise InputError("-: empty input (nothing on standard input)")
     from PIL import Image
 
-    Image.init()
+    from classsr_cli.io.image import READ_NAMES, readable_formats
+
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data), formats=readable_formats()) as im:
             suffix = _STAGED.get(im.format or "")
     except Exception:
         suffix = None
     if suffix is None:
-        raise InputError("-: not an image classsr reads (PNG, JPEG, WebP, AVIF, TIFF, BMP or GIF)")
+        raise InputError(f"-: not an image classsr reads ({READ_NAMES})")
     path = folder / f"stdin{suffix}"
     path.write_bytes(data)
     return path

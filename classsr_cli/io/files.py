@@ -10,7 +10,8 @@ __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_imag
            "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif", ".tif", ".tiff", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif", ".heic", ".heif", ".hif", ".tif", ".tiff",
+                  ".bmp", ".gif")
 #: Suffixes of common video files: given to ``classsr upscale``, they are pointed to ``classsr video``.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".flv",
                   ".wmv", ".3gp", ".ogv")
@@ -43,7 +44,7 @@ def natural_key(path: Path) -> tuple[tuple[tuple[int, int | str], ...], ...]:
 
 
 def unread_kinds(paths: Sequence[Path]) -> str:
-    """What ``paths`` (files that are not images classsr reads) are, by suffix, most first: ``2 .HEIC, 1 .dng``."""
+    """What ``paths`` (files that are not images classsr reads) are, by suffix, most first: ``2 .dng, 1 .xmp``."""
     kinds: dict[str, int] = {}
     for p in paths:
         kinds[p.suffix or "(no suffix)"] = kinds.get(p.suffix or "(no suffix)", 0) + 1

@@ -3,17 +3,19 @@
 Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` ``uint8`` or ``uint16`` with
 ``C = 1`` (gray) or ``3`` (RGB), and the alpha channel, if any, apart as ``(H, W)`` of the same dtype.
 
-* Formats: PNG, JPEG, WebP, TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
+* Formats: PNG, JPEG, WebP, AVIF, HEIC/HEIF (through pillow-heif's plugin), TIFF, BMP, and GIF (first frame).
+  Other Pillow plugins are never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
 * Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
 * Palette images become RGB, or RGBA when they have transparency; an RGB or gray colour key (PNG ``tRNS``)
   becomes alpha (RGBA, LA) the same way. CMYK (and YCbCr, LAB, HSV) become RGB,
   through the embedded ICC profile when there is one.
 * 16-bit PNG and TIFF are read at 16 bits (Pillow reads 16-bit colour as 8-bit, so 16-bit PNG goes through
-  the bundled ffmpeg, or pypng for a colour key, and 16-bit TIFF through tifffile) and written back at 16 bits.
+  the bundled ffmpeg, or pypng for a colour key, and 16-bit TIFF through tifffile) and written back at 16 bits;
+  a 10 or 12-bit HEIF is read at 16 bits (its levels stretched to 0-65535) and written as a 10-bit HEIF.
 * Animated GIF/WebP and multi-page TIFF: the first frame only, with a note.
 * The ICC profile, EXIF and XMP are kept and written to outputs whose format holds them (PNG, JPEG, WebP,
-  TIFF), with the print resolution (PNG, JPEG, TIFF) and a PNG's text chunks (PNG); XMP's orientation and pixel
+  AVIF, HEIF, TIFF), with the print resolution (PNG, JPEG, TIFF) and a PNG's text chunks (PNG); XMP's orientation and pixel
   dimensions are brought up to date, as EXIF's are.
 * A decompression-bomb guard refuses images above ``max_pixels`` before any pixel is decoded.
 
@@ -51,9 +53,12 @@ from classsr_cli.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_QUALITY",
+    "HEIF_SUFFIXES",
+    "READ_NAMES",
     "READ_SUFFIXES",
     "WRITE_FORMATS",
     "Meta",
+    "Nclx",
     "Picture",
     "PngText",
     "check_output_size",
@@ -62,6 +67,7 @@ __all__ = [
     "output_suffix",
     "peek_size",
     "read_image",
+    "readable_formats",
     "webp_lossless",
     "write_image",
     "write_image_rows",
@@ -70,9 +76,13 @@ __all__ = [
 #: Largest input accepted by default, in pixels (width x height of the LR input).
 DEFAULT_MAX_PIXELS = 100_000_000
 
-_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "TIFF", "BMP", "GIF")  # JPEG also opens MPO
+_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF")  # JPEG also opens MPO
 #: File suffixes picked up when a folder or glob is given (:data:`classsr_cli.io.files.IMAGE_SUFFIXES`).
 READ_SUFFIXES = IMAGE_SUFFIXES
+#: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
+HEIF_SUFFIXES = (".heic", ".heif", ".hif")
+#: The formats classsr reads, as they are said.
+READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, TIFF, BMP or GIF"
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -82,6 +92,9 @@ WRITE_FORMATS = {
     ".jfif": "JPEG",
     ".webp": "WEBP",
     ".avif": "AVIF",
+    ".heic": "HEIF",
+    ".heif": "HEIF",
+    ".hif": "HEIF",
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".bmp": "BMP",
@@ -89,9 +102,9 @@ WRITE_FORMATS = {
 #: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383); PNG, TIFF and BMP have none
 #: an upscale reaches.
 _MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
-_META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "TIFF")  # formats that hold ICC + EXIF
-_HIGH_BIT_FORMATS = ("PNG", "TIFF")
-_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "TIFF")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
+_META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF")  # formats that hold ICC + EXIF
+_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF")  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
+_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "TIFF")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
 #: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
@@ -125,6 +138,16 @@ class PngText(NamedTuple):
     translated: str = ""
 
 
+class Nclx(NamedTuple):
+    """A HEIF's colour description without an ICC profile (ITU-T H.273 code points): colour primaries, transfer
+    characteristics, matrix coefficients, full range."""
+
+    primaries: int
+    transfer: int
+    matrix: int
+    full_range: bool
+
+
 class _Unsupported(ValueError):
     """A well-formed image of a kind classsr does not handle."""
 
@@ -141,6 +164,7 @@ class Meta:
     text: tuple[PngText, ...] = ()
     lossless: bool = False
     made_by: str | None = None
+    nclx: Nclx | None = None
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -154,7 +178,7 @@ class Meta:
         return Meta(
             icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
-            made_by=self.made_by if fmt == "JPEG" else None,
+            made_by=self.made_by if fmt == "JPEG" else None, nclx=self.nclx if fmt == "HEIF" else None,
         )
 
 
@@ -174,6 +198,8 @@ class Picture:
             output is then lossless too, unless a quality is asked for.
         jpeg_quality: a JPEG's quality on libjpeg's 1-100 scale, estimated from its luma quantisation table
             (:func:`jpeg_quality_of`); ``None`` for other formats.
+        nclx: a HEIF's colour description where it has no ICC profile (:class:`Nclx`: an HDR transfer, wide-gamut
+            primaries), carried to HEIF outputs.
         made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
             into PNG text and JPEG comments; ``None`` on what was read.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
@@ -194,10 +220,11 @@ class Picture:
     lossless: bool = False
     made_by: str | None = None
     jpeg_quality: int | None = None
+    nclx: Nclx | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
-        return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by)
+        return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -268,7 +295,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
-            with Image.open(path, formats=_readable()) as im:
+            with Image.open(path, formats=readable_formats()) as im:
                 _check_pixels(path, im.size, max_pixels)
                 return _decode(path, im)
         except UnidentifiedImageError:
@@ -284,9 +311,9 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
             if path.suffix.lower() == ".avif" and "AVIF" not in Image.OPEN:
                 raise InputError(f"{path}: this Pillow ({Image.__version__}) cannot read AVIF: install Pillow 11.3 or "
                                  "later with its codec") from None
-            raise InputError(
-                f"{path}: not an image classsr reads (PNG, JPEG, WebP, AVIF, TIFF, BMP or GIF)"
-            ) from None
+            if path.suffix.lower() in HEIF_SUFFIXES and "HEIF" not in Image.OPEN:
+                raise InputError(f"{path}: reading HEIC needs pillow-heif (pip install pillow-heif)") from None
+            raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
         except PermissionError:
             raise InputError(f"{path}: cannot read (permission denied)") from None
         except _Unsupported as e:
@@ -302,7 +329,7 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
     path = Path(path)
     Image.init()
     try:
-        with _pixel_limit_off(), Image.open(path, formats=_readable()) as im:
+        with _pixel_limit_off(), Image.open(path, formats=readable_formats()) as im:
             w, h = im.size
             _check_pixels(path, (w, h), max_pixels)  # before anything is decoded, as read_image refuses it
             orientation = _header_orientation(im)
@@ -354,7 +381,9 @@ def _decode(path: Path, im: Image.Image) -> Picture:
     fmt = im.format or ""
     notes: list[str] = []
     frames = int(getattr(im, "n_frames", 1) or 1)
-    if frames > 1:
+    if fmt == "HEIF":
+        notes.extend(_heif_notes(im, frames))
+    elif frames > 1:
         what = "pages" if fmt == "TIFF" else "frames"
         note = f"{fmt} with {frames} {what}: only the first is upscaled"
         if fmt in _ANIMATED:  # `classsr video` reads and writes animations, their timing and loop count kept
@@ -372,6 +401,8 @@ def _decode(path: Path, im: Image.Image) -> Picture:
         colour, alpha = _read_png16(path, png)
     elif fmt == "TIFF" and _tiff_is_16bit(im):
         colour, alpha = _read_tiff16(path)
+    elif fmt == "HEIF" and int(im.info.get("bit_depth") or 8) > 8:
+        colour, alpha = _read_heif16(path)
     else:
         im.load()
         key = im.info.get("transparency")
@@ -421,6 +452,7 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "text": text,
         "lossless": fmt == "WEBP" and webp_lossless(path),
         "jpeg_quality": jpeg_quality_of(im) if fmt in ("JPEG", "MPO") else None,
+        "nclx": _nclx(im) if fmt == "HEIF" else None,
     }
 
 
@@ -547,6 +579,55 @@ def _avif_bits(path: Path) -> int:
     count = head[at + 8]
     depths = head[at + 9 : at + 9 + count]
     return max(depths) if depths else 8
+
+
+#: nclx transfer characteristics of HDR (PQ, HLG) and colour primaries other than sRGB's (wide gamuts), by name.
+_HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
+_PRIMARIES = {9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
+
+
+def _nclx(im: Image.Image) -> Nclx | None:
+    """An opened HEIF's colour description where it has no ICC profile (the profile says it where there is one)."""
+    nclx = im.info.get("nclx_profile")
+    if not isinstance(nclx, dict) or im.info.get("icc_profile"):
+        return None
+    try:
+        return Nclx(int(nclx["color_primaries"]), int(nclx["transfer_characteristics"]),
+                    int(nclx["matrix_coefficients"]), bool(nclx["full_range_flag"]))  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _heif_notes(im: Image.Image, images: int) -> list[str]:
+    """What a HEIF holds that the upscale does not keep: other top-level images (a burst, a pair), an HDR transfer
+    or wide-gamut primaries signalled without an ICC profile (carried into a HEIF output only: other formats are
+    read as sRGB)."""
+    notes = [f"HEIF with {images} images: only the primary one is upscaled"] if images > 1 else []
+    if (nclx := _nclx(im)) is None:
+        return notes
+    if (transfer := _HDR_TRANSFERS.get(nclx.transfer)) is not None:
+        notes.append(f"HEIF in HDR ({transfer}): upscaled as coded; only a HEIC output is tagged {transfer}")
+    elif (primaries := _PRIMARIES.get(nclx.primaries)) is not None:
+        notes.append(f"HEIF in {primaries} colours without an ICC profile: only a HEIC output is tagged so (others "
+                     "are read as sRGB)")
+    return notes
+
+
+def _read_heif16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """A 10 or 12-bit HEIF's primary image at 16 bits (pillow-heif gives its levels in the top bits: stretched to
+    0-65535, as a 16-bit PNG holds them), turned as its transforms say; colour and alpha."""
+    import pillow_heif
+
+    heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)
+    depth = int(heif.info.get("bit_depth") or 16)
+    top = (1 << depth) - 1
+    levels = np.asarray(heif).astype(np.uint32) >> (16 - depth)
+    arr = ((levels * 65535 + top // 2) // top).astype(np.uint16)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.shape[2] in (2, 4):
+        return arr[..., :-1], arr[..., -1]
+    return arr, None
 
 
 def _png_header(path: Path) -> _PngHeader:
@@ -756,16 +837,37 @@ def output_format(path: Path) -> str:
         animation = " (`classsr video` writes animated GIF and APNG)" if path.suffix.lower() in (".gif", ".apng") else ""
         raise ConfigError(f"{path}: cannot write {path.suffix or 'a file without suffix'}{animation}; use one of {known}")
     Image.init()
+    if fmt == "HEIF" and not _heif_plugin():
+        raise ConfigError(f"{path}: writing HEIC needs pillow-heif (pip install pillow-heif), or write another format")
     if fmt not in Image.SAVE:
         raise ConfigError(f"{path}: this Pillow ({Image.__version__}) cannot write {fmt}: install Pillow 11.3 or later "
                           "with its codec, or write another format")
     return fmt
 
 
-def _readable() -> list[str]:
-    """The formats classsr reads that this Pillow has (AVIF only from Pillow 11.3, where built with libavif)."""
+def readable_formats() -> list[str]:
+    """The formats classsr reads that this Pillow has (AVIF only from Pillow 11.3, where built with libavif; HEIF
+    where pillow-heif is installed)."""
     Image.init()
+    _heif_plugin()
     return [f for f in _READ_FORMATS if f in Image.OPEN]
+
+
+_HEIF_READY: list[bool] = []
+
+
+def _heif_plugin() -> bool:
+    """Register pillow-heif's HEIF reader and writer with Pillow, once (thumbnails, depth maps and auxiliary images
+    left unread); whether they are there."""
+    if not _HEIF_READY:
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+            _HEIF_READY.append(True)
+        except ImportError:
+            _HEIF_READY.append(False)
+    return _HEIF_READY[0]
 
 
 def check_output_size(path: Path, height: int, width: int) -> None:
@@ -799,6 +901,8 @@ def write_image(
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
         notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
+    elif pixels.dtype == np.uint16 and fmt == "HEIF":
+        notes.append(_HEIF_10)
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
     if fmt == "PNG":
         arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
@@ -806,6 +910,8 @@ def write_image(
         _atomic_write(path, lambda tmp: _png_writer(tmp, size, c, arr.dtype, _row_chunks(arr), meta), overwrite)
     elif fmt == "TIFF":
         _atomic_write(path, lambda tmp: _tiff_writer(tmp, pixels, alpha, meta), overwrite)
+    elif fmt == "HEIF":
+        _atomic_write(path, lambda tmp: _heif_writer(tmp, pixels, alpha, meta, quality), overwrite)
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
     return notes
@@ -818,6 +924,55 @@ DEFAULT_QUALITY = 95
 #: files of 493, 497, 436 and 422 KB at PSNR 46.77, 46.75, 46.79 and 46.83 dB (``scripts/avif_speed.py``, this
 #: project's 2-core CPU): 6 saves 12 % of the bytes for 8× the time, where the model itself takes about 0.3 s.
 AVIF_SPEED = 10
+#: HEIF's x265 preset: the fastest. At quality 95, the same 4096x3072 picture in 512-pixel tiles took 1.04 s at
+#: ultrafast, 2.6-2.9 s at superfast to medium (x265's default) and 4.7 s at slow, for files of 1.32, 1.34-1.37 and
+#: 1.29 MB at PSNR 57.16-57.22 dB (``scripts/avif_speed.py --format HEIF``, docs/cli.md).
+HEIF_PRESET = "ultrafast"
+#: HEIF's tile side: a HEIF is written as a grid of tiles of this size, as phones write them (HEVC holds one
+#: picture of at most 142.6 million pixels, a ×4 upscale of a 12 MP photo is 195), larger where a grid of these
+#: would pass the 1000 items libheif writes (:func:`_heif_tile`).
+HEIF_TILE = 512
+_HEIF_10 = "HEIF is written at 10 bits per channel: 16-bit output rounded to 10"
+
+
+def _heif_tile(width: int, height: int) -> int:
+    """The tile side of a ``width`` x ``height`` HEIF: :data:`HEIF_TILE`, doubled until the grid has at most 900
+    tiles (libheif writes at most 1000 items, the metadata's among them)."""
+    tile = HEIF_TILE
+    while -(-width // tile) * -(-height // tile) > 900:
+        tile *= 2
+    return tile
+
+
+def _heif_writer(
+    tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: Meta, quality: int | None = None
+) -> None:
+    """A HEIF (HEVC, 4:2:0: the profile phones write and Apple's and Windows' decoders read) of 8 bits, or 10 from
+    16-bit pixels, in tiles of :func:`_heif_tile`, at ``quality`` (:data:`DEFAULT_QUALITY`) and x265's
+    :data:`HEIF_PRESET`; gray written as RGB (HEVC's main profiles hold no gray), with the ICC profile, EXIF and
+    XMP."""
+    import pillow_heif
+
+    arr = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+    if alpha is not None:
+        arr = np.concatenate([arr, alpha.astype(arr.dtype)[..., None]], axis=2)
+    mode = ("RGBA" if alpha is not None else "RGB") + (";16" if arr.dtype == np.uint16 else "")
+    height, width = arr.shape[:2]
+    heif = pillow_heif.from_bytes(mode=mode, size=(width, height), data=np.ascontiguousarray(arr).tobytes())
+    options: dict[str, Any] = {"quality": quality or DEFAULT_QUALITY, "tile_size": _heif_tile(width, height),
+                               "enc_params": {"preset": HEIF_PRESET}}  # fmt: skip
+    for key, value in (("icc_profile", meta.icc), ("exif", meta.exif), ("xmp", meta.xmp)):
+        if value:
+            options[key] = value
+    if meta.nclx is not None:  # an HDR or wide-gamut source's colour description, as it came
+        options["nclx_profile"] = {"color_primaries": meta.nclx.primaries, "full_range_flag": int(meta.nclx.full_range),
+                                   "transfer_characteristics": meta.nclx.transfer,
+                                   "matrix_coefficients": meta.nclx.matrix}  # fmt: skip
+    try:
+        heif.save(tmp, **options)
+    except (RuntimeError, ValueError) as e:  # libheif's or x265's refusal, not the disk's: the output named
+        target = tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
+        raise OutputError(f"{target}: cannot write ({_reason(e)}); write PNG or TIFF instead") from None
 
 
 def to_8bit(a: np.ndarray) -> np.ndarray:
@@ -1053,6 +1208,8 @@ def write_image_rows(
     notes: list[str] = []
     if dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
+    elif dtype == np.uint16 and fmt == "HEIF":
+        notes.append(_HEIF_10)
     carried = (meta or Meta()).for_output(fmt, width, height)
 
     def checked() -> Iterator[np.ndarray]:
@@ -1161,6 +1318,8 @@ def _mapped_writer(
         pixels: np.ndarray = buf
         if fmt == "TIFF":  # tifffile writes strip by strip from the map: no second copy in memory
             _tiff_writer(tmp, pixels, None, meta)
+        elif fmt == "HEIF":
+            _heif_writer(tmp, pixels, None, meta, quality)
         else:
             if dtype == np.uint16:
                 pixels = to_8bit(pixels)
