@@ -1032,8 +1032,10 @@ def upscale_video(
         if not chunked:
             for out, part in ((dst, tmp), (cmap_dst, tmp_map)):
                 _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
-        with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha,
-                         deinterlace=bool(deinterlaced)) as reader:
+        # The frames before the one before the first run are dropped by ffmpeg (that one primes the scene cuts and
+        # checks a resumed run's source): decoded, not converted or piped.
+        with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha, deinterlace=bool(deinterlaced),
+                         first=max(0, skip - 1)) as reader:
             size = (reader.width, reader.height)
             full = up.output_size(reader.height, reader.width)
             oh, ow = even_size(pix_fmt, *full)
@@ -1045,7 +1047,7 @@ def upscale_video(
                              f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
             frames = iter(reader)
             frame = next(frames, None)
-            stamps: list[int] | None = [] if info.sequence else None  # which frames of a sequence decoded
+            stamps = list(reader.skipped_pts) if info.sequence else None  # which frames of a sequence decoded
             while frame is not None:
                 if hi is not None and frame.index >= hi:  # the next share's first frame
                     ended = True

@@ -123,6 +123,64 @@ def test_showinfo_lines_give_each_frame_its_pts_and_duration() -> None:
     assert pump.time_base == Fraction(1, 1000) and list(pump.stamps) == [(150, 50), (200, None)]
 
 
+def test_split_showinfo_lines_give_the_decoded_and_the_delivered_frames_apart() -> None:
+    """With a select between two showinfo filters, the first's timestamps are every decoded frame's (and its sizes
+    the ones told), the second's the delivered frames'."""
+    import io
+
+    from classsr_cli.io.video import _StderrPump
+
+    pump = _StderrPump(io.BytesIO(b""), timestamps=True, split=True)
+    for k in range(3):
+        pump._showinfo(f"[Parsed_showinfo_2 @ 0x1] n: {k} pts: {k * 50} pts_time:0 fmt:yuv420p s:{64 + 16 * (k == 2)}x48")
+    pump._showinfo("[Parsed_showinfo_4 @ 0x2] n: 0 pts: 100 pts_time:0.1 duration: 50 fmt:yuv420p s:80x48")
+    assert list(pump.decoded) == [0, 50, 100] and list(pump.stamps) == [(100, 50)]
+    assert pump.seen == 3 and pump.resized == [(2, 80, 48)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first", [0, 1, 7, 14, 15, 40])
+def test_frames_before_first_are_dropped_by_ffmpeg_and_the_rest_are_the_same(tmp_path: Path, first: int) -> None:
+    """A resumed run or a torchrun share skips the frames before it: ffmpeg drops them (select) before converting
+    and piping them. The frames delivered, their indices and timestamps, are those of a whole read; the dropped
+    ones' timestamps are kept (an image sequence's lost frames are told by them)."""
+    ff("-f", "lavfi", "-i", f"{TESTSRC}:duration=0.75", "-c:v", "libx264", "-pix_fmt", "yuv420p", tmp_path / "c.mp4")
+    info = probe(tmp_path / "c.mp4")
+    with VideoReader(info) as reader:
+        whole = [(f.index, f.pts, f.duration, f.rgb.copy()) for f in reader]
+    assert len(whole) == 15
+    with VideoReader(info, first=first) as reader:
+        got = [(f.index, f.pts, f.duration, f.rgb.copy()) for f in reader]
+        assert reader.skipped_pts == [pts for _, pts, _, _ in whole[:first]] and reader.returncode == 0
+        assert reader.frames_read == 15 and reader._select == first  # never read past
+    assert len(got) == len(whole[first:])
+    assert all(a[:3] == b[:3] and np.array_equal(a[3], b[3]) for a, b in zip(got, whole[first:], strict=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first", [3, 5, 7, 11, 12])
+def test_a_new_frame_size_before_or_after_first_reads_past_the_frames_instead(tmp_path: Path, first: int) -> None:
+    """A frame of another size rebuilds ffmpeg's filters, and select counts afresh from it (at 7 it dropped every
+    frame after the new size): the reader sees a delivered frame that is not the frame of its index, or frames
+    decoded and never delivered, starts again and reads past the frames before, with the same result."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k in range(12):
+        w, h = (64, 48) if k < 5 else (80, 60)
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / f"{k + 1:03d}.png")
+    info = probe(tmp_path / "%03d.png")
+    with VideoReader(info) as reader:
+        whole = [(f.index, f.pts, f.rgb.copy()) for f in reader]
+    with VideoReader(info, first=first) as reader:
+        got = [(f.index, f.pts, f.rgb.copy()) for f in reader]
+        assert reader.skipped_pts == [pts for _, pts, _ in whole[:first]] and reader.frames_read == 12
+        assert reader._select == (first if first >= 12 else 0)  # started again without select
+        assert reader.resized_message() is not None and reader.resized_message().startswith("frame 6 (80x60)")
+    assert len(got) == len(whole[first:])
+    assert all(a[:2] == b[:2] and np.array_equal(a[2], b[2]) for a, b in zip(got, whole[first:], strict=True))
+
+
 def test_container_of() -> None:
     assert container_of("a.MKV") == "matroska"
     assert container_of("a.webm") == "webm"

@@ -568,10 +568,17 @@ class _StderrPump(threading.Thread):
     _TB = re.compile(r"config in time_base: (\d+)/(\d+)")
     _SIZE = re.compile(r"\bs:(\d+)x(\d+)\b")
 
-    def __init__(self, stream: object, timestamps: bool = False) -> None:
+    _ID = re.compile(r"Parsed_showinfo_(\d+)")
+
+    def __init__(self, stream: object, timestamps: bool = False, split: bool = False) -> None:
         super().__init__(daemon=True)
         self.stream = stream
         self.timestamps = timestamps
+        # Two showinfo filters, one before a `select` (every frame decoded) and one after (the frames delivered): the
+        # first's timestamps go to `decoded`, the second's to `stamps`; its sizes are the first's alone.
+        self.split = split
+        self._before: str | None = None  # the first showinfo's name: it sees frame 0, whatever select drops
+        self.decoded: deque[int] = deque()
         self.tail: deque[str] = deque(maxlen=_TAIL)
         self.errors: deque[str] = deque(maxlen=_TAIL)
         self.first_error: str | None = None  # kept whatever follows (dnxhd lists 70 profiles after its error)
@@ -609,7 +616,14 @@ class _StderrPump(threading.Thread):
             self.time_base = Fraction(int(tb.group(1)), int(tb.group(2)))
             return
         m = self._INFO.search(line)
-        if m:
+        if not m:
+            return
+        before = True
+        if self.split:
+            name = (self._ID.search(line) or m).group(0)
+            self._before = self._before or name
+            before = name == self._before
+        if before:
             if size := self._SIZE.search(line):
                 wh = (int(size.group(1)), int(size.group(2)))
                 if self.size is None:
@@ -617,15 +631,24 @@ class _StderrPump(threading.Thread):
                 elif wh != self.size and len(self.resized) < 1000:  # by count: a new size restarts showinfo's n
                     self.resized.append((self.seen, *wh))
             self.seen += 1
-            dur = int(m.group(3)) if m.group(3) is not None else None
-            with self.cond:
+        dur = int(m.group(3)) if m.group(3) is not None else None
+        with self.cond:
+            if before and self.split:
+                self.decoded.append(int(m.group(2)))
+            else:
                 self.stamps.append((int(m.group(2)), dur if dur and dur > 0 else None))
-                self.cond.notify_all()
+            self.cond.notify_all()
 
     def next_stamp(self, timeout: float = 60.0) -> tuple[int, int | None] | None:
         with self.cond:
             self.cond.wait_for(lambda: self.stamps or self.done, timeout=timeout)
             return self.stamps.popleft() if self.stamps else None
+
+    def next_decoded(self, timeout: float = 60.0) -> int | None:
+        """The next decoded frame's pts (``split``), in decoding order; ``None`` after the last."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.decoded or self.done, timeout=timeout)
+            return self.decoded.popleft() if self.decoded else None
 
     def message(self) -> str:
         """The most telling line: the first error, or the last line ffmpeg printed."""
@@ -681,10 +704,18 @@ class VideoReader:
     Use as a context manager, iterate for :class:`Frame` objects. After the iteration, :attr:`errors` counts the
     decoder's error messages and :attr:`returncode` is ffmpeg's exit status (non-zero, or errors, means the file is
     damaged or truncated: what decoded was delivered, the rest was lost).
+
+    ``first``: the frames before that index are decoded but not delivered (a resumed run's, another torchrun
+    share's): ffmpeg's ``select`` drops them before they are converted to RGB and piped, several times faster than
+    reading them (docs/experiments.md, "Changed: frames before a resumed run or a share are dropped by ffmpeg"); their
+    timestamps are in :attr:`skipped_pts`, and the first frame delivered has index ``first``. A showinfo before the
+    ``select`` and one after it check every frame delivered against the frame of its index: where they differ (a
+    change of frame size rebuilds ffmpeg's filters, and ``select`` counts afresh), the reader starts again and reads
+    past the frames before it instead.
     """
 
     def __init__(self, info: VideoInfo, *, autorotate: bool = False, bits: int = 8, alpha: bool = False,
-                 deinterlace: bool = False) -> None:
+                 deinterlace: bool = False, first: int = 0) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are read at 8 or 16 bits per channel, got {bits}")
         self.info = info
@@ -700,6 +731,10 @@ class VideoReader:
         self.frames_read = 0
         self.returncode: int | None = None
         self._to_srgb = _srgb_transform(info.icc_profile) if bits == 8 and info.icc_profile else None
+        self.first = first
+        self._select = first  # the frames ffmpeg drops (0 once select lost count: then they are read past)
+        self._from = first  # the first frame delivered (after a restart: the next one not yet delivered)
+        self.skipped_pts: list[int] = []
 
     @property
     def time_base(self) -> Fraction:
@@ -734,6 +769,7 @@ class VideoReader:
         raw = ("rgba" if self.alpha else "rgb24") if self.bits == 8 else ("rgba64le" if self.alpha else "rgb48le")
         matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
         seek, trim = _cut(self.info)
+        select = f"select=gte(n\\,{self._select}),showinfo=checksum=0," if self._select else ""
         orient = f"{_ORIENT[self.info.orientation]}," if self.info.orientation != 1 else ""  # EXIF, as upscale does
         cmd += [*seek, *(["-c:v", self.info.decoder] if self.info.decoder else []), *self.info.input_args(),
                 "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
@@ -741,7 +777,7 @@ class VideoReader:
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
                 # "Fixed: video colours decode and encode without a bias").
                 "-vf", f"{trim}{DEINTERLACE + ',' if self.deinterlace else ''}{orient}showinfo=checksum=0,"
-                       f"scale={matrix}flags={_DECODE_FLAGS},format={raw}",
+                       f"{select}scale={matrix}flags={_DECODE_FLAGS},format={raw}",
                 "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", raw, "pipe:1"]  # fmt: skip
         try:
@@ -750,7 +786,7 @@ class VideoReader:
             )
         except OSError as e:
             raise VideoError(f"could not start ffmpeg: {e}") from None
-        self._pump = _StderrPump(self._proc.stderr, timestamps=True)
+        self._pump = _StderrPump(self._proc.stderr, timestamps=True, split=bool(self._select))
         self._pump.start()
         return self
 
@@ -770,10 +806,25 @@ class VideoReader:
             self._pump.join(timeout=10)
         self._proc = None
 
+    def _restart(self) -> None:
+        """Read again from the start without ``select``, past the :attr:`frames_read` frames already taken."""
+        self.close()
+        self._select, self._from, self.frames_read, self._pump = 0, self.frames_read, 0, None
+        self.__enter__()
+
     def __iter__(self) -> Iterator[Frame]:
         assert self._proc is not None and self._proc.stdout is not None, (
             "use VideoReader as a context manager"
         )
+        if self._select:  # the dropped frames' timestamps, from the showinfo before select
+            assert self._pump is not None
+            while len(self.skipped_pts) < self.first and (pts := self._pump.next_decoded()) is not None:
+                self.skipped_pts.append(pts)
+            self.frames_read = len(self.skipped_pts)
+        yield from self._frames()
+
+    def _frames(self) -> Iterator[Frame]:
+        assert self._proc is not None and self._proc.stdout is not None
         dtype = np.dtype(np.uint8 if self.bits == 8 else "<u2")
         channels = 4 if self.alpha else 3
         size = self.width * self.height * channels * dtype.itemsize
@@ -792,6 +843,10 @@ class VideoReader:
                 break
             assert self._pump is not None
             stamp = self._pump.next_stamp()
+            if self._select and (stamp is None or self._pump.next_decoded() != stamp[0]):
+                self._restart()  # select lost count (a new frame size rebuilt it): not the frame of this index
+                yield from self._frames()
+                return
             if stamp is None:  # no showinfo line: count frames at the nominal rate
                 tb = self.time_base
                 pts = round(self.frames_read * fallback / tb)
@@ -801,10 +856,19 @@ class VideoReader:
             alpha = None
             if self.alpha:  # each plane contiguous, as the model and the encoder take them
                 rgb, alpha = np.ascontiguousarray(rgb[:, :, :3]), np.ascontiguousarray(rgb[:, :, 3])
+            if self.frames_read < self._from:  # to skip, or (after a restart) delivered before
+                if len(self.skipped_pts) == self.frames_read < self.first:
+                    self.skipped_pts.append(stamp[0])
+                self.frames_read += 1
+                continue
             if self._to_srgb is not None:  # an image sequence's ICC profile: its colours as sRGB, as a video's are
                 rgb = self._to_srgb(rgb)
             yield Frame(self.frames_read, rgb, stamp[0], stamp[1], alpha)
             self.frames_read += 1
+        if self._select and self._pump is not None and self._pump.next_decoded() is not None:
+            self._restart()  # frames decoded that select dropped after the first (a new size, counted afresh)
+            yield from self._frames()
+            return
         self.returncode = self._proc.wait()
         if self._pump is not None:
             self._pump.join(timeout=10)
