@@ -50,6 +50,7 @@ from classsr_cli.errors import (
     OutputExistsError,
     VideoError,
 )
+from classsr_cli.io.icc import srgb16_transform
 from classsr_cli.io.sequence import find_sequence, is_pattern, is_sequence, numbered
 from classsr_cli.io.video import (
     ANIMATION_MUXERS,
@@ -448,9 +449,10 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
     if info.icc:  # a video holds no ICC profile (nor do the pictures ffmpeg writes from plain RGB): sRGB, converted
-        notes_first.append(f"the frames' ICC profile ({info.icc}) is converted to sRGB" if bits == 8 else
-                           f"the frames' ICC profile ({info.icc}) is not applied at 16 bits: their colours are read as "
-                           "sRGB; export the frames in sRGB for the colours they show")
+        converted = bits == 8 or (info.icc_profile is not None and srgb16_transform(info.icc_profile) is not None)
+        notes_first.append(f"the frames' ICC profile ({info.icc}) is converted to sRGB" if converted else
+                           f"the frames' ICC profile ({info.icc}) is not applied at 16 bits (a profile of lookup "
+                           "tables): their colours are read as sRGB; export the frames in sRGB for the colours they show")
     stream_args, notes = plan_streams(info, muxer, options)
     notes = notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
     if options.fps is not None:

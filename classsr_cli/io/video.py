@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from classsr_cli.errors import ConfigError, InputError, VideoError
+from classsr_cli.io.icc import srgb16_transform
 from classsr_cli.io.subtitles import TEXT_FORMATS, cut
 
 __all__ = [
@@ -730,7 +731,8 @@ class VideoReader:
         self._pump: _StderrPump | None = None
         self.frames_read = 0
         self.returncode: int | None = None
-        self._to_srgb = _srgb_transform(info.icc_profile) if bits == 8 and info.icc_profile else None
+        self._to_srgb = ((_srgb_transform(info.icc_profile) if bits == 8 else srgb16_transform(info.icc_profile))
+                         if info.icc_profile else None)  # fmt: skip
         self.first = first
         self._select = first  # the frames ffmpeg drops (0 once select lost count: then they are read past)
         self._from = first  # the first frame delivered (after a restart: the next one not yet delivered)

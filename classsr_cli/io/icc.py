@@ -1,0 +1,102 @@
+"""Frames of 16 bits from an RGB ICC profile to sRGB, in numpy: LittleCMS, through Pillow, converts 8-bit pictures
+only. Matrix/TRC profiles only (Adobe RGB, ProPhoto, Display P3, Rec. 2020: the RGB working spaces photographers
+export in), as LittleCMS converts between two of them: each channel linearised by its tone curve, to the D50
+connection space by its colorants, to sRGB's linear channels by sRGB's (LittleCMS's own sRGB profile, the one Pillow
+builds), clipped, and encoded by sRGB's curve. Profiles built on lookup tables are left to the caller (``None``).
+Not done: black point compensation, which LittleCMS applies to a version 4 profile whose black is above 0 (a
+parametric curve with an offset); the working spaces' black is 0."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["srgb16_transform"]
+
+_LEVELS = np.arange(65536, dtype=np.float64) / 65535.0
+
+
+def _tags(icc: bytes) -> dict[bytes, bytes]:
+    """The profile's tags: signature -> data."""
+    (count,) = struct.unpack(">I", icc[128:132])
+    tags = {}
+    for k in range(count):
+        sig, offset, size = struct.unpack(">4sII", icc[132 + 12 * k : 144 + 12 * k])
+        tags[sig] = icc[offset : offset + size]
+    return tags
+
+
+def _fixed(data: bytes, at: int, n: int) -> list[float]:
+    """``n`` s15Fixed16Numbers from ``at``."""
+    return [v / 65536.0 for v in struct.unpack(f">{n}i", data[at : at + 4 * n])]
+
+
+def _curve(data: bytes) -> np.ndarray:
+    """A ``curv`` or ``para`` tone curve, sampled at the 65,536 levels of 16 bits (linear light, 0-1)."""
+    kind = data[:4]
+    x = _LEVELS
+    if kind == b"curv":
+        (n,) = struct.unpack(">I", data[8:12])
+        if n == 0:
+            return x.copy()
+        if n == 1:
+            return x ** (struct.unpack(">H", data[12:14])[0] / 256.0)
+        table = np.frombuffer(data[12 : 12 + 2 * n], dtype=">u2").astype(np.float64) / 65535.0
+        return np.interp(x, np.linspace(0.0, 1.0, n), table)
+    if kind == b"para":
+        (fn,) = struct.unpack(">H", data[8:10])
+        count = {0: 1, 1: 3, 2: 4, 3: 5, 4: 7}.get(fn)
+        if count is None:
+            raise ValueError(f"parametric curve of type {fn}")
+        g, a, b, c, d, e, f = [*_fixed(data, 12, count), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0][:7]
+        if fn == 0:
+            return x**g
+        with np.errstate(invalid="ignore"):
+            power = np.power(np.maximum(a * x + b, 0.0), g)
+        if fn == 1:
+            return np.where(x >= -b / a, power, 0.0)
+        if fn == 2:
+            return np.where(x >= -b / a, power + c, c)
+        if fn == 3:
+            return np.where(x >= d, power, c * x)
+        return np.where(x >= d, power + e, c * x + f)
+    raise ValueError(f"tone curve of type {kind!r}")
+
+
+def _matrix_shaper(icc: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """An RGB matrix/TRC profile's three tone curves (3, 65536) and colorants (3x3, columns r, g, b, to D50 XYZ)."""
+    if icc[16:20] != b"RGB ":
+        raise ValueError("not an RGB profile")
+    tags = _tags(icc)
+    matrix = np.array([_fixed(tags[sig], 8, 3) for sig in (b"rXYZ", b"gXYZ", b"bXYZ")]).T
+    curves = np.clip(np.stack([_curve(tags[sig]) for sig in (b"rTRC", b"gTRC", b"bTRC")]), 0.0, 1.0)  # as LittleCMS
+    return curves, matrix
+
+
+def _srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """sRGB's tone curve (IEC 61966-2-1, LittleCMS's parametric type 3), linear 0-1 -> 0-1."""
+    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
+
+
+def srgb16_transform(icc: bytes) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A function that converts a 16-bit RGB frame ``(H, W, 3)`` from the matrix/TRC profile ``icc`` to sRGB at 16
+    bits, or ``None`` where the profile is not one (or cannot be read)."""
+    from PIL import ImageCms
+
+    try:
+        curves, matrix = _matrix_shaper(icc)
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        target = np.linalg.inv(_matrix_shaper(srgb.tobytes())[1])
+    except (KeyError, ValueError, struct.error, np.linalg.LinAlgError, OSError, ImageCms.PyCMSError):
+        return None
+    luts = curves.astype(np.float32)
+    combined = (target @ matrix).astype(np.float32)  # linear source -> linear sRGB
+
+    def convert(rgb: np.ndarray) -> np.ndarray:
+        linear = np.stack([luts[c][rgb[..., c]] for c in range(3)], axis=-1) @ combined.T
+        out = _srgb_encode(np.clip(linear, 0.0, 1.0))
+        return np.rint(out * 65535.0).astype(np.uint16)
+
+    return convert
