@@ -111,3 +111,56 @@ def test_a_fade_through_black_is_a_cut_and_a_fade_in_from_black_is_not() -> None
         again.prime(frames[stop - 1])
         run(frames[stop:], again, first=stop)
         assert [s.first for s in again.scenes] == [0, first], stop
+
+
+def film(*parts: tuple[int, int] | tuple[int, int, int], step: int = 1, width: int = 256) -> list[np.ndarray]:
+    """Frames ``width`` wide of one steady pan (``step`` pixels a frame) over pictures: ``(seed, frames)`` holds a
+    picture, ``(seed, seed2, frames)`` dissolves from the first to the second over that many frames."""
+    out, x = [], 0
+    pictures: dict[int, np.ndarray] = {}
+
+    def view(seed: int) -> np.ndarray:
+        full = pictures.setdefault(seed, picture(seed, height=96, width=width + 200 * step + 16)).astype(np.float64)
+        return full[:, x : x + width]
+
+    for part in parts:
+        for k in range(part[-1]):
+            if len(part) == 2:
+                out.append(view(part[0]).astype(np.uint8))
+            else:
+                mix = (k + 1) / (part[-1] + 1)
+                out.append(np.round(view(part[0]) * (1 - mix) + view(part[1]) * mix).astype(np.uint8))
+            x += step
+    return out
+
+
+def test_a_dissolve_is_one_cut_found_within_it_and_its_frames_are_moved_to_the_new_scene() -> None:
+    """A dissolve of 2 to 24 frames on stills, of 2 to 12 during a pan, starts one scene at a frame within it (before,
+    none: the frames differ little one from the next); the frames of the old scene from there are moved to the new one,
+    with their counts and FLOPs, so the scenes still add up to the run. A pan, the same picture brightening (a change
+    of exposure) and a fade through black are not dissolves."""
+    for step, n in [(0, 2), (0, 6), (0, 12), (0, 24), (1, 2), (1, 6), (1, 12)]:  # (long ones in a pan: not all)
+        frames = film((1, 10), (1, 2, n), (2, 10), step=step)
+        log = run(frames)
+        assert log.scenes[0].first == 0 and len(log.scenes) == 2, (step, n)
+        second = log.scenes[1]
+        assert 10 <= second.first <= 10 + n, (step, n)
+        assert second.frames == len(frames) - second.first and second.counts == [
+            sum(range(second.first, len(frames))), second.frames, 0]
+        assert (second.used, second.whole) == (sum(10 + i for i in range(second.first, len(frames))),
+                                               100 * second.frames)  # fmt: skip
+        assert sum(s.frames for s in log.scenes) == len(frames)
+    assert len(run(film((3, 60), step=2)).scenes) == 1  # a pan
+    panned = film((4, 24), step=1)
+    ramp = [np.clip(np.round(f * (1 + 0.06 * max(0, k - 8))), 0, 255).astype(np.uint8) for k, f in enumerate(panned)]
+    assert len(run(ramp).scenes) == 1  # an exposure ramp, to twice the levels
+
+
+def test_a_dissolve_in_a_continued_run_is_found_after_the_stop() -> None:
+    """A run stopped before a dissolve and continued finds it as a run that never stopped does."""
+    frames = film((1, 10), (1, 2, 6), (2, 10), step=1)
+    whole = run(frames)
+    again = SceneLog.restore(run(frames[:5]).state())
+    again.prime(frames[4])
+    run(frames[5:], again, first=5)
+    assert [s.to_dict() for s in again.scenes] == [s.to_dict() for s in whole.scenes]
