@@ -11,6 +11,7 @@ __all__ = [
     "ModelNotFoundError",
     "OutputError",
     "OutputExistsError",
+    "PrecisionError",
     "TrainingDivergedError",
     "VideoError",
 ]
@@ -59,6 +60,10 @@ class ConfigError(ClassSRError):
 
 class VideoError(ClassSRError):
     """Decoding, encoding or muxing a video failed."""
+
+
+class PrecisionError(ClassSRError):
+    """A half-precision run (fp16, bf16) gave values that are not finite (an overflow): nothing is written."""
 
 
 class TrainingDivergedError(ClassSRError):

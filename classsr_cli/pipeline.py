@@ -49,7 +49,7 @@ from classsr_cli.engine import (
     check_tta,
     upscale_tensor,
 )
-from classsr_cli.errors import ConfigError, InputError, OutputError
+from classsr_cli.errors import ConfigError, InputError, OutputError, PrecisionError
 from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
 from classsr_cli.runtime import bound_freed_memory, synchronize
 from classsr_cli.zoo import check_scale, check_tolerance
@@ -222,6 +222,9 @@ class PixelRun:
             self.model_seconds += time.perf_counter() - t
             if band is None:
                 return
+            if band.rows.dtype != torch.float32 and not bool(torch.isfinite(band.rows).all()):
+                raise PrecisionError(f"the model in {_PRECISION.get(band.rows.dtype, band.rows.dtype)} gave values "
+                                     "that are not finite (an overflow): nothing was written; run with --precision fp32")
             sr = band.rows.float()
             if up.resampled:
                 sr = _resize(sr, size)
@@ -542,6 +545,10 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     except (RuntimeError, NotImplementedError):
         y = F.interpolate(x.cpu(), size=size, mode="bicubic", align_corners=False, antialias=True)
         return y.to(x.device)
+
+
+#: Half precisions by the name --precision gives them (for :class:`PrecisionError`).
+_PRECISION = {torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
 def _quantise(

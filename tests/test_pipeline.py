@@ -90,6 +90,28 @@ def test_a_bfloat16_model_keeps_16_bit_pictures_16_bit() -> None:
     assert len(np.unique(got[80, 16:-16, 0])) > 0.9 * len(np.unique(want[80, 16:-16, 0]))
 
 
+def test_a_half_precision_overflow_is_an_error_not_a_black_picture(tmp_path: Path) -> None:
+    """fp16 on some GPUs overflows into inf and NaN, which rounding turned into black or garbled pixels (PEERS.md,
+    complaint 17): a band of a half-precision model's output that is not finite raises PrecisionError, and
+    upscale_file writes nothing. Shown on the CPU with bfloat16 and a weight made infinite."""
+    from classsr_cli import zoo
+    from classsr_cli.errors import PrecisionError
+    from classsr_cli.io.image import Picture, write_image
+    from classsr_cli.pipeline import Upscaler, upscale_file
+
+    model = zoo.load(None, 4).net.eval().to(torch.bfloat16)
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    assert Upscaler(model).upscale_array(pixels).pixels.shape == (160, 192, 3)  # finite: fine
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("inf"))
+    write_image(tmp_path / "in.png", Picture(pixels))
+    with pytest.raises(PrecisionError, match=r"the model in bf16 gave values that are not finite \(an overflow\)"):
+        upscale_file(Upscaler(model), tmp_path / "in.png", tmp_path / "out.png")
+    assert not (tmp_path / "out.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]  # no partial file either
+
+
 def test_the_python_api_takes_gray_arrays_and_raises_typed_errors(tiny_model_path: Path) -> None:
     """``Upscaler.upscale_array`` as docs/cli.md shows it: ``(H, W)`` gray in, ``(H', W')`` out; an empty, float or
     mis-sized-alpha input, an absent device and a NaN tolerance are ClassSR errors (they were IndexError,
