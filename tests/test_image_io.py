@@ -324,8 +324,8 @@ def test_heic_is_read_upright_and_written_in_tiles_with_its_metadata(tmp_path: P
 
 def test_a_10_bit_heic_is_read_at_16_bits_and_written_at_10(tmp_path: Path) -> None:
     """A 10-bit HEIC (a camera's or an HDR phone photo's depth) keeps its levels: read at 16 bits, each of its 1024
-    levels stretched to 0-65535 as a 16-bit PNG holds them, and written back at 10 bits, with a note (8 bits before:
-    Pillow's plugin converts to 8 by default)."""
+    levels stretched to 0-65535 as a 16-bit PNG holds them, and written back at 10 bits (a 12-bit one at 12) without a
+    note; 16 bits from elsewhere are rounded to 10, with one (Pillow's plugin alone reads and writes 8)."""
     import pillow_heif
 
     y, x = np.mgrid[0:48, 0:64]
@@ -337,10 +337,22 @@ def test_a_10_bit_heic_is_read_at_16_bits_and_written_at_10(tmp_path: Path) -> N
     levels = np.unique(pic.pixels)  # 10-bit levels stretched, not 8-bit ones (multiples of 257)
     assert np.array_equal(levels, (np.rint(np.rint(levels / 65535 * 1023) * 65535 / 1023)).astype(np.uint16))
     assert (levels % 257 != 0).mean() > 0.5 and len(levels) > 300 and int(levels.max()) > 60000
-    assert write_image(tmp_path / "e.heic", pic) == ["HEIF is written at 10 bits per channel: 16-bit output rounded to 10"]
+    assert pic.depth == 10 and write_image(tmp_path / "e.heic", pic) == []  # its 10 bits kept: nothing to say
     with Image.open(tmp_path / "e.heic") as back:
         assert back.info["bit_depth"] == 10
     assert np.abs(read_image(tmp_path / "e.heic").pixels.astype(int) - pic.pixels).mean() < 257
+    png16 = Picture(pic.pixels)  # 16 bits from elsewhere (a 16-bit PNG): rounded to 10, and said
+    assert write_image(tmp_path / "f.heic", png16) == [
+        "HEIF is written at 10 bits per channel here: 16-bit output rounded to 10"]
+    saved, pillow_heif.options.SAVE_HDR_TO_12_BIT = pillow_heif.options.SAVE_HDR_TO_12_BIT, True
+    try:
+        pillow_heif.from_bytes(mode="RGB;16", size=(64, 48), data=deep.tobytes()).save(tmp_path / "t.heic", quality=-1)
+    finally:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
+    twelve = read_image(tmp_path / "t.heic")
+    assert twelve.depth == 12 and write_image(tmp_path / "u.heic", twelve) == []
+    with Image.open(tmp_path / "u.heic") as back:
+        assert back.info["bit_depth"] == 12  # a 12-bit source stays 12-bit
 
 
 def test_heic_alpha_and_gray_are_written_as_phones_read_them(tmp_path: Path) -> None:

@@ -165,6 +165,7 @@ class Meta:
     lossless: bool = False
     made_by: str | None = None
     nclx: Nclx | None = None
+    depth: int | None = None  # a HEIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -179,7 +180,13 @@ class Meta:
             icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
             made_by=self.made_by if fmt == "JPEG" else None, nclx=self.nclx if fmt == "HEIF" else None,
+            depth=self.depth if fmt == "HEIF" else None,
         )
+
+    def heif_note(self) -> list[str]:
+        """The note of a HEIF output of 16-bit pixels: none where they came from a HEIF of 10 or 12 bits, which it
+        keeps; else that they are rounded to 10."""
+        return [] if self.depth in (10, 12) else [_HEIF_10]
 
 
 @dataclass
@@ -200,6 +207,7 @@ class Picture:
             (:func:`jpeg_quality_of`); ``None`` for other formats.
         nclx: a HEIF's colour description where it has no ICC profile (:class:`Nclx`: an HDR transfer, wide-gamut
             primaries), carried to HEIF outputs.
+        depth: a HEIF's bits per channel where more than 8 (10, 12: its pixels are read at 16), kept by HEIF outputs.
         made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
             into PNG text and JPEG comments; ``None`` on what was read.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
@@ -221,10 +229,12 @@ class Picture:
     made_by: str | None = None
     jpeg_quality: int | None = None
     nclx: Nclx | None = None
+    depth: int | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
-        return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx)
+        return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
+                    self.depth)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -453,6 +463,7 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "lossless": fmt == "WEBP" and webp_lossless(path),
         "jpeg_quality": jpeg_quality_of(im) if fmt in ("JPEG", "MPO") else None,
         "nclx": _nclx(im) if fmt == "HEIF" else None,
+        "depth": depth if fmt == "HEIF" and (depth := int(im.info.get("bit_depth") or 8)) > 8 else None,
     }
 
 
@@ -901,9 +912,9 @@ def write_image(
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
         notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
-    elif pixels.dtype == np.uint16 and fmt == "HEIF":
-        notes.append(_HEIF_10)
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
+    if pixels.dtype == np.uint16 and fmt == "HEIF":
+        notes.extend(meta.heif_note())
     if fmt == "PNG":
         arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
         size, c = arr.shape[:2], arr.shape[2]
@@ -932,7 +943,7 @@ HEIF_PRESET = "ultrafast"
 #: picture of at most 142.6 million pixels, a ×4 upscale of a 12 MP photo is 195), larger where a grid of these
 #: would pass the 1000 items libheif writes (:func:`_heif_tile`).
 HEIF_TILE = 512
-_HEIF_10 = "HEIF is written at 10 bits per channel: 16-bit output rounded to 10"
+_HEIF_10 = "HEIF is written at 10 bits per channel here: 16-bit output rounded to 10"
 
 
 def _heif_tile(width: int, height: int) -> int:
@@ -948,7 +959,7 @@ def _heif_writer(
     tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: Meta, quality: int | None = None
 ) -> None:
     """A HEIF (HEVC, 4:2:0: the profile phones write and Apple's and Windows' decoders read) of 8 bits, or 10 from
-    16-bit pixels, in tiles of :func:`_heif_tile`, at ``quality`` (:data:`DEFAULT_QUALITY`) and x265's
+    16-bit pixels (12 where they came from a 12-bit HEIF: ``meta.depth``), in tiles of :func:`_heif_tile`, at ``quality`` (:data:`DEFAULT_QUALITY`) and x265's
     :data:`HEIF_PRESET`; gray written as RGB (HEVC's main profiles hold no gray), with the ICC profile, EXIF and
     XMP."""
     import pillow_heif
@@ -968,11 +979,15 @@ def _heif_writer(
         options["nclx_profile"] = {"color_primaries": meta.nclx.primaries, "full_range_flag": int(meta.nclx.full_range),
                                    "transfer_characteristics": meta.nclx.transfer,
                                    "matrix_coefficients": meta.nclx.matrix}  # fmt: skip
+    twelve = arr.dtype == np.uint16 and meta.depth == 12  # a 12-bit source's depth kept (else 10 bits)
+    saved, pillow_heif.options.SAVE_HDR_TO_12_BIT = pillow_heif.options.SAVE_HDR_TO_12_BIT, twelve
     try:
         heif.save(tmp, **options)
     except (RuntimeError, ValueError) as e:  # libheif's or x265's refusal, not the disk's: the output named
         target = tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
         raise OutputError(f"{target}: cannot write ({_reason(e)}); write PNG or TIFF instead") from None
+    finally:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
 
 
 def to_8bit(a: np.ndarray) -> np.ndarray:
@@ -1208,9 +1223,9 @@ def write_image_rows(
     notes: list[str] = []
     if dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
-    elif dtype == np.uint16 and fmt == "HEIF":
-        notes.append(_HEIF_10)
     carried = (meta or Meta()).for_output(fmt, width, height)
+    if dtype == np.uint16 and fmt == "HEIF":
+        notes.extend(carried.heif_note())
 
     def checked() -> Iterator[np.ndarray]:
         done = 0
