@@ -589,6 +589,18 @@ def test_parity_with_upscale(
     Image.new("RGB", (8, 8)).save(real)
     code, msg = video(real, tmp_path / "o.mp4")
     assert code == 1 and "is a PNG image, not a video; use `classsr upscale`" in msg
+    # A HEIC or AVIF photo, which ffmpeg opens as a video of one frame (its HEIF container is an mp4's), is named as
+    # one too; an animated AVIF is a video.
+    from classsr_cli.io.image import readable_formats
+
+    readable_formats()  # pillow-heif's plugin, to save a HEIC
+    for name, kind in (("still.heic", "a HEIF"), ("still.avif", "an AVIF")):
+        Image.new("RGB", (64, 48), (200, 90, 30)).save(tmp_path / name)
+        code, msg = video(tmp_path / name, tmp_path / "o.mp4")
+        assert code == 1 and f"is {kind} image, not a video; use `classsr upscale`" in msg, msg
+    frames = [Image.new("RGB", (64, 48), (k * 60, 90, 30)) for k in range(3)]
+    frames[0].save(tmp_path / "moving.avif", save_all=True, append_images=frames[1:], duration=100)
+    assert probe(tmp_path / "moving.avif").codec == "av1"  # not refused
     # "already exists" worded alike; class maps named alike.
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"keep me")

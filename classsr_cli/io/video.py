@@ -334,12 +334,16 @@ def _field_order(color: str | None) -> str | None:
 
 
 def _not_a_video(path: Path) -> str:
-    """Why a file ffmpeg opens as a still image (its ``image2`` demuxer goes by the name) is refused."""
+    """Why a file ffmpeg opens as a still image (its ``image2`` demuxer goes by the name, or a HEIF still's brand) is
+    refused."""
     from PIL import Image, UnidentifiedImageError
 
+    from classsr_cli.io.image import readable_formats
+
+    readable_formats()  # HEIC's plugin, to name it
     try:
         with Image.open(path) as im:
-            what = f"a {im.format} image" if im.format else "an image"
+            what = f"{'an' if im.format[0] in 'AEIO' else 'a'} {im.format} image" if im.format else "an image"
     except (UnidentifiedImageError, OSError, ValueError):
         return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
     from classsr_cli.io.sequence import sequence_of
@@ -353,6 +357,20 @@ def _not_a_video(path: Path) -> str:
 
 #: HEIF brands of image sequences (AVIF's, HEIC's), whose still image ffmpeg lists as a stream before the animation.
 _HEIF_SEQUENCES = ("avis", "msf1", "hevs")
+#: HEIF brands of still images (HEIC's, AVIF's): a file with one of them as its major brand and no sequence brand is a
+#: photo.
+_HEIF_STILLS = ("heic", "heix", "heim", "heis", "mif1", "mif2", "avif", "avio")
+
+
+def _heif_still(text: str) -> bool:
+    """Whether ffmpeg's description ``text`` is of a HEIF still image (a HEIC or AVIF photo): a still's major brand,
+    and no sequence brand among the compatible ones."""
+    major = re.search(r"^\s*major_brand\s*:\s*(\S+)", text, re.M)
+    if major is None or major.group(1) not in _HEIF_STILLS:
+        return False
+    compatible = re.search(r"^\s*compatible_brands\s*:\s*(\S+)", text, re.M)
+    listed = compatible.group(1) if compatible else ""
+    return not any(b in _HEIF_SEQUENCES for b in (listed[i : i + 4] for i in range(0, len(listed), 4)))
 
 
 def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
@@ -383,6 +401,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         raise InputError(f"{path}: not a readable video ({reason})")
     fmt = head.group(1)
     if _IMAGE_FORMATS.match(fmt.split(",")[0]) and seq is None:
+        raise InputError(_not_a_video(path))
+    if _heif_still(text):  # a HEIC or AVIF photo, which ffmpeg opens as a video of one frame
         raise InputError(_not_a_video(path))
     duration = start = None
     m = _DURATION.search(text)
