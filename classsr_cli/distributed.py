@@ -9,13 +9,13 @@ Without those variables everything here is a no-op for a single process.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["World", "all_gather", "barrier", "device_name", "finish", "start", "world"]
+__all__ = ["World", "all_gather", "barrier", "device_name", "finish", "from_main", "start", "world"]
 
 T = TypeVar("T")
 
@@ -105,6 +105,20 @@ def all_gather(w: World, obj: Any) -> list[Any]:
     gathered: list[Any] = [None] * w.size
     dist.all_gather_object(gathered, obj)
     return gathered
+
+
+def from_main(w: World, compute: Callable[[], T]) -> T:
+    """``compute()`` on rank 0, its result on every rank (one read of a file, not one a rank). Where no process group
+    is up (ranks run one after the other in one process, as tests run them), each rank computes its own."""
+    if not w.active:
+        return compute()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return compute()
+    box = [compute() if w.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]  # type: ignore[return-value]
 
 
 def finish(w: World) -> None:

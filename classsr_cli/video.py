@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from classsr_cli.config import CLASS_NAMES
-from classsr_cli.distributed import World
+from classsr_cli.distributed import World, from_main
 from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Forced, Hysteresis, Reuse, Router
 from classsr_cli.engine.router import Policy, RouteStats
 from classsr_cli.errors import (
@@ -1210,11 +1210,11 @@ def upscale_video(
 
 def _share(world: World, info: VideoInfo) -> tuple[int, int | None]:
     """Rank ``world.rank``'s frames of ``info``: ``lo`` to ``hi - 1`` (``hi`` ``None``: to the end, the last rank's),
-    consecutive shares as even as the frame count allows (counted from the packets of a whole file, else estimated
-    from its duration: the last share takes whatever is left)."""
+    consecutive shares as even as the frame count allows (counted from the packets of a whole file, by rank 0, which
+    gives the count to the others; else estimated from its duration: the last share takes whatever is left)."""
     count = info.frames_estimate
-    if not (info.seek or info.span or info.sequence):
-        count = count_frames(info.path) or count
+    if not (info.seek or info.span or info.sequence):  # rank 0 reads the file's packets, not every rank
+        count = from_main(world, lambda: count_frames(info.path)) or count
     if not count:  # unknown: rank 0 takes every frame
         return (0, None) if world.is_main else (2**62, None)
     bounds = [round(r * count / world.size) for r in range(world.size + 1)]
