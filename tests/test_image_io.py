@@ -396,6 +396,25 @@ def test_a_heics_other_images_and_its_hdr_tags_are_said_and_carried_into_heic(tm
     assert np.abs(read_image(tmp_path / "out.heic").pixels.astype(int) - pic.pixels).mean() < 2
 
 
+def test_a_heic_libheif_cannot_decode_is_a_corrupt_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libheif's decoder errors come as RuntimeError (Pillow's own plugins raise none): for a HEIF they are the
+    one-line "truncated or corrupt image", as for any other format; a truncated HEIC is too."""
+    from pillow_heif import as_plugin
+
+    Image.fromarray(SMOOTH).save(tmp_path / "a.heic")
+    data = (tmp_path / "a.heic").read_bytes()
+    (tmp_path / "cut.heic").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.heic: truncated or corrupt image \("):
+        read_image(tmp_path / "cut.heic")
+
+    def fail(self: object) -> None:
+        raise RuntimeError("Decoder plugin generated an error: Unsupported feature")
+
+    monkeypatch.setattr(as_plugin.HeifImageFile, "load", fail)
+    with pytest.raises(InputError, match=r"a\.heic: truncated or corrupt image \(Decoder plugin generated an error"):
+        read_image(tmp_path / "a.heic")
+
+
 def test_heic_tiles_grow_where_a_grid_of_512_would_pass_libheifs_items() -> None:
     """libheif writes at most 1000 items: a 16128x12096 output (a 12 MP phone photo ×4) is 32x24 tiles of 512, a
     20000x20000 one is written in tiles of 1024 (1,600 tiles of 512 were refused)."""

@@ -323,12 +323,18 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
                                  "later with its codec") from None
             if path.suffix.lower() in HEIF_SUFFIXES and "HEIF" not in Image.OPEN:
                 raise InputError(f"{path}: reading HEIC needs pillow-heif (pip install pillow-heif)") from None
+            if path.suffix.lower() in (*HEIF_SUFFIXES, ".avif") and _is_heif(path):  # boxes the decoder cannot read
+                raise InputError(f"{path}: truncated or corrupt image (its HEIF boxes do not read)") from None
             raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
         except PermissionError:
             raise InputError(f"{path}: cannot read (permission denied)") from None
         except _Unsupported as e:
             raise InputError(f"{path}: {e}") from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as e:
+            raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+        except RuntimeError as e:  # libheif's decoder errors (pillow-heif), which Pillow's own plugins never raise
+            if not _is_heif(path):
+                raise
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
 
 
@@ -366,6 +372,15 @@ def _header_orientation(im: Image.Image) -> int:
                 exif.load(raw)
         return int(exif.get(_ORIENTATION, 1) or 1)
     return int(im.getexif().get(_ORIENTATION, 1) or 1)
+
+
+def _is_heif(path: Path) -> bool:
+    """Whether ``path`` starts as a HEIF does (an ISO-BMFF ``ftyp`` box), whatever its name."""
+    try:
+        with path.open("rb") as f:
+            return f.read(12)[4:8] == b"ftyp"
+    except OSError:
+        return False
 
 
 def _reason(e: BaseException) -> str:
