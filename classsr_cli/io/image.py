@@ -974,9 +974,9 @@ def _heif_writer(
     tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: Meta, quality: int | None = None
 ) -> None:
     """A HEIF (HEVC, 4:2:0: the profile phones write and Apple's and Windows' decoders read) of 8 bits, or 10 from
-    16-bit pixels (12 where they came from a 12-bit HEIF: ``meta.depth``), in tiles of :func:`_heif_tile`, at ``quality`` (:data:`DEFAULT_QUALITY`) and x265's
-    :data:`HEIF_PRESET`; gray written as RGB (HEVC's main profiles hold no gray), with the ICC profile, EXIF and
-    XMP."""
+    16-bit pixels (12 where they came from a 12-bit HEIF: ``meta.depth``), in tiles of :func:`_heif_tile`, at
+    ``quality`` (:data:`DEFAULT_QUALITY`) and x265's :data:`HEIF_PRESET`; gray written as RGB (HEVC's main profiles
+    hold no gray), with the ICC profile, EXIF and XMP."""
     import pillow_heif
 
     arr = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels

@@ -28,8 +28,10 @@ DEFAULT_RATE = Fraction(25)
 #: Frames classsr does not read, and why (a folder of them is told so, not that it holds no sequence).
 _REFUSED = {".exr": "OpenEXR frames are linear light; export the sequence as 16-bit TIFF or PNG",
             ".avif": "AVIF frames are not read as a sequence (an animated AVIF is: give the file); `classsr upscale` takes them one by one",
-            ".heic": "HEIC frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them one by one",
-            ".heif": "HEIF frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them one by one"}  # fmt: skip
+            ".heic": "HEIC frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them "
+                     "one by one",
+            ".heif": "HEIF frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them "
+                     "one by one"}  # fmt: skip
 _PRINTF = re.compile(r"%(?:0(\d+))?d")  # %d, %04d: the names ffmpeg writes and reads
 
 
