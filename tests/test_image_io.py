@@ -388,12 +388,20 @@ def test_a_heics_other_images_and_its_hdr_tags_are_said_and_carried_into_heic(tm
     nclx = {"color_primaries": 9, "transfer_characteristics": 16, "matrix_coefficients": 9, "full_range_flag": 0}
     pillow_heif.from_pillow(Image.fromarray(SMOOTH)).save(tmp_path / "pq.heic", quality=95, nclx_profile=nclx)
     pic = read_image(tmp_path / "pq.heic")
-    assert pic.notes == ["HEIF in HDR (PQ): upscaled as coded; only a HEIC output is tagged PQ"]
+    assert pic.notes == ["HEIF in HDR (PQ): upscaled as coded; only a HEIC or PNG output is tagged PQ"]
     assert pic.nclx == Nclx(9, 16, 9, False) and pic.icc is None
     write_image(tmp_path / "out.heic", pic)
     with Image.open(tmp_path / "out.heic") as back:
         assert {k: back.info["nclx_profile"][k] for k in nclx} == nclx
     assert np.abs(read_image(tmp_path / "out.heic").pixels.astype(int) - pic.pixels).mean() < 2
+    # A PNG holds it as its cICP chunk (PNG's third edition: BT.2020, PQ, RGB, full range), before the pixels; a JPEG
+    # has no place for it; an sRGB one (pillow-heif's default) is written as no chunk at all.
+    write_image(tmp_path / "out.png", pic)
+    data = (tmp_path / "out.png").read_bytes()
+    at = data.find(b"cICP")
+    assert at > 0 and data[at + 4 : at + 8] == bytes([9, 16, 0, 1]) and at < data.find(b"IDAT")
+    write_image(tmp_path / "plain.png", read_image(tmp_path / "two.heic"))
+    assert b"cICP" not in (tmp_path / "plain.png").read_bytes()
 
 
 def test_a_heic_libheif_cannot_decode_is_a_corrupt_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

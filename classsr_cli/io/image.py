@@ -147,6 +147,11 @@ class Nclx(NamedTuple):
     matrix: int
     full_range: bool
 
+    @property
+    def srgb(self) -> bool:
+        """Whether it says sRGB (BT.709 primaries, sRGB's curve) or nothing: what an untagged picture is read as."""
+        return self.primaries in (1, 2) and self.transfer in (2, 13)
+
 
 class _Unsupported(ValueError):
     """A well-formed image of a kind classsr does not handle."""
@@ -179,7 +184,7 @@ class Meta:
         return Meta(
             icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
-            made_by=self.made_by if fmt == "JPEG" else None, nclx=self.nclx if fmt == "HEIF" else None,
+            made_by=self.made_by if fmt == "JPEG" else None, nclx=self.nclx if fmt in ("HEIF", "PNG") else None,
             depth=self.depth if fmt == "HEIF" else None,
         )
 
@@ -206,7 +211,7 @@ class Picture:
         jpeg_quality: a JPEG's quality on libjpeg's 1-100 scale, estimated from its luma quantisation table
             (:func:`jpeg_quality_of`); ``None`` for other formats.
         nclx: a HEIF's colour description where it has no ICC profile (:class:`Nclx`: an HDR transfer, wide-gamut
-            primaries), carried to HEIF outputs.
+            primaries), carried to HEIF outputs, and to PNG ones as a ``cICP`` chunk where it is not sRGB's.
         depth: a HEIF's bits per channel where more than 8 (10, 12: its pixels are read at 16), kept by HEIF outputs.
         made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
             into PNG text and JPEG comments; ``None`` on what was read.
@@ -626,16 +631,16 @@ def _nclx(im: Image.Image) -> Nclx | None:
 
 def _heif_notes(im: Image.Image, images: int) -> list[str]:
     """What a HEIF holds that the upscale does not keep: other top-level images (a burst, a pair), an HDR transfer
-    or wide-gamut primaries signalled without an ICC profile (carried into a HEIF output only: other formats are
-    read as sRGB)."""
+    or wide-gamut primaries signalled without an ICC profile (carried into a HEIF output, and a PNG one as ``cICP``:
+    other formats are read as sRGB)."""
     notes = [f"HEIF with {images} images: only the primary one is upscaled"] if images > 1 else []
     if (nclx := _nclx(im)) is None:
         return notes
     if (transfer := _HDR_TRANSFERS.get(nclx.transfer)) is not None:
-        notes.append(f"HEIF in HDR ({transfer}): upscaled as coded; only a HEIC output is tagged {transfer}")
+        notes.append(f"HEIF in HDR ({transfer}): upscaled as coded; only a HEIC or PNG output is tagged {transfer}")
     elif (primaries := _PRIMARIES.get(nclx.primaries)) is not None:
-        notes.append(f"HEIF in {primaries} colours without an ICC profile: only a HEIC output is tagged so (others "
-                     "are read as sRGB)")
+        notes.append(f"HEIF in {primaries} colours without an ICC profile: only a HEIC or PNG output is tagged so "
+                     "(others are read as sRGB)")
     return notes
 
 
@@ -1275,6 +1280,8 @@ def _png_writer(
         f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, _PNG_COLOUR_TYPE[c], 0, 0, 0)))
         if meta.icc:
             f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(meta.icc)))
+        elif meta.nclx is not None and c >= 3 and not meta.nclx.srgb:  # PNG's own HDR and wide-gamut tag
+            f.write(_png_chunk(b"cICP", bytes([meta.nclx.primaries, meta.nclx.transfer, 0, 1])))  # RGB, full range
         if meta.dpi:  # pixels per metre
             f.write(_png_chunk(b"pHYs", struct.pack(">IIB", *(round(d / 0.0254) for d in meta.dpi), 1)))
         if meta.exif:
