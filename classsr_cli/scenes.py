@@ -233,7 +233,7 @@ class SceneLog:
             self.flat_scene = True
         self.flat_scene = self.flat_scene and self._flat
         self.scenes[-1].add(counts, used, whole)
-        self._added.append((index, start, tuple(counts), used, whole))  # type: ignore[arg-type]
+        self._added.append((index, start, counts, used, whole))
 
     def state(self) -> dict[str, Any]:
         """What a stopped run keeps to continue: the scenes so far, the last frame's MAFD, whether the last scene

@@ -438,7 +438,7 @@ def test_without_pillow_heif_a_heic_says_what_reads_it(tmp_path: Path, monkeypat
     from classsr_cli.io.image import output_format
 
     Image.fromarray(SMOOTH).save(tmp_path / "a.heic")
-    monkeypatch.setattr(image, "_HEIF_READY", [False])
+    monkeypatch.setattr(image, "_heif_plugin", lambda: False)
     monkeypatch.delitem(Image.OPEN, "HEIF")
     with pytest.raises(InputError, match=r"a\.heic: reading HEIC needs pillow-heif \(pip install pillow-heif\)"):
         read_image(tmp_path / "a.heic")

@@ -170,8 +170,10 @@ def upscale(
         )  # every problem collected, so that a run that stops can say how much it left undone
         if world.is_main:
             _left_out(plan)
-            lossless = sorted({j.output.suffix.lower() for j in plan.jobs}
-                              - {".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif", ".heic", ".heif", ".hif"})
+            from classsr_cli.io.image import QUALITY_FORMATS, WRITE_FORMATS
+
+            suffixes = {j.output.suffix.lower() for j in plan.jobs}
+            lossless = sorted(s for s in suffixes if WRITE_FORMATS.get(s) not in QUALITY_FORMATS)
             if quality is not None and lossless:
                 err.print(f"note: --quality is JPEG's, WebP's, AVIF's and HEIC's; the {', '.join(lossless)} outputs are lossless",
                           soft_wrap=True, markup=False)

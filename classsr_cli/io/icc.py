@@ -8,15 +8,13 @@ parametric curve with an offset); the working spaces' black is 0."""
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 
 import numpy as np
 
 __all__ = ["srgb16_transform"]
-
-_LEVELS = np.arange(65536, dtype=np.float64) / 65535.0
-
 
 def _tags(icc: bytes) -> dict[bytes, bytes]:
     """The profile's tags: signature -> data."""
@@ -36,7 +34,7 @@ def _fixed(data: bytes, at: int, n: int) -> list[float]:
 def _curve(data: bytes) -> np.ndarray:
     """A ``curv`` or ``para`` tone curve, sampled at the 65,536 levels of 16 bits (linear light, 0-1)."""
     kind = data[:4]
-    x = _LEVELS
+    x = np.arange(65536, dtype=np.float64) / 65535.0
     if kind == b"curv":
         (n,) = struct.unpack(">I", data[8:12])
         if n == 0:
@@ -80,6 +78,7 @@ def _srgb_encode(linear: np.ndarray) -> np.ndarray:
     return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
 
 
+@functools.lru_cache(maxsize=4)  # a run's plan and its reader ask for the same profile's
 def srgb16_transform(icc: bytes) -> Callable[[np.ndarray], np.ndarray] | None:
     """A function that converts a 16-bit RGB frame ``(H, W, 3)`` from the matrix/TRC profile ``icc`` to sRGB at 16
     bits, or ``None`` where the profile is not one (or cannot be read)."""

@@ -12,7 +12,7 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
   through the embedded ICC profile when there is one.
 * 16-bit PNG and TIFF are read at 16 bits (Pillow reads 16-bit colour as 8-bit, so 16-bit PNG goes through
   the bundled ffmpeg, or pypng for a colour key, and 16-bit TIFF through tifffile) and written back at 16 bits;
-  a 10 or 12-bit HEIF is read at 16 bits (its levels stretched to 0-65535) and written as a 10-bit HEIF.
+  a 10 or 12-bit HEIF is read at 16 bits (its levels stretched to 0-65535) and written back at its depth.
 * Animated GIF/WebP and multi-page TIFF: the first frame only, with a note.
 * The ICC profile, EXIF and XMP are kept and written to outputs whose format holds them (PNG, JPEG, WebP,
   AVIF, HEIF, TIFF), with the print resolution (PNG, JPEG, TIFF) and a PNG's text chunks (PNG); XMP's orientation and pixel
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import secrets
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_QUALITY",
     "HEIF_SUFFIXES",
+    "QUALITY_FORMATS",
     "READ_NAMES",
     "READ_SUFFIXES",
     "WRITE_FORMATS",
@@ -103,6 +105,8 @@ WRITE_FORMATS = {
 #: an upscale reaches.
 _MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
 _META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF")  # formats that hold ICC + EXIF
+#: Formats written at a quality (``--quality``); the others are lossless.
+QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF")
 _HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF")  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
 _ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "TIFF")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
@@ -187,11 +191,6 @@ class Meta:
             made_by=self.made_by if fmt == "JPEG" else None, nclx=self.nclx if fmt in ("HEIF", "PNG") else None,
             depth=self.depth if fmt == "HEIF" else None,
         )
-
-    def heif_note(self) -> list[str]:
-        """The note of a HEIF output of 16-bit pixels: none where they came from a HEIF of 10 or 12 bits, which it
-        keeps; else that they are rounded to 10."""
-        return [] if self.depth in (10, 12) else [_HEIF_10]
 
 
 @dataclass
@@ -884,21 +883,16 @@ def readable_formats() -> list[str]:
     return [f for f in _READ_FORMATS if f in Image.OPEN]
 
 
-_HEIF_READY: list[bool] = []
-
-
+@functools.cache
 def _heif_plugin() -> bool:
     """Register pillow-heif's HEIF reader and writer with Pillow, once (thumbnails, depth maps and auxiliary images
     left unread); whether they are there."""
-    if not _HEIF_READY:
-        try:
-            import pillow_heif
-
-            pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
-            _HEIF_READY.append(True)
-        except ImportError:
-            _HEIF_READY.append(False)
-    return _HEIF_READY[0]
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    return True
 
 
 def check_output_size(path: Path, height: int, width: int) -> None:
@@ -928,13 +922,11 @@ def write_image(
     if alpha is not None and fmt not in _ALPHA_FORMATS:
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
+    meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
+    notes.extend(_depth_notes(fmt, pixels.dtype, meta))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
-        notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
-    meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
-    if pixels.dtype == np.uint16 and fmt == "HEIF":
-        notes.extend(meta.heif_note())
     if fmt == "PNG":
         arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
         size, c = arr.shape[:2], arr.shape[2]
@@ -1008,6 +1000,16 @@ def _heif_writer(
         raise OutputError(f"{target}: cannot write ({_reason(e)}); write PNG or TIFF instead") from None
     finally:
         pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
+
+
+def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> list[str]:
+    """What a ``fmt`` output (its carried ``meta``) does with pixels of ``dtype``: 16 bits rounded to 8 where it holds
+    no more, to a HEIF's 10 unless they came from a HEIF of 10 or 12 bits, which it keeps."""
+    if np.dtype(dtype) != np.uint16:
+        return []
+    if fmt not in _HIGH_BIT_FORMATS:
+        return [f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8"]
+    return [_HEIF_10] if fmt == "HEIF" and meta.depth not in (10, 12) else []
 
 
 def to_8bit(a: np.ndarray) -> np.ndarray:
@@ -1241,11 +1243,8 @@ def write_image_rows(
     height, width = size
     dtype = np.dtype(dtype)
     notes: list[str] = []
-    if dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
-        notes.append(f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8")
     carried = (meta or Meta()).for_output(fmt, width, height)
-    if dtype == np.uint16 and fmt == "HEIF":
-        notes.extend(carried.heif_note())
+    notes.extend(_depth_notes(fmt, dtype, carried))
 
     def checked() -> Iterator[np.ndarray]:
         done = 0
