@@ -645,7 +645,7 @@ def upscale_file(
     strip_metadata: bool = False,
 ) -> ImageResult:
     """Read ``src``, upscale it, write ``dst`` (and the class map to ``classmap``); nothing partial is left.
-    ``quality``: JPEG's, WebP's and AVIF's (:func:`~classsr_cli.io.image.write_image`). The output carries the input's
+    ``quality``: JPEG's, WebP's, AVIF's, HEIC's and JPEG XL's (:func:`~classsr_cli.io.image.write_image`). The output carries the input's
     metadata and a record of how it was made (:meth:`Upscaler.made_by`), or, with ``strip_metadata``, only its ICC
     profile and print size (:meth:`~classsr_cli.io.image.Picture.stripped`).
 

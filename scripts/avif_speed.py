@@ -1,6 +1,7 @@
 """How long Pillow takes to write an AVIF at each encoder speed, for ``classsr_cli.io.image.AVIF_SPEED``; with
 ``--format HEIF``, a HEIC (pillow-heif, x265) at each x265 preset, for ``HEIF_PRESET``, in :data:`HEIF_TILE` tiles as
-classsr writes it.
+classsr writes it; with ``--format JXL``, a JPEG XL (the bundled ffmpeg's libjxl, through classsr's own writer, its
+PNG staging included) at each libjxl effort, for ``classsr_cli.io.jxl.EFFORT``.
 
 The picture is ``examples/lighthouse.jpg`` resized by Pillow's bicubic to the size of its ×4 upscale (4096x3072),
 standing for an output. Each speed is written ``--repeat`` times at ``--quality``; prints one JSON line a speed:
@@ -8,6 +9,7 @@ the best seconds, the file's size and the PSNR (RGB, 8-bit) of the file decoded 
 
     python scripts/avif_speed.py [--speeds 4 6 8 10] [--quality 95] [--repeat 2]
     python scripts/avif_speed.py --format HEIF --speeds ultrafast superfast veryfast medium
+    python scripts/avif_speed.py --format JXL --speeds 1 2 3 4 5 7
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import io
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,21 +28,26 @@ from PIL import Image
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--format", choices=["AVIF", "HEIF"], default="AVIF")
-    ap.add_argument("--speeds", nargs="+", default=None, help="AVIF: 0-10 (default 4 6 8 10); HEIF: x265 presets")
+    ap.add_argument("--format", choices=["AVIF", "HEIF", "JXL"], default="AVIF")
+    ap.add_argument("--speeds", nargs="+", default=None,
+                    help="AVIF: 0-10 (default 4 6 8 10); HEIF: x265 presets; JXL: libjxl efforts 1-9")
     ap.add_argument("--quality", type=int, default=95)
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
     heif = args.format == "HEIF"
-    speeds = args.speeds or (["ultrafast", "superfast", "veryfast", "medium"] if heif else ["4", "6", "8", "10"])
+    defaults = {"AVIF": ["4", "6", "8", "10"], "HEIF": ["ultrafast", "superfast", "veryfast", "medium"],
+                "JXL": ["1", "3", "5", "7"]}  # fmt: skip
+    speeds = args.speeds or defaults[args.format]
+    if args.format == "JXL":
+        _jxl(big_picture(), speeds, args.quality, args.repeat)
+        return
     if heif:
         import pillow_heif
 
         from classsr_cli.io.image import HEIF_TILE
 
         pillow_heif.register_heif_opener()
-    with Image.open(Path(__file__).parent.parent / "examples" / "lighthouse.jpg") as im:
-        big = im.convert("RGB").resize((im.width * 4, im.height * 4), Image.BICUBIC)
+    big = big_picture()
     for speed in speeds:
         options: dict[str, object] = (
             {"enc_params": {"preset": speed}, "tile_size": HEIF_TILE} if heif else {"speed": int(speed)}
@@ -57,6 +65,34 @@ def main() -> None:
         record = {"format": args.format, "speed": speed if heif else int(speed), "quality": args.quality,
                   "seconds": round(best, 3), "bytes": size, "psnr": round(psnr, 3), "size": list(big.size)}
         sys.stdout.write(json.dumps(record) + "\n")
+
+
+def big_picture() -> Image.Image:
+    """``examples/lighthouse.jpg`` at the size of its ×4 upscale."""
+    with Image.open(Path(__file__).parent.parent / "examples" / "lighthouse.jpg") as im:
+        return im.convert("RGB").resize((im.width * 4, im.height * 4), Image.BICUBIC)
+
+
+def _jxl(big: Image.Image, efforts: list[str], quality: int, repeat: int) -> None:
+    """Each libjxl effort, through :func:`classsr_cli.io.image.write_image` as ``classsr upscale`` writes."""
+    from classsr_cli.io import jxl
+    from classsr_cli.io.image import Picture, read_image, write_image
+
+    picture = Picture(np.asarray(big))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.jxl"
+        for effort in efforts:
+            jxl.EFFORT = int(effort)
+            best = float("inf")
+            for _ in range(repeat):
+                t = time.perf_counter()
+                write_image(out, picture, quality=quality, overwrite=True)
+                best = min(best, time.perf_counter() - t)
+            err = read_image(out).pixels.astype(np.float64) - picture.pixels
+            psnr = 10 * np.log10(255**2 / float(np.mean(err**2)))
+            record = {"format": "JXL", "speed": int(effort), "quality": quality, "seconds": round(best, 3),
+                      "bytes": out.stat().st_size, "psnr": round(psnr, 3), "size": list(big.size)}  # fmt: skip
+            sys.stdout.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

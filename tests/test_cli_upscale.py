@@ -811,7 +811,7 @@ def test_format_and_quality(tiny_model_path: Path, tmp_path: Path) -> None:
     assert up(tiny_model_path, big, "-o", tmp_path / "q40.jpg", "--quality", "40").exit_code == 0
     assert (tmp_path / "q40.jpg").stat().st_size < 0.7 * (tmp_path / "q95.jpg").stat().st_size
     r = up(tiny_model_path, big, "-o", tmp_path / "q.png", "--quality", "40")  # said, not silently ignored
-    assert r.exit_code == 0 and "note: --quality is JPEG's, WebP's, AVIF's and HEIC's; the .png outputs are lossless" in r.stderr
+    assert r.exit_code == 0 and "note: --quality is JPEG's, WebP's, AVIF's, HEIC's and JPEG XL's; the .png outputs are lossless" in r.stderr
     r = up(tiny_model_path, big, "-o", tmp_path / "q0.jpg", "--quality", "0")
     assert r.exit_code == 2 and not (tmp_path / "q0.jpg").exists()
 
@@ -843,6 +843,33 @@ def test_a_phones_heic_is_upscaled_into_a_heic_beside_it(tiny_model_path: Path, 
                       input=(shots / "IMG_0002.heic").read_bytes())  # fmt: skip
     with Image.open(io.BytesIO(r.stdout_bytes)) as im:
         assert r.exit_code == 0 and im.format == "HEIF" and im.size == (192, 160), r.stderr
+
+
+@pytest.mark.slow
+def test_a_jpeg_xl_is_upscaled_into_a_jpeg_xl_beside_it(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    """JPEG XL (Lightroom's and Apple's newer exports): found in a folder, written as JPEG XL beside it with its EXIF
+    kept; ``-f jxl --quality 100`` writes a lossless one from a PNG; through pipes too; ``classsr video`` names it
+    an image (it said "not a readable video, nor an image whatever its .jxl says")."""
+    from classsr_cli.io.image import Picture, read_image, write_image
+
+    shots = tmp_path / "shots"
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    write_image(shots / "DSC_1.JXL", Picture(np.asarray(Image.open(photo).convert("RGB")), exif=exif.tobytes()))
+    r = up(tiny_model_path, shots)
+    assert r.exit_code == 0 and files(shots) == ["DSC_1.JXL", "DSC_1_x4.JXL"], r.output
+    out = read_image(shots / "DSC_1_x4.JXL")
+    assert out.source_format == "JXL" and out.pixels.shape == (160, 192, 3) and out.exif and b"Camera" in out.exif
+    r = up(tiny_model_path, photo, "-f", "jxl", "--quality", "100")
+    assert r.exit_code == 0 and "note: --quality" not in r.stderr, r.output
+    png = tmp_path / "ref.png"
+    assert up(tiny_model_path, photo, "-o", png).exit_code == 0
+    assert np.array_equal(read_image(photo.with_name("photo_x4.jxl")).pixels, read_image(png).pixels)  # lossless
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)],
+                      input=(shots / "DSC_1.JXL").read_bytes())  # fmt: skip
+    assert r.exit_code == 0 and r.stdout_bytes.startswith(b"\x00\x00\x00\x0cJXL "), r.stderr  # boxed with its EXIF
+    r = runner.invoke(app, ["video", str(shots / "DSC_1.JXL"), str(tmp_path / "v.mp4")])
+    assert r.exit_code != 0 and "is a JPEG XL image, not a video; use `classsr upscale`" in r.stderr
 
 
 def test_an_output_given_as_a_second_argument_and_existing_outputs_under_keep_going(

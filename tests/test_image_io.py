@@ -355,6 +355,104 @@ def test_a_10_bit_heic_is_read_at_16_bits_and_written_at_10(tmp_path: Path) -> N
         assert back.info["bit_depth"] == 12  # a 12-bit source stays 12-bit
 
 
+def _jxl_bomb(path: Path, side: int) -> Path:
+    """A JPEG XL codestream whose SizeHeader claims ``side`` x ``side`` (a 30-bit height, ratio 1:1) and nothing more."""
+    bits = [0, 1, 1] + [((side - 1) >> i) & 1 for i in range(30)] + [1, 0, 0] + [1]  # ..., all-default metadata
+    bits += [0] * (-len(bits) % 8)
+    path.write_bytes(b"\xff\x0a" + bytes(sum(b << i for i, b in enumerate(bits[k : k + 8])) for k in range(0, len(bits), 8)))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["rgb8", "rgba16", "gray8", "graya16"])
+def test_jpeg_xl_at_quality_100_keeps_every_level_in_every_layout(tmp_path: Path, layout: str) -> None:
+    """JPEG XL through the bundled ffmpeg's libjxl: lossless at ``--quality 100``, 8 or 16 bits, gray or colour,
+    alpha, an ICC profile kept byte for byte, the header's size read before decoding."""
+    from test_icc import gamma, profile
+
+    deep = layout.endswith("16")
+    colour = SMOOTH.astype(np.uint16) * 257 + RNG.integers(0, 257, SMOOTH.shape) if deep else SMOOTH
+    colour = colour.astype(np.uint16 if deep else np.uint8)
+    if layout.startswith("gray"):
+        colour = colour[..., :1]
+    alpha = (colour[..., 0] // 2 + 7).astype(colour.dtype) if "a" in layout.removeprefix("gray") else None
+    icc = profile(((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841)), gamma(2.2))
+    pic = Picture(colour, alpha=alpha, icc=None if layout.startswith("gray") else icc)
+    assert write_image(tmp_path / "a.jxl", pic, quality=100) == []
+    back = read_image(tmp_path / "a.jxl")
+    assert back.source_format == "JXL" and back.bits == (16 if deep else 8) and back.notes == []
+    assert np.array_equal(back.pixels, colour) and peek_size(tmp_path / "a.jxl") == colour.shape[:2]
+    assert (back.alpha is None) == (alpha is None) and (alpha is None or np.array_equal(back.alpha, alpha))
+    assert back.icc == pic.icc
+
+
+@pytest.mark.slow
+def test_jpeg_xl_is_lossy_by_default_and_carries_exif_and_xmp_in_its_boxes(tmp_path: Path) -> None:
+    """The default quality (95, libjxl's distance 0.55) is lossy and close; the EXIF and XMP go into the container's
+    own boxes (ffmpeg writes a bare codestream), their sizes brought up to date, and are read back from them."""
+    from classsr_cli.io import jxl
+
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    exif.get_ifd(0x8769).update({0xA002: 40, 0xA003: 32})
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="1" exif:PixelXDimension="40"/></x:xmpmeta>'
+    big = np.repeat(np.repeat(SMOOTH, 2, 0), 2, 1)  # 80x64
+    assert write_image(tmp_path / "a.jxl", Picture(big, exif=exif.tobytes(), xmp=xmp)) == []
+    boxes = jxl.read_boxes((tmp_path / "a.jxl").read_bytes())
+    assert boxes.exif is not None and boxes.exif[:2] in (b"II", b"MM") and boxes.xmp is not None
+    back = read_image(tmp_path / "a.jxl")
+    assert 0 < np.abs(back.pixels.astype(int) - big).mean() < 1.5
+    loaded = Image.Exif()
+    loaded.load(back.exif)
+    assert loaded[0x010F] == "Camera" and loaded.get_ifd(0x8769)[0xA002] == 80  # the output's size
+    assert back.xmp is not None and b'exif:PixelXDimension="80"' in back.xmp
+    assert write_image(tmp_path / "q.jxl", Picture(big), quality=40) == []
+    assert (tmp_path / "q.jxl").stat().st_size < (tmp_path / "a.jxl").stat().st_size
+
+
+@pytest.mark.slow
+def test_jpeg_xl_is_read_upright_by_its_own_orientation_and_bombs_are_refused_unread(tmp_path: Path) -> None:
+    """The codestream's orientation (6: a camera held upright; ``tests/data/orientation6.jxl``, a 24x16 JPEG with a
+    white top-left corner recompressed by libjxl, its EXIF Brotli-compressed) is applied by libjxl, the size read from
+    the header turned alike, and EXIF's orientation not applied again; a header that claims 100,000 pixels a side is
+    refused before anything is decoded, a cut file as corrupt."""
+    fixture = Path(__file__).parent / "data" / "orientation6.jxl"
+    pic = read_image(fixture)
+    assert pic.pixels.shape == (24, 16, 3) and peek_size(fixture) == (24, 16)
+    assert pic.pixels[:8, 8:].min() > 200 and pic.pixels[8:].max() < 50 and pic.pixels[:8, :8].max() < 50
+    loaded = Image.Exif()
+    loaded.load(pic.exif)
+    assert loaded[0x010F] == "Camera" and 0x0112 not in loaded
+    bomb = _jxl_bomb(tmp_path / "bomb.jxl", 100_000)
+    for read in (read_image, peek_size):
+        with pytest.raises(InputError, match="above the 100,000,000-pixel limit"):
+            read(bomb)
+    cut = tmp_path / "cut.jxl"
+    write_image(tmp_path / "whole.jxl", Picture(RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)), quality=100)
+    cut.write_bytes((tmp_path / "whole.jxl").read_bytes()[:-200])
+    with pytest.raises(InputError, match=r"cut\.jxl: truncated or corrupt image"):
+        read_image(cut)
+
+
+@pytest.mark.slow
+def test_jpeg_xl_in_wide_gamut_without_a_profile_keeps_its_tag(tmp_path: Path) -> None:
+    """Display P3 described by code points (what libjxl makes of a P3 profile when it encodes lossy) is read as
+    such, said, and kept by JPEG XL and PNG outputs; streamed in bands, JPEG XL is what it is whole."""
+    from classsr_cli.io.image import Nclx, write_image_rows
+
+    p3 = Nclx(12, 13, 0, True)
+    assert write_image(tmp_path / "a.jxl", Picture(SMOOTH, nclx=p3), quality=100) == []
+    back = read_image(tmp_path / "a.jxl")
+    assert back.nclx == p3 and np.array_equal(back.pixels, SMOOTH)
+    assert back.notes == ["JPEG XL in Display P3 colours without an ICC profile: only a HEIC, JPEG XL or PNG output "
+                          "is tagged so (others are read as sRGB)"]  # fmt: skip
+    write_image(tmp_path / "b.png", back)
+    assert b"cICP\x0c\x0d\x00\x01" in (tmp_path / "b.png").read_bytes()
+    write_image_rows(tmp_path / "c.jxl", SMOOTH.shape[:2], 3, np.uint8, (SMOOTH[:20], SMOOTH[20:]),
+                     meta=back.carried(), quality=100)  # fmt: skip
+    assert read_image(tmp_path / "c.jxl").nclx == p3 and np.array_equal(read_image(tmp_path / "c.jxl").pixels, SMOOTH)
+
+
 def test_heic_alpha_and_gray_are_written_as_phones_read_them(tmp_path: Path) -> None:
     """HEVC's main profiles hold no gray: a gray picture is written as RGB, its levels kept; alpha is kept (coded as
     an image of its own, so lossy like the colour)."""
@@ -388,7 +486,7 @@ def test_a_heics_other_images_and_its_hdr_tags_are_said_and_carried_into_heic(tm
     nclx = {"color_primaries": 9, "transfer_characteristics": 16, "matrix_coefficients": 9, "full_range_flag": 0}
     pillow_heif.from_pillow(Image.fromarray(SMOOTH)).save(tmp_path / "pq.heic", quality=95, nclx_profile=nclx)
     pic = read_image(tmp_path / "pq.heic")
-    assert pic.notes == ["HEIF in HDR (PQ): upscaled as coded; only a HEIC or PNG output is tagged PQ"]
+    assert pic.notes == ["HEIF in HDR (PQ): upscaled as coded; only a HEIC, JPEG XL or PNG output is tagged PQ"]
     assert pic.nclx == Nclx(9, 16, 9, False) and pic.icc is None
     write_image(tmp_path / "out.heic", pic)
     with Image.open(tmp_path / "out.heic") as back:

@@ -56,6 +56,7 @@ class ImageFormat(StrEnum):
     webp = "webp"
     avif = "avif"
     heic = "heic"
+    jxl = "jxl"
     tif = "tif"
     bmp = "bmp"
 
@@ -130,7 +131,8 @@ def upscale(
     quality: Annotated[
         int | None,
         typer.Option(min=1, max=100, metavar="1-100", show_default=False,
-                     help="JPEG, WebP, AVIF and HEIC quality (default 95; a lossless WebP input gives a lossless WebP)."),
+                     help="JPEG, WebP, AVIF, HEIC and JPEG XL quality (default 95; 100: a lossless JPEG XL; a lossless "
+                     "WebP input gives a lossless WebP)."),
     ] = None,
     strip_metadata: Annotated[
         bool, flag("--strip-metadata", help="Write no EXIF (GPS, camera), XMP, text or record of the upscale; the "
@@ -175,7 +177,7 @@ def upscale(
             suffixes = {j.output.suffix.lower() for j in plan.jobs}
             lossless = sorted(s for s in suffixes if WRITE_FORMATS.get(s) not in QUALITY_FORMATS)
             if quality is not None and lossless:
-                err.print(f"note: --quality is JPEG's, WebP's, AVIF's and HEIC's; the {', '.join(lossless)} outputs are lossless",
+                err.print(f"note: --quality is JPEG's, WebP's, AVIF's, HEIC's and JPEG XL's; the {', '.join(lossless)} outputs are lossless",
                           soft_wrap=True, markup=False)
         if plan.failed and not keep_going:
             spec, e = plan.failed[0]
@@ -291,12 +293,13 @@ def _stage_stdin(folder: Any) -> Any:
     from PIL import Image
 
     from classsr_cli.io.image import READ_NAMES, readable_formats
+    from classsr_cli.io.jxl import is_jxl
 
     try:
         with Image.open(io.BytesIO(data), formats=readable_formats()) as im:
             suffix = _STAGED.get(im.format or "")
     except Exception:
-        suffix = None
+        suffix = ".jxl" if is_jxl(data[:12]) else None
     if suffix is None:
         raise InputError(f"-: not an image classsr reads ({READ_NAMES})")
     path = folder / f"stdin{suffix}"

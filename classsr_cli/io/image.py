@@ -3,8 +3,8 @@
 Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` ``uint8`` or ``uint16`` with
 ``C = 1`` (gray) or ``3`` (RGB), and the alpha channel, if any, apart as ``(H, W)`` of the same dtype.
 
-* Formats: PNG, JPEG, WebP, AVIF, HEIC/HEIF (through pillow-heif's plugin), TIFF, BMP, and GIF (first frame).
-  Other Pillow plugins are never tried.
+* Formats: PNG, JPEG, WebP, AVIF, HEIC/HEIF (through pillow-heif's plugin), JPEG XL (through the bundled ffmpeg's
+  libjxl, :mod:`classsr_cli.io.jxl`), TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
 * Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
 * Palette images become RGB, or RGBA when they have transparency; an RGB or gray colour key (PNG ``tRNS``)
@@ -84,7 +84,7 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 #: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
-READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, TIFF, BMP or GIF"
+READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, TIFF, BMP or GIF"
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -97,6 +97,7 @@ WRITE_FORMATS = {
     ".heic": "HEIF",
     ".heif": "HEIF",
     ".hif": "HEIF",
+    ".jxl": "JXL",
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".bmp": "BMP",
@@ -104,11 +105,11 @@ WRITE_FORMATS = {
 #: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383); PNG, TIFF and BMP have none
 #: an upscale reaches.
 _MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
-_META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF")  # formats that hold ICC + EXIF
+_META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF")  # formats that hold ICC + EXIF
 #: Formats written at a quality (``--quality``); the others are lossless.
-QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF")
-_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF")  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
-_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "TIFF")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
+QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF", "JXL")
+_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL")  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
+_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
 #: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
@@ -143,8 +144,8 @@ class PngText(NamedTuple):
 
 
 class Nclx(NamedTuple):
-    """A HEIF's colour description without an ICC profile (ITU-T H.273 code points): colour primaries, transfer
-    characteristics, matrix coefficients, full range."""
+    """A HEIF's or JPEG XL's colour description without an ICC profile (ITU-T H.273 code points): colour primaries,
+    transfer characteristics, matrix coefficients, full range."""
 
     primaries: int
     transfer: int
@@ -188,7 +189,7 @@ class Meta:
         return Meta(
             icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
-            made_by=self.made_by if fmt == "JPEG" else None, nclx=self.nclx if fmt in ("HEIF", "PNG") else None,
+            made_by=self.made_by if fmt == "JPEG" else None, nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") else None,
             depth=self.depth if fmt == "HEIF" else None,
         )
 
@@ -209,8 +210,9 @@ class Picture:
             output is then lossless too, unless a quality is asked for.
         jpeg_quality: a JPEG's quality on libjpeg's 1-100 scale, estimated from its luma quantisation table
             (:func:`jpeg_quality_of`); ``None`` for other formats.
-        nclx: a HEIF's colour description where it has no ICC profile (:class:`Nclx`: an HDR transfer, wide-gamut
-            primaries), carried to HEIF outputs, and to PNG ones as a ``cICP`` chunk where it is not sRGB's.
+        nclx: a HEIF's or JPEG XL's colour description where it has no ICC profile (:class:`Nclx`: an HDR transfer,
+            wide-gamut primaries), carried to HEIF and JPEG XL outputs, and to PNG ones as a ``cICP`` chunk where it is
+            not sRGB's.
         depth: a HEIF's bits per channel where more than 8 (10, 12: its pixels are read at 16), kept by HEIF outputs.
         made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
             into PNG text and JPEG comments; ``None`` on what was read.
@@ -306,6 +308,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         raise InputError(f"{path}: is a folder, not an image")
     if size == 0:
         raise InputError(f"{path}: empty file")
+    if _is_jxl(path):
+        return _read_jxl(path, max_pixels)
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
@@ -347,6 +351,10 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
     header alone; the same :class:`InputError` for a file it would refuse before decoding (a layout only the full
     read handles is read whole)."""
     path = Path(path)
+    if _is_jxl(path):
+        shown = _jxl_header(path).shown  # as read_image reads it, before anything is decoded
+        _check_pixels(path, shown, max_pixels)
+        return shown[1], shown[0]
     Image.init()
     try:
         with _pixel_limit_off(), Image.open(path, formats=readable_formats()) as im:
@@ -406,7 +414,9 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> 
 _ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".apng", "AVIF": ".webp"}
 
 
-def _decode(path: Path, im: Image.Image) -> Picture:
+def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
+    """The :class:`Picture` of the opened file ``im``; its EXIF orientation applied unless not ``orient`` (a
+    JPEG XL's decoder applies its own)."""
     fmt = im.format or ""
     notes: list[str] = []
     frames = int(getattr(im, "n_frames", 1) or 1)
@@ -422,7 +432,7 @@ def _decode(path: Path, im: Image.Image) -> Picture:
     if fmt == "AVIF" and (deep := _avif_bits(path)) > 8:
         notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder)")
     exif = im.getexif()
-    orientation = int(exif.get(_ORIENTATION, 1) or 1)
+    orientation = int(exif.get(_ORIENTATION, 1) or 1) if orient else 1
     icc = im.info.get("icc_profile") or None
     mode = im.mode
     png = _png_header(path) if fmt == "PNG" else None
@@ -629,18 +639,115 @@ def _nclx(im: Image.Image) -> Nclx | None:
 
 
 def _heif_notes(im: Image.Image, images: int) -> list[str]:
-    """What a HEIF holds that the upscale does not keep: other top-level images (a burst, a pair), an HDR transfer
-    or wide-gamut primaries signalled without an ICC profile (carried into a HEIF output, and a PNG one as ``cICP``:
-    other formats are read as sRGB)."""
+    """What a HEIF holds that the upscale does not keep: other top-level images (a burst, a pair), and
+    :func:`_colour_notes`."""
     notes = [f"HEIF with {images} images: only the primary one is upscaled"] if images > 1 else []
-    if (nclx := _nclx(im)) is None:
-        return notes
+    return notes + _colour_notes("HEIF", _nclx(im))
+
+
+def _colour_notes(kind: str, nclx: Nclx | None) -> list[str]:
+    """An HDR transfer or wide-gamut primaries signalled without an ICC profile (carried into HEIC and JPEG XL
+    outputs, and PNG ones as ``cICP``: other formats are read as sRGB), as said of a ``kind`` file."""
+    if nclx is None:
+        return []
     if (transfer := _HDR_TRANSFERS.get(nclx.transfer)) is not None:
-        notes.append(f"HEIF in HDR ({transfer}): upscaled as coded; only a HEIC or PNG output is tagged {transfer}")
-    elif (primaries := _PRIMARIES.get(nclx.primaries)) is not None:
-        notes.append(f"HEIF in {primaries} colours without an ICC profile: only a HEIC or PNG output is tagged so "
-                     "(others are read as sRGB)")
-    return notes
+        return [f"{kind} in HDR ({transfer}): upscaled as coded; only a HEIC, JPEG XL or PNG output is tagged "
+                f"{transfer}"]
+    if (primaries := _PRIMARIES.get(nclx.primaries)) is not None:
+        return [f"{kind} in {primaries} colours without an ICC profile: only a HEIC, JPEG XL or PNG output is tagged "
+                "so (others are read as sRGB)"]
+    return []
+
+
+def _is_jxl(path: Path) -> bool:
+    """Whether ``path`` starts as a JPEG XL does, whatever its name."""
+    from classsr_cli.io import jxl
+
+    try:
+        with path.open("rb") as f:
+            return jxl.is_jxl(f.read(12))
+    except OSError:
+        return False
+
+
+def _jxl_ffmpeg(path: Path, kind: str) -> str:
+    """The bundled ffmpeg where it has libjxl's ``kind`` (``decoders``, ``encoders``); else the error that says so."""
+    from classsr_cli.errors import VideoError
+    from classsr_cli.io import jxl
+    from classsr_cli.io.video import ffmpeg_exe
+
+    try:
+        exe = ffmpeg_exe()
+    except VideoError as e:
+        exe, why = None, str(e)
+    if exe is not None and jxl.has_codec(exe, kind):
+        return exe
+    if exe is not None:
+        why = f"this ffmpeg ({exe}) has no libjxl"
+    what = "reading" if kind == "decoders" else "writing"
+    error = InputError if kind == "decoders" else ConfigError
+    raise error(f"{path}: {what} JPEG XL needs the ffmpeg imageio-ffmpeg bundles, built with libjxl ({why})")
+
+
+def _jxl_boxes(path: Path) -> Any:
+    """A JPEG XL file's :class:`~classsr_cli.io.jxl.Boxes` and codestream :class:`~classsr_cli.io.jxl.Header`; an
+    :class:`InputError` where they do not read."""
+    from classsr_cli.io import jxl
+
+    try:
+        boxes = jxl.read_boxes(path.read_bytes())
+        return boxes, jxl.header(boxes.codestream)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+
+
+def _jxl_header(path: Path) -> Any:
+    return _jxl_boxes(path)[1]
+
+
+def _read_jxl(path: Path, max_pixels: int | None) -> Picture:
+    """A JPEG XL's first frame, decoded by the bundled ffmpeg's libjxl into a PNG and read as one (its 8 or 16 bits,
+    gray, alpha, ICC profile; turned by the codestream's orientation, which EXIF's does not repeat), with the file's
+    own EXIF and XMP and, where it describes its colours without an ICC profile, their :class:`Nclx`."""
+    import tempfile
+
+    from classsr_cli.io import jxl
+
+    boxes, head = _jxl_boxes(path)
+    _check_pixels(path, head.shown, max_pixels)  # before anything is decoded
+    exe = _jxl_ffmpeg(path, "decoders")
+    with tempfile.TemporaryDirectory(prefix="classsr-jxl-") as tmp:
+        png = Path(tmp) / "frame.png"
+        try:
+            colour = jxl.decode(exe, path, png)
+        except ValueError as e:
+            raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+        with _pixel_limit_off(), Image.open(png, formats=["PNG"]) as im:
+            picture = _decode(png, im, orient=False)
+    if (picture.width, picture.height) != head.shown:
+        raise InputError(f"{path}: truncated or corrupt image (decoded {picture.width}x{picture.height}, its header "
+                         f"says {head.shown[0]}x{head.shown[1]})")  # fmt: skip
+    notes = list(picture.notes)
+    if head.animated:
+        notes.append(f"JPEG XL animation: only the first frame is upscaled (`classsr video` upscales every frame: e.g. "
+                     f"`classsr video {path.name} {path.stem}_x4.webp`)")  # fmt: skip
+    exif = picture.exif  # what libjxl gave ffmpeg (Brotli-compressed boxes too), else the file's own box
+    if boxes.exif:
+        loaded = Image.Exif()
+        with contextlib.suppress(Exception):
+            loaded.load(b"Exif\x00\x00" + boxes.exif)
+        exif = _exif_bytes(loaded, "JXL") or exif
+    if "xml" in boxes.compressed and boxes.xmp is None:
+        notes.append("JPEG XL with Brotli-compressed XMP: not carried")
+    nclx = None
+    if colour is not None and picture.icc is None:
+        nclx = Nclx(colour[0], colour[1], 0, True)
+        nclx = None if nclx.srgb else nclx
+    notes.extend(_colour_notes("JPEG XL", nclx))
+    return replace(picture, exif=exif, xmp=boxes.xmp or picture.xmp, text=(), dpi=None, source_format="JXL",
+                   notes=notes, nclx=nclx)  # fmt: skip
 
 
 def _read_heif16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -869,6 +976,9 @@ def output_format(path: Path) -> str:
     Image.init()
     if fmt == "HEIF" and not _heif_plugin():
         raise ConfigError(f"{path}: writing HEIC needs pillow-heif (pip install pillow-heif), or write another format")
+    if fmt == "JXL":
+        _jxl_ffmpeg(path, "encoders")
+        return fmt
     if fmt not in Image.SAVE:
         raise ConfigError(f"{path}: this Pillow ({Image.__version__}) cannot write {fmt}: install Pillow 11.3 or later "
                           "with its codec, or write another format")
@@ -935,6 +1045,11 @@ def write_image(
         _atomic_write(path, lambda tmp: _tiff_writer(tmp, pixels, alpha, meta), overwrite)
     elif fmt == "HEIF":
         _atomic_write(path, lambda tmp: _heif_writer(tmp, pixels, alpha, meta, quality), overwrite)
+    elif fmt == "JXL":
+        arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
+        size, c = arr.shape[:2], arr.shape[2]
+        _atomic_write(path, lambda tmp: _jxl_writer(tmp, size, c, arr.dtype, _row_chunks(arr), meta, quality),
+                      overwrite)  # fmt: skip
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
     return notes
@@ -1002,6 +1117,32 @@ def _heif_writer(
         pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
 
 
+def _jxl_writer(
+    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterable[np.ndarray], meta: Meta,
+    quality: int | None = None,
+) -> None:
+    """A JPEG XL of 8 or 16 bits (gray, gray+alpha, RGB or RGBA, as ``bands`` come) at ``quality``
+    (:data:`DEFAULT_QUALITY`; 100: lossless): the rows into a stored PNG beside ``tmp`` with the ICC profile, encoded
+    from it by the bundled ffmpeg's libjxl (a colour description without a profile, ``meta.nclx``, tagged as such),
+    then the EXIF and XMP boxed with the codestream."""
+    from classsr_cli.io import jxl
+
+    target = tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
+    exe = _jxl_ffmpeg(target, "encoders")
+    png = tmp.with_name(tmp.name + ".png")
+    try:
+        _png_writer(png, size, c, dtype, bands, Meta(icc=meta.icc), level=0)
+        nclx = meta.nclx if meta.nclx is not None and not meta.icc else None
+        try:
+            stream = jxl.encode(exe, png, quality or DEFAULT_QUALITY, primaries=nclx and nclx.primaries,
+                                transfer=nclx and nclx.transfer)  # fmt: skip
+        except ValueError as e:  # libjxl's refusal, not the disk's: the output named
+            raise OutputError(f"{target}: cannot write ({_reason(e)}); write PNG or TIFF instead") from None
+        tmp.write_bytes(jxl.container(stream, exif=meta.exif, xmp=meta.xmp))
+    finally:
+        png.unlink(missing_ok=True)
+
+
 def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> list[str]:
     """What a ``fmt`` output (its carried ``meta``) does with pixels of ``dtype``: 16 bits rounded to 8 where it holds
     no more, to a HEIF's 10 unless they came from a HEIF of 10 or 12 bits, which it keeps."""
@@ -1025,12 +1166,15 @@ def _over_white(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | None:
-    """The carried EXIF with PixelXDimension/PixelYDimension set to the output size."""
+    """The carried EXIF with PixelXDimension/PixelYDimension, and ImageWidth/ImageLength where it has them (ffmpeg
+    adds them to a JPEG XL's), set to the output size."""
     if not exif:
         return None
     try:
         ex = Image.Exif()
         ex.load(exif)
+        if 0x0100 in ex or 0x0101 in ex:
+            ex[0x0100], ex[0x0101] = width, height
         ifd = ex.get_ifd(_EXIF_IFD)
         if 0xA002 in ifd or 0xA003 in ifd:
             ifd[0xA002], ifd[0xA003] = width, height
@@ -1258,6 +1402,9 @@ def write_image_rows(
 
     if fmt == "PNG":
         _atomic_write(path, lambda tmp: _png_writer(tmp, size, channels, dtype, checked(), carried), overwrite)
+    elif fmt == "JXL":
+        _atomic_write(path, lambda tmp: _jxl_writer(tmp, size, channels, dtype, checked(), carried, quality),
+                      overwrite)  # fmt: skip
     else:
         _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), carried, quality),
                       overwrite)  # fmt: skip
@@ -1265,15 +1412,17 @@ def write_image_rows(
 
 
 def _png_writer(
-    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterable[np.ndarray], meta: Meta
+    tmp: Path, size: tuple[int, int], c: int, dtype: np.dtype, bands: Iterable[np.ndarray], meta: Meta, *,
+    level: int = PNG_LEVEL,
 ) -> None:
     """Every PNG classsr writes (8 or 16-bit; gray, gray+alpha, RGB or RGBA), Up-filtered
-    (:data:`PNG_FILTER`), compressed at :data:`PNG_LEVEL` and written band by band as ``bands`` arrive."""
+    (:data:`PNG_FILTER`), compressed at :data:`PNG_LEVEL` (``level`` 0: stored, for a PNG handed straight to
+    ffmpeg) and written band by band as ``bands`` arrive."""
     height, width = size
     bits = 16 if dtype == np.uint16 else 8
     row_bytes = width * c * bits // 8
     above = np.zeros(row_bytes, np.uint8)  # the row above the first: zeros, as the PNG specification has it
-    z = _deflater()
+    z = _deflater() if level == PNG_LEVEL else zlib.compressobj(level)
     with tmp.open("wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n")
         f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, _PNG_COLOUR_TYPE[c], 0, 0, 0)))

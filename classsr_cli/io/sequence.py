@@ -31,7 +31,9 @@ _REFUSED = {".exr": "OpenEXR frames are linear light; export the sequence as 16-
             ".heic": "HEIC frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them "
                      "one by one",
             ".heif": "HEIF frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them "
-                     "one by one"}  # fmt: skip
+                     "one by one",
+            ".jxl": "JPEG XL frames are not read as a sequence (an animated JPEG XL is: give the file); "
+                    "`classsr upscale` takes them one by one"}  # fmt: skip
 _PRINTF = re.compile(r"%(?:0(\d+))?d")  # %d, %04d: the names ffmpeg writes and reads
 
 

@@ -339,11 +339,17 @@ def _not_a_video(path: Path) -> str:
     from PIL import Image, UnidentifiedImageError
 
     from classsr_cli.io.image import readable_formats
+    from classsr_cli.io.jxl import is_jxl
 
     readable_formats()  # HEIC's plugin, to name it
     try:
-        with Image.open(path) as im:
-            what = f"{'an' if im.format[0] in 'AEIO' else 'a'} {im.format} image" if im.format else "an image"
+        with path.open("rb") as f:
+            jxl = is_jxl(f.read(12))
+        if jxl:  # Pillow's own plugins do not read it
+            what = "a JPEG XL image"
+        else:
+            with Image.open(path) as im:
+                what = f"{'an' if im.format[0] in 'AEIO' else 'a'} {im.format} image" if im.format else "an image"
     except (UnidentifiedImageError, OSError, ValueError):
         return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
     from classsr_cli.io.sequence import sequence_of
