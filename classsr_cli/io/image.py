@@ -12,7 +12,8 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
   through the embedded ICC profile when there is one.
 * 16-bit PNG and TIFF are read at 16 bits (Pillow reads 16-bit colour as 8-bit, so 16-bit PNG goes through
   the bundled ffmpeg, or pypng for a colour key, and 16-bit TIFF through tifffile) and written back at 16 bits;
-  a 10 or 12-bit HEIF is read at 16 bits (its levels stretched to 0-65535) and written back at its depth.
+  a 10 or 12-bit HEIF is read at 16 bits (its levels stretched to 0-65535) and written back at its depth, a 10 or
+  12-bit AVIF read at 16 bits too (decoded by the bundled ffmpeg: Pillow's AVIF decoder gives 8).
 * Animated GIF/WebP and multi-page TIFF: the first frame only, with a note.
 * The ICC profile, EXIF and XMP are kept and written to outputs whose format holds them (PNG, JPEG, WebP,
   AVIF, HEIF, TIFF), with the print resolution (PNG, JPEG, TIFF) and a PNG's text chunks (PNG); XMP's orientation and pixel
@@ -429,8 +430,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
             ext = _ANIMATED[fmt]
             note += f" (`classsr video` upscales every frame: e.g. `classsr video {path.name} {path.stem}_x4{ext}`)"
         notes.append(note)
-    if fmt == "AVIF" and (deep := _avif_bits(path)) > 8:
-        notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder)")
+    deep = _avif_bits(path) if fmt == "AVIF" else 8
     exif = im.getexif()
     orientation = int(exif.get(_ORIENTATION, 1) or 1) if orient else 1
     icc = im.info.get("icc_profile") or None
@@ -442,7 +442,11 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         colour, alpha = _read_tiff16(path)
     elif fmt == "HEIF" and int(im.info.get("bit_depth") or 8) > 8:
         colour, alpha = _read_heif16(path)
+    elif deep > 8 and (got := _read_avif16(path, im)) is not None:
+        colour, alpha = got
     else:
+        if deep > 8:
+            notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder; alpha or tiles)")
         im.load()
         key = im.info.get("transparency")
         if png is not None and png.colour_type == 0 and png.bits < 8 and isinstance(key, int):
@@ -767,6 +771,38 @@ def _read_heif16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
+def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, None] | None:
+    """A 10 or 12-bit AVIF's colour at 16 bits, decoded by the bundled ffmpeg (dav1d; Pillow's AVIF decoder gives 8)
+    as stored, before its ``irot``/``imir`` (which Pillow gives as the EXIF orientation :func:`_decode` applies); each
+    level stretched to 0-65535 as a 16-bit PNG holds it. ``None`` where ffmpeg would not give the picture Pillow
+    opened: alpha (an auxiliary image ffmpeg leaves apart), a grid of tiles, no ffmpeg."""
+    import tempfile
+
+    from classsr_cli.errors import VideoError
+    from classsr_cli.io.video import ffmpeg_exe
+
+    if im.mode not in ("RGB", "L"):
+        return None
+    try:
+        exe = ffmpeg_exe()
+    except VideoError:
+        return None
+    with tempfile.TemporaryDirectory(prefix="classsr-avif-") as tmp:
+        png = Path(tmp) / "frame.png"
+        got = subprocess.run(
+            [exe, "-v", "error", "-nostdin", "-noautorotate", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
+             "-c:v", "png", "-pix_fmt", "rgb48be" if im.mode == "RGB" else "gray16be", "-compression_level", "0",
+             "-f", "image2", "-update", "1", str(png)], capture_output=True, check=False,
+        )  # fmt: skip
+        if got.returncode or not png.exists():
+            return None
+        head = _png_header(png)
+        if (head.width, head.height) != im.size or head.bits != 16:
+            return None
+        colour, _ = _read_png16(png, head)
+    return colour, None
+
+
 def _png_header(path: Path) -> _PngHeader:
     """The PNG's :class:`_PngHeader` (chunk headers up to the first IDAT; their data is skipped)."""
     with path.open("rb") as f:
@@ -791,7 +827,8 @@ _PNG16_RAW = {0: "gray16le", 4: "ya16le", 2: "rgb48le", 6: "rgba64le"}
 
 
 def _read_png16(path: Path, head: _PngHeader) -> tuple[np.ndarray, np.ndarray | None]:
-    """The colour and alpha of a 16-bit PNG, decoded by the bundled ffmpeg: several times faster than pypng,
+    """The colour and alpha of a 16-bit PNG as stored (its EXIF orientation, which ffmpeg would apply, is
+    :func:`_decode`'s to apply), decoded by the bundled ffmpeg: several times faster than pypng,
     which unfilters in pure Python (a 1024x768 RGB photo: 0.07-0.08 against 0.40-0.98 s, docs/experiments.md). pypng
     decodes what ffmpeg is not given: a colour key (``tRNS``, which pypng turns into alpha), or any PNG where no
     ffmpeg runs."""
@@ -806,8 +843,8 @@ def _read_png16(path: Path, head: _PngHeader) -> tuple[np.ndarray, np.ndarray | 
         if exe is not None:
             planes = next(n for n, t in _PNG_COLOUR_TYPE.items() if t == head.colour_type)
             got = subprocess.run(
-                [exe, "-v", "error", "-xerror", "-nostdin", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
-                 "-pix_fmt", _PNG16_RAW[head.colour_type], "-"], capture_output=True, check=False,
+                [exe, "-v", "error", "-xerror", "-nostdin", "-noautorotate", "-i", str(path), "-frames:v", "1", "-f",
+                 "rawvideo", "-pix_fmt", _PNG16_RAW[head.colour_type], "-"], capture_output=True, check=False,
             )
             w, h = head.width, head.height
             if got.returncode or got.stderr.strip() or len(got.stdout) != w * h * planes * 2:
