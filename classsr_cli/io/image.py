@@ -14,7 +14,9 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
   the bundled ffmpeg, or pypng for a colour key, and 16-bit TIFF through tifffile) and written back at 16 bits;
   a 10 or 12-bit HEIF is read at 16 bits (its levels stretched to 0-65535) and written back at its depth, a 10 or
   12-bit AVIF read at 16 bits too (decoded by the bundled ffmpeg: Pillow's AVIF decoder gives 8).
-* Animated GIF/WebP and multi-page TIFF: the first frame only, with a note.
+* Animated GIF/WebP and multi-page TIFF: the first frame only, with a note. An HDR JPEG's gain map (Ultra HDR, ISO
+  21496-1; :mod:`classsr_cli.io.gainmap`) is read with the picture, turned and resized with it, and written behind
+  a JPEG output.
 * The ICC profile, EXIF and XMP are kept and written to outputs whose format holds them (PNG, JPEG, WebP,
   AVIF, HEIF, TIFF), with the print resolution (PNG, JPEG, TIFF) and a PNG's text chunks (PNG); XMP's orientation and pixel
   dimensions are brought up to date, as EXIF's are.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
 import os
 import re
 import secrets
@@ -50,7 +53,9 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
+from classsr_cli.io import gainmap
 from classsr_cli.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from classsr_cli.io.gainmap import GainMap
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -177,6 +182,7 @@ class Meta:
     made_by: str | None = None
     nclx: Nclx | None = None
     depth: int | None = None  # a HEIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
+    gain_map: GainMap | None = None  # an HDR JPEG's (Ultra HDR), which a JPEG output keeps
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -192,6 +198,7 @@ class Meta:
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
             made_by=self.made_by if fmt == "JPEG" else None, nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") else None,
             depth=self.depth if fmt == "HEIF" else None,
+            gain_map=self.gain_map.resized(width, height) if self.gain_map is not None and fmt == "JPEG" else None,
         )
 
 
@@ -215,6 +222,8 @@ class Picture:
             wide-gamut primaries), carried to HEIF and JPEG XL outputs, and to PNG ones as a ``cICP`` chunk where it is
             not sRGB's.
         depth: a HEIF's bits per channel where more than 8 (10, 12: its pixels are read at 16), kept by HEIF outputs.
+        gain_map: an HDR JPEG's gain map (Ultra HDR, ISO 21496-1: :class:`~classsr_cli.io.gainmap.GainMap`), turned
+            as the pixels are, resized with them into a JPEG output (other formats hold none: said).
         made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
             into PNG text and JPEG comments; ``None`` on what was read.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
@@ -237,15 +246,17 @@ class Picture:
     jpeg_quality: int | None = None
     nclx: Nclx | None = None
     depth: int | None = None
+    gain_map: GainMap | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
-                    self.depth)
+                    self.depth, self.gain_map)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
-        camera, XMP, text, the record of the upscale); the ICC profile and print size, part of how it looks, kept."""
+        camera, XMP, text, the record of the upscale); the ICC profile, print size and HDR gain map, part of how it
+        looks, kept."""
         return replace(self, exif=None, xmp=None, text=(), made_by=None)
 
     @property
@@ -421,6 +432,9 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     fmt = im.format or ""
     notes: list[str] = []
     frames = int(getattr(im, "n_frames", 1) or 1)
+    gain = gainmap.read(path, im) if fmt in ("JPEG", "MPO") else None
+    if gain is not None and fmt == "MPO":
+        frames -= 1  # the second picture is the HDR gain map, carried
     if fmt == "HEIF":
         notes.extend(_heif_notes(im, frames))
     elif frames > 1:
@@ -456,6 +470,9 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         colour, alpha, icc = _pil_arrays(im, icc, notes)
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
+    if gain is not None:
+        gain = gain.turned(_orient(gain.pixels, orientation))
+        gain = replace(gain, of_size=(colour.shape[1], colour.shape[0]))
     if alpha is not None and int(alpha.min()) == np.iinfo(alpha.dtype).max:
         alpha = None  # fully opaque: nothing to keep
     return Picture(
@@ -466,6 +483,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         source_format=fmt,
         source_mode=mode,
         notes=notes,
+        gain_map=gain,
         **_more_meta(path, im, fmt),
     )
 
@@ -1070,7 +1088,7 @@ def write_image(
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
-    notes.extend(_depth_notes(fmt, pixels.dtype, meta))
+    notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -1190,6 +1208,14 @@ def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> list[str]
     return [_HEIF_10] if fmt == "HEIF" and meta.depth not in (10, 12) else []
 
 
+def _gain_notes(fmt: str, gain: GainMap | None) -> list[str]:
+    """What a ``fmt`` output does with an HDR gain map: a JPEG keeps it; the others hold none here."""
+    if gain is None or fmt == "JPEG":
+        return []
+    return [f"{fmt} output: the HDR gain map (Ultra HDR) is not kept, only a JPEG output keeps it: the picture shows "
+            "as SDR"]
+
+
 def to_8bit(a: np.ndarray) -> np.ndarray:
     """uint16 levels -> the nearest uint8 levels."""
     return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
@@ -1257,6 +1283,9 @@ def _pil_write(
         options.update(quality=quality or DEFAULT_QUALITY, subsampling=0)
         if meta.made_by:
             options["comment"] = f"classsr {meta.made_by}"
+        if meta.gain_map is not None:
+            _gain_map_jpeg(tmp, im, options, meta.gain_map)
+            return
     elif fmt == "WEBP" and meta.lossless and quality is None:
         options.update(lossless=True, quality=100, method=4)  # as its source: every pixel kept
     elif fmt == "WEBP":
@@ -1264,6 +1293,25 @@ def _pil_write(
     elif fmt == "AVIF":
         options.update(quality=quality or DEFAULT_QUALITY, speed=AVIF_SPEED)
     im.save(tmp, format=fmt, **options)
+
+
+def _app2(payload: bytes) -> bytes:
+    return b"\xff\xe2" + struct.pack(">H", 2 + len(payload)) + payload
+
+
+def _gain_map_jpeg(tmp: Path, im: Image.Image, options: dict[str, object], gain: GainMap) -> None:
+    """``im`` as the SDR picture of an HDR JPEG (Ultra HDR) with ``gain``: the gain map written as its own JPEG with
+    its XMP and ISO 21496-1 segment, the picture with its XMP's container directory sized to it and its own ISO
+    segment, the two joined by an MPF index (:func:`classsr_cli.io.gainmap.jpeg_with`)."""
+    arr = gain.pixels[..., 0] if gain.pixels.shape[2] == 1 else gain.pixels
+    second = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(second, format="JPEG", quality=options["quality"],
+                                                    xmp=gain.xmp or b"", extra=b"".join(map(_app2, gain.iso)))  # fmt: skip
+    first = io.BytesIO()
+    xmp = gainmap.primary_xmp(options.pop("xmp", None), second.tell(),  # type: ignore[arg-type]
+                              ultra_hdr=bool(gain.xmp and b"hdrgm:" in gain.xmp))  # fmt: skip
+    im.save(first, format="JPEG", xmp=xmp or b"", extra=b"".join(map(_app2, gain.primary_iso)), **options)
+    tmp.write_bytes(gainmap.jpeg_with(first.getvalue(), second.getvalue()))
 
 
 def _tiff_add_exif(path: Path, exif: bytes) -> None:
@@ -1425,7 +1473,7 @@ def write_image_rows(
     dtype = np.dtype(dtype)
     notes: list[str] = []
     carried = (meta or Meta()).for_output(fmt, width, height)
-    notes.extend(_depth_notes(fmt, dtype, carried))
+    notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None))
 
     def checked() -> Iterator[np.ndarray]:
         done = 0
