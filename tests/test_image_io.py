@@ -311,6 +311,7 @@ def test_a_10_or_12_bit_avif_is_read_at_16_bits_before_its_rotation(tmp_path: Pa
     import subprocess
 
     from classsr_cli.io import image as io_image
+    from classsr_cli.io.image import Nclx
     from classsr_cli.io.video import ffmpeg_exe
 
     y, x = np.mgrid[0:48, 0:64]
@@ -325,6 +326,16 @@ def test_a_10_or_12_bit_avif_is_read_at_16_bits_before_its_rotation(tmp_path: Pa
         assert pic.bits == 16 and pic.pixels.shape == want.shape and pic.notes == [], pix_fmt
         assert np.abs(pic.pixels.astype(int) - want).mean() < 0.5 * 257  # within half an 8-bit level
         assert (np.unique(pic.pixels) % 257 != 0).mean() > 0.5  # more levels than 8 bits hold
+    pq = tmp_path / "pq.avif"  # an HDR photo: BT.2020 primaries, PQ, said and kept (a PNG output as cICP)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(src), "-frames:v", "1", "-vf",
+                    "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc", "-c:v", "libaom-av1",
+                    "-crf", "0", "-pix_fmt", "yuv444p10le", "-still-picture", "1", "-f", "avif", str(pq)],
+                   check=True, timeout=120)  # fmt: skip
+    hdr = read_image(pq)
+    assert hdr.bits == 16 and hdr.nclx == Nclx(9, 16, 9, True)
+    assert hdr.notes == ["AVIF in HDR (PQ): upscaled as coded; only a HEIC, JPEG XL or PNG output is tagged PQ"]
+    write_image(tmp_path / "pq.png", hdr)
+    assert b"cICP\x09\x10\x00\x01" in (tmp_path / "pq.png").read_bytes()
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.fromarray(SMOOTH).save(tmp_path / "turned.avif", exif=exif.tobytes(), quality=100)  # stored as irot
@@ -478,7 +489,7 @@ def test_jpeg_xl_in_wide_gamut_without_a_profile_keeps_its_tag(tmp_path: Path) -
     such, said, and kept by JPEG XL and PNG outputs; streamed in bands, JPEG XL is what it is whole."""
     from classsr_cli.io.image import Nclx, write_image_rows
 
-    p3 = Nclx(12, 13, 0, True)
+    p3 = Nclx(12, 13, 6, True)  # RGB in Display P3, a HEIC output of it coded in BT.601's YCbCr as libheif's default
     assert write_image(tmp_path / "a.jxl", Picture(SMOOTH, nclx=p3), quality=100) == []
     back = read_image(tmp_path / "a.jxl")
     assert back.nclx == p3 and np.array_equal(back.pixels, SMOOTH)

@@ -142,7 +142,12 @@ def test_quality_maps_to_libjxl_distance_as_cjxl_maps_it() -> None:
     ],
 )
 def test_the_colour_description_is_read_from_what_ffmpeg_says(line: str, want: tuple[int, int] | None) -> None:
-    assert jxl._colour(f"Input #0, jpegxl_pipe, from 'a.jxl':\n  {line}\n") == want
+    assert jxl.colour_codes(f"Input #0, jpegxl_pipe, from 'a.jxl':\n  {line}\n") == want
+
+
+def test_an_av1_streams_colour_description_is_read_alike() -> None:
+    line = "Stream #0:0[0x1]: Video: av1 (libdav1d) (Main), yuv420p10le(tv, bt2020nc/bt2020/smpte2084), 64x48, 1 fps"
+    assert jxl.colour_codes(line, "av1") == (9, 16) and jxl.colour_codes(line) is None
 
 
 @pytest.mark.slow

@@ -445,6 +445,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
             note += f" (`classsr video` upscales every frame: e.g. `classsr video {path.name} {path.stem}_x4{ext}`)"
         notes.append(note)
     deep = _avif_bits(path) if fmt == "AVIF" else 8
+    coded: Nclx | None = None  # a deep AVIF's colour description, as ffmpeg reads it
     exif = im.getexif()
     orientation = int(exif.get(_ORIENTATION, 1) or 1) if orient else 1
     icc = im.info.get("icc_profile") or None
@@ -457,7 +458,9 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     elif fmt == "HEIF" and int(im.info.get("bit_depth") or 8) > 8:
         colour, alpha = _read_heif16(path)
     elif deep > 8 and (got := _read_avif16(path, im)) is not None:
-        colour, alpha = got
+        (colour, coded), alpha = got, None
+        coded = None if coded is None or coded.srgb or icc else coded
+        notes.extend(_colour_notes("AVIF", coded))
     else:
         if deep > 8:
             notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder; alpha or tiles)")
@@ -484,7 +487,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         source_mode=mode,
         notes=notes,
         gain_map=gain,
-        **_more_meta(path, im, fmt),
+        **{**_more_meta(path, im, fmt), **({"nclx": coded} if coded else {})},
     )
 
 
@@ -681,6 +684,12 @@ def _colour_notes(kind: str, nclx: Nclx | None) -> list[str]:
     return []
 
 
+def _coded(primaries: int, transfer: int) -> Nclx:
+    """The :class:`Nclx` of RGB pixels in ``primaries`` and ``transfer`` (H.273), with the YCbCr matrix a HEIC output
+    of them is coded in: BT.2020's for BT.2020 primaries, else BT.601's (libheif's own)."""
+    return Nclx(primaries, transfer, 9 if primaries == 9 else 6, True)
+
+
 def _is_jxl(path: Path) -> bool:
     """Whether ``path`` starts as a JPEG XL does, whatever its name."""
     from classsr_cli.io import jxl
@@ -765,7 +774,7 @@ def _read_jxl(path: Path, max_pixels: int | None) -> Picture:
         notes.append("JPEG XL with Brotli-compressed XMP: not carried")
     nclx = None
     if colour is not None and picture.icc is None:
-        nclx = Nclx(colour[0], colour[1], 0, True)
+        nclx = _coded(*colour)
         nclx = None if nclx.srgb else nclx
     notes.extend(_colour_notes("JPEG XL", nclx))
     return replace(picture, exif=exif, xmp=boxes.xmp or picture.xmp, text=(), dpi=None, source_format="JXL",
@@ -789,14 +798,16 @@ def _read_heif16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
-def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, None] | None:
+def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None] | None:
     """A 10 or 12-bit AVIF's colour at 16 bits, decoded by the bundled ffmpeg (dav1d; Pillow's AVIF decoder gives 8)
     as stored, before its ``irot``/``imir`` (which Pillow gives as the EXIF orientation :func:`_decode` applies); each
-    level stretched to 0-65535 as a 16-bit PNG holds it. ``None`` where ffmpeg would not give the picture Pillow
-    opened: alpha (an auxiliary image ffmpeg leaves apart), a grid of tiles, no ffmpeg."""
+    level stretched to 0-65535 as a 16-bit PNG holds it; and its colour description (an HDR photo's PQ or HLG, wide
+    gamut) as ffmpeg reads it. ``None`` where ffmpeg would not give the picture Pillow opened: alpha (an auxiliary
+    image ffmpeg leaves apart), a grid of tiles, no ffmpeg."""
     import tempfile
 
     from classsr_cli.errors import VideoError
+    from classsr_cli.io.jxl import colour_codes
     from classsr_cli.io.video import ffmpeg_exe
 
     if im.mode not in ("RGB", "L"):
@@ -808,7 +819,7 @@ def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, None] | None:
     with tempfile.TemporaryDirectory(prefix="classsr-avif-") as tmp:
         png = Path(tmp) / "frame.png"
         got = subprocess.run(
-            [exe, "-v", "error", "-nostdin", "-noautorotate", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
+            [exe, "-hide_banner", "-nostdin", "-noautorotate", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
              "-c:v", "png", "-pix_fmt", "rgb48be" if im.mode == "RGB" else "gray16be", "-compression_level", "0",
              "-f", "image2", "-update", "1", str(png)], capture_output=True, check=False,
         )  # fmt: skip
@@ -818,7 +829,8 @@ def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, None] | None:
         if (head.width, head.height) != im.size or head.bits != 16:
             return None
         colour, _ = _read_png16(png, head)
-    return colour, None
+    codes = colour_codes(got.stderr.decode(errors="replace"), "av1")
+    return colour, None if codes is None else _coded(*codes)
 
 
 def _png_header(path: Path) -> _PngHeader:

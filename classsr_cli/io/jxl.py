@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["CODESTREAM", "CONTAINER", "EFFORT", "Boxes", "Header", "container", "decode", "distance", "encode",
-           "has_codec", "header", "is_jxl", "read_boxes"]  # fmt: skip
+__all__ = ["CODESTREAM", "CONTAINER", "EFFORT", "Boxes", "Header", "colour_codes", "container", "decode", "distance",
+           "encode", "has_codec", "header", "is_jxl", "read_boxes"]  # fmt: skip
 
 #: A bare JPEG XL codestream's first bytes.
 CODESTREAM = b"\xff\x0a"
@@ -212,17 +212,15 @@ _TRANSFERS = {"bt709": 1, "bt470m": 4, "gamma22": 4, "bt470bg": 5, "gamma28": 5,
               "smpte2084": 16, "smpte428": 17, "arib-std-b67": 18}  # fmt: skip
 
 
-def _colour(stderr: str) -> tuple[int, int] | None:
-    """The H.273 primaries and transfer of the decoded stream ffmpeg describes in ``stderr``
-    (``Video: jpegxl (libjxl), rgb24(pc, gbr/smpte432/iec61966-2-1), ...``), where it names both."""
-    m = re.search(r"Video: jpegxl[^,]*, \w+\(([^)]*)\)", stderr)
+def colour_codes(stderr: str, codec: str = "jpegxl") -> tuple[int, int] | None:
+    """The H.273 primaries and transfer of the ``codec`` stream ffmpeg describes in ``stderr`` (``Video: jpegxl
+    (libjxl), rgb24(pc, gbr/smpte432/iec61966-2-1), ...``), where it names both."""
+    from classsr_cli.io.video import color_tags
+
+    m = re.search(rf"Video: {codec}\b[^,]*, \w+\(([^)]*)\)", stderr)
     if m is None:
         return None
-    fields = [f.strip() for f in m.group(1).split(",")]
-    tags = next((f.split("/") for f in fields[1:] if "/" in f or f in _TRANSFERS), None)
-    if tags is None:
-        return None
-    primaries, transfer = (tags[1], tags[2]) if len(tags) == 3 else (tags[0], tags[0])
+    _, primaries, transfer = color_tags(m.group(1))
     if primaries not in _PRIMARIES or transfer not in _TRANSFERS:
         return None
     return _PRIMARIES[primaries], _TRANSFERS[transfer]
@@ -242,7 +240,7 @@ def decode(exe: str, source: Path, png: Path) -> tuple[int, int] | None:
     if got.returncode or not png.exists():
         lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "error" in ln.lower()]
         raise ValueError(lines[-1] if lines else "ffmpeg decoded nothing")
-    return _colour(text)
+    return colour_codes(text)
 
 
 def distance(quality: int) -> float:
