@@ -280,6 +280,38 @@ def test_a_video_out_as_pictures_turns_rotated_frames_and_keeps_depth_and_alpha(
 
 
 @pytest.mark.slow
+def test_jpeg_xl_frames_are_read_and_written_as_upscale_writes_them(tmp_path: Path) -> None:
+    """A numbered JPEG XL sequence reads as a video (ffmpeg's libjxl; before, such a folder was refused), and a
+    JPEG XL sequence out is written at `classsr upscale`'s quality and effort (not libjxl's default effort, 7), or as
+    -e asks (distance 0: lossless, as the PNG frames)."""
+    from classsr_cli.io.image import read_image, write_image
+
+    png = frames(tmp_path / "png", 3, "f_%03d.png")
+    for k in (1, 2, 3):
+        write_image(tmp_path / "jxl" / f"f_{k:03d}.jxl", read_image(png / f"f_{k:03d}.png"), quality=100)
+    calls: list[list[str]] = []
+    real = subprocess.Popen
+
+    def spy(cmd: Any, *a: Any, **k: Any) -> Any:
+        calls.append([str(c) for c in cmd])
+        return real(cmd, *a, **k)
+
+    for name, src, more in (("ref", png, []), ("lossy", tmp_path / "jxl", []),
+                            ("lossless", tmp_path / "jxl", ["-e", "distance=0"])):  # fmt: skip
+        out = tmp_path / name / f"%d.{'png' if name == 'ref' else 'jxl'}"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(subprocess, "Popen", spy)
+            r = runner.invoke(app, ["video", str(src), str(out), "--threads", "2", *more])
+        assert r.exit_code == 0 and "3 frames read" in r.stderr, r.output
+    encode = next(c for c in calls if "libjxl" in c and "-distance:v:0" in c)
+    assert encode[encode.index("-distance:v:0") + 1] == "0.550" and encode[encode.index("-effort:v:0") + 1] == "3"
+    assert not any("libjxl" in c and "-distance:v:0" in c for c in calls[calls.index(encode) + 1 :])  # -e's own
+    ref = read_image(tmp_path / "ref" / "2.png").pixels
+    assert np.array_equal(read_image(tmp_path / "lossless" / "2.jxl").pixels, ref)
+    assert 0 < np.abs(read_image(tmp_path / "lossy" / "2.jxl").pixels.astype(int) - ref).mean() < 4  # testsrc2's red
+
+
+@pytest.mark.slow
 def test_jpeg_frames_are_written_at_q2(tmp_path: Path) -> None:
     """MJPEG's own rate control (200 kb/s) quantises an upscale's detail away: classsr writes JPEG frames (a sequence,
     or --codec mjpeg) at q 2, closer to the lossless frames, unless -e says otherwise (b=200k: ffmpeg's default)."""

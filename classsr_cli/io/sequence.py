@@ -22,7 +22,8 @@ __all__ = ["DEFAULT_RATE", "FRAME_SUFFIXES", "Sequence", "find_sequence", "is_pa
            "sequence_of", "sequence_stem"]
 
 #: Suffixes of the frames ffmpeg's image2 demuxer decodes and classsr reads as a sequence.
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".dpx", ".tga", ".ppm", ".pgm", ".pnm")
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jxl", ".dpx", ".tga", ".ppm", ".pgm",
+                  ".pnm")
 #: Frames a second where ``--fps`` gives none: ffmpeg's own default for an image sequence.
 DEFAULT_RATE = Fraction(25)
 #: Frames classsr does not read, and why (a folder of them is told so, not that it holds no sequence).
@@ -31,9 +32,7 @@ _REFUSED = {".exr": "OpenEXR frames are linear light; export the sequence as 16-
             ".heic": "HEIC frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them "
                      "one by one",
             ".heif": "HEIF frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them "
-                     "one by one",
-            ".jxl": "JPEG XL frames are not read as a sequence (an animated JPEG XL is: give the file); "
-                    "`classsr upscale` takes them one by one"}  # fmt: skip
+                     "one by one"}  # fmt: skip
 _PRINTF = re.compile(r"%(?:0(\d+))?d")  # %d, %04d: the names ffmpeg writes and reads
 
 

@@ -92,7 +92,7 @@ CONTAINERS: dict[str, str] = {
 #: encoder of each picture suffix it writes.
 SEQUENCE_MUXER = "image2"
 SEQUENCE_CODECS: dict[str, str] = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "mjpeg", ".jpeg": "mjpeg",
-                                   ".dpx": "dpx"}  # fmt: skip
+                                   ".jxl": "libjxl", ".dpx": "dpx"}  # fmt: skip
 #: Animated pictures: frames and their timing only (no audio, subtitles or colour tags), written in one go.
 ANIMATION_MUXERS = {"gif": "gif", "webp": "libwebp_anim", "apng": "apng"}  # muxer -> its encoder
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
@@ -1100,6 +1100,12 @@ def _video_args(
         args += ["-quality:v:0", "90"]  # libwebp's default, 75, blurs the detail an upscale adds
     if codec in _JPEG_CODECS and not {k.lstrip("-").split(":")[0] for k, _ in opts.extra} & {"q", "qscale", "b"}:
         args += ["-q:v:0", "2"]  # its default rate control quantises an upscale's detail away; q 2 keeps it
+    if codec == "libjxl":  # as `classsr upscale` writes JPEG XL (quality 95, its effort), unless asked otherwise
+        from classsr_cli.io import jxl
+
+        given = {k.lstrip("-").split(":")[0] for k, _ in opts.extra}
+        args += [] if "distance" in given else ["-distance:v:0", f"{jxl.distance(95):.3f}"]
+        args += [] if "effort" in given else ["-effort:v:0", str(jxl.EFFORT)]
     if opts.fps is not None:  # first, so that the frames it drops are not converted: frames repeated or dropped
         # to keep time, the video as long as its source (-r with -fps_mode cfr ran past the source's end)
         filters.insert(0, f"fps={opts.fps.numerator}/{opts.fps.denominator}")
