@@ -57,6 +57,10 @@ def _register() -> None:
 
     app.add_typer(train.app, name="train")
 
+    from classsr_cli.cli import doctor
+
+    doctor.register(app)
+
 
 _register()
 

@@ -704,14 +704,13 @@ def _is_jxl(path: Path) -> bool:
 def _jxl_ffmpeg(path: Path, kind: str) -> str:
     """The bundled ffmpeg where it has libjxl's ``kind`` (``decoders``, ``encoders``); else the error that says so."""
     from classsr_cli.errors import VideoError
-    from classsr_cli.io import jxl
-    from classsr_cli.io.video import ffmpeg_exe
+    from classsr_cli.io.video import ffmpeg_codecs, ffmpeg_exe
 
     try:
         exe = ffmpeg_exe()
     except VideoError as e:
         exe, why = None, str(e)
-    if exe is not None and jxl.has_codec(exe, kind):
+    if exe is not None and "libjxl" in ffmpeg_codecs(kind):
         return exe
     if exe is not None:
         why = f"this ffmpeg ({exe}) has no libjxl"

@@ -9,7 +9,6 @@ reads and writes the pictures; this module knows the format.
 
 from __future__ import annotations
 
-import functools
 import re
 import struct
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["CODESTREAM", "CONTAINER", "EFFORT", "Boxes", "Header", "colour_codes", "container", "decode", "distance",
-           "encode", "has_codec", "header", "is_jxl", "read_boxes"]  # fmt: skip
+           "encode", "header", "is_jxl", "read_boxes"]  # fmt: skip
 
 #: A bare JPEG XL codestream's first bytes.
 CODESTREAM = b"\xff\x0a"
@@ -193,14 +192,6 @@ def container(codestream: bytes, *, exif: bytes | None = None, xmp: bytes | None
 
 
 # ------------------------------------------------------------------------------------------ through ffmpeg
-
-
-@functools.cache
-def has_codec(exe: str, kind: str) -> bool:
-    """Whether the ffmpeg ``exe`` has libjxl's ``kind`` (``decoders`` or ``encoders``): imageio-ffmpeg's builds for
-    Linux, macOS and Windows do; a system ffmpeg (``IMAGEIO_FFMPEG_EXE``) may not."""
-    got = subprocess.run([exe, "-hide_banner", f"-{kind}"], capture_output=True, check=False)
-    return re.search(rb"^\s*\S+\s+libjxl\s", got.stdout, re.M) is not None
 
 
 #: ffmpeg's names of colour primaries and transfer characteristics, and their ITU-T H.273 code points (the first

@@ -68,6 +68,7 @@ __all__ = [
     "count_frames",
     "encoder_pix_fmts",
     "evens",
+    "ffmpeg_codecs",
     "ffmpeg_exe",
     "full_size_hint",
     "keeps_alpha",
@@ -1558,6 +1559,19 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
         notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames "
                      "(--no-deinterlace)")
     return notes
+
+
+@functools.cache
+def ffmpeg_codecs(kind: str) -> frozenset[str]:
+    """The names of the bundled ffmpeg's ``kind`` (``decoders`` or ``encoders``: ``libjxl``, ``libdav1d``, ...);
+    empty where it does not answer. imageio-ffmpeg's builds have libjxl; a system ffmpeg (``IMAGEIO_FFMPEG_EXE``)
+    may not."""
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", f"-{kind}"], capture_output=True, timeout=30, check=False)
+    except (subprocess.TimeoutExpired, OSError):  # pragma: no cover - no ffmpeg that answers
+        return frozenset()
+    text = proc.stdout.decode("utf-8", "replace")
+    return frozenset(n for n in re.findall(r"^ [VAS][A-Z.]{5} (\S+)", text, re.M) if n != "=")
 
 
 @functools.cache
