@@ -214,7 +214,7 @@ def test_16_bit_png_is_decoded_by_ffmpeg_as_pypng_decodes_it(
 def test_a_16_bit_png_with_an_exif_orientation_is_turned_once(tmp_path: Path, orientation: int) -> None:
     """A 16-bit PNG whose eXIf says 3, 6 or 8 is turned upright once, as an 8-bit one is; before, the bundled ffmpeg
     turned it as it decoded (reading the eXIf itself), the turned rows were laid out by the header's size, and the
-    picture came out as garbage (mean error 11,325 levels), then turned again."""
+    picture came out scrambled, then was turned again."""
     from classsr_cli.io.image import _png_writer
 
     exif = Image.Exif()
