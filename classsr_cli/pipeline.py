@@ -414,6 +414,114 @@ class Upscaler:
         return _quantise(_resize(a, size)[0, 0], top, alpha.dtype, inplace=True)
 
 
+class Chain:
+    """Upscalers run one after another on the whole picture, for a factor above the largest native one (``-x 8``:
+    the x4 model, then the x2 model on its output; ``-x 6``: x4, then x1.5, the x2 model and a downscale), as
+    waifu2x and Upscayl reach them. It stands for an :class:`Upscaler` where a file is upscaled
+    (:func:`upscale_file`): its scale is the whole factor, its model and what that was trained on are the first
+    pass's, its route every pass's together (counts and FLOPs summed; no per-patch map, which differs by pass)."""
+
+    def __init__(self, passes: list[Upscaler], scale: float) -> None:
+        self.passes, self.scale = passes, float(scale)
+        first = passes[0]
+        self.model_scale, self.model_path, self.tta = first.model_scale, first.model_path, first.tta
+        self.device, self.dtype = first.device, first.dtype
+        self.trained_lr, self.trained_on_jpeg, self.trained_on_noise = (first.trained_lr, first.trained_on_jpeg,
+                                                                        first.trained_on_noise)  # fmt: skip
+
+    @property
+    def resampled(self) -> bool:
+        return self.passes[-1].resampled
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        for up in self.passes:
+            height, width = up.output_size(height, width)
+        return height, width
+
+    def enlarged(self, height: int, width: int, name: str | os.PathLike[str] = "") -> tuple[int, int]:
+        return self.output_size(height, width)  # each pass enlarges: above x4 in all, never the input's size
+
+    def made_by(self) -> str:
+        """The record of each pass (:meth:`Upscaler.made_by`) and the whole factor."""
+        import json
+
+        passes = [json.loads(up.made_by()) for up in self.passes]
+        return json.dumps({**passes[0], "scale": self.scale, "passes": passes}, separators=(",", ":"))
+
+    def should_band(self, height: int, width: int, stream_pixels: int | None = STREAM_PIXELS) -> bool:
+        """Whether the last pass runs in bands (the passes before it run whole, in memory)."""
+        for up in self.passes[:-1]:
+            height, width = up.output_size(height, width)
+        return self.passes[-1].should_band(height, width, stream_pixels)
+
+    def run(self, pixels: np.ndarray, *, banded: bool = False, progress: Callable[[int, int], None] | None = None,
+            spill: str | os.PathLike[str] | None = None, **_: Any) -> ChainRun:
+        """The last pass's output rows (:meth:`Upscaler.run`) of the passes before it, run whole."""
+        ups = [up.upscale_array(pixels, progress=progress) for up in self.passes[:1]]
+        for up in self.passes[1:-1]:
+            ups.append(up.upscale_array(_hwc(ups[-1].pixels), progress=progress))
+        last = self.passes[-1].run(_hwc(ups[-1].pixels), banded=banded, progress=progress, spill=spill)
+        return ChainRun(ups, last)
+
+    def upscale_picture(self, picture: Picture, *, progress: Callable[[int, int], None] | None = None) -> tuple[Picture, Upscaled]:
+        """Each pass on the picture the pass before it made (its alpha too)."""
+        ups = []
+        for up in self.passes:
+            picture, done = up.upscale_picture(picture, progress=progress)
+            ups.append(done)
+        return picture, Upscaled(ups[-1].pixels, ups[-1].alpha, joined_route([u.route for u in ups]),
+                                 sum(u.model_seconds for u in ups))  # fmt: skip
+
+
+def chain(model: str | None, scale: float, device: Any, dtype: Any, settings: dict[str, Any],
+          loaded: dict[Path, Upscaler] | None = None) -> Chain:
+    """The :class:`Chain` for ``scale`` above :data:`~classsr_cli.zoo.MAX_SCALE`: ``model`` (or the default) at
+    its largest scale, then the rest with the model ``-x`` with that rest would run; ``loaded`` keeps the models
+    loaded (by path) for the next call."""
+    from classsr_cli import zoo
+
+    loaded = {} if loaded is None else loaded
+    passes = []
+    for factor in (float(zoo.MAX_SCALE), scale / zoo.MAX_SCALE):
+        path = zoo.choose_model(model, factor)
+        if path not in loaded:
+            loaded[path] = Upscaler.of(zoo.load(model, factor, device=device, dtype=dtype), **settings)
+        passes.append(loaded[path].at_scale(factor))
+    return Chain(passes, scale)
+
+
+class ChainRun:
+    """A :class:`Chain`'s last pass in bands (:class:`PixelRun`), with the passes before it: the route and the time of
+    all of them once the rows are through."""
+
+    def __init__(self, before: list[Upscaled], last: PixelRun) -> None:
+        self.before, self.last = before, last
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self.last)
+
+    @property
+    def route(self) -> RouteResult:
+        return joined_route([u.route for u in self.before] + [self.last.route])
+
+    @property
+    def model_seconds(self) -> float:
+        return sum(u.model_seconds for u in self.before) + self.last.model_seconds
+
+
+def joined_route(routes: list[RouteResult]) -> RouteResult:
+    """Several passes' routes as one: every pass's patch classes (one row; no grid to draw them on), the patches
+    computed and the FLOPs summed."""
+    if len(routes) == 1:
+        return routes[0]
+    return RouteResult(
+        grid=routes[-1].grid, classes=torch.cat([r.classes.flatten() for r in routes])[None],
+        computed=tuple(sum(c) for c in zip(*(r.computed for r in routes), strict=True)),
+        flops=functools.reduce(lambda a, b: a + b, (r.flops for r in routes)),
+        flops_paper=functools.reduce(lambda a, b: a + b, (r.flops_paper for r in routes)), passes=routes[-1].passes,
+    )
+
+
 @functools.lru_cache(maxsize=8)
 def _sha256(path: str) -> str | None:
     """A model file's SHA-256, read once a process (every upscaler of a run, the ``at_scale`` copies too)."""
@@ -632,7 +740,7 @@ class ImageResult:
 
 
 def upscale_file(
-    upscaler: Upscaler | Callable[[int, int, str], Upscaler],
+    upscaler: Upscaler | Chain | Callable[[int, int, str], Upscaler | Chain],
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
@@ -649,8 +757,9 @@ def upscale_file(
     metadata and a record of how it was made (:meth:`Upscaler.made_by`), or, with ``strip_metadata``, only its ICC
     profile and print size (:meth:`~classsr_cli.io.image.Picture.stripped`).
 
-    ``upscaler`` may be a function of the input's ``(height, width, path)`` that gives the upscaler for it (an
-    output size asked for, :class:`~classsr_cli.zoo.OutputSize`). Outputs of ``stream_pixels`` or more (``None``:
+    ``upscaler`` may be a :class:`Chain` (a factor above the largest native one), or a function of the input's
+    ``(height, width, path)`` that gives the upscaler for it (an output size asked for,
+    :class:`~classsr_cli.zoo.OutputSize`). Outputs of ``stream_pixels`` or more (``None``:
     never) are computed and written in bands
     (:meth:`Upscaler.should_band`) when there is no alpha and no class map: the same pixels in bounded memory.
 
@@ -664,14 +773,15 @@ def upscale_file(
         output_format(dst)
         start = time.perf_counter()
         picture = read_image(src, max_pixels=max_pixels)
-        if not isinstance(upscaler, Upscaler):
+        if not isinstance(upscaler, Upscaler | Chain):
             upscaler = upscaler(picture.height, picture.width, str(src))
         picture = picture.stripped() if strip_metadata else replace(picture, made_by=upscaler.made_by())
         oh, ow = upscaler.enlarged(picture.height, picture.width, src)
         check_output_size(dst, oh, ow)
-        about = (noise_note(picture.pixels, upscaler, picture.jpeg_quality, palette=picture.source_mode in ("P", "PA"))
-                 or compression_note(picture.jpeg_quality, upscaler)
-                 or clean_note(picture.pixels, upscaler, picture.jpeg_quality))
+        first = upscaler.passes[0] if isinstance(upscaler, Chain) else upscaler  # what meets the input
+        about = (noise_note(picture.pixels, first, picture.jpeg_quality, palette=picture.source_mode in ("P", "PA"))
+                 or compression_note(picture.jpeg_quality, first)
+                 or clean_note(picture.pixels, first, picture.jpeg_quality))
         picture = replace(picture, notes=[*picture.notes, *about])
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
             run = upscaler.run(picture.pixels, banded=True, progress=progress, spill=dst.parent)

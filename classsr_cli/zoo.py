@@ -333,10 +333,10 @@ class OutputSize:
     def describe(self) -> str:
         return " ".join(f"--{k} {v}" for k, v in (("width", self.width), ("height", self.height)) if v is not None)
 
-    def scale_for(self, height: int, width: int, most: int = MAX_SCALE, name: str = "") -> float:
+    def scale_for(self, height: int, width: int, most: int = MAX_SCALE, name: str = "", *, chain: bool = False) -> float:
         """The factor for an input ``height`` x ``width`` (``name``, said first in errors); an :class:`InputError`
         where it is not above 1 (classsr enlarges only) or above ``most`` (:data:`MAX_SCALE`, or a ``--model``'s
-        own scale), saying what to do instead."""
+        own scale; with ``chain``, two runs of :data:`MAX_SCALE`), saying what to do instead."""
         scale = min(r for r in (self.width and self.width / width, self.height and self.height / height) if r)
         what, x = f"{name}: " if name else "", factor_text(scale)
         if not scale > 1:
@@ -348,7 +348,7 @@ class OutputSize:
         if scale > most * most:
             raise InputError(f"{what}{width}x{height} to {self.describe()} is {x}, more than two x{most} runs give "
                              f"(x{most * most}); ask for less")
-        if scale > most:
+        if scale > most and not (chain and most == MAX_SCALE):
             raise InputError(f"{what}{width}x{height} to {self.describe()} is {x}, more than x{most}: "
                              f"upscale it with -x {most} first, then that output, named on its own, with "
                              f"{self.describe()}")

@@ -169,7 +169,7 @@ def test_exit_codes(tiny_model_path: Path, photo: Path, tmp_path: Path, monkeypa
     assert cli("upscale", photo, *m, "--bogus").exit_code == 2  # unknown option
     assert cli("upscale", photo, *m, "--step", "0").exit_code == 2  # out of range
     assert cli("upscale", photo, *m, "--step", "33").exit_code == 2  # above the patch: ConfigError
-    assert cli("upscale", photo, *m, "-x", "9").exit_code == 2
+    assert cli("upscale", photo, *m, "-x", "17").exit_code == 2
     assert cli("upscale", photo, bad, *m, "-o", tmp_path / "o", "--keep-going").exit_code == 3
     assert cli("video", photo, tmp_path / "v.mp4", *m, "-x", "5").exit_code == 2
     r = cli("video", tmp_path / "none.mp4", tmp_path / "v.mp4", *m, "-x", "8")  # the scale before the input

@@ -74,15 +74,12 @@ def test_a_factor_that_rounds_to_the_input_size_is_refused(tiny_model_path: Path
 
 
 def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
-    r = up(tiny_model_path, photo, "-x", "5")
-    assert r.exit_code == 2 and "scale" in r.stderr
-    # A factor two runs reach says how, in one line, before any output is planned; one past that does not.
-    r = up(tiny_model_path, photo, "-x", "8", "-o", tmp_path / "missing" / "x8.png")
-    one_error_line(r, "for x8 run it twice: -x 4, then -x 2 on its output")
+    # Past two runs of the x4 model: one line, before any output is planned (up to it: two passes, tested below).
+    r = up(tiny_model_path, photo, "-x", "17", "-o", tmp_path / "missing" / "x17.png")
+    one_error_line(r, "scale must be above 1 and at most 16 (x4 twice), got 17")
     assert r.exit_code == 2 and not (tmp_path / "missing").exists()
-    r = up(tiny_model_path, photo, "-x", "17")
-    one_error_line(r, "at most 4, got 17")
-    assert r.exit_code == 2 and "twice" not in r.stderr
+    r = up(tiny_model_path, photo, "-x", "5", "-o", tmp_path / "x5.png")
+    assert r.exit_code == 0 and Image.open(tmp_path / "x5.png").size == (240, 200), r.output
 
 
 def test_without_x_a_model_runs_at_its_own_scale(tiny_cfg: ClassSRConfig, photo: Path, tmp_path: Path) -> None:
@@ -735,9 +732,9 @@ def test_output_size_instead_of_a_scale(tiny_model_path: Path, photo: Path, tmp_
     r = up(tiny_model_path, shots / "a.png", "--width", "40")
     assert r.exit_code == 1 and (
         f"{shots / 'a.png'}: 48x40 is already as large as --width 40 asks (x0.833); classsr enlarges only" in r.stderr)
-    r = up(tiny_model_path, shots / "a.png", "--width", "500")
-    assert r.exit_code == 1 and (f"{shots / 'a.png'}: 48x40 to --width 500 is x10.4, more than x4: upscale it with "
-                                 "-x 4 first, then that output, named on its own, with --width 500") in r.stderr
+    r = up(tiny_model_path, shots / "a.png", "--width", "500")  # x10.4: the x4 model, then x2.6 on its output
+    assert r.exit_code == 0 and Image.open(shots / "a_w500.png").size == (500, 417), r.output
+    assert "note: x10.4 (--width 500 for" in r.stderr and "then x2.60417 on its output" in r.stderr
     r = up(tiny_model_path, shots / "a.png", "--width", "48000")  # more than two runs reach: no advice to try them
     assert r.exit_code == 1 and "48x40 to --width 48000 is x1000, more than two x4 runs give (x16); ask for less" in r.stderr
     r = up(tiny_model_path, shots / "a.png", "--width", "49", "--overwrite")  # x1.02: not printed as x1
@@ -872,6 +869,42 @@ def test_a_jpeg_xl_is_upscaled_into_a_jpeg_xl_beside_it(tiny_model_path: Path, p
     assert r.exit_code != 0 and "is a JPEG XL image, not a video; use `classsr upscale`" in r.stderr
 
 
+def test_a_factor_above_4_is_two_runs_in_one_command(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    """``-x 8`` (as waifu2x's and Upscayl's users ask) runs the x4 model, then x2 on its output: the same pixels as the
+    two runs by hand, their patches and FLOPs summed; written in bands alike; --width past x4 too; above x16, and a
+    class map (one per run), refused; ``video`` still asks for two runs."""
+    import json
+
+    from classsr_cli import zoo
+    from classsr_cli.pipeline import chain, upscale_file
+    from classsr_cli.runtime import resolve_device
+
+    r = up(tiny_model_path, photo, "-x", "8", "-o", tmp_path / "x8.png", "--json")
+    assert r.exit_code == 0, r.output
+    assert "note: x8 is more than one run of the x4 model gives: the x4 model, then x2 on its output" in r.stderr
+    eight = json.loads(r.stdout)
+    assert eight["size"]["output"] == [384, 320] and eight["scale"] == 8 and eight["model_scale"] == 4
+    first = json.loads(up(tiny_model_path, photo, "-x", "4", "-o", tmp_path / "x4.png", "--json").stdout)
+    second = json.loads(up(tiny_model_path, tmp_path / "x4.png", "-x", "2", "-o", tmp_path / "x4x2.png", "--json").stdout)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "x8.png")), np.asarray(Image.open(tmp_path / "x4x2.png")))
+    for key in ("light", "medium", "heavy", "total"):
+        assert eight["patches"][key] == first["patches"][key] + second["patches"][key]
+    for key in ("used", "heavy", "whole"):
+        assert eight["flops"][key] == first["flops"][key] + second["flops"][key]
+    sixteen = chain(str(tiny_model_path), 16.0, resolve_device("cpu"), None, {})  # its second run native: in bands
+    banded = upscale_file(sixteen, photo, tmp_path / "banded.png", stream_pixels=1)
+    whole = upscale_file(sixteen, photo, tmp_path / "whole.png", stream_pixels=None)
+    assert any("in bands of rows" in n for n in banded.notes) and banded.size_out == whole.size_out == (768, 640)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "banded.png")), np.asarray(Image.open(tmp_path / "whole.png")))
+    assert banded.route.flops == whole.route.flops and banded.counts == whole.counts
+    r = up(tiny_model_path, photo, "--width", "288", "--dry-run")  # 48 pixels wide: x6, x4 and then x1.5
+    assert r.exit_code == 0 and "48x40 -> 288x240  (x6, the x4 model, then x1.5 on its output" in r.stderr, r.output
+    one_error_line(up(tiny_model_path, photo, "-x", "17"), "scale must be above 1 and at most 16 (x4 twice), got 17")
+    r = up(tiny_model_path, photo, "-x", "8", "--classmap")
+    one_error_line(r, "x8 runs x4 and then x2 on its output, whose patches differ: --classmap takes one run")
+    assert zoo.MAX_SCALE == 4 and r.exit_code == 2
+
+
 def test_an_output_given_as_a_second_argument_and_existing_outputs_under_keep_going(
     tiny_model_path: Path, photo: Path, tmp_path: Path
 ) -> None:
@@ -981,22 +1014,26 @@ def test_dry_run_says_what_would_be_written_and_writes_nothing(tiny_model_path: 
     assert f"would write {src / 'a_x4.webp'}  24x20 -> 96x80  (x4, the x4 model)" in r.stderr
     assert f"would write {src / 'turned_x4.webp'}  20x30 -> 80x120" in r.stderr and "nothing was" in r.stderr
     assert files(src) == before
-    r = up(tiny_model_path, src, "--dry-run", "--width", "90", "--json", "--keep-going")  # b: x3.75; turned: x4.5 fails
+    Image.new("RGB", (5, 4)).save(src / "small.png")
+    before = files(src)
+    r = up(tiny_model_path, src, "--dry-run", "--width", "90", "--json", "--keep-going")  # x3.75; small: x18 fails
     assert r.exit_code == 3, r.output
     recs = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [rec.get("dry_run") for rec in recs] == [True, True, None] and "error" in recs[2]
+    assert [rec.get("dry_run") for rec in recs] == [True, True, None, True] and "error" in recs[2]
     assert recs[0]["size"] == {"input": [24, 20], "output": [90, 75]} and recs[0]["model_scale"] == 4
-    assert recs[0]["tta"] == 1
-    assert "1 of 3 inputs would fail" in r.stderr and files(src) == before
+    assert recs[0]["tta"] == 1 and recs[3]["size"] == {"input": [20, 30], "output": [90, 135]}  # turned: two passes
+    assert "(x4.5, the x4 model, then x1.125 on its output (the x4 model, then a downscale))" in r.stderr
+    assert "1 of 4 inputs would fail" in r.stderr and files(src) == before
     r = up(tiny_model_path, src / "a.png", "--dry-run", "--tta", "4", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["tta"] == 4
     assert "(x4, the x4 model, 4 passes averaged (--tta))" in r.stderr
     # Without --keep-going: stopped at the failure, with its error and the run's exit code and line.
     r = up(tiny_model_path, src, "--dry-run", "--width", "90", "-f", "webp")
-    assert r.exit_code == 1 and "stopped:" not in r.stderr and "turned.jpg: 20x30 to --width 90 is x4.5" in r.stderr
-    Image.new("RGB", (8, 8)).save(src / "z.png")  # after turned.jpg: now one is left unchecked, as the run leaves it
+    assert r.exit_code == 1 and "small.png: 5x4 to --width 90 is x18, more than two x4 runs give (x16)" in r.stderr
+    assert "stopped: 1 more input(s) not processed" in r.stderr  # turned.jpg, after it
+    Image.new("RGB", (8, 8)).save(src / "z.png")  # after small.png too: now two are left unchecked
     r = up(tiny_model_path, src, "--dry-run", "--width", "90")
-    assert r.exit_code == 1 and "stopped: 1 more input(s) not processed" in r.stderr
+    assert r.exit_code == 1 and "stopped: 2 more input(s) not processed" in r.stderr
     big = tmp_path / "bomb.png"  # refused from its header, as the run refuses it: not decoded to look for EXIF
     Image.new("L", (3000, 3000)).save(big)
     r = up(tiny_model_path, big, "--dry-run", "--max-pixels", "1000000")

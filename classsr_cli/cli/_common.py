@@ -23,6 +23,8 @@ __all__ = [
     "EXIT_USAGE",
     "Precision",
     "Terminated",
+    "chain_note",
+    "chain_text",
     "device_option",
     "err",
     "fail",
@@ -77,6 +79,23 @@ def resample_note(upscaler: Any, asked: str | None = None) -> None:
         what = asked or f"x{upscaler.scale:g}"
         err.print(f"note: {what} is not a native scale: running the x{upscaler.model_scale} model, then an "
                   "antialiased bicubic downscale to the exact size", soft_wrap=True, markup=False)
+
+
+def chain_text(chain: Any) -> str:
+    """How a :class:`~classsr_cli.pipeline.Chain` runs: ``the x4 model, then x2 on its output (the x2 model)``."""
+    first, *rest = chain.passes
+    steps = [f"the x{first.model_scale} model"]
+    steps += [f"then x{up.scale:g} on its output (the x{up.model_scale} model"
+              + (", then a downscale)" if up.resampled else ")") for up in rest]  # fmt: skip
+    return ", ".join(steps)
+
+
+def chain_note(chain: Any, asked: str | None = None) -> None:
+    """Say that ``chain`` runs in two passes (``-x`` above 4, or the factor a ``--width`` gives); ``asked`` says what
+    asked for it."""
+    what = asked or f"x{chain.scale:g}"
+    err.print(f"note: {what} is more than one run of the x{chain.passes[0].model_scale} model gives: {chain_text(chain)}",
+              soft_wrap=True, markup=False)
 
 
 def tolerance_note(tolerance: float | None) -> None:

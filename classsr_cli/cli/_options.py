@@ -5,6 +5,7 @@ Flags (booleans) get an empty metavar so that help shows ``--json``, not ``--jso
 
 # No `from __future__ import annotations`: typer reads these aliases at run time.
 
+import math
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +25,7 @@ __all__ = [
     "DeviceOpt",
     "ForceBranchOpt",
     "HeightOpt",
+    "ImageScaleOpt",
     "JsonOpt",
     "ModelOpt",
     "OverwriteOpt",
@@ -40,15 +42,20 @@ __all__ = [
 ]
 
 
-def output_scale(scale: float | None, model: str | None) -> float:
+def output_scale(scale: float | None, model: str | None, *, chain: bool = False) -> float:
     """``-x`` of ``upscale`` and ``video``, settled before any file is read: when not given, the ``--model``'s own
-    scale (an x2 model runs x2), else 4; then checked: above 1 and at most the largest native scale, and for a
-    factor two runs reach (x8 at most x4 twice) a :class:`ConfigError` that says how."""
+    scale (an x2 model runs x2), else 4; then checked: above 1 and at most the largest native scale, or with
+    ``chain`` (``upscale``: :class:`~classsr_cli.pipeline.Chain`) at most two runs of it (x16) where the model has
+    that scale; for a factor two runs reach otherwise (x8 at most x4 twice) a :class:`ConfigError` that says how."""
     from classsr_cli.errors import ConfigError
     from classsr_cli.zoo import MAX_SCALE, check_scale, own_scale
 
     if scale is None:
         return float(own_scale(model))
+    if chain and own_scale(model) == MAX_SCALE and scale > MAX_SCALE:
+        if scale > MAX_SCALE**2 or not math.isfinite(scale):
+            raise ConfigError(f"scale must be above 1 and at most {MAX_SCALE**2} (x{MAX_SCALE} twice), got {scale:g}")
+        return scale
     try:
         check_scale(scale)
     except ConfigError as e:
@@ -104,6 +111,15 @@ ScaleOpt = Annotated[
         "-x", "--scale", metavar="X", show_default=False,
         help="Upscaling factor, above 1 and at most 4 (default: the --model's own scale, else 4); non-native ones "
         "(3, 2.5) downscale the next native.",
+    ),
+]
+#: ``upscale``'s ``-x``: above 4 too, in two runs (:class:`~classsr_cli.pipeline.Chain`).
+ImageScaleOpt = Annotated[
+    float | None,
+    typer.Option(
+        "-x", "--scale", metavar="X", show_default=False,
+        help="Upscaling factor, above 1 and at most 16 (default: the --model's own scale, else 4); non-native ones "
+        "(3, 2.5) downscale the next native; above 4 (8, 16) the x4 model runs, then the rest on its output.",
     ),
 ]
 class Branch(StrEnum):

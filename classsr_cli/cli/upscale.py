@@ -15,6 +15,8 @@ from classsr_cli.cli._common import (
     EXIT_TERMINATED,
     Precision,
     Terminated,
+    chain_note,
+    chain_text,
     debug,
     err,
     fail,
@@ -30,10 +32,10 @@ from classsr_cli.cli._options import (
     DeviceOpt,
     ForceBranchOpt,
     HeightOpt,
+    ImageScaleOpt,
     ModelOpt,
     OverwriteOpt,
     PrecisionOpt,
-    ScaleOpt,
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
@@ -65,6 +67,7 @@ Examples:
 
   classsr upscale photo.jpg -x4                  # writes photo_x4.jpg beside it
   classsr upscale photo.png -x3 -o big.png       # x4 model, then an exact downscale to x3
+  classsr upscale icon.png -x8                    # two passes: the x4 model, then x2 on its output
   classsr upscale shots/ -o out/ --recursive     # mirror the folder tree under out/
   classsr upscale shots/ --width 3000            # each photo_w3000.jpg 3000 pixels wide
   classsr upscale 'shots/*.jpg' --json > runs.jsonl
@@ -94,7 +97,7 @@ def upscale(
             "beside the input.",
         ),
     ] = None,
-    scale: ScaleOpt = None,
+    scale: ImageScaleOpt = None,
     width: WidthOpt = None,
     height: HeightOpt = None,
     model: ModelOpt = None,
@@ -148,13 +151,17 @@ def upscale(
         return _piped(dict(locals()))
     from classsr_cli import distributed, runtime, zoo
     from classsr_cli.errors import ConfigError
-    from classsr_cli.pipeline import Upscaler
+    from classsr_cli.pipeline import Upscaler, chain
     from classsr_cli.plan import plan_jobs
 
     size = output_size(width, height, scale)
-    scale = output_scale(scale, model) if size is None else float(zoo.own_scale(model))
+    scale = output_scale(scale, model, chain=True) if size is None else float(zoo.own_scale(model))
     if classes and not json_out:
         raise ConfigError("--classes puts every patch's class in the --json record: add --json (--classmap draws them)")
+    if scale > zoo.MAX_SCALE and (classmap or classes):
+        raise ConfigError(f"x{scale:g} runs x{zoo.MAX_SCALE} and then x{scale / zoo.MAX_SCALE:g} on its output, whose "
+                          f"patches differ: {'--classmap' if classmap else '--classes'} takes one run (-x "
+                          f"{zoo.MAX_SCALE} or less)")
     runtime.set_threads(threads)
     world = distributed.world()
     report = _Report(json_out, world)
@@ -164,7 +171,7 @@ def upscale(
     try:
         from classsr_cli.engine import check_step
 
-        check_step(step, zoo.own_patch(model, scale))  # before outputs are planned: a usage error is said as one
+        check_step(step, zoo.own_patch(model, min(scale, zoo.MAX_SCALE)))  # before outputs are planned: said as one
         plan = plan_jobs(
             inputs, output, scale, tag=size.tag if size else None, recursive=recursive, classmap=classmap,
             overwrite=overwrite, keep_going=True, skip_existing=skip_existing, fail_collisions=keep_going,
@@ -192,7 +199,11 @@ def upscale(
         settings: dict[str, Any] = {"step": step, "batch_size": batch_size, "tolerance": tolerance,
                                     "force_branch": force_branch.value if force_branch else None, "tta": tta}
         upscaler: Any = _SizedUpscalers(size, model, dev, dtype, settings, note=world.is_main) if size else None
-        if upscaler is None:
+        if upscaler is None and scale > zoo.MAX_SCALE:
+            upscaler = chain(model, scale, dev, dtype, settings)
+            if world.is_main:
+                chain_note(upscaler)
+        elif upscaler is None:
             upscaler = Upscaler.of(zoo.load(model, scale, device=dev, dtype=dtype), **settings)
             if world.is_main:
                 resample_note(upscaler)
@@ -323,9 +334,15 @@ class _SizedUpscalers:
 
     def __call__(self, height: int, width: int, name: str = "") -> Any:
         from classsr_cli import zoo
-        from classsr_cli.pipeline import Upscaler
+        from classsr_cli.pipeline import Upscaler, chain
 
-        scale = self.size.scale_for(height, width, self.most, name)
+        scale = self.size.scale_for(height, width, self.most, name, chain=True)
+        if scale > zoo.MAX_SCALE:  # two runs: the x4 model, then the rest
+            chained = chain(self.model, scale, self.device, self.dtype, self.settings, self.loaded)
+            if self.note:
+                chain_note(chained, f"{zoo.factor_text(scale)} ({self.size.describe()} for {name or f'{width}x{height}'})")
+                self.note = False
+            return chained
         path = zoo.choose_model(self.model, scale)
         if path not in self.loaded:
             self.loaded[path] = Upscaler.of(zoo.load(self.model, scale, device=self.device, dtype=self.dtype),
@@ -355,6 +372,7 @@ def _dry_run(upscaler: Any, jobs: list[Any], report: _Report, planned: list[Fail
     written); what would fail before decoding, said and counted as a run says it, with the run's exit code."""
     from classsr_cli.errors import ClassSRError
     from classsr_cli.io.image import check_output_size, peek_size
+    from classsr_cli.pipeline import Chain
     from classsr_cli.zoo import factor_text
 
     done: list[dict[str, Any]] = []
@@ -372,8 +390,9 @@ def _dry_run(upscaler: Any, jobs: list[Any], report: _Report, planned: list[Fail
             if not keep_going:
                 break
             continue
-        how = (f"{factor_text(up.scale)}, the x{up.model_scale} model" + (", then a downscale" if up.resampled else "")
-               + (f", {up.tta} passes averaged (--tta)" if up.tta > 1 else ""))
+        runs = chain_text(up) if isinstance(up, Chain) else (
+            f"the x{up.model_scale} model" + (", then a downscale" if up.resampled else ""))
+        how = f"{factor_text(up.scale)}, {runs}" + (f", {up.tta} passes averaged (--tta)" if up.tta > 1 else "")
         err.print(f"would write {report.shown(str(job.output))}  {w}x{h} -> {ow}x{oh}  ({how})", soft_wrap=True,
                   markup=False)
         record = {"dry_run": True, "input": str(job.input), "output": str(job.output),
