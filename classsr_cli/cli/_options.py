@@ -105,23 +105,20 @@ ModelOpt = Annotated[
         show_default=False,
     ),
 ]
+_SCALE_HELP = ("Upscaling factor, above 1 and at most {most} (default: the --model's own scale, else 4); non-native ones "
+               "(3, 2.5) downscale the next native{more}.")
 ScaleOpt = Annotated[
     float | None,
-    typer.Option(
-        "-x", "--scale", metavar="X", show_default=False,
-        help="Upscaling factor, above 1 and at most 4 (default: the --model's own scale, else 4); non-native ones "
-        "(3, 2.5) downscale the next native.",
-    ),
+    typer.Option("-x", "--scale", metavar="X", show_default=False, help=_SCALE_HELP.format(most=4, more="")),
 ]
 #: ``upscale``'s ``-x``: above 4 too, in two runs (:class:`~classsr_cli.pipeline.Chain`).
 ImageScaleOpt = Annotated[
     float | None,
-    typer.Option(
-        "-x", "--scale", metavar="X", show_default=False,
-        help="Upscaling factor, above 1 and at most 16 (default: the --model's own scale, else 4); non-native ones "
-        "(3, 2.5) downscale the next native; above 4 (8, 16) the x4 model runs, then the rest on its output.",
-    ),
+    typer.Option("-x", "--scale", metavar="X", show_default=False, help=_SCALE_HELP.format(
+        most=16, more="; above 4 (8, 16) the x4 model runs, then the rest on its output")),
 ]
+
+
 class Branch(StrEnum):
     light = "light"
     medium = "medium"
