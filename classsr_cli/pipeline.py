@@ -244,7 +244,9 @@ class Upscaler:
     Args:
         model: a :class:`ClassSR` on its device and dtype, in eval mode.
         scale: output / input size; ``None`` is the model's own scale. Below the model's scale the model's
-            output is downscaled (antialiased bicubic) to ``round(scale * size)``.
+            output is downscaled (antialiased bicubic) to ``round(scale * size)``; with ``enlarge``, above it (up
+            to 4 times it) enlarged so (``classsr video -x 8``, ``--height 2160`` of 480p: what two model passes
+            give, by PSNR-Y; docs/cli.md).
         step: distance between patch origins (LR pixels), ``1..patch``.
         batch_size: most patches per branch call.
         force_branch: run every patch through this branch (``light``/``medium``/``heavy`` or 0..2).
@@ -265,12 +267,17 @@ class Upscaler:
         tolerance: float | None = None,
         tta: int = 1,
         model_path: Path | None = None,
+        enlarge: bool = False,
     ) -> None:
+        from classsr_cli.zoo import MAX_SCALE
+
         self.model = model
         self.model_scale = int(model.cfg.scale)
         self.scale = float(scale if scale is not None else self.model_scale)
-        check_scale(self.scale)
-        if self.scale > self.model_scale:
+        self.enlarge = enlarge
+        if not (enlarge and self.model_scale < self.scale <= self.model_scale * MAX_SCALE):
+            check_scale(self.scale)
+        if self.scale > self.model_scale * (MAX_SCALE if enlarge else 1):
             where = f"{model_path}: " if model_path else ""
             raise ConfigError(
                 f"{where}an x{self.model_scale} model cannot upscale x{self.scale:g}; "
@@ -301,7 +308,7 @@ class Upscaler:
         """This upscaler (the same model and settings) at another ``scale``, checked as the constructor checks it."""
         return Upscaler(self.model, scale=scale, step=self.step, batch_size=self.batch_size,
                         force_branch=self.force_branch, tolerance=self.tolerance, tta=self.tta,
-                        model_path=self.model_path)
+                        model_path=self.model_path, enlarge=self.enlarge)
 
     def enlarged(self, height: int, width: int, name: str | os.PathLike[str] = "") -> tuple[int, int]:
         """:meth:`output_size`, or an :class:`InputError` where it is the input's own (``-x 1.0001``: a copy through

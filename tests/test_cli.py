@@ -171,9 +171,9 @@ def test_exit_codes(tiny_model_path: Path, photo: Path, tmp_path: Path, monkeypa
     assert cli("upscale", photo, *m, "--step", "33").exit_code == 2  # above the patch: ConfigError
     assert cli("upscale", photo, *m, "-x", "17").exit_code == 2
     assert cli("upscale", photo, bad, *m, "-o", tmp_path / "o", "--keep-going").exit_code == 3
-    assert cli("video", photo, tmp_path / "v.mp4", *m, "-x", "5").exit_code == 2
-    r = cli("video", tmp_path / "none.mp4", tmp_path / "v.mp4", *m, "-x", "8")  # the scale before the input
-    assert r.exit_code == 2 and "for x8 run it twice: -x 4, then -x 2" in r.stderr
+    assert cli("video", photo, tmp_path / "v.mp4", *m, "-x", "17").exit_code == 2
+    r = cli("video", tmp_path / "none.mp4", tmp_path / "v.mp4", *m, "-x", "17")  # the scale before the input
+    assert r.exit_code == 2 and "scale must be above 1 and at most 16, got 17" in r.stderr
     assert cli("video", tmp_path / "none.mp4", tmp_path / "v.mp4", *m).exit_code == 1
     assert cli("convert", bad, "-o", tmp_path / "c.safetensors").exit_code == 1
     assert cli("train", "baseline", "-o", tmp_path / "run", "--device", "cpu").exit_code == 2  # no data, no --hr

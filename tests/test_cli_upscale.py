@@ -76,7 +76,7 @@ def test_a_factor_that_rounds_to_the_input_size_is_refused(tiny_model_path: Path
 def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
     # Past two runs of the x4 model: one line, before any output is planned (up to it: two passes, tested below).
     r = up(tiny_model_path, photo, "-x", "17", "-o", tmp_path / "missing" / "x17.png")
-    one_error_line(r, "scale must be above 1 and at most 16 (x4 twice), got 17")
+    one_error_line(r, "scale must be above 1 and at most 16, got 17")
     assert r.exit_code == 2 and not (tmp_path / "missing").exists()
     r = up(tiny_model_path, photo, "-x", "5", "-o", tmp_path / "x5.png")
     assert r.exit_code == 0 and Image.open(tmp_path / "x5.png").size == (240, 200), r.output
@@ -97,6 +97,8 @@ def test_without_x_a_model_runs_at_its_own_scale(tiny_cfg: ClassSRConfig, photo:
     assert rec["scale"] == 2 and rec["output"].endswith("photo_x2.png") and Image.open(rec["output"]).size == (96, 80)
     r = up(x2, photo, "-x", "4")
     assert r.exit_code == 2 and "an x2 model cannot upscale x4" in r.stderr
+    r = up(x2, photo, "-x", "8")  # not "run it twice: -x 4, then -x 2", which this model cannot either
+    one_error_line(r, "an x2 model cannot upscale x8; leave --model out (the x4 model runs first), or ask for x2 or less")
     r = run("bench", photo, "--model", x2, "--repeat", "1", "--warmup", "0", "--methods", "heavy", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["scale"] == 2
@@ -899,7 +901,7 @@ def test_a_factor_above_4_is_two_runs_in_one_command(tiny_model_path: Path, phot
     assert banded.route.flops == whole.route.flops and banded.counts == whole.counts
     r = up(tiny_model_path, photo, "--width", "288", "--dry-run")  # 48 pixels wide: x6, x4 and then x1.5
     assert r.exit_code == 0 and "48x40 -> 288x240  (x6, the x4 model, then x1.5 on its output" in r.stderr, r.output
-    one_error_line(up(tiny_model_path, photo, "-x", "17"), "scale must be above 1 and at most 16 (x4 twice), got 17")
+    one_error_line(up(tiny_model_path, photo, "-x", "17"), "scale must be above 1 and at most 16, got 17")
     r = up(tiny_model_path, photo, "-x", "8", "--classmap")
     one_error_line(r, "x8 runs x4 and then x2 on its output, whose patches differ: --classmap takes one run")
     assert zoo.MAX_SCALE == 4 and r.exit_code == 2

@@ -335,3 +335,24 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
     save_checkpoint(build_model(replace(tiny_model.cfg, scale=2)).eval(), weights / "classsr_residual_noisy_x2.safetensors",
                     provenance={"recipe": {"jpeg_quality": [30, 95], "noise_sigma": [1, 12]}})
     assert notes_x2() == [said.replace("noisy_x4", "noisy_x2")]
+
+
+def test_an_enlarging_upscaler_is_the_model_then_a_bicubic_enlargement(tiny_model: torch.nn.Module) -> None:
+    """``enlarge`` (``classsr video`` above x4): the model's own x4, then the frame enlarged to ``round(scale * size)``
+    by the resize the downscales use; without it a factor above the model's is refused, with it one above 4x that."""
+    from classsr_cli.degrade import bicubic_resize
+    from classsr_cli.errors import ConfigError
+
+    rng = np.random.default_rng(0)
+    pic = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    native = Upscaler(tiny_model).upscale_array(pic).pixels
+    up = Upscaler(tiny_model, scale=6, enlarge=True)
+    assert up.resampled and up.output_size(12, 10) == (72, 60)
+    got = up.upscale_array(pic)
+    assert got.pixels.shape == (72, 60, 3) and got.route.counts == Upscaler(tiny_model).upscale_array(pic).route.counts
+    assert np.abs(got.pixels.astype(int) - bicubic_resize(native, 72, 60)).mean() < 2  # the x4 output, enlarged
+    assert Upscaler(tiny_model, scale=6, enlarge=True).at_scale(8).output_size(12, 10) == (96, 80)
+    with pytest.raises(ConfigError, match="at most 4, got 6"):
+        Upscaler(tiny_model, scale=6)
+    with pytest.raises(ConfigError, match="got 17"):
+        Upscaler(tiny_model, scale=17, enlarge=True)

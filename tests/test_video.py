@@ -578,8 +578,8 @@ def test_parity_with_upscale(
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["output_size"] == [160, 120] and probe(tmp_path / "o3.mp4").width == 160
     assert runner.invoke(app, ["upscale", "-x", "17", str(clips["text"])]).exit_code == 2
-    code, msg = video(clips["audio"], tmp_path / "o.mp4", "-x", "5")  # upscale's two passes are not video's
-    assert code == 2 and "scale must be above 1 and at most 4, got 5" in msg and "Usage" not in msg
+    code, msg = video(clips["audio"], tmp_path / "o.mp4", "-x", "17")
+    assert code == 2 and "scale must be above 1 and at most 16, got 17" in msg and "Usage" not in msg
     # A text file with an image's name is not "an image (image2)"; a real image is named as one.
     fake = tmp_path / "notes.png"
     fake.write_text("this is text\n")
@@ -1356,10 +1356,17 @@ def test_cli_output_size(clips: dict[str, Path], tiny_model_path: Path, tmp_path
     r = runner.invoke(app, ["video", str(clips["rot"]), str(tmp_path / "rot2.mp4"), "--model", str(tiny_model_path),
                             "--width", "192", "--preset", "ultrafast"])  # fmt: skip
     assert "64x48 -> 256x192 (shown 192x256) " in r.stderr, r.stderr  # the summary says both
+    # Above x4 (480p to 2160p is x4.5): the x4 model, then a bicubic enlargement, said; above x16 refused.
     r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "big.mp4"), "--model", str(tiny_model_path),
-                            "--width", "1000", "--json"])  # fmt: skip
-    assert r.exit_code == 1 and f"{clips['audio']}: 64x48 to --width 1000 is x15.6, more than x4" in r.stderr
-    assert json.loads(r.stdout)["error"].endswith("named on its own, with --width 1000")  # the --json record too
+                            "--width", "1000", "--preset", "ultrafast", "--json"])  # fmt: skip
+    assert r.exit_code == 0 and json.loads(r.stdout)["output_size"] == [1000, 750], r.output
+    assert "note: x15.6 (--width 1000) is not a native scale: running the x4 model, then a bicubic enlargement" in r.stderr
+    made = probe(tmp_path / "big.mp4")
+    assert (made.width, made.height) == (1000, 750)
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "bigger.mp4"), "--model", str(tiny_model_path),
+                            "--width", "1100", "--json"])  # fmt: skip
+    assert r.exit_code == 1 and f"{clips['audio']}: 64x48 to --width 1100 is x17.2, more than two x4 runs give (x16)" in r.stderr
+    assert json.loads(r.stdout)["error"].endswith("ask for less")  # the --json record too
     # Pixels 4:3 wide (SAR 4:3): a 64x48 frame shows 85 wide, so --width 256 is x3, and the output shows 256 wide.
     wide = tmp_path / "sar.mp4"
     ff("-i", clips["audio"], "-vf", "setsar=4/3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-an", wide)

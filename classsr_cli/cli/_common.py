@@ -77,8 +77,10 @@ def resample_note(upscaler: Any, asked: str | None = None) -> None:
     the model's own scale, then an antialiased bicubic downscale. ``asked`` says what asked for it."""
     if upscaler.resampled:
         what = asked or f"x{upscaler.scale:g}"
-        err.print(f"note: {what} is not a native scale: running the x{upscaler.model_scale} model, then an "
-                  "antialiased bicubic downscale to the exact size", soft_wrap=True, markup=False)
+        how = ("a bicubic enlargement to the exact size (as good by PSNR-Y as a second pass of a model)"
+               if upscaler.scale > upscaler.model_scale else "an antialiased bicubic downscale to the exact size")
+        err.print(f"note: {what} is not a native scale: running the x{upscaler.model_scale} model, then {how}",
+                  soft_wrap=True, markup=False)
 
 
 def chain_text(chain: Any) -> str:

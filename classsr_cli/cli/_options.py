@@ -45,16 +45,20 @@ __all__ = [
 def output_scale(scale: float | None, model: str | None, *, chain: bool = False) -> float:
     """``-x`` of ``upscale`` and ``video``, settled before any file is read: when not given, the ``--model``'s own
     scale (an x2 model runs x2), else 4; then checked: above 1 and at most the largest native scale, or with
-    ``chain`` (``upscale``: :class:`~classsr_cli.pipeline.Chain`) at most two runs of it (x16) where the model has
-    that scale; for a factor two runs reach otherwise (x8 at most x4 twice) a :class:`ConfigError` that says how."""
+    ``chain`` at most its square (x16) where the model has that scale (``upscale``: two passes,
+    :class:`~classsr_cli.pipeline.Chain`; ``video``: a bicubic enlargement after the model); for a factor two runs
+    reach otherwise (an x2 ``--model``) a :class:`ConfigError` that says how."""
     from classsr_cli.errors import ConfigError
     from classsr_cli.zoo import MAX_SCALE, check_scale, own_scale
 
     if scale is None:
         return float(own_scale(model))
-    if chain and own_scale(model) == MAX_SCALE and scale > MAX_SCALE:
+    if chain and scale > MAX_SCALE:
         if scale > MAX_SCALE**2 or not math.isfinite(scale):
-            raise ConfigError(f"scale must be above 1 and at most {MAX_SCALE**2} (x{MAX_SCALE} twice), got {scale:g}")
+            raise ConfigError(f"scale must be above 1 and at most {MAX_SCALE**2}, got {scale:g}")
+        if (own := own_scale(model)) < MAX_SCALE:
+            raise ConfigError(f"an x{own} model cannot upscale x{scale:g}; leave --model out (the x{MAX_SCALE} model "
+                              f"runs first), or ask for x{own} or less")
         return scale
     try:
         check_scale(scale)

@@ -226,7 +226,7 @@ def video(
     output = output or output_opt or f"{source.parent}{os.sep}"  # beside the input, named as upscale names it
     size = output_size(width, height, scale)
     if size is None:
-        scale = output_scale(scale, model)
+        scale = output_scale(scale, model, chain=True)
         target = output_path(source, output, scale)  # a folder gets INPUT_STEM_x4.EXT; a bare name is refused here
     else:
         target = output_path(source, output, 0, tag=size.tag)  # INPUT_STEM_h2160.EXT for --height 2160
@@ -244,9 +244,10 @@ def video(
         dev = runtime.resolve_device(distributed.device_name(world, device))
         distributed.start(world, dev)
         dtype = runtime.resolve_dtype(precision.value, dev)
-        loaded = zoo.load(model, scale, device=dev, dtype=dtype)
-        upscaler = Upscaler.of(loaded, step=step, batch_size=batch_size, tolerance=tolerance,
-                               force_branch=force_branch.value if force_branch else None, tta=tta)
+        loaded = zoo.load(model, min(scale, zoo.MAX_SCALE), device=dev, dtype=dtype)
+        upscaler = Upscaler.of(loaded, scale=scale, step=step, batch_size=batch_size, tolerance=tolerance,
+                               force_branch=force_branch.value if force_branch else None, tta=tta,
+                               enlarge=scale > zoo.MAX_SCALE)  # above x4: the x4 model, then a bicubic enlargement
     except KeyboardInterrupt as e:  # before any frame: a stopped run's chunks are still there, as after any stop
         if resume and not dry_run and (kept := kept_frames(target)):
             said = _kept_line(e, kept, target)
@@ -398,7 +399,7 @@ def _size_scale(size: Any, source: Path, model: str | None) -> float:
     shown_w, shown_h = round(info.width * float(info.sar or 1)), info.height
     if round(info.rotation) % 180 == 90 or info.transposed:
         shown_w, shown_h = shown_h, shown_w
-    return float(size.scale_for(shown_h, shown_w, zoo.own_scale(model), str(source)))
+    return float(size.scale_for(shown_h, shown_w, zoo.own_scale(model), str(source), chain=True))
 
 
 #: A run stopped after this many seconds without --resume gets a note that --resume would have kept its work.
