@@ -713,6 +713,7 @@ class ImageResult:
     device: str
     dtype: str
     notes: list[str] = field(default_factory=list)
+    chained: bool = False  # two passes (a Chain): their patches on no one grid
 
     @property
     def counts(self) -> tuple[int, int, int]:
@@ -742,7 +743,7 @@ class ImageResult:
             "notes": list(self.notes),
         }
         if routing:
-            record["routing"] = self.route.routing()
+            record["routing"] = None if self.chained else self.route.routing()  # a grid of each pass's: not one
         return record
 
 
@@ -786,6 +787,11 @@ def upscale_file(
         oh, ow = upscaler.enlarged(picture.height, picture.width, src)
         check_output_size(dst, oh, ow)
         first = upscaler.passes[0] if isinstance(upscaler, Chain) else upscaler  # what meets the input
+        if isinstance(upscaler, Chain) and classmap is not None:
+            from classsr_cli.zoo import factor_text
+
+            raise InputError(f"{src}: {factor_text(upscaler.scale)} is two passes, whose patches differ: --classmap "
+                             "draws one run's (x4 or less)")
         about = (noise_note(picture.pixels, first, picture.jpeg_quality, palette=picture.source_mode in ("P", "PA"))
                  or compression_note(picture.jpeg_quality, first)
                  or clean_note(picture.pixels, first, picture.jpeg_quality))
@@ -806,6 +812,7 @@ def upscale_file(
                 mode=picture.mode, bits=picture.bits, route=run.route, seconds=time.perf_counter() - start,
                 model_seconds=run.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
                 notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
+                chained=isinstance(upscaler, Chain),
             )
         if upscaler.tta > 1 and upscaler.should_band(picture.height, picture.width, stream_pixels):
             why = "a class map" if classmap is not None else "an alpha channel"
@@ -827,6 +834,7 @@ def upscale_file(
             size_in=(picture.width, picture.height), size_out=(out.width, out.height),
             mode=out.mode, bits=out.bits, route=up.route, seconds=time.perf_counter() - start,
             model_seconds=up.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype), notes=notes,
+            chained=isinstance(upscaler, Chain),
         )
     finally:
         bound_freed_memory()  # a no-op unless the process keeps freed memory, as the CLI does

@@ -901,6 +901,10 @@ def test_a_factor_above_4_is_two_runs_in_one_command(tiny_model_path: Path, phot
     assert banded.route.flops == whole.route.flops and banded.counts == whole.counts
     r = up(tiny_model_path, photo, "--width", "288", "--dry-run")  # 48 pixels wide: x6, x4 and then x1.5
     assert r.exit_code == 0 and "48x40 -> 288x240  (x6, the x4 model, then x1.5 on its output" in r.stderr, r.output
+    r = up(tiny_model_path, photo, "--width", "288", "--json", "--classes")  # no one grid for two passes' patches
+    assert r.exit_code == 0 and json.loads(r.stdout)["routing"] is None, r.output
+    r = up(tiny_model_path, photo, "--width", "288", "--classmap", "--overwrite")  # refused per input: its factor
+    assert r.exit_code == 1 and "photo.png: x6 is two passes, whose patches differ: --classmap draws one run's" in r.stderr
     one_error_line(up(tiny_model_path, photo, "-x", "17"), "scale must be above 1 and at most 16, got 17")
     r = up(tiny_model_path, photo, "-x", "8", "--classmap")
     one_error_line(r, "x8 runs x4 and then x2 on its output, whose patches differ: --classmap takes one run")
