@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import functools
 import math
+import operator
 import os
 import tempfile
 import time
@@ -426,15 +427,14 @@ class Chain:
     the x4 model, then the x2 model on its output; ``-x 6``: x4, then x1.5, the x2 model and a downscale), as
     waifu2x and Upscayl reach them. It stands for an :class:`Upscaler` where a file is upscaled
     (:func:`upscale_file`): its scale is the whole factor, its model and what that was trained on are the first
-    pass's, its route every pass's together (counts and FLOPs summed; no per-patch map, which differs by pass)."""
+    pass's (the notes on the input ask the first pass, :attr:`passes`), its route every pass's together (counts and
+    FLOPs summed; no per-patch map, which differs by pass)."""
 
     def __init__(self, passes: list[Upscaler], scale: float) -> None:
         self.passes, self.scale = passes, float(scale)
         first = passes[0]
         self.model_scale, self.model_path, self.tta = first.model_scale, first.model_path, first.tta
         self.device, self.dtype = first.device, first.dtype
-        self.trained_lr, self.trained_on_jpeg, self.trained_on_noise = (first.trained_lr, first.trained_on_jpeg,
-                                                                        first.trained_on_noise)  # fmt: skip
 
     @property
     def resampled(self) -> bool:
@@ -464,11 +464,11 @@ class Chain:
     def run(self, pixels: np.ndarray, *, banded: bool = False, progress: Callable[[int, int], None] | None = None,
             spill: str | os.PathLike[str] | None = None, **_: Any) -> ChainRun:
         """The last pass's output rows (:meth:`Upscaler.run`) of the passes before it, run whole."""
-        ups = [up.upscale_array(pixels, progress=progress) for up in self.passes[:1]]
-        for up in self.passes[1:-1]:
-            ups.append(up.upscale_array(_hwc(ups[-1].pixels), progress=progress))
-        last = self.passes[-1].run(_hwc(ups[-1].pixels), banded=banded, progress=progress, spill=spill)
-        return ChainRun(ups, last)
+        ups = []
+        for up in self.passes[:-1]:
+            ups.append(up.upscale_array(pixels, progress=progress))
+            pixels = _hwc(ups[-1].pixels)
+        return ChainRun(ups, self.passes[-1].run(pixels, banded=banded, progress=progress, spill=spill))
 
     def upscale_picture(self, picture: Picture, *, progress: Callable[[int, int], None] | None = None) -> tuple[Picture, Upscaled]:
         """Each pass on the picture the pass before it made (its alpha too)."""
@@ -524,8 +524,8 @@ def joined_route(routes: list[RouteResult]) -> RouteResult:
     return RouteResult(
         grid=routes[-1].grid, classes=torch.cat([r.classes.flatten() for r in routes])[None],
         computed=tuple(sum(c) for c in zip(*(r.computed for r in routes), strict=True)),
-        flops=functools.reduce(lambda a, b: a + b, (r.flops for r in routes)),
-        flops_paper=functools.reduce(lambda a, b: a + b, (r.flops_paper for r in routes)), passes=routes[-1].passes,
+        flops=functools.reduce(operator.add, (r.flops for r in routes)),
+        flops_paper=functools.reduce(operator.add, (r.flops_paper for r in routes)), passes=routes[-1].passes,
     )
 
 

@@ -800,11 +800,9 @@ def _read_heif16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None] | None:
     """A 10 or 12-bit AVIF's colour at 16 bits, decoded by the bundled ffmpeg (dav1d; Pillow's AVIF decoder gives 8)
     as stored, before its ``irot``/``imir`` (which Pillow gives as the EXIF orientation :func:`_decode` applies); each
-    level stretched to 0-65535 as a 16-bit PNG holds it; and its colour description (an HDR photo's PQ or HLG, wide
+    level stretched to 0-65535 (one ffmpeg call, to raw 16-bit pixels); and its colour description (an HDR photo's PQ or HLG, wide
     gamut) as ffmpeg reads it. ``None`` where ffmpeg would not give the picture Pillow opened: alpha (an auxiliary
     image ffmpeg leaves apart), a grid of tiles, no ffmpeg."""
-    import tempfile
-
     from classsr_cli.errors import VideoError
     from classsr_cli.io.jxl import colour_codes
     from classsr_cli.io.video import ffmpeg_exe
@@ -815,19 +813,15 @@ def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None] 
         exe = ffmpeg_exe()
     except VideoError:
         return None
-    with tempfile.TemporaryDirectory(prefix="classsr-avif-") as tmp:
-        png = Path(tmp) / "frame.png"
-        got = subprocess.run(
-            [exe, "-hide_banner", "-nostdin", "-noautorotate", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
-             "-c:v", "png", "-pix_fmt", "rgb48be" if im.mode == "RGB" else "gray16be", "-compression_level", "0",
-             "-f", "image2", "-update", "1", str(png)], capture_output=True, check=False,
-        )  # fmt: skip
-        if got.returncode or not png.exists():
-            return None
-        head = _png_header(png)
-        if (head.width, head.height) != im.size or head.bits != 16:
-            return None
-        colour, _ = _read_png16(png, head)
+    planes = 3 if im.mode == "RGB" else 1
+    got = subprocess.run(
+        [exe, "-hide_banner", "-nostdin", "-noautorotate", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "rgb48le" if planes == 3 else "gray16le", "-"], capture_output=True, check=False,
+    )  # fmt: skip
+    width, height = im.size
+    if got.returncode or len(got.stdout) != width * height * planes * 2:  # another size: a grid ffmpeg did not join
+        return None
+    colour = np.frombuffer(got.stdout, "<u2").reshape(height, width, planes).copy()
     codes = colour_codes(got.stderr.decode(errors="replace"), "av1")
     return colour, None if codes is None else _coded(*codes)
 
