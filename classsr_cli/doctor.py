@@ -92,6 +92,9 @@ def formats() -> list[Check]:
     jxl = ("libjxl" in decoders, "libjxl" in encoders)
     checks.append(Check("formats", "JPEG XL", True if all(jxl) else None,
                         "read and written (ffmpeg's libjxl)" if all(jxl) else "not in this ffmpeg (no libjxl)"))
+    exr = ("exr" in decoders, "exr" in encoders)
+    checks.append(Check("formats", "OpenEXR", True if all(exr) else None,
+                        "read and written (ffmpeg's exr)" if all(exr) else "not in this ffmpeg (no exr)"))
     checks.append(Check("formats", "AVIF of 10-12 bits", True if "libdav1d" in decoders else None,
                         "read at 16 bits (ffmpeg's dav1d)" if "libdav1d" in decoders else "read at 8 (no dav1d)"))
     for codec, what in (("libx264", "H.264 video (the default)"), ("libx265", "HEVC video (10-bit sources)"),

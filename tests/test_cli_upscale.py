@@ -1112,3 +1112,28 @@ def test_a_picture_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: P
     import tempfile
 
     assert not list(Path(tempfile.gettempdir()).glob("classsr-pipe-*"))
+
+
+@pytest.mark.slow
+def test_an_openexr_is_upscaled_into_an_openexr_beside_it(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    """OpenEXR (renders, VFX plates, HDR merges): found in a folder, written as EXR beside it; ``-f exr`` writes one
+    from a PNG (linear light of sRGB's curve, half floats); through pipes too; ``classsr video`` names it an image."""
+    from classsr_cli.io import exr
+    from classsr_cli.io.image import Picture, write_image
+
+    shots = tmp_path / "plates"
+    write_image(shots / "shot_0001.EXR", Picture(np.asarray(Image.open(photo).convert("RGB"))))
+    r = up(tiny_model_path, shots)
+    assert r.exit_code == 0 and files(shots) == ["shot_0001.EXR", "shot_0001_x4.EXR"], r.output
+    out = read_image(shots / "shot_0001_x4.EXR")
+    assert out.source_format == "EXR" and out.pixels.shape == (160, 192, 3) and out.linear and out.linear.half
+    r = up(tiny_model_path, photo, "-f", "exr")
+    png = tmp_path / "ref.png"
+    assert r.exit_code == 0 and up(tiny_model_path, photo, "-o", png).exit_code == 0, r.output
+    as_exr = read_image(photo.with_name("photo_x4.exr")).pixels.astype(int)
+    assert np.abs(as_exr // 257 - read_image(png).pixels).max() <= 1  # the same picture, in linear half floats
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)],
+                      input=(shots / "shot_0001.EXR").read_bytes())  # fmt: skip
+    assert r.exit_code == 0 and exr.header(r.stdout_bytes).width == 192, r.stderr
+    r = runner.invoke(app, ["video", str(shots / "shot_0001.EXR"), str(tmp_path / "v.mp4")])
+    assert r.exit_code != 0 and "is an OpenEXR image, not a video; use `classsr upscale`" in r.stderr

@@ -104,7 +104,7 @@ def test_a_folder_of_several_sequences_or_none_says_what_to_give(tmp_path: Path)
     with pytest.raises(InputError, match=r"holds no numbered image sequence .*use `classsr upscale"):
         find_sequence(none)
     exr = touch(tmp_path / "exr", "f0001.exr", "f0002.exr")
-    with pytest.raises(InputError, match=r"holds 2 \.exr frame\(s\): OpenEXR frames are linear light; export"):
+    with pytest.raises(InputError, match=r"holds 2 \.exr frame\(s\): OpenEXR frames are linear light.*`classsr upscale` takes them"):
         find_sequence(exr)
 
 

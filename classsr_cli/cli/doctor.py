@@ -33,9 +33,7 @@ def doctor(
     no_self_test: Annotated[bool, flag("--no-self-test", help="Skip the self-test (versions, formats, devices only).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Check this installation: versions, the formats it reads and writes, the devices torch sees, the models; then
-    upscale a small picture on each device and precision and compare it with the CPU's (--device: on that device
-    alone; auto: on every one torch sees).
+    """Check this installation: versions, the formats it reads and writes, the devices torch sees, the models; then upscale a small picture on each device and precision and compare it with the CPU's (--device: on that device alone; auto: on every one torch sees).
 
     Exits 1 when a check fails (a missing package, a model that does not load, a device whose output differs).
     """

@@ -59,6 +59,7 @@ class ImageFormat(StrEnum):
     avif = "avif"
     heic = "heic"
     jxl = "jxl"
+    exr = "exr"
     tif = "tif"
     bmp = "bmp"
 
@@ -303,6 +304,7 @@ def _stage_stdin(folder: Any) -> Any:
         raise InputError("-: empty input (nothing on standard input)")
     from PIL import Image
 
+    from classsr_cli.io.exr import is_exr
     from classsr_cli.io.image import READ_NAMES, readable_formats
     from classsr_cli.io.jxl import is_jxl
 
@@ -310,7 +312,7 @@ def _stage_stdin(folder: Any) -> Any:
         with Image.open(io.BytesIO(data), formats=readable_formats()) as im:
             suffix = _STAGED.get(im.format or "")
     except Exception:
-        suffix = ".jxl" if is_jxl(data[:12]) else None
+        suffix = ".jxl" if is_jxl(data[:12]) else ".exr" if is_exr(data[:4]) else None
     if suffix is None:
         raise InputError(f"-: not an image classsr reads ({READ_NAMES})")
     path = folder / f"stdin{suffix}"

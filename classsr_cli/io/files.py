@@ -10,8 +10,8 @@ __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_imag
            "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif", ".heic", ".heif", ".hif", ".jxl", ".tif",
-                  ".tiff", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif", ".heic", ".heif", ".hif", ".jxl", ".exr",
+                  ".tif", ".tiff", ".bmp", ".gif")
 #: Suffixes of common video files: given to ``classsr upscale``, they are pointed to ``classsr video``.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".flv",
                   ".wmv", ".3gp", ".ogv")

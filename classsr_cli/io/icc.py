@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["srgb16_transform"]
+__all__ = ["srgb16_transform", "srgb_decode", "srgb_encode"]
 
 def _tags(icc: bytes) -> dict[bytes, bytes]:
     """The profile's tags: signature -> data."""
@@ -73,9 +73,14 @@ def _matrix_shaper(icc: bytes) -> tuple[np.ndarray, np.ndarray]:
     return curves, matrix
 
 
-def _srgb_encode(linear: np.ndarray) -> np.ndarray:
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
     """sRGB's tone curve (IEC 61966-2-1, LittleCMS's parametric type 3), linear 0-1 -> 0-1."""
-    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
+    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(np.maximum(linear, 0.0), 1 / 2.4) - 0.055)
+
+
+def srgb_decode(encoded: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`srgb_encode`: sRGB-encoded 0-1 -> linear 0-1."""
+    return np.where(encoded <= 0.04045, encoded / 12.92, np.power((np.maximum(encoded, 0.0) + 0.055) / 1.055, 2.4))
 
 
 @functools.lru_cache(maxsize=4)  # a run's plan and its reader ask for the same profile's
@@ -95,7 +100,7 @@ def srgb16_transform(icc: bytes) -> Callable[[np.ndarray], np.ndarray] | None:
 
     def convert(rgb: np.ndarray) -> np.ndarray:
         linear = np.stack([luts[c][rgb[..., c]] for c in range(3)], axis=-1) @ combined.T
-        out = _srgb_encode(np.clip(linear, 0.0, 1.0))
+        out = srgb_encode(np.clip(linear, 0.0, 1.0))
         return np.rint(out * 65535.0).astype(np.uint16)
 
     return convert

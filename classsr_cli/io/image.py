@@ -4,7 +4,9 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 ``C = 1`` (gray) or ``3`` (RGB), and the alpha channel, if any, apart as ``(H, W)`` of the same dtype.
 
 * Formats: PNG, JPEG, WebP, AVIF, HEIC/HEIF (through pillow-heif's plugin), JPEG XL (through the bundled ffmpeg's
-  libjxl, :mod:`classsr_cli.io.jxl`), TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
+  libjxl, :mod:`classsr_cli.io.jxl`), OpenEXR (through its native decoder, :mod:`classsr_cli.io.exr`: scene-linear
+  light within 0-1 encoded by sRGB's curve into 16-bit pixels, the light outside kept apart and added back into an EXR
+  output), TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
 * Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
 * Palette images become RGB, or RGBA when they have transparency; an RGB or gray colour key (PNG ``tRNS``)
@@ -54,6 +56,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
 from classsr_cli.io import gainmap
+from classsr_cli.io.exr import Linear
 from classsr_cli.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
 
@@ -90,7 +93,7 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 #: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
-READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, TIFF, BMP or GIF"
+READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, TIFF, BMP or GIF"
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -104,6 +107,7 @@ WRITE_FORMATS = {
     ".heif": "HEIF",
     ".hif": "HEIF",
     ".jxl": "JXL",
+    ".exr": "EXR",
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".bmp": "BMP",
@@ -111,11 +115,11 @@ WRITE_FORMATS = {
 #: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383); PNG, TIFF and BMP have none
 #: an upscale reaches.
 _MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
-_META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF")  # formats that hold ICC + EXIF
+_META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR")  # formats that hold ICC + EXIF (EXR: its own)
 #: Formats written at a quality (``--quality``); the others are lossless.
 QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF", "JXL")
-_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL")  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
-_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
+_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR")  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
+_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
 #: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
@@ -183,6 +187,7 @@ class Meta:
     nclx: Nclx | None = None
     depth: int | None = None  # a HEIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
     gain_map: GainMap | None = None  # an HDR JPEG's (Ultra HDR), which a JPEG output keeps
+    linear: Linear | None = None  # an EXR's pixel type, light outside 0-1 and attributes, which an EXR output keeps
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -196,9 +201,10 @@ class Meta:
         return Meta(
             icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
-            made_by=self.made_by if fmt == "JPEG" else None, nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") else None,
+            made_by=self.made_by if fmt in ("JPEG", "EXR") else None, nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") else None,
             depth=self.depth if fmt == "HEIF" else None,
             gain_map=self.gain_map.resized(width, height) if self.gain_map is not None and fmt == "JPEG" else None,
+            linear=self.linear.resized(width, height) if self.linear is not None and fmt == "EXR" else None,
         )
 
 
@@ -224,6 +230,8 @@ class Picture:
         depth: a HEIF's bits per channel where more than 8 (10, 12: its pixels are read at 16), kept by HEIF outputs.
         gain_map: an HDR JPEG's gain map (Ultra HDR, ISO 21496-1: :class:`~classsr_cli.io.gainmap.GainMap`), turned
             as the pixels are, resized with them into a JPEG output (other formats hold none: said).
+        linear: an EXR's :class:`~classsr_cli.io.exr.Linear`: its pixel type, its light outside 0-1 (enlarged by
+            bicubic interpolation and added back into an EXR output; other formats clip it: said) and its attributes.
         made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
             into PNG text and JPEG comments; ``None`` on what was read.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
@@ -247,11 +255,12 @@ class Picture:
     nclx: Nclx | None = None
     depth: int | None = None
     gain_map: GainMap | None = None
+    linear: Linear | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
-                    self.depth, self.gain_map)
+                    self.depth, self.gain_map, self.linear)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -322,6 +331,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         raise InputError(f"{path}: empty file")
     if _is_jxl(path):
         return _read_jxl(path, max_pixels)
+    if _is_exr(path):
+        return _read_exr(path, max_pixels)
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
@@ -367,6 +378,10 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
         shown = _jxl_header(path).shown  # as read_image reads it, before anything is decoded
         _check_pixels(path, shown, max_pixels)
         return shown[1], shown[0]
+    if _is_exr(path):
+        head = _exr_header(path)
+        _check_pixels(path, (head.width, head.height), max_pixels)
+        return head.height, head.width
     Image.init()
     try:
         with _pixel_limit_off(), Image.open(path, formats=readable_formats()) as im:
@@ -694,15 +709,33 @@ def _is_jxl(path: Path) -> bool:
     """Whether ``path`` starts as a JPEG XL does, whatever its name."""
     from classsr_cli.io import jxl
 
+    return jxl.is_jxl(_head(path))
+
+
+def _is_exr(path: Path) -> bool:
+    """Whether ``path`` starts as an OpenEXR does, whatever its name."""
+    from classsr_cli.io import exr
+
+    return exr.is_exr(_head(path))
+
+
+def _head(path: Path) -> bytes:
+    """The first 12 bytes of ``path`` (fewer, or none where it cannot be read): enough to tell its format."""
     try:
         with path.open("rb") as f:
-            return jxl.is_jxl(f.read(12))
+            return f.read(12)
     except OSError:
-        return False
+        return b""
 
 
 def _jxl_ffmpeg(path: Path, kind: str) -> str:
     """The bundled ffmpeg where it has libjxl's ``kind`` (``decoders``, ``encoders``); else the error that says so."""
+    return _codec_ffmpeg(path, "libjxl", "JPEG XL", kind)
+
+
+def _codec_ffmpeg(path: Path, codec: str, name: str, kind: str) -> str:
+    """The bundled ffmpeg where it has ``codec``'s ``kind`` (``decoders``, ``encoders``) for the format ``name``;
+    else the error that says so."""
     from classsr_cli.errors import VideoError
     from classsr_cli.io.video import ffmpeg_codecs, ffmpeg_exe
 
@@ -710,13 +743,86 @@ def _jxl_ffmpeg(path: Path, kind: str) -> str:
         exe = ffmpeg_exe()
     except VideoError as e:
         exe, why = None, str(e)
-    if exe is not None and "libjxl" in ffmpeg_codecs(kind):
+    if exe is not None and codec in ffmpeg_codecs(kind):
         return exe
     if exe is not None:
-        why = f"this ffmpeg ({exe}) has no libjxl"
+        why = f"this ffmpeg ({exe}) has no {codec} {kind.removesuffix('s')}"
     what = "reading" if kind == "decoders" else "writing"
     error = InputError if kind == "decoders" else ConfigError
-    raise error(f"{path}: {what} JPEG XL needs the ffmpeg imageio-ffmpeg bundles, built with libjxl ({why})")
+    raise error(f"{path}: {what} {name} needs the ffmpeg imageio-ffmpeg bundles, built with {codec} ({why})")
+
+
+
+def _exr_header(path: Path) -> Any:
+    """An EXR's :class:`~classsr_cli.io.exr.Header` (from the file's first 1 MB, which its header fits in unless it
+    carries a large preview); an :class:`InputError` where it does not read or describes what classsr does not."""
+    from classsr_cli.io import exr
+
+    try:
+        with path.open("rb") as f:
+            data = f.read(1 << 20)
+        if len(data) == 1 << 20:
+            with contextlib.suppress(ValueError):
+                return _exr_checked(path, exr.header(data))
+            data = path.read_bytes()
+        return _exr_checked(path, exr.header(data))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+
+
+def _exr_checked(path: Path, head: Any) -> Any:
+    if head.deep:
+        raise InputError(f"{path}: a deep EXR (samples at several depths a pixel): not an image classsr upscales")
+    names = {name for name, _ in head.channels}
+    if not (names & {"R", "G", "B", "Y"}):
+        shown = ", ".join(sorted(names)[:6]) or "none"
+        raise InputError(f"{path}: an EXR without R, G, B or Y channels (it has {shown}): classsr reads those")
+    return head
+
+
+def _read_exr(path: Path, max_pixels: int | None) -> Picture:
+    """An OpenEXR's first part, decoded by the bundled ffmpeg (:func:`classsr_cli.io.exr.decode`) and split into
+    16-bit sRGB-encoded pixels of its light within 0-1 and the linear rest (:func:`classsr_cli.io.exr.split`), with
+    notes on what is not read (other parts, layers) or not as it was (non-finite values, light outside 0-1)."""
+    from classsr_cli.io import exr
+
+    head = _exr_header(path)
+    _check_pixels(path, (head.width, head.height), max_pixels)  # before anything is decoded
+    exe = _codec_ffmpeg(path, "exr", "OpenEXR", "decoders")
+    try:
+        decoded = exr.decode(exe, path)
+    except ValueError as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    colour = decoded[..., :3] if decoded.shape[2] >= 3 else decoded
+    alpha = decoded[..., 3] if decoded.shape[2] == 4 else None
+    pixels, alpha16, linear, bad = exr.split(colour, alpha, head.half)
+    linear = replace(linear, attributes={k: v for k, v in head.attributes.items() if k in exr.CARRIED})
+    notes: list[str] = []
+    if head.multipart:
+        notes.append("EXR of several parts: only the first is upscaled")
+    if head.others:
+        shown = ", ".join(head.others[:6]) + (", ..." if len(head.others) > 6 else "")
+        notes.append(f"EXR channels besides R, G, B, A and Y not read ({shown})")
+    if bad:
+        notes.append(f"EXR with {bad:,} non-finite values (NaN, infinity): read as 0 and the largest half float")
+    if (decoded.shape[1], decoded.shape[0]) != (head.width, head.height):
+        raise InputError(f"{path}: truncated or corrupt image (decoded {decoded.shape[1]}x{decoded.shape[0]}, its "
+                         f"header says {head.width}x{head.height})")  # fmt: skip
+    if head.overscan:
+        notes.append("EXR with data outside its display window (overscan): only the display window is upscaled")
+    chroma = head.chromaticities()
+    if chroma is not None and not np.allclose(chroma, _REC709, atol=2e-3):
+        notes.append("EXR with primaries other than sRGB's (its chromaticities): upscaled as stored, kept in an EXR "
+                     "output, not converted for other formats")  # fmt: skip
+    mode = ("L" if pixels.shape[2] == 1 else "RGB") + ("A" if alpha is not None else "")
+    return Picture(pixels=pixels, alpha=alpha16, source_format="EXR", source_mode=mode, notes=notes, lossless=True,
+                   linear=linear)  # fmt: skip
+
+
+#: sRGB's (Rec. 709's) primaries and D65 white, CIE xy: an EXR's chromaticities where it says none.
+_REC709 = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
 
 
 def _jxl_boxes(path: Path) -> Any:
@@ -1039,6 +1145,8 @@ def output_format(path: Path) -> str:
     if fmt == "JXL":
         _jxl_ffmpeg(path, "encoders")
         return fmt
+    if fmt == "EXR":  # classsr's own writer
+        return fmt
     if fmt not in Image.SAVE:
         raise ConfigError(f"{path}: this Pillow ({Image.__version__}) cannot write {fmt}: install Pillow 11.3 or later "
                           "with its codec, or write another format")
@@ -1093,7 +1201,8 @@ def write_image(
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
-    notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map))
+    notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
+                 + _linear_notes(fmt, picture.carried()))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -1110,6 +1219,9 @@ def write_image(
         size, c = arr.shape[:2], arr.shape[2]
         _atomic_write(path, lambda tmp: _jxl_writer(tmp, size, c, arr.dtype, _row_chunks(arr), meta, quality),
                       overwrite)  # fmt: skip
+    elif fmt == "EXR":
+        _atomic_write(path, lambda tmp: _exr_writer(tmp, pixels.shape[:2], pixels.shape[2], _row_chunks(pixels), meta,
+                                                    alpha), overwrite)  # fmt: skip
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
     return notes
@@ -1211,6 +1323,45 @@ def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> list[str]
     if fmt not in _HIGH_BIT_FORMATS:
         return [f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8"]
     return [_HEIF_10] if fmt == "HEIF" and meta.depth not in (10, 12) else []
+
+
+def _linear_notes(fmt: str, meta: Meta) -> list[str]:
+    """What a ``fmt`` output does with a scene-linear source's light outside 0-1 (an EXR keeps it; the others clip
+    it), and what an EXR output does with a colour profile (EXR holds none: its light is sRGB's primaries')."""
+    linear = meta.linear
+    if fmt == "EXR":
+        described = meta.icc is not None or (meta.nclx is not None and not meta.nclx.srgb)
+        return ["EXR output: colours written as linear light of sRGB's primaries; the ICC profile or colour "
+                "description is not applied"] if described and linear is None else []  # fmt: skip
+    if linear is None or linear.outside is None:
+        return []
+    return [f"{fmt} output: the EXR's light outside 0-1 ({100 * linear.share:.1f} % of its pixels, highlights above "
+            "1.0) is clipped, and its linear light written with sRGB's curve; an EXR output (-f exr) keeps it"]
+
+
+def _exr_writer(
+    tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.ndarray], meta: Meta, alpha: np.ndarray | None = None
+) -> None:
+    """An OpenEXR (:func:`classsr_cli.io.exr.write`) of the sRGB-encoded rows ``bands`` (8 or 16 bits; gray as Y) and
+    ``alpha`` in linear light, with the source EXR's light outside 0-1 (``meta.linear``) added back, in its pixel type
+    (half floats unless its were floats), with its attributes and the record of the upscale; written as the bands
+    arrive."""
+    from classsr_cli.io import exr
+
+    height, width = size
+    half = meta.linear is None or meta.linear.half
+
+    def rows() -> Iterator[np.ndarray]:
+        at = 0
+        for band in bands:
+            a = None if alpha is None else alpha[at : at + band.shape[0]]
+            yield exr.linear_rows(band, a, meta.linear, at, half=half)
+            at += band.shape[0]
+
+    with tmp.open("wb") as f:
+        exr.write(f, rows(), width=width, height=height, channels=c + (alpha is not None), half=half,
+                  attributes=meta.linear.attributes if meta.linear else None, made_by=meta.made_by,
+                  workers=_TIFF_WORKERS)  # fmt: skip
 
 
 def _gain_notes(fmt: str, gain: GainMap | None) -> list[str]:
@@ -1478,7 +1629,8 @@ def write_image_rows(
     dtype = np.dtype(dtype)
     notes: list[str] = []
     carried = (meta or Meta()).for_output(fmt, width, height)
-    notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None))
+    notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
+                 + _linear_notes(fmt, meta or Meta()))
 
     def checked() -> Iterator[np.ndarray]:
         done = 0
@@ -1495,6 +1647,8 @@ def write_image_rows(
     elif fmt == "JXL":
         _atomic_write(path, lambda tmp: _jxl_writer(tmp, size, channels, dtype, checked(), carried, quality),
                       overwrite)  # fmt: skip
+    elif fmt == "EXR":
+        _atomic_write(path, lambda tmp: _exr_writer(tmp, size, channels, checked(), carried), overwrite)
     else:
         _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), carried, quality),
                       overwrite)  # fmt: skip

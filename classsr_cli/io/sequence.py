@@ -27,7 +27,8 @@ FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".j
 #: Frames a second where ``--fps`` gives none: ffmpeg's own default for an image sequence.
 DEFAULT_RATE = Fraction(25)
 #: Frames classsr does not read, and why (a folder of them is told so, not that it holds no sequence).
-_REFUSED = {".exr": "OpenEXR frames are linear light; export the sequence as 16-bit TIFF or PNG",
+_REFUSED = {".exr": "OpenEXR frames are linear light, which video pipes do not carry; `classsr upscale` takes them one by "
+                    "one, EXR in and out (highlights above 1.0 kept)",
             ".avif": "AVIF frames are not read as a sequence (an animated AVIF is: give the file); `classsr upscale` takes them one by one",
             ".heic": "HEIC frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them "
                      "one by one",

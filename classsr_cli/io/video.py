@@ -339,15 +339,16 @@ def _not_a_video(path: Path) -> str:
     refused."""
     from PIL import Image, UnidentifiedImageError
 
+    from classsr_cli.io.exr import is_exr
     from classsr_cli.io.image import readable_formats
     from classsr_cli.io.jxl import is_jxl
 
     readable_formats()  # HEIC's plugin, to name it
     try:
         with path.open("rb") as f:
-            jxl = is_jxl(f.read(12))
-        if jxl:  # Pillow's own plugins do not read it
-            what = "a JPEG XL image"
+            head = f.read(12)
+        if is_jxl(head) or is_exr(head):  # Pillow's own plugins do not read them
+            what = "a JPEG XL image" if is_jxl(head) else "an OpenEXR image"
         else:
             with Image.open(path) as im:
                 what = f"{'an' if im.format[0] in 'AEIO' else 'a'} {im.format} image" if im.format else "an image"

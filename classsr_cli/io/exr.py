@@ -1,0 +1,357 @@
+"""OpenEXR stills: read through the bundled ffmpeg's decoder, written here.
+
+An EXR holds scene-linear light as half or float numbers, premultiplied by its alpha, with no ceiling: a lamp or the
+sun may be 20. The models were trained on sRGB-encoded pictures of 0-1, so a linear picture is split in two
+(:func:`split`): its light within 0-1, encoded by sRGB's curve into the 16-bit pixels every model runs on, and the
+light outside it (above 1, below 0), kept as linear numbers (:class:`Linear`) that are enlarged by bicubic
+interpolation and added back when an EXR is written (:func:`joined`). A picture within 0-1 is upscaled exactly as the
+same picture in a 16-bit PNG would be; highlights keep their level, with the model's detail up to 1 and bicubic's
+above it.
+
+Read here, without decoding: the first part's header (OpenEXR's file layout: the channels and their pixel types, the
+compression, the data and display windows, the other attributes), so a picture's size is checked before any pixel is
+decoded. Decoded by ffmpeg (its native ``exr`` decoder, in imageio-ffmpeg's build, which reads every compression).
+Written here (:func:`write`): single-part scanlines, ZIP in blocks of 16, as the rows arrive, the chunks deflated by
+ISA-L in threads (ffmpeg's encoder is many times slower, on one thread). The attributes that describe the picture
+rather than its layout (chromaticities, owner, comments, capture date, place, ...) are carried from an EXR into its
+output, with a record of how it was made.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import struct
+import subprocess
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+import numpy as np
+
+from classsr_cli.io.icc import srgb_decode, srgb_encode
+
+__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "Header", "Linear", "decode", "header", "is_exr", "linear_rows", "split",
+           "write"]
+
+#: An OpenEXR file's first four bytes.
+MAGIC = b"\x76\x2f\x31\x01"
+#: Attributes carried from an EXR into its output: what the picture is (its colours' chromaticities and white, its
+#: maker, place and time), not how it is laid out (ffmpeg writes those) or how it was framed for a render.
+CARRIED = ("chromaticities", "whiteLuminance", "adoptedNeutral", "owner", "comments", "capDate", "utcOffset",
+           "longitude", "latitude", "altitude", "pixelAspectRatio", "isoSpeed", "expTime", "aperture", "focus",
+           "wrapmodes", "envmap")  # fmt: skip
+#: Scanlines a chunk of the EXRs classsr writes: 16, ZIP compression's (OpenEXR's default; lossless).
+LINES = 16
+#: Deflate level of each chunk (ISA-L's 0-3, else zlib's): 2. A 4096x3072 picture in linear half floats (the size
+#: of ``examples/lighthouse.jpg``'s ×4 upscale) was written in 0.13 s at 2 for 10.2 MB, 0.20 s at 3 for 10.2 MB, 0.12 s
+#: at 1 for 10.6 MB, on 2 threads; ffmpeg's EXR encoder took 1.97 s for 8.6 MB (``scripts/exr_speed.py``, docs/cli.md).
+LEVEL = 2
+_HALF, _FLOAT, _ZIP = 1, 2, 3
+_HALF_MAX = 65504.0
+
+
+def is_exr(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is OpenEXR."""
+    return head.startswith(MAGIC)
+
+
+class Header(NamedTuple):
+    """What the first part's header says: the display window's size (the picture's frame, which ffmpeg decodes,
+    zeros where no data lies), the data window (the pixels stored: ``(x0, y0, x1, y1)``, inclusive) and the display
+    window's, each channel's name and pixel type (0 uint, 1 half, 2 float), the compression, whether the file is
+    tiled, deep or of several parts, and every attribute's raw bytes by name (``(type, value)``)."""
+
+    width: int
+    height: int
+    data_window: tuple[int, int, int, int]
+    display_window: tuple[int, int, int, int]
+    channels: tuple[tuple[str, int], ...]
+    compression: int
+    tiled: bool
+    deep: bool
+    multipart: bool
+    attributes: dict[str, tuple[str, bytes]]
+
+    @property
+    def overscan(self) -> bool:
+        """Whether data lies outside the display window (which ffmpeg's decoder, so classsr, leaves out)."""
+        (x0, y0, x1, y1), (dx0, dy0, dx1, dy1) = self.data_window, self.display_window
+        return x0 < dx0 or y0 < dy0 or x1 > dx1 or y1 > dy1
+
+    @property
+    def half(self) -> bool:
+        """Whether the channels read are all half floats (an output keeps that pixel type)."""
+        return all(t == _HALF for name, t in self.channels if name in ("R", "G", "B", "A", "Y"))
+
+    @property
+    def others(self) -> tuple[str, ...]:
+        """Channels besides R, G, B, A and Y (layers such as ``diffuse.R``, depth ``Z``): not read."""
+        return tuple(name for name, _ in self.channels if name not in ("R", "G", "B", "A", "Y"))
+
+    def chromaticities(self) -> tuple[float, ...] | None:
+        """The primaries' and white point's CIE xy (red, green, blue, white), where the file says them."""
+        kind, value = self.attributes.get("chromaticities", ("", b""))
+        return struct.unpack("<8f", value) if kind == "chromaticities" and len(value) == 32 else None
+
+
+def _cstring(data: bytes, at: int) -> tuple[str, int]:
+    end = data.index(b"\x00", at)
+    return data[at:end].decode("latin-1"), end + 1
+
+
+def _attributes(data: bytes) -> tuple[dict[str, tuple[str, bytes]], int]:
+    """The first header's attributes (name -> (type, value)) and the offset just past its closing null byte."""
+    at, found = 8, dict[str, tuple[str, bytes]]()
+    while True:
+        name, at = _cstring(data, at)
+        if not name:
+            return found, at
+        kind, at = _cstring(data, at)
+        (size,) = struct.unpack("<i", data[at : at + 4])
+        if size < 0 or at + 4 + size > len(data):
+            raise ValueError(f"attribute {name!r} runs past the end")
+        found[name] = (kind, data[at + 4 : at + 4 + size])
+        at += 4 + size
+
+
+def _channels(value: bytes) -> tuple[tuple[str, int], ...]:
+    found, at = [], 0
+    while at < len(value) and value[at]:
+        name, at = _cstring(value, at)
+        (kind,) = struct.unpack("<i", value[at : at + 4])
+        found.append((name, kind))
+        at += 16  # pixel type, pLinear and three reserved bytes, x and y sampling
+    return tuple(found)
+
+
+def header(data: bytes) -> Header:
+    """The :class:`Header` of an EXR starting with ``data`` (the header is at the file's start; a few KB hold it).
+    ``ValueError`` where it is not an EXR or its header is cut short or malformed."""
+    if not is_exr(data):
+        raise ValueError("not an OpenEXR file")
+    (version,) = struct.unpack("<I", data[4:8])
+    try:
+        attributes, _ = _attributes(data)
+        channels = _channels(attributes["channels"][1])
+        windows = [struct.unpack("<4i", attributes[k][1]) for k in ("dataWindow", "displayWindow")]
+        compression = attributes["compression"][1][0]
+    except (KeyError, IndexError, struct.error) as e:
+        raise ValueError(f"EXR header cut short or malformed ({type(e).__name__}: {e})") from None
+    (x0, y0, x1, y1), (dx0, dy0, dx1, dy1) = windows
+    if x1 < x0 or y1 < y0 or dx1 < dx0 or dy1 < dy0:
+        raise ValueError("EXR window of negative size")
+    return Header(width=dx1 - dx0 + 1, height=dy1 - dy0 + 1, data_window=windows[0], display_window=windows[1],
+                  channels=channels,
+                  compression=compression, tiled=bool(version & 0x200), deep=bool(version & 0x800),
+                  multipart=bool(version & 0x1000), attributes=attributes)  # fmt: skip
+
+
+_PIX_FMT = re.compile(r"Video: exr, (\w+)")
+_PLANES = {"grayf16le": 1, "grayf32le": 1, "gbrpf16le": 3, "gbrpf32le": 3, "gbrapf16le": 4, "gbrapf32le": 4}
+
+
+def decode(exe: str, source: Path) -> np.ndarray:
+    """The first part's pixels as ffmpeg's native decoder stores them: ``(H, W, C)`` float32 of linear light, C 1
+    (Y), 3 (RGB) or 4 (RGBA, colour premultiplied by alpha, as EXR stores it), half floats widened exactly (asked
+    in ffmpeg's own pixel format: a conversion to another would clip them to 0-1). ``ValueError`` with ffmpeg's
+    reason where it fails."""
+    got = subprocess.run(
+        [exe, "-hide_banner", "-nostdin", "-xerror", "-i", str(source), "-map", "0:v:0", "-frames:v", "1",
+         "-f", "rawvideo", "-"], capture_output=True, check=False,
+    )  # fmt: skip
+    text = got.stderr.decode(errors="replace")
+    found = _PIX_FMT.search(text)
+    size = re.search(r"Video: exr, [^\n]*?, (\d+)x(\d+)", text)
+    if got.returncode or found is None or size is None:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "error" in ln.lower()]
+        raise ValueError(lines[-1] if lines else "ffmpeg decoded nothing")
+    fmt, (width, height) = found.group(1), (int(size.group(1)), int(size.group(2)))
+    planes = _PLANES.get(fmt)
+    if planes is None:
+        raise ValueError(f"pixels ffmpeg gives as {fmt}, which classsr does not read")
+    kind = "<f2" if "f16" in fmt else "<f4"
+    if len(got.stdout) != planes * width * height * np.dtype(kind).itemsize:
+        raise ValueError(f"ffmpeg gave {len(got.stdout)} bytes for a {width}x{height} {fmt} picture")
+    stacked = np.frombuffer(got.stdout, kind).reshape(planes, height, width).astype(np.float32)
+    order = (0,) if planes == 1 else (2, 0, 1, 3)[:planes]  # ffmpeg's planes are G, B, R (A): to R, G, B (A)
+    return np.ascontiguousarray(np.moveaxis(stacked[list(order)], 0, -1))
+
+
+@dataclass(frozen=True)
+class Linear:
+    """What a scene-linear source (EXR) carries beside its 16-bit pixels: whether its channels were half floats,
+    its light outside 0-1 (``outside``: ``(h, w, c)`` float32, the linear value minus its clip to 0-1; ``None``
+    where all of it lies within), to be brought to ``size`` (``(width, height)``) when an EXR is written, and its
+    header's :data:`CARRIED` attributes (name -> (type, value))."""
+
+    half: bool
+    outside: np.ndarray | None = None
+    size: tuple[int, int] | None = None
+    attributes: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+    def resized(self, width: int, height: int) -> Linear:
+        return replace(self, size=(width, height))
+
+    @functools.cached_property
+    def planes(self) -> np.ndarray | None:
+        """``outside`` at ``size`` (``(H, W, C)`` float32; bicubic, Pillow's, in linear light), or ``None``; made once."""
+        if self.outside is None:
+            return None
+        from PIL import Image
+
+        height, width = self.outside.shape[:2]
+        if self.size is None or self.size == (width, height):
+            return self.outside
+        return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(self.outside[..., c]), "F").resize(
+            self.size, Image.Resampling.BICUBIC)) for c in range(self.outside.shape[2])], axis=-1)  # fmt: skip
+
+    @property
+    def share(self) -> float:
+        """The fraction of pixels with some light outside 0-1."""
+        return 0.0 if self.outside is None else float(np.mean(np.any(self.outside != 0, axis=-1)))
+
+
+def split(linear: np.ndarray, alpha: np.ndarray | None, half: bool) -> tuple[np.ndarray, np.ndarray | None, Linear, int]:
+    """A decoded picture (``(H, W, C)`` float32, colour premultiplied by ``alpha`` as EXR stores it) as 16-bit
+    sRGB-encoded pixels of its light within 0-1 (colour divided by alpha where alpha is above 0: the straight colour
+    the pipeline takes), 16-bit alpha, the :class:`Linear` rest, and the count of non-finite values (NaN, infinity),
+    which become 0 and the largest half float."""
+    bad = int(np.count_nonzero(~np.isfinite(linear))) + (0 if alpha is None else int(np.count_nonzero(~np.isfinite(alpha))))
+    colour = np.nan_to_num(linear, nan=0.0, posinf=65504.0, neginf=-65504.0)
+    a16 = None
+    if alpha is not None:
+        a = np.clip(np.nan_to_num(alpha, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        shown = a > 0
+        colour[shown] /= a[shown][:, None]
+        a16 = np.rint(a * 65535.0).astype(np.uint16)
+    within = np.clip(colour, 0.0, 1.0)
+    outside = colour - within
+    pixels = np.rint(srgb_encode(within) * 65535.0).astype(np.uint16)
+    return pixels, a16, Linear(half=half, outside=outside if np.any(outside) else None), bad
+
+
+def linear_rows(
+    rows: np.ndarray, alpha: np.ndarray | None, linear: Linear | None, start: int, *, half: bool
+) -> np.ndarray:
+    """Rows ``start ..`` of an EXR output, ``(n, W, C)`` float32 linear light as EXR stores it (colour premultiplied
+    by alpha, alpha last), from ``rows`` of sRGB-encoded pixels (uint8 or uint16; gray as Y) and their ``alpha``:
+    decoded by sRGB's curve, ``linear``'s light outside 0-1 added back, held within half floats' range where
+    ``half``."""
+    top = int(np.iinfo(rows.dtype).max)
+    out = _decoding(top)[rows]
+    rest = None if linear is None else linear.planes
+    if rest is not None:
+        out += rest[start : start + rows.shape[0]]
+    if half:
+        np.clip(out, -_HALF_MAX, _HALF_MAX, out=out)
+    if alpha is None:
+        return out
+    a = alpha.astype(np.float32)[..., None] / top
+    return np.concatenate([out * a, a], axis=2)
+
+
+@functools.cache
+def _decoding(top: int) -> np.ndarray:
+    """sRGB's curve decoded at each of ``top + 1`` levels (a lookup table), float32."""
+    return srgb_decode(np.arange(top + 1, dtype=np.float64) / top).astype(np.float32)
+
+
+def _attribute(name: str, kind: str, value: bytes) -> bytes:
+    return name.encode("latin-1") + b"\x00" + kind.encode("latin-1") + b"\x00" + struct.pack("<i", len(value)) + value
+
+
+def _header(width: int, height: int, names: list[str], half: bool, attributes: dict[str, tuple[str, bytes]],
+            made_by: str | None) -> bytes:
+    """A single-part scanline header (ZIP compression) for the channels ``names``, with the :data:`CARRIED` of
+    ``attributes`` and ``made_by`` as a string attribute ``classsr``."""
+    chlist = b"".join(n.encode() + b"\x00" + struct.pack("<iB3xii", _HALF if half else _FLOAT, 0, 1, 1)
+                      for n in sorted(names)) + b"\x00"  # fmt: skip
+    window = struct.pack("<4i", 0, 0, width - 1, height - 1)
+    own = {"channels": ("chlist", chlist), "compression": ("compression", bytes([_ZIP])), "dataWindow": ("box2i", window),
+           "displayWindow": ("box2i", window), "lineOrder": ("lineOrder", b"\x00"),
+           "pixelAspectRatio": ("float", struct.pack("<f", 1.0)), "screenWindowCenter": ("v2f", struct.pack("<2f", 0, 0)),
+           "screenWindowWidth": ("float", struct.pack("<f", 1.0))}  # fmt: skip
+    own.update({k: v for k, v in attributes.items() if k in CARRIED})
+    if made_by:
+        own["classsr"] = ("string", made_by.encode("utf-8"))
+    long_names = any(len(k) > 31 for k in own)
+    body = b"".join(_attribute(k, *v) for k, v in own.items())
+    return MAGIC + struct.pack("<I", 2 | (0x400 if long_names else 0)) + body + b"\x00"
+
+
+def _zip_chunk(rows: np.ndarray, half: bool) -> bytes:
+    """``rows`` (``(n, W, C)`` float32, channels in name order) as one ZIP chunk's data: each scanline's channels one
+    after another, the bytes split into even and odd halves, each byte stored as its difference from the one before
+    (plus 128), deflated; stored raw where deflate would not make it smaller (as OpenEXR does)."""
+    raw = np.ascontiguousarray(rows.transpose(0, 2, 1)).astype("<f2" if half else "<f4").view(np.uint8).ravel()
+    n, middle = raw.size, (raw.size + 1) // 2
+    split = np.empty(n, np.uint8)
+    split[:middle], split[middle:] = raw[0::2], raw[1::2]
+    delta = np.empty(n, np.uint8)
+    delta[0] = split[0]
+    np.subtract(split[1:], split[:-1], out=delta[1:])
+    delta[1:] += 128
+    packed = _deflate(delta.data)
+    return packed if len(packed) < n else raw.tobytes()
+
+
+def _deflate(data: memoryview) -> bytes:
+    """zlib data at :data:`LEVEL`: ISA-L's where installed (many times faster than zlib's), else zlib's."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib.compress(data, LEVEL)
+    return isal_zlib.compress(data, LEVEL)
+
+
+def write(
+    f: BinaryIO, bands: Iterable[np.ndarray], *, width: int, height: int, channels: int, half: bool,
+    attributes: dict[str, tuple[str, bytes]] | None = None, made_by: str | None = None, workers: int = 1,
+) -> None:
+    """Write a single-part scanline OpenEXR (ZIP, blocks of :data:`LINES` scanlines; half or float channels Y, RGB
+    or RGBA) into the seekable file ``f`` from ``bands``: ``(n, W, channels)`` float32 rows top to bottom, as EXR
+    stores them (:func:`linear_rows`). Chunks are compressed by ``workers`` threads as the bands arrive, and the
+    offset table is filled in last."""
+    names = ["Y"] if channels == 1 else ["R", "G", "B", "A"][:channels]
+    order = sorted(range(channels), key=lambda i: names[i])  # EXR stores channels by name: A, B, G, R
+    count = -(-height // LINES)
+    f.write(_header(width, height, names, half, attributes or {}, made_by))
+    table = f.tell()
+    f.write(bytes(8 * count))
+    offsets: list[int] = []
+
+    def blocks() -> Iterator[tuple[int, np.ndarray]]:
+        held, at = np.empty((0, width, channels), np.float32), 0
+        for band in bands:
+            held = np.concatenate([held, band]) if held.shape[0] else band
+            while held.shape[0] >= LINES:
+                yield at, held[:LINES][..., order]
+                held, at = held[LINES:], at + LINES
+        if held.shape[0]:
+            yield at, held[..., order]
+        if at + held.shape[0] != height:
+            raise ValueError(f"got {at + held.shape[0]} rows of {height}")
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending: deque[tuple[int, Future[bytes]]] = deque()
+        for y, rows in blocks():
+            pending.append((y, pool.submit(_zip_chunk, rows, half)))
+            while len(pending) > 2 * max(1, workers):
+                _put(f, *pending.popleft(), offsets)
+        while pending:
+            _put(f, *pending.popleft(), offsets)
+    f.seek(table)
+    f.write(struct.pack(f"<{count}Q", *offsets))
+    f.seek(0, 2)
+
+
+def _put(f: BinaryIO, y: int, chunk: Future[bytes], offsets: list[int]) -> None:
+    data = chunk.result()
+    offsets.append(f.tell())
+    f.write(struct.pack("<ii", y, len(data)))
+    f.write(data)

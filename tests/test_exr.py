@@ -1,0 +1,203 @@
+"""classsr_cli.io.exr and OpenEXR in classsr_cli.io.image: the header read as OpenEXR lays it out; classsr's writer
+checked value for value by an independent reader (the bundled ffmpeg's decoder); scene-linear light split into the
+16-bit pixels the models run on and the light outside 0-1, and joined back; attributes and alpha kept."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classsr_cli.errors import InputError
+from classsr_cli.io import exr
+from classsr_cli.io.icc import srgb_decode, srgb_encode
+from classsr_cli.io.image import Picture, peek_size, read_image, write_image, write_image_rows
+
+
+def attribute(name: str, kind: str, value: bytes) -> bytes:
+    return name.encode() + b"\x00" + kind.encode() + b"\x00" + struct.pack("<i", len(value)) + value
+
+
+def handmade(width: int, height: int, *, channels: str = "BGR", version: int = 2, display: tuple[int, ...] | None = None,
+             extra: bytes = b"") -> bytes:  # fmt: skip
+    """An EXR header laid out by hand from OpenEXR's file layout (not by classsr's writer)."""
+    chlist = b"".join(c.encode() + b"\x00" + struct.pack("<iB3xii", 1, 0, 1, 1) for c in channels) + b"\x00"
+    data = struct.pack("<4i", 0, 0, width - 1, height - 1)
+    return (exr.MAGIC + struct.pack("<I", version) + attribute("channels", "chlist", chlist)
+            + attribute("compression", "compression", b"\x03") + attribute("dataWindow", "box2i", data)
+            + attribute("displayWindow", "box2i", struct.pack("<4i", *(display or (0, 0, width - 1, height - 1))))
+            + attribute("lineOrder", "lineOrder", b"\x00") + extra + b"\x00")  # fmt: skip
+
+
+def test_the_header_is_read_as_openexr_lays_it_out() -> None:
+    chroma = struct.pack("<8f", 0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)  # ACES AP1
+    head = exr.header(handmade(1920, 1080, channels="ABGRZ", extra=attribute("chromaticities", "chromaticities", chroma)))
+    assert (head.width, head.height, head.half, head.tiled, head.deep, head.multipart) == (1920, 1080, True, False, False, False)
+    assert [n for n, _ in head.channels] == list("ABGRZ") and head.others == ("Z",)
+    assert head.chromaticities() == pytest.approx((0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767))
+    assert exr.header(handmade(8, 8, version=2 | 0x1000)).multipart and exr.header(handmade(8, 8, version=2 | 0x800)).deep
+    framed = exr.header(handmade(100, 50, display=(10, 0, 89, 49)))  # data wider than its frame
+    assert (framed.width, framed.height, framed.overscan) == (80, 50, True)
+    for bad in (b"\x89PNG\r\n\x1a\n", handmade(8, 8)[:40], handmade(8, 8, display=(5, 5, 0, 0))):
+        with pytest.raises(ValueError):
+            exr.header(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("half", [True, False])
+@pytest.mark.parametrize(("channels", "height"), [(1, 16), (3, 37), (4, 1), (4, 33)])
+def test_the_writer_is_read_back_value_for_value_by_ffmpeg(channels: int, height: int, half: bool, tmp_path: Path) -> None:
+    """Bands of uneven height, several threads, a last block short of 16 lines: every stored value as written (half
+    floats rounded as numpy rounds them), attributes and the record kept."""
+    from classsr_cli.io.video import ffmpeg_exe
+
+    rng = np.random.default_rng(channels * 100 + height)
+    x = (rng.standard_normal((height, 23, channels)) * 3).astype(np.float32)
+    path = tmp_path / "w.exr"
+    with path.open("wb") as f:
+        exr.write(f, (x[i : i + 7] for i in range(0, height, 7)), width=23, height=height, channels=channels, half=half,
+                  attributes={"owner": ("string", b"Ada"), "dataWindow": ("box2i", bytes(16))}, made_by='{"m": 1}',
+                  workers=2)  # fmt: skip
+    got = exr.decode(ffmpeg_exe(), path)
+    assert np.array_equal(got, x.astype(np.float16).astype(np.float32) if half else x)
+    head = exr.header(path.read_bytes())
+    assert head.half == half and head.attributes["owner"] == ("string", b"Ada")  # carried; the layout's own kept
+    assert head.attributes["classsr"] == ("string", b'{"m": 1}') and (head.width, head.height) == (23, height)
+
+
+def test_linear_light_is_split_and_joined_back() -> None:
+    """Light within 0-1 becomes 16-bit sRGB-encoded pixels, within a 16-bit level; the rest is kept exactly and added
+    back; colour premultiplied by alpha is divided by it, then multiplied again; non-finite values counted."""
+    rng = np.random.default_rng(0)
+    light = (rng.random((6, 9, 3)) * 2.5 - 0.2).astype(np.float32)
+    light[0, 0, 0] = np.nan
+    alpha = rng.random((6, 9)).astype(np.float32)
+    alpha[1, 1] = 0.0
+    stored = light * alpha[..., None]
+    pixels, a16, linear, bad = exr.split(stored.copy(), alpha, half=True)
+    assert pixels.dtype == np.uint16 and a16 is not None and bad == 1 and linear.outside is not None
+    assert 0 < linear.share < 1
+    back = exr.linear_rows(pixels, a16, linear, 0, half=True)
+    want = np.nan_to_num(light)
+    shown = (alpha > 1e-3) & (alpha != 0)
+    want_stored = want * alpha[..., None]
+    assert np.abs(back[..., :3] - want_stored)[shown].max() < 2e-4 * 2.5  # 16-bit levels and alpha's, not more
+    assert np.abs(back[..., 3] - alpha).max() <= 0.5 / 65535 + 1e-7
+    inside = np.clip(want, 0, 1)
+    assert np.abs(srgb_decode(pixels / 65535.0) - inside)[shown].max() < 1e-4
+    assert np.allclose(srgb_decode(srgb_encode(np.linspace(0, 1, 101))), np.linspace(0, 1, 101), atol=1e-12)
+
+
+@pytest.mark.slow
+def test_an_exr_within_0_1_reads_as_the_same_picture_in_16_bit_png(tmp_path: Path) -> None:
+    """A float EXR of light within 0-1 gives the pixels a 16-bit PNG of the same encoded levels gives, no rest, no
+    notes; written back as EXR, the same floats within 16-bit precision, in float (as it came)."""
+    rng = np.random.default_rng(1)
+    levels = rng.integers(0, 65536, (20, 30, 3), dtype=np.uint16)
+    light = srgb_decode(levels / 65535.0).astype(np.float32)
+    path = tmp_path / "in.exr"
+    with path.open("wb") as f:
+        exr.write(f, [light], width=30, height=20, channels=3, half=False)
+    picture = read_image(path)
+    assert picture.source_format == "EXR" and picture.mode == "RGB" and picture.bits == 16 and not picture.notes
+    assert np.abs(picture.pixels.astype(int) - levels).max() <= 1 and picture.linear is not None
+    assert picture.linear.outside is None and not picture.linear.half
+    assert peek_size(path) == (20, 30)
+    write_image(tmp_path / "out.exr", picture)
+    again = read_image(tmp_path / "out.exr")
+    assert np.abs(again.pixels.astype(int) - picture.pixels).max() <= 1 and again.linear and not again.linear.half
+
+
+@pytest.mark.slow
+def test_highlights_keep_their_level_through_an_upscale(tiny_model_path: Path, tmp_path: Path) -> None:
+    """Light of 3.0 (a lamp, the sun) keeps its level in an EXR output: what the model makes of the light within 0-1
+    (as from a 16-bit PNG of it) plus bicubic's enlargement of the 2.0 above it; a PNG output clips it and says so; written in bands too, the same file; chromaticities and the owner carried,
+    with the record of the upscale."""
+    from classsr_cli.pipeline import upscale_file
+
+    light = np.full((40, 48, 3), 0.18, np.float32)
+    light[8:24, 8:24] = 3.0
+    chroma = struct.pack("<8f", 0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
+    path = tmp_path / "lamp.exr"
+    with path.open("wb") as f:
+        exr.write(f, [light], width=48, height=40, channels=3, half=True,
+                  attributes={"chromaticities": ("chromaticities", chroma), "owner": ("string", b"Ada")})  # fmt: skip
+    picture = read_image(path)
+    assert any("primaries other than sRGB's" in n for n in picture.notes)
+    from classsr_cli import zoo
+    from classsr_cli.pipeline import Upscaler
+    from classsr_cli.runtime import resolve_device
+
+    upscaler = Upscaler.of(zoo.load(str(tiny_model_path), 4, device=resolve_device("cpu")))
+    upscale_file(upscaler, path, tmp_path / "whole.exr", stream_pixels=None)
+    banded = upscale_file(upscaler, path, tmp_path / "banded.exr", stream_pixels=1)
+    assert any("in bands of rows" in n for n in banded.notes)
+    assert (tmp_path / "whole.exr").read_bytes() == (tmp_path / "banded.exr").read_bytes()
+    from classsr_cli.io.video import ffmpeg_exe
+
+    write_image(tmp_path / "clipped.png", Picture(pixels=picture.pixels))  # the light within 0-1, as a 16-bit PNG
+    upscale_file(upscaler, tmp_path / "clipped.png", tmp_path / "model.png")
+    model = read_image(tmp_path / "model.png").pixels
+    assert picture.linear is not None
+    above = picture.linear.resized(192, 160).planes
+    assert above is not None and np.abs(above[40:88, 40:88] - 2.0).max() < 1e-3  # inside the lamp, off its edge
+    want = srgb_decode(model / 65535.0) + above
+    stored = exr.decode(ffmpeg_exe(), tmp_path / "whole.exr")
+    assert stored.shape == (160, 192, 3) and np.abs(stored - want).max() < 3.0 * 2**-10  # half floats' precision
+    head = exr.header((tmp_path / "whole.exr").read_bytes())
+    assert head.attributes["chromaticities"][1] == chroma and head.attributes["owner"] == ("string", b"Ada")
+    assert head.attributes["classsr"][1].startswith(b'{"version"')
+    png = upscale_file(upscaler, path, tmp_path / "lamp.png")
+    assert any("light outside 0-1" in n and "is clipped" in n for n in png.notes)
+
+
+@pytest.mark.slow
+def test_alpha_is_premultiplied_as_exr_stores_it(tmp_path: Path) -> None:
+    """EXR's colour is premultiplied: read straight (divided by alpha), written premultiplied again; gray as Y."""
+    from classsr_cli.io.video import ffmpeg_exe
+
+    rng = np.random.default_rng(2)
+    colour = rng.random((17, 19, 3)).astype(np.float32)
+    alpha = rng.uniform(0.2, 1.0, (17, 19)).astype(np.float32)
+    path = tmp_path / "a.exr"
+    with path.open("wb") as f:
+        exr.write(f, [np.concatenate([colour * alpha[..., None], alpha[..., None]], axis=2)], width=19, height=17,
+                  channels=4, half=False)  # fmt: skip
+    picture = read_image(path)
+    assert picture.mode == "RGBA" and picture.alpha is not None
+    assert np.abs(srgb_decode(picture.pixels / 65535.0) - colour).max() < 1e-4  # straight
+    write_image(tmp_path / "b.exr", picture)
+    stored = exr.decode(ffmpeg_exe(), tmp_path / "b.exr")
+    assert np.abs(stored[..., :3] - colour * alpha[..., None]).max() < 1e-4 and np.abs(stored[..., 3] - alpha).max() < 1e-4
+    gray = Picture(pixels=np.arange(256, dtype=np.uint8).reshape(16, 16, 1))
+    write_image(tmp_path / "g.exr", gray)
+    head = exr.header((tmp_path / "g.exr").read_bytes())
+    assert [n for n, _ in head.channels] == ["Y"] and head.half
+    back = read_image(tmp_path / "g.exr")
+    assert back.mode == "L" and np.abs(back.pixels.astype(int) // 257 - gray.pixels).max() <= 1  # 8-bit levels kept
+    rows = write_image_rows(tmp_path / "r.exr", (16, 16), 1, np.uint8, [gray.pixels[:5], gray.pixels[5:]])
+    assert rows == [] and (tmp_path / "r.exr").read_bytes() == (tmp_path / "g.exr").read_bytes()
+
+
+def test_an_exr_is_refused_before_decoding_where_it_must_be(tmp_path: Path) -> None:
+    """A header claiming too many pixels, a deep EXR, one without colour channels: refused from the header alone."""
+    huge = tmp_path / "huge.exr"
+    huge.write_bytes(handmade(100_000, 100_000) + bytes(64))
+    with pytest.raises(InputError, match="above the 100,000,000-pixel limit"):
+        read_image(huge)
+    with pytest.raises(InputError, match="above the"):
+        peek_size(huge)
+    deep = tmp_path / "deep.exr"
+    deep.write_bytes(handmade(8, 8, version=2 | 0x800) + bytes(64))
+    with pytest.raises(InputError, match="deep EXR"):
+        read_image(deep)
+    depth = tmp_path / "z.exr"
+    depth.write_bytes(handmade(8, 8, channels="Z") + bytes(64))
+    with pytest.raises(InputError, match="without R, G, B or Y channels"):
+        read_image(depth)
+    cut = tmp_path / "cut.exr"
+    cut.write_bytes(handmade(8, 8)[:30])
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        read_image(cut)
