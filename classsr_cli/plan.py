@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classsr_cli.errors import ALREADY_EXISTS, ClassSRError, ConfigError, InputError, OutputExistsError
-from classsr_cli.io.files import files_in, is_image_name, natural_key, unread_kinds, without_own_outputs
+from classsr_cli.io.files import (
+    files_in,
+    is_image_name,
+    natural_key,
+    unread_advice,
+    unread_kinds,
+    without_own_outputs,
+)
 
 __all__ = ["Job", "Plan", "classmap_path", "default_output_name", "plan_jobs", "scale_tag"]
 
@@ -83,7 +90,8 @@ def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool, 
         if not files:
             also = "".join(f"; {what}" for what in (
                 f"{len(own)} earlier classsr output(s) left out" if own else "",
-                f"{unread_kinds(unread)} not read (convert them to PNG, JPEG or TIFF first)" if unread else "",
+                f"{unread_kinds(unread)} not read ({unread_advice(unread) or 'convert them to PNG, JPEG or TIFF first'})"
+                if unread else "",
             ) if what)  # fmt: skip
             raise InputError(f"{path}: no images in this folder{'' if recursive else ' (try --recursive)'}{also}")
         return [(p, p.relative_to(path)) for p in files], True, own, unread

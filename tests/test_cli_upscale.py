@@ -78,6 +78,7 @@ def test_scale_above_model_is_a_usage_error(tiny_model_path: Path, photo: Path, 
     r = up(tiny_model_path, photo, "-x", "17", "-o", tmp_path / "missing" / "x17.png")
     one_error_line(r, "scale must be above 1 and at most 16, got 17")
     assert r.exit_code == 2 and not (tmp_path / "missing").exists()
+    one_error_line(up(tiny_model_path, photo, "-x", "0.5"), "scale must be above 1 and at most 16, got 0.5")  # said 4
     r = up(tiny_model_path, photo, "-x", "5", "-o", tmp_path / "x5.png")
     assert r.exit_code == 0 and Image.open(tmp_path / "x5.png").size == (240, 200), r.output
 
@@ -776,15 +777,19 @@ def test_globs_match_any_case_and_any_depth_and_unread_files_are_counted(tiny_mo
     assert r.exit_code == 0 and files(tmp_path / "o2") == ["IMG_1.JPG", "IMG_2.jpg"], r.output
     r = up(tiny_model_path, cam, "-o", tmp_path / "o3")
     assert r.exit_code == 0 and files(tmp_path / "o3") == ["IMG_1.JPG", "old.jfif"], r.output
-    assert "skipped 3 file(s) that are not images classsr reads (2 .DNG, 1 .xmp)" in r.stderr
+    assert ("skipped 3 file(s) that are not images classsr reads (2 .DNG, 1 .xmp); camera RAW (2): develop them first "
+            "and export 16-bit TIFF or PNG") in r.stderr
     with Image.open(tmp_path / "o3" / "old.jfif") as im:
         assert im.format == "JPEG" and im.size == (96, 80)
     raw = tmp_path / "raw"
     raw.mkdir()
     (cam / "IMG_3.DNG").rename(raw / "IMG_3.DNG")
     r = up(tiny_model_path, raw)
-    one_error_line(r, "raw: no images in this folder (try --recursive); 1 .DNG not read (convert them to PNG, "
-                      "JPEG or TIFF first)")
+    one_error_line(r, "raw: no images in this folder (try --recursive); 1 .DNG not read (camera RAW: develop them "
+                      "first and export 16-bit TIFF or PNG)")
+    (raw / "IMG_3.DNG").rename(raw / "notes.xmp")
+    one_error_line(up(tiny_model_path, raw), "raw: no images in this folder (try --recursive); 1 .xmp not read "
+                   "(convert them to PNG, JPEG or TIFF first)")
 
 
 def test_format_and_quality(tiny_model_path: Path, tmp_path: Path) -> None:

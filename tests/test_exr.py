@@ -21,9 +21,12 @@ def attribute(name: str, kind: str, value: bytes) -> bytes:
 
 
 def handmade(width: int, height: int, *, channels: str = "BGR", version: int = 2, display: tuple[int, ...] | None = None,
-             extra: bytes = b"") -> bytes:  # fmt: skip
-    """An EXR header laid out by hand from OpenEXR's file layout (not by classsr's writer)."""
-    chlist = b"".join(c.encode() + b"\x00" + struct.pack("<iB3xii", 1, 0, 1, 1) for c in channels) + b"\x00"
+             extra: bytes = b"", types: str = "") -> bytes:  # fmt: skip
+    """An EXR header laid out by hand from OpenEXR's file layout (not by classsr's writer); ``types`` the channels'
+    pixel types (1 half, 2 float; half where not given)."""
+    kinds = [int(t) for t in types.ljust(len(channels), "1")]
+    chlist = b"".join(c.encode() + b"\x00" + struct.pack("<iB3xii", k, 0, 1, 1)
+                      for c, k in zip(channels, kinds, strict=True)) + b"\x00"  # fmt: skip
     data = struct.pack("<4i", 0, 0, width - 1, height - 1)
     return (exr.MAGIC + struct.pack("<I", version) + attribute("channels", "chlist", chlist)
             + attribute("compression", "compression", b"\x03") + attribute("dataWindow", "box2i", data)
@@ -197,7 +200,53 @@ def test_an_exr_is_refused_before_decoding_where_it_must_be(tmp_path: Path) -> N
     depth.write_bytes(handmade(8, 8, channels="Z") + bytes(64))
     with pytest.raises(InputError, match="without R, G, B or Y channels"):
         read_image(depth)
+    mixed = tmp_path / "mixed.exr"
+    mixed.write_bytes(handmade(8, 8, types="212") + bytes(64))
+    with pytest.raises(InputError, match=r"R, G and B channels differ in pixel type \(half and float\)"):
+        read_image(mixed)
     cut = tmp_path / "cut.exr"
     cut.write_bytes(handmade(8, 8)[:30])
     with pytest.raises(InputError, match="truncated or corrupt"):
         read_image(cut)
+
+
+DATA = Path(__file__).parent / "data" / "exr"  # written by OpenEXR 3.5.3 (scripts/exr_fixtures.py)
+
+
+def fixture_values() -> tuple[np.ndarray, np.ndarray]:
+    """scripts/exr_fixtures.py's values: straight colour with light above 1.0, and alpha."""
+    y, x = np.mgrid[0:12, 0:16]
+    rgb = np.stack([(x + 2 * y + 5 * c) / 16 for c in range(3)], axis=-1).astype(np.float32)
+    return rgb, (((x + y) % 4 + 1) / 4).astype(np.float32)
+
+
+def stored_light(picture: Picture) -> np.ndarray:
+    """The linear light a read picture stands for: its pixels decoded by sRGB's curve, plus what lies outside 0-1."""
+    assert picture.linear is not None
+    outside = picture.linear.outside
+    return srgb_decode(picture.pixels / 65535.0) + (0 if outside is None else outside)
+
+
+@pytest.mark.slow
+def test_files_written_by_openexr_itself_are_read(tmp_path: Path) -> None:
+    """Files of the reference library: tiled PIZ with premultiplied alpha, DWAA (lossy), two parts, a layer and depth
+    beside RGB, a data window inside the display window: read as OpenEXR means them; ZSTD (newer than ffmpeg's
+    decoder) refused with what to do, before anything is decoded."""
+    rgb, alpha = fixture_values()
+    half = rgb.astype(np.float16).astype(np.float32)
+    tiled = read_image(DATA / "tiled_piz_rgba.exr")
+    assert tiled.mode == "RGBA" and tiled.alpha is not None and not tiled.notes
+    assert np.abs(tiled.alpha / 65535.0 - alpha).max() < 1e-4
+    assert np.abs(stored_light(tiled) - rgb).max() < 4e-3  # straight again, within half floats' precision of 3.0
+    assert np.abs(stored_light(read_image(DATA / "dwaa.exr")) - rgb).max() < 0.05  # DWAA is lossy
+    two = read_image(DATA / "two_parts.exr")
+    assert two.notes == ["EXR of several parts: only the first is upscaled"]
+    assert np.abs(stored_light(two) - half).max() < 1e-4
+    layers = read_image(DATA / "layers.exr")
+    assert layers.notes == ["EXR channels besides R, G, B, A and Y not read (Z, diffuse.R)"]
+    framed = read_image(DATA / "window.exr")  # data at x 2-13, y 1-10 of a 16x12 frame: zeros around it
+    assert framed.pixels.shape == (12, 16, 3) and not framed.notes
+    assert np.abs(stored_light(framed)[1:11, 2:14] - half[1:11, 2:14]).max() < 1e-4
+    assert not framed.pixels[0].any() and not framed.pixels[:, :2].any()
+    with pytest.raises(InputError, match=r"compressed with ZSTD .* save it with ZIP, PIZ or DWAA"):
+        read_image(DATA / "zstd.exr")

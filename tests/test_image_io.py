@@ -1156,3 +1156,29 @@ def test_an_animation_reads_its_first_frame_and_names_the_video_command(
     note = f"{fmt} with 3 frames: only the first is upscaled (`classsr video` upscales every frame: e.g. " \
            f"`classsr video anim{suffix} anim_x4{written}`)"  # fmt: skip
     assert note in pic.notes
+
+
+def test_a_camera_raw_file_is_refused_not_read_as_its_preview(tmp_path: Path) -> None:
+    """A DNG (or NEF, ARW, CR2: TIFF inside) opens in Pillow as its first IFD, the embedded preview (a DNG's thumbnail
+    of a few hundred pixels): it was upscaled as though it were the photo. Refused by its name, and a DNG by its
+    DNGVersion tag whatever its name; a plain TIFF is still read; a folder says what to do with its RAW files."""
+    import tifffile
+
+    from classsr_cli.plan import plan_jobs
+
+    preview = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    dng = [(50706, "B", 4, (1, 4, 0, 0), True), (254, "I", 1, 1, True)]  # DNGVersion 1.4; a reduced-size picture
+    for name, tags in (("IMG_1.dng", dng), ("DSC_2.NEF", []), ("renamed.tif", dng)):
+        tifffile.imwrite(tmp_path / name, preview, photometric="rgb", extratags=tags)
+        kind = "DNG" if tags else "NEF"
+        with pytest.raises(InputError, match=rf"{name}: a camera RAW file \({kind}\): develop it first"):
+            read_image(tmp_path / name)
+        with pytest.raises(InputError, match="a camera RAW file"):
+            peek_size(tmp_path / name)
+    tifffile.imwrite(tmp_path / "plain.tif", preview, photometric="rgb")
+    assert np.array_equal(read_image(tmp_path / "plain.tif").pixels, preview)
+    raws = tmp_path / "raws"
+    raws.mkdir()
+    (tmp_path / "DSC_2.NEF").rename(raws / "DSC_2.NEF")
+    with pytest.raises(InputError, match=r"1 \.NEF not read \(camera RAW: develop them first"):
+        plan_jobs([str(raws)], None, 4.0)

@@ -60,6 +60,8 @@ def output_scale(scale: float | None, model: str | None, *, chain: bool = False)
             raise ConfigError(f"an x{own} model cannot upscale x{scale:g}; leave --model out (the x{MAX_SCALE} model "
                               f"runs first), or ask for x{own} or less")
         return scale
+    if chain and not scale > 1:  # the range said is the one this command takes
+        raise ConfigError(f"scale must be above 1 and at most {MAX_SCALE**2}, got {scale:g}")
     try:
         check_scale(scale)
     except ConfigError as e:

@@ -568,10 +568,11 @@ def _left_out(plan: Any) -> None:
             names = ", ".join(str(p) for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
             err.print(f"skipped {len(paths)} {what}: {escape(names)}", soft_wrap=True)
     if plan.unread:
-        from classsr_cli.io.files import unread_kinds
+        from classsr_cli.io.files import unread_advice, unread_kinds
 
-        err.print(f"skipped {len(plan.unread)} file(s) that are not images classsr reads ({unread_kinds(plan.unread)})",
-                  soft_wrap=True, markup=False)
+        advice = unread_advice(plan.unread)
+        err.print(f"skipped {len(plan.unread)} file(s) that are not images classsr reads ({unread_kinds(plan.unread)})"
+                  + (f"; {advice}" if advice else ""), soft_wrap=True, markup=False)
 
 
 def _stopped(message: str, code: int, left: int, e: Exception | None = None) -> typer.Exit:

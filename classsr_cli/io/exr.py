@@ -52,6 +52,8 @@ LINES = 16
 #: at 1 for 10.6 MB, on 2 threads; ffmpeg's EXR encoder took 1.97 s for 8.6 MB (``scripts/exr_speed.py``, docs/cli.md).
 LEVEL = 2
 _HALF, _FLOAT, _ZIP = 1, 2, 3
+#: Compressions newer than ffmpeg's decoder (OpenEXR 3.3-3.4's), by code.
+NEWER = {10: "HTJ2K256", 11: "HTJ2K32", 12: "LJ2K", 13: "ZSTD"}
 _HALF_MAX = 65504.0
 
 
@@ -168,8 +170,9 @@ def decode(exe: str, source: Path) -> np.ndarray:
     found = _PIX_FMT.search(text)
     size = re.search(r"Video: exr, [^\n]*?, (\d+)x(\d+)", text)
     if got.returncode or found is None or size is None:
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "error" in ln.lower()]
-        raise ValueError(lines[-1] if lines else "ffmpeg decoded nothing")
+        said = [ln.split("]", 1)[-1].strip() for ln in text.splitlines() if ln.startswith("[exr @")]  # the decoder's
+        lines = said or [ln.strip() for ln in text.splitlines() if ln.strip() and "error" in ln.lower()]
+        raise ValueError(lines[0] if said else lines[-1] if lines else "ffmpeg decoded nothing")
     fmt, (width, height) = found.group(1), (int(size.group(1)), int(size.group(2)))
     planes = _PLANES.get(fmt)
     if planes is None:

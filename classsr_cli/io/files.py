@@ -6,12 +6,18 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "natural_key", "unread_kinds",
+__all__ = ["IMAGE_SUFFIXES", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "natural_key", "unread_advice", "unread_kinds",
            "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif", ".heic", ".heif", ".hif", ".jxl", ".exr",
                   ".tif", ".tiff", ".bmp", ".gif")
+#: Suffixes of camera RAW files (sensor data, not a picture yet: read, they would give only an embedded preview).
+RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf", ".pef",
+                ".srw", ".x3f", ".3fr", ".fff", ".iiq", ".erf", ".mrw", ".mos", ".kdc", ".dcr", ".rwl", ".raw")
+#: What to do with camera RAW files, said where one is given.
+RAW_ADVICE = ("develop it first (Lightroom, Capture One, darktable, RawTherapee) and export a 16-bit TIFF or PNG; "
+              "classsr upscales developed pictures")
 #: Suffixes of common video files: given to ``classsr upscale``, they are pointed to ``classsr video``.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".flv",
                   ".wmv", ".3gp", ".ogv")
@@ -41,6 +47,13 @@ def natural_key(path: Path) -> tuple[tuple[tuple[int, int | str], ...], ...]:
     folder in; training data and bench sets keep plain sorting (their order is part of a recipe's data hash)."""
     return tuple(tuple((0, int(part)) if part.isdigit() else (1, part)
                        for part in re.split(r"(\d+)", name.casefold()) if part) for name in path.parts)
+
+
+def unread_advice(paths: Sequence[Path]) -> str:
+    """What to do with ``paths`` (files that are not images classsr reads) where camera RAW files are among them;
+    empty otherwise."""
+    raw = sum(p.suffix.lower() in RAW_SUFFIXES for p in paths)
+    return f"camera RAW{'' if raw == len(paths) else f' ({raw})'}: develop them first and export 16-bit TIFF or PNG" if raw else ""
 
 
 def unread_kinds(paths: Sequence[Path]) -> str:

@@ -57,7 +57,7 @@ from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
 from classsr_cli.io import gainmap
 from classsr_cli.io.exr import Linear
-from classsr_cli.io.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
 
 __all__ = [
@@ -329,6 +329,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         raise InputError(f"{path}: is a folder, not an image")
     if size == 0:
         raise InputError(f"{path}: empty file")
+    _refuse_raw(path)
     if _is_jxl(path):
         return _read_jxl(path, max_pixels)
     if _is_exr(path):
@@ -374,6 +375,7 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
     header alone; the same :class:`InputError` for a file it would refuse before decoding (a layout only the full
     read handles is read whole)."""
     path = Path(path)
+    _refuse_raw(path)
     if _is_jxl(path):
         shown = _jxl_header(path).shown  # as read_image reads it, before anything is decoded
         _check_pixels(path, shown, max_pixels)
@@ -394,6 +396,28 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
         picture = read_image(path, max_pixels=max_pixels)  # says what is wrong, as a run would
         return picture.height, picture.width
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+def _refuse_raw(path: Path) -> None:
+    """An :class:`InputError` for a camera RAW file: by its name, or a DNG by its header's DNGVersion tag whatever its
+    name. Most are TIFF inside, which Pillow opens: it would give only the embedded preview (a DNG's thumbnail of a few
+    hundred pixels), upscaled as though it were the photo."""
+    suffix = path.suffix.lower()
+    if suffix not in RAW_SUFFIXES and suffix not in (".tif", ".tiff"):
+        return
+    if suffix in (".tif", ".tiff"):
+        try:
+            with _pixel_limit_off(), Image.open(path, formats=["TIFF"]) as im:
+                tags = getattr(im, "tag_v2", {})
+                if _DNG_VERSION not in tags:
+                    return
+        except Exception:
+            return  # read_image says what is wrong
+    kind = "DNG" if suffix in (".tif", ".tiff") else suffix.lstrip(".").upper()
+    raise InputError(f"{path}: a camera RAW file ({kind}): {RAW_ADVICE}")
+
+
+_DNG_VERSION = 50706
 
 
 def _header_orientation(im: Image.Image) -> int:
@@ -779,6 +803,14 @@ def _exr_checked(path: Path, head: Any) -> Any:
     if not (names & {"R", "G", "B", "Y"}):
         shown = ", ".join(sorted(names)[:6]) or "none"
         raise InputError(f"{path}: an EXR without R, G, B or Y channels (it has {shown}): classsr reads those")
+    from classsr_cli.io.exr import NEWER
+
+    if head.compression in NEWER:
+        raise InputError(f"{path}: an EXR compressed with {NEWER[head.compression]} (a newer OpenEXR compression), which the "
+                         "bundled ffmpeg does not decode: save it with ZIP, PIZ or DWAA compression")
+    if len({kind for name, kind in head.channels if name in ("R", "G", "B")}) > 1:
+        raise InputError(f"{path}: an EXR whose R, G and B channels differ in pixel type (half and float), which the "
+                         "bundled ffmpeg does not decode: save them in one type")
     return head
 
 
