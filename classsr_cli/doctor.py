@@ -92,9 +92,12 @@ def formats() -> list[Check]:
     jxl = ("libjxl" in decoders, "libjxl" in encoders)
     checks.append(Check("formats", "JPEG XL", True if all(jxl) else None,
                         "read and written (ffmpeg's libjxl)" if all(jxl) else "not in this ffmpeg (no libjxl)"))
-    exr = ("exr" in decoders, "exr" in encoders)
-    checks.append(Check("formats", "OpenEXR", True if all(exr) else None,
-                        "read and written (ffmpeg's exr)" if all(exr) else "not in this ffmpeg (no exr)"))
+    exr = "exr" in decoders
+    checks.append(Check("formats", "OpenEXR", True if exr else None,
+                        "read (ffmpeg's exr) and written (classsr's)" if exr else "not in this ffmpeg (no exr decoder)"))
+    hdr = ("hdr" in decoders, "hdr" in encoders)
+    checks.append(Check("formats", "Radiance HDR", True if all(hdr) else None,
+                        "read and written (ffmpeg's hdr)" if all(hdr) else "not in this ffmpeg (no hdr)"))
     checks.append(Check("formats", "AVIF of 10-12 bits", True if "libdav1d" in decoders else None,
                         "read at 16 bits (ffmpeg's dav1d)" if "libdav1d" in decoders else "read at 8 (no dav1d)"))
     for codec, what in (("libx264", "H.264 video (the default)"), ("libx265", "HEVC video (10-bit sources)"),

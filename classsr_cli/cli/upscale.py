@@ -60,6 +60,7 @@ class ImageFormat(StrEnum):
     heic = "heic"
     jxl = "jxl"
     exr = "exr"
+    hdr = "hdr"
     tif = "tif"
     bmp = "bmp"
 
@@ -307,12 +308,14 @@ def _stage_stdin(folder: Any) -> Any:
     from classsr_cli.io.exr import is_exr
     from classsr_cli.io.image import READ_NAMES, readable_formats
     from classsr_cli.io.jxl import is_jxl
+    from classsr_cli.io.radiance import is_radiance
 
     try:
         with Image.open(io.BytesIO(data), formats=readable_formats()) as im:
             suffix = _STAGED.get(im.format or "")
     except Exception:
-        suffix = ".jxl" if is_jxl(data[:12]) else ".exr" if is_exr(data[:4]) else None
+        own = {".jxl": is_jxl(data[:12]), ".exr": is_exr(data[:4]), ".hdr": is_radiance(data[:12])}
+        suffix = next((s for s, found in own.items() if found), None)
     if suffix is None:
         raise InputError(f"-: not an image classsr reads ({READ_NAMES})")
     path = folder / f"stdin{suffix}"

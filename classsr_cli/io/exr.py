@@ -190,12 +190,13 @@ class Linear:
     """What a scene-linear source (EXR) carries beside its 16-bit pixels: whether its channels were half floats,
     its light outside 0-1 (``outside``: ``(h, w, c)`` float32, the linear value minus its clip to 0-1; ``None``
     where all of it lies within), to be brought to ``size`` (``(width, height)``) when an EXR is written, and its
-    header's :data:`CARRIED` attributes (name -> (type, value))."""
+    header's :data:`CARRIED` attributes (name -> (type, value)), or a Radiance file's header lines (``lines``)."""
 
     half: bool
     outside: np.ndarray | None = None
     size: tuple[int, int] | None = None
     attributes: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    lines: tuple[str, ...] = ()
 
     def resized(self, width: int, height: int) -> Linear:
         return replace(self, size=(width, height))

@@ -6,7 +6,7 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 * Formats: PNG, JPEG, WebP, AVIF, HEIC/HEIF (through pillow-heif's plugin), JPEG XL (through the bundled ffmpeg's
   libjxl, :mod:`classsr_cli.io.jxl`), OpenEXR (through its native decoder, :mod:`classsr_cli.io.exr`: scene-linear
   light within 0-1 encoded by sRGB's curve into 16-bit pixels, the light outside kept apart and added back into an EXR
-  output), TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
+  output; Radiance HDR alike, :mod:`classsr_cli.io.radiance`), TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
 * Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
 * Palette images become RGB, or RGBA when they have transparency; an RGB or gray colour key (PNG ``tRNS``)
@@ -93,7 +93,7 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 #: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
-READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, TIFF, BMP or GIF"
+READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, Radiance HDR, TIFF, BMP or GIF"
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -108,6 +108,7 @@ WRITE_FORMATS = {
     ".hif": "HEIF",
     ".jxl": "JXL",
     ".exr": "EXR",
+    ".hdr": "HDR",
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".bmp": "BMP",
@@ -115,10 +116,11 @@ WRITE_FORMATS = {
 #: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383); PNG, TIFF and BMP have none
 #: an upscale reaches.
 _MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
-_META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR")  # formats that hold ICC + EXIF (EXR: its own)
+_META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "HDR")  # hold ICC + EXIF (EXR, HDR: their own)
+_LINEAR_FORMATS = ("EXR", "HDR")  # formats of linear light with no ceiling (io.exr.Linear)
 #: Formats written at a quality (``--quality``); the others are lossless.
 QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF", "JXL")
-_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR")  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
+_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR")  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
 _ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
@@ -201,10 +203,10 @@ class Meta:
         return Meta(
             icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
-            made_by=self.made_by if fmt in ("JPEG", "EXR") else None, nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") else None,
+            made_by=self.made_by if fmt in ("JPEG", *_LINEAR_FORMATS) else None, nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") else None,
             depth=self.depth if fmt == "HEIF" else None,
             gain_map=self.gain_map.resized(width, height) if self.gain_map is not None and fmt == "JPEG" else None,
-            linear=self.linear.resized(width, height) if self.linear is not None and fmt == "EXR" else None,
+            linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
         )
 
 
@@ -334,6 +336,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         return _read_jxl(path, max_pixels)
     if _is_exr(path):
         return _read_exr(path, max_pixels)
+    if _is_radiance(path):
+        return _read_radiance(path, max_pixels)
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
@@ -380,8 +384,8 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
         shown = _jxl_header(path).shown  # as read_image reads it, before anything is decoded
         _check_pixels(path, shown, max_pixels)
         return shown[1], shown[0]
-    if _is_exr(path):
-        head = _exr_header(path)
+    if _is_exr(path) or _is_radiance(path):
+        head = _exr_header(path) if _is_exr(path) else _radiance_header(path)
         _check_pixels(path, (head.width, head.height), max_pixels)
         return head.height, head.width
     Image.init()
@@ -743,6 +747,52 @@ def _is_exr(path: Path) -> bool:
     return exr.is_exr(_head(path))
 
 
+def _is_radiance(path: Path) -> bool:
+    """Whether ``path`` starts as a Radiance HDR picture does, whatever its name."""
+    from classsr_cli.io import radiance
+
+    return radiance.is_radiance(_head(path))
+
+
+def _radiance_header(path: Path) -> Any:
+    """A Radiance file's :class:`~classsr_cli.io.radiance.Header` (from its first 64 KB); an :class:`InputError` where
+    it does not read or is of a kind classsr does not read."""
+    from classsr_cli.io import radiance
+
+    try:
+        with path.open("rb") as f:
+            return radiance.header(f.read(1 << 16))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:
+        raise InputError(f"{path}: {_reason(e)}") from None
+
+
+def _read_radiance(path: Path, max_pixels: int | None) -> Picture:
+    """A Radiance HDR picture, decoded by the bundled ffmpeg and split as an EXR's light is
+    (:func:`classsr_cli.io.exr.split`), its header's lines kept for a Radiance output."""
+    from classsr_cli.io import exr, radiance
+
+    head = _radiance_header(path)
+    light = _decoded_light(path, (head.width, head.height), max_pixels, "hdr", "Radiance HDR", radiance.decode)
+    pixels, _, linear, bad = exr.split(light, None, half=True)
+    notes = [f"Radiance HDR with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
+    return Picture(pixels=pixels, source_format="HDR", source_mode="RGB", notes=notes, lossless=True,
+                   linear=replace(linear, lines=head.carried))  # fmt: skip
+
+
+def _decoded_light(path: Path, size: tuple[int, int], max_pixels: int | None, codec: str, name: str,
+                   decode: Callable[[str, Path], np.ndarray]) -> np.ndarray:
+    """A float picture's linear light, ``decode``d by the bundled ffmpeg's ``codec`` once its header's ``size`` has
+    passed the pixel limit; the :class:`InputError` that says why not."""
+    _check_pixels(path, size, max_pixels)  # before anything is decoded
+    exe = _codec_ffmpeg(path, codec, name, "decoders")
+    try:
+        return decode(exe, path)
+    except ValueError as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+
+
 def _head(path: Path) -> bytes:
     """The first 12 bytes of ``path`` (fewer, or none where it cannot be read): enough to tell its format."""
     try:
@@ -821,12 +871,7 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
     from classsr_cli.io import exr
 
     head = _exr_header(path)
-    _check_pixels(path, (head.width, head.height), max_pixels)  # before anything is decoded
-    exe = _codec_ffmpeg(path, "exr", "OpenEXR", "decoders")
-    try:
-        decoded = exr.decode(exe, path)
-    except ValueError as e:
-        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    decoded = _decoded_light(path, (head.width, head.height), max_pixels, "exr", "OpenEXR", exr.decode)
     colour = decoded[..., :3] if decoded.shape[2] >= 3 else decoded
     alpha = decoded[..., 3] if decoded.shape[2] == 4 else None
     pixels, alpha16, linear, bad = exr.split(colour, alpha, head.half)
@@ -1179,6 +1224,9 @@ def output_format(path: Path) -> str:
         return fmt
     if fmt == "EXR":  # classsr's own writer
         return fmt
+    if fmt == "HDR":
+        _codec_ffmpeg(path, "hdr", "Radiance HDR", "encoders")
+        return fmt
     if fmt not in Image.SAVE:
         raise ConfigError(f"{path}: this Pillow ({Image.__version__}) cannot write {fmt}: install Pillow 11.3 or later "
                           "with its codec, or write another format")
@@ -1254,6 +1302,8 @@ def write_image(
     elif fmt == "EXR":
         _atomic_write(path, lambda tmp: _exr_writer(tmp, pixels.shape[:2], pixels.shape[2], _row_chunks(pixels), meta,
                                                     alpha), overwrite)  # fmt: skip
+    elif fmt == "HDR":
+        _atomic_write(path, lambda tmp: _hdr_writer(tmp, pixels.shape[:2], _row_chunks(pixels), meta), overwrite)
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
     return notes
@@ -1361,13 +1411,13 @@ def _linear_notes(fmt: str, meta: Meta) -> list[str]:
     """What a ``fmt`` output does with a scene-linear source's light outside 0-1 (an EXR keeps it; the others clip
     it), and what an EXR output does with a colour profile (EXR holds none: its light is sRGB's primaries')."""
     linear = meta.linear
-    if fmt == "EXR":
+    if fmt in _LINEAR_FORMATS:
         described = meta.icc is not None or (meta.nclx is not None and not meta.nclx.srgb)
-        return ["EXR output: colours written as linear light of sRGB's primaries; the ICC profile or colour "
+        return [f"{fmt} output: colours written as linear light of sRGB's primaries; the ICC profile or colour "
                 "description is not applied"] if described and linear is None else []  # fmt: skip
     if linear is None or linear.outside is None:
         return []
-    return [f"{fmt} output: the EXR's light outside 0-1 ({100 * linear.share:.1f} % of its pixels, highlights above "
+    return [f"{fmt} output: the source's light outside 0-1 ({100 * linear.share:.1f} % of its pixels, highlights above "
             "1.0) is clipped, and its linear light written with sRGB's curve; an EXR output (-f exr) keeps it"]
 
 
@@ -1394,6 +1444,31 @@ def _exr_writer(
         exr.write(f, rows(), width=width, height=height, channels=c + (alpha is not None), half=half,
                   attributes=meta.linear.attributes if meta.linear else None, made_by=meta.made_by,
                   workers=_TIFF_WORKERS)  # fmt: skip
+
+
+def _hdr_writer(tmp: Path, size: tuple[int, int], bands: Iterable[np.ndarray], meta: Meta) -> None:
+    """A Radiance HDR (:func:`classsr_cli.io.radiance.encode`, RGBE by the bundled ffmpeg) of the sRGB-encoded rows
+    ``bands`` in linear light, the source's light outside 0-1 (``meta.linear``) added back, under its header's lines,
+    classsr's version and the record of the upscale (``CLASSSR=``); gray written as RGB."""
+    from classsr_cli.io import exr, radiance
+
+    target = tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
+    exe = _codec_ffmpeg(target, "hdr", "Radiance HDR", "encoders")
+    height, width = size
+    planes = np.empty((3, height, width), np.float32)  # ffmpeg's G, B, R
+    at = 0
+    for band in bands:
+        rows = exr.linear_rows(band, None, meta.linear, at, half=False)
+        for plane, c in enumerate((1, 2, 0) if rows.shape[2] == 3 else (0, 0, 0)):
+            planes[plane, at : at + rows.shape[0]] = rows[..., c]
+        at += rows.shape[0]
+    carried = tuple(ln for ln in (meta.linear.lines if meta.linear else ()) if not ln.startswith("CLASSSR="))
+    lines = (*carried, *((f"CLASSSR={meta.made_by}",) if meta.made_by else ()))  # this run's record, not an older one
+    try:
+        data = radiance.encode(exe, planes, lines, f"classsr {__version__}")
+    except ValueError as e:
+        raise OutputError(f"{target}: cannot write ({_reason(e)}); write EXR or PNG instead") from None
+    tmp.write_bytes(data)
 
 
 def _gain_notes(fmt: str, gain: GainMap | None) -> list[str]:
@@ -1681,6 +1756,8 @@ def write_image_rows(
                       overwrite)  # fmt: skip
     elif fmt == "EXR":
         _atomic_write(path, lambda tmp: _exr_writer(tmp, size, channels, checked(), carried), overwrite)
+    elif fmt == "HDR":
+        _atomic_write(path, lambda tmp: _hdr_writer(tmp, size, checked(), carried), overwrite)
     else:
         _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), carried, quality),
                       overwrite)  # fmt: skip

@@ -1,0 +1,105 @@
+"""Radiance HDR (``.hdr``, RGBE: HDRI environment maps, HDR merges) through the bundled ffmpeg's native ``hdr`` decoder
+and encoder; the header read and written here.
+
+A Radiance file is a text header (``#?RADIANCE``, ``FORMAT=32-bit_rle_rgbe``, ``EXPOSURE=``, ... up to an empty line),
+a resolution line (``-Y height +X width``: rows top to bottom) and RGBE pixels (three 8-bit mantissas sharing an
+exponent), run-length coded by scanline. Its light is linear with no ceiling, as an EXR's: :mod:`classsr_cli.io.exr`
+splits and joins it. The header's own lines (exposure, colour correction, primaries, view, comments) are carried into
+a Radiance output; ffmpeg's decoder leaves the exposure unapplied, and so the values are read and written as stored.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Header", "decode", "encode", "header", "is_radiance"]
+
+_MAGICS = (b"#?RADIANCE", b"#?RGBE")
+_SIZE = re.compile(rb"^([-+])Y (\d+) ([-+])X (\d+)$")
+_OWN = ("FORMAT=", "SOFTWARE=", "PIXASPECT=")  # written anew
+
+
+def is_radiance(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is a Radiance picture."""
+    return head.startswith(_MAGICS)
+
+
+class Header(NamedTuple):
+    """A Radiance file's size, its header's lines (the magic line left out), and the offset of its pixels."""
+
+    width: int
+    height: int
+    lines: tuple[str, ...]
+    data: int
+
+    @property
+    def carried(self) -> tuple[str, ...]:
+        """The lines a Radiance output keeps (the format and software are written anew)."""
+        return tuple(ln for ln in self.lines if ln and not ln.startswith(_OWN))
+
+
+def header(data: bytes) -> Header:
+    """The :class:`Header` of a Radiance file starting with ``data``. ``ValueError`` where it is not one, its header
+    is cut short, its pixels are not RGBE, or its rows do not run top to bottom, left to right (``-Y H +X W``, the
+    layout nearly every writer uses)."""
+    if not is_radiance(data):
+        raise ValueError("not a Radiance HDR file")
+    end = data.find(b"\n\n")
+    if end < 0:
+        raise ValueError("Radiance header cut short")
+    stop = data.find(b"\n", end + 2)
+    if stop < 0:
+        raise ValueError("Radiance resolution line cut short")
+    lines = tuple(ln.decode("latin-1") for ln in data[:end].split(b"\n")[1:])
+    size = _SIZE.match(data[end + 2 : stop].strip())
+    if size is None:
+        raise ValueError(f"Radiance resolution line {data[end + 2 : stop][:40]!r} not understood")
+    if (size.group(1), size.group(3)) != (b"-", b"+"):
+        raise ValueError(f"Radiance rows stored as {size.group(0).decode()}: only -Y H +X W (top to bottom) is read")
+    fmt = next((ln.split("=", 1)[1].strip() for ln in lines if ln.startswith("FORMAT=")), "32-bit_rle_rgbe")
+    if fmt != "32-bit_rle_rgbe":
+        raise ValueError(f"Radiance pixels of {fmt}: only RGBE (32-bit_rle_rgbe) is read")
+    return Header(width=int(size.group(4)), height=int(size.group(2)), lines=lines, data=stop + 1)
+
+
+def decode(exe: str, source: Path) -> np.ndarray:
+    """The picture as ``(H, W, 3)`` float32 linear light (RGB), decoded by the bundled ffmpeg. ``ValueError`` with
+    ffmpeg's reason where it fails."""
+    got = subprocess.run(
+        [exe, "-hide_banner", "-nostdin", "-xerror", "-i", str(source), "-map", "0:v:0", "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "gbrpf32le", "-"], capture_output=True, check=False,
+    )  # fmt: skip
+    text = got.stderr.decode(errors="replace")
+    size = re.search(r"Video: hdr, [^\n]*?, (\d+)x(\d+)", text)
+    if got.returncode or size is None:
+        said = [ln.split("]", 1)[-1].strip() for ln in text.splitlines() if ln.startswith("[hdr @")]
+        lines = said or [ln.strip() for ln in text.splitlines() if ln.strip() and "error" in ln.lower()]
+        raise ValueError(lines[0] if said else lines[-1] if lines else "ffmpeg decoded nothing")
+    width, height = int(size.group(1)), int(size.group(2))
+    if len(got.stdout) != 3 * width * height * 4:
+        raise ValueError(f"ffmpeg gave {len(got.stdout)} bytes for a {width}x{height} picture")
+    planes = np.frombuffer(got.stdout, "<f4").reshape(3, height, width)
+    return np.ascontiguousarray(np.moveaxis(planes[[2, 0, 1]], 0, -1))  # G, B, R planes -> R, G, B
+
+
+def encode(exe: str, planes: np.ndarray, lines: tuple[str, ...] = (), software: str = "") -> bytes:
+    """A Radiance file of ``planes`` (``(3, H, W)`` float32 linear light in ffmpeg's order G, B, R; negative values
+    become 0, as RGBE holds none), RGBE run-length coded by the bundled ffmpeg, under a header of ``lines`` (a source's
+    :attr:`Header.carried`) and ``SOFTWARE``. ``ValueError`` with ffmpeg's reason where it fails."""
+    _, height, width = planes.shape
+    got = subprocess.run(
+        [exe, "-hide_banner", "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", "gbrpf32le",
+         "-s", f"{width}x{height}", "-i", "-", "-frames:v", "1", "-c:v", "hdr", "-f", "rawvideo", "-"],
+        input=np.ascontiguousarray(np.maximum(planes, 0.0), "<f4").tobytes(), capture_output=True, check=False,
+    )  # fmt: skip
+    if got.returncode or not is_radiance(got.stdout):
+        said = [ln.strip() for ln in got.stderr.decode(errors="replace").splitlines() if ln.strip()]
+        raise ValueError(said[-1] if said else "ffmpeg encoded nothing")
+    pixels = got.stdout[header(got.stdout).data :]
+    own = ["#?RADIANCE", *( [f"SOFTWARE={software}"] if software else []), *lines, "FORMAT=32-bit_rle_rgbe"]
+    return ("\n".join(own) + f"\n\n-Y {height} +X {width}\n").encode("latin-1", "replace") + pixels

@@ -1,0 +1,99 @@
+"""classsr_cli.io.radiance and Radiance HDR in classsr_cli.io.image: the header read as Radiance lays it out, a file
+made byte by byte read as RGBE means it, its light split and joined as an EXR's is, its header's lines kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classsr_cli.errors import InputError
+from classsr_cli.io import radiance
+from classsr_cli.io.icc import srgb_decode
+from classsr_cli.io.image import Picture, peek_size, read_image, write_image
+
+
+def flat(width: int, height: int, pixel: bytes, *, lines: str = "FORMAT=32-bit_rle_rgbe\n", size: str = "") -> bytes:
+    """A Radiance file laid out by hand: a header, the resolution line, ``pixel`` (R, G, B mantissas and the shared
+    exponent) repeated, stored flat (without run-length coding, which the format allows)."""
+    head = f"#?RADIANCE\n{lines}\n{size or f'-Y {height} +X {width}'}\n".encode()
+    return head + pixel * (width * height)
+
+
+def test_the_header_is_read_as_radiance_lays_it_out() -> None:
+    head = radiance.header(flat(7, 5, b"\x80\x40\x20\x81", lines="EXPOSURE=2\nFORMAT=32-bit_rle_rgbe\nSOFTWARE=x\n"))
+    assert (head.width, head.height) == (7, 5) and head.carried == ("EXPOSURE=2",)
+    for bad, why in ((b"\x89PNG", "not a Radiance"), (b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n", "cut short"),
+                     (flat(2, 2, b"\0" * 4, size="+Y 2 +X 2"), "only -Y H \\+X W"),
+                     (flat(2, 2, b"\0" * 4, lines="FORMAT=32-bit_rle_xyze\n"), "only RGBE")):  # fmt: skip
+        with pytest.raises(ValueError, match=why):
+            radiance.header(bad)
+
+
+@pytest.mark.slow
+def test_a_file_made_by_hand_reads_as_rgbe_means_it(tmp_path: Path) -> None:
+    """Mantissas 128, 64, 32 under exponent 129 are 1.0, 0.5 and 0.25 (m * 2^(e - 136)); 255, 0, 0 under 130 is
+    3.98: light above 1.0, kept apart from the 16-bit pixels; its size read before decoding."""
+    path = tmp_path / "made.hdr"
+    path.write_bytes(flat(5, 3, b"\x80\x40\x20\x81"))
+    picture = read_image(path)
+    assert picture.source_format == "HDR" and picture.pixels.shape == (3, 5, 3) and peek_size(path) == (3, 5)
+    assert np.allclose(srgb_decode(picture.pixels[0, 0] / 65535.0), (1.0, 0.5, 0.25), atol=1e-5)
+    assert picture.linear is not None and picture.linear.outside is None
+    bright = tmp_path / "bright.hdr"
+    bright.write_bytes(flat(4, 2, b"\xff\x00\x00\x82"))
+    lit = read_image(bright)
+    assert lit.linear is not None and lit.linear.outside is not None
+    assert lit.linear.outside[0, 0, 0] == pytest.approx(255 / 64 - 1.0) and lit.pixels[0, 0, 0] == 65535
+    huge = tmp_path / "huge.hdr"
+    huge.write_bytes(flat(1, 1, b"").replace(b"-Y 1 +X 1", b"-Y 20000 +X 20000"))
+    with pytest.raises(InputError, match="above the 100,000,000-pixel limit"):
+        read_image(huge)
+
+
+@pytest.mark.slow
+def test_light_lines_and_the_record_are_kept(tiny_model_path: Path, tmp_path: Path) -> None:
+    """An upscaled Radiance picture holds what an EXR output of the same run holds, within RGBE's precision (a
+    mantissa of 8 bits, shared); its header's lines are carried, the record of the upscale added, an older one
+    replaced; gray written as RGB."""
+    from classsr_cli import zoo
+    from classsr_cli.io import exr
+    from classsr_cli.pipeline import Upscaler, upscale_file
+    from classsr_cli.runtime import resolve_device
+
+    rng = np.random.default_rng(0)
+    light = (rng.random((40, 48, 3)) ** 2 * 3).astype(np.float32)
+    planes = np.stack([light[..., 1], light[..., 2], light[..., 0]])
+    from classsr_cli.io.video import ffmpeg_exe
+
+    src = tmp_path / "env.hdr"
+    src.write_bytes(radiance.encode(ffmpeg_exe(), planes, ("EXPOSURE=0.5", "CLASSSR=old"), "maker"))
+    upscaler = Upscaler.of(zoo.load(str(tiny_model_path), 4, device=resolve_device("cpu")))
+    upscale_file(upscaler, src, tmp_path / "out.hdr")
+    upscale_file(upscaler, src, tmp_path / "out.exr")
+    head = radiance.header((tmp_path / "out.hdr").read_bytes())
+    assert head.carried[0] == "EXPOSURE=0.5" and head.carried[1].startswith('CLASSSR={"version"') and len(head.carried) == 2
+    hdr = radiance.decode(ffmpeg_exe(), tmp_path / "out.hdr")
+    ref = exr.decode(ffmpeg_exe(), tmp_path / "out.exr")
+    top = np.max(np.maximum(ref, 0), axis=-1, keepdims=True)
+    assert hdr.shape == ref.shape == (160, 192, 3)
+    assert np.all(np.abs(hdr - np.maximum(ref, 0)) <= top / 64 + 1e-6)  # RGBE: within a few of 256 steps of the top
+    write_image(tmp_path / "gray.hdr", Picture(pixels=np.full((4, 6, 1), 128, np.uint8)))
+    gray = radiance.decode(ffmpeg_exe(), tmp_path / "gray.hdr")
+    assert np.allclose(gray, srgb_decode(128 / 255), rtol=1 / 128)
+
+
+@pytest.mark.slow
+def test_the_cli_takes_it_from_a_pipe_and_video_names_it_an_image(tiny_model_path: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from classsr_cli.cli import app
+
+    src = tmp_path / "sky.hdr"
+    src.write_bytes(flat(16, 12, b"\x80\x40\x20\x81"))
+    runner = CliRunner()
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)], input=src.read_bytes())
+    assert r.exit_code == 0 and radiance.header(r.stdout_bytes)[:2] == (64, 48), r.stderr
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "v.mp4")])
+    assert r.exit_code != 0 and "is a Radiance HDR image, not a video; use `classsr upscale`" in r.stderr
