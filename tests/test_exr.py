@@ -20,7 +20,7 @@ def attribute(name: str, kind: str, value: bytes) -> bytes:
     return name.encode() + b"\x00" + kind.encode() + b"\x00" + struct.pack("<i", len(value)) + value
 
 
-def handmade(width: int, height: int, *, channels: str = "BGR", version: int = 2, display: tuple[int, ...] | None = None,
+def handmade(width: int, height: int, *, channels: str | list[str] = "BGR", version: int = 2, display: tuple[int, ...] | None = None,
              extra: bytes = b"", types: str = "") -> bytes:  # fmt: skip
     """An EXR header laid out by hand from OpenEXR's file layout (not by classsr's writer); ``types`` the channels'
     pixel types (1 half, 2 float; half where not given)."""
@@ -182,6 +182,12 @@ def test_alpha_is_premultiplied_as_exr_stores_it(tmp_path: Path) -> None:
     assert back.mode == "L" and np.abs(back.pixels.astype(int) // 257 - gray.pixels).max() <= 1  # 8-bit levels kept
     rows = write_image_rows(tmp_path / "r.exr", (16, 16), 1, np.uint8, [gray.pixels[:5], gray.pixels[5:]])
     assert rows == [] and (tmp_path / "r.exr").read_bytes() == (tmp_path / "g.exr").read_bytes()
+    veiled = Picture(pixels=gray.pixels, alpha=np.full((16, 16), 128, np.uint8))  # gray and alpha: Y and A
+    write_image(tmp_path / "ya.exr", veiled)
+    assert [n for n, _ in exr.header((tmp_path / "ya.exr").read_bytes()).channels] == ["A", "Y"]
+    back = read_image(tmp_path / "ya.exr")
+    assert back.mode == "LA" and back.alpha is not None and np.abs(back.alpha.astype(int) // 257 - 128).max() <= 1
+    assert np.abs(back.pixels.astype(int) // 257 - gray.pixels).max() <= 1
 
 
 def test_an_exr_is_refused_before_decoding_where_it_must_be(tmp_path: Path) -> None:
@@ -204,6 +210,11 @@ def test_an_exr_is_refused_before_decoding_where_it_must_be(tmp_path: Path) -> N
     mixed.write_bytes(handmade(8, 8, types="212") + bytes(64))
     with pytest.raises(InputError, match=r"R, G and B channels differ in pixel type \(half and float\)"):
         read_image(mixed)
+    for channels, why in ((["BY", "RY", "Y"], "stored as luminance and chroma"), ("GR", r"without B \(it has R, G\)")):
+        odd = tmp_path / f"{''.join(channels)}.exr"
+        odd.write_bytes(handmade(8, 8, channels=channels) + bytes(64))
+        with pytest.raises(InputError, match=why):
+            read_image(odd)
     cut = tmp_path / "cut.exr"
     cut.write_bytes(handmade(8, 8)[:30])
     with pytest.raises(InputError, match="truncated or corrupt"):

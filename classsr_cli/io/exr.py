@@ -154,12 +154,13 @@ def header(data: bytes) -> Header:
 
 
 _PIX_FMT = re.compile(r"Video: exr, (\w+)")
-_PLANES = {"grayf16le": 1, "grayf32le": 1, "gbrpf16le": 3, "gbrpf32le": 3, "gbrapf16le": 4, "gbrapf32le": 4}
+_PLANES = {"grayf16le": 1, "grayf32le": 1, "yaf16le": 2, "yaf32le": 2, "gbrpf16le": 3, "gbrpf32le": 3, "gbrapf16le": 4,
+           "gbrapf32le": 4}
 
 
 def decode(exe: str, source: Path) -> np.ndarray:
     """The first part's pixels as ffmpeg's native decoder stores them: ``(H, W, C)`` float32 of linear light, C 1
-    (Y), 3 (RGB) or 4 (RGBA, colour premultiplied by alpha, as EXR stores it), half floats widened exactly (asked
+    (Y), 2 (YA), 3 (RGB) or 4 (RGBA; colour premultiplied by alpha, as EXR stores it), half floats widened exactly (asked
     in ffmpeg's own pixel format: a conversion to another would clip them to 0-1). ``ValueError`` with ffmpeg's
     reason where it fails."""
     got = subprocess.run(
@@ -180,6 +181,8 @@ def decode(exe: str, source: Path) -> np.ndarray:
     kind = "<f2" if "f16" in fmt else "<f4"
     if len(got.stdout) != planes * width * height * np.dtype(kind).itemsize:
         raise ValueError(f"ffmpeg gave {len(got.stdout)} bytes for a {width}x{height} {fmt} picture")
+    if planes == 2:  # packed: Y, A a pixel
+        return np.frombuffer(got.stdout, kind).reshape(height, width, 2).astype(np.float32)
     stacked = np.frombuffer(got.stdout, kind).reshape(planes, height, width).astype(np.float32)
     order = (0,) if planes == 1 else (2, 0, 1, 3)[:planes]  # ffmpeg's planes are G, B, R (A): to R, G, B (A)
     return np.ascontiguousarray(np.moveaxis(stacked[list(order)], 0, -1))
@@ -317,11 +320,11 @@ def write(
     f: BinaryIO, bands: Iterable[np.ndarray], *, width: int, height: int, channels: int, half: bool,
     attributes: dict[str, tuple[str, bytes]] | None = None, made_by: str | None = None, workers: int = 1,
 ) -> None:
-    """Write a single-part scanline OpenEXR (ZIP, blocks of :data:`LINES` scanlines; half or float channels Y, RGB
-    or RGBA) into the seekable file ``f`` from ``bands``: ``(n, W, channels)`` float32 rows top to bottom, as EXR
-    stores them (:func:`linear_rows`). Chunks are compressed by ``workers`` threads as the bands arrive, and the
-    offset table is filled in last."""
-    names = ["Y"] if channels == 1 else ["R", "G", "B", "A"][:channels]
+    """Write a single-part scanline OpenEXR (ZIP, blocks of :data:`LINES` scanlines; half or float channels Y, YA,
+    RGB or RGBA: ``channels`` 1 to 4) into the seekable file ``f`` from ``bands``: ``(n, W, channels)`` float32 rows top
+    to bottom, as EXR stores them (:func:`linear_rows`). Chunks are compressed by ``workers`` threads as the bands
+    arrive, and the offset table is filled in last."""
+    names = {1: ["Y"], 2: ["Y", "A"], 3: ["R", "G", "B"], 4: ["R", "G", "B", "A"]}[channels]
     order = sorted(range(channels), key=lambda i: names[i])  # EXR stores channels by name: A, B, G, R
     count = -(-height // LINES)
     f.write(_header(width, height, names, half, attributes or {}, made_by))

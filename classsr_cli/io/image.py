@@ -853,6 +853,13 @@ def _exr_checked(path: Path, head: Any) -> Any:
     if not (names & {"R", "G", "B", "Y"}):
         shown = ", ".join(sorted(names)[:6]) or "none"
         raise InputError(f"{path}: an EXR without R, G, B or Y channels (it has {shown}): classsr reads those")
+    if names & {"RY", "BY"}:
+        raise InputError(f"{path}: an EXR stored as luminance and chroma (Y, RY, BY), which the bundled ffmpeg reads as "
+                         "gray: save it as RGB")
+    if 0 < len(names & {"R", "G", "B"}) < 3:
+        has, lacks = (", ".join(c for c in "RGB" if (c in names) == want) for want in (True, False))
+        raise InputError(f"{path}: an EXR without {lacks} (it has {has}), which the bundled ffmpeg does not read: save "
+                         "it with R, G and B")
     from classsr_cli.io.exr import NEWER
 
     if head.compression in NEWER:
@@ -872,8 +879,8 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
 
     head = _exr_header(path)
     decoded = _decoded_light(path, (head.width, head.height), max_pixels, "exr", "OpenEXR", exr.decode)
-    colour = decoded[..., :3] if decoded.shape[2] >= 3 else decoded
-    alpha = decoded[..., 3] if decoded.shape[2] == 4 else None
+    colour = decoded[..., :3] if decoded.shape[2] >= 3 else decoded[..., :1]
+    alpha = decoded[..., -1] if decoded.shape[2] in (2, 4) else None
     pixels, alpha16, linear, bad = exr.split(colour, alpha, head.half)
     linear = replace(linear, attributes={k: v for k, v in head.attributes.items() if k in exr.CARRIED})
     notes: list[str] = []
