@@ -1182,3 +1182,16 @@ def test_a_camera_raw_file_is_refused_not_read_as_its_preview(tmp_path: Path) ->
     (tmp_path / "DSC_2.NEF").rename(raws / "DSC_2.NEF")
     with pytest.raises(InputError, match=r"1 \.NEF not read \(camera RAW: develop them first"):
         plan_jobs([str(raws)], None, 4.0)
+
+
+def test_a_float_tiff_points_to_openexr(tmp_path: Path) -> None:
+    """A 32-bit float TIFF (an HDR merge from Photoshop) is refused, naming OpenEXR, which classsr reads with its light
+    above 1.0 (a TIFF does not say whether its floats are linear light)."""
+    import tifffile
+
+    light = np.random.default_rng(0).random((8, 9, 3)).astype(np.float32) * 2
+    tifffile.imwrite(tmp_path / "merge.tif", light, photometric="rgb")
+    tifffile.imwrite(tmp_path / "gray.tif", light[..., 0])
+    for name in ("merge.tif", "gray.tif"):
+        with pytest.raises(InputError, match="not supported .*save an HDR picture as OpenEXR"):
+            read_image(tmp_path / name)

@@ -628,7 +628,8 @@ def _pil_arrays(
     elif mode == "RGBX":
         im = im.convert("RGB")
     elif mode == "F":
-        raise _Unsupported("32-bit float images are not supported")
+        raise _Unsupported("32-bit float images are not supported (whether their light is linear is not said); save an "
+                           "HDR picture as OpenEXR, or a 16-bit TIFF")
     mode = im.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         arr = np.asarray(im)
@@ -1102,7 +1103,8 @@ def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         axes = page.axes
         photometric = int(page.photometric)
     if arr.dtype != np.uint16:
-        raise _Unsupported(f"TIFF samples of type {arr.dtype} are not supported (8 or 16-bit integers are)")
+        what = "; save an HDR picture as OpenEXR" if arr.dtype.kind == "f" else ""
+        raise _Unsupported(f"TIFF samples of type {arr.dtype} are not supported (8 or 16-bit integers are{what})")
     if "S" in axes and axes.index("S") == 0:
         arr = np.moveaxis(arr, 0, -1)
     if arr.ndim == 2:
