@@ -72,24 +72,29 @@ def test_the_writer_is_read_back_value_for_value_by_ffmpeg(channels: int, height
 
 def test_linear_light_is_split_and_joined_back() -> None:
     """Light within 0-1 becomes 16-bit sRGB-encoded pixels, within a 16-bit level; the rest is kept exactly and added
-    back; colour premultiplied by alpha is divided by it, then multiplied again; non-finite values counted."""
+    back; colour premultiplied by alpha is divided by it, then multiplied again; non-finite values counted. Light
+    mostly above 1 is made darker by whole stops until 99 % of the visible pixels lie within 0-1, and brought back;
+    shown in a format of levels 0-1 as bright as it was, clipped."""
     rng = np.random.default_rng(0)
-    light = (rng.random((6, 9, 3)) * 2.5 - 0.2).astype(np.float32)
-    light[0, 0, 0] = np.nan
-    alpha = rng.random((6, 9)).astype(np.float32)
-    alpha[1, 1] = 0.0
-    stored = light * alpha[..., None]
-    pixels, a16, linear, bad = exr.split(stored.copy(), alpha, half=True)
-    assert pixels.dtype == np.uint16 and a16 is not None and bad == 1 and linear.outside is not None
-    assert 0 < linear.share < 1
-    back = exr.linear_rows(pixels, a16, linear, 0, half=True)
-    want = np.nan_to_num(light)
-    shown = (alpha > 1e-3) & (alpha != 0)
-    want_stored = want * alpha[..., None]
-    assert np.abs(back[..., :3] - want_stored)[shown].max() < 2e-4 * 2.5  # 16-bit levels and alpha's, not more
-    assert np.abs(back[..., 3] - alpha).max() <= 0.5 / 65535 + 1e-7
-    inside = np.clip(want, 0, 1)
-    assert np.abs(srgb_decode(pixels / 65535.0) - inside)[shown].max() < 1e-4
+    for scale, stops in ((0.9, 0), (2.5, 2), (7.0, 3)):
+        light = (rng.random((6, 9, 3)) * scale - 0.1).astype(np.float32)
+        light[0, 0, 0] = np.nan
+        alpha = rng.random((6, 9)).astype(np.float32)
+        alpha[1, 1] = 0.0
+        stored = light * alpha[..., None]
+        pixels, a16, linear, bad = exr.split(stored.copy(), alpha, half=True)
+        assert pixels.dtype == np.uint16 and a16 is not None and bad == 1 and linear.stops == stops
+        want = np.nan_to_num(light)
+        held = np.where(alpha[..., None] > 0, want, 0)  # colour under alpha 0 stays as stored: 0
+        assert linear.share == pytest.approx(np.mean(np.any((held < 0) | (held > 1), axis=-1)))
+        back = exr.linear_rows(pixels, a16, linear, 0, half=True)
+        seen = alpha > 1e-3
+        assert np.abs(back[..., :3] - want * alpha[..., None])[seen].max() < 2e-4 * scale  # 16-bit levels, not more
+        assert np.abs(back[..., 3] - alpha).max() <= 0.5 / 65535 + 1e-7
+        darker = np.clip(want * 2.0**-stops, 0, 1)
+        assert np.abs(srgb_decode(pixels / 65535.0) - darker)[seen].max() < 1e-4
+        as_shown = srgb_decode(exr.shown(pixels, linear) / 65535.0)
+        assert np.abs(as_shown - np.clip(want, 0, 1))[seen].max() < 2e-4 * 2**stops
     assert np.allclose(srgb_decode(srgb_encode(np.linspace(0, 1, 101))), np.linspace(0, 1, 101), atol=1e-12)
 
 
@@ -115,20 +120,24 @@ def test_an_exr_within_0_1_reads_as_the_same_picture_in_16_bit_png(tmp_path: Pat
 
 @pytest.mark.slow
 def test_highlights_keep_their_level_through_an_upscale(tiny_model_path: Path, tmp_path: Path) -> None:
-    """Light of 3.0 (a lamp, the sun) keeps its level in an EXR output: what the model makes of the light within 0-1
-    (as from a 16-bit PNG of it) plus bicubic's enlargement of the 2.0 above it; a PNG output clips it and says so; written in bands too, the same file; chromaticities and the owner carried,
-    with the record of the upscale."""
+    """A lamp at 3.0 over a seventh of the picture, and a sun at 40 on four pixels: the light is upscaled 2 stops darker
+    (the lamp at 0.75, within the model's range; the sun at 10, its 9.0 above 1 enlarged by bicubic interpolation) and
+    brought back: an EXR output holds what the model makes of the pixels (as from a 16-bit PNG of them) plus bicubic's
+    enlargement of the rest, four times as bright; a PNG output shows it as bright as it was, clipped, and says so;
+    written in bands too, the same file; chromaticities and the owner carried, with the record of the upscale."""
     from classsr_cli.pipeline import upscale_file
 
     light = np.full((40, 48, 3), 0.18, np.float32)
     light[8:24, 8:24] = 3.0
+    light[30:32, 30:32] = 40.0
     chroma = struct.pack("<8f", 0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
     path = tmp_path / "lamp.exr"
     with path.open("wb") as f:
         exr.write(f, [light], width=48, height=40, channels=3, half=True,
                   attributes={"chromaticities": ("chromaticities", chroma), "owner": ("string", b"Ada")})  # fmt: skip
     picture = read_image(path)
-    assert any("primaries other than sRGB's" in n for n in picture.notes)
+    assert any("primaries other than sRGB's" in n for n in picture.notes) and picture.linear is not None
+    assert picture.linear.stops == 2 and any("upscaled 2 stops darker" in n for n in picture.notes)
     from classsr_cli import zoo
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.runtime import resolve_device
@@ -143,17 +152,18 @@ def test_highlights_keep_their_level_through_an_upscale(tiny_model_path: Path, t
     write_image(tmp_path / "clipped.png", Picture(pixels=picture.pixels))  # the light within 0-1, as a 16-bit PNG
     upscale_file(upscaler, tmp_path / "clipped.png", tmp_path / "model.png")
     model = read_image(tmp_path / "model.png").pixels
-    assert picture.linear is not None
     above = picture.linear.resized(192, 160).planes
-    assert above is not None and np.abs(above[40:88, 40:88] - 2.0).max() < 1e-3  # inside the lamp, off its edge
-    want = srgb_decode(model / 65535.0) + above
+    assert above is not None and not above[40:88, 40:88].any() and above[122, 122, 0] > 5  # the sun alone: 10 - 1
+    want = (srgb_decode(model / 65535.0) + above) * 4
     stored = exr.decode(ffmpeg_exe(), tmp_path / "whole.exr")
-    assert stored.shape == (160, 192, 3) and np.abs(stored - want).max() < 3.0 * 2**-10  # half floats' precision
+    assert stored.shape == (160, 192, 3) and np.all(np.abs(stored - want) <= np.maximum(1e-3, np.abs(want) * 2**-10))
     head = exr.header((tmp_path / "whole.exr").read_bytes())
     assert head.attributes["chromaticities"][1] == chroma and head.attributes["owner"] == ("string", b"Ada")
     assert head.attributes["classsr"][1].startswith(b'{"version"')
     png = upscale_file(upscaler, path, tmp_path / "lamp.png")
     assert any("light outside 0-1" in n and "is clipped" in n for n in png.notes)
+    shown = srgb_decode(read_image(tmp_path / "lamp.png").pixels / 65535.0)  # as bright as it was, clipped at 1
+    assert np.abs(shown - np.clip(want, 0, 1)).max() < 1e-3
 
 
 @pytest.mark.slow
@@ -232,10 +242,11 @@ def fixture_values() -> tuple[np.ndarray, np.ndarray]:
 
 
 def stored_light(picture: Picture) -> np.ndarray:
-    """The linear light a read picture stands for: its pixels decoded by sRGB's curve, plus what lies outside 0-1."""
+    """The linear light a read picture stands for: its pixels decoded by sRGB's curve, plus what lies outside 0-1,
+    made brighter by the stops it was made darker."""
     assert picture.linear is not None
     outside = picture.linear.outside
-    return srgb_decode(picture.pixels / 65535.0) + (0 if outside is None else outside)
+    return (srgb_decode(picture.pixels / 65535.0) + (0 if outside is None else outside)) * 2.0**picture.linear.stops
 
 
 @pytest.mark.slow
@@ -246,17 +257,19 @@ def test_files_written_by_openexr_itself_are_read(tmp_path: Path) -> None:
     rgb, alpha = fixture_values()
     half = rgb.astype(np.float16).astype(np.float32)
     tiled = read_image(DATA / "tiled_piz_rgba.exr")
-    assert tiled.mode == "RGBA" and tiled.alpha is not None and not tiled.notes
+    share = 100 * np.mean(np.any(rgb > 1, axis=-1))  # 92 %: the 99th percentile, 2.9, takes 2 stops
+    darker = f"EXR light above 1.0 in {share:.0f} % of the pixels: upscaled 2 stops darker, within the model's range, and brought back"
+    assert tiled.mode == "RGBA" and tiled.alpha is not None and tiled.notes == [darker]
     assert np.abs(tiled.alpha / 65535.0 - alpha).max() < 1e-4
     assert np.abs(stored_light(tiled) - rgb).max() < 4e-3  # straight again, within half floats' precision of 3.0
     assert np.abs(stored_light(read_image(DATA / "dwaa.exr")) - rgb).max() < 0.05  # DWAA is lossy
     two = read_image(DATA / "two_parts.exr")
-    assert two.notes == ["EXR of several parts: only the first is upscaled"]
+    assert two.notes == [darker, "EXR of several parts: only the first is upscaled"]
     assert np.abs(stored_light(two) - half).max() < 1e-4
     layers = read_image(DATA / "layers.exr")
-    assert layers.notes == ["EXR channels besides R, G, B, A and Y not read (Z, diffuse.R)"]
+    assert layers.notes == [darker, "EXR channels besides R, G, B, A and Y not read (Z, diffuse.R)"]
     framed = read_image(DATA / "window.exr")  # data at x 2-13, y 1-10 of a 16x12 frame: zeros around it
-    assert framed.pixels.shape == (12, 16, 3) and not framed.notes
+    assert framed.pixels.shape == (12, 16, 3) and framed.linear and framed.linear.stops == 2
     assert np.abs(stored_light(framed)[1:11, 2:14] - half[1:11, 2:14]).max() < 1e-4
     assert not framed.pixels[0].any() and not framed.pixels[:, :2].any()
     with pytest.raises(InputError, match=r"compressed with ZSTD .* save it with ZIP, PIZ or DWAA"):

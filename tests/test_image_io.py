@@ -1193,5 +1193,5 @@ def test_a_float_tiff_points_to_openexr(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "merge.tif", light, photometric="rgb")
     tifffile.imwrite(tmp_path / "gray.tif", light[..., 0])
     for name in ("merge.tif", "gray.tif"):
-        with pytest.raises(InputError, match="not supported .*save an HDR picture as OpenEXR"):
+        with pytest.raises(InputError, match=r"not supported .*save an HDR picture as OpenEXR"):
             read_image(tmp_path / name)

@@ -43,9 +43,9 @@ def test_a_file_made_by_hand_reads_as_rgbe_means_it(tmp_path: Path) -> None:
     assert picture.linear is not None and picture.linear.outside is None
     bright = tmp_path / "bright.hdr"
     bright.write_bytes(flat(4, 2, b"\xff\x00\x00\x82"))
-    lit = read_image(bright)
-    assert lit.linear is not None and lit.linear.outside is not None
-    assert lit.linear.outside[0, 0, 0] == pytest.approx(255 / 64 - 1.0) and lit.pixels[0, 0, 0] == 65535
+    lit = read_image(bright)  # all of it above 1.0: read 2 stops darker, within 0-1
+    assert lit.linear is not None and lit.linear.outside is None and lit.linear.stops == 2
+    assert srgb_decode(lit.pixels[0, 0, 0] / 65535.0) == pytest.approx(255 / 64 / 4, abs=1e-4)
     huge = tmp_path / "huge.hdr"
     huge.write_bytes(flat(1, 1, b"").replace(b"-Y 1 +X 1", b"-Y 20000 +X 20000"))
     with pytest.raises(InputError, match="above the 100,000,000-pixel limit"):

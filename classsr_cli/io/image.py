@@ -56,7 +56,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
 from classsr_cli.io import gainmap
-from classsr_cli.io.exr import Linear
+from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
 
@@ -777,9 +777,18 @@ def _read_radiance(path: Path, max_pixels: int | None) -> Picture:
     head = _radiance_header(path)
     light = _decoded_light(path, (head.width, head.height), max_pixels, "hdr", "Radiance HDR", radiance.decode)
     pixels, _, linear, bad = exr.split(light, None, half=True)
-    notes = [f"Radiance HDR with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
+    notes = _darker_notes("Radiance HDR", linear)
+    notes += [f"Radiance HDR with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
     return Picture(pixels=pixels, source_format="HDR", source_mode="RGB", notes=notes, lossless=True,
                    linear=replace(linear, lines=head.carried))  # fmt: skip
+
+
+def _darker_notes(kind: str, linear: Linear) -> list[str]:
+    """What was done to light mostly above the model's range (:func:`classsr_cli.io.exr.split`)."""
+    if not linear.stops:
+        return []
+    return [f"{kind} light above 1.0 in {100 * linear.share:.0f} % of the pixels: upscaled {linear.stops} stop"
+            f"{'s' if linear.stops > 1 else ''} darker, within the model's range, and brought back"]
 
 
 def _decoded_light(path: Path, size: tuple[int, int], max_pixels: int | None, codec: str, name: str,
@@ -884,7 +893,7 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
     alpha = decoded[..., -1] if decoded.shape[2] in (2, 4) else None
     pixels, alpha16, linear, bad = exr.split(colour, alpha, head.half)
     linear = replace(linear, attributes={k: v for k, v in head.attributes.items() if k in exr.CARRIED})
-    notes: list[str] = []
+    notes: list[str] = _darker_notes("EXR", linear)
     if head.multipart:
         notes.append("EXR of several parts: only the first is upscaled")
     if head.others:
@@ -1290,6 +1299,8 @@ def write_image(
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
+    if fmt not in _LINEAR_FORMATS and picture.linear is not None:
+        pixels = shown(pixels, picture.linear.resized(pixels.shape[1], pixels.shape[0]))
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
                  + _linear_notes(fmt, picture.carried()))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
@@ -1424,7 +1435,7 @@ def _linear_notes(fmt: str, meta: Meta) -> list[str]:
         described = meta.icc is not None or (meta.nclx is not None and not meta.nclx.srgb)
         return [f"{fmt} output: colours written as linear light of sRGB's primaries; the ICC profile or colour "
                 "description is not applied"] if described and linear is None else []  # fmt: skip
-    if linear is None or linear.outside is None:
+    if linear is None or not linear.share:
         return []
     return [f"{fmt} output: the source's light outside 0-1 ({100 * linear.share:.1f} % of its pixels, highlights above "
             "1.0) is clipped, and its linear light written with sRGB's curve; an EXR output (-f exr) keeps it"]
@@ -1748,12 +1759,14 @@ def write_image_rows(
     notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
                  + _linear_notes(fmt, meta or Meta()))
 
+    linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
+
     def checked() -> Iterator[np.ndarray]:
         done = 0
         for band in rows:
             if band.shape[1:] != (width, channels) or band.dtype != dtype or done + band.shape[0] > height:
                 raise ValueError(f"row band {band.shape} {band.dtype} does not fit a {width}x{height}x{channels} image")
-            yield band
+            yield band if fmt in _LINEAR_FORMATS else shown(band, linear, done)
             done += band.shape[0]
         if done != height:
             raise ValueError(f"got {done} rows of {height}")
