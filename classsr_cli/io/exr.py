@@ -149,8 +149,7 @@ def header(data: bytes) -> Header:
     if x1 < x0 or y1 < y0 or dx1 < dx0 or dy1 < dy0:
         raise ValueError("EXR window of negative size")
     return Header(width=dx1 - dx0 + 1, height=dy1 - dy0 + 1, data_window=windows[0], display_window=windows[1],
-                  channels=channels,
-                  compression=compression, tiled=bool(version & 0x200), deep=bool(version & 0x800),
+                  channels=channels, compression=compression, tiled=bool(version & 0x200), deep=bool(version & 0x800),
                   multipart=bool(version & 0x1000), attributes=attributes)  # fmt: skip
 
 
