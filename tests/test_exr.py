@@ -258,7 +258,7 @@ def test_files_written_by_openexr_itself_are_read(tmp_path: Path) -> None:
     half = rgb.astype(np.float16).astype(np.float32)
     tiled = read_image(DATA / "tiled_piz_rgba.exr")
     share = 100 * np.mean(np.any(rgb > 1, axis=-1))  # 92 %: the 99th percentile, 2.9, takes 2 stops
-    darker = f"EXR light above 1.0 in {share:.0f} % of the pixels: upscaled 2 stops darker, within the model's range, and brought back"
+    darker = f"EXR light above 1.0 in {share:.1f} % of the pixels: upscaled 2 stops darker, within the model's range, and brought back"
     assert tiled.mode == "RGBA" and tiled.alpha is not None and tiled.notes == [darker]
     assert np.abs(tiled.alpha / 65535.0 - alpha).max() < 1e-4
     assert np.abs(stored_light(tiled) - rgb).max() < 4e-3  # straight again, within half floats' precision of 3.0

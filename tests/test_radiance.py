@@ -79,6 +79,10 @@ def test_light_lines_and_the_record_are_kept(tiny_model_path: Path, tmp_path: Pa
     top = np.max(np.maximum(ref, 0), axis=-1, keepdims=True)
     assert hdr.shape == ref.shape == (160, 192, 3)
     assert np.all(np.abs(hdr - np.maximum(ref, 0)) <= top / 64 + 1e-6)  # RGBE: within a few of 256 steps of the top
+    veiled = Picture(pixels=np.full((4, 6, 3), 200, np.uint8), alpha=np.full((4, 6), 51, np.uint8))
+    assert write_image(tmp_path / "veiled.hdr", veiled) == ["HDR holds no alpha: written premultiplied (on black), as "
+                                                             "EXR stores colour"]  # fmt: skip
+    assert np.allclose(radiance.decode(ffmpeg_exe(), tmp_path / "veiled.hdr"), srgb_decode(200 / 255) * 0.2, rtol=1 / 128)
     write_image(tmp_path / "gray.hdr", Picture(pixels=np.full((4, 6, 1), 128, np.uint8)))
     gray = radiance.decode(ffmpeg_exe(), tmp_path / "gray.hdr")
     assert np.allclose(gray, srgb_decode(128 / 255), rtol=1 / 128)

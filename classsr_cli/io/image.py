@@ -787,7 +787,7 @@ def _darker_notes(kind: str, linear: Linear) -> list[str]:
     """What was done to light mostly above the model's range (:func:`classsr_cli.io.exr.split`)."""
     if not linear.stops:
         return []
-    return [f"{kind} light above 1.0 in {100 * linear.share:.0f} % of the pixels: upscaled {linear.stops} stop"
+    return [f"{kind} light above 1.0 in {100 * linear.share:.1f} % of the pixels: upscaled {linear.stops} stop"
             f"{'s' if linear.stops > 1 else ''} darker, within the model's range, and brought back"]
 
 
@@ -1295,12 +1295,14 @@ def write_image(
     fmt = output_format(path)
     notes: list[str] = []
     pixels, alpha = picture.pixels, picture.alpha
-    if alpha is not None and fmt not in _ALPHA_FORMATS:
+    if fmt not in _LINEAR_FORMATS and picture.linear is not None:  # as bright as the light was
+        pixels = shown(pixels, picture.linear.resized(pixels.shape[1], pixels.shape[0]))
+    if alpha is not None and fmt == "HDR":
+        notes.append("HDR holds no alpha: written premultiplied (on black), as EXR stores colour")
+    elif alpha is not None and fmt not in _ALPHA_FORMATS:
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
-    if fmt not in _LINEAR_FORMATS and picture.linear is not None:
-        pixels = shown(pixels, picture.linear.resized(pixels.shape[1], pixels.shape[0]))
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
                  + _linear_notes(fmt, picture.carried()))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
@@ -1323,7 +1325,7 @@ def write_image(
         _atomic_write(path, lambda tmp: _exr_writer(tmp, pixels.shape[:2], pixels.shape[2], _row_chunks(pixels), meta,
                                                     alpha), overwrite)  # fmt: skip
     elif fmt == "HDR":
-        _atomic_write(path, lambda tmp: _hdr_writer(tmp, pixels.shape[:2], _row_chunks(pixels), meta), overwrite)
+        _atomic_write(path, lambda tmp: _hdr_writer(tmp, pixels.shape[:2], _row_chunks(pixels), meta, alpha), overwrite)
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
     return notes
@@ -1466,10 +1468,13 @@ def _exr_writer(
                   workers=_TIFF_WORKERS)  # fmt: skip
 
 
-def _hdr_writer(tmp: Path, size: tuple[int, int], bands: Iterable[np.ndarray], meta: Meta) -> None:
+def _hdr_writer(
+    tmp: Path, size: tuple[int, int], bands: Iterable[np.ndarray], meta: Meta, alpha: np.ndarray | None = None
+) -> None:
     """A Radiance HDR (:func:`classsr_cli.io.radiance.encode`, RGBE by the bundled ffmpeg) of the sRGB-encoded rows
-    ``bands`` in linear light, the source's light outside 0-1 (``meta.linear``) added back, under its header's lines,
-    classsr's version and the record of the upscale (``CLASSSR=``); gray written as RGB."""
+    ``bands`` in linear light, the source's light outside 0-1 (``meta.linear``) added back, premultiplied by ``alpha``
+    where there is one (RGBE holds none), under its header's lines, classsr's version and the record of the upscale
+    (``CLASSSR=``); gray written as RGB."""
     from classsr_cli.io import exr, radiance
 
     target = tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
@@ -1478,8 +1483,9 @@ def _hdr_writer(tmp: Path, size: tuple[int, int], bands: Iterable[np.ndarray], m
     planes = np.empty((3, height, width), np.float32)  # ffmpeg's G, B, R
     at = 0
     for band in bands:
-        rows = exr.linear_rows(band, None, meta.linear, at, half=False)
-        for plane, c in enumerate((1, 2, 0) if rows.shape[2] == 3 else (0, 0, 0)):
+        a = None if alpha is None else alpha[at : at + band.shape[0]]
+        rows = exr.linear_rows(band, a, meta.linear, at, half=False)  # colour premultiplied, then alpha
+        for plane, c in enumerate((1, 2, 0) if band.shape[2] == 3 else (0, 0, 0)):
             planes[plane, at : at + rows.shape[0]] = rows[..., c]
         at += rows.shape[0]
     carried = tuple(ln for ln in (meta.linear.lines if meta.linear else ()) if not ln.startswith("CLASSSR="))
