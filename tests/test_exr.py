@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from classsr_cli.errors import InputError
 from classsr_cli.io import exr
@@ -152,8 +153,15 @@ def test_highlights_keep_their_level_through_an_upscale(tiny_model_path: Path, t
     write_image(tmp_path / "clipped.png", Picture(pixels=picture.pixels))  # the light within 0-1, as a 16-bit PNG
     upscale_file(upscaler, tmp_path / "clipped.png", tmp_path / "model.png")
     model = read_image(tmp_path / "model.png").pixels
-    above = picture.linear.resized(192, 160).planes
+    above = picture.linear.resized(192, 160).band(0, 160)
     assert above is not None and not above[40:88, 40:88].any() and above[122, 122, 0] > 5  # the sun alone: 10 - 1
+    whole = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(picture.linear.outside[..., c]), "F").resize(
+        (192, 160), Image.Resampling.BICUBIC)) for c in range(3)], axis=-1)  # fmt: skip
+    assert np.abs(above - whole).max() < 1e-5  # made from the rows bicubic reaches, as the whole picture resized
+    for start, rows in ((0, 7), (100, 13), (118, 10), (150, 10)):
+        got = picture.linear.resized(192, 160).band(start, rows)
+        part = whole[start : start + rows]
+        assert (got is None and not part.any()) or (got is not None and np.abs(got - part).max() < 1e-5)
     want = (srgb_decode(model / 65535.0) + above) * 4
     stored = exr.decode(ffmpeg_exe(), tmp_path / "whole.exr")
     assert stored.shape == (160, 192, 3) and np.all(np.abs(stored - want) <= np.maximum(1e-3, np.abs(want) * 2**-10))

@@ -206,18 +206,30 @@ class Linear:
     def resized(self, width: int, height: int) -> Linear:
         return replace(self, size=(width, height))
 
-    @functools.cached_property
-    def planes(self) -> np.ndarray | None:
-        """``outside`` at ``size`` (``(H, W, C)`` float32; bicubic, Pillow's, in linear light), or ``None``; made once."""
+    def band(self, start: int, rows: int) -> np.ndarray | None:
+        """Rows ``start .. start + rows`` of ``outside`` brought to ``size`` (``(rows, W, C)`` float32; Pillow's
+        bicubic, in linear light), or ``None`` where no light outside 0-1 reaches them. Made from the source rows the
+        filter reaches alone (the same values as the whole picture resized, within float rounding; tested), so an
+        output written in bands holds one band of it at a time."""
         if self.outside is None:
             return None
+        height, width = self.outside.shape[:2]
+        out_w, out_h = self.size or (width, height)
+        if (out_w, out_h) == (width, height):
+            part = self.outside[start : start + rows]
+            return part if part.any() else None
         from PIL import Image
 
-        height, width = self.outside.shape[:2]
-        if self.size is None or self.size == (width, height):
-            return self.outside
-        return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(self.outside[..., c]), "F").resize(
-            self.size, Image.Resampling.BICUBIC)) for c in range(self.outside.shape[2])], axis=-1)  # fmt: skip
+        scale = height / out_h
+        top, bottom = start * scale, (start + rows) * scale
+        reach = 2 * max(1.0, scale) + 1  # bicubic's support, in source rows, and one more
+        lo, hi = max(0, math.floor(top - reach)), min(height, math.ceil(bottom + reach))
+        source = self.outside[lo:hi]
+        if not source.any():
+            return None
+        box = (0.0, top - lo, float(width), bottom - lo)
+        return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(source[..., c]), "F").resize(
+            (out_w, rows), Image.Resampling.BICUBIC, box=box)) for c in range(source.shape[2])], axis=-1)  # fmt: skip
 
 
 #: The share of a picture's pixels the model sees within its range (0-1): where more than 1 % of them are brighter, the
@@ -265,9 +277,10 @@ def shown(rows: np.ndarray, linear: Linear | None, start: int = 0) -> np.ndarray
     if linear is None or (not linear.stops and linear.outside is None):
         return rows
     top = int(np.iinfo(rows.dtype).max)
-    if linear.planes is None:  # a lookup table does it
+    rest = linear.band(start, rows.shape[0])
+    if rest is None:  # a lookup table does it
         return _brighter(top, linear.stops)[rows]
-    light = (_decoding(top)[rows] + linear.planes[start : start + rows.shape[0]]) * np.float32(2.0**linear.stops)
+    light = (_decoding(top)[rows] + rest) * np.float32(2.0**linear.stops)
     return np.rint(srgb_encode(np.clip(light, 0.0, 1.0)) * top).astype(rows.dtype)
 
 
@@ -287,9 +300,9 @@ def linear_rows(
     ``half``."""
     top = int(np.iinfo(rows.dtype).max)
     out = _decoding(top)[rows]
-    rest = None if linear is None else linear.planes
+    rest = None if linear is None else linear.band(start, rows.shape[0])
     if rest is not None:
-        out += rest[start : start + rows.shape[0]]
+        out += rest
     if linear is not None and linear.stops:
         out *= np.float32(2.0**linear.stops)  # exact in floats
     if half:
