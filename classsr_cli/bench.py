@@ -39,7 +39,15 @@ import torch
 from classsr_cli import runtime
 from classsr_cli.config import CLASS_NAMES
 from classsr_cli.degrade import add_noise, bicubic_resize, jpeg_roundtrip, load_rgb, make_pair
-from classsr_cli.engine import DEFAULT_STEP, band_bytes_for, check_tta, ensemble, model_flops, upscale_tensor
+from classsr_cli.engine import (
+    DEFAULT_STEP,
+    band_bytes_for,
+    check_tta,
+    ensemble,
+    model_flops,
+    resize_flops,
+    upscale_tensor,
+)
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import IMAGE_SUFFIXES, images_in
 from classsr_cli.metrics import psnr, quantize, ssim
@@ -474,15 +482,19 @@ def _pass(run: Callable[[int], tuple[Any, Any]], n: int, device: torch.device) -
 
 
 def _flops(method: str, model: ClassSR, pairs: Sequence[Pair], routes: list[Any], tta: int = 1) -> tuple[int, float]:
-    """``(real FLOPs of one pass, paper FLOPs per 32x32 LR patch)``, every self-ensemble pass (``tta``) counted."""
+    """``(real FLOPs of one pass, paper FLOPs per 32x32 LR patch)``, every self-ensemble pass (``tta``) counted, and
+    the resize of each output to a size the model does not make (``-x 3``), as ``classsr upscale`` counts it."""
     if method == "bicubic":
         return 0, 0.0
+    s = model.cfg.scale
+    resized = sum(resize_flops((s * p.lr.shape[0], s * p.lr.shape[1]), p.size) for p in pairs
+                  if (s * p.lr.shape[0], s * p.lr.shape[1]) != tuple(p.size))  # fmt: skip
     if method in _BRANCH:
         k = _BRANCH[method]
         real = model_flops(model, "real")
         total = tta * sum(round(real.per_pixel(k) * p.lr.shape[0] * p.lr.shape[1]) for p in pairs)
-        return int(total), float(tta * model_flops(model, "paper").branches[k])
-    used = sum(r.flops.used for r in routes)
+        return int(total) + resized, float(tta * model_flops(model, "paper").branches[k])
+    used = resized + sum(r.flops.used for r in routes)
     patches = sum(r.grid.count for r in routes)
     paper = sum(r.flops_paper.used for r in routes)
     return int(used), paper / patches

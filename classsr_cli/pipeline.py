@@ -41,6 +41,7 @@ from classsr_cli.engine import (
     DEFAULT_STEP,
     Argmax,
     Band,
+    FlopsReport,
     Forced,
     FrameRun,
     Router,
@@ -48,6 +49,7 @@ from classsr_cli.engine import (
     band_bytes_for,
     check_step,
     check_tta,
+    resize_flops,
     upscale_tensor,
 )
 from classsr_cli.errors import ConfigError, InputError, OutputError, PrecisionError
@@ -176,11 +178,19 @@ class PixelRun:
 
     @property
     def route(self) -> RouteResult:
-        if self._route is not None:
-            return self._route
-        if self.frame is None:
+        """What routing did; where the output is resized to a size the model does not make, the resize's FLOPs
+        (:func:`~classsr_cli.engine.flops.resize_flops`) added to the FLOPs used and to both baselines, which need it
+        as well."""
+        if self._route is None and self.frame is None:
             raise RuntimeError("iterate the PixelRun first")
-        return self.frame.result
+        route = self._route if self._route is not None else self.frame.result  # type: ignore[union-attr]
+        if not self.up.resampled:
+            return route
+        h, w = self.pixels.shape[:2]
+        s = self.up.model_scale
+        extra = resize_flops((s * h, s * w), self.up.output_size(h, w))
+        resized = FlopsReport(extra, extra, extra)
+        return replace(route, flops=route.flops + resized, flops_paper=route.flops_paper + resized)
 
     def _ensemble(self, x: torch.Tensor) -> Iterator[Band]:
         up = self.up

@@ -339,7 +339,8 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
 
 def test_an_enlarging_upscaler_is_the_model_then_a_bicubic_enlargement(tiny_model: torch.nn.Module) -> None:
     """``enlarge`` (``classsr video`` above x4): the model's own x4, then the frame enlarged to ``round(scale * size)``
-    by the resize the downscales use; without it a factor above the model's is refused, with it one above 4x that."""
+    by the resize the downscales use, its FLOPs counted; without it a factor above the model's is refused, with it one
+    above 4x that."""
     from classsr_cli.degrade import bicubic_resize
     from classsr_cli.errors import ConfigError
 
@@ -352,6 +353,13 @@ def test_an_enlarging_upscaler_is_the_model_then_a_bicubic_enlargement(tiny_mode
     assert got.pixels.shape == (72, 60, 3) and got.route.counts == Upscaler(tiny_model).upscale_array(pic).route.counts
     assert np.abs(got.pixels.astype(int) - bicubic_resize(native, 72, 60)).mean() < 2  # the x4 output, enlarged
     assert Upscaler(tiny_model, scale=6, enlarge=True).at_scale(8).output_size(12, 10) == (96, 80)
+    # The enlargement's FLOPs are counted, in what was used and in both baselines (which need it too): each output
+    # pixel's 4 taps from the 48x40 output, the rows (48 x 60) then the columns (72 x 60), 3 channels, 2 FLOPs a tap.
+    resize = 2 * 3 * (48 * 60 * 4 + 72 * 60 * 4)
+    before, after = Upscaler(tiny_model).upscale_array(pic).route.flops, got.route.flops
+    assert (after.used, after.heavy, after.whole) == (before.used + resize, before.heavy + resize, before.whole + resize)
+    down = Upscaler(tiny_model, scale=3).upscale_array(pic).route.flops  # shrinking 48 -> 36: antialiased, 6 taps
+    assert down.used == before.used + 2 * 3 * (48 * 30 * 6 + 36 * 30 * 6)
     with pytest.raises(ConfigError, match="at most 4, got 6"):
         Upscaler(tiny_model, scale=6)
     with pytest.raises(ConfigError, match="got 17"):

@@ -33,7 +33,7 @@ from classsr_cli.engine.defaults import (
 
 if TYPE_CHECKING:
     from classsr_cli.engine.bands import Band, FrameRun, RouteResult, check_step, upscale_tensor
-    from classsr_cli.engine.flops import FlopsReport, flops_report, model_flops
+    from classsr_cli.engine.flops import FlopsReport, flops_report, model_flops, resize_flops
     from classsr_cli.engine.router import Argmax, Forced, Hysteresis, Reuse, Router, RouteStats
     from classsr_cli.engine.tta import ensemble
 
@@ -61,13 +61,14 @@ __all__ = [
     "ensemble",
     "flops_report",
     "model_flops",
+    "resize_flops",
     "upscale_tensor",
 ]
 
 _HOME = {
     **dict.fromkeys(("Band", "FrameRun", "RouteResult", "check_step", "upscale_tensor"), "bands"),
     **dict.fromkeys(("ensemble",), "tta"),
-    **dict.fromkeys(("FlopsReport", "flops_report", "model_flops"), "flops"),
+    **dict.fromkeys(("FlopsReport", "flops_report", "model_flops", "resize_flops"), "flops"),
     **dict.fromkeys(("Argmax", "Forced", "Hysteresis", "Reuse", "RouteStats", "Router"), "router"),
 }
 

@@ -19,13 +19,14 @@ Counts come from forward hooks on one ``(1, 3, p, p)`` patch, so they follow the
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["CONVENTIONS", "FlopsReport", "count_flops", "flops_report", "model_flops"]
+__all__ = ["CONVENTIONS", "FlopsReport", "count_flops", "flops_report", "model_flops", "resize_flops"]
 
 CONVENTIONS = ("real", "paper")
 
@@ -100,6 +101,18 @@ def model_flops(model: nn.Module, convention: str = "real") -> ModelFlops:
         clf = count_flops(getattr(model, "classifier"), shape, convention)  # noqa: B009
         cached[convention] = ModelFlops((light, medium, heavy), clf, p, convention)
     return cached[convention]
+
+
+def resize_flops(source: tuple[int, int], target: tuple[int, int], channels: int = 3) -> int:
+    """FLOPs of resizing ``channels`` planes of ``source`` ``(H, W)`` to ``target`` by a separable bicubic filter, as
+    the pipeline resizes a model's output to a size it does not make (``-x 3``, a video's ``--height``): the rows,
+    then the columns, 2 FLOPs a tap; 4 taps, more where it shrinks (antialiased: the support grows with the ratio)."""
+    (h, w), (oh, ow) = source, target
+
+    def taps(n: int, m: int) -> int:
+        return math.ceil(4 * max(1.0, n / m))
+
+    return 2 * channels * (h * ow * taps(w, ow) + oh * ow * taps(h, oh))
 
 
 @dataclass(frozen=True)
