@@ -254,6 +254,10 @@ def output_path(
             f"{out}: OUTPUT must be a file path with a container suffix ({' '.join(CONTAINERS)}), e.g. {out / name}; "
             f"to write into a new folder, end it with {os.sep} ({out}{os.sep})"
         )
+    if out.suffix.lower() == ".exr":  # linear light, which the pipes to the encoder do not carry
+        raise ConfigError(f"{out}: `classsr video` writes no OpenEXR frames; `classsr upscale` does, one by one, their "
+                          f"light above 1.0 kept (classsr upscale FRAMES_FOLDER -o {out.parent}{os.sep}), or write "
+                          f"16-bit TIFF frames ({out.with_suffix('.tif')})")
     if out.suffix.lower() not in CONTAINERS:  # a usage error, as upscale's output suffixes (exit 2)
         raise ConfigError(f"{out}: unknown video container {out.suffix!r}; use one of {', '.join(CONTAINERS)}, or a "
                           f"numbered pattern of {', '.join(SEQUENCE_CODECS)} pictures ({out.with_name('%05d' + out.suffix)})")
@@ -453,6 +457,11 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         notes_first.append(f"the frames' ICC profile ({info.icc}) is converted to sRGB" if converted else
                            f"the frames' ICC profile ({info.icc}) is not applied at 16 bits (a profile of lookup "
                            "tables): their colours are read as sRGB; export the frames in sRGB for the colours they show")
+    if info.stops is not None:  # OpenEXR frames: read as upscale reads a picture of them, the sequence at one exposure
+        darker = (f"upscaled {info.stops} stop{'s' if info.stops > 1 else ''} darker (the first frame's light above "
+                  "1.0 brought within the model's range), then as bright as it was: " if info.stops else "")
+        notes_first.append(f"OpenEXR frames are linear light: {darker}written with sRGB's curve, light above 1.0 "
+                           "clipped (a video holds no more; `classsr upscale` writes EXR frames that keep it)")
     stream_args, notes = plan_streams(info, muxer, options)
     notes = notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
     if options.fps is not None:
@@ -1036,6 +1045,11 @@ def upscale_video(
                 _claim(out, part)  # a folder that cannot be written fails here, in one line, before any decoding
         # The frames before the one before the first run are dropped by ffmpeg (that one primes the scene cuts and
         # checks a resumed run's source): decoded, not converted or piped.
+        brighten = None
+        if info.stops:  # OpenEXR frames read darker: each output level as bright as the light was (16 bits: bits)
+            from classsr_cli.io.exr import brighter
+
+            brighten = brighter((1 << bits) - 1, info.stops)
         with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha, deinterlace=bool(deinterlaced),
                          first=max(0, skip - 1)) as reader:
             size = (reader.width, reader.height)
@@ -1100,7 +1114,7 @@ def upscale_video(
                     first_cut = cut
                 run = up.run(rgb, router=router, banded=up.should_band(h, w, stream_pixels),
                              spill=tmp.parent)
-                _encode(run, writers, frame.pts, span, full[0], alpha)
+                _encode(run, writers, frame.pts, span, full[0], alpha, brighten)
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
                 scenes.add(frame.index, float(frame.pts * reader.time_base), run.route.counts, run.route.flops.used,
@@ -1290,10 +1304,11 @@ def _shown(width: int, height: int, rotation: float, sar: Fraction | None) -> tu
 
 
 def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int | None, height: int,
-            alpha: np.ndarray | None = None) -> None:
+            alpha: np.ndarray | None = None, brighten: np.ndarray | None = None) -> None:
     """Send the rows of one frame (``height`` rows as upscaled) to the encoder (and, tinted by class, to the class
     map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`); with the frame's upscaled
-    ``alpha`` beside them where the encoder takes it (the class map does not)."""
+    ``alpha`` beside them where the encoder takes it (the class map does not); each level through ``brighten`` (a
+    lookup table: linear light read darker, :attr:`~classsr_cli.io.video.VideoInfo.stops`) where given."""
     from classsr_cli.io.classmap import tint
 
     for writer in writers:
@@ -1301,6 +1316,7 @@ def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int |
     keep, width = writers[0].height, writers[0].width
     y = 0
     for rows in run:
+        rows = rows if brighten is None else brighten[rows]
         n = max(0, min(rows.shape[0], keep - y))
         if n and alpha is not None:  # the main writer takes RGBA (alpha=plan.alpha, as the reader)
             writers[0].write_rows(np.concatenate([rows[:n, :width], alpha[y : y + n, :width, None]], axis=2))

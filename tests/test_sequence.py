@@ -103,9 +103,9 @@ def test_a_folder_of_several_sequences_or_none_says_what_to_give(tmp_path: Path)
     none = touch(tmp_path / "none", "cover.png", "notes.txt")
     with pytest.raises(InputError, match=r"holds no numbered image sequence .*use `classsr upscale"):
         find_sequence(none)
-    exr = touch(tmp_path / "exr", "f0001.exr", "f0002.exr")
-    with pytest.raises(InputError, match=r"holds 2 \.exr frame\(s\): OpenEXR frames are linear light.*`classsr upscale` takes them"):
-        find_sequence(exr)
+    heic = touch(tmp_path / "heic", "f0001.heic", "f0002.heic")
+    with pytest.raises(InputError, match=r"holds 2 \.heic frame\(s\): HEIC frames are not read as a sequence"):
+        find_sequence(heic)
 
 
 def test_outputs_are_named_after_the_sequence(tmp_path: Path) -> None:
@@ -245,6 +245,44 @@ def test_a_png_sequence_out_is_the_pictures_upscale_makes(tmp_path: Path) -> Non
     r = runner.invoke(app, ["video", str(seq), str(out), "--threads", "2", "--duration", "0.08", "--overwrite"])
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in out.parent.iterdir() if "classmap" not in p.name) == ["01001.png", "01002.png"]
+
+
+@pytest.mark.slow
+def test_an_openexr_sequence_is_read_as_upscale_reads_its_frames(tmp_path: Path) -> None:
+    """OpenEXR frames (a render's linear light, a third of it above 1.0; with alpha, premultiplied) are read as
+    `classsr upscale` reads each picture: the first frame's stops darker, within the model's range, then as bright as
+    it was, clipped; a PNG sequence's first frame is, level for level at 16 bits, what upscale makes of it."""
+    from PIL import Image
+
+    from classsr_cli.io import exr
+    from classsr_cli.io.icc import srgb_decode
+    from classsr_cli.io.image import read_image
+
+    photo = np.asarray(Image.open(Path(__file__).parents[1] / "examples" / "baby.png").convert("RGB").resize((96, 72)))
+    veil = np.ones((72, 96), np.float32)
+    veil[:, :30] = 0.5
+    for name, alpha in (("plain", None), ("veiled", veil)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for k in range(3):
+            light = (srgb_decode(np.roll(photo, 4 * k, axis=1) / 255.0) * 2.5).astype(np.float32)
+            stored = light if alpha is None else np.concatenate([light * alpha[..., None], alpha[..., None]], axis=2)
+            with (folder / f"shot_{1001 + k}.exr").open("wb") as f:
+                exr.write(f, [stored], width=96, height=72, channels=stored.shape[2], half=True)
+        out = tmp_path / f"{name}_up" / "%05d.png"
+        r = runner.invoke(app, ["video", str(folder), str(out), "--threads", "2"])
+        assert r.exit_code == 0, r.output
+        assert "OpenEXR frames are linear light: upscaled 2 stops darker" in r.stderr
+        assert sorted(p.name for p in out.parent.iterdir()) == ["01001.png", "01002.png", "01003.png"]
+        pic = tmp_path / f"{name}.png"
+        r = runner.invoke(app, ["upscale", str(folder / "shot_1001.exr"), "-o", str(pic), "--threads", "2"])
+        assert r.exit_code == 0, r.output
+        got, want = read_image(out.parent / "01001.png"), read_image(pic)
+        assert got.bits == want.bits == 16 and got.mode == want.mode == ("RGB" if alpha is None else "RGBA")
+        assert np.array_equal(got.pixels, want.pixels)
+        assert alpha is None or np.array_equal(got.alpha, want.alpha)
+    r = runner.invoke(app, ["video", str(tmp_path / "plain"), str(tmp_path / "exr" / "%04d.exr")])
+    assert r.exit_code == 2 and "`classsr video` writes no OpenEXR frames; `classsr upscale` does" in r.stderr
 
 
 @pytest.mark.slow

@@ -36,8 +36,8 @@ import numpy as np
 
 from classsr_cli.io.icc import srgb_decode, srgb_encode
 
-__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "Header", "Linear", "decode", "header", "is_exr", "linear_rows", "split",
-           "write"]
+__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "Header", "Linear", "brighter", "decode", "frame", "frame_bytes", "header",
+           "is_exr", "is_float", "linear_rows", "split", "stops_for", "unpack", "write"]
 
 #: An OpenEXR file's first four bytes.
 MAGIC = b"\x76\x2f\x31\x01"
@@ -175,15 +175,29 @@ def decode(exe: str, source: Path) -> np.ndarray:
         lines = said or [ln.strip() for ln in text.splitlines() if ln.strip() and "error" in ln.lower()]
         raise ValueError(lines[0] if said else lines[-1] if lines else "ffmpeg decoded nothing")
     fmt, (width, height) = found.group(1), (int(size.group(1)), int(size.group(2)))
-    planes = _PLANES.get(fmt)
-    if planes is None:
+    if fmt not in _PLANES:
         raise ValueError(f"pixels ffmpeg gives as {fmt}, which classsr does not read")
-    kind = "<f2" if "f16" in fmt else "<f4"
-    if len(got.stdout) != planes * width * height * np.dtype(kind).itemsize:
+    if len(got.stdout) != frame_bytes(fmt, width, height):
         raise ValueError(f"ffmpeg gave {len(got.stdout)} bytes for a {width}x{height} {fmt} picture")
+    return unpack(got.stdout, fmt, width, height)
+
+
+def is_float(pix_fmt: str | None) -> bool:
+    """Whether ffmpeg's pixel format ``pix_fmt`` is one of the float ones an EXR decodes to."""
+    return (pix_fmt or "") in _PLANES
+
+
+def frame_bytes(pix_fmt: str, width: int, height: int) -> int:
+    """The bytes of one raw ``pix_fmt`` frame (:func:`is_float`)."""
+    return _PLANES[pix_fmt] * width * height * (2 if "f16" in pix_fmt else 4)
+
+
+def unpack(data: bytes | bytearray, pix_fmt: str, width: int, height: int) -> np.ndarray:
+    """A raw frame of float ``pix_fmt`` as ``(H, W, C)`` float32 R, G, B (A), or Y (A), half floats widened exactly."""
+    planes, kind = _PLANES[pix_fmt], "<f2" if "f16" in pix_fmt else "<f4"
     if planes == 2:  # packed: Y, A a pixel
-        return np.frombuffer(got.stdout, kind).reshape(height, width, 2).astype(np.float32)
-    stacked = np.frombuffer(got.stdout, kind).reshape(planes, height, width).astype(np.float32)
+        return np.frombuffer(data, kind).reshape(height, width, 2).astype(np.float32)
+    stacked = np.frombuffer(data, kind).reshape(planes, height, width).astype(np.float32)
     order = (0,) if planes == 1 else (2, 0, 1, 3)[:planes]  # ffmpeg's planes are G, B, R (A): to R, G, B (A)
     return np.ascontiguousarray(np.moveaxis(stacked[list(order)], 0, -1))
 
@@ -250,25 +264,53 @@ def split(
     the light is first made darker by whole stops until ``within`` of them lie within (``Linear.stops``), so the model
     sees most of the picture, as a photo exposed for it would show it (``None``: never)."""
     bad = int(np.count_nonzero(~np.isfinite(linear))) + (0 if alpha is None else int(np.count_nonzero(~np.isfinite(alpha))))
-    colour = np.nan_to_num(linear, nan=0.0, posinf=65504.0, neginf=-65504.0)
-    a16 = None
-    if alpha is not None:
-        a = np.clip(np.nan_to_num(alpha, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-        shown = a > 0
-        colour[shown] /= a[shown][:, None]
-        a16 = np.rint(a * 65535.0).astype(np.uint16)
-    peak = np.max(colour, axis=-1)
-    seen = peak if alpha is None else peak[a > 0]
+    colour, a = _straight(linear, alpha)
     share = float(np.mean(np.any((colour < 0) | (colour > 1), axis=-1)))
-    top = float(np.quantile(seen, within)) if seen.size and within is not None else 0.0
-    stops = max(0, math.ceil(math.log2(top))) if top > 1 else 0
+    stops = 0 if within is None else _stops(colour, a, within)
+    pixels, outside = _encoded(colour, stops)
+    a16 = None if a is None else np.rint(a * 65535.0).astype(np.uint16)
+    rest = outside if np.any(outside) else None
+    return pixels, a16, Linear(half=half, outside=rest, stops=stops, share=share), bad
+
+
+def stops_for(linear: np.ndarray, alpha: np.ndarray | None) -> int:
+    """The stops :func:`split` makes a picture darker by (a sequence's first frame: its frames are all read at it)."""
+    return _stops(*_straight(linear, alpha), WITHIN)
+
+
+def frame(linear: np.ndarray, alpha: np.ndarray | None, stops: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A frame of a sequence of linear light as :func:`split` reads a picture, at the sequence's ``stops``: 16-bit
+    sRGB-encoded pixels of its light within 0-1 (the rest clipped: a video holds no more) and 16-bit alpha."""
+    colour, a = _straight(linear, alpha)
+    pixels, _ = _encoded(colour, stops)
+    return pixels, None if a is None else np.rint(a * 65535.0).astype(np.uint16)
+
+
+def _straight(linear: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour divided by alpha where alpha is above 0 (a copy), non-finite values made 0 and the largest half float;
+    alpha clipped to 0-1."""
+    colour = np.nan_to_num(linear, nan=0.0, posinf=65504.0, neginf=-65504.0)
+    if alpha is None:
+        return colour, None
+    a = np.clip(np.nan_to_num(alpha, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    seen = a > 0
+    colour[seen] /= a[seen][:, None]
+    return colour, a
+
+
+def _stops(colour: np.ndarray, alpha: np.ndarray | None, within: float) -> int:
+    peak = np.max(colour, axis=-1)
+    seen = peak if alpha is None else peak[alpha > 0]
+    top = float(np.quantile(seen, within)) if seen.size else 0.0
+    return max(0, math.ceil(math.log2(top))) if top > 1 else 0
+
+
+def _encoded(colour: np.ndarray, stops: int) -> tuple[np.ndarray, np.ndarray]:
+    """16-bit sRGB-encoded pixels of ``colour`` made ``stops`` darker (in place), clipped to 0-1, and what lay outside."""
     if stops:
         colour *= np.float32(2.0**-stops)
     inside = np.clip(colour, 0.0, 1.0)
-    outside = colour - inside
-    pixels = np.rint(srgb_encode(inside) * 65535.0).astype(np.uint16)
-    rest = outside if np.any(outside) else None
-    return pixels, a16, Linear(half=half, outside=rest, stops=stops, share=share), bad
+    return np.rint(srgb_encode(inside) * 65535.0).astype(np.uint16), colour - inside
 
 
 def shown(rows: np.ndarray, linear: Linear | None, start: int = 0) -> np.ndarray:
@@ -279,13 +321,13 @@ def shown(rows: np.ndarray, linear: Linear | None, start: int = 0) -> np.ndarray
     top = int(np.iinfo(rows.dtype).max)
     rest = linear.band(start, rows.shape[0])
     if rest is None:  # a lookup table does it
-        return _brighter(top, linear.stops)[rows]
+        return brighter(top, linear.stops)[rows]
     light = (_decoding(top)[rows] + rest) * np.float32(2.0**linear.stops)
     return np.rint(srgb_encode(np.clip(light, 0.0, 1.0)) * top).astype(rows.dtype)
 
 
 @functools.cache
-def _brighter(top: int, stops: int) -> np.ndarray:
+def brighter(top: int, stops: int) -> np.ndarray:
     """Each of ``top + 1`` sRGB-encoded levels ``stops`` brighter in linear light, clipped at 1 (a lookup table)."""
     light = srgb_decode(np.arange(top + 1, dtype=np.float64) / top) * 2.0**stops
     return np.rint(srgb_encode(np.minimum(light, 1.0)) * top).astype(np.uint8 if top == 255 else np.uint16)

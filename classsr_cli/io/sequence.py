@@ -22,14 +22,12 @@ __all__ = ["DEFAULT_RATE", "FRAME_SUFFIXES", "Sequence", "find_sequence", "is_pa
            "sequence_of", "sequence_stem"]
 
 #: Suffixes of the frames ffmpeg's image2 demuxer decodes and classsr reads as a sequence.
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jxl", ".dpx", ".tga", ".ppm", ".pgm",
-                  ".pnm")
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jxl", ".dpx", ".exr", ".tga", ".ppm",
+                  ".pgm", ".pnm")
 #: Frames a second where ``--fps`` gives none: ffmpeg's own default for an image sequence.
 DEFAULT_RATE = Fraction(25)
 #: Frames classsr does not read, and why (a folder of them is told so, not that it holds no sequence).
-_REFUSED = {".exr": "OpenEXR frames are linear light, which video pipes do not carry; `classsr upscale` takes them one by "
-                    "one, EXR in and out (highlights above 1.0 kept)",
-            ".avif": "AVIF frames are not read as a sequence (an animated AVIF is: give the file); `classsr upscale` takes them one by one",
+_REFUSED = {".avif": "AVIF frames are not read as a sequence (an animated AVIF is: give the file); `classsr upscale` takes them one by one",
             ".heic": "HEIC frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them "
                      "one by one",
             ".heif": "HEIF frames are not read as a sequence (ffmpeg decodes none); `classsr upscale` takes them "

@@ -194,6 +194,8 @@ class VideoInfo:
             :class:`VideoReader` applies to every frame as ``classsr upscale`` applies a picture's (ffmpeg does not).
         icc, icc_profile: the description and the bytes of an image sequence's ICC profile (its first frame's) where
             it is not sRGB (``None``: none, or sRGB); :class:`VideoReader` converts 8-bit frames from it to sRGB.
+        stops: a sequence of linear light (OpenEXR): how many stops darker its frames are read, within the model's
+            range (its first frame's, :func:`classsr_cli.io.exr.stops_for`); ``None``: not linear light.
     """
 
     path: Path
@@ -225,6 +227,7 @@ class VideoInfo:
     orientation: int = 1
     icc: str | None = None
     icc_profile: bytes | None = field(default=None, repr=False)
+    stops: int | None = None
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -798,7 +801,12 @@ class VideoReader:
         if not self.autorotate:
             cmd += ["-noautorotate"]
         raw = ("rgba" if self.alpha else "rgb24") if self.bits == 8 else ("rgba64le" if self.alpha else "rgb48le")
+        if self.info.stops is not None:  # linear light in floats, as decoded: converted here (a conversion clips them)
+            raw = str(self.info.pix_fmt)
         matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
+        convert = f"scale={matrix}flags={_DECODE_FLAGS},format={raw}"
+        if self.info.stops is not None:  # swscale writes no half floats: the frames as decoded
+            convert = f"format={raw}"
         seek, trim = _cut(self.info)
         select = f"select=gte(n\\,{self._select}),showinfo=checksum=0," if self._select else ""
         orient = f"{_ORIENT[self.info.orientation]}," if self.info.orientation != 1 else ""  # EXIF, as upscale does
@@ -808,7 +816,7 @@ class VideoReader:
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
                 # "Fixed: video colours decode and encode without a bias").
                 "-vf", f"{trim}{DEINTERLACE + ',' if self.deinterlace else ''}{orient}showinfo=checksum=0,"
-                       f"{select}scale={matrix}flags={_DECODE_FLAGS},format={raw}",
+                       f"{select}{convert}",
                 "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", raw, "pipe:1"]  # fmt: skip
         try:
@@ -856,9 +864,14 @@ class VideoReader:
 
     def _frames(self) -> Iterator[Frame]:
         assert self._proc is not None and self._proc.stdout is not None
+        from classsr_cli.io import exr
+
         dtype = np.dtype(np.uint8 if self.bits == 8 else "<u2")
         channels = 4 if self.alpha else 3
         size = self.width * self.height * channels * dtype.itemsize
+        linear = self.info.stops is not None
+        if linear:
+            size = exr.frame_bytes(str(self.info.pix_fmt), self.width, self.height)
         stdout = self._proc.stdout
         fallback = 1 / Fraction(self.info.fps or 25).limit_denominator(1001)
         while True:
@@ -882,11 +895,18 @@ class VideoReader:
                 tb = self.time_base
                 pts = round(self.frames_read * fallback / tb)
                 stamp = (pts, None)
-            rgb = np.frombuffer(buf, dtype=dtype).reshape(self.height, self.width, channels)
-            rgb = rgb.astype(np.uint16, copy=False) if self.bits > 8 else rgb  # native order (a no-op on x86)
             alpha = None
-            if self.alpha:  # each plane contiguous, as the model and the encoder take them
-                rgb, alpha = np.ascontiguousarray(rgb[:, :, :3]), np.ascontiguousarray(rgb[:, :, 3])
+            if linear:  # OpenEXR: straight colour, at the sequence's stops, sRGB-encoded into 16 bits
+                light = exr.unpack(buf, str(self.info.pix_fmt), self.width, self.height)
+                rgb, alpha = exr.frame(light[..., : 3 if light.shape[2] >= 3 else 1],
+                                       light[..., -1] if light.shape[2] in (2, 4) else None, self.info.stops or 0)
+                rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
+                alpha = alpha if self.alpha else None
+            else:
+                rgb = np.frombuffer(buf, dtype=dtype).reshape(self.height, self.width, channels)
+                rgb = rgb.astype(np.uint16, copy=False) if self.bits > 8 else rgb  # native order (a no-op on x86)
+                if self.alpha:  # each plane contiguous, as the model and the encoder take them
+                    rgb, alpha = np.ascontiguousarray(rgb[:, :, :3]), np.ascontiguousarray(rgb[:, :, 3])
             if self.frames_read < self._from:  # to skip, or (after a restart) delivered before
                 if len(self.skipped_pts) == self.frames_read < self.first:
                     self.skipped_pts.append(stamp[0])
@@ -1469,6 +1489,16 @@ def _frame_traits(first: Path, pix_fmt: str | None) -> dict[str, Any]:
     where the pixel format has it and a pixel is transparent (ffmpeg reads a CMYK JPEG, and writers save opaque RGBA
     PNGs, in alpha formats); its EXIF orientation. The format alone, upright, where Pillow cannot read it (DPX)."""
     alpha = bool(_ALPHA.match(pix_fmt or ""))
+    from classsr_cli.io import exr
+
+    if exr.is_float(pix_fmt):  # linear light (OpenEXR): the stops the first frame is read darker by, as upscale reads it
+        try:
+            light = exr.decode(ffmpeg_exe(), first)
+        except ValueError as e:
+            raise InputError(f"{first}: truncated or corrupt image ({e})") from None
+        has = light.shape[2] in (2, 4)
+        return {"alpha": alpha, "stops": exr.stops_for(light[..., : 3 if light.shape[2] >= 3 else 1],
+                                                       light[..., -1] if has else None)}  # fmt: skip
     from PIL import Image
 
     try:
