@@ -1,16 +1,19 @@
-"""OpenEXR stills: read through the bundled ffmpeg's decoder, written here.
+"""OpenEXR: pictures and a sequence's frames read through the bundled ffmpeg's decoder, pictures written here; the
+split of linear light that Radiance HDR (:mod:`classsr_cli.io.radiance`) shares.
 
 An EXR holds scene-linear light as half or float numbers, premultiplied by its alpha, with no ceiling: a lamp or the
 sun may be 20. The models were trained on sRGB-encoded pictures of 0-1, so a linear picture is split in two
 (:func:`split`): its light within 0-1, encoded by sRGB's curve into the 16-bit pixels every model runs on, and the
 light outside it (above 1, below 0), kept as linear numbers (:class:`Linear`) that are enlarged by bicubic
-interpolation and added back when an EXR is written (:func:`joined`). A picture within 0-1 is upscaled exactly as the
-same picture in a 16-bit PNG would be; highlights keep their level, with the model's detail up to 1 and bicubic's
-above it.
+interpolation and added back when an EXR is written (:func:`linear_rows`). A picture within 0-1 is upscaled exactly
+as the same picture in a 16-bit PNG would be. Where most of the light is above 1 (:data:`WITHIN`), it is first made
+darker by whole stops, so the model sees it as a photo exposed for it would show it, and brought back after; a
+sequence's frames are all read at its first frame's stops (:func:`stops_for`, :func:`frame`).
 
 Read here, without decoding: the first part's header (OpenEXR's file layout: the channels and their pixel types, the
 compression, the data and display windows, the other attributes), so a picture's size is checked before any pixel is
-decoded. Decoded by ffmpeg (its native ``exr`` decoder, in imageio-ffmpeg's build, which reads every compression).
+decoded. Decoded by ffmpeg (its native ``exr`` decoder, in imageio-ffmpeg's build: every compression up to DWAB, not
+the newer HTJ2K or ZSTD), in its own float format (a conversion to another clips half floats to 0-1).
 Written here (:func:`write`): single-part scanlines, ZIP in blocks of 16, as the rows arrive, the chunks deflated by
 ISA-L in threads (ffmpeg's encoder is many times slower, on one thread). The attributes that describe the picture
 rather than its layout (chromaticities, owner, comments, capture date, place, ...) are carried from an EXR into its
@@ -42,7 +45,7 @@ __all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "Header", "Linear", "brighter",
 #: An OpenEXR file's first four bytes.
 MAGIC = b"\x76\x2f\x31\x01"
 #: Attributes carried from an EXR into its output: what the picture is (its colours' chromaticities and white, its
-#: maker, place and time), not how it is laid out (ffmpeg writes those) or how it was framed for a render.
+#: maker, place and time), not how it is laid out (the writer writes those) or how it was framed for a render.
 CARRIED = ("chromaticities", "whiteLuminance", "adoptedNeutral", "owner", "comments", "capDate", "utcOffset",
            "longitude", "latitude", "altitude", "pixelAspectRatio", "isoSpeed", "expTime", "aperture", "focus",
            "wrapmodes", "envmap")  # fmt: skip
@@ -53,7 +56,7 @@ LINES = 16
 #: at 1 for 10.6 MB, on 2 threads; ffmpeg's EXR encoder took 1.97 s for 8.6 MB (``scripts/exr_speed.py``, docs/cli.md).
 LEVEL = 2
 _HALF, _FLOAT, _ZIP = 1, 2, 3
-#: Compressions newer than ffmpeg's decoder (OpenEXR 3.3-3.4's), by code.
+#: OpenEXR's compressions newer than ffmpeg's decoder, by code.
 NEWER = {10: "HTJ2K256", 11: "HTJ2K32", 12: "LJ2K", 13: "ZSTD"}
 _HALF_MAX = 65504.0
 

@@ -189,7 +189,7 @@ class Meta:
     nclx: Nclx | None = None
     depth: int | None = None  # a HEIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
     gain_map: GainMap | None = None  # an HDR JPEG's (Ultra HDR), which a JPEG output keeps
-    linear: Linear | None = None  # an EXR's pixel type, light outside 0-1 and attributes, which an EXR output keeps
+    linear: Linear | None = None  # an EXR's or Radiance picture's light (io.exr.Linear), which such an output keeps
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -232,8 +232,10 @@ class Picture:
         depth: a HEIF's bits per channel where more than 8 (10, 12: its pixels are read at 16), kept by HEIF outputs.
         gain_map: an HDR JPEG's gain map (Ultra HDR, ISO 21496-1: :class:`~classsr_cli.io.gainmap.GainMap`), turned
             as the pixels are, resized with them into a JPEG output (other formats hold none: said).
-        linear: an EXR's :class:`~classsr_cli.io.exr.Linear`: its pixel type, its light outside 0-1 (enlarged by
-            bicubic interpolation and added back into an EXR output; other formats clip it: said) and its attributes.
+        linear: an EXR's or a Radiance picture's :class:`~classsr_cli.io.exr.Linear`: its pixel type, the stops its
+            light is held darker by in ``pixels``, the light outside 0-1 after that (enlarged by bicubic interpolation
+            and added back into an EXR or Radiance output; other formats show the light as bright as it was, clipped:
+            said) and its attributes or header lines.
         made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
             into PNG text and JPEG comments; ``None`` on what was read.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
