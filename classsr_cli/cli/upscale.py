@@ -240,7 +240,7 @@ STDIO = "-"
 _PIPED: dict[str, str] = {}
 #: Pillow's format -> the suffix a picture on standard input is staged under.
 _STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "HEIF": ".heic",
-           "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif"}
+           "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr"}
 
 
 def _piped(args: dict[str, Any]) -> None:
@@ -305,17 +305,13 @@ def _stage_stdin(folder: Any) -> Any:
         raise InputError("-: empty input (nothing on standard input)")
     from PIL import Image
 
-    from classsr_cli.io.exr import is_exr
-    from classsr_cli.io.image import READ_NAMES, readable_formats
-    from classsr_cli.io.jxl import is_jxl
-    from classsr_cli.io.radiance import is_radiance
+    from classsr_cli.io.image import READ_NAMES, own_format, readable_formats
 
     try:
         with Image.open(io.BytesIO(data), formats=readable_formats()) as im:
             suffix = _STAGED.get(im.format or "")
     except Exception:
-        own = {".jxl": is_jxl(data[:12]), ".exr": is_exr(data[:4]), ".hdr": is_radiance(data[:12])}
-        suffix = next((s for s, found in own.items() if found), None)
+        suffix = _STAGED.get(own_format(data[:12]) or "")
     if suffix is None:
         raise InputError(f"-: not an image classsr reads ({READ_NAMES})")
     path = folder / f"stdin{suffix}"

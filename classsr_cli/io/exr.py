@@ -33,14 +33,14 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 from classsr_cli.io.icc import srgb_decode, srgb_encode
 
-__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "Header", "Linear", "brighter", "decode", "frame", "frame_bytes", "header",
-           "is_exr", "is_float", "linear_rows", "split", "stops_for", "unpack", "write"]
+__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "Header", "Linear", "brighter", "decode", "deflate_module", "frame",
+           "frame_bytes", "header", "is_exr", "is_float", "linear_rows", "split", "stops_for", "unpack", "write"]
 
 #: An OpenEXR file's first four bytes.
 MAGIC = b"\x76\x2f\x31\x01"
@@ -404,12 +404,19 @@ def _zip_chunk(rows: np.ndarray, half: bool) -> bytes:
 
 
 def _deflate(data: memoryview) -> bytes:
-    """zlib data at :data:`LEVEL`: ISA-L's where installed (many times faster than zlib's), else zlib's."""
+    """zlib data at :data:`LEVEL`, by :func:`deflate_module`'s."""
+    return bytes(deflate_module().compress(data, LEVEL))
+
+
+def deflate_module() -> Any:
+    """The zlib module classsr compresses with (EXR chunks, PNG data): ISA-L's (``isal``, a dependency where it has
+    wheels: x86-64 and ARM64) where installed, many times faster than zlib's at its low levels, else zlib itself. Both
+    write zlib streams every reader decodes."""
     try:
         from isal import isal_zlib
     except ImportError:
-        return zlib.compress(data, LEVEL)
-    return isal_zlib.compress(data, LEVEL)
+        return zlib
+    return isal_zlib
 
 
 def write(

@@ -64,6 +64,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_QUALITY",
     "HEIF_SUFFIXES",
+    "OWN_NAMES",
     "QUALITY_FORMATS",
     "READ_NAMES",
     "READ_SUFFIXES",
@@ -76,6 +77,7 @@ __all__ = [
     "jpeg_quality_of",
     "output_format",
     "output_suffix",
+    "own_format",
     "peek_size",
     "read_image",
     "readable_formats",
@@ -334,16 +336,18 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     if size == 0:
         raise InputError(f"{path}: empty file")
     _refuse_raw(path)
-    if _is_jxl(path):
+    own = _own_format(path)
+    if own == "JXL":
         return _read_jxl(path, max_pixels)
-    if _is_exr(path):
+    if own == "EXR":
         return _read_exr(path, max_pixels)
-    if _is_radiance(path):
+    if own == "HDR":
         return _read_radiance(path, max_pixels)
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
             with Image.open(path, formats=readable_formats()) as im:
+                _refuse_raw(path, im)
                 _check_pixels(path, im.size, max_pixels)
                 return _decode(path, im)
         except UnidentifiedImageError:
@@ -382,17 +386,19 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
     read handles is read whole)."""
     path = Path(path)
     _refuse_raw(path)
-    if _is_jxl(path):
+    own = _own_format(path)
+    if own == "JXL":
         shown = _jxl_header(path).shown  # as read_image reads it, before anything is decoded
         _check_pixels(path, shown, max_pixels)
         return shown[1], shown[0]
-    if _is_exr(path) or _is_radiance(path):
-        head = _exr_header(path) if _is_exr(path) else _radiance_header(path)
+    if own in ("EXR", "HDR"):
+        head = _exr_header(path) if own == "EXR" else _radiance_header(path)
         _check_pixels(path, (head.width, head.height), max_pixels)
         return head.height, head.width
     Image.init()
     try:
         with _pixel_limit_off(), Image.open(path, formats=readable_formats()) as im:
+            _refuse_raw(path, im)
             w, h = im.size
             _check_pixels(path, (w, h), max_pixels)  # before anything is decoded, as read_image refuses it
             orientation = _header_orientation(im)
@@ -404,23 +410,14 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
-def _refuse_raw(path: Path) -> None:
-    """An :class:`InputError` for a camera RAW file: by its name, or a DNG by its header's DNGVersion tag whatever its
-    name. Most are TIFF inside, which Pillow opens: it would give only the embedded preview (a DNG's thumbnail of a few
-    hundred pixels), upscaled as though it were the photo."""
-    suffix = path.suffix.lower()
-    if suffix not in RAW_SUFFIXES and suffix not in (".tif", ".tiff"):
-        return
-    if suffix in (".tif", ".tiff"):
-        try:
-            with _pixel_limit_off(), Image.open(path, formats=["TIFF"]) as im:
-                tags = getattr(im, "tag_v2", {})
-                if _DNG_VERSION not in tags:
-                    return
-        except Exception:
-            return  # read_image says what is wrong
-    kind = "DNG" if suffix in (".tif", ".tiff") else suffix.lstrip(".").upper()
-    raise InputError(f"{path}: a camera RAW file ({kind}): {RAW_ADVICE}")
+def _refuse_raw(path: Path, im: Image.Image | None = None) -> None:
+    """An :class:`InputError` for a camera RAW file: by its name, or, once opened (``im``), a DNG by its DNGVersion tag
+    whatever its name. Most are TIFF inside, which Pillow opens: it would give only the embedded preview (a DNG's
+    thumbnail of a few hundred pixels), upscaled as though it were the photo."""
+    dng = im is not None and im.format == "TIFF" and _DNG_VERSION in getattr(im, "tag_v2", {})
+    if path.suffix.lower() in RAW_SUFFIXES or dng:
+        kind = "DNG" if dng else path.suffix.lstrip(".").upper()
+        raise InputError(f"{path}: a camera RAW file ({kind}): {RAW_ADVICE}")
 
 
 _DNG_VERSION = 50706
@@ -736,25 +733,23 @@ def _coded(primaries: int, transfer: int) -> Nclx:
     return Nclx(primaries, transfer, 9 if primaries == 9 else 6, True)
 
 
-def _is_jxl(path: Path) -> bool:
-    """Whether ``path`` starts as a JPEG XL does, whatever its name."""
-    from classsr_cli.io import jxl
-
-    return jxl.is_jxl(_head(path))
-
-
-def _is_exr(path: Path) -> bool:
-    """Whether ``path`` starts as an OpenEXR does, whatever its name."""
-    from classsr_cli.io import exr
-
-    return exr.is_exr(_head(path))
+def _own_format(path: Path) -> str | None:
+    """The format ``path`` starts as, whatever its name, where classsr reads it without Pillow (:func:`own_format`);
+    one read of its first bytes."""
+    return own_format(_head(path))
 
 
-def _is_radiance(path: Path) -> bool:
-    """Whether ``path`` starts as a Radiance HDR picture does, whatever its name."""
-    from classsr_cli.io import radiance
+def own_format(head: bytes) -> str | None:
+    """The format a file starting with ``head`` (its first 12 bytes) is, where classsr reads it without Pillow: ``JXL``,
+    ``EXR`` or ``HDR`` (Radiance); ``None`` otherwise."""
+    from classsr_cli.io import exr, jxl, radiance
 
-    return radiance.is_radiance(_head(path))
+    checks = (("JXL", jxl.is_jxl), ("EXR", exr.is_exr), ("HDR", radiance.is_radiance))
+    return next((name for name, starts in checks if starts(head)), None)
+
+
+#: What each format :func:`own_format` names is called.
+OWN_NAMES = {"JXL": "JPEG XL", "EXR": "OpenEXR", "HDR": "Radiance HDR"}
 
 
 def _radiance_header(path: Path) -> Any:
@@ -891,6 +886,9 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
 
     head = _exr_header(path)
     decoded = _decoded_light(path, (head.width, head.height), max_pixels, "exr", "OpenEXR", exr.decode)
+    if (decoded.shape[1], decoded.shape[0]) != (head.width, head.height):
+        raise InputError(f"{path}: truncated or corrupt image (decoded {decoded.shape[1]}x{decoded.shape[0]}, its "
+                         f"header says {head.width}x{head.height})")  # fmt: skip
     colour = decoded[..., :3] if decoded.shape[2] >= 3 else decoded[..., :1]
     alpha = decoded[..., -1] if decoded.shape[2] in (2, 4) else None
     pixels, alpha16, linear, bad = exr.split(colour, alpha, head.half)
@@ -903,9 +901,6 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
         notes.append(f"EXR channels besides R, G, B, A and Y not read ({shown})")
     if bad:
         notes.append(f"EXR with {bad:,} non-finite values (NaN, infinity): read as 0 and the largest half float")
-    if (decoded.shape[1], decoded.shape[0]) != (head.width, head.height):
-        raise InputError(f"{path}: truncated or corrupt image (decoded {decoded.shape[1]}x{decoded.shape[0]}, its "
-                         f"header says {head.width}x{head.height})")  # fmt: skip
     if head.overscan:
         notes.append("EXR with data outside its display window (overscan): only the display window is upscaled")
     chroma = head.chromaticities()
@@ -1389,7 +1384,7 @@ def _heif_writer(
     try:
         heif.save(tmp, **options)
     except (RuntimeError, ValueError) as e:  # libheif's or x265's refusal, not the disk's: the output named
-        target = tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
+        target = _target(tmp)
         raise OutputError(f"{target}: cannot write ({_reason(e)}); write PNG or TIFF instead") from None
     finally:
         pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
@@ -1405,7 +1400,7 @@ def _jxl_writer(
     then the EXIF and XMP boxed with the codestream."""
     from classsr_cli.io import jxl
 
-    target = tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
+    target = _target(tmp)
     exe = _jxl_ffmpeg(target, "encoders")
     png = tmp.with_name(tmp.name + ".png")
     try:
@@ -1445,6 +1440,11 @@ def _linear_notes(fmt: str, meta: Meta) -> list[str]:
             "1.0) is clipped, and its linear light written with sRGB's curve; an EXR output (-f exr) keeps it"]
 
 
+def _target(tmp: Path) -> Path:
+    """The output a temporary file of :func:`_atomic_write` stands for (named in the errors its writer raises)."""
+    return tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
+
+
 def _exr_writer(
     tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.ndarray], meta: Meta, alpha: np.ndarray | None = None
 ) -> None:
@@ -1456,18 +1456,24 @@ def _exr_writer(
 
     height, width = size
     half = meta.linear is None or meta.linear.half
-
-    def rows() -> Iterator[np.ndarray]:
-        at = 0
-        for band in bands:
-            a = None if alpha is None else alpha[at : at + band.shape[0]]
-            yield exr.linear_rows(band, a, meta.linear, at, half=half)
-            at += band.shape[0]
-
     with tmp.open("wb") as f:
-        exr.write(f, rows(), width=width, height=height, channels=c + (alpha is not None), half=half,
-                  attributes=meta.linear.attributes if meta.linear else None, made_by=meta.made_by,
-                  workers=_TIFF_WORKERS)  # fmt: skip
+        exr.write(f, _linear_bands(bands, alpha, meta.linear, half), width=width, height=height,
+                  channels=c + (alpha is not None), half=half, made_by=meta.made_by, workers=_TIFF_WORKERS,
+                  attributes=meta.linear.attributes if meta.linear else None)  # fmt: skip
+
+
+def _linear_bands(
+    bands: Iterable[np.ndarray], alpha: np.ndarray | None, linear: Linear | None, half: bool
+) -> Iterator[np.ndarray]:
+    """The sRGB-encoded ``bands`` and the matching rows of ``alpha`` as linear light
+    (:func:`classsr_cli.io.exr.linear_rows`)."""
+    from classsr_cli.io import exr
+
+    at = 0
+    for band in bands:
+        a = None if alpha is None else alpha[at : at + band.shape[0]]
+        yield exr.linear_rows(band, a, linear, at, half=half)
+        at += band.shape[0]
 
 
 def _hdr_writer(
@@ -1477,17 +1483,15 @@ def _hdr_writer(
     ``bands`` in linear light, the source's light outside 0-1 (``meta.linear``) added back, premultiplied by ``alpha``
     where there is one (RGBE holds none), under its header's lines, classsr's version and the record of the upscale
     (``CLASSSR=``); gray written as RGB."""
-    from classsr_cli.io import exr, radiance
+    from classsr_cli.io import radiance
 
-    target = tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
+    target = _target(tmp)
     exe = _codec_ffmpeg(target, "hdr", "Radiance HDR", "encoders")
     height, width = size
     planes = np.empty((3, height, width), np.float32)  # ffmpeg's G, B, R
     at = 0
-    for band in bands:
-        a = None if alpha is None else alpha[at : at + band.shape[0]]
-        rows = exr.linear_rows(band, a, meta.linear, at, half=False)  # colour premultiplied, then alpha
-        for plane, c in enumerate((1, 2, 0) if band.shape[2] == 3 else (0, 0, 0)):
+    for rows in _linear_bands(bands, alpha, meta.linear, False):  # colour premultiplied, then alpha
+        for plane, c in enumerate((1, 2, 0) if rows.shape[2] in (3, 4) else (0, 0, 0)):
             planes[plane, at : at + rows.shape[0]] = rows[..., c]
         at += rows.shape[0]
     carried = tuple(ln for ln in (meta.linear.lines if meta.linear else ()) if not ln.startswith("CLASSSR="))
@@ -1837,14 +1841,12 @@ def _png_writer(
 
 
 def _deflater() -> Any:
-    """A streaming deflate compressor (``compress``, ``flush``) at :data:`PNG_LEVEL` for PNG data: ISA-L's
-    (``isal``, a dependency where it has wheels: x86-64 and ARM64), else zlib's. Both write zlib streams that
-    any PNG reader decodes; ISA-L's is 3-4x faster than zlib's at level 1, and smaller (docs/experiments.md)."""
-    try:
-        from isal import isal_zlib
-    except ImportError:
-        return zlib.compressobj(PNG_LEVEL)
-    return isal_zlib.compressobj(PNG_LEVEL)
+    """A streaming deflate compressor (``compress``, ``flush``) at :data:`PNG_LEVEL` for PNG data, ISA-L's where
+    installed (:func:`classsr_cli.io.exr.deflate_module`): 3-4x faster than zlib's at level 1, and smaller
+    (docs/experiments.md)."""
+    from classsr_cli.io.exr import deflate_module
+
+    return deflate_module().compressobj(PNG_LEVEL)
 
 
 def _row_chunks(arr: np.ndarray, rows: int = 256) -> Iterator[np.ndarray]:

@@ -342,17 +342,15 @@ def _not_a_video(path: Path) -> str:
     refused."""
     from PIL import Image, UnidentifiedImageError
 
-    from classsr_cli.io.exr import is_exr
-    from classsr_cli.io.image import readable_formats
-    from classsr_cli.io.jxl import is_jxl
-    from classsr_cli.io.radiance import is_radiance
+    from classsr_cli.io.image import OWN_NAMES, own_format, readable_formats
 
     readable_formats()  # HEIC's plugin, to name it
     try:
         with path.open("rb") as f:
-            head = f.read(12)
-        if is_jxl(head) or is_exr(head) or is_radiance(head):  # Pillow's own plugins do not read them
-            what = "a JPEG XL image" if is_jxl(head) else "an OpenEXR image" if is_exr(head) else "a Radiance HDR image"
+            own = own_format(f.read(12))
+        if own is not None:  # Pillow's own plugins do not read them
+            name = OWN_NAMES[own]
+            what = f"{'an' if name[0] in 'AEIO' else 'a'} {name} image"
         else:
             with Image.open(path) as im:
                 what = f"{'an' if im.format[0] in 'AEIO' else 'a'} {im.format} image" if im.format else "an image"
