@@ -235,8 +235,18 @@ def test_an_exr_is_refused_before_decoding_where_it_must_be(tmp_path: Path) -> N
             read_image(odd)
     cut = tmp_path / "cut.exr"
     cut.write_bytes(handmade(8, 8)[:30])
-    with pytest.raises(InputError, match="truncated or corrupt"):
+    with pytest.raises(InputError, match="truncated or corrupt image"):
         read_image(cut)
+    # A file cut short after its header: ffmpeg's decoder gives zeros for the chunks it lacks, and nothing says so.
+    whole = (DATA / "tiled_piz_rgba.exr").read_bytes()
+    for keep, why in ((700, "3 of its 4 chunks missing"), (len(whole) - 10, "its last chunk ends past the file's"),
+                      (390, "its offset table ends")):  # fmt: skip
+        cut.write_bytes(whole[:keep])
+        with pytest.raises(InputError, match=rf"truncated or corrupt image \({why}"):
+            read_image(cut)
+    assert exr.cut_short(DATA / "tiled_piz_rgba.exr", exr.header(whole)) is None
+    for name in ("dwaa.exr", "two_parts.exr", "layers.exr", "window.exr"):
+        assert exr.cut_short(DATA / name, exr.header((DATA / name).read_bytes())) is None
 
 
 DATA = Path(__file__).parent / "data" / "exr"  # written by OpenEXR 3.5.3 (scripts/exr_fixtures.py)

@@ -46,6 +46,10 @@ def test_a_file_made_by_hand_reads_as_rgbe_means_it(tmp_path: Path) -> None:
     lit = read_image(bright)  # all of it above 1.0: read 2 stops darker, within 0-1
     assert lit.linear is not None and lit.linear.outside is None and lit.linear.stops == 2
     assert srgb_decode(lit.pixels[0, 0, 0] / 65535.0) == pytest.approx(255 / 64 / 4, abs=1e-4)
+    cut = tmp_path / "cut.hdr"
+    cut.write_bytes(flat(50, 40, b"\x80\x40\x20\x81")[:500])
+    with pytest.raises(InputError, match=r"truncated or corrupt image \(Invalid data found when processing input\)"):
+        read_image(cut)
     huge = tmp_path / "huge.hdr"
     huge.write_bytes(flat(1, 1, b"").replace(b"-Y 1 +X 1", b"-Y 20000 +X 20000"))
     with pytest.raises(InputError, match="above the 100,000,000-pixel limit"):

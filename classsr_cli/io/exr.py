@@ -39,7 +39,7 @@ import numpy as np
 
 from classsr_cli.io.icc import srgb_decode, srgb_encode
 
-__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "Header", "Linear", "brighter", "decode", "deflate_module", "frame",
+__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "Header", "Linear", "brighter", "cut_short", "decode", "deflate_module", "frame",
            "frame_bytes", "header", "is_exr", "is_float", "linear_rows", "split", "stops_for", "unpack", "write"]
 
 #: An OpenEXR file's first four bytes.
@@ -82,6 +82,8 @@ class Header(NamedTuple):
     deep: bool
     multipart: bool
     attributes: dict[str, tuple[str, bytes]]
+    table: int = 0  # where the first part's offset table starts
+    chunks: int | None = None  # how many offsets it holds (None: not known here, as for mipmapped tiles)
 
     @property
     def overscan(self) -> bool:
@@ -106,13 +108,16 @@ class Header(NamedTuple):
 
 
 def _cstring(data: bytes, at: int) -> tuple[str, int]:
-    end = data.index(b"\x00", at)
+    end = data.find(b"\x00", at)
+    if end < 0:
+        raise ValueError("EXR header cut short")
     return data[at:end].decode("latin-1"), end + 1
 
 
-def _attributes(data: bytes) -> tuple[dict[str, tuple[str, bytes]], int]:
-    """The first header's attributes (name -> (type, value)) and the offset just past its closing null byte."""
-    at, found = 8, dict[str, tuple[str, bytes]]()
+def _attributes(data: bytes, at: int = 8) -> tuple[dict[str, tuple[str, bytes]], int]:
+    """The attributes (name -> (type, value)) of the header at ``at`` (the first: 8) and the offset just past its
+    closing null byte."""
+    found = dict[str, tuple[str, bytes]]()
     while True:
         name, at = _cstring(data, at)
         if not name:
@@ -141,8 +146,12 @@ def header(data: bytes) -> Header:
     if not is_exr(data):
         raise ValueError("not an OpenEXR file")
     (version,) = struct.unpack("<I", data[4:8])
+    multipart = bool(version & 0x1000)
     try:
-        attributes, _ = _attributes(data)
+        attributes, table = _attributes(data)
+        while multipart and table < len(data) and data[table]:  # the other parts' headers, to the empty one after
+            table = _attributes(data, table)[1]
+        table += multipart
         channels = _channels(attributes["channels"][1])
         windows = [struct.unpack("<4i", attributes[k][1]) for k in ("dataWindow", "displayWindow")]
         compression = attributes["compression"][1][0]
@@ -151,9 +160,54 @@ def header(data: bytes) -> Header:
     (x0, y0, x1, y1), (dx0, dy0, dx1, dy1) = windows
     if x1 < x0 or y1 < y0 or dx1 < dx0 or dy1 < dy0:
         raise ValueError("EXR window of negative size")
+    tiled = bool(version & 0x200) or attributes.get("type", ("", b""))[1].startswith(b"tiledimage")
     return Header(width=dx1 - dx0 + 1, height=dy1 - dy0 + 1, data_window=windows[0], display_window=windows[1],
-                  channels=channels, compression=compression, tiled=bool(version & 0x200), deep=bool(version & 0x800),
-                  multipart=bool(version & 0x1000), attributes=attributes)  # fmt: skip
+                  channels=channels, compression=compression, tiled=tiled, deep=bool(version & 0x800),
+                  multipart=multipart, attributes=attributes, table=table,
+                  chunks=_chunks(attributes, x1 - x0 + 1, y1 - y0 + 1, compression, tiled))  # fmt: skip
+
+
+#: Scanlines a chunk holds, by compression code (OpenEXR's file layout).
+_BLOCK_LINES = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256}
+
+
+def _chunks(attributes: dict[str, tuple[str, bytes]], width: int, height: int, compression: int, tiled: bool) -> int | None:
+    """How many chunks the first part's offset table lists: its ``chunkCount``, else as the layout makes them
+    (scanline blocks; one level of tiles); ``None`` where not known here."""
+    if "chunkCount" in attributes:
+        return int(struct.unpack("<i", attributes["chunkCount"][1][:4])[0])
+    if not tiled:
+        lines = _BLOCK_LINES.get(compression)
+        return None if lines is None else -(-height // lines)
+    kind, value = attributes.get("tiles", ("", b""))
+    if kind != "tiledesc" or len(value) < 9 or value[8] & 0x0F:  # mipmaps and ripmaps: levels not counted here
+        return None
+    xs, ys = struct.unpack("<II", value[:8])
+    return -(-width // xs) * -(-height // ys) if xs and ys else None
+
+
+def cut_short(path: Path, head: Header) -> str | None:
+    """Why the file ``path``, of header ``head``, does not hold all its chunks (a download or copy cut short, where
+    ffmpeg's decoder would give zeros for what is missing), or ``None``: every offset in the first part's table within
+    the file, and the chunk furthest in ending before the file does."""
+    if not head.chunks:
+        return None
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(head.table)
+        table = f.read(8 * head.chunks)
+        if len(table) < 8 * head.chunks:
+            return f"its offset table ends at byte {size}"
+        offsets = struct.unpack(f"<{head.chunks}Q", table)
+        last = max(offsets)
+        if min(offsets) < head.table + len(table) or last >= size:
+            return f"{sum(o < head.table + len(table) or o >= size for o in offsets)} of its {head.chunks} chunks missing"
+        lead = 4 * head.multipart + (16 if head.tiled else 4)  # part number; tile coordinates and levels, or y
+        f.seek(last + lead)
+        got = f.read(4)
+    if len(got) < 4 or last + lead + 4 + struct.unpack("<i", got)[0] > size:
+        return f"its last chunk ends past the file's {size} bytes"
+    return None
 
 
 _PIX_FMT = re.compile(r"Video: exr, (\w+)")
@@ -174,9 +228,9 @@ def decode(exe: str, source: Path) -> np.ndarray:
     found = _PIX_FMT.search(text)
     size = re.search(r"Video: exr, [^\n]*?, (\d+)x(\d+)", text)
     if got.returncode or found is None or size is None:
-        said = [ln.split("]", 1)[-1].strip() for ln in text.splitlines() if ln.startswith("[exr @")]  # the decoder's
-        lines = said or [ln.strip() for ln in text.splitlines() if ln.strip() and "error" in ln.lower()]
-        raise ValueError(lines[0] if said else lines[-1] if lines else "ffmpeg decoded nothing")
+        from classsr_cli.io.video import ffmpeg_reason
+
+        raise ValueError(ffmpeg_reason(text, "exr", "ffmpeg decoded nothing"))
     fmt, (width, height) = found.group(1), (int(size.group(1)), int(size.group(2)))
     if fmt not in _PLANES:
         raise ValueError(f"pixels ffmpeg gives as {fmt}, which classsr does not read")

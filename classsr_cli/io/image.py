@@ -885,6 +885,9 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
     from classsr_cli.io import exr
 
     head = _exr_header(path)
+    _check_pixels(path, (head.width, head.height), max_pixels)
+    if why := exr.cut_short(path, head):  # ffmpeg's decoder gives zeros for the chunks a cut file lacks
+        raise InputError(f"{path}: truncated or corrupt image ({why})")
     decoded = _decoded_light(path, (head.width, head.height), max_pixels, "exr", "OpenEXR", exr.decode)
     if (decoded.shape[1], decoded.shape[0]) != (head.width, head.height):
         raise InputError(f"{path}: truncated or corrupt image (decoded {decoded.shape[1]}x{decoded.shape[0]}, its "

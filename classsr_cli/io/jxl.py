@@ -229,8 +229,9 @@ def decode(exe: str, source: Path, png: Path) -> tuple[int, int] | None:
     )  # fmt: skip
     text = got.stderr.decode(errors="replace")
     if got.returncode or not png.exists():
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "error" in ln.lower()]
-        raise ValueError(lines[-1] if lines else "ffmpeg decoded nothing")
+        from classsr_cli.io.video import ffmpeg_reason
+
+        raise ValueError(ffmpeg_reason(text, "libjxl", "ffmpeg decoded nothing"))
     return colour_codes(text)
 
 
@@ -258,6 +259,7 @@ def encode(exe: str, png: Path, quality: int, *, primaries: int | None = None, t
         capture_output=True, check=False,
     )  # fmt: skip
     if got.returncode or not is_jxl(got.stdout):
-        lines = got.stderr.decode(errors="replace").strip().splitlines()
-        raise ValueError(lines[-1] if lines else "ffmpeg encoded nothing")
+        from classsr_cli.io.video import ffmpeg_reason
+
+        raise ValueError(ffmpeg_reason(got.stderr, "libjxl", "ffmpeg encoded nothing"))
     return got.stdout

@@ -77,9 +77,9 @@ def decode(exe: str, source: Path) -> np.ndarray:
     text = got.stderr.decode(errors="replace")
     size = re.search(r"Video: hdr, [^\n]*?, (\d+)x(\d+)", text)
     if got.returncode or size is None:
-        said = [ln.split("]", 1)[-1].strip() for ln in text.splitlines() if ln.startswith("[hdr @")]
-        lines = said or [ln.strip() for ln in text.splitlines() if ln.strip() and "error" in ln.lower()]
-        raise ValueError(lines[0] if said else lines[-1] if lines else "ffmpeg decoded nothing")
+        from classsr_cli.io.video import ffmpeg_reason
+
+        raise ValueError(ffmpeg_reason(text, "hdr", "ffmpeg decoded nothing"))
     width, height = int(size.group(1)), int(size.group(2))
     if len(got.stdout) != 3 * width * height * 4:
         raise ValueError(f"ffmpeg gave {len(got.stdout)} bytes for a {width}x{height} picture")
@@ -98,8 +98,9 @@ def encode(exe: str, planes: np.ndarray, lines: tuple[str, ...] = (), software: 
         input=np.ascontiguousarray(np.maximum(planes, 0.0), "<f4").tobytes(), capture_output=True, check=False,
     )  # fmt: skip
     if got.returncode or not is_radiance(got.stdout):
-        said = [ln.strip() for ln in got.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        raise ValueError(said[-1] if said else "ffmpeg encoded nothing")
+        from classsr_cli.io.video import ffmpeg_reason
+
+        raise ValueError(ffmpeg_reason(got.stderr, "hdr", "ffmpeg encoded nothing"))
     pixels = got.stdout[header(got.stdout).data :]
     own = ["#?RADIANCE", *( [f"SOFTWARE={software}"] if software else []), *lines, "FORMAT=32-bit_rle_rgbe"]
     return ("\n".join(own) + f"\n\n-Y {height} +X {width}\n").encode("latin-1", "replace") + pixels

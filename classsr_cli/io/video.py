@@ -70,6 +70,7 @@ __all__ = [
     "evens",
     "ffmpeg_codecs",
     "ffmpeg_exe",
+    "ffmpeg_reason",
     "full_size_hint",
     "keeps_alpha",
     "plan_streams",
@@ -1589,6 +1590,18 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
         notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames "
                      "(--no-deinterlace)")
     return notes
+
+
+def ffmpeg_reason(stderr: bytes | str, codec: str, nothing: str = "ffmpeg gave nothing") -> str:
+    """The most telling line of what a one-picture ffmpeg run printed where it failed: the first one from ``codec``'s
+    decoder or encoder or naming an error, its bracketed prefixes and ``Decoding error:`` left out; else the last
+    line; else ``nothing``."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    told = [ln for ln in lines if f"[{codec} @" in ln or f":{codec} @" in ln or "error" in ln.lower()]
+    line = told[0] if told else lines[-1] if lines else nothing
+    line = re.sub(r"^(\[[^\]]*\]\s*)+", "", line)
+    return re.sub(r"^(Decoding error|Error processing packet in decoder): ", "", line).strip()
 
 
 @functools.cache
