@@ -22,7 +22,7 @@ def attribute(name: str, kind: str, value: bytes) -> bytes:
 
 
 def handmade(width: int, height: int, *, channels: str | list[str] = "BGR", version: int = 2, display: tuple[int, ...] | None = None,
-             extra: bytes = b"", types: str = "") -> bytes:  # fmt: skip
+             extra: bytes = b"", types: str = "", compression: int = 3) -> bytes:  # fmt: skip
     """An EXR header laid out by hand from OpenEXR's file layout (not by classsr's writer); ``types`` the channels'
     pixel types (1 half, 2 float; half where not given)."""
     kinds = [int(t) for t in types.ljust(len(channels), "1")]
@@ -30,7 +30,7 @@ def handmade(width: int, height: int, *, channels: str | list[str] = "BGR", vers
                       for c, k in zip(channels, kinds, strict=True)) + b"\x00"  # fmt: skip
     data = struct.pack("<4i", 0, 0, width - 1, height - 1)
     return (exr.MAGIC + struct.pack("<I", version) + attribute("channels", "chlist", chlist)
-            + attribute("compression", "compression", b"\x03") + attribute("dataWindow", "box2i", data)
+            + attribute("compression", "compression", bytes([compression])) + attribute("dataWindow", "box2i", data)
             + attribute("displayWindow", "box2i", struct.pack("<4i", *(display or (0, 0, width - 1, height - 1))))
             + attribute("lineOrder", "lineOrder", b"\x00") + extra + b"\x00")  # fmt: skip
 
@@ -250,6 +250,74 @@ def test_an_exr_is_refused_before_decoding_where_it_must_be(tmp_path: Path) -> N
 
 
 DATA = Path(__file__).parent / "data" / "exr"  # written by OpenEXR 3.5.3 (scripts/exr_fixtures.py)
+
+
+def tiled(width: int, height: int, levels: list[tuple[int, int, int, int]], mode: int, up: bool = False) -> bytes:
+    """An uncompressed tiled RGB EXR in 8x8 half-float tiles laid out by hand from OpenEXR's file layout: ``levels``
+    ``(lx, ly, width, height)`` in the file's order, each level's tiles row by row; B, G, R 0.25, 0.5 and 0.75."""
+    tiles = attribute("tiles", "tiledesc", struct.pack("<IIB", 8, 8, mode | up << 4))
+    head = handmade(width, height, version=2 | 0x200, extra=tiles, compression=0)
+    chunks = []
+    for lx, ly, w, h in levels:
+        for ty in range(-(-h // 8)):
+            for tx in range(-(-w // 8)):
+                tw, th = min(8, w - 8 * tx), min(8, h - 8 * ty)
+                data = b"".join(np.full(tw, 0.25 * (c + 1), np.float16).tobytes() for _ in range(th) for c in range(3))
+                chunks.append(struct.pack("<4ii", tx, ty, lx, ly, len(data)) + data)
+    at, offsets = len(head) + 8 * len(chunks), []
+    for chunk in chunks:
+        offsets.append(at)
+        at += len(chunk)
+    return head + struct.pack(f"<{len(chunks)}Q", *offsets) + b"".join(chunks)
+
+
+@pytest.mark.slow
+def test_a_mipmapped_or_ripmapped_exr_is_checked_whole_and_read_at_its_top_level(tmp_path: Path) -> None:
+    """Textures' EXRs hold every level of a mipmap (or ripmap): the offset table lists their tiles, counted as OpenEXR
+    lays them out (each level's size rounded down or up), so a file cut in its smallest levels is refused; the whole
+    file reads as its full-size level."""
+    down = [(0, 0, 17, 12), (1, 1, 8, 6), (2, 2, 4, 3), (3, 3, 2, 1), (4, 4, 1, 1)]  # 6 + 1 + 1 + 1 + 1 tiles
+    up = [(0, 0, 17, 12), (1, 1, 9, 6), (2, 2, 5, 3), (3, 3, 3, 2), (4, 4, 2, 1), (5, 5, 1, 1)]  # 6 + 2 + 1 + 1 + 1 + 1
+    rip = [(lx, ly, w, h) for ly, h in enumerate((12, 6, 3, 1)) for lx, w in enumerate((16, 8, 4, 2, 1))]
+    for name, data, chunks in (("down", tiled(17, 12, down, 1), 10), ("up", tiled(17, 12, up, 1, up=True), 12),
+                               ("rip", tiled(16, 12, rip, 2), 30)):  # fmt: skip
+        head = exr.header(data)
+        assert head.chunks == chunks, name
+        path = tmp_path / f"{name}.exr"
+        path.write_bytes(data)
+        assert exr.cut_short(path, head) is None
+        picture = read_image(path)
+        assert picture.pixels.shape == (12, head.width, 3)
+        assert np.allclose(srgb_decode(picture.pixels / 65535.0), [0.75, 0.5, 0.25], atol=1e-3)
+        path.write_bytes(data[:-20])  # the last level's last tile cut
+        with pytest.raises(InputError, match=r"truncated or corrupt image \(its last chunk ends past"):
+            read_image(path)
+
+
+def test_every_frame_of_a_sequence_is_checked_before_one_is_decoded(tmp_path: Path) -> None:
+    """exr_frames: a frame cut short (ffmpeg's decoder would fill it with zeros) and a frame unlike the first (its
+    size, channels, pixel type: the video reader reads every frame as the first) are named; alike whole frames pass."""
+    from classsr_cli.io.image import exr_frames
+
+    def frame(name: str, height: int = 12, channels: int = 3, half: bool = True) -> Path:
+        path = tmp_path / name
+        with path.open("wb") as f:
+            exr.write(f, [np.full((height, 16, channels), 0.5, np.float32)], width=16, height=height,
+                      channels=channels, half=half)  # fmt: skip
+        return path
+
+    frames = [frame(f"shot_{k}.exr") for k in range(4)]
+    exr_frames(frames)
+    whole = frames[2].read_bytes()
+    frames[2].write_bytes(whole[:-5])
+    with pytest.raises(InputError, match=r"shot_2\.exr: truncated or corrupt image \(its last chunk ends past"):
+        exr_frames(frames)
+    frames[2].write_bytes(whole)
+    for odd, why in ((frame("tall.exr", height=20), r"16x20, the first frame \(shot_0.exr\) 16x12"),
+                     (frame("alpha.exr", channels=4), r"R\+G\+B\+A, the first frame \(shot_0.exr\) R\+G\+B"),
+                     (frame("float.exr", half=False), r"float pixels, the first frame \(shot_0.exr\) half")):  # fmt: skip
+        with pytest.raises(InputError, match=rf"{odd.name}: a frame unlike the sequence's first \({why}\)"):
+            exr_frames([*frames, odd])
 
 
 def fixture_values() -> tuple[np.ndarray, np.ndarray]:

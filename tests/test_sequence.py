@@ -283,6 +283,11 @@ def test_an_openexr_sequence_is_read_as_upscale_reads_its_frames(tmp_path: Path)
         assert alpha is None or np.array_equal(got.alpha, want.alpha)
     r = runner.invoke(app, ["video", str(tmp_path / "plain"), str(tmp_path / "exr" / "%04d.exr")])
     assert r.exit_code == 2 and "`classsr video` writes no OpenEXR frames; `classsr upscale` does" in r.stderr
+    cut = tmp_path / "plain" / "shot_1003.exr"  # ffmpeg's decoder would give its missing chunks as zeros
+    cut.write_bytes(cut.read_bytes()[:-100])
+    r = runner.invoke(app, ["video", str(tmp_path / "plain"), str(tmp_path / "cut" / "%05d.png")])
+    assert r.exit_code == 1 and "shot_1003.exr: truncated or corrupt image" in r.stderr
+    assert not (tmp_path / "cut").exists()
 
 
 @pytest.mark.slow

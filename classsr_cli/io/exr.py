@@ -83,7 +83,7 @@ class Header(NamedTuple):
     multipart: bool
     attributes: dict[str, tuple[str, bytes]]
     table: int = 0  # where the first part's offset table starts
-    chunks: int | None = None  # how many offsets it holds (None: not known here, as for mipmapped tiles)
+    chunks: int | None = None  # how many offsets it holds (None: not known here, as for an unknown compression)
 
     @property
     def overscan(self) -> bool:
@@ -173,17 +173,35 @@ _BLOCK_LINES = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 2
 
 def _chunks(attributes: dict[str, tuple[str, bytes]], width: int, height: int, compression: int, tiled: bool) -> int | None:
     """How many chunks the first part's offset table lists: its ``chunkCount``, else as the layout makes them
-    (scanline blocks; one level of tiles); ``None`` where not known here."""
+    (scanline blocks; tiles over every level of a mipmap or a ripmap, each level's size rounded down or up as the
+    file says, as OpenEXR lays them out); ``None`` where not known here."""
     if "chunkCount" in attributes:
         return int(struct.unpack("<i", attributes["chunkCount"][1][:4])[0])
     if not tiled:
         lines = _BLOCK_LINES.get(compression)
         return None if lines is None else -(-height // lines)
     kind, value = attributes.get("tiles", ("", b""))
-    if kind != "tiledesc" or len(value) < 9 or value[8] & 0x0F:  # mipmaps and ripmaps: levels not counted here
+    if kind != "tiledesc" or len(value) < 9:
         return None
     xs, ys = struct.unpack("<II", value[:8])
-    return -(-width // xs) * -(-height // ys) if xs and ys else None
+    mode, up = value[8] & 0x0F, value[8] >> 4 == 1  # one level, mipmap, ripmap; each level's size rounded down or up
+    if not (xs and ys) or mode > 2:
+        return None
+
+    def levels(n: int) -> int:  # as many as halve the size to 1 (OpenEXR's numLevels)
+        return ((n - 1).bit_length() if up else n.bit_length() - 1) + 1
+
+    def size(n: int, level: int) -> int:
+        return max(1, -(-n >> level) if up else n >> level)
+
+    def tiles(lx: int, ly: int) -> int:
+        return -(-size(width, lx) // xs) * -(-size(height, ly) // ys)
+
+    if mode == 0:
+        return tiles(0, 0)
+    if mode == 1:
+        return sum(tiles(level, level) for level in range(levels(max(width, height))))
+    return sum(tiles(lx, ly) for ly in range(levels(height)) for lx in range(levels(width)))
 
 
 def cut_short(path: Path, head: Header) -> str | None:

@@ -74,6 +74,7 @@ __all__ = [
     "Picture",
     "PngText",
     "check_output_size",
+    "exr_frames",
     "jpeg_quality_of",
     "output_format",
     "output_suffix",
@@ -835,14 +836,15 @@ def _codec_ffmpeg(path: Path, codec: str, name: str, kind: str) -> str:
 
 
 def _exr_header(path: Path) -> Any:
-    """An EXR's :class:`~classsr_cli.io.exr.Header` (from the file's first 1 MB, which its header fits in unless it
-    carries a large preview); an :class:`InputError` where it does not read or describes what classsr does not."""
+    """An EXR's :class:`~classsr_cli.io.exr.Header` (from the file's first 64 KB, which its header fits in unless it
+    carries a large preview: then the whole file); an :class:`InputError` where it does not read or describes what
+    classsr does not."""
     from classsr_cli.io import exr
 
     try:
         with path.open("rb") as f:
-            data = f.read(1 << 20)
-        if len(data) == 1 << 20:
+            data = f.read(1 << 16)
+        if len(data) == 1 << 16:
             with contextlib.suppress(ValueError):
                 return _exr_checked(path, exr.header(data))
             data = path.read_bytes()
@@ -876,6 +878,34 @@ def _exr_checked(path: Path, head: Any) -> Any:
         raise InputError(f"{path}: an EXR whose R, G and B channels differ in pixel type (half and float), which the "
                          "bundled ffmpeg does not decode: save them in one type")
     return head
+
+
+def exr_frames(frames: Iterable[Path]) -> None:
+    """Every frame of an OpenEXR sequence checked before any is decoded, as :func:`read_image` checks a picture (its
+    header, what classsr reads, every chunk in the file: ffmpeg's decoder fills a cut frame with zeros and says
+    nothing) and against the first frame (its size, channels and pixel type, which the video reader reads every frame
+    in): an :class:`InputError` naming the first frame that fails."""
+    from classsr_cli.io import exr
+
+    first: tuple[Path, tuple[Any, ...]] | None = None
+    for path in frames:
+        head = _exr_header(path)
+        if why := exr.cut_short(path, head):
+            raise InputError(f"{path}: truncated or corrupt image ({why})")
+        read = {name: kind for name, kind in head.channels if name in ("R", "G", "B", "A", "Y")}
+        alike = ((head.width, head.height), "".join(c for c in "RGBAY" if c in read) if "R" in read else
+                 "".join(c for c in "YA" if c in read), head.half)  # fmt: skip
+        if first is None:
+            first = path, alike
+            continue
+        if alike != first[1]:
+            (size, channels, half), (was, had, halved) = alike, first[1]
+            said = (f"{size[0]}x{size[1]}, the first frame ({first[0].name}) {was[0]}x{was[1]}" if size != was else
+                    f"{'+'.join(channels)}, the first frame ({first[0].name}) {'+'.join(had)}" if channels != had else
+                    f"{'half' if half else 'float'} pixels, the first frame ({first[0].name}) "
+                    f"{'half' if halved else 'float'}")  # fmt: skip
+            raise InputError(f"{path}: a frame unlike the sequence's first ({said}), which `classsr video` reads every "
+                             "frame as: upscale the frames one by one with `classsr upscale`")
 
 
 def _read_exr(path: Path, max_pixels: int | None) -> Picture:

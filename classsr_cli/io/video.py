@@ -38,13 +38,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from classsr_cli.errors import ConfigError, InputError, VideoError
 from classsr_cli.io.icc import srgb16_transform
 from classsr_cli.io.subtitles import TEXT_FORMATS, cut
+
+if TYPE_CHECKING:
+    from classsr_cli.io.sequence import Sequence
 
 __all__ = [
     "ALPHA_FORMATS",
@@ -510,7 +513,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
         decoder=video["decoder"],  # type: ignore[arg-type]
         demux=demux,
-        **(_frame_traits(seq.first, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
+        **(_frame_traits(seq, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
            _picture_traits(path, video["codec"], video["pix_fmt"])),  # type: ignore[arg-type]
     )
 
@@ -1483,14 +1486,19 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, An
     return {"alpha": clear, "plays": plays, "lossless": kind == "WEBP" and webp_lossless(path)}
 
 
-def _frame_traits(first: Path, pix_fmt: str | None) -> dict[str, Any]:
+def _frame_traits(seq: Sequence, pix_fmt: str | None) -> dict[str, Any]:
     """:attr:`VideoInfo.alpha` and :attr:`~VideoInfo.orientation` of an image sequence, from its first frame: alpha
     where the pixel format has it and a pixel is transparent (ffmpeg reads a CMYK JPEG, and writers save opaque RGBA
-    PNGs, in alpha formats); its EXIF orientation. The format alone, upright, where Pillow cannot read it (DPX)."""
+    PNGs, in alpha formats); its EXIF orientation. The format alone, upright, where Pillow cannot read it (DPX).
+    OpenEXR frames are each checked first (:func:`classsr_cli.io.image.exr_frames`)."""
     alpha = bool(_ALPHA.match(pix_fmt or ""))
+    first = seq.first
     from classsr_cli.io import exr
 
     if exr.is_float(pix_fmt):  # linear light (OpenEXR): the stops the first frame is read darker by, as upscale reads it
+        from classsr_cli.io.image import exr_frames
+
+        exr_frames(seq.frame(n) for n in range(seq.start, seq.start + seq.count))
         try:
             light = exr.decode(ffmpeg_exe(), first)
         except ValueError as e:
