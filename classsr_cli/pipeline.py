@@ -188,9 +188,7 @@ class PixelRun:
             return route
         h, w = self.pixels.shape[:2]
         s = self.up.model_scale
-        extra = resize_flops((s * h, s * w), self.up.output_size(h, w))
-        resized = FlopsReport(extra, extra, extra)
-        return replace(route, flops=route.flops + resized, flops_paper=route.flops_paper + resized)
+        return _plus(route, resize_flops((s * h, s * w), self.up.output_size(h, w)))
 
     def _ensemble(self, x: torch.Tensor) -> Iterator[Band]:
         up = self.up
@@ -413,8 +411,11 @@ class Upscaler:
         run = PixelRun(self, pixels, router or self.router(), False, progress, into=out)
         for _ in run:  # the bands land in out
             pass
-        a = None if alpha is None else self.upscale_alpha(alpha, self.output_size(*pixels.shape[:2]))
-        return Upscaled(out[:, :, 0] if flat else out, a, run.route, run.model_seconds)
+        size = self.output_size(*pixels.shape[:2])
+        if alpha is None:
+            return Upscaled(out[:, :, 0] if flat else out, None, run.route, run.model_seconds)
+        return Upscaled(out[:, :, 0] if flat else out, self.upscale_alpha(alpha, size), with_alpha(run.route, alpha, size),
+                        run.model_seconds)  # fmt: skip
 
     def upscale_picture(self, picture: Picture, *, progress: Callable[[int, int], None] | None = None) -> tuple[Picture, Upscaled]:
         """Upscale a decoded :class:`Picture`; the result keeps its ICC profile and EXIF."""
@@ -524,6 +525,20 @@ class ChainRun:
     @property
     def model_seconds(self) -> float:
         return sum(u.model_seconds for u in self.before) + self.last.model_seconds
+
+
+def _plus(route: RouteResult, extra: int) -> RouteResult:
+    """``route`` with ``extra`` FLOPs added to what was used and to both baselines (work every method does)."""
+    more = FlopsReport(extra, extra, extra)
+    return replace(route, flops=route.flops + more, flops_paper=route.flops_paper + more)
+
+
+def with_alpha(route: RouteResult, alpha: np.ndarray, size: tuple[int, int]) -> RouteResult:
+    """``route`` with the FLOPs of :meth:`Upscaler.upscale_alpha` resizing ``alpha`` to ``size`` added (every method
+    resizes it; none for a constant alpha, which is repeated)."""
+    if int(alpha.min()) == int(alpha.max()):
+        return route
+    return _plus(route, resize_flops(alpha.shape[:2], size, channels=1))
 
 
 def joined_route(routes: list[RouteResult]) -> RouteResult:

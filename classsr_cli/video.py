@@ -78,7 +78,15 @@ from classsr_cli.io.video import (
     source_notes,
 )
 from classsr_cli.models.classsr import ClassSR
-from classsr_cli.pipeline import STREAM_PIXELS, PixelRun, Upscaler, clean_note, fill_hidden, noise_note
+from classsr_cli.pipeline import (
+    STREAM_PIXELS,
+    PixelRun,
+    Upscaler,
+    clean_note,
+    fill_hidden,
+    noise_note,
+    with_alpha,
+)
 from classsr_cli.runtime import bound_freed_memory
 from classsr_cli.scenes import Scene, SceneLog
 
@@ -1116,9 +1124,10 @@ def upscale_video(
                              spill=tmp.parent)
                 _encode(run, writers, frame.pts, span, full[0], alpha, brighten)
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
-                flops, flops_paper = flops + run.route.flops, flops_paper + run.route.flops_paper
-                scenes.add(frame.index, float(frame.pts * reader.time_base), run.route.counts, run.route.flops.used,
-                           run.route.flops.whole)
+                route = run.route if frame.alpha is None else with_alpha(run.route, frame.alpha, full)
+                flops, flops_paper = flops + route.flops, flops_paper + route.flops_paper
+                scenes.add(frame.index, float(frame.pts * reader.time_base), route.counts, route.flops.used,
+                           route.flops.whole)
                 shown = float(span * reader.time_base) if span else (1 / info.fps if info.fps else 0.0)
                 last_end = max(last_end, float(frame.pts * reader.time_base) + shown)
                 last_shown = shown

@@ -360,6 +360,14 @@ def test_an_enlarging_upscaler_is_the_model_then_a_bicubic_enlargement(tiny_mode
     assert (after.used, after.heavy, after.whole) == (before.used + resize, before.heavy + resize, before.whole + resize)
     down = Upscaler(tiny_model, scale=3).upscale_array(pic).route.flops  # shrinking 48 -> 36: antialiased, 6 taps
     assert down.used == before.used + 2 * 3 * (48 * 30 * 6 + 36 * 30 * 6)
+    # An alpha's resize is counted too (one plane, 12x10 -> 48x40: 4 taps a pixel each way), a constant one not (it
+    # is repeated); the colour's routing is the same.
+    alpha = np.full((12, 10), 255, np.uint8)
+    assert Upscaler(tiny_model).upscale_array(pic, alpha).route.flops == before
+    alpha[:4] = 90
+    veiled = Upscaler(tiny_model).upscale_array(pic, alpha).route
+    resize = 2 * (12 * 40 * 4 + 48 * 40 * 4)
+    assert (veiled.flops.used, veiled.flops.whole) == (before.used + resize, before.whole + resize)
     with pytest.raises(ConfigError, match="at most 4, got 6"):
         Upscaler(tiny_model, scale=6)
     with pytest.raises(ConfigError, match="got 17"):
