@@ -50,12 +50,14 @@ from classsr_cli.errors import (
     OutputExistsError,
     VideoError,
 )
+from classsr_cli.io.exr import FrameWriter, Linear
 from classsr_cli.io.icc import srgb16_transform
 from classsr_cli.io.sequence import find_sequence, is_pattern, is_sequence, numbered
 from classsr_cli.io.video import (
     ANIMATION_MUXERS,
     CHUNK_FORMAT,
     CONTAINERS,
+    EXR_CODEC,
     SEQUENCE_CODECS,
     SEQUENCE_MUXER,
     VFR_MUXERS,
@@ -66,6 +68,7 @@ from classsr_cli.io.video import (
     VideoWriter,
     bit_depth,
     check_pix_fmt,
+    color_tags,
     container_of,
     count_frames,
     even_size,
@@ -233,9 +236,10 @@ class VideoResult:
 
 
 def classmap_path(output: str | os.PathLike[str]) -> Path:
-    """Where ``--classmap`` writes its video: ``out_classmap.mp4`` beside ``out.mp4`` (as images: ``_classmap``)."""
+    """Where ``--classmap`` writes its video: ``out_classmap.mp4`` beside ``out.mp4`` (as images: ``_classmap``; an
+    OpenEXR sequence's map in PNG: the tints are colours to see, not light)."""
     output = Path(output)
-    return output.with_name(f"{output.stem}_classmap{output.suffix}")
+    return output.with_name(f"{output.stem}_classmap{'.png' if output.suffix.lower() == '.exr' else output.suffix}")
 
 
 def output_path(
@@ -262,10 +266,9 @@ def output_path(
             f"{out}: OUTPUT must be a file path with a container suffix ({' '.join(CONTAINERS)}), e.g. {out / name}; "
             f"to write into a new folder, end it with {os.sep} ({out}{os.sep})"
         )
-    if out.suffix.lower() == ".exr":  # linear light, which the pipes to the encoder do not carry
-        raise ConfigError(f"{out}: `classsr video` writes no OpenEXR frames; `classsr upscale` does, one by one, their "
-                          f"light above 1.0 kept (classsr upscale FRAMES_FOLDER -o {out.parent}{os.sep}), or write "
-                          f"16-bit TIFF frames ({out.with_suffix('.tif')})")
+    if out.suffix.lower() == ".exr":  # OpenEXR holds pictures, one a frame
+        raise ConfigError(f"{out}: OpenEXR frames are written as a numbered sequence: give a pattern of their names "
+                          f"({out.with_name(out.stem + '_%05d.exr')})")
     if out.suffix.lower() not in CONTAINERS:  # a usage error, as upscale's output suffixes (exit 2)
         raise ConfigError(f"{out}: unknown video container {out.suffix!r}; use one of {', '.join(CONTAINERS)}, or a "
                           f"numbered pattern of {', '.join(SEQUENCE_CODECS)} pictures ({out.with_name('%05d' + out.suffix)})")
@@ -430,6 +433,9 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         codec = SEQUENCE_CODECS[dst.suffix.lower()]
         if options.codec not in (None, codec):
             raise ConfigError(f"{dst}: {dst.suffix} pictures are written with {codec}, not --codec {options.codec}")
+        if codec == EXR_CODEC and (options.pix_fmt or options.extra):
+            raise ConfigError(f"{dst}: OpenEXR frames are written by classsr in half floats (floats where the source's "
+                              "are), ZIP-compressed: --pix-fmt and -e do not apply")
         options = replace(options, codec=codec)
     if resume and muxer not in (*VFR_MUXERS, SEQUENCE_MUXER):  # a VFR source's chunks would be retimed
         raise ConfigError(f"{dst}: {chunker} writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
@@ -455,8 +461,14 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     if muxer == "webp" and info.lossless and not (options.codec or options.pix_fmt):
         # a lossless animated WebP stays lossless, as upscale keeps a lossless WebP picture (RGB, not 4:2:0)
         options = replace(options, pix_fmt="bgra", extra=(("lossless", "1"), *options.extra))
+    if options.codec == EXR_CODEC:  # classsr's writer takes the 16-bit levels, in linear light (exr.FrameWriter)
+        if color_tags(info.color)[2] in ("smpte2084", "arib-std-b67"):
+            raise ConfigError(f"{src}: an HDR video's PQ or HLG light is not converted to OpenEXR's scene-linear light: "
+                              f"write 16-bit PNG frames ({dst.with_suffix('.png')})")
+        options = replace(options, pix_fmt="rgba64le" if info.alpha else "rgb48le")
     options = options.for_source(muxer, info.pix_fmt, alpha=info.alpha)
-    check_pix_fmt(options, muxer)
+    if options.codec != EXR_CODEC:
+        check_pix_fmt(options, muxer)
     # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
@@ -466,10 +478,12 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
                            f"the frames' ICC profile ({info.icc}) is not applied at 16 bits (a profile of lookup "
                            "tables): their colours are read as sRGB; export the frames in sRGB for the colours they show")
     if info.stops is not None:  # OpenEXR frames: read as upscale reads a picture of them, the sequence at one exposure
-        darker = (f"upscaled {info.stops} stop{'s' if info.stops > 1 else ''} darker (the first frame's light above "
-                  "1.0 brought within the model's range), then as bright as it was: " if info.stops else "")
-        notes_first.append(f"OpenEXR frames are linear light: {darker}written with sRGB's curve, light above 1.0 "
-                           "clipped (a video holds no more; `classsr upscale` writes EXR frames that keep it)")
+        said = [f"upscaled {info.stops} stop{'s' if info.stops > 1 else ''} darker (the first frame's light above "
+                "1.0 brought within the model's range), then as bright as it was"] if info.stops else []
+        said.append("written in linear light, the light outside 0-1 kept (enlarged by bicubic interpolation)"
+                    if options.codec == EXR_CODEC else "written with sRGB's curve, light above 1.0 clipped (a video "
+                    f"holds no more; OpenEXR frames keep it: {dst.with_name('%05d.exr')})")  # fmt: skip
+        notes_first.append(f"OpenEXR frames are linear light: {'; '.join(said)}")
     stream_args, notes = plan_streams(info, muxer, options)
     notes = notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
     if options.fps is not None:
@@ -753,8 +767,9 @@ class _Resume:
         """The hidden paths of the next chunk: a :data:`CHUNK_FORMAT` file, or with ``pictures`` (a suffix: an image
         sequence's output) a pattern of its frames, numbered as in the output."""
         n, kind = len(self.state["chunks"]), f"_%08d{pictures}" if pictures else f".{CHUNK_FORMAT}"
+        tints = kind.replace(".exr", ".png") if pictures == ".exr" else kind  # as classmap_path names the map
         return (self.folder / f".{n:05d}.partial{kind}",
-                self.folder / f".{n:05d}_classmap.partial{kind}" if classmap else None)  # fmt: skip
+                self.folder / f".{n:05d}_classmap.partial{tints}" if classmap else None)  # fmt: skip
 
     def commit(self, parts: tuple[Path, Path | None], start: int, end: int | None, totals: dict[str, Any]) -> None:
         """Record the chunk just finished (``parts``, its first frame at ``start``, the next one at ``end``) and the
@@ -1023,7 +1038,7 @@ def upscale_video(
         scenes.scenes.append(Scene(first=0, start=0.0, frames=skip, counts=list(router.stats.counts),
                                    used=int(totals["flops"][0]), whole=int(totals["flops"][2])))
     tmp, tmp_map = _temp_path(dst), (_temp_path(cmap_dst) if cmap_dst else None)
-    writers: list[VideoWriter] = []
+    writers: list[VideoWriter | FrameWriter] = []
     last_end = float(totals["last_end"]) if totals else 0.0
     last_shown = float(totals.get("last_shown") or 0.0) if totals else 0.0  # the last frame's duration, in seconds
     flops = FlopsReport(*totals["flops"]) if totals else FlopsReport(0, 0, 0)
@@ -1058,7 +1073,10 @@ def upscale_video(
             from classsr_cli.io.exr import brighter
 
             brighten = brighter((1 << bits) - 1, info.stops)
-        with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha, deinterlace=bool(deinterlaced),
+        exr_out = options.codec == EXR_CODEC  # OpenEXR frames, by classsr's writer, in linear light
+        half = not exr_out or info.stops is None or "f32" not in str(info.pix_fmt)  # as the source's, else half
+        tints = {"options": replace(options, codec="png", pix_fmt="rgb24")} if exr_out else {}  # the class map in PNG
+        with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha, deinterlace=bool(deinterlaced), light=exr_out,
                          first=max(0, skip - 1)) as reader:
             size = (reader.width, reader.height)
             full = up.output_size(reader.height, reader.width)
@@ -1089,20 +1107,23 @@ def upscale_video(
                 kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar,
                                       "fps": info.fps, "first_number": plan.first_number}
                 if not writers and chunked is None:
-                    writers.append(VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
-                                               rotation=rotation, target=dst, alpha=plan.alpha, **kw))
+                    writers.append(_exr_writer(tmp, ow, oh, info, up, plan, dst, plan.first_number, half) if exr_out else
+                                   VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
+                                               rotation=rotation, target=dst, alpha=plan.alpha, **kw))  # fmt: skip
                     if tmp_map is not None:  # tinted in 8 bits, tagged as the output
                         writers.append(VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation,
-                                                   target=cmap_dst, **kw))
+                                                   target=cmap_dst, **{**kw, **tints}))
                 elif not writers and chunked is not None:  # rotated and joined with the other streams at the end
                     pictures = dst.suffix if muxer == SEQUENCE_MUXER else None  # frames under their output numbers
                     parts = chunked.chunk_paths(classmap, pictures)
                     kw["container"] = None if pictures else CHUNK_FORMAT
                     kw["first_number"] = plan.first_number + frame.index
-                    writers.append(VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
-                                               target=dst, alpha=plan.alpha, **kw))
+                    writers.append(_exr_writer(parts[0], ow, oh, info, up, plan, dst, kw["first_number"], half) if exr_out
+                                   else VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
+                                                    target=dst, alpha=plan.alpha, **kw))  # fmt: skip
                     if parts[1] is not None:
-                        writers.append(VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst, **kw))
+                        writers.append(VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst,
+                                                   **{**kw, **tints}))
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
                 if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets;
                     # clean footage the noisy model's note, where the codec keeps noise for the estimate to read
@@ -1122,7 +1143,8 @@ def upscale_video(
                     first_cut = cut
                 run = up.run(rgb, router=router, banded=up.should_band(h, w, stream_pixels),
                              spill=tmp.parent)
-                _encode(run, writers, frame.pts, span, full[0], alpha, brighten)
+                light = Linear(half=half, outside=frame.outside, size=(full[1], full[0]), stops=info.stops or 0)
+                _encode(run, writers, frame.pts, span, full[0], alpha, brighten, light if exr_out else None)
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 route = run.route if frame.alpha is None else with_alpha(run.route, frame.alpha, full)
                 flops, flops_paper = flops + route.flops, flops_paper + route.flops_paper
@@ -1225,7 +1247,8 @@ def upscale_video(
         width=size[0], height=size[1], out_width=ow, out_height=oh, scale=up.scale, source_fps=info.fps,
         counts=stats.counts, computed=sum(stats.computed), reused=stats.reused, held=stats.held,
         switches=stats.switches, switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops,
-        flops_paper=flops_paper, temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes, pix_fmt=pix_fmt,
+        flops_paper=flops_paper, temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes,
+        pix_fmt=f"gbr{'a' if plan.alpha else ''}pf{16 if half else 32}le" if exr_out else pix_fmt,  # as EXR holds it
         bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
         resumed=skip, alpha=plan.alpha, tta=up.tta, scenes=scenes.scenes,
     )
@@ -1295,7 +1318,7 @@ def _check_continues(src: Path, chunked: _Resume, following: Any) -> None:
                          "to start over")
 
 
-def _close_chunk(writers: list[VideoWriter], chunked: _Resume, parts: tuple[Path, Path | None], start: int,
+def _close_chunk(writers: list[VideoWriter | FrameWriter], chunked: _Resume, parts: tuple[Path, Path | None], start: int,
                  end: int | None, totals: dict[str, Any]) -> None:
     """Finish the chunk's encoders and record it; the next frame opens new ones."""
     for writer in writers:
@@ -1312,25 +1335,43 @@ def _shown(width: int, height: int, rotation: float, sar: Fraction | None) -> tu
     return shown if shown != (width, height) else None
 
 
-def _encode(run: PixelRun, writers: list[VideoWriter], pts: int, duration: int | None, height: int,
-            alpha: np.ndarray | None = None, brighten: np.ndarray | None = None) -> None:
+def _exr_writer(path: Path, width: int, height: int, info: VideoInfo, up: Upscaler, plan: _Plan, target: Path,
+                first_number: int, half: bool) -> FrameWriter:
+    """The writer of an OpenEXR sequence's frames (:class:`~classsr_cli.io.exr.FrameWriter`), with an EXR source's
+    first frame's picture attributes and the record of the upscale."""
+    from classsr_cli.io.image import exr_attributes
+
+    first = info.path.with_name(info.path.name % info.first_number) if info.stops is not None else None
+    return FrameWriter(path, width, height, alpha=plan.alpha, half=half, first_number=first_number,
+                       attributes=exr_attributes(first) if first else None, made_by=up.made_by(), target=target)
+
+
+def _encode(run: PixelRun, writers: list[VideoWriter | FrameWriter], pts: int, duration: int | None, height: int,
+            alpha: np.ndarray | None = None, brighten: np.ndarray | None = None, light: Linear | None = None) -> None:
     """Send the rows of one frame (``height`` rows as upscaled) to the encoder (and, tinted by class, to the class
     map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`); with the frame's upscaled
     ``alpha`` beside them where the encoder takes it (the class map does not); each level through ``brighten`` (a
-    lookup table: linear light read darker, :attr:`~classsr_cli.io.video.VideoInfo.stops`) where given."""
+    lookup table: linear light read darker, :attr:`~classsr_cli.io.video.VideoInfo.stops`) where given, except for
+    OpenEXR frames (a :class:`~classsr_cli.io.exr.FrameWriter`), which take the levels as computed and the frame's
+    ``light`` (its stops and the light outside 0-1) to write linear light."""
     from classsr_cli.io.classmap import tint
 
-    for writer in writers:
-        writer.begin_frame(pts, duration)
+    own = isinstance(writers[0], FrameWriter)
+    for k, writer in enumerate(writers):
+        if k == 0 and isinstance(writer, FrameWriter):
+            writer.begin_frame(pts, duration, light)
+        else:
+            writer.begin_frame(pts, duration)
     keep, width = writers[0].height, writers[0].width
     y = 0
-    for rows in run:
-        rows = rows if brighten is None else brighten[rows]
+    for computed in run:
+        rows = computed if brighten is None else brighten[computed]
+        main = computed if own else rows
         n = max(0, min(rows.shape[0], keep - y))
         if n and alpha is not None:  # the main writer takes RGBA (alpha=plan.alpha, as the reader)
-            writers[0].write_rows(np.concatenate([rows[:n, :width], alpha[y : y + n, :width, None]], axis=2))
+            writers[0].write_rows(np.concatenate([main[:n, :width], alpha[y : y + n, :width, None]], axis=2))
         elif n:
-            writers[0].write_rows(rows[:n, :width])
+            writers[0].write_rows(main[:n, :width])
         if n and len(writers) > 1:
             assert run.frame is not None
             grid = run.frame.grid

@@ -360,3 +360,30 @@ def test_files_written_by_openexr_itself_are_read(tmp_path: Path) -> None:
     assert not framed.pixels[0].any() and not framed.pixels[:, :2].any()
     with pytest.raises(InputError, match=r"compressed with ZSTD .* save it with ZIP, PIZ or DWAA"):
         read_image(DATA / "zstd.exr")
+
+
+@pytest.mark.slow
+def test_the_frame_writer_writes_a_numbered_file_a_frame_in_linear_light(tmp_path: Path) -> None:
+    """exr.FrameWriter: frames given row by row (16-bit levels, alpha last) become numbered EXRs, in linear light with
+    each frame's stops and light outside 0-1 added back, half or float as asked; a frame stopped midway is an error."""
+    from classsr_cli.io.video import ffmpeg_exe
+
+    rng = np.random.default_rng(0)
+    writer = exr.FrameWriter(tmp_path / "f_%03d.exr", 8, 6, alpha=True, half=False, first_number=7)
+    levels = rng.integers(0, 65536, (6, 8, 4), dtype=np.uint16)
+    outside = np.zeros((3, 4, 3), np.float32)
+    outside[1, 2] = 3.0  # a highlight, enlarged x2 by bicubic
+    for k, linear in enumerate((None, exr.Linear(half=False, outside=outside, size=(8, 6), stops=1))):
+        writer.begin_frame(k, 1, linear)
+        writer.write_rows(levels[:4])
+        writer.write_rows(levels[4:])
+        got = exr.decode(ffmpeg_exe(), tmp_path / f"f_{7 + k:03d}.exr")
+        want = exr.linear_rows(levels[..., :3], levels[..., 3], linear, 0, half=False)
+        assert np.allclose(got, want, rtol=1e-6, atol=1e-6) and got.max() > 1.5 * k, k  # bands: float rounding
+    assert writer.frames_written == 2 and exr.header((tmp_path / "f_008.exr").read_bytes()).half is False
+    writer.begin_frame(2, 1)
+    with pytest.raises(ValueError, match=r"expected \(n, 8, 4\) uint16 rows"):
+        writer.write_rows(levels[..., :3])
+    writer.write_rows(levels[:2])
+    with pytest.raises(ValueError, match="stopped at row 2 of 6"):
+        writer.close()

@@ -251,7 +251,8 @@ def test_a_png_sequence_out_is_the_pictures_upscale_makes(tmp_path: Path) -> Non
 def test_an_openexr_sequence_is_read_as_upscale_reads_its_frames(tmp_path: Path) -> None:
     """OpenEXR frames (a render's linear light, a third of it above 1.0; with alpha, premultiplied) are read as
     `classsr upscale` reads each picture: the first frame's stops darker, within the model's range, then as bright as
-    it was, clipped; a PNG sequence's first frame is, level for level at 16 bits, what upscale makes of it."""
+    it was, clipped; a PNG sequence's first frame is, level for level at 16 bits, what upscale makes of it, and an
+    OpenEXR sequence's first frame value for value."""
     from PIL import Image
 
     from classsr_cli.io import exr
@@ -281,8 +282,27 @@ def test_an_openexr_sequence_is_read_as_upscale_reads_its_frames(tmp_path: Path)
         assert got.bits == want.bits == 16 and got.mode == want.mode == ("RGB" if alpha is None else "RGBA")
         assert np.array_equal(got.pixels, want.pixels)
         assert alpha is None or np.array_equal(got.alpha, want.alpha)
-    r = runner.invoke(app, ["video", str(tmp_path / "plain"), str(tmp_path / "exr" / "%04d.exr")])
-    assert r.exit_code == 2 and "`classsr video` writes no OpenEXR frames; `classsr upscale` does" in r.stderr
+        # OpenEXR frames out: linear light, the highlights kept, each the EXR upscale writes of that frame (a
+        # --resume run in chunks alike); the class map in PNG.
+        for extra in ([], ["--resume", "--classmap"]):
+            frames = tmp_path / f"{name}_exr{len(extra)}" / "%04d.exr"
+            r = runner.invoke(app, ["video", str(folder), str(frames), "--threads", "2", *extra])
+            assert r.exit_code == 0, r.output
+            assert "written in linear light, the light outside 0-1 kept" in r.stderr
+            made = sorted(p.name for p in frames.parent.iterdir())
+            assert made == (["1001.exr", "1002.exr", "1003.exr"] if not extra else
+                            ["1001.exr", "1001_classmap.png", "1002.exr", "1002_classmap.png", "1003.exr",
+                             "1003_classmap.png"])  # fmt: skip
+            r = runner.invoke(app, ["upscale", str(folder / "shot_1001.exr"), "-o", str(tmp_path / "still.exr"),
+                                    "--threads", "2", "--overwrite"])  # fmt: skip
+            assert r.exit_code == 0, r.output
+            from classsr_cli.io.video import ffmpeg_exe
+
+            video, still = (exr.decode(ffmpeg_exe(), p) for p in (frames.parent / "1001.exr", tmp_path / "still.exr"))
+            assert video.shape == still.shape == (288, 384, 3 if alpha is None else 4)
+            assert np.array_equal(video, still) and video.max() > 2  # the light above 1.0 too
+    r = runner.invoke(app, ["video", str(tmp_path / "plain"), str(tmp_path / "out.exr")])
+    assert r.exit_code == 2 and "OpenEXR frames are written as a numbered sequence" in r.stderr
     cut = tmp_path / "plain" / "shot_1003.exr"  # ffmpeg's decoder would give its missing chunks as zeros
     cut.write_bytes(cut.read_bytes()[:-100])
     r = runner.invoke(app, ["video", str(tmp_path / "plain"), str(tmp_path / "cut" / "%05d.png")])

@@ -39,7 +39,7 @@ import numpy as np
 
 from classsr_cli.io.icc import srgb_decode, srgb_encode
 
-__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "Header", "Linear", "brighter", "cut_short", "decode", "deflate_module", "frame",
+__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "FrameWriter", "Header", "Linear", "brighter", "cut_short", "decode", "deflate_module", "frame",
            "frame_bytes", "header", "is_exr", "is_float", "linear_rows", "split", "stops_for", "unpack", "write"]
 
 #: An OpenEXR file's first four bytes.
@@ -353,12 +353,15 @@ def stops_for(linear: np.ndarray, alpha: np.ndarray | None) -> int:
     return _stops(*_straight(linear, alpha), WITHIN)
 
 
-def frame(linear: np.ndarray, alpha: np.ndarray | None, stops: int) -> tuple[np.ndarray, np.ndarray | None]:
+def frame(
+    linear: np.ndarray, alpha: np.ndarray | None, stops: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """A frame of a sequence of linear light as :func:`split` reads a picture, at the sequence's ``stops``: 16-bit
-    sRGB-encoded pixels of its light within 0-1 (the rest clipped: a video holds no more) and 16-bit alpha."""
+    sRGB-encoded pixels of its light within 0-1, 16-bit alpha, and the light outside 0-1 (as :attr:`Linear.outside`,
+    ``None`` where there is none: an EXR output adds it back, a video holds no more)."""
     colour, a = _straight(linear, alpha)
-    pixels, _ = _encoded(colour, stops)
-    return pixels, None if a is None else np.rint(a * 65535.0).astype(np.uint16)
+    pixels, outside = _encoded(colour, stops)
+    return pixels, None if a is None else np.rint(a * 65535.0).astype(np.uint16), outside if outside.any() else None
 
 
 def _straight(linear: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -537,3 +540,78 @@ def _put(f: BinaryIO, y: int, chunk: Future[bytes], offsets: list[int]) -> None:
     offsets.append(f.tell())
     f.write(struct.pack("<ii", y, len(data)))
     f.write(data)
+
+
+class FrameWriter:
+    """A numbered OpenEXR sequence (``path`` a printf pattern, ``shot_%04d.exr``), one file a frame from
+    ``first_number``, written by :func:`write`: the frames :class:`~classsr_cli.io.video.VideoWriter` takes row by row
+    (``(n, width, 3)`` uint16 sRGB-encoded levels, alpha as a fourth channel with ``alpha``), each frame in linear light
+    with its :class:`Linear` (:meth:`begin_frame`: the stops it was read darker by, its light outside 0-1) added
+    back (:func:`linear_rows`), in half floats unless ``half`` is false. A frame's rows are held until its last
+    arrives (its levels: 6 or 8 bytes a pixel), then written as one file. ``target`` the pattern the errors name."""
+
+    def __init__(
+        self, path: Path, width: int, height: int, *, alpha: bool = False, half: bool = True, first_number: int = 1,
+        attributes: dict[str, tuple[str, bytes]] | None = None, made_by: str | None = None, workers: int = 2,
+        target: Path | None = None,
+    ) -> None:
+        self.path, self.width, self.height, self.alpha, self.half = Path(path), width, height, alpha, half
+        self.first_number, self.attributes, self.made_by, self.workers = first_number, attributes, made_by, workers
+        self.target = Path(target) if target is not None else self.path
+        self.channels = 4 if alpha else 3
+        self.frames_written = 0
+        self._rows: list[np.ndarray] = []
+        self._held = 0
+        self._linear: Linear | None = None
+        self._open = False
+
+    def begin_frame(self, pts: int, duration: int | None, linear: Linear | None = None) -> None:
+        """Start the next frame (``pts`` and ``duration`` unused: a picture a frame, numbered in order), its light
+        ``linear``; its rows follow with :meth:`write_rows`."""
+        del pts, duration
+        if self._open:
+            raise ValueError("the previous frame is not finished")
+        self._open, self._rows, self._held, self._linear = True, [], 0, linear
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        """The frame's next rows, top to bottom; the file is written when the last arrives."""
+        if not self._open:
+            raise ValueError("begin_frame first")
+        if rows.ndim != 3 or rows.shape[1:] != (self.width, self.channels) or rows.dtype != np.uint16:
+            raise ValueError(f"expected (n, {self.width}, {self.channels}) uint16 rows, got {rows.shape} {rows.dtype}")
+        if self._held + rows.shape[0] > self.height:
+            raise ValueError(f"{self._held + rows.shape[0]} rows of a {self.height}-row frame")
+        self._rows.append(np.array(rows))  # a copy: the caller may reuse its buffer
+        self._held += rows.shape[0]
+        if self._held == self.height:
+            self._finish()
+
+    def _finish(self) -> None:
+        name = self.path.with_name(self.path.name % (self.first_number + self.frames_written))
+
+        def bands() -> Iterator[np.ndarray]:
+            at = 0
+            for rows in self._rows:
+                colour, a = (rows[..., :3], rows[..., 3]) if self.alpha else (rows, None)
+                yield linear_rows(colour, a, self._linear, at, half=self.half)
+                at += rows.shape[0]
+
+        try:
+            with name.open("wb") as f:
+                write(f, bands(), width=self.width, height=self.height, channels=self.channels, half=self.half,
+                      attributes=self.attributes, made_by=self.made_by, workers=self.workers)  # fmt: skip
+        except OSError as e:
+            from classsr_cli.errors import OutputError
+
+            raise OutputError.of(self.target, e) from None
+        self._open, self._rows, self._linear = False, [], None
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Finish: a frame begun and not whole is an error (the caller stopped midway)."""
+        if self._open:
+            raise ValueError(f"a frame of {self.target} stopped at row {self._held} of {self.height}")
+
+    def abort(self) -> None:
+        """Drop a frame not yet written (the files written are the caller's to remove)."""
+        self._open, self._rows = False, []

@@ -74,6 +74,7 @@ __all__ = [
     "Picture",
     "PngText",
     "check_output_size",
+    "exr_attributes",
     "exr_frames",
     "jpeg_quality_of",
     "output_format",
@@ -878,6 +879,13 @@ def _exr_checked(path: Path, head: Any) -> Any:
         raise InputError(f"{path}: an EXR whose R, G and B channels differ in pixel type (half and float), which the "
                          "bundled ffmpeg does not decode: save them in one type")
     return head
+
+
+def exr_attributes(path: Path) -> dict[str, tuple[str, bytes]]:
+    """The attributes an EXR output carries from the EXR ``path`` (:data:`classsr_cli.io.exr.CARRIED`)."""
+    from classsr_cli.io import exr
+
+    return {k: v for k, v in _exr_header(path).attributes.items() if k in exr.CARRIED}
 
 
 def exr_frames(frames: Iterable[Path]) -> None:

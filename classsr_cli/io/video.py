@@ -55,6 +55,7 @@ __all__ = [
     "CONTAINERS",
     "DEEP_PIX_FMT",
     "DEFAULT_PIX_FMT",
+    "EXR_CODEC",
     "HDR10",
     "SEQUENCE_CODECS",
     "SEQUENCE_MUXER",
@@ -94,10 +95,11 @@ CONTAINERS: dict[str, str] = {
     ".apng": "apng",
 }
 #: A numbered image sequence's muxer (``out/%05d.png``: a picture a frame, no timing, audio or subtitles), and the
-#: encoder of each picture suffix it writes.
+#: encoder of each picture suffix it writes (OpenEXR's, :data:`EXR_CODEC`: classsr's own writer, not ffmpeg's).
 SEQUENCE_MUXER = "image2"
+EXR_CODEC = "exr"
 SEQUENCE_CODECS: dict[str, str] = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "mjpeg", ".jpeg": "mjpeg",
-                                   ".jxl": "libjxl", ".dpx": "dpx"}  # fmt: skip
+                                   ".jxl": "libjxl", ".dpx": "dpx", ".exr": EXR_CODEC}  # fmt: skip
 #: Animated pictures: frames and their timing only (no audio, subtitles or colour tags), written in one go.
 ANIMATION_MUXERS = {"gif": "gif", "webp": "libwebp_anim", "apng": "apng"}  # muxer -> its encoder
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
@@ -587,13 +589,16 @@ def _hdr10(path: Path, index: int) -> HDR10 | None:
 @dataclass
 class Frame:
     """One decoded frame: ``rgb`` ``(H, W, 3)`` uint8 (uint16 when read at 16 bits), ``pts`` and ``duration`` in
-    ``time_base`` ticks, and its ``(H, W)`` ``alpha`` where the reader reads it (else ``None``)."""
+    ``time_base`` ticks, its ``(H, W)`` ``alpha`` where the reader reads it (else ``None``), and an OpenEXR frame's
+    light outside 0-1 (``(H, W, C)`` float32, at the sequence's stops, as :attr:`classsr_cli.io.exr.Linear.outside`)
+    where the reader keeps it (``light``) and there is some."""
 
     index: int
     rgb: np.ndarray
     pts: int
     duration: int | None
     alpha: np.ndarray | None = None
+    outside: np.ndarray | None = None
 
 
 class _StderrPump(threading.Thread):
@@ -750,10 +755,11 @@ class VideoReader:
     """
 
     def __init__(self, info: VideoInfo, *, autorotate: bool = False, bits: int = 8, alpha: bool = False,
-                 deinterlace: bool = False, first: int = 0) -> None:
+                 deinterlace: bool = False, first: int = 0, light: bool = False) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are read at 8 or 16 bits per channel, got {bits}")
         self.info = info
+        self.light = light  # an OpenEXR frame's light outside 0-1 too (Frame.outside), for an EXR output
         self.autorotate = autorotate
         self.bits = bits
         self.alpha = alpha  # each frame's alpha too (Frame.alpha)
@@ -897,11 +903,12 @@ class VideoReader:
                 tb = self.time_base
                 pts = round(self.frames_read * fallback / tb)
                 stamp = (pts, None)
-            alpha = None
+            alpha = outside = None
             if linear:  # OpenEXR: straight colour, at the sequence's stops, sRGB-encoded into 16 bits
                 light = exr.unpack(buf, str(self.info.pix_fmt), self.width, self.height)
-                rgb, alpha = exr.frame(light[..., : 3 if light.shape[2] >= 3 else 1],
-                                       light[..., -1] if light.shape[2] in (2, 4) else None, self.info.stops or 0)
+                rgb, alpha, outside = exr.frame(light[..., : 3 if light.shape[2] >= 3 else 1],
+                                                light[..., -1] if light.shape[2] in (2, 4) else None, self.info.stops or 0)
+                outside = outside if self.light else None
                 rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
                 alpha = alpha if self.alpha else None
             else:
@@ -916,7 +923,7 @@ class VideoReader:
                 continue
             if self._to_srgb is not None:  # an image sequence's ICC profile: its colours as sRGB, as a video's are
                 rgb = self._to_srgb(rgb)
-            yield Frame(self.frames_read, rgb, stamp[0], stamp[1], alpha)
+            yield Frame(self.frames_read, rgb, stamp[0], stamp[1], alpha, outside)
             self.frames_read += 1
         if self._select and self._pump is not None and self._pump.next_decoded() is not None:
             self._restart()  # frames decoded that select dropped after the first (a new size, counted afresh)
