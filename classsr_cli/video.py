@@ -1338,11 +1338,12 @@ def _shown(width: int, height: int, rotation: float, sar: Fraction | None) -> tu
 def _exr_writer(path: Path, width: int, height: int, info: VideoInfo, up: Upscaler, plan: _Plan, target: Path,
                 first_number: int, half: bool) -> FrameWriter:
     """The writer of an OpenEXR sequence's frames (:class:`~classsr_cli.io.exr.FrameWriter`), with an EXR source's
-    first frame's picture attributes and the record of the upscale."""
+    first frame's picture attributes and the record of the upscale; gray (Y) where the source's EXR frames are."""
     from classsr_cli.io.image import exr_attributes
 
     first = info.path.with_name(info.path.name % info.first_number) if info.stops is not None else None
-    return FrameWriter(path, width, height, alpha=plan.alpha, half=half, first_number=first_number,
+    gray = first is not None and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
+    return FrameWriter(path, width, height, alpha=plan.alpha, half=half, first_number=first_number, gray=gray,
                        attributes=exr_attributes(first) if first else None, made_by=up.made_by(), target=target)
 
 

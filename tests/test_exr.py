@@ -387,3 +387,9 @@ def test_the_frame_writer_writes_a_numbered_file_a_frame_in_linear_light(tmp_pat
     writer.write_rows(levels[:2])
     with pytest.raises(ValueError, match="stopped at row 2 of 6"):
         writer.close()
+    gray = exr.FrameWriter(tmp_path / "y_%d.exr", 8, 6, gray=True)  # a gray source's frames come as three channels
+    gray.begin_frame(0, None)
+    gray.write_rows(np.repeat(levels[..., :1], 3, axis=2))
+    assert exr.header((tmp_path / "y_1.exr").read_bytes()).channels == (("Y", 1),)
+    assert np.array_equal(exr.decode(ffmpeg_exe(), tmp_path / "y_1.exr"),
+                          exr.linear_rows(levels[..., :1], None, None, 0, half=True).astype(np.float16))  # fmt: skip

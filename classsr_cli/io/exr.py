@@ -547,15 +547,17 @@ class FrameWriter:
     ``first_number``, written by :func:`write`: the frames :class:`~classsr_cli.io.video.VideoWriter` takes row by row
     (``(n, width, 3)`` uint16 sRGB-encoded levels, alpha as a fourth channel with ``alpha``), each frame in linear light
     with its :class:`Linear` (:meth:`begin_frame`: the stops it was read darker by, its light outside 0-1) added
-    back (:func:`linear_rows`), in half floats unless ``half`` is false. A frame's rows are held until its last
-    arrives (its levels: 6 or 8 bytes a pixel), then written as one file. ``target`` the pattern the errors name."""
+    back (:func:`linear_rows`), in half floats unless ``half`` is false, as Y (and A) where ``gray`` (the first
+    channel: a gray source's frames come as three equal ones). A frame's rows are held until its last arrives (its
+    levels: 6 or 8 bytes a pixel), then written as one file. ``target`` the pattern the errors name."""
 
     def __init__(
         self, path: Path, width: int, height: int, *, alpha: bool = False, half: bool = True, first_number: int = 1,
         attributes: dict[str, tuple[str, bytes]] | None = None, made_by: str | None = None, workers: int = 2,
-        target: Path | None = None,
+        target: Path | None = None, gray: bool = False,
     ) -> None:
         self.path, self.width, self.height, self.alpha, self.half = Path(path), width, height, alpha, half
+        self.gray = gray
         self.first_number, self.attributes, self.made_by, self.workers = first_number, attributes, made_by, workers
         self.target = Path(target) if target is not None else self.path
         self.channels = 4 if alpha else 3
@@ -593,12 +595,13 @@ class FrameWriter:
             at = 0
             for rows in self._rows:
                 colour, a = (rows[..., :3], rows[..., 3]) if self.alpha else (rows, None)
-                yield linear_rows(colour, a, self._linear, at, half=self.half)
+                yield linear_rows(colour[..., :1] if self.gray else colour, a, self._linear, at, half=self.half)
                 at += rows.shape[0]
 
         try:
             with name.open("wb") as f:
-                write(f, bands(), width=self.width, height=self.height, channels=self.channels, half=self.half,
+                channels = (1 if self.gray else 3) + self.alpha
+                write(f, bands(), width=self.width, height=self.height, channels=channels, half=self.half,
                       attributes=self.attributes, made_by=self.made_by, workers=self.workers)  # fmt: skip
         except OSError as e:
             from classsr_cli.errors import OutputError
