@@ -50,7 +50,8 @@ from classsr_cli.errors import (
     OutputExistsError,
     VideoError,
 )
-from classsr_cli.io.exr import FrameWriter, Linear
+from classsr_cli.io.exr import Linear
+from classsr_cli.io.frames import FrameFiles
 from classsr_cli.io.icc import srgb16_transform
 from classsr_cli.io.sequence import find_sequence, is_pattern, is_sequence, numbered
 from classsr_cli.io.video import (
@@ -461,7 +462,10 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     if muxer == "webp" and info.lossless and not (options.codec or options.pix_fmt):
         # a lossless animated WebP stays lossless, as upscale keeps a lossless WebP picture (RGB, not 4:2:0)
         options = replace(options, pix_fmt="bgra", extra=(("lossless", "1"), *options.extra))
-    if options.codec == EXR_CODEC:  # classsr's writer takes the 16-bit levels, in linear light (exr.FrameWriter)
+    if options.codec == EXR_CODEC and options.fps is not None:  # (a sequence's --fps is its read rate, not this)
+        raise ConfigError(f"{dst}: OpenEXR frames are written a picture a frame; --fps, which repeats or drops frames "
+                          "to a constant rate, does not apply: write a video, or retime the frames in your editor")
+    if options.codec == EXR_CODEC:  # classsr's writer takes the 16-bit levels, in linear light (exr.frame_encoder)
         if color_tags(info.color)[2] in ("smpte2084", "arib-std-b67"):
             raise ConfigError(f"{src}: an HDR video's PQ or HLG light is not converted to OpenEXR's scene-linear light: "
                               f"write 16-bit PNG frames ({dst.with_suffix('.png')})")
@@ -1038,7 +1042,7 @@ def upscale_video(
         scenes.scenes.append(Scene(first=0, start=0.0, frames=skip, counts=list(router.stats.counts),
                                    used=int(totals["flops"][0]), whole=int(totals["flops"][2])))
     tmp, tmp_map = _temp_path(dst), (_temp_path(cmap_dst) if cmap_dst else None)
-    writers: list[VideoWriter | FrameWriter] = []
+    writers: list[VideoWriter | FrameFiles] = []
     last_end = float(totals["last_end"]) if totals else 0.0
     last_shown = float(totals.get("last_shown") or 0.0) if totals else 0.0  # the last frame's duration, in seconds
     flops = FlopsReport(*totals["flops"]) if totals else FlopsReport(0, 0, 0)
@@ -1075,7 +1079,9 @@ def upscale_video(
             brighten = brighter((1 << bits) - 1, info.stops)
         exr_out = options.codec == EXR_CODEC  # OpenEXR frames, by classsr's writer, in linear light
         half = not exr_out or info.stops is None or "f32" not in str(info.pix_fmt)  # as the source's, else half
-        tints = {"options": replace(options, codec="png", pix_fmt="rgb24")} if exr_out else {}  # the class map in PNG
+        tints = options  # the class map's: PNG pictures' in 8 bits (an OpenEXR sequence's map is PNG)
+        if cmap_dst is not None and muxer == SEQUENCE_MUXER and cmap_dst.suffix.lower() == ".png":
+            tints = replace(options, codec="png", pix_fmt="rgb24", extra=())
         with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha, deinterlace=bool(deinterlaced), light=exr_out,
                          first=max(0, skip - 1)) as reader:
             size = (reader.width, reader.height)
@@ -1107,23 +1113,29 @@ def upscale_video(
                 kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar,
                                       "fps": info.fps, "first_number": plan.first_number}
                 if not writers and chunked is None:
-                    writers.append(_exr_writer(tmp, ow, oh, info, up, plan, dst, plan.first_number, half) if exr_out else
-                                   VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
-                                               rotation=rotation, target=dst, alpha=plan.alpha, **kw))  # fmt: skip
-                    if tmp_map is not None:  # tinted in 8 bits, tagged as the output
-                        writers.append(VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation,
-                                                   target=cmap_dst, **{**kw, **tints}))
+                    writers.append(_own_frames(tmp, ow, oh, options, info, plan, up.made_by(), dst,
+                                               plan.first_number, half=half, sar=sar)
+                                   or VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
+                                                  rotation=rotation, target=dst, alpha=plan.alpha, **kw))  # fmt: skip
+                    if tmp_map is not None and cmap_dst is not None:  # tinted in 8 bits, tagged as the output
+                        writers.append(_own_frames(tmp_map, ow, oh, tints, info, plan, None, cmap_dst,
+                                                   plan.first_number, half=half, sar=sar)
+                                       or VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation,
+                                                      target=cmap_dst, **{**kw, "options": tints}))  # fmt: skip
                 elif not writers and chunked is not None:  # rotated and joined with the other streams at the end
                     pictures = dst.suffix if muxer == SEQUENCE_MUXER else None  # frames under their output numbers
                     parts = chunked.chunk_paths(classmap, pictures)
                     kw["container"] = None if pictures else CHUNK_FORMAT
                     kw["first_number"] = plan.first_number + frame.index
-                    writers.append(_exr_writer(parts[0], ow, oh, info, up, plan, dst, kw["first_number"], half) if exr_out
-                                   else VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
-                                                    target=dst, alpha=plan.alpha, **kw))  # fmt: skip
-                    if parts[1] is not None:
-                        writers.append(VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst,
-                                                   **{**kw, **tints}))
+                    writers.append(_own_frames(parts[0], ow, oh, options, info, plan, up.made_by(), dst,
+                                               kw["first_number"], half=half, sar=sar)
+                                   or VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
+                                                  target=dst, alpha=plan.alpha, **kw))  # fmt: skip
+                    if parts[1] is not None and cmap_dst is not None:
+                        writers.append(_own_frames(parts[1], ow, oh, tints, info, plan, None, cmap_dst,
+                                                   kw["first_number"], half=half, sar=sar)
+                                       or VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst,
+                                                      **{**kw, "options": tints}))  # fmt: skip
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
                 if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets;
                     # clean footage the noisy model's note, where the codec keeps noise for the estimate to read
@@ -1318,7 +1330,7 @@ def _check_continues(src: Path, chunked: _Resume, following: Any) -> None:
                          "to start over")
 
 
-def _close_chunk(writers: list[VideoWriter | FrameWriter], chunked: _Resume, parts: tuple[Path, Path | None], start: int,
+def _close_chunk(writers: list[VideoWriter | FrameFiles], chunked: _Resume, parts: tuple[Path, Path | None], start: int,
                  end: int | None, totals: dict[str, Any]) -> None:
     """Finish the chunk's encoders and record it; the next frame opens new ones."""
     for writer in writers:
@@ -1335,31 +1347,60 @@ def _shown(width: int, height: int, rotation: float, sar: Fraction | None) -> tu
     return shown if shown != (width, height) else None
 
 
-def _exr_writer(path: Path, width: int, height: int, info: VideoInfo, up: Upscaler, plan: _Plan, target: Path,
-                first_number: int, half: bool) -> FrameWriter:
-    """The writer of an OpenEXR sequence's frames (:class:`~classsr_cli.io.exr.FrameWriter`), with an EXR source's
-    first frame's picture attributes and the record of the upscale; gray (Y) where the source's EXR frames are."""
-    from classsr_cli.io.image import exr_attributes
-
-    first = info.path.with_name(info.path.name % info.first_number) if info.stops is not None else None
-    gray = first is not None and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
-    return FrameWriter(path, width, height, alpha=plan.alpha, half=half, first_number=first_number, gray=gray,
-                       attributes=exr_attributes(first) if first else None, made_by=up.made_by(), target=target)
+#: The pixel formats of the PNG frames classsr writes itself (:func:`_own_frames`), by bits and alpha.
+_OWN_PNG = {(8, False): "rgb24", (8, True): "rgba", (16, False): "rgb48be", (16, True): "rgba64be"}
 
 
-def _encode(run: PixelRun, writers: list[VideoWriter | FrameWriter], pts: int, duration: int | None, height: int,
+def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, info: VideoInfo, plan: _Plan,
+                made_by: str | None, target: Path, first_number: int, *, half: bool, sar: Fraction | None) -> FrameFiles | None:
+    """classsr's own writer of a picture sequence's frames (:class:`~classsr_cli.io.frames.FrameFiles`), where it has
+    one, else ``None`` (ffmpeg's encoder): OpenEXR's (an EXR source's first frame's picture attributes kept; gray (Y)
+    where its frames are), and PNG's in the pixel format the run settled on (:data:`_OWN_PNG`; not a ``--pix-fmt`` of
+    another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops, or frames whose pixels are not
+    square, whose shape ffmpeg's encoder writes),
+    ``cICP``-tagged where the source is HDR or wide-gamut, with the record of the upscale (``made_by``; none for
+    the class map). Both write the frames faster than ffmpeg's encoders (docs/cli.md)."""
+    from classsr_cli import __version__
+    from classsr_cli.io.image import Meta, Nclx, PngText, exr_attributes, png_encoder
+
+    bits = 16 if plan.bits == 16 else 8
+    if options.codec == EXR_CODEC:
+        from classsr_cli.io.exr import frame_encoder
+
+        first = info.path.with_name(info.path.name % info.first_number) if info.stops is not None else None
+        gray = first is not None and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
+        encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=made_by,
+                               attributes=exr_attributes(first) if first else None)  # fmt: skip
+        return FrameFiles(path, width, height, channels=3 + plan.alpha, encode=encode, first_number=first_number,
+                          target=target, linear=True)  # fmt: skip
+    alpha = made_by is not None and plan.alpha  # the class map: RGB, 8 bits
+    bits = bits if made_by is not None else 8
+    if (options.codec != "png" or options.extra or options.fps is not None or options.out_pix_fmt != _OWN_PNG[bits, alpha]
+            or (sar is not None and sar != 1)):  # fmt: skip
+        return None
+    from classsr_cli.io.jxl import h273
+
+    codes = h273(*color_tags(info.color)[1:])
+    tagged = codes is not None and (codes[0] in (9, 11, 12) or codes[1] in (14, 15, 16, 18))  # HDR or wide gamut
+    meta = Meta(nclx=Nclx(codes[0], codes[1], 0, True) if tagged and codes else None,
+                text=(PngText("Software", f"classsr {__version__}"), PngText("classsr", made_by)) if made_by else ())
+    return FrameFiles(path, width, height, channels=3 + alpha, encode=png_encoder(meta),
+                      dtype=np.uint16 if bits == 16 else np.uint8, first_number=first_number, target=target)
+
+
+def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, duration: int | None, height: int,
             alpha: np.ndarray | None = None, brighten: np.ndarray | None = None, light: Linear | None = None) -> None:
     """Send the rows of one frame (``height`` rows as upscaled) to the encoder (and, tinted by class, to the class
     map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`); with the frame's upscaled
     ``alpha`` beside them where the encoder takes it (the class map does not); each level through ``brighten`` (a
     lookup table: linear light read darker, :attr:`~classsr_cli.io.video.VideoInfo.stops`) where given, except for
-    OpenEXR frames (a :class:`~classsr_cli.io.exr.FrameWriter`), which take the levels as computed and the frame's
+    OpenEXR frames (a :class:`~classsr_cli.io.frames.FrameFiles` of light), which take the levels as computed and the frame's
     ``light`` (its stops and the light outside 0-1) to write linear light."""
     from classsr_cli.io.classmap import tint
 
-    own = isinstance(writers[0], FrameWriter)
+    own = isinstance(writers[0], FrameFiles) and writers[0].linear
     for k, writer in enumerate(writers):
-        if k == 0 and isinstance(writer, FrameWriter):
+        if k == 0 and isinstance(writer, FrameFiles):
             writer.begin_frame(pts, duration, light)
         else:
             writer.begin_frame(pts, duration)

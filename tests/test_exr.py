@@ -363,13 +363,16 @@ def test_files_written_by_openexr_itself_are_read(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_frame_writer_writes_a_numbered_file_a_frame_in_linear_light(tmp_path: Path) -> None:
-    """exr.FrameWriter: frames given row by row (16-bit levels, alpha last) become numbered EXRs, in linear light with
-    each frame's stops and light outside 0-1 added back, half or float as asked; a frame stopped midway is an error."""
+def test_the_frame_encoder_writes_a_numbered_file_a_frame_in_linear_light(tmp_path: Path) -> None:
+    """FrameFiles with exr.frame_encoder: frames given row by row (16-bit levels, alpha last) become numbered EXRs, in
+    linear light with each frame's stops and light outside 0-1 added back, half or float as asked, gray as Y; a frame
+    stopped midway is an error."""
+    from classsr_cli.io.frames import FrameFiles
     from classsr_cli.io.video import ffmpeg_exe
 
     rng = np.random.default_rng(0)
-    writer = exr.FrameWriter(tmp_path / "f_%03d.exr", 8, 6, alpha=True, half=False, first_number=7)
+    writer = FrameFiles(tmp_path / "f_%03d.exr", 8, 6, channels=4, encode=exr.frame_encoder(alpha=True, half=False),
+                        first_number=7, linear=True)  # fmt: skip
     levels = rng.integers(0, 65536, (6, 8, 4), dtype=np.uint16)
     outside = np.zeros((3, 4, 3), np.float32)
     outside[1, 2] = 3.0  # a highlight, enlarged x2 by bicubic
@@ -387,8 +390,8 @@ def test_the_frame_writer_writes_a_numbered_file_a_frame_in_linear_light(tmp_pat
     writer.write_rows(levels[:2])
     with pytest.raises(ValueError, match="stopped at row 2 of 6"):
         writer.close()
-    gray = exr.FrameWriter(tmp_path / "y_%d.exr", 8, 6, gray=True)  # a gray source's frames come as three channels
-    gray.begin_frame(0, None)
+    gray = FrameFiles(tmp_path / "y_%d.exr", 8, 6, channels=3, encode=exr.frame_encoder(gray=True), linear=True)
+    gray.begin_frame(0, None)  # a gray source's frames come as three equal channels
     gray.write_rows(np.repeat(levels[..., :1], 3, axis=2))
     assert exr.header((tmp_path / "y_1.exr").read_bytes()).channels == (("Y", 1),)
     assert np.array_equal(exr.decode(ffmpeg_exe(), tmp_path / "y_1.exr"),

@@ -700,6 +700,17 @@ def test_hdr_colour_tags_and_10_bit_depth(tiny_model: torch.nn.Module, tmp_path:
     assert "yuv420p(tv, bt2020nc/bt2020/smpte2084" in video_line(tmp_path / "o8.mp4")
     assert res.notes == ["the source is 10-bit; the output's yuv420p keeps 8 bits per channel (--pix-fmt yuv420p10le "
                          "keeps 10)"] and res.bits == 16
+    # PNG frames (classsr's own writer): 16 bits, tagged BT.2020 PQ by their cICP chunk (ffmpeg's encoder tagged
+    # none), the record of the upscale beside; the class map's 8-bit frames tagged alike (as its video is); 8-bit
+    # BT.709 frames untagged (read as sRGB, as every picture).
+    pictures = upscale_video(tiny_model, src, tmp_path / "frames" / "%02d.png", classmap=True)
+    assert (pictures.pix_fmt, pictures.frames) == ("rgb48be", 2)
+    data = (tmp_path / "frames" / "01.png").read_bytes()
+    assert data[24] == 16 and b"cICP\x09\x10\x00\x01" in data and b"classsr\x00" in data  # 16 bits, PQ, the record
+    tints = (tmp_path / "frames" / "01_classmap.png").read_bytes()
+    assert tints[24] == 8 and b"cICP\x09\x10\x00\x01" in tints and b"classsr\x00" not in tints
+    upscale_video(tiny_model, clips_709(tmp_path), tmp_path / "f709" / "%02d.png")
+    assert b"cICP" not in (tmp_path / "f709" / "01.png").read_bytes()
     # 8-bit BT.709 stays BT.709 and 8-bit, now with its primaries and transfer too; no note.
     res = upscale_video(tiny_model, clips_709(tmp_path), tmp_path / "o709.mp4", options=EncodeOptions(preset="ultrafast"))
     assert "yuv420p(tv, bt709, progressive)" in video_line(tmp_path / "o709.mp4") and res.notes == []

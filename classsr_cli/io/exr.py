@@ -29,7 +29,7 @@ import struct
 import subprocess
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,8 +39,29 @@ import numpy as np
 
 from classsr_cli.io.icc import srgb_decode, srgb_encode
 
-__all__ = ["CARRIED", "LEVEL", "LINES", "MAGIC", "FrameWriter", "Header", "Linear", "brighter", "cut_short", "decode", "deflate_module", "frame",
-           "frame_bytes", "header", "is_exr", "is_float", "linear_rows", "split", "stops_for", "unpack", "write"]
+__all__ = [
+    "CARRIED",
+    "LEVEL",
+    "LINES",
+    "MAGIC",
+    "Header",
+    "Linear",
+    "brighter",
+    "cut_short",
+    "decode",
+    "deflate_module",
+    "frame",
+    "frame_bytes",
+    "frame_encoder",
+    "header",
+    "is_exr",
+    "is_float",
+    "linear_rows",
+    "split",
+    "stops_for",
+    "unpack",
+    "write",
+]
 
 #: An OpenEXR file's first four bytes.
 MAGIC = b"\x76\x2f\x31\x01"
@@ -542,79 +563,28 @@ def _put(f: BinaryIO, y: int, chunk: Future[bytes], offsets: list[int]) -> None:
     f.write(data)
 
 
-class FrameWriter:
-    """A numbered OpenEXR sequence (``path`` a printf pattern, ``shot_%04d.exr``), one file a frame from
-    ``first_number``, written by :func:`write`: the frames :class:`~classsr_cli.io.video.VideoWriter` takes row by row
-    (``(n, width, 3)`` uint16 sRGB-encoded levels, alpha as a fourth channel with ``alpha``), each frame in linear light
-    with its :class:`Linear` (:meth:`begin_frame`: the stops it was read darker by, its light outside 0-1) added
-    back (:func:`linear_rows`), in half floats unless ``half`` is false, as Y (and A) where ``gray`` (the first
-    channel: a gray source's frames come as three equal ones). A frame's rows are held until its last arrives (its
-    levels: 6 or 8 bytes a pixel), then written as one file. ``target`` the pattern the errors name."""
 
-    def __init__(
-        self, path: Path, width: int, height: int, *, alpha: bool = False, half: bool = True, first_number: int = 1,
-        attributes: dict[str, tuple[str, bytes]] | None = None, made_by: str | None = None, workers: int = 2,
-        target: Path | None = None, gray: bool = False,
-    ) -> None:
-        self.path, self.width, self.height, self.alpha, self.half = Path(path), width, height, alpha, half
-        self.gray = gray
-        self.first_number, self.attributes, self.made_by, self.workers = first_number, attributes, made_by, workers
-        self.target = Path(target) if target is not None else self.path
-        self.channels = 4 if alpha else 3
-        self.frames_written = 0
-        self._rows: list[np.ndarray] = []
-        self._held = 0
-        self._linear: Linear | None = None
-        self._open = False
+def frame_encoder(
+    *, alpha: bool = False, half: bool = True, gray: bool = False, attributes: dict[str, tuple[str, bytes]] | None = None,
+    made_by: str | None = None, workers: int = 2,
+) -> Callable[[Path, list[np.ndarray], Linear | None], None]:
+    """What writes a frame of an OpenEXR sequence (:class:`~classsr_cli.io.frames.FrameFiles`): its ``(n, W, 3)``
+    uint16 rows of sRGB-encoded levels (alpha as a fourth channel with ``alpha``) in linear light, the frame's
+    :class:`Linear` (the stops it was read darker by, its light outside 0-1) added back (:func:`linear_rows`), in half
+    floats unless ``half`` is false, as Y (and A) where ``gray`` (the first channel: a gray source's frames come as
+    three equal ones), with ``attributes`` and ``made_by`` (:func:`write`)."""
 
-    def begin_frame(self, pts: int, duration: int | None, linear: Linear | None = None) -> None:
-        """Start the next frame (``pts`` and ``duration`` unused: a picture a frame, numbered in order), its light
-        ``linear``; its rows follow with :meth:`write_rows`."""
-        del pts, duration
-        if self._open:
-            raise ValueError("the previous frame is not finished")
-        self._open, self._rows, self._held, self._linear = True, [], 0, linear
-
-    def write_rows(self, rows: np.ndarray) -> None:
-        """The frame's next rows, top to bottom; the file is written when the last arrives."""
-        if not self._open:
-            raise ValueError("begin_frame first")
-        if rows.ndim != 3 or rows.shape[1:] != (self.width, self.channels) or rows.dtype != np.uint16:
-            raise ValueError(f"expected (n, {self.width}, {self.channels}) uint16 rows, got {rows.shape} {rows.dtype}")
-        if self._held + rows.shape[0] > self.height:
-            raise ValueError(f"{self._held + rows.shape[0]} rows of a {self.height}-row frame")
-        self._rows.append(np.array(rows))  # a copy: the caller may reuse its buffer
-        self._held += rows.shape[0]
-        if self._held == self.height:
-            self._finish()
-
-    def _finish(self) -> None:
-        name = self.path.with_name(self.path.name % (self.first_number + self.frames_written))
-
+    def encode(path: Path, rows: list[np.ndarray], light: Linear | None) -> None:
         def bands() -> Iterator[np.ndarray]:
             at = 0
-            for rows in self._rows:
-                colour, a = (rows[..., :3], rows[..., 3]) if self.alpha else (rows, None)
-                yield linear_rows(colour[..., :1] if self.gray else colour, a, self._linear, at, half=self.half)
-                at += rows.shape[0]
+            for band in rows:
+                colour, a = (band[..., :3], band[..., 3]) if alpha else (band, None)
+                yield linear_rows(colour[..., :1] if gray else colour, a, light, at, half=half)
+                at += band.shape[0]
 
-        try:
-            with name.open("wb") as f:
-                channels = (1 if self.gray else 3) + self.alpha
-                write(f, bands(), width=self.width, height=self.height, channels=channels, half=self.half,
-                      attributes=self.attributes, made_by=self.made_by, workers=self.workers)  # fmt: skip
-        except OSError as e:
-            from classsr_cli.errors import OutputError
+        with path.open("wb") as f:
+            write(f, bands(), width=rows[0].shape[1], height=sum(band.shape[0] for band in rows),
+                  channels=(1 if gray else 3) + alpha, half=half, attributes=attributes, made_by=made_by,
+                  workers=workers)  # fmt: skip
 
-            raise OutputError.of(self.target, e) from None
-        self._open, self._rows, self._linear = False, [], None
-        self.frames_written += 1
-
-    def close(self) -> None:
-        """Finish: a frame begun and not whole is an error (the caller stopped midway)."""
-        if self._open:
-            raise ValueError(f"a frame of {self.target} stopped at row {self._held} of {self.height}")
-
-    def abort(self) -> None:
-        """Drop a frame not yet written (the files written are the caller's to remove)."""
-        self._open, self._rows = False, []
+    return encode

@@ -81,6 +81,7 @@ __all__ = [
     "output_suffix",
     "own_format",
     "peek_size",
+    "png_encoder",
     "read_image",
     "readable_formats",
     "webp_lossless",
@@ -1879,6 +1880,19 @@ def _png_writer(
                 f.write(_png_chunk(b"IDAT", chunk))
         f.write(_png_chunk(b"IDAT", z.flush()))
         f.write(_png_chunk(b"IEND", b""))
+
+
+def png_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
+    """What writes a frame of a PNG sequence (:class:`~classsr_cli.io.frames.FrameFiles`): its ``(n, W, C)`` rows
+    (uint8 or uint16; RGB or RGBA) as every PNG classsr writes (:func:`_png_writer`), with ``meta`` (its ``cICP``, its
+    text chunks)."""
+
+    def encode(path: Path, rows: list[np.ndarray], light: Any) -> None:
+        del light  # PNG holds levels, not light
+        size = (sum(band.shape[0] for band in rows), rows[0].shape[1])
+        _png_writer(path, size, rows[0].shape[2], rows[0].dtype, rows, meta)
+
+    return encode
 
 
 def _deflater() -> Any:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["CODESTREAM", "CONTAINER", "EFFORT", "Boxes", "Header", "colour_codes", "container", "decode", "distance",
-           "encode", "header", "is_jxl", "read_boxes"]  # fmt: skip
+           "encode", "h273", "header", "is_jxl", "read_boxes"]  # fmt: skip
 
 #: A bare JPEG XL codestream's first bytes.
 CODESTREAM = b"\xff\x0a"
@@ -212,6 +212,11 @@ def colour_codes(stderr: str, codec: str = "jpegxl") -> tuple[int, int] | None:
     if m is None:
         return None
     _, primaries, transfer = color_tags(m.group(1))
+    return h273(primaries, transfer)
+
+
+def h273(primaries: str | None, transfer: str | None) -> tuple[int, int] | None:
+    """The H.273 code points of colour ``primaries`` and a ``transfer`` as ffmpeg names them, where it names both."""
     if primaries not in _PRIMARIES or transfer not in _TRANSFERS:
         return None
     return _PRIMARIES[primaries], _TRANSFERS[transfer]

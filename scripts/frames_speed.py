@@ -1,0 +1,92 @@
+"""How fast ``classsr video`` writes picture sequences: OpenEXR, 16-bit TIFF and PNG frames, from an OpenEXR sequence
+(16 bits through the model) or from an 8-bit video (8-bit PNG, TIFF and JPEG frames).
+
+The source is ``--frames`` frames of ``examples/lighthouse.jpg`` (1024x768), each shifted 8 pixels from the one
+before: ``--source exr``, in linear light one stop brighter (a third of it above 1.0, as a render's), written as
+half-float EXRs; ``--source video``, an 8-bit 4:4:4 H.264 file at CRF 12 (a camera's or an edit's export). Each
+output runs the default ×4 model (``classsr video SOURCE OUT --threads THREADS --json``), in turns, ``--repeat``
+rounds; ``--before PATH`` also runs each with ``PATH`` first on ``PYTHONPATH`` (a checkout of the code before a
+change), in turns with this one. Prints one JSON line a run: the code, the output, the frames per second the run
+reports, the wall time of the command, and the bytes of the frames written.
+
+    python scripts/frames_speed.py [--source exr|video] [--frames 4] [--repeat 2] [--threads 2] [--before PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from classsr_cli.io import exr
+from classsr_cli.io.icc import srgb_decode
+from classsr_cli.io.video import ffmpeg_exe
+
+
+def source(kind: str, frames: int, folder: Path) -> Path:
+    """The sequence or the video the runs read."""
+    root = Path(__file__).resolve().parents[1]
+    with Image.open(root / "examples" / "lighthouse.jpg") as im:
+        photo = np.asarray(im.convert("RGB"))
+    shots = folder / "frames"
+    shots.mkdir()
+    for k in range(frames):
+        shifted = np.roll(photo, 8 * k, axis=1)
+        if kind == "exr":
+            light = (srgb_decode(shifted / 255.0) * 2.0).astype(np.float32)
+            with (shots / f"shot_{1001 + k}.exr").open("wb") as f:
+                exr.write(f, [light], width=photo.shape[1], height=photo.shape[0], channels=3, half=True)
+        else:
+            Image.fromarray(shifted).save(shots / f"shot_{1001 + k}.png")
+    if kind == "exr":
+        return shots
+    clip = folder / "clip.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-framerate", "24", "-start_number", "1001", "-i",
+                    str(shots / "shot_%04d.png"), "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv444p", str(clip)],
+                   check=True)  # fmt: skip
+    return clip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--source", choices=["exr", "video"], default="exr")
+    ap.add_argument("--frames", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--before", type=Path, help="a checkout of the code before a change, run in turns with this one")
+    args = ap.parse_args()
+    outputs = (".exr", ".tif", ".png") if args.source == "exr" else (".png", ".tif", ".jpg")
+    codes = [("this", None)] + ([("before", args.before.resolve())] if args.before else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        src = source(args.source, args.frames, Path(tmp))
+        for round_ in range(args.repeat):
+            for suffix in outputs:
+                for code, path in codes:
+                    out = Path(tmp) / f"{code}{suffix[1:]}{round_}" / f"%04d{suffix}"
+                    env = dict(os.environ, PYTHONPATH=str(path)) if path else None
+                    cmd = [sys.executable, "-m", "classsr_cli", "video", str(src), str(out), "--threads",
+                           str(args.threads), "--json"]  # fmt: skip
+                    start = time.perf_counter()
+                    # From the temporary folder: `python -m` puts the working folder first on the path, before PYTHONPATH
+                    got = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=tmp)
+                    wall = time.perf_counter() - start
+                    record = json.loads(got.stdout)
+                    line = {"round": round_, "code": code, "source": args.source, "output": suffix,
+                            "frames": record["frames"], "size": record["output_size"], "pix_fmt": record["pix_fmt"],
+                            "fps": round(record["fps"], 3), "seconds": round(record["seconds"], 3),
+                            "wall_s": round(wall, 3), "bytes": sum(f.stat().st_size for f in out.parent.iterdir()),
+                            "load_average": os.getloadavg()[0]}  # fmt: skip
+                    sys.stdout.write(json.dumps(line) + "\n")
+                    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
