@@ -1079,9 +1079,9 @@ def upscale_video(
             brighten = brighter((1 << bits) - 1, info.stops)
         exr_out = options.codec == EXR_CODEC  # OpenEXR frames, by classsr's writer, in linear light
         half = not exr_out or info.stops is None or "f32" not in str(info.pix_fmt)  # as the source's, else half
-        tints = options  # the class map's: PNG pictures' in 8 bits (an OpenEXR sequence's map is PNG)
-        if cmap_dst is not None and muxer == SEQUENCE_MUXER and cmap_dst.suffix.lower() == ".png":
-            tints = replace(options, codec="png", pix_fmt="rgb24", extra=())
+        tints = options  # the class map's: PNG or TIFF pictures' in 8 bits (an OpenEXR sequence's map is PNG)
+        if cmap_dst is not None and muxer == SEQUENCE_MUXER and cmap_dst.suffix.lower() in (".png", ".tif", ".tiff"):
+            tints = replace(options, codec=SEQUENCE_CODECS[cmap_dst.suffix.lower()], pix_fmt="rgb24", extra=())
         with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha, deinterlace=bool(deinterlaced), light=exr_out,
                          first=max(0, skip - 1)) as reader:
             size = (reader.width, reader.height)
@@ -1347,8 +1347,9 @@ def _shown(width: int, height: int, rotation: float, sar: Fraction | None) -> tu
     return shown if shown != (width, height) else None
 
 
-#: The pixel formats of the PNG frames classsr writes itself (:func:`_own_frames`), by bits and alpha.
-_OWN_PNG = {(8, False): "rgb24", (8, True): "rgba", (16, False): "rgb48be", (16, True): "rgba64be"}
+#: The pixel formats of the PNG and TIFF frames classsr writes itself (:func:`_own_frames`), by bits and alpha.
+_OWN_FORMATS = {"png": {(8, False): "rgb24", (8, True): "rgba", (16, False): "rgb48be", (16, True): "rgba64be"},
+                "tiff": {(8, False): "rgb24", (8, True): "rgba", (16, False): "rgb48le", (16, True): "rgba64le"}}  # fmt: skip
 
 
 def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, info: VideoInfo, plan: _Plan,
@@ -1361,7 +1362,7 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     ``cICP``-tagged where the source is HDR or wide-gamut, with the record of the upscale (``made_by``; none for
     the class map). Both write the frames faster than ffmpeg's encoders (docs/cli.md)."""
     from classsr_cli import __version__
-    from classsr_cli.io.image import Meta, Nclx, PngText, exr_attributes, png_encoder
+    from classsr_cli.io.image import Meta, Nclx, PngText, exr_attributes, png_encoder, tiff_encoder
 
     bits = 16 if plan.bits == 16 else 8
     if options.codec == EXR_CODEC:
@@ -1375,7 +1376,8 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
                           target=target, linear=True)  # fmt: skip
     alpha = made_by is not None and plan.alpha  # the class map: RGB, 8 bits
     bits = bits if made_by is not None else 8
-    if (options.codec != "png" or options.extra or options.fps is not None or options.out_pix_fmt != _OWN_PNG[bits, alpha]
+    own = _OWN_FORMATS.get(str(options.codec), {})
+    if (options.extra or options.fps is not None or options.out_pix_fmt != own.get((bits, alpha))
             or (sar is not None and sar != 1)):  # fmt: skip
         return None
     from classsr_cli.io.jxl import h273
@@ -1384,7 +1386,8 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     tagged = codes is not None and (codes[0] in (9, 11, 12) or codes[1] in (14, 15, 16, 18))  # HDR or wide gamut
     meta = Meta(nclx=Nclx(codes[0], codes[1], 0, True) if tagged and codes else None,
                 text=(PngText("Software", f"classsr {__version__}"), PngText("classsr", made_by)) if made_by else ())
-    return FrameFiles(path, width, height, channels=3 + alpha, encode=png_encoder(meta),
+    encoder = png_encoder(meta) if options.codec == "png" else tiff_encoder(replace(meta, nclx=None))  # no cICP in TIFF
+    return FrameFiles(path, width, height, channels=3 + alpha, encode=encoder,
                       dtype=np.uint16 if bits == 16 else np.uint8, first_number=first_number, target=target)
 
 

@@ -331,6 +331,17 @@ def test_a_video_out_as_pictures_turns_rotated_frames_and_keeps_depth_and_alpha(
     d = upscale_video(tiny_model, deep, tmp_path / "d" / "%02d.tif")
     assert (d.bits, d.pix_fmt) == (16, "rgb48le") and sorted(p.name for p in (tmp_path / "d").iterdir()) == [
         "01.tif", "02.tif"]
+    # classsr's own TIFF writer, as upscale's: deflate with the predictor (ffmpeg's encoder stored them raw), the same
+    # 16-bit pixels as the PNG frames (classsr's own PNG writer too).
+    import tifffile
+
+    from classsr_cli.io.image import read_image
+
+    upscale_video(tiny_model, deep, tmp_path / "dp" / "%02d.png")
+    with tifffile.TiffFile(tmp_path / "d" / "02.tif") as tif:
+        page = tif.pages[0]
+        assert page.compression == tifffile.COMPRESSION.ADOBE_DEFLATE and page.predictor == 2
+        assert np.array_equal(page.asarray(), read_image(tmp_path / "dp" / "02.png").pixels)
     clear = frames(tmp_path / "clear", 2, "%d.png", first=0)
     for k in (0, 1):  # half transparent
         rgba = np.asarray(Image.open(clear / f"{k}.png").convert("RGBA")).copy()

@@ -84,6 +84,7 @@ __all__ = [
     "png_encoder",
     "read_image",
     "readable_formats",
+    "tiff_encoder",
     "webp_lossless",
     "write_image",
     "write_image_rows",
@@ -1891,6 +1892,20 @@ def png_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
         del light  # PNG holds levels, not light
         size = (sum(band.shape[0] for band in rows), rows[0].shape[1])
         _png_writer(path, size, rows[0].shape[2], rows[0].dtype, rows, meta)
+
+    return encode
+
+
+def tiff_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
+    """What writes a frame of a TIFF sequence (:class:`~classsr_cli.io.frames.FrameFiles`): its ``(n, W, C)`` rows
+    (uint8 or uint16; RGB or RGBA) as every TIFF classsr writes (:func:`_tiff_writer`: deflate with the predictor, on
+    threads), with ``meta``."""
+
+    def encode(path: Path, rows: list[np.ndarray], light: Any) -> None:
+        del light  # TIFF holds levels here, not light
+        whole = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        pixels, alpha = (whole[..., :3], whole[..., 3]) if whole.shape[2] == 4 else (whole, None)
+        _tiff_writer(path, pixels, alpha, meta)
 
     return encode
 
