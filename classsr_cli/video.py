@@ -1078,6 +1078,7 @@ def upscale_video(
 
             brighten = brighter((1 << bits) - 1, info.stops)
         exr_out = options.codec == EXR_CODEC  # OpenEXR frames, by classsr's writer, in linear light
+        gpu = up.device.type != "cpu"  # pictures written on a thread of their own while the GPU computes
         half = not exr_out or info.stops is None or "f32" not in str(info.pix_fmt)  # as the source's, else half
         tints = options  # the class map's: PNG or TIFF pictures' in 8 bits (an OpenEXR sequence's map is PNG)
         if cmap_dst is not None and muxer == SEQUENCE_MUXER and cmap_dst.suffix.lower() in (".png", ".tif", ".tiff"):
@@ -1114,12 +1115,12 @@ def upscale_video(
                                       "fps": info.fps, "first_number": plan.first_number}
                 if not writers and chunked is None:
                     writers.append(_own_frames(tmp, ow, oh, options, info, plan, up.made_by(), dst,
-                                               plan.first_number, half=half, sar=sar)
+                                               plan.first_number, half=half, sar=sar, background=gpu)
                                    or VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
                                                   rotation=rotation, target=dst, alpha=plan.alpha, **kw))  # fmt: skip
                     if tmp_map is not None and cmap_dst is not None:  # tinted in 8 bits, tagged as the output
                         writers.append(_own_frames(tmp_map, ow, oh, tints, info, plan, None, cmap_dst,
-                                                   plan.first_number, half=half, sar=sar)
+                                                   plan.first_number, half=half, sar=sar, background=gpu)
                                        or VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation,
                                                       target=cmap_dst, **{**kw, "options": tints}))  # fmt: skip
                 elif not writers and chunked is not None:  # rotated and joined with the other streams at the end
@@ -1128,12 +1129,12 @@ def upscale_video(
                     kw["container"] = None if pictures else CHUNK_FORMAT
                     kw["first_number"] = plan.first_number + frame.index
                     writers.append(_own_frames(parts[0], ow, oh, options, info, plan, up.made_by(), dst,
-                                               kw["first_number"], half=half, sar=sar)
+                                               kw["first_number"], half=half, sar=sar, background=gpu)
                                    or VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
                                                   target=dst, alpha=plan.alpha, **kw))  # fmt: skip
                     if parts[1] is not None and cmap_dst is not None:
                         writers.append(_own_frames(parts[1], ow, oh, tints, info, plan, None, cmap_dst,
-                                                   kw["first_number"], half=half, sar=sar)
+                                                   kw["first_number"], half=half, sar=sar, background=gpu)
                                        or VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst,
                                                       **{**kw, "options": tints}))  # fmt: skip
                     begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
@@ -1353,14 +1354,16 @@ _OWN_FORMATS = {"png": {(8, False): "rgb24", (8, True): "rgba", (16, False): "rg
 
 
 def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, info: VideoInfo, plan: _Plan,
-                made_by: str | None, target: Path, first_number: int, *, half: bool, sar: Fraction | None) -> FrameFiles | None:
+                made_by: str | None, target: Path, first_number: int, *, half: bool, sar: Fraction | None,
+                background: bool = False) -> FrameFiles | None:
     """classsr's own writer of a picture sequence's frames (:class:`~classsr_cli.io.frames.FrameFiles`), where it has
     one, else ``None`` (ffmpeg's encoder): OpenEXR's (an EXR source's first frame's picture attributes kept; gray (Y)
     where its frames are), and PNG's in the pixel format the run settled on (:data:`_OWN_PNG`; not a ``--pix-fmt`` of
     another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops, or frames whose pixels are not
     square, whose shape ffmpeg's encoder writes),
     ``cICP``-tagged where the source is HDR or wide-gamut, with the record of the upscale (``made_by``; none for
-    the class map). Both write the frames faster than ffmpeg's encoders (docs/cli.md)."""
+    the class map). ``background``: each frame written on a thread of its own (a GPU's run:
+    :class:`~classsr_cli.io.frames.FrameFiles`). PNG's is faster than ffmpeg's encoder, TIFF's compresses (docs/cli.md)."""
     from classsr_cli import __version__
     from classsr_cli.io.image import Meta, Nclx, PngText, exr_attributes, png_encoder, tiff_encoder
 
@@ -1373,7 +1376,7 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
         encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=made_by,
                                attributes=exr_attributes(first) if first else None)  # fmt: skip
         return FrameFiles(path, width, height, channels=3 + plan.alpha, encode=encode, first_number=first_number,
-                          target=target, linear=True)  # fmt: skip
+                          target=target, linear=True, background=background)  # fmt: skip
     alpha = made_by is not None and plan.alpha  # the class map: RGB, 8 bits
     bits = bits if made_by is not None else 8
     own = _OWN_FORMATS.get(str(options.codec), {})
@@ -1387,7 +1390,7 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     meta = Meta(nclx=Nclx(codes[0], codes[1], 0, True) if tagged and codes else None,
                 text=(PngText("Software", f"classsr {__version__}"), PngText("classsr", made_by)) if made_by else ())
     encoder = png_encoder(meta) if options.codec == "png" else tiff_encoder(replace(meta, nclx=None))  # no cICP in TIFF
-    return FrameFiles(path, width, height, channels=3 + alpha, encode=encoder,
+    return FrameFiles(path, width, height, channels=3 + alpha, encode=encoder, background=background,
                       dtype=np.uint16 if bits == 16 else np.uint8, first_number=first_number, target=target)
 
 

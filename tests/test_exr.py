@@ -380,6 +380,7 @@ def test_the_frame_encoder_writes_a_numbered_file_a_frame_in_linear_light(tmp_pa
         writer.begin_frame(k, 1, linear)
         writer.write_rows(levels[:4])
         writer.write_rows(levels[4:])
+        writer.close()  # written on a thread of its own: close waits for it
         got = exr.decode(ffmpeg_exe(), tmp_path / f"f_{7 + k:03d}.exr")
         want = exr.linear_rows(levels[..., :3], levels[..., 3], linear, 0, half=False)
         assert np.allclose(got, want, rtol=1e-6, atol=1e-6) and got.max() > 1.5 * k, k  # bands: float rounding
@@ -393,6 +394,7 @@ def test_the_frame_encoder_writes_a_numbered_file_a_frame_in_linear_light(tmp_pa
     gray = FrameFiles(tmp_path / "y_%d.exr", 8, 6, channels=3, encode=exr.frame_encoder(gray=True), linear=True)
     gray.begin_frame(0, None)  # a gray source's frames come as three equal channels
     gray.write_rows(np.repeat(levels[..., :1], 3, axis=2))
+    gray.close()
     assert exr.header((tmp_path / "y_1.exr").read_bytes()).channels == (("Y", 1),)
     assert np.array_equal(exr.decode(ffmpeg_exe(), tmp_path / "y_1.exr"),
                           exr.linear_rows(levels[..., :1], None, None, 0, half=True).astype(np.float16))  # fmt: skip
