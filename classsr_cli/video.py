@@ -1358,16 +1358,15 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
                 background: bool = False) -> FrameFiles | None:
     """classsr's own writer of a picture sequence's frames (:class:`~classsr_cli.io.frames.FrameFiles`), where it has
     one, else ``None`` (ffmpeg's encoder): OpenEXR's (an EXR source's first frame's picture attributes kept; gray (Y)
-    where its frames are), and PNG's in the pixel format the run settled on (:data:`_OWN_PNG`; not a ``--pix-fmt`` of
-    another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops, or frames whose pixels are not
-    square, whose shape ffmpeg's encoder writes),
-    ``cICP``-tagged where the source is HDR or wide-gamut, with the record of the upscale (``made_by``; none for
-    the class map). ``background``: each frame written on a thread of its own (a GPU's run:
-    :class:`~classsr_cli.io.frames.FrameFiles`). PNG's is faster than ffmpeg's encoder, TIFF's compresses (docs/cli.md)."""
+    where its frames are); PNG's and TIFF's in the pixel format the run settled on (:data:`_OWN_FORMATS`; not a
+    ``--pix-fmt`` of another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops, or frames whose
+    pixels are not square, whose shape ffmpeg's encoder writes), a PNG ``cICP``-tagged where the source is HDR or
+    wide-gamut and carrying the record of the upscale (``made_by``; ``None`` for the class map: RGB, 8 bits).
+    ``background``: each frame written on a thread of its own (a GPU's run). PNG's is faster than ffmpeg's encoder,
+    TIFF's compresses (docs/cli.md)."""
     from classsr_cli import __version__
     from classsr_cli.io.image import Meta, Nclx, PngText, exr_attributes, png_encoder, tiff_encoder
 
-    bits = 16 if plan.bits == 16 else 8
     if options.codec == EXR_CODEC:
         from classsr_cli.io.exr import frame_encoder
 
@@ -1378,7 +1377,7 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
         return FrameFiles(path, width, height, channels=3 + plan.alpha, encode=encode, first_number=first_number,
                           target=target, linear=True, background=background)  # fmt: skip
     alpha = made_by is not None and plan.alpha  # the class map: RGB, 8 bits
-    bits = bits if made_by is not None else 8
+    bits = 16 if made_by is not None and plan.bits == 16 else 8
     own = _OWN_FORMATS.get(str(options.codec), {})
     if (options.extra or options.fps is not None or options.out_pix_fmt != own.get((bits, alpha))
             or (sar is not None and sar != 1)):  # fmt: skip
