@@ -739,6 +739,7 @@ class ImageResult:
     dtype: str
     notes: list[str] = field(default_factory=list)
     chained: bool = False  # two passes (a Chain): their patches on no one grid
+    stops: int | None = None  # linear light (OpenEXR, Radiance HDR): the stops darker it was upscaled at
 
     @property
     def counts(self) -> tuple[int, int, int]:
@@ -767,6 +768,8 @@ class ImageResult:
             "dtype": str(self.dtype).removeprefix("torch."),
             "notes": list(self.notes),
         }
+        if self.stops is not None:
+            record["stops"] = self.stops
         if routing:
             record["routing"] = None if self.chained else self.route.routing()  # a grid of each pass's: not one
         return record
@@ -837,7 +840,7 @@ def upscale_file(
                 mode=picture.mode, bits=picture.bits, route=run.route, seconds=time.perf_counter() - start,
                 model_seconds=run.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
                 notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
-                chained=isinstance(upscaler, Chain),
+                chained=isinstance(upscaler, Chain), stops=picture.linear.stops if picture.linear else None,
             )
         if upscaler.tta > 1 and upscaler.should_band(picture.height, picture.width, stream_pixels):
             why = "a class map" if classmap is not None else "an alpha channel"
@@ -859,7 +862,7 @@ def upscale_file(
             size_in=(picture.width, picture.height), size_out=(out.width, out.height),
             mode=out.mode, bits=out.bits, route=up.route, seconds=time.perf_counter() - start,
             model_seconds=up.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype), notes=notes,
-            chained=isinstance(upscaler, Chain),
+            chained=isinstance(upscaler, Chain), stops=picture.linear.stops if picture.linear else None,
         )
     finally:
         bound_freed_memory()  # a no-op unless the process keeps freed memory, as the CLI does

@@ -398,3 +398,26 @@ def test_the_frame_encoder_writes_a_numbered_file_a_frame_in_linear_light(tmp_pa
     assert exr.header((tmp_path / "y_1.exr").read_bytes()).channels == (("Y", 1),)
     assert np.array_equal(exr.decode(ffmpeg_exe(), tmp_path / "y_1.exr"),
                           exr.linear_rows(levels[..., :1], None, None, 0, half=True).astype(np.float16))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_sequence_upscaled_picture_by_picture_at_different_stops_is_told_of_classsr_video(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """`classsr upscale` reads each EXR at its own stops; frames of a numbered sequence at different ones get a note
+    naming `classsr video`, which reads them at one; the JSON records say each picture's stops."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from classsr_cli.cli import app
+
+    rgb, _ = fixture_values()
+    for k, gain in enumerate((0.05, 1.0, 4.0)):  # within 0-1, then mostly above (to 2.9, 11.8): 0, 2 and 4 stops
+        with (tmp_path / f"shot_{1001 + k}.exr").open("wb") as f:
+            exr.write(f, [rgb * gain], width=16, height=12, channels=3, half=True)
+    r = CliRunner().invoke(app, ["upscale", str(tmp_path), "-o", str(tmp_path / "out") + "/", "--model",
+                                 str(tiny_model_path), "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert [json.loads(line)["stops"] for line in r.stdout.splitlines()] == [0, 2, 4]
+    assert "shot_%04d.exr upscaled at 0 to 4 stops darker, each picture at its own exposure; `classsr video" in r.stderr

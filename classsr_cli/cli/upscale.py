@@ -598,6 +598,7 @@ def _finish(
     main = report.world.is_main
     if main and (len(done) > 1 or report.world.active) and done and not dry:
         _totals(done)
+        _exposures(done)
     if not failed:
         return
     if not keep_going:
@@ -615,6 +616,21 @@ def _finish(
             err.print(f"{exist} of them because their output exists: --skip-existing leaves such inputs out, "
                       "--overwrite redoes them", soft_wrap=True)
     raise typer.Exit(EXIT_PARTIAL if done else EXIT_FAILURE)
+
+
+def _exposures(done: list[dict[str, Any]]) -> None:
+    """A note where the frames of a numbered sequence of linear light (a render's EXRs) were upscaled at different
+    stops, each picture at its own (a sequence's frames may then differ where the stops change): ``classsr video``
+    reads a sequence at one."""
+    from classsr_cli.io.sequence import sequence_of
+
+    stops = sorted({d["stops"] for d in done if d.get("stops") is not None})
+    seq = sequence_of(done[0]["input"]) if len(stops) > 1 else None
+    if seq is None:
+        return
+    err.print(f"note: frames of {seq.pattern} upscaled at {stops[0]} to {stops[-1]} stops darker, each picture at its "
+              f"own exposure; `classsr video {seq.pattern} OUT/%04d{seq.pattern.suffix}` reads a sequence at one (its "
+              "first frame's) and carries its routing from frame to frame", soft_wrap=True, markup=False)
 
 
 def _totals(done: list[dict[str, Any]]) -> None:
