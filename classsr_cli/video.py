@@ -1113,31 +1113,26 @@ def upscale_video(
                     continue
                 kw: dict[str, Any] = {"time_base": reader.time_base, "options": options, "muxer": muxer, "sar": sar,
                                       "fps": info.fps, "first_number": plan.first_number}
-                if not writers and chunked is None:
-                    writers.append(_own_frames(tmp, ow, oh, options, info, plan, up.made_by(), dst,
-                                               plan.first_number, half=half, sar=sar, background=gpu)
-                                   or VideoWriter(tmp, ow, oh, source=info, stream_args=stream_args, bits=bits,
-                                                  rotation=rotation, target=dst, alpha=plan.alpha, **kw))  # fmt: skip
-                    if tmp_map is not None and cmap_dst is not None:  # tinted in 8 bits, tagged as the output
-                        writers.append(_own_frames(tmp_map, ow, oh, tints, info, plan, None, cmap_dst,
-                                                   plan.first_number, half=half, sar=sar, background=gpu)
-                                       or VideoWriter(tmp_map, ow, oh, color=info.color, rotation=rotation,
-                                                      target=cmap_dst, **{**kw, "options": tints}))  # fmt: skip
-                elif not writers and chunked is not None:  # rotated and joined with the other streams at the end
-                    pictures = dst.suffix if muxer == SEQUENCE_MUXER else None  # frames under their output numbers
-                    parts = chunked.chunk_paths(classmap, pictures)
-                    kw["container"] = None if pictures else CHUNK_FORMAT
-                    kw["first_number"] = plan.first_number + frame.index
-                    writers.append(_own_frames(parts[0], ow, oh, options, info, plan, up.made_by(), dst,
+                if not writers:  # the output's (a chunk's where the run is chunked) and the class map's
+                    main_kw: dict[str, Any] = {"source": info, "stream_args": stream_args, "rotation": rotation}
+                    map_kw: dict[str, Any] = {"rotation": rotation}
+                    paths: tuple[Path, Path | None] = (tmp, tmp_map)
+                    if chunked is not None:  # rotated and joined with the other streams at the end
+                        pictures = dst.suffix if muxer == SEQUENCE_MUXER else None  # frames under their output numbers
+                        paths = parts = chunked.chunk_paths(classmap, pictures)
+                        kw["container"] = None if pictures else CHUNK_FORMAT
+                        kw["first_number"] = plan.first_number + frame.index
+                        main_kw, map_kw = {}, {}
+                        begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
+                    writers.append(_own_frames(paths[0], ow, oh, options, info, plan, up.made_by(), dst,
                                                kw["first_number"], half=half, sar=sar, background=gpu)
-                                   or VideoWriter(parts[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
-                                                  target=dst, alpha=plan.alpha, **kw))  # fmt: skip
-                    if parts[1] is not None and cmap_dst is not None:
-                        writers.append(_own_frames(parts[1], ow, oh, tints, info, plan, None, cmap_dst,
+                                   or VideoWriter(paths[0], ow, oh, bits=bits, color=info.color, hdr10=info.hdr10,
+                                                  target=dst, alpha=plan.alpha, **main_kw, **kw))  # fmt: skip
+                    if paths[1] is not None and cmap_dst is not None:  # tinted in 8 bits, tagged as the output
+                        writers.append(_own_frames(paths[1], ow, oh, tints, info, plan, None, cmap_dst,
                                                    kw["first_number"], half=half, sar=sar, background=gpu)
-                                       or VideoWriter(parts[1], ow, oh, color=info.color, target=cmap_dst,
-                                                      **{**kw, "options": tints}))  # fmt: skip
-                    begun, chunk_start, chunk_t0 = 0, frame.pts, time.perf_counter()
+                                       or VideoWriter(paths[1], ow, oh, color=info.color, target=cmap_dst,
+                                                      **map_kw, **{**kw, "options": tints}))  # fmt: skip
                 if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets;
                     # clean footage the noisy model's note, where the codec keeps noise for the estimate to read
                     lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
