@@ -421,3 +421,20 @@ def test_a_sequence_upscaled_picture_by_picture_at_different_stops_is_told_of_cl
     assert r.exit_code == 0, r.output
     assert [json.loads(line)["stops"] for line in r.stdout.splitlines()] == [0, 2, 4]
     assert "shot_%04d.exr upscaled at 0 to 4 stops darker, each picture at its own exposure; `classsr video" in r.stderr
+
+
+def test_a_header_longer_than_the_first_read_is_read_on(tmp_path: Path) -> None:
+    """The header is read from the first 4 KB, and further where it runs past them (a 100 KB comment, as a preview
+    would): the same size and attributes; a file whose header never ends is truncated, whatever its length."""
+    from classsr_cli.io.image import exr_attributes
+
+    path = tmp_path / "long.exr"
+    comment = ("a" * 100_000).encode()
+    with path.open("wb") as f:
+        exr.write(f, [np.zeros((12, 16, 3), np.float32)], width=16, height=12, channels=3, half=True,
+                  attributes={"comments": ("string", comment)})  # fmt: skip
+    assert peek_size(path) == (12, 16) and exr_attributes(path)["comments"] == ("string", comment)
+    cut = tmp_path / "cut.exr"
+    cut.write_bytes(path.read_bytes()[:50_000])  # inside the comment
+    with pytest.raises(InputError, match="truncated or corrupt image"):
+        peek_size(cut)

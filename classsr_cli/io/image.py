@@ -839,19 +839,24 @@ def _codec_ffmpeg(path: Path, codec: str, name: str, kind: str) -> str:
 
 
 def _exr_header(path: Path) -> Any:
-    """An EXR's :class:`~classsr_cli.io.exr.Header` (from the file's first 64 KB, which its header fits in unless it
-    carries a large preview: then the whole file); an :class:`InputError` where it does not read or describes what
-    classsr does not."""
+    """An EXR's :class:`~classsr_cli.io.exr.Header`, from the file's first 4 KB (a header without a preview fits in
+    them: a sequence's thousands of frames are each checked so), read 16 times further each time the header runs past
+    them; an :class:`InputError` where it does not read or describes what classsr does not."""
     from classsr_cli.io import exr
 
     try:
         with path.open("rb") as f:
-            data = f.read(1 << 16)
-        if len(data) == 1 << 16:
-            with contextlib.suppress(ValueError):
-                return _exr_checked(path, exr.header(data))
-            data = path.read_bytes()
-        return _exr_checked(path, exr.header(data))
+            data = f.read(1 << 12)
+            while True:
+                try:
+                    head = exr.header(data)
+                    break
+                except ValueError:
+                    more = f.read(15 * len(data))
+                    if not more:  # the whole file read: its header is cut short or malformed
+                        raise
+                    data += more
+        return _exr_checked(path, head)
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     except ValueError as e:
