@@ -59,6 +59,7 @@ from classsr_cli.io.video import (
     CHUNK_FORMAT,
     CONTAINERS,
     EXR_CODEC,
+    LINEAR_CODECS,
     SEQUENCE_CODECS,
     SEQUENCE_MUXER,
     VFR_MUXERS,
@@ -238,9 +239,10 @@ class VideoResult:
 
 def classmap_path(output: str | os.PathLike[str]) -> Path:
     """Where ``--classmap`` writes its video: ``out_classmap.mp4`` beside ``out.mp4`` (as images: ``_classmap``; an
-    OpenEXR sequence's map in PNG: the tints are colours to see, not light)."""
+    OpenEXR or Radiance HDR sequence's map in PNG: the tints are colours to see, not light)."""
     output = Path(output)
-    return output.with_name(f"{output.stem}_classmap{'.png' if output.suffix.lower() == '.exr' else output.suffix}")
+    light = output.suffix.lower() in (".exr", ".hdr")  # the tints are colours to see, not light
+    return output.with_name(f"{output.stem}_classmap{'.png' if light else output.suffix}")
 
 
 def output_path(
@@ -267,9 +269,9 @@ def output_path(
             f"{out}: OUTPUT must be a file path with a container suffix ({' '.join(CONTAINERS)}), e.g. {out / name}; "
             f"to write into a new folder, end it with {os.sep} ({out}{os.sep})"
         )
-    if out.suffix.lower() == ".exr":  # OpenEXR holds pictures, one a frame
-        raise ConfigError(f"{out}: OpenEXR frames are written as a numbered sequence: give a pattern of their names "
-                          f"({out.with_name(out.stem + '_%05d.exr')})")
+    if out.suffix.lower() in (".exr", ".hdr"):  # pictures of linear light, one a frame
+        raise ConfigError(f"{out}: {LINEAR_CODECS[SEQUENCE_CODECS[out.suffix.lower()]]} frames are written as a "
+                          f"numbered sequence: give a pattern of their names ({out.with_name(out.stem + '_%05d' + out.suffix)})")
     if out.suffix.lower() not in CONTAINERS:  # a usage error, as upscale's output suffixes (exit 2)
         raise ConfigError(f"{out}: unknown video container {out.suffix!r}; use one of {', '.join(CONTAINERS)}, or a "
                           f"numbered pattern of {', '.join(SEQUENCE_CODECS)} pictures ({out.with_name('%05d' + out.suffix)})")
@@ -434,9 +436,9 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         codec = SEQUENCE_CODECS[dst.suffix.lower()]
         if options.codec not in (None, codec):
             raise ConfigError(f"{dst}: {dst.suffix} pictures are written with {codec}, not --codec {options.codec}")
-        if codec == EXR_CODEC and (options.pix_fmt or options.extra):
-            raise ConfigError(f"{dst}: OpenEXR frames are written by classsr in half floats (floats where the source's "
-                              "are), ZIP-compressed: --pix-fmt and -e do not apply")
+        if codec in LINEAR_CODECS and (options.pix_fmt or options.extra):
+            raise ConfigError(f"{dst}: {LINEAR_CODECS[codec]} frames are written by classsr in linear light, as "
+                              "`classsr upscale` writes them: --pix-fmt and -e do not apply")
         options = replace(options, codec=codec)
     if resume and muxer not in (*VFR_MUXERS, SEQUENCE_MUXER):  # a VFR source's chunks would be retimed
         raise ConfigError(f"{dst}: {chunker} writes .mp4, .mov, .mkv or .webm; .{muxer} keeps no frame timestamps")
@@ -462,16 +464,17 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     if muxer == "webp" and info.lossless and not (options.codec or options.pix_fmt):
         # a lossless animated WebP stays lossless, as upscale keeps a lossless WebP picture (RGB, not 4:2:0)
         options = replace(options, pix_fmt="bgra", extra=(("lossless", "1"), *options.extra))
-    if options.codec == EXR_CODEC and options.fps is not None:  # (a sequence's --fps is its read rate, not this)
-        raise ConfigError(f"{dst}: OpenEXR frames are written a picture a frame; --fps, which repeats or drops frames "
+    linear = LINEAR_CODECS.get(str(options.codec))  # OpenEXR or Radiance frames, by classsr, in linear light
+    if linear and options.fps is not None:  # (a sequence's --fps is its read rate, not this)
+        raise ConfigError(f"{dst}: {linear} frames are written a picture a frame; --fps, which repeats or drops frames "
                           "to a constant rate, does not apply: write a video, or retime the frames in your editor")
-    if options.codec == EXR_CODEC:  # classsr's writer takes the 16-bit levels, in linear light (exr.frame_encoder)
+    if linear:  # classsr's writer takes the 16-bit levels, in linear light (exr.frame_encoder, image.radiance_encoder)
         if color_tags(info.color)[2] in ("smpte2084", "arib-std-b67"):
-            raise ConfigError(f"{src}: an HDR video's PQ or HLG light is not converted to OpenEXR's scene-linear light: "
-                              f"write 16-bit PNG frames ({dst.with_suffix('.png')})")
+            raise ConfigError(f"{src}: an HDR video's PQ or HLG light is not converted to {linear}'s scene-linear "
+                              f"light: write 16-bit PNG frames ({dst.with_suffix('.png')})")
         options = replace(options, pix_fmt="rgba64le" if info.alpha else "rgb48le")
     options = options.for_source(muxer, info.pix_fmt, alpha=info.alpha)
-    if options.codec != EXR_CODEC:
+    if not linear:
         check_pix_fmt(options, muxer)
     # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
@@ -481,13 +484,14 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         notes_first.append(f"the frames' ICC profile ({info.icc}) is converted to sRGB" if converted else
                            f"the frames' ICC profile ({info.icc}) is not applied at 16 bits (a profile of lookup "
                            "tables): their colours are read as sRGB; export the frames in sRGB for the colours they show")
-    if info.stops is not None:  # OpenEXR frames: read as upscale reads a picture of them, the sequence at one exposure
+    if info.stops is not None:  # EXR or Radiance frames: read as upscale reads a picture of them, at one exposure
         said = [f"upscaled {info.stops} stop{'s' if info.stops > 1 else ''} darker (the first frame's light above "
                 "1.0 brought within the model's range), then as bright as it was"] if info.stops else []
         said.append("written in linear light, the light outside 0-1 kept (enlarged by bicubic interpolation)"
-                    if options.codec == EXR_CODEC else "written with sRGB's curve, light above 1.0 clipped (a video "
-                    f"holds no more; OpenEXR frames keep it: {dst.with_name('%05d.exr')})")  # fmt: skip
-        notes_first.append(f"OpenEXR frames are linear light: {'; '.join(said)}")
+                    if linear else "written with sRGB's curve, light above 1.0 clipped (a video holds no more; "
+                    f"OpenEXR frames keep it: {dst.with_name('%05d.exr')})")  # fmt: skip
+        kind = "Radiance HDR" if str(info.path.suffix).lower() == ".hdr" else "OpenEXR"
+        notes_first.append(f"{kind} frames are linear light: {'; '.join(said)}")
     stream_args, notes = plan_streams(info, muxer, options)
     notes = notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
     if options.fps is not None:
@@ -771,7 +775,7 @@ class _Resume:
         """The hidden paths of the next chunk: a :data:`CHUNK_FORMAT` file, or with ``pictures`` (a suffix: an image
         sequence's output) a pattern of its frames, numbered as in the output."""
         n, kind = len(self.state["chunks"]), f"_%08d{pictures}" if pictures else f".{CHUNK_FORMAT}"
-        tints = kind.replace(".exr", ".png") if pictures == ".exr" else kind  # as classmap_path names the map
+        tints = kind.replace(pictures, ".png") if pictures in (".exr", ".hdr") else kind  # as classmap_path names it
         return (self.folder / f".{n:05d}.partial{kind}",
                 self.folder / f".{n:05d}_classmap.partial{tints}" if classmap else None)  # fmt: skip
 
@@ -1077,7 +1081,7 @@ def upscale_video(
             from classsr_cli.io.exr import brighter
 
             brighten = brighter((1 << bits) - 1, info.stops)
-        exr_out = options.codec == EXR_CODEC  # OpenEXR frames, by classsr's writer, in linear light
+        exr_out = options.codec in LINEAR_CODECS  # OpenEXR or Radiance frames, by classsr's writers, in linear light
         gpu = up.device.type != "cpu"  # pictures written on a thread of their own while the GPU computes
         half = not exr_out or info.stops is None or "f32" not in str(info.pix_fmt)  # as the source's, else half
         tints = options  # the class map's: PNG or TIFF pictures' in 8 bits (an OpenEXR sequence's map is PNG)
@@ -1256,7 +1260,8 @@ def upscale_video(
         counts=stats.counts, computed=sum(stats.computed), reused=stats.reused, held=stats.held,
         switches=stats.switches, switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops,
         flops_paper=flops_paper, temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes,
-        pix_fmt=f"gbr{'a' if plan.alpha else ''}pf{16 if half else 32}le" if exr_out else pix_fmt,  # as EXR holds it
+        pix_fmt=f"gbr{'a' if plan.alpha and options.codec == EXR_CODEC else ''}pf{16 if half else 32}le" if exr_out
+        else pix_fmt,  # as EXR (or RGBE, in floats) holds it
         bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
         resumed=skip, alpha=plan.alpha, tta=up.tta, scenes=scenes.scenes,
     )
@@ -1353,22 +1358,36 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
                 background: bool = False) -> FrameFiles | None:
     """classsr's own writer of a picture sequence's frames (:class:`~classsr_cli.io.frames.FrameFiles`), where it has
     one, else ``None`` (ffmpeg's encoder): OpenEXR's (an EXR source's first frame's picture attributes kept; gray (Y)
-    where its frames are); PNG's and TIFF's in the pixel format the run settled on (:data:`_OWN_FORMATS`; not a
+    where its frames are), Radiance HDR's (a Radiance source's first frame's header lines kept); PNG's and TIFF's in the pixel format the run settled on (:data:`_OWN_FORMATS`; not a
     ``--pix-fmt`` of another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops, or frames whose
     pixels are not square, whose shape ffmpeg's encoder writes), a PNG ``cICP``-tagged where the source is HDR or
     wide-gamut and carrying the record of the upscale (``made_by``; ``None`` for the class map: RGB, 8 bits).
     ``background``: each frame written on a thread of its own (a GPU's run). PNG's is faster than ffmpeg's encoder,
     TIFF's compresses (docs/cli.md)."""
     from classsr_cli import __version__
-    from classsr_cli.io.image import Meta, Nclx, PngText, exr_attributes, png_encoder, tiff_encoder
+    from classsr_cli.io.image import (
+        Meta,
+        Nclx,
+        PngText,
+        exr_attributes,
+        png_encoder,
+        radiance_encoder,
+        radiance_lines,
+        tiff_encoder,
+    )
 
-    if options.codec == EXR_CODEC:
-        from classsr_cli.io.exr import frame_encoder
+    if options.codec in LINEAR_CODECS:
+        from classsr_cli.io.exr import Linear, frame_encoder
 
         first = info.path.with_name(info.path.name % info.first_number) if info.stops is not None else None
-        gray = first is not None and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
-        encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=made_by,
-                               attributes=exr_attributes(first) if first else None)  # fmt: skip
+        source = first.suffix.lower() if first is not None else None  # .exr or .hdr: what a like output carries
+        if options.codec == EXR_CODEC:
+            gray = source == ".exr" and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
+            encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=made_by,
+                                   attributes=exr_attributes(first) if first and source == ".exr" else None)  # fmt: skip
+        else:
+            lines = radiance_lines(first) if first and source == ".hdr" else ()
+            encode = radiance_encoder(Meta(made_by=made_by, linear=Linear(half=False, lines=lines)))
         return FrameFiles(path, width, height, channels=3 + plan.alpha, encode=encode, first_number=first_number,
                           target=target, linear=True, background=background)  # fmt: skip
     alpha = made_by is not None and plan.alpha  # the class map: RGB, 8 bits

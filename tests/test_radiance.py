@@ -105,3 +105,38 @@ def test_the_cli_takes_it_from_a_pipe_and_video_names_it_an_image(tiny_model_pat
     assert r.exit_code == 0 and radiance.header(r.stdout_bytes)[:2] == (64, 48), r.stderr
     r = runner.invoke(app, ["video", str(src), str(tmp_path / "v.mp4")])
     assert r.exit_code != 0 and "is a Radiance HDR image, not a video; use `classsr upscale`" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_radiance_sequence_is_read_and_written_by_classsr_video_as_upscale_does_each_frame(tmp_path: Path) -> None:
+    """Radiance HDR frames (an HDRI time-lapse) are read as `classsr upscale` reads each picture, the sequence at its
+    first frame's stops; written as Radiance frames (the first frame's header lines kept) the first is, value for
+    value, the Radiance file upscale writes of it. A frame of another size is refused, named."""
+    from typer.testing import CliRunner
+
+    from classsr_cli.cli import app
+    from classsr_cli.io.video import ffmpeg_exe
+
+    runner = CliRunner()
+    folder = tmp_path / "hdri"
+    folder.mkdir()
+    y, x = np.mgrid[0:24, 0:32]
+    for k in range(3):
+        light = np.stack([(x + k) / 8.0, y / 6.0, (x + y) / 20.0], axis=-1).astype(np.float32)  # to 4.4: 2 stops
+        path = folder / f"sky_{k + 1:03d}.hdr"
+        path.write_bytes(radiance.encode(ffmpeg_exe(), np.ascontiguousarray(light[..., [1, 2, 0]].transpose(2, 0, 1)),
+                                         ("EXPOSURE=1.5",)))  # fmt: skip
+    out = tmp_path / "up" / "%03d.hdr"
+    r = runner.invoke(app, ["video", str(folder), str(out), "--threads", "2"])
+    assert r.exit_code == 0, r.output
+    assert "Radiance HDR frames are linear light: upscaled 2 stops darker" in r.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["001.hdr", "002.hdr", "003.hdr"]
+    r = runner.invoke(app, ["upscale", str(folder / "sky_001.hdr"), "-o", str(tmp_path / "still.hdr"), "--threads", "2"])
+    assert r.exit_code == 0, r.output
+    video, still = (radiance.decode(ffmpeg_exe(), p) for p in (out.parent / "001.hdr", tmp_path / "still.hdr"))
+    assert video.shape == still.shape == (96, 128, 3) and np.array_equal(video, still) and video.max() > 2
+    assert b"EXPOSURE=1.5\n" in (out.parent / "001.hdr").read_bytes()[:400]
+    odd = np.ones((12, 32, 3), np.float32)
+    (folder / "sky_004.hdr").write_bytes(radiance.encode(ffmpeg_exe(), np.ascontiguousarray(odd.transpose(2, 0, 1))))
+    r = runner.invoke(app, ["video", str(folder), str(tmp_path / "odd" / "%03d.png")])
+    assert r.exit_code == 1 and "sky_004.hdr: a frame unlike the sequence's first (32x12" in r.stderr

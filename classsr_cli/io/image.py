@@ -82,6 +82,9 @@ __all__ = [
     "own_format",
     "peek_size",
     "png_encoder",
+    "radiance_encoder",
+    "radiance_frames",
+    "radiance_lines",
     "read_image",
     "readable_formats",
     "tiff_encoder",
@@ -921,6 +924,27 @@ def exr_frames(frames: Iterable[Path]) -> None:
                     f"{'half' if halved else 'float'}")  # fmt: skip
             raise InputError(f"{path}: a frame unlike the sequence's first ({said}), which `classsr video` reads every "
                              "frame as: upscale the frames one by one with `classsr upscale`")
+
+
+def radiance_frames(frames: Iterable[Path]) -> None:
+    """Every frame of a Radiance HDR sequence checked before any is decoded, as :func:`read_image` checks a picture
+    (its header: RGBE, top to bottom) and against the first frame (its size, which the video reader reads every frame
+    at): an :class:`InputError` naming the first frame that fails."""
+    first: tuple[Path, tuple[int, int]] | None = None
+    for path in frames:
+        head = _radiance_header(path)
+        size = (head.width, head.height)
+        if first is None:
+            first = path, size
+        elif size != first[1]:
+            raise InputError(f"{path}: a frame unlike the sequence's first ({size[0]}x{size[1]}, the first frame "
+                             f"({first[0].name}) {first[1][0]}x{first[1][1]}), which `classsr video` reads every frame "
+                             "as: upscale the frames one by one with `classsr upscale`")
+
+
+def radiance_lines(path: Path) -> tuple[str, ...]:
+    """The header lines a Radiance output carries from the Radiance file ``path``."""
+    return tuple(_radiance_header(path).carried)
 
 
 def _read_exr(path: Path, max_pixels: int | None) -> Picture:
@@ -1911,6 +1935,22 @@ def tiff_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
         whole = np.concatenate(rows) if len(rows) > 1 else rows[0]
         pixels, alpha = (whole[..., :3], whole[..., 3]) if whole.shape[2] == 4 else (whole, None)
         _tiff_writer(path, pixels, alpha, meta)
+
+    return encode
+
+
+def radiance_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
+    """What writes a frame of a Radiance HDR sequence (:class:`~classsr_cli.io.frames.FrameFiles`): its ``(n, W, 3)``
+    uint16 rows of sRGB-encoded levels (alpha as a fourth channel: colour premultiplied, as RGBE holds none) in linear
+    light with the frame's :class:`~classsr_cli.io.exr.Linear` (its stops and light outside 0-1) added back, under
+    ``meta``'s header lines (``meta.linear.lines``) and record (:func:`_hdr_writer`)."""
+
+    def encode(path: Path, rows: list[np.ndarray], light: Linear | None) -> None:
+        whole = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        colour, alpha = (whole[..., :3], whole[..., 3]) if whole.shape[2] == 4 else (whole, None)
+        lines = meta.linear.lines if meta.linear else ()
+        linear = replace(light, lines=lines) if light is not None else Linear(half=False, lines=lines)
+        _hdr_writer(path, colour.shape[:2], [colour], replace(meta, linear=linear), alpha)
 
     return encode
 

@@ -22,7 +22,7 @@ __all__ = ["DEFAULT_RATE", "FRAME_SUFFIXES", "Sequence", "find_sequence", "is_pa
            "sequence_of", "sequence_stem"]
 
 #: Suffixes of the frames ffmpeg's image2 demuxer decodes and classsr reads as a sequence.
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jxl", ".dpx", ".exr", ".tga", ".ppm",
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jxl", ".dpx", ".exr", ".hdr", ".tga", ".ppm",
                   ".pgm", ".pnm")
 #: Frames a second where ``--fps`` gives none: ffmpeg's own default for an image sequence.
 DEFAULT_RATE = Fraction(25)

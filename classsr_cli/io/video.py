@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_PIX_FMT",
     "EXR_CODEC",
     "HDR10",
+    "LINEAR_CODECS",
     "SEQUENCE_CODECS",
     "SEQUENCE_MUXER",
     "EncodeOptions",
@@ -95,11 +96,14 @@ CONTAINERS: dict[str, str] = {
     ".apng": "apng",
 }
 #: A numbered image sequence's muxer (``out/%05d.png``: a picture a frame, no timing, audio or subtitles), and the
-#: encoder of each picture suffix it writes (OpenEXR's, :data:`EXR_CODEC`: classsr's own writer, not ffmpeg's).
+#: encoder of each picture suffix it writes (those of linear light, :data:`LINEAR_CODECS`: classsr's own writers).
 SEQUENCE_MUXER = "image2"
 EXR_CODEC = "exr"
+#: The picture formats of linear light a sequence is written in, by classsr (OpenEXR's writer, Radiance's header and
+#: ffmpeg's RGBE encoder, a picture at a time), and what they are called.
+LINEAR_CODECS = {EXR_CODEC: "OpenEXR", "hdr": "Radiance HDR"}
 SEQUENCE_CODECS: dict[str, str] = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "mjpeg", ".jpeg": "mjpeg",
-                                   ".jxl": "libjxl", ".dpx": "dpx", ".exr": EXR_CODEC}  # fmt: skip
+                                   ".jxl": "libjxl", ".dpx": "dpx", ".exr": EXR_CODEC, ".hdr": "hdr"}  # fmt: skip
 #: Animated pictures: frames and their timing only (no audio, subtitles or colour tags), written in one go.
 ANIMATION_MUXERS = {"gif": "gif", "webp": "libwebp_anim", "apng": "apng"}  # muxer -> its encoder
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
@@ -1497,17 +1501,21 @@ def _frame_traits(seq: Sequence, pix_fmt: str | None) -> dict[str, Any]:
     """:attr:`VideoInfo.alpha` and :attr:`~VideoInfo.orientation` of an image sequence, from its first frame: alpha
     where the pixel format has it and a pixel is transparent (ffmpeg reads a CMYK JPEG, and writers save opaque RGBA
     PNGs, in alpha formats); its EXIF orientation. The format alone, upright, where Pillow cannot read it (DPX).
-    OpenEXR frames are each checked first (:func:`classsr_cli.io.image.exr_frames`)."""
+    OpenEXR and Radiance HDR frames are each checked first (:func:`classsr_cli.io.image.exr_frames`,
+    :func:`~classsr_cli.io.image.radiance_frames`)."""
     alpha = bool(_ALPHA.match(pix_fmt or ""))
     first = seq.first
     from classsr_cli.io import exr
 
-    if exr.is_float(pix_fmt):  # linear light (OpenEXR): the stops the first frame is read darker by, as upscale reads it
-        from classsr_cli.io.image import exr_frames
+    if exr.is_float(pix_fmt):  # linear light: the stops the first frame is read darker by, as upscale reads it
+        from classsr_cli.io import radiance
+        from classsr_cli.io.image import exr_frames, radiance_frames
 
-        exr_frames(seq.frame(n) for n in range(seq.start, seq.start + seq.count))
+        frames = (seq.frame(n) for n in range(seq.start, seq.start + seq.count))
+        rgbe = first.suffix.lower() == ".hdr"  # a sequence's frames are told by their suffix
+        (radiance_frames if rgbe else exr_frames)(frames)
         try:
-            light = exr.decode(ffmpeg_exe(), first)
+            light = (radiance.decode if rgbe else exr.decode)(ffmpeg_exe(), first)
         except ValueError as e:
             raise InputError(f"{first}: truncated or corrupt image ({e})") from None
         has = light.shape[2] in (2, 4)
