@@ -1260,8 +1260,8 @@ def upscale_video(
         counts=stats.counts, computed=sum(stats.computed), reused=stats.reused, held=stats.held,
         switches=stats.switches, switches_argmax=stats.switches_argmax, compared=stats.compared, flops=flops,
         flops_paper=flops_paper, temporal=temporal, classmap=cmap_dst, lost=lost, notes=notes,
-        pix_fmt=f"gbr{'a' if plan.alpha and options.codec == EXR_CODEC else ''}pf{16 if half else 32}le" if exr_out
-        else pix_fmt,  # as EXR (or RGBE, in floats) holds it
+        pix_fmt=pix_fmt if not exr_out else f"gbr{'a' if plan.alpha else ''}pf{16 if half else 32}le"
+        if options.codec == EXR_CODEC else "gbrpf32le",  # as EXR holds it; RGBE as ffmpeg decodes it
         bits=bits, start=info.seek, length=info.duration if info.span else None, shown=_shown(ow, oh, rotation, sar),
         resumed=skip, alpha=plan.alpha, tta=up.tta, scenes=scenes.scenes,
     )
