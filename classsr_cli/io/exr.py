@@ -47,6 +47,7 @@ __all__ = [
     "Header",
     "Linear",
     "brighter",
+    "colour_alpha",
     "cut_short",
     "decode",
     "deflate_module",
@@ -56,6 +57,7 @@ __all__ = [
     "header",
     "is_exr",
     "is_float",
+    "linear_bands",
     "linear_rows",
     "split",
     "stops_for",
@@ -363,9 +365,7 @@ def split(
     colour, a = _straight(linear, alpha)
     share = float(np.mean(np.any((colour < 0) | (colour > 1), axis=-1)))
     stops = 0 if within is None else _stops(colour, a, within)
-    pixels, outside = _encoded(colour, stops)
-    a16 = None if a is None else np.rint(a * 65535.0).astype(np.uint16)
-    rest = outside if np.any(outside) else None
+    pixels, a16, rest = _levels(colour, a, stops)
     return pixels, a16, Linear(half=half, outside=rest, stops=stops, share=share), bad
 
 
@@ -380,9 +380,13 @@ def frame(
     """A frame of a sequence of linear light as :func:`split` reads a picture, at the sequence's ``stops``: 16-bit
     sRGB-encoded pixels of its light within 0-1, 16-bit alpha, and the light outside 0-1 (as :attr:`Linear.outside`,
     ``None`` where there is none: an EXR output adds it back, a video holds no more)."""
-    colour, a = _straight(linear, alpha)
-    pixels, outside = _encoded(colour, stops)
-    return pixels, None if a is None else np.rint(a * 65535.0).astype(np.uint16), outside if outside.any() else None
+    return _levels(*_straight(linear, alpha), stops)
+
+
+def colour_alpha(decoded: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A decoded picture's (:func:`decode`, :func:`unpack`) colour, ``(H, W, 3)`` or ``(H, W, 1)`` (Y), and alpha."""
+    channels = decoded.shape[2]
+    return decoded[..., : 3 if channels >= 3 else 1], decoded[..., -1] if channels in (2, 4) else None
 
 
 def _straight(linear: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -404,12 +408,17 @@ def _stops(colour: np.ndarray, alpha: np.ndarray | None, within: float) -> int:
     return max(0, math.ceil(math.log2(top))) if top > 1 else 0
 
 
-def _encoded(colour: np.ndarray, stops: int) -> tuple[np.ndarray, np.ndarray]:
-    """16-bit sRGB-encoded pixels of ``colour`` made ``stops`` darker (in place), clipped to 0-1, and what lay outside."""
+def _levels(
+    colour: np.ndarray, alpha: np.ndarray | None, stops: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """16-bit sRGB-encoded pixels of straight ``colour`` made ``stops`` darker (in place), clipped to 0-1; 16-bit
+    ``alpha``; and what lay outside 0-1 (``None`` where nothing did)."""
     if stops:
         colour *= np.float32(2.0**-stops)
     inside = np.clip(colour, 0.0, 1.0)
-    return np.rint(srgb_encode(inside) * 65535.0).astype(np.uint16), colour - inside
+    outside = colour - inside
+    a16 = None if alpha is None else np.rint(alpha * 65535.0).astype(np.uint16)
+    return np.rint(srgb_encode(inside) * 65535.0).astype(np.uint16), a16, outside if outside.any() else None
 
 
 def shown(rows: np.ndarray, linear: Linear | None, start: int = 0) -> np.ndarray:
@@ -452,6 +461,18 @@ def linear_rows(
         return out
     a = alpha.astype(np.float32)[..., None] / top
     return np.concatenate([out * a, a], axis=2)
+
+
+def linear_bands(
+    bands: Iterable[np.ndarray], alpha: np.ndarray | None, linear: Linear | None, half: bool
+) -> Iterator[np.ndarray]:
+    """The sRGB-encoded ``bands`` (top to bottom) and the matching rows of ``alpha`` as linear light
+    (:func:`linear_rows`)."""
+    at = 0
+    for band in bands:
+        a = None if alpha is None else alpha[at : at + band.shape[0]]
+        yield linear_rows(band, a, linear, at, half=half)
+        at += band.shape[0]
 
 
 @functools.cache
@@ -563,7 +584,6 @@ def _put(f: BinaryIO, y: int, chunk: Future[bytes], offsets: list[int]) -> None:
     f.write(data)
 
 
-
 def frame_encoder(
     *, alpha: bool = False, half: bool = True, gray: bool = False, attributes: dict[str, tuple[str, bytes]] | None = None,
     made_by: str | None = None, workers: int = 2,
@@ -575,15 +595,10 @@ def frame_encoder(
     three equal ones), with ``attributes`` and ``made_by`` (:func:`write`)."""
 
     def encode(path: Path, rows: list[np.ndarray], light: Linear | None) -> None:
-        def bands() -> Iterator[np.ndarray]:
-            at = 0
-            for band in rows:
-                colour, a = (band[..., :3], band[..., 3]) if alpha else (band, None)
-                yield linear_rows(colour[..., :1] if gray else colour, a, light, at, half=half)
-                at += band.shape[0]
-
+        colour = [band[..., : 1 if gray else 3] for band in rows]
+        a = np.concatenate([band[..., 3] for band in rows]) if alpha else None
         with path.open("wb") as f:
-            write(f, bands(), width=rows[0].shape[1], height=sum(band.shape[0] for band in rows),
+            write(f, linear_bands(colour, a, light, half), width=rows[0].shape[1], height=sum(len(b) for b in rows),
                   channels=(1 if gray else 3) + alpha, half=half, attributes=attributes, made_by=made_by,
                   workers=workers)  # fmt: skip
 

@@ -840,7 +840,6 @@ def _codec_ffmpeg(path: Path, codec: str, name: str, kind: str) -> str:
     raise error(f"{path}: {what} {name} needs the ffmpeg imageio-ffmpeg bundles, built with {codec} ({why})")
 
 
-
 def _exr_header(path: Path) -> Any:
     """An EXR's :class:`~classsr_cli.io.exr.Header`, from the file's first 4 KB (a header without a preview fits in
     them: a sequence's thousands of frames are each checked so), read 16 times further each time the header runs past
@@ -961,8 +960,7 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
     if (decoded.shape[1], decoded.shape[0]) != (head.width, head.height):
         raise InputError(f"{path}: truncated or corrupt image (decoded {decoded.shape[1]}x{decoded.shape[0]}, its "
                          f"header says {head.width}x{head.height})")  # fmt: skip
-    colour = decoded[..., :3] if decoded.shape[2] >= 3 else decoded[..., :1]
-    alpha = decoded[..., -1] if decoded.shape[2] in (2, 4) else None
+    colour, alpha = exr.colour_alpha(decoded)
     pixels, alpha16, linear, bad = exr.split(colour, alpha, head.half)
     linear = replace(linear, attributes={k: v for k, v in head.attributes.items() if k in exr.CARRIED})
     notes: list[str] = _darker_notes("EXR", linear)
@@ -1529,23 +1527,9 @@ def _exr_writer(
     height, width = size
     half = meta.linear is None or meta.linear.half
     with tmp.open("wb") as f:
-        exr.write(f, _linear_bands(bands, alpha, meta.linear, half), width=width, height=height,
+        exr.write(f, exr.linear_bands(bands, alpha, meta.linear, half), width=width, height=height,
                   channels=c + (alpha is not None), half=half, made_by=meta.made_by, workers=_TIFF_WORKERS,
                   attributes=meta.linear.attributes if meta.linear else None)  # fmt: skip
-
-
-def _linear_bands(
-    bands: Iterable[np.ndarray], alpha: np.ndarray | None, linear: Linear | None, half: bool
-) -> Iterator[np.ndarray]:
-    """The sRGB-encoded ``bands`` and the matching rows of ``alpha`` as linear light
-    (:func:`classsr_cli.io.exr.linear_rows`)."""
-    from classsr_cli.io import exr
-
-    at = 0
-    for band in bands:
-        a = None if alpha is None else alpha[at : at + band.shape[0]]
-        yield exr.linear_rows(band, a, linear, at, half=half)
-        at += band.shape[0]
 
 
 def _hdr_writer(
@@ -1555,14 +1539,14 @@ def _hdr_writer(
     ``bands`` in linear light, the source's light outside 0-1 (``meta.linear``) added back, premultiplied by ``alpha``
     where there is one (RGBE holds none), under its header's lines, classsr's version and the record of the upscale
     (``CLASSSR=``); gray written as RGB."""
-    from classsr_cli.io import radiance
+    from classsr_cli.io import exr, radiance
 
     target = _target(tmp)
     exe = _codec_ffmpeg(target, "hdr", "Radiance HDR", "encoders")
     height, width = size
     planes = np.empty((3, height, width), np.float32)  # ffmpeg's G, B, R
     at = 0
-    for rows in _linear_bands(bands, alpha, meta.linear, False):  # colour premultiplied, then alpha
+    for rows in exr.linear_bands(bands, alpha, meta.linear, False):  # colour premultiplied, then alpha
         for plane, c in enumerate((1, 2, 0) if rows.shape[2] in (3, 4) else (0, 0, 0)):
             planes[plane, at : at + rows.shape[0]] = rows[..., c]
         at += rows.shape[0]
@@ -1932,11 +1916,15 @@ def tiff_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
 
     def encode(path: Path, rows: list[np.ndarray], light: Any) -> None:
         del light  # TIFF holds levels here, not light
-        whole = np.concatenate(rows) if len(rows) > 1 else rows[0]
-        pixels, alpha = (whole[..., :3], whole[..., 3]) if whole.shape[2] == 4 else (whole, None)
-        _tiff_writer(path, pixels, alpha, meta)
+        _tiff_writer(path, *_whole_frame(rows), meta)
 
     return encode
+
+
+def _whole_frame(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A frame given as bands of rows (alpha, where there is one, as a fourth channel), whole: colour and alpha."""
+    whole = np.concatenate(rows) if len(rows) > 1 else rows[0]
+    return (whole[..., :3], whole[..., 3]) if whole.shape[2] == 4 else (whole, None)
 
 
 def radiance_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
@@ -1946,8 +1934,7 @@ def radiance_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None
     ``meta``'s header lines (``meta.linear.lines``) and record (:func:`_hdr_writer`)."""
 
     def encode(path: Path, rows: list[np.ndarray], light: Linear | None) -> None:
-        whole = np.concatenate(rows) if len(rows) > 1 else rows[0]
-        colour, alpha = (whole[..., :3], whole[..., 3]) if whole.shape[2] == 4 else (whole, None)
+        colour, alpha = _whole_frame(rows)
         lines = meta.linear.lines if meta.linear else ()
         linear = replace(light, lines=lines) if light is not None else Linear(half=False, lines=lines)
         _hdr_writer(path, colour.shape[:2], [colour], replace(meta, linear=linear), alpha)

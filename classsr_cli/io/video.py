@@ -593,7 +593,7 @@ def _hdr10(path: Path, index: int) -> HDR10 | None:
 @dataclass
 class Frame:
     """One decoded frame: ``rgb`` ``(H, W, 3)`` uint8 (uint16 when read at 16 bits), ``pts`` and ``duration`` in
-    ``time_base`` ticks, its ``(H, W)`` ``alpha`` where the reader reads it (else ``None``), and an OpenEXR frame's
+    ``time_base`` ticks, its ``(H, W)`` ``alpha`` where the reader reads it (else ``None``), and a linear frame's
     light outside 0-1 (``(H, W, C)`` float32, at the sequence's stops, as :attr:`classsr_cli.io.exr.Linear.outside`)
     where the reader keeps it (``light``) and there is some."""
 
@@ -763,7 +763,7 @@ class VideoReader:
         if bits not in (8, 16):
             raise ValueError(f"frames are read at 8 or 16 bits per channel, got {bits}")
         self.info = info
-        self.light = light  # an OpenEXR frame's light outside 0-1 too (Frame.outside), for an EXR output
+        self.light = light  # a linear frame's light outside 0-1 too (Frame.outside), for an EXR or Radiance output
         self.autorotate = autorotate
         self.bits = bits
         self.alpha = alpha  # each frame's alpha too (Frame.alpha)
@@ -908,10 +908,9 @@ class VideoReader:
                 pts = round(self.frames_read * fallback / tb)
                 stamp = (pts, None)
             alpha = outside = None
-            if linear:  # OpenEXR: straight colour, at the sequence's stops, sRGB-encoded into 16 bits
+            if linear:  # OpenEXR, Radiance: straight colour, at the sequence's stops, sRGB-encoded into 16 bits
                 light = exr.unpack(buf, str(self.info.pix_fmt), self.width, self.height)
-                rgb, alpha, outside = exr.frame(light[..., : 3 if light.shape[2] >= 3 else 1],
-                                                light[..., -1] if light.shape[2] in (2, 4) else None, self.info.stops or 0)
+                rgb, alpha, outside = exr.frame(*exr.colour_alpha(light), self.info.stops or 0)
                 outside = outside if self.light else None
                 rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb
                 alpha = alpha if self.alpha else None
@@ -1518,9 +1517,7 @@ def _frame_traits(seq: Sequence, pix_fmt: str | None) -> dict[str, Any]:
             light = (radiance.decode if rgbe else exr.decode)(ffmpeg_exe(), first)
         except ValueError as e:
             raise InputError(f"{first}: truncated or corrupt image ({e})") from None
-        has = light.shape[2] in (2, 4)
-        return {"alpha": alpha, "stops": exr.stops_for(light[..., : 3 if light.shape[2] >= 3 else 1],
-                                                       light[..., -1] if has else None)}  # fmt: skip
+        return {"alpha": alpha, "stops": exr.stops_for(*exr.colour_alpha(light))}
     from PIL import Image
 
     try:
