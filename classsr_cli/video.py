@@ -1348,9 +1348,11 @@ def _shown(width: int, height: int, rotation: float, sar: Fraction | None) -> tu
     return shown if shown != (width, height) else None
 
 
-#: The pixel formats of the PNG and TIFF frames classsr writes itself (:func:`_own_frames`), by bits and alpha.
+#: The pixel formats of the PNG, TIFF and JPEG frames classsr writes itself (:func:`_own_frames`), by bits and alpha
+#: (JPEG's: the 4:4:4 a JPEG sequence settles on, 16-bit levels rounded to 8 bits; no alpha).
 _OWN_FORMATS = {"png": {(8, False): "rgb24", (8, True): "rgba", (16, False): "rgb48be", (16, True): "rgba64be"},
-                "tiff": {(8, False): "rgb24", (8, True): "rgba", (16, False): "rgb48le", (16, True): "rgba64le"}}  # fmt: skip
+                "tiff": {(8, False): "rgb24", (8, True): "rgba", (16, False): "rgb48le", (16, True): "rgba64le"},
+                "mjpeg": {(8, False): "yuvj444p", (16, False): "yuvj444p"}}  # fmt: skip
 
 
 def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, info: VideoInfo, plan: _Plan,
@@ -1358,18 +1360,19 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
                 background: bool = False) -> FrameFiles | None:
     """classsr's own writer of a picture sequence's frames (:class:`~classsr_cli.io.frames.FrameFiles`), where it has
     one, else ``None`` (ffmpeg's encoder): OpenEXR's (an EXR source's first frame's picture attributes kept; gray (Y)
-    where its frames are), Radiance HDR's (a Radiance source's first frame's header lines kept); PNG's and TIFF's in the pixel format the run settled on (:data:`_OWN_FORMATS`; not a
+    where its frames are), Radiance HDR's (a Radiance source's first frame's header lines kept); PNG's, TIFF's and JPEG's in the pixel format the run settled on (:data:`_OWN_FORMATS`; not a
     ``--pix-fmt`` of another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops, or frames whose
     pixels are not square, whose shape ffmpeg's encoder writes), a PNG ``cICP``-tagged where the source is HDR or
     wide-gamut and carrying the record of the upscale (``made_by``; ``None`` for the class map: RGB, 8 bits).
     ``background``: each frame written on a thread of its own (a GPU's run). PNG's is faster than ffmpeg's encoder,
-    TIFF's compresses (docs/cli.md)."""
+    TIFF's compresses, JPEG's is `classsr upscale`'s (quality 95, 4:4:4; docs/cli.md)."""
     from classsr_cli import __version__
     from classsr_cli.io.image import (
         Meta,
         Nclx,
         PngText,
         exr_attributes,
+        jpeg_encoder,
         png_encoder,
         radiance_encoder,
         radiance_lines,
@@ -1402,7 +1405,10 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     tagged = codes is not None and (codes[0] in (9, 11, 12) or codes[1] in (14, 15, 16, 18))  # HDR or wide gamut
     meta = Meta(nclx=Nclx(codes[0], codes[1], 0, True) if tagged and codes else None,
                 text=(PngText("Software", f"classsr {__version__}"), PngText("classsr", made_by)) if made_by else ())
-    encoder = png_encoder(meta) if options.codec == "png" else tiff_encoder(replace(meta, nclx=None))  # no cICP in TIFF
+    if options.codec == "mjpeg":  # as upscale writes a JPEG (quality 95, 4:4:4), the record in its comment
+        encoder = jpeg_encoder(Meta(made_by=made_by))
+    else:
+        encoder = png_encoder(meta) if options.codec == "png" else tiff_encoder(replace(meta, nclx=None))  # no cICP in TIFF
     return FrameFiles(path, width, height, channels=3 + alpha, encode=encoder, background=background,
                       dtype=np.uint16 if bits == 16 else np.uint8, first_number=first_number, target=target)
 

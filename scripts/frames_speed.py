@@ -7,9 +7,11 @@ half-float EXRs; ``--source video``, an 8-bit 4:4:4 H.264 file at CRF 12 (a came
 output runs the default ×4 model (``classsr video SOURCE OUT --threads THREADS --json``), in turns, ``--repeat``
 rounds; ``--before PATH`` also runs each with ``PATH`` first on ``PYTHONPATH`` (a checkout of the code before a
 change), in turns with this one. Prints one JSON line a run: the code, the output, the frames per second the run
-reports, the wall time of the command, and the bytes of the frames written.
+reports, the wall time of the command, and the bytes of the frames written; for JPEG frames also their PSNR (RGB, 8-bit
+levels, the frames together) against the same code's PNG frames of that round, which are lossless.
 
     python scripts/frames_speed.py [--source exr|video] [--frames 4] [--repeat 2] [--threads 2] [--before PATH]
+                                   [--outputs .png .jpg]
 """
 
 from __future__ import annotations
@@ -55,6 +57,17 @@ def source(kind: str, frames: int, folder: Path) -> Path:
     return clip
 
 
+def psnr_against(frames: Path, reference: Path) -> float:
+    """PSNR (RGB, 8-bit levels) of the JPEG frames in ``frames`` against the PNG frames of the same numbers in
+    ``reference``, their squared errors pooled."""
+    total, count = 0.0, 0
+    for path in sorted(p for p in frames.iterdir() if p.suffix == ".jpg"):
+        with Image.open(path) as a, Image.open(reference / path.with_suffix(".png").name) as b:
+            diff = np.asarray(a.convert("RGB"), dtype=np.float64) - np.asarray(b.convert("RGB"), dtype=np.float64)
+        total, count = total + float(np.square(diff).sum()), count + diff.size
+    return round(10 * float(np.log10(255.0**2 / (total / count))), 3)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", choices=["exr", "video"], default="exr")
@@ -62,8 +75,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--before", type=Path, help="a checkout of the code before a change, run in turns with this one")
+    ap.add_argument("--outputs", nargs="+", help="the suffixes written (default: .exr .tif .png from EXR, .png .tif .jpg "
+                    "from video; JPEG's PSNR needs .png before it)")
     args = ap.parse_args()
-    outputs = (".exr", ".tif", ".png") if args.source == "exr" else (".png", ".tif", ".jpg")
+    outputs = args.outputs or ((".exr", ".tif", ".png") if args.source == "exr" else (".png", ".tif", ".jpg"))
     codes = [("this", None)] + ([("before", args.before.resolve())] if args.before else [])
     with tempfile.TemporaryDirectory() as tmp:
         src = source(args.source, args.frames, Path(tmp))
@@ -79,11 +94,16 @@ def main() -> None:
                     got = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=tmp)
                     wall = time.perf_counter() - start
                     record = json.loads(got.stdout)
+                    if suffix == ".jpg":  # what the encoding lost: against the lossless PNG frames of this round
+                        png = Path(tmp) / f"{code}png{round_}"
+                        line_psnr = {"psnr_vs_png": psnr_against(out.parent, png)}
+                    else:
+                        line_psnr = {}
                     line = {"round": round_, "code": code, "source": args.source, "output": suffix,
                             "frames": record["frames"], "size": record["output_size"], "pix_fmt": record["pix_fmt"],
                             "fps": round(record["fps"], 3), "seconds": round(record["seconds"], 3),
                             "wall_s": round(wall, 3), "bytes": sum(f.stat().st_size for f in out.parent.iterdir()),
-                            "load_average": os.getloadavg()[0]}  # fmt: skip
+                            **line_psnr, "load_average": os.getloadavg()[0]}  # fmt: skip
                     sys.stdout.write(json.dumps(line) + "\n")
                     sys.stdout.flush()
 

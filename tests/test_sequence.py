@@ -6,6 +6,7 @@ by the bundled ffmpeg, 64x48); runs use the tiny seeded model.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -350,7 +351,28 @@ def test_a_video_out_as_pictures_turns_rotated_frames_and_keeps_depth_and_alpha(
     a = upscale_video(tiny_model, clear, tmp_path / "a" / "%d.png")
     assert a.alpha and a.pix_fmt == "rgba" and Image.open(tmp_path / "a" / "0.png").mode == "RGBA"
     j = upscale_video(tiny_model, clip, tmp_path / "j" / "%03d.jpg")
-    assert j.pix_fmt == "yuvj420p" and (tmp_path / "j" / "004.jpg").is_file()
+    assert j.pix_fmt == "yuvj444p" and (tmp_path / "j" / "004.jpg").is_file()
+    # classsr's own JPEG writer, as upscale writes a JPEG (quality 95, 4:4:4, the record as its comment): the pixels of
+    # the frame's lossless PNG saved so; a 16-bit source's levels rounded to 8 bits first; its class map JPEG too
+    from PIL import JpegImagePlugin
+
+    from classsr_cli.io.image import DEFAULT_QUALITY, to_8bit
+
+    def as_upscale_writes(pixels: np.ndarray) -> np.ndarray:
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=DEFAULT_QUALITY, subsampling=0)
+        return np.asarray(Image.open(buf))
+
+    upscale_video(tiny_model, clip, tmp_path / "jp" / "%03d.png")
+    with Image.open(tmp_path / "j" / "003.jpg") as im:
+        assert JpegImagePlugin.get_sampling(im) == 0 and im.info["comment"].startswith(b'classsr {"version"')
+        assert np.array_equal(np.asarray(im), as_upscale_writes(np.asarray(Image.open(tmp_path / "jp" / "003.png"))))
+    dj = upscale_video(tiny_model, deep, tmp_path / "dj" / "%02d.jpg", classmap=True)
+    assert (dj.bits, dj.pix_fmt) == (16, "yuvj444p")
+    with Image.open(tmp_path / "dj" / "02.jpg") as im:
+        assert np.array_equal(np.asarray(im), as_upscale_writes(to_8bit(read_image(tmp_path / "dp" / "02.png").pixels)))
+    with Image.open(tmp_path / "dj" / "02_classmap.jpg") as im:
+        assert im.size == (256, 192) and JpegImagePlugin.get_sampling(im) == 0 and "comment" not in im.info
 
 
 @pytest.mark.slow
@@ -387,8 +409,9 @@ def test_jpeg_xl_frames_are_read_and_written_as_upscale_writes_them(tmp_path: Pa
 
 @pytest.mark.slow
 def test_jpeg_frames_are_written_at_q2(tmp_path: Path) -> None:
-    """MJPEG's own rate control (200 kb/s) quantises an upscale's detail away: classsr writes JPEG frames (a sequence,
-    or --codec mjpeg) at q 2, closer to the lossless frames, unless -e says otherwise (b=200k: ffmpeg's default)."""
+    """MJPEG's own rate control (200 kb/s) quantises an upscale's detail away: classsr writes JPEG frames by its own
+    writer at quality 95 (a sequence) or by ffmpeg's at q 2 (--codec mjpeg), closer to the lossless frames, unless -e
+    says otherwise (then ffmpeg's encoder; b=200k: its default)."""
     from PIL import Image
 
     clip = tmp_path / "clip.mkv"

@@ -76,6 +76,7 @@ __all__ = [
     "check_output_size",
     "exr_attributes",
     "exr_frames",
+    "jpeg_encoder",
     "jpeg_quality_of",
     "output_format",
     "output_suffix",
@@ -1917,6 +1918,19 @@ def tiff_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
     def encode(path: Path, rows: list[np.ndarray], light: Any) -> None:
         del light  # TIFF holds levels here, not light
         _tiff_writer(path, *_whole_frame(rows), meta)
+
+    return encode
+
+
+def jpeg_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
+    """What writes a frame of a JPEG sequence (:class:`~classsr_cli.io.frames.FrameFiles`): its ``(n, W, 3)`` rows
+    (uint8, or uint16 rounded to 8 bits) as `classsr upscale` writes a JPEG (:func:`_pil_write`: quality
+    :data:`DEFAULT_QUALITY`, 4:4:4), with ``meta`` (its record of the upscale as the comment)."""
+
+    def encode(path: Path, rows: list[np.ndarray], light: Any) -> None:
+        del light  # JPEG holds levels, not light
+        colour, _ = _whole_frame(rows)
+        _pil_write(path, "JPEG", colour if colour.dtype == np.uint8 else to_8bit(colour), None, meta)
 
     return encode
 

@@ -1036,7 +1036,8 @@ class EncodeOptions:
         if alpha and codec in ALPHA_FORMATS:  # transparency kept (a deep source: in 10 bits or more where it can)
             kept = ALPHA_FORMATS[codec]
             wanted = [*(f for f in kept if deep_source and bit_depth(f) > 8), *kept, *wanted]
-        wanted += ["yuvj420p"] if codec in _JPEG_CODECS else []  # full range: limited is "non-standard" there
+        if codec in _JPEG_CODECS:  # full range: limited is "non-standard" there; pictures 4:4:4, as upscale writes JPEG
+            wanted += ["yuvj444p" if muxer == SEQUENCE_MUXER else "yuvj420p"]
         wanted += ["pal8"] if codec == "gif" else []  # a palette made for the whole animation (_video_args)
         wanted += [DEFAULT_PIX_FMT, *(takes or ())]
         return replace(self, codec=codec, pix_fmt=next(f for f in wanted if takes is None or f in takes))
