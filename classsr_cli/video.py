@@ -29,6 +29,7 @@ import math
 import os
 import secrets
 import shutil
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -1361,9 +1362,10 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     """classsr's own writer of a picture sequence's frames (:class:`~classsr_cli.io.frames.FrameFiles`), where it has
     one, else ``None`` (ffmpeg's encoder): OpenEXR's (an EXR source's first frame's picture attributes kept; gray (Y)
     where its frames are), Radiance HDR's (a Radiance source's first frame's header lines kept); PNG's, TIFF's and JPEG's in the pixel format the run settled on (:data:`_OWN_FORMATS`; not a
-    ``--pix-fmt`` of another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops, or frames whose
-    pixels are not square, whose shape ffmpeg's encoder writes), a PNG ``cICP``-tagged where the source is HDR or
-    wide-gamut and carrying the record of the upscale (``made_by``; ``None`` for the class map: RGB, 8 bits).
+    ``--pix-fmt`` of another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops), a PNG
+    ``cICP``-tagged where the source is HDR or wide-gamut and carrying the record of the upscale (``made_by``; ``None``
+    for the class map: RGB, 8 bits). Non-square pixels (``sar``) are written as ffmpeg's encoders write them (PNG's
+    ``pHYs`` without a unit, TIFF's resolutions, JFIF's density without a unit) and OpenEXR's ``pixelAspectRatio``.
     ``background``: each frame written on a thread of its own (a GPU's run). PNG's is faster than ffmpeg's encoder,
     TIFF's compresses, JPEG's is `classsr upscale`'s (quality 95, 4:4:4; docs/cli.md)."""
     from classsr_cli import __version__
@@ -1386,8 +1388,10 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
         source = first.suffix.lower() if first is not None else None  # .exr or .hdr: what a like output carries
         if options.codec == EXR_CODEC:
             gray = source == ".exr" and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
-            encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=made_by,
-                                   attributes=exr_attributes(first) if first and source == ".exr" else None)  # fmt: skip
+            attributes = exr_attributes(first) if first and source == ".exr" else {}
+            if sar is not None and sar != 1:  # the pixel shape (width over height), as OpenEXR holds it
+                attributes["pixelAspectRatio"] = ("float", struct.pack("<f", float(sar)))
+            encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=made_by, attributes=attributes)
         else:
             lines = radiance_lines(first) if first and source == ".hdr" else ()
             encode = radiance_encoder(Meta(made_by=made_by, linear=Linear(half=False, lines=lines)))
@@ -1396,17 +1400,17 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     alpha = made_by is not None and plan.alpha  # the class map: RGB, 8 bits
     bits = 16 if made_by is not None and plan.bits == 16 else 8
     own = _OWN_FORMATS.get(str(options.codec), {})
-    if (options.extra or options.fps is not None or options.out_pix_fmt != own.get((bits, alpha))
-            or (sar is not None and sar != 1)):  # fmt: skip
+    if options.extra or options.fps is not None or options.out_pix_fmt != own.get((bits, alpha)):
         return None
     from classsr_cli.io.jxl import h273
 
     codes = h273(*color_tags(info.color)[1:])
     tagged = codes is not None and (codes[0] in (9, 11, 12) or codes[1] in (14, 15, 16, 18))  # HDR or wide gamut
-    meta = Meta(nclx=Nclx(codes[0], codes[1], 0, True) if tagged and codes else None,
+    aspect = (sar.numerator, sar.denominator) if sar is not None and sar != 1 else None  # as ffmpeg's encoders write it
+    meta = Meta(nclx=Nclx(codes[0], codes[1], 0, True) if tagged and codes else None, aspect=aspect,
                 text=(PngText("Software", f"classsr {__version__}"), PngText("classsr", made_by)) if made_by else ())
     if options.codec == "mjpeg":  # as upscale writes a JPEG (quality 95, 4:4:4), the record in its comment
-        encoder = jpeg_encoder(Meta(made_by=made_by))
+        encoder = jpeg_encoder(Meta(made_by=made_by, aspect=aspect))
     else:
         encoder = png_encoder(meta) if options.codec == "png" else tiff_encoder(replace(meta, nclx=None))  # no cICP in TIFF
     return FrameFiles(path, width, height, channels=3 + alpha, encode=encoder, background=background,

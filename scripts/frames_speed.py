@@ -3,7 +3,8 @@
 
 The source is ``--frames`` frames of ``examples/lighthouse.jpg`` (1024x768), each shifted 8 pixels from the one
 before: ``--source exr``, in linear light one stop brighter (a third of it above 1.0, as a render's), written as
-half-float EXRs; ``--source video``, an 8-bit 4:4:4 H.264 file at CRF 12 (a camera's or an edit's export). Each
+half-float EXRs; ``--source video``, an 8-bit 4:4:4 H.264 file at CRF 12 (a camera's or an edit's export; with
+``--sar``, of pixels of that shape, as a DVD's). Each
 output runs the default ×4 model (``classsr video SOURCE OUT --threads THREADS --json``), in turns, ``--repeat``
 rounds; ``--before PATH`` also runs each with ``PATH`` first on ``PYTHONPATH`` (a checkout of the code before a
 change), in turns with this one. Prints one JSON line a run: the code, the output, the frames per second the run
@@ -11,7 +12,7 @@ reports, the wall time of the command, and the bytes of the frames written; for 
 levels, the frames together) against the same code's PNG frames of that round, which are lossless.
 
     python scripts/frames_speed.py [--source exr|video] [--frames 4] [--repeat 2] [--threads 2] [--before PATH]
-                                   [--outputs .png .jpg]
+                                   [--outputs .png .jpg] [--sar 32/27]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from classsr_cli.io.icc import srgb_decode
 from classsr_cli.io.video import ffmpeg_exe
 
 
-def source(kind: str, frames: int, folder: Path) -> Path:
+def source(kind: str, frames: int, folder: Path, sar: str | None = None) -> Path:
     """The sequence or the video the runs read."""
     root = Path(__file__).resolve().parents[1]
     with Image.open(root / "examples" / "lighthouse.jpg") as im:
@@ -52,7 +53,8 @@ def source(kind: str, frames: int, folder: Path) -> Path:
         return shots
     clip = folder / "clip.mp4"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-framerate", "24", "-start_number", "1001", "-i",
-                    str(shots / "shot_%04d.png"), "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv444p", str(clip)],
+                    str(shots / "shot_%04d.png"), *(["-vf", f"setsar={sar}"] if sar else []), "-c:v", "libx264",
+                    "-crf", "12", "-pix_fmt", "yuv444p", str(clip)],
                    check=True)  # fmt: skip
     return clip
 
@@ -75,13 +77,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--before", type=Path, help="a checkout of the code before a change, run in turns with this one")
+    ap.add_argument("--sar", help="the video's pixel shape (width/height: 32/27, a widescreen DVD's); default square")
     ap.add_argument("--outputs", nargs="+", help="the suffixes written (default: .exr .tif .png from EXR, .png .tif .jpg "
                     "from video; JPEG's PSNR needs .png before it)")
     args = ap.parse_args()
     outputs = args.outputs or ((".exr", ".tif", ".png") if args.source == "exr" else (".png", ".tif", ".jpg"))
     codes = [("this", None)] + ([("before", args.before.resolve())] if args.before else [])
     with tempfile.TemporaryDirectory() as tmp:
-        src = source(args.source, args.frames, Path(tmp))
+        if args.sar and args.source != "video":
+            ap.error("--sar applies to --source video")
+        src = source(args.source, args.frames, Path(tmp), args.sar)
         for round_ in range(args.repeat):
             for suffix in outputs:
                 for code, path in codes:
@@ -99,7 +104,7 @@ def main() -> None:
                         line_psnr = {"psnr_vs_png": psnr_against(out.parent, png)}
                     else:
                         line_psnr = {}
-                    line = {"round": round_, "code": code, "source": args.source, "output": suffix,
+                    line = {"round": round_, "code": code, "source": args.source, "sar": args.sar, "output": suffix,
                             "frames": record["frames"], "size": record["output_size"], "pix_fmt": record["pix_fmt"],
                             "fps": round(record["fps"], 3), "seconds": round(record["seconds"], 3),
                             "wall_s": round(wall, 3), "bytes": sum(f.stat().st_size for f in out.parent.iterdir()),

@@ -376,6 +376,33 @@ def test_a_video_out_as_pictures_turns_rotated_frames_and_keeps_depth_and_alpha(
 
 
 @pytest.mark.slow
+def test_frames_of_non_square_pixels_keep_their_shape(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """A DVD's anamorphic frames (SAR 32:27) written as PNG, TIFF, JPEG and OpenEXR pictures by classsr's own writers
+    (before, ffmpeg's encoders wrote PNG, TIFF and JPEG ones, slowly, and EXR frames lost the shape): each says its
+    pixel shape as ffmpeg's encoder did (PNG pHYs 32:27 without a unit, TIFF 72 by 85.33 dpi, JFIF density 32:27 without
+    a unit, OpenEXR's pixelAspectRatio), read back as 32:27, the class map's too."""
+    from PIL import Image
+
+    from classsr_cli.io.image import exr_attributes
+
+    clip = tmp_path / "dvd.mkv"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=72x48:rate=10", "-frames:v", "2",
+                    "-vf", "setsar=32/27", "-c:v", "ffv1", str(clip)], check=True, timeout=60)  # fmt: skip
+    for suffix in ("png", "tif", "jpg", "exr"):
+        upscale_video(tiny_model, clip, tmp_path / suffix / f"%02d.{suffix}", classmap=True)
+        for name in (f"%02d.{suffix}", f"%02d_classmap.{'png' if suffix == 'exr' else suffix}"):
+            assert probe(tmp_path / suffix / name).sar == Fraction(32, 27), name
+    with Image.open(tmp_path / "png" / "02.png") as im:  # classsr's writer: its record
+        assert im.info["aspect"] == (32, 27) and "classsr" in im.info
+    with Image.open(tmp_path / "tif" / "02.tif") as im:
+        assert im.info["dpi"] == pytest.approx((72, 72 * 32 / 27))
+    with Image.open(tmp_path / "jpg" / "02.jpg") as im:
+        assert (im.info["jfif_unit"], im.info["jfif_density"]) == (0, (32, 27)) and "comment" in im.info
+    kind, value = exr_attributes(tmp_path / "exr" / "02.exr")["pixelAspectRatio"]
+    assert kind == "float" and np.float32(np.frombuffer(value, "<f4")[0]) == np.float32(32 / 27)
+
+
+@pytest.mark.slow
 def test_jpeg_xl_frames_are_read_and_written_as_upscale_writes_them(tmp_path: Path) -> None:
     """A numbered JPEG XL sequence reads as a video (ffmpeg's libjxl; before, such a folder was refused), and a
     JPEG XL sequence out is written at `classsr upscale`'s quality and effort (not libjxl's default effort, 7), or as

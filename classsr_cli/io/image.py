@@ -200,6 +200,9 @@ class Meta:
     depth: int | None = None  # a HEIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
     gain_map: GainMap | None = None  # an HDR JPEG's (Ultra HDR), which a JPEG output keeps
     linear: Linear | None = None  # an EXR's or Radiance picture's light (io.exr.Linear), which such an output keeps
+    # A video frame's pixel shape (its SAR, width over height, in lowest terms), written by the frame encoders
+    # (png_encoder, tiff_encoder, jpeg_encoder) as ffmpeg's encoders write it, which its decoders read back
+    aspect: tuple[int, int] | None = None
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -1756,8 +1759,8 @@ def _tiff_writer(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: 
         rowsperstrip=64,
         maxworkers=_TIFF_WORKERS,
         iccprofile=meta.icc,
-        resolution=meta.dpi,
-        resolutionunit="INCH" if meta.dpi else None,
+        resolution=meta.dpi or (((72, 1), (72 * meta.aspect[0], meta.aspect[1])) if meta.aspect else None),
+        resolutionunit="INCH" if meta.dpi or meta.aspect else None,  # a frame's SAR as ffmpeg's encoder writes it
         extratags=[(700, 1, len(meta.xmp), meta.xmp, True)] if meta.xmp else (),  # XMLPacket
     )
     if meta.exif:
@@ -1876,6 +1879,8 @@ def _png_writer(
             f.write(_png_chunk(b"cICP", bytes([meta.nclx.primaries, meta.nclx.transfer, 0, 1])))  # RGB, full range
         if meta.dpi:  # pixels per metre
             f.write(_png_chunk(b"pHYs", struct.pack(">IIB", *(round(d / 0.0254) for d in meta.dpi), 1)))
+        elif meta.aspect:  # no unit: the pixel shape, as ffmpeg's PNG encoder writes a frame's SAR (num, den)
+            f.write(_png_chunk(b"pHYs", struct.pack(">IIB", *meta.aspect, 0)))
         if meta.exif:
             f.write(_png_chunk(b"eXIf", meta.exif[6:] if meta.exif.startswith(b"Exif\x00\x00") else meta.exif))
         for t in ((PngText("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace")),) if meta.xmp else ()) + meta.text:
@@ -1931,8 +1936,24 @@ def jpeg_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
         del light  # JPEG holds levels, not light
         colour, _ = _whole_frame(rows)
         _pil_write(path, "JPEG", colour if colour.dtype == np.uint8 else to_8bit(colour), None, meta)
+        if meta.aspect:
+            _jfif_aspect(path, *meta.aspect)
 
     return encode
+
+
+def _jfif_aspect(path: Path, num: int, den: int) -> None:
+    """Set the JFIF header of the JPEG Pillow wrote at ``path`` to a pixel shape of ``num:den`` (width over height),
+    as ffmpeg's encoder writes a frame's SAR: density unit 0 (no unit, an aspect ratio), X density ``num``, Y ``den``
+    (16 bits each: a ratio in larger terms is brought within them). Pillow writes a unit only with a print resolution."""
+    while max(num, den) > 0xFFFF:
+        num, den = max(1, round(num / 2)), max(1, round(den / 2))
+    with path.open("r+b") as f:
+        head = f.read(20)
+        if head[2:4] != b"\xff\xe0" or head[6:11] != b"JFIF\x00":  # Pillow writes JFIF first; else left as it is
+            return
+        f.seek(13)
+        f.write(struct.pack(">BHH", 0, num, den))
 
 
 def _whole_frame(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
