@@ -1365,7 +1365,8 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     ``--pix-fmt`` of another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops), a PNG
     ``cICP``-tagged where the source is HDR or wide-gamut and carrying the record of the upscale (``made_by``; ``None``
     for the class map: RGB, 8 bits). Non-square pixels (``sar``) are written as ffmpeg's encoders write them (PNG's
-    ``pHYs`` without a unit, TIFF's resolutions, JFIF's density without a unit) and OpenEXR's ``pixelAspectRatio``.
+    ``pHYs`` without a unit, TIFF's resolutions, JFIF's density without a unit), as OpenEXR's ``pixelAspectRatio`` and
+    as Radiance's ``PIXASPECT``.
     ``background``: each frame written on a thread of its own (a GPU's run). PNG's is faster than ffmpeg's encoder,
     TIFF's compresses, JPEG's is `classsr upscale`'s (quality 95, 4:4:4; docs/cli.md)."""
     from classsr_cli import __version__
@@ -1394,6 +1395,8 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
             encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=made_by, attributes=attributes)
         else:
             lines = radiance_lines(first) if first and source == ".hdr" else ()
+            if sar is not None and sar != 1 and not any(ln.startswith("PIXASPECT=") for ln in lines):
+                lines = (*lines, f"PIXASPECT={float(1 / sar):.6f}")  # Radiance's pixel shape: height over width
             encode = radiance_encoder(Meta(made_by=made_by, linear=Linear(half=False, lines=lines)))
         return FrameFiles(path, width, height, channels=3 + plan.alpha, encode=encode, first_number=first_number,
                           target=target, linear=True, background=background)  # fmt: skip

@@ -377,10 +377,11 @@ def test_a_video_out_as_pictures_turns_rotated_frames_and_keeps_depth_and_alpha(
 
 @pytest.mark.slow
 def test_frames_of_non_square_pixels_keep_their_shape(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
-    """A DVD's anamorphic frames (SAR 32:27) written as PNG, TIFF, JPEG and OpenEXR pictures by classsr's own writers
-    (before, ffmpeg's encoders wrote PNG, TIFF and JPEG ones, slowly, and EXR frames lost the shape): each says its
-    pixel shape as ffmpeg's encoder did (PNG pHYs 32:27 without a unit, TIFF 72 by 85.33 dpi, JFIF density 32:27 without
-    a unit, OpenEXR's pixelAspectRatio), read back as 32:27, the class map's too."""
+    """A DVD's anamorphic frames (SAR 32:27) written as PNG, TIFF, JPEG, OpenEXR and Radiance pictures by classsr's own
+    writers (before, ffmpeg's encoders wrote PNG, TIFF and JPEG ones, slowly, and EXR and Radiance frames lost the
+    shape): each says its pixel shape as ffmpeg's encoder did (PNG pHYs 32:27 without a unit, TIFF 72 by 85.33 dpi,
+    JFIF density 32:27 without a unit), read back as 32:27, the class map's too, or in its own terms (OpenEXR's
+    pixelAspectRatio, Radiance's PIXASPECT)."""
     from PIL import Image
 
     from classsr_cli.io.image import exr_attributes
@@ -400,6 +401,10 @@ def test_frames_of_non_square_pixels_keep_their_shape(tmp_path: Path, tiny_model
         assert (im.info["jfif_unit"], im.info["jfif_density"]) == (0, (32, 27)) and "comment" in im.info
     kind, value = exr_attributes(tmp_path / "exr" / "02.exr")["pixelAspectRatio"]
     assert kind == "float" and np.float32(np.frombuffer(value, "<f4")[0]) == np.float32(32 / 27)
+    upscale_video(tiny_model, clip, tmp_path / "hdr" / "%02d.hdr")  # Radiance's pixel height over width
+    from classsr_cli.io import radiance
+
+    assert "PIXASPECT=0.843750" in radiance.header((tmp_path / "hdr" / "02.hdr").read_bytes()[:4096]).lines
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ __all__ = ["Header", "decode", "encode", "header", "is_radiance"]
 
 _MAGICS = (b"#?RADIANCE", b"#?RGBE")
 _SIZE = re.compile(rb"^([-+])Y (\d+) ([-+])X (\d+)$")
-_OWN = ("FORMAT=", "SOFTWARE=", "PIXASPECT=")  # written anew
+_OWN = ("FORMAT=", "SOFTWARE=")  # written anew (PIXASPECT, a pixel's height over its width, holds: both sides grow alike)
 
 
 def is_radiance(head: bytes) -> bool:
