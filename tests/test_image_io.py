@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
@@ -1069,6 +1070,30 @@ def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: s
         assert {k: v for k, v in back.text.items() if k != "XML:com.adobe.xmp"} == {
             "Copyright": "Jane Doe", "Description": "a café", "Title": "un café"}
         assert (back.text["Title"].lang, back.text["Title"].tkey) == ("fr", "Titre")  # an iTXt's language kept
+
+
+@pytest.mark.slow
+def test_an_anamorphic_frames_pixel_shape_is_carried(tmp_path: Path) -> None:
+    """A frame ffmpeg extracted from a widescreen DVD (SAR 32:27: PNG pHYs or JFIF density without a unit) keeps its
+    pixel shape through `classsr upscale` into PNG, JPEG and TIFF, written as ffmpeg's encoders write it, so ffmpeg
+    reads the upscale back as 32:27 (it was dropped: square pixels, the picture squeezed); a print resolution is not a
+    shape."""
+    from classsr_cli.io.video import ffmpeg_exe
+
+    for kind in ("png", "jpg"):
+        src = tmp_path / f"dvd.{kind}"
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=72x48", "-frames:v", "1",
+                        "-vf", "setsar=32/27", *(["-q:v", "2"] if kind == "jpg" else []), str(src)], check=True,
+                       timeout=60)  # fmt: skip
+        pic = read_image(src)
+        assert pic.aspect == (32, 27)
+        for out in ("png", "jpg", "tif"):
+            write_image(tmp_path / f"{kind}.{out}", pic)
+            shown = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / f"{kind}.{out}")],
+                                   capture_output=True, text=True, timeout=60).stderr  # fmt: skip
+            assert "SAR 32:27" in shown, (kind, out)
+    Image.fromarray(RGB).save(tmp_path / "print.png", dpi=(300, 150))
+    assert read_image(tmp_path / "print.png").aspect is None
 
 
 def test_webp_keeps_its_losslessness_and_quality_is_asked_for(tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -200,8 +201,8 @@ class Meta:
     depth: int | None = None  # a HEIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
     gain_map: GainMap | None = None  # an HDR JPEG's (Ultra HDR), which a JPEG output keeps
     linear: Linear | None = None  # an EXR's or Radiance picture's light (io.exr.Linear), which such an output keeps
-    # A video frame's pixel shape (its SAR, width over height, in lowest terms), written by the frame encoders
-    # (png_encoder, tiff_encoder, jpeg_encoder) as ffmpeg's encoders write it, which its decoders read back
+    # The pixel shape (width over height, in lowest terms: a video frame's SAR) where there is no print resolution,
+    # written into PNG, TIFF and JPEG as ffmpeg's encoders write it, which its decoders read back
     aspect: tuple[int, int] | None = None
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
@@ -220,6 +221,7 @@ class Meta:
             depth=self.depth if fmt == "HEIF" else None,
             gain_map=self.gain_map.resized(width, height) if self.gain_map is not None and fmt == "JPEG" else None,
             linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
+            aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
         )
 
 
@@ -251,6 +253,9 @@ class Picture:
             said) and its attributes or header lines.
         made_by: how an output was made (classsr's version, the model and its hash, the settings; JSON), written
             into PNG text and JPEG comments; ``None`` on what was read.
+        aspect: the pixel shape (width over height, lowest terms) of a PNG or JPEG that gives one without a print
+            resolution (a video frame's, as ffmpeg writes it: ``pHYs`` or JFIF density without a unit), carried to
+            PNG, JPEG and TIFF outputs (:attr:`Meta.aspect`); ``None`` for square or unknown.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -273,11 +278,12 @@ class Picture:
     depth: int | None = None
     gain_map: GainMap | None = None
     linear: Linear | None = None
+    aspect: tuple[int, int] | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
-                    self.depth, self.gain_map, self.linear)
+                    self.depth, self.gain_map, self.linear, self.aspect)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -551,7 +557,7 @@ _STALE_TEXT = re.compile(r"XML:com\.adobe\.xmp$|Raw profile type (exif|xmp|app1|
 
 
 def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
-    """The XMP, print resolution, PNG text chunks and WebP losslessness of an opened file (the orientation
+    """The XMP, print resolution or pixel shape, PNG text chunks and WebP losslessness of an opened file (the orientation
     applied to the pixels is taken out of the XMP by the writer, :func:`_xmp_for_output`)."""
     xmp = im.info.get("xmp") or None
     dpi = im.info.get("dpi")  # Pillow's, in inches whatever the file's unit (TIFF's as rationals); none for an aspect
@@ -560,6 +566,12 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         dpi = dpi if all(0 < v < 1e6 for v in dpi) else None
     except (TypeError, ValueError, IndexError, ZeroDivisionError):
         dpi = None
+    shape = im.info.get("aspect") if fmt == "PNG" else (  # pHYs without a unit; JFIF's density without one
+        im.info.get("jfif_density") if fmt in ("JPEG", "MPO") and im.info.get("jfif_unit") == 0 else None)
+    try:
+        ratio = Fraction(int(shape[0]), int(shape[1])) if shape and not dpi else None
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        ratio = None
     text = tuple(PngText(k, str(v), getattr(v, "lang", None) or "", getattr(v, "tkey", None) or "")
                  for k, v in (getattr(im, "text", None) or {}).items()
                  if fmt == "PNG" and isinstance(v, str) and not _STALE_TEXT.match(k))  # fmt: skip
@@ -571,6 +583,7 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "jpeg_quality": jpeg_quality_of(im) if fmt in ("JPEG", "MPO") else None,
         "nclx": _nclx(im) if fmt == "HEIF" else None,
         "depth": depth if fmt == "HEIF" and (depth := int(im.info.get("bit_depth") or 8)) > 8 else None,
+        "aspect": (ratio.numerator, ratio.denominator) if ratio and ratio != 1 else None,
     }
 
 
@@ -1640,6 +1653,8 @@ def _pil_write(
             options["comment"] = f"classsr {meta.made_by}"
         if meta.gain_map is not None:
             _gain_map_jpeg(tmp, im, options, meta.gain_map)
+            if meta.aspect:
+                _jfif_aspect(tmp, *meta.aspect)
             return
     elif fmt == "WEBP" and meta.lossless and quality is None:
         options.update(lossless=True, quality=100, method=4)  # as its source: every pixel kept
@@ -1648,6 +1663,8 @@ def _pil_write(
     elif fmt == "AVIF":
         options.update(quality=quality or DEFAULT_QUALITY, speed=AVIF_SPEED)
     im.save(tmp, format=fmt, **options)
+    if fmt == "JPEG" and meta.aspect:
+        _jfif_aspect(tmp, *meta.aspect)
 
 
 def _app2(payload: bytes) -> bytes:
@@ -1936,8 +1953,6 @@ def jpeg_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
         del light  # JPEG holds levels, not light
         colour, _ = _whole_frame(rows)
         _pil_write(path, "JPEG", colour if colour.dtype == np.uint8 else to_8bit(colour), None, meta)
-        if meta.aspect:
-            _jfif_aspect(path, *meta.aspect)
 
     return encode
 
