@@ -61,6 +61,7 @@ from classsr_cli.io.video import (
     CONTAINERS,
     EXR_CODEC,
     LINEAR_CODECS,
+    QUALITY_CODECS,
     SEQUENCE_CODECS,
     SEQUENCE_MUXER,
     VFR_MUXERS,
@@ -462,7 +463,7 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         timecode, info = info.timecode, info.trimmed(start, length)
         if timecode and info.timecode is None:
             cut_notes.append(f"the start timecode ({timecode}) is not kept: a drop-frame one is not moved to --start")
-    if muxer == "webp" and info.lossless and not (options.codec or options.pix_fmt):
+    if muxer == "webp" and info.lossless and not (options.codec or options.pix_fmt or options.quality):
         # a lossless animated WebP stays lossless, as upscale keeps a lossless WebP picture (RGB, not 4:2:0)
         options = replace(options, pix_fmt="bgra", extra=(("lossless", "1"), *options.extra))
     linear = LINEAR_CODECS.get(str(options.codec))  # OpenEXR or Radiance frames, by classsr, in linear light
@@ -477,6 +478,8 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     options = options.for_source(muxer, info.pix_fmt, alpha=info.alpha)
     if not linear:
         check_pix_fmt(options, muxer)
+    if options.quality is not None:
+        _check_quality(dst, options, muxer)
     # Frames cross the pipes at 16 bits where the source or the output holds more than 8: the model computes in
     # float, so a 10-bit output of an 8-bit source also keeps the levels between its 8-bit ones.
     bits = 16 if max(bit_depth(info.pix_fmt), bit_depth(options.out_pix_fmt)) > 8 else 8
@@ -505,6 +508,20 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     # Frames written as a sequence read from one keep its numbers (a render from 1001 stays so, --start counted).
     first = info.first_number + math.ceil(info.seek * (info.fps or 0) - 1e-6) if info.sequence else 1
     return _Plan(info, options, muxer, stream_args, notes, bits, alpha, first)
+
+
+def _check_quality(dst: Path, options: EncodeOptions, muxer: str) -> None:
+    """Refuse ``--quality`` where it sets nothing: outputs other than JPEG and JPEG XL frames and animated WebP
+    (:data:`~classsr_cli.io.video.QUALITY_CODECS`), and JPEG frames that ffmpeg's encoder writes (``--fps``, ``-e``,
+    another ``--pix-fmt``: :func:`_own_frames`), whose scale is its own."""
+    codec = str(options.codec)
+    if codec not in QUALITY_CODECS or (codec == "mjpeg" and muxer != SEQUENCE_MUXER):
+        said = (" is lossless" if codec in ("png", "tiff", "dpx", "apng") else " has none (a palette of 256 colours)"
+                if codec == "gif" else "'s is --crf, or -e for its own options")  # fmt: skip
+        raise ConfigError(f"{dst}: --quality sets the quality of JPEG and JPEG XL frames and animated WebP; {codec}{said}")
+    if codec == "mjpeg" and (options.extra or options.fps is not None or options.out_pix_fmt != "yuvj444p"):
+        raise ConfigError(f"{dst}: with --fps, -e or --pix-fmt ffmpeg's encoder writes the JPEG frames, on its own "
+                          "scale: give -e q:v=2 (best) .. 31 instead of --quality")
 
 
 #: Codecs whose compression smooths noise as JPEG's does: the note on noisy footage fires from a lower estimate there
@@ -661,6 +678,7 @@ _SETTING = {"version": "classsr's version", "input": "the input file", "model": 
             "temporal.reuse": "--reuse", "temporal.reuse_threshold": "--reuse-threshold",
             "encode": "the encoding options", "encode.codec": "--codec", "encode.crf": "--crf",
             "encode.preset": "--preset", "encode.pix_fmt": "--pix-fmt", "encode.extra": "--encoder-opt",
+            "encode.quality": "--quality",
             "start": "--start", "length": "--duration", "classmap": "--classmap", "container": "the container",
             "chunk_frames": "the chunk length", "deinterlaced": "--no-deinterlace",
             "demux": "--fps (the rate an image sequence is read at)"}  # fmt: skip
@@ -932,6 +950,8 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
         made["model_sha256"] = h.hexdigest()
     margin = isinstance(_routing(up, temporal)[0], Hysteresis)
     encode = asdict(replace(options, audio=True, subtitles=True))
+    if encode["quality"] is None:  # absent unless given: a run without it continues one made before it was
+        encode.pop("quality")
     if encode.pop("fps") is not None:  # never: --fps does not combine with --resume (absent, older runs continue)
         raise ConfigError("--fps retimes the video as a whole: it does not combine with --resume")
     recipe = {"record": _RECORD, "version": __version__, "input": _identity(src), "model": made,
@@ -1412,8 +1432,8 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     aspect = (sar.numerator, sar.denominator) if sar is not None and sar != 1 else None  # as ffmpeg's encoders write it
     meta = Meta(nclx=Nclx(codes[0], codes[1], 0, True) if tagged and codes else None, aspect=aspect,
                 text=(PngText("Software", f"classsr {__version__}"), PngText("classsr", made_by)) if made_by else ())
-    if options.codec == "mjpeg":  # as upscale writes a JPEG (quality 95, 4:4:4), the record in its comment
-        encoder = jpeg_encoder(Meta(made_by=made_by, aspect=aspect))
+    if options.codec == "mjpeg":  # as upscale writes a JPEG (quality 95 or --quality, 4:4:4), the record as comment
+        encoder = jpeg_encoder(Meta(made_by=made_by, aspect=aspect), options.quality)
     else:
         encoder = png_encoder(meta) if options.codec == "png" else tiff_encoder(replace(meta, nclx=None))  # no cICP in TIFF
     return FrameFiles(path, width, height, channels=3 + alpha, encode=encoder, background=background,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -373,6 +374,43 @@ def test_a_video_out_as_pictures_turns_rotated_frames_and_keeps_depth_and_alpha(
         assert np.array_equal(np.asarray(im), as_upscale_writes(to_8bit(read_image(tmp_path / "dp" / "02.png").pixels)))
     with Image.open(tmp_path / "dj" / "02_classmap.jpg") as im:
         assert im.size == (256, 192) and JpegImagePlugin.get_sampling(im) == 0 and "comment" not in im.info
+
+
+@pytest.mark.slow
+def test_quality_sets_jpeg_and_jpeg_xl_frames_and_animated_webp(tmp_path: Path) -> None:
+    """`--quality` as upscale takes it: JPEG frames at that quality (classsr's writer: Pillow's at quality 60, 4:4:4, of
+    the lossless frames), JPEG XL frames at libjxl's distance for it, animated WebP at it; refused, one line, exit 2,
+    where it sets nothing: a video (--crf), lossless pictures, JPEG frames that ffmpeg's encoder writes (-e)."""
+    from PIL import Image
+
+    clip = tmp_path / "clip.mkv"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "2",
+                    "-c:v", "ffv1", str(clip)], check=True, timeout=60)  # fmt: skip
+    calls: list[list[str]] = []
+    real = subprocess.Popen
+
+    def spy(cmd: Any, *a: Any, **k: Any) -> Any:
+        calls.append([str(c) for c in cmd])
+        return real(cmd, *a, **k)
+
+    for out, more in (("png/%d.png", []), ("q60/%d.jpg", ["--quality", "60"]), ("jxl/%d.jxl", ["--quality", "80"]),
+                      ("anim.webp", ["--quality", "70"])):  # fmt: skip
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(subprocess, "Popen", spy)
+            r = runner.invoke(app, ["video", str(clip), str(tmp_path / out), "--threads", "2", *more])
+        assert r.exit_code == 0, r.output
+    buf = io.BytesIO()
+    Image.open(tmp_path / "png" / "2.png").save(buf, format="JPEG", quality=60, subsampling=0)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "q60" / "2.jpg")), np.asarray(Image.open(buf)))
+    jxl = next(c for c in calls if "libjxl" in c)
+    assert jxl[jxl.index("-distance:v:0") + 1] == "1.900"  # cjxl -q 80
+    webp = next(c for c in calls if "libwebp_anim" in c)
+    assert webp[webp.index("-quality:v:0") + 1] == "70"
+    for out, more, said in (("v.mp4", [], "libx264's is --crf"), ("p/%d.png", [], "png is lossless"),
+                            ("e/%d.jpg", ["-e", "q:v=3"], "give -e q:v=2 \\(best\\) .. 31 instead")):  # fmt: skip
+        r = runner.invoke(app, ["video", str(clip), str(tmp_path / out), "--quality", "70", *more])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+        assert re.search(said, r.stderr) and not (tmp_path / Path(out).parts[0]).exists(), r.stderr  # nothing written
 
 
 @pytest.mark.slow

@@ -2090,8 +2090,10 @@ def test_a_resumable_runs_settings_name_the_weights_of_a_model_in_any_dtype(tiny
     half = _recipe(Upscaler(tiny_model.to(torch.bfloat16)), src, EncodeOptions(), TemporalOptions())
     assert half["precision"] == "bfloat16" and fp32["precision"] == "float32"
     assert half["model"]["model_sha256"] != fp32["model"]["model_sha256"]
-    # The encoding as recorded before --fps was added (a stopped run of an earlier version continues).
+    # The encoding as recorded before --fps and --quality were added (a stopped run of an earlier version continues);
+    # --quality recorded where given (a run at another is another run)
     assert set(fp32["encode"]) == {"codec", "crf", "preset", "pix_fmt", "extra", "audio", "subtitles"}
+    assert _recipe(Upscaler(tiny_model), src, EncodeOptions(quality=80), TemporalOptions())["encode"]["quality"] == 80
 
 
 def stopped_run(model: torch.nn.Module, src: Path, out: Path, **kw: Any) -> int:

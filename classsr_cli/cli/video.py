@@ -151,6 +151,12 @@ def video(
                      "10- or 12-bit source (where the codec takes it). A 10-bit one (e.g. yuv420p10le) keeps finer "
                      "levels of an 8-bit source's upscale too."),
     ] = None,
+    quality: Annotated[
+        int | None,
+        typer.Option(min=1, max=100, metavar="1-100", show_default=False,
+                     help="JPEG and JPEG XL frames' and animated WebP's quality, as `upscale` takes it (default 95, "
+                     "WebP 90; 100: lossless JPEG XL); a video's is --crf."),
+    ] = None,
     encoder_opt: Annotated[
         list[str] | None,
         typer.Option(
@@ -238,6 +244,7 @@ def video(
     options = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
         audio=not no_audio, subtitles=not no_subtitles, fps=_frame_rate(fps) if fps is not None else None,
+        quality=quality,
     )  # fmt: skip
     try:
         runtime.set_threads(threads)

@@ -1944,15 +1944,15 @@ def tiff_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
     return encode
 
 
-def jpeg_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
+def jpeg_encoder(meta: Meta, quality: int | None = None) -> Callable[[Path, list[np.ndarray], Any], None]:
     """What writes a frame of a JPEG sequence (:class:`~classsr_cli.io.frames.FrameFiles`): its ``(n, W, 3)`` rows
-    (uint8, or uint16 rounded to 8 bits) as `classsr upscale` writes a JPEG (:func:`_pil_write`: quality
-    :data:`DEFAULT_QUALITY`, 4:4:4), with ``meta`` (its record of the upscale as the comment)."""
+    (uint8, or uint16 rounded to 8 bits) as `classsr upscale` writes a JPEG (:func:`_pil_write`: ``quality``, else
+    :data:`DEFAULT_QUALITY`; 4:4:4), with ``meta`` (its record of the upscale as the comment)."""
 
     def encode(path: Path, rows: list[np.ndarray], light: Any) -> None:
         del light  # JPEG holds levels, not light
         colour, _ = _whole_frame(rows)
-        _pil_write(path, "JPEG", colour if colour.dtype == np.uint8 else to_8bit(colour), None, meta)
+        _pil_write(path, "JPEG", colour if colour.dtype == np.uint8 else to_8bit(colour), None, meta, quality)
 
     return encode
 

@@ -58,6 +58,7 @@ __all__ = [
     "EXR_CODEC",
     "HDR10",
     "LINEAR_CODECS",
+    "QUALITY_CODECS",
     "SEQUENCE_CODECS",
     "SEQUENCE_MUXER",
     "EncodeOptions",
@@ -104,6 +105,9 @@ EXR_CODEC = "exr"
 LINEAR_CODECS = {EXR_CODEC: "OpenEXR", "hdr": "Radiance HDR"}
 SEQUENCE_CODECS: dict[str, str] = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "mjpeg", ".jpeg": "mjpeg",
                                    ".jxl": "libjxl", ".dpx": "dpx", ".exr": EXR_CODEC, ".hdr": "hdr"}  # fmt: skip
+#: The encoders ``--quality`` sets (:attr:`EncodeOptions.quality`): JPEG frames (classsr's writer), JPEG XL frames,
+#: animated WebP.
+QUALITY_CODECS = ("mjpeg", "libjxl", "libwebp_anim")
 #: Animated pictures: frames and their timing only (no audio, subtitles or colour tags), written in one go.
 ANIMATION_MUXERS = {"gif": "gif", "webp": "libwebp_anim", "apng": "apng"}  # muxer -> its encoder
 #: Muxers that store per-frame timestamps (variable frame rate); the others get a constant rate.
@@ -986,6 +990,9 @@ class EncodeOptions:
         subtitles: copy the source's subtitle streams where the container holds them.
         fps: a constant frame rate to write at (frames repeated or dropped by ffmpeg to keep time); ``None``: every
             frame at its source timestamp.
+        quality: a picture output's quality on libjpeg's 1-100 scale, as ``classsr upscale`` takes it: JPEG frames
+            (classsr's writer), JPEG XL frames (libjxl's distance) and animated WebP (:data:`QUALITY_CODECS`);
+            ``None``: 95, as upscale writes JPEG and JPEG XL, and 90 for WebP.
     """
 
     codec: str | None = None
@@ -996,6 +1003,7 @@ class EncodeOptions:
     audio: bool = True
     subtitles: bool = True
     fps: Fraction | None = None
+    quality: int | None = None
 
     def codec_for(self, muxer: str) -> str:
         """The encoder: the one asked for, else the container's default (an image sequence's is its suffix's,
@@ -1133,14 +1141,14 @@ def _video_args(
     if opts.out_pix_fmt == "pal8":  # one palette of 256 colours made from every frame, then dithered into it
         filters.append("split[all][each];[all]palettegen[palette];[each][palette]paletteuse")
     if codec == "libwebp_anim":
-        args += ["-quality:v:0", "90"]  # libwebp's default, 75, blurs the detail an upscale adds
+        args += ["-quality:v:0", str(opts.quality or 90)]  # libwebp's default, 75, blurs the detail an upscale adds
     if codec in _JPEG_CODECS and not {k.lstrip("-").split(":")[0] for k, _ in opts.extra} & {"q", "qscale", "b"}:
         args += ["-q:v:0", "2"]  # its default rate control quantises an upscale's detail away; q 2 keeps it
     if codec == "libjxl":  # as `classsr upscale` writes JPEG XL (quality 95, its effort), unless asked otherwise
         from classsr_cli.io import jxl
 
         given = {k.lstrip("-").split(":")[0] for k, _ in opts.extra}
-        args += [] if "distance" in given else ["-distance:v:0", f"{jxl.distance(95):.3f}"]
+        args += [] if "distance" in given else ["-distance:v:0", f"{jxl.distance(opts.quality or 95):.3f}"]
         args += [] if "effort" in given else ["-effort:v:0", str(jxl.EFFORT)]
     if opts.fps is not None:  # first, so that the frames it drops are not converted: frames repeated or dropped
         # to keep time, the video as long as its source (-r with -fps_mode cfr ran past the source's end)
