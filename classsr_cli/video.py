@@ -1381,14 +1381,15 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
                 background: bool = False) -> FrameFiles | None:
     """classsr's own writer of a picture sequence's frames (:class:`~classsr_cli.io.frames.FrameFiles`), where it has
     one, else ``None`` (ffmpeg's encoder): OpenEXR's (an EXR source's first frame's picture attributes kept; gray (Y)
-    where its frames are), Radiance HDR's (a Radiance source's first frame's header lines kept); PNG's, TIFF's and JPEG's in the pixel format the run settled on (:data:`_OWN_FORMATS`; not a
-    ``--pix-fmt`` of another, ``-e`` encoder options, ``--fps``, whose frames ffmpeg repeats or drops), a PNG
-    ``cICP``-tagged where the source is HDR or wide-gamut and carrying the record of the upscale (``made_by``; ``None``
-    for the class map: RGB, 8 bits). Non-square pixels (``sar``) are written as ffmpeg's encoders write them (PNG's
+    where its frames are), Radiance HDR's (a Radiance source's first frame's header lines kept); PNG's, TIFF's and
+    JPEG's in the pixel format the run settled on (:data:`_OWN_FORMATS`; not a ``--pix-fmt`` of another, ``-e`` encoder
+    options, ``--fps``, whose frames ffmpeg repeats or drops), a PNG ``cICP``-tagged where the source is HDR or
+    wide-gamut and carrying the record of the upscale (``made_by``; ``None`` for the class map: RGB, 8 bits), a JPEG
+    at ``--quality`` (:attr:`EncodeOptions.quality`). Non-square pixels (``sar``) are written as ffmpeg's encoders write them (PNG's
     ``pHYs`` without a unit, TIFF's resolutions, JFIF's density without a unit), as OpenEXR's ``pixelAspectRatio`` and
     as Radiance's ``PIXASPECT``.
     ``background``: each frame written on a thread of its own (a GPU's run). PNG's is faster than ffmpeg's encoder,
-    TIFF's compresses, JPEG's is `classsr upscale`'s (quality 95, 4:4:4; docs/cli.md)."""
+    TIFF's compresses, JPEG's is `classsr upscale`'s (quality 95 unless asked, 4:4:4; docs/cli.md)."""
     from classsr_cli import __version__
     from classsr_cli.io.image import (
         Meta,
