@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = ("results", "experiments", "history", "cli", "design", "training", "original_checkpoints")
+PAGES = ("results", "experiments", "history", "cli", "design", "training", "original_checkpoints", "python")
 
 #: ``results.md, "Title"``, ``results.md ("Title")`` and ``results.md](results.md), "Title"``: the page, then
 #: within a few characters a double-quoted title (which may run over a line break and a comment marker).
