@@ -138,7 +138,41 @@ def test_a_radiance_sequence_is_read_and_written_by_classsr_video_as_upscale_doe
     video, still = (radiance.decode(ffmpeg_exe(), p) for p in (out.parent / "001.hdr", tmp_path / "still.hdr"))
     assert video.shape == still.shape == (96, 128, 3) and np.array_equal(video, still) and video.max() > 2
     assert b"EXPOSURE=1.5\n" in (out.parent / "001.hdr").read_bytes()[:400]
+    cut = (folder / "sky_003.hdr").read_bytes()
+    (folder / "sky_003.hdr").write_bytes(cut[:-40])  # a frame still being written: ffmpeg would give zeros, exit 0
+    r = runner.invoke(app, ["video", str(folder), str(tmp_path / "cut" / "%03d.png")])
+    assert r.exit_code == 1 and "sky_003.hdr: truncated or corrupt image (1 of its 24 rows missing)" in r.stderr
+    assert not (tmp_path / "cut").exists()
+    (folder / "sky_003.hdr").write_bytes(cut)
     odd = np.ones((12, 32, 3), np.float32)
     (folder / "sky_004.hdr").write_bytes(radiance.encode(ffmpeg_exe(), np.ascontiguousarray(odd.transpose(2, 0, 1))))
     r = runner.invoke(app, ["video", str(folder), str(tmp_path / "odd" / "%03d.png")])
     assert r.exit_code == 1 and "sky_004.hdr: a frame unlike the sequence's first (32x12" in r.stderr
+
+
+def rle_row(width: int, *components: bytes) -> bytes:
+    """One row run-length coded as Radiance writes it: ``2 2``, the width, then each component's runs as given."""
+    return bytes([2, 2, width >> 8, width & 0xFF]) + b"".join(components)
+
+
+def test_a_cut_or_miscounted_picture_is_refused_before_decoding(tmp_path: Path) -> None:
+    """ffmpeg's decoder gives the rows a cut Radiance file lacks as zeros and says nothing (an interrupted download
+    was upscaled with a black strip, exit 0): every row's runs are counted first. Runs of 130 - 128 = 2 equal bytes and
+    of literal bytes make up each component; a row a byte short, one whose runs overrun its width, one that names
+    another width and a whole file are each told apart; flat rows (which the format allows) are not counted."""
+    runs = bytes([130, 7]) + bytes([6]) + b"abcdef"  # a run of 2, then 6 literal bytes: 8 pixels
+    row = rle_row(8, runs, runs, runs, bytes([136, 0x81]))
+    assert radiance.cut_short(row * 3, 8, 3) is None
+    assert radiance.cut_short((row * 3)[:-1], 8, 3) == "1 of its 3 rows missing"
+    assert radiance.cut_short(row, 8, 3) == "2 of its 3 rows missing"
+    over = rle_row(8, bytes([137, 7]), runs, runs, runs)  # 9 pixels in an 8-pixel row
+    assert radiance.cut_short(row + over, 8, 2) == "row 2 of 2 runs past its 8 pixels"
+    assert radiance.cut_short(rle_row(9, runs, runs, runs, runs), 8, 1) == "row 1 of 1 says 9 pixels, not 8"
+    assert radiance.cut_short(b"\x80\x40\x20\x81" * 4, 8, 3) is None  # flat: not counted here
+    whole = flat(8, 3, b"") + row * 3  # the header and resolution line, then the coded rows
+    (tmp_path / "ok.hdr").write_bytes(whole)
+    assert read_image(tmp_path / "ok.hdr").pixels.shape == (3, 8, 3)
+    (tmp_path / "cut.hdr").write_bytes(whole[:-3])
+    with pytest.raises(InputError, match=r"cut\.hdr: truncated or corrupt image \(1 of its 3 rows missing\)"):
+        read_image(tmp_path / "cut.hdr")
+

@@ -790,12 +790,30 @@ def _radiance_header(path: Path) -> Any:
         raise InputError(f"{path}: {_reason(e)}") from None
 
 
+def _radiance_whole(path: Path, head: Any) -> None:
+    """An :class:`InputError` where the Radiance picture at ``path`` (its :class:`~classsr_cli.io.radiance.Header`
+    ``head``) is cut short or its rows do not add up (:func:`classsr_cli.io.radiance.cut_short`): ffmpeg's decoder
+    gives the rows it lacks as zeros, without a word."""
+    from classsr_cli.io import radiance
+
+    try:
+        with path.open("rb") as f:
+            f.seek(head.data)
+            pixels = f.read()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    if why := radiance.cut_short(pixels, head.width, head.height):
+        raise InputError(f"{path}: truncated or corrupt image ({why})")
+
+
 def _read_radiance(path: Path, max_pixels: int | None) -> Picture:
     """A Radiance HDR picture, decoded by the bundled ffmpeg and split as an EXR's light is
     (:func:`classsr_cli.io.exr.split`), its header's lines kept for a Radiance output."""
     from classsr_cli.io import exr, radiance
 
     head = _radiance_header(path)
+    _check_pixels(path, (head.width, head.height), max_pixels)
+    _radiance_whole(path, head)
     light = _decoded_light(path, (head.width, head.height), max_pixels, "hdr", "Radiance HDR", radiance.decode)
     pixels, _, linear, bad = exr.split(light, None, half=True)
     notes = _darker_notes("Radiance HDR", linear)
@@ -944,11 +962,12 @@ def exr_frames(frames: Iterable[Path]) -> None:
 
 def radiance_frames(frames: Iterable[Path]) -> None:
     """Every frame of a Radiance HDR sequence checked before any is decoded, as :func:`read_image` checks a picture
-    (its header: RGBE, top to bottom) and against the first frame (its size, which the video reader reads every frame
-    at): an :class:`InputError` naming the first frame that fails."""
+    (its header: RGBE, top to bottom; its rows all there: :func:`_radiance_whole`) and against the first frame (its
+    size, which the video reader reads every frame at): an :class:`InputError` naming the first frame that fails."""
     first: tuple[Path, tuple[int, int]] | None = None
     for path in frames:
         head = _radiance_header(path)
+        _radiance_whole(path, head)
         size = (head.width, head.height)
         if first is None:
             first = path, size

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Header", "decode", "encode", "header", "is_radiance"]
+__all__ = ["Header", "cut_short", "decode", "encode", "header", "is_radiance"]
 
 _MAGICS = (b"#?RADIANCE", b"#?RGBE")
 _SIZE = re.compile(rb"^([-+])Y (\d+) ([-+])X (\d+)$")
@@ -65,6 +65,41 @@ def header(data: bytes) -> Header:
     if fmt != "32-bit_rle_rgbe":
         raise ValueError(f"Radiance pixels of {fmt}: only RGBE (32-bit_rle_rgbe) is read")
     return Header(width=int(size.group(4)), height=int(size.group(2)), lines=lines, data=stop + 1)
+
+
+def cut_short(pixels: bytes, width: int, height: int) -> str | None:
+    """Why the pixels of a Radiance picture (``pixels``: the bytes after its resolution line) are not whole, or
+    ``None``: each of its ``height`` rows run-length coded as Radiance writes them for widths of 8 to 32767 (``2 2``,
+    the width in two bytes, then each of the four components as runs: a code above 128 repeats the next byte ``code -
+    128`` times, any other is followed by that many bytes) must be there, each component exactly ``width`` long.
+    ffmpeg's decoder gives the rows a cut file lacks as zeros, and says nothing. Rows stored otherwise (flat, or the
+    old run-length code) are not checked: their length cannot be told without decoding."""
+    data, n, at = pixels, len(pixels), 0
+    if not 8 <= width <= 0x7FFF:
+        return None
+    for y in range(height):
+        if at + 4 > n:
+            return f"{height - y} of its {height} rows missing"
+        if data[at] != 2 or data[at + 1] != 2 or data[at + 2] & 0x80:
+            return None  # flat or old-style rows from here on
+        if (data[at + 2] << 8 | data[at + 3]) != width:
+            return f"row {y + 1} of {height} says {data[at + 2] << 8 | data[at + 3]} pixels, not {width}"
+        at += 4
+        for _ in range(4):
+            x = 0
+            while x < width:
+                if at >= n:
+                    return f"{height - y} of its {height} rows missing"
+                code = data[at]
+                if code > 128:
+                    x, at = x + code - 128, at + 2
+                else:
+                    x, at = x + code, at + 1 + code
+            if x > width:
+                return f"row {y + 1} of {height} runs past its {width} pixels"
+        if at > n:
+            return f"{height - y} of its {height} rows missing"
+    return None
 
 
 def decode(exe: str, source: Path) -> np.ndarray:
