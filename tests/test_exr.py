@@ -4,6 +4,7 @@ checked value for value by an independent reader (the bundled ffmpeg's decoder);
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -247,6 +248,18 @@ def test_an_exr_is_refused_before_decoding_where_it_must_be(tmp_path: Path) -> N
     assert exr.cut_short(DATA / "tiled_piz_rgba.exr", exr.header(whole)) is None
     for name in ("dwaa.exr", "two_parts.exr", "layers.exr", "window.exr"):
         assert exr.cut_short(DATA / name, exr.header((DATA / name).read_bytes())) is None
+    # A whole file with a byte of a chunk's data damaged: ffmpeg's decoder logs an error, gives the chunk's rows as
+    # zeros and exits 0 (it was upscaled so); the error it logged now refuses the picture.
+    light = np.linspace(0, 2, 48 * 64 * 3, dtype=np.float32).reshape(48, 64, 3)
+    buf = io.BytesIO()
+    exr.write(buf, [light], width=64, height=48, channels=3, half=True)
+    damaged = bytearray(buf.getvalue())
+    damaged[len(damaged) // 2] ^= 0xFF
+    cut.write_bytes(bytes(damaged))
+    with pytest.raises(InputError, match=r"truncated or corrupt image \(a chunk's data does not decode: "):
+        read_image(cut)
+    cut.write_bytes(buf.getvalue())
+    assert read_image(cut).pixels.shape == (48, 64, 3)
 
 
 DATA = Path(__file__).parent / "data" / "exr"  # written by OpenEXR 3.5.3 (scripts/exr_fixtures.py)

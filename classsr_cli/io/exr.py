@@ -260,14 +260,19 @@ def decode(exe: str, source: Path) -> np.ndarray:
     """The first part's pixels as ffmpeg's native decoder stores them: ``(H, W, C)`` float32 of linear light, C 1
     (Y), 2 (YA), 3 (RGB) or 4 (RGBA; colour premultiplied by alpha, as EXR stores it), half floats widened exactly (asked
     in ffmpeg's own pixel format: a conversion to another would clip them to 0-1). ``ValueError`` with ffmpeg's
-    reason where it fails."""
+    reason where it fails, also where the decoder logged an error and went on (a chunk whose data does not inflate:
+    ffmpeg gives its rows as zeros, exit 0)."""
     got = subprocess.run(
-        [exe, "-hide_banner", "-nostdin", "-xerror", "-i", str(source), "-map", "0:v:0", "-frames:v", "1",
-         "-f", "rawvideo", "-"], capture_output=True, check=False,
+        [exe, "-hide_banner", "-nostdin", "-loglevel", "level+info", "-xerror", "-i", str(source), "-map", "0:v:0",
+         "-frames:v", "1", "-f", "rawvideo", "-"], capture_output=True, check=False,
     )  # fmt: skip
     text = got.stderr.decode(errors="replace")
     found = _PIX_FMT.search(text)
     size = re.search(r"Video: exr, [^\n]*?, (\d+)x(\d+)", text)
+    logged = [ln for ln in text.splitlines() if "[exr @" in ln and ("[error]" in ln or "[fatal]" in ln)]
+    if logged:
+        said = re.sub(r"^(\[[^\]]*\]\s*)+", "", logged[0]).strip().rstrip(".")
+        raise ValueError(f"a chunk's data does not decode: {said}")
     if got.returncode or found is None or size is None:
         from classsr_cli.io.video import ffmpeg_reason
 
