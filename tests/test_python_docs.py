@@ -20,7 +20,7 @@ def blocks() -> list[str]:
 def test_the_python_pages_blocks_run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                                      tmp_path: Path) -> None:
     code = blocks()
-    assert len(code) == 4
+    assert len(code) == 5
     monkeypatch.chdir(ROOT)
     namespace: dict[str, object] = {}
     for block in code:
