@@ -1,7 +1,9 @@
-"""Numbered picture files that classsr writes itself, one a frame of ``classsr video`` (OpenEXR, PNG), where its own
-writers beat ffmpeg's encoders: :class:`FrameFiles` takes the frames as :class:`~classsr_cli.io.video.VideoWriter`
-takes them, row by row, and hands each whole frame to an encoder (:func:`classsr_cli.io.exr.frame_encoder`,
-:func:`classsr_cli.io.image.png_encoder`).
+"""Numbered picture files that classsr writes itself, one a frame of ``classsr video`` (OpenEXR, Radiance HDR, PNG,
+TIFF, JPEG), where its own writers beat ffmpeg's encoders: :class:`FrameFiles` takes the frames as
+:class:`~classsr_cli.io.video.VideoWriter` takes them, row by row, and hands each whole frame to an encoder
+(:func:`classsr_cli.io.exr.frame_encoder`, :func:`classsr_cli.io.image.radiance_encoder`,
+:func:`~classsr_cli.io.image.png_encoder`, :func:`~classsr_cli.io.image.tiff_encoder`,
+:func:`~classsr_cli.io.image.jpeg_encoder`).
 """
 
 from __future__ import annotations
