@@ -77,40 +77,44 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--before", type=Path, help="a checkout of the code before a change, run in turns with this one")
+    ap.add_argument("--quality", type=int, nargs="+", help="also write the JPEG frames at each of these `classsr video "
+                    "--quality` settings (this code only; output .jpg)")
     ap.add_argument("--sar", help="the video's pixel shape (width/height: 32/27, a widescreen DVD's); default square")
     ap.add_argument("--outputs", nargs="+", help="the suffixes written (default: .exr .tif .png from EXR, .png .tif .jpg "
                     "from video; JPEG's PSNR needs .png before it)")
     args = ap.parse_args()
     outputs = args.outputs or ((".exr", ".tif", ".png") if args.source == "exr" else (".png", ".tif", ".jpg"))
     codes = [("this", None)] + ([("before", args.before.resolve())] if args.before else [])
+    runs = [(suffix, code, path, None) for suffix in outputs for code, path in codes]
+    runs += [(".jpg", "this", None, q) for q in args.quality or ()]
     with tempfile.TemporaryDirectory() as tmp:
         if args.sar and args.source != "video":
             ap.error("--sar applies to --source video")
         src = source(args.source, args.frames, Path(tmp), args.sar)
         for round_ in range(args.repeat):
-            for suffix in outputs:
-                for code, path in codes:
-                    out = Path(tmp) / f"{code}{suffix[1:]}{round_}" / f"%04d{suffix}"
-                    env = dict(os.environ, PYTHONPATH=str(path)) if path else None
-                    cmd = [sys.executable, "-m", "classsr_cli", "video", str(src), str(out), "--threads",
-                           str(args.threads), "--json"]  # fmt: skip
-                    start = time.perf_counter()
-                    # From the temporary folder: `python -m` puts the working folder first on the path, before PYTHONPATH
-                    got = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=tmp)
-                    wall = time.perf_counter() - start
-                    record = json.loads(got.stdout)
-                    if suffix == ".jpg":  # what the encoding lost: against the lossless PNG frames of this round
-                        png = Path(tmp) / f"{code}png{round_}"
-                        line_psnr = {"psnr_vs_png": psnr_against(out.parent, png)}
-                    else:
-                        line_psnr = {}
-                    line = {"round": round_, "code": code, "source": args.source, "sar": args.sar, "output": suffix,
-                            "frames": record["frames"], "size": record["output_size"], "pix_fmt": record["pix_fmt"],
-                            "fps": round(record["fps"], 3), "seconds": round(record["seconds"], 3),
-                            "wall_s": round(wall, 3), "bytes": sum(f.stat().st_size for f in out.parent.iterdir()),
-                            **line_psnr, "load_average": os.getloadavg()[0]}  # fmt: skip
-                    sys.stdout.write(json.dumps(line) + "\n")
-                    sys.stdout.flush()
+            for suffix, code, path, quality in runs:
+                out = Path(tmp) / f"{code}{suffix[1:]}{quality or ''}{round_}" / f"%04d{suffix}"
+                env = dict(os.environ, PYTHONPATH=str(path)) if path else None
+                cmd = [sys.executable, "-m", "classsr_cli", "video", str(src), str(out), "--threads",
+                       str(args.threads), "--json", *(["--quality", str(quality)] if quality else [])]  # fmt: skip
+                start = time.perf_counter()
+                # From the temporary folder: `python -m` puts the working folder first on the path, before PYTHONPATH
+                got = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=tmp)
+                wall = time.perf_counter() - start
+                record = json.loads(got.stdout)
+                if suffix == ".jpg":  # what the encoding lost: against the lossless PNG frames of this round
+                    png = Path(tmp) / f"{code}png{round_}"
+                    line_psnr = {"psnr_vs_png": psnr_against(out.parent, png)}
+                else:
+                    line_psnr = {}
+                line = {"round": round_, "code": code, "source": args.source, "sar": args.sar, "output": suffix,
+                        "quality": quality,
+                        "frames": record["frames"], "size": record["output_size"], "pix_fmt": record["pix_fmt"],
+                        "fps": round(record["fps"], 3), "seconds": round(record["seconds"], 3),
+                        "wall_s": round(wall, 3), "bytes": sum(f.stat().st_size for f in out.parent.iterdir()),
+                        **line_psnr, "load_average": os.getloadavg()[0]}  # fmt: skip
+                sys.stdout.write(json.dumps(line) + "\n")
+                sys.stdout.flush()
 
 
 if __name__ == "__main__":
