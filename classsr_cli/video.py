@@ -519,7 +519,7 @@ def _check_quality(dst: Path, options: EncodeOptions, muxer: str) -> None:
         said = (" is lossless" if codec in ("png", "tiff", "dpx", "apng") else " has none (a palette of 256 colours)"
                 if codec == "gif" else "'s is --crf, or -e for its own options")  # fmt: skip
         raise ConfigError(f"{dst}: --quality sets the quality of JPEG and JPEG XL frames and animated WebP; {codec}{said}")
-    if codec == "mjpeg" and (options.extra or options.fps is not None or options.out_pix_fmt != "yuvj444p"):
+    if codec == "mjpeg" and _ffmpeg_encodes(options, _OWN_FORMATS["mjpeg"][(8, False)]):
         raise ConfigError(f"{dst}: with --fps, -e or --pix-fmt ffmpeg's encoder writes the JPEG frames, on its own "
                           "scale: give -e q:v=2 (best) .. 31 instead of --quality")
 
@@ -1376,6 +1376,12 @@ _OWN_FORMATS = {"png": {(8, False): "rgb24", (8, True): "rgba", (16, False): "rg
                 "mjpeg": {(8, False): "yuvj444p", (16, False): "yuvj444p"}}  # fmt: skip
 
 
+def _ffmpeg_encodes(options: EncodeOptions, own_pix_fmt: str | None) -> bool:
+    """Whether ffmpeg's encoder, not classsr's writer, writes a sequence's pictures: with ``-e`` options, with
+    ``--fps`` (ffmpeg repeats or drops frames), or in another pixel format than the writer's ``own_pix_fmt``."""
+    return bool(options.extra) or options.fps is not None or options.out_pix_fmt != own_pix_fmt
+
+
 def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, info: VideoInfo, plan: _Plan,
                 made_by: str | None, target: Path, first_number: int, *, half: bool, sar: Fraction | None,
                 background: bool = False) -> FrameFiles | None:
@@ -1424,7 +1430,7 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     alpha = made_by is not None and plan.alpha  # the class map: RGB, 8 bits
     bits = 16 if made_by is not None and plan.bits == 16 else 8
     own = _OWN_FORMATS.get(str(options.codec), {})
-    if options.extra or options.fps is not None or options.out_pix_fmt != own.get((bits, alpha)):
+    if _ffmpeg_encodes(options, own.get((bits, alpha))):
         return None
     from classsr_cli.io.jxl import h273
 

@@ -24,12 +24,14 @@ __all__ = [
     "Branch",
     "DeviceOpt",
     "ForceBranchOpt",
+    "FrameQualityOpt",
     "HeightOpt",
     "ImageScaleOpt",
     "JsonOpt",
     "ModelOpt",
     "OverwriteOpt",
     "PrecisionOpt",
+    "QualityOpt",
     "ScaleOpt",
     "StepOpt",
     "ThreadsOpt",
@@ -91,6 +93,21 @@ def flag(*names: str, help: str) -> typer.models.OptionInfo:
     return typer.Option(*names, help=help, metavar="")
 
 
+def _quality(help: str) -> typer.models.OptionInfo:
+    """``--quality`` on libjpeg's 1-100 scale, the one declaration ``upscale``'s and ``video``'s share."""
+    return typer.Option("--quality", min=1, max=100, metavar="1-100", show_default=False, help=help)
+
+
+QualityOpt = Annotated[
+    int | None,
+    _quality("JPEG, WebP, AVIF, HEIC and JPEG XL quality (default 95; 100: a lossless JPEG XL; a lossless WebP input "
+             "gives a lossless WebP)."),
+]
+FrameQualityOpt = Annotated[
+    int | None,
+    _quality("JPEG and JPEG XL frames' and animated WebP's quality, as `upscale` takes it (default 95, WebP 90; 100: "
+             "lossless JPEG XL); a video's is --crf."),
+]
 WidthOpt = Annotated[
     int | None,
     typer.Option(

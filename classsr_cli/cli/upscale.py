@@ -36,6 +36,7 @@ from classsr_cli.cli._options import (
     ModelOpt,
     OverwriteOpt,
     PrecisionOpt,
+    QualityOpt,
     StepOpt,
     ThreadsOpt,
     ToleranceOpt,
@@ -133,12 +134,7 @@ def upscale(
         typer.Option("--format", "-f", help="Write every output in this format (default: the input's; -o FILE: its "
                      "suffix).", show_default=False),
     ] = None,
-    quality: Annotated[
-        int | None,
-        typer.Option(min=1, max=100, metavar="1-100", show_default=False,
-                     help="JPEG, WebP, AVIF, HEIC and JPEG XL quality (default 95; 100: a lossless JPEG XL; a lossless "
-                     "WebP input gives a lossless WebP)."),
-    ] = None,
+    quality: QualityOpt = None,
     strip_metadata: Annotated[
         bool, flag("--strip-metadata", help="Write no EXIF (GPS, camera), XMP, text or record of the upscale; the "
                    "ICC profile and print size are kept.")

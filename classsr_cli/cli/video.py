@@ -27,6 +27,7 @@ from classsr_cli.cli._options import (
     BatchOpt,
     DeviceOpt,
     ForceBranchOpt,
+    FrameQualityOpt,
     HeightOpt,
     ModelOpt,
     OverwriteOpt,
@@ -151,12 +152,7 @@ def video(
                      "10- or 12-bit source (where the codec takes it). A 10-bit one (e.g. yuv420p10le) keeps finer "
                      "levels of an 8-bit source's upscale too."),
     ] = None,
-    quality: Annotated[
-        int | None,
-        typer.Option(min=1, max=100, metavar="1-100", show_default=False,
-                     help="JPEG and JPEG XL frames' and animated WebP's quality, as `upscale` takes it (default 95, "
-                     "WebP 90; 100: lossless JPEG XL); a video's is --crf."),
-    ] = None,
+    quality: FrameQualityOpt = None,
     encoder_opt: Annotated[
         list[str] | None,
         typer.Option(
