@@ -85,10 +85,14 @@ def formats() -> list[Check]:
     reads = set(readable_formats())
     Image.init()
     for fmt, label in (("PNG", "PNG"), ("JPEG", "JPEG"), ("WEBP", "WebP"), ("TIFF", "TIFF"), ("AVIF", "AVIF"),
-                       ("HEIF", "HEIC")):  # fmt: skip
+                       ("HEIF", "HEIC"), ("TGA", "TGA")):  # fmt: skip
         both = fmt in reads and fmt in Image.SAVE
         checks.append(Check("formats", label, True if both else False if fmt in ("PNG", "JPEG", "TIFF") else None,
                             "read and written" if both else "read only" if fmt in reads else "not available"))
+    checks.append(Check("formats", "PPM/PGM/PBM", True if "PPM" in reads else None,
+                        "read (16-bit too), PPM and PGM written (classsr's)" if "PPM" in reads else "not available"))
+    checks.append(Check("formats", "DDS", True if "DDS" in reads else None,
+                        "read (its largest mip level; written as PNG)" if "DDS" in reads else "not available"))
     jxl = ("libjxl" in decoders, "libjxl" in encoders)
     checks.append(Check("formats", "JPEG XL", True if all(jxl) else None,
                         "read and written (ffmpeg's libjxl)" if all(jxl) else "not in this ffmpeg (no libjxl)"))

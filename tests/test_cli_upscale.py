@@ -1142,3 +1142,31 @@ def test_an_openexr_is_upscaled_into_an_openexr_beside_it(tiny_model_path: Path,
     assert r.exit_code == 0 and exr.header(r.stdout_bytes).width == 192, r.stderr
     r = runner.invoke(app, ["video", str(shots / "shot_0001.EXR"), str(tmp_path / "v.mp4")])
     assert r.exit_code != 0 and "is an OpenEXR image, not a video; use `classsr upscale`" in r.stderr
+
+
+def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
+    """A folder's TGA, PPM, PGM, PBM and DDS files are upscaled (TGA and Netpbm beside them in their own format, a
+    DDS and a 1-bit PBM as PNG); a PPM goes through pipes as Netpbm tools pass it (``pnmtopng`` and the like), and a
+    TGA on standard input, which has no signature, is refused in one line that says how to give it."""
+    folder = tmp_path / "textures"
+    folder.mkdir()
+    with Image.open(photo) as im:
+        rgb = im.convert("RGB")
+    rgb.save(folder / "wall.tga", compression="tga_rle")
+    rgb.save(folder / "scan.ppm")
+    rgb.convert("L").save(folder / "grey.pgm")
+    rgb.convert("1").save(folder / "line.pbm")
+    rgb.convert("RGBA").save(folder / "tex.dds", pixel_format="DXT1")
+    r = up(tiny_model_path, folder, "-o", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert files(tmp_path / "out") == ["grey.pgm", "line.png", "scan.ppm", "tex.png", "wall.tga"]
+    assert Image.open(tmp_path / "out" / "wall.tga").size == Image.open(tmp_path / "out" / "grey.pgm").size == (192, 160)
+    assert Image.open(tmp_path / "out" / "grey.pgm").mode == "L"
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)],
+                      input=(folder / "scan.ppm").read_bytes())  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes == (tmp_path / "out" / "scan.ppm").read_bytes()
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)],
+                      input=(folder / "wall.tga").read_bytes())  # fmt: skip
+    assert r.exit_code == 1 and "a TGA, which has no signature, only as a file named .tga" in r.stderr
+    one_error_line(r, "-:")

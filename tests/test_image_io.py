@@ -48,7 +48,7 @@ def bomb_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp", ".tga", ".ppm"])
 def test_reads_each_format_as_rgb8(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"a{suffix}"
     Image.fromarray(RGB).save(path, **({"lossless": True} if suffix == ".webp" else {}))
@@ -58,13 +58,13 @@ def test_reads_each_format_as_rgb8(tmp_path: Path, suffix: str) -> None:
         assert np.array_equal(pic.pixels, RGB)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp", ".tga", ".ppm"])
 def test_write_read_round_trip(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"out{suffix}"
     assert write_image(path, Picture(SMOOTH)) == []
     back = read_image(path)
     assert back.pixels.shape == SMOOTH.shape
-    tol = 0 if suffix in (".png", ".tif", ".bmp") else 3
+    tol = 0 if suffix in (".png", ".tif", ".bmp", ".tga", ".ppm") else 3
     assert np.abs(back.pixels.astype(int) - SMOOTH).mean() <= tol
 
 
@@ -846,7 +846,8 @@ def test_tiff_description_of_the_old_shape_is_not_carried(
 
 @pytest.mark.parametrize(("suffix", "c", "bits"), [(".png", 3, 8), (".png", 1, 16), (".png", 3, 16),
                                                    (".tif", 3, 16), (".jpg", 3, 8), (".bmp", 1, 8),
-                                                   (".heic", 3, 8), (".heic", 1, 16)])
+                                                   (".heic", 3, 8), (".heic", 1, 16), (".tga", 3, 8),
+                                                   (".ppm", 3, 16), (".pgm", 3, 8)])
 def test_streamed_output_equals_whole_output(tmp_path: Path, suffix: str, c: int, bits: int) -> None:
     from test_bands import MODELS
 
@@ -1220,3 +1221,105 @@ def test_a_float_tiff_points_to_openexr(tmp_path: Path) -> None:
     for name in ("merge.tif", "gray.tif"):
         with pytest.raises(InputError, match=r"not supported .*save an HDR picture as OpenEXR"):
             read_image(tmp_path / name)
+
+
+# ----------------------------------------------------------------------------------------- TGA, Netpbm, DDS
+
+
+def _ppm(path: Path, levels: np.ndarray, maxval: int, magic: bytes = b"P6", comment: bytes = b"") -> Path:
+    h, w = levels.shape[:2]
+    path.write_bytes(magic + b"\n" + comment + f"{w} {h}\n{maxval}\n".encode() + levels.astype(">u2").tobytes())
+    return path
+
+
+@pytest.mark.parametrize("maxval", [65535, 4095, 1023])
+def test_a_deep_ppm_is_read_at_16_bits_its_levels_stretched(tmp_path: Path, maxval: int) -> None:
+    """Pillow reads a raw PPM of more than 8 bits at 8; classsr keeps its 16, stretched from its maxval to 65535 as
+    Pillow stretches a deep PGM's (a comment in the header skipped)."""
+    levels = np.random.default_rng(2).integers(0, maxval + 1, (9, 7, 3))
+    pic = read_image(_ppm(tmp_path / "a.ppm", levels, maxval, comment=b"# from a scanner\n"))
+    assert pic.bits == 16 and pic.mode == "RGB" and pic.source_format == "PPM"
+    want = (levels * 65535 + maxval // 2) // maxval
+    assert np.array_equal(pic.pixels, want.astype(np.uint16))
+    gray = read_image(_ppm(tmp_path / "g.pgm", levels[..., :1], maxval, magic=b"P5"))  # Pillow's own read
+    assert gray.mode == "L" and gray.bits == 16 and np.abs(gray.pixels.astype(int) - want[..., :1]).max() <= 1
+
+
+def test_a_ppm_cut_short_is_one_error(tmp_path: Path) -> None:
+    path = _ppm(tmp_path / "cut.ppm", np.zeros((9, 7, 3), int), 65535)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(InputError, match=r"cut\.ppm: truncated or corrupt image \(cut short"):
+        read_image(path)
+
+
+@pytest.mark.parametrize(("suffix", "c", "magic"), [(".ppm", 1, b"P6"), (".ppm", 3, b"P6"), (".pgm", 1, b"P5"),
+                                                     (".pgm", 3, b"P5"), (".pnm", 1, b"P5"), (".pnm", 3, b"P6")])
+@pytest.mark.parametrize("bits", [8, 16])
+def test_netpbm_outputs_as_their_names_say(tmp_path: Path, suffix: str, c: int, magic: bytes, bits: int) -> None:
+    """.ppm is colour (a gray picture in three equal channels), .pgm gray (a colour picture's BT.601 luma, said), .pnm
+    as the picture is; 16 bits kept; what Pillow and ffmpeg read back."""
+    dtype = np.uint16 if bits == 16 else np.uint8
+    pixels = (SMOOTH.astype(np.uint32) * (257 if bits == 16 else 1)).astype(dtype)[..., :c]
+    path = tmp_path / f"o{suffix}"
+    notes = write_image(path, Picture(pixels))
+    assert path.read_bytes().startswith(magic + f"\n40 32\n{65535 if bits == 16 else 255}\n".encode())
+    back = read_image(path)
+    assert back.bits == bits and back.pixels.shape[2] == (3 if magic == b"P6" else 1)
+    if magic == b"P6":
+        assert np.array_equal(back.pixels, np.broadcast_to(pixels, back.pixels.shape))
+    elif c == 1:
+        assert np.array_equal(back.pixels, pixels)
+    else:
+        luma = np.asarray(Image.fromarray(SMOOTH).convert("L")).astype(np.float64) * (257 if bits == 16 else 1)
+        assert np.abs(back.pixels[..., 0] - luma).max() <= (257 if bits == 16 else 1)
+    assert notes == (["PGM holds gray: the colours written as their luma (ITU-R BT.601, as Pillow and Netpbm convert)"]
+                     if suffix == ".pgm" and c == 3 else [])
+
+
+@pytest.mark.slow
+def test_netpbm_is_read_by_ffmpeg_as_written(tmp_path: Path) -> None:
+    from classsr_cli.io.video import ffmpeg_exe
+
+    pixels = (SMOOTH.astype(np.uint16) * 257 + 3).astype(np.uint16)
+    write_image(tmp_path / "o.ppm", Picture(pixels))
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "o.ppm"), "-f", "rawvideo", "-pix_fmt",
+                          "rgb48le", "-"], capture_output=True, check=True).stdout  # fmt: skip
+    assert np.array_equal(np.frombuffer(out, "<u2").reshape(pixels.shape), pixels)
+
+
+@pytest.mark.parametrize("origin", ["top", "bottom"])
+def test_tga_keeps_alpha_and_its_rows_in_order(tmp_path: Path, origin: str) -> None:
+    """A TGA stored bottom-up or top-down, RLE or not, reads upright; its alpha is kept into a TGA output."""
+    rgba = np.dstack([SMOOTH, (SMOOTH[..., 0] // 2 + 10)]).astype(np.uint8)
+    source = tmp_path / "in.tga"
+    Image.fromarray(rgba).save(source, compression="tga_rle", orientation=1 if origin == "bottom" else -1)
+    pic = read_image(source)
+    assert pic.source_format == "TGA" and np.array_equal(pic.pixels, SMOOTH) and np.array_equal(pic.alpha, rgba[..., 3])
+    assert write_image(tmp_path / "o.tga", pic) == []
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.tga")), rgba)
+
+
+def test_tga_is_opened_by_its_name_only(tmp_path: Path) -> None:
+    """TGA has no signature: a file is tried as one only where its name ends in .tga, so that a damaged file of
+    another kind is never taken for a TGA."""
+    Image.fromarray(RGB).save(tmp_path / "a.tga")
+    (tmp_path / "a.png").write_bytes((tmp_path / "a.tga").read_bytes())
+    assert np.array_equal(read_image(tmp_path / "a.tga").pixels, RGB)
+    with pytest.raises(InputError, match=r"a\.png: not an image classsr reads"):
+        read_image(tmp_path / "a.png")
+    assert peek_size(tmp_path / "a.tga") == (12, 10)
+
+
+def test_dds_is_read_and_written_as_png(tmp_path: Path) -> None:
+    """A DDS texture (here DXT5, block-compressed) is read with its alpha; classsr writes no DDS, so its default
+    output is a PNG, as a GIF's and a PBM's are."""
+    from classsr_cli.io.image import output_format, output_suffix
+
+    rgba = np.dstack([SMOOTH, np.full(SMOOTH.shape[:2], 200, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "t.dds", pixel_format="DXT5")
+    pic = read_image(tmp_path / "t.dds")
+    assert pic.source_format == "DDS" and pic.mode == "RGBA" and np.abs(pic.pixels.astype(int) - SMOOTH).mean() < 4
+    assert output_suffix(".dds") == output_suffix(".pbm") == output_suffix(".gif") == ".png"
+    assert output_suffix(".tga") == ".tga" and output_suffix(".PPM") == ".PPM"
+    with pytest.raises(ConfigError, match=r"cannot write \.dds"):
+        output_format(tmp_path / "o.dds")

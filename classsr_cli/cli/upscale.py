@@ -64,6 +64,9 @@ class ImageFormat(StrEnum):
     hdr = "hdr"
     tif = "tif"
     bmp = "bmp"
+    tga = "tga"
+    ppm = "ppm"
+    pgm = "pgm"
 
 EXAMPLES = """\
 Examples:
@@ -236,7 +239,8 @@ STDIO = "-"
 _PIPED: dict[str, str] = {}
 #: Pillow's format -> the suffix a picture on standard input is staged under.
 _STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "HEIF": ".heic",
-           "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr"}
+           "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr", "PPM": ".pnm",
+           "DDS": ".dds"}
 
 
 def _piped(args: dict[str, Any]) -> None:
@@ -301,15 +305,16 @@ def _stage_stdin(folder: Any) -> Any:
         raise InputError("-: empty input (nothing on standard input)")
     from PIL import Image
 
-    from classsr_cli.io.image import READ_NAMES, own_format, readable_formats
+    from classsr_cli.io.image import READ_NAMES, open_formats, own_format
 
     try:
-        with Image.open(io.BytesIO(data), formats=readable_formats()) as im:
+        with Image.open(io.BytesIO(data), formats=open_formats(None)) as im:
             suffix = _STAGED.get(im.format or "")
     except Exception:
         suffix = _STAGED.get(own_format(data[:12]) or "")
     if suffix is None:
-        raise InputError(f"-: not an image classsr reads ({READ_NAMES})")
+        raise InputError(f"-: not an image classsr reads ({READ_NAMES}; a TGA, which has no signature, only as a "
+                         "file named .tga)")
     path = folder / f"stdin{suffix}"
     path.write_bytes(data)
     return path

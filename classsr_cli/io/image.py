@@ -6,7 +6,9 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 * Formats: PNG, JPEG, WebP, AVIF, HEIC/HEIF (through pillow-heif's plugin), JPEG XL (through the bundled ffmpeg's
   libjxl, :mod:`classsr_cli.io.jxl`), OpenEXR (through its native decoder, :mod:`classsr_cli.io.exr`: scene-linear
   light within 0-1 encoded by sRGB's curve into 16-bit pixels, the light outside kept apart and added back into an EXR
-  output; Radiance HDR alike, :mod:`classsr_cli.io.radiance`), TIFF, BMP, and GIF (first frame). Other Pillow plugins are never tried.
+  output; Radiance HDR alike, :mod:`classsr_cli.io.radiance`), TIFF, BMP, GIF (first frame), TGA (tried only on a
+  ``.tga`` file: the format has no signature), Netpbm (PBM, PGM, PPM; a deep PPM through :mod:`classsr_cli.io.pnm`)
+  and DDS (its largest mip level; written as PNG by default). Other Pillow plugins are never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
 * Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
 * Palette images become RGB, or RGBA when they have transparency; an RGB or gray colour key (PNG ``tRNS``)
@@ -56,7 +58,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
-from classsr_cli.io import gainmap
+from classsr_cli.io import gainmap, pnm
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
@@ -79,6 +81,7 @@ __all__ = [
     "exr_frames",
     "jpeg_encoder",
     "jpeg_quality_of",
+    "open_formats",
     "output_format",
     "output_suffix",
     "own_format",
@@ -98,13 +101,16 @@ __all__ = [
 #: Largest input accepted by default, in pixels (width x height of the LR input).
 DEFAULT_MAX_PIXELS = 100_000_000
 
-_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF")  # JPEG also opens MPO
+_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF", "PPM", "DDS", "TGA")  # JPEG also opens MPO
+#: Suffixes of TGA files: the one format opened by its name alone (it has no signature, so that Pillow's TGA reader
+#: would take a damaged file of another format for one).
+_TGA_SUFFIXES = (".tga", ".icb", ".vda", ".vst")
 #: File suffixes picked up when a folder or glob is given (:data:`classsr_cli.io.files.IMAGE_SUFFIXES`).
 READ_SUFFIXES = IMAGE_SUFFIXES
 #: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
-READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, Radiance HDR, TIFF, BMP or GIF"
+READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, Radiance HDR, TIFF, BMP, GIF, TGA, PPM/PGM/PBM or DDS"
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -123,16 +129,22 @@ WRITE_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".bmp": "BMP",
+    ".tga": "TGA",
+    ".ppm": "PPM",  # classsr's own Netpbm writer (io.pnm): colour
+    ".pgm": "PGM",  # gray (a colour picture's luma, said)
+    ".pnm": "PNM",  # as the picture is: PGM for gray, PPM for colour
 }
+#: The Netpbm outputs, written by :func:`classsr_cli.io.pnm.write`.
+_PNM_FORMATS = ("PPM", "PGM", "PNM")
 #: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383); PNG, TIFF and BMP have none
 #: an upscale reaches.
-_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
+_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383, "TGA": 65535}
 _META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "HDR")  # hold ICC + EXIF (EXR, HDR: their own)
 _LINEAR_FORMATS = ("EXR", "HDR")  # formats of linear light with no ceiling (io.exr.Linear)
 #: Formats written at a quality (``--quality``); the others are lossless.
 QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF", "JXL")
-_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR")  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
-_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
+_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR", *_PNM_FORMATS)  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
+_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
 #: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
@@ -314,10 +326,11 @@ class Picture:
 
 
 def output_suffix(suffix: str) -> str:
-    """Suffix of the default output for an input with ``suffix``: the same, except GIF, and suffixes that are not
-    an image's (a video given by mistake, which reading then refuses), written as PNG."""
+    """Suffix of the default output for an input with ``suffix``: the same, except GIF, PBM (1 bit a pixel), DDS
+    (classsr writes no texture formats), and suffixes that are not an image's (a video given by mistake, which
+    reading then refuses), written as PNG."""
     s = suffix.lower()
-    return ".png" if s == ".gif" or s not in IMAGE_SUFFIXES else suffix
+    return ".png" if s in (".gif", ".pbm", ".dds") or s not in IMAGE_SUFFIXES else suffix
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -363,7 +376,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
-            with Image.open(path, formats=readable_formats()) as im:
+            with Image.open(path, formats=open_formats(path)) as im:
                 _refuse_raw(path, im)
                 _check_pixels(path, im.size, max_pixels)
                 return _decode(path, im)
@@ -414,7 +427,7 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
         return head.height, head.width
     Image.init()
     try:
-        with _pixel_limit_off(), Image.open(path, formats=readable_formats()) as im:
+        with _pixel_limit_off(), Image.open(path, formats=open_formats(path)) as im:
             _refuse_raw(path, im)
             w, h = im.size
             _check_pixels(path, (w, h), max_pixels)  # before anything is decoded, as read_image refuses it
@@ -516,6 +529,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         colour, alpha = _read_tiff16(path)
     elif fmt == "HEIF" and int(im.info.get("bit_depth") or 8) > 8:
         colour, alpha = _read_heif16(path)
+    elif fmt == "PPM" and (ppm16 := _deep_ppm(path)) is not None:
+        colour, alpha = pnm.read_deep(path, ppm16), None
     elif deep > 8 and (got := _read_avif16(path, im)) is not None:
         (colour, coded), alpha = got, None
         coded = None if coded is None or coded.srgb or icc else coded
@@ -1343,7 +1358,7 @@ def output_format(path: Path) -> str:
     if fmt == "JXL":
         _jxl_ffmpeg(path, "encoders")
         return fmt
-    if fmt == "EXR":  # classsr's own writer
+    if fmt in ("EXR", *_PNM_FORMATS):  # classsr's own writers
         return fmt
     if fmt == "HDR":
         _codec_ffmpeg(path, "hdr", "Radiance HDR", "encoders")
@@ -1360,6 +1375,20 @@ def readable_formats() -> list[str]:
     Image.init()
     _heif_plugin()
     return [f for f in _READ_FORMATS if f in Image.OPEN]
+
+
+def open_formats(path: Path | None) -> list[str]:
+    """The formats Pillow may open ``path`` as: :func:`readable_formats`, TGA only where the name says so (``None``,
+    a picture on standard input: never)."""
+    tga = path is not None and path.suffix.lower() in _TGA_SUFFIXES
+    return [f for f in readable_formats() if f != "TGA" or tga]
+
+
+def _deep_ppm(path: Path) -> pnm.Header | None:
+    """The header of a raw PPM of more than 8 bits (which Pillow reads at 8), else ``None``."""
+    with path.open("rb") as f:
+        head = pnm.header(f.read(4096))
+    return head if head is not None and head.magic == b"P6" and head.maxval > 255 else None
 
 
 @functools.cache
@@ -1429,6 +1458,10 @@ def write_image(
                                                     alpha), overwrite)  # fmt: skip
     elif fmt == "HDR":
         _atomic_write(path, lambda tmp: _hdr_writer(tmp, pixels.shape[:2], _row_chunks(pixels), meta, alpha), overwrite)
+    elif fmt in _PNM_FORMATS:
+        notes.extend(_pnm_notes(fmt, pixels.shape[2]))
+        _atomic_write(path, lambda tmp: _pnm_writer(tmp, fmt, pixels.shape[:2], pixels.shape[2], pixels.dtype,
+                                                    _row_chunks(pixels)), overwrite)  # fmt: skip
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
     return notes
@@ -1686,6 +1719,31 @@ def _pil_write(
         _jfif_aspect(tmp, *meta.aspect)
 
 
+def _pnm_notes(fmt: str, channels: int) -> list[str]:
+    return ["PGM holds gray: the colours written as their luma (ITU-R BT.601, as Pillow and Netpbm convert)"] \
+        if fmt == "PGM" and channels == 3 else []
+
+
+def _pnm_writer(tmp: Path, fmt: str, size: tuple[int, int], channels: int, dtype: np.dtype,
+                bands: Iterable[np.ndarray]) -> None:
+    """A raw PPM or PGM (:func:`classsr_cli.io.pnm.write`) of ``bands``: a PPM (``fmt``) of a gray picture in three
+    equal channels, a PGM of a colour one in its luma, a PNM as the picture is."""
+    out = 3 if fmt == "PPM" else 1 if fmt == "PGM" else channels
+
+    def converted() -> Iterator[np.ndarray]:
+        for band in bands:
+            if channels == out:
+                yield band
+            elif out == 3:
+                yield np.repeat(band, 3, axis=2)
+            else:  # BT.601 luma, as Pillow's convert("L")
+                luma = band.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+                yield np.rint(luma)[..., None].astype(band.dtype)
+
+    with tmp.open("wb") as f:
+        pnm.write(f, size, out, dtype, converted())
+
+
 def _app2(payload: bytes) -> bytes:
     return b"\xff\xe2" + struct.pack(">H", 2 + len(payload)) + payload
 
@@ -1888,6 +1946,9 @@ def write_image_rows(
         _atomic_write(path, lambda tmp: _exr_writer(tmp, size, channels, checked(), carried), overwrite)
     elif fmt == "HDR":
         _atomic_write(path, lambda tmp: _hdr_writer(tmp, size, checked(), carried), overwrite)
+    elif fmt in _PNM_FORMATS:
+        notes.extend(_pnm_notes(fmt, channels))
+        _atomic_write(path, lambda tmp: _pnm_writer(tmp, fmt, size, channels, dtype, checked()), overwrite)
     else:
         _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), carried, quality),
                       overwrite)  # fmt: skip

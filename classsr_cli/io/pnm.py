@@ -1,0 +1,83 @@
+"""Netpbm pictures (PPM, PGM): the deep colour ones Pillow reads at 8 bits, and every one classsr writes.
+
+Pillow reads PBM, PGM and PPM, plain (ASCII) and raw, and a deep PGM (``maxval`` above 255) at 16 bits, but a deep
+raw PPM at 8: :func:`read_deep` keeps its 16. :func:`write` writes raw PPM (``P6``) or PGM (``P5``) band by band, at
+8 bits or 16 (big-endian, ``maxval`` 65535), as Netpbm, ffmpeg and OpenCV read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+import numpy as np
+
+__all__ = ["Header", "header", "read_deep", "write"]
+
+_WHITESPACE = b" \t\r\n\v\f"
+
+
+class Header(NamedTuple):
+    """A Netpbm file's magic (``P1`` .. ``P6``), size, largest level and where its raster starts."""
+
+    magic: bytes
+    width: int
+    height: int
+    maxval: int
+    offset: int
+
+
+def header(data: bytes) -> Header | None:
+    """The :class:`Header` at the start of ``data`` (the first kilobytes of the file suffice), comments skipped;
+    ``None`` for what is not a PBM, PGM or PPM header."""
+    if len(data) < 2 or data[:1] != b"P" or data[1:2] not in b"123456":
+        return None
+    magic, at, fields = data[:2], 2, list[int]()
+    wanted = 2 if magic in (b"P1", b"P4") else 3
+    while len(fields) < wanted:
+        while at < len(data) and (data[at] in _WHITESPACE or data[at] == ord("#")):
+            if data[at] == ord("#"):
+                while at < len(data) and data[at] not in b"\r\n":
+                    at += 1
+            else:
+                at += 1
+        start = at
+        while at < len(data) and data[at : at + 1].isdigit():
+            at += 1
+        if start == at:
+            return None
+        fields.append(int(data[start:at]))
+    if at >= len(data) or data[at] not in _WHITESPACE:
+        return None
+    width, height, maxval = (*fields, 1) if wanted == 2 else fields
+    if width < 1 or height < 1 or not 0 < maxval < 65536:
+        return None
+    return Header(magic, width, height, maxval, at + 1)
+
+
+def read_deep(path: Path, head: Header) -> np.ndarray:
+    """The pixels of a raw PPM or PGM (``P6``, ``P5``) of ``maxval`` above 255 as ``(H, W, C)`` ``uint16``, its levels
+    stretched to 0-65535. :class:`ValueError` for a file cut short."""
+    channels = 3 if head.magic == b"P6" else 1
+    count = head.width * head.height * channels
+    with path.open("rb") as f:
+        f.seek(head.offset)
+        raw = np.fromfile(f, dtype=">u2", count=count)
+    if raw.size < count:
+        raise ValueError(f"cut short: {raw.size * 2:,} of its {count * 2:,} bytes of pixels")
+    levels = raw.astype(np.uint32).reshape(head.height, head.width, channels)
+    if head.maxval != 65535:
+        levels = (np.minimum(levels, head.maxval) * 65535 + head.maxval // 2) // head.maxval
+    return levels.astype(np.uint16)
+
+
+def write(f: BinaryIO, size: tuple[int, int], channels: int, dtype: np.dtype, bands: Iterable[np.ndarray]) -> None:
+    """Write a raw PPM (``channels`` 3) or PGM (1) of ``size = (height, width)`` to ``f`` from ``bands`` of rows
+    ``(n, width, channels)`` of ``dtype`` (uint8 or uint16), as they arrive."""
+    height, width = size
+    deep = np.dtype(dtype) == np.uint16
+    f.write(b"P6" if channels == 3 else b"P5")
+    f.write(f"\n{width} {height}\n{65535 if deep else 255}\n".encode())
+    for band in bands:
+        f.write(np.ascontiguousarray(band, dtype=">u2" if deep else np.uint8).tobytes())
