@@ -123,3 +123,76 @@ def test_an_xmp_without_a_directory_is_kept_and_an_iso_gain_map_needs_none() -> 
     own = b'<x:xmpmeta><rdf:Description dc:title="x"/></x:xmpmeta>'
     assert gainmap.primary_xmp(own, 77) == own  # the photo's rights and keywords are not replaced
     assert gainmap.primary_xmp(None, 77, ultra_hdr=False) is None
+
+
+def _boxes(data: bytes, at: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+    """The ISO-BMFF boxes in ``data[at:end]``: (type, start, size)."""
+    out, end = [], len(data) if end is None else end
+    while at < end:
+        size, kind = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8]
+        out.append((kind, at, size))
+        at += size
+    return out
+
+
+def _heic_with_gain_map(path: Path) -> Path:
+    """A HEIC as iPhones write one: its alpha plane (an auxiliary image, as pillow-heif writes it) relabelled as Apple's
+    HDR gain map, the boxes that hold the longer type grown and the pictures' offsets (``iloc``) moved with them."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    Image.fromarray(np.dstack([PICTURE, GAIN.repeat(4, 0).repeat(4, 1)])).save(path)
+    data = bytearray(path.read_bytes())
+    old = b"urn:mpeg:hevc:2015:auxid:1"
+    grow, urn = len(gainmap.APPLE_AUX) - len(old), data.index(old)
+
+    def add(at: int, n: int) -> None:  # a big-endian number of n bytes at ``at``, grown
+        data[at : at + n] = (int.from_bytes(data[at : at + n], "big") + grow).to_bytes(n, "big")
+
+    top = {kind: (start, size) for kind, start, size in _boxes(bytes(data))}
+    meta = top[b"meta"][0]
+    assert top[b"mdat"][0] > meta  # libheif writes the pictures after the metadata: their offsets move
+    inner = {kind: start for kind, start, _ in _boxes(bytes(data), meta + 12, meta + top[b"meta"][1])}
+    assert inner[b"iloc"] < urn  # every edit below lies before the type: their places hold
+    for at in (meta, inner[b"iprp"], data.index(b"ipco") - 4, data.rindex(b"auxC", 0, urn) - 4):
+        add(at, 4)
+    p, version = inner[b"iloc"] + 8, data[inner[b"iloc"] + 8]
+    offset_size, length_size, base_size = data[p + 4] >> 4, data[p + 4] & 15, data[p + 5] >> 4
+    index_size = data[p + 5] & 15 if version in (1, 2) else 0
+    count_size = 4 if version == 2 else 2
+    items, p = int.from_bytes(data[p + 6 : p + 6 + count_size], "big"), p + 6 + count_size
+    for _ in range(items):
+        p += count_size + (2 if version in (1, 2) else 0) + 2  # item ID, construction method, data reference
+        if base_size:
+            add(p, base_size)
+        extents, p = int.from_bytes(data[p + base_size : p + base_size + 2], "big"), p + base_size + 2
+        for _ in range(extents):
+            if not base_size:
+                add(p + index_size, offset_size)
+            p += index_size + offset_size + length_size
+    data[urn : urn + len(old)] = gainmap.APPLE_AUX
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_heic_with_apples_hdr_gain_map_says_the_output_shows_as_sdr(tmp_path: Path) -> None:
+    """An iPhone's HDR photo (a HEIC with Apple's gain map, an auxiliary image) is upscaled as its SDR picture with a
+    note that the gain map is not kept; the same HEIC without it, and a JPEG, get none; an ISO 21496-1 ``tmap`` item
+    (iOS 18's, Android's, Chrome's AVIF) is told apart."""
+    path = _heic_with_gain_map(tmp_path / "iphone.heic")
+    assert gainmap.in_heif(path) == "Apple's"
+    pic = read_image(path)
+    assert pic.alpha is None and np.abs(pic.pixels.astype(int) - PICTURE).mean() < 3  # still decodes: the picture
+    said = [n for n in pic.notes if "gain map" in n]
+    assert said == ["HEIF with an HDR gain map (Apple's): the SDR picture is upscaled and the gain map not kept, so the "
+                    "output shows as SDR (only an Ultra HDR JPEG's gain map is carried)"]
+    Image.fromarray(PICTURE).save(tmp_path / "plain.heic")
+    assert gainmap.in_heif(tmp_path / "plain.heic") is None
+    assert not any("gain map" in n for n in read_image(tmp_path / "plain.heic").notes)
+    Image.fromarray(PICTURE).save(tmp_path / "p.jpg")
+    assert gainmap.in_heif(tmp_path / "p.jpg") is None
+    data = (tmp_path / "plain.heic").read_bytes()
+    at = data.index(b"infe")  # the first item's type, as a tmap item's would read
+    tmap = data[: at + 12] + b"tmap" + data[at + 16 :]  # version, flags, ID, protection index, type
+    (tmp_path / "tmap.heic").write_bytes(tmap)
+    assert data[at + 4] == 2 and gainmap.in_heif(tmp_path / "tmap.heic") == "ISO 21496-1"

@@ -21,10 +21,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["ISO_URN", "GainMap", "jpeg_with", "primary_xmp", "read"]
+__all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "in_heif", "jpeg_with", "primary_xmp", "read"]
 
 #: ISO 21496-1's APP2 segments start with this name.
 ISO_URN = b"urn:iso:std:iso:ts:21496:-1\x00"
+#: The auxiliary-image type of the HDR gain map iPhones store in their HEIC photos (iOS 14.1 on).
+APPLE_AUX = b"urn:com:apple:photo:2020:aux:hdrgainmap"
+#: An ISO 21496-1 gain map in HEIF or AVIF: an item of type ``tmap`` (its ``infe``: version 2 or 3, flags, the item's
+#: ID in 2 or 4 bytes, a protection index, the type), as iOS 18, Android and Chrome write it.
+_TMAP = re.compile(rb"infe(?:\x02[\s\S]{5}|\x03[\s\S]{7})[\s\S]{2}tmap")
+#: The most of a ``meta`` box read to look for them (an iPhone's holds a few kilobytes).
+_META_LIMIT = 1 << 24
 #: What a picture's XMP says where it has a gain map (Ultra HDR's namespace; Adobe's ``hdrgm`` too).
 _MARKS = (b"hdrgm:Version", b'Item:Semantic="GainMap"')
 #: The primary XMP classsr writes for a gain map when the picture has none (``--strip-metadata``): Ultra HDR 1.0's.
@@ -147,3 +154,26 @@ def jpeg_with(primary: bytes, gain_map: bytes) -> bytes:
     segment = b"\xff\xe2" + struct.pack(">H", 2 + 4 + len(tiff)) + b"MPF\x00" + tiff
     assert len(segment) == 90
     return primary[:at] + segment + primary[at:] + gain_map
+
+
+def in_heif(path: Path) -> str | None:
+    """Which HDR gain map a HEIF or AVIF file holds beside its picture, from its ``meta`` box: ``"Apple's"`` (an
+    auxiliary image of type :data:`APPLE_AUX`), ``"ISO 21496-1"`` (a ``tmap`` item), or ``None``."""
+    try:
+        with path.open("rb") as f:
+            while head := f.read(8):
+                if len(head) < 8:
+                    return None
+                size, kind = struct.unpack(">I4s", head)
+                header = 8
+                if size == 1:  # a 64-bit size follows
+                    size, header = struct.unpack(">Q", f.read(8))[0], 16
+                if kind == b"meta":
+                    meta = f.read(min(size - header, _META_LIMIT) if size else _META_LIMIT)
+                    return "Apple's" if APPLE_AUX in meta else "ISO 21496-1" if _TMAP.search(meta) else None
+                if size < header:  # 0: the box runs to the end
+                    return None
+                f.seek(size - header, 1)
+    except (OSError, struct.error):
+        return None
+    return None
