@@ -1146,8 +1146,9 @@ def test_an_openexr_is_upscaled_into_an_openexr_beside_it(tiny_model_path: Path,
 
 def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
     """A folder's TGA, PPM, PGM, PBM and DDS files are upscaled (TGA and Netpbm beside them in their own format, a
-    DDS and a 1-bit PBM as PNG); a PPM goes through pipes as Netpbm tools pass it (``pnmtopng`` and the like), and a
-    TGA on standard input, which has no signature, is refused in one line that says how to give it."""
+    DDS and a 1-bit PBM as PNG); a PPM goes through pipes as Netpbm tools pass it (``pnmtopng`` and the like), a TGA
+    on standard input, which has no signature, is refused in one line that says how to give it, and a PFM is told
+    from the PPM Pillow takes it for."""
     folder = tmp_path / "textures"
     folder.mkdir()
     with Image.open(photo) as im:
@@ -1170,3 +1171,8 @@ def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path
                       input=(folder / "wall.tga").read_bytes())  # fmt: skip
     assert r.exit_code == 1 and "a TGA, which has no signature, only as a file named .tga" in r.stderr
     one_error_line(r, "-:")
+    light = np.asarray(rgb, np.float32)[::-1] / 64  # a PFM, which Pillow would open as a PPM: read and written as one
+    pfm = b"PF\n48 40\n-1.0\n" + np.ascontiguousarray(light, "<f4").tobytes()
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)], input=pfm)
+    head = b"PF\n192 160\n-1.0\n"
+    assert r.exit_code == 0 and r.stdout_bytes.startswith(head) and len(r.stdout_bytes) == len(head) + 192 * 160 * 12

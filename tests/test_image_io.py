@@ -1323,3 +1323,45 @@ def test_dds_is_read_and_written_as_png(tmp_path: Path) -> None:
     assert output_suffix(".tga") == ".tga" and output_suffix(".PPM") == ".PPM"
     with pytest.raises(ConfigError, match=r"cannot write \.dds"):
         output_format(tmp_path / "o.dds")
+
+
+def _pfm(path: Path, light: np.ndarray, little: bool = True) -> Path:
+    h, w, c = light.shape
+    order = "<f4" if little else ">f4"
+    path.write_bytes(f"{'PF' if c == 3 else 'Pf'}\n{w} {h}\n{-1.0 if little else 1.0}\n".encode()
+                     + np.ascontiguousarray(light[::-1], dtype=order).tobytes())  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("little", [True, False])
+def test_a_pfm_is_linear_light_kept_above_1_into_a_pfm(tmp_path: Path, little: bool) -> None:
+    """A PFM (rows bottom-up, either byte order) is read as linear light, as an EXR is: within 0-1 in sRGB-encoded
+    16-bit pixels, a highlight above 1.0 kept apart and written back into a PFM (classsr's, little-endian, which
+    ffmpeg reads alike: tests/test_image_io.py's Netpbm test); a PNG output clips it, with a note."""
+    from classsr_cli.io import pnm
+
+    light = np.dstack([SMOOTH / 255.0, np.zeros((32, 40))]).astype(np.float32)[..., :3]
+    light[2:6, 30:36] = 5.0  # a lamp
+    pic = read_image(_pfm(tmp_path / "in.pfm", light, little))
+    assert pic.source_format == "PFM" and pic.bits == 16 and pic.linear is not None and pic.mode == "RGB"
+    assert peek_size(tmp_path / "in.pfm") == (32, 40)
+    assert write_image(tmp_path / "out.pfm", pic) == []
+    data = (tmp_path / "out.pfm").read_bytes()
+    assert data.startswith(b"PF\n40 32\n-1.0\n")
+    back = pnm.read_pfm(tmp_path / "out.pfm", pnm.pfm_header(data))
+    assert np.allclose(back, light, rtol=1e-3, atol=1e-4)
+    assert any("light outside 0-1" in n for n in write_image(tmp_path / "out.png", pic))
+    gray = read_image(_pfm(tmp_path / "g.pfm", light[..., :1], little))
+    assert gray.mode == "L" and gray.gray
+    write_image(tmp_path / "g_out.pfm", gray)
+    assert (tmp_path / "g_out.pfm").read_bytes().startswith(b"Pf\n40 32\n")
+
+
+def test_a_pfm_cut_short_or_with_a_bad_header_is_one_error(tmp_path: Path) -> None:
+    path = _pfm(tmp_path / "cut.pfm", np.zeros((4, 5, 3), np.float32))
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(InputError, match=r"cut\.pfm: truncated or corrupt image \(cut short: 232 of its 240 bytes"):
+        read_image(path)
+    (tmp_path / "bad.pfm").write_bytes(b"PF\n5 x\n-1.0\n" + bytes(240))
+    with pytest.raises(InputError, match=r"bad\.pfm: truncated or corrupt image \(its PFM header does not read\)"):
+        read_image(tmp_path / "bad.pfm")

@@ -67,6 +67,7 @@ class ImageFormat(StrEnum):
     tga = "tga"
     ppm = "ppm"
     pgm = "pgm"
+    pfm = "pfm"
 
 EXAMPLES = """\
 Examples:
@@ -239,7 +240,7 @@ STDIO = "-"
 _PIPED: dict[str, str] = {}
 #: Pillow's format -> the suffix a picture on standard input is staged under.
 _STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "HEIF": ".heic",
-           "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr", "PPM": ".pnm",
+           "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr", "PFM": ".pfm", "PPM": ".pnm",
            "DDS": ".dds"}
 
 
@@ -307,11 +308,13 @@ def _stage_stdin(folder: Any) -> Any:
 
     from classsr_cli.io.image import READ_NAMES, open_formats, own_format
 
-    try:
-        with Image.open(io.BytesIO(data), formats=open_formats(None)) as im:
-            suffix = _STAGED.get(im.format or "")
-    except Exception:
-        suffix = _STAGED.get(own_format(data[:12]) or "")
+    suffix = _STAGED.get(own_format(data[:12]) or "")  # classsr's own readers first (Pillow opens a PFM as a PPM)
+    if suffix is None:
+        try:
+            with Image.open(io.BytesIO(data), formats=open_formats(None)) as im:
+                suffix = _STAGED.get(im.format or "")
+        except Exception:
+            suffix = None
     if suffix is None:
         raise InputError(f"-: not an image classsr reads ({READ_NAMES}; a TGA, which has no signature, only as a "
                          "file named .tga)")

@@ -110,7 +110,7 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 #: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
-READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, Radiance HDR, TIFF, BMP, GIF, TGA, PPM/PGM/PBM or DDS"
+READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, TGA, PPM/PGM/PBM or DDS"
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -133,6 +133,7 @@ WRITE_FORMATS = {
     ".ppm": "PPM",  # classsr's own Netpbm writer (io.pnm): colour
     ".pgm": "PGM",  # gray (a colour picture's luma, said)
     ".pnm": "PNM",  # as the picture is: PGM for gray, PPM for colour
+    ".pfm": "PFM",  # classsr's own (io.pnm): linear light in 32-bit floats
 }
 #: The Netpbm outputs, written by :func:`classsr_cli.io.pnm.write`.
 _PNM_FORMATS = ("PPM", "PGM", "PNM")
@@ -140,10 +141,10 @@ _PNM_FORMATS = ("PPM", "PGM", "PNM")
 #: an upscale reaches.
 _MAX_SIDE = {"JPEG": 65500, "WEBP": 16383, "TGA": 65535}
 _META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "HDR")  # hold ICC + EXIF (EXR, HDR: their own)
-_LINEAR_FORMATS = ("EXR", "HDR")  # formats of linear light with no ceiling (io.exr.Linear)
+_LINEAR_FORMATS = ("EXR", "HDR", "PFM")  # formats of linear light with no ceiling (io.exr.Linear)
 #: Formats written at a quality (``--quality``); the others are lossless.
 QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF", "JXL")
-_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR", *_PNM_FORMATS)  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
+_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR", "PFM", *_PNM_FORMATS)  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
 _ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
@@ -220,8 +221,9 @@ class Meta:
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
         of how it was made (``made_by``) as PNG text (``Software``, ``classsr``) or a JPEG comment."""
-        if fmt not in _META_FORMATS:
-            return Meta(lossless=self.lossless)
+        if fmt not in _META_FORMATS:  # (a PFM holds nothing but its light)
+            linear = self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None
+            return Meta(lossless=self.lossless, linear=linear)
         text = self.text if fmt == "PNG" else ()
         if self.made_by and fmt == "PNG":  # this run's record replaces a carried one (an output upscaled again)
             text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
@@ -373,6 +375,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         return _read_exr(path, max_pixels)
     if own == "HDR":
         return _read_radiance(path, max_pixels)
+    if own == "PFM":
+        return _read_pfm(path, max_pixels)
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
@@ -421,8 +425,8 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
         shown = _jxl_header(path).shown  # as read_image reads it, before anything is decoded
         _check_pixels(path, shown, max_pixels)
         return shown[1], shown[0]
-    if own in ("EXR", "HDR"):
-        head = _exr_header(path) if own == "EXR" else _radiance_header(path)
+    if own in ("EXR", "HDR", "PFM"):
+        head = _exr_header(path) if own == "EXR" else _radiance_header(path) if own == "HDR" else _pfm_header(path)
         _check_pixels(path, (head.width, head.height), max_pixels)
         return head.height, head.width
     Image.init()
@@ -783,15 +787,15 @@ def _own_format(path: Path) -> str | None:
 
 def own_format(head: bytes) -> str | None:
     """The format a file starting with ``head`` (its first 12 bytes) is, where classsr reads it without Pillow: ``JXL``,
-    ``EXR`` or ``HDR`` (Radiance); ``None`` otherwise."""
+    ``EXR``, ``HDR`` (Radiance) or ``PFM``; ``None`` otherwise."""
     from classsr_cli.io import exr, jxl, radiance
 
-    checks = (("JXL", jxl.is_jxl), ("EXR", exr.is_exr), ("HDR", radiance.is_radiance))
+    checks = (("JXL", jxl.is_jxl), ("EXR", exr.is_exr), ("HDR", radiance.is_radiance), ("PFM", pnm.is_pfm))
     return next((name for name, starts in checks if starts(head)), None)
 
 
 #: What each format :func:`own_format` names is called.
-OWN_NAMES = {"JXL": "JPEG XL", "EXR": "OpenEXR", "HDR": "Radiance HDR"}
+OWN_NAMES = {"JXL": "JPEG XL", "EXR": "OpenEXR", "HDR": "Radiance HDR", "PFM": "PFM"}
 
 
 def _radiance_header(path: Path) -> Any:
@@ -838,6 +842,32 @@ def _read_radiance(path: Path, max_pixels: int | None) -> Picture:
     notes += [f"Radiance HDR with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
     return Picture(pixels=pixels, source_format="HDR", source_mode="RGB", notes=notes, lossless=True,
                    linear=replace(linear, lines=head.carried))  # fmt: skip
+
+
+def _pfm_header(path: Path) -> pnm.Header:
+    with path.open("rb") as f:
+        head = pnm.pfm_header(f.read(256))
+    if head is None:
+        raise InputError(f"{path}: truncated or corrupt image (its PFM header does not read)")
+    return head
+
+
+def _read_pfm(path: Path, max_pixels: int | None) -> Picture:
+    """A PFM's linear light (:func:`classsr_cli.io.pnm.read_pfm`), split as an EXR's is
+    (:func:`classsr_cli.io.exr.split`)."""
+    from classsr_cli.io import exr
+
+    head = _pfm_header(path)
+    _check_pixels(path, (head.width, head.height), max_pixels)
+    try:
+        light = pnm.read_pfm(path, head)
+    except ValueError as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    pixels, _, linear, bad = exr.split(light, None, half=False)
+    notes = _darker_notes("PFM", linear)
+    notes += [f"PFM with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
+    return Picture(pixels=pixels, source_format="PFM", source_mode="RGB" if light.shape[2] == 3 else "L", notes=notes,
+                   lossless=True, linear=linear)  # fmt: skip
 
 
 def _darker_notes(kind: str, linear: Linear) -> list[str]:
@@ -1361,7 +1391,7 @@ def output_format(path: Path) -> str:
     if fmt == "JXL":
         _jxl_ffmpeg(path, "encoders")
         return fmt
-    if fmt in ("EXR", *_PNM_FORMATS):  # classsr's own writers
+    if fmt in ("EXR", "PFM", *_PNM_FORMATS):  # classsr's own writers
         return fmt
     if fmt == "HDR":
         _codec_ffmpeg(path, "hdr", "Radiance HDR", "encoders")
@@ -1432,8 +1462,8 @@ def write_image(
     pixels, alpha = picture.pixels, picture.alpha
     if fmt not in _LINEAR_FORMATS and picture.linear is not None:  # as bright as the light was
         pixels = shown(pixels, picture.linear.resized(pixels.shape[1], pixels.shape[0]))
-    if alpha is not None and fmt == "HDR":
-        notes.append("HDR holds no alpha: written premultiplied (on black), as EXR stores colour")
+    if alpha is not None and fmt in ("HDR", "PFM"):
+        notes.append(f"{fmt} holds no alpha: written premultiplied (on black), as EXR stores colour")
     elif alpha is not None and fmt not in _ALPHA_FORMATS:
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
@@ -1461,6 +1491,9 @@ def write_image(
                                                     alpha), overwrite)  # fmt: skip
     elif fmt == "HDR":
         _atomic_write(path, lambda tmp: _hdr_writer(tmp, pixels.shape[:2], _row_chunks(pixels), meta, alpha), overwrite)
+    elif fmt == "PFM":
+        _atomic_write(path, lambda tmp: _pfm_writer(tmp, pixels.shape[:2], pixels.shape[2], _row_chunks(pixels), meta,
+                                                    alpha), overwrite)  # fmt: skip
     elif fmt in _PNM_FORMATS:
         notes.extend(_pnm_notes(fmt, pixels.shape[2]))
         _atomic_write(path, lambda tmp: _pnm_writer(tmp, fmt, pixels.shape[:2], pixels.shape[2], pixels.dtype,
@@ -1629,6 +1662,21 @@ def _hdr_writer(
     except ValueError as e:
         raise OutputError(f"{target}: cannot write ({_reason(e)}); write EXR or PNG instead") from None
     tmp.write_bytes(data)
+
+
+def _pfm_writer(tmp: Path, size: tuple[int, int], channels: int, bands: Iterable[np.ndarray], meta: Meta,
+                alpha: np.ndarray | None = None) -> None:
+    """A PFM (:func:`classsr_cli.io.pnm.write_pfm`) of the sRGB-encoded rows ``bands`` in linear light, the source's
+    light outside 0-1 (``meta.linear``) added back, premultiplied by ``alpha`` where there is one (PFM holds none)."""
+    from classsr_cli.io import exr
+
+    light = np.empty((*size, channels), np.float32)  # a PFM is stored from the bottom row up: whole, then written
+    at = 0
+    for rows in exr.linear_bands(bands, alpha, meta.linear, False):  # colour premultiplied, then alpha
+        light[at : at + rows.shape[0]] = rows[..., :channels]
+        at += rows.shape[0]
+    with tmp.open("wb") as f:
+        pnm.write_pfm(f, light)
 
 
 def _gain_notes(fmt: str, gain: GainMap | None) -> list[str]:
@@ -1949,6 +1997,8 @@ def write_image_rows(
         _atomic_write(path, lambda tmp: _exr_writer(tmp, size, channels, checked(), carried), overwrite)
     elif fmt == "HDR":
         _atomic_write(path, lambda tmp: _hdr_writer(tmp, size, checked(), carried), overwrite)
+    elif fmt == "PFM":
+        _atomic_write(path, lambda tmp: _pfm_writer(tmp, size, channels, checked(), carried), overwrite)
     elif fmt in _PNM_FORMATS:
         notes.extend(_pnm_notes(fmt, channels))
         _atomic_write(path, lambda tmp: _pnm_writer(tmp, fmt, size, channels, dtype, checked()), overwrite)

@@ -1,19 +1,26 @@
-"""Netpbm pictures (PPM, PGM): the deep colour ones Pillow reads at 8 bits, and every one classsr writes.
+"""Netpbm pictures (PPM, PGM): the deep colour ones Pillow reads at 8 bits, and every one classsr writes; and PFM
+(Portable Float Map: HDR research data, Intel's Open Image Denoise), linear light in 32-bit floats.
 
 Pillow reads PBM, PGM and PPM, plain (ASCII) and raw, and a deep PGM (``maxval`` above 255) at 16 bits, but a deep
 raw PPM at 8: :func:`read_deep` keeps its 16. :func:`write` writes raw PPM (``P6``) or PGM (``P5``) band by band, at
 8 bits or 16 (big-endian, ``maxval`` 65535), as Netpbm, ffmpeg and OpenCV read them.
+
+A PFM is ``PF`` (colour) or ``Pf`` (gray), its width and height, and a scale whose sign gives the byte order (negative:
+little-endian), then float32 rows from the bottom up; Pillow reads it as a float picture of unknown light, so classsr
+reads (:func:`read_pfm`) and writes (:func:`write_pfm`) it, its light taken as linear (as EXR's), the scale's size
+left as 1.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-__all__ = ["Header", "header", "read_deep", "write"]
+__all__ = ["Header", "header", "is_pfm", "pfm_header", "read_deep", "read_pfm", "write", "write_pfm"]
 
 _WHITESPACE = b" \t\r\n\v\f"
 
@@ -81,3 +88,43 @@ def write(f: BinaryIO, size: tuple[int, int], channels: int, dtype: np.dtype, ba
     f.write(f"\n{width} {height}\n{65535 if deep else 255}\n".encode())
     for band in bands:
         f.write(np.ascontiguousarray(band, dtype=">u2" if deep else np.uint8).tobytes())
+
+
+_PFM = re.compile(rb"\A(P[Ff])\s+(\d+)\s+(\d+)\s+([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s")
+
+
+def is_pfm(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is a PFM."""
+    return head[:2] in (b"PF", b"Pf") and head[2:3].isspace()
+
+
+def pfm_header(data: bytes) -> Header | None:
+    """A PFM's :class:`Header` from its first bytes: ``magic`` ``PF`` or ``Pf``, ``maxval`` -1 for little-endian
+    floats and 1 for big-endian ones; ``None`` where it does not read."""
+    m = _PFM.match(data)
+    if m is None:
+        return None
+    width, height, scale = int(m[2]), int(m[3]), float(m[4])
+    if width < 1 or height < 1 or scale == 0 or not np.isfinite(scale):
+        return None
+    return Header(m[1], width, height, -1 if scale < 0 else 1, m.end())
+
+
+def read_pfm(path: Path, head: Header) -> np.ndarray:
+    """A PFM's light, ``(H, W, C)`` float32 top row first (``C`` 3 for ``PF``, 1 for ``Pf``). :class:`ValueError`
+    for a file cut short."""
+    channels = 3 if head.magic == b"PF" else 1
+    count = head.width * head.height * channels
+    with path.open("rb") as f:
+        f.seek(head.offset)
+        raw = np.fromfile(f, dtype="<f4" if head.maxval < 0 else ">f4", count=count)
+    if raw.size < count:
+        raise ValueError(f"cut short: {raw.size * 4:,} of its {count * 4:,} bytes of pixels")
+    return np.ascontiguousarray(raw.astype(np.float32).reshape(head.height, head.width, channels)[::-1])
+
+
+def write_pfm(f: BinaryIO, light: np.ndarray) -> None:
+    """Write ``light`` (``(H, W, 3)`` or ``(H, W, 1)`` float32, top row first) to ``f`` as a little-endian PFM."""
+    height, width, channels = light.shape
+    f.write(f"{'PF' if channels == 3 else 'Pf'}\n{width} {height}\n-1.0\n".encode())
+    f.write(np.ascontiguousarray(light[::-1], dtype="<f4").tobytes())
