@@ -61,6 +61,7 @@ from classsr_cli.io.video import (
     CONTAINERS,
     EXR_CODEC,
     LINEAR_CODECS,
+    LINEAR_SUFFIXES,
     QUALITY_CODECS,
     SEQUENCE_CODECS,
     SEQUENCE_MUXER,
@@ -243,7 +244,7 @@ def classmap_path(output: str | os.PathLike[str]) -> Path:
     """Where ``--classmap`` writes its video: ``out_classmap.mp4`` beside ``out.mp4`` (as images: ``_classmap``; an
     OpenEXR or Radiance HDR sequence's map in PNG: the tints are colours to see, not light)."""
     output = Path(output)
-    light = output.suffix.lower() in (".exr", ".hdr")  # the tints are colours to see, not light
+    light = output.suffix.lower() in LINEAR_SUFFIXES  # the tints are colours to see, not light
     return output.with_name(f"{output.stem}_classmap{'.png' if light else output.suffix}")
 
 
@@ -271,7 +272,7 @@ def output_path(
             f"{out}: OUTPUT must be a file path with a container suffix ({' '.join(CONTAINERS)}), e.g. {out / name}; "
             f"to write into a new folder, end it with {os.sep} ({out}{os.sep})"
         )
-    if out.suffix.lower() in (".exr", ".hdr"):  # pictures of linear light, one a frame
+    if out.suffix.lower() in LINEAR_SUFFIXES:  # pictures of linear light, one a frame
         raise ConfigError(f"{out}: {LINEAR_CODECS[SEQUENCE_CODECS[out.suffix.lower()]]} frames are written as a "
                           f"numbered sequence: give a pattern of their names ({out.with_name(out.stem + '_%05d' + out.suffix)})")
     if out.suffix.lower() not in CONTAINERS:  # a usage error, as upscale's output suffixes (exit 2)
@@ -494,7 +495,7 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         said.append("written in linear light, the light outside 0-1 kept (enlarged by bicubic interpolation)"
                     if linear else "written with sRGB's curve, light above 1.0 clipped (a video holds no more; "
                     f"OpenEXR frames keep it: {dst.with_name('%05d.exr')})")  # fmt: skip
-        kind = "Radiance HDR" if str(info.path.suffix).lower() == ".hdr" else "OpenEXR"
+        kind = {".hdr": "Radiance HDR", ".pfm": "PFM"}.get(str(info.path.suffix).lower(), "OpenEXR")
         notes_first.append(f"{kind} frames are linear light: {'; '.join(said)}")
     stream_args, notes = plan_streams(info, muxer, options)
     notes = notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
@@ -794,7 +795,7 @@ class _Resume:
         """The hidden paths of the next chunk: a :data:`CHUNK_FORMAT` file, or with ``pictures`` (a suffix: an image
         sequence's output) a pattern of its frames, numbered as in the output."""
         n, kind = len(self.state["chunks"]), f"_%08d{pictures}" if pictures else f".{CHUNK_FORMAT}"
-        tints = kind.replace(pictures, ".png") if pictures in (".exr", ".hdr") else kind  # as classmap_path names it
+        tints = kind.replace(pictures, ".png") if pictures in LINEAR_SUFFIXES else kind  # as classmap_path names it
         return (self.folder / f".{n:05d}.partial{kind}",
                 self.folder / f".{n:05d}_classmap.partial{tints}" if classmap else None)  # fmt: skip
 
@@ -1403,6 +1404,7 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
         PngText,
         exr_attributes,
         jpeg_encoder,
+        pfm_encoder,
         png_encoder,
         radiance_encoder,
         radiance_lines,
@@ -1413,13 +1415,15 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
         from classsr_cli.io.exr import Linear, frame_encoder
 
         first = info.path.with_name(info.path.name % info.first_number) if info.stops is not None else None
-        source = first.suffix.lower() if first is not None else None  # .exr or .hdr: what a like output carries
+        source = first.suffix.lower() if first is not None else None  # .exr, .hdr, .pfm: what a like output carries
         if options.codec == EXR_CODEC:
             gray = source == ".exr" and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
             attributes = exr_attributes(first) if first and source == ".exr" else {}
             if sar is not None and sar != 1:  # the pixel shape (width over height), as OpenEXR holds it
                 attributes["pixelAspectRatio"] = ("float", struct.pack("<f", float(sar)))
             encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=made_by, attributes=attributes)
+        elif options.codec == "pfm":  # its floats alone: no attributes, record or pixel shape
+            encode = pfm_encoder(Meta())
         else:
             lines = radiance_lines(first) if first and source == ".hdr" else ()
             if sar is not None and sar != 1 and not any(ln.startswith("PIXASPECT=") for ln in lines):

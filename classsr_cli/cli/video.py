@@ -59,7 +59,7 @@ Examples:
   classsr video sticker.gif sticker_x4.gif                # every frame, its timing and transparency
   classsr video phone.mp4 edit.mov --fps 30 --codec prores_ks   # a constant rate for an editor
   classsr video renders/ shot.mov --fps 24 --codec prores_ks     # a numbered image sequence (or renders/%04d.png)
-  classsr video clip.mp4 frames/%05d.png                  # a PNG a frame (.tif and .dpx 16-bit where deep, .jpg, .exr, .hdr)
+  classsr video clip.mp4 frames/%05d.png                  # a PNG a frame (.tif and .dpx 16-bit where deep, .jpg, .exr, .hdr, .pfm)
 """
 
 
@@ -109,7 +109,7 @@ def video(
         typer.Argument(
             metavar="[OUTPUT]",
             help="Output file (its extension picks the container), or a folder (existing, or ending with /) "
-            "that gets INPUT_STEM_x{scale}.EXT, or a numbered picture pattern (frames/%05d.png, .tif, .jpg, .dpx, .jxl, .exr, .hdr). "
+            "that gets INPUT_STEM_x{scale}.EXT, or a numbered picture pattern (frames/%05d.png, .tif, .jpg, .dpx, .jxl, .exr, .hdr, .pfm). "
             "Default: INPUT_STEM_x{scale}.EXT beside the input.",
             show_default=False,
         ),

@@ -86,6 +86,8 @@ __all__ = [
     "output_suffix",
     "own_format",
     "peek_size",
+    "pfm_encoder",
+    "pfm_frames",
     "png_encoder",
     "radiance_encoder",
     "radiance_frames",
@@ -1006,6 +1008,40 @@ def exr_frames(frames: Iterable[Path]) -> None:
                     f"{'half' if halved else 'float'}")  # fmt: skip
             raise InputError(f"{path}: a frame unlike the sequence's first ({said}), which `classsr video` reads every "
                              "frame as: upscale the frames one by one with `classsr upscale`")
+
+
+def pfm_frames(frames: Iterable[Path]) -> None:
+    """Every frame of a PFM sequence checked before any is decoded: its header, its size on disk (a cut frame, which
+    ffmpeg's decoder would refuse only when it comes to it), and its size and channels against the first frame's:
+    an :class:`InputError` naming the first frame that fails."""
+    first: tuple[Path, tuple[int, int, bytes]] | None = None
+    for path in frames:
+        head = _pfm_header(path)
+        need = head.offset + head.width * head.height * (3 if head.magic == b"PF" else 1) * 4
+        if (size := path.stat().st_size) < need:
+            raise InputError(f"{path}: truncated or corrupt image (cut short: {size - head.offset:,} of its "
+                             f"{need - head.offset:,} bytes of pixels)")
+        alike = (head.width, head.height, head.magic)
+        if first is None:
+            first = path, alike
+        elif alike != first[1]:
+            raise InputError(f"{path}: a frame unlike the sequence's first ({head.width}x{head.height} "
+                             f"{'colour' if head.magic == b'PF' else 'gray'}, the first frame ({first[0].name}) "
+                             f"{first[1][0]}x{first[1][1]} {'colour' if first[1][2] == b'PF' else 'gray'}), which "
+                             "`classsr video` reads every frame as: upscale the frames one by one with `classsr upscale`")
+
+
+def pfm_encoder(meta: Meta) -> Callable[[Path, list[np.ndarray], Any], None]:
+    """What writes a frame of a PFM sequence (:class:`~classsr_cli.io.frames.FrameFiles`): its ``(n, W, 3)`` uint16 rows
+    of sRGB-encoded levels (alpha as a fourth channel: colour premultiplied, as a PFM holds none) in linear light with
+    the frame's :class:`~classsr_cli.io.exr.Linear` added back (:func:`_pfm_writer`)."""
+
+    def encode(path: Path, rows: list[np.ndarray], light: Linear | None) -> None:
+        colour, alpha = _whole_frame(rows)
+        linear = light if light is not None else Linear(half=False)
+        _pfm_writer(path, colour.shape[:2], colour.shape[2], [colour], replace(meta, linear=linear), alpha)
+
+    return encode
 
 
 def radiance_frames(frames: Iterable[Path]) -> None:

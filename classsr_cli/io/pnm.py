@@ -20,7 +20,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-__all__ = ["Header", "header", "is_pfm", "pfm_header", "read_deep", "read_pfm", "write", "write_pfm"]
+__all__ = ["Header", "header", "is_pfm", "load_pfm", "pfm_header", "read_deep", "read_pfm", "write", "write_pfm"]
 
 _WHITESPACE = b" \t\r\n\v\f"
 
@@ -121,6 +121,15 @@ def read_pfm(path: Path, head: Header) -> np.ndarray:
     if raw.size < count:
         raise ValueError(f"cut short: {raw.size * 4:,} of its {count * 4:,} bytes of pixels")
     return np.ascontiguousarray(raw.astype(np.float32).reshape(head.height, head.width, channels)[::-1])
+
+
+def load_pfm(path: Path) -> np.ndarray:
+    """:func:`read_pfm` of the file ``path``, its header read first; :class:`ValueError` where it does not read."""
+    with path.open("rb") as f:
+        head = pfm_header(f.read(256))
+    if head is None:
+        raise ValueError("its PFM header does not read")
+    return read_pfm(path, head)
 
 
 def write_pfm(f: BinaryIO, light: np.ndarray) -> None:

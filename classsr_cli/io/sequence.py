@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_RATE", "FRAME_SUFFIXES", "Sequence", "find_sequence", "is_pa
 
 #: Suffixes of the frames ffmpeg's image2 demuxer decodes and classsr reads as a sequence.
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".jxl", ".dpx", ".exr", ".hdr", ".tga", ".ppm",
-                  ".pgm", ".pnm")
+                  ".pgm", ".pnm", ".pfm")
 #: Frames a second where ``--fps`` gives none: ffmpeg's own default for an image sequence.
 DEFAULT_RATE = Fraction(25)
 #: Frames classsr does not read, and why (a folder of them is told so, not that it holds no sequence).

@@ -58,6 +58,7 @@ __all__ = [
     "EXR_CODEC",
     "HDR10",
     "LINEAR_CODECS",
+    "LINEAR_SUFFIXES",
     "QUALITY_CODECS",
     "SEQUENCE_CODECS",
     "SEQUENCE_MUXER",
@@ -102,9 +103,12 @@ SEQUENCE_MUXER = "image2"
 EXR_CODEC = "exr"
 #: The picture formats of linear light a sequence is written in, by classsr (OpenEXR's writer, Radiance's header and
 #: ffmpeg's RGBE encoder, a picture at a time), and what they are called.
-LINEAR_CODECS = {EXR_CODEC: "OpenEXR", "hdr": "Radiance HDR"}
+LINEAR_CODECS = {EXR_CODEC: "OpenEXR", "hdr": "Radiance HDR", "pfm": "PFM"}
+#: The suffixes of pictures of linear light (read as a sequence through ffmpeg's float pixel formats).
+LINEAR_SUFFIXES = (".exr", ".hdr", ".pfm")
 SEQUENCE_CODECS: dict[str, str] = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "mjpeg", ".jpeg": "mjpeg",
-                                   ".jxl": "libjxl", ".dpx": "dpx", ".exr": EXR_CODEC, ".hdr": "hdr"}  # fmt: skip
+                                   ".jxl": "libjxl", ".dpx": "dpx", ".exr": EXR_CODEC, ".hdr": "hdr",
+                                   ".pfm": "pfm"}  # fmt: skip
 #: The encoders ``--quality`` sets (:attr:`EncodeOptions.quality`): JPEG frames (classsr's writer), JPEG XL frames,
 #: animated WebP.
 QUALITY_CODECS = ("mjpeg", "libjxl", "libwebp_anim")
@@ -1509,21 +1513,24 @@ def _frame_traits(seq: Sequence, pix_fmt: str | None) -> dict[str, Any]:
     """:attr:`VideoInfo.alpha` and :attr:`~VideoInfo.orientation` of an image sequence, from its first frame: alpha
     where the pixel format has it and a pixel is transparent (ffmpeg reads a CMYK JPEG, and writers save opaque RGBA
     PNGs, in alpha formats); its EXIF orientation. The format alone, upright, where Pillow cannot read it (DPX).
-    OpenEXR and Radiance HDR frames are each checked first (:func:`classsr_cli.io.image.exr_frames`,
-    :func:`~classsr_cli.io.image.radiance_frames`)."""
+    OpenEXR, Radiance HDR and PFM frames are each checked first (:func:`classsr_cli.io.image.exr_frames`,
+    :func:`~classsr_cli.io.image.radiance_frames`, :func:`~classsr_cli.io.image.pfm_frames`)."""
     alpha = bool(_ALPHA.match(pix_fmt or ""))
     first = seq.first
     from classsr_cli.io import exr
 
     if exr.is_float(pix_fmt):  # linear light: the stops the first frame is read darker by, as upscale reads it
-        from classsr_cli.io import radiance
-        from classsr_cli.io.image import exr_frames, radiance_frames
+        from classsr_cli.io import pnm, radiance
+        from classsr_cli.io.image import exr_frames, pfm_frames, radiance_frames
 
         frames = (seq.frame(n) for n in range(seq.start, seq.start + seq.count))
-        rgbe = first.suffix.lower() == ".hdr"  # a sequence's frames are told by their suffix
-        (radiance_frames if rgbe else exr_frames)(frames)
+        kind = first.suffix.lower()  # a sequence's frames are told by their suffix
+        ({".hdr": radiance_frames, ".pfm": pfm_frames}.get(kind, exr_frames))(frames)
         try:
-            light = (radiance.decode if rgbe else exr.decode)(ffmpeg_exe(), first)
+            if kind == ".pfm":
+                light = pnm.load_pfm(first)
+            else:
+                light = (radiance.decode if kind == ".hdr" else exr.decode)(ffmpeg_exe(), first)
         except ValueError as e:
             raise InputError(f"{first}: truncated or corrupt image ({e})") from None
         return {"alpha": alpha, "stops": exr.stops_for(*exr.colour_alpha(light))}

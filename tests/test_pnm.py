@@ -1,0 +1,84 @@
+"""classsr_cli.io.pnm: Netpbm and PFM headers, a PFM's rows and byte order, and PFM sequences through `classsr video`
+(PFM pictures through `classsr upscale`: tests/test_image_io.py)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classsr_cli.io import pnm
+
+
+@pytest.mark.parametrize(("data", "want"), [
+    (b"P6\n7 5\n65535\n", (b"P6", 7, 5, 65535)),
+    (b"P5 7 5 255 ", (b"P5", 7, 5, 255)),
+    (b"P6\n# made by a scanner\n# second\n7\t5\r\n1023\n", (b"P6", 7, 5, 1023)),
+    (b"P4\n7 5\n", (b"P4", 7, 5, 1)),
+])  # fmt: skip
+def test_netpbm_headers_read_with_their_comments(data: bytes, want: tuple[object, ...]) -> None:
+    """The raster starts after the one whitespace that ends the header (its bytes may be whitespace too)."""
+    assert tuple(pnm.header(data + b"\n\xff")) == (*want, len(data))
+
+
+@pytest.mark.parametrize("data", [b"P7\n7 5\n255\n", b"P6\n7 x\n255\n", b"P6\n7 5\n0\n", b"P6\n7 5\n65536\n",
+                                  b"P6\n0 5\n255\n", b"P6\n7 5\n255", b"PF\n7 5\n-1.0\n", b"P"])
+def test_what_is_not_a_netpbm_header_reads_as_none(data: bytes) -> None:
+    assert pnm.header(data) is None
+
+
+def test_a_pfm_is_read_top_row_first_in_either_byte_order_and_written_little_endian(tmp_path: Path) -> None:
+    light = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3) / 7
+    for scale, order in ((-1.0, "<f4"), (2.5, ">f4")):
+        data = f"PF\n3 2\n{scale}\n".encode() + light[::-1].astype(order).tobytes()
+        head = pnm.pfm_header(data)
+        assert head is not None and (head.width, head.height, head.maxval) == (3, 2, -1 if scale < 0 else 1)
+        (tmp_path / "a.pfm").write_bytes(data)
+        assert np.array_equal(pnm.read_pfm(tmp_path / "a.pfm", head), light)
+    out = io.BytesIO()
+    pnm.write_pfm(out, light[..., :1])
+    assert out.getvalue() == b"Pf\n3 2\n-1.0\n" + light[::-1, :, :1].astype("<f4").tobytes()
+    assert pnm.pfm_header(b"PF\n3 2\n0\n") is None and pnm.pfm_header(b"Pf\n3 2\nnan\n") is None
+    assert pnm.is_pfm(b"PF\n3") and pnm.is_pfm(b"Pf 3") and not pnm.is_pfm(b"P6\n3") and not pnm.is_pfm(b"PFX")
+
+
+def _pfm(path: Path, light: np.ndarray) -> None:
+    h, w, c = light.shape
+    path.write_bytes(f"{'PF' if c == 3 else 'Pf'}\n{w} {h}\n-1.0\n".encode() + light[::-1].astype("<f4").tobytes())
+
+
+@pytest.mark.slow
+def test_a_pfm_sequence_is_read_and_written_by_classsr_video_as_upscale_does_each_frame(tmp_path: Path) -> None:
+    """PFM frames are read as `classsr upscale` reads each (linear light, the sequence at its first frame's stops)
+    and written as PFM frames, the first value for value the PFM upscale writes of it, its light above 1.0 kept; a
+    cut frame and a frame of another size are refused, named, before anything is written."""
+    from typer.testing import CliRunner
+
+    from classsr_cli.cli import app
+
+    runner = CliRunner()
+    folder = tmp_path / "render"
+    folder.mkdir()
+    y, x = np.mgrid[0:24, 0:32]
+    for k in range(3):
+        _pfm(folder / f"beauty_{k + 1:03d}.pfm", np.stack([(x + k) / 8.0, y / 6.0, (x + y) / 20.0], -1))  # to 4.4
+    out = tmp_path / "up" / "%03d.pfm"
+    r = runner.invoke(app, ["video", str(folder), str(out), "--threads", "2"])
+    assert r.exit_code == 0, r.output
+    assert "PFM frames are linear light: upscaled 2 stops darker" in r.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["001.pfm", "002.pfm", "003.pfm"]
+    r = runner.invoke(app, ["upscale", str(folder / "beauty_001.pfm"), "-o", str(tmp_path / "still.pfm"), "--threads", "2"])
+    assert r.exit_code == 0, r.output
+    video, still = (pnm.load_pfm(p) for p in (out.parent / "001.pfm", tmp_path / "still.pfm"))
+    assert video.shape == still.shape == (96, 128, 3) and np.array_equal(video, still) and video.max() > 2
+    cut = (folder / "beauty_003.pfm").read_bytes()
+    (folder / "beauty_003.pfm").write_bytes(cut[:-40])  # a frame still being written
+    r = runner.invoke(app, ["video", str(folder), str(tmp_path / "cut" / "%03d.png")])
+    assert r.exit_code == 1 and "beauty_003.pfm: truncated or corrupt image (cut short: 9,176 of its 9,216 bytes" in r.stderr
+    assert not (tmp_path / "cut").exists()
+    (folder / "beauty_003.pfm").write_bytes(cut)
+    _pfm(folder / "beauty_004.pfm", np.ones((12, 32, 1), np.float32))
+    r = runner.invoke(app, ["video", str(folder), str(tmp_path / "odd" / "%03d.png")])
+    assert r.exit_code == 1 and "beauty_004.pfm: a frame unlike the sequence's first (32x12 gray, the first frame" in r.stderr
