@@ -8,7 +8,9 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
   light within 0-1 encoded by sRGB's curve into 16-bit pixels, the light outside kept apart and added back into an EXR
   output; Radiance HDR alike, :mod:`classsr_cli.io.radiance`), TIFF, BMP, GIF (first frame), TGA (tried only on a
   ``.tga`` file: the format has no signature), Netpbm (PBM, PGM, PPM; a deep PPM through :mod:`classsr_cli.io.pnm`)
-  and DDS (its largest mip level; written as PNG by default). Other Pillow plugins are never tried.
+  DDS (its largest mip level; written as PNG by default), PFM (linear light, :mod:`classsr_cli.io.pnm`) and Photoshop
+  documents (their flattened picture, :mod:`classsr_cli.io.psd`; written as TIFF by default). Other Pillow plugins are
+  never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
 * Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
 * Palette images become RGB, or RGBA when they have transparency; an RGB or gray colour key (PNG ``tRNS``)
@@ -112,7 +114,8 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 #: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
-READ_NAMES = "PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, TGA, PPM/PGM/PBM or DDS"
+READ_NAMES = ("PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, TGA, PPM/PGM/PBM, DDS "
+              "or Photoshop PSD")
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -332,8 +335,10 @@ class Picture:
 def output_suffix(suffix: str) -> str:
     """Suffix of the default output for an input with ``suffix``: the same, except GIF, PBM (1 bit a pixel), DDS
     (classsr writes no texture formats), and suffixes that are not an image's (a video given by mistake, which
-    reading then refuses), written as PNG."""
+    reading then refuses), written as PNG, and a Photoshop document, written as TIFF."""
     s = suffix.lower()
+    if s in (".psd", ".psb"):  # the flattened picture, at its depth, with its profile: what TIFF holds
+        return ".tif"
     return ".png" if s in (".gif", ".pbm", ".dds") or s not in IMAGE_SUFFIXES else suffix
 
 
@@ -379,6 +384,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         return _read_radiance(path, max_pixels)
     if own == "PFM":
         return _read_pfm(path, max_pixels)
+    if own == "PSD":
+        return _read_psd(path, max_pixels)
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
@@ -427,6 +434,10 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
         shown = _jxl_header(path).shown  # as read_image reads it, before anything is decoded
         _check_pixels(path, shown, max_pixels)
         return shown[1], shown[0]
+    if own == "PSD":
+        doc = _psd_document(path)
+        _check_pixels(path, (doc.width, doc.height), max_pixels)
+        return doc.height, doc.width
     if own in ("EXR", "HDR", "PFM"):
         head = _exr_header(path) if own == "EXR" else _radiance_header(path) if own == "HDR" else _pfm_header(path)
         _check_pixels(path, (head.width, head.height), max_pixels)
@@ -789,15 +800,16 @@ def _own_format(path: Path) -> str | None:
 
 def own_format(head: bytes) -> str | None:
     """The format a file starting with ``head`` (its first 12 bytes) is, where classsr reads it without Pillow: ``JXL``,
-    ``EXR``, ``HDR`` (Radiance) or ``PFM``; ``None`` otherwise."""
-    from classsr_cli.io import exr, jxl, radiance
+    ``EXR``, ``HDR`` (Radiance), ``PFM`` or ``PSD``; ``None`` otherwise."""
+    from classsr_cli.io import exr, jxl, psd, radiance
 
-    checks = (("JXL", jxl.is_jxl), ("EXR", exr.is_exr), ("HDR", radiance.is_radiance), ("PFM", pnm.is_pfm))
+    checks = (("JXL", jxl.is_jxl), ("EXR", exr.is_exr), ("HDR", radiance.is_radiance), ("PFM", pnm.is_pfm),
+              ("PSD", psd.is_psd))
     return next((name for name, starts in checks if starts(head)), None)
 
 
 #: What each format :func:`own_format` names is called.
-OWN_NAMES = {"JXL": "JPEG XL", "EXR": "OpenEXR", "HDR": "Radiance HDR", "PFM": "PFM"}
+OWN_NAMES = {"JXL": "JPEG XL", "EXR": "OpenEXR", "HDR": "Radiance HDR", "PFM": "PFM", "PSD": "Photoshop"}
 
 
 def _radiance_header(path: Path) -> Any:
@@ -870,6 +882,63 @@ def _read_pfm(path: Path, max_pixels: int | None) -> Picture:
     notes += [f"PFM with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
     return Picture(pixels=pixels, source_format="PFM", source_mode="RGB" if light.shape[2] == 3 else "L", notes=notes,
                    lossless=True, linear=linear)  # fmt: skip
+
+
+def _psd_document(path: Path) -> Any:
+    """A Photoshop document's :class:`~classsr_cli.io.psd.Document`; the :class:`InputError` that says why not, where
+    it does not read or holds nothing classsr reads."""
+    from classsr_cli.io import psd
+
+    try:
+        doc = psd.read_header(path)
+    except ValueError as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    if doc.mode not in psd.MODES or doc.depth not in (8, 16, 32) or (doc.mode == 4 and doc.depth != 8):
+        raise InputError(f"{path}: a {doc.depth}-bit Photoshop document in {doc.mode_name} mode: classsr reads RGB and "
+                         "Grayscale ones (8, 16 or 32 bits) and 8-bit CMYK; convert it (Image > Mode), or export a TIFF")
+    if not doc.merged:
+        raise InputError(f"{path}: a Photoshop document saved without Maximize Compatibility holds no flattened "
+                         "picture, only its layers: save it with that option on, or export a TIFF")
+    return doc
+
+
+def _read_psd(path: Path, max_pixels: int | None) -> Picture:
+    """A Photoshop document's flattened picture (:mod:`classsr_cli.io.psd`) at its own depth (32 bits: linear light,
+    split as an EXR's is), its transparency as alpha, CMYK converted through its profile, ICC, EXIF, XMP and print
+    resolution kept."""
+    from classsr_cli.io import exr, psd
+
+    doc = _psd_document(path)
+    _check_pixels(path, (doc.width, doc.height), max_pixels)
+    name, colours = psd.MODES[doc.mode]
+    alpha_too = doc.transparency and doc.channels > colours
+    try:
+        planes = psd.read(path, doc, colours + alpha_too)
+    except ValueError as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    colour = np.moveaxis(planes[:colours], 0, -1)
+    alpha = planes[colours] if alpha_too else None
+    if alpha is not None:
+        colour = psd.unmatted(colour, alpha)
+    notes: list[str] = []
+    icc = doc.icc
+    exif = Image.Exif()
+    if doc.exif:
+        with contextlib.suppress(Exception):
+            exif.load(doc.exif)
+    meta: dict[str, Any] = {"exif": _exif_bytes(exif, "PSD"), "xmp": doc.xmp, "dpi": doc.dpi, "source_format": "PSD",
+                            "source_mode": name}
+    if doc.depth == 32:  # linear light in floats, as Photoshop's 32-bit mode holds an HDR merge
+        light = colour if alpha is None else colour * alpha[..., None]
+        pixels, alpha16, linear, bad = exr.split(light, alpha, half=False)
+        notes = _darker_notes("Photoshop document", linear)
+        notes += [f"Photoshop document with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
+        return Picture(pixels=pixels, alpha=alpha16, icc=icc, notes=notes, linear=linear, **meta)
+    if doc.mode == 4:  # CMYK, stored as 255 - ink
+        im = Image.frombytes("CMYK", (doc.width, doc.height), np.ascontiguousarray(255 - colour).tobytes())
+        rgb, icc = _to_rgb(im, icc, notes)
+        colour = np.asarray(rgb)
+    return Picture(pixels=np.ascontiguousarray(colour), alpha=alpha, icc=icc, notes=notes, **meta)
 
 
 def _darker_notes(kind: str, linear: Linear) -> list[str]:

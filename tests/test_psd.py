@@ -1,0 +1,165 @@
+"""classsr_cli.io.psd: a Photoshop document's flattened picture at 8, 16 and 32 bits, raw and PackBits, PSD and PSB,
+its transparency, CMYK, resources, and what it refuses; through `classsr upscale` as a TIFF."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from classsr_cli.errors import InputError
+from classsr_cli.io.image import peek_size, read_image, write_image
+
+_Y, _X = np.mgrid[0:20, 0:30]
+RGB = np.stack([_X * 8, _Y * 12, (_X + _Y) * 5], 0)  # (3, 20, 30) levels of 0-255
+
+
+def packbits(row: bytes) -> bytes:
+    """PackBits as Photoshop codes a row: runs of three or more equal bytes as repeats, the rest as literals."""
+    out, i = bytearray(), 0
+    while i < len(row):
+        j = i
+        while j < len(row) and j - i < 128 and row[j] == row[i]:
+            j += 1
+        if j - i >= 3:
+            out += bytes([257 - (j - i), row[i]])
+            i = j
+            continue
+        j = i
+        while j < len(row) and j - i < 128 and not (j + 2 < len(row) and row[j] == row[j + 1] == row[j + 2]):
+            j += 1
+        out += bytes([j - i - 1]) + row[i:j]
+        i = j
+    return bytes(out)
+
+
+def resource(rid: int, data: bytes) -> bytes:
+    return b"8BIM" + struct.pack(">H", rid) + b"\x00\x00" + struct.pack(">I", len(data)) + data + b"\x00" * (len(data) % 2)
+
+
+def make_psd(path: Path, planes: np.ndarray, *, depth: int = 8, mode: int = 3, rle: bool = False, psb: bool = False,
+             layers: int = 0, resources: bytes = b"") -> Path:
+    """A Photoshop document whose flattened picture is ``planes`` (``(C, H, W)``), as Photoshop lays one out."""
+    c, h, w = planes.shape
+    wide = 8 if psb else 4
+    kind = {8: "u1", 16: ">u2", 32: ">f4"}[depth]
+    head = b"8BPS" + struct.pack(">H6xHIIHH", 2 if psb else 1, c, h, w, depth, mode)
+    layer_info = (2).to_bytes(wide, "big") + struct.pack(">h", layers) if layers else b""
+    body = (b"\x00\x00\x00\x00" + len(resources).to_bytes(4, "big") + resources
+            + len(layer_info).to_bytes(wide, "big") + layer_info)  # fmt: skip
+    rows = [np.ascontiguousarray(planes[k, y], kind).tobytes() for k in range(c) for y in range(h)]
+    if rle:
+        coded = [packbits(r) for r in rows]
+        table = b"".join(len(r).to_bytes(4 if psb else 2, "big") for r in coded)
+        data = b"\x00\x01" + table + b"".join(coded)
+    else:
+        data = b"\x00\x00" + b"".join(rows)
+    path.write_bytes(head + body + data)
+    return path
+
+
+@pytest.mark.parametrize(("depth", "rle", "psb"), [(8, False, False), (8, True, False), (16, True, False),
+                                                  (16, False, True), (16, True, True)])
+def test_the_flattened_picture_is_read_at_its_depth(tmp_path: Path, depth: int, rle: bool, psb: bool) -> None:
+    """RGB at 8 or 16 bits, raw or PackBits, PSD or PSB: the picture as stored; 8-bit ones as Pillow reads them."""
+    planes = RGB * (257 if depth == 16 else 1)
+    path = make_psd(tmp_path / ("a.psb" if psb else "a.psd"), planes, depth=depth, rle=rle, psb=psb)
+    pic = read_image(path)
+    assert pic.source_format == "PSD" and pic.mode == "RGB" and pic.bits == depth and pic.alpha is None
+    assert np.array_equal(pic.pixels, np.moveaxis(planes, 0, -1))
+    assert peek_size(path) == (20, 30)
+    if depth == 8 and not psb:
+        assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), pic.pixels)
+
+
+def test_gray_and_the_transparency_matted_on_white(tmp_path: Path) -> None:
+    """A negative layer count says the first channel after the colour ones is the flattened picture's transparency:
+    its colours, stored matted on white, are read straight; without it, an extra channel (a saved selection) is left
+    out."""
+    gray = make_psd(tmp_path / "g.psd", RGB[:1] * 257, depth=16, mode=1, rle=True)
+    pic = read_image(gray)
+    assert pic.mode == "L" and pic.bits == 16 and np.array_equal(pic.pixels[..., 0], RGB[0] * 257)
+    alpha = np.clip(_X * 10, 0, 255)
+    matted = np.rint(RGB * alpha / 255 + 255 * (1 - alpha / 255))
+    clear = make_psd(tmp_path / "t.psd", np.concatenate([matted, alpha[None]]), rle=True, layers=-1)
+    pic = read_image(clear)
+    assert pic.mode == "RGBA" and np.array_equal(pic.alpha, alpha)
+    seen = alpha >= 64  # where the matting's rounding is small against the colour
+    assert np.abs(pic.pixels.astype(int) - np.moveaxis(RGB, 0, -1))[seen].max() <= 4
+    saved = make_psd(tmp_path / "s.psd", np.concatenate([RGB, alpha[None]]), layers=2)
+    assert read_image(saved).mode == "RGB"
+
+
+def test_cmyk_is_converted_as_pillow_converts_it(tmp_path: Path) -> None:
+    ink = np.stack([RGB[0], RGB[1], RGB[2], RGB[0] // 2])
+    path = make_psd(tmp_path / "c.psd", 255 - ink, mode=4)  # stored as 255 - ink
+    pic = read_image(path)
+    assert pic.mode == "RGB" and any("CMYK converted" in n for n in pic.notes)
+    assert np.array_equal(pic.pixels, np.asarray(Image.open(path).convert("RGB")))
+
+
+def test_a_32_bit_document_is_linear_light_kept_above_1(tmp_path: Path) -> None:
+    """Photoshop's 32-bit mode holds linear light (an HDR merge): read as an EXR's is, a highlight at 4.0 kept into a
+    linear output (PFM here)."""
+    from classsr_cli.io import pnm
+
+    light = (RGB / 255.0).astype(np.float32)
+    light[:, 2:5, 20:26] = 4.0
+    pic = read_image(make_psd(tmp_path / "hdr.psd", light, depth=32))
+    assert pic.linear is not None and pic.bits == 16
+    write_image(tmp_path / "out.pfm", pic)
+    back = pnm.load_pfm(tmp_path / "out.pfm")
+    assert np.allclose(back, np.moveaxis(light, 0, -1), rtol=1e-3, atol=1e-4)
+
+
+def test_its_profile_exif_xmp_and_print_size_are_carried_into_a_tiff(tmp_path: Path) -> None:
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "Camera maker", 6  # the orientation: Photoshop has turned the pixels
+    tiff = exif.tobytes()[6:]  # resource 1058 holds the TIFF structure without JPEG's "Exif\0\0"
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    resolution = struct.pack(">IHHIHH", 300 << 16, 1, 1, 300 << 16, 1, 1)
+    blocks = resource(1039, icc) + resource(1058, tiff) + resource(1060, xmp) + resource(1005, resolution)
+    pic = read_image(make_psd(tmp_path / "m.psd", RGB, resources=blocks, rle=True))
+    assert pic.icc == icc and pic.xmp == xmp and pic.dpi == (300.0, 300.0)
+    got = Image.Exif()
+    got.load(pic.exif)
+    assert got[0x010F] == "Camera maker" and 0x0112 not in got
+    write_image(tmp_path / "m.tif", pic)
+    with Image.open(tmp_path / "m.tif") as im:
+        assert im.info["icc_profile"] == icc and im.getexif()[0x010F] == "Camera maker"
+
+
+def test_what_it_cannot_read_is_said_in_one_line(tmp_path: Path) -> None:
+    flat = resource(1057, struct.pack(">I", 1) + b"\x00")  # hasRealMergedData false
+    with pytest.raises(InputError, match=r"saved without Maximize Compatibility holds no flattened picture"):
+        read_image(make_psd(tmp_path / "layers.psd", RGB, resources=flat))
+    with pytest.raises(InputError, match=r"a 8-bit Photoshop document in Lab mode: classsr reads RGB and Grayscale"):
+        read_image(make_psd(tmp_path / "lab.psd", RGB, mode=9))
+    with pytest.raises(InputError, match=r"16-bit Photoshop document in CMYK mode"):
+        read_image(make_psd(tmp_path / "cmyk16.psd", np.concatenate([RGB, RGB[:1]]) * 257, depth=16, mode=4))
+    cut = make_psd(tmp_path / "cut.psd", RGB * 257, depth=16, rle=True)
+    cut.write_bytes(cut.read_bytes()[:-50])
+    with pytest.raises(InputError, match=r"cut\.psd: truncated or corrupt image \(cut short: "):
+        read_image(cut)
+    (tmp_path / "head.psd").write_bytes(b"8BPS\x00\x01" + b"\x00" * 10)
+    with pytest.raises(InputError, match=r"head\.psd: truncated or corrupt image \(not a Photoshop document\)"):
+        read_image(tmp_path / "head.psd")
+
+
+def test_upscale_writes_a_photoshop_document_as_a_tiff_at_its_depth(tiny_model_path: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from classsr_cli.cli import app
+
+    path = make_psd(tmp_path / "edit.psd", RGB * 257, depth=16, rle=True)
+    r = CliRunner().invoke(app, ["upscale", str(path), "--model", str(tiny_model_path)])
+    assert r.exit_code == 0, r.output
+    out = read_image(tmp_path / "edit_x4.tif")
+    assert out.bits == 16 and out.pixels.shape == (80, 120, 3)
+    r = CliRunner().invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)], input=path.read_bytes())
+    assert r.exit_code == 0 and Image.open(io.BytesIO(r.stdout_bytes)).format == "TIFF"
