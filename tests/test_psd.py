@@ -42,13 +42,15 @@ def resource(rid: int, data: bytes) -> bytes:
 
 
 def make_psd(path: Path, planes: np.ndarray, *, depth: int = 8, mode: int = 3, rle: bool = False, psb: bool = False,
-             layers: int = 0, resources: bytes = b"") -> Path:
-    """A Photoshop document whose flattened picture is ``planes`` (``(C, H, W)``), as Photoshop lays one out."""
+             layers: int = 0, resources: bytes = b"", tagged: bytes = b"") -> Path:
+    """A Photoshop document whose flattened picture is ``planes`` (``(C, H, W)``), as Photoshop lays one out: its layer
+    count (``layers``, no layer records) and ``tagged`` blocks in the layers and masks section."""
     c, h, w = planes.shape
     wide = 8 if psb else 4
     kind = {8: "u1", 16: ">u2", 32: ">f4"}[depth]
     head = b"8BPS" + struct.pack(">H6xHIIHH", 2 if psb else 1, c, h, w, depth, mode)
-    layer_info = (2).to_bytes(wide, "big") + struct.pack(">h", layers) if layers else b""
+    counted = struct.pack(">h", layers) if layers else b""
+    layer_info = len(counted).to_bytes(wide, "big") + counted + b"\x00" * 4 + tagged if layers or tagged else b""
     body = (b"\x00\x00\x00\x00" + len(resources).to_bytes(4, "big") + resources
             + len(layer_info).to_bytes(wide, "big") + layer_info)  # fmt: skip
     rows = [np.ascontiguousarray(planes[k, y], kind).tobytes() for k in range(c) for y in range(h)]
@@ -92,6 +94,18 @@ def test_gray_and_the_transparency_matted_on_white(tmp_path: Path) -> None:
     assert np.abs(pic.pixels.astype(int) - np.moveaxis(RGB, 0, -1))[seen].max() <= 4
     saved = make_psd(tmp_path / "s.psd", np.concatenate([RGB, alpha[None]]), layers=2)
     assert read_image(saved).mode == "RGB"
+    # A 16-bit document keeps its layers in an Lr16 block (the layer info left empty) and says Mt16, after a block
+    # that is skipped; in a PSB the lengths of these blocks take 8 bytes.
+    deep = np.concatenate([matted, alpha[None]]) * 257
+    for psb in (False, True):
+        n = 8 if psb else 4
+        other = b"8BIMluni" + (4).to_bytes(4, "big") + b"name"
+        for block in (b"8BIMMt16" + (0).to_bytes(n, "big"),
+                      b"8BIMLr16" + (2).to_bytes(n, "big") + struct.pack(">h", -3)):  # fmt: skip
+            pic = read_image(make_psd(tmp_path / "d.psd", deep, depth=16, rle=True, psb=psb, tagged=other + block))
+            assert pic.mode == "RGBA" and np.array_equal(pic.alpha, alpha * 257)
+        pic = read_image(make_psd(tmp_path / "d.psd", deep, depth=16, psb=psb, tagged=other))
+        assert pic.mode == "RGB"
 
 
 def test_cmyk_is_converted_as_pillow_converts_it(tmp_path: Path) -> None:

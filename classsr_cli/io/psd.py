@@ -4,11 +4,12 @@ layers, read at its own depth with its ICC profile, EXIF, XMP and print resoluti
 A PSD is a header (``8BPS``, version 1, or 2 for PSB; channels, height, width, depth, colour mode), the colour mode
 data, the image resources (``8BIM`` blocks: the ICC profile is 1039, EXIF 1058, XMP 1060, the resolution 1005, and
 1057's ``hasRealMergedData``, false where the document was saved without "Maximize Compatibility" and holds no
-flattened picture), the layers, and then that picture: every channel's rows, raw or PackBits-coded (Photoshop's RLE,
-a table of each row's length first), channel after channel. Pillow reads 8-bit ones only (a photographer's
-document is often 16-bit) and neither that flag nor whether an extra channel is the picture's transparency (a
-negative layer count says so) or a saved selection; so classsr reads them itself. The transparency's colours are
-stored matted on white: they are brought back to straight colour, as a PNG holds them.
+flattened picture), the layers and masks (a negative layer count, or an ``Mtrn``/``Mt16``/``Mt32`` block, says that
+the first extra channel is the flattened picture's transparency), and then that picture: every channel's rows, raw
+or PackBits-coded (Photoshop's RLE, a table of each row's length first), channel after channel. Pillow reads 8-bit
+ones only (a photographer's document is often 16-bit), and neither that flag nor whether an extra channel is the
+picture's transparency or a saved selection; so classsr reads them itself. The transparency's colours are stored
+matted on white: they are brought back to straight colour, as a PNG holds them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -100,16 +102,47 @@ def read_header(path: Path) -> Document:
         resources = _resources(blocks)
         wide = 8 if version == 2 else 4
         length = f.read(wide)  # the layers and masks
-        layers = _u(length, 0, wide)
-        start = f.tell()
-        inner = f.read(wide + 2)  # the layer info's length, then its layer count (negative: the first extra channel
-        count = struct.unpack(">h", inner[wide:])[0] if layers >= wide + 2 and len(inner) == wide + 2 else 0  # is alpha)
         if len(length) < wide:
             raise ValueError("cut short before its layers")
-        data = start + layers
+        start = f.tell()
+        data = start + _u(length, 0, wide)
+        transparency = _merged_alpha(f, start, data, wide)
     info = resources.get(_VERSION_INFO, b"")
     merged = not (len(info) >= 5 and info[4] == 0)
-    return Document(version, channels, height, width, depth, mode, resources, count < 0, merged, data)
+    return Document(version, channels, height, width, depth, mode, resources, transparency, merged, data)
+
+
+#: Tagged blocks whose length takes 8 bytes in a PSB.
+_LONG = {b"LMsk", b"Lr16", b"Lr32", b"Layr", b"Mt16", b"Mt32", b"Mtrn", b"Alph", b"FMsk", b"lnk2", b"FEid", b"FXid",
+         b"PxSD"}
+
+
+def _merged_alpha(f: BinaryIO, start: int, end: int, wide: int) -> bool:
+    """Whether the flattened picture's first extra channel is its transparency, from the layers and masks section
+    (``start`` .. ``end``): a negative layer count (in the layer info, or in a 16 or 32-bit document's ``Lr16`` or
+    ``Lr32`` block), or an ``Mtrn``, ``Mt16`` or ``Mt32`` block. The layers' own data is skipped, not read."""
+    if end - start < wide:
+        return False
+    f.seek(start)
+    size = _u(f.read(wide), 0, wide)
+    if size >= 2 and struct.unpack(">h", f.read(2))[0] < 0:
+        return True
+    f.seek(start + wide + size)
+    f.seek(_u(f.read(4), 0, 4), 1)  # the global layer mask
+    while f.tell() + 12 <= end:
+        head = f.read(8)
+        if head[:4] not in (b"8BIM", b"8B64"):
+            return False
+        key = head[4:]
+        n = 8 if wide == 8 and key in _LONG else 4
+        length = _u(f.read(n), 0, n)
+        at = f.tell()
+        if key in (b"Mtrn", b"Mt16", b"Mt32"):
+            return True
+        if key in (b"Lr16", b"Lr32") and length >= 2 and struct.unpack(">h", f.read(2))[0] < 0:
+            return True
+        f.seek(at + length + length % 2)
+    return False
 
 
 def _resources(blocks: bytes) -> dict[int, bytes]:
