@@ -847,7 +847,8 @@ def test_tiff_description_of_the_old_shape_is_not_carried(
 @pytest.mark.parametrize(("suffix", "c", "bits"), [(".png", 3, 8), (".png", 1, 16), (".png", 3, 16),
                                                    (".tif", 3, 16), (".jpg", 3, 8), (".bmp", 1, 8),
                                                    (".heic", 3, 8), (".heic", 1, 16), (".tga", 3, 8),
-                                                   (".ppm", 3, 16), (".pgm", 3, 8)])
+                                                   (".ppm", 3, 16), (".pgm", 3, 8), (".jp2", 3, 8),
+                                                   (".jp2", 1, 16)])
 def test_streamed_output_equals_whole_output(tmp_path: Path, suffix: str, c: int, bits: int) -> None:
     from test_bands import MODELS
 
@@ -1365,3 +1366,34 @@ def test_a_pfm_cut_short_or_with_a_bad_header_is_one_error(tmp_path: Path) -> No
     (tmp_path / "bad.pfm").write_bytes(b"PF\n5 x\n-1.0\n" + bytes(240))
     with pytest.raises(InputError, match=r"bad\.pfm: truncated or corrupt image \(its PFM header does not read\)"):
         read_image(tmp_path / "bad.pfm")
+
+
+@pytest.mark.parametrize("suffix", [".jp2", ".j2k"])
+@pytest.mark.parametrize(("c", "bits"), [(1, 8), (3, 8), (4, 8), (3, 16), (4, 16), (1, 16)])
+def test_jpeg_2000_is_written_losslessly_and_read_at_its_depth(tmp_path: Path, suffix: str, c: int, bits: int) -> None:
+    """JPEG 2000 (archives' and scanners' format) in and out, lossless: at 8 bits through Pillow (OpenJPEG), at 16
+    through ffmpeg's encoder and decoder (Pillow reads a colour one at 8); alpha kept; ``.j2k`` the bare codestream."""
+    dtype = np.uint16 if bits == 16 else np.uint8
+    levels = np.random.default_rng(c + bits).integers(0, np.iinfo(dtype).max, (24, 20, c)).astype(dtype)
+    colour, alpha = (levels[..., :3], levels[..., 3]) if c == 4 else (levels, None)
+    assert write_image(tmp_path / f"o{suffix}", Picture(colour, alpha=alpha)) == []
+    data = (tmp_path / f"o{suffix}").read_bytes()
+    assert data.startswith(b"\xff\x4f\xff\x51") if suffix == ".j2k" else data[4:8] == b"jP  "
+    back = read_image(tmp_path / f"o{suffix}")
+    assert back.source_format == "JPEG2000" and back.bits == bits
+    assert np.array_equal(back.pixels, colour) and (alpha is None or np.array_equal(back.alpha, alpha))
+
+
+@pytest.mark.slow
+def test_a_12_bit_jpeg_2000_is_read_with_its_levels_stretched(tmp_path: Path) -> None:
+    from classsr_cli.io.image import _jp2_bits
+    from classsr_cli.io.video import ffmpeg_exe
+
+    levels = np.random.default_rng(3).integers(0, 4096, (3, 24, 20)).astype("<u2")  # G, B, R planes
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "gbrp12le", "-s", "20x24", "-i", "-",
+                    "-c:v", "jpeg2000", "-pred", "dwt53", "-f", "image2", "-update", "1", str(tmp_path / "s.jp2")],
+                   input=levels.tobytes(), check=True)  # fmt: skip
+    assert _jp2_bits(tmp_path / "s.jp2") == 12
+    pic = read_image(tmp_path / "s.jp2")
+    want = np.rint(np.moveaxis(levels[[2, 0, 1]].astype(np.float64), 0, -1) * 65535 / 4095)
+    assert pic.bits == 16 and np.abs(pic.pixels.astype(int) - want).max() <= 1

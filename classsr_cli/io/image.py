@@ -105,7 +105,7 @@ __all__ = [
 #: Largest input accepted by default, in pixels (width x height of the LR input).
 DEFAULT_MAX_PIXELS = 100_000_000
 
-_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF", "PPM", "DDS", "TGA")  # JPEG also opens MPO
+_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF", "JPEG2000", "PPM", "DDS", "TGA")  # JPEG also opens MPO
 #: Suffixes of TGA files: the one format opened by its name alone (it has no signature, so that Pillow's TGA reader
 #: would take a damaged file of another format for one).
 _TGA_SUFFIXES = (".tga", ".icb", ".vda", ".vst")
@@ -114,8 +114,8 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 #: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
-READ_NAMES = ("PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, TGA, PPM/PGM/PBM, DDS "
-              "or Photoshop PSD")
+READ_NAMES = ("PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, JPEG 2000, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, TGA, "
+              "PPM/PGM/PBM, DDS or Photoshop PSD")
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -135,6 +135,8 @@ WRITE_FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
     ".tga": "TGA",
+    ".jp2": "JPEG2000",  # lossless: Pillow's OpenJPEG at 8 bits, ffmpeg's encoder at 16 (_jp2_writer16)
+    ".j2k": "JPEG2000",  # the bare codestream
     ".ppm": "PPM",  # classsr's own Netpbm writer (io.pnm): colour
     ".pgm": "PGM",  # gray (a colour picture's luma, said)
     ".pnm": "PNM",  # as the picture is: PGM for gray, PPM for colour
@@ -149,8 +151,8 @@ _META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "H
 _LINEAR_FORMATS = ("EXR", "HDR", "PFM")  # formats of linear light with no ceiling (io.exr.Linear)
 #: Formats written at a quality (``--quality``); the others are lossless.
 QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF", "JXL")
-_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR", "PFM", *_PNM_FORMATS)  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
-_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
+_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR", "PFM", "JPEG2000", *_PNM_FORMATS)  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
+_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA", "JPEG2000")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
 #: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
@@ -551,6 +553,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         colour, alpha = _read_heif16(path)
     elif fmt == "PPM" and (ppm16 := _deep_ppm(path)) is not None:
         colour, alpha = pnm.read_deep(path, ppm16), None
+    elif fmt == "JPEG2000" and (bits := _jp2_bits(path)) > 8 and (got16 := _read_jp2_16(path, im, bits)) is not None:
+        colour, alpha = got16
     elif deep > 8 and (got := _read_avif16(path, im)) is not None:
         (colour, coded), alpha = got, None
         coded = None if coded is None or coded.srgb or icc else coded
@@ -1253,32 +1257,76 @@ def _read_heif16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return arr, None
 
 
+#: ffmpeg's raw 16-bit pixel format of each channel count (gray, gray + alpha, RGB, RGBA).
+_RAW16 = {1: "gray16le", 2: "ya16le", 3: "rgb48le", 4: "rgba64le"}
+
+
+def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[str, ...] = ()) -> tuple[np.ndarray, str] | None:
+    """A still's first picture decoded by the bundled ffmpeg at 16 bits (each level stretched to 0-65535),
+    ``(H, W, channels)``, and ffmpeg's log; ``None`` where ffmpeg fails or gives another ``size`` (``(width, height)``)
+    or no ffmpeg is there. ``before``: options for the input."""
+    from classsr_cli.errors import VideoError
+    from classsr_cli.io.video import ffmpeg_exe
+
+    try:
+        exe = ffmpeg_exe()
+    except VideoError:
+        return None
+    got = subprocess.run(
+        [exe, "-hide_banner", "-nostdin", *before, "-i", str(path), "-map", "0:v:0", "-frames:v", "1", "-f", "rawvideo",
+         "-pix_fmt", _RAW16[channels], "-"], capture_output=True, check=False,
+    )  # fmt: skip
+    width, height = size
+    if got.returncode or len(got.stdout) != width * height * channels * 2:
+        return None
+    return np.frombuffer(got.stdout, "<u2").reshape(height, width, channels).copy(), got.stderr.decode(errors="replace")
+
+
+def _jp2_bits(path: Path) -> int:
+    """The most bits a JPEG 2000 file's components have (its codestream's SIZ marker, right after SOC), from its first
+    64 KiB; 8 where it says none."""
+    with path.open("rb") as f:
+        head = f.read(65536)
+    at = head.find(b"\xff\x4f\xff\x51")
+    if at < 0 or len(head) < at + 44:
+        return 8
+    count = int.from_bytes(head[at + 40 : at + 42], "big")
+    depths = [(head[at + 42 + 3 * k] & 0x7F) + 1 for k in range(count) if at + 42 + 3 * k < len(head)]
+    return max(depths, default=8)
+
+
+def _read_jp2_16(path: Path, im: Image.Image, bits: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A JPEG 2000 of ``bits`` above 8 (Pillow's decoder gives a colour one 8) at 16, through ffmpeg's decoder, each
+    level stretched to 0-65535 (ffmpeg's decoder gives 12 bits shifted up: 4095 as 65520): colour and alpha; ``None``
+    where ffmpeg does not give it."""
+    channels = {"L": 1, "I;16": 1, "LA": 2, "RGB": 3, "RGBA": 4}.get(im.mode)
+    got = None if channels is None else _ffmpeg16(path, im.size, channels)
+    if got is None:
+        return None
+    levels = got[0]
+    shift = 16 - bits
+    if 0 < shift < 8 and not np.any(levels & ((1 << shift) - 1)):  # shifted, not stretched
+        top = (1 << bits) - 1
+        levels = (((levels >> shift).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
+    colour = levels[..., : 3 if channels in (3, 4) else 1]
+    return np.ascontiguousarray(colour), (levels[..., -1].copy() if channels in (2, 4) else None)
+
+
 def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None] | None:
     """A 10 or 12-bit AVIF's colour at 16 bits, decoded by the bundled ffmpeg (dav1d; Pillow's AVIF decoder gives 8)
     as stored, before its ``irot``/``imir`` (which Pillow gives as the EXIF orientation :func:`_decode` applies); each
     level stretched to 0-65535 (one ffmpeg call, to raw 16-bit pixels); and its colour description (an HDR photo's PQ or HLG, wide
     gamut) as ffmpeg reads it. ``None`` where ffmpeg would not give the picture Pillow opened: alpha (an auxiliary
     image ffmpeg leaves apart), a grid of tiles, no ffmpeg."""
-    from classsr_cli.errors import VideoError
     from classsr_cli.io.jxl import colour_codes
-    from classsr_cli.io.video import ffmpeg_exe
 
     if im.mode not in ("RGB", "L"):
         return None
-    try:
-        exe = ffmpeg_exe()
-    except VideoError:
+    got = _ffmpeg16(path, im.size, 3 if im.mode == "RGB" else 1, ("-noautorotate",))  # None: a grid ffmpeg did not join
+    if got is None:
         return None
-    planes = 3 if im.mode == "RGB" else 1
-    got = subprocess.run(
-        [exe, "-hide_banner", "-nostdin", "-noautorotate", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
-         "-f", "rawvideo", "-pix_fmt", "rgb48le" if planes == 3 else "gray16le", "-"], capture_output=True, check=False,
-    )  # fmt: skip
-    width, height = im.size
-    if got.returncode or len(got.stdout) != width * height * planes * 2:  # another size: a grid ffmpeg did not join
-        return None
-    colour = np.frombuffer(got.stdout, "<u2").reshape(height, width, planes).copy()
-    codes = colour_codes(got.stderr.decode(errors="replace"), "av1")
+    colour, log = got
+    codes = colour_codes(log, "av1")
     return colour, None if codes is None else _coded(*codes)
 
 
@@ -1603,6 +1651,8 @@ def write_image(
         notes.extend(_pnm_notes(fmt, pixels.shape[2]))
         _atomic_write(path, lambda tmp: _pnm_writer(tmp, fmt, pixels.shape[:2], pixels.shape[2], pixels.dtype,
                                                     _row_chunks(pixels)), overwrite)  # fmt: skip
+    elif fmt == "JPEG2000" and pixels.dtype == np.uint16:
+        _atomic_write(path, lambda tmp: _jp2_writer16(tmp, pixels, alpha), overwrite)
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
     return notes
@@ -1694,6 +1744,30 @@ def _jxl_writer(
         tmp.write_bytes(jxl.container(stream, exif=meta.exif, xmp=meta.xmp))
     finally:
         png.unlink(missing_ok=True)
+
+
+def _jp2_writer16(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None) -> None:
+    """A lossless JPEG 2000 of 16-bit ``pixels`` (and ``alpha``) by the bundled ffmpeg's encoder (reversible 5-3
+    wavelet; Pillow's writes 16 bits for gray alone): a JP2 file, or the bare codestream for a ``.j2k`` target."""
+    from classsr_cli.errors import VideoError
+    from classsr_cli.io.video import ffmpeg_exe, ffmpeg_reason
+
+    target = _target(tmp)
+    arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
+    height, width, c = arr.shape
+    try:
+        exe = ffmpeg_exe()
+    except VideoError as e:
+        raise OutputError(f"{target}: cannot write 16-bit JPEG 2000 ({e}); write PNG or TIFF instead") from None
+    got = subprocess.run(
+        [exe, "-hide_banner", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", _RAW16[c], "-s", f"{width}x{height}",
+         "-i", "-", "-c:v", "jpeg2000", "-pred", "dwt53", "-format", "j2k" if target.suffix.lower() == ".j2k" else "jp2",
+         "-f", "image2", "-update", "1", "-y", str(tmp)],
+        input=np.ascontiguousarray(arr, "<u2").tobytes(), capture_output=True, check=False,
+    )  # fmt: skip
+    if got.returncode:
+        raise OutputError(f"{target}: cannot write ({ffmpeg_reason(got.stderr.decode(errors='replace'), 'jpeg2000', 'ffmpeg wrote nothing')}); "
+                          "write PNG or TIFF instead")
 
 
 def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> list[str]:
@@ -1870,6 +1944,8 @@ def _pil_write(
         options.update(quality=quality or DEFAULT_QUALITY, method=4)
     elif fmt == "AVIF":
         options.update(quality=quality or DEFAULT_QUALITY, speed=AVIF_SPEED)
+    elif fmt == "JPEG2000":  # lossless (OpenJPEG's reversible 5-3 wavelet, Pillow's default); .j2k: the codestream
+        options = {"no_jp2": _target(tmp).suffix.lower() == ".j2k"}
     im.save(tmp, format=fmt, **options)
     if fmt == "JPEG" and meta.aspect:
         _jfif_aspect(tmp, *meta.aspect)
@@ -2280,6 +2356,8 @@ def _mapped_writer(
             _tiff_writer(tmp, pixels, None, meta)
         elif fmt == "HEIF":
             _heif_writer(tmp, pixels, None, meta, quality)
+        elif fmt == "JPEG2000" and dtype == np.uint16:
+            _jp2_writer16(tmp, pixels, None)
         else:
             if dtype == np.uint16:
                 pixels = to_8bit(pixels)
