@@ -1176,3 +1176,14 @@ def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path
     r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)], input=pfm)
     head = b"PF\n192 160\n-1.0\n"
     assert r.exit_code == 0 and r.stdout_bytes.startswith(head) and len(r.stdout_bytes) == len(head) + 192 * 160 * 12
+
+
+def test_format_offers_one_suffix_for_each_format_classsr_writes() -> None:
+    """``--format``'s choices (declared in the CLI without importing the image module, for a fast --help) are the
+    writers' suffixes, one per format (PNM, written as PPM or PGM as the picture is, is reached by its name alone)."""
+    from classsr_cli.cli.upscale import ImageFormat
+    from classsr_cli.io.image import WRITE_FORMATS
+
+    offered = [WRITE_FORMATS.get(f".{f.value}") for f in ImageFormat]
+    assert None not in offered and len(set(offered)) == len(offered)
+    assert set(WRITE_FORMATS.values()) - set(offered) == {"PNM"}
