@@ -1746,11 +1746,12 @@ def _jxl_writer(
         png.unlink(missing_ok=True)
 
 
-def _jp2_writer16(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None) -> None:
+def _jp2_writer16(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, *, encoder: str | None = None) -> None:
     """A lossless JPEG 2000 of 16-bit ``pixels`` (and ``alpha``) by the bundled ffmpeg's OpenJPEG encoder, or its
     native one where it has none (both with the reversible 5-3 wavelet; Pillow's writes 16 bits for gray alone): a JP2
     file, or the bare codestream for a ``.j2k`` target. OpenJPEG's wrote a 4096x3072 picture in 2.6 s, the native
-    one in 6.7 s, for files of 11.7 and 13.1 MB (this project's 2-core CPU, checked by hand, 5 December)."""
+    one in 6.7 s, for files of 11.7 and 13.1 MB (``scripts/jp2_speed.py``, docs/cli.md). ``encoder``: ``libopenjpeg``
+    or ``jpeg2000`` (the native one), to compare them."""
     from classsr_cli.errors import VideoError
     from classsr_cli.io.video import ffmpeg_codecs, ffmpeg_exe, ffmpeg_reason
 
@@ -1758,13 +1759,14 @@ def _jp2_writer16(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None) -> No
     arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
     height, width, c = arr.shape
     levels = min(6, min(height, width).bit_length())  # OpenJPEG's default 6, fewer where a side is under 32 pixels
+    encoder = encoder or ("libopenjpeg" if "libopenjpeg" in ffmpeg_codecs("encoders") else "jpeg2000")
     try:
         exe = ffmpeg_exe()
     except VideoError as e:
         raise OutputError(f"{target}: cannot write 16-bit JPEG 2000 ({e}); write PNG or TIFF instead") from None
     got = subprocess.run(
         [exe, "-hide_banner", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", _RAW16[c], "-s", f"{width}x{height}",
-         "-i", "-", *(("-c:v", "libopenjpeg", "-numresolution", str(levels)) if "libopenjpeg" in ffmpeg_codecs("encoders")
+         "-i", "-", *(("-c:v", "libopenjpeg", "-numresolution", str(levels)) if encoder == "libopenjpeg"
                       else ("-c:v", "jpeg2000", "-pred", "dwt53")),
          "-format", "j2k" if target.suffix.lower() == ".j2k" else "jp2",
          "-f", "image2", "-update", "1", "-y", str(tmp)],
