@@ -85,7 +85,8 @@ def formats() -> list[Check]:
     reads = set(readable_formats())
     Image.init()
     for fmt, label in (("PNG", "PNG"), ("JPEG", "JPEG"), ("WEBP", "WebP"), ("TIFF", "TIFF"), ("AVIF", "AVIF"),
-                       ("HEIF", "HEIC"), ("TGA", "TGA"), ("JPEG2000", "JPEG 2000")):  # fmt: skip
+                       ("HEIF", "HEIC"), ("TGA", "TGA"), ("JPEG2000", "JPEG 2000"),
+                       ("QOI", "QOI")):  # fmt: skip
         both = fmt in reads and fmt in Image.SAVE
         checks.append(Check("formats", label, True if both else False if fmt in ("PNG", "JPEG", "TIFF") else None,
                             "read and written" if both else "read only" if fmt in reads else "not available"))

@@ -48,7 +48,7 @@ def bomb_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp", ".tga", ".ppm"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp", ".tga", ".ppm", ".qoi", ".jp2"])
 def test_reads_each_format_as_rgb8(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"a{suffix}"
     Image.fromarray(RGB).save(path, **({"lossless": True} if suffix == ".webp" else {}))
@@ -58,13 +58,13 @@ def test_reads_each_format_as_rgb8(tmp_path: Path, suffix: str) -> None:
         assert np.array_equal(pic.pixels, RGB)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp", ".tga", ".ppm"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif", ".heic", ".tif", ".bmp", ".tga", ".ppm", ".qoi", ".jp2"])
 def test_write_read_round_trip(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"out{suffix}"
     assert write_image(path, Picture(SMOOTH)) == []
     back = read_image(path)
     assert back.pixels.shape == SMOOTH.shape
-    tol = 0 if suffix in (".png", ".tif", ".bmp", ".tga", ".ppm") else 3
+    tol = 0 if suffix in (".png", ".tif", ".bmp", ".tga", ".ppm", ".qoi", ".jp2") else 3
     assert np.abs(back.pixels.astype(int) - SMOOTH).mean() <= tol
 
 
@@ -1401,3 +1401,14 @@ def test_a_12_bit_jpeg_2000_is_read_with_its_levels_stretched(tmp_path: Path) ->
     pic = read_image(tmp_path / "s.jp2")
     want = np.rint(np.moveaxis(levels[[2, 0, 1]].astype(np.float64), 0, -1) * 65535 / 4095)
     assert pic.bits == 16 and np.abs(pic.pixels.astype(int) - want).max() <= 1
+
+
+def test_qoi_keeps_alpha_and_takes_gray_as_rgb(tmp_path: Path) -> None:
+    """QOI (lossless, RGB or RGBA only): alpha kept; a gray picture written in three equal channels."""
+    rgba = np.dstack([SMOOTH, SMOOTH[..., 0]])
+    assert write_image(tmp_path / "a.qoi", Picture(SMOOTH, alpha=SMOOTH[..., 0].copy())) == []
+    back = read_image(tmp_path / "a.qoi")
+    assert back.source_format == "QOI" and np.array_equal(np.dstack([back.pixels, back.alpha]), rgba)
+    write_image(tmp_path / "g.qoi", Picture(SMOOTH[..., :1].copy()))
+    with Image.open(tmp_path / "g.qoi") as im:
+        assert im.mode == "RGB" and np.array_equal(np.asarray(im), np.repeat(SMOOTH[..., :1], 3, axis=2))

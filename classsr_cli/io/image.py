@@ -105,7 +105,7 @@ __all__ = [
 #: Largest input accepted by default, in pixels (width x height of the LR input).
 DEFAULT_MAX_PIXELS = 100_000_000
 
-_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF", "JPEG2000", "PPM", "DDS", "TGA")  # JPEG also opens MPO
+_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF", "JPEG2000", "QOI", "PPM", "DDS", "TGA")  # JPEG also opens MPO
 #: Suffixes of TGA files: the one format opened by its name alone (it has no signature, so that Pillow's TGA reader
 #: would take a damaged file of another format for one).
 _TGA_SUFFIXES = (".tga", ".icb", ".vda", ".vst")
@@ -114,7 +114,7 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 #: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
-READ_NAMES = ("PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, JPEG 2000, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, TGA, "
+READ_NAMES = ("PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, JPEG 2000, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, QOI, TGA, "
               "PPM/PGM/PBM, DDS or Photoshop PSD")
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
@@ -135,6 +135,7 @@ WRITE_FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
     ".tga": "TGA",
+    ".qoi": "QOI",
     ".jp2": "JPEG2000",  # lossless: Pillow's OpenJPEG at 8 bits, ffmpeg's encoder at 16 (_jp2_writer16)
     ".j2k": "JPEG2000",  # the bare codestream
     ".ppm": "PPM",  # classsr's own Netpbm writer (io.pnm): colour
@@ -152,7 +153,7 @@ _LINEAR_FORMATS = ("EXR", "HDR", "PFM")  # formats of linear light with no ceili
 #: Formats written at a quality (``--quality``); the others are lossless.
 QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF", "JXL")
 _HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR", "PFM", "JPEG2000", *_PNM_FORMATS)  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
-_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA", "JPEG2000")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
+_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA", "JPEG2000", "QOI")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
 #: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
@@ -1924,8 +1925,9 @@ def _pil_write(
 ) -> None:
     arr = pixels[..., 0] if pixels.shape[2] == 1 else pixels
     im = Image.fromarray(np.ascontiguousarray(arr), "L" if arr.ndim == 2 else "RGB")
+    if alpha is not None or fmt == "QOI":
+        im = im.convert("RGB")  # WebP holds no gray + alpha, QOI no gray
     if alpha is not None:
-        im = im.convert("RGB")  # WebP holds no gray + alpha
         im.putalpha(Image.fromarray(alpha, "L"))
     options: dict[str, object] = {}
     if meta.icc:
