@@ -63,11 +63,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STREAM_PIXELS",
+    "AutoModel",
     "ImageResult",
     "PixelRun",
     "Upscaled",
     "Upscaler",
     "branch_index",
+    "suited_model",
     "upscale_file",
 ]
 
@@ -617,6 +619,46 @@ def clean_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
             "(without --model) keeps it"]
 
 
+def suited_model(picture: Picture, scale: float) -> tuple[str | None, str]:
+    """The shipped model for ``picture`` at ``scale`` that the notes would name (``--model auto``), and why: the one
+    trained on noisy LR where it looks noisy (:func:`noise_note`'s test: not a palette picture), else the one trained
+    on LR saved as JPEG where it is a JPEG saved below :data:`JPEG_NOTE_BELOW` (:func:`compression_note`'s), else
+    ``None``: the default model. A model that is not installed is not chosen."""
+    from classsr_cli.metrics import noise_level
+    from classsr_cli.zoo import MAX_SCALE, jpeg_model_name, noisy_model_name
+
+    native = min(scale, MAX_SCALE)  # a factor above it: the first pass, which meets the picture
+    quality = picture.jpeg_quality
+    least = NOISE_NOTE_JPEG_FROM if _compressed(quality) else NOISE_NOTE_FROM
+    noisy = noisy_model_name(native)
+    if noisy is not None and picture.source_mode not in ("P", "PA") and (level := noise_level(picture.pixels)) >= least:
+        return noisy, f"looks noisy: its noise estimate is {level:.1f} levels"
+    if _compressed(quality) and (compressed := jpeg_model_name(native)) is not None:
+        return compressed, f"saved as JPEG at quality {quality}"
+    return None, "neither noise nor compression found"
+
+
+class AutoModel:
+    """``--model auto``: for each picture, the model :func:`suited_model` names for it, made by ``make`` (a model name,
+    ``None`` for the default, to what a run with that ``--model`` would use: an :class:`Upscaler`, a :class:`Chain`,
+    or a function of the picture's size) once and kept; ``scale_of`` gives a picture's factor from its size and
+    name (an output size's; else the run's ``-x``)."""
+
+    def __init__(self, make: Callable[[str | None], Any], scale_of: Callable[[int, int, str], float]) -> None:
+        self.make, self.scale_of = make, scale_of
+        self.made: dict[str | None, Any] = {}
+
+    def model(self, name: str | None) -> Any:
+        if name not in self.made:
+            self.made[name] = self.make(name)
+        return self.made[name]
+
+    def pick(self, picture: Picture, source: str) -> tuple[Any, str]:
+        """The upscaler for ``picture`` (read from ``source``), and the note that says which and why."""
+        name, why = suited_model(picture, self.scale_of(picture.height, picture.width, source))
+        return self.model(name), f"--model auto: {name or 'the default model'} ({why})"
+
+
 def _compressed(jpeg_quality: int | None) -> bool:
     """Whether a picture is a JPEG saved below :data:`JPEG_NOTE_BELOW` (``jpeg_quality`` ``None``: not a JPEG), which
     the notes on compression and noise treat as compressed."""
@@ -776,7 +818,7 @@ class ImageResult:
 
 
 def upscale_file(
-    upscaler: Upscaler | Chain | Callable[[int, int, str], Upscaler | Chain],
+    upscaler: Upscaler | Chain | Callable[[int, int, str], Upscaler | Chain] | AutoModel,
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
@@ -793,9 +835,9 @@ def upscale_file(
     metadata and a record of how it was made (:meth:`Upscaler.made_by`), or, with ``strip_metadata``, only its ICC
     profile and print size (:meth:`~classsr_cli.io.image.Picture.stripped`).
 
-    ``upscaler`` may be a :class:`Chain` (a factor above the largest native one), or a function of the input's
+    ``upscaler`` may be a :class:`Chain` (a factor above the largest native one), a function of the input's
     ``(height, width, path)`` that gives the upscaler for it (an output size asked for,
-    :class:`~classsr_cli.zoo.OutputSize`). Outputs of ``stream_pixels`` or more (``None``:
+    :class:`~classsr_cli.zoo.OutputSize`), or an :class:`AutoModel`, which picks the model by the picture. Outputs of ``stream_pixels`` or more (``None``:
     never) are computed and written in bands
     (:meth:`Upscaler.should_band`) when there is no alpha and no class map: the same pixels in bounded memory.
 
@@ -809,8 +851,12 @@ def upscale_file(
         output_format(dst)
         start = time.perf_counter()
         picture = read_image(src, max_pixels=max_pixels)
-        if not isinstance(upscaler, Upscaler | Chain):
-            upscaler = upscaler(picture.height, picture.width, str(src))
+        if isinstance(upscaler, AutoModel):
+            picked, chosen = upscaler.pick(picture, str(src))
+            picture = replace(picture, notes=[*picture.notes, chosen])
+        else:
+            picked = upscaler
+        upscaler = picked if isinstance(picked, Upscaler | Chain) else picked(picture.height, picture.width, str(src))
         picture = picture.stripped() if strip_metadata else replace(picture, made_by=upscaler.made_by())
         oh, ow = upscaler.enlarged(picture.height, picture.width, src)
         check_output_size(dst, oh, ow)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from classsr_cli.models.classsr import ClassSR
 
 __all__ = [
+    "AUTO",
     "MAX_SCALE",
     "NATIVE_SCALES",
     "Model",
@@ -224,8 +225,16 @@ def _trained(meta: dict[str, str]) -> bool:
     return isinstance(provenance, dict) and "converted_from" not in provenance
 
 
+#: ``--model auto``: ``classsr upscale`` picks a model for each picture (:class:`classsr_cli.pipeline.AutoModel`).
+AUTO = "auto"
+
+
 def resolve_model(spec: str | None, scale: int) -> Path:
-    """Path of the model ``spec`` (a path or a name in the weights folders); ``None`` means the default."""
+    """Path of the model ``spec`` (a path or a name in the weights folders); ``None`` means the default. ``auto``, which
+    only ``classsr upscale`` takes, is a :class:`ConfigError` here."""
+    if spec == AUTO and not Path(spec).is_file():
+        raise ConfigError("--model auto picks a model for each picture, in `classsr upscale` only; name one here "
+                          "(`classsr models` lists them)")
     if spec is not None and (os.sep in spec or spec.endswith(".safetensors") or Path(spec).exists()):
         path = Path(spec)
         if not path.exists():

@@ -1187,3 +1187,37 @@ def test_format_offers_one_suffix_for_each_format_classsr_writes() -> None:
     offered = [WRITE_FORMATS.get(f".{f.value}") for f in ImageFormat]
     assert None not in offered and len(set(offered)) == len(offered)
     assert set(WRITE_FORMATS.values()) - set(offered) == {"PNM"}
+
+
+def test_model_auto_through_the_cli(tiny_model: torch.nn.Module, photo: Path, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-m auto``: each picture's --json record names the model that ran (the noisy-input one for a noisy picture,
+    the default for a clean one); --dry-run says auto; video and bench refuse it in one line; a model file named
+    ``auto`` is that file."""
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.degrade import add_noise
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("classsr_residual_x4", "classsr_residual_noisy_x4"):
+        save_checkpoint(tiny_model, weights / f"{name}.safetensors")
+    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
+    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
+    smooth = np.asarray(Image.open(photo).convert("RGB").resize((96, 96), Image.Resampling.BICUBIC))
+    Image.fromarray(smooth).save(tmp_path / "smooth.png")
+    Image.fromarray(add_noise(smooth, 10, 0)).save(tmp_path / "grainy.png")
+    ins = [tmp_path / "smooth.png", tmp_path / "grainy.png"]
+    r = run("upscale", *ins, "-m", "auto", "-o", tmp_path / "out", "--json")
+    assert r.exit_code == 0, r.output
+    models = {Path(rec["input"]).name: Path(rec["model"]).name for rec in map(json.loads, r.stdout.splitlines())}
+    assert models == {"smooth.png": "classsr_residual_x4.safetensors", "grainy.png": "classsr_residual_noisy_x4.safetensors"}
+    assert "--model auto: classsr_residual_noisy_x4 (looks noisy: its noise estimate is" in r.stderr
+    r = run("upscale", *ins, "-m", "auto", "-o", tmp_path / "dry", "--json", "--dry-run")
+    assert r.exit_code == 0 and {json.loads(line)["model"] for line in r.stdout.splitlines()} == {"auto"}
+    for args in (["video", tmp_path / "smooth.png", tmp_path / "v.mp4"], ["bench", tmp_path, "-x", "4"]):
+        r = run(*args, "-m", "auto")
+        assert r.exit_code == 2 and "--model auto picks a model for each picture, in `classsr upscale` only" in r.stderr
+    (tmp_path / "auto").write_bytes((weights / "classsr_residual_x4.safetensors").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    r = run("upscale", "grainy.png", "-m", "auto", "-o", tmp_path / "file.png", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["model"] == "auto"

@@ -26,6 +26,7 @@ __all__ = [
     "ForceBranchOpt",
     "FrameQualityOpt",
     "HeightOpt",
+    "ImageModelOpt",
     "ImageScaleOpt",
     "JsonOpt",
     "ModelOpt",
@@ -120,6 +121,16 @@ HeightOpt = Annotated[
     int | None,
     typer.Option("--height", min=1, metavar="PX", show_default=False,
                  help="Output height in pixels, instead of -x (see --width)."),
+]
+ImageModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", metavar="NAME|PATH|auto",
+        help="Model name (see `classsr models`) or .safetensors path; auto: for each picture, the model trained on "
+        "noisy input where it looks noisy, the one trained on JPEG where it is a JPEG saved below quality 90, else the "
+        "default.",
+        show_default=False,
+    ),
 ]
 ModelOpt = Annotated[
     str | None,

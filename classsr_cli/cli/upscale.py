@@ -32,8 +32,8 @@ from classsr_cli.cli._options import (
     DeviceOpt,
     ForceBranchOpt,
     HeightOpt,
+    ImageModelOpt,
     ImageScaleOpt,
-    ModelOpt,
     OverwriteOpt,
     PrecisionOpt,
     QualityOpt,
@@ -84,6 +84,7 @@ Examples:
   classsr upscale shots/ -f jpg --dry-run        # what would be written (all JPEG); nothing is run
   classsr upscale night.jpg --model classsr_residual_noisy_x4   # noisy (and compressed): noise left out
   classsr upscale night.jpg -x2 --model classsr_residual_noisy_x2   # the same at x2
+  classsr upscale photos/ --model auto           # each photo by the model its noise or JPEG quality calls for
   curl -s URL | classsr upscale - -o - -f webp > big.webp   # through pipes
 """
 
@@ -109,7 +110,7 @@ def upscale(
     scale: ImageScaleOpt = None,
     width: WidthOpt = None,
     height: HeightOpt = None,
-    model: ModelOpt = None,
+    model: ImageModelOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
     threads: ThreadsOpt = None,
@@ -153,11 +154,15 @@ def upscale(
     """Upscale images with ClassSR: a small classifier sends each patch to the light, medium or heavy branch."""
     if STDIO in inputs or output == STDIO:  # a picture through pipes: staged in files, then the one-file run
         return _piped(dict(locals()))
+    from pathlib import Path
+
     from classsr_cli import distributed, runtime, zoo
     from classsr_cli.errors import ConfigError
-    from classsr_cli.pipeline import Upscaler, chain
+    from classsr_cli.pipeline import AutoModel, Upscaler, chain
     from classsr_cli.plan import plan_jobs
 
+    auto = model == zoo.AUTO and not Path(model).is_file()  # a file named auto is a model file
+    model = None if auto else model  # auto's models are the default's family's kin: its scale and patch
     size = output_size(width, height, scale)
     scale = output_scale(scale, model, chain=True) if size is None else float(zoo.own_scale(model))
     if classes and not json_out:
@@ -202,15 +207,23 @@ def upscale(
         distributed.barrier(world)  # every rank has checked the outputs before any rank writes one
         settings: dict[str, Any] = {"step": step, "batch_size": batch_size, "tolerance": tolerance,
                                     "force_branch": force_branch.value if force_branch else None, "tta": tta}
-        upscaler: Any = _SizedUpscalers(size, model, dev, dtype, settings, note=world.is_main) if size else None
-        if upscaler is None and scale > zoo.MAX_SCALE:
-            upscaler = chain(model, scale, dev, dtype, settings)
+
+        def build(name: str | None) -> Any:  # what runs --model name (None: the default)
+            if size:
+                return _SizedUpscalers(size, name, dev, dtype, settings, note=world.is_main)
+            if scale > zoo.MAX_SCALE:
+                chained = chain(name, scale, dev, dtype, settings)
+                if world.is_main:
+                    chain_note(chained)
+                return chained
+            made = Upscaler.of(zoo.load(name, scale, device=dev, dtype=dtype), **settings)
             if world.is_main:
-                chain_note(upscaler)
-        elif upscaler is None:
-            upscaler = Upscaler.of(zoo.load(model, scale, device=dev, dtype=dtype), **settings)
-            if world.is_main:
-                resample_note(upscaler)
+                resample_note(made)
+            return made
+
+        most = zoo.own_scale(None)
+        upscaler: Any = AutoModel(build, (lambda h, w, name: size.scale_for(h, w, most, name, chain=True)) if size else
+                                  (lambda h, w, name: scale)) if auto else build(model)  # fmt: skip
         if world.is_main:
             tolerance_note(tolerance)
         planned: list[Failure] = [(spec, None, str(e), e.exit_code) for spec, e in plan.failed]
@@ -379,15 +392,18 @@ def _dry_run(upscaler: Any, jobs: list[Any], report: _Report, planned: list[Fail
     written); what would fail before decoding, said and counted as a run says it, with the run's exit code."""
     from classsr_cli.errors import ClassSRError
     from classsr_cli.io.image import check_output_size, peek_size
-    from classsr_cli.pipeline import Chain
+    from classsr_cli.pipeline import AutoModel, Chain
     from classsr_cli.zoo import factor_text
+
+    auto = isinstance(upscaler, AutoModel)  # the model is picked once the picture is read: said as "auto"
 
     done: list[dict[str, Any]] = []
     failed = list(planned)
     for job in jobs:
         try:
             h, w = peek_size(job.input, max_pixels=max_pixels or None)
-            up = upscaler(h, w, str(job.input)) if isinstance(upscaler, _SizedUpscalers) else upscaler
+            by = upscaler.model(None) if auto else upscaler  # auto's models all give the default's sizes
+            up = by(h, w, str(job.input)) if isinstance(by, _SizedUpscalers) else by
             oh, ow = up.enlarged(h, w, job.input)
             check_output_size(job.output, oh, ow)
         except ClassSRError as e:
@@ -399,13 +415,14 @@ def _dry_run(upscaler: Any, jobs: list[Any], report: _Report, planned: list[Fail
             continue
         runs = chain_text(up) if isinstance(up, Chain) else (
             f"the x{up.model_scale} model" + (", then a downscale" if up.resampled else ""))
+        runs = f"{runs}, the model picked by the picture (--model auto)" if auto else runs
         how = f"{factor_text(up.scale)}, {runs}" + (f", {up.tta} passes averaged (--tta)" if up.tta > 1 else "")
         err.print(f"would write {report.shown(str(job.output))}  {w}x{h} -> {ow}x{oh}  ({how})", soft_wrap=True,
                   markup=False)
         record = {"dry_run": True, "input": str(job.input), "output": str(job.output),
                   "classmap": str(job.classmap) if job.classmap else None, "size": {"input": [w, h], "output": [ow, oh]},
                   "scale": int(up.scale) if float(up.scale).is_integer() else up.scale, "model_scale": up.model_scale,
-                  "model": str(up.model_path) if up.model_path else None, "tta": up.tta}  # fmt: skip
+                  "model": "auto" if auto else str(up.model_path) if up.model_path else None, "tta": up.tta}  # fmt: skip
         done.append(record)
         report._stdout(record)
     _finish(report, done, failed, keep_going, total=len(jobs) + len(planned), dry=True)
