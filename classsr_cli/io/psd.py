@@ -121,6 +121,13 @@ def _merged_alpha(f: BinaryIO, start: int, end: int, wide: int) -> bool:
     """Whether the flattened picture's first extra channel is its transparency, from the layers and masks section
     (``start`` .. ``end``): a negative layer count (in the layer info, or in a 16 or 32-bit document's ``Lr16`` or
     ``Lr32`` block), or an ``Mtrn``, ``Mt16`` or ``Mt32`` block. The layers' own data is skipped, not read."""
+    try:
+        return _transparency(f, start, end, wide)
+    except struct.error:  # a section cut short: no transparency read
+        return False
+
+
+def _transparency(f: BinaryIO, start: int, end: int, wide: int) -> bool:
     if end - start < wide:
         return False
     f.seek(start)
