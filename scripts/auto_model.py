@@ -7,11 +7,16 @@ scores it (PSNR-Y against the HR, border = scale). Prints one JSON line per (set
 auto's, and how many pictures auto gave each model.
 
     PYTHONPATH=scripts python scripts/auto_model.py SunHays80 B100 --conditions clean q60 s8 s8q75 --threads 2
+
+With ``--bins``, also one JSON line per (set, condition, band of the noise estimate): how many pictures fall in it
+and each model's mean PSNR-Y there, to see where a model pays (run it on training photos, never to tune on the
+validation sets).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import sys
@@ -32,7 +37,11 @@ def main() -> int:
                     help="clean, qQ (saved as JPEG at quality Q), sS (noise of S levels), sSqQ (both)")
     ap.add_argument("-x", "--scale", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bins", type=float, nargs="*", default=None,
+                    help="edges of the noise estimate's bands, levels (e.g. 0.5 1 1.5 2 3 4)")
     args = ap.parse_args()
+    from classsr_cli.metrics import noise_level
+
     torch.set_num_threads(args.threads)
     names = {None: zoo.default_model_name(args.scale), "jpeg": zoo.jpeg_model_name(args.scale),
              "noisy": zoo.noisy_model_name(args.scale)}  # fmt: skip
@@ -60,6 +69,17 @@ def main() -> int:
                                  "auto": round(float(np.mean(auto)), 3)},
                       "auto_picked": {name: picked.count(name) for name in nets if picked.count(name)}}
             sys.stdout.write(json.dumps(record) + "\n")
+            if args.bins is not None:
+                level = np.array([noise_level(p.lr) for p in pairs])
+                edges = [0.0, *args.bins, float("inf")]
+                for lo, hi in itertools.pairwise(edges):
+                    inside = (level >= lo) & (level < hi)
+                    if inside.any():
+                        sys.stdout.write(json.dumps({
+                            "set": set_name, "noise": noise, "jpeg": quality, "estimate": [lo, hi],
+                            "images": int(inside.sum()),
+                            "psnr_y": {n: round(float(np.mean(np.array(v)[inside])), 3) for n, v in scores.items()},
+                        }) + "\n")
             sys.stdout.flush()
     return 0
 
