@@ -7,10 +7,10 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
   libjxl, :mod:`classsr_cli.io.jxl`), OpenEXR (through its native decoder, :mod:`classsr_cli.io.exr`: scene-linear
   light within 0-1 encoded by sRGB's curve into 16-bit pixels, the light outside kept apart and added back into an EXR
   output; Radiance HDR alike, :mod:`classsr_cli.io.radiance`), TIFF, BMP, GIF (first frame), TGA (tried only on a
-  ``.tga`` file: the format has no signature), Netpbm (PBM, PGM, PPM; a deep PPM through :mod:`classsr_cli.io.pnm`)
-  DDS (its largest mip level; written as PNG by default), PFM (linear light, :mod:`classsr_cli.io.pnm`) and Photoshop
-  documents (their flattened picture, :mod:`classsr_cli.io.psd`; written as TIFF by default). Other Pillow plugins are
-  never tried.
+  ``.tga`` file: the format has no signature), Netpbm (PBM, PGM, PPM; a deep PPM through :mod:`classsr_cli.io.pnm`),
+  JPEG 2000 (a deep one through the bundled ffmpeg), QOI, DDS (its largest mip level; written as PNG by default),
+  PFM (linear light, :mod:`classsr_cli.io.pnm`) and Photoshop documents (their flattened picture,
+  :mod:`classsr_cli.io.psd`; written as TIFF by default). Other Pillow plugins are never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
 * Grayscale (``1``, ``L``, ``I;16``) stays grayscale; ``LA`` keeps its alpha.
 * Palette images become RGB, or RGBA when they have transparency; an RGB or gray colour key (PNG ``tRNS``)
