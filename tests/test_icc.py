@@ -104,3 +104,22 @@ def test_profiles_it_cannot_convert_are_left_to_the_caller() -> None:
     assert srgb16_transform(lab) is None and srgb16_transform(b"not a profile" * 20) is None
     no_colorants = profile(ADOBE, gamma(2.2)).replace(b"rXYZ", b"rXYX")
     assert srgb16_transform(no_colorants) is None
+
+
+def test_is_srgb_tells_srgb_from_the_working_spaces() -> None:
+    """sRGB's own profile, and one rebuilt with its colorants and a table of its curve, are sRGB; Adobe RGB, ProPhoto
+    and Display P3, or sRGB's colorants with a gamma of 1.8, are not; bytes that are no profile are not said to be."""
+    from classsr_cli.io.icc import is_srgb
+
+    (count,) = struct.unpack(">I", SRGB[128:132])
+    at = {SRGB[132 + 12 * k : 136 + 12 * k]: struct.unpack(">I", SRGB[136 + 12 * k : 140 + 12 * k])[0] for k in range(count)}
+    srgb_colorants = tuple(tuple(c / 65536 for c in struct.unpack(">3i", SRGB[at[sig] + 8 : at[sig] + 20]))
+                           for sig in (b"rXYZ", b"gXYZ", b"bXYZ"))  # fmt: skip
+    levels = np.linspace(0, 1, 1024)
+    decode = np.where(levels <= 0.04045, levels / 12.92, ((levels + 0.055) / 1.055) ** 2.4)
+    curve = b"curv\0\0\0\0" + struct.pack(">I", 1024) + np.rint(decode * 65535).astype(">u2").tobytes()
+    assert is_srgb(SRGB) and is_srgb(profile(srgb_colorants, curve))
+    for colorants in (ADOBE, PROPHOTO, P3):
+        assert not is_srgb(profile(colorants, para(3, *SRGB_CURVE)))
+    assert not is_srgb(profile(srgb_colorants, gamma(1.8)))
+    assert not is_srgb(b"not a profile")

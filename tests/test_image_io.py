@@ -1412,3 +1412,18 @@ def test_qoi_keeps_alpha_and_takes_gray_as_rgb(tmp_path: Path) -> None:
     write_image(tmp_path / "g.qoi", Picture(SMOOTH[..., :1].copy()))
     with Image.open(tmp_path / "g.qoi") as im:
         assert im.mode == "RGB" and np.array_equal(np.asarray(im), np.repeat(SMOOTH[..., :1], 3, axis=2))
+
+
+def test_a_profile_a_format_cannot_hold_is_said_to_be_left_out(tmp_path: Path) -> None:
+    """A picture in a wide-gamut profile written as BMP, TGA, PPM, QOI or JPEG 2000 (formats without a profile here)
+    gets a note that its colours show as sRGB's; an sRGB profile, or a format that keeps the profile, gets none."""
+    from test_icc import P3, SRGB, SRGB_CURVE, para, profile
+
+    wide = profile(P3, para(3, *SRGB_CURVE))
+    said = ("output holds no colour profile: the picture's ICC profile is left out, so its colours show as sRGB's; "
+            "a PNG, TIFF, JPEG, WebP, AVIF, HEIC or JPEG XL output keeps it")
+    for suffix, fmt in ((".bmp", "BMP"), (".tga", "TGA"), (".ppm", "PPM"), (".qoi", "QOI"), (".jp2", "JPEG2000")):
+        notes = write_image(tmp_path / f"p3{suffix}", Picture(SMOOTH, icc=wide))
+        assert [n for n in notes if "profile" in n] == [f"{fmt} {said}"]
+        assert write_image(tmp_path / f"srgb{suffix}", Picture(SMOOTH, icc=SRGB)) == []
+    assert write_image(tmp_path / "p3.png", Picture(SMOOTH, icc=wide)) == []

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["srgb16_transform", "srgb_decode", "srgb_encode"]
+__all__ = ["is_srgb", "srgb16_transform", "srgb_decode", "srgb_encode"]
 
 def _tags(icc: bytes) -> dict[bytes, bytes]:
     """The profile's tags: signature -> data."""
@@ -71,6 +71,25 @@ def _matrix_shaper(icc: bytes) -> tuple[np.ndarray, np.ndarray]:
     matrix = np.array([_fixed(tags[sig], 8, 3) for sig in (b"rXYZ", b"gXYZ", b"bXYZ")]).T
     curves = np.clip(np.stack([_curve(tags[sig]) for sig in (b"rTRC", b"gTRC", b"bTRC")]), 0.0, 1.0)  # as LittleCMS
     return curves, matrix
+
+
+def is_srgb(icc: bytes) -> bool:
+    """Whether ``icc`` describes sRGB's colours: a matrix/TRC profile whose colorants lie within 0.005 of sRGB's and
+    whose tone curves within 0.02 of sRGB's curve (a profile of lookup tables, or one that does not read: not said to
+    be)."""
+    try:
+        curves, matrix = _matrix_shaper(icc)
+        srgb_curves, srgb_matrix = _srgb_shaper()
+    except (KeyError, ValueError, struct.error, OSError):
+        return False
+    return bool(np.abs(matrix - srgb_matrix).max() < 0.005 and np.abs(curves - srgb_curves).max() < 0.02)
+
+
+@functools.cache
+def _srgb_shaper() -> tuple[np.ndarray, np.ndarray]:
+    from PIL import ImageCms
+
+    return _matrix_shaper(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:

@@ -1623,7 +1623,7 @@ def write_image(
         notes.append(f"{fmt} holds no alpha: composited on white")
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
-                 + _linear_notes(fmt, picture.carried()))
+                 + _linear_notes(fmt, picture.carried()) + _profile_notes(fmt, picture.icc))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -1786,6 +1786,18 @@ def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> list[str]
     if fmt not in _HIGH_BIT_FORMATS:
         return [f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8"]
     return [_HEIF_10] if fmt == "HEIF" and meta.depth not in (10, 12) else []
+
+
+def _profile_notes(fmt: str, icc: bytes | None) -> list[str]:
+    """What a ``fmt`` output that holds no ICC profile (BMP, TGA, Netpbm, QOI, JPEG 2000 as written here) does with a
+    picture's profile other than sRGB's: leaves it out, so that its colours show as sRGB's (a linear format's own note
+    says so for those)."""
+    from classsr_cli.io.icc import is_srgb
+
+    if icc is None or fmt in _META_FORMATS or fmt in _LINEAR_FORMATS or is_srgb(icc):
+        return []
+    return [f"{fmt} output holds no colour profile: the picture's ICC profile is left out, so its colours show as "
+            "sRGB's; a PNG, TIFF, JPEG, WebP, AVIF, HEIC or JPEG XL output keeps it"]
 
 
 def _linear_notes(fmt: str, meta: Meta) -> list[str]:
@@ -2164,7 +2176,7 @@ def write_image_rows(
     notes: list[str] = []
     carried = (meta or Meta()).for_output(fmt, width, height)
     notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
-                 + _linear_notes(fmt, meta or Meta()))
+                 + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 
