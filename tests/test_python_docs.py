@@ -20,7 +20,7 @@ def blocks() -> list[str]:
 def test_the_python_pages_blocks_run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                                      tmp_path: Path) -> None:
     code = blocks()
-    assert len(code) == 5
+    assert len(code) == 6
     monkeypatch.chdir(ROOT)
     namespace: dict[str, object] = {}
     for block in code:
@@ -32,3 +32,4 @@ def test_the_python_pages_blocks_run(capsys: pytest.CaptureFixture[str], monkeyp
     assert printed[2].startswith("10 (")  # ten frames of the clip, their patches per class
     assert printed[3] == "no model named 'no-such-model'; `classsr models` lists the installed ones"
     assert (tmp_path / "baby_x4.png").is_file() and (tmp_path / "clip_x4.mp4").is_file()
+    assert (tmp_path / "lighthouse_x4.png").is_file()  # by the JPEG model, which --model auto picks for it
