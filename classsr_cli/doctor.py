@@ -92,6 +92,7 @@ def formats() -> list[Check]:
                             "read and written" if both else "read only" if fmt in reads else "not available"))
     checks.append(Check("formats", "PPM/PGM/PBM", True if "PPM" in reads else None,
                         "read (16-bit too), PPM and PGM written (classsr's)" if "PPM" in reads else "not available"))
+    checks.append(Check("formats", "PAM", True, "read and written (classsr's), alpha and 16 bits kept"))
     checks.append(Check("formats", "PFM", True, "read and written (classsr's), as linear light"))
     checks.append(Check("formats", "Photoshop", True, "PSD and PSB read (classsr's: the flattened picture, 8-32 bits)"))
     checks.append(Check("formats", "DDS", True if "DDS" in reads else None,

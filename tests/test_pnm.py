@@ -82,3 +82,53 @@ def test_a_pfm_sequence_is_read_and_written_by_classsr_video_as_upscale_does_eac
     _pfm(folder / "beauty_004.pfm", np.ones((12, 32, 1), np.float32))
     r = runner.invoke(app, ["video", str(folder), str(tmp_path / "odd" / "%03d.png")])
     assert r.exit_code == 1 and "beauty_004.pfm: a frame unlike the sequence's first (32x12 gray, the first frame" in r.stderr
+
+
+@pytest.mark.parametrize(("depth", "bits"), [(1, 8), (2, 8), (3, 16), (4, 16), (4, 8)])
+def test_pam_round_trips_with_alpha_and_16_bits(tmp_path: Path, depth: int, bits: int) -> None:
+    """PAM (Netpbm with alpha, which ImageMagick pipes as ``pam:-`` and Pillow does not read): gray or RGB, with alpha
+    where it has 2 or 4 samples, at 8 or 16 bits, through ``read_image`` and ``write_image``."""
+    from classsr_cli.io.image import Picture, read_image, write_image
+
+    dtype = np.uint16 if bits == 16 else np.uint8
+    samples = np.random.default_rng(depth).integers(1, np.iinfo(dtype).max, (9, 7, depth)).astype(dtype)
+    colour, alpha = (samples[..., :-1], samples[..., -1]) if depth in (2, 4) else (samples, None)
+    assert write_image(tmp_path / "a.pam", Picture(np.ascontiguousarray(colour), alpha=alpha)) == []
+    kind = ("GRAYSCALE", "GRAYSCALE_ALPHA", "RGB", "RGB_ALPHA")[depth - 1]
+    assert (tmp_path / "a.pam").read_bytes().startswith(
+        f"P7\nWIDTH 7\nHEIGHT 9\nDEPTH {depth}\nMAXVAL {np.iinfo(dtype).max}\nTUPLTYPE {kind}\nENDHDR\n".encode())
+    back = read_image(tmp_path / "a.pam")
+    assert back.source_format == "PAM" and back.bits == bits and np.array_equal(back.pixels, colour)
+    assert (alpha is None and back.alpha is None) or np.array_equal(back.alpha, alpha)
+
+
+def test_a_pam_of_another_maxval_and_a_bad_one(tmp_path: Path) -> None:
+    from classsr_cli.errors import InputError
+    from classsr_cli.io.image import peek_size, read_image
+
+    levels = np.arange(2 * 3 * 2).reshape(2, 3, 2) * 90  # gray and alpha, maxval 1023
+    head = b"P7\n# by hand\nWIDTH 3\nHEIGHT 2\nDEPTH 2\nMAXVAL 1023\nTUPLTYPE GRAYSCALE\nTUPLTYPE _ALPHA\nENDHDR\n"
+    (tmp_path / "a.pam").write_bytes(head + levels.astype(">u2").tobytes())
+    pic = read_image(tmp_path / "a.pam")
+    assert pic.mode == "LA" and pic.bits == 16 and peek_size(tmp_path / "a.pam") == (2, 3)
+    assert np.array_equal(pic.pixels[..., 0], (levels[..., 0] * 65535 + 511) // 1023)
+    (tmp_path / "b.pam").write_bytes(head.replace(b"DEPTH 2", b"DEPTH 5") + bytes(100))
+    with pytest.raises(InputError, match=r"b\.pam: truncated or corrupt image \(its PAM header does not read"):
+        read_image(tmp_path / "b.pam")
+    (tmp_path / "c.pam").write_bytes(head + bytes(10))
+    with pytest.raises(InputError, match=r"c\.pam: truncated or corrupt image \(cut short: 10 of its 24 bytes"):
+        read_image(tmp_path / "c.pam")
+
+
+@pytest.mark.slow
+def test_ffmpeg_reads_classsrs_pam_as_written(tmp_path: Path) -> None:
+    import subprocess
+
+    from classsr_cli.io.image import Picture, write_image
+    from classsr_cli.io.video import ffmpeg_exe
+
+    rgba = np.random.default_rng(0).integers(0, 65535, (9, 7, 4)).astype(np.uint16)
+    write_image(tmp_path / "a.pam", Picture(np.ascontiguousarray(rgba[..., :3]), alpha=np.ascontiguousarray(rgba[..., 3])))
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "a.pam"), "-f", "rawvideo", "-pix_fmt",
+                          "rgba64le", "-"], capture_output=True, check=True).stdout  # fmt: skip
+    assert np.array_equal(np.frombuffer(out, "<u2").reshape(rgba.shape), rgba)

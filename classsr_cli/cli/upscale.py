@@ -70,6 +70,7 @@ class ImageFormat(StrEnum):
     pfm = "pfm"
     jp2 = "jp2"
     qoi = "qoi"
+    pam = "pam"
 
 EXAMPLES = """\
 Examples:
@@ -255,7 +256,7 @@ STDIO = "-"
 _PIPED: dict[str, str] = {}
 #: Pillow's format -> the suffix a picture on standard input is staged under.
 _STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "HEIF": ".heic",
-           "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr", "PFM": ".pfm", "PSD": ".psd", "PPM": ".pnm", "JPEG2000": ".jp2", "QOI": ".qoi",
+           "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr", "PFM": ".pfm", "PSD": ".psd", "PPM": ".pnm", "JPEG2000": ".jp2", "QOI": ".qoi", "PAM": ".pam",
            "DDS": ".dds"}
 
 

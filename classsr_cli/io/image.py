@@ -115,7 +115,7 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
 READ_NAMES = ("PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, JPEG 2000, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, QOI, TGA, "
-              "PPM/PGM/PBM, DDS or Photoshop PSD")
+              "PPM/PGM/PBM/PAM, DDS or Photoshop PSD")
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -141,6 +141,7 @@ WRITE_FORMATS = {
     ".ppm": "PPM",  # classsr's own Netpbm writer (io.pnm): colour
     ".pgm": "PGM",  # gray (a colour picture's luma, said)
     ".pnm": "PNM",  # as the picture is: PGM for gray, PPM for colour
+    ".pam": "PAM",  # classsr's own (io.pnm): Netpbm with alpha
     ".pfm": "PFM",  # classsr's own (io.pnm): linear light in 32-bit floats
 }
 #: The Netpbm outputs, written by :func:`classsr_cli.io.pnm.write`.
@@ -152,8 +153,8 @@ _META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "H
 _LINEAR_FORMATS = ("EXR", "HDR", "PFM")  # formats of linear light with no ceiling (io.exr.Linear)
 #: Formats written at a quality (``--quality``); the others are lossless.
 QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF", "JXL")
-_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR", "PFM", "JPEG2000", *_PNM_FORMATS)  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
-_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA", "JPEG2000", "QOI")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
+_HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR", "PFM", "JPEG2000", "PAM", *_PNM_FORMATS)  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
+_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA", "JPEG2000", "QOI", "PAM")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
 #: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
@@ -389,6 +390,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         return _read_pfm(path, max_pixels)
     if own == "PSD":
         return _read_psd(path, max_pixels)
+    if own == "PAM":
+        return _read_pam(path, max_pixels)
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
@@ -437,8 +440,8 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
         shown = _jxl_header(path).shown  # as read_image reads it, before anything is decoded
         _check_pixels(path, shown, max_pixels)
         return shown[1], shown[0]
-    if own == "PSD":
-        doc = _psd_document(path)
+    if own in ("PSD", "PAM"):
+        doc = _psd_document(path) if own == "PSD" else _pam_header(path)
         _check_pixels(path, (doc.width, doc.height), max_pixels)
         return doc.height, doc.width
     if own in ("EXR", "HDR", "PFM"):
@@ -805,16 +808,16 @@ def _own_format(path: Path) -> str | None:
 
 def own_format(head: bytes) -> str | None:
     """The format a file starting with ``head`` (its first 12 bytes) is, where classsr reads it without Pillow: ``JXL``,
-    ``EXR``, ``HDR`` (Radiance), ``PFM`` or ``PSD``; ``None`` otherwise."""
+    ``EXR``, ``HDR`` (Radiance), ``PFM``, ``PAM`` or ``PSD``; ``None`` otherwise."""
     from classsr_cli.io import exr, jxl, psd, radiance
 
     checks = (("JXL", jxl.is_jxl), ("EXR", exr.is_exr), ("HDR", radiance.is_radiance), ("PFM", pnm.is_pfm),
-              ("PSD", psd.is_psd))
+              ("PAM", pnm.is_pam), ("PSD", psd.is_psd))
     return next((name for name, starts in checks if starts(head)), None)
 
 
 #: What each format :func:`own_format` names is called.
-OWN_NAMES = {"JXL": "JPEG XL", "EXR": "OpenEXR", "HDR": "Radiance HDR", "PFM": "PFM", "PSD": "Photoshop"}
+OWN_NAMES = {"JXL": "JPEG XL", "EXR": "OpenEXR", "HDR": "Radiance HDR", "PFM": "PFM", "PAM": "PAM", "PSD": "Photoshop"}
 
 
 def _radiance_header(path: Path) -> Any:
@@ -887,6 +890,31 @@ def _read_pfm(path: Path, max_pixels: int | None) -> Picture:
     notes += [f"PFM with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
     return Picture(pixels=pixels, source_format="PFM", source_mode="RGB" if light.shape[2] == 3 else "L", notes=notes,
                    lossless=True, linear=linear)  # fmt: skip
+
+
+def _pam_header(path: Path) -> pnm.PamHeader:
+    with path.open("rb") as f:
+        head = pnm.pam_header(f.read(4096))
+    if head is None:
+        raise InputError(f"{path}: truncated or corrupt image (its PAM header does not read, or holds more than 4 "
+                         "samples a pixel)")
+    return head
+
+
+def _read_pam(path: Path, max_pixels: int | None) -> Picture:
+    """A PAM (:func:`classsr_cli.io.pnm.read_pam`): gray or RGB, the last sample alpha where it has 2 or 4."""
+    head = _pam_header(path)
+    _check_pixels(path, (head.width, head.height), max_pixels)
+    try:
+        samples = pnm.read_pam(path, head)
+    except ValueError as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    colour = samples[..., : 3 if head.depth >= 3 else 1]
+    alpha = samples[..., -1] if head.depth in (2, 4) else None
+    if alpha is not None and int(alpha.min()) == np.iinfo(alpha.dtype).max:
+        alpha = None  # fully opaque: nothing to keep
+    return Picture(pixels=np.ascontiguousarray(colour), alpha=None if alpha is None else np.ascontiguousarray(alpha),
+                   source_format="PAM", source_mode=("L", "LA", "RGB", "RGBA")[head.depth - 1])  # fmt: skip
 
 
 def _psd_document(path: Path) -> Any:
@@ -1545,7 +1573,7 @@ def output_format(path: Path) -> str:
     if fmt == "JXL":
         _jxl_ffmpeg(path, "encoders")
         return fmt
-    if fmt in ("EXR", "PFM", *_PNM_FORMATS):  # classsr's own writers
+    if fmt in ("EXR", "PFM", "PAM", *_PNM_FORMATS):  # classsr's own writers
         return fmt
     if fmt == "HDR":
         _codec_ffmpeg(path, "hdr", "Radiance HDR", "encoders")
@@ -1654,6 +1682,10 @@ def write_image(
                                                     _row_chunks(pixels)), overwrite)  # fmt: skip
     elif fmt == "JPEG2000" and pixels.dtype == np.uint16:
         _atomic_write(path, lambda tmp: _jp2_writer16(tmp, pixels, alpha), overwrite)
+    elif fmt == "PAM":
+        arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
+        _atomic_write(path, lambda tmp: _pam_writer(tmp, arr.shape[:2], arr.shape[2], arr.dtype, _row_chunks(arr)),
+                      overwrite)  # fmt: skip
     else:
         _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
     return notes
@@ -1972,6 +2004,11 @@ def _pil_write(
         _jfif_aspect(tmp, *meta.aspect)
 
 
+def _pam_writer(tmp: Path, size: tuple[int, int], depth: int, dtype: np.dtype, bands: Iterable[np.ndarray]) -> None:
+    with tmp.open("wb") as f:
+        pnm.write_pam(f, size, depth, dtype, bands)
+
+
 def _pnm_notes(fmt: str, channels: int) -> list[str]:
     return ["PGM holds gray: the colours written as their luma (ITU-R BT.601, as Pillow and Netpbm convert)"] \
         if fmt == "PGM" and channels == 3 else []
@@ -2204,6 +2241,8 @@ def write_image_rows(
     elif fmt in _PNM_FORMATS:
         notes.extend(_pnm_notes(fmt, channels))
         _atomic_write(path, lambda tmp: _pnm_writer(tmp, fmt, size, channels, dtype, checked()), overwrite)
+    elif fmt == "PAM":
+        _atomic_write(path, lambda tmp: _pam_writer(tmp, size, channels, dtype, checked()), overwrite)
     else:
         _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), carried, quality),
                       overwrite)  # fmt: skip

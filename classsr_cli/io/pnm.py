@@ -3,7 +3,9 @@
 
 Pillow reads PBM, PGM and PPM, plain (ASCII) and raw, and a deep PGM (``maxval`` above 255) at 16 bits, but a deep
 raw PPM at 8: :func:`read_deep` keeps its 16. :func:`write` writes raw PPM (``P6``) or PGM (``P5``) band by band, at
-8 bits or 16 (big-endian, ``maxval`` 65535), as Netpbm, ffmpeg and OpenCV read them.
+8 bits or 16 (big-endian, ``maxval`` 65535), as Netpbm, ffmpeg and OpenCV read them. PAM (``P7``: Netpbm's
+format with alpha, which ImageMagick's ``pam:-`` pipes), which Pillow does not read, is read (:func:`read_pam`) and
+written (:func:`write_pam`) here too.
 
 A PFM is ``PF`` (colour) or ``Pf`` (gray), its width and height, and a scale whose sign gives the byte order (negative:
 little-endian), then float32 rows from the bottom up; Pillow reads it as a float picture of unknown light, so classsr
@@ -20,7 +22,8 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-__all__ = ["Header", "header", "is_pfm", "load_pfm", "pfm_header", "read_deep", "read_pfm", "write", "write_pfm"]
+__all__ = ["Header", "header", "is_pam", "is_pfm", "load_pfm", "pam_header", "pfm_header", "read_deep", "read_pam", "read_pfm",
+           "write", "write_pam", "write_pfm"]
 
 _WHITESPACE = b" \t\r\n\v\f"
 
@@ -137,3 +140,69 @@ def write_pfm(f: BinaryIO, light: np.ndarray) -> None:
     height, width, channels = light.shape
     f.write(f"{'PF' if channels == 3 else 'Pf'}\n{width} {height}\n-1.0\n".encode())
     f.write(np.ascontiguousarray(light[::-1], dtype="<f4").tobytes())
+
+
+def is_pam(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is a PAM."""
+    return head[:3] in (b"P7\n", b"P7\r", b"P7 ")
+
+
+class PamHeader(NamedTuple):
+    """A PAM's size, samples a pixel (``depth``: 1 gray, 2 gray and alpha, 3 RGB, 4 RGB and alpha), largest level and
+    where its raster starts."""
+
+    width: int
+    height: int
+    depth: int
+    maxval: int
+    offset: int
+
+
+def pam_header(data: bytes) -> PamHeader | None:
+    """A PAM's :class:`PamHeader` from its first bytes (up to ``ENDHDR``); ``None`` where it does not read or holds
+    what classsr does not (a depth above 4)."""
+    end = data.find(b"ENDHDR\n")
+    if not is_pam(data) or end < 0:
+        return None
+    fields: dict[bytes, bytes] = {}
+    for line in data[3:end].splitlines():
+        key, _, value = line.strip().partition(b" ")
+        if key and not key.startswith(b"#"):
+            fields[key] = fields.get(key, b"") + value.strip() if key == b"TUPLTYPE" else value.strip()
+    try:
+        width, height, depth, maxval = (int(fields[k]) for k in (b"WIDTH", b"HEIGHT", b"DEPTH", b"MAXVAL"))
+    except (KeyError, ValueError):
+        return None
+    if width < 1 or height < 1 or not 1 <= depth <= 4 or not 0 < maxval < 65536:
+        return None
+    return PamHeader(width, height, depth, maxval, end + 7)
+
+
+def read_pam(path: Path, head: PamHeader) -> np.ndarray:
+    """A PAM's samples, ``(H, W, depth)``: uint8 where its maxval is 255 or less, else uint16, its levels stretched
+    to 0-255 or 0-65535 (as Pillow stretches a PGM's). :class:`ValueError` for a file cut short."""
+    wide = head.maxval > 255
+    count = head.width * head.height * head.depth
+    with path.open("rb") as f:
+        f.seek(head.offset)
+        raw = np.fromfile(f, dtype=">u2" if wide else np.uint8, count=count)
+    if raw.size < count:
+        raise ValueError(f"cut short: {raw.size * (1 + wide):,} of its {count * (1 + wide):,} bytes of pixels")
+    levels = raw.reshape(head.height, head.width, head.depth)
+    if head.maxval == 255:
+        return levels.astype(np.uint8)
+    top = 65535 if wide else 255
+    levels = np.minimum(levels.astype(np.uint32), head.maxval)
+    return ((levels * top + head.maxval // 2) // head.maxval).astype(np.uint16 if wide else np.uint8)
+
+
+def write_pam(f: BinaryIO, size: tuple[int, int], depth: int, dtype: np.dtype, bands: Iterable[np.ndarray]) -> None:
+    """Write a PAM of ``size = (height, width)`` and ``depth`` samples a pixel (1-4: gray, gray and alpha, RGB, RGB and
+    alpha) from ``bands`` of rows ``(n, width, depth)`` of ``dtype`` (uint8 or uint16), as they arrive."""
+    height, width = size
+    deep = np.dtype(dtype) == np.uint16
+    kind = ("GRAYSCALE", "GRAYSCALE_ALPHA", "RGB", "RGB_ALPHA")[depth - 1]
+    f.write(f"P7\nWIDTH {width}\nHEIGHT {height}\nDEPTH {depth}\nMAXVAL {65535 if deep else 255}\nTUPLTYPE {kind}\n"
+            "ENDHDR\n".encode())
+    for band in bands:
+        f.write(np.ascontiguousarray(band, dtype=">u2" if deep else np.uint8).tobytes())
