@@ -70,6 +70,7 @@ __all__ = [
     "Upscaler",
     "branch_index",
     "suited_model",
+    "suited_video_model",
     "upscale_file",
 ]
 
@@ -624,18 +625,39 @@ def suited_model(picture: Picture, scale: float) -> tuple[str | None, str]:
     trained on noisy LR where it looks noisy (:func:`noise_note`'s test: not a palette picture), else the one trained
     on LR saved as JPEG where it is a JPEG saved below :data:`JPEG_NOTE_BELOW` (:func:`compression_note`'s), else
     ``None``: the default model. A model that is not installed is not chosen."""
-    from classsr_cli.metrics import noise_level
-    from classsr_cli.zoo import MAX_SCALE, jpeg_model_name, noisy_model_name
+    from classsr_cli.zoo import MAX_SCALE, jpeg_model_name
 
     native = min(scale, MAX_SCALE)  # a factor above it: the first pass, which meets the picture
     quality = picture.jpeg_quality
     least = NOISE_NOTE_JPEG_FROM if _compressed(quality) else NOISE_NOTE_FROM
-    noisy = noisy_model_name(native)
-    if noisy is not None and picture.source_mode not in ("P", "PA") and (level := noise_level(picture.pixels)) >= least:
-        return noisy, f"looks noisy: its noise estimate is {level:.1f} levels"
+    noisy = _noisy_pick(picture.pixels, native, least, palette=picture.source_mode in ("P", "PA"))
+    if noisy is not None:
+        return noisy
     if _compressed(quality) and (compressed := jpeg_model_name(native)) is not None:
         return compressed, f"saved as JPEG at quality {quality}"
     return None, "neither noise nor compression found"
+
+
+def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette: bool) -> tuple[str | None, str]:
+    """``--model auto`` for a video: the model trained on noisy LR where its ``first`` frame looks noisy, as
+    :func:`noise_note` tells it (from :data:`NOISE_NOTE_VIDEO_FROM` where a ``lossy`` codec smooths noise; never for
+    a ``palette`` one: a GIF's dithering), else ``None``: the default model; and why."""
+    from classsr_cli.zoo import MAX_SCALE
+
+    least = NOISE_NOTE_VIDEO_FROM if lossy else NOISE_NOTE_FROM
+    return _noisy_pick(first, min(scale, MAX_SCALE), least, palette=palette) or (None, "its first frame shows no noise")
+
+
+def _noisy_pick(pixels: np.ndarray, scale: float, least: float, *, palette: bool) -> tuple[str, str] | None:
+    """The installed noisy-input model for ``scale`` and why, where ``pixels`` read at least ``least`` levels of
+    noise (not a ``palette`` picture's); else ``None``."""
+    from classsr_cli.metrics import noise_level
+    from classsr_cli.zoo import noisy_model_name
+
+    name = noisy_model_name(scale)
+    if name is None or palette or (level := noise_level(pixels)) < least:
+        return None
+    return name, f"looks noisy: its noise estimate is {level:.1f} levels"
 
 
 class AutoModel:

@@ -963,6 +963,20 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
     return json.loads(json.dumps(recipe))  # as state.json holds it: lists, not tuples
 
 
+def auto_model(source: str | os.PathLike[str], scale: float) -> tuple[str | None, str]:
+    """``classsr video --model auto``: the model :func:`~classsr_cli.pipeline.suited_video_model` names from the
+    video's first frame (the one the noise note reads when the run starts at the beginning), and why."""
+    from classsr_cli.pipeline import suited_video_model
+
+    info = probe(source)
+    with VideoReader(info) as reader:
+        first = next(iter(reader), None)
+    if first is None:
+        return None, "no frame read"
+    lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
+    return suited_video_model(first.rgb, scale, lossy=lossy, palette=palette)
+
+
 def upscale_video(
     model: ClassSR | Upscaler,
     src: str | os.PathLike[str],

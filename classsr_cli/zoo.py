@@ -231,10 +231,10 @@ AUTO = "auto"
 
 def resolve_model(spec: str | None, scale: int) -> Path:
     """Path of the model ``spec`` (a path or a name in the weights folders); ``None`` means the default. ``auto``, which
-    only ``classsr upscale`` takes, is a :class:`ConfigError` here."""
+    ``classsr upscale`` and ``classsr video`` resolve themselves, is a :class:`ConfigError` here."""
     if spec == AUTO and not Path(spec).is_file():
-        raise ConfigError("--model auto picks a model for each picture, in `classsr upscale` only; name one here "
-                          "(`classsr models` lists them)")
+        raise ConfigError("--model auto picks a model by the picture, in `classsr upscale` and `classsr video` only; "
+                          "name one here (`classsr models` lists them)")
     if spec is not None and (os.sep in spec or spec.endswith(".safetensors") or Path(spec).exists()):
         path = Path(spec)
         if not path.exists():

@@ -1192,8 +1192,8 @@ def test_format_offers_one_suffix_for_each_format_classsr_writes() -> None:
 def test_model_auto_through_the_cli(tiny_model: torch.nn.Module, photo: Path, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """``-m auto``: each picture's --json record names the model that ran (the noisy-input one for a noisy picture,
-    the default for a clean one); --dry-run says auto; video and bench refuse it in one line; a model file named
-    ``auto`` is that file."""
+    the default for a clean one); --dry-run says auto; bench refuses it in one line (video: tests/test_video.py); a
+    model file named ``auto`` is that file."""
     from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.degrade import add_noise
 
@@ -1214,9 +1214,8 @@ def test_model_auto_through_the_cli(tiny_model: torch.nn.Module, photo: Path, tm
     assert "--model auto: classsr_residual_noisy_x4 (looks noisy: its noise estimate is" in r.stderr
     r = run("upscale", *ins, "-m", "auto", "-o", tmp_path / "dry", "--json", "--dry-run")
     assert r.exit_code == 0 and {json.loads(line)["model"] for line in r.stdout.splitlines()} == {"auto"}
-    for args in (["video", tmp_path / "smooth.png", tmp_path / "v.mp4"], ["bench", tmp_path, "-x", "4"]):
-        r = run(*args, "-m", "auto")
-        assert r.exit_code == 2 and "--model auto picks a model for each picture, in `classsr upscale` only" in r.stderr
+    r = run("bench", tmp_path, "-x", "4", "-m", "auto")
+    assert r.exit_code == 2 and "--model auto picks a model by the picture, in `classsr upscale` and `classsr video` only" in r.stderr
     (tmp_path / "auto").write_bytes((weights / "classsr_residual_x4.safetensors").read_bytes())
     monkeypatch.chdir(tmp_path)
     r = run("upscale", "grainy.png", "-m", "auto", "-o", tmp_path / "file.png", "--json")

@@ -2341,3 +2341,33 @@ def test_resume_continues_with_the_same_model_file_renamed(
     renamed = shutil.copy(tiny_model_path, tmp_path / "renamed_x4.safetensors")
     result = upscale_video(Upscaler(tiny_model, model_path=Path(renamed)), clips["audio"], out, **kw)
     assert result.resumed == 8 and result.frames == 15 and out.exists() and kept_frames(out) == 0
+
+
+def test_model_auto_picks_by_the_first_frame(tiny_model: torch.nn.Module, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``classsr video -m auto``: grainy footage runs through the noisy-input model, clean footage through the default,
+    as the first frame's noise note would name them; the pick said in a note and the record's model."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.cli import app
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("classsr_residual_x4", "classsr_residual_noisy_x4"):
+        save_checkpoint(tiny_model, weights / f"{name}.safetensors")
+    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
+    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
+    grain, plain = tmp_path / "grain.mkv", tmp_path / "plain.mkv"
+    ff("-f", "lavfi", "-i", "gradients=size=64x48:rate=5:duration=0.4:speed=0", "-vf", "format=yuv420p,noise=alls=24:allf=t",
+       "-c:v", "ffv1", grain)  # fmt: skip
+    ff("-f", "lavfi", "-i", "gradients=size=64x48:rate=5:duration=0.4:speed=0", "-vf", "format=yuv420p", "-c:v", "ffv1",
+       plain)  # fmt: skip
+    for src, want in ((grain, "classsr_residual_noisy_x4"), (plain, "classsr_residual_x4")):
+        r = CliRunner().invoke(app, ["video", str(src), str(tmp_path / f"{src.stem}_x4.mkv"), "-m", "auto", "--json"])
+        assert r.exit_code == 0, r.output
+        assert Path(json.loads(r.stdout)["model"]).name == f"{want}.safetensors"
+        said = "looks noisy: its noise estimate is" if want.endswith("noisy_x4") else "its first frame shows no noise"
+        assert f"note: --model auto: {want if 'noisy' in want else 'the default model'} ({said}" in r.stderr

@@ -38,6 +38,7 @@ __all__ = [
     "ThreadsOpt",
     "ToleranceOpt",
     "TtaOpt",
+    "VideoModelOpt",
     "WidthOpt",
     "flag",
     "output_scale",
@@ -129,6 +130,15 @@ ImageModelOpt = Annotated[
         help="Model name (see `classsr models`) or .safetensors path; auto: for each picture, the model trained on "
         "noisy input where it looks noisy, the one trained on JPEG where it is a JPEG saved below quality 90, else the "
         "default.",
+        show_default=False,
+    ),
+]
+VideoModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", metavar="NAME|PATH|auto",
+        help="Model name (see `classsr models`) or .safetensors path; auto: the model trained on noisy input where "
+        "the first frame looks noisy, else the default.",
         show_default=False,
     ),
 ]

@@ -29,7 +29,6 @@ from classsr_cli.cli._options import (
     ForceBranchOpt,
     FrameQualityOpt,
     HeightOpt,
-    ModelOpt,
     OverwriteOpt,
     PrecisionOpt,
     ScaleOpt,
@@ -37,6 +36,7 @@ from classsr_cli.cli._options import (
     ThreadsOpt,
     ToleranceOpt,
     TtaOpt,
+    VideoModelOpt,
     WidthOpt,
     flag,
     output_scale,
@@ -130,7 +130,7 @@ def video(
     scale: ScaleOpt = None,
     width: WidthOpt = None,
     height: HeightOpt = None,
-    model: ModelOpt = None,
+    model: VideoModelOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = Precision.auto,
     threads: ThreadsOpt = None,
@@ -209,6 +209,7 @@ def video(
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import (
         TemporalOptions,
+        auto_model,
         estimate_video,
         kept_frames,
         output_path,
@@ -219,6 +220,8 @@ def video(
     world = distributed.world()  # under torchrun each rank upscales a share of the frames, rank 0 joins them
     if world.active and dry_run:
         raise ConfigError("--dry-run times a sample in one process: run it without torchrun")
+    auto = model == zoo.AUTO and not Path(model).is_file()  # a file named auto is a model file
+    model = None if auto else model  # auto's models are the default's family's kin: its scale
     start_s = seconds_of(start, "--start") if start is not None else 0.0  # before the model loads
     length_s = seconds_of(duration, "--duration") if duration is not None else None
     if output is not None and output_opt is not None:
@@ -247,6 +250,14 @@ def video(
         dev = runtime.resolve_device(distributed.device_name(world, device))
         distributed.start(world, dev)
         dtype = runtime.resolve_dtype(precision.value, dev)
+        if auto:  # from the first frame, as its noise note reads it
+            try:
+                model, why = auto_model(source, scale)
+            except ClassSRError as e:
+                _failure_record(json_out, source, target, e)
+                raise
+            if world.is_main:
+                err.print(f"note: --model auto: {model or 'the default model'} ({why})", soft_wrap=True, markup=False)
         loaded = zoo.load(model, min(scale, zoo.MAX_SCALE), device=dev, dtype=dtype)
         upscaler = Upscaler.of(loaded, scale=scale, step=step, batch_size=batch_size, tolerance=tolerance,
                                force_branch=force_branch.value if force_branch else None, tta=tta,
