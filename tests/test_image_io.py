@@ -1317,9 +1317,14 @@ def test_dds_is_read_and_written_as_png(tmp_path: Path) -> None:
     from classsr_cli.io.image import output_format, output_suffix
 
     rgba = np.dstack([SMOOTH, np.full(SMOOTH.shape[:2], 200, np.uint8)])
-    Image.fromarray(rgba).save(tmp_path / "t.dds", pixel_format="DXT5")
-    pic = read_image(tmp_path / "t.dds")
-    assert pic.source_format == "DDS" and pic.mode == "RGBA" and np.abs(pic.pixels.astype(int) - SMOOTH).mean() < 4
+    for kind in ("DXT1", "DXT3", "DXT5", "BC5"):  # block-compressed (BC5: two channels, read as RGB)
+        Image.fromarray(rgba[..., :3] if kind == "BC5" else rgba).save(tmp_path / "t.dds", pixel_format=kind)
+        pic = read_image(tmp_path / "t.dds")
+        assert pic.source_format == "DDS" and pic.mode == ("RGB" if kind in ("BC5", "DXT1") else "RGBA"), kind
+        if kind != "BC5":
+            assert np.abs(pic.pixels.astype(int) - SMOOTH).mean() < 4, kind
+    Image.fromarray(rgba).save(tmp_path / "raw.dds")  # uncompressed
+    assert np.array_equal(read_image(tmp_path / "raw.dds").pixels, SMOOTH)
     assert output_suffix(".dds") == output_suffix(".pbm") == output_suffix(".gif") == ".png"
     assert output_suffix(".tga") == ".tga" and output_suffix(".PPM") == ".PPM"
     with pytest.raises(ConfigError, match=r"cannot write \.dds"):
