@@ -58,7 +58,8 @@ def models(
             soft_wrap=True,
         )
         return
-    err.print(f"[dim]--model NAME is looked up in {escape(where)}[/]", soft_wrap=True)
+    err.print(f"[dim]--model NAME is looked up in {escape(where)}; --model auto picks the one trained on noise or "
+              "JPEG where a picture needs it[/]", soft_wrap=True)
     if json_out:
         for m in found:
             record = {
