@@ -963,12 +963,13 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
     return json.loads(json.dumps(recipe))  # as state.json holds it: lists, not tuples
 
 
-def auto_model(source: str | os.PathLike[str], scale: float) -> tuple[str | None, str]:
-    """``classsr video --model auto``: the model :func:`~classsr_cli.pipeline.suited_video_model` names from the
-    video's first frame (the one the noise note reads when the run starts at the beginning), and why."""
+def auto_model(source: str | os.PathLike[str], scale: float, start: float = 0.0) -> tuple[str | None, str]:
+    """``classsr video --model auto``: the model :func:`~classsr_cli.pipeline.suited_video_model` names from the first
+    frame the run upscales (at ``start`` seconds: the one its noise note reads), and why."""
     from classsr_cli.pipeline import suited_video_model
 
     info = probe(source)
+    info = info.trimmed(start) if start else info
     with VideoReader(info) as reader:
         first = next(iter(reader), None)
     if first is None:

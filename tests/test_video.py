@@ -2371,3 +2371,8 @@ def test_model_auto_picks_by_the_first_frame(tiny_model: torch.nn.Module, tmp_pa
         assert Path(json.loads(r.stdout)["model"]).name == f"{want}.safetensors"
         said = "looks noisy: its noise estimate is" if want.endswith("noisy_x4") else "its first frame shows no noise"
         assert f"note: --model auto: {want if 'noisy' in want else 'the default model'} ({said}" in r.stderr
+    both = tmp_path / "both.mkv"  # clean, then grainy: the first frame the run upscales decides (--start)
+    ff("-i", plain, "-i", grain, "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "ffv1", both)
+    for start, want in (("0", "the default model"), ("0.4", "classsr_residual_noisy_x4")):
+        r = CliRunner().invoke(app, ["video", str(both), str(tmp_path / f"both_{start}.mkv"), "-m", "auto", "--from", start])
+        assert r.exit_code == 0 and f"note: --model auto: {want} (" in r.stderr, r.output

@@ -252,7 +252,7 @@ def video(
         dtype = runtime.resolve_dtype(precision.value, dev)
         if auto:  # from the first frame, as its noise note reads it
             try:
-                model, why = auto_model(source, scale)
+                model, why = auto_model(source, scale, start_s)
             except ClassSRError as e:
                 _failure_record(json_out, source, target, e)
                 raise
