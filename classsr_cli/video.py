@@ -407,11 +407,32 @@ def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float, stamps:
             first = info.path.name % (first_number + missing[0])
             return (f"{len(missing)} of {expected} frame(s) did not decode and are left out, {first} the first "
                     f"({reader.error_message()})")
+        if info.path.suffix.lower() == ".exr" and (damaged := _damaged_exr_frames(info, expected, first_number)):
+            return (f"{len(damaged)} of {expected} frame(s) have a chunk whose data does not decode and were upscaled "
+                    f"with its rows black, {damaged[0]} the first ({reader.error_message()})")
     total = f" of {info.duration:.2f} s" if info.duration and round(last_end, 2) <= round(info.duration, 2) else ""
     return (
         f"the decoder failed (truncated or damaged file): kept {reader.frames_read} frame(s), "
         f"up to {last_end:.2f} s{total}; what did not decode is lost ({reader.error_message()})"
     )
+
+
+def _damaged_exr_frames(info: VideoInfo, count: int, first_number: int) -> list[str]:
+    """The names of an OpenEXR sequence's frames whose chunks do not all decode, each decoded alone
+    (:func:`classsr_cli.io.exr.decode`): ffmpeg's decoder logs such a chunk, gives its rows as zeros and goes on, and
+    decodes ahead on threads, so its log does not say which frame it was. Run only once a sequence's decoder has
+    logged errors."""
+    from classsr_cli.io import exr
+    from classsr_cli.io.video import ffmpeg_exe
+
+    exe, damaged = ffmpeg_exe(), []
+    for k in range(count):
+        name = info.path.name % (first_number + k)
+        try:
+            exr.decode(exe, info.path.with_name(name))
+        except ValueError:
+            damaged.append(name)
+    return damaged
 
 
 @dataclass

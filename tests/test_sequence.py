@@ -306,10 +306,21 @@ def test_an_openexr_sequence_is_read_as_upscale_reads_its_frames(tmp_path: Path)
     r = runner.invoke(app, ["video", str(tmp_path / "plain"), str(tmp_path / "out.exr")])
     assert r.exit_code == 2 and "OpenEXR frames are written as a numbered sequence" in r.stderr
     cut = tmp_path / "plain" / "shot_1003.exr"  # ffmpeg's decoder would give its missing chunks as zeros
-    cut.write_bytes(cut.read_bytes()[:-100])
+    whole = cut.read_bytes()
+    cut.write_bytes(whole[:-100])
     r = runner.invoke(app, ["video", str(tmp_path / "plain"), str(tmp_path / "cut" / "%05d.png")])
     assert r.exit_code == 1 and "shot_1003.exr: truncated or corrupt image" in r.stderr
     assert not (tmp_path / "cut").exists()
+    # A whole frame with a byte of a chunk's data damaged: ffmpeg's decoder gives that chunk's rows as zeros, logs it
+    # and goes on, ahead on threads, so its log does not say which frame: each frame is decoded alone to name it.
+    cut.write_bytes(whole)
+    damaged = bytearray((tmp_path / "plain" / "shot_1002.exr").read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (tmp_path / "plain" / "shot_1002.exr").write_bytes(bytes(damaged))
+    r = runner.invoke(app, ["video", str(tmp_path / "plain"), str(tmp_path / "dmg" / "%05d.png")])
+    assert r.exit_code == 3, r.output
+    assert ("1 of 3 frame(s) have a chunk whose data does not decode and were upscaled with its rows black, "
+            "shot_1002.exr the first") in r.stderr
 
 
 @pytest.mark.slow
