@@ -50,7 +50,7 @@ def test_a_file_made_by_hand_reads_as_rgbe_means_it(tmp_path: Path) -> None:
     assert srgb_decode(lit.pixels[0, 0, 0] / 65535.0) == pytest.approx(255 / 64 / 4, abs=1e-4)
     cut = tmp_path / "cut.hdr"
     cut.write_bytes(flat(50, 40, b"\x80\x40\x20\x81")[:500])
-    with pytest.raises(InputError, match=r"truncated or corrupt image \(Invalid data found when processing input\)"):
+    with pytest.raises(InputError, match=r"truncated or corrupt image \(38 of its 40 rows missing\)"):  # counted first
         read_image(cut)
     huge = tmp_path / "huge.hdr"
     huge.write_bytes(flat(1, 1, b"").replace(b"-Y 1 +X 1", b"-Y 20000 +X 20000"))
@@ -159,7 +159,7 @@ def test_a_cut_or_miscounted_picture_is_refused_before_decoding(tmp_path: Path) 
     """ffmpeg's decoder gives the rows a cut Radiance file lacks as zeros and says nothing (an interrupted download
     was upscaled with a black strip, exit 0): every row's runs are counted first. Runs of 130 - 128 = 2 equal bytes and
     of literal bytes make up each component; a row a byte short, one whose runs overrun its width, one that names
-    another width and a whole file are each told apart; flat rows (which the format allows) are not counted."""
+    another width and a whole file are each told apart; flat rows and the old run-length code are counted too."""
     runs = bytes([130, 7]) + bytes([6]) + b"abcdef"  # a run of 2, then 6 literal bytes: 8 pixels
     row = rle_row(8, runs, runs, runs, bytes([136, 0x81]))
     assert radiance.cut_short(row * 3, 8, 3) is None
@@ -168,7 +168,20 @@ def test_a_cut_or_miscounted_picture_is_refused_before_decoding(tmp_path: Path) 
     over = rle_row(8, bytes([137, 7]), runs, runs, runs)  # 9 pixels in an 8-pixel row
     assert radiance.cut_short(row + over, 8, 2) == "row 2 of 2 runs past its 8 pixels"
     assert radiance.cut_short(rle_row(9, runs, runs, runs, runs), 8, 1) == "row 1 of 1 says 9 pixels, not 8"
-    assert radiance.cut_short(b"\x80\x40\x20\x81" * 4, 8, 3) is None  # flat: not counted here
+    # Flat pixels (which the format allows; any width) are counted, and so are the old run-length code's repeats
+    # (1 1 1 n: the pixel before n more times, n shifted 8 bits further for each marker right after another), as
+    # ffmpeg's decoder reads them.
+    pixel = b"\x80\x40\x20\x81"
+    assert radiance.cut_short(pixel * 24, 8, 3) is None and radiance.cut_short(pixel * 12, 4, 3) is None
+    assert radiance.cut_short(pixel * 20, 8, 3) == "1 of its 3 rows missing"
+    assert radiance.cut_short(pixel * 5, 4, 3) == "2 of its 3 rows missing"
+    old = pixel + b"\x01\x01\x01\x07" + pixel * 8  # a pixel and 7 repeats, then 8 flat: two rows of 8
+    assert radiance.cut_short(old, 8, 2) is None and radiance.cut_short(old[:-4], 8, 2) == "1 of its 2 rows missing"
+    longer = pixel + b"\x01\x01\x01\x02" + b"\x01\x01\x01\x01"  # 1 + 2 + (1 << 8) pixels
+    assert radiance.cut_short(longer, 259, 1) is None and radiance.cut_short(longer, 259, 2) == "1 of its 2 rows missing"
+    (tmp_path / "flat_cut.hdr").write_bytes(flat(8, 3, pixel)[:-8])
+    with pytest.raises(InputError, match=r"flat_cut\.hdr: truncated or corrupt image \(1 of its 3 rows missing\)"):
+        read_image(tmp_path / "flat_cut.hdr")
     whole = flat(8, 3, b"") + row * 3  # the header and resolution line, then the coded rows
     (tmp_path / "ok.hdr").write_bytes(whole)
     assert read_image(tmp_path / "ok.hdr").pixels.shape == (3, 8, 3)

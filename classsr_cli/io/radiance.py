@@ -72,11 +72,15 @@ def cut_short(pixels: bytes, width: int, height: int) -> str | None:
     ``None``: each of its ``height`` rows run-length coded as Radiance writes them for widths of 8 to 32767 (``2 2``,
     the width in two bytes, then each of the four components as runs: a code above 128 repeats the next byte ``code -
     128`` times, any other is followed by that many bytes) must be there, each component exactly ``width`` long.
-    ffmpeg's decoder gives the rows a cut file lacks as zeros, and says nothing. Rows stored otherwise (flat, or the
-    old run-length code) are not checked: their length cannot be told without decoding."""
+    ffmpeg's decoder gives the rows a cut file lacks as zeros, and says nothing. A picture whose first row is stored
+    otherwise (flat pixels, which the old run-length code marks ``1 1 1 n`` to repeat the pixel before, as ffmpeg's
+    decoder reads it) has its pixels counted (:func:`_flat_pixels`); rows that turn flat after coded ones are not
+    checked."""
     data, n, at = pixels, len(pixels), 0
-    if not 8 <= width <= 0x7FFF:
-        return None
+    if not 8 <= width <= 0x7FFF or (n >= 4 and (data[0] != 2 or data[1] != 2 or data[2] & 0x80)):
+        got = _flat_pixels(data)
+        short = width * height - got
+        return None if short <= 0 else f"{-(-short // width)} of its {height} rows missing"
     for y in range(height):
         if at + 4 > n:
             return f"{height - y} of its {height} rows missing"
@@ -100,6 +104,21 @@ def cut_short(pixels: bytes, width: int, height: int) -> str | None:
         if at > n:
             return f"{height - y} of its {height} rows missing"
     return None
+
+
+def _flat_pixels(data: bytes) -> int:
+    """How many pixels flat RGBE ``data`` holds: one a 4 bytes, but where the old run-length code marks a repeat
+    (``1 1 1 n``: the pixel before ``n`` more times, ``n`` shifted 8 bits further for each marker right after
+    another)."""
+    quads = np.frombuffer(data[: len(data) // 4 * 4], np.uint8).reshape(-1, 4)
+    marker = (quads[:, 0] == 1) & (quads[:, 1] == 1) & (quads[:, 2] == 1)
+    if not marker.any():
+        return len(quads)
+    index = np.arange(len(quads))
+    run_start = np.maximum.accumulate(np.where(~marker, index + 1, 0))  # first index of each run of markers
+    shift = np.where(marker, 8 * (index - run_start), 0)
+    repeats = (quads[:, 3].astype(np.int64) << shift.astype(np.int64))[marker].sum()
+    return int((~marker).sum() + repeats)
 
 
 def decode(exe: str, source: Path) -> np.ndarray:
