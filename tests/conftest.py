@@ -56,6 +56,19 @@ def tiny_model_path(tiny_model: torch.nn.Module, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def install(tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Path]]:
+    """``install("classsr_residual_x4", ...)``: the tiny model saved under those names in a weights folder of its own,
+    the only one looked in (``CLASSSR_WEIGHTS``; the shipped weights left out): their paths by name."""
+    from classsr_cli.checkpoint import save_checkpoint
+
+    weights = tmp_path / "weights"
+    weights.mkdir(exist_ok=True)
+    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
+    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
+    return lambda *names: {name: save_checkpoint(tiny_model, weights / f"{name}.safetensors") for name in names}
+
+
+@pytest.fixture
 def photo(tmp_path: Path) -> Path:
     """A small seeded RGB PNG with smooth and textured regions (48x40)."""
     from PIL import Image

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -1189,20 +1190,14 @@ def test_format_offers_one_suffix_for_each_format_classsr_writes() -> None:
     assert set(WRITE_FORMATS.values()) - set(offered) == {"PNM"}
 
 
-def test_model_auto_through_the_cli(tiny_model: torch.nn.Module, photo: Path, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_auto_through_the_cli(photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    install: Callable[..., dict[str, Path]]) -> None:
     """``-m auto``: each picture's --json record names the model that ran (the noisy-input one for a noisy picture,
     the default for a clean one); --dry-run says auto; bench refuses it in one line (video: tests/test_video.py); a
     model file named ``auto`` is that file."""
-    from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.degrade import add_noise
 
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    for name in ("classsr_residual_x4", "classsr_residual_noisy_x4"):
-        save_checkpoint(tiny_model, weights / f"{name}.safetensors")
-    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
-    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
+    paths = install("classsr_residual_x4", "classsr_residual_noisy_x4")
     smooth = np.asarray(Image.open(photo).convert("RGB").resize((96, 96), Image.Resampling.BICUBIC))
     Image.fromarray(smooth).save(tmp_path / "smooth.png")
     Image.fromarray(add_noise(smooth, 10, 0)).save(tmp_path / "grainy.png")
@@ -1216,7 +1211,7 @@ def test_model_auto_through_the_cli(tiny_model: torch.nn.Module, photo: Path, tm
     assert r.exit_code == 0 and {json.loads(line)["model"] for line in r.stdout.splitlines()} == {"auto"}
     r = run("bench", tmp_path, "-x", "4", "-m", "auto")
     assert r.exit_code == 2 and "--model auto picks a model by the picture, in `classsr upscale` and `classsr video` only" in r.stderr
-    (tmp_path / "auto").write_bytes((weights / "classsr_residual_x4.safetensors").read_bytes())
+    (tmp_path / "auto").write_bytes(paths["classsr_residual_x4"].read_bytes())
     monkeypatch.chdir(tmp_path)
     r = run("upscale", "grainy.png", "-m", "auto", "-o", tmp_path / "file.png", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["model"] == "auto"

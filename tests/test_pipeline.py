@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -375,23 +376,17 @@ def test_an_enlarging_upscaler_is_the_model_then_a_bicubic_enlargement(tiny_mode
 
 
 def test_model_auto_picks_what_the_notes_would_name_and_loads_each_model_once(
-    tiny_model: torch.nn.Module, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model: torch.nn.Module, photo: Path, tmp_path: Path, install: Callable[..., dict[str, Path]]
 ) -> None:
     """``--model auto`` (:func:`suited_model`, :class:`AutoModel`): a noisy picture gets the noisy-input model (a
     noisy JPEG below quality 90 too, from the lower threshold), a clean JPEG below 90 the JPEG model, a clean picture,
     a JPEG at 95 and a dithered palette picture the default; a model that is not installed is not picked. Each model
     is made once, and the note and the result say which ran."""
-    from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.degrade import add_noise
     from classsr_cli.io.image import read_image
     from classsr_cli.pipeline import AutoModel, suited_model, upscale_file
 
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    paths = {name: save_checkpoint(tiny_model, weights / f"{name}.safetensors") for name in
-             ("classsr_residual_x4", "classsr_residual_jpeg_x4", "classsr_residual_noisy_x4")}  # fmt: skip
-    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
-    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
+    paths = install("classsr_residual_x4", "classsr_residual_jpeg_x4", "classsr_residual_noisy_x4")
     smooth = np.asarray(Image.open(photo).convert("RGB").resize((96, 96), Image.Resampling.BICUBIC))
     grainy = add_noise(smooth, 10, 0)
     Image.fromarray(grainy).save(tmp_path / "grainy.png")
@@ -418,6 +413,6 @@ def test_model_auto_picks_what_the_notes_would_name_and_loads_each_model_once(
         assert result.model == paths[model or "classsr_residual_x4"]
         assert not [n for n in result.notes if "is trained to leave" in n]  # the note's advice is what ran
     assert sorted(made, key=str) == sorted([None, "classsr_residual_jpeg_x4", "classsr_residual_noisy_x4"], key=str)
-    (weights / "classsr_residual_noisy_x4.safetensors").unlink()
+    paths["classsr_residual_noisy_x4"].unlink()
     assert suited_model(read_image(tmp_path / "grainy.png"), 4)[0] is None
     assert suited_model(read_image(tmp_path / "web.jpg"), 4)[0] == "classsr_residual_jpeg_x4"

@@ -2343,23 +2343,16 @@ def test_resume_continues_with_the_same_model_file_renamed(
     assert result.resumed == 8 and result.frames == 15 and out.exists() and kept_frames(out) == 0
 
 
-def test_model_auto_picks_by_the_first_frame(tiny_model: torch.nn.Module, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[..., dict[str, Path]]) -> None:
     """``classsr video -m auto``: grainy footage runs through the noisy-input model, clean footage through the default,
     as the first frame's noise note would name them; the pick said in a note and the record's model."""
     import json
 
     from typer.testing import CliRunner
 
-    from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.cli import app
 
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    for name in ("classsr_residual_x4", "classsr_residual_noisy_x4"):
-        save_checkpoint(tiny_model, weights / f"{name}.safetensors")
-    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
-    monkeypatch.setattr("classsr_cli.zoo.shipped_weights_dirs", lambda: [])
+    install("classsr_residual_x4", "classsr_residual_noisy_x4")
     grain, plain = tmp_path / "grain.mkv", tmp_path / "plain.mkv"
     ff("-f", "lavfi", "-i", "gradients=size=64x48:rate=5:duration=0.4:speed=0", "-vf", "format=yuv420p,noise=alls=24:allf=t",
        "-c:v", "ffv1", grain)  # fmt: skip

@@ -380,18 +380,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         raise InputError(f"{path}: empty file")
     _refuse_raw(path)
     own = _own_format(path)
-    if own == "JXL":
-        return _read_jxl(path, max_pixels)
-    if own == "EXR":
-        return _read_exr(path, max_pixels)
-    if own == "HDR":
-        return _read_radiance(path, max_pixels)
-    if own == "PFM":
-        return _read_pfm(path, max_pixels)
-    if own == "PSD":
-        return _read_psd(path, max_pixels)
-    if own == "PAM":
-        return _read_pam(path, max_pixels)
+    if own is not None:
+        return _OWN_READERS[own](path, max_pixels)
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
     with _pixel_limit_off():
         try:
@@ -1267,6 +1257,12 @@ def _read_jxl(path: Path, max_pixels: int | None) -> Picture:
     notes.extend(_colour_notes("JPEG XL", nclx))
     return replace(picture, exif=exif, xmp=boxes.xmp or picture.xmp, text=(), dpi=None, source_format="JXL",
                    notes=notes, nclx=nclx)  # fmt: skip
+
+
+#: The reader of each format :func:`own_format` names.
+_OWN_READERS: dict[str, Callable[[Path, int | None], Picture]] = {
+    "JXL": _read_jxl, "EXR": _read_exr, "HDR": _read_radiance, "PFM": _read_pfm, "PSD": _read_psd, "PAM": _read_pam,
+}
 
 
 def _read_heif16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
