@@ -18,6 +18,8 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     import torch
 
@@ -138,6 +140,11 @@ def noise_level(pixels: np.ndarray, *, block: int = 8, share: float = 0.02, most
     the ``share`` quantile is taken (the flattest blocks, where texture adds least). Blocks whose mean lies within 16
     levels of black or white (clipped noise) are left out; a picture larger than ``most`` pixels a side is measured
     on its centre. 0 when no block is left. About 0.2 on a clean smooth image (the rounding to 8 bits)."""
+    return noise_levels(pixels, (share,), block=block, most=most)[0]
+
+
+def noise_levels(pixels: np.ndarray, shares: Sequence[float], *, block: int = 8, most: int = 1024) -> list[float]:
+    """:func:`noise_level` at each of ``shares``, the blocks measured once."""
     import numpy as np
 
     h, w = pixels.shape[:2]
@@ -146,7 +153,7 @@ def noise_level(pixels: np.ndarray, *, block: int = 8, share: float = 0.02, most
     if pixels.dtype == np.uint16:
         x /= 257.0
     if min(x.shape) < block + 2:
-        return 0.0
+        return [0.0] * len(shares)
     r = np.abs(x[:-2, :-2] - 2 * x[:-2, 1:-1] + x[:-2, 2:] - 2 * x[1:-1, :-2] + 4 * x[1:-1, 1:-1]
                - 2 * x[1:-1, 2:] + x[2:, :-2] - 2 * x[2:, 1:-1] + x[2:, 2:])
     bh, bw = r.shape[0] // block, r.shape[1] // block
@@ -154,5 +161,5 @@ def noise_level(pixels: np.ndarray, *, block: int = 8, share: float = 0.02, most
     level = x[1 : 1 + bh * block, 1 : 1 + bw * block].reshape(bh, block, bw, block).mean(axis=(1, 3))
     kept = response[(level > 16) & (level < 239)]
     if not kept.size:
-        return 0.0
-    return float(np.quantile(kept, share) * math.sqrt(math.pi / 2) / 6)
+        return [0.0] * len(shares)
+    return [float(q) * math.sqrt(math.pi / 2) / 6 for q in np.quantile(kept, shares)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from classsr_cli.metrics import gaussian_window, noise_level, psnr, quantize, rgb_to_y, ssim
+from classsr_cli.metrics import gaussian_window, noise_level, noise_levels, psnr, quantize, rgb_to_y, ssim
 
 # scikit-image 0.26.0's structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
 # data_range=255) on `_pair()`, Y channel, border 4 (the pair comes from a seeded PCG64, stable across numpy).
@@ -170,3 +170,19 @@ def test_noise_level_reads_the_noise_of_flat_regions_and_not_their_ramps() -> No
     noisy = np.clip(np.rint(half_white + rng.normal(0, 6, img.shape[:2])[..., None]), 0, 255).astype(np.uint8)
     assert noise_level(noisy) > 3
     assert noise_level(noisy[:8, :8]) == 0.0
+
+
+def test_noise_levels_reads_each_share_as_noise_level_does_and_texture_raises_the_larger_shares() -> None:
+    """:func:`noise_levels` gives :func:`noise_level` at each share (the blocks measured once), rising with the share;
+    noise reads about alike at the flattest 0.5 % and tenth of blocks, texture of growing amplitude far apart."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:128, 0:128].astype(np.float32)
+    noisy = np.clip(np.rint(100 + 0.2 * xx + rng.normal(0, 4, xx.shape)), 0, 255).astype(np.uint8)[..., None]
+    shares = (0.005, 0.02, 0.1, 0.5)
+    levels = noise_levels(noisy, shares)
+    assert levels == [noise_level(noisy, share=share) for share in shares] and levels == sorted(levels)
+    assert levels[2] < 1.3 * levels[0]
+    texture = np.rint(128 + 8 * 2 ** (xx / 16) * np.sin(xx * 1.3) * np.sin(yy * 1.1))
+    flattest, tenth = noise_levels(np.clip(texture, 0, 255).astype(np.uint8)[..., None], (0.005, 0.1))
+    assert tenth > 1.5 * flattest
+    assert noise_levels(noisy[:8, :8], shares) == [0.0] * 4
