@@ -2,11 +2,14 @@
 level (``classsr bench SET --noise S``), a few noise features of each LR (:func:`classsr_cli.metrics.noise_level` at
 shares of the flattest blocks), and what a rule on them gives against the default: the notes' rule (the noisy model
 from 4 levels at share 0.02), the best pick per picture (an oracle), and a rule given by its parameters, or the best
-of a grid of them with ``--search`` (on training photos only: never tune on the validation sets). Prints one JSON line
-per rule: its mean gain over the default at each noise level, and their mean (each level weighted alike).
+of a grid of them with ``--search`` (on training photos only: never tune on the validation sets). A rule is five
+numbers: the noisy model from NOISY_FROM levels at the share NOISY_SHARE, else the JPEG model from JPEG_FROM levels
+at JPEG_SHARE where the estimate at share 0.1 is at most TEXTURE times it (texture, not noise, raises that one),
+else the default. Prints one JSON line per rule: its mean gain over the default at each noise level, and their mean
+(each level weighted alike). ``--rows`` keeps the measured rows in a file and reads them back on the next run.
 
     PYTHONPATH=scripts python scripts/auto_rules.py ../shared/data/train/BSD200 --search
-    PYTHONPATH=scripts python scripts/auto_rules.py SunHays80 --rule 0.005 2.5 3.5 1.5
+    PYTHONPATH=scripts python scripts/auto_rules.py SunHays80 --rule 0.02 4 0.005 2.5 1.5
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -24,20 +28,56 @@ Row = dict[str, float]
 
 
 def main() -> int:
-    from classsr_cli import bench, zoo
-    from classsr_cli.metrics import noise_level
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("set", help="a set name under ../shared/data/val, or a folder")
     ap.add_argument("--sigmas", type=float, nargs="+", default=[0, 2, 3, 4, 5, 6])
     ap.add_argument("-x", "--scale", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rule", type=float, nargs=4, metavar=("SHARE", "JPEG_FROM", "NOISY_FROM", "TEXTURE"),
-                    help="the JPEG model from JPEG_FROM levels (at SHARE) where the estimate at share 0.1 is at most "
-                    "TEXTURE times it, the noisy one from NOISY_FROM")
+    ap.add_argument("--rule", type=float, nargs=5, action="append", default=[],
+                    metavar=("NOISY_SHARE", "NOISY_FROM", "JPEG_SHARE", "JPEG_FROM", "TEXTURE"),
+                    help="a rule to score (repeatable): the noisy model from NOISY_FROM levels at NOISY_SHARE, else the "
+                    "JPEG model from JPEG_FROM at JPEG_SHARE where the estimate at share 0.1 is at most TEXTURE times it")
     ap.add_argument("--search", action="store_true", help="the best rule of a grid (training photos only)")
+    ap.add_argument("--keep-noisy", action="store_true", help="search only the JPEG model's part; the noisy model's "
+                    "as the notes' (from 4 levels at share 0.02)")
+    ap.add_argument("--rows", help="a JSON Lines file of the measured rows: read if it exists, else written")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.rows and os.path.exists(args.rows):
+        with open(args.rows) as f:
+            rows = [json.loads(line) for line in f]
+    else:
+        rows = _measure(args)
+        if args.rows:
+            with open(args.rows, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+    models = [k for k in ("default", "jpeg", "noisy") if k in rows[0]]
+    rules: dict[str, Callable[[Row], str]] = {
+        "notes": _rule(0.02, 4.0, 0.02, 99.0, 0.0),
+        "oracle": lambda r: max(models, key=lambda k: r[k]),
+    }
+    for rule in args.rule:
+        rules[f"rule {rule}"] = _rule(*rule)
+    if args.search:
+        noisy = [(0.02, 4.0)] if args.keep_noisy else itertools.product((0.005, 0.02), (3.0, 3.5, 4.0, 4.5, 5.0))
+        grid = itertools.product(noisy, (0.005, 0.02), (1.5, 2.0, 2.5, 3.0, 3.5, 99.0), (1.2, 1.5, 2.0, 99.0))
+        found = max(([*n, *rest] for n, *rest in grid), key=lambda p: _mean(_gains(rows, _rule(*p))))
+        rules[f"best of the grid {found}"] = _rule(*found)
+    images = sum(1 for r in rows if r["sigma"] == rows[0]["sigma"])
+    for label, rule in rules.items():
+        gains = _gains(rows, rule)
+        sys.stdout.write(json.dumps({"set": args.set, "scale": args.scale, "images": images, "rule": label,
+                                     "gain_db": {f"{s:g}": round(g, 3) for s, g in gains.items()},
+                                     "picked": _picked(rows, rule),
+                                     "mean_db": round(_mean(gains), 3)}) + "\n")
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> list[Row]:
+    """Each model's routed PSNR-Y and the noise features of every picture at each noise level."""
+    from classsr_cli import bench, zoo
+    from classsr_cli.metrics import noise_level
+
     names = {"default": zoo.default_model_name(args.scale), "jpeg": zoo.jpeg_model_name(args.scale),
              "noisy": zoo.noisy_model_name(args.scale)}  # fmt: skip
     nets = {k: zoo.load(n, args.scale).net.eval() for k, n in names.items() if n}
@@ -51,30 +91,16 @@ def main() -> int:
         for i, pair in enumerate(pairs):
             rows.append({"sigma": sigma, **{f"nl{share}": noise_level(pair.lr, share=share) for share in (0.005, 0.02, 0.1)},
                          **{k: v[i] for k, v in scores.items()}})  # fmt: skip
-    rules: dict[str, Callable[[Row], str]] = {
-        "notes": lambda r: "noisy" if r["nl0.02"] >= 4 else "default",
-        "oracle": lambda r: max(nets, key=lambda k: r[k]),
-    }
-    if args.rule:
-        rules[f"rule {args.rule}"] = _rule(*args.rule)
-    if args.search:
-        grid = itertools.product((0.005, 0.02), (2.0, 2.5, 3.0, 3.5), (3.5, 4.0, 4.5, 5.0), (1.2, 1.5, 99.0))
-        found = max(grid, key=lambda p: _mean(_gains(rows, _rule(*p))))
-        rules[f"best of the grid {list(found)}"] = _rule(*found)
-    for label, rule in rules.items():
-        gains = _gains(rows, rule)
-        sys.stdout.write(json.dumps({"set": args.set, "scale": args.scale, "images": len(paths), "rule": label,
-                                     "gain_db": {f"{s:g}": round(g, 3) for s, g in gains.items()},
-                                     "mean_db": round(_mean(gains), 3)}) + "\n")
-    return 0
+    return rows
 
 
-def _rule(share: float, jpeg_from: float, noisy_from: float, texture: float) -> Callable[[Row], str]:
+def _rule(noisy_share: float, noisy_from: float, jpeg_share: float, jpeg_from: float,
+          texture: float) -> Callable[[Row], str]:
     def pick(r: Row) -> str:
-        level = r[f"nl{share}"]
-        if level >= noisy_from:
+        if r[f"nl{noisy_share:g}"] >= noisy_from and "noisy" in r:
             return "noisy"
-        if level >= jpeg_from and r["nl0.1"] <= texture * max(level, 1e-6):
+        level = r[f"nl{jpeg_share:g}"]
+        if level >= jpeg_from and r["nl0.1"] <= texture * max(level, 1e-6) and "jpeg" in r:
             return "jpeg"
         return "default"
 
@@ -85,6 +111,15 @@ def _gains(rows: list[Row], rule: Callable[[Row], str]) -> dict[float, float]:
     out = {}
     for sigma in sorted({r["sigma"] for r in rows}):
         out[sigma] = float(np.mean([r[rule(r)] - r["default"] for r in rows if r["sigma"] == sigma]))
+    return out
+
+
+def _picked(rows: list[Row], rule: Callable[[Row], str]) -> dict[str, dict[str, float]]:
+    """The share of pictures each model runs on, at each noise level."""
+    out: dict[str, dict[str, float]] = {}
+    for sigma in sorted({r["sigma"] for r in rows}):
+        picks = [rule(r) for r in rows if r["sigma"] == sigma]
+        out[f"{sigma:g}"] = {k: round(picks.count(k) / len(picks), 3) for k in sorted(set(picks))}
     return out
 
 
