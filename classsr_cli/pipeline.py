@@ -97,6 +97,15 @@ NOISE_NOTE_VIDEO_FROM = 1.0
 #: on noisy LR, which smooths clean detail away, gets a note saying so (:func:`clean_note`). Chosen on the training
 #: photos as given (``scripts/noise_level.py``): 75 % of them read below it clean, 53 % with noise of σ 1, none from σ 2.
 CLEAN_NOTE_BELOW = 1.0
+#: A picture that does not look noisy (:data:`NOISE_NOTE_FROM`; not a JPEG below :data:`JPEG_NOTE_BELOW`, nor a
+#: palette picture) looks lightly noisy where the noise estimate of its flattest :data:`LIGHT_NOISE_SHARE` of blocks
+#: is at least this and that of its flattest tenth at most :data:`LIGHT_NOISE_TEXTURE` times it (texture, not noise,
+#: raises the tenth's): upscaled by a model trained on clean LR it gets a note naming the installed model trained on
+#: JPEG LR, which leaves light noise out (:func:`light_noise_note`). Chosen on the training photos
+#: (``scripts/auto_rules.py ../shared/data/train/BSD200 --search --keep-noisy``; docs/results.md, "`--model auto`").
+LIGHT_NOISE_FROM = 2.0
+LIGHT_NOISE_SHARE = 0.005
+LIGHT_NOISE_TEXTURE = 1.5
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -604,6 +613,32 @@ def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
 
 
+def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None, *,
+                     palette: bool = False) -> list[str]:
+    """A note for a picture that looks lightly noisy (:data:`LIGHT_NOISE_FROM`; not a JPEG below
+    :data:`JPEG_NOTE_BELOW`, nor a ``palette`` picture) upscaled by a model its recipe says was trained on clean LR,
+    which sharpens the noise as detail, naming the installed model trained on LR saved as JPEG, which leaves light
+    noise out (docs/results.md, "`--model auto`"); else none. Asked after :func:`noise_note`."""
+    from classsr_cli.zoo import jpeg_model_name
+
+    if upscaler.trained_lr is None or upscaler.trained_on_noise or upscaler.trained_on_jpeg:
+        return []
+    name = jpeg_model_name(upscaler.scale)
+    if name is None or palette or _compressed(jpeg_quality) or _light_noise(pixels) is None:
+        return []
+    return [f"looks lightly noisy: this model sharpens the noise as detail; --model {name} leaves light noise out"]
+
+
+def _light_noise(pixels: np.ndarray) -> float | None:
+    """The noise estimate of the flattest :data:`LIGHT_NOISE_SHARE` of ``pixels``' blocks where it reads as light
+    noise (from :data:`LIGHT_NOISE_FROM`; below :data:`NOISE_NOTE_FROM` as the noise note reads it), else ``None``."""
+    from classsr_cli.metrics import noise_levels
+
+    level, noisy, tenth = noise_levels(pixels, (LIGHT_NOISE_SHARE, 0.02, 0.1))
+    light = level >= LIGHT_NOISE_FROM and noisy < NOISE_NOTE_FROM and tenth <= LIGHT_NOISE_TEXTURE * level
+    return level if light else None
+
+
 def clean_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None) -> list[str]:
     """A note for a picture that looks clean (:func:`~classsr_cli.metrics.noise_level` below
     :data:`CLEAN_NOTE_BELOW`) upscaled by a model its recipe says was trained on noisy LR, which smooths clean detail
@@ -623,18 +658,22 @@ def clean_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
 def suited_model(picture: Picture, scale: float) -> tuple[str | None, str]:
     """The shipped model for ``picture`` at ``scale`` that the notes would name (``--model auto``), and why: the one
     trained on noisy LR where it looks noisy (:func:`noise_note`'s test: not a palette picture), else the one trained
-    on LR saved as JPEG where it is a JPEG saved below :data:`JPEG_NOTE_BELOW` (:func:`compression_note`'s), else
-    ``None``: the default model. A model that is not installed is not chosen."""
+    on LR saved as JPEG where it is a JPEG saved below :data:`JPEG_NOTE_BELOW` (:func:`compression_note`'s) or looks
+    lightly noisy (:func:`light_noise_note`'s), else ``None``: the default model. A model that is not installed is not
+    chosen."""
     from classsr_cli.zoo import MAX_SCALE, jpeg_model_name
 
     native = min(scale, MAX_SCALE)  # a factor above it: the first pass, which meets the picture
-    quality = picture.jpeg_quality
+    quality, palette = picture.jpeg_quality, picture.source_mode in ("P", "PA")
     least = NOISE_NOTE_JPEG_FROM if _compressed(quality) else NOISE_NOTE_FROM
-    noisy = _noisy_pick(picture.pixels, native, least, palette=picture.source_mode in ("P", "PA"))
+    noisy = _noisy_pick(picture.pixels, native, least, palette=palette)
     if noisy is not None:
         return noisy
-    if _compressed(quality) and (compressed := jpeg_model_name(native)) is not None:
-        return compressed, f"saved as JPEG at quality {quality}"
+    if (compressed := jpeg_model_name(native)) is not None:
+        if _compressed(quality):
+            return compressed, f"saved as JPEG at quality {quality}"
+        if not palette and (light := _light_noise(picture.pixels)) is not None:
+            return compressed, f"looks lightly noisy: its noise estimate is {light:.1f} levels"
     return None, "neither noise nor compression found"
 
 
@@ -888,8 +927,10 @@ def upscale_file(
 
             raise InputError(f"{src}: {factor_text(upscaler.scale)} is two passes, whose patches differ: --classmap "
                              "draws one run's (x4 or less)")
-        about = (noise_note(picture.pixels, first, picture.jpeg_quality, palette=picture.source_mode in ("P", "PA"))
+        palette = picture.source_mode in ("P", "PA")
+        about = (noise_note(picture.pixels, first, picture.jpeg_quality, palette=palette)
                  or compression_note(picture.jpeg_quality, first)
+                 or light_noise_note(picture.pixels, first, picture.jpeg_quality, palette=palette)
                  or clean_note(picture.pixels, first, picture.jpeg_quality))
         picture = replace(picture, notes=[*picture.notes, *about])
         if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:

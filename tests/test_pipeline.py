@@ -338,6 +338,63 @@ def test_a_noisy_picture_gets_one_note_naming_the_model_trained_on_noise(
     assert notes_x2() == [said.replace("noisy_x4", "noisy_x2")]
 
 
+def _fine_texture(size: int = 96) -> np.ndarray:
+    """A clean picture of fine texture whose amplitude doubles every 8 columns: its flattest blocks read as light
+    noise, its flattest tenth as much more (texture, not noise)."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    texture = np.rint(128 + 14 * 2 ** (x / 8) * np.sin(x * 1.3) * np.sin(y * 1.1))
+    return np.repeat(np.clip(texture, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_a_lightly_noisy_picture_gets_a_note_naming_the_model_trained_on_jpeg(
+    tiny_model: torch.nn.Module, photo: Path, tmp_path: Path, install: Callable[..., dict[str, Path]]
+) -> None:
+    """A picture that reads below NOISE_NOTE_FROM but from LIGHT_NOISE_FROM at its flattest blocks, with its flattest
+    tenth alike (noise, not texture), upscaled by a model trained on clean LR, gets one note naming the JPEG model;
+    not a clean picture, fine texture, a palette picture, the JPEG or noisy model itself, nor where no JPEG model is
+    installed."""
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.degrade import add_noise
+    from classsr_cli.metrics import noise_levels
+    from classsr_cli.pipeline import (
+        LIGHT_NOISE_FROM,
+        LIGHT_NOISE_SHARE,
+        LIGHT_NOISE_TEXTURE,
+        NOISE_NOTE_FROM,
+        upscale_file,
+    )
+
+    paths = install("classsr_residual_jpeg_x4", "classsr_residual_noisy_x4")
+    weights = paths["classsr_residual_jpeg_x4"].parent
+    clean = save_checkpoint(tiny_model, weights / "clean_x4.safetensors", provenance={"recipe": {"jpeg_quality": []}})
+    jpeg = save_checkpoint(tiny_model, paths["classsr_residual_jpeg_x4"], provenance={"recipe": {"jpeg_quality": [30, 95]}})
+    noisy = save_checkpoint(tiny_model, paths["classsr_residual_noisy_x4"],
+                            provenance={"recipe": {"jpeg_quality": [30, 95], "noise_sigma": [1, 12]}})
+    smooth = np.asarray(Image.open(photo).convert("RGB").resize((96, 96), Image.Resampling.BICUBIC))
+    light, texture = add_noise(smooth, 4, 0), _fine_texture()
+    flattest, tenth = noise_levels(light, (LIGHT_NOISE_SHARE, 0.1))
+    assert flattest >= LIGHT_NOISE_FROM and tenth <= LIGHT_NOISE_TEXTURE * flattest
+    assert noise_levels(light, (0.02,))[0] < NOISE_NOTE_FROM
+    flattest, tenth = noise_levels(texture, (LIGHT_NOISE_SHARE, 0.1))
+    assert flattest >= LIGHT_NOISE_FROM and tenth > LIGHT_NOISE_TEXTURE * flattest
+    for name, pixels in {"light.png": light, "smooth.png": smooth, "texture.png": texture}.items():
+        Image.fromarray(pixels).save(tmp_path / name)
+    Image.fromarray(light).quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(tmp_path / "light.gif")
+
+    def notes(model: Path, src: str) -> list[str]:
+        up = Upscaler(tiny_model, model_path=model)
+        out = tmp_path / "out" / f"{model.stem}_{src}.png"
+        return [n for n in upscale_file(up, tmp_path / src, out, overwrite=True).notes if "model" in n]
+
+    said = "looks lightly noisy: this model sharpens the noise as detail; --model classsr_residual_jpeg_x4 leaves light noise out"
+    assert notes(clean, "light.png") == [said]
+    for src in ("smooth.png", "texture.png", "light.gif"):
+        assert notes(clean, src) == [], src
+    assert notes(jpeg, "light.png") == [] and notes(noisy, "light.png") == []
+    jpeg.unlink()
+    assert notes(clean, "light.png") == []
+
+
 def test_an_enlarging_upscaler_is_the_model_then_a_bicubic_enlargement(tiny_model: torch.nn.Module) -> None:
     """``enlarge`` (``classsr video`` above x4): the model's own x4, then the frame enlarged to ``round(scale * size)``
     by the resize the downscales use, its FLOPs counted; without it a factor above the model's is refused, with it one
@@ -379,8 +436,8 @@ def test_model_auto_picks_what_the_notes_would_name_and_loads_each_model_once(
     tiny_model: torch.nn.Module, photo: Path, tmp_path: Path, install: Callable[..., dict[str, Path]]
 ) -> None:
     """``--model auto`` (:func:`suited_model`, :class:`AutoModel`): a noisy picture gets the noisy-input model (a
-    noisy JPEG below quality 90 too, from the lower threshold), a clean JPEG below 90 the JPEG model, a clean picture,
-    a JPEG at 95 and a dithered palette picture the default; a model that is not installed is not picked. Each model
+    noisy JPEG below quality 90 too, from the lower threshold), a clean JPEG below 90 and a lightly noisy picture the
+    JPEG model, a clean picture, fine texture, a JPEG at 95 and a dithered palette picture the default; a model that is not installed is not picked. Each model
     is made once, and the note and the result say which ran."""
     from classsr_cli.degrade import add_noise
     from classsr_cli.io.image import read_image
@@ -395,8 +452,11 @@ def test_model_auto_picks_what_the_notes_would_name_and_loads_each_model_once(
     Image.fromarray(smooth).save(tmp_path / "q95.jpg", quality=95)
     Image.fromarray(smooth).save(tmp_path / "smooth.png")
     Image.fromarray(grainy).quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(tmp_path / "grainy.gif")
+    Image.fromarray(add_noise(smooth, 4, 0)).save(tmp_path / "light.png")
+    Image.fromarray(_fine_texture()).save(tmp_path / "texture.png")
     want = {"grainy.png": "classsr_residual_noisy_x4", "web.jpg": "classsr_residual_noisy_x4",
-            "clean75.jpg": "classsr_residual_jpeg_x4", "q95.jpg": None, "smooth.png": None, "grainy.gif": None}
+            "clean75.jpg": "classsr_residual_jpeg_x4", "light.png": "classsr_residual_jpeg_x4", "q95.jpg": None,
+            "smooth.png": None, "texture.png": None, "grainy.gif": None}
     for name, model in want.items():
         assert suited_model(read_image(tmp_path / name), 4)[0] == model, name
     made: list[str | None] = []

@@ -128,8 +128,8 @@ ImageModelOpt = Annotated[
     typer.Option(
         "--model", "-m", metavar="NAME|PATH|auto",
         help="Model name (see `classsr models`) or .safetensors path; auto: for each picture, the model trained on "
-        "noisy input where it looks noisy, the one trained on JPEG where it is a JPEG saved below quality 90, else the "
-        "default.",
+        "noisy input where it looks noisy, the one trained on JPEG where it is a JPEG saved below quality 90 or looks "
+        "lightly noisy, else the default.",
         show_default=False,
     ),
 ]
