@@ -680,11 +680,18 @@ def suited_model(picture: Picture, scale: float) -> tuple[str | None, str]:
 def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette: bool) -> tuple[str | None, str]:
     """``--model auto`` for a video: the model trained on noisy LR where its ``first`` frame looks noisy, as
     :func:`noise_note` tells it (from :data:`NOISE_NOTE_VIDEO_FROM` where a ``lossy`` codec smooths noise; never for
-    a ``palette`` one: a GIF's dithering), else ``None``: the default model; and why."""
-    from classsr_cli.zoo import MAX_SCALE
+    a ``palette`` one: a GIF's dithering), else the one trained on JPEG LR where a frame no codec smoothed looks
+    lightly noisy (:func:`light_noise_note`'s test), else ``None``: the default model; and why."""
+    from classsr_cli.zoo import MAX_SCALE, jpeg_model_name
 
+    native = min(scale, MAX_SCALE)
     least = NOISE_NOTE_VIDEO_FROM if lossy else NOISE_NOTE_FROM
-    return _noisy_pick(first, min(scale, MAX_SCALE), least, palette=palette) or (None, "its first frame shows no noise")
+    if (noisy := _noisy_pick(first, native, least, palette=palette)) is not None:
+        return noisy
+    name = None if lossy or palette else jpeg_model_name(native)
+    if name is not None and (light := _light_noise(first)) is not None:
+        return name, f"its first frame looks lightly noisy: its noise estimate is {light:.1f} levels"
+    return None, "its first frame shows no noise"
 
 
 def _noisy_pick(pixels: np.ndarray, scale: float, least: float, *, palette: bool) -> tuple[str, str] | None:

@@ -92,6 +92,7 @@ from classsr_cli.pipeline import (
     Upscaler,
     clean_note,
     fill_hidden,
+    light_noise_note,
     noise_note,
     with_alpha,
 )
@@ -1196,10 +1197,11 @@ def upscale_video(
                                        or VideoWriter(paths[1], ow, oh, color=info.color, target=cmap_dst,
                                                       **map_kw, **{**kw, "options": tints}))  # fmt: skip
                 if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets;
-                    # clean footage the noisy model's note, where the codec keeps noise for the estimate to read
+                    # lightly noisy and clean footage theirs, where the codec keeps noise for the estimate to read
                     lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
                     notes.extend(noise_note(frame.rgb, up, video=lossy, palette=palette)
-                                 or ([] if lossy or palette else clean_note(frame.rgb, up)))
+                                 or ([] if lossy or palette else
+                                     light_noise_note(frame.rgb, up) or clean_note(frame.rgb, up)))
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 h, w = frame.rgb.shape[:2]

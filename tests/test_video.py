@@ -1095,7 +1095,7 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     """The first frame's noise is estimated as a picture's: noisy footage upscaled by a model not trained on noise
     gets one note naming the installed noisy model, from a lower estimate than a picture's where its codec smooths
     noise; clean footage, a GIF, or the noisy model itself, none; the noisy model on clean lossless footage, the note
-    that the default keeps its detail."""
+    that the default keeps its detail; lightly grainy lossless footage, the JPEG model's note."""
     from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.pipeline import Upscaler
 
@@ -1152,6 +1152,17 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
                    "(without --model) keeps it")
     assert notes(noisy, plain) == [looks_clean]
     assert notes(noisy, smooth) == []  # (on the grainy one: none, above)
+    # Light grain kept losslessly gets the JPEG model's note, as a picture does, once one is installed; footage
+    # through H.264 not (the rule was found on pictures, not on a codec's smoothing).
+    save_checkpoint(tiny_model, weights / "classsr_residual_jpeg_x4.safetensors",
+                    provenance={"recipe": {"jpeg_quality": [30, 95]}})
+    light = tmp_path / "light.mkv"
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96", "-r", "5", "-i", "-",
+                    "-c:v", "ffv1", "-pix_fmt", "bgr0", str(light)],
+                   input=b"".join(add_noise(ramp, 4, 10 + i).tobytes() for i in range(2)), check=True)  # fmt: skip
+    assert notes(clean, light) == ["looks lightly noisy: this model sharpens the noise as detail; --model "
+                                   "classsr_residual_jpeg_x4 leaves light noise out"]
+    assert notes(noisy, light) == []
 
 
 @pytest.mark.slow
@@ -2344,8 +2355,9 @@ def test_resume_continues_with_the_same_model_file_renamed(
 
 
 def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[..., dict[str, Path]]) -> None:
-    """``classsr video -m auto``: grainy footage runs through the noisy-input model, clean footage through the default,
-    as the first frame's noise note would name them; the pick said in a note and the record's model."""
+    """``classsr video -m auto``: grainy footage runs through the noisy-input model, lightly grainy lossless footage
+    through the JPEG model, clean footage through the default, as the first frame's notes would name them; the pick
+    said in a note and the record's model."""
     import json
 
     from typer.testing import CliRunner
@@ -2369,3 +2381,23 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
     for start, want in (("0", "the default model"), ("0.4", "classsr_residual_noisy_x4")):
         r = CliRunner().invoke(app, ["video", str(both), str(tmp_path / f"both_{start}.mkv"), "-m", "auto", "--from", start])
         assert r.exit_code == 0 and f"note: --model auto: {want} (" in r.stderr, r.output
+    # Light grain (seeded, lossless: the first frame reads 2.6 at its flattest blocks, below the noisy threshold): the
+    # JPEG model where one is installed, as for a picture; not through H.264, whose smoothing the rule was not found on.
+    from classsr_cli.degrade import add_noise
+    from classsr_cli.pipeline import suited_video_model
+
+    install("classsr_residual_jpeg_x4")
+    y, x = np.mgrid[0:96, 0:128]
+    ramp = np.stack([40 + x, 60 + y, 200 - x // 2], axis=2).clip(0, 255).astype(np.uint8)
+    first = add_noise(ramp, 4, 10)
+    light = tmp_path / "light.mkv"
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96", "-r", "5", "-i", "-",
+                    "-c:v", "ffv1", "-pix_fmt", "bgr0", str(light)],
+                   input=first.tobytes() + add_noise(ramp, 4, 11).tobytes(), check=True)  # fmt: skip
+    r = CliRunner().invoke(app, ["video", str(light), str(tmp_path / "light_x4.mkv"), "-m", "auto", "--json"])
+    assert r.exit_code == 0, r.output
+    assert Path(json.loads(r.stdout)["model"]).name == "classsr_residual_jpeg_x4.safetensors"
+    assert "note: --model auto: classsr_residual_jpeg_x4 (its first frame looks lightly noisy:" in r.stderr
+    assert suited_video_model(first, 4, lossy=True, palette=False)[0] == "classsr_residual_noisy_x4"  # its threshold
+    assert suited_video_model(first, 4, lossy=False, palette=True)[0] is None
+    assert suited_video_model(ramp, 4, lossy=False, palette=False)[0] is None
