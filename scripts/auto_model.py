@@ -8,6 +8,9 @@ auto's, and how many pictures auto gave each model.
 
     PYTHONPATH=scripts python scripts/auto_model.py SunHays80 B100 --conditions clean q60 s8 s8q75 --threads 2
 
+With ``--as-given``, no LR is made and nothing upscaled: one JSON line per set, the model auto picks for each of
+its pictures as ``classsr upscale`` reads it (at its own size, its JPEG quality read from its file), and why.
+
 With ``--bins``, also one JSON line per (set, condition, band of the noise estimate): how many pictures fall in it
 and each model's mean PSNR-Y there, to see where a model pays (run it on training photos, never to tune on the
 validation sets).
@@ -39,8 +42,21 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bins", type=float, nargs="*", default=None,
                     help="edges of the noise estimate's bands, levels (e.g. 0.5 1 1.5 2 3 4)")
+    ap.add_argument("--as-given", action="store_true", help="only the picks on the pictures as given")
     args = ap.parse_args()
     from classsr_cli.metrics import noise_level
+
+    if args.as_given:
+        from classsr_cli.io.image import read_image
+
+        for set_name in args.sets:
+            picks = {path.name: suited_model(read_image(path), args.scale) for path in bench.find_images([set_name])}
+            counts: dict[str, int] = {}
+            for name, _ in picks.values():
+                counts[name or "default"] = counts.get(name or "default", 0) + 1
+            sys.stdout.write(json.dumps({"set": set_name, "scale": args.scale, "images": len(picks), "auto_picked": counts,
+                                         "not_default": {k: why for k, (name, why) in picks.items() if name}}) + "\n")
+        return 0
 
     torch.set_num_threads(args.threads)
     names = {None: zoo.default_model_name(args.scale), "jpeg": zoo.jpeg_model_name(args.scale),
