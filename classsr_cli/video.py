@@ -91,6 +91,7 @@ from classsr_cli.pipeline import (
     PixelRun,
     Upscaler,
     clean_note,
+    codec_note,
     fill_hidden,
     light_noise_note,
     noise_note,
@@ -1200,6 +1201,7 @@ def upscale_video(
                     # lightly noisy and clean footage theirs, where the codec keeps noise for the estimate to read
                     lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
                     notes.extend(noise_note(frame.rgb, up, video=lossy, palette=palette)
+                                 or (codec_note(info.codec, up) if lossy and not palette else [])
                                  or ([] if lossy or palette else
                                      light_noise_note(frame.rgb, up) or clean_note(frame.rgb, up)))
                 gap = following.pts - frame.pts if following is not None else 0

@@ -10,6 +10,10 @@ else the default. Prints one JSON line per rule: its mean gain over the default 
 
     PYTHONPATH=scripts python scripts/auto_rules.py ../shared/data/train/BSD200 --search
     PYTHONPATH=scripts python scripts/auto_rules.py SunHays80 --rule 0.02 4 0.005 2.5 1.5
+    PYTHONPATH=scripts python scripts/auto_rules.py ../shared/data/train/BSD200 --crf 23 --sigmas 0 2 4 6 8 \
+        --notes-from 1 --rows rows_crf23.jsonl   # and 18, 28; then, on the three together:
+    PYTHONPATH=scripts python scripts/auto_rules.py ../shared/data/train/BSD200 --notes-from 1 --search \
+        --noisy-grid 1 1.5 2 2.5 3 3.5 4 5 99 --jpeg-grid 0 0.5 1 1.5 2 99 --rows rows_crf18.jsonl rows_crf23.jsonl ...
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -40,27 +45,40 @@ def main() -> int:
     ap.add_argument("--search", action="store_true", help="the best rule of a grid (training photos only)")
     ap.add_argument("--keep-noisy", action="store_true", help="search only the JPEG model's part; the noisy model's "
                     "as the notes' (from 4 levels at share 0.02)")
-    ap.add_argument("--rows", help="a JSON Lines file of the measured rows: read if it exists, else written")
+    ap.add_argument("--rows", nargs="+", default=[], help="a JSON Lines file of the measured rows: read if it exists, "
+                    "else written; several existing ones are read together (each noise level then averages over them)")
+    ap.add_argument("--crf", type=int, help="each LR (after the noise) as the first frame of an H.264 clip at this CRF, "
+                    "decoded as classsr video decodes it (scripts/noise_level.py's h264_roundtrip)")
+    ap.add_argument("--notes-from", type=float, default=4.0, help="the notes' noisy-model threshold (share 0.02): 4 "
+                    "for pictures, 1 for frames of a codec that smooths noise (pipeline.NOISE_NOTE_VIDEO_FROM)")
+    ap.add_argument("--noisy-grid", type=float, nargs="+", default=[3.0, 3.5, 4.0, 4.5, 5.0],
+                    help="the noisy model's thresholds --search tries")
+    ap.add_argument("--jpeg-grid", type=float, nargs="+", default=[1.5, 2.0, 2.5, 3.0, 3.5, 99.0],
+                    help="the JPEG model's thresholds --search tries (99: never)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    if args.rows and os.path.exists(args.rows):
-        with open(args.rows) as f:
-            rows = [json.loads(line) for line in f]
+    if args.rows and all(os.path.exists(path) for path in args.rows):
+        rows = []
+        for path in args.rows:
+            with open(path) as f:
+                rows += [json.loads(line) for line in f]
     else:
+        if len(args.rows) > 1:
+            raise SystemExit("--rows: several files are read only when they all exist")
         rows = _measure(args)
         if args.rows:
-            with open(args.rows, "w") as f:
+            with open(args.rows[0], "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in rows)
     models = [k for k in ("default", "jpeg", "noisy") if k in rows[0]]
     rules: dict[str, Callable[[Row], str]] = {
-        "notes": _rule(0.02, 4.0, 0.02, 99.0, 0.0),
+        "notes": _rule(0.02, args.notes_from, 0.02, 99.0, 0.0),
         "oracle": lambda r: max(models, key=lambda k: r[k]),
     }
     for rule in args.rule:
         rules[f"rule {rule}"] = _rule(*rule)
     if args.search:
-        noisy = [(0.02, 4.0)] if args.keep_noisy else itertools.product((0.005, 0.02), (3.0, 3.5, 4.0, 4.5, 5.0))
-        grid = itertools.product(noisy, (0.005, 0.02), (1.5, 2.0, 2.5, 3.0, 3.5, 99.0), (1.2, 1.5, 2.0, 99.0))
+        noisy = [(0.02, args.notes_from)] if args.keep_noisy else itertools.product((0.005, 0.02), args.noisy_grid)
+        grid = itertools.product(noisy, (0.005, 0.02), args.jpeg_grid, (1.2, 1.5, 2.0, 99.0))
         found = max(([*n, *rest] for n, *rest in grid), key=lambda p: _mean(_gains(rows, _rule(*p))))
         rules[f"best of the grid {found}"] = _rule(*found)
     images = sum(1 for r in rows if r["sigma"] == rows[0]["sigma"])
@@ -85,6 +103,12 @@ def _measure(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     for sigma in args.sigmas:
         pairs = bench.load_pairs(paths, args.scale, noise=sigma or None)
+        if args.crf is not None:
+            from noise_level import h264_roundtrip  # scripts/
+
+            frames = [h264_roundtrip(p.lr, args.crf) for p in pairs]
+            pairs = [replace(p, lr=lr, hr=p.hr[: lr.shape[0] * args.scale, : lr.shape[1] * args.scale])
+                     for p, lr in zip(pairs, frames, strict=True)]  # fmt: skip
         scores = {k: [row["psnr_y"] for row in bench.run_bench(
             net, pairs, repeat=1, warmup=0, methods=("classsr",), threads=args.threads, model_name=names[k],
             scale=args.scale).methods["classsr"].per_image] for k, net in nets.items()}  # fmt: skip

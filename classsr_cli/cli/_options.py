@@ -138,8 +138,8 @@ VideoModelOpt = Annotated[
     typer.Option(
         "--model", "-m", metavar="NAME|PATH|auto",
         help="Model name (see `classsr models`) or .safetensors path; auto: the model trained on noisy input where "
-        "the first frame looks noisy, the one trained on JPEG where a losslessly coded one looks lightly noisy, else "
-        "the default.",
+        "the first frame looks noisy, else the one trained on JPEG where a codec compressed the video or a losslessly "
+        "coded first frame looks lightly noisy, else the default.",
         show_default=False,
     ),
 ]
