@@ -1193,7 +1193,7 @@ def test_format_offers_one_suffix_for_each_format_classsr_writes() -> None:
 def test_model_auto_through_the_cli(photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     install: Callable[..., dict[str, Path]]) -> None:
     """``-m auto``: each picture's --json record names the model that ran (the noisy-input one for a noisy picture,
-    the default for a clean one); --dry-run says auto; bench refuses it in one line (video: tests/test_video.py); a
+    the default for a clean one), and a line after the totals counts them; --dry-run says auto; bench refuses it in one line (video: tests/test_video.py); a
     model file named ``auto`` is that file."""
     from classsr_cli.degrade import add_noise
 
@@ -1207,6 +1207,9 @@ def test_model_auto_through_the_cli(photo: Path, tmp_path: Path, monkeypatch: py
     models = {Path(rec["input"]).name: Path(rec["model"]).name for rec in map(json.loads, r.stdout.splitlines())}
     assert models == {"smooth.png": "classsr_residual_x4.safetensors", "grainy.png": "classsr_residual_noisy_x4.safetensors"}
     assert "--model auto: classsr_residual_noisy_x4 (looks noisy: its noise estimate is" in r.stderr
+    assert "models: classsr_residual_x4 1 · classsr_residual_noisy_x4 1" in r.stderr  # after the totals
+    r = run("upscale", *ins, "-o", tmp_path / "one", "--json")  # one model: no such line
+    assert r.exit_code == 0 and "total: 2 images" in r.stderr and "models:" not in r.stderr, r.output
     r = run("upscale", *ins, "-m", "auto", "-o", tmp_path / "dry", "--json", "--dry-run")
     assert r.exit_code == 0 and {json.loads(line)["model"] for line in r.stdout.splitlines()} == {"auto"}
     r = run("bench", tmp_path, "-x", "4", "-m", "auto")

@@ -622,6 +622,7 @@ def _finish(
     main = report.world.is_main
     if main and (len(done) > 1 or report.world.active) and done and not dry:
         _totals(done)
+        _models(done)
         _exposures(done)
     if not failed:
         return
@@ -640,6 +641,19 @@ def _finish(
             err.print(f"{exist} of them because their output exists: --skip-existing leaves such inputs out, "
                       "--overwrite redoes them", soft_wrap=True)
     raise typer.Exit(EXIT_PARTIAL if done else EXIT_FAILURE)
+
+
+def _models(done: list[dict[str, Any]]) -> None:
+    """How many pictures each model upscaled, where they differ (``--model auto``)."""
+    from pathlib import Path
+
+    counts: dict[str, int] = {}
+    for d in done:
+        name = Path(d["model"]).stem if d.get("model") else "a bare model"
+        counts[name] = counts.get(name, 0) + 1
+    if len(counts) > 1:
+        err.print("models: " + " · ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])),
+                  soft_wrap=True, markup=False)
 
 
 def _exposures(done: list[dict[str, Any]]) -> None:
