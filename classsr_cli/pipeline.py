@@ -624,17 +624,24 @@ def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int |
     if upscaler.trained_lr is None or upscaler.trained_on_noise or upscaler.trained_on_jpeg:
         return []
     name = jpeg_model_name(upscaler.scale)
-    if name is None or palette or _compressed(jpeg_quality) or _light_noise(pixels) is None:
+    if name is None or palette or _compressed(jpeg_quality) or _light_noise(_noise_levels(pixels)) is None:
         return []
     return [f"looks lightly noisy: this model sharpens the noise as detail; --model {name} leaves light noise out"]
 
 
-def _light_noise(pixels: np.ndarray) -> float | None:
-    """The noise estimate of the flattest :data:`LIGHT_NOISE_SHARE` of ``pixels``' blocks where it reads as light
-    noise (from :data:`LIGHT_NOISE_FROM`; below :data:`NOISE_NOTE_FROM` as the noise note reads it), else ``None``."""
+def _noise_levels(pixels: np.ndarray) -> list[float]:
+    """``pixels``' noise estimate at the flattest :data:`LIGHT_NOISE_SHARE` of blocks, at the share the noise note
+    reads (2 %, :func:`~classsr_cli.metrics.noise_level`'s default) and at the flattest tenth, in one pass."""
     from classsr_cli.metrics import noise_levels
 
-    level, noisy, tenth = noise_levels(pixels, (LIGHT_NOISE_SHARE, 0.02, 0.1))
+    return noise_levels(pixels, (LIGHT_NOISE_SHARE, 0.02, 0.1))
+
+
+def _light_noise(levels: list[float]) -> float | None:
+    """The estimate at the flattest :data:`LIGHT_NOISE_SHARE` of blocks, from :func:`_noise_levels`' ``levels``, where
+    it reads as light noise (from :data:`LIGHT_NOISE_FROM`; below :data:`NOISE_NOTE_FROM` as the noise note reads
+    it), else ``None``."""
+    level, noisy, tenth = levels
     light = level >= LIGHT_NOISE_FROM and noisy < NOISE_NOTE_FROM and tenth <= LIGHT_NOISE_TEXTURE * level
     return level if light else None
 
@@ -661,20 +668,12 @@ def suited_model(picture: Picture, scale: float) -> tuple[str | None, str]:
     on LR saved as JPEG where it is a JPEG saved below :data:`JPEG_NOTE_BELOW` (:func:`compression_note`'s) or looks
     lightly noisy (:func:`light_noise_note`'s), else ``None``: the default model. A model that is not installed is not
     chosen."""
-    from classsr_cli.zoo import MAX_SCALE, jpeg_model_name
-
-    native = min(scale, MAX_SCALE)  # a factor above it: the first pass, which meets the picture
-    quality, palette = picture.jpeg_quality, picture.source_mode in ("P", "PA")
-    least = NOISE_NOTE_JPEG_FROM if _compressed(quality) else NOISE_NOTE_FROM
-    noisy = _noisy_pick(picture.pixels, native, least, palette=palette)
-    if noisy is not None:
-        return noisy
-    if (compressed := jpeg_model_name(native)) is not None:
-        if _compressed(quality):
-            return compressed, f"saved as JPEG at quality {quality}"
-        if not palette and (light := _light_noise(picture.pixels)) is not None:
-            return compressed, f"looks lightly noisy: its noise estimate is {light:.1f} levels"
-    return None, "neither noise nor compression found"
+    quality = picture.jpeg_quality
+    compressed = f"saved as JPEG at quality {quality}" if _compressed(quality) else None
+    least = NOISE_NOTE_JPEG_FROM if compressed else NOISE_NOTE_FROM
+    palette = picture.source_mode in ("P", "PA")
+    return (_auto_pick(picture.pixels, scale, least, compressed=compressed, palette=palette, subject="")
+            or (None, "neither noise nor compression found"))
 
 
 def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette: bool) -> tuple[str | None, str]:
@@ -683,18 +682,33 @@ def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette:
     a ``palette`` one: a GIF's dithering), else the one trained on JPEG LR where a ``lossy`` codec compressed it
     (:func:`codec_note`'s test) or a frame no codec smoothed looks lightly noisy (:func:`light_noise_note`'s), else
     ``None``: the default model; and why."""
-    from classsr_cli.zoo import MAX_SCALE, jpeg_model_name
-
-    native = min(scale, MAX_SCALE)
     least = NOISE_NOTE_VIDEO_FROM if lossy else NOISE_NOTE_FROM
-    if (noisy := _noisy_pick(first, native, least, palette=palette)) is not None:
-        return noisy
-    name = None if palette else jpeg_model_name(native)
-    if name is not None and lossy:
-        return name, "its codec compresses it"
-    if name is not None and (light := _light_noise(first)) is not None:
-        return name, f"its first frame looks lightly noisy: its noise estimate is {light:.1f} levels"
-    return None, "its first frame shows no noise"
+    compressed = "its codec compresses it" if lossy else None
+    return (_auto_pick(first, scale, least, compressed=compressed, palette=palette, subject="its first frame ")
+            or (None, "its first frame shows no noise"))
+
+
+def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: str | None, palette: bool,
+               subject: str) -> tuple[str, str] | None:
+    """The installed model ``--model auto`` runs on ``pixels`` at ``scale`` other than the default, and why: the
+    noisy-input one from ``least`` levels at the noise note's share (not for a ``palette`` picture), else the JPEG
+    one where the picture was ``compressed`` (the reason) or looks lightly noisy (said of ``subject``); else
+    ``None``. The noise is measured once."""
+    from classsr_cli.zoo import MAX_SCALE, jpeg_model_name, noisy_model_name
+
+    native = min(scale, MAX_SCALE)  # a factor above it: the first pass, which meets the picture
+    if palette:
+        return None
+    levels = _noise_levels(pixels)
+    if (noisy := noisy_model_name(native)) is not None and levels[1] >= least:
+        return noisy, f"looks noisy: its noise estimate is {levels[1]:.1f} levels"
+    if (jpeg := jpeg_model_name(native)) is None:
+        return None
+    if compressed is not None:
+        return jpeg, compressed
+    if (light := _light_noise(levels)) is not None:
+        return jpeg, f"{subject}looks lightly noisy: its noise estimate is {light:.1f} levels"
+    return None
 
 
 def codec_note(codec: str, upscaler: Upscaler) -> list[str]:
@@ -712,18 +726,6 @@ def codec_note(codec: str, upscaler: Upscaler) -> list[str]:
         return []
     return [f"coded as {codec}: this model sharpens compression artefacts as detail; --model {name} is trained to "
             "leave them out"]
-
-
-def _noisy_pick(pixels: np.ndarray, scale: float, least: float, *, palette: bool) -> tuple[str, str] | None:
-    """The installed noisy-input model for ``scale`` and why, where ``pixels`` read at least ``least`` levels of
-    noise (not a ``palette`` picture's); else ``None``."""
-    from classsr_cli.metrics import noise_level
-    from classsr_cli.zoo import noisy_model_name
-
-    name = noisy_model_name(scale)
-    if name is None or palette or (level := noise_level(pixels)) < least:
-        return None
-    return name, f"looks noisy: its noise estimate is {level:.1f} levels"
 
 
 class AutoModel:

@@ -1200,10 +1200,11 @@ def upscale_video(
                 if frame.index == skip:  # the first frame run: noisy footage gets the note a noisy picture gets;
                     # lightly noisy and clean footage theirs, where the codec keeps noise for the estimate to read
                     lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
-                    notes.extend(noise_note(frame.rgb, up, video=lossy, palette=palette)
-                                 or (codec_note(info.codec, up) if lossy and not palette else [])
-                                 or ([] if lossy or palette else
-                                     light_noise_note(frame.rgb, up) or clean_note(frame.rgb, up)))
+                    about = noise_note(frame.rgb, up, video=lossy, palette=palette)
+                    if not about and not palette:
+                        about = (codec_note(info.codec, up) if lossy
+                                 else light_noise_note(frame.rgb, up) or clean_note(frame.rgb, up))
+                    notes.extend(about)
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)
                 h, w = frame.rgb.shape[:2]

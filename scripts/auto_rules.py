@@ -94,7 +94,7 @@ def main() -> int:
 def _measure(args: argparse.Namespace) -> list[Row]:
     """Each model's routed PSNR-Y and the noise features of every picture at each noise level."""
     from classsr_cli import bench, zoo
-    from classsr_cli.metrics import noise_level
+    from classsr_cli.metrics import noise_levels
 
     names = {"default": zoo.default_model_name(args.scale), "jpeg": zoo.jpeg_model_name(args.scale),
              "noisy": zoo.noisy_model_name(args.scale)}  # fmt: skip
@@ -113,7 +113,8 @@ def _measure(args: argparse.Namespace) -> list[Row]:
             net, pairs, repeat=1, warmup=0, methods=("classsr",), threads=args.threads, model_name=names[k],
             scale=args.scale).methods["classsr"].per_image] for k, net in nets.items()}  # fmt: skip
         for i, pair in enumerate(pairs):
-            rows.append({"sigma": sigma, **{f"nl{share}": noise_level(pair.lr, share=share) for share in (0.005, 0.02, 0.1)},
+            levels = noise_levels(pair.lr, shares := (0.005, 0.02, 0.1))
+            rows.append({"sigma": sigma, **{f"nl{share}": level for share, level in zip(shares, levels, strict=True)},
                          **{k: v[i] for k, v in scores.items()}})  # fmt: skip
     return rows
 

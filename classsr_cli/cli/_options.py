@@ -123,33 +123,22 @@ HeightOpt = Annotated[
     typer.Option("--height", min=1, metavar="PX", show_default=False,
                  help="Output height in pixels, instead of -x (see --width)."),
 ]
-ImageModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model", "-m", metavar="NAME|PATH|auto",
-        help="Model name (see `classsr models`) or .safetensors path; auto: for each picture, the model trained on "
-        "noisy input where it looks noisy, the one trained on JPEG where it is a JPEG saved below quality 90 or looks "
-        "lightly noisy, else the default.",
-        show_default=False,
-    ),
-]
-VideoModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model", "-m", metavar="NAME|PATH|auto",
-        help="Model name (see `classsr models`) or .safetensors path; auto: the model trained on noisy input where "
-        "the first frame looks noisy, else the one trained on JPEG where a codec compressed the video or a losslessly "
-        "coded first frame looks lightly noisy, else the default.",
-        show_default=False,
-    ),
-]
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model", "-m", metavar="NAME|PATH", help="Model name (see `classsr models`) or .safetensors path.",
-        show_default=False,
-    ),
-]
+
+
+def _model_option(auto: str | None = None) -> typer.models.OptionInfo:
+    """``--model``: a name or a file, and where ``auto`` says what auto picks, ``auto`` too."""
+    said = "Model name (see `classsr models`) or .safetensors path"
+    return typer.Option("--model", "-m", metavar="NAME|PATH|auto" if auto else "NAME|PATH",
+                        help=f"{said}; auto: {auto}" if auto else f"{said}.", show_default=False)
+
+
+ImageModelOpt = Annotated[str | None, _model_option(
+    "for each picture, the model trained on noisy input where it looks noisy, the one trained on JPEG where it is a "
+    "JPEG saved below quality 90 or looks lightly noisy, else the default.")]
+VideoModelOpt = Annotated[str | None, _model_option(
+    "the model trained on noisy input where the first frame looks noisy, else the one trained on JPEG where a codec "
+    "compressed the video or a losslessly coded first frame looks lightly noisy, else the default.")]
+ModelOpt = Annotated[str | None, _model_option()]
 _SCALE_HELP = ("Upscaling factor, above 1 and at most {most} (default: the --model's own scale, else 4); non-native ones "
                "(3, 2.5) downscale the next native{more}.")
 ScaleOpt = Annotated[

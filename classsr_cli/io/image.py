@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -856,12 +856,20 @@ def _read_radiance(path: Path, max_pixels: int | None) -> Picture:
                    linear=replace(linear, lines=head.carried))  # fmt: skip
 
 
-def _pfm_header(path: Path) -> pnm.Header:
+_H = TypeVar("_H")
+
+
+def _own_header(path: Path, parse: Callable[[bytes], _H | None], size: int, why: str) -> _H:
+    """The header ``parse`` reads from the first ``size`` bytes of ``path``; where it reads none, one line with ``why``."""
     with path.open("rb") as f:
-        head = pnm.pfm_header(f.read(256))
+        head = parse(f.read(size))
     if head is None:
-        raise InputError(f"{path}: truncated or corrupt image (its PFM header does not read)")
+        raise InputError(f"{path}: truncated or corrupt image ({why})")
     return head
+
+
+def _pfm_header(path: Path) -> pnm.Header:
+    return _own_header(path, pnm.pfm_header, 256, "its PFM header does not read")
 
 
 def _read_pfm(path: Path, max_pixels: int | None) -> Picture:
@@ -883,12 +891,7 @@ def _read_pfm(path: Path, max_pixels: int | None) -> Picture:
 
 
 def _pam_header(path: Path) -> pnm.PamHeader:
-    with path.open("rb") as f:
-        head = pnm.pam_header(f.read(4096))
-    if head is None:
-        raise InputError(f"{path}: truncated or corrupt image (its PAM header does not read, or holds more than 4 "
-                         "samples a pixel)")
-    return head
+    return _own_header(path, pnm.pam_header, 4096, "its PAM header does not read, or holds more than 4 samples a pixel")
 
 
 def _read_pam(path: Path, max_pixels: int | None) -> Picture:
