@@ -601,14 +601,13 @@ def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     ``palette`` picture (a GIF, a PNG-8): its dithering reads as noise, and there the noisy-input model is the worst
     choice (``scripts/dithered_gif.py``: the training photos' LR dithered to 256 colours, PSNR-Y 27.78 dB for the ×4
     default, 27.46 for the JPEG model, 27.14 for the noisy one; 53 % of them read 1 or more, 7.6 % 4 or more)."""
-    from classsr_cli.metrics import noise_level
     from classsr_cli.zoo import noisy_model_name
 
     if upscaler.trained_lr is None or upscaler.trained_on_noise or palette:
         return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen it
     name = noisy_model_name(upscaler.scale)
     least = NOISE_NOTE_VIDEO_FROM if video else NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM
-    if name is None or noise_level(pixels) < least:
+    if name is None or _noise_levels(pixels)[1] < least:
         return []
     return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
 
@@ -631,10 +630,22 @@ def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int |
 
 def _noise_levels(pixels: np.ndarray) -> list[float]:
     """``pixels``' noise estimate at the flattest :data:`LIGHT_NOISE_SHARE` of blocks, at the share the noise note
-    reads (2 %, :func:`~classsr_cli.metrics.noise_level`'s default) and at the flattest tenth, in one pass."""
+    reads (2 %, :func:`~classsr_cli.metrics.noise_level`'s default) and at the flattest tenth, in one pass; kept for
+    the last array measured while it lives, so that ``--model auto`` and the notes measure a picture once (a picture's
+    pixels are not changed in place)."""
+    import weakref
+
     from classsr_cli.metrics import noise_levels
 
-    return noise_levels(pixels, (LIGHT_NOISE_SHARE, 0.02, 0.1))
+    global _last_levels
+    if _last_levels is not None and _last_levels[0]() is pixels:
+        return _last_levels[1]
+    levels = noise_levels(pixels, (LIGHT_NOISE_SHARE, 0.02, 0.1))
+    _last_levels = (weakref.ref(pixels), levels)
+    return levels
+
+
+_last_levels: tuple[Callable[[], np.ndarray | None], list[float]] | None = None
 
 
 def _light_noise(levels: list[float]) -> float | None:
@@ -652,11 +663,9 @@ def clean_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     away (docs/results.md, "Noisy input": 0.6-2.1 dB below the defaults on clean LR); none for a JPEG saved below
     :data:`JPEG_NOTE_BELOW`, whose compression hides noise from the estimate and where that model is as good as the
     one trained on JPEG alone."""
-    from classsr_cli.metrics import noise_level
-
     if not upscaler.trained_on_noise or _compressed(jpeg_quality):
         return []
-    if noise_level(pixels) >= CLEAN_NOTE_BELOW:
+    if _noise_levels(pixels)[1] >= CLEAN_NOTE_BELOW:
         return []
     return ["looks clean: this model is trained on noisy input and smooths fine detail away; the default model "
             "(without --model) keeps it"]

@@ -347,12 +347,14 @@ def _fine_texture(size: int = 96) -> np.ndarray:
 
 
 def test_a_lightly_noisy_picture_gets_a_note_naming_the_model_trained_on_jpeg(
-    tiny_model: torch.nn.Module, photo: Path, tmp_path: Path, install: Callable[..., dict[str, Path]]
+    tiny_model: torch.nn.Module, photo: Path, tmp_path: Path, install: Callable[..., dict[str, Path]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A picture that reads below NOISE_NOTE_FROM but from LIGHT_NOISE_FROM at its flattest blocks, with its flattest
     tenth alike (noise, not texture), upscaled by a model trained on clean LR, gets one note naming the JPEG model;
     not a clean picture, fine texture, a palette picture, the JPEG or noisy model itself, nor where no JPEG model is
-    installed."""
+    installed. ``--model auto`` and the notes measure a picture's noise once."""
+    from classsr_cli import metrics
     from classsr_cli.checkpoint import save_checkpoint
     from classsr_cli.degrade import add_noise
     from classsr_cli.metrics import noise_levels
@@ -361,6 +363,7 @@ def test_a_lightly_noisy_picture_gets_a_note_naming_the_model_trained_on_jpeg(
         LIGHT_NOISE_SHARE,
         LIGHT_NOISE_TEXTURE,
         NOISE_NOTE_FROM,
+        AutoModel,
         upscale_file,
     )
 
@@ -391,6 +394,16 @@ def test_a_lightly_noisy_picture_gets_a_note_naming_the_model_trained_on_jpeg(
     for src in ("smooth.png", "texture.png", "light.gif"):
         assert notes(clean, src) == [], src
     assert notes(jpeg, "light.png") == [] and notes(noisy, "light.png") == []
+    # --model auto and the notes after it measure each picture's noise once, each picture its own
+    calls: list[int] = []
+    measure = metrics.noise_levels
+    monkeypatch.setattr(metrics, "noise_levels", lambda *a, **k: calls.append(1) or measure(*a, **k))
+    auto = AutoModel(lambda name: Upscaler(tiny_model, model_path=clean if name is None else paths[name]),
+                     lambda h, w, name: 4.0)
+    for src, model in (("smooth.png", clean), ("light.png", jpeg), ("texture.png", clean)):
+        calls.clear()
+        result = upscale_file(auto, tmp_path / src, tmp_path / "out" / f"auto_{src}", overwrite=True)
+        assert result.model == model and len(calls) == 1, src
     jpeg.unlink()
     assert notes(clean, "light.png") == []
 
