@@ -88,11 +88,12 @@ NOISE_NOTE_FROM = 4.0
 #: estimate reads. Chosen on the training photos as given, saved as JPEG (``scripts/noise_level.py``): at quality
 #: 50-85, 3-8 % of them reach it clean; at 75-85, 97-100 % with noise of σ 8.
 NOISE_NOTE_JPEG_FROM = 1.0
-#: The same for the first frame of a lossy video: its codec smooths the noise in flat blocks as JPEG does. Chosen on
-#: the training photos as given, as the first frame of an H.264 clip (``scripts/noise_level.py --crfs``): at CRF 18,
-#: 6 % of them reach it clean, 97 % with noise of σ 6; at CRF 23, 3 % clean and 47 % with σ 8; at CRF 28 the codec has
-#: smoothed the noise away (1 % either way).
-NOISE_NOTE_VIDEO_FROM = 1.0
+#: An H.264 video coded at a mean QP (:func:`~classsr_cli.io.video.h264_qp`) of at least this, upscaled by a model
+#: trained on clean LR, which sharpens the codec's blocks as detail, gets a note naming the installed model trained on
+#: JPEG LR (:func:`codec_note`). Chosen on the training photos as slow pans coded by libx264 at CRF 18-28
+#: (``scripts/auto_rules.py --codec h264 --pan 8``; docs/results.md, "`--model auto`"): the JPEG model gains on
+#: clean footage from CRF 28 and loses below 23; HEVC, VP9 and AV1 footage gains nothing clean at any quality measured.
+H264_JPEG_FROM_QP = 26.0
 #: A picture (not a JPEG below :data:`JPEG_NOTE_BELOW`) whose noise estimate is below this, upscaled by a model trained
 #: on noisy LR, which smooths clean detail away, gets a note saying so (:func:`clean_note`). Chosen on the training
 #: photos as given (``scripts/noise_level.py``): 75 % of them read below it clean, 53 % with noise of σ 1, none from σ 2.
@@ -592,11 +593,10 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
 
 
 def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None, *,
-               video: bool = False, palette: bool = False) -> list[str]:
-    """A note for a picture that looks noisy (:func:`~classsr_cli.metrics.noise_level` at least
-    :data:`NOISE_NOTE_FROM`; for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose ``jpeg_quality`` is given, at
-    least :data:`NOISE_NOTE_JPEG_FROM`; for the first frame of a ``video`` whose codec smooths noise, at least
-    :data:`NOISE_NOTE_VIDEO_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens
+               palette: bool = False) -> list[str]:
+    """A note for a picture (or a video's first frame) that looks noisy (:func:`~classsr_cli.metrics.noise_level` at
+    least :data:`NOISE_NOTE_FROM`; for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose ``jpeg_quality`` is given, at
+    least :data:`NOISE_NOTE_JPEG_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens
     noise as detail, naming the installed model trained on it (and on JPEG after it); else none. None for a
     ``palette`` picture (a GIF, a PNG-8): its dithering reads as noise, and there the noisy-input model is the worst
     choice (``scripts/dithered_gif.py``: the training photos' LR dithered to 256 colours, PSNR-Y 27.78 dB for the ×4
@@ -606,7 +606,7 @@ def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     if upscaler.trained_lr is None or upscaler.trained_on_noise or palette:
         return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen it
     name = noisy_model_name(upscaler.scale)
-    least = NOISE_NOTE_VIDEO_FROM if video else NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM
+    least = NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM
     if name is None or _noise_levels(pixels)[1] < least:
         return []
     return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
@@ -685,15 +685,15 @@ def suited_model(picture: Picture, scale: float) -> tuple[str | None, str]:
             or (None, "neither noise nor compression found"))
 
 
-def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette: bool) -> tuple[str | None, str]:
-    """``--model auto`` for a video: the model trained on noisy LR where its ``first`` frame looks noisy, as
-    :func:`noise_note` tells it (from :data:`NOISE_NOTE_VIDEO_FROM` where a ``lossy`` codec smooths noise; never for
-    a ``palette`` one: a GIF's dithering), else the one trained on JPEG LR where a ``lossy`` codec compressed it
-    (:func:`codec_note`'s test) or a frame no codec smoothed looks lightly noisy (:func:`light_noise_note`'s), else
-    ``None``: the default model; and why."""
-    least = NOISE_NOTE_VIDEO_FROM if lossy else NOISE_NOTE_FROM
-    compressed = "its codec compresses it" if lossy else None
-    return (_auto_pick(first, scale, least, compressed=compressed, palette=palette, subject="its first frame ")
+def suited_video_model(first: np.ndarray, scale: float, *, palette: bool,
+                       qp: float | None = None) -> tuple[str | None, str]:
+    """``--model auto`` for a video, as for a picture: the model trained on noisy LR where its ``first`` frame looks
+    noisy (:func:`noise_note`'s test; never for a ``palette`` one: a GIF's dithering), else the one trained on JPEG LR
+    where H.264 coded it at a mean ``qp`` from :data:`H264_JPEG_FROM_QP` (:func:`codec_note`'s test) or the frame
+    looks lightly noisy (:func:`light_noise_note`'s), else ``None``: the default model; and why."""
+    compressed = f"coded as H.264 at QP {qp:.0f}" if qp is not None and qp >= H264_JPEG_FROM_QP else None
+    return (_auto_pick(first, scale, NOISE_NOTE_FROM, compressed=compressed, palette=palette,
+                       subject="its first frame ")
             or (None, "its first frame shows no noise"))
 
 
@@ -720,21 +720,21 @@ def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: st
     return None
 
 
-def codec_note(codec: str, upscaler: Upscaler) -> list[str]:
-    """A note for a video whose ``codec`` compresses it (one of ``SMOOTHING_CODECS``: H.264, HEVC, VP9, AV1...; not a
-    GIF) upscaled by a model its recipe says was trained on clean LR, which sharpens compression artefacts as detail,
-    naming the installed model trained on LR saved as JPEG (docs/results.md, "`--model auto`": on clean H.264 frames
-    of the training photos at CRF 18, 23 and 28 it gains 0.095 dB over the default at x4 and 0.141 at x2, on
-    average); else none. Asked after :func:`noise_note`."""
+def codec_note(qp: float | None, upscaler: Upscaler) -> list[str]:
+    """A note for an H.264 video coded at a mean ``qp`` (:func:`~classsr_cli.io.video.h264_qp`) from
+    :data:`H264_JPEG_FROM_QP` upscaled by a model its recipe says was trained on clean LR, which sharpens the codec's
+    blocks as detail, naming the installed model trained on LR saved as JPEG; else none (``qp`` ``None``: another
+    codec, on whose footage that model gained nothing clean; docs/results.md, "`--model auto`"). Asked after
+    :func:`noise_note`."""
     from classsr_cli.zoo import jpeg_model_name
 
     if upscaler.trained_lr is None or upscaler.trained_on_noise or upscaler.trained_on_jpeg:
         return []
     name = jpeg_model_name(upscaler.scale)
-    if name is None:
+    if name is None or qp is None or qp < H264_JPEG_FROM_QP:
         return []
-    return [f"coded as {codec}: this model sharpens compression artefacts as detail; --model {name} is trained to "
-            "leave them out"]
+    return [f"coded as H.264 at QP {qp:.0f}: this model sharpens the codec's blocks as detail; --model {name} is "
+            "trained to leave them out"]
 
 
 class AutoModel:

@@ -14,11 +14,16 @@ else the default. Prints one JSON line per rule: its mean gain over the default 
         --notes-from 1 --rows rows_crf23.jsonl   # and 18, 28; then, on the three together:
     PYTHONPATH=scripts python scripts/auto_rules.py ../shared/data/train/BSD200 --notes-from 1 --search \
         --noisy-grid 1 1.5 2 2.5 3 3.5 4 5 99 --jpeg-grid 0 0.5 1 1.5 2 99 --rows rows_crf18.jsonl rows_crf23.jsonl ...
+
+Other codecs, and frames the codec predicts from the ones before (a slow pan; the first frame of a clip is coded on
+its own, at a higher quality than most of a clip's): ``--codec hevc --crf 25 --pan 8`` (H.264, HEVC, VP9, AV1 at the
+encoders' own constant-quality scales).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -48,9 +53,16 @@ def main() -> int:
     ap.add_argument("--rows", nargs="+", default=[], help="a JSON Lines file of the measured rows: read if it exists, "
                     "else written; several existing ones are read together (each noise level then averages over them)")
     ap.add_argument("--crf", type=int, help="each LR (after the noise) as the first frame of an H.264 clip at this CRF, "
-                    "decoded as classsr video decodes it (scripts/noise_level.py's h264_roundtrip)")
+                    "decoded as classsr video decodes it (scripts/noise_level.py's coded_frames)")
+    ap.add_argument("--codec", choices=["h264", "hevc", "vp9", "av1"], default="h264",
+                    help="the codec of --crf's clip (scripts/noise_level.py's ENCODERS)")
+    ap.add_argument("--pan", type=int, default=0, metavar="N",
+                    help="with --crf: each picture as a pan of N+1 frames (the HR window moves --pan-step px right and "
+                    "a third of that down a frame, each frame's LR made from it, noise drawn anew each frame), scored "
+                    "on frames N/2 and N, which the codec predicts from the frames before (0: the first frame alone)")
+    ap.add_argument("--pan-step", type=int, default=3, help="--pan's step to the right, in HR pixels a frame")
     ap.add_argument("--notes-from", type=float, default=4.0, help="the notes' noisy-model threshold (share 0.02): 4 "
-                    "for pictures, 1 for frames of a codec that smooths noise (pipeline.NOISE_NOTE_VIDEO_FROM)")
+                    "for pictures and (since the sixty-ninth pass) video, 1 for video coded lossily before it")
     ap.add_argument("--noisy-grid", type=float, nargs="+", default=[3.0, 3.5, 4.0, 4.5, 5.0],
                     help="the noisy model's thresholds --search tries")
     ap.add_argument("--jpeg-grid", type=float, nargs="+", default=[1.5, 2.0, 2.5, 3.0, 3.5, 99.0],
@@ -103,20 +115,54 @@ def _measure(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     for sigma in args.sigmas:
         pairs = bench.load_pairs(paths, args.scale, noise=sigma or None)
+        # the pictures scored (with --pan, two frames of each), and the frame the features are read on: the first
+        scored: list[list[bench.Pair]] = [[p] for p in pairs]
+        first = [p.lr for p in pairs]
+        coded: list[dict] = [{} for _ in pairs]  # with --crf: the clip's bits a pixel, its frames' QP
         if args.crf is not None:
-            from noise_level import h264_roundtrip  # scripts/
-
-            frames = [h264_roundtrip(p.lr, args.crf) for p in pairs]
-            pairs = [replace(p, lr=lr, hr=p.hr[: lr.shape[0] * args.scale, : lr.shape[1] * args.scale])
-                     for p, lr in zip(pairs, frames, strict=True)]  # fmt: skip
+            scored, first, coded = zip(*(_coded(p, sigma, args) for p in pairs), strict=True)  # type: ignore[assignment]
+        flat = [p for group in scored for p in group]
         scores = {k: [row["psnr_y"] for row in bench.run_bench(
-            net, pairs, repeat=1, warmup=0, methods=("classsr",), threads=args.threads, model_name=names[k],
+            net, flat, repeat=1, warmup=0, methods=("classsr",), threads=args.threads, model_name=names[k],
             scale=args.scale).methods["classsr"].per_image] for k, net in nets.items()}  # fmt: skip
-        for i, pair in enumerate(pairs):
-            levels = noise_levels(pair.lr, shares := (0.005, 0.02, 0.1))
-            rows.append({"sigma": sigma, **{f"nl{share}": level for share, level in zip(shares, levels, strict=True)},
-                         **{k: v[i] for k, v in scores.items()}})  # fmt: skip
+        at = 0
+        for group, frame, clip in zip(scored, first, coded, strict=True):
+            levels = noise_levels(frame, shares := (0.005, 0.02, 0.1))
+            rows.append({"sigma": sigma, **clip, **{f"nl{share}": level for share, level in zip(shares, levels, strict=True)},
+                         **{k: float(np.mean(v[at : at + len(group)])) for k, v in scores.items()}})  # fmt: skip
+            at += len(group)
     return rows
+
+
+def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarray, dict]:
+    """``pair`` through ``args.codec`` at ``args.crf``: the pairs to score (the first frame, or frames N/2 and N of
+    a pan of ``args.pan`` + 1 frames, against their HR windows), the decoded first frame, and the clip's bits a pixel
+    (``bpp``), its first frame's QP (``qp0``) and the scored frames' mean (``qp``; ``None``: the decoder exports
+    none)."""
+    from noise_level import coded_frames  # scripts/
+
+    from classsr_cli.degrade import add_noise, make_pair
+
+    s, n = args.scale, args.pan
+    if n == 0:
+        hrs, lrs = [pair.hr], [pair.lr]
+    else:
+        dx = args.pan_step
+        dy = dx // 3
+        h, w = pair.hr.shape[0] - dy * n, pair.hr.shape[1] - dx * n
+        h, w = h // (2 * s) * 2 * s, w // (2 * s) * 2 * s
+        hrs = [pair.hr[dy * k : dy * k + h, dx * k : dx * k + w] for k in range(n + 1)]
+        seed = int(hashlib.sha256(pair.name.encode()).hexdigest()[:16], 16)
+        lrs = [make_pair(hr, s)[1] for hr in hrs]
+        lrs = [add_noise(lr, sigma, seed + k) if sigma else lr for k, lr in enumerate(lrs)]
+    stats: dict = {}
+    frames = coded_frames(lrs, args.crf, args.codec, stats)
+    keep = [0] if n == 0 else [n // 2, n]
+    qps = [stats["qp"][k] for k in keep]
+    coded = {"bpp": 8 * stats["bytes"] / (frames[0].shape[0] * frames[0].shape[1] * len(frames)),
+             "qp0": stats["qp"][0], "qp": None if None in qps else float(np.mean(qps))}  # fmt: skip
+    return ([replace(pair, lr=frames[k], hr=hrs[k][: frames[k].shape[0] * s, : frames[k].shape[1] * s]) for k in keep],
+            frames[0], coded)
 
 
 def _rule(noisy_share: float, noisy_from: float, jpeg_share: float, jpeg_from: float,

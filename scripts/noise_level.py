@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -38,25 +39,58 @@ from classsr_cli.degrade import add_noise, jpeg_roundtrip, load_rgb, make_pair
 from classsr_cli.io.files import images_in
 from classsr_cli.metrics import noise_level
 
+#: Each codec's encoder (ffmpeg's name, options) and container, for :func:`coded_frames`: the encoders' own presets,
+#: each at a constant quality (CRF; VP9's with ``-b:v 0``).
+ENCODERS = {
+    "h264": (["-c:v", "libx264", "-preset", "medium"], "mp4"),
+    "hevc": (["-c:v", "libx265", "-preset", "medium", "-x265-params", "log-level=error"], "mp4"),
+    "vp9": (["-c:v", "libvpx-vp9", "-b:v", "0", "-deadline", "good", "-cpu-used", "2", "-row-mt", "1"], "webm"),
+    "av1": (["-c:v", "libsvtav1", "-preset", "8", "-svtav1-params", "verbosity=0"], "mp4"),
+}
 
-def h264_roundtrip(img: np.ndarray, crf: int) -> np.ndarray:
-    """``img`` (``(H, W, 3)`` uint8 RGB, cropped to an even size) as the one frame of an H.264 clip at ``crf``
-    (libx264, ``yuv420p``, BT.709, preset medium), decoded as ``classsr video`` decodes its frames."""
+
+def coded_frames(frames: list[np.ndarray], crf: int, codec: str = "h264",
+                 stats: dict | None = None) -> list[np.ndarray]:
+    """``frames`` (``(H, W, 3)`` uint8 RGB of one size, cropped to an even size) as a clip of ``codec``
+    (:data:`ENCODERS`) at ``crf``, 25 frames a second (``yuv420p``, BT.709), decoded as ``classsr video`` decodes it.
+    ``stats``, where given, gets the clip's ``bytes`` and each frame's ``qp`` as the decoder exports it (H.264's
+    slice QP, VP9's base quantizer index; ``None`` for the codecs whose decoder exports none)."""
+    import re
     import subprocess
     import tempfile
 
     from classsr_cli.io.video import VideoReader, ffmpeg_exe, probe
 
-    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
-    frame = np.ascontiguousarray(img[:h, :w])
+    h, w = frames[0].shape[0] // 2 * 2, frames[0].shape[1] // 2 * 2
+    raw = b"".join(np.ascontiguousarray(f[:h, :w]).tobytes() for f in frames)
+    options, container = ENCODERS[codec]
     with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp, "frame.mp4")
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-i", "-",
-                        "-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic+accurate_rnd", "-c:v", "libx264",
-                        "-crf", str(crf), "-preset", "medium", "-pix_fmt", "yuv420p", "-colorspace", "bt709",
-                        "-color_range", "tv", str(clip)], input=frame.tobytes(), check=True)  # fmt: skip
+        clip = Path(tmp, f"clip.{container}")
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", "25",
+                        "-i", "-", "-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic+accurate_rnd",
+                        *options, "-crf", str(crf), "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv",
+                        str(clip)], input=raw, check=True, env={**os.environ, "SVT_LOG": "1"})  # fmt: skip
         with VideoReader(probe(clip)) as reader:
-            return next(iter(reader)).rgb
+            out = [frame.rgb for frame in reader]
+        if stats is not None:
+            shown = subprocess.run([ffmpeg_exe(), "-hide_banner", "-export_side_data", "venc_params", "-i", str(clip),
+                                    "-vf", "showinfo", "-f", "null", "-"], capture_output=True, text=True, check=True)
+            qps: list[int | None] = []
+            for line in shown.stderr.splitlines():
+                if " n:" in line and " pts:" in line:
+                    qps.append(None)
+                elif "Video encoding parameters" in line and (m := re.search(r"qp=(-?\d+)", line)) and qps:
+                    qps[-1] = int(m.group(1))
+            stats.update(bytes=clip.stat().st_size, qp=qps)
+    if len(out) != len(frames):
+        raise RuntimeError(f"{codec}: {len(out)} frames decoded of {len(frames)}")
+    return out
+
+
+def h264_roundtrip(img: np.ndarray, crf: int) -> np.ndarray:
+    """``img`` (``(H, W, 3)`` uint8 RGB, cropped to an even size) as the one frame of an H.264 clip at ``crf``
+    (libx264, ``yuv420p``, BT.709, preset medium), decoded as ``classsr video`` decodes it."""
+    return coded_frames([img], crf)[0]
 
 
 def _seed(name: str) -> int:

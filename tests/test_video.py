@@ -1119,28 +1119,29 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
 
     assert notes(clean, grain) == [said]
     assert notes(clean, plain) == [] and notes(noisy, grain) == []
-    # Fainter grain through H.264 at CRF 23, which smooths much of it: the first frame reads 2.1, below a picture's
-    # threshold (4) and above a video's (1); the same clip without grain reads 0. (Seeded noise on a fixed ramp, one
-    # encoder thread: ffmpeg's own noise and gradients differ from run to run, and read 0.7-2.9 here.)
+    # Fainter grain through H.264 at CRF 23, which smooths much of it: the first frame reads 2.1, below the threshold,
+    # which footage shares with pictures (a lower one for lossy codecs cost more on clean footage than it gained on
+    # noisy: docs/results.md, "`--model auto`"); no note. (Seeded noise on a fixed ramp, one encoder thread: ffmpeg's
+    # own noise and gradients differ from run to run.)
     from classsr_cli.degrade import add_noise
 
     y, x = np.mgrid[0:96, 0:128]
     ramp = np.stack([40 + x, 60 + y, 200 - x // 2], axis=2).clip(0, 255).astype(np.uint8)
-    faint, smooth = tmp_path / "faint.mp4", tmp_path / "smooth.mp4"
-    for path, sigma in ((faint, 4.5), (smooth, 0.0)):
+    faint, smooth, coarse = tmp_path / "faint.mp4", tmp_path / "smooth.mp4", tmp_path / "coarse.mp4"
+    for path, sigma, crf in ((faint, 4.5, 23), (smooth, 0.0, 23), (coarse, 0.0, 30)):
         frames = b"".join((add_noise(ramp, sigma, 10 + i) if sigma else ramp).tobytes() for i in range(2))
         subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96", "-r", "5", "-i", "-",
-                        "-c:v", "libx264", "-crf", "23", "-threads", "1", "-pix_fmt", "yuv420p", str(path)],
+                        "-c:v", "libx264", "-crf", str(crf), "-threads", "1", "-pix_fmt", "yuv420p", str(path)],
                        input=frames, check=True)  # fmt: skip
-    from classsr_cli.io.video import VideoReader
+    from classsr_cli.io.video import VideoReader, h264_qp
     from classsr_cli.metrics import noise_level
-    from classsr_cli.pipeline import NOISE_NOTE_FROM, NOISE_NOTE_VIDEO_FROM
+    from classsr_cli.pipeline import H264_JPEG_FROM_QP, NOISE_NOTE_FROM
 
     with VideoReader(probe(faint)) as reader:
-        assert NOISE_NOTE_VIDEO_FROM <= noise_level(next(iter(reader)).rgb) < NOISE_NOTE_FROM
-    assert notes(clean, faint) == [said] and not [n for n in notes(clean, smooth) if "noisy" in n]
-    # The same decoded pixels kept losslessly (FFV1, which smooths nothing) take a picture's threshold: no note; and
-    # a GIF, whose dithering reads as noise where the noisy model is the worst choice, none whatever it reads.
+        assert 1 <= noise_level(next(iter(reader)).rgb) < NOISE_NOTE_FROM
+    assert notes(clean, faint) == [] and notes(clean, smooth) == []
+    # The same decoded pixels kept losslessly (FFV1) alike; and a GIF, whose dithering reads as noise where the noisy
+    # model is the worst choice, none whatever it reads.
     kept, gif = tmp_path / "kept.mkv", tmp_path / "dithered.gif"
     ff("-i", faint, "-c:v", "ffv1", kept)
     ff("-i", grain, "-vf", "split[a][b];[a]palettegen[p];[b][p]paletteuse", gif)
@@ -1153,24 +1154,26 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
                    "(without --model) keeps it")
     assert notes(noisy, plain) == [looks_clean]
     assert notes(noisy, smooth) == []  # (on the grainy one: none, above)
-    # Light grain kept losslessly gets the JPEG model's note, as a picture does, once one is installed; footage
-    # through H.264 not (the rule was found on pictures, not on a codec's smoothing).
+    # Light grain, kept losslessly, gets the JPEG model's note, as a picture does, once one is installed.
     save_checkpoint(tiny_model, weights / "classsr_residual_jpeg_x4.safetensors",
                     provenance={"recipe": {"jpeg_quality": [30, 95]}})
     light = tmp_path / "light.mkv"
     subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96", "-r", "5", "-i", "-",
                     "-c:v", "ffv1", "-pix_fmt", "bgr0", str(light)],
                    input=b"".join(add_noise(ramp, 4, 10 + i).tobytes() for i in range(2)), check=True)  # fmt: skip
-    assert notes(clean, light) == ["looks lightly noisy: this model sharpens the noise as detail; --model "
-                                   "classsr_residual_jpeg_x4 leaves light noise out"]
-    assert notes(noisy, light) == []
-    # Footage a codec compressed (H.264 here) gets the JPEG model's note where it does not look noisy, as a JPEG
-    # below quality 90 does; not from the JPEG or noisy model, nor a GIF.
+    light_said = "looks lightly noisy: this model sharpens the noise as detail; --model classsr_residual_jpeg_x4 leaves light noise out"
+    assert notes(clean, light) == [light_said] and notes(noisy, light) == []
+    # H.264 coded coarsely (its slices' QP from H264_JPEG_FROM_QP) gets the JPEG model's note, as a JPEG below quality
+    # 90 does; finer H.264 and other codecs (HEVC here, QP unread) not; nor the JPEG or noisy model, nor a GIF.
+    assert h264_qp(probe(smooth)) == 23 < H264_JPEG_FROM_QP <= h264_qp(probe(coarse).trimmed(0.2)) == 30
+    hevc = tmp_path / "coarse_hevc.mp4"
+    ff("-i", coarse, "-c:v", "libx265", "-crf", "35", "-x265-params", "log-level=error", hevc)
+    assert h264_qp(probe(hevc)) is None
     jpeg = weights / "classsr_residual_jpeg_x4.safetensors"
-    assert notes(clean, smooth) == ["coded as h264: this model sharpens compression artefacts as detail; --model "
+    assert notes(clean, coarse) == ["coded as H.264 at QP 30: this model sharpens the codec's blocks as detail; --model "
                                     "classsr_residual_jpeg_x4 is trained to leave them out"]
-    assert notes(clean, faint) == [said] and notes(jpeg, smooth) == [] and notes(noisy, smooth) == []
-    assert notes(clean, gif) == []
+    assert notes(clean, smooth) == [] and notes(clean, hevc) == []
+    assert notes(jpeg, coarse) == [] and notes(noisy, coarse) == [] and notes(clean, gif) == []
 
 
 @pytest.mark.slow
@@ -2390,7 +2393,7 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
         r = CliRunner().invoke(app, ["video", str(both), str(tmp_path / f"both_{start}.mkv"), "-m", "auto", "--from", start])
         assert r.exit_code == 0 and f"note: --model auto: {want} (" in r.stderr, r.output
     # Light grain (seeded, lossless: the first frame reads 2.6 at its flattest blocks, below the noisy threshold): the
-    # JPEG model where one is installed, as for a picture; not through H.264, whose smoothing the rule was not found on.
+    # JPEG model where one is installed, as for a picture.
     from classsr_cli.degrade import add_noise
     from classsr_cli.pipeline import suited_video_model
 
@@ -2406,14 +2409,17 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
     assert r.exit_code == 0, r.output
     assert Path(json.loads(r.stdout)["model"]).name == "classsr_residual_jpeg_x4.safetensors"
     assert "note: --model auto: classsr_residual_jpeg_x4 (its first frame looks lightly noisy:" in r.stderr
-    assert suited_video_model(first, 4, lossy=True, palette=False)[0] == "classsr_residual_noisy_x4"  # its threshold
-    assert suited_video_model(first, 4, lossy=False, palette=True)[0] is None
-    assert suited_video_model(ramp, 4, lossy=False, palette=False)[0] is None
-    # Clean footage a codec compressed: the JPEG model, as for a JPEG below quality 90.
-    assert suited_video_model(ramp, 4, lossy=True, palette=False) == ("classsr_residual_jpeg_x4", "its codec compresses it")
-    coded = tmp_path / "coded.mp4"
-    ff("-i", plain, "-c:v", "libx264", "-crf", "23", "-pix_fmt", "yuv420p", coded)
-    r = CliRunner().invoke(app, ["video", str(coded), str(tmp_path / "coded_x4.mp4"), "-m", "auto", "--json"])
-    assert r.exit_code == 0, r.output
-    assert Path(json.loads(r.stdout)["model"]).name == "classsr_residual_jpeg_x4.safetensors"
-    assert "note: --model auto: classsr_residual_jpeg_x4 (its codec compresses it)" in r.stderr
+    assert suited_video_model(first, 4, palette=False)[0] == "classsr_residual_jpeg_x4"  # whatever the codec
+    assert suited_video_model(first, 4, palette=True)[0] is None
+    assert suited_video_model(ramp, 4, palette=False)[0] is None
+    # Clean H.264 coded coarsely (QP 30): the JPEG model, as for a JPEG below quality 90; finer (CRF 23), the default.
+    assert suited_video_model(ramp, 4, palette=False, qp=30) == ("classsr_residual_jpeg_x4", "coded as H.264 at QP 30")
+    assert suited_video_model(ramp, 4, palette=False, qp=23)[0] is None
+    for crf, want in ((30, "classsr_residual_jpeg_x4"), (23, "classsr_residual_x4")):
+        coded = tmp_path / f"coded{crf}.mp4"
+        ff("-i", plain, "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", coded)
+        r = CliRunner().invoke(app, ["video", str(coded), str(tmp_path / f"coded{crf}_x4.mp4"), "-m", "auto", "--json"])
+        assert r.exit_code == 0, r.output
+        assert Path(json.loads(r.stdout)["model"]).name == f"{want}.safetensors"
+        said = "classsr_residual_jpeg_x4 (coded as H.264 at QP 30)" if crf == 30 else "the default model (its first"
+        assert f"note: --model auto: {said}" in r.stderr

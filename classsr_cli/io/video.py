@@ -595,6 +595,29 @@ def _hdr10(path: Path, index: int) -> HDR10 | None:
     return found if found != HDR10() else None
 
 
+#: Frames :func:`h264_qp` reads: a second of most footage, past the first frame (an I frame, coded finer than the
+#: frames predicted from it).
+QP_FRAMES = 25
+
+
+def h264_qp(info: VideoInfo, frames: int = QP_FRAMES) -> float | None:
+    """How coarsely an H.264 stream is quantized: the mean QP (0-51; the higher, the coarser) of the first ``frames``
+    frames of ``info``'s part (:meth:`VideoInfo.trimmed`), each frame's as ffmpeg's decoder exports it (its slices'
+    QP, before the per-block offsets); ``None`` for another codec, or where the decoder exports none."""
+    if info.codec != "h264" or info.demux:
+        return None
+    cut, head = _cut(info)
+    try:
+        text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-export_side_data", "venc_params", *cut,
+                               "-i", str(info.path), "-map", f"0:{info.video_index}", "-frames:v", str(frames),
+                               "-vf", head + "showinfo", "-f", "null", "-"],
+                              capture_output=True, timeout=120, check=False).stderr.decode("utf-8", "replace")  # fmt: skip
+    except subprocess.TimeoutExpired:  # pragma: no cover - a hung decoder: the main run will say more
+        return None
+    qps = [int(q) for q in re.findall(r"Video encoding parameters: type 1; qp=(-?\d+)", text)]
+    return sum(qps) / len(qps) if qps else None
+
+
 # ---------------------------------------------------------------------------------------------------- reading
 
 
