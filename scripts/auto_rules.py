@@ -30,11 +30,12 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
 
-Row = dict[str, float]
+Row = dict[str, Any]
 
 
 def main() -> int:
@@ -47,6 +48,13 @@ def main() -> int:
                     metavar=("NOISY_SHARE", "NOISY_FROM", "JPEG_SHARE", "JPEG_FROM", "TEXTURE"),
                     help="a rule to score (repeatable): the noisy model from NOISY_FROM levels at NOISY_SHARE, else the "
                     "JPEG model from JPEG_FROM at JPEG_SHARE where the estimate at share 0.1 is at most TEXTURE times it")
+    ap.add_argument("--h264-qp", type=float, metavar="QP", help="also score each --rule with an H.264 part: the JPEG "
+                    "model where it picks the default on a clip H.264 coded at a mean QP of at least QP (rows of --codec "
+                    "h264; classsr_cli.pipeline.H264_JPEG_FROM_QP)")
+    ap.add_argument("--per-file", action="store_true", help="with several --rows files, each rule's gains on each too")
+    ap.add_argument("--features", type=float, nargs="*", metavar="SIGMA", help="instead of rules: on each --rows "
+                    "file, the correlation of each feature with the JPEG model's gain over the default (at these noise "
+                    "levels; none given: all)")
     ap.add_argument("--search", action="store_true", help="the best rule of a grid (training photos only)")
     ap.add_argument("--keep-noisy", action="store_true", help="search only the JPEG model's part; the noisy model's "
                     "as the notes' (from 4 levels at share 0.02)")
@@ -73,7 +81,7 @@ def main() -> int:
         rows = []
         for path in args.rows:
             with open(path) as f:
-                rows += [json.loads(line) for line in f]
+                rows += [{**json.loads(line), "file": os.path.basename(path)} for line in f]
     else:
         if len(args.rows) > 1:
             raise SystemExit("--rows: several files are read only when they all exist")
@@ -81,6 +89,15 @@ def main() -> int:
         if args.rows:
             with open(args.rows[0], "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in rows)
+    if args.features is not None:
+        for file in sorted({r.get("file", "") for r in rows}):
+            part = [r for r in rows if r.get("file", "") == file and (not args.features or r["sigma"] in args.features)]
+            gain = np.array([r["jpeg"] - r["default"] for r in part])
+            keys = [k for k in ("nl0.005", "nl0.02", "nl0.1", "bpp", "qp") if part[0].get(k) is not None]
+            sys.stdout.write(json.dumps({"rows": file, "n": len(part), "jpeg_wins": round(float((gain > 0).mean()), 3),
+                                         "correlation": {k: round(float(np.corrcoef([r[k] for r in part], gain)[0, 1]), 3)
+                                                         if np.std([r[k] for r in part]) > 0 else None for k in keys}}) + "\n")
+        return 0
     models = [k for k in ("default", "jpeg", "noisy") if k in rows[0]]
     rules: dict[str, Callable[[Row], str]] = {
         "notes": _rule(0.02, args.notes_from, 0.02, 99.0, 0.0),
@@ -88,18 +105,24 @@ def main() -> int:
     }
     for rule in args.rule:
         rules[f"rule {rule}"] = _rule(*rule)
+        if args.h264_qp is not None:
+            rules[f"rule {rule} and H.264 from QP {args.h264_qp:g}"] = _with_h264(_rule(*rule), args.h264_qp)
     if args.search:
         noisy = [(0.02, args.notes_from)] if args.keep_noisy else itertools.product((0.005, 0.02), args.noisy_grid)
         grid = itertools.product(noisy, (0.005, 0.02), args.jpeg_grid, (1.2, 1.5, 2.0, 99.0))
         found = max(([*n, *rest] for n, *rest in grid), key=lambda p: _mean(_gains(rows, _rule(*p))))
         rules[f"best of the grid {found}"] = _rule(*found)
-    images = sum(1 for r in rows if r["sigma"] == rows[0]["sigma"])
+    files = sorted({r["file"] for r in rows}) if args.per_file and len(args.rows) > 1 else []
     for label, rule in rules.items():
-        gains = _gains(rows, rule)
-        sys.stdout.write(json.dumps({"set": args.set, "scale": args.scale, "images": images, "rule": label,
-                                     "gain_db": {f"{s:g}": round(g, 3) for s, g in gains.items()},
-                                     "picked": _picked(rows, rule),
-                                     "mean_db": round(_mean(gains), 3)}) + "\n")
+        for file in [None, *files]:
+            part = [r for r in rows if file is None or r["file"] == file]
+            images = sum(1 for r in part if r["sigma"] == part[0]["sigma"])
+            gains = _gains(part, rule)
+            sys.stdout.write(json.dumps({"set": args.set, "scale": args.scale, "images": images, "rule": label,
+                                         **({"rows": file} if file else {}),
+                                         "gain_db": {f"{s:g}": round(g, 3) for s, g in gains.items()},
+                                         "picked": _picked(part, rule),
+                                         "mean_db": round(_mean(gains), 3)}) + "\n")
     return 0
 
 
@@ -159,7 +182,7 @@ def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarr
     frames = coded_frames(lrs, args.crf, args.codec, stats)
     keep = [0] if n == 0 else [n // 2, n]
     qps = [stats["qp"][k] for k in keep]
-    coded = {"bpp": 8 * stats["bytes"] / (frames[0].shape[0] * frames[0].shape[1] * len(frames)),
+    coded = {"codec": args.codec, "bpp": 8 * stats["bytes"] / (frames[0].shape[0] * frames[0].shape[1] * len(frames)),
              "qp0": stats["qp"][0], "qp": None if None in qps else float(np.mean(qps))}  # fmt: skip
     return ([replace(pair, lr=frames[k], hr=hrs[k][: frames[k].shape[0] * s, : frames[k].shape[1] * s]) for k in keep],
             frames[0], coded)
@@ -174,6 +197,15 @@ def _rule(noisy_share: float, noisy_from: float, jpeg_share: float, jpeg_from: f
         if level >= jpeg_from and r["nl0.1"] <= texture * max(level, 1e-6) and "jpeg" in r:
             return "jpeg"
         return "default"
+
+    return pick
+
+
+def _with_h264(rule: Callable[[Row], str], qp: float) -> Callable[[Row], str]:
+    def pick(r: Row) -> str:
+        picked = rule(r)
+        coarse = r.get("codec") == "h264" and r.get("qp") is not None and r["qp"] >= qp and "jpeg" in r
+        return "jpeg" if picked == "default" and coarse else picked
 
     return pick
 
