@@ -88,6 +88,13 @@ NOISE_NOTE_FROM = 4.0
 #: estimate reads. Chosen on the training photos as given, saved as JPEG (``scripts/noise_level.py``): at quality
 #: 50-85, 3-8 % of them reach it clean; at 75-85, 97-100 % with noise of σ 8.
 NOISE_NOTE_JPEG_FROM = 1.0
+#: The first frame of a video a lossy codec coded (H.264, HEVC, VP9, AV1, ...: ``video.SMOOTHING_CODECS``) looks noisy
+#: from this estimate (at the noise note's share, 2 %), and lightly noisy from :data:`LIGHT_NOISE_VIDEO_FROM` (there,
+#: the texture is not told apart): the codec smooths the noise a picture would show. Chosen on the training photos as
+#: slow pans coded by H.264, HEVC, VP9 and AV1 at x4 and as H.264 at x2 (``scripts/auto_rules.py --codec C --pan 8``;
+#: docs/results.md, "`--model auto`"), a compromise between the two factors' best.
+NOISE_NOTE_VIDEO_FROM = 3.0
+LIGHT_NOISE_VIDEO_FROM = 1.5
 #: An H.264 video coded at a mean QP (:func:`~classsr_cli.io.video.h264_qp`) of at least this, upscaled by a model
 #: trained on clean LR, which sharpens the codec's blocks as detail, gets a note naming the installed model trained on
 #: JPEG LR (:func:`codec_note`). Chosen on the training photos as slow pans coded by libx264 at CRF 18-28
@@ -593,10 +600,11 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
 
 
 def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None, *,
-               palette: bool = False) -> list[str]:
-    """A note for a picture (or a video's first frame) that looks noisy (:func:`~classsr_cli.metrics.noise_level` at
-    least :data:`NOISE_NOTE_FROM`; for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose ``jpeg_quality`` is given, at
-    least :data:`NOISE_NOTE_JPEG_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens
+               video: bool = False, palette: bool = False) -> list[str]:
+    """A note for a picture that looks noisy (:func:`~classsr_cli.metrics.noise_level` at least
+    :data:`NOISE_NOTE_FROM`; for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose ``jpeg_quality`` is given, at
+    least :data:`NOISE_NOTE_JPEG_FROM`; for the first frame of a ``video`` a lossy codec coded, at least
+    :data:`NOISE_NOTE_VIDEO_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens
     noise as detail, naming the installed model trained on it (and on JPEG after it); else none. None for a
     ``palette`` picture (a GIF, a PNG-8): its dithering reads as noise, and there the noisy-input model is the worst
     choice (``scripts/dithered_gif.py``: the training photos' LR dithered to 256 colours, PSNR-Y 27.78 dB for the ×4
@@ -606,14 +614,14 @@ def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     if upscaler.trained_lr is None or upscaler.trained_on_noise or palette:
         return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen it
     name = noisy_model_name(upscaler.scale)
-    least = NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM
+    least = NOISE_NOTE_VIDEO_FROM if video else NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM
     if name is None or _noise_levels(pixels)[1] < least:
         return []
     return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
 
 
 def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None, *,
-                     palette: bool = False) -> list[str]:
+                     palette: bool = False, lossy: bool = False) -> list[str]:
     """A note for a picture that looks lightly noisy (:data:`LIGHT_NOISE_FROM`; not a JPEG below
     :data:`JPEG_NOTE_BELOW`, nor a ``palette`` picture) upscaled by a model its recipe says was trained on clean LR,
     which sharpens the noise as detail, naming the installed model trained on LR saved as JPEG, which leaves light
@@ -623,7 +631,7 @@ def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int |
     if upscaler.trained_lr is None or upscaler.trained_on_noise or upscaler.trained_on_jpeg:
         return []
     name = jpeg_model_name(upscaler.scale)
-    if name is None or palette or _compressed(jpeg_quality) or _light_noise(_noise_levels(pixels)) is None:
+    if name is None or palette or _compressed(jpeg_quality) or _light_noise(_noise_levels(pixels), lossy) is None:
         return []
     return [f"looks lightly noisy: this model sharpens the noise as detail; --model {name} leaves light noise out"]
 
@@ -648,11 +656,13 @@ def _noise_levels(pixels: np.ndarray) -> list[float]:
 _last_levels: tuple[Callable[[], np.ndarray | None], list[float]] | None = None
 
 
-def _light_noise(levels: list[float]) -> float | None:
+def _light_noise(levels: list[float], lossy: bool = False) -> float | None:
     """The estimate at the flattest :data:`LIGHT_NOISE_SHARE` of blocks, from :func:`_noise_levels`' ``levels``, where
     it reads as light noise (from :data:`LIGHT_NOISE_FROM`; below :data:`NOISE_NOTE_FROM` as the noise note reads
     it), else ``None``."""
     level, noisy, tenth = levels
+    if lossy:  # a lossy video's first frame: its codec smoothed the noise (NOISE_NOTE_VIDEO_FROM)
+        return noisy if LIGHT_NOISE_VIDEO_FROM <= noisy < NOISE_NOTE_VIDEO_FROM else None
     light = level >= LIGHT_NOISE_FROM and noisy < NOISE_NOTE_FROM and tenth <= LIGHT_NOISE_TEXTURE * level
     return level if light else None
 
@@ -685,20 +695,22 @@ def suited_model(picture: Picture, scale: float) -> tuple[str | None, str]:
             or (None, "neither noise nor compression found"))
 
 
-def suited_video_model(first: np.ndarray, scale: float, *, palette: bool,
+def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette: bool,
                        qp: float | None = None) -> tuple[str | None, str]:
-    """``--model auto`` for a video, as for a picture: the model trained on noisy LR where its ``first`` frame looks
-    noisy (:func:`noise_note`'s test; never for a ``palette`` one: a GIF's dithering), else the one trained on JPEG LR
-    where H.264 coded it at a mean ``qp`` from :data:`H264_JPEG_FROM_QP` (:func:`codec_note`'s test) or the frame
-    looks lightly noisy (:func:`light_noise_note`'s), else ``None``: the default model; and why."""
+    """``--model auto`` for a video: the model trained on noisy LR where its ``first`` frame looks noisy, as
+    :func:`noise_note` tells it (from :data:`NOISE_NOTE_VIDEO_FROM` where a ``lossy`` codec smoothed it; never for a
+    ``palette`` one: a GIF's dithering), else the one trained on JPEG LR where H.264 coded it at a mean ``qp`` from
+    :data:`H264_JPEG_FROM_QP` (:func:`codec_note`'s test) or the frame looks lightly noisy
+    (:func:`light_noise_note`'s), else ``None``: the default model; and why."""
     compressed = f"coded as H.264 at QP {qp:.0f}" if qp is not None and qp >= H264_JPEG_FROM_QP else None
-    return (_auto_pick(first, scale, NOISE_NOTE_FROM, compressed=compressed, palette=palette,
-                       subject="its first frame ")
+    least = NOISE_NOTE_VIDEO_FROM if lossy else NOISE_NOTE_FROM
+    return (_auto_pick(first, scale, least, compressed=compressed, palette=palette, subject="its first frame ",
+                       lossy=lossy)
             or (None, "its first frame shows no noise"))
 
 
 def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: str | None, palette: bool,
-               subject: str) -> tuple[str, str] | None:
+               subject: str, lossy: bool = False) -> tuple[str, str] | None:
     """The installed model ``--model auto`` runs on ``pixels`` at ``scale`` other than the default, and why: the
     noisy-input one from ``least`` levels at the noise note's share (not for a ``palette`` picture), else the JPEG
     one where the picture was ``compressed`` (the reason) or looks lightly noisy (said of ``subject``); else
@@ -715,7 +727,7 @@ def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: st
         return None
     if compressed is not None:
         return jpeg, compressed
-    if (light := _light_noise(levels)) is not None:
+    if (light := _light_noise(levels, lossy)) is not None:
         return jpeg, f"{subject}looks lightly noisy: its noise estimate is {light:.1f} levels"
     return None
 

@@ -549,9 +549,10 @@ def _check_quality(dst: Path, options: EncodeOptions, muxer: str) -> None:
                           "scale: give -e q:v=2 (best) .. 31 instead of --quality")
 
 
-#: Codecs whose compression smooths noise as JPEG's does, hiding it from the noise estimate: footage they coded gets
-#: no note that it looks clean (a noisy-input model's); lossless and mezzanine ones (FFV1, ProRes, PNG, ...) keep the
-#: noise for the estimate to read.
+#: Codecs whose compression smooths noise as JPEG's does, hiding it from the noise estimate: footage they coded looks
+#: noisy from a lower estimate (:data:`~classsr_cli.pipeline.NOISE_NOTE_VIDEO_FROM`) and gets no note that it looks
+#: clean (a noisy-input model's); lossless and mezzanine ones (FFV1, ProRes, PNG, ...) keep the noise, and a picture's
+#: thresholds.
 SMOOTHING_CODECS = frozenset({
     "h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2",
     "wmv3", "vc1", "theora", "h263", "flv1", "mjpeg", "webp", "webp_anim"})  # fmt: skip
@@ -998,8 +999,8 @@ def auto_model(source: str | os.PathLike[str], scale: float, start: float = 0.0)
         first = next(iter(reader), None)
     if first is None:
         return None, "no frame read"
-    palette = info.codec == "gif" or info.pix_fmt == "pal8"
-    return suited_video_model(first.rgb, scale, palette=palette, qp=h264_qp(info))
+    lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
+    return suited_video_model(first.rgb, scale, lossy=lossy, palette=palette, qp=h264_qp(info))
 
 
 def upscale_video(
@@ -1198,13 +1199,14 @@ def upscale_video(
                                                    kw["first_number"], half=half, sar=sar, background=gpu)
                                        or VideoWriter(paths[1], ow, oh, color=info.color, target=cmap_dst,
                                                       **map_kw, **{**kw, "options": tints}))  # fmt: skip
-                if frame.index == skip:  # the first frame run: the notes a picture gets, and coarse H.264's; the
-                    # clean note where the codec kept the noise for the estimate to read (lossless)
-                    palette = info.codec == "gif" or info.pix_fmt == "pal8"
-                    about = noise_note(frame.rgb, up, palette=palette)
+                if frame.index == skip:  # the first frame run: the notes a picture gets, from lower estimates
+                    # where a lossy codec smoothed the noise, and coarse H.264's; the clean note where the codec kept
+                    # the noise for the estimate to read (lossless)
+                    lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
+                    about = noise_note(frame.rgb, up, video=lossy, palette=palette)
                     if not about and not palette:
-                        about = (codec_note(h264_qp(info), up) or light_noise_note(frame.rgb, up)
-                                 or (clean_note(frame.rgb, up) if info.codec not in SMOOTHING_CODECS else []))
+                        about = (codec_note(h264_qp(info), up) or light_noise_note(frame.rgb, up, lossy=lossy)
+                                 or ([] if lossy else clean_note(frame.rgb, up)))
                     notes.extend(about)
                 gap = following.pts - frame.pts if following is not None else 0
                 span = gap if gap > 0 else frame.duration  # ticks this frame is shown (None: unknown)

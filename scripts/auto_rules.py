@@ -55,7 +55,8 @@ def main() -> int:
     ap.add_argument("--features", type=float, nargs="*", metavar="SIGMA", help="instead of rules: on each --rows "
                     "file, the correlation of each feature with the JPEG model's gain over the default (at these noise "
                     "levels; none given: all)")
-    ap.add_argument("--search", action="store_true", help="the best rule of a grid (training photos only)")
+    ap.add_argument("--search", action="store_true", help="the best rule of a grid (training photos only; with "
+                    "--h264-qp, each with that H.264 part)")
     ap.add_argument("--keep-noisy", action="store_true", help="search only the JPEG model's part; the noisy model's "
                     "as the notes' (from 4 levels at share 0.02)")
     ap.add_argument("--rows", nargs="+", default=[], help="a JSON Lines file of the measured rows: read if it exists, "
@@ -110,8 +111,13 @@ def main() -> int:
     if args.search:
         noisy = [(0.02, args.notes_from)] if args.keep_noisy else itertools.product((0.005, 0.02), args.noisy_grid)
         grid = itertools.product(noisy, (0.005, 0.02), args.jpeg_grid, (1.2, 1.5, 2.0, 99.0))
-        found = max(([*n, *rest] for n, *rest in grid), key=lambda p: _mean(_gains(rows, _rule(*p))))
-        rules[f"best of the grid {found}"] = _rule(*found)
+        qp = args.h264_qp
+
+        def scored(p: list[float]) -> Callable[[Row], str]:
+            return _rule(*p) if qp is None else _with_h264(_rule(*p), qp)
+
+        found = max(([*n, *rest] for n, *rest in grid), key=lambda p: _mean(_gains(rows, scored(p))))
+        rules[f"best of the grid {found}" + ("" if qp is None else f" and H.264 from QP {qp:g}")] = scored(found)
     files = sorted({r["file"] for r in rows}) if args.per_file and len(args.rows) > 1 else []
     for label, rule in rules.items():
         for file in [None, *files]:
