@@ -732,18 +732,18 @@ def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: st
     return None
 
 
-def codec_note(qp: float | None, upscaler: Upscaler) -> list[str]:
-    """A note for an H.264 video coded at a mean ``qp`` (:func:`~classsr_cli.io.video.h264_qp`) from
-    :data:`H264_JPEG_FROM_QP` upscaled by a model its recipe says was trained on clean LR, which sharpens the codec's
-    blocks as detail, naming the installed model trained on LR saved as JPEG; else none (``qp`` ``None``: another
-    codec, on whose footage that model gained nothing clean; docs/results.md, "`--model auto`"). Asked after
-    :func:`noise_note`."""
+def codec_note(read_qp: Callable[[], float | None], upscaler: Upscaler) -> list[str]:
+    """A note for an H.264 video coded at a mean QP (``read_qp()``, :func:`~classsr_cli.io.video.h264_qp`; read only
+    where the note could fire) from :data:`H264_JPEG_FROM_QP` upscaled by a model its recipe says was trained on clean
+    LR, which sharpens the codec's blocks as detail, naming the installed model trained on LR saved as JPEG; else none
+    (QP ``None``: another codec, on whose footage that model gained nothing clean; docs/results.md, "`--model
+    auto`"). Asked after :func:`noise_note`."""
     from classsr_cli.zoo import jpeg_model_name
 
     if upscaler.trained_lr is None or upscaler.trained_on_noise or upscaler.trained_on_jpeg:
         return []
     name = jpeg_model_name(upscaler.scale)
-    if name is None or qp is None or qp < H264_JPEG_FROM_QP:
+    if name is None or (qp := read_qp()) is None or qp < H264_JPEG_FROM_QP:
         return []
     return [f"coded as H.264 at QP {qp:.0f}: this model sharpens the codec's blocks as detail; --model {name} is "
             "trained to leave them out"]

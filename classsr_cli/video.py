@@ -1205,7 +1205,7 @@ def upscale_video(
                     lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
                     about = noise_note(frame.rgb, up, video=lossy, palette=palette)
                     if not about and not palette:
-                        about = (codec_note(h264_qp(info), up) or light_noise_note(frame.rgb, up, lossy=lossy)
+                        about = (codec_note(lambda: h264_qp(info), up) or light_noise_note(frame.rgb, up, lossy=lossy)
                                  or ([] if lossy else clean_note(frame.rgb, up)))
                     notes.extend(about)
                 gap = following.pts - frame.pts if following is not None else 0
