@@ -1135,7 +1135,12 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
                        input=frames, check=True)  # fmt: skip
     from classsr_cli.io.video import VideoReader, h264_qp
     from classsr_cli.metrics import noise_level
-    from classsr_cli.pipeline import H264_JPEG_FROM_QP, LIGHT_NOISE_VIDEO_FROM, NOISE_NOTE_FROM, NOISE_NOTE_VIDEO_FROM
+    from classsr_cli.pipeline import (
+        H264_JPEG_FROM_QP,
+        LIGHT_NOISE_VIDEO_FROM,
+        NOISE_NOTE_FROM,
+        NOISE_NOTE_VIDEO_FROM,
+    )
 
     with VideoReader(probe(faint)) as reader:
         assert LIGHT_NOISE_VIDEO_FROM <= noise_level(next(iter(reader)).rgb) < NOISE_NOTE_VIDEO_FROM
