@@ -625,7 +625,8 @@ def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int |
     """A note for a picture that looks lightly noisy (:data:`LIGHT_NOISE_FROM`; not a JPEG below
     :data:`JPEG_NOTE_BELOW`, nor a ``palette`` picture) upscaled by a model its recipe says was trained on clean LR,
     which sharpens the noise as detail, naming the installed model trained on LR saved as JPEG, which leaves light
-    noise out (docs/results.md, "`--model auto`"); else none. Asked after :func:`noise_note`."""
+    noise out (docs/results.md, "`--model auto`"); else none (a ``lossy`` video's first frame: its own thresholds,
+    :func:`_light_noise`). Asked after :func:`noise_note`."""
     from classsr_cli.zoo import jpeg_model_name
 
     if upscaler.trained_lr is None or upscaler.trained_on_noise or upscaler.trained_on_jpeg:
@@ -659,7 +660,8 @@ _last_levels: tuple[Callable[[], np.ndarray | None], list[float]] | None = None
 def _light_noise(levels: list[float], lossy: bool = False) -> float | None:
     """The estimate at the flattest :data:`LIGHT_NOISE_SHARE` of blocks, from :func:`_noise_levels`' ``levels``, where
     it reads as light noise (from :data:`LIGHT_NOISE_FROM`; below :data:`NOISE_NOTE_FROM` as the noise note reads
-    it), else ``None``."""
+    it), else ``None``; for a ``lossy`` video's first frame, the noise note's estimate from
+    :data:`LIGHT_NOISE_VIDEO_FROM` to below :data:`NOISE_NOTE_VIDEO_FROM`."""
     level, noisy, tenth = levels
     if lossy:  # a lossy video's first frame: its codec smoothed the noise (NOISE_NOTE_VIDEO_FROM)
         return noisy if LIGHT_NOISE_VIDEO_FROM <= noisy < NOISE_NOTE_VIDEO_FROM else None

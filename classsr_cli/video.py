@@ -557,6 +557,12 @@ SMOOTHING_CODECS = frozenset({
     "h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mpeg1video", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2",
     "wmv3", "vc1", "theora", "h263", "flv1", "mjpeg", "webp", "webp_anim"})  # fmt: skip
 
+def _coding(info: VideoInfo) -> tuple[bool, bool]:
+    """Whether ``info``'s codec is lossy (:data:`SMOOTHING_CODECS`) and whether its frames hold a palette (a GIF's,
+    ``pal8``): what the first frame's notes and ``--model auto`` read its noise by."""
+    return info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
+
+
 #: Seconds of video :func:`estimate_video` upscales to time a run.
 SAMPLE_SECONDS = 2.0
 
@@ -999,7 +1005,7 @@ def auto_model(source: str | os.PathLike[str], scale: float, start: float = 0.0)
         first = next(iter(reader), None)
     if first is None:
         return None, "no frame read"
-    lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
+    lossy, palette = _coding(info)
     return suited_video_model(first.rgb, scale, lossy=lossy, palette=palette, qp=h264_qp(info))
 
 
@@ -1202,7 +1208,7 @@ def upscale_video(
                 if frame.index == skip:  # the first frame run: the notes a picture gets, from lower estimates
                     # where a lossy codec smoothed the noise, and coarse H.264's; the clean note where the codec kept
                     # the noise for the estimate to read (lossless)
-                    lossy, palette = info.codec in SMOOTHING_CODECS, info.codec == "gif" or info.pix_fmt == "pal8"
+                    lossy, palette = _coding(info)
                     about = noise_note(frame.rgb, up, video=lossy, palette=palette)
                     if not about and not palette:
                         about = (codec_note(lambda: h264_qp(info), up) or light_noise_note(frame.rgb, up, lossy=lossy)

@@ -23,7 +23,6 @@ encoders' own constant-quality scales).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import os
@@ -168,7 +167,7 @@ def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarr
     a pan of ``args.pan`` + 1 frames, against their HR windows), the decoded first frame, and the clip's bits a pixel
     (``bpp``), its first frame's QP (``qp0``) and the scored frames' mean (``qp``; ``None``: the decoder exports
     none)."""
-    from noise_level import coded_frames  # scripts/
+    from noise_level import _seed, coded_frames  # scripts/
 
     from classsr_cli.degrade import add_noise, make_pair
 
@@ -181,7 +180,7 @@ def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarr
         h, w = pair.hr.shape[0] - dy * n, pair.hr.shape[1] - dx * n
         h, w = h // (2 * s) * 2 * s, w // (2 * s) * 2 * s
         hrs = [pair.hr[dy * k : dy * k + h, dx * k : dx * k + w] for k in range(n + 1)]
-        seed = int(hashlib.sha256(pair.name.encode()).hexdigest()[:16], 16)
+        seed = _seed(pair.name)  # the noise bench.load_pairs gave the first frame
         lrs = [make_pair(hr, s)[1] for hr in hrs]
         lrs = [add_noise(lr, sigma, seed + k) if sigma else lr for k, lr in enumerate(lrs)]
     stats: dict = {}

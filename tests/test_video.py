@@ -1172,6 +1172,10 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     # H.264 coded coarsely (its slices' QP from H264_JPEG_FROM_QP) gets the JPEG model's note, as a JPEG below quality
     # 90 does; finer H.264 and other codecs (HEVC here, QP unread) not; nor the JPEG or noisy model, nor a GIF.
     assert h264_qp(probe(smooth)) == 23 < H264_JPEG_FROM_QP <= h264_qp(probe(coarse).trimmed(0.2)) == 30
+    again = tmp_path / "again.mp4"  # the same path written again at another QP: read again, not kept
+    for crf in (30, 23):
+        ff("-i", coarse, "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", again)
+        assert h264_qp(probe(again)) == crf
     hevc = tmp_path / "coarse_hevc.mp4"
     ff("-i", coarse, "-c:v", "libx265", "-crf", "35", "-x265-params", "log-level=error", hevc)
     assert h264_qp(probe(hevc)) is None

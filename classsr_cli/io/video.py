@@ -608,9 +608,20 @@ def h264_qp(info: VideoInfo, frames: int = QP_FRAMES) -> float | None:
         return None
     cut, head = _cut(info)
     try:
-        text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-export_side_data", "venc_params", *cut,
-                               "-i", str(info.path), "-map", f"0:{info.video_index}", "-frames:v", str(frames),
-                               "-vf", head + "showinfo", "-f", "null", "-"],
+        stat = info.path.stat()
+    except OSError:
+        return None
+    return _read_qp((*cut, "-i", str(info.path), "-map", f"0:{info.video_index}", "-frames:v", str(frames), "-vf",
+                     head + "showinfo"), (stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_qp(args: tuple[str, ...], stamp: tuple[int, int]) -> float | None:
+    """:func:`h264_qp`'s decode, ``args`` the input and the frames, ``stamp`` the file's time and size (a file written
+    again is read again): once per part in a run (``--model auto`` and the first frame's note both ask)."""
+    try:
+        text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-export_side_data", "venc_params", *args,
+                               "-f", "null", "-"],
                               capture_output=True, timeout=120, check=False).stderr.decode("utf-8", "replace")  # fmt: skip
     except subprocess.TimeoutExpired:  # pragma: no cover - a hung decoder: the main run will say more
         return None
