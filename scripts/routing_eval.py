@@ -126,6 +126,16 @@ def routing_loss_db(errors: np.ndarray, classes: np.ndarray) -> float:
     return float(10 * np.log10(errors[np.arange(len(k)), k].sum() / max(errors[:, 2].sum(), 1e-12)))
 
 
+def measured_numerator_db(dist: np.ndarray, classes: np.ndarray, scores: torch.Tensor) -> float:
+    """The frame loss :func:`predicted_loss_db` predicts, ``10*log10(1 + sum(d) / sum(e_heavy))``, with ``d``
+    measured instead: each cell's mean luma squared distance of its class's output from heavy's (``dist`` ``(N,
+    2)``: light, medium), what a run could measure without the HR by running heavy on the cells it routes cheaper;
+    ``e_heavy`` still the classifier's (``scores`` ``(N, 3)``)."""
+    d = np.where(classes == 0, dist[:, 0], np.where(classes == 1, dist[:, 1], 0.0)).sum()
+    heavy = float(np.maximum(np.power(10.0, scores[:, 2].double().numpy()) - DEFICIT_EPS, 0.0).sum())
+    return float(10 * np.log10(1 + d / max(heavy, 1e-12)))
+
+
 def edge_step(img: np.ndarray) -> float:
     f = img.astype(np.float64)
     return float((np.abs(f[0] - f[1]).mean() + np.abs(f[:, 0] - f[:, 1]).mean()) / 2)
@@ -275,6 +285,11 @@ def main() -> int:
                                       for k, v in routings.items() if len(v) == len(gains)}
         if free is not None:  # the cap fires where the uncapped classes are predicted to lose more than it
             rec["cap"] = {"predicted_loss_db": round(free_loss, 3), "fired": bool((free != route.decided).any())}
+            if sd:  # the same loss with its numerator measured without the HR: the cheaper outputs' distance from
+                # heavy's, over the cells the uncapped rule sends cheaper (heavy's own error still predicted)
+                rec["cap"]["measured_numerator_db"] = round(measured_numerator_db(
+                    np.asarray(sd) / np.asarray(px, dtype=np.float64)[:, None], free.reshape(-1).numpy(),
+                    scores.reshape(-1, 3)), 3)
         records.append(rec)
     g, li, dec = np.asarray(gains), np.asarray(light), np.asarray(decided)
     t1, t2 = np.quantile(g, [1 / 3, 2 / 3])

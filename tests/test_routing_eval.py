@@ -86,3 +86,24 @@ def test_routing_loss_db_is_the_photos_psnr_loss(monkeypatch: pytest.MonkeyPatch
     assert routing_loss_db(errors, np.array([0, 1, 2])) == pytest.approx(10 * np.log10((50 + 40 + 60) / 120))
     assert routing_loss_db(errors, np.array([1, 0, 2])) < 0  # a cheaper branch better than heavy on a cell
 
+
+
+def test_measured_numerator_db_is_the_caps_loss_on_measured_distances(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the cells' distances from heavy equal to what the classifier predicts, the measured-numerator loss is the
+    cap's own predicted loss; heavy cells add nothing, and doubling the distances raises it."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import torch
+
+    from classsr_cli.models.classsr import DEFICIT_EPS, predicted_loss_db
+
+    measured_numerator_db = _script()["measured_numerator_db"]
+    levels = np.array([[4.0, 1.0, 30.0], [0.5, 0.2, 10.0], [9.0, 3.0, 50.0]])
+    scores = torch.from_numpy(np.log10(DEFICIT_EPS + levels))
+    classes = np.array([0, 1, 2])
+    want = predicted_loss_db(scores, torch.from_numpy(classes))
+    assert measured_numerator_db(levels[:, :2], classes, scores) == pytest.approx(want, rel=1e-6)
+    assert want == pytest.approx(10 * np.log10(1 + (4.0 + 0.2) / 90.0), rel=1e-6)
+    dist = levels[:, :2].copy()
+    dist[2] = 1000.0  # the heavy cell's distances are not read
+    assert measured_numerator_db(dist, classes, scores) == pytest.approx(want, rel=1e-6)
+    assert measured_numerator_db(2 * levels[:, :2], classes, scores) > want
