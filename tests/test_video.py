@@ -1119,16 +1119,17 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
 
     assert notes(clean, grain) == [said]
     assert notes(clean, plain) == [] and notes(noisy, grain) == []
-    # Fainter grain through H.264 at CRF 23, which smooths much of it: the first frame reads 2.1, below a lossy
-    # video's threshold (3; 1 before the sixty-ninth pass, which cost on clean footage: docs/results.md, "`--model
-    # auto`"), and from its light-noise threshold (1.5): the JPEG model's note, not the noisy one's. (Seeded noise on
-    # a fixed ramp, one encoder thread: ffmpeg's own noise and gradients differ from run to run.)
+    # Fainter grain through H.264 at CRF 20, which smooths much of it: the first frame reads below a lossy video's
+    # threshold (3; 1 before the sixty-ninth pass, which cost on clean footage: docs/results.md, "`--model auto`"),
+    # and from its light-noise threshold (1.5): the JPEG model's note, not the noisy one's. (Seeded noise on a fixed
+    # ramp, one encoder thread: ffmpeg's own noise and gradients differ from run to run.)
     from classsr_cli.degrade import add_noise
 
     y, x = np.mgrid[0:96, 0:128]
     ramp = np.stack([40 + x, 60 + y, 200 - x // 2], axis=2).clip(0, 255).astype(np.uint8)
     faint, smooth, coarse = tmp_path / "faint.mp4", tmp_path / "smooth.mp4", tmp_path / "coarse.mp4"
-    for path, sigma, crf in ((faint, 4.5, 23), (smooth, 0.0, 23), (coarse, 0.0, 30)):
+    default_crf = tmp_path / "default_crf.mp4"  # the same grain at libx264's default CRF
+    for path, sigma, crf in ((faint, 4.0, 20), (smooth, 0.0, 20), (coarse, 0.0, 30), (default_crf, 4.0, 23)):
         frames = b"".join((add_noise(ramp, sigma, 10 + i) if sigma else ramp).tobytes() for i in range(2))
         subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96", "-r", "5", "-i", "-",
                         "-c:v", "libx264", "-crf", str(crf), "-threads", "1", "-pix_fmt", "yuv420p", str(path)],
@@ -1147,10 +1148,11 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     light_said = ("looks lightly noisy: this model sharpens the noise as detail; --model classsr_residual_jpeg_x4 leaves "
                   "light noise out")
     assert notes(clean, faint) == [light_said] and notes(clean, smooth) == []
-    # The same decoded pixels kept losslessly (FFV1) take a picture's thresholds: none; and a GIF, whose dithering reads as noise where the noisy
-    # model is the worst choice, none whatever it reads.
+    # The same grain at CRF 23 decoded and kept losslessly (FFV1) takes a picture's thresholds: none (through H.264 it
+    # gets the codec's note, below); and a GIF, whose dithering reads as noise where the noisy model is the worst
+    # choice, none whatever it reads.
     kept, gif = tmp_path / "kept.mkv", tmp_path / "dithered.gif"
-    ff("-i", faint, "-c:v", "ffv1", kept)
+    ff("-i", default_crf, "-c:v", "ffv1", kept)
     ff("-i", grain, "-vf", "split[a][b];[a]palettegen[p];[b][p]paletteuse", gif)
     with VideoReader(probe(gif)) as reader:
         assert noise_level(next(iter(reader)).rgb) >= NOISE_NOTE_FROM
@@ -1169,9 +1171,13 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
                     "-c:v", "ffv1", "-pix_fmt", "bgr0", str(light)],
                    input=b"".join(add_noise(ramp, 4, 10 + i).tobytes() for i in range(2)), check=True)  # fmt: skip
     assert notes(clean, light) == [light_said] and notes(noisy, light) == []
-    # H.264 coded coarsely (its slices' QP from H264_JPEG_FROM_QP) gets the JPEG model's note, as a JPEG below quality
-    # 90 does; finer H.264 and other codecs (HEVC here, QP unread) not; nor the JPEG or noisy model, nor a GIF.
-    assert h264_qp(probe(smooth)) == 23 < H264_JPEG_FROM_QP <= h264_qp(probe(coarse).trimmed(0.2)) == 30
+    # H.264 coded coarsely (its slices' QP from H264_JPEG_FROM_QP: libx264's default CRF, 23, and above) gets the JPEG
+    # model's note, as a JPEG below quality 90 does, ahead of the light-noise one; finer H.264 and other codecs (HEVC
+    # here, QP unread) not; nor the JPEG or noisy model, nor a GIF.
+    assert h264_qp(probe(smooth)) == 20 < H264_JPEG_FROM_QP == h264_qp(probe(default_crf)) == 23
+    assert h264_qp(probe(coarse).trimmed(0.2)) == 30
+    assert notes(clean, default_crf) == ["coded as H.264 at QP 23: this model sharpens the codec's blocks as detail; "
+                                         "--model classsr_residual_jpeg_x4 is trained to leave them out"]
     again = tmp_path / "again.mp4"  # the same path written again at another QP: read again, not kept
     for crf in (30, 23):
         ff("-i", coarse, "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", again)
@@ -2427,15 +2433,16 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
     assert suited_video_model(first, 4, lossy=False, palette=True)[0] is None
     assert suited_video_model(ramp, 4, lossy=False, palette=False)[0] is None
     assert suited_video_model(ramp, 4, lossy=True, palette=False)[0] is None
-    # Clean H.264 coded coarsely (QP 30): the JPEG model, as for a JPEG below quality 90; finer (CRF 23), the default.
+    # Clean H.264 coded coarsely (QP 30, or libx264's default 23): the JPEG model, as for a JPEG below quality 90;
+    # finer (CRF 18), the default.
     assert suited_video_model(ramp, 4, lossy=True, palette=False, qp=30) == ("classsr_residual_jpeg_x4",
                                                                              "coded as H.264 at QP 30")
-    assert suited_video_model(ramp, 4, lossy=True, palette=False, qp=23)[0] is None
-    for crf, want in ((30, "classsr_residual_jpeg_x4"), (23, "classsr_residual_x4")):
+    assert suited_video_model(ramp, 4, lossy=True, palette=False, qp=22.9)[0] is None
+    for crf, want in ((23, "classsr_residual_jpeg_x4"), (18, "classsr_residual_x4")):
         coded = tmp_path / f"coded{crf}.mp4"
         ff("-i", plain, "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", coded)
         r = CliRunner().invoke(app, ["video", str(coded), str(tmp_path / f"coded{crf}_x4.mp4"), "-m", "auto", "--json"])
         assert r.exit_code == 0, r.output
         assert Path(json.loads(r.stdout)["model"]).name == f"{want}.safetensors"
-        said = "classsr_residual_jpeg_x4 (coded as H.264 at QP 30)" if crf == 30 else "the default model (its first"
+        said = "classsr_residual_jpeg_x4 (coded as H.264 at QP 23)" if crf == 23 else "the default model (its first"
         assert f"note: --model auto: {said}" in r.stderr
