@@ -96,14 +96,14 @@ NOISE_NOTE_JPEG_FROM = 1.0
 #: seven clip sets, the grid's best gains 0.005 dB more, so both factors share them.
 NOISE_NOTE_VIDEO_FROM = 3.0
 LIGHT_NOISE_VIDEO_FROM = 1.5
-#: An H.264 video coded at a mean QP (:func:`~classsr_cli.io.video.h264_qp`) of at least this, upscaled by a model
-#: trained on clean LR, which sharpens the codec's blocks (and the grain they keep) as detail, gets a note naming the
-#: installed model trained on JPEG LR (:func:`codec_note`). Chosen on the training photos as slow pans coded by libx264
-#: at CRF 18-28, where the QP read is the CRF (``scripts/auto_rules.py --codec h264 --pan 8``; docs/results.md,
-#: "`--model auto`"): from CRF 26 the JPEG model gains on clean footage; at 23 (libx264's default) it loses 0.01-0.06
-#: dB clean and gains 0.1-0.5 with grain the codec smoothed below the light-noise threshold, more on average over noise
-#: levels at x4 and x2; at 18 it loses. HEVC, VP9 and AV1 footage gains nothing clean at any quality measured.
-H264_JPEG_FROM_QP = 23.0
+#: An H.264 video whose blocks are quantized at a mean QP (:func:`~classsr_cli.io.video.h264_qp`) of at least this,
+#: upscaled by a model trained on clean LR, which sharpens the codec's blocks as detail, gets a note naming the
+#: installed model trained on JPEG LR (:func:`codec_note`). Chosen on the training photos as slow pans of 25 frames
+#: coded by libx264 at CRF 18, 23, 26 and 28 (``scripts/auto_rules.py --codec h264 --pan 24``; docs/results.md,
+#: "`--model auto`", seventieth pass), where the blocks read 16-27, 21-31, 25-35 and 25-37: within 0.001 dB (x4) and
+#: 0.015 (x2) of the best threshold's mean gain over noise levels (26), and the least lost on clean footage (0.022 and
+#: 0.020 dB on average over the clip sets). HEVC, VP9 and AV1 footage gains nothing clean at any quality measured.
+H264_JPEG_FROM_QP = 30.0
 #: A picture (not a JPEG below :data:`JPEG_NOTE_BELOW`) whose noise estimate is below this, upscaled by a model trained
 #: on noisy LR, which smooths clean detail away, gets a note saying so (:func:`clean_note`). Chosen on the training
 #: photos as given (``scripts/noise_level.py``): 75 % of them read below it clean, 53 % with noise of σ 1, none from σ 2.

@@ -165,8 +165,9 @@ def _measure(args: argparse.Namespace) -> list[Row]:
 def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarray, dict]:
     """``pair`` through ``args.codec`` at ``args.crf``: the pairs to score (the first frame, or frames N/2 and N of
     a pan of ``args.pan`` + 1 frames, against their HR windows), the decoded first frame, and the clip's bits a pixel
-    (``bpp``), its first frame's QP (``qp0``) and the scored frames' mean (``qp``; ``None``: the decoder exports
-    none)."""
+    (``bpp``), its first frame's QP (``qp0``) and the mean over its first 25 frames (``qp``), as ``classsr video``
+    reads it (:func:`classsr_cli.io.video.h264_qp`: H.264's blocks' QPs; ``None`` for the other codecs; rows of the
+    sixty-ninth pass: the slices' initial QP, the CRF, over the scored frames)."""
     from noise_level import _seed, coded_frames  # scripts/
 
     from classsr_cli.degrade import add_noise, make_pair
@@ -186,7 +187,7 @@ def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarr
     stats: dict = {}
     frames = coded_frames(lrs, args.crf, args.codec, stats)
     keep = [0] if n == 0 else [n // 2, n]
-    qps = [stats["qp"][k] for k in keep]
+    qps = stats["qp"][:25]  # classsr_cli.io.video.QP_FRAMES
     coded = {"codec": args.codec, "bpp": 8 * stats["bytes"] / (frames[0].shape[0] * frames[0].shape[1] * len(frames)),
              "qp0": stats["qp"][0], "qp": None if None in qps else float(np.mean(qps))}  # fmt: skip
     return ([replace(pair, lr=frames[k], hr=hrs[k][: frames[k].shape[0] * s, : frames[k].shape[1] * s]) for k in keep],

@@ -53,13 +53,13 @@ def coded_frames(frames: list[np.ndarray], crf: int, codec: str = "h264",
                  stats: dict | None = None) -> list[np.ndarray]:
     """``frames`` (``(H, W, 3)`` uint8 RGB of one size, cropped to an even size) as a clip of ``codec``
     (:data:`ENCODERS`) at ``crf``, 25 frames a second (``yuv420p``, BT.709), decoded as ``classsr video`` decodes it.
-    ``stats``, where given, gets the clip's ``bytes`` and each frame's ``qp`` as the decoder exports it (H.264's
-    slice QP, VP9's base quantizer index; ``None`` for the codecs whose decoder exports none)."""
-    import re
+    ``stats``, where given, gets the clip's ``bytes`` and each frame's ``qp``: H.264's blocks' mean QP
+    (:func:`classsr_cli.io.video.h264_frame_qps`; ``None`` for the other codecs; until the seventieth pass the
+    slices' initial QP, which reads libx264's CRF, and VP9's base quantizer index)."""
     import subprocess
     import tempfile
 
-    from classsr_cli.io.video import VideoReader, ffmpeg_exe, probe
+    from classsr_cli.io.video import VideoReader, ffmpeg_exe, h264_frame_qps, probe
 
     h, w = frames[0].shape[0] // 2 * 2, frames[0].shape[1] // 2 * 2
     raw = b"".join(np.ascontiguousarray(f[:h, :w]).tobytes() for f in frames)
@@ -72,16 +72,9 @@ def coded_frames(frames: list[np.ndarray], crf: int, codec: str = "h264",
                         str(clip)], input=raw, check=True, env={**os.environ, "SVT_LOG": "1"})  # fmt: skip
         with VideoReader(probe(clip)) as reader:
             out = [frame.rgb for frame in reader]
-        if stats is not None:
-            shown = subprocess.run([ffmpeg_exe(), "-hide_banner", "-export_side_data", "venc_params", "-i", str(clip),
-                                    "-vf", "showinfo", "-f", "null", "-"], capture_output=True, text=True, check=True)
-            qps: list[int | None] = []
-            for line in shown.stderr.splitlines():
-                if " n:" in line and " pts:" in line:
-                    qps.append(None)
-                elif "Video encoding parameters" in line and (m := re.search(r"qp=(-?\d+)", line)) and qps:
-                    qps[-1] = int(m.group(1))
-            stats.update(bytes=clip.stat().st_size, qp=qps)
+        if stats is not None:  # H.264's blocks' mean QP per frame, as classsr video reads it (io.video.h264_qp)
+            qps = h264_frame_qps(clip) if codec == "h264" else []
+            stats.update(bytes=clip.stat().st_size, qp=qps if len(qps) == len(out) else [None] * len(out))
     if len(out) != len(frames):
         raise RuntimeError(f"{codec}: {len(out)} frames decoded of {len(frames)}")
     return out

@@ -1119,7 +1119,7 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
 
     assert notes(clean, grain) == [said]
     assert notes(clean, plain) == [] and notes(noisy, grain) == []
-    # Fainter grain through H.264 at CRF 20, which smooths much of it: the first frame reads below a lossy video's
+    # Fainter grain through H.264 at CRF 23, which smooths much of it: the first frame reads below a lossy video's
     # threshold (3; 1 before the sixty-ninth pass, which cost on clean footage: docs/results.md, "`--model auto`"),
     # and from its light-noise threshold (1.5): the JPEG model's note, not the noisy one's. (Seeded noise on a fixed
     # ramp, one encoder thread: ffmpeg's own noise and gradients differ from run to run.)
@@ -1128,8 +1128,7 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     y, x = np.mgrid[0:96, 0:128]
     ramp = np.stack([40 + x, 60 + y, 200 - x // 2], axis=2).clip(0, 255).astype(np.uint8)
     faint, smooth, coarse = tmp_path / "faint.mp4", tmp_path / "smooth.mp4", tmp_path / "coarse.mp4"
-    default_crf = tmp_path / "default_crf.mp4"  # the same grain at libx264's default CRF
-    for path, sigma, crf in ((faint, 4.0, 20), (smooth, 0.0, 20), (coarse, 0.0, 30), (default_crf, 4.0, 23)):
+    for path, sigma, crf in ((faint, 4.5, 23), (smooth, 0.0, 23), (coarse, 0.0, 36)):
         frames = b"".join((add_noise(ramp, sigma, 10 + i) if sigma else ramp).tobytes() for i in range(2))
         subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96", "-r", "5", "-i", "-",
                         "-c:v", "libx264", "-crf", str(crf), "-threads", "1", "-pix_fmt", "yuv420p", str(path)],
@@ -1148,11 +1147,10 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     light_said = ("looks lightly noisy: this model sharpens the noise as detail; --model classsr_residual_jpeg_x4 leaves "
                   "light noise out")
     assert notes(clean, faint) == [light_said] and notes(clean, smooth) == []
-    # The same grain at CRF 23 decoded and kept losslessly (FFV1) takes a picture's thresholds: none (through H.264 it
-    # gets the codec's note, below); and a GIF, whose dithering reads as noise where the noisy model is the worst
-    # choice, none whatever it reads.
+    # The same decoded pixels kept losslessly (FFV1) take a picture's thresholds: none; and a GIF, whose dithering
+    # reads as noise where the noisy model is the worst choice, none whatever it reads.
     kept, gif = tmp_path / "kept.mkv", tmp_path / "dithered.gif"
-    ff("-i", default_crf, "-c:v", "ffv1", kept)
+    ff("-i", faint, "-c:v", "ffv1", kept)
     ff("-i", grain, "-vf", "split[a][b];[a]palettegen[p];[b][p]paletteuse", gif)
     with VideoReader(probe(gif)) as reader:
         assert noise_level(next(iter(reader)).rgb) >= NOISE_NOTE_FROM
@@ -1171,25 +1169,67 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
                     "-c:v", "ffv1", "-pix_fmt", "bgr0", str(light)],
                    input=b"".join(add_noise(ramp, 4, 10 + i).tobytes() for i in range(2)), check=True)  # fmt: skip
     assert notes(clean, light) == [light_said] and notes(noisy, light) == []
-    # H.264 coded coarsely (its slices' QP from H264_JPEG_FROM_QP: libx264's default CRF, 23, and above) gets the JPEG
-    # model's note, as a JPEG below quality 90 does, ahead of the light-noise one; finer H.264 and other codecs (HEVC
-    # here, QP unread) not; nor the JPEG or noisy model, nor a GIF.
-    assert h264_qp(probe(smooth)) == 20 < H264_JPEG_FROM_QP == h264_qp(probe(default_crf)) == 23
-    assert h264_qp(probe(coarse).trimmed(0.2)) == 30
-    assert notes(clean, default_crf) == ["coded as H.264 at QP 23: this model sharpens the codec's blocks as detail; "
-                                         "--model classsr_residual_jpeg_x4 is trained to leave them out"]
-    again = tmp_path / "again.mp4"  # the same path written again at another QP: read again, not kept
-    for crf in (30, 23):
+    # H.264 coded coarsely (its blocks' mean QP from H264_JPEG_FROM_QP) gets the JPEG model's note, as a JPEG below
+    # quality 90 does; finer H.264 (the faint and smooth clips at CRF 23) and other codecs (HEVC here, QP unread) not;
+    # nor the JPEG or noisy model, nor a GIF.
+    qp = h264_qp(probe(coarse))
+    assert h264_qp(probe(faint)) < H264_JPEG_FROM_QP and h264_qp(probe(smooth)) < H264_JPEG_FROM_QP <= qp
+    assert H264_JPEG_FROM_QP <= h264_qp(probe(coarse).trimmed(0.2)) != qp  # a part: its own frames
+    again = tmp_path / "again.mp4"  # the same path written again at another quality: read again, not kept
+    read = []
+    for crf in (36, 23):
         ff("-i", coarse, "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", again)
-        assert h264_qp(probe(again)) == crf
+        read.append(h264_qp(probe(again)))
+    assert read[0] > read[1] + 5
     hevc = tmp_path / "coarse_hevc.mp4"
     ff("-i", coarse, "-c:v", "libx265", "-crf", "35", "-x265-params", "log-level=error", hevc)
     assert h264_qp(probe(hevc)) is None
     jpeg = weights / "classsr_residual_jpeg_x4.safetensors"
-    assert notes(clean, coarse) == ["coded as H.264 at QP 30: this model sharpens the codec's blocks as detail; --model "
-                                    "classsr_residual_jpeg_x4 is trained to leave them out"]
+    assert notes(clean, coarse) == [f"coded as H.264 at QP {qp:.0f}: this model sharpens the codec's blocks as detail; "
+                                    "--model classsr_residual_jpeg_x4 is trained to leave them out"]
     assert notes(clean, smooth) == [] and notes(clean, hevc) == []
     assert notes(jpeg, coarse) == [] and notes(noisy, coarse) == [] and notes(clean, gif) == []
+
+
+@pytest.mark.slow
+def test_h264_qp_reads_the_blocks_quantizer(tmp_path: Path) -> None:
+    """h264_qp is the blocks' mean QP, where the rate control's coarseness lies: under a bit rate libx264 sets every
+    picture's initial QP to 26 whatever it spends (the sixty-ninth pass read that, so any bit rate looked coarse), and
+    the blocks' QPs follow the bits; at a constant quality a coarser CRF reads higher; a 10-bit stream reads on the
+    8-bit scale; the first frames only, and another codec none."""
+    from classsr_cli.degrade import add_noise
+    from classsr_cli.io.video import h264_frame_qps, h264_qp
+
+    y, x = np.mgrid[0:96, 0:128]
+    ramp = np.stack([40 + x, 60 + y, 200 - x // 2], axis=2).clip(0, 255).astype(np.uint8)
+    raw = b"".join(add_noise(ramp, 4, 10 + i).tobytes() for i in range(10))
+
+    def coded(name: str, *args: str, pix_fmt: str = "yuv420p") -> Path:
+        path = tmp_path / name
+        subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96", "-r", "5", "-i", "-",
+                        "-c:v", "libx264", *args, "-threads", "1", "-pix_fmt", pix_fmt, str(path)],
+                       input=raw, check=True)  # fmt: skip
+        return path
+
+    def initial_qps(path: Path) -> set[int]:  # the pictures' initial QP, which the sixty-ninth pass read
+        shown = subprocess.run([FF, "-hide_banner", "-export_side_data", "venc_params", "-i", str(path), "-vf",
+                                "showinfo", "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+        return {int(q) for q in re.findall(r"Video encoding parameters: type 1; qp=(\d+)", shown)}
+
+    starved, ample = coded("starved.mp4", "-b:v", "20k"), coded("ample.mp4", "-b:v", "200k")
+    assert initial_qps(starved) == initial_qps(ample) == {26}
+    assert h264_qp(probe(starved)) > h264_qp(probe(ample)) + 10
+    fine, coarse = coded("fine.mp4", "-crf", "20"), coded("coarse.mp4", "-crf", "30")
+    assert h264_qp(probe(coarse)) > h264_qp(probe(fine)) + 5
+    deep = coded("deep.mp4", "-crf", "30", pix_fmt="yuv420p10le")
+    assert probe(deep).pix_fmt == "yuv420p10le"
+    assert h264_qp(probe(deep)) == pytest.approx(h264_qp(probe(coarse)), abs=1.0)
+    per_frame = h264_frame_qps(coarse)
+    assert len(per_frame) == 10 and len(h264_frame_qps(coarse, 4)) == 4
+    assert h264_qp(probe(coarse), frames=4) == pytest.approx(np.mean(per_frame[:4]), abs=1e-9)
+    hevc = tmp_path / "coarse_hevc.mp4"
+    ff("-i", coarse, "-c:v", "libx265", "-crf", "30", "-x265-params", "log-level=error", hevc)
+    assert h264_qp(probe(hevc)) is None and h264_frame_qps(hevc) == []
 
 
 @pytest.mark.slow
@@ -2433,16 +2473,16 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
     assert suited_video_model(first, 4, lossy=False, palette=True)[0] is None
     assert suited_video_model(ramp, 4, lossy=False, palette=False)[0] is None
     assert suited_video_model(ramp, 4, lossy=True, palette=False)[0] is None
-    # Clean H.264 coded coarsely (QP 30, or libx264's default 23): the JPEG model, as for a JPEG below quality 90;
-    # finer (CRF 18), the default.
+    # Clean H.264 coded coarsely (its blocks' mean QP from 30): the JPEG model, as for a JPEG below quality 90; finer
+    # (libx264's default CRF, 23, reads 22 on this clip), the default.
     assert suited_video_model(ramp, 4, lossy=True, palette=False, qp=30) == ("classsr_residual_jpeg_x4",
                                                                              "coded as H.264 at QP 30")
-    assert suited_video_model(ramp, 4, lossy=True, palette=False, qp=22.9)[0] is None
-    for crf, want in ((23, "classsr_residual_jpeg_x4"), (18, "classsr_residual_x4")):
+    assert suited_video_model(ramp, 4, lossy=True, palette=False, qp=29.9)[0] is None
+    for crf, want in ((40, "classsr_residual_jpeg_x4"), (23, "classsr_residual_x4")):
         coded = tmp_path / f"coded{crf}.mp4"
         ff("-i", plain, "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", coded)
         r = CliRunner().invoke(app, ["video", str(coded), str(tmp_path / f"coded{crf}_x4.mp4"), "-m", "auto", "--json"])
         assert r.exit_code == 0, r.output
         assert Path(json.loads(r.stdout)["model"]).name == f"{want}.safetensors"
-        said = "classsr_residual_jpeg_x4 (coded as H.264 at QP 23)" if crf == 23 else "the default model (its first"
+        said = "classsr_residual_jpeg_x4 (coded as H.264 at QP " if crf == 40 else "the default model (its first"
         assert f"note: --model auto: {said}" in r.stderr

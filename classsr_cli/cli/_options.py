@@ -137,7 +137,7 @@ ImageModelOpt = Annotated[str | None, _model_option(
     "JPEG saved below quality 90 or looks lightly noisy, else the default.")]
 VideoModelOpt = Annotated[str | None, _model_option(
     "the model trained on noisy input where the first frame looks noisy, else the one trained on JPEG where H.264 "
-    "coded it at QP 23 (libx264's default) or coarser or the first frame looks lightly noisy, else the default.")]
+    "quantized its blocks at a mean QP of 30 or coarser or the first frame looks lightly noisy, else the default.")]
 ModelOpt = Annotated[str | None, _model_option()]
 _SCALE_HELP = ("Upscaling factor, above 1 and at most {most} (default: the --model's own scale, else 4); non-native ones "
                "(3, 2.5) downscale the next native{more}.")

@@ -601,9 +601,9 @@ QP_FRAMES = 25
 
 
 def h264_qp(info: VideoInfo, frames: int = QP_FRAMES) -> float | None:
-    """How coarsely an H.264 stream is quantized: the mean QP (0-51; the higher, the coarser) of the first ``frames``
-    frames of ``info``'s part (:meth:`VideoInfo.trimmed`), each frame's as ffmpeg's decoder exports it (its slices'
-    QP, before the per-block offsets); ``None`` for another codec, or where the decoder exports none."""
+    """How coarsely an H.264 stream is quantized: the mean QP (0-51, on the 8-bit scale; the higher, the coarser) of
+    its macroblocks over the first ``frames`` frames of ``info``'s part (:meth:`VideoInfo.trimmed`), as ffmpeg's
+    decoder exports them (:func:`h264_frame_qps`); ``None`` for another codec, or where the decoder exports none."""
     if info.codec != "h264" or info.demux:
         return None
     cut, head = _cut(info)
@@ -611,22 +611,39 @@ def h264_qp(info: VideoInfo, frames: int = QP_FRAMES) -> float | None:
         stat = info.path.stat()
     except OSError:
         return None
-    return _read_qp((*cut, "-i", str(info.path), "-map", f"0:{info.video_index}", "-frames:v", str(frames), "-vf",
-                     head + "showinfo"), (stat.st_mtime_ns, stat.st_size))
+    qps = _frame_qps((*cut, "-i", str(info.path), "-map", f"0:{info.video_index}", "-frames:v", str(frames)), head,
+                     (stat.st_mtime_ns, stat.st_size))[:frames]  # (the filters may see one frame more)
+    depth = int(m.group(1)) if (m := re.search(r"p(\d+)(?:le|be)?$", info.pix_fmt or "")) else 8
+    return sum(qps) / len(qps) - 6 * (depth - 8) if qps else None  # QP's range starts at -6 per bit above 8
+
+
+def h264_frame_qps(path: Path, frames: int | None = None) -> list[float]:
+    """Each frame's mean macroblock QP of the H.264 file ``path`` (its first ``frames``; all by default), in order of
+    presentation: each block's QP is the picture's initial one, which encoders set to a constant (libx264 its CRF,
+    or 26 under a bit rate, whatever the bits spent), plus the block's own offset, where the rate control's
+    coarseness lies. Read through ffmpeg's ``codecview`` filter, which paints each block's QP into the chroma; each frame's mean
+    comes back within 0.15 of the blocks'. On the 8-bit scale for an 8-bit stream (a deeper one's read 6 higher a
+    bit: :func:`h264_qp` takes that off). Empty where the decoder exports no QPs (another codec)."""
+    stat = path.stat()
+    return list(_frame_qps(("-i", str(path), *(("-frames:v", str(frames)) if frames else ())), "",
+                           (stat.st_mtime_ns, stat.st_size))[:frames])
 
 
 @functools.lru_cache(maxsize=8)
-def _read_qp(args: tuple[str, ...], stamp: tuple[int, int]) -> float | None:
-    """:func:`h264_qp`'s decode, ``args`` the input and the frames, ``stamp`` the file's time and size (a file written
-    again is read again): once per part in a run (``--model auto`` and the first frame's note both ask)."""
+def _frame_qps(args: tuple[str, ...], head: str, stamp: tuple[int, int]) -> tuple[float, ...]:
+    """:func:`h264_frame_qps`' decode, ``args`` the input and the frames, ``head`` the start of the filter chain (a
+    part's ``trim``), ``stamp`` the file's time and size (a file written again is read again): once per part in a
+    run (``--model auto`` and the first frame's note both ask)."""
     try:
         text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-export_side_data", "venc_params", *args,
-                               "-f", "null", "-"],
+                               "-vf", head + "codecview=qp=1,extractplanes=u,showinfo", "-f", "null", "-"],
                               capture_output=True, timeout=120, check=False).stderr.decode("utf-8", "replace")  # fmt: skip
     except subprocess.TimeoutExpired:  # pragma: no cover - a hung decoder: the main run will say more
-        return None
-    qps = [int(q) for q in re.findall(r"Video encoding parameters: type 1; qp=(-?\d+)", text)]
-    return sum(qps) / len(qps) if qps else None
+        return ()
+    if "Video encoding parameters" not in text:  # codecview painted nothing: the chroma is the picture's
+        return ()
+    # codecview writes each block's QP as QP * 128 / 31, truncated, into the U plane; showinfo gives its mean, rounded
+    return tuple((int(m) + 0.5) * 31 / 128 for m in re.findall(r"\bn:\s*\d+\s.*?\bmean:\[(\d+)\]", text))
 
 
 # ---------------------------------------------------------------------------------------------------- reading
