@@ -131,9 +131,8 @@ def measured_numerator_db(dist: np.ndarray, classes: np.ndarray, scores: torch.T
     measured instead: each cell's mean luma squared distance of its class's output from heavy's (``dist`` ``(N,
     2)``: light, medium), what a run could measure without the HR by running heavy on the cells it routes cheaper;
     ``e_heavy`` still the classifier's (``scores`` ``(N, 3)``)."""
-    d = np.where(classes == 0, dist[:, 0], np.where(classes == 1, dist[:, 1], 0.0)).sum()
-    heavy = float(np.maximum(np.power(10.0, scores[:, 2].double().numpy()) - DEFICIT_EPS, 0.0).sum())
-    return float(10 * np.log10(1 + d / max(heavy, 1e-12)))
+    measured = torch.log10(DEFICIT_EPS + torch.from_numpy(np.asarray(dist, dtype=np.float64)))
+    return predicted_loss_db(torch.cat([measured, scores[:, 2:].double()], 1), torch.from_numpy(np.asarray(classes)))
 
 
 def edge_step(img: np.ndarray) -> float:

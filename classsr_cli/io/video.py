@@ -621,9 +621,9 @@ def h264_frame_qps(path: Path, frames: int | None = None) -> list[float]:
     """Each frame's mean macroblock QP of the H.264 file ``path`` (its first ``frames``; all by default), in order of
     presentation: each block's QP is the picture's initial one, which encoders set to a constant (libx264 its CRF,
     or 26 under a bit rate, whatever the bits spent), plus the block's own offset, where the rate control's
-    coarseness lies. Read through ffmpeg's ``codecview`` filter, which paints each block's QP into the chroma; each frame's mean
-    comes back within 0.15 of the blocks'. On the 8-bit scale for an 8-bit stream (a deeper one's read 6 higher a
-    bit: :func:`h264_qp` takes that off). Empty where the decoder exports no QPs (another codec)."""
+    coarseness lies. Read through ffmpeg's ``codecview`` filter, which paints each block's QP into the chroma; each
+    frame's mean comes back within 0.15 of the blocks'. On the 8-bit scale for an 8-bit stream (a deeper one's read
+    6 higher a bit: :func:`h264_qp` takes that off). Empty where the decoder exports no QPs (another codec)."""
     stat = path.stat()
     return list(_frame_qps(("-i", str(path), *(("-frames:v", str(frames)) if frames else ())), "",
                            (stat.st_mtime_ns, stat.st_size))[:frames])
