@@ -1300,6 +1300,25 @@ def test_tga_keeps_alpha_and_its_rows_in_order(tmp_path: Path, origin: str) -> N
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o.tga")), rgba)
 
 
+def test_tga_written_run_length_coded_unless_its_source_was_not(tmp_path: Path) -> None:
+    """A TGA output is run-length coded (as ffmpeg and GIMP write TGA), the same pixels in fewer bytes, unless the
+    picture came from an uncompressed TGA, which it then stays, or run-length coding would make it bigger."""
+    flat = np.repeat(SMOOTH, 4, axis=1)  # runs of four equal pixels
+    Image.fromarray(flat).save(tmp_path / "raw.tga")  # Pillow's default: uncompressed
+    write_image(tmp_path / "from_png.tga", Picture(flat))
+    write_image(tmp_path / "from_raw.tga", raw := read_image(tmp_path / "raw.tga"))
+    assert raw.uncompressed and not read_image(tmp_path / "from_png.tga").uncompressed
+    for name, compression in (("from_png", "tga_rle"), ("from_raw", None)):
+        im = Image.open(tmp_path / f"{name}.tga")
+        assert im.info.get("compression") == compression and np.array_equal(np.asarray(im), flat)
+    rle, plain = ((tmp_path / f"{n}.tga").stat().st_size for n in ("from_png", "from_raw"))
+    assert rle < plain * 0.5
+    grain = RNG.integers(0, 256, (16, 256, 3), dtype=np.uint8)  # no runs: run-length coding would grow it
+    write_image(tmp_path / "grain.tga", Picture(grain))
+    assert (tmp_path / "grain.tga").stat().st_size <= 18 + grain.size + 26  # header, pixels, TGA 2.0 footer
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "grain.tga")), grain)
+
+
 def test_tga_is_opened_by_its_name_only(tmp_path: Path) -> None:
     """TGA has no signature: a file is tried as one only where its name ends in .tga, so that a damaged file of
     another kind is never taken for a TGA."""
