@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -598,6 +599,41 @@ def test_a_frame_that_does_not_decode_is_named(tmp_path: Path, tiny_model: torch
     part = upscale_video(tiny_model, seq, tmp_path / "p.mkv", options=EncodeOptions(preset="ultrafast"), start=0.08)
     assert part.frames == 3 and part.lost is not None and part.lost.startswith("1 of 4 frame(s) did not decode and are "
                                                                                "left out, f_004.png the first (")
+
+
+@pytest.mark.slow
+def test_a_damaged_jpeg_xl_frame_costs_that_frame_alone(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """ffmpeg's libjxl decoder fails every frame after a damaged one (it is not reset): the reader starts ffmpeg
+    again at the next file, so only the damaged frames are left out, the others at their times, from --start too."""
+    from classsr_cli.io.image import read_image, write_image
+
+    png = frames(tmp_path / "png", 6, "f_%03d.png")
+    seq = tmp_path / "jxl"
+    for k in range(1, 7):
+        write_image(seq / f"f_{k:03d}.jxl", read_image(png / f"f_{k:03d}.png"), quality=100)
+    for k in (2, 4):  # bytes in the middle of the codestream flipped
+        data = bytearray((seq / f"f_{k:03d}.jxl").read_bytes())
+        data[len(data) // 2 : len(data) // 2 + 16] = bytes(b ^ 0x5A for b in data[len(data) // 2 : len(data) // 2 + 16])
+        (seq / f"f_{k:03d}.jxl").write_bytes(bytes(data))
+    def run(out: str, start: float = 0.0) -> Any:  # a decoder that spins (as it did before) fails, not hangs, the test
+        done: list[Any] = []
+        work = threading.Thread(target=lambda: done.append(upscale_video(
+            tiny_model, seq, tmp_path / out, options=EncodeOptions(preset="ultrafast"), start=start)), daemon=True)
+        work.start()
+        work.join(timeout=120)
+        if work.is_alive():
+            subprocess.run(["pkill", "-9", "-f", str(seq)], check=False)  # it ignores SIGTERM
+        assert done, "the reader did not end"
+        return done[0]
+
+    r = run("o.mkv")
+    assert r.frames == 4 and r.lost is not None  # before: 1 (every frame from the first damaged one failed), or hung
+    assert r.lost.startswith("2 of 6 frame(s) did not decode and are left out, f_002.jxl the first (")
+    assert frame_times(tmp_path / "o.mkv") == pytest.approx([0, 0.08, 0.16, 0.2], abs=1e-3)
+    part = run("p.mkv", start=0.08)
+    assert part.frames == 3 and part.lost is not None and part.lost.startswith("1 of 4 frame(s) did not decode and are "
+                                                                               "left out, f_004.jxl the first (")
+    assert frame_times(tmp_path / "p.mkv") == pytest.approx([0, 0.08, 0.12], abs=1e-3)
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ import io
 import math
 import os
 import re
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -673,9 +674,12 @@ class _StderrPump(threading.Thread):
 
     _ID = re.compile(r"Parsed_showinfo_(\d+)")
 
-    def __init__(self, stream: object, timestamps: bool = False, split: bool = False) -> None:
+    def __init__(self, stream: object, timestamps: bool = False, split: bool = False,
+                 on_error: Callable[[], object] | None = None) -> None:
         super().__init__(daemon=True)
         self.stream = stream
+        self.on_error = on_error  # called at the first error line
+        self.last_decoded: int | None = None  # the last frame's pts, as decoded (the first showinfo's)
         self.timestamps = timestamps
         # Two showinfo filters, one before a `select` (every frame decoded) and one after (the frames delivered): the
         # first's timestamps go to `decoded`, the second's to `stamps`; its sizes are the first's alone.
@@ -708,6 +712,9 @@ class _StderrPump(threading.Thread):
                     self.n_errors += 1
                     self.errors.append(line)
                     self.first_error = self.first_error or line
+                    if self.on_error is not None:
+                        self.on_error()
+                        self.on_error = None
         finally:
             with self.cond:
                 self.done = True
@@ -727,6 +734,7 @@ class _StderrPump(threading.Thread):
             self._before = self._before or name
             before = name == self._before
         if before:
+            self.last_decoded = int(m.group(2))
             if size := self._SIZE.search(line):
                 wh = (int(size.group(1)), int(size.group(2)))
                 if self.size is None:
@@ -815,6 +823,12 @@ class VideoReader:
     ``select`` and one after it check every frame delivered against the frame of its index: where they differ (a
     change of frame size rebuilds ffmpeg's filters, and ``select`` counts afresh), the reader starts again and reads
     past the frames before it instead.
+
+    A JPEG XL sequence is read on past a damaged frame: ffmpeg's libjxl decoder is not reset after a frame fails,
+    so every frame after it fails too, or it logs its error for ever (and ignores SIGTERM). At its first error
+    ffmpeg is killed, the damaged file found by decoding the files from there alone, and ffmpeg started again at the
+    first frame not yet read on a copy of the sequence made of links, the damaged file's to a good frame, whose frame
+    is then dropped: the others keep their times.
     """
 
     def __init__(self, info: VideoInfo, *, autorotate: bool = False, bits: int = 8, alpha: bool = False,
@@ -840,6 +854,12 @@ class VideoReader:
         self._select = first  # the frames ffmpeg drops (0 once select lost count: then they are read past)
         self._from = first  # the first frame delivered (after a restart: the next one not yet delivered)
         self.skipped_pts: list[int] = []
+        # Past a damaged JPEG XL frame: the frames (of the part read) before the one ffmpeg starts at, the damaged
+        # ones, the folder of links read instead of the sequence, whether ffmpeg is killed at its first error
+        self._offset, self._damaged, self._watch = 0, set[int](), True
+        self._links: Path | None = None
+        self._last_pts: int | None = None  # the last frame's timestamp read
+        self._past_errors, self._past_message = 0, ""  # the error lines of the ffmpeg runs before a restart
 
     @property
     def time_base(self) -> Fraction:
@@ -852,10 +872,10 @@ class VideoReader:
 
     @property
     def errors(self) -> int:
-        return self._pump.n_errors if self._pump else 0
+        return self._past_errors + (self._pump.n_errors if self._pump else 0)
 
     def error_message(self) -> str:
-        return self._pump.message() if self._pump else ""
+        return self._past_message or (self._pump.message() if self._pump else "")
 
     def resized_message(self) -> str | None:
         """What frames of another size than the first were made (ffmpeg scales them to the first's size), or ``None``."""
@@ -879,9 +899,12 @@ class VideoReader:
         if self.info.stops is not None:  # swscale writes no half floats: the frames as decoded
             convert = f"format={raw}"
         seek, trim = _cut(self.info)
+        demux = self.info.input_args()
+        if self._links is not None:  # a JPEG XL sequence's files around a damaged one
+            seek, demux = self._around_damage()
         select = f"select=gte(n\\,{self._select}),showinfo=checksum=0," if self._select else ""
         orient = f"{_ORIENT[self.info.orientation]}," if self.info.orientation != 1 else ""  # EXIF, as upscale does
-        cmd += [*seek, *(["-c:v", self.info.decoder] if self.info.decoder else []), *self.info.input_args(),
+        cmd += [*seek, *(["-c:v", self.info.decoder] if self.info.decoder else []), *demux,
                 "-map", f"0:{self.info.video_index}", "-an", "-sn", "-dn",
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
@@ -896,12 +919,16 @@ class VideoReader:
             )
         except OSError as e:
             raise VideoError(f"could not start ffmpeg: {e}") from None
-        self._pump = _StderrPump(self._proc.stderr, timestamps=True, split=bool(self._select))
+        watch = self._watch and self.info.sequence and self.info.path.suffix.lower() == ".jxl"
+        self._pump = _StderrPump(self._proc.stderr, timestamps=True, split=bool(self._select),
+                                 on_error=self._proc.kill if watch else None)
         self._pump.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+        if self._links is not None:
+            shutil.rmtree(self._links, ignore_errors=True)
 
     def close(self) -> None:
         proc = self._proc
@@ -922,6 +949,82 @@ class VideoReader:
         self._select, self._from, self.frames_read, self._pump = 0, self.frames_read, 0, None
         self.__enter__()
 
+    def _rate(self) -> Fraction:
+        """An image sequence's frame rate (``-framerate``): a frame a tick of its timestamps."""
+        demux = self.info.demux
+        return Fraction(demux[demux.index("-framerate") + 1]) if "-framerate" in demux else Fraction(self.info.fps or 25)
+
+    def _number(self, frame: int) -> int:
+        """The file number of the part's ``frame`` of an image sequence."""
+        return self.info.first_number + (round(self.info.seek * self._rate()) if self.info.seek else 0) + frame
+
+    def _around_damage(self) -> tuple[list[str], list[str]]:
+        """The input options that read a JPEG XL sequence's links (:attr:`_links`) from the part's frame
+        :attr:`_offset` (``-start_number``; no seek) to the part's end (``-t``)."""
+        assert self._links is not None
+        info = self.info
+        demux = list(info.demux)
+        demux[demux.index("-start_number") + 1] = str(self._number(self._offset))
+        upto = ["-t", f"{info.span - self._offset / self._rate():.6f}"] if info.span else []
+        return upto, [*demux, "-i", str(self._links / info.path.name)]
+
+    def _after_damage(self) -> int | None:
+        """Where a JPEG XL sequence's reading goes on after ffmpeg ended with an error (the part's first frame not
+        yet read), or ``None``: another input, no error, or nothing left. The damaged file is the first from the
+        frame after the last decoded (frames decoded but not yet piped when ffmpeg was killed are read again) that
+        does not decode alone; it is linked to a good frame (:meth:`_link`)."""
+        info, pump, total = self.info, self._pump, self.info.frames_estimate
+        jxl = info.sequence and info.path.suffix.lower() == ".jxl" and "-start_number" in info.demux
+        if not (jxl and self._watch and pump is not None and pump.n_errors and total):
+            return None
+        unread = self._offset if self._last_pts is None else self._last_pts + 1
+        start = max(unread, self._offset + (0 if pump.last_decoded is None else pump.last_decoded + 1))
+        damaged = next((k for k in range(start, total) if k not in self._damaged and not self._decodes(k)), None)
+        if damaged is None:  # an error no file shows alone: read on from the next frame, errors and all
+            self._watch = False
+        else:
+            self._damaged.add(damaged)
+        self._link(total)
+        return unread if unread < total else None
+
+    def _decodes(self, frame: int) -> bool:
+        """Whether the file of the part's ``frame`` decodes alone without an error (killed after two minutes)."""
+        path = self.info.path.parent / (self.info.path.name % self._number(frame))
+        try:
+            run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-f",
+                                  "null", "-"], capture_output=True, timeout=120)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return False
+        return run.returncode == 0 and not run.stderr.strip()
+
+    def _link(self, total: int) -> None:
+        """The folder of links ffmpeg reads the sequence's part from: a link to each file, a damaged one's to the
+        good frame before it (after it, at the start), of the same size."""
+        if self._links is None:
+            self._links = Path(tempfile.mkdtemp(prefix="classsr-frames-"))
+        where = self.info.path.resolve().parent
+        for frame in range(total):
+            link = self._links / (self.info.path.name % self._number(frame))
+            good = next((k for k in [*range(frame, -1, -1), *range(frame + 1, total)] if k not in self._damaged),
+                        frame)  # fmt: skip
+            target = where / (self.info.path.name % self._number(good))
+            if link.is_symlink() and link.readlink() == target:
+                continue
+            link.unlink(missing_ok=True)
+            try:
+                link.symlink_to(target)
+            except OSError:  # no symbolic links here (Windows without the right): a copy
+                shutil.copyfile(target, link)
+
+    def _read_on(self, offset: int) -> None:
+        """Start ffmpeg again at the part's frame ``offset``, the frames already read kept as read."""
+        assert self._pump is not None
+        self._past_errors += self._pump.n_errors
+        self._past_message = self._past_message or self._pump.message()
+        self.close()
+        self._offset, self._select, self._last_pts, self._pump = offset, 0, None, None
+        self.__enter__()
+
     def __iter__(self) -> Iterator[Frame]:
         assert self._proc is not None and self._proc.stdout is not None, (
             "use VideoReader as a context manager"
@@ -930,6 +1033,7 @@ class VideoReader:
             assert self._pump is not None
             while len(self.skipped_pts) < self.first and (pts := self._pump.next_decoded()) is not None:
                 self.skipped_pts.append(pts)
+                self._last_pts = pts
             self.frames_read = len(self.skipped_pts)
         yield from self._frames()
 
@@ -966,6 +1070,11 @@ class VideoReader:
                 tb = self.time_base
                 pts = round(self.frames_read * fallback / tb)
                 stamp = (pts, None)
+            elif self._offset:  # ffmpeg started past a damaged JPEG XL frame: a sequence's frame a tick
+                stamp = (stamp[0] + self._offset, stamp[1])
+            self._last_pts = stamp[0]
+            if stamp[0] in self._damaged:  # a damaged JPEG XL frame's stand-in: left out, as ffmpeg leaves one out
+                continue
             alpha = outside = None
             if linear:  # OpenEXR, Radiance: straight colour, at the sequence's stops, sRGB-encoded into 16 bits
                 light = exr.unpack(buf, str(self.info.pix_fmt), self.width, self.height)
@@ -989,6 +1098,10 @@ class VideoReader:
             self.frames_read += 1
         if self._select and self._pump is not None and self._pump.next_decoded() is not None:
             self._restart()  # frames decoded that select dropped after the first (a new size, counted afresh)
+            yield from self._frames()
+            return
+        if (offset := self._after_damage()) is not None:
+            self._read_on(offset)
             yield from self._frames()
             return
         self.returncode = self._proc.wait()
