@@ -17,7 +17,8 @@ else the default. Prints one JSON line per rule: its mean gain over the default 
 
 Other codecs, and frames the codec predicts from the ones before (a slow pan; the first frame of a clip is coded on
 its own, at a higher quality than most of a clip's): ``--codec hevc --crf 25 --pan 8`` (H.264, HEVC, VP9, AV1 at the
-encoders' own constant-quality scales).
+encoders' own constant-quality scales). At a bit rate instead of a quality, as cameras and streams code (the QP
+then follows the picture): ``--bpp 0.5 --pan 24``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def main() -> int:
                     "else written; several existing ones are read together (each noise level then averages over them)")
     ap.add_argument("--crf", type=int, help="each LR (after the noise) as the first frame of an H.264 clip at this CRF, "
                     "decoded as classsr video decodes it (scripts/noise_level.py's coded_frames)")
+    ap.add_argument("--bpp", type=float, help="as --crf, the clip at this average bit rate instead, in bits a pixel "
+                    "(-b:v, one pass: how cameras and streams code; their QP then varies with the picture)")
     ap.add_argument("--codec", choices=["h264", "hevc", "vp9", "av1"], default="h264",
                     help="the codec of --crf's clip (scripts/noise_level.py's ENCODERS)")
     ap.add_argument("--pan", type=int, default=0, metavar="N",
@@ -76,6 +79,8 @@ def main() -> int:
     ap.add_argument("--jpeg-grid", type=float, nargs="+", default=[1.5, 2.0, 2.5, 3.0, 3.5, 99.0],
                     help="the JPEG model's thresholds --search tries (99: never)")
     args = ap.parse_args()
+    if args.crf is not None and args.bpp is not None:
+        ap.error("--crf or --bpp, not both")
     torch.set_num_threads(args.threads)
     if args.rows and all(os.path.exists(path) for path in args.rows):
         rows = []
@@ -147,7 +152,7 @@ def _measure(args: argparse.Namespace) -> list[Row]:
         scored: list[list[bench.Pair]] = [[p] for p in pairs]
         first = [p.lr for p in pairs]
         coded: list[dict] = [{} for _ in pairs]  # with --crf: the clip's bits a pixel, its frames' QP
-        if args.crf is not None:
+        if args.crf is not None or args.bpp is not None:
             scored, first, coded = zip(*(_coded(p, sigma, args) for p in pairs), strict=True)  # type: ignore[assignment]
         flat = [p for group in scored for p in group]
         scores = {k: [row["psnr_y"] for row in bench.run_bench(
@@ -163,9 +168,9 @@ def _measure(args: argparse.Namespace) -> list[Row]:
 
 
 def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarray, dict]:
-    """``pair`` through ``args.codec`` at ``args.crf``: the pairs to score (the first frame, or frames N/2 and N of
-    a pan of ``args.pan`` + 1 frames, against their HR windows), the decoded first frame, and the clip's bits a pixel
-    (``bpp``), its first frame's QP (``qp0``) and the mean over its first 25 frames (``qp``), as ``classsr video``
+    """``pair`` through ``args.codec`` at ``args.crf`` (or ``args.bpp``): the pairs to score (the first frame, or
+    frames N/2 and N of a pan of ``args.pan`` + 1 frames, against their HR windows), the decoded first frame, and the
+    clip's bits a pixel (``bpp``), its first frame's QP (``qp0``) and the mean over its first 25 frames (``qp``), as ``classsr video``
     reads it (:func:`classsr_cli.io.video.h264_qp`: H.264's blocks' QPs; ``None`` for the other codecs; rows of the
     sixty-ninth pass: the slices' initial QP, the CRF, over the scored frames)."""
     from noise_level import _seed, coded_frames  # scripts/
@@ -185,7 +190,7 @@ def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarr
         lrs = [make_pair(hr, s)[1] for hr in hrs]
         lrs = [add_noise(lr, sigma, seed + k) if sigma else lr for k, lr in enumerate(lrs)]
     stats: dict = {}
-    frames = coded_frames(lrs, args.crf, args.codec, stats)
+    frames = coded_frames(lrs, args.crf, args.codec, stats, bpp=args.bpp)
     keep = [0] if n == 0 else [n // 2, n]
     qps = stats["qp"][:25]  # classsr_cli.io.video.QP_FRAMES
     coded = {"codec": args.codec, "bpp": 8 * stats["bytes"] / (frames[0].shape[0] * frames[0].shape[1] * len(frames)),

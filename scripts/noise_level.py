@@ -49,10 +49,12 @@ ENCODERS = {
 }
 
 
-def coded_frames(frames: list[np.ndarray], crf: int, codec: str = "h264",
-                 stats: dict | None = None) -> list[np.ndarray]:
+def coded_frames(frames: list[np.ndarray], crf: int | None, codec: str = "h264",
+                 stats: dict | None = None, bpp: float | None = None) -> list[np.ndarray]:
     """``frames`` (``(H, W, 3)`` uint8 RGB of one size, cropped to an even size) as a clip of ``codec``
     (:data:`ENCODERS`) at ``crf``, 25 frames a second (``yuv420p``, BT.709), decoded as ``classsr video`` decodes it.
+    ``bpp`` instead of ``crf``: at an average bit rate of ``bpp`` bits a pixel (``-b:v``, one pass, as cameras and
+    streams code at a rate rather than a quality).
     ``stats``, where given, gets the clip's ``bytes`` and each frame's ``qp``: H.264's blocks' mean QP
     (:func:`classsr_cli.io.video.h264_frame_qps`; ``None`` for the other codecs; until the seventieth pass the
     slices' initial QP, which reads libx264's CRF, and VP9's base quantizer index)."""
@@ -64,11 +66,16 @@ def coded_frames(frames: list[np.ndarray], crf: int, codec: str = "h264",
     h, w = frames[0].shape[0] // 2 * 2, frames[0].shape[1] // 2 * 2
     raw = b"".join(np.ascontiguousarray(f[:h, :w]).tobytes() for f in frames)
     options, container = ENCODERS[codec]
+    if (crf is None) == (bpp is None):
+        raise ValueError("coded_frames: give crf or bpp, one of them")
+    if bpp is not None:  # drop a constant-quality mode's "-b:v 0" (VP9's): the rate is the mode
+        options = [o for i, o in enumerate(options) if o != "-b:v" and (i == 0 or options[i - 1] != "-b:v")]
+    rate = ["-crf", str(crf)] if bpp is None else ["-b:v", str(round(bpp * w * h * 25))]
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp, f"clip.{container}")
         subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", "25",
                         "-i", "-", "-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic+accurate_rnd",
-                        *options, "-crf", str(crf), "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv",
+                        *options, *rate, "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv",
                         str(clip)], input=raw, check=True, env={**os.environ, "SVT_LOG": "1"})  # fmt: skip
         with VideoReader(probe(clip)) as reader:
             out = [frame.rgb for frame in reader]
