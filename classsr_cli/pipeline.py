@@ -102,7 +102,9 @@ LIGHT_NOISE_VIDEO_FROM = 1.5
 #: coded by libx264 at CRF 18, 23, 26 and 28 (``scripts/auto_rules.py --codec h264 --pan 24``; docs/results.md,
 #: "`--model auto`", seventieth pass), where the blocks read 16-27, 21-31, 25-35 and 25-37: within 0.001 dB (x4) and
 #: 0.015 (x2) of the best threshold's mean gain over noise levels (26), and the least lost on clean footage (0.022 and
-#: 0.020 dB on average over the clip sets). HEVC, VP9 and AV1 footage gains nothing clean at any quality measured.
+#: 0.020 dB on average over the clip sets); the same on clips coded at a bit rate of 0.25, 0.5 and 1 bit a pixel
+#: (``--bpp``, seventy-first pass), where 26 gains 0.017 dB more over the noise levels and 30 least loses clean.
+#: HEVC, VP9 and AV1 footage gains nothing clean at any quality measured.
 H264_JPEG_FROM_QP = 30.0
 #: A picture (not a JPEG below :data:`JPEG_NOTE_BELOW`) whose noise estimate is below this, upscaled by a model trained
 #: on noisy LR, which smooths clean detail away, gets a note saying so (:func:`clean_note`). Chosen on the training
