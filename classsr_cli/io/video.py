@@ -1002,11 +1002,12 @@ class VideoReader:
         good frame before it (after it, at the start), of the same size."""
         if self._links is None:
             self._links = Path(tempfile.mkdtemp(prefix="classsr-frames-"))
-        where = self.info.path.resolve().parent
+        where, before = self.info.path.resolve().parent, None
         for frame in range(total):
             link = self._links / (self.info.path.name % self._number(frame))
-            good = next((k for k in [*range(frame, -1, -1), *range(frame + 1, total)] if k not in self._damaged),
-                        frame)  # fmt: skip
+            before = frame if frame not in self._damaged else before
+            good = before if before is not None else next(
+                (k for k in range(frame + 1, total) if k not in self._damaged), frame)
             target = where / (self.info.path.name % self._number(good))
             if link.is_symlink() and link.readlink() == target:
                 continue
