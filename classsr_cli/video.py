@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import secrets
 import shutil
@@ -531,7 +530,7 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         raise ConfigError(f"{dst}: {chunker} cannot keep the source's transparency in VP9 (it travels beside the "
                           f"frames, which the chunks lose); run without {chunker}, or write a .mov with --codec prores_ks")
     # Frames written as a sequence read from one keep its numbers (a render from 1001 stays so, --start counted).
-    first = info.first_number + math.ceil(info.seek * (info.fps or 0) - 1e-6) if info.sequence else 1
+    first = info.part_first_number if info.sequence else 1
     return _Plan(info, options, muxer, stream_args, notes, bits, alpha, first)
 
 

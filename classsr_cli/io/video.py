@@ -278,6 +278,12 @@ class VideoInfo:
         """An image sequence's first frame's number (0 for a file)."""
         return int(self.demux[self.demux.index("-start_number") + 1]) if "-start_number" in self.demux else 0
 
+    @property
+    def part_first_number(self) -> int:
+        """The number of the first file of an image sequence's part (:meth:`trimmed`: its first frame at or after
+        :attr:`seek`, where ffmpeg's seek lands); 0 for a file."""
+        return self.first_number + math.ceil(self.seek * (self.fps or 0) - 1e-6) if self.sequence else 0
+
     def input_args(self) -> list[str]:
         """ffmpeg's arguments that open it as an input: its :attr:`demux` options and ``-i path``."""
         return [*self.demux, "-i", str(self.path)]
@@ -919,7 +925,7 @@ class VideoReader:
             )
         except OSError as e:
             raise VideoError(f"could not start ffmpeg: {e}") from None
-        watch = self._watch and self.info.sequence and self.info.path.suffix.lower() == ".jxl"
+        watch = self._watch and self._jxl_sequence
         self._pump = _StderrPump(self._proc.stderr, timestamps=True, split=bool(self._select),
                                  on_error=self._proc.kill if watch else None)
         self._pump.start()
@@ -949,14 +955,14 @@ class VideoReader:
         self._select, self._from, self.frames_read, self._pump = 0, self.frames_read, 0, None
         self.__enter__()
 
-    def _rate(self) -> Fraction:
-        """An image sequence's frame rate (``-framerate``): a frame a tick of its timestamps."""
-        demux = self.info.demux
-        return Fraction(demux[demux.index("-framerate") + 1]) if "-framerate" in demux else Fraction(self.info.fps or 25)
+    @property
+    def _jxl_sequence(self) -> bool:
+        """Whether this reads a numbered JPEG XL sequence, which ffmpeg can be started again part-way through."""
+        return self.info.path.suffix.lower() == ".jxl" and "-start_number" in self.info.demux
 
     def _number(self, frame: int) -> int:
         """The file number of the part's ``frame`` of an image sequence."""
-        return self.info.first_number + (round(self.info.seek * self._rate()) if self.info.seek else 0) + frame
+        return self.info.part_first_number + frame
 
     def _around_damage(self) -> tuple[list[str], list[str]]:
         """The input options that read a JPEG XL sequence's links (:attr:`_links`) from the part's frame
@@ -965,7 +971,7 @@ class VideoReader:
         info = self.info
         demux = list(info.demux)
         demux[demux.index("-start_number") + 1] = str(self._number(self._offset))
-        upto = ["-t", f"{info.span - self._offset / self._rate():.6f}"] if info.span else []
+        upto = ["-t", f"{info.span - self._offset / (info.fps or 25):.6f}"] if info.span else []
         return upto, [*demux, "-i", str(self._links / info.path.name)]
 
     def _after_damage(self) -> int | None:
@@ -973,9 +979,8 @@ class VideoReader:
         yet read), or ``None``: another input, no error, or nothing left. The damaged file is the first from the
         frame after the last decoded (frames decoded but not yet piped when ffmpeg was killed are read again) that
         does not decode alone; it is linked to a good frame (:meth:`_link`)."""
-        info, pump, total = self.info, self._pump, self.info.frames_estimate
-        jxl = info.sequence and info.path.suffix.lower() == ".jxl" and "-start_number" in info.demux
-        if not (jxl and self._watch and pump is not None and pump.n_errors and total):
+        pump, total = self._pump, self.info.frames_estimate
+        if not (self._jxl_sequence and self._watch and pump is not None and pump.n_errors and total):
             return None
         unread = self._offset if self._last_pts is None else self._last_pts + 1
         start = max(unread, self._offset + (0 if pump.last_decoded is None else pump.last_decoded + 1))
