@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,6 +28,28 @@ runner = CliRunner()
 
 def cli(*args: str | Path) -> Result:
     return runner.invoke(app, [str(a) for a in args])
+
+
+def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    return [path, *(p for name, sub in sorted(getattr(command, "commands", {}).items())
+                    for p in _command_paths(sub, (*path, name)))]
+
+
+def test_help_shows_flags_without_a_type() -> None:
+    """Typer 0.29 on prints a type beside every option; a flag takes no value, so none is shown (``--json``,
+    ``--help``, ``--version``), while options that take one keep theirs."""
+    import typer.main
+
+    paths = _command_paths(typer.main.get_command(app))
+    assert ("train", "rank") in paths and ("upscale",) in paths and len(paths) > 10
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (path, result.output)
+        assert "--help" in result.output and "<bool>" not in result.output, (path, result.output)
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert re.search(r"--version +-V +Show the version", top), top
+    upscale = runner.invoke(app, ["upscale", "--help"], env={"COLUMNS": "200"}).output
+    assert re.search(r"--json +One JSON object", upscale) and re.search(r"--tta +N ", upscale), upscale
 
 
 # ---------------------------------------------------------------------------------- bad and odd inputs (CLI)

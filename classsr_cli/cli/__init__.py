@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from classsr_cli import __version__
+from classsr_cli.cli._common import Group
 
 app = typer.Typer(
+    cls=Group,
     name="classsr",
     help="Content-adaptive super-resolution (ClassSR) for images and video.",
     no_args_is_help=True,

@@ -21,6 +21,8 @@ __all__ = [
     "EXIT_PARTIAL",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
+    "Command",
+    "Group",
     "Precision",
     "Terminated",
     "chain_note",
@@ -59,6 +61,29 @@ def device_option(value: str) -> str:
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", value):
         raise typer.BadParameter(f"{value!r} is not one of auto, cpu, cuda, cuda:N (a GPU's index), mps")
     return value
+
+
+def _untyped_flags(params: list[Any]) -> list[Any]:
+    """``params`` with every flag's metavar blanked, so that help shows ``--json``, not ``--json <bool>`` (Typer 0.29
+    on prints a type beside every option): Typer's own ``--help``, ``--version`` and completion flags too."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(typer.core.TyperCommand):
+    """Every ``classsr`` command's class (``app.command(..., cls=Command)``): flags shown without a type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped_flags(super().get_params(ctx))
+
+
+class Group(typer.core.TyperGroup):
+    """``classsr``'s and ``classsr train``'s class (``typer.Typer(cls=Group)``): flags shown without a type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped_flags(super().get_params(ctx))
 
 
 class Precision(StrEnum):

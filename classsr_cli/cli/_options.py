@@ -1,6 +1,7 @@
 """Options shared by the commands: one declaration each, defaults from the engine (without importing torch).
 
-Flags (booleans) get an empty metavar so that help shows ``--json``, not ``--json <bool>``.
+Flags (booleans) are shown without a type (``--json``, not ``--json <bool>``): the commands' class does that
+(``_common.Command``).
 """
 
 # No `from __future__ import annotations`: typer reads these aliases at run time.
@@ -91,8 +92,8 @@ def output_size(width: int | None, height: int | None, scale: float | None) -> "
 
 
 def flag(*names: str, help: str) -> typer.models.OptionInfo:
-    """A boolean ``--name`` flag (no ``--no-name``, no ``<bool>`` metavar)."""
-    return typer.Option(*names, help=help, metavar="")
+    """A boolean ``--name`` flag (no ``--no-name``)."""
+    return typer.Option(*names, help=help)
 
 
 def _quality(help: str) -> typer.models.OptionInfo:

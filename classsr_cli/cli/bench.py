@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import Precision, err, guarded, out
+from classsr_cli.cli._common import Command, Precision, err, guarded, out
 from classsr_cli.cli._options import (
     DEFAULT_BATCH,
     DEFAULT_STEP,
@@ -43,7 +43,7 @@ _METHOD_HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench", epilog=EXAMPLES, help=f"Compare quality, FLOPs, time and memory on HR images. {_METHOD_HELP}")(
+    app.command("bench", cls=Command, epilog=EXAMPLES, help=f"Compare quality, FLOPs, time and memory on HR images. {_METHOD_HELP}")(
         bench
     )
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from classsr_cli.cli._common import err, guarded, out
+from classsr_cli.cli._common import Command, err, guarded, out
 from classsr_cli.cli._options import OverwriteOpt
 
 EXAMPLES = """\
@@ -62,4 +62,4 @@ def convert_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("convert", epilog=EXAMPLES)(convert_command)
+    app.command("convert", cls=Command, epilog=EXAMPLES)(convert_command)

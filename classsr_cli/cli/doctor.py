@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from classsr_cli.cli._common import EXIT_FAILURE, device_option, err, guarded, out
+from classsr_cli.cli._common import EXIT_FAILURE, Command, device_option, err, guarded, out
 from classsr_cli.cli._options import JsonOpt, flag
 
 EXAMPLES = """\
@@ -20,7 +20,7 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("doctor", epilog=EXAMPLES)(doctor)
+    app.command("doctor", cls=Command, epilog=EXAMPLES)(doctor)
 
 
 @guarded

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from classsr_cli.cli._common import err, guarded, out
+from classsr_cli.cli._common import Command, err, guarded, out
 from classsr_cli.cli._options import flag
 
 EXAMPLES = """\
@@ -22,7 +22,7 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("models", epilog=EXAMPLES)(models)
+    app.command("models", cls=Command, epilog=EXAMPLES)(models)
 
 
 @guarded

@@ -12,6 +12,8 @@ import typer
 
 from classsr_cli.cli._common import (
     EXIT_TERMINATED,
+    Command,
+    Group,
     Terminated,
     debug,
     device_option,
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from classsr_cli.train.stages import Trainer
 
 app = typer.Typer(
+    cls=Group,
     help="Train ClassSR: the paper's recipe (prepare, the -O baseline, rank, branches by class, classifier, fine-tuning) "
     "by default, or with --config classsr_residual_x4 the recipe the default model records (branches on all data, a "
     "classifier that predicts each branch's error, a calibrated price). `train all` runs every stage a recipe has.",
@@ -232,10 +235,10 @@ def _stage_command(stage: str, doc: str) -> None:
         example = ("Examples:\n\n  classsr train all -o runs/x4 --hr photos/ -x 4   # the paper's recipe\n"
                    "  # the recipe the default x4 model records:\n"
                    "  classsr train all -o runs/mine --hr photos/ --config classsr_residual_x4\n")
-    app.command(stage, epilog=example)(command)
+    app.command(stage, cls=Command, epilog=example)(command)
 
 
-@app.command("prepare", epilog="Example:\n\n  classsr train prepare --hr DIV2K_train_HR/ -o runs/x4/data -x 4\n")
+@app.command("prepare", cls=Command, epilog="Example:\n\n  classsr train prepare --hr DIV2K_train_HR/ -o runs/x4/data -x 4\n")
 @guarded
 def prepare_command(
     hr: Annotated[list[Path], typer.Option("--hr", help="HR image folder (repeatable).")],

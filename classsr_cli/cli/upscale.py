@@ -13,6 +13,7 @@ from classsr_cli.cli._common import (
     EXIT_INTERRUPTED,
     EXIT_PARTIAL,
     EXIT_TERMINATED,
+    Command,
     Precision,
     Terminated,
     chain_note,
@@ -91,7 +92,7 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("upscale", epilog=EXAMPLES)(upscale)
+    app.command("upscale", cls=Command, epilog=EXAMPLES)(upscale)
 
 
 @guarded

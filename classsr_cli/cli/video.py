@@ -12,6 +12,7 @@ import typer
 
 from classsr_cli.cli._common import (
     EXIT_PARTIAL,
+    Command,
     Precision,
     Terminated,
     err,
@@ -64,7 +65,7 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("video", epilog=EXAMPLES)(video)
+    app.command("video", cls=Command, epilog=EXAMPLES)(video)
 
 
 def _encoder_opts(values: list[str]) -> tuple[tuple[str, str], ...]:
