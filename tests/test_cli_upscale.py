@@ -1148,8 +1148,8 @@ def test_an_openexr_is_upscaled_into_an_openexr_beside_it(tiny_model_path: Path,
 def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
     """A folder's TGA, PPM, PGM, PBM and DDS files are upscaled (TGA and Netpbm beside them in their own format, a
     DDS and a 1-bit PBM as PNG); a PPM goes through pipes as Netpbm tools pass it (``pnmtopng`` and the like), a TGA
-    on standard input, which has no signature, is refused in one line that says how to give it, and a PFM is told
-    from the PPM Pillow takes it for."""
+    too, known by TGA 2.0's footer, while a TGA 1.0, which has no signature, is refused in one line that says how to
+    give it, and a PFM is told from the PPM Pillow takes it for."""
     folder = tmp_path / "textures"
     folder.mkdir()
     with Image.open(photo) as im:
@@ -1168,9 +1168,18 @@ def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path
                       input=(folder / "scan.ppm").read_bytes())  # fmt: skip
     assert r.exit_code == 0, r.stderr
     assert r.stdout_bytes == (tmp_path / "out" / "scan.ppm").read_bytes()
+    tga = (folder / "wall.tga").read_bytes()
+    assert tga.endswith(b"TRUEVISION-XFILE.\x00")  # TGA 2.0's footer, as Pillow, GIMP and ffmpeg write it
+    r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)], input=tga)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes == (tmp_path / "out" / "wall.tga").read_bytes()
+    (folder / "wall.img").write_bytes(tga)  # a TGA 2.0 under another name is known by its footer too
+    r = up(tiny_model_path, folder / "wall.img", "-o", tmp_path / "renamed.png")
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "renamed.png")), np.asarray(Image.open(tmp_path / "out" / "wall.tga")))
     r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)],
-                      input=(folder / "wall.tga").read_bytes())  # fmt: skip
-    assert r.exit_code == 1 and "a TGA, which has no signature, only as a file named .tga" in r.stderr
+                      input=tga[:-26])  # fmt: skip  # TGA 1.0: no footer
+    assert r.exit_code == 1 and "a TGA 1.0 file, which has no signature, only as a file named .tga" in r.stderr
     one_error_line(r, "-:")
     light = np.asarray(rgb, np.float32)[::-1] / 64  # a PFM, which Pillow would open as a PPM: read and written as one
     pfm = b"PF\n48 40\n-1.0\n" + np.ascontiguousarray(light, "<f4").tobytes()

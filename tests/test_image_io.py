@@ -1319,15 +1319,18 @@ def test_tga_written_run_length_coded_unless_its_source_was_not(tmp_path: Path) 
     assert np.array_equal(np.asarray(Image.open(tmp_path / "grain.tga")), grain)
 
 
-def test_tga_is_opened_by_its_name_only(tmp_path: Path) -> None:
-    """TGA has no signature: a file is tried as one only where its name ends in .tga, so that a damaged file of
-    another kind is never taken for a TGA."""
+def test_tga_is_opened_by_its_name_or_its_footer(tmp_path: Path) -> None:
+    """TGA 1.0 has no signature: such a file is tried as one only where its name ends in .tga, so that a damaged file
+    of another kind is never taken for a TGA; a TGA 2.0 file is known by its footer under any name."""
     Image.fromarray(RGB).save(tmp_path / "a.tga")
-    (tmp_path / "a.png").write_bytes((tmp_path / "a.tga").read_bytes())
+    tga = (tmp_path / "a.tga").read_bytes()
+    (tmp_path / "a.png").write_bytes(tga[:-26])  # TGA 1.0: the same without TGA 2.0's footer
+    (tmp_path / "b.png").write_bytes(tga)
     assert np.array_equal(read_image(tmp_path / "a.tga").pixels, RGB)
     with pytest.raises(InputError, match=r"a\.png: not an image classsr reads"):
         read_image(tmp_path / "a.png")
-    assert peek_size(tmp_path / "a.tga") == (12, 10)
+    assert np.array_equal(read_image(tmp_path / "b.png").pixels, RGB)
+    assert peek_size(tmp_path / "a.tga") == peek_size(tmp_path / "b.png") == (12, 10)
 
 
 def test_dds_is_read_and_written_as_png(tmp_path: Path) -> None:

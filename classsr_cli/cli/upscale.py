@@ -258,7 +258,7 @@ _PIPED: dict[str, str] = {}
 #: Pillow's format -> the suffix a picture on standard input is staged under.
 _STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "HEIF": ".heic",
            "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr", "PFM": ".pfm", "PSD": ".psd", "PPM": ".pnm", "JPEG2000": ".jp2", "QOI": ".qoi", "PAM": ".pam",
-           "DDS": ".dds"}
+           "DDS": ".dds", "TGA": ".tga"}
 
 
 def _piped(args: dict[str, Any]) -> None:
@@ -328,13 +328,13 @@ def _stage_stdin(folder: Any) -> Any:
     suffix = _STAGED.get(own_format(data[:12]) or "")  # classsr's own readers first (Pillow opens a PFM as a PPM)
     if suffix is None:
         try:
-            with Image.open(io.BytesIO(data), formats=open_formats(None)) as im:
+            with Image.open(io.BytesIO(data), formats=open_formats(None, data)) as im:
                 suffix = _STAGED.get(im.format or "")
         except Exception:
             suffix = None
     if suffix is None:
-        raise InputError(f"-: not an image classsr reads ({READ_NAMES}; a TGA, which has no signature, only as a "
-                         "file named .tga)")
+        raise InputError(f"-: not an image classsr reads ({READ_NAMES}; a TGA 1.0 file, which has no signature, only "
+                         "as a file named .tga)")
     path = folder / f"stdin{suffix}"
     path.write_bytes(data)
     return path

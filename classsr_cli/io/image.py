@@ -7,7 +7,7 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
   libjxl, :mod:`classsr_cli.io.jxl`), OpenEXR (through its native decoder, :mod:`classsr_cli.io.exr`: scene-linear
   light within 0-1 encoded by sRGB's curve into 16-bit pixels, the light outside kept apart and added back into an EXR
   output; Radiance HDR alike, :mod:`classsr_cli.io.radiance`), TIFF, BMP, GIF (first frame), TGA (tried only on a
-  ``.tga`` file: the format has no signature), Netpbm (PBM, PGM, PPM; a deep PPM through :mod:`classsr_cli.io.pnm`),
+  ``.tga`` file or one with TGA 2.0's footer: TGA 1.0 has no signature), Netpbm (PBM, PGM, PPM; a deep PPM through :mod:`classsr_cli.io.pnm`),
   JPEG 2000 (a deep one through the bundled ffmpeg), QOI, DDS (its largest mip level; written as PNG by default),
   PFM (linear light, :mod:`classsr_cli.io.pnm`) and Photoshop documents (their flattened picture,
   :mod:`classsr_cli.io.psd`; written as TIFF by default). Other Pillow plugins are never tried.
@@ -106,9 +106,12 @@ __all__ = [
 DEFAULT_MAX_PIXELS = 100_000_000
 
 _READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF", "JPEG2000", "QOI", "PPM", "DDS", "TGA")  # JPEG also opens MPO
-#: Suffixes of TGA files: the one format opened by its name alone (it has no signature, so that Pillow's TGA reader
-#: would take a damaged file of another format for one).
+#: Suffixes of TGA files: the one format opened by its name (a TGA 1.0 file has no signature, so that Pillow's TGA
+#: reader would take a damaged file of another format for one) or by TGA 2.0's footer (:data:`TGA_FOOTER`).
 _TGA_SUFFIXES = (".tga", ".icb", ".vda", ".vst")
+#: The last 18 bytes of a TGA 2.0 file, which GIMP, Photoshop, ImageMagick, ffmpeg, Pillow and classsr write: the
+#: signature a TGA on standard input, or under another name, is known by.
+TGA_FOOTER = b"TRUEVISION-XFILE.\x00"
 #: File suffixes picked up when a folder or glob is given (:data:`classsr_cli.io.files.IMAGE_SUFFIXES`).
 READ_SUFFIXES = IMAGE_SUFFIXES
 #: HEIF's suffixes (HEIC: HEVC in HEIF, what phones save; ``.hif``: cameras').
@@ -1596,10 +1599,20 @@ def readable_formats() -> list[str]:
     return [f for f in _READ_FORMATS if f in Image.OPEN]
 
 
-def open_formats(path: Path | None) -> list[str]:
-    """The formats Pillow may open ``path`` as: :func:`readable_formats`, TGA only where the name says so (``None``,
-    a picture on standard input: never)."""
-    tga = path is not None and path.suffix.lower() in _TGA_SUFFIXES
+def open_formats(path: Path | None, data: bytes = b"") -> list[str]:
+    """The formats Pillow may open ``path`` as (``None``: ``data``, a picture on standard input):
+    :func:`readable_formats`, TGA only where the name says so or the file ends with TGA 2.0's :data:`TGA_FOOTER`."""
+    if path is not None and path.suffix.lower() in _TGA_SUFFIXES:
+        tga = True
+    elif path is None:
+        tga = data.endswith(TGA_FOOTER)
+    else:
+        try:
+            with path.open("rb") as f:
+                f.seek(max(0, path.stat().st_size - len(TGA_FOOTER)))
+                tga = f.read() == TGA_FOOTER
+        except OSError:
+            tga = False
     return [f for f in readable_formats() if f != "TGA" or tga]
 
 
