@@ -72,6 +72,12 @@ def main() -> int:
                     "a third of that down a frame, each frame's LR made from it, noise drawn anew each frame), scored "
                     "on frames N/2 and N, which the codec predicts from the frames before (0: the first frame alone)")
     ap.add_argument("--pan-step", type=int, default=3, help="--pan's step to the right, in HR pixels a frame")
+    ap.add_argument("--feature-frames", type=int, nargs="+", default=[0], metavar="K",
+                    help="with --pan: the noise features also read on these decoded frames of each clip (rows' "
+                    "nlSHARE@K; frame 0's are nlSHARE), as classsr video could read a frame the codec predicted")
+    ap.add_argument("--read-at", type=int, nargs="+", metavar="K",
+                    help="score the rules on the noise features read on frame K of each clip (the median over several "
+                    "K), from rows measured with --feature-frames; default: the first frame, as classsr video reads")
     ap.add_argument("--notes-from", type=float, default=4.0, help="the notes' noisy-model threshold (share 0.02): 4 "
                     "for pictures and (since the sixty-ninth pass) video, 1 for video coded lossily before it")
     ap.add_argument("--noisy-grid", type=float, nargs="+", default=[3.0, 3.5, 4.0, 4.5, 5.0],
@@ -103,6 +109,8 @@ def main() -> int:
                                          "correlation": {k: round(float(np.corrcoef([r[k] for r in part], gain)[0, 1]), 3)
                                                          if np.std([r[k] for r in part]) > 0 else None for k in keys}}) + "\n")
         return 0
+    if args.read_at:
+        rows = [_read_at(r, args.read_at) for r in rows]
     models = [k for k in ("default", "jpeg", "noisy") if k in rows[0]]
     rules: dict[str, Callable[[Row], str]] = {
         "notes": _rule(0.02, args.notes_from, 0.02, 99.0, 0.0),
@@ -148,9 +156,10 @@ def _measure(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     for sigma in args.sigmas:
         pairs = bench.load_pairs(paths, args.scale, noise=sigma or None)
-        # the pictures scored (with --pan, two frames of each), and the frame the features are read on: the first
+        # the pictures scored (with --pan, two frames of each), and the frames the features are read on: the first,
+        # with --pan also --feature-frames
         scored: list[list[bench.Pair]] = [[p] for p in pairs]
-        first = [p.lr for p in pairs]
+        first: list[dict[int, np.ndarray]] = [{0: p.lr} for p in pairs]
         coded: list[dict] = [{} for _ in pairs]  # with --crf: the clip's bits a pixel, its frames' QP
         if args.crf is not None or args.bpp is not None:
             scored, first, coded = zip(*(_coded(p, sigma, args) for p in pairs), strict=True)  # type: ignore[assignment]
@@ -159,17 +168,20 @@ def _measure(args: argparse.Namespace) -> list[Row]:
             net, flat, repeat=1, warmup=0, methods=("classsr",), threads=args.threads, model_name=names[k],
             scale=args.scale).methods["classsr"].per_image] for k, net in nets.items()}  # fmt: skip
         at = 0
-        for group, frame, clip in zip(scored, first, coded, strict=True):
-            levels = noise_levels(frame, shares := (0.005, 0.02, 0.1))
-            rows.append({"sigma": sigma, **clip, **{f"nl{share}": level for share, level in zip(shares, levels, strict=True)},
+        for group, read, clip in zip(scored, first, coded, strict=True):
+            shares = (0.005, 0.02, 0.1)
+            features = {f"nl{share}{f'@{k}' if k else ''}": level for k, frame in read.items()
+                        for share, level in zip(shares, noise_levels(frame, shares), strict=True)}
+            rows.append({"sigma": sigma, **clip, **features,
                          **{k: float(np.mean(v[at : at + len(group)])) for k, v in scores.items()}})  # fmt: skip
             at += len(group)
     return rows
 
 
-def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarray, dict]:
+def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, dict[int, np.ndarray], dict]:
     """``pair`` through ``args.codec`` at ``args.crf`` (or ``args.bpp``): the pairs to score (the first frame, or
-    frames N/2 and N of a pan of ``args.pan`` + 1 frames, against their HR windows), the decoded first frame, and the
+    frames N/2 and N of a pan of ``args.pan`` + 1 frames, against their HR windows), the decoded frames the features
+    are read on (the first; with a pan also ``args.feature_frames``), and the
     clip's bits a pixel (``bpp``), its first frame's QP (``qp0``) and the mean over its first 25 frames (``qp``), as ``classsr video``
     reads it (:func:`classsr_cli.io.video.h264_qp`: H.264's blocks' QPs; ``None`` for the other codecs; rows of the
     sixty-ninth pass: the slices' initial QP, the CRF, over the scored frames)."""
@@ -196,7 +208,16 @@ def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, np.ndarr
     coded = {"codec": args.codec, "bpp": 8 * stats["bytes"] / (frames[0].shape[0] * frames[0].shape[1] * len(frames)),
              "qp0": stats["qp"][0], "qp": None if None in qps else float(np.mean(qps))}  # fmt: skip
     return ([replace(pair, lr=frames[k], hr=hrs[k][: frames[k].shape[0] * s, : frames[k].shape[1] * s]) for k in keep],
-            frames[0], coded)
+            {k: frames[k] for k in sorted({0, *(args.feature_frames if n else ())}) if k < len(frames)}, coded)
+
+
+def _read_at(row: Row, frames: list[int]) -> Row:
+    """``row`` with its noise features read on ``frames`` of its clip (the median over them; ``--read-at``)."""
+    out = dict(row)
+    for share in ("0.005", "0.02", "0.1"):
+        levels = [row[f"nl{share}@{k}" if k else f"nl{share}"] for k in frames]
+        out[f"nl{share}"] = float(np.median(levels))
+    return out
 
 
 def _rule(noisy_share: float, noisy_from: float, jpeg_share: float, jpeg_from: float,
