@@ -96,7 +96,8 @@ def formats() -> list[Check]:
     checks.append(Check("formats", "PFM", True, "read and written (classsr's), as linear light"))
     checks.append(Check("formats", "Photoshop", True, "PSD and PSB read (classsr's: the flattened picture, 8-32 bits)"))
     checks.append(Check("formats", "DDS", True if "DDS" in reads else None,
-                        "read (its largest mip level; written as PNG)" if "DDS" in reads else "not available"))
+                        "read (its largest mip level) and written (mip levels, and the source's compression where "
+                        "Pillow encodes it)" if "DDS" in reads else "not available"))
     jxl = ("libjxl" in decoders, "libjxl" in encoders)
     checks.append(Check("formats", "JPEG XL", True if all(jxl) else None,
                         "read and written (ffmpeg's libjxl)" if all(jxl) else "not in this ffmpeg (no libjxl)"))

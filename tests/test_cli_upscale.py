@@ -1146,8 +1146,8 @@ def test_an_openexr_is_upscaled_into_an_openexr_beside_it(tiny_model_path: Path,
 
 
 def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
-    """A folder's TGA, PPM, PGM, PBM and DDS files are upscaled (TGA and Netpbm beside them in their own format, a
-    DDS and a 1-bit PBM as PNG); a PPM goes through pipes as Netpbm tools pass it (``pnmtopng`` and the like), a TGA
+    """A folder's TGA, PPM, PGM, PBM and DDS files are upscaled (TGA, DDS and Netpbm beside them in their own format,
+    a 1-bit PBM as PNG); a PPM goes through pipes as Netpbm tools pass it (``pnmtopng`` and the like), a TGA
     too, known by TGA 2.0's footer, while a TGA 1.0, which has no signature, is refused in one line that says how to
     give it, and a PFM is told from the PPM Pillow takes it for."""
     folder = tmp_path / "textures"
@@ -1161,7 +1161,9 @@ def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path
     rgb.convert("RGBA").save(folder / "tex.dds", pixel_format="DXT1")
     r = up(tiny_model_path, folder, "-o", tmp_path / "out")
     assert r.exit_code == 0, r.output
-    assert files(tmp_path / "out") == ["grey.pgm", "line.png", "scan.ppm", "tex.png", "wall.tga"]
+    assert files(tmp_path / "out") == ["grey.pgm", "line.png", "scan.ppm", "tex.dds", "wall.tga"]
+    with Image.open(tmp_path / "out" / "tex.dds") as tex:  # the source's DXT1
+        assert tex.size == (192, 160) and getattr(tex, "pixel_format", None) == "DXT1"
     assert Image.open(tmp_path / "out" / "wall.tga").size == Image.open(tmp_path / "out" / "grey.pgm").size == (192, 160)
     assert Image.open(tmp_path / "out" / "grey.pgm").mode == "L"
     r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)],

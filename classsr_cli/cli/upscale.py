@@ -66,6 +66,7 @@ class ImageFormat(StrEnum):
     tif = "tif"
     bmp = "bmp"
     tga = "tga"
+    dds = "dds"
     ppm = "ppm"
     pgm = "pgm"
     pfm = "pfm"

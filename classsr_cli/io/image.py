@@ -60,7 +60,8 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
-from classsr_cli.io import gainmap, pnm
+from classsr_cli.io import dds, gainmap, pnm
+from classsr_cli.io.dds import Texture
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
@@ -138,6 +139,7 @@ WRITE_FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
     ".tga": "TGA",
+    ".dds": "DDS",  # classsr's mip chain (io.dds) of Pillow's levels: the source's compression where Pillow encodes it
     ".qoi": "QOI",
     ".jp2": "JPEG2000",  # lossless: Pillow's OpenJPEG at 8 bits, ffmpeg's encoder at 16 (_jp2_writer16)
     ".j2k": "JPEG2000",  # the bare codestream
@@ -157,7 +159,7 @@ _LINEAR_FORMATS = ("EXR", "HDR", "PFM")  # formats of linear light with no ceili
 #: Formats written at a quality (``--quality``); the others are lossless.
 QUALITY_FORMATS = ("JPEG", "WEBP", "AVIF", "HEIF", "JXL")
 _HIGH_BIT_FORMATS = ("PNG", "TIFF", "HEIF", "JXL", "EXR", "HDR", "PFM", "JPEG2000", "PAM", *_PNM_FORMATS)  # HEIF: 10 bits (what phones and Apple's and Windows' decoders take)
-_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA", "JPEG2000", "QOI", "PAM")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
+_ALPHA_FORMATS = ("PNG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "TGA", "JPEG2000", "QOI", "PAM", "DDS")  # BMP's 32-bit alpha: most readers (Pillow too) ignore it
 #: Deflate level of every PNG written (:func:`_png_writer`, ISA-L's or zlib's, :func:`_deflater`): 1, the
 #: fastest, as OpenCV's ``imwrite`` (Real-ESRGAN's writer) defaults to. A 4096x3072 ×4 output of
 #: ``examples/lighthouse.jpg`` took 1.16 s to write by Pillow at zlib's default 6 and 0.36 s at 1, for a file
@@ -230,13 +232,14 @@ class Meta:
     # written into PNG, TIFF and JPEG as ffmpeg's encoders write it, which its decoders read back
     aspect: tuple[int, int] | None = None
     uncompressed: bool = False  # a TGA stored without run-length coding, which a TGA output keeps
+    texture: Texture | None = None  # a DDS's compression and mip levels, which a DDS output keeps
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
         of how it was made (``made_by``) as PNG text (``Software``, ``classsr``) or a JPEG comment."""
         if fmt not in _META_FORMATS:  # (a PFM holds nothing but its light)
             linear = self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None
-            return Meta(lossless=self.lossless, linear=linear, uncompressed=self.uncompressed)
+            return Meta(lossless=self.lossless, linear=linear, uncompressed=self.uncompressed, texture=self.texture)
         text = self.text if fmt == "PNG" else ()
         if self.made_by and fmt == "PNG":  # this run's record replaces a carried one (an output upscaled again)
             text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
@@ -285,6 +288,8 @@ class Picture:
             PNG, JPEG and TIFF outputs (:attr:`Meta.aspect`); ``None`` for square or unknown.
         uncompressed: a TGA stored without run-length coding: a TGA output is then written so too (else run-length
             coded, as ffmpeg and GIMP write TGA, where that is smaller: a ×4 upscale of a photo, 15-69 % smaller).
+        texture: a DDS's block compression and whether it had mip levels (:class:`~classsr_cli.io.dds.Texture`),
+            kept by a DDS output (:func:`classsr_cli.io.dds.write`).
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -309,11 +314,12 @@ class Picture:
     linear: Linear | None = None
     aspect: tuple[int, int] | None = None
     uncompressed: bool = False
+    texture: Texture | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
-                    self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed)
+                    self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -344,13 +350,13 @@ class Picture:
 
 
 def output_suffix(suffix: str) -> str:
-    """Suffix of the default output for an input with ``suffix``: the same, except GIF, PBM (1 bit a pixel), DDS
-    (classsr writes no texture formats), and suffixes that are not an image's (a video given by mistake, which
-    reading then refuses), written as PNG, and a Photoshop document, written as TIFF."""
+    """Suffix of the default output for an input with ``suffix``: the same, except GIF, PBM (1 bit a pixel) and
+    suffixes that are not an image's (a video given by mistake, which reading then refuses), written as PNG, and a
+    Photoshop document, written as TIFF."""
     s = suffix.lower()
     if s in (".psd", ".psb"):  # the flattened picture, at its depth, with its profile: what TIFF holds
         return ".tif"
-    return ".png" if s in (".gif", ".pbm", ".dds") or s not in IMAGE_SUFFIXES else suffix
+    return ".png" if s in (".gif", ".pbm") or s not in IMAGE_SUFFIXES else suffix
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -625,6 +631,7 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "depth": depth if fmt == "HEIF" and (depth := int(im.info.get("bit_depth") or 8)) > 8 else None,
         "aspect": (ratio.numerator, ratio.denominator) if ratio and ratio != 1 else None,
         "uncompressed": fmt == "TGA" and im.info.get("compression") != "tga_rle",
+        "texture": dds.texture_of(path, im) if fmt == "DDS" else None,
     }
 
 
@@ -1668,7 +1675,8 @@ def write_image(
         notes.append(f"{fmt} holds no alpha: composited on white")
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
-                 + _linear_notes(fmt, picture.carried()) + _profile_notes(fmt, picture.icc))
+                 + _linear_notes(fmt, picture.carried()) + _profile_notes(fmt, picture.icc)
+                 + (dds.notes(picture.texture) if fmt == "DDS" else []))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -2018,6 +2026,9 @@ def _pil_write(
         options = {"compression": "tga_rle"}
     elif fmt == "JPEG2000":  # lossless (OpenJPEG's reversible 5-3 wavelet, Pillow's default); .j2k: the codestream
         options = {"no_jp2": _target(tmp).suffix.lower() == ".j2k"}
+    elif fmt == "DDS":
+        dds.write(tmp, im, meta.texture)
+        return
     im.save(tmp, format=fmt, **options)
     if "compression" in options and tmp.stat().st_size > 18 + im.width * im.height * len(im.getbands()) + 26:
         im.save(tmp, format=fmt)  # run-length coding grew a TGA (grain): stored plain (header, pixels, 2.0 footer)
@@ -2234,7 +2245,8 @@ def write_image_rows(
     notes: list[str] = []
     carried = (meta or Meta()).for_output(fmt, width, height)
     notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
-                 + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None))
+                 + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None)
+                 + (dds.notes(meta.texture if meta else None) if fmt == "DDS" else []))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 

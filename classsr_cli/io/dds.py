@@ -1,0 +1,96 @@
+"""DDS textures written as games load them: the source's block compression where Pillow encodes it, and a full chain
+of mip levels where the source had one.
+
+A DDS file is ``DDS `` and a 124-byte header (its flags, height, width, pitch, depth, mip level count, pixel format and
+capabilities), a 20-byte DX10 header where the pixel format's FourCC is ``DX10``, then each mip level's data, the
+largest first, every one half the size of the one before (rounded down, at least 1) down to 1 x 1. Pillow reads the
+largest level and writes one level (uncompressed, or DXT1/3/5, BC2/3/5 through its block encoder); classsr encodes
+each level with Pillow and joins them under one header that counts them. Pillow encodes no BC1 under a DX10 header,
+BC4, signed BC5, BC6H or BC7: those sources are written uncompressed (a game tool compresses them as it needs), said.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+__all__ = ["Texture", "mip_sizes", "notes", "texture_of", "write"]
+
+#: The header's offsets (from the file's start): flags, mip level count, capabilities.
+_FLAGS, _MIPS, _CAPS = 8, 28, 108
+_DDSD_MIPMAPCOUNT = 0x20000
+_DDSCAPS_COMPLEX, _DDSCAPS_MIPMAP = 0x8, 0x400000
+_HEADER, _DX10_HEADER = 128, 148
+#: A source's block compression (Pillow's name for it) -> the one Pillow encodes it as (the same data; DXT1-5 under
+#: their FourCC, which every loader takes, where the source's was DX10's BC1-3).
+_ENCODED = {"DXT1": "DXT1", "BC1": "DXT1", "DXT3": "DXT3", "BC2": "DXT3", "DXT5": "DXT5", "BC3": "DXT5", "BC5": "BC5"}
+
+
+@dataclass(frozen=True)
+class Texture:
+    """How a DDS file stored its picture, which a DDS output keeps: its block compression (Pillow's pixel format name:
+    ``DXT1``, ``BC7``, ...; ``None``: uncompressed) and whether it had mip levels."""
+
+    compression: str | None = None
+    mipmaps: bool = False
+
+
+def texture_of(path: Path, im: Image.Image) -> Texture:
+    """The :class:`Texture` of the DDS file at ``path``, opened by Pillow as ``im``."""
+    with path.open("rb") as f:
+        head = f.read(_HEADER)
+    (flags,) = struct.unpack_from("<I", head, _FLAGS)
+    (mips,) = struct.unpack_from("<I", head, _MIPS)
+    return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1)
+
+
+def mip_sizes(width: int, height: int) -> list[tuple[int, int]]:
+    """The sizes of a full mip chain under a ``width`` x ``height`` level: each half the one before, rounded down and
+    at least 1, down to 1 x 1 (the largest first)."""
+    sizes = [(width, height)]
+    while sizes[-1] != (1, 1):
+        w, h = sizes[-1]
+        sizes.append((max(1, w // 2), max(1, h // 2)))
+    return sizes
+
+
+def notes(texture: Texture | None) -> list[str]:
+    """What a DDS output of a picture of ``texture`` does not keep: a compression Pillow does not encode."""
+    compression = texture.compression if texture is not None else None
+    if compression and compression not in _ENCODED:
+        return [f"DDS written uncompressed: Pillow encodes no {compression} (the source's compression); compress it "
+                "with the game's own tool"]
+    return []
+
+
+def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
+    """Write ``im`` (``L``, ``LA``, ``RGB`` or ``RGBA``) to ``path`` as a DDS file: block-compressed as ``texture``
+    was where Pillow encodes that, else uncompressed (:func:`notes` says so); with a full mip chain where ``texture``
+    had mip levels, or where there is no ``texture`` (a picture of another format made a texture: what a game
+    samples at a distance)."""
+    encoded = _ENCODED.get((texture.compression if texture is not None else None) or "")
+    if encoded == "BC5" and im.mode != "RGB":  # two channels (a normal map's X and Y), which Pillow takes from RGB
+        im = im.convert("RGB")
+    levels = mip_sizes(*im.size) if texture is None or texture.mipmaps else [im.size]
+    data: list[bytes] = []
+    header = b""
+    for size in levels:
+        level = im if size == im.size else im.resize(size, Image.Resampling.BOX)  # each pixel the area it covers
+        buf = io.BytesIO()
+        level.save(buf, format="DDS", **({"pixel_format": encoded} if encoded else {}))
+        raw = buf.getvalue()
+        start = _DX10_HEADER if raw[84:88] == b"DX10" else _HEADER
+        header = header or raw[:start]
+        data.append(raw[start:])
+    if len(levels) > 1:
+        head = bytearray(header)
+        struct.pack_into("<I", head, _FLAGS, struct.unpack_from("<I", head, _FLAGS)[0] | _DDSD_MIPMAPCOUNT)
+        struct.pack_into("<I", head, _MIPS, len(levels))
+        caps = struct.unpack_from("<I", head, _CAPS)[0] | _DDSCAPS_COMPLEX | _DDSCAPS_MIPMAP
+        struct.pack_into("<I", head, _CAPS, caps)
+        header = bytes(head)
+    path.write_bytes(header + b"".join(data))

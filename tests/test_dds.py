@@ -1,0 +1,100 @@
+"""classsr_cli.io.dds: DDS textures written as games load them, the source's block compression where Pillow encodes
+it and a full mip chain where the source had one, read back by Pillow and by ffmpeg's own DDS decoder."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from classsr_cli.io import dds
+from classsr_cli.io.image import read_image, write_image
+from classsr_cli.io.video import ffmpeg_exe
+
+_Y, _X = np.mgrid[0:40, 0:52]
+SMOOTH = np.dstack([_X * 4, _Y * 5, (_X + _Y) * 2]).astype(np.uint8)
+RGBA = np.dstack([SMOOTH, (128 + _X).astype(np.uint8)])
+
+
+def _header(path: Path) -> tuple[int, int, int, int, bytes]:
+    """A DDS file's flags, mip level count, capabilities and file size, and its FourCC."""
+    raw = path.read_bytes()
+    flags, mips, caps = (struct.unpack_from("<I", raw, at)[0] for at in (8, 28, 108))
+    return flags, mips, caps, len(raw), raw[84:88]
+
+
+def _by_ffmpeg(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgba", "-"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    return np.frombuffer(raw, np.uint8).reshape(*shape[:2], 4)
+
+
+def test_mip_chain_halves_down_to_one_pixel() -> None:
+    assert dds.mip_sizes(52, 40) == [(52, 40), (26, 20), (13, 10), (6, 5), (3, 2), (1, 1)]
+    assert dds.mip_sizes(8, 1) == [(8, 1), (4, 1), (2, 1), (1, 1)]
+    assert dds.mip_sizes(1, 1) == [(1, 1)]
+
+
+@pytest.mark.parametrize(("kind", "mips", "block"), [("DXT5", True, 16), ("DXT1", False, 8), ("DXT3", True, 16),
+                                                      (None, True, 0)])  # fmt: skip
+def test_a_texture_keeps_its_compression_and_mip_levels(tmp_path: Path, kind: str | None, mips: bool,
+                                                        block: int) -> None:
+    """Written from a picture read from a DDS, the output is compressed as the source was and has a full chain of
+    mip levels where it had one (each level's data in turn after the header, which counts them): Pillow and ffmpeg
+    read its largest level alike, and each smaller level is that level's area average."""
+    source = tmp_path / "src.dds"
+    dds.write(source, Image.fromarray(RGBA), dds.Texture(kind, mips))
+    pic = read_image(source)
+    assert pic.texture == dds.Texture(kind, mips)
+    out = tmp_path / "out.dds"
+    assert write_image(out, pic) == []
+    flags, count, caps, size, fourcc = _header(out)
+    sizes = dds.mip_sizes(52, 40) if mips else [(52, 40)]
+    assert count == (len(sizes) if mips else 0) and bool(flags & 0x20000) == mips and bool(caps & 0x400000) == mips
+    per_level = [((w + 3) // 4) * ((h + 3) // 4) * block if block else w * h * 4 for w, h in sizes]
+    assert size == 128 + sum(per_level) and fourcc == (kind.encode() if kind else b"\0\0\0\0")
+    with Image.open(out) as im:
+        assert getattr(im, "pixel_format", None) == kind
+        top = np.asarray(im.convert("RGBA"))
+    assert np.abs(top.astype(int) - _by_ffmpeg(out, top.shape)).max() <= 1  # an independent decoder agrees
+    assert np.abs(top[..., :3].astype(int) - SMOOTH).mean() < (4 if kind else 0.01)
+    if mips and kind is None:  # the second level, uncompressed: the area average of the first, weighted by alpha
+        raw = np.frombuffer(out.read_bytes()[128 + per_level[0]:][: per_level[1]], np.uint8).reshape(20, 26, 4)
+        bgr, alpha = RGBA[..., [2, 1, 0]].astype(float), RGBA[..., 3:].astype(float)
+
+        def quads(a: np.ndarray) -> np.ndarray:
+            return a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]
+
+        mean = np.concatenate([quads(bgr * alpha) / quads(alpha), quads(alpha) / 4], axis=2)
+        assert np.abs(raw - mean).max() <= 2  # Pillow premultiplies in 8 bits
+
+
+def test_a_picture_of_another_format_becomes_a_texture_with_mip_levels(tmp_path: Path) -> None:
+    """``-f dds`` from a PNG: uncompressed (lossless), with a full mip chain, alpha kept."""
+    Image.fromarray(RGBA).save(tmp_path / "in.png")
+    assert write_image(tmp_path / "o.dds", read_image(tmp_path / "in.png")) == []
+    _, count, _, _, fourcc = _header(tmp_path / "o.dds")
+    assert count == 6 and fourcc == b"\0\0\0\0"
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.dds")), RGBA)
+
+
+def test_a_compression_pillow_cannot_encode_is_written_uncompressed_and_said(tmp_path: Path) -> None:
+    """A BC4 texture (one channel; like BC7 and BC6H, which Pillow decodes and does not encode): the output is an
+    uncompressed DDS, with a note that says why and what to do."""
+    buf = tmp_path / "bc5.dds"
+    Image.new("RGB", (8, 8)).save(buf, pixel_format="BC5")  # a DX10 header to turn into BC4's
+    head = bytearray(buf.read_bytes()[:148])
+    struct.pack_into("<I", head, 128, 80)  # DXGI_FORMAT_BC4_UNORM
+    block = bytes([200, 50]) + bytes(6)  # every texel the first endpoint: 200
+    (tmp_path / "bc4.dds").write_bytes(bytes(head) + block * 4)
+    pic = read_image(tmp_path / "bc4.dds")
+    assert pic.texture == dds.Texture("BC4", False) and pic.gray and int(pic.pixels.min()) == 200
+    notes = write_image(tmp_path / "o.dds", pic)
+    assert notes == ["DDS written uncompressed: Pillow encodes no BC4 (the source's compression); compress it with "
+                     "the game's own tool"]
+    with Image.open(tmp_path / "o.dds") as im:
+        assert im.mode == "L" and getattr(im, "pixel_format", None) is None and np.asarray(im).min() == 200
