@@ -92,9 +92,58 @@ def test_a_compression_pillow_cannot_encode_is_written_uncompressed_and_said(tmp
     block = bytes([200, 50]) + bytes(6)  # every texel the first endpoint: 200
     (tmp_path / "bc4.dds").write_bytes(bytes(head) + block * 4)
     pic = read_image(tmp_path / "bc4.dds")
-    assert pic.texture == dds.Texture("BC4", False) and pic.gray and int(pic.pixels.min()) == 200
+    assert pic.texture == dds.Texture("BC4", False, 80) and pic.gray and int(pic.pixels.min()) == 200
     notes = write_image(tmp_path / "o.dds", pic)
     assert notes == ["DDS written uncompressed: Pillow encodes no BC4 (the source's compression); compress it with "
                      "the game's own tool"]
     with Image.open(tmp_path / "o.dds") as im:
         assert im.mode == "L" and getattr(im, "pixel_format", None) is None and np.asarray(im).min() == 200
+
+
+def _dx10(path: Path, size: tuple[int, int], dxgi: int, data: bytes, mips: int = 1) -> Path:
+    """A DDS file under a DX10 header (one level of blocks, or levels of R8G8B8A8, whose pitch is a row's)."""
+    path.write_bytes(dds._dx10_header(size, dxgi, mips, 4 * size[0] if dxgi == 29 else len(data)) + data)
+    return path
+
+
+def test_a_dx10_texture_keeps_its_own_format(tmp_path: Path) -> None:
+    """A source under a DX10 header keeps its DXGI format (UNORM, not the TYPELESS Pillow writes; BC1 under DX10, not
+    DXT1's FourCC): the same blocks, which ffmpeg's decoder reads alike."""
+    for kind, dxgi in (("DXT5", 77), ("DXT1", 71)):  # BC3_UNORM, BC1_UNORM
+        buf = tmp_path / "legacy.dds"
+        Image.fromarray(RGBA).save(buf, pixel_format=kind)
+        src = _dx10(tmp_path / f"{dxgi}.dds", (52, 40), dxgi, buf.read_bytes()[128:])
+        pic = read_image(src)
+        assert pic.texture is not None and pic.texture.dxgi == dxgi
+        out = tmp_path / f"{dxgi}_out.dds"
+        assert write_image(out, pic) == []
+        raw = out.read_bytes()
+        assert raw[84:88] == b"DX10" and struct.unpack_from("<I", raw, 128)[0] == dxgi
+        assert len(raw) == len(src.read_bytes())  # one level, the same block layout
+        with Image.open(out) as im:
+            top = np.asarray(im.convert("RGBA"))
+        assert np.abs(top.astype(int) - _by_ffmpeg(out, top.shape)).max() <= 1
+
+
+def test_an_srgb_texture_stays_srgb(tmp_path: Path) -> None:
+    """An sRGB texture Pillow cannot encode (BC7_UNORM_SRGB; here one of 4x4 blocks of mode 6, all clear black) is
+    written uncompressed as R8G8B8A8_UNORM_SRGB, so that a game still reads its colours as sRGB, with its mip levels;
+    an R8G8B8A8_UNORM_SRGB source keeps its format and its pixels exactly."""
+    src = _dx10(tmp_path / "bc7.dds", (8, 8), 99, (bytes([0x40]) + bytes(15)) * 4)
+    pic = read_image(src)
+    assert pic.texture == dds.Texture("BC7", False, 99)
+    out = tmp_path / "bc7_out.dds"
+    assert write_image(out, pic) == ["DDS written uncompressed: Pillow encodes no BC7 (the source's compression); "
+                                     "compress it with the game's own tool"]
+    raw = out.read_bytes()
+    assert raw[84:88] == b"DX10" and struct.unpack_from("<I", raw, 128)[0] == 29 and len(raw) == 148 + 8 * 8 * 4
+    with Image.open(out) as im:
+        assert im.info.get("gamma") == pytest.approx(1 / 2.2) and im.mode == "RGBA" and not np.asarray(im).any()
+    level0 = RGBA.tobytes()
+    mips = [Image.fromarray(RGBA).resize(s, Image.Resampling.BOX).tobytes() for s in dds.mip_sizes(52, 40)[1:]]
+    src = _dx10(tmp_path / "srgb.dds", (52, 40), 29, level0 + b"".join(mips), mips=6)
+    pic = read_image(src)
+    assert pic.texture == dds.Texture(None, True, 29) and np.array_equal(pic.pixels, SMOOTH)
+    assert write_image(tmp_path / "srgb_out.dds", pic) == []
+    assert (tmp_path / "srgb_out.dds").read_bytes() == src.read_bytes()  # header, every level: as the source
+

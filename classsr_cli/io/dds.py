@@ -5,8 +5,10 @@ A DDS file is ``DDS `` and a 124-byte header (its flags, height, width, pitch, d
 capabilities), a 20-byte DX10 header where the pixel format's FourCC is ``DX10``, then each mip level's data, the
 largest first, every one half the size of the one before (rounded down, at least 1) down to 1 x 1. Pillow reads the
 largest level and writes one level (uncompressed, or DXT1/3/5, BC2/3/5 through its block encoder); classsr encodes
-each level with Pillow and joins them under one header that counts them. Pillow encodes no BC1 under a DX10 header,
-BC4, signed BC5, BC6H or BC7: those sources are written uncompressed (a game tool compresses them as it needs), said.
+each level with Pillow and joins them under one header that counts them, a DX10 one with the source's own DXGI format
+where the source had one (its UNORM or TYPELESS, and sRGB, which says how a game's sampler reads the colours). Pillow
+encodes no BC4, signed BC5, BC6H or BC7: those sources are written uncompressed (a game tool compresses them as it
+needs), said; an sRGB one (BC7's) as R8G8B8A8_UNORM_SRGB, so that it still reads as sRGB.
 """
 
 from __future__ import annotations
@@ -25,27 +27,38 @@ _FLAGS, _MIPS, _CAPS = 8, 28, 108
 _DDSD_MIPMAPCOUNT = 0x20000
 _DDSCAPS_COMPLEX, _DDSCAPS_MIPMAP = 0x8, 0x400000
 _HEADER, _DX10_HEADER = 128, 148
-#: A source's block compression (Pillow's name for it) -> the one Pillow encodes it as (the same data; DXT1-5 under
-#: their FourCC, which every loader takes, where the source's was DX10's BC1-3).
+#: A source's block compression (Pillow's name for it) -> the one Pillow encodes it as (the same blocks; under the
+#: source's DX10 header where it had one).
 _ENCODED = {"DXT1": "DXT1", "BC1": "DXT1", "DXT3": "DXT3", "BC2": "DXT3", "DXT5": "DXT5", "BC3": "DXT5", "BC5": "BC5"}
+#: DXGI formats: the sRGB ones Pillow reads (BC7's and 8-bit RGBA's), and the one an sRGB source is written
+#: uncompressed as.
+_SRGB_FORMATS = (29, 99)
+_RGBA8_SRGB = 29
+#: The DDS header's flags (DDSD: caps, height, width, pixel format; pitch or linear size) and DDPF_FOURCC.
+_DDSD = 0x1 | 0x2 | 0x4 | 0x1000
+_DDSD_PITCH, _DDSD_LINEARSIZE, _DDPF_FOURCC = 0x8, 0x80000, 0x4
+_DDSCAPS_TEXTURE = 0x1000
 
 
 @dataclass(frozen=True)
 class Texture:
     """How a DDS file stored its picture, which a DDS output keeps: its block compression (Pillow's pixel format name:
-    ``DXT1``, ``BC7``, ...; ``None``: uncompressed) and whether it had mip levels."""
+    ``DXT1``, ``BC7``, ...; ``None``: uncompressed), whether it had mip levels, and its DX10 header's format."""
 
     compression: str | None = None
     mipmaps: bool = False
+    #: The source's DXGI format where it had a DX10 header (71: BC1_UNORM, 99: BC7_UNORM_SRGB, ...), else ``None``.
+    dxgi: int | None = None
 
 
 def texture_of(path: Path, im: Image.Image) -> Texture:
     """The :class:`Texture` of the DDS file at ``path``, opened by Pillow as ``im``."""
     with path.open("rb") as f:
-        head = f.read(_HEADER)
+        head = f.read(_DX10_HEADER)
     (flags,) = struct.unpack_from("<I", head, _FLAGS)
     (mips,) = struct.unpack_from("<I", head, _MIPS)
-    return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1)
+    dxgi = struct.unpack_from("<I", head, _HEADER)[0] if head[84:88] == b"DX10" and len(head) == _DX10_HEADER else None
+    return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1, dxgi)
 
 
 def mip_sizes(width: int, height: int) -> list[tuple[int, int]]:
@@ -73,20 +86,29 @@ def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
     had mip levels, or where there is no ``texture`` (a picture of another format made a texture: what a game
     samples at a distance)."""
     encoded = _ENCODED.get((texture.compression if texture is not None else None) or "")
+    dxgi = texture.dxgi if texture is not None else None
+    srgb = encoded is None and dxgi in _SRGB_FORMATS  # written uncompressed, read as sRGB still
     if encoded == "BC5" and im.mode != "RGB":  # two channels (a normal map's X and Y), which Pillow takes from RGB
         im = im.convert("RGB")
+    if srgb:
+        im, dxgi = im.convert("RGBA"), _RGBA8_SRGB
     levels = mip_sizes(*im.size) if texture is None or texture.mipmaps else [im.size]
     data: list[bytes] = []
     header = b""
     for size in levels:
         level = im if size == im.size else im.resize(size, Image.Resampling.BOX)  # each pixel the area it covers
+        if srgb:  # R, G, B, A bytes, as DXGI's R8G8B8A8 holds them
+            data.append(level.tobytes())
+            continue
         buf = io.BytesIO()
         level.save(buf, format="DDS", **({"pixel_format": encoded} if encoded else {}))
         raw = buf.getvalue()
         start = _DX10_HEADER if raw[84:88] == b"DX10" else _HEADER
         header = header or raw[:start]
         data.append(raw[start:])
-    if len(levels) > 1:
+    if dxgi is not None and (encoded or srgb):  # the source's own DX10 format (Pillow writes BC2/3/5 as TYPELESS)
+        header = _dx10_header(im.size, dxgi, len(levels), len(data[0]) if encoded else 4 * im.width)
+    elif len(levels) > 1:
         head = bytearray(header)
         struct.pack_into("<I", head, _FLAGS, struct.unpack_from("<I", head, _FLAGS)[0] | _DDSD_MIPMAPCOUNT)
         struct.pack_into("<I", head, _MIPS, len(levels))
@@ -94,3 +116,15 @@ def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
         struct.pack_into("<I", head, _CAPS, caps)
         header = bytes(head)
     path.write_bytes(header + b"".join(data))
+
+
+def _dx10_header(size: tuple[int, int], dxgi: int, mips: int, pitch: int) -> bytes:
+    """A DDS header with a DX10 one of DXGI format ``dxgi`` for a 2D texture of ``size`` with ``mips`` levels
+    (``pitch``: a block-compressed level's size in bytes, else a row's)."""
+    compressed = dxgi != _RGBA8_SRGB
+    flags = _DDSD | (_DDSD_LINEARSIZE if compressed else _DDSD_PITCH) | (_DDSD_MIPMAPCOUNT if mips > 1 else 0)
+    caps = _DDSCAPS_TEXTURE | (_DDSCAPS_COMPLEX | _DDSCAPS_MIPMAP if mips > 1 else 0)
+    return (b"DDS " + struct.pack("<7I", 124, flags, size[1], size[0], pitch, 0, mips if mips > 1 else 0)
+            + bytes(44) + struct.pack("<2I4s5I", 32, _DDPF_FOURCC, b"DX10", 0, 0, 0, 0, 0)
+            + struct.pack("<5I", caps, 0, 0, 0, 0)
+            + struct.pack("<5I", dxgi, 3, 0, 1, 0))  # a 2D texture, one of it, alpha mode unknown
