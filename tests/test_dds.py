@@ -147,3 +147,21 @@ def test_an_srgb_texture_stays_srgb(tmp_path: Path) -> None:
     assert write_image(tmp_path / "srgb_out.dds", pic) == []
     assert (tmp_path / "srgb_out.dds").read_bytes() == src.read_bytes()  # header, every level: as the source
 
+
+def test_a_cube_map_says_only_its_first_face_is_upscaled(tmp_path: Path) -> None:
+    """Pillow reads a cube map's first face (and an array's first texture): said, the output one 2D texture."""
+    buf = tmp_path / "face.dds"
+    Image.fromarray(RGBA).save(buf, pixel_format="DXT5")
+    raw = bytearray(buf.read_bytes())
+    assert read_image(buf).notes == []
+    struct.pack_into("<I", raw, 112, 0x200 | 0xFC00)  # DDSCAPS2_CUBEMAP and its six faces (only the first stored here)
+    (tmp_path / "cube.dds").write_bytes(bytes(raw))
+    assert read_image(tmp_path / "cube.dds").notes == ["DDS cube map: only its first face is upscaled, written as one "
+                                                        "2D texture"]
+    block = buf.read_bytes()[128:]
+    head = bytearray(dds._dx10_header((52, 40), 77, 1, len(block)))
+    struct.pack_into("<I", head, 128 + 12, 6)  # an array of six
+    (tmp_path / "array.dds").write_bytes(bytes(head) + block)
+    assert read_image(tmp_path / "array.dds").notes == ["DDS texture array: only its first texture is upscaled, "
+                                                         "written as one 2D texture"]
+

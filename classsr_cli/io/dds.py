@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["Texture", "mip_sizes", "notes", "texture_of", "write"]
+__all__ = ["Texture", "layout_notes", "mip_sizes", "notes", "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
 _FLAGS, _MIPS, _CAPS = 8, 28, 108
@@ -59,6 +59,27 @@ def texture_of(path: Path, im: Image.Image) -> Texture:
     (mips,) = struct.unpack_from("<I", head, _MIPS)
     dxgi = struct.unpack_from("<I", head, _HEADER)[0] if head[84:88] == b"DX10" and len(head) == _DX10_HEADER else None
     return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1, dxgi)
+
+
+def layout_notes(path: Path) -> list[str]:
+    """What of the DDS file at ``path`` is not upscaled: a cube map's other faces, a volume's other slices, an array's
+    other textures (Pillow reads the first; the output is one 2D texture)."""
+    with path.open("rb") as f:
+        head = f.read(_DX10_HEADER)
+    if len(head) < _HEADER:
+        return []
+    (caps2,) = struct.unpack_from("<I", head, _CAPS + 4)
+    cube = bool(caps2 & 0x200)  # DDSCAPS2_CUBEMAP
+    volume = bool(caps2 & 0x200000)  # DDSCAPS2_VOLUME
+    textures = 1
+    if head[84:88] == b"DX10" and len(head) == _DX10_HEADER:
+        dimension, misc, textures = struct.unpack_from("<3I", head, _HEADER + 4)
+        cube, volume = cube or bool(misc & 0x4), volume or dimension == 4  # TEXTURECUBE; TEXTURE3D
+    what = "cube map" if cube else "volume texture" if volume else "texture array" if textures > 1 else None
+    if what is None:
+        return []
+    return [f"DDS {what}: only its first {'face' if cube else 'slice' if volume else 'texture'} is upscaled, "
+            "written as one 2D texture"]
 
 
 def mip_sizes(width: int, height: int) -> list[tuple[int, int]]:

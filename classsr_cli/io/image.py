@@ -542,6 +542,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
             ext = _ANIMATED[fmt]
             note += f" (`classsr video` upscales every frame: e.g. `classsr video {path.name} {path.stem}_x4{ext}`)"
         notes.append(note)
+    if fmt == "DDS":
+        notes.extend(dds.layout_notes(path))
     if fmt in ("HEIF", "AVIF") and (kind := gainmap.in_heif(path)) is not None:
         notes.append(f"{fmt} with an HDR gain map ({kind}): the SDR picture is upscaled and the gain map not kept, so "
                      "the output shows as SDR (only an Ultra HDR JPEG's gain map is carried)")
