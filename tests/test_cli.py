@@ -52,6 +52,44 @@ def test_help_shows_flags_without_a_type() -> None:
     assert re.search(r"--json +One JSON object", upscale) and re.search(r"--tta +N ", upscale), upscale
 
 
+def _panels(*command: str) -> list[tuple[str, list[str]]]:
+    """The help's panels of ``classsr COMMAND``, in order, with the long options each shows."""
+    out = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
+    panels: list[tuple[str, list[str]]] = []
+    for line in out.splitlines():
+        if head := re.match(r"╭─ (.+?) ─", line):
+            panels.append((head[1], []))
+        elif opt := re.match(r"│ (--[a-z0-9-]+)", line):
+            panels[-1][1].append(opt[1])
+    return panels
+
+
+def test_help_groups_the_options_in_panels() -> None:
+    """A command's help shows what most runs set first ("Options"), then encoding, routing, runs and the device, as
+    the peers group them; an option is in the same panel in every command (``_common.PANELS``), and every option the
+    map names exists."""
+    import typer.main
+
+    from classsr_cli.cli._common import PANELS
+
+    upscale = dict(_panels("upscale"))
+    assert list(upscale) == ["Arguments", "Options", "Routing", "Runs", "Device and speed"]
+    assert upscale["Options"][:5] == ["--output", "--scale", "--width", "--height", "--model"]
+    assert "--format" in upscale["Options"] and "--tolerance" in upscale["Routing"] and "--threads" in upscale[
+        "Device and speed"] and "--recursive" in upscale["Runs"]
+    video = dict(_panels("video"))
+    assert list(video) == ["Arguments", "Options", "Encoding", "Routing", "Runs", "Device and speed"]
+    assert {"--crf", "--codec", "--quality", "--no-audio"} <= set(video["Encoding"]) and "--resume" in video["Runs"]
+    assert len(video["Options"]) <= 10  # of 34 options
+    seen: set[str] = set()
+    for path in _command_paths(typer.main.get_command(app)):
+        for name, options in _panels(*path):
+            seen.update(options)
+            for option in options:
+                assert PANELS.get(option, name) == name, (path, option, name)
+    assert set(PANELS) <= seen
+
+
 # ---------------------------------------------------------------------------------- bad and odd inputs (CLI)
 
 

@@ -63,20 +63,61 @@ def device_option(value: str) -> str:
     return value
 
 
+#: The help's panels: each option's by its name, the same in every command that has it (an option declared with its
+#: own panel keeps it); the others (what most runs set: the output, size, model, format) stay in Typer's first panel,
+#: "Options".
+ROUTING, RUNS, ENCODING, SPEED = "Routing", "Runs", "Encoding", "Device and speed"
+PANELS = {
+    "--tolerance": ROUTING, "--force-branch": ROUTING, "--tta": ROUTING, "--step": ROUTING, "--classmap": ROUTING,
+    "--classes": ROUTING, "--reuse": ROUTING, "--reuse-threshold": ROUTING, "--hysteresis": ROUTING,
+    "--recursive": RUNS, "--skip-existing": RUNS, "--keep-going": RUNS, "--max-pixels": RUNS, "--dry-run": RUNS,
+    "--json": RUNS, "--resume": RUNS,
+    "--codec": ENCODING, "--crf": ENCODING, "--preset": ENCODING, "--pix-fmt": ENCODING, "--encoder-opt": ENCODING,
+    "--fps": ENCODING, "--no-deinterlace": ENCODING, "--no-audio": ENCODING, "--no-subtitles": ENCODING,
+    "--device": SPEED, "--precision": SPEED, "--threads": SPEED, "--batch-size": SPEED, "--repeat": SPEED,
+    "--warmup": SPEED,
+}  # fmt: skip
+#: The panels' order in a command's help, after "Options".
+_PANEL_ORDER = (ENCODING, ROUTING, RUNS, SPEED)
+
+
+def _panel(param: Any) -> str | None:
+    """``param``'s help panel: its own, else :data:`PANELS`' (``None``: "Options")."""
+    own = getattr(param, "rich_help_panel", None)
+    return own or next((PANELS[o] for o in getattr(param, "opts", ()) if o in PANELS), None)
+
+
+def _panel_rank(param: Any) -> int:
+    panel = _panel(param)
+    return 1 + _PANEL_ORDER.index(panel) if panel in _PANEL_ORDER else 0
+
+
 def _untyped_flags(params: list[Any]) -> list[Any]:
     """``params`` with every flag's metavar blanked, so that help shows ``--json``, not ``--json <bool>`` (Typer 0.29
-    on prints a type beside every option): Typer's own ``--help``, ``--version`` and completion flags too."""
+    on prints a type beside every option): Typer's own ``--help``, ``--version`` and completion flags too; and each
+    option in its help panel (:data:`PANELS`)."""
     for param in params:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
+        param.rich_help_panel = _panel(param)
     return params
 
 
 class Command(typer.core.TyperCommand):
-    """Every ``classsr`` command's class (``app.command(..., cls=Command)``): flags shown without a type."""
+    """Every ``classsr`` command's class (``app.command(..., cls=Command)``): flags shown without a type, options in
+    their help panels."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _untyped_flags(super().get_params(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """The help with its panels in :data:`_PANEL_ORDER` (Typer shows them as their first options come)."""
+        params = self.params
+        self.params = sorted(params, key=_panel_rank)  # stable: each panel's options as declared
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.params = params
 
 
 class Group(typer.core.TyperGroup):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from classsr_cli.cli._common import Precision, device_option
+from classsr_cli.cli._common import ENCODING, Precision, device_option
 from classsr_cli.engine.defaults import DEFAULT_BATCH, DEFAULT_STEP, PATCH, check_tta
 
 if TYPE_CHECKING:
@@ -96,9 +96,11 @@ def flag(*names: str, help: str) -> typer.models.OptionInfo:
     return typer.Option(*names, help=help)
 
 
-def _quality(help: str) -> typer.models.OptionInfo:
-    """``--quality`` on libjpeg's 1-100 scale, the one declaration ``upscale``'s and ``video``'s share."""
-    return typer.Option("--quality", min=1, max=100, metavar="1-100", show_default=False, help=help)
+def _quality(help: str, panel: str | None = None) -> typer.models.OptionInfo:
+    """``--quality`` on libjpeg's 1-100 scale, the one declaration ``upscale``'s and ``video``'s share (in the help's
+    ``panel``: video's with the encoder's options)."""
+    return typer.Option("--quality", min=1, max=100, metavar="1-100", show_default=False, help=help,
+                        rich_help_panel=panel)
 
 
 QualityOpt = Annotated[
@@ -109,7 +111,7 @@ QualityOpt = Annotated[
 FrameQualityOpt = Annotated[
     int | None,
     _quality("JPEG and JPEG XL frames' and animated WebP's quality, as `upscale` takes it (default 95, WebP 90; 100: "
-             "lossless JPEG XL); a video's is --crf."),
+             "lossless JPEG XL); a video's is --crf.", ENCODING),
 ]
 WidthOpt = Annotated[
     int | None,
