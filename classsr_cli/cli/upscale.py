@@ -141,8 +141,9 @@ def upscale(
     ] = DEFAULT_MAX_PIXELS,
     format_: Annotated[
         ImageFormat | None,
-        typer.Option("--format", "-f", help="Write every output in this format (default: the input's; -o FILE: its "
-                     "suffix).", show_default=False),
+        typer.Option("--format", "-f", metavar="EXT", help="Write every output in this format: "
+                     f"{', '.join(f.value for f in ImageFormat)} (default: the input's; -o FILE: its suffix).",
+                     show_default=False),
     ] = None,
     quality: QualityOpt = None,
     strip_metadata: Annotated[
