@@ -439,6 +439,9 @@ def test_kill_9_during_training_resumes_losing_at_most_one_interval(tmp_path: Pa
     (["bench", "Set5", "-s", "4"], "error: No such option: -s; the scale is -x (-x 4) (see `classsr bench --help`)"),
     (["upscale", "a.png", "--device", "gpu"], "error: Invalid value for '--device': 'gpu' is not one of auto, cpu, "
      "cuda, cuda:N (a GPU's index), mps (see `classsr upscale --help`)"),
+    # Typer 0.29 checks choices through pydantic, which opens the message with "Value error, ": left out
+    (["upscale", "a.png", "--precision", "fp8"], "error: Invalid value for '--precision': 'fp8' is not one of 'auto', "
+     "'fp32', 'fp16', 'bf16'. (see `classsr upscale --help`)"),
 ])
 def test_usage_errors_of_the_command_are_one_line(
     argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -122,6 +122,7 @@ def main() -> None:
         ctx = getattr(e, "ctx", None)
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         message = e.format_message() if hasattr(e, "format_message") else str(e)
+        message = message.replace(": Value error, ", ": ", 1)  # pydantic's prefix (Typer 0.29 checks values with it)
         hint = _peer_hint(getattr(ctx, "info_name", None), getattr(e, "option_name", None))
         if type(e).__name__ == "NoSuchOption" and hint:
             message = f"{message}; {hint}"
