@@ -49,6 +49,10 @@ ENCODERS = {
 }
 
 
+#: Seconds a clip of :func:`coded_frames` may take to code (a few at most) before it is coded again.
+ENCODE_TIMEOUT = 120
+
+
 def coded_frames(frames: list[np.ndarray], crf: int | None, codec: str = "h264",
                  stats: dict | None = None, bpp: float | None = None) -> list[np.ndarray]:
     """``frames`` (``(H, W, 3)`` uint8 RGB of one size, cropped to an even size) as a clip of ``codec``
@@ -73,10 +77,16 @@ def coded_frames(frames: list[np.ndarray], crf: int | None, codec: str = "h264",
     rate = ["-crf", str(crf)] if bpp is None else ["-b:v", str(round(bpp * w * h * 25))]
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp, f"clip.{container}")
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", "25",
-                        "-i", "-", "-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic+accurate_rnd",
-                        *options, *rate, "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv",
-                        str(clip)], input=raw, check=True, env={**os.environ, "SVT_LOG": "1"})  # fmt: skip
+        cmd = [ffmpeg_exe(), "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", "25",
+               "-i", "-", "-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic+accurate_rnd",
+               *options, *rate, "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv", str(clip)]
+        for attempt in range(3):  # x265 now and then deadlocks on a small clip (seventy-second pass): coded again
+            try:
+                subprocess.run(cmd, input=raw, check=True, env={**os.environ, "SVT_LOG": "1"}, timeout=ENCODE_TIMEOUT)
+                break
+            except subprocess.TimeoutExpired:
+                if attempt == 2:
+                    raise
         with VideoReader(probe(clip)) as reader:
             out = [frame.rgb for frame in reader]
         if stats is not None:  # H.264's blocks' mean QP per frame, as classsr video reads it (io.video.h264_qp)
