@@ -96,6 +96,12 @@ NOISE_NOTE_JPEG_FROM = 1.0
 #: seven clip sets, the grid's best gains 0.005 dB more, so both factors share them.
 NOISE_NOTE_VIDEO_FROM = 3.0
 LIGHT_NOISE_VIDEO_FROM = 1.5
+#: Codecs whose footage takes the model trained on noisy input from another estimate than
+#: :data:`NOISE_NOTE_VIDEO_FROM` (the JPEG model below it, from :data:`LIGHT_NOISE_VIDEO_FROM`): HEVC from 5. x265
+#: smooths the noise of the frames it predicts more than its first frame shows, and that model then smooths their
+#: detail away. Chosen on the training photos as 25-frame pans coded by x265 at CRF 20, 25 and 30 (x4) and 25 and 30
+#: (x2) (``scripts/auto_rules.py --codec hevc --pan 24``; docs/results.md, "`--model auto`", seventy-second pass).
+NOISE_VIDEO_FROM_BY_CODEC = {"hevc": 5.0}
 #: An H.264 video whose blocks are quantized at a mean QP (:func:`~classsr_cli.io.video.h264_qp`) of at least this,
 #: upscaled by a model trained on clean LR, which sharpens the codec's blocks as detail, gets a note naming the
 #: installed model trained on JPEG LR (:func:`codec_note`). Chosen on the training photos as slow pans of 25 frames
@@ -605,11 +611,11 @@ def compression_note(jpeg_quality: int | None, upscaler: Upscaler) -> list[str]:
 
 
 def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None, *,
-               video: bool = False, palette: bool = False) -> list[str]:
+               video: bool = False, palette: bool = False, codec: str | None = None) -> list[str]:
     """A note for a picture that looks noisy (:func:`~classsr_cli.metrics.noise_level` at least
     :data:`NOISE_NOTE_FROM`; for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose ``jpeg_quality`` is given, at
     least :data:`NOISE_NOTE_JPEG_FROM`; for the first frame of a ``video`` a lossy codec coded, at least
-    :data:`NOISE_NOTE_VIDEO_FROM`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens
+    :data:`NOISE_NOTE_VIDEO_FROM`, or its ``codec``'s :data:`NOISE_VIDEO_FROM_BY_CODEC`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens
     noise as detail, naming the installed model trained on it (and on JPEG after it); else none. None for a
     ``palette`` picture (a GIF, a PNG-8): its dithering reads as noise, and there the noisy-input model is the worst
     choice (``scripts/dithered_gif.py``: the training photos' LR dithered to 256 colours, PSNR-Y 27.78 dB for the ×4
@@ -619,26 +625,29 @@ def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     if upscaler.trained_lr is None or upscaler.trained_on_noise or palette:
         return []  # a model whose recipe is not known (a bare module, a converted file) is not said to sharpen it
     name = noisy_model_name(upscaler.scale)
-    least = NOISE_NOTE_VIDEO_FROM if video else NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM
+    least = _video_noisy_from(codec) if video else NOISE_NOTE_JPEG_FROM if _compressed(jpeg_quality) else NOISE_NOTE_FROM
     if name is None or _noise_levels(pixels)[1] < least:
         return []
     return [f"looks noisy: this model sharpens noise as detail; --model {name} is trained to leave it out"]
 
 
 def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None = None, *,
-                     palette: bool = False, lossy: bool = False) -> list[str]:
+                     palette: bool = False, lossy: bool = False, codec: str | None = None) -> list[str]:
     """A note for a picture that looks lightly noisy (:data:`LIGHT_NOISE_FROM`; not a JPEG below
     :data:`JPEG_NOTE_BELOW`, nor a ``palette`` picture) upscaled by a model its recipe says was trained on clean LR,
     which sharpens the noise as detail, naming the installed model trained on LR saved as JPEG, which leaves light
     noise out (docs/results.md, "`--model auto`"); else none (a ``lossy`` video's first frame: its own thresholds,
-    :func:`_light_noise`). Asked after :func:`noise_note`."""
+    :func:`_light_noise`, up to its ``codec``'s noisy one). Asked after :func:`noise_note`."""
     from classsr_cli.zoo import jpeg_model_name
 
     if upscaler.trained_lr is None or upscaler.trained_on_noise or upscaler.trained_on_jpeg:
         return []
     name = jpeg_model_name(upscaler.scale)
-    if name is None or palette or _compressed(jpeg_quality) or _light_noise(_noise_levels(pixels), lossy) is None:
+    light = _light_noise(_noise_levels(pixels), lossy, _video_noisy_from(codec))
+    if name is None or palette or _compressed(jpeg_quality) or light is None:
         return []
+    if _how_noisy(light, lossy) == "noisy":  # HEVC's footage (NOISE_VIDEO_FROM_BY_CODEC)
+        return [f"looks noisy: this model sharpens the noise as detail; --model {name} leaves it out"]
     return [f"looks lightly noisy: this model sharpens the noise as detail; --model {name} leaves light noise out"]
 
 
@@ -662,14 +671,25 @@ def _noise_levels(pixels: np.ndarray) -> list[float]:
 _last_levels: tuple[Callable[[], np.ndarray | None], list[float]] | None = None
 
 
-def _light_noise(levels: list[float], lossy: bool = False) -> float | None:
+def _video_noisy_from(codec: str | None) -> float:
+    """The estimate a lossy video's first frame looks noisy from, coded by ``codec`` (ffmpeg's name)."""
+    return NOISE_VIDEO_FROM_BY_CODEC.get(codec or "", NOISE_NOTE_VIDEO_FROM)
+
+
+def _how_noisy(level: float, lossy: bool) -> str:
+    """How noisy a picture whose :func:`_light_noise` is ``level`` looks: lightly, or, a ``lossy`` video's frame from
+    :data:`NOISE_NOTE_VIDEO_FROM` (a codec whose footage the JPEG model takes then: HEVC's), noisy."""
+    return "noisy" if lossy and level >= NOISE_NOTE_VIDEO_FROM else "lightly noisy"
+
+
+def _light_noise(levels: list[float], lossy: bool = False, below: float = NOISE_NOTE_VIDEO_FROM) -> float | None:
     """The estimate at the flattest :data:`LIGHT_NOISE_SHARE` of blocks, from :func:`_noise_levels`' ``levels``, where
     it reads as light noise (from :data:`LIGHT_NOISE_FROM`; below :data:`NOISE_NOTE_FROM` as the noise note reads
     it), else ``None``; for a ``lossy`` video's first frame, the noise note's estimate from
-    :data:`LIGHT_NOISE_VIDEO_FROM` to below :data:`NOISE_NOTE_VIDEO_FROM`."""
+    :data:`LIGHT_NOISE_VIDEO_FROM` to below where it looks noisy (``below``: its codec's, :func:`_video_noisy_from`)."""
     level, noisy, tenth = levels
     if lossy:  # a lossy video's first frame: its codec smoothed the noise (NOISE_NOTE_VIDEO_FROM)
-        return noisy if LIGHT_NOISE_VIDEO_FROM <= noisy < NOISE_NOTE_VIDEO_FROM else None
+        return noisy if LIGHT_NOISE_VIDEO_FROM <= noisy < below else None
     light = level >= LIGHT_NOISE_FROM and noisy < NOISE_NOTE_FROM and tenth <= LIGHT_NOISE_TEXTURE * level
     return level if light else None
 
@@ -703,14 +723,14 @@ def suited_model(picture: Picture, scale: float) -> tuple[str | None, str]:
 
 
 def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette: bool,
-                       qp: float | None = None) -> tuple[str | None, str]:
+                       qp: float | None = None, codec: str | None = None) -> tuple[str | None, str]:
     """``--model auto`` for a video: the model trained on noisy LR where its ``first`` frame looks noisy, as
-    :func:`noise_note` tells it (from :data:`NOISE_NOTE_VIDEO_FROM` where a ``lossy`` codec smoothed it; never for a
-    ``palette`` one: a GIF's dithering), else the one trained on JPEG LR where H.264 coded it at a mean ``qp`` from
+    :func:`noise_note` tells it (from :data:`NOISE_NOTE_VIDEO_FROM` where a ``lossy`` codec smoothed it, or that
+    ``codec``'s :data:`NOISE_VIDEO_FROM_BY_CODEC`; never for a ``palette`` one: a GIF's dithering), else the one trained on JPEG LR where H.264 coded it at a mean ``qp`` from
     :data:`H264_JPEG_FROM_QP` (:func:`codec_note`'s test) or the frame looks lightly noisy
     (:func:`light_noise_note`'s), else ``None``: the default model; and why."""
     compressed = f"coded as H.264 at QP {qp:.0f}" if qp is not None and qp >= H264_JPEG_FROM_QP else None
-    least = NOISE_NOTE_VIDEO_FROM if lossy else NOISE_NOTE_FROM
+    least = _video_noisy_from(codec) if lossy else NOISE_NOTE_FROM
     return (_auto_pick(first, scale, least, compressed=compressed, palette=palette, subject="its first frame ",
                        lossy=lossy)
             or (None, "its first frame shows no noise"))
@@ -734,8 +754,8 @@ def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: st
         return None
     if compressed is not None:
         return jpeg, compressed
-    if (light := _light_noise(levels, lossy)) is not None:
-        return jpeg, f"{subject}looks lightly noisy: its noise estimate is {light:.1f} levels"
+    if (light := _light_noise(levels, lossy, least)) is not None:
+        return jpeg, f"{subject}looks {_how_noisy(light, lossy)}: its noise estimate is {light:.1f} levels"
     return None
 
 

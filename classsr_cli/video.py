@@ -1005,7 +1005,7 @@ def auto_model(source: str | os.PathLike[str], scale: float, start: float = 0.0)
     if first is None:
         return None, "no frame read"
     lossy, palette = _coding(info)
-    return suited_video_model(first.rgb, scale, lossy=lossy, palette=palette, qp=h264_qp(info))
+    return suited_video_model(first.rgb, scale, lossy=lossy, palette=palette, qp=h264_qp(info), codec=info.codec)
 
 
 def upscale_video(
@@ -1208,9 +1208,10 @@ def upscale_video(
                     # where a lossy codec smoothed the noise, and coarse H.264's; the clean note where the codec kept
                     # the noise for the estimate to read (lossless)
                     lossy, palette = _coding(info)
-                    about = noise_note(frame.rgb, up, video=lossy, palette=palette)
+                    about = noise_note(frame.rgb, up, video=lossy, palette=palette, codec=info.codec)
                     if not about and not palette:
-                        about = (codec_note(lambda: h264_qp(info), up) or light_noise_note(frame.rgb, up, lossy=lossy)
+                        about = (codec_note(lambda: h264_qp(info), up)
+                                 or light_noise_note(frame.rgb, up, lossy=lossy, codec=info.codec)
                                  or ([] if lossy else clean_note(frame.rgb, up)))
                     notes.extend(about)
                 gap = following.pts - frame.pts if following is not None else 0

@@ -1189,6 +1189,17 @@ def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
                                     "--model classsr_residual_jpeg_x4 is trained to leave them out"]
     assert notes(clean, smooth) == [] and notes(clean, hevc) == []
     assert notes(jpeg, coarse) == [] and notes(noisy, coarse) == [] and notes(clean, gif) == []
+    # Grain HEVC kept where H.264's would take the noisy model's note (σ 6 at CRF 18: reads 4.1; one encoder thread):
+    # the JPEG model's, said as noisy (HEVC takes the noisy model from 5: pipeline.NOISE_VIDEO_FROM_BY_CODEC)
+    grain_hevc = tmp_path / "grain_hevc.mp4"
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96", "-r", "5", "-i", "-",
+                    "-c:v", "libx265", "-crf", "18", "-x265-params", "log-level=error:pools=1:frame-threads=1",
+                    "-pix_fmt", "yuv420p", str(grain_hevc)],
+                   input=b"".join(add_noise(ramp, 6, 10 + i).tobytes() for i in range(2)), check=True)  # fmt: skip
+    with VideoReader(probe(grain_hevc)) as reader:
+        assert NOISE_NOTE_VIDEO_FROM <= noise_level(next(iter(reader)).rgb) < 5
+    assert notes(clean, grain_hevc) == ["looks noisy: this model sharpens the noise as detail; --model "
+                                        "classsr_residual_jpeg_x4 leaves it out"]
 
 
 @pytest.mark.slow
@@ -2469,6 +2480,13 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
     assert suited_video_model(first, 4, lossy=True, palette=False)[0] == "classsr_residual_jpeg_x4"  # reads 2.9
     grainier = add_noise(ramp, 5, 10)  # reads 3.6
     assert suited_video_model(grainier, 4, lossy=True, palette=False)[0] == "classsr_residual_noisy_x4"
+    # HEVC: never the noisy model (x265 smooths the frames it predicts more than the first shows): the JPEG one, said
+    # as noisy, where H.264's takes the noisy one
+    assert suited_video_model(grainier, 4, lossy=True, palette=False, codec="hevc") == (
+        "classsr_residual_jpeg_x4", "its first frame looks noisy: its noise estimate is 3.6 levels")
+    assert suited_video_model(grainier, 4, lossy=True, palette=False, codec="h264")[0] == "classsr_residual_noisy_x4"
+    assert suited_video_model(first, 4, lossy=True, palette=False, codec="hevc")[1].endswith("lightly noisy: its "
+                                                                                           "noise estimate is 2.9 levels")
     assert suited_video_model(grainier, 4, lossy=False, palette=False)[0] == "classsr_residual_jpeg_x4"
     assert suited_video_model(first, 4, lossy=False, palette=True)[0] is None
     assert suited_video_model(ramp, 4, lossy=False, palette=False)[0] is None
@@ -2489,3 +2507,14 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
         assert Path(json.loads(r.stdout)["model"]).name == f"{want}.safetensors"
         said = "classsr_residual_jpeg_x4 (coded as H.264 at QP " if crf == 40 else "the default model (its first"
         assert f"note: --model auto: {said}" in r.stderr
+    # Grain HEVC kept (σ 6 at CRF 18; reads 4.1 where H.264's noisy model fires from 3): the JPEG model; the noisy
+    # model from 5 (x265 smooths the frames it predicts more than the first shows: docs/results.md)
+    grainy = add_noise(ramp, 6, 10).tobytes() + add_noise(ramp, 6, 11).tobytes()
+    hevc = tmp_path / "grain_hevc.mp4"
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "128x96", "-r", "5", "-i", "-",
+                    "-c:v", "libx265", "-crf", "18", "-x265-params", "log-level=error:pools=1:frame-threads=1",
+                    "-pix_fmt", "yuv420p", str(hevc)], input=grainy, check=True)  # fmt: skip
+    r = CliRunner().invoke(app, ["video", str(hevc), str(tmp_path / "grain_hevc_x4.mp4"), "-m", "auto", "--json"])
+    assert r.exit_code == 0 and Path(json.loads(r.stdout)["model"]).name == "classsr_residual_jpeg_x4.safetensors"
+    assert "note: --model auto: classsr_residual_jpeg_x4 (its first frame looks noisy: its noise estimate is 4." \
+        in r.stderr, r.stderr
