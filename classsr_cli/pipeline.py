@@ -615,8 +615,9 @@ def noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int | None 
     """A note for a picture that looks noisy (:func:`~classsr_cli.metrics.noise_level` at least
     :data:`NOISE_NOTE_FROM`; for a JPEG saved below :data:`JPEG_NOTE_BELOW`, whose ``jpeg_quality`` is given, at
     least :data:`NOISE_NOTE_JPEG_FROM`; for the first frame of a ``video`` a lossy codec coded, at least
-    :data:`NOISE_NOTE_VIDEO_FROM`, or its ``codec``'s :data:`NOISE_VIDEO_FROM_BY_CODEC`) upscaled by a model its recipe says was not trained on noisy LR, which sharpens
-    noise as detail, naming the installed model trained on it (and on JPEG after it); else none. None for a
+    :data:`NOISE_NOTE_VIDEO_FROM`, or its ``codec``'s :data:`NOISE_VIDEO_FROM_BY_CODEC`) upscaled by a model its
+    recipe says was not trained on noisy LR, which sharpens noise as detail, naming the installed model trained on it
+    (and on JPEG after it); else none. None for a
     ``palette`` picture (a GIF, a PNG-8): its dithering reads as noise, and there the noisy-input model is the worst
     choice (``scripts/dithered_gif.py``: the training photos' LR dithered to 256 colours, PSNR-Y 27.78 dB for the ×4
     default, 27.46 for the JPEG model, 27.14 for the noisy one; 53 % of them read 1 or more, 7.6 % 4 or more)."""
@@ -726,8 +727,8 @@ def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette:
                        qp: float | None = None, codec: str | None = None) -> tuple[str | None, str]:
     """``--model auto`` for a video: the model trained on noisy LR where its ``first`` frame looks noisy, as
     :func:`noise_note` tells it (from :data:`NOISE_NOTE_VIDEO_FROM` where a ``lossy`` codec smoothed it, or that
-    ``codec``'s :data:`NOISE_VIDEO_FROM_BY_CODEC`; never for a ``palette`` one: a GIF's dithering), else the one trained on JPEG LR where H.264 coded it at a mean ``qp`` from
-    :data:`H264_JPEG_FROM_QP` (:func:`codec_note`'s test) or the frame looks lightly noisy
+    ``codec``'s :data:`NOISE_VIDEO_FROM_BY_CODEC`; never for a ``palette`` one: a GIF's dithering), else the one
+    trained on JPEG LR where H.264 coded it at a mean ``qp`` from :data:`H264_JPEG_FROM_QP` (:func:`codec_note`'s test) or the frame looks lightly noisy
     (:func:`light_noise_note`'s), else ``None``: the default model; and why."""
     compressed = f"coded as H.264 at QP {qp:.0f}" if qp is not None and qp >= H264_JPEG_FROM_QP else None
     least = _video_noisy_from(codec) if lossy else NOISE_NOTE_FROM

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 
 Row = dict[str, Any]
+#: The shares of the flattest blocks the noise features are read at (:func:`classsr_cli.metrics.noise_levels`).
+SHARES = (0.005, 0.02, 0.1)
 
 
 def main() -> int:
@@ -169,9 +171,8 @@ def _measure(args: argparse.Namespace) -> list[Row]:
             scale=args.scale).methods["classsr"].per_image] for k, net in nets.items()}  # fmt: skip
         at = 0
         for group, read, clip in zip(scored, first, coded, strict=True):
-            shares = (0.005, 0.02, 0.1)
             features = {f"nl{share}{f'@{k}' if k else ''}": level for k, frame in read.items()
-                        for share, level in zip(shares, noise_levels(frame, shares), strict=True)}
+                        for share, level in zip(SHARES, noise_levels(frame, SHARES), strict=True)}
             rows.append({"sigma": sigma, **clip, **features,
                          **{k: float(np.mean(v[at : at + len(group)])) for k, v in scores.items()}})  # fmt: skip
             at += len(group)
@@ -214,7 +215,7 @@ def _coded(pair, sigma: float, args: argparse.Namespace) -> tuple[list, dict[int
 def _read_at(row: Row, frames: list[int]) -> Row:
     """``row`` with its noise features read on ``frames`` of its clip (the median over them; ``--read-at``)."""
     out = dict(row)
-    for share in ("0.005", "0.02", "0.1"):
+    for share in SHARES:
         levels = [row[f"nl{share}@{k}" if k else f"nl{share}"] for k in frames]
         out[f"nl{share}"] = float(np.median(levels))
     return out

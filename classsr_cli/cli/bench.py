@@ -43,9 +43,8 @@ _METHOD_HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench", cls=Command, epilog=EXAMPLES, help=f"Compare quality, FLOPs, time and memory on HR images. {_METHOD_HELP}")(
-        bench
-    )
+    app.command("bench", cls=Command, epilog=EXAMPLES,
+                help=f"Compare quality, FLOPs, time and memory on HR images. {_METHOD_HELP}")(bench)
 
 
 @guarded

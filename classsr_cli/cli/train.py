@@ -238,7 +238,8 @@ def _stage_command(stage: str, doc: str) -> None:
     app.command(stage, cls=Command, epilog=example)(command)
 
 
-@app.command("prepare", cls=Command, epilog="Example:\n\n  classsr train prepare --hr DIV2K_train_HR/ -o runs/x4/data -x 4\n")
+@app.command("prepare", cls=Command,
+             epilog="Example:\n\n  classsr train prepare --hr DIV2K_train_HR/ -o runs/x4/data -x 4\n")
 @guarded
 def prepare_command(
     hr: Annotated[list[Path], typer.Option("--hr", help="HR image folder (repeatable).")],

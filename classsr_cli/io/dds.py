@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["Texture", "layout_notes", "mip_sizes", "notes", "texture_of", "write"]
+__all__ = ["Texture", "mip_sizes", "notes", "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
 _FLAGS, _MIPS, _CAPS = 8, 28, 108
@@ -43,43 +43,37 @@ _DDSCAPS_TEXTURE = 0x1000
 @dataclass(frozen=True)
 class Texture:
     """How a DDS file stored its picture, which a DDS output keeps: its block compression (Pillow's pixel format name:
-    ``DXT1``, ``BC7``, ...; ``None``: uncompressed), whether it had mip levels, and its DX10 header's format."""
+    ``DXT1``, ``BC7``, ...; ``None``: uncompressed), whether it had mip levels, and its DX10 header's format; and what
+    Pillow, which reads the first 2D picture of it, leaves out (the output is one 2D texture)."""
 
     compression: str | None = None
     mipmaps: bool = False
     #: The source's DXGI format where it had a DX10 header (71: BC1_UNORM, 99: BC7_UNORM_SRGB, ...), else ``None``.
     dxgi: int | None = None
+    #: ``cube map``, ``volume texture`` or ``texture array``: a source of several 2D pictures, else ``None``.
+    layout: str | None = None
+
+    def notes(self) -> list[str]:
+        """What of the source is not upscaled: a cube map's other faces, a volume's other slices, an array's other
+        textures."""
+        if self.layout is None:
+            return []
+        part = {"cube map": "face", "volume texture": "slice"}.get(self.layout, "texture")
+        return [f"DDS {self.layout}: only its first {part} is upscaled, written as one 2D texture"]
 
 
 def texture_of(path: Path, im: Image.Image) -> Texture:
     """The :class:`Texture` of the DDS file at ``path``, opened by Pillow as ``im``."""
     with path.open("rb") as f:
         head = f.read(_DX10_HEADER)
-    (flags,) = struct.unpack_from("<I", head, _FLAGS)
-    (mips,) = struct.unpack_from("<I", head, _MIPS)
-    dxgi = struct.unpack_from("<I", head, _HEADER)[0] if head[84:88] == b"DX10" and len(head) == _DX10_HEADER else None
-    return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1, dxgi)
-
-
-def layout_notes(path: Path) -> list[str]:
-    """What of the DDS file at ``path`` is not upscaled: a cube map's other faces, a volume's other slices, an array's
-    other textures (Pillow reads the first; the output is one 2D texture)."""
-    with path.open("rb") as f:
-        head = f.read(_DX10_HEADER)
-    if len(head) < _HEADER:
-        return []
-    (caps2,) = struct.unpack_from("<I", head, _CAPS + 4)
-    cube = bool(caps2 & 0x200)  # DDSCAPS2_CUBEMAP
-    volume = bool(caps2 & 0x200000)  # DDSCAPS2_VOLUME
-    textures = 1
+    flags, mips, caps2 = (struct.unpack_from("<I", head, at)[0] for at in (_FLAGS, _MIPS, _CAPS + 4))
+    cube, volume = bool(caps2 & 0x200), bool(caps2 & 0x200000)  # DDSCAPS2_CUBEMAP, DDSCAPS2_VOLUME
+    dxgi, textures = None, 1
     if head[84:88] == b"DX10" and len(head) == _DX10_HEADER:
-        dimension, misc, textures = struct.unpack_from("<3I", head, _HEADER + 4)
+        dxgi, dimension, misc, textures = struct.unpack_from("<4I", head, _HEADER)
         cube, volume = cube or bool(misc & 0x4), volume or dimension == 4  # TEXTURECUBE; TEXTURE3D
-    what = "cube map" if cube else "volume texture" if volume else "texture array" if textures > 1 else None
-    if what is None:
-        return []
-    return [f"DDS {what}: only its first {'face' if cube else 'slice' if volume else 'texture'} is upscaled, "
-            "written as one 2D texture"]
+    layout = "cube map" if cube else "volume texture" if volume else "texture array" if textures > 1 else None
+    return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1, dxgi, layout)
 
 
 def mip_sizes(width: int, height: int) -> list[tuple[int, int]]:

@@ -7,8 +7,9 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
   libjxl, :mod:`classsr_cli.io.jxl`), OpenEXR (through its native decoder, :mod:`classsr_cli.io.exr`: scene-linear
   light within 0-1 encoded by sRGB's curve into 16-bit pixels, the light outside kept apart and added back into an EXR
   output; Radiance HDR alike, :mod:`classsr_cli.io.radiance`), TIFF, BMP, GIF (first frame), TGA (tried only on a
-  ``.tga`` file or one with TGA 2.0's footer: TGA 1.0 has no signature), Netpbm (PBM, PGM, PPM; a deep PPM through :mod:`classsr_cli.io.pnm`),
-  JPEG 2000 (a deep one through the bundled ffmpeg), QOI, DDS (its largest mip level; written as PNG by default),
+  ``.tga`` file or one with TGA 2.0's footer: TGA 1.0 has no signature), Netpbm (PBM, PGM, PPM; a deep PPM
+  through :mod:`classsr_cli.io.pnm`), JPEG 2000 (a deep one through the bundled ffmpeg), QOI, DDS (its largest mip
+  level; written with its compression and mip levels, :mod:`classsr_cli.io.dds`),
   PFM (linear light, :mod:`classsr_cli.io.pnm`) and Photoshop documents (their flattened picture,
   :mod:`classsr_cli.io.psd`; written as TIFF by default). Other Pillow plugins are never tried.
 * EXIF orientation is applied to the pixels; the tag is then dropped from the carried EXIF.
@@ -542,8 +543,9 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
             ext = _ANIMATED[fmt]
             note += f" (`classsr video` upscales every frame: e.g. `classsr video {path.name} {path.stem}_x4{ext}`)"
         notes.append(note)
-    if fmt == "DDS":
-        notes.extend(dds.layout_notes(path))
+    texture = dds.texture_of(path, im) if fmt == "DDS" else None
+    if texture is not None:
+        notes.extend(texture.notes())
     if fmt in ("HEIF", "AVIF") and (kind := gainmap.in_heif(path)) is not None:
         notes.append(f"{fmt} with an HDR gain map ({kind}): the SDR picture is upscaled and the gain map not kept, so "
                      "the output shows as SDR (only an Ultra HDR JPEG's gain map is carried)")
@@ -594,6 +596,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         source_mode=mode,
         notes=notes,
         gain_map=gain,
+        texture=texture,
         **{**_more_meta(path, im, fmt), **({"nclx": coded} if coded else {})},
     )
 
@@ -633,7 +636,6 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "depth": depth if fmt == "HEIF" and (depth := int(im.info.get("bit_depth") or 8)) > 8 else None,
         "aspect": (ratio.numerator, ratio.denominator) if ratio and ratio != 1 else None,
         "uncompressed": fmt == "TGA" and im.info.get("compression") != "tga_rle",
-        "texture": dds.texture_of(path, im) if fmt == "DDS" else None,
     }
 
 
@@ -1678,7 +1680,7 @@ def write_image(
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
                  + _linear_notes(fmt, picture.carried()) + _profile_notes(fmt, picture.icc)
-                 + (dds.notes(picture.texture) if fmt == "DDS" else []))
+                 + _texture_notes(fmt, picture.texture))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -2038,6 +2040,11 @@ def _pil_write(
         _jfif_aspect(tmp, *meta.aspect)
 
 
+def _texture_notes(fmt: str, texture: Texture | None) -> list[str]:
+    """What a ``fmt`` output does not keep of a DDS source's ``texture`` (:func:`classsr_cli.io.dds.notes`)."""
+    return dds.notes(texture) if fmt == "DDS" else []
+
+
 def _pam_writer(tmp: Path, size: tuple[int, int], depth: int, dtype: np.dtype, bands: Iterable[np.ndarray]) -> None:
     with tmp.open("wb") as f:
         pnm.write_pam(f, size, depth, dtype, bands)
@@ -2248,7 +2255,7 @@ def write_image_rows(
     carried = (meta or Meta()).for_output(fmt, width, height)
     notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
                  + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None)
-                 + (dds.notes(meta.texture if meta else None) if fmt == "DDS" else []))
+                 + _texture_notes(fmt, meta.texture if meta else None))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 
