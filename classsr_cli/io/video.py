@@ -642,8 +642,10 @@ def _frame_qps(args: tuple[str, ...], head: str, stamp: tuple[int, int]) -> tupl
     part's ``trim``), ``stamp`` the file's time and size (a file written again is read again): once per part in a
     run (``--model auto`` and the first frame's note both ask)."""
     try:
-        text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-export_side_data", "venc_params", *args,
-                               "-vf", head + "codecview=qp=1,extractplanes=u,showinfo", "-f", "null", "-"],
+        # one decoding thread: the frame-threaded decoder now and then exports a frame's QPs as all zero
+        text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-export_side_data", "venc_params",
+                               "-threads", "1", *args, "-vf", head + "codecview=qp=1,extractplanes=u,showinfo",
+                               "-f", "null", "-"],
                               capture_output=True, timeout=120, check=False).stderr.decode("utf-8", "replace")  # fmt: skip
     except subprocess.TimeoutExpired:  # pragma: no cover - a hung decoder: the main run will say more
         return ()
