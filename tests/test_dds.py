@@ -82,22 +82,50 @@ def test_a_picture_of_another_format_becomes_a_texture_with_mip_levels(tmp_path:
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o.dds")), RGBA)
 
 
+@pytest.mark.parametrize("dxgi", [80, None])  # BC4_UNORM under a DX10 header; ATI1's FourCC
+def test_a_one_channel_texture_stays_bc4(tmp_path: Path, dxgi: int | None) -> None:
+    """A BC4 texture (one channel: a roughness or height map; Pillow reads it and has no BC4 encoder) is written as
+    BC4, from BC3's alpha blocks, under the source's own header, with its mip levels: Pillow and ffmpeg's decoder
+    read it alike, within BC4's eight levels a block of the picture."""
+    gray = (_X * 4 + _Y).astype(np.uint8)
+    level0 = dds._bc4(Image.fromarray(gray))
+    assert len(level0) == 13 * 10 * 8  # 8 bytes a 4 x 4 block
+    mips = [dds._bc4(Image.fromarray(gray).resize(s, Image.Resampling.BOX)) for s in dds.mip_sizes(52, 40)[1:]]
+    src = tmp_path / "src.dds"
+    src.write_bytes(dds._dx10_header((52, 40), dxgi, 6, len(level0), fourcc=b"ATI1") + level0 + b"".join(mips))
+    pic = read_image(src)
+    assert pic.texture == dds.Texture("BC4", True, dxgi) and pic.gray
+    assert np.abs(pic.pixels[..., 0].astype(int) - gray).max() <= 4
+    out = tmp_path / "out.dds"
+    assert write_image(out, pic) == []
+    raw = out.read_bytes()
+    assert raw[:148 if dxgi else 128] == src.read_bytes()[:148 if dxgi else 128] and len(raw) == len(src.read_bytes())
+    with Image.open(out) as im:
+        assert im.mode == "L" and getattr(im, "pixel_format", None) == "BC4"
+        top = np.asarray(im)
+    assert np.abs(top.astype(int) - _by_ffmpeg(out, top.shape)[..., 0]).max() <= 1
+    up = tmp_path / "up.dds"  # a picture of its own (the upscaled one): BC4 of it
+    pic.pixels = np.repeat(np.repeat(pic.pixels, 2, axis=0), 2, axis=1)
+    assert write_image(up, pic) == []
+    with Image.open(up) as im:
+        assert im.size == (104, 80) and getattr(im, "pixel_format", None) == "BC4"
+        assert np.abs(np.asarray(im).astype(int) - np.repeat(np.repeat(gray, 2, 0), 2, 1)).mean() < 2
+    _, count, _, size, fourcc = _header(up)
+    assert count == 7 and fourcc == (b"DX10" if dxgi else b"ATI1")
+    assert size == (148 if dxgi else 128) + sum(((w + 3) // 4) * ((h + 3) // 4) * 8 for w, h in dds.mip_sizes(104, 80))
+
+
 def test_a_compression_pillow_cannot_encode_is_written_uncompressed_and_said(tmp_path: Path) -> None:
-    """A BC4 texture (one channel; like BC7 and BC6H, which Pillow decodes and does not encode): the output is an
-    uncompressed DDS, with a note that says why and what to do."""
-    buf = tmp_path / "bc5.dds"
-    Image.new("RGB", (8, 8)).save(buf, pixel_format="BC5")  # a DX10 header to turn into BC4's
-    head = bytearray(buf.read_bytes()[:148])
-    struct.pack_into("<I", head, 128, 80)  # DXGI_FORMAT_BC4_UNORM
-    block = bytes([200, 50]) + bytes(6)  # every texel the first endpoint: 200
-    (tmp_path / "bc4.dds").write_bytes(bytes(head) + block * 4)
-    pic = read_image(tmp_path / "bc4.dds")
-    assert pic.texture == dds.Texture("BC4", False, 80) and pic.gray and int(pic.pixels.min()) == 200
+    """A BC7 texture (which Pillow decodes and does not encode; here 4x4 blocks of mode 6, all clear black): the
+    output is an uncompressed DDS, with a note that says why and what to do."""
+    src = _dx10(tmp_path / "bc7.dds", (8, 8), 98, (bytes([0x40]) + bytes(15)) * 4)  # BC7_UNORM
+    pic = read_image(src)
+    assert pic.texture == dds.Texture("BC7", False, 98)
     notes = write_image(tmp_path / "o.dds", pic)
-    assert notes == ["DDS written uncompressed: Pillow encodes no BC4 (the source's compression); compress it with "
+    assert notes == ["DDS written uncompressed: Pillow encodes no BC7 (the source's compression); compress it with "
                      "the game's own tool"]
     with Image.open(tmp_path / "o.dds") as im:
-        assert im.mode == "L" and getattr(im, "pixel_format", None) is None and np.asarray(im).min() == 200
+        assert getattr(im, "pixel_format", None) is None and not np.asarray(im).any()
 
 
 def _dx10(path: Path, size: tuple[int, int], dxgi: int, data: bytes, mips: int = 1) -> Path:

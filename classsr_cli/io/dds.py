@@ -6,9 +6,11 @@ capabilities), a 20-byte DX10 header where the pixel format's FourCC is ``DX10``
 largest first, every one half the size of the one before (rounded down, at least 1) down to 1 x 1. Pillow reads the
 largest level and writes one level (uncompressed, or DXT1/3/5, BC2/3/5 through its block encoder); classsr encodes
 each level with Pillow and joins them under one header that counts them, a DX10 one with the source's own DXGI format
-where the source had one (its UNORM or TYPELESS, and sRGB, which says how a game's sampler reads the colours). Pillow
-encodes no BC4, signed BC5, BC6H or BC7: those sources are written uncompressed (a game tool compresses them as it
-needs), said; an sRGB one (BC7's) as R8G8B8A8_UNORM_SRGB, so that it still reads as sRGB.
+where the source had one (its UNORM or TYPELESS, and sRGB, which says how a game's sampler reads the colours). BC4
+(one channel: a roughness or height map) is BC3's alpha blocks, which Pillow encodes: each level is written as BC3
+with the channel as its alpha and those blocks kept. Pillow encodes no signed BC5, BC6H or BC7: those sources are
+written uncompressed (a game tool compresses them as it needs), said; an sRGB one (BC7's) as R8G8B8A8_UNORM_SRGB, so
+that it still reads as sRGB.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ _DDSCAPS_COMPLEX, _DDSCAPS_MIPMAP = 0x8, 0x400000
 _HEADER, _DX10_HEADER = 128, 148
 #: A source's block compression (Pillow's name for it) -> the one Pillow encodes it as (the same blocks; under the
 #: source's DX10 header where it had one).
-_ENCODED = {"DXT1": "DXT1", "BC1": "DXT1", "DXT3": "DXT3", "BC2": "DXT3", "DXT5": "DXT5", "BC3": "DXT5", "BC5": "BC5"}
+_ENCODED = {"DXT1": "DXT1", "BC1": "DXT1", "DXT3": "DXT3", "BC2": "DXT3", "DXT5": "DXT5", "BC3": "DXT5", "BC5": "BC5",
+            "BC4": "BC4"}
 #: DXGI formats: the sRGB ones Pillow reads (BC7's and 8-bit RGBA's), and the one an sRGB source is written
 #: uncompressed as.
 _SRGB_FORMATS = (29, 99)
@@ -105,6 +108,8 @@ def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
     srgb = encoded is None and dxgi in _SRGB_FORMATS  # written uncompressed, read as sRGB still
     if encoded == "BC5" and im.mode != "RGB":  # two channels (a normal map's X and Y), which Pillow takes from RGB
         im = im.convert("RGB")
+    if encoded == "BC4":  # one channel
+        im = im.convert("L")
     if srgb:
         im, dxgi = im.convert("RGBA"), _RGBA8_SRGB
     levels = mip_sizes(*im.size) if texture is None or texture.mipmaps else [im.size]
@@ -115,6 +120,9 @@ def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
         if srgb:  # R, G, B, A bytes, as DXGI's R8G8B8A8 holds them
             data.append(level.tobytes())
             continue
+        if encoded == "BC4":
+            data.append(_bc4(level))
+            continue
         buf = io.BytesIO()
         level.save(buf, format="DDS", **({"pixel_format": encoded} if encoded else {}))
         raw = buf.getvalue()
@@ -123,6 +131,8 @@ def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
         data.append(raw[start:])
     if dxgi is not None and (encoded or srgb):  # the source's own DX10 format (Pillow writes BC2/3/5 as TYPELESS)
         header = _dx10_header(im.size, dxgi, len(levels), len(data[0]) if encoded else 4 * im.width)
+    elif encoded == "BC4":  # a legacy FourCC, as the source had (ATI1 or BC4U: ATI1 is the one every reader knows)
+        header = _dx10_header(im.size, None, len(levels), len(data[0]), fourcc=b"ATI1")
     elif len(levels) > 1:
         head = bytearray(header)
         struct.pack_into("<I", head, _FLAGS, struct.unpack_from("<I", head, _FLAGS)[0] | _DDSD_MIPMAPCOUNT)
@@ -133,13 +143,24 @@ def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
     path.write_bytes(header + b"".join(data))
 
 
-def _dx10_header(size: tuple[int, int], dxgi: int, mips: int, pitch: int) -> bytes:
+def _bc4(level: Image.Image) -> bytes:
+    """The ``L`` picture ``level`` as BC4 blocks: those of BC3's alpha (the same 8 bytes: two endpoints and a 3-bit
+    index a texel), which Pillow encodes; each BC3 block is 16 bytes, its alpha's the first 8."""
+    clear = Image.new("L", level.size)
+    buf = io.BytesIO()
+    Image.merge("RGBA", (clear, clear, clear, level)).save(buf, format="DDS", pixel_format="DXT5")
+    blocks = buf.getvalue()[_HEADER:]
+    return b"".join(blocks[at:at + 8] for at in range(0, len(blocks), 16))
+
+
+def _dx10_header(size: tuple[int, int], dxgi: int | None, mips: int, pitch: int, fourcc: bytes = b"DX10") -> bytes:
     """A DDS header with a DX10 one of DXGI format ``dxgi`` for a 2D texture of ``size`` with ``mips`` levels
-    (``pitch``: a block-compressed level's size in bytes, else a row's)."""
+    (``pitch``: a block-compressed level's size in bytes, else a row's); with ``dxgi`` ``None``, a block-compressed
+    one of that ``fourcc`` and no DX10 header."""
     compressed = dxgi != _RGBA8_SRGB
     flags = _DDSD | (_DDSD_LINEARSIZE if compressed else _DDSD_PITCH) | (_DDSD_MIPMAPCOUNT if mips > 1 else 0)
     caps = _DDSCAPS_TEXTURE | (_DDSCAPS_COMPLEX | _DDSCAPS_MIPMAP if mips > 1 else 0)
     return (b"DDS " + struct.pack("<7I", 124, flags, size[1], size[0], pitch, 0, mips if mips > 1 else 0)
-            + bytes(44) + struct.pack("<2I4s5I", 32, _DDPF_FOURCC, b"DX10", 0, 0, 0, 0, 0)
+            + bytes(44) + struct.pack("<2I4s5I", 32, _DDPF_FOURCC, fourcc if dxgi is None else b"DX10", 0, 0, 0, 0, 0)
             + struct.pack("<5I", caps, 0, 0, 0, 0)
-            + struct.pack("<5I", dxgi, 3, 0, 1, 0))  # a 2D texture, one of it, alpha mode unknown
+            + (struct.pack("<5I", dxgi, 3, 0, 1, 0) if dxgi is not None else b""))  # 2D, one of it, alpha unknown
