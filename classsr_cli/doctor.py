@@ -60,9 +60,10 @@ def environment() -> list[Check]:
     ]
     for name, package, why in (("numpy", "numpy", ""), ("pillow", "pillow", ""),
                                ("pillow-heif", "pillow-heif", "HEIC"), ("imageio-ffmpeg", "imageio-ffmpeg", "video"),
-                               ("safetensors", "safetensors", ""), ("isal", "isal", "fast PNG")):  # fmt: skip
+                               ("safetensors", "safetensors", ""), ("isal", "isal", "fast PNG"),
+                               ("etcpak", "etcpak", "BC7 textures: pip install 'classsr[textures]'")):  # fmt: skip
         version = _version(package)
-        ok = True if version else (None if name == "isal" else False)
+        ok = True if version else (None if name in ("isal", "etcpak") else False)
         checks.append(Check("python", name, ok, version or f"not installed ({why or 'needed'})"))
     return checks
 
@@ -97,7 +98,7 @@ def formats() -> list[Check]:
     checks.append(Check("formats", "Photoshop", True, "PSD and PSB read (classsr's: the flattened picture, 8-32 bits)"))
     checks.append(Check("formats", "DDS", True if "DDS" in reads else None,
                         "read (its largest mip level) and written (mip levels, and the source's compression where "
-                        "Pillow encodes it)" if "DDS" in reads else "not available"))
+                        "Pillow, or etcpak for BC7, encodes it)" if "DDS" in reads else "not available"))
     jxl = ("libjxl" in decoders, "libjxl" in encoders)
     checks.append(Check("formats", "JPEG XL", True if all(jxl) else None,
                         "read and written (ffmpeg's libjxl)" if all(jxl) else "not in this ffmpeg (no libjxl)"))

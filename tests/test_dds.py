@@ -115,17 +115,51 @@ def test_a_one_channel_texture_stays_bc4(tmp_path: Path, dxgi: int | None) -> No
     assert size == (148 if dxgi else 128) + sum(((w + 3) // 4) * ((h + 3) // 4) * 8 for w, h in dds.mip_sizes(104, 80))
 
 
-def test_a_compression_pillow_cannot_encode_is_written_uncompressed_and_said(tmp_path: Path) -> None:
-    """A BC7 texture (which Pillow decodes and does not encode; here 4x4 blocks of mode 6, all clear black): the
-    output is an uncompressed DDS, with a note that says why and what to do."""
+def _without_etcpak(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As where the optional etcpak (``classsr[textures]``) is not installed."""
+    import importlib.util
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "etcpak" else find(name, *a))
+
+
+def test_a_compression_pillow_cannot_encode_is_written_uncompressed_and_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BC7 texture where etcpak is not installed (Pillow decodes BC7 and does not encode it; here 4x4 blocks of mode
+    6, all clear black): the output is an uncompressed DDS, with a note that says why and what to do."""
+    _without_etcpak(monkeypatch)
     src = _dx10(tmp_path / "bc7.dds", (8, 8), 98, (bytes([0x40]) + bytes(15)) * 4)  # BC7_UNORM
     pic = read_image(src)
     assert pic.texture == dds.Texture("BC7", False, 98)
     notes = write_image(tmp_path / "o.dds", pic)
-    assert notes == ["DDS written uncompressed: Pillow encodes no BC7 (the source's compression); compress it with "
-                     "the game's own tool"]
+    assert notes == ["DDS written uncompressed: Pillow encodes no BC7 (the source's compression); pip install "
+                     "'classsr[textures]' (etcpak) keeps it, or compress it with the game's own tool"]
     with Image.open(tmp_path / "o.dds") as im:
         assert getattr(im, "pixel_format", None) is None and not np.asarray(im).any()
+
+
+@pytest.mark.parametrize("dxgi", [98, 99])  # BC7_UNORM, BC7_UNORM_SRGB
+def test_a_bc7_texture_stays_bc7(tmp_path: Path, dxgi: int) -> None:
+    """With etcpak (``classsr[textures]``), a BC7 texture is written as BC7 under its own DXGI format (sRGB stays
+    sRGB), with its mip levels; a level whose sides are not multiples of 4 fills its partial blocks."""
+    pytest.importorskip("etcpak")
+    levels = [Image.fromarray(RGBA).resize(s, Image.Resampling.BOX) for s in dds.mip_sizes(52, 40)]
+    data = [dds._bc7(level) for level in levels]
+    assert [len(d) for d in data] == [((w + 3) // 4) * ((h + 3) // 4) * 16 for w, h in dds.mip_sizes(52, 40)]
+    src = tmp_path / "src.dds"
+    src.write_bytes(dds._dx10_header((52, 40), dxgi, 6, len(data[0])) + b"".join(data))
+    pic = read_image(src)
+    assert pic.texture == dds.Texture("BC7", True, dxgi)
+    assert np.abs(pic.pixels.astype(int) - SMOOTH).mean() < 2  # BC7 keeps a smooth picture within a level or two
+    out = tmp_path / "out.dds"
+    assert write_image(out, pic) == []
+    raw = out.read_bytes()
+    assert raw[:148] == src.read_bytes()[:148] and len(raw) == len(src.read_bytes())
+    assert struct.unpack_from("<I", raw, 128)[0] == dxgi
+    with Image.open(out) as im:
+        assert getattr(im, "pixel_format", None) == "BC7" and im.mode == "RGBA"
+        assert np.abs(np.asarray(im).astype(int) - RGBA).mean() < 2
 
 
 def _dx10(path: Path, size: tuple[int, int], dxgi: int, data: bytes, mips: int = 1) -> Path:
@@ -153,16 +187,18 @@ def test_a_dx10_texture_keeps_its_own_format(tmp_path: Path) -> None:
         assert np.abs(top.astype(int) - _by_ffmpeg(out, top.shape)).max() <= 1
 
 
-def test_an_srgb_texture_stays_srgb(tmp_path: Path) -> None:
-    """An sRGB texture Pillow cannot encode (BC7_UNORM_SRGB; here one of 4x4 blocks of mode 6, all clear black) is
-    written uncompressed as R8G8B8A8_UNORM_SRGB, so that a game still reads its colours as sRGB, with its mip levels;
-    an R8G8B8A8_UNORM_SRGB source keeps its format and its pixels exactly."""
+def test_an_srgb_texture_stays_srgb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An sRGB texture nothing here encodes (BC7_UNORM_SRGB without etcpak; here one of 4x4 blocks of mode 6, all
+    clear black) is written uncompressed as R8G8B8A8_UNORM_SRGB, so that a game still reads its colours as sRGB, with
+    its mip levels; an R8G8B8A8_UNORM_SRGB source keeps its format and its pixels exactly."""
+    _without_etcpak(monkeypatch)
     src = _dx10(tmp_path / "bc7.dds", (8, 8), 99, (bytes([0x40]) + bytes(15)) * 4)
     pic = read_image(src)
     assert pic.texture == dds.Texture("BC7", False, 99)
     out = tmp_path / "bc7_out.dds"
     assert write_image(out, pic) == ["DDS written uncompressed: Pillow encodes no BC7 (the source's compression); "
-                                     "compress it with the game's own tool"]
+                                     "pip install 'classsr[textures]' (etcpak) keeps it, or compress it with the "
+                                     "game's own tool"]
     raw = out.read_bytes()
     assert raw[84:88] == b"DX10" and struct.unpack_from("<I", raw, 128)[0] == 29 and len(raw) == 148 + 8 * 8 * 4
     with Image.open(out) as im:

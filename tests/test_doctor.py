@@ -35,6 +35,15 @@ def test_this_installation_passes_every_check() -> None:
     assert bf16["ok"] and float(bf16["detail"].split()[0]) <= doctor.LEVELS["bf16"]
 
 
+def test_an_optional_package_absent_is_told_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """isal (fast PNG) and etcpak (BC7 textures) are optional: absent, each is told with what it gives and how to get
+    it, and the check does not fail; a needed one absent fails."""
+    monkeypatch.setattr(doctor, "_version", lambda name: None if name in ("etcpak", "isal", "safetensors") else "1.0")
+    got = {c.name: c for c in doctor.environment()}
+    assert got["etcpak"].ok is None and "pip install 'classsr[textures]'" in got["etcpak"].detail
+    assert got["isal"].ok is None and got["safetensors"].ok is False and got["numpy"].ok is True
+
+
 def test_the_plan_is_the_cpu_and_each_device_asked_for() -> None:
     import torch
 

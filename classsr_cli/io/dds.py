@@ -8,18 +8,21 @@ largest level and writes one level (uncompressed, or DXT1/3/5, BC2/3/5 through i
 each level with Pillow and joins them under one header that counts them, a DX10 one with the source's own DXGI format
 where the source had one (its UNORM or TYPELESS, and sRGB, which says how a game's sampler reads the colours). BC4
 (one channel: a roughness or height map) is BC3's alpha blocks, which Pillow encodes: each level is written as BC3
-with the channel as its alpha and those blocks kept. Pillow encodes no signed BC5, BC6H or BC7: those sources are
-written uncompressed (a game tool compresses them as it needs), said; an sRGB one (BC7's) as R8G8B8A8_UNORM_SRGB, so
-that it still reads as sRGB.
+with the channel as its alpha and those blocks kept. BC7 is encoded by etcpak where it is installed (the optional
+``classsr[textures]``). Pillow encodes no signed BC5 or BC6H, nor BC7 without etcpak: those sources are written
+uncompressed (a game tool compresses them as it needs), said; an sRGB one (BC7's) as R8G8B8A8_UNORM_SRGB, so that it
+still reads as sRGB.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 __all__ = ["Texture", "mip_sizes", "notes", "texture_of", "write"]
@@ -89,12 +92,22 @@ def mip_sizes(width: int, height: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def notes(texture: Texture | None) -> list[str]:
-    """What a DDS output of a picture of ``texture`` does not keep: a compression Pillow does not encode."""
+def _encoding(texture: Texture | None) -> str | None:
+    """The block compression a DDS output of a picture of ``texture`` is written in (Pillow's name; ``BC7`` through
+    etcpak), ``None``: uncompressed."""
     compression = texture.compression if texture is not None else None
-    if compression and compression not in _ENCODED:
-        return [f"DDS written uncompressed: Pillow encodes no {compression} (the source's compression); compress it "
-                "with the game's own tool"]
+    if compression == "BC7":
+        return "BC7" if importlib.util.find_spec("etcpak") is not None else None
+    return _ENCODED.get(compression or "")
+
+
+def notes(texture: Texture | None) -> list[str]:
+    """What a DDS output of a picture of ``texture`` does not keep: a compression neither Pillow nor etcpak encodes."""
+    compression = texture.compression if texture is not None else None
+    if compression and _encoding(texture) is None:
+        keep = ("pip install 'classsr[textures]' (etcpak) keeps it, or compress it with the game's own tool"
+                if compression == "BC7" else "compress it with the game's own tool")
+        return [f"DDS written uncompressed: Pillow encodes no {compression} (the source's compression); {keep}"]
     return []
 
 
@@ -103,13 +116,15 @@ def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
     was where Pillow encodes that, else uncompressed (:func:`notes` says so); with a full mip chain where ``texture``
     had mip levels, or where there is no ``texture`` (a picture of another format made a texture: what a game
     samples at a distance)."""
-    encoded = _ENCODED.get((texture.compression if texture is not None else None) or "")
+    encoded = _encoding(texture)
     dxgi = texture.dxgi if texture is not None else None
     srgb = encoded is None and dxgi in _SRGB_FORMATS  # written uncompressed, read as sRGB still
     if encoded == "BC5" and im.mode != "RGB":  # two channels (a normal map's X and Y), which Pillow takes from RGB
         im = im.convert("RGB")
     if encoded == "BC4":  # one channel
         im = im.convert("L")
+    if encoded == "BC7":
+        im = im.convert("RGBA")
     if srgb:
         im, dxgi = im.convert("RGBA"), _RGBA8_SRGB
     levels = mip_sizes(*im.size) if texture is None or texture.mipmaps else [im.size]
@@ -120,8 +135,8 @@ def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
         if srgb:  # R, G, B, A bytes, as DXGI's R8G8B8A8 holds them
             data.append(level.tobytes())
             continue
-        if encoded == "BC4":
-            data.append(_bc4(level))
+        if encoded in ("BC4", "BC7"):
+            data.append(_bc4(level) if encoded == "BC4" else _bc7(level))
             continue
         buf = io.BytesIO()
         level.save(buf, format="DDS", **({"pixel_format": encoded} if encoded else {}))
@@ -151,6 +166,17 @@ def _bc4(level: Image.Image) -> bytes:
     Image.merge("RGBA", (clear, clear, clear, level)).save(buf, format="DDS", pixel_format="DXT5")
     blocks = buf.getvalue()[_HEADER:]
     return b"".join(blocks[at:at + 8] for at in range(0, len(blocks), 16))
+
+
+def _bc7(level: Image.Image) -> bytes:
+    """The ``RGBA`` picture ``level`` as BC7 blocks, by etcpak (whose encoder takes whole blocks: a level is padded
+    with its last row and column to a multiple of 4, the texels a DDS's partial blocks hold)."""
+    import etcpak  # the optional classsr[textures]
+
+    w, h = level.size
+    px = np.asarray(level)
+    px = np.pad(px, ((0, -h % 4), (0, -w % 4), (0, 0)), mode="edge")
+    return bytes(etcpak.compress_bc7(px.tobytes(), px.shape[1], px.shape[0], None))  # its default parameters
 
 
 def _dx10_header(size: tuple[int, int], dxgi: int | None, mips: int, pitch: int, fourcc: bytes = b"DX10") -> bytes:
