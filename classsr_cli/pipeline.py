@@ -920,6 +920,8 @@ class ImageResult:
     dtype: str
     notes: list[str] = field(default_factory=list)
     chained: bool = False  # two passes (a Chain): their patches on no one grid
+    #: A DDS cube map's or texture array's faces' routes, the first face's first (``route``: all of them together).
+    face_routes: tuple[RouteResult, ...] = ()
     stops: int | None = None  # linear light (OpenEXR, Radiance HDR): the stops darker it was upscaled at
 
     @property
@@ -953,7 +955,26 @@ class ImageResult:
             record["stops"] = self.stops
         if routing:
             record["routing"] = None if self.chained else self.route.routing()  # a grid of each pass's: not one
+            if self.face_routes and not self.chained:  # the first face's grid; the others' under "faces"
+                record["routing"] = {**self.face_routes[0].routing(),
+                                     "faces": [r.routing() for r in self.face_routes[1:]]}
         return record
+
+
+def _other_faces(upscaler: Upscaler | Chain, out: Picture, up: Upscaled
+                 ) -> tuple[Picture, Upscaled, tuple[RouteResult, ...]]:
+    """``out`` (a DDS cube map's or texture array's first face, upscaled as ``up``) with its texture's other faces
+    upscaled alike, each on its own (a cube map's faces meet at their edges, which each face's border sees
+    alone); ``up`` with their routes and time added; each face's route."""
+    assert out.texture is not None
+    faces, routes, seconds = [], [up.route], up.model_seconds
+    for pixels, alpha in out.texture.faces:
+        face, done = upscaler.upscale_picture(Picture(pixels=pixels, alpha=alpha))
+        faces.append((face.pixels, face.alpha))
+        routes.append(done.route)
+        seconds += done.model_seconds
+    out = replace(out, texture=replace(out.texture, faces=tuple(faces)))
+    return out, Upscaled(up.pixels, up.alpha, joined_route(routes), seconds), tuple(routes)
 
 
 def upscale_file(
@@ -1011,7 +1032,9 @@ def upscale_file(
                  or light_noise_note(picture.pixels, first, picture.jpeg_quality, palette=palette)
                  or clean_note(picture.pixels, first, picture.jpeg_quality))
         picture = replace(picture, notes=[*picture.notes, *about])
-        if upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None and picture.alpha is None:
+        faces = picture.texture.faces if picture.texture is not None else ()  # a DDS cube map's or array's others
+        if (upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None
+                and picture.alpha is None and not faces):
             run = upscaler.run(picture.pixels, banded=True, progress=progress, spill=dst.parent)
             if upscaler.tta > 1:
                 picture = replace(picture, notes=[*picture.notes, (
@@ -1035,13 +1058,17 @@ def upscale_file(
                 f"--tta {upscaler.tta} holds the whole {ow}x{oh} output in memory to average its passes (about "
                 f"{12 * oh * ow / 2**30:.1f} GiB): with {why} it is not written in bands of rows")])
         out, up = upscaler.upscale_picture(picture, progress=progress)
+        drawn = up.route  # the first face's, whose patches a class map draws
+        face_routes: tuple[RouteResult, ...] = ()
+        if faces:
+            out, up, face_routes = _other_faces(upscaler, out, up)
         notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite, quality=quality)
         if classmap is not None:
             from classsr_cli.io.classmap import render_classmap
 
             rgb = np.repeat(out.pixels, 3, axis=2) if out.pixels.shape[2] == 1 else out.pixels  # tint takes 16 bits
-            grid = up.route.grid
-            img = render_classmap(rgb, up.route.classes.numpy(), grid.step, (grid.height, grid.width))
+            grid = drawn.grid
+            img = render_classmap(rgb, drawn.classes.numpy(), grid.step, (grid.height, grid.width))
             write_image(Path(classmap), Picture(pixels=img), overwrite=overwrite)
         return ImageResult(
             input=src, output=dst, classmap=Path(classmap) if classmap is not None else None,
@@ -1050,6 +1077,7 @@ def upscale_file(
             mode=out.mode, bits=out.bits, route=up.route, seconds=time.perf_counter() - start,
             model_seconds=up.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype), notes=notes,
             chained=isinstance(upscaler, Chain), stops=picture.linear.stops if picture.linear else None,
+            face_routes=face_routes,
         )
     finally:
         bound_freed_memory()  # a no-op unless the process keeps freed memory, as the CLI does

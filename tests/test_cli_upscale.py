@@ -1145,6 +1145,36 @@ def test_an_openexr_is_upscaled_into_an_openexr_beside_it(tiny_model_path: Path,
     assert r.exit_code != 0 and "is an OpenEXR image, not a video; use `classsr upscale`" in r.stderr
 
 
+def test_a_cube_map_upscales_every_face(tiny_model_path: Path, tmp_path: Path) -> None:
+    """Each of a DDS cube map's six faces (a skybox's, told apart by their colour) is upscaled and written back in its
+    place, as it is upscaled alone; the routing counts every face's patches."""
+    import struct
+
+    faces = [Image.new("RGB", (40, 32), (40 * k, 200 - 30 * k, 90)) for k in range(6)]
+    data = []
+    for k, face in enumerate(faces):  # each face as Pillow writes it alone: its header, then its pixels
+        face.save(tmp_path / f"face{k}.dds")
+        data.append((tmp_path / f"face{k}.dds").read_bytes())
+    head = bytearray(data[0][:128])
+    struct.pack_into("<I", head, 112, 0x200 | 0xFC00)  # DDSCAPS2_CUBEMAP, all six faces
+    src = tmp_path / "sky.dds"
+    src.write_bytes(bytes(head) + b"".join(d[128:] for d in data))
+    r = up(tiny_model_path, src, "--json", "--classes")
+    assert r.exit_code == 0, r.output
+    routing = json.loads(r.stdout)["routing"]  # the first face's grid, the others' under "faces"
+    assert len(routing["faces"]) == 5 and all(np.shape(f["classes"]) == np.shape(routing["classes"]) == (1, 2)
+                                              for f in routing["faces"])  # fmt: skip (40 x 32: two patches)
+    got = read_image(tmp_path / "sky_x4.dds")
+    assert got.pixels.shape == (128, 160, 3) and got.texture is not None and len(got.texture.faces) == 5
+    total = 0
+    for k, pixels in enumerate([got.pixels] + [px for px, _ in got.texture.faces]):  # each as upscaled alone
+        one = up(tiny_model_path, tmp_path / f"face{k}.dds", "--json")
+        assert one.exit_code == 0, one.output
+        total += json.loads(one.stdout)["patches"]["total"]
+        assert np.array_equal(pixels, read_image(tmp_path / f"face{k}_x4.dds").pixels)
+    assert json.loads(r.stdout)["patches"]["total"] == total
+
+
 def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
     """A folder's TGA, PPM, PGM, PBM and DDS files are upscaled (TGA, DDS and Netpbm beside them in their own format,
     a 1-bit PBM as PNG); a PPM goes through pipes as Netpbm tools pass it (``pnmtopng`` and the like), a TGA

@@ -3,6 +3,7 @@ it and a full mip chain where the source had one, read back by Pillow and by ffm
 
 from __future__ import annotations
 
+import io
 import struct
 import subprocess
 from pathlib import Path
@@ -212,8 +213,80 @@ def test_an_srgb_texture_stays_srgb(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "srgb_out.dds").read_bytes() == src.read_bytes()  # header, every level: as the source
 
 
-def test_a_cube_map_says_only_its_first_face_is_upscaled(tmp_path: Path) -> None:
-    """Pillow reads a cube map's first face (and an array's first texture): said, the output one 2D texture."""
+def _faces(n: int) -> list[Image.Image]:
+    """``n`` RGBA pictures told apart by their colour (each the gradient, its channels turned and shifted)."""
+    return [Image.fromarray(np.dstack([np.roll(SMOOTH, k, axis=2) // 2 + 20 * k, RGBA[..., 3]])) for k in range(n)]
+
+
+def _levels(face: Image.Image, kind: str | None, mips: bool) -> bytes:
+    """A face's data as Pillow writes each of its levels alone (the largest first)."""
+    sizes = dds.mip_sizes(*face.size) if mips else [face.size]
+    data = b""
+    for size in sizes:
+        buf = io.BytesIO()
+        face.resize(size, Image.Resampling.BOX).save(buf, format="DDS", **({"pixel_format": kind} if kind else {}))
+        data += buf.getvalue()[128:]
+    return data
+
+
+@pytest.mark.parametrize(("kind", "mips"), [("DXT1", True), (None, False)])
+def test_a_cube_map_keeps_its_six_faces(tmp_path: Path, kind: str | None, mips: bool) -> None:
+    """A cube map's six faces (a skybox's) are read, each as Pillow reads it alone, and written back in their order
+    under the cube map's header, each with its mip levels; another format takes the first face, said."""
+    faces = _faces(6)
+    buf = io.BytesIO()
+    faces[0].save(buf, format="DDS", **({"pixel_format": kind} if kind else {}))
+    head = bytearray(buf.getvalue()[:128])
+    struct.pack_into("<I", head, 112, 0x200 | 0xFC00)  # DDSCAPS2_CUBEMAP, all six faces
+    if mips:
+        struct.pack_into("<I", head, 8, struct.unpack_from("<I", head, 8)[0] | 0x20000)
+        struct.pack_into("<I", head, 28, 6)
+    src = tmp_path / "sky.dds"
+    src.write_bytes(bytes(head) + b"".join(_levels(face, kind, mips) for face in faces))
+    pic = read_image(src)
+    assert pic.notes == [] and pic.texture is not None and len(pic.texture.faces) == 5
+    for k, (pixels, alpha) in enumerate(pic.texture.faces, 1):
+        alone = tmp_path / f"face{k}.dds"
+        faces[k].save(alone, **({"pixel_format": kind} if kind else {}))
+        with Image.open(alone) as im:
+            want = np.asarray(im.convert("RGBA"))
+        assert np.array_equal(pixels, want[..., :3])
+        assert (alpha is None) if kind == "DXT1" else np.array_equal(alpha, want[..., 3])  # DXT1: 1-bit, here opaque
+    out = tmp_path / "out.dds"
+    assert write_image(out, pic) == []
+    raw = out.read_bytes()
+    assert struct.unpack_from("<I", raw, 112)[0] & 0xFE00 == 0xFE00 and raw[84:88] == (kind or "\0\0\0\0").encode()
+    assert len(raw) == 128 + 6 * len(_levels(faces[0], kind, mips))
+    again = read_image(out)
+    assert again.texture is not None and len(again.texture.faces) == 5
+    for (pixels, _), face in zip(again.texture.faces, faces[1:], strict=True):
+        assert np.abs(pixels.astype(int) - np.asarray(face)[..., :3]).mean() < (4 if kind else 0.01)
+    assert write_image(tmp_path / "out.png", pic) == ["DDS cube map: PNG holds one picture, its first face; its other "
+                                                      "5 faces are written only to a .dds output"]
+
+
+def test_a_texture_array_keeps_its_textures(tmp_path: Path) -> None:
+    """A DX10 texture array (here three BC1_UNORM textures) keeps its size and format."""
+    faces = _faces(3)
+    data = b"".join(_levels(face, "DXT1", False) for face in faces)
+    src = tmp_path / "array.dds"
+    head = bytearray(dds._dx10_header((52, 40), 71, 1, len(data) // 3))
+    struct.pack_into("<I", head, 140, 3)  # arraySize
+    src.write_bytes(bytes(head) + data)
+    pic = read_image(src)
+    assert pic.notes == [] and pic.texture is not None and len(pic.texture.faces) == 2
+    out = tmp_path / "out.dds"
+    assert write_image(out, pic) == []
+    raw = out.read_bytes()
+    assert struct.unpack_from("<2I", raw, 136) == (0, 3) and struct.unpack_from("<I", raw, 128)[0] == 71
+    assert len(raw) == len(src.read_bytes())
+    last = read_image(out).texture
+    assert last is not None and np.abs(last.faces[1][0].astype(int) - np.asarray(faces[2])[..., :3]).mean() < 4
+
+
+def test_a_cube_map_cut_short_says_only_its_first_face_is_upscaled(tmp_path: Path) -> None:
+    """A cube map whose file holds fewer faces than its header says (here one): its first face, said, the output one
+    2D texture."""
     buf = tmp_path / "face.dds"
     Image.fromarray(RGBA).save(buf, pixel_format="DXT5")
     raw = bytearray(buf.read_bytes())

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ _ENCODED = {"DXT1": "DXT1", "BC1": "DXT1", "DXT3": "DXT3", "BC2": "DXT3", "DXT5"
 #: DXGI formats: the sRGB ones Pillow reads (BC7's and 8-bit RGBA's), and the one an sRGB source is written
 #: uncompressed as.
 _SRGB_FORMATS = (29, 99)
-_RGBA8_SRGB = 29
+_RGBA8, _RGBA8_SRGB = 28, 29
 #: The DDS header's flags (DDSD: caps, height, width, pixel format; pitch or linear size) and DDPF_FOURCC.
 _DDSD = 0x1 | 0x2 | 0x4 | 0x1000
 _DDSD_PITCH, _DDSD_LINEARSIZE, _DDPF_FOURCC = 0x8, 0x80000, 0x4
@@ -49,8 +49,9 @@ _DDSCAPS_TEXTURE = 0x1000
 @dataclass(frozen=True)
 class Texture:
     """How a DDS file stored its picture, which a DDS output keeps: its block compression (Pillow's pixel format name:
-    ``DXT1``, ``BC7``, ...; ``None``: uncompressed), whether it had mip levels, and its DX10 header's format; and what
-    Pillow, which reads the first 2D picture of it, leaves out (the output is one 2D texture)."""
+    ``DXT1``, ``BC7``, ...; ``None``: uncompressed), whether it had mip levels, and its DX10 header's format; a cube
+    map's or a texture array's other faces, upscaled with the first and written after it; and what is left out (a
+    volume texture's other slices, a cube map array's other cubes: the output is then one 2D texture)."""
 
     compression: str | None = None
     mipmaps: bool = False
@@ -58,18 +59,22 @@ class Texture:
     dxgi: int | None = None
     #: ``cube map``, ``volume texture`` or ``texture array``: a source of several 2D pictures, else ``None``.
     layout: str | None = None
+    #: A cube map's faces after the first (+X; then -X, +Y, -Y, +Z, -Z) or an array's textures after the first, in
+    #: file order: each ``(pixels, alpha)`` as :class:`~classsr_cli.io.image.Picture` holds them (the reader's, then
+    #: upscaled); empty where the layout's other pictures are not read (a volume, a cube map array).
+    faces: tuple[tuple[np.ndarray, np.ndarray | None], ...] = field(default=(), compare=False, repr=False)
 
     def notes(self) -> list[str]:
-        """What of the source is not upscaled: a cube map's other faces, a volume's other slices, an array's other
-        textures."""
-        if self.layout is None:
+        """What of the source is not upscaled: a volume's other slices, a cube map array's other cubes."""
+        if self.layout is None or self.faces:
             return []
         part = {"cube map": "face", "volume texture": "slice"}.get(self.layout, "texture")
         return [f"DDS {self.layout}: only its first {part} is upscaled, written as one 2D texture"]
 
 
 def texture_of(path: Path, im: Image.Image) -> Texture:
-    """The :class:`Texture` of the DDS file at ``path``, opened by Pillow as ``im``."""
+    """The :class:`Texture` of the DDS file at ``path``, opened by Pillow as ``im`` (its other faces not read yet:
+    :func:`other_faces`)."""
     with path.open("rb") as f:
         head = f.read(_DX10_HEADER)
     flags, mips, caps2 = (struct.unpack_from("<I", head, at)[0] for at in (_FLAGS, _MIPS, _CAPS + 4))
@@ -80,6 +85,59 @@ def texture_of(path: Path, im: Image.Image) -> Texture:
         cube, volume = cube or bool(misc & 0x4), volume or dimension == 4  # TEXTURECUBE; TEXTURE3D
     layout = "cube map" if cube else "volume texture" if volume else "texture array" if textures > 1 else None
     return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1, dxgi, layout)
+
+
+#: Bytes per 4 x 4 block of the block compressions Pillow reads (the others: 16).
+_BLOCK_BYTES = {"DXT1": 8, "BC1": 8, "BC4": 8}
+#: Bytes per pixel of the uncompressed DXGI formats Pillow reads (R8G8B8A8, B8G8R8A8, B8G8R8X8: UNORM, sRGB,
+#: TYPELESS; R8_UNORM).
+_DXGI_BYTES = {27: 4, 28: 4, 29: 4, 87: 4, 88: 4, 90: 4, 91: 4, 92: 4, 93: 4, 61: 1}
+#: DDSCAPS2_CUBEMAP and its six faces' bits, all present.
+_CUBE_FACES = 0x200 | 0xFC00
+
+
+def other_faces(path: Path, texture: Texture) -> list[Image.Image]:
+    """A cube map's five faces after the first, or a texture array's textures after the first, each as Pillow reads
+    a one-face DDS of it (the source's header with the layout taken out, then that face's data: every format Pillow
+    reads). Empty for a 2D texture, a volume, a cube map array or a cube map without all six faces, and for a layout
+    whose faces' size this cannot tell (an uncompressed DX10 format it does not know)."""
+    if texture.layout not in ("cube map", "texture array"):
+        return []
+    raw = path.read_bytes()
+    caps2 = struct.unpack_from("<I", raw, _CAPS + 4)[0]
+    start, count = _HEADER, 6
+    if raw[84:88] == b"DX10":
+        start = _DX10_HEADER
+        arrays = struct.unpack_from("<I", raw, _HEADER + 12)[0]
+        count = 6 * arrays if texture.layout == "cube map" else arrays
+        if texture.layout == "cube map" and arrays != 1:  # a cube map array: its first face only (said)
+            return []
+    elif caps2 & _CUBE_FACES != _CUBE_FACES:  # a legacy cube map with some faces left out
+        return []
+    height, width = struct.unpack_from("<2I", raw, 12)
+    levels = mip_sizes(width, height)[: max(1, struct.unpack_from("<I", raw, _MIPS)[0])] if texture.mipmaps else [
+        (width, height)]
+    if texture.compression:
+        block = _BLOCK_BYTES.get(texture.compression, 16)
+        face = sum(((w + 3) // 4) * ((h + 3) // 4) * block for w, h in levels)
+    else:
+        bits = struct.unpack_from("<I", raw, 88)[0] if texture.dxgi is None else 8 * _DXGI_BYTES.get(texture.dxgi, 0)
+        if not bits:
+            return []
+        face = sum(((w * bits + 7) // 8) * h for w, h in levels)
+    if len(raw) < start + count * face:
+        return []  # cut short: the faces Pillow could not read either
+    head = bytearray(raw[:start])
+    struct.pack_into("<I", head, _CAPS + 4, caps2 & ~_CUBE_FACES)
+    if start == _DX10_HEADER:  # one 2D texture: not a cube, an array of one
+        misc = struct.unpack_from("<I", head, _HEADER + 8)[0]
+        struct.pack_into("<2I", head, _HEADER + 8, misc & ~0x4, 1)
+    faces: list[Image.Image] = []
+    for k in range(1, count):
+        with Image.open(io.BytesIO(bytes(head) + raw[start + k * face:start + (k + 1) * face])) as im:
+            im.load()
+            faces.append(im)
+    return faces
 
 
 def mip_sizes(width: int, height: int) -> list[tuple[int, int]]:
@@ -111,40 +169,40 @@ def notes(texture: Texture | None) -> list[str]:
     return []
 
 
-def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
+def write(path: Path, im: Image.Image, texture: Texture | None, faces: list[Image.Image] | None = None) -> None:
     """Write ``im`` (``L``, ``LA``, ``RGB`` or ``RGBA``) to ``path`` as a DDS file: block-compressed as ``texture``
     was where Pillow encodes that, else uncompressed (:func:`notes` says so); with a full mip chain where ``texture``
     had mip levels, or where there is no ``texture`` (a picture of another format made a texture: what a game
-    samples at a distance)."""
+    samples at a distance). ``faces``: a cube map's or a texture array's other faces (``texture.layout``), each
+    ``im``'s size, written after it as the source held them (each face's levels in turn)."""
+    faces = list(faces or [])
     encoded = _encoding(texture)
     dxgi = texture.dxgi if texture is not None else None
     srgb = encoded is None and dxgi in _SRGB_FORMATS  # written uncompressed, read as sRGB still
-    if encoded == "BC5" and im.mode != "RGB":  # two channels (a normal map's X and Y), which Pillow takes from RGB
-        im = im.convert("RGB")
-    if encoded == "BC4":  # one channel
-        im = im.convert("L")
-    if encoded == "BC7":
-        im = im.convert("RGBA")
-    if srgb:
-        im, dxgi = im.convert("RGBA"), _RGBA8_SRGB
+    array = bool(faces) and texture is not None and texture.layout == "texture array"
+    rgba = srgb or (array and encoded is None)  # R8G8B8A8 under a DX10 header (only a DX10 header holds an array)
+    if rgba:
+        dxgi = _RGBA8_SRGB if srgb else _RGBA8
     levels = mip_sizes(*im.size) if texture is None or texture.mipmaps else [im.size]
     data: list[bytes] = []
     header = b""
-    for size in levels:
-        level = im if size == im.size else im.resize(size, Image.Resampling.BOX)  # each pixel the area it covers
-        if srgb:  # R, G, B, A bytes, as DXGI's R8G8B8A8 holds them
-            data.append(level.tobytes())
-            continue
-        if encoded in ("BC4", "BC7"):
-            data.append(_bc4(level) if encoded == "BC4" else _bc7(level))
-            continue
-        buf = io.BytesIO()
-        level.save(buf, format="DDS", **({"pixel_format": encoded} if encoded else {}))
-        raw = buf.getvalue()
-        start = _DX10_HEADER if raw[84:88] == b"DX10" else _HEADER
-        header = header or raw[:start]
-        data.append(raw[start:])
-    if dxgi is not None and (encoded or srgb):  # the source's own DX10 format (Pillow writes BC2/3/5 as TYPELESS)
+    for face in (im, *faces):
+        face = face.convert(_MODES.get(encoded or "", "RGBA" if rgba else face.mode))
+        for size in levels:
+            level = face if size == face.size else face.resize(size, Image.Resampling.BOX)  # each pixel its area
+            if rgba:  # R, G, B, A bytes, as DXGI's R8G8B8A8 holds them
+                data.append(level.tobytes())
+                continue
+            if encoded in ("BC4", "BC7"):
+                data.append(_bc4(level) if encoded == "BC4" else _bc7(level))
+                continue
+            buf = io.BytesIO()
+            level.save(buf, format="DDS", **({"pixel_format": encoded} if encoded else {}))
+            raw = buf.getvalue()
+            start = _DX10_HEADER if raw[84:88] == b"DX10" else _HEADER
+            header = header or raw[:start]
+            data.append(raw[start:])
+    if dxgi is not None and (encoded or rgba):  # the source's own DX10 format (Pillow writes BC2/3/5 as TYPELESS)
         header = _dx10_header(im.size, dxgi, len(levels), len(data[0]) if encoded else 4 * im.width)
     elif encoded == "BC4":  # a legacy FourCC, as the source had (ATI1 or BC4U: ATI1 is the one every reader knows)
         header = _dx10_header(im.size, None, len(levels), len(data[0]), fourcc=b"ATI1")
@@ -155,7 +213,29 @@ def write(path: Path, im: Image.Image, texture: Texture | None) -> None:
         caps = struct.unpack_from("<I", head, _CAPS)[0] | _DDSCAPS_COMPLEX | _DDSCAPS_MIPMAP
         struct.pack_into("<I", head, _CAPS, caps)
         header = bytes(head)
+    if faces:
+        header = _with_faces(header, "cube map" if not array else "texture array", 1 + len(faces))
     path.write_bytes(header + b"".join(data))
+
+
+#: The mode each encoder here takes a picture in (BC4: one channel; BC5: two, a normal map's X and Y, which Pillow
+#: takes from RGB; BC7: etcpak's RGBA).
+_MODES = {"BC4": "L", "BC5": "RGB", "BC7": "RGBA"}
+
+
+def _with_faces(header: bytes, layout: str, count: int) -> bytes:
+    """``header`` made a cube map's (its six faces' bits; a DX10 header's TEXTURECUBE) or an array of ``count``
+    textures' (DX10)."""
+    head = bytearray(header)
+    struct.pack_into("<I", head, _CAPS, struct.unpack_from("<I", head, _CAPS)[0] | _DDSCAPS_COMPLEX)
+    dx10 = head[84:88] == b"DX10"
+    if layout == "cube map":
+        struct.pack_into("<I", head, _CAPS + 4, struct.unpack_from("<I", head, _CAPS + 4)[0] | _CUBE_FACES)
+        if dx10:
+            struct.pack_into("<I", head, _HEADER + 8, struct.unpack_from("<I", head, _HEADER + 8)[0] | 0x4)
+    elif dx10:
+        struct.pack_into("<I", head, _HEADER + 12, count)
+    return bytes(head)
 
 
 def _bc4(level: Image.Image) -> bytes:
@@ -183,7 +263,7 @@ def _dx10_header(size: tuple[int, int], dxgi: int | None, mips: int, pitch: int,
     """A DDS header with a DX10 one of DXGI format ``dxgi`` for a 2D texture of ``size`` with ``mips`` levels
     (``pitch``: a block-compressed level's size in bytes, else a row's); with ``dxgi`` ``None``, a block-compressed
     one of that ``fourcc`` and no DX10 header."""
-    compressed = dxgi != _RGBA8_SRGB
+    compressed = dxgi not in (_RGBA8, _RGBA8_SRGB)
     flags = _DDSD | (_DDSD_LINEARSIZE if compressed else _DDSD_PITCH) | (_DDSD_MIPMAPCOUNT if mips > 1 else 0)
     caps = _DDSCAPS_TEXTURE | (_DDSCAPS_COMPLEX | _DDSCAPS_MIPMAP if mips > 1 else 0)
     return (b"DDS " + struct.pack("<7I", 124, flags, size[1], size[0], pitch, 0, mips if mips > 1 else 0)

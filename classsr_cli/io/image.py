@@ -545,6 +545,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         notes.append(note)
     texture = dds.texture_of(path, im) if fmt == "DDS" else None
     if texture is not None:
+        faces = [_face(face) for face in dds.other_faces(path, texture)]
+        texture = replace(texture, faces=tuple(faces)) if faces else texture
         notes.extend(texture.notes())
     if fmt in ("HEIF", "AVIF") and (kind := gainmap.in_heif(path)) is not None:
         notes.append(f"{fmt} with an HDR gain map ({kind}): the SDR picture is upscaled and the gain map not kept, so "
@@ -679,6 +681,13 @@ def webp_lossless(path: Path) -> bool:
     except OSError:
         return False
     return False
+
+
+def _face(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """A DDS face's ``(pixels, alpha)`` as :class:`Picture` holds them (alpha ``None`` where fully opaque)."""
+    colour, alpha, _ = _pil_arrays(im, None, [])
+    opaque = alpha is None or int(alpha.min()) == np.iinfo(alpha.dtype).max
+    return np.ascontiguousarray(colour), None if opaque else np.ascontiguousarray(alpha)
 
 
 def _pil_arrays(
@@ -1993,15 +2002,21 @@ def _xmp_for_output(xmp: bytes | None, width: int, height: int) -> bytes | None:
     return xmp
 
 
-def _pil_write(
-    tmp: Path, fmt: str, pixels: np.ndarray, alpha: np.ndarray | None, meta: Meta, quality: int | None = None
-) -> None:
+def _pil_image(pixels: np.ndarray, alpha: np.ndarray | None, fmt: str) -> Image.Image:
+    """8-bit ``pixels`` (``(H, W, 1)`` gray or RGB) and ``alpha`` as the Pillow picture a ``fmt`` file is saved from."""
     arr = pixels[..., 0] if pixels.shape[2] == 1 else pixels
     im = Image.fromarray(np.ascontiguousarray(arr), "L" if arr.ndim == 2 else "RGB")
     if alpha is not None or fmt == "QOI":
         im = im.convert("RGB")  # WebP holds no gray + alpha, QOI no gray
     if alpha is not None:
         im.putalpha(Image.fromarray(alpha, "L"))
+    return im
+
+
+def _pil_write(
+    tmp: Path, fmt: str, pixels: np.ndarray, alpha: np.ndarray | None, meta: Meta, quality: int | None = None
+) -> None:
+    im = _pil_image(pixels, alpha, fmt)
     options: dict[str, object] = {}
     if meta.icc:
         options["icc_profile"] = meta.icc
@@ -2030,8 +2045,9 @@ def _pil_write(
         options = {"compression": "tga_rle"}
     elif fmt == "JPEG2000":  # lossless (OpenJPEG's reversible 5-3 wavelet, Pillow's default); .j2k: the codestream
         options = {"no_jp2": _target(tmp).suffix.lower() == ".j2k"}
-    elif fmt == "DDS":
-        dds.write(tmp, im, meta.texture)
+    elif fmt == "DDS":  # a cube map's or an array's other faces too
+        faces = [_pil_image(px, a, fmt) for px, a in meta.texture.faces] if meta.texture else []
+        dds.write(tmp, im, meta.texture, faces)
         return
     im.save(tmp, format=fmt, **options)
     if "compression" in options and tmp.stat().st_size > 18 + im.width * im.height * len(im.getbands()) + 26:
@@ -2041,8 +2057,15 @@ def _pil_write(
 
 
 def _texture_notes(fmt: str, texture: Texture | None) -> list[str]:
-    """What a ``fmt`` output does not keep of a DDS source's ``texture`` (:func:`classsr_cli.io.dds.notes`)."""
-    return dds.notes(texture) if fmt == "DDS" else []
+    """What a ``fmt`` output does not keep of a DDS source's ``texture`` (:func:`classsr_cli.io.dds.notes`; another
+    format, its other faces)."""
+    if fmt == "DDS":
+        return dds.notes(texture)
+    if texture is not None and texture.faces:
+        part = "faces" if texture.layout == "cube map" else "textures"
+        return [f"DDS {texture.layout}: {fmt} holds one picture, its first face; its other {len(texture.faces)} "
+                f"{part} are written only to a .dds output"]
+    return []
 
 
 def _pam_writer(tmp: Path, size: tuple[int, int], depth: int, dtype: np.dtype, bands: Iterable[np.ndarray]) -> None:
