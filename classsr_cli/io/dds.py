@@ -11,7 +11,9 @@ where the source had one (its UNORM or TYPELESS, and sRGB, which says how a game
 with the channel as its alpha and those blocks kept. BC7 is encoded by etcpak where it is installed (the optional
 ``classsr[textures]``). Pillow encodes no signed BC5 or BC6H, nor BC7 without etcpak: those sources are written
 uncompressed (a game tool compresses them as it needs), said; an sRGB one (BC7's) as R8G8B8A8_UNORM_SRGB, so that it
-still reads as sRGB.
+still reads as sRGB. A cube map holds six faces and a texture array its textures one after another, each with its
+levels: Pillow reads the first; :func:`other_faces` reads the others (each as a one-face DDS Pillow opens), and
+:func:`write` writes them all back in their order under the source's layout.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["Texture", "mip_sizes", "notes", "texture_of", "write"]
+__all__ = ["Texture", "mip_sizes", "notes", "other_faces", "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
 _FLAGS, _MIPS, _CAPS = 8, 28, 108
