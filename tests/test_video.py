@@ -1244,9 +1244,9 @@ def test_h264_qp_reads_the_blocks_quantizer(tmp_path: Path) -> None:
 
 
 def test_h264_qps_are_decoded_on_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """ffmpeg's frame-threaded H.264 decoder now and then exports a frame's QPs as all zero (frame 8 of the CRF 30
-    clip above read 0.12 in 4 of 300 reads under load, its mean 25.19 for 27.97; none in 900 on one thread): the QP
-    read decodes on one thread, an option of its input."""
+    """ffmpeg's frame-threaded H.264 decoder now and then exports some or all of a frame's QPs as zero (frame 8 of the
+    CRF 30 clip above read 14.17 and 0.61 for 27.97 in 2 of 300 reads under load; none of 900 on one thread:
+    scripts/qp_read_repeat.py): the QP read decodes on one thread, an option of its input."""
     import classsr_cli.io.video as video
 
     seen: list[list[str]] = []

@@ -605,6 +605,10 @@ def _hdr10(path: Path, index: int) -> HDR10 | None:
 #: Frames :func:`h264_qp` reads: a second of most footage, past the first frame (an I frame, coded finer than the
 #: frames predicted from it).
 QP_FRAMES = 25
+#: The decoding threads of the QP read: one, as ffmpeg's frame-threaded H.264 decoder now and then exports a frame's
+#: QPs as zero (2 of 300 reads of a 10-frame clip under load; none of 900 on one thread: ``scripts/qp_read_repeat.py``,
+#: docs/experiments.md; 0 is ffmpeg's default, a thread a core and one more).
+QP_DECODE_THREADS = 1
 
 
 def h264_qp(info: VideoInfo, frames: int = QP_FRAMES) -> float | None:
@@ -642,10 +646,9 @@ def _frame_qps(args: tuple[str, ...], head: str, stamp: tuple[int, int]) -> tupl
     part's ``trim``), ``stamp`` the file's time and size (a file written again is read again): once per part in a
     run (``--model auto`` and the first frame's note both ask)."""
     try:
-        # one decoding thread: the frame-threaded decoder now and then exports a frame's QPs as all zero
         text = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-export_side_data", "venc_params",
-                               "-threads", "1", *args, "-vf", head + "codecview=qp=1,extractplanes=u,showinfo",
-                               "-f", "null", "-"],
+                               "-threads", str(QP_DECODE_THREADS), *args,
+                               "-vf", head + "codecview=qp=1,extractplanes=u,showinfo", "-f", "null", "-"],
                               capture_output=True, timeout=120, check=False).stderr.decode("utf-8", "replace")  # fmt: skip
     except subprocess.TimeoutExpired:  # pragma: no cover - a hung decoder: the main run will say more
         return ()
