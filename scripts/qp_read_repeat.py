@@ -15,6 +15,7 @@ import argparse
 import collections
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def main() -> None:
     ap.add_argument("--load", type=int, default=0, help="busy processes beside the reads")
     args = ap.parse_args()
     video.QP_DECODE_THREADS = args.decoder_threads
-    busy = [subprocess.Popen(["python", "-c", "while True: pass"]) for _ in range(args.load)]
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
     reads: list[tuple[float, ...]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -55,9 +56,10 @@ def main() -> None:
             p.kill()
     means = collections.Counter(round(float(np.mean(r)), 2) if r else None for r in reads)
     usual = collections.Counter(reads).most_common(1)[0][0]
-    print(json.dumps({"reads": args.reads, "decoder_threads": args.decoder_threads, "load": args.load,
-                      "means": {str(k): v for k, v in means.items()},
-                      "differing": [{"read": i, "frames": list(r)} for i, r in enumerate(reads) if r != usual]}))
+    sys.stdout.write(json.dumps({"reads": args.reads, "decoder_threads": args.decoder_threads, "load": args.load,
+                                 "means": {str(k): v for k, v in means.items()},
+                                 "differing": [{"read": i, "frames": list(r)} for i, r in enumerate(reads)
+                                               if r != usual]}) + "\n")
 
 
 if __name__ == "__main__":
