@@ -961,15 +961,19 @@ class ImageResult:
         return record
 
 
-def _other_faces(upscaler: Upscaler | Chain, out: Picture, up: Upscaled
+def _other_faces(upscaler: Upscaler | Chain, out: Picture, up: Upscaled,
+                 progress: Callable[[int, int], None] | None = None,
                  ) -> tuple[Picture, Upscaled, tuple[RouteResult, ...]]:
     """``out`` (a DDS cube map's or texture array's first face, upscaled as ``up``) with its texture's other faces
-    upscaled alike, each on its own (a cube map's faces meet at their edges, which each face's border sees
-    alone); ``up`` with their routes and time added; each face's route."""
+    upscaled alike, each as a picture of its own (at a cube map's edges each face sees only its own pixels, as other
+    tools upscale them); ``up`` with their routes and time added; each face's route. ``progress`` counts every
+    face's work: face ``k`` of ``n`` reports ``k * total + done`` of ``n * total``."""
     assert out.texture is not None
     faces, routes, seconds = [], [up.route], up.model_seconds
-    for pixels, alpha in out.texture.faces:
-        face, done = upscaler.upscale_picture(Picture(pixels=pixels, alpha=alpha))
+    n = 1 + len(out.texture.faces)
+    for k, (pixels, alpha) in enumerate(out.texture.faces, 1):
+        counted = None if progress is None else (lambda done, total, k=k: progress(k * total + done, n * total))
+        face, done = upscaler.upscale_picture(Picture(pixels=pixels, alpha=alpha), progress=counted)
         faces.append((face.pixels, face.alpha))
         routes.append(done.route)
         seconds += done.model_seconds
@@ -1061,7 +1065,7 @@ def upscale_file(
         drawn = up.route  # the first face's, whose patches a class map draws
         face_routes: tuple[RouteResult, ...] = ()
         if faces:
-            out, up, face_routes = _other_faces(upscaler, out, up)
+            out, up, face_routes = _other_faces(upscaler, out, up, progress)
         notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite, quality=quality)
         if classmap is not None:
             from classsr_cli.io.classmap import render_classmap

@@ -1173,6 +1173,13 @@ def test_a_cube_map_upscales_every_face(tiny_model_path: Path, tmp_path: Path) -
         total += json.loads(one.stdout)["patches"]["total"]
         assert np.array_equal(pixels, read_image(tmp_path / f"face{k}_x4.dds").pixels)
     assert json.loads(r.stdout)["patches"]["total"] == total
+    from classsr_cli import zoo
+    from classsr_cli.pipeline import Upscaler, upscale_file
+
+    seen: list[tuple[int, int]] = []  # the progress counts every face's work, up to the whole of it once
+    upscale_file(Upscaler.of(zoo.load(str(tiny_model_path), 4)), src, tmp_path / "again.dds",
+                 progress=lambda done, of: seen.append((done, of)))  # fmt: skip
+    assert seen[-1][0] == seen[-1][1] == 6 * seen[0][1] and [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
 def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
