@@ -53,6 +53,7 @@ from classsr_cli.engine import (
     upscale_tensor,
 )
 from classsr_cli.errors import ConfigError, InputError, OutputError, PrecisionError
+from classsr_cli.io import dds
 from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
 from classsr_cli.runtime import bound_freed_memory, synchronize
 from classsr_cli.zoo import check_scale, check_tolerance
@@ -920,8 +921,10 @@ class ImageResult:
     dtype: str
     notes: list[str] = field(default_factory=list)
     chained: bool = False  # two passes (a Chain): their patches on no one grid
-    #: A DDS cube map's or texture array's faces' routes, the first face's first (``route``: all of them together).
+    #: A DDS cube map's or texture array's faces' routes, the first face's first (``route``: all of them together),
+    #: and the LR texels of its neighbours each face was grown by (:data:`CUBE_PAD`; 0: none).
     face_routes: tuple[RouteResult, ...] = ()
+    face_pad: int = 0
     stops: int | None = None  # linear light (OpenEXR, Radiance HDR): the stops darker it was upscaled at
 
     @property
@@ -956,29 +959,66 @@ class ImageResult:
         if routing:
             record["routing"] = None if self.chained else self.route.routing()  # a grid of each pass's: not one
             if self.face_routes and not self.chained:  # the first face's grid; the others' under "faces"
-                record["routing"] = {**self.face_routes[0].routing(),
-                                     "faces": [r.routing() for r in self.face_routes[1:]]}
+                pad = {"pad": self.face_pad} if self.face_pad else {}  # each face's grid starts that far before it
+                record["routing"] = {**self.face_routes[0].routing(), **pad,
+                                     "faces": [{**r.routing(), **pad} for r in self.face_routes[1:]]}
         return record
 
 
-def _other_faces(upscaler: Upscaler | Chain, out: Picture, up: Upscaled,
-                 progress: Callable[[int, int], None] | None = None,
-                 ) -> tuple[Picture, Upscaled, tuple[RouteResult, ...]]:
-    """``out`` (a DDS cube map's or texture array's first face, upscaled as ``up``) with its texture's other faces
-    upscaled alike, each as a picture of its own (at a cube map's edges each face sees only its own pixels, as other
-    tools upscale them); ``up`` with their routes and time added; each face's route. ``progress`` counts every
-    face's work: face ``k`` of ``n`` reports ``k * total + done`` of ``n * total``."""
-    assert out.texture is not None
-    faces, routes, seconds = [], [up.route], up.model_seconds
-    n = 1 + len(out.texture.faces)
-    for k, (pixels, alpha) in enumerate(out.texture.faces, 1):
-        counted = None if progress is None else (lambda done, total, k=k: progress(k * total + done, n * total))
-        face, done = upscaler.upscale_picture(Picture(pixels=pixels, alpha=alpha), progress=counted)
-        faces.append((face.pixels, face.alpha))
-        routes.append(done.route)
-        seconds += done.model_seconds
-    out = replace(out, texture=replace(out.texture, faces=tuple(faces)))
-    return out, Upscaled(up.pixels, up.alpha, joined_route(routes), seconds), tuple(routes)
+#: LR texels of its neighbours grown around each face of a DDS cube map before it is upscaled (then cropped): alone,
+#: a face's border sees only its own pixels, and a seam shows where faces meet (the step across a cut 2.3x the
+#: picture's own); from 8 the step is the picture's own (docs/experiments.md, "Added: cube map faces upscaled
+#: with their neighbours' texels").
+CUBE_PAD = 16
+
+
+def _cube_cut(upscaler: Upscaler | Chain, size: int) -> int | None:
+    """The output pixels a cube map face of ``size`` grown by :data:`CUBE_PAD` gains on each side, where they are
+    whole and the face's own output lies exactly inside (any integer factor; not a factor such as 1.3, whose
+    resampling would fall between pixels): ``None`` there, the faces then upscaled alone."""
+    out, grown = upscaler.output_size(size, size)[0], upscaler.output_size(size + 2 * CUBE_PAD, size + 2 * CUBE_PAD)[0]
+    cut, odd = divmod(grown - out, 2)
+    return cut if not odd and cut * size == CUBE_PAD * out else None
+
+
+def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Callable[[int, int], None] | None = None,
+                   ) -> tuple[Picture, Upscaled, tuple[RouteResult, ...], int, np.ndarray]:
+    """``picture`` (a DDS cube map's or texture array's first face, :attr:`Picture.texture` its other faces) with
+    every face upscaled, each a picture of its own; a cube map's six faces each grown by :data:`CUBE_PAD` texels of
+    the faces it meets (:func:`~classsr_cli.io.dds.cube_neighbours`), then cropped, so that no seam shows where they
+    meet. Returns the upscaled picture, what upscaling it did (every face's routes and time together), each face's
+    route, the output pixels cropped from each side (0: none) and the first face's output before the crop.
+    ``progress`` counts every face's work: face ``k`` of ``n`` reports ``k * total + done`` of ``n * total``."""
+    texture = picture.texture
+    assert texture is not None
+    faces = [(picture.pixels, picture.alpha), *texture.faces]
+    size = picture.pixels.shape[0]
+    square = all(px.shape[:2] == (size, size) for px, _ in faces)
+    cut = _cube_cut(upscaler, size) if texture.layout == "cube map" and len(faces) == 6 and square else None
+    if cut is not None:
+        colour = np.stack([px for px, _ in faces])
+        alphas = [a if a is not None else np.full(px.shape[:2], np.iinfo(px.dtype).max, px.dtype) for px, a in faces]
+        alpha = np.stack(alphas) if any(a is not None for _, a in faces) else None
+        grown = dds.cube_neighbours(size, CUBE_PAD)
+        faces = [(colour[at], None if alpha is None else alpha[at]) for at in grown]
+    cut = cut or 0
+    done: list[tuple[Picture, Upscaled]] = []
+    for k, (pixels, alpha_k) in enumerate(faces):
+        counted = None if progress is None else (
+            lambda d, total, k=k: progress(k * total + d, len(faces) * total))  # fmt: skip
+        done.append(upscaler.upscale_picture(Picture(pixels=pixels, alpha=alpha_k), progress=counted))
+
+    def inside(a: np.ndarray | None) -> np.ndarray | None:
+        return a if a is None or not cut else np.ascontiguousarray(a[cut:a.shape[0] - cut, cut:a.shape[1] - cut])
+
+    ups = [(inside(face.pixels), inside(face.alpha)) for face, _ in done]
+    first_pixels, first_alpha = ups[0]
+    assert first_pixels is not None
+    others = tuple((px, a) for px, a in ups[1:] if px is not None)
+    out = replace(picture, pixels=first_pixels, alpha=first_alpha, notes=[], texture=replace(texture, faces=others))
+    routes = tuple(up.route for _, up in done)
+    both = Upscaled(first_pixels, first_alpha, joined_route(list(routes)), sum(up.model_seconds for _, up in done))
+    return out, both, routes, cut, done[0][0].pixels
 
 
 def upscale_file(
@@ -1061,19 +1101,21 @@ def upscale_file(
             picture = replace(picture, notes=[*picture.notes, (
                 f"--tta {upscaler.tta} holds the whole {ow}x{oh} output in memory to average its passes (about "
                 f"{12 * oh * ow / 2**30:.1f} GiB): with {why} it is not written in bands of rows")])
-        out, up = upscaler.upscale_picture(picture, progress=progress)
-        drawn = up.route  # the first face's, whose patches a class map draws
         face_routes: tuple[RouteResult, ...] = ()
-        if faces:
-            out, up, face_routes = _other_faces(upscaler, out, up, progress)
+        if faces:  # a DDS cube map's or texture array's faces, each upscaled (a cube map's grown by its neighbours')
+            out, up, face_routes, cut, drawn_on = _upscale_faces(upscaler, picture, progress)
+        else:
+            out, up = upscaler.upscale_picture(picture, progress=progress)
+            cut, drawn_on = 0, out.pixels
         notes = list(picture.notes) + write_image(dst, out, overwrite=overwrite, quality=quality)
         if classmap is not None:
             from classsr_cli.io.classmap import render_classmap
 
-            rgb = np.repeat(out.pixels, 3, axis=2) if out.pixels.shape[2] == 1 else out.pixels  # tint takes 16 bits
+            drawn = face_routes[0] if face_routes else up.route  # the first face's patches, before its crop
+            rgb = np.repeat(drawn_on, 3, axis=2) if drawn_on.shape[2] == 1 else drawn_on  # tint takes 16 bits
             grid = drawn.grid
-            img = render_classmap(rgb, drawn.classes.numpy(), grid.step, (grid.height, grid.width))
-            write_image(Path(classmap), Picture(pixels=img), overwrite=overwrite)
+            img = render_classmap(rgb, drawn.classes.numpy(), grid.step, (grid.height, grid.width), crop=cut)
+            write_image(Path(classmap), Picture(pixels=np.ascontiguousarray(img)), overwrite=overwrite)
         return ImageResult(
             input=src, output=dst, classmap=Path(classmap) if classmap is not None else None,
             scale=upscaler.scale, model_scale=upscaler.model_scale, model=upscaler.model_path,
@@ -1081,7 +1123,7 @@ def upscale_file(
             mode=out.mode, bits=out.bits, route=up.route, seconds=time.perf_counter() - start,
             model_seconds=up.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype), notes=notes,
             chained=isinstance(upscaler, Chain), stops=picture.linear.stops if picture.linear else None,
-            face_routes=face_routes,
+            face_routes=face_routes, face_pad=CUBE_PAD if cut else 0,
         )
     finally:
         bound_freed_memory()  # a no-op unless the process keeps freed memory, as the CLI does

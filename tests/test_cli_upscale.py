@@ -1145,26 +1145,29 @@ def test_an_openexr_is_upscaled_into_an_openexr_beside_it(tiny_model_path: Path,
     assert r.exit_code != 0 and "is an OpenEXR image, not a video; use `classsr upscale`" in r.stderr
 
 
-def test_a_cube_map_upscales_every_face(tiny_model_path: Path, tmp_path: Path) -> None:
-    """Each of a DDS cube map's six faces (a skybox's, told apart by their colour) is upscaled and written back in its
-    place, as it is upscaled alone; the routing counts every face's patches."""
+def test_a_texture_array_upscales_every_texture(tiny_model_path: Path, tmp_path: Path) -> None:
+    """Each texture of a DDS texture array (told apart by their colour) is upscaled and written back in its place,
+    as it is upscaled alone; the routing counts every texture's patches, ``--classes`` gives each one's grid, and the
+    progress counts every texture's work."""
     import struct
 
-    faces = [Image.new("RGB", (40, 32), (40 * k, 200 - 30 * k, 90)) for k in range(6)]
-    data = []
-    for k, face in enumerate(faces):  # each face as Pillow writes it alone: its header, then its pixels
-        face.save(tmp_path / f"face{k}.dds")
-        data.append((tmp_path / f"face{k}.dds").read_bytes())
-    head = bytearray(data[0][:128])
-    struct.pack_into("<I", head, 112, 0x200 | 0xFC00)  # DDSCAPS2_CUBEMAP, all six faces
-    src = tmp_path / "sky.dds"
-    src.write_bytes(bytes(head) + b"".join(d[128:] for d in data))
+    from classsr_cli import zoo
+    from classsr_cli.io import dds
+    from classsr_cli.pipeline import Upscaler, upscale_file
+
+    faces = [np.full((32, 40, 4), (40 * k, 200 - 30 * k, 90, 255), np.uint8) for k in range(6)]
+    for k, face in enumerate(faces):  # each alone: one R8G8B8A8_UNORM texture
+        (tmp_path / f"face{k}.dds").write_bytes(dds._dx10_header((40, 32), 28, 1, 160) + face.tobytes())
+    head = bytearray(dds._dx10_header((40, 32), 28, 1, 160))
+    struct.pack_into("<I", head, 140, 6)  # arraySize
+    src = tmp_path / "array.dds"
+    src.write_bytes(bytes(head) + b"".join(face.tobytes() for face in faces))
     r = up(tiny_model_path, src, "--json", "--classes")
     assert r.exit_code == 0, r.output
-    routing = json.loads(r.stdout)["routing"]  # the first face's grid, the others' under "faces"
+    routing = json.loads(r.stdout)["routing"]  # the first texture's grid, the others' under "faces"
     assert len(routing["faces"]) == 5 and all(np.shape(f["classes"]) == np.shape(routing["classes"]) == (1, 2)
                                               for f in routing["faces"])  # fmt: skip (40 x 32: two patches)
-    got = read_image(tmp_path / "sky_x4.dds")
+    got = read_image(tmp_path / "array_x4.dds")
     assert got.pixels.shape == (128, 160, 3) and got.texture is not None and len(got.texture.faces) == 5
     total = 0
     for k, pixels in enumerate([got.pixels] + [px for px, _ in got.texture.faces]):  # each as upscaled alone
@@ -1173,13 +1176,62 @@ def test_a_cube_map_upscales_every_face(tiny_model_path: Path, tmp_path: Path) -
         total += json.loads(one.stdout)["patches"]["total"]
         assert np.array_equal(pixels, read_image(tmp_path / f"face{k}_x4.dds").pixels)
     assert json.loads(r.stdout)["patches"]["total"] == total
-    from classsr_cli import zoo
-    from classsr_cli.pipeline import Upscaler, upscale_file
-
-    seen: list[tuple[int, int]] = []  # the progress counts every face's work, up to the whole of it once
+    seen: list[tuple[int, int]] = []  # the progress counts every texture's work, up to the whole of it once
     upscale_file(Upscaler.of(zoo.load(str(tiny_model_path), 4)), src, tmp_path / "again.dds",
                  progress=lambda done, of: seen.append((done, of)))  # fmt: skip
-    assert seen[-1][0] == seen[-1][1] == 6 * seen[0][1] and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert len(seen) >= 6 and {of for _, of in seen} == {seen[-1][0]} and [d for d, _ in seen] == sorted(
+        d for d, _ in seen)
+
+
+@pytest.mark.slow
+def test_a_cube_map_shows_no_seam_where_its_faces_meet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cube map's faces are each upscaled with its neighbours' texels around it: where +Z's right edge meets +X's
+    left edge (two halves of one photo strip, as a skybox's faces continue each other), the output's columns at the
+    seam are as close to the strip upscaled whole (the shipped model) as its columns away from it; upscaled alone,
+    each face's border sees only its own pixels, and the columns at the seam stray from it. Face order and every
+    face's place are kept."""
+    import struct
+
+    from classsr_cli import pipeline, zoo
+    from classsr_cli.pipeline import Upscaler, upscale_file
+
+    photo = np.asarray(Image.open(Path(__file__).parent.parent / "examples" / "baby.png").convert("RGB"))
+    n = 64
+    strip = photo[200:200 + n, 160:160 + 2 * n]
+    faces = [photo[k * n:(k + 1) * n, :n] for k in range(6)]
+    faces[4], faces[0] = strip[:, :n], strip[:, n:]  # +Z, then +X to its right
+    buf = tmp_path / "face.dds"
+    Image.fromarray(faces[0]).convert("RGBA").save(buf)
+    head = bytearray(buf.read_bytes()[:128])
+    struct.pack_into("<I", head, 112, 0x200 | 0xFC00)  # DDSCAPS2_CUBEMAP, all six faces
+    src = tmp_path / "sky.dds"
+    src.write_bytes(bytes(head) + b"".join(np.dstack([f[..., ::-1], np.full((n, n), 255, np.uint8)]).tobytes()
+                                           for f in faces))  # fmt: skip (B, G, R, A)
+    assert np.array_equal(read_image(src).pixels, faces[0])
+    upscaler = Upscaler.of(zoo.load(None, 4))
+    whole = upscaler.upscale_array(np.ascontiguousarray(strip)).pixels.astype(int)
+
+    def strays(out: Path) -> tuple[float, float, list[np.ndarray]]:
+        """How far the columns at the seam, and those 20-40 away from it, are from the strip upscaled whole."""
+        got = read_image(out)
+        assert got.texture is not None
+        ups = [got.pixels.astype(int)] + [px.astype(int) for px, _ in got.texture.faces]
+        off = np.abs(np.concatenate([ups[4], ups[0]], axis=1) - whole).mean(axis=(0, 2))
+        seam = 4 * n
+        return float(off[seam - 2:seam + 2].mean()), float(np.r_[off[seam - 40:seam - 20], off[seam + 20:seam + 40]].mean()), ups
+
+    upscale_file(upscaler, src, tmp_path / "grown.dds", classmap=tmp_path / "map.png")
+    at_seam, away, ups = strays(tmp_path / "grown.dds")
+    with Image.open(tmp_path / "map.png") as drawn:  # the first face's classes, over its output, a legend below
+        assert drawn.size == (4 * n, 4 * n + 18)
+        shown = np.asarray(drawn.convert("RGB")).astype(int)
+        assert np.abs(shown[:4 * n] - ups[0]).mean() < 60 and np.median(shown[4 * n:]) == 24  # the legend's ground
+    for face, got in zip(faces, ups, strict=True):  # each face in its place: its own picture, enlarged
+        assert np.abs(got.reshape(n, 4, n, 4, 3).mean(axis=(1, 3)) - face).mean() < 4
+    monkeypatch.setattr(pipeline, "_cube_cut", lambda *a: None)  # as the faces were upscaled alone
+    upscale_file(upscaler, src, tmp_path / "alone.dds")
+    alone_at_seam, alone_away, _ = strays(tmp_path / "alone.dds")
+    assert at_seam <= away + 0.1 and alone_at_seam >= alone_away + 0.3, (at_seam, away, alone_at_seam, alone_away)
 
 
 def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:

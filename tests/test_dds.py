@@ -265,6 +265,34 @@ def test_a_cube_map_keeps_its_six_faces(tmp_path: Path, kind: str | None, mips: 
                                                       "5 faces are written only to a .dds output"]
 
 
+def test_a_cube_map_face_grows_into_the_faces_it_meets() -> None:
+    """Each face grown by its neighbours' texels: inside, itself; past an edge, the face D3D puts there, unfolded as
+    the cross draws it (+Z's right edge meets +X's left, rows aligned; +Z's top meets +Y's bottom, columns aligned;
+    the ring +Z, +X, -Z, -X closes); and every edge the same from both sides: the texel past face f's edge is face
+    g's edge texel, and the texel past g's edge there is f's own."""
+    n, pad = 8, 3
+    grown = dds.cube_neighbours(n, pad)
+    inside = slice(pad, pad + n)
+    for f, (face, row, col) in enumerate(grown):
+        assert face.shape == (n + 2 * pad, n + 2 * pad) and (face[inside, inside] == f).all()
+        assert (row[inside, inside] == np.arange(n)[:, None]).all() and (col[inside, inside] == np.arange(n)).all()
+    for left, right in ((4, 0), (0, 5), (5, 1), (1, 4)):  # +Z | +X | -Z | -X | +Z
+        face, row, col = grown[left]
+        assert (face[inside, pad + n:] == right).all() and (row[inside, pad + n] == np.arange(n)).all()
+        assert (col[inside, pad + n:] == np.arange(pad)).all()
+    face, row, col = grown[4]
+    assert (face[:pad, inside] == 2).all() and (row[:pad, pad] == np.arange(n - pad, n)).all()
+    assert (col[pad - 1, inside] == np.arange(n)).all()
+    for f, (face, row, col) in enumerate(grown):
+        for i, j in [(pad - 1, k) for k in range(pad, pad + n)] + [(pad + n, k) for k in range(pad, pad + n)] + [
+                (k, pad - 1) for k in range(pad, pad + n)] + [(k, pad + n) for k in range(pad, pad + n)]:  # fmt: skip
+            g, r, c = int(face[i, j]), int(row[i, j]), int(col[i, j])
+            assert g != f and (r in (0, n - 1) or c in (0, n - 1))  # an edge texel of another face
+            back = [(r + pad + dr, c + pad + dc) for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+            own = (min(max(i, pad), pad + n - 1) - pad, min(max(j, pad), pad + n - 1) - pad)
+            assert any(grown[g][0][b] == f and (grown[g][1][b], grown[g][2][b]) == own for b in back)
+
+
 def test_a_texture_array_keeps_its_textures(tmp_path: Path) -> None:
     """A DX10 texture array (here three BC1_UNORM textures) keeps its size and format."""
     faces = _faces(3)

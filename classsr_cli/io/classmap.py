@@ -40,14 +40,17 @@ def render_classmap(
     step: int,
     lr_size: tuple[int, int],
     names: tuple[str, ...] = CLASS_NAMES,
+    crop: int = 0,
 ) -> np.ndarray:
-    """Tint ``rgb`` (``(H, W, 3)`` uint8, the output image) by ``classes`` (see :func:`tint`) and add a legend
-    strip below with each class's share of the patches.
+    """Tint ``rgb`` (``(H, W, 3)`` uint8, the output image) by ``classes`` (see :func:`tint`), take ``crop`` pixels
+    off each side (a cube map face's grown border), and add a legend strip below with each class's share of the
+    patches.
 
-    Returns ``(H + legend, W, 3)`` uint8.
+    Returns ``(H - 2 crop + legend, W - 2 crop, 3)`` uint8.
     """
     out = tint(rgb, classes, step, lr_size, rgb.shape[0])
-    return np.concatenate([out, _legend(rgb.shape[1], classes, names)], axis=0)
+    out = out[crop:out.shape[0] - crop, crop:out.shape[1] - crop] if crop else out
+    return np.concatenate([out, _legend(out.shape[1], classes, names)], axis=0)
 
 
 def _legend(width: int, classes: np.ndarray, names: tuple[str, ...]) -> np.ndarray:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["Texture", "mip_sizes", "notes", "other_faces", "texture_of", "write"]
+__all__ = ["Texture", "cube_neighbours", "mip_sizes", "notes", "other_faces", "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
 _FLAGS, _MIPS, _CAPS = 8, 28, 108
@@ -140,6 +140,43 @@ def other_faces(path: Path, texture: Texture) -> list[Image.Image]:
             im.load()
             faces.append(im)
     return faces
+
+
+#: Each cube map face's direction from its texel coordinates ``sc``, ``tc`` (-1 to 1, right and down): as D3D and
+#: OpenGL select a face (+X, -X, +Y, -Y, +Z, -Z; the major axis, then sc and tc over it; left-handed, y up).
+_FACE_AXES = (
+    lambda sc, tc: (1.0, -tc, -sc), lambda sc, tc: (-1.0, -tc, sc),   # +X, -X: (x, y, z)
+    lambda sc, tc: (sc, 1.0, tc), lambda sc, tc: (sc, -1.0, -tc),     # +Y, -Y
+    lambda sc, tc: (sc, -tc, 1.0), lambda sc, tc: (-sc, -tc, -1.0),   # +Z, -Z
+)
+
+
+def cube_neighbours(size: int, pad: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For each face of a cube map of ``size`` x ``size`` faces, the texels of that face grown by ``pad`` on every
+    side: ``(face, row, column)`` index arrays of ``(size + 2 pad)`` squares. Past an edge, the face it meets,
+    unfolded there (the texel ``d`` past the edge is the neighbour's ``d`` in from it, along the edge as it runs: the
+    two faces' texels continue each other at one density, as the unfolded cross draws them); past a corner, where
+    three faces meet, the nearest texel. Upscaling each face with its neighbours' texels around it, then cropping
+    them, leaves no seam where the faces meet: alone, each face's border sees only its own pixels."""
+    at = (np.arange(-pad, size + pad, dtype=np.float64) + 0.5) / size * 2 - 1  # texel centres, -1 .. 1 on the face
+    tc, sc = np.meshgrid(at, at, indexing="ij")
+    past = np.maximum(np.abs(sc) - 1, 0) + np.maximum(np.abs(tc) - 1, 0)  # how far beyond the face's edges
+    grown = []
+    for axes in _FACE_AXES:
+        normal = np.asarray(axes(0.0, 0.0), dtype=np.float64)
+        on = np.stack(np.broadcast_arrays(*axes(np.clip(sc, -1, 1), np.clip(tc, -1, 1))), axis=-1)
+        x, y, z = np.moveaxis(on - past[..., None] * normal, -1, 0)  # folded over the edge onto the neighbour
+        ax, ay, az = np.abs(x), np.abs(y), np.abs(z)
+        major = np.where((ax >= ay) & (ax >= az), 0, np.where(ay >= az, 1, 2))
+        face = np.choose(major, [np.where(x > 0, 0, 1), np.where(y > 0, 2, 3), np.where(z > 0, 4, 5)])
+        ma = np.choose(major, [ax, ay, az])
+        # each face's (sc, tc) of the point, as the table that selects it
+        s_of = np.choose(face, [-z, z, x, x, x, -x])
+        t_of = np.choose(face, [-y, -y, z, -z, -y, -y])
+        col = np.clip(np.floor((s_of / ma + 1) / 2 * size).astype(np.int64), 0, size - 1)
+        row = np.clip(np.floor((t_of / ma + 1) / 2 * size).astype(np.int64), 0, size - 1)
+        grown.append((face, row, col))
+    return grown
 
 
 def mip_sizes(width: int, height: int) -> list[tuple[int, int]]:
