@@ -271,7 +271,7 @@ def test_a_cube_map_face_grows_into_the_faces_it_meets() -> None:
     the ring +Z, +X, -Z, -X closes); and every edge the same from both sides: the texel past face f's edge is face
     g's edge texel, and the texel past g's edge there is f's own."""
     n, pad = 8, 3
-    grown = dds.cube_neighbours(n, pad)
+    grown = list(dds.cube_neighbours(n, pad))
     inside = slice(pad, pad + n)
     for f, (face, row, col) in enumerate(grown):
         assert face.shape == (n + 2 * pad, n + 2 * pad) and (face[inside, inside] == f).all()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,18 +152,19 @@ _FACE_AXES = (
 )
 
 
-def cube_neighbours(size: int, pad: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def cube_neighbours(size: int, pad: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """For each face of a cube map of ``size`` x ``size`` faces, the texels of that face grown by ``pad`` on every
-    side: ``(face, row, column)`` index arrays of ``(size + 2 pad)`` squares. Past an edge, the face it meets,
+    side, face by face: ``(face, row, column)`` index arrays of ``(size + 2 pad)`` squares. Past an edge, the face it meets,
     unfolded there (the texel ``d`` past the edge is the neighbour's ``d`` in from it, along the edge as it runs: the
     two faces' texels continue each other at one density, as the unfolded cross draws them); past a corner, where
     three faces meet, the nearest texel. Upscaling each face with its neighbours' texels around it, then cropping
     them, leaves no seam where the faces meet: alone, each face's border sees only its own pixels."""
-    at = (np.arange(-pad, size + pad, dtype=np.float64) + 0.5) / size * 2 - 1  # texel centres, -1 .. 1 on the face
-    tc, sc = np.meshgrid(at, at, indexing="ij")
+    span = size + 2 * pad
+    i, j = np.nonzero(np.pad(np.zeros((size, size), bool), pad, constant_values=True))  # the grown border's texels
+    tc, sc = ((np.stack([i, j]).astype(np.float64) - pad + 0.5) / size * 2 - 1)  # texel centres, -1 .. 1 on the face
     past = np.maximum(np.abs(sc) - 1, 0) + np.maximum(np.abs(tc) - 1, 0)  # how far beyond the face's edges
-    grown = []
-    for axes in _FACE_AXES:
+    inside = np.arange(-pad, size + pad, dtype=np.int32).clip(0, size - 1)
+    for f, axes in enumerate(_FACE_AXES):
         normal = np.asarray(axes(0.0, 0.0), dtype=np.float64)
         on = np.stack(np.broadcast_arrays(*axes(np.clip(sc, -1, 1), np.clip(tc, -1, 1))), axis=-1)
         x, y, z = np.moveaxis(on - past[..., None] * normal, -1, 0)  # folded over the edge onto the neighbour
@@ -173,10 +175,13 @@ def cube_neighbours(size: int, pad: int) -> list[tuple[np.ndarray, np.ndarray, n
         # each face's (sc, tc) of the point, as the table that selects it
         s_of = np.choose(face, [-z, z, x, x, x, -x])
         t_of = np.choose(face, [-y, -y, z, -z, -y, -y])
-        col = np.clip(np.floor((s_of / ma + 1) / 2 * size).astype(np.int64), 0, size - 1)
-        row = np.clip(np.floor((t_of / ma + 1) / 2 * size).astype(np.int64), 0, size - 1)
-        grown.append((face, row, col))
-    return grown
+        faces = np.full((span, span), f, np.int8)
+        rows = np.repeat(inside[:, None], span, axis=1)
+        cols = np.repeat(inside[None, :], span, axis=0)
+        faces[i, j] = face
+        cols[i, j] = np.clip(np.floor((s_of / ma + 1) / 2 * size), 0, size - 1)
+        rows[i, j] = np.clip(np.floor((t_of / ma + 1) / 2 * size), 0, size - 1)
+        yield faces, rows, cols
 
 
 def mip_sizes(width: int, height: int) -> list[tuple[int, int]]:
