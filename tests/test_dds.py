@@ -138,6 +138,11 @@ def test_a_compression_pillow_cannot_encode_is_written_uncompressed_and_said(
                      "'classsr[textures]' (etcpak) keeps it, or compress it with the game's own tool"]
     with Image.open(tmp_path / "o.dds") as im:
         assert getattr(im, "pixel_format", None) is None and not np.asarray(im).any()
+    hdr = read_image(_dx10(tmp_path / "bc6h.dds", (8, 8), 95, bytes(64)))  # BC6H_UF16: HDR, which Pillow clips
+    assert hdr.notes == ["DDS BC6H holds HDR light: read at 8 bits per channel (Pillow's decoder), light above 1.0 "
+                         "clipped; an OpenEXR of it keeps that light through classsr"]
+    assert write_image(tmp_path / "o6.dds", hdr) == ["DDS written uncompressed: Pillow encodes no BC6H (the source's "
+                                                     "compression); compress it with the game's own tool"]
 
 
 @pytest.mark.parametrize("dxgi", [98, 99])  # BC7_UNORM, BC7_UNORM_SRGB

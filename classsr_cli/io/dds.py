@@ -68,11 +68,16 @@ class Texture:
     faces: tuple[tuple[np.ndarray, np.ndarray | None], ...] = field(default=(), compare=False, repr=False)
 
     def notes(self) -> list[str]:
-        """What of the source is not upscaled: a volume's other slices, a cube map array's other cubes."""
-        if self.layout is None or self.faces:
-            return []
-        part = {"cube map": "face", "volume texture": "slice"}.get(self.layout, "texture")
-        return [f"DDS {self.layout}: only its first {part} is upscaled, written as one 2D texture"]
+        """What of the source is not upscaled: a volume's other slices, a cube map array's other cubes; a BC6H
+        texture's light above 1.0 (HDR, which Pillow reads at 8 bits)."""
+        said = []
+        if self.compression in ("BC6H", "BC6HS"):
+            said.append("DDS BC6H holds HDR light: read at 8 bits per channel (Pillow's decoder), light above 1.0 "
+                        "clipped; an OpenEXR of it keeps that light through classsr")
+        if self.layout is not None and not self.faces:
+            part = {"cube map": "face", "volume texture": "slice"}.get(self.layout, "texture")
+            said.append(f"DDS {self.layout}: only its first {part} is upscaled, written as one 2D texture")
+        return said
 
 
 def texture_of(path: Path, im: Image.Image) -> Texture:
