@@ -158,8 +158,8 @@ _FACE_AXES = (
 
 
 def cube_neighbours(size: int, pad: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """For each face of a cube map of ``size`` x ``size`` faces, the texels of that face grown by ``pad`` on every
-    side, face by face: ``(face, row, column)`` index arrays of ``(size + 2 pad)`` squares. Past an edge, the face it meets,
+    """For each face of a cube map of ``size`` x ``size`` faces in turn, the texels of that face grown by ``pad`` on
+    every side: ``(face, row, column)`` index arrays of ``(size + 2 pad)`` squares. Past an edge, the face it meets,
     unfolded there (the texel ``d`` past the edge is the neighbour's ``d`` in from it, along the edge as it runs: the
     two faces' texels continue each other at one density, as the unfolded cross draws them); past a corner, where
     three faces meet, the nearest texel. Upscaling each face with its neighbours' texels around it, then cropping
