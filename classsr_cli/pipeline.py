@@ -967,7 +967,7 @@ class ImageResult:
 
 
 #: LR texels of its neighbours grown around each face of a DDS cube map before it is upscaled (then cropped): alone,
-#: a face's border sees only its own pixels, and a seam shows where faces meet (the step across a cut 2.3x the
+#: a face's border sees only its own pixels, and a seam shows where faces meet (the step across a cut 2.3-2.6x the
 #: picture's own); from 8 the step is the picture's own (docs/experiments.md, "Added: cube map faces upscaled
 #: with their neighbours' texels").
 CUBE_PAD = 16

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import struct
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +297,29 @@ def test_a_cube_map_face_grows_into_the_faces_it_meets() -> None:
             back = [(r + pad + dr, c + pad + dc) for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))]
             own = (min(max(i, pad), pad + n - 1) - pad, min(max(j, pad), pad + n - 1) - pad)
             assert any(grown[g][0][b] == f and (grown[g][1][b], grown[g][2][b]) == own for b in back)
+
+
+def test_cube_faces_with_and_without_alpha_share_one_layout(tmp_path: Path) -> None:
+    """An uncompressed cube map whose faces differ in alpha (one made transparent, as an upscaled face may come back)
+    is written with every face in one layout (RGBA), so each face reads back as it was."""
+    faces = _faces(6)
+    src = tmp_path / "sky.dds"
+    buf = io.BytesIO()
+    faces[0].convert("RGB").save(buf, format="DDS")
+    head = bytearray(buf.getvalue()[:128])
+    struct.pack_into("<I", head, 112, 0x200 | 0xFC00)
+    src.write_bytes(bytes(head) + b"".join(_levels(face.convert("RGB"), None, False) for face in faces))
+    pic = read_image(src)
+    assert pic.texture is not None and all(a is None for _, a in pic.texture.faces)
+    others = list(pic.texture.faces)
+    others[1] = (others[1][0], np.full((40, 52), 100, np.uint8))
+    pic = replace(pic, texture=replace(pic.texture, faces=tuple(others)))
+    assert write_image(tmp_path / "out.dds", pic) == []
+    assert len((tmp_path / "out.dds").read_bytes()) == 128 + 6 * 52 * 40 * 4
+    again = read_image(tmp_path / "out.dds").texture
+    assert again is not None
+    for (pixels, alpha), (want, want_alpha) in zip(again.faces, others, strict=True):
+        assert np.array_equal(pixels, want) and (alpha is None if want_alpha is None else (alpha == 100).all())
 
 
 def test_a_texture_array_keeps_its_textures(tmp_path: Path) -> None:

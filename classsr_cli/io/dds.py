@@ -235,8 +235,10 @@ def write(path: Path, im: Image.Image, texture: Texture | None, faces: list[Imag
     levels = mip_sizes(*im.size) if texture is None or texture.mipmaps else [im.size]
     data: list[bytes] = []
     header = b""
+    modes = {face.mode for face in (im, *faces)}  # one layout for every face (RGBA where faces differ: some have alpha)
+    mode = _MODES.get(encoded or "", "RGBA" if rgba or len(modes) > 1 else im.mode)
     for face in (im, *faces):
-        face = face.convert(_MODES.get(encoded or "", "RGBA" if rgba else face.mode))
+        face = face.convert(mode)
         for size in levels:
             level = face if size == face.size else face.resize(size, Image.Resampling.BOX)  # each pixel its area
             if rgba:  # R, G, B, A bytes, as DXGI's R8G8B8A8 holds them
