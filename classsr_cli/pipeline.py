@@ -98,12 +98,13 @@ NOISE_NOTE_JPEG_FROM = 1.0
 NOISE_NOTE_VIDEO_FROM = 3.0
 LIGHT_NOISE_VIDEO_FROM = 1.5
 #: Codecs whose footage takes the model trained on noisy input from another estimate than
-#: :data:`NOISE_NOTE_VIDEO_FROM` (the JPEG model below it, from :data:`LIGHT_NOISE_VIDEO_FROM`): HEVC from 5. x265
-#: smooths the noise of the frames it predicts more than its first frame shows, and that model then smooths their
-#: detail away. Chosen on the training photos as 25-frame pans coded by x265 at CRF 20, 25 and 30 (x4) and 25 and 30
-#: (x2) (``scripts/auto_rules.py --codec hevc --pan 24``; docs/results.md, "`--model auto`", seventy-second pass);
-#: still the best over 49 frames (seventy-third pass: over 9, 3 is, the first frame's noise counting more there).
-NOISE_VIDEO_FROM_BY_CODEC = {"hevc": 5.0}
+#: :data:`NOISE_NOTE_VIDEO_FROM` (the JPEG model below it, from :data:`LIGHT_NOISE_VIDEO_FROM`): HEVC from 5, VP9
+#: from 4. x265 and libvpx smooth the noise of the frames they predict more than the first frame shows, and that
+#: model then smooths their detail away. HEVC's chosen on the training photos as 25-frame pans coded by x265 at CRF
+#: 20, 25 and 30 (x4) and 25 and 30 (x2) (``scripts/auto_rules.py --codec hevc --pan 24``; docs/results.md,
+#: "`--model auto`", seventy-second pass), still the best over 49 frames (seventy-third pass: over 9, 3 is, the first
+#: frame's noise counting more there); VP9's as 25-frame pans at CRF 25, 33 and 41 (x4) and 33 (x2) (seventy-third).
+NOISE_VIDEO_FROM_BY_CODEC = {"hevc": 5.0, "vp9": 4.0}
 #: An H.264 video whose blocks are quantized at a mean QP (:func:`~classsr_cli.io.video.h264_qp`) of at least this,
 #: upscaled by a model trained on clean LR, which sharpens the codec's blocks as detail, gets a note naming the
 #: installed model trained on JPEG LR (:func:`codec_note`). Chosen on the training photos as slow pans of 25 frames

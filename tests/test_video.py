@@ -2497,11 +2497,15 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
     assert suited_video_model(first, 4, lossy=True, palette=False)[0] == "classsr_residual_jpeg_x4"  # reads 2.9
     grainier = add_noise(ramp, 5, 10)  # reads 3.6
     assert suited_video_model(grainier, 4, lossy=True, palette=False)[0] == "classsr_residual_noisy_x4"
-    # HEVC: never the noisy model (x265 smooths the frames it predicts more than the first shows): the JPEG one, said
-    # as noisy, where H.264's takes the noisy one
-    assert suited_video_model(grainier, 4, lossy=True, palette=False, codec="hevc") == (
-        "classsr_residual_jpeg_x4", "its first frame looks noisy: its noise estimate is 3.6 levels")
+    # HEVC and VP9: the noisy model from 5 and 4 (x265 and libvpx smooth the frames they predict more than the first
+    # shows): below, the JPEG one, said as noisy, where H.264's takes the noisy one
+    for codec in ("hevc", "vp9"):
+        assert suited_video_model(grainier, 4, lossy=True, palette=False, codec=codec) == (
+            "classsr_residual_jpeg_x4", "its first frame looks noisy: its noise estimate is 3.6 levels")
     assert suited_video_model(grainier, 4, lossy=True, palette=False, codec="h264")[0] == "classsr_residual_noisy_x4"
+    grainiest = add_noise(ramp, 6, 10)  # reads 4.3
+    assert suited_video_model(grainiest, 4, lossy=True, palette=False, codec="vp9")[0] == "classsr_residual_noisy_x4"
+    assert suited_video_model(grainiest, 4, lossy=True, palette=False, codec="hevc")[0] == "classsr_residual_jpeg_x4"
     assert suited_video_model(first, 4, lossy=True, palette=False, codec="hevc")[1].endswith("lightly noisy: its "
                                                                                            "noise estimate is 2.9 levels")
     assert suited_video_model(grainier, 4, lossy=False, palette=False)[0] == "classsr_residual_jpeg_x4"
