@@ -650,7 +650,7 @@ def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int |
     light = _light_noise(_noise_levels(pixels), lossy, _video_noisy_from(codec))
     if name is None or palette or _compressed(jpeg_quality) or light is None:
         return []
-    if _how_noisy(light, lossy) == "noisy":  # HEVC's footage (NOISE_VIDEO_FROM_BY_CODEC)
+    if _how_noisy(light, lossy) == "noisy":  # HEVC's or VP9's footage (NOISE_VIDEO_FROM_BY_CODEC)
         return [f"looks noisy: this model sharpens the noise as detail; --model {name} leaves it out"]
     return [f"looks lightly noisy: this model sharpens the noise as detail; --model {name} leaves light noise out"]
 
@@ -682,7 +682,8 @@ def _video_noisy_from(codec: str | None) -> float:
 
 def _how_noisy(level: float, lossy: bool) -> str:
     """How noisy a picture whose :func:`_light_noise` is ``level`` looks: lightly, or, a ``lossy`` video's frame from
-    :data:`NOISE_NOTE_VIDEO_FROM` (a codec whose footage the JPEG model takes then: HEVC's), noisy."""
+    :data:`NOISE_NOTE_VIDEO_FROM` (a codec whose footage the JPEG model still takes there,
+    :data:`NOISE_VIDEO_FROM_BY_CODEC`), noisy."""
     return "noisy" if lossy and level >= NOISE_NOTE_VIDEO_FROM else "lightly noisy"
 
 
@@ -1010,13 +1011,11 @@ def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Calla
             lambda d, total, k=k: progress(k * total + d, len(faces) * total))  # fmt: skip
         done.append(upscaler.upscale_picture(Picture(pixels=pixels, alpha=alpha_k), progress=counted))
 
-    def inside(a: np.ndarray | None) -> np.ndarray | None:
-        return a if a is None or not cut else np.ascontiguousarray(a[cut:a.shape[0] - cut, cut:a.shape[1] - cut])
+    def inside(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a[cut:a.shape[0] - cut, cut:a.shape[1] - cut]) if cut else a
 
-    ups = [(inside(face.pixels), inside(face.alpha)) for face, _ in done]
-    first_pixels, first_alpha = ups[0]
-    assert first_pixels is not None
-    others = tuple((px, a) for px, a in ups[1:] if px is not None)
+    ups = [(inside(face.pixels), None if face.alpha is None else inside(face.alpha)) for face, _ in done]
+    (first_pixels, first_alpha), others = ups[0], tuple(ups[1:])
     out = replace(picture, pixels=first_pixels, alpha=first_alpha, notes=[], texture=replace(texture, faces=others))
     routes = tuple(up.route for _, up in done)
     both = Upscaled(first_pixels, first_alpha, joined_route(list(routes)), sum(up.model_seconds for _, up in done))
@@ -1117,7 +1116,7 @@ def upscale_file(
             rgb = np.repeat(drawn_on, 3, axis=2) if drawn_on.shape[2] == 1 else drawn_on  # tint takes 16 bits
             grid = drawn.grid
             img = render_classmap(rgb, drawn.classes.numpy(), grid.step, (grid.height, grid.width), crop=cut)
-            write_image(Path(classmap), Picture(pixels=np.ascontiguousarray(img)), overwrite=overwrite)
+            write_image(Path(classmap), Picture(pixels=img), overwrite=overwrite)
         return ImageResult(
             input=src, output=dst, classmap=Path(classmap) if classmap is not None else None,
             scale=upscaler.scale, model_scale=upscaler.model_scale, model=upscaler.model_path,

@@ -62,6 +62,9 @@ class Texture:
     dxgi: int | None = None
     #: ``cube map``, ``volume texture`` or ``texture array``: a source of several 2D pictures, else ``None``.
     layout: str | None = None
+    #: The 2D pictures a cube map or texture array holds, as its header counts them (a DX10 cube map's six a cube,
+    #: a legacy one's faces present; an array's textures); 1 for another texture.
+    count: int = 1
     #: A cube map's faces after the first (+X; then -X, +Y, -Y, +Z, -Z) or an array's textures after the first, in
     #: file order: each ``(pixels, alpha)`` as :class:`~classsr_cli.io.image.Picture` holds them (the reader's, then
     #: upscaled); empty where the layout's other pictures are not read (a volume, a cube map array).
@@ -88,11 +91,14 @@ def texture_of(path: Path, im: Image.Image) -> Texture:
     flags, mips, caps2 = (struct.unpack_from("<I", head, at)[0] for at in (_FLAGS, _MIPS, _CAPS + 4))
     cube, volume = bool(caps2 & 0x200), bool(caps2 & 0x200000)  # DDSCAPS2_CUBEMAP, DDSCAPS2_VOLUME
     dxgi, textures = None, 1
+    count = (caps2 & 0xFC00).bit_count()  # a legacy cube map's faces present
     if head[84:88] == b"DX10" and len(head) == _DX10_HEADER:
         dxgi, dimension, misc, textures = struct.unpack_from("<4I", head, _HEADER)
         cube, volume = cube or bool(misc & 0x4), volume or dimension == 4  # TEXTURECUBE; TEXTURE3D
+        count = 6 * textures if cube else textures
     layout = "cube map" if cube else "volume texture" if volume else "texture array" if textures > 1 else None
-    return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1, dxgi, layout)
+    return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1, dxgi, layout,
+                   count if layout in ("cube map", "texture array") else 1)
 
 
 #: Bytes per 4 x 4 block of the block compressions Pillow reads (the others: 16).
@@ -109,19 +115,12 @@ def other_faces(path: Path, texture: Texture) -> list[Image.Image]:
     a one-face DDS of it (the source's header with the layout taken out, then that face's data: every format Pillow
     reads). Empty for a 2D texture, a volume, a cube map array or a cube map without all six faces, and for a layout
     whose faces' size this cannot tell (an uncompressed DX10 format it does not know)."""
-    if texture.layout not in ("cube map", "texture array"):
-        return []
+    count = texture.count
+    if texture.layout not in ("cube map", "texture array") or (texture.layout == "cube map" and count != 6):
+        return []  # a cube map array, or a legacy cube map with some faces left out: its first face only (said)
     raw = path.read_bytes()
     caps2 = struct.unpack_from("<I", raw, _CAPS + 4)[0]
-    start, count = _HEADER, 6
-    if raw[84:88] == b"DX10":
-        start = _DX10_HEADER
-        arrays = struct.unpack_from("<I", raw, _HEADER + 12)[0]
-        count = 6 * arrays if texture.layout == "cube map" else arrays
-        if texture.layout == "cube map" and arrays != 1:  # a cube map array: its first face only (said)
-            return []
-    elif caps2 & _CUBE_FACES != _CUBE_FACES:  # a legacy cube map with some faces left out
-        return []
+    start = _DX10_HEADER if raw[84:88] == b"DX10" else _HEADER
     height, width = struct.unpack_from("<2I", raw, 12)
     levels = mip_sizes(width, height)[: max(1, struct.unpack_from("<I", raw, _MIPS)[0])] if texture.mipmaps else [
         (width, height)]
@@ -228,7 +227,8 @@ def write(path: Path, im: Image.Image, texture: Texture | None, faces: list[Imag
     encoded = _encoding(texture)
     dxgi = texture.dxgi if texture is not None else None
     srgb = encoded is None and dxgi in _SRGB_FORMATS  # written uncompressed, read as sRGB still
-    array = bool(faces) and texture is not None and texture.layout == "texture array"
+    layout = texture.layout if faces and texture is not None else None  # a cube map's or an array's faces written
+    array = layout == "texture array"
     rgba = srgb or (array and encoded is None)  # R8G8B8A8 under a DX10 header (only a DX10 header holds an array)
     if rgba:
         dxgi = _RGBA8_SRGB if srgb else _RGBA8
@@ -259,13 +259,12 @@ def write(path: Path, im: Image.Image, texture: Texture | None, faces: list[Imag
         header = _dx10_header(im.size, None, len(levels), len(data[0]), fourcc=b"ATI1")
     elif len(levels) > 1:
         head = bytearray(header)
-        struct.pack_into("<I", head, _FLAGS, struct.unpack_from("<I", head, _FLAGS)[0] | _DDSD_MIPMAPCOUNT)
+        _set_bits(head, _FLAGS, _DDSD_MIPMAPCOUNT)
         struct.pack_into("<I", head, _MIPS, len(levels))
-        caps = struct.unpack_from("<I", head, _CAPS)[0] | _DDSCAPS_COMPLEX | _DDSCAPS_MIPMAP
-        struct.pack_into("<I", head, _CAPS, caps)
+        _set_bits(head, _CAPS, _DDSCAPS_COMPLEX | _DDSCAPS_MIPMAP)
         header = bytes(head)
-    if faces:
-        header = _with_faces(header, "cube map" if not array else "texture array", 1 + len(faces))
+    if layout is not None:
+        header = _with_faces(header, layout, 1 + len(faces))
     path.write_bytes(header + b"".join(data))
 
 
@@ -278,15 +277,20 @@ def _with_faces(header: bytes, layout: str, count: int) -> bytes:
     """``header`` made a cube map's (its six faces' bits; a DX10 header's TEXTURECUBE) or an array of ``count``
     textures' (DX10)."""
     head = bytearray(header)
-    struct.pack_into("<I", head, _CAPS, struct.unpack_from("<I", head, _CAPS)[0] | _DDSCAPS_COMPLEX)
+    _set_bits(head, _CAPS, _DDSCAPS_COMPLEX)
     dx10 = head[84:88] == b"DX10"
     if layout == "cube map":
-        struct.pack_into("<I", head, _CAPS + 4, struct.unpack_from("<I", head, _CAPS + 4)[0] | _CUBE_FACES)
+        _set_bits(head, _CAPS + 4, _CUBE_FACES)
         if dx10:
-            struct.pack_into("<I", head, _HEADER + 8, struct.unpack_from("<I", head, _HEADER + 8)[0] | 0x4)
+            _set_bits(head, _HEADER + 8, 0x4)  # D3D11_RESOURCE_MISC_TEXTURECUBE
     elif dx10:
         struct.pack_into("<I", head, _HEADER + 12, count)
     return bytes(head)
+
+
+def _set_bits(head: bytearray, at: int, bits: int) -> None:
+    """Set ``bits`` in the little-endian 32-bit field of ``head`` at offset ``at``."""
+    struct.pack_into("<I", head, at, struct.unpack_from("<I", head, at)[0] | bits)
 
 
 def _bc4(level: Image.Image) -> bytes:

@@ -587,11 +587,9 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     if gain is not None:
         gain = gain.turned(_orient(gain.pixels, orientation))
         gain = replace(gain, of_size=(colour.shape[1], colour.shape[0]))
-    if alpha is not None and int(alpha.min()) == np.iinfo(alpha.dtype).max:
-        alpha = None  # fully opaque: nothing to keep
     return Picture(
         pixels=np.ascontiguousarray(colour),
-        alpha=None if alpha is None else np.ascontiguousarray(alpha),
+        alpha=_kept_alpha(alpha),
         icc=icc,
         exif=_exif_bytes(exif, fmt),
         source_format=fmt,
@@ -683,11 +681,17 @@ def webp_lossless(path: Path) -> bool:
     return False
 
 
+def _kept_alpha(alpha: np.ndarray | None) -> np.ndarray | None:
+    """``alpha`` as :class:`Picture` holds it: ``None`` where fully opaque (nothing to keep), else C-contiguous."""
+    if alpha is None or int(alpha.min()) == np.iinfo(alpha.dtype).max:
+        return None
+    return np.ascontiguousarray(alpha)
+
+
 def _face(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """A DDS face's ``(pixels, alpha)`` as :class:`Picture` holds them (alpha ``None`` where fully opaque)."""
+    """A DDS face's ``(pixels, alpha)`` as :class:`Picture` holds them."""
     colour, alpha, _ = _pil_arrays(im, None, [])
-    opaque = alpha is None or int(alpha.min()) == np.iinfo(alpha.dtype).max
-    return np.ascontiguousarray(colour), None if opaque else np.ascontiguousarray(alpha)
+    return np.ascontiguousarray(colour), _kept_alpha(alpha)
 
 
 def _pil_arrays(
@@ -932,9 +936,7 @@ def _read_pam(path: Path, max_pixels: int | None) -> Picture:
         raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
     colour = samples[..., : 3 if head.depth >= 3 else 1]
     alpha = samples[..., -1] if head.depth in (2, 4) else None
-    if alpha is not None and int(alpha.min()) == np.iinfo(alpha.dtype).max:
-        alpha = None  # fully opaque: nothing to keep
-    return Picture(pixels=np.ascontiguousarray(colour), alpha=None if alpha is None else np.ascontiguousarray(alpha),
+    return Picture(pixels=np.ascontiguousarray(colour), alpha=_kept_alpha(alpha),
                    source_format="PAM", source_mode=("L", "LA", "RGB", "RGBA")[head.depth - 1])  # fmt: skip
 
 
