@@ -7,6 +7,11 @@ line: how many reads gave each mean, and each read that differed from the most c
 
     python scripts/qp_read_repeat.py --reads 300 --decoder-threads 0 --load 3   # 4 of 300 differed (73rd pass)
     python scripts/qp_read_repeat.py --reads 900 --decoder-threads 1 --load 3   # none differed
+
+``--timed N``: instead, the seconds of N reads of the first 25 frames (``video.QP_FRAMES``) of a 1920x1080 clip
+(ffmpeg's ``testsrc2``, libx264 CRF 23), on one decoding thread and on ffmpeg's default:
+
+    python scripts/qp_read_repeat.py --timed 5
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +42,33 @@ def clip(path: Path) -> Path:
     return path
 
 
+def timed(reads: int) -> dict[str, list[float]]:
+    """Seconds of each read of a 1080p clip's first frames, by decoding threads (1, 0)."""
+    seconds: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        hd = Path(tmp) / "hd.mp4"
+        subprocess.run([video.ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25",
+                        "-t", "2", "-c:v", "libx264", "-crf", "23", str(hd)], check=True)  # fmt: skip
+        for threads in (1, 0):
+            video.QP_DECODE_THREADS = threads
+            for _ in range(reads):
+                video._frame_qps.cache_clear()
+                start = time.perf_counter()
+                video.h264_frame_qps(hd, video.QP_FRAMES)
+                seconds.setdefault(str(threads), []).append(round(time.perf_counter() - start, 3))
+    return seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reads", type=int, default=300)
     ap.add_argument("--decoder-threads", type=int, default=video.QP_DECODE_THREADS)
     ap.add_argument("--load", type=int, default=0, help="busy processes beside the reads")
+    ap.add_argument("--timed", type=int, default=0, metavar="N", help="time N reads of a 1080p clip instead")
     args = ap.parse_args()
+    if args.timed:
+        sys.stdout.write(json.dumps({"decoder_threads_seconds": timed(args.timed)}) + "\n")
+        return
     video.QP_DECODE_THREADS = args.decoder_threads
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
     reads: list[tuple[float, ...]] = []
