@@ -2539,3 +2539,104 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
     assert r.exit_code == 0 and Path(json.loads(r.stdout)["model"]).name == "classsr_residual_jpeg_x4.safetensors"
     assert "note: --model auto: classsr_residual_jpeg_x4 (its first frame looks noisy: its noise estimate is 4." \
         in r.stderr, r.stderr
+
+
+def _fake_encoder(tmp_path: Path, behaviour: str, real: str) -> str:
+    """An ffmpeg that, when it is piped frames to encode, ``hang``s (sleeps, reading nothing), is ``busy`` for 2.5 s
+    before it reads them all, or reads them as they come (``idle`` between them); anything else runs ``real``."""
+    import sys
+
+    script = tmp_path / f"ffmpeg_{behaviour}"
+    script.write_text(f"""#!{sys.executable}
+import os, sys, time
+if "pipe:0" not in sys.argv:
+    os.execv({real!r}, [{real!r}, *sys.argv[1:]])
+if {behaviour!r} == "hang":
+    time.sleep(60)
+if {behaviour!r} == "busy":
+    end = time.monotonic() + 2.5
+    while time.monotonic() < end:
+        pass
+while sys.stdin.buffer.read(1 << 16):
+    pass
+""")
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the encoder's CPU time is read from /proc")
+def test_a_hung_encoder_is_stopped_and_a_slow_one_is_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from classsr_cli.io import video as video_io
+    from classsr_cli.io.video import VideoWriter, ffmpeg_exe
+
+    frame = np.zeros((256, 256, 3), np.uint8)  # 192 KiB: more than a pipe holds, so writing it waits on the encoder
+    real = ffmpeg_exe()
+
+    def writer(behaviour: str) -> VideoWriter:
+        fake = _fake_encoder(tmp_path, behaviour, real)
+        monkeypatch.setattr(video_io, "ffmpeg_exe", lambda: fake)
+        return VideoWriter(tmp_path / f"{behaviour}.mkv", 256, 256, time_base=Fraction(1, 10))
+
+    # One that takes no CPU time while a frame waits on it is killed, in about the stall's time, and said so.
+    monkeypatch.setattr(video_io, "ENCODER_STALL_SECONDS", 0.5)
+    hung = writer("hang")
+    t0 = time.monotonic()
+    with pytest.raises(VideoError, match=r"^the encoder hung: ffmpeg \(libx264\) used no CPU time for 0\.5 s while classsr "
+                                         r"waited on it, and was stopped; run it again, or try another --codec$"):
+        for pts in range(3):
+            hung.write(frame, pts)
+        hung.close()
+    assert time.monotonic() - t0 < 20
+    hung.abort()
+    # One busy (using CPU time) for five times the stall before it reads a frame is left to finish.
+    monkeypatch.setattr(video_io, "ENCODER_STALL_SECONDS", 0.5)
+    busy = writer("busy")
+    for pts in range(3):
+        busy.write(frame, pts)
+    busy.close()
+    assert busy.frames_written == 3
+    # So is one that waits for frames (no CPU time) while classsr is not waiting on it.
+    idle = writer("idle")
+    idle.write(frame, 0)
+    time.sleep(1.5)
+    idle.write(frame, 1)
+    idle.close()
+    assert idle.frames_written == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the encoder's CPU time is read from /proc")
+def test_video_with_a_hung_encoder_ends_in_one_line(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from classsr_cli.io import video as video_io
+    from classsr_cli.io.video import ffmpeg_exe
+
+    fake = _fake_encoder(tmp_path, "hang", ffmpeg_exe())  # decoding runs the real ffmpeg, encoding hangs
+    monkeypatch.setattr(video_io, "ffmpeg_exe", lambda: fake)
+    monkeypatch.setattr(video_io, "ENCODER_STALL_SECONDS", 0.5)
+    out = tmp_path / "out" / "o.mkv"
+    out.parent.mkdir()
+    r = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path)])
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip().splitlines()[-1] == ("error: the encoder hung: ffmpeg (libx264) used no CPU time for 0.5 s "
+                                                 "while classsr waited on it, and was stopped; run it again, or try "
+                                                 "another --codec")
+    assert not out.exists() and no_partials(out.parent)
+
+
+def test_cpu_ticks_counts_a_process_threads_time() -> None:
+    import os
+
+    from classsr_cli.io.video import cpu_ticks
+
+    if not Path("/proc/self/stat").exists():
+        assert cpu_ticks(os.getpid()) is None
+        return
+    before = cpu_ticks(os.getpid())
+    end = __import__("time").process_time() + 0.3
+    while __import__("time").process_time() < end:
+        pass
+    after = cpu_ticks(os.getpid())
+    assert before is not None and after is not None and after - before >= 10  # 0.3 s at 100 ticks a second
+    assert cpu_ticks(2**22 + 12345) is None  # no such process

@@ -34,6 +34,7 @@ import struct
 import subprocess
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -1122,6 +1123,71 @@ class VideoReader:
 
 # ---------------------------------------------------------------------------------------------------- writing
 
+#: How long the encoder may go without using CPU time while the writer waits on it (a frame being piped in, the file
+#: being finished) before it is taken as hung and killed: x265 deadlocked once here with all its threads waiting
+#: (docs/experiments.md, "Fixed: a hung encoder is stopped"). A working encoder uses CPU time whenever it has work;
+#: one whose disk stalls this long is stopped too.
+ENCODER_STALL_SECONDS = 300.0
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """The CPU time process ``pid`` has used so far (all its threads, in clock ticks), or ``None`` where the system
+    does not tell (no ``/proc``: not Linux) or the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2:].split()  # from field 3 (the state) on: the name may hold spaces
+    try:
+        return int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
+    except (IndexError, ValueError):
+        return None
+
+
+class _Watchdog(threading.Thread):
+    """Kills ``proc`` once it has used no CPU time for ``seconds`` while the caller waits on it (:meth:`waiting`);
+    :attr:`fired` then says so. Where CPU time cannot be read (not Linux) it does nothing."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.proc, self.seconds = proc, seconds
+        self.fired = False
+        self._waits = 0
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        with self._lock:
+            self._waits += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waits -= 1
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        poll = min(5.0, self.seconds / 10)
+        last, since = None, time.monotonic()  # the CPU time last seen, and since when it has not moved
+        while not self._stopped.wait(poll):
+            ticks = cpu_ticks(self.proc.pid)
+            if ticks is None or self.proc.poll() is not None:
+                return
+            now = time.monotonic()
+            with self._lock:
+                waited = self._waits > 0
+            if not waited or ticks != last:  # working, or waiting on the caller: the clock starts again
+                last, since = ticks, now
+            elif now - since >= self.seconds:
+                self.fired = True
+                self.proc.kill()
+                return
+
+
 
 def even_size(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
     """``(height, width)`` an encoder takes in ``pix_fmt``: chroma subsampled by two across (4:2:0, 4:2:2: yuv420p,
@@ -2088,6 +2154,7 @@ class VideoWriter:
             self._tick = time_base * 10**6
         self._proc: subprocess.Popen[bytes] | None = None
         self._pump: _StderrPump | None = None
+        self._watchdog: _Watchdog | None = None
         self._first: int | None = None
         self._held: tuple[bytes, int, int | None] | None = None
         self._open: tuple[int, bytes] | None = None  # bytes still due for the frame begun, its closing element
@@ -2121,13 +2188,16 @@ class VideoWriter:
             raise VideoError(f"could not start ffmpeg: {e}") from None
         self._pump = _StderrPump(self._proc.stderr)
         self._pump.start()
+        self._watchdog = _Watchdog(self._proc, ENCODER_STALL_SECONDS)
+        self._watchdog.start()
         frame_ns = round(1e9 / self.fps) if self.fps else None
         self._send(_matroska_header(self.width, self.height, self._tick_ns, self.bits, self.channels, frame_ns))
 
     def _send(self, data: bytes | memoryview) -> None:
         assert self._proc is not None and self._proc.stdin is not None
         try:
-            self._proc.stdin.write(data)
+            with self._waiting():
+                self._proc.stdin.write(data)
         except (BrokenPipeError, OSError):
             raise self._failure() from None
 
@@ -2138,12 +2208,24 @@ class VideoWriter:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             rc = self._proc.wait()
+        self._stop_watchdog()
         if self._pump:
             self._pump.join(timeout=10)
         msg = self._pump.message() if self._pump else ""
         return self._encoder_error(rc, msg)
 
+    def _waiting(self) -> contextlib.AbstractContextManager[None]:
+        return self._watchdog.waiting() if self._watchdog is not None else contextlib.nullcontext()
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.stop()
+
     def _encoder_error(self, rc: int, msg: str) -> VideoError:
+        if self._watchdog is not None and self._watchdog.fired:
+            return VideoError(f"the encoder hung: ffmpeg ({self.options.codec_for(self.muxer)}) used no CPU time for "
+                              f"{self._watchdog.seconds:g} s while classsr waited on it, and was stopped; run it again, "
+                              "or try another --codec")
         hint = ""
         codec = self.options.codec_for(self.muxer)
         if codec in ("libx264", "libx264rgb") and max(self.width, self.height) > 16384:
@@ -2231,9 +2313,11 @@ class VideoWriter:
             self._emit(*self._held)
             self._held = None
         assert self._proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self._proc.stdin.close()
-        rc = self._proc.wait()
+        with self._waiting():
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self._proc.stdin.close()  # flushes the buffered bytes: it waits on the encoder too
+            rc = self._proc.wait()
+        self._stop_watchdog()
         if self._pump:
             self._pump.join(timeout=10)
         self._forget_subtitles()
@@ -2255,6 +2339,7 @@ class VideoWriter:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        self._stop_watchdog()
         proc.kill()
         if proc.stdin:
             with contextlib.suppress(OSError):
