@@ -2066,6 +2066,40 @@ def test_a_parts_subtitles_are_timed_from_its_start_in_every_container(
         f"{n}.{e}" for n in ("one", "chunked") for e in ("mkv", "mp4", "webm"))
 
 
+def test_overlapping_cues_into_mp4_show_together(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """Two lines spoken together (0.2-1.5 s and 0.8-2.0 s), as SRT and as ASS: mov_text shows one cue at a time,
+    and ffmpeg ended the first where the second began; into .mp4 each overlap is one cue with both lines, for the
+    whole video, a part (--start) and a resumed run alike. Into .mkv the cues are copied, overlapping as they were.
+    A mov_text source (whose cues cannot overlap) is copied as it is."""
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:01,500\nFirst line\n\n2\n00:00:00,800 --> 00:00:02,000\nSecond\n\n"
+                   "3\n00:00:02,200 --> 00:00:02,800\nThird\n")
+    ass = tmp_path / "s.ass"
+    ff("-i", srt, ass)
+    src = tmp_path / "src.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=3", "-i", srt, "-i", ass, "-map", "0", "-map", "1",
+       "-map", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:s:0", "srt", "-c:s:1", "ass", src)  # fmt: skip
+    opts = EncodeOptions(preset="ultrafast")
+    both = "00:00:00,800 --> 00:00:01,500\nFirst line\nSecond"
+    for name, kw, shift in (("whole", {}, 0.0), ("part", {"start": 0.5}, 0.5),
+                            ("chunked", {"resume": True, "chunk_frames": 7}, 0.0)):  # fmt: skip
+        out = tmp_path / "out" / f"{name}.mp4"
+        upscale_video(tiny_model, src, out, options=opts, **kw)
+        for k in (0, 1):
+            text = subprocess.run([FF, "-v", "error", "-i", str(out), "-map", f"0:s:{k}", "-f", "srt", "-"],
+                                  capture_output=True, text=True, check=True).stdout  # fmt: skip
+            want = both if not shift else "00:00:00,300 --> 00:00:01,000\nFirst line\nSecond"
+            assert want in text, (name, k, text)
+            assert text.count("-->") == 4, (name, k, text)
+        again = tmp_path / "out" / f"{name}_again.mp4"  # mov_text in, mov_text out: as it is
+        upscale_video(tiny_model, out, again, options=opts)
+        assert cues(again) == cues(out)
+    kept = tmp_path / "out" / "kept.mkv"
+    upscale_video(tiny_model, src, kept, options=opts)
+    assert cues(kept) == cues(src) and "00:00:00,200 --> 00:00:01,500\nFirst line" in cues(kept)
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
 def test_a_parts_subtitles_keep_their_styles_languages_and_dispositions(
     tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -46,7 +46,7 @@ import numpy as np
 
 from classsr_cli.errors import ConfigError, InputError, VideoError
 from classsr_cli.io.icc import srgb16_transform
-from classsr_cli.io.subtitles import TEXT_FORMATS, cut
+from classsr_cli.io.subtitles import TEXT_FORMATS, cut, flatten
 
 if TYPE_CHECKING:
     from classsr_cli.io.sequence import Sequence
@@ -1585,14 +1585,20 @@ def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: P
     source's start), nor Matroska's at a cut of its input; and a cut drops a cue already showing. So text subtitles
     are cut as text (:func:`_cut_text_subtitles`), a cue showing at the cut kept from 0; bitmap ones (no text) are
     copied and cut by ffmpeg, the packet showing at the cut first moved to it (:func:`_copy_cut_subtitles`).
+    Into mov_text (MP4, MOV), which shows one cue at a time, text subtitles whose cues overlap are staged so too, the
+    whole file's where there is no part, with their cues made one at a time (:func:`~classsr_cli.io.subtitles.flatten`).
     ``named``: the file ``output`` becomes (``output`` a hidden file it is written under), which an error names."""
-    if not (source.seek or source.span):
+    part = bool(source.seek or source.span)
+    one_at_a_time = "mov_text" in args  # the subtitles' codec (plan_streams)
+    if not (part or one_at_a_time):
         return []
     ids = {str(s.index): s for s in source.subtitles}
     at = [i for i in range(len(args) - 1) if args[i] == "-map" and args[i + 1].startswith("1:") and args[i + 1][2:] in ids]
+    text = [i for i in at if ids[args[i + 1][2:]].codec in TEXT_FORMATS]
+    if not part:  # the whole file into mov_text: only text that can overlap (mov_text's own cannot)
+        at = text = [i for i in text if ids[args[i + 1][2:]].codec != "mov_text"]
     if not at:
         return []
-    text = [i for i in at if ids[args[i + 1][2:]].codec in TEXT_FORMATS]
     made: list[Path] = []
     inputs: list[str] = []
     try:
@@ -1607,7 +1613,8 @@ def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: P
                     continue
                 into = output.with_name(f".{output.name}.{suffix}.mkv")
                 made.append(into)
-                cutter(source, [ids[args[i + 1][2:]] for i in group], into, named or output, placeholder)
+                cutter(source, [ids[args[i + 1][2:]] for i in group], into, named or output, placeholder,
+                       one_at_a_time)
                 for k, i in enumerate(group):
                     args[i + 1] = f"{2 + len(inputs) // 2}:s:{k}"
                 inputs += ["-i", str(into)]
@@ -1633,11 +1640,11 @@ def _run_cut(cmd: list[str], named: Path, hidden: list[Path]) -> subprocess.Comp
 
 
 def _copy_cut_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path, named: Path,
-                        placeholder: Path) -> None:
+                        placeholder: Path, one_at_a_time: bool = False) -> None:
     """Bitmap subtitles (no text to cut): copied into ``into`` and cut there by ffmpeg, with the ``placeholder``
     stream after them. ffmpeg's cut drops a packet that starts before it, so the one showing at the cut
     (:func:`_showing_at`) is first moved to it (``setts``, in a copy of the streams): it then shows from the part's
-    first frame, for what was left of its time."""
+    first frame, for what was left of its time. (``one_at_a_time``: bitmaps are not turned into mov_text.)"""
     src, maps = source.path, [f"0:{s.index}" for s in streams]
     showing = _showing_at(source, streams, named) if source.seek else [None] * len(streams)
     if any(k is not None for k in showing):
@@ -1680,9 +1687,10 @@ def _showing_at(source: VideoInfo, streams: list[StreamInfo], named: Path) -> li
 
 
 def _cut_text_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path, named: Path,
-                        placeholder: Path) -> None:
+                        placeholder: Path, one_at_a_time: bool = False) -> None:
     """Text subtitles: each stream written out as text (:data:`~classsr_cli.io.subtitles.TEXT_FORMATS`), cut there
-    (:func:`classsr_cli.io.subtitles.cut`), and the cut texts put into ``into`` with the streams' metadata and
+    (:func:`classsr_cli.io.subtitles.cut`), its cues made one at a time with ``one_at_a_time``
+    (:func:`~classsr_cli.io.subtitles.flatten`), and the texts put into ``into`` with the streams' metadata and
     dispositions, the ``placeholder`` stream after them."""
     end = source.seek + source.span if source.span else None
     formats = [TEXT_FORMATS[s.codec] for s in streams]
@@ -1695,7 +1703,8 @@ def _cut_text_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path
     for p, f in zip(whole, formats, strict=True):
         part = p.with_name(f"cut.{p.name}")
         text = p.read_text(encoding="utf-8", errors="surrogateescape")
-        part.write_text(cut(text, f, source.seek, end), encoding="utf-8", errors="surrogateescape")
+        text = cut(text, f, source.seek, end)
+        part.write_text(flatten(text, f) if one_at_a_time else text, encoding="utf-8", errors="surrogateescape")
         parts += ["-f", f, "-i", str(part)]
     n = len(streams)
     meta = [a for k, s in enumerate(streams) for a in
