@@ -2659,6 +2659,26 @@ def test_video_with_a_hung_encoder_ends_in_one_line(clips: dict[str, Path], tiny
     assert not out.exists() and no_partials(out.parent)
 
 
+def test_the_watchdog_counts_only_time_spent_waiting_on_an_encoder_that_does_nothing() -> None:
+    """Fed looks at an encoder 1 s apart (a stall of 10 s, polled every 1 s): it fires after 10 s of waiting with the
+    CPU time still; CPU time used, or the caller not waiting, starts the count again; a gap of 1000 s between two
+    looks (classsr itself stopped by Ctrl-Z) counts as 2 s."""
+    import subprocess as sp
+
+    from classsr_cli.io.video import _Watchdog
+
+    dog = _Watchdog(sp.Popen(["true"]), 10.0)
+    assert dog.poll == 1.0
+    looks = [dog.stalled(5, True, float(t)) for t in range(10)]
+    assert not any(looks) and dog.stalled(5, True, 10.0)  # 10 s waited, no CPU time
+    assert not dog.stalled(6, True, 11.0)  # it moved
+    assert not any(dog.stalled(6, t % 3 != 0, float(t)) for t in range(12, 40))  # not waited on every third look
+    assert not dog.stalled(6, True, 1040.0)  # stopped for 1000 s: counts 2 s
+    assert not any(dog.stalled(6, True, 1040.0 + t) for t in range(1, 8))  # 9 s
+    assert dog.stalled(6, True, 1048.0)
+    dog.proc.wait()
+
+
 def test_cpu_ticks_counts_a_process_threads_time() -> None:
     import os
 

@@ -1154,6 +1154,9 @@ class _Watchdog(threading.Thread):
         self.proc, self.seconds = proc, seconds
         self.fired = False
         self._waits = 0
+        self._ticks: int | None = None  # the CPU time last seen,
+        self._still = 0.0  # how long the caller has waited on it since it last moved,
+        self._seen: float | None = None  # and when it was last looked at
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 
@@ -1171,22 +1174,32 @@ class _Watchdog(threading.Thread):
         self._stopped.set()
 
     def run(self) -> None:
-        poll = min(5.0, self.seconds / 10)
-        last, since = None, time.monotonic()  # the CPU time last seen, and since when it has not moved
-        while not self._stopped.wait(poll):
+        while not self._stopped.wait(self.poll):
             ticks = cpu_ticks(self.proc.pid)
             if ticks is None or self.proc.poll() is not None:
                 return
-            now = time.monotonic()
             with self._lock:
                 waited = self._waits > 0
-            if not waited or ticks != last:  # working, or waiting on the caller: the clock starts again
-                last, since = ticks, now
-            elif now - since >= self.seconds:
+            if self.stalled(ticks, waited, time.monotonic()):
                 self.fired = True
                 self.proc.kill()
                 return
 
+    @property
+    def poll(self) -> float:
+        return min(5.0, self.seconds / 10)
+
+    def stalled(self, ticks: int, waited: bool, now: float) -> bool:
+        """One look at the encoder (its CPU time, whether the caller waits on it, when): whether it has used none
+        for :attr:`seconds` of waiting. A gap between looks counts as two polls at most: while classsr itself was
+        stopped (Ctrl-Z, a suspended machine) the encoder was not waited on."""
+        gap = min(now - self._seen, 2 * self.poll) if self._seen is not None else 0.0
+        self._seen = now
+        if not waited or ticks != self._ticks:  # working, or waiting on the caller: the count starts again
+            self._ticks, self._still = ticks, 0.0
+            return False
+        self._still += gap
+        return self._still >= self.seconds
 
 
 def even_size(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
