@@ -1281,13 +1281,33 @@ def test_textures_and_netpbm_in_a_folder_and_through_pipes(tiny_model_path: Path
 
 def test_format_offers_one_suffix_for_each_format_classsr_writes() -> None:
     """``--format``'s choices (declared in the CLI without importing the image module, for a fast --help) are the
-    writers' suffixes, one per format (PNM, written as PPM or PGM as the picture is, is reached by its name alone)."""
-    from classsr_cli.cli.upscale import ImageFormat
+    writers' suffixes, every one; its help names one per format (PNM, written as PPM or PGM as the picture is, is
+    reached by its suffix alone) and the others."""
+    from classsr_cli.cli.upscale import FORMAT_NAMES, ImageFormat
     from classsr_cli.io.image import WRITE_FORMATS
 
-    offered = [WRITE_FORMATS.get(f".{f.value}") for f in ImageFormat]
-    assert None not in offered and len(set(offered)) == len(offered)
-    assert set(WRITE_FORMATS.values()) - set(offered) == {"PNM"}
+    assert {f".{f.value}" for f in ImageFormat} == set(WRITE_FORMATS)
+    named = [WRITE_FORMATS[f".{name}"] for name in FORMAT_NAMES]
+    assert len(set(named)) == len(named) and set(WRITE_FORMATS.values()) - set(named) == {"PNM"}
+    assert "PNM" in {WRITE_FORMATS[f".{f.value}"] for f in ImageFormat}
+
+
+def test_format_takes_another_suffix_of_a_format_in_any_case(photo: Path, tmp_path: Path,
+                                                             install: Callable[..., dict[str, Path]]) -> None:
+    """``-f tiff`` and ``-f JPEG`` (refused before: only tif and jpg were offered) write a TIFF under .tiff and a
+    JPEG under .jpeg; an unknown one is refused with the choices."""
+    from PIL import Image
+
+    install("classsr_residual_x4")
+    for given, suffix, pil in (("tiff", ".tiff", "TIFF"), ("JPEG", ".jpeg", "JPEG"), ("Png", ".png", "PNG")):
+        r = runner.invoke(app, ["upscale", str(photo), "-x", "4", "-f", given, "-o", f"{tmp_path}/out/"])
+        assert r.exit_code == 0, r.output
+        out = tmp_path / "out" / f"{photo.stem}{suffix}"
+        with Image.open(out) as im:
+            assert im.format == pil
+    r = runner.invoke(app, ["upscale", str(photo), "-f", "psd"])
+    said = " ".join(r.output.replace("│", " ").split())  # as the terminal's box wraps it
+    assert r.exit_code == 2 and "'psd' is not one of 'png', 'jpg'" in said, said
 
 
 def test_model_auto_through_the_cli(photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -53,7 +53,8 @@ DEFAULT_MAX_PIXELS = 100_000_000
 
 
 class ImageFormat(StrEnum):
-    """``--format``: the suffixes of classsr_cli.io.image.WRITE_FORMATS, one per format."""
+    """``--format``: the suffixes of classsr_cli.io.image.WRITE_FORMATS, the first of each format's its name
+    (:data:`FORMAT_NAMES`), the others (``tiff``, ``jpeg``) written under that suffix as asked."""
 
     png = "png"
     jpg = "jpg"
@@ -73,6 +74,18 @@ class ImageFormat(StrEnum):
     jp2 = "jp2"
     qoi = "qoi"
     pam = "pam"
+    tiff = "tiff"
+    jpeg = "jpeg"
+    jpe = "jpe"
+    jfif = "jfif"
+    heif = "heif"
+    hif = "hif"
+    j2k = "j2k"
+    pnm = "pnm"
+
+
+#: ``--format``'s names as its help lists them: one per format (the others are other suffixes of one of these).
+FORMAT_NAMES = tuple(f.value for f in ImageFormat)[: list(ImageFormat).index(ImageFormat.tiff)]
 
 EXAMPLES = """\
 Examples:
@@ -142,8 +155,8 @@ def upscale(
     format_: Annotated[
         ImageFormat | None,
         typer.Option("--format", "-f", metavar="EXT", help="Write every output in this format: "
-                     f"{', '.join(f.value for f in ImageFormat)} (default: the input's; -o FILE: its suffix).",
-                     show_default=False),
+                     f"{', '.join(FORMAT_NAMES)}, or another suffix of one (tiff, jpeg, heif, j2k, pnm) "
+                     "(default: the input's; -o FILE: its suffix).", case_sensitive=False, show_default=False),
     ] = None,
     quality: QualityOpt = None,
     strip_metadata: Annotated[
