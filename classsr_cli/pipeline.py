@@ -987,8 +987,8 @@ def _cube_cut(upscaler: Upscaler | Chain, size: int) -> int | None:
 def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Callable[[int, int], None] | None = None,
                    ) -> tuple[Picture, Upscaled, tuple[RouteResult, ...], int, np.ndarray]:
     """``picture`` (a DDS cube map's or texture array's first face, :attr:`Picture.texture` its other faces) with
-    every face upscaled, each a picture of its own; a cube map's six faces each grown by :data:`CUBE_PAD` texels of
-    the faces it meets (:func:`~classsr_cli.io.dds.cube_neighbours`), then cropped, so that no seam shows where they
+    every face upscaled, each a picture of its own; a cube map's six faces (each cube's of a cube map array) each grown
+    by :data:`CUBE_PAD` texels of the faces it meets (:func:`~classsr_cli.io.dds.cube_neighbours`), then cropped, so that no seam shows where they
     meet. Returns the upscaled picture, what upscaling it did (every face's routes and time together), each face's
     route, the output pixels cropped from each side (0: none) and the first face's output before the crop.
     ``progress`` counts every face's work: face ``k`` of ``n`` reports ``k * total + done`` of ``n * total``."""
@@ -997,13 +997,15 @@ def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Calla
     faces = [(picture.pixels, picture.alpha), *texture.faces]
     size = picture.pixels.shape[0]
     square = all(px.shape[:2] == (size, size) for px, _ in faces)
-    cut = _cube_cut(upscaler, size) if texture.layout == "cube map" and len(faces) == 6 and square else None
+    cube = texture.layout == "cube map" and len(faces) % 6 == 0 and square  # a cube map, or an array of them
+    cut = _cube_cut(upscaler, size) if cube else None
     if cut is not None:
         colour = np.stack([px for px, _ in faces])
         alphas = [a if a is not None else np.full(px.shape[:2], np.iinfo(px.dtype).max, px.dtype) for px, a in faces]
         alpha = np.stack(alphas) if any(a is not None for _, a in faces) else None
-        grown = dds.cube_neighbours(size, CUBE_PAD)
-        faces = [(colour[at], None if alpha is None else alpha[at]) for at in grown]
+        grown = list(dds.cube_neighbours(size, CUBE_PAD))
+        at = [(first + face, row, column) for first in range(0, len(faces), 6) for face, row, column in grown]
+        faces = [(colour[k], None if alpha is None else alpha[k]) for k in at]
     cut = cut or 0
     done: list[tuple[Picture, Upscaled]] = []
     for k, (pixels, alpha_k) in enumerate(faces):

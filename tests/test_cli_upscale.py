@@ -1183,6 +1183,40 @@ def test_a_texture_array_upscales_every_texture(tiny_model_path: Path, tmp_path:
         d for d, _ in seen)
 
 
+def test_each_cube_of_a_cube_map_array_is_upscaled_as_that_cube_alone(tiny_model_path: Path, tmp_path: Path) -> None:
+    """A cube map array of two cubes (DX10, TEXTURECUBE): each cube's six faces come out as that cube's do when it is
+    a cube map of its own (each face grown from its own cube's faces, not the first cube's), all twelve written, the
+    second cube after the first; ``--classes`` gives the eleven faces after the first their grids."""
+    import struct
+
+    from classsr_cli.io import dds
+
+    n, rng = 32, np.random.default_rng(3)
+    faces = [np.dstack([rng.integers(0, 256, (n, n, 3), dtype=np.uint8), np.full((n, n), 255, np.uint8)])
+             for _ in range(12)]
+
+    def cube_file(path: Path, of: list[np.ndarray]) -> Path:
+        head = bytearray(dds._dx10_header((n, n), 28, 1, 4 * n))
+        struct.pack_into("<I", head, 112, 0x200 | 0xFC00)  # DDSCAPS2_CUBEMAP
+        struct.pack_into("<2I", head, 136, 0x4, len(of) // 6)  # TEXTURECUBE, its cubes
+        path.write_bytes(bytes(head) + b"".join(face.tobytes() for face in of))
+        return path
+
+    r = up(tiny_model_path, cube_file(tmp_path / "probes.dds", faces), "--json", "--classes")
+    assert r.exit_code == 0, r.output
+    routing = json.loads(r.stdout)["routing"]
+    assert len(routing["faces"]) == 11 and routing["pad"] == 16
+    got = read_image(tmp_path / "probes_x4.dds")
+    assert got.texture is not None and len(got.texture.faces) == 11
+    ups = [got.pixels] + [px for px, _ in got.texture.faces]
+    for c in (0, 1):
+        assert up(tiny_model_path, cube_file(tmp_path / f"cube{c}.dds", faces[6 * c:6 * c + 6])).exit_code == 0
+        alone = read_image(tmp_path / f"cube{c}_x4.dds")
+        assert alone.texture is not None
+        for k, pixels in enumerate([alone.pixels] + [px for px, _ in alone.texture.faces]):
+            assert np.array_equal(ups[6 * c + k], pixels), (c, k)
+
+
 @pytest.mark.slow
 def test_a_cube_map_shows_no_seam_where_its_faces_meet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cube map's faces are each upscaled with its neighbours' texels around it: where +Z's right edge meets +X's

@@ -271,6 +271,39 @@ def test_a_cube_map_keeps_its_six_faces(tmp_path: Path, kind: str | None, mips: 
                                                       "5 faces are written only to a .dds output"]
 
 
+@pytest.mark.parametrize(("dxgi", "kind"), [(71, "DXT1"), (28, None)])  # BC1_UNORM; R8G8B8A8_UNORM
+def test_a_cube_map_array_keeps_every_cube(tmp_path: Path, dxgi: int, kind: str | None) -> None:
+    """A cube map array (DX10: TEXTURECUBE, two cubes: reflection probes) is read face by face, all twelve, and
+    written back under a DX10 header that says two cubes, each face with its mip levels (before, its first face)."""
+    faces = _faces(12)
+    sizes = dds.mip_sizes(*faces[0].size)
+    levels = [_levels(face, kind, True) if kind else  # R8G8B8A8: each level's bytes as they are
+              b"".join(face.resize(size, Image.Resampling.BOX).tobytes() for size in sizes) for face in faces]
+    head = bytearray(dds._dx10_header(faces[0].size, dxgi, len(dds.mip_sizes(*faces[0].size)),
+                                      len(levels[0]) if kind else 4 * faces[0].width))  # fmt: skip
+    struct.pack_into("<I", head, 112, 0x200 | 0xFC00)  # DDSCAPS2_CUBEMAP, six faces
+    struct.pack_into("<2I", head, 136, 0x4, 2)  # TEXTURECUBE, two cubes
+    src = tmp_path / "probes.dds"
+    src.write_bytes(bytes(head) + b"".join(levels))
+    pic = read_image(src)
+    assert pic.notes == [] and pic.texture is not None and pic.texture.count == 12 and len(pic.texture.faces) == 11
+    for k, (pixels, _) in enumerate(pic.texture.faces, 1):  # each as Pillow reads it alone
+        alone = tmp_path / f"face{k}.dds"
+        alone.write_bytes(dds._dx10_header(faces[k].size, dxgi, len(sizes), len(levels[k]) if kind else
+                                           4 * faces[k].width) + levels[k])  # fmt: skip
+        with Image.open(alone) as im:
+            assert np.array_equal(pixels, np.asarray(im.convert("RGB")))
+    out = tmp_path / "out.dds"
+    assert write_image(out, pic) == []
+    raw = out.read_bytes()
+    assert raw[84:88] == b"DX10" and struct.unpack_from("<3I", raw, 128)[0] == dxgi
+    assert struct.unpack_from("<2I", raw, 136) == (0x4, 2) and len(raw) == 148 + 12 * len(levels[0])
+    again = read_image(out)
+    assert again.texture is not None and len(again.texture.faces) == 11
+    for (pixels, _), (want, _) in zip(again.texture.faces, pic.texture.faces, strict=True):
+        assert np.abs(pixels.astype(int) - want).mean() < (4 if kind else 0.01)
+
+
 def test_a_cube_map_face_grows_into_the_faces_it_meets() -> None:
     """Each face grown by its neighbours' texels: inside, itself; past an edge, the face D3D puts there, unfolded as
     the cross draws it (+Z's right edge meets +X's left, rows aligned; +Z's top meets +Y's bottom, columns aligned;

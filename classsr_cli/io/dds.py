@@ -11,8 +11,8 @@ where the source had one (its UNORM or TYPELESS, and sRGB, which says how a game
 with the channel as its alpha and those blocks kept. BC7 is encoded by etcpak where it is installed (the optional
 ``classsr[textures]``). Pillow encodes no signed BC5 or BC6H, nor BC7 without etcpak: those sources are written
 uncompressed (a game tool compresses them as it needs), said; an sRGB one (BC7's) as R8G8B8A8_UNORM_SRGB, so that it
-still reads as sRGB. A cube map holds six faces and a texture array its textures one after another, each with its
-levels: Pillow reads the first; :func:`other_faces` reads the others (each as a one-face DDS Pillow opens), and
+still reads as sRGB. A cube map holds six faces, a cube map array six a cube, and a texture array its textures one
+after another, each with its levels: Pillow reads the first; :func:`other_faces` reads the others (each as a one-face DDS Pillow opens), and
 :func:`write` writes them all back in their order under the source's layout.
 """
 
@@ -53,8 +53,8 @@ _DDSCAPS_TEXTURE = 0x1000
 class Texture:
     """How a DDS file stored its picture, which a DDS output keeps: its block compression (Pillow's pixel format name:
     ``DXT1``, ``BC7``, ...; ``None``: uncompressed), whether it had mip levels, and its DX10 header's format; a cube
-    map's or a texture array's other faces, upscaled with the first and written after it; and what is left out (a
-    volume texture's other slices, a cube map array's other cubes: the output is then one 2D texture)."""
+    map's (or a cube map array's) or a texture array's other faces, upscaled with the first and written after it; and
+    what is left out (a volume texture's other slices: the output is then one 2D texture)."""
 
     compression: str | None = None
     mipmaps: bool = False
@@ -65,13 +65,14 @@ class Texture:
     #: The 2D pictures a cube map or texture array holds, as its header counts them (a DX10 cube map's six a cube,
     #: a legacy one's faces present; an array's textures); 1 for another texture.
     count: int = 1
-    #: A cube map's faces after the first (+X; then -X, +Y, -Y, +Z, -Z) or an array's textures after the first, in
-    #: file order: each ``(pixels, alpha)`` as :class:`~classsr_cli.io.image.Picture` holds them (the reader's, then
-    #: upscaled); empty where the layout's other pictures are not read (a volume, a cube map array).
+    #: A cube map's faces after the first (+X; then -X, +Y, -Y, +Z, -Z; a cube map array's cubes in turn) or an
+    #: array's textures after the first, in file order: each ``(pixels, alpha)`` as
+    #: :class:`~classsr_cli.io.image.Picture` holds them (the reader's, then upscaled); empty where the layout's other
+    #: pictures are not read (a volume, a legacy cube map without all six faces).
     faces: tuple[tuple[np.ndarray, np.ndarray | None], ...] = field(default=(), compare=False, repr=False)
 
     def notes(self) -> list[str]:
-        """What of the source is not upscaled: a volume's other slices, a cube map array's other cubes; a BC6H
+        """What of the source is not upscaled: a volume's other slices, a cube map's where they were not read; a BC6H
         texture's light above 1.0 (HDR, which Pillow reads at 8 bits)."""
         said = []
         if self.compression in ("BC6H", "BC6HS"):
@@ -111,13 +112,13 @@ _CUBE_FACES = 0x200 | 0xFC00
 
 
 def other_faces(path: Path, texture: Texture) -> list[Image.Image]:
-    """A cube map's five faces after the first, or a texture array's textures after the first, each as Pillow reads
-    a one-face DDS of it (the source's header with the layout taken out, then that face's data: every format Pillow
-    reads). Empty for a 2D texture, a volume, a cube map array or a cube map without all six faces, and for a layout
-    whose faces' size this cannot tell (an uncompressed DX10 format it does not know)."""
+    """A cube map's five faces after the first (a cube map array's every cube's six in turn), or a texture array's
+    textures after the first, each as Pillow reads a one-face DDS of it (the source's header with the layout taken
+    out, then that face's data: every format Pillow reads). Empty for a 2D texture, a volume or a cube map without all
+    six faces, and for a layout whose faces' size this cannot tell (an uncompressed DX10 format it does not know)."""
     count = texture.count
-    if texture.layout not in ("cube map", "texture array") or (texture.layout == "cube map" and count != 6):
-        return []  # a cube map array, or a legacy cube map with some faces left out: its first face only (said)
+    if texture.layout not in ("cube map", "texture array") or (texture.layout == "cube map" and count % 6):
+        return []  # a legacy cube map with some faces left out: its first face only (said)
     raw = path.read_bytes()
     caps2 = struct.unpack_from("<I", raw, _CAPS + 4)[0]
     start = _DX10_HEADER if raw[84:88] == b"DX10" else _HEADER
@@ -228,7 +229,7 @@ def write(path: Path, im: Image.Image, texture: Texture | None, faces: list[Imag
     dxgi = texture.dxgi if texture is not None else None
     srgb = encoded is None and dxgi in _SRGB_FORMATS  # written uncompressed, read as sRGB still
     layout = texture.layout if faces and texture is not None else None  # a cube map's or an array's faces written
-    array = layout == "texture array"
+    array = layout == "texture array" or (layout == "cube map" and len(faces) > 5)  # several textures, or cubes
     rgba = srgb or (array and encoded is None)  # R8G8B8A8 under a DX10 header (only a DX10 header holds an array)
     if rgba:
         dxgi = _RGBA8_SRGB if srgb else _RGBA8
@@ -274,8 +275,8 @@ _MODES = {"BC4": "L", "BC5": "RGB", "BC7": "RGBA"}
 
 
 def _with_faces(header: bytes, layout: str, count: int) -> bytes:
-    """``header`` made a cube map's (its six faces' bits; a DX10 header's TEXTURECUBE) or an array of ``count``
-    textures' (DX10)."""
+    """``header`` made a cube map's (its six faces' bits; a DX10 header's TEXTURECUBE and ``count`` / 6 cubes) or an
+    array of ``count`` textures' (DX10)."""
     head = bytearray(header)
     _set_bits(head, _CAPS, _DDSCAPS_COMPLEX)
     dx10 = head[84:88] == b"DX10"
@@ -283,6 +284,7 @@ def _with_faces(header: bytes, layout: str, count: int) -> bytes:
         _set_bits(head, _CAPS + 4, _CUBE_FACES)
         if dx10:
             _set_bits(head, _HEADER + 8, 0x4)  # D3D11_RESOURCE_MISC_TEXTURECUBE
+            struct.pack_into("<I", head, _HEADER + 12, count // 6)  # a cube map array's cubes
     elif dx10:
         struct.pack_into("<I", head, _HEADER + 12, count)
     return bytes(head)
