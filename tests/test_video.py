@@ -2575,15 +2575,16 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
         in r.stderr, r.stderr
 
 
-def _fake_encoder(tmp_path: Path, behaviour: str, real: str) -> str:
+def _fake_encoder(tmp_path: Path, behaviour: str, real: str, pipe: str = "pipe:0") -> str:
     """An ffmpeg that, when it is piped frames to encode, ``hang``s (sleeps, reading nothing), is ``busy`` for 2.5 s
-    before it reads them all, or reads them as they come (``idle`` between them); anything else runs ``real``."""
+    before it reads them all, or reads them as they come (``idle`` between them); anything else runs ``real``.
+    ``pipe`` ``pipe:1``: it hangs where it would decode frames into a pipe instead."""
     import sys
 
     script = tmp_path / f"ffmpeg_{behaviour}"
     script.write_text(f"""#!{sys.executable}
 import os, sys, time
-if "pipe:0" not in sys.argv:
+if {pipe!r} not in sys.argv:
     os.execv({real!r}, [{real!r}, *sys.argv[1:]])
 if {behaviour!r} == "hang":
     time.sleep(60)
@@ -2614,7 +2615,7 @@ def test_a_hung_encoder_is_stopped_and_a_slow_one_is_not(tmp_path: Path, monkeyp
         return VideoWriter(tmp_path / f"{behaviour}.mkv", 256, 256, time_base=Fraction(1, 10))
 
     # One that takes no CPU time while a frame waits on it is killed, in about the stall's time, and said so.
-    monkeypatch.setattr(video_io, "ENCODER_STALL_SECONDS", 0.5)
+    monkeypatch.setattr(video_io, "STALL_SECONDS", 0.5)
     hung = writer("hang")
     t0 = time.monotonic()
     with pytest.raises(VideoError, match=r"^the encoder hung: ffmpeg \(libx264\) used no CPU time for 0\.5 s while classsr "
@@ -2625,7 +2626,7 @@ def test_a_hung_encoder_is_stopped_and_a_slow_one_is_not(tmp_path: Path, monkeyp
     assert time.monotonic() - t0 < 20
     hung.abort()
     # One busy (using CPU time) for five times the stall before it reads a frame is left to finish.
-    monkeypatch.setattr(video_io, "ENCODER_STALL_SECONDS", 0.5)
+    monkeypatch.setattr(video_io, "STALL_SECONDS", 0.5)
     busy = writer("busy")
     for pts in range(3):
         busy.write(frame, pts)
@@ -2648,7 +2649,7 @@ def test_video_with_a_hung_encoder_ends_in_one_line(clips: dict[str, Path], tiny
 
     fake = _fake_encoder(tmp_path, "hang", ffmpeg_exe())  # decoding runs the real ffmpeg, encoding hangs
     monkeypatch.setattr(video_io, "ffmpeg_exe", lambda: fake)
-    monkeypatch.setattr(video_io, "ENCODER_STALL_SECONDS", 0.5)
+    monkeypatch.setattr(video_io, "STALL_SECONDS", 0.5)
     out = tmp_path / "out" / "o.mkv"
     out.parent.mkdir()
     r = runner.invoke(app, ["video", str(clips["audio"]), str(out), "--model", str(tiny_model_path)])
@@ -2657,6 +2658,27 @@ def test_video_with_a_hung_encoder_ends_in_one_line(clips: dict[str, Path], tiny
                                                  "while classsr waited on it, and was stopped; run it again, or try "
                                                  "another --codec")
     assert not out.exists() and no_partials(out.parent)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ffmpeg's CPU time is read from /proc")
+def test_a_hung_decoder_is_stopped(clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decoder that gives no frame and uses no CPU time while the reader waits for one is killed after the stall,
+    and the read ends in one line naming the file (not taken for a damaged file that ended early)."""
+    import time
+
+    from classsr_cli.io import video as video_io
+    from classsr_cli.io.video import VideoReader, ffmpeg_exe
+
+    info = probe(clips["audio"])
+    fake = _fake_encoder(tmp_path, "hang", ffmpeg_exe(), pipe="pipe:1")
+    monkeypatch.setattr(video_io, "ffmpeg_exe", lambda: fake)
+    monkeypatch.setattr(video_io, "STALL_SECONDS", 0.5)
+    t0 = time.monotonic()
+    hung = (r"^the decoder hung: ffmpeg used no CPU time for 0\.5 s while classsr waited for a frame of "
+            rf"{re.escape(str(clips['audio']))}, and was stopped; run it again$")
+    with pytest.raises(VideoError, match=hung), VideoReader(info) as reader:
+        list(reader)
+    assert time.monotonic() - t0 < 20
 
 
 def test_the_watchdog_counts_only_time_spent_waiting_on_an_encoder_that_does_nothing() -> None:

@@ -677,6 +677,86 @@ class Frame:
     outside: np.ndarray | None = None
 
 
+#: How long ffmpeg may go without using CPU time while classsr waits on it (the encoder taking a frame or finishing the
+#: file, the decoder giving the next frame) before it is taken as hung and killed: x265 deadlocked once here with all
+#: its threads waiting (docs/experiments.md, "Fixed: a hung encoder (or
+#: decoder) is stopped"). A working ffmpeg uses CPU time
+#: whenever it has work; one whose disk stalls this long is stopped too.
+STALL_SECONDS = 300.0
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """The CPU time process ``pid`` has used so far (all its threads, in clock ticks), or ``None`` where the system
+    does not tell (no ``/proc``: not Linux) or the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2:].split()  # from field 3 (the state) on: the name may hold spaces
+    try:
+        return int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
+    except (IndexError, ValueError):
+        return None
+
+
+class _Watchdog(threading.Thread):
+    """Kills ``proc`` once it has used no CPU time for ``seconds`` while the caller waits on it (:meth:`waiting`);
+    :attr:`fired` then says so. Where CPU time cannot be read (not Linux) it does nothing."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.proc, self.seconds = proc, seconds
+        self.fired = False
+        self._waits = 0
+        self._ticks: int | None = None  # the CPU time last seen,
+        self._still = 0.0  # how long the caller has waited on it since it last moved,
+        self._seen: float | None = None  # and when it was last looked at
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        with self._lock:
+            self._waits += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waits -= 1
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.poll):
+            ticks = cpu_ticks(self.proc.pid)
+            if ticks is None or self.proc.poll() is not None:
+                return
+            with self._lock:
+                waited = self._waits > 0
+            if self.stalled(ticks, waited, time.monotonic()):
+                self.fired = True
+                self.proc.kill()
+                return
+
+    @property
+    def poll(self) -> float:
+        return min(5.0, self.seconds / 10)
+
+    def stalled(self, ticks: int, waited: bool, now: float) -> bool:
+        """One look at the encoder (its CPU time, whether the caller waits on it, when): whether it has used none
+        for :attr:`seconds` of waiting. A gap between looks counts as two polls at most: while classsr itself was
+        stopped (Ctrl-Z, a suspended machine) the encoder was not waited on."""
+        gap = min(now - self._seen, 2 * self.poll) if self._seen is not None else 0.0
+        self._seen = now
+        if not waited or ticks != self._ticks:  # working, or waiting on the caller: the count starts again
+            self._ticks, self._still = ticks, 0.0
+            return False
+        self._still += gap
+        return self._still >= self.seconds
+
+
 class _StderrPump(threading.Thread):
     """Drains a child's stderr: keeps the last lines and the error lines, hands ``showinfo`` lines to a queue."""
 
@@ -858,6 +938,7 @@ class VideoReader:
             self.width, self.height = info.height, info.width
         self._proc: subprocess.Popen[bytes] | None = None
         self._pump: _StderrPump | None = None
+        self._watchdog: _Watchdog | None = None
         self.frames_read = 0
         self.returncode: int | None = None
         self._to_srgb = ((_srgb_transform(info.icc_profile) if bits == 8 else srgb16_transform(info.icc_profile))
@@ -935,6 +1016,8 @@ class VideoReader:
         self._pump = _StderrPump(self._proc.stderr, timestamps=True, split=bool(self._select),
                                  on_error=self._proc.kill if watch else None)
         self._pump.start()
+        self._watchdog = _Watchdog(self._proc, STALL_SECONDS)
+        self._watchdog.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -946,6 +1029,8 @@ class VideoReader:
         proc = self._proc
         if proc is None:
             return
+        if self._watchdog is not None:
+            self._watchdog.stop()
         if proc.poll() is None:
             proc.kill()
         if proc.stdout:
@@ -1061,15 +1146,20 @@ class VideoReader:
             size = exr.frame_bytes(str(self.info.pix_fmt), self.width, self.height)
         stdout = self._proc.stdout
         fallback = 1 / Fraction(self.info.fps or 25).limit_denominator(1001)
+        watchdog = self._watchdog
         while True:
             buf = bytearray(size)
             view = memoryview(buf)
             got = 0
-            while got < size:
-                n = stdout.readinto(view[got:])  # type: ignore[attr-defined]
-                if not n:
-                    break
-                got += n
+            with watchdog.waiting() if watchdog is not None else contextlib.nullcontext():
+                while got < size:
+                    n = stdout.readinto(view[got:])  # type: ignore[attr-defined]
+                    if not n:
+                        break
+                    got += n
+            if watchdog is not None and watchdog.fired:
+                raise VideoError(f"the decoder hung: ffmpeg used no CPU time for {watchdog.seconds:g} s while classsr "
+                                 f"waited for a frame of {self.info.path}, and was stopped; run it again")
             if got < size:
                 break
             assert self._pump is not None
@@ -1122,85 +1212,6 @@ class VideoReader:
 
 
 # ---------------------------------------------------------------------------------------------------- writing
-
-#: How long the encoder may go without using CPU time while the writer waits on it (a frame being piped in, the file
-#: being finished) before it is taken as hung and killed: x265 deadlocked once here with all its threads waiting
-#: (docs/experiments.md, "Fixed: a hung encoder is stopped"). A working encoder uses CPU time whenever it has work;
-#: one whose disk stalls this long is stopped too.
-ENCODER_STALL_SECONDS = 300.0
-
-
-def cpu_ticks(pid: int) -> int | None:
-    """The CPU time process ``pid`` has used so far (all its threads, in clock ticks), or ``None`` where the system
-    does not tell (no ``/proc``: not Linux) or the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b")") + 2:].split()  # from field 3 (the state) on: the name may hold spaces
-    try:
-        return int(fields[11]) + int(fields[12])  # utime and stime, fields 14 and 15
-    except (IndexError, ValueError):
-        return None
-
-
-class _Watchdog(threading.Thread):
-    """Kills ``proc`` once it has used no CPU time for ``seconds`` while the caller waits on it (:meth:`waiting`);
-    :attr:`fired` then says so. Where CPU time cannot be read (not Linux) it does nothing."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], seconds: float) -> None:
-        super().__init__(daemon=True)
-        self.proc, self.seconds = proc, seconds
-        self.fired = False
-        self._waits = 0
-        self._ticks: int | None = None  # the CPU time last seen,
-        self._still = 0.0  # how long the caller has waited on it since it last moved,
-        self._seen: float | None = None  # and when it was last looked at
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-
-    @contextlib.contextmanager
-    def waiting(self) -> Iterator[None]:
-        with self._lock:
-            self._waits += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._waits -= 1
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    def run(self) -> None:
-        while not self._stopped.wait(self.poll):
-            ticks = cpu_ticks(self.proc.pid)
-            if ticks is None or self.proc.poll() is not None:
-                return
-            with self._lock:
-                waited = self._waits > 0
-            if self.stalled(ticks, waited, time.monotonic()):
-                self.fired = True
-                self.proc.kill()
-                return
-
-    @property
-    def poll(self) -> float:
-        return min(5.0, self.seconds / 10)
-
-    def stalled(self, ticks: int, waited: bool, now: float) -> bool:
-        """One look at the encoder (its CPU time, whether the caller waits on it, when): whether it has used none
-        for :attr:`seconds` of waiting. A gap between looks counts as two polls at most: while classsr itself was
-        stopped (Ctrl-Z, a suspended machine) the encoder was not waited on."""
-        gap = min(now - self._seen, 2 * self.poll) if self._seen is not None else 0.0
-        self._seen = now
-        if not waited or ticks != self._ticks:  # working, or waiting on the caller: the count starts again
-            self._ticks, self._still = ticks, 0.0
-            return False
-        self._still += gap
-        return self._still >= self.seconds
-
 
 def even_size(pix_fmt: str, height: int, width: int) -> tuple[int, int]:
     """``(height, width)`` an encoder takes in ``pix_fmt``: chroma subsampled by two across (4:2:0, 4:2:2: yuv420p,
@@ -2210,7 +2221,7 @@ class VideoWriter:
             raise VideoError(f"could not start ffmpeg: {e}") from None
         self._pump = _StderrPump(self._proc.stderr)
         self._pump.start()
-        self._watchdog = _Watchdog(self._proc, ENCODER_STALL_SECONDS)
+        self._watchdog = _Watchdog(self._proc, STALL_SECONDS)
         self._watchdog.start()
         frame_ns = round(1e9 / self.fps) if self.fps else None
         self._send(_matroska_header(self.width, self.height, self._tick_ns, self.bits, self.channels, frame_ns))
