@@ -679,9 +679,8 @@ class Frame:
 
 #: How long ffmpeg may go without using CPU time while classsr waits on it (the encoder taking a frame or finishing the
 #: file, the decoder giving the next frame) before it is taken as hung and killed: x265 deadlocked once here with all
-#: its threads waiting (docs/experiments.md, "Fixed: a hung encoder (or
-#: decoder) is stopped"). A working ffmpeg uses CPU time
-#: whenever it has work; one whose disk stalls this long is stopped too.
+#: its threads waiting (docs/experiments.md, "Fixed: a hung encoder (or decoder) is stopped"). A working ffmpeg uses
+#: CPU time whenever it has work; one whose disk stalls this long is stopped too.
 STALL_SECONDS = 300.0
 
 
