@@ -12,8 +12,8 @@ with the channel as its alpha and those blocks kept. BC7 is encoded by etcpak wh
 ``classsr[textures]``). Pillow encodes no signed BC5 or BC6H, nor BC7 without etcpak: those sources are written
 uncompressed (a game tool compresses them as it needs), said; an sRGB one (BC7's) as R8G8B8A8_UNORM_SRGB, so that it
 still reads as sRGB. A cube map holds six faces, a cube map array six a cube, and a texture array its textures one
-after another, each with its levels: Pillow reads the first; :func:`other_faces` reads the others (each as a one-face DDS Pillow opens), and
-:func:`write` writes them all back in their order under the source's layout.
+after another, each with its levels: Pillow reads the first; :func:`other_faces` reads the others (each as a one-face
+DDS Pillow opens), and :func:`write` writes them all back in their order under the source's layout.
 """
 
 from __future__ import annotations
