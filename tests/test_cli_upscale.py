@@ -534,8 +534,11 @@ def test_models_lists_paths(tiny_model_path: Path, tmp_path: Path, monkeypatch: 
     assert set(recs) == {"classsr_fsrcnn_x4", "tiny_x4"}
     assert recs["tiny_x4"]["family"] == "fsrcnn" and recs["tiny_x4"]["scale"] == 4
     assert recs["tiny_x4"]["trained"] is False and recs["tiny_x4"]["size_bytes"] > 0
+    assert recs["classsr_fsrcnn_x4"]["default"] is True and recs["tiny_x4"]["default"] is False
     r = run("models")
     assert "classsr_fsrcnn_x4" in r.stdout and "fsrcnn" in r.stdout
+    row = next(line for line in r.stdout.splitlines() if line.startswith("classsr_fsrcnn_x4"))
+    assert row.split()[:3] == ["classsr_fsrcnn_x4", "x4", "classsr"]  # named the default for x4
     # the shipped name is what `upscale` picks by default
     photo = tmp_path / "p.png"
     Image.new("RGB", (10, 10), (1, 2, 3)).save(photo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -52,6 +53,7 @@ def models(
     found = list_models(extra)
     for m in found:
         kinds[m.path] = read_metadata(m.path).get("kind", "?")
+    defaults = _defaults({m.scale for m in found})
     if not found:
         err.print(
             f"no models found in {escape(where)}; train one with `classsr train all`, or pass a .safetensors path",
@@ -64,6 +66,7 @@ def models(
         for m in found:
             record = {
                 "name": m.name, "path": str(m.path), "kind": kinds[m.path], "family": m.family, "scale": m.scale,
+                "default": m.path.resolve() in defaults,
                 "size_bytes": m.size_bytes, "trained": m.trained,
                 "routing": None if kinds[m.path] == "branch" else m.routing, "tolerance": m.tolerance,
                 "cell_tolerance": m.cell_tolerance or None, "cell_price": m.cell_price or None,
@@ -73,8 +76,8 @@ def models(
             }
             typer.echo(json.dumps(record))
         return
-    table = Table("name", "kind", "family", "scale", "routing", "trained on", "size", "trained", "path", box=None,
-                  pad_edge=False)
+    table = Table("name", "default", "kind", "family", "scale", "routing", "trained on", "size", "trained", "path",
+                  box=None, pad_edge=False)
     for m in found:
         unit = " dB" if m.routing == "budget" else ""
         cap = f", at most {m.frame_cap_db:g} dB a frame" if m.frame_cap_db else ""
@@ -87,12 +90,24 @@ def models(
         else:
             routing = m.routing if m.tolerance is None else f"{m.routing} (tolerance {m.tolerance:g}{unit})"
         table.add_row(
-            escape(m.name), kinds[m.path], m.family, f"x{m.scale}", routing, m.trained_on, _size(m.size_bytes),
+            escape(m.name), f"x{m.scale}" if m.path.resolve() in defaults else "", kinds[m.path], m.family, f"x{m.scale}", routing, m.trained_on, _size(m.size_bytes),
             "yes" if m.trained else "no", escape(str(m.path)),
         )
     # Off a terminal nothing is wrapped or cut: a path is printed whole, one row per line.
     console = out if out.is_terminal else Console(highlight=False, width=1_000_000, soft_wrap=True)
     console.print(table)
+
+
+def _defaults(scales: set[int]) -> set[Path]:
+    """The files ``upscale`` and ``video`` run without ``--model`` at each of ``scales`` (where one is installed)."""
+    from classsr_cli.errors import ModelNotFoundError
+    from classsr_cli.zoo import resolve_model
+
+    found = set()
+    for scale in scales:
+        with contextlib.suppress(ModelNotFoundError):
+            found.add(resolve_model(None, scale).resolve())
+    return found
 
 
 def _named_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
