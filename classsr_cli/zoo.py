@@ -11,6 +11,7 @@ A scale that is not native (3 with no x3 model, 2.5) runs the nearest larger nat
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from dataclasses import dataclass
@@ -254,7 +255,11 @@ def resolve_model(spec: str | None, scale: int) -> Path:
         raise ModelNotFoundError(
             f"no installed model for x{scale} ({wanted}); pass --model PATH, or train one with `classsr train all`"
         )
-    raise ModelNotFoundError(f"no model named {name!r}; `classsr models` lists the installed ones")
+    installed = sorted({m.stem for d in weights_dirs() if d.is_dir() for m in d.glob("*.safetensors")})
+    close = difflib.get_close_matches(name, installed, n=1, cutoff=0.75) or [
+        m for m in installed if name in m][:1]  # fmt: skip (a part of one: "residual_x4")
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise ModelNotFoundError(f"no model named {name!r}{hint} (`classsr models` lists the installed ones)")
 
 
 def own_scale(spec: str | None, default: int = MAX_SCALE) -> int:

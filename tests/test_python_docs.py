@@ -30,6 +30,6 @@ def test_the_python_pages_blocks_run(capsys: pytest.CaptureFixture[str], monkeyp
     assert re.fullmatch(r"296 light, 65 medium, 0 heavy; 90\.6% of the FLOPs saved in \d+\.\d\d s", printed[0])
     assert printed[1].startswith("{'light': 296, 'medium': 65, 'heavy': 0, 'total': 361}")
     assert printed[2].startswith("10 (")  # ten frames of the clip, their patches per class
-    assert printed[3] == "no model named 'no-such-model'; `classsr models` lists the installed ones"
+    assert printed[3] == "no model named 'no-such-model' (`classsr models` lists the installed ones)"
     assert (tmp_path / "baby_x4.png").is_file() and (tmp_path / "clip_x4.mp4").is_file()
     assert (tmp_path / "lighthouse_x4.png").is_file()  # by the JPEG model, which --model auto picks for it

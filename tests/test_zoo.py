@@ -113,3 +113,20 @@ def test_tolerance_needs_a_model_that_predicts_errors(tiny_model: ClassSR) -> No
         check_tolerance(tiny_model, 0.1)
     with pytest.raises(ConfigError, match="at least 0"):
         check_tolerance(tiny_model, -1.0)
+
+
+def test_a_model_name_not_found_suggests_the_closest_installed_one(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name one slip away (a typo, a part of the name) is answered with the installed name it most likely meant; one
+    like none gets no guess."""
+    from classsr_cli.errors import ModelNotFoundError
+
+    for name in ("classsr_residual_x4", "classsr_residual_jpeg_x4", "classsr_fsrcnn_x2"):
+        (tmp_path / f"{name}.safetensors").write_bytes(b"")
+    monkeypatch.setattr(zoo, "weights_dirs", lambda: [tmp_path, tmp_path / "missing"])
+    for given, meant in (("classsr_residul_x4", "classsr_residual_x4"), ("residual_x4", "classsr_residual_x4"),
+                         ("classsr_residual_jpg_x4", "classsr_residual_jpeg_x4"), ("fsrcnn_x2", "classsr_fsrcnn_x2")):
+        with pytest.raises(ModelNotFoundError, match=rf"^no model named '{given}'; did you mean {meant}\? "):
+            zoo.resolve_model(given, 4)
+    with pytest.raises(ModelNotFoundError, match=r"^no model named 'edsr' \(`classsr models` lists the installed ones\)$"):
+        zoo.resolve_model("edsr", 4)
