@@ -2100,6 +2100,31 @@ def test_overlapping_cues_into_mp4_show_together(tiny_model: torch.nn.Module, tm
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
+def test_subtitles_into_mp4_are_converted_as_they_are_where_staging_them_fails(
+    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging a whole file's text subtitles for mov_text is only to show overlapping cues together: where it fails,
+    the run goes on and ffmpeg converts them as they are (a part's, which must be cut, still fails in one line)."""
+    from classsr_cli.io import video as video_io
+
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:01,500\nhello\n")
+    src = tmp_path / "src.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=2", "-i", srt, "-map", "0", "-map", "1",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:s", "srt", src)  # fmt: skip
+
+    def fails(*args: object) -> None:
+        raise VideoError("cutting the subtitles failed")
+
+    monkeypatch.setattr(video_io, "_cut_text_subtitles", fails)
+    out = tmp_path / "out.mp4"
+    upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"))
+    assert "00:00:00,200 --> 00:00:01,500\nhello" in cues(out)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    with pytest.raises(VideoError, match="cutting the subtitles failed"):
+        upscale_video(tiny_model, src, tmp_path / "part.mp4", options=EncodeOptions(preset="ultrafast"), start=0.5)
+
+
 def test_a_parts_subtitles_keep_their_styles_languages_and_dispositions(
     tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

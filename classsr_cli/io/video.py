@@ -1608,8 +1608,9 @@ def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: P
     source's start), nor Matroska's at a cut of its input; and a cut drops a cue already showing. So text subtitles
     are cut as text (:func:`_cut_text_subtitles`), a cue showing at the cut kept from 0; bitmap ones (no text) are
     copied and cut by ffmpeg, the packet showing at the cut first moved to it (:func:`_copy_cut_subtitles`).
-    Into mov_text (MP4, MOV), which shows one cue at a time, text subtitles whose cues overlap are staged so too, the
-    whole file's where there is no part, with their cues made one at a time (:func:`~classsr_cli.io.subtitles.flatten`).
+    Into mov_text (MP4, MOV), which shows one cue at a time, text subtitles are staged so too, the whole file's where
+    there is no part, with their cues made one at a time (:func:`~classsr_cli.io.subtitles.flatten`); where that
+    fails for a whole file, they are converted by ffmpeg as they are, as before.
     ``named``: the file ``output`` becomes (``output`` a hidden file it is written under), which an error names."""
     part = bool(source.seek or source.span)
     one_at_a_time = "mov_text" in args  # the subtitles' codec (plan_streams)
@@ -1641,10 +1642,12 @@ def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: P
                 for k, i in enumerate(group):
                     args[i + 1] = f"{2 + len(inputs) // 2}:s:{k}"
                 inputs += ["-i", str(into)]
-    except BaseException:
+    except BaseException as e:
         for p in made:
             with contextlib.suppress(OSError):
                 p.unlink()
+        if not part and isinstance(e, VideoError):  # only to show overlapping cues together: converted as before
+            return []
         raise
     here = cmd.index("-map_metadata")
     cmd[here:here] = inputs  # inputs #2 (and #3), after the source's
