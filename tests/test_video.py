@@ -2741,3 +2741,77 @@ def test_cpu_ticks_counts_a_process_threads_time() -> None:
     after = cpu_ticks(os.getpid())
     assert before is not None and after is not None and after - before >= 10  # 0.3 s at 100 ticks a second
     assert cpu_ticks(2**22 + 12345) is None  # no such process
+
+
+SEEK_SOURCES = {  # name: (ffmpeg's encoding options, suffix, reader options)
+    "h264_bframes": (["-c:v", "libx264", "-g", "9", "-bf", "3"], ".mp4", {}),
+    "hevc_open_gop": (["-c:v", "libx265", "-x265-params", "keyint=10:open-gop=1:bframes=4:log-level=error"], ".mkv", {}),
+    "vp9": (["-c:v", "libvpx-vp9", "-g", "10", "-b:v", "200k"], ".webm", {}),
+    "vfr": (["-c:v", "libx264", "-g", "7", "-vf", "setpts='PTS+if(gte(N,20),0.5/TB,0)'", "-fps_mode", "vfr"], ".mp4",
+            {}),
+    "interlaced": (["-c:v", "libx264", "-g", "9", "-flags", "+ildct+ilme", "-x264-params", "tff=1"], ".mp4",
+                   {"deinterlace": True}),
+    "starts_late": (["-c:v", "libx264", "-g", "9", "-output_ts_offset", "1"], ".mkv", {}),
+}
+
+
+@pytest.mark.parametrize("name", list(SEEK_SOURCES))
+def test_a_reader_from_frame_k_starts_at_the_keyframe_before_it_and_gives_the_same_frames(
+    name: str, tmp_path: Path
+) -> None:
+    """``VideoReader(first=K)`` starts ffmpeg at the keyframe at or before frame K (before it, where a deinterlacer
+    needs the frame before) instead of decoding every frame before it: the frames it gives are the ones reading from
+    the start gives, index, timestamp and pixels, and the timestamps of those it skipped too, for B-frames, an open
+    GOP (HEVC's leading frames), VP9, a variable frame rate and interlaced frames deinterlaced; a stream that does not
+    start at 0 is read from the start."""
+    from classsr_cli.io.video import VideoReader, keyframe_seek
+
+    args, suffix, kw = SEEK_SOURCES[name]
+    src = tmp_path / f"{name}{suffix}"
+    ff("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=2", *args, "-pix_fmt", "yuv420p", src)
+    info = probe(src)
+    with VideoReader(info, **kw) as reader:
+        every = [(f.index, f.pts, f.rgb.copy()) for f in reader]
+    assert len(every) == 48
+    seeked = 0
+    for first in (1, 9, 10, 21, 35, 47):
+        reader = VideoReader(info, first=first, **kw)
+        with reader:
+            got = [(f.index, f.pts, f.rgb) for f in reader]
+            seeked += reader._seeked is not None  # it started at a keyframe (and stayed)
+        assert len(got) == 48 - first and reader.skipped_pts == [pts for _, pts, _ in every[:first]], (name, first)
+        for (i, pts, rgb), (j, want_pts, want) in zip(got, every[first:], strict=True):
+            assert (i, pts) == (j, want_pts) and np.array_equal(rgb, want), (name, first, i)
+    point = keyframe_seek(info, 35, strict=bool(kw))
+    if name == "starts_late":
+        assert point is None and seeked == 0
+    else:
+        assert point is not None and 0 < point.at <= 35 and seeked >= 4, (name, point, seeked)
+
+
+def test_a_reader_that_lands_on_another_frame_after_a_seek_reads_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the frame after a keyframe seek is not the one its packets said (a stream whose timestamps the decoder
+    gives otherwise), the reader reads from the start instead, and gives the same frames."""
+    from dataclasses import replace as changed
+
+    from classsr_cli.io import video as video_io
+    from classsr_cli.io.video import VideoReader, keyframe_seek
+
+    src = tmp_path / "gop5.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24:duration=1", "-c:v", "libx264", "-g", "5", "-pix_fmt",
+       "yuv420p", src)  # fmt: skip
+    info = probe(src)
+    with VideoReader(info) as reader:
+        every = [(f.index, f.pts, f.rgb.copy()) for f in reader]
+    first = len(every) - 2
+    point = keyframe_seek(info, first)
+    assert point is not None and point.at == 20
+    monkeypatch.setattr(video_io, "keyframe_seek", lambda *a, **k: changed(point, expect=point.expect + 1))
+    reader = VideoReader(info, first=first)
+    with reader:
+        got = [(f.index, f.pts, f.rgb) for f in reader]
+    assert reader._seeked is None and reader.skipped_pts == [pts for _, pts, _ in every[:first]]
+    assert [(i, pts) for i, pts, _ in got] == [(i, pts) for i, pts, _ in every[first:]]
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(got, every[first:], strict=True))

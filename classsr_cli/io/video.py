@@ -23,6 +23,7 @@ uniform, so the output's pixels have the source's shape, and ``setsar`` ends the
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import io
@@ -877,6 +878,80 @@ def _cut(info: VideoInfo) -> tuple[list[str], str]:
     return [], f"trim=start={info.seek:.6f}{end},setpts=PTS-STARTPTS,"  # ffmpeg's clock starts at the file's start
 
 
+@dataclass(frozen=True)
+class KeyframeSeek:
+    """Where a reader of a file can start decoding to give frame ``first`` exactly (:func:`keyframe_seek`): at
+    ``seconds`` (the keyframe's time, ffmpeg's ``-ss`` with ``-copyts``, which keeps the stream's timestamps), where
+    frame ``at`` (the keyframe, in display order) is the first frame decoded; ``before`` the timestamps of the frames
+    before it, and ``expect`` frame ``first``'s, which the reader checks the frame it gets against (in the stream's
+    time base, which a deinterlacer halves for the frames it gives)."""
+
+    at: int
+    seconds: str
+    before: tuple[int, ...]
+    expect: int
+    time_base: Fraction  # of ``before`` and ``expect``: the stream's
+
+
+#: Packets listed past the one a seek is for: more than any decoder holds back to put frames in display order.
+_REORDER_PACKETS = 64
+
+
+def _packets(info: VideoInfo, upto: int) -> tuple[Fraction, list[tuple[int, bool]]] | None:
+    """The video stream's time base, and the timestamps (in that time base) of its first ``upto`` packets in decode
+    order, each with whether it is a keyframe, read from the container (nothing decoded); packets the demuxer marks
+    to discard are left out. ``None`` where ffmpeg cannot list them or one has no timestamp."""
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(info.path), "-map",
+                               f"0:{info.video_index}", "-c", "copy", "-frames:v", str(upto), "-f", "framecrc", "-"],
+                              capture_output=True, check=False, timeout=3600)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = proc.stdout.decode("ascii", "replace")
+    tb = re.search(r"^#tb 0: (\d+)/(\d+)", text, re.MULTILINE)
+    if proc.returncode != 0 or tb is None:
+        return None
+    packets = []
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        flags = int(fields[6][2:], 16) if len(fields) > 6 and fields[6].startswith("F=") else 1  # none said: a key
+        pts = int(fields[2])
+        if pts == -(2**63):  # AV_NOPTS_VALUE: no timestamp to place the frame by
+            return None
+        if not flags & 4:  # AV_PKT_FLAG_DISCARD: decoded, never shown
+            packets.append((pts, bool(flags & 1)))
+    return Fraction(int(tb.group(1)), int(tb.group(2))), packets
+
+
+def keyframe_seek(info: VideoInfo, first: int, *, strict: bool = False) -> KeyframeSeek | None:
+    """Where to start decoding ``info`` to reach frame ``first`` without decoding the frames before the last keyframe
+    at or before it (``strict``: before it, for a filter that needs the frame before: deinterlacing), or ``None``:
+    no keyframe after the first one there, or a source whose frames this cannot count from its packets (an image
+    sequence, a part, a container whose seek is not exact, a stream not starting at 0, timestamps repeated). The
+    frames' indices are counted from the timestamps of the packets up to a little past frame ``first`` (listed from
+    the container, a small part of decoding them), in display order, as the decoder gives the frames; the reader
+    checks the frame it gets and reads from the start where it differs."""
+    if (info.sequence or info.seek or info.span or info.start != 0.0 or not first
+            or not any(name in info.format.split(",") for name in _INDEXED if name != "image2")):
+        return None
+    listed = _packets(info, first + 1 + _REORDER_PACKETS)  # frame ``first`` is among them, and every frame before
+    if listed is None:
+        return None
+    tb, packets = listed
+    shown = sorted(pts for pts, _ in packets)
+    if first >= len(shown) or len(set(shown)) != len(shown):
+        return None
+    expect = shown[first]
+    keys = [pts for pts, key in packets if key and (pts < expect if strict else pts <= expect)]
+    at = bisect.bisect_left(shown, max(keys)) if keys else 0
+    if not at:
+        return None
+    seconds = math.floor(shown[at] * tb * 10**6) / 10**6  # at or just before the keyframe: it is decoded, and shown
+    return KeyframeSeek(at, f"{seconds:.6f}", tuple(shown[:at]), expect, tb)
+
+
 #: swscale's names of the Y'CbCr matrices ffmpeg lists (``in_color_matrix``).
 _SWS_MATRIX = {"bt709": "bt709", "bt2020nc": "bt2020", "bt2020c": "bt2020", "smpte170m": "bt601", "bt470bg": "bt601",
                "smpte240m": "smpte240m", "fcc": "fcc"}  # fmt: skip
@@ -944,6 +1019,8 @@ class VideoReader:
                          if info.icc_profile else None)  # fmt: skip
         self.first = first
         self._select = first  # the frames ffmpeg drops (0 once select lost count: then they are read past)
+        self._may_seek = True  # whether ffmpeg may start at the keyframe before ``first`` (keyframe_seek)
+        self._seeked: KeyframeSeek | None = None  # where it did
         self._from = first  # the first frame delivered (after a restart: the next one not yet delivered)
         self.skipped_pts: list[int] = []
         # Past a damaged JPEG XL frame: the frames (of the part read) before the one ffmpeg starts at, the damaged
@@ -994,6 +1071,12 @@ class VideoReader:
         demux = self.info.input_args()
         if self._links is not None:  # a JPEG XL sequence's files around a damaged one
             seek, demux = self._around_damage()
+        self._seeked = None
+        if self._select and self._may_seek and not (seek or trim or self._links):
+            # Not decoding the frames before the keyframe before ``first``: the stream's own timestamps kept
+            self._seeked = keyframe_seek(self.info, self._select, strict=self.deinterlace)
+            if self._seeked is not None:
+                seek, self._select = ["-copyts", "-ss", self._seeked.seconds], self.first - self._seeked.at
         select = f"select=gte(n\\,{self._select}),showinfo=checksum=0," if self._select else ""
         orient = f"{_ORIENT[self.info.orientation]}," if self.info.orientation != 1 else ""  # EXIF, as upscale does
         cmd += [*seek, *(["-c:v", self.info.decoder] if self.info.decoder else []), *demux,
@@ -1040,10 +1123,24 @@ class VideoReader:
         self._proc = None
 
     def _restart(self) -> None:
-        """Read again from the start without ``select``, past the :attr:`frames_read` frames already taken."""
+        """Read again from the start without ``select`` or a seek, past the :attr:`frames_read` frames already
+        taken."""
         self.close()
         self._select, self._from, self.frames_read, self._pump = 0, self.frames_read, 0, None
+        if self._seeked is not None:  # what the seek skipped is read again
+            self._may_seek, self.skipped_pts = False, []
         self.__enter__()
+
+    def _landed(self, stamp: tuple[int, int | None] | None) -> bool:
+        """Whether the first frame read after a keyframe seek, stamped ``stamp``, is frame :attr:`first` (decoded
+        without an error); if so, the timestamps of the frames before the keyframe are put in the frames' time base."""
+        seek, pump = self._seeked, self._pump
+        assert seek is not None and pump is not None
+        ratio = seek.time_base / self.time_base  # 1, or 2 where a deinterlacer halved the time base
+        if stamp is None or pump.n_errors or ratio.denominator != 1 or stamp[0] != seek.expect * ratio:
+            return False
+        self.skipped_pts[: seek.at] = [int(pts * ratio) for pts in seek.before]
+        return True
 
     @property
     def _jxl_sequence(self) -> bool:
@@ -1125,6 +1222,8 @@ class VideoReader:
         assert self._proc is not None and self._proc.stdout is not None, (
             "use VideoReader as a context manager"
         )
+        if self._seeked is not None:  # the frames before the keyframe, never decoded: their timestamps from the packets
+            self.skipped_pts, self.frames_read = list(self._seeked.before), self._seeked.at
         if self._select:  # the dropped frames' timestamps, from the showinfo before select
             assert self._pump is not None
             while len(self.skipped_pts) < self.first and (pts := self._pump.next_decoded()) is not None:
@@ -1165,6 +1264,10 @@ class VideoReader:
             stamp = self._pump.next_stamp()
             if self._select and (stamp is None or self._pump.next_decoded() != stamp[0]):
                 self._restart()  # select lost count (a new frame size rebuilt it): not the frame of this index
+                yield from self._frames()
+                return
+            if self._seeked is not None and self.frames_read == self.first and not self._landed(stamp):
+                self._restart()  # not the frame of this index (or decoded with errors): read from the start
                 yield from self._frames()
                 return
             if stamp is None:  # no showinfo line: count frames at the nominal rate
