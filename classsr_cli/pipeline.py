@@ -103,8 +103,13 @@ LIGHT_NOISE_VIDEO_FROM = 1.5
 #: model then smooths their detail away. HEVC's chosen on the training photos as 25-frame pans coded by x265 at CRF
 #: 20, 25 and 30 (x4) and 25 and 30 (x2) (``scripts/auto_rules.py --codec hevc --pan 24``; docs/results.md,
 #: "`--model auto`", seventy-second pass), still the best over 49 frames (seventy-third pass: over 9, 3 is, the first
-#: frame's noise counting more there); VP9's as 25-frame pans at CRF 25, 33 and 41 (x4) and 33 (x2) (seventy-third).
-NOISE_VIDEO_FROM_BY_CODEC = {"hevc": 5.0, "vp9": 4.0}
+#: frame's noise counting more there); VP9's as 25-frame pans at CRF 25, 33 and 41 (x4) and 33 (x2) (seventy-third);
+#: AV1's as 25-frame pans by SVT-AV1 at CRF 25, 35 and 45 (x4) and 35 (x2) (seventy-fourth), x4's best.
+NOISE_VIDEO_FROM_BY_CODEC = {"hevc": 5.0, "vp9": 4.0, "av1": 4.0}
+#: Codecs whose footage takes the JPEG model from another estimate than :data:`LIGHT_NOISE_VIDEO_FROM`: AV1 from 2
+#: (SVT-AV1 smooths light noise away, and the JPEG model then smooths detail), between x4's best (2.5) and x2's
+#: (1.5-2) on the AV1 pans above (seventy-fourth pass).
+LIGHT_NOISE_VIDEO_FROM_BY_CODEC = {"av1": 2.0}
 #: An H.264 video whose blocks are quantized at a mean QP (:func:`~classsr_cli.io.video.h264_qp`) of at least this,
 #: upscaled by a model trained on clean LR, which sharpens the codec's blocks as detail, gets a note naming the
 #: installed model trained on JPEG LR (:func:`codec_note`). Chosen on the training photos as slow pans of 25 frames
@@ -647,7 +652,7 @@ def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int |
     if upscaler.trained_lr is None or upscaler.trained_on_noise or upscaler.trained_on_jpeg:
         return []
     name = jpeg_model_name(upscaler.scale)
-    light = _light_noise(_noise_levels(pixels), lossy, _video_noisy_from(codec))
+    light = _light_noise(_noise_levels(pixels), lossy, _video_noisy_from(codec), _video_light_from(codec))
     if name is None or palette or _compressed(jpeg_quality) or light is None:
         return []
     if _how_noisy(light, lossy) == "noisy":  # HEVC's or VP9's footage (NOISE_VIDEO_FROM_BY_CODEC)
@@ -680,6 +685,11 @@ def _video_noisy_from(codec: str | None) -> float:
     return NOISE_VIDEO_FROM_BY_CODEC.get(codec or "", NOISE_NOTE_VIDEO_FROM)
 
 
+def _video_light_from(codec: str | None) -> float:
+    """The estimate a lossy video's first frame looks lightly noisy from, coded by ``codec`` (ffmpeg's name)."""
+    return LIGHT_NOISE_VIDEO_FROM_BY_CODEC.get(codec or "", LIGHT_NOISE_VIDEO_FROM)
+
+
 def _how_noisy(level: float, lossy: bool) -> str:
     """How noisy a picture whose :func:`_light_noise` is ``level`` looks: lightly, or, a ``lossy`` video's frame from
     :data:`NOISE_NOTE_VIDEO_FROM` (a codec whose footage the JPEG model still takes there,
@@ -687,14 +697,15 @@ def _how_noisy(level: float, lossy: bool) -> str:
     return "noisy" if lossy and level >= NOISE_NOTE_VIDEO_FROM else "lightly noisy"
 
 
-def _light_noise(levels: list[float], lossy: bool = False, below: float = NOISE_NOTE_VIDEO_FROM) -> float | None:
+def _light_noise(levels: list[float], lossy: bool = False, below: float = NOISE_NOTE_VIDEO_FROM,
+                 above: float = LIGHT_NOISE_VIDEO_FROM) -> float | None:
     """The estimate at the flattest :data:`LIGHT_NOISE_SHARE` of blocks, from :func:`_noise_levels`' ``levels``, where
     it reads as light noise (from :data:`LIGHT_NOISE_FROM`; below :data:`NOISE_NOTE_FROM` as the noise note reads
-    it), else ``None``; for a ``lossy`` video's first frame, the noise note's estimate from
-    :data:`LIGHT_NOISE_VIDEO_FROM` to below where it looks noisy (``below``: its codec's, :func:`_video_noisy_from`)."""
+    it), else ``None``; for a ``lossy`` video's first frame, the noise note's estimate from ``above`` (its codec's,
+    :func:`_video_light_from`) to below where it looks noisy (``below``: its codec's, :func:`_video_noisy_from`)."""
     level, noisy, tenth = levels
     if lossy:  # a lossy video's first frame: its codec smoothed the noise (NOISE_NOTE_VIDEO_FROM)
-        return noisy if LIGHT_NOISE_VIDEO_FROM <= noisy < below else None
+        return noisy if above <= noisy < below else None
     light = level >= LIGHT_NOISE_FROM and noisy < NOISE_NOTE_FROM and tenth <= LIGHT_NOISE_TEXTURE * level
     return level if light else None
 
@@ -737,16 +748,16 @@ def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette:
     compressed = f"coded as H.264 at QP {qp:.0f}" if qp is not None and qp >= H264_JPEG_FROM_QP else None
     least = _video_noisy_from(codec) if lossy else NOISE_NOTE_FROM
     return (_auto_pick(first, scale, least, compressed=compressed, palette=palette, subject="its first frame ",
-                       lossy=lossy)
+                       lossy=lossy, light_from=_video_light_from(codec))
             or (None, "its first frame shows no noise"))
 
 
 def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: str | None, palette: bool,
-               subject: str, lossy: bool = False) -> tuple[str, str] | None:
+               subject: str, lossy: bool = False, light_from: float = LIGHT_NOISE_VIDEO_FROM) -> tuple[str, str] | None:
     """The installed model ``--model auto`` runs on ``pixels`` at ``scale`` other than the default, and why: the
     noisy-input one from ``least`` levels at the noise note's share (not for a ``palette`` picture), else the JPEG
-    one where the picture was ``compressed`` (the reason) or looks lightly noisy (said of ``subject``); else
-    ``None``. The noise is measured once."""
+    one where the picture was ``compressed`` (the reason) or looks lightly noisy (said of ``subject``; a ``lossy``
+    video's frame from ``light_from``); else ``None``. The noise is measured once."""
     from classsr_cli.zoo import MAX_SCALE, jpeg_model_name, noisy_model_name
 
     native = min(scale, MAX_SCALE)  # a factor above it: the first pass, which meets the picture
@@ -759,7 +770,7 @@ def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: st
         return None
     if compressed is not None:
         return jpeg, compressed
-    if (light := _light_noise(levels, lossy, least)) is not None:
+    if (light := _light_noise(levels, lossy, least, light_from)) is not None:
         return jpeg, f"{subject}looks {_how_noisy(light, lossy)}: its noise estimate is {light:.1f} levels"
     return None
 

@@ -2556,14 +2556,25 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
     assert suited_video_model(first, 4, lossy=True, palette=False)[0] == "classsr_residual_jpeg_x4"  # reads 2.9
     grainier = add_noise(ramp, 5, 10)  # reads 3.6
     assert suited_video_model(grainier, 4, lossy=True, palette=False)[0] == "classsr_residual_noisy_x4"
-    # HEVC and VP9: the noisy model from 5 and 4 (x265 and libvpx smooth the frames they predict more than the first
-    # shows): below, the JPEG one, said as noisy, where H.264's takes the noisy one
-    for codec in ("hevc", "vp9"):
+    # HEVC, VP9 and AV1: the noisy model from 5, 4 and 4 (x265, libvpx and SVT-AV1 smooth the frames they predict more
+    # than the first shows): below, the JPEG one, said as noisy, where H.264's takes the noisy one
+    for codec in ("hevc", "vp9", "av1"):
         assert suited_video_model(grainier, 4, lossy=True, palette=False, codec=codec) == (
             "classsr_residual_jpeg_x4", "its first frame looks noisy: its noise estimate is 3.6 levels")
     assert suited_video_model(grainier, 4, lossy=True, palette=False, codec="h264")[0] == "classsr_residual_noisy_x4"
     grainiest = add_noise(ramp, 6, 10)  # reads 4.3
     assert suited_video_model(grainiest, 4, lossy=True, palette=False, codec="vp9")[0] == "classsr_residual_noisy_x4"
+    assert suited_video_model(grainiest, 4, lossy=True, palette=False, codec="av1")[0] == "classsr_residual_noisy_x4"
+    # AV1 takes the JPEG model from 2, not 1.5 (SVT-AV1 smooths light noise away): a frame reading 1.8, lightly noisy
+    # for H.264, HEVC and VP9, gets the default model in AV1
+    faint = add_noise(ramp, 2.6, 10)
+    from classsr_cli.pipeline import _noise_levels
+
+    assert 1.5 <= _noise_levels(faint)[1] < 2.0, _noise_levels(faint)
+    for codec in ("h264", "hevc", "vp9"):
+        assert suited_video_model(faint, 4, lossy=True, palette=False, codec=codec)[0] == "classsr_residual_jpeg_x4"
+    assert suited_video_model(faint, 4, lossy=True, palette=False, codec="av1")[0] is None
+    assert suited_video_model(first, 4, lossy=True, palette=False, codec="av1")[0] == "classsr_residual_jpeg_x4"
     assert suited_video_model(grainiest, 4, lossy=True, palette=False, codec="hevc")[0] == "classsr_residual_jpeg_x4"
     assert suited_video_model(first, 4, lossy=True, palette=False, codec="hevc")[1].endswith("lightly noisy: its "
                                                                                            "noise estimate is 2.9 levels")
