@@ -891,6 +891,8 @@ class KeyframeSeek:
     before: tuple[int, ...]
     expect: int
     time_base: Fraction  # of ``before`` and ``expect``: the stream's
+    #: What ``-copyts`` keeps that reading from the start takes off every timestamp: the stream's start, in its ticks.
+    shift: int = 0
 
 
 #: Packets listed past the one a seek is for: more than any decoder holds back to put frames in display order.
@@ -929,11 +931,11 @@ def keyframe_seek(info: VideoInfo, first: int, *, strict: bool = False) -> Keyfr
     """Where to start decoding ``info`` to reach frame ``first`` without decoding the frames before the last keyframe
     at or before it (``strict``: before it, for a filter that needs the frame before: deinterlacing), or ``None``:
     no keyframe after the first one there, or a source whose frames this cannot count from its packets (an image
-    sequence, a part, a container whose seek is not exact, a stream not starting at 0, timestamps repeated). The
+    sequence, a part, a container whose seek is not exact, timestamps repeated). The
     frames' indices are counted from the timestamps of the packets up to a little past frame ``first`` (listed from
     the container, a small part of decoding them), in display order, as the decoder gives the frames; the reader
     checks the frame it gets and reads from the start where it differs."""
-    if (info.sequence or info.seek or info.span or info.start != 0.0 or not first
+    if (info.sequence or info.seek or info.span or not first
             or not any(name in info.format.split(",") for name in _INDEXED if name != "image2")):
         return None
     listed = _packets(info, first + 1 + _REORDER_PACKETS)  # frame ``first`` is among them, and every frame before
@@ -949,7 +951,11 @@ def keyframe_seek(info: VideoInfo, first: int, *, strict: bool = False) -> Keyfr
     if not at:
         return None
     seconds = math.floor(shown[at] * tb * 10**6) / 10**6  # at or just before the keyframe: it is decoded, and shown
-    return KeyframeSeek(at, f"{seconds:.6f}", tuple(shown[:at]), expect, tb)
+    # Reading from the start, ffmpeg takes the container's start (whole microseconds) off every timestamp, rounded to
+    # the nearest tick, half away from 0 (av_rescale_q); the listing's timestamps are so too, -copyts keeps it on.
+    start = Fraction(round(info.start * 10**6), 10**6) / tb
+    shift = int(math.copysign(math.floor(abs(start) + Fraction(1, 2)), start))
+    return KeyframeSeek(at, f"{seconds:.6f}", tuple(shown[:at]), expect, tb, shift)
 
 
 #: swscale's names of the Y'CbCr matrices ffmpeg lists (``in_color_matrix``).
@@ -1142,6 +1148,12 @@ class VideoReader:
         self.skipped_pts[: seek.at] = [int(pts * ratio) for pts in seek.before]
         return True
 
+    def _unshifted(self, pts: int) -> int:
+        """A timestamp read after a keyframe seek (``-copyts``: the stream's start kept on) as reading from the start
+        gives it."""
+        seek = self._seeked
+        return pts if seek is None or not seek.shift else pts - int(seek.shift * seek.time_base / self.time_base)
+
     @property
     def _jxl_sequence(self) -> bool:
         """Whether this reads a numbered JPEG XL sequence, which ffmpeg can be started again part-way through."""
@@ -1227,7 +1239,7 @@ class VideoReader:
         if self._select:  # the dropped frames' timestamps, from the showinfo before select
             assert self._pump is not None
             while len(self.skipped_pts) < self.first and (pts := self._pump.next_decoded()) is not None:
-                self.skipped_pts.append(pts)
+                self.skipped_pts.append(self._unshifted(pts))
                 self._last_pts = pts
             self.frames_read = len(self.skipped_pts)
         yield from self._frames()
@@ -1266,6 +1278,8 @@ class VideoReader:
                 self._restart()  # select lost count (a new frame size rebuilt it): not the frame of this index
                 yield from self._frames()
                 return
+            if stamp is not None and self._seeked is not None:
+                stamp = (self._unshifted(stamp[0]), stamp[1])
             if self._seeked is not None and self.frames_read == self.first and not self._landed(stamp):
                 self._restart()  # not the frame of this index (or decoded with errors): read from the start
                 yield from self._frames()
