@@ -147,3 +147,20 @@ def test_flatten_ass_joins_the_texts_each_from_its_styles_defaults() -> None:
     assert flatten(cut(ASS, "ass", 2.0, None), "ass") == cut(ASS, "ass", 2.0, None)  # nothing overlaps there
     with pytest.raises(ValueError, match="no text subtitle format"):
         flatten("", "pgs")
+
+
+def test_flatten_shows_a_line_given_in_several_styles_once() -> None:
+    """Layers of one line that differ only in their effects (a karaoke line's, an SRT cue repeated in italics) are
+    shown once, as the first of them; other lines showing then are kept."""
+    head = "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+    text = head + ("Dialogue: 0,0:00:01.00,0:00:03.00,Kara,,0,0,0,,{\\k20}la {\\k30}la\n"
+                   "Dialogue: 1,0:00:01.00,0:00:03.00,Kara,,0,0,0,,{\\blur3\\k20}la {\\k30}la\n"
+                   "Dialogue: 0,0:00:02.00,0:00:04.00,Default,,0,0,0,,spoken\n")
+    assert flatten(text, "ass").splitlines()[2:] == [
+        "Dialogue: 0,0:00:01.00,0:00:02.00,Kara,,0,0,0,,{\\k20}la {\\k30}la",
+        "Dialogue: 0,0:00:02.00,0:00:03.00,Kara,,0,0,0,,{\\k20}la {\\k30}la\\N{\\r}spoken",
+        "Dialogue: 0,0:00:03.00,0:00:04.00,Default,,0,0,0,,spoken",
+    ]
+    srt = "1\n00:00:01,000 --> 00:00:03,000\nhello\n\n2\n00:00:02,000 --> 00:00:03,000\n<i>hello</i>\n"
+    assert flatten(srt, "srt") == ("1\n00:00:01,000 --> 00:00:02,000\nhello\n\n"
+                                   "2\n00:00:02,000 --> 00:00:03,000\nhello\n\n")

@@ -17,6 +17,9 @@ from dataclasses import dataclass, replace
 #: The text format each text subtitle codec is read and cut in: SRT and WebVTT keep milliseconds, ASS its styles.
 TEXT_FORMATS = {"subrip": "srt", "mov_text": "srt", "text": "srt", "webvtt": "webvtt", "ass": "ass", "ssa": "ass"}
 
+#: An SRT or WebVTT cue's markup (``<i>``, ``<font color=...>``, ``<c.yellow>``) and an ASS event's override blocks.
+_TAGS = r"<[^>]*>"
+_OVERRIDES = r"\{[^}]*\}"
 _CUE_TIME = re.compile(r"^\s*((?:\d+:)?\d{1,2}:\d{2}[.,]\d{3})\s+-->\s+((?:\d+:)?\d{1,2}:\d{2}[.,]\d{3})(.*)$")
 _ASS_TIME = re.compile(r"^\s*(\d+):(\d{2}):(\d{2})[.:](\d{2})\s*$")
 
@@ -123,7 +126,8 @@ def flatten(text: str, fmt: str) -> str:
     if pieces is None:
         return text
     flat = [replace(cues[group[0]], start=a, end=b, ident=[] if len(group) > 1 else cues[group[0]].ident,
-                    lines=[ln for t in _distinct(["\n".join(cues[k].lines) for k in group]) for ln in t.split("\n")
+                    lines=[ln for t in _distinct(["\n".join(cues[k].lines) for k in group], _TAGS)
+                           for ln in t.split("\n")
                            if ln.strip()] if len(group) > 1 else cues[group[0]].lines)
             for a, b, group in pieces]  # fmt: skip
     return _write_cues(header, flat, fmt)
@@ -148,9 +152,13 @@ def _one_at_a_time(spans: list[tuple[int, int]]) -> list[tuple[int, int, list[in
     return pieces
 
 
-def _distinct(texts: list[str]) -> list[str]:
-    """``texts`` without repeats (a cue given twice is shown once)."""
-    return list(dict.fromkeys(texts))
+def _distinct(texts: list[str], markup: str) -> list[str]:
+    """``texts`` without repeats of what they show (the ``markup`` pattern's tags taken out: a cue given twice, or a
+    karaoke line's layers, each with its own effects, is shown once), the first of each kept."""
+    seen: dict[str, str] = {}
+    for text in texts:
+        seen.setdefault(re.sub(markup, "", text).strip(), text)
+    return list(seen.values())
 
 
 def _cs(stamp: str) -> int | None:
@@ -229,7 +237,7 @@ def _flatten_ass(text: str) -> str:
         values = list(shown[group[0]][1])
         for k, stamp in ((i, a), (j, b)):  # keeping the space after "Dialogue:", where a time is first
             values[k] = values[k][: len(values[k]) - len(values[k].lstrip())] + _ass_stamp(stamp)
-        values[t] = "\\N{\\r}".join(_distinct([shown[g][1][t] for g in group]))
+        values[t] = "\\N{\\r}".join(_distinct([shown[g][1][t] for g in group], _OVERRIDES))
         merged.append("Dialogue:" + ",".join(values))
     first = min(n for n, _, _ in shown)
     gone = {n for n, _, _ in shown}
