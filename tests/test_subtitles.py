@@ -162,5 +162,7 @@ def test_flatten_shows_a_line_given_in_several_styles_once() -> None:
         "Dialogue: 0,0:00:03.00,0:00:04.00,Default,,0,0,0,,spoken",
     ]
     srt = "1\n00:00:01,000 --> 00:00:03,000\nhello\n\n2\n00:00:02,000 --> 00:00:03,000\n<i>hello</i>\n"
-    assert flatten(srt, "srt") == ("1\n00:00:01,000 --> 00:00:02,000\nhello\n\n"
-                                   "2\n00:00:02,000 --> 00:00:03,000\nhello\n\n")
+    assert flatten(srt, "srt") == "1\n00:00:01,000 --> 00:00:03,000\nhello\n\n"  # one cue, as it shows one line
+    same = head + ("Dialogue: 0,0:00:01.00,0:00:03.00,Kara,,0,0,0,,{\\k20}la\n"
+                   "Dialogue: 1,0:00:02.00,0:00:03.00,Kara,,0,0,0,,{\\blur3\\k20}la\n")
+    assert flatten(same, "ass").splitlines()[2:] == ["Dialogue: 0,0:00:01.00,0:00:03.00,Kara,,0,0,0,,{\\k20}la"]

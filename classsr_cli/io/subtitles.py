@@ -130,7 +130,13 @@ def flatten(text: str, fmt: str) -> str:
                            for ln in t.split("\n")
                            if ln.strip()] if len(group) > 1 else cues[group[0]].lines)
             for a, b, group in pieces]  # fmt: skip
-    return _write_cues(header, flat, fmt)
+    joined: list[_Cue] = []
+    for cue in flat:  # a stretch showing what the one before it showed (a repeat shown once): one cue
+        if joined and joined[-1].end == cue.start and joined[-1].lines == cue.lines:
+            joined[-1] = replace(joined[-1], end=cue.end)
+        else:
+            joined.append(cue)
+    return _write_cues(header, joined, fmt)
 
 
 def _one_at_a_time(spans: list[tuple[int, int]]) -> list[tuple[int, int, list[int]]] | None:
@@ -232,12 +238,18 @@ def _flatten_ass(text: str) -> str:
         return text
     i, j = (fields.index("start"), fields.index("end")) if {"start", "end"} <= set(fields) else (1, 2)
     t = fields.index("text") if "text" in fields else len(fields) - 1
-    merged = []
+    spans: list[tuple[int, int, list[str]]] = []
     for a, b, group in pieces:
         values = list(shown[group[0]][1])
+        values[t] = "\\N{\\r}".join(_distinct([shown[g][1][t] for g in group], _OVERRIDES))
+        if spans and spans[-1][1] == a and spans[-1][2] == values:  # showing what the stretch before showed: one
+            spans[-1] = (spans[-1][0], b, values)
+        else:
+            spans.append((a, b, values))
+    merged = []
+    for a, b, values in spans:
         for k, stamp in ((i, a), (j, b)):  # keeping the space after "Dialogue:", where a time is first
             values[k] = values[k][: len(values[k]) - len(values[k].lstrip())] + _ass_stamp(stamp)
-        values[t] = "\\N{\\r}".join(_distinct([shown[g][1][t] for g in group], _OVERRIDES))
         merged.append("Dialogue:" + ",".join(values))
     first = min(n for n, _, _ in shown)
     gone = {n for n, _, _ in shown}
