@@ -988,10 +988,13 @@ class VideoReader:
     decoder's error messages and :attr:`returncode` is ffmpeg's exit status (non-zero, or errors, means the file is
     damaged or truncated: what decoded was delivered, the rest was lost).
 
-    ``first``: the frames before that index are decoded but not delivered (a resumed run's, another torchrun
-    share's): ffmpeg's ``select`` drops them before they are converted to RGB and piped, several times faster than
-    reading them (docs/experiments.md, "Changed: frames before a resumed run or a share are dropped by ffmpeg"); their
-    timestamps are in :attr:`skipped_pts`, and the first frame delivered has index ``first``. A showinfo before the
+    ``first``: the frames before that index are not delivered (a resumed run's, another torchrun share's): ffmpeg
+    starts at the keyframe before it where the file's packets say which frame that is (:func:`keyframe_seek`; the
+    frame it lands on is checked, and where it differs the reader starts again from the start), and its ``select``
+    drops the frames decoded before ``first`` before they are converted to RGB and piped (docs/experiments.md,
+    "Changed: frames before a resumed run or a share are dropped by ffmpeg" and "Changed: a resumed run or a share
+    starts at the keyframe before its first frame"); their timestamps are in :attr:`skipped_pts`, and the first frame
+    delivered has index ``first``. A showinfo before the
     ``select`` and one after it check every frame delivered against the frame of its index: where they differ (a
     change of frame size rebuilds ffmpeg's filters, and ``select`` counts afresh), the reader starts again and reads
     past the frames before it instead.
