@@ -1736,6 +1736,35 @@ def test_resume_continues_a_stopped_run_with_the_same_frames(
     assert not folder.exists()
 
 
+def test_a_resumed_run_starts_at_a_keyframe_and_writes_the_frames_of_a_run_never_stopped(
+    tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source with a keyframe every 3 frames and B-frames: the resumed run starts decoding at the keyframe before
+    the first frame left (the frame before it, which primes the scene cut, included), and its output has the frames
+    and timestamps of a run never stopped."""
+    from classsr_cli.io import video as video_io
+
+    src = tmp_path / "gop3.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1.5", "-c:v", "libx264", "-g", "3", "-bf", "2",
+       "-pix_fmt", "yuv420p", src)  # fmt: skip
+    exact = EncodeOptions(codec="ffv1", pix_fmt="yuv444p")
+    steady = TemporalOptions(hysteresis=0.0)
+    upscale_video(tiny_model, src, tmp_path / "straight.mkv", options=exact, temporal=steady)
+    out = tmp_path / "o.mkv"
+    kw: dict[str, Any] = {"options": exact, "temporal": steady, "resume": True, "chunk_frames": 4}
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, src, out, progress=stop_after(10), **kw)
+    landed: list[tuple[int, int]] = []
+    seek = video_io.keyframe_seek
+    monkeypatch.setattr(video_io, "keyframe_seek", lambda info, first, **k: (
+        landed.append((first, p.at)) if (p := seek(info, first, **k)) else None) or p)
+    done = upscale_video(tiny_model, src, out, **kw)
+    assert done.resumed == 8 and landed == [(7, 6)]  # frame 7 primes frame 8's cut: decoding from keyframe 6
+    assert frame_times(out) == frame_times(tmp_path / "straight.mkv")
+    with VideoReader(probe(out)) as a, VideoReader(probe(tmp_path / "straight.mkv")) as b:
+        assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b, strict=True))
+
+
 @pytest.mark.parametrize("codec", ["libx264", "libx265"])
 def test_resume_joins_chunks_of_a_frame_or_two_from_an_encoder_with_b_frames(
     clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path, codec: str
