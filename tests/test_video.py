@@ -2746,6 +2746,35 @@ def test_a_hung_decoder_is_stopped(clips: dict[str, Path], tmp_path: Path, monke
     assert time.monotonic() - t0 < 20
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ffmpeg's CPU time is read from /proc")
+def test_joining_chunks_with_an_ffmpeg_that_hangs_ends_in_one_line(tiny_model: torch.nn.Module, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-shot ffmpeg runs of a video (joining a resumed run's chunks, cutting a part's subtitles) are watched
+    too: an ffmpeg that hangs while joining is stopped, the run ends in one line saying so, and the chunks are kept
+    for the next run, which joins them."""
+    from classsr_cli.io import video as video_io
+    from classsr_cli.io.video import ffmpeg_exe, run_watched
+    from classsr_cli.video import resume_folder
+
+    real = ffmpeg_exe()
+    done = run_watched([real, "-hide_banner", "-version"])
+    assert done.returncode == 0 and done.stdout.startswith(b"ffmpeg version")
+    src = tmp_path / "src.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=32x24:rate=10:duration=0.6", "-c:v", "ffv1", src)
+    fake = _fake_encoder(tmp_path, "hang", real, pipe="concat")  # hangs where it joins
+    out = tmp_path / "o.mkv"
+    kw: dict[str, Any] = {"options": EncodeOptions(codec="ffv1"), "resume": True, "chunk_frames": 2}
+    with monkeypatch.context() as m:
+        m.setattr(video_io, "ffmpeg_exe", lambda: fake)
+        m.setattr(video_io, "STALL_SECONDS", 0.5)
+        with pytest.raises(VideoError, match=r"joining the chunks into .*o\.mkv failed \(ffmpeg exit -9\): .*ffmpeg hung: "
+                                             r"it used no CPU time for 0\.5 s, and was stopped$"):
+            upscale_video(tiny_model, src, out, **kw)
+    assert not out.exists() and resume_folder(out).is_dir()
+    again = upscale_video(tiny_model, src, out, **kw)
+    assert again.frames == 6 and again.resumed == 6 and out.is_file() and not resume_folder(out).exists()
+
+
 def test_the_watchdog_counts_only_time_spent_waiting_on_an_encoder_that_does_nothing() -> None:
     """Fed looks at an encoder 1 s apart (a stall of 10 s, polled every 1 s): it fires after 10 s of waiting with the
     CPU time still; CPU time used, or the caller not waiting, starts the count again; a gap of 1000 s between two

@@ -757,6 +757,25 @@ class _Watchdog(threading.Thread):
         return self._still >= self.seconds
 
 
+def run_watched(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """Run ffmpeg ``cmd`` to its end (no input; its output and errors kept), killed if it hangs (no CPU time for
+    :data:`STALL_SECONDS`: :class:`_Watchdog`), which its exit status (-9) and a last error line then say."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watchdog = _Watchdog(proc, STALL_SECONDS)
+    watchdog.start()
+    try:
+        with watchdog.waiting():
+            out, err = proc.communicate()
+    finally:
+        watchdog.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if watchdog.fired:
+        err += f"\n[error] ffmpeg hung: it used no CPU time for {watchdog.seconds:g} s, and was stopped".encode()
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 class _StderrPump(threading.Thread):
     """Drains a child's stderr: keeps the last lines and the error lines, hands ``showinfo`` lines to a queue."""
 
@@ -1686,7 +1705,7 @@ def join_chunks(
         subtitles = _cut_subtitles(cmd, source, args, path, named) if source is not None else []
         cmd += [*args, *end, "-f", muxer, "-y", str(path)]
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        proc = run_watched(cmd)
         if proc.returncode != 0:
             why = _tail(proc).replace(str(path), str(named))  # ffmpeg names the file it writes: the output
             raise VideoError(f"joining the chunks into {named} failed (ffmpeg exit {proc.returncode}): {why}")
@@ -1776,7 +1795,7 @@ def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: P
 
 def _run_cut(cmd: list[str], named: Path, hidden: list[Path]) -> subprocess.CompletedProcess[bytes]:
     """Run one step of cutting a part's subtitles; an error names ``named``, not the ``hidden`` files it writes."""
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    proc = run_watched(cmd)
     if proc.returncode != 0:
         why = _tail(proc)
         for p in hidden:
