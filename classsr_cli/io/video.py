@@ -950,10 +950,10 @@ def keyframe_seek(info: VideoInfo, first: int, *, strict: bool = False) -> Keyfr
     """Where to start decoding ``info`` to reach frame ``first`` without decoding the frames before the last keyframe
     at or before it (``strict``: before it, for a filter that needs the frame before: deinterlacing), or ``None``:
     no keyframe after the first one there, or a source whose frames this cannot count from its packets (an image
-    sequence, a part, a container whose seek is not exact, timestamps repeated). The
-    frames' indices are counted from the timestamps of the packets up to a little past frame ``first`` (listed from
-    the container, a small part of decoding them), in display order, as the decoder gives the frames; the reader
-    checks the frame it gets and reads from the start where it differs."""
+    sequence, a part, a container whose seek is not exact, timestamps repeated). The frames' indices are counted from
+    the timestamps of the packets up to a little past frame ``first`` (listed from the container, a small part of
+    decoding them), in display order, as the decoder gives the frames; the reader checks the frame it gets and reads
+    from the start where it differs."""
     if (info.sequence or info.seek or info.span or not first
             or not any(name in info.format.split(",") for name in _INDEXED if name != "image2")):
         return None
