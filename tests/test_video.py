@@ -2238,14 +2238,14 @@ def test_a_failed_subtitle_cut_names_the_output_not_a_hidden_file(
     src = tmp_path / "src.mkv"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=2", "-i", srt, "-map", "0", "-map", "1",
        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:s", "srt", src)  # fmt: skip
-    real = subprocess.run
+    real = vio.run_watched
 
-    def failing(cmd: list[str], *a: Any, **kw: Any) -> subprocess.CompletedProcess[bytes]:
+    def failing(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
         if ".subtitles." in str(cmd[-1]):
             return subprocess.CompletedProcess(cmd, 1, b"", f"Error opening output {cmd[-1]}: Permission denied".encode())
-        return real(cmd, *a, **kw)
+        return real(cmd)
 
-    monkeypatch.setattr(vio.subprocess, "run", failing)
+    monkeypatch.setattr(vio, "run_watched", failing)
     for name, kw in (("one", {}), ("chunked", {"resume": True, "chunk_frames": 3})):
         out = tmp_path / "out" / f"{name}.mkv"
         with pytest.raises(VideoError) as e:
