@@ -652,7 +652,7 @@ def light_noise_note(pixels: np.ndarray, upscaler: Upscaler, jpeg_quality: int |
     if upscaler.trained_lr is None or upscaler.trained_on_noise or upscaler.trained_on_jpeg:
         return []
     name = jpeg_model_name(upscaler.scale)
-    light = _light_noise(_noise_levels(pixels), lossy, _video_noisy_from(codec), _video_light_from(codec))
+    light = _light_noise(_noise_levels(pixels), lossy, codec)
     if name is None or palette or _compressed(jpeg_quality) or light is None:
         return []
     if _how_noisy(light, lossy) == "noisy":  # HEVC's or VP9's footage (NOISE_VIDEO_FROM_BY_CODEC)
@@ -697,15 +697,14 @@ def _how_noisy(level: float, lossy: bool) -> str:
     return "noisy" if lossy and level >= NOISE_NOTE_VIDEO_FROM else "lightly noisy"
 
 
-def _light_noise(levels: list[float], lossy: bool = False, below: float = NOISE_NOTE_VIDEO_FROM,
-                 above: float = LIGHT_NOISE_VIDEO_FROM) -> float | None:
+def _light_noise(levels: list[float], lossy: bool = False, codec: str | None = None) -> float | None:
     """The estimate at the flattest :data:`LIGHT_NOISE_SHARE` of blocks, from :func:`_noise_levels`' ``levels``, where
     it reads as light noise (from :data:`LIGHT_NOISE_FROM`; below :data:`NOISE_NOTE_FROM` as the noise note reads
-    it), else ``None``; for a ``lossy`` video's first frame, the noise note's estimate from ``above`` (its codec's,
-    :func:`_video_light_from`) to below where it looks noisy (``below``: its codec's, :func:`_video_noisy_from`)."""
+    it), else ``None``; for a ``lossy`` video's first frame coded by ``codec``, the noise note's estimate from that
+    codec's light threshold (:func:`_video_light_from`) to below where it looks noisy (:func:`_video_noisy_from`)."""
     level, noisy, tenth = levels
     if lossy:  # a lossy video's first frame: its codec smoothed the noise (NOISE_NOTE_VIDEO_FROM)
-        return noisy if above <= noisy < below else None
+        return noisy if _video_light_from(codec) <= noisy < _video_noisy_from(codec) else None
     light = level >= LIGHT_NOISE_FROM and noisy < NOISE_NOTE_FROM and tenth <= LIGHT_NOISE_TEXTURE * level
     return level if light else None
 
@@ -748,16 +747,16 @@ def suited_video_model(first: np.ndarray, scale: float, *, lossy: bool, palette:
     compressed = f"coded as H.264 at QP {qp:.0f}" if qp is not None and qp >= H264_JPEG_FROM_QP else None
     least = _video_noisy_from(codec) if lossy else NOISE_NOTE_FROM
     return (_auto_pick(first, scale, least, compressed=compressed, palette=palette, subject="its first frame ",
-                       lossy=lossy, light_from=_video_light_from(codec))
+                       lossy=lossy, codec=codec)
             or (None, "its first frame shows no noise"))
 
 
 def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: str | None, palette: bool,
-               subject: str, lossy: bool = False, light_from: float = LIGHT_NOISE_VIDEO_FROM) -> tuple[str, str] | None:
+               subject: str, lossy: bool = False, codec: str | None = None) -> tuple[str, str] | None:
     """The installed model ``--model auto`` runs on ``pixels`` at ``scale`` other than the default, and why: the
     noisy-input one from ``least`` levels at the noise note's share (not for a ``palette`` picture), else the JPEG
     one where the picture was ``compressed`` (the reason) or looks lightly noisy (said of ``subject``; a ``lossy``
-    video's frame from ``light_from``); else ``None``. The noise is measured once."""
+    video's frame as its ``codec`` smoothed it); else ``None``. The noise is measured once."""
     from classsr_cli.zoo import MAX_SCALE, jpeg_model_name, noisy_model_name
 
     native = min(scale, MAX_SCALE)  # a factor above it: the first pass, which meets the picture
@@ -770,7 +769,7 @@ def _auto_pick(pixels: np.ndarray, scale: float, least: float, *, compressed: st
         return None
     if compressed is not None:
         return jpeg, compressed
-    if (light := _light_noise(levels, lossy, least, light_from)) is not None:
+    if (light := _light_noise(levels, lossy, codec)) is not None:
         return jpeg, f"{subject}looks {_how_noisy(light, lossy)}: its noise estimate is {light:.1f} levels"
     return None
 

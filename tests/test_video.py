@@ -2142,7 +2142,7 @@ def test_subtitles_into_mp4_are_converted_as_they_are_where_staging_them_fails(
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=2", "-i", srt, "-map", "0", "-map", "1",
        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:s", "srt", src)  # fmt: skip
 
-    def fails(*args: object) -> None:
+    def fails(*args: object, **kw: object) -> None:
         raise VideoError("cutting the subtitles failed")
 
     monkeypatch.setattr(video_io, "_cut_text_subtitles", fails)

@@ -1279,17 +1279,18 @@ class VideoReader:
         stdout = self._proc.stdout
         fallback = 1 / Fraction(self.info.fps or 25).limit_denominator(1001)
         watchdog = self._watchdog
+        assert watchdog is not None
         while True:
             buf = bytearray(size)
             view = memoryview(buf)
             got = 0
-            with watchdog.waiting() if watchdog is not None else contextlib.nullcontext():
+            with watchdog.waiting():
                 while got < size:
                     n = stdout.readinto(view[got:])  # type: ignore[attr-defined]
                     if not n:
                         break
                     got += n
-            if watchdog is not None and watchdog.fired:
+            if watchdog.fired:
                 raise VideoError(f"the decoder hung: ffmpeg used no CPU time for {watchdog.seconds:g} s while classsr "
                                  f"waited for a frame of {self.info.path}, and was stopped; run it again")
             if got < size:
@@ -1770,14 +1771,14 @@ def _cut_subtitles(cmd: list[str], source: VideoInfo, args: list[str], output: P
             # one cue, at the part's start, that no output takes.
             placeholder = Path(tmp, "placeholder.srt")
             placeholder.write_text("1\n00:00:00,000 --> 00:00:00,001\n.\n", encoding="utf-8")
-            for group, cutter, suffix in ((text, _cut_text_subtitles, "subtitles"),
+            text_cutter = functools.partial(_cut_text_subtitles, one_at_a_time=one_at_a_time)
+            for group, cutter, suffix in ((text, text_cutter, "subtitles"),
                                           ([i for i in at if i not in text], _copy_cut_subtitles, "subtitles-copied")):
                 if not group:
                     continue
                 into = output.with_name(f".{output.name}.{suffix}.mkv")
                 made.append(into)
-                cutter(source, [ids[args[i + 1][2:]] for i in group], into, named or output, placeholder,
-                       one_at_a_time)
+                cutter(source, [ids[args[i + 1][2:]] for i in group], into, named or output, placeholder)
                 for k, i in enumerate(group):
                     args[i + 1] = f"{2 + len(inputs) // 2}:s:{k}"
                 inputs += ["-i", str(into)]
@@ -1805,11 +1806,11 @@ def _run_cut(cmd: list[str], named: Path, hidden: list[Path]) -> subprocess.Comp
 
 
 def _copy_cut_subtitles(source: VideoInfo, streams: list[StreamInfo], into: Path, named: Path,
-                        placeholder: Path, one_at_a_time: bool = False) -> None:
+                        placeholder: Path) -> None:
     """Bitmap subtitles (no text to cut): copied into ``into`` and cut there by ffmpeg, with the ``placeholder``
     stream after them. ffmpeg's cut drops a packet that starts before it, so the one showing at the cut
     (:func:`_showing_at`) is first moved to it (``setts``, in a copy of the streams): it then shows from the part's
-    first frame, for what was left of its time. (``one_at_a_time``: bitmaps are not turned into mov_text.)"""
+    first frame, for what was left of its time."""
     src, maps = source.path, [f"0:{s.index}" for s in streams]
     showing = _showing_at(source, streams, named) if source.seek else [None] * len(streams)
     if any(k is not None for k in showing):
@@ -2389,7 +2390,8 @@ class VideoWriter:
         return self._encoder_error(rc, msg)
 
     def _waiting(self) -> contextlib.AbstractContextManager[None]:
-        return self._watchdog.waiting() if self._watchdog is not None else contextlib.nullcontext()
+        assert self._watchdog is not None  # started with ffmpeg (_start)
+        return self._watchdog.waiting()
 
     def _stop_watchdog(self) -> None:
         if self._watchdog is not None:
