@@ -52,6 +52,26 @@ def test_help_shows_flags_without_a_type() -> None:
     assert re.search(r"--json +One JSON object", upscale) and re.search(r"--tta +N ", upscale), upscale
 
 
+@pytest.mark.parametrize("command", ["upscale", "video"])
+def test_help_says_the_scale_range_the_command_takes(command: str) -> None:
+    """``-x`` and ``--width`` say the range ``output_scale`` enforces for the command (both take up to x16 in two
+    steps; video's help had said at most 4, as had --width's in both)."""
+    from classsr_cli.cli._options import output_scale
+    from classsr_cli.errors import ConfigError
+    from classsr_cli.zoo import MAX_SCALE
+
+    most = MAX_SCALE**2
+    assert output_scale(float(most), None, chain=True) == most
+    with pytest.raises(ConfigError, match=f"at most {most}"):
+        output_scale(most + 0.5, None, chain=True)
+    out = " ".join(runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output.replace("│", " ").split())
+    scale = re.search(r"--scale -x X (.+?) --width", out)
+    width = re.search(r"--width PX \S+ (.+?) --height", out)
+    assert scale and width, out
+    assert f"above 1 and at most {most} " in scale[1] and f"at most {most}," in width[1], (scale[1], width[1])
+    assert "at most 4" not in scale[1] + width[1]
+
+
 def _panels(*command: str) -> list[tuple[str, list[str]]]:
     """The help's panels of ``classsr COMMAND``, in order, with the long options each shows."""
     out = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output

@@ -118,7 +118,7 @@ WidthOpt = Annotated[
     typer.Option(
         "--width", min=1, metavar="PX", show_default=False,
         help="Output width in pixels, instead of -x: each input is upscaled by the factor that makes it this wide "
-        "(above 1, at most 4). With --height too: the largest size that fits both, aspect kept.",
+        "(above 1, at most 16, as -x). With --height too: the largest size that fits both, aspect kept.",
     ),
 ]
 HeightOpt = Annotated[
@@ -144,9 +144,11 @@ VideoModelOpt = Annotated[str | None, _model_option(
 ModelOpt = Annotated[str | None, _model_option()]
 _SCALE_HELP = ("Upscaling factor, above 1 and at most {most} (default: the --model's own scale, else 4); non-native ones "
                "(3, 2.5) downscale the next native{more}.")
+#: ``video``'s ``-x``: above 4 too, the x4 model then a bicubic enlargement (one router for the frames' hysteresis).
 ScaleOpt = Annotated[
     float | None,
-    typer.Option("-x", "--scale", metavar="X", show_default=False, help=_SCALE_HELP.format(most=4, more="")),
+    typer.Option("-x", "--scale", metavar="X", show_default=False, help=_SCALE_HELP.format(
+        most=16, more="; above 4 (8, 16) the x4 model runs, then a bicubic enlargement to the size")),
 ]
 #: ``upscale``'s ``-x``: above 4 too, in two runs (:class:`~classsr_cli.pipeline.Chain`).
 ImageScaleOpt = Annotated[
