@@ -1367,16 +1367,17 @@ def played(path: Path) -> tuple[int, list[int], int | None, tuple[int, int]]:
 
 
 def test_animations_are_written_with_their_timing_and_loop_count(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
-    """A GIF with frames of 100, 200, 50 and 100 ms that plays three times comes out as a GIF, an animated WebP and an
-    APNG four times its size, each frame with its duration (ffmpeg gives an APNG's last one the one before's, a
-    WebP's the average frame's) and the same number of plays, in each format's own count (a GIF's loop counts the repeats); a GIF that
-    plays once, and one that plays forever, stay so; the GIF holds one palette, the APNG every pixel."""
+    """A GIF with frames of 100, 200, 50 and 1500 ms (it holds the last before it plays again) that plays three times
+    comes out as a GIF, an animated WebP and an APNG four times its size, each frame with its duration, the last one
+    too (ffmpeg gives an APNG's last frame the one before's, a WebP's the average frame's: classsr sets it after), and
+    the same number of plays, in each format's own count (a GIF's loop counts the repeats); a GIF that plays once, and
+    one that plays forever, stay so; the GIF holds one palette, the APNG every pixel."""
     from PIL import Image
 
     photo = np.asarray(Image.open(Path(__file__).parents[1] / "examples" / "baby.png").convert("RGB"))
     frames = [Image.fromarray(photo[60 + 4 * i : 84 + 4 * i, 40 + 8 * i : 72 + 8 * i]) for i in range(4)]
     src = tmp_path / "pan.gif"
-    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[100, 200, 50, 100], loop=2)
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[100, 200, 50, 1500], loop=2)
     fast = EncodeOptions(preset="ultrafast")
     want = {".gif": 2, ".webp": 3, ".apng": 3}  # plays three times: a GIF's 2 repeats, WebP's and APNG's 3 plays
     for ext, loop in want.items():
@@ -1384,7 +1385,7 @@ def test_animations_are_written_with_their_timing_and_loop_count(tiny_model: tor
         res = upscale_video(tiny_model, src, out, options=fast)
         count, durations, plays, size = played(out)
         assert (count, plays, size) == (4, loop, (128, 96)), ext
-        assert durations[:3] == [100, 200, 50] and (ext != ".gif" or durations[3] == 100), (ext, durations)
+        assert durations == [100, 200, 50, 1500], (ext, durations)
         assert res.pix_fmt == {".gif": "pal8", ".webp": "yuv420p", ".apng": "rgb24"}[ext]
     with Image.open(tmp_path / "out.gif") as im:
         assert len(im.getpalette() or []) <= 3 * 256
@@ -1402,6 +1403,39 @@ def test_animations_are_written_with_their_timing_and_loop_count(tiny_model: tor
         frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, **kw)
         upscale_video(tiny_model, src, tmp_path / "again.gif", options=fast, overwrite=True)
         assert played(tmp_path / "again.gif")[2] == plays
+
+
+def test_the_last_frame_of_a_webp_or_apng_lasts_until_the_source_ends(tmp_path: Path) -> None:
+    """:func:`hold_last_frame` sets the last frame's duration from where the frames before it end: frames the encoder
+    merged count as one (libwebp merges a frame equal to the one before), a delay APNG's 16 bits cannot hold exactly
+    is rounded, and its chunk's CRC stays right; a single frame, an end before the last frame's start and other
+    muxers are left alone."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from classsr_cli.io.video import hold_last_frame
+
+    grey = [Image.new("RGB", (8, 8), (v, v, v)) for v in (0, 80, 80, 160)]  # frames 2 and 3 alike: Pillow merges them
+    webp, apng = tmp_path / "a.webp", tmp_path / "a.png"
+    for path in (webp, apng):
+        grey[0].save(path, save_all=True, append_images=grey[1:], duration=[100, 100, 100, 100], loop=0,
+                     **({"lossless": True} if path == webp else {}))  # fmt: skip
+    merged = played(webp)[1]
+    assert merged == played(apng)[1] == [100, 200, 100]
+    assert hold_last_frame(webp, "webp", Fraction(5, 2)) and played(webp)[1] == [*merged[:-1], 2500 - sum(merged[:-1])]
+    assert hold_last_frame(apng, "apng", Fraction(2, 1)) and played(apng)[1] == [100, 200, 1700]
+    assert not hold_last_frame(apng, "apng", Fraction(2, 1))  # already so
+    assert hold_last_frame(apng, "apng", Fraction(1000003, 1000)) and played(apng)[1][-1] == 999700  # 16 bits
+    data = apng.read_bytes()
+    at = data.rindex(b"fcTL")
+    assert struct.unpack(">HH", data[at + 24 : at + 28]) == (9997, 10)  # 999.703 s as tenths
+    assert zlib.crc32(data[at : at + 30]) == struct.unpack(">I", data[at + 30 : at + 34])[0]
+    assert not hold_last_frame(apng, "apng", Fraction(3, 10))  # ends before the last frame starts
+    assert not hold_last_frame(webp, "gif", Fraction(9))
+    grey[0].save(tmp_path / "one.webp", lossless=True)
+    assert not hold_last_frame(tmp_path / "one.webp", "webp", Fraction(9))
 
 
 def test_an_animation_from_a_video_drops_its_audio_and_subtitles_and_is_not_resumable(

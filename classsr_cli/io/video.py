@@ -82,6 +82,7 @@ __all__ = [
     "ffmpeg_exe",
     "ffmpeg_reason",
     "full_size_hint",
+    "hold_last_frame",
     "keeps_alpha",
     "plan_streams",
     "probe",
@@ -1590,6 +1591,81 @@ def _loop_args(muxer: str, plays: int) -> list[str]:
     return ["-plays" if muxer == "apng" else "-loop", str(plays)]
 
 
+def hold_last_frame(path: str | os.PathLike[str], muxer: str, end: Fraction) -> bool:
+    """Make the last frame of the animated WebP or APNG ``path`` last until ``end`` seconds after the first frame
+    begins, in place. ffmpeg's encoders give it their own guess instead (libwebp_anim: the mean of the other frames';
+    apng: the one before it), so an animation that holds its last frame before it loops lost the hold. The frames
+    before keep the durations ffmpeg wrote (the last one shows from their sum); frames the encoder merged into one
+    count as that one. ``False``: nothing changed (another muxer, a single frame, an end not after the last
+    frame's start)."""
+    if muxer not in ("webp", "apng"):
+        return False
+    with open(path, "r+b") as f:
+        if muxer == "webp":
+            return _webp_hold_last(f, end)
+        return _apng_hold_last(f, end)
+
+
+def _webp_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
+    """:func:`hold_last_frame` for WebP: the last ``ANMF`` chunk's duration (24 bits, milliseconds)."""
+    f.seek(12)  # RIFF, its size, WEBP
+    shown, last, frames = 0, None, 0
+    while len(head := f.read(8)) == 8:
+        tag, size = head[:4], struct.unpack("<I", head[4:])[0]
+        at = f.tell()
+        if tag == b"ANMF":
+            payload = f.read(15)
+            if len(payload) < 15:
+                return False
+            if last is not None:
+                shown += last[1]
+            last, frames = (at + 12, int.from_bytes(payload[12:15], "little")), frames + 1
+        f.seek(at + size + (size & 1))
+    ms = round(end * 1000) - shown
+    if last is None or frames < 2 or not 0 < ms < 1 << 24 or ms == last[1]:
+        return False
+    f.seek(last[0])
+    f.write(ms.to_bytes(3, "little"))
+    return True
+
+
+def _apng_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
+    """:func:`hold_last_frame` for APNG: the last ``fcTL`` chunk's delay (16-bit numerator and denominator), its CRC
+    computed again."""
+    import zlib
+
+    f.seek(8)  # the PNG signature
+    shown, last, frames = Fraction(0), None, 0
+    while len(head := f.read(8)) == 8:
+        size, tag = struct.unpack(">I", head[:4])[0], head[4:]
+        at = f.tell()
+        if tag == b"fcTL":
+            data = f.read(size)
+            if size != 26 or len(data) != 26:
+                return False
+            if last is not None:
+                num, den = struct.unpack(">HH", last[1][20:24])
+                shown += Fraction(num, den or 100)  # a denominator of 0 means 100 (the APNG specification)
+            last, frames = (at, data), frames + 1
+        f.seek(at + size + 4)  # the data, its CRC
+    if last is None or frames < 2:
+        return False
+    hold = end - shown
+    if hold <= 0:
+        return False
+    for den in (hold.denominator, 1000, 100, 10, 1):
+        if den <= 0xFFFF and (num := round(hold * den)) <= 0xFFFF:
+            break
+    else:
+        num, den = 0xFFFF, 1
+    data = last[1][:20] + struct.pack(">HH", num, den) + last[1][24:]
+    if data == last[1]:
+        return False
+    f.seek(last[0])
+    f.write(data + struct.pack(">I", zlib.crc32(b"fcTL" + data)))
+    return True
+
+
 _GRAY = re.compile(r"gray(\d+)?le|gray")
 
 
@@ -2334,6 +2410,7 @@ class VideoWriter:
         self._held: tuple[bytes, int, int | None] | None = None
         self._open: tuple[int, bytes] | None = None  # bytes still due for the frame begun, its closing element
         self._subtitles: list[Path] = []  # a part's subtitles, cut beside the output (_cut_subtitles)
+        self._end: int | None = None  # where the last frame sent ends (its pts and duration), None: not said
         self.frames_written = 0
 
     def _start(self, first_pts: int) -> None:
@@ -2451,6 +2528,7 @@ class VideoWriter:
         head, dur_el = _cluster_head(ts, round(duration * self._tick) if duration else None, size)
         self._send(head)
         self._open = (size, dur_el or b"")
+        self._end = pts + duration if duration else None
 
     def write_rows(self, rows: np.ndarray) -> None:
         """The next ``(n, width, channels)`` rows (the writer's dtype) of the frame begun with :meth:`begin_frame`."""
@@ -2478,6 +2556,7 @@ class VideoWriter:
         if dur_el:
             self._send(dur_el)
         self.frames_written += 1
+        self._end = pts + duration if duration else None
 
     def close(self) -> None:
         """Flush the last frame, finish the file, and check that ffmpeg succeeded."""
@@ -2502,6 +2581,8 @@ class VideoWriter:
             self._proc = None
             raise self._encoder_error(rc, msg)
         self._proc = None
+        if self._end is not None and self._first is not None and self.container in (None, self.muxer):
+            hold_last_frame(self.path, self.muxer, (self._end - self._first) * self.time_base)
 
     def _forget_subtitles(self) -> None:
         for p in self._subtitles:
