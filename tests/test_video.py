@@ -1438,6 +1438,61 @@ def test_the_last_frame_of_a_webp_or_apng_lasts_until_the_source_ends(tmp_path: 
     assert not hold_last_frame(tmp_path / "one.webp", "webp", Fraction(9))
 
 
+def test_gif_delays_are_read_from_the_blocks(tmp_path: Path) -> None:
+    """:func:`gif_delays` lists each frame's delay as stored (hundredths), past palettes, comments and the loop block
+    (Pillow writes them), 0 for a frame without one; a GIF cut short gives what it has, other files ``None``."""
+    from PIL import Image
+
+    from classsr_cli.io.video import gif_delays
+
+    rng = np.random.default_rng(3)
+    frames = [Image.fromarray(rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)) for _ in range(4)]
+    src = tmp_path / "a.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[10, 20, 1000, 10], loop=0,
+                   comment=b"made here", optimize=False)  # fmt: skip
+    assert gif_delays(src) == (1, 2, 100, 1)
+    frames[0].save(tmp_path / "still.gif")  # no Graphic Control Extension
+    assert gif_delays(tmp_path / "still.gif") == (0,)
+    data = src.read_bytes()
+    (tmp_path / "cut.gif").write_bytes(data[: data.index(b"\x21\xf9\x04", len(data) // 2)])
+    assert gif_delays(tmp_path / "cut.gif") in ((1, 2), (1, 2, 100))
+    frames[0].save(tmp_path / "a.png")
+    assert gif_delays(tmp_path / "a.png") is None
+
+
+def test_gif_frames_of_a_hundredth_are_timed_as_browsers_show_them(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """Browsers show a GIF frame of 10 ms (a delay of 1) for 100 ms, and ffmpeg reads it as 10 ms: such a GIF comes
+    out of ``classsr video`` as it plays in a browser (a video 10 times as fast before), with a note; the GIF and
+    WebP outputs alike, and a part (--start, --duration) is cut on that clock; a GIF of 20 ms frames, which browsers
+    show so, keeps them."""
+    from PIL import Image
+
+    from classsr_cli.io.video import probe
+
+    frames = [Image.new("RGB", (32, 24), (40 * i, 90, 200 - 40 * i)) for i in range(4)]
+    src = tmp_path / "fast.gif"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[10, 10, 50, 10], loop=0)
+    info = probe(src)
+    assert (info.duration, info.fps) == (pytest.approx(0.35), pytest.approx(4 / 0.35))
+    fast = EncodeOptions(preset="ultrafast")
+    res = upscale_video(tiny_model, src, tmp_path / "out.mp4", options=fast)
+    assert "3 of the GIF's 4 frames say 10 ms, which browsers show for 100 ms: timed so" in res.notes
+    assert frame_times(tmp_path / "out.mp4") == pytest.approx([0.0, 0.1, 0.2, 0.25])
+    for ext in (".gif", ".webp"):
+        upscale_video(tiny_model, src, tmp_path / f"out{ext}", options=fast)
+        assert played(tmp_path / f"out{ext}")[1] == [100, 100, 50, 100], ext
+    # A part is asked for on that clock too: from 0.1 s the frames starting at 0.1 and 0.2 (0.01 s on ffmpeg's).
+    part = upscale_video(tiny_model, src, tmp_path / "part.mp4", options=fast, start=0.1, length=0.15)
+    assert part.frames == 2 and frame_times(tmp_path / "part.mp4") == pytest.approx([0.0, 0.1])
+    upscale_video(tiny_model, src, tmp_path / "part.webp", options=fast, start=0.2)
+    assert played(tmp_path / "part.webp")[1] == [50, 100]
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=20, loop=0)
+    assert not probe(src).gif_delays
+    res = upscale_video(tiny_model, src, tmp_path / "same.mp4", options=fast)
+    assert frame_times(tmp_path / "same.mp4") == pytest.approx([0.0, 0.02, 0.04, 0.06])
+    assert not [n for n in res.notes if "browsers" in n]
+
+
 def test_an_animation_from_a_video_drops_its_audio_and_subtitles_and_is_not_resumable(
     clips: dict[str, Path], tiny_model: torch.nn.Module, tmp_path: Path
 ) -> None:

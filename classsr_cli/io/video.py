@@ -218,6 +218,9 @@ class VideoInfo:
             it is not sRGB (``None``: none, or sRGB); :class:`VideoReader` converts 8-bit frames from it to sRGB.
         stops: a sequence of linear light (OpenEXR): how many stops darker its frames are read, within the model's
             range (its first frame's, :func:`classsr_cli.io.exr.stops_for`); ``None``: not linear light.
+        gif_delays: a GIF's frame delays as stored (hundredths of a second, :func:`gif_delays`) where a frame's is
+            1, which browsers play as 10 and ffmpeg as 1: :class:`VideoReader` times the frames as browsers do, and
+            :attr:`duration` and :attr:`fps` are so; empty otherwise.
     """
 
     path: Path
@@ -250,6 +253,7 @@ class VideoInfo:
     icc: str | None = None
     icc_profile: bytes | None = field(default=None, repr=False)
     stops: int | None = None
+    gif_delays: tuple[int, ...] = field(default=(), repr=False)
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -515,7 +519,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         raise InputError(f"{path}: video stream has no size")
     if seq is not None and rate:  # its length in frames, whatever ffmpeg rounds the duration to
         video["fps"], duration, start = float(rate), seq.count / float(rate), 0.0
-    return VideoInfo(
+    info = VideoInfo(
         path=path,
         format=fmt,
         width=video["w"],  # type: ignore[arg-type]
@@ -540,6 +544,10 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         **(_frame_traits(seq, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
            _picture_traits(path, video["codec"], video["pix_fmt"])),  # type: ignore[arg-type]
     )
+    if info.gif_delays:  # timed as browsers play it (VideoReader)
+        seconds = _gif_times(info.gif_delays)[1][-1] / 100
+        info = replace(info, duration=seconds, fps=len(info.gif_delays) / seconds)
+    return info
 
 
 @dataclass(frozen=True)
@@ -886,12 +894,26 @@ class _StderrPump(threading.Thread):
 _INDEXED = ("mov", "mp4", "matroska", "webm", "avi", "flv", "asf", "ogg", "image2")
 
 
+def _gif_part(info: VideoInfo) -> tuple[int, int]:
+    """The frames of a GIF with frames of a hundredth (:attr:`VideoInfo.gif_delays`) in ``info``'s part, which is
+    asked for on the clock browsers show it by: the first and the one past the last, each the first to start at or
+    after the part's start and end, one frame at least (as an exact seek into a video gives the frame showing)."""
+    browser, count = _gif_times(info.gif_delays)[1], len(info.gif_delays)
+    first = bisect.bisect_left(browser, round(info.seek * 100), hi=count)
+    if info.span is None:
+        return first, count
+    return first, min(count, max(first + 1, bisect.bisect_left(browser, round((info.seek + info.span) * 100))))
+
+
 def _cut(info: VideoInfo) -> tuple[list[str], str]:
     """How the reader takes ``info``'s :meth:`~VideoInfo.trimmed` part: input options (an exact seek in an indexed
     container) or the head of its filter chain (``trim``, for the others); either way the
-    part's timestamps start at 0."""
+    part's timestamps start at 0. A GIF timed as browsers show it is cut where its frames start on ffmpeg's clock."""
     if not (info.seek or info.span):
         return [], ""
+    if info.gif_delays:
+        ffmpeg, (first, last) = _gif_times(info.gif_delays)[0], _gif_part(info)
+        info = replace(info, seek=ffmpeg[first] / 100, span=None if info.span is None else (ffmpeg[last] - ffmpeg[first]) / 100)
     if any(name in info.format.split(",") for name in _INDEXED):
         return (["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else []), ""
     end = f":duration={info.span:.6f}" if info.span else ""
@@ -1160,6 +1182,18 @@ class VideoReader:
             self._may_seek, self.skipped_pts = False, []
         self.__enter__()
 
+    def _as_browsers_play(self, index: int, stamp: tuple[int, int | None]) -> tuple[int, int | None]:
+        """Frame ``index`` of a GIF with frames of a hundredth (:attr:`VideoInfo.gif_delays`) at the time and for
+        the duration browsers show it, where ffmpeg's timestamp is the one its delays give (else as ffmpeg gives
+        it)."""
+        ffmpeg, browser = _gif_times(self.info.gif_delays)
+        ticks = Fraction(1, 100) / self.time_base
+        first = _gif_part(self.info)[0]
+        index += first  # a part's frames are counted, and timed, from its first (trimmed)
+        if index + 1 >= len(ffmpeg) or ticks.denominator != 1 or stamp[0] != (ffmpeg[index] - ffmpeg[first]) * ticks:
+            return stamp
+        return int((browser[index] - browser[first]) * ticks), int((browser[index + 1] - browser[index]) * ticks)
+
     def _landed(self, stamp: tuple[int, int | None] | None) -> bool:
         """Whether the first frame read after a keyframe seek, stamped ``stamp``, is frame :attr:`first` (decoded
         without an error); if so, the timestamps of the frames before the keyframe are put in the frames' time base."""
@@ -1336,6 +1370,8 @@ class VideoReader:
                 continue
             if self._to_srgb is not None:  # an image sequence's ICC profile: its colours as sRGB, as a video's are
                 rgb = self._to_srgb(rgb)
+            if self.info.gif_delays:
+                stamp = self._as_browsers_play(self.frames_read, stamp)
             yield Frame(self.frames_read, rgb, stamp[0], stamp[1], alpha, outside)
             self.frames_read += 1
         if self._select and self._pump is not None and self._pump.next_decoded() is not None:
@@ -1974,6 +2010,56 @@ def keeps_alpha(pix_fmt: str) -> bool:
     return bool(_ALPHA.match(pix_fmt)) or pix_fmt == "pal8"
 
 
+def gif_delays(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
+    """Each frame's delay in a GIF, as its Graphic Control Extensions store it (hundredths of a second; 0 where a frame
+    has none), read from its blocks without decoding them; ``None`` where the file is not a GIF or its blocks stop
+    short."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        return None
+    at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # past the screen descriptor and global palette
+    delays: list[int] = []
+    delay = 0
+
+    def blocks(at: int) -> int:  # past a run of sub-blocks and its terminator
+        while at < len(data) and data[at]:
+            at += data[at] + 1
+        return at + 1
+
+    while at < len(data):
+        kind = data[at]
+        if kind == 0x3B:  # trailer
+            return tuple(delays)
+        if kind == 0x21 and at + 1 < len(data):  # an extension: its label, then sub-blocks
+            if data[at + 1] == 0xF9 and at + 6 < len(data):  # Graphic Control: packed, delay (LE), transparent index
+                delay = data[at + 4] | data[at + 5] << 8
+            at = blocks(at + 2)
+        elif kind == 0x2C and at + 10 < len(data):  # an image: its descriptor, local palette, LZW code size, data
+            flags = data[at + 9]
+            at += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+            at = blocks(at + 1)
+            delays.append(delay)
+            delay = 0
+        else:
+            return None
+    return tuple(delays) if delays else None  # no trailer: as far as it goes
+
+
+#: The delay (hundredths of a second) browsers play a GIF frame of 0 or 1 at (Chromium, Firefox, Safari: a frame of
+#: 10 ms or less takes 100 ms); ffmpeg plays 0 so, and 1 as stored (100 frames a second).
+GIF_SHORTEST_DELAY, GIF_SLOW_DELAY = 1, 10
+
+
+def _gif_times(delays: tuple[int, ...]) -> tuple[list[int], list[int]]:
+    """Where each frame of a GIF with ``delays`` starts (hundredths of a second): as ffmpeg times it, as browsers do."""
+    ffmpeg, browser = [0], [0]
+    for d in delays:
+        ffmpeg.append(ffmpeg[-1] + (d or GIF_SLOW_DELAY))
+        browser.append(browser[-1] + (GIF_SLOW_DELAY if d <= GIF_SHORTEST_DELAY else d))
+    return ffmpeg, browser
+
+
 def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, Any]:
     """:attr:`VideoInfo.alpha`, :attr:`~VideoInfo.plays` and :attr:`~VideoInfo.lossless`, the last two from an
     animated picture's own header (one Pillow open). Alpha: an alpha pixel format; for GIF and animated WebP or PNG,
@@ -1998,7 +2084,10 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, An
         plays = 1 if loop is None else (0 if loop == 0 else int(loop) + 1)
     else:  # WebP's loop count and APNG's num_plays count every play
         plays = int(loop or 0)
-    return {"alpha": clear, "plays": plays, "lossless": kind == "WEBP" and webp_lossless(path)}
+    traits: dict[str, Any] = {"alpha": clear, "plays": plays, "lossless": kind == "WEBP" and webp_lossless(path)}
+    if animated and kind == "GIF" and GIF_SHORTEST_DELAY in (delays := gif_delays(path) or ()):
+        traits["gif_delays"] = delays  # frames of a hundredth, which browsers slow down and ffmpeg does not
+    return traits
 
 
 def _frame_traits(seq: Sequence, pix_fmt: str | None) -> dict[str, Any]:
@@ -2117,6 +2206,9 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
     elif info.field_order:
         notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames "
                      "(--no-deinterlace)")
+    if fast := info.gif_delays.count(GIF_SHORTEST_DELAY):
+        notes.append(f"{fast} of the GIF's {len(info.gif_delays)} frames say 10 ms, which browsers show for "
+                     f"{GIF_SLOW_DELAY * 10} ms: timed so")
     return notes
 
 
