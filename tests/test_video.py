@@ -2973,3 +2973,39 @@ def test_a_reader_that_lands_on_another_frame_after_a_seek_reads_from_the_start(
     assert reader._seeked is None and reader.skipped_pts == [pts for _, pts, _ in every[:first]]
     assert [(i, pts) for i, pts, _ in got] == [(i, pts) for i, pts, _ in every[first:]]
     assert all(np.array_equal(a[2], b[2]) for a, b in zip(got, every[first:], strict=True))
+
+
+@pytest.mark.parametrize("kind", ["h264_open_gop.ts", "mpeg2.mpg"])
+def test_a_part_far_into_an_mpeg_ts_is_read_from_a_seek_before_it_with_the_same_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """ffmpeg's seek into MPEG-TS (or a program stream) lands on the keyframe after the time asked: a part 12.3 s in
+    is read from a seek 10 s before it, which lands before the part, and trimmed as from the start: the same frames
+    (index, timestamp, duration, pixels), from a resumed first frame too, and none of the errors an open GOP's leading
+    pictures log at the seek. A part within the margin, and a stream with no keyframe after its first, are read from
+    the start."""
+    from classsr_cli.io import video as video_io
+    from classsr_cli.io.video import VideoReader, near_seek
+
+    src = tmp_path / kind
+    codec = (["-c:v", "libx264", "-bf", "3", "-x264-params", "open-gop=1:keyint=25"] if kind.endswith(".ts")
+             else ["-c:v", "mpeg2video", "-g", "12", "-bf", "2"])  # fmt: skip
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=14", *codec, src)
+    part = probe(src).trimmed(12.3, 1.0)
+    assert near_seek(part) == 10.0 and video_io._cut(part)[0] == ["-ss", "2.300000"]
+    assert near_seek(probe(src).trimmed(9.0, 1.0)) is None
+    read = {}
+    for near in (True, False):
+        monkeypatch.setattr(video_io, "near_seek", (lambda i: 10.0 if i.seek > 10 else None) if near else lambda i: None)
+        for first in (0, 7):
+            with VideoReader(part, first=first) as reader:
+                read[near, first] = [(f.index, f.pts, f.duration, f.rgb.copy()) for f in reader]
+                assert reader.errors == 0, reader.error_message()
+    for first in (0, 7):
+        got, want = read[True, first], read[False, first]
+        assert len(got) == 25 - first and [g[:3] for g in got] == [w[:3] for w in want]
+        assert all(np.array_equal(g[3], w[3]) for g, w in zip(got, want, strict=True))
+    flat = tmp_path / "one_keyframe.ts"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=14", "-c:v", "libx264", "-x264-params",
+       "keyint=9999", flat)  # fmt: skip
+    assert near_seek(probe(flat).trimmed(12.3, 1.0)) is None

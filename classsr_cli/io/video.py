@@ -818,6 +818,12 @@ class _StderrPump(threading.Thread):
         self.cond = threading.Condition()
         self.done = False
 
+    def forget_errors(self) -> None:
+        """Count none of the error lines so far: a near seek's (:func:`near_seek`), whose frames before a keyframe do
+        not decode (an open GOP's leading pictures); they come before the part, which is trimmed after them."""
+        self.n_errors, self.first_error = 0, None
+        self.errors.clear()
+
     def run(self) -> None:
         try:
             for raw in iter(self.stream.readline, b""):  # type: ignore[attr-defined]
@@ -905,10 +911,56 @@ def _gif_part(info: VideoInfo) -> tuple[int, int]:
     return first, min(count, max(first + 1, bisect.bisect_left(browser, round((info.seek + info.span) * 100))))
 
 
-def _cut(info: VideoInfo) -> tuple[list[str], str]:
+#: Demuxers whose input seek lands near the time asked but not at it (ffmpeg 9: MPEG-TS, program streams), at the
+#: keyframe after it; a part far into one is read from a seek this many seconds before its start (each tried in turn,
+#: :func:`near_seek`) and trimmed on the decoded frames' timestamps, as from the file's start: the frames the same.
+_NEAR_SEEK, NEAR_SEEK_MARGINS = ("mpegts", "mpeg"), (10.0, 60.0)
+
+
+def near_seek(info: VideoInfo) -> float | None:
+    """How many seconds before ``info``'s part (:meth:`~VideoInfo.trimmed`) a reader of a :data:`_NEAR_SEEK`
+    container can seek and still decode every frame of the part: the first margin of :data:`NEAR_SEEK_MARGINS`
+    whose seek lands (its first packet, listed without decoding) on a keyframe half a second or more before the part;
+    ``None``: none does, the part starts within the first margin, or another container."""
+    if not info.seek or info.demux or not any(name in info.format.split(",") for name in _NEAR_SEEK):
+        return None
+    try:
+        stat = info.path.stat()
+    except OSError:
+        return None
+    return _near_seek(info.path, (stat.st_mtime_ns, stat.st_size), info.video_index, info.seek)
+
+
+@functools.cache
+def _near_seek(path: Path, stamp: tuple[int, int], index: int, seek: float) -> float | None:
+    """:func:`near_seek` of the file ``path`` as ``stamp`` (its mtime and size) found it."""
+    for margin in NEAR_SEEK_MARGINS:
+        if seek <= margin:
+            return None
+        try:
+            proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-ss", f"{seek - margin:.6f}",
+                                   "-i", str(path), "-map", f"0:{index}", "-c", "copy", "-frames:v", "1", "-f",
+                                   "framecrc", "-"], capture_output=True, check=False, timeout=120)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        text = proc.stdout.decode("ascii", "replace")
+        tb = re.search(r"^#tb 0: (\d+)/(\d+)", text, re.MULTILINE)
+        first = next((line for line in text.splitlines() if line and not line.startswith("#")), None)
+        if proc.returncode != 0 or tb is None or first is None:
+            return None
+        fields = [f.strip() for f in first.split(",")]
+        key = not (len(fields) > 6 and fields[6].startswith("F=") and not int(fields[6][2:], 16) & 1)
+        at = int(fields[2]) * Fraction(int(tb.group(1)), int(tb.group(2)))  # from the seek's time, as it is cut
+        if key and at <= margin - 0.5:
+            return margin
+    return None
+
+
+def _cut(info: VideoInfo, *, near: bool = True) -> tuple[list[str], str]:
     """How the reader takes ``info``'s :meth:`~VideoInfo.trimmed` part: input options (an exact seek in an indexed
-    container) or the head of its filter chain (``trim``, for the others); either way the
-    part's timestamps start at 0. A GIF timed as browsers show it is cut where its frames start on ffmpeg's clock."""
+    container) or the head of its filter chain (``trim``, for the others: from a seek before the part where
+    :func:`near_seek` finds one and ``near``, else from the file's start); either way the part's timestamps start at
+    0. A GIF timed as browsers show it is cut where its frames start on ffmpeg's clock."""
     if not (info.seek or info.span):
         return [], ""
     if info.gif_delays:
@@ -917,6 +969,8 @@ def _cut(info: VideoInfo) -> tuple[list[str], str]:
     if any(name in info.format.split(",") for name in _INDEXED):
         return (["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else []), ""
     end = f":duration={info.span:.6f}" if info.span else ""
+    if near and (margin := near_seek(info)) is not None:  # the clock then starts at the seek
+        return ["-ss", f"{info.seek - margin:.6f}"], f"trim=start={margin:.6f}{end},setpts=PTS-STARTPTS,"
     return [], f"trim=start={info.seek:.6f}{end},setpts=PTS-STARTPTS,"  # ffmpeg's clock starts at the file's start
 
 
@@ -1071,6 +1125,7 @@ class VideoReader:
         self.first = first
         self._select = first  # the frames ffmpeg drops (0 once select lost count: then they are read past)
         self._may_seek = True  # whether ffmpeg may start at the keyframe before ``first`` (keyframe_seek)
+        self._may_near, self._near = True, False  # whether a part may be read from a near seek (_cut), and is
         self._seeked: KeyframeSeek | None = None  # where it did
         self._from = first  # the first frame delivered (after a restart: the next one not yet delivered)
         self.skipped_pts: list[int] = []
@@ -1118,7 +1173,8 @@ class VideoReader:
         convert = f"scale={matrix}flags={_DECODE_FLAGS},format={raw}"
         if self.info.stops is not None:  # swscale writes no half floats: the frames as decoded
             convert = f"format={raw}"
-        seek, trim = _cut(self.info)
+        seek, trim = _cut(self.info, near=self._may_near)
+        self._near = bool(seek and trim)  # a near seek (MPEG-TS): the frames before the part decoded, then trimmed
         demux = self.info.input_args()
         if self._links is not None:  # a JPEG XL sequence's files around a damaged one
             seek, demux = self._around_damage()
@@ -1338,6 +1394,9 @@ class VideoReader:
                 return
             if stamp is not None and self._seeked is not None:
                 stamp = (self._unshifted(stamp[0]), stamp[1])
+            if self._near:  # the part's first frame: what went wrong before it is the seek's
+                self._near = False
+                self._pump.forget_errors()
             if self._seeked is not None and self.frames_read == self.first and not self._landed(stamp):
                 self._restart()  # not the frame of this index (or decoded with errors): read from the start
                 yield from self._frames()
