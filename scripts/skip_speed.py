@@ -1,7 +1,8 @@
 """How long a video reader takes to reach frame ``--first``: reading every frame before it (as a resumed run or a
 torchrun share did before the sixty-second pass), ffmpeg decoding and dropping them (``VideoReader(first=)`` until
 the seventy-fourth pass), and ffmpeg starting at the keyframe before it (``VideoReader(first=)`` now:
-:func:`classsr_cli.io.video.keyframe_seek`, its packet listing included in the time).
+:func:`classsr_cli.io.video.keyframe_seek`, its packet listing included in the time; with ``--container ts``,
+MPEG-TS, whose seek lands after the time asked, 10 s before the frame, then trimmed, since the seventy-fifth pass).
 
 The clip is ffmpeg's ``testsrc2`` at ``--size`` and 24 frames a second, ``--frames`` frames of H.264 (x264,
 veryfast, yuv420p, a keyframe every ``--keyint`` frames: x264's default is 250, cameras and streams often 1 or 2
@@ -9,6 +10,7 @@ seconds' worth), written to a temporary folder. Each way is timed ``--repeat`` t
 after the skipped ones (included); prints one JSON line with the best seconds of each and the frames read.
 
     python scripts/skip_speed.py [--size 1920x1080] [--frames 240] [--first 200] [--keyint 250] [--repeat 3]
+                                 [--container mp4|ts]
 """
 
 from __future__ import annotations
@@ -44,9 +46,10 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=200)
     ap.add_argument("--keyint", type=int, default=250)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--container", choices=["mp4", "ts"], default="mp4")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "clip.mp4"
+        clip = Path(tmp) / f"clip.{args.container}"
         subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={args.size}:rate=24",
                         "-frames:v", str(args.frames), "-c:v", "libx264", "-preset", "veryfast", "-g", str(args.keyint),
                         "-pix_fmt", "yuv420p",
@@ -58,7 +61,7 @@ def main() -> None:
                 seconds, index = reach(info, args.first, way)
                 assert index == args.first
                 best[way] = min(best[way], seconds)
-    record = {"size": args.size, "frames": args.frames, "first": args.first, "keyint": args.keyint,
+    record = {"container": args.container, "size": args.size, "frames": args.frames, "first": args.first, "keyint": args.keyint,
               "repeat": args.repeat, "read_s": round(best["read"], 3), "dropped_s": round(best["dropped"], 3),
               "seeked_s": round(best["seeked"], 3), "speedup": round(best["read"] / best["dropped"], 2),
               "seek_speedup": round(best["dropped"] / best["seeked"], 2)}  # fmt: skip

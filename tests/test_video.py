@@ -3009,3 +3009,45 @@ def test_a_part_far_into_an_mpeg_ts_is_read_from_a_seek_before_it_with_the_same_
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=14", "-c:v", "libx264", "-x264-params",
        "keyint=9999", flat)  # fmt: skip
     assert near_seek(probe(flat).trimmed(12.3, 1.0)) is None
+
+
+NEAR_SEEK_SOURCES = {  # name: (ffmpeg's options, suffix, reader options); the audio makes the file start before it
+    "h264_open_gop_audio": (["-c:v", "libx264", "-bf", "3", "-x264-params", "open-gop=1:keyint=25", "-c:a", "mp2"],
+                            ".ts", {}),
+    "mpeg2_interlaced": (["-c:v", "mpeg2video", "-g", "12", "-flags", "+ildct+ilme", "-vf", "setfield=tff"], ".ts",
+                         {"deinterlace": True}),
+    # A program stream's packets carry no timestamp on many frames: its frames are counted from the start.
+    "mpeg2_program_stream": (["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-c:a", "mp2"], ".mpg", {}),
+}
+
+
+@pytest.mark.parametrize("name", list(NEAR_SEEK_SOURCES))
+def test_a_reader_from_frame_k_of_an_mpeg_ts_seeks_before_it_and_gives_the_same_frames(
+    name: str, tmp_path: Path
+) -> None:
+    """Into MPEG-TS, whose seek lands on the keyframe after the time asked, ``VideoReader(first=K)`` (a resumed run, a
+    torchrun share) seeks a second before the keyframe at or before frame K and trims the frames before K on their
+    timestamps as ``-copyts`` keeps them (the video's own start, which reading from the start takes off, found from the
+    packets): the frames, their timestamps and the skipped ones are those reading from the start gives, with no
+    errors counted from the open GOP's leading pictures; frames before the first keyframe past a second, and a program
+    stream's (its packets do not all carry a timestamp, so they do not count its frames), are read from the start."""
+    from classsr_cli.io.video import VideoReader, keyframe_seek
+
+    args, suffix, kw = NEAR_SEEK_SOURCES[name]
+    src = tmp_path / f"{name}{suffix}"
+    audio = ["-f", "lavfi", "-i", "sine=duration=14"] if "-c:a" in args else []
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=14", *audio, *args, "-pix_fmt", "yuv420p", src)
+    info = probe(src)
+    with VideoReader(info, **kw) as reader:
+        every = [(f.index, f.pts, f.rgb.copy()) for f in reader]
+    assert len(every) == 350
+    assert keyframe_seek(info, 20, strict=bool(kw)) is None  # no keyframe a second in before it: from the start
+    for first in (60, 77, 300, 349):
+        reader = VideoReader(info, first=first, **kw)
+        with reader:
+            got = [(f.index, f.pts, f.rgb) for f in reader]
+            seeked = reader._seeked is not None and reader._seeked.trim is not None
+            assert seeked == (suffix == ".ts") and reader.errors == 0, (name, first)
+        assert len(got) == 350 - first and reader.skipped_pts == [pts for _, pts, _ in every[:first]], (name, first)
+        for (i, pts, rgb), (j, want_pts, want) in zip(got, every[first:], strict=True):
+            assert (i, pts) == (j, want_pts) and np.array_equal(rgb, want), (name, first, i)

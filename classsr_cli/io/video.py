@@ -989,19 +989,25 @@ class KeyframeSeek:
     time_base: Fraction  # of ``before`` and ``expect``: the stream's
     #: What ``-copyts`` keeps that reading from the start takes off every timestamp: the stream's start, in its ticks.
     shift: int = 0
+    #: A near seek (MPEG-TS, :data:`_NEAR_SEEK`): ``seconds`` is a second before the keyframe before frame ``at``
+    #: (the seek lands on the keyframe after it), and the reader trims the frames before ``at`` from ``trim`` (its
+    #: timestamp as ``-copyts`` keeps it); ``None``: an exact seek to the keyframe ``at``.
+    trim: int | None = None
 
 
 #: Packets listed past the one a seek is for: more than any decoder holds back to put frames in display order.
 _REORDER_PACKETS = 64
 
 
-def _packets(info: VideoInfo, upto: int) -> tuple[Fraction, list[tuple[int, bool]]] | None:
+def _packets(info: VideoInfo, upto: int, *, copyts: bool = False) -> tuple[Fraction, list[tuple[int, bool]]] | None:
     """The video stream's time base, and the timestamps (in that time base) of its first ``upto`` packets in decode
     order, each with whether it is a keyframe, read from the container (nothing decoded); packets the demuxer marks
-    to discard are left out. ``None`` where ffmpeg cannot list them or one has no timestamp."""
+    to discard are left out. ``copyts``: the timestamps as ``-copyts`` keeps them (else as reading from the start
+    gives them). ``None`` where ffmpeg cannot list them or one has no timestamp."""
     try:
-        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(info.path), "-map",
-                               f"0:{info.video_index}", "-c", "copy", "-frames:v", str(upto), "-f", "framecrc", "-"],
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *(["-copyts"] if copyts else []),
+                               "-i", str(info.path), "-map", f"0:{info.video_index}", "-c", "copy", "-frames:v",
+                               str(upto), "-f", "framecrc", "-"],
                               capture_output=True, check=False, timeout=3600)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -1027,12 +1033,17 @@ def keyframe_seek(info: VideoInfo, first: int, *, strict: bool = False) -> Keyfr
     """Where to start decoding ``info`` to reach frame ``first`` without decoding the frames before the last keyframe
     at or before it (``strict``: before it, for a filter that needs the frame before: deinterlacing), or ``None``:
     no keyframe after the first one there, or a source whose frames this cannot count from its packets (an image
-    sequence, a part, a container whose seek is not exact, timestamps repeated). The frames' indices are counted from
-    the timestamps of the packets up to a little past frame ``first`` (listed from the container, a small part of
-    decoding them), in display order, as the decoder gives the frames; the reader checks the frame it gets and reads
-    from the start where it differs."""
+    sequence, a part, a container whose seek is neither exact nor near, packets without timestamps (MPEG program
+    streams), timestamps repeated). The frames' indices are counted from the timestamps of the packets up to a little
+    past frame ``first`` (listed from the container, a small part of decoding them), in display order, as the decoder
+    gives the frames; the reader checks the frame it gets and reads from the start where it differs. Into MPEG-TS,
+    whose seek lands on the keyframe after the time asked, it seeks a second before the keyframe at or before the
+    frame needed first (10 s before that frame where no keyframe is listed) and trims the frames before it
+    (:attr:`KeyframeSeek.trim`)."""
+    formats = info.format.split(",")
+    near = any(name in formats for name in _NEAR_SEEK)
     if (info.sequence or info.seek or info.span or not first
-            or not any(name in info.format.split(",") for name in _INDEXED if name != "image2")):
+            or not (near or any(name in formats for name in _INDEXED if name != "image2"))):
         return None
     listed = _packets(info, first + 1 + _REORDER_PACKETS)  # frame ``first`` is among them, and every frame before
     if listed is None:
@@ -1042,15 +1053,25 @@ def keyframe_seek(info: VideoInfo, first: int, *, strict: bool = False) -> Keyfr
     if first >= len(shown) or len(set(shown)) != len(shown):
         return None
     expect = shown[first]
+    # Reading from the start, ffmpeg takes the container's start (whole microseconds) off every timestamp, rounded to
+    # the nearest tick, half away from 0 (av_rescale_q); the listing's timestamps are so too, -copyts keeps it on.
+    start = Fraction(round(info.start * 10**6), 10**6) / tb
+    shift = int(math.copysign(math.floor(abs(start) + Fraction(1, 2)), start))
+    if near:  # its seek lands on the keyframe after the time asked: just before the one before ``at``, trimmed to it
+        at = first - 1 if strict else first
+        keys = [pts for pts, key in packets if key and pts <= shown[at]]
+        before = max(keys) * tb - 1 if keys else shown[at] * tb - Fraction(NEAR_SEEK_MARGINS[0])
+        seconds = math.floor(before * 10**6) / 10**6
+        kept = _packets(info, 1 + _REORDER_PACKETS, copyts=True)  # MPEG-TS: the start taken off is the video's own
+        if seconds <= 0 or kept is None or kept[0] != tb or not kept[1]:
+            return None
+        shift = min(pts for pts, _ in kept[1]) - min(shown[: len(kept[1])])
+        return KeyframeSeek(at, f"{seconds:.6f}", tuple(shown[:at]), expect, tb, shift, trim=shown[at] + shift)
     keys = [pts for pts, key in packets if key and (pts < expect if strict else pts <= expect)]
     at = bisect.bisect_left(shown, max(keys)) if keys else 0
     if not at:
         return None
     seconds = math.floor(shown[at] * tb * 10**6) / 10**6  # at or just before the keyframe: it is decoded, and shown
-    # Reading from the start, ffmpeg takes the container's start (whole microseconds) off every timestamp, rounded to
-    # the nearest tick, half away from 0 (av_rescale_q); the listing's timestamps are so too, -copyts keeps it on.
-    start = Fraction(round(info.start * 10**6), 10**6) / tb
-    shift = int(math.copysign(math.floor(abs(start) + Fraction(1, 2)), start))
     return KeyframeSeek(at, f"{seconds:.6f}", tuple(shown[:at]), expect, tb, shift)
 
 
@@ -1184,6 +1205,8 @@ class VideoReader:
             self._seeked = keyframe_seek(self.info, self._select, strict=self.deinterlace)
             if self._seeked is not None:
                 seek, self._select = ["-copyts", "-ss", self._seeked.seconds], self.first - self._seeked.at
+                if self._seeked.trim is not None:  # a near seek: the frames decoded before frame ``at`` dropped
+                    trim = f"trim=start_pts={self._seeked.trim},"
         select = f"select=gte(n\\,{self._select}),showinfo=checksum=0," if self._select else ""
         orient = f"{_ORIENT[self.info.orientation]}," if self.info.orientation != 1 else ""  # EXIF, as upscale does
         cmd += [*seek, *(["-c:v", self.info.decoder] if self.info.decoder else []), *demux,
@@ -1256,6 +1279,8 @@ class VideoReader:
         seek, pump = self._seeked, self._pump
         assert seek is not None and pump is not None
         ratio = seek.time_base / self.time_base  # 1, or 2 where a deinterlacer halved the time base
+        if seek.trim is not None:  # a near seek's: the frames before a keyframe (an open GOP's leading ones)
+            pump.forget_errors()
         if stamp is None or pump.n_errors or ratio.denominator != 1 or stamp[0] != seek.expect * ratio:
             return False
         self.skipped_pts[: seek.at] = [int(pts * ratio) for pts in seek.before]
