@@ -1438,9 +1438,10 @@ def test_the_last_frame_of_a_webp_or_apng_lasts_until_the_source_ends(tmp_path: 
     assert not hold_last_frame(tmp_path / "one.webp", "webp", Fraction(9))
 
 
-def test_gif_delays_are_read_from_the_blocks(tmp_path: Path) -> None:
+def test_frame_delays_are_read_from_the_blocks(tmp_path: Path) -> None:
     """:func:`gif_delays` lists each frame's delay as stored (hundredths), past palettes, comments and the loop block
-    (Pillow writes them), 0 for a frame without one; a GIF cut short gives what it has, other files ``None``."""
+    (Pillow writes them), 0 for a frame without one; a GIF cut short gives what it has, other files ``None``;
+    :func:`frame_delays` gives them in seconds, and an APNG's and an animated WebP's from their frame chunks."""
     from PIL import Image
 
     from classsr_cli.io.video import gif_delays
@@ -1458,36 +1459,54 @@ def test_gif_delays_are_read_from_the_blocks(tmp_path: Path) -> None:
     assert gif_delays(tmp_path / "cut.gif") in ((1, 2), (1, 2, 100))
     frames[0].save(tmp_path / "a.png")
     assert gif_delays(tmp_path / "a.png") is None
+    from fractions import Fraction as F
+
+    from classsr_cli.io.video import frame_delays
+
+    assert frame_delays(src, "GIF") == (F(1, 100), F(2, 100), F(1), F(1, 100))
+    for kind, suffix in (("PNG", ".png"), ("WEBP", ".webp")):
+        anim = tmp_path / f"anim{suffix}"
+        frames[0].save(anim, save_all=True, append_images=frames[1:], duration=[0, 7, 1000, 33], loop=0)
+        assert frame_delays(anim, kind) == (0, F(7, 1000), F(1), F(33, 1000)), kind
+    assert frame_delays(tmp_path / "a.png", "PNG") is None  # a still PNG: no frame control chunks
 
 
-def test_gif_frames_of_a_hundredth_are_timed_as_browsers_show_them(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
-    """Browsers show a GIF frame of 10 ms (a delay of 1) for 100 ms, and ffmpeg reads it as 10 ms: such a GIF comes
-    out of ``classsr video`` as it plays in a browser (a video 10 times as fast before), with a note; the GIF and
-    WebP outputs alike, and a part (--start, --duration) is cut on that clock; a GIF of 20 ms frames, which browsers
-    show so, keeps them."""
+@pytest.mark.parametrize("kind", ["gif", "apng", "webp"])
+def test_frames_of_10_ms_or_less_are_timed_as_browsers_show_them(
+    tiny_model: torch.nn.Module, tmp_path: Path, kind: str
+) -> None:
+    """Browsers show a frame of an animated GIF, APNG or WebP that says 10 ms or less for 100 ms; ffmpeg reads a GIF's
+    10 ms as 10 ms and an APNG's 0 at 15 frames a second and its 10 ms as 10 ms (a WebP's as browsers, but the last
+    one's duration as stored): such an animation comes out of ``classsr video`` as it plays in a browser (a GIF's
+    video 10 times as fast before), with a note; the GIF and WebP outputs alike, and a part (--start, --duration) is
+    cut on that clock; frames of 20 ms, which browsers show so, are kept."""
     from PIL import Image
 
     from classsr_cli.io.video import probe
 
     frames = [Image.new("RGB", (32, 24), (40 * i, 90, 200 - 40 * i)) for i in range(4)]
-    src = tmp_path / "fast.gif"
-    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[10, 10, 50, 10], loop=0)
+    src = tmp_path / f"fast.{'png' if kind == 'apng' else kind}"
+    short = [0, 10, 50, 10] if kind != "gif" else [10, 10, 50, 10]
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=short, loop=0,
+                   **({"lossless": True} if kind == "webp" else {}))  # fmt: skip
     info = probe(src)
     assert (info.duration, info.fps) == (pytest.approx(0.35), pytest.approx(4 / 0.35))
     fast = EncodeOptions(preset="ultrafast")
     res = upscale_video(tiny_model, src, tmp_path / "out.mp4", options=fast)
-    assert "3 of the GIF's 4 frames say 10 ms, which browsers show for 100 ms: timed so" in res.notes
+    name = {"gif": "GIF", "apng": "APNG", "webp": "WebP"}[kind]
+    assert f"3 of the {name}'s 4 frames say 10 ms or less, which browsers show for 100 ms: timed so" in res.notes
     assert frame_times(tmp_path / "out.mp4") == pytest.approx([0.0, 0.1, 0.2, 0.25])
     for ext in (".gif", ".webp"):
         upscale_video(tiny_model, src, tmp_path / f"out{ext}", options=fast)
         assert played(tmp_path / f"out{ext}")[1] == [100, 100, 50, 100], ext
-    # A part is asked for on that clock too: from 0.1 s the frames starting at 0.1 and 0.2 (0.01 s on ffmpeg's).
+    # A part is asked for on that clock too: from 0.1 s the frames starting at 0.1 and 0.2.
     part = upscale_video(tiny_model, src, tmp_path / "part.mp4", options=fast, start=0.1, length=0.15)
     assert part.frames == 2 and frame_times(tmp_path / "part.mp4") == pytest.approx([0.0, 0.1])
     upscale_video(tiny_model, src, tmp_path / "part.webp", options=fast, start=0.2)
     assert played(tmp_path / "part.webp")[1] == [50, 100]
-    frames[0].save(src, save_all=True, append_images=frames[1:], duration=20, loop=0)
-    assert not probe(src).gif_delays
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=20, loop=0,
+                   **({"lossless": True} if kind == "webp" else {}))  # fmt: skip
+    assert probe(src).browser_timing is None
     res = upscale_video(tiny_model, src, tmp_path / "same.mp4", options=fast)
     assert frame_times(tmp_path / "same.mp4") == pytest.approx([0.0, 0.02, 0.04, 0.06])
     assert not [n for n in res.notes if "browsers" in n]

@@ -218,9 +218,9 @@ class VideoInfo:
             it is not sRGB (``None``: none, or sRGB); :class:`VideoReader` converts 8-bit frames from it to sRGB.
         stops: a sequence of linear light (OpenEXR): how many stops darker its frames are read, within the model's
             range (its first frame's, :func:`classsr_cli.io.exr.stops_for`); ``None``: not linear light.
-        gif_delays: a GIF's frame delays as stored (hundredths of a second, :func:`gif_delays`) where a frame's is
-            1, which browsers play as 10 and ffmpeg as 1: :class:`VideoReader` times the frames as browsers do, and
-            :attr:`duration` and :attr:`fps` are so; empty otherwise.
+        browser_timing: an animated GIF, APNG or WebP with frames of 10 ms or less, which browsers show for 100 ms
+            (:class:`BrowserTiming`): :class:`VideoReader` times the frames as browsers do, and :attr:`duration` and
+            :attr:`fps` are so; ``None`` otherwise.
     """
 
     path: Path
@@ -253,7 +253,7 @@ class VideoInfo:
     icc: str | None = None
     icc_profile: bytes | None = field(default=None, repr=False)
     stops: int | None = None
-    gif_delays: tuple[int, ...] = field(default=(), repr=False)
+    browser_timing: BrowserTiming | None = field(default=None, repr=False)
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -544,9 +544,9 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         **(_frame_traits(seq, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
            _picture_traits(path, video["codec"], video["pix_fmt"])),  # type: ignore[arg-type]
     )
-    if info.gif_delays:  # timed as browsers play it (VideoReader)
-        seconds = _gif_times(info.gif_delays)[1][-1] / 100
-        info = replace(info, duration=seconds, fps=len(info.gif_delays) / seconds)
+    if (timing := info.browser_timing) is not None:  # timed as browsers show it (VideoReader)
+        seconds = float(sum(timing.shown))
+        info = replace(info, duration=seconds, fps=len(timing.stored) / seconds)
     return info
 
 
@@ -900,17 +900,6 @@ class _StderrPump(threading.Thread):
 _INDEXED = ("mov", "mp4", "matroska", "webm", "avi", "flv", "asf", "ogg", "image2")
 
 
-def _gif_part(info: VideoInfo) -> tuple[int, int]:
-    """The frames of a GIF with frames of a hundredth (:attr:`VideoInfo.gif_delays`) in ``info``'s part, which is
-    asked for on the clock browsers show it by: the first and the one past the last, each the first to start at or
-    after the part's start and end, one frame at least (as an exact seek into a video gives the frame showing)."""
-    browser, count = _gif_times(info.gif_delays)[1], len(info.gif_delays)
-    first = bisect.bisect_left(browser, round(info.seek * 100), hi=count)
-    if info.span is None:
-        return first, count
-    return first, min(count, max(first + 1, bisect.bisect_left(browser, round((info.seek + info.span) * 100))))
-
-
 #: Demuxers whose input seek lands near the time asked but not at it (ffmpeg 9: MPEG-TS, program streams), at the
 #: keyframe after it; a part far into one is read from a seek this many seconds before its start (each tried in turn,
 #: :func:`near_seek`) and trimmed on the decoded frames' timestamps, as from the file's start: the frames the same.
@@ -960,12 +949,15 @@ def _cut(info: VideoInfo, *, near: bool = True) -> tuple[list[str], str]:
     """How the reader takes ``info``'s :meth:`~VideoInfo.trimmed` part: input options (an exact seek in an indexed
     container) or the head of its filter chain (``trim``, for the others: from a seek before the part where
     :func:`near_seek` finds one and ``near``, else from the file's start); either way the part's timestamps start at
-    0. A GIF timed as browsers show it is cut where its frames start on ffmpeg's clock."""
+    0. An animation timed as browsers show it (:attr:`VideoInfo.browser_timing`) is cut between its frames on
+    ffmpeg's clock."""
     if not (info.seek or info.span):
         return [], ""
-    if info.gif_delays:
-        ffmpeg, (first, last) = _gif_times(info.gif_delays)[0], _gif_part(info)
-        info = replace(info, seek=ffmpeg[first] / 100, span=None if info.span is None else (ffmpeg[last] - ffmpeg[first]) / 100)
+    if (timing := info.browser_timing) is not None:  # cut between frames on ffmpeg's clock, clear of its rounding
+        ffmpeg, (first, last) = timing.starts(timing.decoded), timing.part(info.seek, info.span)
+        seek = (ffmpeg[first - 1] + ffmpeg[first]) / 2 if first else Fraction(0)
+        span = None if info.span is None else (ffmpeg[last - 1] + ffmpeg[last]) / 2 - ffmpeg[first]  # from that frame
+        info = replace(info, seek=float(seek), span=None if span is None else float(span))
     if any(name in info.format.split(",") for name in _INDEXED):
         return (["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else []), ""
     end = f":duration={info.span:.6f}" if info.span else ""
@@ -1262,16 +1254,18 @@ class VideoReader:
         self.__enter__()
 
     def _as_browsers_play(self, index: int, stamp: tuple[int, int | None]) -> tuple[int, int | None]:
-        """Frame ``index`` of a GIF with frames of a hundredth (:attr:`VideoInfo.gif_delays`) at the time and for
-        the duration browsers show it, where ffmpeg's timestamp is the one its delays give (else as ffmpeg gives
-        it)."""
-        ffmpeg, browser = _gif_times(self.info.gif_delays)
-        ticks = Fraction(1, 100) / self.time_base
-        first = _gif_part(self.info)[0]
+        """Frame ``index`` (of the part read) of an animation with frames of 10 ms or less
+        (:attr:`VideoInfo.browser_timing`) at the time and for the duration browsers show it, where ffmpeg's timestamp
+        is within a millisecond of the one its reading of the durations gives (else as ffmpeg gives it)."""
+        timing = self.info.browser_timing
+        assert timing is not None
+        decoded, shown = timing.starts(timing.decoded), timing.starts(timing.shown)
+        first = timing.part(self.info.seek, self.info.span)[0] if self.info.seek or self.info.span else 0
         index += first  # a part's frames are counted, and timed, from its first (trimmed)
-        if index + 1 >= len(ffmpeg) or ticks.denominator != 1 or stamp[0] != (ffmpeg[index] - ffmpeg[first]) * ticks:
+        tb = self.time_base
+        if index + 1 >= len(decoded) or abs(stamp[0] * tb - (decoded[index] - decoded[first])) > Fraction(1, 1000):
             return stamp
-        return int((browser[index] - browser[first]) * ticks), int((browser[index + 1] - browser[index]) * ticks)
+        return round((shown[index] - shown[first]) / tb), round(timing.shown[index] / tb)
 
     def _landed(self, stamp: tuple[int, int | None] | None) -> bool:
         """Whether the first frame read after a keyframe seek, stamped ``stamp``, is frame :attr:`first` (decoded
@@ -1454,7 +1448,7 @@ class VideoReader:
                 continue
             if self._to_srgb is not None:  # an image sequence's ICC profile: its colours as sRGB, as a video's are
                 rgb = self._to_srgb(rgb)
-            if self.info.gif_delays:
+            if self.info.browser_timing is not None:
                 stamp = self._as_browsers_play(self.frames_read, stamp)
             yield Frame(self.frames_read, rgb, stamp[0], stamp[1], alpha, outside)
             self.frames_read += 1
@@ -2130,18 +2124,93 @@ def gif_delays(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
     return tuple(delays) if delays else None  # no trailer: as far as it goes
 
 
-#: The delay (hundredths of a second) browsers play a GIF frame of 0 or 1 at (Chromium, Firefox, Safari: a frame of
-#: 10 ms or less takes 100 ms); ffmpeg plays 0 so, and 1 as stored (100 frames a second).
-GIF_SHORTEST_DELAY, GIF_SLOW_DELAY = 1, 10
+def _apng_delays(data: bytes) -> tuple[Fraction, ...] | None:
+    """Each frame's delay in an APNG's ``fcTL`` chunks (seconds; a denominator of 0 means 100), or ``None``."""
+    at, delays = 8, []
+    while at + 8 <= len(data):
+        size, tag = struct.unpack(">I", data[at : at + 4])[0], data[at + 4 : at + 8]
+        if tag == b"fcTL" and size == 26 and at + 34 <= len(data):
+            num, den = struct.unpack(">HH", data[at + 28 : at + 32])
+            delays.append(Fraction(num, den or 100))
+        at += size + 12
+    return tuple(delays) or None
 
 
-def _gif_times(delays: tuple[int, ...]) -> tuple[list[int], list[int]]:
-    """Where each frame of a GIF with ``delays`` starts (hundredths of a second): as ffmpeg times it, as browsers do."""
-    ffmpeg, browser = [0], [0]
-    for d in delays:
-        ffmpeg.append(ffmpeg[-1] + (d or GIF_SLOW_DELAY))
-        browser.append(browser[-1] + (GIF_SLOW_DELAY if d <= GIF_SHORTEST_DELAY else d))
-    return ffmpeg, browser
+def _webp_delays(data: bytes) -> tuple[Fraction, ...] | None:
+    """Each frame's duration in an animated WebP's ``ANMF`` chunks (seconds), or ``None``."""
+    at, delays = 12, []
+    while at + 8 <= len(data):
+        tag, size = data[at : at + 4], struct.unpack("<I", data[at + 4 : at + 8])[0]
+        if tag == b"ANMF" and at + 23 <= len(data):
+            delays.append(Fraction(int.from_bytes(data[at + 20 : at + 23], "little"), 1000))
+        at += 8 + size + (size & 1)
+    return tuple(delays) or None
+
+
+def frame_delays(path: str | os.PathLike[str], kind: str) -> tuple[Fraction, ...] | None:
+    """Each frame's duration (seconds) as an animated picture of Pillow's ``kind`` (``GIF``, ``PNG``: APNG,
+    ``WEBP``) stores it, read from its blocks without decoding them; ``None`` where there are none to read."""
+    if kind == "GIF":
+        delays = gif_delays(path)
+        return None if delays is None else tuple(Fraction(d, 100) for d in delays)
+    with open(path, "rb") as f:
+        data = f.read()
+    return _apng_delays(data) if kind == "PNG" else _webp_delays(data) if kind == "WEBP" else None
+
+
+#: Browsers (Chromium, Firefox, Safari) show a frame of an animated GIF, APNG or WebP that says 10 ms or less for
+#: 100 ms (against ads that flash); ffmpeg shows a GIF's 0 so and its 10 ms as 10 ms, an APNG's 0 at 15 frames a
+#: second (its demuxer's default) and 10 ms or less as stored, and a WebP's as browsers do.
+SHORTEST_SHOWN, SLOW_SHOWN = Fraction(1, 100), Fraction(1, 10)
+
+
+@dataclass(frozen=True)
+class BrowserTiming:
+    """An animated picture of Pillow's ``kind`` (GIF, PNG: APNG, WEBP) with frames of 10 ms or less, which browsers
+    show for 100 ms: each frame's duration as stored (seconds), as ffmpeg reads it and as browsers show it."""
+
+    kind: str
+    stored: tuple[Fraction, ...]
+
+    @classmethod
+    def of(cls, kind: str, stored: tuple[Fraction, ...] | None) -> BrowserTiming | None:
+        """The timing of ``stored`` durations, ``None`` where there are none or no frame is that short."""
+        return cls(kind, stored) if stored and min(stored) <= SHORTEST_SHOWN else None
+
+    @property
+    def short(self) -> int:
+        """How many frames say 10 ms or less."""
+        return sum(1 for d in self.stored if d <= SHORTEST_SHOWN)
+
+    @property
+    def decoded(self) -> tuple[Fraction, ...]:
+        if self.kind == "WEBP":
+            return self.shown
+        zero = SLOW_SHOWN if self.kind == "GIF" else Fraction(1, 15)
+        return tuple(d or zero for d in self.stored)
+
+    @property
+    def shown(self) -> tuple[Fraction, ...]:
+        return tuple(SLOW_SHOWN if d <= SHORTEST_SHOWN else d for d in self.stored)
+
+    @staticmethod
+    def starts(durations: tuple[Fraction, ...]) -> list[Fraction]:
+        """Where each frame of ``durations`` starts, and the last ends."""
+        at = [Fraction(0)]
+        for d in durations:
+            at.append(at[-1] + d)
+        return at
+
+    def part(self, seek: float, span: float | None) -> tuple[int, int]:
+        """The frames in a part from ``seek`` seconds for ``span`` (``None``: to the end), on the clock browsers show
+        it by: the first and the one past the last, each the first to start at or after the part's start and end, one
+        frame at least (as an exact seek into a video gives the frame showing)."""
+        shown, count = self.starts(self.shown), len(self.stored)
+        first = bisect.bisect_left(shown, Fraction(seek).limit_denominator(10**6), hi=count)
+        if span is None:
+            return first, count
+        end = bisect.bisect_left(shown, Fraction(seek + span).limit_denominator(10**6))
+        return first, min(count, max(first + 1, end))
 
 
 def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, Any]:
@@ -2169,8 +2238,8 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, An
     else:  # WebP's loop count and APNG's num_plays count every play
         plays = int(loop or 0)
     traits: dict[str, Any] = {"alpha": clear, "plays": plays, "lossless": kind == "WEBP" and webp_lossless(path)}
-    if animated and kind == "GIF" and GIF_SHORTEST_DELAY in (delays := gif_delays(path) or ()):
-        traits["gif_delays"] = delays  # frames of a hundredth, which browsers slow down and ffmpeg does not
+    if animated and kind is not None and (timing := BrowserTiming.of(kind, frame_delays(path, kind))):
+        traits["browser_timing"] = timing  # frames of 10 ms or less, which browsers slow down
     return traits
 
 
@@ -2290,9 +2359,10 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
     elif info.field_order:
         notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames "
                      "(--no-deinterlace)")
-    if fast := info.gif_delays.count(GIF_SHORTEST_DELAY):
-        notes.append(f"{fast} of the GIF's {len(info.gif_delays)} frames say 10 ms, which browsers show for "
-                     f"{GIF_SLOW_DELAY * 10} ms: timed so")
+    if (timing := info.browser_timing) is not None:
+        name = {"GIF": "GIF", "PNG": "APNG", "WEBP": "WebP"}.get(timing.kind, timing.kind)
+        notes.append(f"{timing.short} of the {name}'s {len(timing.stored)} frames say 10 ms or less, which browsers "
+                     f"show for {SLOW_SHOWN * 1000} ms: timed so")
     return notes
 
 
