@@ -1459,10 +1459,9 @@ def test_frame_delays_are_read_from_the_blocks(tmp_path: Path) -> None:
     assert gif_delays(tmp_path / "cut.gif") in ((1, 2), (1, 2, 100))
     frames[0].save(tmp_path / "a.png")
     assert gif_delays(tmp_path / "a.png") is None
-    from fractions import Fraction as F
-
     from classsr_cli.io.video import frame_delays
 
+    F = Fraction
     assert frame_delays(src, "GIF") == (F(1, 100), F(2, 100), F(1), F(1, 100))
     for kind, suffix in (("PNG", ".png"), ("WEBP", ".webp")):
         anim = tmp_path / f"anim{suffix}"
@@ -1510,6 +1509,31 @@ def test_frames_of_10_ms_or_less_are_timed_as_browsers_show_them(
     res = upscale_video(tiny_model, src, tmp_path / "same.mp4", options=fast)
     assert frame_times(tmp_path / "same.mp4") == pytest.approx([0.0, 0.02, 0.04, 0.06])
     assert not [n for n in res.notes if "browsers" in n]
+
+
+@pytest.mark.parametrize(("ext", "rate", "least"), [(".gif", 60, "1/50"), (".webp", 120, "11/1000"),
+                                                     (".apng", 120, "11/1000")])
+def test_an_animation_from_a_fast_video_has_no_frame_browsers_would_slow(
+    tiny_model: torch.nn.Module, tmp_path: Path, ext: str, rate: int, least: str
+) -> None:
+    """Browsers show a frame of 10 ms or less for 100 ms, and a GIF counts hundredths: a 60 frames/s clip's GIF had
+    every third frame at one hundredth (a 1 s clip played 2.8 s), a 120 frames/s clip's WebP every frame. Frames
+    closer than 20 ms (GIF) or 11 ms (WebP, APNG) to the last one kept are left out, the animation as long as the
+    clip (its last frame holding to the end), with a note; a 30 frames/s clip into a GIF keeps every frame."""
+    from classsr_cli.io.video import frame_delays
+
+    src = tmp_path / f"fast{rate}.mp4"
+    ff("-f", "lavfi", "-i", f"testsrc2=size=48x32:rate={rate}:duration=1", "-c:v", "libx264", "-crf", "10", src)
+    out = tmp_path / f"out{ext}"
+    res = upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"))
+    durations = frame_delays(out, {".gif": "GIF", ".webp": "WEBP", ".apng": "PNG"}[ext])
+    assert durations is not None and min(durations) >= Fraction(least) and sum(durations) == pytest.approx(1.0, abs=0.011)
+    assert len(durations) < rate and any(f"runs at {rate} frames/s" in n for n in res.notes), (durations, res.notes)
+    slow = tmp_path / "slow.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=30:duration=1", "-c:v", "libx264", "-crf", "10", slow)
+    res = upscale_video(tiny_model, slow, tmp_path / "slow.gif", options=EncodeOptions(preset="ultrafast"))
+    delays = frame_delays(tmp_path / "slow.gif", "GIF")
+    assert delays is not None and len(delays) == 30 and not [n for n in res.notes if "frames/s" in n]
 
 
 def test_an_animation_from_a_video_drops_its_audio_and_subtitles_and_is_not_resumable(

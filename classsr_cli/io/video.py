@@ -1673,6 +1673,9 @@ def _video_args(
         given = {k.lstrip("-").split(":")[0] for k, _ in opts.extra}
         args += [] if "distance" in given else ["-distance:v:0", f"{jxl.distance(opts.quality or 95):.3f}"]
         args += [] if "effort" in given else ["-effort:v:0", str(jxl.EFFORT)]
+    if muxer in SHORTEST_FRAME:  # no frame browsers would slow to 100 ms: one closer to the last kept is left out
+        unit, least = SHORTEST_FRAME[muxer]
+        filters.insert(0, f"select='isnan(prev_selected_t)+gte(round(t*{unit})-round(prev_selected_t*{unit})\\,{least})'")
     if opts.fps is not None:  # first, so that the frames it drops are not converted: frames repeated or dropped
         # to keep time, the video as long as its source (-r with -fps_mode cfr ran past the source's end)
         filters.insert(0, f"fps={opts.fps.numerator}/{opts.fps.denominator}")
@@ -1706,18 +1709,35 @@ def _loop_args(muxer: str, plays: int) -> list[str]:
 
 
 def hold_last_frame(path: str | os.PathLike[str], muxer: str, end: Fraction) -> bool:
-    """Make the last frame of the animated WebP or APNG ``path`` last until ``end`` seconds after the first frame
+    """Make the last frame of the animated WebP, APNG or GIF ``path`` last until ``end`` seconds after the first frame
     begins, in place. ffmpeg's encoders give it their own guess instead (libwebp_anim: the mean of the other frames';
-    apng: the one before it), so an animation that holds its last frame before it loops lost the hold. The frames
+    apng: the one before it; gif: its own duration, short of the frames :data:`SHORTEST_FRAME` left out after it), so
+    an animation that holds its last frame before it loops lost the hold. The frames
     before keep the durations ffmpeg wrote (the last one shows from their sum); frames the encoder merged into one
     count as that one. ``False``: nothing changed (another muxer, a single frame, an end not after the last
     frame's start)."""
-    if muxer not in ("webp", "apng"):
+    if muxer not in ("webp", "apng", "gif"):
         return False
     with open(path, "r+b") as f:
         if muxer == "webp":
             return _webp_hold_last(f, end)
+        if muxer == "gif":
+            return _gif_hold_last(f, end)
         return _apng_hold_last(f, end)
+
+
+def _gif_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
+    """:func:`hold_last_frame` for GIF: the last frame's Graphic Control delay (hundredths), two at least (browsers
+    slow one of a hundredth to ten)."""
+    frames = _gif_frames(f.read())
+    if not frames or len(frames) < 2 or frames[-1][1] is None:
+        return False
+    hold = max(SHORTEST_FRAME["gif"][1], round(end * 100) - sum(d for d, _ in frames[:-1]))
+    if hold > 0xFFFF or hold == frames[-1][0]:
+        return False
+    f.seek(frames[-1][1])
+    f.write(struct.pack("<H", hold))
+    return True
 
 
 def _webp_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
@@ -2088,17 +2108,15 @@ def keeps_alpha(pix_fmt: str) -> bool:
     return bool(_ALPHA.match(pix_fmt)) or pix_fmt == "pal8"
 
 
-def gif_delays(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
-    """Each frame's delay in a GIF, as its Graphic Control Extensions store it (hundredths of a second; 0 where a frame
-    has none), read from its blocks without decoding them; ``None`` where the file is not a GIF or its blocks stop
-    short."""
-    with open(path, "rb") as f:
-        data = f.read()
+def _gif_frames(data: bytes) -> list[tuple[int, int | None]] | None:
+    """Each frame of a GIF's bytes ``data``: its delay as its Graphic Control Extension stores it (hundredths of a
+    second; 0 where it has none) and where that delay is in ``data`` (``None``: none), read from the blocks without
+    decoding them; ``None`` where ``data`` is not a GIF or its blocks are not a GIF's."""
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
         return None
     at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # past the screen descriptor and global palette
-    delays: list[int] = []
-    delay = 0
+    frames: list[tuple[int, int | None]] = []
+    delay: tuple[int, int | None] = (0, None)
 
     def blocks(at: int) -> int:  # past a run of sub-blocks and its terminator
         while at < len(data) and data[at]:
@@ -2108,20 +2126,28 @@ def gif_delays(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
     while at < len(data):
         kind = data[at]
         if kind == 0x3B:  # trailer
-            return tuple(delays)
+            return frames
         if kind == 0x21 and at + 1 < len(data):  # an extension: its label, then sub-blocks
             if data[at + 1] == 0xF9 and at + 6 < len(data):  # Graphic Control: packed, delay (LE), transparent index
-                delay = data[at + 4] | data[at + 5] << 8
+                delay = (data[at + 4] | data[at + 5] << 8, at + 4)
             at = blocks(at + 2)
         elif kind == 0x2C and at + 10 < len(data):  # an image: its descriptor, local palette, LZW code size, data
             flags = data[at + 9]
             at += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
             at = blocks(at + 1)
-            delays.append(delay)
-            delay = 0
+            frames.append(delay)
+            delay = (0, None)
         else:
             return None
-    return tuple(delays) if delays else None  # no trailer: as far as it goes
+    return frames  # no trailer: as far as it goes
+
+
+def gif_delays(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
+    """Each frame's delay in a GIF, as its Graphic Control Extensions store it (hundredths of a second; 0 where a frame
+    has none), read from its blocks without decoding them; ``None`` where the file is not a GIF or has no frame."""
+    with open(path, "rb") as f:
+        frames = _gif_frames(f.read())
+    return tuple(d for d, _ in frames) if frames else None
 
 
 def _apng_delays(data: bytes) -> tuple[Fraction, ...] | None:
@@ -2157,6 +2183,12 @@ def frame_delays(path: str | os.PathLike[str], kind: str) -> tuple[Fraction, ...
         data = f.read()
     return _apng_delays(data) if kind == "PNG" else _webp_delays(data) if kind == "WEBP" else None
 
+
+#: The shortest frame an animation output holds, as (units a second, least units): browsers show a frame of 10 ms or
+#: less for 100 ms (:data:`SHORTEST_SHOWN`), and a GIF counts hundredths, so a 60 frames/s video's every third frame
+#: (ffmpeg rounds its times to 0, 2, 3, 5 hundredths) played for 100 ms; frames closer to the last one kept are left
+#: out (:func:`_video_args`), the time they had going to the one before.
+SHORTEST_FRAME = {"gif": (100, 2), "webp": (1000, 11), "apng": (1000, 11)}
 
 #: Browsers (Chromium, Firefox, Safari) show a frame of an animated GIF, APNG or WebP that says 10 ms or less for
 #: 100 ms (against ads that flash); ffmpeg shows a GIF's 0 so and its 10 ms as 10 ms, an APNG's 0 at 15 frames a
@@ -2359,6 +2391,14 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
     elif info.field_order:
         notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames "
                      "(--no-deinterlace)")
+    muxer = {encoder: muxer for muxer, encoder in ANIMATION_MUXERS.items()}.get(codec or "")
+    if muxer in SHORTEST_FRAME and info.fps:
+        unit, least = SHORTEST_FRAME[muxer]
+        if info.fps > unit / least:
+            shortest = f"{1000 * least // unit} ms"
+            notes.append(f"the source runs at {info.fps:.4g} frames/s: a .{muxer} frame shorter than {shortest} "
+                         f"would show for 100 ms in browsers, so frames closer than {shortest} to the one before are "
+                         "left out (the time kept)")
     if (timing := info.browser_timing) is not None:
         name = {"GIF": "GIF", "PNG": "APNG", "WEBP": "WebP"}.get(timing.kind, timing.kind)
         notes.append(f"{timing.short} of the {name}'s {len(timing.stored)} frames say 10 ms or less, which browsers "
