@@ -59,6 +59,7 @@ from classsr_cli.io.video import (
     CHUNK_FORMAT,
     CONTAINERS,
     EXR_CODEC,
+    IVTC,
     LINEAR_CODECS,
     LINEAR_SUFFIXES,
     QUALITY_CODECS,
@@ -453,7 +454,7 @@ class _Plan:
 
 
 def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions, *, overwrite: bool, start: float,
-             length: float | None, resume: bool = False, deinterlace: bool = True, chunker: str = "--resume") -> _Plan:
+             length: float | None, resume: bool = False, deinterlace: bool | str = True, chunker: str = "--resume") -> _Plan:
     """Check the paths and plan the run (:class:`_Plan`); raises what the run would raise before decoding. ``resume``:
     the run is written in chunks, by ``chunker`` (``--resume``, or torchrun's shares)."""
     _check_paths(src, dst, cmap_dst, overwrite)
@@ -520,6 +521,13 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
                     f"OpenEXR frames keep it: {dst.with_name('%05d.exr')})")  # fmt: skip
         kind = {".hdr": "Radiance HDR", ".pfm": "PFM"}.get(str(info.path.suffix).lower(), "OpenEXR")
         notes_first.append(f"{kind} frames are linear light: {'; '.join(said)}")
+    if deinterlace == IVTC and info.field_order is None:
+        raise ConfigError(f"{info.path}: --ivtc puts back the film frames of a telecined (interlaced) source; this one "
+                          "is progressive")
+    if deinterlace == IVTC and resume:  # its frames are not the source's, one for one: a share or a chunk cannot say
+        raise ConfigError(f"--ivtc drops one frame in five as it finds them: it does not combine with {chunker}")
+    if deinterlace == IVTC and info.fps:  # the film's rate, 4 frames in 5: its frame count, the writer's rate
+        info = replace(info, fps=info.fps * 4 / 5)
     stream_args, notes = plan_streams(info, muxer, options)
     notes = notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
     if options.fps is not None:
@@ -618,7 +626,7 @@ def estimate_video(
     resume: bool = False,
     chunk_frames: int | None = None,
     sample_seconds: float = SAMPLE_SECONDS,
-    deinterlace: bool = True,
+    deinterlace: bool | str = True,
 ) -> VideoEstimate:
     """What ``upscale_video`` with these arguments would write and how long it would take, without writing it: the
     checks it makes before decoding (an existing output, an encoder's pixel format, a stopped run's chunks made with
@@ -947,11 +955,11 @@ def _routing(up: Upscaler, temporal: TemporalOptions) -> tuple[Policy, TemporalO
     return policy, temporal
 
 
-def _deinterlaced(info: VideoInfo, deinterlace: bool) -> dict[str, bool]:
-    """Whether a run deinterlaces (``deinterlace`` asked, the source interlaced), as a resumable run's record says
-    it: only where it happens, so that a run of a progressive source, or one from before it was done, is recorded as
-    it was; the run's reader reads the same record."""
-    return {"deinterlaced": True} if deinterlace and info.field_order is not None else {}
+def _deinterlaced(info: VideoInfo, deinterlace: bool | str) -> dict[str, bool | str]:
+    """Whether a run deinterlaces (``deinterlace`` asked, the source interlaced), and how (``True``: bwdif; ``IVTC``),
+    as a resumable run's record says it: only where it happens, so that a run of a progressive source, or one from
+    before it was done, is recorded as it was; the run's reader reads the same record."""
+    return {"deinterlaced": deinterlace} if deinterlace and info.field_order is not None else {}
 
 
 def _read_as(info: VideoInfo) -> dict[str, list[str]]:
@@ -1025,7 +1033,7 @@ def upscale_video(
     length: float | None = None,
     resume: bool = False,
     chunk_frames: int | None = None,
-    deinterlace: bool = True,
+    deinterlace: bool | str = True,
     world: World | None = None,
 ) -> VideoResult:
     """Upscale the video ``src`` into ``dst`` (a file, or a folder: :func:`output_path`); see the module docstring.
@@ -1154,7 +1162,7 @@ def upscale_video(
         tints = options  # the class map's: PNG or TIFF pictures' in 8 bits (an OpenEXR sequence's map is PNG)
         if cmap_dst is not None and muxer == SEQUENCE_MUXER and cmap_dst.suffix.lower() in (".png", ".tif", ".tiff"):
             tints = replace(options, codec=SEQUENCE_CODECS[cmap_dst.suffix.lower()], pix_fmt="rgb24", extra=())
-        with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha, deinterlace=bool(deinterlaced), light=exr_out,
+        with VideoReader(info, autorotate=turn, bits=bits, alpha=plan.alpha, deinterlace=deinterlaced.get("deinterlaced", False), light=exr_out,
                          first=max(0, skip - 1)) as reader:
             size = (reader.width, reader.height)
             full = up.output_size(reader.height, reader.width)

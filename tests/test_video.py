@@ -3094,3 +3094,59 @@ def test_a_reader_from_frame_k_of_an_mpeg_ts_seeks_before_it_and_gives_the_same_
         assert len(got) == 350 - first and reader.skipped_pts == [pts for _, pts, _ in every[:first]], (name, first)
         for (i, pts, rgb), (j, want_pts, want) in zip(got, every[first:], strict=True):
             assert (i, pts) == (j, want_pts) and np.array_equal(rgb, want), (name, first, i)
+
+
+def _telecined(tmp_path: Path, name: str, pulldown: bool) -> Path:
+    """3 s of ``testsrc2`` as interlaced MPEG-2 at 29.97 frames/s: film at 23.976 through 3:2 pulldown, or video
+    whose fields are 1/59.94 s apart."""
+    src = tmp_path / name
+    rate, fields = ("24000/1001", "setfield=tff,telecine=first_field=top:pattern=23") if pulldown else (
+        "60000/1001", "tinterlace=mode=interleave_top,setfield=tff")
+    ff("-f", "lavfi", "-i", f"testsrc2=size=160x120:rate={rate}:duration=3", "-vf", fields, "-c:v", "mpeg2video",
+       "-flags", "+ilme+ildct", "-q:v", "2", src)  # fmt: skip
+    return src
+
+
+def test_telecined_film_gets_its_frames_back_with_ivtc(
+    tiny_model: torch.nn.Module, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """Film telecined to 29.97 interlaced (an NTSC DVD's) repeats a field in 2 frames of 5, which video does not: the
+    deinterlacing note suggests --ivtc for it alone. With it the film's 72 frames come back at 23.976 frames/s,
+    near the film coded progressive (bwdif's 90 frames, a frame for each, 10 dB and more further from the film frame
+    showing then); a progressive source, --resume and --no-deinterlace beside it are refused in one line."""
+    from classsr_cli.io.video import IVTC, VideoReader, telecined_share
+
+    film, video = _telecined(tmp_path, "film.mpg", True), _telecined(tmp_path, "video.mpg", False)
+    assert telecined_share(probe(film)) == pytest.approx(0.4, abs=0.05)
+    assert telecined_share(probe(video)) == pytest.approx(0.0, abs=0.05)
+    fast = EncodeOptions(preset="ultrafast")
+    said = upscale_video(tiny_model, film, tmp_path / "bwdif.mp4", options=fast).notes
+    assert any("looks telecined (40% of its frames repeat a field" in n and "--ivtc" in n for n in said), said
+    said = upscale_video(tiny_model, video, tmp_path / "video.mp4", options=fast).notes
+    assert not [n for n in said if "telecined" in n]
+    res = upscale_video(tiny_model, film, tmp_path / "ivtc.mp4", options=fast, deinterlace=IVTC)
+    assert res.frames == 72 and any("its film frames put back (--ivtc" in n for n in res.notes)
+    assert np.diff(frame_times(tmp_path / "ivtc.mp4")) == pytest.approx(1001 / 24000, abs=1e-4)
+    progressive = tmp_path / "progressive.mpg"  # the film as it was, coded alike and read by the same reader
+    ff("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24000/1001:duration=3", "-c:v", "mpeg2video", "-q:v", "2",
+       progressive)  # fmt: skip
+    with VideoReader(probe(progressive)) as reader:
+        originals = [f.rgb.astype(float) for f in reader]
+
+    def psnr(a: np.ndarray, b: np.ndarray) -> float:
+        return float(10 * np.log10(255**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-3)))  # 84 dB: equal
+
+    info = probe(film)
+    with VideoReader(info, deinterlace=IVTC) as reader:
+        back = [psnr(f.rgb, originals[f.index]) for f in reader]
+    with VideoReader(info, deinterlace=True) as reader:  # each frame against the film frame showing then
+        each = [psnr(f.rgb, originals[min(71, int(f.pts * reader.time_base * 24000 / 1001 + 1e-6))]) for f in reader]
+    assert len(back) == 72 and len(each) == 90 and np.median(back) > np.median(each) + 10, (np.median(back),
+                                                                                            np.median(each))
+    with pytest.raises(ConfigError, match="this one is progressive"):
+        upscale_video(tiny_model, progressive, tmp_path / "o.mp4", deinterlace=IVTC)
+    with pytest.raises(ConfigError, match="does not combine with --resume"):
+        upscale_video(tiny_model, film, tmp_path / "r.mp4", options=fast, deinterlace=IVTC, resume=True)
+    r = runner.invoke(app, ["video", str(film), str(tmp_path / "x.mp4"), "--model", str(tiny_model_path), "--ivtc",
+                            "--no-deinterlace"])  # fmt: skip
+    assert r.exit_code == 2 and "--ivtc and --no-deinterlace ask for opposite things" in r.output

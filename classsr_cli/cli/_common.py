@@ -73,7 +73,7 @@ PANELS = {
     "--recursive": RUNS, "--skip-existing": RUNS, "--keep-going": RUNS, "--max-pixels": RUNS, "--dry-run": RUNS,
     "--json": RUNS, "--resume": RUNS,
     "--codec": ENCODING, "--crf": ENCODING, "--preset": ENCODING, "--pix-fmt": ENCODING, "--encoder-opt": ENCODING,
-    "--fps": ENCODING, "--no-deinterlace": ENCODING, "--no-audio": ENCODING, "--no-subtitles": ENCODING,
+    "--fps": ENCODING, "--no-deinterlace": ENCODING, "--ivtc": ENCODING, "--no-audio": ENCODING, "--no-subtitles": ENCODING,
     "--device": SPEED, "--precision": SPEED, "--threads": SPEED, "--batch-size": SPEED, "--repeat": SPEED,
     "--warmup": SPEED,
 }  # fmt: skip

@@ -171,6 +171,11 @@ def video(
         bool, flag("--no-deinterlace", help="Upscale an interlaced source's fields together as frames (by default "
                    "they are deinterlaced first, bwdif, a frame for each frame).")
     ] = False,
+    ivtc: Annotated[
+        bool, flag("--ivtc", help="Telecined film (an NTSC DVD of a film or anime: 23.976 frames/s carried at 29.97 "
+                   "interlaced): put its film frames back (fieldmatch, decimate; 4 frames in 5) instead of "
+                   "deinterlacing every frame. A note suggests it where the source looks telecined.")
+    ] = False,
     no_audio: Annotated[bool, flag("--no-audio", help="Drop the audio (it is copied by default).")] = False,
     no_subtitles: Annotated[bool, flag("--no-subtitles", help="Drop the subtitle streams.")] = False,
     overwrite: OverwriteOpt = False,
@@ -206,7 +211,7 @@ def video(
     """Upscale a video with ClassSR, frame by frame through ffmpeg pipes (nothing dumped to disk)."""
     from classsr_cli import distributed, runtime, zoo
     from classsr_cli.errors import ClassSRError, ConfigError
-    from classsr_cli.io.video import EncodeOptions
+    from classsr_cli.io.video import IVTC, EncodeOptions
     from classsr_cli.pipeline import Upscaler
     from classsr_cli.video import (
         TemporalOptions,
@@ -218,6 +223,9 @@ def video(
         upscale_video,
     )
 
+    if ivtc and no_deinterlace:
+        raise ConfigError("--ivtc and --no-deinterlace ask for opposite things; give one")
+    fields = IVTC if ivtc else not no_deinterlace  # how an interlaced source's fields become frames
     world = distributed.world()  # under torchrun each rank upscales a share of the frames, rank 0 joins them
     if world.active and dry_run:
         raise ConfigError("--dry-run times a sample in one process: run it without torchrun")
@@ -277,7 +285,7 @@ def video(
         try:
             guess = estimate_video(upscaler, source, target, options=options, temporal=temporal, classmap=classmap,
                                    overwrite=overwrite, start=start_s, length=length_s, resume=resume,
-                                   deinterlace=not no_deinterlace)  # fmt: skip
+                                   deinterlace=fields)  # fmt: skip
         except ClassSRError as e:
             _failure_record(json_out, source, target, e)
             raise
@@ -298,7 +306,7 @@ def video(
                 start=start_s,
                 length=length_s,
                 resume=resume,
-                deinterlace=not no_deinterlace,
+                deinterlace=fields,
                 world=world,
             )
     except ClassSRError as e:

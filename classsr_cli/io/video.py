@@ -60,6 +60,7 @@ __all__ = [
     "DEFAULT_PIX_FMT",
     "EXR_CODEC",
     "HDR10",
+    "IVTC",
     "LINEAR_CODECS",
     "LINEAR_SUFFIXES",
     "QUALITY_CODECS",
@@ -1116,7 +1117,7 @@ class VideoReader:
     """
 
     def __init__(self, info: VideoInfo, *, autorotate: bool = False, bits: int = 8, alpha: bool = False,
-                 deinterlace: bool = False, first: int = 0, light: bool = False) -> None:
+                 deinterlace: bool | str = False, first: int = 0, light: bool = False) -> None:
         if bits not in (8, 16):
             raise ValueError(f"frames are read at 8 or 16 bits per channel, got {bits}")
         self.info = info
@@ -1125,6 +1126,7 @@ class VideoReader:
         self.bits = bits
         self.alpha = alpha  # each frame's alpha too (Frame.alpha)
         self.deinterlace = deinterlace  # an interlaced frame's two fields made one picture (bwdif), frame for frame
+        # or (IVTC) a telecined source's film frames put back, 4 in 5: its frames are not counted from its packets
         self.width, self.height = info.width, info.height
         if (autorotate and round(info.rotation) % 180) or info.transposed:
             self.width, self.height = info.height, info.width
@@ -1192,9 +1194,9 @@ class VideoReader:
         if self._links is not None:  # a JPEG XL sequence's files around a damaged one
             seek, demux = self._around_damage()
         self._seeked = None
-        if self._select and self._may_seek and not (seek or trim or self._links):
+        if self._select and self._may_seek and not (seek or trim or self._links) and self.deinterlace != IVTC:
             # Not decoding the frames before the keyframe before ``first``: the stream's own timestamps kept
-            self._seeked = keyframe_seek(self.info, self._select, strict=self.deinterlace)
+            self._seeked = keyframe_seek(self.info, self._select, strict=bool(self.deinterlace))
             if self._seeked is not None:
                 seek, self._select = ["-copyts", "-ss", self._seeked.seconds], self.first - self._seeked.at
                 if self._seeked.trim is not None:  # a near seek: the frames decoded before frame ``at`` dropped
@@ -1206,7 +1208,7 @@ class VideoReader:
                 # An explicit scaler with exact rounding: the default one decodes 8-bit BT.709 video 1-1.5 levels
                 # dark on average, 10-bit 2-3 levels; this costs 3-7 ms a 1080p frame on 2 cores (docs/experiments.md,
                 # "Fixed: video colours decode and encode without a bias").
-                "-vf", f"{trim}{DEINTERLACE + ',' if self.deinterlace else ''}{orient}showinfo=checksum=0,"
+                "-vf", f"{trim}{self._fields}{orient}showinfo=checksum=0,"
                        f"{select}{convert}",
                 "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", raw, "pipe:1"]  # fmt: skip
@@ -1243,6 +1245,11 @@ class VideoReader:
         if self._pump:
             self._pump.join(timeout=10)
         self._proc = None
+
+    @property
+    def _fields(self) -> str:
+        """The head of the filter chain that makes frames of an interlaced source's fields (none where not asked)."""
+        return f"{_IVTC_FILTERS}," if self.deinterlace == IVTC else f"{DEINTERLACE}," if self.deinterlace else ""
 
     def _restart(self) -> None:
         """Read again from the start without ``select`` or a seek, past the :attr:`frames_read` frames already
@@ -2352,9 +2359,54 @@ _ORIENT = {1: "", 2: "hflip", 3: "hflip,vflip", 4: "vflip", 5: "transpose=cclock
 #: interpolation), one frame out for each frame in (the source's timing kept), on the frames flagged interlaced.
 DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
 
+#: ``deinterlace`` of a telecined source (film at 23.976 frames/s carried at 29.97 interlaced by 3:2 pulldown: an NTSC
+#: DVD of a film or an anime): its film frames put back instead (inverse telecine, ``--ivtc``): each frame's fields
+#: matched with the neighbours' (fieldmatch), what stays combed deinterlaced (yadif), and the one frame in five that
+#: repeats dropped (decimate).
+IVTC = "ivtc"
+_IVTC_FILTERS = "fieldmatch=order=auto:combmatch=full,yadif=deint=interlaced,decimate"
+#: The share of a 29.97 interlaced source's frames that repeat a field (ffmpeg's idet) between which it is taken to be
+#: telecined: 3:2 pulldown repeats one field in two frames of five (0.4); video repeats none, a still picture all.
+TELECINED = (0.3, 0.5)
+
+
+def telecined_share(info: VideoInfo, frames: int = 300) -> float | None:
+    """The share of ``frames`` frames from a third into ``info`` that repeat a field of the frame before (ffmpeg's
+    ``idet``), for an interlaced source at 29.97 frames/s; ``None`` for another source, or where ffmpeg says
+    nothing."""
+    if info.field_order is None or info.fps is None or abs(info.fps - 30000 / 1001) > 0.01 or info.demux:
+        return None
+    part = info.trimmed(info.duration / 3) if info.duration and not (info.seek or info.span) else info
+    try:
+        stat = info.path.stat()
+    except OSError:
+        return None
+    seek, head = _cut(part)
+    return _telecined_share(info.path, (stat.st_mtime_ns, stat.st_size), info.video_index, tuple(seek), head, frames)
+
+
+@functools.cache
+def _telecined_share(path: Path, stamp: tuple[int, int], index: int, seek: tuple[str, ...], head: str,
+                     frames: int) -> float | None:
+    """:func:`telecined_share` of the file ``path`` as ``stamp`` (its mtime and size) found it, read from ``seek`` and
+    the filters ``head`` (:func:`_cut`)."""
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *seek, "-i", str(path),
+                               "-map", f"0:{index}", "-vf", f"{head}idet", "-frames:v", str(frames),
+                               "-f", "null", "-"], capture_output=True, check=False, timeout=600)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.findall(r"Repeated Fields: Neither:\s*(\d+)\s*Top:\s*(\d+)\s*Bottom:\s*(\d+)",
+                       proc.stderr.decode("utf-8", "replace"))
+    if not found:
+        return None
+    neither, top, bottom = map(int, found[-1])
+    total = neither + top + bottom
+    return (top + bottom) / total if total else None
+
 
 def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None, *,
-                 deinterlace: bool = True) -> list[str]:
+                 deinterlace: bool | str = True) -> list[str]:
     """What the video stream carries that ``classsr video`` does not keep in ``pix_fmt`` (written by ``codec``):
     bits beyond its depth (with a deeper format the encoder takes, if any), finer chroma, alpha, fields."""
     notes = []
@@ -2385,9 +2437,16 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
                 f"{codec} keeps none here; --codec prores_ks in .mov or .mkv, or a .webm, .gif, .webp or .apng "
                 "output keeps it")  # fmt: skip
         notes.append(f"the source's alpha channel ({info.pix_fmt}) is not kept ({hint})")
-    if info.field_order and deinterlace:
+    if info.field_order and deinterlace == IVTC:
+        notes.append(f"the source is interlaced ({info.field_order}): its film frames put back (--ivtc: fieldmatch, "
+                     "decimate; 4 frames in 5) before they are upscaled")
+    elif info.field_order and deinterlace:
+        share = telecined_share(info)
+        film = (f"; it looks telecined ({share:.0%} of its frames repeat a field, as 3:2 pulldown makes): --ivtc "
+                "puts its film frames back instead, sharper" if share is not None and
+                TELECINED[0] <= share <= TELECINED[1] else "")  # fmt: skip
         notes.append(f"the source is interlaced ({info.field_order}): deinterlaced (bwdif, a frame for each frame) "
-                     "before it is upscaled; --no-deinterlace upscales its fields together as frames")
+                     f"before it is upscaled; --no-deinterlace upscales its fields together as frames{film}")
     elif info.field_order:
         notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames "
                      "(--no-deinterlace)")
