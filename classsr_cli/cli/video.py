@@ -58,6 +58,7 @@ Examples:
   classsr video film.mkv film_x4.mkv --resume             # stopped? the same command continues
   classsr video film.mkv film_x4.mkv --dry-run            # how long, how large: a 2 s sample timed
   classsr video sticker.gif sticker_x4.gif                # every frame, its timing and transparency
+  classsr video VTS_01_1.VOB film_x2.mkv -x2 --ivtc       # an NTSC DVD's film frames put back, not deinterlaced
   classsr video phone.mp4 edit.mov --fps 30 --codec prores_ks   # a constant rate for an editor
   classsr video renders/ shot.mov --fps 24 --codec prores_ks     # a numbered image sequence (or renders/%04d.png)
   classsr video clip.mp4 frames/%05d.png                  # a PNG a frame (.tif and .dpx 16-bit where deep, .jpg, .exr, .hdr, .pfm)
