@@ -1050,7 +1050,8 @@ def upscale_video(
     with the same settings (a :class:`ConfigError` where they differ, unless ``overwrite``: then it starts over).
     ``chunk_frames`` closes a chunk every that many frames (default: :data:`CHUNK_WALL_SECONDS`).
     ``deinterlace``: an interlaced source's frames are deinterlaced (:data:`~classsr_cli.io.video.DEINTERLACE`)
-    before they are upscaled; ``False`` upscales its fields together as frames.
+    before they are upscaled; ``False`` upscales its fields together as frames; :data:`~classsr_cli.io.video.IVTC`
+    puts a telecined film's frames back (``--ivtc``; not with ``resume`` or ``world``).
 
     ``world``: the ranks of a torchrun (:func:`classsr_cli.distributed.world`). Each rank upscales its share of the
     frames (:func:`_share`: consecutive, as even as the frame count allows) into chunks of its own, as ``resume``
