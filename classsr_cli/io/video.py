@@ -28,6 +28,7 @@ import contextlib
 import functools
 import io
 import math
+import mmap
 import os
 import re
 import shutil
@@ -1736,7 +1737,8 @@ def hold_last_frame(path: str | os.PathLike[str], muxer: str, end: Fraction) -> 
 def _gif_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
     """:func:`hold_last_frame` for GIF: the last frame's Graphic Control delay (hundredths), two at least (browsers
     slow one of a hundredth to ten)."""
-    frames = _gif_frames(f.read())
+    with _mapped(f) as data:
+        frames = _gif_frames(data)
     if not frames or len(frames) < 2 or frames[-1][1] is None:
         return False
     hold = max(SHORTEST_FRAME["gif"][1], round(end * 100) - sum(d for d, _ in frames[:-1]))
@@ -2115,7 +2117,7 @@ def keeps_alpha(pix_fmt: str) -> bool:
     return bool(_ALPHA.match(pix_fmt)) or pix_fmt == "pal8"
 
 
-def _gif_frames(data: bytes) -> list[tuple[int, int | None]] | None:
+def _gif_frames(data: bytes | mmap.mmap) -> list[tuple[int, int | None]] | None:
     """Each frame of a GIF's bytes ``data``: its delay as its Graphic Control Extension stores it (hundredths of a
     second; 0 where it has none) and where that delay is in ``data`` (``None``: none), read from the blocks without
     decoding them; ``None`` where ``data`` is not a GIF or its blocks are not a GIF's."""
@@ -2152,12 +2154,24 @@ def _gif_frames(data: bytes) -> list[tuple[int, int | None]] | None:
 def gif_delays(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
     """Each frame's delay in a GIF, as its Graphic Control Extensions store it (hundredths of a second; 0 where a frame
     has none), read from its blocks without decoding them; ``None`` where the file is not a GIF or has no frame."""
-    with open(path, "rb") as f:
-        frames = _gif_frames(f.read())
+    with open(path, "rb") as f, _mapped(f) as data:
+        frames = _gif_frames(data)
     return tuple(d for d, _ in frames) if frames else None
 
 
-def _apng_delays(data: bytes) -> tuple[Fraction, ...] | None:
+@contextlib.contextmanager
+def _mapped(f: io.BufferedIOBase) -> Iterator[bytes | mmap.mmap]:
+    """The open file ``f``'s bytes, mapped (an animation of hundreds of MB is walked, not read into memory)."""
+    try:
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except ValueError:  # an empty file
+        yield b""
+        return
+    with data:
+        yield data
+
+
+def _apng_delays(data: bytes | mmap.mmap) -> tuple[Fraction, ...] | None:
     """Each frame's delay in an APNG's ``fcTL`` chunks (seconds; a denominator of 0 means 100), or ``None``."""
     at, delays = 8, []
     while at + 8 <= len(data):
@@ -2169,7 +2183,7 @@ def _apng_delays(data: bytes) -> tuple[Fraction, ...] | None:
     return tuple(delays) or None
 
 
-def _webp_delays(data: bytes) -> tuple[Fraction, ...] | None:
+def _webp_delays(data: bytes | mmap.mmap) -> tuple[Fraction, ...] | None:
     """Each frame's duration in an animated WebP's ``ANMF`` chunks (seconds), or ``None``."""
     at, delays = 12, []
     while at + 8 <= len(data):
@@ -2186,9 +2200,8 @@ def frame_delays(path: str | os.PathLike[str], kind: str) -> tuple[Fraction, ...
     if kind == "GIF":
         delays = gif_delays(path)
         return None if delays is None else tuple(Fraction(d, 100) for d in delays)
-    with open(path, "rb") as f:
-        data = f.read()
-    return _apng_delays(data) if kind == "PNG" else _webp_delays(data) if kind == "WEBP" else None
+    with open(path, "rb") as f, _mapped(f) as data:
+        return _apng_delays(data) if kind == "PNG" else _webp_delays(data) if kind == "WEBP" else None
 
 
 #: The shortest frame an animation output holds, as (units a second, least units): browsers show a frame of 10 ms or
