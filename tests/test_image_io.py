@@ -633,6 +633,40 @@ def test_icc_profile_is_carried_at_16_bit(tmp_path: Path) -> None:
         assert read_image(tmp_path / f"o{suffix}").icc == icc
 
 
+def _with_gamma(path: Path, gamma: int, chroma: tuple[int, ...] | None = None) -> bytes:
+    """``path``'s PNG with a gAMA (and cHRM) chunk after its header; the chunks' bytes."""
+    data = path.read_bytes()
+    chunks = _png_chunk(b"gAMA", struct.pack(">I", gamma))
+    chunks += _png_chunk(b"cHRM", struct.pack(">8I", *chroma)) if chroma else b""
+    path.write_bytes(data[:33] + chunks + data[33:])  # the signature and IHDR: 8 + 25 bytes
+    return chunks
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_png_gamma_and_chromaticities_are_carried(tmp_path: Path, deep: bool) -> None:
+    """A PNG's gAMA and cHRM (a classic Mac's 1/1.8, a linear 1.0), which browsers apply where there is no ICC
+    profile, are written into a PNG output as they were (8 and 16 bits); a JPEG output says it shows the picture as
+    sRGB instead, and says nothing for a gamma of 1/2.2 alone."""
+    src = tmp_path / "src.png"
+    if deep:
+        write_image(src, Picture(SMOOTH.astype(np.uint16) * 257))
+    else:
+        Image.fromarray(SMOOTH).save(src)
+    chroma = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
+    chunks = _with_gamma(src, 55556, chroma)
+    pic = read_image(src)
+    assert pic.gamma is not None and (pic.gamma.gamma, pic.gamma.chroma) == (55556, chroma)
+    write_image(tmp_path / "out.png", pic)
+    assert chunks in (tmp_path / "out.png").read_bytes()
+    assert Image.open(tmp_path / "out.png").info["gamma"] == pytest.approx(0.55556)
+    notes = write_image(tmp_path / "out.jpg", pic)
+    assert any("holds no PNG gamma: the picture's gAMA (gamma 1/1.8) and cHRM is left out" in n for n in notes), notes
+    plain = tmp_path / "plain.png"
+    Image.fromarray(SMOOTH).save(plain)
+    _with_gamma(plain, 45455)
+    assert not [n for n in write_image(tmp_path / "plain.jpg", read_image(plain)) if "gamma" in n]
+
+
 def test_animated_gif_first_frame_with_note(tmp_path: Path) -> None:
     frames = [Image.new("RGB", (8, 6), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
     frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])

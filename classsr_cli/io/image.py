@@ -194,6 +194,23 @@ class PngText(NamedTuple):
     translated: str = ""
 
 
+class PngGamma(NamedTuple):
+    """A PNG's ``gAMA`` (its image gamma times 100,000: 45455 is 1/2.2) and ``cHRM`` (white point and primaries' x, y
+    times 100,000; ``None``: none), which browsers apply where it has no ICC profile."""
+
+    gamma: int
+    chroma: tuple[int, ...] | None = None
+
+    @property
+    def srgb_like(self) -> bool:
+        """A gamma of about 1/2.2 and no chromaticities: shown as sRGB anyway."""
+        return self.chroma is None and 45000 <= self.gamma <= 46000
+
+    def chunks(self) -> bytes:
+        return _png_chunk(b"gAMA", struct.pack(">I", self.gamma)) + (
+            _png_chunk(b"cHRM", struct.pack(">8I", *self.chroma)) if self.chroma else b"")
+
+
 class Nclx(NamedTuple):
     """A HEIF's or JPEG XL's colour description without an ICC profile (ITU-T H.273 code points): colour primaries,
     transfer characteristics, matrix coefficients, full range."""
@@ -234,6 +251,7 @@ class Meta:
     aspect: tuple[int, int] | None = None
     uncompressed: bool = False  # a TGA stored without run-length coding, which a TGA output keeps
     texture: Texture | None = None  # a DDS's compression and mip levels, which a DDS output keeps
+    gamma: PngGamma | None = None  # a PNG's gAMA and cHRM, which a PNG output keeps
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -253,6 +271,7 @@ class Meta:
             gain_map=self.gain_map.resized(width, height) if self.gain_map is not None and fmt == "JPEG" else None,
             linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
+            gamma=self.gamma if fmt == "PNG" else None,
         )
 
 
@@ -291,6 +310,8 @@ class Picture:
             coded, as ffmpeg and GIMP write TGA, where that is smaller: a ×4 upscale of a photo, 15-69 % smaller).
         texture: a DDS's block compression and whether it had mip levels (:class:`~classsr_cli.io.dds.Texture`),
             kept by a DDS output (:func:`classsr_cli.io.dds.write`).
+        gamma: a PNG's ``gAMA`` and ``cHRM`` (:class:`PngGamma`), carried to PNG outputs; other formats show the
+            picture as sRGB (said where its gamma is not about 1/2.2 and it has no ICC profile).
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -316,11 +337,12 @@ class Picture:
     aspect: tuple[int, int] | None = None
     uncompressed: bool = False
     texture: Texture | None = None
+    gamma: PngGamma | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
-                    self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture)
+                    self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -636,7 +658,23 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "depth": depth if fmt == "HEIF" and (depth := int(im.info.get("bit_depth") or 8)) > 8 else None,
         "aspect": (ratio.numerator, ratio.denominator) if ratio and ratio != 1 else None,
         "uncompressed": fmt == "TGA" and im.info.get("compression") != "tga_rle",
+        "gamma": _png_gamma(im) if fmt == "PNG" else None,
     }
+
+
+def _png_gamma(im: Image.Image) -> PngGamma | None:
+    """An opened PNG's ``gAMA`` and ``cHRM``, as their integers (Pillow gives them divided by 100,000)."""
+    try:
+        gamma = round(float(im.info["gamma"]) * 100_000)
+    except (KeyError, TypeError, ValueError):
+        return None
+    chroma = im.info.get("chromaticity")
+    try:
+        points = tuple(round(float(v) * 100_000) for v in chroma) if chroma else None
+    except (TypeError, ValueError):
+        points = None
+    ok = 0 < gamma < 2**31 and (points is None or (len(points) == 8 and all(0 <= v < 2**31 for v in points)))
+    return PngGamma(gamma, points if points and len(points) == 8 else None) if ok else None
 
 
 #: The sum of the IJG's (libjpeg's) luma quantisation table at quality 50, the table its quality setting scales.
@@ -1691,7 +1729,7 @@ def write_image(
     meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
                  + _linear_notes(fmt, picture.carried()) + _profile_notes(fmt, picture.icc)
-                 + _texture_notes(fmt, picture.texture))
+                 + _gamma_notes(fmt, picture.carried()) + _texture_notes(fmt, picture.texture))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -1870,6 +1908,16 @@ def _profile_notes(fmt: str, icc: bytes | None) -> list[str]:
         return []
     return [f"{fmt} output holds no colour profile: the picture's ICC profile is left out, so its colours show as "
             "sRGB's; a PNG, TIFF, JPEG, WebP, AVIF, HEIC or JPEG XL output keeps it"]
+
+
+def _gamma_notes(fmt: str, meta: Meta) -> list[str]:
+    """What a ``fmt`` output other than PNG does with a PNG's gamma (``gAMA``, ``cHRM``), which browsers apply where
+    there is no ICC profile: leaves it out, so that the picture shows as sRGB (said where that changes how it looks)."""
+    gamma = meta.gamma
+    if gamma is None or fmt == "PNG" or meta.icc is not None or gamma.srgb_like:
+        return []
+    return [f"{fmt} output holds no PNG gamma: the picture's gAMA (gamma 1/{100_000 / gamma.gamma:.3g})"
+            f"{' and cHRM' if gamma.chroma else ''} is left out, so it shows as sRGB; a PNG output keeps it"]
 
 
 def _linear_notes(fmt: str, meta: Meta) -> list[str]:
@@ -2280,7 +2328,7 @@ def write_image_rows(
     carried = (meta or Meta()).for_output(fmt, width, height)
     notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
                  + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None)
-                 + _texture_notes(fmt, meta.texture if meta else None))
+                 + _gamma_notes(fmt, meta or Meta()) + _texture_notes(fmt, meta.texture if meta else None))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 
@@ -2335,6 +2383,8 @@ def _png_writer(
             f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(meta.icc)))
         elif meta.nclx is not None and c >= 3 and not meta.nclx.srgb:  # PNG's own HDR and wide-gamut tag
             f.write(_png_chunk(b"cICP", bytes([meta.nclx.primaries, meta.nclx.transfer, 0, 1])))  # RGB, full range
+        if meta.gamma is not None:  # (readers take an iCCP or cICP before them)
+            f.write(meta.gamma.chunks())
         if meta.dpi:  # pixels per metre
             f.write(_png_chunk(b"pHYs", struct.pack(">IIB", *(round(d / 0.0254) for d in meta.dpi), 1)))
         elif meta.aspect:  # no unit: the pixel shape, as ffmpeg's PNG encoder writes a frame's SAR (num, den)
