@@ -1751,23 +1751,13 @@ def _gif_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
 
 def _webp_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
     """:func:`hold_last_frame` for WebP: the last ``ANMF`` chunk's duration (24 bits, milliseconds)."""
-    f.seek(12)  # RIFF, its size, WEBP
-    shown, last, frames = 0, None, 0
-    while len(head := f.read(8)) == 8:
-        tag, size = head[:4], struct.unpack("<I", head[4:])[0]
-        at = f.tell()
-        if tag == b"ANMF":
-            payload = f.read(15)
-            if len(payload) < 15:
-                return False
-            if last is not None:
-                shown += last[1]
-            last, frames = (at + 12, int.from_bytes(payload[12:15], "little")), frames + 1
-        f.seek(at + size + (size & 1))
+    with _mapped(f) as data:
+        frames = _webp_frames(data)
+    shown = sum(ms for ms, _ in frames[:-1])
     ms = round(end * 1000) - shown
-    if last is None or frames < 2 or not 0 < ms < 1 << 24 or ms == last[1]:
+    if len(frames) < 2 or not 0 < ms < 1 << 24 or ms == frames[-1][0]:
         return False
-    f.seek(last[0])
+    f.seek(frames[-1][1])
     f.write(ms.to_bytes(3, "little"))
     return True
 
@@ -1777,34 +1767,21 @@ def _apng_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
     computed again."""
     import zlib
 
-    f.seek(8)  # the PNG signature
-    shown, last, frames = Fraction(0), None, 0
-    while len(head := f.read(8)) == 8:
-        size, tag = struct.unpack(">I", head[:4])[0], head[4:]
-        at = f.tell()
-        if tag == b"fcTL":
-            data = f.read(size)
-            if size != 26 or len(data) != 26:
-                return False
-            if last is not None:
-                num, den = struct.unpack(">HH", last[1][20:24])
-                shown += Fraction(num, den or 100)  # a denominator of 0 means 100 (the APNG specification)
-            last, frames = (at, data), frames + 1
-        f.seek(at + size + 4)  # the data, its CRC
-    if last is None or frames < 2:
-        return False
-    hold = end - shown
-    if hold <= 0:
+    with _mapped(f) as data:
+        frames = _apng_frames(data)
+        last = bytes(data[frames[-1][1] : frames[-1][1] + 26]) if frames else b""
+    hold = end - sum((delay for delay, _ in frames[:-1]), Fraction(0))
+    if len(frames) < 2 or hold <= 0:
         return False
     for den in (hold.denominator, 1000, 100, 10, 1):
         if den <= 0xFFFF and (num := round(hold * den)) <= 0xFFFF:
             break
     else:
         num, den = 0xFFFF, 1
-    data = last[1][:20] + struct.pack(">HH", num, den) + last[1][24:]
-    if data == last[1]:
+    data = last[:20] + struct.pack(">HH", num, den) + last[24:]
+    if data == last:
         return False
-    f.seek(last[0])
+    f.seek(frames[-1][1])
     f.write(data + struct.pack(">I", zlib.crc32(b"fcTL" + data)))
     return True
 
@@ -2171,37 +2148,41 @@ def _mapped(f: io.BufferedIOBase) -> Iterator[bytes | mmap.mmap]:
         yield data
 
 
-def _apng_delays(data: bytes | mmap.mmap) -> tuple[Fraction, ...] | None:
-    """Each frame's delay in an APNG's ``fcTL`` chunks (seconds; a denominator of 0 means 100), or ``None``."""
-    at, delays = 8, []
+def _apng_frames(data: bytes | mmap.mmap) -> list[tuple[Fraction, int]]:
+    """Each frame of an APNG's bytes ``data``: its ``fcTL`` delay (seconds; a denominator of 0 means 100, as the
+    APNG specification has it) and where that chunk's data starts in ``data``."""
+    at, frames = 8, []  # past the PNG signature
     while at + 8 <= len(data):
         size, tag = struct.unpack(">I", data[at : at + 4])[0], data[at + 4 : at + 8]
         if tag == b"fcTL" and size == 26 and at + 34 <= len(data):
             num, den = struct.unpack(">HH", data[at + 28 : at + 32])
-            delays.append(Fraction(num, den or 100))
-        at += size + 12
-    return tuple(delays) or None
+            frames.append((Fraction(num, den or 100), at + 8))
+        at += size + 12  # its length, type, data and CRC
+    return frames
 
 
-def _webp_delays(data: bytes | mmap.mmap) -> tuple[Fraction, ...] | None:
-    """Each frame's duration in an animated WebP's ``ANMF`` chunks (seconds), or ``None``."""
-    at, delays = 12, []
+def _webp_frames(data: bytes | mmap.mmap) -> list[tuple[int, int]]:
+    """Each frame of an animated WebP's bytes ``data``: its ``ANMF`` duration (milliseconds) and where that duration
+    is in ``data``."""
+    at, frames = 12, []  # past RIFF, its size, WEBP
     while at + 8 <= len(data):
         tag, size = data[at : at + 4], struct.unpack("<I", data[at + 4 : at + 8])[0]
-        if tag == b"ANMF" and at + 23 <= len(data):
-            delays.append(Fraction(int.from_bytes(data[at + 20 : at + 23], "little"), 1000))
+        if tag == b"ANMF" and at + 23 <= len(data):  # X, Y, width and height (3 bytes each), then the duration
+            frames.append((int.from_bytes(data[at + 20 : at + 23], "little"), at + 20))
         at += 8 + size + (size & 1)
-    return tuple(delays) or None
+    return frames
 
 
 def frame_delays(path: str | os.PathLike[str], kind: str) -> tuple[Fraction, ...] | None:
     """Each frame's duration (seconds) as an animated picture of Pillow's ``kind`` (``GIF``, ``PNG``: APNG,
     ``WEBP``) stores it, read from its blocks without decoding them; ``None`` where there are none to read."""
     if kind == "GIF":
-        delays = gif_delays(path)
-        return None if delays is None else tuple(Fraction(d, 100) for d in delays)
+        hundredths = gif_delays(path)
+        return None if hundredths is None else tuple(Fraction(d, 100) for d in hundredths)
     with open(path, "rb") as f, _mapped(f) as data:
-        return _apng_delays(data) if kind == "PNG" else _webp_delays(data) if kind == "WEBP" else None
+        delays = ([d for d, _ in _apng_frames(data)] if kind == "PNG" else
+                  [Fraction(ms, 1000) for ms, _ in _webp_frames(data)] if kind == "WEBP" else [])  # fmt: skip
+    return tuple(delays) or None
 
 
 #: The shortest frame an animation output holds, as (units a second, least units): browsers show a frame of 10 ms or
