@@ -1142,6 +1142,7 @@ class VideoReader:
         self._select = first  # the frames ffmpeg drops (0 once select lost count: then they are read past)
         self._may_seek = True  # whether ffmpeg may start at the keyframe before ``first`` (keyframe_seek)
         self._may_near, self._near = True, False  # whether a part may be read from a near seek (_cut), and is
+        self._browser: tuple[list[Fraction], list[Fraction], int] | None = None  # _as_browsers_play's frame times
         self._seeked: KeyframeSeek | None = None  # where it did
         self._from = first  # the first frame delivered (after a restart: the next one not yet delivered)
         self.skipped_pts: list[int] = []
@@ -1267,13 +1268,15 @@ class VideoReader:
         is within a millisecond of the one its reading of the durations gives (else as ffmpeg gives it)."""
         timing = self.info.browser_timing
         assert timing is not None
-        decoded, shown = timing.starts(timing.decoded), timing.starts(timing.shown)
-        first = timing.part(self.info.seek, self.info.span)[0] if self.info.seek or self.info.span else 0
+        if self._browser is None:  # once: an animation of thousands of frames is timed frame by frame
+            first = timing.part(self.info.seek, self.info.span)[0] if self.info.seek or self.info.span else 0
+            self._browser = (timing.starts(timing.decoded), timing.starts(timing.shown), first)
+        decoded, shown, first = self._browser
         index += first  # a part's frames are counted, and timed, from its first (trimmed)
         tb = self.time_base
         if index + 1 >= len(decoded) or abs(stamp[0] * tb - (decoded[index] - decoded[first])) > Fraction(1, 1000):
             return stamp
-        return round((shown[index] - shown[first]) / tb), round(timing.shown[index] / tb)
+        return round((shown[index] - shown[first]) / tb), round((shown[index + 1] - shown[index]) / tb)
 
     def _landed(self, stamp: tuple[int, int | None] | None) -> bool:
         """Whether the first frame read after a keyframe seek, stamped ``stamp``, is frame :attr:`first` (decoded
