@@ -529,7 +529,8 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     if deinterlace == IVTC and info.fps:  # the film's rate, 4 frames in 5: its frame count, the writer's rate
         info = replace(info, fps=info.fps * 4 / 5)
     stream_args, notes = plan_streams(info, muxer, options)
-    notes = notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace) + notes + cut_notes
+    notes = (notes_first + source_notes(info, options.out_pix_fmt, options.codec, deinterlace=deinterlace,
+                                        rate=options.fps) + notes + cut_notes)
     if options.fps is not None:
         notes.append(f"written at a constant {float(options.fps):g} frames/s (--fps; the source's "
                      f"{f'{info.fps:g}' if info.fps else 'unknown rate'}): frames repeated or dropped to keep their time")

@@ -1534,6 +1534,8 @@ def test_an_animation_from_a_fast_video_has_no_frame_browsers_would_slow(
     res = upscale_video(tiny_model, slow, tmp_path / "slow.gif", options=EncodeOptions(preset="ultrafast"))
     delays = frame_delays(tmp_path / "slow.gif", "GIF")
     assert delays is not None and len(delays) == 30 and not [n for n in res.notes if "frames/s" in n]
+    asked = upscale_video(tiny_model, slow, tmp_path / "fps.gif", options=EncodeOptions(fps=Fraction(60)))
+    assert any(n.startswith("--fps 60 frames/s: a .gif frame shorter than 20 ms") for n in asked.notes), asked.notes
 
 
 def test_an_animation_from_a_video_drops_its_audio_and_subtitles_and_is_not_resumable(

@@ -2403,9 +2403,10 @@ def _telecined_share(path: Path, stamp: tuple[int, int], index: int, seek: tuple
 
 
 def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None, *,
-                 deinterlace: bool | str = True) -> list[str]:
+                 deinterlace: bool | str = True, rate: Fraction | None = None) -> list[str]:
     """What the video stream carries that ``classsr video`` does not keep in ``pix_fmt`` (written by ``codec``):
-    bits beyond its depth (with a deeper format the encoder takes, if any), finer chroma, alpha, fields."""
+    bits beyond its depth (with a deeper format the encoder takes, if any), finer chroma, alpha, fields; and what an
+    animation output leaves out of frames faster than browsers show (at the source's rate, or ``rate``: ``--fps``)."""
     notes = []
     depth, kept = bit_depth(info.pix_fmt), bit_depth(pix_fmt)
     if depth > kept:
@@ -2448,13 +2449,14 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
         notes.append(f"the source is interlaced ({info.field_order}); its fields are upscaled together as frames "
                      "(--no-deinterlace)")
     muxer = {encoder: muxer for muxer, encoder in ANIMATION_MUXERS.items()}.get(codec or "")
-    if muxer in SHORTEST_FRAME and info.fps:
+    fps = float(rate) if rate else info.fps
+    if muxer in SHORTEST_FRAME and fps:
         unit, least = SHORTEST_FRAME[muxer]
-        if info.fps > unit / least:
+        if fps > unit / least:
             shortest = f"{1000 * least // unit} ms"
-            notes.append(f"the source runs at {info.fps:.4g} frames/s: a .{muxer} frame shorter than {shortest} "
-                         f"would show for 100 ms in browsers, so frames closer than {shortest} to the one before are "
-                         "left out (the time kept)")
+            notes.append(f"{'--fps' if rate else 'the source runs at'} {fps:.4g} frames/s: a .{muxer} frame shorter "
+                         f"than {shortest} would show for 100 ms in browsers, so frames closer than {shortest} to the "
+                         "one before are left out (the time kept)")
     if (timing := info.browser_timing) is not None:
         name = {"GIF": "GIF", "PNG": "APNG", "WEBP": "WebP"}.get(timing.kind, timing.kind)
         notes.append(f"{timing.short} of the {name}'s {len(timing.stored)} frames say 10 ms or less, which browsers "
