@@ -941,8 +941,9 @@ def _near_seek(path: Path, stamp: tuple[int, int], index: int, seek: float) -> f
             return None
         fields = [f.strip() for f in first.split(",")]
         key = not (len(fields) > 6 and fields[6].startswith("F=") and not int(fields[6][2:], 16) & 1)
-        at = int(fields[2]) * Fraction(int(tb.group(1)), int(tb.group(2)))  # from the seek's time, as it is cut
-        if key and at <= margin - 0.5:
+        pts = int(fields[2])
+        at = pts * Fraction(int(tb.group(1)), int(tb.group(2)))  # from the seek's time, as it is cut
+        if key and pts != -(2**63) and at <= margin - 0.5:  # (AV_NOPTS_VALUE: it cannot say where it landed)
             return margin
     return None
 
