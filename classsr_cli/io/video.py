@@ -928,22 +928,12 @@ def _near_seek(path: Path, stamp: tuple[int, int], index: int, seek: float) -> f
     for margin in NEAR_SEEK_MARGINS:
         if seek <= margin:
             return None
-        try:
-            proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-ss", f"{seek - margin:.6f}",
-                                   "-i", str(path), "-map", f"0:{index}", "-c", "copy", "-frames:v", "1", "-f",
-                                   "framecrc", "-"], capture_output=True, check=False, timeout=120)  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired):
+        listed = _listed(["-ss", f"{seek - margin:.6f}"], path, index, 1, timeout=120)
+        if listed is None or not listed[1]:
             return None
-        text = proc.stdout.decode("ascii", "replace")
-        tb = re.search(r"^#tb 0: (\d+)/(\d+)", text, re.MULTILINE)
-        first = next((line for line in text.splitlines() if line and not line.startswith("#")), None)
-        if proc.returncode != 0 or tb is None or first is None:
-            return None
-        fields = [f.strip() for f in first.split(",")]
-        key = not (len(fields) > 6 and fields[6].startswith("F=") and not int(fields[6][2:], 16) & 1)
-        pts = int(fields[2])
-        at = pts * Fraction(int(tb.group(1)), int(tb.group(2)))  # from the seek's time, as it is cut
-        if key and pts != -(2**63) and at <= margin - 0.5:  # (AV_NOPTS_VALUE: it cannot say where it landed)
+        pts, flags = listed[1][0]
+        at = pts * listed[0]  # from the seek's time, as it is cut
+        if flags & 1 and pts != _NO_PTS and at <= margin - 0.5:  # (no timestamp: it cannot say where it landed)
             return margin
     return None
 
@@ -999,11 +989,25 @@ def _packets(info: VideoInfo, upto: int, *, copyts: bool = False) -> tuple[Fract
     order, each with whether it is a keyframe, read from the container (nothing decoded); packets the demuxer marks
     to discard are left out. ``copyts``: the timestamps as ``-copyts`` keeps them (else as reading from the start
     gives them). ``None`` where ffmpeg cannot list them or one has no timestamp."""
+    listed = _listed(["-copyts"] if copyts else [], info.path, info.video_index, upto, timeout=3600)
+    if listed is None or any(pts == _NO_PTS for pts, _ in listed[1]):  # a frame with no timestamp to place it by
+        return None
+    return listed[0], [(pts, bool(flags & 1)) for pts, flags in listed[1] if not flags & 4]  # 4: discarded, never shown
+
+
+#: ffmpeg's AV_NOPTS_VALUE: a packet without a timestamp.
+_NO_PTS = -(2**63)
+
+
+def _listed(before: list[str], path: Path, index: int, upto: int, *,
+            timeout: float) -> tuple[Fraction, list[tuple[int, int]]] | None:
+    """Stream ``index`` of ``path``'s time base and its first ``upto`` packets' timestamps (that time base) and flags
+    (ffmpeg's: 1 a keyframe, 4 to discard; a packet saying none is a keyframe), copied from the container by ffmpeg's
+    ``framecrc`` muxer with the input options ``before``, nothing decoded; ``None`` where ffmpeg cannot list them."""
     try:
-        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *(["-copyts"] if copyts else []),
-                               "-i", str(info.path), "-map", f"0:{info.video_index}", "-c", "copy", "-frames:v",
-                               str(upto), "-f", "framecrc", "-"],
-                              capture_output=True, check=False, timeout=3600)  # fmt: skip
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *before, "-i", str(path),
+                               "-map", f"0:{index}", "-c", "copy", "-frames:v", str(upto), "-f", "framecrc", "-"],
+                              capture_output=True, check=False, timeout=timeout)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = proc.stdout.decode("ascii", "replace")
@@ -1015,12 +1019,8 @@ def _packets(info: VideoInfo, upto: int, *, copyts: bool = False) -> tuple[Fract
         if line.startswith("#") or not line.strip():
             continue
         fields = [f.strip() for f in line.split(",")]
-        flags = int(fields[6][2:], 16) if len(fields) > 6 and fields[6].startswith("F=") else 1  # none said: a key
-        pts = int(fields[2])
-        if pts == -(2**63):  # AV_NOPTS_VALUE: no timestamp to place the frame by
-            return None
-        if not flags & 4:  # AV_PKT_FLAG_DISCARD: decoded, never shown
-            packets.append((pts, bool(flags & 1)))
+        flags = int(fields[6][2:], 16) if len(fields) > 6 and fields[6].startswith("F=") else 1
+        packets.append((int(fields[2]), flags))
     return Fraction(int(tb.group(1)), int(tb.group(2))), packets
 
 
@@ -1048,10 +1048,6 @@ def keyframe_seek(info: VideoInfo, first: int, *, strict: bool = False) -> Keyfr
     if first >= len(shown) or len(set(shown)) != len(shown):
         return None
     expect = shown[first]
-    # Reading from the start, ffmpeg takes the container's start (whole microseconds) off every timestamp, rounded to
-    # the nearest tick, half away from 0 (av_rescale_q); the listing's timestamps are so too, -copyts keeps it on.
-    start = Fraction(round(info.start * 10**6), 10**6) / tb
-    shift = int(math.copysign(math.floor(abs(start) + Fraction(1, 2)), start))
     if near:  # its seek lands on the keyframe after the time asked: just before the one before ``at``, trimmed to it
         at = first - 1 if strict else first
         keys = [pts for pts, key in packets if key and pts <= shown[at]]
@@ -1067,6 +1063,10 @@ def keyframe_seek(info: VideoInfo, first: int, *, strict: bool = False) -> Keyfr
     if not at:
         return None
     seconds = math.floor(shown[at] * tb * 10**6) / 10**6  # at or just before the keyframe: it is decoded, and shown
+    # Reading from the start, ffmpeg takes the container's start (whole microseconds) off every timestamp, rounded to
+    # the nearest tick, half away from 0 (av_rescale_q); the listing's timestamps are so too, -copyts keeps it on.
+    start = Fraction(round(info.start * 10**6), 10**6) / tb
+    shift = int(math.copysign(math.floor(abs(start) + Fraction(1, 2)), start))
     return KeyframeSeek(at, f"{seconds:.6f}", tuple(shown[:at]), expect, tb, shift)
 
 
