@@ -673,8 +673,9 @@ def _png_gamma(im: Image.Image) -> PngGamma | None:
         points = tuple(round(float(v) * 100_000) for v in chroma) if chroma else None
     except (TypeError, ValueError):
         points = None
-    ok = 0 < gamma < 2**31 and (points is None or (len(points) == 8 and all(0 <= v < 2**31 for v in points)))
-    return PngGamma(gamma, points if points and len(points) == 8 else None) if ok else None
+    if points is not None and not (len(points) == 8 and all(0 <= v < 2**31 for v in points)):
+        points = None  # a malformed cHRM: the gamma alone
+    return PngGamma(gamma, points) if 0 < gamma < 2**31 else None
 
 
 #: The sum of the IJG's (libjpeg's) luma quantisation table at quality 50, the table its quality setting scales.
@@ -1726,10 +1727,11 @@ def write_image(
     elif alpha is not None and fmt not in _ALPHA_FORMATS:
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
-    meta = picture.carried().for_output(fmt, pixels.shape[1], pixels.shape[0])
+    carried = picture.carried()
+    meta = carried.for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
-                 + _linear_notes(fmt, picture.carried()) + _profile_notes(fmt, picture.icc)
-                 + _gamma_notes(fmt, picture.carried()) + _texture_notes(fmt, picture.texture))
+                 + _linear_notes(fmt, carried) + _profile_notes(fmt, picture.icc)
+                 + _gamma_notes(fmt, carried) + _texture_notes(fmt, picture.texture))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
