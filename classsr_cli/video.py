@@ -992,6 +992,8 @@ def _recipe(up: Upscaler, src: Path, options: EncodeOptions, temporal: TemporalO
     encode = asdict(replace(options, audio=True, subtitles=True))
     if encode["quality"] is None:  # absent unless given: a run without it continues one made before it was
         encode.pop("quality")
+    if not encode["strip_metadata"]:  # so too
+        encode.pop("strip_metadata")
     if encode.pop("fps") is not None:  # never: --fps does not combine with --resume (absent, older runs continue)
         raise ConfigError("--fps retimes the video as a whole: it does not combine with --resume")
     recipe = {"record": _RECORD, "version": __version__, "input": _identity(src), "model": made,
@@ -1451,7 +1453,9 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     where its frames are), Radiance HDR's (a Radiance source's first frame's header lines kept); PNG's, TIFF's and
     JPEG's in the pixel format the run settled on (:data:`_OWN_FORMATS`; not a ``--pix-fmt`` of another, ``-e`` encoder
     options, ``--fps``, whose frames ffmpeg repeats or drops), a PNG ``cICP``-tagged where the source is HDR or
-    wide-gamut and carrying the record of the upscale (``made_by``; ``None`` for the class map: RGB, 8 bits), a JPEG
+    wide-gamut and carrying the record of the upscale (``made_by``; ``None`` for the class map: RGB, 8 bits; not
+    written, nor a source's EXR attributes or Radiance lines but those of how it looks, with
+    :attr:`EncodeOptions.strip_metadata`), a JPEG
     at ``--quality`` (:attr:`EncodeOptions.quality`). Non-square pixels (``sar``) are written as ffmpeg's encoders write them (PNG's
     ``pHYs`` without a unit, TIFF's resolutions, JFIF's density without a unit), as OpenEXR's ``pixelAspectRatio`` and
     as Radiance's ``PIXASPECT``.
@@ -1471,6 +1475,7 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
         tiff_encoder,
     )
 
+    record = None if options.strip_metadata else made_by  # what is written; made_by also tells the class map apart
     if options.codec in LINEAR_CODECS:
         from classsr_cli.io.exr import Linear, frame_encoder
 
@@ -1478,17 +1483,17 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
         source = first.suffix.lower() if first is not None else None  # .exr, .hdr, .pfm: what a like output carries
         if options.codec == EXR_CODEC:
             gray = source == ".exr" and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
-            attributes = exr_attributes(first) if first and source == ".exr" else {}
+            attributes = exr_attributes(first, strip=options.strip_metadata) if first and source == ".exr" else {}
             if sar is not None and sar != 1:  # the pixel shape (width over height), as OpenEXR holds it
                 attributes["pixelAspectRatio"] = ("float", struct.pack("<f", float(sar)))
-            encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=made_by, attributes=attributes)
+            encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=record, attributes=attributes)
         elif options.codec == "pfm":  # its floats alone: no attributes, record or pixel shape
             encode = pfm_encoder(Meta())
         else:
-            lines = radiance_lines(first) if first and source == ".hdr" else ()
+            lines = radiance_lines(first, strip=options.strip_metadata) if first and source == ".hdr" else ()
             if sar is not None and sar != 1 and not any(ln.startswith("PIXASPECT=") for ln in lines):
                 lines = (*lines, f"PIXASPECT={float(1 / sar):.6f}")  # Radiance's pixel shape: height over width
-            encode = radiance_encoder(Meta(made_by=made_by, linear=Linear(half=False, lines=lines)))
+            encode = radiance_encoder(Meta(made_by=record, linear=Linear(half=False, lines=lines)))
         return FrameFiles(path, width, height, channels=3 + plan.alpha, encode=encode, first_number=first_number,
                           target=target, linear=True, background=background)  # fmt: skip
     alpha = made_by is not None and plan.alpha  # the class map: RGB, 8 bits
@@ -1502,9 +1507,9 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
     tagged = codes is not None and (codes[0] in (9, 11, 12) or codes[1] in (14, 15, 16, 18))  # HDR or wide gamut
     aspect = (sar.numerator, sar.denominator) if sar is not None and sar != 1 else None  # as ffmpeg's encoders write it
     meta = Meta(nclx=Nclx(codes[0], codes[1], 0, True) if tagged and codes else None, aspect=aspect,
-                text=(PngText("Software", f"classsr {__version__}"), PngText("classsr", made_by)) if made_by else ())
+                text=(PngText("Software", f"classsr {__version__}"), PngText("classsr", record)) if record else ())
     if options.codec == "mjpeg":  # as upscale writes a JPEG (quality 95 or --quality, 4:4:4), the record as comment
-        encoder = jpeg_encoder(Meta(made_by=made_by, aspect=aspect), options.quality)
+        encoder = jpeg_encoder(Meta(made_by=record, aspect=aspect), options.quality)
     else:
         encoder = png_encoder(meta) if options.codec == "png" else tiff_encoder(replace(meta, nclx=None))  # no cICP in TIFF
     return FrameFiles(path, width, height, channels=3 + alpha, encode=encoder, background=background,

@@ -542,3 +542,23 @@ def test_a_tolerance_that_is_a_tile_size_is_refused_and_0_is_said(photo: Path, t
     assert json.loads(r.stdout)["patches"]["heavy"] == json.loads(r.stdout)["patches"]["total"]
     r = cli("upscale", photo, "-t", "10", "-o", tmp_path / "t10.png", "--json")  # the most it takes: all light
     assert r.exit_code == 0 and json.loads(r.stdout)["patches"]["light"] == json.loads(r.stdout)["patches"]["total"]
+
+
+def test_video_strip_metadata_drops_the_files_metadata(tiny_model_path: Path, tmp_path: Path) -> None:
+    """``classsr video --strip-metadata`` writes no title or place of the source's; without it both are carried."""
+    import subprocess
+
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    from classsr_cli.io.video import probe
+
+    src = tmp_path / "clip.mp4"
+    subprocess.run([get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=32x24:rate=10:duration=0.3",
+                    "-metadata", "title=Holiday", "-metadata", "location=+48.8577+002.2950/", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(src)], check=True)  # fmt: skip
+    for strip in ((), ("--strip-metadata",)):
+        out = tmp_path / f"out{len(strip)}.mp4"
+        r = cli("video", src, out, "--model", tiny_model_path, "--preset", "ultrafast", *strip)
+        assert r.exit_code == 0, r.output
+        tags = dict(probe(out).tags)
+        assert ("title" in tags, "location" in tags) == (not strip, not strip), tags

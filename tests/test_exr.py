@@ -451,3 +451,36 @@ def test_a_header_longer_than_the_first_read_is_read_on(tmp_path: Path) -> None:
     cut.write_bytes(path.read_bytes()[:50_000])  # inside the comment
     with pytest.raises(InputError, match="truncated or corrupt image"):
         peek_size(cut)
+
+
+def test_strip_metadata_drops_an_exrs_owner_place_and_date_and_a_radiance_files_commands(
+    tiny_model_path: Path, tmp_path: Path,
+) -> None:
+    """``--strip-metadata`` keeps what says how the picture looks (an EXR's chromaticities, a Radiance file's
+    exposure) and drops who made it, where and when (an EXR's owner, latitude, capture date; a Radiance file's
+    capture date, place and the command that rendered it), as it drops a photo's EXIF; without it all are carried."""
+    from classsr_cli import zoo
+    from classsr_cli.io import radiance
+    from classsr_cli.io.video import ffmpeg_exe
+    from classsr_cli.pipeline import Upscaler, upscale_file
+    from classsr_cli.runtime import resolve_device
+
+    chroma = struct.pack("<8f", 0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
+    said = {"chromaticities": ("chromaticities", chroma), "owner": ("string", b"Ada"),
+            "latitude": ("float", struct.pack("<f", 48.85)), "capDate": ("string", b"2026:05:01 12:00:00")}
+    light = np.full((12, 16, 3), 0.18, np.float32)
+    src = tmp_path / "shot.exr"
+    with src.open("wb") as f:
+        exr.write(f, [light], width=16, height=12, channels=3, half=True, attributes=said)
+    lines = ("# rpict -vf /home/ada/view.vf", "EXPOSURE=0.5", "CAPDATE=2026:05:01 12:00:00", "LATLONG= 48.85 -2.29")
+    hdr = tmp_path / "shot.hdr"
+    hdr.write_bytes(radiance.encode(ffmpeg_exe(), np.stack([light[..., 1], light[..., 2], light[..., 0]]), lines))
+    upscaler = Upscaler.of(zoo.load(str(tiny_model_path), 4, device=resolve_device("cpu")))
+    for strip in (False, True):
+        upscale_file(upscaler, src, tmp_path / f"{strip}.exr", strip_metadata=strip)
+        kept = exr.header((tmp_path / f"{strip}.exr").read_bytes()).attributes
+        assert {k for k in said if k in kept} == ({"chromaticities"} if strip else set(said)), strip
+        assert kept["chromaticities"][1] == chroma and ("classsr" in kept) != strip
+        upscale_file(upscaler, hdr, tmp_path / f"{strip}.hdr", strip_metadata=strip)
+        carried = radiance.header((tmp_path / f"{strip}.hdr").read_bytes()).carried
+        assert [ln for ln in carried if not ln.startswith("CLASSSR=")] == (["EXPOSURE=0.5"] if strip else list(lines))

@@ -2408,6 +2408,104 @@ def test_a_parts_chapters_end_with_it(tiny_model: torch.nn.Module, tmp_path: Pat
         assert len(frame_times(out)) == 15
 
 
+def test_a_phones_metadata_keys_and_capture_date_are_kept(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """An iPhone's place, camera and capture date in QuickTime metadata keys, which ffmpeg's MP4/MOV muxers drop unless
+    told, are kept in .mov, .mp4 (with --resume too) and .mkv; a creation time read twice (``X;X``, as ffmpeg reads
+    its own such files) is written once, as a date; the source's file type is not the output's."""
+    from classsr_cli.io.video import probe
+
+    keys = {"com.apple.quicktime.location.ISO6709": "+48.8577+002.2950+035.000/",
+            "com.apple.quicktime.make": "Apple", "com.apple.quicktime.model": "iPhone 15",
+            "com.apple.quicktime.creationdate": "2026-05-01T14:00:00+0200"}  # fmt: skip
+    src = tmp_path / "phone.mov"
+    said = [a for k, v in keys.items() for a in ("-metadata", f"{k}={v}")]
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-map_metadata", "-1", *said, "-metadata",
+       "creation_time=2026-05-01T12:00:00Z", "-movflags", "+use_metadata_tags", "-c:v", "libx264", "-pix_fmt",
+       "yuv420p", src)  # fmt: skip
+    assert dict(probe(src).tags)["creation_time"] == "2026-05-01T12:00:00.000000Z;2026-05-01T12:00:00Z"
+    for name, kw in (("one.mov", {}), ("one.mp4", {}), ("chunked.mp4", {"resume": True, "chunk_frames": 4}),
+                     ("one.mkv", {})):  # fmt: skip
+        out = tmp_path / name
+        upscale_video(tiny_model, src, out, options=EncodeOptions(preset="ultrafast"), **kw)
+        tags = {k.lower(): v for k, v in probe(out).tags}
+        assert all(tags.get(k.lower()) == v for k, v in keys.items()), (name, tags)
+        # one date, which the movie header (MP4/MOV) or Matroska's DateUTC holds: ffmpeg lists it from there first
+        assert tags["creation_time"].split(";")[0] == "2026-05-01T12:00:00.000000Z", (name, tags)
+        assert ";" not in tags.get("major_brand", "") and ";" not in tags.get("compatible_brands", ""), (name, tags)
+        assert name.endswith(".mkv") != ("major_brand" in tags), (name, tags)  # MP4/MOV list their own ftyp
+    # a file without such keys is written as before: no QuickTime keys, so its title stays an iTunes-style one
+    plain = tmp_path / "plain.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-metadata", "title=Holiday", "-c:v", "libx264",
+       "-pix_fmt", "yuv420p", plain)  # fmt: skip
+    out = tmp_path / "plain_x2.mp4"
+    upscale_video(tiny_model, plain, out, options=EncodeOptions(preset="ultrafast"))
+    assert dict(probe(out).tags)["title"] == "Holiday" and b"mdta" not in out.read_bytes()
+
+
+def test_strip_metadata_writes_none_of_the_sources_metadata(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """``strip_metadata`` (``--strip-metadata``): no place, camera, capture date or title in the file, and no record of
+    the upscale in a PNG sequence's frames; the audio's language and the chapters kept; recorded by a resumable run
+    only where set (a run without it continues one made before it was)."""
+    from PIL import Image
+
+    from classsr_cli.io.video import probe
+    from classsr_cli.pipeline import Upscaler
+    from classsr_cli.video import _recipe
+
+    meta = tmp_path / "ch.txt"
+    meta.write_text(";FFMETADATA1\ntitle=Holiday\ncom.apple.quicktime.location.ISO6709=+48.8577+002.2950/\n"
+                    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=One\n")
+    src = tmp_path / "phone.mov"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-f", "lavfi", "-i", "sine=duration=1", "-i",
+       meta, "-map", "0", "-map", "1", "-map_metadata", "2", "-map_chapters", "2", "-metadata",
+       "creation_time=2026-05-01T12:00:00Z", "-metadata:s:a:0", "language=jpn", "-movflags", "+use_metadata_tags",
+       "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", src)  # fmt: skip
+    assert {"title", "com.apple.quicktime.location.ISO6709", "creation_time"} <= dict(probe(src).tags).keys()
+    stripped = EncodeOptions(preset="ultrafast", strip_metadata=True)
+    for name in ("out.mov", "out.mkv"):
+        upscale_video(tiny_model, src, tmp_path / name, options=stripped)
+        info = probe(tmp_path / name)
+        assert not {k.lower() for k, _ in info.tags} & {"title", "com.apple.quicktime.location.iso6709",
+                                                          "creation_time"}, (name, info.tags)  # fmt: skip
+        assert info.chapters == 1 and [s.language for s in info.audio] == ["jpn"], name
+        text = subprocess.run([FF, "-hide_banner", "-i", str(tmp_path / name)], capture_output=True, text=True).stderr
+        assert "2026-05-01" not in text and "Holiday" not in text, (name, text)
+    for options, record in ((EncodeOptions(preset="ultrafast"), True), (stripped, False)):
+        folder = tmp_path / f"frames_{record}"
+        upscale_video(tiny_model, src, folder / "%02d.png", options=options)
+        with Image.open(folder / "01.png") as im:
+            assert ("classsr" in im.text) == record
+    assert _recipe(Upscaler(tiny_model), src, stripped, TemporalOptions())["encode"]["strip_metadata"] is True
+    assert "strip_metadata" not in _recipe(Upscaler(tiny_model), src, EncodeOptions(), TemporalOptions())["encode"]
+
+
+def test_mov_keeps_the_language_of_french_german_or_chinese_streams(
+    tiny_model: torch.nn.Module, tmp_path: Path,
+) -> None:
+    """ffmpeg's MOV muxer keeps a language only where its table of QuickTime's codes lists it, which for languages
+    with two ISO 639-2 codes lists one: a video in ``zho``, audio in ``fre`` and subtitles in ``deu`` from a Matroska
+    file are written into .mov as ``chi``, ``fra``, ``ger`` (they were written without a language); .mp4 keeps the
+    codes as they were. Each pair of MOV_LANGUAGES is checked against the bundled ffmpeg: the first code dropped, the
+    second kept."""
+    from classsr_cli.io.video import MOV_LANGUAGES, probe
+
+    codes = [c for pair in MOV_LANGUAGES.items() for c in pair]
+    tracks = tmp_path / "tracks.mov"
+    ff("-f", "lavfi", "-i", "testsrc2=size=16x16:rate=10:duration=0.1", "-f", "lavfi", "-i", "sine=duration=0.1",
+       "-map", "0:v", *[a for k in range(len(codes)) for a in ("-map", "1:a")], "-c:v", "libx264", "-c:a", "aac",
+       *[a for k, c in enumerate(codes) for a in (f"-metadata:s:a:{k}", f"language={c}")], tracks)  # fmt: skip
+    assert [s.language for s in probe(tracks).audio] == [None if k % 2 == 0 else c for k, c in enumerate(codes)]
+    src = tmp_path / "langs.mkv"
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nhallo\n")
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.5", "-f", "lavfi", "-i", "sine=duration=0.5", "-i",
+       srt, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "srt", "-metadata:s:v:0", "language=zho",
+       "-metadata:s:a:0", "language=fre", "-metadata:s:s:0", "language=deu", src)  # fmt: skip
+    for name, want in (("out.mov", ["chi", "fra", "ger"]), ("out.mp4", ["zho", "fre", "deu"])):
+        upscale_video(tiny_model, src, tmp_path / name, options=EncodeOptions(preset="ultrafast"))
+        assert [s.language for s in probe(tmp_path / name).streams] == want, name
+
+
 def test_a_resumable_runs_settings_name_the_weights_of_a_model_in_any_dtype(tiny_model: torch.nn.Module) -> None:
     """A model given as an object (no file to hash) is named by its weights, bfloat16 ones too (numpy has none)."""
     from classsr_cli.pipeline import Upscaler

@@ -179,6 +179,11 @@ def video(
     ] = False,
     no_audio: Annotated[bool, flag("--no-audio", help="Drop the audio (it is copied by default).")] = False,
     no_subtitles: Annotated[bool, flag("--no-subtitles", help="Drop the subtitle streams.")] = False,
+    strip_metadata: Annotated[
+        bool, flag("--strip-metadata", help="Write none of the source's metadata (a phone's place and camera, dates, "
+                   "title) and no record of the upscale in a sequence's frames; chapters, timecode, languages and "
+                   "colour tags are kept.")
+    ] = False,
     overwrite: OverwriteOpt = False,
     json_out: Annotated[bool, flag("--json", help="Print one JSON summary on stdout.")] = False,
     classmap: Annotated[
@@ -253,7 +258,7 @@ def video(
     options = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, extra=_encoder_opts(encoder_opt or []),
         audio=not no_audio, subtitles=not no_subtitles, fps=_frame_rate(fps) if fps is not None else None,
-        quality=quality,
+        quality=quality, strip_metadata=strip_metadata,
     )  # fmt: skip
     try:
         runtime.set_threads(threads)

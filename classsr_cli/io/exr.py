@@ -72,6 +72,14 @@ MAGIC = b"\x76\x2f\x31\x01"
 CARRIED = ("chromaticities", "whiteLuminance", "adoptedNeutral", "owner", "comments", "capDate", "utcOffset",
            "longitude", "latitude", "altitude", "pixelAspectRatio", "isoSpeed", "expTime", "aperture", "focus",
            "wrapmodes", "envmap")  # fmt: skip
+#: Of those, the ones ``--strip-metadata`` keeps: how the picture looks and is laid out for viewing, not who made it,
+#: where and when (``owner``, ``comments``, ``capDate``, ``latitude``, ...), or with what camera settings.
+LOOKS = ("chromaticities", "whiteLuminance", "adoptedNeutral", "pixelAspectRatio", "wrapmodes", "envmap")
+
+
+def looks(attributes: dict[str, tuple[str, bytes]]) -> dict[str, tuple[str, bytes]]:
+    """The ``attributes`` that say how the picture looks (:data:`LOOKS`): what ``--strip-metadata`` keeps."""
+    return {k: v for k, v in attributes.items() if k in LOOKS}
 #: Scanlines a chunk of the EXRs classsr writes: 16, ZIP compression's (OpenEXR's default; lossless).
 LINES = 16
 #: Deflate level of each chunk (ISA-L's 0-3, else zlib's): 2. A 4096x3072 picture in linear half floats (the size

@@ -346,9 +346,14 @@ class Picture:
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
-        camera, XMP, text, the record of the upscale); the ICC profile, print size and HDR gain map, part of how it
-        looks, kept."""
-        return replace(self, exif=None, xmp=None, text=(), made_by=None)
+        camera, XMP, text, the record of the upscale, an EXR's owner, place and date, a Radiance file's commands and
+        capture date); the ICC profile, print size, HDR gain map, an EXR's chromaticities and a Radiance file's
+        exposure, part of how it looks, kept (:func:`classsr_cli.io.exr.looks`, :func:`classsr_cli.io.radiance.looks`)."""
+        from classsr_cli.io import exr, radiance
+
+        linear = self.linear and replace(self.linear, attributes=exr.looks(self.linear.attributes),
+                                         lines=radiance.looks(self.linear.lines))  # fmt: skip
+        return replace(self, exif=None, xmp=None, text=(), made_by=None, linear=linear)
 
     @property
     def height(self) -> int:
@@ -1139,11 +1144,13 @@ def _exr_checked(path: Path, head: Any) -> Any:
     return head
 
 
-def exr_attributes(path: Path) -> dict[str, tuple[str, bytes]]:
-    """The attributes an EXR output carries from the EXR ``path`` (:data:`classsr_cli.io.exr.CARRIED`)."""
+def exr_attributes(path: Path, *, strip: bool = False) -> dict[str, tuple[str, bytes]]:
+    """The attributes an EXR output carries from the EXR ``path`` (:data:`classsr_cli.io.exr.CARRIED`; with ``strip``
+    only those of how it looks, :data:`classsr_cli.io.exr.LOOKS`)."""
     from classsr_cli.io import exr
 
-    return {k: v for k, v in _exr_header(path).attributes.items() if k in exr.CARRIED}
+    carried = {k: v for k, v in _exr_header(path).attributes.items() if k in exr.CARRIED}
+    return exr.looks(carried) if strip else carried
 
 
 def exr_frames(frames: Iterable[Path]) -> None:
@@ -1225,9 +1232,13 @@ def radiance_frames(frames: Iterable[Path]) -> None:
                              "as: upscale the frames one by one with `classsr upscale`")
 
 
-def radiance_lines(path: Path) -> tuple[str, ...]:
-    """The header lines a Radiance output carries from the Radiance file ``path``."""
-    return tuple(_radiance_header(path).carried)
+def radiance_lines(path: Path, *, strip: bool = False) -> tuple[str, ...]:
+    """The header lines a Radiance output carries from the Radiance file ``path`` (with ``strip`` only those of how it
+    looks, :data:`classsr_cli.io.radiance.LOOKS`)."""
+    from classsr_cli.io import radiance
+
+    lines = tuple(_radiance_header(path).carried)
+    return radiance.looks(lines) if strip else lines
 
 
 def _read_exr(path: Path, max_pixels: int | None) -> Picture:

@@ -21,6 +21,14 @@ __all__ = ["Header", "cut_short", "decode", "encode", "header", "is_radiance"]
 
 _MAGICS = (b"#?RADIANCE", b"#?RGBE")
 _SIZE = re.compile(rb"^([-+])Y (\d+) ([-+])X (\d+)$")
+#: The header lines ``--strip-metadata`` keeps: how the picture looks (not the commands that made it, its view, its
+#: capture date and place: ``CAPDATE=``, ``GMT=``, ``LATLONG=``, comments).
+LOOKS = ("EXPOSURE=", "COLORCORR=", "PRIMARIES=", "PIXASPECT=")
+
+
+def looks(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """The header ``lines`` that say how the picture looks (:data:`LOOKS`): what ``--strip-metadata`` keeps."""
+    return tuple(ln for ln in lines if ln.startswith(LOOKS))
 _OWN = ("FORMAT=", "SOFTWARE=")  # written anew (PIXASPECT, a pixel's height over its width, holds: both sides grow alike)
 
 

@@ -223,6 +223,7 @@ class VideoInfo:
         browser_timing: an animated GIF, APNG or WebP with frames of 10 ms or less, which browsers show for 100 ms
             (:class:`BrowserTiming`): :class:`VideoReader` times the frames as browsers do, and :attr:`duration` and
             :attr:`fps` are so; ``None`` otherwise.
+        tags: the file's own metadata as ffmpeg lists it (key, value), which the output carries (:func:`_mux_args`).
     """
 
     path: Path
@@ -256,6 +257,7 @@ class VideoInfo:
     icc_profile: bytes | None = field(default=None, repr=False)
     stops: int | None = None
     browser_timing: BrowserTiming | None = field(default=None, repr=False)
+    tags: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -344,6 +346,19 @@ def _run_probe(path: Path, demux: tuple[str, ...] = ()) -> str:
     except subprocess.TimeoutExpired:
         raise InputError(f"{path}: ffmpeg took more than 60 s to open it") from None
     return proc.stderr.decode("utf-8", "replace")
+
+
+def _file_tags(text: str) -> tuple[tuple[str, str], ...]:
+    """The file's own metadata in ffmpeg's listing (``Input #0``'s ``Metadata:`` block, before ``Duration``): keys
+    and values, a value's continued lines joined by newlines."""
+    block = re.search(r"^Input #0, .*\n  Metadata:\n((?:    .*\n)+)", text + "\n", re.MULTILINE)
+    tags: list[tuple[str, str]] = []
+    for line in block.group(1).splitlines() if block else ():
+        if m := re.match(r"    (\S.*?)\s*: (.*)$", line):  # ffmpeg writes "%-16s: " before the value
+            tags.append((m.group(1), m.group(2)))
+        elif tags and (more := re.match(r"\s+: (.*)$", line)):
+            tags[-1] = (tags[-1][0], f"{tags[-1][1]}\n{more.group(1)}")
+    return tuple(tags)
 
 
 def _rate(line: str) -> float | None:
@@ -543,6 +558,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
         decoder=video["decoder"],  # type: ignore[arg-type]
         demux=demux,
+        tags=_file_tags(text),
         **(_frame_traits(seq, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
            _picture_traits(path, video["codec"], video["pix_fmt"])),  # type: ignore[arg-type]
     )
@@ -1528,6 +1544,9 @@ class EncodeOptions:
         quality: a picture output's quality on libjpeg's 1-100 scale, as ``classsr upscale`` takes it: JPEG frames
             (classsr's writer), JPEG XL frames (libjxl's distance) and animated WebP (:data:`QUALITY_CODECS`);
             ``None``: 95, as upscale writes JPEG and JPEG XL, and 90 for WebP.
+        strip_metadata: write none of the source's own metadata (a phone's place and camera, dates, title), and
+            no record of the upscale in a picture sequence's frames, as ``classsr upscale --strip-metadata`` writes a
+            picture; chapters, the start timecode, the streams' languages and the colour tags are kept.
     """
 
     codec: str | None = None
@@ -1539,6 +1558,7 @@ class EncodeOptions:
     subtitles: bool = True
     fps: Fraction | None = None
     quality: int | None = None
+    strip_metadata: bool = False
 
     def codec_for(self, muxer: str) -> str:
         """The encoder: the one asked for, else the container's default (an image sequence's is its suffix's,
@@ -1827,10 +1847,51 @@ def _tag_args(codec: str, muxer: str) -> list[str]:
     return []
 
 
-def _mux_args(source: VideoInfo | None, rotation: float, start: float) -> tuple[list[str], list[str], list[str]]:
+#: ISO 639-2 languages with two codes (bibliographic, terminology), by the one ffmpeg's MOV muxer drops, and the other,
+#: which its table of QuickTime's language codes lists: a ``.mov`` output's stream in French (``fre``) or German
+#: (``deu``) is written so (``fra``, ``ger``), not without a language (ffmpeg's 7.1 to 9.0; tested).
+MOV_LANGUAGES = {"sqi": "alb", "hye": "arm", "eus": "baq", "mya": "bur", "zho": "chi", "cze": "ces", "nld": "dut",
+                 "fre": "fra", "kat": "geo", "deu": "ger", "ell": "gre", "isl": "ice", "mkd": "mac", "msa": "may",
+                 "fas": "per", "rum": "ron", "slo": "slk", "bod": "tib", "cym": "wel"}  # fmt: skip
+
+
+def written_language(language: str | None, muxer: str) -> str | None:
+    """The code a stream's ``language`` is written with into ``muxer`` (:data:`MOV_LANGUAGES`)."""
+    return MOV_LANGUAGES.get(language, language) if muxer == "mov" and language else language
+
+
+#: The source file's type, which ffmpeg lists among its metadata: the output is of its own type.
+_FILE_TYPE_TAGS = ("major_brand", "minor_version", "compatible_brands")
+
+
+def _metadata_args(source: VideoInfo, muxer: str, strip: bool) -> list[str]:
+    """ffmpeg's arguments that write the source's own metadata (input #1's) as it was, or with ``strip`` none of it.
+
+    A phone's video (an iPhone's, an Android's) keeps its place, camera and capture date in QuickTime metadata keys
+    (``com.apple.quicktime.location.ISO6709``, ``com.android.version``), which ffmpeg's MP4 and MOV muxers write
+    only with ``use_metadata_tags``: without it, Photos and maps lost where the video was taken. That writes every
+    key in that form, a recorded ``creation_time`` too, which ffmpeg then reads back from there and from the movie
+    header as two values joined by ``;`` (and can no longer parse as a date): the first is the movie header's, and
+    is the one written. The source's file type (``major_brand``, ...) is not the output's, and is left out."""
+    if strip:  # the file's; its streams' keep their languages and names, not a creation time (Matroska's tags)
+        return ["-map_metadata:g", "-1", "-metadata:s", "creation_time="]
+    args = ["-map_metadata", "1"]
+    for key, value in source.tags:
+        if key.lower() in _FILE_TYPE_TAGS:
+            args += ["-metadata", f"{key}="]
+        elif key.lower() == "creation_time" and ";" in value:
+            args += ["-metadata", f"{key}={value.split(';')[0]}"]
+    if muxer in ("mp4", "mov") and any("." in key for key, _ in source.tags):  # reverse-DNS keys: QuickTime's own
+        args += ["-movflags", "+use_metadata_tags"]
+    return args
+
+
+def _mux_args(source: VideoInfo | None, rotation: float, start: float, muxer: str,
+              strip: bool = False) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
     """The ffmpeg arguments around the upscaled video's input (#0), whose first frame is at ``start`` seconds of
-    the part upscaled: before it (the display rotation, the offset of its first frame), and after it (the source as
-    input #1, cut to the part where it is read, for its metadata and streams; the video's mapping and language).
+    the part upscaled and which ``muxer`` writes (``strip``: no metadata of the source's): before it (the display rotation, the offset of its first frame),
+    and after it (the source as input #1, cut to the part where it is read, for its metadata
+    (:func:`_metadata_args`) and streams; the video's mapping and language).
     The output itself is not cut: copied video would lose its frames up to a keyframe (B-frames put their decoding
     times before the cut), and converted subtitles would keep their times from the source's start; the source's
     subtitles are cut on their own (:func:`_cut_subtitles`). The third list ends the output with the part (``-t``:
@@ -1839,9 +1900,9 @@ def _mux_args(source: VideoInfo | None, rotation: float, start: float) -> tuple[
     cut = _cut_args(source) if source else []
     before = ["-noautorotate", "-display_rotation:v:0", f"{rotation:g}"] if rotation else []  # metadata only
     before += ["-itsoffset", f"{start:.9f}"]
-    after = [*cut, *source.input_args(), "-map_metadata", "1"] if source is not None else []
+    after = [*cut, *source.input_args(), *_metadata_args(source, muxer, strip)] if source else []
     lang = next((s.language for s in source.streams if s.kind == "video"), None) if source else None
-    after += ["-map", "0:v:0", "-metadata:s:v:0", f"language={lang or 'und'}"]
+    after += ["-map", "0:v:0", "-metadata:s:v:0", f"language={written_language(lang, muxer) or 'und'}"]
     return before, after, ["-t", f"{span:.6f}"] if span else []
 
 
@@ -1887,7 +1948,7 @@ def join_chunks(
         lines.append(f"file '{name}'")
         if c.end is not None:
             lines.append(f"duration {float((c.end - c.start) * time_base):.9f}")
-    before, after, end = _mux_args(source, rotation, float(chunks[0].start * time_base))
+    before, after, end = _mux_args(source, rotation, float(chunks[0].start * time_base), muxer, options.strip_metadata)
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-xerror", *before,
            "-f", "concat", "-safe", "0", "-i", str(listing), *after, "-c:v:0", "copy",
            *_tag_args(options.codec_for(muxer), muxer), *_copy_color_args(options, muxer, color)]  # fmt: skip
@@ -2583,7 +2644,10 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
         tc_args = ["-metadata", "timecode="]
     cover_args = [a for k, s in enumerate(kept_covers(info, muxer), 1)
                   for a in ("-map", f"1:{s.index}", f"-c:v:{k}", "copy", f"-disposition:v:{k}", "attached_pic")]  # fmt: skip
-    return audio_args + sub_args + attach_args + cover_args + tc_args, notes + _left_out(info, muxer)
+    lang_args = [a for kind, kept, streams in (("a", audio_args, audio), ("s", sub_args, subs)) if kept
+                 for k, s in enumerate(streams) if written_language(s.language, muxer) != s.language
+                 for a in (f"-metadata:s:{kind}:{k}", f"language={written_language(s.language, muxer)}")]  # fmt: skip
+    return audio_args + sub_args + attach_args + cover_args + tc_args + lang_args, notes + _left_out(info, muxer)
 
 
 def kept_covers(info: VideoInfo, muxer: str) -> list[StreamInfo]:
@@ -2766,7 +2830,9 @@ class VideoWriter:
         self._first = first_pts
         # A part's frames start at 0, as its audio and subtitles do, read from the cut (_mux_args).
         chunk = self.container not in (None, self.muxer)  # its frames from 0: join_chunks places it
-        before, after, end = _mux_args(self.source, self.rotation, 0.0 if chunk else float(first_pts * self.time_base))
+        first = 0.0 if chunk else float(first_pts * self.time_base)
+        before, after, end = _mux_args(self.source, self.rotation, first, self.container or self.muxer,
+                                       self.options.strip_metadata)
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", *before,
                "-f", "matroska", "-i", "pipe:0", *after]  # fmt: skip
         cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk)
