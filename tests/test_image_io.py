@@ -1486,3 +1486,65 @@ def test_a_profile_a_format_cannot_hold_is_said_to_be_left_out(tmp_path: Path) -
         assert [n for n in notes if "profile" in n] == [f"{fmt} {said}"]
         assert write_image(tmp_path / f"srgb{suffix}", Picture(SMOOTH, icc=SRGB)) == []
     assert write_image(tmp_path / "p3.png", Picture(SMOOTH, icc=wide)) == []
+
+
+def _iim(*datasets: tuple[int, bytes]) -> bytes:
+    """An IPTC record: each dataset 0x1C, record 2, its number, its length, its bytes."""
+    return b"".join(b"\x1c\x02" + bytes([n]) + struct.pack(">H", len(v)) + v for n, v in datasets)
+
+
+def test_the_iptc_record_is_carried_into_jpeg_and_tiff(tmp_path: Path) -> None:
+    """A JPEG's IPTC record (Photoshop's APP13: caption, byline, keywords), which news agencies and Photo Mechanic
+    read, is carried into JPEG (with its MD5 digest, which Photoshop checks) and TIFF outputs, from a TIFF too whose
+    IPTC-NAA tag is stored as 32-bit integers as Photoshop writes it (read without Pillow's warning); another
+    Photoshop resource (the old print resolution) is not; ``stripped`` drops it; a record too long for one segment is
+    split over several, each marked as Photoshop's."""
+    import hashlib
+    import warnings
+
+    import tifffile
+    from PIL import IptcImagePlugin
+
+    from classsr_cli.io.image import _app13
+
+    iptc = _iim((0, b"\x00\x04"), (120, b"Sunset over the bay"), (80, b"Jane Doe"), (25, b"sea"), (25, b"sunset"))
+    want = {(2, 0): b"\x00\x04", (2, 120): b"Sunset over the bay", (2, 80): b"Jane Doe", (2, 25): [b"sea", b"sunset"]}
+    res = b"8BIM\x03\xed\x00\x00" + struct.pack(">I", 16) + bytes(16)  # ResolutionInfo, stale after an upscale
+    res += b"8BIM\x04\x04\x00\x00" + struct.pack(">I", len(iptc)) + iptc + b"\x00" * (len(iptc) % 2)
+    buf = io.BytesIO()
+    Image.fromarray(RGB).save(buf, "JPEG")
+    src = tmp_path / "news.jpg"
+    payload = b"Photoshop 3.0\x00" + res
+    src.write_bytes(buf.getvalue()[:2] + b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload + buf.getvalue()[2:])
+    picture = read_image(src)
+    assert picture.iptc == iptc
+    padded = iptc + b"\x00" * (-len(iptc) % 4)
+    photoshop = tmp_path / "ps.tif"  # IPTC-NAA as LONGs, big-endian as a Mac Photoshop writes it
+    tifffile.imwrite(photoshop, RGB, byteorder=">", photometric="rgb",
+                     extratags=[(33723, 4, len(padded) // 4, struct.unpack(f">{len(padded) // 4}I", padded), True)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(photoshop).iptc == padded
+    for name in ("out.jpg", "out.tif"):
+        write_image(tmp_path / name, picture)
+        with Image.open(tmp_path / name) as im:
+            assert IptcImagePlugin.getiptcinfo(im) == want, name
+            if name.endswith(".jpg"):
+                assert set(im.info["photoshop"]) == {0x0404, 0x0425}
+                assert im.info["photoshop"][0x0425] == hashlib.md5(iptc).digest()
+        assert read_image(tmp_path / name).iptc == iptc
+    write_image(tmp_path / "bare.jpg", picture.stripped())
+    with Image.open(tmp_path / "bare.jpg") as im:
+        assert "photoshop" not in im.info
+    long = _iim(*[(25, b"k" * 60000)] * 3)
+    segments = _app13(long)
+    parts = []
+    at = 0
+    while at < len(segments):
+        assert segments[at : at + 2] == b"\xff\xed"
+        size = struct.unpack(">H", segments[at + 2 : at + 4])[0]
+        assert segments[at + 4 : at + 18] == b"Photoshop 3.0\x00"
+        parts.append(segments[at + 18 : at + 2 + size])
+        at += 2 + size
+    stream = b"".join(parts)
+    assert len(parts) == 3 and stream[:4] == b"8BIM" and stream[12 : 12 + len(long)] == long

@@ -252,6 +252,7 @@ class Meta:
     uncompressed: bool = False  # a TGA stored without run-length coding, which a TGA output keeps
     texture: Texture | None = None  # a DDS's compression and mip levels, which a DDS output keeps
     gamma: PngGamma | None = None  # a PNG's gAMA and cHRM, which a PNG output keeps
+    iptc: bytes | None = None  # a JPEG's or TIFF's IPTC record (IPTC-IIM), which JPEG and TIFF outputs keep
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -272,6 +273,7 @@ class Meta:
             linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
             gamma=self.gamma if fmt == "PNG" else None,
+            iptc=self.iptc if fmt in ("JPEG", "TIFF") else None,
         )
 
 
@@ -312,6 +314,9 @@ class Picture:
             kept by a DDS output (:func:`classsr_cli.io.dds.write`).
         gamma: a PNG's ``gAMA`` and ``cHRM`` (:class:`PngGamma`), carried to PNG outputs; other formats show the
             picture as sRGB (said where its gamma is not about 1/2.2 and it has no ICC profile).
+        iptc: a JPEG's or TIFF's IPTC record (IPTC-IIM datasets: caption, keywords, byline, copyright, ...), the one
+            news agencies and Photo Mechanic read, carried to JPEG (Photoshop's ``APP13``) and TIFF (``IPTC-NAA``)
+            outputs; other formats hold none (their XMP, where the editor wrote IPTC Core beside it, is carried).
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -338,22 +343,24 @@ class Picture:
     uncompressed: bool = False
     texture: Texture | None = None
     gamma: PngGamma | None = None
+    iptc: bytes | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
-                    self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma)
+                    self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma,
+                    self.iptc)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
-        camera, XMP, text, the record of the upscale, an EXR's owner, place and date, a Radiance file's commands and
+        camera, XMP, IPTC, text, the record of the upscale, an EXR's owner, place and date, a Radiance file's commands and
         capture date); the ICC profile, print size, HDR gain map, an EXR's chromaticities and a Radiance file's
         exposure, part of how it looks, kept (:func:`classsr_cli.io.exr.looks`, :func:`classsr_cli.io.radiance.looks`)."""
         from classsr_cli.io import exr, radiance
 
         linear = self.linear and replace(self.linear, attributes=exr.looks(self.linear.attributes),
                                          lines=radiance.looks(self.linear.lines))  # fmt: skip
-        return replace(self, exif=None, xmp=None, text=(), made_by=None, linear=linear)
+        return replace(self, exif=None, xmp=None, iptc=None, text=(), made_by=None, linear=linear)
 
     @property
     def height(self) -> int:
@@ -664,7 +671,49 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "aspect": (ratio.numerator, ratio.denominator) if ratio and ratio != 1 else None,
         "uncompressed": fmt == "TGA" and im.info.get("compression") != "tga_rle",
         "gamma": _png_gamma(im) if fmt == "PNG" else None,
+        "iptc": _iptc(path, im, fmt),
     }
+
+
+#: Photoshop's image resource that holds the IPTC record, and the one that holds its MD5 digest.
+_IPTC_RESOURCE, _IPTC_DIGEST = 0x0404, 0x0425
+#: The TIFF tag that holds the IPTC record (IPTC-NAA).
+_IPTC_TAG = 33723
+
+
+def _iptc(path: Path, im: Image.Image, fmt: str) -> bytes | None:
+    """An opened JPEG's IPTC record (its Photoshop ``APP13`` resource 0x0404) or TIFF's (tag 33723, read by tifffile:
+    Photoshop and exiftool store it as 32-bit integers, which Pillow's declaration of the tag refuses, with a warning;
+    the bytes as the file has them); ``None`` where it has none or the data is not IPTC datasets (0x1C first)."""
+    data: Any = None
+    if fmt in ("JPEG", "MPO"):
+        data = (im.info.get("photoshop") or {}).get(_IPTC_RESOURCE)
+    elif fmt == "TIFF":
+        import tifffile
+
+        with tifffile.TiffFile(path) as tf:
+            tag = tf.pages.first.tags.get(_IPTC_TAG)
+            if tag is not None and (isinstance(tag.value, bytes) or tag.dtype in (1, 4, 7)):  # BYTE, LONG, UNDEFINED
+                data = tag.value if isinstance(tag.value, bytes) else np.asarray(
+                    tag.value, f"{tf.byteorder}{'u4' if tag.dtype == 4 else 'u1'}").tobytes()
+    if isinstance(data, bytearray | bytes) and data[:1] == b"\x1c":
+        return bytes(data)
+    return None
+
+
+def _app13(iptc: bytes) -> bytes:
+    """``APP13`` segments that hold ``iptc`` as Photoshop writes it into a JPEG: its image resources 0x0404 (the
+    record) and 0x0425 (its MD5 digest, which Photoshop checks), split over as many segments as they need."""
+    import hashlib
+
+    def resource(rid: int, data: bytes) -> bytes:
+        return b"8BIM" + struct.pack(">HHI", rid, 0, len(data)) + data + b"\0" * (len(data) % 2)
+
+    stream = resource(_IPTC_RESOURCE, iptc) + resource(_IPTC_DIGEST, hashlib.md5(iptc).digest())
+    head = b"Photoshop 3.0\0"
+    room = 0xFFFF - 2 - len(head)
+    return b"".join(b"\xff\xed" + struct.pack(">H", 2 + len(head) + len(part)) + head + part
+                    for part in (stream[i : i + room] for i in range(0, len(stream), room)))  # fmt: skip
 
 
 def _png_gamma(im: Image.Image) -> PngGamma | None:
@@ -1595,9 +1644,10 @@ def _exif_bytes(exif: Image.Exif, fmt: str) -> bytes | None:
         return None
     try:
         out = Image.Exif()
-        for tag, value in exif.items():
+        for tag in list(exif):
             if tag == _ORIENTATION or (fmt == "TIFF" and tag not in _TIFF_EXIF_TAGS):
-                continue
+                continue  # not read: Pillow warns reading a tag stored otherwise than it declares it (IPTC's)
+            value = exif[tag]
             if tag == _IMAGE_DESCRIPTION and _describes_layout(value):
                 continue
             if tag in (_EXIF_IFD, _GPS_IFD):  # pointers: copy the sub-IFD itself, not its old offset
@@ -2093,6 +2143,8 @@ def _pil_write(
         options.update(quality=quality or DEFAULT_QUALITY, subsampling=0)
         if meta.made_by:
             options["comment"] = f"classsr {meta.made_by}"
+        if meta.iptc:
+            options["extra"] = _app13(meta.iptc)
         if meta.gain_map is not None:
             _gain_map_jpeg(tmp, im, options, meta.gain_map)
             if meta.aspect:
@@ -2176,7 +2228,8 @@ def _gain_map_jpeg(tmp: Path, im: Image.Image, options: dict[str, object], gain:
     first = io.BytesIO()
     xmp = gainmap.primary_xmp(options.pop("xmp", None), second.tell(),  # type: ignore[arg-type]
                               ultra_hdr=bool(gain.xmp and b"hdrgm:" in gain.xmp))  # fmt: skip
-    im.save(first, format="JPEG", xmp=xmp or b"", extra=b"".join(map(_app2, gain.primary_iso)), **options)
+    extra = options.pop("extra", b"") + b"".join(map(_app2, gain.primary_iso))  # type: ignore[operator]
+    im.save(first, format="JPEG", xmp=xmp or b"", extra=extra, **options)
     tmp.write_bytes(gainmap.jpeg_with(first.getvalue(), second.getvalue()))
 
 
@@ -2272,7 +2325,8 @@ def _tiff_writer(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: 
         iccprofile=meta.icc,
         resolution=meta.dpi or (((72, 1), (72 * meta.aspect[0], meta.aspect[1])) if meta.aspect else None),
         resolutionunit="INCH" if meta.dpi or meta.aspect else None,  # a frame's SAR as ffmpeg's encoder writes it
-        extratags=[(700, 1, len(meta.xmp), meta.xmp, True)] if meta.xmp else (),  # XMLPacket
+        extratags=[*([(700, 1, len(meta.xmp), meta.xmp, True)] if meta.xmp else ()),  # XMLPacket
+                   *([(_IPTC_TAG, 7, len(meta.iptc), meta.iptc, True)] if meta.iptc else ())],  # as Pillow reads it
     )
     if meta.exif:
         _tiff_add_exif(tmp, meta.exif)
