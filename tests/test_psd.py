@@ -130,7 +130,10 @@ def test_a_32_bit_document_is_linear_light_kept_above_1(tmp_path: Path) -> None:
     assert np.allclose(back, np.moveaxis(light, 0, -1), rtol=1e-3, atol=1e-4)
 
 
-def test_its_profile_exif_xmp_and_print_size_are_carried_into_a_tiff(tmp_path: Path) -> None:
+def test_its_profile_exif_xmp_iptc_and_print_size_are_carried_into_a_tiff(tmp_path: Path) -> None:
+    from PIL import IptcImagePlugin
+
+    iptc = b"\x1c\x02\x78" + struct.pack(">H", 6) + b"Harbor"  # 2:120, the caption
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     exif = Image.Exif()
     exif[0x010F], exif[0x0112] = "Camera maker", 6  # the orientation: Photoshop has turned the pixels
@@ -138,14 +141,16 @@ def test_its_profile_exif_xmp_and_print_size_are_carried_into_a_tiff(tmp_path: P
     xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
     resolution = struct.pack(">IHHIHH", 300 << 16, 1, 1, 300 << 16, 1, 1)
     blocks = resource(1039, icc) + resource(1058, tiff) + resource(1060, xmp) + resource(1005, resolution)
+    blocks += resource(1028, iptc)
     pic = read_image(make_psd(tmp_path / "m.psd", RGB, resources=blocks, rle=True))
-    assert pic.icc == icc and pic.xmp == xmp and pic.dpi == (300.0, 300.0)
+    assert pic.icc == icc and pic.xmp == xmp and pic.dpi == (300.0, 300.0) and pic.iptc == iptc
     got = Image.Exif()
     got.load(pic.exif)
     assert got[0x010F] == "Camera maker" and 0x0112 not in got
     write_image(tmp_path / "m.tif", pic)
     with Image.open(tmp_path / "m.tif") as im:
         assert im.info["icc_profile"] == icc and im.getexif()[0x010F] == "Camera maker"
+        assert IptcImagePlugin.getiptcinfo(im) == {(2, 120): b"Harbor"}
 
 
 def test_what_it_cannot_read_is_said_in_one_line(tmp_path: Path) -> None:

@@ -1075,8 +1075,8 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
     if doc.exif:
         with contextlib.suppress(Exception):
             exif.load(doc.exif)
-    meta: dict[str, Any] = {"exif": _exif_bytes(exif, "PSD"), "xmp": doc.xmp, "dpi": doc.dpi, "source_format": "PSD",
-                            "source_mode": name}
+    meta: dict[str, Any] = {"exif": _exif_bytes(exif, "PSD"), "xmp": doc.xmp, "iptc": doc.iptc, "dpi": doc.dpi,
+                            "source_format": "PSD", "source_mode": name}
     if doc.depth == 32:  # linear light in floats, as Photoshop's 32-bit mode holds an HDR merge
         light = colour if alpha is None else colour * alpha[..., None]
         pixels, alpha16, linear, bad = exr.split(light, alpha, half=False)

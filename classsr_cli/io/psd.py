@@ -1,8 +1,8 @@
 """Photoshop documents (``.psd``, and ``.psb`` for large ones): the flattened picture Photoshop stores beside the
-layers, read at its own depth with its ICC profile, EXIF, XMP and print resolution.
+layers, read at its own depth with its ICC profile, EXIF, XMP, IPTC record and print resolution.
 
 A PSD is a header (``8BPS``, version 1, or 2 for PSB; channels, height, width, depth, colour mode), the colour mode
-data, the image resources (``8BIM`` blocks: the ICC profile is 1039, EXIF 1058, XMP 1060, the resolution 1005, and
+data, the image resources (``8BIM`` blocks: the ICC profile is 1039, EXIF 1058, XMP 1060, IPTC 1028, the resolution 1005, and
 1057's ``hasRealMergedData``, false where the document was saved without "Maximize Compatibility" and holds no
 flattened picture), the layers and masks (a negative layer count, or an ``Mtrn``/``Mt16``/``Mt32`` block, says that
 the first extra channel is the flattened picture's transparency), and then that picture: every channel's rows, raw
@@ -26,7 +26,7 @@ __all__ = ["MODES", "Document", "is_psd", "read", "read_header", "unmatted"]
 #: The colour modes classsr reads, by number, and their colour channels (CMYK at 8 bits only).
 MODES = {1: ("Grayscale", 1), 3: ("RGB", 3), 4: ("CMYK", 4)}
 _MODE_NAMES = {0: "Bitmap", 1: "Grayscale", 2: "Indexed", 3: "RGB", 4: "CMYK", 7: "Multichannel", 8: "Duotone", 9: "Lab"}
-_ICC, _EXIF, _XMP, _RESOLUTION, _VERSION_INFO = 1039, 1058, 1060, 1005, 1057
+_ICC, _EXIF, _XMP, _RESOLUTION, _VERSION_INFO, _IPTC = 1039, 1058, 1060, 1005, 1057, 1028
 
 
 def is_psd(head: bytes) -> bool:
@@ -76,6 +76,12 @@ class Document:
     @property
     def xmp(self) -> bytes | None:
         return self.resources.get(_XMP) or None
+
+    @property
+    def iptc(self) -> bytes | None:
+        """The IPTC record (resource 1028: caption, keywords, byline, ...), where it holds IPTC datasets."""
+        data = self.resources.get(_IPTC)
+        return data if data and data[:1] == b"\x1c" else None
 
 
 def _u(data: bytes, at: int, size: int) -> int:
@@ -161,7 +167,7 @@ def _resources(blocks: bytes) -> dict[int, bytes]:
         name = blocks[at + 6]
         at += 6 + (name + 2 if name % 2 == 0 else name + 1)  # a Pascal string, padded to an even length
         size = _u(blocks, at, 4)
-        if rid in (_ICC, _EXIF, _XMP, _RESOLUTION, _VERSION_INFO):
+        if rid in (_ICC, _EXIF, _XMP, _RESOLUTION, _VERSION_INFO, _IPTC):
             out[rid] = blocks[at + 4 : at + 4 + size]
         at += 4 + size + size % 2
     return out
