@@ -2506,6 +2506,30 @@ def test_mov_keeps_the_language_of_french_german_or_chinese_streams(
         assert [s.language for s in probe(tmp_path / name).streams] == want, name
 
 
+def test_track_names_are_kept(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """A video track named "Camera A" (its stream is classsr's: the name was lost) and audio and subtitle tracks named
+    "Lav mic" and "Signs" keep their names: as titles in Matroska, as handler names in MP4 and MOV, whose players show
+    those (as HandBrake writes them; ffmpeg alone drops a title there), a --resume run's too; and from MP4 to MP4."""
+    from classsr_cli.io.video import probe
+
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nEXIT\n")
+    src = tmp_path / "named.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.5", "-f", "lavfi", "-i", "sine=duration=0.5", "-i",
+       srt, "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s",
+       "srt", "-metadata:s:v:0", "title=Camera A", "-metadata:s:a:0", "title=Lav mic", "-metadata:s:s:0",
+       "title=Signs", src)  # fmt: skip
+    names = ["Camera A", "Lav mic", "Signs"]
+    assert [s.title for s in probe(src).streams] == names
+    for name, kw in (("out.mkv", {}), ("out.mp4", {}), ("out.mov", {}), ("chunked.mp4", {"resume": True,
+                                                                                         "chunk_frames": 2})):
+        upscale_video(tiny_model, src, tmp_path / name, options=EncodeOptions(preset="ultrafast"), **kw)
+        got = probe(tmp_path / name).streams
+        assert [s.title if name.endswith(".mkv") else s.handler for s in got] == names, (name, got)
+    upscale_video(tiny_model, tmp_path / "out.mp4", tmp_path / "again.mp4", options=EncodeOptions(preset="ultrafast"))
+    assert [s.handler for s in probe(tmp_path / "again.mp4").streams] == names
+
+
 def test_a_resumable_runs_settings_name_the_weights_of_a_model_in_any_dtype(tiny_model: torch.nn.Module) -> None:
     """A model given as an object (no file to hash) is named by its weights, bfloat16 ones too (numpy has none)."""
     from classsr_cli.pipeline import Upscaler

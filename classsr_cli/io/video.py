@@ -174,6 +174,8 @@ class StreamInfo:
     dispositions: frozenset[str] = frozenset()  # ffmpeg's names: "default", "forced", "hearing_impaired", ...
     tag: str | None = None  # the container's codec tag where the codec has no name (``tmcd`` for a timecode track,
     # ``text`` for a QuickTime chapter track)
+    title: str | None = None  # its name ("Commentary", "Camera A": Matroska's track name, an MP4's title)
+    handler: str | None = None  # an MP4's or MOV's handler name, which players there show as the track's name
 
     @property
     def default(self) -> bool:
@@ -348,6 +350,10 @@ def _run_probe(path: Path, demux: tuple[str, ...] = ()) -> str:
     return proc.stderr.decode("utf-8", "replace")
 
 
+#: One of a stream's metadata in ffmpeg's listing (``      title           : Camera A``).
+_STREAM_TAG = re.compile(r"^      (\S.*?)\s*: (.*)$")
+
+
 def _file_tags(text: str) -> tuple[tuple[str, str], ...]:
     """The file's own metadata in ffmpeg's listing (``Input #0``'s ``Metadata:`` block, before ``Duration``): keys
     and values, a value's continued lines joined by newlines."""
@@ -480,16 +486,18 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         idx, lang, kind, codec = int(sm.group(1)), sm.group(2), sm.group(3).lower(), sm.group(4)
         tag = _TAG.search(line)
         shown = {d.replace(" ", "_").replace("-", "_") for d in _DISPOSITION.findall(line)}
-        streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None,
-                                  dispositions=frozenset(shown & _DISPOSITIONS),
-                                  tag=tag.group(1).strip() if tag else None))  # fmt: skip
-        if kind != "video" or streams[-1].attached_pic:
-            continue
         block = []
         for follow in lines[i + 1 :]:
             if _STREAM.match(follow) or not follow.startswith("    "):
                 break
             block.append(follow)
+        said = {m.group(1).lower(): m.group(2) for b in block if (m := _STREAM_TAG.match(b))}
+        streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None,
+                                  dispositions=frozenset(shown & _DISPOSITIONS),
+                                  tag=tag.group(1).strip() if tag else None, title=said.get("title") or None,
+                                  handler=said.get("handler_name") or None))  # fmt: skip
+        if kind != "video" or streams[-1].attached_pic:
+            continue
         size = _SIZE.search(line)
         if size:
             pix_fmt, color, w, h = size.group(1), size.group(2), int(size.group(3)), int(size.group(4))
@@ -1855,6 +1863,19 @@ MOV_LANGUAGES = {"sqi": "alb", "hye": "arm", "eus": "baq", "mya": "bur", "zho": 
                  "fas": "per", "rum": "ron", "slo": "slk", "bod": "tib", "cym": "wel"}  # fmt: skip
 
 
+def _names(stream: StreamInfo | None, muxer: str) -> list[tuple[str, str]]:
+    """The metadata that names ``stream`` in ``muxer``: its title, and in MP4 or MOV, whose players show a track's
+    handler name (as HandBrake writes it), its handler name, else its title as that. The upscaled video's are set
+    (its stream is classsr's); a copied stream's title and handler name are copied by ffmpeg, so only the handler
+    name from a title is set (:func:`plan_streams`)."""
+    if stream is None:
+        return []
+    names = [("title", stream.title)] if stream.title else []
+    if muxer in ("mp4", "mov") and (stream.handler or stream.title):
+        names.append(("handler_name", stream.handler or stream.title or ""))
+    return names
+
+
 def written_language(language: str | None, muxer: str) -> str | None:
     """The code a stream's ``language`` is written with into ``muxer`` (:data:`MOV_LANGUAGES`)."""
     return MOV_LANGUAGES.get(language, language) if muxer == "mov" and language else language
@@ -1901,8 +1922,10 @@ def _mux_args(source: VideoInfo | None, rotation: float, start: float, muxer: st
     before = ["-noautorotate", "-display_rotation:v:0", f"{rotation:g}"] if rotation else []  # metadata only
     before += ["-itsoffset", f"{start:.9f}"]
     after = [*cut, *source.input_args(), *_metadata_args(source, muxer, strip)] if source else []
-    lang = next((s.language for s in source.streams if s.kind == "video"), None) if source else None
+    video = next((s for s in source.streams if s.index == source.video_index), None) if source else None
+    lang = video.language if video else None
     after += ["-map", "0:v:0", "-metadata:s:v:0", f"language={written_language(lang, muxer) or 'und'}"]
+    after += [a for key, value in _names(video, muxer) for a in ("-metadata:s:v:0", f"{key}={value}")]
     return before, after, ["-t", f"{span:.6f}"] if span else []
 
 
@@ -2644,10 +2667,15 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
         tc_args = ["-metadata", "timecode="]
     cover_args = [a for k, s in enumerate(kept_covers(info, muxer), 1)
                   for a in ("-map", f"1:{s.index}", f"-c:v:{k}", "copy", f"-disposition:v:{k}", "attached_pic")]  # fmt: skip
-    lang_args = [a for kind, kept, streams in (("a", audio_args, audio), ("s", sub_args, subs)) if kept
-                 for k, s in enumerate(streams) if written_language(s.language, muxer) != s.language
-                 for a in (f"-metadata:s:{kind}:{k}", f"language={written_language(s.language, muxer)}")]  # fmt: skip
-    return audio_args + sub_args + attach_args + cover_args + tc_args + lang_args, notes + _left_out(info, muxer)
+    # A copied stream's metadata is copied, but for the language code MOV lists and the name MP4/MOV players show.
+    meta_args: list[str] = []
+    for kind, kept, streams in (("a", audio_args, audio), ("s", sub_args, subs)):
+        for k, s in enumerate(streams if kept else []):
+            lang = written_language(s.language, muxer)
+            changed = [("language", lang)] if lang != s.language else []
+            changed += [(key, value) for key, value in _names(s, muxer) if key == "handler_name" and not s.handler]
+            meta_args += [a for key, value in changed for a in (f"-metadata:s:{kind}:{k}", f"{key}={value}")]
+    return audio_args + sub_args + attach_args + cover_args + tc_args + meta_args, notes + _left_out(info, muxer)
 
 
 def kept_covers(info: VideoInfo, muxer: str) -> list[StreamInfo]:
