@@ -1284,6 +1284,27 @@ def test_a_read_only_output_folder_is_one_line(
 
 
 @pytest.mark.slow
+def test_closed_captions_in_the_video_stream_are_said_to_be_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream ffmpeg lists with ", Closed Captions" (EIA-608/708 in its frames: a TV recording's) loses them when its
+    frames are encoded anew: a note says so and how to extract them (ffmpeg's movie source with subcc)."""
+    from classsr_cli.io import video as iov
+
+    src = tmp_path / "tv.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.3", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)
+    assert not iov.probe(src).captions
+    listing = iov._run_probe(src)
+    said = re.sub(r"(Video: h264 .*?)(, \d+ kb/s)", r"\1, Closed Captions\2", listing, count=1)
+    assert said != listing
+    monkeypatch.setattr(iov, "_run_probe", lambda path, demux=(): said)
+    info = iov.probe(src)
+    assert info.captions and (info.width, info.height) == (64, 48)
+    notes = iov.plan_streams(info, "mp4", EncodeOptions())[1]
+    assert [n for n in notes if "closed captions" in n] == [
+        'the closed captions in the video stream (EIA-608/708) are not kept: they ride in the frames, which are encoded '
+        'anew; extract them as subtitles first, e.g. ffmpeg -f lavfi -i "movie=tv.mp4[out0+subcc]" -map 0:s '
+        "captions.srt, and add those"]
+
+
 def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """The default video stream is the one upscaled; other video, cover art (outside .mp4, which keeps it),
     timecode tracks and attachments (outside .mkv, which keeps them) are each named in a note."""

@@ -226,6 +226,8 @@ class VideoInfo:
             (:class:`BrowserTiming`): :class:`VideoReader` times the frames as browsers do, and :attr:`duration` and
             :attr:`fps` are so; ``None`` otherwise.
         tags: the file's own metadata as ffmpeg lists it (key, value), which the output carries (:func:`_mux_args`).
+        captions: the video stream's frames carry closed captions (EIA-608/708, a TV recording's or a DVD's), which
+            encoding the frames anew does not keep (a note says how to extract them).
     """
 
     path: Path
@@ -260,6 +262,7 @@ class VideoInfo:
     stops: int | None = None
     browser_timing: BrowserTiming | None = field(default=None, repr=False)
     tags: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    captions: bool = False
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -525,6 +528,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
             "sar": _sar(line),
             "field_order": _field_order(color),
             "decoder": decoder,
+            "captions": ", Closed Captions" in line,  # as ffmpeg lists a stream whose frames carry EIA-608/708
         })
     if not videos:
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
@@ -565,6 +569,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         hdr10=_hdr10(path, video["index"]) if color_tags(video["color"])[2] == "smpte2084" else None,  # type: ignore[arg-type]
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
         decoder=video["decoder"],  # type: ignore[arg-type]
+        captions=video["captions"],  # type: ignore[arg-type]
         demux=demux,
         tags=_file_tags(text),
         **(_frame_traits(seq, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
@@ -2715,6 +2720,10 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
         notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept")
     if info.chapters and muxer not in _CHAPTER_MUXERS:
         notes.append(f"{info.chapters} chapter(s) not kept: {holder} holds none (.mp4, .mov, .mkv, .webm do)")
+    if info.captions:
+        notes.append("the closed captions in the video stream (EIA-608/708) are not kept: they ride in the frames, "
+                     "which are encoded anew; extract them as subtitles first, e.g. ffmpeg -f lavfi -i "
+                     f"\"movie={info.path.name}[out0+subcc]\" -map 0:s captions.srt, and add those")
     attachments = [s for s in info.streams if s.kind == "attachment"]
     if attachments and muxer != "matroska":
         notes.append(f"{len(attachments)} attachment(s) (fonts, ...) dropped: only .mkv holds them")
