@@ -4,6 +4,7 @@ bands equal to whole ones."""
 from __future__ import annotations
 
 import io
+import re
 import struct
 import subprocess
 import sys
@@ -1548,3 +1549,57 @@ def test_the_iptc_record_is_carried_into_jpeg_and_tiff(tmp_path: Path) -> None:
         at += 2 + size
     stream = b"".join(parts)
     assert len(parts) == 3 and stream[:4] == b"8BIM" and stream[12 : 12 + len(long)] == long
+
+
+def test_an_xmp_too_long_for_a_jpeg_header_is_split_into_standard_and_extended_xmp(tmp_path: Path) -> None:
+    """A PNG's 170 kB XMP (a Photoshop document's history, photoshop:DocumentAncestors) into a JPEG, whose APP1 holds
+    65,502 bytes of it: Pillow refused it ("XMP data is too long", an internal error). It is split as the XMP
+    specification says: the StandardXMP keeps the title and names the ExtendedXMP by its MD5 digest; the history goes
+    to the ExtendedXMP, in APP1 segments that say its length and each part's offset. XMP that cannot be split (one
+    long attribute) is left out, with a note."""
+    import hashlib
+    from xml.parsers import expat
+
+    from PIL import PngImagePlugin
+
+    ancestors = b"".join(b"<rdf:li>xmp.did:%032d</rdf:li>" % i for i in range(3000))
+    xmp = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+           b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+           b'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/">'
+           b'<dc:title><rdf:Alt><rdf:li xml:lang="x-default">Harbor</rdf:li></rdf:Alt></dc:title><photoshop:Flag/>'
+           b"<photoshop:DocumentAncestors><rdf:Bag>" + ancestors + b"</rdf:Bag></photoshop:DocumentAncestors>"
+           b'</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+    assert len(xmp) > 170_000
+    src = tmp_path / "doc.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+    Image.fromarray(RGB).save(src, pnginfo=info)
+    assert write_image(tmp_path / "out.jpg", read_image(src)) == []
+    data = (tmp_path / "out.jpg").read_bytes()
+    with Image.open(tmp_path / "out.jpg") as im:
+        standard = im.info["xmp"]
+    assert b">Harbor<" in standard and b"<photoshop:Flag/>" in standard and b"DocumentAncestors" not in standard
+    guid = re.search(rb'xmpNote:HasExtendedXMP="([0-9A-F]{32})"', standard)
+    assert guid is not None
+    marker = b"http://ns.adobe.com/xmp/extension/\x00" + guid.group(1)
+    parts, at = {}, data.find(marker)
+    while at >= 0:
+        size = struct.unpack(">H", data[at - 2 : at])[0]
+        total, offset = struct.unpack(">II", data[at + len(marker) : at + len(marker) + 8])
+        parts[offset] = data[at + len(marker) + 8 : at - 2 + size]
+        at = data.find(marker, at + 1)
+    extended = b"".join(parts[k] for k in sorted(parts))
+    assert len(parts) == 3 and len(extended) == total and hashlib.md5(extended).hexdigest().upper() == guid.group(1).decode()
+    expat.ParserCreate().Parse(extended, True)
+    assert ancestors in extended and b"Harbor" not in extended
+    assert read_image(tmp_path / "out.jpg").xmp == standard
+    write_image(tmp_path / "again.png", read_image(tmp_path / "out.jpg"))  # its ExtendedXMP is not read: not named
+    with Image.open(tmp_path / "again.png") as im:
+        assert b">Harbor<" in im.info["xmp"] and b"HasExtendedXMP" not in im.info["xmp"]
+    long = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' \
+           b'<rdf:Description rdf:about="" xmlns:a="urn:a" a:b="' + b"x" * 70_000 + b'"/></rdf:RDF></x:xmpmeta>'
+    notes = write_image(tmp_path / "long.jpg", Picture(RGB, xmp=long))
+    assert notes == ["the XMP (70 kB) is too long for a JPEG's header and could not be split into a StandardXMP and an "
+                     "ExtendedXMP: left out; a PNG, TIFF, WebP, AVIF, HEIC or JPEG XL output keeps it"]
+    with Image.open(tmp_path / "long.jpg") as im:
+        assert "xmp" not in im.info

@@ -1792,7 +1792,7 @@ def write_image(
     meta = carried.for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
                  + _linear_notes(fmt, carried) + _profile_notes(fmt, picture.icc)
-                 + _gamma_notes(fmt, carried) + _texture_notes(fmt, picture.texture))
+                 + _gamma_notes(fmt, carried) + _texture_notes(fmt, picture.texture) + _xmp_notes(fmt, meta))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -1973,6 +1973,33 @@ def _profile_notes(fmt: str, icc: bytes | None) -> list[str]:
             "sRGB's; a PNG, TIFF, JPEG, WebP, AVIF, HEIC or JPEG XL output keeps it"]
 
 
+def _xmp_notes(fmt: str, meta: Meta) -> list[str]:
+    """What a JPEG output does with an XMP too long for its header that cannot be split into a StandardXMP and an
+    ExtendedXMP (:func:`classsr_cli.io.xmp.split`): leaves it out."""
+    from classsr_cli.io import xmp
+
+    if fmt != "JPEG" or not meta.xmp or len(meta.xmp) <= xmp.STANDARD_LIMIT or xmp.split(meta.xmp) is not None:
+        return []
+    return [f"the XMP ({len(meta.xmp) / 1000:,.0f} kB) is too long for a JPEG's header and could not be split into a "
+            "StandardXMP and an ExtendedXMP: left out; a PNG, TIFF, WebP, AVIF, HEIC or JPEG XL output keeps it"]
+
+
+def _jpeg_xmp(options: dict[str, object], xmp: bytes | None) -> None:
+    """Have Pillow write ``xmp`` into a JPEG (``options``): its own segment where it fits, else the StandardXMP's and
+    the ExtendedXMP's (:func:`classsr_cli.io.xmp.jpeg_segments`) before the other extra segments (Pillow refused it:
+    "XMP data is too long"); left out where it cannot be split (:func:`_xmp_notes`)."""
+    from classsr_cli.io import xmp as xmp_io
+
+    if not xmp:
+        options["xmp"] = b""  # none: not the picture's own
+    elif len(xmp) <= xmp_io.STANDARD_LIMIT:
+        options["xmp"] = xmp
+    else:
+        options["xmp"] = b""
+        if (segments := xmp_io.jpeg_segments(xmp)) is not None:
+            options["extra"] = segments + options.get("extra", b"")  # type: ignore[operator]
+
+
 def _gamma_notes(fmt: str, meta: Meta) -> list[str]:
     """What a ``fmt`` output other than PNG does with a PNG's gamma (``gAMA``, ``cHRM``), which browsers apply where
     there is no ICC profile: leaves it out, so that the picture shows as sRGB (said where that changes how it looks)."""
@@ -2102,9 +2129,13 @@ def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | Non
 def _xmp_for_output(xmp: bytes | None, width: int, height: int) -> bytes | None:
     """The carried XMP with its orientation set to 1 (the pixels are upright now, as the EXIF tag is dropped) and
     its pixel dimensions (``exif:PixelXDimension``, ``tiff:ImageWidth``, ...) set to the output size; attribute and
-    element forms alike."""
+    element forms alike. A JPEG's ExtendedXMP is not read (a phone's depth map, a document's history: of the old
+    picture), so the StandardXMP's ``xmpNote:HasExtendedXMP``, which names it, is taken out."""
     if not xmp:
         return None
+    from classsr_cli.io.xmp import without_extended
+
+    xmp = without_extended(xmp)
     values = {"tiff:Orientation": 1, "exif:PixelXDimension": width, "exif:PixelYDimension": height,
               "tiff:ImageWidth": width, "tiff:ImageLength": height}  # fmt: skip
     for name, value in values.items():
@@ -2145,7 +2176,9 @@ def _pil_write(
             options["comment"] = f"classsr {meta.made_by}"
         if meta.iptc:
             options["extra"] = _app13(meta.iptc)
-        if meta.gain_map is not None:
+        if meta.gain_map is None:
+            _jpeg_xmp(options, options.pop("xmp", None))  # type: ignore[arg-type]
+        else:
             _gain_map_jpeg(tmp, im, options, meta.gain_map)
             if meta.aspect:
                 _jfif_aspect(tmp, *meta.aspect)
@@ -2228,8 +2261,9 @@ def _gain_map_jpeg(tmp: Path, im: Image.Image, options: dict[str, object], gain:
     first = io.BytesIO()
     xmp = gainmap.primary_xmp(options.pop("xmp", None), second.tell(),  # type: ignore[arg-type]
                               ultra_hdr=bool(gain.xmp and b"hdrgm:" in gain.xmp))  # fmt: skip
-    extra = options.pop("extra", b"") + b"".join(map(_app2, gain.primary_iso))  # type: ignore[operator]
-    im.save(first, format="JPEG", xmp=xmp or b"", extra=extra, **options)
+    options["extra"] = options.get("extra", b"") + b"".join(map(_app2, gain.primary_iso))  # type: ignore[operator]
+    _jpeg_xmp(options, xmp)
+    im.save(first, format="JPEG", **options)
     tmp.write_bytes(gainmap.jpeg_with(first.getvalue(), second.getvalue()))
 
 
@@ -2395,7 +2429,8 @@ def write_image_rows(
     carried = (meta or Meta()).for_output(fmt, width, height)
     notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
                  + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None)
-                 + _gamma_notes(fmt, meta or Meta()) + _texture_notes(fmt, meta.texture if meta else None))
+                 + _gamma_notes(fmt, meta or Meta()) + _texture_notes(fmt, meta.texture if meta else None)
+                 + _xmp_notes(fmt, carried))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 

@@ -1,0 +1,153 @@
+"""XMP in a JPEG, which holds at most 65,502 bytes of it in one APP1 segment (XMP Specification Part 3, 1.1.3.1).
+
+A longer packet (a Photoshop document's history, ``photoshop:DocumentAncestors``, runs to megabytes; a PNG, TIFF or
+PSD holds it whole) is split as that specification says and Photoshop does: the StandardXMP keeps what fits, with
+``xmpNote:HasExtendedXMP`` naming the ExtendedXMP by its MD5 digest, and the largest properties move to the
+ExtendedXMP, a packet of its own written in APP1 segments of at most 65,400 bytes that say its length and where each
+part starts. Readers that know ExtendedXMP (exiftool, Adobe's) read both; the others read the StandardXMP, which keeps
+the small properties (title, creator, rights, keywords, a gain map's container directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from xml.parsers import expat
+
+__all__ = ["STANDARD_LIMIT", "jpeg_segments", "split", "without_extended"]
+
+#: The most bytes of XMP one JPEG APP1 segment holds after its namespace.
+STANDARD_LIMIT = 65502
+#: Bytes of the ExtendedXMP in each of its APP1 segments (the specification's recommendation).
+PORTION = 65400
+_STANDARD = b"http://ns.adobe.com/xap/1.0/\x00"
+_EXTENDED = b"http://ns.adobe.com/xmp/extension/\x00"
+_NOTE = "http://ns.adobe.com/xmp/note/"
+_HAS_EXTENDED = re.compile(rb'\s+xmpNote:HasExtendedXMP\s*=\s*("[^"]*"|\'[^\']*\')')
+
+
+def without_extended(xmp: bytes) -> bytes:
+    """``xmp`` without ``xmpNote:HasExtendedXMP`` (an attribute, as the specification writes it), which names an
+    ExtendedXMP that is not carried with it."""
+    return _HAS_EXTENDED.sub(b"", xmp)
+
+
+def _local(name: str) -> str:
+    return name.rsplit(":", 1)[-1]
+
+
+def _layout(xmp: bytes) -> tuple[list[tuple[int, int]], dict[str, str], int] | None:
+    """The byte spans of the properties written as elements under each ``rdf:Description``, the namespaces its
+    enclosing start tags declare, and where the first ``rdf:Description`` start tag's name ends; ``None`` where the
+    packet is not well-formed XML or has no ``rdf:Description``."""
+    parser = expat.ParserCreate()
+    stack: list[str] = []
+    spans: list[tuple[int, int]] = []
+    declared: dict[str, str] = {}
+    first: list[int] = []
+    begun: list[int | None] = []  # where each open property starts (None: an empty element, its span taken)
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        at = parser.CurrentByteIndex
+        if len(stack) >= 2 and _local(stack[-1]) == "Description" and _local(stack[-2]) == "RDF":
+            close = xmp.index(b">", at) + 1  # its start tag's end (expat reports an empty element's end after it)
+            if xmp[close - 2 : close] == b"/>":
+                spans.append((at, close))
+                begun.append(None)
+            else:
+                begun.append(at)
+        elif _local(name) == "Description" or len(stack) < 2:
+            for key, value in attrs.items():
+                if key.startswith("xmlns:"):
+                    declared.setdefault(key[6:], value)
+            if _local(name) == "Description" and stack and _local(stack[-1]) == "RDF" and not first:
+                first.append(at + 1 + len(name))
+        stack.append(name)
+
+    def end(name: str) -> None:
+        stack.pop()
+        if len(stack) >= 2 and _local(stack[-1]) == "Description" and _local(stack[-2]) == "RDF" and begun:
+            opened = begun.pop()
+            if opened is not None:  # expat reports an end tag where its "</" starts
+                spans.append((opened, xmp.index(b">", parser.CurrentByteIndex) + 1))
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        parser.Parse(xmp, True)
+    except (expat.ExpatError, ValueError):
+        return None
+    return (spans, declared, first[0]) if first else None
+
+
+def _well_formed(xmp: bytes) -> bool:
+    try:
+        expat.ParserCreate().Parse(xmp, True)
+    except expat.ExpatError:
+        return False
+    return True
+
+
+def split(xmp: bytes, limit: int = STANDARD_LIMIT) -> tuple[bytes, bytes | None] | None:
+    """``xmp`` as a StandardXMP of at most ``limit`` bytes and the ExtendedXMP (``None`` where it fits whole; its
+    xpacket padding is dropped first); ``None`` where it cannot be split so (not well-formed, or what must stay is
+    too long: properties written as attributes stay)."""
+    xmp = re.sub(rb"\s+(<\?xpacket end)", rb"\n\1", xmp)  # the padding left for editing in place
+    if len(xmp) <= limit:
+        return xmp, None
+    layout = _layout(xmp)
+    if layout is None:
+        return None
+    spans, declared, name_end = layout
+    tag_end = xmp.index(b">", name_end)
+    tag = without_extended(xmp[name_end:tag_end])  # an older ExtendedXMP's, which is not carried
+    note = b"" if b"xmlns:xmpNote=" in tag else b' xmlns:xmpNote="' + _NOTE.encode() + b'"'
+    mark = note + b' xmpNote:HasExtendedXMP="' + b"0" * 32 + b'"'
+    head = xmp[:name_end] + tag + mark
+    rest = xmp[tag_end:]
+    offset = tag_end  # spans are positions in ``xmp``; ``rest`` starts there
+    moved: list[tuple[int, int]] = []
+    size = len(head) + len(rest)
+    for span in sorted(spans, key=lambda s: s[0] - s[1]):  # the largest first
+        if size <= limit:
+            break
+        if span[0] < offset:  # within the first Description's start tag: cannot be
+            return None
+        moved.append(span)
+        size -= span[1] - span[0]
+    if size > limit:
+        return None
+    moved.sort()
+    body = b"".join(xmp[a:b] for a, b in moved)
+    namespaces = b"".join(b' xmlns:%s="%s"' % (p.encode(), u.encode()) for p, u in declared.items()
+                          if p not in ("x", "rdf"))  # fmt: skip
+    extended = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                b'<rdf:Description rdf:about=""' + namespaces + b">" + body + b"</rdf:Description></rdf:RDF></x:xmpmeta>")
+    guid = hashlib.md5(extended).hexdigest().upper().encode()
+    kept = bytearray(rest)
+    for a, b in reversed(moved):
+        del kept[a - offset : b - offset]
+    standard = head[: -len(b'0' * 32 + b'"')] + guid + b'"' + bytes(kept)
+    if not (_well_formed(standard) and _well_formed(extended)):
+        return None
+    return standard, extended
+
+
+def jpeg_segments(xmp: bytes) -> bytes | None:
+    """The APP1 segments that hold ``xmp`` in a JPEG: the StandardXMP's, then the ExtendedXMP's (:func:`split`);
+    ``None`` where it cannot be split."""
+    parts = split(xmp)
+    if parts is None:
+        return None
+    standard, extended = parts
+    out = _app1(_STANDARD + standard)
+    if extended is not None:
+        guid = hashlib.md5(extended).hexdigest().upper().encode()
+        for at in range(0, len(extended), PORTION):
+            out += _app1(_EXTENDED + guid + struct.pack(">II", len(extended), at) + extended[at : at + PORTION])
+    return out
+
+
+def _app1(payload: bytes) -> bytes:
+    return b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload
