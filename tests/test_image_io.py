@@ -1603,3 +1603,31 @@ def test_an_xmp_too_long_for_a_jpeg_header_is_split_into_standard_and_extended_x
                      "ExtendedXMP: left out; a PNG, TIFF, WebP, AVIF, HEIC or JPEG XL output keeps it"]
     with Image.open(tmp_path / "long.jpg") as im:
         assert "xmp" not in im.info
+
+
+def test_an_exif_too_long_for_a_jpeg_header_leaves_its_maker_note_out(tmp_path: Path) -> None:
+    """A PNG's 70 kB EXIF (a camera's maker note) into a JPEG, whose APP1 holds 65,533 bytes of it: Pillow refused it
+    ("EXIF data is too long", an internal error). The maker note is left out, with a note, the rest kept (the camera
+    model); an EXIF too long without it is left out whole, with a note; a WebP output keeps it whole."""
+    exif = Image.Exif()
+    exif[0x0110] = "EOS R5"  # Model
+    exif.get_ifd(0x8769)[0x927C] = b"M" * 70_000  # MakerNote
+    src = tmp_path / "raw.png"
+    Image.fromarray(RGB).save(src, exif=exif.tobytes())
+    picture = read_image(src)
+    notes = write_image(tmp_path / "out.jpg", picture)
+    assert notes == ["the EXIF (70 kB) is too long for a JPEG's header (65.5 kB): its maker note left out; a PNG, TIFF, "
+                     "WebP, AVIF, HEIC or JPEG XL output keeps it whole"]
+    with Image.open(tmp_path / "out.jpg") as im:
+        got = im.getexif()
+        assert got[0x0110] == "EOS R5" and 0x927C not in got.get_ifd(0x8769)
+    assert write_image(tmp_path / "out.webp", picture) == []
+    with Image.open(tmp_path / "out.webp") as im:
+        assert im.getexif().get_ifd(0x8769)[0x927C] == b"M" * 70_000
+    huge = Image.Exif()
+    huge[0x010E] = "d" * 70_000  # ImageDescription: not the camera's bulk
+    notes = write_image(tmp_path / "huge.jpg", Picture(RGB, exif=huge.tobytes()))
+    assert notes and notes[0].endswith("too long for a JPEG's header (65.5 kB): left out; a PNG, TIFF, WebP, AVIF, "
+                                       "HEIC or JPEG XL output keeps it whole")
+    with Image.open(tmp_path / "huge.jpg") as im:
+        assert not im.getexif()

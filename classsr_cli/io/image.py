@@ -265,7 +265,8 @@ class Meta:
             text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
                     PngText("Software", f"classsr {__version__}"), PngText("classsr", self.made_by))  # fmt: skip
         return Meta(
-            icc=self.icc, exif=_exif_for_output(self.exif, width, height), xmp=_xmp_for_output(self.xmp, width, height),
+            icc=self.icc, exif=_for_format(fmt, _exif_for_output(self.exif, width, height)),
+            xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
             made_by=self.made_by if fmt in ("JPEG", *_LINEAR_FORMATS) else None, nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") else None,
             depth=self.depth if fmt == "HEIF" else None,
@@ -1792,7 +1793,8 @@ def write_image(
     meta = carried.for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
                  + _linear_notes(fmt, carried) + _profile_notes(fmt, picture.icc)
-                 + _gamma_notes(fmt, carried) + _texture_notes(fmt, picture.texture) + _xmp_notes(fmt, meta))
+                 + _gamma_notes(fmt, carried) + _texture_notes(fmt, picture.texture) + _xmp_notes(fmt, meta)
+                 + _exif_notes(fmt, carried))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -2126,6 +2128,47 @@ def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | Non
         return exif
 
 
+#: The most bytes of EXIF (``Exif\0\0`` and its TIFF structure) a JPEG's APP1 segment holds, as Pillow writes it.
+_JPEG_EXIF_LIMIT = 65533
+#: What a JPEG's EXIF leaves out, in turn, where it is too long for the header (Exif IFD tags: a camera's own data).
+_EXIF_BULK = {0x927C: "maker note", 0x9286: "user comment"}
+
+
+def _for_format(fmt: str, exif: bytes | None) -> bytes | None:
+    return _jpeg_exif(exif)[0] if fmt == "JPEG" else exif
+
+
+def _jpeg_exif(exif: bytes | None) -> tuple[bytes | None, list[str]]:
+    """``exif`` as a JPEG's header holds it (Pillow refused a longer one: "EXIF data is too long"), and what is left
+    out for that: its maker note, then its user comment (:data:`_EXIF_BULK`), else all of it (``["EXIF"]``)."""
+    if exif is None or len(exif) <= _JPEG_EXIF_LIMIT:
+        return exif, []
+    dropped: list[str] = []
+    try:
+        ex = Image.Exif()
+        ex.load(exif)
+        ifd = ex.get_ifd(_EXIF_IFD)
+        for tag, name in _EXIF_BULK.items():
+            if tag in ifd:
+                del ifd[tag]
+                dropped.append(name)
+                if len(out := ex.tobytes()) <= _JPEG_EXIF_LIMIT:
+                    return out, dropped
+    except Exception:  # malformed: left out whole
+        pass
+    return None, ["EXIF"]
+
+
+def _exif_notes(fmt: str, meta: Meta) -> list[str]:
+    """What a JPEG output leaves out of an EXIF too long for its header (:func:`_jpeg_exif`)."""
+    if fmt != "JPEG" or meta.exif is None or len(meta.exif) <= _JPEG_EXIF_LIMIT:
+        return []
+    dropped = _jpeg_exif(meta.exif)[1]
+    what = "left out" if dropped == ["EXIF"] else f"its {' and '.join(dropped)} left out"
+    return [f"the EXIF ({len(meta.exif) / 1000:,.0f} kB) is too long for a JPEG's header (65.5 kB): {what}; a PNG, "
+            "TIFF, WebP, AVIF, HEIC or JPEG XL output keeps it whole"]
+
+
 def _xmp_for_output(xmp: bytes | None, width: int, height: int) -> bytes | None:
     """The carried XMP with its orientation set to 1 (the pixels are upright now, as the EXIF tag is dropped) and
     its pixel dimensions (``exif:PixelXDimension``, ``tiff:ImageWidth``, ...) set to the output size; attribute and
@@ -2430,7 +2473,7 @@ def write_image_rows(
     notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
                  + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None)
                  + _gamma_notes(fmt, meta or Meta()) + _texture_notes(fmt, meta.texture if meta else None)
-                 + _xmp_notes(fmt, carried))
+                 + _xmp_notes(fmt, carried) + _exif_notes(fmt, meta or Meta()))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 
