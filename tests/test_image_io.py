@@ -1596,6 +1596,17 @@ def test_an_xmp_too_long_for_a_jpeg_header_is_split_into_standard_and_extended_x
     write_image(tmp_path / "again.png", read_image(tmp_path / "out.jpg"))  # its ExtendedXMP is not read: not named
     with Image.open(tmp_path / "again.png") as im:
         assert b">Harbor<" in im.info["xmp"] and b"HasExtendedXMP" not in im.info["xmp"]
+    # as Photoshop writes it: a Description of attributes alone (self-closed) first, the history in another
+    from classsr_cli.io.xmp import split
+
+    rdf = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    parts2 = split(rdf + b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="PS"/>'
+                   b'<rdf:Description rdf:about="" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/">'
+                   b"<photoshop:DocumentAncestors><rdf:Bag>" + ancestors + b"</rdf:Bag></photoshop:DocumentAncestors>"
+                   b"</rdf:Description></rdf:RDF></x:xmpmeta>")  # fmt: skip
+    assert parts2 is not None and parts2[1] is not None
+    assert b'xmp:CreatorTool="PS" xmlns:xmpNote="http://ns.adobe.com/xmp/note/" xmpNote:HasExtendedXMP="' in parts2[0]
+    assert parts2[0].count(b"/>") == 1 and b'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"' in parts2[1]
     long = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' \
            b'<rdf:Description rdf:about="" xmlns:a="urn:a" a:b="' + b"x" * 70_000 + b'"/></rdf:RDF></x:xmpmeta>'
     notes = write_image(tmp_path / "long.jpg", Picture(RGB, xmp=long))

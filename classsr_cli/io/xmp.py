@@ -102,9 +102,11 @@ def split(xmp: bytes, limit: int = STANDARD_LIMIT) -> tuple[bytes, bytes | None]
     spans, declared, name_end = layout
     tag_end = xmp.index(b">", name_end)
     tag = without_extended(xmp[name_end:tag_end])  # an older ExtendedXMP's, which is not carried
+    closed = tag.rstrip().endswith(b"/")  # <rdf:Description .../>: its properties all attributes
+    tag = tag.rstrip().removesuffix(b"/") if closed else tag
     note = b"" if b"xmlns:xmpNote=" in tag else b' xmlns:xmpNote="' + _NOTE.encode() + b'"'
     mark = note + b' xmpNote:HasExtendedXMP="' + b"0" * 32 + b'"'
-    head = xmp[:name_end] + tag + mark
+    head = xmp[:name_end] + tag + mark + (b"/" if closed else b"")
     rest = xmp[tag_end:]
     offset = tag_end  # spans are positions in ``xmp``; ``rest`` starts there
     moved: list[tuple[int, int]] = []
@@ -112,8 +114,6 @@ def split(xmp: bytes, limit: int = STANDARD_LIMIT) -> tuple[bytes, bytes | None]
     for span in sorted(spans, key=lambda s: s[0] - s[1]):  # the largest first
         if size <= limit:
             break
-        if span[0] < offset:  # within the first Description's start tag: cannot be
-            return None
         moved.append(span)
         size -= span[1] - span[0]
     if size > limit:
@@ -128,7 +128,7 @@ def split(xmp: bytes, limit: int = STANDARD_LIMIT) -> tuple[bytes, bytes | None]
     kept = bytearray(rest)
     for a, b in reversed(moved):
         del kept[a - offset : b - offset]
-    standard = head[: -len(b'0' * 32 + b'"')] + guid + b'"' + bytes(kept)
+    standard = head.replace(mark, mark.replace(b"0" * 32, guid)) + bytes(kept)
     if not (_well_formed(standard) and _well_formed(extended)):
         return None
     return standard, extended
