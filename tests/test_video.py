@@ -2454,6 +2454,9 @@ def test_a_phones_metadata_keys_and_capture_date_are_kept(tiny_model: torch.nn.M
         assert tags["creation_time"].split(";")[0] == "2026-05-01T12:00:00.000000Z", (name, tags)
         assert ";" not in tags.get("major_brand", "") and ";" not in tags.get("compatible_brands", ""), (name, tags)
         assert name.endswith(".mkv") != ("major_brand" in tags), (name, tags)  # MP4/MOV list their own ftyp
+    # Matroska's tags are not QuickTime keys (it lists them in capitals): into MP4 as ffmpeg writes tags, not keys
+    upscale_video(tiny_model, tmp_path / "one.mkv", tmp_path / "back.mp4", options=EncodeOptions(preset="ultrafast"))
+    assert b"mdta" not in (tmp_path / "back.mp4").read_bytes()
     # a file without such keys is written as before: no QuickTime keys, so its title stays an iTunes-style one
     plain = tmp_path / "plain.mp4"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-metadata", "title=Holiday", "-c:v", "libx264",

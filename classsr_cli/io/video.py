@@ -1907,7 +1907,8 @@ def _metadata_args(source: VideoInfo, muxer: str, strip: bool) -> list[str]:
             args += ["-metadata", f"{key}="]
         elif key.lower() == "creation_time" and ";" in value:
             args += ["-metadata", f"{key}={value.split(';')[0]}"]
-    if muxer in ("mp4", "mov") and any("." in key for key, _ in source.tags):  # reverse-DNS keys: QuickTime's own
+    quicktime = source.format.startswith("mov,")  # its reverse-DNS keys are QuickTime metadata keys, as they were
+    if muxer in ("mp4", "mov") and quicktime and any("." in key for key, _ in source.tags):
         args += ["-movflags", "+use_metadata_tags"]
     return args
 
