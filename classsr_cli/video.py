@@ -279,8 +279,9 @@ def output_path(
         raise ConfigError(f"{out}: {LINEAR_CODECS[SEQUENCE_CODECS[out.suffix.lower()]]} frames are written as a "
                           f"numbered sequence: give a pattern of their names ({out.with_name(out.stem + '_%05d' + out.suffix)})")
     if out.suffix.lower() not in CONTAINERS:  # a usage error, as upscale's output suffixes (exit 2)
+        picture = out.suffix if out.suffix.lower() in SEQUENCE_CODECS else ".png"  # out.png: its pictures
         raise ConfigError(f"{out}: unknown video container {out.suffix!r}; use one of {', '.join(CONTAINERS)}, or a "
-                          f"numbered pattern of {', '.join(SEQUENCE_CODECS)} pictures ({out.with_name('%05d' + out.suffix)})")
+                          f"numbered pattern of {', '.join(SEQUENCE_CODECS)} pictures ({out.with_name('%05d' + picture)})")
     return out
 
 

@@ -519,6 +519,8 @@ def test_output_patterns_and_their_refusals(tmp_path: Path, tiny_model: torch.nn
     with pytest.raises(ConfigError, match=r"unknown video container '\.png'; .* or a numbered pattern of \.png, .*"
                                           r"pictures \(.*%05d\.png\)"):
         output_path(tmp_path / "clip.mp4", str(tmp_path / "o.png"), 4)
+    with pytest.raises(ConfigError, match=r"unknown video container '\.mxf'; .* pictures \(.*%05d\.png\)"):
+        output_path(tmp_path / "clip.mp4", str(tmp_path / "o.mxf"), 4)  # not a pattern of .mxf pictures
     seq = touch(tmp_path / "renders", "f_0001.png")
     for out, kw, said in (
         (tmp_path / "o" / "%04d.png", {"options": EncodeOptions(codec="libx264")},
