@@ -1534,6 +1534,11 @@ def test_the_iptc_record_is_carried_into_jpeg_and_tiff(tmp_path: Path) -> None:
                 assert set(im.info["photoshop"]) == {0x0404, 0x0425}
                 assert im.info["photoshop"][0x0425] == hashlib.md5(iptc).digest()
         assert read_image(tmp_path / name).iptc == iptc
+    # other formats hold none: said where there is no XMP, which editors fill with the same fields (IPTC Core)
+    assert write_image(tmp_path / "out.webp", picture) == ["WEBP holds no IPTC record: its caption, keywords and "
+                                                           "credits (IPTC-IIM) are left out; a JPEG or TIFF output "
+                                                           "keeps them"]  # fmt: skip
+    assert write_image(tmp_path / "xmp.webp", Picture(RGB, iptc=iptc, xmp=b"<x:xmpmeta/>")) == []
     write_image(tmp_path / "bare.jpg", picture.stripped())
     with Image.open(tmp_path / "bare.jpg") as im:
         assert "photoshop" not in im.info

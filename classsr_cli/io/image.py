@@ -1794,7 +1794,7 @@ def write_image(
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
                  + _linear_notes(fmt, carried) + _profile_notes(fmt, picture.icc)
                  + _gamma_notes(fmt, carried) + _texture_notes(fmt, picture.texture) + _xmp_notes(fmt, meta)
-                 + _exif_notes(fmt, carried))
+                 + _exif_notes(fmt, carried) + _iptc_notes(fmt, carried))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -1973,6 +1973,15 @@ def _profile_notes(fmt: str, icc: bytes | None) -> list[str]:
         return []
     return [f"{fmt} output holds no colour profile: the picture's ICC profile is left out, so its colours show as "
             "sRGB's; a PNG, TIFF, JPEG, WebP, AVIF, HEIC or JPEG XL output keeps it"]
+
+
+def _iptc_notes(fmt: str, meta: Meta) -> list[str]:
+    """What a ``fmt`` output other than JPEG and TIFF does with an IPTC record: leaves it out, said where there is no
+    XMP (editors write its fields into the XMP too, as IPTC Core, which is carried)."""
+    if meta.iptc is None or fmt in ("JPEG", "TIFF") or meta.xmp:
+        return []
+    return [f"{fmt} holds no IPTC record: its caption, keywords and credits (IPTC-IIM) are left out; a JPEG or TIFF "
+            "output keeps them"]
 
 
 def _xmp_notes(fmt: str, meta: Meta) -> list[str]:
@@ -2473,7 +2482,7 @@ def write_image_rows(
     notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
                  + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None)
                  + _gamma_notes(fmt, meta or Meta()) + _texture_notes(fmt, meta.texture if meta else None)
-                 + _xmp_notes(fmt, carried) + _exif_notes(fmt, meta or Meta()))
+                 + _xmp_notes(fmt, carried) + _exif_notes(fmt, meta or Meta()) + _iptc_notes(fmt, meta or Meta()))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 
