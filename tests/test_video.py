@@ -1284,6 +1284,32 @@ def test_a_read_only_output_folder_is_one_line(
 
 
 @pytest.mark.slow
+def test_an_hdr_or_wide_gamut_source_into_frames_without_colour_tags_is_said_to_show_as_sdr(tmp_path: Path) -> None:
+    """A PQ or HLG source (an iPhone's video is HLG in BT.2020) into GIF, WebP, APNG, JPEG or TIFF frames, which hold
+    no colour tags: its levels show as SDR sRGB's, not tone-mapped, which a note says; an output that keeps the tags
+    (HEVC in .mp4, PNG frames) and an SDR source get none."""
+    from classsr_cli.io.video import probe, source_notes
+
+    clips = {}
+    for name, transfer in (("pq", "smpte2084"), ("hlg", "arib-std-b67"), ("sdr", "bt709")):
+        prim = "bt709" if name == "sdr" else "bt2020"
+        clips[name] = tmp_path / f"{name}.mp4"
+        ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.2", "-c:v", "libx265", "-x265-params",
+           f"log-level=error:colorprim={prim}:transfer={transfer}:colormatrix={'bt709' if name == 'sdr' else 'bt2020nc'}",
+           "-pix_fmt", "yuv420p10le", clips[name])  # fmt: skip
+
+    def said(name: str, codec: str) -> list[str]:
+        return [n for n in source_notes(probe(clips[name]), codec=codec) if "colour tags" in n]
+
+    assert said("pq", "gif") == ["the source is HDR (PQ) in BT.2020 colours; GIF frames hold no colour tags, so they "
+                                 "show its levels as SDR sRGB's (dim and flat; not tone-mapped): a .mp4, .mkv, .mov or "
+                                 ".webm output, or PNG frames, keep it as it is"]  # fmt: skip
+    assert "HDR (HLG) in BT.2020 colours; JPEG frames" in said("hlg", "mjpeg")[0] and "paler and flatter" in said(
+        "hlg", "mjpeg")[0]  # fmt: skip
+    assert said("pq", "libwebp_anim") and said("hlg", "apng") and said("pq", "tiff")
+    assert not said("pq", "libx265") and not said("pq", "png") and not said("sdr", "gif")
+
+
 def test_closed_captions_in_the_video_stream_are_said_to_be_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stream ffmpeg lists with ", Closed Captions" (EIA-608/708 in its frames: a TV recording's) loses them when its
     frames are encoded anew: a note says so and how to extract them (ffmpeg's movie source with subcc)."""

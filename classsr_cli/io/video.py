@@ -2493,6 +2493,26 @@ def _telecined_share(path: Path, stamp: tuple[int, int], index: int, seek: tuple
     return (top + bottom) / total if total else None
 
 
+#: Encoders whose frames hold no colour tags (no transfer, no primaries), by the frames' name in a note.
+_UNTAGGED = {"gif": "GIF", "libwebp_anim": "WebP", "libwebp": "WebP", "apng": "APNG", "mjpeg": "JPEG", "tiff": "TIFF"}
+#: What a source's transfer or primaries make it, as a note names them.
+_HDR_TRANSFERS = {"smpte2084": "HDR (PQ)", "arib-std-b67": "HDR (HLG)"}
+_WIDE_PRIMARIES = {"bt2020": "BT.2020", "smpte431": "DCI-P3", "smpte432": "Display P3"}
+
+
+def _untagged_note(info: VideoInfo, codec: str | None) -> list[str]:
+    """What an output whose frames hold no colour tags does with an HDR or wide-gamut source: shows its coded levels
+    as SDR sRGB, not tone-mapped (said)."""
+    _, primaries, transfer = color_tags(info.color)
+    hdr, wide = _HDR_TRANSFERS.get(transfer or ""), _WIDE_PRIMARIES.get(primaries or "")
+    if codec not in _UNTAGGED or not (hdr or wide):
+        return []
+    what = " in ".join(w for w in (hdr, f"{wide} colours" if wide else None) if w)
+    looks = "dim and flat" if hdr == "HDR (PQ)" else "paler colours" if not hdr else "paler and flatter"
+    return [f"the source is {what}; {_UNTAGGED[codec]} frames hold no colour tags, so they show its levels as SDR sRGB's "
+            f"({looks}; not tone-mapped): a .mp4, .mkv, .mov or .webm output, or PNG frames, keep it as it is"]
+
+
 def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None, *,
                  deinterlace: bool | str = True, rate: Fraction | None = None) -> list[str]:
     """What the video stream carries that ``classsr video`` does not keep in ``pix_fmt`` (written by ``codec``):
@@ -2548,6 +2568,7 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
             notes.append(f"{'--fps' if rate else 'the source runs at'} {fps:.4g} frames/s: a .{muxer} frame shorter "
                          f"than {shortest} would show for 100 ms in browsers, so frames closer than {shortest} to the "
                          "one before are left out (the time kept)")
+    notes += _untagged_note(info, codec)
     if (timing := info.browser_timing) is not None:
         name = {"GIF": "GIF", "PNG": "APNG", "WEBP": "WebP"}.get(timing.kind, timing.kind)
         notes.append(f"{timing.short} of the {name}'s {len(timing.stored)} frames say 10 ms or less, which browsers "
