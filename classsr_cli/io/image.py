@@ -2144,6 +2144,7 @@ _EXIF_BULK = {0x927C: "maker note", 0x9286: "user comment"}
 
 
 def _for_format(fmt: str, exif: bytes | None) -> bytes | None:
+    """The EXIF a ``fmt`` output holds: a JPEG's within its header (:func:`_jpeg_exif`), the others' whole."""
     return _jpeg_exif(exif)[0] if fmt == "JPEG" else exif
 
 

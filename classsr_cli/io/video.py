@@ -1916,9 +1916,9 @@ def _metadata_args(source: VideoInfo, muxer: str, strip: bool) -> list[str]:
 def _mux_args(source: VideoInfo | None, rotation: float, start: float, muxer: str,
               strip: bool = False) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
     """The ffmpeg arguments around the upscaled video's input (#0), whose first frame is at ``start`` seconds of
-    the part upscaled and which ``muxer`` writes (``strip``: no metadata of the source's): before it (the display rotation, the offset of its first frame),
-    and after it (the source as input #1, cut to the part where it is read, for its metadata
-    (:func:`_metadata_args`) and streams; the video's mapping and language).
+    the part upscaled and which ``muxer`` writes (``strip``: no metadata of the source's): before it (the display
+    rotation, the offset of its first frame), and after it (the source as input #1, cut to the part where it is read,
+    for its metadata (:func:`_metadata_args`) and streams; the video's mapping, language and name).
     The output itself is not cut: copied video would lose its frames up to a keyframe (B-frames put their decoding
     times before the cut), and converted subtitles would keep their times from the source's start; the source's
     subtitles are cut on their own (:func:`_cut_subtitles`). The third list ends the output with the part (``-t``:
