@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -1489,6 +1490,24 @@ def test_a_profile_a_format_cannot_hold_is_said_to_be_left_out(tmp_path: Path) -
     assert write_image(tmp_path / "p3.png", Picture(SMOOTH, icc=wide)) == []
 
 
+def _png_texts(path: Path) -> list[tuple[str, str]]:
+    """A PNG's text chunks in file order (keyword, text), every one: tEXt, zTXt and iTXt, uncompressed or not."""
+    data, at, out = path.read_bytes(), 8, []
+    while at < len(data):
+        size, kind = struct.unpack(">I4s", data[at : at + 8])
+        body = data[at + 8 : at + 8 + size]
+        key, _, rest = body.partition(b"\x00")
+        if kind == b"tEXt":
+            out.append((key.decode("latin-1"), rest.decode("latin-1")))
+        elif kind == b"zTXt":
+            out.append((key.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")))
+        elif kind == b"iTXt":
+            compressed, text = rest[0], rest[2:].split(b"\x00", 2)[2]
+            out.append((key.decode("latin-1"), (zlib.decompress(text) if compressed else text).decode("utf-8")))
+        at += 12 + size
+    return out
+
+
 def _iim(*datasets: tuple[int, bytes]) -> bytes:
     """An IPTC record: each dataset 0x1C, record 2, its number, its length, its bytes."""
     return b"".join(b"\x1c\x02" + bytes([n]) + struct.pack(">H", len(v)) + v for n, v in datasets)
@@ -1556,6 +1575,35 @@ def test_the_iptc_record_is_carried_into_jpeg_and_tiff(tmp_path: Path) -> None:
     assert len(parts) == 3 and stream[:4] == b"8BIM" and stream[12 : 12 + len(long)] == long
 
 
+def test_a_jpegs_comments_are_kept_before_the_record_and_go_into_png_as_comment_text(tmp_path: Path) -> None:
+    """A JPEG's comments (two COM segments, one Latin-1) were replaced by the record of the upscale. They are kept
+    before it in a JPEG output, as one ``Comment`` text in a PNG one (and back into a JPEG from there); a record of an
+    earlier upscale is not kept beside this run's; ``stripped`` drops them; a WebP output says it leaves them out."""
+    buf = io.BytesIO()
+    Image.fromarray(RGB).save(buf, "JPEG", comment=b'classsr {"version": "0.0.9"}')
+    data = buf.getvalue()
+    com = b"".join(b"\xff\xfe" + struct.pack(">H", len(c) + 2) + c for c in (b"Shot by Ana", b"Caf\xe9 at dawn"))
+    src = tmp_path / "cafe.jpg"
+    src.write_bytes(data[:2] + com + data[2:])
+    picture = replace(read_image(src), made_by='{"version": "now"}')
+    assert picture.comments == (b"Shot by Ana", b"Caf\xe9 at dawn")
+    write_image(tmp_path / "out.jpg", picture)
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert [s for m, s in im.applist if m == "COM"] == [b"Shot by Ana", b"Caf\xe9 at dawn", b'classsr {"version": "now"}']
+    write_image(tmp_path / "out.png", picture)
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.text["Comment"] == "Shot by Ana\nCafé at dawn"  # one chunk: readers keep one of a keyword's
+    assert [c for k, c in _png_texts(tmp_path / "out.png") if k == "Comment"] == ["Shot by Ana\nCafé at dawn"]
+    write_image(tmp_path / "again.jpg", read_image(tmp_path / "out.png"))
+    with Image.open(tmp_path / "again.jpg") as im:
+        assert [s for m, s in im.applist if m == "COM"] == ["Shot by Ana\nCafé at dawn".encode()]
+    write_image(tmp_path / "bare.jpg", picture.stripped())
+    with Image.open(tmp_path / "bare.jpg") as im:
+        assert [m for m, _ in im.applist if m == "COM"] == []
+    assert write_image(tmp_path / "out.webp", picture) == ["WEBP output holds no comment: the picture's comment is "
+                                                           "left out; a JPEG or PNG output keeps it"]  # fmt: skip
+
+
 def test_an_xmp_too_long_for_a_jpeg_header_is_split_into_standard_and_extended_xmp(tmp_path: Path) -> None:
     """A PNG's 170 kB XMP (a Photoshop document's history, photoshop:DocumentAncestors) into a JPEG, whose APP1 holds
     65,502 bytes of it: Pillow refused it ("XMP data is too long", an internal error). It is split as the XMP
@@ -1597,9 +1645,17 @@ def test_an_xmp_too_long_for_a_jpeg_header_is_split_into_standard_and_extended_x
     assert len(parts) == 3 and len(extended) == total and hashlib.md5(extended).hexdigest().upper() == guid.group(1).decode()
     expat.ParserCreate().Parse(extended, True)
     assert ancestors in extended and b"Harbor" not in extended
-    assert read_image(tmp_path / "out.jpg").xmp == standard
-    write_image(tmp_path / "again.png", read_image(tmp_path / "out.jpg"))  # its ExtendedXMP is not read: not named
+    back = read_image(tmp_path / "out.jpg").xmp  # read back: its ExtendedXMP joined to the StandardXMP, no longer named
+    assert back is not None and b">Harbor<" in back and ancestors in back and b"HasExtendedXMP" not in back
+    expat.ParserCreate().Parse(back, True)
+    write_image(tmp_path / "again.png", read_image(tmp_path / "out.jpg"))  # a PNG holds it whole
     with Image.open(tmp_path / "again.png") as im:
+        assert im.info["xmp"] == back
+    torn = data.replace(ancestors[:40], b"x" * 40, 1)  # a portion that no longer adds up to the digest: not joined
+    (tmp_path / "torn.jpg").write_bytes(torn)
+    assert read_image(tmp_path / "torn.jpg").xmp == standard
+    write_image(tmp_path / "torn.png", read_image(tmp_path / "torn.jpg"))  # the StandardXMP, its note taken out
+    with Image.open(tmp_path / "torn.png") as im:
         assert b">Harbor<" in im.info["xmp"] and b"HasExtendedXMP" not in im.info["xmp"]
     # as Photoshop writes it: a Description of attributes alone (self-closed) first, the history in another
     from classsr_cli.io.xmp import split

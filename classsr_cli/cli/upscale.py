@@ -160,7 +160,7 @@ def upscale(
     ] = None,
     quality: QualityOpt = None,
     strip_metadata: Annotated[
-        bool, flag("--strip-metadata", help="Write no EXIF (GPS, camera), XMP, IPTC, text or record of the upscale; the "
+        bool, flag("--strip-metadata", help="Write no EXIF (GPS, camera), XMP, IPTC, text, comments or record of the upscale; the "
                    "ICC profile and print size are kept.")
     ] = False,
     dry_run: Annotated[

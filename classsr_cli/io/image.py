@@ -253,6 +253,7 @@ class Meta:
     texture: Texture | None = None  # a DDS's compression and mip levels, which a DDS output keeps
     gamma: PngGamma | None = None  # a PNG's gAMA and cHRM, which a PNG output keeps
     iptc: bytes | None = None  # a JPEG's or TIFF's IPTC record (IPTC-IIM), which JPEG and TIFF outputs keep
+    comments: tuple[bytes, ...] = ()  # a JPEG's or GIF's comments, which JPEG (COM) and PNG (Comment text, one) outputs keep
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -261,6 +262,10 @@ class Meta:
             linear = self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None
             return Meta(lossless=self.lossless, linear=linear, uncompressed=self.uncompressed, texture=self.texture)
         text = self.text if fmt == "PNG" else ()
+        if fmt == "PNG" and not any(t.keyword == "Comment" for t in text):  # a JPEG's or GIF's, as ImageMagick has it
+            text += (PngText("Comment", "\n".join(map(_comment_text, self.comments))),) if self.comments else ()
+        comments = (self.comments or tuple(t.text.encode() for t in self.text if t.keyword == "Comment")
+                    if fmt == "JPEG" else ())  # fmt: skip
         if self.made_by and fmt == "PNG":  # this run's record replaces a carried one (an output upscaled again)
             text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
                     PngText("Software", f"classsr {__version__}"), PngText("classsr", self.made_by))  # fmt: skip
@@ -274,8 +279,16 @@ class Meta:
             linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
             gamma=self.gamma if fmt == "PNG" else None,
-            iptc=self.iptc if fmt in ("JPEG", "TIFF") else None,
+            iptc=self.iptc if fmt in ("JPEG", "TIFF") else None, comments=comments,
         )
+
+
+def _comment_text(comment: bytes) -> str:
+    """A JPEG's or GIF's comment as text: UTF-8, else Latin-1 (which their older writers meant)."""
+    try:
+        return comment.decode("utf-8")
+    except UnicodeDecodeError:
+        return comment.decode("latin-1")
 
 
 @dataclass
@@ -318,6 +331,9 @@ class Picture:
         iptc: a JPEG's or TIFF's IPTC record (IPTC-IIM datasets: caption, keywords, byline, copyright, ...), the one
             news agencies and Photo Mechanic read, carried to JPEG (Photoshop's ``APP13``) and TIFF (``IPTC-NAA``)
             outputs; other formats hold none (their XMP, where the editor wrote IPTC Core beside it, is carried).
+        comments: a JPEG's comments (``COM``) or a GIF's, but a record of an earlier upscale, carried to JPEG outputs
+            (before this run's record) and PNG ones (one ``Comment`` text, a line each); a PNG's ``Comment`` text goes into a JPEG
+            output's comment.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -345,12 +361,13 @@ class Picture:
     texture: Texture | None = None
     gamma: PngGamma | None = None
     iptc: bytes | None = None
+    comments: tuple[bytes, ...] = ()
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
                     self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma,
-                    self.iptc)
+                    self.iptc, self.comments)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -361,7 +378,7 @@ class Picture:
 
         linear = self.linear and replace(self.linear, attributes=exr.looks(self.linear.attributes),
                                          lines=radiance.looks(self.linear.lines))  # fmt: skip
-        return replace(self, exif=None, xmp=None, iptc=None, text=(), made_by=None, linear=linear)
+        return replace(self, exif=None, xmp=None, iptc=None, text=(), comments=(), made_by=None, linear=linear)
 
     @property
     def height(self) -> int:
@@ -661,8 +678,13 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
     text = tuple(PngText(k, str(v), getattr(v, "lang", None) or "", getattr(v, "tkey", None) or "")
                  for k, v in (getattr(im, "text", None) or {}).items()
                  if fmt == "PNG" and isinstance(v, str) and not _STALE_TEXT.match(k))  # fmt: skip
+    xmp = bytes(xmp) if isinstance(xmp, bytes | bytearray) else (xmp.encode() if isinstance(xmp, str) else None)
+    if xmp and fmt in ("JPEG", "MPO"):  # its ExtendedXMP, where its StandardXMP names one
+        from classsr_cli.io.xmp import joined
+
+        xmp = joined(xmp, (data for marker, data in getattr(im, "applist", ()) if marker == "APP1"))
     return {
-        "xmp": bytes(xmp) if isinstance(xmp, bytes | bytearray) else (xmp.encode() if isinstance(xmp, str) else None),
+        "xmp": xmp,
         "dpi": dpi,
         "text": text,
         "lossless": fmt == "WEBP" and webp_lossless(path),
@@ -673,7 +695,20 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "uncompressed": fmt == "TGA" and im.info.get("compression") != "tga_rle",
         "gamma": _png_gamma(im) if fmt == "PNG" else None,
         "iptc": _iptc(path, im, fmt),
+        "comments": _comments(im, fmt),
     }
+
+
+def _comments(im: Image.Image, fmt: str) -> tuple[bytes, ...]:
+    """An opened JPEG's comments (its ``COM`` segments) or GIF's (its comment extension), but a record of an earlier
+    upscale, which this run's replaces; a PNG's ``Comment`` text is carried with its other text."""
+    if fmt in ("JPEG", "MPO"):
+        found = [bytes(data) for marker, data in getattr(im, "applist", ()) if marker == "COM"]
+    elif fmt == "GIF" and isinstance(im.info.get("comment"), bytes):
+        found = [im.info["comment"]]
+    else:
+        found = []
+    return tuple(c for c in found if c.strip(b"\x00 ") and not c.startswith(b"classsr {"))
 
 
 #: Photoshop's image resource that holds the IPTC record, and the one that holds its MD5 digest.
@@ -1794,7 +1829,7 @@ def write_image(
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
                  + _linear_notes(fmt, carried) + _profile_notes(fmt, picture.icc)
                  + _gamma_notes(fmt, carried) + _texture_notes(fmt, picture.texture) + _xmp_notes(fmt, meta)
-                 + _exif_notes(fmt, carried) + _iptc_notes(fmt, carried))
+                 + _exif_notes(fmt, carried) + _iptc_notes(fmt, carried) + _comment_notes(fmt, carried))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -1982,6 +2017,14 @@ def _iptc_notes(fmt: str, meta: Meta) -> list[str]:
         return []
     return [f"{fmt} holds no IPTC record: its caption, keywords and credits (IPTC-IIM) are left out; a JPEG or TIFF "
             "output keeps them"]
+
+
+def _comment_notes(fmt: str, meta: Meta) -> list[str]:
+    """What a ``fmt`` output other than JPEG and PNG does with a picture's comment (a JPEG's or GIF's, a PNG's
+    ``Comment`` text): leaves it out."""
+    if fmt in ("JPEG", "PNG") or not (meta.comments or any(t.keyword == "Comment" for t in meta.text)):
+        return []
+    return [f"{fmt} output holds no comment: the picture's comment is left out; a JPEG or PNG output keeps it"]
 
 
 def _xmp_notes(fmt: str, meta: Meta) -> list[str]:
@@ -2182,8 +2225,8 @@ def _exif_notes(fmt: str, meta: Meta) -> list[str]:
 def _xmp_for_output(xmp: bytes | None, width: int, height: int) -> bytes | None:
     """The carried XMP with its orientation set to 1 (the pixels are upright now, as the EXIF tag is dropped) and
     its pixel dimensions (``exif:PixelXDimension``, ``tiff:ImageWidth``, ...) set to the output size; attribute and
-    element forms alike. A JPEG's ExtendedXMP is not read (a phone's depth map, a document's history: of the old
-    picture), so the StandardXMP's ``xmpNote:HasExtendedXMP``, which names it, is taken out."""
+    element forms alike. A JPEG's ExtendedXMP is read joined to its StandardXMP (:func:`classsr_cli.io.xmp.joined`);
+    an ``xmpNote:HasExtendedXMP`` left, which names one that was not found, is taken out."""
     if not xmp:
         return None
     from classsr_cli.io.xmp import without_extended
@@ -2229,6 +2272,8 @@ def _pil_write(
             options["comment"] = f"classsr {meta.made_by}"
         if meta.iptc:
             options["extra"] = _app13(meta.iptc)
+        for comment in meta.comments:  # the source's, before this run's record (Pillow writes one COM)
+            options["extra"] = options.get("extra", b"") + b"\xff\xfe" + struct.pack(">H", 2 + len(comment)) + comment  # type: ignore[operator]
         if meta.gain_map is None:
             _jpeg_xmp(options, options.pop("xmp", None))  # type: ignore[arg-type]
         else:
@@ -2483,7 +2528,8 @@ def write_image_rows(
     notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
                  + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None)
                  + _gamma_notes(fmt, meta or Meta()) + _texture_notes(fmt, meta.texture if meta else None)
-                 + _xmp_notes(fmt, carried) + _exif_notes(fmt, meta or Meta()) + _iptc_notes(fmt, meta or Meta()))
+                 + _xmp_notes(fmt, carried) + _exif_notes(fmt, meta or Meta()) + _iptc_notes(fmt, meta or Meta())
+                 + _comment_notes(fmt, meta or Meta()))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 

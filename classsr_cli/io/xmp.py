@@ -5,7 +5,8 @@ PSD holds it whole) is split as that specification says and Photoshop does: the 
 ``xmpNote:HasExtendedXMP`` naming the ExtendedXMP by its MD5 digest, and the largest properties move to the
 ExtendedXMP, a packet of its own written in APP1 segments of at most 65,400 bytes that say its length and where each
 part starts. Readers that know ExtendedXMP (exiftool, Adobe's) read both; the others read the StandardXMP, which keeps
-the small properties (title, creator, rights, keywords, a gain map's container directory).
+the small properties (title, creator, rights, keywords, a gain map's container directory). Read back, the two are
+joined into one packet (:func:`joined`), which other formats hold whole.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+from collections.abc import Iterable
 from xml.parsers import expat
 
-__all__ = ["STANDARD_LIMIT", "jpeg_segments", "split", "without_extended"]
+__all__ = ["STANDARD_LIMIT", "joined", "jpeg_segments", "split", "without_extended"]
 
 #: The most bytes of XMP one JPEG APP1 segment holds after its namespace.
 STANDARD_LIMIT = 65502
@@ -31,6 +33,90 @@ def without_extended(xmp: bytes) -> bytes:
     """``xmp`` without ``xmpNote:HasExtendedXMP`` (an attribute, as the specification writes it), which names an
     ExtendedXMP that is not carried with it."""
     return _HAS_EXTENDED.sub(b"", xmp)
+
+
+def joined(standard: bytes, segments: Iterable[bytes]) -> bytes:
+    """``standard`` (a JPEG's StandardXMP) with the ExtendedXMP that its ``xmpNote:HasExtendedXMP`` names, gathered from
+    the payloads of the file's APP1 ``segments`` (each: the extension's namespace, the MD5 GUID, the full length, the
+    offset, a portion), as one packet: the ExtendedXMP's ``rdf:Description`` elements after the StandardXMP's, with the
+    namespaces declared above them, and the note taken out. ``standard`` as it is where it names none, or the portions
+    are missing, do not add up to the digest, or the packets are not well-formed XML."""
+    found = _HAS_EXTENDED.search(standard)
+    if found is None:
+        return standard
+    guid = found.group(1)[1:-1]
+    parts: dict[int, bytes] = {}
+    full = None
+    for payload in segments:
+        if payload.startswith(_EXTENDED) and payload[35:67] == guid and len(payload) >= 75:
+            full, at = struct.unpack(">II", payload[67:75])
+            parts[at] = payload[75:]
+    extended = b""
+    while len(extended) in parts:
+        extended += parts.pop(len(extended))
+    if not extended or len(extended) != full or hashlib.md5(extended).hexdigest().upper().encode() != guid:
+        return standard
+    descriptions = _descriptions(extended)
+    closing = _rdf_end(standard)
+    if descriptions is None or closing is None:
+        return standard
+    packet = without_extended(standard[:closing]) + descriptions + standard[closing:]
+    return packet if _well_formed(packet) else standard
+
+
+def _descriptions(xmp: bytes) -> bytes | None:
+    """The ``rdf:Description`` elements under ``xmp``'s ``rdf:RDF``, each with the namespaces declared on the tags
+    above it added to its start tag (where it does not declare them itself); ``None`` where not well-formed."""
+    parser = expat.ParserCreate()
+    stack: list[str] = []
+    declared: dict[str, str] = {}
+    spans: list[tuple[int, int]] = []
+    opened: list[int] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if len(stack) < 2:
+            declared.update({k[6:]: v for k, v in attrs.items() if k.startswith("xmlns:")})
+        if stack and _local(stack[-1]) == "RDF" and _local(name) == "Description":
+            opened.append(parser.CurrentByteIndex)
+        stack.append(name)
+
+    def end(name: str) -> None:
+        stack.pop()
+        if stack and _local(stack[-1]) == "RDF" and _local(name) == "Description":
+            at = parser.CurrentByteIndex  # an empty element's end is reported after it; an end tag's where "</" is
+            spans.append((opened.pop(), at if xmp[at - 2 : at] == b"/>" else xmp.index(b">", at) + 1))
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        parser.Parse(xmp, True)
+    except (expat.ExpatError, ValueError):
+        return None
+    out = b""
+    for a, b in spans:
+        element = xmp[a:b]
+        name_end = 1 + len(re.match(rb"<([^\s/>]+)", element).group(1))  # type: ignore[union-attr]
+        missing = b"".join(b' xmlns:%s="%s"' % (p.encode(), u.encode()) for p, u in declared.items()
+                           if b"xmlns:" + p.encode() + b"=" not in element[: element.index(b">")])  # fmt: skip
+        out += element[:name_end] + missing + element[name_end:]
+    return out
+
+
+def _rdf_end(xmp: bytes) -> int | None:
+    """Where ``xmp``'s ``rdf:RDF`` end tag starts; ``None`` where it has none (or is not well-formed)."""
+    parser = expat.ParserCreate()
+    found: list[int] = []
+
+    def end(name: str) -> None:
+        if _local(name) == "RDF" and not found:
+            found.append(parser.CurrentByteIndex)
+
+    parser.EndElementHandler = end
+    try:
+        parser.Parse(xmp, True)
+    except (expat.ExpatError, ValueError):
+        return None
+    return found[0] if found and xmp[found[0] : found[0] + 2] == b"</" else None
 
 
 def _local(name: str) -> str:
