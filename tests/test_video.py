@@ -1286,8 +1286,8 @@ def test_a_read_only_output_folder_is_one_line(
 @pytest.mark.slow
 def test_an_hdr_or_wide_gamut_source_into_frames_without_colour_tags_is_said_to_show_as_sdr(tmp_path: Path) -> None:
     """A PQ or HLG source (an iPhone's video is HLG in BT.2020) into GIF, WebP, APNG, JPEG or TIFF frames, which hold
-    no colour tags: its levels show as SDR sRGB's, not tone-mapped, which a note says; an output that keeps the tags
-    (HEVC in .mp4, PNG frames) and an SDR source get none."""
+    no colour tags: tone-mapped to SDR in BT.709 colours, which a note says; an output that keeps the tags (HEVC in
+    .mp4, PNG frames) and an SDR source get none."""
     from classsr_cli.io.video import probe, source_notes
 
     clips = {}
@@ -1301,13 +1301,45 @@ def test_an_hdr_or_wide_gamut_source_into_frames_without_colour_tags_is_said_to_
     def said(name: str, codec: str) -> list[str]:
         return [n for n in source_notes(probe(clips[name]), codec=codec) if "colour tags" in n]
 
-    assert said("pq", "gif") == ["the source is HDR (PQ) in BT.2020 colours; GIF frames hold no colour tags, so they "
-                                 "show its levels as SDR sRGB's (dim and flat; not tone-mapped): a .mp4, .mkv, .mov or "
-                                 ".webm output, or PNG frames, keep it as it is"]  # fmt: skip
-    assert "HDR (HLG) in BT.2020 colours; JPEG frames" in said("hlg", "mjpeg")[0] and "paler and flatter" in said(
-        "hlg", "mjpeg")[0]  # fmt: skip
+    assert said("pq", "gif") == ["the source is HDR (PQ) in BT.2020 colours; GIF frames hold no colour tags: "
+                                 "tone-mapped to SDR in BT.709 colours; a .mp4, .mkv, .mov or .webm output, or PNG "
+                                 "frames, keep it as it is"]  # fmt: skip
+    assert "HDR (HLG) in BT.2020 colours; JPEG frames hold no colour tags: tone-mapped" in said("hlg", "mjpeg")[0]
     assert said("pq", "libwebp_anim") and said("hlg", "apng") and said("pq", "tiff")
     assert not said("pq", "libx265") and not said("pq", "png") and not said("sdr", "gif")
+
+
+def test_hdr_and_wide_gamut_frames_are_tone_mapped_and_converted_for_frames_without_colour_tags() -> None:
+    """What the encoder's filters make of an HDR source's frames on their way into APNG (as into GIF, WebP, JPEG or
+    TIFF frames): HDR's reference white (BT.2408: 203 cd/m², HLG's 75 % and PQ's 58 % signal), which showed as grey
+    (191 and 148 of 255), lands near SDR's white, black stays black, and a brighter highlight is brighter still; a
+    Display P3 colour is converted to BT.709's primaries as a colour-managed viewer would show it (it showed paler);
+    into HEVC the frames are left as they are, tagged."""
+    from classsr_cli.io.video import _video_args
+
+    def shown(color: str, rgb: list[tuple[float, float, float]], muxer: str = "apng") -> np.ndarray:
+        opts = EncodeOptions().for_source(muxer, "yuv420p10le")
+        args = _video_args(opts, muxer, Fraction(1, 10), color)
+        pixels = np.repeat(np.round(np.array(rgb) * 65535).astype("<u2")[None], 4, 0)  # 4 rows, a column each
+        coded = subprocess.run(
+            [FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", f"{len(rgb)}x4", "-i", "-", *args,
+             "-f", muxer, "-"], input=pixels.tobytes(), capture_output=True, check=True, timeout=60).stdout  # fmt: skip
+        return np.frombuffer(subprocess.run(
+            [FF, "-v", "error", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], input=coded,
+            capture_output=True, check=True, timeout=60).stdout, np.uint8).reshape(4, len(rgb), 3)[1]  # fmt: skip
+
+    hlg = shown("tv, bt2020nc/bt2020/arib-std-b67, progressive", [(0, 0, 0), (0.75,) * 3, (0.9,) * 3])
+    pq = shown("tv, bt2020nc/bt2020/smpte2084, progressive", [(0, 0, 0), (0.58,) * 3, (0.7,) * 3])
+    for got in (hlg, pq):
+        assert got[0].max() <= 2 and 225 <= got[1].min() <= 245 and got[2].min() > got[1].max()
+        assert np.ptp(got[1].astype(int)) <= 2  # grey stays grey
+    p3 = np.array([0.8, 0.4, 0.2])  # Display P3 with BT.709's transfer, in display light (BT.1886: gamma 2.4), as zimg
+    to709 = np.array([[1.2249, -0.2247, 0], [-0.0420, 1.0419, 0], [-0.0197, -0.0786, 1.0979]])  # P3-D65 -> BT.709
+    want = np.clip(to709 @ p3**2.4, 0, 1) ** (1 / 2.4) * 255
+    got = shown("tv, bt709/smpte432/bt709, progressive", [tuple(p3)])[0]
+    assert np.abs(got - want).max() <= 3 and np.abs(got - p3 * 255).max() > 15
+    assert "zscale" not in " ".join(_video_args(EncodeOptions().for_source("mp4", "yuv420p10le"), "mp4", Fraction(1, 10),
+                                                "tv, bt2020nc/bt2020/arib-std-b67, progressive"))  # fmt: skip
 
 
 def test_closed_captions_in_the_video_stream_are_said_to_be_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1677,7 +1677,8 @@ def _video_args(
     # Every option names output stream v:0, the upscaled video: a cover picture after it is copied as it is.
     codec = opts.codec_for(muxer)
     args = ["-c:v:0", codec, "-pix_fmt:v:0", opts.out_pix_fmt]
-    filters = []
+    filters = _to_sdr(codec, color, hdr10)
+    color = _shown_color(codec, color)
     if opts.crf is not None and codec in _CRF_CODECS:
         args += ["-crf:v:0", str(opts.crf)]
         if codec in ("libvpx", "libvpx-vp9", "libaom-av1"):
@@ -1847,7 +1848,8 @@ def _copy_color_args(opts: EncodeOptions, muxer: str, color: str | None) -> list
     not every codec has (FFV1, ProRes), and the chunks' container does not keep them."""
     args = ["-field_order:v:0", "progressive", "-disposition:v:0", "default"]
     if _tagged(opts.out_pix_fmt):
-        _, space, rng, primaries, trc = _output_color(opts, opts.codec_for(muxer), color)
+        codec = opts.codec_for(muxer)
+        _, space, rng, primaries, trc = _output_color(opts, codec, _shown_color(codec, color))
         args += ["-colorspace:v:0", space, "-color_range:v:0", rng]
         args += ["-color_primaries:v:0", primaries] if primaries else []
         args += ["-color_trc:v:0", trc] if trc else []
@@ -2500,17 +2502,56 @@ _HDR_TRANSFERS = {"smpte2084": "HDR (PQ)", "arib-std-b67": "HDR (HLG)"}
 _WIDE_PRIMARIES = {"bt2020": "BT.2020", "smpte431": "DCI-P3", "smpte432": "Display P3"}
 
 
+#: The light an HDR source's brightest pixels are taken to have where its HDR10 metadata does not say (cd/m²): HLG's
+#: nominal peak, and the mastering displays' most common one for PQ.
+HDR_PEAK = 1000
+#: Transfers zscale takes that an SDR source keeps through its conversion to BT.709 primaries.
+_SDR_TRANSFERS = frozenset({"bt709", "smpte170m", "bt470m", "bt470bg", "smpte240m", "iec61966-2-1", "bt2020-10",
+                            "bt2020-12"})  # fmt: skip
+
+
+def _to_sdr(codec: str, color: str | None, hdr10: HDR10 | None = None) -> list[str]:
+    """The filters that bring an HDR (PQ, HLG) or wide-gamut source's RGB frames to what an output whose frames hold no
+    colour tags (:data:`_UNTAGGED`) is shown as, SDR in BT.709 primaries: the light made linear (100 cd/m² at 1.0),
+    the primaries converted, an HDR source's light tone-mapped (Möbius: linear up to about SDR's white, its highlights
+    rolled off up to its peak: MaxCLL, else the mastering display's, else :data:`HDR_PEAK`) and written with sRGB's
+    transfer, a wide-gamut SDR source's with its own; none for other sources and outputs."""
+    _, primaries, transfer = color_tags(color)
+    hdr, wide = transfer in _HDR_TRANSFERS, primaries in _WIDE_PRIMARIES
+    if codec not in _UNTAGGED or not (hdr or wide) or not (hdr or transfer in _SDR_TRANSFERS or transfer is None):
+        return []
+    given = f"color_primaries={primaries if wide else 'bt709'}:color_trc={transfer or 'bt709'}:colorspace=gbr:range=pc"
+    filters = [f"setparams={given}", "zscale=t=linear:npl=100", "format=gbrpf32le", "zscale=p=bt709"]
+    if hdr:
+        peak = (hdr10.light[0] if hdr10 and hdr10.light and hdr10.light[0] > 0 else hdr10.luminance[1]
+                if hdr10 and hdr10.luminance and hdr10.luminance[1] > 0 else HDR_PEAK)  # fmt: skip
+        peak = peak if transfer == "smpte2084" else HDR_PEAK
+        filters.append(f"tonemap=mobius:desat=0:peak={peak / 100:g}")
+    filters += [f"zscale=t={'iec61966-2-1' if hdr else transfer or 'bt709'}", "format=gbrp16le"]
+    return filters
+
+
+def _shown_color(codec: str, color: str | None) -> str | None:
+    """The colour properties of the frames :func:`_to_sdr` gives (``None``: BT.709's, as an untagged source's), else
+    ``color``."""
+    return None if _to_sdr(codec, color) else color
+
+
 def _untagged_note(info: VideoInfo, codec: str | None) -> list[str]:
-    """What an output whose frames hold no colour tags does with an HDR or wide-gamut source: shows its coded levels
-    as SDR sRGB, not tone-mapped (said)."""
+    """What an output whose frames hold no colour tags does with an HDR or wide-gamut source: tone-maps it to SDR
+    and converts its colours to BT.709's (:func:`_to_sdr`), said; one whose transfer that does not take shows its coded
+    levels as SDR sRGB's (said)."""
     _, primaries, transfer = color_tags(info.color)
     hdr, wide = _HDR_TRANSFERS.get(transfer or ""), _WIDE_PRIMARIES.get(primaries or "")
     if codec not in _UNTAGGED or not (hdr or wide):
         return []
-    what = " in ".join(w for w in (hdr, f"{wide} colours" if wide else None) if w)
-    looks = "dim and flat" if hdr == "HDR (PQ)" else "paler colours" if not hdr else "paler and flatter"
+    what = f"{hdr} in {wide} colours" if hdr and wide else hdr or f"in {wide} colours"
+    keep = "a .mp4, .mkv, .mov or .webm output, or PNG frames, keep it as it is"
+    if _to_sdr(codec, info.color):
+        done = "tone-mapped to SDR in BT.709 colours" if hdr else "its colours converted to BT.709's"
+        return [f"the source is {what}; {_UNTAGGED[codec]} frames hold no colour tags: {done}; {keep}"]
     return [f"the source is {what}; {_UNTAGGED[codec]} frames hold no colour tags, so they show its levels as SDR sRGB's "
-            f"({looks}; not tone-mapped): a .mp4, .mkv, .mov or .webm output, or PNG frames, keep it as it is"]
+            f"(paler colours; not converted): {keep}"]
 
 
 def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None, *,
