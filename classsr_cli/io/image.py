@@ -2454,6 +2454,7 @@ def _tiff_writer(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: 
         predictor=True,
         rowsperstrip=64,
         maxworkers=_TIFF_WORKERS,
+        metadata=None,  # not tifffile's own description ({"shape": [...]}), which viewers show as the picture's
         iccprofile=meta.icc,
         resolution=meta.dpi or (((72, 1), (72 * meta.aspect[0], meta.aspect[1])) if meta.aspect else None),
         resolutionunit="INCH" if meta.dpi or meta.aspect else None,  # a frame's SAR as ffmpeg's encoder writes it
