@@ -22,6 +22,7 @@ from classsr_cli.io.image import (
     DEFAULT_MAX_PIXELS,
     Meta,
     Picture,
+    PngText,
     peek_size,
     read_image,
     readable_formats,
@@ -1580,7 +1581,8 @@ def test_the_iptc_record_is_carried_into_jpeg_and_tiff(tmp_path: Path) -> None:
 def test_a_jpegs_comments_are_kept_before_the_record_and_go_into_png_as_comment_text(tmp_path: Path) -> None:
     """A JPEG's comments (two COM segments, one Latin-1) were replaced by the record of the upscale. They are kept
     before it in a JPEG output, as one ``Comment`` text in a PNG one (and back into a JPEG from there); a record of an
-    earlier upscale is not kept beside this run's; ``stripped`` drops them; a WebP output says it leaves them out."""
+    earlier upscale is not kept beside this run's; ``stripped`` drops them; a WebP output says it leaves them out, as
+    it says of a PNG's other text."""
     buf = io.BytesIO()
     Image.fromarray(RGB).save(buf, "JPEG", comment=b'classsr {"version": "0.0.9"}')
     data = buf.getvalue()
@@ -1604,6 +1606,15 @@ def test_a_jpegs_comments_are_kept_before_the_record_and_go_into_png_as_comment_
         assert [m for m, _ in im.applist if m == "COM"] == []
     assert write_image(tmp_path / "out.webp", picture) == ["WEBP output holds no comment: the picture's comment is "
                                                            "left out; a JPEG or PNG output keeps it"]  # fmt: skip
+    # a PNG's other text: said where left out (not its Software, nor ImageMagick's file times)
+    texts = (PngText("Title", "Harbour"), PngText("Author", "Ana"), PngText("Comment", "dawn"),
+             PngText("Software", "GIMP"), PngText("date:create", "2026-01-01T00:00:00"))  # fmt: skip
+    assert write_image(tmp_path / "text.jpg", Picture(RGB, text=texts)) == [
+        "JPEG output holds no PNG text: its Title and Author are left out; a PNG output keeps them"]
+    assert write_image(tmp_path / "text.webp", Picture(RGB, text=texts[2:])) == [
+        "WEBP output holds no PNG text: its Comment is left out; a PNG output keeps it"]
+    assert write_image(tmp_path / "text.png", Picture(RGB, text=texts)) == []
+    assert write_image(tmp_path / "bare.webp", Picture(RGB, text=texts[3:])) == []
 
 
 def test_an_xmp_too_long_for_a_jpeg_header_is_split_into_standard_and_extended_xmp(tmp_path: Path) -> None:

@@ -2020,11 +2020,21 @@ def _iptc_notes(fmt: str, meta: Meta) -> list[str]:
 
 
 def _comment_notes(fmt: str, meta: Meta) -> list[str]:
-    """What a ``fmt`` output other than JPEG and PNG does with a picture's comment (a JPEG's or GIF's, a PNG's
-    ``Comment`` text): leaves it out."""
-    if fmt in ("JPEG", "PNG") or not (meta.comments or any(t.keyword == "Comment" for t in meta.text)):
+    """What a ``fmt`` output other than PNG does with a picture's comment (a JPEG's or GIF's) and a PNG's text
+    (``Title``, ``Author``, ...; not its ``Software``, which the record of the upscale replaces, nor ImageMagick's
+    file times, ``date:create``, ...): leaves them out, but a comment in a JPEG output."""
+    if fmt == "PNG":
         return []
-    return [f"{fmt} output holds no comment: the picture's comment is left out; a JPEG or PNG output keeps it"]
+    keys = list(dict.fromkeys(t.keyword for t in meta.text
+                              if t.keyword not in ("Software", "classsr") and not t.keyword.startswith("date:")))  # fmt: skip
+    keys = [k for k in keys if not (fmt == "JPEG" and k == "Comment")]
+    if keys:
+        listed = ", ".join(keys[:-1]) + (" and " if len(keys) > 1 else "") + keys[-1]
+        return [f"{fmt} output holds no PNG text: its {listed} {'are' if len(keys) > 1 else 'is'} left out; a PNG "
+                f"output keeps {'them' if len(keys) > 1 else 'it'}"]  # fmt: skip
+    if meta.comments and fmt != "JPEG":
+        return [f"{fmt} output holds no comment: the picture's comment is left out; a JPEG or PNG output keeps it"]
+    return []
 
 
 def _xmp_notes(fmt: str, meta: Meta) -> list[str]:
