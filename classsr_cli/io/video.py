@@ -228,6 +228,9 @@ class VideoInfo:
         tags: the file's own metadata as ffmpeg lists it (key, value), which the output carries (:func:`_mux_args`).
         captions: the video stream's frames carry closed captions (EIA-608/708, a TV recording's or a DVD's), which
             encoding the frames anew does not keep (a note says how to extract them).
+        projection: a 360° video's projection as ffmpeg names it (``equirectangular``, ``cubemap``), ``None`` for a
+            flat one; ``stereo``: a stereoscopic one's layout (``top and bottom``, ``side by side``). Carried from an
+            MP4 or MOV source into an MP4 or MOV output (:mod:`classsr_cli.io.spherical`), said otherwise.
     """
 
     path: Path
@@ -263,6 +266,8 @@ class VideoInfo:
     browser_timing: BrowserTiming | None = field(default=None, repr=False)
     tags: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     captions: bool = False
+    projection: str | None = None
+    stereo: str | None = None
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -330,6 +335,9 @@ _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
 _TAG = re.compile(r"^[^,]*?: (?:none|bin_data) \((\w[\w ]{2,3}) / 0x")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
+#: A 360° or stereoscopic stream's side data as ffmpeg lists it.
+_PROJECTION = re.compile(r"^\s+Spherical Mapping: ([a-z][a-z ]*[a-z])")
+_STEREO = re.compile(r"^\s+Stereo 3D: ([a-z][a-z ]*[a-z])")
 _ALPHA_MODE = re.compile(r"^\s+alpha_mode\s*:\s*1\s*$", re.IGNORECASE)
 _ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
 #: A stream's dispositions as ``ffmpeg -i`` lists them after it ("(default) (hearing impaired)"), and their names.
@@ -529,6 +537,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
             "field_order": _field_order(color),
             "decoder": decoder,
             "captions": ", Closed Captions" in line,  # as ffmpeg lists a stream whose frames carry EIA-608/708
+            "projection": next((m.group(1) for b in block if (m := _PROJECTION.match(b))), None),
+            "stereo": next((m.group(1) for b in block if (m := _STEREO.match(b)) and m.group(1) != "2d"), None),
         })
     if not videos:
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
@@ -570,6 +580,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
         decoder=video["decoder"],  # type: ignore[arg-type]
         captions=video["captions"],  # type: ignore[arg-type]
+        projection=video["projection"],  # type: ignore[arg-type]
+        stereo=video["stereo"],  # type: ignore[arg-type]
         demux=demux,
         tags=_file_tags(text),
         **(_frame_traits(seq, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
@@ -2011,6 +2023,7 @@ def join_chunks(
     if frames is not None and (got := count_frames(path)) != frames:
         raise VideoError(f"joining the chunks into {named} gave {got} frame(s) of {frames}: a chunk in "
                          f"{chunks[0].path.parent} is damaged; delete that folder to start over")
+    _keep_projection(source, path, muxer)
 
 
 def count_frames(path: Path) -> int | None:
@@ -2681,6 +2694,22 @@ def _trial_mux(src: Path, muxer: str, args: list[str]) -> str | None:
     return lines[0] if lines else f"ffmpeg exited with {proc.returncode}"
 
 
+def keeps_projection(info: VideoInfo | None, muxer: str) -> bool:
+    """Whether a ``muxer`` output of ``info`` gets its 360° projection and stereo layout (:mod:`~classsr_cli.io.spherical`):
+    from an MP4 or MOV source into an MP4 or MOV output."""
+    return (info is not None and bool(info.projection or info.stereo) and muxer in ("mp4", "mov")
+            and "mov" in info.format.split(","))  # fmt: skip
+
+
+def _keep_projection(info: VideoInfo | None, path: Path, muxer: str) -> None:
+    """Copy ``info``'s projection boxes into the finished ``path`` where :func:`keeps_projection`."""
+    if keeps_projection(info, muxer):
+        from classsr_cli.io import spherical
+
+        assert info is not None
+        spherical.copy(info.path, path)
+
+
 def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list[str], list[str]]:
     """ffmpeg arguments that carry the source's audio, subtitles and attachments (input #1) into ``muxer``, and notes.
 
@@ -2787,6 +2816,11 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
         notes.append("the closed captions in the video stream (EIA-608/708) are not kept: they ride in the frames, "
                      "which are encoded anew; extract them as subtitles first, e.g. ffmpeg -f lavfi -i "
                      f"\"movie={info.path.name}[out0+subcc]\" -map 0:s captions.srt, and add those")
+    if (info.projection or info.stereo) and not keeps_projection(info, muxer):
+        what = " and ".join(w for w in (f"360° ({info.projection})" if info.projection else None,
+                                         f"stereoscopic ({info.stereo})" if info.stereo else None) if w)  # fmt: skip
+        only = "carried from MP4 and MOV sources" if muxer in ("mp4", "mov") else "written into .mp4 and .mov outputs"
+        notes.append(f"the source is {what} video: its projection is {only} only, so players show this output flat")
     attachments = [s for s in info.streams if s.kind == "attachment"]
     if attachments and muxer != "matroska":
         notes.append(f"{len(attachments)} attachment(s) (fonts, ...) dropped: only .mkv holds them")
@@ -3094,6 +3128,8 @@ class VideoWriter:
         self._proc = None
         if self._end is not None and self._first is not None and self.container in (None, self.muxer):
             hold_last_frame(self.path, self.muxer, (self._end - self._first) * self.time_base)
+        if self.container in (None, self.muxer):
+            _keep_projection(self.source, Path(self.path), self.muxer)
 
     def _forget_subtitles(self) -> None:
         for p in self._subtitles:

@@ -1,0 +1,218 @@
+"""A 360° or stereoscopic video's projection, carried from an MP4 or MOV source into an MP4 or MOV output.
+
+A 360° camera's video (Insta360, GoPro Max, a Ricoh Theta's) says how its frames map onto the sphere, and a stereo
+one which eye each half of the frame is, in boxes of its video sample entry (Google's Spherical Video V2: ``sv3d``,
+``st3d``), which YouTube, VLC and headsets read to show it as 360° or 3D. ffmpeg writes them from a stream's side data,
+which frames encoded anew do not have: without them the output played as a flat, stretched picture. They are copied,
+bytes as they are, from the source's first video sample entry into the output's (:func:`copy`), the sizes of the
+boxes around it grown, and the chunk offsets of a file whose ``moov`` comes before its media shifted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["BOXES", "copy", "read"]
+
+#: The sample entry's boxes carried: the projection (``sv3d``) and the stereo layout (``st3d``).
+BOXES = (b"sv3d", b"st3d")
+#: The boxes on the way from ``moov`` to a track's sample descriptions.
+_PATH = (b"trak", b"mdia", b"minf", b"stbl", b"stsd")
+#: A visual sample entry's fields before its boxes (ISO 14496-12 VisualSampleEntry; QuickTime's video sample
+#: description has the same 78 bytes).
+_VISUAL_FIELDS = 78
+
+
+def _boxes(data: bytes | bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
+    """The boxes in ``data[start:end]``: type, where it starts, its size, its header's size (8, or 16 with a 64-bit
+    size); stops at one that does not fit."""
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        header = 8
+        if size == 1 and at + 16 <= end:
+            size, header = struct.unpack_from(">Q", data, at + 8)[0], 16
+        elif size == 0:
+            size = end - at
+        if size < header or at + size > end:
+            return
+        yield kind, at, size, header
+        at += size
+
+
+def _find_moov(path: Path) -> tuple[int, int, bool] | None:
+    """Where ``path``'s ``moov`` starts, its size, and whether media (``mdat``) comes after it; read box headers only.
+    ``None`` where it has none, or is fragmented."""
+    found = None
+    after = False
+    with path.open("rb") as f:
+        total = f.seek(0, os.SEEK_END)
+        at = 0
+        while at + 8 <= total:
+            f.seek(at)
+            head = f.read(16)
+            size, kind = struct.unpack_from(">I4s", head)
+            if size == 1 and len(head) == 16:
+                size = struct.unpack_from(">Q", head, 8)[0]
+            elif size == 0:
+                size = total - at
+            if size < 8:
+                return None
+            if kind == b"moof":  # fragmented: its offsets may count from the file's start; left as it is
+                return None
+            if kind == b"moov":
+                found = (at, size)
+            elif kind == b"mdat" and found is not None:
+                after = True
+            at += size
+    return (*found, after) if found else None
+
+
+def _video_entry(moov: bytes | bytearray) -> tuple[list[tuple[int, int]], int, int] | None:
+    """In ``moov`` (the box whole), the first video track's first sample entry: the boxes around it (start, header
+    size; ``moov`` first), where it starts and its size."""
+    for kind, at, size, header in _boxes(moov, 8, len(moov)):
+        if kind != b"trak":
+            continue
+        chain, start, end = [(0, 8), (at, header)], at + header, at + size
+        handler = None
+        for step in _PATH[1:]:
+            box = next(((a, s, h) for k, a, s, h in _boxes(moov, start, end) if k == step), None)
+            if box is None:
+                break
+            if step == b"mdia":
+                hdlr = next(((a, h) for k, a, s, h in _boxes(moov, box[0] + box[2], box[0] + box[1]) if k == b"hdlr"),
+                            None)  # fmt: skip
+                handler = bytes(moov[hdlr[0] + hdlr[1] + 8 : hdlr[0] + hdlr[1] + 12]) if hdlr else None
+            chain.append((box[0], box[2]))
+            start, end = box[0] + box[2], box[0] + box[1]
+        else:
+            if handler != b"vide":
+                continue
+            stsd_at, stsd_header = chain[-1]
+            entry = next(iter(_boxes(moov, stsd_at + stsd_header + 8, end)), None)  # after version, flags, count
+            if entry is not None:
+                return chain, entry[1], entry[2]
+    return None
+
+
+def _read_moov(path: Path) -> tuple[bytearray, int, int, bool] | None:
+    where = _find_moov(path)
+    if where is None:
+        return None
+    at, size, after = where
+    with path.open("rb") as f:
+        f.seek(at)
+        moov = bytearray(f.read(size))
+    return (moov, at, size, after) if len(moov) == size else None
+
+
+def read(path: str | os.PathLike[str]) -> bytes:
+    """The ``sv3d`` and ``st3d`` boxes of the MP4 or MOV ``path``'s first video sample entry, as they are (empty where
+    it has none, or is not such a file)."""
+    try:
+        got = _read_moov(Path(path))
+    except OSError:
+        return b""
+    if got is None:
+        return b""
+    moov = got[0]
+    found = _video_entry(moov)
+    if found is None:
+        return b""
+    _, at, size = found
+    header = 16 if struct.unpack_from(">I", moov, at)[0] == 1 else 8
+    return b"".join(bytes(moov[a : a + s]) for k, a, s, _ in _boxes(moov, at + header + _VISUAL_FIELDS, at + size)
+                    if k in BOXES)  # fmt: skip
+
+
+def _grow(moov: bytearray, at: int, header: int, by: int) -> None:
+    if header == 16:
+        struct.pack_into(">Q", moov, at + 8, struct.unpack_from(">Q", moov, at + 8)[0] + by)
+    else:
+        struct.pack_into(">I", moov, at, struct.unpack_from(">I", moov, at)[0] + by)
+
+
+def _shift_chunks(moov: bytearray, since: int, by: int) -> bool:
+    """Add ``by`` to every chunk offset (``stco``, ``co64``) at or past ``since``; ``False`` where a 32-bit one
+    would overflow."""
+    def walk(start: int, end: int) -> bool:
+        for kind, at, size, header in _boxes(moov, start, end):
+            if kind in (*_PATH[:-1], b"moov") and not walk(at + header, at + size):
+                return False
+            if kind in (b"stco", b"co64"):
+                wide = kind == b"co64"
+                count = struct.unpack_from(">I", moov, at + header + 4)[0]
+                fmt, step = (">Q", 8) if wide else (">I", 4)
+                for i in range(count):
+                    pos = at + header + 8 + i * step
+                    value = struct.unpack_from(fmt, moov, pos)[0]
+                    if value >= since:
+                        if not wide and value + by >= 1 << 32:
+                            return False
+                        struct.pack_into(fmt, moov, pos, value + by)
+        return True
+
+    return walk(8, len(moov))
+
+
+def copy(source: str | os.PathLike[str], output: str | os.PathLike[str]) -> bool:
+    """Put the MP4 or MOV ``source``'s projection boxes (:func:`read`) into the MP4 or MOV ``output``'s first video
+    sample entry, in place of any it has; ``True`` where it did (``False``: the source has none, or a file is not
+    such a file)."""
+    boxes = read(source)
+    output = Path(output)
+    got = _read_moov(output) if boxes else None
+    if got is None:
+        return False
+    moov, moov_at, moov_size, media_after = got
+    found = _video_entry(moov)
+    if found is None:
+        return False
+    chain, at, size = found
+    header = 16 if struct.unpack_from(">I", moov, at)[0] == 1 else 8
+    old = [(a, s) for k, a, s, _ in _boxes(moov, at + header + _VISUAL_FIELDS, at + size) if k in BOXES]
+    for a, s in reversed(old):  # the output's own, were ffmpeg ever to write them
+        del moov[a : a + s]
+    removed = sum(s for _, s in old)
+    end = at + size - removed
+    moov[end:end] = boxes
+    by = len(boxes) - removed
+    for box_at, box_header in [*chain, (at, header)]:
+        _grow(moov, box_at, box_header, by)
+    if media_after and not _shift_chunks(moov, moov_at + moov_size, by):
+        return False
+    if not media_after and moov_at + moov_size == output.stat().st_size:  # the last box: rewritten in place
+        with output.open("r+b") as f:
+            f.seek(moov_at)
+            f.write(moov)
+            f.truncate()
+        return True
+    tmp = output.with_name(output.name + ".sv3d")
+    try:
+        with output.open("rb") as src, tmp.open("wb") as dst:
+            shutil.copyfileobj(_limited(src, moov_at), dst)
+            dst.write(moov)
+            src.seek(moov_at + moov_size)
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+class _limited:
+    """The first ``n`` bytes of a file, for :func:`shutil.copyfileobj`."""
+
+    def __init__(self, f: object, n: int) -> None:
+        self.f, self.left = f, n
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.f.read(size)  # type: ignore[attr-defined]
+        self.left -= len(data)
+        return data
