@@ -25,7 +25,7 @@ import operator
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +54,14 @@ from classsr_cli.engine import (
 )
 from classsr_cli.errors import ConfigError, InputError, OutputError, PrecisionError
 from classsr_cli.io import dds
-from classsr_cli.io.image import DEFAULT_MAX_PIXELS, Picture, read_image, write_image, write_image_rows
+from classsr_cli.io.image import (
+    DEFAULT_MAX_PIXELS,
+    Picture,
+    full_circle,
+    read_image,
+    write_image,
+    write_image_rows,
+)
 from classsr_cli.runtime import bound_freed_memory, synchronize
 from classsr_cli.zoo import check_scale, check_tolerance
 
@@ -939,6 +946,8 @@ class ImageResult:
     face_routes: tuple[RouteResult, ...] = ()
     face_pad: int = 0
     stops: int | None = None  # linear light (OpenEXR, Radiance HDR): the stops darker it was upscaled at
+    #: A 360° panorama's LR columns of its other side grown on each side (:data:`WRAP_PAD`; 0: none).
+    wrap_pad: int = 0
 
     @property
     def counts(self) -> tuple[int, int, int]:
@@ -971,6 +980,8 @@ class ImageResult:
             record["stops"] = self.stops
         if routing:
             record["routing"] = None if self.chained else self.route.routing()  # a grid of each pass's: not one
+            if self.wrap_pad and record["routing"] is not None:  # its grid starts that far left of the picture
+                record["routing"]["wrap"] = self.wrap_pad
             if self.face_routes and not self.chained:  # the first face's grid; the others' under "faces"
                 pad = {"pad": self.face_pad} if self.face_pad else {}  # each face's grid starts that far before it
                 record["routing"] = {**self.face_routes[0].routing(), **pad,
@@ -983,6 +994,28 @@ class ImageResult:
 #: picture's own); from 8 the step is the picture's own (docs/experiments.md, "Added: cube map faces upscaled
 #: with their neighbours' texels").
 CUBE_PAD = 16
+
+
+#: LR columns of its other side grown on each side of a frame whose left and right edges meet (a 360° panorama or
+#: video, equirectangular) before it is upscaled (then cropped): alone, each edge sees only its own pixels, and a
+#: seam shows where they meet, behind the viewer (docs/experiments.md, "Added: 360° panoramas upscaled round").
+WRAP_PAD = 16
+
+
+def wrap_cut(upscaler: Upscaler | Chain, height: int, width: int) -> int | None:
+    """The output columns a ``height`` x ``width`` frame grown by :data:`WRAP_PAD` columns on each side gains on each
+    side, where they are whole and the frame's own output lies exactly inside (as :func:`_cube_cut`); ``None`` there,
+    or for a frame too narrow to wrap."""
+    if width <= WRAP_PAD:
+        return None
+    out, grown = upscaler.output_size(height, width)[1], upscaler.output_size(height, width + 2 * WRAP_PAD)[1]
+    cut, odd = divmod(grown - out, 2)
+    return cut if not odd and cut * width == WRAP_PAD * out else None
+
+
+def wrapped(a: np.ndarray) -> np.ndarray:
+    """``a`` (rows first) with :data:`WRAP_PAD` columns of its other side on each side."""
+    return np.ascontiguousarray(np.concatenate([a[:, -WRAP_PAD:], a, a[:, :WRAP_PAD]], axis=1))
 
 
 def _cube_cut(upscaler: Upscaler | Chain, size: int) -> int | None:
@@ -1090,15 +1123,19 @@ def upscale_file(
                  or clean_note(picture.pixels, first, picture.jpeg_quality))
         picture = replace(picture, notes=[*picture.notes, *about])
         faces = picture.texture.faces if picture.texture is not None else ()  # a DDS cube map's or array's others
+        # a 360° panorama: grown by the columns of its other side, so that no seam shows where its edges meet
+        wrap = wrap_cut(upscaler, picture.height, picture.width) if full_circle(picture.xmp) and not faces else None
         if (upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None
                 and picture.alpha is None and not faces):
-            run = upscaler.run(picture.pixels, banded=True, progress=progress, spill=dst.parent)
+            run = upscaler.run(wrapped(picture.pixels) if wrap else picture.pixels, banded=True, progress=progress,
+                               spill=dst.parent)  # fmt: skip
+            rows: Iterable[np.ndarray] = (band[:, wrap : wrap + ow] for band in run) if wrap else run
             if upscaler.tta > 1:
                 picture = replace(picture, notes=[*picture.notes, (
                     f"--tta {upscaler.tta}: its passes averaged in a temporary file of about "
                     f"{12 * oh * ow / 2**30:.1f} GiB beside the output")])
             notes = list(picture.notes) + write_image_rows(
-                dst, (oh, ow), picture.pixels.shape[2], picture.pixels.dtype, run,
+                dst, (oh, ow), picture.pixels.shape[2], picture.pixels.dtype, rows,
                 meta=picture.carried(), overwrite=overwrite, quality=quality,
             )
             return ImageResult(
@@ -1108,6 +1145,7 @@ def upscale_file(
                 model_seconds=run.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype),
                 notes=[*notes, f"{ow}x{oh} output computed and written in bands of rows"],
                 chained=isinstance(upscaler, Chain), stops=picture.linear.stops if picture.linear else None,
+                wrap_pad=WRAP_PAD if wrap else 0,
             )
         if upscaler.tta > 1 and upscaler.should_band(picture.height, picture.width, stream_pixels):
             why = "a class map" if classmap is not None else "an alpha channel"
@@ -1117,6 +1155,16 @@ def upscale_file(
         face_routes: tuple[RouteResult, ...] = ()
         if faces:  # a DDS cube map's or texture array's faces, each upscaled (a cube map's grown by its neighbours')
             out, up, face_routes, cut, drawn_on = _upscale_faces(upscaler, picture, progress)
+        elif wrap:
+            grown = replace(picture, pixels=wrapped(picture.pixels),
+                            alpha=None if picture.alpha is None else wrapped(picture.alpha))  # fmt: skip
+            out, up = upscaler.upscale_picture(grown, progress=progress)
+            drawn_on = out.pixels
+            inner = slice(wrap, out.pixels.shape[1] - wrap)
+            out = replace(out, pixels=np.ascontiguousarray(out.pixels[:, inner]),
+                          alpha=None if out.alpha is None else np.ascontiguousarray(out.alpha[:, inner]))  # fmt: skip
+            up = replace(up, pixels=out.pixels, alpha=out.alpha)
+            cut = 0
         else:
             out, up = upscaler.upscale_picture(picture, progress=progress)
             cut, drawn_on = 0, out.pixels
@@ -1128,6 +1176,8 @@ def upscale_file(
             rgb = np.repeat(drawn_on, 3, axis=2) if drawn_on.shape[2] == 1 else drawn_on  # tint takes 16 bits
             grid = drawn.grid
             img = render_classmap(rgb, drawn.classes.numpy(), grid.step, (grid.height, grid.width), crop=cut)
+            if wrap:
+                img = np.ascontiguousarray(img[:, wrap : img.shape[1] - wrap])
             write_image(Path(classmap), Picture(pixels=img), overwrite=overwrite)
         return ImageResult(
             input=src, output=dst, classmap=Path(classmap) if classmap is not None else None,
@@ -1136,7 +1186,7 @@ def upscale_file(
             mode=out.mode, bits=out.bits, route=up.route, seconds=time.perf_counter() - start,
             model_seconds=up.model_seconds, device=str(upscaler.device), dtype=str(upscaler.dtype), notes=notes,
             chained=isinstance(upscaler, Chain), stops=picture.linear.stops if picture.linear else None,
-            face_routes=face_routes, face_pad=CUBE_PAD if cut else 0,
+            face_routes=face_routes, face_pad=CUBE_PAD if cut else 0, wrap_pad=WRAP_PAD if wrap else 0,
         )
     finally:
         bound_freed_memory()  # a no-op unless the process keeps freed memory, as the CLI does

@@ -89,6 +89,7 @@ from classsr_cli.io.video import (
 from classsr_cli.models.classsr import ClassSR
 from classsr_cli.pipeline import (
     STREAM_PIXELS,
+    WRAP_PAD,
     PixelRun,
     Upscaler,
     clean_note,
@@ -97,6 +98,8 @@ from classsr_cli.pipeline import (
     light_noise_note,
     noise_note,
     with_alpha,
+    wrap_cut,
+    wrapped,
 )
 from classsr_cli.runtime import bound_freed_memory
 from classsr_cli.scenes import Scene, SceneLog
@@ -1178,6 +1181,9 @@ def upscale_video(
                 lost_edge = " and ".join(e for e, cut in (("row", oh != full[0]), ("column", ow != full[1])) if cut)
                 notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
                              f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
+            # a 360° video: each frame grown by columns of its other side, so that no seam shows where its edges meet
+            wrap = (wrap_cut(up, reader.height, reader.width)
+                    if info.projection == "equirectangular" and info.stereo in (None, "top and bottom") else None)  # fmt: skip
             frames = iter(reader)
             frame = next(frames, None)
             stamps = list(reader.skipped_pts) if info.sequence else None  # which frames of a sequence decoded
@@ -1238,10 +1244,10 @@ def upscale_video(
                     router.forget()  # a cut: the previous scene's classes say nothing of this one
                 if frame.index == lo:
                     first_cut = cut
-                run = up.run(rgb, router=router, banded=up.should_band(h, w, stream_pixels),
-                             spill=tmp.parent)
+                run = up.run(wrapped(rgb) if wrap else rgb, router=router, spill=tmp.parent,
+                             banded=up.should_band(h, w + (2 * WRAP_PAD if wrap else 0), stream_pixels))  # fmt: skip
                 light = Linear(half=half, outside=frame.outside, size=(full[1], full[0]), stops=info.stops or 0)
-                _encode(run, writers, frame.pts, span, full[0], alpha, brighten, light if exr_out else None)
+                _encode(run, writers, frame.pts, span, full[0], alpha, brighten, light if exr_out else None, wrap or 0)
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 route = run.route if frame.alpha is None else with_alpha(run.route, frame.alpha, full)
                 flops, flops_paper = flops + route.flops, flops_paper + route.flops_paper
@@ -1518,13 +1524,15 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
 
 
 def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, duration: int | None, height: int,
-            alpha: np.ndarray | None = None, brighten: np.ndarray | None = None, light: Linear | None = None) -> None:
+            alpha: np.ndarray | None = None, brighten: np.ndarray | None = None, light: Linear | None = None,
+            left: int = 0) -> None:
     """Send the rows of one frame (``height`` rows as upscaled) to the encoder (and, tinted by class, to the class
     map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`); with the frame's upscaled
     ``alpha`` beside them where the encoder takes it (the class map does not); each level through ``brighten`` (a
     lookup table: linear light read darker, :attr:`~classsr_cli.io.video.VideoInfo.stops`) where given, except for
     OpenEXR frames (a :class:`~classsr_cli.io.frames.FrameFiles` of light), which take the levels as computed and the frame's
-    ``light`` (its stops and the light outside 0-1) to write linear light."""
+    ``light`` (its stops and the light outside 0-1) to write linear light. ``left``: the output columns before the
+    frame's own (a 360° frame grown by its other side's, :func:`~classsr_cli.pipeline.wrapped`), left out."""
     from classsr_cli.io.classmap import tint
 
     own = isinstance(writers[0], FrameFiles) and writers[0].linear
@@ -1534,18 +1542,19 @@ def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, du
         else:
             writer.begin_frame(pts, duration)
     keep, width = writers[0].height, writers[0].width
+    cols = slice(left, left + width)
     y = 0
     for computed in run:
         rows = computed if brighten is None else brighten[computed]
         main = computed if own else rows
         n = max(0, min(rows.shape[0], keep - y))
         if n and alpha is not None:  # the main writer takes RGBA (alpha=plan.alpha, as the reader)
-            writers[0].write_rows(np.concatenate([main[:n, :width], alpha[y : y + n, :width, None]], axis=2))
+            writers[0].write_rows(np.concatenate([main[:n, cols], alpha[y : y + n, :width, None]], axis=2))
         elif n:
-            writers[0].write_rows(main[:n, :width])
+            writers[0].write_rows(main[:n, cols])
         if n and len(writers) > 1:
             assert run.frame is not None
             grid = run.frame.grid
             classes = run.frame.classes.view(grid.rows, grid.cols).numpy()
-            writers[1].write_rows(tint(rows, classes, grid.step, (grid.height, grid.width), height, y)[:n, :width])
+            writers[1].write_rows(tint(rows, classes, grid.step, (grid.height, grid.width), height, y)[:n, cols])
         y += rows.shape[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from typer.testing import CliRunner, Result
 
 from classsr_cli.cli import app
@@ -1268,6 +1268,52 @@ def test_a_cube_map_shows_no_seam_where_its_faces_meet(tmp_path: Path, monkeypat
     monkeypatch.setattr(pipeline, "_cube_cut", lambda *a: None)  # as the faces were upscaled alone
     upscale_file(upscaler, src, tmp_path / "alone.dds")
     alone_at_seam, alone_away, _ = strays(tmp_path / "alone.dds")
+    assert at_seam <= away + 0.1 and alone_at_seam >= alone_away + 0.3, (at_seam, away, alone_at_seam, alone_away)
+
+
+def test_a_360_panorama_shows_no_seam_where_its_edges_meet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 360° panorama (Photo Sphere XMP: equirectangular, the whole circle across) is upscaled with columns of its
+    other side grown on each side: where its right edge meets its left (two halves of one photo strip, swapped), the
+    output's columns at the seam are as close to the strip upscaled whole as its columns away from it, written whole
+    or in bands of rows alike; upscaled alone, its edges see only their own pixels and stray. Its panorama sizes
+    (``GPano``) are scaled with it; ``--json --classes`` says how far left of the picture its grid starts."""
+    from classsr_cli import pipeline, zoo
+    from classsr_cli.pipeline import Upscaler, upscale_file
+
+    photo = np.asarray(Image.open(Path(__file__).parent.parent / "examples" / "baby.png").convert("RGB"))
+    n = 64
+    strip = np.ascontiguousarray(photo[200 : 200 + n, 160 : 160 + 2 * n])
+    pano = np.ascontiguousarray(np.roll(strip, -n, axis=1))  # the strip's middle is now its edges' meeting
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description rdf:about="" xmlns:GPano="http://ns.google.com/photos/1.0/panorama/" '
+           f'GPano:ProjectionType="equirectangular" GPano:CroppedAreaImageWidthPixels="{2 * n}" '
+           f'GPano:CroppedAreaImageHeightPixels="{n}" GPano:FullPanoWidthPixels="{2 * n}" '
+           f'GPano:FullPanoHeightPixels="{2 * n}" GPano:CroppedAreaTopPixels="{n // 2}"/></rdf:RDF></x:xmpmeta>')
+    src = tmp_path / "pano.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    Image.fromarray(pano).save(src, pnginfo=info)
+    upscaler = Upscaler.of(zoo.load(None, 4))
+    whole = np.roll(upscaler.upscale_array(strip).pixels.astype(int), -4 * n, axis=1)
+
+    def strays(out: Path) -> tuple[float, float]:
+        """How far the columns at the seam, and those 20-40 away from it, are from the strip upscaled whole."""
+        off = np.abs(read_image(out).pixels.astype(int) - whole).mean(axis=(0, 2))
+        return float(np.r_[off[:2], off[-2:]].mean()), float(off[4 * n - 40 : 4 * n - 20].mean())
+
+    result = upscale_file(upscaler, src, tmp_path / "round.png", classmap=tmp_path / "map.png")
+    at_seam, away = strays(tmp_path / "round.png")
+    assert result.to_dict(routing=True)["routing"]["wrap"] == pipeline.WRAP_PAD and result.size_out == (8 * n, 4 * n)
+    with Image.open(tmp_path / "map.png") as drawn:
+        assert drawn.size[0] == 8 * n
+    back = read_image(tmp_path / "round.png").xmp or b""
+    assert b'GPano:FullPanoWidthPixels="512"' in back and b'GPano:FullPanoHeightPixels="512"' in back
+    assert b'GPano:CroppedAreaImageHeightPixels="256"' in back and b'GPano:CroppedAreaTopPixels="128"' in back
+    upscale_file(upscaler, src, tmp_path / "bands.png", stream_pixels=1)  # computed and written in bands of rows
+    assert np.array_equal(read_image(tmp_path / "bands.png").pixels, read_image(tmp_path / "round.png").pixels)
+    monkeypatch.setattr(pipeline, "wrap_cut", lambda *a: None)  # as it was upscaled alone
+    upscale_file(upscaler, src, tmp_path / "alone.png")
+    alone_at_seam, alone_away = strays(tmp_path / "alone.png")
     assert at_seam <= away + 0.1 and alone_at_seam >= alone_away + 0.3, (at_seam, away, alone_at_seam, alone_away)
 
 

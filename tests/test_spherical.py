@@ -6,6 +6,7 @@ import struct
 import subprocess
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from classsr_cli.cli import app
@@ -95,3 +96,41 @@ def test_classsr_video_keeps_a_360_videos_projection_in_mp4_and_says_where_it_ca
     assert r.exit_code == 0, r.output
     assert ("the source is 360° (equirectangular) and stereoscopic (top and bottom) video: its projection is written "
             "into .mp4 and .mov outputs only, so players show this output flat") in " ".join(r.output.split())
+
+
+def test_a_360_video_shows_no_seam_where_its_edges_meet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each frame of a 360° video (equirectangular) is upscaled with columns of its other side grown on each side, as
+    a 360° photo is: where its right edge meets its left (two halves of one photo strip, swapped), the output's
+    columns at the seam are as close to the strip upscaled whole (the shipped model) as its columns away from it;
+    upscaled alone, its edges see only their own pixels and stray."""
+    import numpy as np
+    from PIL import Image
+
+    from classsr_cli import video, zoo
+    from classsr_cli.pipeline import Upscaler
+
+    photo = np.asarray(Image.open(Path(__file__).parent.parent / "examples" / "baby.png").convert("RGB"))
+    n = 64
+    strip = np.ascontiguousarray(photo[200 : 200 + n, 160 : 160 + 2 * n])
+    src = tmp_path / "camera.mp4"
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{2 * n}x{n}", "-r", "10", "-i",
+                    "-", "-c:v", "libx264rgb", "-qp", "0", str(src)], input=np.roll(strip, -n, axis=1).tobytes() * 2,
+                   check=True, timeout=60)  # fmt: skip (lossless RGB: the frames decode as they were)
+    _inject(src, BOXES[13:])  # the projection alone
+    assert probe(src).projection == "equirectangular"
+    whole = np.roll(Upscaler.of(zoo.load(None, 4)).upscale_array(strip).pixels.astype(int), -4 * n, axis=1)
+
+    def strays(name: str) -> tuple[float, float]:
+        """How far the first frame's columns at the seam, and those 20-40 away from it, are from the strip whole."""
+        out = tmp_path / name
+        out.mkdir()
+        r = runner.invoke(app, ["video", str(src), str(out / "%03d.png"), "-x", "4"])
+        assert r.exit_code == 0, r.output
+        got = np.asarray(Image.open(out / "001.png").convert("RGB")).astype(int)
+        off = np.abs(got - whole).mean(axis=(0, 2))
+        return float(np.r_[off[:2], off[-2:]].mean()), float(off[4 * n - 40 : 4 * n - 20].mean())
+
+    at_seam, away = strays("round")
+    monkeypatch.setattr(video, "wrap_cut", lambda *a: None)  # as each frame was upscaled alone
+    alone_at_seam, alone_away = strays("alone")
+    assert at_seam <= away + 0.1 and alone_at_seam >= alone_away + 0.3, (at_seam, away, alone_at_seam, alone_away)

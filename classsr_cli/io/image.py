@@ -2232,18 +2232,66 @@ def _exif_notes(fmt: str, meta: Meta) -> list[str]:
             "TIFF, WebP, AVIF, HEIC or JPEG XL output keeps it whole"]
 
 
+#: A panorama's sizes in pixels (Google's Photo Sphere XMP, ``GPano``), across and down, which viewers (Google
+#: Photos, Facebook, Street View) map the picture onto the sphere by.
+_GPANO_ACROSS = ("CroppedAreaImageWidthPixels", "FullPanoWidthPixels", "CroppedAreaLeftPixels",
+                 "LargestValidInteriorRectLeft", "LargestValidInteriorRectWidth")  # fmt: skip
+_GPANO_DOWN = ("CroppedAreaImageHeightPixels", "FullPanoHeightPixels", "CroppedAreaTopPixels",
+               "LargestValidInteriorRectTop", "LargestValidInteriorRectHeight")  # fmt: skip
+
+
+def _xmp_value(xmp: bytes, name: str) -> str | None:
+    """The value of the XMP property ``name`` (prefixed), as an attribute or an element; ``None`` where absent."""
+    key = re.escape(name.encode())
+    found = (re.search(rb"[\s<]" + key + rb'\s*=\s*["\']([^"\']*)["\']', xmp)
+             or re.search(rb"<" + key + rb"(?:\s[^>]*)?>([^<]*)</" + key + rb">", xmp))  # fmt: skip
+    return found.group(1).decode("utf-8", "replace").strip() if found else None
+
+
+def _panorama(xmp: bytes, width: int, height: int) -> dict[str, int]:
+    """A panorama's ``GPano`` sizes for a ``width`` x ``height`` output: each scaled as the picture, which is its
+    cropped area (else its full panorama, where the cropped area is not given); none where it has none."""
+    def number(name: str) -> float | None:
+        value = _xmp_value(xmp, "GPano:" + name)
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    old_w = number("CroppedAreaImageWidthPixels") or number("FullPanoWidthPixels")
+    old_h = number("CroppedAreaImageHeightPixels") or number("FullPanoHeightPixels")
+    if not old_w or not old_h:
+        return {}
+    out = {}
+    for names, factor in ((_GPANO_ACROSS, width / old_w), (_GPANO_DOWN, height / old_h)):
+        for name in names:
+            if (value := number(name)) is not None:
+                out["GPano:" + name] = round(value * factor)
+    return out
+
+
+def full_circle(xmp: bytes | None) -> bool:
+    """Whether ``xmp`` says its picture is a panorama all the way round (``GPano``: equirectangular, its cropped area
+    as wide as the full panorama, or none given), so that its left and right edges meet."""
+    if not xmp or (_xmp_value(xmp, "GPano:ProjectionType") or "").lower() != "equirectangular":
+        return False
+    full, cropped = _xmp_value(xmp, "GPano:FullPanoWidthPixels"), _xmp_value(xmp, "GPano:CroppedAreaImageWidthPixels")
+    return full is None or cropped is None or full == cropped
+
+
 def _xmp_for_output(xmp: bytes | None, width: int, height: int) -> bytes | None:
     """The carried XMP with its orientation set to 1 (the pixels are upright now, as the EXIF tag is dropped) and
-    its pixel dimensions (``exif:PixelXDimension``, ``tiff:ImageWidth``, ...) set to the output size; attribute and
-    element forms alike. A JPEG's ExtendedXMP is read joined to its StandardXMP (:func:`classsr_cli.io.xmp.joined`);
+    its pixel dimensions (``exif:PixelXDimension``, ``tiff:ImageWidth``, ...) set to the output size, a panorama's
+    (``GPano``) scaled with it (:func:`_panorama`); attribute and element forms alike. A JPEG's ExtendedXMP is read joined to its StandardXMP (:func:`classsr_cli.io.xmp.joined`);
     an ``xmpNote:HasExtendedXMP`` left, which names one that was not found, is taken out."""
     if not xmp:
         return None
     from classsr_cli.io.xmp import without_extended
 
     xmp = without_extended(xmp)
-    values = {"tiff:Orientation": 1, "exif:PixelXDimension": width, "exif:PixelYDimension": height,
-              "tiff:ImageWidth": width, "tiff:ImageLength": height}  # fmt: skip
+    values: dict[str, int] = {"tiff:Orientation": 1, "exif:PixelXDimension": width, "exif:PixelYDimension": height,
+                              "tiff:ImageWidth": width, "tiff:ImageLength": height}  # fmt: skip
+    values.update(_panorama(xmp, width, height))
     for name, value in values.items():
         key = re.escape(name.encode())
         xmp = re.sub(rb"(" + key + rb'\s*=\s*["\'])[^"\']*(["\'])', rb"\g<1>" + str(value).encode() + rb"\g<2>", xmp)
