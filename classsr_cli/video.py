@@ -82,6 +82,7 @@ from classsr_cli.io.video import (
     h264_qp,
     join_chunks,
     keeps_alpha,
+    level_note,
     plan_streams,
     probe,
     source_notes,
@@ -1184,6 +1185,7 @@ def upscale_video(
             # a 360° video: each frame grown by columns of its other side, so that no seam shows where its edges meet
             wrap = (wrap_cut(up, reader.height, reader.width)
                     if info.projection == "equirectangular" and info.stereo in (None, "top and bottom") else None)  # fmt: skip
+            notes.extend(level_note(options.codec_for(muxer), ow, oh))
             frames = iter(reader)
             frame = next(frames, None)
             stamps = list(reader.skipped_pts) if info.sequence else None  # which frames of a sequence decoded

@@ -3356,3 +3356,28 @@ def test_telecined_film_gets_its_frames_back_with_ivtc(
     r = runner.invoke(app, ["video", str(film), str(tmp_path / "x.mp4"), "--model", str(tiny_model_path), "--ivtc",
                             "--no-deinterlace"])  # fmt: skip
     assert r.exit_code == 2 and "--ivtc and --no-deinterlace ask for opposite things" in r.output
+
+
+def test_frames_above_the_codecs_largest_level_are_said_to_play_in_few_players(
+    tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 360° camera's 5.7K video x2 is 11520x5760 (66 MP a frame): above the largest level of H.264, HEVC, VP9 and
+    AV1 (35.7 MP), which hardware decoders and players are built to; the encoders write it without a word (x264 a
+    warning only). A note says so and what holds it; ProRes and picture frames get none, nor a frame at the limit."""
+    from classsr_cli.io import video as iov
+    from classsr_cli.io.video import LEVEL_PIXELS, level_note
+
+    assert level_note("libx264", 11520, 5760) == [
+        "the output's 11520x5760 frames (66.4 MP) are above H.264's largest level (35.7 MP, 8192x4352): hardware "
+        "decoders and most players will not play them; a smaller -x or --width, ProRes in a .mov (--codec prores_ks) "
+        "or picture frames hold them"]
+    assert "HEVC's" in level_note("libx265", 11520, 5760)[0] and "AV1's" in level_note("libsvtav1", 11520, 5760)[0]
+    assert level_note("libx265", 8192, 4352) == [] and 8192 * 4352 == LEVEL_PIXELS
+    assert level_note("prores_ks", 11520, 5760) == [] and level_note("png", 11520, 5760) == []
+    src = tmp_path / "clip.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x32:rate=10:duration=0.2", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)
+    monkeypatch.setattr(iov, "LEVEL_PIXELS", 256 * 128 - 1)  # as if the x4 output were above it
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "up.mp4"), "--model", str(tiny_model_path),
+                            "--preset", "ultrafast"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "the output's 256x128 frames (0.0 MP) are above H.264's largest level" in " ".join(r.output.split())

@@ -2694,6 +2694,23 @@ def _trial_mux(src: Path, muxer: str, args: list[str]) -> str | None:
     return lines[0] if lines else f"ffmpeg exited with {proc.returncode}"
 
 
+#: The most pixels a frame has at the largest level of H.264 (6.2: 139,264 macroblocks), HEVC (6.2), VP9 (6.2) and AV1
+#: (6.3) alike (8192x4352), which hardware decoders and players are built to: a larger frame plays in few of them.
+LEVEL_PIXELS = 35_651_584
+#: Encoders whose video has such levels, by the name a note gives it.
+_LEVELLED = {"libx264": "H.264", "libx264rgb": "H.264", "libopenh264": "H.264", "libx265": "HEVC", "libvpx-vp9": "VP9",
+             "libaom-av1": "AV1", "libsvtav1": "AV1", "librav1e": "AV1"}  # fmt: skip
+
+
+def level_note(codec: str, width: int, height: int) -> list[str]:
+    """What a ``codec`` output of ``width`` x ``height`` frames above :data:`LEVEL_PIXELS` is: played by few (said)."""
+    if codec not in _LEVELLED or width * height <= LEVEL_PIXELS:
+        return []
+    return [f"the output's {width}x{height} frames ({width * height / 1e6:.1f} MP) are above {_LEVELLED[codec]}'s "
+            f"largest level ({LEVEL_PIXELS / 1e6:.1f} MP, 8192x4352): hardware decoders and most players will not play "
+            "them; a smaller -x or --width, ProRes in a .mov (--codec prores_ks) or picture frames hold them"]
+
+
 def keeps_projection(info: VideoInfo | None, muxer: str) -> bool:
     """Whether a ``muxer`` output of ``info`` gets its 360° projection and stereo layout (:mod:`~classsr_cli.io.spherical`):
     from an MP4 or MOV source into an MP4 or MOV output."""
