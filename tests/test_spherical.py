@@ -82,7 +82,8 @@ def test_classsr_video_keeps_a_360_videos_projection_in_mp4_and_says_where_it_ca
     tmp_path: Path, tiny_model_path: Path
 ) -> None:
     """``classsr video`` of a 360° camera's MP4: the output MP4 plays as 360° and 3D as its source (the frames are
-    encoded anew, which dropped them, so players showed it flat); a Matroska output says it shows it flat."""
+    encoded anew, which dropped them, so players showed it flat); a Matroska output, or an MP4 from a Matroska source,
+    says it shows it flat."""
     src = _clip(tmp_path / "camera.mp4")
     _inject(src, BOXES)
     out = tmp_path / "up.mp4"
@@ -96,6 +97,15 @@ def test_classsr_video_keeps_a_360_videos_projection_in_mp4_and_says_where_it_ca
     assert r.exit_code == 0, r.output
     assert ("the source is 360° (equirectangular) and stereoscopic (top and bottom) video: its projection is written "
             "into .mp4 and .mov outputs only, so players show this output flat") in " ".join(r.output.split())
+    mkv = tmp_path / "camera.mkv"  # Matroska's own projection elements, which ffmpeg writes from the MP4's
+    subprocess.run([FF, "-v", "error", "-i", str(src), "-c", "copy", str(mkv)], check=True, timeout=60)
+    assert probe(mkv).projection == "equirectangular"
+    r = runner.invoke(app, ["video", str(mkv), str(tmp_path / "from_mkv.mp4"), "--model", str(tiny_model_path),
+                            "--preset", "ultrafast"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert ("its projection is carried from MP4 and MOV sources' sv3d and st3d boxes only, so players show this output "
+            "flat") in " ".join(r.output.split())
+    assert probe(tmp_path / "from_mkv.mp4").projection is None
 
 
 def test_a_360_video_shows_no_seam_where_its_edges_meet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

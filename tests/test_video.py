@@ -3372,7 +3372,7 @@ def test_frames_above_the_codecs_largest_level_are_said_to_play_in_few_players(
         "decoders and most players will not play them; a smaller -x or --width, ProRes in a .mov (--codec prores_ks) "
         "or picture frames hold them"]
     assert "HEVC's" in level_note("libx265", 11520, 5760)[0] and "AV1's" in level_note("libsvtav1", 11520, 5760)[0]
-    assert level_note("libx265", 8192, 4352) == [] and 8192 * 4352 == LEVEL_PIXELS
+    assert level_note("libx265", 8192, 4352) == [] and LEVEL_PIXELS == 8192 * 4352
     assert level_note("prores_ks", 11520, 5760) == [] and level_note("png", 11520, 5760) == []
     src = tmp_path / "clip.mp4"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x32:rate=10:duration=0.2", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)

@@ -2713,9 +2713,13 @@ def level_note(codec: str, width: int, height: int) -> list[str]:
 
 def keeps_projection(info: VideoInfo | None, muxer: str) -> bool:
     """Whether a ``muxer`` output of ``info`` gets its 360° projection and stereo layout (:mod:`~classsr_cli.io.spherical`):
-    from an MP4 or MOV source into an MP4 or MOV output."""
-    return (info is not None and bool(info.projection or info.stereo) and muxer in ("mp4", "mov")
-            and "mov" in info.format.split(","))  # fmt: skip
+    from an MP4 or MOV source that holds them as ``sv3d``/``st3d`` boxes (not an older camera's XML, Spherical Video
+    V1) into an MP4 or MOV output."""
+    if info is None or not (info.projection or info.stereo) or muxer not in ("mp4", "mov"):
+        return False
+    from classsr_cli.io import spherical
+
+    return "mov" in info.format.split(",") and spherical.read(info.path) != b""
 
 
 def _keep_projection(info: VideoInfo | None, path: Path, muxer: str) -> None:
@@ -2836,7 +2840,8 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     if (info.projection or info.stereo) and not keeps_projection(info, muxer):
         what = " and ".join(w for w in (f"360° ({info.projection})" if info.projection else None,
                                          f"stereoscopic ({info.stereo})" if info.stereo else None) if w)  # fmt: skip
-        only = "carried from MP4 and MOV sources" if muxer in ("mp4", "mov") else "written into .mp4 and .mov outputs"
+        only = ("carried from MP4 and MOV sources' sv3d and st3d boxes" if muxer in ("mp4", "mov")
+                else "written into .mp4 and .mov outputs")  # fmt: skip
         notes.append(f"the source is {what} video: its projection is {only} only, so players show this output flat")
     attachments = [s for s in info.streams if s.kind == "attachment"]
     if attachments and muxer != "matroska":
