@@ -261,15 +261,17 @@ def output_path(
     """Where a video goes: ``output``, or ``output/{stem}_x{scale}{suffix}`` (as ``upscale`` names its outputs;
     ``tag`` in place of ``x{scale}``, e.g. ``h2160``) when ``output`` is a folder, an existing one or a path
     ending with a separator. The suffix is the input's
-    when classsr writes it, else ``.mkv`` (Matroska holds any audio and subtitles). A new path without a suffix
-    is a usage error (:class:`ConfigError`) that says how to name the file or the folder."""
+    when classsr writes it, else ``.mp4`` (``.mov``) for an MP4 (QuickTime) file under a camera's own suffix (an
+    Insta360's ``.insv``, a GoPro's ``.lrv``: so that a 360° video's projection is kept), else ``.mkv`` (Matroska
+    holds any audio and subtitles). A new path without a suffix is a usage error (:class:`ConfigError`) that says how
+    to name the file or the folder."""
     from classsr_cli.io.sequence import sequence_stem
     from classsr_cli.plan import scale_tag
 
     src, text = Path(src), os.fspath(output)
     out = Path(text)
     stem = sequence_stem(src) if is_sequence(src) else src.stem  # frames/shot_%04d.png: shot_x4.mkv
-    name = f"{stem}_{tag or scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else '.mkv'}"
+    name = f"{stem}_{tag or scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else _suffix_of(src)}"
     if out.is_dir() or text.endswith(("/", os.sep)):
         return out / name
     if is_pattern(out) and out.suffix.lower() in SEQUENCE_CODECS:  # out/%05d.png: an image sequence
@@ -287,6 +289,17 @@ def output_path(
         raise ConfigError(f"{out}: unknown video container {out.suffix!r}; use one of {', '.join(CONTAINERS)}, or a "
                           f"numbered pattern of {', '.join(SEQUENCE_CODECS)} pictures ({out.with_name('%05d' + picture)})")
     return out
+
+
+def _suffix_of(src: Path) -> str:
+    """The container suffix a video file under a suffix classsr does not write gets: ``.mov`` or ``.mp4`` where it is
+    a QuickTime or MP4 file (its first box ``ftyp``), else ``.mkv``."""
+    try:
+        with src.open("rb") as f:
+            head = f.read(12)
+    except OSError:  # a sequence's pattern, a folder
+        return ".mkv"
+    return ".mkv" if head[4:8] != b"ftyp" else ".mov" if head[8:12] == b"qt  " else ".mp4"
 
 
 def _temp_path(target: Path) -> Path:

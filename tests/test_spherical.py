@@ -144,3 +144,18 @@ def test_a_360_video_shows_no_seam_where_its_edges_meet(tmp_path: Path, monkeypa
     monkeypatch.setattr(video, "wrap_cut", lambda *a: None)  # as each frame was upscaled alone
     alone_at_seam, alone_away = strays("alone")
     assert at_seam <= away + 0.1 and alone_at_seam >= alone_away + 0.3, (at_seam, away, alone_at_seam, alone_away)
+
+
+def test_a_cameras_own_suffix_on_an_mp4_gives_an_mp4_output(tmp_path: Path) -> None:
+    """An Insta360's ``.insv`` (a GoPro's ``.lrv``) is an MP4 under the camera's own suffix: the output named for it is
+    ``.mp4`` (``.mov`` for a QuickTime file), where a 360° video's projection is kept, not ``.mkv``, where it was lost;
+    another file under an unknown suffix still gets ``.mkv``."""
+    from classsr_cli.video import output_path
+
+    insv = _clip(tmp_path / "VID_001.insv", "-f", "mp4")
+    lrv = _clip(tmp_path / "GL010001.lrv", "-f", "mov")
+    other = _clip(tmp_path / "clip.bin", "-f", "matroska")
+    assert output_path(insv, f"{tmp_path}/out/", 2) == tmp_path / "out" / "VID_001_x2.mp4"
+    assert output_path(lrv, f"{tmp_path}/out/", 2) == tmp_path / "out" / "GL010001_x2.mov"
+    assert output_path(other, f"{tmp_path}/out/", 2) == tmp_path / "out" / "clip_x2.mkv"
+    assert output_path(tmp_path / "missing.insv", f"{tmp_path}/out/", 2).suffix == ".mkv"
