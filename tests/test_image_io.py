@@ -337,7 +337,10 @@ def test_a_10_or_12_bit_avif_is_read_at_16_bits_before_its_rotation(tmp_path: Pa
                    check=True, timeout=120)  # fmt: skip
     hdr = read_image(pq)
     assert hdr.bits == 16 and hdr.nclx == Nclx(9, 16, 9, True)
-    assert hdr.notes == ["AVIF in HDR (PQ): upscaled as coded; only a HEIC, JPEG XL or PNG output is tagged PQ"]
+    assert hdr.notes == []  # said where an output cannot keep it
+    assert write_image(tmp_path / "pq.jpg", hdr)[0] == ("the picture is HDR (PQ) in BT.2020 colours, which a JPEG "
+                                                        "output cannot say: tone-mapped to SDR sRGB; a HEIC, JPEG XL or "
+                                                        "PNG output keeps it HDR")  # fmt: skip
     write_image(tmp_path / "pq.png", hdr)
     assert b"cICP\x09\x10\x00\x01" in (tmp_path / "pq.png").read_bytes()
     exif = Image.Exif()
@@ -490,15 +493,18 @@ def test_jpeg_xl_is_read_upright_by_its_own_orientation_and_bombs_are_refused_un
 @pytest.mark.slow
 def test_jpeg_xl_in_wide_gamut_without_a_profile_keeps_its_tag(tmp_path: Path) -> None:
     """Display P3 described by code points (what libjxl makes of a P3 profile when it encodes lossy) is read as
-    such, said, and kept by JPEG XL and PNG outputs; streamed in bands, JPEG XL is what it is whole."""
+    such and kept by JPEG XL and PNG outputs; a JPEG output's colours are converted to sRGB's, said; streamed in
+    bands, JPEG XL is what it is whole."""
     from classsr_cli.io.image import Nclx, write_image_rows
 
     p3 = Nclx(12, 13, 6, True)  # RGB in Display P3, a HEIC output of it coded in BT.601's YCbCr as libheif's default
     assert write_image(tmp_path / "a.jxl", Picture(SMOOTH, nclx=p3), quality=100) == []
     back = read_image(tmp_path / "a.jxl")
-    assert back.nclx == p3 and np.array_equal(back.pixels, SMOOTH)
-    assert back.notes == ["JPEG XL in Display P3 colours without an ICC profile: only a HEIC, JPEG XL or PNG output "
-                          "is tagged so (others are read as sRGB)"]  # fmt: skip
+    assert back.nclx == p3 and np.array_equal(back.pixels, SMOOTH) and back.gamma is None  # not ffmpeg's PNG's
+    assert back.notes == []
+    assert write_image(tmp_path / "p3.jpg", back) == ["the picture is in Display P3 colours without an ICC profile, "
+                                                      "which a JPEG output cannot say: converted to sRGB's; a HEIC, "
+                                                      "JPEG XL or PNG output keeps them"]  # fmt: skip
     write_image(tmp_path / "b.png", back)
     assert b"cICP\x0c\x0d\x00\x01" in (tmp_path / "b.png").read_bytes()
     write_image_rows(tmp_path / "c.jxl", SMOOTH.shape[:2], 3, np.uint8, (SMOOTH[:20], SMOOTH[20:]),
@@ -523,8 +529,7 @@ def test_heic_alpha_and_gray_are_written_as_phones_read_them(tmp_path: Path) -> 
 
 def test_a_heics_other_images_and_its_hdr_tags_are_said_and_carried_into_heic(tmp_path: Path) -> None:
     """A burst's HEIC gives its primary image with a note; an HDR one (PQ in BT.2020, told by its nclx box, no ICC
-    profile) is upscaled as coded, a note says only a HEIC output is tagged PQ, and a HEIC output is (a PNG would be
-    read as sRGB: its colours far off)."""
+    profile) is upscaled as coded, and a HEIC output is tagged PQ (a PNG as cICP; a JPEG is tone-mapped, said)."""
     import pillow_heif
 
     from classsr_cli.io.image import Nclx
@@ -539,7 +544,7 @@ def test_a_heics_other_images_and_its_hdr_tags_are_said_and_carried_into_heic(tm
     nclx = {"color_primaries": 9, "transfer_characteristics": 16, "matrix_coefficients": 9, "full_range_flag": 0}
     pillow_heif.from_pillow(Image.fromarray(SMOOTH)).save(tmp_path / "pq.heic", quality=95, nclx_profile=nclx)
     pic = read_image(tmp_path / "pq.heic")
-    assert pic.notes == ["HEIF in HDR (PQ): upscaled as coded; only a HEIC, JPEG XL or PNG output is tagged PQ"]
+    assert pic.notes == []  # said where an output cannot keep it (tests/test_sdr.py)
     assert pic.nclx == Nclx(9, 16, 9, False) and pic.icc is None
     write_image(tmp_path / "out.heic", pic)
     with Image.open(tmp_path / "out.heic") as back:

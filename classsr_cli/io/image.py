@@ -931,10 +931,35 @@ def _heif_notes(im: Image.Image, images: int) -> list[str]:
     return notes + _colour_notes("HEIF", _nclx(im))
 
 
+def _sdr_of(fmt: str, meta: Meta) -> Nclx | None:
+    """The colour description a ``fmt`` output's pixels are converted from to SDR sRGB (:func:`classsr_cli.io.sdr.to_sdr`):
+    an HDR or wide-gamut one given without an ICC profile, which only HEIC, JPEG XL and PNG outputs hold."""
+    from classsr_cli.io.sdr import needs
+
+    nclx = meta.nclx
+    if nclx is None or meta.icc or fmt in ("HEIF", "JXL", "PNG") or fmt in _LINEAR_FORMATS:
+        return None
+    return nclx if needs(nclx.primaries, nclx.transfer) else None
+
+
+def _sdr_notes(fmt: str, nclx: Nclx) -> list[str]:
+    """What :func:`_sdr_of` does to a ``fmt`` output, said."""
+    hdr, wide = _HDR_TRANSFERS.get(nclx.transfer), _PRIMARIES.get(nclx.primaries)
+    if hdr:
+        what = f"HDR ({hdr}){f' in {wide} colours' if wide else ''}"
+        return [f"the picture is {what}, which a {fmt} output cannot say: tone-mapped to SDR sRGB; a HEIC, JPEG XL or "
+                "PNG output keeps it HDR"]
+    return [f"the picture is in {wide} colours without an ICC profile, which a {fmt} output cannot say: converted to "
+            "sRGB's; a HEIC, JPEG XL or PNG output keeps them"]
+
+
 def _colour_notes(kind: str, nclx: Nclx | None) -> list[str]:
-    """An HDR transfer or wide-gamut primaries signalled without an ICC profile (carried into HEIC and JPEG XL
-    outputs, and PNG ones as ``cICP``: other formats are read as sRGB), as said of a ``kind`` file."""
-    if nclx is None:
+    """An HDR transfer or wide-gamut primaries signalled without an ICC profile that other outputs than HEIC, JPEG XL
+    and PNG (``cICP``) cannot show as they are (read as sRGB), as said of a ``kind`` file; none where those outputs
+    convert it (:func:`_sdr_of`, said there)."""
+    from classsr_cli.io.sdr import needs
+
+    if nclx is None or needs(nclx.primaries, nclx.transfer):
         return []
     if (transfer := _HDR_TRANSFERS.get(nclx.transfer)) is not None:
         return [f"{kind} in HDR ({transfer}): upscaled as coded; only a HEIC, JPEG XL or PNG output is tagged "
@@ -1423,8 +1448,10 @@ def _read_jxl(path: Path, max_pixels: int | None) -> Picture:
         nclx = _coded(*colour)
         nclx = None if nclx.srgb else nclx
     notes.extend(_colour_notes("JPEG XL", nclx))
-    return replace(picture, exif=exif, xmp=boxes.xmp or picture.xmp, text=(), dpi=None, source_format="JXL",
-                   notes=notes, nclx=nclx)  # fmt: skip
+    # not the intermediate PNG's text, print size or gAMA/cHRM (ffmpeg's, from the colours the ICC profile or the
+    # nclx above describe: carried as a PNG's own, a JPEG output said a PNG gamma was left out)
+    return replace(picture, exif=exif, xmp=boxes.xmp or picture.xmp, text=(), dpi=None, gamma=None,
+                   source_format="JXL", notes=notes, nclx=nclx)  # fmt: skip
 
 
 #: The reader of each format :func:`own_format` names.
@@ -1825,6 +1852,11 @@ def write_image(
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
     carried = picture.carried()
+    if (coded := _sdr_of(fmt, carried)) is not None:  # HDR or wide gamut the format cannot say: shown as SDR sRGB
+        from classsr_cli.io.sdr import to_sdr
+
+        pixels = to_sdr(pixels, coded.primaries, coded.transfer)
+        notes.extend(_sdr_notes(fmt, coded))
     meta = carried.for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
                  + _linear_notes(fmt, carried) + _profile_notes(fmt, picture.icc)
@@ -2591,13 +2623,18 @@ def write_image_rows(
                  + _comment_notes(fmt, meta or Meta()))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
+    coded = _sdr_of(fmt, meta or Meta())  # HDR or wide gamut the format cannot say: shown as SDR sRGB
+    notes.extend(_sdr_notes(fmt, coded) if coded is not None else [])
 
     def checked() -> Iterator[np.ndarray]:
+        from classsr_cli.io.sdr import to_sdr
+
         done = 0
         for band in rows:
             if band.shape[1:] != (width, channels) or band.dtype != dtype or done + band.shape[0] > height:
                 raise ValueError(f"row band {band.shape} {band.dtype} does not fit a {width}x{height}x{channels} image")
-            yield band if fmt in _LINEAR_FORMATS else shown(band, linear, done)
+            out = band if fmt in _LINEAR_FORMATS else shown(band, linear, done)
+            yield out if coded is None else to_sdr(out, coded.primaries, coded.transfer)
             done += band.shape[0]
         if done != height:
             raise ValueError(f"got {done} rows of {height}")

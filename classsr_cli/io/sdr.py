@@ -1,0 +1,121 @@
+"""An HDR (PQ, HLG) or wide-gamut picture as SDR sRGB, for an output that cannot say what it is.
+
+A HEIF, AVIF or JPEG XL may describe its colours by code points (an nclx box: a Canon's or Sony's HDR PQ/HLG HEIF, a
+Display P3 picture without an ICC profile) instead of an ICC profile. Only HEIC, JPEG XL and PNG outputs hold that
+description; viewers read a JPEG, WebP, TIFF, ... without one as sRGB, so its coded levels showed dim and flat (PQ),
+pale (HLG, wide gamut). :func:`to_sdr` converts them as ``classsr video`` does into frames without colour tags
+(zscale and tonemap there, :func:`classsr_cli.io.video._to_sdr`): the light made linear (100 cd/m² at 1.0; HLG through
+its display's light at a 1,000 cd/m² peak), the primaries converted to BT.709's (a wide-gamut SDR picture's through
+its display light, BT.1886's gamma 2.4 for BT.709's curve), an HDR picture's light tone-mapped by the Möbius curve
+(linear up to 0.3, its highlights rolled off up to its peak: 1,000 cd/m²) on its brightest channel, and written with
+sRGB's curve.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["HDR_PEAK", "needs", "to_sdr"]
+
+#: The light an HDR picture's brightest pixels are taken to have (cd/m²): HLG's nominal peak, and the most common
+#: mastering display's for PQ (as :data:`classsr_cli.io.video.HDR_PEAK`).
+HDR_PEAK = 1000
+#: H.273 colour primaries: red, green, blue and white (CIE 1931 xy).
+_PRIMARIES = {
+    1: ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06), (0.3127, 0.3290)),  # BT.709, sRGB
+    9: ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046), (0.3127, 0.3290)),  # BT.2020
+    11: ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060), (0.314, 0.351)),  # DCI-P3 (SMPTE RP 431-2)
+    12: ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060), (0.3127, 0.3290)),  # Display P3 (SMPTE EG 432-1)
+}
+#: H.273 transfer characteristics: PQ, HLG; and the SDR ones a wide-gamut picture is made linear by (BT.709's and its
+#: kin through BT.1886's display gamma, as zimg does; sRGB's own curve).
+PQ, HLG, SRGB = 16, 18, 13
+_SDR = {1, 6, 14, 15, 2, 13}
+#: Bradford's cone response matrix, for a white point other than D65 (DCI-P3's).
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+
+
+def needs(primaries: int, transfer: int) -> bool:
+    """Whether a picture of these H.273 code points shows otherwise than its levels as sRGB's: HDR, or wide gamut
+    with a transfer :func:`to_sdr` takes."""
+    return transfer in (PQ, HLG) or (primaries in (9, 11, 12) and transfer in _SDR)
+
+
+def _to_xyz(primaries: int) -> np.ndarray:
+    (xr, yr), (xg, yg), (xb, yb), (xw, yw) = _PRIMARIES[primaries]
+    m = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in ((xr, yr), (xg, yg), (xb, yb))]).T
+    white = np.array([xw / yw, 1.0, (1 - xw - yw) / yw])
+    return m * np.linalg.solve(m, white)
+
+
+def _to_bt709(primaries: int) -> np.ndarray:
+    """The matrix from linear RGB in ``primaries`` to linear BT.709 RGB (white adapted to D65 by Bradford's)."""
+    to_xyz = _to_xyz(primaries)
+    (xw, yw), (xd, yd) = _PRIMARIES[primaries][3], _PRIMARIES[1][3]
+    if (xw, yw) != (xd, yd):
+        src = _BRADFORD @ np.array([xw / yw, 1.0, (1 - xw - yw) / yw])
+        dst = _BRADFORD @ np.array([xd / yd, 1.0, (1 - xd - yd) / yd])
+        to_xyz = np.linalg.inv(_BRADFORD) @ np.diag(dst / src) @ _BRADFORD @ to_xyz
+    return np.linalg.inv(_to_xyz(1)) @ to_xyz
+
+
+def _pq_light(v: np.ndarray) -> np.ndarray:
+    """PQ's signal to light, in units of 100 cd/m² (SMPTE ST 2084)."""
+    m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
+    p = np.power(np.clip(v, 0, 1), 1 / m2)
+    return 100 * np.power(np.maximum(p - c1, 0) / (c2 - c3 * p), 1 / m1)
+
+
+def _hlg_light(v: np.ndarray, luma: np.ndarray, peak: float) -> np.ndarray:
+    """HLG's signal (``(..., 3)``) to its display's light at ``peak`` cd/m², in units of 100 cd/m² (BT.2100: the
+    inverse OETF, then the OOTF with the system gamma for that peak on the scene's luminance, weights ``luma``)."""
+    a, b, c = 0.17883277, 0.28466892, 0.55991073
+    v = np.clip(v, 0, 1)
+    scene = np.where(v <= 0.5, v * v / 3, (np.exp((v - c) / a) + b) / 12)
+    gamma = 1.2 + 0.42 * np.log10(peak / 1000)
+    ys = scene @ luma
+    return peak / 100 * np.power(np.maximum(ys, 1e-12), gamma - 1)[..., None] * scene
+
+
+def _sdr_light(v: np.ndarray, transfer: int) -> np.ndarray:
+    v = np.clip(v, 0, 1)
+    if transfer == SRGB:
+        return np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4))
+    return np.power(v, 2.4)  # BT.1886's display gamma
+
+
+def _mobius(x: np.ndarray, peak: float, j: float = 0.3) -> np.ndarray:
+    """The Möbius tone curve (ffmpeg's tonemap=mobius, its parameter 0.3): linear up to ``j``, then rolling ``peak``
+    off to 1."""
+    a = -j * j * (peak - 1) / (j * j - 2 * j + peak)
+    b = (j * j - 2 * j * peak + peak) / max(peak - 1, 1e-6)
+    return np.where(x <= j, x, (b * b + 2 * b * j + j * j) / (b - a) * (x + a) / (x + b))
+
+
+def to_sdr(pixels: np.ndarray, primaries: int, transfer: int, peak: float = HDR_PEAK) -> np.ndarray:
+    """``pixels`` (``(H, W, C)`` ``uint8`` or ``uint16``; ``C`` 1 or 3, full range) of these H.273 code points as
+    SDR sRGB levels of the same shape and type (see the module); as they are where :func:`needs` says no."""
+    if not needs(primaries, transfer):
+        return pixels
+    top = float(np.iinfo(pixels.dtype).max)
+    out = np.empty_like(pixels)
+    step = max(1, (1 << 22) // max(1, pixels.shape[1] * pixels.shape[2]))  # about 4 M samples of float64 at a time
+    matrix = _to_bt709(primaries) if primaries in _PRIMARIES and pixels.shape[2] == 3 else None
+    luma = (_to_xyz(primaries if primaries in _PRIMARIES else 1)[1] if pixels.shape[2] == 3 else np.ones(1))
+    for y in range(0, pixels.shape[0], step):
+        v = pixels[y : y + step].astype(np.float64) / top
+        if transfer == PQ:
+            light = _pq_light(v)
+        elif transfer == HLG:
+            light = _hlg_light(v, luma, HDR_PEAK)
+        else:
+            light = _sdr_light(v, transfer)
+        if matrix is not None:
+            light = np.maximum(light @ matrix.T, 0)
+        if transfer in (PQ, HLG):
+            brightest = np.maximum(light.max(axis=2, keepdims=True), 1e-6)
+            light = light * (_mobius(brightest, peak / 100) / brightest)
+        light = np.clip(light, 0, 1)
+        shown = np.where(light <= 0.0031308, 12.92 * light, 1.055 * np.power(light, 1 / 2.4) - 0.055)
+        out[y : y + step] = np.round(shown * top).astype(pixels.dtype)
+    return out

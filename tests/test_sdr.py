@@ -1,0 +1,83 @@
+"""HDR and wide-gamut pictures shown as SDR sRGB where the output cannot say what they are: classsr_cli.io.sdr."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classsr_cli.io.image import Nclx, Picture, read_image, write_image, write_image_rows
+from classsr_cli.io.sdr import needs, to_sdr
+from classsr_cli.io.video import ffmpeg_exe
+
+RNG = np.random.default_rng(7)
+PIXELS = RNG.integers(0, 65536, (6, 48, 3), dtype=np.uint16)
+PIXELS[0] = np.linspace(0, 65535, 48).astype(np.uint16)[:, None]  # a row of greys
+
+
+def _ffmpeg(pixels: np.ndarray, primaries: str, transfer: str, tone: bool) -> np.ndarray:
+    """The same pixels through the filters ``classsr video`` converts frames with (zscale, tonemap)."""
+    chain = (f"setparams=color_primaries={primaries}:color_trc={transfer}:colorspace=gbr:range=pc,"
+             "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+             + ("tonemap=mobius:desat=0:peak=10," if tone else "") + "zscale=t=iec61966-2-1,format=rgb48le")  # fmt: skip
+    h, w = pixels.shape[:2]
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", f"{w}x{h}", "-i",
+                          "-", "-vf", chain, "-f", "rawvideo", "-pix_fmt", "rgb48le", "-"],
+                         input=pixels.astype("<u2").tobytes(), capture_output=True, check=True, timeout=60).stdout  # fmt: skip
+    return np.frombuffer(out, "<u2").reshape(h, w, 3)
+
+
+@pytest.mark.parametrize(("primaries", "transfer", "names", "rows"), [
+    (9, 16, ("bt2020", "smpte2084"), slice(None)),  # PQ: every colour
+    (12, 13, ("smpte432", "iec61966-2-1"), slice(None)),  # Display P3, sRGB's curve
+    (9, 18, ("bt2020", "arib-std-b67"), slice(0, 1)),  # HLG: greys (zimg's OOTF is per channel, BT.2100's on luminance)
+])
+def test_the_conversion_is_what_the_video_filters_make_of_it(
+    primaries: int, transfer: int, names: tuple[str, str], rows: slice
+) -> None:
+    """A still picture shows as a video frame of the same colours does in frames without colour tags: within a fifth of
+    an 8-bit level of ffmpeg's zscale and tonemap."""
+    got = to_sdr(PIXELS, primaries, transfer).astype(float) / 257
+    want = _ffmpeg(PIXELS, *names, tone=transfer in (16, 18)).astype(float) / 257
+    assert np.abs(got - want)[rows].max() < 0.2
+
+
+def test_hdr_reference_white_lands_near_sdr_white_and_gray_and_8_bits_follow() -> None:
+    """BT.2408's reference white (203 cd/m²: PQ's 58 %, HLG's 75 % signal), which showed as 148 and 191 of 255, lands
+    near SDR's white; black stays black, a highlight is brighter still; a gray picture and an 8-bit one are converted
+    alike; BT.709 pictures, and codes it does not take, are left as they are."""
+    for transfer, white, brighter in ((16, 0.58, 0.75), (18, 0.75, 0.9)):
+        levels = np.array([[[0.0] * 3, [white] * 3, [brighter] * 3]])
+        got = to_sdr(np.round(levels * 65535).astype(np.uint16), 9, transfer) / 257
+        assert got[0, 0].max() < 0.5 and 225 <= got[0, 1].min() <= 245 and got[0, 2].min() > got[0, 1].max() + 5
+        gray = to_sdr(np.round(levels[..., :1] * 65535).astype(np.uint16), 9, transfer) / 257
+        assert np.abs(gray[..., 0] - got[..., 0]).max() < 0.5
+        eight = to_sdr(np.round(levels * 255).astype(np.uint8), 9, transfer)
+        assert eight.dtype == np.uint8 and np.abs(eight.astype(float) - got).max() <= 1.5
+    assert not needs(1, 13) and not needs(1, 1) and not needs(9, 8) and needs(12, 13) and needs(1, 16)
+    assert to_sdr(PIXELS, 1, 13) is PIXELS and to_sdr(PIXELS, 9, 8) is PIXELS
+
+
+def test_a_jpeg_or_tiff_output_is_converted_whole_or_in_bands_and_heic_png_jpeg_xl_keep_it(tmp_path: Path) -> None:
+    """An HDR picture described by code points (a Canon's HDR PQ HEIF) into JPEG or TIFF: tone-mapped, said, the same
+    written whole or in bands; into PNG tagged as it is (``cICP``), no conversion, no note; with an ICC profile, which
+    says what its colours are, left alone."""
+    pq = Nclx(9, 16, 9, True)
+    pic = Picture(PIXELS, nclx=pq)
+    said = ["the picture is HDR (PQ) in BT.2020 colours, which a TIFF output cannot say: tone-mapped to SDR sRGB; a "
+            "HEIC, JPEG XL or PNG output keeps it HDR"]
+    assert write_image(tmp_path / "whole.tif", pic) == said
+    assert write_image_rows(tmp_path / "bands.tif", PIXELS.shape[:2], 3, np.uint16, (PIXELS[:2], PIXELS[2:]),
+                            meta=pic.carried()) == said  # fmt: skip
+    whole = read_image(tmp_path / "whole.tif").pixels
+    assert np.array_equal(whole, to_sdr(PIXELS, 9, 16)) and np.array_equal(read_image(tmp_path / "bands.tif").pixels, whole)
+    assert write_image(tmp_path / "out.jpg", pic)[0].startswith("the picture is HDR (PQ) in BT.2020 colours, which a JPEG")
+    assert write_image(tmp_path / "out.png", pic) == []
+    assert np.array_equal(read_image(tmp_path / "out.png").pixels, PIXELS)
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert write_image(tmp_path / "icc.tif", Picture(PIXELS, nclx=pq, icc=srgb)) == []
+    assert np.array_equal(read_image(tmp_path / "icc.tif").pixels, PIXELS)
