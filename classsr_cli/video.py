@@ -80,6 +80,7 @@ from classsr_cli.io.video import (
     evens,
     full_size_hint,
     h264_qp,
+    hdr_peak,
     join_chunks,
     keeps_alpha,
     level_note,
@@ -1534,8 +1535,26 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
         encoder = jpeg_encoder(Meta(made_by=record, aspect=aspect), options.quality)
     else:
         encoder = png_encoder(meta) if options.codec == "png" else tiff_encoder(replace(meta, nclx=None))  # no cICP in TIFF
+    if options.codec in ("mjpeg", "tiff") and codes is not None and made_by is not None:
+        encoder = _shown_sdr(encoder, codes[0], codes[1], hdr_peak(color_tags(info.color)[2], info.hdr10))
     return FrameFiles(path, width, height, channels=3 + alpha, encode=encoder, background=background,
                       dtype=np.uint16 if bits == 16 else np.uint8, first_number=first_number, target=target)
+
+
+def _shown_sdr(encode: Callable[[Path, list[np.ndarray], Any], None], primaries: int, transfer: int,
+               peak: float) -> Callable[[Path, list[np.ndarray], Any], None]:
+    """``encode`` of frames whose rows are first brought from an HDR or wide-gamut source's colours (H.273 codes) to
+    SDR sRGB (:func:`classsr_cli.io.sdr.to_sdr`, the light tone-mapped from ``peak`` cd/m²), as ffmpeg's filters
+    bring a GIF's or WebP's (:func:`classsr_cli.io.video._to_sdr`): JPEG and TIFF frames hold no colour tags."""
+    from classsr_cli.io.sdr import needs, to_sdr
+
+    if not needs(primaries, transfer):
+        return encode
+
+    def shown(path: Path, rows: list[np.ndarray], light: Any) -> None:
+        encode(path, [to_sdr(band, primaries, transfer, peak) for band in rows], light)
+
+    return shown
 
 
 def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, duration: int | None, height: int,

@@ -1342,6 +1342,24 @@ def test_hdr_and_wide_gamut_frames_are_tone_mapped_and_converted_for_frames_with
                                                 "tv, bt2020nc/bt2020/arib-std-b67, progressive"))  # fmt: skip
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".tif", ".gif"])
+def test_hlg_reference_white_lands_near_sdr_white_in_frames_without_colour_tags(tmp_path: Path, suffix: str) -> None:
+    """An HLG video of HDR's reference white (75 % signal, a flat grey that showed as 191 of 255) into JPEG or TIFF
+    frames, which classsr writes itself, and into a GIF, which ffmpeg's filters convert: near SDR's white in each."""
+    from PIL import Image
+
+    src = tmp_path / "hlg.mp4"
+    ff("-f", "lavfi", "-i", "color=c=0xBFBFBF:size=64x48:rate=10:duration=0.2", "-c:v", "libx265", "-x265-params",
+       "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc", "-pix_fmt", "yuv420p10le", src)  # fmt: skip
+    out = tmp_path / (f"out{suffix}" if suffix == ".gif" else f"%03d{suffix}")
+    r = runner.invoke(app, ["video", str(src), str(out), "-x", "2"])
+    assert r.exit_code == 0, r.output
+    first = tmp_path / ("out.gif" if suffix == ".gif" else f"001{suffix}")
+    with Image.open(first) as im:
+        shown = np.asarray(im.convert("RGB"), dtype=float)[8:-8, 8:-8]
+    assert 225 <= shown.mean() <= 245 and np.ptp(shown.mean(axis=(0, 1))) < 3, shown.mean(axis=(0, 1))
+
+
 def test_closed_captions_in_the_video_stream_are_said_to_be_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stream ffmpeg lists with ", Closed Captions" (EIA-608/708 in its frames: a TV recording's) loses them when its
     frames are encoded anew: a note says so and how to extract them (ffmpeg's movie source with subcc)."""

@@ -2523,6 +2523,17 @@ _SDR_TRANSFERS = frozenset({"bt709", "smpte170m", "bt470m", "bt470bg", "smpte240
                             "bt2020-12"})  # fmt: skip
 
 
+def hdr_peak(transfer: str | None, hdr10: HDR10 | None) -> float:
+    """The light (cd/m²) an HDR source's brightest pixels are tone-mapped from: a PQ source's MaxCLL, else its
+    mastering display's peak, else :data:`HDR_PEAK`, which is HLG's."""
+    if transfer == "smpte2084" and hdr10 is not None:
+        if hdr10.light and hdr10.light[0] > 0:
+            return float(hdr10.light[0])
+        if hdr10.luminance and hdr10.luminance[1] > 0:
+            return float(hdr10.luminance[1])
+    return float(HDR_PEAK)
+
+
 def _to_sdr(codec: str, color: str | None, hdr10: HDR10 | None = None) -> list[str]:
     """The filters that bring an HDR (PQ, HLG) or wide-gamut source's RGB frames to what an output whose frames hold no
     colour tags (:data:`_UNTAGGED`) is shown as, SDR in BT.709 primaries: the light made linear (100 cd/m² at 1.0),
@@ -2536,10 +2547,7 @@ def _to_sdr(codec: str, color: str | None, hdr10: HDR10 | None = None) -> list[s
     given = f"color_primaries={primaries if wide else 'bt709'}:color_trc={transfer or 'bt709'}:colorspace=gbr:range=pc"
     filters = [f"setparams={given}", "zscale=t=linear:npl=100", "format=gbrpf32le", "zscale=p=bt709"]
     if hdr:
-        peak = (hdr10.light[0] if hdr10 and hdr10.light and hdr10.light[0] > 0 else hdr10.luminance[1]
-                if hdr10 and hdr10.luminance and hdr10.luminance[1] > 0 else HDR_PEAK)  # fmt: skip
-        peak = peak if transfer == "smpte2084" else HDR_PEAK
-        filters.append(f"tonemap=mobius:desat=0:peak={peak / 100:g}")
+        filters.append(f"tonemap=mobius:desat=0:peak={hdr_peak(transfer, hdr10) / 100:g}")
     filters += [f"zscale=t={'iec61966-2-1' if hdr else transfer or 'bt709'}", "format=gbrp16le"]
     return filters
 
