@@ -88,9 +88,7 @@ def _descriptions(xmp: bytes) -> bytes | None:
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    try:
-        parser.Parse(xmp, True)
-    except (expat.ExpatError, ValueError):
+    if not _parsed(parser, xmp):
         return None
     out = b""
     for a, b in spans:
@@ -112,9 +110,7 @@ def _rdf_end(xmp: bytes) -> int | None:
             found.append(parser.CurrentByteIndex)
 
     parser.EndElementHandler = end
-    try:
-        parser.Parse(xmp, True)
-    except (expat.ExpatError, ValueError):
+    if not _parsed(parser, xmp):
         return None
     return found[0] if found and xmp[found[0] : found[0] + 2] == b"</" else None
 
@@ -160,19 +156,22 @@ def _layout(xmp: bytes) -> tuple[list[tuple[int, int]], dict[str, str], int] | N
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    try:
-        parser.Parse(xmp, True)
-    except (expat.ExpatError, ValueError):
+    if not _parsed(parser, xmp):
         return None
     return (spans, declared, first[0]) if first else None
 
 
-def _well_formed(xmp: bytes) -> bool:
+def _parsed(parser: expat.XMLParserType, xmp: bytes) -> bool:
+    """Whether ``parser`` (its handlers set) parsed ``xmp`` to its end: well-formed XML."""
     try:
-        expat.ParserCreate().Parse(xmp, True)
-    except expat.ExpatError:
+        parser.Parse(xmp, True)
+    except (expat.ExpatError, ValueError):
         return False
     return True
+
+
+def _well_formed(xmp: bytes) -> bool:
+    return _parsed(expat.ParserCreate(), xmp)
 
 
 def split(xmp: bytes, limit: int = STANDARD_LIMIT) -> tuple[bytes, bytes | None] | None:
