@@ -1360,6 +1360,37 @@ def test_hlg_reference_white_lands_near_sdr_white_in_frames_without_colour_tags(
     assert 225 <= shown.mean() <= 245 and np.ptp(shown.mean(axis=(0, 1))) < 3, shown.mean(axis=(0, 1))
 
 
+@pytest.mark.parametrize(("record", "said"), [
+    ("profile: 8, level: 4, rpu flag: 1, el flag: 0, bl flag: 1, compatibility id: 4",
+     "the source's Dolby Vision metadata (profile 8) is not kept: the output is its HLG base layer, as players without "
+     "Dolby Vision show it"),
+    ("profile: 5, level: 6, rpu flag: 1, el flag: 0, bl flag: 1, compatibility id: 0",
+     "the source is Dolby Vision profile 5, whose frames are in Dolby's own colours (IPTPQc2), which ffmpeg decodes as "
+     "they are: the output's colours will be wrong (green and purple); convert it to HDR10 first with a Dolby "
+     "Vision-aware tool (dovi_tool, or ffmpeg's libplacebo)"),
+])
+def test_dolby_vision_is_said_to_be_left_out_and_profile_5_to_come_out_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: str, said: str
+) -> None:
+    """An iPhone's video is Dolby Vision 8.4 over an HLG base layer, which is upscaled (its Dolby Vision metadata is
+    not: said); a streaming service's profile 5 has no base layer players without Dolby Vision can show: its frames'
+    colours are Dolby's own, which come out wrong (said, with what converts them). As ffmpeg lists the record."""
+    from classsr_cli.io import video as iov
+
+    src = tmp_path / "phone.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.3", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)
+    listing = iov._run_probe(src)
+    assert iov.probe(src).dolby_vision is None
+    lines = listing.splitlines()
+    at = next(i for i, line in enumerate(lines) if "Video: h264" in line)
+    lines[at + 1 : at + 1] = ["      Side data:", f"        DOVI configuration record: version: 1.0, {record}"]
+    monkeypatch.setattr(iov, "_run_probe", lambda path, demux=(): "\n".join(lines))
+    info = iov.probe(src)
+    assert info.dolby_vision is not None and (info.width, info.height) == (64, 48)
+    notes = iov.plan_streams(info, "mp4", EncodeOptions())[1]
+    assert [n for n in notes if "Dolby Vision" in n] == [said]
+
+
 def test_closed_captions_in_the_video_stream_are_said_to_be_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stream ffmpeg lists with ", Closed Captions" (EIA-608/708 in its frames: a TV recording's) loses them when its
     frames are encoded anew: a note says so and how to extract them (ffmpeg's movie source with subcc)."""

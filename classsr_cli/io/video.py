@@ -231,6 +231,9 @@ class VideoInfo:
         projection: a 360° video's projection as ffmpeg names it (``equirectangular``, ``cubemap``), ``None`` for a
             flat one; ``stereo``: a stereoscopic one's layout (``top and bottom``, ``side by side``). Carried from an
             MP4 or MOV source into an MP4 or MOV output (:mod:`classsr_cli.io.spherical`), said otherwise.
+        dolby_vision: a Dolby Vision stream's profile and its base layer's compatibility id (8 and 4: an iPhone's,
+            HLG; 8 and 1 or 7: HDR10; 8 and 2: SDR; 5 and 0: none, Dolby's own colours), which the frames encoded anew
+            do not keep (said; profile 5's colours come out wrong, said so).
     """
 
     path: Path
@@ -268,6 +271,7 @@ class VideoInfo:
     captions: bool = False
     projection: str | None = None
     stereo: str | None = None
+    dolby_vision: tuple[int, int] | None = None
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -335,6 +339,8 @@ _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
 _TAG = re.compile(r"^[^,]*?: (?:none|bin_data) \((\w[\w ]{2,3}) / 0x")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
+#: A Dolby Vision stream's configuration record as ffmpeg lists it: its profile and its base layer's compatibility.
+_DOVI = re.compile(r"DOVI configuration record: .*?profile: (\d+).*?compatibility id: (\d+)")
 #: A 360° or stereoscopic stream's side data as ffmpeg lists it.
 _PROJECTION = re.compile(r"^\s+Spherical Mapping: ([a-z][a-z ]*[a-z])")
 _STEREO = re.compile(r"^\s+Stereo 3D: ([a-z][a-z ]*[a-z])")
@@ -537,6 +543,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
             "field_order": _field_order(color),
             "decoder": decoder,
             "captions": ", Closed Captions" in line,  # as ffmpeg lists a stream whose frames carry EIA-608/708
+            "dovi": next(((int(m.group(1)), int(m.group(2))) for b in block if (m := _DOVI.search(b))), None),
             "projection": next((m.group(1) for b in block if (m := _PROJECTION.match(b))), None),
             "stereo": next((m.group(1) for b in block if (m := _STEREO.match(b)) and m.group(1) != "2d"), None),
         })
@@ -581,6 +588,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         decoder=video["decoder"],  # type: ignore[arg-type]
         captions=video["captions"],  # type: ignore[arg-type]
         projection=video["projection"],  # type: ignore[arg-type]
+        dolby_vision=video["dovi"],  # type: ignore[arg-type]
         stereo=video["stereo"],  # type: ignore[arg-type]
         demux=demux,
         tags=_file_tags(text),
@@ -2719,6 +2727,25 @@ def level_note(codec: str, width: int, height: int) -> list[str]:
             "them; a smaller -x or --width, ProRes in a .mov (--codec prores_ks) or picture frames hold them"]
 
 
+#: What a Dolby Vision stream's base layer is, by its compatibility id, as players without Dolby Vision show it.
+_DOVI_BASE = {1: "HDR10", 2: "SDR", 4: "HLG", 6: "HDR10"}
+
+
+def _dolby_vision_note(info: VideoInfo) -> list[str]:
+    """What becomes of a Dolby Vision source (:attr:`VideoInfo.dolby_vision`): its base layer is upscaled, its
+    metadata left out; a base layer in Dolby's own colours (profile 5) comes out with wrong colours."""
+    if info.dolby_vision is None:
+        return []
+    profile, compatible = info.dolby_vision
+    base = _DOVI_BASE.get(compatible) or ("HDR10" if profile == 7 else None)
+    if base is None:
+        return [f"the source is Dolby Vision profile {profile}, whose frames are in Dolby's own colours (IPTPQc2), which "
+                "ffmpeg decodes as they are: the output's colours will be wrong (green and purple); convert it to HDR10 "
+                "first with a Dolby Vision-aware tool (dovi_tool, or ffmpeg's libplacebo)"]
+    return [f"the source's Dolby Vision metadata (profile {profile}) is not kept: the output is its {base} base layer, "
+            "as players without Dolby Vision show it"]
+
+
 def keeps_projection(info: VideoInfo | None, muxer: str) -> bool:
     """Whether a ``muxer`` output of ``info`` gets its 360° projection and stereo layout (:mod:`~classsr_cli.io.spherical`):
     from an MP4 or MOV source that holds them as ``sv3d``/``st3d`` boxes (not an older camera's XML, Spherical Video
@@ -2841,6 +2868,7 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
         notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept")
     if info.chapters and muxer not in _CHAPTER_MUXERS:
         notes.append(f"{info.chapters} chapter(s) not kept: {holder} holds none (.mp4, .mov, .mkv, .webm do)")
+    notes += _dolby_vision_note(info)
     if info.captions:
         notes.append("the closed captions in the video stream (EIA-608/708) are not kept: they ride in the frames, "
                      "which are encoded anew; extract them as subtitles first, e.g. ffmpeg -f lavfi -i "
