@@ -82,8 +82,8 @@ def test_classsr_video_keeps_a_360_videos_projection_in_mp4_and_says_where_it_ca
     tmp_path: Path, tiny_model_path: Path
 ) -> None:
     """``classsr video`` of a 360° camera's MP4: the output MP4 plays as 360° and 3D as its source (the frames are
-    encoded anew, which dropped them, so players showed it flat); a Matroska output, or an MP4 from a Matroska source,
-    says it shows it flat."""
+    encoded anew, which dropped them, so players showed it flat); a Matroska output says it shows it flat; an MP4 from
+    a Matroska source (a YouTube 360° WebM's projection elements) gets boxes made for a whole equirectangular sphere."""
     src = _clip(tmp_path / "camera.mp4")
     _inject(src, BOXES)
     out = tmp_path / "up.mp4"
@@ -103,9 +103,10 @@ def test_classsr_video_keeps_a_360_videos_projection_in_mp4_and_says_where_it_ca
     r = runner.invoke(app, ["video", str(mkv), str(tmp_path / "from_mkv.mp4"), "--model", str(tiny_model_path),
                             "--preset", "ultrafast"])  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert ("its projection is carried from MP4 and MOV sources' sv3d and st3d boxes only, so players show this output "
-            "flat") in " ".join(r.output.split())
-    assert probe(tmp_path / "from_mkv.mp4").projection is None
+    assert "flat" not in r.output  # made for it: a whole equirectangular sphere, top and bottom
+    got = probe(tmp_path / "from_mkv.mp4")
+    assert (got.projection, got.stereo) == ("equirectangular", "top and bottom")
+    assert spherical.read(tmp_path / "from_mkv.mp4") == spherical.made("equirectangular", "top and bottom")
 
 
 def test_a_360_video_shows_no_seam_where_its_edges_meet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,3 +160,15 @@ def test_a_cameras_own_suffix_on_an_mp4_gives_an_mp4_output(tmp_path: Path) -> N
     assert output_path(lrv, f"{tmp_path}/out/", 2) == tmp_path / "out" / "GL010001_x2.mov"
     assert output_path(other, f"{tmp_path}/out/", 2) == tmp_path / "out" / "clip_x2.mkv"
     assert output_path(tmp_path / "missing.insv", f"{tmp_path}/out/", 2).suffix == ".mkv"
+
+
+def test_boxes_are_made_for_a_whole_equirectangular_sphere_and_a_stereo_layout_alone() -> None:
+    """What another container's projection is made into: ``sv3d`` for a whole equirectangular sphere (no bounds, no
+    turn) with ``st3d`` for its layout, ``st3d`` alone for a flat 3D video; nothing for a cube map, whose layout and
+    padding ffmpeg's listing does not give, nor for no projection and no layout."""
+    both = spherical.made("equirectangular", "top and bottom")
+    assert both[4:8] == b"st3d" and both[12] == 1 and both[17:21] == b"sv3d" and b"equi" in both and b"prhd" in both
+    assert spherical.made("equirectangular", None)[4:8] == b"sv3d"
+    assert spherical.made(None, "side by side") == _box(b"st3d", b"\x02", 0)
+    assert spherical.made("cubemap", None) == b"" and spherical.made("cubemap", "top and bottom") == b""
+    assert spherical.made(None, None) == b""

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["BOXES", "copy", "read"]
+__all__ = ["BOXES", "copy", "made", "read"]
 
 #: The sample entry's boxes carried: the projection (``sv3d``) and the stereo layout (``st3d``).
 BOXES = (b"sv3d", b"st3d")
@@ -160,11 +160,34 @@ def _shift_chunks(moov: bytearray, since: int, by: int) -> bool:
     return walk(8, len(moov))
 
 
-def copy(source: str | os.PathLike[str], output: str | os.PathLike[str]) -> bool:
-    """Put the MP4 or MOV ``source``'s projection boxes (:func:`read`) into the MP4 or MOV ``output``'s first video
-    sample entry, in place of any it has; ``True`` where it did (``False``: the source has none, or a file is not
-    such a file)."""
-    boxes = read(source)
+#: Stereo layouts as ffmpeg names them, by their ``st3d`` stereo mode.
+_STEREO_MODES = {"top and bottom": 1, "side by side": 2}
+
+
+def _box(kind: bytes, payload: bytes, full: bool = True) -> bytes:
+    body = (b"\x00" * 4 if full else b"") + payload  # a full box's version 0 and flags 0
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+def made(projection: str | None, stereo: str | None) -> bytes:
+    """The ``sv3d`` and ``st3d`` boxes of a source that says its projection otherwise (Matroska's elements, a
+    YouTube 360° WebM's; an older camera's XML, Spherical Video V1), as ffmpeg names them: a whole equirectangular
+    sphere (no bounds; the view as recorded: its yaw, pitch and roll 0) and a top-and-bottom or side-by-side layout
+    (a flat 3D video's alone); empty for other projections (a cube map's layout and padding are not named)."""
+    out = b""
+    if stereo in _STEREO_MODES:
+        out += _box(b"st3d", bytes([_STEREO_MODES[stereo]]))
+    if projection == "equirectangular":
+        out += _box(b"sv3d", _box(b"svhd", b"classsr\x00") + _box(b"proj", _box(b"prhd", bytes(12))
+                                                                    + _box(b"equi", bytes(16)), full=False), full=False)  # fmt: skip
+    return out if projection in (None, "equirectangular") else b""
+
+
+def copy(source: str | os.PathLike[str], output: str | os.PathLike[str], boxes: bytes | None = None) -> bool:
+    """Put the MP4 or MOV ``source``'s projection boxes (:func:`read`), or ``boxes``, into the MP4 or MOV ``output``'s
+    first video sample entry, in place of any it has; ``True`` where it did (``False``: there are none, or the
+    output is not such a file)."""
+    boxes = read(source) if boxes is None else boxes
     output = Path(output)
     got = _read_moov(output) if boxes else None
     if got is None:

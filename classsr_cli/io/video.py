@@ -2748,22 +2748,30 @@ def _dolby_vision_note(info: VideoInfo) -> list[str]:
 
 def keeps_projection(info: VideoInfo | None, muxer: str) -> bool:
     """Whether a ``muxer`` output of ``info`` gets its 360° projection and stereo layout (:mod:`~classsr_cli.io.spherical`):
-    from an MP4 or MOV source that holds them as ``sv3d``/``st3d`` boxes (not an older camera's XML, Spherical Video
-    V1) into an MP4 or MOV output."""
+    into an MP4 or MOV output, from an MP4 or MOV source's ``sv3d``/``st3d`` boxes, or made for a whole
+    equirectangular sphere another source describes (:func:`_projection_boxes`)."""
+    return bool(_projection_boxes(info, muxer))
+
+
+def _projection_boxes(info: VideoInfo | None, muxer: str) -> bytes:
+    """The ``sv3d``/``st3d`` boxes a ``muxer`` output of ``info`` gets: an MP4 or MOV source's own, else made from
+    what ffmpeg lists (:func:`classsr_cli.io.spherical.made`: a whole equirectangular sphere); none into another
+    container."""
     if info is None or not (info.projection or info.stereo) or muxer not in ("mp4", "mov"):
-        return False
+        return b""
     from classsr_cli.io import spherical
 
-    return "mov" in info.format.split(",") and spherical.read(info.path) != b""
+    own = spherical.read(info.path) if "mov" in info.format.split(",") else b""
+    return own or spherical.made(info.projection, info.stereo)
 
 
 def _keep_projection(info: VideoInfo | None, path: Path, muxer: str) -> None:
     """Copy ``info``'s projection boxes into the finished ``path`` where :func:`keeps_projection`."""
-    if keeps_projection(info, muxer):
+    if boxes := _projection_boxes(info, muxer):
         from classsr_cli.io import spherical
 
         assert info is not None
-        spherical.copy(info.path, path)
+        spherical.copy(info.path, path, boxes)
 
 
 def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list[str], list[str]]:
@@ -2876,7 +2884,7 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     if (info.projection or info.stereo) and not keeps_projection(info, muxer):
         what = " and ".join(w for w in (f"360° ({info.projection})" if info.projection else None,
                                          f"stereoscopic ({info.stereo})" if info.stereo else None) if w)  # fmt: skip
-        only = ("carried from MP4 and MOV sources' sv3d and st3d boxes" if muxer in ("mp4", "mov")
+        only = ("carried from MP4 and MOV sources, or made for a whole equirectangular sphere," if muxer in ("mp4", "mov")
                 else "written into .mp4 and .mov outputs")  # fmt: skip
         notes.append(f"the source is {what} video: its projection is {only} only, so players show this output flat")
     attachments = [s for s in info.streams if s.kind == "attachment"]
