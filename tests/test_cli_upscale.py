@@ -1277,7 +1277,8 @@ def test_a_360_panorama_shows_no_seam_where_its_edges_meet(tmp_path: Path, monke
     other side grown on each side: where its right edge meets its left (two halves of one photo strip, swapped), the
     output's columns at the seam are as close to the strip upscaled whole as its columns away from it, written whole
     or in bands of rows alike; upscaled alone, its edges see only their own pixels and stray. Its panorama sizes
-    (``GPano``) are scaled with it; ``--json --classes`` says how far left of the picture its grid starts."""
+    (``GPano``) are scaled with it, and kept by ``--strip-metadata`` (how it is shown); ``--json --classes`` says how
+    far left of the picture its grid starts."""
     from classsr_cli import pipeline, zoo
     from classsr_cli.pipeline import Upscaler, upscale_file
 
@@ -1310,6 +1311,10 @@ def test_a_360_panorama_shows_no_seam_where_its_edges_meet(tmp_path: Path, monke
     back = read_image(tmp_path / "round.png").xmp or b""
     assert b'GPano:FullPanoWidthPixels="512"' in back and b'GPano:FullPanoHeightPixels="512"' in back
     assert b'GPano:CroppedAreaImageHeightPixels="256"' in back and b'GPano:CroppedAreaTopPixels="128"' in back
+    upscale_file(upscaler, src, tmp_path / "bare.png", strip_metadata=True)  # still a 360° photo: how it is shown
+    bare = read_image(tmp_path / "bare.png").xmp or b""
+    assert b'GPano:ProjectionType="equirectangular"' in bare and b'GPano:FullPanoWidthPixels="512"' in bare
+    assert np.array_equal(read_image(tmp_path / "bare.png").pixels, read_image(tmp_path / "round.png").pixels)
     upscale_file(upscaler, src, tmp_path / "bands.png", stream_pixels=1)  # computed and written in bands of rows
     assert np.array_equal(read_image(tmp_path / "bands.png").pixels, read_image(tmp_path / "round.png").pixels)
     monkeypatch.setattr(pipeline, "wrap_cut", lambda *a: None)  # as it was upscaled alone

@@ -372,13 +372,14 @@ class Picture:
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
         camera, XMP, IPTC, text, the record of the upscale, an EXR's owner, place and date, a Radiance file's commands and
-        capture date); the ICC profile, print size, HDR gain map, an EXR's chromaticities and a Radiance file's
-        exposure, part of how it looks, kept (:func:`classsr_cli.io.exr.looks`, :func:`classsr_cli.io.radiance.looks`)."""
+        capture date); the ICC profile, print size, HDR gain map, a 360° photo's panorama properties
+        (:func:`panorama_only`), an EXR's chromaticities and a Radiance file's exposure, part of how it looks, kept (:func:`classsr_cli.io.exr.looks`, :func:`classsr_cli.io.radiance.looks`)."""
         from classsr_cli.io import exr, radiance
 
         linear = self.linear and replace(self.linear, attributes=exr.looks(self.linear.attributes),
                                          lines=radiance.looks(self.linear.lines))  # fmt: skip
-        return replace(self, exif=None, xmp=None, iptc=None, text=(), comments=(), made_by=None, linear=linear)
+        return replace(self, exif=None, xmp=panorama_only(self.xmp), iptc=None, text=(), comments=(), made_by=None,
+                       linear=linear)  # fmt: skip
 
     @property
     def height(self) -> int:
@@ -2300,6 +2301,26 @@ def _panorama(xmp: bytes, width: int, height: int) -> dict[str, int]:
             if (value := number(name)) is not None:
                 out["GPano:" + name] = round(value * factor)
     return out
+
+
+#: The Photo Sphere properties a picture stripped of its metadata keeps (how it is shown, not where or by whom it was
+#: taken: not its compass heading or capture times).
+_GPANO_SHOWN = ("ProjectionType", "UsePanoramaViewer", *_GPANO_ACROSS, *_GPANO_DOWN, "InitialViewHeadingDegrees",
+                "InitialViewPitchDegrees", "InitialViewRollDegrees", "InitialHorizontalFOVDegrees")  # fmt: skip
+
+
+def panorama_only(xmp: bytes | None) -> bytes | None:
+    """An XMP packet of ``xmp``'s Photo Sphere properties that say how the picture is shown (:data:`_GPANO_SHOWN`),
+    for a picture stripped of its metadata (a 360° photo stays one); ``None`` where it has no projection."""
+    from xml.sax.saxutils import quoteattr
+
+    if not xmp or _xmp_value(xmp, "GPano:ProjectionType") is None:
+        return None
+    kept = [(name, value) for name in _GPANO_SHOWN if (value := _xmp_value(xmp, "GPano:" + name)) is not None]
+    attributes = "".join(f" GPano:{name}={quoteattr(value)}" for name, value in kept)
+    return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:GPano="http://ns.google.com/photos/1.0/panorama/"'
+            f"{attributes}/></rdf:RDF></x:xmpmeta>").encode()
 
 
 def full_circle(xmp: bytes | None) -> bool:
