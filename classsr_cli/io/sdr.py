@@ -13,6 +13,8 @@ sRGB's curve.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["HDR_PEAK", "needs", "to_sdr"]
@@ -66,15 +68,11 @@ def _pq_light(v: np.ndarray) -> np.ndarray:
     return 100 * np.power(np.maximum(p - c1, 0) / (c2 - c3 * p), 1 / m1)
 
 
-def _hlg_light(v: np.ndarray, luma: np.ndarray, peak: float) -> np.ndarray:
-    """HLG's signal (``(..., 3)``) to its display's light at ``peak`` cd/m², in units of 100 cd/m² (BT.2100: the
-    inverse OETF, then the OOTF with the system gamma for that peak on the scene's luminance, weights ``luma``)."""
+def _hlg_scene(v: np.ndarray) -> np.ndarray:
+    """HLG's signal to scene light, 0-1 (BT.2100's inverse OETF)."""
     a, b, c = 0.17883277, 0.28466892, 0.55991073
     v = np.clip(v, 0, 1)
-    scene = np.where(v <= 0.5, v * v / 3, (np.exp((v - c) / a) + b) / 12)
-    gamma = 1.2 + 0.42 * np.log10(peak / 1000)
-    ys = scene @ luma
-    return peak / 100 * np.power(np.maximum(ys, 1e-12), gamma - 1)[..., None] * scene
+    return np.where(v <= 0.5, v * v / 3, (np.exp((v - c) / a) + b) / 12)
 
 
 def _sdr_light(v: np.ndarray, transfer: int) -> np.ndarray:
@@ -82,6 +80,15 @@ def _sdr_light(v: np.ndarray, transfer: int) -> np.ndarray:
     if transfer == SRGB:
         return np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4))
     return np.power(v, 2.4)  # BT.1886's display gamma
+
+
+@functools.cache
+def _decoder(transfer: int, levels: int) -> np.ndarray:
+    """Each of ``levels`` coded levels' light (float32): PQ's in units of 100 cd/m², HLG's scene light, an SDR
+    curve's display light."""
+    v = np.arange(levels, dtype=np.float64) / (levels - 1)
+    light = _pq_light(v) if transfer == PQ else _hlg_scene(v) if transfer == HLG else _sdr_light(v, transfer)
+    return light.astype(np.float32)
 
 
 def _mobius(x: np.ndarray, peak: float, j: float = 0.3) -> np.ndarray:
@@ -94,28 +101,28 @@ def _mobius(x: np.ndarray, peak: float, j: float = 0.3) -> np.ndarray:
 
 def to_sdr(pixels: np.ndarray, primaries: int, transfer: int, peak: float = HDR_PEAK) -> np.ndarray:
     """``pixels`` (``(H, W, C)`` ``uint8`` or ``uint16``; ``C`` 1 or 3, full range) of these H.273 code points as
-    SDR sRGB levels of the same shape and type (see the module); as they are where :func:`needs` says no."""
+    SDR sRGB levels of the same shape and type (see the module); as they are where :func:`needs` says no. HLG's light
+    is its display's at :data:`HDR_PEAK` (BT.2100's OOTF, on the scene's luminance)."""
     if not needs(primaries, transfer):
         return pixels
-    top = float(np.iinfo(pixels.dtype).max)
+    top = np.iinfo(pixels.dtype).max
+    lut = _decoder(transfer, top + 1)
+    colour = pixels.shape[2] == 3
+    matrix = _to_bt709(primaries).astype(np.float32).T if primaries in _PRIMARIES and colour else None
+    luma = (_to_xyz(primaries if primaries in _PRIMARIES else 1)[1] if colour else np.ones(1)).astype(np.float32)
+    gamma = 1.2 + 0.42 * np.log10(HDR_PEAK / 1000)  # HLG's system gamma at its display's peak
     out = np.empty_like(pixels)
-    step = max(1, (1 << 22) // max(1, pixels.shape[1] * pixels.shape[2]))  # about 4 M samples of float64 at a time
-    matrix = _to_bt709(primaries) if primaries in _PRIMARIES and pixels.shape[2] == 3 else None
-    luma = (_to_xyz(primaries if primaries in _PRIMARIES else 1)[1] if pixels.shape[2] == 3 else np.ones(1))
+    step = max(1, (1 << 21) // max(1, pixels.shape[1] * pixels.shape[2]))  # about 2 M samples of float32 at a time
     for y in range(0, pixels.shape[0], step):
-        v = pixels[y : y + step].astype(np.float64) / top
-        if transfer == PQ:
-            light = _pq_light(v)
-        elif transfer == HLG:
-            light = _hlg_light(v, luma, HDR_PEAK)
-        else:
-            light = _sdr_light(v, transfer)
+        light = lut[pixels[y : y + step]]
+        if transfer == HLG:  # the display's light: scene light times the scene luminance to the gamma's excess
+            light *= (HDR_PEAK / 100) * np.power(np.maximum(light @ luma, 1e-12), gamma - 1)[..., None]
         if matrix is not None:
-            light = np.maximum(light @ matrix.T, 0)
+            light = np.maximum(light @ matrix, 0)
         if transfer in (PQ, HLG):
             brightest = np.maximum(light.max(axis=2, keepdims=True), 1e-6)
-            light = light * (_mobius(brightest, peak / 100) / brightest)
-        light = np.clip(light, 0, 1)
+            light *= _mobius(brightest, peak / 100) / brightest
+        np.clip(light, 0, 1, out=light)
         shown = np.where(light <= 0.0031308, 12.92 * light, 1.055 * np.power(light, 1 / 2.4) - 0.055)
-        out[y : y + step] = np.round(shown * top).astype(pixels.dtype)
+        out[y : y + step] = np.rint(shown * top).astype(pixels.dtype)
     return out
