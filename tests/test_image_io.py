@@ -1721,3 +1721,32 @@ def test_an_exif_too_long_for_a_jpeg_header_leaves_its_maker_note_out(tmp_path: 
                                        "HEIC or JPEG XL output keeps it whole")
     with Image.open(tmp_path / "huge.jpg") as im:
         assert not im.getexif()
+
+
+def test_a_panoramas_sizes_are_scaled_and_whether_it_goes_all_the_way_round() -> None:
+    """Photo Sphere XMP (``GPano``), as attributes or elements: its pixel sizes scaled with the picture (across by
+    the width's factor, down by the height's, the crop's place too), other properties left; it goes round where it is
+    equirectangular and its cropped area is as wide as the full panorama (however the numbers are written), not a
+    partial panorama, a cylinder, a malformed width or no XMP."""
+    from classsr_cli.io.image import _xmp_for_output, full_circle
+
+    def pano(projection: str, full: str, cropped: str) -> bytes:
+        return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                '<rdf:Description rdf:about="" xmlns:GPano="http://ns.google.com/photos/1.0/panorama/" '
+                f'GPano:ProjectionType="{projection}" GPano:FullPanoWidthPixels="{full}" GPano:PoseHeadingDegrees="90">'
+                f"<GPano:CroppedAreaImageWidthPixels>{cropped}</GPano:CroppedAreaImageWidthPixels>"
+                "<GPano:CroppedAreaImageHeightPixels>1000</GPano:CroppedAreaImageHeightPixels>"
+                "<GPano:FullPanoHeightPixels>2000</GPano:FullPanoHeightPixels>"
+                "<GPano:CroppedAreaTopPixels>500</GPano:CroppedAreaTopPixels>"
+                "</rdf:Description></rdf:RDF></x:xmpmeta>").encode()  # fmt: skip
+
+    out = _xmp_for_output(pano("equirectangular", "4000", "3000"), 12000, 4000)
+    assert out is not None
+    for name, value in (("FullPanoWidthPixels", "16000"), ("PoseHeadingDegrees", "90")):
+        assert f'GPano:{name}="{value}"'.encode() in out, name
+    for name, value in (("CroppedAreaImageWidthPixels", 12000), ("CroppedAreaImageHeightPixels", 4000),
+                        ("FullPanoHeightPixels", 8000), ("CroppedAreaTopPixels", 2000)):  # fmt: skip
+        assert f"<GPano:{name}>{value}</GPano:{name}>".encode() in out, name
+    assert full_circle(pano("equirectangular", "4000", "4000.0")) and full_circle(pano("Equirectangular", "8", "8"))
+    assert not full_circle(pano("equirectangular", "4000", "3000")) and not full_circle(pano("cylindrical", "8", "8"))
+    assert not full_circle(pano("equirectangular", "wide", "8")) and not full_circle(None)

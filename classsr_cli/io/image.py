@@ -2329,7 +2329,10 @@ def full_circle(xmp: bytes | None) -> bool:
     if not xmp or (_xmp_value(xmp, "GPano:ProjectionType") or "").lower() != "equirectangular":
         return False
     full, cropped = _xmp_value(xmp, "GPano:FullPanoWidthPixels"), _xmp_value(xmp, "GPano:CroppedAreaImageWidthPixels")
-    return full is None or cropped is None or full == cropped
+    try:
+        return full is None or cropped is None or float(full) == float(cropped)
+    except ValueError:
+        return False
 
 
 def _xmp_for_output(xmp: bytes | None, width: int, height: int) -> bytes | None:
