@@ -2637,6 +2637,35 @@ def test_mov_keeps_the_language_of_french_german_or_chinese_streams(
         assert [s.language for s in probe(tmp_path / name).streams] == want, name
 
 
+def test_a_language_mov_cannot_hold_is_said_and_the_table_is_the_bundled_ffmpegs(tmp_path: Path) -> None:
+    """ffmpeg's MOV muxer keeps 94 of the 507 ISO 639-2 codes (MOV_KEPT, measured by scripts/mov_languages.py): each is
+    read back from a .mov as written, and Croatian, Serbian and Afrikaans are written as none. A Matroska file's
+    Croatian audio and Serbian subtitles into .mov are said to lose their language (into .mp4 they keep it); an
+    English video, or Bokmål audio (written as Norwegian), is not said."""
+    from classsr_cli.io.video import MOV_KEPT, plan_streams, probe
+
+    codes = [*sorted(MOV_KEPT), "hrv", "srp", "afr"]
+    tracks = tmp_path / "tracks.mov"
+    ff("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "0.05", *[a for _ in codes for a in ("-map", "0:a")],
+       *[a for k, c in enumerate(codes) for a in (f"-metadata:s:a:{k}", f"language={c}")], "-c:a", "pcm_s16le",
+       tracks)  # fmt: skip
+    listing = subprocess.run([FF, "-hide_banner", "-i", str(tracks)], capture_output=True, text=True).stderr
+    got = dict(re.findall(r"Stream #0:(\d+)(?:\[0x[0-9a-f]+\])?\((\w+)\)", listing))
+    assert [got.get(str(k), "und") for k in range(len(codes))] == [*sorted(MOV_KEPT), "und", "und", "und"]
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nizlaz\n")
+    src = tmp_path / "langs.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.5", "-f", "lavfi", "-i", "sine=duration=0.5", "-i",
+       srt, "-map", "0", "-map", "1", "-map", "1", "-map", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+       "-c:s", "srt", "-metadata:s:v:0", "language=eng", "-metadata:s:a:0", "language=hrv", "-metadata:s:a:1",
+       "language=nob", "-metadata:s:s:0", "language=srp", src)  # fmt: skip
+    info = probe(src)
+    said = [n for n in plan_streams(info, "mov", EncodeOptions())[1] if "language" in n]
+    assert said == ["the languages of audio #1 (hrv) and subtitle #3 (srp) are not kept: ffmpeg's MOV muxer knows no "
+                    "QuickTime code for them, so they are written as none; an .mp4 or .mkv output keeps them"]
+    assert not [n for n in plan_streams(info, "mp4", EncodeOptions())[1] if "language" in n]
+
+
 def test_track_names_are_kept(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """A video track named "Camera A" (its stream is classsr's: the name was lost) and audio and subtitle tracks named
     "Lav mic" and "Signs" keep their names: as titles in Matroska, as handler names in MP4 and MOV, whose players show

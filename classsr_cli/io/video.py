@@ -1887,7 +1887,20 @@ def _tag_args(codec: str, muxer: str) -> list[str]:
 #: (``deu``) is written so (``fra``, ``ger``), not without a language (ffmpeg's 7.1 to 9.0; tested).
 MOV_LANGUAGES = {"sqi": "alb", "hye": "arm", "eus": "baq", "mya": "bur", "zho": "chi", "cze": "ces", "nld": "dut",
                  "fre": "fra", "kat": "geo", "deu": "ger", "ell": "gre", "isl": "ice", "mkd": "mac", "msa": "may",
-                 "fas": "per", "rum": "ron", "slo": "slk", "bod": "tib", "cym": "wel"}  # fmt: skip
+                 "fas": "per", "rum": "ron", "slo": "slk", "bod": "tib", "cym": "wel",
+                 "nob": "nor", "nno": "nor"}  # fmt: skip  (Norwegian Bokmål and Nynorsk: Norwegian, their macrolanguage)
+#: The ISO 639-2 codes ffmpeg's MOV muxer keeps (its table of QuickTime's language codes: 94 of the 507 codes;
+#: ``python scripts/mov_languages.py``, ffmpeg 9.0.2): a stream in another language (Croatian, Serbian, Afrikaans,
+#: Filipino, Cantonese, ...) is written into a ``.mov`` without one, which a note says.
+MOV_KEPT = frozenset({
+    "alb", "amh", "ara", "arm", "asm", "aym", "aze", "baq", "bel", "ben", "bul", "bur", "cat", "ces",
+    "chi", "dan", "dut", "dzo", "eng", "epo", "est", "fin", "fra", "geo", "ger", "gre", "grn", "guj",
+    "heb", "hin", "hun", "ice", "ind", "ita", "jav", "jpn", "kan", "kas", "kaz", "khm", "kin", "kir",
+    "kor", "kur", "lao", "lat", "lav", "lit", "mac", "mal", "mar", "may", "mlg", "mlt", "mon", "nep",
+    "nor", "nya", "ori", "orm", "per", "pol", "por", "pus", "que", "ron", "run", "rus", "san", "sin",
+    "slk", "slv", "smi", "snd", "som", "spa", "swa", "tam", "tat", "tel", "tgk", "tgl", "tha", "tib",
+    "tir", "tuk", "tur", "uig", "ukr", "urd", "uzb", "vie", "wel", "yid",
+})  # fmt: skip
 
 
 def _names(stream: StreamInfo | None, muxer: str) -> list[tuple[str, str]]:
@@ -2828,6 +2841,17 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
         tc_args = ["-metadata", "timecode="]
     cover_args = [a for k, s in enumerate(kept_covers(info, muxer), 1)
                   for a in ("-map", f"1:{s.index}", f"-c:v:{k}", "copy", f"-disposition:v:{k}", "attached_pic")]  # fmt: skip
+    video = [s for s in info.streams if s.index == info.video_index]
+    lost = [s for kept, streams in ((True, video), (audio_args, audio), (sub_args, subs))
+            for s in (streams if kept else []) if muxer == "mov" and s.language
+            and written_language(s.language, muxer) not in MOV_KEPT]  # fmt: skip
+    if lost:
+        named = [f"{s.kind} #{s.index} ({s.language})" for s in lost]
+        which = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+        one = len(named) == 1
+        notes.append(f"the language{'' if one else 's'} of {which} {'is' if one else 'are'} not kept: ffmpeg's MOV "
+                     f"muxer knows no QuickTime code for {'it' if one else 'them'}, so {'it is' if one else 'they are'} "
+                     f"written as none; an .mp4 or .mkv output keeps {'it' if one else 'them'}")
     # A copied stream's metadata is copied, but for the language code MOV lists and the name MP4/MOV players show.
     meta_args: list[str] = []
     for kind, kept, streams in (("a", audio_args, audio), ("s", sub_args, subs)):
