@@ -1611,6 +1611,10 @@ def test_a_jpegs_comments_are_kept_before_the_record_and_go_into_png_as_comment_
         assert [m for m, _ in im.applist if m == "COM"] == []
     assert write_image(tmp_path / "out.webp", picture) == ["WEBP output holds no comment: the picture's comment is "
                                                            "left out; a JPEG or PNG output keeps it"]  # fmt: skip
+    write_image(tmp_path / "long.jpg", Picture(RGB, text=(PngText("Comment", "é" * 40_000),)))  # 80,000 bytes
+    with Image.open(tmp_path / "long.jpg") as im:
+        parts = [s for m, s in im.applist if m == "COM"]
+        assert [len(p) for p in parts] == [65532, 14468] and [p.decode() for p in parts] == ["é" * 32766, "é" * 7234]
     # a PNG's other text: said where left out (not its Software, nor ImageMagick's file times)
     texts = (PngText("Title", "Harbour"), PngText("Author", "Ana"), PngText("Comment", "dawn"),
              PngText("Software", "GIMP"), PngText("date:create", "2026-01-01T00:00:00"))  # fmt: skip

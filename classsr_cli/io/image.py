@@ -283,6 +283,17 @@ class Meta:
         )
 
 
+def _segments(data: bytes, size: int) -> Iterator[bytes]:
+    """``data`` in parts of at most ``size`` bytes, none cut inside a UTF-8 character (where it is UTF-8)."""
+    at = 0
+    while at < len(data):
+        end = min(at + size, len(data))
+        while at < end < len(data) and end > at + size - 4 and data[end] & 0xC0 == 0x80:  # a continuation byte
+            end -= 1
+        yield data[at:end]
+        at = end
+
+
 def _comment_text(comment: bytes) -> str:
     """A JPEG's or GIF's comment as text: UTF-8, else Latin-1 (which their older writers meant)."""
     try:
@@ -2386,8 +2397,9 @@ def _pil_write(
             options["comment"] = f"classsr {meta.made_by}"
         if meta.iptc:
             options["extra"] = _app13(meta.iptc)
-        for comment in meta.comments:  # the source's, before this run's record (Pillow writes one COM)
-            options["extra"] = options.get("extra", b"") + b"\xff\xfe" + struct.pack(">H", 2 + len(comment)) + comment  # type: ignore[operator]
+        for comment in meta.comments:  # the source's, before this run's record (Pillow writes one COM); a PNG's
+            for part in _segments(comment, 65533):  # Comment longer than one segment holds: in several
+                options["extra"] = options.get("extra", b"") + b"\xff\xfe" + struct.pack(">H", 2 + len(part)) + part  # type: ignore[operator]
         if meta.gain_map is None:
             _jpeg_xmp(options, options.pop("xmp", None))  # type: ignore[arg-type]
         else:
