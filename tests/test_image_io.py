@@ -1626,6 +1626,37 @@ def test_a_jpegs_comments_are_kept_before_the_record_and_go_into_png_as_comment_
     assert write_image(tmp_path / "bare.webp", Picture(RGB, text=texts[3:])) == []
 
 
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_imagemagicks_raw_iptc_profile_in_a_png_is_carried_into_jpeg(tmp_path: Path, wrapped: bool) -> None:
+    """ImageMagick keeps a JPEG's IPTC record in a PNG as "Raw profile type iptc" text (hexadecimal, compressed), the
+    datasets alone or inside Photoshop's resources: read as the IPTC record, so a JPEG or TIFF output of the PNG
+    carries the caption and keywords (they were said to be left out with the PNG's text); a PNG output keeps the
+    text; a damaged profile is no record."""
+    from PIL import IptcImagePlugin, PngImagePlugin
+
+    iptc = _iim((0, b"\x00\x04"), (120, b"Harbour at dawn"), (25, b"sea"))
+    data = b"8BIM\x04\x04\x00\x00" + struct.pack(">I", len(iptc)) + iptc + b"\x00" * (len(iptc) % 2) if wrapped else iptc
+    hexed = data.hex()
+    raw = "\niptc\n" + f"{len(data):8d}\n" + "\n".join(hexed[k : k + 72] for k in range(0, len(hexed), 72)) + "\n"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type iptc", raw, zip=True)
+    info.add_text("Title", "Harbour")
+    src = tmp_path / "magick.png"
+    Image.fromarray(RGB).save(src, pnginfo=info)
+    picture = read_image(src)
+    assert picture.iptc == iptc
+    assert write_image(tmp_path / "out.jpg", picture) == [
+        "JPEG output holds no PNG text: its Title is left out; a PNG output keeps it"]
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert IptcImagePlugin.getiptcinfo(im)[(2, 120)] == b"Harbour at dawn"
+    write_image(tmp_path / "out.png", picture)
+    assert read_image(tmp_path / "out.png").iptc == iptc
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type iptc", raw.replace(f"{len(data):8d}", f"{len(data) + 1:8d}"), zip=True)
+    Image.fromarray(RGB).save(tmp_path / "damaged.png", pnginfo=info)
+    assert read_image(tmp_path / "damaged.png").iptc is None
+
+
 def test_an_xmp_too_long_for_a_jpeg_header_is_split_into_standard_and_extended_xmp(tmp_path: Path) -> None:
     """A PNG's 170 kB XMP (a Photoshop document's history, photoshop:DocumentAncestors) into a JPEG, whose APP1 holds
     65,502 bytes of it: Pillow refused it ("XMP data is too long", an internal error). It is split as the XMP

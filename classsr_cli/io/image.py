@@ -725,17 +725,39 @@ def _comments(im: Image.Image, fmt: str) -> tuple[bytes, ...]:
 
 #: Photoshop's image resource that holds the IPTC record, and the one that holds its MD5 digest.
 _IPTC_RESOURCE, _IPTC_DIGEST = 0x0404, 0x0425
+#: The PNG text ImageMagick keeps a JPEG's IPTC record in, as its "raw profile" (hexadecimal).
+_RAW_IPTC = "Raw profile type iptc"
+
+
+def _raw_profile(text: str) -> bytes | None:
+    """The bytes of an ImageMagick raw profile (PNG text: a blank line, the profile's name, its length in bytes, then
+    the bytes in hexadecimal); ``None`` where it is not one or its length is not what it says."""
+    lines = text.strip("\n").split("\n")
+    try:
+        size, data = int(lines[1]), bytes.fromhex("".join(lines[2:]))
+    except (IndexError, ValueError):
+        return None
+    return data if len(data) == size else None
+
+
 #: The TIFF tag that holds the IPTC record (IPTC-NAA).
 _IPTC_TAG = 33723
 
 
 def _iptc(path: Path, im: Image.Image, fmt: str) -> bytes | None:
-    """An opened JPEG's IPTC record (its Photoshop ``APP13`` resource 0x0404) or TIFF's (tag 33723, read by tifffile:
+    """An opened JPEG's IPTC record (its Photoshop ``APP13`` resource 0x0404), TIFF's (tag 33723, read by tifffile:
     Photoshop and exiftool store it as 32-bit integers, which Pillow's declaration of the tag refuses, with a warning;
-    the bytes as the file has them); ``None`` where it has none or the data is not IPTC datasets (0x1C first)."""
+    the bytes as the file has them) or PNG's (ImageMagick's raw profile text, :data:`_RAW_IPTC`); ``None`` where it
+    has none or the data is not IPTC datasets (0x1C first)."""
     data: Any = None
     if fmt in ("JPEG", "MPO"):
         data = (im.info.get("photoshop") or {}).get(_IPTC_RESOURCE)
+    elif fmt == "PNG" and isinstance(raw := (getattr(im, "text", None) or {}).get(_RAW_IPTC), str):
+        data = _raw_profile(raw)
+        if data is not None and data[:4] == b"8BIM":  # ImageMagick's iptc profile as Photoshop's resources
+            from classsr_cli.io.psd import _resources
+
+            data = _resources(data).get(_IPTC_RESOURCE)
     elif fmt == "TIFF":
         import tifffile
 
@@ -2070,7 +2092,8 @@ def _comment_notes(fmt: str, meta: Meta) -> list[str]:
     if fmt == "PNG":
         return []
     keys = list(dict.fromkeys(t.keyword for t in meta.text
-                              if t.keyword not in ("Software", "classsr") and not t.keyword.startswith("date:")))  # fmt: skip
+                              if t.keyword not in ("Software", "classsr") and not t.keyword.startswith("date:")
+                              and not (t.keyword == _RAW_IPTC and meta.iptc)))  # fmt: skip (the IPTC record's own note)
     keys = [k for k in keys if not (fmt == "JPEG" and k == "Comment")]
     if keys:
         listed = ", ".join(keys[:-1]) + (" and " if len(keys) > 1 else "") + keys[-1]
