@@ -146,8 +146,8 @@ def _shift_chunks(moov: bytearray, since: int, by: int) -> bool:
                 return False
             if kind in (b"stco", b"co64"):
                 wide = kind == b"co64"
-                count = struct.unpack_from(">I", moov, at + header + 4)[0]
                 fmt, step = (">Q", 8) if wide else (">I", 4)
+                count = min(struct.unpack_from(">I", moov, at + header + 4)[0], (size - header - 8) // step)
                 for i in range(count):
                     pos = at + header + 8 + i * step
                     value = struct.unpack_from(fmt, moov, pos)[0]
