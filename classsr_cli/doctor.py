@@ -74,7 +74,7 @@ def formats() -> list[Check]:
 
     from classsr_cli.errors import VideoError
     from classsr_cli.io.image import readable_formats
-    from classsr_cli.io.video import ffmpeg_codecs, ffmpeg_exe
+    from classsr_cli.io.video import SDR_FILTERS, ffmpeg_codecs, ffmpeg_exe, ffmpeg_filters
 
     checks: list[Check] = []
     try:
@@ -115,6 +115,10 @@ def formats() -> list[Check]:
         ok = codec in encoders
         checks.append(Check("ffmpeg", codec, ok if codec == "libx264" else (True if ok else None),
                             what if ok else f"{what}: not in this ffmpeg"))
+    tone = ffmpeg_filters() >= SDR_FILTERS
+    checks.append(Check("ffmpeg", "zscale, tonemap", True if tone else None,
+                        "HDR video tone-mapped into GIF, WebP and APNG" if tone
+                        else "not in this ffmpeg: HDR video shows as coded in GIF, WebP and APNG"))  # fmt: skip
     return checks
 
 

@@ -1307,6 +1307,18 @@ def test_an_hdr_or_wide_gamut_source_into_frames_without_colour_tags_is_said_to_
     assert "HDR (HLG) in BT.2020 colours; JPEG frames hold no colour tags: tone-mapped" in said("hlg", "mjpeg")[0]
     assert said("pq", "libwebp_anim") and said("hlg", "apng") and said("pq", "tiff")
     assert not said("pq", "libx265") and not said("pq", "png") and not said("sdr", "gif")
+    # a system ffmpeg without zimg: GIF frames show the levels as coded, said; JPEG frames, classsr's own, are converted
+    from classsr_cli.io import video as iov
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(iov, "ffmpeg_filters", frozenset)
+        assert said("pq", "gif") == ["the source is HDR (PQ) in BT.2020 colours; GIF frames hold no colour tags, so they "
+                                     "show its levels as SDR sRGB's (paler colours; not converted; this ffmpeg has no "
+                                     "zscale and tonemap): a .mp4, .mkv, .mov or .webm output, or PNG frames, keep it "
+                                     "as it is"]  # fmt: skip
+        assert "tone-mapped" in said("hlg", "mjpeg")[0]
+        assert "zscale" not in " ".join(iov._video_args(EncodeOptions().for_source("gif", "yuv420p10le"), "gif",
+                                                        Fraction(1, 10), "tv, bt2020nc/bt2020/smpte2084"))  # fmt: skip
 
 
 def test_hdr_and_wide_gamut_frames_are_tone_mapped_and_converted_for_frames_without_colour_tags() -> None:

@@ -2560,10 +2560,13 @@ def _to_sdr(codec: str, color: str | None, hdr10: HDR10 | None = None) -> list[s
     colour tags (:data:`_UNTAGGED`) is shown as, SDR in BT.709 primaries: the light made linear (100 cd/m² at 1.0),
     the primaries converted, an HDR source's light tone-mapped (Möbius: linear up to about SDR's white, its highlights
     rolled off up to its peak: MaxCLL, else the mastering display's, else :data:`HDR_PEAK`) and written with sRGB's
-    transfer, a wide-gamut SDR source's with its own; none for other sources and outputs."""
+    transfer, a wide-gamut SDR source's with its own; none for other sources and outputs, nor from an ffmpeg without
+    those filters (:data:`SDR_FILTERS`)."""
     _, primaries, transfer = color_tags(color)
     hdr, wide = transfer in _HDR_TRANSFERS, primaries in _WIDE_PRIMARIES
     if codec not in _UNTAGGED or not (hdr or wide) or not (hdr or transfer in _SDR_TRANSFERS or transfer is None):
+        return []
+    if not ffmpeg_filters() >= SDR_FILTERS:  # an ffmpeg without zimg: shown as coded (said)
         return []
     given = f"color_primaries={primaries if wide else 'bt709'}:color_trc={transfer or 'bt709'}:colorspace=gbr:range=pc"
     filters = [f"setparams={given}", "zscale=t=linear:npl=100", "format=gbrpf32le", "zscale=p=bt709"]
@@ -2581,19 +2584,26 @@ def _shown_color(codec: str, color: str | None) -> str | None:
 
 def _untagged_note(info: VideoInfo, codec: str | None) -> list[str]:
     """What an output whose frames hold no colour tags does with an HDR or wide-gamut source: tone-maps it to SDR
-    and converts its colours to BT.709's (:func:`_to_sdr`), said; one whose transfer that does not take shows its coded
-    levels as SDR sRGB's (said)."""
+    and converts its colours to BT.709's (:func:`_to_sdr`; JPEG and TIFF frames, which classsr writes itself, by
+    :func:`classsr_cli.io.sdr.to_sdr`), said; one whose transfer that does not take, or an ffmpeg without the filters,
+    shows its coded levels as SDR sRGB's (said)."""
+    from classsr_cli.io.jxl import h273
+    from classsr_cli.io.sdr import needs
+
     _, primaries, transfer = color_tags(info.color)
     hdr, wide = _HDR_TRANSFERS.get(transfer or ""), _WIDE_PRIMARIES.get(primaries or "")
     if codec not in _UNTAGGED or not (hdr or wide):
         return []
     what = f"{hdr} in {wide} colours" if hdr and wide else hdr or f"in {wide} colours"
     keep = "a .mp4, .mkv, .mov or .webm output, or PNG frames, keep it as it is"
-    if _to_sdr(codec, info.color):
+    codes = h273(primaries, transfer)
+    own = codec in ("mjpeg", "tiff") and codes is not None and needs(*codes)
+    if _to_sdr(codec, info.color) or own:
         done = "tone-mapped to SDR in BT.709 colours" if hdr else "its colours converted to BT.709's"
         return [f"the source is {what}; {_UNTAGGED[codec]} frames hold no colour tags: {done}; {keep}"]
+    why = "" if ffmpeg_filters() >= SDR_FILTERS else "; this ffmpeg has no zscale and tonemap"
     return [f"the source is {what}; {_UNTAGGED[codec]} frames hold no colour tags, so they show its levels as SDR sRGB's "
-            f"(paler colours; not converted): {keep}"]
+            f"(paler colours; not converted{why}): {keep}"]
 
 
 def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | None = None, *,
@@ -2682,6 +2692,21 @@ def ffmpeg_codecs(kind: str) -> frozenset[str]:
         return frozenset()
     text = proc.stdout.decode("utf-8", "replace")
     return frozenset(n for n in re.findall(r"^ [VAS][A-Z.]{5} (\S+)", text, re.M) if n != "=")
+
+
+@functools.cache
+def ffmpeg_filters() -> frozenset[str]:
+    """The names of the bundled ffmpeg's filters (``zscale``, ``tonemap``, ...); empty where it does not answer. A
+    system ffmpeg (``IMAGEIO_FFMPEG_EXE``) built without zimg has no ``zscale``."""
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-filters"], capture_output=True, timeout=30, check=False)
+    except (subprocess.TimeoutExpired, OSError):  # pragma: no cover - no ffmpeg that answers
+        return frozenset()
+    return frozenset(re.findall(r"^ [A-Z.]{2,3} (\S+)\s+\S+->\S+", proc.stdout.decode("utf-8", "replace"), re.M))
+
+
+#: The filters :func:`_to_sdr` converts an HDR or wide-gamut source's frames with.
+SDR_FILTERS = frozenset({"zscale", "tonemap"})
 
 
 @functools.cache
