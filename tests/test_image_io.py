@@ -338,11 +338,15 @@ def test_a_10_or_12_bit_avif_is_read_at_16_bits_before_its_rotation(tmp_path: Pa
     hdr = read_image(pq)
     assert hdr.bits == 16 and hdr.nclx == Nclx(9, 16, 9, True)
     assert hdr.notes == []  # said where an output cannot keep it
-    assert write_image(tmp_path / "pq.jpg", hdr)[0] == ("the picture is HDR (PQ) in BT.2020 colours, which a JPEG "
+    assert write_image(tmp_path / "pq.jpg", hdr)[0] == ("the picture is HDR (PQ) in BT.2020 colours, which the JPEG "
                                                         "output cannot say: tone-mapped to SDR sRGB; a HEIC, JPEG XL or "
                                                         "PNG output keeps it HDR")  # fmt: skip
     write_image(tmp_path / "pq.png", hdr)
     assert b"cICP\x09\x10\x00\x01" in (tmp_path / "pq.png").read_bytes()
+    again = read_image(tmp_path / "pq.png")  # read back as PQ (it was read as sRGB: a PNG of it lost its tag)
+    assert again.nclx == hdr.nclx and again.notes == []
+    write_image(tmp_path / "pq2.png", again)
+    assert b"cICP\x09\x10\x00\x01" in (tmp_path / "pq2.png").read_bytes()
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.fromarray(SMOOTH).save(tmp_path / "turned.avif", exif=exif.tobytes(), quality=100)  # stored as irot
@@ -503,7 +507,7 @@ def test_jpeg_xl_in_wide_gamut_without_a_profile_keeps_its_tag(tmp_path: Path) -
     assert back.nclx == p3 and np.array_equal(back.pixels, SMOOTH) and back.gamma is None  # not ffmpeg's PNG's
     assert back.notes == []
     assert write_image(tmp_path / "p3.jpg", back) == ["the picture is in Display P3 colours without an ICC profile, "
-                                                      "which a JPEG output cannot say: converted to sRGB's; a HEIC, "
+                                                      "which the JPEG output cannot say: converted to sRGB's; a HEIC, "
                                                       "JPEG XL or PNG output keeps them"]  # fmt: skip
     write_image(tmp_path / "b.png", back)
     assert b"cICP\x0c\x0d\x00\x01" in (tmp_path / "b.png").read_bytes()

@@ -66,14 +66,14 @@ def test_a_jpeg_or_tiff_output_is_converted_whole_or_in_bands_and_heic_png_jpeg_
     says what its colours are, left alone."""
     pq = Nclx(9, 16, 9, True)
     pic = Picture(PIXELS, nclx=pq)
-    said = ["the picture is HDR (PQ) in BT.2020 colours, which a TIFF output cannot say: tone-mapped to SDR sRGB; a "
+    said = ["the picture is HDR (PQ) in BT.2020 colours, which the TIFF output cannot say: tone-mapped to SDR sRGB; a "
             "HEIC, JPEG XL or PNG output keeps it HDR"]
     assert write_image(tmp_path / "whole.tif", pic) == said
     assert write_image_rows(tmp_path / "bands.tif", PIXELS.shape[:2], 3, np.uint16, (PIXELS[:2], PIXELS[2:]),
                             meta=pic.carried()) == said  # fmt: skip
     whole = read_image(tmp_path / "whole.tif").pixels
     assert np.array_equal(whole, to_sdr(PIXELS, 9, 16)) and np.array_equal(read_image(tmp_path / "bands.tif").pixels, whole)
-    assert write_image(tmp_path / "out.jpg", pic)[0].startswith("the picture is HDR (PQ) in BT.2020 colours, which a JPEG")
+    assert write_image(tmp_path / "out.jpg", pic)[0].startswith("the picture is HDR (PQ) in BT.2020 colours, which the JPEG")
     assert write_image(tmp_path / "out.png", pic) == []
     assert np.array_equal(read_image(tmp_path / "out.png").pixels, PIXELS)
     from PIL import ImageCms

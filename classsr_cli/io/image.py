@@ -622,6 +622,9 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     icc = im.info.get("icc_profile") or None
     mode = im.mode
     png = _png_header(path) if fmt == "PNG" else None
+    if png is not None and png.cicp is not None and png.cicp[2] == 0 and png.cicp[3] and not icc:  # RGB, full range
+        coded = _coded(png.cicp[0], png.cicp[1])  # (the matrix a HEIC output of it is coded in)
+        coded = None if coded.srgb else coded
     if png is not None and png.bits == 16:
         colour, alpha = _read_png16(path, png)
     elif fmt == "TIFF" and _tiff_is_16bit(im):
@@ -919,13 +922,15 @@ def _to_rgb(im: Image.Image, icc: bytes | None, notes: list[str]) -> tuple[Image
 
 @dataclass(frozen=True)
 class _PngHeader:
-    """What classsr reads of a PNG before its pixels: the IHDR, and whether a tRNS chunk precedes the pixels."""
+    """What classsr reads of a PNG before its pixels: the IHDR, whether a tRNS chunk precedes the pixels, and its
+    ``cICP`` chunk's code points (primaries, transfer, matrix, full range: an HDR or wide-gamut PNG's), if any."""
 
     width: int
     height: int
     bits: int
     colour_type: int
     keyed: bool
+    cicp: tuple[int, int, int, int] | None = None
 
 
 def _avif_bits(path: Path) -> int:
@@ -981,9 +986,9 @@ def _sdr_notes(fmt: str, nclx: Nclx) -> list[str]:
     hdr, wide = _HDR_TRANSFERS.get(nclx.transfer), _PRIMARIES.get(nclx.primaries)
     if hdr:
         what = f"HDR ({hdr}){f' in {wide} colours' if wide else ''}"
-        return [f"the picture is {what}, which a {fmt} output cannot say: tone-mapped to SDR sRGB; a HEIC, JPEG XL or "
+        return [f"the picture is {what}, which the {fmt} output cannot say: tone-mapped to SDR sRGB; a HEIC, JPEG XL or "
                 "PNG output keeps it HDR"]
-    return [f"the picture is in {wide} colours without an ICC profile, which a {fmt} output cannot say: converted to "
+    return [f"the picture is in {wide} colours without an ICC profile, which the {fmt} output cannot say: converted to "
             "sRGB's; a HEIC, JPEG XL or PNG output keeps them"]
 
 
@@ -1591,14 +1596,18 @@ def _png_header(path: Path) -> _PngHeader:
         if len(head) < 33 or head[12:16] != b"IHDR":
             raise ValueError("not a PNG: no IHDR chunk")
         width, height = struct.unpack(">II", head[16:24])
-        keyed = False
+        keyed, cicp = False, None
         while len(chunk := f.read(8)) == 8:
             size, tag = struct.unpack(">I", chunk[:4])[0], chunk[4:]
             if tag in (b"IDAT", b"IEND"):
                 break
             keyed = keyed or tag == b"tRNS"
+            if tag == b"cICP" and size == 4:
+                data = f.read(4)
+                cicp = (data[0], data[1], data[2], data[3]) if len(data) == 4 else None
+                size -= len(data)
             f.seek(size + 4, os.SEEK_CUR)  # the data and its CRC
-    return _PngHeader(width, height, head[24], head[25], keyed)
+    return _PngHeader(width, height, head[24], head[25], keyed, cicp)
 
 
 #: PNG colour type of each number of samples a pixel (gray, gray+alpha, RGB, RGBA).
