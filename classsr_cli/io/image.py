@@ -2097,8 +2097,9 @@ def _iptc_notes(fmt: str, meta: Meta) -> list[str]:
 def _comment_notes(fmt: str, meta: Meta) -> list[str]:
     """What a ``fmt`` output other than PNG does with a picture's comment (a JPEG's or GIF's) and a PNG's text
     (``Title``, ``Author``, ...; not its ``Software``, which the record of the upscale replaces, nor ImageMagick's
-    file times, ``date:create``, ...): leaves them out, but a comment in a JPEG output."""
-    if fmt == "PNG":
+    file times, ``date:create``, ...): leaves them out, but a comment in a JPEG output; said where the format holds
+    other metadata (:data:`_META_FORMATS`: a BMP, TGA, ... holds none, EXIF and XMP neither, and is not said to)."""
+    if fmt == "PNG" or fmt not in _META_FORMATS:
         return []
     keys = list(dict.fromkeys(t.keyword for t in meta.text
                               if t.keyword not in ("Software", "classsr") and not t.keyword.startswith("date:")
