@@ -81,3 +81,29 @@ def test_a_jpeg_or_tiff_output_is_converted_whole_or_in_bands_and_heic_png_jpeg_
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     assert write_image(tmp_path / "icc.tif", Picture(PIXELS, nclx=pq, icc=srgb)) == []
     assert np.array_equal(read_image(tmp_path / "icc.tif").pixels, PIXELS)
+
+
+def test_an_hdr_picture_into_exr_or_pfm_is_written_as_the_light_it_shows(tmp_path: Path) -> None:
+    """An HDR (PQ) picture described by code points into OpenEXR or PFM: its light as it shows (1.0 = 100 cd/m²,
+    BT.709's primaries; PQ's reference white, 58 % signal, about 2.03), not its levels read as sRGB's (at most 1.0),
+    and said; whole and in bands alike."""
+    from classsr_cli.io import exr
+    from classsr_cli.io.sdr import linear
+
+    levels = np.array([[[0.0] * 3, [0.58] * 3, [0.75] * 3, [0.5, 0.3, 0.1]]])
+    pixels = np.repeat(np.round(levels * 65535).astype(np.uint16), 2, axis=0)
+    pic = Picture(pixels, nclx=Nclx(9, 16, 9, True))
+    want = linear(pixels, 9, 16)
+    assert 1.95 < want[0, 1, 0] < 2.1 and want[0, 2, 0] > 9  # 203 cd/m², about 1,000
+    assert write_image(tmp_path / "out.pfm", pic) == [
+        "PFM output: the HDR (PQ) picture's light written as it shows, in BT.709's primaries (1.0 = 100 cd/m², SDR's "
+        "white)"]
+    data = (tmp_path / "out.pfm").read_bytes()
+    body = data.split(b"\n", 3)[3]
+    got = np.frombuffer(body, "<f4").reshape(2, 4, 3)[::-1]  # stored bottom row first
+    assert np.allclose(got, want, rtol=1e-5, atol=1e-6)
+    write_image(tmp_path / "out.exr", pic)
+    write_image_rows(tmp_path / "bands.exr", pixels.shape[:2], 3, np.uint16, (pixels[:1], pixels[1:]), meta=pic.carried())
+    for name in ("out.exr", "bands.exr"):
+        light = exr.decode(ffmpeg_exe(), tmp_path / name)[..., :3]
+        assert np.allclose(light, want, rtol=2e-3, atol=1e-3), name  # half floats

@@ -455,14 +455,15 @@ def brighter(top: int, stops: int) -> np.ndarray:
 
 
 def linear_rows(
-    rows: np.ndarray, alpha: np.ndarray | None, linear: Linear | None, start: int, *, half: bool
+    rows: np.ndarray, alpha: np.ndarray | None, linear: Linear | None, start: int, *, half: bool,
+    decode: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Rows ``start ..`` of an EXR output, ``(n, W, C)`` float32 linear light as EXR stores it (colour premultiplied
     by alpha, alpha last), from ``rows`` of sRGB-encoded pixels (uint8 or uint16; gray as Y) and their ``alpha``:
-    decoded by sRGB's curve, ``linear``'s light outside 0-1 added back, held within half floats' range where
-    ``half``."""
+    decoded by sRGB's curve (or ``decode``: an HDR picture's own, :func:`classsr_cli.io.sdr.linear`), ``linear``'s
+    light outside 0-1 added back, held within half floats' range where ``half``."""
     top = int(np.iinfo(rows.dtype).max)
-    out = _decoding(top)[rows]
+    out = _decoding(top)[rows] if decode is None else decode(rows)
     rest = None if linear is None else linear.band(start, rows.shape[0])
     if rest is not None:
         out += rest
@@ -477,14 +478,15 @@ def linear_rows(
 
 
 def linear_bands(
-    bands: Iterable[np.ndarray], alpha: np.ndarray | None, linear: Linear | None, half: bool
+    bands: Iterable[np.ndarray], alpha: np.ndarray | None, linear: Linear | None, half: bool,
+    decode: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[np.ndarray]:
-    """The sRGB-encoded ``bands`` (top to bottom) and the matching rows of ``alpha`` as linear light
-    (:func:`linear_rows`)."""
+    """The sRGB-encoded ``bands`` (top to bottom; or as ``decode`` decodes them) and the matching rows of ``alpha`` as
+    linear light (:func:`linear_rows`)."""
     at = 0
     for band in bands:
         a = None if alpha is None else alpha[at : at + band.shape[0]]
-        yield linear_rows(band, a, linear, at, half=half)
+        yield linear_rows(band, a, linear, at, half=half, decode=decode)
         at += band.shape[0]
 
 

@@ -258,9 +258,10 @@ class Meta:
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
         of how it was made (``made_by``) as PNG text (``Software``, ``classsr``) or a JPEG comment."""
-        if fmt not in _META_FORMATS:  # (a PFM holds nothing but its light)
+        if fmt not in _META_FORMATS:  # (a PFM holds nothing but its light, which an nclx picture's is decoded by)
             linear = self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None
-            return Meta(lossless=self.lossless, linear=linear, uncompressed=self.uncompressed, texture=self.texture)
+            return Meta(lossless=self.lossless, linear=linear, uncompressed=self.uncompressed, texture=self.texture,
+                        nclx=self.nclx if fmt in _LINEAR_FORMATS and not self.icc else None)  # fmt: skip
         text = self.text if fmt == "PNG" else ()
         if fmt == "PNG" and not any(t.keyword == "Comment" for t in text):  # a JPEG's or GIF's, as ImageMagick has it
             text += (PngText("Comment", "\n".join(map(_comment_text, self.comments))),) if self.comments else ()
@@ -273,7 +274,8 @@ class Meta:
             icc=self.icc, exif=_for_format(fmt, _exif_for_output(self.exif, width, height)),
             xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
-            made_by=self.made_by if fmt in ("JPEG", *_LINEAR_FORMATS) else None, nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") else None,
+            made_by=self.made_by if fmt in ("JPEG", *_LINEAR_FORMATS) else None,
+            nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") or (fmt in _LINEAR_FORMATS and not self.icc) else None,
             depth=self.depth if fmt == "HEIF" else None,
             gain_map=self.gain_map.resized(width, height) if self.gain_map is not None and fmt == "JPEG" else None,
             linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
@@ -2156,6 +2158,11 @@ def _linear_notes(fmt: str, meta: Meta) -> list[str]:
     it), and what an EXR output does with a colour profile (EXR holds none: its light is sRGB's primaries')."""
     linear = meta.linear
     if fmt in _LINEAR_FORMATS:
+        if linear is None and _light_of(meta) is not None:
+            assert meta.nclx is not None
+            hdr = _HDR_TRANSFERS.get(meta.nclx.transfer)
+            what = f"the HDR ({hdr}) picture's light" if hdr else "the picture's light"
+            return [f"{fmt} output: {what} written as it shows, in BT.709's primaries (1.0 = 100 cd/m², SDR's white)"]
         described = meta.icc is not None or (meta.nclx is not None and not meta.nclx.srgb)
         return [f"{fmt} output: colours written as linear light of sRGB's primaries; the ICC profile or colour "
                 "description is not applied"] if described and linear is None else []  # fmt: skip
@@ -2170,6 +2177,18 @@ def _target(tmp: Path) -> Path:
     return tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
 
 
+def _light_of(meta: Meta) -> Callable[[np.ndarray], np.ndarray] | None:
+    """How a linear output (EXR, Radiance, PFM) decodes an HDR or wide-gamut picture's levels to light
+    (:func:`classsr_cli.io.sdr.linear`: 1.0 = 100 cd/m², BT.709's primaries), from its colour description; ``None``
+    for sRGB's curve (an sRGB picture, one with an ICC profile, a linear source's own levels)."""
+    from classsr_cli.io import sdr
+
+    nclx = meta.nclx
+    if nclx is None or meta.icc or meta.linear is not None or not sdr.needs(nclx.primaries, nclx.transfer):
+        return None
+    return functools.partial(sdr.linear, primaries=nclx.primaries, transfer=nclx.transfer)
+
+
 def _exr_writer(
     tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.ndarray], meta: Meta, alpha: np.ndarray | None = None
 ) -> None:
@@ -2182,7 +2201,7 @@ def _exr_writer(
     height, width = size
     half = meta.linear is None or meta.linear.half
     with tmp.open("wb") as f:
-        exr.write(f, exr.linear_bands(bands, alpha, meta.linear, half), width=width, height=height,
+        exr.write(f, exr.linear_bands(bands, alpha, meta.linear, half, _light_of(meta)), width=width, height=height,
                   channels=c + (alpha is not None), half=half, made_by=meta.made_by, workers=_TIFF_WORKERS,
                   attributes=meta.linear.attributes if meta.linear else None)  # fmt: skip
 
@@ -2201,7 +2220,7 @@ def _hdr_writer(
     height, width = size
     planes = np.empty((3, height, width), np.float32)  # ffmpeg's G, B, R
     at = 0
-    for rows in exr.linear_bands(bands, alpha, meta.linear, False):  # colour premultiplied, then alpha
+    for rows in exr.linear_bands(bands, alpha, meta.linear, False, _light_of(meta)):  # colour premultiplied, then alpha
         for plane, c in enumerate((1, 2, 0) if rows.shape[2] in (3, 4) else (0, 0, 0)):
             planes[plane, at : at + rows.shape[0]] = rows[..., c]
         at += rows.shape[0]
@@ -2222,7 +2241,7 @@ def _pfm_writer(tmp: Path, size: tuple[int, int], channels: int, bands: Iterable
 
     light = np.empty((*size, channels), np.float32)  # a PFM is stored from the bottom row up: whole, then written
     at = 0
-    for rows in exr.linear_bands(bands, alpha, meta.linear, False):  # colour premultiplied, then alpha
+    for rows in exr.linear_bands(bands, alpha, meta.linear, False, _light_of(meta)):  # colour premultiplied, then alpha
         light[at : at + rows.shape[0]] = rows[..., :channels]
         at += rows.shape[0]
     with tmp.open("wb") as f:

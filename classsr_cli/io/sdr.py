@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["HDR_PEAK", "needs", "to_sdr"]
+__all__ = ["HDR_PEAK", "linear", "needs", "to_sdr"]
 
 #: The light an HDR picture's brightest pixels are taken to have (cd/m²): HLG's nominal peak, and the most common
 #: mastering display's for PQ (as :data:`classsr_cli.io.video.HDR_PEAK`).
@@ -99,6 +99,22 @@ def _mobius(x: np.ndarray, peak: float, j: float = 0.3) -> np.ndarray:
     return np.where(x <= j, x, (b * b + 2 * b * j + j * j) / (b - a) * (x + a) / (x + b))
 
 
+def linear(pixels: np.ndarray, primaries: int, transfer: int) -> np.ndarray:
+    """``pixels`` (``(H, W, C)`` ``uint8`` or ``uint16``; ``C`` 1 or 3, full range) of these H.273 code points as the
+    light they show, float32, in BT.709's primaries (1.0: 100 cd/m², SDR's white; PQ's up to 100, HLG's display's up
+    to :data:`HDR_PEAK`; a wide gamut's colours outside BT.709's below 0), as an OpenEXR holds light."""
+    top = np.iinfo(pixels.dtype).max
+    light = _decoder(transfer, top + 1)[pixels]
+    colour = pixels.shape[2] == 3
+    if transfer == HLG:  # the display's light: scene light times the scene luminance to the system gamma's excess
+        luma = (_to_xyz(primaries if primaries in _PRIMARIES else 1)[1] if colour else np.ones(1)).astype(np.float32)
+        gamma = 1.2 + 0.42 * np.log10(HDR_PEAK / 1000)
+        light *= (HDR_PEAK / 100) * np.power(np.maximum(light @ luma, 1e-12), gamma - 1)[..., None]
+    if primaries in _PRIMARIES and colour and primaries != 1:
+        light = light @ _to_bt709(primaries).astype(np.float32).T
+    return light
+
+
 def to_sdr(pixels: np.ndarray, primaries: int, transfer: int, peak: float = HDR_PEAK) -> np.ndarray:
     """``pixels`` (``(H, W, C)`` ``uint8`` or ``uint16``; ``C`` 1 or 3, full range) of these H.273 code points as
     SDR sRGB levels of the same shape and type (see the module); as they are where :func:`needs` says no. HLG's light
@@ -106,19 +122,10 @@ def to_sdr(pixels: np.ndarray, primaries: int, transfer: int, peak: float = HDR_
     if not needs(primaries, transfer):
         return pixels
     top = np.iinfo(pixels.dtype).max
-    lut = _decoder(transfer, top + 1)
-    colour = pixels.shape[2] == 3
-    matrix = _to_bt709(primaries).astype(np.float32).T if primaries in _PRIMARIES and colour else None
-    luma = (_to_xyz(primaries if primaries in _PRIMARIES else 1)[1] if colour else np.ones(1)).astype(np.float32)
-    gamma = 1.2 + 0.42 * np.log10(HDR_PEAK / 1000)  # HLG's system gamma at its display's peak
     out = np.empty_like(pixels)
     step = max(1, (1 << 21) // max(1, pixels.shape[1] * pixels.shape[2]))  # about 2 M samples of float32 at a time
     for y in range(0, pixels.shape[0], step):
-        light = lut[pixels[y : y + step]]
-        if transfer == HLG:  # the display's light: scene light times the scene luminance to the gamma's excess
-            light *= (HDR_PEAK / 100) * np.power(np.maximum(light @ luma, 1e-12), gamma - 1)[..., None]
-        if matrix is not None:
-            light = np.maximum(light @ matrix, 0)
+        light = np.maximum(linear(pixels[y : y + step], primaries, transfer), 0)
         if transfer in (PQ, HLG):
             brightest = np.maximum(light.max(axis=2, keepdims=True), 1e-6)
             light *= _mobius(brightest, peak / 100) / brightest
