@@ -24,6 +24,7 @@ Knows nothing about the CLI; progress is reported through an optional callback.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -515,9 +516,9 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
         raise ConfigError(f"{dst}: {linear} frames are written a picture a frame; --fps, which repeats or drops frames "
                           "to a constant rate, does not apply: write a video, or retime the frames in your editor")
     if linear:  # classsr's writer takes the 16-bit levels, in linear light (exr.frame_encoder, image.radiance_encoder)
-        if color_tags(info.color)[2] in ("smpte2084", "arib-std-b67"):
-            raise ConfigError(f"{src}: an HDR video's PQ or HLG light is not converted to {linear}'s scene-linear "
-                              f"light: write 16-bit PNG frames ({dst.with_suffix('.png')})")
+        if (hdr := {"smpte2084": "PQ", "arib-std-b67": "HLG"}.get(str(color_tags(info.color)[2]))) is not None:
+            notes_first.append(f"the HDR ({hdr}) video's light written as it shows, in BT.709's primaries (1.0 = 100 "
+                               "cd/m², SDR's white)")  # (_own_frames: io.sdr.linear)
         options = replace(options, pix_fmt="rgba64le" if info.alpha else "rgb48le")
     options = options.for_source(muxer, info.pix_fmt, alpha=info.alpha)
     if not linear:
@@ -1504,19 +1505,27 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
 
         first = info.path.with_name(info.path.name % info.first_number) if info.stops is not None else None
         source = first.suffix.lower() if first is not None else None  # .exr, .hdr, .pfm: what a like output carries
+        from classsr_cli.io import sdr
+        from classsr_cli.io.jxl import h273
+
+        coded = h273(*color_tags(info.color)[1:]) if info.stops is None else None  # an HDR video's light, as it shows
+        coded = coded if coded is not None and sdr.needs(*coded) else None
+        decode = functools.partial(sdr.linear, primaries=coded[0], transfer=coded[1]) if coded else None
+        shown = Nclx(coded[0], coded[1], 0, True) if coded else None
         if options.codec == EXR_CODEC:
             gray = source == ".exr" and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
             attributes = exr_attributes(first, strip=options.strip_metadata) if first and source == ".exr" else {}
             if sar is not None and sar != 1:  # the pixel shape (width over height), as OpenEXR holds it
                 attributes["pixelAspectRatio"] = ("float", struct.pack("<f", float(sar)))
-            encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=record, attributes=attributes)
+            encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=record, attributes=attributes,
+                                   decode=decode)  # fmt: skip
         elif options.codec == "pfm":  # its floats alone: no attributes, record or pixel shape
-            encode = pfm_encoder(Meta())
+            encode = pfm_encoder(Meta(nclx=shown))
         else:
             lines = radiance_lines(first, strip=options.strip_metadata) if first and source == ".hdr" else ()
             if sar is not None and sar != 1 and not any(ln.startswith("PIXASPECT=") for ln in lines):
                 lines = (*lines, f"PIXASPECT={float(1 / sar):.6f}")  # Radiance's pixel shape: height over width
-            encode = radiance_encoder(Meta(made_by=record, linear=Linear(half=False, lines=lines)))
+            encode = radiance_encoder(Meta(made_by=record, linear=Linear(half=False, lines=lines), nclx=shown))
         return FrameFiles(path, width, height, channels=3 + plan.alpha, encode=encode, first_number=first_number,
                           target=target, linear=True, background=background)  # fmt: skip
     alpha = made_by is not None and plan.alpha  # the class map: RGB, 8 bits

@@ -1403,6 +1403,22 @@ def test_dolby_vision_is_said_to_be_left_out_and_profile_5_to_come_out_wrong(
     assert [n for n in notes if "Dolby Vision" in n] == [said]
 
 
+def test_an_hdr_video_into_openexr_frames_is_written_as_the_light_it_shows(tmp_path: Path) -> None:
+    """A PQ video of HDR's reference white (58 % signal, 203 cd/m²) into OpenEXR frames: its light as it shows, about
+    2.03 (1.0 = 100 cd/m²), said (it was refused: only 16-bit PNG frames were offered)."""
+    from classsr_cli.io import exr
+
+    src = tmp_path / "pq.mp4"
+    ff("-f", "lavfi", "-i", "color=c=0x949494:size=64x48:rate=10:duration=0.2", "-c:v", "libx265", "-x265-params",
+       "log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc", "-pix_fmt", "yuv420p10le", src)  # fmt: skip
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "%03d.exr"), "-x", "2"])
+    assert r.exit_code == 0, r.output
+    assert "the HDR (PQ) video's light written as it shows, in BT.709's primaries (1.0 = 100 cd/m², SDR's white)" in (
+        " ".join(r.output.split()))
+    light = exr.decode(FF, tmp_path / "001.exr")[8:-8, 8:-8, :3]
+    assert 1.85 < light.mean() < 2.2 and np.ptp(light.mean(axis=(0, 1))) < 0.05, light.mean(axis=(0, 1))
+
+
 def test_closed_captions_in_the_video_stream_are_said_to_be_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stream ffmpeg lists with ", Closed Captions" (EIA-608/708 in its frames: a TV recording's) loses them when its
     frames are encoded anew: a note says so and how to extract them (ffmpeg's movie source with subcc)."""

@@ -601,19 +601,20 @@ def _put(f: BinaryIO, y: int, chunk: Future[bytes], offsets: list[int]) -> None:
 
 def frame_encoder(
     *, alpha: bool = False, half: bool = True, gray: bool = False, attributes: dict[str, tuple[str, bytes]] | None = None,
-    made_by: str | None = None, workers: int = 2,
+    made_by: str | None = None, workers: int = 2, decode: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Callable[[Path, list[np.ndarray], Linear | None], None]:
     """What writes a frame of an OpenEXR sequence (:class:`~classsr_cli.io.frames.FrameFiles`): its ``(n, W, 3)``
     uint16 rows of sRGB-encoded levels (alpha as a fourth channel with ``alpha``) in linear light, the frame's
     :class:`Linear` (the stops it was read darker by, its light outside 0-1) added back (:func:`linear_rows`), in half
     floats unless ``half`` is false, as Y (and A) where ``gray`` (the first channel: a gray source's frames come as
-    three equal ones), with ``attributes`` and ``made_by`` (:func:`write`)."""
+    three equal ones), with ``attributes`` and ``made_by`` (:func:`write`); an HDR source's levels as ``decode``
+    decodes them (:func:`classsr_cli.io.sdr.linear`)."""
 
     def encode(path: Path, rows: list[np.ndarray], light: Linear | None) -> None:
         colour = [band[..., : 1 if gray else 3] for band in rows]
         a = np.concatenate([band[..., 3] for band in rows]) if alpha else None
         with path.open("wb") as f:
-            write(f, linear_bands(colour, a, light, half), width=rows[0].shape[1], height=sum(len(b) for b in rows),
+            write(f, linear_bands(colour, a, light, half, decode), width=rows[0].shape[1], height=sum(len(b) for b in rows),
                   channels=(1 if gray else 3) + alpha, half=half, attributes=attributes, made_by=made_by,
                   workers=workers)  # fmt: skip
 

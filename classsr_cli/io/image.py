@@ -2180,11 +2180,11 @@ def _target(tmp: Path) -> Path:
 def _light_of(meta: Meta) -> Callable[[np.ndarray], np.ndarray] | None:
     """How a linear output (EXR, Radiance, PFM) decodes an HDR or wide-gamut picture's levels to light
     (:func:`classsr_cli.io.sdr.linear`: 1.0 = 100 cd/m², BT.709's primaries), from its colour description; ``None``
-    for sRGB's curve (an sRGB picture, one with an ICC profile, a linear source's own levels)."""
+    for sRGB's curve (an sRGB picture, one with an ICC profile, a linear source's levels)."""
     from classsr_cli.io import sdr
 
-    nclx = meta.nclx
-    if nclx is None or meta.icc or meta.linear is not None or not sdr.needs(nclx.primaries, nclx.transfer):
+    nclx = meta.nclx  # (a linear source, an EXR's or Radiance picture's, has none)
+    if nclx is None or meta.icc or not sdr.needs(nclx.primaries, nclx.transfer):
         return None
     return functools.partial(sdr.linear, primaries=nclx.primaries, transfer=nclx.transfer)
 
