@@ -125,8 +125,9 @@ def test_highlights_keep_their_level_through_an_upscale(tiny_model_path: Path, t
     """A lamp at 3.0 over a seventh of the picture, and a sun at 40 on four pixels: the light is upscaled 2 stops darker
     (the lamp at 0.75, within the model's range; the sun at 10, its 9.0 above 1 enlarged by bicubic interpolation) and
     brought back: an EXR output holds what the model makes of the pixels (as from a 16-bit PNG of them) plus bicubic's
-    enlargement of the rest, four times as bright; a PNG output shows it as bright as it was, clipped, and says so;
-    written in bands too, the same file; chromaticities and the owner carried, with the record of the upscale."""
+    enlargement of the rest, four times as bright; a PNG output shows it as bright as it was, clipped, and says so,
+    its colours brought from the EXR's primaries (ACEScg's chromaticities) into sRGB's; written in bands too, the same
+    file; chromaticities and the owner carried, with the record of the upscale."""
     from classsr_cli.pipeline import upscale_file
 
     light = np.full((40, 48, 3), 0.18, np.float32)
@@ -171,8 +172,12 @@ def test_highlights_keep_their_level_through_an_upscale(tiny_model_path: Path, t
     assert head.attributes["classsr"][1].startswith(b'{"version"')
     png = upscale_file(upscaler, path, tmp_path / "lamp.png")
     assert any("light outside 0-1" in n and "is clipped" in n for n in png.notes)
-    shown = srgb_decode(read_image(tmp_path / "lamp.png").pixels / 65535.0)  # as bright as it was, clipped at 1
-    assert np.abs(shown - np.clip(want, 0, 1)).max() < 1e-3
+    shown = srgb_decode(read_image(tmp_path / "lamp.png").pixels / 65535.0)  # as bright as it was, clipped at 1,
+    acescg_to_srgb = np.array([[1.70505, -0.62179, -0.08326], [-0.13026, 1.14080, -0.01055],  # its colours in sRGB's
+                               [-0.02400, -0.12897, 1.15297]])  # primaries (ACEScg's to sRGB's, Bradford)  # fmt: skip
+    assert np.abs(shown - np.clip(np.clip(want, 0, 1) @ acescg_to_srgb.T, 0, 1)).max() < 2e-3
+    upscale_file(upscaler, path, tmp_path / "lamp_bands.png", stream_pixels=1)  # written in bands: the same pixels
+    assert np.array_equal(read_image(tmp_path / "lamp_bands.png").pixels, read_image(tmp_path / "lamp.png").pixels)
 
 
 @pytest.mark.slow

@@ -1422,7 +1422,7 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
     chroma = head.chromaticities()
     if chroma is not None and not np.allclose(chroma, _REC709, atol=2e-3):
         notes.append("EXR with primaries other than sRGB's (its chromaticities): upscaled as stored, kept in an EXR "
-                     "output, not converted for other formats")  # fmt: skip
+                     "output, converted to sRGB's primaries for other formats")  # fmt: skip
     mode = ("L" if pixels.shape[2] == 1 else "RGB") + ("A" if alpha is not None else "")
     return Picture(pixels=pixels, alpha=alpha16, source_format="EXR", source_mode=mode, notes=notes, lossless=True,
                    linear=linear)  # fmt: skip
@@ -1890,7 +1890,7 @@ def write_image(
     notes: list[str] = []
     pixels, alpha = picture.pixels, picture.alpha
     if fmt not in _LINEAR_FORMATS and picture.linear is not None:  # as bright as the light was
-        pixels = shown(pixels, picture.linear.resized(pixels.shape[1], pixels.shape[0]))
+        pixels = _in_srgb(shown(pixels, picture.linear.resized(pixels.shape[1], pixels.shape[0])), picture.linear)
     if alpha is not None and fmt in ("HDR", "PFM"):
         notes.append(f"{fmt} holds no alpha: written premultiplied (on black), as EXR stores colour")
     elif alpha is not None and fmt not in _ALPHA_FORMATS:
@@ -2175,6 +2175,20 @@ def _linear_notes(fmt: str, meta: Meta) -> list[str]:
 def _target(tmp: Path) -> Path:
     """The output a temporary file of :func:`_atomic_write` stands for (named in the errors its writer raises)."""
     return tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
+
+
+def _in_srgb(pixels: np.ndarray, linear: Linear | None) -> np.ndarray:
+    """``pixels`` of an EXR's light shown in sRGB's curve, with the colours of its primaries other than sRGB's
+    (its chromaticities: ACEScg's, BT.2020's) brought into sRGB's, as a format without them shows its colours."""
+    kind, value = linear.attributes.get("chromaticities", ("", b"")) if linear is not None else ("", b"")
+    if kind != "chromaticities" or len(value) != 32 or pixels.shape[2] != 3:
+        return pixels
+    chroma = struct.unpack("<8f", value)
+    if np.allclose(chroma, _REC709, atol=2e-3):
+        return pixels
+    from classsr_cli.io.sdr import to_srgb_primaries
+
+    return to_srgb_primaries(pixels, chroma)
 
 
 def _light_of(meta: Meta) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -2721,7 +2735,7 @@ def write_image_rows(
         for band in rows:
             if band.shape[1:] != (width, channels) or band.dtype != dtype or done + band.shape[0] > height:
                 raise ValueError(f"row band {band.shape} {band.dtype} does not fit a {width}x{height}x{channels} image")
-            out = band if fmt in _LINEAR_FORMATS else shown(band, linear, done)
+            out = band if fmt in _LINEAR_FORMATS else _in_srgb(shown(band, linear, done), linear)
             yield out if coded is None else to_sdr(out, coded.primaries, coded.transfer)
             done += band.shape[0]
         if done != height:

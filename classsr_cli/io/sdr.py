@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["HDR_PEAK", "linear", "needs", "to_sdr"]
+__all__ = ["HDR_PEAK", "linear", "needs", "to_sdr", "to_srgb_primaries"]
 
 #: The light an HDR picture's brightest pixels are taken to have (cd/m²): HLG's nominal peak, and the most common
 #: mastering display's for PQ (as :data:`classsr_cli.io.video.HDR_PEAK`).
@@ -43,17 +43,18 @@ def needs(primaries: int, transfer: int) -> bool:
     return transfer in (PQ, HLG) or (primaries in (9, 11, 12) and transfer in _SDR)
 
 
-def _to_xyz(primaries: int) -> np.ndarray:
-    (xr, yr), (xg, yg), (xb, yb), (xw, yw) = _PRIMARIES[primaries]
+def _to_xyz(primaries: int | tuple[tuple[float, float], ...]) -> np.ndarray:
+    (xr, yr), (xg, yg), (xb, yb), (xw, yw) = _PRIMARIES[primaries] if isinstance(primaries, int) else primaries
     m = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in ((xr, yr), (xg, yg), (xb, yb))]).T
     white = np.array([xw / yw, 1.0, (1 - xw - yw) / yw])
     return m * np.linalg.solve(m, white)
 
 
-def _to_bt709(primaries: int) -> np.ndarray:
-    """The matrix from linear RGB in ``primaries`` to linear BT.709 RGB (white adapted to D65 by Bradford's)."""
+def _to_bt709(primaries: int | tuple[tuple[float, float], ...]) -> np.ndarray:
+    """The matrix from linear RGB in ``primaries`` (H.273's code, or red, green, blue and white in CIE xy) to linear
+    BT.709 RGB (white adapted to D65 by Bradford's)."""
     to_xyz = _to_xyz(primaries)
-    (xw, yw), (xd, yd) = _PRIMARIES[primaries][3], _PRIMARIES[1][3]
+    (xw, yw), (xd, yd) = (_PRIMARIES[primaries] if isinstance(primaries, int) else primaries)[3], _PRIMARIES[1][3]
     if (xw, yw) != (xd, yd):
         src = _BRADFORD @ np.array([xw / yw, 1.0, (1 - xw - yw) / yw])
         dst = _BRADFORD @ np.array([xd / yd, 1.0, (1 - xd - yd) / yd])
@@ -130,6 +131,21 @@ def to_sdr(pixels: np.ndarray, primaries: int, transfer: int, peak: float = HDR_
             brightest = np.maximum(light.max(axis=2, keepdims=True), 1e-6)
             light *= _mobius(brightest, peak / 100) / brightest
         np.clip(light, 0, 1, out=light)
+        out[y : y + step] = _encoder(top)[(light * (_ENCODED - 1) + 0.5).astype(np.int32)]
+    return out
+
+
+def to_srgb_primaries(pixels: np.ndarray, chromaticities: tuple[float, ...]) -> np.ndarray:
+    """``pixels`` (``(H, W, 3)`` ``uint8`` or ``uint16``: sRGB's curve) whose light is in other primaries, given as an
+    OpenEXR's ``chromaticities`` (red, green, blue and white x and y: ACEScg's, BT.2020's), with their colours in sRGB's
+    primaries (white adapted by Bradford's; colours outside them clipped)."""
+    top = np.iinfo(pixels.dtype).max
+    xy = tuple(zip(chromaticities[0::2], chromaticities[1::2], strict=True))
+    matrix = _to_bt709(xy).astype(np.float32).T
+    out = np.empty_like(pixels)
+    step = max(1, (1 << 21) // max(1, pixels.shape[1] * 3))
+    for y in range(0, pixels.shape[0], step):
+        light = np.clip(_decoder(SRGB, top + 1)[pixels[y : y + step]] @ matrix, 0, 1)
         out[y : y + step] = _encoder(top)[(light * (_ENCODED - 1) + 0.5).astype(np.int32)]
     return out
 
