@@ -1181,6 +1181,10 @@ def upscale_video(
 
             brighten = brighter((1 << bits) - 1, info.stops)
         exr_out = options.codec in LINEAR_CODECS  # OpenEXR or Radiance frames, by classsr's writers, in linear light
+        recolour = None if exr_out else _recolour(info)  # an OpenEXR sequence in other primaries: shown in sRGB's
+        if recolour is not None:
+            notes.append("the OpenEXR frames' colours are brought from their primaries (their chromaticities) into "
+                         "sRGB's, which the output is shown in")
         gpu = up.device.type != "cpu"  # pictures written on a thread of their own while the GPU computes
         half = not exr_out or info.stops is None or "f32" not in str(info.pix_fmt)  # as the source's, else half
         tints = options  # the class map's: PNG or TIFF pictures' in 8 bits (an OpenEXR sequence's map is PNG)
@@ -1264,7 +1268,8 @@ def upscale_video(
                 run = up.run(wrapped(rgb) if wrap else rgb, router=router, spill=tmp.parent,
                              banded=up.should_band(h, w + (2 * WRAP_PAD if wrap else 0), stream_pixels))  # fmt: skip
                 light = Linear(half=half, outside=frame.outside, size=(full[1], full[0]), stops=info.stops or 0)
-                _encode(run, writers, frame.pts, span, full[0], alpha, brighten, light if exr_out else None, wrap or 0)
+                _encode(run, writers, frame.pts, span, full[0], alpha, brighten, light if exr_out else None, wrap or 0,
+                        recolour)  # fmt: skip
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 route = run.route if frame.alpha is None else with_alpha(run.route, frame.alpha, full)
                 flops, flops_paper = flops + route.flops, flops_paper + route.flops_paper
@@ -1566,16 +1571,35 @@ def _shown_sdr(encode: Callable[[Path, list[np.ndarray], Any], None], primaries:
     return shown
 
 
+def _recolour(info: VideoInfo) -> Callable[[np.ndarray], np.ndarray] | None:
+    """How an OpenEXR sequence's frames, in primaries other than sRGB's (its first frame's chromaticities: ACEScg's),
+    are brought into sRGB's for an output shown in them (:func:`classsr_cli.io.sdr.to_srgb_primaries`); ``None`` for
+    other sources."""
+    if info.stops is None or not info.sequence or info.path.suffix.lower() != ".exr":
+        return None
+    from classsr_cli.io.image import exr_attributes
+    from classsr_cli.io.sdr import to_srgb_primaries
+
+    kind, value = exr_attributes(info.path.with_name(info.path.name % info.first_number)).get("chromaticities", ("", b""))
+    if kind != "chromaticities" or len(value) != 32:
+        return None
+    chroma = struct.unpack("<8f", value)
+    if np.allclose(chroma, (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290), atol=2e-3):
+        return None
+    return lambda rows: to_srgb_primaries(rows, chroma) if rows.shape[2] == 3 else rows
+
+
 def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, duration: int | None, height: int,
             alpha: np.ndarray | None = None, brighten: np.ndarray | None = None, light: Linear | None = None,
-            left: int = 0) -> None:
+            left: int = 0, recolour: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
     """Send the rows of one frame (``height`` rows as upscaled) to the encoder (and, tinted by class, to the class
     map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`); with the frame's upscaled
     ``alpha`` beside them where the encoder takes it (the class map does not); each level through ``brighten`` (a
     lookup table: linear light read darker, :attr:`~classsr_cli.io.video.VideoInfo.stops`) where given, except for
     OpenEXR frames (a :class:`~classsr_cli.io.frames.FrameFiles` of light), which take the levels as computed and the frame's
     ``light`` (its stops and the light outside 0-1) to write linear light. ``left``: the output columns before the
-    frame's own (a 360° frame grown by its other side's, :func:`~classsr_cli.pipeline.wrapped`), left out."""
+    frame's own (a 360° frame grown by its other side's, :func:`~classsr_cli.pipeline.wrapped`), left out.
+    ``recolour``: what brings the main output's levels into sRGB's primaries (:func:`_recolour`)."""
     from classsr_cli.io.classmap import tint
 
     own = isinstance(writers[0], FrameFiles) and writers[0].linear
@@ -1589,7 +1613,7 @@ def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, du
     y = 0
     for computed in run:
         rows = computed if brighten is None else brighten[computed]
-        main = computed if own else rows
+        main = computed if own else rows if recolour is None else recolour(rows)
         n = max(0, min(rows.shape[0], keep - y))
         if n and alpha is not None:  # the main writer takes RGBA (alpha=plan.alpha, as the reader)
             writers[0].write_rows(np.concatenate([main[:n, cols], alpha[y : y + n, :width, None]], axis=2))

@@ -787,3 +787,43 @@ def test_a_quoted_glob_names_the_sequence_it_matches_whole(tmp_path: Path) -> No
         find_sequence(folder / "shot_000[1-3].png")
     with pytest.raises(InputError, match=r"\*\.exr: matches no numbered image sequence"):
         find_sequence(folder / "*.exr")
+
+
+def test_an_openexr_sequence_in_acescg_is_shown_in_srgb_primaries_as_upscale_shows_a_frame(tmp_path: Path) -> None:
+    """A render's OpenEXR frames in ACEScg's primaries (their chromaticities) into PNG frames: each frame, value for
+    value, what `classsr upscale` writes of it, its colours brought into sRGB's primaries (they were shown as if
+    sRGB's: too saturated), said; into OpenEXR frames they stay as stored."""
+    import struct
+
+    from classsr_cli.io import exr
+    from classsr_cli.io.image import read_image
+
+    chroma = struct.pack("<8f", 0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
+    folder = tmp_path / "render"
+    folder.mkdir()
+    for k in range(1, 4):
+        light = np.full((32, 48, 3), 0.18, np.float32)
+        light[4:20, 4:24], light[10:28, 28:44] = (0.6, 0.2, 0.05), (0.05, 0.3, 0.5)
+        with (folder / f"f_{k:03d}.exr").open("wb") as f:
+            exr.write(f, [light], width=48, height=32, channels=3, half=True,
+                      attributes={"chromaticities": ("chromaticities", chroma)})  # fmt: skip
+    out = tmp_path / "png"
+    out.mkdir()
+    r = runner.invoke(app, ["video", str(folder / "f_%03d.exr"), str(out / "%03d.png"), "-x", "2"])
+    assert r.exit_code == 0, r.output
+    assert "the OpenEXR frames' colours are brought from their primaries" in " ".join(r.output.split())
+    r = runner.invoke(app, ["upscale", str(folder / "f_001.exr"), "-x", "2", "-o", str(tmp_path / "one.png")])
+    assert r.exit_code == 0, r.output
+    frame, one = read_image(out / "001.png").pixels, read_image(tmp_path / "one.png").pixels
+    assert np.array_equal(frame, one)
+    red = frame[16:32, 16:40].reshape(-1, 3).mean(axis=0) / 65535
+    lin = np.array([[1.70505, -0.62179, -0.08326], [-0.13026, 1.14080, -0.01055],
+                    [-0.02400, -0.12897, 1.15297]]) @ (0.6, 0.2, 0.05)  # ACEScg's to sRGB's primaries  # fmt: skip
+    want = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.clip(lin, 0, 1) ** (1 / 2.4) - 0.055)
+    assert np.abs(red - want).max() < 0.01 and np.abs(red - (0.797, 0.485, 0.248)).max() > 0.1, red  # not as stored
+    exrs = tmp_path / "exr"
+    exrs.mkdir()
+    r = runner.invoke(app, ["video", str(folder / "f_%03d.exr"), str(exrs / "%03d.exr"), "-x", "2"])
+    assert r.exit_code == 0, r.output
+    assert "brought from their primaries" not in r.output
+    assert exr.header((exrs / "001.exr").read_bytes()).attributes["chromaticities"][1] == chroma
