@@ -1183,8 +1183,8 @@ def upscale_video(
         exr_out = options.codec in LINEAR_CODECS  # OpenEXR or Radiance frames, by classsr's writers, in linear light
         recolour = None if exr_out else _recolour(info)  # an OpenEXR sequence in other primaries: shown in sRGB's
         if recolour is not None:
-            notes.append("the OpenEXR frames' colours are brought from their primaries (their chromaticities) into "
-                         "sRGB's, which the output is shown in")
+            notes.append("the frames' colours are brought from their primaries (their chromaticities) into sRGB's, "
+                         "which the output is shown in")
         gpu = up.device.type != "cpu"  # pictures written on a thread of their own while the GPU computes
         half = not exr_out or info.stops is None or "f32" not in str(info.pix_fmt)  # as the source's, else half
         tints = options  # the class map's: PNG or TIFF pictures' in 8 bits (an OpenEXR sequence's map is PNG)
@@ -1572,19 +1572,21 @@ def _shown_sdr(encode: Callable[[Path, list[np.ndarray], Any], None], primaries:
 
 
 def _recolour(info: VideoInfo) -> Callable[[np.ndarray], np.ndarray] | None:
-    """How an OpenEXR sequence's frames, in primaries other than sRGB's (its first frame's chromaticities: ACEScg's),
-    are brought into sRGB's for an output shown in them (:func:`classsr_cli.io.sdr.to_srgb_primaries`); ``None`` for
-    other sources."""
-    if info.stops is None or not info.sequence or info.path.suffix.lower() != ".exr":
+    """How an OpenEXR or Radiance sequence's frames, in primaries other than sRGB's (its first frame's chromaticities
+    or ``PRIMARIES=`` line: ACEScg's), are brought into sRGB's for an output shown in them
+    (:func:`classsr_cli.io.sdr.to_srgb_primaries`); ``None`` for other sources."""
+    suffix = info.path.suffix.lower()
+    if info.stops is None or not info.sequence or suffix not in (".exr", ".hdr"):
         return None
-    from classsr_cli.io.image import exr_attributes
+    from classsr_cli.io.exr import Linear
+    from classsr_cli.io.image import exr_attributes, primaries_of, radiance_lines
     from classsr_cli.io.sdr import to_srgb_primaries
 
-    kind, value = exr_attributes(info.path.with_name(info.path.name % info.first_number)).get("chromaticities", ("", b""))
-    if kind != "chromaticities" or len(value) != 32:
-        return None
-    chroma = struct.unpack("<8f", value)
-    if np.allclose(chroma, (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290), atol=2e-3):
+    first = info.path.with_name(info.path.name % info.first_number)
+    light = (Linear(half=True, attributes=exr_attributes(first)) if suffix == ".exr"
+             else Linear(half=False, lines=radiance_lines(first)))  # fmt: skip
+    chroma = primaries_of(light)
+    if chroma is None:
         return None
     return lambda rows: to_srgb_primaries(rows, chroma) if rows.shape[2] == 3 else rows
 

@@ -189,3 +189,25 @@ def test_a_cut_or_miscounted_picture_is_refused_before_decoding(tmp_path: Path) 
     with pytest.raises(InputError, match=r"cut\.hdr: truncated or corrupt image \(1 of its 3 rows missing\)"):
         read_image(tmp_path / "cut.hdr")
 
+
+
+def test_a_pictures_primaries_line_brings_its_colours_into_srgbs_for_other_formats(tmp_path: Path) -> None:
+    """A Radiance picture whose PRIMARIES line says ACEScg's primaries into PNG: its colours in sRGB's (the published
+    ACEScg-to-sRGB matrix), not as stored; sRGB's own PRIMARIES line changes nothing."""
+    from classsr_cli.io.image import primaries_of
+    from classsr_cli.io.video import ffmpeg_exe
+
+    light = np.zeros((8, 8, 3), np.float32)
+    light[...] = (0.6, 0.2, 0.05)
+    planes = np.stack([light[..., 1], light[..., 2], light[..., 0]])
+    for name, line in (("aces", "PRIMARIES= 0.713 0.293 0.165 0.830 0.128 0.044 0.32168 0.33767"),
+                       ("srgb", "PRIMARIES= 0.640 0.330 0.300 0.600 0.150 0.060 0.3127 0.3290")):  # fmt: skip
+        (tmp_path / f"{name}.hdr").write_bytes(radiance.encode(ffmpeg_exe(), planes, (line,), "maker"))
+    aces, srgb = read_image(tmp_path / "aces.hdr"), read_image(tmp_path / "srgb.hdr")
+    assert primaries_of(aces.linear) is not None and primaries_of(srgb.linear) is None
+    write_image(tmp_path / "aces.png", aces)
+    write_image(tmp_path / "srgb.png", srgb)
+    lin = np.array([[1.70505, -0.62179, -0.08326], [-0.13026, 1.14080, -0.01055],
+                    [-0.02400, -0.12897, 1.15297]]) @ (0.6, 0.2, 0.05)  # fmt: skip
+    assert np.abs(srgb_decode(read_image(tmp_path / "aces.png").pixels[4, 4] / 65535.0) - lin).max() < 0.01
+    assert np.abs(srgb_decode(read_image(tmp_path / "srgb.png").pixels[4, 4] / 65535.0) - (0.6, 0.2, 0.05)).max() < 0.01

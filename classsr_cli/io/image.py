@@ -2177,14 +2177,27 @@ def _target(tmp: Path) -> Path:
     return tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
 
 
+def primaries_of(linear: Linear | None) -> tuple[float, ...] | None:
+    """The primaries and white (CIE xy: red, green, blue, white) an EXR's (its ``chromaticities``) or a Radiance
+    picture's (its ``PRIMARIES=`` line) light is in, where they are not sRGB's; ``None`` for sRGB's or unsaid."""
+    if linear is None:
+        return None
+    kind, value = linear.attributes.get("chromaticities", ("", b""))
+    chroma: tuple[float, ...] | None = struct.unpack("<8f", value) if kind == "chromaticities" and len(value) == 32 else None
+    for line in linear.lines:
+        if line.startswith("PRIMARIES="):
+            with contextlib.suppress(ValueError):
+                numbers = tuple(float(v) for v in line.split("=", 1)[1].split())
+                chroma = numbers if len(numbers) == 8 else chroma
+    return None if chroma is None or np.allclose(chroma, _REC709, atol=2e-3) else chroma
+
+
 def _in_srgb(pixels: np.ndarray, linear: Linear | None) -> np.ndarray:
-    """``pixels`` of an EXR's light shown in sRGB's curve, with the colours of its primaries other than sRGB's
-    (its chromaticities: ACEScg's, BT.2020's) brought into sRGB's, as a format without them shows its colours."""
-    kind, value = linear.attributes.get("chromaticities", ("", b"")) if linear is not None else ("", b"")
-    if kind != "chromaticities" or len(value) != 32 or pixels.shape[2] != 3:
-        return pixels
-    chroma = struct.unpack("<8f", value)
-    if np.allclose(chroma, _REC709, atol=2e-3):
+    """``pixels`` of an EXR's or Radiance picture's light shown in sRGB's curve, with the colours of its primaries
+    other than sRGB's (:func:`primaries_of`: ACEScg's, BT.2020's) brought into sRGB's, as a format without them shows
+    its colours."""
+    chroma = primaries_of(linear)
+    if chroma is None or pixels.shape[2] != 3:
         return pixels
     from classsr_cli.io.sdr import to_srgb_primaries
 
