@@ -1,5 +1,6 @@
 """Which ISO 639-2 language codes the bundled ffmpeg's MOV muxer keeps: every code (the terminology and the
-bibliographic ones, from Debian's iso-codes list) written on an audio stream of a ``.mov``, read back.
+bibliographic ones, from Debian's iso-codes list: ``apt install iso-codes``) written on an audio stream of a
+``.mov``, read back.
 
     python scripts/mov_languages.py --json docs/results/seventyseventh/mov_languages.json
 
