@@ -24,7 +24,6 @@ Knows nothing about the CLI; progress is reported through an optional callback.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import secrets
@@ -1510,12 +1509,10 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
 
         first = info.path.with_name(info.path.name % info.first_number) if info.stops is not None else None
         source = first.suffix.lower() if first is not None else None  # .exr, .hdr, .pfm: what a like output carries
-        from classsr_cli.io import sdr
+        from classsr_cli.io.image import light_decoder
         from classsr_cli.io.jxl import h273
 
         coded = h273(*color_tags(info.color)[1:]) if info.stops is None else None  # an HDR video's light, as it shows
-        coded = coded if coded is not None and sdr.needs(*coded) else None
-        decode = functools.partial(sdr.linear, primaries=coded[0], transfer=coded[1]) if coded else None
         shown = Nclx(coded[0], coded[1], 0, True) if coded else None
         if options.codec == EXR_CODEC:
             gray = source == ".exr" and str(info.pix_fmt).startswith(("gray", "ya"))  # an EXR of Y (and A) stays so
@@ -1523,7 +1520,7 @@ def _own_frames(path: Path, width: int, height: int, options: EncodeOptions, inf
             if sar is not None and sar != 1:  # the pixel shape (width over height), as OpenEXR holds it
                 attributes["pixelAspectRatio"] = ("float", struct.pack("<f", float(sar)))
             encode = frame_encoder(alpha=plan.alpha, half=half, gray=gray, made_by=record, attributes=attributes,
-                                   decode=decode)  # fmt: skip
+                                   decode=light_decoder(Meta(nclx=shown)))  # fmt: skip
         elif options.codec == "pfm":  # its floats alone: no attributes, record or pixel shape
             encode = pfm_encoder(Meta(nclx=shown))
         else:

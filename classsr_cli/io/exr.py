@@ -92,6 +92,12 @@ NEWER = {10: "HTJ2K256", 11: "HTJ2K32", 12: "LJ2K", 13: "ZSTD"}
 _HALF_MAX = 65504.0
 
 
+def chromaticities(attributes: dict[str, tuple[str, bytes]]) -> tuple[float, ...] | None:
+    """The primaries' and white point's CIE xy (red, green, blue, white) an EXR's ``attributes`` say, where they do."""
+    kind, value = attributes.get("chromaticities", ("", b""))
+    return struct.unpack("<8f", value) if kind == "chromaticities" and len(value) == 32 else None
+
+
 def is_exr(head: bytes) -> bool:
     """Whether a file starting with ``head`` is OpenEXR."""
     return head.startswith(MAGIC)
@@ -134,8 +140,7 @@ class Header(NamedTuple):
 
     def chromaticities(self) -> tuple[float, ...] | None:
         """The primaries' and white point's CIE xy (red, green, blue, white), where the file says them."""
-        kind, value = self.attributes.get("chromaticities", ("", b""))
-        return struct.unpack("<8f", value) if kind == "chromaticities" and len(value) == 32 else None
+        return chromaticities(self.attributes)
 
 
 def _cstring(data: bytes, at: int) -> tuple[str, int]:

@@ -83,16 +83,20 @@ __all__ = [
     "check_output_size",
     "exr_attributes",
     "exr_frames",
+    "full_circle",
     "jpeg_encoder",
     "jpeg_quality_of",
+    "light_decoder",
     "open_formats",
     "output_format",
     "output_suffix",
     "own_format",
+    "panorama_only",
     "peek_size",
     "pfm_encoder",
     "pfm_frames",
     "png_encoder",
+    "primaries_of",
     "radiance_encoder",
     "radiance_frames",
     "radiance_lines",
@@ -1079,6 +1083,7 @@ def _read_radiance(path: Path, max_pixels: int | None) -> Picture:
     pixels, _, linear, bad = exr.split(light, None, half=True)
     notes = _darker_notes("Radiance HDR", linear)
     notes += [f"Radiance HDR with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
+    notes += _primaries_notes("Radiance HDR", linear)
     return Picture(pixels=pixels, source_format="HDR", source_mode="RGB", notes=notes, lossless=True,
                    linear=replace(linear, lines=head.carried))  # fmt: skip
 
@@ -1419,10 +1424,7 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
         notes.append(f"EXR with {bad:,} non-finite values (NaN, infinity): read as 0 and the largest half float")
     if head.overscan:
         notes.append("EXR with data outside its display window (overscan): only the display window is upscaled")
-    chroma = head.chromaticities()
-    if chroma is not None and not np.allclose(chroma, _REC709, atol=2e-3):
-        notes.append("EXR with primaries other than sRGB's (its chromaticities): upscaled as stored, kept in an EXR "
-                     "output, converted to sRGB's primaries for other formats")  # fmt: skip
+    notes += _primaries_notes("EXR", linear)
     mode = ("L" if pixels.shape[2] == 1 else "RGB") + ("A" if alpha is not None else "")
     return Picture(pixels=pixels, alpha=alpha16, source_format="EXR", source_mode=mode, notes=notes, lossless=True,
                    linear=linear)  # fmt: skip
@@ -2158,7 +2160,7 @@ def _linear_notes(fmt: str, meta: Meta) -> list[str]:
     it), and what an EXR output does with a colour profile (EXR holds none: its light is sRGB's primaries')."""
     linear = meta.linear
     if fmt in _LINEAR_FORMATS:
-        if linear is None and _light_of(meta) is not None:
+        if linear is None and light_decoder(meta) is not None:
             assert meta.nclx is not None
             hdr = _HDR_TRANSFERS.get(meta.nclx.transfer)
             what = f"the HDR ({hdr}) picture's light" if hdr else "the picture's light"
@@ -2177,13 +2179,22 @@ def _target(tmp: Path) -> Path:
     return tmp.with_name(tmp.name.removeprefix(".").rsplit(".", 2)[0])
 
 
+def _primaries_notes(kind: str, linear: Linear) -> list[str]:
+    """What becomes of a ``kind`` picture's light in primaries other than sRGB's (:func:`primaries_of`), said."""
+    if primaries_of(linear) is None:
+        return []
+    return [f"{kind} with primaries other than sRGB's: upscaled as stored, kept in a like output, converted to sRGB's "
+            "primaries for other formats"]
+
+
 def primaries_of(linear: Linear | None) -> tuple[float, ...] | None:
     """The primaries and white (CIE xy: red, green, blue, white) an EXR's (its ``chromaticities``) or a Radiance
     picture's (its ``PRIMARIES=`` line) light is in, where they are not sRGB's; ``None`` for sRGB's or unsaid."""
+    from classsr_cli.io import exr
+
     if linear is None:
         return None
-    kind, value = linear.attributes.get("chromaticities", ("", b""))
-    chroma: tuple[float, ...] | None = struct.unpack("<8f", value) if kind == "chromaticities" and len(value) == 32 else None
+    chroma = exr.chromaticities(linear.attributes)
     for line in linear.lines:
         if line.startswith("PRIMARIES="):
             with contextlib.suppress(ValueError):
@@ -2204,7 +2215,7 @@ def _in_srgb(pixels: np.ndarray, linear: Linear | None) -> np.ndarray:
     return to_srgb_primaries(pixels, chroma)
 
 
-def _light_of(meta: Meta) -> Callable[[np.ndarray], np.ndarray] | None:
+def light_decoder(meta: Meta) -> Callable[[np.ndarray], np.ndarray] | None:
     """How a linear output (EXR, Radiance, PFM) decodes an HDR or wide-gamut picture's levels to light
     (:func:`classsr_cli.io.sdr.linear`: 1.0 = 100 cd/m², BT.709's primaries), from its colour description; ``None``
     for sRGB's curve (an sRGB picture, one with an ICC profile, a linear source's levels)."""
@@ -2228,7 +2239,7 @@ def _exr_writer(
     height, width = size
     half = meta.linear is None or meta.linear.half
     with tmp.open("wb") as f:
-        exr.write(f, exr.linear_bands(bands, alpha, meta.linear, half, _light_of(meta)), width=width, height=height,
+        exr.write(f, exr.linear_bands(bands, alpha, meta.linear, half, light_decoder(meta)), width=width, height=height,
                   channels=c + (alpha is not None), half=half, made_by=meta.made_by, workers=_TIFF_WORKERS,
                   attributes=meta.linear.attributes if meta.linear else None)  # fmt: skip
 
@@ -2247,7 +2258,7 @@ def _hdr_writer(
     height, width = size
     planes = np.empty((3, height, width), np.float32)  # ffmpeg's G, B, R
     at = 0
-    for rows in exr.linear_bands(bands, alpha, meta.linear, False, _light_of(meta)):  # colour premultiplied, then alpha
+    for rows in exr.linear_bands(bands, alpha, meta.linear, False, light_decoder(meta)):  # colour premultiplied, then alpha
         for plane, c in enumerate((1, 2, 0) if rows.shape[2] in (3, 4) else (0, 0, 0)):
             planes[plane, at : at + rows.shape[0]] = rows[..., c]
         at += rows.shape[0]
@@ -2268,7 +2279,7 @@ def _pfm_writer(tmp: Path, size: tuple[int, int], channels: int, bands: Iterable
 
     light = np.empty((*size, channels), np.float32)  # a PFM is stored from the bottom row up: whole, then written
     at = 0
-    for rows in exr.linear_bands(bands, alpha, meta.linear, False, _light_of(meta)):  # colour premultiplied, then alpha
+    for rows in exr.linear_bands(bands, alpha, meta.linear, False, light_decoder(meta)):  # colour premultiplied, then alpha
         light[at : at + rows.shape[0]] = rows[..., :channels]
         at += rows.shape[0]
     with tmp.open("wb") as f:

@@ -20,7 +20,7 @@ import numpy as np
 __all__ = ["HDR_PEAK", "linear", "needs", "to_sdr", "to_srgb_primaries"]
 
 #: The light an HDR picture's brightest pixels are taken to have (cd/m²): HLG's nominal peak, and the most common
-#: mastering display's for PQ (as :data:`classsr_cli.io.video.HDR_PEAK`).
+#: mastering display's for PQ; `classsr video` tone-maps from it too (:func:`classsr_cli.io.video.hdr_peak`).
 HDR_PEAK = 1000
 #: H.273 colour primaries: red, green, blue and white (CIE 1931 xy).
 _PRIMARIES = {

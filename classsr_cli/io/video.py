@@ -1698,7 +1698,7 @@ def _video_args(
     codec = opts.codec_for(muxer)
     args = ["-c:v:0", codec, "-pix_fmt:v:0", opts.out_pix_fmt]
     filters = _to_sdr(codec, color, hdr10)
-    color = _shown_color(codec, color)
+    color = None if filters else color  # converted: BT.709's (_shown_color)
     if opts.crf is not None and codec in _CRF_CODECS:
         args += ["-crf:v:0", str(opts.crf)]
         if codec in ("libvpx", "libvpx-vp9", "libaom-av1"):
@@ -2536,9 +2536,6 @@ _HDR_TRANSFERS = {"smpte2084": "HDR (PQ)", "arib-std-b67": "HDR (HLG)"}
 _WIDE_PRIMARIES = {"bt2020": "BT.2020", "smpte431": "DCI-P3", "smpte432": "Display P3"}
 
 
-#: The light an HDR source's brightest pixels are taken to have where its HDR10 metadata does not say (cd/m²): HLG's
-#: nominal peak, and the mastering displays' most common one for PQ.
-HDR_PEAK = 1000
 #: Transfers zscale takes that an SDR source keeps through its conversion to BT.709 primaries.
 _SDR_TRANSFERS = frozenset({"bt709", "smpte170m", "bt470m", "bt470bg", "smpte240m", "iec61966-2-1", "bt2020-10",
                             "bt2020-12"})  # fmt: skip
@@ -2546,7 +2543,9 @@ _SDR_TRANSFERS = frozenset({"bt709", "smpte170m", "bt470m", "bt470bg", "smpte240
 
 def hdr_peak(transfer: str | None, hdr10: HDR10 | None) -> float:
     """The light (cd/m²) an HDR source's brightest pixels are tone-mapped from: a PQ source's MaxCLL, else its
-    mastering display's peak, else :data:`HDR_PEAK`, which is HLG's."""
+    mastering display's peak, else :data:`classsr_cli.io.sdr.HDR_PEAK`, which is HLG's."""
+    from classsr_cli.io.sdr import HDR_PEAK
+
     if transfer == "smpte2084" and hdr10 is not None:
         if hdr10.light and hdr10.light[0] > 0:
             return float(hdr10.light[0])
@@ -2559,7 +2558,7 @@ def _to_sdr(codec: str, color: str | None, hdr10: HDR10 | None = None) -> list[s
     """The filters that bring an HDR (PQ, HLG) or wide-gamut source's RGB frames to what an output whose frames hold no
     colour tags (:data:`_UNTAGGED`) is shown as, SDR in BT.709 primaries: the light made linear (100 cd/m² at 1.0),
     the primaries converted, an HDR source's light tone-mapped (Möbius: linear up to about SDR's white, its highlights
-    rolled off up to its peak: MaxCLL, else the mastering display's, else :data:`HDR_PEAK`) and written with sRGB's
+    rolled off up to its peak, :func:`hdr_peak`) and written with sRGB's
     transfer, a wide-gamut SDR source's with its own; none for other sources and outputs, nor from an ffmpeg without
     those filters (:data:`SDR_FILTERS`)."""
     _, primaries, transfer = color_tags(color)
@@ -2784,13 +2783,6 @@ def _dolby_vision_note(info: VideoInfo) -> list[str]:
             "as players without Dolby Vision show it"]
 
 
-def keeps_projection(info: VideoInfo | None, muxer: str) -> bool:
-    """Whether a ``muxer`` output of ``info`` gets its 360° projection and stereo layout (:mod:`~classsr_cli.io.spherical`):
-    into an MP4 or MOV output, from an MP4 or MOV source's ``sv3d``/``st3d`` boxes, or made for a whole
-    equirectangular sphere another source describes (:func:`_projection_boxes`)."""
-    return bool(_projection_boxes(info, muxer))
-
-
 def _projection_boxes(info: VideoInfo | None, muxer: str) -> bytes:
     """The ``sv3d``/``st3d`` boxes a ``muxer`` output of ``info`` gets: an MP4 or MOV source's own, else made from
     what ffmpeg lists (:func:`classsr_cli.io.spherical.made`: a whole equirectangular sphere); none into another
@@ -2804,7 +2796,7 @@ def _projection_boxes(info: VideoInfo | None, muxer: str) -> bytes:
 
 
 def _keep_projection(info: VideoInfo | None, path: Path, muxer: str) -> None:
-    """Copy ``info``'s projection boxes into the finished ``path`` where :func:`keeps_projection`."""
+    """Put ``info``'s projection boxes (:func:`_projection_boxes`) into the finished ``path``, where it gets some."""
     if boxes := _projection_boxes(info, muxer):
         from classsr_cli.io import spherical
 
@@ -2930,7 +2922,7 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
         notes.append("the closed captions in the video stream (EIA-608/708) are not kept: they ride in the frames, "
                      "which are encoded anew; extract them as subtitles first, e.g. ffmpeg -f lavfi -i "
                      f"\"movie={info.path.name}[out0+subcc]\" -map 0:s captions.srt, and add those")
-    if (info.projection or info.stereo) and not keeps_projection(info, muxer):
+    if (info.projection or info.stereo) and not _projection_boxes(info, muxer):
         what = " and ".join(w for w in (f"360° ({info.projection})" if info.projection else None,
                                          f"stereoscopic ({info.stereo})" if info.stereo else None) if w)  # fmt: skip
         only = ("carried from MP4 and MOV sources, or made for a whole equirectangular sphere," if muxer in ("mp4", "mov")
