@@ -976,6 +976,15 @@ def _heif_notes(im: Image.Image, images: int) -> list[str]:
     return notes + _colour_notes("HEIF", _nclx(im))
 
 
+def _format_notes(fmt: str, dtype: np.dtype[Any], source: Meta, out: Meta) -> list[str]:
+    """What a ``fmt`` output of ``dtype`` pixels does not hold of what its picture carries (``source``:
+    :meth:`Picture.carried`; ``out``: that brought to the output, :meth:`Meta.for_output`): the notes
+    :func:`write_image` and :func:`write_image_rows` give alike."""
+    return (_depth_notes(fmt, dtype, out) + _gain_notes(fmt, source.gain_map) + _linear_notes(fmt, source)
+            + _profile_notes(fmt, source.icc) + _gamma_notes(fmt, source) + _texture_notes(fmt, source.texture)
+            + _xmp_notes(fmt, out) + _exif_notes(fmt, source) + _iptc_notes(fmt, source) + _comment_notes(fmt, source))
+
+
 def _sdr_of(fmt: str, meta: Meta) -> Nclx | None:
     """The colour description a ``fmt`` output's pixels are converted from to SDR sRGB (:func:`classsr_cli.io.sdr.to_sdr`):
     an HDR or wide-gamut one given without an ICC profile, which only HEIC, JPEG XL and PNG outputs hold."""
@@ -1905,10 +1914,7 @@ def write_image(
         pixels = to_sdr(pixels, coded.primaries, coded.transfer)
         notes.extend(_sdr_notes(fmt, coded))
     meta = carried.for_output(fmt, pixels.shape[1], pixels.shape[0])
-    notes.extend(_depth_notes(fmt, pixels.dtype, meta) + _gain_notes(fmt, picture.gain_map)
-                 + _linear_notes(fmt, carried) + _profile_notes(fmt, picture.icc)
-                 + _gamma_notes(fmt, carried) + _texture_notes(fmt, picture.texture) + _xmp_notes(fmt, meta)
-                 + _exif_notes(fmt, carried) + _iptc_notes(fmt, carried) + _comment_notes(fmt, carried))
+    notes.extend(_format_notes(fmt, pixels.dtype, carried, meta))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -2742,11 +2748,7 @@ def write_image_rows(
     dtype = np.dtype(dtype)
     notes: list[str] = []
     carried = (meta or Meta()).for_output(fmt, width, height)
-    notes.extend(_depth_notes(fmt, dtype, carried) + _gain_notes(fmt, meta.gain_map if meta else None)
-                 + _linear_notes(fmt, meta or Meta()) + _profile_notes(fmt, meta.icc if meta else None)
-                 + _gamma_notes(fmt, meta or Meta()) + _texture_notes(fmt, meta.texture if meta else None)
-                 + _xmp_notes(fmt, carried) + _exif_notes(fmt, meta or Meta()) + _iptc_notes(fmt, meta or Meta())
-                 + _comment_notes(fmt, meta or Meta()))
+    notes.extend(_format_notes(fmt, dtype, meta or Meta(), carried))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
     coded = _sdr_of(fmt, meta or Meta())  # HDR or wide gamut the format cannot say: shown as SDR sRGB
