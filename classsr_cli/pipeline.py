@@ -1006,11 +1006,16 @@ def wrap_cut(upscaler: Upscaler | Chain, height: int, width: int) -> int | None:
     """The output columns a ``height`` x ``width`` frame grown by :data:`WRAP_PAD` columns on each side gains on each
     side, where they are whole and the frame's own output lies exactly inside (as :func:`_cube_cut`); ``None`` there,
     or for a frame too narrow to wrap."""
-    if width <= WRAP_PAD:
-        return None
-    out, grown = upscaler.output_size(height, width)[1], upscaler.output_size(height, width + 2 * WRAP_PAD)[1]
+    return _grown_cut(upscaler, height, width, WRAP_PAD) if width > WRAP_PAD else None
+
+
+def _grown_cut(upscaler: Upscaler | Chain, height: int, width: int, pad: int) -> int | None:
+    """The output columns ``width`` columns grown by ``pad`` on each side gain on each side, where they are whole and
+    the picture's own output lies exactly inside (any integer factor; not a factor such as 1.3, whose resampling would
+    fall between pixels); ``None`` there."""
+    out, grown = upscaler.output_size(height, width)[1], upscaler.output_size(height, width + 2 * pad)[1]
     cut, odd = divmod(grown - out, 2)
-    return cut if not odd and cut * width == WRAP_PAD * out else None
+    return cut if not odd and cut * width == pad * out else None
 
 
 def wrapped(a: np.ndarray) -> np.ndarray:
@@ -1022,9 +1027,7 @@ def _cube_cut(upscaler: Upscaler | Chain, size: int) -> int | None:
     """The output pixels a cube map face of ``size`` grown by :data:`CUBE_PAD` gains on each side, where they are
     whole and the face's own output lies exactly inside (any integer factor; not a factor such as 1.3, whose
     resampling would fall between pixels): ``None`` there, the faces then upscaled alone."""
-    out, grown = upscaler.output_size(size, size)[0], upscaler.output_size(size + 2 * CUBE_PAD, size + 2 * CUBE_PAD)[0]
-    cut, odd = divmod(grown - out, 2)
-    return cut if not odd and cut * size == CUBE_PAD * out else None
+    return _grown_cut(upscaler, size, size, CUBE_PAD)  # (a square face: its rows grow as its columns)
 
 
 def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Callable[[int, int], None] | None = None,
