@@ -1002,10 +1002,14 @@ CUBE_PAD = 16
 WRAP_PAD = 16
 
 
-def wrap_cut(upscaler: Upscaler | Chain, height: int, width: int) -> int | None:
+def wrap_cut(upscaler: Upscaler | Chain, height: int, width: int, eyes: int = 1) -> int | None:
     """The output columns a ``height`` x ``width`` frame grown by :data:`WRAP_PAD` columns on each side gains on each
     side, where they are whole and the frame's own output lies exactly inside (as :func:`_cube_cut`); ``None`` there,
-    or for a frame too narrow to wrap."""
+    or for a frame too narrow to wrap. ``eyes`` (2: a side-by-side stereo frame): each eye's columns, side by side,
+    grown alike (:func:`wrapped`); ``None`` for a width they do not share equally."""
+    if width % eyes:
+        return None
+    width //= eyes
     return _grown_cut(upscaler, height, width, WRAP_PAD) if width > WRAP_PAD else None
 
 
@@ -1018,9 +1022,21 @@ def _grown_cut(upscaler: Upscaler | Chain, height: int, width: int, pad: int) ->
     return cut if not odd and cut * width == pad * out else None
 
 
-def wrapped(a: np.ndarray) -> np.ndarray:
-    """``a`` (rows first) with :data:`WRAP_PAD` columns of its other side on each side."""
-    return np.ascontiguousarray(np.concatenate([a[:, -WRAP_PAD:], a, a[:, :WRAP_PAD]], axis=1))
+def wrapped(a: np.ndarray, eyes: int = 1) -> np.ndarray:
+    """``a`` (rows first) with :data:`WRAP_PAD` columns of its other side on each side; ``eyes`` (2: a side-by-side
+    stereo frame): each eye's own columns grown alike, the grown eyes side by side (:func:`unwrapped_columns`)."""
+    return np.ascontiguousarray(np.concatenate(
+        [part for eye in np.split(a, eyes, axis=1) for part in (eye[:, -WRAP_PAD:], eye, eye[:, :WRAP_PAD])], axis=1))
+
+
+def unwrapped_columns(cut: int, width: int, eyes: int = 1) -> slice | np.ndarray:
+    """Which output columns of a frame grown by :func:`wrapped` are the frame's own ``width`` (as upscaled): ``cut``
+    (:func:`wrap_cut`) columns left out on each side of each eye."""
+    if eyes == 1:
+        return slice(cut, cut + width)
+    eye = -(-width // eyes)  # (an even output, one column less than the eyes': the last eye's last left out)
+    return np.concatenate([np.arange(k * (eye + 2 * cut) + cut, k * (eye + 2 * cut) + cut + eye)
+                           for k in range(eyes)])[:width]  # fmt: skip
 
 
 def _cube_cut(upscaler: Upscaler | Chain, size: int) -> int | None:

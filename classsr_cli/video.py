@@ -99,6 +99,7 @@ from classsr_cli.pipeline import (
     fill_hidden,
     light_noise_note,
     noise_note,
+    unwrapped_columns,
     with_alpha,
     wrap_cut,
     wrapped,
@@ -1201,8 +1202,11 @@ def upscale_video(
                 notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
                              f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
             # a 360° video: each frame grown by columns of its other side, so that no seam shows where its edges meet
-            wrap = (wrap_cut(up, reader.height, reader.width)
-                    if info.projection == "equirectangular" and info.stereo in (None, "top and bottom") else None)  # fmt: skip
+            # (a side-by-side stereo one: each eye's frame alike; a top-and-bottom one's eyes share their columns)
+            eyes = 2 if info.stereo == "side by side" else 1
+            wrap = (wrap_cut(up, reader.height, reader.width, eyes)
+                    if info.projection == "equirectangular" and info.stereo in (None, "top and bottom", "side by side")
+                    else None)  # fmt: skip
             notes.extend(level_note(options.codec_for(muxer), ow, oh))
             frames = iter(reader)
             frame = next(frames, None)
@@ -1264,11 +1268,11 @@ def upscale_video(
                     router.forget()  # a cut: the previous scene's classes say nothing of this one
                 if frame.index == lo:
                     first_cut = cut
-                run = up.run(wrapped(rgb) if wrap else rgb, router=router, spill=tmp.parent,
-                             banded=up.should_band(h, w + (2 * WRAP_PAD if wrap else 0), stream_pixels))  # fmt: skip
+                run = up.run(wrapped(rgb, eyes) if wrap else rgb, router=router, spill=tmp.parent,
+                             banded=up.should_band(h, w + (2 * eyes * WRAP_PAD if wrap else 0), stream_pixels))  # fmt: skip
                 light = Linear(half=half, outside=frame.outside, size=(full[1], full[0]), stops=info.stops or 0)
-                _encode(run, writers, frame.pts, span, full[0], alpha, brighten, light if exr_out else None, wrap or 0,
-                        recolour)  # fmt: skip
+                _encode(run, writers, frame.pts, span, full[0], alpha, brighten, light if exr_out else None,
+                        (wrap or 0, eyes), recolour)  # fmt: skip
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 route = run.route if frame.alpha is None else with_alpha(run.route, frame.alpha, full)
                 flops, flops_paper = flops + route.flops, flops_paper + route.flops_paper
@@ -1590,14 +1594,15 @@ def _recolour(info: VideoInfo) -> Callable[[np.ndarray], np.ndarray] | None:
 
 def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, duration: int | None, height: int,
             alpha: np.ndarray | None = None, brighten: np.ndarray | None = None, light: Linear | None = None,
-            left: int = 0, recolour: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+            wrap: tuple[int, int] = (0, 1), recolour: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
     """Send the rows of one frame (``height`` rows as upscaled) to the encoder (and, tinted by class, to the class
     map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`); with the frame's upscaled
     ``alpha`` beside them where the encoder takes it (the class map does not); each level through ``brighten`` (a
     lookup table: linear light read darker, :attr:`~classsr_cli.io.video.VideoInfo.stops`) where given, except for
     OpenEXR frames (a :class:`~classsr_cli.io.frames.FrameFiles` of light), which take the levels as computed and the frame's
-    ``light`` (its stops and the light outside 0-1) to write linear light. ``left``: the output columns before the
-    frame's own (a 360° frame grown by its other side's, :func:`~classsr_cli.pipeline.wrapped`), left out.
+    ``light`` (its stops and the light outside 0-1) to write linear light. ``wrap``: the output columns on each side of
+    each eye's own, left out, and the eyes side by side (a 360° frame grown by its other side's,
+    :func:`~classsr_cli.pipeline.wrapped`).
     ``recolour``: what brings the main output's levels into sRGB's primaries (:func:`_recolour`)."""
     from classsr_cli.io.classmap import tint
 
@@ -1608,7 +1613,7 @@ def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, du
         else:
             writer.begin_frame(pts, duration)
     keep, width = writers[0].height, writers[0].width
-    cols = slice(left, left + width)
+    cols = unwrapped_columns(wrap[0], width, wrap[1])
     y = 0
     for computed in run:
         rows = computed if brighten is None else brighten[computed]

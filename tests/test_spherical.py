@@ -109,11 +109,14 @@ def test_classsr_video_keeps_a_360_videos_projection_in_mp4_and_says_where_it_ca
     assert spherical.read(tmp_path / "from_mkv.mp4") == spherical.made("equirectangular", "top and bottom")
 
 
-def test_a_360_video_shows_no_seam_where_its_edges_meet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("stereo", [None, "side by side"])
+def test_a_360_video_shows_no_seam_where_its_edges_meet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         stereo: str | None) -> None:  # fmt: skip
     """Each frame of a 360° video (equirectangular) is upscaled with columns of its other side grown on each side, as
     a 360° photo is: where its right edge meets its left (two halves of one photo strip, swapped), the output's
     columns at the seam are as close to the strip upscaled whole (the shipped model) as its columns away from it;
-    upscaled alone, its edges see only their own pixels and stray."""
+    upscaled alone, its edges see only their own pixels and stray. A side-by-side stereo video's eyes (two strips of
+    the photo) each alike: neither sees the other's columns at its seams."""
     import numpy as np
     from PIL import Image
 
@@ -122,29 +125,34 @@ def test_a_360_video_shows_no_seam_where_its_edges_meet(tmp_path: Path, monkeypa
 
     photo = np.asarray(Image.open(Path(__file__).parent.parent / "examples" / "baby.png").convert("RGB"))
     n = 64
-    strip = np.ascontiguousarray(photo[200 : 200 + n, 160 : 160 + 2 * n])
+    strips = [np.ascontiguousarray(photo[200 + 90 * k : 200 + 90 * k + n, 160 : 160 + 2 * n])
+              for k in range(2 if stereo else 1)]  # fmt: skip
+    frame = np.concatenate([np.roll(strip, -n, axis=1) for strip in strips], axis=1)
     src = tmp_path / "camera.mp4"
-    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{2 * n}x{n}", "-r", "10", "-i",
-                    "-", "-c:v", "libx264rgb", "-qp", "0", str(src)], input=np.roll(strip, -n, axis=1).tobytes() * 2,
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{frame.shape[1]}x{n}", "-r",
+                    "10", "-i", "-", "-c:v", "libx264rgb", "-qp", "0", str(src)], input=frame.tobytes() * 2,
                    check=True, timeout=60)  # fmt: skip (lossless RGB: the frames decode as they were)
-    _inject(src, BOXES[13:])  # the projection alone
-    assert probe(src).projection == "equirectangular"
-    whole = np.roll(Upscaler.of(zoo.load(None, 4)).upscale_array(strip).pixels.astype(int), -4 * n, axis=1)
+    _inject(src, BOXES[13:] if stereo is None else _box(b"st3d", b"\x02", 0) + BOXES[13:])  # (2: side by side)
+    assert (probe(src).projection, probe(src).stereo) == ("equirectangular", stereo)
+    up = Upscaler.of(zoo.load(None, 4))
+    wholes = [np.roll(up.upscale_array(strip).pixels.astype(int), -4 * n, axis=1) for strip in strips]
 
-    def strays(name: str) -> tuple[float, float]:
-        """How far the first frame's columns at the seam, and those 20-40 away from it, are from the strip whole."""
+    def strays(name: str) -> list[tuple[float, float]]:
+        """How far each eye's columns at its seams, and those 20-40 away from them, are from its strip whole."""
         out = tmp_path / name
         out.mkdir()
         r = runner.invoke(app, ["video", str(src), str(out / "%03d.png"), "-x", "4"])
         assert r.exit_code == 0, r.output
         got = np.asarray(Image.open(out / "001.png").convert("RGB")).astype(int)
-        off = np.abs(got - whole).mean(axis=(0, 2))
-        return float(np.r_[off[:2], off[-2:]].mean()), float(off[4 * n - 40 : 4 * n - 20].mean())
+        eyes = np.split(got, len(wholes), axis=1)
+        offs = [np.abs(eye - whole).mean(axis=(0, 2)) for eye, whole in zip(eyes, wholes, strict=True)]
+        return [(float(np.r_[off[:2], off[-2:]].mean()), float(off[4 * n - 40 : 4 * n - 20].mean())) for off in offs]
 
-    at_seam, away = strays("round")
     monkeypatch.setattr(video, "wrap_cut", lambda *a: None)  # as each frame was upscaled alone
-    alone_at_seam, alone_away = strays("alone")
-    assert at_seam <= away + 0.1 and alone_at_seam >= alone_away + 0.3, (at_seam, away, alone_at_seam, alone_away)
+    alone = strays("alone")
+    monkeypatch.undo()
+    for (at_seam, away), (alone_at_seam, alone_away) in zip(strays("round"), alone, strict=True):
+        assert at_seam <= away + 0.1 and alone_at_seam >= alone_away + 0.3, (at_seam, away, alone_at_seam, alone_away)
 
 
 def test_a_cameras_own_suffix_on_an_mp4_gives_an_mp4_output(tmp_path: Path) -> None:
