@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +186,8 @@ def test_a_heic_with_apples_hdr_gain_map_says_the_output_shows_as_sdr(tmp_path: 
     assert pic.alpha is None and np.abs(pic.pixels.astype(int) - PICTURE).mean() < 3  # still decodes: the picture
     said = [n for n in pic.notes if "gain map" in n]
     assert said == ["HEIF with an HDR gain map (Apple's): the SDR picture is upscaled and the gain map not kept, so the "
-                    "output shows as SDR (only an Ultra HDR JPEG's gain map is carried)"]
+                    "output shows as SDR (an Ultra HDR JPEG's gain map is carried, and an iPhone's whose headroom its "
+                    "EXIF or XMP gives)"]  # (this one has no EXIF: no headroom)
     Image.fromarray(PICTURE).save(tmp_path / "plain.heic")
     assert gainmap.in_heif(tmp_path / "plain.heic") is None
     assert not any("gain map" in n for n in read_image(tmp_path / "plain.heic").notes)
@@ -196,3 +198,125 @@ def test_a_heic_with_apples_hdr_gain_map_says_the_output_shows_as_sdr(tmp_path: 
     tmap = data[: at + 12] + b"tmap" + data[at + 16 :]  # version, flags, ID, protection index, type
     (tmp_path / "tmap.heic").write_bytes(tmap)
     assert data[at + 4] == 2 and gainmap.in_heif(tmp_path / "tmap.heic") == "ISO 21496-1"
+
+
+def apple_note(m33: float, m48: float) -> bytes:
+    """An iPhone's maker note as it holds the two HDR numbers: its name, version and byte order, an IFD of tags 33
+    and 48 (signed rationals), their values at offsets from the note's start."""
+    values = 14 + 2 + 2 * 12 + 4
+    entries = struct.pack(">HHII", 33, 10, 1, values) + struct.pack(">HHII", 48, 10, 1, values + 8)
+    numbers = struct.pack(">iiii", round(m33 * 1e6), 1_000_000, round(m48 * 1e6), 1_000_000)
+    return b"Apple iOS\x00\x00\x01MM" + struct.pack(">H", 2) + entries + bytes(4) + numbers
+
+
+def iphone_heic(path: Path, m33: float = 1.01, m48: float = 0.005) -> Path:
+    """An iPhone HDR photo: the picture (with EXIF holding Apple's maker note, XMP its gain map version) and the gain
+    map as an auxiliary image of Apple's type (put in by :func:`classsr_cli.io.heifbox.add_auxiliary`; libheif reads
+    it back, so the layout is checked by another reader)."""
+    import pillow_heif
+
+    from classsr_cli.io.heifbox import add_auxiliary
+
+    pillow_heif.register_heif_opener()
+    exif = Image.Exif()
+    exif[0x010F] = "Apple"
+    exif.get_ifd(0x8769)[0x927C] = apple_note(m33, m48)
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:HDRGainMap="http://ns.apple.com/HDRGainMap/1.0/" HDRGainMap:HDRGainMapVersion="65536"/>'
+           b"</rdf:RDF></x:xmpmeta>")  # fmt: skip
+    picture, gain = io.BytesIO(), io.BytesIO()
+    Image.fromarray(PICTURE).save(picture, format="HEIF", quality=95, exif=exif.tobytes(), xmp=xmp)
+    Image.fromarray(GAIN).save(gain, format="HEIF", quality=95)
+    path.write_bytes(add_auxiliary(picture.getvalue(), gain.getvalue(), gainmap.APPLE_AUX))
+    return path
+
+
+def test_apples_headroom_comes_from_the_maker_note_by_its_formula_or_from_the_xmp() -> None:
+    """The headroom of an iPhone's gain map, from the maker note's tags 33 and 48 on each branch of Apple's formula
+    (2 to the stops, at least 1), and from the XMP's ``HDRGainMapHeadroom`` first where it is given."""
+    def exif(m33: float, m48: float) -> bytes:
+        e = Image.Exif()
+        e.get_ifd(0x8769)[0x927C] = apple_note(m33, m48)
+        return e.tobytes()
+
+    for m33, m48, stops in ((0.5, 0.005, 1.7), (0.5, 0.5, 1.5505), (1.2, 0.005, 2.65), (1.2, 2.0, 1.697),
+                            (1.2, 20.0, 0.0)):  # fmt: skip
+        assert gainmap.apple_headroom(exif(m33, m48), None) == pytest.approx(2**stops, rel=1e-5), (m33, m48)
+    assert gainmap.apple_headroom(exif(1.2, 0.005), b'<r HDRGainMap:HDRGainMapHeadroom="3.25"/>') == 3.25
+    assert gainmap.apple_headroom(None, b"<HDRGainMap:HDRGainMapHeadroom>2.5</HDRGainMap:HDRGainMapHeadroom>") == 2.5
+    assert gainmap.apple_headroom(Image.Exif().tobytes(), None) is None  # no maker note
+    assert gainmap.apple_headroom(exif(1.2, 0.005)[:40], None) is None  # cut short: none, no exception
+
+
+def test_an_iphones_gain_map_is_kept_in_a_heic_output_and_made_ultra_hdr_in_a_jpeg_one(tmp_path: Path) -> None:
+    """An iPhone HDR photo upscaled x2: a HEIC output holds the gain map again as Apple's auxiliary image (libheif reads
+    it), the headroom its EXIF gives unchanged, its values the source's resized; a JPEG output holds it as an Ultra HDR
+    gain map whose gain is Apple's (1 + (headroom - 1) x the Rec. 709-decoded value) within its 8-bit steps, the
+    picture's XMP describing it beside Apple's own property. A PNG says it is not kept; a HEIC without EXIF too."""
+    src = iphone_heic(tmp_path / "IMG_0001.HEIC")
+    headroom = 2 ** (-70 * 0.005 + 3.0)
+    pic = read_image(src)
+    assert not [n for n in pic.notes if "gain map" in n]
+    assert pic.gain_map is not None and pic.gain_map.apple_headroom == pytest.approx(headroom, rel=1e-5)
+    assert np.abs(pic.gain_map.pixels[..., 0].astype(int) - GAIN).mean() < 2  # (HEVC-coded)
+    big = Picture(np.asarray(Image.fromarray(pic.pixels).resize((128, 96))), None, pic.icc, pic.exif,
+                  xmp=pic.xmp, gain_map=pic.gain_map)  # fmt: skip
+    want = np.asarray(Image.fromarray(pic.gain_map.pixels[..., 0]).resize((32, 24), Image.Resampling.BICUBIC))
+
+    heic = tmp_path / "out.heic"
+    assert not [n for n in write_image(heic, big) if "gain map" in n]
+    back = read_image(heic)
+    assert back.gain_map is not None and back.gain_map.apple_headroom == pytest.approx(headroom, rel=1e-5)
+    assert back.gain_map.pixels.shape == (24, 32, 1) and np.abs(back.gain_map.pixels[..., 0].astype(int) - want).mean() < 2
+    assert np.abs(back.pixels.astype(int) - big.pixels).mean() < 3
+
+    jpeg = tmp_path / "out.jpg"
+    assert not [n for n in write_image(jpeg, big) if "gain map" in n]
+    first, second, _ = parts(jpeg)
+    xmp = first.info["xmp"]
+    assert b'hdrgm:Version="1.0"' in xmp and b"HDRGainMapVersion" in xmp  # Ultra HDR's and Apple's, side by side
+    length = int(re.search(rb'Item:Semantic="GainMap"[^>]*Item:Length="(\d+)"', xmp).group(1))  # type: ignore[union-attr]
+    assert length == len(jpeg.read_bytes()) - int(first.info["mpoffset"]) - int(parts(jpeg)[2][1]["DataOffset"])
+    top = float(re.search(rb'hdrgm:GainMapMax="([0-9.]+)"', second.info["xmp"]).group(1))  # type: ignore[union-attr]
+    assert top == pytest.approx(np.log2(headroom), abs=1e-5)
+    stops = np.asarray(second.convert("L"), np.float64) / 255 * top  # Ultra HDR: log2 gain, gamma 1, no offsets
+    assert np.abs(stops - np.log2(gainmap.apple_gain(want, headroom))).mean() < 0.02
+    again = read_image(jpeg)
+    assert again.gain_map is not None and again.gain_map.apple_headroom is None  # now an Ultra HDR JPEG
+
+    said = [n for n in write_image(tmp_path / "out.png", big) if "gain map" in n]
+    assert said == ["PNG output: the HDR gain map (an iPhone's) is not kept, a JPEG or HEIC output keeps it: the picture "
+                    "shows as SDR"]
+    bare = big.stripped()
+    said = [n for n in write_image(tmp_path / "bare.heic", bare) if "gain map" in n]
+    assert said and said[0].startswith("HEIF output without EXIF: the iPhone's HDR gain map is not kept")
+    assert read_image(tmp_path / "bare.heic").gain_map is None
+    write_image(tmp_path / "bare.jpg", bare)
+    assert read_image(tmp_path / "bare.jpg").gain_map is not None  # an Ultra HDR JPEG needs no EXIF
+
+
+def test_an_auxiliary_image_goes_into_a_tiled_heic_with_metadata_items_and_leaves_the_picture_as_it_was(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """:func:`~classsr_cli.io.heifbox.add_auxiliary` into a HEIC of a grid of tiles (its ``iref`` already referring
+    tiles and EXIF) with EXIF and XMP items: libheif decodes the picture, EXIF and XMP as before and the auxiliary
+    image as coded; a file it cannot follow raises ``ValueError``."""
+    import pillow_heif
+
+    from classsr_cli.io.heifbox import add_auxiliary
+
+    monkeypatch.setattr(pillow_heif.options, "AUX_IMAGES", True)  # (classsr's opener turns them off)
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (300, 520, 3), dtype=np.uint8)
+    out, aux = io.BytesIO(), io.BytesIO()
+    pillow_heif.from_bytes("RGB", (520, 300), photo.tobytes()).save(out, quality=90, tile_size=256,
+                                                                      exif=Image.Exif().tobytes(), xmp=b"<x/>")  # fmt: skip
+    Image.fromarray(GAIN).save(aux, format="HEIF", quality=95)
+    both = add_auxiliary(out.getvalue(), aux.getvalue(), gainmap.APPLE_AUX)
+    before, after = pillow_heif.open_heif(io.BytesIO(out.getvalue())), pillow_heif.open_heif(io.BytesIO(both))
+    assert np.array_equal(np.asarray(after.to_pillow()), np.asarray(before.to_pillow()))
+    assert after.info["exif"] == before.info["exif"] and after.info["xmp"] == before.info["xmp"]
+    (aux_id,) = after.info["aux"][gainmap.APPLE_AUX.decode()]
+    alone = np.asarray(pillow_heif.open_heif(io.BytesIO(aux.getvalue())).to_pillow())
+    assert np.array_equal(np.asarray(after.get_aux_image(aux_id).to_pillow()), alone)
+    with pytest.raises(ValueError):
+        add_auxiliary(b"\x00\x00\x00\x10ftypheic\x00\x00\x00\x00", aux.getvalue(), gainmap.APPLE_AUX)

@@ -1,6 +1,11 @@
 """HDR gain maps in JPEG (Ultra HDR: Android's and Google Photos' HDR photos; ISO 21496-1): read, resized with the
 picture, and written back, so an upscaled HDR photo still shows as HDR.
 
+An iPhone's HEIC (iOS 14.1 on) holds its gain map as an auxiliary image (:data:`APPLE_AUX`), its headroom in the
+EXIF's Apple maker note (or the XMP): read by :func:`read_apple`, kept in a HEIC output (:func:`heic_with`) and made an
+Ultra HDR gain map for a JPEG output (:func:`ultra_hdr`), as Apple's "Applying Apple HDR effect to your photos"
+describes it: HDR = SDR x (1 + (headroom - 1) x gain), in linear light, the gain map's values Rec. 709-coded.
+
 Such a JPEG is an SDR picture followed by a second, smaller JPEG (the gain map: how much brighter each part is in
 HDR), found through a Multi-Picture Format index (CIPA DC-007, an ``MPF`` APP2 segment) and described by the picture's
 XMP (``hdrgm:Version`` and a container directory giving the gain map's length) and the gain map's own XMP and ISO
@@ -14,6 +19,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "in_heif", "jpeg_with", "primary_xmp", "read"]
+__all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "apple_headroom", "heic_with", "in_heif", "jpeg_with", "primary_xmp",
+           "read", "read_apple", "ultra_hdr"]
 
 #: ISO 21496-1's APP2 segments start with this name.
 ISO_URN = b"urn:iso:std:iso:ts:21496:-1\x00"
@@ -55,6 +62,9 @@ class GainMap:
     iso: tuple[bytes, ...]
     primary_iso: tuple[bytes, ...]
     of_size: tuple[int, int]
+    #: An iPhone's gain map (a HEIC's auxiliary image, :func:`read_apple`): the headroom its largest value brightens
+    #: by; its pixels are Apple's (Rec. 709-coded linear gain), not Ultra HDR's (:func:`ultra_hdr` makes them so).
+    apple_headroom: float | None = None
 
     def turned(self, arr: Any) -> GainMap:
         """This gain map with ``arr`` (its pixels turned as the picture's were) for pixels."""
@@ -177,3 +187,148 @@ def in_heif(path: Path) -> str | None:
     except (OSError, struct.error):
         return None
     return None
+
+
+#: Apple's maker note: its name, a version, then a TIFF byte order and an IFD whose offsets count from the note's start.
+_APPLE_NOTE = b"Apple iOS\x00"
+#: The XMP property iOS writes the headroom in (16 on), as an attribute or an element.
+_HEADROOM_XMP = re.compile(rb"HDRGainMapHeadroom(?:=[\"']|>)\s*([0-9.eE+-]+)")
+_EXIF_IFD, _MAKER_NOTE = 0x8769, 0x927C
+
+
+def _apple_note(note: bytes) -> dict[int, float]:
+    """The numbers (rational, float or integer) of an Apple maker note's IFD, by tag."""
+    if not note.startswith(_APPLE_NOTE) or len(note) < 16 or note[12:14] not in (b"MM", b"II"):
+        return {}
+    order = ">" if note[12:14] == b"MM" else "<"
+    out: dict[int, float] = {}
+    try:
+        (count,) = struct.unpack_from(order + "H", note, 14)
+        for k in range(min(count, 512)):
+            tag, kind, n, value = struct.unpack_from(order + "HHI4s", note, 16 + 12 * k)
+            if n != 1:
+                continue
+            if kind in (5, 10):  # (signed) rational: at an offset from the note's start
+                (at,) = struct.unpack(order + "I", value)
+                num, den = struct.unpack_from(order + ("ii" if kind == 10 else "II"), note, at)
+                if den:
+                    out[tag] = num / den
+            elif kind == 11:
+                out[tag] = struct.unpack(order + "f", value)[0]
+            elif kind in (3, 4, 8, 9):
+                out[tag] = float(struct.unpack(order + {3: "H2x", 4: "I", 8: "h2x", 9: "i"}[kind], value)[0])
+    except struct.error:
+        pass
+    return out
+
+
+def apple_headroom(exif: bytes | None, xmp: bytes | None) -> float | None:
+    """The headroom of an iPhone photo's gain map: from its XMP (``HDRGainMap:HDRGainMapHeadroom``), else from its
+    EXIF's Apple maker note (tags 33 and 48, by Apple's published formula); ``None`` where neither says."""
+    if xmp and (m := _HEADROOM_XMP.search(xmp)):
+        try:
+            value = float(m.group(1))
+        except ValueError:
+            value = 0.0
+        if np.isfinite(value) and value >= 1.0:
+            return value
+    if not exif:
+        return None
+    ex = Image.Exif()
+    try:
+        with warnings.catch_warnings():  # (Pillow's warning of a damaged EXIF: no headroom, said by the note)
+            warnings.simplefilter("ignore")
+            ex.load(exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
+            note = ex.get_ifd(_EXIF_IFD).get(_MAKER_NOTE)
+    except Exception:  # a damaged EXIF: no headroom
+        return None
+    values = _apple_note(note) if isinstance(note, bytes) else {}
+    if 33 not in values or 48 not in values:
+        return None
+    m33, m48 = values[33], values[48]
+    if m33 < 1.0:
+        stops = -20.0 * m48 + 1.8 if m48 <= 0.01 else -0.101 * m48 + 1.601
+    else:
+        stops = -70.0 * m48 + 3.0 if m48 <= 0.01 else -0.303 * m48 + 2.303
+    return float(2.0 ** max(stops, 0.0)) if np.isfinite(stops) else None
+
+
+def read_apple(path: Path, exif: bytes | None, xmp: bytes | None) -> GainMap | None:
+    """An iPhone HEIC's gain map (its first auxiliary image of type :data:`APPLE_AUX`, decoded by libheif) with the
+    headroom its EXIF or XMP gives (:func:`apple_headroom`); ``None`` where it has none, or no headroom above 1 (the
+    gain map would brighten nothing)."""
+    headroom = apple_headroom(exif, xmp)
+    if headroom is None or headroom <= 1.0:
+        return None
+    try:
+        import pillow_heif
+
+        saved, pillow_heif.options.AUX_IMAGES = pillow_heif.options.AUX_IMAGES, True  # (classsr's opener: off)
+        try:
+            heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=True)
+        finally:
+            pillow_heif.options.AUX_IMAGES = saved
+        ids = heif.info.get("aux", {}).get(APPLE_AUX.decode(), [])
+        if not ids:
+            return None
+        with heif.get_aux_image(ids[0]).to_pillow() as g:
+            pixels = np.asarray(g.convert("L"))
+        size = heif.size
+    except Exception:  # libheif cannot decode it: the picture alone, as before
+        return None
+    if abs(np.log(pixels.shape[1] / pixels.shape[0] * size[1] / size[0])) > 0.1:  # not turned as the picture is
+        return None
+    return GainMap(pixels[..., None], None, (), (), size, apple_headroom=headroom)
+
+
+#: The Ultra HDR XMP of a gain map made from an Apple one (:func:`ultra_hdr`): its range in stops, gamma 1, no offsets.
+_GAIN_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+             b'<rdf:Description xmlns:hdrgm="http://ns.adobe.com/hdr-gain-map/1.0/" hdrgm:Version="1.0" '
+             b'hdrgm:GainMapMin="0" hdrgm:GainMapMax="%.6f" hdrgm:Gamma="1" hdrgm:OffsetSDR="0" hdrgm:OffsetHDR="0" '
+             b'hdrgm:HDRCapacityMin="0" hdrgm:HDRCapacityMax="%.6f" hdrgm:BaseRenditionIsHDR="False"/>'
+             b"</rdf:RDF></x:xmpmeta>")  # fmt: skip
+
+
+def apple_gain(values: np.ndarray, headroom: float) -> np.ndarray:
+    """How much brighter (linear) an Apple gain map's 8-bit ``values`` make the picture: 1 + (headroom - 1) x the
+    value decoded by Rec. 709's transfer (as Apple's document gives it)."""
+    v = np.asarray(values, np.float64) / 255.0
+    linear = np.where(v < 0.081, v / 4.5, ((v + 0.099) / 1.099) ** (1 / 0.45))
+    return 1.0 + (headroom - 1.0) * linear
+
+
+def ultra_hdr(gain: GainMap) -> GainMap:
+    """An Apple gain map as an Ultra HDR one that brightens alike: each value re-coded as the gain's share of the
+    headroom in stops (``log2(gain) / log2(headroom)``), its XMP giving that range; an Ultra HDR one as it is."""
+    if gain.apple_headroom is None:
+        return gain
+    stops = float(np.log2(gain.apple_headroom))
+    table = np.rint(np.log2(apple_gain(np.arange(256), gain.apple_headroom)) / stops * 255.0)
+    pixels = np.clip(table, 0, 255).astype(np.uint8)[gain.pixels]
+    return replace(gain, pixels=pixels, xmp=_GAIN_XMP % (stops, stops), iso=(), primary_iso=(), apple_headroom=None)
+
+
+def with_directory(xmp: bytes | None) -> bytes:
+    """A picture's XMP with Ultra HDR's description of its gain map (``hdrgm:Version`` and a container directory)
+    beside its own properties, where it has none (an iPhone's, whose gain map was another file's item)."""
+    if xmp and b'Item:Semantic="GainMap"' in xmp:
+        return xmp
+    if not xmp or b"</rdf:RDF>" not in xmp:
+        return _XMP
+    own = _XMP[_XMP.index(b"<rdf:Description") : _XMP.index(b"</rdf:RDF>")]
+    at = xmp.rindex(b"</rdf:RDF>")
+    return xmp[:at] + own + xmp[at:]
+
+
+def heic_with(heic: bytes, gain: GainMap, quality: int) -> bytes:
+    """The HEIC ``heic`` with the Apple gain map ``gain`` as its auxiliary image (:data:`APPLE_AUX`), coded by libheif
+    at ``quality`` (:func:`classsr_cli.io.heifbox.add_auxiliary`)."""
+    import pillow_heif
+
+    from classsr_cli.io.heifbox import add_auxiliary
+
+    arr = np.ascontiguousarray(gain.pixels[..., 0])
+    coded = io.BytesIO()
+    pillow_heif.from_bytes(mode="L", size=(arr.shape[1], arr.shape[0]), data=arr.tobytes()).save(
+        coded, quality=quality)
+    return add_auxiliary(heic, coded.getvalue(), APPLE_AUX)

@@ -23,7 +23,7 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
   12-bit AVIF read at 16 bits too (decoded by the bundled ffmpeg: Pillow's AVIF decoder gives 8).
 * Animated GIF/WebP and multi-page TIFF: the first frame only, with a note. An HDR JPEG's gain map (Ultra HDR, ISO
   21496-1; :mod:`classsr_cli.io.gainmap`) is read with the picture, turned and resized with it, and written behind
-  a JPEG output.
+  a JPEG output; an iPhone HEIC's (its auxiliary image) into a HEIC output as it came, into a JPEG one as Ultra HDR's.
 * The ICC profile, EXIF and XMP are kept and written to outputs whose format holds them (PNG, JPEG, WebP,
   AVIF, HEIF, TIFF), with the print resolution (PNG, JPEG, TIFF) and a PNG's text chunks (PNG); XMP's orientation and pixel
   dimensions are brought up to date, as EXIF's are.
@@ -248,7 +248,7 @@ class Meta:
     made_by: str | None = None
     nclx: Nclx | None = None
     depth: int | None = None  # a HEIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
-    gain_map: GainMap | None = None  # an HDR JPEG's (Ultra HDR), which a JPEG output keeps
+    gain_map: GainMap | None = None  # an HDR JPEG's (Ultra HDR) or an iPhone HEIC's, which a JPEG (HEIC) output keeps
     linear: Linear | None = None  # an EXR's or Radiance picture's light (io.exr.Linear), which such an output keeps
     # The pixel shape (width over height, in lowest terms: a video frame's SAR) where there is no print resolution,
     # written into PNG, TIFF and JPEG as ffmpeg's encoders write it, which its decoders read back
@@ -281,7 +281,8 @@ class Meta:
             made_by=self.made_by if fmt in ("JPEG", *_LINEAR_FORMATS) else None,
             nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") or (fmt in _LINEAR_FORMATS and not self.icc) else None,
             depth=self.depth if fmt == "HEIF" else None,
-            gain_map=self.gain_map.resized(width, height) if self.gain_map is not None and fmt == "JPEG" else None,
+            gain_map=self.gain_map.resized(width, height)
+            if self.gain_map is not None and _keeps_gain(fmt, self.gain_map, self.exif) else None,
             linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
             gamma=self.gamma if fmt == "PNG" else None,
@@ -328,8 +329,9 @@ class Picture:
             wide-gamut primaries), carried to HEIF and JPEG XL outputs, and to PNG ones as a ``cICP`` chunk where it is
             not sRGB's.
         depth: a HEIF's bits per channel where more than 8 (10, 12: its pixels are read at 16), kept by HEIF outputs.
-        gain_map: an HDR JPEG's gain map (Ultra HDR, ISO 21496-1: :class:`~classsr_cli.io.gainmap.GainMap`), turned
-            as the pixels are, resized with them into a JPEG output (other formats hold none: said).
+        gain_map: an HDR JPEG's gain map (Ultra HDR, ISO 21496-1: :class:`~classsr_cli.io.gainmap.GainMap`), or an
+            iPhone HEIC's, turned as the pixels are, resized with them into a JPEG output (an iPhone's into a HEIC one
+            too; other formats hold none: said).
         linear: an EXR's or a Radiance picture's :class:`~classsr_cli.io.exr.Linear`: its pixel type, the stops its
             light is held darker by in ``pixels``, the light outside 0-1 after that (enlarged by bicubic interpolation
             and added back into an EXR or Radiance output; other formats show the light as bright as it was, clipped:
@@ -619,8 +621,13 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         texture = replace(texture, faces=tuple(faces)) if faces else texture
         notes.extend(texture.notes())
     if fmt in ("HEIF", "AVIF") and (kind := gainmap.in_heif(path)) is not None:
-        notes.append(f"{fmt} with an HDR gain map ({kind}): the SDR picture is upscaled and the gain map not kept, so "
-                     "the output shows as SDR (only an Ultra HDR JPEG's gain map is carried)")
+        heif_exif, heif_xmp = im.info.get("exif"), im.info.get("xmp")
+        gain = gainmap.read_apple(path, heif_exif if isinstance(heif_exif, bytes) else None,
+                                  heif_xmp if isinstance(heif_xmp, bytes) else None) if kind == "Apple's" else None  # fmt: skip
+        if gain is None:
+            notes.append(f"{fmt} with an HDR gain map ({kind}): the SDR picture is upscaled and the gain map not kept, "
+                         "so the output shows as SDR (an Ultra HDR JPEG's gain map is carried, and an iPhone's whose "
+                         "headroom its EXIF or XMP gives)")
     deep = _avif_bits(path) if fmt == "AVIF" else 8
     coded: Nclx | None = None  # a deep AVIF's colour description, as ffmpeg reads it
     exif = im.getexif()
@@ -980,7 +987,7 @@ def _format_notes(fmt: str, dtype: np.dtype[Any], source: Meta, out: Meta) -> li
     """What a ``fmt`` output of ``dtype`` pixels does not hold of what its picture carries (``source``:
     :meth:`Picture.carried`; ``out``: that brought to the output, :meth:`Meta.for_output`): the notes
     :func:`write_image` and :func:`write_image_rows` give alike."""
-    return (_depth_notes(fmt, dtype, out) + _gain_notes(fmt, source.gain_map) + _linear_notes(fmt, source)
+    return (_depth_notes(fmt, dtype, out) + _gain_notes(fmt, source.gain_map, source.exif) + _linear_notes(fmt, source)
             + _profile_notes(fmt, source.icc) + _gamma_notes(fmt, source) + _texture_notes(fmt, source.texture)
             + _xmp_notes(fmt, out) + _exif_notes(fmt, source) + _iptc_notes(fmt, source) + _comment_notes(fmt, source))
 
@@ -2014,6 +2021,11 @@ def _heif_writer(
         raise OutputError(f"{target}: cannot write ({_reason(e)}); write PNG or TIFF instead") from None
     finally:
         pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
+    if meta.gain_map is not None and meta.gain_map.apple_headroom is not None:  # an iPhone's, as its auxiliary image
+        try:
+            tmp.write_bytes(gainmap.heic_with(tmp.read_bytes(), meta.gain_map, quality or DEFAULT_QUALITY))
+        except (RuntimeError, ValueError, IndexError, struct.error) as e:
+            raise OutputError(f"{_target(tmp)}: cannot add the HDR gain map ({_reason(e)})") from None
 
 
 def _jxl_writer(
@@ -2292,10 +2304,22 @@ def _pfm_writer(tmp: Path, size: tuple[int, int], channels: int, bands: Iterable
         pnm.write_pfm(f, light)
 
 
-def _gain_notes(fmt: str, gain: GainMap | None) -> list[str]:
-    """What a ``fmt`` output does with an HDR gain map: a JPEG keeps it; the others hold none here."""
-    if gain is None or fmt == "JPEG":
+def _keeps_gain(fmt: str, gain: GainMap | None, exif: bytes | None) -> bool:
+    """Whether a ``fmt`` output keeps the HDR gain map ``gain``: a JPEG any (an iPhone's made Ultra HDR's); a HEIC an
+    iPhone's, with the EXIF whose maker note gives its headroom (not under ``--strip-metadata``)."""
+    return gain is not None and (fmt == "JPEG" or (fmt == "HEIF" and gain.apple_headroom is not None and bool(exif)))
+
+
+def _gain_notes(fmt: str, gain: GainMap | None, exif: bytes | None) -> list[str]:
+    """What a ``fmt`` output does with an HDR gain map (:func:`_keeps_gain`), where it does not keep it."""
+    if gain is None or _keeps_gain(fmt, gain, exif):
         return []
+    if fmt == "HEIF" and gain.apple_headroom is not None:
+        return ["HEIF output without EXIF: the iPhone's HDR gain map is not kept (its headroom is in the EXIF's maker "
+                "note), so the picture shows as SDR; a JPEG output keeps it as Ultra HDR"]
+    if gain.apple_headroom is not None:
+        return [f"{fmt} output: the HDR gain map (an iPhone's) is not kept, a JPEG or HEIC output keeps it: the "
+                "picture shows as SDR"]
     return [f"{fmt} output: the HDR gain map (Ultra HDR) is not kept, only a JPEG output keeps it: the picture shows "
             "as SDR"]
 
@@ -2574,12 +2598,15 @@ def _gain_map_jpeg(tmp: Path, im: Image.Image, options: dict[str, object], gain:
     """``im`` as the SDR picture of an HDR JPEG (Ultra HDR) with ``gain``: the gain map written as its own JPEG with
     its XMP and ISO 21496-1 segment, the picture with its XMP's container directory sized to it and its own ISO
     segment, the two joined by an MPF index (:func:`classsr_cli.io.gainmap.jpeg_with`)."""
+    xmp = options.pop("xmp", None)
+    if gain.apple_headroom is not None:  # an iPhone's: made Ultra HDR's, the picture's XMP describing it
+        gain, xmp = gainmap.ultra_hdr(gain), gainmap.with_directory(xmp)  # type: ignore[arg-type]
     arr = gain.pixels[..., 0] if gain.pixels.shape[2] == 1 else gain.pixels
     second = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr)).save(second, format="JPEG", quality=options["quality"],
                                                     xmp=gain.xmp or b"", extra=b"".join(map(_app2, gain.iso)))  # fmt: skip
     first = io.BytesIO()
-    xmp = gainmap.primary_xmp(options.pop("xmp", None), second.tell(),  # type: ignore[arg-type]
+    xmp = gainmap.primary_xmp(xmp, second.tell(),  # type: ignore[arg-type]
                               ultra_hdr=bool(gain.xmp and b"hdrgm:" in gain.xmp))  # fmt: skip
     options["extra"] = options.get("extra", b"") + b"".join(map(_app2, gain.primary_iso))  # type: ignore[operator]
     _jpeg_xmp(options, xmp)

@@ -1,0 +1,261 @@
+"""An auxiliary image put into a HEIF file at the box level: how a HEIC output keeps an iPhone photo's HDR gain map.
+
+libheif (through pillow_heif) writes a picture and reads auxiliary images but writes none, so the gain map is encoded
+as a HEIC of its own and its coded image moved into the picture's file as a new item: its item information (hidden,
+as cameras write it), its properties (``hvcC``, ``ispe``, ... and an ``auxC`` naming its type), an ``auxl`` reference
+to the primary picture, and its data in a ``mdat`` box of its own at the end; the item locations are rewritten, as the
+``meta`` box grows, for the data that follows it (ISO/IEC 23008-12, ISO/IEC 14496-12).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+__all__ = ["add_auxiliary"]
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def _full(kind: bytes, version: int, flags: int, payload: bytes) -> bytes:
+    return _box(kind, struct.pack(">I", version << 24 | flags) + payload)
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """The boxes in ``data[start:end]``: (type, where the box starts, where it ends)."""
+    out = []
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        header = 8
+        if size == 1:
+            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            raise ValueError(f"a damaged HEIF box ({kind!r} at {start})")
+        out.append((kind, start, start + size))
+        start += size
+    return out
+
+
+def _uint(data: bytes, at: int, size: int) -> int:
+    return int.from_bytes(data[at : at + size], "big") if size else 0
+
+
+@dataclass
+class _Item:
+    """One item's location (``iloc``): its construction method, data reference, base and extents."""
+
+    item: int
+    method: int
+    reference: int
+    base: int
+    extents: list[tuple[int, int, int]] = field(default_factory=list)  # (index, offset, length)
+
+
+@dataclass
+class _Meta:
+    """A HEIF file's ``meta`` box, parsed as far as adding an item needs."""
+
+    version_flags: bytes
+    boxes: list[tuple[bytes, bytes]]  # (type, the whole box), in order
+    primary: int
+    locations: list[_Item]
+    iloc_version: int
+    index_size: int
+    ipco: list[bytes]  # the property boxes, whole
+    ipma_version: int
+    ipma_flags: int
+    associations: list[tuple[int, list[tuple[bool, int]]]]  # (item, [(essential, property index from 1)])
+    infe: list[bytes]  # the item information entries, whole
+    iinf_version: int
+
+
+def _parse_meta(data: bytes, start: int, end: int) -> _Meta:
+    boxes, primary, locations, iloc_version, index_size = [], 0, [], 0, 0
+    ipco: list[bytes] = []
+    ipma_version = ipma_flags = iinf_version = 0
+    associations: list[tuple[int, list[tuple[bool, int]]]] = []
+    infe: list[bytes] = []
+    for kind, a, b in _children(data, start + 12, end):
+        boxes.append((kind, data[a:b]))
+        version = data[a + 8]
+        if kind == b"pitm":
+            primary = _uint(data, a + 12, 2 if version == 0 else 4)
+        elif kind == b"iloc":
+            iloc_version = version
+            at = a + 12
+            offset_size, length_size = data[at] >> 4, data[at] & 15
+            base_size, index_size = data[at + 1] >> 4, (data[at + 1] & 15) if version in (1, 2) else 0
+            at += 2
+            count = _uint(data, at, 2 if version < 2 else 4)
+            at += 2 if version < 2 else 4
+            for _ in range(count):
+                item = _uint(data, at, 2 if version < 2 else 4)
+                at += 2 if version < 2 else 4
+                method = 0
+                if version in (1, 2):
+                    method = _uint(data, at, 2) & 15
+                    at += 2
+                reference = _uint(data, at, 2)
+                base = _uint(data, at + 2, base_size)
+                at += 2 + base_size
+                n = _uint(data, at, 2)
+                at += 2
+                extents = []
+                for _ in range(n):
+                    index = _uint(data, at, index_size)
+                    at += index_size
+                    offset, length = _uint(data, at, offset_size), _uint(data, at + offset_size, length_size)
+                    at += offset_size + length_size
+                    extents.append((index, offset, length))
+                locations.append(_Item(item, method, reference, base, extents))
+            if at > b:
+                raise ValueError("a damaged HEIF item location box")
+        elif kind == b"iinf":
+            iinf_version = version
+            first = a + 12 + (2 if version == 0 else 4)
+            infe = [data[x:y] for k, x, y in _children(data, first, b) if k == b"infe"]
+        elif kind == b"iprp":
+            for k, x, y in _children(data, a + 8, b):
+                if k == b"ipco":
+                    ipco = [data[p:q] for _, p, q in _children(data, x + 8, y)]
+                elif k == b"ipma" and not associations:
+                    ipma_version, ipma_flags = data[x + 8], _uint(data, x + 9, 3)
+                    at, count = x + 16, _uint(data, x + 12, 4)
+                    for _ in range(count):
+                        item = _uint(data, at, 2 if ipma_version < 1 else 4)
+                        at += 2 if ipma_version < 1 else 4
+                        n, at = data[at], at + 1
+                        props = []
+                        for _ in range(n):
+                            if ipma_flags & 1:
+                                v, at = _uint(data, at, 2), at + 2
+                                props.append((bool(v >> 15), v & 0x7FFF))
+                            else:
+                                v, at = data[at], at + 1
+                                props.append((bool(v >> 7), v & 0x7F))
+                        associations.append((item, props))
+    if not primary or not locations or not ipco:
+        raise ValueError("a HEIF file without a primary item, its locations or its properties")
+    return _Meta(data[start + 8 : start + 12], boxes, primary, locations, iloc_version, index_size, ipco, ipma_version,
+                 ipma_flags, associations, infe, iinf_version)  # fmt: skip
+
+
+def _iloc(meta: _Meta, size: int) -> bytes:
+    """The item location box of ``meta``'s items, offsets and lengths in ``size`` bytes, base offsets none."""
+    version = meta.iloc_version
+    out = bytearray([size << 4 | size, meta.index_size if version in (1, 2) else 0])
+    width = 2 if version < 2 else 4
+    out += len(meta.locations).to_bytes(width, "big")
+    for loc in meta.locations:
+        out += loc.item.to_bytes(width, "big")
+        if version in (1, 2):
+            out += loc.method.to_bytes(2, "big")
+        out += loc.reference.to_bytes(2, "big") + len(loc.extents).to_bytes(2, "big")
+        for index, offset, length in loc.extents:
+            out += index.to_bytes(meta.index_size, "big") if version in (1, 2) else b""
+            out += offset.to_bytes(size, "big") + length.to_bytes(size, "big")
+    return _full(b"iloc", version, 0, bytes(out))
+
+
+def _ipma(meta: _Meta) -> bytes:
+    wide = any(i > 0x7F for _, props in meta.associations for _, i in props)
+    flags = meta.ipma_flags | (1 if wide else 0)
+    out = bytearray(len(meta.associations).to_bytes(4, "big"))
+    for item, props in meta.associations:
+        out += item.to_bytes(2 if meta.ipma_version < 1 else 4, "big") + bytes([len(props)])
+        for essential, index in props:
+            out += (essential << 15 | index).to_bytes(2, "big") if flags & 1 else bytes([essential << 7 | index])
+    return _full(b"ipma", meta.ipma_version, flags, bytes(out))
+
+
+def _infe(box: bytes) -> tuple[int, bytes]:
+    """An item information entry's (version 2 or 3) item ID and type."""
+    if box[8] == 3:
+        return _uint(box, 12, 4), box[18:22]
+    return _uint(box, 12, 2), box[16:20]
+
+
+def _primary_image(data: bytes, *, coded: bool = True) -> tuple[_Meta, int, int, bytes]:
+    """A HEIF file's meta box, where it lies, and its primary item's coded data (where ``coded``)."""
+    top = _children(data, 0, len(data))
+    found = [(a, b) for k, a, b in top if k == b"meta"]
+    if not found:
+        raise ValueError("not a HEIF file (no meta box)")
+    a, b = found[0]
+    meta = _parse_meta(data, a, b)
+    if not coded:
+        return meta, a, b, b""
+    loc = next((x for x in meta.locations if x.item == meta.primary), None)
+    if loc is None or loc.method != 0:
+        raise ValueError("a HEIF file whose primary item's data is not in the file's boxes")
+    return meta, a, b, b"".join(data[loc.base + off : loc.base + off + n] for _, off, n in loc.extents)
+
+
+def add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
+    """``heif`` (a HEIF file) with ``aux``'s primary image (a HEIF file of one coded image, such as pillow_heif
+    writes) added as an auxiliary image of ``heif``'s primary picture, of type ``aux_type`` (a URN, such as
+    :data:`~classsr_cli.io.gainmap.APPLE_AUX`). Raises ``ValueError`` for a file it cannot
+    follow."""
+    meta, start, end, _ = _primary_image(heif, coded=False)
+    other, _, _, coded = _primary_image(aux)
+    kind = next((t for i, t in map(_infe, other.infe) if i == other.primary), b"hvc1")
+    new = max(max(loc.item for loc in meta.locations), *(i for i, _ in meta.associations), meta.primary) + 1
+    if new > 0xFFFF:
+        raise ValueError("a HEIF file with too many items to add one")
+    # its properties: the aux file's primary's, then auxC
+    props = dict(other.associations).get(other.primary, [])
+    first = len(meta.ipco) + 1
+    meta.ipco += [other.ipco[i - 1] for _, i in props if 0 < i <= len(other.ipco)]
+    meta.ipco.append(_full(b"auxC", 0, 0, aux_type + b"\x00"))
+    kept = [(essential, i) for essential, i in props if 0 < i <= len(other.ipco)]
+    meta.associations.append((new, [(essential, first + k) for k, (essential, _) in enumerate(kept)]
+                              + [(True, len(meta.ipco))]))  # fmt: skip
+    # hidden (flags 1), as an iPhone writes its gain map
+    meta.infe.append(_full(b"infe", 2, 1, struct.pack(">HH", new, 0) + kind + b"\x00"))
+    reference = _box(b"auxl", struct.pack(">HHH", new, 1, meta.primary))
+    # its data: a mdat of its own at the end; the file's own data after meta moves by how much meta grows
+    size = 4 if len(heif) + len(coded) + (1 << 20) < 1 << 32 else 8
+    for loc in meta.locations:
+        if loc.method == 0:
+            loc.extents = [(i, loc.base + off, n) for i, off, n in loc.extents]
+            loc.base = 0
+    meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(coded))]))
+
+    def built(shift: int, at: int) -> bytes:
+        for loc in meta.locations:
+            if loc.method == 0:
+                loc.extents = [(i, off + shift if off >= end else off, n) for i, off, n in loc.extents]
+        meta.locations[-1].extents = [(0, at, len(coded))]
+        parts = []
+        has_iref = any(k == b"iref" for k, _ in meta.boxes)
+        for k, whole in meta.boxes:
+            if k == b"iloc":
+                parts.append(_iloc(meta, size))
+            elif k == b"iinf":
+                count = len(meta.infe).to_bytes(2 if meta.iinf_version == 0 else 4, "big")
+                parts.append(_full(b"iinf", meta.iinf_version, 0, count + b"".join(meta.infe)))
+            elif k == b"iref":  # (version 1: 32-bit item IDs)
+                more = reference if whole[8] == 0 else _box(b"auxl", struct.pack(">IHI", new, 1, meta.primary))
+                parts.append(struct.pack(">I", len(whole) + len(more)) + whole[4:] + more)
+            elif k == b"iprp":
+                parts.append(_box(b"iprp", _box(b"ipco", b"".join(meta.ipco)) + _ipma(meta)))
+            else:
+                parts.append(whole)
+            if k == b"iinf" and not has_iref:
+                parts.append(_full(b"iref", 0, 0, reference))
+        return _box(b"meta", meta.version_flags + b"".join(parts))
+
+    saved = [list(loc.extents) for loc in meta.locations]
+
+    def restored() -> None:
+        for loc, extents in zip(meta.locations, saved, strict=True):
+            loc.extents = list(extents)
+
+    grown = len(built(0, 0)) - (end - start)  # (its size does not depend on the offsets: they take ``size`` bytes)
+    restored()
+    head = built(grown, len(heif) + grown + 8)
+    return heif[:start] + head + heif[end:] + _box(b"mdat", coded)
