@@ -231,6 +231,39 @@ def iphone_heic(path: Path, m33: float = 1.01, m48: float = 0.005) -> Path:
     return path
 
 
+def iphone_jpeg(path: Path) -> Path:
+    """An iPhone's JPEG HDR photo ("Most Compatible"): the picture with Apple's maker note and gain map version, its
+    gain map a second JPEG (XMP naming Apple's auxiliary type) behind an MPF index."""
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x927C] = apple_note(1.01, 0.005)
+    gain, picture = io.BytesIO(), io.BytesIO()
+    Image.fromarray(GAIN).save(gain, format="JPEG", quality=95, xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+                               b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+                               b'xmlns:apdi="http://ns.apple.com/pixeldatainfo/1.0/" apdi:AuxiliaryImageType="'
+                               + gainmap.APPLE_AUX + b'"/></rdf:RDF></x:xmpmeta>')  # fmt: skip
+    Image.fromarray(PICTURE).save(picture, format="JPEG", quality=95, exif=exif.tobytes(),
+                                  xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+                                  b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+                                  b'xmlns:HDRGainMap="http://ns.apple.com/HDRGainMap/1.0/" '
+                                  b'HDRGainMap:HDRGainMapVersion="65536"/></rdf:RDF></x:xmpmeta>')  # fmt: skip
+    path.write_bytes(gainmap.jpeg_with(picture.getvalue(), gain.getvalue()))
+    return path
+
+
+def test_an_iphones_jpeg_with_apples_gain_map_keeps_it_as_ultra_hdr_or_in_a_heic(tmp_path: Path) -> None:
+    """An iPhone's JPEG whose second picture is Apple's gain map: read with the headroom its maker note gives (it was
+    dropped, said as an MPO's second frame), into a JPEG output as Ultra HDR's, into a HEIC one as Apple's auxiliary image."""
+    pic = read_image(iphone_jpeg(tmp_path / "IMG_0002.JPG"))
+    assert pic.gain_map is not None and pic.gain_map.apple_headroom == pytest.approx(2 ** (-70 * 0.005 + 3.0))
+    assert np.abs(pic.gain_map.pixels[..., 0].astype(int) - GAIN).mean() < 2 and not pic.notes
+    write_image(tmp_path / "out.jpg", pic)
+    _, second, _ = parts(tmp_path / "out.jpg")
+    assert b"hdrgm:GainMapMax" in second.info["xmp"]
+    write_image(tmp_path / "out.heic", pic)
+    back = read_image(tmp_path / "out.heic")
+    assert back.gain_map is not None and back.gain_map.apple_headroom == pic.gain_map.apple_headroom
+
+
 def test_apples_headroom_comes_from_the_maker_note_by_its_formula_or_from_the_xmp() -> None:
     """The headroom of an iPhone's gain map, from the maker note's tags 33 and 48 on each branch of Apple's formula
     (2 to the stops, at least 1), and from the XMP's ``HDRGainMapHeadroom`` first where it is given."""

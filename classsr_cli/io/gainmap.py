@@ -99,19 +99,36 @@ def _mp_entries(mp: bytes) -> list[tuple[int, int]]:
     return []
 
 
+def _mpf_offset(path: Path) -> int:
+    """Where the MPF index's offsets count from in the JPEG ``path``: its TIFF header, after the APP2 segment's
+    ``MPF\0`` (Pillow gives it for a JPEG, and drops it for a file it opens as a multi-picture MPO: an iPhone's)."""
+    with path.open("rb") as f:
+        head = f.read(1 << 20)
+    at = 2
+    while at + 8 <= len(head) and head[at] == 0xFF and 0xE0 <= head[at + 1] <= 0xEF:
+        if head[at + 1] == 0xE2 and head[at + 4 : at + 8] == b"MPF\x00":
+            return at + 8
+        at += 2 + struct.unpack(">H", head[at + 2 : at + 4])[0]
+    raise ValueError("no MPF index")
+
+
 def read(path: Path, im: Image.Image) -> GainMap | None:
     """The gain map of the opened JPEG ``im`` read from ``path``: where it has an MPF index, its XMP or an ISO 21496-1
-    segment says it has a gain map, and its second picture is a JPEG that reads; else ``None``. (Pillow opens such a
+    segment says it has a gain map, and its second picture is a JPEG that reads; an iPhone's JPEG's (its XMP's
+    ``HDRGainMapVersion``, the second picture Apple's gain map) with the headroom its EXIF or XMP gives
+    (:func:`apple_headroom`); else ``None``. (Pillow opens such a
     file as a JPEG, not as a multi-picture MPO, and reads the first picture only.)"""
     xmp = im.info.get("xmp")
     mp = im.info.get("mp")
-    if not isinstance(mp, bytes) or not ((isinstance(xmp, bytes) and any(m in xmp for m in _MARKS)) or _app2(im)):
+    xmp = xmp if isinstance(xmp, bytes) else None
+    apple = xmp is not None and b"HDRGainMapVersion" in xmp  # an iPhone's JPEG: Apple's gain map, said by its XMP
+    if not isinstance(mp, bytes) or not ((xmp and any(m in xmp for m in _MARKS)) or _app2(im) or apple):
         return None
     try:
         entries = _mp_entries(mp)
         size, offset = entries[1]
         with path.open("rb") as f:
-            f.seek(offset + int(im.info["mpoffset"]))
+            f.seek(offset + (int(im.info["mpoffset"]) if "mpoffset" in im.info else _mpf_offset(path)))
             blob = f.read(size)
         with Image.open(io.BytesIO(blob), formats=["JPEG"]) as g:
             g.load()
@@ -120,8 +137,14 @@ def read(path: Path, im: Image.Image) -> GainMap | None:
             iso = _app2(g)
     except Exception:  # a second picture that is not a gain map after all: the picture alone
         return None
-    return GainMap(pixels.reshape(pixels.shape[0], pixels.shape[1], -1), gxmp if isinstance(gxmp, bytes) else None,
-                   iso, _app2(im), im.size)  # fmt: skip
+    gxmp = gxmp if isinstance(gxmp, bytes) else None
+    if (gxmp is not None and APPLE_AUX in gxmp) or (apple and not iso and not (gxmp and b"hdrgm:" in gxmp)):
+        exif = im.info.get("exif")
+        headroom = apple_headroom(exif if isinstance(exif, bytes) else None, xmp)
+        if headroom is None or headroom <= 1.0 or pixels.ndim != 2:  # (Apple's are gray)
+            return None
+        return GainMap(pixels[..., None], None, (), (), im.size, apple_headroom=headroom)
+    return GainMap(pixels.reshape(pixels.shape[0], pixels.shape[1], -1), gxmp, iso, _app2(im), im.size)
 
 
 def primary_xmp(xmp: bytes | None, length: int, *, ultra_hdr: bool = True) -> bytes | None:
