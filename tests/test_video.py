@@ -1419,25 +1419,89 @@ def test_an_hdr_video_into_openexr_frames_is_written_as_the_light_it_shows(tmp_p
     assert 1.85 < light.mean() < 2.2 and np.ptp(light.mean(axis=(0, 1))) < 0.05, light.mean(axis=(0, 1))
 
 
-def test_closed_captions_in_the_video_stream_are_said_to_be_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stream ffmpeg lists with ", Closed Captions" (EIA-608/708 in its frames: a TV recording's) loses them when its
-    frames are encoded anew: a note says so and how to extract them (ffmpeg's movie source with subcc)."""
+def _odd(b: int) -> int:
+    """A CEA-608 byte with its odd parity bit."""
+    return b | (0x80 if bin(b).count("1") % 2 == 0 else 0)
+
+
+def captioned_h264(path: Path, cues: list[tuple[int, int, str]], frames: int = 120, fps: int = 30) -> Path:
+    """An MP4 of H.264 whose frames carry CEA-608 closed captions (ATSC A/53 ``cc_data`` in an SEI before each
+    frame's slice, two bytes a frame on field 1, as a TV recording's): each cue ``(first frame, last frame, text)``
+    loaded pop-on (resume caption loading, the text, end of caption shown at the first frame) and erased after the
+    last. No B-frames, so the frames' captions come in the order they show."""
+    null, per = (0x80, 0x80), [(0x80, 0x80)] * frames
+    code = {name: (_odd(0x14), _odd(c)) for name, c in (("RCL", 0x20), ("ENM", 0x2E), ("EOC", 0x2F), ("EDM", 0x2C))}
+    for first, last, text in cues:
+        chars = [_odd(ord(c)) for c in text] + ([0x80] if len(text) % 2 else [])
+        seq = [code["RCL"], code["RCL"], code["ENM"], code["ENM"],
+               *zip(chars[::2], chars[1::2], strict=True), code["EOC"], code["EOC"]]  # fmt: skip
+        per[first - len(seq) + 2 : first + 2] = seq
+        per[last + 1 : last + 3] = [code["EDM"], code["EDM"]]
+    raw = subprocess.run([FF, "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size=64x48:rate={fps}", "-frames:v",
+                          str(frames), "-c:v", "libx264", "-bf", "0", "-x264-params", "slices=1", "-pix_fmt",
+                          "yuv420p", "-f", "h264", "-"], capture_output=True, check=True, timeout=60).stdout  # fmt: skip
+    out, at, k = bytearray(), 0, 0
+    for m in re.finditer(b"\x00\x00\x01", raw):
+        if raw[m.end()] & 0x1F in (1, 5):  # a slice: its frame's captions just before it
+            begin = m.start() - (1 if m.start() and raw[m.start() - 1] == 0 else 0)
+            payload = b"\xb5\x00\x31GA94\x03" + bytes([0xC1, 0xFF, 0xFC, *per[k], 0xFF])
+            out += raw[at:begin] + b"\x00\x00\x00\x01\x06" + bytes([4, len(payload)]) + payload + b"\x80"
+            at, k = begin, k + 1
+    assert k == frames and null == (0x80, 0x80)
+    subprocess.run([FF, "-v", "error", "-y", "-r", str(fps), "-f", "h264", "-i", "-", "-c", "copy", str(path)],
+                   input=bytes(out + raw[at:]), check=True, timeout=60)  # fmt: skip
+    return path
+
+
+def _cues(path: Path, stream: str) -> list[tuple[str, str, str]]:
+    out = subprocess.run([FF, "-v", "error", "-i", str(path), "-map", stream, "-f", "srt", "-"], capture_output=True,
+                         text=True, check=True, timeout=60).stdout  # fmt: skip
+    return re.findall(r"(\d\d:\d\d:\d\d,\d{3}) --> (\d\d:\d\d:\d\d,\d{3})\n(.+)", out)
+
+
+@pytest.mark.slow
+def test_closed_captions_in_the_video_stream_are_kept_as_a_subtitle_stream(tmp_path: Path) -> None:
+    """An MP4 whose H.264 frames carry closed captions (ffmpeg's listing does not say so: found in its first
+    frames) upscaled into .mp4 keeps them as a subtitle stream after its own subtitles, named "Closed captions", the
+    cues at their times, as text; a part (--start/--duration) into .mkv keeps the cues inside it, clipped and timed
+    from its start; a GIF says they are not kept. Every video frame is kept."""
     from classsr_cli.io import video as iov
 
+    cc = captioned_h264(tmp_path / "cc.mp4", [(20, 49, "HELLO"), (70, 99, "WORLD")])
+    assert ", Closed Captions" not in iov._run_probe(cc) and iov.probe(cc).captions
+    (tmp_path / "own.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\nSpoken\n", encoding="utf-8")
     src = tmp_path / "tv.mp4"
-    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.3", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)
-    assert not iov.probe(src).captions
-    listing = iov._run_probe(src)
-    said = re.sub(r"(Video: h264 .*?)(, \d+ kb/s)", r"\1, Closed Captions\2", listing, count=1)
-    assert said != listing
-    monkeypatch.setattr(iov, "_run_probe", lambda path, demux=(): said)
-    info = iov.probe(src)
-    assert info.captions and (info.width, info.height) == (64, 48)
-    notes = iov.plan_streams(info, "mp4", EncodeOptions())[1]
-    assert [n for n in notes if "closed captions" in n] == [
-        'the closed captions in the video stream (EIA-608/708) are not kept: they ride in the frames, which are encoded '
-        'anew; extract them as subtitles first, e.g. ffmpeg -f lavfi -i "movie=tv.mp4[out0+subcc]" -map 0:s '
-        "captions.srt, and add those"]
+    ff("-i", cc, "-f", "lavfi", "-i", "sine=duration=4", "-i", tmp_path / "own.srt", "-map", "0", "-map", "1",
+       "-map", "2", "-c:v", "copy", "-c:a", "aac", "-c:s", "mov_text", src)  # fmt: skip
+    out = tmp_path / "tv_x2.mp4"
+    r = runner.invoke(app, ["video", str(src), str(out), "-x", "2"])
+    assert r.exit_code == 0, r.output
+    assert "they are kept as a subtitle stream" in r.output
+    listing = iov._run_probe(out)
+    assert len(re.findall(r"Subtitle: mov_text", listing)) == 2 and "handler_name    : Closed captions" in listing
+    assert _cues(out, "0:s:0") == [("00:00:00,500", "00:00:02,000", "Spoken")]
+    assert _cues(out, "0:s:1") == [("00:00:00,667", "00:00:01,667", "HELLO"), ("00:00:02,333", "00:00:03,333", "WORLD")]
+    assert iov.count_frames(out) == 120 and len(re.findall(r"Stream #0:\d.*: Audio: aac", listing)) == 1
+
+    part = tmp_path / "part.mkv"
+    r = runner.invoke(app, ["video", str(cc), str(part), "-x", "2", "--start", "1", "--duration", "2"])
+    assert r.exit_code == 0, r.output
+    assert "title           : Closed captions" in iov._run_probe(part)
+    assert _cues(part, "0:s:0") == [("00:00:00,000", "00:00:00,667", "HELLO"), ("00:00:01,333", "00:00:02,000", "WORLD")]
+
+    r = runner.invoke(app, ["video", str(cc), str(tmp_path / "cc.gif"), "-x", "2"])
+    assert r.exit_code == 0, r.output
+    assert "closed captions in the video stream (EIA-608/708) are not kept: .gif holds no subtitles" in r.output
+
+
+def test_a_file_name_goes_into_ffmpegs_filter_graph_escaped() -> None:
+    """The movie source that reads the captions gets the source's name escaped twice (its option, then the graph)."""
+    from classsr_cli.io.video import _filter_value
+
+    assert _filter_value("plain.mp4") == "plain.mp4"
+    assert _filter_value("a:b.mp4") == "a\\\\:b.mp4"  # \: for the option, its \ escaped for the graph
+    assert _filter_value("x[1],y;z.mp4") == "x\\[1\\]\\,y\\;z.mp4"
+    assert _filter_value("it's.mp4") == "it\\\\\\'s.mp4"
 
 
 def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path) -> None:

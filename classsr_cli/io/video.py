@@ -586,7 +586,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         hdr10=_hdr10(path, video["index"]) if color_tags(video["color"])[2] == "smpte2084" else None,  # type: ignore[arg-type]
         chapters=len(re.findall(r"^\s*Chapter #0:\d+:", text, re.MULTILINE)),
         decoder=video["decoder"],  # type: ignore[arg-type]
-        captions=video["captions"],  # type: ignore[arg-type]
+        captions=bool(video["captions"]) or (seq is None and _carries_captions(path, str(video["codec"]))),
         projection=video["projection"],  # type: ignore[arg-type]
         dolby_vision=video["dovi"],  # type: ignore[arg-type]
         stereo=video["stereo"],  # type: ignore[arg-type]
@@ -2044,6 +2044,7 @@ def join_chunks(
     if frames is not None and (got := count_frames(path)) != frames:
         raise VideoError(f"joining the chunks into {named} gave {got} frame(s) of {frames}: a chunk in "
                          f"{chunks[0].path.parent} is damaged; delete that folder to start over")
+    _keep_captions(source, path, muxer)
     _keep_projection(source, path, muxer)
 
 
@@ -2795,6 +2796,81 @@ def _projection_boxes(info: VideoInfo | None, muxer: str) -> bytes:
     return own or spherical.made(info.projection, info.stereo)
 
 
+#: How much of a file :func:`_carries_captions` looks through: an MP4's first frames (ffmpeg's listing names captions
+#: only where its probe decoded a frame that had them: a transport stream's, seldom an MP4's).
+_CAPTION_SCAN = 8 << 20
+#: What starts the closed captions (ATSC A/53 ``cc_data``) in an H.264/HEVC SEI or an MPEG-2 picture's user data.
+_A53 = b"GA94\x03"
+#: What ffmpeg's caption decoder puts around every cue: a monospace font and ASS's top-left placing (\\an7), which
+#: SRT players follow and MP4's and WebM's subtitles drop: left out, so the captions show alike in each.
+_CAPTION_MARKUP = re.compile(r'</?font(?: face="Monospace")?>|\{\\an\d\}')
+#: The subtitle codec closed captions are kept in, by container (as text: ffmpeg's ``ccaption`` decoder, CEA-608).
+CAPTION_CODECS = {"mp4": "mov_text", "mov": "mov_text", "matroska": "srt", "webm": "webvtt"}
+
+
+def _carries_captions(path: Path, codec: str) -> bool:
+    """Whether the first :data:`_CAPTION_SCAN` bytes of the H.264, HEVC or MPEG-2 video ``path`` hold closed
+    captions (:data:`_A53`), which ffmpeg's listing does not say for most MP4s."""
+    if codec not in ("h264", "hevc", "mpeg2video"):
+        return False
+    try:
+        with open(path, "rb") as f:
+            return _A53 in f.read(_CAPTION_SCAN)
+    except OSError:
+        return False
+
+
+def _filter_value(text: str) -> str:
+    """``text`` as a filter's option value inside an ffmpeg filter graph: escaped for the option (``\\ ' : =``),
+    then for the graph (``\\ ' [ ] , ;``)."""
+    return re.sub(r"([\\'\[\],;])", r"\\\1", re.sub(r"([\\':=])", r"\\\1", text))
+
+
+def _captions_text(info: VideoInfo) -> str:
+    """``info``'s closed captions (CEA-608, field 1) as SRT, timed from its start, cut to the part upscaled
+    (:func:`~classsr_cli.io.subtitles.cut`); ffmpeg's ``movie`` source decodes the video for them. Empty where it
+    finds none (or cannot read them)."""
+    folder, name = info.path.resolve().parent, info.path.name
+    graph = f"movie={_filter_value(name)}[out0+subcc]"
+    try:  # (run in the source's folder: its name alone goes into the filter graph, escaped)
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", graph,
+                               "-map", "0:s", "-c:s", "srt", "-f", "srt", "-"], cwd=folder, capture_output=True,
+                              timeout=None, check=False)  # fmt: skip
+    except OSError:
+        return ""
+    text = proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else ""
+    text = _CAPTION_MARKUP.sub("", text)  # (the decoder's monospace font and top-left placing: a TV's grid)
+    if text.strip() and (info.seek or info.span):
+        text = cut(text, "srt", info.seek, info.seek + info.span if info.span else None)
+    return text
+
+
+def _keep_captions(info: VideoInfo | None, path: Path, muxer: str) -> bool:
+    """Add ``info``'s closed captions (:func:`_captions_text`) to the finished ``path`` as a subtitle stream of
+    :data:`CAPTION_CODECS` (``"Closed captions"``, not shown by default), every stream copied as it is; ``False``
+    where there are none to add, or the copy fails (``path`` is then left as it was)."""
+    codec = CAPTION_CODECS.get(muxer)
+    if info is None or not info.captions or codec is None or not (text := _captions_text(info)).strip():
+        return False
+    srt, out = path.with_name(f".{path.name}.captions.srt"), path.with_name(f".{path.name}.captions")
+    try:
+        srt.write_text(text, encoding="utf-8")
+        n = len(re.findall(r"^\s*Stream #0:\d+.*?: Subtitle:", _run_probe(path), re.MULTILINE))
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(path),
+               "-f", "srt", "-i", str(srt), "-map", "0", "-map", "1:0", "-c", "copy", f"-c:s:{n}", codec,
+               f"-metadata:s:s:{n}", f"{'handler_name' if muxer in ('mp4', 'mov') else 'title'}=Closed captions",
+               f"-disposition:s:{n}", "0",
+               *(["-movflags", "+use_metadata_tags"] if muxer in ("mp4", "mov") else []), "-f", muxer, "-y", str(out)]  # fmt: skip
+        if run_watched(cmd).returncode != 0:
+            return False
+        os.replace(out, path)
+        return True
+    finally:
+        for p in (srt, out):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
 def _keep_projection(info: VideoInfo | None, path: Path, muxer: str) -> None:
     """Put ``info``'s projection boxes (:func:`_projection_boxes`) into the finished ``path``, where it gets some."""
     if boxes := _projection_boxes(info, muxer):
@@ -2918,10 +2994,12 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     if info.chapters and muxer not in _CHAPTER_MUXERS:
         notes.append(f"{info.chapters} chapter(s) not kept: {holder} holds none (.mp4, .mov, .mkv, .webm do)")
     notes += _dolby_vision_note(info)
-    if info.captions:
-        notes.append("the closed captions in the video stream (EIA-608/708) are not kept: they ride in the frames, "
-                     "which are encoded anew; extract them as subtitles first, e.g. ffmpeg -f lavfi -i "
-                     f"\"movie={info.path.name}[out0+subcc]\" -map 0:s captions.srt, and add those")
+    if info.captions and muxer in CAPTION_CODECS:
+        notes.append("the closed captions in the video stream (EIA-608/708) ride in its frames, which are encoded "
+                     "anew: they are kept as a subtitle stream, \"Closed captions\" (CEA-608's first channel, as text)")
+    elif info.captions:
+        notes.append(f"the closed captions in the video stream (EIA-608/708) are not kept: {holder} holds no subtitles "
+                     "(.mp4, .mov, .mkv and .webm outputs keep them as a subtitle stream)")
     if (info.projection or info.stereo) and not _projection_boxes(info, muxer):
         what = " and ".join(w for w in (f"360° ({info.projection})" if info.projection else None,
                                          f"stereoscopic ({info.stereo})" if info.stereo else None) if w)  # fmt: skip
@@ -3236,6 +3314,7 @@ class VideoWriter:
         if self._end is not None and self._first is not None and self.container in (None, self.muxer):
             hold_last_frame(self.path, self.muxer, (self._end - self._first) * self.time_base)
         if self.container in (None, self.muxer):
+            _keep_captions(self.source, Path(self.path), self.muxer)
             _keep_projection(self.source, Path(self.path), self.muxer)
 
     def _forget_subtitles(self) -> None:
