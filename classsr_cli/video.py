@@ -1272,7 +1272,7 @@ def upscale_video(
                              banded=up.should_band(h, w + (2 * eyes * WRAP_PAD if wrap else 0), stream_pixels))  # fmt: skip
                 light = Linear(half=half, outside=frame.outside, size=(full[1], full[0]), stops=info.stops or 0)
                 _encode(run, writers, frame.pts, span, full[0], alpha, brighten, light if exr_out else None,
-                        (wrap or 0, eyes), recolour)  # fmt: skip
+                        (wrap, eyes) if wrap else (0, 1), recolour)  # fmt: skip
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 route = run.route if frame.alpha is None else with_alpha(run.route, frame.alpha, full)
                 flops, flops_paper = flops + route.flops, flops_paper + route.flops_paper

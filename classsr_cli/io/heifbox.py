@@ -122,7 +122,9 @@ def _parse_meta(data: bytes, start: int, end: int) -> _Meta:
             for k, x, y in _children(data, a + 8, b):
                 if k == b"ipco":
                     ipco = [data[p:q] for _, p, q in _children(data, x + 8, y)]
-                elif k == b"ipma" and not associations:
+                elif k == b"ipma" and associations:  # (libheif writes one: a second is not carried over)
+                    raise ValueError("a HEIF file with more than one property association box")
+                elif k == b"ipma":
                     ipma_version, ipma_flags = data[x + 8], _uint(data, x + 9, 3)
                     at, count = x + 16, _uint(data, x + 12, 4)
                     for _ in range(count):
