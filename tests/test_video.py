@@ -1470,15 +1470,20 @@ def test_closed_captions_in_the_video_stream_are_kept_as_a_subtitle_stream(tmp_p
     cc = captioned_h264(tmp_path / "cc.mp4", [(20, 49, "HELLO"), (70, 99, "WORLD")])
     assert ", Closed Captions" not in iov._run_probe(cc) and iov.probe(cc).captions
     (tmp_path / "own.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\nSpoken\n", encoding="utf-8")
+    (tmp_path / "chapters.txt").write_text(";FFMETADATA1\n" + "".join(
+        f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={a}\nEND={a + 2000}\ntitle={t}\n" for a, t in ((0, "One"), (2000, "Two"))))
     src = tmp_path / "tv.mp4"
-    ff("-i", cc, "-f", "lavfi", "-i", "sine=duration=4", "-i", tmp_path / "own.srt", "-map", "0", "-map", "1",
-       "-map", "2", "-c:v", "copy", "-c:a", "aac", "-c:s", "mov_text", src)  # fmt: skip
+    ff("-i", cc, "-f", "lavfi", "-i", "sine=duration=4", "-i", tmp_path / "own.srt", "-i", tmp_path / "chapters.txt",
+       "-map", "0", "-map", "1", "-map", "2", "-map_chapters", "3", "-c:v", "copy", "-c:a", "aac", "-c:s", "mov_text",
+       src)  # fmt: skip
     out = tmp_path / "tv_x2.mp4"
     r = runner.invoke(app, ["video", str(src), str(out), "-x", "2"])
     assert r.exit_code == 0, r.output
     assert "they are kept as a subtitle stream" in r.output
     listing = iov._run_probe(out)
     assert len(re.findall(r"Subtitle: mov_text", listing)) == 2 and "handler_name    : Closed captions" in listing
+    # the chapters once (their text track, copied, came out twice: once as a stray "gpmd" data track)
+    assert len(re.findall(r"Chapter #0:\d", listing)) == 2 and len(re.findall(r": Data: ", listing)) == 1
     assert _cues(out, "0:s:0") == [("00:00:00,500", "00:00:02,000", "Spoken")]
     assert _cues(out, "0:s:1") == [("00:00:00,667", "00:00:01,667", "HELLO"), ("00:00:02,333", "00:00:03,333", "WORLD")]
     assert iov.count_frames(out) == 120 and len(re.findall(r"Stream #0:\d.*: Audio: aac", listing)) == 1

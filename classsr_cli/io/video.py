@@ -2847,8 +2847,10 @@ def _captions_text(info: VideoInfo) -> str:
 
 def _keep_captions(info: VideoInfo | None, path: Path, muxer: str) -> bool:
     """Add ``info``'s closed captions (:func:`_captions_text`) to the finished ``path`` as a subtitle stream of
-    :data:`CAPTION_CODECS` (``"Closed captions"``, not shown by default), every stream copied as it is; ``False``
-    where there are none to add, or the copy fails (``path`` is then left as it was)."""
+    :data:`CAPTION_CODECS` (``"Closed captions"``, not shown by default), every stream copied as it is but the data
+    streams, which an MP4's or MOV's muxer makes again from what it is given (the chapters' text track from the
+    chapters, the timecode track from the video's timecode: copied, they came out twice); ``False`` where there are
+    none to add, or the copy fails (``path`` is then left as it was)."""
     codec = CAPTION_CODECS.get(muxer)
     if info is None or not info.captions or codec is None or not (text := _captions_text(info)).strip():
         return False
@@ -2857,7 +2859,7 @@ def _keep_captions(info: VideoInfo | None, path: Path, muxer: str) -> bool:
         srt.write_text(text, encoding="utf-8")
         n = len(re.findall(r"^\s*Stream #0:\d+.*?: Subtitle:", _run_probe(path), re.MULTILINE))
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(path),
-               "-f", "srt", "-i", str(srt), "-map", "0", "-map", "1:0", "-c", "copy", f"-c:s:{n}", codec,
+               "-f", "srt", "-i", str(srt), "-map", "0", "-map", "-0:d", "-map", "1:0", "-c", "copy", f"-c:s:{n}", codec,
                f"-metadata:s:s:{n}", f"{'handler_name' if muxer in ('mp4', 'mov') else 'title'}=Closed captions",
                f"-disposition:s:{n}", "0",
                *(["-movflags", "+use_metadata_tags"] if muxer in ("mp4", "mov") else []), "-f", muxer, "-y", str(out)]  # fmt: skip
