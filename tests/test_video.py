@@ -1499,6 +1499,48 @@ def test_closed_captions_in_the_video_stream_are_kept_as_a_subtitle_stream(tmp_p
     assert "closed captions in the video stream (EIA-608/708) are not kept: .gif holds no subtitles" in r.output
 
 
+def gopro_mp4(path: Path, tmp_path: Path, *extra: str) -> Path:
+    """An MP4 with a GoPro telemetry track (``gpmd``: a data track, as a GoPro writes its GPS and gyro): a text track
+    written by ffmpeg, its sample entry and handler retyped (``tx3g`` to ``gpmd``, ``sbtl`` to ``meta``), which
+    ffmpeg then reads as GoPro's data. ``extra``: ffmpeg arguments for the source's video (another input first)."""
+    (tmp_path / "t.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nAAAA\n\n2\n00:00:01,000 --> 00:00:02,000\nBB\n")
+    made = tmp_path / "made.mp4"
+    ff(*(extra or ("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=2")), "-i", tmp_path / "t.srt",
+       "-map", "0:v", "-map", "1", "-c:v", *(("copy",) if extra else ("libx264",)), "-c:s", "mov_text", made)  # fmt: skip
+    data = bytearray(made.read_bytes())
+    for old, new in ((b"tx3g", b"gpmd"), (b"sbtl", b"meta")):
+        at = data.index(old)
+        data[at : at + 4] = new
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.slow
+def test_a_gopros_telemetry_track_is_copied_into_mp4_and_mov(tmp_path: Path) -> None:
+    """A GoPro's telemetry (``gpmd`` data) is copied into .mp4 and .mov outputs packet for packet (overlay tools read
+    it), also where closed captions are added afterwards; .mkv says it is not kept and where it would be."""
+    from classsr_cli.io import video as iov
+
+    def packets(path: Path) -> list[str]:
+        out = subprocess.run([FF, "-v", "error", "-i", str(path), "-map", "0:d:0", "-c", "copy", "-f", "framecrc", "-"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout  # fmt: skip
+        return [line for line in out.splitlines() if not line.startswith("#")]
+
+    src = gopro_mp4(tmp_path / "GX010001.MP4", tmp_path)
+    assert [s.tag for s in iov.probe(src).streams if s.kind == "data"] == ["gpmd"] and len(packets(src)) == 2
+    for name in ("out.mp4", "out.mov"):
+        r = runner.invoke(app, ["video", str(src), str(tmp_path / name), "-x", "2"])
+        assert r.exit_code == 0, r.output
+        assert "data stream" not in r.output and packets(tmp_path / name) == packets(src)
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "out.mkv"), "-x", "2"])
+    assert "1 data stream(s) (gpmd) not kept (a GoPro's telemetry: .mp4 and .mov keep it)" in r.output
+    both = gopro_mp4(tmp_path / "both.mp4", tmp_path, "-i", str(captioned_h264(tmp_path / "cc.mp4", [(20, 49, "HI")])))
+    r = runner.invoke(app, ["video", str(both), str(tmp_path / "both_x2.mp4"), "-x", "2"])
+    assert r.exit_code == 0, r.output
+    assert packets(tmp_path / "both_x2.mp4") == packets(both)
+    assert _cues(tmp_path / "both_x2.mp4", "0:s:0") == [("00:00:00,667", "00:00:01,667", "HI")]
+
+
 def test_a_file_name_goes_into_ffmpegs_filter_graph_escaped() -> None:
     """The movie source that reads the captions gets the source's name escaped twice (its option, then the graph)."""
     from classsr_cli.io.video import _filter_value

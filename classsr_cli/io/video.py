@@ -2849,7 +2849,8 @@ def _keep_captions(info: VideoInfo | None, path: Path, muxer: str) -> bool:
     """Add ``info``'s closed captions (:func:`_captions_text`) to the finished ``path`` as a subtitle stream of
     :data:`CAPTION_CODECS` (``"Closed captions"``, not shown by default), every stream copied as it is but the data
     streams, which an MP4's or MOV's muxer makes again from what it is given (the chapters' text track from the
-    chapters, the timecode track from the video's timecode: copied, they came out twice); ``False`` where there are
+    chapters, the timecode track from the video's timecode: copied, they came out twice), telemetry apart
+    (:data:`TELEMETRY_TAGS`, copied); ``False`` where there are
     none to add, or the copy fails (``path`` is then left as it was)."""
     codec = CAPTION_CODECS.get(muxer)
     if info is None or not info.captions or codec is None or not (text := _captions_text(info)).strip():
@@ -2857,9 +2858,12 @@ def _keep_captions(info: VideoInfo | None, path: Path, muxer: str) -> bool:
     srt, out = path.with_name(f".{path.name}.captions.srt"), path.with_name(f".{path.name}.captions")
     try:
         srt.write_text(text, encoding="utf-8")
-        n = len(re.findall(r"^\s*Stream #0:\d+.*?: Subtitle:", _run_probe(path), re.MULTILINE))
+        listing = _run_probe(path)
+        n = len(re.findall(r"^\s*Stream #0:\d+.*?: Subtitle:", listing, re.MULTILINE))
+        telemetry = re.findall(rf"^\s*Stream #0:(\d+).*?: Data: \w+ \(({'|'.join(TELEMETRY_TAGS)}) /", listing, re.MULTILINE)
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", "-i", str(path),
-               "-f", "srt", "-i", str(srt), "-map", "0", "-map", "-0:d", "-map", "1:0", "-c", "copy", f"-c:s:{n}", codec,
+               "-f", "srt", "-i", str(srt), "-map", "0", "-map", "-0:d", *[a for i, _ in telemetry for a in ("-map", f"0:{i}")],
+               "-map", "1:0", "-c", "copy", f"-c:s:{n}", codec,
                f"-metadata:s:s:{n}", f"{'handler_name' if muxer in ('mp4', 'mov') else 'title'}=Closed captions",
                f"-disposition:s:{n}", "0",
                *(["-movflags", "+use_metadata_tags"] if muxer in ("mp4", "mov") else []), "-f", muxer, "-y", str(out)]  # fmt: skip
@@ -2886,9 +2890,9 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
     """ffmpeg arguments that carry the source's audio, subtitles and attachments (input #1) into ``muxer``, and notes.
 
     Audio is copied when the container takes it, otherwise re-encoded; subtitles are copied or turned into the
-    container's text format, otherwise dropped; attachments go into Matroska only. Each fallback is named in the
-    notes, and so is every stream left out (other video streams, cover pictures outside MP4, timecode and other data
-    tracks).
+    container's text format, otherwise dropped; attachments go into Matroska only; a GoPro's telemetry track into MP4
+    and MOV (:func:`kept_telemetry`). Each fallback is named in the notes, and so is every stream left out (other video
+    streams, cover pictures outside MP4, timecode and other data tracks).
     """
     notes: list[str] = []
     audio = info.audio if opts.audio else []
@@ -2927,6 +2931,9 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
         else:
             notes.append(f"{len(subs)} subtitle stream(s) dropped: {muxer} cannot hold {subs[0].codec}")
             sub_args = []
+    # A camera's telemetry (GoPro's GPS, gyro and accelerometer track), which overlay tools read: copied into MP4/MOV.
+    data_args = [a for s in kept_telemetry(info, muxer) for a in ("-map", f"1:{s.index}")]
+    data_args += ["-c:d", "copy"] if data_args else []
     # Attachments (fonts for ASS subtitles, mostly) are copied into Matroska, the only container that holds them.
     attachments = [s for s in info.streams if s.kind == "attachment"]
     attach_args = [a for s in attachments for a in ("-map", f"1:{s.index}")] if muxer == "matroska" else []
@@ -2955,7 +2962,18 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
             changed = [("language", lang)] if lang != s.language else []
             changed += [(key, value) for key, value in _names(s, muxer) if key == "handler_name" and not s.handler]
             meta_args += [a for key, value in changed for a in (f"-metadata:s:{kind}:{k}", f"{key}={value}")]
-    return audio_args + sub_args + attach_args + cover_args + tc_args + meta_args, notes + _left_out(info, muxer)
+    return (audio_args + sub_args + data_args + attach_args + cover_args + tc_args + meta_args,
+            notes + _left_out(info, muxer))
+
+
+#: The data tracks copied, by their codec tag: GoPro's telemetry (GPMF: GPS, gyro, accelerometer), which MP4 and MOV
+#: hold (:func:`kept_telemetry`).
+TELEMETRY_TAGS = ("gpmd",)
+
+
+def kept_telemetry(info: VideoInfo, muxer: str) -> list[StreamInfo]:
+    """The source's telemetry tracks (:data:`TELEMETRY_TAGS`) an ``muxer`` output keeps: MP4's and MOV's."""
+    return [s for s in info.streams if s.kind == "data" and s.tag in TELEMETRY_TAGS] if muxer in ("mp4", "mov") else []
 
 
 def kept_covers(info: VideoInfo, muxer: str) -> list[StreamInfo]:
@@ -2991,8 +3009,10 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     elif any(s.tag == "tmcd" for s in data) and not info.timecode and not info.seek:  # a part says so itself
         notes.append("the timecode track (tmcd) is not kept")
     # A QuickTime chapter track (.mp4, .mov) holds the chapters, which are kept as chapters where the container can.
-    if rest := [s for s in data if s.tag != "tmcd" and not (s.tag == "text" and info.chapters)]:
-        notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept")
+    telemetry = kept_telemetry(info, muxer)
+    if rest := [s for s in data if s.tag != "tmcd" and not (s.tag == "text" and info.chapters) and s not in telemetry]:
+        where = " (a GoPro's telemetry: .mp4 and .mov keep it)" if any(s.tag in TELEMETRY_TAGS for s in rest) else ""
+        notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept{where}")
     if info.chapters and muxer not in _CHAPTER_MUXERS:
         notes.append(f"{info.chapters} chapter(s) not kept: {holder} holds none (.mp4, .mov, .mkv, .webm do)")
     notes += _dolby_vision_note(info)
