@@ -1534,6 +1534,10 @@ def test_a_gopros_telemetry_track_is_copied_into_mp4_and_mov(tmp_path: Path) -> 
         assert "data stream" not in r.output and packets(tmp_path / name) == packets(src)
     r = runner.invoke(app, ["video", str(src), str(tmp_path / "out.mkv"), "-x", "2"])
     assert "1 data stream(s) (gpmd) not kept (a GoPro's telemetry: .mp4 and .mov keep it)" in r.output
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "part.mp4"), "-x", "2", "--start", "0.5"])
+    assert "1 data stream(s) (gpmd) not kept (a GoPro's telemetry: a part from --start keeps none" in r.output
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "first.mp4"), "-x", "2", "--duration", "1"])
+    assert r.exit_code == 0 and "data stream" not in r.output and packets(tmp_path / "first.mp4") == packets(src)[:1]
     both = gopro_mp4(tmp_path / "both.mp4", tmp_path, "-i", str(captioned_h264(tmp_path / "cc.mp4", [(20, 49, "HI")])))
     r = runner.invoke(app, ["video", str(both), str(tmp_path / "both_x2.mp4"), "-x", "2"])
     assert r.exit_code == 0, r.output

@@ -2972,8 +2972,12 @@ TELEMETRY_TAGS = ("gpmd",)
 
 
 def kept_telemetry(info: VideoInfo, muxer: str) -> list[StreamInfo]:
-    """The source's telemetry tracks (:data:`TELEMETRY_TAGS`) an ``muxer`` output keeps: MP4's and MOV's."""
-    return [s for s in info.streams if s.kind == "data" and s.tag in TELEMETRY_TAGS] if muxer in ("mp4", "mov") else []
+    """The source's telemetry tracks (:data:`TELEMETRY_TAGS`) an ``muxer`` output keeps: MP4's and MOV's, from the
+    source's start (a part from ``--start`` on would have its packets, a second of readings each, cut where one
+    begins: ffmpeg moved them half a second early in a test, so none)."""
+    if muxer not in ("mp4", "mov") or info.seek:
+        return []
+    return [s for s in info.streams if s.kind == "data" and s.tag in TELEMETRY_TAGS]
 
 
 def kept_covers(info: VideoInfo, muxer: str) -> list[StreamInfo]:
@@ -3011,7 +3015,8 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     # A QuickTime chapter track (.mp4, .mov) holds the chapters, which are kept as chapters where the container can.
     telemetry = kept_telemetry(info, muxer)
     if rest := [s for s in data if s.tag != "tmcd" and not (s.tag == "text" and info.chapters) and s not in telemetry]:
-        where = " (a GoPro's telemetry: .mp4 and .mov keep it)" if any(s.tag in TELEMETRY_TAGS for s in rest) else ""
+        where = ((" (a GoPro's telemetry: a part from --start keeps none, its packets cannot be cut)" if info.seek else
+                  " (a GoPro's telemetry: .mp4 and .mov keep it)") if any(s.tag in TELEMETRY_TAGS for s in rest) else "")
         notes.append(f"{len(rest)} data stream(s) ({', '.join(s.tag or s.codec for s in rest)}) not kept{where}")
     if info.chapters and muxer not in _CHAPTER_MUXERS:
         notes.append(f"{info.chapters} chapter(s) not kept: {holder} holds none (.mp4, .mov, .mkv, .webm do)")
