@@ -81,8 +81,8 @@ def test_the_boxes_are_read_and_copied_into_a_file_whose_moov_comes_last_or_firs
 def test_classsr_video_keeps_a_360_videos_projection_in_mp4_and_says_where_it_cannot(
     tmp_path: Path, tiny_model_path: Path
 ) -> None:
-    """``classsr video`` of a 360° camera's MP4: the output MP4 plays as 360° and 3D as its source (the frames are
-    encoded anew, which dropped them, so players showed it flat); a Matroska output says it shows it flat; an MP4 from
+    """``classsr video`` of a 360° camera's MP4: the output MP4, Matroska or WebM plays as 360° and 3D as its source
+    (the frames are encoded anew, which dropped them, so players showed it flat); an AVI says it shows flat; an MP4 from
     a Matroska source (a YouTube 360° WebM's projection elements) gets boxes made for a whole equirectangular sphere."""
     src = _clip(tmp_path / "camera.mp4")
     _inject(src, BOXES)
@@ -92,11 +92,18 @@ def test_classsr_video_keeps_a_360_videos_projection_in_mp4_and_says_where_it_ca
     assert "flat" not in r.output
     got = probe(out)
     assert (got.projection, got.stereo, got.width) == ("equirectangular", "top and bottom", 256)
-    r = runner.invoke(app, ["video", str(src), str(tmp_path / "up.mkv"), "--model", str(tiny_model_path),
+    for name in ("up.mkv", "up.webm"):  # Matroska's projection elements (they played flat)
+        r = runner.invoke(app, ["video", str(src), str(tmp_path / name), "--model", str(tiny_model_path),
+                                "--preset", "ultrafast"])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert "flat" not in r.output
+        got = probe(tmp_path / name)
+        assert (got.projection, got.stereo, got.width) == ("equirectangular", "top and bottom", 256)
+    r = runner.invoke(app, ["video", str(src), str(tmp_path / "up.avi"), "--model", str(tiny_model_path),
                             "--preset", "ultrafast"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert ("the source is 360° (equirectangular) and stereoscopic (top and bottom) video: its projection is written "
-            "into .mp4 and .mov outputs only, so players show this output flat") in " ".join(r.output.split())
+            "into .mp4, .mov, .mkv and .webm outputs only, so players show this output flat") in " ".join(r.output.split())
     mkv = tmp_path / "camera.mkv"  # Matroska's own projection elements, which ffmpeg writes from the MP4's
     subprocess.run([FF, "-v", "error", "-i", str(src), "-c", "copy", str(mkv)], check=True, timeout=60)
     assert probe(mkv).projection == "equirectangular"
@@ -180,3 +187,36 @@ def test_boxes_are_made_for_a_whole_equirectangular_sphere_and_a_stereo_layout_a
     assert spherical.made(None, "side by side") == _box(b"st3d", b"\x02", 0)
     assert spherical.made("cubemap", None) == b"" and spherical.made("cubemap", "top and bottom") == b""
     assert spherical.made(None, None) == b""
+
+
+def test_a_matroska_output_gets_its_projection_with_every_stream_and_packet_as_it_was(tmp_path: Path) -> None:
+    """:func:`classsr_cli.io.video._matroska_projection` on a finished Matroska file (video, audio, a subtitle, two
+    chapters, a title): its projection and stereo layout as the boxes say, yaw included, and every packet, chapter
+    and tag as before; a file with VP9 transparency is left as it was (an MP4 would drop its alpha)."""
+    from classsr_cli.io import video as iov
+
+    def packets(path: Path) -> list[str]:
+        out = subprocess.run([FF, "-v", "error", "-i", str(path), "-map", "0", "-c", "copy", "-f", "framecrc", "-"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout  # fmt: skip
+        return [line for line in out.splitlines() if not line.startswith("#")]
+
+    (tmp_path / "t.srt").write_text("1\n00:00:00,000 --> 00:00:00,200\nHi\n", encoding="utf-8")
+    (tmp_path / "ch.txt").write_text(";FFMETADATA1\ntitle=Trip\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=100\n"
+                                     "title=A\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=100\nEND=300\ntitle=B\n")  # fmt: skip
+    out = tmp_path / "out.mkv"
+    subprocess.run([FF, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x32:rate=10:duration=0.3", "-f", "lavfi",
+                    "-i", "sine=duration=0.3", "-i", str(tmp_path / "t.srt"), "-i", str(tmp_path / "ch.txt"),
+                    "-map", "0", "-map", "1", "-map", "2", "-map_metadata", "3", "-map_chapters", "3",
+                    "-c:v", "libx264", "-c:a", "flac", str(out)], check=True, timeout=60)  # fmt: skip
+    before, listing = packets(out), iov._run_probe(out)
+    assert iov._matroska_projection(out, BOXES, "matroska")
+    got = iov.probe(out)
+    assert (got.projection, got.stereo) == ("equirectangular", "top and bottom")
+    assert "Spherical Mapping: equirectangular (90.000000/" in iov._run_probe(out)
+    assert packets(out) == before and [s.kind for s in got.streams] == ["video", "audio", "subtitle"]
+    assert got.chapters == 2 and "title           : Trip" in iov._run_probe(out) and "title           : Trip" in listing
+    alpha = tmp_path / "alpha.webm"
+    subprocess.run([FF, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x32:rate=10:duration=0.2,format=yuva420p",
+                    "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", str(alpha)], check=True, timeout=60)  # fmt: skip
+    data = alpha.read_bytes()
+    assert not iov._matroska_projection(alpha, BOXES, "webm") and alpha.read_bytes() == data

@@ -2786,9 +2786,9 @@ def _dolby_vision_note(info: VideoInfo) -> list[str]:
 
 def _projection_boxes(info: VideoInfo | None, muxer: str) -> bytes:
     """The ``sv3d``/``st3d`` boxes a ``muxer`` output of ``info`` gets: an MP4 or MOV source's own, else made from
-    what ffmpeg lists (:func:`classsr_cli.io.spherical.made`: a whole equirectangular sphere); none into another
-    container."""
-    if info is None or not (info.projection or info.stereo) or muxer not in ("mp4", "mov"):
+    what ffmpeg lists (:func:`classsr_cli.io.spherical.made`: a whole equirectangular sphere); a Matroska or WebM
+    output gets them as its projection elements (:func:`_matroska_projection`); none into another container."""
+    if info is None or not (info.projection or info.stereo) or muxer not in _PROJECTION_MUXERS:
         return b""
     from classsr_cli.io import spherical
 
@@ -2883,7 +2883,44 @@ def _keep_projection(info: VideoInfo | None, path: Path, muxer: str) -> None:
         from classsr_cli.io import spherical
 
         assert info is not None
-        spherical.copy(info.path, path, boxes)
+        if muxer in ("mp4", "mov"):
+            spherical.copy(info.path, path, boxes)
+        else:
+            _matroska_projection(path, boxes, muxer)
+
+
+#: The containers a 360° or 3D video's projection is written into: MP4/MOV's boxes, Matroska/WebM's elements.
+_PROJECTION_MUXERS = ("mp4", "mov", "matroska", "webm")
+
+
+def _matroska_projection(path: Path, boxes: bytes, muxer: str) -> bool:
+    """Give the finished Matroska or WebM ``path`` the projection ``boxes`` say (its video track's ``Projection`` and
+    ``StereoMode``), as ffmpeg writes them only for a stream it copies from a file that has them: its video is
+    copied into a hidden MP4 (MOV for a codec MP4 does not hold), given the boxes (:func:`classsr_cli.io.spherical.copy`),
+    and copied back with every other stream, chapter and tag of ``path``. ``False`` where that fails (``path`` left as
+    it was) or the video has transparency (a WebM's VP9 alpha, which an MP4 does not hold)."""
+    from classsr_cli.io import spherical
+
+    if re.search(r"^\s*alpha_mode\s*:\s*1\s*$", _run_probe(path), re.MULTILINE | re.IGNORECASE):
+        return False
+    video, out = path.with_name(f".{path.name}.projection.mp4"), path.with_name(f".{path.name}.projection")
+    base = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error"]
+    try:
+        if not any(run_watched([*base, "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", fmt, "-y", str(video)])
+                   .returncode == 0 for fmt in ("mp4", "mov")):  # fmt: skip
+            return False
+        if not spherical.copy(path, video, boxes):
+            return False
+        cmd = [*base, "-i", str(video), "-i", str(path), "-map", "0:v:0", "-map", "1", "-map", "-1:v:0", "-c", "copy",
+               "-map_metadata", "1", "-map_metadata:s:v:0", "1:s:v:0", "-map_chapters", "1", "-f", muxer, "-y", str(out)]  # fmt: skip
+        if run_watched(cmd).returncode != 0:
+            return False
+        os.replace(out, path)
+        return True
+    finally:
+        for p in (video, out):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list[str], list[str]]:
@@ -3030,8 +3067,8 @@ def _left_out(info: VideoInfo, muxer: str) -> list[str]:
     if (info.projection or info.stereo) and not _projection_boxes(info, muxer):
         what = " and ".join(w for w in (f"360° ({info.projection})" if info.projection else None,
                                          f"stereoscopic ({info.stereo})" if info.stereo else None) if w)  # fmt: skip
-        only = ("carried from MP4 and MOV sources, or made for a whole equirectangular sphere," if muxer in ("mp4", "mov")
-                else "written into .mp4 and .mov outputs")  # fmt: skip
+        only = ("carried from MP4 and MOV sources, or made for a whole equirectangular sphere,"
+                if muxer in _PROJECTION_MUXERS else "written into .mp4, .mov, .mkv and .webm outputs")  # fmt: skip
         notes.append(f"the source is {what} video: its projection is {only} only, so players show this output flat")
     attachments = [s for s in info.streams if s.kind == "attachment"]
     if attachments and muxer != "matroska":
