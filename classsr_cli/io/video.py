@@ -2855,8 +2855,7 @@ def _keep_captions(info: VideoInfo | None, path: Path, muxer: str) -> bool:
     codec = CAPTION_CODECS.get(muxer)
     if info is None or not info.captions or codec is None or not (text := _captions_text(info)).strip():
         return False
-    srt, out = path.with_name(f".{path.name}.captions.srt"), path.with_name(f".{path.name}.captions")
-    try:
+    with _scratch(path, "captions.srt", "captions") as (srt, out):
         srt.write_text(text, encoding="utf-8")
         listing = _run_probe(path)
         n = len(re.findall(r"^\s*Stream #0:\d+.*?: Subtitle:", listing, re.MULTILINE))
@@ -2867,14 +2866,28 @@ def _keep_captions(info: VideoInfo | None, path: Path, muxer: str) -> bool:
                f"-metadata:s:s:{n}", f"{'handler_name' if muxer in ('mp4', 'mov') else 'title'}=Closed captions",
                f"-disposition:s:{n}", "0",
                *(["-movflags", "+use_metadata_tags"] if muxer in ("mp4", "mov") else []), "-f", muxer, "-y", str(out)]  # fmt: skip
-        if run_watched(cmd).returncode != 0:
-            return False
-        os.replace(out, path)
-        return True
+        return _rewritten(path, cmd, out)
+
+
+@contextlib.contextmanager
+def _scratch(path: Path, *names: str) -> Iterator[list[Path]]:
+    """Hidden files beside ``path`` (``.{name}.{each of names}``), removed when the block ends."""
+    made = [path.with_name(f".{path.name}.{name}") for name in names]
+    try:
+        yield made
     finally:
-        for p in (srt, out):
+        for p in made:
             with contextlib.suppress(OSError):
                 p.unlink()
+
+
+def _rewritten(path: Path, cmd: list[str], out: Path) -> bool:
+    """Run ffmpeg ``cmd``, which writes ``out`` from ``path``, and put ``out`` in its place; ``False`` where ffmpeg
+    fails (``path`` left as it was)."""
+    if run_watched(cmd).returncode != 0:
+        return False
+    os.replace(out, path)
+    return True
 
 
 def _keep_projection(info: VideoInfo | None, path: Path, muxer: str) -> None:
@@ -2903,9 +2916,8 @@ def _matroska_projection(path: Path, boxes: bytes, muxer: str) -> bool:
 
     if re.search(r"^\s*alpha_mode\s*:\s*1\s*$", _run_probe(path), re.MULTILINE | re.IGNORECASE):
         return False
-    video, out = path.with_name(f".{path.name}.projection.mp4"), path.with_name(f".{path.name}.projection")
     base = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error"]
-    try:
+    with _scratch(path, "projection.mp4", "projection") as (video, out):
         if not any(run_watched([*base, "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", fmt, "-y", str(video)])
                    .returncode == 0 for fmt in ("mp4", "mov")):  # fmt: skip
             return False
@@ -2913,14 +2925,7 @@ def _matroska_projection(path: Path, boxes: bytes, muxer: str) -> bool:
             return False
         cmd = [*base, "-i", str(video), "-i", str(path), "-map", "0:v:0", "-map", "1", "-map", "-1:v:0", "-c", "copy",
                "-map_metadata", "1", "-map_metadata:s:v:0", "1:s:v:0", "-map_chapters", "1", "-f", muxer, "-y", str(out)]  # fmt: skip
-        if run_watched(cmd).returncode != 0:
-            return False
-        os.replace(out, path)
-        return True
-    finally:
-        for p in (video, out):
-            with contextlib.suppress(OSError):
-                p.unlink()
+        return _rewritten(path, cmd, out)
 
 
 def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list[str], list[str]]:
