@@ -107,3 +107,43 @@ def test_an_hdr_picture_into_exr_or_pfm_is_written_as_the_light_it_shows(tmp_pat
     for name in ("out.exr", "bands.exr"):
         light = exr.decode(ffmpeg_exe(), tmp_path / name)[..., :3]
         assert np.allclose(light, want, rtol=2e-3, atol=1e-3), name  # half floats
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+#: A PQ photo's light levels as a camera writes them: MaxCLL 1,500 and MaxFALL 400 cd/m²; a 4,000 cd/m² mastering
+#: display (its primaries and white point in 0.00002 units, its luminance in 0.0001 cd/m²).
+CLLI = _box(b"clli", (1500).to_bytes(2, "big") + (400).to_bytes(2, "big"))
+MDCV = _box(b"mdcv", b"".join(v.to_bytes(2, "big") for v in (8500, 39850, 6550, 2300, 35400, 14600, 15635, 16450))
+            + (40_000_000).to_bytes(4, "big") + (50).to_bytes(4, "big"))
+
+
+def test_an_hdr_heics_light_levels_are_kept_in_heic_and_its_maxcll_is_the_tone_maps_peak(tmp_path: Path) -> None:
+    """A PQ HEIC with MaxCLL and mastering display properties (``clli``, ``mdcv``, which libheif neither reads nor
+    writes here): read (:attr:`Nclx.light`), kept in a HEIC output (ffmpeg, another reader, lists them there), and a
+    TIFF output is tone-mapped from its MaxCLL (1,500 cd/m²), as ``classsr video`` tone-maps a PQ video, not from
+    1,000; the mastering display's peak where there is no MaxCLL; an HLG one keeps HLG's."""
+    import io
+
+    import pillow_heif
+
+    from classsr_cli.io.heifbox import primary_properties, with_properties
+
+    heic = io.BytesIO()
+    pillow_heif.from_bytes("RGB;16", (48, 6), PIXELS.tobytes()).save(heic, quality=100, nclx_profile={
+        "color_primaries": 9, "transfer_characteristics": 16, "matrix_coefficients": 9, "full_range_flag": 1})  # fmt: skip
+    src = tmp_path / "camera.heic"
+    src.write_bytes(with_properties(heic.getvalue(), [CLLI, MDCV]))
+    pic = read_image(src)
+    assert pic.nclx is not None and pic.nclx.light == (CLLI, MDCV) and pic.nclx.peak == 1500
+    write_image(tmp_path / "out.heic", pic)
+    assert primary_properties((tmp_path / "out.heic").read_bytes(), (b"clli", b"mdcv")) == [CLLI, MDCV]
+    listing = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "out.heic")], capture_output=True,
+                             text=True, timeout=60).stderr  # fmt: skip
+    assert "MaxCLL=1500, MaxFALL=400" in listing and "max_luminance=4000.000000" in listing
+    write_image(tmp_path / "out.tif", pic)
+    got = read_image(tmp_path / "out.tif").pixels
+    assert np.array_equal(got, to_sdr(pic.pixels, 9, 16, 1500)) and not np.array_equal(got, to_sdr(pic.pixels, 9, 16))
+    assert Nclx(9, 16, 9, True, (MDCV,)).peak == 4000 and Nclx(9, 18, 9, True, (CLLI, MDCV)).peak == 1000

@@ -1,4 +1,5 @@
-"""An auxiliary image put into a HEIF file at the box level: how a HEIC output keeps an iPhone photo's HDR gain map.
+"""HEIF files edited at the box level: an auxiliary image added (how a HEIC output keeps an iPhone photo's HDR gain map),
+properties given to the primary picture (its HDR light levels, which libheif neither reads nor writes here).
 
 libheif (through pillow_heif) writes a picture and reads auxiliary images but writes none, so the gain map is encoded
 as a HEIC of its own and its coded image moved into the picture's file as a new item: its item information (hidden,
@@ -12,7 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-__all__ = ["add_auxiliary"]
+__all__ = ["add_auxiliary", "primary_properties", "with_properties"]
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:
@@ -71,6 +72,7 @@ class _Meta:
     associations: list[tuple[int, list[tuple[bool, int]]]]  # (item, [(essential, property index from 1)])
     infe: list[bytes]  # the item information entries, whole
     iinf_version: int
+    references: list[tuple[bytes, int, int]] = field(default_factory=list)  # added: (type, from item, to item)
 
 
 def _parse_meta(data: bytes, start: int, end: int) -> _Meta:
@@ -181,13 +183,30 @@ def _infe(box: bytes) -> tuple[int, bytes]:
     return _uint(box, 12, 2), box[16:20]
 
 
+def _meta_box(data: bytes) -> tuple[int, int]:
+    """Where the top-level ``meta`` box of the HEIF file ``data`` (or of its first bytes: the boxes after it may be
+    cut short) starts and ends."""
+    at = 0
+    while at + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, at)
+        header = 8
+        if size == 1 and at + 16 <= len(data):
+            size, header = struct.unpack_from(">Q", data, at + 8)[0], 16
+        elif size == 0:
+            size = len(data) - at
+        if size < header:
+            break
+        if kind == b"meta":
+            if at + size > len(data):
+                break
+            return at, at + size
+        at += size
+    raise ValueError("not a HEIF file (no whole meta box)")
+
+
 def _primary_image(data: bytes, *, coded: bool = True) -> tuple[_Meta, int, int, bytes]:
     """A HEIF file's meta box, where it lies, and its primary item's coded data (where ``coded``)."""
-    top = _children(data, 0, len(data))
-    found = [(a, b) for k, a, b in top if k == b"meta"]
-    if not found:
-        raise ValueError("not a HEIF file (no meta box)")
-    a, b = found[0]
+    a, b = _meta_box(data)
     meta = _parse_meta(data, a, b)
     if not coded:
         return meta, a, b, b""
@@ -218,20 +237,54 @@ def add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
                               + [(True, len(meta.ipco))]))  # fmt: skip
     # hidden (flags 1), as an iPhone writes its gain map
     meta.infe.append(_full(b"infe", 2, 1, struct.pack(">HH", new, 0) + kind + b"\x00"))
-    reference = _box(b"auxl", struct.pack(">HHH", new, 1, meta.primary))
-    # its data: a mdat of its own at the end; the file's own data after meta moves by how much meta grows
-    size = 4 if len(heif) + len(coded) + (1 << 20) < 1 << 32 else 8
+    meta.references.append((b"auxl", new, meta.primary))
+    # its data: a mdat of its own at the end (:func:`_written`)
+    meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(coded))]))
+    return _written(heif, meta, start, end, coded)
+
+
+def primary_properties(heif: bytes, kinds: tuple[bytes, ...]) -> list[bytes]:
+    """The property boxes of ``kinds`` (``clli``, ``mdcv``, ...) the HEIF file ``heif``'s primary item has, whole,
+    in its order; none for a file this cannot follow."""
+    try:
+        meta = _primary_image(heif, coded=False)[0]
+    except (ValueError, IndexError, struct.error):
+        return []
+    props = dict(meta.associations).get(meta.primary, [])
+    return [meta.ipco[i - 1] for _, i in props if 0 < i <= len(meta.ipco) and meta.ipco[i - 1][4:8] in kinds]
+
+
+def with_properties(heif: bytes, boxes: list[bytes]) -> bytes:
+    """``heif`` with the property ``boxes`` (whole: ``clli``, ``mdcv``) given to its primary item, not essential
+    (a reader that does not know them shows the picture as before), in place of any of their kinds it has. Raises
+    ``ValueError`` for a file it cannot follow."""
+    meta, start, end, _ = _primary_image(heif, coded=False)
+    kinds = {b[4:8] for b in boxes}
+    at = next(k for k, (item, _) in enumerate(meta.associations) if item == meta.primary)
+    own = [(e, i) for e, i in meta.associations[at][1] if not (0 < i <= len(meta.ipco) and meta.ipco[i - 1][4:8] in kinds)]
+    first = len(meta.ipco) + 1
+    meta.ipco += boxes
+    meta.associations[at] = (meta.primary, own + [(False, first + k) for k in range(len(boxes))])
+    return _written(heif, meta, start, end)
+
+
+def _written(heif: bytes, meta: _Meta, start: int, end: int, tail: bytes = b"") -> bytes:
+    """``heif`` with ``meta`` (changed) in place of its ``meta`` box (``start``...``end``): the data after it moved
+    by how much it grew, and ``tail`` (the last location's data, where given) in a ``mdat`` of its own at the end."""
+    size = 4 if len(heif) + len(tail) + (1 << 20) < 1 << 32 else 8
     for loc in meta.locations:
         if loc.method == 0:
             loc.extents = [(i, loc.base + off, n) for i, off, n in loc.extents]
             loc.base = 0
-    meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(coded))]))
+    saved = [list(loc.extents) for loc in meta.locations]
+    added = meta.references
 
     def built(shift: int, at: int) -> bytes:
-        for loc in meta.locations:
+        for loc, extents in zip(meta.locations, saved, strict=True):
             if loc.method == 0:
-                loc.extents = [(i, off + shift if off >= end else off, n) for i, off, n in loc.extents]
-        meta.locations[-1].extents = [(0, at, len(coded))]
+                loc.extents = [(i, off + shift if off >= end else off, n) for i, off, n in extents]
+        if tail:
+            meta.locations[-1].extents = [(0, at, len(tail))]
         parts = []
         has_iref = any(k == b"iref" for k, _ in meta.boxes)
         for k, whole in meta.boxes:
@@ -241,23 +294,18 @@ def add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
                 count = len(meta.infe).to_bytes(2 if meta.iinf_version == 0 else 4, "big")
                 parts.append(_full(b"iinf", meta.iinf_version, 0, count + b"".join(meta.infe)))
             elif k == b"iref":  # (version 1: 32-bit item IDs)
-                more = reference if whole[8] == 0 else _box(b"auxl", struct.pack(">IHI", new, 1, meta.primary))
+                more = b"".join(_box(kind, struct.pack(">HHH" if whole[8] == 0 else ">IHI", a, 1, b))
+                                for kind, a, b in added)  # fmt: skip
                 parts.append(struct.pack(">I", len(whole) + len(more)) + whole[4:] + more)
             elif k == b"iprp":
                 parts.append(_box(b"iprp", _box(b"ipco", b"".join(meta.ipco)) + _ipma(meta)))
             else:
                 parts.append(whole)
-            if k == b"iinf" and not has_iref:
-                parts.append(_full(b"iref", 0, 0, reference))
+            if k == b"iinf" and not has_iref and added:
+                parts.append(_full(b"iref", 0, 0, b"".join(_box(kind, struct.pack(">HHH", a, 1, b))
+                                                            for kind, a, b in added)))  # fmt: skip
         return _box(b"meta", meta.version_flags + b"".join(parts))
 
-    saved = [list(loc.extents) for loc in meta.locations]
-
-    def restored() -> None:
-        for loc, extents in zip(meta.locations, saved, strict=True):
-            loc.extents = list(extents)
-
     grown = len(built(0, 0)) - (end - start)  # (its size does not depend on the offsets: they take ``size`` bytes)
-    restored()
     head = built(grown, len(heif) + grown + 8)
-    return heif[:start] + head + heif[end:] + _box(b"mdat", coded)
+    return heif[:start] + head + heif[end:] + (_box(b"mdat", tail) if tail else b"")

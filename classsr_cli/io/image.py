@@ -223,6 +223,22 @@ class Nclx(NamedTuple):
     transfer: int
     matrix: int
     full_range: bool
+    #: An HDR HEIF's light levels, its ``clli`` (MaxCLL, MaxFALL) and ``mdcv`` (the mastering display) property
+    #: boxes, whole: carried into a HEIF output, and the peak an SDR output is tone-mapped from (:attr:`peak`).
+    light: tuple[bytes, ...] = ()
+
+    @property
+    def peak(self) -> float:
+        """The light (cd/m²) a PQ picture's brightest pixels are tone-mapped from, as ``classsr video`` takes a PQ
+        video's: its MaxCLL, else its mastering display's peak, else :data:`~classsr_cli.io.sdr.HDR_PEAK`."""
+        from classsr_cli.io.sdr import HDR_PEAK
+
+        boxes = {b[4:8]: b for b in self.light}
+        if self.transfer == 16 and len(clli := boxes.get(b"clli", b"")) >= 10 and (cll := struct.unpack_from(">H", clli, 8)[0]):
+            return float(cll)
+        if self.transfer == 16 and len(mdcv := boxes.get(b"mdcv", b"")) >= 28 and (top := struct.unpack_from(">I", mdcv, 24)[0]):
+            return top / 10000
+        return float(HDR_PEAK)
 
     @property
     def srgb(self) -> bool:
@@ -717,7 +733,7 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
         "text": text,
         "lossless": fmt == "WEBP" and webp_lossless(path),
         "jpeg_quality": jpeg_quality_of(im) if fmt in ("JPEG", "MPO") else None,
-        "nclx": _nclx(im) if fmt == "HEIF" else None,
+        "nclx": _nclx(im, path) if fmt == "HEIF" else None,
         "depth": depth if fmt == "HEIF" and (depth := int(im.info.get("bit_depth") or 8)) > 8 else None,
         "aspect": (ratio.numerator, ratio.denominator) if ratio and ratio != 1 else None,
         "uncompressed": fmt == "TGA" and im.info.get("compression") != "tga_rle",
@@ -964,16 +980,31 @@ _HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
 _PRIMARIES = {9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
 
 
-def _nclx(im: Image.Image) -> Nclx | None:
-    """An opened HEIF's colour description where it has no ICC profile (the profile says it where there is one)."""
+#: How much of an HDR HEIF is read for its light levels (:func:`_nclx`): its ``meta`` box comes first, a few kB.
+_HEIF_HEAD = 1 << 20
+
+
+def _nclx(im: Image.Image, path: Path | None = None) -> Nclx | None:
+    """An opened HEIF's colour description where it has no ICC profile (the profile says it where there is one); an
+    HDR one's (PQ, HLG) light levels read from ``path`` (:attr:`Nclx.light`), which libheif does not give."""
     nclx = im.info.get("nclx_profile")
     if not isinstance(nclx, dict) or im.info.get("icc_profile"):
         return None
     try:
-        return Nclx(int(nclx["color_primaries"]), int(nclx["transfer_characteristics"]),
-                    int(nclx["matrix_coefficients"]), bool(nclx["full_range_flag"]))  # fmt: skip
+        got = Nclx(int(nclx["color_primaries"]), int(nclx["transfer_characteristics"]),
+                   int(nclx["matrix_coefficients"]), bool(nclx["full_range_flag"]))  # fmt: skip
     except (KeyError, TypeError, ValueError):
         return None
+    if path is not None and got.transfer in (16, 18):
+        from classsr_cli.io.heifbox import primary_properties
+
+        try:
+            with path.open("rb") as f:
+                head = f.read(_HEIF_HEAD)
+        except OSError:
+            head = b""
+        got = got._replace(light=tuple(primary_properties(head, (b"clli", b"mdcv"))))
+    return got
 
 
 def _heif_notes(im: Image.Image, images: int) -> list[str]:
@@ -1918,7 +1949,7 @@ def write_image(
     if (coded := _sdr_of(fmt, carried)) is not None:  # HDR or wide gamut the format cannot say: shown as SDR sRGB
         from classsr_cli.io.sdr import to_sdr
 
-        pixels = to_sdr(pixels, coded.primaries, coded.transfer)
+        pixels = to_sdr(pixels, coded.primaries, coded.transfer, coded.peak)
         notes.extend(_sdr_notes(fmt, coded))
     meta = carried.for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_format_notes(fmt, pixels.dtype, carried, meta))
@@ -2021,6 +2052,13 @@ def _heif_writer(
         raise OutputError(f"{target}: cannot write ({_reason(e)}); write PNG or TIFF instead") from None
     finally:
         pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
+    if meta.nclx is not None and meta.nclx.light:  # an HDR source's light levels, which libheif does not write
+        from classsr_cli.io.heifbox import with_properties
+
+        try:
+            tmp.write_bytes(with_properties(tmp.read_bytes(), list(meta.nclx.light)))
+        except (ValueError, IndexError, struct.error) as e:
+            raise OutputError(f"{_target(tmp)}: cannot add the HDR light levels ({_reason(e)})") from None
     if meta.gain_map is not None and meta.gain_map.apple_headroom is not None:  # an iPhone's, as its auxiliary image
         try:
             tmp.write_bytes(gainmap.heic_with(tmp.read_bytes(), meta.gain_map, quality or DEFAULT_QUALITY))
@@ -2789,7 +2827,7 @@ def write_image_rows(
             if band.shape[1:] != (width, channels) or band.dtype != dtype or done + band.shape[0] > height:
                 raise ValueError(f"row band {band.shape} {band.dtype} does not fit a {width}x{height}x{channels} image")
             out = band if fmt in _LINEAR_FORMATS else _in_srgb(shown(band, linear, done), linear)
-            yield out if coded is None else to_sdr(out, coded.primaries, coded.transfer)
+            yield out if coded is None else to_sdr(out, coded.primaries, coded.transfer, coded.peak)
             done += band.shape[0]
         if done != height:
             raise ValueError(f"got {done} rows of {height}")
