@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -122,7 +123,8 @@ MDCV = _box(b"mdcv", b"".join(v.to_bytes(2, "big") for v in (8500, 39850, 6550, 
 
 def test_an_hdr_heics_light_levels_are_kept_in_heic_and_its_maxcll_is_the_tone_maps_peak(tmp_path: Path) -> None:
     """A PQ HEIC with MaxCLL and mastering display properties (``clli``, ``mdcv``, which libheif neither reads nor
-    writes here): read (:attr:`Nclx.light`), kept in a HEIC output (ffmpeg, another reader, lists them there), and a
+    writes here): read (:attr:`Nclx.light`), kept in a HEIC output (ffmpeg, another reader, lists them there) and a
+    PNG one (``cLLi``, ``mDCv``, read back alike), and a
     TIFF output is tone-mapped from its MaxCLL (1,500 cd/m²), as ``classsr video`` tone-maps a PQ video, not from
     1,000; the mastering display's peak where there is no MaxCLL; an HLG one keeps HLG's."""
     import io
@@ -147,3 +149,15 @@ def test_an_hdr_heics_light_levels_are_kept_in_heic_and_its_maxcll_is_the_tone_m
     got = read_image(tmp_path / "out.tif").pixels
     assert np.array_equal(got, to_sdr(pic.pixels, 9, 16, 1500)) and not np.array_equal(got, to_sdr(pic.pixels, 9, 16))
     assert Nclx(9, 16, 9, True, (MDCV,)).peak == 4000 and Nclx(9, 18, 9, True, (CLLI, MDCV)).peak == 1000
+    # PNG (third edition) holds them beside its cICP: cLLi in 0.0001 cd/m², mDCv's primaries red, green, blue
+    write_image(tmp_path / "out.png", pic)
+    data = (tmp_path / "out.png").read_bytes()
+    clli, mdcv = data[data.index(b"cLLi") + 4 : data.index(b"cLLi") + 12], data[data.index(b"mDCv") + 4 :][:24]
+    assert clli == (15_000_000).to_bytes(4, "big") + (4_000_000).to_bytes(4, "big")
+    assert mdcv == MDCV[16:20] + MDCV[8:16] + MDCV[20:32]  # (HEIF's order: green, blue, red)
+    shown = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "out.png"), "-vf", "showinfo", "-f",
+                            "null", "-"], capture_output=True, text=True, timeout=60).stderr  # fmt: skip
+    heif_said = re.search(r"Mastering display metadata: (.*)", listing).group(1)  # type: ignore[union-attr]
+    assert "MaxCLL=1500, MaxFALL=400" in shown and heif_said in shown  # ffmpeg reads the PNG as the HEIC, colours too
+    back = read_image(tmp_path / "out.png")
+    assert back.nclx is not None and back.nclx.light == (CLLI, MDCV) and back.nclx.peak == 1500

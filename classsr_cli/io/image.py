@@ -652,7 +652,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     mode = im.mode
     png = _png_header(path) if fmt == "PNG" else None
     if png is not None and png.cicp is not None and png.cicp[2] == 0 and png.cicp[3] and not icc:  # RGB, full range
-        coded = _coded(png.cicp[0], png.cicp[1])  # (the matrix a HEIC output of it is coded in)
+        coded = _coded(png.cicp[0], png.cicp[1])._replace(light=png.light)  # (the matrix a HEIC output is coded in)
         coded = None if coded.srgb else coded
     if png is not None and png.bits == 16:
         colour, alpha = _read_png16(path, png)
@@ -960,6 +960,7 @@ class _PngHeader:
     colour_type: int
     keyed: bool
     cicp: tuple[int, int, int, int] | None = None
+    light: tuple[bytes, ...] = ()  # its cLLi and mDCv as HEIF's clli and mdcv boxes (:func:`_png_light`)
 
 
 def _avif_bits(path: Path) -> int:
@@ -1647,7 +1648,7 @@ def _png_header(path: Path) -> _PngHeader:
         if len(head) < 33 or head[12:16] != b"IHDR":
             raise ValueError("not a PNG: no IHDR chunk")
         width, height = struct.unpack(">II", head[16:24])
-        keyed, cicp = False, None
+        keyed, cicp, light = False, None, {}
         while len(chunk := f.read(8)) == 8:
             size, tag = struct.unpack(">I", chunk[:4])[0], chunk[4:]
             if tag in (b"IDAT", b"IEND"):
@@ -1657,8 +1658,39 @@ def _png_header(path: Path) -> _PngHeader:
                 data = f.read(4)
                 cicp = (data[0], data[1], data[2], data[3]) if len(data) == 4 else None
                 size -= len(data)
+            elif (tag, size) in ((b"cLLi", 8), (b"mDCv", 24)):
+                data = f.read(size)
+                light[tag] = data
+                size -= len(data)
             f.seek(size + 4, os.SEEK_CUR)  # the data and its CRC
-    return _PngHeader(width, height, head[24], head[25], keyed, cicp)
+    return _PngHeader(width, height, head[24], head[25], keyed, cicp, _png_light(light.get(b"cLLi"), light.get(b"mDCv")))
+
+
+def _png_light(clli: bytes | None, mdcv: bytes | None) -> tuple[bytes, ...]:
+    """A PNG's ``cLLi`` and ``mDCv`` chunks' data as HEIF's ``clli`` and ``mdcv`` boxes (:attr:`Nclx.light`): light in
+    whole cd/m² (PNG's in 0.0001), the primaries in HEIF's (HEVC's) order, green, blue, red (PNG's red, green,
+    blue); :func:`_png_light_chunks` writes them back."""
+    out = []
+    if clli is not None and len(clli) == 8:
+        cll, fall = (min(0xFFFF, round(v / 10000)) for v in struct.unpack(">II", clli))
+        out.append(struct.pack(">I4sHH", 12, b"clli", cll, fall))
+    if mdcv is not None and len(mdcv) == 24:
+        r, g, b, white = mdcv[0:4], mdcv[4:8], mdcv[8:12], mdcv[12:16]
+        out.append(struct.pack(">I4s", 32, b"mdcv") + g + b + r + white + mdcv[16:24])
+    return tuple(out)
+
+
+def _png_light_chunks(light: tuple[bytes, ...]) -> bytes:
+    """HEIF's ``clli`` and ``mdcv`` boxes (:attr:`Nclx.light`) as a PNG's ``cLLi`` and ``mDCv`` chunks
+    (:func:`_png_light`)."""
+    out = b""
+    for box in light:
+        if box[4:8] == b"clli" and len(box) >= 12:
+            out += _png_chunk(b"cLLi", struct.pack(">II", *(v * 10000 for v in struct.unpack_from(">HH", box, 8))))
+        elif box[4:8] == b"mdcv" and len(box) >= 32:
+            g, b, r, rest = box[8:12], box[12:16], box[16:20], box[20:32]
+            out += _png_chunk(b"mDCv", r + g + b + rest)
+    return out
 
 
 #: PNG colour type of each number of samples a pixel (gray, gray+alpha, RGB, RGBA).
@@ -2873,6 +2905,7 @@ def _png_writer(
             f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(meta.icc)))
         elif meta.nclx is not None and c >= 3 and not meta.nclx.srgb:  # PNG's own HDR and wide-gamut tag
             f.write(_png_chunk(b"cICP", bytes([meta.nclx.primaries, meta.nclx.transfer, 0, 1])))  # RGB, full range
+            f.write(_png_light_chunks(meta.nclx.light))  # (PNG's third edition: its light levels beside it)
         if meta.gamma is not None:  # (readers take an iCCP or cICP before them)
             f.write(meta.gamma.chunks())
         if meta.dpi:  # pixels per metre
