@@ -353,3 +353,15 @@ def test_an_auxiliary_image_goes_into_a_tiled_heic_with_metadata_items_and_leave
     assert np.array_equal(np.asarray(after.get_aux_image(aux_id).to_pillow()), alone)
     with pytest.raises(ValueError):
         add_auxiliary(b"\x00\x00\x00\x10ftypheic\x00\x00\x00\x00", aux.getvalue(), gainmap.APPLE_AUX)
+    from classsr_cli.io.heifbox import with_properties
+
+    rng, whole = np.random.default_rng(5), out.getvalue()
+    for _ in range(300):  # damaged metadata: a ValueError, never another exception
+        damaged = bytearray(whole)
+        damaged[rng.integers(0, 700, 4)] = rng.integers(0, 256, 4)
+        for edit in (lambda d: add_auxiliary(d, aux.getvalue(), gainmap.APPLE_AUX),
+                     lambda d: with_properties(d, [b"\x00\x00\x00\x0cclli\x00\x01\x00\x02"])):  # fmt: skip
+            try:
+                edit(bytes(damaged))
+            except ValueError:
+                pass

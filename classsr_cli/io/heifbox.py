@@ -11,7 +11,9 @@ to the primary picture, and its data in a ``mdat`` box of its own at the end; th
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["add_auxiliary", "primary_properties", "with_properties"]
 
@@ -216,11 +218,8 @@ def _primary_image(data: bytes, *, coded: bool = True) -> tuple[_Meta, int, int,
     return meta, a, b, b"".join(data[loc.base + off : loc.base + off + n] for _, off, n in loc.extents)
 
 
-def add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
-    """``heif`` (a HEIF file) with ``aux``'s primary image (a HEIF file of one coded image, such as pillow_heif
-    writes) added as an auxiliary image of ``heif``'s primary picture, of type ``aux_type`` (a URN, such as
-    :data:`~classsr_cli.io.gainmap.APPLE_AUX`). Raises ``ValueError`` for a file it cannot
-    follow."""
+def _add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
+    """:func:`add_auxiliary`, unguarded."""
     meta, start, end, _ = _primary_image(heif, coded=False)
     other, _, _, coded = _primary_image(aux)
     kind = next((t for i, t in map(_infe, other.infe) if i == other.primary), b"hvc1")
@@ -243,6 +242,29 @@ def add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
     return _written(heif, meta, start, end, coded)
 
 
+def add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
+    """``heif`` (a HEIF file) with ``aux``'s primary image (a HEIF file of one coded image, such as pillow_heif
+    writes) added as an auxiliary image of ``heif``'s primary picture, of type ``aux_type`` (a URN, such as
+    :data:`~classsr_cli.io.gainmap.APPLE_AUX`). Raises ``ValueError`` for a file it cannot follow."""
+    return _followed(_add_auxiliary, heif, aux, aux_type)
+
+
+def with_properties(heif: bytes, boxes: list[bytes]) -> bytes:
+    """``heif`` with the property ``boxes`` (whole: ``clli``, ``mdcv``) given to its primary item, not essential
+    (a reader that does not know them shows the picture as before), in place of any of their kinds it has. Raises
+    ``ValueError`` for a file it cannot follow."""
+    return _followed(_with_properties, heif, boxes)
+
+
+def _followed(edit: Callable[..., bytes], *args: Any) -> bytes:
+    """``edit(*args)``, any way it fails on a file it cannot follow (a field out of range, a box cut short) raised
+    as ``ValueError``."""
+    try:
+        return edit(*args)
+    except (IndexError, struct.error, OverflowError) as e:
+        raise ValueError(f"a HEIF file this cannot follow ({e})") from None
+
+
 def primary_properties(heif: bytes, kinds: tuple[bytes, ...]) -> list[bytes]:
     """The property boxes of ``kinds`` (``clli``, ``mdcv``, ...) the HEIF file ``heif``'s primary item has, whole,
     in its order; none for a file this cannot follow."""
@@ -254,13 +276,14 @@ def primary_properties(heif: bytes, kinds: tuple[bytes, ...]) -> list[bytes]:
     return [meta.ipco[i - 1] for _, i in props if 0 < i <= len(meta.ipco) and meta.ipco[i - 1][4:8] in kinds]
 
 
-def with_properties(heif: bytes, boxes: list[bytes]) -> bytes:
-    """``heif`` with the property ``boxes`` (whole: ``clli``, ``mdcv``) given to its primary item, not essential
-    (a reader that does not know them shows the picture as before), in place of any of their kinds it has. Raises
-    ``ValueError`` for a file it cannot follow."""
+def _with_properties(heif: bytes, boxes: list[bytes]) -> bytes:
+    """:func:`with_properties`, unguarded."""
     meta, start, end, _ = _primary_image(heif, coded=False)
     kinds = {b[4:8] for b in boxes}
-    at = next(k for k, (item, _) in enumerate(meta.associations) if item == meta.primary)
+    at = next((k for k, (item, _) in enumerate(meta.associations) if item == meta.primary), None)
+    if at is None:  # (a primary with no properties yet)
+        meta.associations.append((meta.primary, []))
+        at = len(meta.associations) - 1
     own = [(e, i) for e, i in meta.associations[at][1] if not (0 < i <= len(meta.ipco) and meta.ipco[i - 1][4:8] in kinds)]
     first = len(meta.ipco) + 1
     meta.ipco += boxes
