@@ -357,7 +357,7 @@ def test_an_auxiliary_image_goes_into_a_tiled_heic_with_metadata_items_and_leave
     from classsr_cli.io.heifbox import with_properties
 
     rng, whole = np.random.default_rng(5), out.getvalue()
-    for _ in range(30):  # damaged metadata: a ValueError, never another exception
+    for _ in range(200):  # damaged metadata: a ValueError, never another exception
         damaged = np.frombuffer(whole, np.uint8).copy()
         damaged[rng.integers(0, 700, 4)] = rng.integers(0, 256, 4)
         for edit in (lambda d: add_auxiliary(d, aux.getvalue(), gainmap.APPLE_AUX),

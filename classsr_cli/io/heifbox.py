@@ -96,6 +96,8 @@ def _parse_meta(data: bytes, start: int, end: int) -> _Meta:
             at += 2
             count = _uint(data, at, 2 if version < 2 else 4)
             at += 2 if version < 2 else 4
+            if at + 6 * count > b:  # (each item's ID, data reference and extent count at least: a damaged count)
+                raise ValueError("a damaged HEIF item location box")
             for _ in range(count):
                 item = _uint(data, at, 2 if version < 2 else 4)
                 at += 2 if version < 2 else 4
@@ -108,6 +110,8 @@ def _parse_meta(data: bytes, start: int, end: int) -> _Meta:
                 at += 2 + base_size
                 n = _uint(data, at, 2)
                 at += 2
+                if at + n * (index_size + offset_size + length_size) > b:
+                    raise ValueError("a damaged HEIF item location box")
                 extents = []
                 for _ in range(n):
                     index = _uint(data, at, index_size)
@@ -131,6 +135,8 @@ def _parse_meta(data: bytes, start: int, end: int) -> _Meta:
                 elif k == b"ipma":
                     ipma_version, ipma_flags = data[x + 8], _uint(data, x + 9, 3)
                     at, count = x + 16, _uint(data, x + 12, 4)
+                    if at + 3 * count > y:  # (each entry's item ID and count at least: a damaged count)
+                        raise ValueError("a damaged HEIF property association box")
                     for _ in range(count):
                         item = _uint(data, at, 2 if ipma_version < 1 else 4)
                         at += 2 if ipma_version < 1 else 4
