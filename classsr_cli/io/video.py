@@ -2850,8 +2850,8 @@ def _keep_captions(info: VideoInfo | None, path: Path, muxer: str) -> bool:
     :data:`CAPTION_CODECS` (``"Closed captions"``, not shown by default), every stream copied as it is but the data
     streams, which an MP4's or MOV's muxer makes again from what it is given (the chapters' text track from the
     chapters, the timecode track from the video's timecode: copied, they came out twice), telemetry apart
-    (:data:`TELEMETRY_TAGS`, copied); ``False`` where there are
-    none to add, or the copy fails (``path`` is then left as it was)."""
+    (:data:`TELEMETRY_TAGS`, copied); ``False`` where there are none to add, or the copy fails (``path`` is then
+    left as it was)."""
     codec = CAPTION_CODECS.get(muxer)
     if info is None or not info.captions or codec is None or not (text := _captions_text(info)).strip():
         return False
