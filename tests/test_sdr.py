@@ -161,3 +161,26 @@ def test_an_hdr_heics_light_levels_are_kept_in_heic_and_its_maxcll_is_the_tone_m
     assert "MaxCLL=1500, MaxFALL=400" in shown and heif_said in shown  # ffmpeg reads the PNG as the HEIC, colours too
     back = read_image(tmp_path / "out.png")
     assert back.nclx is not None and back.nclx.light == (CLLI, MDCV) and back.nclx.peak == 1500
+
+
+def test_a_10_bit_pq_avifs_light_levels_are_read_alike(tmp_path: Path) -> None:
+    """An HDR AVIF (Chrome's, Lightroom's: PQ at 10 bits, decoded by ffmpeg) with ``clli`` and ``mdcv`` properties:
+    read as a HEIC's are, so its TIFF output is tone-mapped from its MaxCLL and a HEIC output keeps them."""
+    from classsr_cli.io.heifbox import primary_properties, with_properties
+
+    made = tmp_path / "made.avif"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=48x32", "-frames:v", "1",
+                    "-c:v", "libaom-av1", "-still-picture", "1", "-pix_fmt", "yuv420p10le", "-color_primaries", "bt2020",
+                    "-color_trc", "smpte2084", "-colorspace", "bt2020nc", "-color_range", "pc", str(made)],
+                   check=True, timeout=60)  # fmt: skip
+    # (ffmpeg's AVIF muxer writes its colr box unspecified: given BT.2020 and PQ, as a camera's or Chrome's says)
+    data = made.read_bytes().replace(b"colrnclx\x00\x02\x00\x02\x00\x09", b"colrnclx\x00\x09\x00\x10\x00\x09")
+    src = tmp_path / "hdr.avif"
+    src.write_bytes(with_properties(data, [CLLI, MDCV]))
+    pic = read_image(src)
+    assert pic.pixels.dtype == np.uint16 and pic.nclx is not None and pic.nclx.transfer == 16
+    assert pic.nclx.light == (CLLI, MDCV) and pic.nclx.peak == 1500
+    write_image(tmp_path / "out.tif", pic)
+    assert np.array_equal(read_image(tmp_path / "out.tif").pixels, to_sdr(pic.pixels, 9, 16, 1500))
+    write_image(tmp_path / "out.heic", pic)
+    assert primary_properties((tmp_path / "out.heic").read_bytes(), (b"clli", b"mdcv")) == [CLLI, MDCV]

@@ -987,7 +987,7 @@ _HEIF_HEAD = 1 << 20
 
 def _nclx(im: Image.Image, path: Path | None = None) -> Nclx | None:
     """An opened HEIF's colour description where it has no ICC profile (the profile says it where there is one); an
-    HDR one's (PQ, HLG) light levels read from ``path`` (:attr:`Nclx.light`), which libheif does not give."""
+    HDR one's (PQ, HLG) light levels read from ``path`` (:func:`_with_light`), which libheif does not give."""
     nclx = im.info.get("nclx_profile")
     if not isinstance(nclx, dict) or im.info.get("icc_profile"):
         return None
@@ -996,16 +996,22 @@ def _nclx(im: Image.Image, path: Path | None = None) -> Nclx | None:
                    int(nclx["matrix_coefficients"]), bool(nclx["full_range_flag"]))  # fmt: skip
     except (KeyError, TypeError, ValueError):
         return None
-    if path is not None and got.transfer in (16, 18):
-        from classsr_cli.io.heifbox import primary_properties
+    return _with_light(got, path) if path is not None else got
 
-        try:
-            with path.open("rb") as f:
-                head = f.read(_HEIF_HEAD)
-        except OSError:
-            head = b""
-        got = got._replace(light=tuple(primary_properties(head, (b"clli", b"mdcv"))))
-    return got
+
+def _with_light(nclx: Nclx, path: Path) -> Nclx:
+    """``nclx`` of the HEIF or AVIF ``path`` with its light levels (:attr:`Nclx.light`) where it is HDR (PQ, HLG):
+    its primary item's ``clli`` and ``mdcv`` properties, read from its first :data:`_HEIF_HEAD` bytes."""
+    if nclx.transfer not in (16, 18):
+        return nclx
+    from classsr_cli.io.heifbox import primary_properties
+
+    try:
+        with path.open("rb") as f:
+            head = f.read(_HEIF_HEAD)
+    except OSError:
+        head = b""
+    return nclx._replace(light=tuple(primary_properties(head, (b"clli", b"mdcv"))))
 
 
 def _heif_notes(im: Image.Image, images: int) -> list[str]:
@@ -1638,7 +1644,7 @@ def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None] 
         return None
     colour, log = got
     codes = colour_codes(log, "av1")
-    return colour, None if codes is None else _coded(*codes)
+    return colour, None if codes is None else _with_light(_coded(*codes), path)
 
 
 def _png_header(path: Path) -> _PngHeader:
