@@ -15,31 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from classsr_cli.io import bmff
+
 __all__ = ["add_auxiliary", "primary_properties", "with_properties"]
 
 
-def _box(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", 8 + len(payload)) + kind + payload
-
-
-def _full(kind: bytes, version: int, flags: int, payload: bytes) -> bytes:
-    return _box(kind, struct.pack(">I", version << 24 | flags) + payload)
-
-
 def _children(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
-    """The boxes in ``data[start:end]``: (type, where the box starts, where it ends)."""
-    out = []
-    while start + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, start)
-        header = 8
-        if size == 1:
-            size, header = struct.unpack_from(">Q", data, start + 8)[0], 16
-        elif size == 0:
-            size = end - start
-        if size < header or start + size > end:
-            raise ValueError(f"a damaged HEIF box ({kind!r} at {start})")
-        out.append((kind, start, start + size))
-        start += size
+    """The boxes in ``data[start:end]`` (:func:`~classsr_cli.io.bmff.boxes`): (type, where it starts, where it ends);
+    ``ValueError`` where one does not fit (rebuilt from what was read, the box would lose the rest)."""
+    out = [(kind, at, at + size) for kind, at, size, _ in bmff.boxes(data, start, end)]
+    if (out[-1][2] if out else start) + 8 <= end:
+        raise ValueError(f"a damaged HEIF box at {out[-1][2] if out else start}")
     return out
 
 
@@ -170,7 +156,7 @@ def _iloc(meta: _Meta, size: int) -> bytes:
         for index, offset, length in loc.extents:
             out += index.to_bytes(meta.index_size, "big") if version in (1, 2) else b""
             out += offset.to_bytes(size, "big") + length.to_bytes(size, "big")
-    return _full(b"iloc", version, 0, bytes(out))
+    return bmff.full_box(b"iloc", bytes(out), version)
 
 
 def _ipma(meta: _Meta) -> bytes:
@@ -181,7 +167,7 @@ def _ipma(meta: _Meta) -> bytes:
         out += item.to_bytes(2 if meta.ipma_version < 1 else 4, "big") + bytes([len(props)])
         for essential, index in props:
             out += (essential << 15 | index).to_bytes(2, "big") if flags & 1 else bytes([essential << 7 | index])
-    return _full(b"ipma", meta.ipma_version, flags, bytes(out))
+    return bmff.full_box(b"ipma", bytes(out), meta.ipma_version, flags)
 
 
 def _infe(box: bytes) -> tuple[int, bytes]:
@@ -194,21 +180,9 @@ def _infe(box: bytes) -> tuple[int, bytes]:
 def _meta_box(data: bytes) -> tuple[int, int]:
     """Where the top-level ``meta`` box of the HEIF file ``data`` (or of its first bytes: the boxes after it may be
     cut short) starts and ends."""
-    at = 0
-    while at + 8 <= len(data):
-        size, kind = struct.unpack_from(">I4s", data, at)
-        header = 8
-        if size == 1 and at + 16 <= len(data):
-            size, header = struct.unpack_from(">Q", data, at + 8)[0], 16
-        elif size == 0:
-            size = len(data) - at
-        if size < header:
-            break
+    for kind, at, size, _ in bmff.boxes(data, 0, len(data)):
         if kind == b"meta":
-            if at + size > len(data):
-                break
             return at, at + size
-        at += size
     raise ValueError("not a HEIF file (no whole meta box)")
 
 
@@ -236,12 +210,12 @@ def _add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
     props = dict(other.associations).get(other.primary, [])
     first = len(meta.ipco) + 1
     meta.ipco += [other.ipco[i - 1] for _, i in props if 0 < i <= len(other.ipco)]
-    meta.ipco.append(_full(b"auxC", 0, 0, aux_type + b"\x00"))
+    meta.ipco.append(bmff.full_box(b"auxC", aux_type + b"\x00"))
     kept = [(essential, i) for essential, i in props if 0 < i <= len(other.ipco)]
     meta.associations.append((new, [(essential, first + k) for k, (essential, _) in enumerate(kept)]
                               + [(True, len(meta.ipco))]))  # fmt: skip
     # hidden (flags 1), as an iPhone writes its gain map
-    meta.infe.append(_full(b"infe", 2, 1, struct.pack(">HH", new, 0) + kind + b"\x00"))
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00", 2, 1))
     meta.references.append((b"auxl", new, meta.primary))
     # its data: a mdat of its own at the end (:func:`_written`)
     meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(coded))]))
@@ -321,20 +295,20 @@ def _written(heif: bytes, meta: _Meta, start: int, end: int, tail: bytes = b"") 
                 parts.append(_iloc(meta, size))
             elif k == b"iinf":
                 count = len(meta.infe).to_bytes(2 if meta.iinf_version == 0 else 4, "big")
-                parts.append(_full(b"iinf", meta.iinf_version, 0, count + b"".join(meta.infe)))
+                parts.append(bmff.full_box(b"iinf", count + b"".join(meta.infe), meta.iinf_version))
             elif k == b"iref":  # (version 1: 32-bit item IDs)
-                more = b"".join(_box(kind, struct.pack(">HHH" if whole[8] == 0 else ">IHI", a, 1, b))
+                more = b"".join(bmff.box(kind, struct.pack(">HHH" if whole[8] == 0 else ">IHI", a, 1, b))
                                 for kind, a, b in added)  # fmt: skip
                 parts.append(struct.pack(">I", len(whole) + len(more)) + whole[4:] + more)
             elif k == b"iprp":
-                parts.append(_box(b"iprp", _box(b"ipco", b"".join(meta.ipco)) + _ipma(meta)))
+                parts.append(bmff.box(b"iprp", bmff.box(b"ipco", b"".join(meta.ipco)) + _ipma(meta)))
             else:
                 parts.append(whole)
             if k == b"iinf" and not has_iref and added:
-                parts.append(_full(b"iref", 0, 0, b"".join(_box(kind, struct.pack(">HHH", a, 1, b))
-                                                            for kind, a, b in added)))  # fmt: skip
-        return _box(b"meta", meta.version_flags + b"".join(parts))
+                parts.append(bmff.full_box(b"iref", b"".join(bmff.box(kind, struct.pack(">HHH", a, 1, b))
+                                                              for kind, a, b in added)))  # fmt: skip
+        return bmff.box(b"meta", meta.version_flags + b"".join(parts))
 
     grown = len(built(0, 0)) - (end - start)  # (its size does not depend on the offsets: they take ``size`` bytes)
     head = built(grown, len(heif) + grown + 8)
-    return heif[:start] + head + heif[end:] + (_box(b"mdat", tail) if tail else b"")
+    return heif[:start] + head + heif[end:] + (bmff.box(b"mdat", tail) if tail else b"")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-from collections.abc import Iterator
 from pathlib import Path
+
+from classsr_cli.io import bmff
 
 __all__ = ["BOXES", "copy", "made", "read"]
 
@@ -25,23 +26,6 @@ _PATH = (b"trak", b"mdia", b"minf", b"stbl", b"stsd")
 #: A visual sample entry's fields before its boxes (ISO 14496-12 VisualSampleEntry; QuickTime's video sample
 #: description has the same 78 bytes).
 _VISUAL_FIELDS = 78
-
-
-def _boxes(data: bytes | bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
-    """The boxes in ``data[start:end]``: type, where it starts, its size, its header's size (8, or 16 with a 64-bit
-    size); stops at one that does not fit."""
-    at = start
-    while at + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, at)
-        header = 8
-        if size == 1 and at + 16 <= end:
-            size, header = struct.unpack_from(">Q", data, at + 8)[0], 16
-        elif size == 0:
-            size = end - at
-        if size < header or at + size > end:
-            return
-        yield kind, at, size, header
-        at += size
 
 
 def _find_moov(path: Path) -> tuple[int, int, bool] | None:
@@ -75,17 +59,17 @@ def _find_moov(path: Path) -> tuple[int, int, bool] | None:
 def _video_entry(moov: bytes | bytearray) -> tuple[list[tuple[int, int]], int, int] | None:
     """In ``moov`` (the box whole), the first video track's first sample entry: the boxes around it (start, header
     size; ``moov`` first), where it starts and its size."""
-    for kind, at, size, header in _boxes(moov, 8, len(moov)):
+    for kind, at, size, header in bmff.boxes(moov, 8, len(moov)):
         if kind != b"trak":
             continue
         chain, start, end = [(0, 8), (at, header)], at + header, at + size
         handler = None
         for step in _PATH[1:]:
-            box = next(((a, s, h) for k, a, s, h in _boxes(moov, start, end) if k == step), None)
+            box = next(((a, s, h) for k, a, s, h in bmff.boxes(moov, start, end) if k == step), None)
             if box is None:
                 break
             if step == b"mdia":
-                hdlr = next(((a, h) for k, a, s, h in _boxes(moov, box[0] + box[2], box[0] + box[1]) if k == b"hdlr"),
+                hdlr = next(((a, h) for k, a, s, h in bmff.boxes(moov, box[0] + box[2], box[0] + box[1]) if k == b"hdlr"),
                             None)  # fmt: skip
                 handler = bytes(moov[hdlr[0] + hdlr[1] + 8 : hdlr[0] + hdlr[1] + 12]) if hdlr else None
             chain.append((box[0], box[2]))
@@ -94,7 +78,7 @@ def _video_entry(moov: bytes | bytearray) -> tuple[list[tuple[int, int]], int, i
             if handler != b"vide":
                 continue
             stsd_at, stsd_header = chain[-1]
-            entry = next(iter(_boxes(moov, stsd_at + stsd_header + 8, end)), None)  # after version, flags, count
+            entry = next(iter(bmff.boxes(moov, stsd_at + stsd_header + 8, end)), None)  # after version, flags, count
             if entry is not None:
                 return chain, entry[1], entry[2]
     return None
@@ -126,7 +110,7 @@ def read(path: str | os.PathLike[str]) -> bytes:
         return b""
     _, at, size = found
     header = 16 if struct.unpack_from(">I", moov, at)[0] == 1 else 8
-    return b"".join(bytes(moov[a : a + s]) for k, a, s, _ in _boxes(moov, at + header + _VISUAL_FIELDS, at + size)
+    return b"".join(bytes(moov[a : a + s]) for k, a, s, _ in bmff.boxes(moov, at + header + _VISUAL_FIELDS, at + size)
                     if k in BOXES)  # fmt: skip
 
 
@@ -141,7 +125,7 @@ def _shift_chunks(moov: bytearray, since: int, by: int) -> bool:
     """Add ``by`` to every chunk offset (``stco``, ``co64``) at or past ``since``; ``False`` where a 32-bit one
     would overflow."""
     def walk(start: int, end: int) -> bool:
-        for kind, at, size, header in _boxes(moov, start, end):
+        for kind, at, size, header in bmff.boxes(moov, start, end):
             if kind in (*_PATH[:-1], b"moov") and not walk(at + header, at + size):
                 return False
             if kind in (b"stco", b"co64"):
@@ -164,11 +148,6 @@ def _shift_chunks(moov: bytearray, since: int, by: int) -> bool:
 _STEREO_MODES = {"top and bottom": 1, "side by side": 2}
 
 
-def _box(kind: bytes, payload: bytes, full: bool = True) -> bytes:
-    body = (b"\x00" * 4 if full else b"") + payload  # a full box's version 0 and flags 0
-    return struct.pack(">I", 8 + len(body)) + kind + body
-
-
 def made(projection: str | None, stereo: str | None) -> bytes:
     """The ``sv3d`` and ``st3d`` boxes of a source that says its projection otherwise (Matroska's elements, a
     YouTube 360° WebM's; an older camera's XML, Spherical Video V1), as ffmpeg names them: a whole equirectangular
@@ -176,10 +155,10 @@ def made(projection: str | None, stereo: str | None) -> bytes:
     (a flat 3D video's alone); empty for other projections (a cube map's layout and padding are not named)."""
     out = b""
     if stereo in _STEREO_MODES:
-        out += _box(b"st3d", bytes([_STEREO_MODES[stereo]]))
+        out += bmff.full_box(b"st3d", bytes([_STEREO_MODES[stereo]]))
     if projection == "equirectangular":
-        out += _box(b"sv3d", _box(b"svhd", b"classsr\x00") + _box(b"proj", _box(b"prhd", bytes(12))
-                                                                    + _box(b"equi", bytes(16)), full=False), full=False)  # fmt: skip
+        out += bmff.box(b"sv3d", bmff.full_box(b"svhd", b"classsr\x00") + bmff.box(
+            b"proj", bmff.full_box(b"prhd", bytes(12)) + bmff.full_box(b"equi", bytes(16))))
     return out if projection in (None, "equirectangular") else b""
 
 
@@ -198,7 +177,7 @@ def copy(source: str | os.PathLike[str], output: str | os.PathLike[str], boxes: 
         return False
     chain, at, size = found
     header = 16 if struct.unpack_from(">I", moov, at)[0] == 1 else 8
-    old = [(a, s) for k, a, s, _ in _boxes(moov, at + header + _VISUAL_FIELDS, at + size) if k in BOXES]
+    old = [(a, s) for k, a, s, _ in bmff.boxes(moov, at + header + _VISUAL_FIELDS, at + size) if k in BOXES]
     for a, s in reversed(old):  # the output's own, were ffmpeg ever to write them
         del moov[a : a + s]
     removed = sum(s for _, s in old)
