@@ -19,6 +19,7 @@ import struct
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from PIL import Image
@@ -60,13 +61,9 @@ def cube(up: Upscaler, n: int, y: int, x: int, folder: Path) -> dict[str, object
                                            for f in faces))  # fmt: skip
     whole = up.upscale_array(np.ascontiguousarray(strip)).pixels.astype(int)
     row: dict[str, object] = {"face": n, "strip_at": [y, x]}
-    shipped = pipeline._cube_cut
-    for how, cut in (("grown", shipped), ("alone", lambda *a: None)):
-        pipeline._cube_cut = cut  # type: ignore[assignment]
-        try:
+    for how, cut in (("grown", pipeline._cube_cut), ("alone", lambda *a: None)):
+        with mock.patch.object(pipeline, "_cube_cut", cut):
             upscale_file(up, src, folder / f"{how}.dds", overwrite=True)
-        finally:
-            pipeline._cube_cut = shipped
         got = read_image(folder / f"{how}.dds")
         assert got.texture is not None
         ups = [got.pixels.astype(int)] + [p.astype(int) for p, _ in got.texture.faces]

@@ -17,6 +17,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -43,13 +44,9 @@ def seam(up: Upscaler, name: str, folder: Path) -> dict[str, object]:
     whole = np.roll(up.upscale_array(px).pixels.astype(int), -4 * k, axis=1)
     row: dict[str, object] = {"picture": name, "size": [w, h], "pad": pipeline.WRAP_PAD,
                               "whole_step": round(float(np.abs(whole[:, 0] - whole[:, -1]).mean()), 3)}
-    shipped = pipeline.wrap_cut
-    for how, cut in (("round", shipped), ("alone", lambda *a: None)):
-        pipeline.wrap_cut = cut  # type: ignore[assignment]
-        try:
+    for how, cut in (("round", pipeline.wrap_cut), ("alone", lambda *a: None)):
+        with mock.patch.object(pipeline, "wrap_cut", cut):
             upscale_file(up, src, folder / f"{how}.png", overwrite=True)
-        finally:
-            pipeline.wrap_cut = shipped
         got = read_image(folder / f"{how}.png").pixels.astype(int)
         off = np.abs(got - whole)
         near = np.concatenate([off[:, :8], off[:, -8:]], axis=1)
