@@ -1339,11 +1339,13 @@ def upscale_video(
                         for k, picture in numbered(chunk.path).items():
                             _link(picture, into.with_name(into.name % k))
             else:
-                join_chunks(lists["file"], tmp, source=info, stream_args=stream_args, target=dst, **join)
+                notes += join_chunks(lists["file"], tmp, source=info, stream_args=stream_args, target=dst, **join)
                 if tmp_map is not None:
                     join_chunks(lists["map"], tmp_map, target=cmap_dst, **join)
         for writer in writers:
             writer.close()
+            if isinstance(writer, VideoWriter):
+                notes += writer.finished_notes
         for part, out in ((tmp, dst), (tmp_map, cmap_dst)) if joins or chunked is None else ():
             if part is not None and out is not None:
                 try:

@@ -220,3 +220,8 @@ def test_a_matroska_output_gets_its_projection_with_every_stream_and_packet_as_i
                     "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", str(alpha)], check=True, timeout=60)  # fmt: skip
     data = alpha.read_bytes()
     assert not iov._matroska_projection(alpha, BOXES, "webm") and alpha.read_bytes() == data
+    # what the run then says (its plan had said the projection kept): not written, and why
+    assert iov.finish(got, alpha, "webm") == [
+        "the 360° or 3D projection was not written after all (a WebM with transparency: its VP9 alpha cannot pass "
+        "through the MP4 the projection is made in), so players show this output flat"]
+    assert alpha.read_bytes() == data and iov.finish(got, out, "matroska") == []

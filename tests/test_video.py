@@ -1498,6 +1498,13 @@ def test_closed_captions_in_the_video_stream_are_kept_as_a_subtitle_stream(tmp_p
     assert r.exit_code == 0, r.output
     assert "closed captions in the video stream (EIA-608/708) are not kept: .gif holds no subtitles" in r.output
 
+    # a part after the last cue: the plan said them kept, the run then says they were not (no empty stream)
+    late = tmp_path / "late.mp4"
+    r = runner.invoke(app, ["video", str(cc), str(late), "-x", "2", "--start", "3.5"])
+    assert r.exit_code == 0, r.output
+    assert "the closed captions were not kept after all: ffmpeg's decoder read no CEA-608 text" in r.output
+    assert "Subtitle" not in iov._run_probe(late)
+
 
 def gopro_mp4(path: Path, tmp_path: Path, *extra: str) -> Path:
     """An MP4 with a GoPro telemetry track (``gpmd``: a data track, as a GoPro writes its GPS and gyro): a text track

@@ -1989,7 +1989,7 @@ def join_chunks(
     muxer: str | None = None, source: VideoInfo | None = None, stream_args: list[str] | None = None,
     rotation: float = 0.0, color: str | None = None, frames: int | None = None,
     target: str | os.PathLike[str] | None = None, last: float | None = None,
-) -> None:
+) -> list[str]:
     """Copy the video of ``chunks`` (written by :class:`VideoWriter` with ``container`` :data:`CHUNK_FORMAT`), in
     order, into ``path`` with the source's other streams (``stream_args``), as one :class:`VideoWriter` would have
     written it: no frame is encoded again. Each chunk is placed where the next one starts, so every frame keeps its
@@ -2044,8 +2044,7 @@ def join_chunks(
     if frames is not None and (got := count_frames(path)) != frames:
         raise VideoError(f"joining the chunks into {named} gave {got} frame(s) of {frames}: a chunk in "
                          f"{chunks[0].path.parent} is damaged; delete that folder to start over")
-    _keep_captions(source, path, muxer)
-    _keep_projection(source, path, muxer)
+    return finish(source, path, muxer)
 
 
 def count_frames(path: Path) -> int | None:
@@ -2890,20 +2889,41 @@ def _rewritten(path: Path, cmd: list[str], out: Path) -> bool:
     return True
 
 
-def _keep_projection(info: VideoInfo | None, path: Path, muxer: str) -> None:
-    """Put ``info``'s projection boxes (:func:`_projection_boxes`) into the finished ``path``, where it gets some."""
-    if boxes := _projection_boxes(info, muxer):
-        from classsr_cli.io import spherical
+def _keep_projection(info: VideoInfo | None, path: Path, muxer: str) -> bool:
+    """Put ``info``'s projection boxes (:func:`_projection_boxes`) into the finished ``path``, where it gets some;
+    ``False`` where it gets some and they could not be written."""
+    if not (boxes := _projection_boxes(info, muxer)):
+        return True
+    from classsr_cli.io import spherical
 
-        assert info is not None
-        if muxer in ("mp4", "mov"):
-            spherical.copy(info.path, path, boxes)
-        else:
-            _matroska_projection(path, boxes, muxer)
+    assert info is not None
+    if muxer in ("mp4", "mov"):
+        return spherical.copy(info.path, path, boxes)
+    return _matroska_projection(path, boxes, muxer)
+
+
+def finish(info: VideoInfo | None, path: Path, muxer: str) -> list[str]:
+    """Give the finished ``path`` what :func:`plan_streams` said it keeps and only a finished file can take: the
+    closed captions (:func:`_keep_captions`) and the 360° or 3D projection (:func:`_keep_projection`). Notes on what
+    it could not take after all (the plan's notes had said it kept them)."""
+    notes = []
+    if info is not None and info.captions and muxer in CAPTION_CODECS and not _keep_captions(info, path, muxer):
+        notes.append("the closed captions were not kept after all: ffmpeg's decoder read no CEA-608 text from them "
+                     "(CEA-708 alone, captions outside the part upscaled, or the copy failed)")
+    if not _keep_projection(info, path, muxer):
+        notes.append("the 360° or 3D projection was not written after all" + (
+            " (a WebM with transparency: its VP9 alpha cannot pass through the MP4 the projection is made in)"
+            if muxer == "webm" and _vp9_alpha(path) else "") + ", so players show this output flat")
+    return notes
 
 
 #: The containers a 360° or 3D video's projection is written into: MP4/MOV's boxes, Matroska/WebM's elements.
 _PROJECTION_MUXERS = ("mp4", "mov", "matroska", "webm")
+
+
+def _vp9_alpha(path: Path) -> bool:
+    """Whether the Matroska or WebM ``path``'s video has transparency (VP9 alpha: its ``alpha_mode`` tag)."""
+    return any(_ALPHA_MODE.match(line) for line in _run_probe(path).splitlines())
 
 
 def _matroska_projection(path: Path, boxes: bytes, muxer: str) -> bool:
@@ -2914,7 +2934,7 @@ def _matroska_projection(path: Path, boxes: bytes, muxer: str) -> bool:
     it was) or the video has transparency (a WebM's VP9 alpha, which an MP4 does not hold)."""
     from classsr_cli.io import spherical
 
-    if re.search(r"^\s*alpha_mode\s*:\s*1\s*$", _run_probe(path), re.MULTILINE | re.IGNORECASE):
+    if _vp9_alpha(path):
         return False
     base = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error"]
     with _scratch(path, "projection.mp4", "projection") as (video, out):
@@ -3147,7 +3167,8 @@ class VideoWriter:
     sequence's first file's number (:data:`SEQUENCE_MUXER`: ``path`` a printf pattern).
     Frames are uint8, or uint16 with ``bits`` 16 (ffmpeg then converts from 16 bits per
     channel, so a 10-bit ``pix_fmt`` keeps what an 8-bit pipe would round away); RGB, or RGBA with ``alpha``. :meth:`close` finishes the file and raises :class:`VideoError` if the encoder failed;
-    :meth:`abort` stops it and leaves whatever it wrote to the caller.
+    :meth:`abort` stops it and leaves whatever it wrote to the caller. After :meth:`close`, ``finished_notes`` says
+    what the finished file could not take after all (:func:`finish`).
     """
 
     def __init__(
@@ -3175,6 +3196,7 @@ class VideoWriter:
         if bits not in (8, 16):
             raise ValueError(f"frames are written at 8 or 16 bits per channel, got {bits}")
         self.channels = 4 if alpha else 3
+        self.finished_notes: list[str] = []
         self.path = Path(path)
         self.target = Path(target) if target is not None else self.path
         self.container = container
@@ -3383,8 +3405,7 @@ class VideoWriter:
         if self._end is not None and self._first is not None and self.container in (None, self.muxer):
             hold_last_frame(self.path, self.muxer, (self._end - self._first) * self.time_base)
         if self.container in (None, self.muxer):
-            _keep_captions(self.source, Path(self.path), self.muxer)
-            _keep_projection(self.source, Path(self.path), self.muxer)
+            self.finished_notes = finish(self.source, Path(self.path), self.muxer)
 
     def _forget_subtitles(self) -> None:
         for p in self._subtitles:
