@@ -282,6 +282,35 @@ def test_apples_headroom_comes_from_the_maker_note_by_its_formula_or_from_the_xm
     assert gainmap.apple_headroom(exif(1.2, 0.005)[:40], None) is None  # cut short: none, no exception
 
 
+def test_a_portrait_iphone_heics_gain_map_is_turned_as_the_picture_is(tmp_path: Path) -> None:
+    """An iPhone HEIC shot upright stores its picture sideways with a turn (``irot``, and a mirror: ``imir``) that
+    libheif applies; a gain map with no turn of its own is turned (and mirrored) alike, in the properties' order,
+    so it covers the picture as it shows (it was dropped, its shape the picture's turned); one with its own turn,
+    which libheif applies, is not turned twice."""
+    from classsr_cli.io import bmff, heifbox
+
+    src = iphone_heic(tmp_path / "IMG_0003.HEIC")
+    for props, turn in (([b"irot\x03"], lambda a: np.rot90(a, 3)), ([b"irot\x01", b"imir\x00"], lambda a: np.flipud(np.rot90(a))),
+                        ([b"imir\x01"], np.fliplr)):  # fmt: skip
+        turned = tmp_path / "turned.heic"
+        turned.write_bytes(heifbox.with_properties(src.read_bytes(), [bmff.box(p[:4], p[4:]) for p in props]))
+        pic = read_image(turned)
+        assert np.abs(pic.pixels.astype(int) - turn(PICTURE)).mean() < 3, props  # (libheif's turn: the reference)
+        assert pic.gain_map is not None and not [n for n in pic.notes if "gain map" in n], props
+        assert np.abs(pic.gain_map.pixels[..., 0].astype(int) - turn(GAIN)).mean() < 2, props
+    picture, gain = io.BytesIO(), io.BytesIO()
+    Image.fromarray(PICTURE).save(picture, format="HEIF", quality=95, exif=read_image(src).exif)
+    Image.fromarray(GAIN).save(gain, format="HEIF", quality=95)
+    rot = [bmff.box(b"irot", b"\x01")]
+    own = heifbox.add_auxiliary(heifbox.with_properties(picture.getvalue(), rot),
+                                heifbox.with_properties(gain.getvalue(), rot), gainmap.APPLE_AUX)
+    (tmp_path / "own.heic").write_bytes(own)
+    aux = max(i for i in range(1, 64) if heifbox.primary_properties(own, (b"hvcC",), i))  # (the item added last)
+    assert heifbox.primary_properties(own, (b"irot",), aux) == rot
+    pic = read_image(tmp_path / "own.heic")
+    assert pic.gain_map is not None and np.abs(pic.gain_map.pixels[..., 0].astype(int) - np.rot90(GAIN)).mean() < 2
+
+
 def test_an_iphones_gain_map_is_kept_in_a_heic_output_and_made_ultra_hdr_in_a_jpeg_one(tmp_path: Path) -> None:
     """An iPhone HDR photo upscaled x2: a HEIC output holds the gain map again as Apple's auxiliary image (libheif reads
     it), the headroom its EXIF gives unchanged, its values the source's resized; a JPEG output holds it as an Ultra HDR

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from classsr_cli.io import heifbox
+
 __all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "apple_headroom", "heic_with", "in_heif", "jpeg_with", "primary_xmp",
            "read", "read_apple", "ultra_hdr"]
 
@@ -297,11 +299,28 @@ def read_apple(path: Path, exif: bytes | None, xmp: bytes | None) -> GainMap | N
         with heif.get_aux_image(ids[0]).to_pillow() as g:
             pixels = np.asarray(g.convert("L"))
         size = heif.size
+        pixels = _turned_as_primary(heifbox.head(path), ids[0], pixels)
     except Exception:  # libheif cannot decode it: the picture alone, as before
         return None
     if abs(np.log(pixels.shape[1] / pixels.shape[0] * size[1] / size[0])) > 0.1:  # not turned as the picture is
         return None
     return GainMap(pixels[..., None], None, (), (), size, apple_headroom=headroom)
+
+
+def _turned_as_primary(heif: bytes, item: int, pixels: np.ndarray) -> np.ndarray:
+    """The auxiliary image ``item``'s decoded ``pixels`` turned as libheif turns the primary picture (its ``irot``
+    and ``imir``, in their order: a portrait photo's quarter turn), where the auxiliary image has no turn of its own
+    (which libheif would have applied): the gain map covers the picture as it shows (libavif reads an auxiliary
+    image so)."""
+    turns = (b"irot", b"imir")
+    if heifbox.primary_properties(heif, turns, item):
+        return pixels
+    for box in heifbox.primary_properties(heif, turns):
+        if box[4:8] == b"irot":
+            pixels = np.rot90(pixels, box[8] & 3)  # anticlockwise, in quarter turns
+        else:
+            pixels = np.flipud(pixels) if box[8] & 1 == 0 else np.fliplr(pixels)  # axis 0: top and bottom exchanged
+    return np.ascontiguousarray(pixels)
 
 
 #: The Ultra HDR XMP of a gain map made from an Apple one (:func:`ultra_hdr`): its range in stops, gamma 1, no offsets.

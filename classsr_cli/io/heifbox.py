@@ -10,6 +10,7 @@ to the primary picture, and its data in a ``mdat`` box of its own at the end; th
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,20 @@ from typing import Any
 
 from classsr_cli.io import bmff
 
-__all__ = ["add_auxiliary", "primary_properties", "with_properties"]
+__all__ = ["add_auxiliary", "head", "primary_properties", "with_properties"]
+
+#: How much of a HEIF file :func:`head` reads: its ``meta`` box comes first, a few kB.
+HEAD = 1 << 20
+
+
+def head(path: str | os.PathLike[str]) -> bytes:
+    """The first :data:`HEAD` bytes of the HEIF file ``path``, where its properties are (none where it cannot be
+    read): what :func:`primary_properties` reads."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(HEAD)
+    except OSError:
+        return b""
 
 
 def _children(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
@@ -245,14 +259,14 @@ def _followed(edit: Callable[..., bytes], *args: Any) -> bytes:
         raise ValueError(f"a HEIF file this cannot follow ({e})") from None
 
 
-def primary_properties(heif: bytes, kinds: tuple[bytes, ...]) -> list[bytes]:
-    """The property boxes of ``kinds`` (``clli``, ``mdcv``, ...) the HEIF file ``heif``'s primary item has, whole,
-    in its order; none for a file this cannot follow."""
+def primary_properties(heif: bytes, kinds: tuple[bytes, ...], item: int | None = None) -> list[bytes]:
+    """The property boxes of ``kinds`` (``clli``, ``mdcv``, ``irot``, ...) the HEIF file ``heif``'s primary item
+    (or its ``item``) has, whole, in its order; none for a file this cannot follow."""
     try:
         meta = _primary_image(heif, coded=False)[0]
     except (ValueError, IndexError, struct.error):
         return []
-    props = dict(meta.associations).get(meta.primary, [])
+    props = dict(meta.associations).get(meta.primary if item is None else item, [])
     return [meta.ipco[i - 1] for _, i in props if 0 < i <= len(meta.ipco) and meta.ipco[i - 1][4:8] in kinds]
 
 

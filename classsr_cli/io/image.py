@@ -981,9 +981,6 @@ _HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
 _PRIMARIES = {9: "BT.2020", 11: "DCI-P3", 12: "Display P3"}
 
 
-#: How much of an HDR HEIF is read for its light levels (:func:`_nclx`): its ``meta`` box comes first, a few kB.
-_HEIF_HEAD = 1 << 20
-
 
 def _nclx(im: Image.Image, path: Path | None = None) -> Nclx | None:
     """An opened HEIF's colour description where it has no ICC profile (the profile says it where there is one); an
@@ -1001,17 +998,12 @@ def _nclx(im: Image.Image, path: Path | None = None) -> Nclx | None:
 
 def _with_light(nclx: Nclx, path: Path) -> Nclx:
     """``nclx`` of the HEIF or AVIF ``path`` with its light levels (:attr:`Nclx.light`) where it is HDR (PQ, HLG):
-    its primary item's ``clli`` and ``mdcv`` properties, read from its first :data:`_HEIF_HEAD` bytes."""
+    its primary item's ``clli`` and ``mdcv`` properties (:func:`classsr_cli.io.heifbox.head`)."""
     if nclx.transfer not in (16, 18):
         return nclx
-    from classsr_cli.io.heifbox import primary_properties
+    from classsr_cli.io import heifbox
 
-    try:
-        with path.open("rb") as f:
-            head = f.read(_HEIF_HEAD)
-    except OSError:
-        head = b""
-    return nclx._replace(light=tuple(primary_properties(head, (b"clli", b"mdcv"))))
+    return nclx._replace(light=tuple(heifbox.primary_properties(heifbox.head(path), (b"clli", b"mdcv"))))
 
 
 def _heif_notes(im: Image.Image, images: int) -> list[str]:
