@@ -1029,6 +1029,37 @@ def wrapped(a: np.ndarray, eyes: int = 1) -> np.ndarray:
         [part for eye in np.split(a, eyes, axis=1) for part in (eye[:, -WRAP_PAD:], eye, eye[:, :WRAP_PAD])], axis=1))
 
 
+def apart_cut(upscaler: Upscaler | Chain, height: int, width: int, axis: int) -> int | None:
+    """The output rows (``axis`` 0: a top-and-bottom stereo frame) or columns (1: a side-by-side one) a ``height`` x
+    ``width`` frame's two eyes gain on each side of where they meet, each grown there by :data:`WRAP_PAD` of its own
+    rows (columns) mirrored (:func:`apart`), where they are whole and each eye's output lies exactly inside (as :func:`wrap_cut`);
+    ``None`` there, or for an odd or too short side."""
+    size, other = (height, width) if axis == 0 else (width, height)
+    if size % 2 or size // 2 <= WRAP_PAD:
+        return None
+    return _grown_cut(upscaler, other, size // 2, WRAP_PAD)
+
+
+def apart(a: np.ndarray, axis: int) -> np.ndarray:
+    """A stereo frame ``a`` (rows first; its eyes top and bottom, ``axis`` 0, or side by side, 1: an even count) with
+    each eye grown by :data:`WRAP_PAD` rows (columns) where they meet, its own last (first) ones mirrored: each eye's
+    cells there see its own content, not the other eye's opposite side (:func:`kept`). Mirrored: against the HR
+    photo, closer to an eye upscaled alone than copies of its edge (docs/experiments.md, "Fixed: a stereo video's
+    eyes kept apart where they meet")."""
+    first, second = np.split(a, 2, axis=axis)
+    n = first.shape[axis]
+    grown = [np.take(first, np.arange(n - 1, n - 1 - WRAP_PAD, -1), axis=axis),
+             np.take(second, np.arange(WRAP_PAD - 1, -1, -1), axis=axis)]  # fmt: skip
+    return np.ascontiguousarray(np.concatenate([first, *grown, second], axis=axis))
+
+
+def kept(cut: int, size: int) -> np.ndarray:
+    """Which output rows (columns) of a frame grown by :func:`apart` are the frame's own ``size`` (as upscaled, an even
+    count or one less): ``cut`` (:func:`apart_cut`) left out on each side of where the eyes meet."""
+    eye = -(-size // 2)
+    return np.concatenate([np.arange(eye), np.arange(eye + 2 * cut, 2 * eye + 2 * cut)])[:size]
+
+
 def unwrapped_columns(cut: int, width: int, eyes: int = 1) -> slice | np.ndarray:
     """Which output columns of a frame grown by :func:`wrapped` are the frame's own ``width`` (as upscaled): ``cut``
     (:func:`wrap_cut`) columns left out on each side of each eye."""

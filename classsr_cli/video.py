@@ -94,9 +94,12 @@ from classsr_cli.pipeline import (
     WRAP_PAD,
     PixelRun,
     Upscaler,
+    apart,
+    apart_cut,
     clean_note,
     codec_note,
     fill_hidden,
+    kept,
     light_noise_note,
     noise_note,
     unwrapped_columns,
@@ -1201,12 +1204,7 @@ def upscale_video(
                 lost_edge = " and ".join(e for e, cut in (("row", oh != full[0]), ("column", ow != full[1])) if cut)
                 notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
                              f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
-            # a 360° video: each frame grown by columns of its other side, so that no seam shows where its edges meet
-            # (a side-by-side stereo one: each eye's frame alike; a top-and-bottom one's eyes share their columns)
-            eyes = 2 if info.stereo == "side by side" else 1
-            wrap = (wrap_cut(up, reader.height, reader.width, eyes)
-                    if info.projection == "equirectangular" and info.stereo in (None, "top and bottom", "side by side")
-                    else None)  # fmt: skip
+            grown = _Grown.of(up, info, reader.height, reader.width)
             notes.extend(level_note(options.codec_for(muxer), ow, oh))
             frames = iter(reader)
             frame = next(frames, None)
@@ -1268,11 +1266,11 @@ def upscale_video(
                     router.forget()  # a cut: the previous scene's classes say nothing of this one
                 if frame.index == lo:
                     first_cut = cut
-                run = up.run(wrapped(rgb, eyes) if wrap else rgb, router=router, spill=tmp.parent,
-                             banded=up.should_band(h, w + (2 * eyes * WRAP_PAD if wrap else 0), stream_pixels))  # fmt: skip
+                run = up.run(grown.frame(rgb), router=router, spill=tmp.parent,
+                             banded=up.should_band(*grown.size(h, w), stream_pixels))
                 light = Linear(half=half, outside=frame.outside, size=(full[1], full[0]), stops=info.stops or 0)
-                _encode(run, writers, frame.pts, span, full[0], alpha, brighten, light if exr_out else None,
-                        (wrap, eyes) if wrap else (0, 1), recolour)  # fmt: skip
+                _encode(run, writers, frame.pts, span, grown.out_height(full[0]), alpha, brighten,
+                        light if exr_out else None, grown.cols(ow), grown.rows(oh), recolour)  # fmt: skip
                 bound_freed_memory()  # a no-op unless the CLI keeps freed memory; long videos stay bounded
                 route = run.route if frame.alpha is None else with_alpha(run.route, frame.alpha, full)
                 flops, flops_paper = flops + route.flops, flops_paper + route.flops_paper
@@ -1594,18 +1592,70 @@ def _recolour(info: VideoInfo) -> Callable[[np.ndarray], np.ndarray] | None:
     return lambda rows: to_srgb_primaries(rows, chroma) if rows.shape[2] == 3 else rows
 
 
+@dataclass(frozen=True)
+class _Grown:
+    """How a frame is grown before it is upscaled, and which output rows and columns are then its own: a 360° frame
+    (equirectangular) by :data:`~classsr_cli.pipeline.WRAP_PAD` columns of its other side on each side, so that no seam
+    shows where its edges meet (a side-by-side stereo one: each eye alike, :func:`~classsr_cli.pipeline.wrapped`); a
+    stereo frame's eyes apart where they meet (top and bottom; side by side where not grown round), each by its own
+    rows (columns) mirrored, so that neither sees the other's opposite side (:func:`~classsr_cli.pipeline.apart`)."""
+
+    wrap: int | None = None  # the output columns left out on each side of each eye (wrap_cut)
+    eyes: int = 1
+    apart: int | None = None  # the output rows (columns) left out on each side of where the eyes meet (apart_cut)
+    axis: int = 0  # the eyes top and bottom (0) or side by side (1)
+
+    @classmethod
+    def of(cls, up: Upscaler, info: VideoInfo, height: int, width: int) -> _Grown:
+        eyes = 2 if info.stereo == "side by side" else 1
+        wrap = (wrap_cut(up, height, width, eyes)
+                if info.projection == "equirectangular" and info.stereo in (None, "top and bottom", "side by side")
+                else None)  # fmt: skip
+        axis = 0 if info.stereo == "top and bottom" else 1
+        apart = (apart_cut(up, height, width, axis)
+                 if info.stereo == "top and bottom" or (info.stereo == "side by side" and wrap is None) else None)  # fmt: skip
+        return cls(wrap, eyes, apart, axis)
+
+    def frame(self, a: np.ndarray) -> np.ndarray:
+        a = wrapped(a, self.eyes) if self.wrap is not None else a
+        return apart(a, self.axis) if self.apart is not None else a
+
+    def size(self, height: int, width: int) -> tuple[int, int]:
+        """The grown frame's size (LR rows, columns)."""
+        width += 2 * self.eyes * WRAP_PAD if self.wrap is not None else 0
+        if self.apart is not None:
+            height, width = (height + 2 * WRAP_PAD, width) if self.axis == 0 else (height, width + 2 * WRAP_PAD)
+        return height, width
+
+    def out_height(self, height: int) -> int:
+        """The output rows of the grown frame of a frame ``height`` rows high as upscaled."""
+        return height + (2 * self.apart if self.apart is not None and self.axis == 0 else 0)
+
+    def cols(self, width: int) -> slice | np.ndarray | None:
+        """The frame's own ``width`` output columns of the grown frame's (``None``: the first ``width``)."""
+        if self.wrap is not None:
+            return unwrapped_columns(self.wrap, width, self.eyes)
+        return kept(self.apart, width) if self.apart is not None and self.axis == 1 else None
+
+    def rows(self, height: int) -> np.ndarray | None:
+        """The frame's own ``height`` output rows of the grown frame's (``None``: the first ``height``)."""
+        return kept(self.apart, height) if self.apart is not None and self.axis == 0 else None
+
+
 def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, duration: int | None, height: int,
             alpha: np.ndarray | None = None, brighten: np.ndarray | None = None, light: Linear | None = None,
-            wrap: tuple[int, int] = (0, 1), recolour: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
-    """Send the rows of one frame (``height`` rows as upscaled) to the encoder (and, tinted by class, to the class
-    map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`); with the frame's upscaled
-    ``alpha`` beside them where the encoder takes it (the class map does not); each level through ``brighten`` (a
-    lookup table: linear light read darker, :attr:`~classsr_cli.io.video.VideoInfo.stops`) where given, except for
-    OpenEXR frames (a :class:`~classsr_cli.io.frames.FrameFiles` of light), which take the levels as computed and the frame's
-    ``light`` (its stops and the light outside 0-1) to write linear light. ``wrap``: the output columns on each side of
-    each eye's own, left out, and the eyes side by side (a 360° frame grown by its other side's,
-    :func:`~classsr_cli.pipeline.wrapped`).
-    ``recolour``: what brings the main output's levels into sRGB's primaries (:func:`_recolour`)."""
+            own_cols: slice | np.ndarray | None = None, own_rows: np.ndarray | None = None,
+            recolour: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+    """Send the rows of one frame (``height`` rows as upscaled, grown rows counted) to the encoder (and, tinted by
+    class, to the class map's) as they finish, cropped to the writers' size (an even one, :func:`even_size`); with the
+    frame's upscaled ``alpha`` beside them where the encoder takes it (the class map does not); each level through
+    ``brighten`` (a lookup table: linear light read darker, :attr:`~classsr_cli.io.video.VideoInfo.stops`) where
+    given, except for OpenEXR frames (a :class:`~classsr_cli.io.frames.FrameFiles` of light), which take the levels as
+    computed and the frame's ``light`` (its stops and the light outside 0-1) to write linear light. ``own_cols`` and
+    ``own_rows``: the output columns and rows that are the frame's own, of a frame grown before it was upscaled (a 360°
+    frame by its other side's columns, :func:`~classsr_cli.pipeline.wrapped`; a stereo frame's eyes apart,
+    :func:`~classsr_cli.pipeline.apart`). ``recolour``: what brings the main output's levels into sRGB's primaries
+    (:func:`_recolour`)."""
     from classsr_cli.io.classmap import tint
 
     own = isinstance(writers[0], FrameFiles) and writers[0].linear
@@ -1615,19 +1665,22 @@ def _encode(run: PixelRun, writers: list[VideoWriter | FrameFiles], pts: int, du
         else:
             writer.begin_frame(pts, duration)
     keep, width = writers[0].height, writers[0].width
-    cols = unwrapped_columns(wrap[0], width, wrap[1])
-    y = 0
+    cols = slice(0, width) if own_cols is None else own_cols
+    want = np.arange(keep) if own_rows is None else own_rows[:keep]  # the run's rows written, in order
+    y = done = 0
     for computed in run:
         rows = computed if brighten is None else brighten[computed]
         main = computed if own else rows if recolour is None else recolour(rows)
-        n = max(0, min(rows.shape[0], keep - y))
+        take = want[(want >= y) & (want < y + rows.shape[0])] - y
+        n = take.size
+        pick = slice(int(take[0]), int(take[-1]) + 1) if n and take[-1] - take[0] + 1 == n else take  # (a run of rows)
         if n and alpha is not None:  # the main writer takes RGBA (alpha=plan.alpha, as the reader)
-            writers[0].write_rows(np.concatenate([main[:n, cols], alpha[y : y + n, :width, None]], axis=2))
+            writers[0].write_rows(np.concatenate([main[pick][:, cols], alpha[done : done + n, :width, None]], axis=2))
         elif n:
-            writers[0].write_rows(main[:n, cols])
+            writers[0].write_rows(main[pick][:, cols])
         if n and len(writers) > 1:
             assert run.frame is not None
             grid = run.frame.grid
             classes = run.frame.classes.view(grid.rows, grid.cols).numpy()
-            writers[1].write_rows(tint(rows, classes, grid.step, (grid.height, grid.width), height, y)[:n, cols])
-        y += rows.shape[0]
+            writers[1].write_rows(tint(rows, classes, grid.step, (grid.height, grid.width), height, y)[pick][:, cols])
+        y, done = y + rows.shape[0], done + n

@@ -162,6 +162,61 @@ def test_a_360_video_shows_no_seam_where_its_edges_meet(tmp_path: Path, monkeypa
         assert at_seam <= away + 0.1 and alone_at_seam >= alone_away + 0.3, (at_seam, away, alone_at_seam, alone_away)
 
 
+@pytest.mark.parametrize(("stereo", "sphere"), [("top and bottom", False), ("top and bottom", True),
+                                                ("side by side", False)])  # fmt: skip
+def test_a_stereo_videos_eyes_do_not_see_each_other_where_they_meet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   stereo: str, sphere: bool) -> None:  # fmt: skip
+    """A stereo video's two eyes (one photo strip each, as a pair's views are nearly the same) are kept apart where
+    they meet: the top eye's last rows (its ground) next to the bottom eye's first (its sky) come out within half a
+    level of the strip upscaled alone (the shipped model; each eye sees its own rows mirrored there, where alone the
+    engine copies its edge row); upscaled as one frame, each saw the other's opposite side and strayed by 8 levels. Side by side (flat) alike, by columns; a 360° top-and-bottom one is grown round too."""
+    import numpy as np
+    from PIL import Image
+
+    from classsr_cli import pipeline, video, zoo
+    from classsr_cli.pipeline import Upscaler
+
+    photo = np.asarray(Image.open(Path(__file__).parent.parent / "examples" / "baby.png").convert("RGB"))
+    n = 48
+    strip = np.ascontiguousarray(photo[200 : 200 + n, 160 : 160 + 2 * n])
+    axis = 0 if stereo == "top and bottom" else 1
+    frame = np.concatenate([strip, strip], axis=axis)
+    src = tmp_path / "camera.mp4"
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{frame.shape[1]}x{frame.shape[0]}",
+                    "-r", "10", "-i", "-", "-c:v", "libx264rgb", "-qp", "0", str(src)], input=frame.tobytes() * 2,
+                   check=True, timeout=60)  # fmt: skip (lossless RGB: the frames decode as they were)
+    st3d = _box(b"st3d", b"\x01" if axis == 0 else b"\x02", 0)
+    _inject(src, st3d + (BOXES[13:] if sphere else b""))
+    assert (probe(src).projection, probe(src).stereo) == ("equirectangular" if sphere else None, stereo)
+    up = Upscaler.of(zoo.load(None, 4))
+    if sphere:  # the eye upscaled round (its columns grown by its other side's), as the video is
+        cut = pipeline.wrap_cut(up, n, 2 * n)
+        assert cut is not None
+        eye = up.upscale_array(pipeline.wrapped(strip)).pixels[:, pipeline.unwrapped_columns(cut, 8 * n)].astype(int)
+    else:
+        eye = up.upscale_array(strip).pixels.astype(int)
+    want = np.concatenate([eye, eye], axis=axis)
+
+    def strays(name: str) -> tuple[float, float]:
+        """How far the output is from each eye alone on the 2 rows (columns) each side of where they meet, and 20-40
+        rows (columns) away."""
+        out = tmp_path / name
+        out.mkdir()
+        r = runner.invoke(app, ["video", str(src), str(out / "%03d.png"), "-x", "4"])
+        assert r.exit_code == 0, r.output
+        got = np.asarray(Image.open(out / "001.png").convert("RGB")).astype(int)
+        assert got.shape == want.shape
+        off = np.abs(got - want).mean(axis=(1, 2) if axis == 0 else (0, 2))
+        meet = 4 * n if axis == 0 else 8 * n
+        return float(off[meet - 2 : meet + 2].mean()), float(off[meet - 40 : meet - 20].mean())
+
+    monkeypatch.setattr(video, "apart_cut", lambda *a: None)  # as the frame was upscaled whole
+    whole, whole_away = strays("whole")
+    monkeypatch.undo()
+    at, away = strays("apart")
+    assert at <= away + 0.5 and whole >= whole_away + 3, (at, away, whole, whole_away)
+
+
 def test_a_cameras_own_suffix_on_an_mp4_gives_an_mp4_output(tmp_path: Path) -> None:
     """An Insta360's ``.insv`` (a GoPro's ``.lrv``) is an MP4 under the camera's own suffix: the output named for it is
     ``.mp4`` (``.mov`` for a QuickTime file), where a 360° video's projection is kept, not ``.mkv``, where it was lost;
