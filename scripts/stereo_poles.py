@@ -18,11 +18,10 @@ in the stacked frame, so some are routed otherwise).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from report import emit
 
 from classsr_cli import pipeline, zoo
 from classsr_cli.degrade import load_rgb, make_pair
@@ -71,11 +70,7 @@ def main() -> None:
         for how, force in (("routed", None), ("heavy", "heavy")):
             row[how] = poles(Upscaler.of(loaded, force_branch=force), name)
         rows.append(row)
-    text = "".join(json.dumps(r) + "\n" for r in rows)
-    sys.stdout.write(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text)
+    emit(rows, args.json)
 
 
 if __name__ == "__main__":
