@@ -1,7 +1,9 @@
 """How long Pillow takes to write an AVIF at each encoder speed, for ``classsr_cli.io.image.AVIF_SPEED``; with
 ``--format HEIF``, a HEIC (pillow-heif, x265) at each x265 preset, for ``HEIF_PRESET``, in :data:`HEIF_TILE` tiles as
 classsr writes it; with ``--format JXL``, a JPEG XL (the bundled ffmpeg's libjxl, through classsr's own writer, its
-PNG staging included) at each libjxl effort, for ``classsr_cli.io.jxl.EFFORT``.
+PNG staging included) at each libjxl effort, for ``classsr_cli.io.jxl.EFFORT``; with ``--format AVIF10``, the
+picture at 16 bits into AVIF through classsr's own writer (10 bits, the bundled ffmpeg's libaom, all-intra at
+``-cpu-used`` 8: ``_avif_writer``), its speed fixed.
 
 The picture is ``examples/lighthouse.jpg`` resized by Pillow's bicubic to the size of its ×4 upscale (4096x3072),
 standing for an output. Each speed is written ``--repeat`` times at ``--quality``; prints one JSON line a speed:
@@ -10,6 +12,7 @@ the best seconds, the file's size and the PSNR (RGB, 8-bit) of the file decoded 
     python scripts/avif_speed.py [--speeds 4 6 8 10] [--quality 95] [--repeat 2]
     python scripts/avif_speed.py --format HEIF --speeds ultrafast superfast veryfast medium
     python scripts/avif_speed.py --format JXL --speeds 1 2 3 4 5 7
+    python scripts/avif_speed.py --format AVIF10
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from PIL import Image
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--format", choices=["AVIF", "HEIF", "JXL"], default="AVIF")
+    ap.add_argument("--format", choices=["AVIF", "HEIF", "JXL", "AVIF10"], default="AVIF")
     ap.add_argument("--speeds", nargs="+", default=None,
                     help="AVIF: 0-10 (default 4 6 8 10); HEIF: x265 presets; JXL: libjxl efforts 1-9")
     ap.add_argument("--quality", type=int, default=95)
@@ -36,10 +39,10 @@ def main() -> None:
     args = ap.parse_args()
     heif = args.format == "HEIF"
     defaults = {"AVIF": ["4", "6", "8", "10"], "HEIF": ["ultrafast", "superfast", "veryfast", "medium"],
-                "JXL": ["1", "3", "5", "7"]}  # fmt: skip
+                "JXL": ["1", "3", "5", "7"], "AVIF10": ["8"]}  # fmt: skip
     speeds = args.speeds or defaults[args.format]
-    if args.format == "JXL":
-        _jxl(big_picture(), speeds, args.quality, args.repeat)
+    if args.format in ("JXL", "AVIF10"):
+        _written(big_picture(), args.format, speeds, args.quality, args.repeat)
         return
     if heif:
         import pillow_heif
@@ -73,14 +76,16 @@ def big_picture() -> Image.Image:
         return im.convert("RGB").resize((im.width * 4, im.height * 4), Image.BICUBIC)
 
 
-def _jxl(big: Image.Image, efforts: list[str], quality: int, repeat: int) -> None:
-    """Each libjxl effort, through :func:`classsr_cli.io.image.write_image` as ``classsr upscale`` writes."""
+def _written(big: Image.Image, fmt: str, efforts: list[str], quality: int, repeat: int) -> None:
+    """Each libjxl effort (``JXL``), or the one AVIF writer of 16-bit pictures (``AVIF10``: the picture's levels
+    times 257), through :func:`classsr_cli.io.image.write_image` as ``classsr upscale`` writes."""
     from classsr_cli.io import jxl
     from classsr_cli.io.image import Picture, read_image, write_image
 
-    picture = Picture(np.asarray(big))
+    eight = np.asarray(big)
+    picture = Picture(eight.astype(np.uint16) * 257 if fmt == "AVIF10" else eight)
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out.jxl"
+        out = Path(tmp) / ("out.avif" if fmt == "AVIF10" else "out.jxl")
         for effort in efforts:
             jxl.EFFORT = int(effort)
             best = float("inf")
@@ -88,9 +93,9 @@ def _jxl(big: Image.Image, efforts: list[str], quality: int, repeat: int) -> Non
                 t = time.perf_counter()
                 write_image(out, picture, quality=quality, overwrite=True)
                 best = min(best, time.perf_counter() - t)
-            err = read_image(out).pixels.astype(np.float64) - picture.pixels
-            psnr = 10 * np.log10(255**2 / float(np.mean(err**2)))
-            record = {"format": "JXL", "speed": int(effort), "quality": quality, "seconds": round(best, 3),
+            back = read_image(out).pixels.astype(np.float64) / (257 if fmt == "AVIF10" else 1)
+            psnr = 10 * np.log10(255**2 / float(np.mean((back - eight) ** 2)))
+            record = {"format": fmt, "speed": int(effort), "quality": quality, "seconds": round(best, 3),
                       "bytes": out.stat().st_size, "psnr": round(psnr, 3), "size": list(big.size)}  # fmt: skip
             sys.stdout.write(json.dumps(record) + "\n")
 

@@ -339,8 +339,8 @@ def test_a_10_or_12_bit_avif_is_read_at_16_bits_before_its_rotation(tmp_path: Pa
     assert hdr.bits == 16 and hdr.nclx == Nclx(9, 16, 9, True)
     assert hdr.notes == []  # said where an output cannot keep it
     assert write_image(tmp_path / "pq.jpg", hdr)[0] == ("the picture is HDR (PQ) in BT.2020 colours, which the JPEG "
-                                                        "output cannot say: tone-mapped to SDR sRGB; a HEIC, JPEG XL or "
-                                                        "PNG output keeps it HDR")  # fmt: skip
+                                                        "output cannot say: tone-mapped to SDR sRGB; a HEIC, AVIF, JPEG "
+                                                        "XL or PNG output keeps it HDR")  # fmt: skip
     write_image(tmp_path / "pq.png", hdr)
     assert b"cICP\x09\x10\x00\x01" in (tmp_path / "pq.png").read_bytes()
     again = read_image(tmp_path / "pq.png")  # read back as PQ (it was read as sRGB: a PNG of it lost its tag)
@@ -508,7 +508,7 @@ def test_jpeg_xl_in_wide_gamut_without_a_profile_keeps_its_tag(tmp_path: Path) -
     assert back.notes == []
     assert write_image(tmp_path / "p3.jpg", back) == ["the picture is in Display P3 colours without an ICC profile, "
                                                       "which the JPEG output cannot say: converted to sRGB's; a HEIC, "
-                                                      "JPEG XL or PNG output keeps them"]  # fmt: skip
+                                                      "AVIF, JPEG XL or PNG output keeps them"]  # fmt: skip
     write_image(tmp_path / "b.png", back)
     assert b"cICP\x0c\x0d\x00\x01" in (tmp_path / "b.png").read_bytes()
     write_image_rows(tmp_path / "c.jxl", SMOOTH.shape[:2], 3, np.uint8, (SMOOTH[:20], SMOOTH[20:]),

@@ -1,5 +1,6 @@
 """HEIF files edited at the box level: an auxiliary image added (how a HEIC output keeps an iPhone photo's HDR gain map),
-properties given to the primary picture (its HDR light levels, which libheif neither reads nor writes here).
+properties given to the primary picture (its HDR light levels, which libheif neither reads nor writes here), EXIF and
+XMP items added (to an AVIF ffmpeg wrote).
 
 libheif (through pillow_heif) writes a picture and reads auxiliary images but writes none, so the gain map is encoded
 as a HEIC of its own and its coded image moved into the picture's file as a new item: its item information (hidden,
@@ -18,7 +19,7 @@ from typing import Any
 
 from classsr_cli.io import bmff
 
-__all__ = ["add_auxiliary", "head", "primary_properties", "with_properties"]
+__all__ = ["add_auxiliary", "add_metadata", "head", "primary_properties", "with_properties"]
 
 #: How much of a HEIF file :func:`head` reads: its ``meta`` box comes first, a few kB.
 HEAD = 1 << 20
@@ -241,6 +242,32 @@ def add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
     writes) added as an auxiliary image of ``heif``'s primary picture, of type ``aux_type`` (a URN, such as
     :data:`~classsr_cli.io.gainmap.APPLE_AUX`). Raises ``ValueError`` for a file it cannot follow."""
     return _followed(_add_auxiliary, heif, aux, aux_type)
+
+
+def _add_item(heif: bytes, kind: bytes, data: bytes, content_type: bytes = b"") -> bytes:
+    """:func:`add_metadata`'s one item, unguarded: an item of ``kind`` (``content_type``: a ``mime`` item's) holding
+    ``data``, described by (``cdsc``) the primary picture."""
+    meta, start, end, _ = _primary_image(heif, coded=False)
+    new = max(max(loc.item for loc in meta.locations), *(i for i, _ in meta.associations), meta.primary) + 1
+    if new > 0xFFFF:
+        raise ValueError("a HEIF file with too many items to add one")
+    named = content_type + b"\x00" if content_type else b""
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00" + named, 2))
+    meta.references.append((b"cdsc", new, meta.primary))
+    meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(data))]))
+    return _written(heif, meta, start, end, data)
+
+
+def add_metadata(heif: bytes, exif: bytes | None = None, xmp: bytes | None = None) -> bytes:
+    """``heif`` with ``exif`` (a TIFF header on, or ``Exif\\0\\0`` before it) as an ``Exif`` item and ``xmp`` as a
+    ``mime`` item (``application/rdf+xml``), each describing its primary picture, as libheif and libavif write them
+    (ffmpeg's AVIF writer writes neither). Raises ``ValueError`` for a file it cannot follow."""
+    if exif:
+        tiff = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
+        heif = _followed(_add_item, heif, b"Exif", bytes(4) + tiff)  # (no bytes before the TIFF header)
+    if xmp:
+        heif = _followed(_add_item, heif, b"mime", xmp, b"application/rdf+xml")
+    return heif
 
 
 def with_properties(heif: bytes, boxes: list[bytes]) -> bytes:

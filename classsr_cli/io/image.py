@@ -61,7 +61,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
-from classsr_cli.io import dds, gainmap, pnm
+from classsr_cli.io import bmff, dds, gainmap, pnm
 from classsr_cli.io.dds import Texture
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
@@ -263,7 +263,7 @@ class Meta:
     lossless: bool = False
     made_by: str | None = None
     nclx: Nclx | None = None
-    depth: int | None = None  # a HEIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
+    depth: int | None = None  # a HEIF's or AVIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
     gain_map: GainMap | None = None  # an HDR JPEG's (Ultra HDR) or an iPhone HEIC's, which a JPEG (HEIC) output keeps
     linear: Linear | None = None  # an EXR's or Radiance picture's light (io.exr.Linear), which such an output keeps
     # The pixel shape (width over height, in lowest terms: a video frame's SAR) where there is no print resolution,
@@ -295,8 +295,9 @@ class Meta:
             xmp=_xmp_for_output(self.xmp, width, height),
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
             made_by=self.made_by if fmt in ("JPEG", *_LINEAR_FORMATS) else None,
-            nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG") or (fmt in _LINEAR_FORMATS and not self.icc) else None,
-            depth=self.depth if fmt == "HEIF" else None,
+            nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG", "AVIF") or (fmt in _LINEAR_FORMATS and not self.icc)
+            else None,
+            depth=self.depth if fmt in ("HEIF", "AVIF") else None,
             gain_map=self.gain_map.resized(width, height)
             if self.gain_map is not None and _keeps_gain(fmt, self.gain_map, self.exif) else None,
             linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
@@ -693,7 +694,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         notes=notes,
         gain_map=gain,
         texture=texture,
-        **{**_more_meta(path, im, fmt), **({"nclx": coded} if coded else {})},
+        **{**_more_meta(path, im, fmt), **({"nclx": coded} if coded else {}),
+           **({"depth": deep} if fmt == "AVIF" and deep > 8 else {})},
     )
 
 
@@ -1013,22 +1015,23 @@ def _heif_notes(im: Image.Image, images: int) -> list[str]:
     return notes + _colour_notes("HEIF", _nclx(im))
 
 
-def _format_notes(fmt: str, dtype: np.dtype[Any], source: Meta, out: Meta) -> list[str]:
+def _format_notes(fmt: str, dtype: np.dtype[Any], source: Meta, out: Meta, deep: bool = False) -> list[str]:
     """What a ``fmt`` output of ``dtype`` pixels does not hold of what its picture carries (``source``:
-    :meth:`Picture.carried`; ``out``: that brought to the output, :meth:`Meta.for_output`): the notes
-    :func:`write_image` and :func:`write_image_rows` give alike."""
-    return (_depth_notes(fmt, dtype, out) + _gain_notes(fmt, source.gain_map, source.exif) + _linear_notes(fmt, source)
+    :meth:`Picture.carried`; ``out``: that brought to the output, :meth:`Meta.for_output`; ``deep``: an AVIF of 10
+    bits, :func:`_deep_avif`): the notes :func:`write_image` and :func:`write_image_rows` give alike."""
+    return (_depth_notes(fmt, dtype, out, deep) + _gain_notes(fmt, source.gain_map, source.exif) + _linear_notes(fmt, source)
             + _profile_notes(fmt, source.icc) + _gamma_notes(fmt, source) + _texture_notes(fmt, source.texture)
             + _xmp_notes(fmt, out) + _exif_notes(fmt, source) + _iptc_notes(fmt, source) + _comment_notes(fmt, source))
 
 
-def _sdr_of(fmt: str, meta: Meta) -> Nclx | None:
+def _sdr_of(fmt: str, meta: Meta, deep: bool = False) -> Nclx | None:
     """The colour description a ``fmt`` output's pixels are converted from to SDR sRGB (:func:`classsr_cli.io.sdr.to_sdr`):
-    an HDR or wide-gamut one given without an ICC profile, which only HEIC, JPEG XL and PNG outputs hold."""
+    an HDR or wide-gamut one given without an ICC profile, which only HEIC, JPEG XL, PNG and (``deep``:
+    :func:`_deep_avif`) AVIF outputs hold."""
     from classsr_cli.io.sdr import needs
 
     nclx = meta.nclx
-    if nclx is None or meta.icc or fmt in ("HEIF", "JXL", "PNG") or fmt in _LINEAR_FORMATS:
+    if nclx is None or meta.icc or deep or fmt in ("HEIF", "JXL", "PNG") or fmt in _LINEAR_FORMATS:
         return None
     return nclx if needs(nclx.primaries, nclx.transfer) else None
 
@@ -1036,12 +1039,14 @@ def _sdr_of(fmt: str, meta: Meta) -> Nclx | None:
 def _sdr_notes(fmt: str, nclx: Nclx) -> list[str]:
     """What :func:`_sdr_of` does to a ``fmt`` output, said."""
     hdr, wide = _HDR_TRANSFERS.get(nclx.transfer), _PRIMARIES.get(nclx.primaries)
+    keepers = ("a HEIC, JPEG XL or PNG output (or an AVIF without transparency)" if fmt == "AVIF"
+               else "a HEIC, AVIF, JPEG XL or PNG output")  # fmt: skip
     if hdr:
         what = f"HDR ({hdr}){f' in {wide} colours' if wide else ''}"
-        return [f"the picture is {what}, which the {fmt} output cannot say: tone-mapped to SDR sRGB; a HEIC, JPEG XL or "
-                "PNG output keeps it HDR"]
+        return [f"the picture is {what}, which the {fmt} output cannot say: tone-mapped to SDR sRGB; {keepers} keeps "
+                "it HDR"]
     return [f"the picture is in {wide} colours without an ICC profile, which the {fmt} output cannot say: converted to "
-            "sRGB's; a HEIC, JPEG XL or PNG output keeps them"]
+            f"sRGB's; {keepers} keeps them"]
 
 
 def _colour_notes(kind: str, nclx: Nclx | None) -> list[str]:
@@ -1053,11 +1058,11 @@ def _colour_notes(kind: str, nclx: Nclx | None) -> list[str]:
     if nclx is None or needs(nclx.primaries, nclx.transfer):
         return []
     if (transfer := _HDR_TRANSFERS.get(nclx.transfer)) is not None:
-        return [f"{kind} in HDR ({transfer}): upscaled as coded; only a HEIC, JPEG XL or PNG output is tagged "
+        return [f"{kind} in HDR ({transfer}): upscaled as coded; only a HEIC, AVIF, JPEG XL or PNG output is tagged "
                 f"{transfer}"]
     if (primaries := _PRIMARIES.get(nclx.primaries)) is not None:
-        return [f"{kind} in {primaries} colours without an ICC profile: only a HEIC, JPEG XL or PNG output is tagged "
-                "so (others are read as sRGB)"]
+        return [f"{kind} in {primaries} colours without an ICC profile: only a HEIC, AVIF, JPEG XL or PNG output is "
+                "tagged so (others are read as sRGB)"]
     return []
 
 
@@ -1976,13 +1981,14 @@ def write_image(
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
     carried = picture.carried()
-    if (coded := _sdr_of(fmt, carried)) is not None:  # HDR or wide gamut the format cannot say: shown as SDR sRGB
+    deep = _deep_avif(fmt, pixels.dtype, carried, alpha is not None)
+    if (coded := _sdr_of(fmt, carried, deep)) is not None:  # HDR or wide gamut the format cannot say: shown as SDR sRGB
         from classsr_cli.io.sdr import to_sdr
 
         pixels = to_sdr(pixels, coded.primaries, coded.transfer, coded.peak)
         notes.extend(_sdr_notes(fmt, coded))
     meta = carried.for_output(fmt, pixels.shape[1], pixels.shape[0])
-    notes.extend(_format_notes(fmt, pixels.dtype, carried, meta))
+    notes.extend(_format_notes(fmt, pixels.dtype, carried, meta, deep))
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -1994,6 +2000,10 @@ def write_image(
         _atomic_write(path, lambda tmp: _tiff_writer(tmp, pixels, alpha, meta), overwrite)
     elif fmt == "HEIF":
         _atomic_write(path, lambda tmp: _heif_writer(tmp, pixels, alpha, meta, quality), overwrite)
+    elif deep:
+        deep16 = pixels if pixels.dtype == np.uint16 else pixels.astype(np.uint16) * 257
+        _atomic_write(path, lambda tmp: _avif_writer(tmp, deep16.shape[:2], deep16.shape[2], _row_chunks(deep16), meta,
+                                                     quality), overwrite)  # fmt: skip
     elif fmt == "JXL":
         arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
         size, c = arr.shape[:2], arr.shape[2]
@@ -2122,6 +2132,82 @@ def _jxl_writer(
         png.unlink(missing_ok=True)
 
 
+#: The RGB-to-YUV matrix of ffmpeg's scale filter for an H.273 matrix code (others: BT.601's, as libavif's default).
+_SCALE_MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020"}
+#: What a deep AVIF without a colour description of its own is tagged: sRGB (BT.709 primaries, sRGB's curve,
+#: BT.601's matrix, full range), as libavif tags an RGB picture.
+_AVIF_SRGB = Nclx(1, 13, 6, True)
+#: The note a 16-bit picture into AVIF gets (:func:`_deep_avif`).
+_AVIF_10 = "AVIF is written at 10 bits per channel here: 16-bit output rounded to 10"
+
+
+def _deep_avif(fmt: str, dtype: np.dtype[Any] | type, meta: Meta, alpha: bool = False) -> bool:
+    """Whether a ``fmt`` output is an AVIF of 10 bits (:func:`_avif_writer`: the bundled ffmpeg's libaom) rather than
+    Pillow's of 8: 16-bit pixels, or an HDR or wide-gamut colour description (no ICC profile), without alpha (which
+    Pillow's writer keeps), where that ffmpeg has libaom."""
+    from classsr_cli.io.sdr import needs
+    from classsr_cli.io.video import ffmpeg_codecs
+
+    nclx = meta.nclx
+    wide = nclx is not None and not meta.icc and needs(nclx.primaries, nclx.transfer)
+    if fmt != "AVIF" or alpha or not (np.dtype(dtype) == np.uint16 or wide):
+        return False
+    try:
+        return "libaom-av1" in ffmpeg_codecs("encoders")
+    except Exception:  # no ffmpeg: Pillow's writer
+        return False
+
+
+def _avif_writer(tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.ndarray], meta: Meta,
+                 quality: int | None = None) -> None:  # fmt: skip
+    """An AVIF of 10 bits (4:2:0, or gray) from 16-bit ``bands`` (gray or RGB), by the bundled ffmpeg's libaom as
+    libavif encodes a still picture (all-intra, its quantiser ``(100 - quality) x 63 / 100``), the rows piped to it
+    as they come; tagged with ``meta.nclx`` (else sRGB, :data:`_AVIF_SRGB`) and given what ffmpeg's AVIF writer does
+    not write (:mod:`classsr_cli.io.heifbox`): the ICC profile, an HDR picture's light levels, the EXIF and XMP."""
+    from classsr_cli.io import heifbox
+    from classsr_cli.io.video import ffmpeg_exe, ffmpeg_reason
+
+    target = _target(tmp)
+    height, width = size
+    nclx = meta.nclx if meta.nclx is not None and not meta.icc else _AVIF_SRGB
+    crf = round((100 - (quality or DEFAULT_QUALITY)) * 63 / 100)
+    full = nclx.full_range
+    scale = "" if c == 1 else (f"scale=out_color_matrix={_SCALE_MATRIX.get(nclx.matrix, 'bt601')}"
+                                f":out_range={'full' if full else 'limited'},")  # fmt: skip
+    tags = (f"setparams=color_primaries={nclx.primaries}:color_trc={nclx.transfer}:colorspace={nclx.matrix}"
+            f":range={'pc' if full else 'tv'}")  # (the frame's: ffmpeg's -color_* options lose to an input's own)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", _RAW16[c],
+           "-s", f"{width}x{height}", "-i", "-", "-vf", scale + tags, "-frames:v", "1", "-c:v", "libaom-av1",
+           "-usage", "allintra", "-cpu-used", "8", "-crf", str(crf), "-pix_fmt", "gray10le" if c == 1 else "yuv420p10le",
+           "-still-picture", "1", "-f", "avif", "-y", str(tmp)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+    try:
+        with contextlib.suppress(BrokenPipeError):  # (ffmpeg stopped: its error follows)
+            for band in bands:
+                proc.stdin.write(np.ascontiguousarray(band, "<u2").tobytes())
+            proc.stdin.close()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    err = proc.stderr.read()
+    if proc.wait():
+        raise OutputError(f"{target}: cannot write ({ffmpeg_reason(err, 'libaom', 'ffmpeg wrote nothing')}); "
+                          "write PNG or TIFF instead")
+    data = tmp.read_bytes()
+    try:
+        if meta.icc:  # (a colour description beside it: ffmpeg's)
+            data = heifbox.with_properties(data, [bmff.box(b"colr", b"prof" + meta.icc),
+                                                  *heifbox.primary_properties(data, (b"colr",))])  # fmt: skip
+        if meta.nclx is not None and meta.nclx.light:
+            data = heifbox.with_properties(data, list(meta.nclx.light))
+        data = heifbox.add_metadata(data, meta.exif, meta.xmp)
+    except ValueError as e:
+        raise OutputError(f"{target}: cannot add its metadata ({_reason(e)})") from None
+    tmp.write_bytes(data)
+
+
 def _jp2_writer16(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, *, encoder: str | None = None) -> None:
     """A lossless JPEG 2000 of 16-bit ``pixels`` (and ``alpha``) by the bundled ffmpeg's OpenJPEG encoder, or its
     native one where it has none (both with the reversible 5-3 wavelet; Pillow's writes 16 bits for gray alone): a JP2
@@ -2153,11 +2239,14 @@ def _jp2_writer16(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, *, en
                           "write PNG or TIFF instead")
 
 
-def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> list[str]:
+def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta, deep: bool = False) -> list[str]:
     """What a ``fmt`` output (its carried ``meta``) does with pixels of ``dtype``: 16 bits rounded to 8 where it holds
-    no more, to a HEIF's 10 unless they came from a HEIF of 10 or 12 bits, which it keeps."""
+    no more, to a HEIF's 10 unless they came from a HEIF of 10 or 12 bits, which it keeps, to a ``deep`` AVIF's 10
+    (:func:`_deep_avif`)."""
     if np.dtype(dtype) != np.uint16:
         return []
+    if deep:
+        return [_AVIF_10] if meta.depth != 10 else []
     if fmt not in _HIGH_BIT_FORMATS:
         return [f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8"]
     return [_HEIF_10] if fmt == "HEIF" and meta.depth not in (10, 12) else []
@@ -2843,10 +2932,11 @@ def write_image_rows(
     dtype = np.dtype(dtype)
     notes: list[str] = []
     carried = (meta or Meta()).for_output(fmt, width, height)
-    notes.extend(_format_notes(fmt, dtype, meta or Meta(), carried))
+    deep = _deep_avif(fmt, dtype, meta or Meta())
+    notes.extend(_format_notes(fmt, dtype, meta or Meta(), carried, deep))
 
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
-    coded = _sdr_of(fmt, meta or Meta())  # HDR or wide gamut the format cannot say: shown as SDR sRGB
+    coded = _sdr_of(fmt, meta or Meta(), deep)  # HDR or wide gamut the format cannot say: shown as SDR sRGB
     notes.extend(_sdr_notes(fmt, coded) if coded is not None else [])
 
     def checked() -> Iterator[np.ndarray]:
@@ -2878,6 +2968,9 @@ def write_image_rows(
         _atomic_write(path, lambda tmp: _pnm_writer(tmp, fmt, size, channels, dtype, checked()), overwrite)
     elif fmt == "PAM":
         _atomic_write(path, lambda tmp: _pam_writer(tmp, size, channels, dtype, checked()), overwrite)
+    elif deep:
+        deep16 = (b if b.dtype == np.uint16 else b.astype(np.uint16) * 257 for b in checked())
+        _atomic_write(path, lambda tmp: _avif_writer(tmp, size, channels, deep16, carried, quality), overwrite)
     else:
         _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), carried, quality),
                       overwrite)  # fmt: skip
