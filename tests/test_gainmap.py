@@ -46,7 +46,8 @@ def parts(path: Path) -> tuple[Image.Image, Image.Image, list[dict[str, object]]
     data = path.read_bytes()
     first = Image.open(io.BytesIO(data))
     entries = JpegImagePlugin._getmp(first)[0xB002]  # type: ignore[attr-defined]
-    start = int(entries[1]["DataOffset"]) + int(first.info["mpoffset"])
+    offset = first.info["mpoffset"] if "mpoffset" in first.info else gainmap._mpf_offset(path)  # (no XMP: none said)
+    start = int(entries[1]["DataOffset"]) + int(offset)
     second = Image.open(io.BytesIO(data[start : start + int(entries[1]["Size"])]))
     return first, second, entries
 
@@ -187,8 +188,8 @@ def test_a_heic_with_apples_hdr_gain_map_says_the_output_shows_as_sdr(tmp_path: 
     assert pic.alpha is None and np.abs(pic.pixels.astype(int) - PICTURE).mean() < 3  # still decodes: the picture
     said = [n for n in pic.notes if "gain map" in n]
     assert said == ["HEIF with an HDR gain map (Apple's): the SDR picture is upscaled and the gain map not kept, so the "
-                    "output shows as SDR (an Ultra HDR JPEG's gain map is carried, and an iPhone's whose headroom its "
-                    "EXIF or XMP gives)"]  # (this one has no EXIF: no headroom)
+                    "output shows as SDR (an Ultra HDR JPEG's gain map is carried, an iPhone's whose headroom its EXIF "
+                    "or XMP gives, and an ISO 21496-1 one that decodes)"]  # (this one has no EXIF: no headroom)
     Image.fromarray(PICTURE).save(tmp_path / "plain.heic")
     assert gainmap.in_heif(tmp_path / "plain.heic") is None
     assert not any("gain map" in n for n in read_image(tmp_path / "plain.heic").notes)
@@ -199,6 +200,76 @@ def test_a_heic_with_apples_hdr_gain_map_says_the_output_shows_as_sdr(tmp_path: 
     tmap = data[: at + 12] + b"tmap" + data[at + 16 :]  # version, flags, ID, protection index, type
     (tmp_path / "tmap.heic").write_bytes(tmap)
     assert data[at + 4] == 2 and gainmap.in_heif(tmp_path / "tmap.heic") == "ISO 21496-1"
+
+
+#: An ISO 21496-1 ``tmap`` item's data: version 0, then what a JPEG's gain map segment holds after its name (minimum
+#: and writer version, flags, headroom fractions and one channel's fractions: its bytes are carried, not read).
+TMAP = b"\x00" + bytes(4) + bytes([0]) + bytes(range(1, 57))
+
+
+def iso_heif(path: Path, fmt: str = "HEIF", orientation: int = 1) -> Path:
+    """A HEIF (or AVIF) with an ISO 21496-1 gain map, as libheif's and libavif's writers lay it out: the gain map a
+    hidden image item, a ``tmap`` item holding :data:`TMAP` derived (``dimg``) from the primary picture and the gain
+    map, in that order; the picture's EXIF ``orientation`` made its turn (``irot``) by the writer, the gain map's
+    none. Built from two files of one picture each, at the box level."""
+    import struct
+
+    import pillow_heif
+
+    from classsr_cli.io import bmff, heifbox
+
+    pillow_heif.register_heif_opener()
+    picture, gain = io.BytesIO(), io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(PICTURE).save(picture, format=fmt, quality=95, exif=exif.tobytes())
+    Image.fromarray(GAIN).save(gain, format=fmt, quality=95)
+    meta, start, end, _ = heifbox._primary_image(picture.getvalue(), coded=False)
+    other, _, _, coded = heifbox._primary_image(gain.getvalue())
+    kind = next(t for i, t in map(heifbox._infe, other.infe) if i == other.primary)
+    ids = [loc.item for loc in meta.locations] + [i for i, _ in meta.associations] + [meta.primary]
+    g, t = max(ids) + 1, max(ids) + 2
+    props = dict(other.associations)[other.primary]
+    first = len(meta.ipco) + 1
+    meta.ipco += [other.ipco[i - 1] for _, i in props]
+    meta.associations.append((g, [(e, first + k) for k, (e, _) in enumerate(props)]))
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", g, 0) + kind + b"\x00", 2, 1))  # hidden
+    meta.locations.append(heifbox._Item(g, 0, 0, 0, [(0, 0, len(coded))]))
+    data = heifbox._written(picture.getvalue(), meta, start, end, coded)
+    meta, start, end, _ = heifbox._primary_image(data, coded=False)
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", t, 0) + b"tmap\x00", 2))
+    meta.references.append((b"dimg", t, (meta.primary, g)))
+    meta.locations.append(heifbox._Item(t, 0, 0, 0, [(0, 0, len(TMAP))]))
+    path.write_bytes(heifbox._written(data, meta, start, end, TMAP))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_an_iso_gain_map_in_a_heic_or_avif_is_kept_in_a_jpeg_output(tmp_path: Path, fmt: str) -> None:
+    """A HEIC or AVIF with an ISO 21496-1 gain map (a ``tmap`` item: a Samsung's HEIC, Lightroom's AVIF) is read (it
+    was dropped with a note): the gain map decoded as the file's picture would be, its metadata carried into a JPEG
+    output as the ISO 21496-1 segments of an Ultra HDR JPEG (the gain map's whole, the picture's its versions: the
+    ``tmap`` data after its version byte), which reads back alike; a PNG output says it is not kept. A portrait photo's
+    gain map (no turn of its own) is turned as the picture is."""
+    src = iso_heif(tmp_path / f"photo.{'heic' if fmt == 'HEIF' else 'avif'}", fmt)
+    assert gainmap.in_heif(src) == "ISO 21496-1"
+    pic = read_image(src)
+    assert not [n for n in pic.notes if "gain map" in n] and pic.gain_map is not None
+    assert pic.gain_map.iso == (gainmap.ISO_URN + TMAP[1:],) and pic.gain_map.primary_iso == (gainmap.ISO_URN + TMAP[1:5],)
+    assert np.abs(pic.gain_map.pixels[..., 0].astype(int) - GAIN).mean() < 3 and pic.gain_map.of_size == (64, 48)
+    assert np.abs(pic.pixels.astype(int) - PICTURE).mean() < 3  # the picture still the primary one
+    big = Picture(np.repeat(np.repeat(pic.pixels, 2, 0), 2, 1), exif=pic.exif, gain_map=pic.gain_map)
+    assert write_image(tmp_path / "out.jpg", big) == []
+    first, second, _ = parts(tmp_path / "out.jpg")
+    assert second.size == (32, 24) and [d for m, d in second.applist if m == "APP2"] == [gainmap.ISO_URN + TMAP[1:]]
+    assert gainmap.ISO_URN + TMAP[1:5] in [d for m, d in first.applist if m == "APP2"]
+    back = read_image(tmp_path / "out.jpg")
+    assert back.gain_map is not None and back.gain_map.iso == pic.gain_map.iso
+    assert write_image(tmp_path / "out.png", pic) == [
+        "PNG output: the HDR gain map (ISO 21496-1) is not kept, only a JPEG output keeps it: the picture shows as SDR"]
+    turned = read_image(iso_heif(tmp_path / f"turned.{fmt.lower()}", fmt, orientation=6))  # a portrait photo
+    assert turned.pixels.shape == (64, 48, 3) and turned.gain_map is not None
+    assert np.abs(turned.gain_map.pixels[..., 0].astype(int) - np.rot90(GAIN, -1)).mean() < 3
 
 
 def apple_note(m33: float, m48: float) -> bytes:

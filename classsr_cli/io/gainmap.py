@@ -1,5 +1,6 @@
 """HDR gain maps in JPEG (Ultra HDR: Android's and Google Photos' HDR photos; ISO 21496-1): read, resized with the
-picture, and written back, so an upscaled HDR photo still shows as HDR.
+picture, and written back, so an upscaled HDR photo still shows as HDR. An ISO 21496-1 gain map in a HEIF or AVIF
+(a ``tmap`` item, :func:`read_iso`) is read too, and kept in a JPEG output.
 
 An iPhone's HEIC (iOS 14.1 on) holds its gain map as an auxiliary image (:data:`APPLE_AUX`), its headroom in the
 EXIF's Apple maker note (or the XMP): read by :func:`read_apple`, kept in a HEIC output (:func:`heic_with`) and made an
@@ -30,7 +31,7 @@ from PIL import Image
 from classsr_cli.io import heifbox
 
 __all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "apple_headroom", "heic_with", "in_heif", "jpeg_with", "primary_xmp",
-           "read", "read_apple", "ultra_hdr"]
+           "read", "read_apple", "read_iso", "ultra_hdr"]
 
 #: ISO 21496-1's APP2 segments start with this name.
 ISO_URN = b"urn:iso:std:iso:ts:21496:-1\x00"
@@ -305,6 +306,46 @@ def read_apple(path: Path, exif: bytes | None, xmp: bytes | None) -> GainMap | N
     if abs(np.log(pixels.shape[1] / pixels.shape[0] * size[1] / size[0])) > 0.1:  # not turned as the picture is
         return None
     return GainMap(pixels[..., None], None, (), (), size, apple_headroom=headroom)
+
+
+def read_iso(path: Path) -> GainMap | None:
+    """An ISO 21496-1 gain map of a HEIF or AVIF ``path`` (a ``tmap`` item: a Samsung's or iOS 18's HEIC, Lightroom's
+    or Chrome's AVIF): the ``tmap`` item derived from the primary picture and the gain map (its ``dimg`` references,
+    in that order), the gain map decoded as the primary picture of a copy of the file (:func:`heifbox.with_primary`)
+    and turned as the picture is, its metadata (the ``tmap`` item's data: a version byte, then what a JPEG's ISO
+    21496-1 segment holds) carried for a JPEG output; ``None`` where there is none, or it does not decode."""
+    try:
+        data = path.read_bytes()
+        kinds = heifbox.items(data)
+        found = [(t, to) for t, to in heifbox.references(data, b"dimg") if kinds.get(t) == b"tmap" and len(to) == 2]
+        if not found:
+            return None
+        tmap, (base, gain) = found[0]
+        if base != heifbox.primary(data):  # (a gain map for another picture than the one shown)
+            return None
+        metadata = heifbox.item_data(data, tmap)
+        if len(metadata) < 5 or metadata[0] != 0:  # (version 0, the one there is)
+            return None
+        copy = heifbox.with_primary(data, gain)
+        if kinds.get(gain) == b"av01":  # (as stored: turned with the picture by the EXIF orientation Pillow gives)
+            with Image.open(io.BytesIO(copy), formats=["AVIF"]) as g:
+                g.load()
+                pixels = np.asarray(g if g.mode == "L" else g.convert("RGB"))
+            with Image.open(path) as im:
+                size = im.size
+        else:  # (libheif turns the picture: the gain map turned alike)
+            import pillow_heif
+
+            heif = pillow_heif.open_heif(io.BytesIO(copy), convert_hdr_to_8bit=True)
+            with heif.to_pillow() as g:
+                pixels = _turned_as_primary(data, gain, np.asarray(g if g.mode == "L" else g.convert("RGB")))
+            size = pillow_heif.open_heif(path).size
+    except Exception:  # a gain map this cannot read: the picture alone, as before
+        return None
+    pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
+    if abs(np.log(pixels.shape[1] / pixels.shape[0] * size[1] / size[0])) > 0.1:  # not turned as the picture is
+        return None
+    return GainMap(pixels, None, (ISO_URN + metadata[1:],), (ISO_URN + metadata[1:5],), size)
 
 
 def _turned_as_primary(heif: bytes, item: int, pixels: np.ndarray) -> np.ndarray:

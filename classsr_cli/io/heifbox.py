@@ -1,6 +1,7 @@
 """HEIF files edited at the box level: an auxiliary image added (how a HEIC output keeps an iPhone photo's HDR gain map),
 properties given to the primary picture (its HDR light levels, which libheif neither reads nor writes here), EXIF and
-XMP items added (to an AVIF ffmpeg wrote).
+XMP items added (to an AVIF ffmpeg wrote); items, their references and data read, and another image item made the
+primary picture (an ISO 21496-1 gain map, decoded so).
 
 libheif (through pillow_heif) writes a picture and reads auxiliary images but writes none, so the gain map is encoded
 as a HEIC of its own and its coded image moved into the picture's file as a new item: its item information (hidden,
@@ -19,7 +20,8 @@ from typing import Any
 
 from classsr_cli.io import bmff
 
-__all__ = ["add_auxiliary", "add_metadata", "head", "primary_properties", "with_properties"]
+__all__ = ["add_auxiliary", "add_metadata", "head", "item_data", "items", "primary", "primary_properties", "references",
+           "with_primary", "with_properties"]
 
 #: How much of a HEIF file :func:`head` reads: its ``meta`` box comes first, a few kB.
 HEAD = 1 << 20
@@ -75,7 +77,7 @@ class _Meta:
     associations: list[tuple[int, list[tuple[bool, int]]]]  # (item, [(essential, property index from 1)])
     infe: list[bytes]  # the item information entries, whole
     iinf_version: int
-    references: list[tuple[bytes, int, int]] = field(default_factory=list)  # added: (type, from item, to item)
+    references: list[tuple[bytes, int, tuple[int, ...]]] = field(default_factory=list)  # added: (type, from, to items)
 
 
 def _parse_meta(data: bytes, start: int, end: int) -> _Meta:
@@ -231,7 +233,7 @@ def _add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
                               + [(True, len(meta.ipco))]))  # fmt: skip
     # hidden (flags 1), as an iPhone writes its gain map
     meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00", 2, 1))
-    meta.references.append((b"auxl", new, meta.primary))
+    meta.references.append((b"auxl", new, (meta.primary,)))
     # its data: a mdat of its own at the end (:func:`_written`)
     meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(coded))]))
     return _written(heif, meta, start, end, coded)
@@ -253,7 +255,7 @@ def _add_item(heif: bytes, kind: bytes, data: bytes, content_type: bytes = b"") 
         raise ValueError("a HEIF file with too many items to add one")
     named = content_type + b"\x00" if content_type else b""
     meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00" + named, 2))
-    meta.references.append((b"cdsc", new, meta.primary))
+    meta.references.append((b"cdsc", new, (meta.primary,)))
     meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(data))]))
     return _written(heif, meta, start, end, data)
 
@@ -268,6 +270,93 @@ def add_metadata(heif: bytes, exif: bytes | None = None, xmp: bytes | None = Non
     if xmp:
         heif = _followed(_add_item, heif, b"mime", xmp, b"application/rdf+xml")
     return heif
+
+
+def item_data(heif: bytes, item: int) -> bytes:
+    """The data of the HEIF file ``heif``'s ``item`` (in the file, or in its ``meta`` box's ``idat``: construction
+    methods 0 and 1). Raises ``ValueError`` for an item it cannot find or follow."""
+    try:
+        meta = _primary_image(heif, coded=False)[0]
+        loc = next((x for x in meta.locations if x.item == item), None)
+        if loc is None or loc.method not in (0, 1):
+            raise ValueError(f"no data for HEIF item {item} this can read")
+        base = loc.base
+        if loc.method == 1:
+            idat = next((whole for kind, whole in meta.boxes if kind == b"idat"), None)
+            if idat is None:
+                raise ValueError("a HEIF item in an idat box the file has not")
+            data = idat[8:]
+        else:
+            data = heif
+        out = b"".join(data[base + off : base + off + n] for _, off, n in loc.extents)
+        if len(out) != sum(n for _, _, n in loc.extents):
+            raise ValueError(f"HEIF item {item}'s data cut short")
+        return out
+    except (IndexError, struct.error) as e:
+        raise ValueError(f"a HEIF file this cannot follow ({e})") from None
+
+
+def references(heif: bytes, kind: bytes) -> list[tuple[int, list[int]]]:
+    """The HEIF file ``heif``'s item references of ``kind`` (``dimg``, ``auxl``, ...): (from item, to items), in the
+    order of its ``iref`` box; none for a file this cannot follow."""
+    try:
+        meta = _primary_image(heif, coded=False)[0]
+        iref = next((whole for k, whole in meta.boxes if k == b"iref"), None)
+        if iref is None:
+            return []
+        width = 2 if iref[8] == 0 else 4
+        out = []
+        for k, a, b in _children(iref, 12, len(iref)):
+            if k != kind:
+                continue
+            at = a + 8
+            source = _uint(iref, at, width)
+            count = _uint(iref, at + width, 2)
+            at += width + 2
+            if at + count * width > b:
+                return []
+            out.append((source, [_uint(iref, at + width * n, width) for n in range(count)]))
+        return out
+    except (ValueError, IndexError, struct.error):
+        return []
+
+
+def primary(heif: bytes) -> int | None:
+    """The HEIF file ``heif``'s primary item; ``None`` for a file this cannot follow."""
+    try:
+        return _primary_image(heif, coded=False)[0].primary
+    except (ValueError, IndexError, struct.error):
+        return None
+
+
+def items(heif: bytes) -> dict[int, bytes]:
+    """The HEIF file ``heif``'s items and their types (``hvc1``, ``av01``, ``tmap``, ``Exif``, ...); none for a file
+    this cannot follow."""
+    try:
+        return dict(map(_infe, _primary_image(heif, coded=False)[0].infe))
+    except (ValueError, IndexError, struct.error):
+        return {}
+
+
+def with_primary(heif: bytes, item: int) -> bytes:
+    """``heif`` with its ``item`` (an image item: a gain map, hidden) as its primary picture, shown: what a decoder
+    that decodes only the primary picture (libheif through pillow-heif, Pillow's libavif) then decodes. Raises
+    ``ValueError`` for a file it cannot follow."""
+    return _followed(_with_primary, heif, item)
+
+
+def _with_primary(heif: bytes, item: int) -> bytes:
+    meta, start, end, _ = _primary_image(heif, coded=False)
+    at = next((k for k, box in enumerate(meta.infe) if _infe(box)[0] == item), None)
+    if at is None:
+        raise ValueError(f"no HEIF item {item}")
+    box = meta.infe[at]
+    meta.infe[at] = box[:9] + bytes([box[9], box[10], box[11] & 0xFE]) + box[12:]  # (flags: hidden cleared)
+    version = next(whole[8] for kind, whole in meta.boxes if kind == b"pitm")
+    pitm = bmff.full_box(b"pitm", item.to_bytes(2 if version == 0 else 4, "big"), version)
+    meta.boxes = [(kind, pitm if kind == b"pitm" else whole) for kind, whole in meta.boxes]
+    meta.primary = item
+    return _written(heif, meta, start, end)
 
 
 def with_properties(heif: bytes, boxes: list[bytes]) -> bytes:
@@ -312,6 +401,11 @@ def _with_properties(heif: bytes, boxes: list[bytes]) -> bytes:
     return _written(heif, meta, start, end)
 
 
+def _reference(source: int, to: tuple[int, ...], width: int) -> bytes:
+    """One item reference's payload: ``source``, the count, each of ``to``, in IDs of ``width`` bytes."""
+    return source.to_bytes(width, "big") + len(to).to_bytes(2, "big") + b"".join(t.to_bytes(width, "big") for t in to)
+
+
 def _written(heif: bytes, meta: _Meta, start: int, end: int, tail: bytes = b"") -> bytes:
     """``heif`` with ``meta`` (changed) in place of its ``meta`` box (``start``...``end``): the data after it moved
     by how much it grew, and ``tail`` (the last location's data, where given) in a ``mdat`` of its own at the end."""
@@ -338,16 +432,14 @@ def _written(heif: bytes, meta: _Meta, start: int, end: int, tail: bytes = b"") 
                 count = len(meta.infe).to_bytes(2 if meta.iinf_version == 0 else 4, "big")
                 parts.append(bmff.full_box(b"iinf", count + b"".join(meta.infe), meta.iinf_version))
             elif k == b"iref":  # (version 1: 32-bit item IDs)
-                more = b"".join(bmff.box(kind, struct.pack(">HHH" if whole[8] == 0 else ">IHI", a, 1, b))
-                                for kind, a, b in added)  # fmt: skip
+                more = b"".join(bmff.box(kind, _reference(a, b, 2 if whole[8] == 0 else 4)) for kind, a, b in added)
                 parts.append(struct.pack(">I", len(whole) + len(more)) + whole[4:] + more)
             elif k == b"iprp":
                 parts.append(bmff.box(b"iprp", bmff.box(b"ipco", b"".join(meta.ipco)) + _ipma(meta)))
             else:
                 parts.append(whole)
             if k == b"iinf" and not has_iref and added:
-                parts.append(bmff.full_box(b"iref", b"".join(bmff.box(kind, struct.pack(">HHH", a, 1, b))
-                                                              for kind, a, b in added)))  # fmt: skip
+                parts.append(bmff.full_box(b"iref", b"".join(bmff.box(kind, _reference(a, b, 2)) for kind, a, b in added)))
         return bmff.box(b"meta", meta.version_flags + b"".join(parts))
 
     grown = len(built(0, 0)) - (end - start)  # (its size does not depend on the offsets: they take ``size`` bytes)

@@ -639,12 +639,13 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         notes.extend(texture.notes())
     if fmt in ("HEIF", "AVIF") and (kind := gainmap.in_heif(path)) is not None:
         heif_exif, heif_xmp = im.info.get("exif"), im.info.get("xmp")
-        gain = gainmap.read_apple(path, heif_exif if isinstance(heif_exif, bytes) else None,
-                                  heif_xmp if isinstance(heif_xmp, bytes) else None) if kind == "Apple's" else None  # fmt: skip
+        gain = (gainmap.read_apple(path, heif_exif if isinstance(heif_exif, bytes) else None,
+                                   heif_xmp if isinstance(heif_xmp, bytes) else None)
+                if kind == "Apple's" else gainmap.read_iso(path))  # fmt: skip
         if gain is None:
             notes.append(f"{fmt} with an HDR gain map ({kind}): the SDR picture is upscaled and the gain map not kept, "
-                         "so the output shows as SDR (an Ultra HDR JPEG's gain map is carried, and an iPhone's whose "
-                         "headroom its EXIF or XMP gives)")
+                         "so the output shows as SDR (an Ultra HDR JPEG's gain map is carried, an iPhone's whose "
+                         "headroom its EXIF or XMP gives, and an ISO 21496-1 one that decodes)")
     deep = _avif_bits(path) if fmt == "AVIF" else 8
     coded: Nclx | None = None  # a deep AVIF's colour description, as ffmpeg reads it
     exif = im.getexif()
@@ -2477,7 +2478,8 @@ def _gain_notes(fmt: str, gain: GainMap | None, exif: bytes | None) -> list[str]
     if gain.apple_headroom is not None:
         return [f"{fmt} output: the HDR gain map (an iPhone's) is not kept, a JPEG or HEIC output keeps it: the "
                 "picture shows as SDR"]
-    return [f"{fmt} output: the HDR gain map (Ultra HDR) is not kept, only a JPEG output keeps it: the picture shows "
+    kind = "Ultra HDR" if gain.xmp else "ISO 21496-1"
+    return [f"{fmt} output: the HDR gain map ({kind}) is not kept, only a JPEG output keeps it: the picture shows "
             "as SDR"]
 
 
