@@ -217,6 +217,10 @@ def test_an_hdr_picture_into_avif_stays_hdr_at_10_bits_whole_or_in_bands(tmp_pat
     said = write_image(tmp_path / "alpha.avif", Picture(smooth, alpha=alpha, nclx=Nclx(9, 16, 9, True)))
     assert said[0] == ("the picture is HDR (PQ) in BT.2020 colours, which the AVIF output cannot say: tone-mapped to "
                        "SDR sRGB; a HEIC, JPEG XL or PNG output (or an AVIF without transparency) keeps it HDR")
+    ramp = (np.arange(1024) * 64).astype(np.uint16)[None, :, None].repeat(4, 0)  # 16-bit gray: kept at 10 bits
+    write_image(tmp_path / "ramp.avif", Picture(ramp), quality=100)
+    back = read_image(tmp_path / "ramp.avif").pixels
+    assert len(np.unique(back)) > 1000 and np.abs(back.astype(int) - ramp).mean() < 0.15 * 257  # (8 bits: 256)
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     write_image(tmp_path / "icc.avif", Picture(smooth, icc=icc))
     back = read_image(tmp_path / "icc.avif")

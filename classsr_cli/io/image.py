@@ -1990,7 +1990,7 @@ def write_image(
         notes.extend(_sdr_notes(fmt, coded))
     meta = carried.for_output(fmt, pixels.shape[1], pixels.shape[0])
     notes.extend(_format_notes(fmt, pixels.dtype, carried, meta, deep))
-    if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS:
+    if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS and not deep:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
     if fmt == "PNG":
