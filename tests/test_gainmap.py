@@ -250,7 +250,8 @@ def test_an_iso_gain_map_in_a_heic_or_avif_is_kept_in_a_jpeg_output(tmp_path: Pa
     was dropped with a note): the gain map decoded as the file's picture would be, its metadata carried into a JPEG
     output as the ISO 21496-1 segments of an Ultra HDR JPEG (the gain map's whole, the picture's its versions: the
     ``tmap`` data after its version byte), which reads back alike; a PNG output says it is not kept. A portrait photo's
-    gain map (no turn of its own) is turned as the picture is."""
+    gain map (no turn of its own) is turned as the picture is; beside an Apple gain map without a headroom (iOS 18
+    writes both), the ISO one is read."""
     src = iso_heif(tmp_path / f"photo.{'heic' if fmt == 'HEIF' else 'avif'}", fmt)
     assert gainmap.in_heif(src) == "ISO 21496-1"
     pic = read_image(src)
@@ -270,6 +271,16 @@ def test_an_iso_gain_map_in_a_heic_or_avif_is_kept_in_a_jpeg_output(tmp_path: Pa
     turned = read_image(iso_heif(tmp_path / f"turned.{fmt.lower()}", fmt, orientation=6))  # a portrait photo
     assert turned.pixels.shape == (64, 48, 3) and turned.gain_map is not None
     assert np.abs(turned.gain_map.pixels[..., 0].astype(int) - np.rot90(GAIN, -1)).mean() < 3
+    if fmt == "HEIF":  # iOS 18's: Apple's gain map beside it, here without a headroom: the ISO one read
+        from classsr_cli.io.heifbox import add_auxiliary
+
+        aux = io.BytesIO()
+        Image.fromarray(GAIN).save(aux, format="HEIF", quality=95)
+        both = tmp_path / "ios18.heic"
+        both.write_bytes(add_auxiliary(src.read_bytes(), aux.getvalue(), gainmap.APPLE_AUX))
+        assert gainmap.in_heif(both) == "Apple's"
+        got = read_image(both)
+        assert got.gain_map is not None and got.gain_map.iso == pic.gain_map.iso and got.gain_map.apple_headroom is None
 
 
 def apple_note(m33: float, m48: float) -> bytes:
