@@ -207,11 +207,12 @@ def test_a_heic_with_apples_hdr_gain_map_says_the_output_shows_as_sdr(tmp_path: 
 TMAP = b"\x00" + bytes(4) + bytes([0]) + bytes(range(1, 57))
 
 
-def iso_heif(path: Path, fmt: str = "HEIF", orientation: int = 1) -> Path:
+def iso_heif(path: Path, fmt: str = "HEIF", orientation: int = 1, in_idat: bool = False) -> Path:
     """A HEIF (or AVIF) with an ISO 21496-1 gain map, as libheif's and libavif's writers lay it out: the gain map a
     hidden image item, a ``tmap`` item holding :data:`TMAP` derived (``dimg``) from the primary picture and the gain
     map, in that order; the picture's EXIF ``orientation`` made its turn (``irot``) by the writer, the gain map's
-    none. Built from two files of one picture each, at the box level."""
+    none; ``in_idat``: the ``tmap`` data in the ``meta`` box's ``idat`` (construction method 1), as libavif stores it.
+    Built from two files of one picture each, at the box level."""
     import struct
 
     import pillow_heif
@@ -239,20 +240,26 @@ def iso_heif(path: Path, fmt: str = "HEIF", orientation: int = 1) -> Path:
     meta, start, end, _ = heifbox._primary_image(data, coded=False)
     meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", t, 0) + b"tmap\x00", 2))
     meta.references.append((b"dimg", t, (meta.primary, g)))
-    meta.locations.append(heifbox._Item(t, 0, 0, 0, [(0, 0, len(TMAP))]))
-    path.write_bytes(heifbox._written(data, meta, start, end, TMAP))
+    if in_idat:
+        meta.iloc_version = max(meta.iloc_version, 1)  # (version 0 has no construction method)
+        meta.boxes.append((b"idat", bmff.box(b"idat", TMAP)))
+        meta.locations.append(heifbox._Item(t, 1, 0, 0, [(0, 0, len(TMAP))]))
+        path.write_bytes(heifbox._written(data, meta, start, end))
+    else:
+        meta.locations.append(heifbox._Item(t, 0, 0, 0, [(0, 0, len(TMAP))]))
+        path.write_bytes(heifbox._written(data, meta, start, end, TMAP))
     return path
 
 
-@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
-def test_an_iso_gain_map_in_a_heic_or_avif_is_kept_in_a_jpeg_output(tmp_path: Path, fmt: str) -> None:
+@pytest.mark.parametrize(("fmt", "in_idat"), [("HEIF", False), ("AVIF", False), ("AVIF", True)])
+def test_an_iso_gain_map_in_a_heic_or_avif_is_kept_in_a_jpeg_output(tmp_path: Path, fmt: str, in_idat: bool) -> None:
     """A HEIC or AVIF with an ISO 21496-1 gain map (a ``tmap`` item: a Samsung's HEIC, Lightroom's AVIF) is read (it
     was dropped with a note): the gain map decoded as the file's picture would be, its metadata carried into a JPEG
     output as the ISO 21496-1 segments of an Ultra HDR JPEG (the gain map's whole, the picture's its versions: the
     ``tmap`` data after its version byte), which reads back alike; a PNG output says it is not kept. A portrait photo's
     gain map (no turn of its own) is turned as the picture is; beside an Apple gain map without a headroom (iOS 18
     writes both), the ISO one is read."""
-    src = iso_heif(tmp_path / f"photo.{'heic' if fmt == 'HEIF' else 'avif'}", fmt)
+    src = iso_heif(tmp_path / f"photo.{'heic' if fmt == 'HEIF' else 'avif'}", fmt, in_idat=in_idat)
     assert gainmap.in_heif(src) == "ISO 21496-1"
     pic = read_image(src)
     assert not [n for n in pic.notes if "gain map" in n] and pic.gain_map is not None
