@@ -310,8 +310,8 @@ def test_an_animated_avif_gives_its_first_frame_and_names_classsr_video(tmp_path
 def test_a_10_or_12_bit_avif_is_read_at_16_bits_before_its_rotation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pillow's AVIF decoder gives 8 bits whatever the file holds: a 10 or 12-bit AVIF (an HDR photo's depth) is
     decoded by the bundled ffmpeg instead, its levels stretched to 16 bits, colour or gray, as stored: its rotation
-    (``irot``, which Pillow gives as EXIF orientation) applied once, as on the 8-bit path. With alpha (an auxiliary
-    image ffmpeg leaves apart) it is read at 8, with a note; an 8-bit one says nothing."""
+    (``irot``, which Pillow gives as EXIF orientation) applied once, as on the 8-bit path. Its alpha (an auxiliary
+    image, ffmpeg's second stream) is read at 16 bits too (it was read at 8, with a note); an 8-bit one says nothing."""
     import subprocess
 
     from classsr_cli.io import image as io_image
@@ -356,8 +356,9 @@ def test_a_10_or_12_bit_avif_is_read_at_16_bits_before_its_rotation(tmp_path: Pa
     turned = read_image(tmp_path / "turned.avif")
     assert turned.bits == 16 and turned.pixels.shape == eight.pixels.shape == (40, 32, 3)
     assert np.abs(turned.pixels.astype(int) // 257 - eight.pixels).mean() < 1.5  # turned once, not twice or never
-    alpha = read_image(tmp_path / "alpha.avif")
-    assert alpha.bits == 8 and alpha.notes == ["AVIF of 10 bits per channel: read at 8 (Pillow's AVIF decoder; alpha or tiles)"]
+    alpha = read_image(tmp_path / "alpha.avif")  # (libavif's: its alpha, an auxiliary image, ffmpeg's second stream)
+    assert alpha.bits == 16 and alpha.notes == [] and alpha.alpha is not None and alpha.alpha.dtype == np.uint16
+    assert np.abs(alpha.alpha.astype(int) // 257 - SMOOTH[..., 0]).mean() < 1.5
     monkeypatch.undo()
     assert read_image(tmp_path / "alpha.avif").notes == []
 

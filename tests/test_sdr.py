@@ -191,8 +191,7 @@ def test_an_hdr_picture_into_avif_stays_hdr_at_10_bits_whole_or_in_bands(tmp_pat
     """An HDR picture (PQ, BT.2020, with its light levels, EXIF and XMP) into AVIF is written at 10 bits by the bundled
     ffmpeg's libaom, tagged as it is (it was tone-mapped to SDR at 8 bits), its light levels, EXIF and XMP added
     (ffmpeg's AVIF writer writes none of them), read back within an 8-bit level on average, whole or in bands; with alpha
-    (Pillow's 8-bit writer) it is tone-mapped, said; an ICC-tagged 16-bit picture keeps its profile beside sRGB's
-    code points."""
+    (an auxiliary image) alike; an ICC-tagged 16-bit picture keeps its profile beside sRGB's code points."""
     from classsr_cli.io.heifbox import primary_properties
 
     y, x = np.mgrid[0:48, 0:96]
@@ -213,10 +212,16 @@ def test_an_hdr_picture_into_avif_stays_hdr_at_10_bits_whole_or_in_bands(tmp_pat
         assert (np.unique(back.pixels) % 257 != 0).mean() > 0.5  # more levels than 8 bits hold
         assert back.xmp == xmp and primary_properties((tmp_path / name).read_bytes(), (b"clli",)) == [CLLI]
     assert read_image(tmp_path / "whole.avif").exif == read_image(tmp_path / "bands.avif").exif
-    alpha = np.full(smooth.shape[:2], 200, np.uint8)
+    alpha = np.full(smooth.shape[:2], 200, np.uint8)  # with alpha: its auxiliary image, the picture HDR alike
     said = write_image(tmp_path / "alpha.avif", Picture(smooth, alpha=alpha, nclx=Nclx(9, 16, 9, True)))
-    assert said[0] == ("the picture is HDR (PQ) in BT.2020 colours, which the AVIF output cannot say: tone-mapped to "
-                       "SDR sRGB; a HEIC, JPEG XL or PNG output (or an AVIF without transparency) keeps it HDR")
+    assert said == ["AVIF is written at 10 bits per channel here: 16-bit output rounded to 10"]
+    with Image.open(tmp_path / "alpha.avif") as im:  # (Pillow's 8-bit decoder, which reads the alpha)
+        assert im.mode == "RGBA" and np.abs(np.asarray(im)[..., 3].astype(int) - 200).max() <= 1
+    colr = primary_properties((tmp_path / "alpha.avif").read_bytes(), (b"colr",))
+    assert [b[12:18] for b in colr] == [bytes([0, 9, 0, 16, 0, 9])]
+    back = read_image(tmp_path / "alpha.avif")  # read back HDR, its alpha at 16 bits
+    assert back.nclx is not None and back.nclx[:3] == (9, 16, 9) and back.alpha is not None
+    assert back.alpha.dtype == np.uint16 and np.abs(back.alpha.astype(int) - 200 * 257).max() <= 257
     ramp = (np.arange(1024) * 64).astype(np.uint16)[None, :, None].repeat(4, 0)  # 16-bit gray: kept at 10 bits
     write_image(tmp_path / "ramp.avif", Picture(ramp), quality=100)
     back = read_image(tmp_path / "ramp.avif").pixels

@@ -667,12 +667,13 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     elif fmt == "JPEG2000" and (bits := _jp2_bits(path)) > 8 and (got16 := _read_jp2_16(path, im, bits)) is not None:
         colour, alpha = got16
     elif deep > 8 and (got := _read_avif16(path, im)) is not None:
-        (colour, coded), alpha = got, None
+        colour, coded, alpha = got
         coded = None if coded is None or coded.srgb or icc else coded
         notes.extend(_colour_notes("AVIF", coded))
     else:
         if deep > 8:
-            notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder; alpha or tiles)")
+            notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder; tiles, or an alpha ffmpeg "
+                         "does not give)")
         im.load()
         key = im.info.get("transparency")
         if png is not None and png.colour_type == 0 and png.bits < 8 and isinstance(key, int):
@@ -1040,8 +1041,7 @@ def _sdr_of(fmt: str, meta: Meta, deep: bool = False) -> Nclx | None:
 def _sdr_notes(fmt: str, nclx: Nclx) -> list[str]:
     """What :func:`_sdr_of` does to a ``fmt`` output, said."""
     hdr, wide = _HDR_TRANSFERS.get(nclx.transfer), _PRIMARIES.get(nclx.primaries)
-    keepers = ("a HEIC, JPEG XL or PNG output (or an AVIF without transparency)" if fmt == "AVIF"
-               else "a HEIC, AVIF, JPEG XL or PNG output")  # fmt: skip
+    keepers = "a HEIC, JPEG XL or PNG output" if fmt == "AVIF" else "a HEIC, AVIF, JPEG XL or PNG output"  # (AVIF: no libaom)
     if hdr:
         what = f"HDR ({hdr}){f' in {wide} colours' if wide else ''}"
         return [f"the picture is {what}, which the {fmt} output cannot say: tone-mapped to SDR sRGB; {keepers} keeps "
@@ -1576,10 +1576,11 @@ def _read_heif16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 _RAW16 = {1: "gray16le", 2: "ya16le", 3: "rgb48le", 4: "rgba64le"}
 
 
-def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[str, ...] = ()) -> tuple[np.ndarray, str] | None:
-    """A still's first picture decoded by the bundled ffmpeg at 16 bits (each level stretched to 0-65535),
-    ``(H, W, channels)``, and ffmpeg's log; ``None`` where ffmpeg fails or gives another ``size`` (``(width, height)``)
-    or no ffmpeg is there. ``before``: options for the input."""
+def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[str, ...] = (),
+              stream: int = 0) -> tuple[np.ndarray, str] | None:  # fmt: skip
+    """A still's first picture (of its video ``stream``: an AVIF's alpha is its second) decoded by the bundled ffmpeg
+    at 16 bits (each level stretched to 0-65535), ``(H, W, channels)``, and ffmpeg's log; ``None`` where ffmpeg fails
+    or gives another ``size`` (``(width, height)``) or no ffmpeg is there. ``before``: options for the input."""
     from classsr_cli.errors import VideoError
     from classsr_cli.io.video import ffmpeg_exe
 
@@ -1588,7 +1589,7 @@ def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[st
     except VideoError:
         return None
     got = subprocess.run(
-        [exe, "-hide_banner", "-nostdin", *before, "-i", str(path), "-map", "0:v:0", "-frames:v", "1", "-f", "rawvideo",
+        [exe, "-hide_banner", "-nostdin", *before, "-i", str(path), "-map", f"0:v:{stream}", "-frames:v", "1", "-f", "rawvideo",
          "-pix_fmt", _RAW16[channels], "-"], capture_output=True, check=False,
     )  # fmt: skip
     width, height = size
@@ -1627,22 +1628,29 @@ def _read_jp2_16(path: Path, im: Image.Image, bits: int) -> tuple[np.ndarray, np
     return np.ascontiguousarray(colour), (levels[..., -1].copy() if channels in (2, 4) else None)
 
 
-def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None] | None:
+def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None, np.ndarray | None] | None:
     """A 10 or 12-bit AVIF's colour at 16 bits, decoded by the bundled ffmpeg (dav1d; Pillow's AVIF decoder gives 8)
     as stored, before its ``irot``/``imir`` (which Pillow gives as the EXIF orientation :func:`_decode` applies); each
-    level stretched to 0-65535 (one ffmpeg call, to raw 16-bit pixels); and its colour description (an HDR photo's PQ or HLG, wide
-    gamut) as ffmpeg reads it. ``None`` where ffmpeg would not give the picture Pillow opened: alpha (an auxiliary
-    image ffmpeg leaves apart), a grid of tiles, no ffmpeg."""
+    level stretched to 0-65535 (one ffmpeg call, to raw 16-bit pixels); its colour description (an HDR photo's PQ or
+    HLG, wide gamut) as ffmpeg reads it; and its alpha (its auxiliary image, which ffmpeg gives as a second stream)
+    alike. ``None`` where ffmpeg would not give the picture Pillow opened: a grid of tiles, an alpha it does not give,
+    no ffmpeg."""
     from classsr_cli.io.jxl import colour_codes
 
-    if im.mode not in ("RGB", "L"):
+    if im.mode not in ("RGB", "L", "RGBA", "LA"):
         return None
-    got = _ffmpeg16(path, im.size, 3 if im.mode == "RGB" else 1, ("-noautorotate",))  # None: a grid ffmpeg did not join
+    colours = 3 if im.mode.startswith("RGB") else 1
+    got = _ffmpeg16(path, im.size, colours, ("-noautorotate",))  # None: a grid ffmpeg did not join
+    alpha = None
+    if got is not None and im.mode in ("RGBA", "LA"):
+        alpha = _ffmpeg16(path, im.size, 1, ("-noautorotate",), stream=1)
+        if alpha is None:
+            return None
     if got is None:
         return None
     colour, log = got
     codes = colour_codes(log, "av1")
-    return colour, None if codes is None else _with_light(_coded(*codes), path)
+    return colour, None if codes is None else _with_light(_coded(*codes), path), None if alpha is None else alpha[0][..., 0]
 
 
 def _png_header(path: Path) -> _PngHeader:
@@ -1982,7 +1990,7 @@ def write_image(
         pixels, alpha = _over_white(pixels, alpha), None
         notes.append(f"{fmt} holds no alpha: composited on white")
     carried = picture.carried()
-    deep = _deep_avif(fmt, pixels.dtype, carried, alpha is not None)
+    deep = _deep_avif(fmt, pixels.dtype, carried)
     if (coded := _sdr_of(fmt, carried, deep)) is not None:  # HDR or wide gamut the format cannot say: shown as SDR sRGB
         from classsr_cli.io.sdr import to_sdr
 
@@ -2002,7 +2010,8 @@ def write_image(
     elif fmt == "HEIF":
         _atomic_write(path, lambda tmp: _heif_writer(tmp, pixels, alpha, meta, quality), overwrite)
     elif deep:
-        deep16 = pixels if pixels.dtype == np.uint16 else pixels.astype(np.uint16) * 257
+        deep16 = np.concatenate([a if a.dtype == np.uint16 else a.astype(np.uint16) * 257  # (alpha last, as Pillow's)
+                                 for a in (pixels, *(() if alpha is None else (alpha[..., None],)))], axis=2)
         _atomic_write(path, lambda tmp: _avif_writer(tmp, deep16.shape[:2], deep16.shape[2], _row_chunks(deep16), meta,
                                                      quality), overwrite)  # fmt: skip
     elif fmt == "JXL":
@@ -2142,16 +2151,16 @@ _AVIF_SRGB = Nclx(1, 13, 6, True)
 _AVIF_10 = "AVIF is written at 10 bits per channel here: 16-bit output rounded to 10"
 
 
-def _deep_avif(fmt: str, dtype: np.dtype[Any] | type, meta: Meta, alpha: bool = False) -> bool:
+def _deep_avif(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> bool:
     """Whether a ``fmt`` output is an AVIF of 10 bits (:func:`_avif_writer`: the bundled ffmpeg's libaom) rather than
-    Pillow's of 8: 16-bit pixels, or an HDR or wide-gamut colour description (no ICC profile), without alpha (which
-    Pillow's writer keeps), where that ffmpeg has libaom."""
+    Pillow's of 8: 16-bit pixels, or an HDR or wide-gamut colour description (no ICC profile), where that ffmpeg has
+    libaom."""
     from classsr_cli.io.sdr import needs
     from classsr_cli.io.video import ffmpeg_codecs
 
     nclx = meta.nclx
     wide = nclx is not None and not meta.icc and needs(nclx.primaries, nclx.transfer)
-    if fmt != "AVIF" or alpha or not (np.dtype(dtype) == np.uint16 or wide):
+    if fmt != "AVIF" or not (np.dtype(dtype) == np.uint16 or wide):
         return False
     try:
         return "libaom-av1" in ffmpeg_codecs("encoders")
@@ -2161,10 +2170,11 @@ def _deep_avif(fmt: str, dtype: np.dtype[Any] | type, meta: Meta, alpha: bool = 
 
 def _avif_writer(tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.ndarray], meta: Meta,
                  quality: int | None = None) -> None:  # fmt: skip
-    """An AVIF of 10 bits (4:2:0, or gray) from 16-bit ``bands`` (gray or RGB), by the bundled ffmpeg's libaom as
-    libavif encodes a still picture (all-intra, its quantiser ``(100 - quality) x 63 / 100``), the rows piped to it
-    as they come; tagged with ``meta.nclx`` (else sRGB, :data:`_AVIF_SRGB`) and given what ffmpeg's AVIF writer does
-    not write (:mod:`classsr_cli.io.heifbox`): the ICC profile, an HDR picture's light levels, the EXIF and XMP."""
+    """An AVIF of 10 bits (4:2:0, or gray; an alpha channel as its auxiliary image, gray) from 16-bit ``bands`` (gray,
+    gray and alpha, RGB or RGBA: ``c``), by the bundled ffmpeg's libaom as libavif encodes a still picture
+    (all-intra, its quantiser ``(100 - quality) x 63 / 100``), the rows piped to it as they come; tagged with
+    ``meta.nclx`` (else sRGB, :data:`_AVIF_SRGB`) and given what ffmpeg's AVIF writer does not write
+    (:mod:`classsr_cli.io.heifbox`): the ICC profile, an HDR picture's light levels, the EXIF and XMP."""
     from classsr_cli.io import heifbox
     from classsr_cli.io.video import ffmpeg_exe, ffmpeg_reason
 
@@ -2173,14 +2183,19 @@ def _avif_writer(tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.nd
     nclx = meta.nclx if meta.nclx is not None and not meta.icc else _AVIF_SRGB
     crf = round((100 - (quality or DEFAULT_QUALITY)) * 63 / 100)
     full = nclx.full_range
-    scale = "" if c == 1 else (f"scale=out_color_matrix={_SCALE_MATRIX.get(nclx.matrix, 'bt601')}"
-                                f":out_range={'full' if full else 'limited'},")  # fmt: skip
+    scale = "" if c in (1, 2) else (f"scale=out_color_matrix={_SCALE_MATRIX.get(nclx.matrix, 'bt601')}"
+                                     f":out_range={'full' if full else 'limited'},")  # fmt: skip
     tags = (f"setparams=color_primaries={nclx.primaries}:color_trc={nclx.transfer}:colorspace={nclx.matrix}"
             f":range={'pc' if full else 'tv'}")  # (the frame's: ffmpeg's -color_* options lose to an input's own)
+    colour = "gray10le" if c in (1, 2) else "yuv420p10le"
+    if c in (2, 4):  # the alpha channel a second picture, which the AVIF writer makes the auxiliary image
+        graph = ["-filter_complex", f"[0:v]split[c][a];[c]{scale}{tags}[cv];[a]alphaextract,setparams=range=pc[av]",
+                 "-map", "[cv]", "-map", "[av]", "-pix_fmt:v:0", colour, "-pix_fmt:v:1", "gray10le"]  # fmt: skip
+    else:
+        graph = ["-vf", scale + tags, "-pix_fmt", colour]
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", _RAW16[c],
-           "-s", f"{width}x{height}", "-i", "-", "-vf", scale + tags, "-frames:v", "1", "-c:v", "libaom-av1",
-           "-usage", "allintra", "-cpu-used", "8", "-crf", str(crf), "-pix_fmt", "gray10le" if c == 1 else "yuv420p10le",
-           "-still-picture", "1", "-f", "avif", "-y", str(tmp)]  # fmt: skip
+           "-s", f"{width}x{height}", "-i", "-", *graph, "-frames:v", "1", "-c:v", "libaom-av1",
+           "-usage", "allintra", "-cpu-used", "8", "-crf", str(crf), "-still-picture", "1", "-f", "avif", "-y", str(tmp)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stderr is not None
     try:
