@@ -303,49 +303,44 @@ def read_apple(path: Path, exif: bytes | None, xmp: bytes | None) -> GainMap | N
         pixels = _turned_as_primary(heifbox.head(path), ids[0], pixels)
     except Exception:  # libheif cannot decode it: the picture alone, as before
         return None
-    if abs(np.log(pixels.shape[1] / pixels.shape[0] * size[1] / size[0])) > 0.1:  # not turned as the picture is
+    if not _covers(pixels, size):
         return None
     return GainMap(pixels[..., None], None, (), (), size, apple_headroom=headroom)
 
 
-def read_iso(path: Path) -> GainMap | None:
-    """An ISO 21496-1 gain map of a HEIF or AVIF ``path`` (a ``tmap`` item: a Samsung's or iOS 18's HEIC, Lightroom's
-    or Chrome's AVIF): the ``tmap`` item derived from the primary picture and the gain map (its ``dimg`` references,
-    in that order), the gain map decoded as the primary picture of a copy of the file (:func:`heifbox.with_primary`)
-    and turned as the picture is, its metadata (the ``tmap`` item's data: a version byte, then what a JPEG's ISO
-    21496-1 segment holds) carried for a JPEG output; ``None`` where there is none, or it does not decode."""
+def read_iso(path: Path, size: tuple[int, int]) -> GainMap | None:
+    """An ISO 21496-1 gain map of a HEIF or AVIF ``path`` whose picture is ``size`` (``(width, height)``, as opened; a
+    ``tmap`` item: a Samsung's or iOS 18's HEIC, Lightroom's or Chrome's AVIF, :func:`heifbox.tone_map`): the gain map
+    decoded as the primary picture of a copy of the file (:func:`heifbox.with_primary`) and turned as the picture is,
+    its metadata (the ``tmap`` item's data: a version byte, then what a JPEG's ISO 21496-1 segment holds) carried for
+    a JPEG output; ``None`` where there is none, or it does not decode."""
     try:
         data = path.read_bytes()
-        kinds = heifbox.items(data)
-        found = [(t, to) for t, to in heifbox.references(data, b"dimg") if kinds.get(t) == b"tmap" and len(to) == 2]
-        if not found:
+        found = heifbox.tone_map(data)
+        if found is None or len(found[0]) < 5 or found[0][0] != 0:  # (version 0, the one there is)
             return None
-        tmap, (base, gain) = found[0]
-        if base != heifbox.primary(data):  # (a gain map for another picture than the one shown)
-            return None
-        metadata = heifbox.item_data(data, tmap)
-        if len(metadata) < 5 or metadata[0] != 0:  # (version 0, the one there is)
-            return None
+        metadata, gain, kind = found
         copy = heifbox.with_primary(data, gain)
-        if kinds.get(gain) == b"av01":  # (as stored: turned with the picture by the EXIF orientation Pillow gives)
+        if kind == b"av01":  # (as stored: turned with the picture by the EXIF orientation Pillow gives)
             with Image.open(io.BytesIO(copy), formats=["AVIF"]) as g:
                 g.load()
                 pixels = np.asarray(g if g.mode == "L" else g.convert("RGB"))
-            with Image.open(path) as im:
-                size = im.size
         else:  # (libheif turns the picture: the gain map turned alike)
             import pillow_heif
 
-            heif = pillow_heif.open_heif(io.BytesIO(copy), convert_hdr_to_8bit=True)
-            with heif.to_pillow() as g:
+            with pillow_heif.open_heif(io.BytesIO(copy), convert_hdr_to_8bit=True).to_pillow() as g:
                 pixels = _turned_as_primary(data, gain, np.asarray(g if g.mode == "L" else g.convert("RGB")))
-            size = pillow_heif.open_heif(path).size
     except Exception:  # a gain map this cannot read: the picture alone, as before
         return None
     pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
-    if abs(np.log(pixels.shape[1] / pixels.shape[0] * size[1] / size[0])) > 0.1:  # not turned as the picture is
+    if not _covers(pixels, size):
         return None
     return GainMap(pixels, None, (ISO_URN + metadata[1:],), (ISO_URN + metadata[1:5],), size)
+
+
+def _covers(pixels: np.ndarray, size: tuple[int, int]) -> bool:
+    """Whether a gain map of ``pixels`` has the shape of a picture of ``size`` (``(width, height)``): turned as it is."""
+    return bool(abs(np.log(pixels.shape[1] / pixels.shape[0] * size[1] / size[0])) <= 0.1)
 
 
 def _turned_as_primary(heif: bytes, item: int, pixels: np.ndarray) -> np.ndarray:

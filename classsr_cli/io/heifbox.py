@@ -1,7 +1,7 @@
 """HEIF files edited at the box level: an auxiliary image added (how a HEIC output keeps an iPhone photo's HDR gain map),
 properties given to the primary picture (its HDR light levels, which libheif neither reads nor writes here), EXIF and
-XMP items added (to an AVIF ffmpeg wrote); items, their references and data read, and another image item made the
-primary picture (an ISO 21496-1 gain map, decoded so).
+XMP items added (to an AVIF ffmpeg wrote); an ISO 21496-1 gain map's items found (:func:`tone_map`) and its image
+made the primary picture of a copy, to be decoded so.
 
 libheif (through pillow_heif) writes a picture and reads auxiliary images but writes none, so the gain map is encoded
 as a HEIC of its own and its coded image moved into the picture's file as a new item: its item information (hidden,
@@ -20,8 +20,7 @@ from typing import Any
 
 from classsr_cli.io import bmff
 
-__all__ = ["add_auxiliary", "add_metadata", "head", "item_data", "items", "primary", "primary_properties", "references",
-           "with_primary", "with_properties"]
+__all__ = ["add_auxiliary", "add_metadata", "head", "primary_properties", "tone_map", "with_primary", "with_properties"]
 
 #: How much of a HEIF file :func:`head` reads: its ``meta`` box comes first, a few kB.
 HEAD = 1 << 20
@@ -215,14 +214,20 @@ def _primary_image(data: bytes, *, coded: bool = True) -> tuple[_Meta, int, int,
     return meta, a, b, b"".join(data[loc.base + off : loc.base + off + n] for _, off, n in loc.extents)
 
 
+def _new_item(meta: _Meta) -> int:
+    """The ID of an item added to ``meta``: one above every ID it uses (16 bits, as the boxes written hold)."""
+    new = max(max(loc.item for loc in meta.locations), *(i for i, _ in meta.associations), meta.primary) + 1
+    if new > 0xFFFF:
+        raise ValueError("a HEIF file with too many items to add one")
+    return new
+
+
 def _add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
     """:func:`add_auxiliary`, unguarded."""
     meta, start, end, _ = _primary_image(heif, coded=False)
     other, _, _, coded = _primary_image(aux)
     kind = next((t for i, t in map(_infe, other.infe) if i == other.primary), b"hvc1")
-    new = max(max(loc.item for loc in meta.locations), *(i for i, _ in meta.associations), meta.primary) + 1
-    if new > 0xFFFF:
-        raise ValueError("a HEIF file with too many items to add one")
+    new = _new_item(meta)
     # its properties: the aux file's primary's, then auxC
     props = dict(other.associations).get(other.primary, [])
     first = len(meta.ipco) + 1
@@ -250,9 +255,7 @@ def _add_item(heif: bytes, kind: bytes, data: bytes, content_type: bytes = b"") 
     """:func:`add_metadata`'s one item, unguarded: an item of ``kind`` (``content_type``: a ``mime`` item's) holding
     ``data``, described by (``cdsc``) the primary picture."""
     meta, start, end, _ = _primary_image(heif, coded=False)
-    new = max(max(loc.item for loc in meta.locations), *(i for i, _ in meta.associations), meta.primary) + 1
-    if new > 0xFFFF:
-        raise ValueError("a HEIF file with too many items to add one")
+    new = _new_item(meta)
     named = content_type + b"\x00" if content_type else b""
     meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00" + named, 2))
     meta.references.append((b"cdsc", new, (meta.primary,)))
@@ -272,70 +275,55 @@ def add_metadata(heif: bytes, exif: bytes | None = None, xmp: bytes | None = Non
     return heif
 
 
-def item_data(heif: bytes, item: int) -> bytes:
-    """The data of the HEIF file ``heif``'s ``item`` (in the file, or in its ``meta`` box's ``idat``: construction
-    methods 0 and 1). Raises ``ValueError`` for an item it cannot find or follow."""
+def tone_map(heif: bytes) -> tuple[bytes, int, bytes] | None:
+    """The HEIF file ``heif``'s ISO 21496-1 gain map: the data of its ``tmap`` item derived (``dimg``) from its primary
+    picture and a gain map image, in that order, that gain map's item and its type (``hvc1``, ``av01``); ``None``
+    where it has none, or one this cannot follow."""
     try:
         meta = _primary_image(heif, coded=False)[0]
-        loc = next((x for x in meta.locations if x.item == item), None)
-        if loc is None or loc.method not in (0, 1):
-            raise ValueError(f"no data for HEIF item {item} this can read")
-        base = loc.base
-        if loc.method == 1:
-            idat = next((whole for kind, whole in meta.boxes if kind == b"idat"), None)
-            if idat is None:
-                raise ValueError("a HEIF item in an idat box the file has not")
-            data = idat[8:]
-        else:
-            data = heif
-        out = b"".join(data[base + off : base + off + n] for _, off, n in loc.extents)
-        if len(out) != sum(n for _, _, n in loc.extents):
-            raise ValueError(f"HEIF item {item}'s data cut short")
-        return out
-    except (IndexError, struct.error) as e:
-        raise ValueError(f"a HEIF file this cannot follow ({e})") from None
-
-
-def references(heif: bytes, kind: bytes) -> list[tuple[int, list[int]]]:
-    """The HEIF file ``heif``'s item references of ``kind`` (``dimg``, ``auxl``, ...): (from item, to items), in the
-    order of its ``iref`` box; none for a file this cannot follow."""
-    try:
-        meta = _primary_image(heif, coded=False)[0]
-        iref = next((whole for k, whole in meta.boxes if k == b"iref"), None)
-        if iref is None:
-            return []
-        width = 2 if iref[8] == 0 else 4
-        out = []
-        for k, a, b in _children(iref, 12, len(iref)):
-            if k != kind:
-                continue
-            at = a + 8
-            source = _uint(iref, at, width)
-            count = _uint(iref, at + width, 2)
-            at += width + 2
-            if at + count * width > b:
-                return []
-            out.append((source, [_uint(iref, at + width * n, width) for n in range(count)]))
-        return out
+        kinds = dict(map(_infe, meta.infe))
+        for source, to in _references(meta, b"dimg"):
+            if kinds.get(source) == b"tmap" and len(to) == 2 and to[0] == meta.primary:
+                return _item_data(heif, meta, source), to[1], kinds.get(to[1], b"")
     except (ValueError, IndexError, struct.error):
+        pass
+    return None
+
+
+def _item_data(heif: bytes, meta: _Meta, item: int) -> bytes:
+    """The data of ``meta``'s ``item`` (in the file ``heif``, or in the ``meta`` box's ``idat``: construction methods
+    0 and 1); ``ValueError`` where it has none this can read."""
+    loc = next((x for x in meta.locations if x.item == item), None)
+    if loc is None or loc.method not in (0, 1):
+        raise ValueError(f"no data for HEIF item {item} this can read")
+    data = heif
+    if loc.method == 1:
+        idat = next((whole for kind, whole in meta.boxes if kind == b"idat"), None)
+        if idat is None:
+            raise ValueError("a HEIF item in an idat box the file has not")
+        data = idat[8:]
+    out = b"".join(data[loc.base + off : loc.base + off + n] for _, off, n in loc.extents)
+    if len(out) != sum(n for _, _, n in loc.extents):
+        raise ValueError(f"HEIF item {item}'s data cut short")
+    return out
+
+
+def _references(meta: _Meta, kind: bytes) -> list[tuple[int, list[int]]]:
+    """``meta``'s item references of ``kind`` (``dimg``, ``auxl``, ...): (from item, to items), in its ``iref``'s
+    order; ``ValueError`` for one cut short."""
+    iref = next((whole for k, whole in meta.boxes if k == b"iref"), None)
+    if iref is None:
         return []
-
-
-def primary(heif: bytes) -> int | None:
-    """The HEIF file ``heif``'s primary item; ``None`` for a file this cannot follow."""
-    try:
-        return _primary_image(heif, coded=False)[0].primary
-    except (ValueError, IndexError, struct.error):
-        return None
-
-
-def items(heif: bytes) -> dict[int, bytes]:
-    """The HEIF file ``heif``'s items and their types (``hvc1``, ``av01``, ``tmap``, ``Exif``, ...); none for a file
-    this cannot follow."""
-    try:
-        return dict(map(_infe, _primary_image(heif, coded=False)[0].infe))
-    except (ValueError, IndexError, struct.error):
-        return {}
+    width = 2 if iref[8] == 0 else 4
+    out = []
+    for k, a, b in _children(iref, 12, len(iref)):
+        if k == kind:
+            count = _uint(iref, a + 8 + width, 2)
+            at = a + 10 + width
+            if at + count * width > b:
+                raise ValueError("a damaged HEIF item reference")
+            out.append((_uint(iref, a + 8, width), [_uint(iref, at + width * n, width) for n in range(count)]))
+    return out
 
 
 def with_primary(heif: bytes, item: int) -> bytes:

@@ -641,7 +641,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         heif_exif, heif_xmp = im.info.get("exif"), im.info.get("xmp")
         gain = (gainmap.read_apple(path, heif_exif if isinstance(heif_exif, bytes) else None,
                                    heif_xmp if isinstance(heif_xmp, bytes) else None)
-                if kind == "Apple's" else None) or gainmap.read_iso(path)  # (iOS 18's: Apple's, else its ISO one)  # fmt: skip
+                if kind == "Apple's" else None) or gainmap.read_iso(path, im.size)  # (iOS 18's: Apple's, else its ISO one)  # fmt: skip
         if gain is None:
             notes.append(f"{fmt} with an HDR gain map ({kind}): the SDR picture is upscaled and the gain map not kept, "
                          "so the output shows as SDR (an Ultra HDR JPEG's gain map is carried, an iPhone's whose "
