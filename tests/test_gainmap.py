@@ -94,7 +94,8 @@ def test_the_gain_maps_own_xmp_and_iso_segments_are_carried_and_other_formats_sa
             and [d for m, d in out_second.applist if m == "APP2"] == [ISO_GAIN])  # fmt: skip
     assert out_second.info["xmp"] == GAIN_XMP and b'hdrgm:Version="1.0"' in out_first.info["xmp"]
     assert write_image(tmp_path / "out.png", pic) == [
-        "PNG output: the HDR gain map (Ultra HDR) is not kept, only a JPEG output keeps it: the picture shows as SDR"]
+        "PNG output: the HDR gain map (Ultra HDR) is not kept, a JPEG, HEIC or AVIF output keeps it: the picture shows "
+        "as SDR"]
 
 
 def test_a_picture_without_a_gain_map_and_a_plain_multi_picture_jpeg_are_left_as_they_were(tmp_path: Path) -> None:
@@ -207,12 +208,13 @@ def test_a_heic_with_apples_hdr_gain_map_says_the_output_shows_as_sdr(tmp_path: 
 TMAP = b"\x00" + bytes(4) + bytes([0]) + bytes(range(1, 57))
 
 
-def iso_heif(path: Path, fmt: str = "HEIF", orientation: int = 1, in_idat: bool = False) -> Path:
+def iso_heif(path: Path, fmt: str = "HEIF", orientation: int = 1, in_idat: bool = False,
+             properties: tuple[bytes, ...] = ()) -> Path:  # fmt: skip
     """A HEIF (or AVIF) with an ISO 21496-1 gain map, as libheif's and libavif's writers lay it out: the gain map a
     hidden image item, a ``tmap`` item holding :data:`TMAP` derived (``dimg``) from the primary picture and the gain
-    map, in that order; the picture's EXIF ``orientation`` made its turn (``irot``) by the writer, the gain map's
-    none; ``in_idat``: the ``tmap`` data in the ``meta`` box's ``idat`` (construction method 1), as libavif stores it.
-    Built from two files of one picture each, at the box level."""
+    map, in that order, with ``properties``; the picture's EXIF ``orientation`` made its turn (``irot``) by the writer,
+    the gain map's none; ``in_idat``: the ``tmap`` data in the ``meta`` box's ``idat`` (construction method 1), as
+    libavif stores it. Built from two files of one picture each, at the box level."""
     import struct
 
     import pillow_heif
@@ -239,6 +241,8 @@ def iso_heif(path: Path, fmt: str = "HEIF", orientation: int = 1, in_idat: bool 
     data = heifbox._written(picture.getvalue(), meta, start, end, coded)
     meta, start, end, _ = heifbox._primary_image(data, coded=False)
     meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", t, 0) + b"tmap\x00", 2))
+    meta.associations.append((t, [(False, len(meta.ipco) + 1 + k) for k in range(len(properties))]))
+    meta.ipco += properties
     meta.references.append((b"dimg", t, (meta.primary, g)))
     if in_idat:
         meta.iloc_version = max(meta.iloc_version, 1)  # (version 0 has no construction method)
@@ -274,7 +278,8 @@ def test_an_iso_gain_map_in_a_heic_or_avif_is_kept_in_a_jpeg_output(tmp_path: Pa
     back = read_image(tmp_path / "out.jpg")
     assert back.gain_map is not None and back.gain_map.iso == pic.gain_map.iso
     assert write_image(tmp_path / "out.png", pic) == [
-        "PNG output: the HDR gain map (ISO 21496-1) is not kept, only a JPEG output keeps it: the picture shows as SDR"]
+        "PNG output: the HDR gain map (ISO 21496-1) is not kept, a JPEG, HEIC or AVIF output keeps it: the picture "
+        "shows as SDR"]
     turned = read_image(iso_heif(tmp_path / f"turned.{fmt.lower()}", fmt, orientation=6))  # a portrait photo
     assert turned.pixels.shape == (64, 48, 3) and turned.gain_map is not None
     assert np.abs(turned.gain_map.pixels[..., 0].astype(int) - np.rot90(GAIN, -1)).mean() < 3
@@ -288,6 +293,81 @@ def test_an_iso_gain_map_in_a_heic_or_avif_is_kept_in_a_jpeg_output(tmp_path: Pa
         assert gainmap.in_heif(both) == "Apple's"
         got = read_image(both)
         assert got.gain_map is not None and got.gain_map.iso == pic.gain_map.iso and got.gain_map.apple_headroom is None
+
+
+#: A ``tmap`` item's own properties as an HDR AVIF gives its HDR rendition: BT.2020 primaries, PQ, its light levels.
+ALTERNATE = (b"\x00\x00\x00\x13colrnclx\x00\x09\x00\x10\x00\x09\x80", b"\x00\x00\x00\x0cclli\x03\xe8\x01\x90")
+
+
+@pytest.mark.parametrize(("fmt", "out"), [("HEIF", "heic"), ("AVIF", "avif"), ("HEIF", "avif"), ("AVIF", "heic")])
+def test_an_iso_gain_map_is_kept_in_a_heic_or_avif_output_as_libavif_lays_one_out(
+    tmp_path: Path, fmt: str, out: str
+) -> None:
+    """An ISO 21496-1 gain map (a Samsung's HEIC, Lightroom's AVIF) into a HEIC or AVIF output (it was dropped, with a
+    note): its gain map resized with the picture as a hidden image, a ``tmap`` item with the metadata and its HDR
+    rendition's properties as they came, derived from the picture and the gain map, the two pictures an ``altr`` group
+    (libheif reads it so: the ``tmap`` item first) and the ``tmap`` brand; read back alike, the picture as before.
+    libavif (Pillow's) checks the ``tmap`` item as it opens an AVIF: the output opens, and the same file with the
+    metadata's gamma made 0 in place is refused, as a gain map written wrong would make every reader refuse it."""
+    import pillow_heif
+
+    from classsr_cli.io import heifbox
+
+    src = iso_heif(tmp_path / f"photo.{fmt.lower()}", fmt, properties=ALTERNATE)
+    pic = read_image(src)
+    big = Picture(np.repeat(np.repeat(pic.pixels, 2, 0), 2, 1), exif=pic.exif, gain_map=pic.gain_map)
+    path = tmp_path / f"big.{out}"
+    assert write_image(path, big) == []
+    data = path.read_bytes()
+    brands = data[16 : int.from_bytes(data[:4], "big")]
+    assert b"tmap" in [brands[k : k + 4] for k in range(0, len(brands), 4)]
+    found = heifbox.tone_map(data)
+    assert found is not None and found.data == TMAP and found.properties == ALTERNATE
+    assert found.kind == (b"hvc1" if out == "heic" else b"av01")
+    back = read_image(path)
+    assert back.notes == [] and np.abs(back.pixels.astype(int) - big.pixels).mean() < 3
+    assert back.gain_map is not None and back.gain_map.of_size == (128, 96) and back.gain_map.iso == pic.gain_map.iso
+    want = pic.gain_map.resized(128, 96).pixels.astype(int)
+    assert back.gain_map.pixels.shape == want.shape and np.abs(back.gain_map.pixels.astype(int) - want).mean() < 3
+    if out == "heic":
+        heif = pillow_heif.open_heif(path)
+        assert [(g["type"], g["entities"][1]) for g in heif.info["entity_groups"]] == [("altr", 1)]
+        assert heifbox.primary_properties(data, (b"ispe",), heif.info["entity_groups"][0]["entities"][0]) == [
+            b"\x00\x00\x00\x14ispe" + struct.pack(">III", 0, 128, 96)]  # the tmap item's: the picture's size
+    else:
+        with Image.open(path) as im:
+            im.load()
+        wrong = data.replace(TMAP, TMAP[:38] + bytes(4) + TMAP[42:])  # (the one channel's gamma numerator)
+        assert wrong != data
+        with pytest.raises(Exception, match="tone mapped"), Image.open(io.BytesIO(wrong)) as im:
+            im.load()
+
+
+def test_an_ultra_hdr_jpegs_iso_metadata_goes_into_a_heic_and_one_a_reader_would_refuse_does_not(tmp_path: Path) -> None:
+    """An Ultra HDR JPEG's ISO 21496-1 segment becomes a HEIC output's ``tmap`` item (a version byte before it); one
+    with only the XMP, or whose metadata libavif would refuse (a gamma of 0: the AVIF would not open), is not written
+    into an AVIF, with a note that a JPEG output keeps it."""
+    from classsr_cli.io import heifbox
+
+    def ultra_hdr(path: Path, iso: bytes | None) -> Picture:
+        second = io.BytesIO()
+        Image.fromarray(GAIN).save(second, format="JPEG", xmp=GAIN_XMP, **({"extra": app2(iso)} if iso else {}))
+        first = io.BytesIO()
+        Image.fromarray(PICTURE).save(first, format="JPEG", xmp=gainmap.primary_xmp(None, second.tell()),
+                                      **({"extra": app2(ISO_PRIMARY)} if iso else {}))  # fmt: skip
+        path.write_bytes(gainmap.jpeg_with(first.getvalue(), second.getvalue()))
+        return read_image(path)
+
+    pic = ultra_hdr(tmp_path / "iso.jpg", gainmap.ISO_URN + TMAP[1:])
+    assert write_image(tmp_path / "out.heic", pic) == []
+    found = heifbox.tone_map((tmp_path / "out.heic").read_bytes())
+    assert found is not None and found.data == TMAP and found.properties == ()
+    note = ("AVIF output: the HDR gain map (Ultra HDR) is not kept, only a JPEG output keeps it: the picture shows as "
+            "SDR")  # fmt: skip
+    bad = ultra_hdr(tmp_path / "bad.jpg", gainmap.ISO_URN + TMAP[1:38] + bytes(4) + TMAP[42:])
+    for n, picture in enumerate((ultra_hdr(tmp_path / "xmp.jpg", None), bad)):
+        assert write_image(tmp_path / f"out{n}.avif", picture) == [note]
+        assert heifbox.tone_map((tmp_path / f"out{n}.avif").read_bytes()) is None
 
 
 def apple_note(m33: float, m48: float) -> bytes:

@@ -1,9 +1,10 @@
 """HDR gain maps in JPEG (Ultra HDR: Android's and Google Photos' HDR photos; ISO 21496-1): read, resized with the
 picture, and written back, so an upscaled HDR photo still shows as HDR. An ISO 21496-1 gain map in a HEIF or AVIF
-(a ``tmap`` item, :func:`read_iso`) is read too, and kept in a JPEG output.
+(a ``tmap`` item, :func:`read_iso`) is read too, and kept in a JPEG output, and one of either kind in a HEIC or AVIF
+output as such an item (:func:`heif_with`).
 
 An iPhone's HEIC (iOS 14.1 on) holds its gain map as an auxiliary image (:data:`APPLE_AUX`), its headroom in the
-EXIF's Apple maker note (or the XMP): read by :func:`read_apple`, kept in a HEIC output (:func:`heic_with`) and made an
+EXIF's Apple maker note (or the XMP): read by :func:`read_apple`, kept in a HEIC output (:func:`heif_with`) and made an
 Ultra HDR gain map for a JPEG output (:func:`ultra_hdr`), as Apple's "Applying Apple HDR effect to your photos"
 describes it: HDR = SDR x (1 + (headroom - 1) x gain), in linear light, the gain map's values Rec. 709-coded.
 
@@ -30,8 +31,8 @@ from PIL import Image
 
 from classsr_cli.io import heifbox
 
-__all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "apple_headroom", "heic_with", "in_heif", "jpeg_with", "primary_xmp",
-           "read", "read_apple", "read_iso", "ultra_hdr"]
+__all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "apple_headroom", "heif_with", "in_heif", "jpeg_with", "primary_xmp",
+           "read", "read_apple", "read_iso", "tone_map_data", "ultra_hdr"]
 
 #: ISO 21496-1's APP2 segments start with this name.
 ISO_URN = b"urn:iso:std:iso:ts:21496:-1\x00"
@@ -68,6 +69,9 @@ class GainMap:
     #: An iPhone's gain map (a HEIC's auxiliary image, :func:`read_apple`): the headroom its largest value brightens
     #: by; its pixels are Apple's (Rec. 709-coded linear gain), not Ultra HDR's (:func:`ultra_hdr` makes them so).
     apple_headroom: float | None = None
+    #: A HEIF's or AVIF's ``tmap`` item's properties but its size (its HDR rendition's colour, depth and light levels:
+    #: :attr:`~classsr_cli.io.heifbox.ToneMap.properties`), which a HEIC or AVIF output gives its own.
+    alternate: tuple[bytes, ...] = ()
 
     def turned(self, arr: Any) -> GainMap:
         """This gain map with ``arr`` (its pixels turned as the picture's were) for pixels."""
@@ -319,7 +323,7 @@ def read_iso(path: Path, size: tuple[int, int]) -> GainMap | None:
         found = heifbox.tone_map(data)
         if found is None or len(found[0]) < 5 or found[0][0] != 0:  # (version 0, the one there is)
             return None
-        metadata, gain, kind = found
+        metadata, gain, kind, alternate = found
         copy = heifbox.with_primary(data, gain)
         if kind == b"av01":  # (as stored: turned with the picture by the EXIF orientation Pillow gives)
             with Image.open(io.BytesIO(copy), formats=["AVIF"]) as g:
@@ -335,7 +339,37 @@ def read_iso(path: Path, size: tuple[int, int]) -> GainMap | None:
     pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
     if not _covers(pixels, size):
         return None
-    return GainMap(pixels, None, (ISO_URN + metadata[1:],), (ISO_URN + metadata[1:5],), size)
+    return GainMap(pixels, None, (ISO_URN + metadata[1:],), (ISO_URN + metadata[1:5],), size, alternate=alternate)
+
+
+def tone_map_data(gain: GainMap) -> bytes | None:
+    """``gain``'s ISO 21496-1 metadata as a HEIF's ``tmap`` item holds it (version 0, then what its JPEG segment holds
+    after the name: :func:`read_iso` in reverse); ``None`` where it has none (an Ultra HDR JPEG's described by its XMP
+    alone, an iPhone's)."""
+    whole = [seg for seg in gain.iso if seg.startswith(ISO_URN) and len(seg) > len(ISO_URN) + 4]
+    data = b"\x00" + whole[0][len(ISO_URN) :] if whole and gain.apple_headroom is None else None
+    return data if data is not None and _iso_valid(data) else None
+
+
+def _iso_valid(data: bytes) -> bool:
+    """Whether ``data`` (a ``tmap`` item's) is ISO 21496-1 metadata as libavif checks it, which refuses to show an
+    AVIF whose ``tmap`` item fails (where a JPEG reader leaves a segment it cannot read): version 0; where its minimum
+    version is 0 (else a reader leaves it), its flags, two headrooms and one or three channels' five fractions (a
+    writer version of 0: nothing after them), each denominator above 0, the gamma too, the range's top not under its
+    bottom."""
+    if len(data) < 5 or data[0] != 0:
+        return False
+    minimum, writer = struct.unpack_from(">HH", data, 1)
+    if minimum:
+        return True
+    channels = 3 if len(data) > 5 and data[5] & 0x80 else 1
+    need = 6 + 16 + 40 * channels
+    if len(data) < need or (writer == 0 and len(data) != need):
+        return False
+    headrooms = struct.unpack_from(">IIII", data, 6)
+    fractions = [struct.unpack_from(">iIiIIIiIiI", data, 22 + 40 * c) for c in range(channels)]
+    return (all(headrooms[1::2]) and all(all(f[1::2]) and f[4] > 0 for f in fractions)
+            and all(f[2] / f[3] >= f[0] / f[1] for f in fractions))  # fmt: skip
 
 
 def _covers(pixels: np.ndarray, size: tuple[int, int]) -> bool:
@@ -398,15 +432,30 @@ def with_directory(xmp: bytes | None) -> bytes:
     return xmp[:at] + own + xmp[at:]
 
 
-def heic_with(heic: bytes, gain: GainMap, quality: int) -> bytes:
-    """The HEIC ``heic`` with the Apple gain map ``gain`` as its auxiliary image (:data:`APPLE_AUX`), coded by libheif
-    at ``quality`` (:func:`classsr_cli.io.heifbox.add_auxiliary`)."""
-    import pillow_heif
+def heif_with(heif: bytes, gain: GainMap, quality: int, fmt: str) -> bytes:
+    """The HEIC or AVIF (``fmt``: ``HEIF``, ``AVIF``) ``heif`` with the gain map ``gain``, coded by libheif or libavif
+    (Pillow's) at ``quality``, as it came: an iPhone's as its auxiliary image (:data:`APPLE_AUX`, a HEIC's alone:
+    :func:`~classsr_cli.io.heifbox.add_auxiliary`), an ISO 21496-1 one as a ``tmap`` item and its gain map image
+    (:func:`~classsr_cli.io.heifbox.add_tone_map`), tagged as libavif tags a gain map (no colour primaries or transfer:
+    its values are gains, not colours)."""
+    from classsr_cli.io import bmff
 
-    from classsr_cli.io.heifbox import add_auxiliary
-
-    arr = np.ascontiguousarray(gain.pixels[..., 0])
+    arr = np.ascontiguousarray(gain.pixels[..., 0] if gain.pixels.shape[2] == 1 else gain.pixels)
     coded = io.BytesIO()
-    pillow_heif.from_bytes(mode="L", size=(arr.shape[1], arr.shape[0]), data=arr.tobytes()).save(
-        coded, quality=quality)
-    return add_auxiliary(heic, coded.getvalue(), APPLE_AUX)
+    if fmt == "AVIF":
+        Image.fromarray(arr).save(coded, format="AVIF", quality=quality, speed=10)
+    else:
+        import pillow_heif
+
+        mode = "L" if arr.ndim == 2 else "RGB"
+        pillow_heif.from_bytes(mode=mode, size=(arr.shape[1], arr.shape[0]), data=arr.tobytes()).save(
+            coded, quality=quality)
+    if gain.apple_headroom is not None:
+        return heifbox.add_auxiliary(heif, coded.getvalue(), APPLE_AUX)
+    data = tone_map_data(gain)
+    if data is None:
+        raise ValueError("a gain map without ISO 21496-1 metadata")
+    nclx = [box for box in heifbox.primary_properties(coded.getvalue(), (b"colr",)) if box[8:12] == b"nclx"]
+    matrix, full = (nclx[0][16:18], nclx[0][18] & 0x80) if nclx else (b"\x00\x06", 0x80)
+    gains = heifbox.with_properties(coded.getvalue(), [bmff.box(b"colr", b"nclx\x00\x02\x00\x02" + matrix + bytes([full]))])
+    return heifbox.add_tone_map(heif, gains, data, gain.alternate)

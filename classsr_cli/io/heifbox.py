@@ -1,7 +1,7 @@
 """HEIF files edited at the box level: an auxiliary image added (how a HEIC output keeps an iPhone photo's HDR gain map),
 properties given to the primary picture (its HDR light levels, which libheif neither reads nor writes here), EXIF and
 XMP items added (to an AVIF ffmpeg wrote); an ISO 21496-1 gain map's items found (:func:`tone_map`) and its image
-made the primary picture of a copy, to be decoded so.
+made the primary picture of a copy, to be decoded so, or added to a picture (:func:`add_tone_map`).
 
 libheif (through pillow_heif) writes a picture and reads auxiliary images but writes none, so the gain map is encoded
 as a HEIC of its own and its coded image moved into the picture's file as a new item: its item information (hidden,
@@ -16,11 +16,12 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from classsr_cli.io import bmff
 
-__all__ = ["add_auxiliary", "add_metadata", "head", "primary_properties", "tone_map", "with_primary", "with_properties"]
+__all__ = ["ToneMap", "add_auxiliary", "add_metadata", "add_tone_map", "head", "primary_properties", "tone_map", "with_primary",
+           "with_properties"]
 
 #: How much of a HEIF file :func:`head` reads: its ``meta`` box comes first, a few kB.
 HEAD = 1 << 20
@@ -275,19 +276,83 @@ def add_metadata(heif: bytes, exif: bytes | None = None, xmp: bytes | None = Non
     return heif
 
 
-def tone_map(heif: bytes) -> tuple[bytes, int, bytes] | None:
-    """The HEIF file ``heif``'s ISO 21496-1 gain map: the data of its ``tmap`` item derived (``dimg``) from its primary
-    picture and a gain map image, in that order, that gain map's item and its type (``hvc1``, ``av01``); ``None``
-    where it has none, or one this cannot follow."""
+class ToneMap(NamedTuple):
+    """A HEIF file's ISO 21496-1 gain map as :func:`tone_map` finds it."""
+
+    data: bytes  # the ``tmap`` item's: a version byte, then the gain map's metadata (ISO 21496-1, C.2.2)
+    gain: int  # the gain map image's item
+    kind: bytes  # its type: ``hvc1``, ``av01``
+    properties: tuple[bytes, ...]  # the ``tmap`` item's own, but its size: its HDR rendition's colour, depth, light
+
+
+def tone_map(heif: bytes) -> ToneMap | None:
+    """The HEIF file ``heif``'s ISO 21496-1 gain map: a ``tmap`` item derived (``dimg``) from its primary picture and
+    a gain map image, in that order; ``None`` where it has none, or one this cannot follow."""
     try:
         meta = _primary_image(heif, coded=False)[0]
         kinds = dict(map(_infe, meta.infe))
         for source, to in _references(meta, b"dimg"):
             if kinds.get(source) == b"tmap" and len(to) == 2 and to[0] == meta.primary:
-                return _item_data(heif, meta, source), to[1], kinds.get(to[1], b"")
+                props = dict(meta.associations).get(source, [])
+                own = tuple(meta.ipco[i - 1] for _, i in props if 0 < i <= len(meta.ipco) and meta.ipco[i - 1][4:8] != b"ispe")
+                return ToneMap(_item_data(heif, meta, source), to[1], kinds.get(to[1], b""), own)
     except (ValueError, IndexError, struct.error):
         pass
     return None
+
+
+def add_tone_map(heif: bytes, gain: bytes, data: bytes, properties: tuple[bytes, ...] = ()) -> bytes:
+    """``heif`` (a HEIF or AVIF file) with an ISO 21496-1 gain map, laid out as libavif writes one: ``gain``'s primary
+    image (a file of one coded image, such as pillow_heif or Pillow writes) as a hidden image item, a ``tmap`` item
+    holding ``data`` (:attr:`ToneMap.data`) derived from the primary picture and that gain map, in that order, with
+    the picture's size and ``properties`` (:attr:`ToneMap.properties`), the two pictures in an ``altr`` group (the
+    ``tmap`` one preferred: a reader that knows it shows the HDR rendition, others the picture as before) and the
+    ``tmap`` brand among the file's. Raises ``ValueError`` for a file it cannot follow."""
+    return _followed(_add_tone_map, heif, gain, data, properties)
+
+
+def _add_tone_map(heif: bytes, gain: bytes, data: bytes, properties: tuple[bytes, ...]) -> bytes:
+    meta, start, end, _ = _primary_image(heif, coded=False)
+    other, _, _, coded = _primary_image(gain)
+    kind = next((t for i, t in map(_infe, other.infe) if i == other.primary), b"hvc1")
+    image = _new_item(meta)
+    tmap = image + 1
+    props = [(essential, i) for essential, i in dict(other.associations).get(other.primary, []) if 0 < i <= len(other.ipco)]
+    first = len(meta.ipco) + 1
+    meta.ipco += [other.ipco[i - 1] for _, i in props]
+    meta.associations.append((image, [(essential, first + k) for k, (essential, _) in enumerate(props)]))
+    own = [*primary_properties(heif, (b"ispe",))[:1], *properties]  # (the picture's size: a grid's too)
+    meta.associations.append((tmap, [(False, len(meta.ipco) + 1 + k) for k in range(len(own))]))
+    meta.ipco += own
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", image, 0) + kind + b"\x00", 2, 1))  # (hidden)
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", tmap, 0) + b"tmap\x00", 2))
+    meta.references.append((b"dimg", tmap, (meta.primary, image)))
+    meta.locations += [_Item(image, 0, 0, 0, [(0, 0, len(coded))]), _Item(tmap, 0, 0, 0, [(0, 0, len(data))])]
+    at = next((k for k, (kind, _) in enumerate(meta.boxes) if kind == b"grpl"), None)
+    groups = b"" if at is None else meta.boxes[at][1][8:]
+    taken = [_uint(groups, a + 12, 4) for _, a, _ in _children(groups, 0, len(groups))]
+    group = max([tmap, *taken]) + 1  # (a group's ID is no item's nor another group's: ISO/IEC 14496-12, 8.18.3.3)
+    grpl = bmff.box(b"grpl", groups + bmff.full_box(b"altr", struct.pack(">IIII", group, 2, tmap, meta.primary)))
+    if at is None:
+        meta.boxes.append((b"grpl", grpl))
+    else:
+        meta.boxes[at] = (b"grpl", grpl)
+    heif, grown = _with_brand(heif, meta, b"tmap")
+    return _written(heif, meta, start + grown, end + grown, coded, data)
+
+
+def _with_brand(heif: bytes, meta: _Meta, brand: bytes) -> tuple[bytes, int]:
+    """``heif`` with ``brand`` among its file type box's compatible brands, and by how many bytes that box grew:
+    ``meta``'s locations in the file (after it) moved alike."""
+    kind, at, size, header = next(bmff.boxes(heif, 0, len(heif)), (b"", 1, 0, 0))
+    if kind != b"ftyp" or at or header != 8:
+        raise ValueError("a HEIF file that does not start with a file type box")
+    if brand in [heif[k : k + 4] for k in range(16, size, 4)]:
+        return heif, 0
+    for loc in meta.locations:
+        if loc.method == 0:
+            loc.base += len(brand)
+    return struct.pack(">I", size + len(brand)) + heif[4:size] + brand + heif[size:], len(brand)
 
 
 def _item_data(heif: bytes, meta: _Meta, item: int) -> bytes:
@@ -394,9 +459,11 @@ def _reference(source: int, to: tuple[int, ...], width: int) -> bytes:
     return source.to_bytes(width, "big") + len(to).to_bytes(2, "big") + b"".join(t.to_bytes(width, "big") for t in to)
 
 
-def _written(heif: bytes, meta: _Meta, start: int, end: int, tail: bytes = b"") -> bytes:
+def _written(heif: bytes, meta: _Meta, start: int, end: int, *tails: bytes) -> bytes:
     """``heif`` with ``meta`` (changed) in place of its ``meta`` box (``start``...``end``): the data after it moved
-    by how much it grew, and ``tail`` (the last location's data, where given) in a ``mdat`` of its own at the end."""
+    by how much it grew, and ``tails`` (the last locations' data, in their order, where given) in a ``mdat`` of its
+    own at the end."""
+    tail = b"".join(tails)
     size = 4 if len(heif) + len(tail) + (1 << 20) < 1 << 32 else 8
     for loc in meta.locations:
         if loc.method == 0:
@@ -409,8 +476,8 @@ def _written(heif: bytes, meta: _Meta, start: int, end: int, tail: bytes = b"") 
         for loc, extents in zip(meta.locations, saved, strict=True):
             if loc.method == 0:
                 loc.extents = [(i, off + shift if off >= end else off, n) for i, off, n in extents]
-        if tail:
-            meta.locations[-1].extents = [(0, at, len(tail))]
+        for n, data in enumerate(tails):
+            meta.locations[n - len(tails)].extents = [(0, at + sum(map(len, tails[:n])), len(data))]
         parts = []
         has_iref = any(k == b"iref" for k, _ in meta.boxes)
         for k, whole in meta.boxes:

@@ -2109,11 +2109,19 @@ def _heif_writer(
             tmp.write_bytes(with_properties(tmp.read_bytes(), list(meta.nclx.light)))
         except (ValueError, IndexError, struct.error) as e:
             raise OutputError(f"{_target(tmp)}: cannot add the HDR light levels ({_reason(e)})") from None
-    if meta.gain_map is not None and meta.gain_map.apple_headroom is not None:  # an iPhone's, as its auxiliary image
-        try:
-            tmp.write_bytes(gainmap.heic_with(tmp.read_bytes(), meta.gain_map, quality or DEFAULT_QUALITY))
-        except (RuntimeError, ValueError, IndexError, struct.error) as e:
-            raise OutputError(f"{_target(tmp)}: cannot add the HDR gain map ({_reason(e)})") from None
+    _add_gain_map(tmp, "HEIF", meta.gain_map, quality)
+
+
+def _add_gain_map(tmp: Path, fmt: str, gain: GainMap | None, quality: int | None) -> None:
+    """The HEIC or AVIF (``fmt``) ``tmp`` given the HDR gain map ``gain`` where it has one
+    (:func:`~classsr_cli.io.gainmap.heif_with`: an iPhone's as its auxiliary image, an ISO 21496-1 one as a ``tmap``
+    item), coded at ``quality`` as the picture was."""
+    if gain is None:
+        return
+    try:
+        tmp.write_bytes(gainmap.heif_with(tmp.read_bytes(), gain, quality or DEFAULT_QUALITY, fmt))
+    except (RuntimeError, ValueError, IndexError, struct.error) as e:
+        raise OutputError(f"{_target(tmp)}: cannot add the HDR gain map ({_reason(e)})") from None
 
 
 def _jxl_writer(
@@ -2222,6 +2230,7 @@ def _avif_writer(tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.nd
     except ValueError as e:
         raise OutputError(f"{target}: cannot add its metadata ({_reason(e)})") from None
     tmp.write_bytes(data)
+    _add_gain_map(tmp, "AVIF", meta.gain_map, quality)
 
 
 def _jp2_writer16(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, *, encoder: str | None = None) -> None:
@@ -2479,8 +2488,13 @@ def _pfm_writer(tmp: Path, size: tuple[int, int], channels: int, bands: Iterable
 
 def _keeps_gain(fmt: str, gain: GainMap | None, exif: bytes | None) -> bool:
     """Whether a ``fmt`` output keeps the HDR gain map ``gain``: a JPEG any (an iPhone's made Ultra HDR's); a HEIC an
-    iPhone's, with the EXIF whose maker note gives its headroom (not under ``--strip-metadata``)."""
-    return gain is not None and (fmt == "JPEG" or (fmt == "HEIF" and gain.apple_headroom is not None and bool(exif)))
+    iPhone's, with the EXIF whose maker note gives its headroom (not under ``--strip-metadata``); a HEIC or AVIF one
+    with ISO 21496-1 metadata (:func:`~classsr_cli.io.gainmap.tone_map_data`)."""
+    if gain is None or fmt not in ("JPEG", "HEIF", "AVIF"):
+        return False
+    if fmt == "HEIF" and gain.apple_headroom is not None:
+        return bool(exif)
+    return fmt == "JPEG" or gainmap.tone_map_data(gain) is not None
 
 
 def _gain_notes(fmt: str, gain: GainMap | None, exif: bytes | None) -> list[str]:
@@ -2494,8 +2508,8 @@ def _gain_notes(fmt: str, gain: GainMap | None, exif: bytes | None) -> list[str]
         return [f"{fmt} output: the HDR gain map (an iPhone's) is not kept, a JPEG or HEIC output keeps it: the "
                 "picture shows as SDR"]
     kind = "Ultra HDR" if gain.xmp else "ISO 21496-1"
-    return [f"{fmt} output: the HDR gain map ({kind}) is not kept, only a JPEG output keeps it: the picture shows "
-            "as SDR"]
+    keepers = "a JPEG, HEIC or AVIF output keeps it" if gainmap.tone_map_data(gain) else "only a JPEG output keeps it"
+    return [f"{fmt} output: the HDR gain map ({kind}) is not kept, {keepers}: the picture shows as SDR"]
 
 
 def to_8bit(a: np.ndarray) -> np.ndarray:
@@ -2716,6 +2730,8 @@ def _pil_write(
         dds.write(tmp, im, meta.texture, faces)
         return
     im.save(tmp, format=fmt, **options)
+    if fmt == "AVIF":
+        _add_gain_map(tmp, fmt, meta.gain_map, quality)
     if "compression" in options and tmp.stat().st_size > 18 + im.width * im.height * len(im.getbands()) + 26:
         im.save(tmp, format=fmt)  # run-length coding grew a TGA (grain): stored plain (header, pixels, 2.0 footer)
     if fmt == "JPEG" and meta.aspect:
