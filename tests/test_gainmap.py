@@ -343,15 +343,16 @@ def test_an_iso_gain_map_is_kept_in_a_heic_or_avif_output_as_libavif_lays_one_ou
             im.load()
 
 
-def test_an_ultra_hdr_jpegs_iso_metadata_goes_into_a_heic_and_one_a_reader_would_refuse_does_not(tmp_path: Path) -> None:
-    """An Ultra HDR JPEG's ISO 21496-1 segment becomes a HEIC output's ``tmap`` item (a version byte before it); one
-    with only the XMP, or whose metadata libavif would refuse (a gamma of 0: the AVIF would not open), is not written
-    into an AVIF, with a note that a JPEG output keeps it."""
+def test_an_ultra_hdr_jpegs_gain_map_goes_into_a_heic_or_avif_by_its_iso_metadata_else_its_xmp(tmp_path: Path) -> None:
+    """An Ultra HDR JPEG's ISO 21496-1 segment becomes a HEIC output's ``tmap`` item (a version byte before it); where
+    it has none, or one libavif would refuse (a gamma of 0: the AVIF would not open), its XMP is made that metadata as
+    libultrahdr converts it (its range in stops, the defaults it leaves out: gamma 1, offsets 1/64); an XMP that
+    describes none (no capacity) leaves it out of an AVIF, with a note that a JPEG output keeps it."""
     from classsr_cli.io import heifbox
 
-    def ultra_hdr(path: Path, iso: bytes | None) -> Picture:
+    def ultra_hdr(path: Path, iso: bytes | None, xmp: bytes = GAIN_XMP) -> Picture:
         second = io.BytesIO()
-        Image.fromarray(GAIN).save(second, format="JPEG", xmp=GAIN_XMP, **({"extra": app2(iso)} if iso else {}))
+        Image.fromarray(GAIN).save(second, format="JPEG", xmp=xmp, **({"extra": app2(iso)} if iso else {}))
         first = io.BytesIO()
         Image.fromarray(PICTURE).save(first, format="JPEG", xmp=gainmap.primary_xmp(None, second.tell()),
                                       **({"extra": app2(ISO_PRIMARY)} if iso else {}))  # fmt: skip
@@ -362,12 +363,36 @@ def test_an_ultra_hdr_jpegs_iso_metadata_goes_into_a_heic_and_one_a_reader_would
     assert write_image(tmp_path / "out.heic", pic) == []
     found = heifbox.tone_map((tmp_path / "out.heic").read_bytes())
     assert found is not None and found.data == TMAP and found.properties == ()
-    note = ("AVIF output: the HDR gain map (Ultra HDR) is not kept, only a JPEG output keeps it: the picture shows as "
-            "SDR")  # fmt: skip
     bad = ultra_hdr(tmp_path / "bad.jpg", gainmap.ISO_URN + TMAP[1:38] + bytes(4) + TMAP[42:])
     for n, picture in enumerate((ultra_hdr(tmp_path / "xmp.jpg", None), bad)):
-        assert write_image(tmp_path / f"out{n}.avif", picture) == [note]
-        assert heifbox.tone_map((tmp_path / f"out{n}.avif").read_bytes()) is None
+        assert write_image(tmp_path / f"out{n}.avif", picture) == []
+        found = heifbox.tone_map((tmp_path / f"out{n}.avif").read_bytes())
+        assert found is not None and found.data[:6] == b"\x00" + bytes(4) + b"\x40"  # one channel, the picture's colours
+        values = struct.unpack(">IIII", found.data[6:22]) + struct.unpack(">iIiIIIiIiI", found.data[22:])
+        fractions = [values[k] / values[k + 1] for k in range(0, len(values), 2)]
+        assert fractions == pytest.approx([0, 2.3, 0, 2.3, 1, 1 / 64, 1 / 64], abs=1e-6)
+    none = ultra_hdr(tmp_path / "none.jpg", None, GAIN_XMP.replace(b' hdrgm:HDRCapacityMax="2.3"', b""))
+    assert write_image(tmp_path / "none.avif", none) == [
+        "AVIF output: the HDR gain map (Ultra HDR) is not kept, only a JPEG output keeps it: the picture shows as SDR"]
+    assert heifbox.tone_map((tmp_path / "none.avif").read_bytes()) is None
+
+
+def test_an_ultra_hdr_xmp_with_values_per_channel_in_elements_gives_three_channels_of_metadata() -> None:
+    """``hdrgm`` properties written as elements, a channel's each in an ``rdf:Seq`` (as Adobe writes a colour gain
+    map), give three channels' metadata; an HDR picture's (``BaseRenditionIsHDR``) or one out of range gives none."""
+    seq = "".join(f"<rdf:li>{v}</rdf:li>" for v in (1.5, 2.0, 2.5))
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:hdrgm="http://ns.adobe.com/hdr-gain-map/1.0/" hdrgm:Version="1.0" '
+           f'hdrgm:HDRCapacityMax="2.5"><hdrgm:GainMapMax><rdf:Seq>{seq}</rdf:Seq></hdrgm:GainMapMax>'
+           "<hdrgm:Gamma>1.2</hdrgm:Gamma></rdf:Description></rdf:RDF></x:xmpmeta>").encode()  # fmt: skip
+    data = gainmap._iso_from_xmp(xmp)
+    assert data is not None and data[5] == 0xC0 and len(data) == 6 + 16 + 3 * 40
+    tops = [struct.unpack_from(">iI", data, 22 + 40 * c + 8) for c in range(3)]
+    assert [n / d for n, d in tops] == pytest.approx([1.5, 2.0, 2.5])
+    assert all(struct.unpack_from(">II", data, 22 + 40 * c + 16) == (round(1.2 * 2**20), 2**20) for c in range(3))
+    assert gainmap._iso_from_xmp(xmp.replace(b'hdrgm:Version="1.0"', b'hdrgm:Version="1.0" hdrgm:BaseRenditionIsHDR="True"')) is None
+    assert gainmap._iso_from_xmp(xmp.replace(b'HDRCapacityMax="2.5"', b'HDRCapacityMax="-1"')) is None
+    assert gainmap._iso_from_xmp(b"<x:xmpmeta") is None
 
 
 def apple_note(m33: float, m48: float) -> bytes:
@@ -517,14 +542,19 @@ def test_an_iphones_gain_map_is_kept_in_a_heic_output_and_made_ultra_hdr_in_a_jp
     assert again.gain_map is not None and again.gain_map.apple_headroom is None  # now an Ultra HDR JPEG
 
     said = [n for n in write_image(tmp_path / "out.png", big) if "gain map" in n]
-    assert said == ["PNG output: the HDR gain map (an iPhone's) is not kept, a JPEG or HEIC output keeps it: the picture "
-                    "shows as SDR"]
-    bare = big.stripped()
-    said = [n for n in write_image(tmp_path / "bare.heic", bare) if "gain map" in n]
-    assert said and said[0].startswith("HEIF output without EXIF: the iPhone's HDR gain map is not kept")
-    assert read_image(tmp_path / "bare.heic").gain_map is None
-    write_image(tmp_path / "bare.jpg", bare)
+    assert said == ["PNG output: the HDR gain map (an iPhone's) is not kept, a JPEG, HEIC or AVIF output keeps it: the "
+                    "picture shows as SDR"]  # fmt: skip
+    write_image(tmp_path / "bare.jpg", big.stripped())
     assert read_image(tmp_path / "bare.jpg").gain_map is not None  # an Ultra HDR JPEG needs no EXIF
+    # an AVIF, or a HEIC without the EXIF that gives Apple's headroom: as ISO 21496-1's, brightening alike
+    for out, picture in (("out.avif", big), ("bare.heic", big.stripped())):
+        assert not [n for n in write_image(tmp_path / out, picture) if "gain map" in n]
+        back = read_image(tmp_path / out)
+        assert back.gain_map is not None and back.gain_map.apple_headroom is None and back.gain_map.iso
+        gains = struct.unpack(">iIiIIIiIiI", back.gain_map.iso[0][len(gainmap.ISO_URN) + 21 :])
+        assert gains[2] / gains[3] == pytest.approx(np.log2(headroom), abs=1e-5) and gains[0] == gains[6] == gains[8] == 0
+        stops = back.gain_map.pixels[..., 0].astype(np.float64) / 255 * np.log2(headroom)
+        assert np.abs(stops - np.log2(gainmap.apple_gain(want, headroom))).mean() < 0.03
 
 
 def test_an_auxiliary_image_goes_into_a_tiled_heic_with_metadata_items_and_leaves_the_picture_as_it_was(

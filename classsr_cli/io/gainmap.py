@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 import numpy as np
 from PIL import Image
@@ -344,11 +345,80 @@ def read_iso(path: Path, size: tuple[int, int]) -> GainMap | None:
 
 def tone_map_data(gain: GainMap) -> bytes | None:
     """``gain``'s ISO 21496-1 metadata as a HEIF's ``tmap`` item holds it (version 0, then what its JPEG segment holds
-    after the name: :func:`read_iso` in reverse); ``None`` where it has none (an Ultra HDR JPEG's described by its XMP
-    alone, an iPhone's)."""
+    after the name: :func:`read_iso` in reverse), else made from its Ultra HDR XMP (:func:`_iso_from_xmp`; an iPhone's
+    from the Ultra HDR one it makes, :func:`ultra_hdr`); ``None`` where neither gives metadata a reader takes."""
+    if gain.apple_headroom is not None:
+        gain = ultra_hdr(gain)
     whole = [seg for seg in gain.iso if seg.startswith(ISO_URN) and len(seg) > len(ISO_URN) + 4]
-    data = b"\x00" + whole[0][len(ISO_URN) :] if whole and gain.apple_headroom is None else None
-    return data if data is not None and _iso_valid(data) else None
+    if whole and _iso_valid(data := b"\x00" + whole[0][len(ISO_URN) :]):
+        return data
+    return _iso_from_xmp(gain.xmp) if gain.xmp else None
+
+
+#: Ultra HDR's XMP namespace (Adobe's gain map specification), and its properties' values where it leaves them out.
+_HDRGM = "http://ns.adobe.com/hdr-gain-map/1.0/"
+_HDRGM_DEFAULTS = {"GainMapMin": "0", "Gamma": "1", "OffsetSDR": str(1 / 64), "OffsetHDR": str(1 / 64),
+                   "HDRCapacityMin": "0", "BaseRenditionIsHDR": "False"}  # fmt: skip
+
+
+def _hdrgm(xmp: bytes) -> dict[str, list[str]]:
+    """The ``hdrgm`` properties of an XMP packet: each one's values (one, or a channel's each in an ``rdf:Seq``), as an
+    attribute or an element."""
+    out: dict[str, list[str]] = {}
+    within: list[str | None] = []  # the hdrgm property each open element is part of
+    text: list[str] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        for key, value in attrs.items():
+            space, _, local = key.rpartition(" ")
+            if space == _HDRGM:
+                out.setdefault(local, []).append(value)
+        space, _, local = name.rpartition(" ")
+        within.append(local if space == _HDRGM else within[-1] if within else None)
+        text.clear()
+
+    def end(name: str) -> None:
+        prop, value = within.pop(), "".join(text).strip()
+        if prop is not None and value:  # (the property's own text, or an rdf:li's in it)
+            out.setdefault(prop, []).append(value)
+        text.clear()
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.CharacterDataHandler = text.append
+    parser.Parse(xmp, True)
+    return out
+
+
+def _iso_from_xmp(xmp: bytes) -> bytes | None:
+    """ISO 21496-1 metadata (a ``tmap`` item's data) that brightens as ``xmp``'s Ultra HDR description of a gain map
+    says, as libultrahdr converts one: its range, gamma and offsets per channel, HDR capacity as the headrooms (all
+    in stops but the gamma and offsets), the gain applied in the picture's colours; ``None`` where the XMP does not
+    describe one, or one of an HDR picture (whose SDR rendition the gain map would make: not converted here)."""
+    try:
+        props = _hdrgm(xmp)
+        if "Version" not in props or "GainMapMax" not in props or "HDRCapacityMax" not in props:
+            return None
+        values = {k: [float(v) for v in props.get(k, [_HDRGM_DEFAULTS.get(k, "")])]
+                  for k in ("GainMapMin", "GainMapMax", "Gamma", "OffsetSDR", "OffsetHDR", "HDRCapacityMin", "HDRCapacityMax")}  # fmt: skip
+        if props.get("BaseRenditionIsHDR", ["False"])[0].lower() == "true":
+            return None
+    except (expat.ExpatError, ValueError):
+        return None
+    channels = max(len(v) for v in values.values())
+    if channels not in (1, 3) or any(len(v) not in (1, channels) for v in values.values()):
+        return None
+    scale = 1 << 20
+    try:
+        head = struct.pack(">BHHBIIII", 0, 0, 0, (0x80 if channels == 3 else 0) | 0x40,
+                           round(values["HDRCapacityMin"][0] * scale), scale,
+                           round(values["HDRCapacityMax"][0] * scale), scale)  # fmt: skip
+        data = head + b"".join(struct.pack(">iIiIIIiIiI", *(x for k in ("GainMapMin", "GainMapMax", "Gamma", "OffsetSDR", "OffsetHDR")
+                                                           for x in (round(values[k][c % len(values[k])] * scale), scale)))
+                               for c in range(channels))  # fmt: skip
+    except (struct.error, OverflowError, ValueError):  # (out of the fractions' range, negative headroom, NaN)
+        return None
+    return data if _iso_valid(data) else None
 
 
 def _iso_valid(data: bytes) -> bool:
@@ -432,9 +502,9 @@ def with_directory(xmp: bytes | None) -> bytes:
     return xmp[:at] + own + xmp[at:]
 
 
-def heif_with(heif: bytes, gain: GainMap, quality: int, fmt: str) -> bytes:
+def heif_with(heif: bytes, gain: GainMap, fmt: str, **options: Any) -> bytes:
     """The HEIC or AVIF (``fmt``: ``HEIF``, ``AVIF``) ``heif`` with the gain map ``gain``, coded by libheif or libavif
-    (Pillow's) at ``quality``, as it came: an iPhone's as its auxiliary image (:data:`APPLE_AUX`, a HEIC's alone:
+    (Pillow's) with the encoder's ``options`` (``quality``, ``speed``, ``enc_params``: the picture's), as it came: an iPhone's as its auxiliary image (:data:`APPLE_AUX`, a HEIC's alone:
     :func:`~classsr_cli.io.heifbox.add_auxiliary`), an ISO 21496-1 one as a ``tmap`` item and its gain map image
     (:func:`~classsr_cli.io.heifbox.add_tone_map`), tagged as libavif tags a gain map (no colour primaries or transfer:
     its values are gains, not colours)."""
@@ -443,13 +513,12 @@ def heif_with(heif: bytes, gain: GainMap, quality: int, fmt: str) -> bytes:
     arr = np.ascontiguousarray(gain.pixels[..., 0] if gain.pixels.shape[2] == 1 else gain.pixels)
     coded = io.BytesIO()
     if fmt == "AVIF":
-        Image.fromarray(arr).save(coded, format="AVIF", quality=quality, speed=10)
+        Image.fromarray(arr).save(coded, format="AVIF", **options)
     else:
         import pillow_heif
 
         mode = "L" if arr.ndim == 2 else "RGB"
-        pillow_heif.from_bytes(mode=mode, size=(arr.shape[1], arr.shape[0]), data=arr.tobytes()).save(
-            coded, quality=quality)
+        pillow_heif.from_bytes(mode=mode, size=(arr.shape[1], arr.shape[0]), data=arr.tobytes()).save(coded, **options)
     if gain.apple_headroom is not None:
         return heifbox.add_auxiliary(heif, coded.getvalue(), APPLE_AUX)
     data = tone_map_data(gain)

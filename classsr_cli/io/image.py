@@ -299,7 +299,7 @@ class Meta:
             else None,
             depth=self.depth if fmt in ("HEIF", "AVIF") else None,
             gain_map=self.gain_map.resized(width, height)
-            if self.gain_map is not None and _keeps_gain(fmt, self.gain_map, self.exif) else None,
+            if self.gain_map is not None and _keeps_gain(fmt, self.gain_map) else None,
             linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
             gamma=self.gamma if fmt == "PNG" else None,
@@ -1021,7 +1021,7 @@ def _format_notes(fmt: str, dtype: np.dtype[Any], source: Meta, out: Meta, deep:
     """What a ``fmt`` output of ``dtype`` pixels does not hold of what its picture carries (``source``:
     :meth:`Picture.carried`; ``out``: that brought to the output, :meth:`Meta.for_output`; ``deep``: an AVIF of 10
     bits, :func:`_deep_avif`): the notes :func:`write_image` and :func:`write_image_rows` give alike."""
-    return (_depth_notes(fmt, dtype, out, deep) + _gain_notes(fmt, source.gain_map, source.exif) + _linear_notes(fmt, source)
+    return (_depth_notes(fmt, dtype, out, deep) + _gain_notes(fmt, source.gain_map) + _linear_notes(fmt, source)
             + _profile_notes(fmt, source.icc) + _gamma_notes(fmt, source) + _texture_notes(fmt, source.texture)
             + _xmp_notes(fmt, out) + _exif_notes(fmt, source) + _iptc_notes(fmt, source) + _comment_notes(fmt, source))
 
@@ -2109,17 +2109,22 @@ def _heif_writer(
             tmp.write_bytes(with_properties(tmp.read_bytes(), list(meta.nclx.light)))
         except (ValueError, IndexError, struct.error) as e:
             raise OutputError(f"{_target(tmp)}: cannot add the HDR light levels ({_reason(e)})") from None
-    _add_gain_map(tmp, "HEIF", meta.gain_map, quality)
+    _add_gain_map(tmp, "HEIF", meta, quality)
 
 
-def _add_gain_map(tmp: Path, fmt: str, gain: GainMap | None, quality: int | None) -> None:
-    """The HEIC or AVIF (``fmt``) ``tmp`` given the HDR gain map ``gain`` where it has one
-    (:func:`~classsr_cli.io.gainmap.heif_with`: an iPhone's as its auxiliary image, an ISO 21496-1 one as a ``tmap``
-    item), coded at ``quality`` as the picture was."""
+def _add_gain_map(tmp: Path, fmt: str, meta: Meta, quality: int | None) -> None:
+    """The HEIC or AVIF (``fmt``) ``tmp`` given ``meta``'s HDR gain map where it has one
+    (:func:`~classsr_cli.io.gainmap.heif_with`), coded at ``quality`` and the encoder's speed as the picture was: an iPhone's as its auxiliary
+    image in a HEIC with the EXIF that gives its headroom, else made Ultra HDR's and written as ISO 21496-1's, as any
+    other one (a ``tmap`` item)."""
+    gain = meta.gain_map
     if gain is None:
         return
+    if gain.apple_headroom is not None and not (fmt == "HEIF" and meta.exif):
+        gain = gainmap.ultra_hdr(gain)
     try:
-        tmp.write_bytes(gainmap.heif_with(tmp.read_bytes(), gain, quality or DEFAULT_QUALITY, fmt))
+        speed = {"speed": AVIF_SPEED} if fmt == "AVIF" else {"enc_params": {"preset": HEIF_PRESET}}
+        tmp.write_bytes(gainmap.heif_with(tmp.read_bytes(), gain, fmt, quality=quality or DEFAULT_QUALITY, **speed))
     except (RuntimeError, ValueError, IndexError, struct.error) as e:
         raise OutputError(f"{_target(tmp)}: cannot add the HDR gain map ({_reason(e)})") from None
 
@@ -2230,7 +2235,7 @@ def _avif_writer(tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.nd
     except ValueError as e:
         raise OutputError(f"{target}: cannot add its metadata ({_reason(e)})") from None
     tmp.write_bytes(data)
-    _add_gain_map(tmp, "AVIF", meta.gain_map, quality)
+    _add_gain_map(tmp, "AVIF", meta, quality)
 
 
 def _jp2_writer16(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, *, encoder: str | None = None) -> None:
@@ -2486,28 +2491,21 @@ def _pfm_writer(tmp: Path, size: tuple[int, int], channels: int, bands: Iterable
         pnm.write_pfm(f, light)
 
 
-def _keeps_gain(fmt: str, gain: GainMap | None, exif: bytes | None) -> bool:
-    """Whether a ``fmt`` output keeps the HDR gain map ``gain``: a JPEG any (an iPhone's made Ultra HDR's); a HEIC an
-    iPhone's, with the EXIF whose maker note gives its headroom (not under ``--strip-metadata``); a HEIC or AVIF one
-    with ISO 21496-1 metadata (:func:`~classsr_cli.io.gainmap.tone_map_data`)."""
+def _keeps_gain(fmt: str, gain: GainMap | None) -> bool:
+    """Whether a ``fmt`` output keeps the HDR gain map ``gain``: a JPEG any (an iPhone's made Ultra HDR's); a HEIC or
+    AVIF one with ISO 21496-1 metadata, or whose Ultra HDR XMP or iPhone headroom gives it
+    (:func:`~classsr_cli.io.gainmap.tone_map_data`; a HEIC an iPhone's as it came where the EXIF whose maker note
+    gives its headroom goes with it)."""
     if gain is None or fmt not in ("JPEG", "HEIF", "AVIF"):
         return False
-    if fmt == "HEIF" and gain.apple_headroom is not None:
-        return bool(exif)
     return fmt == "JPEG" or gainmap.tone_map_data(gain) is not None
 
 
-def _gain_notes(fmt: str, gain: GainMap | None, exif: bytes | None) -> list[str]:
+def _gain_notes(fmt: str, gain: GainMap | None) -> list[str]:
     """What a ``fmt`` output does with an HDR gain map (:func:`_keeps_gain`), where it does not keep it."""
-    if gain is None or _keeps_gain(fmt, gain, exif):
+    if gain is None or _keeps_gain(fmt, gain):
         return []
-    if fmt == "HEIF" and gain.apple_headroom is not None:
-        return ["HEIF output without EXIF: the iPhone's HDR gain map is not kept (its headroom is in the EXIF's maker "
-                "note), so the picture shows as SDR; a JPEG output keeps it as Ultra HDR"]
-    if gain.apple_headroom is not None:
-        return [f"{fmt} output: the HDR gain map (an iPhone's) is not kept, a JPEG or HEIC output keeps it: the "
-                "picture shows as SDR"]
-    kind = "Ultra HDR" if gain.xmp else "ISO 21496-1"
+    kind = "an iPhone's" if gain.apple_headroom is not None else "Ultra HDR" if gain.xmp else "ISO 21496-1"
     keepers = "a JPEG, HEIC or AVIF output keeps it" if gainmap.tone_map_data(gain) else "only a JPEG output keeps it"
     return [f"{fmt} output: the HDR gain map ({kind}) is not kept, {keepers}: the picture shows as SDR"]
 
@@ -2731,7 +2729,7 @@ def _pil_write(
         return
     im.save(tmp, format=fmt, **options)
     if fmt == "AVIF":
-        _add_gain_map(tmp, fmt, meta.gain_map, quality)
+        _add_gain_map(tmp, fmt, meta, quality)
     if "compression" in options and tmp.stat().st_size > 18 + im.width * im.height * len(im.getbands()) + 26:
         im.save(tmp, format=fmt)  # run-length coding grew a TGA (grain): stored plain (header, pixels, 2.0 footer)
     if fmt == "JPEG" and meta.aspect:
