@@ -272,9 +272,16 @@ def test_an_iso_gain_map_in_a_heic_or_avif_is_kept_in_a_jpeg_output(tmp_path: Pa
     assert np.abs(pic.pixels.astype(int) - PICTURE).mean() < 3  # the picture still the primary one
     big = Picture(np.repeat(np.repeat(pic.pixels, 2, 0), 2, 1), exif=pic.exif, gain_map=pic.gain_map)
     assert write_image(tmp_path / "out.jpg", big) == []
-    first, second, _ = parts(tmp_path / "out.jpg")
+    first, second, entries = parts(tmp_path / "out.jpg")
     assert second.size == (32, 24) and [d for m, d in second.applist if m == "APP2"] == [gainmap.ISO_URN + TMAP[1:]]
     assert gainmap.ISO_URN + TMAP[1:5] in [d for m, d in first.applist if m == "APP2"]
+    # the Ultra HDR XMP too, as libultrahdr writes both (a reader of the XMP alone shows it as HDR): the same numbers
+    made = gainmap._iso_from_xmp(second.info["xmp"])
+    assert made is not None and len(made) == len(TMAP)
+    want, got = (struct.unpack(">IIIIiIiIIIiIiI", d[6:]) for d in (TMAP, made))
+    assert [n / d for n, d in zip(got[::2], got[1::2], strict=True)] == pytest.approx(
+        [n / d for n, d in zip(want[::2], want[1::2], strict=True)], rel=1e-5)
+    assert f'Item:Semantic="GainMap" Item:Mime="image/jpeg" Item:Length="{entries[1]["Size"]}"'.encode() in first.info["xmp"]
     back = read_image(tmp_path / "out.jpg")
     assert back.gain_map is not None and back.gain_map.iso == pic.gain_map.iso
     assert write_image(tmp_path / "out.png", pic) == [

@@ -32,7 +32,7 @@ from PIL import Image
 
 from classsr_cli.io import heifbox
 
-__all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "apple_headroom", "heif_with", "in_heif", "jpeg_with", "primary_xmp",
+__all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "apple_headroom", "described", "heif_with", "in_heif", "jpeg_with", "primary_xmp",
            "read", "read_apple", "read_iso", "tone_map_data", "ultra_hdr"]
 
 #: ISO 21496-1's APP2 segments start with this name.
@@ -419,6 +419,32 @@ def _iso_from_xmp(xmp: bytes) -> bytes | None:
     except (struct.error, OverflowError, ValueError):  # (out of the fractions' range, negative headroom, NaN)
         return None
     return data if _iso_valid(data) else None
+
+
+def described(gain: GainMap) -> GainMap:
+    """``gain`` with an Ultra HDR XMP (``hdrgm``) made from its ISO 21496-1 metadata where it has none (a HEIC's or
+    AVIF's ``tmap`` item), as libultrahdr writes both: readers that know only the XMP (Android 14, older Chrome) show
+    the JPEG as HDR too. Left as it is where the metadata is not of an SDR picture (its alternate headroom above the
+    base's) or not one a reader takes."""
+    data = tone_map_data(gain) if gain.xmp is None and gain.apple_headroom is None else None
+    if data is None or struct.unpack_from(">H", data, 1)[0]:
+        return gain
+    channels = 3 if data[5] & 0x80 else 1
+    bn, bd, an, ad = struct.unpack_from(">IIII", data, 6)
+    base, alternate = bn / bd, an / ad
+    if alternate <= base:
+        return gain
+    values = [struct.unpack_from(">iIiIIIiIiI", data, 22 + 40 * c) for c in range(channels)]
+    names = ("GainMapMin", "GainMapMax", "Gamma", "OffsetSDR", "OffsetHDR")
+    per = {name: [f"{v[2 * k] / v[2 * k + 1]:.6g}" for v in values] for k, name in enumerate(names)}
+    attributes = "".join(f' hdrgm:{k}="{v[0]}"' for k, v in per.items() if len(set(v)) == 1)
+    elements = "".join(f"<hdrgm:{k}><rdf:Seq>{''.join(f'<rdf:li>{x}</rdf:li>' for x in v)}</rdf:Seq></hdrgm:{k}>"
+                       for k, v in per.items() if len(set(v)) > 1)  # fmt: skip
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           f'<rdf:Description xmlns:hdrgm="{_HDRGM}" hdrgm:Version="1.0"{attributes} hdrgm:HDRCapacityMin="{base:.6g}" '
+           f'hdrgm:HDRCapacityMax="{alternate:.6g}" hdrgm:BaseRenditionIsHDR="False">{elements}</rdf:Description>'
+           "</rdf:RDF></x:xmpmeta>")  # fmt: skip
+    return replace(gain, xmp=xmp.encode())
 
 
 def _iso_valid(data: bytes) -> bool:

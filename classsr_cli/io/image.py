@@ -2789,6 +2789,8 @@ def _gain_map_jpeg(tmp: Path, im: Image.Image, options: dict[str, object], gain:
     xmp = options.pop("xmp", None)
     if gain.apple_headroom is not None:  # an iPhone's: made Ultra HDR's, the picture's XMP describing it
         gain, xmp = gainmap.ultra_hdr(gain), gainmap.with_directory(xmp)  # type: ignore[arg-type]
+    elif gain.xmp is None and (gain := gainmap.described(gain)).xmp:  # an ISO one's XMP too, as libultrahdr writes
+        xmp = gainmap.with_directory(xmp)  # type: ignore[arg-type]
     arr = gain.pixels[..., 0] if gain.pixels.shape[2] == 1 else gain.pixels
     second = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr)).save(second, format="JPEG", quality=options["quality"],
