@@ -302,6 +302,33 @@ def test_an_iso_gain_map_in_a_heic_or_avif_is_kept_in_a_jpeg_output(tmp_path: Pa
         assert got.gain_map is not None and got.gain_map.iso == pic.gain_map.iso and got.gain_map.apple_headroom is None
 
 
+def test_an_iso_gain_map_stored_in_tiles_is_read_whole(tmp_path: Path) -> None:
+    """A gain map stored as a grid of tiles (a ``grid`` item, hidden, as a large photo's may be: libheif writes a
+    picture above its tile size so), its ``tmap`` item derived from the picture (a grid too) and it: read whole."""
+    import pillow_heif
+
+    from classsr_cli.io import bmff, heifbox
+
+    ramp = np.tile((np.arange(64) * 4).astype(np.uint8), (48, 1))
+    heif = pillow_heif.from_bytes(mode="RGB", size=(128, 96), data=np.repeat(np.repeat(PICTURE, 2, 0), 2, 1).tobytes())
+    heif.add_frombytes(mode="L", size=(64, 48), data=ramp.tobytes())
+    coded = io.BytesIO()
+    heif.save(coded, quality=95, tile_size=32)  # (both pictures grids of 32x32 tiles)
+    data = coded.getvalue()
+    meta, start, end, _ = heifbox._primary_image(data, coded=False)
+    grid = max(i for i, kind in map(heifbox._infe, meta.infe) if kind == b"grid")
+    assert grid != meta.primary
+    t = heifbox._new_item(meta)
+    meta.infe = [b[:11] + bytes([b[11] | 1]) + b[12:] if heifbox._infe(b)[0] == grid else b for b in meta.infe]  # hidden
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", t, 0) + b"tmap\x00", 2))
+    meta.references.append((b"dimg", t, (meta.primary, grid)))
+    meta.locations.append(heifbox._Item(t, 0, 0, 0, [(0, 0, len(TMAP))]))
+    (tmp_path / "tiled.heic").write_bytes(heifbox._written(data, meta, start, end, TMAP))
+    pic = read_image(tmp_path / "tiled.heic")
+    assert pic.notes == [] and pic.pixels.shape == (96, 128, 3) and pic.gain_map is not None
+    assert pic.gain_map.pixels.shape == (48, 64, 1) and np.abs(pic.gain_map.pixels[..., 0].astype(int) - ramp).mean() < 2
+
+
 #: A ``tmap`` item's own properties as an HDR AVIF gives its HDR rendition: BT.2020 primaries, PQ, its light levels.
 ALTERNATE = (b"\x00\x00\x00\x13colrnclx\x00\x09\x00\x10\x00\x09\x80", b"\x00\x00\x00\x0cclli\x03\xe8\x01\x90")
 
