@@ -377,6 +377,27 @@ def test_an_iso_gain_map_is_kept_in_a_heic_or_avif_output_as_libavif_lays_one_ou
             im.load()
 
 
+def test_an_hdr_pictures_gain_map_stays_with_it_in_heic_and_is_not_kept_where_the_picture_is_tone_mapped(
+    tmp_path: Path,
+) -> None:
+    """An HDR (PQ) picture with an ISO 21496-1 gain map (an HDR AVIF's, which gives its SDR rendition): a HEIC output
+    keeps both, the picture tagged PQ; a JPEG output, whose picture is tone-mapped to SDR, no longer matches the gain
+    map: it is not kept (it would have been written behind the SDR picture, read as the HDR one's), and said."""
+    from classsr_cli.io.image import Nclx
+
+    gain = gainmap.GainMap(GAIN[..., None], None, (gainmap.ISO_URN + TMAP[1:],), (), (64, 48))
+    hdr = Picture(PICTURE.astype(np.uint16) * 257, nclx=Nclx(9, 16, 9, True), gain_map=gain, depth=10)
+    assert write_image(tmp_path / "hdr.heic", hdr) == []
+    back = read_image(tmp_path / "hdr.heic")
+    assert back.nclx is not None and back.nclx.transfer == 16 and back.gain_map is not None
+    said = write_image(tmp_path / "sdr.jpg", back)
+    assert "the HDR gain map is not kept: it was made for the HDR picture, tone-mapped here; a HEIC or AVIF output " \
+           "keeps both" in said and any("tone-mapped to SDR" in n for n in said)  # fmt: skip
+    assert read_image(tmp_path / "sdr.jpg").gain_map is None
+    rows = write_image_rows(tmp_path / "rows.jpg", (48, 64), 3, np.uint16, [back.pixels], meta=back.carried())
+    assert rows == said and read_image(tmp_path / "rows.jpg").gain_map is None
+
+
 def test_an_ultra_hdr_jpegs_gain_map_goes_into_a_heic_or_avif_by_its_iso_metadata_else_its_xmp(tmp_path: Path) -> None:
     """An Ultra HDR JPEG's ISO 21496-1 segment becomes a HEIC output's ``tmap`` item (a version byte before it); where
     it has none, or one libavif would refuse (a gamma of 0: the AVIF would not open), its XMP is made that metadata as

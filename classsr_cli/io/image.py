@@ -1038,6 +1038,19 @@ def _sdr_of(fmt: str, meta: Meta, deep: bool = False) -> Nclx | None:
     return nclx if needs(nclx.primaries, nclx.transfer) else None
 
 
+def _without_hdr_gain(out: Meta, coded: Nclx | None) -> tuple[Meta, list[str]]:
+    """``out`` (an output's :class:`Meta`) without its HDR gain map where its HDR picture is tone-mapped to SDR
+    (``coded``: :func:`_sdr_of`), which the gain map, made for the HDR picture (an HDR AVIF's that gives its SDR
+    rendition), no longer describes; and the note that says so."""
+    from classsr_cli.io.sdr import HLG, PQ
+
+    if out.gain_map is None or coded is None or coded.transfer not in (PQ, HLG):
+        return out, []
+    return replace(out, gain_map=None), [
+        "the HDR gain map is not kept: it was made for the HDR picture, tone-mapped here; a HEIC or AVIF output keeps "
+        "both"]
+
+
 def _sdr_notes(fmt: str, nclx: Nclx) -> list[str]:
     """What :func:`_sdr_of` does to a ``fmt`` output, said."""
     hdr, wide = _HDR_TRANSFERS.get(nclx.transfer), _PRIMARIES.get(nclx.primaries)
@@ -1996,8 +2009,8 @@ def write_image(
 
         pixels = to_sdr(pixels, coded.primaries, coded.transfer, coded.peak)
         notes.extend(_sdr_notes(fmt, coded))
-    meta = carried.for_output(fmt, pixels.shape[1], pixels.shape[0])
-    notes.extend(_format_notes(fmt, pixels.dtype, carried, meta, deep))
+    meta, dropped = _without_hdr_gain(carried.for_output(fmt, pixels.shape[1], pixels.shape[0]), coded)
+    notes.extend(_format_notes(fmt, pixels.dtype, carried, meta, deep) + dropped)
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS and not deep:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -2964,13 +2977,12 @@ def write_image_rows(
     height, width = size
     dtype = np.dtype(dtype)
     notes: list[str] = []
-    carried = (meta or Meta()).for_output(fmt, width, height)
     deep = _deep_avif(fmt, dtype, meta or Meta())
-    notes.extend(_format_notes(fmt, dtype, meta or Meta(), carried, deep))
-
-    linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
     coded = _sdr_of(fmt, meta or Meta(), deep)  # HDR or wide gamut the format cannot say: shown as SDR sRGB
-    notes.extend(_sdr_notes(fmt, coded) if coded is not None else [])
+    notes.extend(_sdr_notes(fmt, coded) if coded is not None else [])  # (in write_image's order)
+    carried, dropped = _without_hdr_gain((meta or Meta()).for_output(fmt, width, height), coded)
+    notes.extend(_format_notes(fmt, dtype, meta or Meta(), carried, deep) + dropped)
+    linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 
     def checked() -> Iterator[np.ndarray]:
         from classsr_cli.io.sdr import to_sdr
