@@ -530,10 +530,10 @@ def with_directory(xmp: bytes | None) -> bytes:
 
 def heif_with(heif: bytes, gain: GainMap, fmt: str, **options: Any) -> bytes:
     """The HEIC or AVIF (``fmt``: ``HEIF``, ``AVIF``) ``heif`` with the gain map ``gain``, coded by libheif or libavif
-    (Pillow's) with the encoder's ``options`` (``quality``, ``speed``, ``enc_params``: the picture's), as it came: an iPhone's as its auxiliary image (:data:`APPLE_AUX`, a HEIC's alone:
-    :func:`~classsr_cli.io.heifbox.add_auxiliary`), an ISO 21496-1 one as a ``tmap`` item and its gain map image
-    (:func:`~classsr_cli.io.heifbox.add_tone_map`), tagged as libavif tags a gain map (no colour primaries or transfer:
-    its values are gains, not colours)."""
+    (Pillow's) with the encoder's ``options`` (``quality``, ``speed``, ``enc_params``: the picture's), as it came: an
+    iPhone's as its auxiliary image (:data:`APPLE_AUX`; into a HEIC alone: :func:`~classsr_cli.io.heifbox.add_auxiliary`),
+    any other as an ISO 21496-1 ``tmap`` item and its gain map image (:func:`~classsr_cli.io.heifbox.add_tone_map`),
+    tagged as libavif tags a gain map (no colour primaries or transfer: its values are gains, not colours)."""
     from classsr_cli.io import bmff
 
     arr = np.ascontiguousarray(gain.pixels[..., 0] if gain.pixels.shape[2] == 1 else gain.pixels)
