@@ -223,25 +223,29 @@ def _new_item(meta: _Meta) -> int:
     return new
 
 
-def _add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
-    """:func:`add_auxiliary`, unguarded."""
-    meta, start, end, _ = _primary_image(heif, coded=False)
-    other, _, _, coded = _primary_image(aux)
+def _moved_image(meta: _Meta, image: bytes, *more: bytes) -> tuple[int, bytes]:
+    """``image``'s primary coded image (a HEIF file of one, such as pillow_heif or Pillow writes) made a hidden item of
+    ``meta`` (as cameras write a gain map): its item information, its properties and then ``more`` (essential), and a
+    location for its data, which the caller puts at the end (:func:`_written`). Its new ID, and its data."""
+    other, _, _, coded = _primary_image(image)
     kind = next((t for i, t in map(_infe, other.infe) if i == other.primary), b"hvc1")
     new = _new_item(meta)
-    # its properties: the aux file's primary's, then auxC
-    props = dict(other.associations).get(other.primary, [])
+    props = [(essential, i) for essential, i in dict(other.associations).get(other.primary, []) if 0 < i <= len(other.ipco)]
     first = len(meta.ipco) + 1
-    meta.ipco += [other.ipco[i - 1] for _, i in props if 0 < i <= len(other.ipco)]
-    meta.ipco.append(bmff.full_box(b"auxC", aux_type + b"\x00"))
-    kept = [(essential, i) for essential, i in props if 0 < i <= len(other.ipco)]
-    meta.associations.append((new, [(essential, first + k) for k, (essential, _) in enumerate(kept)]
-                              + [(True, len(meta.ipco))]))  # fmt: skip
-    # hidden (flags 1), as an iPhone writes its gain map
-    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00", 2, 1))
-    meta.references.append((b"auxl", new, (meta.primary,)))
-    # its data: a mdat of its own at the end (:func:`_written`)
+    meta.ipco += [other.ipco[i - 1] for _, i in props] + list(more)
+    meta.associations.append((new, [(essential, first + k) for k, (essential, _) in enumerate(props)]
+                              + [(True, first + len(props) + k) for k in range(len(more))]))  # fmt: skip
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00", 2, 1))  # (flags 1: hidden)
     meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(coded))]))
+    return new, coded
+
+
+def _add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
+    """:func:`add_auxiliary`, unguarded: ``aux``'s image with an ``auxC`` naming its type, referring (``auxl``) to the
+    primary picture."""
+    meta, start, end, _ = _primary_image(heif, coded=False)
+    new, coded = _moved_image(meta, aux, bmff.full_box(b"auxC", aux_type + b"\x00"))
+    meta.references.append((b"auxl", new, (meta.primary,)))
     return _written(heif, meta, start, end, coded)
 
 
@@ -313,21 +317,14 @@ def add_tone_map(heif: bytes, gain: bytes, data: bytes, properties: tuple[bytes,
 
 def _add_tone_map(heif: bytes, gain: bytes, data: bytes, properties: tuple[bytes, ...]) -> bytes:
     meta, start, end, _ = _primary_image(heif, coded=False)
-    other, _, _, coded = _primary_image(gain)
-    kind = next((t for i, t in map(_infe, other.infe) if i == other.primary), b"hvc1")
-    image = _new_item(meta)
+    image, coded = _moved_image(meta, gain)
     tmap = image + 1
-    props = [(essential, i) for essential, i in dict(other.associations).get(other.primary, []) if 0 < i <= len(other.ipco)]
-    first = len(meta.ipco) + 1
-    meta.ipco += [other.ipco[i - 1] for _, i in props]
-    meta.associations.append((image, [(essential, first + k) for k, (essential, _) in enumerate(props)]))
     own = [*primary_properties(heif, (b"ispe",))[:1], *properties]  # (the picture's size: a grid's too)
     meta.associations.append((tmap, [(False, len(meta.ipco) + 1 + k) for k in range(len(own))]))
     meta.ipco += own
-    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", image, 0) + kind + b"\x00", 2, 1))  # (hidden)
     meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", tmap, 0) + b"tmap\x00", 2))
     meta.references.append((b"dimg", tmap, (meta.primary, image)))
-    meta.locations += [_Item(image, 0, 0, 0, [(0, 0, len(coded))]), _Item(tmap, 0, 0, 0, [(0, 0, len(data))])]
+    meta.locations.append(_Item(tmap, 0, 0, 0, [(0, 0, len(data))]))
     at = next((k for k, (kind, _) in enumerate(meta.boxes) if kind == b"grpl"), None)
     groups = b"" if at is None else meta.boxes[at][1][8:]
     taken = [_uint(groups, a + 12, 4) for _, a, _ in _children(groups, 0, len(groups))]
