@@ -69,10 +69,13 @@ def scale_tag(scale: float) -> str:
 
 def default_output_name(src: Path, scale: float, tag: str | None = None, suffix: str | None = None) -> str:
     """``{stem}_x{scale}{suffix}``, or ``tag`` (``w3000``, an output size's) in place of ``x{scale}``; ``suffix``
-    (``--format``) in place of the input's."""
+    (``--format``) in place of the input's. A Motion Photo's name keeps its ``.MP`` last (``PXL_1.MP.jpg``:
+    ``PXL_1_x4.MP.jpg``), which its readers may ask of it (Motion Photo format 1.0, "Filename Pattern")."""
+    from classsr_cli.io.files import MOTION_STEM
     from classsr_cli.io.image import output_suffix
 
-    return f"{src.stem}_{tag or scale_tag(scale)}{suffix or output_suffix(src.suffix)}"
+    stem, mp = src.stem, MOTION_STEM if src.stem.endswith(MOTION_STEM) and src.stem != MOTION_STEM else ""
+    return f"{stem.removesuffix(mp) if mp else stem}_{tag or scale_tag(scale)}{mp}{suffix or output_suffix(src.suffix)}"
 
 
 def classmap_path(output: Path) -> Path:

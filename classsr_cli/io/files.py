@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "natural_key", "unread_advice", "unread_kinds",
+__all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "natural_key", "unread_advice", "unread_kinds",
            "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
@@ -66,6 +66,8 @@ def unread_kinds(paths: Sequence[Path]) -> str:
 
 
 _CLASSMAP_TAG = "_classmap"
+#: The end of a Motion Photo's stem (Pixel's ``PXL_1.MP.jpg``), kept last in its outputs' names.
+MOTION_STEM = ".MP"
 _SCALE_TAG = re.compile(r"(.+)_(?:x\d+(?:\.\d+)?|[wh]\d+|\d+x\d+)")
 
 
@@ -75,15 +77,17 @@ def is_own_output(path: Path) -> bool:
     it was made from (that stem without the tag) is beside it.
 
     ``photo_x4.png``, ``photo_x2.5.jpg``, ``photo_w3000.jpg``, ``photo_x4_classmap.png`` and ``out_classmap.png``
-    next to ``photo.png`` (or ``out.png``) are; ``photo_x4.png`` alone is not.
+    next to ``photo.png`` (or ``out.png``) are, and ``PXL_1_x4.MP.jpg`` next to ``PXL_1.MP.jpg`` (a Motion Photo's,
+    :func:`classsr_cli.plan.default_output_name`); ``photo_x4.png`` alone is not.
     """
     stem, bases = path.stem, []
     if stem.endswith(_CLASSMAP_TAG) and len(stem) > len(_CLASSMAP_TAG):
         stem = stem.removesuffix(_CLASSMAP_TAG)
         bases.append(stem)
-    m = _SCALE_TAG.fullmatch(stem)
+    mp = MOTION_STEM if stem.endswith(MOTION_STEM) and stem != MOTION_STEM else ""  # (PXL_1_x4.MP.jpg: PXL_1.MP.jpg's)
+    m = _SCALE_TAG.fullmatch(stem.removesuffix(mp) if mp else stem)
     if m:
-        bases.append(m.group(1))
+        bases.append(m.group(1) + mp)
     suffixes = {*IMAGE_SUFFIXES, *(s.upper() for s in IMAGE_SUFFIXES)}
     return any(path.with_name(base + suffix).is_file() for base in bases for suffix in suffixes)
 

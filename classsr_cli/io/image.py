@@ -61,7 +61,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
-from classsr_cli.io import bmff, dds, gainmap, pnm
+from classsr_cli.io import bmff, dds, gainmap, motion, pnm
 from classsr_cli.io.dds import Texture
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
@@ -274,6 +274,7 @@ class Meta:
     gamma: PngGamma | None = None  # a PNG's gAMA and cHRM, which a PNG output keeps
     iptc: bytes | None = None  # a JPEG's or TIFF's IPTC record (IPTC-IIM), which JPEG and TIFF outputs keep
     comments: tuple[bytes, ...] = ()  # a JPEG's or GIF's comments, which JPEG (COM) and PNG (Comment text, one) outputs keep
+    motion: bytes | None = None  # a Motion Photo's video (io.motion), which a JPEG output keeps behind the picture
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -290,9 +291,10 @@ class Meta:
         if self.made_by and fmt == "PNG":  # this run's record replaces a carried one (an output upscaled again)
             text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
                     PngText("Software", f"classsr {__version__}"), PngText("classsr", self.made_by))  # fmt: skip
+        video = self.motion if fmt in motion.FORMATS else None
         return Meta(
             icc=self.icc, exif=_for_format(fmt, _exif_for_output(self.exif, width, height)),
-            xmp=_xmp_for_output(self.xmp, width, height),
+            xmp=motion.xmp_for(_xmp_for_output(self.xmp, width, height), video is not None), motion=video,
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
             made_by=self.made_by if fmt in ("JPEG", *_LINEAR_FORMATS) else None,
             nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG", "AVIF") or (fmt in _LINEAR_FORMATS and not self.icc)
@@ -398,12 +400,13 @@ class Picture:
     gamma: PngGamma | None = None
     iptc: bytes | None = None
     comments: tuple[bytes, ...] = ()
+    motion: bytes | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
                     self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma,
-                    self.iptc, self.comments)
+                    self.iptc, self.comments, self.motion)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -415,7 +418,7 @@ class Picture:
         linear = self.linear and replace(self.linear, attributes=exr.looks(self.linear.attributes),
                                          lines=radiance.looks(self.linear.lines))  # fmt: skip
         return replace(self, exif=None, xmp=panorama_only(self.xmp), iptc=None, text=(), comments=(), made_by=None,
-                       linear=linear)  # fmt: skip
+                       linear=linear, motion=None)  # fmt: skip
 
     @property
     def height(self) -> int:
@@ -686,6 +689,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     if gain is not None:
         gain = gain.turned(_orient(gain.pixels, orientation))
         gain = replace(gain, of_size=(colour.shape[1], colour.shape[0]))
+    more = _more_meta(path, im, fmt)
     return Picture(
         pixels=np.ascontiguousarray(colour),
         alpha=_kept_alpha(alpha),
@@ -696,7 +700,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         notes=notes,
         gain_map=gain,
         texture=texture,
-        **{**_more_meta(path, im, fmt), **({"nclx": coded} if coded else {}),
+        motion=motion.read(path, more.get("xmp")) if fmt in ("JPEG", "MPO", "HEIF", "AVIF") else None,
+        **{**more, **({"nclx": coded} if coded else {}),
            **({"depth": deep} if fmt == "AVIF" and deep > 8 else {})},
     )
 
@@ -1021,7 +1026,8 @@ def _format_notes(fmt: str, dtype: np.dtype[Any], source: Meta, out: Meta, deep:
     """What a ``fmt`` output of ``dtype`` pixels does not hold of what its picture carries (``source``:
     :meth:`Picture.carried`; ``out``: that brought to the output, :meth:`Meta.for_output`; ``deep``: an AVIF of 10
     bits, :func:`_deep_avif`): the notes :func:`write_image` and :func:`write_image_rows` give alike."""
-    return (_depth_notes(fmt, dtype, out, deep) + _gain_notes(fmt, source.gain_map) + _linear_notes(fmt, source)
+    return (_depth_notes(fmt, dtype, out, deep) + _gain_notes(fmt, source.gain_map) + _motion_notes(fmt, source)
+            + _linear_notes(fmt, source)
             + _profile_notes(fmt, source.icc) + _gamma_notes(fmt, source) + _texture_notes(fmt, source.texture)
             + _xmp_notes(fmt, out) + _exif_notes(fmt, source) + _iptc_notes(fmt, source) + _comment_notes(fmt, source))
 
@@ -1036,6 +1042,14 @@ def _sdr_of(fmt: str, meta: Meta, deep: bool = False) -> Nclx | None:
     if nclx is None or meta.icc or deep or fmt in ("HEIF", "JXL", "PNG") or fmt in _LINEAR_FORMATS:
         return None
     return nclx if needs(nclx.primaries, nclx.transfer) else None
+
+
+def _motion_notes(fmt: str, source: Meta) -> list[str]:
+    """What a ``fmt`` output does with a Motion Photo's video (:mod:`classsr_cli.io.motion`), where it does not keep it."""
+    if source.motion is None or fmt in motion.FORMATS:
+        return []
+    return [f"{fmt} output: the Motion Photo's video is not kept, only a JPEG output keeps it (as it came, behind the "
+            "upscaled picture)"]
 
 
 def _without_hdr_gain(out: Meta, coded: Nclx | None) -> tuple[Meta, list[str]]:
@@ -2021,12 +2035,12 @@ def write_image(
     elif fmt == "TIFF":
         _atomic_write(path, lambda tmp: _tiff_writer(tmp, pixels, alpha, meta), overwrite)
     elif fmt == "HEIF":
-        _atomic_write(path, lambda tmp: _heif_writer(tmp, pixels, alpha, meta, quality), overwrite)
+        _atomic_write(path, lambda tmp: _heif_writer(tmp, pixels, alpha, meta, quality), overwrite, meta.motion)
     elif deep:
         deep16 = np.concatenate([a if a.dtype == np.uint16 else a.astype(np.uint16) * 257  # (alpha last, as Pillow's)
                                  for a in (pixels, *(() if alpha is None else (alpha[..., None],)))], axis=2)
         _atomic_write(path, lambda tmp: _avif_writer(tmp, deep16.shape[:2], deep16.shape[2], _row_chunks(deep16), meta,
-                                                     quality), overwrite)  # fmt: skip
+                                                     quality), overwrite, meta.motion)  # fmt: skip
     elif fmt == "JXL":
         arr = pixels if alpha is None else np.concatenate([pixels, alpha[..., None]], axis=2)
         size, c = arr.shape[:2], arr.shape[2]
@@ -2051,7 +2065,7 @@ def write_image(
         _atomic_write(path, lambda tmp: _pam_writer(tmp, arr.shape[:2], arr.shape[2], arr.dtype, _row_chunks(arr)),
                       overwrite)  # fmt: skip
     else:
-        _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite)
+        _atomic_write(path, lambda tmp: _pil_write(tmp, fmt, pixels, alpha, meta, quality), overwrite, meta.motion)
     return notes
 
 
@@ -2917,8 +2931,9 @@ def _tiff_writer(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: 
         _tiff_add_exif(tmp, meta.exif)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) -> None:
-    """Run ``write(tmp)`` on a fresh temporary file beside ``path``, then move it into place."""
+def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool, tail: bytes | None = None) -> None:
+    """Run ``write(tmp)`` on a fresh temporary file beside ``path``, ``tail`` (a Motion Photo's video) appended, then
+    move it into place."""
     if not overwrite and path.exists():
         raise OutputExistsError(f"{path}: {ALREADY_EXISTS}")
     try:
@@ -2929,6 +2944,9 @@ def _atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool) ->
         raise OutputError.of(path, e) from None
     try:
         write(tmp)
+        if tail:
+            with tmp.open("ab") as f:
+                f.write(tail)
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -3015,10 +3033,11 @@ def write_image_rows(
         _atomic_write(path, lambda tmp: _pam_writer(tmp, size, channels, dtype, checked()), overwrite)
     elif deep:
         deep16 = (b if b.dtype == np.uint16 else b.astype(np.uint16) * 257 for b in checked())
-        _atomic_write(path, lambda tmp: _avif_writer(tmp, size, channels, deep16, carried, quality), overwrite)
+        _atomic_write(path, lambda tmp: _avif_writer(tmp, size, channels, deep16, carried, quality), overwrite,
+                      carried.motion)
     else:
         _atomic_write(path, lambda tmp: _mapped_writer(tmp, fmt, size, channels, dtype, checked(), carried, quality),
-                      overwrite)  # fmt: skip
+                      overwrite, carried.motion)  # fmt: skip
     return notes
 
 

@@ -1,0 +1,108 @@
+"""Motion Photos (Google's Motion Photo format 1.0: what Pixel and other Android phones save with a few seconds of
+video, and version 1's "MicroVideo"): a picture with a short MP4 appended, which its XMP describes (the Camera
+namespace's ``MotionPhoto``, the Container directory's items, each secondary one's ``Length``).
+
+The video is read as media3 (Android's own player library) finds it, from the end of the file back, and checked to
+start as an MP4 does (or as one in an ``mpvd`` box, as a HEIC holds it); it is carried as it came (the still is
+upscaled, the video is not) and appended again behind a JPEG output, whose XMP then gives the picture no padding (it
+ends where the next item starts). A HEIC or AVIF output does not take it: appended as a JPEG holds it, libheif and
+libavif (pillow-heif's, Pillow's) no longer open the file. An output that does not keep the video (another format;
+none found) is said not to be a Motion Photo in its XMP (``MotionPhoto`` 0, as the format asks of an editor that
+drops the video), so a reader does not look for one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from xml.parsers import expat
+
+__all__ = ["FORMATS", "read", "xmp_for"]
+
+#: The output formats (Pillow's names) a Motion Photo's video is appended to.
+FORMATS = ("JPEG",)
+_CAMERA = "http://ns.google.com/photos/1.0/camera/"
+_ITEM = "http://ns.google.com/photos/1.0/container/item/"
+#: The containers of the video item (MP4; a QuickTime one as media3 also takes).
+_VIDEO = ("video/mp4", "video/quicktime")
+#: The flags that say a file is a Motion Photo (version 1's too), as attributes or elements, set.
+_ON = re.compile(rb'(:(?:MotionPhoto|MicroVideo)\s*=\s*["\'])1(["\'])|(:(?:MotionPhoto|MicroVideo)>\s*)1(\s*<)')
+_PRIMARY = re.compile(rb'<[\w.-]+:Item\b[^>]*?Semantic="Primary"[^>]*>')
+_PADDING = re.compile(rb'(\bItem:Padding\s*=\s*["\'])\d+(["\'])')
+
+
+def _described(xmp: bytes) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The Camera namespace's properties of ``xmp`` (as attributes or elements) and its Container directory's items,
+    in order (each item's attributes in the Item namespace: ``Mime``, ``Semantic``, ``Length``, ``Padding``)."""
+    camera: dict[str, str] = {}
+    items: list[dict[str, str]] = []
+    open_: list[str | None] = []
+    text: list[str] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        item: dict[str, str] = {}
+        for key, value in attrs.items():
+            space, _, local = key.rpartition(" ")
+            if space == _CAMERA:
+                camera[local] = value
+            elif space == _ITEM:
+                item[local] = value
+        if item:
+            items.append(item)
+        space, _, local = name.rpartition(" ")
+        open_.append(local if space == _CAMERA else None)
+        text.clear()
+
+    def end(name: str) -> None:
+        prop, value = open_.pop(), "".join(text).strip()
+        if prop is not None and value:
+            camera[prop] = value
+        text.clear()
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.CharacterDataHandler = text.append
+    parser.Parse(xmp, True)
+    return camera, items
+
+
+def read(path: Path, xmp: bytes | None) -> bytes | None:
+    """The video of the Motion Photo ``path`` (its XMP ``xmp``): the last video item of its Container directory,
+    found from the end of the file back by the secondary items' lengths, or version 1's last ``MicroVideoOffset``
+    bytes; ``None`` where the XMP says none, or what it points at does not start as an MP4 (a ``ftyp`` box)."""
+    if not xmp or not _ON.search(xmp):
+        return None
+    try:
+        camera, items = _described(xmp)
+        size = path.stat().st_size
+        span = None
+        if camera.get("MotionPhoto") == "1":
+            end = size
+            for item in reversed(items[1:]):  # (the first is the picture, with its padding)
+                length = int(item.get("Length", "0") or 0)
+                if item.get("Mime") in _VIDEO and length > 0:
+                    span = (end - length, end)
+                    break
+                end -= length
+        elif camera.get("MicroVideo") == "1":
+            span = (size - int(camera.get("MicroVideoOffset", "0")), size)
+        if span is None or not 0 < span[0] < span[1] - 8:
+            return None
+        with path.open("rb") as f:
+            f.seek(span[0])
+            video = f.read(span[1] - span[0])
+    except (expat.ExpatError, ValueError, OSError):
+        return None
+    if video[4:8] == b"mpvd" and int.from_bytes(video[:4], "big") == len(video):  # (a HEIC's: the MP4 in a box)
+        video = video[8:]
+    return video if video[4:8] == b"ftyp" else None
+
+
+def xmp_for(xmp: bytes | None, video: bool) -> bytes | None:
+    """A picture's XMP for an output that keeps its Motion Photo's video behind it (``video``: the picture given no
+    padding before the next item) or does not (said not to be a Motion Photo)."""
+    if not xmp or not _ON.search(xmp):
+        return xmp
+    if video:
+        return _PRIMARY.sub(lambda m: _PADDING.sub(rb"\g<1>0\g<2>", m.group(0)), xmp)
+    return _ON.sub(lambda m: m.group(1) + b"0" + m.group(2) if m.group(1) else m.group(3) + b"0" + m.group(4), xmp)

@@ -1,0 +1,151 @@
+"""classsr_cli.io.motion: a Motion Photo's video (Pixel's and other Android phones' photos) carried behind a JPEG output,
+found where the format's readers find it; other outputs, and a video that is not there, said not to be a Motion
+Photo."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from classsr_cli.io import gainmap
+from classsr_cli.io.image import Picture, read_image, write_image, write_image_rows
+
+_Y, _X = np.mgrid[0:48, 0:64]
+PICTURE = np.stack([_X * 4, _Y * 5, (_X + _Y) * 2], -1).astype(np.uint8)
+
+#: A Motion Photo's XMP as a Pixel writes it: the Camera flags and the Container directory (the picture with some
+#: padding after it, then the video, whose length the caller gives).
+XMP = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+       '<rdf:Description xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" '
+       'xmlns:Container="http://ns.google.com/photos/1.0/container/" '
+       'xmlns:Item="http://ns.google.com/photos/1.0/container/item/" GCamera:MotionPhoto="1" '
+       'GCamera:MotionPhotoVersion="1" GCamera:MotionPhotoPresentationTimestampUs="500000"><Container:Directory>'
+       '<rdf:Seq><rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" Item:Semantic="Primary" '
+       'Item:Length="0" Item:Padding="{padding}"/></rdf:li>{gain}<rdf:li rdf:parseType="Resource"><Container:Item '
+       'Item:Mime="video/mp4" Item:Semantic="MotionPhoto" Item:Length="{length}" Item:Padding="0"/></rdf:li></rdf:Seq>'
+       "</Container:Directory></rdf:Description></rdf:RDF></x:xmpmeta>")  # fmt: skip
+GAIN_ITEM = ('<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" Item:Semantic="GainMap" '
+             'Item:Length="{length}"/></rdf:li>')  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real MP4 of a few frames, by the bundled ffmpeg."""
+    from classsr_cli.io.video import ffmpeg_exe
+
+    out = tmp_path_factory.mktemp("motion") / "clip.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=0.5",
+                    "-c:v", "mpeg4", "-y", str(out)], check=True)  # fmt: skip
+    return out.read_bytes()
+
+
+def motion_photo(path: Path, clip: bytes, *, padding: int = 7, gain: bool = False) -> Path:
+    """A Motion Photo JPEG: the picture (with an Ultra HDR gain map behind it where ``gain``), ``padding`` bytes, the
+    clip, the XMP saying so."""
+    second = b""
+    if gain:
+        buf = io.BytesIO()
+        Image.fromarray(PICTURE[::4, ::4, 0].copy()).save(buf, format="JPEG")
+        second = buf.getvalue()
+    items = GAIN_ITEM.format(length=len(second)) if gain else ""
+    xmp = XMP.format(padding=padding, gain=items, length=len(clip)).encode()
+    first = io.BytesIO()
+    Image.fromarray(PICTURE).save(first, format="JPEG", quality=95, xmp=gainmap.primary_xmp(xmp, len(second)) if gain else xmp)
+    picture = gainmap.jpeg_with(first.getvalue(), second) if gain else first.getvalue()
+    path.write_bytes(picture + bytes(padding) + clip)
+    return path
+
+
+def _found(data: bytes, xmp: bytes) -> bytes:
+    """The video where a reader finds it (media3's way): the directory's last item, from the end of the file."""
+    length = int(re.findall(rb'Item:Semantic="MotionPhoto" Item:Length="(\d+)"', xmp)[0])
+    return data[len(data) - length :]
+
+
+def test_a_motion_photos_video_is_kept_behind_the_upscaled_picture(tmp_path: Path, video: bytes) -> None:
+    """The video (found by the directory: the picture's padding, then the video's length from the end) is read, and
+    appended to a JPEG output as it came; the picture given no padding in the output's XMP, the video where a reader
+    finds it, the picture opening as before; written in bands too."""
+    out = "jpg"
+    src = motion_photo(tmp_path / "PXL_0001.MP.jpg", video)
+    pic = read_image(src)
+    assert pic.motion == video and pic.notes == []
+    big = Picture(np.repeat(np.repeat(pic.pixels, 2, 0), 2, 1), exif=pic.exif, xmp=pic.xmp, motion=pic.motion)
+    path = tmp_path / f"out.MP.{out}"
+    assert write_image(path, big) == []
+    data = path.read_bytes()
+    assert data.endswith(video)
+    back = read_image(path)
+    assert back.pixels.shape == (96, 128, 3) and np.abs(back.pixels.astype(int) - big.pixels).mean() < 3
+    assert back.xmp is not None and b'Item:Padding="0"' in back.xmp and b'Item:Padding="7"' not in back.xmp
+    assert _found(data, back.xmp) == video and back.motion == video
+    rows = write_image_rows(tmp_path / f"rows.MP.{out}", (96, 128), 3, np.uint8, (big.pixels[:50], big.pixels[50:]),
+                            meta=big.carried())  # fmt: skip
+    assert rows == [] and (tmp_path / f"rows.MP.{out}").read_bytes().endswith(video)
+
+
+def test_with_an_ultra_hdr_gain_map_both_are_kept_in_their_places(tmp_path: Path, video: bytes) -> None:
+    """A Motion Photo that is also Ultra HDR (Pixel's): picture, gain map (found through the MPF index, its length in
+    the directory), then the video, in a JPEG output too."""
+    pic = read_image(motion_photo(tmp_path / "hdr.MP.jpg", video, padding=0, gain=True))
+    assert pic.gain_map is not None and pic.motion == video
+    big = Picture(np.repeat(np.repeat(pic.pixels, 2, 0), 2, 1), xmp=pic.xmp, gain_map=pic.gain_map, motion=pic.motion)
+    assert write_image(tmp_path / "out.jpg", big) == []
+    data = (tmp_path / "out.jpg").read_bytes()
+    back = read_image(tmp_path / "out.jpg")
+    assert back.gain_map is not None and back.gain_map.pixels.shape[:2] == (24, 32) and back.motion == video
+    gain = int(re.findall(rb'Item:Semantic="GainMap" Item:Length="(\d+)"', back.xmp or b"")[0])
+    end = len(data) - len(video)
+    assert data[end - gain : end].startswith(b"\xff\xd8") and _found(data, back.xmp or b"") == video
+
+
+def test_outputs_without_the_video_say_they_are_no_motion_photo(tmp_path: Path, video: bytes) -> None:
+    """PNG and HEIC outputs (a HEIC with an MP4 appended would not open), one under ``--strip-metadata`` and one whose
+    video was not found (the XMP points at bytes that are not an MP4) keep no video; an XMP they keep says
+    ``MotionPhoto`` 0, as the format asks of an editor that drops it, and a note says which output keeps it. Version
+    1's ``MicroVideoOffset`` finds the video too."""
+    pic = read_image(motion_photo(tmp_path / "a.MP.jpg", video))
+    for fmt, ext in (("PNG", "png"), ("HEIF", "heic")):
+        assert write_image(tmp_path / f"out.{ext}", pic) == [
+            f"{fmt} output: the Motion Photo's video is not kept, only a JPEG output keeps it (as it came, behind the "
+            "upscaled picture)"]
+        kept = read_image(tmp_path / f"out.{ext}")
+        assert kept.xmp is not None and b'GCamera:MotionPhoto="0"' in kept.xmp and b'MotionPhoto="1"' not in kept.xmp
+        assert not (tmp_path / f"out.{ext}").read_bytes().endswith(video)
+    write_image(tmp_path / "bare.jpg", pic.stripped())
+    assert not (tmp_path / "bare.jpg").read_bytes().endswith(video) and read_image(tmp_path / "bare.jpg").motion is None
+    broken = tmp_path / "broken.MP.jpg"
+    broken.write_bytes(motion_photo(tmp_path / "b.MP.jpg", video).read_bytes()[:-len(video)] + bytes(len(video)))
+    gone = read_image(broken)
+    assert gone.motion is None and write_image(tmp_path / "gone.jpg", gone) == []
+    assert b'GCamera:MotionPhoto="0"' in (read_image(tmp_path / "gone.jpg").xmp or b"")
+    v1 = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+          '<rdf:Description xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" GCamera:MicroVideo="1" '
+          f'GCamera:MicroVideoVersion="1" GCamera:MicroVideoOffset="{len(video)}"/></rdf:RDF></x:xmpmeta>').encode()
+    first = io.BytesIO()
+    Image.fromarray(PICTURE).save(first, format="JPEG", xmp=v1)
+    (tmp_path / "MVIMG_0001.jpg").write_bytes(first.getvalue() + video)
+    old = read_image(tmp_path / "MVIMG_0001.jpg")
+    assert old.motion == video and write_image(tmp_path / "old.jpg", old) == []
+    assert (tmp_path / "old.jpg").read_bytes().endswith(video)
+
+
+def test_a_motion_photos_output_keeps_the_name_its_readers_look_for(tmp_path: Path) -> None:
+    """Beside its input, ``PXL_1.MP.jpg``'s output is ``PXL_1_x4.MP.jpg`` (readers may ignore a Motion Photo whose
+    name does not end in ``MP``), which a folder run then knows for an earlier output; other names as they were."""
+    from classsr_cli.io.files import is_own_output
+    from classsr_cli.plan import default_output_name
+
+    assert default_output_name(Path("PXL_1.MP.jpg"), 4) == "PXL_1_x4.MP.jpg"
+    assert default_output_name(Path("PXL_1.MP.jpg"), 2, suffix=".png") == "PXL_1_x2.MP.png"
+    assert default_output_name(Path("photo.jpg"), 4) == "photo_x4.jpg"
+    assert default_output_name(Path(".MP.jpg"), 4) == ".MP_x4.jpg"
+    (tmp_path / "PXL_1.MP.jpg").write_bytes(b"")
+    assert is_own_output(tmp_path / "PXL_1_x4.MP.jpg") and is_own_output(tmp_path / "PXL_1_x4.MP_classmap.png")
+    assert not is_own_output(tmp_path / "PXL_2_x4.MP.jpg")
