@@ -68,11 +68,14 @@ def _found(data: bytes, xmp: bytes) -> bytes:
     return data[len(data) - length :]
 
 
-def test_a_motion_photos_video_is_kept_behind_the_upscaled_picture(tmp_path: Path, video: bytes) -> None:
-    """The video (found by the directory: the picture's padding, then the video's length from the end) is read, and
-    appended to a JPEG output as it came; the picture given no padding in the output's XMP, the video where a reader
-    finds it, the picture opening as before; written in bands too."""
-    out = "jpg"
+@pytest.mark.parametrize(("out", "padding"), [("jpg", 0), ("heic", 8), ("avif", 8)])
+def test_a_motion_photos_video_is_kept_behind_the_upscaled_picture(
+    tmp_path: Path, video: bytes, out: str, padding: int
+) -> None:
+    """The video (the directory's last item, its length from the end of the file) is read, and appended to a JPEG
+    output as it came, or in an ``mpvd`` box to a HEIC or AVIF one (libheif and libavif still open it); the picture
+    given the padding before the video in the output's XMP (the box's header), the video where a reader finds it, the
+    picture opening as before; written in bands too."""
     src = motion_photo(tmp_path / "PXL_0001.MP.jpg", video)
     pic = read_image(src)
     assert pic.motion == video and pic.notes == []
@@ -83,8 +86,10 @@ def test_a_motion_photos_video_is_kept_behind_the_upscaled_picture(tmp_path: Pat
     assert data.endswith(video)
     back = read_image(path)
     assert back.pixels.shape == (96, 128, 3) and np.abs(back.pixels.astype(int) - big.pixels).mean() < 3
-    assert back.xmp is not None and b'Item:Padding="0"' in back.xmp and b'Item:Padding="7"' not in back.xmp
+    assert back.xmp is not None and f'Item:Padding="{padding}"'.encode() in back.xmp and b'"7"' not in back.xmp
     assert _found(data, back.xmp) == video and back.motion == video
+    if padding:  # the mpvd box: its header the padding, the video its payload, the box the file's last
+        assert data[-len(video) - 8 : -len(video)] == (len(video) + 8).to_bytes(4, "big") + b"mpvd"
     rows = write_image_rows(tmp_path / f"rows.MP.{out}", (96, 128), 3, np.uint8, (big.pixels[:50], big.pixels[50:]),
                             meta=big.carried())  # fmt: skip
     assert rows == [] and (tmp_path / f"rows.MP.{out}").read_bytes().endswith(video)
@@ -106,15 +111,14 @@ def test_with_an_ultra_hdr_gain_map_both_are_kept_in_their_places(tmp_path: Path
 
 
 def test_outputs_without_the_video_say_they_are_no_motion_photo(tmp_path: Path, video: bytes) -> None:
-    """PNG and HEIC outputs (a HEIC with an MP4 appended would not open), one under ``--strip-metadata`` and one whose
-    video was not found (the XMP points at bytes that are not an MP4) keep no video; an XMP they keep says
+    """PNG and WebP outputs, one under ``--strip-metadata`` and one whose video was not found (the XMP points at bytes that are not an MP4) keep no video; an XMP they keep says
     ``MotionPhoto`` 0, as the format asks of an editor that drops it, and a note says which output keeps it. Version
     1's ``MicroVideoOffset`` finds the video too."""
     pic = read_image(motion_photo(tmp_path / "a.MP.jpg", video))
-    for fmt, ext in (("PNG", "png"), ("HEIF", "heic")):
+    for fmt, ext in (("PNG", "png"), ("WEBP", "webp")):
         assert write_image(tmp_path / f"out.{ext}", pic) == [
-            f"{fmt} output: the Motion Photo's video is not kept, only a JPEG output keeps it (as it came, behind the "
-            "upscaled picture)"]
+            f"{fmt} output: the Motion Photo's video is not kept, a JPEG, HEIC or AVIF output keeps it (as it came, "
+            "behind the upscaled picture)"]
         kept = read_image(tmp_path / f"out.{ext}")
         assert kept.xmp is not None and b'GCamera:MotionPhoto="0"' in kept.xmp and b'MotionPhoto="1"' not in kept.xmp
         assert not (tmp_path / f"out.{ext}").read_bytes().endswith(video)

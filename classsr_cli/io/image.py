@@ -274,7 +274,7 @@ class Meta:
     gamma: PngGamma | None = None  # a PNG's gAMA and cHRM, which a PNG output keeps
     iptc: bytes | None = None  # a JPEG's or TIFF's IPTC record (IPTC-IIM), which JPEG and TIFF outputs keep
     comments: tuple[bytes, ...] = ()  # a JPEG's or GIF's comments, which JPEG (COM) and PNG (Comment text, one) outputs keep
-    motion: bytes | None = None  # a Motion Photo's video (io.motion), which a JPEG output keeps behind the picture
+    motion: bytes | None = None  # a Motion Photo's video (io.motion); an output's: what is appended to it (io.motion.for_output)
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -291,10 +291,9 @@ class Meta:
         if self.made_by and fmt == "PNG":  # this run's record replaces a carried one (an output upscaled again)
             text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
                     PngText("Software", f"classsr {__version__}"), PngText("classsr", self.made_by))  # fmt: skip
-        video = self.motion if fmt in motion.FORMATS else None
+        xmp, appended = motion.for_output(_xmp_for_output(self.xmp, width, height), self.motion, fmt)
         return Meta(
-            icc=self.icc, exif=_for_format(fmt, _exif_for_output(self.exif, width, height)),
-            xmp=motion.xmp_for(_xmp_for_output(self.xmp, width, height), video is not None), motion=video,
+            icc=self.icc, exif=_for_format(fmt, _exif_for_output(self.exif, width, height)), xmp=xmp, motion=appended,
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
             made_by=self.made_by if fmt in ("JPEG", *_LINEAR_FORMATS) else None,
             nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG", "AVIF") or (fmt in _LINEAR_FORMATS and not self.icc)
@@ -1026,7 +1025,7 @@ def _format_notes(fmt: str, dtype: np.dtype[Any], source: Meta, out: Meta, deep:
     """What a ``fmt`` output of ``dtype`` pixels does not hold of what its picture carries (``source``:
     :meth:`Picture.carried`; ``out``: that brought to the output, :meth:`Meta.for_output`; ``deep``: an AVIF of 10
     bits, :func:`_deep_avif`): the notes :func:`write_image` and :func:`write_image_rows` give alike."""
-    return (_depth_notes(fmt, dtype, out, deep) + _gain_notes(fmt, source.gain_map) + _motion_notes(fmt, source)
+    return (_depth_notes(fmt, dtype, out, deep) + _gain_notes(fmt, source.gain_map) + _motion_notes(fmt, source, out)
             + _linear_notes(fmt, source)
             + _profile_notes(fmt, source.icc) + _gamma_notes(fmt, source) + _texture_notes(fmt, source.texture)
             + _xmp_notes(fmt, out) + _exif_notes(fmt, source) + _iptc_notes(fmt, source) + _comment_notes(fmt, source))
@@ -1044,12 +1043,13 @@ def _sdr_of(fmt: str, meta: Meta, deep: bool = False) -> Nclx | None:
     return nclx if needs(nclx.primaries, nclx.transfer) else None
 
 
-def _motion_notes(fmt: str, source: Meta) -> list[str]:
-    """What a ``fmt`` output does with a Motion Photo's video (:mod:`classsr_cli.io.motion`), where it does not keep it."""
-    if source.motion is None or fmt in motion.FORMATS:
+def _motion_notes(fmt: str, source: Meta, out: Meta) -> list[str]:
+    """What a ``fmt`` output (``out``, :meth:`Meta.for_output`) does with a Motion Photo's video (:mod:`classsr_cli.io.motion`),
+    where it does not keep it."""
+    if source.motion is None or out.motion is not None:
         return []
-    return [f"{fmt} output: the Motion Photo's video is not kept, only a JPEG output keeps it (as it came, behind the "
-            "upscaled picture)"]
+    return [f"{fmt} output: the Motion Photo's video is not kept, a JPEG, HEIC or AVIF output keeps it (as it came, "
+            "behind the upscaled picture)"]
 
 
 def _without_hdr_gain(out: Meta, coded: Nclx | None) -> tuple[Meta, list[str]]:

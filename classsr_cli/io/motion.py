@@ -1,33 +1,35 @@
 """Motion Photos (Google's Motion Photo format 1.0: what Pixel and other Android phones save with a few seconds of
 video, and version 1's "MicroVideo"): a picture with a short MP4 appended, which its XMP describes (the Camera
-namespace's ``MotionPhoto``, the Container directory's items, each secondary one's ``Length``).
+namespace's ``MotionPhoto``, the Container directory's items, each secondary one's ``Length``, the picture's
+``Padding``).
 
 The video is read as media3 (Android's own player library) finds it, from the end of the file back, and checked to
-start as an MP4 does (or as one in an ``mpvd`` box, as a HEIC holds it); it is carried as it came (the still is
-upscaled, the video is not) and appended again behind a JPEG output, whose XMP then gives the picture no padding (it
-ends where the next item starts). A HEIC or AVIF output does not take it: appended as a JPEG holds it, libheif and
-libavif (pillow-heif's, Pillow's) no longer open the file. An output that does not keep the video (another format;
-none found) is said not to be a Motion Photo in its XMP (``MotionPhoto`` 0, as the format asks of an editor that
-drops the video), so a reader does not look for one.
+start as an MP4 does; it is carried as it came (the still is upscaled, the video is not) and appended again behind a
+JPEG output, or in an ``mpvd`` box behind a HEIC or AVIF one (as Samsung's HEIC holds it: a file of boxes still,
+which libheif and libavif open; the box's header is the picture's padding in the XMP). An output that does not keep
+the video (another format; none found) is said not to be a Motion Photo in its XMP (``MotionPhoto`` 0, as the format
+asks of an editor that drops the video), so a reader does not look for one.
 """
 
 from __future__ import annotations
 
 import re
+import struct
 from pathlib import Path
 from xml.parsers import expat
 
-__all__ = ["FORMATS", "read", "xmp_for"]
+__all__ = ["FORMATS", "for_output", "read"]
 
-#: The output formats (Pillow's names) a Motion Photo's video is appended to.
-FORMATS = ("JPEG",)
+#: The output formats (Pillow's names) a Motion Photo's video is kept behind, and the bytes between the picture and
+#: the video there (a HEIF's ``mpvd`` box's header).
+FORMATS = {"JPEG": 0, "HEIF": 8, "AVIF": 8}
 _CAMERA = "http://ns.google.com/photos/1.0/camera/"
 _ITEM = "http://ns.google.com/photos/1.0/container/item/"
 #: The containers of the video item (MP4; a QuickTime one as media3 also takes).
 _VIDEO = ("video/mp4", "video/quicktime")
 #: The flags that say a file is a Motion Photo (version 1's too), as attributes or elements, set.
 _ON = re.compile(rb'(:(?:MotionPhoto|MicroVideo)\s*=\s*["\'])1(["\'])|(:(?:MotionPhoto|MicroVideo)>\s*)1(\s*<)')
-_PRIMARY = re.compile(rb'<[\w.-]+:Item\b[^>]*?Semantic="Primary"[^>]*>')
+_PRIMARY = re.compile(rb'<[\w.-]+:Item\b[^>]*?\bItem:Semantic="Primary"[^>]*>')
 _PADDING = re.compile(rb'(\bItem:Padding\s*=\s*["\'])\d+(["\'])')
 
 
@@ -76,14 +78,8 @@ def read(path: Path, xmp: bytes | None) -> bytes | None:
         camera, items = _described(xmp)
         size = path.stat().st_size
         span = None
-        if camera.get("MotionPhoto") == "1":
-            end = size
-            for item in reversed(items[1:]):  # (the first is the picture, with its padding)
-                length = int(item.get("Length", "0") or 0)
-                if item.get("Mime") in _VIDEO and length > 0:
-                    span = (end - length, end)
-                    break
-                end -= length
+        if camera.get("MotionPhoto") == "1" and len(items) > 1 and items[-1].get("Mime") in _VIDEO:
+            span = (size - int(items[-1].get("Length", "0") or 0), size)  # (the last item: nothing after it is lost)
         elif camera.get("MicroVideo") == "1":
             span = (size - int(camera.get("MicroVideoOffset", "0")), size)
         if span is None or not 0 < span[0] < span[1] - 8:
@@ -93,16 +89,30 @@ def read(path: Path, xmp: bytes | None) -> bytes | None:
             video = f.read(span[1] - span[0])
     except (expat.ExpatError, ValueError, OSError):
         return None
-    if video[4:8] == b"mpvd" and int.from_bytes(video[:4], "big") == len(video):  # (a HEIC's: the MP4 in a box)
-        video = video[8:]
     return video if video[4:8] == b"ftyp" else None
 
 
-def xmp_for(xmp: bytes | None, video: bool) -> bytes | None:
-    """A picture's XMP for an output that keeps its Motion Photo's video behind it (``video``: the picture given no
-    padding before the next item) or does not (said not to be a Motion Photo)."""
+def for_output(xmp: bytes | None, video: bytes | None, fmt: str) -> tuple[bytes | None, bytes | None]:
+    """An output's XMP and what is appended to it: a ``fmt`` output of :data:`FORMATS` keeps a Motion Photo's
+    ``video`` (behind a JPEG as it came, in an ``mpvd`` box behind a HEIC or AVIF), its XMP giving the picture the
+    padding before it; any other, or where the picture's directory item cannot be given one (written without the
+    ``Item:`` prefix), keeps none and its XMP says it is no Motion Photo."""
+    if video is not None and xmp and fmt in FORMATS and (padded := _padded(xmp, FORMATS[fmt])) is not None:
+        return padded, video if fmt == "JPEG" else struct.pack(">I", len(video) + 8) + b"mpvd" + video
     if not xmp or not _ON.search(xmp):
-        return xmp
-    if video:
-        return _PRIMARY.sub(lambda m: _PADDING.sub(rb"\g<1>0\g<2>", m.group(0)), xmp)
-    return _ON.sub(lambda m: m.group(1) + b"0" + m.group(2) if m.group(1) else m.group(3) + b"0" + m.group(4), xmp)
+        return xmp, None
+    return _ON.sub(lambda m: m.group(1) + b"0" + m.group(2) if m.group(1) else m.group(3) + b"0" + m.group(4), xmp), None
+
+
+def _padded(xmp: bytes, padding: int) -> bytes | None:
+    """``xmp`` with its directory's picture item given ``padding`` bytes after the picture (version 1's
+    ``MicroVideoOffset``, counted from the end of the file, needs none); ``None`` where its item cannot be given it."""
+    found = _PRIMARY.search(xmp)
+    if found is None:
+        return xmp if b"MicroVideoOffset" in xmp else None
+    item = found.group(0)
+    if _PADDING.search(item):
+        item = _PADDING.sub(rb"\g<1>%d\g<2>" % padding, item)
+    elif padding:
+        item = item.replace(b'Item:Semantic="Primary"', b'Item:Semantic="Primary" Item:Padding="%d"' % padding, 1)
+    return xmp[: found.start()] + item + xmp[found.end() :]
