@@ -69,9 +69,10 @@ def _described(xmp: bytes) -> tuple[dict[str, str], list[dict[str, str]]]:
 
 
 def read(path: Path, xmp: bytes | None) -> bytes | None:
-    """The video of the Motion Photo ``path`` (its XMP ``xmp``): the last video item of its Container directory,
-    found from the end of the file back by the secondary items' lengths, or version 1's last ``MicroVideoOffset``
-    bytes; ``None`` where the XMP says none, or what it points at does not start as an MP4 (a ``ftyp`` box)."""
+    """The video of the Motion Photo ``path`` (its XMP ``xmp``): its Container directory's last item, a video, its
+    ``Length`` counted back from the end of the file (as media3 counts it; an item after it would be lost, so none is
+    taken), or version 1's last ``MicroVideoOffset`` bytes; ``None`` where the XMP says none, or what it points at
+    does not start as an MP4 (a ``ftyp`` box)."""
     if not xmp or not _ON.search(xmp):
         return None
     try:
