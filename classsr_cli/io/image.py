@@ -291,7 +291,8 @@ class Meta:
         if self.made_by and fmt == "PNG":  # this run's record replaces a carried one (an output upscaled again)
             text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
                     PngText("Software", f"classsr {__version__}"), PngText("classsr", self.made_by))  # fmt: skip
-        xmp, appended = motion.for_output(_xmp_for_output(self.xmp, width, height), self.motion, fmt)
+        gain_map = self.gain_map.resized(width, height) if self.gain_map is not None and _keeps_gain(fmt, self.gain_map) else None
+        xmp, appended = motion.for_output(_xmp_for_output(self.xmp, width, height), self.motion, fmt, gain_map is not None)
         return Meta(
             icc=self.icc, exif=_for_format(fmt, _exif_for_output(self.exif, width, height)), xmp=xmp, motion=appended,
             dpi=self.dpi if fmt in ("PNG", "JPEG", "TIFF") else None, text=text, lossless=self.lossless,
@@ -299,8 +300,7 @@ class Meta:
             nclx=self.nclx if fmt in ("HEIF", "JXL", "PNG", "AVIF") or (fmt in _LINEAR_FORMATS and not self.icc)
             else None,
             depth=self.depth if fmt in ("HEIF", "AVIF") else None,
-            gain_map=self.gain_map.resized(width, height)
-            if self.gain_map is not None and _keeps_gain(fmt, self.gain_map) else None,
+            gain_map=gain_map,
             linear=self.linear.resized(width, height) if self.linear is not None and fmt in _LINEAR_FORMATS else None,
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
             gamma=self.gamma if fmt == "PNG" else None,
