@@ -155,3 +155,16 @@ def test_a_motion_photos_output_keeps_the_name_its_readers_look_for(tmp_path: Pa
     (tmp_path / "PXL_1.MP.jpg").write_bytes(b"")
     assert is_own_output(tmp_path / "PXL_1_x4.MP.jpg") and is_own_output(tmp_path / "PXL_1_x4.MP_classmap.png")
     assert not is_own_output(tmp_path / "PXL_2_x4.MP.jpg")
+
+
+def test_a_gain_map_given_to_a_motion_photo_goes_into_its_directory_before_the_video() -> None:
+    """A Motion Photo whose gain map is made for a JPEG output (an iPhone's, an ISO one's: none in the directory yet)
+    gets the gain map's item in its own directory, after the picture's and before the video's, where the gain map
+    lies in the file; one directory, not a second beside it."""
+    from classsr_cli.io import motion
+
+    xmp = XMP.format(padding=0, gain="", length=1234).encode()
+    out = gainmap.primary_xmp(gainmap.with_directory(xmp), 99)
+    assert out is not None and out.count(b"<Container:Directory>") == 1 and b'hdrgm:Version="1.0"' in out
+    _, items = motion._described(out)
+    assert [(i["Semantic"], i["Length"]) for i in items] == [("Primary", "0"), ("GainMap", "99"), ("MotionPhoto", "1234")]

@@ -516,14 +516,28 @@ def ultra_hdr(gain: GainMap) -> GainMap:
     return replace(gain, pixels=pixels, xmp=_GAIN_XMP % (stops, stops), iso=(), primary_iso=(), apple_headroom=None)
 
 
+#: A container directory's picture item (``rdf:li``) as Ultra HDR and Motion Photo writers write it.
+_PRIMARY_ITEM = re.compile(rb'<rdf:li\b[^>]*>\s*<Container:Item\b[^>]*\bItem:Semantic="Primary"[^>]*?'
+                           rb"(?:/>|>\s*</Container:Item>)\s*</rdf:li>")  # fmt: skip
+_GAIN_ITEM = (b'<rdf:li rdf:parseType="Resource"><Container:Item Item:Semantic="GainMap" Item:Mime="image/jpeg" '
+              b'Item:Length="0"/></rdf:li>')  # fmt: skip
+
+
 def with_directory(xmp: bytes | None) -> bytes:
     """A picture's XMP with Ultra HDR's description of its gain map (``hdrgm:Version`` and a container directory)
-    beside its own properties, where it has none (an iPhone's, whose gain map was another file's item)."""
+    beside its own properties, where it has none (an iPhone's, whose gain map was another file's item); where it has
+    a directory already (a Motion Photo's), the gain map's item put into it after the picture's, as the video comes
+    after the gain map in the file."""
     if xmp and b'Item:Semantic="GainMap"' in xmp:
         return xmp
     if not xmp or b"</rdf:RDF>" not in xmp:
         return _XMP
-    own = _XMP[_XMP.index(b"<rdf:Description") : _XMP.index(b"</rdf:RDF>")]
+    if b"Container:Directory" in xmp and (item := _PRIMARY_ITEM.search(xmp)) is not None:
+        xmp = xmp[: item.end()] + _GAIN_ITEM + xmp[item.end() :]
+        own = b"" if b"hdrgm:Version" in xmp else (b'<rdf:Description xmlns:hdrgm="http://ns.adobe.com/hdr-gain-map/1.0/" '
+                                                   b'hdrgm:Version="1.0"/>')  # fmt: skip
+    else:
+        own = _XMP[_XMP.index(b"<rdf:Description") : _XMP.index(b"</rdf:RDF>")]
     at = xmp.rindex(b"</rdf:RDF>")
     return xmp[:at] + own + xmp[at:]
 

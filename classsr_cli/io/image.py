@@ -2141,9 +2141,9 @@ def _heif_writer(
 
 def _add_gain_map(tmp: Path, fmt: str, meta: Meta, quality: int | None) -> None:
     """The HEIC or AVIF (``fmt``) ``tmp`` given ``meta``'s HDR gain map where it has one
-    (:func:`~classsr_cli.io.gainmap.heif_with`), coded at ``quality`` and the encoder's speed as the picture was: an iPhone's as its auxiliary
-    image in a HEIC with the EXIF that gives its headroom, else made Ultra HDR's and written as ISO 21496-1's, as any
-    other one (a ``tmap`` item)."""
+    (:func:`~classsr_cli.io.gainmap.heif_with`), coded at ``quality`` and the encoder's speed as the picture was: an
+    iPhone's as its auxiliary image in a HEIC with the EXIF that gives its headroom, else made Ultra HDR's and written
+    as ISO 21496-1's, as any other one (a ``tmap`` item)."""
     gain = meta.gain_map
     if gain is None:
         return
