@@ -168,3 +168,22 @@ def test_a_gain_map_given_to_a_motion_photo_goes_into_its_directory_before_the_v
     assert out is not None and out.count(b"<Container:Directory>") == 1 and b'hdrgm:Version="1.0"' in out
     _, items = motion._described(out)
     assert [(i["Semantic"], i["Length"]) for i in items] == [("Primary", "0"), ("GainMap", "99"), ("MotionPhoto", "1234")]
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_a_heic_or_avif_motion_photo_with_its_video_appended_bare_is_read(tmp_path: Path, video: bytes, fmt: str) -> None:
+    """A HEIC or AVIF with the MP4 appended bare (as the format's text allows; libheif does not read past it, so the
+    HEIC was refused as corrupt) is read: the picture from its own boxes, the video kept behind the output in an
+    ``mpvd`` box."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    xmp = XMP.format(padding=0, gain="", length=len(video)).encode()
+    picture = io.BytesIO()
+    Image.fromarray(PICTURE).save(picture, format=fmt, quality=95, xmp=xmp)
+    src = tmp_path / f"photo.MP.{'heic' if fmt == 'HEIF' else 'avif'}"
+    src.write_bytes(picture.getvalue() + video)
+    pic = read_image(src)
+    assert pic.motion == video and np.abs(pic.pixels.astype(int) - PICTURE).mean() < 3 and pic.notes == []
+    assert write_image(tmp_path / "out.MP.heic", pic) == [] and read_image(tmp_path / "out.MP.heic").motion is not None
+    assert (tmp_path / "out.MP.heic").read_bytes().endswith(b"mpvd" + video)

@@ -509,9 +509,11 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
                                  "later with its codec") from None
             if path.suffix.lower() in HEIF_SUFFIXES and "HEIF" not in Image.OPEN:
                 raise InputError(f"{path}: reading HEIC needs pillow-heif (pip install pillow-heif)") from None
-            if path.suffix.lower() in (*HEIF_SUFFIXES, ".avif") and _is_heif(path):  # boxes the decoder cannot read
+            if not (path.suffix.lower() in (*HEIF_SUFFIXES, ".avif") and _is_heif(path)):
+                raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
+            appended = _appended_at(path)  # a Motion Photo's video appended bare: read below, this read's lock let go
+            if appended is None:  # boxes the decoder cannot read
                 raise InputError(f"{path}: truncated or corrupt image (its HEIF boxes do not read)") from None
-            raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
         except PermissionError:
             raise InputError(f"{path}: cannot read (permission denied)") from None
         except _Unsupported as e:
@@ -522,6 +524,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
             if not _is_heif(path):
                 raise
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    return _read_appended(path, appended, max_pixels)
 
 
 def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -586,6 +589,32 @@ def _header_orientation(im: Image.Image) -> int:
                 exif.load(raw)
         return int(exif.get(_ORIENTATION, 1) or 1)
     return int(im.getexif().get(_ORIENTATION, 1) or 1)
+
+
+def _appended_at(path: Path) -> int | None:
+    """Where a second file begins in the HEIF ``path``: a top-level ``ftyp`` box after its first (a Motion Photo's
+    MP4 appended bare, as the format's text allows, past which libheif does not read); ``None`` where none does."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return next((at for kind, at, _, _ in bmff.boxes(data, 0, len(data)) if kind == b"ftyp" and at > 0), None)
+
+
+def _read_appended(path: Path, at: int, max_pixels: int | None) -> Picture:
+    """The picture of the HEIF ``path`` whose first ``at`` bytes are the picture's own file (:func:`_appended_at`),
+    read from a copy of them; its Motion Photo's video (:func:`classsr_cli.io.motion.read`) from ``path`` itself."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / f"picture{path.suffix}"
+        with path.open("rb") as f:
+            part.write_bytes(f.read(at))
+        try:
+            pic = read_image(part, max_pixels=max_pixels)
+        except InputError as e:  # (said of the file given)
+            raise InputError(str(e).replace(str(part), str(path))) from None
+    return replace(pic, motion=motion.read(path, pic.xmp))
 
 
 def _is_heif(path: Path) -> bool:
