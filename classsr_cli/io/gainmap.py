@@ -347,8 +347,8 @@ def tone_map_data(gain: GainMap) -> bytes | None:
     """``gain``'s ISO 21496-1 metadata as a HEIF's ``tmap`` item holds it (version 0, then what its JPEG segment holds
     after the name: :func:`read_iso` in reverse), else made from its Ultra HDR XMP (:func:`_iso_from_xmp`; an iPhone's
     from the Ultra HDR one it makes, :func:`ultra_hdr`); ``None`` where neither gives metadata a reader takes."""
-    if gain.apple_headroom is not None:
-        gain = ultra_hdr(gain)
+    if gain.apple_headroom is not None:  # (the Ultra HDR XMP ultra_hdr gives it; its pixels are not needed here)
+        return _iso_from_xmp(_apple_xmp(gain.apple_headroom))
     whole = [seg for seg in gain.iso if seg.startswith(ISO_URN) and len(seg) > len(ISO_URN) + 4]
     if whole and _iso_valid(data := b"\x00" + whole[0][len(ISO_URN) :]):
         return data
@@ -513,7 +513,13 @@ def ultra_hdr(gain: GainMap) -> GainMap:
     stops = float(np.log2(gain.apple_headroom))
     table = np.rint(np.log2(apple_gain(np.arange(256), gain.apple_headroom)) / stops * 255.0)
     pixels = np.clip(table, 0, 255).astype(np.uint8)[gain.pixels]
-    return replace(gain, pixels=pixels, xmp=_GAIN_XMP % (stops, stops), iso=(), primary_iso=(), apple_headroom=None)
+    return replace(gain, pixels=pixels, xmp=_apple_xmp(gain.apple_headroom), iso=(), primary_iso=(), apple_headroom=None)
+
+
+def _apple_xmp(headroom: float) -> bytes:
+    """The Ultra HDR XMP of an Apple gain map of ``headroom`` made Ultra HDR's (:func:`ultra_hdr`)."""
+    stops = float(np.log2(headroom))
+    return _GAIN_XMP % (stops, stops)
 
 
 #: A container directory's picture item (``rdf:li``) as Ultra HDR and Motion Photo writers write it.

@@ -297,8 +297,7 @@ def tone_map(heif: bytes) -> ToneMap | None:
         kinds = dict(map(_infe, meta.infe))
         for source, to in _references(meta, b"dimg"):
             if kinds.get(source) == b"tmap" and len(to) == 2 and to[0] == meta.primary:
-                props = dict(meta.associations).get(source, [])
-                own = tuple(meta.ipco[i - 1] for _, i in props if 0 < i <= len(meta.ipco) and meta.ipco[i - 1][4:8] != b"ispe")
+                own = tuple(box for box in _item_properties(meta, source) if box[4:8] != b"ispe")
                 return ToneMap(_item_data(heif, meta, source), to[1], kinds.get(to[1], b""), own)
     except (ValueError, IndexError, struct.error):
         pass
@@ -319,7 +318,8 @@ def _add_tone_map(heif: bytes, gain: bytes, data: bytes, properties: tuple[bytes
     meta, start, end, _ = _primary_image(heif, coded=False)
     image, coded = _moved_image(meta, gain)
     tmap = image + 1
-    own = [*primary_properties(heif, (b"ispe",))[:1], *properties]  # (the picture's size: a grid's too)
+    size = [box for box in _item_properties(meta, meta.primary) if box[4:8] == b"ispe"][:1]  # (a grid's too)
+    own = [*size, *properties]
     meta.associations.append((tmap, [(False, len(meta.ipco) + 1 + k) for k in range(len(own))]))
     meta.ipco += own
     meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", tmap, 0) + b"tmap\x00", 2))
@@ -432,8 +432,13 @@ def primary_properties(heif: bytes, kinds: tuple[bytes, ...], item: int | None =
         meta = _primary_image(heif, coded=False)[0]
     except (ValueError, IndexError, struct.error):
         return []
-    props = dict(meta.associations).get(meta.primary if item is None else item, [])
-    return [meta.ipco[i - 1] for _, i in props if 0 < i <= len(meta.ipco) and meta.ipco[i - 1][4:8] in kinds]
+    return [box for box in _item_properties(meta, meta.primary if item is None else item) if box[4:8] in kinds]
+
+
+def _item_properties(meta: _Meta, item: int) -> list[bytes]:
+    """The property boxes ``meta`` associates with ``item``, whole, in its order."""
+    props = dict(meta.associations).get(item, [])
+    return [meta.ipco[i - 1] for _, i in props if 0 < i <= len(meta.ipco)]
 
 
 def _with_properties(heif: bytes, boxes: list[bytes]) -> bytes:

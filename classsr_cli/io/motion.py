@@ -76,8 +76,8 @@ def read(path: Path, xmp: bytes | None) -> bytes | None:
     if not xmp or not _ON.search(xmp):
         return None
     try:
-        lead = _lead(xmp)
         camera, items = _described(xmp)
+        lead = _lead_of(camera, items)
         size = path.stat().st_size
         span = None
         if camera.get("MotionPhoto") == "1" and len(items) > 1 and items[-1].get("Mime") in _VIDEO:
@@ -99,10 +99,14 @@ def _lead(xmp: bytes) -> int:
     ``Padding`` where the directory holds the picture and the video alone (a Samsung's: the start of its trailer,
     whose own offsets then stay true), else none (what lies between is another item's, a gain map's, written anew)."""
     try:
-        camera, items = _described(xmp)
-        return max(0, int(items[0].get("Padding", "0") or 0)) if len(items) == 2 and camera.get("MotionPhoto") == "1" else 0
+        return _lead_of(*_described(xmp))
     except (expat.ExpatError, ValueError):
         return 0
+
+
+def _lead_of(camera: dict[str, str], items: list[dict[str, str]]) -> int:
+    """:func:`_lead` of a parsed XMP (:func:`_described`); ``ValueError`` for a padding that is not a number."""
+    return max(0, int(items[0].get("Padding", "0") or 0)) if len(items) == 2 and camera.get("MotionPhoto") == "1" else 0
 
 
 def for_output(xmp: bytes | None, tail: bytes | None, fmt: str, gain_map: bool = False) -> tuple[bytes | None, bytes | None]:
