@@ -547,8 +547,6 @@ def _prepare(src: Path, dst: Path, cmap_dst: Path | None, options: EncodeOptions
     if deinterlace == IVTC and info.field_order is None:
         raise ConfigError(f"{info.path}: --ivtc puts back the film frames of a telecined (interlaced) source; this one "
                           "is progressive")
-    if deinterlace == IVTC and resume:  # its frames are not the source's, one for one: a share or a chunk cannot say
-        raise ConfigError(f"--ivtc drops one frame in five as it finds them: it does not combine with {chunker}")
     if deinterlace == IVTC and info.fps:  # the film's rate, 4 frames in 5: its frame count, the writer's rate
         info = replace(info, fps=info.fps * 4 / 5)
     stream_args, notes = plan_streams(info, muxer, options)
@@ -1077,7 +1075,8 @@ def upscale_video(
     ``chunk_frames`` closes a chunk every that many frames (default: :data:`CHUNK_WALL_SECONDS`).
     ``deinterlace``: an interlaced source's frames are deinterlaced (:data:`~classsr_cli.io.video.DEINTERLACE`)
     before they are upscaled; ``False`` upscales its fields together as frames; :data:`~classsr_cli.io.video.IVTC`
-    puts a telecined film's frames back (``--ivtc``; not with ``resume`` or ``world``).
+    puts a telecined film's frames back (``--ivtc``): its frames are counted after it, so a resumed run or a share
+    decodes from the start (no keyframe seek) and drops the film frames before its own.
 
     ``world``: the ranks of a torchrun (:func:`classsr_cli.distributed.world`). Each rank upscales its share of the
     frames (:func:`_share`: consecutive, as even as the frame count allows) into chunks of its own, as ``resume``
@@ -1118,7 +1117,7 @@ def upscale_video(
         notes.append(f"removed the unfinished file(s) of a killed run of this output ({freed / 1e6:,.1f} MB)")
     folder = resume_folder(dst)
     chunked: _Resume | None = None
-    lo, hi = _share(shared, info) if shared is not None else (0, None)  # this rank's frames: lo to hi - 1
+    lo, hi = _share(shared, info, deinterlaced.get("deinterlaced") == IVTC) if shared is not None else (0, None)
     if resume or shared is not None:
         writable = _temp_path(dst)
         _claim(dst, writable)  # a folder that cannot be written: one line, before anything is decoded
@@ -1383,13 +1382,15 @@ def upscale_video(
     )
 
 
-def _share(world: World, info: VideoInfo) -> tuple[int, int | None]:
+def _share(world: World, info: VideoInfo, film: bool = False) -> tuple[int, int | None]:
     """Rank ``world.rank``'s frames of ``info``: ``lo`` to ``hi - 1`` (``hi`` ``None``: to the end, the last rank's),
     consecutive shares as even as the frame count allows (counted from the packets of a whole file, by rank 0, which
-    gives the count to the others; else estimated from its duration: the last share takes whatever is left)."""
+    gives the count to the others; else estimated from its duration: the last share takes whatever is left).
+    ``film``: a telecined source's film frames put back (``--ivtc``), 4 for its 5 packets."""
     count = info.frames_estimate
     if not (info.seek or info.span or info.sequence):  # rank 0 reads the file's packets, not every rank
-        count = from_main(world, lambda: count_frames(info.path)) or count
+        packets = from_main(world, lambda: count_frames(info.path))
+        count = (round(packets * 4 / 5) if film else packets) if packets else count
     if not count:  # unknown: rank 0 takes every frame
         return (0, None) if world.is_main else (2**62, None)
     bounds = [round(r * count / world.size) for r in range(world.size + 1)]

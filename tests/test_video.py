@@ -3547,7 +3547,7 @@ def test_telecined_film_gets_its_frames_back_with_ivtc(
     """Film telecined to 29.97 interlaced (an NTSC DVD's) repeats a field in 2 frames of 5, which video does not: the
     deinterlacing note suggests --ivtc for it alone. With it the film's 72 frames come back at 23.976 frames/s,
     near the film coded progressive (bwdif's 90 frames, a frame for each, 10 dB and more further from the film frame
-    showing then); a progressive source, --resume and --no-deinterlace beside it are refused in one line."""
+    showing then); a progressive source, and --no-deinterlace beside it, are refused in one line."""
     from classsr_cli.io.video import IVTC, VideoReader, telecined_share
 
     film, video = _telecined(tmp_path, "film.mpg", True), _telecined(tmp_path, "video.mpg", False)
@@ -3579,11 +3579,35 @@ def test_telecined_film_gets_its_frames_back_with_ivtc(
                                                                                             np.median(each))
     with pytest.raises(ConfigError, match="this one is progressive"):
         upscale_video(tiny_model, progressive, tmp_path / "o.mp4", deinterlace=IVTC)
-    with pytest.raises(ConfigError, match="does not combine with --resume"):
-        upscale_video(tiny_model, film, tmp_path / "r.mp4", options=fast, deinterlace=IVTC, resume=True)
     r = runner.invoke(app, ["video", str(film), str(tmp_path / "x.mp4"), "--model", str(tiny_model_path), "--ivtc",
                             "--no-deinterlace"])  # fmt: skip
     assert r.exit_code == 2 and "--ivtc and --no-deinterlace ask for opposite things" in r.output
+
+
+def test_ivtc_resumes_a_stopped_run_with_the_film_frames_of_a_run_never_stopped(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """--ivtc with --resume: the film frames are counted after the inverse telecine, so a stopped run's chunks hold
+    film frames and the run that continues it decodes from the start and drops them: the output has the frames and
+    timestamps of a run never stopped (a run of 72 from 90 interlaced ones)."""
+    from classsr_cli.io.video import IVTC
+
+    film = _telecined(tmp_path, "film.mpg", True)
+    exact = EncodeOptions(codec="ffv1", pix_fmt="yuv444p")
+    steady = TemporalOptions(hysteresis=0.0)  # each frame routed on its own: the pixels cannot depend on the stop
+    straight = upscale_video(tiny_model, film, tmp_path / "straight.mkv", options=exact, temporal=steady,
+                             deinterlace=IVTC)
+    out = tmp_path / "o.mkv"
+    kw: dict[str, Any] = {"options": exact, "temporal": steady, "resume": True, "chunk_frames": 16, "deinterlace": IVTC}
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(tiny_model, film, out, progress=stop_after(40), **kw)
+    seen: list[int] = []
+    done = upscale_video(tiny_model, film, out, progress=lambda d, t: seen.append(d), **kw)
+    assert (straight.frames, done.frames, done.resumed, len(seen)) == (72, 72, 32, 40)
+    assert frame_times(out) == frame_times(tmp_path / "straight.mkv")
+    with VideoReader(probe(out)) as a, VideoReader(probe(tmp_path / "straight.mkv")) as b:
+        assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b, strict=True))
+    assert (done.counts, done.flops) == (straight.counts, straight.flops)
 
 
 def test_frames_above_the_codecs_largest_level_are_said_to_play_in_few_players(

@@ -85,6 +85,25 @@ def test_shares_joined_are_the_one_process_video(tmp_path: Path, tiny_model: tor
 
 
 @pytest.mark.slow
+def test_telecined_film_shares_are_film_frames(tmp_path: Path, tiny_model: torch.nn.Module, ranks: None) -> None:
+    """--ivtc under torchrun: the 90 interlaced frames of a telecined film are 72 film frames, shared 36 and 36 (not
+    45 and 27, as its packets would share them), and the joined video is the one process's."""
+    from classsr_cli.io.video import IVTC
+
+    src = tmp_path / "film.mpg"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24000/1001:"
+                    "duration=3", "-vf", "setfield=tff,telecine=first_field=top:pattern=23", "-c:v", "mpeg2video",
+                    "-flags", "+ilme+ildct", "-q:v", "2", str(src)], check=True, timeout=60)  # fmt: skip
+    kw: dict[str, Any] = {"options": EXACT, "temporal": STEADY, "deinterlace": IVTC}
+    one = upscale_video(tiny_model, src, tmp_path / "one.mkv", **kw)
+    out = tmp_path / "two.mkv"
+    mine = upscale_video(tiny_model, src, out, world=World(1, 2), **kw)
+    joined = upscale_video(tiny_model, src, out, world=World(0, 2), **kw)
+    assert (one.frames, mine.frames, joined.frames) == (72, 36, 72)
+    assert same_video(out, tmp_path / "one.mkv") and (joined.counts, joined.flops) == (one.counts, one.flops)
+
+
+@pytest.mark.slow
 def test_a_stopped_share_continues(tmp_path: Path, tiny_model: torch.nn.Module, ranks: None) -> None:
     """A rank stopped mid-share keeps its chunks; run again, it goes on from them; pictures out too."""
     src = clip(tmp_path / "in.mkv", [(1, 5), (2, 7)], audio=False)
