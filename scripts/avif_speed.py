@@ -5,7 +5,9 @@ PNG staging included) at each libjxl effort, for ``classsr_cli.io.jxl.EFFORT``; 
 picture at 16 bits into AVIF through classsr's own writer (10 bits, the bundled ffmpeg's libaom, all-intra at
 ``-cpu-used`` 8: ``_avif_writer``), its speed fixed. With ``--gain-map`` (``--format AVIF`` or ``HEIF``), the picture
 through classsr's own writer without and with an HDR gain map (ISO 21496-1, from an Ultra HDR XMP: the picture's luma
-at a quarter of its size, standing for one), at the speed classsr writes: what keeping a gain map costs.
+at a quarter of its size, standing for one), at the speed classsr writes: what keeping a gain map costs; with
+``--apple`` too, an iPhone's (a headroom of 4, the picture with EXIF), which a HEIC holds twice: as Apple's auxiliary
+image and as an ISO 21496-1 one.
 
 The picture is ``examples/lighthouse.jpg`` resized by Pillow's bicubic to the size of its ×4 upscale (4096x3072),
 standing for an output. Each speed is written ``--repeat`` times at ``--quality``; prints one JSON line a speed:
@@ -15,7 +17,7 @@ the best seconds, the file's size and the PSNR (RGB, 8-bit) of the file decoded 
     python scripts/avif_speed.py --format HEIF --speeds ultrafast superfast veryfast medium
     python scripts/avif_speed.py --format JXL --speeds 1 2 3 4 5 7
     python scripts/avif_speed.py --format AVIF10
-    python scripts/avif_speed.py --format HEIF --gain-map
+    python scripts/avif_speed.py --format HEIF --gain-map [--apple]
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--gain-map", action="store_true",
                     help="AVIF or HEIF through classsr's writer, without and with an ISO 21496-1 gain map")
+    ap.add_argument("--apple", action="store_true", help="with --gain-map: an iPhone's gain map, the picture with EXIF")
     args = ap.parse_args()
     if args.gain_map:
-        _with_gain_map(big_picture(), args.format, args.quality, args.repeat)
+        _with_gain_map(big_picture(), args.format, args.quality, args.repeat, args.apple)
         return
     heif = args.format == "HEIF"
     defaults = {"AVIF": ["4", "6", "8", "10"], "HEIF": ["ultrafast", "superfast", "veryfast", "medium"],
@@ -114,9 +117,10 @@ _GAIN_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://ww
              b'hdrgm:GainMapMax="2" hdrgm:HDRCapacityMax="2"/></rdf:RDF></x:xmpmeta>')  # fmt: skip
 
 
-def _with_gain_map(big: Image.Image, fmt: str, quality: int, repeat: int) -> None:
+def _with_gain_map(big: Image.Image, fmt: str, quality: int, repeat: int, apple: bool = False) -> None:
     """``big`` into ``fmt`` (``AVIF``, ``HEIF``) through :func:`classsr_cli.io.image.write_image`, without and with a
-    gain map (its luma at a quarter of its size), best of ``repeat``; one JSON line each."""
+    gain map (its luma at a quarter of its size; ``apple``: an iPhone's, the picture with EXIF), best of ``repeat``;
+    one JSON line each."""
     from classsr_cli.io.gainmap import GainMap
     from classsr_cli.io.image import Picture, read_image, write_image
 
@@ -125,17 +129,22 @@ def _with_gain_map(big: Image.Image, fmt: str, quality: int, repeat: int) -> Non
     eight = np.asarray(big)
     luma = np.asarray(big.convert("L").resize((big.width // 4, big.height // 4), Image.BICUBIC))[..., None]
     gain = GainMap(luma, _GAIN_XMP, (), (), big.size)
+    exif = None
+    if apple:
+        gain, exif = GainMap(luma, None, (), (), big.size, apple_headroom=4.0), Image.Exif().tobytes()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / ("out.avif" if fmt == "AVIF" else "out.heic")
         for with_gain in (False, True):
             best = float("inf")
             for _ in range(repeat):
                 t = time.perf_counter()
-                write_image(out, Picture(eight, gain_map=gain if with_gain else None), quality=quality, overwrite=True)
+                write_image(out, Picture(eight, exif=exif, gain_map=gain if with_gain else None), quality=quality,
+                            overwrite=True)
                 best = min(best, time.perf_counter() - t)
             back = read_image(out)
             assert (back.gain_map is not None) == with_gain, "the gain map was not written"
-            record = {"format": fmt, "gain_map": with_gain, "quality": quality, "seconds": round(best, 3),
+            record = {"format": fmt, "gain_map": with_gain and ("Apple's" if apple else "ISO"), "quality": quality,
+                      "seconds": round(best, 3),
                       "bytes": out.stat().st_size, "size": list(big.size)}  # fmt: skip
             sys.stdout.write(json.dumps(record) + "\n")
 

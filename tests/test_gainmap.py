@@ -562,7 +562,8 @@ def test_a_portrait_iphone_heics_gain_map_is_turned_as_the_picture_is(tmp_path: 
 
 def test_an_iphones_gain_map_is_kept_in_a_heic_output_and_made_ultra_hdr_in_a_jpeg_one(tmp_path: Path) -> None:
     """An iPhone HDR photo upscaled x2: a HEIC output holds the gain map again as Apple's auxiliary image (libheif reads
-    it), the headroom its EXIF gives unchanged, its values the source's resized; a JPEG output holds it as an Ultra HDR
+    it), the headroom its EXIF gives unchanged, its values the source's resized, and beside it as an ISO 21496-1 one
+    that brightens alike (as iOS 18 writes both, for readers other than Apple's); a JPEG output holds it as an Ultra HDR
     gain map whose gain is Apple's (1 + (headroom - 1) x the Rec. 709-decoded value) within its 8-bit steps, the
     picture's XMP describing it beside Apple's own property. A PNG says it is not kept; a HEIC without EXIF too."""
     src = iphone_heic(tmp_path / "IMG_0001.HEIC")
@@ -581,6 +582,16 @@ def test_an_iphones_gain_map_is_kept_in_a_heic_output_and_made_ultra_hdr_in_a_jp
     assert back.gain_map is not None and back.gain_map.apple_headroom == pytest.approx(headroom, rel=1e-5)
     assert back.gain_map.pixels.shape == (24, 32, 1) and np.abs(back.gain_map.pixels[..., 0].astype(int) - want).mean() < 2
     assert np.abs(back.pixels.astype(int) - big.pixels).mean() < 3
+    iso = gainmap.read_iso(heic, (128, 96))  # and an ISO 21496-1 one beside it, as iOS 18 writes, for other readers
+    assert iso is not None and iso.pixels.shape == (24, 32, 1)
+    gains = struct.unpack(">iIiIIIiIiI", iso.iso[0][len(gainmap.ISO_URN) + 21 :])
+    assert gains[2] / gains[3] == pytest.approx(np.log2(headroom), abs=1e-5)
+    stops = iso.pixels[..., 0].astype(np.float64) / 255 * np.log2(headroom)
+    assert np.abs(stops - np.log2(gainmap.apple_gain(want, headroom))).mean() < 0.03
+    import pillow_heif
+
+    groups = pillow_heif.open_heif(heic).info.get("entity_groups") or []
+    assert [g["type"] for g in groups] == ["altr"], groups  # libheif reads the file, the tmap item's group
 
     jpeg = tmp_path / "out.jpg"
     assert not [n for n in write_image(jpeg, big) if "gain map" in n]

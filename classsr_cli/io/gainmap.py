@@ -550,12 +550,28 @@ def with_directory(xmp: bytes | None) -> bytes:
 
 def heif_with(heif: bytes, gain: GainMap, fmt: str, **options: Any) -> bytes:
     """The HEIC or AVIF (``fmt``: ``HEIF``, ``AVIF``) ``heif`` with the gain map ``gain``, coded by libheif or libavif
-    (Pillow's) with the encoder's ``options`` (``quality``, ``speed``, ``enc_params``: the picture's), as it came: an
-    iPhone's as its auxiliary image (:data:`APPLE_AUX`; into a HEIC alone: :func:`~classsr_cli.io.heifbox.add_auxiliary`),
-    any other as an ISO 21496-1 ``tmap`` item and its gain map image (:func:`~classsr_cli.io.heifbox.add_tone_map`),
-    tagged as libavif tags a gain map (no colour primaries or transfer: its values are gains, not colours)."""
+    (Pillow's) with the encoder's ``options`` (``quality``, ``speed``, ``enc_params``: the picture's), as an ISO
+    21496-1 ``tmap`` item and its gain map image (:func:`~classsr_cli.io.heifbox.add_tone_map`), tagged as libavif
+    tags a gain map (no colour primaries or transfer: its values are gains, not colours); an iPhone's (into a HEIC
+    alone) both as its auxiliary image (:data:`APPLE_AUX`, :func:`~classsr_cli.io.heifbox.add_auxiliary`), which
+    Apple's readers apply, and made an ISO one (:func:`ultra_hdr`), which others apply, as iOS 18 writes both."""
     from classsr_cli.io import bmff
 
+    if gain.apple_headroom is not None:
+        heif = heifbox.add_auxiliary(heif, _coded(gain, fmt, options), APPLE_AUX)
+        gain = ultra_hdr(gain)
+    data = tone_map_data(gain)
+    if data is None:
+        raise ValueError("a gain map without ISO 21496-1 metadata")
+    coded = _coded(gain, fmt, options)
+    nclx = [box for box in heifbox.primary_properties(coded, (b"colr",)) if box[8:12] == b"nclx"]
+    matrix, full = (nclx[0][16:18], nclx[0][18] & 0x80) if nclx else (b"\x00\x06", 0x80)
+    gains = heifbox.with_properties(coded, [bmff.box(b"colr", b"nclx\x00\x02\x00\x02" + matrix + bytes([full]))])
+    return heifbox.add_tone_map(heif, gains, data, gain.alternate)
+
+
+def _coded(gain: GainMap, fmt: str, options: dict[str, Any]) -> bytes:
+    """``gain``'s pixels coded as a picture of ``fmt`` (``HEIF``, ``AVIF``) with the encoder's ``options``."""
     arr = np.ascontiguousarray(gain.pixels[..., 0] if gain.pixels.shape[2] == 1 else gain.pixels)
     coded = io.BytesIO()
     if fmt == "AVIF":
@@ -565,12 +581,4 @@ def heif_with(heif: bytes, gain: GainMap, fmt: str, **options: Any) -> bytes:
 
         mode = "L" if arr.ndim == 2 else "RGB"
         pillow_heif.from_bytes(mode=mode, size=(arr.shape[1], arr.shape[0]), data=arr.tobytes()).save(coded, **options)
-    if gain.apple_headroom is not None:
-        return heifbox.add_auxiliary(heif, coded.getvalue(), APPLE_AUX)
-    data = tone_map_data(gain)
-    if data is None:
-        raise ValueError("a gain map without ISO 21496-1 metadata")
-    nclx = [box for box in heifbox.primary_properties(coded.getvalue(), (b"colr",)) if box[8:12] == b"nclx"]
-    matrix, full = (nclx[0][16:18], nclx[0][18] & 0x80) if nclx else (b"\x00\x06", 0x80)
-    gains = heifbox.with_properties(coded.getvalue(), [bmff.box(b"colr", b"nclx\x00\x02\x00\x02" + matrix + bytes([full]))])
-    return heifbox.add_tone_map(heif, gains, data, gain.alternate)
+    return coded.getvalue()
