@@ -95,16 +95,31 @@ def _app2(im: Image.Image) -> tuple[bytes, ...]:
     return tuple(data for marker, data in getattr(im, "applist", []) if marker == "APP2" and data.startswith(ISO_URN))
 
 
-def _mp_entries(mp: bytes) -> list[tuple[int, int]]:
-    """The ``(size, offset)`` of each picture an MPF index (the APP2 segment's data after ``MPF\0``) lists."""
+def _mp_entries(mp: bytes) -> list[tuple[int, int, int]]:
+    """The ``(attribute, size, offset)`` of each picture an MPF index (the APP2 segment's data after ``MPF\0``) lists
+    (the attribute's low 24 bits its MP type: :data:`MP_PREVIEWS`, ...)."""
     order = "<" if mp[:2] == b"II" else ">"
     (at,) = struct.unpack(order + "I", mp[4:8])
     (count,) = struct.unpack(order + "H", mp[at : at + 2])
     for k in range(count):
         tag, _, length, value = struct.unpack(order + "HHII", mp[at + 2 + 12 * k : at + 14 + 12 * k])
         if tag == 0xB002:  # MPEntry: 16 bytes a picture
-            return [struct.unpack(order + "II", mp[value + i + 4 : value + i + 12]) for i in range(0, length, 16)]
+            return [struct.unpack(order + "III", mp[value + i : value + i + 12]) for i in range(0, length, 16)]
     return []
+
+
+#: The MP types (CIPA DC-007) of a camera's previews of its own picture: large thumbnails of VGA and full-HD size,
+#: which its playback shows; an output of the upscaled picture has no use for them.
+MP_PREVIEWS = (0x010001, 0x010002)
+
+
+def previews(mp: object) -> int:
+    """How many of the pictures an MPF index (``mp``: Pillow's ``info["mp"]``) lists are a camera's previews
+    (:data:`MP_PREVIEWS`); 0 where it lists none or does not parse."""
+    try:
+        return sum((attribute & 0xFFFFFF) in MP_PREVIEWS for attribute, _, _ in _mp_entries(mp))  # type: ignore[arg-type]
+    except (struct.error, TypeError, ValueError, IndexError):
+        return 0
 
 
 def _mpf_offset(path: Path) -> int:
@@ -134,7 +149,7 @@ def read(path: Path, im: Image.Image) -> GainMap | None:
         return None
     try:
         entries = _mp_entries(mp)
-        size, offset = entries[1]
+        _, size, offset = entries[1]
         with path.open("rb") as f:
             f.seek(offset + (int(im.info["mpoffset"]) if "mpoffset" in im.info else _mpf_offset(path)))
             blob = f.read(size)
@@ -182,13 +197,15 @@ def _segments_end(jpeg: bytes) -> int:
     return at
 
 
-def jpeg_with(primary: bytes, gain_map: bytes) -> bytes:
+def jpeg_with(primary: bytes, gain_map: bytes, types: tuple[int, int] = (0x030000, 0)) -> bytes:
     """The JPEG ``primary`` followed by the JPEG ``gain_map``, indexed by an MPF APP2 segment as CIPA DC-007 and
-    Ultra HDR lay it out (big-endian; the primary typed "baseline MP primary image", offsets from the MPF header)."""
+    Ultra HDR lay it out (big-endian; offsets from the MPF header; ``types``: the two pictures' attributes, by default
+    the primary a "baseline MP primary image", the gain map undefined)."""
     at = _segments_end(primary)
     size = len(primary) + 90  # the segment: marker, length, "MPF\0", 82 bytes of TIFF
     tiff_at = at + 8
-    entries = struct.pack(">IIIHH", 0x030000, size, 0, 0, 0) + struct.pack(">IIIHH", 0, len(gain_map), size - tiff_at, 0, 0)
+    entries = (struct.pack(">IIIHH", types[0], size, 0, 0, 0)
+               + struct.pack(">IIIHH", types[1], len(gain_map), size - tiff_at, 0, 0))  # fmt: skip
     ifd = struct.pack(">H", 3) + struct.pack(">HHI4s", 0xB000, 7, 4, b"0100") + struct.pack(">HHII", 0xB001, 4, 1, 2)
     ifd += struct.pack(">HHII", 0xB002, 7, len(entries), 8 + 2 + 3 * 12 + 4) + struct.pack(">I", 0)
     tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + ifd + entries

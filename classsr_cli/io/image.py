@@ -654,6 +654,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     gain = gainmap.read(path, im) if fmt in ("JPEG", "MPO") else None
     if gain is not None and fmt == "MPO":
         frames -= 1  # the second picture is the HDR gain map, carried
+    if fmt == "MPO":  # a camera JPEG's previews of itself (its MPF's large thumbnails): not pictures of their own
+        frames -= gainmap.previews(im.info.get("mp"))
     if fmt == "HEIF":
         notes.extend(_heif_notes(im, frames))
     elif frames > 1:
