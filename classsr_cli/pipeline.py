@@ -941,7 +941,8 @@ class ImageResult:
     dtype: str
     notes: list[str] = field(default_factory=list)
     chained: bool = False  # two passes (a Chain): their patches on no one grid
-    #: A DDS cube map's or texture array's faces' routes, the first face's first (``route``: all of them together),
+    #: A DDS cube map's or texture array's faces' routes (a stereo MPO's views'), the first face's first (``route``:
+    #: all of them together),
     #: and the LR texels of its neighbours each face was grown by (:data:`CUBE_PAD`; 0: none).
     face_routes: tuple[RouteResult, ...] = ()
     face_pad: int = 0
@@ -1077,20 +1078,24 @@ def _cube_cut(upscaler: Upscaler | Chain, size: int) -> int | None:
     return _grown_cut(upscaler, size, size, CUBE_PAD)  # (a square face: its rows grow as its columns)
 
 
+def _views(picture: Picture) -> tuple[tuple[np.ndarray, np.ndarray | None], ...]:
+    """A stereo MPO's other views as faces: ``(pixels, alpha)``, no alpha."""
+    return tuple((view, None) for view in picture.views)
+
+
 def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Callable[[int, int], None] | None = None,
                    ) -> tuple[Picture, Upscaled, tuple[RouteResult, ...], int, np.ndarray]:
-    """``picture`` (a DDS cube map's or texture array's first face, :attr:`Picture.texture` its other faces) with
-    every face upscaled, each a picture of its own; a cube map's six faces (each cube's of a cube map array) each grown
+    """``picture`` (a DDS cube map's or texture array's first face, :attr:`Picture.texture` its other faces; a stereo
+    MPO's first view, :attr:`Picture.views` its others) with every face upscaled, each a picture of its own; a cube map's six faces (each cube's of a cube map array) each grown
     by :data:`CUBE_PAD` texels of the faces it meets (:func:`~classsr_cli.io.dds.cube_neighbours`), then cropped, so that no seam shows where they
     meet. Returns the upscaled picture, what upscaling it did (every face's routes and time together), each face's
     route, the output pixels cropped from each side (0: none) and the first face's output before the crop.
     ``progress`` counts every face's work: face ``k`` of ``n`` reports ``k * total + done`` of ``n * total``."""
     texture = picture.texture
-    assert texture is not None
-    faces = [(picture.pixels, picture.alpha), *texture.faces]
+    faces = [(picture.pixels, picture.alpha), *(texture.faces if texture is not None else _views(picture))]
     size = picture.pixels.shape[0]
     square = all(px.shape[:2] == (size, size) for px, _ in faces)
-    cube = texture.layout == "cube map" and len(faces) % 6 == 0 and square  # a cube map, or an array of them
+    cube = texture is not None and texture.layout == "cube map" and len(faces) % 6 == 0 and square  # (or an array)
     cut = _cube_cut(upscaler, size) if cube else None
     if cut is not None:
         colour = np.stack([px for px, _ in faces])
@@ -1111,7 +1116,9 @@ def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Calla
 
     ups = [(inside(face.pixels), None if face.alpha is None else inside(face.alpha)) for face, _ in done]
     (first_pixels, first_alpha), others = ups[0], tuple(ups[1:])
-    out = replace(picture, pixels=first_pixels, alpha=first_alpha, notes=[], texture=replace(texture, faces=others))
+    out = replace(picture, pixels=first_pixels, alpha=first_alpha, notes=[],
+                  **({"texture": replace(texture, faces=others)} if texture is not None else
+                     {"views": tuple(px for px, _ in others)}))  # fmt: skip
     routes = tuple(up.route for _, up in done)
     both = Upscaled(first_pixels, first_alpha, joined_route(list(routes)), sum(up.model_seconds for _, up in done))
     return out, both, routes, cut, done[0][0].pixels
@@ -1172,7 +1179,8 @@ def upscale_file(
                  or light_noise_note(picture.pixels, first, picture.jpeg_quality, palette=palette)
                  or clean_note(picture.pixels, first, picture.jpeg_quality))
         picture = replace(picture, notes=[*picture.notes, *about])
-        faces = picture.texture.faces if picture.texture is not None else ()  # a DDS cube map's or array's others
+        # a DDS cube map's or array's other faces, a stereo MPO's other views
+        faces = picture.texture.faces if picture.texture is not None else _views(picture)
         # a 360° panorama: grown by the columns of its other side, so that no seam shows where its edges meet
         wrap = wrap_cut(upscaler, picture.height, picture.width) if full_circle(picture.xmp) and not faces else None
         if (upscaler.should_band(picture.height, picture.width, stream_pixels) and classmap is None
@@ -1203,7 +1211,7 @@ def upscale_file(
                 f"--tta {upscaler.tta} holds the whole {ow}x{oh} output in memory to average its passes (about "
                 f"{12 * oh * ow / 2**30:.1f} GiB): with {why} it is not written in bands of rows")])
         face_routes: tuple[RouteResult, ...] = ()
-        if faces:  # a DDS cube map's or texture array's faces, each upscaled (a cube map's grown by its neighbours')
+        if faces:  # a DDS cube map's or texture array's faces (a cube map's grown by its neighbours'), MPO views
             out, up, face_routes, cut, drawn_on = _upscale_faces(upscaler, picture, progress)
         elif wrap:
             grown = replace(picture, pixels=wrapped(picture.pixels),

@@ -99,8 +99,9 @@ def test_the_gain_maps_own_xmp_and_iso_segments_are_carried_and_other_formats_sa
 
 
 def test_a_picture_without_a_gain_map_and_a_plain_multi_picture_jpeg_are_left_as_they_were(tmp_path: Path) -> None:
-    """A stereo MPO (two pictures, no gain map) is still its first picture with a note; a plain JPEG has none, nor a
-    camera's JPEG with a preview of itself (its MPF's large thumbnail, which Pillow opens as a second frame)."""
+    """An MPO of two pictures of no stated type (no gain map, no stereo pair) is still its first picture with a note; a
+    plain JPEG has none, nor a camera's JPEG with a preview of itself (its MPF's large thumbnail, which Pillow opens as
+    a second frame)."""
     Image.fromarray(PICTURE).save(tmp_path / "mpo.jpg", format="MPO", save_all=True,
                                   append_images=[Image.fromarray(PICTURE[::-1])])  # fmt: skip
     mpo = read_image(tmp_path / "mpo.jpg")
@@ -109,7 +110,7 @@ def test_a_picture_without_a_gain_map_and_a_plain_multi_picture_jpeg_are_left_as
     Image.fromarray(PICTURE).save(first, format="JPEG", quality=95)
     Image.fromarray(PICTURE[::2, ::2]).save(preview, format="JPEG")
     for kind in gainmap.MP_PREVIEWS:
-        (tmp_path / "camera.jpg").write_bytes(gainmap.jpeg_with(first.getvalue(), preview.getvalue(), (0x030000, kind)))
+        (tmp_path / "camera.jpg").write_bytes(gainmap.jpeg_with(first.getvalue(), preview.getvalue(), types=(0x030000, kind)))
         with Image.open(tmp_path / "camera.jpg") as im:
             assert (im.format, getattr(im, "n_frames", 1)) == ("MPO", 2)
         camera = read_image(tmp_path / "camera.jpg")

@@ -78,6 +78,7 @@ class ImageFormat(StrEnum):
     jpeg = "jpeg"
     jpe = "jpe"
     jfif = "jfif"
+    mpo = "mpo"
     heif = "heif"
     hif = "hif"
     j2k = "j2k"

@@ -10,7 +10,7 @@ __all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO
            "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".avif", ".heic", ".heif", ".hif", ".jxl", ".exr",
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".webp", ".avif", ".heic", ".heif", ".hif", ".jxl", ".exr",
                   ".hdr", ".tif", ".tiff", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".pbm", ".pnm", ".dds", ".pfm",
                   ".psd", ".psb", ".jp2", ".j2k", ".j2c", ".jpc", ".jpf", ".qoi", ".pam")
 #: Suffixes of camera RAW files (sensor data, not a picture yet: read, they would give only an embedded preview).

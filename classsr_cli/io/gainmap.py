@@ -113,6 +113,23 @@ def _mp_entries(mp: bytes) -> list[tuple[int, int, int]]:
 MP_PREVIEWS = (0x010001, 0x010002)
 
 
+#: The MP type of a stereo camera's pictures (CIPA DC-007's multi-frame "disparity image": a view of a stereo pair,
+#: or of a set of views side by side), and the attributes a stereo MPO output's pictures get: the first marked
+#: representative (the one a 2D reader shows), each a disparity image.
+DISPARITY = 0x020002
+STEREO_TYPES = (0x20000000 | DISPARITY, DISPARITY)
+
+
+def views(mp: object) -> tuple[int, ...]:
+    """Which pictures after the first an MPF index (``mp``: Pillow's ``info["mp"]``) lists as a stereo camera's other
+    views (:data:`DISPARITY`), by their place in the file; none where it lists none or does not parse."""
+    try:
+        entries = _mp_entries(mp)  # type: ignore[arg-type]
+    except (struct.error, TypeError, ValueError, IndexError):
+        return ()
+    return tuple(k for k, (attribute, _, _) in enumerate(entries) if k and attribute & 0xFFFFFF == DISPARITY)
+
+
 def previews(mp: object) -> int:
     """How many of the pictures an MPF index (``mp``: Pillow's ``info["mp"]``) lists are a camera's previews
     (:data:`MP_PREVIEWS`); 0 where it lists none or does not parse."""
@@ -197,21 +214,28 @@ def _segments_end(jpeg: bytes) -> int:
     return at
 
 
-def jpeg_with(primary: bytes, gain_map: bytes, types: tuple[int, int] = (0x030000, 0)) -> bytes:
-    """The JPEG ``primary`` followed by the JPEG ``gain_map``, indexed by an MPF APP2 segment as CIPA DC-007 and
-    Ultra HDR lay it out (big-endian; offsets from the MPF header; ``types``: the two pictures' attributes, by default
-    the primary a "baseline MP primary image", the gain map undefined)."""
+def jpeg_with(primary: bytes, *others: bytes, types: tuple[int, ...] = (0x030000, 0)) -> bytes:
+    """The JPEG ``primary`` followed by the JPEGs ``others`` (an HDR gain map; a stereo MPO's other views), indexed by
+    an MPF APP2 segment as CIPA DC-007 and Ultra HDR lay it out (big-endian; offsets from the MPF header; ``types``:
+    each picture's attribute, the last repeated for those past it; by default the primary a "baseline MP primary
+    image", the others undefined)."""
     at = _segments_end(primary)
-    size = len(primary) + 90  # the segment: marker, length, "MPF\0", 82 bytes of TIFF
+    count = 1 + len(others)
+    length = 8 + 2 + 3 * 12 + 4 + 16 * count  # the TIFF header, an IFD of three tags, the entries
+    size = len(primary) + 2 + 2 + 4 + length  # the segment: marker, length, "MPF\0", the TIFF
     tiff_at = at + 8
-    entries = (struct.pack(">IIIHH", types[0], size, 0, 0, 0)
-               + struct.pack(">IIIHH", types[1], len(gain_map), size - tiff_at, 0, 0))  # fmt: skip
-    ifd = struct.pack(">H", 3) + struct.pack(">HHI4s", 0xB000, 7, 4, b"0100") + struct.pack(">HHII", 0xB001, 4, 1, 2)
+    kinds = [types[min(k, len(types) - 1)] for k in range(count)]
+    entries = struct.pack(">IIIHH", kinds[0], size, 0, 0, 0)
+    offset = size - tiff_at
+    for kind, picture in zip(kinds[1:], others, strict=True):
+        entries += struct.pack(">IIIHH", kind, len(picture), offset, 0, 0)
+        offset += len(picture)
+    ifd = struct.pack(">H", 3) + struct.pack(">HHI4s", 0xB000, 7, 4, b"0100") + struct.pack(">HHII", 0xB001, 4, 1, count)
     ifd += struct.pack(">HHII", 0xB002, 7, len(entries), 8 + 2 + 3 * 12 + 4) + struct.pack(">I", 0)
     tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + ifd + entries
     segment = b"\xff\xe2" + struct.pack(">H", 2 + 4 + len(tiff)) + b"MPF\x00" + tiff
-    assert len(segment) == 90
-    return primary[:at] + segment + primary[at:] + gain_map
+    assert len(tiff) == length
+    return primary[:at] + segment + primary[at:] + b"".join(others)
 
 
 def in_heif(path: Path) -> str | None:

@@ -132,6 +132,7 @@ WRITE_FORMATS = {
     ".jpeg": "JPEG",
     ".jpe": "JPEG",
     ".jfif": "JPEG",
+    ".mpo": "JPEG",  # a stereo camera's multi-picture JPEG: its views kept (Meta.views)
     ".webp": "WEBP",
     ".avif": "AVIF",
     ".heic": "HEIF",
@@ -275,6 +276,8 @@ class Meta:
     iptc: bytes | None = None  # a JPEG's or TIFF's IPTC record (IPTC-IIM), which JPEG and TIFF outputs keep
     comments: tuple[bytes, ...] = ()  # a JPEG's or GIF's comments, which JPEG (COM) and PNG (Comment text, one) outputs keep
     motion: bytes | None = None  # a Motion Photo's video (io.motion); an output's: what is appended to it (io.motion.for_output)
+    #: A stereo (or multi-view) MPO's other views, as :attr:`Picture.views` holds them, which a JPEG output keeps.
+    views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -305,6 +308,7 @@ class Meta:
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
             gamma=self.gamma if fmt == "PNG" else None,
             iptc=self.iptc if fmt in ("JPEG", "TIFF") else None, comments=comments,
+            views=self.views if fmt == "JPEG" and gain_map is None else (),
         )
 
 
@@ -371,6 +375,10 @@ class Picture:
         comments: a JPEG's comments (``COM``) or a GIF's, but a record of an earlier upscale, carried to JPEG outputs
             (before this run's record) and PNG ones (one ``Comment`` text, a line each); a PNG's ``Comment`` text goes into a JPEG
             output's comment.
+        views: a stereo camera's MPO's other views (its MPF index's multi-frame pictures: disparity, multi-angle,
+            panorama; the right eye of a pair), ``(H, W, 3)`` ``uint8``, turned as ``pixels`` are: upscaled with the
+            picture, each alone, and kept by a JPEG output (``.mpo`` or ``.jpg``) as such an MPO; other formats hold
+            the first view alone (said).
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -400,12 +408,13 @@ class Picture:
     iptc: bytes | None = None
     comments: tuple[bytes, ...] = ()
     motion: bytes | None = None
+    views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
                     self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma,
-                    self.iptc, self.comments, self.motion)
+                    self.iptc, self.comments, self.motion, self.views)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -656,6 +665,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         frames -= 1  # the second picture is the HDR gain map, carried
     if fmt == "MPO":  # a camera JPEG's previews of itself (its MPF's large thumbnails): not pictures of their own
         frames -= gainmap.previews(im.info.get("mp"))
+    at_views = gainmap.views(im.info.get("mp")) if fmt == "MPO" and gain is None else ()
+    frames -= len(at_views)  # a stereo camera's other views: upscaled too
     if fmt == "HEIF":
         notes.extend(_heif_notes(im, frames))
     elif frames > 1:
@@ -716,6 +727,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         colour, alpha, icc = _pil_arrays(im, icc, notes)
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
+    views = tuple(_view(im, k, orientation) for k in at_views)
     if gain is not None:
         gain = gain.turned(_orient(gain.pixels, orientation))
         gain = replace(gain, of_size=(colour.shape[1], colour.shape[0]))
@@ -731,6 +743,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         gain_map=gain,
         texture=texture,
         motion=motion.read(path, more.get("xmp")) if fmt in ("JPEG", "MPO", "HEIF", "AVIF") else None,
+        views=views,
         **{**more, **({"nclx": coded} if coded else {}),
            **({"depth": deep} if fmt == "AVIF" and deep > 8 else {})},
     )
@@ -922,6 +935,16 @@ def _kept_alpha(alpha: np.ndarray | None) -> np.ndarray | None:
     return np.ascontiguousarray(alpha)
 
 
+def _view(im: Image.Image, k: int, orientation: int) -> np.ndarray:
+    """Picture ``k`` of the MPO ``im`` (a stereo camera's other view), in RGB, turned by the first's ``orientation``;
+    ``im`` is left at its first picture."""
+    try:
+        im.seek(k)
+        return np.ascontiguousarray(_orient(np.asarray(im.convert("RGB")), orientation))
+    finally:
+        im.seek(0)
+
+
 def _face(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """A DDS face's ``(pixels, alpha)`` as :class:`Picture` holds them."""
     colour, alpha, _ = _pil_arrays(im, None, [])
@@ -1059,6 +1082,7 @@ def _format_notes(fmt: str, dtype: np.dtype[Any], source: Meta, out: Meta, deep:
     return (_depth_notes(fmt, dtype, out, deep) + _gain_notes(fmt, source.gain_map) + _motion_notes(fmt, source, out)
             + _linear_notes(fmt, source)
             + _profile_notes(fmt, source.icc) + _gamma_notes(fmt, source) + _texture_notes(fmt, source.texture)
+            + _view_notes(fmt, source, out)
             + _xmp_notes(fmt, out) + _exif_notes(fmt, source) + _iptc_notes(fmt, source) + _comment_notes(fmt, source))
 
 
@@ -2790,8 +2814,24 @@ def _pil_write(
         _add_gain_map(tmp, fmt, meta, quality)
     if "compression" in options and tmp.stat().st_size > 18 + im.width * im.height * len(im.getbands()) + 26:
         im.save(tmp, format=fmt)  # run-length coding grew a TGA (grain): stored plain (header, pixels, 2.0 footer)
+    if fmt == "JPEG" and meta.views:  # a stereo MPO's: every view after the first, indexed by an MPF
+        views = []
+        for view in meta.views:
+            coded = io.BytesIO()
+            Image.fromarray(view).save(coded, format="JPEG", quality=options["quality"], subsampling=0)
+            views.append(coded.getvalue())
+        tmp.write_bytes(gainmap.jpeg_with(tmp.read_bytes(), *views, types=gainmap.STEREO_TYPES))
     if fmt == "JPEG" and meta.aspect:
         _jfif_aspect(tmp, *meta.aspect)
+
+
+def _view_notes(fmt: str, source: Meta, out: Meta) -> list[str]:
+    """What a ``fmt`` output (``out``, :meth:`Meta.for_output`) does with a stereo MPO's other views, where it does not
+    keep them."""
+    if not source.views or out.views:
+        return []
+    return [f"{fmt} output: only the first view of the {len(source.views) + 1}-view MPO (a stereo pair's left eye) is "
+            "kept, a .mpo or .jpg output keeps them all"]
 
 
 def _texture_notes(fmt: str, texture: Texture | None) -> list[str]:
