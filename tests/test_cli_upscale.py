@@ -1234,7 +1234,76 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
     assert other > 20  # (the right eye is not the left one again)
     assert record["patches"]["total"] == total
     r = up(model, src, "-x2", "-o", tmp_path / "flat.png")
-    assert r.exit_code == 0 and "PNG output: only the first view of the 2-view MPO (a stereo pair's left eye) is kept" in r.stderr
+    assert r.exit_code == 0 and "PNG output: only the first of the stereo pair's 2 views (its left eye) is kept" in r.stderr
+
+
+def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Path) -> None:
+    """A spatial photo (a HEIC whose primary picture is the left eye of a ``ster`` group, as an iPhone or a Vision Pro
+    writes one, here made by classsr's own writer with its eyes' camera properties: a ``cmin`` and an Apple ``uuid``
+    box each): libheif reads the pair; upscaled, the output is a pair again (libheif reads its ``ster`` group, left
+    first), each eye as it is upscaled alone, each with its properties as they came; into a JPEG it is a stereo MPO,
+    and a stereo MPO into a HEIC a pair."""
+    import io as bytes_io
+
+    import pillow_heif
+
+    from classsr_cli.io import bmff, heifbox
+    from classsr_cli.io.image import Picture, write_image
+
+    model = Path("classsr_residual_x2")  # (a name the zoo resolves; its output follows its input)
+    rng = np.random.default_rng(6)
+    left = np.kron(rng.integers(0, 256, (12, 16, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+    right = np.ascontiguousarray(np.roll(left, 5, axis=1)[:, :, ::-1])
+    props = tuple((bmff.full_box(b"cmin", bytes([0, 0, 0x1C, 0, k, 2, 3, 4])),
+                   bmff.box(b"uuid", bytes.fromhex("4363e9145b7d4aab97aebea69803b434") + bytes([0, 0, 0, k])))
+                  for k in (0, 1))  # fmt: skip
+    src = tmp_path / "IMG_0001.HEIC"
+    assert write_image(src, Picture(left, views=(right,), eyes=props)) == []
+    assert pillow_heif.open_heif(src).info["entity_groups"][0]["type"] == "ster"
+    pic = read_image(src)
+    assert pic.notes == [] and len(pic.views) == 1 and pic.eyes == props
+    for k, eye in enumerate((pic.pixels, pic.views[0])):  # each eye as the HEIC holds it
+        Image.fromarray(eye).save(tmp_path / f"eye{k}.png")
+    r = up(model, src, "-x2", "--json", "--classes")
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    out = tmp_path / "IMG_0001_x2.HEIC"
+    groups = pillow_heif.open_heif(out).info["entity_groups"]
+    assert [(g["type"], g["images"]) for g in groups] == [("ster", [0, 1])]
+    pair = heifbox.stereo(out.read_bytes())
+    assert pair is not None and (pair.left_properties, pair.right_properties) == props
+    got = read_image(out)
+    assert got.pixels.shape == (96, 128, 3) and len(got.views) == 1 and len(record["routing"]["faces"]) == 1
+    total = 0
+    for k, pixels in enumerate((got.pixels, got.views[0])):
+        one = up(model, tmp_path / f"eye{k}.png", "-x2", "--json", "-o", tmp_path / f"eye{k}_x2.heic")  # coded alike
+        assert one.exit_code == 0, one.output
+        total += json.loads(one.stdout)["patches"]["total"]
+        alone = read_image(tmp_path / f"eye{k}_x2.heic").pixels.astype(int)
+        assert np.abs(pixels.astype(int) - alone).mean() < 1, k
+    assert np.abs(got.views[0].astype(int) - read_image(tmp_path / "eye0_x2.heic").pixels).mean() > 20
+    assert record["patches"]["total"] == total
+    r = up(model, src, "-x2", "-o", tmp_path / "pair.mpo")  # a spatial photo into a stereo MPO
+    assert r.exit_code == 0, r.output
+    with Image.open(tmp_path / "pair.mpo") as im:
+        assert (im.format, im.n_frames) == ("MPO", 2)
+    eyes = []
+    for eye in (left, right):
+        coded = bytes_io.BytesIO()
+        Image.fromarray(eye).save(coded, format="JPEG", quality=95)
+        eyes.append(coded.getvalue())
+    (tmp_path / "DSCF0001.MPO").write_bytes(gainmap_jpeg(*eyes))
+    r = up(model, tmp_path / "DSCF0001.MPO", "-x2", "-o", tmp_path / "from_mpo.heic")  # and a stereo MPO into a pair
+    assert r.exit_code == 0, r.output
+    assert [g["type"] for g in pillow_heif.open_heif(tmp_path / "from_mpo.heic").info["entity_groups"]] == ["ster"]
+    assert len(read_image(tmp_path / "from_mpo.heic").views) == 1
+
+
+def gainmap_jpeg(*pictures: bytes) -> bytes:
+    """The JPEG ``pictures`` as a stereo MPO (:func:`classsr_cli.io.gainmap.jpeg_with`)."""
+    from classsr_cli.io import gainmap
+
+    return gainmap.jpeg_with(*pictures, types=gainmap.STEREO_TYPES)
 
 
 def test_each_cube_of_a_cube_map_array_is_upscaled_as_that_cube_alone(tiny_model_path: Path, tmp_path: Path) -> None:

@@ -223,19 +223,22 @@ def _new_item(meta: _Meta) -> int:
     return new
 
 
-def _moved_image(meta: _Meta, image: bytes, *more: bytes) -> tuple[int, bytes]:
-    """``image``'s primary coded image (a HEIF file of one, such as pillow_heif or Pillow writes) made a hidden item of
-    ``meta`` (as cameras write a gain map): its item information, its properties and then ``more`` (essential), and a
-    location for its data, which the caller puts at the end (:func:`_written`). Its new ID, and its data."""
+def _moved_image(meta: _Meta, image: bytes, *more: bytes, hidden: bool = True,
+                 carried: tuple[bytes, ...] = ()) -> tuple[int, bytes]:
+    """``image``'s primary coded image (a HEIF file of one, such as pillow_heif or Pillow writes) made an item of
+    ``meta``, ``hidden`` (as cameras write a gain map) or shown as the primary is (a stereo pair's other eye): its item
+    information, its properties, then ``more`` (essential) and ``carried`` (not essential), and a location for its
+    data, which the caller puts at the end (:func:`_written`). Its new ID, and its data."""
     other, _, _, coded = _primary_image(image)
     kind = next((t for i, t in map(_infe, other.infe) if i == other.primary), b"hvc1")
     new = _new_item(meta)
     props = [(essential, i) for essential, i in dict(other.associations).get(other.primary, []) if 0 < i <= len(other.ipco)]
     first = len(meta.ipco) + 1
-    meta.ipco += [other.ipco[i - 1] for _, i in props] + list(more)
+    meta.ipco += [other.ipco[i - 1] for _, i in props] + list(more) + list(carried)
     meta.associations.append((new, [(essential, first + k) for k, (essential, _) in enumerate(props)]
-                              + [(True, first + len(props) + k) for k in range(len(more))]))  # fmt: skip
-    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00", 2, 1))  # (flags 1: hidden)
+                              + [(True, first + len(props) + k) for k in range(len(more))]
+                              + [(False, first + len(props) + len(more) + k) for k in range(len(carried))]))  # fmt: skip
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00", 2, int(hidden)))  # (flags 1: hidden)
     meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(coded))]))
     return new, coded
 
@@ -325,17 +328,78 @@ def _add_tone_map(heif: bytes, gain: bytes, data: bytes, properties: tuple[bytes
     meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", tmap, 0) + b"tmap\x00", 2))
     meta.references.append((b"dimg", tmap, (meta.primary, image)))
     meta.locations.append(_Item(tmap, 0, 0, 0, [(0, 0, len(data))]))
-    at = next((k for k, (kind, _) in enumerate(meta.boxes) if kind == b"grpl"), None)
+    _grouped(meta, b"altr", (tmap, meta.primary))
+    heif, grown = _with_brand(heif, meta, b"tmap")
+    return _written(heif, meta, start + grown, end + grown, coded, data)
+
+
+def _grouped(meta: _Meta, kind: bytes, entities: tuple[int, ...]) -> None:
+    """``meta`` with an entity group of ``kind`` (``altr``, ``ster``) of ``entities`` in its ``grpl`` box (made where
+    it has none), under an ID no item or other group has (ISO/IEC 14496-12, 8.18.3.3)."""
+    at = next((k for k, (box, _) in enumerate(meta.boxes) if box == b"grpl"), None)
     groups = b"" if at is None else meta.boxes[at][1][8:]
     taken = [_uint(groups, a + 12, 4) for _, a, _ in _children(groups, 0, len(groups))]
-    group = max([tmap, *taken]) + 1  # (a group's ID is no item's nor another group's: ISO/IEC 14496-12, 8.18.3.3)
-    grpl = bmff.box(b"grpl", groups + bmff.full_box(b"altr", struct.pack(">IIII", group, 2, tmap, meta.primary)))
+    group = max([*entities, *(loc.item for loc in meta.locations), *taken]) + 1
+    payload = struct.pack(">II", group, len(entities)) + b"".join(struct.pack(">I", e) for e in entities)
+    grpl = bmff.box(b"grpl", groups + bmff.full_box(kind, payload))
     if at is None:
         meta.boxes.append((b"grpl", grpl))
     else:
         meta.boxes[at] = (b"grpl", grpl)
-    heif, grown = _with_brand(heif, meta, b"tmap")
-    return _written(heif, meta, start + grown, end + grown, coded, data)
+
+
+#: The properties of a stereo pair's eye that a HEIC output carries as they came: its camera's intrinsics and
+#: extrinsics (ISO/IEC 23008-12's ``cmin`` and ``cmex``: the intrinsics in units of the picture's own width and
+#: height, so they hold at any size) and Apple's own (``uuid`` boxes: an iPhone's or Vision Pro's spatial photo).
+EYE_PROPERTIES = (b"cmin", b"cmex", b"uuid")
+
+
+class Stereo(NamedTuple):
+    """A HEIF file's stereo pair (a ``ster`` entity group) whose left eye is its primary picture: the right eye's item
+    and each eye's :data:`EYE_PROPERTIES`, whole."""
+
+    right: int
+    left_properties: tuple[bytes, ...]
+    right_properties: tuple[bytes, ...]
+
+
+def stereo(heif: bytes) -> Stereo | None:
+    """``heif``'s stereo pair whose left eye is its primary picture (:class:`Stereo`); ``None`` where it has none, or
+    it cannot be followed."""
+    try:
+        meta = _primary_image(heif, coded=False)[0]
+        grpl = next((whole for kind, whole in meta.boxes if kind == b"grpl"), None)
+        if grpl is None:
+            return None
+        for kind, a, _ in _children(grpl, 8, len(grpl)):
+            count = _uint(grpl, a + 16, 4)
+            if kind == b"ster" and count == 2 and _uint(grpl, a + 20, 4) == meta.primary:
+                right = _uint(grpl, a + 24, 4)
+
+                def own(item: int) -> tuple[bytes, ...]:
+                    return tuple(box for box in _item_properties(meta, item) if box[4:8] in EYE_PROPERTIES)
+
+                return Stereo(right, own(meta.primary), own(right))
+    except (ValueError, IndexError, struct.error):
+        pass
+    return None
+
+
+def add_eye(heif: bytes, eye: bytes, left: tuple[bytes, ...] = (), right: tuple[bytes, ...] = ()) -> bytes:
+    """``heif`` (its primary picture a stereo pair's left eye) with ``eye``'s primary image (a file of one coded image,
+    such as pillow_heif writes) as the right eye, an item shown as the primary is, the two in a ``ster`` group (left
+    first), each given its properties (``left``, ``right``: :attr:`Stereo.left_properties`, ..., not essential).
+    Raises ``ValueError`` for a file it cannot follow."""
+    return _followed(_add_eye, heif, eye, left, right)
+
+
+def _add_eye(heif: bytes, eye: bytes, left: tuple[bytes, ...], right: tuple[bytes, ...]) -> bytes:
+    if left:
+        heif = _with_properties(heif, list(left))
+    meta, start, end, _ = _primary_image(heif, coded=False)
+    new, coded = _moved_image(meta, eye, hidden=False, carried=right)
+    _grouped(meta, b"ster", (meta.primary, new))
+    return _written(heif, meta, start, end, coded)
 
 
 def _with_brand(heif: bytes, meta: _Meta, brand: bytes) -> tuple[bytes, int]:

@@ -278,6 +278,7 @@ class Meta:
     motion: bytes | None = None  # a Motion Photo's video (io.motion); an output's: what is appended to it (io.motion.for_output)
     #: A stereo (or multi-view) MPO's other views, as :attr:`Picture.views` holds them, which a JPEG output keeps.
     views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
+    eyes: tuple[tuple[bytes, ...], ...] = ()  # a spatial photo's eyes' camera properties (Picture.eyes), for HEIC
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -308,7 +309,8 @@ class Meta:
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
             gamma=self.gamma if fmt == "PNG" else None,
             iptc=self.iptc if fmt in ("JPEG", "TIFF") else None, comments=comments,
-            views=self.views if fmt == "JPEG" and gain_map is None else (),
+            views=self.views if fmt == "JPEG" and gain_map is None else self.views[:1] if fmt == "HEIF" else (),
+            eyes=self.eyes if fmt == "HEIF" else (),
         )
 
 
@@ -375,10 +377,13 @@ class Picture:
         comments: a JPEG's comments (``COM``) or a GIF's, but a record of an earlier upscale, carried to JPEG outputs
             (before this run's record) and PNG ones (one ``Comment`` text, a line each); a PNG's ``Comment`` text goes into a JPEG
             output's comment.
-        views: a stereo camera's MPO's other views (its MPF index's multi-frame pictures: disparity, multi-angle,
-            panorama; the right eye of a pair), ``(H, W, 3)`` ``uint8``, turned as ``pixels`` are: upscaled with the
-            picture, each alone, and kept by a JPEG output (``.mpo`` or ``.jpg``) as such an MPO; other formats hold
-            the first view alone (said).
+        views: a stereo pair's other views (``(H, W, 3)`` ``uint8``, turned as ``pixels`` are): a 3D camera's MPO's
+            (its MPF index's disparity pictures), an iPhone's or Vision Pro's spatial photo's (a HEIC's ``ster`` group,
+            its left eye the primary picture); upscaled with the picture, each alone, and kept by a JPEG output
+            (``.mpo`` or ``.jpg``) as a stereo MPO and by a HEIC one as a stereo pair; other formats hold the first
+            view alone (said).
+        eyes: a spatial photo's eyes' camera properties (:data:`~classsr_cli.io.heifbox.EYE_PROPERTIES`: the left's,
+            the right's), carried to a HEIC output.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -409,12 +414,13 @@ class Picture:
     comments: tuple[bytes, ...] = ()
     motion: bytes | None = None
     views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
+    eyes: tuple[tuple[bytes, ...], ...] = ()
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
                     self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma,
-                    self.iptc, self.comments, self.motion, self.views)
+                    self.iptc, self.comments, self.motion, self.views, self.eyes)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -666,7 +672,10 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     if fmt == "MPO":  # a camera JPEG's previews of itself (its MPF's large thumbnails): not pictures of their own
         frames -= gainmap.previews(im.info.get("mp"))
     at_views = gainmap.views(im.info.get("mp")) if fmt == "MPO" and gain is None else ()
-    frames -= len(at_views)  # a stereo camera's other views: upscaled too
+    eyes: tuple[tuple[bytes, ...], ...] = ()
+    if fmt == "HEIF":
+        at_views, eyes = _right_eye(path, im)
+    frames -= len(at_views)  # a stereo camera's other views (a spatial photo's right eye): upscaled too
     if fmt == "HEIF":
         notes.extend(_heif_notes(im, frames))
     elif frames > 1:
@@ -744,6 +753,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         texture=texture,
         motion=motion.read(path, more.get("xmp")) if fmt in ("JPEG", "MPO", "HEIF", "AVIF") else None,
         views=views,
+        eyes=eyes,
         **{**more, **({"nclx": coded} if coded else {}),
            **({"depth": deep} if fmt == "AVIF" and deep > 8 else {})},
     )
@@ -933,6 +943,23 @@ def _kept_alpha(alpha: np.ndarray | None) -> np.ndarray | None:
     if alpha is None or int(alpha.min()) == np.iinfo(alpha.dtype).max:
         return None
     return np.ascontiguousarray(alpha)
+
+
+def _right_eye(path: Path, im: Image.Image) -> tuple[tuple[int, ...], tuple[tuple[bytes, ...], ...]]:
+    """Which picture of the opened 8-bit HEIF ``im`` is the right eye of a stereo pair (its ``ster`` group: an
+    iPhone's or Vision Pro's spatial photo) whose left eye is its primary picture, the first, and each eye's camera
+    properties (:data:`~classsr_cli.io.heifbox.EYE_PROPERTIES`, the left's first); none where it has none."""
+    from classsr_cli.io import heifbox
+
+    groups = im.info.get("entity_groups") or []
+    pair = next((g for g in groups if isinstance(g, dict) and g.get("type") == "ster"), None)
+    if pair is None or int(im.info.get("bit_depth") or 8) > 8 or len(pair.get("images") or ()) != 2:
+        return (), ()
+    first, right = pair["images"]
+    eyes = heifbox.stereo(heifbox.head(path))
+    if first != 0 or eyes is None:
+        return (), ()
+    return (int(right),), (eyes.left_properties, eyes.right_properties)
 
 
 def _view(im: Image.Image, k: int, orientation: int) -> np.ndarray:
@@ -2192,6 +2219,27 @@ def _heif_writer(
         except (ValueError, IndexError, struct.error) as e:
             raise OutputError(f"{_target(tmp)}: cannot add the HDR light levels ({_reason(e)})") from None
     _add_gain_map(tmp, "HEIF", meta, quality)
+    _add_eyes(tmp, meta, {k: v for k, v in options.items() if k not in ("tile_size", "exif", "xmp")})
+
+
+def _add_eyes(tmp: Path, meta: Meta, options: dict[str, Any]) -> None:
+    """The HEIC ``tmp`` (its picture a stereo pair's left eye) given ``meta``'s other view as its right eye, coded
+    with the picture's encoder ``options`` (its colour, not its metadata) and put in a ``ster`` group with it, each
+    eye with its camera properties (:attr:`Meta.eyes`; :func:`classsr_cli.io.heifbox.add_eye`)."""
+    if not meta.views:
+        return
+    import pillow_heif
+
+    from classsr_cli.io import heifbox
+
+    right = meta.views[0]
+    left_props, right_props = meta.eyes if len(meta.eyes) == 2 else ((), ())
+    try:
+        coded = io.BytesIO()
+        pillow_heif.from_bytes(mode="RGB", size=(right.shape[1], right.shape[0]), data=right.tobytes()).save(coded, **options)
+        tmp.write_bytes(heifbox.add_eye(tmp.read_bytes(), coded.getvalue(), left_props, right_props))
+    except (RuntimeError, ValueError, IndexError, struct.error) as e:
+        raise OutputError(f"{_target(tmp)}: cannot add the stereo pair's right eye ({_reason(e)})") from None
 
 
 def _add_gain_map(tmp: Path, fmt: str, meta: Meta, quality: int | None) -> None:
@@ -2828,10 +2876,13 @@ def _pil_write(
 def _view_notes(fmt: str, source: Meta, out: Meta) -> list[str]:
     """What a ``fmt`` output (``out``, :meth:`Meta.for_output`) does with a stereo MPO's other views, where it does not
     keep them."""
-    if not source.views or out.views:
+    if len(out.views) == len(source.views):
         return []
-    return [f"{fmt} output: only the first view of the {len(source.views) + 1}-view MPO (a stereo pair's left eye) is "
-            "kept, a .mpo or .jpg output keeps them all"]
+    if out.views:  # a HEIC's pair, of a multi-view MPO
+        return [f"{fmt} output: the first two of the MPO's {len(source.views) + 1} views are kept, as a stereo pair; "
+                "a .mpo or .jpg output keeps them all"]
+    return [f"{fmt} output: only the first of the stereo pair's {len(source.views) + 1} views (its left eye) is kept, "
+            "a .mpo, .jpg or .heic output keeps them all"]
 
 
 def _texture_notes(fmt: str, texture: Texture | None) -> list[str]:
