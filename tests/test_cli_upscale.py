@@ -1237,12 +1237,13 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
     assert r.exit_code == 0 and "PNG output: only the first of the stereo pair's 2 views (its left eye) is kept" in r.stderr
 
 
-def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Path) -> None:
+def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:
     """A spatial photo (a HEIC whose primary picture is the left eye of a ``ster`` group, as an iPhone or a Vision Pro
     writes one, here made by classsr's own writer with its eyes' camera properties: a ``cmin`` and an Apple ``uuid``
     box each): libheif reads the pair; upscaled, the output is a pair again (libheif reads its ``ster`` group, left
     first), each eye as it is upscaled alone, each with its properties as they came; into a JPEG it is a stereo MPO,
-    and a stereo MPO into a HEIC a pair."""
+    and a stereo MPO into a HEIC a pair. A right eye larger than HEVC's levels allow in one picture is said."""
     import io as bytes_io
 
     import pillow_heif
@@ -1297,6 +1298,12 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
     assert r.exit_code == 0, r.output
     assert [g["type"] for g in pillow_heif.open_heif(tmp_path / "from_mpo.heic").info["entity_groups"]] == ["ster"]
     assert len(read_image(tmp_path / "from_mpo.heic").views) == 1
+    from classsr_cli.io import image as image_module
+
+    monkeypatch.setattr(image_module, "HEVC_MAX_PICTURE", 48 * 64 - 1)
+    assert write_image(tmp_path / "large.heic", Picture(left, views=(right,))) == [
+        "HEIF output: the right eye (64x48) is one HEVC picture, above the 0.0 MP that HEVC's levels allow (the left "
+        "eye is coded in tiles): readers that keep to them may not show it"]  # fmt: skip
 
 
 def gainmap_jpeg(*pictures: bytes) -> bytes:

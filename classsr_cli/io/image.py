@@ -2873,9 +2873,17 @@ def _pil_write(
         _jfif_aspect(tmp, *meta.aspect)
 
 
+#: The most luma samples in a picture HEVC's levels allow (level 6 and up, ITU-T H.265 Table A.8: MaxLumaPs).
+HEVC_MAX_PICTURE = 35_651_584
+
+
 def _view_notes(fmt: str, source: Meta, out: Meta) -> list[str]:
     """What a ``fmt`` output (``out``, :meth:`Meta.for_output`) does with a stereo MPO's other views, where it does not
     keep them."""
+    if fmt == "HEIF" and out.views and out.views[0].shape[0] * out.views[0].shape[1] > HEVC_MAX_PICTURE:
+        h, w = out.views[0].shape[:2]
+        return [f"HEIF output: the right eye ({w}x{h}) is one HEVC picture, above the {HEVC_MAX_PICTURE / 1e6:.1f} MP "
+                "that HEVC's levels allow (the left eye is coded in tiles): readers that keep to them may not show it"]
     if len(out.views) == len(source.views):
         return []
     if out.views:  # a HEIC's pair, of a multi-view MPO
