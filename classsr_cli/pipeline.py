@@ -941,9 +941,8 @@ class ImageResult:
     dtype: str
     notes: list[str] = field(default_factory=list)
     chained: bool = False  # two passes (a Chain): their patches on no one grid
-    #: A DDS cube map's or texture array's faces' routes (a stereo MPO's views'), the first face's first (``route``:
-    #: all of them together),
-    #: and the LR texels of its neighbours each face was grown by (:data:`CUBE_PAD`; 0: none).
+    #: A DDS cube map's or texture array's faces' routes (a stereo pair's views'), the first face's first (``route``:
+    #: all of them together), and the LR texels of its neighbours each face was grown by (:data:`CUBE_PAD`; 0: none).
     face_routes: tuple[RouteResult, ...] = ()
     face_pad: int = 0
     stops: int | None = None  # linear light (OpenEXR, Radiance HDR): the stops darker it was upscaled at
@@ -1079,16 +1078,16 @@ def _cube_cut(upscaler: Upscaler | Chain, size: int) -> int | None:
 
 
 def _views(picture: Picture) -> tuple[tuple[np.ndarray, np.ndarray | None], ...]:
-    """A stereo MPO's other views as faces: ``(pixels, alpha)``, no alpha."""
+    """A stereo pair's other views (an MPO's, a spatial HEIC's) as faces: ``(pixels, alpha)``, no alpha."""
     return tuple((view, None) for view in picture.views)
 
 
 def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Callable[[int, int], None] | None = None,
                    ) -> tuple[Picture, Upscaled, tuple[RouteResult, ...], int, np.ndarray]:
     """``picture`` (a DDS cube map's or texture array's first face, :attr:`Picture.texture` its other faces; a stereo
-    MPO's first view, :attr:`Picture.views` its others) with every face upscaled, each a picture of its own; a cube map's six faces (each cube's of a cube map array) each grown
-    by :data:`CUBE_PAD` texels of the faces it meets (:func:`~classsr_cli.io.dds.cube_neighbours`), then cropped, so that no seam shows where they
-    meet. Returns the upscaled picture, what upscaling it did (every face's routes and time together), each face's
+    pair's first view, :attr:`Picture.views` its others) with every face upscaled, each a picture of its own; a cube
+    map's six faces (each cube's of a cube map array) each grown by :data:`CUBE_PAD` texels of the faces it meets
+    (:func:`~classsr_cli.io.dds.cube_neighbours`), then cropped, so that no seam shows where they meet. Returns the upscaled picture, what upscaling it did (every face's routes and time together), each face's
     route, the output pixels cropped from each side (0: none) and the first face's output before the crop.
     ``progress`` counts every face's work: face ``k`` of ``n`` reports ``k * total + done`` of ``n * total``."""
     texture = picture.texture
@@ -1179,7 +1178,7 @@ def upscale_file(
                  or light_noise_note(picture.pixels, first, picture.jpeg_quality, palette=palette)
                  or clean_note(picture.pixels, first, picture.jpeg_quality))
         picture = replace(picture, notes=[*picture.notes, *about])
-        # a DDS cube map's or array's other faces, a stereo MPO's other views
+        # a DDS cube map's or array's other faces, a stereo pair's other views
         faces = picture.texture.faces if picture.texture is not None else _views(picture)
         # a 360° panorama: grown by the columns of its other side, so that no seam shows where its edges meet
         wrap = wrap_cut(upscaler, picture.height, picture.width) if full_circle(picture.xmp) and not faces else None
@@ -1211,7 +1210,7 @@ def upscale_file(
                 f"--tta {upscaler.tta} holds the whole {ow}x{oh} output in memory to average its passes (about "
                 f"{12 * oh * ow / 2**30:.1f} GiB): with {why} it is not written in bands of rows")])
         face_routes: tuple[RouteResult, ...] = ()
-        if faces:  # a DDS cube map's or texture array's faces (a cube map's grown by its neighbours'), MPO views
+        if faces:  # a DDS cube map's or texture array's faces (a cube map's grown by its neighbours'), a pair's views
             out, up, face_routes, cut, drawn_on = _upscale_faces(upscaler, picture, progress)
         elif wrap:
             grown = replace(picture, pixels=wrapped(picture.pixels),

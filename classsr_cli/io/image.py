@@ -132,7 +132,7 @@ WRITE_FORMATS = {
     ".jpeg": "JPEG",
     ".jpe": "JPEG",
     ".jfif": "JPEG",
-    ".mpo": "JPEG",  # a stereo camera's multi-picture JPEG: its views kept (Meta.views)
+    ".mpo": "JPEG",  # a 3D camera's multi-picture JPEG: its views kept (Meta.views)
     ".webp": "WEBP",
     ".avif": "AVIF",
     ".heic": "HEIF",
@@ -276,7 +276,8 @@ class Meta:
     iptc: bytes | None = None  # a JPEG's or TIFF's IPTC record (IPTC-IIM), which JPEG and TIFF outputs keep
     comments: tuple[bytes, ...] = ()  # a JPEG's or GIF's comments, which JPEG (COM) and PNG (Comment text, one) outputs keep
     motion: bytes | None = None  # a Motion Photo's video (io.motion); an output's: what is appended to it (io.motion.for_output)
-    #: A stereo (or multi-view) MPO's other views, as :attr:`Picture.views` holds them, which a JPEG output keeps.
+    #: A stereo pair's other views (an MPO's, a spatial HEIC's), as :attr:`Picture.views` holds them, which a JPEG
+    #: output keeps as a stereo MPO and a HEIC one as a pair (the first other view).
     views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
     eyes: tuple[tuple[bytes, ...], ...] = ()  # a spatial photo's eyes' camera properties (Picture.eyes), for HEIC
 
@@ -963,8 +964,8 @@ def _right_eye(path: Path, im: Image.Image) -> tuple[tuple[int, ...], tuple[tupl
 
 
 def _view(im: Image.Image, k: int, orientation: int) -> np.ndarray:
-    """Picture ``k`` of the MPO ``im`` (a stereo camera's other view), in RGB, turned by the first's ``orientation``;
-    ``im`` is left at its first picture."""
+    """Picture ``k`` of the MPO or HEIF ``im`` (a stereo pair's other view), in RGB, turned by the first's
+    ``orientation``; ``im`` is left at its first picture."""
     try:
         im.seek(k)
         return np.ascontiguousarray(_orient(np.asarray(im.convert("RGB")), orientation))
@@ -2878,8 +2879,8 @@ HEVC_MAX_PICTURE = 35_651_584
 
 
 def _view_notes(fmt: str, source: Meta, out: Meta) -> list[str]:
-    """What a ``fmt`` output (``out``, :meth:`Meta.for_output`) does with a stereo MPO's other views, where it does not
-    keep them."""
+    """What a ``fmt`` output (``out``, :meth:`Meta.for_output`) does with a stereo pair's other views, where it does not
+    keep them all, or a HEIC's right eye is larger than HEVC's levels allow one picture."""
     if fmt == "HEIF" and out.views and out.views[0].shape[0] * out.views[0].shape[1] > HEVC_MAX_PICTURE:
         h, w = out.views[0].shape[:2]
         return [f"HEIF output: the right eye ({w}x{h}) is one HEVC picture, above the {HEVC_MAX_PICTURE / 1e6:.1f} MP "
