@@ -1243,7 +1243,7 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
     writes one, here made by classsr's own writer with its eyes' camera properties: a ``cmin`` and an Apple ``uuid``
     box each): libheif reads the pair; upscaled, the output is a pair again (libheif reads its ``ster`` group, left
     first), each eye as it is upscaled alone, each with its properties as they came; into a JPEG it is a stereo MPO,
-    and a stereo MPO into a HEIC a pair. A right eye larger than HEVC's levels allow in one picture is said."""
+    and a stereo MPO into a HEIC a pair. Both eyes are coded in tiles, as phones code a picture."""
     import io as bytes_io
 
     import pillow_heif
@@ -1300,10 +1300,13 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
     assert len(read_image(tmp_path / "from_mpo.heic").views) == 1
     from classsr_cli.io import image as image_module
 
-    monkeypatch.setattr(image_module, "HEVC_MAX_PICTURE", 48 * 64 - 1)
-    assert write_image(tmp_path / "large.heic", Picture(left, views=(right,))) == [
-        "HEIF output: the right eye (64x48) is one HEVC picture, above the 0.0 MP that HEVC's levels allow (the left "
-        "eye is coded in tiles): readers that keep to them may not show it"]  # fmt: skip
+    monkeypatch.setattr(image_module, "HEIF_TILE", 32)  # (this small pair in tiles of 32)
+    assert write_image(tmp_path / "tiles.heic", Picture(left, views=(right,), eyes=props)) == []
+    tiles = pillow_heif.open_heif(tmp_path / "tiles.heic")
+    assert [(image.info["tiling"]["num_columns"], image.info["tiling"]["num_rows"]) for image in tiles] == [(2, 2)] * 2
+    assert [g["type"] for g in tiles.info["entity_groups"]] == ["ster"]
+    coded = read_image(tmp_path / "tiles.heic").views[0].astype(int)  # the right eye, coded in tiles rather than whole
+    assert np.abs(coded - read_image(src).views[0]).mean() < 2 < np.abs(coded - read_image(src).pixels).mean()
 
 
 def gainmap_jpeg(*pictures: bytes) -> bytes:

@@ -223,22 +223,19 @@ def _new_item(meta: _Meta) -> int:
     return new
 
 
-def _moved_image(meta: _Meta, image: bytes, *more: bytes, hidden: bool = True,
-                 carried: tuple[bytes, ...] = ()) -> tuple[int, bytes]:
-    """``image``'s primary coded image (a HEIF file of one, such as pillow_heif or Pillow writes) made an item of
-    ``meta``, ``hidden`` (as cameras write a gain map) or shown as the primary is (a stereo pair's other eye): its item
-    information, its properties, then ``more`` (essential) and ``carried`` (not essential), and a location for its
-    data, which the caller puts at the end (:func:`_written`). Its new ID, and its data."""
+def _moved_image(meta: _Meta, image: bytes, *more: bytes) -> tuple[int, bytes]:
+    """``image``'s primary coded image (a HEIF file of one, such as pillow_heif or Pillow writes) made a hidden item of
+    ``meta`` (as cameras write a gain map): its item information, its properties and then ``more`` (essential), and a
+    location for its data, which the caller puts at the end (:func:`_written`). Its new ID, and its data."""
     other, _, _, coded = _primary_image(image)
     kind = next((t for i, t in map(_infe, other.infe) if i == other.primary), b"hvc1")
     new = _new_item(meta)
     props = [(essential, i) for essential, i in dict(other.associations).get(other.primary, []) if 0 < i <= len(other.ipco)]
     first = len(meta.ipco) + 1
-    meta.ipco += [other.ipco[i - 1] for _, i in props] + list(more) + list(carried)
+    meta.ipco += [other.ipco[i - 1] for _, i in props] + list(more)
     meta.associations.append((new, [(essential, first + k) for k, (essential, _) in enumerate(props)]
-                              + [(True, first + len(props) + k) for k in range(len(more))]
-                              + [(False, first + len(props) + len(more) + k) for k in range(len(carried))]))  # fmt: skip
-    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00", 2, int(hidden)))  # (flags 1: hidden)
+                              + [(True, first + len(props) + k) for k in range(len(more))]))  # fmt: skip
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", new, 0) + kind + b"\x00", 2, 1))  # (flags 1: hidden)
     meta.locations.append(_Item(new, 0, 0, 0, [(0, 0, len(coded))]))
     return new, coded
 
@@ -385,21 +382,26 @@ def stereo(heif: bytes) -> Stereo | None:
     return None
 
 
-def add_eye(heif: bytes, eye: bytes, left: tuple[bytes, ...] = (), right: tuple[bytes, ...] = ()) -> bytes:
-    """``heif`` (its primary picture a stereo pair's left eye) with ``eye``'s primary image (a file of one coded image,
-    such as pillow_heif writes) as the right eye, an item shown as the primary is, the two in a ``ster`` group (left
-    first), each given its properties (``left``, ``right``: :attr:`Stereo.left_properties`, ..., not essential).
-    Raises ``ValueError`` for a file it cannot follow."""
-    return _followed(_add_eye, heif, eye, left, right)
+def paired(heif: bytes, left: tuple[bytes, ...] = (), right: tuple[bytes, ...] = ()) -> bytes:
+    """``heif`` (two pictures, as pillow_heif writes two images: its primary the left eye) with its pictures made a
+    stereo pair: a ``ster`` group, left first, each eye given its properties (``left``, ``right``:
+    :attr:`Stereo.left_properties`, ..., not essential). Raises ``ValueError`` for a file it cannot follow, or one
+    without exactly one other picture shown."""
+    return _followed(_paired, heif, left, right)
 
 
-def _add_eye(heif: bytes, eye: bytes, left: tuple[bytes, ...], right: tuple[bytes, ...]) -> bytes:
-    if left:
-        heif = _with_properties(heif, list(left))
+def _paired(heif: bytes, left: tuple[bytes, ...], right: tuple[bytes, ...]) -> bytes:
     meta, start, end, _ = _primary_image(heif, coded=False)
-    new, coded = _moved_image(meta, eye, hidden=False, carried=right)
-    _grouped(meta, b"ster", (meta.primary, new))
-    return _written(heif, meta, start, end, coded)
+    tiles = {t for _, to in _references(meta, b"dimg") for t in to}  # (a grid's tiles; a tmap's inputs)
+    shown = [item for item, kind in map(_infe, meta.infe) if item != meta.primary and item not in tiles
+             and kind in (b"hvc1", b"grid", b"av01") and not next(  # (infe flags 1: hidden)
+                 box[11] & 1 for box in meta.infe if _infe(box)[0] == item)]  # fmt: skip
+    if len(shown) != 1:
+        raise ValueError(f"a HEIF file with {len(shown) + 1} pictures shown, not a pair")
+    _give(meta, meta.primary, list(left))
+    _give(meta, shown[0], list(right))
+    _grouped(meta, b"ster", (meta.primary, shown[0]))
+    return _written(heif, meta, start, end)
 
 
 def _with_brand(heif: bytes, meta: _Meta, brand: bytes) -> tuple[bytes, int]:
@@ -508,16 +510,24 @@ def _item_properties(meta: _Meta, item: int) -> list[bytes]:
 def _with_properties(heif: bytes, boxes: list[bytes]) -> bytes:
     """:func:`with_properties`, unguarded."""
     meta, start, end, _ = _primary_image(heif, coded=False)
+    _give(meta, meta.primary, boxes)
+    return _written(heif, meta, start, end)
+
+
+def _give(meta: _Meta, item: int, boxes: list[bytes]) -> None:
+    """``meta`` with the property ``boxes`` given to its ``item``, not essential, in place of any of their kinds it
+    has."""
+    if not boxes:
+        return
     kinds = {b[4:8] for b in boxes}
-    at = next((k for k, (item, _) in enumerate(meta.associations) if item == meta.primary), None)
-    if at is None:  # (a primary with no properties yet)
-        meta.associations.append((meta.primary, []))
+    at = next((k for k, (owner, _) in enumerate(meta.associations) if owner == item), None)
+    if at is None:  # (an item with no properties yet)
+        meta.associations.append((item, []))
         at = len(meta.associations) - 1
     own = [(e, i) for e, i in meta.associations[at][1] if not (0 < i <= len(meta.ipco) and meta.ipco[i - 1][4:8] in kinds)]
     first = len(meta.ipco) + 1
     meta.ipco += boxes
-    meta.associations[at] = (meta.primary, own + [(False, first + k) for k in range(len(boxes))])
-    return _written(heif, meta, start, end)
+    meta.associations[at] = (item, own + [(False, first + k) for k in range(len(boxes))])
 
 
 def _reference(source: int, to: tuple[int, ...], width: int) -> bytes:

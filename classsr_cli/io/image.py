@@ -2194,6 +2194,11 @@ def _heif_writer(
     mode = ("RGBA" if alpha is not None else "RGB") + (";16" if arr.dtype == np.uint16 else "")
     height, width = arr.shape[:2]
     heif = pillow_heif.from_bytes(mode=mode, size=(width, height), data=np.ascontiguousarray(arr).tobytes())
+    for view in meta.views:  # a stereo pair's right eye: a second picture, coded as the first (paired below)
+        eye = view.astype(np.uint16) * 257 if arr.dtype == np.uint16 else view
+        if alpha is not None:
+            eye = np.concatenate([eye, np.full((*eye.shape[:2], 1), np.iinfo(eye.dtype).max, eye.dtype)], axis=2)
+        heif.add_frombytes(mode=mode, size=(eye.shape[1], eye.shape[0]), data=np.ascontiguousarray(eye).tobytes())
     options: dict[str, Any] = {"quality": quality or DEFAULT_QUALITY, "tile_size": _heif_tile(width, height),
                                "enc_params": {"preset": HEIF_PRESET}}  # fmt: skip
     for key, value in (("icc_profile", meta.icc), ("exif", meta.exif), ("xmp", meta.xmp)):
@@ -2220,27 +2225,13 @@ def _heif_writer(
         except (ValueError, IndexError, struct.error) as e:
             raise OutputError(f"{_target(tmp)}: cannot add the HDR light levels ({_reason(e)})") from None
     _add_gain_map(tmp, "HEIF", meta, quality)
-    _add_eyes(tmp, meta, {k: v for k, v in options.items() if k not in ("tile_size", "exif", "xmp")})
+    if meta.views:  # the two pictures a stereo pair, each eye with its camera properties
+        from classsr_cli.io.heifbox import paired
 
-
-def _add_eyes(tmp: Path, meta: Meta, options: dict[str, Any]) -> None:
-    """The HEIC ``tmp`` (its picture a stereo pair's left eye) given ``meta``'s other view as its right eye, coded
-    with the picture's encoder ``options`` (its colour, not its metadata) and put in a ``ster`` group with it, each
-    eye with its camera properties (:attr:`Meta.eyes`; :func:`classsr_cli.io.heifbox.add_eye`)."""
-    if not meta.views:
-        return
-    import pillow_heif
-
-    from classsr_cli.io import heifbox
-
-    right = meta.views[0]
-    left_props, right_props = meta.eyes if len(meta.eyes) == 2 else ((), ())
-    try:
-        coded = io.BytesIO()
-        pillow_heif.from_bytes(mode="RGB", size=(right.shape[1], right.shape[0]), data=right.tobytes()).save(coded, **options)
-        tmp.write_bytes(heifbox.add_eye(tmp.read_bytes(), coded.getvalue(), left_props, right_props))
-    except (RuntimeError, ValueError, IndexError, struct.error) as e:
-        raise OutputError(f"{_target(tmp)}: cannot add the stereo pair's right eye ({_reason(e)})") from None
+        try:
+            tmp.write_bytes(paired(tmp.read_bytes(), *(meta.eyes if len(meta.eyes) == 2 else ())))
+        except ValueError as e:
+            raise OutputError(f"{_target(tmp)}: cannot pair the stereo eyes ({_reason(e)})") from None
 
 
 def _add_gain_map(tmp: Path, fmt: str, meta: Meta, quality: int | None) -> None:
@@ -2874,17 +2865,9 @@ def _pil_write(
         _jfif_aspect(tmp, *meta.aspect)
 
 
-#: The most luma samples in a picture HEVC's levels allow (level 6 and up, ITU-T H.265 Table A.8: MaxLumaPs).
-HEVC_MAX_PICTURE = 35_651_584
-
-
 def _view_notes(fmt: str, source: Meta, out: Meta) -> list[str]:
     """What a ``fmt`` output (``out``, :meth:`Meta.for_output`) does with a stereo pair's other views, where it does not
-    keep them all, or a HEIC's right eye is larger than HEVC's levels allow one picture."""
-    if fmt == "HEIF" and out.views and out.views[0].shape[0] * out.views[0].shape[1] > HEVC_MAX_PICTURE:
-        h, w = out.views[0].shape[:2]
-        return [f"HEIF output: the right eye ({w}x{h}) is one HEVC picture, above the {HEVC_MAX_PICTURE / 1e6:.1f} MP "
-                "that HEVC's levels allow (the left eye is coded in tiles): readers that keep to them may not show it"]
+    keep them all."""
     if len(out.views) == len(source.views):
         return []
     if out.views:  # a HEIC's pair, of a multi-view MPO
