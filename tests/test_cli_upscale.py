@@ -1235,6 +1235,12 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
     assert record["patches"]["total"] == total
     r = up(model, src, "-x2", "-o", tmp_path / "flat.png")
     assert r.exit_code == 0 and "PNG output: only the first of the stereo pair's 2 views (its left eye) is kept" in r.stderr
+    (tmp_path / "cut.mpo").write_bytes(src.read_bytes()[: len(eyes[0]) + 90 + len(eyes[1]) // 2])  # the right eye cut short
+    cut = read_image(tmp_path / "cut.mpo")
+    assert cut.views == () and np.array_equal(cut.pixels, pic.pixels)
+    assert len(cut.notes) == 1 and cut.notes[0].startswith("MPO: the stereo pair's other view does not decode (image "
+                                                           "file is truncated") and cut.notes[0].endswith(
+        "only the first is upscaled")  # fmt: skip
 
 
 def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

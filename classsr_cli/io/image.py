@@ -737,7 +737,11 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         colour, alpha, icc = _pil_arrays(im, icc, notes)
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
-    views = tuple(_view(im, k, orientation) for k in at_views)
+    try:
+        views = tuple(_view(im, k, orientation) for k in at_views)
+    except (OSError, ValueError, SyntaxError, EOFError) as e:  # a damaged other view: the first, as it was read
+        views, eyes = (), ()
+        notes.append(f"{fmt}: the stereo pair's other view does not decode ({_reason(e)}): only the first is upscaled")
     if gain is not None:
         gain = gain.turned(_orient(gain.pixels, orientation))
         gain = replace(gain, of_size=(colour.shape[1], colour.shape[0]))
