@@ -1206,6 +1206,7 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
         coded = bytes_io.BytesIO()
         exif = Image.Exif()
         exif[0x0112] = 6 if k == 0 else 1  # the first picture's orientation turns both (its own EXIF says 1)
+        exif[0x010F] = ("LeftCam", "RightCam")[k]
         Image.fromarray(eye).save(coded, format="JPEG", quality=95, exif=exif)
         eyes.append(coded.getvalue())
         with Image.open(coded) as decoded:  # the eye as the MPO holds it, turned as the first picture says
@@ -1223,6 +1224,9 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
         assert [e["Attribute"]["MPType"] for e in im.mpinfo[0xB002]] == ["Multi-Frame Image: (Disparity)"] * 2
     got = read_image(tmp_path / "DSCF0001_x2.MPO")
     assert got.pixels.shape == (128, 96, 3) and len(got.views) == 1
+    own = Image.Exif()
+    own.load(got.view_meta[0][0])  # the right eye's own EXIF, its orientation out, its size the output's
+    assert (own.get(0x010F), own.get(0x0112), own.get_ifd(0x8769).get(0xA002)) == ("RightCam", None, None)
     total = 0
     for k, pixels in enumerate((got.pixels, got.views[0])):  # each eye as upscaled alone (both turned), within JPEG's loss
         one = up(model, tmp_path / f"turned{k}.png", "-x2", "--json")
@@ -1265,7 +1269,12 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
                    bmff.box(b"uuid", bytes.fromhex("4363e9145b7d4aab97aebea69803b434") + bytes([0, 0, 0, k])))
                   for k in (0, 1))  # fmt: skip
     src = tmp_path / "IMG_0001.HEIC"
-    assert write_image(src, Picture(left, views=(right,), eyes=props)) == []
+    exif = Image.Exif()
+    exif[0x010F] = "RightCam"
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:SpatialMedia="http://ns.apple.com/SpatialMedia/1.0/" SpatialMedia:version="1.0"/>'
+           b"</rdf:RDF></x:xmpmeta>")  # fmt: skip
+    assert write_image(src, Picture(left, views=(right,), eyes=props, view_meta=((exif.tobytes(), xmp),))) == []
     assert pillow_heif.open_heif(src).info["entity_groups"][0]["type"] == "ster"
     pic = read_image(src)
     assert pic.notes == [] and len(pic.views) == 1 and pic.eyes == props
@@ -1279,6 +1288,11 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
     assert [(g["type"], g["images"]) for g in groups] == [("ster", [0, 1])]
     pair = heifbox.stereo(out.read_bytes())
     assert pair is not None and (pair.left_properties, pair.right_properties) == props
+    right_eye = pillow_heif.open_heif(out)[1].info  # its own EXIF and XMP, carried
+    assert b"RightCam" in right_eye["exif"] and b'SpatialMedia:version="1.0"' in right_eye["xmp"]
+    r = up(model, src, "-x2", "--strip-metadata", "-o", tmp_path / "stripped.heic")
+    assert r.exit_code == 0, r.output
+    assert not pillow_heif.open_heif(tmp_path / "stripped.heic")[1].info.get("exif")
     got = read_image(out)
     assert got.pixels.shape == (96, 128, 3) and len(got.views) == 1 and len(record["routing"]["faces"]) == 1
     total = 0

@@ -280,6 +280,7 @@ class Meta:
     #: output keeps as a stereo MPO and a HEIC one as a pair (the first other view).
     views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
     eyes: tuple[tuple[bytes, ...], ...] = ()  # a spatial photo's eyes' camera properties (Picture.eyes), for HEIC
+    view_meta: tuple[tuple[bytes | None, bytes | None], ...] = ()  # each other view's EXIF and XMP (Picture.view_meta)
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -297,6 +298,10 @@ class Meta:
             text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
                     PngText("Software", f"classsr {__version__}"), PngText("classsr", self.made_by))  # fmt: skip
         gain_map = self.gain_map.resized(width, height) if self.gain_map is not None and _keeps_gain(fmt, self.gain_map) else None
+        views = self.views if fmt == "JPEG" and gain_map is None else self.views[:1] if fmt == "HEIF" else ()
+        view_meta = tuple((_for_format(fmt, _exif_for_output(exif, v.shape[1], v.shape[0])),
+                           _xmp_for_output(xmp, v.shape[1], v.shape[0]))
+                          for v, (exif, xmp) in zip(views, self.view_meta, strict=False))  # fmt: skip
         xmp, appended = motion.for_output(_xmp_for_output(self.xmp, width, height), self.motion, fmt, gain_map is not None)
         return Meta(
             icc=self.icc, exif=_for_format(fmt, _exif_for_output(self.exif, width, height)), xmp=xmp, motion=appended,
@@ -310,8 +315,9 @@ class Meta:
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
             gamma=self.gamma if fmt == "PNG" else None,
             iptc=self.iptc if fmt in ("JPEG", "TIFF") else None, comments=comments,
-            views=self.views if fmt == "JPEG" and gain_map is None else self.views[:1] if fmt == "HEIF" else (),
+            views=views,
             eyes=self.eyes if fmt == "HEIF" else (),
+            view_meta=view_meta,
         )
 
 
@@ -385,6 +391,8 @@ class Picture:
             view alone (said).
         eyes: a spatial photo's eyes' camera properties (:data:`~classsr_cli.io.heifbox.EYE_PROPERTIES`: the left's,
             the right's), carried to a HEIC output.
+        view_meta: each of :attr:`views`' own EXIF (its orientation taken out, as :attr:`exif`'s) and XMP, as the file
+            held them (an MPO's pictures' EXIF; a spatial photo's right eye's EXIF and XMP), carried with the views.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -416,12 +424,13 @@ class Picture:
     motion: bytes | None = None
     views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
     eyes: tuple[tuple[bytes, ...], ...] = ()
+    view_meta: tuple[tuple[bytes | None, bytes | None], ...] = ()
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
                     self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma,
-                    self.iptc, self.comments, self.motion, self.views, self.eyes)
+                    self.iptc, self.comments, self.motion, self.views, self.eyes, self.view_meta)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -433,7 +442,8 @@ class Picture:
         linear = self.linear and replace(self.linear, attributes=exr.looks(self.linear.attributes),
                                          lines=radiance.looks(self.linear.lines))  # fmt: skip
         return replace(self, exif=None, xmp=panorama_only(self.xmp), iptc=None, text=(), comments=(), made_by=None,
-                       linear=linear, motion=None)  # fmt: skip
+                       linear=linear, motion=None,
+                       view_meta=tuple((None, panorama_only(xmp)) for _, xmp in self.view_meta))  # fmt: skip
 
     @property
     def height(self) -> int:
@@ -738,9 +748,10 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
     try:
-        views = tuple(_view(im, k, orientation) for k in at_views)
+        read = [_view(im, k, orientation, fmt) for k in at_views]
+        views, view_meta = tuple(pixels for pixels, _ in read), tuple(own for _, own in read)
     except (OSError, ValueError, SyntaxError, EOFError) as e:  # a damaged other view: the first, as it was read
-        views, eyes = (), ()
+        views, eyes, view_meta = (), (), ()
         notes.append(f"{fmt}: the stereo pair's other view does not decode ({_reason(e)}): only the first is upscaled")
     if gain is not None:
         gain = gain.turned(_orient(gain.pixels, orientation))
@@ -759,6 +770,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         motion=motion.read(path, more.get("xmp")) if fmt in ("JPEG", "MPO", "HEIF", "AVIF") else None,
         views=views,
         eyes=eyes,
+        view_meta=view_meta,
         **{**more, **({"nclx": coded} if coded else {}),
            **({"depth": deep} if fmt == "AVIF" and deep > 8 else {})},
     )
@@ -967,12 +979,18 @@ def _right_eye(path: Path, im: Image.Image) -> tuple[tuple[int, ...], tuple[tupl
     return (int(right),), (eyes.left_properties, eyes.right_properties)
 
 
-def _view(im: Image.Image, k: int, orientation: int) -> np.ndarray:
+def _view(im: Image.Image, k: int, orientation: int, fmt: str) -> tuple[np.ndarray, tuple[bytes | None, bytes | None]]:
     """Picture ``k`` of the MPO or HEIF ``im`` (a stereo pair's other view), in RGB, turned by the first's
-    ``orientation``; ``im`` is left at its first picture."""
+    ``orientation``, and its own EXIF (without its orientation) and XMP, where the file gives them (Pillow reads an
+    MPO picture's EXIF, not its XMP); ``im`` is left at its first picture."""
     try:
         im.seek(k)
-        return np.ascontiguousarray(_orient(np.asarray(im.convert("RGB")), orientation))
+        pixels = np.ascontiguousarray(_orient(np.asarray(im.convert("RGB")), orientation))
+        raw, xmp = im.info.get("exif"), im.info.get("xmp") if fmt == "HEIF" else None
+        exif = Image.Exif()
+        if isinstance(raw, bytes) and raw:
+            exif.load(raw)
+        return pixels, (_exif_bytes(exif, fmt), xmp if isinstance(xmp, bytes) and xmp else None)
     finally:
         im.seek(0)
 
@@ -2198,11 +2216,12 @@ def _heif_writer(
     mode = ("RGBA" if alpha is not None else "RGB") + (";16" if arr.dtype == np.uint16 else "")
     height, width = arr.shape[:2]
     heif = pillow_heif.from_bytes(mode=mode, size=(width, height), data=np.ascontiguousarray(arr).tobytes())
-    for view in meta.views:  # a stereo pair's right eye: a second picture, coded as the first (paired below)
-        eye = view.astype(np.uint16) * 257 if arr.dtype == np.uint16 else view
+    for view, (exif, xmp) in _views_with_meta(meta):
+        eye = view.astype(np.uint16) * 257 if arr.dtype == np.uint16 else view  # a stereo pair's right eye (paired below)
         if alpha is not None:
             eye = np.concatenate([eye, np.full((*eye.shape[:2], 1), np.iinfo(eye.dtype).max, eye.dtype)], axis=2)
-        heif.add_frombytes(mode=mode, size=(eye.shape[1], eye.shape[0]), data=np.ascontiguousarray(eye).tobytes())
+        added = heif.add_frombytes(mode=mode, size=(eye.shape[1], eye.shape[0]), data=np.ascontiguousarray(eye).tobytes())
+        added.info.update({key: value for key, value in (("exif", exif), ("xmp", xmp)) if value})
     options: dict[str, Any] = {"quality": quality or DEFAULT_QUALITY, "tile_size": _heif_tile(width, height),
                                "enc_params": {"preset": HEIF_PRESET}}  # fmt: skip
     for key, value in (("icc_profile", meta.icc), ("exif", meta.exif), ("xmp", meta.xmp)):
@@ -2858,15 +2877,22 @@ def _pil_write(
         _add_gain_map(tmp, fmt, meta, quality)
     if "compression" in options and tmp.stat().st_size > 18 + im.width * im.height * len(im.getbands()) + 26:
         im.save(tmp, format=fmt)  # run-length coding grew a TGA (grain): stored plain (header, pixels, 2.0 footer)
-    if fmt == "JPEG" and meta.views:  # a stereo MPO's: every view after the first, indexed by an MPF
+    if fmt == "JPEG" and meta.views:  # a stereo MPO's: every view after the first, with its EXIF, indexed by an MPF
         views = []
-        for view in meta.views:
+        for view, (exif, xmp) in _views_with_meta(meta):
             coded = io.BytesIO()
-            Image.fromarray(view).save(coded, format="JPEG", quality=options["quality"], subsampling=0)
+            Image.fromarray(view).save(coded, format="JPEG", quality=options["quality"], subsampling=0,
+                                       exif=exif or b"", xmp=xmp or b"")  # fmt: skip
             views.append(coded.getvalue())
         tmp.write_bytes(gainmap.jpeg_with(tmp.read_bytes(), *views, types=gainmap.STEREO_TYPES))
     if fmt == "JPEG" and meta.aspect:
         _jfif_aspect(tmp, *meta.aspect)
+
+
+def _views_with_meta(meta: Meta) -> list[tuple[np.ndarray, tuple[bytes | None, bytes | None]]]:
+    """``meta``'s other views, each with its own EXIF and XMP (none where it came without them)."""
+    own = list(meta.view_meta) + [(None, None)] * (len(meta.views) - len(meta.view_meta))
+    return list(zip(meta.views, own, strict=False))
 
 
 def _view_notes(fmt: str, source: Meta, out: Meta) -> list[str]:
