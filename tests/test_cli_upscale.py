@@ -1212,8 +1212,13 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
         with Image.open(coded) as decoded:  # the eye as the MPO holds it, turned as the first picture says
             Image.fromarray(np.rot90(np.asarray(decoded), 3)).save(tmp_path / f"turned{k}.png")
     src = tmp_path / "DSCF0001.MPO"
-    src.write_bytes(gainmap.jpeg_with(*eyes, types=gainmap.STEREO_TYPES))
+    import struct
+
+    pair = ((0xB204, 4, struct.pack(">I", 1)), (0xB205, 10, struct.pack(">ii", -3, 2)),
+            (0xB206, 5, struct.pack(">II", 77, 1000)))  # fmt: skip (base viewpoint 1, convergence -1.5 degrees, 77 mm)
+    src.write_bytes(gainmap.jpeg_with(*eyes, types=gainmap.STEREO_TYPES, attributes=pair))
     pic = read_image(src)
+    assert pic.pair_attributes == pair
     assert pic.notes == [] and len(pic.views) == 1 and pic.pixels.shape == (64, 48, 3) == pic.views[0].shape
     r = up(model, src, "-x2", "--json", "--classes")
     assert r.exit_code == 0, r.output
@@ -1223,7 +1228,13 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
         assert (im.format, im.n_frames) == ("MPO", 2)
         assert [e["Attribute"]["MPType"] for e in im.mpinfo[0xB002]] == ["Multi-Frame Image: (Disparity)"] * 2
     got = read_image(tmp_path / "DSCF0001_x2.MPO")
-    assert got.pixels.shape == (128, 96, 3) and len(got.views) == 1
+    assert got.pixels.shape == (128, 96, 3) and len(got.views) == 1 and got.pair_attributes == pair
+    data = (tmp_path / "DSCF0001_x2.MPO").read_bytes()
+    second = data[data.index(b"\xff\xd8", 2) :]  # each picture's own MP attribute IFD, numbered as a camera numbers them
+    tiff = second[second.index(b"MPF\x00") + 4 :]
+    tags = {struct.unpack(">H", tiff[10 + 12 * k : 12 + 12 * k])[0]: tiff[18 + 12 * k : 22 + 12 * k]
+            for k in range(struct.unpack(">H", tiff[8:10])[0])}  # fmt: skip
+    assert struct.unpack(">I", tags[0xB101]) == (2,) and set(tags) == {0xB000, 0xB101, 0xB204, 0xB205, 0xB206}
     own = Image.Exif()
     own.load(got.view_meta[0][0])  # the right eye's own EXIF, its orientation out, its size the output's
     assert (own.get(0x010F), own.get(0x0112), own.get_ifd(0x8769).get(0xA002)) == ("RightCam", None, None)

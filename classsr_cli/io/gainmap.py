@@ -214,14 +214,79 @@ def _segments_end(jpeg: bytes) -> int:
     return at
 
 
-def jpeg_with(primary: bytes, *others: bytes, types: tuple[int, ...] = (0x030000, 0)) -> bytes:
+#: The MP attributes (CIPA DC-007) of a stereo pair that an MPO output carries from an MPO's first picture: the base
+#: viewpoint's number (LONG), the convergence angle (SRATIONAL, degrees) and the baseline length (RATIONAL, metres).
+PAIR_TAGS = {0xB204: 4, 0xB205: 10, 0xB206: 5}
+
+
+def pair_attributes(mp: object) -> tuple[tuple[int, int, bytes], ...]:
+    """The stereo pair's MP attributes (:data:`PAIR_TAGS`: tag, type and value, big-endian) in the MP attribute IFD
+    that follows an MPF index (``mp``: Pillow's ``info["mp"]``, the first picture's); none where it has none or it
+    does not parse."""
+    try:
+        order = "<" if mp[:2] == b"II" else ">"  # type: ignore[index]
+        data: bytes = mp  # type: ignore[assignment]
+        (at,) = struct.unpack(order + "I", data[4:8])
+        (count,) = struct.unpack(order + "H", data[at : at + 2])
+        (at,) = struct.unpack(order + "I", data[at + 2 + 12 * count : at + 6 + 12 * count])  # the next IFD
+        if not at:
+            return ()
+        (count,) = struct.unpack(order + "H", data[at : at + 2])
+        out = []
+        for k in range(count):
+            tag, kind, n, value = struct.unpack(order + "HHII", data[at + 2 + 12 * k : at + 14 + 12 * k])
+            if PAIR_TAGS.get(tag) == kind and n == 1:
+                if kind == 4:
+                    out.append((tag, kind, struct.pack(">I", value)))
+                else:
+                    numbers = struct.unpack(order + ("ii" if kind == 10 else "II"), data[value : value + 8])
+                    out.append((tag, kind, struct.pack(">ii" if kind == 10 else ">II", *numbers)))
+        return tuple(out)
+    except (struct.error, TypeError, ValueError, IndexError):
+        return ()
+
+
+def _attribute_ifd(number: int, attributes: tuple[tuple[int, int, bytes], ...], at: int) -> bytes:
+    """An MP attribute IFD (CIPA DC-007) at TIFF offset ``at``: the MPF version, the picture's individual ``number``
+    and the pair's ``attributes`` (:func:`pair_attributes`; a base viewpoint of 1 where they give none), values of
+    more than four bytes after it; big-endian."""
+    tags = {0xB000: (7, b"0100"), 0xB101: (4, struct.pack(">I", number)), 0xB204: (4, struct.pack(">I", 1))}
+    tags.update({tag: (kind, value) for tag, kind, value in attributes})
+    entries, data = b"", b""
+    after = at + 2 + 12 * len(tags) + 4
+    for tag in sorted(tags):
+        kind, value = tags[tag]
+        count = 4 if kind == 7 else 1
+        if len(value) <= 4:
+            entries += struct.pack(">HHI", tag, kind, count) + value.ljust(4, b"\x00")
+        else:
+            entries += struct.pack(">HHII", tag, kind, count, after + len(data))
+            data += value
+    return struct.pack(">H", len(tags)) + entries + struct.pack(">I", 0) + data
+
+
+def _with_attributes(picture: bytes, number: int, attributes: tuple[tuple[int, int, bytes], ...]) -> bytes:
+    """The JPEG ``picture`` (a stereo MPO's view after the first) with an MPF APP2 segment holding its MP attribute
+    IFD (:func:`_attribute_ifd`), after its leading segments."""
+    at = _segments_end(picture)
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + _attribute_ifd(number, attributes, 8)
+    return picture[:at] + b"\xff\xe2" + struct.pack(">H", 2 + 4 + len(tiff)) + b"MPF\x00" + tiff + picture[at:]
+
+
+def jpeg_with(primary: bytes, *others: bytes, types: tuple[int, ...] = (0x030000, 0),
+              attributes: tuple[tuple[int, int, bytes], ...] | None = None) -> bytes:
     """The JPEG ``primary`` followed by the JPEGs ``others`` (an HDR gain map; a stereo MPO's other views), indexed by
     an MPF APP2 segment as CIPA DC-007 and Ultra HDR lay it out (big-endian; offsets from the MPF header; ``types``:
     each picture's attribute, the last repeated for those past it; by default the primary a "baseline MP primary
-    image", the others undefined)."""
+    image", the others undefined). With ``attributes`` (a stereo MPO's: :func:`pair_attributes`, or none known),
+    every picture gets its MP attribute IFD (:func:`_attribute_ifd`), numbered from 1, as a stereo camera writes."""
+    if attributes is not None:
+        others = tuple(_with_attributes(p, k + 2, attributes) for k, p in enumerate(others))
     at = _segments_end(primary)
     count = 1 + len(others)
-    length = 8 + 2 + 3 * 12 + 4 + 16 * count  # the TIFF header, an IFD of three tags, the entries
+    index = 8 + 2 + 3 * 12 + 4 + 16 * count  # the TIFF header, an IFD of three tags, the entries
+    own = b"" if attributes is None else _attribute_ifd(1, attributes, index)
+    length = index + len(own)
     size = len(primary) + 2 + 2 + 4 + length  # the segment: marker, length, "MPF\0", the TIFF
     tiff_at = at + 8
     kinds = [types[min(k, len(types) - 1)] for k in range(count)]
@@ -231,8 +296,8 @@ def jpeg_with(primary: bytes, *others: bytes, types: tuple[int, ...] = (0x030000
         entries += struct.pack(">IIIHH", kind, len(picture), offset, 0, 0)
         offset += len(picture)
     ifd = struct.pack(">H", 3) + struct.pack(">HHI4s", 0xB000, 7, 4, b"0100") + struct.pack(">HHII", 0xB001, 4, 1, count)
-    ifd += struct.pack(">HHII", 0xB002, 7, len(entries), 8 + 2 + 3 * 12 + 4) + struct.pack(">I", 0)
-    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + ifd + entries
+    ifd += struct.pack(">HHII", 0xB002, 7, len(entries), 8 + 2 + 3 * 12 + 4) + struct.pack(">I", index if own else 0)
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + ifd + entries + own
     segment = b"\xff\xe2" + struct.pack(">H", 2 + 4 + len(tiff)) + b"MPF\x00" + tiff
     assert len(tiff) == length
     return primary[:at] + segment + primary[at:] + b"".join(others)

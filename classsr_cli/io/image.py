@@ -281,6 +281,7 @@ class Meta:
     views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
     eyes: tuple[tuple[bytes, ...], ...] = ()  # a spatial photo's eyes' camera properties (Picture.eyes), for HEIC
     view_meta: tuple[tuple[bytes | None, bytes | None], ...] = ()  # each other view's EXIF and XMP (Picture.view_meta)
+    pair_attributes: tuple[tuple[int, int, bytes], ...] = ()  # an MPO's stereo geometry (Picture.pair_attributes)
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -318,6 +319,7 @@ class Meta:
             views=views,
             eyes=self.eyes if fmt == "HEIF" else (),
             view_meta=view_meta,
+            pair_attributes=self.pair_attributes if fmt == "JPEG" and views else (),
         )
 
 
@@ -393,6 +395,9 @@ class Picture:
             the right's), carried to a HEIC output.
         view_meta: each of :attr:`views`' own EXIF (its orientation taken out, as :attr:`exif`'s) and XMP, as the file
             held them (an MPO's pictures' EXIF; a spatial photo's right eye's EXIF and XMP), carried with the views.
+        pair_attributes: a stereo MPO's MP attributes of its pair (:data:`~classsr_cli.io.gainmap.PAIR_TAGS`: base
+            viewpoint, convergence angle, baseline length), as its first picture's MPF gives them, carried to a stereo
+            MPO output (each of whose pictures gets its MP attribute IFD, as a stereo camera writes).
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -425,12 +430,14 @@ class Picture:
     views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
     eyes: tuple[tuple[bytes, ...], ...] = ()
     view_meta: tuple[tuple[bytes | None, bytes | None], ...] = ()
+    pair_attributes: tuple[tuple[int, int, bytes], ...] = ()
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
                     self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma,
-                    self.iptc, self.comments, self.motion, self.views, self.eyes, self.view_meta)
+                    self.iptc, self.comments, self.motion, self.views, self.eyes, self.view_meta,
+                    self.pair_attributes)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -771,6 +778,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         views=views,
         eyes=eyes,
         view_meta=view_meta,
+        pair_attributes=gainmap.pair_attributes(im.info.get("mp")) if views and fmt == "MPO" else (),
         **{**more, **({"nclx": coded} if coded else {}),
            **({"depth": deep} if fmt == "AVIF" and deep > 8 else {})},
     )
@@ -2884,7 +2892,8 @@ def _pil_write(
             Image.fromarray(view).save(coded, format="JPEG", quality=options["quality"], subsampling=0,
                                        exif=exif or b"", xmp=xmp or b"")  # fmt: skip
             views.append(coded.getvalue())
-        tmp.write_bytes(gainmap.jpeg_with(tmp.read_bytes(), *views, types=gainmap.STEREO_TYPES))
+        tmp.write_bytes(gainmap.jpeg_with(tmp.read_bytes(), *views, types=gainmap.STEREO_TYPES,
+                                          attributes=meta.pair_attributes))  # fmt: skip
     if fmt == "JPEG" and meta.aspect:
         _jfif_aspect(tmp, *meta.aspect)
 
