@@ -1079,13 +1079,13 @@ def _cube_cut(upscaler: Upscaler | Chain, size: int) -> int | None:
 
 def _views(picture: Picture) -> tuple[tuple[np.ndarray, np.ndarray | None], ...]:
     """A stereo pair's other views (an MPO's, a spatial HEIC's) as faces: ``(pixels, alpha)``, no alpha."""
-    return tuple((view, None) for view in picture.views)
+    return tuple((view, None) for view in picture.stereo.views) if picture.stereo is not None else ()
 
 
 def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Callable[[int, int], None] | None = None,
                    ) -> tuple[Picture, Upscaled, tuple[RouteResult, ...], int, np.ndarray]:
     """``picture`` (a DDS cube map's or texture array's first face, :attr:`Picture.texture` its other faces; a stereo
-    pair's first view, :attr:`Picture.views` its others) with every face upscaled, each a picture of its own; a cube
+    pair's first view, :attr:`Picture.stereo` its others) with every face upscaled, each a picture of its own; a cube
     map's six faces (each cube's of a cube map array) each grown by :data:`CUBE_PAD` texels of the faces it meets
     (:func:`~classsr_cli.io.dds.cube_neighbours`), then cropped, so that no seam shows where they meet. Returns the upscaled picture, what upscaling it did (every face's routes and time together), each face's
     route, the output pixels cropped from each side (0: none) and the first face's output before the crop.
@@ -1117,7 +1117,7 @@ def _upscale_faces(upscaler: Upscaler | Chain, picture: Picture, progress: Calla
     (first_pixels, first_alpha), others = ups[0], tuple(ups[1:])
     out = replace(picture, pixels=first_pixels, alpha=first_alpha, notes=[],
                   **({"texture": replace(texture, faces=others)} if texture is not None else
-                     {"views": tuple(px for px, _ in others)}))  # fmt: skip
+                     {"stereo": picture.stereo and picture.stereo.with_views(px for px, _ in others)}))  # fmt: skip
     routes = tuple(up.route for _, up in done)
     both = Upscaled(first_pixels, first_alpha, joined_route(list(routes)), sum(up.model_seconds for _, up in done))
     return out, both, routes, cut, done[0][0].pixels

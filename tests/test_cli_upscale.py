@@ -1218,8 +1218,8 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
             (0xB206, 5, struct.pack(">II", 77, 1000)))  # fmt: skip (base viewpoint 1, convergence -1.5 degrees, 77 mm)
     src.write_bytes(gainmap.jpeg_with(*eyes, types=gainmap.STEREO_TYPES, attributes=pair))
     pic = read_image(src)
-    assert pic.pair_attributes == pair
-    assert pic.notes == [] and len(pic.views) == 1 and pic.pixels.shape == (64, 48, 3) == pic.views[0].shape
+    assert pic.stereo is not None and pic.stereo.attributes == pair
+    assert pic.notes == [] and len(pic.stereo.views) == 1 and pic.pixels.shape == (64, 48, 3) == pic.stereo.views[0].shape
     r = up(model, src, "-x2", "--json", "--classes")
     assert r.exit_code == 0, r.output
     record = json.loads(r.stdout)
@@ -1228,7 +1228,8 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
         assert (im.format, im.n_frames) == ("MPO", 2)
         assert [e["Attribute"]["MPType"] for e in im.mpinfo[0xB002]] == ["Multi-Frame Image: (Disparity)"] * 2
     got = read_image(tmp_path / "DSCF0001_x2.MPO")
-    assert got.pixels.shape == (128, 96, 3) and len(got.views) == 1 and got.pair_attributes == pair
+    assert got.stereo is not None and got.pixels.shape == (128, 96, 3) and len(got.stereo.views) == 1
+    assert got.stereo.attributes == pair
     data = (tmp_path / "DSCF0001_x2.MPO").read_bytes()
     second = data[data.index(b"\xff\xd8", 2) :]  # each picture's own MP attribute IFD, numbered as a camera numbers them
     tiff = second[second.index(b"MPF\x00") + 4 :]
@@ -1236,23 +1237,23 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
             for k in range(struct.unpack(">H", tiff[8:10])[0])}  # fmt: skip
     assert struct.unpack(">I", tags[0xB101]) == (2,) and set(tags) == {0xB000, 0xB101, 0xB204, 0xB205, 0xB206}
     own = Image.Exif()
-    own.load(got.view_meta[0][0])  # the right eye's own EXIF, its orientation out, its size the output's
+    own.load(got.stereo.own[0][0])  # the right eye's own EXIF, its orientation out, its size the output's
     assert (own.get(0x010F), own.get(0x0112), own.get_ifd(0x8769).get(0xA002)) == ("RightCam", None, None)
     total = 0
-    for k, pixels in enumerate((got.pixels, got.views[0])):  # each eye as upscaled alone (both turned), within JPEG's loss
+    for k, pixels in enumerate((got.pixels, got.stereo.views[0])):  # each eye as upscaled alone (both turned), JPEG's loss
         one = up(model, tmp_path / f"turned{k}.png", "-x2", "--json")
         assert one.exit_code == 0, one.output
         total += json.loads(one.stdout)["patches"]["total"]
         alone = read_image(tmp_path / f"turned{k}_x2.png").pixels.astype(int)
         assert np.abs(pixels.astype(int) - alone).mean() < 4, k
-    other = np.abs(got.views[0].astype(int) - read_image(tmp_path / "turned0_x2.png").pixels).mean()
+    other = np.abs(got.stereo.views[0].astype(int) - read_image(tmp_path / "turned0_x2.png").pixels).mean()
     assert other > 20  # (the right eye is not the left one again)
     assert record["patches"]["total"] == total
     r = up(model, src, "-x2", "-o", tmp_path / "flat.png")
     assert r.exit_code == 0 and "PNG output: only the first of the stereo pair's 2 views (its left eye) is kept" in r.stderr
     (tmp_path / "cut.mpo").write_bytes(src.read_bytes()[: len(eyes[0]) + 90 + len(eyes[1]) // 2])  # the right eye cut short
     cut = read_image(tmp_path / "cut.mpo")
-    assert cut.views == () and np.array_equal(cut.pixels, pic.pixels)
+    assert cut.stereo is None and np.array_equal(cut.pixels, pic.pixels)
     assert len(cut.notes) == 1 and cut.notes[0].startswith("MPO: the stereo pair's other view does not decode (image "
                                                            "file is truncated") and cut.notes[0].endswith(
         "only the first is upscaled")  # fmt: skip
@@ -1270,7 +1271,7 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
     import pillow_heif
 
     from classsr_cli.io import bmff, heifbox
-    from classsr_cli.io.image import Picture, write_image
+    from classsr_cli.io.image import Picture, Stereo, write_image
 
     model = Path("classsr_residual_x2")  # (a name the zoo resolves; its output follows its input)
     rng = np.random.default_rng(6)
@@ -1285,11 +1286,11 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
     xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
            b'<rdf:Description xmlns:SpatialMedia="http://ns.apple.com/SpatialMedia/1.0/" SpatialMedia:version="1.0"/>'
            b"</rdf:RDF></x:xmpmeta>")  # fmt: skip
-    assert write_image(src, Picture(left, views=(right,), eyes=props, view_meta=((exif.tobytes(), xmp),))) == []
+    assert write_image(src, Picture(left, stereo=Stereo((right,), ((exif.tobytes(), xmp),), props))) == []
     assert pillow_heif.open_heif(src).info["entity_groups"][0]["type"] == "ster"
     pic = read_image(src)
-    assert pic.notes == [] and len(pic.views) == 1 and pic.eyes == props
-    for k, eye in enumerate((pic.pixels, pic.views[0])):  # each eye as the HEIC holds it
+    assert pic.notes == [] and pic.stereo is not None and len(pic.stereo.views) == 1 and pic.stereo.properties == props
+    for k, eye in enumerate((pic.pixels, pic.stereo.views[0])):  # each eye as the HEIC holds it
         Image.fromarray(eye).save(tmp_path / f"eye{k}.png")
     r = up(model, src, "-x2", "--json", "--classes")
     assert r.exit_code == 0, r.output
@@ -1305,15 +1306,16 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
     assert r.exit_code == 0, r.output
     assert not pillow_heif.open_heif(tmp_path / "stripped.heic")[1].info.get("exif")
     got = read_image(out)
-    assert got.pixels.shape == (96, 128, 3) and len(got.views) == 1 and len(record["routing"]["faces"]) == 1
+    assert got.stereo is not None and got.pixels.shape == (96, 128, 3) and len(got.stereo.views) == 1
+    assert len(record["routing"]["faces"]) == 1
     total = 0
-    for k, pixels in enumerate((got.pixels, got.views[0])):
+    for k, pixels in enumerate((got.pixels, got.stereo.views[0])):
         one = up(model, tmp_path / f"eye{k}.png", "-x2", "--json", "-o", tmp_path / f"eye{k}_x2.heic")  # coded alike
         assert one.exit_code == 0, one.output
         total += json.loads(one.stdout)["patches"]["total"]
         alone = read_image(tmp_path / f"eye{k}_x2.heic").pixels.astype(int)
         assert np.abs(pixels.astype(int) - alone).mean() < 1, k
-    assert np.abs(got.views[0].astype(int) - read_image(tmp_path / "eye0_x2.heic").pixels).mean() > 20
+    assert np.abs(got.stereo.views[0].astype(int) - read_image(tmp_path / "eye0_x2.heic").pixels).mean() > 20
     assert record["patches"]["total"] == total
     r = up(model, src, "-x2", "-o", tmp_path / "pair.mpo")  # a spatial photo into a stereo MPO
     assert r.exit_code == 0, r.output
@@ -1328,16 +1330,18 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
     r = up(model, tmp_path / "DSCF0001.MPO", "-x2", "-o", tmp_path / "from_mpo.heic")  # and a stereo MPO into a pair
     assert r.exit_code == 0, r.output
     assert [g["type"] for g in pillow_heif.open_heif(tmp_path / "from_mpo.heic").info["entity_groups"]] == ["ster"]
-    assert len(read_image(tmp_path / "from_mpo.heic").views) == 1
+    assert len(read_image(tmp_path / "from_mpo.heic").stereo.views) == 1  # type: ignore[union-attr]
     from classsr_cli.io import image as image_module
 
     monkeypatch.setattr(image_module, "HEIF_TILE", 32)  # (this small pair in tiles of 32)
-    assert write_image(tmp_path / "tiles.heic", Picture(left, views=(right,), eyes=props)) == []
+    assert write_image(tmp_path / "tiles.heic", Picture(left, stereo=Stereo((right,), properties=props))) == []
     tiles = pillow_heif.open_heif(tmp_path / "tiles.heic")
     assert [(image.info["tiling"]["num_columns"], image.info["tiling"]["num_rows"]) for image in tiles] == [(2, 2)] * 2
     assert [g["type"] for g in tiles.info["entity_groups"]] == ["ster"]
-    coded = read_image(tmp_path / "tiles.heic").views[0].astype(int)  # the right eye, coded in tiles rather than whole
-    assert np.abs(coded - read_image(src).views[0]).mean() < 2 < np.abs(coded - read_image(src).pixels).mean()
+    tiled, whole = read_image(tmp_path / "tiles.heic"), read_image(src)  # the right eye coded in tiles, and whole
+    assert tiled.stereo is not None and whole.stereo is not None
+    coded = tiled.stereo.views[0].astype(int)
+    assert np.abs(coded - whole.stereo.views[0]).mean() < 2 < np.abs(coded - whole.pixels).mean()
 
 
 def gainmap_jpeg(*pictures: bytes) -> bytes:

@@ -80,6 +80,7 @@ __all__ = [
     "Nclx",
     "Picture",
     "PngText",
+    "Stereo",
     "check_output_size",
     "exr_attributes",
     "exr_frames",
@@ -132,7 +133,7 @@ WRITE_FORMATS = {
     ".jpeg": "JPEG",
     ".jpe": "JPEG",
     ".jfif": "JPEG",
-    ".mpo": "JPEG",  # a 3D camera's multi-picture JPEG: its views kept (Meta.views)
+    ".mpo": "JPEG",  # a 3D camera's multi-picture JPEG: its views kept (Meta.stereo)
     ".webp": "WEBP",
     ".avif": "AVIF",
     ".heic": "HEIF",
@@ -276,12 +277,7 @@ class Meta:
     iptc: bytes | None = None  # a JPEG's or TIFF's IPTC record (IPTC-IIM), which JPEG and TIFF outputs keep
     comments: tuple[bytes, ...] = ()  # a JPEG's or GIF's comments, which JPEG (COM) and PNG (Comment text, one) outputs keep
     motion: bytes | None = None  # a Motion Photo's video (io.motion); an output's: what is appended to it (io.motion.for_output)
-    #: A stereo pair's other views (an MPO's, a spatial HEIC's), as :attr:`Picture.views` holds them, which a JPEG
-    #: output keeps as a stereo MPO and a HEIC one as a pair (the first other view).
-    views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
-    eyes: tuple[tuple[bytes, ...], ...] = ()  # a spatial photo's eyes' camera properties (Picture.eyes), for HEIC
-    view_meta: tuple[tuple[bytes | None, bytes | None], ...] = ()  # each other view's EXIF and XMP (Picture.view_meta)
-    pair_attributes: tuple[tuple[int, int, bytes], ...] = ()  # an MPO's stereo geometry (Picture.pair_attributes)
+    stereo: Stereo | None = None  # a stereo pair's other views, which JPEG (an MPO) and HEIC outputs keep
 
     def for_output(self, fmt: str, width: int, height: int) -> Meta:
         """What an output of Pillow format ``fmt``, ``width`` x ``height``, holds of it, brought up to date; the record
@@ -299,10 +295,6 @@ class Meta:
             text = (*(t for t in text if t.keyword not in ("Software", "classsr")),
                     PngText("Software", f"classsr {__version__}"), PngText("classsr", self.made_by))  # fmt: skip
         gain_map = self.gain_map.resized(width, height) if self.gain_map is not None and _keeps_gain(fmt, self.gain_map) else None
-        views = self.views if fmt == "JPEG" and gain_map is None else self.views[:1] if fmt == "HEIF" else ()
-        view_meta = tuple((_for_format(fmt, _exif_for_output(exif, v.shape[1], v.shape[0])),
-                           _xmp_for_output(xmp, v.shape[1], v.shape[0]))
-                          for v, (exif, xmp) in zip(views, self.view_meta, strict=False))  # fmt: skip
         xmp, appended = motion.for_output(_xmp_for_output(self.xmp, width, height), self.motion, fmt, gain_map is not None)
         return Meta(
             icc=self.icc, exif=_for_format(fmt, _exif_for_output(self.exif, width, height)), xmp=xmp, motion=appended,
@@ -316,11 +308,55 @@ class Meta:
             aspect=self.aspect if fmt in ("PNG", "JPEG", "TIFF") and not self.dpi else None,
             gamma=self.gamma if fmt == "PNG" else None,
             iptc=self.iptc if fmt in ("JPEG", "TIFF") else None, comments=comments,
-            views=views,
-            eyes=self.eyes if fmt == "HEIF" else (),
-            view_meta=view_meta,
-            pair_attributes=self.pair_attributes if fmt == "JPEG" and views else (),
+            stereo=self.stereo.for_output(fmt, gain_map is not None) if self.stereo is not None else None,
         )
+
+
+@dataclass(frozen=True)
+class Stereo:
+    """A stereo pair's views after the first (a 3D camera's MPO's disparity pictures; a spatial photo's right eye, of
+    a HEIC's ``ster`` group whose left eye is its primary picture) and what the file says of them: kept by a JPEG
+    output as a stereo MPO, by a HEIC one as a pair (the first other view); other formats hold the first view alone
+    (said).
+
+    Attributes:
+        views: each view, ``(H, W, 3)`` ``uint8``, turned as the picture is: upscaled with it, each alone.
+        own: each view's EXIF (its orientation taken out, as :attr:`Picture.exif`'s) and XMP, as the file held them (an
+            MPO's pictures' EXIF, which Pillow reads, not their XMP; a spatial photo's right eye's EXIF and XMP).
+        properties: a spatial photo's eyes' camera properties (:data:`~classsr_cli.io.heifbox.EYE_PROPERTIES`: the
+            left's, the right's), carried to a HEIC output.
+        attributes: a stereo MPO's MP attributes of its pair (:data:`~classsr_cli.io.gainmap.PAIR_TAGS`: base
+            viewpoint, convergence angle, baseline length) as its first picture's MPF gives them, carried to a stereo
+            MPO output, each of whose pictures gets its MP attribute IFD, as a stereo camera writes.
+    """
+
+    views: tuple[np.ndarray, ...] = field(compare=False, repr=False)
+    own: tuple[tuple[bytes | None, bytes | None], ...] = ()
+    properties: tuple[tuple[bytes, ...], ...] = ()
+    attributes: tuple[tuple[int, int, bytes], ...] = ()
+
+    def with_views(self, views: Iterable[np.ndarray]) -> Stereo:
+        """This pair with ``views`` (upscaled) for its views."""
+        return replace(self, views=tuple(views))
+
+    def each(self) -> list[tuple[np.ndarray, tuple[bytes | None, bytes | None]]]:
+        """Each view with its own EXIF and XMP (none where it came without them)."""
+        own = list(self.own) + [(None, None)] * (len(self.views) - len(self.own))
+        return list(zip(self.views, own, strict=False))
+
+    def for_output(self, fmt: str, gain_map: bool) -> Stereo | None:
+        """What a ``fmt`` output holds of this pair (a JPEG's all its views, where it holds no gain map; a HEIC's the
+        first), each view's EXIF and XMP brought up to its size; ``None``: nothing."""
+        views = self.views if fmt == "JPEG" and not gain_map else self.views[:1] if fmt == "HEIF" else ()
+        if not views:
+            return None
+        own = tuple((_for_format(fmt, _exif_for_output(exif, v.shape[1], v.shape[0])),
+                     _xmp_for_output(xmp, v.shape[1], v.shape[0])) for v, (exif, xmp) in self.each()[: len(views)])  # fmt: skip
+        return Stereo(views, own, self.properties if fmt == "HEIF" else (), self.attributes if fmt == "JPEG" else ())
+
+    def stripped(self) -> Stereo:
+        """This pair without its views' EXIF and XMP (but a panorama's properties), as :meth:`Picture.stripped`."""
+        return replace(self, own=tuple((None, panorama_only(xmp)) for _, xmp in self.own))
 
 
 def _segments(data: bytes, size: int) -> Iterator[bytes]:
@@ -386,18 +422,8 @@ class Picture:
         comments: a JPEG's comments (``COM``) or a GIF's, but a record of an earlier upscale, carried to JPEG outputs
             (before this run's record) and PNG ones (one ``Comment`` text, a line each); a PNG's ``Comment`` text goes into a JPEG
             output's comment.
-        views: a stereo pair's other views (``(H, W, 3)`` ``uint8``, turned as ``pixels`` are): a 3D camera's MPO's
-            (its MPF index's disparity pictures), an iPhone's or Vision Pro's spatial photo's (a HEIC's ``ster`` group,
-            its left eye the primary picture); upscaled with the picture, each alone, and kept by a JPEG output
-            (``.mpo`` or ``.jpg``) as a stereo MPO and by a HEIC one as a stereo pair; other formats hold the first
-            view alone (said).
-        eyes: a spatial photo's eyes' camera properties (:data:`~classsr_cli.io.heifbox.EYE_PROPERTIES`: the left's,
-            the right's), carried to a HEIC output.
-        view_meta: each of :attr:`views`' own EXIF (its orientation taken out, as :attr:`exif`'s) and XMP, as the file
-            held them (an MPO's pictures' EXIF; a spatial photo's right eye's EXIF and XMP), carried with the views.
-        pair_attributes: a stereo MPO's MP attributes of its pair (:data:`~classsr_cli.io.gainmap.PAIR_TAGS`: base
-            viewpoint, convergence angle, baseline length), as its first picture's MPF gives them, carried to a stereo
-            MPO output (each of whose pictures gets its MP attribute IFD, as a stereo camera writes).
+        stereo: a stereo pair's other views (:class:`Stereo`: a 3D camera's MPO, an iPhone's or Vision Pro's spatial
+            photo), upscaled with the picture and kept by JPEG (a stereo MPO) and HEIC (a pair) outputs.
         source_format: Pillow's format name of the file it came from (``PNG``, ``JPEG``, ...).
         source_mode: the file's own mode (``P``, ``CMYK``, ``I;16``, ...).
         notes: conversions worth telling the user about (palette expanded, first frame of an animation, ...).
@@ -427,17 +453,13 @@ class Picture:
     iptc: bytes | None = None
     comments: tuple[bytes, ...] = ()
     motion: bytes | None = None
-    views: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
-    eyes: tuple[tuple[bytes, ...], ...] = ()
-    view_meta: tuple[tuple[bytes | None, bytes | None], ...] = ()
-    pair_attributes: tuple[tuple[int, int, bytes], ...] = ()
+    stereo: Stereo | None = None
 
     def carried(self) -> Meta:
         """What the output carries of this picture besides its pixels."""
         return Meta(self.icc, self.exif, self.xmp, self.dpi, self.text, self.lossless, self.made_by, self.nclx,
                     self.depth, self.gain_map, self.linear, self.aspect, self.uncompressed, self.texture, self.gamma,
-                    self.iptc, self.comments, self.motion, self.views, self.eyes, self.view_meta,
-                    self.pair_attributes)
+                    self.iptc, self.comments, self.motion, self.stereo)
 
     def stripped(self) -> Picture:
         """This picture without the metadata that says where, when and by whom it was made (EXIF with its GPS and
@@ -449,8 +471,7 @@ class Picture:
         linear = self.linear and replace(self.linear, attributes=exr.looks(self.linear.attributes),
                                          lines=radiance.looks(self.linear.lines))  # fmt: skip
         return replace(self, exif=None, xmp=panorama_only(self.xmp), iptc=None, text=(), comments=(), made_by=None,
-                       linear=linear, motion=None,
-                       view_meta=tuple((None, panorama_only(xmp)) for _, xmp in self.view_meta))  # fmt: skip
+                       linear=linear, motion=None, stereo=self.stereo and self.stereo.stripped())  # fmt: skip
 
     @property
     def height(self) -> int:
@@ -754,11 +775,13 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         colour, alpha, icc = _pil_arrays(im, icc, notes)
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
+    stereo = None
     try:
         read = [_view(im, k, orientation, fmt) for k in at_views]
-        views, view_meta = tuple(pixels for pixels, _ in read), tuple(own for _, own in read)
+        if read:
+            attributes = gainmap.pair_attributes(im.info.get("mp")) if fmt == "MPO" else ()
+            stereo = Stereo(tuple(px for px, _ in read), tuple(own for _, own in read), eyes, attributes)
     except (OSError, ValueError, SyntaxError, EOFError) as e:  # a damaged other view: the first, as it was read
-        views, eyes, view_meta = (), (), ()
         notes.append(f"{fmt}: the stereo pair's other view does not decode ({_reason(e)}): only the first is upscaled")
     if gain is not None:
         gain = gain.turned(_orient(gain.pixels, orientation))
@@ -775,10 +798,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         gain_map=gain,
         texture=texture,
         motion=motion.read(path, more.get("xmp")) if fmt in ("JPEG", "MPO", "HEIF", "AVIF") else None,
-        views=views,
-        eyes=eyes,
-        view_meta=view_meta,
-        pair_attributes=gainmap.pair_attributes(im.info.get("mp")) if views and fmt == "MPO" else (),
+        stereo=stereo,
         **{**more, **({"nclx": coded} if coded else {}),
            **({"depth": deep} if fmt == "AVIF" and deep > 8 else {})},
     )
@@ -2224,7 +2244,7 @@ def _heif_writer(
     mode = ("RGBA" if alpha is not None else "RGB") + (";16" if arr.dtype == np.uint16 else "")
     height, width = arr.shape[:2]
     heif = pillow_heif.from_bytes(mode=mode, size=(width, height), data=np.ascontiguousarray(arr).tobytes())
-    for view, (exif, xmp) in _views_with_meta(meta):
+    for view, (exif, xmp) in meta.stereo.each() if meta.stereo is not None else ():
         eye = view.astype(np.uint16) * 257 if arr.dtype == np.uint16 else view  # a stereo pair's right eye (paired below)
         if alpha is not None:
             eye = np.concatenate([eye, np.full((*eye.shape[:2], 1), np.iinfo(eye.dtype).max, eye.dtype)], axis=2)
@@ -2256,11 +2276,12 @@ def _heif_writer(
         except (ValueError, IndexError, struct.error) as e:
             raise OutputError(f"{_target(tmp)}: cannot add the HDR light levels ({_reason(e)})") from None
     _add_gain_map(tmp, "HEIF", meta, quality)
-    if meta.views:  # the two pictures a stereo pair, each eye with its camera properties
+    if meta.stereo is not None:  # the two pictures a stereo pair, each eye with its camera properties
         from classsr_cli.io.heifbox import paired
 
+        eyes = meta.stereo.properties
         try:
-            tmp.write_bytes(paired(tmp.read_bytes(), *(meta.eyes if len(meta.eyes) == 2 else ())))
+            tmp.write_bytes(paired(tmp.read_bytes(), *(eyes if len(eyes) == 2 else ())))
         except ValueError as e:
             raise OutputError(f"{_target(tmp)}: cannot pair the stereo eyes ({_reason(e)})") from None
 
@@ -2885,35 +2906,31 @@ def _pil_write(
         _add_gain_map(tmp, fmt, meta, quality)
     if "compression" in options and tmp.stat().st_size > 18 + im.width * im.height * len(im.getbands()) + 26:
         im.save(tmp, format=fmt)  # run-length coding grew a TGA (grain): stored plain (header, pixels, 2.0 footer)
-    if fmt == "JPEG" and meta.views:  # a stereo MPO's: every view after the first, with its EXIF, indexed by an MPF
+    if fmt == "JPEG" and meta.stereo is not None:  # a stereo MPO: every view after the first, with its EXIF, indexed
         views = []
-        for view, (exif, xmp) in _views_with_meta(meta):
+        for view, (exif, xmp) in meta.stereo.each():
             coded = io.BytesIO()
             Image.fromarray(view).save(coded, format="JPEG", quality=options["quality"], subsampling=0,
                                        exif=exif or b"", xmp=xmp or b"")  # fmt: skip
             views.append(coded.getvalue())
         tmp.write_bytes(gainmap.jpeg_with(tmp.read_bytes(), *views, types=gainmap.STEREO_TYPES,
-                                          attributes=meta.pair_attributes))  # fmt: skip
+                                          attributes=meta.stereo.attributes))  # fmt: skip
     if fmt == "JPEG" and meta.aspect:
         _jfif_aspect(tmp, *meta.aspect)
-
-
-def _views_with_meta(meta: Meta) -> list[tuple[np.ndarray, tuple[bytes | None, bytes | None]]]:
-    """``meta``'s other views, each with its own EXIF and XMP (none where it came without them)."""
-    own = list(meta.view_meta) + [(None, None)] * (len(meta.views) - len(meta.view_meta))
-    return list(zip(meta.views, own, strict=False))
 
 
 def _view_notes(fmt: str, source: Meta, out: Meta) -> list[str]:
     """What a ``fmt`` output (``out``, :meth:`Meta.for_output`) does with a stereo pair's other views, where it does not
     keep them all."""
-    if len(out.views) == len(source.views):
+    views = len(source.stereo.views) + 1 if source.stereo is not None else 1
+    kept = len(out.stereo.views) + 1 if out.stereo is not None else 1
+    if kept == views:
         return []
-    if out.views:  # a HEIC's pair, of a multi-view MPO
-        return [f"{fmt} output: the first two of the MPO's {len(source.views) + 1} views are kept, as a stereo pair; "
-                "a .mpo or .jpg output keeps them all"]
-    return [f"{fmt} output: only the first of the stereo pair's {len(source.views) + 1} views (its left eye) is kept, "
-            "a .mpo, .jpg or .heic output keeps them all"]
+    if kept > 1:  # a HEIC's pair, of a multi-view MPO
+        return [f"{fmt} output: the first two of the MPO's {views} views are kept, as a stereo pair; a .mpo or .jpg "
+                "output keeps them all"]
+    return [f"{fmt} output: only the first of the stereo pair's {views} views (its left eye) is kept, a .mpo, .jpg or "
+            ".heic output keeps them all"]
 
 
 def _texture_notes(fmt: str, texture: Texture | None) -> list[str]:
