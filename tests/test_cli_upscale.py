@@ -1342,6 +1342,13 @@ def test_a_spatial_heic_keeps_both_eyes_and_their_camera_properties(tmp_path: Pa
     assert tiled.stereo is not None and whole.stereo is not None
     coded = tiled.stereo.views[0].astype(int)
     assert np.abs(coded - whole.stereo.views[0]).mean() < 2 < np.abs(coded - whole.pixels).mean()
+    deep = [(eye.astype(np.uint16) * 257) for eye in (left, right)]  # a 10-bit pair: read at 16 bits, both eyes
+    assert write_image(tmp_path / "deep.heic", Picture(deep[0], depth=10, stereo=Stereo((deep[1],)))) == []
+    assert [image.info["bit_depth"] for image in pillow_heif.open_heif(tmp_path / "deep.heic")] == [10, 10]
+    ten = read_image(tmp_path / "deep.heic")
+    assert ten.stereo is not None and ten.stereo.views[0].dtype == np.uint16 and ten.notes == []
+    eye = ten.stereo.views[0] / 257  # as the 8-bit pair's right eye (each coded alike: HEVC's chroma at its edges)
+    assert np.abs(eye - whole.stereo.views[0]).mean() < 2 < np.abs(eye - whole.pixels).mean()
 
 
 def gainmap_jpeg(*pictures: bytes) -> bytes:

@@ -777,7 +777,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     alpha = None if alpha is None else _orient(alpha, orientation)
     stereo = None
     try:
-        read = [_view(im, k, orientation, fmt) for k in at_views]
+        read = [_view(path, im, k, orientation, fmt) for k in at_views]
         if read:
             attributes = gainmap.pair_attributes(im.info.get("mp")) if fmt == "MPO" else ()
             stereo = Stereo(tuple(px for px, _ in read), tuple(own for _, own in read), eyes, attributes)
@@ -991,14 +991,14 @@ def _kept_alpha(alpha: np.ndarray | None) -> np.ndarray | None:
 
 
 def _right_eye(path: Path, im: Image.Image) -> tuple[tuple[int, ...], tuple[tuple[bytes, ...], ...]]:
-    """Which picture of the opened 8-bit HEIF ``im`` is the right eye of a stereo pair (its ``ster`` group: an
+    """Which picture of the opened HEIF ``im`` is the right eye of a stereo pair (its ``ster`` group: an
     iPhone's or Vision Pro's spatial photo) whose left eye is its primary picture, the first, and each eye's camera
     properties (:data:`~classsr_cli.io.heifbox.EYE_PROPERTIES`, the left's first); none where it has none."""
     from classsr_cli.io import heifbox
 
     groups = im.info.get("entity_groups") or []
     pair = next((g for g in groups if isinstance(g, dict) and g.get("type") == "ster"), None)
-    if pair is None or int(im.info.get("bit_depth") or 8) > 8 or len(pair.get("images") or ()) != 2:
+    if pair is None or len(pair.get("images") or ()) != 2:
         return (), ()
     first, right = pair["images"]
     eyes = heifbox.stereo(heifbox.head(path))
@@ -1007,13 +1007,17 @@ def _right_eye(path: Path, im: Image.Image) -> tuple[tuple[int, ...], tuple[tupl
     return (int(right),), (eyes.left_properties, eyes.right_properties)
 
 
-def _view(im: Image.Image, k: int, orientation: int, fmt: str) -> tuple[np.ndarray, tuple[bytes | None, bytes | None]]:
-    """Picture ``k`` of the MPO or HEIF ``im`` (a stereo pair's other view), in RGB, turned by the first's
-    ``orientation``, and its own EXIF (without its orientation) and XMP, where the file gives them (Pillow reads an
-    MPO picture's EXIF, not its XMP); ``im`` is left at its first picture."""
+def _view(path: Path, im: Image.Image, k: int, orientation: int, fmt: str
+          ) -> tuple[np.ndarray, tuple[bytes | None, bytes | None]]:  # fmt: skip
+    """Picture ``k`` of the MPO or HEIF ``im`` read from ``path`` (a stereo pair's other view), in RGB (a HEIF's of
+    10 or 12 bits at 16, as its primary picture is read), turned by the first's ``orientation``, and its own EXIF
+    (without its orientation) and XMP, where the file gives them (Pillow reads an MPO picture's EXIF, not its XMP);
+    ``im`` is left at its first picture."""
     try:
         im.seek(k)
-        pixels = np.ascontiguousarray(_orient(np.asarray(im.convert("RGB")), orientation))
+        deep = fmt == "HEIF" and int(im.info.get("bit_depth") or 8) > 8
+        colour = _read_heif16(path, k)[0] if deep else np.asarray(im.convert("RGB"))
+        pixels = np.ascontiguousarray(_orient(colour, orientation))
         raw, xmp = im.info.get("exif"), im.info.get("xmp") if fmt == "HEIF" else None
         exif = Image.Exif()
         if isinstance(raw, bytes) and raw:
@@ -1715,15 +1719,17 @@ _OWN_READERS: dict[str, Callable[[Path, int | None], Picture]] = {
 }
 
 
-def _read_heif16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """A 10 or 12-bit HEIF's primary image at 16 bits (pillow-heif gives its levels in the top bits: stretched to
-    0-65535, as a 16-bit PNG holds them), turned as its transforms say; colour and alpha."""
+def _read_heif16(path: Path, index: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A 10 or 12-bit HEIF's primary image (or its image ``index``: a spatial photo's right eye) at 16 bits
+    (pillow-heif gives its levels in the top bits: stretched to 0-65535, as a 16-bit PNG holds them), turned as its
+    transforms say; colour and alpha."""
     import pillow_heif
 
     heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)
-    depth = int(heif.info.get("bit_depth") or 16)
+    image = heif if index is None else heif[index]
+    depth = int(image.info.get("bit_depth") or 16)  # type: ignore[arg-type]
     top = (1 << depth) - 1
-    levels = np.asarray(heif).astype(np.uint32) >> (16 - depth)
+    levels = np.asarray(image).astype(np.uint32) >> (16 - depth)
     arr = ((levels * 65535 + top // 2) // top).astype(np.uint16)
     if arr.ndim == 2:
         arr = arr[..., None]
@@ -2245,7 +2251,8 @@ def _heif_writer(
     height, width = arr.shape[:2]
     heif = pillow_heif.from_bytes(mode=mode, size=(width, height), data=np.ascontiguousarray(arr).tobytes())
     for view, (exif, xmp) in meta.stereo.each() if meta.stereo is not None else ():
-        eye = view.astype(np.uint16) * 257 if arr.dtype == np.uint16 else view  # a stereo pair's right eye (paired below)
+        eye = view.astype(np.uint16) * 257 if arr.dtype == np.uint16 and view.dtype == np.uint8 else (
+            to_8bit(view) if arr.dtype == np.uint8 and view.dtype == np.uint16 else view)  # the right eye (paired below)
         if alpha is not None:
             eye = np.concatenate([eye, np.full((*eye.shape[:2], 1), np.iinfo(eye.dtype).max, eye.dtype)], axis=2)
         added = heif.add_frombytes(mode=mode, size=(eye.shape[1], eye.shape[0]), data=np.ascontiguousarray(eye).tobytes())
@@ -2910,8 +2917,9 @@ def _pil_write(
         views = []
         for view, (exif, xmp) in meta.stereo.each():
             coded = io.BytesIO()
-            Image.fromarray(view).save(coded, format="JPEG", quality=options["quality"], subsampling=0,
-                                       exif=exif or b"", xmp=xmp or b"")  # fmt: skip
+            eight = to_8bit(view) if view.dtype == np.uint16 else view
+            Image.fromarray(eight).save(coded, format="JPEG", quality=options["quality"], subsampling=0,
+                                        exif=exif or b"", xmp=xmp or b"")  # fmt: skip
             views.append(coded.getvalue())
         tmp.write_bytes(gainmap.jpeg_with(tmp.read_bytes(), *views, types=gainmap.STEREO_TYPES,
                                           attributes=meta.stereo.attributes))  # fmt: skip
