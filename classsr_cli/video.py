@@ -1117,6 +1117,7 @@ def upscale_video(
         notes.append(f"removed the unfinished file(s) of a killed run of this output ({freed / 1e6:,.1f} MB)")
     folder = resume_folder(dst)
     chunked: _Resume | None = None
+    # this rank's frames: lo to hi - 1 (a telecined film's counted after its inverse telecine)
     lo, hi = _share(shared, info, deinterlaced.get("deinterlaced") == IVTC) if shared is not None else (0, None)
     if resume or shared is not None:
         writable = _temp_path(dst)
