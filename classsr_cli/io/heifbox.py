@@ -393,9 +393,9 @@ def paired(heif: bytes, left: tuple[bytes, ...] = (), right: tuple[bytes, ...] =
 def _paired(heif: bytes, left: tuple[bytes, ...], right: tuple[bytes, ...]) -> bytes:
     meta, start, end, _ = _primary_image(heif, coded=False)
     tiles = {t for _, to in _references(meta, b"dimg") for t in to}  # (a grid's tiles; a tmap's inputs)
-    shown = [item for item, kind in map(_infe, meta.infe) if item != meta.primary and item not in tiles
-             and kind in (b"hvc1", b"grid", b"av01") and not next(  # (infe flags 1: hidden)
-                 box[11] & 1 for box in meta.infe if _infe(box)[0] == item)]  # fmt: skip
+    shown = [item for box in meta.infe for item, kind in (_infe(box),)
+             if not box[11] & 1 and item != meta.primary and item not in tiles  # (infe flags 1: hidden)
+             and kind in (b"hvc1", b"grid", b"av01")]  # fmt: skip
     if len(shown) != 1:
         raise ValueError(f"a HEIF file with {len(shown) + 1} pictures shown, not a pair")
     _give(meta, meta.primary, list(left))
