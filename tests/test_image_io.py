@@ -1790,3 +1790,48 @@ def test_a_panoramas_sizes_are_scaled_and_whether_it_goes_all_the_way_round() ->
     assert full_circle(pano("equirectangular", "4000", "4000.0")) and full_circle(pano("Equirectangular", "8", "8"))
     assert not full_circle(pano("equirectangular", "4000", "3000")) and not full_circle(pano("cylindrical", "8", "8"))
     assert not full_circle(pano("equirectangular", "wide", "8")) and not full_circle(None)
+
+
+@pytest.mark.slow
+def test_a_12_bit_picture_into_avif_is_written_at_12_bits(tmp_path: Path) -> None:
+    """A 12-bit AVIF or HEIC (a camera's or an HDR photo's depth) into AVIF keeps its 12 bits, without a note (it was
+    rounded to 10, said), its alpha at 12 too (libavif reads colour and alpha of one depth); 16 bits from elsewhere
+    are written at 10, said, as before."""
+    import subprocess
+
+    import pillow_heif
+
+    from classsr_cli.io.image import _avif_bits
+    from classsr_cli.io.video import ffmpeg_exe
+
+    ramp = (np.arange(4096) * 16).astype(np.uint16)[None, :, None].repeat(4, 0)  # every 12-bit level, gray
+    write_image(tmp_path / "ramp.png", Picture(ramp))
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "ramp.png"), "-frames:v", "1", "-c:v",
+                    "libaom-av1", "-crf", "0", "-pix_fmt", "gray12le", "-still-picture", "1", "-f", "avif",
+                    str(tmp_path / "src.avif")], check=True, timeout=120)  # fmt: skip
+    src = read_image(tmp_path / "src.avif")
+    assert src.depth == 12 and len(np.unique(src.pixels)) > 4000
+    assert write_image(tmp_path / "out.avif", src, quality=100) == []  # nothing rounded: nothing to say
+    assert _avif_bits(tmp_path / "out.avif") == 12
+    back = read_image(tmp_path / "out.avif")
+    assert back.depth == 12 and len(np.unique(back.pixels)) > 2000  # (10 bits hold 1,024 levels)
+    assert np.abs(back.pixels.astype(int) - ramp).mean() < 0.15 * 257
+    y, x = np.mgrid[0:48, 0:64]
+    deep = np.stack([x * 1000, y * 1300, (x + y) * 550], -1).astype(np.uint16)
+    alpha = (x * 1000 + 500).astype(np.uint16)
+    assert write_image(tmp_path / "a.avif", Picture(deep, alpha=alpha, depth=12)) == []
+    assert _avif_bits(tmp_path / "a.avif") == 12
+    with Image.open(tmp_path / "a.avif") as im:  # (libavif: colour and alpha of one depth, or it refuses the file)
+        assert im.mode == "RGBA" and np.abs(np.asarray(im)[..., 3].astype(int) - alpha // 257).max() <= 1
+    withalpha = read_image(tmp_path / "a.avif")
+    assert withalpha.alpha is not None and np.abs(withalpha.alpha.astype(int) - alpha).max() <= 257
+    saved, pillow_heif.options.SAVE_HDR_TO_12_BIT = pillow_heif.options.SAVE_HDR_TO_12_BIT, True
+    try:
+        pillow_heif.from_bytes(mode="RGB;16", size=(64, 48), data=deep.tobytes()).save(tmp_path / "t.heic", quality=-1)
+    finally:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
+    assert write_image(tmp_path / "h.avif", read_image(tmp_path / "t.heic")) == []  # a 12-bit HEIC alike
+    assert _avif_bits(tmp_path / "h.avif") == 12
+    assert write_image(tmp_path / "p.avif", Picture(deep)) == [
+        "AVIF is written at 10 bits per channel here: 16-bit output rounded to 10"]
+    assert _avif_bits(tmp_path / "p.avif") == 10

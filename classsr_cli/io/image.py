@@ -20,7 +20,8 @@ Reading (:func:`read_image`) gives a :class:`Picture`: colour as ``(H, W, C)`` `
 * 16-bit PNG and TIFF are read at 16 bits (Pillow reads 16-bit colour as 8-bit, so 16-bit PNG goes through
   the bundled ffmpeg, or pypng for a colour key, and 16-bit TIFF through tifffile) and written back at 16 bits;
   a 10 or 12-bit HEIF is read at 16 bits (its levels stretched to 0-65535) and written back at its depth, a 10 or
-  12-bit AVIF read at 16 bits too (decoded by the bundled ffmpeg: Pillow's AVIF decoder gives 8).
+  12-bit AVIF read at 16 bits too (decoded by the bundled ffmpeg: Pillow's AVIF decoder gives 8); either kept at its
+  depth into HEIF or AVIF.
 * Animated GIF/WebP and multi-page TIFF: the first frame only, with a note. An HDR JPEG's gain map (Ultra HDR, ISO
   21496-1; :mod:`classsr_cli.io.gainmap`) is read with the picture, turned and resized with it, and written behind
   a JPEG output; an iPhone HEIC's (its auxiliary image) into a HEIC output as it came, into a JPEG one as Ultra HDR's.
@@ -265,7 +266,7 @@ class Meta:
     lossless: bool = False
     made_by: str | None = None
     nclx: Nclx | None = None
-    depth: int | None = None  # a HEIF's or AVIF's 10 or 12 bits, which a HEIF output of 16-bit pixels keeps
+    depth: int | None = None  # a HEIF's or AVIF's 10 or 12 bits, which a HEIF or AVIF output of 16-bit pixels keeps
     gain_map: GainMap | None = None  # an HDR JPEG's (Ultra HDR) or an iPhone HEIC's, which a JPEG (HEIC) output keeps
     linear: Linear | None = None  # an EXR's or Radiance picture's light (io.exr.Linear), which such an output keeps
     # The pixel shape (width over height, in lowest terms: a video frame's SAR) where there is no print resolution,
@@ -397,7 +398,8 @@ class Picture:
         nclx: a HEIF's or JPEG XL's colour description where it has no ICC profile (:class:`Nclx`: an HDR transfer,
             wide-gamut primaries), carried to HEIF and JPEG XL outputs, and to PNG ones as a ``cICP`` chunk where it is
             not sRGB's.
-        depth: a HEIF's bits per channel where more than 8 (10, 12: its pixels are read at 16), kept by HEIF outputs.
+        depth: a HEIF's or AVIF's bits per channel where more than 8 (10, 12: its pixels are read at 16), kept by
+            HEIF and AVIF outputs.
         gain_map: an HDR JPEG's gain map (Ultra HDR, ISO 21496-1: :class:`~classsr_cli.io.gainmap.GainMap`), or an
             iPhone HEIC's, turned as the pixels are, resized with them into a JPEG output (an iPhone's into a HEIC one
             too; other formats hold none: said).
@@ -2239,7 +2241,7 @@ def _heif_writer(
     tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: Meta, quality: int | None = None
 ) -> None:
     """A HEIF (HEVC, 4:2:0: the profile phones write and Apple's and Windows' decoders read) of 8 bits, or 10 from
-    16-bit pixels (12 where they came from a 12-bit HEIF: ``meta.depth``), in tiles of :func:`_heif_tile`, at
+    16-bit pixels (12 where they came from a 12-bit HEIF or AVIF: ``meta.depth``), in tiles of :func:`_heif_tile`, at
     ``quality`` (:data:`DEFAULT_QUALITY`) and x265's :data:`HEIF_PRESET`; gray written as RGB (HEVC's main profiles
     hold no gray), with the ICC profile, EXIF and XMP."""
     import pillow_heif
@@ -2346,7 +2348,7 @@ _AVIF_10 = "AVIF is written at 10 bits per channel here: 16-bit output rounded t
 
 
 def _deep_avif(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> bool:
-    """Whether a ``fmt`` output is an AVIF of 10 bits (:func:`_avif_writer`: the bundled ffmpeg's libaom) rather than
+    """Whether a ``fmt`` output is an AVIF of 10 or 12 bits (:func:`_avif_writer`: the bundled ffmpeg's libaom) rather than
     Pillow's of 8: 16-bit pixels, or an HDR or wide-gamut colour description (no ICC profile), where that ffmpeg has
     libaom."""
     from classsr_cli.io.sdr import needs
@@ -2364,7 +2366,8 @@ def _deep_avif(fmt: str, dtype: np.dtype[Any] | type, meta: Meta) -> bool:
 
 def _avif_writer(tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.ndarray], meta: Meta,
                  quality: int | None = None) -> None:  # fmt: skip
-    """An AVIF of 10 bits (4:2:0, or gray; an alpha channel as its auxiliary image, gray) from 16-bit ``bands`` (gray,
+    """An AVIF of 10 bits, 12 where the picture came from a 12-bit HEIF or AVIF (``meta.depth``), 4:2:0 or gray (an
+    alpha channel as its auxiliary image, gray, at the same depth, as libavif writes it) from 16-bit ``bands`` (gray,
     gray and alpha, RGB or RGBA: ``c``), by the bundled ffmpeg's libaom as libavif encodes a still picture
     (all-intra, its quantiser ``(100 - quality) x 63 / 100``), the rows piped to it as they come; tagged with
     ``meta.nclx`` (else sRGB, :data:`_AVIF_SRGB`) and given what ffmpeg's AVIF writer does not write
@@ -2381,10 +2384,12 @@ def _avif_writer(tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.nd
                                      f":out_range={'full' if full else 'limited'},")  # fmt: skip
     tags = (f"setparams=color_primaries={nclx.primaries}:color_trc={nclx.transfer}:colorspace={nclx.matrix}"
             f":range={'pc' if full else 'tv'}")  # (the frame's: ffmpeg's -color_* options lose to an input's own)
-    colour = "gray10le" if c in (1, 2) else "yuv420p10le"
+    bits = 12 if meta.depth == 12 else 10  # (AV1's professional profile at 12: libaom picks it, dav1d decodes it)
+    gray = f"gray{bits}le"
+    colour = gray if c in (1, 2) else f"yuv420p{bits}le"
     if c in (2, 4):  # the alpha channel a second picture, which the AVIF writer makes the auxiliary image
         graph = ["-filter_complex", f"[0:v]split[c][a];[c]{scale}{tags}[cv];[a]alphaextract,setparams=range=pc[av]",
-                 "-map", "[cv]", "-map", "[av]", "-pix_fmt:v:0", colour, "-pix_fmt:v:1", "gray10le"]  # fmt: skip
+                 "-map", "[cv]", "-map", "[av]", "-pix_fmt:v:0", colour, "-pix_fmt:v:1", gray]  # fmt: skip
     else:
         graph = ["-vf", scale + tags, "-pix_fmt", colour]
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", _RAW16[c],
@@ -2452,12 +2457,12 @@ def _jp2_writer16(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, *, en
 
 def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta, deep: bool = False) -> list[str]:
     """What a ``fmt`` output (its carried ``meta``) does with pixels of ``dtype``: 16 bits rounded to 8 where it holds
-    no more, to a HEIF's 10 unless they came from a HEIF of 10 or 12 bits, which it keeps, to a ``deep`` AVIF's 10
-    (:func:`_deep_avif`)."""
+    no more, to a HEIF's or a ``deep`` AVIF's (:func:`_deep_avif`) 10 unless they came from a HEIF or AVIF of 10 or
+    12 bits, which it keeps."""
     if np.dtype(dtype) != np.uint16:
         return []
     if deep:
-        return [_AVIF_10] if meta.depth != 10 else []
+        return [_AVIF_10] if meta.depth not in (10, 12) else []
     if fmt not in _HIGH_BIT_FORMATS:
         return [f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8"]
     return [_HEIF_10] if fmt == "HEIF" and meta.depth not in (10, 12) else []
