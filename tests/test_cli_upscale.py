@@ -1187,12 +1187,19 @@ def test_a_texture_array_upscales_every_texture(tiny_model_path: Path, tmp_path:
         d for d, _ in seen)
 
 
+#: A stereo MPO's right eye's own XMP (a rating), which its output's right eye keeps.
+RIGHT_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+             b'<rdf:Description xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/></rdf:RDF></x:xmpmeta>')
+
+
 def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Path) -> None:
     """A stereo camera's MPO (two disparity pictures, the right eye the left shifted): its default output is an MPO
     whose second picture is the right eye upscaled as that eye is alone, both typed as a stereo pair's; the routing
     counts both eyes and ``--classes`` gives the right eye's grid under "faces"; it is read as a stereo MPO again
     (turned by the first picture's EXIF orientation, as the first is); a PNG output keeps the left eye, said. (The
-    shipped x2 model: its output follows its input, which the tiny model's does not.)"""
+    shipped x2 model: its output follows its input, which the tiny model's does not.) Each picture's own MP attributes
+    (the right eye's axis distance and yaw, which the left's do not give) and XMP, which Pillow does not read, are
+    carried to the output's same picture."""
     import io as bytes_io
 
     from classsr_cli.io import gainmap
@@ -1207,7 +1214,7 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
         exif = Image.Exif()
         exif[0x0112] = 6 if k == 0 else 1  # the first picture's orientation turns both (its own EXIF says 1)
         exif[0x010F] = ("LeftCam", "RightCam")[k]
-        Image.fromarray(eye).save(coded, format="JPEG", quality=95, exif=exif)
+        Image.fromarray(eye).save(coded, format="JPEG", quality=95, exif=exif, xmp=(b"", RIGHT_XMP)[k])
         eyes.append(coded.getvalue())
         with Image.open(coded) as decoded:  # the eye as the MPO holds it, turned as the first picture says
             Image.fromarray(np.rot90(np.asarray(decoded), 3)).save(tmp_path / f"turned{k}.png")
@@ -1216,9 +1223,11 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
 
     pair = ((0xB204, 4, struct.pack(">I", 1)), (0xB205, 10, struct.pack(">ii", -3, 2)),
             (0xB206, 5, struct.pack(">II", 77, 1000)))  # fmt: skip (base viewpoint 1, convergence -1.5 degrees, 77 mm)
-    src.write_bytes(gainmap.jpeg_with(*eyes, types=gainmap.STEREO_TYPES, attributes=pair))
+    right_only = ((0xB208, 10, struct.pack(">ii", 77, 1000)), (0xB20B, 10, struct.pack(">ii", -1, 4)))  # 77 mm, -0.25°
+    each = (pair, pair + right_only)
+    src.write_bytes(gainmap.jpeg_with(*eyes, types=gainmap.STEREO_TYPES, attributes=each))
     pic = read_image(src)
-    assert pic.stereo is not None and pic.stereo.attributes == pair
+    assert pic.stereo is not None and pic.stereo.attributes == each and pic.stereo.own[0][1] == RIGHT_XMP
     assert pic.notes == [] and len(pic.stereo.views) == 1 and pic.pixels.shape == (64, 48, 3) == pic.stereo.views[0].shape
     r = up(model, src, "-x2", "--json", "--classes")
     assert r.exit_code == 0, r.output
@@ -1229,13 +1238,14 @@ def test_a_stereo_mpo_keeps_both_eyes_each_upscaled_as_it_is_alone(tmp_path: Pat
         assert [e["Attribute"]["MPType"] for e in im.mpinfo[0xB002]] == ["Multi-Frame Image: (Disparity)"] * 2
     got = read_image(tmp_path / "DSCF0001_x2.MPO")
     assert got.stereo is not None and got.pixels.shape == (128, 96, 3) and len(got.stereo.views) == 1
-    assert got.stereo.attributes == pair
+    assert got.stereo.attributes == each and got.stereo.own[0][1] == RIGHT_XMP
     data = (tmp_path / "DSCF0001_x2.MPO").read_bytes()
     second = data[data.index(b"\xff\xd8", 2) :]  # each picture's own MP attribute IFD, numbered as a camera numbers them
     tiff = second[second.index(b"MPF\x00") + 4 :]
     tags = {struct.unpack(">H", tiff[10 + 12 * k : 12 + 12 * k])[0]: tiff[18 + 12 * k : 22 + 12 * k]
             for k in range(struct.unpack(">H", tiff[8:10])[0])}  # fmt: skip
-    assert struct.unpack(">I", tags[0xB101]) == (2,) and set(tags) == {0xB000, 0xB101, 0xB204, 0xB205, 0xB206}
+    assert struct.unpack(">I", tags[0xB101]) == (2,)
+    assert set(tags) == {0xB000, 0xB101, 0xB204, 0xB205, 0xB206, 0xB208, 0xB20B}
     own = Image.Exif()
     own.load(got.stereo.own[0][0])  # the right eye's own EXIF, its orientation out, its size the output's
     assert (own.get(0x010F), own.get(0x0112), own.get_ifd(0x8769).get(0xA002)) == ("RightCam", None, None)

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from classsr_cli.io import heifbox
+from classsr_cli.io.xmp import STANDARD as XMP_HEADER
 
 __all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "apple_headroom", "described", "heif_with", "in_heif", "jpeg_with", "primary_xmp",
            "read", "read_apple", "read_iso", "tone_map_data", "ultra_hdr"]
@@ -145,8 +146,8 @@ def _mpf_offset(path: Path) -> int:
     with path.open("rb") as f:
         head = f.read(1 << 20)
     at = 2
-    while at + 8 <= len(head) and head[at] == 0xFF and 0xE0 <= head[at + 1] <= 0xEF:
-        if head[at + 1] == 0xE2 and head[at + 4 : at + 8] == b"MPF\x00":
+    while at + 8 <= len(head) and head[at] == 0xFF and (0xE0 <= head[at + 1] <= 0xEF or head[at + 1] == 0xFE):
+        if head[at + 1] == 0xE2 and head[at + 4 : at + 8] == b"MPF\x00":  # (after a comment too: classsr's record)
             return at + 8
         at += 2 + struct.unpack(">H", head[at + 2 : at + 4])[0]
     raise ValueError("no MPF index")
@@ -214,41 +215,75 @@ def _segments_end(jpeg: bytes) -> int:
     return at
 
 
-#: The MP attributes (CIPA DC-007) of a stereo pair that an MPO output carries from an MPO's first picture: the base
-#: viewpoint's number (LONG), the convergence angle (SRATIONAL, degrees) and the baseline length (RATIONAL, metres).
-PAIR_TAGS = {0xB204: 4, 0xB205: 10, 0xB206: 5}
+#: The MP attributes (CIPA DC-007) of a multi-view picture that an MPO output carries from each of an MPO's pictures,
+#: by tag, with their TIFF types: the panorama's orientation (LONG) and overlaps (RATIONAL), the base viewpoint's
+#: number (LONG), the convergence angle (SRATIONAL, degrees), the baseline length (RATIONAL, metres), the vertical
+#: divergence (degrees), the axis distances X, Y and Z (metres) and the yaw, pitch and roll angles (degrees), SRATIONAL.
+VIEW_TAGS = {0xB201: 4, 0xB202: 5, 0xB203: 5, 0xB204: 4, 0xB205: 10, 0xB206: 5, **dict.fromkeys(range(0xB207, 0xB20E), 10)}
+
+#: A picture's MP attributes: ``(tag, type, value)``, the value big-endian (:data:`VIEW_TAGS`).
+Attributes = tuple[tuple[int, int, bytes], ...]
 
 
-def pair_attributes(mp: object) -> tuple[tuple[int, int, bytes], ...]:
-    """The stereo pair's MP attributes (:data:`PAIR_TAGS`: tag, type and value, big-endian) in the MP attribute IFD
-    that follows an MPF index (``mp``: Pillow's ``info["mp"]``, the first picture's); none where it has none or it
-    does not parse."""
+def view_attributes(mp: object) -> Attributes:
+    """A picture's MP attributes of its view (:data:`VIEW_TAGS`) in its MPF segment (``mp``: the APP2 segment's data
+    after ``MPF\0``; Pillow's ``info["mp"]`` for the first picture, where they follow its index); none where it has
+    none or they do not parse."""
     try:
-        order = "<" if mp[:2] == b"II" else ">"  # type: ignore[index]
         data: bytes = mp  # type: ignore[assignment]
+        order = "<" if data[:2] == b"II" else ">"
         (at,) = struct.unpack(order + "I", data[4:8])
-        (count,) = struct.unpack(order + "H", data[at : at + 2])
-        (at,) = struct.unpack(order + "I", data[at + 2 + 12 * count : at + 6 + 12 * count])  # the next IFD
-        if not at:
-            return ()
-        (count,) = struct.unpack(order + "H", data[at : at + 2])
-        out = []
-        for k in range(count):
-            tag, kind, n, value = struct.unpack(order + "HHII", data[at + 2 + 12 * k : at + 14 + 12 * k])
-            if PAIR_TAGS.get(tag) == kind and n == 1:
-                if kind == 4:
-                    out.append((tag, kind, struct.pack(">I", value)))
-                else:
-                    numbers = struct.unpack(order + ("ii" if kind == 10 else "II"), data[value : value + 8])
-                    out.append((tag, kind, struct.pack(">ii" if kind == 10 else ">II", *numbers)))
+        out: list[tuple[int, int, bytes]] = []
+        for _ in range(2):  # the first picture's index IFD, then its attribute IFD; another picture's attribute IFD
+            (count,) = struct.unpack(order + "H", data[at : at + 2])
+            for k in range(count):
+                tag, kind, n, value = struct.unpack(order + "HHII", data[at + 2 + 12 * k : at + 14 + 12 * k])
+                if VIEW_TAGS.get(tag) == kind and n == 1:
+                    if kind == 4:
+                        out.append((tag, kind, struct.pack(">I", value)))
+                    else:
+                        numbers = struct.unpack(order + ("ii" if kind == 10 else "II"), data[value : value + 8])
+                        out.append((tag, kind, struct.pack(">ii" if kind == 10 else ">II", *numbers)))
+            (at,) = struct.unpack(order + "I", data[at + 2 + 12 * count : at + 6 + 12 * count])  # the next IFD
+            if not at:
+                break
         return tuple(out)
     except (struct.error, TypeError, ValueError, IndexError):
         return ()
 
 
-def _attribute_ifd(number: int, attributes: tuple[tuple[int, int, bytes], ...], at: int) -> bytes:
+#: How much of a picture's start :func:`picture_meta` reads: its leading segments (an APP1 holds at most 64 KiB).
+_LEADING = 1 << 18
+
+
+def picture_meta(path: Path, mp: object, k: int) -> tuple[Attributes, bytes | None]:
+    """Picture ``k`` (after the first) of the MPO ``path`` whose first picture's MPF index is ``mp`` (Pillow's
+    ``info["mp"]``): its own MP attributes (:func:`view_attributes`) and XMP, read from its leading segments, which
+    Pillow does not read (it gives another picture's EXIF alone); none where it has none or they do not read."""
+    try:
+        offset = _mp_entries(mp)[k][2] + _mpf_offset(path)  # type: ignore[arg-type]
+        with path.open("rb") as f:
+            f.seek(offset)
+            head = f.read(_LEADING)
+    except (OSError, struct.error, TypeError, ValueError, IndexError):
+        return (), None
+    attributes: Attributes = ()
+    xmp = None
+    at = 2 if head[:2] == b"\xff\xd8" else len(head)
+    while at + 4 <= len(head) and head[at] == 0xFF and (0xE0 <= head[at + 1] <= 0xEF or head[at + 1] == 0xFE):
+        end = at + 2 + struct.unpack(">H", head[at + 2 : at + 4])[0]
+        body = head[at + 4 : end]
+        if head[at + 1] == 0xE2 and body.startswith(b"MPF\x00"):
+            attributes = view_attributes(body[4:])
+        elif head[at + 1] == 0xE1 and body.startswith(XMP_HEADER) and xmp is None:
+            xmp = body[len(XMP_HEADER) :] or None
+        at = end
+    return attributes, xmp
+
+
+def _attribute_ifd(number: int, attributes: Attributes, at: int) -> bytes:
     """An MP attribute IFD (CIPA DC-007) at TIFF offset ``at``: the MPF version, the picture's individual ``number``
-    and the pair's ``attributes`` (:func:`pair_attributes`; a base viewpoint of 1 where they give none), values of
+    and its view's ``attributes`` (:func:`view_attributes`; a base viewpoint of 1 where they give none), values of
     more than four bytes after it; big-endian."""
     tags = {0xB000: (7, b"0100"), 0xB101: (4, struct.pack(">I", number)), 0xB204: (4, struct.pack(">I", 1))}
     tags.update({tag: (kind, value) for tag, kind, value in attributes})
@@ -265,7 +300,7 @@ def _attribute_ifd(number: int, attributes: tuple[tuple[int, int, bytes], ...], 
     return struct.pack(">H", len(tags)) + entries + struct.pack(">I", 0) + data
 
 
-def _with_attributes(picture: bytes, number: int, attributes: tuple[tuple[int, int, bytes], ...]) -> bytes:
+def _with_attributes(picture: bytes, number: int, attributes: Attributes) -> bytes:
     """The JPEG ``picture`` (a stereo MPO's view after the first) with an MPF APP2 segment holding its MP attribute
     IFD (:func:`_attribute_ifd`), after its leading segments."""
     at = _segments_end(picture)
@@ -274,18 +309,20 @@ def _with_attributes(picture: bytes, number: int, attributes: tuple[tuple[int, i
 
 
 def jpeg_with(primary: bytes, *others: bytes, types: tuple[int, ...] = (0x030000, 0),
-              attributes: tuple[tuple[int, int, bytes], ...] | None = None) -> bytes:
+              attributes: tuple[Attributes, ...] | None = None) -> bytes:
     """The JPEG ``primary`` followed by the JPEGs ``others`` (an HDR gain map; a stereo MPO's other views), indexed by
     an MPF APP2 segment as CIPA DC-007 and Ultra HDR lay it out (big-endian; offsets from the MPF header; ``types``:
     each picture's attribute, the last repeated for those past it; by default the primary a "baseline MP primary
-    image", the others undefined). With ``attributes`` (a stereo MPO's: :func:`pair_attributes`, or none known),
-    every picture gets its MP attribute IFD (:func:`_attribute_ifd`), numbered from 1, as a stereo camera writes."""
+    image", the others undefined). With ``attributes`` (a stereo MPO's, each picture's: :func:`view_attributes`;
+    none known for those past them), every picture gets its MP attribute IFD (:func:`_attribute_ifd`), numbered
+    from 1, as a stereo camera writes."""
     if attributes is not None:
-        others = tuple(_with_attributes(p, k + 2, attributes) for k, p in enumerate(others))
+        each = [attributes[k] if k < len(attributes) else () for k in range(1 + len(others))]
+        others = tuple(_with_attributes(p, k + 2, each[k + 1]) for k, p in enumerate(others))
     at = _segments_end(primary)
     count = 1 + len(others)
     index = 8 + 2 + 3 * 12 + 4 + 16 * count  # the TIFF header, an IFD of three tags, the entries
-    own = b"" if attributes is None else _attribute_ifd(1, attributes, index)
+    own = b"" if attributes is None else _attribute_ifd(1, each[0], index)
     length = index + len(own)
     size = len(primary) + 2 + 2 + 4 + length  # the segment: marker, length, "MPF\0", the TIFF
     tiff_at = at + 8

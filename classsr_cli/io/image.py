@@ -323,18 +323,19 @@ class Stereo:
     Attributes:
         views: each view, ``(H, W, 3)`` ``uint8``, turned as the picture is: upscaled with it, each alone.
         own: each view's EXIF (its orientation taken out, as :attr:`Picture.exif`'s) and XMP, as the file held them (an
-            MPO's pictures' EXIF, which Pillow reads, not their XMP; a spatial photo's right eye's EXIF and XMP).
+            MPO's pictures', a spatial photo's right eye's).
         properties: a spatial photo's eyes' camera properties (:data:`~classsr_cli.io.heifbox.EYE_PROPERTIES`: the
             left's, the right's), carried to a HEIC output.
-        attributes: a stereo MPO's MP attributes of its pair (:data:`~classsr_cli.io.gainmap.PAIR_TAGS`: base
-            viewpoint, convergence angle, baseline length) as its first picture's MPF gives them, carried to a stereo
-            MPO output, each of whose pictures gets its MP attribute IFD, as a stereo camera writes.
+        attributes: a stereo MPO's pictures' MP attributes of their views (:data:`~classsr_cli.io.gainmap.VIEW_TAGS`:
+            base viewpoint, convergence angle, baseline length, axis distances, angles), the first picture's and each
+            view's as their MPF segments give them, carried to a stereo MPO output, each of whose pictures gets its
+            MP attribute IFD, as a stereo camera writes.
     """
 
     views: tuple[np.ndarray, ...] = field(compare=False, repr=False)
     own: tuple[tuple[bytes | None, bytes | None], ...] = ()
     properties: tuple[tuple[bytes, ...], ...] = ()
-    attributes: tuple[tuple[int, int, bytes], ...] = ()
+    attributes: tuple[gainmap.Attributes, ...] = ()
 
     def with_views(self, views: Iterable[np.ndarray]) -> Stereo:
         """This pair with ``views`` (upscaled) for its views."""
@@ -781,8 +782,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     try:
         read = [_view(path, im, k, orientation, fmt) for k in at_views]
         if read:
-            attributes = gainmap.pair_attributes(im.info.get("mp")) if fmt == "MPO" else ()
-            stereo = Stereo(tuple(px for px, _ in read), tuple(own for _, own in read), eyes, attributes)
+            attributes = (gainmap.view_attributes(im.info.get("mp")), *(a for _, _, a in read)) if fmt == "MPO" else ()
+            stereo = Stereo(tuple(px for px, _, _ in read), tuple(own for _, own, _ in read), eyes, attributes)
     except (OSError, ValueError, SyntaxError, EOFError) as e:  # a damaged other view: the first, as it was read
         notes.append(f"{fmt}: the stereo pair's other view does not decode ({_reason(e)}): only the first is upscaled")
     if gain is not None:
@@ -1010,21 +1011,23 @@ def _right_eye(path: Path, im: Image.Image) -> tuple[tuple[int, ...], tuple[tupl
 
 
 def _view(path: Path, im: Image.Image, k: int, orientation: int, fmt: str
-          ) -> tuple[np.ndarray, tuple[bytes | None, bytes | None]]:  # fmt: skip
+          ) -> tuple[np.ndarray, tuple[bytes | None, bytes | None], gainmap.Attributes]:  # fmt: skip
     """Picture ``k`` of the MPO or HEIF ``im`` read from ``path`` (a stereo pair's other view), in RGB (a HEIF's of
-    10 or 12 bits at 16, as its primary picture is read), turned by the first's ``orientation``, and its own EXIF
-    (without its orientation) and XMP, where the file gives them (Pillow reads an MPO picture's EXIF, not its XMP);
+    10 or 12 bits at 16, as its primary picture is read), turned by the first's ``orientation``, its own EXIF
+    (without its orientation) and XMP, where the file gives them, and an MPO picture's MP attributes of its view
+    (:func:`~classsr_cli.io.gainmap.picture_meta`: Pillow reads an MPO picture's EXIF, not its XMP or MPF segment);
     ``im`` is left at its first picture."""
+    attributes, xmp = gainmap.picture_meta(path, im.info.get("mp"), k) if fmt == "MPO" else ((), None)
     try:
         im.seek(k)
         deep = fmt == "HEIF" and int(im.info.get("bit_depth") or 8) > 8
         colour = _read_heif16(path, k)[0] if deep else np.asarray(im.convert("RGB"))
         pixels = np.ascontiguousarray(_orient(colour, orientation))
-        raw, xmp = im.info.get("exif"), im.info.get("xmp") if fmt == "HEIF" else None
+        raw, xmp = im.info.get("exif"), im.info.get("xmp") if fmt == "HEIF" else xmp
         exif = Image.Exif()
         if isinstance(raw, bytes) and raw:
             exif.load(raw)
-        return pixels, (_exif_bytes(exif, fmt), xmp if isinstance(xmp, bytes) and xmp else None)
+        return pixels, (_exif_bytes(exif, fmt), xmp if isinstance(xmp, bytes) and xmp else None), attributes
     finally:
         im.seek(0)
 

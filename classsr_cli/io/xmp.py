@@ -23,7 +23,8 @@ __all__ = ["STANDARD_LIMIT", "joined", "jpeg_segments", "split", "without_extend
 STANDARD_LIMIT = 65502
 #: Bytes of the ExtendedXMP in each of its APP1 segments (the specification's recommendation).
 PORTION = 65400
-_STANDARD = b"http://ns.adobe.com/xap/1.0/\x00"
+#: The namespace a JPEG APP1 segment of (standard) XMP starts with.
+STANDARD = b"http://ns.adobe.com/xap/1.0/\x00"
 _EXTENDED = b"http://ns.adobe.com/xmp/extension/\x00"
 _NOTE = "http://ns.adobe.com/xmp/note/"
 _HAS_EXTENDED = re.compile(rb'\s+xmpNote:HasExtendedXMP\s*=\s*("[^"]*"|\'[^\']*\')')
@@ -226,7 +227,7 @@ def jpeg_segments(xmp: bytes) -> bytes | None:
     if parts is None:
         return None
     standard, extended = parts
-    out = _app1(_STANDARD + standard)
+    out = _app1(STANDARD + standard)
     if extended is not None:
         guid = hashlib.md5(extended).hexdigest().upper().encode()
         for at in range(0, len(extended), PORTION):
