@@ -62,7 +62,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
-from classsr_cli.io import bmff, dds, gainmap, motion, pnm
+from classsr_cli.io import bmff, dds, gainmap, makernote, motion, pnm
 from classsr_cli.io.dds import Texture
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
@@ -794,7 +794,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         pixels=np.ascontiguousarray(colour),
         alpha=_kept_alpha(alpha),
         icc=icc,
-        exif=_exif_bytes(exif, fmt),
+        exif=_exif_bytes(exif, fmt, im.info.get("exif")),
         source_format=fmt,
         source_mode=mode,
         notes=notes,
@@ -1027,7 +1027,7 @@ def _view(path: Path, im: Image.Image, k: int, orientation: int, fmt: str
         exif = Image.Exif()
         if isinstance(raw, bytes) and raw:
             exif.load(raw)
-        return pixels, (_exif_bytes(exif, fmt), xmp if isinstance(xmp, bytes) and xmp else None), attributes
+        return pixels, (_exif_bytes(exif, fmt, raw), xmp if isinstance(xmp, bytes) and xmp else None), attributes
     finally:
         im.seek(0)
 
@@ -1403,7 +1403,7 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
     if doc.exif:
         with contextlib.suppress(Exception):
             exif.load(doc.exif)
-    meta: dict[str, Any] = {"exif": _exif_bytes(exif, "PSD"), "xmp": doc.xmp, "iptc": doc.iptc, "dpi": doc.dpi,
+    meta: dict[str, Any] = {"exif": _exif_bytes(exif, "PSD", doc.exif), "xmp": doc.xmp, "iptc": doc.iptc, "dpi": doc.dpi,
                             "source_format": "PSD", "source_mode": name}
     if doc.depth == 32:  # linear light in floats, as Photoshop's 32-bit mode holds an HDR merge
         light = colour if alpha is None else colour * alpha[..., None]
@@ -1704,7 +1704,7 @@ def _read_jxl(path: Path, max_pixels: int | None) -> Picture:
         loaded = Image.Exif()
         with contextlib.suppress(Exception):
             loaded.load(b"Exif\x00\x00" + boxes.exif)
-        exif = _exif_bytes(loaded, "JXL") or exif
+        exif = _exif_bytes(loaded, "JXL", b"Exif\x00\x00" + boxes.exif) or exif
     if "xml" in boxes.compressed and boxes.xmp is None:
         notes.append("JPEG XL with Brotli-compressed XMP: not carried")
     nclx = None
@@ -2010,12 +2010,15 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
     return arr
 
 
-def _exif_bytes(exif: Image.Exif, fmt: str) -> bytes | None:
-    """EXIF to carry: without the orientation (applied) and, from a TIFF, without its layout tags."""
+def _exif_bytes(exif: Image.Exif, fmt: str, raw: object = None) -> bytes | None:
+    """EXIF to carry: without the orientation (applied) and, from a TIFF, without its layout tags; in the byte order it
+    came in, its maker note's offsets kept pointing at its values where ``raw`` (the EXIF as the file held it) gives
+    where it was (:func:`classsr_cli.io.makernote.moved`)."""
     if not len(exif):
         return None
     try:
         out = Image.Exif()
+        out.endian = exif.endian  # (Pillow writes big-endian otherwise: a maker note in its camera's order then reads wrong)
         for tag in list(exif):
             if tag == _ORIENTATION or (fmt == "TIFF" and tag not in _TIFF_EXIF_TAGS):
                 continue  # not read: Pillow warns reading a tag stored otherwise than it declares it (IPTC's)
@@ -2023,20 +2026,29 @@ def _exif_bytes(exif: Image.Exif, fmt: str) -> bytes | None:
             if tag == _IMAGE_DESCRIPTION and _describes_layout(value):
                 continue
             if tag in (_EXIF_IFD, _GPS_IFD):  # pointers: copy the sub-IFD itself, not its old offset
-                ifd = dict(exif.get_ifd(tag))
-                if _INTEROP_IFD in ifd:
-                    interop = dict(exif.get_ifd(_INTEROP_IFD))
-                    if interop:
-                        ifd[_INTEROP_IFD] = interop
-                    else:
-                        del ifd[_INTEROP_IFD]
-                if ifd:
+                if ifd := _sub_ifd(exif, tag):
                     out[tag] = ifd
                 continue
             out[tag] = value
-        return out.tobytes() if len(out) else None
+        if not len(out):
+            return None
+        made = out.tobytes()
+        return makernote.moved(raw, made) if isinstance(raw, bytes) else made
     except Exception:  # malformed maker notes and the like: drop the EXIF rather than the image
         return None
+
+
+def _sub_ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
+    """The Exif or GPS sub-IFD (``tag``) of ``exif`` to write anew: its Interoperability IFD given as its tags (Pillow
+    gives its old offset, which would point at other bytes in the new layout: exiftool's "Bad format" for it)."""
+    ifd = dict(exif.get_ifd(tag))
+    if _INTEROP_IFD in ifd:
+        interop = dict(exif.get_ifd(_INTEROP_IFD))
+        if interop:
+            ifd[_INTEROP_IFD] = interop
+        else:
+            del ifd[_INTEROP_IFD]
+    return ifd
 
 
 def _describes_layout(description: object) -> bool:
@@ -2713,7 +2725,8 @@ def _over_white(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | None:
     """The carried EXIF with PixelXDimension/PixelYDimension, and ImageWidth/ImageLength where it has them (ffmpeg
-    adds them to a JPEG XL's), set to the output size."""
+    adds them to a JPEG XL's), set to the output size (its maker note's offsets moved with it:
+    :func:`classsr_cli.io.makernote.moved`)."""
     if not exif:
         return None
     try:
@@ -2724,7 +2737,7 @@ def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | Non
         ifd = ex.get_ifd(_EXIF_IFD)
         if 0xA002 in ifd or 0xA003 in ifd:
             ifd[0xA002], ifd[0xA003] = width, height
-        return ex.tobytes()
+        return makernote.moved(exif, ex.tobytes())
     except Exception:
         return exif
 
@@ -3041,7 +3054,7 @@ def _tiff_add_exif(path: Path, exif: bytes) -> None:
             if tag == _ORIENTATION or tag not in _TIFF_EXIF_TAGS:
                 continue
             if tag in (_EXIF_IFD, _GPS_IFD):
-                value = dict(ex.get_ifd(tag))
+                value = _sub_ifd(ex, tag)
                 if not value:
                     continue
             ifd[tag] = value
@@ -3050,7 +3063,8 @@ def _tiff_add_exif(path: Path, exif: bytes) -> None:
             f.write(b"\x00")  # IFDs start on a word boundary
             end += 1
         order = "<" if head[:2] == b"II" else ">"
-        f.write(_keep_strip_offsets(ifd.tobytes(end), end, order, ifd.get(273)))
+        block = makernote.moved_in_ifd(exif, ifd.tobytes(end), end, order)  # (a camera's maker note still read)
+        f.write(_keep_strip_offsets(block, end, order, ifd.get(273)))
         f.seek(4)
         f.write(struct.pack(order + "L", end))
 
