@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from classsr_cli.io import makernote
+from classsr_cli.io import exif
 from classsr_cli.io.image import read_image, write_image
 
 
@@ -64,7 +64,7 @@ def main() -> int:
             pic = read_image(src)
             tags, warnings = _exiftool(src)
             lines = _exiv2(src)
-            if not tags or pic.exif is None or makernote.find(pic.exif) is None:
+            if not tags or pic.exif is None or exif.find(pic.exif) is None:
                 continue  # no EXIF maker note
             for fmt in args.formats:
                 out = Path(tmp) / f"{src.stem}.{fmt}"

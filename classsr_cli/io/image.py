@@ -62,8 +62,9 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
-from classsr_cli.io import bmff, dds, gainmap, makernote, motion, pnm
+from classsr_cli.io import bmff, dds, gainmap, motion, pnm
 from classsr_cli.io.dds import Texture
+from classsr_cli.io.exif import relaid, relaid_in_ifd
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
@@ -2012,8 +2013,8 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
 
 def _exif_bytes(exif: Image.Exif, fmt: str, raw: object = None) -> bytes | None:
     """EXIF to carry: without the orientation (applied) and, from a TIFF, without its layout tags; in the byte order it
-    came in, its maker note's offsets kept pointing at its values where ``raw`` (the EXIF as the file held it) gives
-    where it was (:func:`classsr_cli.io.makernote.moved`)."""
+    came in, its tags' types and its maker note's offsets as ``raw`` (the EXIF as the file held it) has them
+    (:func:`classsr_cli.io.exif.relaid`)."""
     if not len(exif):
         return None
     try:
@@ -2033,7 +2034,7 @@ def _exif_bytes(exif: Image.Exif, fmt: str, raw: object = None) -> bytes | None:
         if not len(out):
             return None
         made = out.tobytes()
-        return makernote.moved(raw, made) if isinstance(raw, bytes) else made
+        return relaid(raw, made) if isinstance(raw, bytes) else made
     except Exception:  # malformed maker notes and the like: drop the EXIF rather than the image
         return None
 
@@ -2725,8 +2726,8 @@ def _over_white(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | None:
     """The carried EXIF with PixelXDimension/PixelYDimension, and ImageWidth/ImageLength where it has them (ffmpeg
-    adds them to a JPEG XL's), set to the output size (its maker note's offsets moved with it:
-    :func:`classsr_cli.io.makernote.moved`)."""
+    adds them to a JPEG XL's), set to the output size (its tags' types and maker note's offsets kept:
+    :func:`classsr_cli.io.exif.relaid`)."""
     if not exif:
         return None
     try:
@@ -2737,7 +2738,7 @@ def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | Non
         ifd = ex.get_ifd(_EXIF_IFD)
         if 0xA002 in ifd or 0xA003 in ifd:
             ifd[0xA002], ifd[0xA003] = width, height
-        return makernote.moved(exif, ex.tobytes())
+        return relaid(exif, ex.tobytes())
     except Exception:
         return exif
 
@@ -3063,7 +3064,7 @@ def _tiff_add_exif(path: Path, exif: bytes) -> None:
             f.write(b"\x00")  # IFDs start on a word boundary
             end += 1
         order = "<" if head[:2] == b"II" else ">"
-        block = makernote.moved_in_ifd(exif, ifd.tobytes(end), end, order)  # (a camera's maker note still read)
+        block = relaid_in_ifd(exif, ifd.tobytes(end), end, order)  # (a camera's maker note still read, types kept)
         f.write(_keep_strip_offsets(block, end, order, ifd.get(273)))
         f.seek(4)
         f.write(struct.pack(order + "L", end))

@@ -1,4 +1,5 @@
-"""A camera's maker note stays readable through classsr: its values found where its offsets say, in every output."""
+"""A camera's EXIF as it wrote it, through classsr: its maker note's values found where its offsets say and its tags'
+types kept, in every output."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classsr_cli.io import makernote
+from classsr_cli.io import exif
 from classsr_cli.io.image import read_image, write_image
 
 #: The bytes a maker note's out-of-line value holds (a lens name, say), which a reader must find after the upscale.
@@ -75,16 +76,16 @@ def test_a_maker_note_moved_by_a_new_layout_still_finds_its_values(kind: str) ->
     ex.load(raw)
     del ex[0x0112]
     laid = ex.tobytes()
-    was, now = makernote.find(raw), makernote.find(laid)
+    was, now = exif.find(raw), exif.find(laid)
     assert was is not None and now is not None and was[0] != now[0]  # it moved
     if kind != "fuji":
         assert _read_payload(laid, kind)[0] != PAYLOAD  # (what a reader found before)
-    fixed = makernote.moved(raw, laid)
+    fixed = exif.relaid(raw, laid)
     assert _read_payload(fixed, kind) == (PAYLOAD, 7)
     if kind == "canon":
         assert struct.unpack("<I", fixed[6 + now[0] + now[1] - 4 : 6 + now[0] + now[1]]) == (now[0],)
-    assert makernote.moved(raw, raw) == raw  # nothing moved: nothing changed
-    assert makernote.moved(b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00", laid) == laid  # no maker note to follow
+    assert exif.relaid(raw, raw) == raw  # nothing moved: nothing changed
+    assert exif.relaid(b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00", laid) == laid  # no maker note to follow
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif", ".heic", ".avif"])
@@ -117,12 +118,50 @@ def test_a_maker_note_an_earlier_tool_moved_keeps_its_offsets_as_they_were_to_it
     ex = Image.Exif()
     ex.load(raw)
     del ex[0x0112]
-    fixed = makernote.moved(raw, ex.tobytes())
+    fixed = exif.relaid(raw, ex.tobytes())
     spots = []
-    for exif in (raw, fixed):
-        at, length, _ = makernote.find(exif) or (0, 0, 0)
-        tiff = exif[6:]
+    for data in (raw, fixed):
+        at, length, _ = exif.find(data) or (0, 0, 0)
+        tiff = data[6:]
         value = struct.unpack("<I", tiff[at + 2 + 12 + 8 : at + 2 + 12 + 12])[0]  # entry 0x0025's offset
         footer = struct.unpack("<I", tiff[at + length - 4 : at + length])[0]
         spots.append((value - at, footer - at))
     assert spots[0] == spots[1] == (2 + 24 + 4 + 40, 40)
+
+
+def _typed_exif() -> bytes:
+    """Little-endian EXIF with Exif IFD tags of the types Pillow writes otherwise: ComponentsConfiguration (UNDEFINED),
+    ShutterSpeedValue (SRATIONAL, positive) and ExposureCompensation (SRATIONAL, -1/3)."""
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHII", 0x8769, 4, 1, 26)
+    tiff += struct.pack("<I", 0) + struct.pack("<H", 3) + struct.pack("<HHI4s", 0x9101, 7, 4, b"\x01\x02\x03\x00")
+    tiff += struct.pack("<HHII", 0x9201, 10, 1, 68) + struct.pack("<HHII", 0x9204, 10, 1, 76) + struct.pack("<I", 0)
+    tiff += struct.pack("<ii", 7, 1) + struct.pack("<ii", -1, 3)
+    assert len(tiff) == 84
+    return b"Exif\x00\x00" + tiff
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif", ".heic"])
+def test_exif_tags_keep_their_types(tmp_path: Path, suffix: str) -> None:
+    """Pillow types each EXIF value by its Python type: UNDEFINED tags came out as BYTE and a positive SRATIONAL one as
+    RATIONAL (exiftool -validate: "Non-standard format"); each keeps its source's type and value in every output."""
+    coded = io.BytesIO()
+    Image.fromarray(np.full((16, 24, 3), 128, np.uint8)).save(coded, format="JPEG", exif=_typed_exif())
+    src = tmp_path / "a.jpg"
+    src.write_bytes(coded.getvalue())
+    out = tmp_path / f"out{suffix}"
+    write_image(out, read_image(src))
+    with Image.open(out) as im:
+        raw = im.info.get("exif") if suffix != ".tif" else out.read_bytes()
+    assert isinstance(raw, bytes)
+    tiff = raw[6:] if raw[:4] == b"Exif" else raw
+    order = "<" if tiff[:2] == b"II" else ">"
+
+    def entries(at: int) -> dict[int, tuple[int, int, int]]:
+        (n,) = struct.unpack(order + "H", tiff[at : at + 2])
+        return {t: (k, c, v) for t, k, c, v in (struct.unpack(order + "HHII", tiff[at + 2 + 12 * i : at + 14 + 12 * i])
+                                                for i in range(n))}  # fmt: skip
+
+    tags = entries(entries(struct.unpack(order + "I", tiff[4:8])[0])[0x8769][2])
+    assert {t: tags[t][0] for t in (0x9101, 0x9201, 0x9204)} == {0x9101: 7, 0x9201: 10, 0x9204: 10}
+    assert struct.unpack(order + "ii", tiff[tags[0x9201][2] : tags[0x9201][2] + 8]) == (7, 1)
+    assert struct.unpack(order + "ii", tiff[tags[0x9204][2] : tags[0x9204][2] + 8]) == (-1, 3)

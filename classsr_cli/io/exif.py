@@ -1,12 +1,18 @@
-"""A camera's EXIF maker note kept readable when its EXIF is written anew.
+"""A camera's EXIF kept as it wrote it when classsr writes it anew.
 
-A maker note (tag 0x927C in the Exif IFD) is the camera maker's own block, carried by Pillow as opaque bytes. Many makers'
-(Canon's, Panasonic's, Sony's, Olympus's older ones) hold a TIFF IFD whose values are found by offsets counted from the
-EXIF's TIFF header, not from the maker note: once the EXIF is laid out again (its orientation taken out, its sizes
-changed), the block lands elsewhere and every such offset points at the wrong bytes (exiftool: "Possibly incorrect maker
-notes offsets"; exiv2, and the tools built on it, read garbage). :func:`moved` shifts them by as much as the block moved,
-as exiftool does when it writes. Maker notes whose offsets count from themselves (Nikon's, Fujifilm's, Apple's) are left
-as they are: they move whole.
+Pillow lays EXIF out afresh when it writes it (its orientation taken out, its sizes changed), which loses two things
+readers rely on, put back here (:func:`relaid`; :func:`relaid_in_ifd` for a TIFF file's own IFD):
+
+- **The maker note's offsets.** A maker note (tag 0x927C in the Exif IFD) is the camera maker's own block, carried as
+  opaque bytes. Many makers' (Canon's, Panasonic's, Sony's, Olympus's older ones) hold a TIFF IFD whose values are found
+  by offsets counted from the EXIF's TIFF header, not from the maker note: once the block lands elsewhere every such
+  offset points at the wrong bytes (exiftool: "Possibly incorrect maker notes offsets"; exiv2, and the tools built on
+  it, read garbage). They are shifted by as much as the block moved, as exiftool does when it writes. Maker notes whose
+  offsets count from themselves (Nikon's, Fujifilm's, Apple's) move whole and are left as they are.
+- **The tags' types.** Pillow types each value by its Python type: the Exif standard's UNDEFINED tags
+  (ComponentsConfiguration, FileSource, UserComment, the maker note) come out as BYTE, its SRATIONAL ones
+  (ShutterSpeedValue, BrightnessValue, ExposureCompensation) as RATIONAL where their value is not negative (exiftool
+  -validate: "Non-standard format"). Each tag gets its source's type back where it has the same size.
 """
 
 from __future__ import annotations
@@ -14,11 +20,18 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-__all__ = ["MAKER_NOTE", "find", "moved", "moved_in_ifd"]
+__all__ = ["MAKER_NOTE", "find", "relaid", "relaid_in_ifd"]
 
 #: The Exif IFD's tag of the maker note, and of the Exif IFD in IFD0.
 MAKER_NOTE = 0x927C
 _EXIF_IFD = 0x8769
+#: The sub-IFDs whose tags' types are put back: the Exif and GPS IFDs (in IFD0), the Interoperability IFD (in the Exif
+#: IFD).
+_SUB_IFDS = {0x8769: "exif", 0x8825: "gps"}
+_INTEROP_IFD = 0xA005
+#: The types one may stand for another of the same size: BYTE, UNDEFINED and SBYTE; SHORT and SSHORT; LONG and SLONG;
+#: RATIONAL and SRATIONAL.
+_KINDRED = ({1, 6, 7}, {3, 8}, {4, 9}, {5, 10})
 #: Bytes per value of each TIFF type (BYTE, ASCII, SHORT, LONG, RATIONAL, SBYTE, UNDEFINED, SSHORT, SLONG, SRATIONAL,
 #: FLOAT, DOUBLE, IFD).
 _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
@@ -104,21 +117,46 @@ def _relative(tiff: _Tiff, at: int, length: int) -> tuple[int, str] | None:
     return None
 
 
-def _patches(source: bytes, out: _Tiff) -> list[tuple[int, bytes]]:
-    """What :func:`moved` changes in ``out`` (where in its buffer, the bytes there) for the EXIF ``source``."""
-    old = _exif(source)
+def _types(tiff: _Tiff) -> dict[tuple[str, int], tuple[int, int]]:
+    """Each tag of IFD0 and its Exif, GPS and Interoperability IFDs, by IFD and tag: its type and its entry's place."""
+    out: dict[tuple[str, int], tuple[int, int]] = {}
+    ifds = [("0", tiff.first)]
+    while ifds:
+        name, at = ifds.pop()
+        for where, tag, kind, _, value in _ifd(tiff, at):
+            out[(name, tag)] = (kind, where)
+            sub = _SUB_IFDS.get(tag) if name == "0" else "interop" if name == "exif" and tag == _INTEROP_IFD else None
+            if sub is not None and kind in (4, 13) and 0 < value + tiff.shift < len(tiff.buf):
+                ifds.append((sub, value))
+    return out
+
+
+def _retyped(old: _Tiff, out: _Tiff) -> list[tuple[int, bytes]]:
+    """What gives each tag of ``out`` its type in ``old``, where the two are of one size (:data:`_KINDRED`)."""
+    was = _types(old)
+    patches = []
+    for key, (kind, where) in _types(out).items():
+        source = was.get(key, (kind, 0))[0]
+        if source != kind and any({kind, source} <= kin for kin in _KINDRED):
+            patches.append((where + 2 + out.shift, struct.pack(out.order + "H", source)))
+    return patches
+
+
+def _moved(old: _Tiff, out: _Tiff) -> list[tuple[int, bytes]]:
+    """What shifts the maker note's offsets in ``out`` by as much as the block moved from where it was in ``old``
+    (:func:`_relative`), and a Canon's footer, which records the block's place, alike."""
     was, now = _find(old), _find(out)
-    if was is None or now is None or was[1] != now[1]:
+    if was is None or now is None or was[1] != now[1] or was[0] == now[0]:
         return []
     at, length, _ = was
     if old.buf[at + old.shift : at + old.shift + length] != out.buf[now[0] + out.shift : now[0] + out.shift + length]:
         return []
-    patches = [(now[2] + out.shift + 2, struct.pack(out.order + "H", 7))]  # UNDEFINED
     found = _relative(old, at, length)
-    if found is None or at == now[0]:
-        return patches
+    if found is None:
+        return []
     start, order = found
     delta = now[0] - at
+    patches = []
     for where, _, kind, n, value in _ifd(old, start, order):
         if _SIZES[kind] * n > 4:
             patches.append((where + delta + 8 + out.shift, struct.pack(order + "I", value + delta)))
@@ -137,21 +175,22 @@ def _applied(buf: bytes, patches: list[tuple[int, bytes]]) -> bytes:
     return bytes(data)
 
 
-def moved(source: bytes, out: bytes) -> bytes:
-    """``out``, the EXIF ``source`` laid out anew, with its maker note's offsets (:func:`_relative`) shifted by as
-    much as the block moved (and a Canon's footer, which records the block's place, moved alike), and typed
-    UNDEFINED as Exif types it (Pillow writes it as BYTE); ``out`` as it is where it has no maker note or either does
-    not parse, its offsets as they are where the block did not move or counts from itself."""
+def relaid(source: bytes, out: bytes) -> bytes:
+    """``out``, the EXIF ``source`` laid out anew (by Pillow), with each tag's type and the maker note's offsets as
+    ``source`` had them (the module's docstring); ``out`` as it is where either does not parse."""
     try:
-        return _applied(out, _patches(source, _exif(out)))
+        old, new = _exif(source), _exif(out)
+        return _applied(out, _retyped(old, new) + _moved(old, new))
     except (KeyError, struct.error):
         return out
 
 
-def moved_in_ifd(source: bytes, block: bytes, at: int, order: str) -> bytes:
+def relaid_in_ifd(source: bytes, block: bytes, at: int, order: str) -> bytes:
     """A TIFF file's first IFD ``block`` (in byte ``order``), written at file offset ``at`` with the EXIF ``source``'s
-    tags and sub-IFDs (its values after it), with the maker note's offsets made the file's, as :func:`moved` does."""
+    tags and sub-IFDs (its values after it), with their types and the maker note's offsets as :func:`relaid` gives
+    them."""
     try:
-        return _applied(block, _patches(source, _Tiff(block, -at, order, at)))
+        old, new = _exif(source), _Tiff(block, -at, order, at)
+        return _applied(block, _retyped(old, new) + _moved(old, new))
     except (KeyError, struct.error):
         return block
