@@ -381,6 +381,14 @@ def test_heic_is_read_upright_and_written_in_tiles_with_its_metadata(tmp_path: P
         assert back.format == "HEIF" and back.info.get("icc_profile") == icc and back.getexif()[0x010F] == "Apple"
         assert back.info["tiling"]["tile_width"] == 512 and back.size == (640, 800)
     assert read_image(tmp_path / "b.heic").pixels.shape == big.pixels.shape  # not turned again
+    from classsr_cli.io import heifbox
+
+    data = (tmp_path / "b.heic").read_bytes()  # each item placed from the file's start, as Apple's (exiv2 0.27
+    meta = heifbox._primary_image(data, coded=False)[0]  # found no EXIF behind libheif's base offsets)
+    assert all(loc.base == 0 for loc in meta.locations)
+    exif_item = next(heifbox._infe(box)[0] for box in meta.infe if heifbox._infe(box)[1] == b"Exif")
+    (_, at, length), = next(loc.extents for loc in meta.locations if loc.item == exif_item)
+    assert b"Apple" in data[at : at + length]
 
 
 def test_a_10_bit_heic_is_read_at_16_bits_and_written_at_10(tmp_path: Path) -> None:

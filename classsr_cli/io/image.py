@@ -2293,12 +2293,13 @@ def _heif_writer(
         raise OutputError(f"{target}: cannot write ({_reason(e)}); write PNG or TIFF instead") from None
     finally:
         pillow_heif.options.SAVE_HDR_TO_12_BIT = saved
-    if meta.nclx is not None and meta.nclx.light:  # an HDR source's light levels, which libheif does not write
-        from classsr_cli.io.heifbox import with_properties
+    from classsr_cli.io.heifbox import with_properties
 
-        try:
-            tmp.write_bytes(with_properties(tmp.read_bytes(), list(meta.nclx.light)))
-        except (ValueError, IndexError, struct.error) as e:
+    light = list(meta.nclx.light) if meta.nclx is not None else []  # an HDR source's, which libheif does not write
+    try:  # its items placed from the file's start, as Apple's are: exiv2 0.27 misread libheif's base offsets of a
+        tmp.write_bytes(with_properties(tmp.read_bytes(), light))  # tiled picture (it found no EXIF)
+    except (ValueError, IndexError, struct.error) as e:
+        if light:
             raise OutputError(f"{_target(tmp)}: cannot add the HDR light levels ({_reason(e)})") from None
     _add_gain_map(tmp, "HEIF", meta, quality)
     if meta.stereo is not None:  # the two pictures a stereo pair, each eye with its camera properties
