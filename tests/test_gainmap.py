@@ -470,10 +470,18 @@ def apple_note(m33: float, m48: float) -> bytes:
     return b"Apple iOS\x00\x00\x01MM" + struct.pack(">H", 2) + entries + bytes(4) + numbers
 
 
+#: The XMP an iPhone HEIC's gain map (its auxiliary image) is described by: its version (iPhone 13 Pro Max's, iOS 15).
+APPLE_AUX_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 6.0.0"><rdf:RDF '
+                 b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+                 b'xmlns:HDRGainMap="http://ns.apple.com/HDRGainMap/1.0/"><HDRGainMap:HDRGainMapVersion>65536'
+                 b"</HDRGainMap:HDRGainMapVersion></rdf:Description></rdf:RDF></x:xmpmeta>")  # fmt: skip
+
+
 def iphone_heic(path: Path, m33: float = 1.01, m48: float = 0.005) -> Path:
     """An iPhone HDR photo: the picture (with EXIF holding Apple's maker note, XMP its gain map version) and the gain
-    map as an auxiliary image of Apple's type (put in by :func:`classsr_cli.io.heifbox.add_auxiliary`; libheif reads
-    it back, so the layout is checked by another reader)."""
+    map as an auxiliary image of Apple's type described by its own XMP (:data:`APPLE_AUX_XMP`; put in by
+    :func:`classsr_cli.io.heifbox.add_auxiliary`; libheif reads it back, so the layout is checked by another
+    reader)."""
     import pillow_heif
 
     from classsr_cli.io.heifbox import add_auxiliary
@@ -488,8 +496,22 @@ def iphone_heic(path: Path, m33: float = 1.01, m48: float = 0.005) -> Path:
     picture, gain = io.BytesIO(), io.BytesIO()
     Image.fromarray(PICTURE).save(picture, format="HEIF", quality=95, exif=exif.tobytes(), xmp=xmp)
     Image.fromarray(GAIN).save(gain, format="HEIF", quality=95)
-    path.write_bytes(add_auxiliary(picture.getvalue(), gain.getvalue(), gainmap.APPLE_AUX))
+    path.write_bytes(add_auxiliary(picture.getvalue(), gain.getvalue(), gainmap.APPLE_AUX, APPLE_AUX_XMP))
     return path
+
+
+def _aux_xmp(path: Path) -> bytes | None:
+    """The XMP that describes the HEIC ``path``'s Apple gain map (its auxiliary image), as libheif finds the image."""
+    import pillow_heif
+
+    from classsr_cli.io import heifbox
+
+    saved, pillow_heif.options.AUX_IMAGES = pillow_heif.options.AUX_IMAGES, True
+    try:
+        ids = pillow_heif.open_heif(path).info["aux"][gainmap.APPLE_AUX.decode()]
+    finally:
+        pillow_heif.options.AUX_IMAGES = saved
+    return heifbox.xmp_of(path.read_bytes(), ids[0])
 
 
 def iphone_jpeg(path: Path) -> Path:
@@ -523,6 +545,8 @@ def test_an_iphones_jpeg_with_apples_gain_map_keeps_it_as_ultra_hdr_or_in_a_heic
     write_image(tmp_path / "out.heic", pic)
     back = read_image(tmp_path / "out.heic")
     assert back.gain_map is not None and back.gain_map.apple_headroom == pic.gain_map.apple_headroom
+    xmp = _aux_xmp(tmp_path / "out.heic")  # described by its version, as an iPhone's HEIC describes it
+    assert xmp is not None and b"<HDRGainMap:HDRGainMapVersion>65536</HDRGainMap:HDRGainMapVersion>" in xmp
 
 
 def test_apples_headroom_comes_from_the_maker_note_by_its_formula_or_from_the_xmp() -> None:
@@ -573,7 +597,7 @@ def test_a_portrait_iphone_heics_gain_map_is_turned_as_the_picture_is(tmp_path: 
 
 def test_an_iphones_gain_map_is_kept_in_a_heic_output_and_made_ultra_hdr_in_a_jpeg_one(tmp_path: Path) -> None:
     """An iPhone HDR photo upscaled x2: a HEIC output holds the gain map again as Apple's auxiliary image (libheif reads
-    it), the headroom its EXIF gives unchanged, its values the source's resized, and beside it as an ISO 21496-1 one
+    it), described by its own XMP (its version) as the source's was, the headroom its EXIF gives unchanged, its values the source's resized, and beside it as an ISO 21496-1 one
     that brightens alike (as iOS 18 writes both, for readers other than Apple's); a JPEG output holds it as an Ultra HDR
     gain map whose gain is Apple's (1 + (headroom - 1) x the Rec. 709-decoded value) within its 8-bit steps, the
     picture's XMP describing it beside Apple's own property. A PNG says it is not kept; a HEIC without EXIF too."""
@@ -589,6 +613,7 @@ def test_an_iphones_gain_map_is_kept_in_a_heic_output_and_made_ultra_hdr_in_a_jp
 
     heic = tmp_path / "out.heic"
     assert not [n for n in write_image(heic, big) if "gain map" in n]
+    assert _aux_xmp(src) == _aux_xmp(heic) == APPLE_AUX_XMP  # its own XMP (its version) kept with it
     back = read_image(heic)
     assert back.gain_map is not None and back.gain_map.apple_headroom == pytest.approx(headroom, rel=1e-5)
     assert back.gain_map.pixels.shape == (24, 32, 1) and np.abs(back.gain_map.pixels[..., 0].astype(int) - want).mean() < 2

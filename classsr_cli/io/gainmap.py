@@ -74,6 +74,9 @@ class GainMap:
     #: A HEIF's or AVIF's ``tmap`` item's properties but its size (its HDR rendition's colour, depth and light levels:
     #: :attr:`~classsr_cli.io.heifbox.ToneMap.properties`), which a HEIC or AVIF output gives its own.
     alternate: tuple[bytes, ...] = ()
+    #: An iPhone's gain map's own XMP (its ``HDRGainMapVersion``: an iPhone HEIC's auxiliary image's, or made from an
+    #: iPhone JPEG's picture's), which a HEIC output gives its auxiliary image, as an iPhone does.
+    apple_xmp: bytes | None = None
 
     def turned(self, arr: Any) -> GainMap:
         """This gain map with ``arr`` (its pixels turned as the picture's were) for pixels."""
@@ -184,8 +187,24 @@ def read(path: Path, im: Image.Image) -> GainMap | None:
         headroom = apple_headroom(exif if isinstance(exif, bytes) else None, xmp)
         if headroom is None or headroom <= 1.0 or pixels.ndim != 2:  # (Apple's are gray)
             return None
-        return GainMap(pixels[..., None], None, (), (), im.size, apple_headroom=headroom)
+        return GainMap(pixels[..., None], None, (), (), im.size, apple_headroom=headroom, apple_xmp=_apple_aux_xmp(xmp))
     return GainMap(pixels.reshape(pixels.shape[0], pixels.shape[1], -1), gxmp, iso, _app2(im), im.size)
+
+
+#: The version an iPhone JPEG's XMP gives its gain map (``HDRGainMapVersion``, as an attribute or an element).
+_VERSION = re.compile(rb"HDRGainMap:HDRGainMapVersion(?:\s*=\s*[\"']|>)\s*(\d+)")
+
+
+def _apple_aux_xmp(xmp: bytes | None) -> bytes | None:
+    """The XMP an iPhone HEIC gives its gain map (its auxiliary image), made from an iPhone JPEG picture's ``xmp``,
+    which gives its version (the JPEG's gain map picture names its type alone); ``None`` where it gives none."""
+    found = _VERSION.search(xmp or b"")
+    if found is None:
+        return None
+    return (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            b'<rdf:Description rdf:about="" xmlns:HDRGainMap="http://ns.apple.com/HDRGainMap/1.0/">'
+            b"<HDRGainMap:HDRGainMapVersion>" + found.group(1) + b"</HDRGainMap:HDRGainMapVersion>"
+            b"</rdf:Description></rdf:RDF></x:xmpmeta>")  # fmt: skip
 
 
 def primary_xmp(xmp: bytes | None, length: int, *, ultra_hdr: bool = True) -> bytes | None:
@@ -449,11 +468,12 @@ def read_apple(path: Path, exif: bytes | None, xmp: bytes | None) -> GainMap | N
             pixels = np.asarray(g.convert("L"))
         size = heif.size
         pixels = _turned_as_primary(heifbox.head(path), ids[0], pixels)
+        own = heifbox.xmp_of(path.read_bytes(), ids[0])  # (its version, which the picture's XMP does not give)
     except Exception:  # libheif cannot decode it: the picture alone, as before
         return None
     if not _covers(pixels, size):
         return None
-    return GainMap(pixels[..., None], None, (), (), size, apple_headroom=headroom)
+    return GainMap(pixels[..., None], None, (), (), size, apple_headroom=headroom, apple_xmp=own or _apple_aux_xmp(xmp))
 
 
 def read_iso(path: Path, size: tuple[int, int]) -> GainMap | None:
@@ -696,12 +716,13 @@ def heif_with(heif: bytes, gain: GainMap, fmt: str, **options: Any) -> bytes:
     (Pillow's) with the encoder's ``options`` (``quality``, ``speed``, ``enc_params``: the picture's), as an ISO
     21496-1 ``tmap`` item and its gain map image (:func:`~classsr_cli.io.heifbox.add_tone_map`), tagged as libavif
     tags a gain map (no colour primaries or transfer: its values are gains, not colours); an iPhone's (into a HEIC
-    alone) both as its auxiliary image (:data:`APPLE_AUX`, :func:`~classsr_cli.io.heifbox.add_auxiliary`), which
+    alone) both as its auxiliary image (:data:`APPLE_AUX`, :func:`~classsr_cli.io.heifbox.add_auxiliary`, described
+    by its own XMP: :attr:`GainMap.apple_xmp`), which
     Apple's readers apply, and made an ISO one (:func:`ultra_hdr`), which others apply, as iOS 18 writes both."""
     from classsr_cli.io import bmff
 
     if gain.apple_headroom is not None:
-        heif = heifbox.add_auxiliary(heif, _coded(gain, fmt, options), APPLE_AUX)
+        heif = heifbox.add_auxiliary(heif, _coded(gain, fmt, options), APPLE_AUX, gain.apple_xmp)
         gain = ultra_hdr(gain)
     data = tone_map_data(gain)
     if data is None:

@@ -215,6 +215,10 @@ def _primary_image(data: bytes, *, coded: bool = True) -> tuple[_Meta, int, int,
     return meta, a, b, b"".join(data[loc.base + off : loc.base + off + n] for _, off, n in loc.extents)
 
 
+#: The content type of a ``mime`` item holding XMP.
+_XMP_TYPE = b"application/rdf+xml"
+
+
 def _new_item(meta: _Meta) -> int:
     """The ID of an item added to ``meta``: one above every ID it uses (16 bits, as the boxes written hold)."""
     new = max(max(loc.item for loc in meta.locations), *(i for i, _ in meta.associations), meta.primary) + 1
@@ -240,20 +244,41 @@ def _moved_image(meta: _Meta, image: bytes, *more: bytes) -> tuple[int, bytes]:
     return new, coded
 
 
-def _add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
+def _add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes, xmp: bytes | None) -> bytes:
     """:func:`add_auxiliary`, unguarded: ``aux``'s image with an ``auxC`` naming its type, referring (``auxl``) to the
-    primary picture."""
+    primary picture, and ``xmp`` describing it."""
     meta, start, end, _ = _primary_image(heif, coded=False)
     new, coded = _moved_image(meta, aux, bmff.full_box(b"auxC", aux_type + b"\x00"))
     meta.references.append((b"auxl", new, (meta.primary,)))
-    return _written(heif, meta, start, end, coded)
+    if not xmp:
+        return _written(heif, meta, start, end, coded)
+    described = _new_item(meta)
+    meta.infe.append(bmff.full_box(b"infe", struct.pack(">HH", described, 0) + b"mime\x00" + _XMP_TYPE + b"\x00", 2))
+    meta.references.append((b"cdsc", described, (new,)))
+    meta.locations.append(_Item(described, 0, 0, 0, [(0, 0, len(xmp))]))
+    return _written(heif, meta, start, end, coded, xmp)
 
 
-def add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes) -> bytes:
+def add_auxiliary(heif: bytes, aux: bytes, aux_type: bytes, xmp: bytes | None = None) -> bytes:
     """``heif`` (a HEIF file) with ``aux``'s primary image (a HEIF file of one coded image, such as pillow_heif
     writes) added as an auxiliary image of ``heif``'s primary picture, of type ``aux_type`` (a URN, such as
-    :data:`~classsr_cli.io.gainmap.APPLE_AUX`). Raises ``ValueError`` for a file it cannot follow."""
-    return _followed(_add_auxiliary, heif, aux, aux_type)
+    :data:`~classsr_cli.io.gainmap.APPLE_AUX`), with ``xmp`` (a ``mime`` item) describing it, as an iPhone describes
+    its gain map. Raises ``ValueError`` for a file it cannot follow."""
+    return _followed(_add_auxiliary, heif, aux, aux_type, xmp)
+
+
+def xmp_of(heif: bytes, item: int) -> bytes | None:
+    """The XMP (a ``mime`` item of :data:`_XMP_TYPE`) that describes (``cdsc``) ``item`` of the HEIF file ``heif``
+    (an iPhone's gain map's: its version); ``None`` where there is none or the file cannot be followed."""
+    try:
+        meta = _primary_image(heif, coded=False)[0]
+        xmps = {i for i, box in ((_infe(b)[0], b) for b in meta.infe) if _infe(box)[1] == b"mime" and _XMP_TYPE in box}
+        for source, to in _references(meta, b"cdsc"):
+            if source in xmps and item in to:
+                return _item_data(heif, meta, source)
+    except (ValueError, IndexError, struct.error):
+        pass
+    return None
 
 
 def _add_item(heif: bytes, kind: bytes, data: bytes, content_type: bytes = b"") -> bytes:
@@ -276,7 +301,7 @@ def add_metadata(heif: bytes, exif: bytes | None = None, xmp: bytes | None = Non
         tiff = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
         heif = _followed(_add_item, heif, b"Exif", bytes(4) + tiff)  # (no bytes before the TIFF header)
     if xmp:
-        heif = _followed(_add_item, heif, b"mime", xmp, b"application/rdf+xml")
+        heif = _followed(_add_item, heif, b"mime", xmp, _XMP_TYPE)
     return heif
 
 
