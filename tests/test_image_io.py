@@ -1131,6 +1131,25 @@ def test_xmp_print_resolution_and_png_text_are_carried(tmp_path: Path, suffix: s
         assert (back.text["Title"].lang, back.text["Title"].tkey) == ("fr", "Titre")  # an iTXt's language kept
 
 
+def test_a_tiff_without_a_print_resolution_gets_none_and_says_who_wrote_it(tmp_path: Path) -> None:
+    """A TIFF that gives no print resolution (a scan, a render) is read without one (Pillow gives 1 dpi, which the
+    outputs wrote: a print an inch a pixel); its TIFF output says none (XResolution 1 with no unit, as TIFF asks) and
+    names classsr as its software (it said tifffile.py), its JPEG output no density; one that gives 300 dpi keeps it."""
+    Image.fromarray(RGB).save(tmp_path / "scan.tif")
+    with Image.open(tmp_path / "scan.tif") as im:
+        assert 282 not in im.tag_v2 and im.info.get("dpi") == (1, 1)  # (Pillow's reading)
+    pic = read_image(tmp_path / "scan.tif")
+    assert pic.dpi is None
+    write_image(tmp_path / "out.tif", pic)
+    write_image(tmp_path / "out.jpg", pic)
+    with Image.open(tmp_path / "out.tif") as im:
+        assert im.tag_v2.get(296) == 1 and im.tag_v2.get(305, "").startswith("classsr ")  # no unit: no print size
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert im.info.get("dpi", (72, 72)) != (1, 1)
+    Image.fromarray(RGB).save(tmp_path / "print.tif", dpi=(300, 300))
+    assert read_image(tmp_path / "print.tif").dpi == (300, 300)
+
+
 @pytest.mark.slow
 def test_an_anamorphic_frames_pixel_shape_is_carried(tmp_path: Path) -> None:
     """A frame ffmpeg extracted from a widescreen DVD (SAR 32:27: PNG pHYs or JFIF density without a unit) keeps its

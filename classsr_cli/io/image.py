@@ -189,6 +189,7 @@ _INTEROP_IFD = 0xA005
 # Base-IFD tags worth carrying from a TIFF (the rest of a TIFF's tags describe its own pixel layout).
 _TIFF_EXIF_TAGS = {270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 34665, 34853}
 _IMAGE_DESCRIPTION = 270
+_X_RESOLUTION = 282
 _BOMB_LOCK = threading.Lock()
 
 
@@ -819,6 +820,8 @@ def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
     applied to the pixels is taken out of the XMP by the writer, :func:`_xmp_for_output`)."""
     xmp = im.info.get("xmp") or None
     dpi = im.info.get("dpi")  # Pillow's, in inches whatever the file's unit (TIFF's as rationals); none for an aspect
+    if fmt == "TIFF" and _X_RESOLUTION not in getattr(im, "tag_v2", {}):
+        dpi = None  # (Pillow gives a TIFF that says none 1 dpi: a print 1 inch a pixel, were it written so)
     try:
         dpi = (round(float(dpi[0]), 2), round(float(dpi[1]), 2))  # type: ignore[index]
         dpi = dpi if all(0 < v < 1e6 for v in dpi) else None
@@ -3123,6 +3126,7 @@ def _tiff_writer(tmp: Path, pixels: np.ndarray, alpha: np.ndarray | None, meta: 
         rowsperstrip=64,
         maxworkers=_TIFF_WORKERS,
         metadata=None,  # not tifffile's own description ({"shape": [...]}), which viewers show as the picture's
+        software=f"classsr {__version__}",  # (not "tifffile.py"; a source's own, in its EXIF, goes in after)
         iccprofile=meta.icc,
         resolution=meta.dpi or (((72, 1), (72 * meta.aspect[0], meta.aspect[1])) if meta.aspect else None),
         resolutionunit="INCH" if meta.dpi or meta.aspect else None,  # a frame's SAR as ffmpeg's encoder writes it
