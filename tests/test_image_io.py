@@ -1862,3 +1862,56 @@ def test_a_12_bit_picture_into_avif_is_written_at_12_bits(tmp_path: Path) -> Non
     assert write_image(tmp_path / "p.avif", Picture(deep)) == [
         "AVIF is written at 10 bits per channel here: 16-bit output rounded to 10"]
     assert _avif_bits(tmp_path / "p.avif") == 10
+
+
+def test_what_pillow_raises_or_warns_on_a_damaged_file_is_said_in_classsrs_words(tmp_path: Path) -> None:
+    """Pillow's plugins raise a ``TypeError`` on a TIFF whose second page lacks its size and a
+    ``NotImplementedError`` on a DDS of a DXGI format they do not decode: each an :class:`InputError` naming the file
+    (they ended the run as "internal error"). What Pillow warns of while reading (a damaged EXIF) becomes the picture's
+    notes, once each, not Python warnings on stderr. Found by reading Pillow's own test images (864 files)."""
+    import warnings
+
+    from classsr_cli.errors import InputError
+
+    coded = io.BytesIO()
+    Image.fromarray(RGB).save(coded, format="TIFF")
+    data = bytearray(coded.getvalue())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    after = ifd + 2 + 12 * struct.unpack("<H", data[ifd : ifd + 2])[0]
+    data[after : after + 4] = struct.pack("<I", len(data))  # a second page: compression alone, no size
+    (tmp_path / "pages.tif").write_bytes(bytes(data) + struct.pack("<HHHII", 1, 259, 3, 1, 1) + bytes(4))
+    with pytest.raises(InputError, match=r"pages\.tif: truncated or corrupt image \(Missing dimensions\)"):
+        read_image(tmp_path / "pages.tif")
+    pixel_format = struct.pack("<II4s5I", 32, 0x4, b"DX10", 0, 0, 0, 0, 0)
+    header = struct.pack("<7I", 124, 0x1007, 4, 4, 0, 0, 1) + bytes(44) + pixel_format + struct.pack("<5I", 0x1000, 0, 0, 0, 0)
+    (tmp_path / "bc6.dds").write_bytes(b"DDS " + header + struct.pack("<5I", 93, 3, 0, 1, 0) + bytes(64))
+    with pytest.raises(InputError, match=r"bc6\.dds: a kind of DDS this Pillow .* does not decode \(Unimplemented DXGI"):
+        read_image(tmp_path / "bc6.dds")
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    raw = bytearray(exif.tobytes())
+    raw[6 + 8 : 6 + 10] = struct.pack("<H", 5)  # IFD0 says 5 entries and holds 1: Pillow's "Corrupt EXIF data"
+    Image.fromarray(RGB).save(tmp_path / "bad_exif.jpg", exif=bytes(raw))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pic = read_image(tmp_path / "bad_exif.jpg")
+    assert [w for w in caught if issubclass(w.category, UserWarning)] == []
+    said = [n for n in pic.notes if n.startswith("Pillow warns: Corrupt EXIF data")]
+    assert len(said) == 1 and len(pic.notes) == len(set(pic.notes))
+
+
+def test_a_png_text_named_exif_is_carried_as_the_exif(tmp_path: Path) -> None:
+    """A PNG whose EXIF is a text chunk named ``exif`` (which Pillow reads as its EXIF): the EXIF is carried as EXIF,
+    not written back as a text chunk too, which Pillow then read as the output's EXIF and failed on (a TypeError)."""
+    from PIL import PngImagePlugin
+
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("exif", exif.tobytes().decode("latin-1"))
+    Image.fromarray(RGB).save(tmp_path / "a.png", pnginfo=info)
+    pic = read_image(tmp_path / "a.png")
+    assert [t.keyword for t in pic.text] == []
+    write_image(tmp_path / "b.png", pic)
+    back = read_image(tmp_path / "b.png")
+    assert back.exif is not None and b"Camera" in back.exif and back.text == ()

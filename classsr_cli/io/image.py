@@ -50,6 +50,8 @@ import secrets
 import struct
 import subprocess
 import threading
+import traceback
+import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -526,12 +528,41 @@ def _pixel_limit_off() -> Iterator[None]:
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
-    """Read ``path`` into a :class:`Picture` (see the module docstring for the policy).
+    """Read ``path`` into a :class:`Picture` (see the module docstring for the policy); what Pillow warns of while
+    reading it (a damaged EXIF, tags past the file's end, a malformed MPO or APNG) becomes its notes
+    (:func:`_pillow_notes`), not Python's warnings on stderr.
 
     Raises :class:`InputError` naming the file when it is missing, empty, not an image classsr reads,
     truncated or corrupt, or larger than ``max_pixels`` (``None`` or 0: no limit).
     """
-    path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        picture = _read_image(Path(path), max_pixels)
+    notes = _pillow_notes(caught)
+    return replace(picture, notes=[*picture.notes, *notes]) if notes else picture
+
+
+#: How many of Pillow's warnings of one file become notes; the rest are counted.
+_PILLOW_NOTES = 3
+
+
+def _pillow_notes(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Pillow's warnings (its ``UserWarning``s) as notes, each said once, at most :data:`_PILLOW_NOTES` of them and a
+    count of the rest; other warnings are issued again, as they came."""
+    said: list[str] = []
+    for w in caught:
+        if issubclass(w.category, UserWarning) and f"{os.sep}PIL{os.sep}" in w.filename:
+            text = " ".join(str(w.message).split()).rstrip(".")
+            if f"Pillow warns: {text}" not in said:
+                said.append(f"Pillow warns: {text}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    more = len(said) - _PILLOW_NOTES
+    return said[:_PILLOW_NOTES] + ([f"and {more} more of Pillow's warnings of the file"] if more > 0 else [])
+
+
+def _read_image(path: Path, max_pixels: int | None) -> Picture:
+    """:func:`read_image`, its warnings as they come."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -579,11 +610,24 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
             raise InputError(f"{path}: {e}") from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as e:
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+        except (TypeError, NotImplementedError) as e:  # Pillow's plugins' on a damaged file (a TIFF without its size)
+            if not _from_pillow(e):  # or one of a kind they do not decode (a DDS of a DXGI format they lack); ours: a bug
+                raise
+            if isinstance(e, NotImplementedError):
+                raise InputError(f"{path}: a kind of {path.suffix.lstrip('.').upper() or 'image'} this Pillow "
+                                 f"({Image.__version__}) does not decode ({_reason(e)})") from None
+            raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
         except RuntimeError as e:  # libheif's decoder errors (pillow-heif), which Pillow's own plugins never raise
             if not _is_heif(path):
                 raise
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
     return _read_appended(path, appended, max_pixels)
+
+
+def _from_pillow(e: BaseException) -> bool:
+    """Whether ``e`` was raised inside Pillow (its last frame in one of its modules), not by classsr's own code."""
+    frames = traceback.extract_tb(e.__traceback__)
+    return bool(frames) and f"{os.sep}PIL{os.sep}" in frames[-1].filename
 
 
 def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -811,8 +855,10 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
 
 #: PNG text that is metadata classsr carries in its own place, brought up to date, or not at all: XMP, and
 #: ImageMagick's raw EXIF/XMP/APP1/Photoshop profiles (whose orientation, carried as it was, turned the upscaled
-#: picture a second time in readers that take it); its IPTC profile and plain text are carried.
-_STALE_TEXT = re.compile(r"XML:com\.adobe\.xmp$|Raw profile type (exif|xmp|app1|8bim|icc|icm)$", re.IGNORECASE)
+#: picture a second time in readers that take it), a text named ``exif`` (EXIF as text, which Pillow reads as the
+#: picture's EXIF, carried as such: written back as text, Pillow's reading of the output failed); its IPTC profile
+#: and plain text are carried.
+_STALE_TEXT = re.compile(r"XML:com\.adobe\.xmp$|Raw profile type (exif|xmp|app1|8bim|icc|icm)$|exif$", re.IGNORECASE)
 
 
 def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
@@ -1919,8 +1965,9 @@ def _read_png16_pypng(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     import png  # pypng: Pillow reads 16-bit colour PNG as 8-bit
 
     try:
-        w, h, rows, info = png.Reader(filename=str(path)).asDirect()
-        data = np.array([np.asarray(r, dtype=np.uint16) for r in rows], dtype=np.uint16)
+        with path.open("rb") as f:  # (pypng leaves a file it opened itself open)
+            w, h, rows, info = png.Reader(file=f).asDirect()
+            data = np.array([np.asarray(r, dtype=np.uint16) for r in rows], dtype=np.uint16)
     except (png.Error, zlib.error) as e:
         raise ValueError(str(e)) from None
     planes = int(info["planes"])
