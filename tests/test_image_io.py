@@ -1868,7 +1868,8 @@ def test_what_pillow_raises_or_warns_on_a_damaged_file_is_said_in_classsrs_words
     """Pillow's plugins raise a ``TypeError`` on a TIFF whose second page lacks its size and a
     ``NotImplementedError`` on a DDS of a DXGI format they do not decode: each an :class:`InputError` naming the file
     (they ended the run as "internal error"). What Pillow warns of while reading (a damaged EXIF) becomes the picture's
-    notes, once each, not Python warnings on stderr. Found by reading Pillow's own test images (864 files)."""
+    notes, once each, not Python warnings on stderr (nor warned of when only the header is read). Found by reading
+    Pillow's own test images (``scripts/read_sweep.py``)."""
     import warnings
 
     from classsr_cli.errors import InputError
@@ -1898,6 +1899,10 @@ def test_what_pillow_raises_or_warns_on_a_damaged_file_is_said_in_classsrs_words
     assert [w for w in caught if issubclass(w.category, UserWarning)] == []
     said = [n for n in pic.notes if n.startswith("Pillow warns: Corrupt EXIF data")]
     assert len(said) == 1 and len(pic.notes) == len(set(pic.notes))
+    with warnings.catch_warnings(record=True) as caught:  # nor from the header alone (a dry run)
+        warnings.simplefilter("always")
+        assert peek_size(tmp_path / "bad_exif.jpg") == RGB.shape[:2]
+    assert [w for w in caught if issubclass(w.category, UserWarning)] == []
 
 
 def test_a_png_text_named_exif_is_carried_as_the_exif(tmp_path: Path) -> None:

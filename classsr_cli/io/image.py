@@ -535,10 +535,13 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     Raises :class:`InputError` naming the file when it is missing, empty, not an image classsr reads,
     truncated or corrupt, or larger than ``max_pixels`` (``None`` or 0: no limit).
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        picture = _read_image(Path(path), max_pixels)
-    notes = _pillow_notes(caught)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            picture = _read_image(Path(path), max_pixels)
+    finally:
+        notes = _pillow_notes(caught)  # (the others issued again, once the filters are back)
     return replace(picture, notes=[*picture.notes, *notes]) if notes else picture
 
 
@@ -633,8 +636,18 @@ def _from_pillow(e: BaseException) -> bool:
 def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """``(height, width)`` of the picture :func:`read_image` would give (EXIF orientation applied), from the file's
     header alone; the same :class:`InputError` for a file it would refuse before decoding (a layout only the full
-    read handles is read whole)."""
-    path = Path(path)
+    read handles is read whole). Pillow's warnings are not issued (:func:`read_image` makes them notes)."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return _peek_size(Path(path), max_pixels)
+    finally:
+        _pillow_notes(caught)  # (the others issued again, once the filters are back)
+
+
+def _peek_size(path: Path, max_pixels: int | None) -> tuple[int, int]:
+    """:func:`peek_size`, its warnings as they come."""
     _refuse_raw(path)
     own = _own_format(path)
     if own == "JXL":
