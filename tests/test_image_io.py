@@ -1920,3 +1920,26 @@ def test_a_png_text_named_exif_is_carried_as_the_exif(tmp_path: Path) -> None:
     write_image(tmp_path / "b.png", pic)
     back = read_image(tmp_path / "b.png")
     assert back.exif is not None and b"Camera" in back.exif and back.text == ()
+
+
+def test_a_deep_gray_avif_of_limited_range_is_read_as_libavif_shows_it(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A 10-bit gray AVIF of limited ("tv") range (the AV1 test files' monochrome ones, which libavif shows black to
+    white): ffmpeg gives its levels as stored (black 64, white 940 of 1,023), which classsr read as they came, about 9
+    levels washed out on average; now expanded to full range, where ffmpeg's log says the range is limited. (ffmpeg's
+    libaom writes every gray AVIF as full range, so the decode is stood in for: its levels and its log line as
+    ffmpeg gives them for Link-U's fox.profile0.10bpc.yuv420.monochrome.avif.)"""
+    from classsr_cli.io import image as io_image
+
+    stored = np.linspace(64, 940, 96).round()
+    levels = np.rint(np.tile(stored, (8, 1)) * 65535 / 1023).astype(np.uint16)[..., None]  # (stretched, as ffmpeg's)
+    log = ("  Stream #0:0[0x1]: Video: av1 (libdav1d) (Main) (av01 / 0x31307661), gray10le(tv, smpte170m/bt709/"
+           "iec61966-2-1), 96x8 [SAR 1:1 DAR 12:1], 1 fps, 1 tbr, 1 tbn (default)")  # fmt: skip
+    monkeypatch.setattr(io_image, "_ffmpeg16", lambda *a, **k: (levels.copy(), log))
+    colour, _, _ = io_image._read_avif16(tmp_path / "gray.avif", Image.new("L", (96, 8)))  # type: ignore[misc]
+    assert colour.min() == 0 and colour.max() == 65535  # black and white, not 16 and 235
+    want = np.clip((np.tile(stored, (8, 1)) - 64) / 876, 0, 1) * 65535
+    assert np.abs(colour[..., 0].astype(np.float64) - want).max() < 2  # (the stretch's rounding)
+    full = log.replace("(tv,", "(pc,")  # full range: as it came
+    monkeypatch.setattr(io_image, "_ffmpeg16", lambda *a, **k: (levels.copy(), full))
+    assert np.array_equal(io_image._read_avif16(tmp_path / "gray.avif", Image.new("L", (96, 8)))[0], levels)  # type: ignore[index]

@@ -1883,8 +1883,24 @@ def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None, 
     if got is None:
         return None
     colour, log = got
+    if colours == 1 and (limited := _LIMITED_GRAY.search(log)) is not None:
+        colour = _full_range(colour, int(limited.group(1)))
     codes = colour_codes(log, "av1")
     return colour, None if codes is None else _with_light(_coded(*codes), path), None if alpha is None else alpha[0][..., 0]
+
+
+#: A gray AV1 picture of limited ("tv") range as ffmpeg describes it, and its bits: ffmpeg gives its levels as stored
+#: (black 64, white 940 of 1,023 at 10 bits), where it expands a colour one's in converting it to RGB.
+_LIMITED_GRAY = re.compile(r"Video: av1\b[^,]*, gray(\d+)\w*\(tv\b")
+
+
+def _full_range(levels: np.ndarray, bits: int) -> np.ndarray:
+    """Gray ``levels`` of a limited-range picture of ``bits`` (stretched to 0-65535 as stored) made full range, as
+    libavif shows them: black (16 at 8 bits) to 0, white (235) to 65535, those outside clipped."""
+    top = (1 << bits) - 1
+    black, white = (16 << (bits - 8)) / top, (235 << (bits - 8)) / top
+    full = (levels.astype(np.float64) / 65535 - black) / (white - black)
+    return np.clip(np.rint(full * 65535), 0, 65535).astype(np.uint16)
 
 
 def _png_header(path: Path) -> _PngHeader:
