@@ -1943,3 +1943,23 @@ def test_a_deep_gray_avif_of_limited_range_is_read_as_libavif_shows_it(tmp_path:
     full = log.replace("(tv,", "(pc,")  # full range: as it came
     monkeypatch.setattr(io_image, "_ffmpeg16", lambda *a, **k: (levels.copy(), full))
     assert np.array_equal(io_image._read_avif16(tmp_path / "gray.avif", Image.new("L", (96, 8)))[0], levels)  # type: ignore[index]
+
+
+def test_a_heic_with_a_damaged_exif_is_read_without_it_and_a_heif_sequence_names_classsr_video(tmp_path: Path) -> None:
+    """A HEIC whose EXIF item holds no TIFF header (the HEIF conformance files' C034) was refused as "truncated or
+    corrupt" (Pillow's getexif raised): its picture is read, the EXIF left out, said. A HEIF image sequence alone
+    (brand msf1: a track, no still picture; C026 and ten more), which libheif does not open, was "truncated or
+    corrupt" too: refused naming `classsr video`, which reads it."""
+    from classsr_cli.errors import InputError
+    from classsr_cli.io import bmff, heifbox
+
+    coded = io.BytesIO()
+    Image.fromarray(RGB).save(coded, format="HEIF", quality=90)
+    (tmp_path / "bad.heic").write_bytes(heifbox.add_metadata(coded.getvalue(), exif=b"\x00\x05\x01\x1a" * 8))
+    pic = read_image(tmp_path / "bad.heic")
+    assert pic.pixels.shape == RGB.shape and pic.exif is None
+    assert [n for n in pic.notes if n.startswith("its EXIF does not read (")] and len(pic.notes) == 1
+    sequence = bmff.box(b"ftyp", b"msf1" + bytes(4) + b"msf1hevciso8") + bmff.box(b"moov", bmff.box(b"mvhd", bytes(100)))
+    (tmp_path / "burst.heic").write_bytes(sequence + bmff.box(b"mdat", bytes(64)))
+    with pytest.raises(InputError, match=r"burst\.heic: a HEIF image sequence .*`classsr video burst\.heic burst_x4\.mp4`"):
+        read_image(tmp_path / "burst.heic")

@@ -604,6 +604,9 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                 raise InputError(f"{path}: reading HEIC needs pillow-heif (pip install pillow-heif)") from None
             if not (path.suffix.lower() in (*HEIF_SUFFIXES, ".avif") and _is_heif(path)):
                 raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
+            if _heif_sequence(path):
+                raise InputError(f"{path}: a HEIF image sequence (its pictures a video track, no still picture): "
+                                 f"`classsr video {path.name} {path.stem}_x4.mp4` upscales it") from None
             appended = _appended_at(path)  # a Motion Photo's video appended bare: read below, this read's lock let go
             if appended is None:  # boxes the decoder cannot read
                 raise InputError(f"{path}: truncated or corrupt image (its HEIF boxes do not read)") from None
@@ -742,6 +745,26 @@ def _is_heif(path: Path) -> bool:
         return False
 
 
+def _heif_sequence(path: Path) -> bool:
+    """Whether the HEIF ``path`` is an image sequence alone (brand ``msf1``: a burst, an animation; its pictures a
+    ``moov`` box's video track, no ``meta`` box of still items), which libheif does not open and ffmpeg reads as a
+    video; from its top-level box headers."""
+    kinds: list[bytes] = []
+    try:
+        with path.open("rb") as f:
+            while len(head := f.read(16)) >= 8 and len(kinds) < 64:
+                size, kind = struct.unpack(">I4s", head[:8])
+                if size == 1 and len(head) == 16:
+                    size = struct.unpack(">Q", head[8:16])[0]
+                kinds.append(kind)
+                if size < 8:
+                    break
+                f.seek(size - len(head), os.SEEK_CUR)
+    except OSError:
+        return False
+    return b"moov" in kinds and b"meta" not in kinds
+
+
 def _reason(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
@@ -802,7 +825,11 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
                          "headroom its EXIF or XMP gives, and an ISO 21496-1 one that decodes)")
     deep = _avif_bits(path) if fmt == "AVIF" else 8
     coded: Nclx | None = None  # a deep AVIF's colour description, as ffmpeg reads it
-    exif = im.getexif()
+    try:
+        exif = im.getexif()
+    except (SyntaxError, ValueError, struct.error, IndexError, OSError) as e:  # a damaged EXIF: the picture without it
+        exif = Image.Exif()
+        notes.append(f"its EXIF does not read ({_reason(e)}): left out")
     orientation = int(exif.get(_ORIENTATION, 1) or 1) if orient else 1
     icc = im.info.get("icc_profile") or None
     mode = im.mode
@@ -1059,7 +1086,8 @@ def _kept_alpha(alpha: np.ndarray | None) -> np.ndarray | None:
 def _right_eye(path: Path, im: Image.Image) -> tuple[tuple[int, ...], tuple[tuple[bytes, ...], ...]]:
     """Which picture of the opened HEIF ``im`` is the right eye of a stereo pair (its ``ster`` group: an
     iPhone's or Vision Pro's spatial photo) whose left eye is its primary picture, the first, and each eye's camera
-    properties (:data:`~classsr_cli.io.heifbox.EYE_PROPERTIES`, the left's first); none where it has none."""
+    properties (:data:`~classsr_cli.io.heifbox.EYE_PROPERTIES`, the left's first); none where it has none, or its
+    right eye is not an image libheif gives (the HEIF conformance files' multilayer005: a layer of a layered one)."""
     from classsr_cli.io import heifbox
 
     groups = im.info.get("entity_groups") or []
@@ -1067,10 +1095,12 @@ def _right_eye(path: Path, im: Image.Image) -> tuple[tuple[int, ...], tuple[tupl
     if pair is None or len(pair.get("images") or ()) != 2:
         return (), ()
     first, right = pair["images"]
-    eyes = heifbox.stereo(heifbox.head(path))
-    if first != 0 or eyes is None:
+    if first != 0 or not isinstance(right, int):  # (an eye pillow-heif gives no image of: a layered one, ...)
         return (), ()
-    return (int(right),), (eyes.left_properties, eyes.right_properties)
+    eyes = heifbox.stereo(heifbox.head(path))
+    if eyes is None:
+        return (), ()
+    return (right,), (eyes.left_properties, eyes.right_properties)
 
 
 def _view(path: Path, im: Image.Image, k: int, orientation: int, fmt: str
