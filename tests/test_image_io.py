@@ -1949,7 +1949,8 @@ def test_a_heic_with_a_damaged_exif_is_read_without_it_and_a_heif_sequence_names
     """A HEIC whose EXIF item holds no TIFF header (the HEIF conformance files' C034) was refused as "truncated or
     corrupt" (Pillow's getexif raised): its picture is read, the EXIF left out, said. A HEIF image sequence alone
     (brand msf1: a track, no still picture; C026 and ten more), which libheif does not open, was "truncated or
-    corrupt" too: refused naming `classsr video`, which reads it."""
+    corrupt" too: refused naming `classsr video`, which reads it. A stereo group whose right eye is no image libheif
+    gives (multilayer005's, a layer) is read as one picture."""
     from classsr_cli.errors import InputError
     from classsr_cli.io import bmff, heifbox
 
@@ -1959,6 +1960,14 @@ def test_a_heic_with_a_damaged_exif_is_read_without_it_and_a_heif_sequence_names
     pic = read_image(tmp_path / "bad.heic")
     assert pic.pixels.shape == RGB.shape and pic.exif is None
     assert [n for n in pic.notes if n.startswith("its EXIF does not read (")] and len(pic.notes) == 1
+    meta, start, end, _ = heifbox._primary_image(heifbox.add_metadata(coded.getvalue(), exif=Image.Exif().tobytes()),
+                                                 coded=False)  # fmt: skip
+    exif_item = next(i for i, kind in map(heifbox._infe, meta.infe) if kind == b"Exif")
+    heifbox._grouped(meta, b"ster", (meta.primary, exif_item))  # a stereo group whose right eye is no image libheif
+    data = heifbox.add_metadata(coded.getvalue(), exif=Image.Exif().tobytes())  # gives (multilayer005: a layer)
+    (tmp_path / "layer.heic").write_bytes(heifbox._written(data, meta, start, end))
+    one = read_image(tmp_path / "layer.heic")  # (it ended as "internal error")
+    assert one.stereo is None and one.pixels.shape == RGB.shape
     sequence = bmff.box(b"ftyp", b"msf1" + bytes(4) + b"msf1hevciso8") + bmff.box(b"moov", bmff.box(b"mvhd", bytes(100)))
     (tmp_path / "burst.heic").write_bytes(sequence + bmff.box(b"mdat", bytes(64)))
     with pytest.raises(InputError, match=r"burst\.heic: a HEIF image sequence .*`classsr video burst\.heic burst_x4\.mp4`"):
