@@ -136,12 +136,16 @@ def test_quality_maps_to_libjxl_distance_as_cjxl_maps_it() -> None:
         ("Stream #0:0: Video: jpegxl (libjxl), rgb48le(pc, gbr/bt2020/smpte2084), 400x300", (9, 16)),
         ("Stream #0:0: Video: jpegxl (libjxl), rgb24(pc, gbr/smpte432/bt470m), 400x300", (12, 4)),
         ("Stream #0:0: Video: jpegxl (libjxl), rgb24(pc, gbr/unknown/unknown), 400x300", None),  # an ICC profile
-        ("Stream #0:0: Video: jpegxl (libjxl), gray(pc, unknown/unknown/iec61966-2-1), 400x300", None),
+        ("Stream #0:0: Video: jpegxl (libjxl), gray(pc, unknown/unknown/iec61966-2-1), 400x300", (1, 13)),  # sRGB's
+        ("Stream #0:0: Video: jpegxl (libjxl), gray16le(pc, unknown/unknown/smpte2084), 1088x64", (9, 16)),  # PQ gray
+        ("Stream #0:0: Video: jpegxl (libjxl), gray(pc, unknown/unknown/unknown), 400x300", None),
         ("Stream #0:0: Video: jpegxl (libjxl), rgb24(pc), 400x300", None),
         ("Stream #0:0: Video: png, rgb24(pc, gbr/bt709/iec61966-2-1), 400x300", None),
     ],
 )
 def test_the_colour_description_is_read_from_what_ffmpeg_says(line: str, want: tuple[int, int] | None) -> None:
+    """The H.273 primaries and transfer ffmpeg names; a gray picture's by its transfer alone (it has no primaries: an
+    HDR one's PQ was dropped, libjxl's pq_gradient.jxl read as SDR gray)."""
     assert jxl.colour_codes(f"Input #0, jpegxl_pipe, from 'a.jxl':\n  {line}\n") == want
 
 

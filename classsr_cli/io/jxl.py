@@ -205,13 +205,17 @@ _TRANSFERS = {"bt709": 1, "bt470m": 4, "gamma22": 4, "bt470bg": 5, "gamma28": 5,
 
 def colour_codes(stderr: str, codec: str = "jpegxl") -> tuple[int, int] | None:
     """The H.273 primaries and transfer of the ``codec`` stream ffmpeg describes in ``stderr`` (``Video: jpegxl
-    (libjxl), rgb24(pc, gbr/smpte432/iec61966-2-1), ...``), where it names both."""
+    (libjxl), rgb24(pc, gbr/smpte432/iec61966-2-1), ...``), where it names both; a gray picture, which has no
+    primaries (``gray16le(pc, unknown/unknown/smpte2084)``: libjxl's ``pq_gradient.jxl``), by its transfer alone,
+    given BT.2020's for an HDR one (PQ, HLG), else BT.709's."""
     from classsr_cli.io.video import color_tags
 
-    m = re.search(rf"Video: {codec}\b[^,]*, \w+\(([^)]*)\)", stderr)
+    m = re.search(rf"Video: {codec}\b[^,]*, (\w+)\(([^)]*)\)", stderr)
     if m is None:
         return None
-    _, primaries, transfer = color_tags(m.group(1))
+    _, primaries, transfer = color_tags(m.group(2))
+    if primaries is None and transfer is not None and m.group(1).startswith(("gray", "ya")):
+        primaries = "bt2020" if transfer in ("smpte2084", "arib-std-b67") else "bt709"
     return h273(primaries, transfer)
 
 
