@@ -232,3 +232,19 @@ def test_an_hdr_picture_into_avif_stays_hdr_at_10_bits_whole_or_in_bands(tmp_pat
     assert back.icc == icc and back.pixels.dtype == np.uint16
     colr = primary_properties((tmp_path / "icc.avif").read_bytes(), (b"colr",))
     assert [b[8:12] for b in colr] == [b"prof", b"nclx"] and colr[1][12:18] == bytes([0, 1, 0, 13, 0, 6])
+
+
+def test_light_in_cie_xyz_primaries_is_converted_as_absolute_xyz() -> None:
+    """An EXR whose chromaticities are CIE XYZ's (red (1, 0), green (0, 1), blue (0, 0), white (1/3, 1/3): OpenEXR's
+    Chromaticities/XYZ.exr, the same picture as its Rec709.exr) divided by zero (blue's y) and, adapted from its
+    equal-energy white to D65, came out tinted: its values are absolute XYZ, so D65's white is white and Rec. 709's
+    red is red. Another white (DCI-P3's) is still adapted."""
+    from classsr_cli.io import sdr
+
+    xyz = ((1.0, 0.0), (0.0, 1.0), (0.0, 0.0), (1 / 3, 1 / 3))
+    to709 = sdr._to_bt709(xyz)
+    d65 = sdr._to_xyz(1) @ np.ones(3)  # (D65's XYZ: 0.9505, 1, 1.089)
+    assert to709 @ d65 == pytest.approx(np.ones(3), abs=1e-6)
+    assert to709 @ (sdr._to_xyz(1) @ np.array([1.0, 0.0, 0.0])) == pytest.approx([1.0, 0.0, 0.0], abs=1e-6)
+    dci = sdr._to_bt709(11)  # DCI-P3's white (0.314, 0.351) adapted to D65: its white is white
+    assert dci @ np.ones(3) == pytest.approx(np.ones(3), abs=1e-3)

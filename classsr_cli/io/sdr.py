@@ -44,18 +44,21 @@ def needs(primaries: int, transfer: int) -> bool:
 
 
 def _to_xyz(primaries: int | tuple[tuple[float, float], ...]) -> np.ndarray:
+    """The matrix from linear RGB in ``primaries`` to CIE XYZ (white's Y 1): each primary's xyz scaled so that the
+    three add up to the white (a primary of y 0, such as XYZ's own blue at (0, 0), is no division by zero)."""
     (xr, yr), (xg, yg), (xb, yb), (xw, yw) = _PRIMARIES[primaries] if isinstance(primaries, int) else primaries
-    m = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in ((xr, yr), (xg, yg), (xb, yb))]).T
+    m = np.array([[x, y, 1 - x - y] for x, y in ((xr, yr), (xg, yg), (xb, yb))]).T
     white = np.array([xw / yw, 1.0, (1 - xw - yw) / yw])
     return m * np.linalg.solve(m, white)
 
 
 def _to_bt709(primaries: int | tuple[tuple[float, float], ...]) -> np.ndarray:
     """The matrix from linear RGB in ``primaries`` (H.273's code, or red, green, blue and white in CIE xy) to linear
-    BT.709 RGB (white adapted to D65 by Bradford's)."""
+    BT.709 RGB (white adapted to D65 by Bradford's; not from CIE XYZ's own white, equal-energy (1/3, 1/3), whose
+    values are absolute XYZ: OpenEXR's Chromaticities/XYZ.exr shows as its Rec709.exr does, as its README asks)."""
     to_xyz = _to_xyz(primaries)
     (xw, yw), (xd, yd) = (_PRIMARIES[primaries] if isinstance(primaries, int) else primaries)[3], _PRIMARIES[1][3]
-    if (xw, yw) != (xd, yd):
+    if (xw, yw) != (xd, yd) and not (abs(xw - 1 / 3) < 1e-4 and abs(yw - 1 / 3) < 1e-4):
         src = _BRADFORD @ np.array([xw / yw, 1.0, (1 - xw - yw) / yw])
         dst = _BRADFORD @ np.array([xd / yd, 1.0, (1 - xd - yd) / yd])
         to_xyz = np.linalg.inv(_BRADFORD) @ np.diag(dst / src) @ _BRADFORD @ to_xyz
