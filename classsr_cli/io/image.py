@@ -536,13 +536,19 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     truncated or corrupt, or larger than ``max_pixels`` (``None`` or 0: no limit).
     """
     caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            picture = _read_image(Path(path), max_pixels)
-    finally:
-        notes = _pillow_notes(caught)  # (the others issued again, once the filters are back)
+    with _WARNINGS_LOCK:  # (the filters are the process's: two threads' reads would restore each other's)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                picture = _read_image(Path(path), max_pixels)
+        finally:
+            notes = _pillow_notes(caught)  # (the others issued again, once the filters are back)
     return replace(picture, notes=[*picture.notes, *notes]) if notes else picture
+
+
+#: Held while a read catches warnings (:func:`read_image`, :func:`peek_size`): Python's warning filters are the
+#: process's, so reads in several threads take turns (Pillow's decoding already held :data:`_BOMB_LOCK`).
+_WARNINGS_LOCK = threading.RLock()
 
 
 #: How many of Pillow's warnings of one file become notes; the rest are counted.
@@ -641,12 +647,13 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
     header alone; the same :class:`InputError` for a file it would refuse before decoding (a layout only the full
     read handles is read whole). Pillow's warnings are not issued (:func:`read_image` makes them notes)."""
     caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            return _peek_size(Path(path), max_pixels)
-    finally:
-        _pillow_notes(caught)  # (the others issued again, once the filters are back)
+    with _WARNINGS_LOCK:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                return _peek_size(Path(path), max_pixels)
+        finally:
+            _pillow_notes(caught)  # (the others issued again, once the filters are back)
 
 
 def _peek_size(path: Path, max_pixels: int | None) -> tuple[int, int]:
