@@ -1972,3 +1972,16 @@ def test_a_heic_with_a_damaged_exif_is_read_without_it_and_a_heif_sequence_names
     (tmp_path / "burst.heic").write_bytes(sequence + bmff.box(b"mdat", bytes(64)))
     with pytest.raises(InputError, match=r"burst\.heic: a HEIF image sequence .*`classsr video burst\.heic burst_x4\.mp4`"):
         read_image(tmp_path / "burst.heic")
+
+
+def test_a_12_bit_jpeg_is_refused_saying_what_it_is_and_what_to_do(tmp_path: Path) -> None:
+    """A JPEG of 12 bits a sample (libjpeg-turbo's testimages/monkey12.jpg; medical pictures), which Pillow does not
+    open, was refused as "not an image classsr reads": now said as what it is, with the conversion to make."""
+    from classsr_cli.errors import InputError
+
+    frame = struct.pack(">HBHHB", 11, 12, 16, 16, 1) + bytes([1, 0x11, 0])  # extended sequential, 12 bits, gray
+    (tmp_path / "scan.jpg").write_bytes(b"\xff\xd8\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + bytes(9)
+                                        + b"\xff\xc1" + frame + b"\xff\xd9")  # fmt: skip
+    with pytest.raises(InputError, match=r"scan\.jpg: a JPEG of 12 bits a sample .*`ffmpeg -i scan\.jpg -pix_fmt "
+                                         r"rgb48be scan\.png`"):  # fmt: skip
+        read_image(tmp_path / "scan.jpg")

@@ -608,6 +608,10 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                                  "later with its codec") from None
             if path.suffix.lower() in HEIF_SUFFIXES and "HEIF" not in Image.OPEN:
                 raise InputError(f"{path}: reading HEIC needs pillow-heif (pip install pillow-heif)") from None
+            if (bits := _jpeg_precision(path)) not in (None, 8):
+                raise InputError(f"{path}: a JPEG of {bits} bits a sample (medical and scientific pictures'), which "
+                                 "Pillow does not decode: convert it to a 16-bit PNG or TIFF first (`ffmpeg -i "
+                                 f"{path.name} -pix_fmt rgb48be {path.stem}.png`)") from None
             if not (path.suffix.lower() in (*HEIF_SUFFIXES, ".avif") and _is_heif(path)):
                 raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
             if _heif_sequence(path):
@@ -750,6 +754,23 @@ def _is_heif(path: Path) -> bool:
             return f.read(12)[4:8] == b"ftyp"
     except OSError:
         return False
+
+
+def _jpeg_precision(path: Path) -> int | None:
+    """The bits a sample of the JPEG ``path`` has (its frame header's precision: 8, or 12 and 16, which Pillow does
+    not decode), from its markers up to the frame header; ``None`` where it is no JPEG or has none in its first
+    MiB."""
+    with path.open("rb") as f:
+        head = f.read(1 << 20)
+    if head[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 5 <= len(head) and head[at] == 0xFF:
+        marker = head[at + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header (SOFn)
+            return head[at + 4]
+        at += 2 + struct.unpack(">H", head[at + 2 : at + 4])[0]
+    return None
 
 
 def _heif_sequence(path: Path) -> bool:
