@@ -1985,3 +1985,20 @@ def test_a_12_bit_jpeg_is_refused_saying_what_it_is_and_what_to_do(tmp_path: Pat
     with pytest.raises(InputError, match=r"scan\.jpg: a JPEG of 12 bits a sample .*`ffmpeg -i scan\.jpg -pix_fmt "
                                          r"rgb48be scan\.png`"):  # fmt: skip
         read_image(tmp_path / "scan.jpg")
+
+
+def test_a_damaged_file_of_a_known_signature_is_said_corrupt_not_of_another_kind(tmp_path: Path) -> None:
+    """A file that starts as a PNG (or JPEG, WebP, ...) does but that Pillow cannot open (libpng's crasher with a
+    broken iCCP chunk) was "not an image classsr reads": it is a damaged PNG, said so; bytes of no such format are
+    still not an image."""
+    from classsr_cli.errors import InputError
+
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    with pytest.raises(InputError, match=r"a\.png: truncated or corrupt image \(a PNG by its first bytes"):
+        read_image(tmp_path / "a.png")
+    (tmp_path / "b.webp").write_bytes(b"RIFF" + bytes(4) + b"WEBP" + bytes(20))
+    with pytest.raises(InputError, match=r"b\.webp: truncated or corrupt image \(a WebP by its first bytes"):
+        read_image(tmp_path / "b.webp")
+    (tmp_path / "c.png").write_bytes(b"Notes on the shoot, not a picture\n" * 3)
+    with pytest.raises(InputError, match=r"c\.png: not an image classsr reads"):
+        read_image(tmp_path / "c.png")

@@ -612,6 +612,9 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                 raise InputError(f"{path}: a JPEG of {bits} bits a sample (medical and scientific pictures'), which "
                                  "Pillow does not decode: convert it to a 16-bit PNG or TIFF first (`ffmpeg -i "
                                  f"{path.name} -pix_fmt rgb48be {path.stem}.png`)") from None
+            if (said := _signature(path)) is not None:  # its first bytes name a format Pillow reads: it is damaged
+                raise InputError(f"{path}: truncated or corrupt image (a {said} by its first bytes, which Pillow "
+                                 "cannot open)") from None
             if not (path.suffix.lower() in (*HEIF_SUFFIXES, ".avif") and _is_heif(path)):
                 raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
             if _heif_sequence(path):
@@ -754,6 +757,25 @@ def _is_heif(path: Path) -> bool:
             return f.read(12)[4:8] == b"ftyp"
     except OSError:
         return False
+
+
+#: The first bytes of formats classsr reads through Pillow, and their names: a file that starts so and that Pillow
+#: cannot open is damaged (a PNG with a broken iCCP chunk: libpng's crashers), not of another kind.
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+               (b"qoif", "QOI"), (b"DDS ", "DDS"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+               (b"\xff\x4f\xff\x51", "JPEG 2000"))  # fmt: skip
+
+
+def _signature(path: Path) -> str | None:
+    """The format the first bytes of ``path`` name among :data:`_SIGNATURES` (WebP's: RIFF....WEBP; BMP's: BM and
+    its reserved words), or ``None``."""
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[:2] == b"BM" and head[6:10] == bytes(4):  # (its two reserved words: "BM" alone starts text too)
+        return "BMP"
+    return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
 
 
 def _jpeg_precision(path: Path) -> int | None:
