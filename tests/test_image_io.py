@@ -1925,8 +1925,8 @@ def test_a_png_text_named_exif_is_carried_as_the_exif(tmp_path: Path) -> None:
 def test_a_deep_gray_avif_of_limited_range_is_read_as_libavif_shows_it(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """A 10-bit gray AVIF of limited ("tv") range (the AV1 test files' monochrome ones, which libavif shows black to
-    white): ffmpeg gives its levels as stored (black 64, white 940 of 1,023), which classsr read as they came, about 9
-    levels washed out on average; now expanded to full range, where ffmpeg's log says the range is limited. (ffmpeg's
+    white): ffmpeg gives its levels as stored (black 64, white 940 of 1,023), which classsr read as they came, washed
+    out; now expanded to full range, where ffmpeg's log says the range is limited. (ffmpeg's
     libaom writes every gray AVIF as full range, so the decode is stood in for: its levels and its log line as
     ffmpeg gives them for Link-U's fox.profile0.10bpc.yuv420.monochrome.avif.)"""
     from classsr_cli.io import image as io_image
