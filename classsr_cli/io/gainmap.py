@@ -22,6 +22,7 @@ import io
 import re
 import struct
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -148,11 +149,9 @@ def _mpf_offset(path: Path) -> int:
     ``MPF\0`` (Pillow gives it for a JPEG, and drops it for a file it opens as a multi-picture MPO: an iPhone's)."""
     with path.open("rb") as f:
         head = f.read(1 << 20)
-    at = 2
-    while at + 8 <= len(head) and head[at] == 0xFF and (0xE0 <= head[at + 1] <= 0xEF or head[at + 1] == 0xFE):
-        if head[at + 1] == 0xE2 and head[at + 4 : at + 8] == b"MPF\x00":  # (after a comment too: classsr's record)
+    for marker, at, _ in _leading(head):  # (after a comment too: classsr's record)
+        if marker == 0xE2 and head[at + 4 : at + 8] == b"MPF\x00":
             return at + 8
-        at += 2 + struct.unpack(">H", head[at + 2 : at + 4])[0]
     raise ValueError("no MPF index")
 
 
@@ -226,12 +225,19 @@ def primary_xmp(xmp: bytes | None, length: int, *, ultra_hdr: bool = True) -> by
     return item.sub(sized, xmp, count=1)
 
 
-def _segments_end(jpeg: bytes) -> int:
-    """Where a JPEG's leading APPn and COM segments end (the MPF index goes there, after EXIF and XMP)."""
+def _leading(jpeg: bytes) -> Iterator[tuple[int, int, int]]:
+    """A JPEG's leading APPn and COM segments (those before its tables and frame), as far as ``jpeg`` holds them: each
+    one's marker (``0xE1``: APP1), where it starts (its ``0xFF``) and where it ends."""
     at = 2
     while at + 4 <= len(jpeg) and jpeg[at] == 0xFF and (0xE0 <= jpeg[at + 1] <= 0xEF or jpeg[at + 1] == 0xFE):
-        at += 2 + struct.unpack(">H", jpeg[at + 2 : at + 4])[0]
-    return at
+        end = at + 2 + struct.unpack(">H", jpeg[at + 2 : at + 4])[0]
+        yield jpeg[at + 1], at, end
+        at = end
+
+
+def _segments_end(jpeg: bytes) -> int:
+    """Where a JPEG's leading APPn and COM segments end (the MPF index goes there, after EXIF and XMP)."""
+    return max((end for _, _, end in _leading(jpeg)), default=2)
 
 
 #: The MP attributes (CIPA DC-007) of a multi-view picture that an MPO output carries from each of an MPO's pictures,
@@ -288,15 +294,12 @@ def picture_meta(path: Path, mp: object, k: int) -> tuple[Attributes, bytes | No
         return (), None
     attributes: Attributes = ()
     xmp = None
-    at = 2 if head[:2] == b"\xff\xd8" else len(head)
-    while at + 4 <= len(head) and head[at] == 0xFF and (0xE0 <= head[at + 1] <= 0xEF or head[at + 1] == 0xFE):
-        end = at + 2 + struct.unpack(">H", head[at + 2 : at + 4])[0]
+    for marker, at, end in _leading(head) if head[:2] == b"\xff\xd8" else ():
         body = head[at + 4 : end]
-        if head[at + 1] == 0xE2 and body.startswith(b"MPF\x00"):
+        if marker == 0xE2 and body.startswith(b"MPF\x00"):
             attributes = view_attributes(body[4:])
-        elif head[at + 1] == 0xE1 and body.startswith(XMP_HEADER) and xmp is None:
+        elif marker == 0xE1 and body.startswith(XMP_HEADER) and xmp is None:
             xmp = body[len(XMP_HEADER) :] or None
-        at = end
     return attributes, xmp
 
 
