@@ -20,15 +20,15 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-__all__ = ["MAKER_NOTE", "find", "relaid", "relaid_in_ifd"]
+__all__ = ["EXIF_IFD", "GPS_IFD", "INTEROP_IFD", "MAKER_NOTE", "find", "relaid", "relaid_in_ifd"]
 
-#: The Exif IFD's tag of the maker note, and of the Exif IFD in IFD0.
+#: The Exif IFD's tag of the maker note; IFD0's tags of the Exif and GPS IFDs, and the Exif IFD's of the
+#: Interoperability IFD.
 MAKER_NOTE = 0x927C
-_EXIF_IFD = 0x8769
+EXIF_IFD, GPS_IFD, INTEROP_IFD = 0x8769, 0x8825, 0xA005
 #: The sub-IFDs whose tags' types are put back: the Exif and GPS IFDs (in IFD0), the Interoperability IFD (in the Exif
 #: IFD).
-_SUB_IFDS = {0x8769: "exif", 0x8825: "gps"}
-_INTEROP_IFD = 0xA005
+_SUB_IFDS = {EXIF_IFD: "exif", GPS_IFD: "gps"}
 #: The types one may stand for another of the same size: BYTE, UNDEFINED and SBYTE; SHORT and SSHORT; LONG and SLONG;
 #: RATIONAL and SRATIONAL.
 _KINDRED = ({1, 6, 7}, {3, 8}, {4, 9}, {5, 10})
@@ -72,7 +72,7 @@ def _ifd(tiff: _Tiff, at: int, order: str | None = None) -> list[tuple[int, int,
 def _find(tiff: _Tiff) -> tuple[int, int, int] | None:
     """Where the maker note of ``tiff`` lies (TIFF offset, length) and where its entry is, or ``None``."""
     for _, tag, kind, _, value in _ifd(tiff, tiff.first):
-        if tag == _EXIF_IFD and kind in (4, 13):
+        if tag == EXIF_IFD and kind in (4, 13):
             for where, sub, kind2, n, at in _ifd(tiff, value):
                 if sub == MAKER_NOTE and kind2 in (1, 7) and n > 4 and at + n + tiff.shift <= len(tiff.buf):
                     return at, n, where
@@ -125,7 +125,7 @@ def _types(tiff: _Tiff) -> dict[tuple[str, int], tuple[int, int]]:
         name, at = ifds.pop()
         for where, tag, kind, _, value in _ifd(tiff, at):
             out[(name, tag)] = (kind, where)
-            sub = _SUB_IFDS.get(tag) if name == "0" else "interop" if name == "exif" and tag == _INTEROP_IFD else None
+            sub = _SUB_IFDS.get(tag) if name == "0" else "interop" if name == "exif" and tag == INTEROP_IFD else None
             if sub is not None and kind in (4, 13) and 0 < value + tiff.shift < len(tiff.buf):
                 ifds.append((sub, value))
     return out

@@ -66,7 +66,7 @@ from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
 from classsr_cli.io import bmff, dds, gainmap, motion, pnm
 from classsr_cli.io.dds import Texture
-from classsr_cli.io.exif import relaid, relaid_in_ifd
+from classsr_cli.io.exif import EXIF_IFD, GPS_IFD, INTEROP_IFD, relaid, relaid_in_ifd
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
@@ -185,9 +185,6 @@ PNG_FILTER = 2
 #: Threads that compress a TIFF's strips (:func:`_tiff_writer`; zlib lets go of the GIL while it works).
 _TIFF_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _ORIENTATION = 0x0112
-_EXIF_IFD = 0x8769
-_GPS_IFD = 0x8825
-_INTEROP_IFD = 0xA005
 # Base-IFD tags worth carrying from a TIFF (the rest of a TIFF's tags describe its own pixel layout).
 _TIFF_EXIF_TAGS = {270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 34665, 34853}
 _IMAGE_DESCRIPTION = 270
@@ -535,20 +532,29 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     Raises :class:`InputError` naming the file when it is missing, empty, not an image classsr reads,
     truncated or corrupt, or larger than ``max_pixels`` (``None`` or 0: no limit).
     """
-    caught: list[warnings.WarningMessage] = []
-    with _WARNINGS_LOCK:  # (the filters are the process's: two threads' reads would restore each other's)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                picture = _read_image(Path(path), max_pixels)
-        finally:
-            notes = _pillow_notes(caught)  # (the others issued again, once the filters are back)
+    with _pillow_warnings() as notes:
+        picture = _read_image(Path(path), max_pixels)
     return replace(picture, notes=[*picture.notes, *notes]) if notes else picture
 
 
-#: Held while a read catches warnings (:func:`read_image`, :func:`peek_size`): Python's warning filters are the
-#: process's, so reads in several threads take turns (Pillow's decoding already held :data:`_BOMB_LOCK`).
+#: Held while a read catches warnings (:func:`_pillow_warnings`): Python's warning filters are the process's, so
+#: reads in several threads take turns (Pillow's decoding already held :data:`_BOMB_LOCK`).
 _WARNINGS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _pillow_warnings() -> Iterator[list[str]]:
+    """Catch the warnings issued inside: Pillow's become the notes in the list given (filled on leaving,
+    :func:`_pillow_notes`), the others are issued again once the filters are back, also where the block raised."""
+    notes: list[str] = []
+    caught: list[warnings.WarningMessage] = []
+    with _WARNINGS_LOCK:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                yield notes
+        finally:
+            notes.extend(_pillow_notes(caught))
 
 
 #: How many of Pillow's warnings of one file become notes; the rest are counted.
@@ -653,14 +659,8 @@ def peek_size(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_
     """``(height, width)`` of the picture :func:`read_image` would give (EXIF orientation applied), from the file's
     header alone; the same :class:`InputError` for a file it would refuse before decoding (a layout only the full
     read handles is read whole). Pillow's warnings are not issued (:func:`read_image` makes them notes)."""
-    caught: list[warnings.WarningMessage] = []
-    with _WARNINGS_LOCK:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                return _peek_size(Path(path), max_pixels)
-        finally:
-            _pillow_notes(caught)  # (the others issued again, once the filters are back)
+    with _pillow_warnings():
+        return _peek_size(Path(path), max_pixels)
 
 
 def _peek_size(path: Path, max_pixels: int | None) -> tuple[int, int]:
@@ -2185,7 +2185,7 @@ def _exif_bytes(exif: Image.Exif, fmt: str, raw: object = None) -> bytes | None:
             value = exif[tag]
             if tag == _IMAGE_DESCRIPTION and _describes_layout(value):
                 continue
-            if tag in (_EXIF_IFD, _GPS_IFD):  # pointers: copy the sub-IFD itself, not its old offset
+            if tag in (EXIF_IFD, GPS_IFD):  # pointers: copy the sub-IFD itself, not its old offset
                 if ifd := _sub_ifd(exif, tag):
                     out[tag] = ifd
                 continue
@@ -2202,12 +2202,12 @@ def _sub_ifd(exif: Image.Exif, tag: int) -> dict[int, Any]:
     """The Exif or GPS sub-IFD (``tag``) of ``exif`` to write anew: its Interoperability IFD given as its tags (Pillow
     gives its old offset, which would point at other bytes in the new layout: exiftool's "Bad format" for it)."""
     ifd = dict(exif.get_ifd(tag))
-    if _INTEROP_IFD in ifd:
-        interop = dict(exif.get_ifd(_INTEROP_IFD))
+    if INTEROP_IFD in ifd:
+        interop = dict(exif.get_ifd(INTEROP_IFD))
         if interop:
-            ifd[_INTEROP_IFD] = interop
+            ifd[INTEROP_IFD] = interop
         else:
-            del ifd[_INTEROP_IFD]
+            del ifd[INTEROP_IFD]
     return ifd
 
 
@@ -2895,7 +2895,7 @@ def _exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | Non
         ex.load(exif)
         if 0x0100 in ex or 0x0101 in ex:
             ex[0x0100], ex[0x0101] = width, height
-        ifd = ex.get_ifd(_EXIF_IFD)
+        ifd = ex.get_ifd(EXIF_IFD)
         if 0xA002 in ifd or 0xA003 in ifd:
             ifd[0xA002], ifd[0xA003] = width, height
         return relaid(exif, ex.tobytes())
@@ -2923,7 +2923,7 @@ def _jpeg_exif(exif: bytes | None) -> tuple[bytes | None, list[str]]:
     try:
         ex = Image.Exif()
         ex.load(exif)
-        ifd = ex.get_ifd(_EXIF_IFD)
+        ifd = ex.get_ifd(EXIF_IFD)
         for tag, name in _EXIF_BULK.items():
             if tag in ifd:
                 del ifd[tag]
@@ -3214,7 +3214,7 @@ def _tiff_add_exif(path: Path, exif: bytes) -> None:
         for tag, value in ex.items():
             if tag == _ORIENTATION or tag not in _TIFF_EXIF_TAGS:
                 continue
-            if tag in (_EXIF_IFD, _GPS_IFD):
+            if tag in (EXIF_IFD, GPS_IFD):
                 value = _sub_ifd(ex, tag)
                 if not value:
                     continue
