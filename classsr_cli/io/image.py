@@ -2455,11 +2455,15 @@ def _heif_writer(
     from classsr_cli.io.heifbox import with_properties
 
     light = list(meta.nclx.light) if meta.nclx is not None else []  # an HDR source's, which libheif does not write
-    try:  # its items placed from the file's start, as Apple's are: exiv2 0.27 misread libheif's base offsets of a
-        tmp.write_bytes(with_properties(tmp.read_bytes(), light))  # tiled picture (it found no EXIF)
-    except (ValueError, IndexError, struct.error) as e:
-        if light:
-            raise OutputError(f"{_target(tmp)}: cannot add the HDR light levels ({_reason(e)})") from None
+    # Each edit of the boxes places the items from the file's start, as Apple's files do (exiv2 0.27 misread
+    # libheif's base offsets of a tiled picture: it found no EXIF): one is made here unless a gain map or a stereo
+    # pair is added below, which makes its own.
+    if light or (meta.gain_map is None and meta.stereo is None):
+        try:
+            tmp.write_bytes(with_properties(tmp.read_bytes(), light))
+        except (ValueError, IndexError, struct.error) as e:
+            if light:
+                raise OutputError(f"{_target(tmp)}: cannot add the HDR light levels ({_reason(e)})") from None
     _add_gain_map(tmp, "HEIF", meta, quality)
     if meta.stereo is not None:  # the two pictures a stereo pair, each eye with its camera properties
         from classsr_cli.io.heifbox import paired
