@@ -1295,6 +1295,9 @@ def upscale_video(
                 frame = following
             if not writers and not (chunked and chunked.frames) and shared is None:  # (a share may hold none)
                 reader.close()
+                if info.span and info.video_start is not None and info.video_start >= info.seek + info.span:
+                    raise InputError(f"{src}: no frame from {info.seek:g} s to {info.seek + info.span:g} s: its video "
+                                     f"starts at {info.video_start:.2f} s")
                 if info.seek:
                     raise InputError(f"{src}: no frame at or after --start {info.seek:g} s")
                 raise InputError(f"{src}: no frame could be decoded ({reader.error_message()})")

@@ -3633,3 +3633,93 @@ def test_frames_above_the_codecs_largest_level_are_said_to_play_in_few_players(
                             "--preset", "ultrafast"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "the output's 256x128 frames (0.0 MP) are above H.264's largest level" in " ".join(r.output.split())
+
+
+# ------------------------------------------------------------- fragmented, encrypted and late-starting sources
+
+
+def test_ffmpeg_statistics_line_is_not_the_message() -> None:
+    import io
+
+    from classsr_cli.io.video import _StderrPump
+
+    pump = _StderrPump(io.BytesIO(b"[info] Output #0, rawvideo, to 'pipe:1':\n"
+                                  b"[info] frame=    0 fps=0.0 q=0.0 Lsize=       0KiB time=N/A bitrate=N/A\n"))  # fmt: skip
+    pump.run()
+    assert pump.message() == "Output #0, rawvideo, to 'pipe:1':"
+
+
+@pytest.mark.slow
+def test_dash_segments_alone_and_encrypted_mp4_are_refused_saying_what_they_are(tmp_path: Path) -> None:
+    # A DASH stream as ffmpeg's muxer writes it: a manifest, an initialization segment, media segments.
+    mpd = tmp_path / "dash" / "stream.mpd"
+    mpd.parent.mkdir()
+    ff("-f", "lavfi", "-i", f"{TESTSRC}:duration=2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10",
+       "-seg_duration", "0.5", "-f", "dash", mpd)  # fmt: skip
+    init = mpd.parent / "init-stream0.m4s"
+    segments = sorted(mpd.parent.glob("chunk-stream0-*.m4s"))
+    assert init.exists() and len(segments) >= 2
+    with pytest.raises(InputError, match=r"init-stream0\.m4s: is the initialization segment of a fragmented MP4 .* "
+                                         r"alone, which holds no frames: give its playlist \(\.m3u8\) or manifest"):
+        probe(init)
+    with pytest.raises(InputError, match=r"chunk-stream0-00002\.m4s: is a media segment of a fragmented MP4 .* "
+                                         r"without its initialization segment"):
+        probe(segments[1])
+    # What the message says to do works: the manifest, or the segments joined in order.
+    assert probe(mpd).width == 64
+    whole = tmp_path / "whole.mp4"
+    whole.write_bytes(b"".join(p.read_bytes() for p in [init, *segments]))
+    assert probe(whole).frames_estimate == 40
+
+    # Common Encryption (DRM): ffmpeg would decode the scrambled frames as they are.
+    for name, frag in (("cenc.mp4", []), ("cenc_fragmented.mp4", ["-movflags", "frag_keyframe+empty_moov"])):
+        ff("-f", "lavfi", "-i", f"{TESTSRC}:duration=0.5", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           "-encryption_scheme", "cenc-aes-ctr", "-encryption_key", "76a6c65c5ea762046bd749a2e632ccbb",
+           "-encryption_kid", "a7e61c373e219033c21091fa607bf3b8", *frag, tmp_path / name)  # fmt: skip
+        with pytest.raises(InputError, match=rf"{name}: is encrypted \(DRM\), which classsr cannot decode$"):
+            probe(tmp_path / name)
+    result = runner.invoke(app, ["video", str(tmp_path / "cenc.mp4"), str(tmp_path / "out.mp4")])
+    assert result.exit_code == 1 and result.output.strip().endswith("is encrypted (DRM), which classsr cannot decode")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_an_encrypted_webm_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ffmpeg's own listing of an encrypted WebM (androidx/media's test asset subsample_encrypted_altref.webm): its
+    # duration 0, no pixel format, a key id among the stream's metadata. ffmpeg's muxer makes no such file.
+    listing = """Input #0, matroska,webm, from 'enc.webm':
+  Metadata:
+    encoder         : libwebm-0.2.1.0
+  Duration: 00:00:00.00, start: 0.000000, bitrate: 2880 kb/s
+  Stream #0:0(eng): Video: vp9 (Profile 0), none, 360x240, SAR 1:1 DAR 3:2, 1k tbr, 1k tbn (default)
+    Metadata:
+      enc_key_id      : AQIDBAUGBwgJEBESExQVFg==
+"""
+    import classsr_cli.io.video as video_io
+
+    src = tmp_path / "enc.webm"
+    src.write_bytes(b"\x1a\x45\xdf\xa3")
+    monkeypatch.setattr(video_io, "_run_probe", lambda path, demux=(): listing)
+    with pytest.raises(InputError, match=r"enc\.webm: is encrypted \(DRM\)"):  # not "--start 0 s is past its end"
+        probe(src)
+    monkeypatch.setattr(video_io, "_run_probe", lambda path, demux=(): listing.replace("enc_key_id", "title"))
+    assert probe(src).width == 360
+
+
+@pytest.mark.slow
+def test_a_part_of_a_video_that_starts_after_its_audio(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    # The video's first frame 0.5 s into the file (an edit list), its audio from 0: ffmpeg's input -t counts from
+    # the video's first frame, and read frames past the part (its output stopped early: "encoder failed").
+    src = tmp_path / "late.mp4"
+    ff("-itsoffset", "0.5", "-f", "lavfi", "-i", f"{TESTSRC}:duration=1.5", "-f", "lavfi", "-i",
+       "sine=frequency=440:duration=2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", src)  # fmt: skip
+    assert probe(src).video_start == pytest.approx(0.5)
+    fast = EncodeOptions(preset="ultrafast")
+    part = upscale_video(tiny_model, src, tmp_path / "part.mp4", options=fast, length=0.75)
+    assert part.frames == 5  # 0.5, 0.55, ... 0.7 s: the part's, not 0.75 s from the first frame on (15)
+    assert frame_times(tmp_path / "part.mp4") == pytest.approx([0.5, 0.55, 0.6, 0.65, 0.7], abs=2e-3)
+    later = upscale_video(tiny_model, src, tmp_path / "later.mkv", options=fast, start=0.25, length=0.5)
+    assert later.frames == 5  # from 0.5 s to 0.7 s, not 0.5 s of frames from the part's first on (10)
+    with pytest.raises(InputError, match=r"late\.mp4: no frame from 0 s to 0\.3 s: its video starts at 0\.50 s$"):
+        upscale_video(tiny_model, src, tmp_path / "none.mp4", options=fast, length=0.3)
+    assert not (tmp_path / "none.mp4").exists()
+

@@ -21,8 +21,7 @@ __all__ = ["BOXES", "copy", "made", "read"]
 
 #: The sample entry's boxes carried: the projection (``sv3d``) and the stereo layout (``st3d``).
 BOXES = (b"sv3d", b"st3d")
-#: The boxes on the way from ``moov`` to a track's sample descriptions.
-_PATH = (b"trak", b"mdia", b"minf", b"stbl", b"stsd")
+_PATH = bmff.SAMPLE_DESCRIPTIONS
 #: A visual sample entry's fields before its boxes (ISO 14496-12 VisualSampleEntry; QuickTime's video sample
 #: description has the same 78 bytes).
 _VISUAL_FIELDS = 78
@@ -30,29 +29,17 @@ _VISUAL_FIELDS = 78
 
 def _find_moov(path: Path) -> tuple[int, int, bool] | None:
     """Where ``path``'s ``moov`` starts, its size, and whether media (``mdat``) comes after it; read box headers only.
-    ``None`` where it has none, or is fragmented."""
+    ``None`` where it has none, or is fragmented (a ``moof``: its offsets may count from the file's start; left as it
+    is)."""
     found = None
     after = False
-    with path.open("rb") as f:
-        total = f.seek(0, os.SEEK_END)
-        at = 0
-        while at + 8 <= total:
-            f.seek(at)
-            head = f.read(16)
-            size, kind = struct.unpack_from(">I4s", head)
-            if size == 1 and len(head) == 16:
-                size = struct.unpack_from(">Q", head, 8)[0]
-            elif size == 0:
-                size = total - at
-            if size < 8:
-                return None
-            if kind == b"moof":  # fragmented: its offsets may count from the file's start; left as it is
-                return None
-            if kind == b"moov":
-                found = (at, size)
-            elif kind == b"mdat" and found is not None:
-                after = True
-            at += size
+    for kind, at, size in bmff.top_level(path):
+        if kind == b"moof":
+            return None
+        if kind == b"moov":
+            found = (at, size)
+        elif kind == b"mdat" and found is not None:
+            after = True
     return (*found, after) if found else None
 
 

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from classsr_cli.errors import ConfigError, InputError, VideoError
+from classsr_cli.io import bmff
 from classsr_cli.io.icc import srgb16_transform
 from classsr_cli.io.subtitles import TEXT_FORMATS, cut, flatten
 
@@ -196,6 +197,8 @@ class VideoInfo:
         fps: its average frame rate (``None`` when unknown).
         duration: container duration in seconds (``None`` when the header gives none).
         start: container start time in seconds.
+        video_start: the video stream's own start in seconds where ffmpeg lists one (``start 1.000000``: an edit
+            list's shift, or audio before the first frame), ``None`` otherwise.
         rotation: display rotation in degrees, counter-clockwise (0 when none).
         flipped: the display matrix also mirrors the picture.
         pix_fmt, color: the decoder's pixel format and colour properties (``"tv, bt709"``), if given.
@@ -272,6 +275,7 @@ class VideoInfo:
     projection: str | None = None
     stereo: str | None = None
     dolby_vision: tuple[int, int] | None = None
+    video_start: float | None = None
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -338,6 +342,7 @@ _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\d.]+))?")
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
 _TAG = re.compile(r"^[^,]*?: (?:none|bin_data) \((\w[\w ]{2,3}) / 0x")
+_STREAM_START = re.compile(r", start (-?[\d.]+)")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 #: A Dolby Vision stream's configuration record as ffmpeg lists it: its profile and its base layer's compatibility.
 _DOVI = re.compile(r"DOVI configuration record: .*?profile: (\d+).*?compatibility id: (\d+)")
@@ -345,6 +350,8 @@ _DOVI = re.compile(r"DOVI configuration record: .*?profile: (\d+).*?compatibilit
 _PROJECTION = re.compile(r"^\s+Spherical Mapping: ([a-z][a-z ]*[a-z])")
 _STEREO = re.compile(r"^\s+Stereo 3D: ([a-z][a-z ]*[a-z])")
 _ALPHA_MODE = re.compile(r"^\s+alpha_mode\s*:\s*1\s*$", re.IGNORECASE)
+#: A Matroska/WebM stream encrypted (DRM) as ffmpeg lists it: its key id among its metadata.
+_KEY_ID = re.compile(r"^\s+enc_key_id\s*:", re.IGNORECASE)
 _ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
 #: A stream's dispositions as ``ffmpeg -i`` lists them after it ("(default) (hearing impaired)"), and their names.
 _DISPOSITION = re.compile(r" \(([a-z][a-z -]*[a-z])\)")
@@ -455,6 +462,66 @@ def _heif_still(text: str) -> bool:
     return not any(b in _HEIF_SEQUENCES for b in (listed[i : i + 4] for i in range(0, len(listed), 4)))
 
 
+#: Why an encrypted video is refused.
+_ENCRYPTED = "is encrypted (DRM), which classsr cannot decode"
+#: The boxes a fragmented MP4's media segment (DASH, HLS or CMAF ``.m4s``) starts with.
+_SEGMENT_START = (b"styp", b"sidx", b"moof", b"emsg", b"prft")
+#: How to read a fragmented MP4's segments: as ffmpeg reads a stream's playlist or manifest, or made one file.
+_JOIN = ("give its playlist (.m3u8) or manifest (.mpd) instead, or join the initialization segment and its media "
+         "segments, in order, into one file first (`cat init.mp4 segment_1.m4s segment_2.m4s ... > whole.mp4`)")
+
+
+def _fragments_trouble(path: Path) -> str | None:
+    """Why the MP4 (ISO base media) file ``path`` holds no frames classsr can decode, or ``None``: a fragmented MP4's
+    media segment without its initialization segment (no ``moov``), its initialization segment alone (a ``moov``
+    announcing fragments, ``mvex``, and none follows), or a video track encrypted by Common Encryption (its sample
+    entry ``encv``; ffmpeg decodes its scrambled bytes as they are). Reads the box headers and the ``moov``."""
+    try:
+        tops = bmff.top_level(path)
+        kinds = [kind for kind, _, _ in tops]
+        if not kinds or not all(k.isascii() and k.decode("ascii").isprintable() for k in kinds):
+            return None
+        if b"moov" not in kinds:
+            if kinds[0] in _SEGMENT_START:
+                return f"is a media segment of a fragmented MP4 (DASH, HLS or CMAF) without its initialization segment: {_JOIN}"
+            return None
+        _, at, size = tops[kinds.index(b"moov")]
+        if size > _MOOV_LIMIT:
+            return None
+        with path.open("rb") as f:
+            f.seek(at)
+            moov = f.read(size)
+    except (OSError, struct.error):
+        return None
+    inside = {kind for kind, *_ in bmff.boxes(moov, 8, len(moov))}
+    if b"mvex" in inside and b"moof" not in kinds and b"mdat" not in kinds:
+        return f"is the initialization segment of a fragmented MP4 (DASH, HLS or CMAF) alone, which holds no frames: {_JOIN}"
+    if _sample_entries(moov) & {b"encv"}:
+        return _ENCRYPTED
+    return None
+
+
+#: The largest ``moov`` :func:`_fragments_trouble` reads (a long film's is a few megabytes).
+_MOOV_LIMIT = 256 << 20
+
+
+def _sample_entries(moov: bytes) -> set[bytes]:
+    """The kinds of every track's sample entries in ``moov`` (the box whole): ``avc1``, ``hvc1``, ``mp4a``, ``encv``..."""
+    found: set[bytes] = set()
+
+    def walk(start: int, end: int, depth: int) -> None:
+        for kind, at, size, header in bmff.boxes(moov, start, end):
+            if kind != bmff.SAMPLE_DESCRIPTIONS[depth]:
+                continue
+            if depth == len(bmff.SAMPLE_DESCRIPTIONS) - 1:  # after the stsd's version, flags and count
+                found.update(k for k, *_ in bmff.boxes(moov, at + header + 8, at + size))
+            else:
+                walk(at + header, at + size, depth + 1)
+
+    walk(8, len(moov), 0)
+    return found
+
+
 def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
     """Describe ``path``; raises :class:`InputError` if it is missing, not a video, or has no video stream.
 
@@ -475,6 +542,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
     text = _run_probe(path, demux)
     head = re.search(r"Input #0, (.+?), from ", text)
     if head is None:
+        if seq is None and (why := _fragments_trouble(path)):
+            raise InputError(f"{path}: {why}")
         last = [ln.strip() for ln in text.splitlines() if ln.strip()]
         reason = last[-1] if last else "ffmpeg could not open it"
         reason = re.sub(r"^Error opening input files?: ", "", reason)
@@ -482,6 +551,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
             reason = "moov atom not found (an unfinished or truncated mp4/mov)"
         raise InputError(f"{path}: not a readable video ({reason})")
     fmt = head.group(1)
+    if seq is None and "mp4" in fmt.split(",") and (why := _fragments_trouble(path)):
+        raise InputError(f"{path}: {why}")
     if _IMAGE_FORMATS.match(fmt.split(",")[0]) and seq is None:
         raise InputError(_not_a_video(path))
     if _heif_still(text):  # a HEIC or AVIF photo, which ffmpeg opens as a video of one frame
@@ -546,6 +617,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
             "dovi": next(((int(m.group(1)), int(m.group(2))) for b in block if (m := _DOVI.search(b))), None),
             "projection": next((m.group(1) for b in block if (m := _PROJECTION.match(b))), None),
             "stereo": next((m.group(1) for b in block if (m := _STEREO.match(b)) and m.group(1) != "2d"), None),
+            "encrypted": any(_KEY_ID.match(b) for b in block),
+            "start": float(m.group(1)) if (m := _STREAM_START.search(line)) else None,
         })
     if not videos:
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
@@ -561,6 +634,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         video = max(reversed(videos), key=lambda v: float(v["fps"] or 0))  # type: ignore[arg-type]
         stills = {v["index"] for v in videos if v is not video}
         streams = [s for s in streams if s.index not in stills]  # the first frame again: not a stream left out
+    if video["encrypted"]:
+        raise InputError(f"{path}: {_ENCRYPTED}")
     if video["w"] == 0 or video["h"] == 0:
         raise InputError(f"{path}: video stream has no size")
     if seq is not None and rate:  # its length in frames, whatever ffmpeg rounds the duration to
@@ -590,6 +665,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         projection=video["projection"],  # type: ignore[arg-type]
         dolby_vision=video["dovi"],  # type: ignore[arg-type]
         stereo=video["stereo"],  # type: ignore[arg-type]
+        video_start=video["start"],  # type: ignore[arg-type]
         demux=demux,
         tags=_file_tags(text),
         **(_frame_traits(seq, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
@@ -939,11 +1015,16 @@ class _StderrPump(threading.Thread):
             return self.decoded.popleft() if self.decoded else None
 
     def message(self) -> str:
-        """The most telling line: the first error, or the last line ffmpeg printed."""
-        line = self.first_error or (self.tail[-1] if self.tail else None)
+        """The most telling line: the first error, or the last line ffmpeg printed (not its closing statistics)."""
+        said = [ln for ln in self.tail if not _STATISTICS.match(ln)]
+        line = self.first_error or (said[-1] if said else None)
         if line is None:
             return "no message"
         return re.sub(r"^(\[[^\]]*\]\s*)+", "", line).strip()
+
+
+#: ffmpeg's statistics line (``frame=    0 fps=0.0 q=0.0 Lsize=...``), which it prints last even with ``-nostats``.
+_STATISTICS = re.compile(r"^(\[[^\]]*\]\s*)*frame=\s*\d+ ")
 
 
 #: Demuxers whose index makes ffmpeg's input seek exact (it decodes from the keyframe before and drops the rest);
@@ -1001,7 +1082,11 @@ def _cut(info: VideoInfo, *, near: bool = True) -> tuple[list[str], str]:
         span = None if info.span is None else (ffmpeg[last - 1] + ffmpeg[last]) / 2 - ffmpeg[first]  # from that frame
         info = replace(info, seek=float(seek), span=None if span is None else float(span))
     if any(name in info.format.split(",") for name in _INDEXED):
-        return (["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else []), ""
+        # ffmpeg's input -t counts from the video stream's first frame, not from the part's start: a video that
+        # starts later than its file (an edit list's shift, audio first) reads frames past the part, which ``trim``
+        # then drops (on the clock the seek starts at 0)
+        return ((["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else []),
+                f"trim=end={info.span:.6f}," if info.span else "")  # fmt: skip
     end = f":duration={info.span:.6f}" if info.span else ""
     if near and (margin := near_seek(info)) is not None:  # the clock then starts at the seek
         return ["-ss", f"{info.seek - margin:.6f}"], f"trim=start={margin:.6f}{end},setpts=PTS-STARTPTS,"
@@ -1241,7 +1326,8 @@ class VideoReader:
         if self.info.stops is not None:  # swscale writes no half floats: the frames as decoded
             convert = f"format={raw}"
         seek, trim = _cut(self.info, near=self._may_near)
-        self._near = bool(seek and trim)  # a near seek (MPEG-TS): the frames before the part decoded, then trimmed
+        # a near seek (MPEG-TS): the frames before the part decoded, then trimmed from the part's start
+        self._near = bool(seek) and trim.startswith("trim=start=")
         demux = self.info.input_args()
         if self._links is not None:  # a JPEG XL sequence's files around a damaged one
             seek, demux = self._around_damage()
