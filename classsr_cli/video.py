@@ -44,6 +44,7 @@ from classsr_cli.engine import DEFAULT_STEP, Argmax, FlopsReport, Forced, Hyster
 from classsr_cli.engine.router import Policy, RouteStats
 from classsr_cli.errors import (
     ALREADY_EXISTS,
+    ClassSRError,
     ConfigError,
     InputError,
     OutputError,
@@ -684,8 +685,11 @@ def estimate_video(
     at = start + (max(0.0, min(done + (whole - done - cut) / 2, whole - cut)) if whole else 0.0)  # what is left's middle
     with tempfile.TemporaryDirectory(prefix="classsr-sample-") as tmp:
         sample_out = Path(tmp) / f"sample{'_%05d' if plan.muxer == SEQUENCE_MUXER else ''}{dst.suffix}"
-        sample = upscale_video(up, src, sample_out, options=options, temporal=temporal, start=at, length=cut,
-                               deinterlace=deinterlace)
+        try:
+            sample = upscale_video(up, src, sample_out, options=options, temporal=temporal, start=at, length=cut,
+                                   deinterlace=deinterlace)
+        except ClassSRError as e:  # what the run would meet: said of its output, not of the sample's
+            raise type(e)(str(e).replace(str(sample_out), str(dst))) from None
         size = sum(p.stat().st_size for p in _files(sample_out).values())
     left = max(0, frames - kept) if frames else None
     if kept:

@@ -3723,3 +3723,21 @@ def test_a_part_of_a_video_that_starts_after_its_audio(tiny_model: torch.nn.Modu
         upscale_video(tiny_model, src, tmp_path / "none.mp4", options=fast, length=0.3)
     assert not (tmp_path / "none.mp4").exists()
 
+
+@pytest.mark.slow
+def test_frames_larger_than_the_pipe_carries_are_refused_before_any_work(tiny_model_path: Path, tmp_path: Path) -> None:
+    # ffmpeg's Matroska reader drops a block above 256 MiB with an error and exits 0: the output had no video.
+    from classsr_cli.io.video import PIPE_FRAME_BYTES, VideoWriter
+
+    assert PIPE_FRAME_BYTES == 2**28 - 4
+    with pytest.raises(ConfigError, match=r"15360x8640 frames \(132\.7 MP\) are more than ffmpeg takes a frame from "
+                                          r"classsr \(89\.5 MP at 8 bits a channel\): a smaller -x or --width$"):
+        VideoWriter(tmp_path / "o.mp4", 15360, 8640, time_base=Fraction(1, 1000))
+    with pytest.raises(ConfigError, match=r"at 16 bits a channel\): a smaller -x or --width, or an 8-bit output"):
+        VideoWriter(tmp_path / "o.mp4", 8192, 6000, time_base=Fraction(1, 1000), bits=16)
+    VideoWriter(tmp_path / "o.mp4", 9600, 5400, time_base=Fraction(1, 1000))  # 155 MB a frame: carried
+    src, out = tmp_path / "hd.mp4", tmp_path / "wide.mp4"
+    ff("-f", "lavfi", "-i", "testsrc=size=1280x720:rate=10:duration=0.2", "-c:v", "libx264", "-pix_fmt", "yuv420p", src)
+    result = runner.invoke(app, ["video", str(src), str(out), "--model", str(tiny_model_path), "--width", "15360"])
+    assert result.exit_code == 2 and "15360x8640 frames (132.7 MP) are more than ffmpeg takes" in result.output
+    assert not out.exists() and no_partials(tmp_path)

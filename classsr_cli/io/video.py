@@ -3240,6 +3240,22 @@ def _cluster_head(timestamp: int, duration: int | None, frame_bytes: int) -> tup
     return _ebml_id(0x1F43B675) + _ebml_size(cluster_size) + cluster_ts + group + block, dur
 
 
+#: The most bytes of a frame the writer's pipe carries: ffmpeg's Matroska reader takes an element of at most 256 MiB
+#: (a frame's block: the frame and a 4-byte head) and drops a larger one with an error, its exit status 0, leaving a
+#: file without the video (seen on 15360x8640 frames, an 8K source x2).
+PIPE_FRAME_BYTES = 0x10000000 - 4
+
+
+def pipe_limit_message(width: int, height: int, bits: int, channels: int) -> str:
+    """Why ``width`` x ``height`` frames of ``bits`` per channel (``channels``: 3, or 4 with alpha) cannot be written,
+    and what can (:data:`PIPE_FRAME_BYTES`)."""
+    most = PIPE_FRAME_BYTES // (channels * bits // 8)
+    fits8 = bits == 16 and width * height * channels <= PIPE_FRAME_BYTES
+    return (f"{width}x{height} frames ({width * height / 1e6:.1f} MP) are more than ffmpeg takes a frame from classsr "
+            f"({most / 1e6:.1f} MP at {bits} bits a channel{' with alpha' if channels == 4 else ''}): a smaller -x or "
+            f"--width{', or an 8-bit output (--pix-fmt yuv420p)' if fits8 else ''}")
+
+
 class VideoWriter:
     """Encode RGB frames to ``path`` with their timestamps, copying the source's other streams.
 
@@ -3285,6 +3301,8 @@ class VideoWriter:
         self.finished_notes: list[str] = []
         self.path = Path(path)
         self.target = Path(target) if target is not None else self.path
+        if width * height * self.channels * bits // 8 > PIPE_FRAME_BYTES:  # before a frame is upscaled for nothing
+            raise ConfigError(f"{self.target}: {pipe_limit_message(width, height, bits, self.channels)}")
         self.container = container
         self.width, self.height = width, height
         self.time_base = time_base
