@@ -187,3 +187,23 @@ def test_a_heic_or_avif_motion_photo_with_its_video_appended_bare_is_read(tmp_pa
     assert pic.motion == video and np.abs(pic.pixels.astype(int) - PICTURE).mean() < 3 and pic.notes == []
     assert write_image(tmp_path / "out.MP.heic", pic) == [] and read_image(tmp_path / "out.MP.heic").motion is not None
     assert (tmp_path / "out.MP.heic").read_bytes().endswith(b"mpvd" + video)
+
+
+def test_classsr_video_given_a_motion_photo_says_how_to_take_its_video_out(tmp_path: Path, video: bytes) -> None:
+    from classsr_cli.errors import InputError
+    from classsr_cli.io.video import probe
+
+    src = motion_photo(tmp_path / "PXL_1.MP.jpg", video, padding=7)
+    with pytest.raises(InputError) as e:
+        probe(src)
+    said = str(e.value)
+    assert said.startswith(f"{src}: is a JPEG image with a Motion Photo's video, not a video: `classsr upscale`")
+    size = int(re.search(r"its last (\d+) bytes: `tail -c \1 PXL_1\.MP\.jpg > PXL_1\.MP\.mp4`", said).group(1))  # type: ignore[union-attr]
+    assert size == len(video)  # the command takes the MP4 whole, not the padding before it
+    clip = tmp_path / "PXL_1.MP.mp4"
+    clip.write_bytes(src.read_bytes()[-size:])
+    assert probe(clip).frames_estimate == 5
+    plain = tmp_path / "plain.jpg"
+    Image.fromarray(PICTURE).save(plain)
+    with pytest.raises(InputError, match=r"plain\.jpg: is a JPEG image, not a video; use `classsr upscale`$"):
+        probe(plain)

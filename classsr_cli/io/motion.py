@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 from xml.parsers import expat
 
-__all__ = ["FORMATS", "for_output", "read"]
+__all__ = ["FORMATS", "for_output", "lead", "read"]
 
 #: The output formats (Pillow's names) a Motion Photo's video is kept behind, and the bytes between the picture and
 #: the video there (a HEIF's ``mpvd`` box's header).
@@ -71,30 +71,30 @@ def _described(xmp: bytes) -> tuple[dict[str, str], list[dict[str, str]]]:
 def read(path: Path, xmp: bytes | None) -> bytes | None:
     """The video of the Motion Photo ``path`` (its XMP ``xmp``): its Container directory's last item, a video, its
     ``Length`` counted back from the end of the file (as media3 counts it; an item after it would be lost, so none is
-    taken), or version 1's last ``MicroVideoOffset`` bytes; with the bytes before it that :func:`_lead` keeps.
+    taken), or version 1's last ``MicroVideoOffset`` bytes; with the bytes before it that :func:`lead` keeps.
     ``None`` where the XMP says none, or what it points at does not start as an MP4 (a ``ftyp`` box)."""
     if not xmp or not _ON.search(xmp):
         return None
     try:
         camera, items = _described(xmp)
-        lead = _lead_of(camera, items)
+        skip = _lead_of(camera, items)
         size = path.stat().st_size
         span = None
         if camera.get("MotionPhoto") == "1" and len(items) > 1 and items[-1].get("Mime") in _VIDEO:
-            span = (size - int(items[-1].get("Length", "0") or 0) - lead, size)  # (the last item: nothing after it is lost)
+            span = (size - int(items[-1].get("Length", "0") or 0) - skip, size)  # (the last item: nothing after it is lost)
         elif camera.get("MicroVideo") == "1":
             span = (size - int(camera.get("MicroVideoOffset", "0")), size)
-        if span is None or not 0 < span[0] < span[1] - lead - 8:
+        if span is None or not 0 < span[0] < span[1] - skip - 8:
             return None
         with path.open("rb") as f:
             f.seek(span[0])
             tail = f.read(span[1] - span[0])
     except (expat.ExpatError, ValueError, OSError):
         return None
-    return tail if tail[lead + 4 : lead + 8] == b"ftyp" else None
+    return tail if tail[skip + 4 : skip + 8] == b"ftyp" else None
 
 
-def _lead(xmp: bytes) -> int:
+def lead(xmp: bytes) -> int:
     """The bytes between the picture and its video that :func:`read` keeps with the video: the picture's
     ``Padding`` where the directory holds the picture and the video alone (a Samsung's: the start of its trailer,
     whose own offsets then stay true), else none (what lies between is another item's, a gain map's, written anew)."""
@@ -105,7 +105,7 @@ def _lead(xmp: bytes) -> int:
 
 
 def _lead_of(camera: dict[str, str], items: list[dict[str, str]]) -> int:
-    """:func:`_lead` of a parsed XMP (:func:`_described`); ``ValueError`` for a padding that is not a number."""
+    """:func:`lead` of a parsed XMP (:func:`_described`); ``ValueError`` for a padding that is not a number."""
     return max(0, int(items[0].get("Padding", "0") or 0)) if len(items) == 2 and camera.get("MotionPhoto") == "1" else 0
 
 
@@ -115,10 +115,10 @@ def for_output(xmp: bytes | None, tail: bytes | None, fmt: str, gain_map: bool =
     the output has no ``gain_map`` either; in an ``mpvd`` box behind a HEIC or AVIF), its XMP giving the picture the
     padding before it; any other, or where the picture's directory item cannot be given one (written without the
     ``Item:`` prefix), keeps none and its XMP says it is no Motion Photo."""
-    lead = _lead(xmp) if tail is not None and xmp else 0
-    if fmt == "JPEG" and lead and not gain_map and tail is not None:
+    skip = lead(xmp) if tail is not None and xmp else 0
+    if fmt == "JPEG" and skip and not gain_map and tail is not None:
         return xmp, tail  # (as it came: the picture's padding and what it holds, then the video)
-    video = tail[lead:] if tail is not None else None
+    video = tail[skip:] if tail is not None else None
     if video is not None and xmp and fmt in FORMATS and (padded := _padded(xmp, FORMATS[fmt])) is not None:
         return padded, video if fmt == "JPEG" else struct.pack(">I", len(video) + 8) + b"mpvd" + video
     if not xmp or not _ON.search(xmp):

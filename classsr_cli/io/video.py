@@ -424,6 +424,7 @@ def _not_a_video(path: Path) -> str:
     from classsr_cli.io.image import OWN_NAMES, own_format, readable_formats
 
     readable_formats()  # HEIC's plugin, to name it
+    xmp = None
     try:
         with path.open("rb") as f:
             own = own_format(f.read(12))
@@ -433,8 +434,17 @@ def _not_a_video(path: Path) -> str:
         else:
             with Image.open(path) as im:
                 what = f"{'an' if im.format[0] in 'AEIO' else 'a'} {im.format} image" if im.format else "an image"
+                xmp = im.info.get("xmp")
     except (UnidentifiedImageError, OSError, ValueError):
         return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
+    from classsr_cli.io import motion
+
+    clip = motion.read(path, xmp if isinstance(xmp, bytes) else None)
+    if clip is not None:  # a Motion Photo: its video is the file's last bytes, from a lead that read keeps
+        size = len(clip) - motion.lead(xmp)  # type: ignore[arg-type]
+        return (f"{path}: is {what} with a Motion Photo's video, not a video: `classsr upscale` upscales the picture "
+                f"and keeps its video as it came; to upscale the video, take it out first (its last {size} bytes: "
+                f"`tail -c {size} {path.name} > {path.stem}.mp4`) and give that to `classsr video`")
     from classsr_cli.io.sequence import sequence_of
 
     seq = sequence_of(path)
