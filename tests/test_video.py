@@ -29,6 +29,7 @@ from classsr_cli.io.video import (
     EncodeOptions,
     VideoInfo,
     VideoReader,
+    VideoWriter,
     _cluster_head,
     _ebml_size,
     container_of,
@@ -1836,7 +1837,6 @@ def test_encoder_limits_are_explained(
 ) -> None:
     from fractions import Fraction
 
-    from classsr_cli.io.video import VideoWriter
 
     # libx264 has no RGB: ffmpeg would turn rgb24 into yuv444p without a word.
     r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "o.mp4"), "--model", str(tiny_model_path),
@@ -3727,7 +3727,7 @@ def test_a_part_of_a_video_that_starts_after_its_audio(tiny_model: torch.nn.Modu
 @pytest.mark.slow
 def test_frames_larger_than_the_pipe_carries_are_refused_before_any_work(tiny_model_path: Path, tmp_path: Path) -> None:
     # ffmpeg's Matroska reader drops a block above 256 MiB with an error and exits 0: the output had no video.
-    from classsr_cli.io.video import PIPE_FRAME_BYTES, VideoWriter
+    from classsr_cli.io.video import PIPE_FRAME_BYTES
 
     assert PIPE_FRAME_BYTES == 2**28 - 4
     with pytest.raises(ConfigError, match=r"15360x8640 frames \(132\.7 MP\) are more than ffmpeg takes a frame from "
@@ -3741,3 +3741,28 @@ def test_frames_larger_than_the_pipe_carries_are_refused_before_any_work(tiny_mo
     result = runner.invoke(app, ["video", str(src), str(out), "--model", str(tiny_model_path), "--width", "15360"])
     assert result.exit_code == 2 and "15360x8640 frames (132.7 MP) are more than ffmpeg takes" in result.output
     assert not out.exists() and no_partials(tmp_path)
+
+
+@pytest.mark.slow
+def test_frames_no_later_than_the_one_before_are_let_go(tmp_path: Path) -> None:
+    # androidx/media's sample_with_fake_auxiliary_tracks.mp4: five frames all at 0; the output's timestamps were out
+    # of order (ffmpeg: "non monotonically increasing dts").
+    frame = np.full((16, 16, 3), 128, np.uint8)
+    written = VideoWriter(tmp_path / "held.mp4", 16, 16, time_base=Fraction(1, 10))
+    for pts in (0, 0, 1, 1, 3, 2, 4):
+        written.write(frame, pts)
+    written.close()
+    streamed = VideoWriter(tmp_path / "rows.mp4", 16, 16, time_base=Fraction(1, 10))
+    for pts in (0, 0, 1, 1, 3, 2, 4):
+        streamed.begin_frame(pts, 1)
+        for top in (0, 8):
+            streamed.write_rows(frame[top : top + 8])
+    streamed.close()
+    for writer, path in ((written, "held.mp4"), (streamed, "rows.mp4")):
+        assert writer.repeated == 3 and writer.frames_written == 4
+        assert frame_times(tmp_path / path) == pytest.approx([0.0, 0.1, 0.3, 0.4], abs=1e-3)
+        assert writer.finished_notes == ["3 frame(s) left out: their time was no later than the frame's before them (a "
+                                         "damaged file's timestamps; a player shows one)"]
+        decoded = subprocess.run([FF, "-v", "error", "-i", str(tmp_path / path), "-f", "null", "-"], capture_output=True,
+                                 text=True, check=True)  # fmt: skip
+        assert decoded.stderr == ""

@@ -3345,6 +3345,10 @@ class VideoWriter:
         self._subtitles: list[Path] = []  # a part's subtitles, cut beside the output (_cut_subtitles)
         self._end: int | None = None  # where the last frame sent ends (its pts and duration), None: not said
         self.frames_written = 0
+        #: Frames let go for a time no later than the frame's before them (a damaged file's; a player shows one).
+        self.repeated = 0
+        self._last: int | None = None  # the last streamed frame's pts (begin_frame)
+        self._dropping = 0  # bytes of a let-go streamed frame's rows still to come
 
     def _start(self, first_pts: int) -> None:
         opts = self.options
@@ -3444,21 +3448,28 @@ class VideoWriter:
             self._start(pts)
         data = self._bytes(rgb)
         if self._held is not None:
-            prev_data, prev_pts, prev_dur = self._held
-            gap = pts - prev_pts
-            self._emit(prev_data, prev_pts, gap if gap > 0 else prev_dur)
+            prev_data, prev_pts, _ = self._held
+            if pts <= prev_pts:  # a damaged file's: the encoder would write timestamps out of order
+                self.repeated += 1
+                return
+            self._emit(prev_data, prev_pts, pts - prev_pts)
         self._held = (data, pts, duration)
 
     def begin_frame(self, pts: int, duration: int | None) -> None:
         """Start a ``(height, width, channels)`` frame at ``pts`` lasting ``duration`` ticks (the caller knows
         it: the gap to the next frame); its rows follow with :meth:`write_rows`, top to bottom, so a frame
         never needs to be whole in memory. Not to be mixed with :meth:`write`."""
-        if self._held is not None or self._open is not None:
+        if self._held is not None or self._open is not None or self._dropping:
             raise ValueError("the previous frame is not finished")
         if self._proc is None:
             self._start(pts)
         assert self._first is not None
         size = self.width * self.height * self.channels * self._dtype.itemsize
+        if self._last is not None and pts <= self._last:  # as write: its rows are let go
+            self.repeated += 1
+            self._dropping = size
+            return
+        self._last = pts
         ts = max(0, round((pts - self._first) * self._tick))
         head, dur_el = _cluster_head(ts, round(duration * self._tick) if duration else None, size)
         self._send(head)
@@ -3467,6 +3478,9 @@ class VideoWriter:
 
     def write_rows(self, rows: np.ndarray) -> None:
         """The next ``(n, width, channels)`` rows (the writer's dtype) of the frame begun with :meth:`begin_frame`."""
+        if self._dropping:
+            self._dropping -= rows.nbytes
+            return
         if self._open is None:
             raise ValueError("begin_frame first")
         due, tail = self._open
@@ -3520,6 +3534,9 @@ class VideoWriter:
             hold_last_frame(self.path, self.muxer, (self._end - self._first) * self.time_base)
         if self.container in (None, self.muxer):
             self.finished_notes = finish(self.source, Path(self.path), self.muxer)
+        if self.repeated:
+            self.finished_notes.append(f"{self.repeated} frame(s) left out: their time was no later than the frame's "
+                                       "before them (a damaged file's timestamps; a player shows one)")
 
     def _forget_subtitles(self) -> None:
         for p in self._subtitles:
