@@ -4,7 +4,8 @@ output that decodes or in one of classsr's one-line errors.
 Each file is upscaled x2 (``--duration``, default 0.2 s, from its start) into its own container where classsr writes
 it, else ``.mkv``, and into each of ``--containers``. A run that exits 0 must leave an output whose first video stream
 ffmpeg decodes without an error; one that fails must say so in one line (``error: ...``, not an "internal error"
-nor a traceback), exit 1 or 2 and leave no output. A JSON line on stdout for each problem (the file, the output's
+nor a traceback), exit 1 or 2 and leave no output; or exit 3 (frames after a decode error lost) with one such line and
+an output that decodes (``partial``). A JSON line on stdout for each problem (the file, the output's
 container, what was wrong and the last lines of stderr); on stderr, one line a run and the totals. Meant for
 collections of odd media files (androidx/media's test assets: ``python scripts/video_sweep.py
 media/libraries/test_data/src/test/assets/media``), which are not shipped.
@@ -41,7 +42,7 @@ def main() -> int:
     files = sorted(p for p in args.folder.rglob("*") if p.is_file())
     if args.only:
         files = [p for p in files if p.suffix.lower().lstrip(".") in args.only]
-    counts = {"written": 0, "refused": 0, "problems": 0}
+    counts = {"written": 0, "partial": 0, "refused": 0, "problems": 0}
     with tempfile.TemporaryDirectory() as tmp:
         for src in files:
             own = src.suffix.lower().lstrip(".")
@@ -83,6 +84,10 @@ def _run(src: Path, out: Path, args: argparse.Namespace, ffmpeg: str) -> tuple[s
         return "written", _size(ffmpeg, out), [], took
     if any("internal error" in ln for ln in errors):
         return "problems", errors[0][:300], tail, took
+    if run.returncode == 3 and len(errors) == 1 and out.exists():  # frames after a decode error lost, said
+        bad = _decode_errors(ffmpeg, out)
+        return ("problems", f"a partial output that does not decode: {bad}", tail, took) if bad else \
+            ("partial", errors[0][:300], [], took)
     if run.returncode not in (1, 2) or len(errors) != 1:
         return "problems", f"exit {run.returncode} with {len(errors)} error lines", tail, took
     if out.exists():

@@ -207,3 +207,6 @@ def test_classsr_video_given_a_motion_photo_says_how_to_take_its_video_out(tmp_p
     Image.fromarray(PICTURE).save(plain)
     with pytest.raises(InputError, match=r"plain\.jpg: is a JPEG image, not a video; use `classsr upscale`$"):
         probe(plain)
+    Image.fromarray(PICTURE).save(plain.with_suffix(".webp"))
+    with pytest.raises(InputError, match=r"plain\.webp: is a WebP image, not a video"):  # not "a WEBP image"
+        probe(plain.with_suffix(".webp"))

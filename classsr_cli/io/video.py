@@ -433,7 +433,8 @@ def _not_a_video(path: Path) -> str:
             what = f"{'an' if name[0] in 'AEIO' else 'a'} {name} image"
         else:
             with Image.open(path) as im:
-                what = f"{'an' if im.format[0] in 'AEIO' else 'a'} {im.format} image" if im.format else "an image"
+                kind = {"WEBP": "WebP"}.get(im.format or "", im.format)  # (Pillow's own spelling elsewhere: JPEG, PNG)
+                what = f"{'an' if kind[0] in 'AEIO' else 'a'} {kind} image" if kind else "an image"
                 xmp = im.info.get("xmp")
     except (UnidentifiedImageError, OSError, ValueError):
         return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
