@@ -3766,3 +3766,22 @@ def test_frames_no_later_than_the_one_before_are_let_go(tmp_path: Path) -> None:
         decoded = subprocess.run([FF, "-v", "error", "-i", str(tmp_path / path), "-f", "null", "-"], capture_output=True,
                                  text=True, check=True)  # fmt: skip
         assert decoded.stderr == ""
+
+
+def test_a_long_track_name_into_mov_is_cut_to_what_its_handler_name_holds(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    # androidx/media's sample_last_cluster.mkv names its video track with 300 "e"s: a MOV's handler name is a Pascal
+    # string, whose length byte ffmpeg wrote modulo 256 and reads back as a character from 128 on ("\xffeee...").
+    src = tmp_path / "long.mkv"
+    video, audio = "é" * 150, "Lav mic " * 40  # 300 and 320 bytes
+    ff("-f", "lavfi", "-i", f"{TESTSRC}:duration=0.3", "-f", "lavfi", "-i", "sine=duration=0.3", "-c:v", "libx264",
+       "-pix_fmt", "yuv420p", "-c:a", "aac", "-metadata:s:v:0", f"title={video}", "-metadata:s:a:0", f"title={audio}",
+       src)  # fmt: skip
+    # ffmpeg's listing, which classsr reads, gives 255 bytes of a name (one é cut in two there): whole characters
+    assert [s.title for s in probe(src).streams] == ["é" * 127, audio[:255]]
+    for name in ("out.mov", "out.mp4", "out.mkv"):
+        upscale_video(tiny_model, src, tmp_path / name, options=EncodeOptions(preset="ultrafast"))
+        got = [s.title if name == "out.mkv" else s.handler for s in probe(tmp_path / name).streams]
+        # MOV's: 127 bytes, what ffmpeg reads back, whole characters (the é's two bytes); the others' as listed
+        assert got == (["é" * 63, audio[:127]] if name == "out.mov" else ["é" * 127, audio[:255]]), name

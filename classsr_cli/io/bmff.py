@@ -1,6 +1,7 @@
 """ISO base media file format (ISO/IEC 14496-12) boxes, as MP4, MOV, HEIF and AVIF files are made of: walked
-(:func:`boxes`; a file's top level by its headers alone, :func:`top_level`) and made (:func:`box`, :func:`full_box`). Used by :mod:`classsr_cli.io.spherical` (a 360° video's
-projection boxes) and :mod:`classsr_cli.io.heifbox` (a HEIF's items and properties)."""
+(:func:`boxes`; a file's top level by its headers alone, :func:`top_level`) and made (:func:`box`, :func:`full_box`).
+Used by :mod:`classsr_cli.io.spherical` (a 360° video's projection boxes), :mod:`classsr_cli.io.heifbox` (a HEIF's
+items and properties) and :mod:`classsr_cli.io.video` (a fragmented MP4's segments, an encrypted track)."""
 
 from __future__ import annotations
 

@@ -374,6 +374,14 @@ def _run_probe(path: Path, demux: tuple[str, ...] = ()) -> str:
     return proc.stderr.decode("utf-8", "replace")
 
 
+def _whole_value(value: str) -> str:
+    """A metadata value as ffmpeg lists it, which it cuts to 255 bytes: the character cut in two (decoded as U+FFFD)
+    left out."""
+    return value[:-1] if value.endswith("\ufffd") and len(value.encode()) >= _LISTED_BYTES else value
+
+
+#: The most bytes of a metadata value ffmpeg's listing gives.
+_LISTED_BYTES = 255
 #: One of a stream's metadata in ffmpeg's listing (``      title           : Camera A``).
 _STREAM_TAG = re.compile(r"^      (\S.*?)\s*: (.*)$")
 
@@ -590,7 +598,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
             if _STREAM.match(follow) or not follow.startswith("    "):
                 break
             block.append(follow)
-        said = {m.group(1).lower(): m.group(2) for b in block if (m := _STREAM_TAG.match(b))}
+        said = {m.group(1).lower(): _whole_value(m.group(2)) for b in block if (m := _STREAM_TAG.match(b))}
         streams.append(StreamInfo(idx, kind, codec, lang if lang and lang != "und" else None,
                                   dispositions=frozenset(shown & _DISPOSITIONS),
                                   tag=tag.group(1).strip() if tag else None, title=said.get("title") or None,
@@ -2009,8 +2017,17 @@ def _names(stream: StreamInfo | None, muxer: str) -> list[tuple[str, str]]:
         return []
     names = [("title", stream.title)] if stream.title else []
     if muxer in ("mp4", "mov") and (stream.handler or stream.title):
-        names.append(("handler_name", stream.handler or stream.title or ""))
+        handler = stream.handler or stream.title or ""
+        if muxer == "mov":  # a Pascal string, whose length byte ffmpeg writes modulo 256 and reads back as a
+            # character from 128 on ("\x80eee..."): whole characters, cut to what reads back
+            handler = handler.encode()[:_PASCAL].decode(errors="ignore")
+        names.append(("handler_name", handler))
     return names
+
+
+#: The longest QuickTime (``.mov``) handler name, in bytes, that ffmpeg reads back as it was written (its Pascal
+#: string holds 255, but a length of 128 or more is read as a character of the name).
+_PASCAL = 127
 
 
 def written_language(language: str | None, muxer: str) -> str | None:
@@ -3119,7 +3136,8 @@ def plan_streams(info: VideoInfo, muxer: str, opts: EncodeOptions) -> tuple[list
         for k, s in enumerate(streams if kept else []):
             lang = written_language(s.language, muxer)
             changed = [("language", lang)] if lang != s.language else []
-            changed += [(key, value) for key, value in _names(s, muxer) if key == "handler_name" and not s.handler]
+            changed += [(key, value) for key, value in _names(s, muxer)
+                        if key == "handler_name" and value != s.handler]  # from a title, or cut (MOV)  # fmt: skip
             meta_args += [a for key, value in changed for a in (f"-metadata:s:{kind}:{k}", f"{key}={value}")]
     return (audio_args + sub_args + data_args + attach_args + cover_args + tc_args + meta_args,
             notes + _left_out(info, muxer))
