@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -65,10 +66,17 @@ def _run(src: Path, out: Path, args: argparse.Namespace, ffmpeg: str) -> tuple[s
            "--duration", args.duration, "--overwrite"]  # fmt: skip
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     t0 = time.perf_counter()
+    # A session of its own: a run stopped at the timeout takes its ffmpeg along (one that spins on a file ignores the
+    # SIGTERM timeout sends, and would outlive it)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
+                            text=True, errors="replace", start_new_session=True)  # fmt: skip
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env, stdin=subprocess.DEVNULL)
+        stdout, stderr = proc.communicate(timeout=args.timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return "problems", f"no end within {args.timeout:.0f} s", [], time.perf_counter() - t0
+    run = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     took = time.perf_counter() - t0
     lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
     tail = lines[-6:]
@@ -97,13 +105,13 @@ def _run(src: Path, out: Path, args: argparse.Namespace, ffmpeg: str) -> tuple[s
 
 def _decode_errors(ffmpeg: str, out: Path) -> str:
     run = subprocess.run([ffmpeg, "-v", "error", "-i", str(out), "-map", "0:v:0", "-f", "null", "-"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+                         capture_output=True, text=True, errors="replace", timeout=300)  # fmt: skip
     text = run.stderr.strip()
     return (text.splitlines()[0][:200] if text else "") or ("" if run.returncode == 0 else f"ffmpeg exit {run.returncode}")
 
 
 def _size(ffmpeg: str, out: Path) -> str:
-    text = subprocess.run([ffmpeg, "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+    text = subprocess.run([ffmpeg, "-hide_banner", "-i", str(out)], capture_output=True, text=True, errors="replace").stderr
     m = re.search(r"Video: .*?, (\d+)x(\d+)", text)
     return f"{m.group(1)}x{m.group(2)}" if m else "?"
 
