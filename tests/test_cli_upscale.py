@@ -1116,6 +1116,13 @@ def test_a_picture_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: P
     ):
         r = runner.invoke(app, ["upscale", *args, "--model", str(tiny_model_path)], input=data)
         assert r.exit_code == 2 and said in r.stderr and not r.stdout_bytes, (args, r.stderr)
+    from test_image_io import lossless_jpeg
+
+    deep = lossless_jpeg(np.random.default_rng(1).integers(0, 4096, (40, 48)), 12)  # Pillow does not open it: read
+    r = runner.invoke(app, ["upscale", "-", "-o", str(tmp_path / "deep.png"), "--model", str(tiny_model_path)],
+                      input=deep)  # fmt: skip
+    with Image.open(tmp_path / "deep.png") as im:
+        assert r.exit_code == 0 and im.mode == "I;16" and im.size == (192, 160), r.stderr
     for given, said in ((b"not a picture\n", "-: not an image classsr reads"), (b"", "-: empty input")):
         r = runner.invoke(app, ["upscale", "-", "-o", "-", "--model", str(tiny_model_path)], input=given)
         assert r.exit_code == 1 and said in r.stderr and not r.stdout_bytes

@@ -346,8 +346,8 @@ def _stage_stdin(folder: Any) -> Any:
         try:
             with Image.open(io.BytesIO(data), formats=open_formats(None, data)) as im:
                 suffix = _STAGED.get(im.format or "")
-        except Exception:
-            suffix = None
+        except Exception:  # (a JPEG of 12 bits a sample or a lossless one, which Pillow does not open, is read)
+            suffix = ".jpg" if data[:3] == b"\xff\xd8\xff" else None
     if suffix is None:
         raise InputError(f"-: not an image classsr reads ({READ_NAMES}; a TGA 1.0 file, which has no signature, only "
                          "as a file named .tga)")

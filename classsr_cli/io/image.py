@@ -614,10 +614,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                                  "later with its codec") from None
             if path.suffix.lower() in HEIF_SUFFIXES and "HEIF" not in Image.OPEN:
                 raise InputError(f"{path}: reading HEIC needs pillow-heif (pip install pillow-heif)") from None
-            if (bits := _jpeg_precision(path)) not in (None, 8):
-                raise InputError(f"{path}: a JPEG of {bits} bits a sample (medical and scientific pictures'), which "
-                                 "Pillow does not decode: convert it to a 16-bit PNG or TIFF first (`ffmpeg -i "
-                                 f"{path.name} -pix_fmt rgb48be {path.stem}.png`)") from None
+            if (frame := _jpeg_frame(path)) is not None and frame.beyond_pillow:
+                return _read_beyond_pillow(path, frame, max_pixels)
             if (said := _signature(path)) is not None:  # its first bytes name a format Pillow reads: it is damaged
                 raise InputError(f"{path}: truncated or corrupt image (a {said} by its first bytes, which Pillow "
                                  "cannot open)") from None
@@ -778,21 +776,115 @@ def _signature(path: Path) -> str | None:
     return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
 
 
-def _jpeg_precision(path: Path) -> int | None:
-    """The bits a sample of the JPEG ``path`` has (its frame header's precision: 8, or 12 and 16, which Pillow does
-    not decode), from its markers up to the frame header; ``None`` where it is no JPEG or has none in its first
-    MiB."""
+class _JpegFrame(NamedTuple):
+    """A JPEG's frame header (its first ``SOFn``): its marker's last byte (0xC0 baseline ... 0xC3 lossless), the bits a
+    sample has, its components, where in the file its precision byte is, and whether a scan (``SOS``) follows it."""
+
+    marker: int
+    bits: int
+    components: int
+    at: int
+    scan: bool
+
+    @property
+    def lossless(self) -> bool:
+        return self.marker in (0xC3, 0xC7, 0xCB, 0xCF)
+
+    @property
+    def beyond_pillow(self) -> bool:
+        """Whether Pillow (libjpeg's 8-bit API) cannot decode it: more or fewer bits than 8, or lossless coding."""
+        return self.bits != 8 or self.lossless
+
+
+def _jpeg_frame(path: Path) -> _JpegFrame | None:
+    """The JPEG ``path``'s frame header, from its markers (each segment's length, the rest skipped) up to its first
+    scan; ``None`` where it is no JPEG or has no frame header in its first 16 MiB."""
+    frame: _JpegFrame | None = None
     with path.open("rb") as f:
-        head = f.read(1 << 20)
-    if head[:2] != b"\xff\xd8":
-        return None
-    at = 2
-    while at + 5 <= len(head) and head[at] == 0xFF:
-        marker = head[at + 1]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header (SOFn)
-            return head[at + 4]
-        at += 2 + struct.unpack(">H", head[at + 2 : at + 4])[0]
-    return None
+        if f.read(2) != b"\xff\xd8":
+            return None
+        while f.tell() < 1 << 24 and len(head := f.read(4)) == 4 and head[0] == 0xFF:
+            marker, size = head[1], struct.unpack(">H", head[2:4])[0]
+            if marker == 0xDA or size < 2:  # its first scan; or a damaged length: read no further
+                return frame._replace(scan=marker == 0xDA) if frame is not None else None
+            if frame is None and 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header (SOFn)
+                at = f.tell()
+                data = f.read(6)
+                if len(data) < 6:
+                    return None
+                frame = _JpegFrame(marker, data[0], data[5], at, scan=False)
+                f.seek(at)
+            f.seek(size - 2, os.SEEK_CUR)
+    return frame
+
+
+def _read_beyond_pillow(path: Path, frame: _JpegFrame, max_pixels: int | None) -> Picture:
+    """A JPEG of more bits a sample than 8 (12: medical and scientific pictures'; a lossless one of up to 16), which
+    Pillow does not open: its markers (EXIF, ICC profile, XMP, comments) read by Pillow from a copy whose frame header
+    says 8 bits, its pixels decoded by the bundled ffmpeg (:func:`_decode`, :func:`_read_jpeg_ffmpeg`)."""
+    data = bytearray(path.read_bytes())
+    data[frame.at] = 8
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+            _check_pixels(path, im.size, max_pixels)
+            return _decode(path, im)
+    except UnidentifiedImageError:  # (a frame of components Pillow has no mode for)
+        raise InputError(f"{path}: {_kind(frame)} of {frame.components} components, which classsr does not "
+                         "read") from None
+    except _Unsupported as e:  # (raised here, in :func:`_read_image`'s handler of Pillow's refusal: said here)
+        raise InputError(f"{path}: {e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+
+
+def _kind(frame: _JpegFrame) -> str:
+    """What the JPEG of ``frame`` is, said: "a lossless JPEG of 16 bits a sample"."""
+    return f"{'a lossless JPEG' if frame.lossless else 'a JPEG'} of {frame.bits} bits a sample"
+
+
+#: ffmpeg's input options for a JPEG's pixels as stored: read as one JPEG whatever its name, not turned by its EXIF
+#: orientation (which :func:`_decode` applies, as to every JPEG).
+_AS_STORED = ("-f", "jpeg_pipe", "-noautorotate")
+
+
+#: The pixel format ffmpeg's JPEG decoder gives, from its log (``yuv420p16le(12 bpc, ...)``, ``gray16le``, ``bgr24``).
+_MJPEG_FORMAT = re.compile(r"Video: mjpeg\b[^,]*, (\w+)")
+
+
+def _read_jpeg_ffmpeg(path: Path, im: Image.Image, frame: _JpegFrame) -> np.ndarray:
+    """The pixels of a JPEG Pillow does not decode (:attr:`_JpegFrame.beyond_pillow`; ``im``: its markers, opened), by
+    the bundled ffmpeg: at 16 bits, each level stretched to 0-65535, where the decoder gives more than 8 (a 12-bit
+    JPEG's 4095 as 65535); at 8 where it gives 8 (a lossless JPEG of 8 bits, ffmpeg's own lossless RGB)."""
+    channels = {"L": 1, "RGB": 3}.get(im.mode)
+    if channels is None:
+        raise _Unsupported(f"{_kind(frame)} in {im.mode}, which neither Pillow nor the bundled ffmpeg decodes")
+    got = _ffmpeg16(path, im.size, channels, _AS_STORED)
+    if got is None:
+        raise _Unsupported(_undecoded(frame))
+    levels, log = got
+    if not frame.scan:  # (ffmpeg gives a black picture)
+        raise ValueError("no scan after its frame header: its picture is missing")
+    if (trouble := _DECODE_TROUBLE.search(log)) is not None:
+        raise ValueError(f"ffmpeg: {trouble.group(1).strip()}")
+    decoded = _MJPEG_FORMAT.search(log)
+    if decoded is not None and not re.search(r"(9|1[0-6])[lb]e$", decoded.group(1)):  # 8 bits: read again at 8
+        got = _ffmpeg16(path, im.size, channels, _AS_STORED, eight=True)  # (exactly as decoded)
+        if got is None:
+            raise _Unsupported(_undecoded(frame))
+        return got[0]
+    return _stretched(levels, max(frame.bits, 9))
+
+
+def _undecoded(frame: _JpegFrame) -> str:
+    """Why a JPEG Pillow does not decode is not read where ffmpeg gave no picture of it."""
+    return (f"{_kind(frame)}, which Pillow does not decode and the bundled ffmpeg gave no picture of (damaged, or coded "
+            "in a way it lacks: arithmetic, hierarchical)")
+
+
+#: An error ffmpeg's JPEG decoder reports of the picture data (a truncated or damaged file, whose frame it still
+#: gives), not of its metadata (its EXIF or ICC profile, which Pillow reads and says of).
+_DECODE_TROUBLE = re.compile(r"\[mjpeg @ [^\]]*\] ((?!.*(?:EXIF|ICC)).*(?:error|overread|invalid|[Mm]ismatch|"
+                             r"[Oo]ut of range|[Nn]ot enough|[Cc]orrupt|EOI missing).*)")
 
 
 def _heif_sequence(path: Path) -> bool:
@@ -874,6 +966,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
                          "so the output shows as SDR (an Ultra HDR JPEG's gain map is carried, an iPhone's whose "
                          "headroom its EXIF or XMP gives, and an ISO 21496-1 one that decodes)")
     deep = _avif_bits(path) if fmt == "AVIF" else 8
+    frame = _jpeg_frame(path) if fmt in ("JPEG", "MPO") else None  # one Pillow does not decode: ffmpeg decodes it
     coded: Nclx | None = None  # a deep AVIF's colour description, as ffmpeg reads it
     try:
         exif = im.getexif()
@@ -897,6 +990,11 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         colour, alpha = pnm.read_deep(path, ppm16), None
     elif fmt == "JPEG2000" and (bits := _jp2_bits(path)) > 8 and (got16 := _read_jp2_16(path, im, bits)) is not None:
         colour, alpha = got16
+    elif frame is not None and frame.beyond_pillow:
+        colour, alpha = _read_jpeg_ffmpeg(path, im, frame), None
+        mode = f"{mode};{frame.bits}" if colour.dtype == np.uint16 else mode
+        notes.append(f"{_kind(frame)}: decoded by the bundled ffmpeg (Pillow decodes lossy 8-bit JPEGs alone), read "
+                     f"at {colour.itemsize * 8} bits")
     elif deep > 8 and (got := _read_avif16(path, im)) is not None:
         colour, coded, alpha = got
         coded = None if coded is None or coded.srgb or icc else coded
@@ -1888,13 +1986,16 @@ def _read_heif16(path: Path, index: int | None = None) -> tuple[np.ndarray, np.n
 
 #: ffmpeg's raw 16-bit pixel format of each channel count (gray, gray + alpha, RGB, RGBA).
 _RAW16 = {1: "gray16le", 2: "ya16le", 3: "rgb48le", 4: "rgba64le"}
+#: And its 8-bit one.
+_RAW8 = {1: "gray", 2: "ya8", 3: "rgb24", 4: "rgba"}
 
 
 def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[str, ...] = (),
-              stream: int = 0) -> tuple[np.ndarray, str] | None:  # fmt: skip
+              stream: int = 0, *, eight: bool = False) -> tuple[np.ndarray, str] | None:  # fmt: skip
     """A still's first picture (of its video ``stream``: an AVIF's alpha is its second) decoded by the bundled ffmpeg
-    at 16 bits (each level stretched to 0-65535), ``(H, W, channels)``, and ffmpeg's log; ``None`` where ffmpeg fails
-    or gives another ``size`` (``(width, height)``) or no ffmpeg is there. ``before``: options for the input."""
+    at 16 bits (each level stretched to 0-65535; at 8 where ``eight``), ``(H, W, channels)``, and ffmpeg's log;
+    ``None`` where ffmpeg fails or gives another ``size`` (``(width, height)``) or no ffmpeg is there. ``before``:
+    options for the input."""
     from classsr_cli.errors import VideoError
     from classsr_cli.io.video import ffmpeg_exe
 
@@ -1904,12 +2005,13 @@ def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[st
         return None
     got = subprocess.run(
         [exe, "-hide_banner", "-nostdin", *before, "-i", str(path), "-map", f"0:v:{stream}", "-frames:v", "1", "-f", "rawvideo",
-         "-pix_fmt", _RAW16[channels], "-"], capture_output=True, check=False,
+         "-pix_fmt", _RAW8[channels] if eight else _RAW16[channels], "-"], capture_output=True, check=False,
     )  # fmt: skip
     width, height = size
-    if got.returncode or len(got.stdout) != width * height * channels * 2:
+    if got.returncode or len(got.stdout) != width * height * channels * (1 if eight else 2):
         return None
-    return np.frombuffer(got.stdout, "<u2").reshape(height, width, channels).copy(), got.stderr.decode(errors="replace")
+    levels = np.frombuffer(got.stdout, "u1" if eight else "<u2").reshape(height, width, channels)
+    return levels.copy(), got.stderr.decode(errors="replace")
 
 
 def _jp2_bits(path: Path) -> int:
@@ -1933,13 +2035,19 @@ def _read_jp2_16(path: Path, im: Image.Image, bits: int) -> tuple[np.ndarray, np
     got = None if channels is None else _ffmpeg16(path, im.size, channels)
     if got is None:
         return None
-    levels = got[0]
+    levels = _stretched(got[0], bits)
+    colour = levels[..., : 3 if channels in (3, 4) else 1]
+    return np.ascontiguousarray(colour), (levels[..., -1].copy() if channels in (2, 4) else None)
+
+
+def _stretched(levels: np.ndarray, bits: int) -> np.ndarray:
+    """16-bit ``levels`` of a picture of ``bits`` as ffmpeg gives them, each stretched to 0-65535 where they came
+    shifted up (its JPEG 2000 decoder's 4095 of 12 bits as 65520) rather than stretched (its colour conversions')."""
     shift = 16 - bits
     if 0 < shift < 8 and not np.any(levels & ((1 << shift) - 1)):  # shifted, not stretched
         top = (1 << bits) - 1
-        levels = (((levels >> shift).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
-    colour = levels[..., : 3 if channels in (3, 4) else 1]
-    return np.ascontiguousarray(colour), (levels[..., -1].copy() if channels in (2, 4) else None)
+        return (((levels >> shift).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
+    return levels
 
 
 def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None, np.ndarray | None] | None:
@@ -2644,7 +2752,7 @@ def _depth_notes(fmt: str, dtype: np.dtype[Any] | type, meta: Meta, deep: bool =
     if deep:
         return [_AVIF_10] if meta.depth not in (10, 12) else []
     if fmt not in _HIGH_BIT_FORMATS:
-        return [f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8"]
+        return [f"{fmt} holds 8 bits per channel: 16-bit output rounded to 8 (a .png or .tif output keeps 16)"]
     return [_HEIF_10] if fmt == "HEIF" and meta.depth not in (10, 12) else []
 
 
