@@ -2042,6 +2042,98 @@ def test_a_jpeg_beyond_pillow_that_does_not_decode_is_refused_in_one_line(tmp_pa
         read_image(tmp_path / "two.jpg")
 
 
+def packed_tiff(levels: np.ndarray, bits: int, *, photometric: int = 1, predictor: int = 1) -> bytes:
+    """An uncompressed gray TIFF of ``levels`` (H, W) packed at ``bits`` a sample (most significant bit first, each
+    row starting on a byte), as scanners and scientific cameras write 10, 12 and 14-bit ones."""
+    h, w = levels.shape
+    rows = []
+    for row in levels.tolist():
+        stream = "".join(format(v, f"0{bits}b") for v in row)
+        stream += "0" * (-len(stream) % 8)
+        rows.append(bytes(int(stream[k : k + 8], 2) for k in range(0, len(stream), 8)))
+    data = b"".join(rows)
+    tags = [(256, 3, w), (257, 3, h), (258, 3, bits), (259, 3, 1), (262, 3, photometric), (273, 4, 0), (277, 3, 1),
+            (278, 3, h), (279, 4, len(data)), (317, 3, predictor)]
+    at = 8 + 2 + 12 * len(tags) + 4
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else
+                                            struct.pack("<I", at if tag == 273 else value))
+        for tag, kind, value in tags) + bytes(4)  # fmt: skip
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + data
+
+
+def test_a_16_bit_lzw_tiff_and_a_12_bit_one_read_at_their_levels(tmp_path: Path) -> None:
+    """A 16-bit TIFF compressed with LZW (Photoshop's and scanners' choice), with or without a predictor, was
+    "truncated or corrupt" (tifffile decodes LZW only with the imagecodecs package): now the bundled ffmpeg decodes it,
+    every level as stored. A 12-bit gray one came through Pillow with its levels (0-4095) taken as 16-bit ones, a
+    picture 16 times too dark: now stretched to 0-65535. A layout neither decodes is said as what it is (it was
+    "truncated or corrupt")."""
+    from PIL import TiffImagePlugin
+
+    from classsr_cli.io.video import ffmpeg_exe
+
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 65536, (10, 12, 3), dtype=np.uint16)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", "12x10", "-i", "-",
+                    "-compression_algo", "lzw", "-y", str(tmp_path / "lzw.tif")], input=rgb.tobytes(), check=True)  # fmt: skip
+    pic = read_image(tmp_path / "lzw.tif")
+    assert pic.pixels.dtype == np.uint16 and np.array_equal(pic.pixels, rgb)
+    gray = (np.cumsum(rng.integers(0, 900, (10, 12)), axis=1) % 65536).astype(np.uint16)
+    TiffImagePlugin.WRITE_LIBTIFF = True  # (libtiff writes the predictor)
+    try:
+        Image.fromarray(gray).save(tmp_path / "predicted.tif", compression="tiff_lzw", tiffinfo={317: 2})
+    finally:
+        TiffImagePlugin.WRITE_LIBTIFF = False
+    assert np.array_equal(read_image(tmp_path / "predicted.tif").pixels[..., 0], gray)
+    twelve = rng.integers(0, 4096, (6, 5))
+    (tmp_path / "twelve.tif").write_bytes(packed_tiff(twelve, 12))
+    pic = read_image(tmp_path / "twelve.tif")
+    assert pic.pixels.dtype == np.uint16 and np.array_equal(pic.pixels[..., 0], (twelve * 65535 + 2047) // 4095)
+    for name, data, said in (
+        ("ten.tif", packed_tiff(twelve // 4, 10), "a TIFF of 10-bit samples, uncompressed, which neither tifffile "
+                                                  "(without imagecodecs) nor the bundled ffmpeg decodes"),
+        ("pred.tif", packed_tiff(twelve, 12, predictor=2), "a TIFF of 12-bit samples, uncompressed, with a predictor, "
+                                                           "which classsr does not decode"),
+        ("white.tif", packed_tiff(twelve, 12, photometric=0), "a TIFF of 12-bit samples, uncompressed, white as 0, "
+                                                              "which classsr does not decode"),
+    ):  # (ffmpeg's decoder gives no 10-bit picture, and a wrong one with a 12-bit predictor or white as 0)
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputError, match=re.escape(f"{name}: {said}: save it with 8 or 16-bit samples")):
+            read_image(tmp_path / name)
+
+
+def tga_rle(rgb: np.ndarray) -> bytes:
+    """A run-length coded 24-bit TGA of ``rgb`` (H, W, 3), top row first, whose packets run on from one row into the
+    next (as TGA 1.0 allowed: image-rs's test suite's ``bottom_left.tga``): a run of the first pixel repeated where
+    the next ones equal it (up to 128), else raw packets of up to 7 pixels, whatever the rows."""
+    h, w, _ = rgb.shape
+    flat = rgb.reshape(-1, 3)[:, ::-1]  # BGR
+    out, k = bytearray(), 0
+    while k < len(flat):
+        same = 1
+        while k + same < len(flat) and same < 128 and np.array_equal(flat[k + same], flat[k]):
+            same += 1
+        if same > 1:
+            out += bytes([0x80 | (same - 1)]) + flat[k].tobytes()
+            k += same
+        else:
+            n = min(7, len(flat) - k)
+            out += bytes([n - 1]) + flat[k : k + n].tobytes()
+            k += n
+    return struct.pack("<BBBHHBHHHHBB", 0, 0, 10, 0, 0, 0, 0, 0, w, h, 24, 0x20) + bytes(out)
+
+
+def test_a_tga_whose_runs_cross_rows_is_read(tmp_path: Path) -> None:
+    """A run-length coded TGA with a run over more than two rows, which Pillow's decoder refuses ("buffer overrun":
+    it was "truncated or corrupt"), is read through the bundled ffmpeg: the same pixels."""
+    rgb = RGB[:4, :5].copy()
+    rgb[1:3] = RGB[0, 0]  # a run of 13 pixels over three rows (a flat sky's), and raw packets across rows
+    (tmp_path / "runs.tga").write_bytes(tga_rle(rgb))
+    with Image.open(tmp_path / "runs.tga") as im, pytest.raises(OSError, match="buffer overrun"):
+        im.load()
+    assert np.array_equal(read_image(tmp_path / "runs.tga").pixels, rgb)
+
+
 def test_a_damaged_file_of_a_known_signature_is_said_corrupt_not_of_another_kind(tmp_path: Path) -> None:
     """A file that starts as a PNG (or JPEG, WebP, ...) does but that Pillow cannot open (libpng's crasher with a
     broken iCCP chunk) was "not an image classsr reads": it is a damaged PNG, said so; bytes of no such format are

@@ -1003,7 +1003,13 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         if deep > 8:
             notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder; tiles, or an alpha ffmpeg "
                          "does not give)")
-        im.load()
+        try:
+            im.load()
+        except OSError:
+            decoded = _tga_by_ffmpeg(path, im) if fmt == "TGA" else None
+            if decoded is None:
+                raise
+            im = decoded
         key = im.info.get("transparency")
         if png is not None and png.colour_type == 0 and png.bits < 8 and isinstance(key, int):
             top = (1 << png.bits) - 1  # Pillow scales 2 and 4-bit gray to 8 bits but reports the key unscaled
@@ -2040,6 +2046,25 @@ def _read_jp2_16(path: Path, im: Image.Image, bits: int) -> tuple[np.ndarray, np
     return np.ascontiguousarray(colour), (levels[..., -1].copy() if channels in (2, 4) else None)
 
 
+def _tga_by_ffmpeg(path: Path, im: Image.Image) -> Image.Image | None:
+    """A TGA Pillow opened but does not decode, decoded by the bundled ffmpeg as a picture of ``im``'s mode (a
+    colour-mapped one's as RGBA): a run-length packet over more than two rows (a flat sky's: TGA 1.0 let packets run
+    on across rows), which Pillow's decoder refuses ("buffer overrun"); ``None`` where ffmpeg gives no picture
+    either."""
+    mode = "RGBA" if im.mode in ("P", "PA") else im.mode
+    channels = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}.get(mode)
+    got = None if channels is None else _ffmpeg16(path, im.size, channels, ("-f", "image2", "-c:v", "targa"), eight=True)
+    if got is None or _TGA_TROUBLE.search(got[1]):
+        return None
+    decoded = Image.fromarray(got[0][..., 0] if channels == 1 else got[0], mode)
+    decoded.info.update(im.info)  # (its run-length coding, which a TGA output keeps)
+    return decoded
+
+
+#: An error ffmpeg's TGA decoder reports of the data (a file cut short, whose rows it still gives).
+_TGA_TROUBLE = re.compile(r"\[targa @ [^\]]*\] .*(?:[Tt]oo short|[Ii]nvalid|[Ee]rror|[Nn]ot enough)")
+
+
 def _stretched(levels: np.ndarray, bits: int) -> np.ndarray:
     """16-bit ``levels`` of a picture of ``bits`` as ffmpeg gives them, each stretched to 0-65535 where they came
     shifted up (its JPEG 2000 decoder's 4095 of 12 bits as 65520) rather than stretched (its colour conversions')."""
@@ -2199,9 +2224,11 @@ def _read_png16_pypng(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _tiff_is_16bit(im: Image.Image) -> bool:
+    """Whether an opened TIFF has samples of 9 to 16 bits, read at 16 (:func:`_read_tiff16`): Pillow reads 16-bit
+    colour as 8-bit, and 12-bit gray as its levels (0-4095) in 16 bits, a picture 16 times too dark."""
     bits = getattr(im, "tag_v2", {}).get(258, (8,))
     bits = bits if isinstance(bits, tuple) else (bits,)
-    return any(int(b) == 16 for b in bits)
+    return any(9 <= int(b) <= 16 for b in bits)
 
 
 def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -2209,7 +2236,7 @@ def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
     with tifffile.TiffFile(path) as tf:
         page = tf.pages.first
-        arr = page.asarray()
+        arr = _tiff_page(path, page)
         axes = page.axes
         photometric = int(page.photometric)
     if arr.dtype != np.uint16:
@@ -2231,6 +2258,48 @@ def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if c in (1, 3):
         return arr, None
     raise _Unsupported(f"16-bit TIFF with {c} samples per pixel is not supported")
+
+
+def _tiff_page(path: Path, page: Any) -> np.ndarray:
+    """The pixels of the TIFF ``path``'s first ``page`` (tifffile's ``TiffPage``) as tifffile gives them, levels of 9
+    to 15 bits stretched to 0-65535; where tifffile needs the imagecodecs package to decode them (LZW, which
+    Photoshop and scanners write; 12 bits a sample), those of 9 to 16-bit unsigned samples from the bundled ffmpeg's
+    TIFF decoder instead, alike, samples last; an :class:`_Unsupported` naming the layout for others."""
+    bits, samples, photometric = int(page.bitspersample), int(page.samplesperpixel), int(page.photometric)
+    top = (1 << bits) - 1
+    try:
+        arr = page.asarray()
+    except (ValueError, NotImplementedError, ImportError) as e:  # (Zstandard: Python 3.14's module, else imagecodecs)
+        if "imagecodecs" not in str(e) and not isinstance(e, ImportError):
+            raise
+    else:
+        if arr.dtype == np.uint16 and 9 <= bits < 16:  # (tifffile gives a 12-bit sample's levels, 0-4095)
+            arr = ((np.minimum(arr, top).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
+        return arr
+    plain = int(page.sampleformat) == 1 and 9 <= bits <= 16 and samples <= 4 and photometric in (0, 1, 2)
+    wrong = bits < 16 and (int(page.predictor) != 1 or photometric == 0)  # (ffmpeg's decoder gets these wrong)
+    if wrong or not plain:
+        extra = (", with a predictor" if int(page.predictor) != 1 else ", white as 0") if plain else ""
+        raise _Unsupported(f"{_tiff_layout(page)}{extra}, which classsr does not decode: save it with 8 or 16-bit "
+                           "samples")
+    got = _ffmpeg16(path, (int(page.imagewidth), int(page.imagelength)), samples, ("-f", "tiff_pipe"))
+    if got is None:
+        raise _Unsupported(f"{_tiff_layout(page)}, which neither tifffile (without imagecodecs) nor the bundled ffmpeg "
+                           "decodes: save it with 8 or 16-bit samples")
+    levels = got[0]
+    if bits < 16:  # ffmpeg gives a level's bits at the top (its low bits repeated): each stretched exactly
+        levels = (((levels >> (16 - bits)).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
+    return 65535 - levels if photometric == 0 else levels  # (ffmpeg gives MINISWHITE inverted: as stored here)
+
+
+def _tiff_layout(page: Any) -> str:
+    """A TIFF page's samples and compression, said: "a TIFF of 12-bit samples, LZW-compressed"."""
+    kind = {1: "", 2: " signed", 3: " floating-point"}.get(int(page.sampleformat), " other")
+    code = int(page.compression)
+    name = {5: "LZW", 7: "JPEG", 8: "Deflate", 32946: "Deflate", 32773: "PackBits", 50000: "Zstandard", 34925: "LZMA",
+            50001: "WebP", 34887: "LERC"}.get(code, f"compression {code}")
+    return f"a TIFF of {int(page.bitspersample)}-bit{kind} samples, " + ("uncompressed" if code == 1 else
+                                                                         f"{name}-compressed")
 
 
 def _is_tiff(path: Path) -> bool:
