@@ -2134,6 +2134,18 @@ def test_a_tga_whose_runs_cross_rows_is_read(tmp_path: Path) -> None:
     assert np.array_equal(read_image(tmp_path / "runs.tga").pixels, rgb)
 
 
+def test_writing_a_picture_larger_than_its_format_holds_says_so(tmp_path: Path) -> None:
+    """``write_image`` of a picture larger than its format holds (JPEG: 65500 pixels a side, image-rs's 1x65537
+    ``big_g4.tif``) said "cannot write (broken data stream ...)", libjpeg's words: now what the run's check says,
+    before any encoding, and nothing is written."""
+    tall = Picture(pixels=np.zeros((65501, 1, 1), np.uint8))
+    with pytest.raises(ConfigError, match=r"tall\.jpg: 1x65501 is more than JPEG holds \(65500 pixels a side\); "
+                                          r"write tall\.png or tall\.tif instead"):  # fmt: skip
+        write_image(tmp_path / "tall.jpg", tall)
+    assert not list(tmp_path.iterdir())
+    write_image(tmp_path / "tall.png", tall)
+
+
 def test_a_damaged_file_of_a_known_signature_is_said_corrupt_not_of_another_kind(tmp_path: Path) -> None:
     """A file that starts as a PNG (or JPEG, WebP, ...) does but that Pillow cannot open (libpng's crasher with a
     broken iCCP chunk) was "not an image classsr reads": it is a damaged PNG, said so; bytes of no such format are

@@ -2496,10 +2496,12 @@ def write_image(
 
     Returns notes on what the format could not hold (alpha in JPEG: composited on white; 16 bits in
     JPEG/WebP/BMP: rounded to 8). Raises :class:`OutputExistsError` when ``path`` exists and not
-    ``overwrite``, :class:`ConfigError` for an unknown suffix, :class:`OutputError` when writing fails.
+    ``overwrite``, :class:`ConfigError` for an unknown suffix or a picture larger than its format holds
+    (:func:`check_output_size`), :class:`OutputError` when writing fails.
     """
     path = Path(path)
     fmt = output_format(path)
+    check_output_size(path, *picture.pixels.shape[:2])  # (the encoder's own error says less: "broken data stream")
     notes: list[str] = []
     pixels, alpha = picture.pixels, picture.alpha
     if fmt not in _LINEAR_FORMATS and picture.linear is not None:  # as bright as the light was
