@@ -2270,7 +2270,7 @@ def _tiff_page(path: Path, page: Any) -> np.ndarray:
     try:
         arr = page.asarray()
     except (ValueError, NotImplementedError, ImportError) as e:  # (Zstandard: Python 3.14's module, else imagecodecs)
-        if "imagecodecs" not in str(e) and not isinstance(e, ImportError):
+        if "imagecodecs" not in str(e) and "not supported" not in str(e) and not isinstance(e, ImportError):
             raise
     else:
         if arr.dtype == np.uint16 and 9 <= bits < 16:  # (tifffile gives a 12-bit sample's levels, 0-4095)
@@ -2297,7 +2297,7 @@ def _tiff_layout(page: Any) -> str:
     kind = {1: "", 2: " signed", 3: " floating-point"}.get(int(page.sampleformat), " other")
     code = int(page.compression)
     name = {5: "LZW", 7: "JPEG", 8: "Deflate", 32946: "Deflate", 32773: "PackBits", 50000: "Zstandard", 34925: "LZMA",
-            50001: "WebP", 34887: "LERC"}.get(code, f"compression {code}")
+            50001: "WebP", 34887: "LERC", 34676: "SGILog", 34677: "SGILog24"}.get(code, f"compression {code}")
     return f"a TIFF of {int(page.bitspersample)}-bit{kind} samples, " + ("uncompressed" if code == 1 else
                                                                          f"{name}-compressed")
 
