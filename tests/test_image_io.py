@@ -1427,6 +1427,21 @@ def test_dds_is_read_and_written_as_dds(tmp_path: Path) -> None:
     assert output_suffix(".tga") == ".tga" and output_suffix(".PPM") == ".PPM" and output_suffix(".dds") == ".dds"
 
 
+def test_every_readable_suffix_has_a_default_output_classsr_writes(tmp_path: Path) -> None:
+    """The default output of every suffix classsr reads is one it writes: a ``.j2c`` codestream (exiftool's
+    ``Jpeg2000.j2c``) was "cannot write .j2c; use one of ..." after reading it; now written as the ``.j2k`` codestream
+    it is (``.jpc`` alike; a ``.jpf`` JPX file as ``.jp2``)."""
+    from classsr_cli.io.files import IMAGE_SUFFIXES
+    from classsr_cli.io.image import WRITE_FORMATS, output_suffix
+
+    assert {s: output_suffix(s) for s in IMAGE_SUFFIXES if output_suffix(s).lower() not in WRITE_FORMATS} == {}
+    assert (output_suffix(".j2c"), output_suffix(".JPC"), output_suffix(".jpf")) == (".j2k", ".j2k", ".jp2")
+    write_image(tmp_path / "a.j2k", Picture(pixels=SMOOTH))
+    (tmp_path / "a.j2k").rename(tmp_path / "a.j2c")
+    write_image(tmp_path / f"b{output_suffix('.j2c')}", read_image(tmp_path / "a.j2c"))
+    assert np.array_equal(read_image(tmp_path / "b.j2k").pixels, SMOOTH)  # (lossless)
+
+
 def _pfm(path: Path, light: np.ndarray, little: bool = True) -> Path:
     h, w, c = light.shape
     order = "<f4" if little else ">f4"

@@ -501,12 +501,18 @@ class Picture:
 
 def output_suffix(suffix: str) -> str:
     """Suffix of the default output for an input with ``suffix``: the same, except GIF, PBM (1 bit a pixel) and
-    suffixes that are not an image's (a video given by mistake, which reading then refuses), written as PNG, and a
-    Photoshop document, written as TIFF."""
+    suffixes that are not an image's (a video given by mistake, which reading then refuses), written as PNG, a
+    Photoshop document, written as TIFF, and JPEG 2000's other names (a ``.j2c`` or ``.jpc`` codestream, a ``.jpf``
+    JPX file), written as ``.j2k`` and ``.jp2``."""
     s = suffix.lower()
-    if s in (".psd", ".psb"):  # the flattened picture, at its depth, with its profile: what TIFF holds
-        return ".tif"
+    if s in _OUTPUT_OF:
+        return _OUTPUT_OF[s]
     return ".png" if s in (".gif", ".pbm") or s not in IMAGE_SUFFIXES else suffix
+
+
+#: Suffixes read but not written, and the one their default output takes instead: the flattened picture of a
+#: Photoshop document, at its depth, with its profile, is what TIFF holds; JPEG 2000's codestream and JPX names.
+_OUTPUT_OF = {".psd": ".tif", ".psb": ".tif", ".j2c": ".j2k", ".jpc": ".j2k", ".jpf": ".jp2"}
 
 
 # ----------------------------------------------------------------------------------------------- reading
