@@ -1,10 +1,11 @@
 """Read every file in a folder with classsr's image I/O and write each picture back in several formats: list what ends
 otherwise than in a picture or in one of classsr's own errors (an exception a run would report as "internal error").
 
-Each file is read by ``read_image``; a picture is written by ``write_image`` into each of ``--formats`` (and its own
-format) and read back. A JSON line on stdout for each problem: the file, the stage (``read``, ``write FMT``; ``(typed)``
-where it is one of classsr's errors on writing, which a run says in one line) and the error; on stderr, how many
-files were read, refused in one line, and the problems. Meant for collections of odd and damaged files (Pillow's
+Each file is read by ``read_image``; a picture is written by ``write_image`` into each of ``--formats`` (and the
+format of its default output, :func:`~classsr_cli.io.image.output_suffix`'s, as a run writes it) and read back. A
+JSON line on stdout for each problem: the file, the stage (``read``, ``write FMT``; ``(typed)`` where it is one of
+classsr's errors on writing, which a run says in one line) and the error; on stderr, how many files were read,
+refused in one line, and the problems. Meant for collections of odd and damaged files (Pillow's
 ``Tests/images``: ``python scripts/read_sweep.py Pillow/Tests/images``), which are not shipped.
 
     python scripts/read_sweep.py FOLDER [--formats png jpg tif webp heic avif bmp tga qoi ppm exr jp2 dds jxl]
@@ -21,10 +22,7 @@ import warnings
 from pathlib import Path
 
 from classsr_cli.errors import ClassSRError
-from classsr_cli.io.image import read_image, write_image
-
-#: Suffixes whose format classsr reads but does not write (their pictures go to the other formats).
-READ_ONLY = ("gif", "mpo", "psd", "psb", "jpeg", "pbm", "tiff", "j2k")
+from classsr_cli.io.image import output_suffix, read_image, write_image
 
 
 def main() -> int:
@@ -45,8 +43,8 @@ def main() -> int:
                 problems += _say(src, "read", e)
                 continue
             read += 1
-            own = src.suffix.lower().lstrip(".")
-            for fmt in dict.fromkeys([*args.formats, *(() if own in READ_ONLY else (own,))]):
+            own = output_suffix(src.suffix).lower().lstrip(".")  # (what a run writes beside it)
+            for fmt in dict.fromkeys([*args.formats, own]):
                 try:
                     write_image(Path(tmp) / f"out.{fmt}", pic, overwrite=True)
                     read_image(Path(tmp) / f"out.{fmt}")

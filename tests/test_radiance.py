@@ -26,6 +26,8 @@ def test_the_header_is_read_as_radiance_lays_it_out() -> None:
                                 lines="EXPOSURE=2\nFORMAT=32-bit_rle_rgbe\nSOFTWARE=x\nPIXASPECT=0.84375\n"))  # fmt: skip
     # the pixel shape holds (an upscale grows both sides alike); the format and the software are written anew
     assert (head.width, head.height) == (7, 5) and head.carried == ("EXPOSURE=2", "PIXASPECT=0.84375")
+    padded = radiance.header(flat(7, 5, b"\x80\x40\x20\x81", size="-Y      5 +X      7"))  # (libvips's sample.hdr)
+    assert (padded.width, padded.height) == (7, 5)  # its numbers padded with spaces, as Radiance's own reader takes
     for bad, why in ((b"\x89PNG", "not a Radiance"), (b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n", "cut short"),
                      (flat(2, 2, b"\0" * 4, size="+Y 2 +X 2"), "only -Y H \\+X W"),
                      (flat(2, 2, b"\0" * 4, lines="FORMAT=32-bit_rle_xyze\n"), "only RGBE")):  # fmt: skip

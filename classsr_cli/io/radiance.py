@@ -20,7 +20,7 @@ import numpy as np
 __all__ = ["Header", "cut_short", "decode", "encode", "header", "is_radiance"]
 
 _MAGICS = (b"#?RADIANCE", b"#?RGBE")
-_SIZE = re.compile(rb"^([-+])Y (\d+) ([-+])X (\d+)$")
+_SIZE = re.compile(rb"^([-+])Y\s+(\d+)\s+([-+])X\s+(\d+)$")  # (any spaces between: libvips pads the numbers)
 #: The header lines ``--strip-metadata`` keeps: how the picture looks (not the commands that made it, its view, its
 #: capture date and place: ``CAPDATE=``, ``GMT=``, ``LATLONG=``, comments).
 LOOKS = ("EXPOSURE=", "COLORCORR=", "PRIMARIES=", "PIXASPECT=")
