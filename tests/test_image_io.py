@@ -2161,6 +2161,23 @@ def test_writing_a_picture_larger_than_its_format_holds_says_so(tmp_path: Path) 
     write_image(tmp_path / "tall.png", tall)
 
 
+def test_an_avif_too_large_to_open_is_refused_as_a_bomb_not_as_corrupt(tmp_path: Path) -> None:
+    """An AVIF whose image claims 17000x17000 (libvips's 1,340-byte ``17000x17000.avif``), which Pillow's decoder will
+    not open, was "truncated or corrupt (its HEIF boxes do not read)": now the pixel limit's refusal, with the option
+    that lifts it, and past it, what the decoder opens."""
+    Image.fromarray(RGB).save(tmp_path / "small.avif")
+    data = bytearray((tmp_path / "small.avif").read_bytes())
+    at = data.index(b"ispe") + 8  # (after its version and flags)
+    data[at : at + 8] = struct.pack(">II", 17000, 17000)
+    (tmp_path / "bomb.avif").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"bomb\.avif: 17000x17000 is 289,000,000 pixels, above the 100,000,000-pixel "
+                                         r"limit .* pass --max-pixels 289000000"):  # fmt: skip
+        read_image(tmp_path / "bomb.avif")
+    with pytest.raises(InputError, match=r"bomb\.avif: 17000x17000 is 289,000,000 pixels, more than the AVIF decoder "
+                                         r"opens \(268,435,456\)$"):  # fmt: skip
+        read_image(tmp_path / "bomb.avif", max_pixels=None)
+
+
 def test_a_damaged_file_of_a_known_signature_is_said_corrupt_not_of_another_kind(tmp_path: Path) -> None:
     """A file that starts as a PNG (or JPEG, WebP, ...) does but that Pillow cannot open (libpng's crasher with a
     broken iCCP chunk) was "not an image classsr reads": it is a damaged PNG, said so; bytes of no such format are

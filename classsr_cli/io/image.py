@@ -631,7 +631,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                 raise InputError(f"{path}: a HEIF image sequence (its pictures a video track, no still picture): "
                                  f"`classsr video {path.name} {path.stem}_x4.mp4` upscales it") from None
             appended = _appended_at(path)  # a Motion Photo's video appended bare: read below, this read's lock let go
-            if appended is None:  # boxes the decoder cannot read
+            if appended is None:  # boxes the decoder cannot read; or a picture larger than it opens (a bomb's)
+                _refuse_heif_size(path, max_pixels)
                 raise InputError(f"{path}: truncated or corrupt image (its HEIF boxes do not read)") from None
         except PermissionError:
             raise InputError(f"{path}: cannot read (permission denied)") from None
@@ -736,6 +737,26 @@ def _appended_at(path: Path) -> int | None:
     except OSError:
         return None
     return next((at for kind, at, _, _ in bmff.boxes(data, 0, len(data)) if kind == b"ftyp" and at > 0), None)
+
+
+#: The most pixels Pillow's AVIF decoder (libavif's default limit) opens; libheif's own is larger.
+_AVIF_DECODER_PIXELS = 16384 * 16384
+
+
+def _refuse_heif_size(path: Path, max_pixels: int | None) -> None:
+    """The :class:`InputError` for a HEIF or AVIF file Pillow did not open whose primary image (its ``ispe``
+    property) is above ``max_pixels`` (a decompression bomb: libvips's 1,340-byte ``17000x17000.avif``), or above what
+    the AVIF decoder opens; nothing otherwise."""
+    from classsr_cli.io import heifbox
+
+    ispe = heifbox.primary_properties(heifbox.head(path), (b"ispe",))
+    if not ispe or len(ispe[0]) < 20:
+        return
+    width, height = struct.unpack(">II", ispe[0][12:20])
+    _check_pixels(path, (width, height), max_pixels)
+    if width * height > _AVIF_DECODER_PIXELS:
+        raise InputError(f"{path}: {width}x{height} is {width * height:,} pixels, more than the AVIF decoder opens "
+                         f"({_AVIF_DECODER_PIXELS:,})")
 
 
 def _read_appended(path: Path, at: int, max_pixels: int | None) -> Picture:
