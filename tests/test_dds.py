@@ -219,6 +219,33 @@ def test_an_srgb_texture_stays_srgb(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "srgb_out.dds").read_bytes() == src.read_bytes()  # header, every level: as the source
 
 
+def test_formats_pillow_does_not_read_are_read_as_the_ones_of_the_same_data(tmp_path: Path) -> None:
+    """BC1-3 in sRGB (DXGI 72, 75, 78: a game's colour maps), and B8G8R8A8 and B8G8R8X8 (87, 88, and their sRGB 91,
+    93), were "a kind of DDS this Pillow does not decode" (OpenImageIO's test textures): now read as the formats of
+    the same data Pillow reads, blue and red put back, X not taken for alpha. A BC3 sRGB one keeps its format (its
+    blocks those of the UNORM one's output); a BGRA sRGB one is written as R8G8B8A8 sRGB, the same pixels."""
+    legacy = tmp_path / "legacy.dds"
+    Image.fromarray(RGBA).save(legacy, pixel_format="DXT5")
+    blocks = legacy.read_bytes()[128:]
+    unorm = read_image(_dx10(tmp_path / "77.dds", (52, 40), 77, blocks))
+    srgb = read_image(_dx10(tmp_path / "78.dds", (52, 40), 78, blocks))
+    assert srgb.texture is not None and srgb.texture.dxgi == 78 and np.array_equal(srgb.pixels, unorm.pixels)
+    assert write_image(tmp_path / "78_out.dds", srgb) == [] and write_image(tmp_path / "77_out.dds", unorm) == []
+    raw = (tmp_path / "78_out.dds").read_bytes()
+    assert struct.unpack_from("<I", raw, 128)[0] == 78 and raw[148:] == (tmp_path / "77_out.dds").read_bytes()[148:]
+    bgra = RGBA[..., [2, 1, 0, 3]].tobytes()
+    for dxgi in (87, 91):
+        pic = read_image(_dx10(tmp_path / f"{dxgi}.dds", (52, 40), dxgi, bgra))
+        assert np.array_equal(pic.pixels, SMOOTH) and np.array_equal(pic.alpha, RGBA[..., 3]), dxgi
+    bgrx = np.dstack([SMOOTH[..., ::-1], np.zeros(SMOOTH.shape[:2], np.uint8)]).tobytes()  # (X: 0, not clear)
+    pic = read_image(_dx10(tmp_path / "93.dds", (52, 40), 93, bgrx))
+    assert np.array_equal(pic.pixels, SMOOTH) and pic.alpha is None
+    srgb_bgra = read_image(tmp_path / "91.dds")
+    assert write_image(tmp_path / "91_out.dds", srgb_bgra) == []
+    raw = (tmp_path / "91_out.dds").read_bytes()
+    assert struct.unpack_from("<I", raw, 128)[0] == 29 and raw[148:] == RGBA.tobytes()  # R8G8B8A8_UNORM_SRGB
+
+
 def _faces(n: int) -> list[Image.Image]:
     """``n`` RGBA pictures told apart by their colour (each the gradient, its channels turned and shifted)."""
     return [Image.fromarray(np.dstack([np.roll(SMOOTH, k, axis=2) // 2 + 20 * k, RGBA[..., 3]])) for k in range(n)]
@@ -271,10 +298,11 @@ def test_a_cube_map_keeps_its_six_faces(tmp_path: Path, kind: str | None, mips: 
                                                       "5 faces are written only to a .dds output"]
 
 
-@pytest.mark.parametrize(("dxgi", "kind"), [(71, "DXT1"), (28, None)])  # BC1_UNORM; R8G8B8A8_UNORM
+@pytest.mark.parametrize(("dxgi", "kind"), [(71, "DXT1"), (72, "DXT1"), (28, None)])  # BC1_UNORM, its sRGB; R8G8B8A8
 def test_a_cube_map_array_keeps_every_cube(tmp_path: Path, dxgi: int, kind: str | None) -> None:
     """A cube map array (DX10: TEXTURECUBE, two cubes: reflection probes) is read face by face, all twelve, and
-    written back under a DX10 header that says two cubes, each face with its mip levels (before, its first face)."""
+    written back under a DX10 header that says two cubes, each face with its mip levels (before, its first face); in
+    BC1 sRGB, which Pillow reads as BC1 UNORM, too."""
     faces = _faces(12)
     sizes = dds.mip_sizes(*faces[0].size)
     levels = [_levels(face, kind, True) if kind else  # R8G8B8A8: each level's bytes as they are
@@ -289,8 +317,8 @@ def test_a_cube_map_array_keeps_every_cube(tmp_path: Path, dxgi: int, kind: str 
     assert pic.notes == [] and pic.texture is not None and pic.texture.count == 12 and len(pic.texture.faces) == 11
     for k, (pixels, _) in enumerate(pic.texture.faces, 1):  # each as Pillow reads it alone
         alone = tmp_path / f"face{k}.dds"
-        alone.write_bytes(dds._dx10_header(faces[k].size, dxgi, len(sizes), len(levels[k]) if kind else
-                                           4 * faces[k].width) + levels[k])  # fmt: skip
+        alone.write_bytes(dds._dx10_header(faces[k].size, 71 if dxgi == 72 else dxgi, len(sizes), len(levels[k]) if
+                                           kind else 4 * faces[k].width) + levels[k])  # fmt: skip
         with Image.open(alone) as im:
             assert np.array_equal(pixels, np.asarray(im.convert("RGB")))
     out = tmp_path / "out.dds"

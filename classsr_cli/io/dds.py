@@ -4,9 +4,11 @@ of mip levels where the source had one.
 A DDS file is ``DDS `` and a 124-byte header (its flags, height, width, pitch, depth, mip level count, pixel format and
 capabilities), a 20-byte DX10 header where the pixel format's FourCC is ``DX10``, then each mip level's data, the
 largest first, every one half the size of the one before (rounded down, at least 1) down to 1 x 1. Pillow reads the
-largest level and writes one level (uncompressed, or DXT1/3/5, BC2/3/5 through its block encoder); classsr encodes
-each level with Pillow and joins them under one header that counts them, a DX10 one with the source's own DXGI format
-where the source had one (its UNORM or TYPELESS, and sRGB, which says how a game's sampler reads the colours). BC4
+largest level (BC1-3 in sRGB, B8G8R8A8 and B8G8R8X8, which it refuses, as the formats of the same data it reads:
+:func:`readable`, :func:`stored`) and writes one level (uncompressed, or DXT1/3/5, BC2/3/5 through its block
+encoder); classsr encodes each level with Pillow and joins them under one header that counts them, a DX10 one with
+the source's own DXGI format where the source had one (its UNORM or TYPELESS, and sRGB, which says how a game's
+sampler reads the colours). BC4
 (one channel: a roughness or height map) is BC3's alpha blocks, which Pillow encodes: each level is written as BC3
 with the channel as its alpha and those blocks kept. BC7 is encoded by etcpak where it is installed (the optional
 ``classsr[textures]``). Pillow encodes no signed BC5 or BC6H, nor BC7 without etcpak: those sources are written
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["Texture", "cube_neighbours", "mip_sizes", "notes", "other_faces", "texture_of", "write"]
+__all__ = ["Texture", "cube_neighbours", "mip_sizes", "notes", "other_faces", "readable", "stored", "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
 _FLAGS, _MIPS, _CAPS = 8, 28, 108
@@ -39,9 +41,9 @@ _HEADER, _DX10_HEADER = 128, 148
 #: source's DX10 header where it had one).
 _ENCODED = {"DXT1": "DXT1", "BC1": "DXT1", "DXT3": "DXT3", "BC2": "DXT3", "DXT5": "DXT5", "BC3": "DXT5", "BC5": "BC5",
             "BC4": "BC4"}
-#: DXGI formats: the sRGB ones Pillow reads (BC7's and 8-bit RGBA's), and the one an sRGB source is written
-#: uncompressed as.
-_SRGB_FORMATS = (29, 99)
+#: DXGI formats: the sRGB ones read uncompressed (BC7's and 8-bit RGBA's, BGRA's and BGRX's), and the one an sRGB
+#: source is written uncompressed as.
+_SRGB_FORMATS = (29, 99, 91, 93)
 _RGBA8, _RGBA8_SRGB = 28, 29
 #: The DDS header's flags (DDSD: caps, height, width, pixel format; pitch or linear size) and DDPF_FOURCC.
 _DDSD = 0x1 | 0x2 | 0x4 | 0x1000
@@ -107,8 +109,36 @@ _BLOCK_BYTES = {"DXT1": 8, "BC1": 8, "BC4": 8}
 #: Bytes per pixel of the uncompressed DXGI formats Pillow reads (R8G8B8A8, B8G8R8A8, B8G8R8X8: UNORM, sRGB,
 #: TYPELESS; R8_UNORM).
 _DXGI_BYTES = {27: 4, 28: 4, 29: 4, 87: 4, 88: 4, 90: 4, 91: 4, 92: 4, 93: 4, 61: 1}
+#: DXGI formats Pillow does not read -> one it reads whose data is the same but for the colour space (BC1-3's sRGB:
+#: how a game's sampler reads the colours, which the header a DDS output keeps still says) or the order of the bytes
+#: (B8G8R8A8 and B8G8R8X8, UNORM, TYPELESS, sRGB: read as R8G8B8A8, then turned back by :func:`stored`).
+_READ_AS = {72: 71, 75: 74, 78: 77, 87: 28, 90: 27, 91: 29, 88: 28, 92: 27, 93: 29}
+_BGR, _BGRX = (87, 88, 90, 91, 92, 93), (88, 92, 93)
 #: DDSCAPS2_CUBEMAP and its six faces' bits, all present.
 _CUBE_FACES = 0x200 | 0xFC00
+
+
+def readable(data: bytes) -> bytes | None:
+    """The DDS file ``data`` with its DX10 header's DXGI format one Pillow reads (:data:`_READ_AS`), where its own is
+    one Pillow does not; ``None`` otherwise. Its picture as the file holds it is then :func:`stored`'s."""
+    if data[84:88] != b"DX10" or len(data) < _DX10_HEADER:
+        return None
+    dxgi = struct.unpack_from("<I", data, _HEADER)[0]
+    if dxgi not in _READ_AS:
+        return None
+    return data[:_HEADER] + struct.pack("<I", _READ_AS[dxgi]) + data[_HEADER + 4 :]
+
+
+def stored(im: Image.Image, dxgi: int | None) -> Image.Image:
+    """``im``, Pillow's reading of a DDS face of DXGI format ``dxgi`` through :func:`readable`'s copy, as that format
+    holds it: blue and red back in their places for B8G8R8A8 and B8G8R8X8, whose fourth byte (X) is no alpha."""
+    if dxgi not in _BGR:
+        return im
+    r, g, b, a = im.convert("RGBA").split()
+    out = Image.merge("RGB", (b, g, r)) if dxgi in _BGRX else Image.merge("RGBA", (b, g, r, a))
+    out.format, out.info = im.format, dict(im.info)
+    out.pixel_format = getattr(im, "pixel_format", None)  # type: ignore[attr-defined]  # (what texture_of reads)
+    return out
 
 
 def other_faces(path: Path, texture: Texture) -> list[Image.Image]:
@@ -140,11 +170,13 @@ def other_faces(path: Path, texture: Texture) -> list[Image.Image]:
     if start == _DX10_HEADER:  # one 2D texture: not a cube, an array of one
         misc = struct.unpack_from("<I", head, _HEADER + 8)[0]
         struct.pack_into("<2I", head, _HEADER + 8, misc & ~0x4, 1)
+    if texture.dxgi in _READ_AS:  # (as the first face was read)
+        struct.pack_into("<I", head, _HEADER, _READ_AS[texture.dxgi])
     faces: list[Image.Image] = []
     for k in range(1, count):
         with Image.open(io.BytesIO(bytes(head) + raw[start + k * face:start + (k + 1) * face])) as im:
             im.load()
-            faces.append(im)
+            faces.append(stored(im, texture.dxgi))
     return faces
 
 

@@ -643,6 +643,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
         except (TypeError, NotImplementedError) as e:  # Pillow's plugins' on a damaged file (a TIFF without its size)
             if not _from_pillow(e):  # or one of a kind they do not decode (a DDS of a DXGI format they lack); ours: a bug
                 raise
+            if isinstance(e, NotImplementedError) and (copy := _readable_dds(path)) is not None:
+                return _read_dds_copy(path, copy, max_pixels)
             if isinstance(e, NotImplementedError):
                 raise InputError(f"{path}: a kind of {path.suffix.lstrip('.').upper() or 'image'} this Pillow "
                                  f"({Image.__version__}) does not decode ({_reason(e)})") from None
@@ -862,6 +864,33 @@ def _read_beyond_pillow(path: Path, frame: _JpegFrame, max_pixels: int | None) -
         raise InputError(f"{path}: {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as e:
         raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+
+
+def _readable_dds(path: Path) -> bytes | None:
+    """A copy of the DDS file ``path`` whose DXGI format Pillow reads (:func:`classsr_cli.io.dds.readable`: BC1-3 in
+    sRGB, BGRA and BGRX), where its own is one Pillow does not; ``None`` otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return dds.readable(data) if data[:4] == b"DDS " else None
+
+
+def _read_dds_copy(path: Path, copy: bytes, max_pixels: int | None) -> Picture:
+    """The picture of the DDS file ``path`` read from ``copy`` (:func:`_readable_dds`), as its own format holds it
+    (:func:`classsr_cli.io.dds.stored`); its texture's format (sRGB, BGRA) from ``path``, which a DDS output keeps."""
+    dxgi = struct.unpack_from("<I", copy, 128)[0]
+    with path.open("rb") as f:
+        own = struct.unpack_from("<I", f.read(132), 128)[0]
+    try:
+        with Image.open(io.BytesIO(copy), formats=["DDS"]) as im:
+            _check_pixels(path, im.size, max_pixels)
+            im.load()
+            return _decode(path, dds.stored(im, own))
+    except _Unsupported as e:  # (raised here, in :func:`_read_image`'s handler of Pillow's refusal: said here)
+        raise InputError(f"{path}: {e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, NotImplementedError) as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)}; read as DXGI format {dxgi})") from None
 
 
 def _kind(frame: _JpegFrame) -> str:
