@@ -1218,6 +1218,29 @@ def test_imagemagick_raw_profiles_are_not_carried_stale(tmp_path: Path) -> None:
         assert out.text["Title"] == "kept" and "Raw profile type iptc" in out.text
 
 
+def test_imagemagick_raw_profiles_are_read_to_the_length_they_give(tmp_path: Path) -> None:
+    """A raw EXIF profile with bytes after the length it gives (libavif's test picture ``paris_icc_exif_xmp.png``, of a
+    Pixel 4a's photo through GIMP) was "its EXIF does not read (non-hexadecimal number ...)": Pillow reads every line;
+    now read to its length, the orientation applied. Its raw XMP profile, which was left, is the picture's XMP."""
+    from PIL import PngImagePlugin
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Google"
+    raw = exif.tobytes()
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", f"\nexif\n{len(raw):8d}\n{raw.hex()}\n$#!/\n", zip=True)
+    info.add_text("Raw profile type xmp", f"\nxmp\n{len(xmp):8d}\n{xmp.hex()}\n", zip=True)
+    Image.fromarray(RGB).save(tmp_path / "im.png", pnginfo=info)
+    pic = read_image(tmp_path / "im.png")
+    assert pic.notes == [] and pic.pixels.shape[:2] == (10, 12) and pic.xmp == xmp  # (turned: orientation 6)
+    carried = Image.Exif()
+    carried.load(pic.exif)
+    assert carried.get(0x010F) == "Google" and 0x0112 not in carried
+    assert peek_size(tmp_path / "im.png") == (10, 12)
+
+
 def test_xmp_sizes_and_orientation_in_every_form_are_brought_up_to_date() -> None:
     from classsr_cli.io.image import _xmp_for_output
 

@@ -721,9 +721,8 @@ def _header_orientation(im: Image.Image) -> int:
         exif = Image.Exif()
         raw = im.info.get("exif")
         profile = im.info.get("Raw profile type exif")  # ImageMagick's, which Pillow (so read_image) reads too
-        if not isinstance(raw, bytes) and isinstance(profile, str):
-            with contextlib.suppress(ValueError):
-                raw = bytes.fromhex("".join(profile.split("\n")[3:]))
+        if not isinstance(raw, bytes):
+            raw = _raw_profile(profile)
         if isinstance(raw, bytes):
             with contextlib.suppress(Exception):
                 exif.load(raw)
@@ -1028,7 +1027,14 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         exif = im.getexif()
     except (SyntaxError, ValueError, struct.error, IndexError, OSError) as e:  # a damaged EXIF: the picture without it
         exif = Image.Exif()
-        notes.append(f"its EXIF does not read ({_reason(e)}): left out")
+        profile = _raw_profile(im.info.get("Raw profile type exif")) if fmt == "PNG" else None
+        if profile is None:
+            notes.append(f"its EXIF does not read ({_reason(e)}): left out")
+        else:  # ImageMagick's raw profile with bytes after the length it gives, where Pillow's reading does not stop
+            try:
+                exif.load(profile)
+            except (SyntaxError, ValueError, struct.error, IndexError, OSError, TypeError) as again:
+                notes.append(f"its EXIF does not read ({_reason(again)}): left out")
     orientation = int(exif.get(_ORIENTATION, 1) or 1) if orient else 1
     icc = im.info.get("icc_profile") or None
     mode = im.mode
@@ -1114,7 +1120,7 @@ _STALE_TEXT = re.compile(r"XML:com\.adobe\.xmp$|Raw profile type (exif|xmp|app1|
 def _more_meta(path: Path, im: Image.Image, fmt: str) -> dict[str, Any]:
     """The XMP, print resolution or pixel shape, PNG text chunks and WebP losslessness of an opened file (the orientation
     applied to the pixels is taken out of the XMP by the writer, :func:`_xmp_for_output`)."""
-    xmp = im.info.get("xmp") or None
+    xmp = im.info.get("xmp") or (_raw_profile(im.info.get("Raw profile type xmp")) if fmt == "PNG" else None) or None
     dpi = im.info.get("dpi")  # Pillow's, in inches whatever the file's unit (TIFF's as rationals); none for an aspect
     if fmt == "TIFF" and _X_RESOLUTION not in getattr(im, "tag_v2", {}):
         dpi = None  # (Pillow gives a TIFF that says none 1 dpi: a print 1 inch a pixel, were it written so)
@@ -1171,12 +1177,16 @@ _IPTC_RESOURCE, _IPTC_DIGEST = 0x0404, 0x0425
 _RAW_IPTC = "Raw profile type iptc"
 
 
-def _raw_profile(text: str) -> bytes | None:
+def _raw_profile(text: object) -> bytes | None:
     """The bytes of an ImageMagick raw profile (PNG text: a blank line, the profile's name, its length in bytes, then
-    the bytes in hexadecimal); ``None`` where it is not one or its length is not what it says."""
+    the bytes in hexadecimal), as many as its length says (anything after them left: libavif's test picture
+    ``paris_icc_exif_xmp.png`` has a line of other bytes there); ``None`` where it is not one or holds fewer."""
+    if not isinstance(text, str):
+        return None
     lines = text.strip("\n").split("\n")
     try:
-        size, data = int(lines[1]), bytes.fromhex("".join(lines[2:]))
+        size = int(lines[1])
+        data = bytes.fromhex("".join(lines[2:])[: 2 * size])
     except (IndexError, ValueError):
         return None
     return data if len(data) == size else None
