@@ -3724,6 +3724,19 @@ def test_a_part_of_a_video_that_starts_after_its_audio(tiny_model: torch.nn.Modu
     assert not (tmp_path / "none.mp4").exists()
 
 
+def test_a_part_of_a_video_of_a_tick_a_second_holds_its_frames(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    # An MP4 whose time base is a second (libavif's animated AVIFs are so): ffmpeg's trim=end in seconds is rounded to
+    # the nearest tick, 0.2 s to 0, and the part lost its only frame ("no frame could be decoded"); now in ticks,
+    # rounded up.
+    src = tmp_path / "slow.mp4"
+    ff("-f", "lavfi", "-i", "testsrc=size=64x48:rate=1:duration=3", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+       "-video_track_timescale", "1", src)  # fmt: skip
+    assert probe(src).ticks == 1
+    part = upscale_video(tiny_model, src, tmp_path / "part.mp4", options=EncodeOptions(preset="ultrafast"), length=0.2)
+    assert part.frames == 1 and frame_times(tmp_path / "part.mp4") == pytest.approx([0.0], abs=1e-3)
+    assert probe(tmp_path / "part.mp4").ticks is not None
+
+
 @pytest.mark.slow
 def test_frames_larger_than_the_pipe_carries_are_refused_before_any_work(tiny_model_path: Path, tmp_path: Path) -> None:
     # ffmpeg's Matroska reader drops a block above 256 MiB with an error and exits 0: the output had no video.

@@ -199,6 +199,7 @@ class VideoInfo:
         start: container start time in seconds.
         video_start: the video stream's own start in seconds where ffmpeg lists one (``start 1.000000``: an edit
             list's shift, or audio before the first frame), ``None`` otherwise.
+        ticks: the video stream's ticks a second (ffmpeg's ``tbn``: its time base, 1/ticks), ``None`` where not listed.
         rotation: display rotation in degrees, counter-clockwise (0 when none).
         flipped: the display matrix also mirrors the picture.
         pix_fmt, color: the decoder's pixel format and colour properties (``"tv, bt709"``), if given.
@@ -276,6 +277,7 @@ class VideoInfo:
     stereo: str | None = None
     dolby_vision: tuple[int, int] | None = None
     video_start: float | None = None
+    ticks: int | None = None
 
     def trimmed(self, start: float = 0.0, length: float | None = None) -> VideoInfo:
         """This video from ``start`` seconds for ``length`` seconds (``None``: to the end), as :class:`VideoReader`
@@ -339,6 +341,7 @@ _STREAM = re.compile(
 _SIZE = re.compile(r", ([a-z0-9_]+)(?:\(((?:[^()]|\([^()]*\))*)\))?, (\d+)x(\d+)")  # "(tv, top coded first (swapped))"
 _SIZE_ONLY = re.compile(r", (\d+)x(\d+)[ ,\[]")
 _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
+_TICKS = re.compile(r"\b(\d+)(k?) tbn\b")
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\d.]+))?")
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
 _TAG = re.compile(r"^[^,]*?: (?:none|bin_data) \((\w[\w ]{2,3}) / 0x")
@@ -625,6 +628,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
             "w": w,
             "h": h,
             "fps": _rate(line),
+            "ticks": int(m.group(1)) * (1000 if m.group(2) else 1) if (m := _TICKS.search(line)) else None,
             "rot": rot,
             "flip": flipped,
             "pix_fmt": pix_fmt,
@@ -685,6 +689,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         dolby_vision=video["dovi"],  # type: ignore[arg-type]
         stereo=video["stereo"],  # type: ignore[arg-type]
         video_start=video["start"],  # type: ignore[arg-type]
+        ticks=video["ticks"],  # type: ignore[arg-type]
         demux=demux,
         tags=_file_tags(text),
         **(_frame_traits(seq, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
@@ -1105,11 +1110,20 @@ def _cut(info: VideoInfo, *, near: bool = True) -> tuple[list[str], str]:
         # starts later than its file (an edit list's shift, audio first) reads frames past the part, which ``trim``
         # then drops (on the clock the seek starts at 0)
         return ((["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else []),
-                f"trim=end={info.span:.6f}," if info.span else "")  # fmt: skip
+                _trim_end(info) if info.span else "")  # fmt: skip
     end = f":duration={info.span:.6f}" if info.span else ""
     if near and (margin := near_seek(info)) is not None:  # the clock then starts at the seek
         return ["-ss", f"{info.seek - margin:.6f}"], f"trim=start={margin:.6f}{end},setpts=PTS-STARTPTS,"
     return [], f"trim=start={info.seek:.6f}{end},setpts=PTS-STARTPTS,"  # ffmpeg's clock starts at the file's start
+
+
+def _trim_end(info: VideoInfo) -> str:
+    """The ``trim`` that ends ``info``'s part (from 0, after its seek) at its :attr:`~VideoInfo.span`: in the stream's
+    ticks, rounded up, where they are listed (``trim=end`` in seconds is rounded to the nearest tick: an animated AVIF
+    at a tick a second lost every frame of a part under half a second), else in seconds."""
+    if info.ticks:
+        return f"trim=end_pts={math.ceil(info.span * info.ticks - 1e-6)}," if info.span else ""
+    return f"trim=end={info.span:.6f}," if info.span else ""
 
 
 @dataclass(frozen=True)
