@@ -2201,6 +2201,34 @@ def test_an_avif_too_large_to_open_is_refused_as_a_bomb_not_as_corrupt(tmp_path:
         read_image(tmp_path / "bomb.avif", max_pixels=None)
 
 
+def test_what_tifffile_logs_of_a_damaged_tiff_is_notes_and_its_bomb_is_said_once(tmp_path: Path,
+                                                                              capfd: pytest.CaptureFixture[str]) -> None:
+    """tifffile logs a damaged tag (gdk-pixbuf's fuzzed TIFFs have dozens) to stderr, lines of their own beside the
+    run's: now notes, as Pillow's warnings are. A TIFF only tifffile opens (16-bit gray and alpha) whose header claims
+    20000x20000 was "truncated or corrupt image (its path: 20000x20000 is ... above the ...-pixel limit ...)", the
+    limit's message inside another: now the limit's alone."""
+    import tifffile
+
+    deep = (np.arange(40 * 48, dtype=np.uint16).reshape(40, 48) * 30)
+    tifffile.imwrite(tmp_path / "junk.tif", deep, photometric="minisblack", extratags=[(65000, "H", 1, 5, True)])
+    data = bytearray((tmp_path / "junk.tif").read_bytes())
+    at = data.index(struct.pack("<HH", 65000, 3))
+    data[at + 2 : at + 4] = struct.pack("<H", 99)  # (no TIFF data type)
+    (tmp_path / "junk.tif").write_bytes(bytes(data))
+    capfd.readouterr()
+    pic = read_image(tmp_path / "junk.tif")
+    assert np.array_equal(pic.pixels[..., 0], deep) and capfd.readouterr().err == ""
+    assert len(pic.notes) == 1 and pic.notes[0].startswith("tifffile warns: ") and "invalid data type 99" in pic.notes[0]
+    tifffile.imwrite(tmp_path / "la.tif", np.dstack([deep, deep]), photometric="minisblack", extrasamples=["unassalpha"])
+    data = bytearray((tmp_path / "la.tif").read_bytes())
+    for tag in (256, 257):  # ImageWidth, ImageLength (SHORT or LONG): 20000 each
+        at = next(data.find(struct.pack("<HHI", tag, kind, 1)) for kind in (3, 4) if struct.pack("<HHI", tag, kind, 1) in data)
+        data[at + 8 : at + 12] = struct.pack("<HH", 20000, 0) if data[at + 2] == 3 else struct.pack("<I", 20000)
+    (tmp_path / "la.tif").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"^\S*la\.tif: 20000x20000 is 400,000,000 pixels, above the 100,000,000-pixel"):
+        read_image(tmp_path / "la.tif")
+
+
 def test_a_damaged_file_of_a_known_signature_is_said_corrupt_not_of_another_kind(tmp_path: Path) -> None:
     """A file that starts as a PNG (or JPEG, WebP, ...) does but that Pillow cannot open (libpng's crasher with a
     broken iCCP chunk) was "not an image classsr reads": it is a damaged PNG, said so; bytes of no such format are

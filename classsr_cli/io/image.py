@@ -44,6 +44,7 @@ import contextlib
 import errno
 import functools
 import io
+import logging
 import os
 import re
 import secrets
@@ -551,16 +552,34 @@ _WARNINGS_LOCK = threading.RLock()
 @contextlib.contextmanager
 def _pillow_warnings() -> Iterator[list[str]]:
     """Catch the warnings issued inside: Pillow's become the notes in the list given (filled on leaving,
-    :func:`_pillow_notes`), the others are issued again once the filters are back, also where the block raised."""
+    :func:`_pillow_notes`), the others are issued again once the filters are back, also where the block raised; and
+    what tifffile logs (a damaged TIFF's tags, which went to stderr as lines of their own) becomes notes alike."""
     notes: list[str] = []
     caught: list[warnings.WarningMessage] = []
+    log, logged = logging.getLogger("tifffile"), _Logged()
     with _WARNINGS_LOCK:
+        propagate, log.propagate = log.propagate, False
+        log.addHandler(logged)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 yield notes
         finally:
-            notes.extend(_pillow_notes(caught))
+            log.removeHandler(logged)
+            log.propagate = propagate
+            notes.extend(_pillow_notes(caught) + _capped([f"tifffile warns: {m}" for m in dict.fromkeys(logged.said)],
+                                                         "tifffile's warnings"))
+
+
+class _Logged(logging.Handler):
+    """What a library logs at WARNING or above, kept (:func:`_pillow_warnings`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.said: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append(" ".join(record.getMessage().split()).rstrip("."))
 
 
 #: How many of Pillow's warnings of one file become notes; the rest are counted.
@@ -578,8 +597,13 @@ def _pillow_notes(caught: list[warnings.WarningMessage]) -> list[str]:
                 said.append(f"Pillow warns: {text}")
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    return _capped(said, "Pillow's warnings")
+
+
+def _capped(said: list[str], whose: str) -> list[str]:
+    """At most :data:`_PILLOW_NOTES` of ``said``, and a count of the rest (``whose``: "Pillow's warnings")."""
     more = len(said) - _PILLOW_NOTES
-    return said[:_PILLOW_NOTES] + ([f"and {more} more of Pillow's warnings of the file"] if more > 0 else [])
+    return said[:_PILLOW_NOTES] + ([f"and {more} more of {whose} of the file"] if more > 0 else [])
 
 
 def _read_image(path: Path, max_pixels: int | None) -> Picture:
@@ -609,6 +633,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
             if _is_tiff(path):  # layouts Pillow does not open (16-bit gray + alpha, ...): tifffile alone
                 try:
                     return _decode_tiff_only(path, max_pixels)
+                except InputError:  # (its size above the pixel limit: said as it is)
+                    raise
                 except _Unsupported as e:
                     raise InputError(f"{path}: {e}") from None
                 except Exception as e:
