@@ -1923,9 +1923,9 @@ def test_what_pillow_raises_or_warns_on_a_damaged_file_is_said_in_classsrs_words
         read_image(tmp_path / "pages.tif")
     pixel_format = struct.pack("<II4s5I", 32, 0x4, b"DX10", 0, 0, 0, 0, 0)
     header = struct.pack("<7I", 124, 0x1007, 4, 4, 0, 0, 1) + bytes(44) + pixel_format + struct.pack("<5I", 0x1000, 0, 0, 0, 0)
-    (tmp_path / "bc6.dds").write_bytes(b"DDS " + header + struct.pack("<5I", 93, 3, 0, 1, 0) + bytes(64))
-    with pytest.raises(InputError, match=r"bc6\.dds: a kind of DDS this Pillow .* does not decode \(Unimplemented DXGI"):
-        read_image(tmp_path / "bc6.dds")
+    (tmp_path / "r10.dds").write_bytes(b"DDS " + header + struct.pack("<5I", 24, 3, 0, 1, 0) + bytes(64))  # R10G10B10A2
+    with pytest.raises(InputError, match=r"r10\.dds: a kind of DDS this Pillow .* does not decode \(Unimplemented DXGI"):
+        read_image(tmp_path / "r10.dds")
     exif = Image.Exif()
     exif[0x010F] = "Camera"
     raw = bytearray(exif.tobytes())
