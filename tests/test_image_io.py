@@ -2080,33 +2080,14 @@ def test_a_jpeg_beyond_pillow_that_does_not_decode_is_refused_in_one_line(tmp_pa
         read_image(tmp_path / "two.jpg")
 
 
-def packed_tiff(levels: np.ndarray, bits: int, *, photometric: int = 1, predictor: int = 1) -> bytes:
-    """An uncompressed gray TIFF of ``levels`` (H, W) packed at ``bits`` a sample (most significant bit first, each
-    row starting on a byte), as scanners and scientific cameras write 10, 12 and 14-bit ones."""
-    h, w = levels.shape
-    rows = []
-    for row in levels.tolist():
-        stream = "".join(format(v, f"0{bits}b") for v in row)
-        stream += "0" * (-len(stream) % 8)
-        rows.append(bytes(int(stream[k : k + 8], 2) for k in range(0, len(stream), 8)))
-    data = b"".join(rows)
-    tags = [(256, 3, w), (257, 3, h), (258, 3, bits), (259, 3, 1), (262, 3, photometric), (273, 4, 0), (277, 3, 1),
-            (278, 3, h), (279, 4, len(data)), (317, 3, predictor)]
-    at = 8 + 2 + 12 * len(tags) + 4
-    ifd = struct.pack("<H", len(tags)) + b"".join(
-        struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else
-                                            struct.pack("<I", at if tag == 273 else value))
-        for tag, kind, value in tags) + bytes(4)  # fmt: skip
-    return b"II*\x00" + struct.pack("<I", 8) + ifd + data
-
-
 def test_a_16_bit_lzw_tiff_and_a_12_bit_one_read_at_their_levels(tmp_path: Path) -> None:
     """A 16-bit TIFF compressed with LZW (Photoshop's and scanners' choice), with or without a predictor, was
     "truncated or corrupt" (tifffile decodes LZW only with the imagecodecs package): now the bundled ffmpeg decodes it,
     every level as stored. A 12-bit gray one came through Pillow with its levels (0-4095) taken as 16-bit ones, a
     picture 16 times too dark: now stretched to 0-65535. A layout neither decodes is said as what it is (it was
-    "truncated or corrupt")."""
+    "truncated or corrupt"); 10 and 14 bits, and 12 with a predictor or white as 0: tests/test_packed.py."""
     from PIL import TiffImagePlugin
+    from test_packed import packed_tiff
 
     from classsr_cli.io.video import ffmpeg_exe
 
@@ -2128,15 +2109,14 @@ def test_a_16_bit_lzw_tiff_and_a_12_bit_one_read_at_their_levels(tmp_path: Path)
     pic = read_image(tmp_path / "twelve.tif")
     assert pic.pixels.dtype == np.uint16 and np.array_equal(pic.pixels[..., 0], (twelve * 65535 + 2047) // 4095)
     for name, data, said in (
-        ("ten.tif", packed_tiff(twelve // 4, 10), "a TIFF of 10-bit samples, uncompressed, which neither tifffile "
-                                                  "(without imagecodecs) nor the bundled ffmpeg decodes"),
-        ("pred.tif", packed_tiff(twelve, 12, predictor=2), "a TIFF of 12-bit samples, uncompressed, with a predictor, "
-                                                           "which classsr does not decode"),
-        ("white.tif", packed_tiff(twelve, 12, photometric=0), "a TIFF of 12-bit samples, uncompressed, white as 0, "
-                                                              "which classsr does not decode"),
-    ):  # (ffmpeg's decoder gives no 10-bit picture, and a wrong one with a 12-bit predictor or white as 0)
+        ("pred.tif", packed_tiff(twelve, 12, predictor=2, compression=32773), "a TIFF of 12-bit samples, "
+                                                                              "PackBits-compressed, with a predictor"),
+        ("white.tif", packed_tiff(twelve, 12, photometric=0, compression=32773), "a TIFF of 12-bit samples, "
+                                                                                 "PackBits-compressed, white as 0"),
+    ):  # (ffmpeg's decoder gets a 12-bit predictor or white as 0 wrong; classsr's own reads them stored or Deflated)
         (tmp_path / name).write_bytes(data)
-        with pytest.raises(InputError, match=re.escape(f"{name}: {said}: save it with 8 or 16-bit samples")):
+        with pytest.raises(InputError, match=re.escape(f"{name}: {said}, which classsr does not decode: save it with 8 "
+                                                       "or 16-bit samples")):  # fmt: skip
             read_image(tmp_path / name)
 
 

@@ -65,7 +65,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
-from classsr_cli.io import bmff, dds, gainmap, motion, pnm
+from classsr_cli.io import bmff, dds, gainmap, motion, packed, pnm
 from classsr_cli.io.dds import Texture
 from classsr_cli.io.exif import EXIF_IFD, GPS_IFD, INTEROP_IFD, relaid, relaid_in_ifd
 from classsr_cli.io.exr import Linear, shown
@@ -2329,13 +2329,10 @@ def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     with tifffile.TiffFile(path) as tf:
         page = tf.pages.first
         arr = _tiff_page(path, page)
-        axes = page.axes
         photometric = int(page.photometric)
     if arr.dtype != np.uint16:
         what = "; save an HDR picture as OpenEXR" if arr.dtype.kind == "f" else ""
         raise _Unsupported(f"TIFF samples of type {arr.dtype} are not supported (8 or 16-bit integers are{what})")
-    if "S" in axes and axes.index("S") == 0:
-        arr = np.moveaxis(arr, 0, -1)
     if arr.ndim == 2:
         arr = arr[..., None]
     if photometric == 0:  # MINISWHITE
@@ -2354,9 +2351,10 @@ def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _tiff_page(path: Path, page: Any) -> np.ndarray:
     """The pixels of the TIFF ``path``'s first ``page`` (tifffile's ``TiffPage``) as tifffile gives them, levels of 9
-    to 15 bits stretched to 0-65535; where tifffile needs the imagecodecs package to decode them (LZW, which
-    Photoshop and scanners write; 12 bits a sample), those of 9 to 16-bit unsigned samples from the bundled ffmpeg's
-    TIFF decoder instead, alike, samples last; an :class:`_Unsupported` naming the layout for others."""
+    to 15 bits stretched to 0-65535; where tifffile needs the imagecodecs package to decode them, those of 9 to 15
+    bits packed, uncompressed or Deflate-compressed, from :func:`classsr_cli.io.packed.unpack`, and others of 9 to
+    16-bit unsigned samples (LZW, which Photoshop and scanners write) from the bundled ffmpeg's TIFF decoder, alike,
+    samples last; an :class:`_Unsupported` naming the layout for others."""
     bits, samples, photometric = int(page.bitspersample), int(page.samplesperpixel), int(page.photometric)
     top = (1 << bits) - 1
     try:
@@ -2365,9 +2363,14 @@ def _tiff_page(path: Path, page: Any) -> np.ndarray:
         if "imagecodecs" not in str(e) and "not supported" not in str(e) and not isinstance(e, ImportError):
             raise
     else:
+        if "S" in page.axes and page.axes.index("S") == 0:  # planes (PlanarConfiguration 2): samples last
+            arr = np.moveaxis(arr, 0, -1)
         if arr.dtype == np.uint16 and 9 <= bits < 16:  # (tifffile gives a 12-bit sample's levels, 0-4095)
             arr = ((np.minimum(arr, top).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
         return arr
+    if packed.readable(page):  # 9 to 15 bits, packed, uncompressed or Deflate: read here (with its predictor, white)
+        stored = packed.unpack(path, page)
+        return ((np.minimum(stored, top).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
     plain = int(page.sampleformat) == 1 and 9 <= bits <= 16 and samples <= 4 and photometric in (0, 1, 2)
     wrong = bits < 16 and (int(page.predictor) != 1 or photometric == 0)  # (ffmpeg's decoder gets these wrong)
     if wrong or not plain:
