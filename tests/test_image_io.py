@@ -1465,6 +1465,28 @@ def test_every_readable_suffix_has_a_default_output_classsr_writes(tmp_path: Pat
     assert np.array_equal(read_image(tmp_path / "b.j2k").pixels, SMOOTH)  # (lossless)
 
 
+def test_an_icon_or_a_cursor_gives_its_largest_picture_and_becomes_a_png(tmp_path: Path) -> None:
+    """An ICO (a favicon, an app's icon) or a CUR was "not an image classsr reads": its largest picture is read, alpha
+    kept, a note saying so where it holds several sizes; its default output is a PNG (an icon holds 256 pixels a
+    side)."""
+    from classsr_cli.io.image import output_suffix
+
+    rgba = np.dstack([SMOOTH[:32, :32], np.full((32, 32), 200, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "app.ico", sizes=[(16, 16), (24, 24), (32, 32)])
+    pic = read_image(tmp_path / "app.ico")
+    assert pic.source_format == "ICO" and pic.pixels.shape == (32, 32, 3) and pic.alpha is not None
+    assert np.array_equal(pic.pixels, SMOOTH[:32, :32]) and np.array_equal(pic.alpha, rgba[..., 3])
+    assert pic.notes == ["ICO with 3 sizes: the largest (32x32) is upscaled"]
+    assert peek_size(tmp_path / "app.ico") == (32, 32)
+    assert output_suffix(".ico") == output_suffix(".CUR") == ".png"
+    Image.fromarray(rgba).save(tmp_path / "bmp.ico", sizes=[(16, 16), (32, 32)], bitmap_format="bmp")
+    cursor = bytearray((tmp_path / "bmp.ico").read_bytes())
+    cursor[2] = 2  # (a cursor: the same directory, type 2, of bitmaps)
+    (tmp_path / "arrow.cur").write_bytes(bytes(cursor))
+    arrow = read_image(tmp_path / "arrow.cur")
+    assert arrow.source_format == "CUR" and np.array_equal(arrow.pixels, SMOOTH[:32, :32])
+
+
 def _pfm(path: Path, light: np.ndarray, little: bool = True) -> Path:
     h, w, c = light.shape
     order = "<f4" if little else ">f4"

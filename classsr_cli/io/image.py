@@ -117,7 +117,8 @@ __all__ = [
 #: Largest input accepted by default, in pixels (width x height of the LR input).
 DEFAULT_MAX_PIXELS = 100_000_000
 
-_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF", "JPEG2000", "QOI", "PPM", "DDS", "TGA")  # JPEG also opens MPO
+_READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF", "JPEG2000", "QOI", "PPM", "DDS", "TGA",
+                 "ICO", "CUR")  # JPEG also opens MPO; an icon's or a cursor's largest picture
 #: Suffixes of TGA files: the one format opened by its name (a TGA 1.0 file has no signature, so that Pillow's TGA
 #: reader would take a damaged file of another format for one) or by TGA 2.0's footer (:data:`TGA_FOOTER`).
 _TGA_SUFFIXES = (".tga", ".icb", ".vda", ".vst")
@@ -130,7 +131,7 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
 READ_NAMES = ("PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, JPEG 2000, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, QOI, TGA, "
-              "PPM/PGM/PBM/PAM, DDS or Photoshop PSD")
+              "PPM/PGM/PBM/PAM, DDS, ICO/CUR or Photoshop PSD")
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -512,8 +513,10 @@ def output_suffix(suffix: str) -> str:
 
 
 #: Suffixes read but not written, and the one their default output takes instead: the flattened picture of a
-#: Photoshop document, at its depth, with its profile, is what TIFF holds; JPEG 2000's codestream and JPX names.
-_OUTPUT_OF = {".psd": ".tif", ".psb": ".tif", ".j2c": ".j2k", ".jpc": ".j2k", ".jpf": ".jp2"}
+#: Photoshop document, at its depth, with its profile, is what TIFF holds; JPEG 2000's codestream and JPX names;
+#: an icon's or a cursor's largest picture.
+_OUTPUT_OF = {".psd": ".tif", ".psb": ".tif", ".j2c": ".j2k", ".jpc": ".j2k", ".jpf": ".jp2", ".ico": ".png",
+              ".cur": ".png"}  # (an icon or a cursor holds 256 pixels a side: its upscale as the PNG it holds)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -1025,6 +1028,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     frames -= len(at_views)  # a stereo camera's other views (a spatial photo's right eye): upscaled too
     if fmt == "HEIF":
         notes.extend(_heif_notes(im, frames))
+    elif fmt in ("ICO", "CUR") and len(sizes := im.info.get("sizes") or ()) > 1:
+        notes.append(f"{fmt} with {len(sizes)} sizes: the largest ({im.width}x{im.height}) is upscaled")
     elif frames > 1:
         what = "pages" if fmt == "TIFF" else "frames"
         note = f"{fmt} with {frames} {what}: only the first is upscaled"
