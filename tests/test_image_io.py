@@ -857,6 +857,24 @@ def test_tiff_keeps_exif(tmp_path: Path, bits: int, channels: int, alpha: bool) 
 
 
 @pytest.mark.parametrize("bits", [8, 16])
+def test_a_tiff_outputs_resolution_is_the_pictures_not_its_exifs(tmp_path: Path, bits: int) -> None:
+    """A camera's EXIF with 300 dpi where the picture says 150 (its JFIF), or with 65535 as the resolution's unit
+    (Pillow's test photo ``exif_gps.jpg``, which libtiff refused on stderr, "Bad value 65535 for ResolutionUnit"):
+    a TIFF output's resolution was the EXIF's; now the picture's, as its PNG and JPEG outputs have it."""
+    dtype = np.uint8 if bits == 8 else np.uint16
+    pixels = np.zeros((20, 30, 3), dtype)
+    for unit, want in ((2, (150.0, 150.0)), (65535, (150.0, 150.0))):
+        exif = Image.Exif()
+        exif[0x010F] = "classsr-cam"
+        exif[282], exif[283], exif[296] = 300.0, 300.0, unit
+        write_image(tmp_path / "out.tif", Picture(pixels, exif=exif.tobytes(), dpi=(150.0, 150.0)), overwrite=True)
+        with Image.open(tmp_path / "out.tif") as im:
+            assert im.getexif()[0x010F] == "classsr-cam" and im.tag_v2.get(296) == 2
+            assert (float(im.tag_v2[282]), float(im.tag_v2[283])) == want
+        assert read_image(tmp_path / "out.tif").dpi == want
+
+
+@pytest.mark.parametrize("bits", [8, 16])
 def test_tiff_written_in_bands_keeps_exif(tmp_path: Path, bits: int) -> None:
     from classsr_cli.io.image import write_image_rows
 

@@ -191,6 +191,9 @@ _ORIENTATION = 0x0112
 _TIFF_EXIF_TAGS = {270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 34665, 34853}
 _IMAGE_DESCRIPTION = 270
 _X_RESOLUTION = 282
+#: XResolution, YResolution, ResolutionUnit: a TIFF output's are its picture's print resolution, not its EXIF's (a
+#: camera's 65535 as the unit, which libtiff refuses on stderr).
+_RESOLUTION_TAGS = (282, 283, 296)
 _BOMB_LOCK = threading.Lock()
 
 
@@ -3478,8 +3481,9 @@ def _tiff_add_exif(path: Path, exif: bytes) -> None:
     """Add ``exif`` to the single-page classic TIFF at ``path``, whatever wrote it (Pillow, libtiff, tifffile).
 
     The first IFD is written again at the end of the file with the EXIF's descriptive base tags (make, model,
-    date, ...; :data:`_TIFF_EXIF_TAGS`) and its Exif and GPS sub-IFDs added, and the header pointed at it; the
-    pixel data stays where it is and the old IFD is left unused. BigTIFF (outputs above 4 GB) is left as it is.
+    date, ...; :data:`_TIFF_EXIF_TAGS`, but the resolution, which is the picture's) and its Exif and GPS sub-IFDs
+    added, and the header pointed at it; the pixel data stays where it is and the old IFD is left unused. BigTIFF
+    (outputs above 4 GB) is left as it is.
     """
     from PIL import TiffImagePlugin
 
@@ -3495,8 +3499,8 @@ def _tiff_add_exif(path: Path, exif: bytes) -> None:
         for tag in list(ifd):
             ifd[tag] = ifd[tag]  # decode every loaded tag: only decoded ones are written again
         for tag, value in ex.items():
-            if tag == _ORIENTATION or tag not in _TIFF_EXIF_TAGS:
-                continue
+            if tag in _RESOLUTION_TAGS or tag == _ORIENTATION or tag not in _TIFF_EXIF_TAGS:
+                continue  # (the print resolution is the picture's, checked, as the writer wrote it: :attr:`Meta.dpi`)
             if tag in (EXIF_IFD, GPS_IFD):
                 value = _sub_ifd(ex, tag)
                 if not value:
