@@ -2160,6 +2160,22 @@ def test_a_16_bit_lzw_tiff_and_a_12_bit_one_read_at_their_levels(tmp_path: Path)
             read_image(tmp_path / name)
 
 
+def test_a_tiff_in_a_compression_pillows_libtiff_lacks_says_which(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """An 8-bit TIFF compressed with WebP (a GeoTIFF's: image-tiff's ``usda_naip_256_webp_z3.tif``) was "truncated or
+    corrupt image (decoder error -2)", after libtiff's "WEBP compression support is not configured" on stderr: now
+    said as what it is, before libtiff is asked."""
+    Image.fromarray(RGB).save(tmp_path / "plain.tif")
+    data = bytearray((tmp_path / "plain.tif").read_bytes())
+    at = data.index(struct.pack("<HHIH", 259, 3, 1, 1))
+    data[at + 8 : at + 10] = struct.pack("<H", 50001)  # Compression: WebP
+    (tmp_path / "webp.tif").write_bytes(bytes(data))
+    capfd.readouterr()
+    with pytest.raises(InputError, match=r"webp\.tif: a TIFF compressed with WebP, which Pillow's libtiff does not "
+                                         r"decode: save it with LZW, Deflate or no compression$"):  # fmt: skip
+        read_image(tmp_path / "webp.tif")
+    assert capfd.readouterr().err == ""
+
+
 def tga_rle(rgb: np.ndarray) -> bytes:
     """A run-length coded 24-bit TGA of ``rgb`` (H, W, 3), top row first, whose packets run on from one row into the
     next (as TGA 1.0 allowed: image-rs's test suite's ``bottom_left.tga``): a run of the first pixel repeated where

@@ -191,6 +191,9 @@ _ORIENTATION = 0x0112
 _TIFF_EXIF_TAGS = {270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 34665, 34853}
 _IMAGE_DESCRIPTION = 270
 _X_RESOLUTION = 282
+#: TIFF compressions Pillow's libtiff is built without (its wheels'): a load of one printed "WEBP compression support
+#: is not configured" on stderr and failed as "decoder error -2".
+_TIFF_CODECS_UNREAD = {50001: "WebP", 50002: "JPEG XL", 34887: "LERC"}
 #: XResolution, YResolution, ResolutionUnit: a TIFF output's are its picture's print resolution, not its EXIF's (a
 #: camera's 65535 as the unit, which libtiff refuses on stderr).
 _RESOLUTION_TAGS = (282, 283, 296)
@@ -1099,6 +1102,9 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         if deep > 8:
             notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder; tiles, or an alpha ffmpeg "
                          "does not give)")
+        if fmt == "TIFF" and (codec := _TIFF_CODECS_UNREAD.get(int(getattr(im, "tag_v2", {}).get(259) or 0))):
+            raise _Unsupported(f"a TIFF compressed with {codec}, which Pillow's libtiff does not decode: save it with "
+                               "LZW, Deflate or no compression")  # (before libtiff says so on stderr, and fails)
         try:
             im.load()
         except OSError:
