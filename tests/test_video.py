@@ -3724,6 +3724,16 @@ def test_a_part_of_a_video_that_starts_after_its_audio(tiny_model: torch.nn.Modu
     assert not (tmp_path / "none.mp4").exists()
 
 
+def test_a_streams_ticks_are_taken_only_where_whole() -> None:
+    # A time base of 1001/30000 (an AVI's at 29.97 fps) lists as "29.97 tbn": a count of ticks cannot be taken from
+    # it (it was read as 97), and the part is cut in seconds as before.
+    from classsr_cli.io.video import _ticks
+
+    assert [_ticks(f"25 fps, 25 tbr, {tbn} tbn (default)") for tbn in ("1", "90k", "15360", "29.97")] == [
+        1, 90000, 15360, None]
+    assert _ticks("25 fps, 25 tbr") is None
+
+
 def test_a_part_of_a_video_of_a_tick_a_second_holds_its_frames(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     # An MP4 whose time base is a second (libavif's animated AVIFs are so): ffmpeg's trim=end in seconds is rounded to
     # the nearest tick, 0.2 s to 0, and the part lost its only frame ("no frame could be decoded"); now in ticks,

@@ -341,7 +341,7 @@ _STREAM = re.compile(
 _SIZE = re.compile(r", ([a-z0-9_]+)(?:\(((?:[^()]|\([^()]*\))*)\))?, (\d+)x(\d+)")  # "(tv, top coded first (swapped))"
 _SIZE_ONLY = re.compile(r", (\d+)x(\d+)[ ,\[]")
 _RATE = re.compile(r"([\d.]+)(k?) (fps|tbr)\b")
-_TICKS = re.compile(r"\b(\d+)(k?) tbn\b")
+_TICKS = re.compile(r"(?<![\d.])(\d+)(\.\d+)?(k?) tbn\b")  # (a time base of 1001/30000 lists as "29.97 tbn")
 _DURATION = re.compile(r"Duration: (?:(\d+):(\d+):([\d.]+)|N/A)(?:, start: (-?[\d.]+))?")
 _SAR = re.compile(r"\bSAR (\d+):(\d+)")
 _TAG = re.compile(r"^[^,]*?: (?:none|bin_data) \((\w[\w ]{2,3}) / 0x")
@@ -400,6 +400,15 @@ def _file_tags(text: str) -> tuple[tuple[str, str], ...]:
         elif tags and (more := re.match(r"\s+: (.*)$", line)):
             tags[-1] = (tags[-1][0], f"{tags[-1][1]}\n{more.group(1)}")
     return tuple(tags)
+
+
+def _ticks(line: str) -> int | None:
+    """A stream's ticks a second as ffmpeg lists them (``90k tbn``), where they are whole; ``None`` where it lists none
+    or a rounded fraction (``29.97 tbn``: a time base of 1001/30000, which a count of ticks cannot be taken from)."""
+    m = _TICKS.search(line)
+    if m is None or (m.group(2) and not m.group(3)):
+        return None
+    return round(float(m.group(1) + (m.group(2) or "")) * (1000 if m.group(3) else 1))
 
 
 def _rate(line: str) -> float | None:
@@ -628,7 +637,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
             "w": w,
             "h": h,
             "fps": _rate(line),
-            "ticks": int(m.group(1)) * (1000 if m.group(2) else 1) if (m := _TICKS.search(line)) else None,
+            "ticks": _ticks(line),
             "rot": rot,
             "flip": flipped,
             "pix_fmt": pix_fmt,
