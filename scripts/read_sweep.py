@@ -9,6 +9,7 @@ refused in one line, and the problems. Meant for collections of odd and damaged 
 ``Tests/images``: ``python scripts/read_sweep.py Pillow/Tests/images``), which are not shipped.
 
     python scripts/read_sweep.py FOLDER [--formats png jpg tif webp heic avif bmp tga qoi ppm exr jp2 dds jxl]
+        [--timeout 60 --memory 6]   # each file in a process of its own: a fuzzer's files
 """
 
 from __future__ import annotations
@@ -29,38 +30,77 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--formats", nargs="+", default=["png", "jpg", "tif"])
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="each file in a process of its own, stopped after this many seconds (a problem: timed out)")
+    parser.add_argument("--memory", type=float, default=None, help="with --timeout: each process's memory, GiB at most")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # (the process of one file, FOLDER it)
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # (what a run says of them is its notes: read_image makes Pillow's warnings notes)
-    problems = read = refused = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        for src in sorted(p for p in args.folder.rglob("*") if p.is_file()):
-            try:
-                pic = read_image(src)
-            except ClassSRError:
-                refused += 1
-                continue
-            except Exception as e:
-                problems += _say(src, "read", e)
-                continue
-            read += 1
-            own = output_suffix(src.suffix).lower().lstrip(".")  # (what a run writes beside it)
-            for fmt in dict.fromkeys([*args.formats, own]):
-                try:
-                    write_image(Path(tmp) / f"out.{fmt}", pic, overwrite=True)
-                    read_image(Path(tmp) / f"out.{fmt}")
-                except ClassSRError as e:
-                    problems += _say(src, f"write {fmt} (typed)", e)
-                except Exception as e:
-                    problems += _say(src, f"write {fmt}", e)
-    sys.stderr.write(f"read {read}, refused in one line {refused}, problems {problems}\n")
+    if args.one:
+        verdict, said = _sweep(args.folder, args.formats)
+        sys.stdout.write("".join(json.dumps(p) + "\n" for p in said) + json.dumps({"verdict": verdict}) + "\n")
+        return 0
+    counts = {"read": 0, "refused": 0}
+    problems = 0
+    for src in sorted(p for p in args.folder.rglob("*") if p.is_file()):
+        verdict, said = _sweep(src, args.formats) if args.timeout is None else _apart(src, args)
+        counts[verdict] = counts.get(verdict, 0) + 1
+        for p in said:
+            sys.stdout.write(json.dumps(p) + "\n")
+        problems += len(said)
+    sys.stderr.write(f"read {counts['read']}, refused in one line {counts['refused']}, problems {problems}\n")
     return 1 if problems else 0
 
 
-def _say(src: Path, stage: str, e: Exception) -> int:
+def _sweep(src: Path, formats: list[str]) -> tuple[str, list[dict[str, str | None]]]:
+    """One file read, and its picture written into each format and read back: ``read``, ``refused`` (one of
+    classsr's errors on reading) or ``problem``, and the problems."""
+    try:
+        pic = read_image(src)
+    except ClassSRError:
+        return "refused", []
+    except Exception as e:
+        return "problem", [_problem(src, "read", e)]
+    said = []
+    own = output_suffix(src.suffix).lower().lstrip(".")  # (what a run writes beside it)
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in dict.fromkeys([*formats, own]):
+            try:
+                write_image(Path(tmp) / f"out.{fmt}", pic, overwrite=True)
+                read_image(Path(tmp) / f"out.{fmt}")
+            except ClassSRError as e:
+                said.append(_problem(src, f"write {fmt} (typed)", e))
+            except Exception as e:
+                said.append(_problem(src, f"write {fmt}", e))
+    return "read", said
+
+
+def _apart(src: Path, args: argparse.Namespace) -> tuple[str, list[dict[str, str | None]]]:
+    """:func:`_sweep` of ``src`` in a process of its own (a fuzzer's file that loops or eats memory stops there)."""
+    import resource
+    import subprocess
+
+    def limit() -> None:
+        if args.memory:
+            size = int(args.memory * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    cmd = [sys.executable, __file__, str(src), "--one", "--formats", *args.formats]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=args.timeout, preexec_fn=limit, check=False)
+    except subprocess.TimeoutExpired:
+        return "problem", [{"file": str(src), "stage": "timed out", "error": f"past {args.timeout:g} s", "where": None}]
+    lines = done.stdout.decode(errors="replace").splitlines()
+    if done.returncode or not lines or "verdict" not in (last := json.loads(lines[-1])):
+        why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+        return "problem", [{"file": str(src), "stage": "process", "error": why[0][:300], "where": None}]
+    return last["verdict"], [json.loads(line) for line in lines[:-1]]
+
+
+def _problem(src: Path, stage: str, e: Exception) -> dict[str, str | None]:
     frames = traceback.extract_tb(e.__traceback__)
-    sys.stdout.write(json.dumps({"file": str(src), "stage": stage, "error": f"{type(e).__name__}: {e}"[:300],
-                                 "where": frames[-1].name if frames else None}) + "\n")  # fmt: skip
-    return 1
+    return {"file": str(src), "stage": stage, "error": f"{type(e).__name__}: {e}"[:300],
+            "where": frames[-1].name if frames else None}  # fmt: skip
 
 
 if __name__ == "__main__":
