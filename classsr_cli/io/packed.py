@@ -50,17 +50,16 @@ def unpack(path: Path, page: Any) -> np.ndarray:
                 offset, count = strips[plane * per_plane + k]
                 f.seek(int(offset))
                 data = f.read(int(count))
-                if int(page.compression) in DEFLATE:
-                    data = zlib.decompress(data)
                 rows = min(per_strip, height - k * per_strip)
+                if int(page.compression) in DEFLATE:  # (no more than the strip holds: a bomb's strip inflates no further)
+                    data = zlib.decompressobj().decompress(data, rows * row_bytes)
                 if len(data) < rows * row_bytes:
                     raise ValueError(f"strip {plane * per_plane + k} cut short: {len(data)} of {rows * row_bytes} bytes")
                 out[plane, k * per_strip : k * per_strip + rows] = _samples(data, rows, row_bytes, across, bits)
     if int(page.predictor) == 2:  # each sample its difference from the one before it in the row (of its own kind)
         step = samples // planes
-        for first in range(step):
-            run = out[:, :, first::step].astype(np.int64)
-            out[:, :, first::step] = (np.cumsum(run, axis=2) % (1 << bits)).astype(np.uint16)
+        for first in range(step):  # (summed in 16 bits: modulo 2**16, so modulo 2**bits too)
+            out[:, :, first::step] = np.cumsum(out[:, :, first::step], axis=2, dtype=np.uint16) & ((1 << bits) - 1)
     if planes > 1:
         return np.ascontiguousarray(np.moveaxis(out, 0, -1))
     return out[0].reshape(height, width, samples)
