@@ -191,9 +191,12 @@ _ORIENTATION = 0x0112
 _TIFF_EXIF_TAGS = {270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 34665, 34853}
 _IMAGE_DESCRIPTION = 270
 _X_RESOLUTION = 282
-#: TIFF compressions Pillow's libtiff is built without (its wheels'): a load of one printed "WEBP compression support
-#: is not configured" on stderr and failed as "decoder error -2".
-_TIFF_CODECS_UNREAD = {50001: "WebP", 50002: "JPEG XL", 34887: "LERC"}
+#: TIFF's compressions by their code, as said.
+_TIFF_COMPRESSIONS = {5: "LZW", 7: "JPEG", 8: "Deflate", 32946: "Deflate", 32773: "PackBits", 50000: "Zstandard",
+                      34925: "LZMA", 50001: "WebP", 50002: "JPEG XL", 34887: "LERC", 34676: "SGILog", 34677: "SGILog24"}
+#: Those Pillow's libtiff is built without (its wheels'): a load of one printed "WEBP compression support is not
+#: configured" on stderr and failed as "decoder error -2".
+_TIFF_UNREAD = (50001, 50002, 34887)
 #: XResolution, YResolution, ResolutionUnit: a TIFF output's are its picture's print resolution, not its EXIF's (a
 #: camera's 65535 as the unit, which libtiff refuses on stderr).
 _RESOLUTION_TAGS = (282, 283, 296)
@@ -678,8 +681,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
         except (TypeError, NotImplementedError) as e:  # Pillow's plugins' on a damaged file (a TIFF without its size)
             if not _from_pillow(e):  # or one of a kind they do not decode (a DDS of a DXGI format they lack); ours: a bug
                 raise
-            if isinstance(e, NotImplementedError) and (copy := _readable_dds(path)) is not None:
-                return _read_dds_copy(path, copy, max_pixels)
+            if isinstance(e, NotImplementedError) and (dds_read := _read_dds_as_pillow_reads(path, max_pixels)) is not None:
+                return dds_read
             if isinstance(e, NotImplementedError):
                 raise InputError(f"{path}: a kind of {path.suffix.lstrip('.').upper() or 'image'} this Pillow "
                                  f"({Image.__version__}) does not decode ({_reason(e)})") from None
@@ -887,44 +890,43 @@ def _read_beyond_pillow(path: Path, frame: _JpegFrame, max_pixels: int | None) -
     says 8 bits, its pixels decoded by the bundled ffmpeg (:func:`_decode`, :func:`_read_jpeg_ffmpeg`)."""
     data = bytearray(path.read_bytes())
     data[frame.at] = 8
-    try:
-        with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
-            _check_pixels(path, im.size, max_pixels)
-            return _decode(path, im)
-    except UnidentifiedImageError:  # (a frame of components Pillow has no mode for)
-        raise InputError(f"{path}: {_kind(frame)} of {frame.components} components, which classsr does not "
-                         "read") from None
-    except _Unsupported as e:  # (raised here, in :func:`_read_image`'s handler of Pillow's refusal: said here)
-        raise InputError(f"{path}: {e}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as e:
-        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    return _read_copy(path, bytes(data), "JPEG", max_pixels,
+                      unopened=f"{_kind(frame)} of {frame.components} components, which classsr does not read")
 
 
-def _readable_dds(path: Path) -> bytes | None:
-    """A copy of the DDS file ``path`` whose DXGI format Pillow reads (:func:`classsr_cli.io.dds.readable`: BC1-3 in
-    sRGB, BGRA and BGRX), where its own is one Pillow does not; ``None`` otherwise."""
+def _read_dds_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | None:
+    """The DDS file ``path`` whose DXGI format Pillow does not read, read from a copy in one of the same data it reads
+    (:func:`classsr_cli.io.dds.readable`: BC1-3 in sRGB, BGRA and BGRX) and turned back to its own
+    (:func:`classsr_cli.io.dds.stored`; its own format, which a DDS output keeps, from ``path``); ``None`` where no
+    such copy is made."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
-    return dds.readable(data) if data[:4] == b"DDS " else None
+    copy = dds.readable(data) if data[:4] == b"DDS " else None
+    if copy is None:
+        return None
+    own = struct.unpack_from("<I", data, 128)[0]
+    return _read_copy(path, copy, "DDS", max_pixels, unopened="truncated or corrupt image (its DDS header)",
+                      turn=lambda im: dds.stored(im, own))
 
 
-def _read_dds_copy(path: Path, copy: bytes, max_pixels: int | None) -> Picture:
-    """The picture of the DDS file ``path`` read from ``copy`` (:func:`_readable_dds`), as its own format holds it
-    (:func:`classsr_cli.io.dds.stored`); its texture's format (sRGB, BGRA) from ``path``, which a DDS output keeps."""
-    dxgi = struct.unpack_from("<I", copy, 128)[0]
-    with path.open("rb") as f:
-        own = struct.unpack_from("<I", f.read(132), 128)[0]
+def _read_copy(path: Path, data: bytes, fmt: str, max_pixels: int | None, *, unopened: str,
+               turn: Callable[[Image.Image], Image.Image] | None = None) -> Picture:  # fmt: skip
+    """The picture of ``path`` read by Pillow (as ``fmt``) from ``data``, a copy of it changed so that Pillow reads
+    it, ``turn``-ed before it is decoded; its errors said of ``path`` as :func:`_read_image` says them (this runs in
+    its handler of Pillow's refusal, where its own clauses catch nothing); ``unopened``: why, where Pillow does not
+    open the copy either."""
     try:
-        with Image.open(io.BytesIO(copy), formats=["DDS"]) as im:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as im:
             _check_pixels(path, im.size, max_pixels)
-            im.load()
-            return _decode(path, dds.stored(im, own))
-    except _Unsupported as e:  # (raised here, in :func:`_read_image`'s handler of Pillow's refusal: said here)
+            return _decode(path, im if turn is None else turn(im))
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: {unopened}") from None
+    except _Unsupported as e:
         raise InputError(f"{path}: {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, NotImplementedError) as e:
-        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)}; read as DXGI format {dxgi})") from None
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
 
 
 def _kind(frame: _JpegFrame) -> str:
@@ -1102,9 +1104,9 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         if deep > 8:
             notes.append(f"AVIF of {deep} bits per channel: read at 8 (Pillow's AVIF decoder; tiles, or an alpha ffmpeg "
                          "does not give)")
-        if fmt == "TIFF" and (codec := _TIFF_CODECS_UNREAD.get(int(getattr(im, "tag_v2", {}).get(259) or 0))):
-            raise _Unsupported(f"a TIFF compressed with {codec}, which Pillow's libtiff does not decode: save it with "
-                               "LZW, Deflate or no compression")  # (before libtiff says so on stderr, and fails)
+        if fmt == "TIFF" and (code := int(getattr(im, "tag_v2", {}).get(259) or 0)) in _TIFF_UNREAD:
+            raise _Unsupported(f"a TIFF compressed with {_TIFF_COMPRESSIONS[code]}, which Pillow's libtiff does not "
+                               "decode: save it with LZW, Deflate or no compression")  # (before libtiff says so on stderr)
         try:
             im.load()
         except OSError:
@@ -2086,9 +2088,7 @@ def _read_heif16(path: Path, index: int | None = None) -> tuple[np.ndarray, np.n
     heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)
     image = heif if index is None else heif[index]
     depth = int(image.info.get("bit_depth") or 16)  # type: ignore[arg-type]
-    top = (1 << depth) - 1
-    levels = np.asarray(image).astype(np.uint32) >> (16 - depth)
-    arr = ((levels * 65535 + top // 2) // top).astype(np.uint16)
+    arr = _to16(np.asarray(image) >> (16 - depth), depth)
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.shape[2] in (2, 4):
@@ -2176,9 +2176,14 @@ def _stretched(levels: np.ndarray, bits: int) -> np.ndarray:
     shifted up (its JPEG 2000 decoder's 4095 of 12 bits as 65520) rather than stretched (its colour conversions')."""
     shift = 16 - bits
     if 0 < shift < 8 and not np.any(levels & ((1 << shift) - 1)):  # shifted, not stretched
-        top = (1 << bits) - 1
-        return (((levels >> shift).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
+        return _to16(levels >> shift, bits)
     return levels
+
+
+def _to16(levels: np.ndarray, bits: int) -> np.ndarray:
+    """``levels`` of ``bits`` (0 to 2**bits - 1; above it, the top) stretched to 0-65535, rounded, in ``uint16``."""
+    top = (1 << bits) - 1
+    return ((np.minimum(levels, top).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
 
 
 def _read_avif16(path: Path, im: Image.Image) -> tuple[np.ndarray, Nclx | None, np.ndarray | None] | None:
@@ -2370,7 +2375,6 @@ def _tiff_page(path: Path, page: Any) -> np.ndarray:
     16-bit unsigned samples (LZW, which Photoshop and scanners write) from the bundled ffmpeg's TIFF decoder, alike,
     samples last; an :class:`_Unsupported` naming the layout for others."""
     bits, samples, photometric = int(page.bitspersample), int(page.samplesperpixel), int(page.photometric)
-    top = (1 << bits) - 1
     try:
         arr = page.asarray()
     except (ValueError, NotImplementedError, ImportError) as e:  # (Zstandard: Python 3.14's module, else imagecodecs)
@@ -2380,11 +2384,10 @@ def _tiff_page(path: Path, page: Any) -> np.ndarray:
         if "S" in page.axes and page.axes.index("S") == 0:  # planes (PlanarConfiguration 2): samples last
             arr = np.moveaxis(arr, 0, -1)
         if arr.dtype == np.uint16 and 9 <= bits < 16:  # (tifffile gives a 12-bit sample's levels, 0-4095)
-            arr = ((np.minimum(arr, top).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
+            arr = _to16(arr, bits)
         return arr
     if packed.readable(page):  # 9 to 15 bits, packed, uncompressed or Deflate: read here (with its predictor, white)
-        stored = packed.unpack(path, page)
-        return ((np.minimum(stored, top).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
+        return _to16(packed.unpack(path, page), bits)
     plain = int(page.sampleformat) == 1 and 9 <= bits <= 16 and samples <= 4 and photometric in (0, 1, 2)
     wrong = bits < 16 and (int(page.predictor) != 1 or photometric == 0)  # (ffmpeg's decoder gets these wrong)
     if wrong or not plain:
@@ -2397,7 +2400,7 @@ def _tiff_page(path: Path, page: Any) -> np.ndarray:
                            "decodes: save it with 8 or 16-bit samples")
     levels = got[0]
     if bits < 16:  # ffmpeg gives a level's bits at the top (its low bits repeated): each stretched exactly
-        levels = (((levels >> (16 - bits)).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
+        levels = _to16(levels >> (16 - bits), bits)
     return 65535 - levels if photometric == 0 else levels  # (ffmpeg gives MINISWHITE inverted: as stored here)
 
 
@@ -2405,8 +2408,7 @@ def _tiff_layout(page: Any) -> str:
     """A TIFF page's samples and compression, said: "a TIFF of 12-bit samples, LZW-compressed"."""
     kind = {1: "", 2: " signed", 3: " floating-point"}.get(int(page.sampleformat), " other")
     code = int(page.compression)
-    name = {5: "LZW", 7: "JPEG", 8: "Deflate", 32946: "Deflate", 32773: "PackBits", 50000: "Zstandard", 34925: "LZMA",
-            50001: "WebP", 34887: "LERC", 34676: "SGILog", 34677: "SGILog24"}.get(code, f"compression {code}")
+    name = _TIFF_COMPRESSIONS.get(code, f"compression {code}")
     return f"a TIFF of {int(page.bitspersample)}-bit{kind} samples, " + ("uncompressed" if code == 1 else
                                                                          f"{name}-compressed")
 

@@ -16,17 +16,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFLATE", "readable", "unpack"]
+__all__ = ["readable", "unpack"]
 
 #: TIFF's compression codes for Deflate (Adobe's, and the older one).
-DEFLATE = (8, 32946)
+_DEFLATE = (8, 32946)
 
 
 def readable(page: Any) -> bool:
     """Whether :func:`unpack` reads tifffile's ``page``: 9 to 15-bit unsigned samples, in strips, uncompressed or
     Deflate-compressed, bits in their usual order, with no predictor or the horizontal one."""
     return (9 <= int(page.bitspersample) <= 15 and int(page.sampleformat) == 1 and not page.is_tiled
-            and int(page.compression) in (1, *DEFLATE) and int(page.predictor) in (1, 2)
+            and int(page.compression) in (1, *_DEFLATE) and int(page.predictor) in (1, 2)
             and int(page.fillorder) == 1 and int(page.planarconfig) in (1, 2))  # fmt: skip
 
 
@@ -51,7 +51,7 @@ def unpack(path: Path, page: Any) -> np.ndarray:
                 f.seek(int(offset))
                 data = f.read(int(count))
                 rows = min(per_strip, height - k * per_strip)
-                if int(page.compression) in DEFLATE:  # (no more than the strip holds: a bomb's strip inflates no further)
+                if int(page.compression) in _DEFLATE:  # (no more than the strip holds: a bomb's strip inflates no further)
                     data = zlib.decompressobj().decompress(data, rows * row_bytes)
                 if len(data) < rows * row_bytes:
                     raise ValueError(f"strip {plane * per_plane + k} cut short: {len(data)} of {rows * row_bytes} bytes")

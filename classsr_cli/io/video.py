@@ -1119,7 +1119,7 @@ def _cut(info: VideoInfo, *, near: bool = True) -> tuple[list[str], str]:
         # starts later than its file (an edit list's shift, audio first) reads frames past the part, which ``trim``
         # then drops (on the clock the seek starts at 0)
         return ((["-ss", f"{info.seek:.6f}"] if info.seek else []) + (["-t", f"{info.span:.6f}"] if info.span else []),
-                _trim_end(info) if info.span else "")  # fmt: skip
+                _trim_end(info))  # fmt: skip
     end = f":duration={info.span:.6f}" if info.span else ""
     if near and (margin := near_seek(info)) is not None:  # the clock then starts at the seek
         return ["-ss", f"{info.seek - margin:.6f}"], f"trim=start={margin:.6f}{end},setpts=PTS-STARTPTS,"
@@ -1127,12 +1127,15 @@ def _cut(info: VideoInfo, *, near: bool = True) -> tuple[list[str], str]:
 
 
 def _trim_end(info: VideoInfo) -> str:
-    """The ``trim`` that ends ``info``'s part (from 0, after its seek) at its :attr:`~VideoInfo.span`: in the stream's
-    ticks, rounded up, where they are listed (``trim=end`` in seconds is rounded to the nearest tick: an animated AVIF
-    at a tick a second lost every frame of a part under half a second), else in seconds."""
+    """The ``trim`` that ends ``info``'s part (from 0, after its seek) at its :attr:`~VideoInfo.span` (none for the
+    rest of the file): in the stream's ticks, rounded up, where they are listed (``trim=end`` in seconds is rounded to
+    the nearest tick: an animated AVIF at a tick a second lost every frame of a part under half a second), else in
+    seconds."""
+    if not info.span:
+        return ""
     if info.ticks:
-        return f"trim=end_pts={math.ceil(info.span * info.ticks - 1e-6)}," if info.span else ""
-    return f"trim=end={info.span:.6f}," if info.span else ""
+        return f"trim=end_pts={math.ceil(info.span * info.ticks - 1e-6)},"
+    return f"trim=end={info.span:.6f},"
 
 
 @dataclass(frozen=True)
