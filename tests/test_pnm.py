@@ -29,6 +29,23 @@ def test_what_is_not_a_netpbm_header_reads_as_none(data: bytes) -> None:
     assert pnm.header(data) is None
 
 
+def test_a_comment_right_after_the_magic_number_is_read_as_netpbm_allows(tmp_path: Path) -> None:
+    """``P6#...`` (gdk-pixbuf's test file: Pillow reads the magic up to whitespace and refuses it): the header is
+    rewritten plain, the raster kept; read whole through ``read_image``, 8 and 16 bits."""
+    from classsr_cli.io.image import read_image
+
+    levels = np.random.default_rng(4).integers(0, 256, (3, 4, 3)).astype(np.uint8)
+    data = b"P6#made\n#by hand\n4 3#w h\n \t#comment 44\n255\n" + levels.tobytes()
+    assert pnm.plain(data) == b"P6\n4\n3\n255\n" + levels.tobytes()
+    assert pnm.plain(b"P4#x\n8 1\n\xff") == b"P4\n8\n1\n\xff" and pnm.plain(b"P6#x\n4 z\n") is None
+    (tmp_path / "a.ppm").write_bytes(data)
+    assert np.array_equal(read_image(tmp_path / "a.ppm").pixels, levels)
+    deep = levels.astype(">u2") * 257
+    (tmp_path / "d.ppm").write_bytes(b"P6#deep\n4 3 65535\n" + deep.tobytes())
+    pic = read_image(tmp_path / "d.ppm")
+    assert pic.bits == 16 and np.array_equal(pic.pixels, deep.astype(np.uint16))
+
+
 def test_a_pfm_is_read_top_row_first_in_either_byte_order_and_written_little_endian(tmp_path: Path) -> None:
     light = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3) / 7
     for scale, order in ((-1.0, "<f4"), (2.5, ">f4")):

@@ -50,6 +50,7 @@ import re
 import secrets
 import struct
 import subprocess
+import tempfile
 import threading
 import traceback
 import warnings
@@ -65,7 +66,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
 from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
-from classsr_cli.io import bmff, dds, gainmap, motion, packed, pnm
+from classsr_cli.io import bmff, bmp, dds, gainmap, motion, packed, pnm
 from classsr_cli.io.dds import Texture
 from classsr_cli.io.exif import EXIF_IFD, GPS_IFD, INTEROP_IFD, relaid, relaid_in_ifd
 from classsr_cli.io.exr import Linear, shown
@@ -200,7 +201,9 @@ _TIFF_UNREAD = (50001, 50002, 34887)
 #: XResolution, YResolution, ResolutionUnit: a TIFF output's are its picture's print resolution, not its EXIF's (a
 #: camera's 65535 as the unit, which libtiff refuses on stderr).
 _RESOLUTION_TAGS = (282, 283, 296)
-_BOMB_LOCK = threading.Lock()
+#: Held while Pillow's own bomb check is off (:func:`_pixel_limit_off`); re-entrant: a read may read a file held in
+#: the one it reads (:func:`_read_part`: the PNG inside a BMP).
+_BOMB_LOCK = threading.RLock()
 
 
 class PngText(NamedTuple):
@@ -660,6 +663,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                 raise InputError(f"{path}: reading HEIC needs pillow-heif (pip install pillow-heif)") from None
             if (frame := _jpeg_frame(path)) is not None and frame.beyond_pillow:
                 return _read_beyond_pillow(path, frame, max_pixels)
+            if (netpbm := _read_netpbm_as_pillow_reads(path, max_pixels)) is not None:
+                return netpbm
             if (said := _signature(path)) is not None:  # its first bytes name a format Pillow reads: it is damaged
                 raise InputError(f"{path}: truncated or corrupt image (a {said} by its first bytes, which Pillow "
                                  "cannot open)") from None
@@ -677,6 +682,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
         except _Unsupported as e:
             raise InputError(f"{path}: {e}") from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as e:
+            if (bmp_read := _read_bmp_as_pillow_reads(path, max_pixels)) is not None:  # a layout Pillow refuses
+                return bmp_read
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
         except (TypeError, NotImplementedError) as e:  # Pillow's plugins' on a damaged file (a TIFF without its size)
             if not _from_pillow(e):  # or one of a kind they do not decode (a DDS of a DXGI format they lack); ours: a bug
@@ -801,17 +808,22 @@ def _refuse_heif_size(path: Path, max_pixels: int | None) -> None:
 def _read_appended(path: Path, at: int, max_pixels: int | None) -> Picture:
     """The picture of the HEIF ``path`` whose first ``at`` bytes are the picture's own file (:func:`_appended_at`),
     read from a copy of them; its Motion Photo's video (:func:`classsr_cli.io.motion.read`) from ``path`` itself."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        part = Path(tmp) / f"picture{path.suffix}"
-        with path.open("rb") as f:
-            part.write_bytes(f.read(at))
-        try:
-            pic = read_image(part, max_pixels=max_pixels)
-        except InputError as e:  # (said of the file given)
-            raise InputError(str(e).replace(str(part), str(path))) from None
+    with path.open("rb") as f:
+        pic = _read_part(path, f.read(at), path.suffix, max_pixels, "")
     return replace(pic, motion=motion.read(path, pic.xmp))
+
+
+def _read_part(path: Path, data: bytes, suffix: str, max_pixels: int | None, what: str) -> Picture:
+    """The picture of ``data``, a file held in ``path`` (a HEIF's own picture before its appended video, the PNG inside a
+    BMP), read as a file of its own named with ``suffix``; its errors said of ``path`` (``what``: "the PNG inside
+    it: ", or "")."""
+    with tempfile.TemporaryDirectory(prefix="classsr-") as folder:
+        part = Path(folder) / f"picture{suffix}"
+        part.write_bytes(data)
+        try:
+            return read_image(part, max_pixels=max_pixels)
+        except InputError as e:  # (said of the file given)
+            raise InputError(f"{path}: {what}{str(e).removeprefix(f'{part}: ')}") from None
 
 
 def _is_heif(path: Path) -> bool:
@@ -899,16 +911,55 @@ def _read_dds_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | N
     (:func:`classsr_cli.io.dds.readable`: BC1-3 in sRGB, BGRA and BGRX) and turned back to its own
     (:func:`classsr_cli.io.dds.stored`; its own format, which a DDS output keeps, from ``path``); ``None`` where no
     such copy is made."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    copy = dds.readable(data) if data[:4] == b"DDS " else None
-    if copy is None:
+    data = _bytes_of(path, b"DDS ")
+    copy = None if data is None else dds.readable(data)
+    if data is None or copy is None:
         return None
     own = struct.unpack_from("<I", data, 128)[0]
     return _read_copy(path, copy, "DDS", max_pixels, unopened="truncated or corrupt image (its DDS header)",
                       turn=lambda im: dds.stored(im, own))
+
+
+def _read_bmp_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | None:
+    """The BMP file ``path`` in a layout Pillow refuses, read from a copy in one it reads
+    (:func:`classsr_cli.io.bmp.readable`: bit fields of any masks, 2 bits a pixel, OS/2's short headers and RLE24, an
+    oversized palette, a JPEG or PNG inside); ``None`` where no such copy is made (where Pillow's refusal stands)."""
+    data = _bytes_of(path, b"BM")
+    head = None if data is None else bmp.layout(data)
+    if data is None or head is None:
+        return None
+    _check_pixels(path, (head.width, abs(head.height)), max_pixels)  # (the copy is made in memory)
+    try:
+        made = bmp.readable(data)
+    except ValueError as e:
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    if made is None:
+        return None
+    copy, fmt = made
+    if fmt == "BMP":
+        return _read_copy(path, copy, fmt, max_pixels, unopened="truncated or corrupt image (its BMP header)")
+    return _read_part(path, copy, f".{fmt.lower()}", max_pixels, f"the {fmt} inside it: ")  # (a file of its own)
+
+
+def _read_netpbm_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | None:
+    """A PBM, PGM or PPM Pillow does not open because a comment follows its magic number at once (``P6#...``, which
+    the format allows), read from a copy whose header is rewritten without comments (:func:`classsr_cli.io.pnm.plain`);
+    ``None`` for any other file."""
+    data = _bytes_of(path, b"P")
+    copy = None if data is None else pnm.plain(data)
+    if copy is None:
+        return None
+    return _read_copy(path, copy, "PPM", max_pixels, unopened="truncated or corrupt image (its Netpbm header)")
+
+
+def _bytes_of(path: Path, magic: bytes) -> bytes | None:
+    """The bytes of ``path`` where it starts with ``magic``; ``None`` where it does not, or cannot be read."""
+    if not _head(path).startswith(magic):
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _read_copy(path: Path, data: bytes, fmt: str, max_pixels: int | None, *, unopened: str,
@@ -2032,8 +2083,6 @@ def _read_jxl(path: Path, max_pixels: int | None) -> Picture:
     """A JPEG XL's first frame, decoded by the bundled ffmpeg's libjxl into a PNG and read as one (its 8 or 16 bits,
     gray, alpha, ICC profile; turned by the codestream's orientation, which EXIF's does not repeat), with the file's
     own EXIF and XMP and, where it describes its colours without an ICC profile, their :class:`Nclx`."""
-    import tempfile
-
     from classsr_cli.io import jxl
 
     boxes, head = _jxl_boxes(path)

@@ -22,8 +22,8 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-__all__ = ["Header", "header", "is_pam", "is_pfm", "load_pfm", "pam_header", "pfm_header", "read_deep", "read_pam", "read_pfm",
-           "write", "write_pam", "write_pfm"]
+__all__ = ["Header", "header", "is_pam", "is_pfm", "load_pfm", "pam_header", "pfm_header", "plain", "read_deep", "read_pam",
+           "read_pfm", "write", "write_pam", "write_pfm"]
 
 _WHITESPACE = b" \t\r\n\v\f"
 
@@ -64,6 +64,17 @@ def header(data: bytes) -> Header | None:
     if width < 1 or height < 1 or not 0 < maxval < 65536:
         return None
     return Header(magic, width, height, maxval, at + 1)
+
+
+def plain(data: bytes) -> bytes | None:
+    """A copy of the PBM, PGM or PPM ``data`` whose header (its comments wherever the format allows them, the
+    whitespace between its fields of any kind and length) is rewritten as Pillow reads every one: magic, width,
+    height and ``maxval``, each after one newline; ``None`` where its header does not read (:func:`header`)."""
+    head = header(data[:4096])
+    if head is None:
+        return None
+    fields = [head.width, head.height] + ([] if head.magic in (b"P1", b"P4") else [head.maxval])
+    return b"\n".join([head.magic, *(str(v).encode() for v in fields)]) + b"\n" + data[head.offset :]
 
 
 def read_deep(path: Path, head: Header) -> np.ndarray:
