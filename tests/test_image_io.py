@@ -1363,6 +1363,19 @@ def test_a_deep_ppm_is_read_at_16_bits_its_levels_stretched(tmp_path: Path, maxv
     assert gray.mode == "L" and gray.bits == 16 and np.abs(gray.pixels.astype(int) - want[..., :1]).max() <= 1
 
 
+def test_an_interlaced_png_cut_short_says_it_is_truncated(tmp_path: Path) -> None:
+    """Its pixels decoded once, their error said (decoded again, Pillow raised "function takes at most 3 arguments")."""
+    import png
+
+    rows = np.random.default_rng(3).integers(0, 256, (32, 96)).astype(np.uint8)
+    with (tmp_path / "whole.png").open("wb") as f:
+        png.Writer(32, 32, greyscale=False, interlace=True).write(f, rows.tolist())
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:1500])
+    with pytest.raises(InputError, match=r"cut\.png: truncated or corrupt image \(image file is truncated\)$"):
+        read_image(tmp_path / "cut.png")
+    assert np.array_equal(read_image(tmp_path / "whole.png").pixels.reshape(32, 96), rows)
+
+
 def test_a_ppm_cut_short_is_one_error(tmp_path: Path) -> None:
     path = _ppm(tmp_path / "cut.ppm", np.zeros((9, 7, 3), int), 65535)
     path.write_bytes(path.read_bytes()[:-10])

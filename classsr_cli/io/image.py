@@ -1113,6 +1113,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     deep = _avif_bits(path) if fmt == "AVIF" else 8
     frame = _jpeg_frame(path) if fmt in ("JPEG", "MPO") else None  # one Pillow does not decode: ffmpeg decodes it
     coded: Nclx | None = None  # a deep AVIF's colour description, as ffmpeg reads it
+    if fmt == "PNG" and "exif" not in im.info:  # what getexif does first, for an eXIf after the pixels: where they do
+        im.load()  # not decode, said as they fail (loaded again, a truncated interlaced PNG gave Pillow's TypeError)
     try:
         exif = im.getexif()
     except (SyntaxError, ValueError, struct.error, IndexError, OSError) as e:  # a damaged EXIF: the picture without it
