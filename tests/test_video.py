@@ -3208,7 +3208,8 @@ def test_model_auto_picks_by_the_first_frame(tmp_path: Path, install: Callable[.
 
 def _fake_encoder(tmp_path: Path, behaviour: str, real: str, pipe: str = "pipe:0") -> str:
     """An ffmpeg that, when it is piped frames to encode, ``hang``s (sleeps, reading nothing), is ``busy`` for 2.5 s
-    before it reads them all, or reads them as they come (``idle`` between them); anything else runs ``real``.
+    before it reads them all, ``loop``s busy for ever, or reads them as they come (``idle`` between them); anything
+    else runs ``real``.
     ``pipe`` ``pipe:1``: it hangs where it would decode frames into a pipe instead."""
     import sys
 
@@ -3223,6 +3224,8 @@ if {behaviour!r} == "busy":
     end = time.monotonic() + 2.5
     while time.monotonic() < end:
         pass
+while {behaviour!r} == "loop":
+    pass
 while sys.stdin.buffer.read(1 << 16):
     pass
 """)
@@ -3310,6 +3313,46 @@ def test_a_hung_decoder_is_stopped(clips: dict[str, Path], tmp_path: Path, monke
     with pytest.raises(VideoError, match=hung), VideoReader(info) as reader:
         list(reader)
     assert time.monotonic() - t0 < 20
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ffmpeg's CPU time is read from /proc")
+def test_a_decoder_that_loops_busy_is_stopped(clips: dict[str, Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """One that uses CPU time for ever without giving a frame (ffmpeg's DASH reader on some manifests) is killed once
+    a frame has been waited for :data:`SPIN_SECONDS`, the read ending in one line naming the file."""
+    import time
+
+    from classsr_cli.io import video as video_io
+    from classsr_cli.io.video import VideoReader, ffmpeg_exe
+
+    info = probe(clips["audio"])
+    fake = _fake_encoder(tmp_path, "loop", ffmpeg_exe(), pipe="pipe:1")
+    monkeypatch.setattr(video_io, "ffmpeg_exe", lambda: fake)
+    monkeypatch.setattr(video_io, "SPIN_SECONDS", 1.0)
+    t0 = time.monotonic()
+    looped = (rf"^the decoder gave no frame of {re.escape(str(clips['audio']))} in 1 s of work, and was stopped: "
+              r"ffmpeg's reader loops on it \(its DASH reader does on some manifests\); give the media file itself$")
+    with pytest.raises(VideoError, match=looped), VideoReader(info) as reader:
+        list(reader)
+    assert time.monotonic() - t0 < 20
+
+
+def test_the_watchdog_stops_one_wait_that_lasts_its_spin_however_busy() -> None:
+    """Each wait (a frame) has ``spin`` seconds, busy or not; the waits that follow one another, and time not waited,
+    start the count again."""
+    import subprocess as sp
+
+    from classsr_cli.io.video import _Watchdog
+
+    dog = _Watchdog(sp.Popen(["true"]), 100.0, spin=10.0)
+    assert dog.poll == 1.0
+    assert not any(dog.stalled(t, True, float(t), entered=1) for t in range(10))  # busy, 9 s into one wait
+    assert not dog.stalled(10, True, 10.0, entered=2)  # the next frame's wait
+    assert not any(dog.stalled(t, t % 5 != 0, float(t), entered=2) for t in range(11, 30))  # not waited on every 5th
+    assert not dog.spun and dog.stalled(30, True, 30.0, entered=3) is False
+    assert not any(dog.stalled(t, True, float(t), entered=3) for t in range(31, 40))
+    assert dog.stalled(40, True, 40.0, entered=3) and dog.spun
+    dog.proc.wait()
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ffmpeg's CPU time is read from /proc")

@@ -852,6 +852,11 @@ class Frame:
 #: its threads waiting (docs/experiments.md, "Fixed: a hung encoder (or decoder) is stopped"). A working ffmpeg uses
 #: CPU time whenever it has work; one whose disk stalls this long is stopped too.
 STALL_SECONDS = 300.0
+#: How long the decoder may work (using CPU time) without giving the next frame before it is taken as looping and
+#: killed: ffmpeg's DASH reader loops at the end of some manifests' segments, busy, for ever (androidx/media's
+#: ``captions_h265`` test manifest). A frame a seek drops its way to (a program stream's resume decodes from the
+#: start) takes minutes at most.
+SPIN_SECONDS = 900.0
 
 
 def cpu_ticks(pid: int) -> int | None:
@@ -870,17 +875,19 @@ def cpu_ticks(pid: int) -> int | None:
 
 
 class _Watchdog(threading.Thread):
-    """Kills ``proc`` once it has used no CPU time for ``seconds`` while the caller waits on it (:meth:`waiting`);
+    """Kills ``proc`` once it has used no CPU time for ``seconds`` while the caller waits on it (:meth:`waiting`), or,
+    given ``spin``, once one wait has lasted ``spin`` seconds however busy it is (:attr:`spun`: a decoder looping);
     :attr:`fired` then says so. Where CPU time cannot be read (not Linux) it does nothing."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], seconds: float) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], seconds: float, spin: float | None = None) -> None:
         super().__init__(daemon=True)
-        self.proc, self.seconds = proc, seconds
-        self.fired = False
-        self._waits = 0
+        self.proc, self.seconds, self.spin = proc, seconds, spin
+        self.fired = self.spun = False
+        self._waits = self._entered = 0  # waits going on, and begun
         self._ticks: int | None = None  # the CPU time last seen,
         self._still = 0.0  # how long the caller has waited on it since it last moved,
         self._seen: float | None = None  # and when it was last looked at
+        self._wait, self._waited = 0, 0.0  # the wait last seen going on, and how long it has lasted
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 
@@ -888,6 +895,7 @@ class _Watchdog(threading.Thread):
     def waiting(self) -> Iterator[None]:
         with self._lock:
             self._waits += 1
+            self._entered += 1
         try:
             yield
         finally:
@@ -903,22 +911,28 @@ class _Watchdog(threading.Thread):
             if ticks is None or self.proc.poll() is not None:
                 return
             with self._lock:
-                waited = self._waits > 0
-            if self.stalled(ticks, waited, time.monotonic()):
+                waited, entered = self._waits > 0, self._entered
+            if self.stalled(ticks, waited, time.monotonic(), entered):
                 self.fired = True
                 self.proc.kill()
                 return
 
     @property
     def poll(self) -> float:
-        return min(5.0, self.seconds / 10)
+        return min(5.0, self.seconds / 10, self.spin / 10 if self.spin is not None else 5.0)
 
-    def stalled(self, ticks: int, waited: bool, now: float) -> bool:
-        """One look at the encoder (its CPU time, whether the caller waits on it, when): whether it has used none
-        for :attr:`seconds` of waiting. A gap between looks counts as two polls at most: while classsr itself was
-        stopped (Ctrl-Z, a suspended machine) the encoder was not waited on."""
+    def stalled(self, ticks: int, waited: bool, now: float, entered: int = 0) -> bool:
+        """One look at the encoder (its CPU time, whether the caller waits on it, when, and how many waits have begun):
+        whether it has used none for :attr:`seconds` of waiting, or (given :attr:`spin`) one wait has lasted that long
+        (:attr:`spun`). A gap between looks counts as two polls at most: while classsr itself was stopped (Ctrl-Z, a
+        suspended machine) the encoder was not waited on."""
         gap = min(now - self._seen, 2 * self.poll) if self._seen is not None else 0.0
         self._seen = now
+        same = waited and entered == self._wait
+        self._wait, self._waited = entered, self._waited + gap if same else 0.0
+        if self.spin is not None and self._waited >= self.spin:
+            self.spun = True
+            return True
         if not waited or ticks != self._ticks:  # working, or waiting on the caller: the count starts again
             self._ticks, self._still = ticks, 0.0
             return False
@@ -1405,7 +1419,7 @@ class VideoReader:
         self._pump = _StderrPump(self._proc.stderr, timestamps=True, split=bool(self._select),
                                  on_error=self._proc.kill if watch else None)
         self._pump.start()
-        self._watchdog = _Watchdog(self._proc, STALL_SECONDS)
+        self._watchdog = _Watchdog(self._proc, STALL_SECONDS, SPIN_SECONDS)
         self._watchdog.start()
         return self
 
@@ -1592,6 +1606,10 @@ class VideoReader:
                     if not n:
                         break
                     got += n
+            if watchdog.spun:
+                raise VideoError(f"the decoder gave no frame of {self.info.path} in {watchdog.spin:g} s of work, and "
+                                 "was stopped: ffmpeg's reader loops on it (its DASH reader does on some manifests); "
+                                 "give the media file itself")
             if watchdog.fired:
                 raise VideoError(f"the decoder hung: ffmpeg used no CPU time for {watchdog.seconds:g} s while classsr "
                                  f"waited for a frame of {self.info.path}, and was stopped; run it again")
