@@ -42,16 +42,19 @@ def resource(rid: int, data: bytes) -> bytes:
 
 
 def make_psd(path: Path, planes: np.ndarray, *, depth: int = 8, mode: int = 3, rle: bool = False, psb: bool = False,
-             layers: int = 0, resources: bytes = b"", tagged: bytes = b"") -> Path:
-    """A Photoshop document whose flattened picture is ``planes`` (``(C, H, W)``), as Photoshop lays one out: its layer
-    count (``layers``, no layer records) and ``tagged`` blocks in the layers and masks section."""
+             layers: int = 0, resources: bytes = b"", tagged: bytes = b"", colour_data: bytes = b"") -> Path:
+    """A Photoshop document whose flattened picture is ``planes`` (``(C, H, W)``; at ``depth`` 1, bits, each row
+    packed), as Photoshop lays one out: its colour mode data (an Indexed one's palette), its layer count (``layers``,
+    no layer records) and ``tagged`` blocks in the layers and masks section."""
     c, h, w = planes.shape
     wide = 8 if psb else 4
-    kind = {8: "u1", 16: ">u2", 32: ">f4"}[depth]
+    if depth == 1:
+        planes = np.packbits(planes.astype(np.uint8), axis=2)
+    kind = {1: "u1", 8: "u1", 16: ">u2", 32: ">f4"}[depth]
     head = b"8BPS" + struct.pack(">H6xHIIHH", 2 if psb else 1, c, h, w, depth, mode)
     counted = struct.pack(">h", layers) if layers else b""
     layer_info = len(counted).to_bytes(wide, "big") + counted + b"\x00" * 4 + tagged if layers or tagged else b""
-    body = (b"\x00\x00\x00\x00" + len(resources).to_bytes(4, "big") + resources
+    body = (len(colour_data).to_bytes(4, "big") + colour_data + len(resources).to_bytes(4, "big") + resources
             + len(layer_info).to_bytes(wide, "big") + layer_info)  # fmt: skip
     rows = [np.ascontiguousarray(planes[k, y], kind).tobytes() for k in range(c) for y in range(h)]
     if rle:
@@ -153,11 +156,35 @@ def test_its_profile_exif_xmp_iptc_and_print_size_are_carried_into_a_tiff(tmp_pa
         assert IptcImagePlugin.getiptcinfo(im) == {(2, 120): b"Harbor"}
 
 
+@pytest.mark.parametrize("rle", [False, True])
+def test_indexed_through_its_palette_with_its_transparent_colour(tmp_path: Path, rle: bool) -> None:
+    """Indexed: the colour mode data's 256 reds, greens and blues; resource 1047's index shown as transparent."""
+    rng = np.random.default_rng(8)
+    palette = rng.integers(0, 256, (256, 3)).astype(np.uint8)
+    index = rng.integers(0, 256, (1, 20, 30)).astype(np.uint8)
+    index[0, :4, :5] = 7
+    colour_data = palette.T.tobytes()
+    pic = read_image(make_psd(tmp_path / "i.psd", index, mode=2, rle=rle, colour_data=colour_data))
+    assert np.array_equal(pic.pixels, palette[index[0]]) and pic.alpha is None and pic.source_mode == "Indexed"
+    keyed = read_image(make_psd(tmp_path / "t.psd", index, mode=2, rle=rle, colour_data=colour_data,
+                                resources=resource(1047, struct.pack(">H", 7))))  # fmt: skip
+    assert keyed.alpha is not None and np.array_equal(keyed.alpha, np.where(index[0] == 7, 0, 255))
+
+
+def test_bitmap_and_duotone_read_as_gray(tmp_path: Path) -> None:
+    """Bitmap: 1 bit a pixel, 1 black, rows padded to a byte (a width of 30); Duotone: its one channel, as gray."""
+    bits = np.random.default_rng(9).integers(0, 2, (1, 20, 30))
+    pic = read_image(make_psd(tmp_path / "b.psd", bits, depth=1, mode=0))
+    assert pic.mode == "L" and np.array_equal(pic.pixels[..., 0], np.where(bits[0] == 1, 0, 255))
+    duo = read_image(make_psd(tmp_path / "d.psd", RGB[:1] * 257, depth=16, mode=8, colour_data=b"\x00" * 10))
+    assert duo.mode == "L" and np.array_equal(duo.pixels[..., 0], RGB[0] * 257)
+
+
 def test_what_it_cannot_read_is_said_in_one_line(tmp_path: Path) -> None:
     flat = resource(1057, struct.pack(">I", 1) + b"\x00")  # hasRealMergedData false
     with pytest.raises(InputError, match=r"saved without Maximize Compatibility holds no flattened picture"):
         read_image(make_psd(tmp_path / "layers.psd", RGB, resources=flat))
-    with pytest.raises(InputError, match=r"a 8-bit Photoshop document in Lab mode: classsr reads RGB and Grayscale"):
+    with pytest.raises(InputError, match=r"a 8-bit Photoshop document in Lab mode: classsr reads RGB, Grayscale"):
         read_image(make_psd(tmp_path / "lab.psd", RGB, mode=9))
     with pytest.raises(InputError, match=r"16-bit Photoshop document in CMYK mode"):
         read_image(make_psd(tmp_path / "cmyk16.psd", np.concatenate([RGB, RGB[:1]]) * 257, depth=16, mode=4))

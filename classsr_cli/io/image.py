@@ -1778,9 +1778,11 @@ def _psd_document(path: Path) -> Any:
         doc = psd.read_header(path)
     except ValueError as e:
         raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
-    if doc.mode not in psd.MODES or doc.depth not in (8, 16, 32) or (doc.mode == 4 and doc.depth != 8):
-        raise InputError(f"{path}: a {doc.depth}-bit Photoshop document in {doc.mode_name} mode: classsr reads RGB and "
-                         "Grayscale ones (8, 16 or 32 bits) and 8-bit CMYK; convert it (Image > Mode), or export a TIFF")
+    depths = {0: (1,), 2: (8,), 4: (8,)}.get(doc.mode, (8, 16, 32))
+    if doc.mode not in psd.MODES or doc.depth not in depths:
+        raise InputError(f"{path}: a {doc.depth}-bit Photoshop document in {doc.mode_name} mode: classsr reads RGB, "
+                         "Grayscale and Duotone ones (8, 16 or 32 bits), 8-bit CMYK and Indexed, and Bitmap; convert it "
+                         "(Image > Mode), or export a TIFF")
     if not doc.merged:
         raise InputError(f"{path}: a Photoshop document saved without Maximize Compatibility holds no flattened "
                          "picture, only its layers: save it with that option on, or export a TIFF")
@@ -1805,6 +1807,9 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
     alpha = planes[colours] if alpha_too else None
     if alpha is not None:
         colour = psd.unmatted(colour, alpha)
+    if doc.mode == 2:  # Indexed: through its palette, its transparent colour (where it gives one) as alpha
+        colour, keyed = doc.colours(planes[0])
+        alpha = keyed if alpha is None else alpha
     notes: list[str] = []
     icc = doc.icc
     exif = Image.Exif()

@@ -23,10 +23,12 @@ import numpy as np
 
 __all__ = ["MODES", "Document", "is_psd", "read", "read_header", "unmatted"]
 
-#: The colour modes classsr reads, by number, and their colour channels (CMYK at 8 bits only).
-MODES = {1: ("Grayscale", 1), 3: ("RGB", 3), 4: ("CMYK", 4)}
+#: The colour modes classsr reads, by number, and their colour channels as stored (CMYK and Indexed at 8 bits only,
+#: Bitmap at 1; Duotone read as its gray channel, as the format's text tells readers to).
+MODES = {0: ("Bitmap", 1), 1: ("Grayscale", 1), 2: ("Indexed", 1), 3: ("RGB", 3), 4: ("CMYK", 4), 8: ("Duotone", 1)}
 _MODE_NAMES = {0: "Bitmap", 1: "Grayscale", 2: "Indexed", 3: "RGB", 4: "CMYK", 7: "Multichannel", 8: "Duotone", 9: "Lab"}
 _ICC, _EXIF, _XMP, _RESOLUTION, _VERSION_INFO, _IPTC = 1039, 1058, 1060, 1005, 1057, 1028
+_TRANSPARENT_INDEX = 1047  # an Indexed document's colour shown as transparent
 
 
 def is_psd(head: bytes) -> bool:
@@ -48,6 +50,17 @@ class Document:
     transparency: bool = False  # the first channel after the colour ones is the flattened picture's alpha
     merged: bool = True  # the document holds a flattened picture (resource 1057)
     data: int = 0  # the offset of the flattened picture's compression code
+    palette: bytes = b""  # an Indexed document's colour mode data: 256 reds, 256 greens, 256 blues
+
+    def colours(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """An Indexed document's ``index`` plane (``(H, W)`` ``uint8``) as RGB through its palette, ``(H, W, 3)``, and
+        its alpha where it gives a transparent index (resource 1047: 0 there, 255 elsewhere), else ``None``."""
+        table = np.frombuffer(self.palette.ljust(768, b"\0")[:768], np.uint8).reshape(3, 256).T
+        given = self.resources.get(_TRANSPARENT_INDEX, b"")
+        alpha = None
+        if len(given) >= 2 and _u(given, 0, 2) < 256:
+            alpha = np.where(index == _u(given, 0, 2), 0, 255).astype(np.uint8)
+        return table[index], alpha
 
     @property
     def mode_name(self) -> str:
@@ -96,10 +109,11 @@ def read_header(path: Path) -> Document:
         if len(head) < 26 or not is_psd(head):
             raise ValueError("not a Photoshop document")
         version, channels, height, width, depth, mode = struct.unpack(">H6xHIIHH", head[4:26])
-        length = f.read(4)  # the colour mode data
+        length = f.read(4)  # the colour mode data: an Indexed document's palette
         if len(length) < 4:
             raise ValueError("cut short in its header")
-        f.seek(_u(length, 0, 4), 1)
+        palette = f.read(768) if mode == 2 and _u(length, 0, 4) >= 768 else b""
+        f.seek(_u(length, 0, 4) - len(palette), 1)
         length = f.read(4)
         size = _u(length, 0, 4)
         blocks = f.read(size)
@@ -115,7 +129,7 @@ def read_header(path: Path) -> Document:
         transparency = _merged_alpha(f, start, data, wide)
     info = resources.get(_VERSION_INFO, b"")
     merged = not (len(info) >= 5 and info[4] == 0)
-    return Document(version, channels, height, width, depth, mode, resources, transparency, merged, data)
+    return Document(version, channels, height, width, depth, mode, resources, transparency, merged, data, palette)
 
 
 #: Tagged blocks whose length takes 8 bytes in a PSB.
@@ -167,16 +181,16 @@ def _resources(blocks: bytes) -> dict[int, bytes]:
         name = blocks[at + 6]
         at += 6 + (name + 2 if name % 2 == 0 else name + 1)  # a Pascal string, padded to an even length
         size = _u(blocks, at, 4)
-        if rid in (_ICC, _EXIF, _XMP, _RESOLUTION, _VERSION_INFO, _IPTC):
+        if rid in (_ICC, _EXIF, _XMP, _RESOLUTION, _VERSION_INFO, _IPTC, _TRANSPARENT_INDEX):
             out[rid] = blocks[at + 4 : at + 4 + size]
         at += 4 + size + size % 2
     return out
 
 
 def read(path: Path, doc: Document, channels: int) -> np.ndarray:
-    """The flattened picture's first ``channels`` channels, ``(channels, H, W)``: uint8, big-endian uint16 levels as
-    uint16, or float32 (32-bit documents). :class:`ValueError` for a compression classsr does not read or a file
-    cut short."""
+    """The flattened picture's first ``channels`` channels, ``(channels, H, W)``: uint8 (a 1-bit Bitmap document's as
+    gray levels, its 1 black), big-endian uint16 levels as uint16, or float32 (32-bit documents). :class:`ValueError`
+    for a compression classsr does not read or a file cut short."""
     from PIL import Image
 
     height, width = doc.height, doc.width
@@ -202,6 +216,9 @@ def read(path: Path, doc: Document, channels: int) -> np.ndarray:
                              "it from Photoshop, or export a TIFF")
     if len(raw) < rows * row:
         raise ValueError(f"cut short: {len(raw):,} of its {rows * row:,} bytes of pixels")
+    if doc.depth == 1:
+        bits = np.unpackbits(np.frombuffer(raw, np.uint8, count=rows * row).reshape(rows, row), axis=1)[:, :width]
+        return ((1 - bits) * 255).astype(np.uint8).reshape(channels, height, width)
     kind = np.dtype({8: "u1", 16: ">u2", 32: ">f4"}[doc.depth])
     planes = np.frombuffer(raw, kind, count=rows * width).reshape(channels, height, width)
     return planes.astype(np.float32 if doc.depth == 32 else np.uint16 if doc.depth == 16 else np.uint8)
