@@ -1805,7 +1805,7 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
         raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
     colour = np.moveaxis(planes[:colours], 0, -1)
     alpha = planes[colours] if alpha_too else None
-    if alpha is not None:
+    if alpha is not None and doc.mode != 2:  # (an Indexed one's plane is of indices, not matted colours)
         colour = psd.unmatted(colour, alpha)
     if doc.mode == 2:  # Indexed: through its palette, its transparent colour (where it gives one) as alpha
         colour, keyed = doc.colours(planes[0])
