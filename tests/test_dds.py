@@ -246,6 +246,41 @@ def test_formats_pillow_does_not_read_are_read_as_the_ones_of_the_same_data(tmp_
     assert struct.unpack_from("<I", raw, 128)[0] == 29 and raw[148:] == RGBA.tobytes()  # R8G8B8A8_UNORM_SRGB
 
 
+def test_rgb10a2_and_rxgb_are_read(tmp_path: Path) -> None:
+    """R10G10B10A2 (DXGI 24; "Unimplemented DXGI format 24"): each 10-bit level rounded to 8 bits, the 2-bit alpha
+    stretched (OpenImageIO's test texture reads as its 8-bit ones' colours); RXGB (Doom 3's normal maps, "Unimplemented
+    pixel format"): DXT5 blocks whose alpha holds red, read as RGB (within 1 level of ffmpeg's decoder, checked by
+    hand), its cube map's other faces too."""
+    rng = np.random.default_rng(6)
+    levels = rng.integers(0, 1024, (40, 52, 3))
+    alpha = rng.integers(0, 4, (40, 52))
+    words = levels[..., 0] | (levels[..., 1] << 10) | (levels[..., 2] << 20) | (alpha << 30)
+    pic = read_image(_dx10(tmp_path / "24.dds", (52, 40), 24, words.astype("<u4").tobytes()))
+    assert np.array_equal(pic.pixels, ((levels * 255 + 511) // 1023).astype(np.uint8))
+    assert pic.alpha is not None and np.array_equal(pic.alpha, (alpha * 85).astype(np.uint8))
+    cube = [(words + k * 4).astype("<u4").tobytes() for k in range(6)]  # six faces, told apart by their red
+    head = bytearray(dds._dx10_header((52, 40), 24, 1, 4 * 52))
+    struct.pack_into("<I", head, 112, 0x200 | 0xFC00)  # DDSCAPS2_CUBEMAP, six faces
+    struct.pack_into("<2I", head, 136, 0x4, 1)  # TEXTURECUBE, one cube
+    (tmp_path / "cube.dds").write_bytes(bytes(head) + b"".join(cube))
+    pic = read_image(tmp_path / "cube.dds")
+    assert pic.texture is not None and len(pic.texture.faces) == 5
+    for k, (pixels, face_alpha) in enumerate(pic.texture.faces, 1):
+        red = (levels[..., 0] + k * 4) & 1023  # (carried into green where above 1023)
+        assert np.array_equal(pixels[..., 0], ((red * 255 + 511) // 1023).astype(np.uint8)), k
+        assert face_alpha is not None and np.array_equal(face_alpha, (alpha * 85).astype(np.uint8))
+    swizzled = np.dstack([np.full(SMOOTH.shape[:2], 255, np.uint8), SMOOTH[..., 1:], SMOOTH[..., :1]])  # X G B R
+    Image.fromarray(swizzled).save(tmp_path / "dxt5.dds", pixel_format="DXT5")
+    raw = bytearray((tmp_path / "dxt5.dds").read_bytes())
+    raw[84:88] = b"RXGB"
+    (tmp_path / "rxgb.dds").write_bytes(raw)
+    with Image.open(tmp_path / "dxt5.dds") as im:
+        want = np.asarray(im.convert("RGBA"))[..., [3, 1, 2]]
+    pic = read_image(tmp_path / "rxgb.dds")
+    assert pic.alpha is None and np.array_equal(pic.pixels, want)
+    assert np.abs(pic.pixels.astype(int) - SMOOTH).mean() < 3  # (DXT5's own loss)
+
+
 def _faces(n: int) -> list[Image.Image]:
     """``n`` RGBA pictures told apart by their colour (each the gradient, its channels turned and shifted)."""
     return [Image.fromarray(np.dstack([np.roll(SMOOTH, k, axis=2) // 2 + 20 * k, RGBA[..., 3]])) for k in range(n)]

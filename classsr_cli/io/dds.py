@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["Texture", "cube_neighbours", "mip_sizes", "notes", "other_faces", "readable", "stored", "texture_of", "write"]
+__all__ = ["RXGB", "Texture", "cube_neighbours", "mip_sizes", "notes", "other_faces", "own_format", "readable", "stored",
+           "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
 _FLAGS, _MIPS, _CAPS = 8, 28, 108
@@ -106,36 +107,57 @@ def texture_of(path: Path, im: Image.Image) -> Texture:
 
 #: Bytes per 4 x 4 block of the block compressions Pillow reads (the others: 16).
 _BLOCK_BYTES = {"DXT1": 8, "BC1": 8, "BC4": 8}
-#: Bytes per pixel of the uncompressed DXGI formats Pillow reads (R8G8B8A8, B8G8R8A8, B8G8R8X8: UNORM, sRGB,
-#: TYPELESS; R8_UNORM).
-_DXGI_BYTES = {27: 4, 28: 4, 29: 4, 87: 4, 88: 4, 90: 4, 91: 4, 92: 4, 93: 4, 61: 1}
+#: Bytes per pixel of the uncompressed DXGI formats read (R8G8B8A8, B8G8R8A8, B8G8R8X8: UNORM, sRGB, TYPELESS;
+#: R10G10B10A2; R8_UNORM).
+_DXGI_BYTES = {23: 4, 24: 4, 27: 4, 28: 4, 29: 4, 87: 4, 88: 4, 90: 4, 91: 4, 92: 4, 93: 4, 61: 1}
 #: DXGI formats Pillow does not read -> one it reads whose data is the same but for the colour space (BC1-3's sRGB:
 #: how a game's sampler reads the colours, which the header a DDS output keeps still says) or the order of the bytes
 #: (B8G8R8A8 and B8G8R8X8, UNORM, TYPELESS, sRGB: read as R8G8B8A8, then turned back by :func:`stored`).
 _READ_AS = {72: 71, 75: 74, 78: 77, 87: 28, 90: 27, 91: 29, 88: 28, 92: 27, 93: 29}
 _BGR, _BGRX = (87, 88, 90, 91, 92, 93), (88, 92, 93)
+#: R10G10B10A2, typeless and UNORM (read as R8G8B8A8 by :func:`readable`).
+_RGB10A2 = (23, 24)
+#: :func:`own_format`'s RXGB: its FourCC as a number, outside DXGI's.
+RXGB = int.from_bytes(b"RXGB", "little")
 #: DDSCAPS2_CUBEMAP and its six faces' bits, all present.
 _CUBE_FACES = 0x200 | 0xFC00
 
 
+def own_format(data: bytes) -> int | None:
+    """The DDS file ``data``'s own format as :func:`readable` and :func:`stored` take it: its DX10 header's DXGI
+    format, or :data:`RXGB` for that FourCC; ``None`` for another legacy header."""
+    if data[84:88] == b"DX10" and len(data) >= _DX10_HEADER:
+        return int(struct.unpack_from("<I", data, _HEADER)[0])
+    return RXGB if data[84:88] == b"RXGB" else None
+
+
 def readable(data: bytes) -> bytes | None:
-    """The DDS file ``data`` with its DX10 header's DXGI format one Pillow reads (:data:`_READ_AS`), where its own is
-    one Pillow does not; ``None`` otherwise. Its picture as the file holds it is then :func:`stored`'s."""
-    if data[84:88] != b"DX10" or len(data) < _DX10_HEADER:
+    """The DDS file ``data`` in a format Pillow reads, where its own (:func:`own_format`) is one Pillow does not:
+    its DXGI format one whose data is the same (:data:`_READ_AS`); R10G10B10A2 (typeless or UNORM) made R8G8B8A8, each
+    10-bit level rounded to 8 bits, its 2-bit alpha stretched; RXGB (Doom 3's normal maps: DXT5 with red in alpha)
+    under DXT5's FourCC. ``None`` otherwise. Its picture as the file holds it is then :func:`stored`'s."""
+    own = own_format(data)
+    if own == RXGB:
+        return data[:84] + b"DXT5" + data[88:]
+    if own in _RGB10A2:
+        words = np.frombuffer(data, "<u4", count=(len(data) - _DX10_HEADER) // 4, offset=_DX10_HEADER).astype(np.uint32)
+        levels = [((words >> shift) & 1023) for shift in (0, 10, 20)]
+        rgba = np.stack([*((v * 255 + 511) // 1023 for v in levels), (words >> 30) * 85], axis=-1).astype(np.uint8)
+        return data[:_HEADER] + struct.pack("<I", _RGBA8) + data[_HEADER + 4 : _DX10_HEADER] + rgba.tobytes()
+    if own not in _READ_AS:
         return None
-    dxgi = struct.unpack_from("<I", data, _HEADER)[0]
-    if dxgi not in _READ_AS:
-        return None
-    return data[:_HEADER] + struct.pack("<I", _READ_AS[dxgi]) + data[_HEADER + 4 :]
+    return data[:_HEADER] + struct.pack("<I", _READ_AS[own]) + data[_HEADER + 4 :]
 
 
 def stored(im: Image.Image, dxgi: int | None) -> Image.Image:
-    """``im``, Pillow's reading of a DDS face of DXGI format ``dxgi`` through :func:`readable`'s copy, as that format
-    holds it: blue and red back in their places for B8G8R8A8 and B8G8R8X8, whose fourth byte (X) is no alpha."""
-    if dxgi not in _BGR:
+    """``im``, Pillow's reading of a DDS face of format ``dxgi`` (:func:`own_format`) through :func:`readable`'s copy,
+    as that format holds it: blue and red back in their places for B8G8R8A8 and B8G8R8X8, whose fourth byte (X) is no
+    alpha; RXGB's red back from its alpha (no alpha of its own)."""
+    if dxgi not in (*_BGR, RXGB):
         return im
     r, g, b, a = im.convert("RGBA").split()
-    out = Image.merge("RGB", (b, g, r)) if dxgi in _BGRX else Image.merge("RGBA", (b, g, r, a))
+    out = (Image.merge("RGB", (a, g, b)) if dxgi == RXGB else Image.merge("RGB", (b, g, r)) if dxgi in _BGRX
+           else Image.merge("RGBA", (b, g, r, a)))  # fmt: skip
     out.format, out.info = im.format, dict(im.info)
     out.pixel_format = getattr(im, "pixel_format", None)  # type: ignore[attr-defined]  # (what texture_of reads)
     return out
@@ -170,13 +192,13 @@ def other_faces(path: Path, texture: Texture) -> list[Image.Image]:
     if start == _DX10_HEADER:  # one 2D texture: not a cube, an array of one
         misc = struct.unpack_from("<I", head, _HEADER + 8)[0]
         struct.pack_into("<2I", head, _HEADER + 8, misc & ~0x4, 1)
-    if texture.dxgi in _READ_AS:  # (as the first face was read)
-        struct.pack_into("<I", head, _HEADER, _READ_AS[texture.dxgi])
+    own = own_format(bytes(head))
     faces: list[Image.Image] = []
     for k in range(1, count):
-        with Image.open(io.BytesIO(bytes(head) + raw[start + k * face:start + (k + 1) * face])) as im:
+        one = bytes(head) + raw[start + k * face : start + (k + 1) * face]
+        with Image.open(io.BytesIO(readable(one) or one)) as im:  # (as the first face was read)
             im.load()
-            faces.append(stored(im, texture.dxgi))
+            faces.append(stored(im, own))
     return faces
 
 

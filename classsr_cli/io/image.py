@@ -908,14 +908,14 @@ def _read_beyond_pillow(path: Path, frame: _JpegFrame, max_pixels: int | None) -
 
 def _read_dds_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | None:
     """The DDS file ``path`` whose DXGI format Pillow does not read, read from a copy in one of the same data it reads
-    (:func:`classsr_cli.io.dds.readable`: BC1-3 in sRGB, BGRA and BGRX) and turned back to its own
+    (:func:`classsr_cli.io.dds.readable`: BC1-3 in sRGB, BGRA and BGRX, R10G10B10A2, RXGB) and turned back to its own
     (:func:`classsr_cli.io.dds.stored`; its own format, which a DDS output keeps, from ``path``); ``None`` where no
     such copy is made."""
     data = _bytes_of(path, b"DDS ")
     copy = None if data is None else dds.readable(data)
     if data is None or copy is None:
         return None
-    own = struct.unpack_from("<I", data, 128)[0]
+    own = dds.own_format(data)
     return _read_copy(path, copy, "DDS", max_pixels, unopened="truncated or corrupt image (its DDS header)",
                       turn=lambda im: dds.stored(im, own))
 
