@@ -3294,45 +3294,34 @@ def test_video_with_a_hung_encoder_ends_in_one_line(clips: dict[str, Path], tiny
     assert not out.exists() and no_partials(out.parent)
 
 
+_STOPPED = {  # how a stand-in decoder behaves: the limit it is stopped by, and the line that says so
+    "hang": ("STALL_SECONDS", 0.5, r"^the decoder hung: ffmpeg used no CPU time for 0\.5 s while classsr waited for a "
+                                   r"frame of {}, and was stopped; run it again$"),
+    "loop": ("SPIN_SECONDS", 1.0, r"^the decoder gave no frame of {} in 1 s of work, and was stopped: ffmpeg's reader "
+                                  r"loops on it \(its DASH reader does on some manifests\); give the media file itself$"),
+}
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ffmpeg's CPU time is read from /proc")
-def test_a_hung_decoder_is_stopped(clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A decoder that gives no frame and uses no CPU time while the reader waits for one is killed after the stall,
-    and the read ends in one line naming the file (not taken for a damaged file that ended early)."""
+@pytest.mark.parametrize("behaviour", list(_STOPPED))
+def test_a_hung_or_looping_decoder_is_stopped(clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              behaviour: str) -> None:  # fmt: skip
+    """A decoder that gives no frame and uses no CPU time while the reader waits for one is killed after the stall;
+    one that uses CPU time for ever without giving one (ffmpeg's DASH reader on some manifests) once a frame has been
+    waited for :data:`SPIN_SECONDS`. The read ends in one line naming the file (not taken for a damaged file that
+    ended early)."""
     import time
 
     from classsr_cli.io import video as video_io
     from classsr_cli.io.video import VideoReader, ffmpeg_exe
 
     info = probe(clips["audio"])
-    fake = _fake_encoder(tmp_path, "hang", ffmpeg_exe(), pipe="pipe:1")
+    fake = _fake_encoder(tmp_path, behaviour, ffmpeg_exe(), pipe="pipe:1")
+    limit, seconds, said = _STOPPED[behaviour]
     monkeypatch.setattr(video_io, "ffmpeg_exe", lambda: fake)
-    monkeypatch.setattr(video_io, "STALL_SECONDS", 0.5)
+    monkeypatch.setattr(video_io, limit, seconds)
     t0 = time.monotonic()
-    hung = (r"^the decoder hung: ffmpeg used no CPU time for 0\.5 s while classsr waited for a frame of "
-            rf"{re.escape(str(clips['audio']))}, and was stopped; run it again$")
-    with pytest.raises(VideoError, match=hung), VideoReader(info) as reader:
-        list(reader)
-    assert time.monotonic() - t0 < 20
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ffmpeg's CPU time is read from /proc")
-def test_a_decoder_that_loops_busy_is_stopped(clips: dict[str, Path], tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """One that uses CPU time for ever without giving a frame (ffmpeg's DASH reader on some manifests) is killed once
-    a frame has been waited for :data:`SPIN_SECONDS`, the read ending in one line naming the file."""
-    import time
-
-    from classsr_cli.io import video as video_io
-    from classsr_cli.io.video import VideoReader, ffmpeg_exe
-
-    info = probe(clips["audio"])
-    fake = _fake_encoder(tmp_path, "loop", ffmpeg_exe(), pipe="pipe:1")
-    monkeypatch.setattr(video_io, "ffmpeg_exe", lambda: fake)
-    monkeypatch.setattr(video_io, "SPIN_SECONDS", 1.0)
-    t0 = time.monotonic()
-    looped = (rf"^the decoder gave no frame of {re.escape(str(clips['audio']))} in 1 s of work, and was stopped: "
-              r"ffmpeg's reader loops on it \(its DASH reader does on some manifests\); give the media file itself$")
-    with pytest.raises(VideoError, match=looped), VideoReader(info) as reader:
+    with pytest.raises(VideoError, match=said.format(re.escape(str(clips["audio"])))), VideoReader(info) as reader:
         list(reader)
     assert time.monotonic() - t0 < 20
 
