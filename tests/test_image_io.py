@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -2086,11 +2087,23 @@ def lossless_jpeg(levels: np.ndarray, bits: int, app: bytes = b"") -> bytes:
 
 
 @pytest.mark.parametrize("bits", [8, 12, 16])
-def test_a_jpeg_pillow_does_not_decode_is_read_by_ffmpeg_at_its_depth(tmp_path: Path, bits: int) -> None:
+def test_a_jpeg_pillow_does_not_decode_is_read_by_ffmpeg_at_its_depth(tmp_path: Path, bits: int,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A JPEG of 12 bits a sample (libjpeg-turbo's testimages/monkey12.jpg; medical pictures) or a lossless one (up to
     16 bits) was refused (Pillow does not open it), a lossless one of 8 bits "truncated or corrupt": now its pixels
-    come from the bundled ffmpeg, every level as stored (stretched to 0-65535 above 8 bits), its markers from Pillow
-    (the EXIF orientation applied, a comment carried), said in a note."""
+    come from the bundled ffmpeg, every level as stored (stretched to 0-65535 above 8 bits), decoded once (an 8-bit
+    one was decoded at 16, then again at 8), its markers from Pillow (the EXIF orientation applied, a comment
+    carried), said in a note."""
+    import classsr_cli.io.image as image_io
+
+    decodes: list[bool] = []
+    real = image_io._ffmpeg16
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        decodes.append(bool(kw.get("eight")))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(image_io, "_ffmpeg16", counted)
     levels = np.random.default_rng(bits).integers(0, 1 << bits, (6, 9))
     exif = Image.Exif()
     exif[0x0112] = 6
@@ -2109,6 +2122,7 @@ def test_a_jpeg_pillow_does_not_decode_is_read_by_ffmpeg_at_its_depth(tmp_path: 
     assert carried.get(0x010F) == "Scanner" and 0x0112 not in carried
     assert pic.notes == [f"a lossless JPEG of {bits} bits a sample: decoded by the bundled ffmpeg (Pillow decodes "
                          f"lossy 8-bit JPEGs alone), read at {16 if bits > 8 else 8} bits"]
+    assert decodes == [bits == 8]
     assert peek_size(tmp_path / "scan.jpg") == (9, 6)
 
 

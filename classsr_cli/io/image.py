@@ -1001,7 +1001,8 @@ def _read_jpeg_ffmpeg(path: Path, im: Image.Image, frame: _JpegFrame) -> np.ndar
     channels = {"L": 1, "RGB": 3}.get(im.mode)
     if channels is None:
         raise _Unsupported(f"{_kind(frame)} in {im.mode}, which neither Pillow nor the bundled ffmpeg decodes")
-    got = _ffmpeg16(path, im.size, channels, _AS_STORED)
+    eight = frame.bits <= 8  # (a lossless JPEG of 8 bits: decoded at 8 once)
+    got = _ffmpeg16(path, im.size, channels, _AS_STORED, eight=eight)
     if got is None:
         raise _Unsupported(_undecoded(frame))
     levels, log = got
@@ -1009,6 +1010,8 @@ def _read_jpeg_ffmpeg(path: Path, im: Image.Image, frame: _JpegFrame) -> np.ndar
         raise ValueError("no scan after its frame header: its picture is missing")
     if (trouble := _DECODE_TROUBLE.search(log)) is not None:
         raise ValueError(f"ffmpeg: {trouble.group(1).strip()}")
+    if eight:
+        return levels
     decoded = _MJPEG_FORMAT.search(log)
     if decoded is not None and not re.search(r"(9|1[0-6])[lb]e$", decoded.group(1)):  # 8 bits: read again at 8
         got = _ffmpeg16(path, im.size, channels, _AS_STORED, eight=True)  # (exactly as decoded)
