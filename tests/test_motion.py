@@ -189,6 +189,38 @@ def test_a_heic_or_avif_motion_photo_with_its_video_appended_bare_is_read(tmp_pa
     assert (tmp_path / "out.MP.heic").read_bytes().endswith(b"mpvd" + video)
 
 
+def test_classsr_video_upscales_a_motion_photos_video(tmp_path: Path, video: bytes, tiny_model_path: Path) -> None:
+    """`classsr video PXL_1.MP.jpg` (it was refused with how to take the video out): its video, taken out, is upscaled
+    into PXL_1.MP_x4.mp4 beside it, a note says so, the JSON names the photo; a photo that is no Motion Photo is still
+    refused; `--dry-run` too."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from classsr_cli.cli import app
+    from classsr_cli.io import motion
+    from classsr_cli.io.video import probe
+
+    src = motion_photo(tmp_path / "PXL_1.MP.jpg", video, padding=7)
+    assert motion.video_of(src) == video and motion.video_of(tmp_path / "none.jpg") is None
+    r = CliRunner().invoke(app, ["video", str(src), "--model", str(tiny_model_path), "--json"])
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    out = tmp_path / "PXL_1.MP_x4.mp4"
+    assert record["input"] == str(src) and record["output"] == str(out) and record["frames"] == 5
+    assert "note: PXL_1.MP.jpg is a Motion Photo: its video (" in r.stderr
+    info = probe(out)
+    assert (info.width, info.height) == (256, 192)
+    dry = CliRunner().invoke(app, ["video", str(src), str(tmp_path / "d.mkv"), "--model", str(tiny_model_path),
+                                   "--dry-run", "--json"])  # fmt: skip
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["input"] == str(src)
+    plain = tmp_path / "plain.jpg"
+    Image.fromarray(PICTURE).save(plain)
+    r = CliRunner().invoke(app, ["video", str(plain), "--model", str(tiny_model_path)])
+    assert r.exit_code == 1 and "plain.jpg: is a JPEG image, not a video; use `classsr upscale`" in r.stderr
+
+
 def test_classsr_video_given_a_motion_photo_says_how_to_take_its_video_out(tmp_path: Path, video: bytes) -> None:
     from classsr_cli.errors import InputError
     from classsr_cli.io.video import probe

@@ -244,14 +244,15 @@ def video(
     if "" in (output, output_opt):  # an unset shell variable: not "beside the input"
         raise ConfigError("OUTPUT is empty; name a file or a folder, or leave it out to write beside the input")
     output = output or output_opt or f"{source.parent}{os.sep}"  # beside the input, named as upscale names it
+    media = _motion_video(source, world.is_main)  # a Motion Photo's video, taken out; else the input itself
     size = output_size(width, height, scale)
     if size is None:
         scale = output_scale(scale, model, chain=True)
-        target = output_path(source, output, scale)  # a folder gets INPUT_STEM_x4.EXT; a bare name is refused here
+        target = output_path(media, output, scale)  # a folder gets INPUT_STEM_x4.EXT; a bare name is refused here
     else:
-        target = output_path(source, output, 0, tag=size.tag)  # INPUT_STEM_h2160.EXT for --height 2160
+        target = output_path(media, output, 0, tag=size.tag)  # INPUT_STEM_h2160.EXT for --height 2160
         try:
-            scale = _size_scale(size, source, model)
+            scale = _size_scale(size, media, model)
         except ClassSRError as e:
             _failure_record(json_out, source, target, e)
             raise
@@ -267,7 +268,7 @@ def video(
         dtype = runtime.resolve_dtype(precision.value, dev)
         if auto:  # from the first frame, as its noise note reads it
             try:
-                model, why = auto_model(source, scale, start_s)
+                model, why = auto_model(media, scale, start_s)
             except ClassSRError as e:
                 _failure_record(json_out, source, target, e)
                 raise
@@ -289,20 +290,20 @@ def video(
     temporal = TemporalOptions(hysteresis=hysteresis, reuse=reuse, reuse_threshold=reuse_threshold)
     if dry_run:
         try:
-            guess = estimate_video(upscaler, source, target, options=options, temporal=temporal, classmap=classmap,
+            guess = estimate_video(upscaler, media, target, options=options, temporal=temporal, classmap=classmap,
                                    overwrite=overwrite, start=start_s, length=length_s, resume=resume,
                                    deinterlace=fields)  # fmt: skip
         except ClassSRError as e:
             _failure_record(json_out, source, target, e)
             raise
-        _dry_summary(guess.to_dict(), json_out)
+        _dry_summary({**guess.to_dict(), "input": str(source)}, json_out)
         return
     progress = _Progress(show=world.is_main)
     try:
         with progress as on_frame:
             result = upscale_video(
                 upscaler,
-                source,
+                media,
                 target,
                 options=options,
                 temporal=temporal,
@@ -346,6 +347,7 @@ def video(
     if not world.is_main:  # its share is in the output rank 0 wrote and reports
         return
     record = result.to_dict()
+    record["input"] = str(source)  # (a Motion Photo's, not its video's taken out)
     record["model"] = str(loaded.path)
     record["device"] = str(dev)
     if world.active:
@@ -416,6 +418,30 @@ def _failure_record(json_out: bool, source: Path, target: Path, e: Exception | s
     if json_out:
         out.print(json.dumps({"input": str(source), "output": str(target), "error": str(e)}), soft_wrap=True,
                   markup=False, highlight=False)
+
+
+def _motion_video(source: Path, say: bool) -> Path:
+    """``source``, or where it is a Motion Photo (a Pixel's ``PXL_....MP.jpg``, a Samsung's HEIC), its video taken out
+    into a temporary folder (removed when classsr ends) as ``{stem}.mp4``, which the run then upscales (a note says
+    so where ``say``)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from classsr_cli.io import motion
+
+    clip = motion.video_of(source)
+    if clip is None:
+        return source
+    folder = Path(tempfile.mkdtemp(prefix="classsr-motion-"))
+    atexit.register(shutil.rmtree, folder, True)
+    media = folder / f"{source.stem}.mp4"
+    media.write_bytes(clip)
+    if say:
+        err.print(f"note: {source.name} is a Motion Photo: its video ({len(clip):,} bytes) is upscaled; "
+                  "`classsr upscale` upscales its picture, its video kept as it came", soft_wrap=True, markup=False,
+                  highlight=False)  # fmt: skip
+    return media
 
 
 def _size_scale(size: Any, source: Path, model: str | None) -> float:

@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 from xml.parsers import expat
 
-__all__ = ["FORMATS", "for_output", "lead", "read"]
+__all__ = ["FORMATS", "for_output", "lead", "read", "video_of"]
 
 #: The output formats (Pillow's names) a Motion Photo's video is kept behind, and the bytes between the picture and
 #: the video there (a HEIF's ``mpvd`` box's header).
@@ -92,6 +92,26 @@ def read(path: Path, xmp: bytes | None) -> bytes | None:
     except (expat.ExpatError, ValueError, OSError):
         return None
     return tail if tail[skip + 4 : skip + 8] == b"ftyp" else None
+
+
+def video_of(path: Path) -> bytes | None:
+    """The MP4 of the Motion Photo ``path`` (a JPEG, HEIC or AVIF one), its own bytes alone (what ``classsr video``
+    upscales); ``None`` for any other file, a video among them."""
+    from PIL import Image, UnidentifiedImageError
+
+    from classsr_cli.io.files import VIDEO_SUFFIXES
+    from classsr_cli.io.image import readable_formats
+
+    if path.suffix.lower() in VIDEO_SUFFIXES or not path.is_file():
+        return None
+    readable_formats()  # (HEIC's plugin)
+    try:
+        with Image.open(path) as im:
+            xmp = im.info.get("xmp")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+    tail = read(path, xmp) if isinstance(xmp, bytes) else None
+    return None if tail is None or not isinstance(xmp, bytes) else tail[lead(xmp) :]
 
 
 def lead(xmp: bytes) -> int:

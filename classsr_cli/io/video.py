@@ -464,8 +464,8 @@ def _not_a_video(path: Path) -> str:
     if clip is not None:  # a Motion Photo: its video is the file's last bytes, from a lead that read keeps
         size = len(clip) - motion.lead(xmp)  # type: ignore[arg-type]
         return (f"{path}: is {what} with a Motion Photo's video, not a video: `classsr upscale` upscales the picture "
-                f"and keeps its video as it came; to upscale the video, take it out first (its last {size} bytes: "
-                f"`tail -c {size} {path.name} > {path.stem}.mp4`) and give that to `classsr video`")
+                f"and keeps its video as it came, `classsr video {path.name}` its video; here, take the video out "
+                f"first (its last {size} bytes: `tail -c {size} {path.name} > {path.stem}.mp4`)")
     from classsr_cli.io.sequence import sequence_of
 
     seq = sequence_of(path)
