@@ -219,6 +219,9 @@ def test_classsr_video_upscales_a_motion_photos_video(tmp_path: Path, video: byt
     Image.fromarray(PICTURE).save(plain)
     r = CliRunner().invoke(app, ["video", str(plain), "--model", str(tiny_model_path)])
     assert r.exit_code == 1 and "plain.jpg: is a JPEG image, not a video; use `classsr upscale`" in r.stderr
+    cut = motion_photo(tmp_path / "PXL_2.MP.jpg", video[: len(video) // 3])  # its video cut short: said of the photo
+    r = CliRunner().invoke(app, ["video", str(cut), "--model", str(tiny_model_path)])
+    assert r.exit_code == 1 and r.stderr.strip().splitlines()[-1].startswith(f"error: {cut}'s video: "), r.stderr
 
 
 def test_classsr_video_given_a_motion_photo_says_how_to_take_its_video_out(tmp_path: Path, video: bytes) -> None:

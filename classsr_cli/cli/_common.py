@@ -181,6 +181,18 @@ def passes_clause(record: dict[str, Any]) -> str:
     return f"; --tta {n}: all {n} passes against heavy's {n}, the patches of the first" if n > 1 else ""
 
 
+#: Paths of files a command made for itself, and how its messages name them (a Motion Photo's video, taken out into
+#: a temporary file: "PXL_1.MP.jpg's video").
+SAID_AS: dict[str, str] = {}
+
+
+def said(message: str) -> str:
+    """``message`` with the paths in :data:`SAID_AS` named as the user knows them."""
+    for path, name in SAID_AS.items():
+        message = message.replace(path, name)
+    return message
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
     """Print ``error: message`` on stderr and return the ``typer.Exit`` to raise.
 
@@ -188,7 +200,7 @@ def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
     """
     from rich.markup import escape
 
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(said(message))}", soft_wrap=True)
     return typer.Exit(code)
 
 

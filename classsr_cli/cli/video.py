@@ -12,6 +12,7 @@ import typer
 
 from classsr_cli.cli._common import (
     EXIT_PARTIAL,
+    SAID_AS,
     Command,
     Precision,
     Terminated,
@@ -20,6 +21,7 @@ from classsr_cli.cli._common import (
     out,
     passes_clause,
     resample_note,
+    said,
     tolerance_note,
 )
 from classsr_cli.cli._options import (
@@ -416,7 +418,7 @@ def _kept_line(e: KeyboardInterrupt, kept: int, target: Path) -> str:
 def _failure_record(json_out: bool, source: Path, target: Path, e: Exception | str) -> None:
     """As upscale's: with --json, a failure is a record on stdout too."""
     if json_out:
-        out.print(json.dumps({"input": str(source), "output": str(target), "error": str(e)}), soft_wrap=True,
+        out.print(json.dumps({"input": str(source), "output": str(target), "error": said(str(e))}), soft_wrap=True,
                   markup=False, highlight=False)
 
 
@@ -437,6 +439,7 @@ def _motion_video(source: Path, say: bool) -> Path:
     atexit.register(shutil.rmtree, folder, True)
     media = folder / f"{source.stem}.mp4"
     media.write_bytes(clip)
+    SAID_AS[str(media)] = f"{source}'s video"
     if say:
         err.print(f"note: {source.name} is a Motion Photo: its video ({len(clip):,} bytes) is upscaled; "
                   "`classsr upscale` upscales its picture, its video kept as it came", soft_wrap=True, markup=False,
