@@ -189,6 +189,21 @@ def test_a_heic_or_avif_motion_photo_with_its_video_appended_bare_is_read(tmp_pa
     assert (tmp_path / "out.MP.heic").read_bytes().endswith(b"mpvd" + video)
 
 
+def test_a_samsung_microvideo_whose_xmp_is_padded_with_zeros_is_found(tmp_path: Path, video: bytes) -> None:
+    """A Samsung's version-1 Motion Photo (``MicroVideoOffset``; androidx/media's ``ss-motion-photo-shortened.jpg``)
+    pads its XMP packet with zeros, which the XML parser refused: its video was not found, so not kept."""
+    xmp = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           f'<rdf:Description rdf:about="" xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" '
+           f'GCamera:MicroVideo="1" GCamera:MicroVideoVersion="1" GCamera:MicroVideoOffset="{len(video)}"/>'
+           f"</rdf:RDF></x:xmpmeta>\n").encode() + bytes(400)  # fmt: skip
+    first = io.BytesIO()
+    Image.fromarray(PICTURE).save(first, format="JPEG", quality=95, xmp=xmp)
+    (tmp_path / "ss.jpg").write_bytes(first.getvalue() + video)
+    pic = read_image(tmp_path / "ss.jpg")
+    assert pic.motion == video
+    assert write_image(tmp_path / "out.jpg", pic) == [] and read_image(tmp_path / "out.jpg").motion == video
+
+
 def test_classsr_video_upscales_a_motion_photos_video(tmp_path: Path, video: bytes, tiny_model_path: Path) -> None:
     """`classsr video PXL_1.MP.jpg` (it was refused with how to take the video out): its video, taken out, is upscaled
     into PXL_1.MP_x4.mp4 beside it, a note says so, the JSON names the photo; a photo that is no Motion Photo is still

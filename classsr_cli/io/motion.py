@@ -64,7 +64,7 @@ def _described(xmp: bytes) -> tuple[dict[str, str], list[dict[str, str]]]:
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.StartElementHandler, parser.EndElementHandler = start, end
     parser.CharacterDataHandler = text.append
-    parser.Parse(xmp, True)
+    parser.Parse(xmp.split(b"\0", 1)[0], True)  # (a Samsung's packet is padded with zeros, which XML does not allow)
     return camera, items
 
 
