@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from classsr_cli.io import heifbox
+from classsr_cli.io import xmp as xmp_io
 from classsr_cli.io.xmp import STANDARD as XMP_HEADER
 
 __all__ = ["APPLE_AUX", "ISO_URN", "GainMap", "apple_headroom", "described", "heif_with", "in_heif", "jpeg_with", "primary_xmp",
@@ -552,7 +553,7 @@ def _hdrgm(xmp: bytes) -> dict[str, list[str]]:
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.StartElementHandler, parser.EndElementHandler = start, end
     parser.CharacterDataHandler = text.append
-    parser.Parse(xmp, True)
+    xmp_io.parse(parser, xmp)
     return out
 
 

@@ -18,6 +18,8 @@ import struct
 from pathlib import Path
 from xml.parsers import expat
 
+from classsr_cli.io import xmp as xmp_io
+
 __all__ = ["FORMATS", "for_output", "lead", "read", "video_of"]
 
 #: The output formats (Pillow's names) a Motion Photo's video is kept behind, and the bytes between the picture and
@@ -64,7 +66,7 @@ def _described(xmp: bytes) -> tuple[dict[str, str], list[dict[str, str]]]:
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.StartElementHandler, parser.EndElementHandler = start, end
     parser.CharacterDataHandler = text.append
-    parser.Parse(xmp.split(b"\0", 1)[0], True)  # (a Samsung's packet is padded with zeros, which XML does not allow)
+    xmp_io.parse(parser, xmp)
     return camera, items
 
 

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Iterable
 from xml.parsers import expat
 
-__all__ = ["STANDARD_LIMIT", "joined", "jpeg_segments", "split", "without_extended"]
+__all__ = ["STANDARD_LIMIT", "joined", "jpeg_segments", "parse", "split", "without_extended"]
 
 #: The most bytes of XMP one JPEG APP1 segment holds after its namespace.
 STANDARD_LIMIT = 65502
@@ -28,6 +28,11 @@ STANDARD = b"http://ns.adobe.com/xap/1.0/\x00"
 _EXTENDED = b"http://ns.adobe.com/xmp/extension/\x00"
 _NOTE = "http://ns.adobe.com/xmp/note/"
 _HAS_EXTENDED = re.compile(rb'\s+xmpNote:HasExtendedXMP\s*=\s*("[^"]*"|\'[^\']*\')')
+
+
+def parse(parser: expat.XMLParserType, xmp: bytes) -> None:
+    """Feed ``parser`` the XML of the packet ``xmp``, up to the zeros that pad a Samsung's (XML allows none)."""
+    parser.Parse(xmp.split(b"\0", 1)[0], True)
 
 
 def without_extended(xmp: bytes) -> bytes:
