@@ -3570,6 +3570,8 @@ def _tiff_add_exif(path: Path, exif: bytes) -> None:
                 continue  # (the print resolution is the picture's, checked, as the writer wrote it: :attr:`Meta.dpi`)
             if tag in (EXIF_IFD, GPS_IFD):
                 value = _sub_ifd(ex, tag)
+                if tag == EXIF_IFD:
+                    value = _tiff_exif_ifd(value)
                 if not value:
                     continue
             ifd[tag] = value
@@ -3582,6 +3584,27 @@ def _tiff_add_exif(path: Path, exif: bytes) -> None:
         f.write(_keep_strip_offsets(block, end, order, ifd.get(273)))
         f.seek(4)
         f.write(struct.pack(order + "L", end))
+
+
+#: Exif tags the Exif standard allows only in a compressed (JPEG) file's Exif IFD: ComponentsConfiguration,
+#: CompressedBitsPerPixel, PixelXDimension, PixelYDimension (exiftool -validate: "not allowed in TIFF").
+_JPEG_ONLY_EXIF = (0x9101, 0x9102, 0xA002, 0xA003)
+#: The Interoperability IFD's InteropIndex (``R98``, DCF's), which the standard allows in a JPEG's only.
+_INTEROP_INDEX = 0x0001
+
+
+def _tiff_exif_ifd(ifd: dict[int, Any]) -> dict[int, Any]:
+    """An Exif IFD (:func:`_sub_ifd`'s) as a TIFF's holds it: without :data:`_JPEG_ONLY_EXIF`, nor the Interoperability
+    IFD's InteropIndex (the IFD left out where nothing else is in it)."""
+    out = {tag: value for tag, value in ifd.items() if tag not in _JPEG_ONLY_EXIF}
+    interop = out.get(INTEROP_IFD)
+    if isinstance(interop, dict):
+        interop = {tag: value for tag, value in interop.items() if tag != _INTEROP_INDEX}
+        if interop:
+            out[INTEROP_IFD] = interop
+        else:
+            del out[INTEROP_IFD]
+    return out
 
 
 def _keep_strip_offsets(block: bytes, at: int, order: str, strips: tuple[int, ...] | None) -> bytes:
