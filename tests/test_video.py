@@ -3737,6 +3737,30 @@ def test_an_encrypted_webm_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     assert probe(src).width == 360
 
 
+def test_an_encrypted_dash_manifest_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ffmpeg's own listing of a DASH manifest of Common Encryption segments (shaka-player's ``dash-clearkey`` test
+    asset): no ``encv`` to read through the manifest, its stream's ``pssh`` listed as encryption initialization data.
+    It was decoded as scrambled bytes ("the decoder failed ... top block unavailable")."""
+    listing = """Input #0, dash, from 'dash.mpd':
+  Duration: 00:00:20.00, start: 0.000000, bitrate: 0 kb/s
+  Program 0
+  Stream #0:0: Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 512x288 [SAR 1:1 DAR 16:9], 15 kb/s, 24 fps, 24 tbr, 24 tbn (default)
+    Metadata:
+      variant_bitrate : 400000
+    Side data:
+      Encryption initialization data: (646 bytes)
+"""
+    import classsr_cli.io.video as video_io
+
+    src = tmp_path / "dash.mpd"
+    src.write_text("<MPD/>")
+    monkeypatch.setattr(video_io, "_run_probe", lambda path, demux=(): listing)
+    with pytest.raises(InputError, match=r"dash\.mpd: is encrypted \(DRM\), which classsr cannot decode$"):
+        probe(src)
+    monkeypatch.setattr(video_io, "_run_probe", lambda path, demux=(): listing.replace("Encryption initialization", "Other"))
+    assert probe(src).width == 512
+
+
 @pytest.mark.slow
 def test_a_part_of_a_video_that_starts_after_its_audio(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     # The video's first frame 0.5 s into the file (an edit list), its audio from 0: ffmpeg's input -t counts from

@@ -353,8 +353,10 @@ _DOVI = re.compile(r"DOVI configuration record: .*?profile: (\d+).*?compatibilit
 _PROJECTION = re.compile(r"^\s+Spherical Mapping: ([a-z][a-z ]*[a-z])")
 _STEREO = re.compile(r"^\s+Stereo 3D: ([a-z][a-z ]*[a-z])")
 _ALPHA_MODE = re.compile(r"^\s+alpha_mode\s*:\s*1\s*$", re.IGNORECASE)
-#: A Matroska/WebM stream encrypted (DRM) as ffmpeg lists it: its key id among its metadata.
-_KEY_ID = re.compile(r"^\s+enc_key_id\s*:", re.IGNORECASE)
+#: A stream encrypted (DRM) as ffmpeg lists it: a Matroska/WebM one's key id among its metadata, or a Common
+#: Encryption one's initialization data (its ``pssh``: an MP4's that a DASH manifest or HLS playlist names, whose
+#: sample entries :func:`_fragments_trouble` cannot read through it).
+_KEY_ID = re.compile(r"^\s+(enc_key_id\s*:|Encryption initialization data\b)", re.IGNORECASE)
 _ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
 #: A stream's dispositions as ``ffmpeg -i`` lists them after it ("(default) (hearing impaired)"), and their names.
 _DISPOSITION = re.compile(r" \(([a-z][a-z -]*[a-z])\)")
