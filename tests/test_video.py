@@ -3761,6 +3761,23 @@ def test_an_encrypted_dash_manifest_is_refused(tmp_path: Path, monkeypatch: pyte
     assert probe(src).width == 512
 
 
+def test_a_duration_listed_as_0_is_not_known(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ffmpeg lists a DASH manifest of several periods (shaka-player's ``dash-multitype-variant``) as lasting 0 s: it
+    was refused with "--start 0 s is past its end (0.00 s)"; its length is now unknown, read to the end."""
+    listing = """Input #0, dash, from 'dash.mpd':
+  Duration: 00:00:00.00, start: 0.000000, bitrate: N/A
+  Program 0
+  Stream #0:0: Video: h264 (Constrained Baseline) (avc1 / 0x31637661), yuv420p(progressive), 192x144 [SAR 1:1 DAR 4:3], 66 kb/s, 29.97 fps, 29.97 tbr, 11988 tbn (default)
+"""
+    import classsr_cli.io.video as video_io
+
+    src = tmp_path / "dash.mpd"
+    src.write_text("<MPD/>")
+    monkeypatch.setattr(video_io, "_run_probe", lambda path, demux=(): listing)
+    info = probe(src)
+    assert info.duration is None and info.trimmed(0.0, 0.2).span == 0.2
+
+
 @pytest.mark.slow
 def test_a_part_of_a_video_that_starts_after_its_audio(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     # The video's first frame 0.5 s into the file (an edit list), its audio from 0: ffmpeg's input -t counts from

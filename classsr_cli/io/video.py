@@ -593,8 +593,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
     duration = start = None
     m = _DURATION.search(text)
     if m:
-        if m.group(1) is not None:
-            duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        if m.group(1) is not None:  # (0: not known, as a DASH manifest of several periods lists it)
+            duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) or None
         if m.group(4) is not None:
             start = float(m.group(4))
     streams: list[StreamInfo] = []
