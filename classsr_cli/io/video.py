@@ -356,7 +356,7 @@ _ALPHA_MODE = re.compile(r"^\s+alpha_mode\s*:\s*1\s*$", re.IGNORECASE)
 #: A stream encrypted (DRM) as ffmpeg lists it: a Matroska/WebM one's key id among its metadata, or a Common
 #: Encryption one's initialization data (its ``pssh``: an MP4's that a DASH manifest or HLS playlist names, whose
 #: sample entries :func:`_fragments_trouble` cannot read through it).
-_KEY_ID = re.compile(r"^\s+(enc_key_id\s*:|Encryption initialization data\b)", re.IGNORECASE)
+_ENCRYPTED_STREAM = re.compile(r"^\s+(enc_key_id\s*:|Encryption initialization data\b)", re.IGNORECASE)
 _ALPHA_DECODERS = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
 #: A stream's dispositions as ``ffmpeg -i`` lists them after it ("(default) (hearing impaired)"), and their names.
 _DISPOSITION = re.compile(r" \(([a-z][a-z -]*[a-z])\)")
@@ -651,7 +651,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
             "dovi": next(((int(m.group(1)), int(m.group(2))) for b in block if (m := _DOVI.search(b))), None),
             "projection": next((m.group(1) for b in block if (m := _PROJECTION.match(b))), None),
             "stereo": next((m.group(1) for b in block if (m := _STEREO.match(b)) and m.group(1) != "2d"), None),
-            "encrypted": any(_KEY_ID.match(b) for b in block),
+            "encrypted": any(_ENCRYPTED_STREAM.match(b) for b in block),
             "start": float(m.group(1)) if (m := _STREAM_START.search(line)) else None,
         })
     if not videos:
