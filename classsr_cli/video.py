@@ -1308,6 +1308,8 @@ def upscale_video(
         lost = None if ended else _lost_message(info, reader, last_end, stamps, plan.first_number)
         if resized := reader.resized_message():
             notes.append(resized)
+        if late := reader.started_late_message():
+            notes.append(late)
         if chunked is not None and reader.returncode is not None and reader.returncode < 0 and not ended:
             # The decoder was stopped (a signal), not the file damaged: the chunks finished are kept, to continue.
             raise VideoError(f"{src}: the decoder was stopped (signal {-reader.returncode}) after {reader.frames_read} "

@@ -1610,6 +1610,36 @@ def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path)
         probe(m4a)
 
 
+@pytest.mark.parametrize("codec", [["-c:v", "libx264"], ["-c:v", "mpeg2video"]])
+def test_a_stream_cut_between_keyframes_is_no_damaged_file(tiny_model: torch.nn.Module, tmp_path: Path,
+                                                            codec: list[str]) -> None:  # fmt: skip
+    """An MPEG-TS cut between keyframes (a TV recording, an HLS segment: shaka-player's hls-ts-muxed-ac3-h264
+    segments) starts with frames that refer to parameter sets or pictures before it, which the decoder refuses
+    ("non-existing PPS 0 referenced", "Invalid frame dimensions 0x0."): it was "the decoder failed (truncated or
+    damaged file)", exit 3. Now a note, and the video from its first keyframe, timed as in the source; an error
+    after that keyframe still counts."""
+    whole = tmp_path / "whole.ts"
+    ff("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4", "-f", "lavfi", "-i", "sine=duration=4", *codec,
+       "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "mp2", whole)  # (a keyframe every 2 s; audio, which stays in time)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[(len(data) // 3) // 188 * 188 :])  # on a TS packet's boundary
+    res = upscale_video(tiny_model, cut, tmp_path / "out.mkv")
+    assert res.lost is None and res.frames > 0
+    late = [n for n in res.notes if n.startswith("its frames before its first keyframe refer to what came before")]
+    assert len(late) == 1, res.notes
+    first = frame_times(cut)[0]
+    assert f"its video starts at that keyframe, {first:.2f} s in" in late[0] and first > 0
+    assert frame_times(tmp_path / "out.mkv")[0] == pytest.approx(first, abs=0.002)
+    if codec[-1] == "libx264":
+        damaged = bytearray(data[(len(data) // 3) // 188 * 188 :])
+        for at in range(len(damaged) // 2, len(damaged) // 2 + 188 * 40, 188):  # later packets' payloads garbled
+            damaged[at + 8 : at + 188] = bytes(range(180))
+        (tmp_path / "damaged.ts").write_bytes(bytes(damaged))
+        res = upscale_video(tiny_model, tmp_path / "damaged.ts", tmp_path / "out2.mkv")
+        assert res.lost is not None and res.lost.startswith("the decoder failed (truncated or damaged file)")
+
+
 def test_chapters_are_kept_and_their_track_is_not_called_a_lost_stream(
     tiny_model: torch.nn.Module, tmp_path: Path
 ) -> None:

@@ -961,6 +961,15 @@ def run_watched(cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
+#: What a decoder logs of a frame that refers to what came before the file's start (a TV recording's or an HLS
+#: segment's first frames, before its first keyframe): H.264's and HEVC's parameter sets not yet seen, their
+#: reference pictures, MPEG-2's sequence header (its size unknown).
+_UNREFERENCED = re.compile(r"\] \[error\] (non-existing [PS]PS \d+ referenced|no frame!|co located POCs unavailable|"
+                           r"mmco: unref short failure|Missing reference picture.*|[PS]PS id out of range: \d+|"
+                           r"Could not find ref with POC -?\d+|Error constructing the frame RPS\.|"
+                           r"Invalid frame dimensions 0x0\.)$")
+
+
 class _StderrPump(threading.Thread):
     """Drains a child's stderr: keeps the last lines and the error lines, hands ``showinfo`` lines to a queue."""
 
@@ -986,6 +995,7 @@ class _StderrPump(threading.Thread):
         self.errors: deque[str] = deque(maxlen=_TAIL)
         self.first_error: str | None = None  # kept whatever follows (dnxhd lists 70 profiles after its error)
         self.n_errors = 0
+        self.n_unreferenced = 0  # of them, a frame's before its stream's parameter sets or references (_UNREFERENCED)
         self.time_base: Fraction | None = None
         self.stamps: deque[tuple[int, int | None]] = deque()
         self.size: tuple[int, int] | None = None  # the first frame's (width, height), as decoded
@@ -997,7 +1007,7 @@ class _StderrPump(threading.Thread):
     def forget_errors(self) -> None:
         """Count none of the error lines so far: a near seek's (:func:`near_seek`), whose frames before a keyframe do
         not decode (an open GOP's leading pictures); they come before the part, which is trimmed after them."""
-        self.n_errors, self.first_error = 0, None
+        self.n_errors, self.n_unreferenced, self.first_error = 0, 0, None
         self.errors.clear()
 
     def run(self) -> None:
@@ -1012,6 +1022,7 @@ class _StderrPump(threading.Thread):
                 self.tail.append(line)
                 if "[error]" in line or "[fatal]" in line or "[panic]" in line:
                     self.n_errors += 1
+                    self.n_unreferenced += bool(_UNREFERENCED.search(line))
                     self.errors.append(line)
                     self.first_error = self.first_error or line
                     if self.on_error is not None:
@@ -1342,6 +1353,7 @@ class VideoReader:
         self._seeked: KeyframeSeek | None = None  # where it did
         self._from = first  # the first frame delivered (after a restart: the next one not yet delivered)
         self.skipped_pts: list[int] = []
+        self.started_late: Fraction | None = None  # where a file that starts between keyframes first decodes (seconds)
         # Past a damaged JPEG XL frame: the frames (of the part read) before the one ffmpeg starts at, the damaged
         # ones, the folder of links read instead of the sequence, whether ffmpeg is killed at its first error
         self._offset, self._damaged, self._watch = 0, set[int](), True
@@ -1364,6 +1376,15 @@ class VideoReader:
 
     def error_message(self) -> str:
         return self._past_message or (self._pump.message() if self._pump else "")
+
+    def started_late_message(self) -> str | None:
+        """What a file that starts between keyframes lost (a TV recording's or an HLS segment's first frames, which
+        refer to what came before it: no player shows them), or ``None``."""
+        if self.started_late is None:
+            return None
+        return (f"its frames before its first keyframe refer to what came before the file's start (a stream cut "
+                f"between keyframes: a TV recording, an HLS segment) and do not decode: its video starts at that "
+                f"keyframe, {float(self.started_late):.2f} s in, as players show it")
 
     def resized_message(self) -> str | None:
         """What frames of another size than the first were made (ffmpeg scales them to the first's size), or ``None``."""
@@ -1628,6 +1649,10 @@ class VideoReader:
             if self._near:  # the part's first frame: what went wrong before it is the seek's
                 self._near = False
                 self._pump.forget_errors()
+            elif (self.frames_read == 0 and self._seeked is None and not self.info.seek and self._pump.n_errors
+                  and self._pump.n_errors == self._pump.n_unreferenced):  # fmt: skip
+                self.started_late = stamp[0] * self.time_base if stamp is not None else Fraction(0)
+                self._pump.forget_errors()  # the frames before its first keyframe, which refer to what it lacks
             if self._seeked is not None and self.frames_read == self.first and not self._landed(stamp):
                 self._restart()  # not the frame of this index (or decoded with errors): read from the start
                 yield from self._frames()
