@@ -1610,6 +1610,20 @@ def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path)
         probe(m4a)
 
 
+def test_the_reader_decodes_the_base_layer_of_an_lcevc_stream(clips: dict[str, Path]) -> None:
+    """The bundled ffmpeg (liblcevc_dec) applied an LCEVC enhancement layer: shaka-player's lcevc-sei stream, 960x540
+    by its stream and ffprobe, decoded at 1920x1080, which the reader read as four frames' bytes a frame (checked by
+    hand: 6 frames of 0.2 s became 8 garbled ones, the last two a minute apart). The reader asks for the base layer
+    where ffmpeg knows the flag; a stream without LCEVC reads as before."""
+    from classsr_cli.io.video import VideoReader, base_layer_options
+
+    assert base_layer_options() == ("-export_side_data", "+enhancements")  # (imageio-ffmpeg's ffmpeg knows it)
+    info = probe(clips["audio"])
+    with VideoReader(info) as reader:
+        frames = [f.rgb.shape for f in reader]
+    assert frames and all(shape == (info.height, info.width, 3) for shape in frames)
+
+
 @pytest.mark.parametrize("codec", [["-c:v", "libx264"], ["-c:v", "mpeg2video"]])
 def test_a_stream_cut_between_keyframes_is_no_damaged_file(tiny_model: torch.nn.Module, tmp_path: Path,
                                                             codec: list[str]) -> None:  # fmt: skip

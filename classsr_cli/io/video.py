@@ -1397,7 +1397,7 @@ class VideoReader:
                 "scaled to it before upscaling")
 
     def __enter__(self) -> VideoReader:
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"]
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", *base_layer_options()]
         if not self.autorotate:
             cmd += ["-noautorotate"]
         raw = ("rgba" if self.alpha else "rgb24") if self.bits == 8 else ("rgba64le" if self.alpha else "rgb48le")
@@ -2891,6 +2891,20 @@ def ffmpeg_filters() -> frozenset[str]:
 
 #: The filters :func:`_to_sdr` converts an HDR or wide-gamut source's frames with.
 SDR_FILTERS = frozenset({"zscale", "tonemap"})
+
+
+@functools.cache
+def base_layer_options() -> tuple[str, ...]:
+    """The decoder options that give a stream's own frames: an LCEVC enhancement layer (H.264 or HEVC with LCEVC in
+    its SEI: shaka-player's lcevc-sei test stream) exported, not applied, where the bundled ffmpeg knows the flag
+    (its liblcevc_dec gave frames of the enhanced size, 1920x1080 where the stream, ffprobe and most players say
+    960x540, read by the reader as four frames' bytes each); none where it does not (no enhancement applied then)."""
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-h", "full"], capture_output=True, timeout=30, check=False)
+    except (subprocess.TimeoutExpired, OSError):  # pragma: no cover - no ffmpeg that answers
+        return ()
+    text = proc.stdout.decode("utf-8", "replace")
+    return ("-export_side_data", "+enhancements") if re.search(r"^\s+enhancements\s", text, re.M) else ()
 
 
 @functools.cache
