@@ -446,7 +446,6 @@ def _not_a_video(path: Path) -> str:
     from classsr_cli.io.image import OWN_NAMES, own_format, readable_formats
 
     readable_formats()  # HEIC's plugin, to name it
-    xmp = None
     try:
         with path.open("rb") as f:
             own = own_format(f.read(12))
@@ -457,14 +456,13 @@ def _not_a_video(path: Path) -> str:
             with Image.open(path) as im:
                 kind = {"WEBP": "WebP"}.get(im.format or "", im.format)  # (Pillow's own spelling elsewhere: JPEG, PNG)
                 what = f"{'an' if kind[0] in 'AEIO' else 'a'} {kind} image" if kind else "an image"
-                xmp = im.info.get("xmp")
     except (UnidentifiedImageError, OSError, ValueError):
         return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
     from classsr_cli.io import motion
 
-    clip = motion.read(path, xmp if isinstance(xmp, bytes) else None)
-    if clip is not None:  # a Motion Photo: its video is the file's last bytes, from a lead that read keeps
-        size = len(clip) - motion.lead(xmp)  # type: ignore[arg-type]
+    clip = motion.video_of(path)
+    if clip is not None:  # a Motion Photo: its video is the file's last bytes
+        size = len(clip)
         return (f"{path}: is {what} with a Motion Photo's video, not a video: `classsr upscale` upscales the picture "
                 f"and keeps its video as it came, `classsr video {path.name}` its video; here, take the video out "
                 f"first (its last {size} bytes: `tail -c {size} {path.name} > {path.stem}.mp4`)")
