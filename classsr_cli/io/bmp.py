@@ -24,8 +24,8 @@ __all__ = ["Layout", "layout", "readable"]
 #: The sizes of Windows' BMP headers (BITMAPINFOHEADER to BITMAPV5HEADER); the others from 16 to 64 are OS/2 2.x's.
 _WINDOWS = (40, 52, 56, 108, 124)
 
-#: ``BI_BITFIELDS``, ``BI_JPEG``, ``BI_PNG`` and ``BI_ALPHABITFIELDS``; OS/2's 4 is RLE24.
-_BITFIELDS, _JPEG, _PNG, _ALPHABITFIELDS = 3, 4, 5, 6
+#: ``BI_BITFIELDS``, ``BI_JPEG``, ``BI_PNG`` and ``BI_ALPHABITFIELDS``; OS/2's RLE24 (its 4, Windows' BI_JPEG).
+_BITFIELDS, _JPEG, _PNG, _ALPHABITFIELDS, _RLE24 = 3, 4, 5, 6, 4
 
 
 class Layout(NamedTuple):
@@ -75,7 +75,7 @@ def readable(data: bytes) -> tuple[bytes, str] | None:
     if not head.os2 and head.compression in (_JPEG, _PNG) and head.bits == 0:
         inside = data[head.offset :]
         return inside, "JPEG" if head.compression == _JPEG else "PNG"
-    if head.os2 and head.compression == _JPEG and head.bits == 24:
+    if head.os2 and head.compression == _RLE24 and head.bits == 24:
         return _bmp(head, _rle24(data, head), 24, None), "BMP"
     if not head.os2 and head.compression in (_BITFIELDS, _ALPHABITFIELDS) and head.bits in (16, 32):
         return _bitfields(data, head), "BMP"
