@@ -1,0 +1,120 @@
+"""Read every picture in a folder that has a reference beside it and compare the two: list the files whose pixels
+differ from their reference's by more than a tolerance, and the ones classsr refuses or fails on.
+
+A collection of test pictures with a reference decoding of each (KDE's kimageformats ``autotests/read``: ``x.psd``
+beside ``x.png``; image-rs's BMP suite) checks what classsr *reads*, not only that it reads. The reference is
+``STEM.png`` (or ``STEM.tif``) beside ``STEM.EXT``; both are read by ``read_image``, brought to 8-bit RGBA (gray
+repeated, no alpha as opaque) and compared where both have a pixel: a JSON line on stdout for each file over
+``--tolerance`` levels (the largest difference and where), each size mismatch, each refusal (with its one line) and each
+internal error (colour where both are transparent is not compared); on stderr, how many were compared, close, off,
+refused and failed. Colour management is not applied on either side: a file whose ICC profile differs from its
+reference's is off by that. A float picture (OpenEXR, Radiance, PFM, a 32-bit Photoshop document), which classsr reads
+as sRGB-encoded levels of its light, is compared as linear levels with ``--linear`` (references that hold linear
+light as levels, as KDE's do).
+
+    python scripts/reference_sweep.py FOLDER [--tolerance 2] [--skip json txt] [--linear]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from classsr_cli.errors import ClassSRError
+from classsr_cli.io.image import Picture, read_image
+
+REFERENCES = (".png", ".tif")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--tolerance", type=int, default=2, help="largest difference counted as close, 8-bit levels")
+    parser.add_argument("--skip", nargs="*", default=["json", "txt", "md"], help="suffixes that are not pictures")
+    parser.add_argument("--linear", action="store_true", help="float pictures' references hold linear light as levels")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    counts = dict.fromkeys(["compared", "close", "off", "refused", "failed"], 0)
+    for src in sorted(p for p in args.folder.rglob("*") if p.is_file()):
+        if src.suffix.lower().lstrip(".") in args.skip or src.suffix.lower() in REFERENCES:
+            continue
+        ref = _reference(src)
+        if ref is None:
+            continue
+        counts["compared"] += 1
+        verdict, said = _compare(src, ref, args.tolerance, args.linear)
+        counts[verdict] += 1
+        if said:
+            sys.stdout.write(json.dumps({"file": str(src), "reference": ref.name, "verdict": verdict, **said}) + "\n")
+    sys.stderr.write(", ".join(f"{k} {v}" for k, v in counts.items()) + "\n")
+    return 1 if counts["failed"] else 0
+
+
+def _reference(src: Path) -> Path | None:
+    """``STEM.png`` or ``STEM.tif`` beside ``src`` (not ``src`` itself)."""
+    for suffix in REFERENCES:
+        ref = src.with_suffix(suffix)
+        if ref != src and ref.is_file():
+            return ref
+    return None
+
+
+def _compare(src: Path, ref: Path, tolerance: int, linear: bool) -> tuple[str, dict[str, object]]:
+    try:
+        want = _rgba(read_image(ref, max_pixels=None))
+    except Exception as e:  # (the reference is not what is being checked)
+        return "refused", {"error": f"reference: {type(e).__name__}: {e}"[:300]}
+    try:
+        pic = read_image(src, max_pixels=None)
+        got = _rgba(_as_linear(pic) if linear and pic.linear is not None else pic)
+    except ClassSRError as e:
+        return "refused", {"error": str(e)[:300]}
+    except Exception as e:
+        frames = traceback.extract_tb(e.__traceback__)
+        return "failed", {"error": f"{type(e).__name__}: {e}"[:300], "where": frames[-1].name if frames else None}
+    if got.shape != want.shape:
+        return "off", {"size": [got.shape[1], got.shape[0]], "reference size": [want.shape[1], want.shape[0]]}
+    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    diff[(got[..., 3] == 0) & (want[..., 3] == 0), :3] = 0  # (no colour where both are transparent)
+    worst = int(diff.max())
+    if worst <= tolerance:
+        return "close", {}
+    y, x, c = np.unravel_index(int(diff.argmax()), diff.shape)
+    return "off", {"max": worst, "mean": round(float(diff.mean()), 3), "at": [int(x), int(y), "RGBA"[c]],
+                   "got": got[y, x].tolist(), "reference px": want[y, x].tolist()}  # fmt: skip
+
+
+def _as_linear(pic: Picture) -> Picture:
+    """A float picture's pixels as 16-bit levels of its linear light (within 0-1: what a reference of levels holds)."""
+    from dataclasses import replace
+
+    from classsr_cli.io.icc import srgb_decode
+
+    assert pic.linear is not None
+    light = srgb_decode(pic.pixels.astype(np.float32) / 65535) * 2.0**pic.linear.stops
+    return replace(pic, pixels=np.round(np.clip(light, 0, 1) * 65535).astype(np.uint16))
+
+
+def _rgba(pic: Picture) -> np.ndarray:
+    """The picture as ``(H, W, 4)`` 8-bit RGBA."""
+    px = pic.pixels
+    if px.dtype == np.uint16:
+        px = ((px.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if px.shape[2] == 1:
+        px = np.repeat(px, 3, axis=2)
+    alpha = pic.alpha
+    if alpha is None:
+        alpha = np.full(px.shape[:2], 255, np.uint8)
+    elif alpha.dtype == np.uint16:
+        alpha = ((alpha.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return np.dstack([px, alpha])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
