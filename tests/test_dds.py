@@ -455,3 +455,31 @@ def test_a_cube_map_cut_short_says_only_its_first_face_is_upscaled(tmp_path: Pat
     assert read_image(tmp_path / "array.dds").notes == ["DDS texture array: only its first texture is upscaled, "
                                                          "written as one 2D texture"]
 
+
+
+def _legacy(path: Path, size: tuple[int, int], pfflags: int, bits: int, masks: tuple[int, ...], data: bytes) -> Path:
+    """A DDS file under a legacy header of one uncompressed level: its pixel format's flags, bits and masks."""
+    width, height = size
+    head = struct.pack("<4s7I44x", b"DDS ", 124, 0x100F, height, width, width * bits // 8, 0, 0)
+    head += struct.pack("<2I4x5I", 32, pfflags, bits, *masks, *(0,) * (4 - len(masks))) + struct.pack("<4I4x", 0x1000, 0, 0, 0)
+    path.write_bytes(head + data)
+    return path
+
+
+def test_luminance_flagged_rgb_too_is_gray_and_a_palettes_alpha_is_kept(tmp_path: Path) -> None:
+    """Luminance flagged RGB too (DDPF_LUMINANCE | DDPF_RGB, KDE's gray8.dds), which Pillow reads as red, is gray (with
+    its alpha, 16 bits a pixel); an 8-bit palette of RGBA colours (DDPF_PALETTEINDEXED8, KDE's indexed.dds) keeps its
+    alpha, which was dropped."""
+    gray = SMOOTH[..., 0]
+    pic = read_image(_legacy(tmp_path / "l8.dds", (52, 40), 0x20040, 8, (0xFF,), gray.tobytes()))
+    assert pic.gray and pic.alpha is None and np.array_equal(pic.pixels[..., 0], gray)
+    la = np.dstack([gray, RGBA[..., 3]])
+    pic = read_image(_legacy(tmp_path / "la8.dds", (52, 40), 0x20041, 16, (0xFF, 0, 0, 0xFF00), la.tobytes()))
+    assert pic.gray and np.array_equal(pic.pixels[..., 0], gray)
+    assert pic.alpha is not None and np.array_equal(pic.alpha, RGBA[..., 3])
+    palette = np.zeros((256, 4), np.uint8)
+    palette[:, 0], palette[:, 1], palette[:, 2], palette[:, 3] = np.arange(256), 255 - np.arange(256), 7, np.arange(256)
+    index = (SMOOTH[..., 0] // 2).astype(np.uint8)
+    pic = read_image(_legacy(tmp_path / "p8.dds", (52, 40), 0x20, 8, (), palette.tobytes() + index.tobytes()))
+    assert np.array_equal(pic.pixels, palette[index][..., :3])
+    assert pic.alpha is not None and np.array_equal(pic.alpha, palette[index][..., 3])

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["RXGB", "Texture", "cube_neighbours", "mip_sizes", "notes", "other_faces", "own_format", "readable", "stored",
+__all__ = ["RGB_LUMINANCE", "RXGB", "Texture", "as_held", "cube_neighbours", "mip_sizes", "notes", "other_faces", "own_format", "readable", "stored",
            "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
@@ -119,16 +119,32 @@ _BGR, _BGRX = (87, 88, 90, 91, 92, 93), (88, 92, 93)
 _RGB10A2 = (23, 24)
 #: :func:`own_format`'s RXGB: its FourCC as a number, outside DXGI's.
 RXGB = int.from_bytes(b"RXGB", "little")
+#: :func:`own_format`'s legacy luminance flagged RGB too (DDPF_LUMINANCE | DDPF_RGB, as KDE's and some tools' 8-bit
+#: gray is), whose one level Pillow reads as red: a number outside DXGI's.
+RGB_LUMINANCE = int.from_bytes(b"LUMI", "little")
+_DDPF_RGB, _DDPF_LUMINANCE = 0x40, 0x20000
 #: DDSCAPS2_CUBEMAP and its six faces' bits, all present.
 _CUBE_FACES = 0x200 | 0xFC00
 
 
 def own_format(data: bytes) -> int | None:
     """The DDS file ``data``'s own format as :func:`readable` and :func:`stored` take it: its DX10 header's DXGI
-    format, or :data:`RXGB` for that FourCC; ``None`` for another legacy header."""
+    format, :data:`RXGB` for that FourCC, :data:`RGB_LUMINANCE` for luminance flagged RGB too; ``None`` for another
+    legacy header."""
     if data[84:88] == b"DX10" and len(data) >= _DX10_HEADER:
         return int(struct.unpack_from("<I", data, _HEADER)[0])
-    return RXGB if data[84:88] == b"RXGB" else None
+    if data[84:88] == b"RXGB":
+        return RXGB
+    flags = int.from_bytes(data[80:84], "little")
+    return RGB_LUMINANCE if flags & _DDPF_RGB and flags & _DDPF_LUMINANCE else None
+
+
+def as_held(path: Path, im: Image.Image) -> Image.Image:
+    """``im``, Pillow's reading of the DDS file at ``path``, as the file holds it (:func:`stored`) where Pillow read
+    it otherwise: luminance flagged RGB too (:data:`RGB_LUMINANCE`), read as red."""
+    with path.open("rb") as f:
+        own = own_format(f.read(_DX10_HEADER))
+    return stored(im, own) if own == RGB_LUMINANCE else im
 
 
 def readable(data: bytes) -> bytes | None:
@@ -152,12 +168,16 @@ def readable(data: bytes) -> bytes | None:
 def stored(im: Image.Image, dxgi: int | None) -> Image.Image:
     """``im``, Pillow's reading of a DDS face of format ``dxgi`` (:func:`own_format`) through :func:`readable`'s copy,
     as that format holds it: blue and red back in their places for B8G8R8A8 and B8G8R8X8, whose fourth byte (X) is no
-    alpha; RXGB's red back from its alpha (no alpha of its own)."""
-    if dxgi not in (*_BGR, RXGB):
+    alpha; RXGB's red back from its alpha (no alpha of its own); luminance flagged RGB too gray (its red; alpha where it
+    has one)."""
+    if dxgi not in (*_BGR, RXGB, RGB_LUMINANCE):
         return im
     r, g, b, a = im.convert("RGBA").split()
-    out = (Image.merge("RGB", (a, g, b)) if dxgi == RXGB else Image.merge("RGB", (b, g, r)) if dxgi in _BGRX
-           else Image.merge("RGBA", (b, g, r, a)))  # fmt: skip
+    if dxgi == RGB_LUMINANCE:
+        out = Image.merge("LA", (r, a)) if "A" in im.mode else r
+    else:
+        out = (Image.merge("RGB", (a, g, b)) if dxgi == RXGB else Image.merge("RGB", (b, g, r)) if dxgi in _BGRX
+               else Image.merge("RGBA", (b, g, r, a)))  # fmt: skip
     out.format, out.info = im.format, dict(im.info)
     out.pixel_format = getattr(im, "pixel_format", None)  # type: ignore[attr-defined]  # (what texture_of reads)
     return out

@@ -1099,6 +1099,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
             ext = _ANIMATED[fmt]
             note += f" (`classsr video` upscales every frame: e.g. `classsr video {path.name} {path.stem}_x4{ext}`)"
         notes.append(note)
+    if fmt == "DDS":
+        im = dds.as_held(path, im)
     texture = dds.texture_of(path, im) if fmt == "DDS" else None
     if texture is not None:
         faces = [_face(face) for face in dds.other_faces(path, texture)]
@@ -1461,8 +1463,9 @@ def _pil_arrays(
         im = im.convert("RGBA" if mode == "RGB" else "LA")
     elif mode == "1":
         im = im.convert("L")
-    elif mode in ("P", "PA"):
-        im = im.convert("RGBA" if mode == "PA" or keyed else "RGB")
+    elif mode in ("P", "PA"):  # (a palette of RGBA colours, a DDS's or a 32-bit TGA colour map's: its alpha kept)
+        rgba = mode == "PA" or keyed or (im.palette is not None and im.palette.mode == "RGBA")
+        im = im.convert("RGBA" if rgba else "RGB")
         notes.append(f"palette image converted to {im.mode}")
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         im, icc = _to_rgb(im, icc, notes)
