@@ -1469,6 +1469,45 @@ def test_tga_is_opened_by_its_name_or_its_footer(tmp_path: Path) -> None:
     assert peek_size(tmp_path / "a.tga") == peek_size(tmp_path / "b.png") == (12, 10)
 
 
+def _tga(path: Path, pixels: bytes, flags: int, *, bits: int = 32, colour_map: bytes = b"", attributes: int | None = None) -> Path:
+    """A TGA of SMOOTH's size, top-down: true colour of ``bits``, or 8-bit indices into ``colour_map`` (256 BGRA
+    colours); a TGA 2.0 extension area whose attributes type is ``attributes`` where given."""
+    mapped = bool(colour_map)
+    head = struct.pack("<BBBHHBHHHHBB", 0, int(mapped), 1 if mapped else 2, 0, 256 if mapped else 0, 32 if mapped else 0,
+                       0, 0, SMOOTH.shape[1], SMOOTH.shape[0], bits, flags | 0x20)  # fmt: skip
+    data = head + colour_map + pixels
+    if attributes is not None:
+        at = len(data)
+        data += struct.pack("<H", 495) + bytes(492) + bytes([attributes])
+        data += struct.pack("<II", at, 0) + b"TRUEVISION-XFILE.\x00"
+    path.write_bytes(data)
+    return path
+
+
+def test_a_tgas_unused_fourth_byte_is_no_alpha_and_a_colour_maps_alpha_is_kept(tmp_path: Path) -> None:
+    """A 32-bit TGA whose header gives no alpha bits and whose fourth bytes are all 0 (left unused by its writer) was
+    read as a wholly transparent picture: opaque; one whose TGA 2.0 extension area says it has no alpha (attributes
+    type 0) is opaque whatever the bytes. One whose header gives 8 alpha bits keeps them, all 0 too, and so does one
+    whose bytes vary (as stb and ffmpeg read it). A colour map of 32-bit colours (KDE's colormapped.tga) keeps its
+    alpha, which was dropped."""
+    bgr = SMOOTH[..., ::-1]
+    ramp = (SMOOTH[..., 0] // 2 + 10).astype(np.uint8)
+    zero = np.dstack([bgr, np.zeros_like(ramp)]).tobytes()
+    varied = np.dstack([bgr, ramp]).tobytes()
+    unused = read_image(_tga(tmp_path / "unused.tga", zero, 0))
+    assert unused.alpha is None and np.array_equal(unused.pixels, SMOOTH)
+    assert read_image(_tga(tmp_path / "none.tga", varied, 0, attributes=0)).alpha is None
+    clear = read_image(_tga(tmp_path / "clear.tga", zero, 8))
+    assert clear.alpha is not None and not clear.alpha.any()
+    kept = read_image(_tga(tmp_path / "kept.tga", varied, 0))
+    assert kept.alpha is not None and np.array_equal(kept.alpha, ramp)
+    colours = np.stack([np.arange(256), 255 - np.arange(256), np.full(256, 9), np.arange(256)], axis=1).astype(np.uint8)
+    index = (SMOOTH[..., 0] // 2).astype(np.uint8)
+    mapped = read_image(_tga(tmp_path / "mapped.tga", index.tobytes(), 0, bits=8, colour_map=colours.tobytes()))
+    assert np.array_equal(mapped.pixels, colours[index][..., 2::-1])
+    assert mapped.alpha is not None and np.array_equal(mapped.alpha, colours[index][..., 3])
+
+
 def test_dds_is_read_and_written_as_dds(tmp_path: Path) -> None:
     """A DDS texture (here DXT5, block-compressed) is read with its alpha; its default output is a DDS (io.dds,
     tests/test_dds.py), as a TGA's is a TGA, where a GIF's and a PBM's are PNG."""

@@ -1178,6 +1178,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
             if key <= top:
                 im.info["transparency"] = key * (255 // top)
         colour, alpha, icc = _pil_arrays(im, icc, notes)
+        if fmt == "TGA" and alpha is not None and _tga_alpha_unused(path, alpha):
+            alpha = None
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
     stereo = None
@@ -2227,6 +2229,27 @@ def _tga_by_ffmpeg(path: Path, im: Image.Image) -> Image.Image | None:
     decoded = Image.fromarray(got[0][..., 0] if channels == 1 else got[0], mode)
     decoded.info.update(im.info)  # (its run-length coding, which a TGA output keeps)
     return decoded
+
+
+def _tga_alpha_unused(path: Path, alpha: np.ndarray) -> bool:
+    """Whether the fourth byte of a TGA's colours (``alpha``, as Pillow reads it) is no alpha: its TGA 2.0 extension
+    area says so (attributes type 0, 1 or 2: none, undefined to be ignored, undefined to be kept), or its header gives
+    no alpha bits and every byte is 0 (a 32-bit TGA whose writer left the byte unused, which was read as a wholly
+    transparent picture)."""
+    try:
+        with path.open("rb") as f:
+            flags = f.read(18)[17:18]
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 26))
+            footer = f.read(26)
+            at = int.from_bytes(footer[:4], "little") if footer.endswith(TGA_FOOTER) else 0
+            if 18 <= at <= size - 495:
+                f.seek(at + 494)
+                if f.read(1) in (b"\x00", b"\x01", b"\x02"):
+                    return True
+    except OSError:
+        return False
+    return len(flags) == 1 and flags[0] & 0x0F == 0 and not alpha.any()
 
 
 #: An error ffmpeg's TGA decoder reports of the data (a file cut short, whose rows it still gives).
