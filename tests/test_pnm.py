@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from classsr_cli.io import pnm
+from classsr_cli.io.image import read_image
 
 
 @pytest.mark.parametrize(("data", "want"), [
@@ -32,8 +33,6 @@ def test_what_is_not_a_netpbm_header_reads_as_none(data: bytes) -> None:
 def test_a_comment_right_after_the_magic_number_is_read_as_netpbm_allows(tmp_path: Path) -> None:
     """``P6#...`` (gdk-pixbuf's test file: Pillow reads the magic up to whitespace and refuses it): the header is
     rewritten plain, the raster kept; read whole through ``read_image``, 8 and 16 bits."""
-    from classsr_cli.io.image import read_image
-
     levels = np.random.default_rng(4).integers(0, 256, (3, 4, 3)).astype(np.uint8)
     data = b"P6#made\n#by hand\n4 3#w h\n \t#comment 44\n255\n" + levels.tobytes()
     assert pnm.plain(data) == b"P6\n4\n3\n255\n" + levels.tobytes()
@@ -59,6 +58,25 @@ def test_a_pfm_is_read_top_row_first_in_either_byte_order_and_written_little_end
     assert out.getvalue() == b"Pf\n3 2\n-1.0\n" + light[::-1, :, :1].astype("<f4").tobytes()
     assert pnm.pfm_header(b"PF\n3 2\n0\n") is None and pnm.pfm_header(b"Pf\n3 2\nnan\n") is None
     assert pnm.is_pfm(b"PF\n3") and pnm.is_pfm(b"Pf 3") and not pnm.is_pfm(b"P6\n3") and not pnm.is_pfm(b"PFX")
+
+
+def test_photoshops_pfm_a_phm_and_comments_are_read(tmp_path: Path) -> None:
+    """Photoshop's PFM, its height on a line of its own, holds its rows from the top down (KDE's testcard_rgb_ps.pfm
+    read upside down); a PHM (``PH``, ``Ph``: half floats, ImageMagick's and KDE's) and comment lines after the magic
+    were not read."""
+    light = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3) / 7
+    cases = {"ps.pfm": b"PF\n3\n2\n-1.0000\n" + light.astype("<f4").tobytes(),
+             "rgb.phm": b"PH\n3 2\n-1.0\n" + light[::-1].astype("<f2").tobytes(),
+             "gray.phm": b"Ph\n# made by hand\n3 2\n1.0\n" + light[::-1, :, :1].astype(">f2").tobytes()}  # fmt: skip
+    for name, data in cases.items():
+        head = pnm.pfm_header(data)
+        assert head is not None and (head.width, head.height) == (3, 2), name
+        (tmp_path / name).write_bytes(data)
+        want = light.astype(np.float16).astype(np.float32) if name.endswith(".phm") else light
+        assert np.array_equal(pnm.read_pfm(tmp_path / name, head), want[..., :1] if name == "gray.phm" else want)
+    assert pnm.is_pfm(b"PH\n3") and pnm.is_pfm(b"Ph 3") and not pnm.is_pfm(b"PHX")
+    picture = read_image(tmp_path / "ps.pfm")
+    assert picture.source_format == "PFM" and picture.pixels[0, 0].sum() < picture.pixels[-1, -1].sum()  # top row first
 
 
 def _pfm(path: Path, light: np.ndarray) -> None:

@@ -1737,7 +1737,7 @@ def _own_header(path: Path, parse: Callable[[bytes], _H | None], size: int, why:
     return head
 
 
-def _pfm_header(path: Path) -> pnm.Header:
+def _pfm_header(path: Path) -> pnm.PfmHeader:
     return _own_header(path, pnm.pfm_header, 256, "its PFM header does not read")
 
 

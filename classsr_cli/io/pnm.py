@@ -10,7 +10,9 @@ written (:func:`write_pam`) here too.
 A PFM is ``PF`` (colour) or ``Pf`` (gray), its width and height, and a scale whose sign gives the byte order (negative:
 little-endian), then float32 rows from the bottom up; Pillow reads it as a float picture of unknown light, so classsr
 reads (:func:`read_pfm`) and writes (:func:`write_pfm`) it, its light taken as linear (as EXR's), the scale's size
-left as 1.
+left as 1. Read as KDE's and ImageMagick's readers read them: a PHM (``PH``, ``Ph``: the same of half floats),
+comment lines after the magic, and Photoshop's PFM, whose height is on a line of its own and whose rows run from the
+top down.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-__all__ = ["Header", "header", "is_pam", "is_pfm", "load_pfm", "pam_header", "pfm_header", "plain", "read_deep", "read_pam",
+__all__ = ["Header", "PfmHeader", "header", "is_pam", "is_pfm", "load_pfm", "pam_header", "pfm_header", "plain", "read_deep", "read_pam",
            "read_pfm", "write", "write_pam", "write_pfm"]
 
 _WHITESPACE = b" \t\r\n\v\f"
@@ -36,6 +38,18 @@ class Header(NamedTuple):
     height: int
     maxval: int
     offset: int
+
+
+class PfmHeader(NamedTuple):
+    """A PFM's (or PHM's) magic (``PF``, ``Pf``; ``PH``, ``Ph``), size, byte order (-1 little-endian, 1 big), where its
+    floats start and whether its rows run from the top down (Photoshop's)."""
+
+    magic: bytes
+    width: int
+    height: int
+    maxval: int
+    offset: int
+    top_down: bool = False
 
 
 def header(data: bytes) -> Header | None:
@@ -104,37 +118,41 @@ def write(f: BinaryIO, size: tuple[int, int], channels: int, dtype: np.dtype, ba
         f.write(np.ascontiguousarray(band, dtype=">u2" if deep else np.uint8).tobytes())
 
 
-_PFM = re.compile(rb"\A(P[Ff])\s+(\d+)\s+(\d+)\s+([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s")
+_PFM = re.compile(rb"\A(P[FfHh])\s+(?:#[^\n]*\n\s*)*(\d+)([ \t]*[\r\n]\s*|\s+)(\d+)\s+"
+                  rb"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s")
 
 
 def is_pfm(head: bytes) -> bool:
-    """Whether a file starting with ``head`` is a PFM."""
-    return head[:2] in (b"PF", b"Pf") and head[2:3].isspace()
+    """Whether a file starting with ``head`` is a PFM (or a PHM)."""
+    return head[:2] in (b"PF", b"Pf", b"PH", b"Ph") and head[2:3].isspace()
 
 
-def pfm_header(data: bytes) -> Header | None:
-    """A PFM's :class:`Header` from its first bytes: ``magic`` ``PF`` or ``Pf``, ``maxval`` -1 for little-endian
-    floats and 1 for big-endian ones; ``None`` where it does not read."""
+def pfm_header(data: bytes) -> PfmHeader | None:
+    """A PFM's :class:`PfmHeader` from its first bytes: ``magic`` ``PF`` or ``Pf`` (``PH``, ``Ph``: a PHM's), ``maxval``
+    -1 for little-endian floats and 1 for big-endian ones, ``top_down`` where its height is on a line of its own
+    (Photoshop's); ``None`` where it does not read."""
     m = _PFM.match(data)
     if m is None:
         return None
-    width, height, scale = int(m[2]), int(m[3]), float(m[4])
+    width, height, scale = int(m[2]), int(m[4]), float(m[5])
     if width < 1 or height < 1 or scale == 0 or not np.isfinite(scale):
         return None
-    return Header(m[1], width, height, -1 if scale < 0 else 1, m.end())
+    return PfmHeader(m[1], width, height, -1 if scale < 0 else 1, m.end(), top_down=b"\n" in m[3] or b"\r" in m[3])
 
 
-def read_pfm(path: Path, head: Header) -> np.ndarray:
-    """A PFM's light, ``(H, W, C)`` float32 top row first (``C`` 3 for ``PF``, 1 for ``Pf``). :class:`ValueError`
-    for a file cut short."""
-    channels = 3 if head.magic == b"PF" else 1
+def read_pfm(path: Path, head: PfmHeader) -> np.ndarray:
+    """A PFM's (or PHM's) light, ``(H, W, C)`` float32 top row first (``C`` 3 for ``PF``, 1 for ``Pf``).
+    :class:`ValueError` for a file cut short."""
+    channels = 3 if head.magic in (b"PF", b"PH") else 1
+    size = 2 if head.magic in (b"PH", b"Ph") else 4
     count = head.width * head.height * channels
     with path.open("rb") as f:
         f.seek(head.offset)
-        raw = np.fromfile(f, dtype="<f4" if head.maxval < 0 else ">f4", count=count)
+        raw = np.fromfile(f, dtype=f"{'<' if head.maxval < 0 else '>'}f{size}", count=count)
     if raw.size < count:
-        raise ValueError(f"cut short: {raw.size * 4:,} of its {count * 4:,} bytes of pixels")
-    return np.ascontiguousarray(raw.astype(np.float32).reshape(head.height, head.width, channels)[::-1])
+        raise ValueError(f"cut short: {raw.size * size:,} of its {count * size:,} bytes of pixels")
+    rows = raw.astype(np.float32).reshape(head.height, head.width, channels)
+    return np.ascontiguousarray(rows if head.top_down else rows[::-1])
 
 
 def load_pfm(path: Path) -> np.ndarray:
