@@ -119,6 +119,34 @@ def test_cmyk_is_converted_as_pillow_converts_it(tmp_path: Path) -> None:
     assert np.array_equal(pic.pixels, np.asarray(Image.open(path).convert("RGB")))
 
 
+def test_16_bit_cmyk_and_lab_are_read(tmp_path: Path) -> None:
+    """16-bit CMYK (KDE's cmyk16_testcard.psd) and Lab, 8 and 16 bits (its laba_8bit.psd), were refused: CMYK as its
+    8-bit levels are, Lab (L* 0-100, a* and b* about 128, D50's white: Photoshop's) into sRGB, its transparency
+    unmatted from Lab's white, where a* and b* are 128."""
+    ink = np.stack([RGB[0], RGB[1], RGB[2], RGB[0] // 2])
+    eight = read_image(make_psd(tmp_path / "c8.psd", 255 - ink, mode=4))
+    deep = read_image(make_psd(tmp_path / "c16.psd", (255 - ink) * 257, depth=16, mode=4, rle=True))
+    assert np.array_equal(deep.pixels, eight.pixels) and "16-bit CMYK converted to RGB at 8 bits" in deep.notes
+    h, w = RGB.shape[1:]
+    lab = np.zeros((3, h, w), np.uint8)
+    lab[0], lab[1:] = np.linspace(0, 255, w, dtype=np.uint8)[None], 128  # a gray ramp, black to white
+    lab[:, 0, :3] = np.array([[138], [209], [198]])  # Lab(54.3, 80.8, 69.9) in D50: sRGB's red
+    for depth in (8, 16):
+        pic = read_image(make_psd(tmp_path / f"lab{depth}.psd", lab.astype(np.uint16) * (257 if depth == 16 else 1),
+                                  depth=depth, mode=9))  # fmt: skip
+        ramp = pic.pixels[1:].astype(int)
+        assert pic.mode == "RGB" and "Lab converted to sRGB" in pic.notes
+        assert np.abs(ramp - ramp[..., :1]).max() <= 1 and ramp[0, 0, 0] <= 1 and ramp[0, -1, 0] >= 254  # neutral
+        assert np.all(np.diff(ramp[0, :, 0]) >= 0)
+        assert np.abs(pic.pixels[0, :3].astype(int) - [255, 0, 0]).max() <= 6  # (Lab in whole levels)
+    alpha = np.clip(_X * 10, 0, 255)
+    matted = np.rint(lab * alpha / 255 + np.array([255, 128, 128])[:, None, None] * (1 - alpha / 255))
+    clear = read_image(make_psd(tmp_path / "laba.psd", np.concatenate([matted, alpha[None]]), mode=9, layers=-1))
+    plain = read_image(tmp_path / "lab8.psd")
+    seen = alpha >= 64
+    assert clear.mode == "RGBA" and np.abs(clear.pixels.astype(int) - plain.pixels)[seen].max() <= 4
+
+
 def test_a_32_bit_document_is_linear_light_kept_above_1(tmp_path: Path) -> None:
     """Photoshop's 32-bit mode holds linear light (an HDR merge): read as an EXR's is, a highlight at 4.0 kept into a
     linear output (PFM here)."""
@@ -184,10 +212,10 @@ def test_what_it_cannot_read_is_said_in_one_line(tmp_path: Path) -> None:
     flat = resource(1057, struct.pack(">I", 1) + b"\x00")  # hasRealMergedData false
     with pytest.raises(InputError, match=r"saved without Maximize Compatibility holds no flattened picture"):
         read_image(make_psd(tmp_path / "layers.psd", RGB, resources=flat))
-    with pytest.raises(InputError, match=r"a 8-bit Photoshop document in Lab mode: classsr reads RGB, Grayscale"):
-        read_image(make_psd(tmp_path / "lab.psd", RGB, mode=9))
-    with pytest.raises(InputError, match=r"16-bit Photoshop document in CMYK mode"):
-        read_image(make_psd(tmp_path / "cmyk16.psd", np.concatenate([RGB, RGB[:1]]) * 257, depth=16, mode=4))
+    with pytest.raises(InputError, match=r"a 8-bit Photoshop document in Multichannel mode: classsr reads RGB, Gray"):
+        read_image(make_psd(tmp_path / "mch.psd", RGB, mode=7))
+    with pytest.raises(InputError, match=r"32-bit Photoshop document in CMYK mode"):
+        read_image(make_psd(tmp_path / "cmyk32.psd", np.concatenate([RGB, RGB[:1]]) / 255, depth=32, mode=4))
     cut = make_psd(tmp_path / "cut.psd", RGB * 257, depth=16, rle=True)
     cut.write_bytes(cut.read_bytes()[:-50])
     with pytest.raises(InputError, match=r"cut\.psd: truncated or corrupt image \(cut short: "):

@@ -1786,11 +1786,11 @@ def _psd_document(path: Path) -> Any:
         doc = psd.read_header(path)
     except ValueError as e:
         raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
-    depths = {0: (1,), 2: (8,), 4: (8,)}.get(doc.mode, (8, 16, 32))
+    depths = {0: (1,), 2: (8,), 4: (8, 16), 9: (8, 16)}.get(doc.mode, (8, 16, 32))
     if doc.mode not in psd.MODES or doc.depth not in depths:
         raise InputError(f"{path}: a {doc.depth}-bit Photoshop document in {doc.mode_name} mode: classsr reads RGB, "
-                         "Grayscale and Duotone ones (8, 16 or 32 bits), 8-bit CMYK and Indexed, and Bitmap; convert it "
-                         "(Image > Mode), or export a TIFF")
+                         "Grayscale and Duotone ones (8, 16 or 32 bits), CMYK and Lab (8 or 16), Indexed (8) and Bitmap; "
+                         "convert it (Image > Mode), or export a TIFF")
     if not doc.merged:
         raise InputError(f"{path}: a Photoshop document saved without Maximize Compatibility holds no flattened "
                          "picture, only its layers: save it with that option on, or export a TIFF")
@@ -1814,7 +1814,7 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
     colour = np.moveaxis(planes[:colours], 0, -1)
     alpha = planes[colours] if alpha_too else None
     if alpha is not None and doc.mode != 2:  # (an Indexed one's plane is of indices, not matted colours)
-        colour = psd.unmatted(colour, alpha)
+        colour = psd.unmatted(colour, alpha, lab=doc.mode == 9)
     if doc.mode == 2:  # Indexed: through its palette, its transparent colour (where it gives one) as alpha
         colour, keyed = doc.colours(planes[0])
         alpha = keyed if alpha is None else alpha
@@ -1832,11 +1832,33 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
         notes = _darker_notes("Photoshop document", linear)
         notes += [f"Photoshop document with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
         return Picture(pixels=pixels, alpha=alpha16, icc=icc, notes=notes, linear=linear, **meta)
+    if doc.mode in (4, 9) and doc.depth == 16:  # (Pillow converts them at 8 bits)
+        colour, alpha = _to8(colour), None if alpha is None else _to8(alpha)
+        notes.append(f"16-bit {name} converted to RGB at 8 bits")
     if doc.mode == 4:  # CMYK, stored as 255 - ink
         im = Image.frombytes("CMYK", (doc.width, doc.height), np.ascontiguousarray(255 - colour).tobytes())
         rgb, icc = _to_rgb(im, icc, notes)
         colour = np.asarray(rgb)
+    elif doc.mode == 9:  # Lab: defined by itself (a profile it carries describes the same), into sRGB
+        colour, icc = _lab_to_rgb(colour), None
+        notes.append("Lab converted to sRGB")
     return Picture(pixels=np.ascontiguousarray(colour), alpha=alpha, icc=icc, notes=notes, **meta)
+
+
+def _to8(levels: np.ndarray) -> np.ndarray:
+    """16-bit ``levels`` rounded to 8 bits."""
+    return ((levels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """8-bit L*a*b* levels (``(H, W, 3)``: L* 0-100 as 0-255, a* and b* -128-127 as 0-255, as Photoshop's Lab mode
+    holds them) in sRGB, through LittleCMS's Lab of D50's white (Photoshop's). (Pillow's ``LAB`` holds a* and b* as
+    signed bytes.)"""
+    signed = lab ^ np.array([0, 128, 128], np.uint8)
+    im = Image.frombytes("LAB", (lab.shape[1], lab.shape[0]), np.ascontiguousarray(signed).tobytes())
+    out = ImageCms.profileToProfile(im, ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), outputMode="RGB")
+    assert out is not None
+    return np.asarray(out)
 
 
 def _darker_notes(kind: str, linear: Linear) -> list[str]:

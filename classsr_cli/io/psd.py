@@ -23,9 +23,10 @@ import numpy as np
 
 __all__ = ["MODES", "Document", "is_psd", "read", "read_header", "unmatted"]
 
-#: The colour modes classsr reads, by number, and their colour channels as stored (CMYK and Indexed at 8 bits only,
-#: Bitmap at 1; Duotone read as its gray channel, as the format's text tells readers to).
-MODES = {0: ("Bitmap", 1), 1: ("Grayscale", 1), 2: ("Indexed", 1), 3: ("RGB", 3), 4: ("CMYK", 4), 8: ("Duotone", 1)}
+#: The colour modes classsr reads, by number, and their colour channels as stored (CMYK and Lab at 8 or 16 bits,
+#: Indexed at 8, Bitmap at 1; Duotone read as its gray channel, as the format's text tells readers to).
+MODES = {0: ("Bitmap", 1), 1: ("Grayscale", 1), 2: ("Indexed", 1), 3: ("RGB", 3), 4: ("CMYK", 4), 8: ("Duotone", 1),
+         9: ("Lab", 3)}
 _MODE_NAMES = {0: "Bitmap", 1: "Grayscale", 2: "Indexed", 3: "RGB", 4: "CMYK", 7: "Multichannel", 8: "Duotone", 9: "Lab"}
 _ICC, _EXIF, _XMP, _RESOLUTION, _VERSION_INFO, _IPTC = 1039, 1058, 1060, 1005, 1057, 1028
 _TRANSPARENT_INDEX = 1047  # an Indexed document's colour shown as transparent
@@ -224,12 +225,14 @@ def read(path: Path, doc: Document, channels: int) -> np.ndarray:
     return planes.astype(np.float32 if doc.depth == 32 else np.uint16 if doc.depth == 16 else np.uint8)
 
 
-def unmatted(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def unmatted(colour: np.ndarray, alpha: np.ndarray, *, lab: bool = False) -> np.ndarray:
     """``colour`` (``(H, W, C)``, integer levels) stored matted on white over ``alpha`` as straight colour: where
-    alpha is above 0, ``(colour - top * (1 - a)) / a``; where it is 0, as stored."""
+    alpha is above 0, ``(colour - white * (1 - a)) / a``; where it is 0, as stored. White is the top level in every
+    channel, but in a Lab document's a* and b*, where it is their middle (no colour)."""
     top = 1.0 if colour.dtype.kind == "f" else float(np.iinfo(colour.dtype).max)
     a = alpha.astype(np.float32)[..., None] / top
-    straight = (colour.astype(np.float32) - top * (1.0 - a)) / np.maximum(a, 1e-12)
+    white = np.array([top] + [(top + 1) / 2] * (colour.shape[-1] - 1) if lab else [top], np.float32)
+    straight = (colour.astype(np.float32) - white * (1.0 - a)) / np.maximum(a, 1e-12)
     if colour.dtype.kind == "f":  # linear light: no ceiling to clip to
         return np.where(a > 0, straight, colour).astype(np.float32)
     out = np.where(a > 0, np.clip(np.rint(straight), 0, top), colour.astype(np.float32))
