@@ -1640,6 +1640,24 @@ def test_a_12_bit_jpeg_2000_is_read_with_its_levels_stretched(tmp_path: Path) ->
     assert pic.bits == 16 and np.abs(pic.pixels.astype(int) - want).max() <= 1
 
 
+def test_a_16_bit_cmyk_jpeg_2000_keeps_its_full_inks(tmp_path: Path) -> None:
+    """Pillow's decoder wraps a 16-bit CMYK JPEG 2000's top levels round to 0 (KDE's testcard_cmyk16.jp2: full yellow
+    ink read as none, blue as yellow): read at 16 bits by ffmpeg, then converted as an 8-bit CMYK one is."""
+    from classsr_cli.io.video import ffmpeg_exe
+
+    ink = np.random.default_rng(1).integers(0, 65536, (40, 48, 4)).astype("<u2")
+    ink[0, :, 2] = 65535
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgba64le", "-s", "48x40", "-i", "-",
+                    "-c:v", "libopenjpeg", "-numresolution", "3", "-format", "jp2", "-y", str(tmp_path / "c.jp2")],
+                   input=ink.tobytes(), check=True)  # fmt: skip
+    data = bytearray((tmp_path / "c.jp2").read_bytes())
+    at = data.find(b"colr")
+    data[at + 7 : at + 11] = (12).to_bytes(4, "big")  # its colour space: CMYK (the encoder says sRGB)
+    (tmp_path / "cmyk.jp2").write_bytes(data)
+    want = Image.frombytes("CMYK", (48, 40), ((ink.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8).tobytes())
+    assert np.array_equal(read_image(tmp_path / "cmyk.jp2").pixels, np.asarray(want.convert("RGB")))
+
+
 def test_qoi_keeps_alpha_and_takes_gray_as_rgb(tmp_path: Path) -> None:
     """QOI (lossless, RGB or RGBA only): alpha kept; a gray picture written in three equal channels."""
     rgba = np.dstack([SMOOTH, SMOOTH[..., 0]])

@@ -1165,6 +1165,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         if fmt == "TIFF" and (code := int(getattr(im, "tag_v2", {}).get(259) or 0)) in _TIFF_UNREAD:
             raise _Unsupported(f"a TIFF compressed with {_TIFF_COMPRESSIONS[code]}, which Pillow's libtiff does not "
                                "decode: save it with LZW, Deflate or no compression")  # (before libtiff says so on stderr)
+        if fmt == "JPEG2000" and im.mode == "CMYK" and (cmyk := _jp2_deep_cmyk(path, im)) is not None:
+            im = cmyk
         try:
             im.load()
         except OSError:
@@ -2236,6 +2238,19 @@ def _read_jp2_16(path: Path, im: Image.Image, bits: int) -> tuple[np.ndarray, np
     levels = _stretched(got[0], bits)
     colour = levels[..., : 3 if channels in (3, 4) else 1]
     return np.ascontiguousarray(colour), (levels[..., -1].copy() if channels in (2, 4) else None)
+
+
+def _jp2_deep_cmyk(path: Path, im: Image.Image) -> Image.Image | None:
+    """A CMYK JPEG 2000 of more than 8 bits (``im``, as Pillow opened it) as 8-bit CMYK from ffmpeg's decoding at 16:
+    Pillow's decoder wraps its top levels round to 0, full ink read as none; ``None`` for one of 8 bits, or where
+    ffmpeg does not give it."""
+    bits = _jp2_bits(path)
+    got = _ffmpeg16(path, im.size, 4) if bits > 8 else None
+    if got is None:
+        return None
+    out = Image.frombytes("CMYK", im.size, _to8(_stretched(got[0], bits)).tobytes())
+    out.info.update(im.info)
+    return out
 
 
 def _tga_by_ffmpeg(path: Path, im: Image.Image) -> Image.Image | None:
