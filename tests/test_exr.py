@@ -338,6 +338,49 @@ def test_every_frame_of_a_sequence_is_checked_before_one_is_decoded(tmp_path: Pa
             exr_frames([*frames, odd])
 
 
+def layered(data: bytes, layer: str) -> bytes:
+    """The EXR ``data`` (one part, scanlines) with its channels put in ``layer`` (``R`` as ``layer.R``: Photoshop's
+    and Blender's naming), its offset table moved on by as much as its header grew."""
+    head = exr.header(data)
+    chlist = b"".join(f"{layer}.{name}".encode() + b"\x00" + struct.pack("<iB3xii", kind, 0, 1, 1)
+                      for name, kind in head.channels) + b"\x00"  # fmt: skip
+    attributes = {**head.attributes, "channels": ("chlist", chlist)}
+    header = data[:8] + b"".join(attribute(k, kind, v) for k, (kind, v) in attributes.items()) + b"\x00"
+    assert head.chunks is not None
+    offsets = struct.unpack_from(f"<{head.chunks}Q", data, head.table)
+    moved = len(header) - head.table
+    return header + struct.pack(f"<{head.chunks}Q", *(o + moved for o in offsets)) + data[head.table + 8 * head.chunks :]
+
+
+def test_an_exr_whose_colour_is_in_a_layer_reads_that_layer(tmp_path: Path) -> None:
+    """An EXR without R, G and B of its own, its colour in one layer (Photoshop 2026's ``Livello 1.R``, KDE's
+    ps2026_testcard_rgb.exr), was refused as without colour channels: that layer is read, said; among several layers,
+    Blender's finished picture (``ViewLayer.Combined``) is; a file whose layers leave it open is refused, and a
+    sequence of layered frames, which `classsr video` does not read, is said to be."""
+    from classsr_cli.io.image import exr_frames
+
+    light = np.random.default_rng(5).random((12, 16, 4)).astype(np.float32) * 2
+    path = tmp_path / "plain.exr"
+    with path.open("wb") as f:
+        exr.write(f, [light], width=16, height=12, channels=4, half=True)
+    plain = read_image(path)
+    (tmp_path / "layer.exr").write_bytes(layered(path.read_bytes(), "Livello 1"))
+    pic = read_image(tmp_path / "layer.exr")
+    assert np.array_equal(pic.pixels, plain.pixels) and np.array_equal(pic.alpha, plain.alpha)
+    assert pic.notes == [*plain.notes, "EXR of layers: layer 'Livello 1' read (the file has no R, G and B of its own)"]
+    with pytest.raises(InputError, match=r"layer\.exr: an EXR of layers \(its colour in layer 'Livello 1'\)"):
+        exr_frames([tmp_path / "layer.exr"])
+    names = [f"ViewLayer.{p}.{c}" for p in ("Combined", "Diffuse") for c in "BGR"] + ["ViewLayer.Depth.Z"]
+    blender = exr.header(handmade(8, 8, channels=names) + bytes(64))
+    assert blender.layer == "ViewLayer.Combined" and blender.half
+    assert blender.others == ("ViewLayer.Diffuse.B", "ViewLayer.Diffuse.G", "ViewLayer.Diffuse.R", "ViewLayer.Depth.Z")
+    two = tmp_path / "two.exr"
+    two.write_bytes(handmade(8, 8, channels=[f"{p}.{c}" for p in ("left", "right") for c in "BGR"]) + bytes(64))
+    assert exr.header(two.read_bytes()).layer is None
+    with pytest.raises(InputError, match=r"without R, G, B or Y channels, of its own or in one layer"):
+        read_image(two)
+
+
 def fixture_values() -> tuple[np.ndarray, np.ndarray]:
     """scripts/exr_fixtures.py's values: straight colour with light above 1.0, and alpha."""
     y, x = np.mgrid[0:12, 0:16]

@@ -129,14 +129,37 @@ class Header(NamedTuple):
         return x0 < dx0 or y0 < dy0 or x1 > dx1 or y1 > dy1
 
     @property
+    def layer(self) -> str | None:
+        """The layer whose channels are read where the file has no R, G, B or Y of its own (Photoshop's ``Layer 1.R``,
+        Blender's ``ViewLayer.Combined.R``): the one layer holding R, G and B (or Y), else the one of those named
+        ``Combined`` (Blender's finished picture); ``None`` otherwise."""
+        names = {name for name, _ in self.channels}
+        if names & {"R", "G", "B", "Y"}:
+            return None
+        held = sorted({name.rpartition(".")[0] for name in names if "." in name})
+        held = [p for p in held if {f"{p}.R", f"{p}.G", f"{p}.B"} <= names or f"{p}.Y" in names]
+        combined = [p for p in held if p.rpartition(".")[2] == "Combined"]
+        return held[0] if len(held) == 1 else combined[0] if len(combined) == 1 else None
+
+    @property
+    def read(self) -> dict[str, int]:
+        """The channels read (R, G, B, A and Y; those of :attr:`layer`), by their names without the layer's, and their
+        pixel types."""
+        prefix = f"{self.layer}." if self.layer is not None else ""
+        named = ((name.removeprefix(prefix), kind) for name, kind in self.channels if name.startswith(prefix))
+        return {name: kind for name, kind in named if name in ("R", "G", "B", "A", "Y")}
+
+    @property
     def half(self) -> bool:
         """Whether the channels read are all half floats (an output keeps that pixel type)."""
-        return all(t == _HALF for name, t in self.channels if name in ("R", "G", "B", "A", "Y"))
+        return all(t == _HALF for t in self.read.values())
 
     @property
     def others(self) -> tuple[str, ...]:
-        """Channels besides R, G, B, A and Y (layers such as ``diffuse.R``, depth ``Z``): not read."""
-        return tuple(name for name, _ in self.channels if name not in ("R", "G", "B", "A", "Y"))
+        """Channels besides those read (other layers, such as ``diffuse.R``; depth ``Z``): not read."""
+        prefix = f"{self.layer}." if self.layer is not None else ""
+        read = {prefix + name for name in self.read}
+        return tuple(name for name, _ in self.channels if name not in read)
 
     def chromaticities(self) -> tuple[float, ...] | None:
         """The primaries' and white point's CIE xy (red, green, blue, white), where the file says them."""
@@ -269,15 +292,15 @@ _PLANES = {"grayf16le": 1, "grayf32le": 1, "yaf16le": 2, "yaf32le": 2, "gbrpf16l
            "gbrapf32le": 4}
 
 
-def decode(exe: str, source: Path) -> np.ndarray:
+def decode(exe: str, source: Path, layer: str | None = None) -> np.ndarray:
     """The first part's pixels as ffmpeg's native decoder stores them: ``(H, W, C)`` float32 of linear light, C 1
     (Y), 2 (YA), 3 (RGB) or 4 (RGBA; colour premultiplied by alpha, as EXR stores it), half floats widened exactly (asked
-    in ffmpeg's own pixel format: a conversion to another would clip them to 0-1). ``ValueError`` with ffmpeg's
-    reason where it fails, also where the decoder logged an error and went on (a chunk whose data does not inflate:
-    ffmpeg gives its rows as zeros, exit 0)."""
+    in ffmpeg's own pixel format: a conversion to another would clip them to 0-1); those of ``layer`` where one is
+    given (:attr:`Header.layer`). ``ValueError`` with ffmpeg's reason where it fails, also where the decoder logged an
+    error and went on (a chunk whose data does not inflate: ffmpeg gives its rows as zeros, exit 0)."""
     got = subprocess.run(
-        [exe, "-hide_banner", "-nostdin", "-loglevel", "level+info", "-xerror", "-i", str(source), "-map", "0:v:0",
-         "-frames:v", "1", "-f", "rawvideo", "-"], capture_output=True, check=False,
+        [exe, "-hide_banner", "-nostdin", "-loglevel", "level+info", "-xerror", *(("-layer", layer) if layer else ()),
+         "-i", str(source), "-map", "0:v:0", "-frames:v", "1", "-f", "rawvideo", "-"], capture_output=True, check=False,
     )  # fmt: skip
     text = got.stderr.decode(errors="replace")
     found = _PIX_FMT.search(text)

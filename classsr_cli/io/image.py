@@ -1944,11 +1944,12 @@ def _exr_header(path: Path) -> Any:
 def _exr_checked(path: Path, head: Any) -> Any:
     if head.deep:
         raise InputError(f"{path}: a deep EXR (samples at several depths a pixel): not an image classsr upscales")
-    names = {name for name, _ in head.channels}
+    names = set(head.read)
     if not (names & {"R", "G", "B", "Y"}):
-        shown = ", ".join(sorted(names)[:6]) or "none"
-        raise InputError(f"{path}: an EXR without R, G, B or Y channels (it has {shown}): classsr reads those")
-    if names & {"RY", "BY"}:
+        shown = ", ".join(sorted(name for name, _ in head.channels)[:6]) or "none"
+        raise InputError(f"{path}: an EXR without R, G, B or Y channels, of its own or in one layer (it has {shown}): "
+                         "classsr reads those")
+    if {name for name, _ in head.channels} & {"RY", "BY"}:
         raise InputError(f"{path}: an EXR stored as luminance and chroma (Y, RY, BY), which the bundled ffmpeg reads as "
                          "gray: save it as RGB")
     if 0 < len(names & {"R", "G", "B"}) < 3:
@@ -1960,7 +1961,7 @@ def _exr_checked(path: Path, head: Any) -> Any:
     if head.compression in NEWER:
         raise InputError(f"{path}: an EXR compressed with {NEWER[head.compression]} (a newer OpenEXR compression), which the "
                          "bundled ffmpeg does not decode: save it with ZIP, PIZ or DWAA compression")
-    if len({kind for name, kind in head.channels if name in ("R", "G", "B")}) > 1:
+    if len({kind for name, kind in head.read.items() if name in ("R", "G", "B")}) > 1:
         raise InputError(f"{path}: an EXR whose R, G and B channels differ in pixel type (half and float), which the "
                          "bundled ffmpeg does not decode: save them in one type")
     return head
@@ -1987,7 +1988,11 @@ def exr_frames(frames: Iterable[Path]) -> None:
         head = _exr_header(path)
         if why := exr.cut_short(path, head):
             raise InputError(f"{path}: truncated or corrupt image ({why})")
-        read = {name: kind for name, kind in head.channels if name in ("R", "G", "B", "A", "Y")}
+        if head.layer is not None:
+            raise InputError(f"{path}: an EXR of layers (its colour in layer {head.layer!r}), which `classsr upscale` "
+                             "reads, but a sequence of which `classsr video` does not: save the frames with R, G and B "
+                             "of their own, or upscale them one by one")
+        read = head.read
         alike = ((head.width, head.height), "".join(c for c in "RGBAY" if c in read) if "R" in read else
                  "".join(c for c in "YA" if c in read), head.half)  # fmt: skip
         if first is None:
@@ -2073,7 +2078,8 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
     _check_pixels(path, (head.width, head.height), max_pixels)
     if why := exr.cut_short(path, head):  # ffmpeg's decoder gives zeros for the chunks a cut file lacks
         raise InputError(f"{path}: truncated or corrupt image ({why})")
-    decoded = _decoded_light(path, (head.width, head.height), max_pixels, "exr", "OpenEXR", exr.decode)
+    decoded = _decoded_light(path, (head.width, head.height), max_pixels, "exr", "OpenEXR",
+                             lambda exe, source: exr.decode(exe, source, head.layer))
     if (decoded.shape[1], decoded.shape[0]) != (head.width, head.height):
         raise InputError(f"{path}: truncated or corrupt image (decoded {decoded.shape[1]}x{decoded.shape[0]}, its "
                          f"header says {head.width}x{head.height})")  # fmt: skip
@@ -2083,9 +2089,12 @@ def _read_exr(path: Path, max_pixels: int | None) -> Picture:
     notes: list[str] = _darker_notes("EXR", linear)
     if head.multipart:
         notes.append("EXR of several parts: only the first is upscaled")
+    if head.layer is not None:
+        notes.append(f"EXR of layers: layer {head.layer!r} read (the file has no R, G and B of its own)")
     if head.others:
         shown = ", ".join(head.others[:6]) + (", ..." if len(head.others) > 6 else "")
-        notes.append(f"EXR channels besides R, G, B, A and Y not read ({shown})")
+        whose = "" if head.layer is None else "that layer's "
+        notes.append(f"EXR channels besides {whose}R, G, B, A and Y not read ({shown})")
     if bad:
         notes.append(f"EXR with {bad:,} non-finite values (NaN, infinity): read as 0 and the largest half float")
     if head.overscan:
