@@ -213,3 +213,26 @@ def test_a_pictures_primaries_line_brings_its_colours_into_srgbs_for_other_forma
                     [-0.02400, -0.12897, 1.15297]]) @ (0.6, 0.2, 0.05)  # fmt: skip
     assert np.abs(srgb_decode(read_image(tmp_path / "aces.png").pixels[4, 4] / 65535.0) - lin).max() < 0.01
     assert np.abs(srgb_decode(read_image(tmp_path / "srgb.png").pixels[4, 4] / 65535.0) - (0.6, 0.2, 0.05)).max() < 0.01
+
+
+def test_primaries_that_describe_no_colours_are_read_as_srgbs(tmp_path: Path) -> None:
+    """A PRIMARIES line of zeros (KDE's rgb.hdr) or of three primaries on a line made every output fail with a
+    ZeroDivisionError (a singular matrix): read as sRGB's, said; the line is kept in a Radiance output as it was. The
+    note on primaries other than sRGB's, left out until now (said before the header's lines were attached), is said."""
+    from classsr_cli.io.image import primaries_of
+    from classsr_cli.io.video import ffmpeg_exe
+
+    planes = np.full((3, 8, 8), 0.25, np.float32)
+    for name, line in (("zeros", "PRIMARIES=0 0 0 0 0 0 0 0"), ("line", "PRIMARIES=0.1 0.1 0.2 0.2 0.3 0.3 0.3127 0.329")):
+        (tmp_path / f"{name}.hdr").write_bytes(radiance.encode(ffmpeg_exe(), planes, (line,), "maker"))
+        pic = read_image(tmp_path / f"{name}.hdr")
+        assert primaries_of(pic.linear) is None
+        numbers = " ".join(line.split("=")[1].split())
+        assert pic.notes == [f"Radiance HDR whose primaries ({numbers}) describe no colours: read as sRGB's"]
+        write_image(tmp_path / f"{name}.png", pic)
+        assert np.abs(srgb_decode(read_image(tmp_path / f"{name}.png").pixels / 65535.0) - 0.25).max() < 0.01
+        write_image(tmp_path / f"{name}_out.hdr", pic)
+        assert line in (tmp_path / f"{name}_out.hdr").read_bytes().decode("latin-1")
+    (tmp_path / "aces.hdr").write_bytes(radiance.encode(ffmpeg_exe(), planes, (
+        "PRIMARIES= 0.713 0.293 0.165 0.830 0.128 0.044 0.32168 0.33767",), "maker"))  # fmt: skip
+    assert any("primaries other than sRGB's" in n for n in read_image(tmp_path / "aces.hdr").notes)

@@ -1720,11 +1720,11 @@ def _read_radiance(path: Path, max_pixels: int | None) -> Picture:
     _radiance_whole(path, head)
     light = _decoded_light(path, (head.width, head.height), max_pixels, "hdr", "Radiance HDR", radiance.decode)
     pixels, _, linear, bad = exr.split(light, None, half=True)
+    linear = replace(linear, lines=head.carried)
     notes = _darker_notes("Radiance HDR", linear)
     notes += [f"Radiance HDR with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
     notes += _primaries_notes("Radiance HDR", linear)
-    return Picture(pixels=pixels, source_format="HDR", source_mode="RGB", notes=notes, lossless=True,
-                   linear=replace(linear, lines=head.carried))  # fmt: skip
+    return Picture(pixels=pixels, source_format="HDR", source_mode="RGB", notes=notes, lossless=True, linear=linear)
 
 
 _H = TypeVar("_H")
@@ -3173,15 +3173,26 @@ def _target(tmp: Path) -> Path:
 
 def _primaries_notes(kind: str, linear: Linear) -> list[str]:
     """What becomes of a ``kind`` picture's light in primaries other than sRGB's (:func:`primaries_of`), said."""
-    if primaries_of(linear) is None:
-        return []
-    return [f"{kind} with primaries other than sRGB's: upscaled as stored, kept in a like output, converted to sRGB's "
-            "primaries for other formats"]
+    if primaries_of(linear) is not None:
+        return [f"{kind} with primaries other than sRGB's: upscaled as stored, kept in a like output, converted to "
+                "sRGB's primaries for other formats"]
+    if (stated := _stated_primaries(linear)) is not None and not _usable_primaries(stated):
+        return [f"{kind} whose primaries ({' '.join(f'{v:g}' for v in stated)}) describe no colours: read as sRGB's"]
+    return []
 
 
 def primaries_of(linear: Linear | None) -> tuple[float, ...] | None:
     """The primaries and white (CIE xy: red, green, blue, white) an EXR's (its ``chromaticities``) or a Radiance
-    picture's (its ``PRIMARIES=`` line) light is in, where they are not sRGB's; ``None`` for sRGB's or unsaid."""
+    picture's (its ``PRIMARIES=`` line) light is in, where they are not sRGB's; ``None`` for sRGB's, unsaid, or said
+    as no colours are (a white of y 0, primaries on a line: KDE's ``PRIMARIES=0 0 0 0 0 0 0 0``)."""
+    chroma = _stated_primaries(linear)
+    if chroma is None or not _usable_primaries(chroma) or np.allclose(chroma, _REC709, atol=2e-3):
+        return None
+    return chroma
+
+
+def _stated_primaries(linear: Linear | None) -> tuple[float, ...] | None:
+    """The primaries and white :func:`primaries_of` takes, as the file states them."""
     from classsr_cli.io import exr
 
     if linear is None:
@@ -3192,7 +3203,17 @@ def primaries_of(linear: Linear | None) -> tuple[float, ...] | None:
             with contextlib.suppress(ValueError):
                 numbers = tuple(float(v) for v in line.split("=", 1)[1].split())
                 chroma = numbers if len(numbers) == 8 else chroma
-    return None if chroma is None or np.allclose(chroma, _REC709, atol=2e-3) else chroma
+    return chroma
+
+
+def _usable_primaries(chroma: tuple[float, ...]) -> bool:
+    """Whether primaries and a white (CIE xy) describe colours: finite, a white of y above 0, three primaries not on
+    one line."""
+    xy = np.asarray(chroma, np.float64).reshape(4, 2)
+    if not np.all(np.isfinite(xy)) or xy[3, 1] <= 0:
+        return False
+    m = np.column_stack([xy[:3, 0], xy[:3, 1], 1 - xy[:3].sum(axis=1)])
+    return abs(float(np.linalg.det(m))) > 1e-6
 
 
 def _in_srgb(pixels: np.ndarray, linear: Linear | None) -> np.ndarray:
