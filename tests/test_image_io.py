@@ -526,6 +526,62 @@ def test_jpeg_xl_in_wide_gamut_without_a_profile_keeps_its_tag(tmp_path: Path) -
     assert read_image(tmp_path / "c.jxl").nclx == p3 and np.array_equal(read_image(tmp_path / "c.jxl").pixels, SMOOTH)
 
 
+def test_jpeg_xl_of_float_colour_with_alpha_is_read(tmp_path: Path) -> None:
+    """libjxl gives float colour with alpha as ``rgbaf32le``, which ffmpeg's scaler does not convert (KDE's
+    testcard_rgba_fp16.jxl: "Error reinitializing filters!", said as a damaged file): read at 16 bits, its alpha
+    kept; the ICC profile the planes' join drops is put back from a plane of its own."""
+    from classsr_cli.io import jxl
+    from classsr_cli.io.video import ffmpeg_exe
+
+    rgba = np.random.default_rng(2).random((24, 32, 4)).astype("<f4")
+    rgba[..., 3] = np.linspace(0.2, 1, 32)[None]
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgbaf32le", "-s", "32x24", "-i", "-",
+                    "-c:v", "libjxl", "-distance", "0", "-y", str(tmp_path / "f.jxl")], input=rgba.tobytes(), check=True)  # fmt: skip
+    pic = read_image(tmp_path / "f.jxl")
+    assert pic.bits == 16 and pic.alpha is not None and pic.notes == []
+    assert np.abs(pic.pixels / 65535 - rgba[..., :3]).max() < 1e-3 and np.abs(pic.alpha / 65535 - rgba[..., 3]).max() < 1e-4
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(SMOOTH).save(tmp_path / "p.png")
+    Image.fromarray(SMOOTH[..., 0]).save(tmp_path / "icc.png", icc_profile=profile)
+    jxl._with_icc_of(tmp_path / "p.png", tmp_path / "icc.png")
+    with Image.open(tmp_path / "p.png") as im:
+        assert im.info.get("icc_profile") == profile and np.array_equal(np.asarray(im), SMOOTH)
+
+
+def test_a_jpeg_xl_animation_ffmpeg_does_not_open_in_its_container_is_read_from_its_codestream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg's reader of JPEG XL animations finds no size in some containers (KDE's bug_496350.jxl: "unspecified
+    size", said as a damaged file) and reads their codestream alone: the first frame is decoded from that (ffmpeg's
+    refusal of the container simulated here: the files this ffmpeg refuses cannot be made with it)."""
+    from classsr_cli.io import jxl
+    from classsr_cli.io.video import ffmpeg_exe
+
+    frames = np.random.default_rng(2).integers(0, 256, (2, 24, 32, 3), dtype=np.uint8)
+    codestream = subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "32x24", "-r",
+                                 "2", "-i", "-", "-c:v", "libjxl_anim", "-distance", "0", "-f", "image2pipe", "-"],
+                                input=frames.tobytes(), capture_output=True, check=True).stdout  # fmt: skip
+    boxed = jxl.CONTAINER + struct.pack(">I4s", 20, b"ftyp") + b"jxl \0\0\0\0jxl "
+    boxed += struct.pack(">I4sI", 22, b"jxlp", 0) + codestream[:10]
+    boxed += struct.pack(">I4sI", len(codestream) + 2, b"jxlp", 0x80000001) + codestream[10:]
+    (tmp_path / "a.jxl").write_bytes(boxed)
+    decode = jxl.decode
+
+    def refusing(exe: str, source: Path, png: Path) -> tuple[int, int] | None:
+        if source.read_bytes().startswith(jxl.CONTAINER):
+            raise ValueError("Invalid argument")
+        return decode(exe, source, png)
+
+    monkeypatch.setattr(jxl, "decode", refusing)
+    pic = read_image(tmp_path / "a.jxl")
+    assert np.array_equal(pic.pixels, frames[0]) and pic.notes[0].startswith("JPEG XL animation: only the first frame")
+    still = tmp_path / "still.jxl"
+    write_image(still, Picture(SMOOTH), quality=100)
+    still.write_bytes(jxl.container(jxl.read_boxes(still.read_bytes()).codestream, xmp=b"<x/>"))
+    with pytest.raises(InputError, match=r"still\.jxl: truncated or corrupt image \(Invalid argument\)"):
+        read_image(still)  # (a still's container is not tried again)
+
+
 def test_heic_alpha_and_gray_are_written_as_phones_read_them(tmp_path: Path) -> None:
     """HEVC's main profiles hold no gray: a gray picture is written as RGB, its levels kept; alpha is kept (coded as
     an image of its own, so lossy like the colour)."""

@@ -2141,7 +2141,14 @@ def _read_jxl(path: Path, max_pixels: int | None) -> Picture:
         try:
             colour = jxl.decode(exe, path, png)
         except ValueError as e:
-            raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+            if not (head.animated and _head(path).startswith(jxl.CONTAINER)):
+                raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+            bare = Path(tmp) / "codestream.jxl"  # ffmpeg's reader of animations finds no size in some containers (a
+            bare.write_bytes(boxes.codestream)  # codestream in parts): its codestream alone, which it reads
+            try:
+                colour = jxl.decode(exe, bare, png)
+            except ValueError:
+                raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
         with _pixel_limit_off(), Image.open(png, formats=["PNG"]) as im:
             picture = _decode(png, im, orient=False)
     if (picture.width, picture.height) != head.shown:

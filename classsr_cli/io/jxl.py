@@ -230,18 +230,50 @@ def decode(exe: str, source: Path, png: Path) -> tuple[int, int] | None:
     """Decode the first frame of the JPEG XL ``source`` into the PNG ``png`` (8 or 16 bits, gray or colour, alpha,
     the ICC profile: as ffmpeg's PNG encoder writes the frame libjxl gives, turned by its orientation, stored
     uncompressed); the H.273 primaries and transfer where the file describes its colours without an ICC profile.
-    ``ValueError`` with ffmpeg's reason where it fails."""
-    got = subprocess.run(
-        [exe, "-hide_banner", "-nostdin", "-xerror", "-i", str(source), "-map", "0:v:0", "-frames:v", "1", "-c:v", "png",
-         "-compression_level", "0", "-f", "image2", "-update", "1", "-y", str(png)],
-        capture_output=True, check=False,
-    )  # fmt: skip
+    ``ValueError`` with ffmpeg's reason where it fails.
+
+    Float colour with alpha, which libjxl gives as ``rgbaf32le`` and ffmpeg's scaler does not convert ("Impossible to
+    convert between the formats"), is taken apart into its planes and put together as planar float, which it
+    converts; the ICC profile, which that join drops, is taken from a plane of its own and put back."""
+    got = _ffmpeg_png(exe, source, [png])
     text = got.stderr.decode(errors="replace")
+    if got.returncode and re.search(r"Video: jpegxl\b[^,]*, rgbaf32[lb]e\b", text):
+        carrier = png.with_name(f"{png.stem}.icc.png")
+        got = _ffmpeg_png(exe, source, [png, carrier], _RGBA_FLOAT)
+        if not got.returncode and png.exists() and carrier.exists():
+            _with_icc_of(png, carrier)
     if got.returncode or not png.exists():
         from classsr_cli.io.video import ffmpeg_reason
 
         raise ValueError(ffmpeg_reason(text, "libjxl", "ffmpeg decoded nothing"))
     return colour_codes(text)
+
+
+#: ``rgbaf32le`` taken apart and put together as ``gbrapf32le`` (one output), and its alpha plane, which keeps the
+#: frame's ICC profile (the other).
+_RGBA_FLOAT = ("[0:v:0]split[p][i];[p]extractplanes=r+g+b+a[r][g][b][a];"
+               "[r][g][b][a]mergeplanes=map0s=1:map1s=2:map2s=0:map3s=3:format=gbrapf32le[o0];[i]extractplanes=a[o1]")
+
+
+def _ffmpeg_png(exe: str, source: Path, pngs: list[Path], graph: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """ffmpeg decoding ``source``'s first frame into each of ``pngs`` (the first video stream into the one; ``graph``'s
+    outputs ``o0``, ``o1``, ... into each)."""
+    outputs: list[str] = []
+    for k, png in enumerate(pngs):
+        outputs += ["-map", f"[o{k}]" if graph else "0:v:0", "-frames:v", "1", "-c:v", "png", "-compression_level", "0",
+                    "-f", "image2", "-update", "1", "-y", str(png)]  # fmt: skip
+    return subprocess.run([exe, "-hide_banner", "-nostdin", "-xerror", "-i", str(source),
+                           *(["-filter_complex", graph] if graph else []), *outputs], capture_output=True, check=False)  # fmt: skip
+
+
+def _with_icc_of(png: Path, carrier: Path) -> None:
+    """``carrier``'s ICC profile chunk (``iCCP``), where it has one, put into ``png`` after its header."""
+    data, held = png.read_bytes(), carrier.read_bytes()
+    at, end = held.find(b"iCCP"), 8 + 25  # (a PNG's signature and IHDR chunk)
+    if at < 8 or b"iCCP" in data:
+        return
+    length = struct.unpack(">I", held[at - 4 : at])[0]
+    png.write_bytes(data[:end] + held[at - 4 : at + 8 + length] + data[end:])
 
 
 def distance(quality: int) -> float:
