@@ -582,6 +582,24 @@ def test_a_jpeg_xl_animation_ffmpeg_does_not_open_in_its_container_is_read_from_
         read_image(still)  # (a still's container is not tried again)
 
 
+@pytest.mark.parametrize(("kind", "said"), [(b"jpeg", "JPEG"), (b"unci", r"uncompressed \(ISO/IEC 23001-17\)"),
+                                            (b"avc1", "H.264"), (b"j2k1", "JPEG 2000")])  # fmt: skip
+def test_a_heif_coded_as_the_decoder_does_not_decode_is_said_as_such(tmp_path: Path, kind: bytes, said: str) -> None:
+    """A HEIF whose picture is coded otherwise than as HEVC or AV1 (KDE's jpeg.heif, uncompressed.heif; a .avci, a
+    .hej2) was "truncated or corrupt image (its HEIF boxes do not read)", or "not an image classsr reads": its
+    coding said, which the installed decoder lacks."""
+    from classsr_cli.io import heifbox
+
+    write_image(tmp_path / "h.heic", Picture(SMOOTH))
+    data = (tmp_path / "h.heic").read_bytes()
+    at = data.find(b"hvc1", data.find(b"iinf"))
+    suffix = {b"avc1": ".avci", b"j2k1": ".hej2"}.get(kind, ".heif")
+    (tmp_path / f"p{suffix}").write_bytes(data[:at] + kind + data[at + 4 :])
+    assert heifbox.primary_type(data) == b"hvc1" and heifbox.primary_type((tmp_path / f"p{suffix}").read_bytes()) == kind
+    with pytest.raises(InputError, match=rf"p\{suffix}: a HEIF whose picture is coded as {said} \('{kind.decode()}' item\)"):
+        read_image(tmp_path / f"p{suffix}")
+
+
 def test_heic_alpha_and_gray_are_written_as_phones_read_them(tmp_path: Path) -> None:
     """HEVC's main profiles hold no gray: a gray picture is written as RGB, its levels kept; alpha is kept (coded as
     an image of its own, so lossy like the colour)."""

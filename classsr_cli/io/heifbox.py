@@ -526,6 +526,16 @@ def primary_properties(heif: bytes, kinds: tuple[bytes, ...], item: int | None =
     return [box for box in _item_properties(meta, meta.primary if item is None else item) if box[4:8] in kinds]
 
 
+def primary_type(heif: bytes) -> bytes | None:
+    """The HEIF file ``heif``'s primary item's type (``hvc1``, ``av01``, ``grid``, ``unci``, ``jpeg``, ...); ``None``
+    for a file this cannot follow."""
+    try:
+        meta = _primary_image(heif, coded=False)[0]
+        return next((kind for item, kind in map(_infe, meta.infe) if item == meta.primary), None)
+    except (ValueError, IndexError, struct.error):
+        return None
+
+
 def _item_properties(meta: _Meta, item: int) -> list[bytes]:
     """The property boxes ``meta`` associates with ``item``, whole, in its order."""
     props = dict(meta.associations).get(item, [])

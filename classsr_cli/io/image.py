@@ -668,7 +668,7 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
             if (said := _signature(path)) is not None:  # its first bytes name a format Pillow reads: it is damaged
                 raise InputError(f"{path}: truncated or corrupt image (a {said} by its first bytes, which Pillow "
                                  "cannot open)") from None
-            if not (path.suffix.lower() in (*HEIF_SUFFIXES, ".avif") and _is_heif(path)):
+            if not (path.suffix.lower() in (*HEIF_SUFFIXES, ".avif", ".avci", ".hej2") and _is_heif(path)):
                 raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
             if _heif_sequence(path):
                 raise InputError(f"{path}: a HEIF image sequence (its pictures a video track, no still picture): "
@@ -676,6 +676,7 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
             appended = _appended_at(path)  # a Motion Photo's video appended bare: read below, this read's lock let go
             if appended is None:  # boxes the decoder cannot read; or a picture larger than it opens (a bomb's)
                 _refuse_heif_size(path, max_pixels)
+                _refuse_heif_coding(path)
                 raise InputError(f"{path}: truncated or corrupt image (its HEIF boxes do not read)") from None
         except PermissionError:
             raise InputError(f"{path}: cannot read (permission denied)") from None
@@ -697,6 +698,7 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
         except RuntimeError as e:  # libheif's decoder errors (pillow-heif), which Pillow's own plugins never raise
             if not _is_heif(path):
                 raise
+            _refuse_heif_coding(path)
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
     return _read_appended(path, appended, max_pixels)
 
@@ -824,6 +826,23 @@ def _read_part(path: Path, data: bytes, suffix: str, max_pixels: int | None, wha
             return read_image(part, max_pixels=max_pixels)
         except InputError as e:  # (said of the file given)
             raise InputError(f"{path}: {what}{str(e).removeprefix(f'{part}: ')}") from None
+
+
+#: Codings of a HEIF's picture other than HEVC and AV1 (which pillow-heif's libheif and Pillow decode), and their names.
+_HEIF_CODINGS = {b"unci": "uncompressed (ISO/IEC 23001-17)", b"jpeg": "JPEG", b"j2k1": "JPEG 2000", b"avc1": "H.264",
+                 b"vvc1": "H.266 (VVC)", b"evc1": "EVC"}  # fmt: skip
+
+
+def _refuse_heif_coding(path: Path) -> None:
+    """The :class:`InputError` for a HEIF whose primary picture is coded in a way (:data:`_HEIF_CODINGS`) the decoders
+    installed lack (which Pillow then does not open, or opens and fails on); nothing otherwise."""
+    from classsr_cli.io import heifbox
+
+    kind = heifbox.primary_type(heifbox.head(path))
+    if kind in _HEIF_CODINGS:
+        raise InputError(f"{path}: a HEIF whose picture is coded as {_HEIF_CODINGS[kind]} ({kind.decode()!r} item), "
+                         "which the installed HEIF decoder (pillow-heif's libheif: HEVC; AV1) does not decode: save it "
+                         "as HEVC, or as PNG or TIFF")
 
 
 def _is_heif(path: Path) -> bool:
