@@ -1637,6 +1637,25 @@ def test_an_icon_or_a_cursor_gives_its_largest_picture_and_becomes_a_png(tmp_pat
     assert arrow.source_format == "CUR" and np.array_equal(arrow.pixels, SMOOTH[:32, :32])
 
 
+def test_an_icon_of_one_size_in_two_depths_gives_its_deepest_picture(tmp_path: Path) -> None:
+    """An icon with an 8-bit palette picture and a 32-bit one of the same size (image-rs's multiple_entries test
+    icon): the 32-bit one, alpha and all, where Pillow takes the palette one."""
+    rgba = np.dstack([SMOOTH[:32, :32], np.linspace(30, 255, 32, dtype=np.uint8)[None].repeat(32, 0)])
+    pngs = []
+    for im in (Image.fromarray(rgba).convert("RGB").quantize(16), Image.fromarray(rgba)):
+        buf = io.BytesIO()
+        im.save(buf, "PNG")
+        pngs.append(buf.getvalue())
+    head = struct.pack("<3H", 0, 1, 2)
+    at = 6 + 16 * 2
+    for data, bpp in zip(pngs, (8, 32), strict=True):
+        head += struct.pack("<4B2H2I", 32, 32, 0, 0, 1, bpp, len(data), at)
+        at += len(data)
+    (tmp_path / "two.ico").write_bytes(head + b"".join(pngs))
+    pic = read_image(tmp_path / "two.ico")
+    assert np.array_equal(pic.pixels, SMOOTH[:32, :32]) and np.array_equal(pic.alpha, rgba[..., 3])
+
+
 def _pfm(path: Path, light: np.ndarray, little: bool = True) -> Path:
     h, w, c = light.shape
     order = "<f4" if little else ">f4"

@@ -1120,6 +1120,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         notes.append(note)
     if fmt == "DDS":
         im = dds.as_held(path, im)
+    if fmt == "ICO":
+        im = _ico_deepest(im)
     texture = dds.texture_of(path, im) if fmt == "DDS" else None
     if texture is not None:
         faces = [_face(face) for face in dds.other_faces(path, texture)]
@@ -2273,6 +2275,18 @@ def _read_jp2_16(path: Path, im: Image.Image, bits: int) -> tuple[np.ndarray, np
     levels = _stretched(got[0], bits)
     colour = levels[..., : 3 if channels in (3, 4) else 1]
     return np.ascontiguousarray(colour), (levels[..., -1].copy() if channels in (2, 4) else None)
+
+
+def _ico_deepest(im: Image.Image) -> Image.Image:
+    """An icon's picture of its largest size (``im``'s) in the most bits a pixel its directory gives that size: Pillow
+    takes the fewest (an 8-bit palette one before a 32-bit one of alpha, image-rs's multiple_entries test icon)."""
+    ico = getattr(im, "ico", None)
+    same = [e for e in getattr(ico, "entry", ()) if e.dim == im.size]
+    if ico is None or len(same) < 2 or max(e.bpp for e in same) <= same[0].bpp:
+        return im
+    deepest = ico.getimage(im.size, max(same, key=lambda e: e.bpp).color_depth)
+    deepest.info = {**im.info, **deepest.info}
+    return deepest
 
 
 def _jp2_deep_cmyk(path: Path, im: Image.Image) -> Image.Image | None:
