@@ -3,7 +3,7 @@ differ from their reference's by more than a tolerance, and the ones classsr ref
 
 A collection of test pictures with a reference decoding of each (KDE's kimageformats ``autotests/read``: ``x.psd``
 beside ``x.png``; image-rs's BMP suite) checks what classsr *reads*, not only that it reads. The reference is
-``STEM.png`` (or ``STEM.tif``) beside ``STEM.EXT``; both are read by ``read_image``, brought to 8-bit RGBA (gray
+``STEM.png`` (or ``STEM.tif``) beside ``STEM.EXT``, or ``STEM.EXT.png``; both are read by ``read_image``, brought to 8-bit RGBA (gray
 repeated, no alpha as opaque) and compared where both have a pixel: a JSON line on stdout for each file over
 ``--tolerance`` levels (the largest difference and where), each size mismatch, each refusal (with its one line) and each
 internal error (colour where both are transparent is not compared); on stderr, how many were compared, close, off,
@@ -29,7 +29,7 @@ import numpy as np
 from classsr_cli.errors import ClassSRError
 from classsr_cli.io.image import Picture, read_image
 
-REFERENCES = (".png", ".tif")
+REFERENCES = (".png", ".tif", ".tiff")
 
 
 def main() -> int:
@@ -57,9 +57,9 @@ def main() -> int:
 
 
 def _reference(src: Path) -> Path | None:
-    """``STEM.png`` or ``STEM.tif`` beside ``src`` (not ``src`` itself)."""
-    for suffix in REFERENCES:
-        ref = src.with_suffix(suffix)
+    """``STEM.png`` or ``STEM.tif`` beside ``src`` (KDE's naming), or ``NAME.png`` (``x.tga.png``: image-rs's); not
+    ``src`` itself."""
+    for ref in (*(src.with_suffix(s) for s in REFERENCES), *(src.with_name(src.name + s) for s in REFERENCES)):
         if ref != src and ref.is_file():
             return ref
     return None
