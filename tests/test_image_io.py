@@ -478,6 +478,13 @@ def test_jpeg_xl_is_lossy_by_default_and_carries_exif_and_xmp_in_its_boxes(tmp_p
     assert back.xmp is not None and b'exif:PixelXDimension="80"' in back.xmp
     assert write_image(tmp_path / "q.jxl", Picture(big), quality=40) == []
     assert (tmp_path / "q.jxl").stat().st_size < (tmp_path / "a.jxl").stat().st_size
+    deep = (big.astype(np.uint16) * 257 + 3).astype(np.uint16)  # libjxl boxes a 16-bit codestream itself (level 10)
+    assert write_image(tmp_path / "d.jxl", Picture(deep, alpha=deep[..., 0].copy(), exif=exif.tobytes(), xmp=xmp),
+                       quality=100) == []  # fmt: skip
+    kinds = [kind for kind, _ in jxl._boxes((tmp_path / "d.jxl").read_bytes())]
+    assert kinds == [b"JXL ", b"ftyp", b"jxll", b"Exif", b"xml ", b"jxlc"]  # (it was boxed whole into jxlc: unread)
+    back = read_image(tmp_path / "d.jxl")
+    assert np.array_equal(back.pixels, deep) and back.xmp is not None and back.exif is not None
 
 
 @pytest.mark.slow

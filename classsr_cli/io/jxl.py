@@ -175,14 +175,21 @@ def _box(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I4sQ", 1, kind, len(payload) + 16) + payload
 
 
-def container(codestream: bytes, *, exif: bytes | None = None, xmp: bytes | None = None) -> bytes:
-    """A JPEG XL file of ``codestream``: bare where there is no metadata, else a container with the EXIF (a TIFF
-    structure, or ``Exif\\0\\0`` and one) and the XMP before the codestream, as libjxl writes them."""
+def container(encoded: bytes, *, exif: bytes | None = None, xmp: bytes | None = None) -> bytes:
+    """A JPEG XL file of ``encoded``, a bare codestream or the container libjxl makes of one that needs its level 10
+    (a 16-bit picture's: a ``jxll`` box before it): as it is where there is no metadata, else a container with its
+    level box after the file type, as the format asks, then the EXIF (a TIFF structure, or ``Exif\\0\\0`` and one)
+    and the XMP before the codestream, as libjxl writes them (the container was put whole into the codestream's box:
+    a 16-bit output with EXIF or XMP did not read)."""
     if exif and exif.startswith(b"Exif\x00\x00"):
         exif = exif[6:]
     if not exif and not xmp:
-        return codestream
-    out = [CONTAINER, _box(b"ftyp", b"jxl \x00\x00\x00\x00jxl ")]
+        return encoded
+    level, codestream = b"", encoded
+    if encoded.startswith(CONTAINER):
+        level = b"".join(_box(kind, payload) for kind, payload in _boxes(encoded) if kind == b"jxll")
+        codestream = read_boxes(encoded).codestream
+    out = [CONTAINER, _box(b"ftyp", b"jxl \x00\x00\x00\x00jxl "), level]
     if exif:
         out.append(_box(b"Exif", b"\x00\x00\x00\x00" + exif))
     if xmp:
