@@ -778,6 +778,23 @@ def test_animated_gif_first_frame_with_note(tmp_path: Path) -> None:
     assert any("3 frames" in n for n in pic.notes)
 
 
+def test_a_gifs_canvas_its_first_picture_leaves_uncovered_is_clear(tmp_path: Path) -> None:
+    """A GIF whose first picture is smaller than its screen (gdk-pixbuf's gif-test-suite image-inside-bg.gif): the
+    rest of the canvas is clear, as browsers and gdk-pixbuf show it; Pillow filled it with the background colour."""
+    Image.new("RGB", (4, 2), (255, 0, 0)).save(tmp_path / "small.gif")
+    data = bytearray((tmp_path / "small.gif").read_bytes())
+    data[6:10] = struct.pack("<2H", 8, 6)  # the screen: 8x6
+    at = data.index(b"\x2c", 13)  # the image descriptor: the picture at (3, 2)
+    data[at + 1 : at + 5] = struct.pack("<2H", 3, 2)
+    (tmp_path / "inside.gif").write_bytes(bytes(data))
+    pic = read_image(tmp_path / "inside.gif")
+    want = np.zeros((6, 8), np.uint8)
+    want[2:4, 3:7] = 255
+    assert pic.pixels.shape == (6, 8, 3) and pic.alpha is not None and np.array_equal(pic.alpha, want)
+    assert (pic.pixels[2:4, 3:7] == [255, 0, 0]).all()
+    assert read_image(tmp_path / "small.gif").alpha is None  # (a picture that covers its screen: opaque)
+
+
 def _truncated_png(path: Path) -> Path:
     buf = io.BytesIO()
     Image.fromarray(RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buf, "PNG")

@@ -1203,6 +1203,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         colour, alpha, icc = _pil_arrays(im, icc, notes)
         if fmt == "TGA" and alpha is not None and _tga_alpha_unused(path, alpha):
             alpha = None
+        if fmt == "GIF":
+            alpha = _gif_uncovered(im, alpha, colour.shape[:2])
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
     stereo = None
@@ -2275,6 +2277,22 @@ def _read_jp2_16(path: Path, im: Image.Image, bits: int) -> tuple[np.ndarray, np
     levels = _stretched(got[0], bits)
     colour = levels[..., : 3 if channels in (3, 4) else 1]
     return np.ascontiguousarray(colour), (levels[..., -1].copy() if channels in (2, 4) else None)
+
+
+def _gif_uncovered(im: Image.Image, alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray | None:
+    """A GIF's alpha with the canvas its first picture does not cover (a picture smaller than the GIF's screen) clear,
+    as browsers and gdk-pixbuf show it: Pillow fills it with the background colour, opaque. ``size``: (height,
+    width)."""
+    box = getattr(im, "dispose_extent", None)
+    height, width = size
+    if box is None or (box[0] <= 0 and box[1] <= 0 and box[2] >= width and box[3] >= height):
+        return alpha
+    x0, y0, x1, y1 = (max(0, int(v)) for v in box)
+    clear = np.ones(size, bool)
+    clear[y0:y1, x0:x1] = False
+    out = np.full(size, 255, np.uint8) if alpha is None else alpha.copy()
+    out[clear] = 0
+    return out
 
 
 def _ico_deepest(im: Image.Image) -> Image.Image:
