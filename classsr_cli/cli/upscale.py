@@ -274,7 +274,7 @@ _PIPED: dict[str, str] = {}
 #: Pillow's format -> the suffix a picture on standard input is staged under.
 _STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "HEIF": ".heic",
            "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr", "PFM": ".pfm", "PSD": ".psd", "PPM": ".pnm", "JPEG2000": ".jp2", "QOI": ".qoi", "PAM": ".pam",
-           "DDS": ".dds", "TGA": ".tga", "ICO": ".ico", "CUR": ".cur"}
+           "DDS": ".dds", "TGA": ".tga", "ICO": ".ico", "CUR": ".cur", "ORA": ".ora"}
 
 
 def _piped(args: dict[str, Any]) -> None:
@@ -341,7 +341,7 @@ def _stage_stdin(folder: Any) -> Any:
 
     from classsr_cli.io.image import READ_NAMES, open_formats, own_format
 
-    suffix = _STAGED.get(own_format(data[:12]) or "")  # classsr's own readers first (Pillow opens a PFM as a PPM)
+    suffix = _STAGED.get(own_format(data[:64]) or "")  # classsr's own readers first (Pillow opens a PFM as a PPM)
     if suffix is None:
         try:
             with Image.open(io.BytesIO(data), formats=open_formats(None, data)) as im:

@@ -132,7 +132,7 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
 READ_NAMES = ("PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, JPEG 2000, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, QOI, TGA, "
-              "PPM/PGM/PBM/PAM, DDS, ICO/CUR or Photoshop PSD")
+              "PPM/PGM/PBM/PAM, DDS, ICO/CUR, Photoshop PSD or OpenRaster/Krita")
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -526,9 +526,9 @@ def output_suffix(suffix: str) -> str:
 
 #: Suffixes read but not written, and the one their default output takes instead: the flattened picture of a
 #: Photoshop document, at its depth, with its profile, is what TIFF holds; JPEG 2000's codestream and JPX names;
-#: an icon's or a cursor's largest picture.
+#: an icon's or a cursor's largest picture; an OpenRaster's or a Krita document's merged PNG.
 _OUTPUT_OF = {".psd": ".tif", ".psb": ".tif", ".j2c": ".j2k", ".jpc": ".j2k", ".jpf": ".jp2", ".ico": ".png",
-              ".cur": ".png"}  # (an icon or a cursor holds 256 pixels a side: its upscale as the PNG it holds)
+              ".cur": ".png", ".ora": ".png", ".kra": ".png"}  # (an icon holds 256 pixels a side: its upscale as a PNG)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -1690,17 +1690,19 @@ def _own_format(path: Path) -> str | None:
 
 
 def own_format(head: bytes) -> str | None:
-    """The format a file starting with ``head`` (its first 12 bytes) is, where classsr reads it without Pillow: ``JXL``,
-    ``EXR``, ``HDR`` (Radiance), ``PFM``, ``PAM`` or ``PSD``; ``None`` otherwise."""
-    from classsr_cli.io import exr, jxl, psd, radiance
+    """The format a file starting with ``head`` (its first 64 bytes; 12 tell all but OpenRaster and Krita) is, where
+    classsr reads it without Pillow: ``JXL``, ``EXR``, ``HDR`` (Radiance), ``PFM``, ``PAM``, ``PSD`` or ``ORA``
+    (OpenRaster or Krita); ``None`` otherwise."""
+    from classsr_cli.io import exr, jxl, merged, psd, radiance
 
     checks = (("JXL", jxl.is_jxl), ("EXR", exr.is_exr), ("HDR", radiance.is_radiance), ("PFM", pnm.is_pfm),
-              ("PAM", pnm.is_pam), ("PSD", psd.is_psd))
+              ("PAM", pnm.is_pam), ("PSD", psd.is_psd), ("ORA", lambda h: merged.kind(h) is not None))
     return next((name for name, starts in checks if starts(head)), None)
 
 
 #: What each format :func:`own_format` names is called.
-OWN_NAMES = {"JXL": "JPEG XL", "EXR": "OpenEXR", "HDR": "Radiance HDR", "PFM": "PFM", "PAM": "PAM", "PSD": "Photoshop"}
+OWN_NAMES = {"JXL": "JPEG XL", "EXR": "OpenEXR", "HDR": "Radiance HDR", "PFM": "PFM", "PAM": "PAM", "PSD": "Photoshop",
+             "ORA": "OpenRaster or Krita"}
 
 
 def _radiance_header(path: Path) -> Any:
@@ -1886,6 +1888,24 @@ def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+def _read_merged(path: Path, max_pixels: int | None) -> Picture:
+    """An OpenRaster's or a Krita document's merged picture (:mod:`classsr_cli.io.merged`), read as the PNG it is."""
+    from classsr_cli.io import merged
+
+    name = merged.kind(_head(path)) or "OpenRaster"
+    try:
+        data = merged.merged_png(path)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:
+        if "only its layers" in str(e):
+            raise InputError(f"{path}: a{'n' if name[0] == 'O' else ''} {name} document with {e}: export a PNG or "
+                             "TIFF of it") from None
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
+    picture = _read_part(path, data, ".png", max_pixels, "its merged picture: ")
+    return replace(picture, source_format="ORA" if name == "OpenRaster" else "KRA")
+
+
 def _darker_notes(kind: str, linear: Linear) -> list[str]:
     """What was done to light mostly above the model's range (:func:`classsr_cli.io.exr.split`)."""
     if not linear.stops:
@@ -1907,10 +1927,10 @@ def _decoded_light(path: Path, size: tuple[int, int], max_pixels: int | None, co
 
 
 def _head(path: Path) -> bytes:
-    """The first 12 bytes of ``path`` (fewer, or none where it cannot be read): enough to tell its format."""
+    """The first 64 bytes of ``path`` (fewer, or none where it cannot be read): enough to tell its format."""
     try:
         with path.open("rb") as f:
-            return f.read(12)
+            return f.read(64)
     except OSError:
         return b""
 
@@ -2203,6 +2223,7 @@ def _read_jxl(path: Path, max_pixels: int | None) -> Picture:
 #: The reader of each format :func:`own_format` names.
 _OWN_READERS: dict[str, Callable[[Path, int | None], Picture]] = {
     "JXL": _read_jxl, "EXR": _read_exr, "HDR": _read_radiance, "PFM": _read_pfm, "PSD": _read_psd, "PAM": _read_pam,
+    "ORA": _read_merged,
 }
 
 

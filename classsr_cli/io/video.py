@@ -448,7 +448,7 @@ def _not_a_video(path: Path) -> str:
     readable_formats()  # HEIC's plugin, to name it
     try:
         with path.open("rb") as f:
-            own = own_format(f.read(12))
+            own = own_format(f.read(64))
         if own is not None:  # Pillow's own plugins do not read them
             name = OWN_NAMES[own]
             what = f"{'an' if name[0] in 'AEIO' else 'a'} {name} image"
