@@ -12,7 +12,7 @@ reference's is off by that. A float picture (OpenEXR, Radiance, PFM, a 32-bit Ph
 as sRGB-encoded levels of its light, is compared as linear levels with ``--linear`` (references that hold linear
 light as levels, as KDE's do).
 
-    python scripts/reference_sweep.py FOLDER [--tolerance 2] [--skip json txt] [--linear]
+    python scripts/reference_sweep.py FOLDER [--tolerance 2] [--skip json txt] [--linear] [--variant _qt6_8]
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ def main() -> int:
     parser.add_argument("--tolerance", type=int, default=2, help="largest difference counted as close, 8-bit levels")
     parser.add_argument("--skip", nargs="*", default=["json", "txt", "md"], help="suffixes that are not pictures")
     parser.add_argument("--linear", action="store_true", help="float pictures' references hold linear light as levels")
+    parser.add_argument("--variant", default="", help="a reference named STEM+VARIANT first (KDE's _qt6_8: CMYK kept)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     counts = dict.fromkeys(["compared", "close", "off", "refused", "failed"], 0)
     for src in sorted(p for p in args.folder.rglob("*") if p.is_file()):
         if src.suffix.lower().lstrip(".") in args.skip or src.suffix.lower() in REFERENCES:
             continue
-        ref = _reference(src)
+        ref = _reference(src, args.variant)
         if ref is None:
             continue
         counts["compared"] += 1
@@ -56,10 +57,11 @@ def main() -> int:
     return 1 if counts["failed"] else 0
 
 
-def _reference(src: Path) -> Path | None:
-    """``STEM.png`` or ``STEM.tif`` beside ``src`` (KDE's naming), or ``NAME.png`` (``x.tga.png``: image-rs's); not
-    ``src`` itself."""
-    for ref in (*(src.with_suffix(s) for s in REFERENCES), *(src.with_name(src.name + s) for s in REFERENCES)):
+def _reference(src: Path, variant: str = "") -> Path | None:
+    """``STEM.png`` or ``STEM.tif`` beside ``src`` (KDE's naming; ``STEM{variant}.png`` first where ``variant`` is
+    given), or ``NAME.png`` (``x.tga.png``: image-rs's); not ``src`` itself."""
+    named = [src.with_name(f"{src.stem}{variant}{s}") for s in REFERENCES] if variant else []
+    for ref in (*named, *(src.with_suffix(s) for s in REFERENCES), *(src.with_name(src.name + s) for s in REFERENCES)):
         if ref != src and ref.is_file():
             return ref
     return None

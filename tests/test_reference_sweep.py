@@ -52,3 +52,6 @@ def test_pictures_are_compared_with_their_references(tmp_path: Path) -> None:
     Image.fromarray(np.rint(light * 255).astype(np.uint8)).save(tmp_path / "lin" / "f.png")  # linear levels
     assert _sweep(tmp_path / "lin")[2].strip() == "compared 1, close 0, off 1, refused 0, failed 0"
     assert _sweep(tmp_path / "lin", "--linear")[2].strip() == "compared 1, close 1, off 0, refused 0, failed 0"
+    Image.fromarray(np.flipud(rgba)).save(tmp_path / "off_qt6_8.png")  # a variant reference, found first
+    said = {Path(str(s["file"])).name: s for s in _sweep(tmp_path, "--variant", "_qt6_8")[1]}
+    assert "off.tga" not in said
