@@ -79,6 +79,17 @@ def test_photoshops_pfm_a_phm_and_comments_are_read(tmp_path: Path) -> None:
     assert picture.source_format == "PFM" and picture.pixels[0, 0].sum() < picture.pixels[-1, -1].sum()  # top row first
 
 
+def test_an_xv_thumbnail_is_not_taken_for_a_pam(tmp_path: Path) -> None:
+    """xv's thumbnails (``P7 332``, KDE's .xv test files) share PAM's magic number: they were said to be PAMs whose
+    header does not read; not an image classsr reads."""
+    from classsr_cli.errors import InputError
+
+    assert pnm.is_pam(b"P7 \nWIDTH 1") and not pnm.is_pam(b"P7 332\n#XVVERSION:Version 2.28")
+    (tmp_path / "t.xv").write_bytes(b"P7 332\n#XVVERSION:Version 2.28\n#END_OF_COMMENTS\n2 1 255\n\x00\xff")
+    with pytest.raises(InputError, match=r"t\.xv: not an image classsr reads"):
+        read_image(tmp_path / "t.xv")
+
+
 def _pfm(path: Path, light: np.ndarray) -> None:
     h, w, c = light.shape
     path.write_bytes(f"{'PF' if c == 3 else 'Pf'}\n{w} {h}\n-1.0\n".encode() + light[::-1].astype("<f4").tobytes())

@@ -172,8 +172,9 @@ def write_pfm(f: BinaryIO, light: np.ndarray) -> None:
 
 
 def is_pam(head: bytes) -> bool:
-    """Whether a file starting with ``head`` is a PAM."""
-    return head[:3] in (b"P7\n", b"P7\r", b"P7 ")
+    """Whether a file starting with ``head`` is a PAM (not an XV thumbnail, ``P7 332``: xv's 3-3-2 colour, which
+    shares its magic number and was said to be a PAM whose header does not read)."""
+    return head[:3] in (b"P7\n", b"P7\r", b"P7 ") and not head.startswith(b"P7 332")
 
 
 class PamHeader(NamedTuple):
