@@ -175,6 +175,9 @@ def test_its_profile_exif_xmp_iptc_and_print_size_are_carried_into_a_tiff(tmp_pa
     blocks += resource(1028, iptc)
     pic = read_image(make_psd(tmp_path / "m.psd", RGB, resources=blocks, rle=True))
     assert pic.icc == icc and pic.xmp == xmp and pic.dpi == (300.0, 300.0) and pic.iptc == iptc
+    shown_in_cm = struct.pack(">IHHIHH", int(56.6929 * 65536), 2, 2, int(56.6929 * 65536), 2, 2)  # (KDE's 32-bit one)
+    in_cm = read_image(make_psd(tmp_path / "cm.psd", RGB, resources=resource(1005, shown_in_cm)))
+    assert in_cm.dpi is not None and np.allclose(in_cm.dpi, 56.6929, atol=1e-3)  # pixels per inch: 22.32 per cm
     got = Image.Exif()
     got.load(pic.exif)
     assert got[0x010F] == "Camera maker" and 0x0112 not in got

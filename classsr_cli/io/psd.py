@@ -69,13 +69,15 @@ class Document:
 
     @property
     def dpi(self) -> tuple[float, float] | None:
-        """The print resolution (resource 1005, dots per inch), or ``None``."""
+        """The print resolution (resource 1005, dots per inch), or ``None``. Its values are pixels per inch whatever
+        the unit it names, which is the one Photoshop shows them in (a document of 22.3189 pixels per centimetre
+        holds 56.69, its EXIF 22.3189 with centimetres: they were taken as per centimetre, 2.54 times too many)."""
         info = self.resources.get(_RESOLUTION)
         if info is None or len(info) < 16:
             return None
-        h, h_unit, _, v, v_unit, _ = struct.unpack(">IHHIHH", info[:16])
-        per_inch = [r / 65536 * (2.54 if unit == 2 else 1.0) for r, unit in ((h, h_unit), (v, v_unit))]
-        return (per_inch[0], per_inch[1]) if all(p > 0 for p in per_inch) else None
+        h, _, _, v, _, _ = struct.unpack(">IHHIHH", info[:16])
+        per_inch = (h / 65536, v / 65536)
+        return per_inch if all(p > 0 for p in per_inch) else None
 
     @property
     def icc(self) -> bytes | None:
