@@ -54,7 +54,7 @@ def test_the_merged_picture_is_read_and_becomes_a_png(tmp_path: Path, name: str,
 
 def test_what_it_cannot_give_is_said_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A document without its merged picture, one larger than the limit (its size checked before it is inflated), a
-    ZIP cut short, a merged picture above the pixel limit: one line each."""
+    ZIP cut short or its deflated data damaged, a merged picture above the pixel limit: one line each."""
     layers = _document(tmp_path / "layers.kra", b"application/x-krita", merged_png=False)
     with pytest.raises(InputError, match=r"layers\.kra: a Krita document with no merged picture \(mergedimage\.png\), only its layers: export"):
         read_image(layers)
@@ -67,6 +67,14 @@ def test_what_it_cannot_give_is_said_in_one_line(tmp_path: Path, monkeypatch: py
     cut.write_bytes(path.read_bytes()[:-200])
     with pytest.raises(InputError, match=r"cut\.ora: truncated or corrupt image \(its ZIP does not read"):
         read_image(cut)
+    damaged = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("mergedimage.png")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    damaged[start + 8 : start + 40] = bytes(range(32))  # its deflated data made nonsense
+    (tmp_path / "damaged.ora").write_bytes(bytes(damaged))
+    with pytest.raises(InputError, match=r"damaged\.ora: truncated or corrupt image \(its ZIP does not read"):
+        read_image(tmp_path / "damaged.ora")
     with pytest.raises(InputError, match=r"a\.ora: its merged picture: 30x20 is 600 pixels, above the 100-pixel limit"):
         read_image(path, max_pixels=100)
     assert merged.kind(b"PK\x03\x04" + bytes(26) + b"mimetypeapplication/zip") is None

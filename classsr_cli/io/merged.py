@@ -50,5 +50,5 @@ def merged_png(path: Path) -> bytes:
             if info.file_size > LIMIT:
                 raise ValueError(f"its merged picture is {info.file_size:,} bytes, more than the {LIMIT:,} read")
             return z.read(info)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as e:
-        raise ValueError(f"its ZIP does not read: {e}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+        raise ValueError(f"its ZIP does not read: {e}") from None  # (RuntimeError: encrypted)
