@@ -3925,3 +3925,25 @@ def test_a_long_track_name_into_mov_is_cut_to_what_its_handler_name_holds(
         got = [s.title if name == "out.mkv" else s.handler for s in probe(tmp_path / name).streams]
         # MOV's: 127 bytes, what ffmpeg reads back, whole characters (the é's two bytes); the others' as listed
         assert got == (["é" * 63, audio[:127]] if name == "out.mov" else ["é" * 127, audio[:255]]), name
+
+
+def _slow_jxl(path: Path, rate: str = "1/6") -> np.ndarray:
+    """A JPEG XL animation of two 32x24 frames, ``rate`` a second (1/6: 6 s each, libjxl's ticks of 6 s, a time base
+    of 6/1)."""
+    frames = np.random.default_rng(2).integers(0, 256, (2, 24, 32, 3), dtype=np.uint8)
+    path.write_bytes(subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "32x24",
+                                     "-r", rate, "-i", "-", "-c:v", "libjxl_anim", "-distance", "0", "-f",
+                                     "image2pipe", "-"], input=frames.tobytes(), capture_output=True,
+                                    check=True).stdout)  # fmt: skip
+    return frames
+
+
+def test_frames_of_many_seconds_each_are_written(tmp_path: Path, tiny_model_path: Path) -> None:
+    """A source whose ticks are 6 s (a JPEG XL animation of a frame every 6 s) was "encoder failed: Invalid data":
+    its 6e9-ns ticks went into the pipe's Matroska TimestampScale, which ffmpeg's reader refuses from 2**32; its
+    frames are timed in microseconds now, 0 and 6 s."""
+    _slow_jxl(tmp_path / "slow.jxl")
+    out = tmp_path / "slow.mp4"
+    r = runner.invoke(app, ["video", str(tmp_path / "slow.jxl"), str(out), "--model", str(tiny_model_path), "-x", "2"])
+    assert r.exit_code == 0, r.output
+    assert frame_times(out) == [0.0, 6.0]

@@ -3433,9 +3433,11 @@ class VideoWriter:
         self.first_number = first_number  # an image sequence's first file's number
         ns = Fraction(10**9) * time_base
         self._tick = Fraction(1)  # pipe ticks per source tick
-        if ns.denominator == 1:
+        if ns.denominator == 1 and ns < 2**32:
             self._tick_ns = int(ns)
-        else:  # not a whole number of ns per tick: write microseconds, the encoder's time base restores the ticks
+        else:  # not a whole number of ns per tick, or 2**32 or more (a JPEG XL animation's 6 s ticks: ffmpeg's
+            # Matroska reader refuses such a TimestampScale, "Invalid data"): microseconds, the encoder's time base
+            # restores the ticks
             self._tick_ns = 1000
             self._tick = time_base * 10**6
         self._proc: subprocess.Popen[bytes] | None = None
