@@ -3947,3 +3947,31 @@ def test_frames_of_many_seconds_each_are_written(tmp_path: Path, tiny_model_path
     r = runner.invoke(app, ["video", str(tmp_path / "slow.jxl"), str(out), "--model", str(tiny_model_path), "-x", "2"])
     assert r.exit_code == 0, r.output
     assert frame_times(out) == [0.0, 6.0]
+
+
+def test_a_jpeg_xl_animation_ffmpeg_does_not_open_in_its_container_is_read_from_its_codestream(
+    tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg's reader finds no size in some JPEG XL animations' containers (KDE's bug_496350.jxl: "has no video
+    stream"): `classsr video` reads the codestream alone, staged, with a note, and names the output after the file
+    given (ffmpeg's refusal of the container simulated: such files cannot be made with this ffmpeg)."""
+    from classsr_cli.io import jxl
+    from classsr_cli.io import video as video_io
+
+    codestream = tmp_path / "bare.jxl"
+    frames = _slow_jxl(codestream, "2")
+    boxed = tmp_path / "anim.jxl"
+    boxed.write_bytes(jxl.container(codestream.read_bytes(), xmp=b"<x/>"))
+    probe = video_io.probe
+
+    def refusing(path: Any, **kw: Any) -> Any:
+        if Path(path) == boxed:
+            raise InputError(f"{path}: has no video stream (video (jpegxl_anim))")
+        return probe(path, **kw)
+
+    monkeypatch.setattr(video_io, "probe", refusing)
+    r = runner.invoke(app, ["video", str(boxed), "--model", str(tiny_model_path), "-x", "2"])
+    assert r.exit_code == 0, r.output
+    assert "anim.jxl: the bundled ffmpeg does not open this JPEG XL animation's container" in r.output
+    outs = sorted(tmp_path.glob("anim_x2.*"))  # beside the file given, named after it
+    assert len(outs) == 1 and frame_times(outs[0]) == [0.0, 0.5] and frames.shape[0] == 2

@@ -247,6 +247,7 @@ def video(
         raise ConfigError("OUTPUT is empty; name a file or a folder, or leave it out to write beside the input")
     output = output or output_opt or f"{source.parent}{os.sep}"  # beside the input, named as upscale names it
     media = _motion_video(source, world.is_main)  # a Motion Photo's video, taken out; else the input itself
+    media = _jxl_codestream(media, world.is_main)  # a JPEG XL animation's codestream, where ffmpeg needs it alone
     size = output_size(width, height, scale)
     if size is None:
         scale = output_scale(scale, model, chain=True)
@@ -443,6 +444,47 @@ def _motion_video(source: Path, say: bool) -> Path:
     if say:
         err.print(f"note: {source.name} is a Motion Photo: its video ({len(clip):,} bytes) is upscaled; "
                   "`classsr upscale` upscales its picture, its video kept as it came", soft_wrap=True, markup=False,
+                  highlight=False)  # fmt: skip
+    return media
+
+
+def _jxl_codestream(source: Path, say: bool) -> Path:
+    """``source``, or where it is a JPEG XL animation in a container in which ffmpeg's reader finds no size ("has no
+    video stream": KDE's bug_496350.jxl, which `classsr upscale` reads from its codestream), its codestream alone in a
+    temporary folder (removed when classsr ends) as ``{stem}.jxl``, which ffmpeg reads (a note says so where
+    ``say``)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from classsr_cli.errors import InputError
+    from classsr_cli.io import jxl
+    from classsr_cli.io.video import probe
+
+    try:
+        if not source.is_file() or not source.read_bytes()[:12].startswith(jxl.CONTAINER):
+            return source
+        probe(source)
+        return source  # (it reads)
+    except InputError as e:
+        if "has no video stream" not in str(e):
+            return source  # (said as the run says it)
+    except OSError:
+        return source
+    try:
+        codestream = jxl.read_boxes(source.read_bytes()).codestream
+        if not jxl.header(codestream).animated:
+            return source
+    except (OSError, ValueError):
+        return source
+    folder = Path(tempfile.mkdtemp(prefix="classsr-jxl-"))
+    atexit.register(shutil.rmtree, folder, True)
+    media = folder / f"{source.stem}.jxl"
+    media.write_bytes(codestream)
+    SAID_AS[str(media)] = str(source)
+    if say:
+        err.print(f"note: {source.name}: the bundled ffmpeg does not open this JPEG XL animation's container: its "
+                  "codestream is read alone (its EXIF and XMP boxes left out)", soft_wrap=True, markup=False,
                   highlight=False)  # fmt: skip
     return media
 
