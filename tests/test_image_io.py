@@ -1606,6 +1606,25 @@ def test_a_tgas_unused_fourth_byte_is_no_alpha_and_a_colour_maps_alpha_is_kept(t
     assert mapped.alpha is not None and np.array_equal(mapped.alpha, colours[index][..., 3])
 
 
+def test_a_tga_of_15_bit_colours_in_its_colour_map_or_with_a_map_it_has_no_use_for_is_read(tmp_path: Path) -> None:
+    """A colour map of 15-bit colours (image-rs's b5-cmap.tga), which Pillow does not open, and a true-colour TGA with
+    a colour map it has no use for (b5-unused-cmap.tga; a 24-bit map: Pillow opened it and failed) are read: the
+    15-bit colours 5 bits each, their top bit no alpha."""
+    colours = np.random.default_rng(3).integers(0, 1 << 15, 16).astype("<u2") | 0x8000  # the unused top bit set
+    index = (SMOOTH[..., 0] % 16).astype(np.uint8)
+    h, w = index.shape
+    head = struct.pack("<BBBHHBHHHHBB", 0, 1, 1, 0, 16, 15, 0, 0, w, h, 8, 0x20)
+    (tmp_path / "cmap.tga").write_bytes(head + colours.tobytes() + index.tobytes())
+    fives = np.stack([(colours >> s) & 31 for s in (10, 5, 0)], axis=-1)
+    want = ((fives * 255 + 15) // 31).astype(np.uint8)[index]
+    pic = read_image(tmp_path / "cmap.tga")
+    assert pic.alpha is None and np.abs(pic.pixels.astype(int) - want).max() <= 4  # (5 bits to 8: Pillow's rounding)
+    for depth, size in ((15, 2), (24, 3)):
+        head = struct.pack("<BBBHHBHHHHBB", 0, 1, 2, 0, 16, depth, 0, 0, w, h, 24, 0x20)
+        (tmp_path / f"unused{depth}.tga").write_bytes(head + bytes(16 * size) + SMOOTH[..., ::-1].tobytes())
+        assert np.array_equal(read_image(tmp_path / f"unused{depth}.tga").pixels, SMOOTH), depth
+
+
 def test_dds_is_read_and_written_as_dds(tmp_path: Path) -> None:
     """A DDS texture (here DXT5, block-compressed) is read with its alpha; its default output is a DDS (io.dds,
     tests/test_dds.py), as a TGA's is a TGA, where a GIF's and a PBM's are PNG."""

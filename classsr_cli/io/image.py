@@ -665,6 +665,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                 return _read_beyond_pillow(path, frame, max_pixels)
             if (netpbm := _read_netpbm_as_pillow_reads(path, max_pixels)) is not None:
                 return netpbm
+            if (tga := _read_tga_as_pillow_reads(path, max_pixels)) is not None:  # a 15-bit colour map
+                return tga
             if (said := _signature(path)) is not None:  # its first bytes name a format Pillow reads: it is damaged
                 raise InputError(f"{path}: truncated or corrupt image (a {said} by its first bytes, which Pillow "
                                  "cannot open)") from None
@@ -685,6 +687,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
         except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as e:
             if (bmp_read := _read_bmp_as_pillow_reads(path, max_pixels)) is not None:  # a layout Pillow refuses
                 return bmp_read
+            if (tga := _read_tga_as_pillow_reads(path, max_pixels)) is not None:  # a colour map it has no use for
+                return tga
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
         except (TypeError, NotImplementedError) as e:  # Pillow's plugins' on a damaged file (a TIFF without its size)
             if not _from_pillow(e):  # or one of a kind they do not decode (a DDS of a DXGI format they lack); ours: a bug
@@ -969,6 +973,31 @@ def _read_netpbm_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture 
     if copy is None:
         return None
     return _read_copy(path, copy, "PPM", max_pixels, unopened="truncated or corrupt image (its Netpbm header)")
+
+
+def _read_tga_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | None:
+    """A TGA Pillow does not open or read, read from a copy it reads: a colour map of 15-bit colours (Pillow knows
+    16-bit ones: the same but for the top bit, cleared) and a true-colour picture's colour map, which it has no use for
+    (dropped: Pillow gave it to the picture and failed); ``None`` for any other file."""
+    data = _bytes_of(path, b"")  # (a TGA by its name, or by TGA 2.0's footer: TGA 1.0 has no signature)
+    if data is None or (path.suffix.lower() not in _TGA_SUFFIXES and not data.endswith(TGA_FOOTER)):
+        return None
+    if len(data) < 18 or data[1] != 1 or data[2] not in (1, 2, 3, 9, 10, 11):
+        return None
+    count, depth = struct.unpack_from("<HB", data, 5)
+    start, size = 18 + data[0], count * ((depth + 1) // 8)
+    if depth != 15 and data[2] in (1, 9):
+        return None
+    head = bytearray(data[:18])
+    if data[2] in (1, 9):  # colour-mapped: its 15-bit map as a 16-bit one without the top bit
+        colours = np.frombuffer(data[start : start + size], "<u2", count=min(count, (len(data) - start) // 2))
+        table = (colours & 0x7FFF).astype("<u2").tobytes()
+        head[7] = 16
+        copy = bytes(head) + data[18:start] + table + data[start + len(table) :]
+    else:  # true colour or gray with a colour map: the map dropped
+        head[1], head[3:8] = 0, bytes(5)
+        copy = bytes(head) + data[18:start] + data[start + size :]
+    return _read_copy(path, copy, "TGA", max_pixels, unopened="truncated or corrupt image (its TGA header)")
 
 
 def _bytes_of(path: Path, magic: bytes) -> bytes | None:
