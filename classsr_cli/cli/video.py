@@ -462,8 +462,9 @@ def _jxl_codestream(source: Path, say: bool) -> Path:
     from classsr_cli.io.video import probe
 
     try:
-        if not source.is_file() or not source.read_bytes()[:12].startswith(jxl.CONTAINER):
-            return source
+        with source.open("rb") as f:  # (a video's first bytes only)
+            if not f.read(12).startswith(jxl.CONTAINER):
+                return source
         probe(source)
         return source  # (it reads)
     except InputError as e:
