@@ -13,12 +13,18 @@ as sRGB-encoded levels of its light, is compared as linear levels with ``--linea
 light as levels, as KDE's do).
 
     python scripts/reference_sweep.py FOLDER [--tolerance 2] [--skip json txt] [--linear] [--variant _qt6_8]
+    python scripts/reference_sweep.py FOLDER --ffmpeg tga dds qoi   # those files against the bundled ffmpeg's decoding
+
+With ``--ffmpeg SUFFIX ...`` the reference of each file of those suffixes is the bundled ffmpeg's decoding of it
+(its first frame in 8-bit RGBA), an independent decoder where a collection has no reference pictures: where the two
+differ, one of them misreads the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import traceback
 import warnings
@@ -39,20 +45,24 @@ def main() -> int:
     parser.add_argument("--skip", nargs="*", default=["json", "txt", "md"], help="suffixes that are not pictures")
     parser.add_argument("--linear", action="store_true", help="float pictures' references hold linear light as levels")
     parser.add_argument("--variant", default="", help="a reference named STEM+VARIANT first (KDE's _qt6_8: CMYK kept)")
+    parser.add_argument("--ffmpeg", nargs="*", default=None, metavar="SUFFIX",
+                        help="files of these suffixes compared with the bundled ffmpeg's decoding of them")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     counts = dict.fromkeys(["compared", "close", "off", "refused", "failed"], 0)
     for src in sorted(p for p in args.folder.rglob("*") if p.is_file()):
         if src.suffix.lower().lstrip(".") in args.skip or src.suffix.lower() in REFERENCES:
             continue
-        ref = _reference(src, args.variant)
+        ref: Path | str | None = _reference(src, args.variant) if args.ffmpeg is None else (
+            "ffmpeg" if src.suffix.lower().lstrip(".") in args.ffmpeg else None)  # fmt: skip
         if ref is None:
             continue
         counts["compared"] += 1
         verdict, said = _compare(src, ref, args.tolerance, args.linear)
         counts[verdict] += 1
         if said:
-            sys.stdout.write(json.dumps({"file": str(src), "reference": ref.name, "verdict": verdict, **said}) + "\n")
+            name = ref if isinstance(ref, str) else ref.name
+            sys.stdout.write(json.dumps({"file": str(src), "reference": name, "verdict": verdict, **said}) + "\n")
     sys.stderr.write(", ".join(f"{k} {v}" for k, v in counts.items()) + "\n")
     return 1 if counts["failed"] else 0
 
@@ -67,11 +77,13 @@ def _reference(src: Path, variant: str = "") -> Path | None:
     return None
 
 
-def _compare(src: Path, ref: Path, tolerance: int, linear: bool) -> tuple[str, dict[str, object]]:
-    try:
-        want = _rgba(read_image(ref, max_pixels=None))
-    except Exception as e:  # (the reference is not what is being checked)
-        return "refused", {"error": f"reference: {type(e).__name__}: {e}"[:300]}
+def _compare(src: Path, ref: Path | str, tolerance: int, linear: bool) -> tuple[str, dict[str, object]]:
+    """``src`` read and compared with ``ref``, a reference picture or ``"ffmpeg"`` (its decoding of ``src``)."""
+    if isinstance(ref, Path):
+        try:
+            want = _rgba(read_image(ref, max_pixels=None))
+        except Exception as e:  # (the reference is not what is being checked)
+            return "refused", {"error": f"reference: {type(e).__name__}: {e}"[:300]}
     try:
         pic = read_image(src, max_pixels=None)
         got = _rgba(_as_linear(pic) if linear and pic.linear is not None else pic)
@@ -80,6 +92,11 @@ def _compare(src: Path, ref: Path, tolerance: int, linear: bool) -> tuple[str, d
     except Exception as e:
         frames = traceback.extract_tb(e.__traceback__)
         return "failed", {"error": f"{type(e).__name__}: {e}"[:300], "where": frames[-1].name if frames else None}
+    if isinstance(ref, str):
+        decoded = _by_ffmpeg(src, got.shape[1], got.shape[0])
+        if decoded is None:
+            return "refused", {"error": "reference: ffmpeg decodes no picture of that size"}
+        want = decoded
     if got.shape != want.shape:
         return "off", {"size": [got.shape[1], got.shape[0]], "reference size": [want.shape[1], want.shape[0]]}
     diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
@@ -90,6 +107,18 @@ def _compare(src: Path, ref: Path, tolerance: int, linear: bool) -> tuple[str, d
     y, x, c = np.unravel_index(int(diff.argmax()), diff.shape)
     return "off", {"max": worst, "mean": round(float(diff.mean()), 3), "at": [int(x), int(y), "RGBA"[c]],
                    "got": got[y, x].tolist(), "reference px": want[y, x].tolist()}  # fmt: skip
+
+
+def _by_ffmpeg(src: Path, width: int, height: int) -> np.ndarray | None:
+    """The bundled ffmpeg's decoding of ``src``'s first frame as ``(H, W, 4)`` 8-bit RGBA; ``None`` where it gives
+    none of that size."""
+    from classsr_cli.io.video import ffmpeg_exe
+
+    got = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(src), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt",
+                          "rgba", "-"], capture_output=True, check=False)  # fmt: skip
+    if got.returncode or len(got.stdout) != width * height * 4:
+        return None
+    return np.frombuffer(got.stdout, np.uint8).reshape(height, width, 4)
 
 
 def _as_linear(pic: Picture) -> Picture:

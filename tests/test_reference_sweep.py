@@ -55,3 +55,5 @@ def test_pictures_are_compared_with_their_references(tmp_path: Path) -> None:
     Image.fromarray(np.flipud(rgba)).save(tmp_path / "off_qt6_8.png")  # a variant reference, found first
     said = {Path(str(s["file"])).name: s for s in _sweep(tmp_path, "--variant", "_qt6_8")[1]}
     assert "off.tga" not in said
+    code, said, summary = _sweep(tmp_path, "--ffmpeg", "tga")  # each TGA against the bundled ffmpeg's decoding
+    assert summary.strip() == "compared 4, close 4, off 0, refused 0, failed 0" and said == []
