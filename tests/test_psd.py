@@ -147,6 +147,20 @@ def test_16_bit_cmyk_and_lab_are_read(tmp_path: Path) -> None:
     assert clear.mode == "RGBA" and np.abs(clear.pixels.astype(int) - plain.pixels)[seen].max() <= 4
 
 
+def test_multichannel_is_read_as_cmyk_inks_or_gray(tmp_path: Path) -> None:
+    """A Multichannel document (KDE's mch*.psd) was refused: one channel reads as gray at its depth, two to four as
+    the CMYK inks they are stored as (the missing ones none), more than four with the others (spot inks) left out,
+    said."""
+    gray = read_image(make_psd(tmp_path / "one.psd", RGB[:1] * 257, depth=16, mode=7))
+    assert gray.mode == "L" and gray.bits == 16 and np.array_equal(gray.pixels[..., 0], RGB[0] * 257)
+    two = read_image(make_psd(tmp_path / "two.psd", 255 - RGB[:2], mode=7))  # stored as 255 - ink
+    inks = np.stack([RGB[0], RGB[1], np.zeros_like(RGB[0]), np.zeros_like(RGB[0])], -1).astype(np.uint8)
+    assert np.array_equal(two.pixels, np.asarray(Image.frombytes("CMYK", (30, 20), inks.tobytes()).convert("RGB")))
+    assert two.notes == ["Multichannel document's inks converted to RGB as CMYK's (without a profile)"]
+    five = read_image(make_psd(tmp_path / "five.psd", np.concatenate([255 - RGB, 255 - RGB[:2]]), mode=7))
+    assert five.notes[0] == "Multichannel document of 5 channels: its first four read as CMYK, the others (spot inks) left out"
+
+
 def test_a_32_bit_document_is_linear_light_kept_above_1(tmp_path: Path) -> None:
     """Photoshop's 32-bit mode holds linear light (an HDR merge): read as an EXR's is, a highlight at 4.0 kept into a
     linear output (PFM here)."""
@@ -215,8 +229,8 @@ def test_what_it_cannot_read_is_said_in_one_line(tmp_path: Path) -> None:
     flat = resource(1057, struct.pack(">I", 1) + b"\x00")  # hasRealMergedData false
     with pytest.raises(InputError, match=r"saved without Maximize Compatibility holds no flattened picture"):
         read_image(make_psd(tmp_path / "layers.psd", RGB, resources=flat))
-    with pytest.raises(InputError, match=r"a 8-bit Photoshop document in Multichannel mode: classsr reads RGB, Gray"):
-        read_image(make_psd(tmp_path / "mch.psd", RGB, mode=7))
+    with pytest.raises(InputError, match=r"a 32-bit Photoshop document in Multichannel mode: classsr reads RGB, Gray"):
+        read_image(make_psd(tmp_path / "mch.psd", RGB / 255, depth=32, mode=7))
     with pytest.raises(InputError, match=r"32-bit Photoshop document in CMYK mode"):
         read_image(make_psd(tmp_path / "cmyk32.psd", np.concatenate([RGB, RGB[:1]]) / 255, depth=32, mode=4))
     cut = make_psd(tmp_path / "cut.psd", RGB * 257, depth=16, rle=True)

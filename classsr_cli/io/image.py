@@ -1842,11 +1842,11 @@ def _psd_document(path: Path) -> Any:
         doc = psd.read_header(path)
     except ValueError as e:
         raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
-    depths = {0: (1,), 2: (8,), 4: (8, 16), 9: (8, 16)}.get(doc.mode, (8, 16, 32))
+    depths = {0: (1,), 2: (8,), 4: (8, 16), 7: (8, 16), 9: (8, 16)}.get(doc.mode, (8, 16, 32))
     if doc.mode not in psd.MODES or doc.depth not in depths:
         raise InputError(f"{path}: a {doc.depth}-bit Photoshop document in {doc.mode_name} mode: classsr reads RGB, "
-                         "Grayscale and Duotone ones (8, 16 or 32 bits), CMYK and Lab (8 or 16), Indexed (8) and Bitmap; "
-                         "convert it (Image > Mode), or export a TIFF")
+                         "Grayscale and Duotone ones (8, 16 or 32 bits), CMYK, Lab and Multichannel (8 or 16), Indexed (8) "
+                         "and Bitmap; convert it (Image > Mode), or export a TIFF")
     if not doc.merged:
         raise InputError(f"{path}: a Photoshop document saved without Maximize Compatibility holds no flattened "
                          "picture, only its layers: save it with that option on, or export a TIFF")
@@ -1861,8 +1861,8 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
 
     doc = _psd_document(path)
     _check_pixels(path, (doc.width, doc.height), max_pixels)
-    name, colours = psd.MODES[doc.mode]
-    alpha_too = doc.transparency and doc.channels > colours
+    name, colours = psd.MODES[doc.mode][0], doc.colour_channels
+    alpha_too = doc.transparency and doc.channels > colours and doc.mode != 7  # (Multichannel's others: spot inks)
     try:
         planes = psd.read(path, doc, colours + alpha_too)
     except ValueError as e:
@@ -1888,12 +1888,25 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
         notes = _darker_notes("Photoshop document", linear)
         notes += [f"Photoshop document with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
         return Picture(pixels=pixels, alpha=alpha16, icc=icc, notes=notes, linear=linear, **meta)
-    if doc.mode in (4, 9) and doc.depth == 16:  # (Pillow converts them at 8 bits)
+    if doc.mode == 7:  # Multichannel: its inks as CMYK's (none where it has fewer), one alone as gray
+        if doc.channels > 4:
+            notes.append(f"Multichannel document of {doc.channels} channels: its first four read as CMYK, the others "
+                         "(spot inks) left out")
+        if colours == 1:
+            return Picture(pixels=np.ascontiguousarray(colour), notes=notes, **{**meta, "source_mode": name})
+        top = np.iinfo(colour.dtype).max
+        colour = np.concatenate([colour, np.full((*colour.shape[:2], 4 - colours), top, colour.dtype)], axis=-1)
+        icc = None  # (a profile it carries is not a CMYK one)
+    if doc.mode in (4, 7, 9) and doc.depth == 16:  # (Pillow converts them at 8 bits)
         colour, alpha = _to8(colour), None if alpha is None else _to8(alpha)
         notes.append(f"16-bit {name} converted to RGB at 8 bits")
-    if doc.mode == 4:  # CMYK, stored as 255 - ink
+    if doc.mode in (4, 7):  # CMYK, stored as 255 - ink
         im = Image.frombytes("CMYK", (doc.width, doc.height), np.ascontiguousarray(255 - colour).tobytes())
-        rgb, icc = _to_rgb(im, icc, notes)
+        if doc.mode == 7:
+            rgb = im.convert("RGB")
+            notes.append("Multichannel document's inks converted to RGB as CMYK's (without a profile)")
+        else:
+            rgb, icc = _to_rgb(im, icc, notes)
         colour = np.asarray(rgb)
     elif doc.mode == 9:  # Lab: defined by itself (a profile it carries describes the same), into sRGB
         colour, icc = _lab_to_rgb(colour), None

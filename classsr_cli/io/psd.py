@@ -23,10 +23,11 @@ import numpy as np
 
 __all__ = ["MODES", "Document", "is_psd", "read", "read_header", "unmatted"]
 
-#: The colour modes classsr reads, by number, and their colour channels as stored (CMYK and Lab at 8 or 16 bits,
-#: Indexed at 8, Bitmap at 1; Duotone read as its gray channel, as the format's text tells readers to).
-MODES = {0: ("Bitmap", 1), 1: ("Grayscale", 1), 2: ("Indexed", 1), 3: ("RGB", 3), 4: ("CMYK", 4), 8: ("Duotone", 1),
-         9: ("Lab", 3)}
+#: The colour modes classsr reads, by number, and their colour channels as stored (CMYK, Lab and Multichannel at 8 or
+#: 16 bits, Indexed at 8, Bitmap at 1; Duotone read as its gray channel, as the format's text tells readers to;
+#: Multichannel's inks as CMYK's, up to four, one as gray: :meth:`Document.colour_channels`).
+MODES = {0: ("Bitmap", 1), 1: ("Grayscale", 1), 2: ("Indexed", 1), 3: ("RGB", 3), 4: ("CMYK", 4), 7: ("Multichannel", 4),
+         8: ("Duotone", 1), 9: ("Lab", 3)}
 _MODE_NAMES = {0: "Bitmap", 1: "Grayscale", 2: "Indexed", 3: "RGB", 4: "CMYK", 7: "Multichannel", 8: "Duotone", 9: "Lab"}
 _ICC, _EXIF, _XMP, _RESOLUTION, _VERSION_INFO, _IPTC = 1039, 1058, 1060, 1005, 1057, 1028
 _TRANSPARENT_INDEX = 1047  # an Indexed document's colour shown as transparent
@@ -62,6 +63,12 @@ class Document:
         if len(given) >= 2 and _u(given, 0, 2) < 256:
             alpha = np.where(index == _u(given, 0, 2), 0, 255).astype(np.uint8)
         return table[index], alpha
+
+    @property
+    def colour_channels(self) -> int:
+        """The channels its colours take (:data:`MODES`'); a Multichannel document's, up to four (more are spot inks
+        left out)."""
+        return min(self.channels, 4) if self.mode == 7 else MODES[self.mode][1]
 
     @property
     def mode_name(self) -> str:
