@@ -483,3 +483,24 @@ def test_luminance_flagged_rgb_too_is_gray_and_a_palettes_alpha_is_kept(tmp_path
     pic = read_image(_legacy(tmp_path / "p8.dds", (52, 40), 0x20, 8, (), palette.tobytes() + index.tobytes()))
     assert np.array_equal(pic.pixels, palette[index][..., :3])
     assert pic.alpha is not None and np.array_equal(pic.alpha, palette[index][..., 3])
+
+
+def test_a_normal_map_and_gimps_ycocg_are_said_and_keep_their_layout(tmp_path: Path) -> None:
+    """A DXT5 normal map (DDPF_NORMAL: X in alpha, Y in green: OpenImageIO's dds_bc3nm.dds) and GIMP's DXT5 of YCoCg
+    (its YCG1 marker: dds_bc3ycocg.dds) were read as colour and alpha without a word, and a DDS output lost the flag
+    and the marker: said, upscaled as stored, both kept in a DDS output."""
+    Image.fromarray(RGBA).save(tmp_path / "dxt5.dds", pixel_format="DXT5")
+    plain = (tmp_path / "dxt5.dds").read_bytes()
+    normal = bytearray(plain)
+    struct.pack_into("<I", normal, 80, struct.unpack_from("<I", normal, 80)[0] | 0x80000000)
+    marked = bytearray(plain)
+    marked[32:48] = b"GIMP-DDS" + struct.pack("<I", 0x3095C) + b"YCG1"
+    for name, data, said in (("nm", normal, "DDS normal map (DXT5nm: X in its alpha, Y in green)"),
+                             ("ycocg", marked, "DDS of YCoCg (GIMP's)")):  # fmt: skip
+        (tmp_path / f"{name}.dds").write_bytes(bytes(data))
+        pic = read_image(tmp_path / f"{name}.dds")
+        assert pic.notes and pic.notes[0].startswith(said) and pic.alpha is not None
+        write_image(tmp_path / f"{name}_out.dds", pic)
+        out = (tmp_path / f"{name}_out.dds").read_bytes()
+        assert out[84:88] == b"DXT5" and out[80:84] == bytes(data[80:84]) and out[32:48] == bytes(data[32:48])
+    assert read_image(tmp_path / "dxt5.dds").notes == []

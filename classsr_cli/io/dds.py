@@ -68,6 +68,11 @@ class Texture:
     #: The 2D pictures a cube map or texture array holds, as its header counts them (a DX10 cube map's six a cube,
     #: a legacy one's faces present; an array's textures); 1 for another texture.
     count: int = 1
+    #: Channels that hold something else than colour as stored: ``normal map`` (DDPF_NORMAL: DXT5nm, X in alpha, Y
+    #: in green) or ``YCoCg`` (GIMP's DXT5 of YCoCg: its ``YCG1`` or ``YCG2`` marker), read and written as stored,
+    #: the flag and the marker (``marker``: the header's reserved bytes that hold it) kept.
+    swizzle: str | None = None
+    marker: bytes = b""
     #: A cube map's faces after the first (+X; then -X, +Y, -Y, +Z, -Z; a cube map array's cubes in turn) or an
     #: array's textures after the first, in file order: each ``(pixels, alpha)`` as
     #: :class:`~classsr_cli.io.image.Picture` holds them (the reader's, then upscaled); empty where the layout's other
@@ -81,6 +86,12 @@ class Texture:
         if self.compression in ("BC6H", "BC6HS"):
             said.append("DDS BC6H holds HDR light: read at 8 bits per channel (Pillow's decoder), light above 1.0 "
                         "clipped; an OpenEXR of it keeps that light through classsr")
+        if self.swizzle == "normal map":
+            said.append("DDS normal map (DXT5nm: X in its alpha, Y in green): upscaled as stored, its X as alpha (by "
+                        "bicubic); a DDS output keeps that layout, another format shows the alpha as transparency")
+        elif self.swizzle == "YCoCg":
+            said.append("DDS of YCoCg (GIMP's): its Y, Co and Cg upscaled as stored, not converted to RGB; a DDS output "
+                        "keeps them so")
         if self.layout is not None and not self.faces:
             part = {"cube map": "face", "volume texture": "slice"}.get(self.layout, "texture")
             said.append(f"DDS {self.layout}: only its first {part} is upscaled, written as one 2D texture")
@@ -101,8 +112,11 @@ def texture_of(path: Path, im: Image.Image) -> Texture:
         cube, volume = cube or bool(misc & 0x4), volume or dimension == 4  # TEXTURECUBE; TEXTURE3D
         count = 6 * textures if cube else textures
     layout = "cube map" if cube else "volume texture" if volume else "texture array" if textures > 1 else None
+    pfflags = struct.unpack_from("<I", head, 80)[0] if len(head) >= 84 else 0
+    ycocg = head[32:40] == b"GIMP-DDS" and head[44:48] in (b"YCG1", b"YCG2")
+    swizzle = "normal map" if pfflags & _DDPF_NORMAL else "YCoCg" if ycocg else None
     return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1, dxgi, layout,
-                   count if layout in ("cube map", "texture array") else 1)
+                   count if layout in ("cube map", "texture array") else 1, swizzle, head[32:48] if ycocg else b"")
 
 
 #: Bytes per 4 x 4 block of the block compressions Pillow reads (the others: 16).
@@ -122,7 +136,7 @@ RXGB = int.from_bytes(b"RXGB", "little")
 #: :func:`own_format`'s legacy luminance flagged RGB too (DDPF_LUMINANCE | DDPF_RGB, as KDE's and some tools' 8-bit
 #: gray is), whose one level Pillow reads as red: a number outside DXGI's.
 RGB_LUMINANCE = int.from_bytes(b"LUMI", "little")
-_DDPF_RGB, _DDPF_LUMINANCE = 0x40, 0x20000
+_DDPF_RGB, _DDPF_LUMINANCE, _DDPF_NORMAL = 0x40, 0x20000, 0x80000000
 #: DDSCAPS2_CUBEMAP and its six faces' bits, all present.
 _CUBE_FACES = 0x200 | 0xFC00
 
@@ -340,6 +354,13 @@ def write(path: Path, im: Image.Image, texture: Texture | None, faces: list[Imag
         header = bytes(head)
     if layout is not None:
         header = _with_faces(header, layout, 1 + len(faces))
+    if texture is not None and texture.swizzle and encoded == "DXT5" and header[84:88] == b"DXT5":  # its layout kept
+        head = bytearray(header)
+        if texture.swizzle == "normal map":
+            _set_bits(head, 80, _DDPF_NORMAL)
+        else:
+            head[32:48] = texture.marker
+        header = bytes(head)
     path.write_bytes(header + b"".join(data))
 
 
