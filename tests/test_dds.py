@@ -488,7 +488,8 @@ def test_luminance_flagged_rgb_too_is_gray_and_a_palettes_alpha_is_kept(tmp_path
 def test_a_normal_map_and_gimps_ycocg_are_said_and_keep_their_layout(tmp_path: Path) -> None:
     """A DXT5 normal map (DDPF_NORMAL: X in alpha, Y in green: OpenImageIO's dds_bc3nm.dds) and GIMP's DXT5 of YCoCg
     (its YCG1 marker: dds_bc3ycocg.dds) were read as colour and alpha without a word, and a DDS output lost the flag
-    and the marker: said, upscaled as stored, both kept in a DDS output."""
+    and the marker: said, upscaled as stored, both kept in a DDS output. RXGB (read as RGB since the eighty-fifth
+    pass) was written back as plain DXT5: as RXGB now."""
     Image.fromarray(RGBA).save(tmp_path / "dxt5.dds", pixel_format="DXT5")
     plain = (tmp_path / "dxt5.dds").read_bytes()
     normal = bytearray(plain)
@@ -504,3 +505,12 @@ def test_a_normal_map_and_gimps_ycocg_are_said_and_keep_their_layout(tmp_path: P
         out = (tmp_path / f"{name}_out.dds").read_bytes()
         assert out[84:88] == b"DXT5" and out[80:84] == bytes(data[80:84]) and out[32:48] == bytes(data[32:48])
     assert read_image(tmp_path / "dxt5.dds").notes == []
+    rxgb = bytearray(normal)
+    rxgb[84:88] = b"RXGB"  # Doom 3's (GIMP flags it a normal map too): red in alpha, read as RGB
+    (tmp_path / "rxgb.dds").write_bytes(bytes(rxgb))
+    pic = read_image(tmp_path / "rxgb.dds")
+    assert pic.alpha is None and pic.notes == [] and np.abs(pic.pixels[..., 0].astype(int) - RGBA[..., 3]).max() <= 8
+    write_image(tmp_path / "rxgb_out.dds", pic)  # written back as RXGB (it was plain DXT5: red where Doom 3 reads none)
+    out = (tmp_path / "rxgb_out.dds").read_bytes()
+    assert out[84:88] == b"RXGB" and out[80:84] == bytes(rxgb[80:84])
+    assert np.abs(read_image(tmp_path / "rxgb_out.dds").pixels.astype(int) - pic.pixels).mean() < 4

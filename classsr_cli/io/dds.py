@@ -70,7 +70,8 @@ class Texture:
     count: int = 1
     #: Channels that hold something else than colour as stored: ``normal map`` (DDPF_NORMAL: DXT5nm, X in alpha, Y
     #: in green) or ``YCoCg`` (GIMP's DXT5 of YCoCg: its ``YCG1`` or ``YCG2`` marker), read and written as stored,
-    #: the flag and the marker (``marker``: the header's reserved bytes that hold it) kept.
+    #: the flag and the marker (``marker``: the header's reserved bytes that hold it) kept; ``RXGB`` (Doom 3's normal
+    #: maps, red in alpha), read as RGB (:func:`stored`) and written back so, under its FourCC.
     swizzle: str | None = None
     marker: bytes = b""
     #: A cube map's faces after the first (+X; then -X, +Y, -Y, +Z, -Z; a cube map array's cubes in turn) or an
@@ -114,7 +115,8 @@ def texture_of(path: Path, im: Image.Image) -> Texture:
     layout = "cube map" if cube else "volume texture" if volume else "texture array" if textures > 1 else None
     pfflags = struct.unpack_from("<I", head, 80)[0] if len(head) >= 84 else 0
     ycocg = head[32:40] == b"GIMP-DDS" and head[44:48] in (b"YCG1", b"YCG2")
-    swizzle = "normal map" if pfflags & _DDPF_NORMAL else "YCoCg" if ycocg else None
+    swizzle = ("RXGB" if head[84:88] == b"RXGB" else "normal map" if pfflags & _DDPF_NORMAL else
+               "YCoCg" if ycocg else None)  # fmt: skip
     return Texture(getattr(im, "pixel_format", None), bool(flags & _DDSD_MIPMAPCOUNT) and mips > 1, dxgi, layout,
                    count if layout in ("cube map", "texture array") else 1, swizzle, head[32:48] if ycocg else b"")
 
@@ -325,8 +327,12 @@ def write(path: Path, im: Image.Image, texture: Texture | None, faces: list[Imag
     data: list[bytes] = []
     header = b""
     modes = {face.mode for face in (im, *faces)}  # one layout for every face (RGBA where faces differ: some have alpha)
-    mode = _MODES.get(encoded or "", "RGBA" if rgba or len(modes) > 1 else im.mode)
+    rxgb = texture is not None and texture.swizzle == "RXGB" and encoded == "DXT5"
+    mode = _MODES.get(encoded or "", "RGBA" if rgba or rxgb or len(modes) > 1 else im.mode)
     for face in (im, *faces):
+        if rxgb:  # red back into alpha, as Doom 3 reads it (red itself unused: 0)
+            r, g, b = face.convert("RGB").split()
+            face = Image.merge("RGBA", (Image.new("L", face.size, 0), g, b, r))
         face = face.convert(mode)
         for size in levels:
             level = face if size == face.size else face.resize(size, Image.Resampling.BOX)  # each pixel its area
@@ -356,9 +362,11 @@ def write(path: Path, im: Image.Image, texture: Texture | None, faces: list[Imag
         header = _with_faces(header, layout, 1 + len(faces))
     if texture is not None and texture.swizzle and encoded == "DXT5" and header[84:88] == b"DXT5":  # its layout kept
         head = bytearray(header)
-        if texture.swizzle == "normal map":
+        if texture.swizzle == "RXGB":  # (a normal map too, as GIMP flags one)
+            head[84:88] = b"RXGB"
+        if texture.swizzle in ("RXGB", "normal map"):
             _set_bits(head, 80, _DDPF_NORMAL)
-        else:
+        if texture.swizzle == "YCoCg":
             head[32:48] = texture.marker
         header = bytes(head)
     path.write_bytes(header + b"".join(data))
