@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from classsr_cli.errors import InputError
 from classsr_cli.io import dds
 from classsr_cli.io.image import read_image, write_image
 from classsr_cli.io.video import ffmpeg_exe
@@ -514,3 +515,42 @@ def test_a_normal_map_and_gimps_ycocg_are_said_and_keep_their_layout(tmp_path: P
     out = (tmp_path / "rxgb_out.dds").read_bytes()
     assert out[84:88] == b"RXGB" and out[80:84] == bytes(rxgb[80:84])
     assert np.abs(read_image(tmp_path / "rxgb_out.dds").pixels.astype(int) - pic.pixels).mean() < 4
+
+
+def test_float_textures_are_read_as_linear_light(tmp_path: Path) -> None:
+    """DDS of floats (HDR textures: R16G16B16A16_FLOAT, R32_FLOAT, the legacy A16B16G16R16F; KDE's rgba16dx10.dds,
+    r32.dds, rgba_f16.dds, ...) were "a kind of DDS this Pillow does not decode": read as an EXR's light, kept above
+    1.0 into an OpenEXR output (straight alpha and premultiplied alike), one channel as gray, two as red and green."""
+    from classsr_cli.io import exr
+
+    rng = np.random.default_rng(8)
+    light = (rng.random((12, 16, 3)) * 3).astype(np.float16).astype(np.float32)  # up to 3.0
+    alpha = np.linspace(0.25, 1, 16, dtype=np.float16).astype(np.float32)[None].repeat(12, 0)
+    straight = np.dstack([light, alpha])
+    premultiplied = np.dstack([light * alpha[..., None], alpha])
+    for name, mode, values in (("straight", 1, straight), ("premultiplied", 2, premultiplied)):
+        head = bytearray(dds._dx10_header((16, 12), 10, 1, 16 * 8))
+        struct.pack_into("<I", head, 144, mode)  # the DX10 header's alpha mode
+        (tmp_path / f"{name}.dds").write_bytes(bytes(head) + values.astype("<f2").tobytes())
+        pic = read_image(tmp_path / f"{name}.dds")
+        assert pic.linear is not None and pic.alpha is not None and pic.notes[0].startswith("DDS of floats")
+        write_image(tmp_path / f"{name}.exr", pic)
+        back = exr.decode(ffmpeg_exe(), tmp_path / f"{name}.exr")
+        assert np.abs(back[..., :3] - premultiplied[..., :3]).max() < 0.02, name  # (EXR stores it premultiplied)
+        assert np.abs(back[..., 3] - alpha).max() < 1e-3
+    gray = (rng.random((12, 16)) * 2).astype(np.float32)
+    legacy = bytearray((tmp_path / "straight.dds").read_bytes()[:128])
+    struct.pack_into("<I", legacy, 84, 114)  # D3DFMT_R32F under a legacy header
+    (tmp_path / "r32.dds").write_bytes(bytes(legacy) + gray.astype("<f4").tobytes())
+    pic = read_image(tmp_path / "r32.dds")
+    assert pic.gray and pic.alpha is None and pic.linear is not None
+    write_image(tmp_path / "r32.exr", pic)
+    assert np.abs(exr.decode(ffmpeg_exe(), tmp_path / "r32.exr")[..., 0] - gray).max() < 0.01
+    rg = bytearray(legacy)
+    struct.pack_into("<I", rg, 84, 112)  # G16R16F: red and green
+    (tmp_path / "rg.dds").write_bytes(bytes(rg) + np.dstack([gray, gray / 2]).astype("<f2").tobytes())
+    pic = read_image(tmp_path / "rg.dds")
+    assert pic.mode == "RGB" and not pic.pixels[..., 2].any()
+    (tmp_path / "cut.dds").write_bytes((tmp_path / "straight.dds").read_bytes()[:400])
+    with pytest.raises(InputError, match=r"cut\.dds: truncated or corrupt image \(cut short"):
+        read_image(tmp_path / "cut.dds")

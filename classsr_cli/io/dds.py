@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["RGB_LUMINANCE", "RXGB", "Texture", "as_held", "cube_neighbours", "mip_sizes", "notes", "other_faces", "own_format", "readable", "stored",
-           "texture_of", "write"]
+__all__ = ["FLOATS", "RGB_LUMINANCE", "RXGB", "Texture", "as_held", "cube_neighbours", "float_format", "mip_sizes",
+           "notes", "other_faces", "own_format", "read_float", "readable", "stored", "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
 _FLAGS, _MIPS, _CAPS = 8, 28, 108
@@ -153,6 +153,47 @@ def own_format(data: bytes) -> int | None:
         return RXGB
     flags = int.from_bytes(data[80:84], "little")
     return RGB_LUMINANCE if flags & _DDPF_RGB and flags & _DDPF_LUMINANCE else None
+
+
+#: Float formats (HDR textures: light above 1.0), which Pillow does not decode, by their DXGI number or legacy D3DFMT
+#: number (a legacy header's FourCC): their name, channels and bytes a channel.
+FLOATS = {2: ("R32G32B32A32_FLOAT", 4, 4), 6: ("R32G32B32_FLOAT", 3, 4), 10: ("R16G16B16A16_FLOAT", 4, 2),
+          16: ("R32G32_FLOAT", 2, 4), 34: ("R16G16_FLOAT", 2, 2), 41: ("R32_FLOAT", 1, 4), 54: ("R16_FLOAT", 1, 2),
+          111: ("R16F", 1, 2), 112: ("G16R16F", 2, 2), 113: ("A16B16G16R16F", 4, 2), 114: ("R32F", 1, 4),
+          115: ("G32R32F", 2, 4), 116: ("A32B32G32R32F", 4, 4)}  # fmt: skip
+
+
+def float_format(data: bytes) -> int | None:
+    """The float format (:data:`FLOATS`) of the DDS file starting with ``data`` (its first 148 bytes), else ``None``."""
+    if len(data) < _HEADER or data[:4] != b"DDS ":
+        return None
+    if data[84:88] == b"DX10":
+        dxgi = int.from_bytes(data[_HEADER : _HEADER + 4], "little") if len(data) >= _DX10_HEADER else None
+        return dxgi if dxgi in (2, 6, 10, 16, 34, 41, 54) else None
+    code = int.from_bytes(data[84:88], "little")
+    flags = int.from_bytes(data[80:84], "little")
+    return code if flags & _DDPF_FOURCC and code in range(111, 117) else None
+
+
+def read_float(data: bytes) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """A float DDS's (:func:`float_format`) first level as light: ``(H, W, C)`` float32, C 1 (gray) or 3 (R and G
+    with blue 0 for a two-channel one), its alpha where it has one, and whether its colour is premultiplied by that
+    alpha (DX10's alpha mode 2). ``ValueError`` for a file cut short."""
+    code = float_format(data)
+    assert code is not None
+    _, channels, size = FLOATS[code]
+    height, width = struct.unpack_from("<2I", data, 12)
+    start = _DX10_HEADER if data[84:88] == b"DX10" else _HEADER
+    count = width * height * channels
+    if len(data) < start + count * size:
+        raise ValueError(f"cut short: {len(data) - start:,} of its {count * size:,} bytes of pixels")
+    values = np.frombuffer(data, f"<f{size}", count=count, offset=start).astype(np.float32)
+    pixels = values.reshape(height, width, channels)
+    alpha = pixels[..., 3].copy() if channels == 4 else None
+    if channels == 2:
+        pixels = np.dstack([pixels, np.zeros((height, width, 1), np.float32)])
+    premultiplied = start == _DX10_HEADER and int.from_bytes(data[_HEADER + 16 : _HEADER + 20], "little") & 7 == 2
+    return np.ascontiguousarray(pixels[..., :3] if channels >= 3 else pixels), alpha, premultiplied
 
 
 def as_held(path: Path, im: Image.Image) -> Image.Image:
