@@ -554,3 +554,27 @@ def test_float_textures_are_read_as_linear_light(tmp_path: Path) -> None:
     (tmp_path / "cut.dds").write_bytes((tmp_path / "straight.dds").read_bytes()[:400])
     with pytest.raises(InputError, match=r"cut\.dds: truncated or corrupt image \(cut short"):
         read_image(tmp_path / "cut.dds")
+
+
+def test_16_bit_levels_and_alpha_alone_are_read(tmp_path: Path) -> None:
+    """R16_UNORM (a height map: OpenImageIO's dds_dxgi_r16.dds), R16G16B16A16_UNORM, the legacy A16B16G16R16, and A8
+    (an alpha-only texture, DDPF_ALPHA: its dds_a8.dds) were "a kind of DDS this Pillow does not decode": read, 16-bit
+    levels at 16 bits (kept into PNG), A8's alpha as gray."""
+    rng = np.random.default_rng(9)
+    height = rng.integers(0, 65536, (12, 16)).astype("<u2")
+    (tmp_path / "r16.dds").write_bytes(dds._dx10_header((16, 12), 56, 1, 32) + height.tobytes())
+    pic = read_image(tmp_path / "r16.dds")
+    assert pic.gray and pic.bits == 16 and np.array_equal(pic.pixels[..., 0], height) and pic.notes == []
+    write_image(tmp_path / "r16.png", pic)
+    assert np.array_equal(read_image(tmp_path / "r16.png").pixels[..., 0], height)
+    rgba = rng.integers(0, 65536, (12, 16, 4)).astype("<u2")
+    (tmp_path / "rgba16.dds").write_bytes(dds._dx10_header((16, 12), 11, 1, 128) + rgba.tobytes())
+    pic = read_image(tmp_path / "rgba16.dds")
+    assert pic.bits == 16 and np.array_equal(pic.pixels, rgba[..., :3]) and np.array_equal(pic.alpha, rgba[..., 3])
+    legacy = bytearray(_legacy(tmp_path / "x.dds", (16, 12), 0x4, 0, (), b"").read_bytes())
+    legacy[84:88] = struct.pack("<I", 36)  # D3DFMT_A16B16G16R16, as its FourCC
+    (tmp_path / "legacy16.dds").write_bytes(bytes(legacy) + rgba.tobytes())
+    assert np.array_equal(read_image(tmp_path / "legacy16.dds").pixels, rgba[..., :3])
+    mask = RGBA[..., 3]
+    pic = read_image(_legacy(tmp_path / "a8.dds", (52, 40), 0x2, 8, (0, 0, 0, 0xFF), mask.tobytes()))
+    assert pic.gray and np.array_equal(pic.pixels[..., 0], mask) and pic.notes == ["DDS of alpha alone (A8): its alpha read as gray"]

@@ -26,12 +26,13 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["FLOATS", "RGB_LUMINANCE", "RXGB", "Texture", "as_held", "cube_neighbours", "float_format", "mip_sizes",
-           "notes", "other_faces", "own_format", "read_float", "readable", "stored", "texture_of", "write"]
+__all__ = ["RGB_LUMINANCE", "RXGB", "Raw", "Texture", "as_held", "cube_neighbours", "mip_sizes", "notes", "other_faces",
+           "own_format", "raw_format", "read_raw", "readable", "stored", "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
 _FLAGS, _MIPS, _CAPS = 8, 28, 108
@@ -155,45 +156,66 @@ def own_format(data: bytes) -> int | None:
     return RGB_LUMINANCE if flags & _DDPF_RGB and flags & _DDPF_LUMINANCE else None
 
 
-#: Float formats (HDR textures: light above 1.0), which Pillow does not decode, by their DXGI number or legacy D3DFMT
-#: number (a legacy header's FourCC): their name, channels and bytes a channel.
-FLOATS = {2: ("R32G32B32A32_FLOAT", 4, 4), 6: ("R32G32B32_FLOAT", 3, 4), 10: ("R16G16B16A16_FLOAT", 4, 2),
-          16: ("R32G32_FLOAT", 2, 4), 34: ("R16G16_FLOAT", 2, 2), 41: ("R32_FLOAT", 1, 4), 54: ("R16_FLOAT", 1, 2),
-          111: ("R16F", 1, 2), 112: ("G16R16F", 2, 2), 113: ("A16B16G16R16F", 4, 2), 114: ("R32F", 1, 4),
-          115: ("G32R32F", 2, 4), 116: ("A32B32G32R32F", 4, 4)}  # fmt: skip
+class Raw(NamedTuple):
+    """An uncompressed format Pillow does not decode, read here (:func:`raw_format`): its name, channels and the
+    numpy type of a sample (``<f2``, ``<f4``: floats, HDR light; ``<u2``: 16-bit levels; ``u1``: A8's alpha)."""
+
+    name: str
+    channels: int
+    sample: str
+
+    @property
+    def floats(self) -> bool:
+        return self.sample.startswith("<f")
 
 
-def float_format(data: bytes) -> int | None:
-    """The float format (:data:`FLOATS`) of the DDS file starting with ``data`` (its first 148 bytes), else ``None``."""
+#: The raw formats by DXGI number (a DX10 header's).
+_DXGI_RAW = {2: Raw("R32G32B32A32_FLOAT", 4, "<f4"), 6: Raw("R32G32B32_FLOAT", 3, "<f4"),
+             10: Raw("R16G16B16A16_FLOAT", 4, "<f2"), 16: Raw("R32G32_FLOAT", 2, "<f4"),
+             34: Raw("R16G16_FLOAT", 2, "<f2"), 41: Raw("R32_FLOAT", 1, "<f4"), 54: Raw("R16_FLOAT", 1, "<f2"),
+             11: Raw("R16G16B16A16_UNORM", 4, "<u2"), 35: Raw("R16G16_UNORM", 2, "<u2"),
+             56: Raw("R16_UNORM", 1, "<u2")}  # fmt: skip
+#: ... and by legacy D3DFMT number (a legacy header's FourCC).
+_D3D_RAW = {111: Raw("R16F", 1, "<f2"), 112: Raw("G16R16F", 2, "<f2"), 113: Raw("A16B16G16R16F", 4, "<f2"),
+            114: Raw("R32F", 1, "<f4"), 115: Raw("G32R32F", 2, "<f4"), 116: Raw("A32B32G32R32F", 4, "<f4"),
+            36: Raw("A16B16G16R16", 4, "<u2"), 34: Raw("G16R16", 2, "<u2")}  # fmt: skip
+_DDPF_ALPHA = 0x2
+
+
+def raw_format(data: bytes) -> Raw | None:
+    """The :class:`Raw` format of the DDS file starting with ``data`` (its first 148 bytes) where it is one Pillow
+    does not decode and classsr reads: floats (HDR textures), 16-bit levels (R16_UNORM: a height map), or A8 (an
+    alpha-only texture, DDPF_ALPHA); ``None`` otherwise."""
     if len(data) < _HEADER or data[:4] != b"DDS ":
         return None
     if data[84:88] == b"DX10":
-        dxgi = int.from_bytes(data[_HEADER : _HEADER + 4], "little") if len(data) >= _DX10_HEADER else None
-        return dxgi if dxgi in (2, 6, 10, 16, 34, 41, 54) else None
-    code = int.from_bytes(data[84:88], "little")
-    flags = int.from_bytes(data[80:84], "little")
-    return code if flags & _DDPF_FOURCC and code in range(111, 117) else None
+        return _DXGI_RAW.get(int.from_bytes(data[_HEADER : _HEADER + 4], "little")) if len(data) >= _DX10_HEADER else None
+    flags, code, bits = struct.unpack_from("<3I", data, 80)
+    if flags & _DDPF_FOURCC:
+        return _D3D_RAW.get(code)
+    return Raw("A8", 1, "u1") if flags == _DDPF_ALPHA and bits == 8 else None
 
 
-def read_float(data: bytes) -> tuple[np.ndarray, np.ndarray | None, bool]:
-    """A float DDS's (:func:`float_format`) first level as light: ``(H, W, C)`` float32, C 1 (gray) or 3 (R and G
-    with blue 0 for a two-channel one), its alpha where it has one, and whether its colour is premultiplied by that
-    alpha (DX10's alpha mode 2). ``ValueError`` for a file cut short."""
-    code = float_format(data)
-    assert code is not None
-    _, channels, size = FLOATS[code]
+def read_raw(data: bytes) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """A raw DDS's (:func:`raw_format`) first level: ``(H, W, C)`` samples (float32 light, or ``uint16`` or
+    ``uint8`` levels as stored), C 1 (gray) or 3 (R and G with blue 0 for a two-channel one), its alpha where it has
+    one, and whether its colour is premultiplied by that alpha (DX10's alpha mode 2). ``ValueError`` for a file cut
+    short."""
+    raw = raw_format(data)
+    assert raw is not None
     height, width = struct.unpack_from("<2I", data, 12)
     start = _DX10_HEADER if data[84:88] == b"DX10" else _HEADER
-    count = width * height * channels
+    size = np.dtype(raw.sample).itemsize
+    count = width * height * raw.channels
     if len(data) < start + count * size:
         raise ValueError(f"cut short: {len(data) - start:,} of its {count * size:,} bytes of pixels")
-    values = np.frombuffer(data, f"<f{size}", count=count, offset=start).astype(np.float32)
-    pixels = values.reshape(height, width, channels)
-    alpha = pixels[..., 3].copy() if channels == 4 else None
-    if channels == 2:
-        pixels = np.dstack([pixels, np.zeros((height, width, 1), np.float32)])
+    values = np.frombuffer(data, raw.sample, count=count, offset=start)
+    pixels = values.astype(np.float32 if raw.floats else values.dtype.newbyteorder("=")).reshape(height, width, -1)
+    alpha = pixels[..., 3].copy() if raw.channels == 4 else None
+    if raw.channels == 2:
+        pixels = np.dstack([pixels, np.zeros((height, width, 1), pixels.dtype)])
     premultiplied = start == _DX10_HEADER and int.from_bytes(data[_HEADER + 16 : _HEADER + 20], "little") & 7 == 2
-    return np.ascontiguousarray(pixels[..., :3] if channels >= 3 else pixels), alpha, premultiplied
+    return np.ascontiguousarray(pixels[..., :3] if pixels.shape[2] >= 3 else pixels), alpha, premultiplied
 
 
 def as_held(path: Path, im: Image.Image) -> Image.Image:

@@ -695,7 +695,7 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                 raise
             if isinstance(e, NotImplementedError) and (dds_read := _read_dds_as_pillow_reads(path, max_pixels)) is not None:
                 return dds_read
-            if isinstance(e, NotImplementedError) and (dds_read := _read_dds_float(path, max_pixels)) is not None:
+            if isinstance(e, NotImplementedError) and (dds_read := _read_dds_raw(path, max_pixels)) is not None:
                 return dds_read
             if isinstance(e, NotImplementedError):
                 raise InputError(f"{path}: a kind of {path.suffix.lstrip('.').upper() or 'image'} this Pillow "
@@ -945,33 +945,38 @@ def _read_dds_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | N
                       turn=lambda im: dds.stored(im, own))
 
 
-def _read_dds_float(path: Path, max_pixels: int | None) -> Picture | None:
-    """A DDS of floats (:data:`classsr_cli.io.dds.FLOATS`: an HDR texture), which Pillow does not decode, read as an
-    EXR's light is (:func:`classsr_cli.io.exr.split`): its first level, one channel as gray, two as red and green;
-    ``None`` for another file."""
+def _read_dds_raw(path: Path, max_pixels: int | None) -> Picture | None:
+    """A DDS of an uncompressed format Pillow does not decode (:func:`classsr_cli.io.dds.raw_format`), its first
+    level: floats (an HDR texture) read as an EXR's light is (:func:`classsr_cli.io.exr.split`), 16-bit levels (a
+    height map) at 16 bits, A8 (an alpha-only texture) as gray; one channel as gray, two as red and green; ``None``
+    for another file."""
     from classsr_cli.io import exr
 
     data = _bytes_of(path, b"DDS ")
-    code = None if data is None else dds.float_format(data[:148])
-    if data is None or code is None:
+    raw = None if data is None else dds.raw_format(data[:148])
+    if data is None or raw is None:
         return None
     height, width = struct.unpack_from("<2I", data, 12)
     _check_pixels(path, (width, height), max_pixels)
     try:
-        light, alpha, premultiplied = dds.read_float(data)
+        samples, alpha, premultiplied = dds.read_raw(data)
     except ValueError as e:
         raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
-    if alpha is not None and not premultiplied:  # (split takes colour premultiplied, as EXR stores it)
-        light = light * np.clip(np.nan_to_num(alpha), 0, 1)[..., None]
-    name, channels, size = dds.FLOATS[code]
-    pixels, alpha16, linear, bad = exr.split(light, alpha, half=size == 2)
-    notes = [f"DDS of floats ({name}): read as linear light, as an OpenEXR's (light above 1.0 kept in an OpenEXR, "
-             "Radiance or PFM output; a DDS output holds 8 bits a channel)", *_darker_notes("DDS", linear)]
-    notes += [f"DDS with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
     caps2 = int.from_bytes(data[112:116], "little")
-    if caps2 & 0x200 or caps2 & 0x200000 or (data[84:88] == b"DX10" and int.from_bytes(data[140:144], "little") > 1):
-        notes.append("DDS of floats of several faces or slices: only its first is upscaled")
-    mode = ("L", "RGB", "RGB", "RGBA")[channels - 1]
+    several = caps2 & 0x200 or caps2 & 0x200000 or (data[84:88] == b"DX10" and int.from_bytes(data[140:144], "little") > 1)
+    notes = [f"DDS of several faces or slices ({raw.name}): only its first is upscaled"] if several else []
+    mode = ("L", "RGB", "RGB", "RGBA")[raw.channels - 1]
+    if not raw.floats:
+        if raw.name == "A8":
+            notes.insert(0, "DDS of alpha alone (A8): its alpha read as gray")
+        return Picture(pixels=samples, alpha=_kept_alpha(alpha), source_format="DDS", source_mode=mode, notes=notes,
+                       lossless=True)  # fmt: skip
+    if alpha is not None and not premultiplied:  # (split takes colour premultiplied, as EXR stores it)
+        samples = samples * np.clip(np.nan_to_num(alpha), 0, 1)[..., None]
+    pixels, alpha16, linear, bad = exr.split(samples, alpha, half=raw.sample == "<f2")
+    notes[:0] = [f"DDS of floats ({raw.name}): read as linear light, as an OpenEXR's (light above 1.0 kept in an "
+                 "OpenEXR, Radiance or PFM output; a DDS output holds 8 bits a channel)", *_darker_notes("DDS", linear)]
+    notes += [f"DDS with {bad:,} non-finite values: read as 0 and the largest half float"] if bad else []
     return Picture(pixels=pixels, alpha=alpha16, source_format="DDS", source_mode=mode, notes=notes, lossless=True,
                    linear=linear)  # fmt: skip
 
