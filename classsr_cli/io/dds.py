@@ -178,14 +178,14 @@ _DXGI_RAW = {2: Raw("R32G32B32A32_FLOAT", 4, "<f4"), 6: Raw("R32G32B32_FLOAT", 3
 #: ... and by legacy D3DFMT number (a legacy header's FourCC).
 _D3D_RAW = {111: Raw("R16F", 1, "<f2"), 112: Raw("G16R16F", 2, "<f2"), 113: Raw("A16B16G16R16F", 4, "<f2"),
             114: Raw("R32F", 1, "<f4"), 115: Raw("G32R32F", 2, "<f4"), 116: Raw("A32B32G32R32F", 4, "<f4"),
-            36: Raw("A16B16G16R16", 4, "<u2"), 34: Raw("G16R16", 2, "<u2")}  # fmt: skip
+            36: Raw("A16B16G16R16", 4, "<u2"), 34: Raw("G16R16", 2, "<u2"), 81: Raw("L16", 1, "<u2")}  # fmt: skip
 _DDPF_ALPHA = 0x2
 
 
 def raw_format(data: bytes) -> Raw | None:
     """The :class:`Raw` format of the DDS file starting with ``data`` (its first 148 bytes) where it is one Pillow
-    does not decode and classsr reads: floats (HDR textures), 16-bit levels (R16_UNORM: a height map), or A8 (an
-    alpha-only texture, DDPF_ALPHA); ``None`` otherwise."""
+    does not decode and classsr reads: floats (HDR textures), 16-bit levels (R16_UNORM: a height map; L16, by its
+    FourCC or 16-bit DDPF_LUMINANCE), or A8 (an alpha-only texture, DDPF_ALPHA); ``None`` otherwise."""
     if len(data) < _HEADER or data[:4] != b"DDS ":
         return None
     if data[84:88] == b"DX10":
@@ -193,6 +193,8 @@ def raw_format(data: bytes) -> Raw | None:
     flags, code, bits = struct.unpack_from("<3I", data, 80)
     if flags & _DDPF_FOURCC:
         return _D3D_RAW.get(code)
+    if flags & _DDPF_LUMINANCE and not flags & 0x1 and bits == 16:  # (not DDPF_ALPHAPIXELS: Pillow's LA)
+        return Raw("L16", 1, "<u2")
     return Raw("A8", 1, "u1") if flags == _DDPF_ALPHA and bits == 8 else None
 
 

@@ -689,6 +689,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                 return bmp_read
             if (tga := _read_tga_as_pillow_reads(path, max_pixels)) is not None:  # a colour map it has no use for
                 return tga
+            if (dds_read := _read_dds_raw(path, max_pixels)) is not None:  # 16-bit luminance ("Unsupported bitcount")
+                return dds_read
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
         except (TypeError, NotImplementedError) as e:  # Pillow's plugins' on a damaged file (a TIFF without its size)
             if not _from_pillow(e):  # or one of a kind they do not decode (a DDS of a DXGI format they lack); ours: a bug
