@@ -577,10 +577,12 @@ def test_16_bit_levels_and_alpha_alone_are_read(tmp_path: Path) -> None:
     assert np.array_equal(read_image(tmp_path / "legacy16.dds").pixels, rgba[..., :3])
     gray16 = height.astype("<u2")
     for name, flags, fourcc in (("l16.dds", 0x20000, 0), ("l16cc.dds", 0x4, 81)):  # DDPF_LUMINANCE 16-bit; FourCC 81
-        data = bytearray(_legacy(tmp_path / name, (16, 12), flags, 16, (0xFFFF,) if not fourcc else (), gray16.tobytes()).read_bytes())
+        masks = (0xFFFF,) if not fourcc else ()
+        data = bytearray(_legacy(tmp_path / name, (16, 12), flags, 16, masks, gray16.tobytes()).read_bytes())
         data[84:88] = struct.pack("<I", fourcc) if fourcc else data[84:88]
         (tmp_path / name).write_bytes(bytes(data))
         assert np.array_equal(read_image(tmp_path / name).pixels[..., 0], gray16), name
     mask = RGBA[..., 3]
     pic = read_image(_legacy(tmp_path / "a8.dds", (52, 40), 0x2, 8, (0, 0, 0, 0xFF), mask.tobytes()))
-    assert pic.gray and np.array_equal(pic.pixels[..., 0], mask) and pic.notes == ["DDS of alpha alone (A8): its alpha read as gray"]
+    assert pic.gray and np.array_equal(pic.pixels[..., 0], mask)
+    assert pic.notes == ["DDS of alpha alone (A8): its alpha read as gray"]
