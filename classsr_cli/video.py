@@ -1305,6 +1305,8 @@ def upscale_video(
                 if info.seek:
                     raise InputError(f"{src}: no frame at or after --start {info.seek:g} s")
                 raise InputError(f"{src}: no frame could be decoded ({reader.error_message()})")
+        if not ended:
+            reader.drained()  # (the decoder's last words read before what was lost is counted)
         lost = None if ended else _lost_message(info, reader, last_end, stamps, plan.first_number)
         if resized := reader.resized_message():
             notes.append(resized)

@@ -1449,6 +1449,20 @@ class VideoReader:
         if self._links is not None:
             shutil.rmtree(self._links, ignore_errors=True)
 
+    def drained(self) -> None:
+        """Wait for the decoder that gave its last frame to exit, and its log to be read to its end: what it says of a
+        frame it could not decode may come after the frames' end, and read before (a busy machine's pump behind), a
+        damaged frame went unsaid. After 30 s, as it is."""
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            self.returncode = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            return
+        if self._pump:
+            self._pump.join(timeout=10)
+
     def close(self) -> None:
         proc = self._proc
         if proc is None:
