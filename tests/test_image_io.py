@@ -2175,9 +2175,10 @@ def test_what_pillow_raises_or_warns_on_a_damaged_file_is_said_in_classsrs_words
         read_image(tmp_path / "pages.tif")
     pixel_format = struct.pack("<II4s5I", 32, 0x4, b"DX10", 0, 0, 0, 0, 0)
     header = struct.pack("<7I", 124, 0x1007, 4, 4, 0, 0, 1) + bytes(44) + pixel_format + struct.pack("<5I", 0x1000, 0, 0, 0, 0)
-    (tmp_path / "r16.dds").write_bytes(b"DDS " + header + struct.pack("<5I", 56, 3, 0, 1, 0) + bytes(64))  # R16_UNORM
-    with pytest.raises(InputError, match=r"r16\.dds: a kind of DDS this Pillow .* does not decode \(Unimplemented DXGI"):
-        read_image(tmp_path / "r16.dds")
+    uint = struct.pack("<5I", 12, 3, 0, 1, 0)  # R16G16B16A16_UINT (R16_UNORM, which this example was, is read now)
+    (tmp_path / "uint.dds").write_bytes(b"DDS " + header + uint + bytes(128))
+    with pytest.raises(InputError, match=r"uint\.dds: a kind of DDS this Pillow .* does not decode \(Unimplemented DXGI"):
+        read_image(tmp_path / "uint.dds")
     exif = Image.Exif()
     exif[0x010F] = "Camera"
     raw = bytearray(exif.tobytes())
