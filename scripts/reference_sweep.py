@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from classsr_cli.errors import ClassSRError
-from classsr_cli.io.image import Picture, read_image
+from classsr_cli.io.image import Picture, read_image, to_8bit
 
 REFERENCES = (".png", ".tif", ".tiff")
 
@@ -134,16 +134,14 @@ def _as_linear(pic: Picture) -> Picture:
 
 def _rgba(pic: Picture) -> np.ndarray:
     """The picture as ``(H, W, 4)`` 8-bit RGBA."""
-    px = pic.pixels
-    if px.dtype == np.uint16:
-        px = ((px.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    px = to_8bit(pic.pixels) if pic.pixels.dtype == np.uint16 else pic.pixels
     if px.shape[2] == 1:
         px = np.repeat(px, 3, axis=2)
     alpha = pic.alpha
     if alpha is None:
         alpha = np.full(px.shape[:2], 255, np.uint8)
     elif alpha.dtype == np.uint16:
-        alpha = ((alpha.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        alpha = to_8bit(alpha)
     return np.dstack([px, alpha])
 
 

@@ -31,8 +31,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-__all__ = ["RGB_LUMINANCE", "RXGB", "Raw", "Texture", "as_held", "cube_neighbours", "mip_sizes", "notes", "other_faces",
-           "own_format", "raw_format", "read_raw", "readable", "stored", "texture_of", "write"]
+__all__ = ["RGB_LUMINANCE", "RXGB", "Raw", "Texture", "as_held", "cube_neighbours", "head", "mip_sizes", "notes",
+           "other_faces", "own_format", "raw_format", "read_raw", "readable", "stored", "texture_of", "write"]
 
 #: The header's offsets (from the file's start): flags, mip level count, capabilities.
 _FLAGS, _MIPS, _CAPS = 8, 28, 108
@@ -100,11 +100,15 @@ class Texture:
         return said
 
 
-def texture_of(path: Path, im: Image.Image) -> Texture:
-    """The :class:`Texture` of the DDS file at ``path``, opened by Pillow as ``im`` (its other faces not read yet:
-    :func:`other_faces`)."""
+def head(path: Path) -> bytes:
+    """The DDS file ``path``'s headers: its first 148 bytes (fewer where it is shorter)."""
     with path.open("rb") as f:
-        head = f.read(_DX10_HEADER)
+        return f.read(_DX10_HEADER)
+
+
+def texture_of(head: bytes, im: Image.Image) -> Texture:
+    """The :class:`Texture` of the DDS file whose headers are ``head`` (:func:`head`), opened by Pillow as ``im`` (its
+    other faces not read yet: :func:`other_faces`)."""
     flags, mips, caps2 = (struct.unpack_from("<I", head, at)[0] for at in (_FLAGS, _MIPS, _CAPS + 4))
     cube, volume = bool(caps2 & 0x200), bool(caps2 & 0x200000)  # DDSCAPS2_CUBEMAP, DDSCAPS2_VOLUME
     dxgi, textures = None, 1
@@ -220,11 +224,10 @@ def read_raw(data: bytes) -> tuple[np.ndarray, np.ndarray | None, bool]:
     return np.ascontiguousarray(pixels[..., :3] if pixels.shape[2] >= 3 else pixels), alpha, premultiplied
 
 
-def as_held(path: Path, im: Image.Image) -> Image.Image:
-    """``im``, Pillow's reading of the DDS file at ``path``, as the file holds it (:func:`stored`) where Pillow read
-    it otherwise: luminance flagged RGB too (:data:`RGB_LUMINANCE`), read as red."""
-    with path.open("rb") as f:
-        own = own_format(f.read(_DX10_HEADER))
+def as_held(head: bytes, im: Image.Image) -> Image.Image:
+    """``im``, Pillow's reading of the DDS file whose headers are ``head`` (:func:`head`), as the file holds it
+    (:func:`stored`) where Pillow read it otherwise: luminance flagged RGB too (:data:`RGB_LUMINANCE`), read as red."""
+    own = own_format(head)
     return stored(im, own) if own == RGB_LUMINANCE else im
 
 

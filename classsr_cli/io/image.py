@@ -697,8 +697,6 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
                 raise
             if isinstance(e, NotImplementedError) and (dds_read := _read_dds_as_pillow_reads(path, max_pixels)) is not None:
                 return dds_read
-            if isinstance(e, NotImplementedError) and (dds_read := _read_dds_raw(path, max_pixels)) is not None:
-                return dds_read
             if isinstance(e, NotImplementedError):
                 raise InputError(f"{path}: a kind of {path.suffix.lstrip('.').upper() or 'image'} this Pillow "
                                  f"({Image.__version__}) does not decode ({_reason(e)})") from None
@@ -937,24 +935,26 @@ def _read_dds_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | N
     """The DDS file ``path`` whose DXGI format Pillow does not read, read from a copy in one of the same data it reads
     (:func:`classsr_cli.io.dds.readable`: BC1-3 in sRGB, BGRA and BGRX, R10G10B10A2, RXGB) and turned back to its own
     (:func:`classsr_cli.io.dds.stored`; its own format, which a DDS output keeps, from ``path``); ``None`` where no
-    such copy is made."""
+    such copy is made, or of an uncompressed format read here (:func:`_read_dds_raw`), else ``None``."""
     data = _bytes_of(path, b"DDS ")
-    copy = None if data is None else dds.readable(data)
-    if data is None or copy is None:
+    if data is None:
         return None
+    copy = dds.readable(data)
+    if copy is None:
+        return _read_dds_raw(path, max_pixels, data)
     own = dds.own_format(data)
     return _read_copy(path, copy, "DDS", max_pixels, unopened="truncated or corrupt image (its DDS header)",
                       turn=lambda im: dds.stored(im, own))
 
 
-def _read_dds_raw(path: Path, max_pixels: int | None) -> Picture | None:
+def _read_dds_raw(path: Path, max_pixels: int | None, data: bytes | None = None) -> Picture | None:
     """A DDS of an uncompressed format Pillow does not decode (:func:`classsr_cli.io.dds.raw_format`), its first
     level: floats (an HDR texture) read as an EXR's light is (:func:`classsr_cli.io.exr.split`), 16-bit levels (a
     height map) at 16 bits, A8 (an alpha-only texture) as gray; one channel as gray, two as red and green; ``None``
-    for another file."""
+    for another file. ``data``: the file's bytes, where they were read already."""
     from classsr_cli.io import exr
 
-    data = _bytes_of(path, b"DDS ")
+    data = data if data is not None else _bytes_of(path, b"DDS ")
     raw = None if data is None else dds.raw_format(data[:148])
     if data is None or raw is None:
         return None
@@ -1019,10 +1019,10 @@ def _read_tga_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | N
     """A TGA Pillow does not open or read, read from a copy it reads: a colour map of 15-bit colours (Pillow knows
     16-bit ones: the same but for the top bit, cleared) and a true-colour picture's colour map, which it has no use for
     (dropped: Pillow gave it to the picture and failed); ``None`` for any other file."""
-    data = _bytes_of(path, b"")  # (a TGA by its name, or by TGA 2.0's footer: TGA 1.0 has no signature)
-    if data is None or (path.suffix.lower() not in _TGA_SUFFIXES and not data.endswith(TGA_FOOTER)):
+    if "TGA" not in open_formats(path):  # (a TGA by its name, or by TGA 2.0's footer: TGA 1.0 has no signature)
         return None
-    if len(data) < 18 or data[1] != 1 or data[2] not in (1, 2, 3, 9, 10, 11):
+    data = _bytes_of(path, b"")
+    if data is None or len(data) < 18 or data[1] != 1 or data[2] not in (1, 2, 3, 9, 10, 11):
         return None
     count, depth = struct.unpack_from("<HB", data, 5)
     start, size = 18 + data[0], count * ((depth + 1) // 8)
@@ -1187,11 +1187,12 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
             ext = _ANIMATED[fmt]
             note += f" (`classsr video` upscales every frame: e.g. `classsr video {path.name} {path.stem}_x4{ext}`)"
         notes.append(note)
+    dds_head = dds.head(path) if fmt == "DDS" else b""
     if fmt == "DDS":
-        im = dds.as_held(path, im)
+        im = dds.as_held(dds_head, im)
     if fmt == "ICO":
         im = _ico_deepest(im)
-    texture = dds.texture_of(path, im) if fmt == "DDS" else None
+    texture = dds.texture_of(dds_head, im) if fmt == "DDS" else None
     if texture is not None:
         faces = [_face(face) for face in dds.other_faces(path, texture)]
         texture = replace(texture, faces=tuple(faces)) if faces else texture
@@ -1938,7 +1939,7 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
         colour = np.concatenate([colour, np.full((*colour.shape[:2], 4 - colours), top, colour.dtype)], axis=-1)
         icc = None  # (a profile it carries is not a CMYK one)
     if doc.mode in (4, 7, 9) and doc.depth == 16:  # (Pillow converts them at 8 bits)
-        colour, alpha = _to8(colour), None if alpha is None else _to8(alpha)
+        colour, alpha = to_8bit(colour), None if alpha is None else to_8bit(alpha)
         notes.append(f"16-bit {name} converted to RGB at 8 bits")
     if doc.mode in (4, 7):  # CMYK, stored as 255 - ink
         im = Image.frombytes("CMYK", (doc.width, doc.height), np.ascontiguousarray(255 - colour).tobytes())
@@ -1952,11 +1953,6 @@ def _read_psd(path: Path, max_pixels: int | None) -> Picture:
         colour, icc = _lab_to_rgb(colour), None
         notes.append("Lab converted to sRGB")
     return Picture(pixels=np.ascontiguousarray(colour), alpha=alpha, icc=icc, notes=notes, **meta)
-
-
-def _to8(levels: np.ndarray) -> np.ndarray:
-    """16-bit ``levels`` rounded to 8 bits."""
-    return ((levels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
 def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
@@ -2418,7 +2414,7 @@ def _jp2_deep_cmyk(path: Path, im: Image.Image) -> Image.Image | None:
     got = _ffmpeg16(path, im.size, 4) if bits > 8 else None
     if got is None:
         return None
-    out = Image.frombytes("CMYK", im.size, _to8(_stretched(got[0], bits)).tobytes())
+    out = Image.frombytes("CMYK", im.size, to_8bit(_stretched(got[0], bits)).tobytes())
     out.info.update(im.info)
     return out
 
