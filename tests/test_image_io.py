@@ -533,11 +533,43 @@ def test_jpeg_xl_in_wide_gamut_without_a_profile_keeps_its_tag(tmp_path: Path) -
     assert read_image(tmp_path / "c.jxl").nclx == p3 and np.array_equal(read_image(tmp_path / "c.jxl").pixels, SMOOTH)
 
 
+def test_a_picture_coded_in_linear_light_is_read_on_srgbs_curve(tmp_path: Path) -> None:
+    """A JPEG XL or PNG (``cICP``) whose levels are linear light (H.273 transfer 8, KDE's ``gray_linear_lossy.jxl``) or
+    gamma 2.2 is read with its levels on sRGB's curve, as the model was trained and as outputs without the tag show
+    them (a JPEG of the linear levels was dark), said; its primaries kept, a wide gamut's as on sRGB's curve."""
+    from classsr_cli.io.icc import srgb_encode
+    from classsr_cli.io.image import Nclx
+
+    light = np.linspace(0, 1, 64 * 3).reshape(8, 8, 3)
+    levels = np.round(light * 65535).astype(np.uint16)
+    want = srgb_encode(light) * 65535
+    assert write_image(tmp_path / "a.jxl", Picture(levels, nclx=Nclx(1, 8, 6, True)), quality=100) == []
+    back = read_image(tmp_path / "a.jxl")
+    assert back.nclx is None and back.notes == ["JPEG XL in linear light: converted to sRGB's curve"]
+    assert back.pixels.dtype == np.uint16 and np.abs(back.pixels - want).max() < 3
+    assert write_image(tmp_path / "a.jpg", back)[0].startswith("JPEG holds 8 bits")  # (no note of its colours)
+    assert b"cICP" not in _png_bytes(tmp_path, back).read_bytes()
+    wide = read_image(_png_bytes(tmp_path, Picture(levels, nclx=Nclx(9, 8, 9, True)), "wide.png"))
+    assert wide.nclx == Nclx(9, 13, 9, True) and np.abs(wide.pixels - want).max() < 3
+    assert wide.notes == ["PNG in linear light: converted to sRGB's curve"]
+    eight = read_image(_png_bytes(tmp_path, Picture(np.round(light * 255).astype(np.uint8), nclx=Nclx(1, 4, 6, True)),
+                                  "eight.png"))  # fmt: skip
+    assert eight.pixels.dtype == np.uint8 and eight.notes == ["PNG in gamma 2.2: converted to sRGB's curve"]
+    assert np.abs(eight.pixels - srgb_encode((np.round(light * 255) / 255) ** 2.2) * 255).max() <= 1
+
+
+def _png_bytes(tmp_path: Path, picture: Picture, name: str = "out.png") -> Path:
+    """``picture`` written as the PNG ``name`` in ``tmp_path`` (its nclx as a ``cICP`` chunk); its path."""
+    write_image(tmp_path / name, picture)
+    return tmp_path / name
+
+
 def test_jpeg_xl_of_float_colour_with_alpha_is_read(tmp_path: Path) -> None:
     """libjxl gives float colour with alpha as ``rgbaf32le``, which ffmpeg's scaler does not convert (KDE's
     testcard_rgba_fp16.jxl: "Error reinitializing filters!", said as a damaged file): read at 16 bits, its alpha
     kept; the ICC profile the planes' join drops is put back from a plane of its own."""
     from classsr_cli.io import jxl
+    from classsr_cli.io.icc import srgb_decode
     from classsr_cli.io.video import ffmpeg_exe
 
     rgba = np.random.default_rng(2).random((24, 32, 4)).astype("<f4")
@@ -545,8 +577,9 @@ def test_jpeg_xl_of_float_colour_with_alpha_is_read(tmp_path: Path) -> None:
     subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgbaf32le", "-s", "32x24", "-i", "-",
                     "-c:v", "libjxl", "-distance", "0", "-y", str(tmp_path / "f.jxl")], input=rgba.tobytes(), check=True)  # fmt: skip
     pic = read_image(tmp_path / "f.jxl")
-    assert pic.bits == 16 and pic.alpha is not None and pic.notes == []
-    assert np.abs(pic.pixels / 65535 - rgba[..., :3]).max() < 1e-3 and np.abs(pic.alpha / 65535 - rgba[..., 3]).max() < 1e-4
+    assert pic.bits == 16 and pic.alpha is not None  # (float given ffmpeg untagged is tagged linear light by libjxl)
+    assert pic.notes == ["JPEG XL in linear light: converted to sRGB's curve"]
+    assert np.abs(srgb_decode(pic.pixels / 65535) - rgba[..., :3]).max() < 1e-3 and np.abs(pic.alpha / 65535 - rgba[..., 3]).max() < 1e-4
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.fromarray(SMOOTH).save(tmp_path / "p.png")
     Image.fromarray(SMOOTH[..., 0]).save(tmp_path / "icc.png", icc_profile=profile)

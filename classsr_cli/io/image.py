@@ -555,8 +555,28 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     truncated or corrupt, or larger than ``max_pixels`` (``None`` or 0: no limit).
     """
     with _pillow_warnings() as notes:
-        picture = _read_image(Path(path), max_pixels)
+        picture = _on_srgb_curve(_read_image(Path(path), max_pixels))
     return replace(picture, notes=[*picture.notes, *notes]) if notes else picture
+
+
+#: What a power-law transfer (:data:`classsr_cli.io.sdr.POWER`) is called in a note.
+_POWER_NAMES = {8: "linear light", 4: "gamma 2.2", 5: "gamma 2.8"}
+
+
+def _on_srgb_curve(picture: Picture) -> Picture:
+    """``picture`` with its levels on sRGB's curve where its colour description (:attr:`Picture.nclx`: a JPEG XL's,
+    HEIF's or PNG's ``cICP``) codes them with a power law, linear light above all (KDE's ``gray_linear_lossy.jxl``):
+    the model upscales sRGB levels, and outputs that hold no such tag (JPEG, WebP, TIFF, ...) showed the linear levels
+    as sRGB's, dark; said. Its primaries are kept (a wide gamut's described as on sRGB's curve)."""
+    from classsr_cli.io.sdr import POWER, on_srgb_curve
+
+    nclx = picture.nclx
+    if nclx is None or nclx.transfer not in POWER:
+        return picture
+    coded = nclx._replace(transfer=13, light=())
+    kind = {"JXL": "JPEG XL"}.get(picture.source_format, picture.source_format)
+    return replace(picture, pixels=on_srgb_curve(picture.pixels, nclx.transfer), nclx=None if coded.srgb else coded,
+                   notes=[*picture.notes, f"{kind} in {_POWER_NAMES[nclx.transfer]}: converted to sRGB's curve"])
 
 
 #: Held while a read catches warnings (:func:`_pillow_warnings`): Python's warning filters are the process's, so

@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["HDR_PEAK", "linear", "needs", "to_sdr", "to_srgb_primaries"]
+__all__ = ["HDR_PEAK", "POWER", "linear", "needs", "on_srgb_curve", "to_sdr", "to_srgb_primaries"]
 
 #: The light an HDR picture's brightest pixels are taken to have (cd/m²): HLG's nominal peak, and the most common
 #: mastering display's for PQ; `classsr video` tone-maps from it too (:func:`classsr_cli.io.video.hdr_peak`).
@@ -33,6 +33,9 @@ _PRIMARIES = {
 #: kin through BT.1886's display gamma, as zimg does; sRGB's own curve).
 PQ, HLG, SRGB = 16, 18, 13
 _SDR = {1, 6, 14, 15, 2, 13}
+#: H.273 transfer characteristics of a pure power law, by the exponent that makes their levels light: linear light
+#: (8: a JPEG XL or PNG kept linear), gamma 2.2 (4) and 2.8 (5).
+POWER = {8: 1.0, 4: 2.2, 5: 2.8}
 #: Bradford's cone response matrix, for a white point other than D65 (DCI-P3's).
 _BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
 
@@ -83,7 +86,7 @@ def _sdr_light(v: np.ndarray, transfer: int) -> np.ndarray:
     v = np.clip(v, 0, 1)
     if transfer == SRGB:
         return np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4))
-    return np.power(v, 2.4)  # BT.1886's display gamma
+    return np.power(v, POWER.get(transfer, 2.4))  # a power law's; else BT.1886's display gamma
 
 
 @functools.cache
@@ -136,6 +139,15 @@ def to_sdr(pixels: np.ndarray, primaries: int, transfer: int, peak: float = HDR_
         np.clip(light, 0, 1, out=light)
         out[y : y + step] = _encoder(top)[(light * (_ENCODED - 1) + 0.5).astype(np.int32)]
     return out
+
+
+def on_srgb_curve(pixels: np.ndarray, transfer: int) -> np.ndarray:
+    """``pixels`` (``(H, W, C)`` ``uint8`` or ``uint16``) coded with a power-law ``transfer`` (:data:`POWER`) as
+    levels of sRGB's curve, of the same shape and type and in the same primaries: what the models were trained on, and
+    what a viewer takes levels without a tag for."""
+    top = np.iinfo(pixels.dtype).max
+    table = _encoder(top)[(_decoder(transfer, top + 1) * (_ENCODED - 1) + 0.5).astype(np.int32)]
+    return table[pixels]
 
 
 def to_srgb_primaries(pixels: np.ndarray, chromaticities: tuple[float, ...]) -> np.ndarray:
