@@ -622,21 +622,25 @@ def test_a_jpeg_xl_animation_ffmpeg_does_not_open_in_its_container_is_read_from_
         read_image(still)  # (a still's container is not tried again)
 
 
-@pytest.mark.parametrize(("kind", "said"), [(b"jpeg", "JPEG"), (b"unci", r"uncompressed \(ISO/IEC 23001-17\)"),
-                                            (b"avc1", "H.264"), (b"j2k1", "JPEG 2000")])  # fmt: skip
+@pytest.mark.parametrize(("kind", "said"), [(b"vvc1", r"H\.266 \(VVC\)"), (b"evc1", "EVC"), (b"jpeg", "JPEG"),
+                                            (b"j2k1", "JPEG 2000")])  # fmt: skip
 def test_a_heif_coded_as_the_decoder_does_not_decode_is_said_as_such(tmp_path: Path, kind: bytes, said: str) -> None:
-    """A HEIF whose picture is coded otherwise than as HEVC or AV1 (KDE's jpeg.heif, uncompressed.heif; a .avci, a
-    .hej2) was "truncated or corrupt image (its HEIF boxes do not read)", or "not an image classsr reads": its
-    coding said, which the installed decoder lacks."""
+    """A HEIF whose picture is coded otherwise than as HEVC or AV1 was "truncated or corrupt image (its HEIF boxes do
+    not read)", or "not an image classsr reads": its coding is said where classsr does not decode it (VVC, EVC),
+    and where its data does not decode as that coding (HEVC data named JPEG) (test_heifitem: those it reads)."""
     from classsr_cli.io import heifbox
 
     write_image(tmp_path / "h.heic", Picture(SMOOTH))
     data = (tmp_path / "h.heic").read_bytes()
     at = data.find(b"hvc1", data.find(b"iinf"))
-    suffix = {b"avc1": ".avci", b"j2k1": ".hej2"}.get(kind, ".heif")
+    suffix = {b"j2k1": ".hej2"}.get(kind, ".heif")
     (tmp_path / f"p{suffix}").write_bytes(data[:at] + kind + data[at + 4 :])
     assert heifbox.primary_type(data) == b"hvc1" and heifbox.primary_type((tmp_path / f"p{suffix}").read_bytes()) == kind
-    with pytest.raises(InputError, match=rf"p\{suffix}: a HEIF whose picture is coded as {said} \('{kind.decode()}' item\)"):
+    coded = rf"{said} \('{kind.decode()}' item\)"
+    want = (rf"p\{suffix}: a HEIF whose picture is coded as {coded}: its coding, '{kind.decode()}', is not one classsr "
+            "decodes; save it as HEVC" if kind in (b"vvc1", b"evc1")
+            else rf"p\{suffix}: truncated or corrupt image \(its {coded}: ")  # fmt: skip
+    with pytest.raises(InputError, match=want):
         read_image(tmp_path / f"p{suffix}")
 
 

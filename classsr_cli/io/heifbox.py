@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 
 from classsr_cli.io import bmff
 
-__all__ = ["ToneMap", "add_auxiliary", "add_metadata", "add_tone_map", "head", "primary_properties", "tone_map", "with_primary",
-           "with_properties"]
+__all__ = ["Coded", "ToneMap", "add_auxiliary", "add_metadata", "add_tone_map", "head", "primary_coded",
+           "primary_properties", "tone_map", "with_primary", "with_properties"]
 
 #: How much of a HEIF file :func:`head` reads: its ``meta`` box comes first, a few kB.
 HEAD = 1 << 20
@@ -534,6 +534,54 @@ def primary_type(heif: bytes) -> bytes | None:
         return next((kind for item, kind in map(_infe, meta.infe) if item == meta.primary), None)
     except (ValueError, IndexError, struct.error):
         return None
+
+
+class Coded(NamedTuple):
+    """A HEIF file's primary picture as it is coded (:func:`primary_coded`), for a decoder of classsr's own."""
+
+    kind: bytes  # its item's type: jpeg, j2k1, unci, avc1, ...
+    data: bytes
+    properties: tuple[bytes, ...]  # its property boxes, whole, in order (their transforms are applied so)
+    alpha: Coded | None  # its alpha auxiliary image's, with no alpha, EXIF or XMP of its own
+    exif: bytes | None  # its Exif item's TIFF structure
+    xmp: bytes | None
+
+
+#: The ``auxC`` types of an alpha auxiliary image: MPEG-B's, and HEVC's as iPhones and older libheif name it.
+_ALPHA_TYPES = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
+
+
+def primary_coded(heif: bytes) -> Coded:
+    """The HEIF file ``heif``'s primary picture as coded (:class:`Coded`): its data, properties, alpha image (an
+    ``auxl`` one whose ``auxC`` names alpha) and the EXIF and XMP items that describe it (``cdsc``). Raises
+    ``ValueError`` for a file it cannot follow."""
+    try:
+        return _primary_coded(heif)
+    except (IndexError, struct.error, OverflowError) as e:
+        raise ValueError(f"a HEIF file this cannot follow ({e})") from None
+
+
+def _primary_coded(heif: bytes) -> Coded:
+    meta = _primary_image(heif, coded=False)[0]
+    kinds = dict(map(_infe, meta.infe))
+    alpha = None
+    for source, to in _references(meta, b"auxl"):
+        props = _item_properties(meta, source)
+        auxc = next((box[12:] for box in props if box[4:8] == b"auxC"), b"")
+        if meta.primary in to and auxc.startswith(_ALPHA_TYPES) and alpha is None:
+            alpha = Coded(kinds.get(source, b""), _item_data(heif, meta, source), tuple(props), None, None, None)
+    exif = xmp = None
+    for source, to in _references(meta, b"cdsc"):
+        box = next((b for b in meta.infe if _infe(b)[0] == source), b"")
+        if meta.primary not in to:
+            continue
+        if kinds.get(source) == b"Exif" and exif is None:
+            raw = _item_data(heif, meta, source)
+            exif = raw[4 + _uint(raw, 0, 4) :] if len(raw) >= 4 else None  # (after the offset to its TIFF header)
+        elif kinds.get(source) == b"mime" and _XMP_TYPE in box and xmp is None:
+            xmp = _item_data(heif, meta, source)
+    own = tuple(_item_properties(meta, meta.primary))
+    return Coded(kinds.get(meta.primary, b""), _item_data(heif, meta, meta.primary), own, alpha, exif, xmp)
 
 
 def _item_properties(meta: _Meta, item: int) -> list[bytes]:

@@ -698,7 +698,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
             appended = _appended_at(path)  # a Motion Photo's video appended bare: read below, this read's lock let go
             if appended is None:  # boxes the decoder cannot read; or a picture larger than it opens (a bomb's)
                 _refuse_heif_size(path, max_pixels)
-                _refuse_heif_coding(path)
+                if (coded := _read_heif_coded(path)) is not None:  # JPEG, JPEG 2000, uncompressed, H.264
+                    return coded
                 raise InputError(f"{path}: truncated or corrupt image (its HEIF boxes do not read)") from None
         except PermissionError:
             raise InputError(f"{path}: cannot read (permission denied)") from None
@@ -724,7 +725,9 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
         except RuntimeError as e:  # libheif's decoder errors (pillow-heif), which Pillow's own plugins never raise
             if not _is_heif(path):
                 raise
-            _refuse_heif_coding(path)
+            _refuse_heif_size(path, max_pixels)
+            if (coded := _read_heif_coded(path)) is not None:
+                return coded
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
     return _read_appended(path, appended, max_pixels)
 
@@ -859,16 +862,55 @@ _HEIF_CODINGS = {b"unci": "uncompressed (ISO/IEC 23001-17)", b"jpeg": "JPEG", b"
                  b"vvc1": "H.266 (VVC)", b"evc1": "EVC"}  # fmt: skip
 
 
-def _refuse_heif_coding(path: Path) -> None:
-    """The :class:`InputError` for a HEIF whose primary picture is coded in a way (:data:`_HEIF_CODINGS`) the decoders
-    installed lack (which Pillow then does not open, or opens and fails on); nothing otherwise."""
-    from classsr_cli.io import heifbox
+def _read_heif_coded(path: Path) -> Picture | None:
+    """The HEIF ``path`` whose primary picture is coded in a way (:data:`_HEIF_CODINGS`) pillow-heif's libheif here
+    does not decode (which Pillow then does not open, or opens and fails on), decoded by classsr
+    (:mod:`classsr_cli.io.heifitem`: JPEG, JPEG 2000, uncompressed, H.264), turned as its properties say, its
+    colour (ICC profile, or code points), alpha, EXIF and XMP kept; ``None`` for another coding (its size already
+    checked: :func:`_refuse_heif_size`). Raises :class:`InputError` for a coding or layout it does not decode, said
+    as such, or damaged data."""
+    from classsr_cli.errors import VideoError
+    from classsr_cli.io import heifbox, heifitem
+    from classsr_cli.io.video import ffmpeg_exe
 
     kind = heifbox.primary_type(heifbox.head(path))
-    if kind in _HEIF_CODINGS:
-        raise InputError(f"{path}: a HEIF whose picture is coded as {_HEIF_CODINGS[kind]} ({kind.decode()!r} item), "
-                         "which the installed HEIF decoder (pillow-heif's libheif: HEVC; AV1) does not decode: save it "
-                         "as HEVC, or as PNG or TIFF")
+    if kind not in _HEIF_CODINGS:
+        return None
+    name = f"{_HEIF_CODINGS[kind]} ({kind.decode()!r} item)"
+    try:
+        exe: str | None = ffmpeg_exe() if kind == b"avc1" else None
+    except VideoError:
+        exe = None
+    try:
+        coded = heifbox.primary_coded(path.read_bytes())
+        levels = heifitem.transformed(heifitem.decode(coded, exe), coded)
+        alpha = None
+        if coded.alpha is not None and levels.shape[2] in (1, 3):
+            alpha = heifitem.transformed(heifitem.decode(coded.alpha, exe), coded.alpha)[..., 0]
+    except heifitem.Unsupported as e:
+        raise InputError(f"{path}: a HEIF whose picture is coded as {name}: {e}; save it as HEVC, or as PNG or "
+                         "TIFF") from None
+    except (ValueError, OSError, SyntaxError, EOFError, struct.error, IndexError) as e:
+        raise InputError(f"{path}: truncated or corrupt image (its {name}: {_reason(e)})") from None
+    notes = []
+    if levels.shape[2] in (2, 4):  # alpha of its own samples
+        levels, alpha = levels[..., :-1], levels[..., -1]
+    if alpha is not None and (alpha.shape != levels.shape[:2] or alpha.dtype != levels.dtype):
+        notes.append(f"HEIF's alpha image of another size or depth ({alpha.shape[1]}x{alpha.shape[0]}): left out")
+        alpha = None
+    icc, codes = heifitem.colour(coded)
+    nclx = _coded(codes[0], codes[1]) if codes is not None and icc is None else None
+    nclx = None if nclx is None or nclx.srgb else nclx
+    exif = None
+    if coded.exif:
+        loaded = Image.Exif()
+        with contextlib.suppress(Exception):
+            loaded.load(b"Exif\x00\x00" + coded.exif)
+        exif = _exif_bytes(loaded, "HEIF", b"Exif\x00\x00" + coded.exif)
+    bits = heifitem.bits(coded) if levels.dtype == np.uint16 else 8
+    return Picture(pixels=np.ascontiguousarray(levels), alpha=_kept_alpha(alpha), icc=icc, exif=exif, xmp=coded.xmp,
+                   source_format="HEIF", source_mode="L" if levels.shape[2] == 1 else "RGB",
+                   nclx=nclx, depth=bits if bits > 8 else None, notes=notes + _colour_notes("HEIF", nclx))
 
 
 def _is_heif(path: Path) -> bool:
