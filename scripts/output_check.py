@@ -1,0 +1,176 @@
+"""Check pictures classsr wrote with each format's reference tools: validators, and decoders whose pixels are compared
+with classsr's own reading of the same file.
+
+For each file, by its suffix, the tools installed (Debian's ``pngcheck``, ``jpeginfo``, ``libjpeg-turbo-progs``,
+``webp``, ``libheif-examples``, ``libavif-bin``, ``libjxl-tools``, ``libtiff-tools``; none is a dependency of
+classsr, and a tool not installed is skipped) are run: a validator that fails or warns is a problem, and a decoder's
+picture that differs from ``read_image``'s by more than ``--tolerance`` 8-bit levels on average (each shown in sRGB
+through its ICC profile or colour description; RGBA, colour where both are clear not compared) is one: decoders
+upsample chroma differently, which shows at the edges of colours. A JSON line on stdout for each problem; on stderr, how many files were checked, by how many
+tools, and the problems. ``scripts/read_sweep.py --check`` runs it on every picture it writes.
+
+    python scripts/output_check.py FILE_OR_FOLDER... [--tolerance 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+#: Validators by suffix: the command (the file's path appended), and what in its output (a regular expression) is a
+#: problem besides a failing exit status (``None``: nothing); tiffinfo's "Unknown field" warnings are of tags newer
+#: than libtiff (Exif 3.0's, such as ImageTitle), not problems.
+VALIDATORS: dict[str, list[tuple[list[str], str | None]]] = {
+    ".png": [(["pngcheck", "-q"], None)],
+    ".jpg": [(["jpeginfo", "-c"], r"WARNING")],
+    ".webp": [(["webpinfo", "-quiet"], None)],
+    ".heic": [(["heif-info"], None)],
+    ".avif": [(["avifdec", "--info"], None)],
+    ".jxl": [(["jxlinfo"], None)],
+    ".tif": [(["tiffinfo", "-D"], r"Warning(?!, Unknown field)")],
+}
+#: Decoders by suffix: the command, where ``{in}`` and ``{out}`` (a PNG or PPM) are put.
+DECODERS: dict[str, list[list[str]]] = {
+    ".jpg": [["djpeg", "-outfile", "{out}.ppm", "{in}"]],
+    ".webp": [["dwebp", "{in}", "-o", "{out}.png"]],
+    ".heic": [["heif-convert", "{in}", "{out}.png"]],
+    ".avif": [["avifdec", "{in}", "{out}.png"]],
+    ".jxl": [["djxl", "{in}", "{out}.png"]],
+}
+
+
+def check(path: Path, tolerance: float = 2.0) -> tuple[int, list[dict[str, object]]]:
+    """The tools of ``path``'s suffix that are installed, run on it: how many ran, and the problems."""
+    suffix = path.suffix.lower().replace(".jpeg", ".jpg").replace(".tiff", ".tif").replace(".heif", ".heic")
+    ran, said = 0, []
+    for cmd, bad in VALIDATORS.get(suffix, []):
+        if shutil.which(cmd[0]) is None:
+            continue
+        ran += 1
+        done = subprocess.run([*cmd, str(path)], capture_output=True, check=False, timeout=120)
+        text = (done.stdout + done.stderr).decode(errors="replace")
+        if done.returncode or (bad and re.search(bad, text)):
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            said.append({"file": str(path), "tool": cmd[0], "exit": done.returncode, "said": lines[-3:]})
+    for cmd in DECODERS.get(suffix, []):
+        if shutil.which(cmd[0]) is None:
+            continue
+        ran += 1
+        said.extend(_decoded(path, cmd, tolerance))
+    return ran, said
+
+
+def _decoded(path: Path, cmd: list[str], tolerance: float) -> list[dict[str, object]]:
+    """``cmd``'s decoding of ``path`` compared with classsr's (``read_image``), each shown in sRGB (through its ICC
+    profile, or its colour description), in 8-bit RGBA: a problem where they differ by more than ``tolerance`` levels
+    on average (decoders' chroma upsampling differs at the edges of colours)."""
+    from PIL import Image
+
+    from classsr_cli.io.image import read_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "ref")
+        args = [a.replace("{in}", str(path)).replace("{out}", out) for a in cmd]
+        done = subprocess.run(args, capture_output=True, check=False, timeout=300)
+        made = sorted(Path(tmp).glob("ref*"))
+        lines = [x.strip() for x in (done.stdout + done.stderr).decode(errors="replace").splitlines() if x.strip()]
+        if done.returncode or not made:
+            return [{"file": str(path), "tool": cmd[0], "exit": done.returncode, "said": lines[-3:]}]
+        try:
+            with Image.open(made[0]) as im:
+                ref = _shown(_rgba8(np.asarray(im)), im.info.get("icc_profile"), None)
+        except (OSError, ValueError) as e:  # (a decoder that wrote nothing it could: an empty file)
+            return [{"file": str(path), "tool": cmd[0], "exit": done.returncode, "said": [*lines[-2:], str(e)]}]
+    pic = read_image(path)
+    ours = _rgba8(pic.pixels)
+    if pic.alpha is not None:
+        ours[..., 3] = _to8(pic.alpha)
+    ours = _shown(ours, pic.icc, pic.nclx)
+    if ours.shape != ref.shape:
+        return [{"file": str(path), "tool": cmd[0], "size": list(ref.shape[1::-1]), "classsr size": list(ours.shape[1::-1])}]
+    diff = np.abs(ours.astype(np.int16) - ref.astype(np.int16))
+    diff[..., :3][(ours[..., 3] == 0) & (ref[..., 3] == 0)] = 0
+    if diff.mean() <= tolerance:
+        return []
+    y, x, c = np.unravel_index(int(diff.argmax()), diff.shape)
+    return [{"file": str(path), "tool": cmd[0], "max": int(diff.max()), "mean": round(float(diff.mean()), 3),
+             "at": [int(x), int(y), "RGBA"[c]], "classsr": ours[y, x].tolist(), "tool px": ref[y, x].tolist()}]  # fmt: skip
+
+
+def _shown(rgba: np.ndarray, icc: bytes | None, nclx: object) -> np.ndarray:
+    """8-bit RGBA levels as sRGB's: through ``icc`` (LittleCMS, as Pillow converts) or ``nclx`` (an
+    :class:`~classsr_cli.io.image.Nclx`: :func:`~classsr_cli.io.sdr.to_sdr`), as they are where neither says otherwise."""
+    import io
+
+    from PIL import Image, ImageCms
+
+    from classsr_cli.io.icc import is_srgb
+    from classsr_cli.io.sdr import to_sdr
+
+    out = rgba.copy()
+    if icc and not is_srgb(icc):
+        try:
+            gray = icc[16:20] == b"GRAY"
+            im = Image.fromarray(np.ascontiguousarray(rgba[..., 0] if gray else rgba[..., :3]))
+            shown = ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                              ImageCms.createProfile("sRGB"), outputMode="RGB")  # fmt: skip
+            if shown is not None:
+                out[..., :3] = np.asarray(shown)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    elif nclx is not None:
+        out[..., :3] = to_sdr(np.ascontiguousarray(rgba[..., :3]), nclx.primaries, nclx.transfer)  # type: ignore[attr-defined]
+    return out
+
+
+def _to8(a: np.ndarray) -> np.ndarray:
+    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8) if a.dtype != np.uint8 else a
+
+
+def _rgba8(a: np.ndarray) -> np.ndarray:
+    """Levels ``(H, W)`` or ``(H, W, C)`` (C 1 to 4; ``uint8`` or 16-bit) as 8-bit RGBA."""
+    if a.ndim == 2:
+        a = a[..., None]
+    a = _to8(a.astype(np.uint16) if a.dtype.kind in "iu" and a.dtype != np.uint8 else a)
+    colour = a[..., :1].repeat(3, axis=2) if a.shape[2] in (1, 2) else a[..., :3]
+    alpha = a[..., -1:] if a.shape[2] in (2, 4) else np.full((*a.shape[:2], 1), 255, np.uint8)
+    return np.concatenate([colour, alpha], axis=2)
+
+
+def files(paths: Iterable[Path]) -> list[Path]:
+    """The files of ``paths`` (a folder's, recursively), in order."""
+    out: list[Path] = []
+    for p in paths:
+        out.extend(sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p])
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", type=Path)
+    parser.add_argument("--tolerance", type=float, default=2.0,
+                        help="largest mean difference of a decoder's picture allowed, 8-bit levels")
+    args = parser.parse_args()
+    checked = tools = problems = 0
+    for path in files(args.paths):
+        ran, said = check(path, args.tolerance)
+        checked += bool(ran)
+        tools += ran
+        for p in said:
+            sys.stdout.write(json.dumps(p) + "\n")
+        problems += len(said)
+    sys.stderr.write(f"checked {checked} files, {tools} tool runs, problems {problems}\n")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
