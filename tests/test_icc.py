@@ -123,3 +123,122 @@ def test_is_srgb_tells_srgb_from_the_working_spaces() -> None:
         assert not is_srgb(profile(colorants, para(3, *SRGB_CURVE)))
     assert not is_srgb(profile(srgb_colorants, gamma(1.8)))
     assert not is_srgb(b"not a profile")
+
+
+def gray_profile(curve: bytes) -> bytes:
+    """A gray display profile of ``curve`` (sRGB's profile, as LittleCMS builds it, without its colorants and
+    channel curves, with a ``kTRC``), as GIMP embeds in a gray picture."""
+    (count,) = struct.unpack(">I", SRGB[128:132])
+    tags = [(b"kTRC", curve)]
+    for k in range(count):
+        sig, offset, size = struct.unpack(">4sII", SRGB[132 + 12 * k : 144 + 12 * k])
+        if sig not in (b"rXYZ", b"gXYZ", b"bXYZ", b"rTRC", b"gTRC", b"bTRC"):
+            tags.append((sig, SRGB[offset : offset + size]))
+    at = 132 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        table += struct.pack(">4sII", sig, at + len(body), len(data))
+        body += data + b"\0" * (-len(data) % 4)
+    head = bytearray(SRGB[:128])
+    head[16:20] = b"GRAY"
+    head[0:4] = struct.pack(">I", 132 + len(table) + len(body))
+    head[84:100] = b"\0" * 16
+    return bytes(head) + struct.pack(">I", len(tags)) + table + body
+
+
+@pytest.mark.parametrize("curve", [gamma(1.8), para(3, *SRGB_CURVE), table(2.2)])
+def test_a_gray_profile_made_rgb_shows_three_equal_levels_as_the_gray_one(curve: bytes) -> None:
+    """A gray picture's profile made an RGB one (its gray written as RGB: HEIC, WebP): LittleCMS converts each gray
+    level of the gray profile and the three equal levels of the RGB one to the same sRGB colour (within a level: its
+    8-bit tables near black)."""
+    from classsr_cli.io.icc import is_gray, rgb_of_gray
+
+    gray = gray_profile(curve)
+    rgb = rgb_of_gray(gray)
+    assert is_gray(gray) and rgb is not None and rgb[16:20] == b"RGB " and not is_gray(rgb)
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    srgb = ImageCms.createProfile("sRGB")
+    want = ImageCms.profileToProfile(Image.fromarray(levels), ImageCms.ImageCmsProfile(io.BytesIO(gray)), srgb,
+                                     outputMode="RGB")  # fmt: skip
+    got = ImageCms.profileToProfile(Image.fromarray(np.repeat(levels[..., None], 3, axis=2)),
+                                    ImageCms.ImageCmsProfile(io.BytesIO(rgb)), srgb, outputMode="RGB")  # fmt: skip
+    assert want is not None and got is not None
+    assert np.abs(np.asarray(got).astype(int) - np.asarray(want)).max() <= 1  # (LittleCMS's 8-bit tables near black)
+    assert np.abs(np.asarray(want).astype(int)[..., 0] - levels).max() > 5 or curve == para(3, *SRGB_CURVE)
+    assert rgb_of_gray(SRGB) is None  # (no gray curve)
+
+
+def test_a_gray_picture_into_heic_or_webp_carries_an_rgb_profile(tmp_path: object) -> None:
+    """Gray written as RGB (HEIC, WebP) with its gray profile was a gray profile on RGB pixels, which libheif's
+    heif-convert and libpng refuse ("Gray color space not permitted on RGB PNG"): an RGB one of its curve; gray
+    outputs (PNG, JPEG, TIFF) keep the gray one."""
+    from pathlib import Path
+
+    from classsr_cli.io.image import Picture, read_image, write_image
+
+    tmp = Path(str(tmp_path))
+    gray = gray_profile(gamma(1.8))
+    pic = Picture(np.arange(256, dtype=np.uint8).reshape(16, 16, 1), icc=gray)
+    for suffix in (".webp", ".heic", ".png", ".jpg", ".tif"):
+        assert write_image(tmp / f"a{suffix}", pic) == []
+        back = read_image(tmp / f"a{suffix}").icc
+        assert back is not None and back[16:20] == (b"RGB " if suffix in (".webp", ".heic") else b"GRAY"), suffix
+
+
+def test_a_profile_that_does_not_fit_its_pixels_is_fitted_on_reading(tmp_path: object) -> None:
+    """An RGB PNG with a gray profile (KDE's ps_testcard_gray_amiga.png; libheif's and libpng's tools refused the
+    HEIC and PNG outputs that carried it): an RGB profile of its curve, the pixels as they were; a gray PNG with an
+    RGB profile: read as RGB, the profile kept, said."""
+    from pathlib import Path
+
+    from classsr_cli.io.image import read_image
+
+    tmp = Path(str(tmp_path))
+    levels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3) * 5
+    Image.fromarray(levels).save(tmp / "rgb.png", icc_profile=gray_profile(gamma(1.8)))
+    pic = read_image(tmp / "rgb.png")
+    assert pic.icc is not None and pic.icc[16:20] == b"RGB " and np.array_equal(pic.pixels, levels) and pic.notes == []
+    Image.fromarray(levels[..., 0]).save(tmp / "gray.png", icc_profile=SRGB)
+    pic = read_image(tmp / "gray.png")
+    assert pic.icc == SRGB and pic.pixels.shape == (4, 4, 3) and np.array_equal(pic.pixels[..., 2], levels[..., 0])
+    assert pic.notes == ["gray picture with an RGB ICC profile: read as RGB, its profile kept"]
+
+
+def qt_profile() -> bytes:
+    """LittleCMS's sRGB profile (version 4, with a ``chad``) with D65 in its white point tag, where version 4 puts
+    D50: as Qt writes profiles (KDE's framenumbers.avif)."""
+    out = bytearray(SRGB)
+    (count,) = struct.unpack(">I", SRGB[128:132])
+    for k in range(count):
+        sig, offset, _ = struct.unpack(">4sII", SRGB[132 + 12 * k : 144 + 12 * k])
+        if sig == b"wtpt":
+            out[offset + 8 : offset + 20] = struct.pack(">3i", *(round(v * 65536) for v in (0.9505, 1.0, 1.0890)))
+    return bytes(out)
+
+
+def test_a_qt_profile_keeps_its_white_in_a_jpeg_xl(tmp_path: object) -> None:
+    """A lossy JPEG XL of a picture with a version 4 profile whose white point tag holds D65 (Qt's): libjxl adapted
+    that white again by the ``chad`` and encoded a white of about (0.28, 0.30), custom primaries (read back as BT.2020
+    colours, a red's blue 31 levels up): given the profile with D50 there (:func:`d50_white`), which LittleCMS
+    converts as before, it encodes sRGB. A conforming profile is given as it is."""
+    from pathlib import Path
+
+    from classsr_cli.io.icc import d50_white
+    from classsr_cli.io.image import Picture, read_image, write_image
+
+    tmp = Path(str(tmp_path))
+    qt = qt_profile()
+    fixed = d50_white(qt)
+    assert fixed != qt and d50_white(fixed) == fixed and d50_white(SRGB) == SRGB
+    levels = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+    a = ImageCms.profileToProfile(Image.fromarray(levels), ImageCms.ImageCmsProfile(io.BytesIO(qt)), SRGB_PROFILE)
+    b = ImageCms.profileToProfile(Image.fromarray(levels), ImageCms.ImageCmsProfile(io.BytesIO(fixed)), SRGB_PROFILE)
+    assert a is not None and b is not None and np.array_equal(np.asarray(a), np.asarray(b))
+    y, x = np.mgrid[0:32, 0:48]
+    smooth = np.dstack([x * 5, y * 7, np.full_like(x, 60)]).astype(np.uint8)
+    assert write_image(tmp / "a.jxl", Picture(smooth, icc=qt)) == []
+    back = read_image(tmp / "a.jxl")
+    assert back.nclx is None and np.abs(back.pixels.astype(int) - smooth).mean() < 1.5
+
+
+SRGB_PROFILE = ImageCms.createProfile("sRGB")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["is_srgb", "srgb16_transform", "srgb_decode", "srgb_encode"]
+__all__ = ["d50_white", "is_gray", "is_srgb", "rgb_of_gray", "srgb16_transform", "srgb_decode", "srgb_encode"]
 
 def _tags(icc: bytes) -> dict[bytes, bytes]:
     """The profile's tags: signature -> data."""
@@ -71,6 +71,69 @@ def _matrix_shaper(icc: bytes) -> tuple[np.ndarray, np.ndarray]:
     matrix = np.array([_fixed(tags[sig], 8, 3) for sig in (b"rXYZ", b"gXYZ", b"bXYZ")]).T
     curves = np.clip(np.stack([_curve(tags[sig]) for sig in (b"rTRC", b"gTRC", b"bTRC")]), 0.0, 1.0)  # as LittleCMS
     return curves, matrix
+
+
+def d50_white(icc: bytes) -> bytes:
+    """``icc`` with the white point tag (``wtpt``) a version 4 display profile holds, D50 (the connection space's
+    illuminant, its header's), where it holds its display's white (D65) beside a chromatic adaptation (``chad``) from
+    it, as Qt writes profiles (KDE's framenumbers.avif, profile_gray.png): libjxl adapts that white once more by the
+    ``chad`` and encodes a white of about (0.28, 0.30) xy, its colours hue-shifted (a red 0 255 0 shown 255 0 31).
+    LittleCMS converts the profile as before (it takes the white from the ``chad`` alone); ``icc`` as it is
+    otherwise."""
+    try:
+        if icc[8] < 4 or icc[12:16] != b"mntr" or icc[16:20] not in (b"RGB ", b"GRAY"):
+            return icc
+        (count,) = struct.unpack(">I", icc[128:132])
+        entries = {sig: (offset, size) for sig, offset, size in
+                   (struct.unpack(">4sII", icc[132 + 12 * k : 144 + 12 * k]) for k in range(count))}  # fmt: skip
+        at, size = entries[b"wtpt"]
+        if b"chad" not in entries or size < 20 or icc[at : at + 4] != b"XYZ ":
+            return icc
+    except (KeyError, IndexError, struct.error):
+        return icc
+    d50 = _fixed(icc, 68, 3)
+    if max(abs(a - b) for a, b in zip(_fixed(icc, at + 8, 3), d50, strict=True)) < 0.002:
+        return icc
+    out = bytearray(icc)
+    out[at + 8 : at + 20] = icc[68:80]
+    out[84:100] = bytes(16)  # (its profile ID, an MD5 of the old bytes: none)
+    return bytes(out)
+
+
+def is_gray(icc: bytes | None) -> bool:
+    """Whether ``icc`` is a profile of gray pictures (its colour space ``GRAY``)."""
+    return bool(icc) and icc[16:20] == b"GRAY"  # type: ignore[index]
+
+
+def rgb_of_gray(icc: bytes) -> bytes | None:
+    """The gray profile ``icc`` made an RGB one for its gray written as RGB (HEIC, WebP: a gray profile on RGB
+    pixels is invalid, libheif's and libpng's converters refuse it): its tags kept, its gray tone curve (``kTRC``) each
+    channel's, and sRGB's colorants (LittleCMS's, adapted to D50), which add up to D50's white, so that a pixel of
+    three equal levels shows as the gray one did. ``None`` for a profile without a ``kTRC`` or one that does not
+    read."""
+    from PIL import ImageCms
+
+    try:
+        tags = _tags(icc)
+        srgb = _tags(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+        trc = tags.pop(b"kTRC")
+        own = {**{sig: data for sig, data in tags.items() if data}, **{sig: srgb[sig] for sig in (b"rXYZ", b"gXYZ", b"bXYZ")}}
+    except (KeyError, struct.error, ValueError, OSError):
+        return None
+    order = [*own, b"rTRC", b"gTRC", b"bTRC"]
+    at = 132 + 12 * len(order)
+    table, body, placed = bytearray(struct.pack(">I", len(order))), bytearray(), {}
+    for sig in order:
+        data = trc if sig.endswith(b"TRC") else own[sig]
+        if id(data) not in placed:  # (the three tone curves share one tag's data)
+            placed[id(data)] = at + len(body)
+            body += data + bytes(-len(data) % 4)
+        table += struct.pack(">4sII", sig, placed[id(data)], len(data))
+    head = bytearray(icc[:128])
+    head[16:20] = b"RGB "
+    head[84:100] = bytes(16)  # (its profile ID, an MD5 of the old bytes: none)
+    head[0:4] = struct.pack(">I", 128 + len(table) + len(body))
+    return bytes(head + table + body)
 
 
 def is_srgb(icc: bytes) -> bool:

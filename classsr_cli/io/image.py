@@ -72,6 +72,7 @@ from classsr_cli.io.exif import EXIF_IFD, GPS_IFD, INTEROP_IFD, relaid, relaid_i
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
+from classsr_cli.io.icc import d50_white, is_gray, rgb_of_gray
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -555,8 +556,24 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     truncated or corrupt, or larger than ``max_pixels`` (``None`` or 0: no limit).
     """
     with _pillow_warnings() as notes:
-        picture = _on_srgb_curve(_read_image(Path(path), max_pixels))
+        picture = _profile_fitted(_on_srgb_curve(_read_image(Path(path), max_pixels)))
     return replace(picture, notes=[*picture.notes, *notes]) if notes else picture
+
+
+def _profile_fitted(picture: Picture) -> Picture:
+    """``picture`` with an ICC profile that fits its pixels: a gray profile on RGB pixels (a PNG KDE's writer made,
+    which libpng and libheif's tools refuse to carry on) made an RGB one of its curve
+    (:func:`~classsr_cli.io.icc.rgb_of_gray`: three equal levels show as the gray one did); an RGB profile on gray
+    pixels kept, the gray levels made RGB."""
+    icc, colours = picture.icc, picture.pixels.shape[2]
+    if icc is None or len(icc) < 20:
+        return picture
+    if colours == 3 and is_gray(icc):
+        return replace(picture, icc=rgb_of_gray(icc))
+    if colours == 1 and icc[16:20] == b"RGB ":
+        return replace(picture, pixels=np.repeat(picture.pixels, 3, axis=2),
+                       notes=[*picture.notes, "gray picture with an RGB ICC profile: read as RGB, its profile kept"])
+    return picture
 
 
 #: What a power-law transfer (:data:`classsr_cli.io.sdr.POWER`) is called in a note.
@@ -2981,6 +2998,10 @@ def write_image(
         notes.extend(_sdr_notes(fmt, coded))
     meta, dropped = _without_hdr_gain(carried.for_output(fmt, pixels.shape[1], pixels.shape[0]), coded)
     notes.extend(_format_notes(fmt, pixels.dtype, carried, meta, deep) + dropped)
+    if pixels.shape[2] == 1 and fmt in _GRAY_AS_RGB and meta.icc is not None and is_gray(meta.icc):
+        meta = replace(meta, icc=rgb_of_gray(meta.icc))  # (a gray profile on RGB pixels: refused by libheif's tools)
+        notes.extend([] if meta.icc else [f"{fmt} output: its gray ICC profile has no gray curve to make an RGB one of "
+                                          "(the output holds gray as RGB): left out"])
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS and not deep:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -3025,6 +3046,9 @@ def write_image(
     return notes
 
 
+#: Formats whose outputs hold a gray picture as RGB (HEVC's main profiles hold no gray; WebP none): a gray ICC
+#: profile is made an RGB one of the same curve for them (:func:`classsr_cli.io.icc.rgb_of_gray`).
+_GRAY_AS_RGB = ("HEIF", "WEBP")
 #: JPEG's, WebP's and AVIF's quality when none is asked for (``--quality``).
 DEFAULT_QUALITY = 95
 #: AVIF's encoder speed (0 slowest .. 10): the fastest. At quality 95, a 4096x3072 picture (``examples/lighthouse.jpg``
@@ -3146,7 +3170,7 @@ def _jxl_writer(
     exe = _jxl_ffmpeg(target, "encoders")
     png = tmp.with_name(tmp.name + ".png")
     try:
-        _png_writer(png, size, c, dtype, bands, Meta(icc=meta.icc), level=0)
+        _png_writer(png, size, c, dtype, bands, Meta(icc=meta.icc and d50_white(meta.icc)), level=0)  # (libjxl's reading)
         nclx = meta.nclx if meta.nclx is not None and not meta.icc else None
         try:
             stream = jxl.encode(exe, png, quality or DEFAULT_QUALITY, primaries=nclx and nclx.primaries,
