@@ -1,13 +1,15 @@
 """Check pictures classsr wrote with each format's reference tools: validators, and decoders whose pixels are compared
 with classsr's own reading of the same file.
 
-For each file, by its suffix, the tools installed (Debian's ``pngcheck``, ``jpeginfo``, ``libjpeg-turbo-progs``,
-``webp``, ``libheif-examples``, ``libavif-bin``, ``libjxl-tools``, ``libtiff-tools``; none is a dependency of
-classsr, and a tool not installed is skipped) are run: a validator that fails or warns is a problem, and a decoder's
-picture that differs from ``read_image``'s by more than ``--tolerance`` 8-bit levels on average (each shown in sRGB
-through its ICC profile or colour description; RGBA, colour where both are clear not compared) is one: decoders
-upsample chroma differently, which shows at the edges of colours. A JSON line on stdout for each problem; on stderr, how many files were checked, by how many
-tools, and the problems. ``scripts/read_sweep.py --check`` runs it on every picture it writes.
+For each file, by its suffix, the tools installed (Debian's ``pngcheck``, ``pngcrush`` (libpng's warnings),
+``jpeginfo``, ``libjpeg-turbo-progs``, ``webp``, ``libheif-examples``, ``libavif-bin``, ``libjxl-tools``,
+``libtiff-tools``; none is a dependency of classsr, and a tool not installed is skipped) are run: a validator that
+fails or warns is a problem, and a decoder's picture that differs from ``read_image``'s by more than ``--tolerance``
+8-bit levels on average is one (each shown in sRGB through its ICC profile or colour description where the tool's
+output carries a profile, as levels where it carries none: djpeg's, dwebp's; RGBA, colour where both are clear not
+compared; on average, as decoders upsample chroma differently, which shows at the edges of colours). A JSON line on
+stdout for each problem; on stderr, how many files were checked, by how many tools, and the problems.
+``scripts/read_sweep.py --check`` runs it on every picture it writes.
 
     python scripts/output_check.py FILE_OR_FOLDER... [--tolerance 2]
 """
@@ -27,23 +29,24 @@ from pathlib import Path
 import numpy as np
 
 #: Validators by suffix: the command (the file's path appended), and what in its output (a regular expression) is a
-#: problem besides a failing exit status (``None``: nothing); tiffinfo's "Unknown field" warnings are of tags newer
-#: than libtiff (Exif 3.0's, such as ImageTitle), not problems.
+#: problem besides a failing exit status (``None``: nothing). Not problems: tiffinfo's "Unknown field" warnings, of
+#: tags libtiff does not list (Exif 3.0's ImageTitle, the Exif IFD's pointer to its Interoperability IFD), and its
+#: "Wrong data type 3 for GainControl": the Exif standard's table says RATIONAL, its text and every camera SHORT.
 VALIDATORS: dict[str, list[tuple[list[str], str | None]]] = {
-    ".png": [(["pngcheck", "-q"], None)],
+    ".png": [(["pngcheck", "-q"], None), (["pngcrush", "-n", "-q"], r"(?m)^pngcrush: ")],  # (libpng's warnings)
     ".jpg": [(["jpeginfo", "-c"], r"WARNING")],
     ".webp": [(["webpinfo", "-quiet"], None)],
     ".heic": [(["heif-info"], None)],
     ".avif": [(["avifdec", "--info"], None)],
     ".jxl": [(["jxlinfo"], None)],
-    ".tif": [(["tiffinfo", "-D"], r"Warning(?!, Unknown field)")],
+    ".tif": [(["tiffinfo", "-D"], r"Warning(?!, Unknown field|, Wrong data type 3 for \"GainControl\")")],
 }
 #: Decoders by suffix: the command, where ``{in}`` and ``{out}`` (a PNG or PPM) are put.
 DECODERS: dict[str, list[list[str]]] = {
     ".jpg": [["djpeg", "-outfile", "{out}.ppm", "{in}"]],
     ".webp": [["dwebp", "{in}", "-o", "{out}.png"]],
     ".heic": [["heif-convert", "{in}", "{out}.png"]],
-    ".avif": [["avifdec", "{in}", "{out}.png"]],
+    ".avif": [["avifdec", "--ignore-icc", "{in}", "{out}.png"]],  # (0.11 puts a gray profile on 10-bit gray as RGB)
     ".jxl": [["djxl", "{in}", "{out}.png"]],
 }
 
@@ -87,14 +90,16 @@ def _decoded(path: Path, cmd: list[str], tolerance: float) -> list[dict[str, obj
             return [{"file": str(path), "tool": cmd[0], "exit": done.returncode, "said": lines[-3:]}]
         try:
             with Image.open(made[0]) as im:
-                ref = _shown(_rgba8(np.asarray(im)), im.info.get("icc_profile"), None)
+                profile = im.info.get("icc_profile")
+                ref = _shown(_rgba8(np.asarray(im)), profile, None)
         except (OSError, ValueError) as e:  # (a decoder that wrote nothing it could: an empty file)
             return [{"file": str(path), "tool": cmd[0], "exit": done.returncode, "said": [*lines[-2:], str(e)]}]
     pic = read_image(path)
     ours = _rgba8(pic.pixels)
     if pic.alpha is not None:
         ours[..., 3] = _to8(pic.alpha)
-    ours = _shown(ours, pic.icc, pic.nclx)
+    if profile:  # (the tool's levels in its profile's colours: both shown in sRGB; else both compared as levels)
+        ours = _shown(ours, pic.icc, pic.nclx)
     if ours.shape != ref.shape:
         return [{"file": str(path), "tool": cmd[0], "size": list(ref.shape[1::-1]), "classsr size": list(ours.shape[1::-1])}]
     diff = np.abs(ours.astype(np.int16) - ref.astype(np.int16))

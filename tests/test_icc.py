@@ -242,3 +242,34 @@ def test_a_qt_profile_keeps_its_white_in_a_jpeg_xl(tmp_path: object) -> None:
 
 
 SRGB_PROFILE = ImageCms.createProfile("sRGB")
+
+
+def test_hps_srgb_profile_is_written_into_png_as_its_srgb_chunk(tmp_path: object) -> None:
+    """HP's version 2 sRGB profile, D65 in its white point tag (Photoshop's and Windows'), of which libpng warns
+    ("iCCP: known incorrect sRGB profile") and which it refuses to write: a PNG output says sRGB by its own chunk,
+    in the profile's rendering intent, a HEIC or AVIF by its colour code points; another sRGB profile (LittleCMS's
+    version 4, Qt's) is carried as it is, and HP's into JPEG."""
+    from pathlib import Path
+
+    from classsr_cli.io.icc import libpng_warns
+    from classsr_cli.io.image import Picture, read_image, write_image
+
+    tmp = Path(str(tmp_path))
+    hp = bytearray(qt_profile())
+    hp[8:12] = bytes([2, 0x10, 0, 0])
+    hp[64:68] = bytes([0, 0, 0, 1])  # (media-relative: HP's second)
+    assert libpng_warns(bytes(hp)) and not libpng_warns(qt_profile()) and not libpng_warns(SRGB)
+    pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    assert write_image(tmp / "hp.png", Picture(pixels, icc=bytes(hp))) == []
+    data = (tmp / "hp.png").read_bytes()
+    assert b"iCCP" not in data and data[data.index(b"sRGB") - 4 : data.index(b"sRGB") + 5] == b"\0\0\0\1sRGB\1"
+    back = read_image(tmp / "hp.png")
+    assert back.icc is None and np.array_equal(back.pixels, pixels)
+    write_image(tmp / "qt.png", Picture(pixels, icc=qt_profile()))
+    assert read_image(tmp / "qt.png").icc == qt_profile()
+    for suffix in (".heic", ".avif"):  # (libheif's converters to PNG refused it): their colour code points say sRGB
+        assert write_image(tmp / f"hp{suffix}", Picture(pixels, icc=bytes(hp))) == []
+        back = read_image(tmp / f"hp{suffix}")
+        assert back.icc is None and (back.nclx is None or back.nclx.srgb), suffix
+    write_image(tmp / "hp.jpg", Picture(pixels, icc=bytes(hp)))
+    assert read_image(tmp / "hp.jpg").icc == bytes(hp)  # (carried where nothing else says sRGB)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["d50_white", "is_gray", "is_srgb", "rgb_of_gray", "srgb16_transform", "srgb_decode", "srgb_encode"]
+__all__ = ["d50_white", "is_gray", "is_srgb", "libpng_warns", "rgb_of_gray", "srgb16_transform", "srgb_decode", "srgb_encode"]
 
 def _tags(icc: bytes) -> dict[bytes, bytes]:
     """The profile's tags: signature -> data."""
@@ -98,6 +98,19 @@ def d50_white(icc: bytes) -> bytes:
     out[at + 8 : at + 20] = icc[68:80]
     out[84:100] = bytes(16)  # (its profile ID, an MD5 of the old bytes: none)
     return bytes(out)
+
+
+def libpng_warns(icc: bytes) -> bool:
+    """Whether ``icc`` is an sRGB profile of version 2 whose white point tag holds D65 where D50 belongs (HP's and
+    Microsoft's "sRGB IEC61966-2.1", which Photoshop and Windows embed): libpng warns of it on reading a PNG ("iCCP:
+    known incorrect sRGB profile", or "... that has been edited") and refuses it on writing one (heif-convert's)."""
+    try:
+        if len(icc) < 132 or icc[8] != 2 or not is_srgb(icc):
+            return False
+        white = _fixed(_tags(icc)[b"wtpt"], 8, 3)
+    except (KeyError, struct.error, ValueError):
+        return False
+    return max(abs(a - b) for a, b in zip(white, _fixed(icc, 68, 3), strict=True)) > 0.002
 
 
 def is_gray(icc: bytes | None) -> bool:

@@ -72,7 +72,7 @@ from classsr_cli.io.exif import EXIF_IFD, GPS_IFD, INTEROP_IFD, relaid, relaid_i
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
-from classsr_cli.io.icc import d50_white, is_gray, rgb_of_gray
+from classsr_cli.io.icc import d50_white, is_gray, libpng_warns, rgb_of_gray
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -2998,10 +2998,8 @@ def write_image(
         notes.extend(_sdr_notes(fmt, coded))
     meta, dropped = _without_hdr_gain(carried.for_output(fmt, pixels.shape[1], pixels.shape[0]), coded)
     notes.extend(_format_notes(fmt, pixels.dtype, carried, meta, deep) + dropped)
-    if pixels.shape[2] == 1 and fmt in _GRAY_AS_RGB and meta.icc is not None and is_gray(meta.icc):
-        meta = replace(meta, icc=rgb_of_gray(meta.icc))  # (a gray profile on RGB pixels: refused by libheif's tools)
-        notes.extend([] if meta.icc else [f"{fmt} output: its gray ICC profile has no gray curve to make an RGB one of "
-                                          "(the output holds gray as RGB): left out"])
+    meta, said = _fitting_icc(fmt, meta, pixels.shape[2])
+    notes.extend(said)
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS and not deep:
         pixels = to_8bit(pixels)
         alpha = None if alpha is None else to_8bit(alpha)
@@ -3049,6 +3047,25 @@ def write_image(
 #: Formats whose outputs hold a gray picture as RGB (HEVC's main profiles hold no gray; WebP none): a gray ICC
 #: profile is made an RGB one of the same curve for them (:func:`classsr_cli.io.icc.rgb_of_gray`).
 _GRAY_AS_RGB = ("HEIF", "WEBP")
+
+
+def _fitting_icc(fmt: str, meta: Meta, colours: int) -> tuple[Meta, list[str]]:
+    """``meta`` (an output's) with the ICC profile a ``fmt`` output of ``colours`` channels should carry, and what
+    is said of it: a gray profile made an RGB one for a format that holds gray as RGB (:data:`_GRAY_AS_RGB`; a gray
+    profile on RGB pixels is refused by libheif's and libpng's tools), left out where it has no gray curve; HP's sRGB
+    profile, of which libpng warns (:func:`~classsr_cli.io.icc.libpng_warns`), left out of a HEIC or AVIF, whose
+    colour code points then say sRGB (libheif's converters to PNG refused it); as it is otherwise. (A PNG output
+    says it by its ``sRGB`` chunk: :func:`_png_writer`.)"""
+    icc = meta.icc
+    if icc is None:
+        return meta, []
+    if colours == 1 and fmt in _GRAY_AS_RGB and is_gray(icc):
+        rgb = rgb_of_gray(icc)
+        return replace(meta, icc=rgb), [] if rgb else [f"{fmt} output: its gray ICC profile has no gray curve to make "
+                                                       "an RGB one of (the output holds gray as RGB): left out"]
+    if fmt in ("HEIF", "AVIF") and libpng_warns(icc):
+        return replace(meta, icc=None), []
+    return meta, []
 #: JPEG's, WebP's and AVIF's quality when none is asked for (``--quality``).
 DEFAULT_QUALITY = 95
 #: AVIF's encoder speed (0 slowest .. 10): the fastest. At quality 95, a 4096x3072 picture (``examples/lighthouse.jpg``
@@ -4075,6 +4092,8 @@ def write_image_rows(
     notes.extend(_sdr_notes(fmt, coded) if coded is not None else [])  # (in write_image's order)
     carried, dropped = _without_hdr_gain((meta or Meta()).for_output(fmt, width, height), coded)
     notes.extend(_format_notes(fmt, dtype, meta or Meta(), carried, deep) + dropped)
+    carried, said = _fitting_icc(fmt, carried, channels)
+    notes.extend(said)
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 
     def checked() -> Iterator[np.ndarray]:
@@ -4131,7 +4150,9 @@ def _png_writer(
     with tmp.open("wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n")
         f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, _PNG_COLOUR_TYPE[c], 0, 0, 0)))
-        if meta.icc:
+        if meta.icc and libpng_warns(meta.icc):  # (HP's sRGB profile: PNG's own sRGB chunk, in its rendering intent)
+            f.write(_png_chunk(b"sRGB", bytes([meta.icc[67] & 3])))
+        elif meta.icc:
             f.write(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(meta.icc)))
         elif meta.nclx is not None and c >= 3 and not meta.nclx.srgb:  # PNG's own HDR and wide-gamut tag
             f.write(_png_chunk(b"cICP", bytes([meta.nclx.primaries, meta.nclx.transfer, 0, 1])))  # RGB, full range
