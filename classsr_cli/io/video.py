@@ -1291,7 +1291,7 @@ def decode_matrix(info: VideoInfo) -> str | None:
 
 
 #: swscale flags of the decoder's YUV -> RGB and the encoder's RGB -> YUV conversions: bicubic chroma, exact rounding.
-_DECODE_FLAGS, _ENCODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int", "bicubic+accurate_rnd"
+DECODE_FLAGS, _ENCODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int", "bicubic+accurate_rnd"
 
 
 class VideoReader:
@@ -1402,7 +1402,7 @@ class VideoReader:
         if self.info.stops is not None:  # linear light in floats, as decoded: converted here (a conversion clips them)
             raw = str(self.info.pix_fmt)
         matrix = f"in_color_matrix={m}:" if (m := decode_matrix(self.info)) else ""
-        convert = f"scale={matrix}flags={_DECODE_FLAGS},format={raw}"
+        convert = f"scale={matrix}flags={DECODE_FLAGS},format={raw}"
         if self.info.stops is not None:  # swscale writes no half floats: the frames as decoded
             convert = f"format={raw}"
         seek, trim = _cut(self.info, near=self._may_near)
