@@ -188,7 +188,7 @@ def test_a_gray_picture_into_heic_or_webp_carries_an_rgb_profile(tmp_path: objec
 def test_a_profile_that_does_not_fit_its_pixels_is_fitted_on_reading(tmp_path: object) -> None:
     """An RGB PNG with a gray profile (KDE's ps_testcard_gray_amiga.png; libheif's and libpng's tools refused the
     HEIC and PNG outputs that carried it): an RGB profile of its curve, the pixels as they were; a gray PNG with an
-    RGB profile: read as RGB, the profile kept, said."""
+    RGB profile: read as RGB, the profile kept, said; with sRGB's, gray without it."""
     from pathlib import Path
 
     from classsr_cli.io.image import read_image
@@ -198,10 +198,14 @@ def test_a_profile_that_does_not_fit_its_pixels_is_fitted_on_reading(tmp_path: o
     Image.fromarray(levels).save(tmp / "rgb.png", icc_profile=gray_profile(gamma(1.8)))
     pic = read_image(tmp / "rgb.png")
     assert pic.icc is not None and pic.icc[16:20] == b"RGB " and np.array_equal(pic.pixels, levels) and pic.notes == []
-    Image.fromarray(levels[..., 0]).save(tmp / "gray.png", icc_profile=SRGB)
+    adobe = profile(ADOBE, gamma(2.2))
+    Image.fromarray(levels[..., 0]).save(tmp / "gray.png", icc_profile=adobe)
     pic = read_image(tmp / "gray.png")
-    assert pic.icc == SRGB and pic.pixels.shape == (4, 4, 3) and np.array_equal(pic.pixels[..., 2], levels[..., 0])
+    assert pic.icc == adobe and pic.pixels.shape == (4, 4, 3) and np.array_equal(pic.pixels[..., 2], levels[..., 0])
     assert pic.notes == ["gray picture with an RGB ICC profile: read as RGB, its profile kept"]
+    Image.fromarray(levels[..., 0]).save(tmp / "srgb.png", icc_profile=SRGB)
+    pic = read_image(tmp / "srgb.png")
+    assert pic.icc is None and pic.pixels.shape == (4, 4, 1) and pic.notes == []
 
 
 def qt_profile() -> bytes:

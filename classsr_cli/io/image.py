@@ -564,12 +564,16 @@ def _profile_fitted(picture: Picture) -> Picture:
     """``picture`` with an ICC profile that fits its pixels: a gray profile on RGB pixels (a PNG KDE's writer made,
     which libpng and libheif's tools refuse to carry on) made an RGB one of its curve
     (:func:`~classsr_cli.io.icc.rgb_of_gray`: three equal levels show as the gray one did); an RGB profile on gray
-    pixels kept, the gray levels made RGB."""
+    pixels left out where it is sRGB's (the gray shows so without it), else kept and the gray levels made RGB."""
+    from classsr_cli.io.icc import is_srgb
+
     icc, colours = picture.icc, picture.pixels.shape[2]
     if icc is None or len(icc) < 20:
         return picture
     if colours == 3 and is_gray(icc):
         return replace(picture, icc=rgb_of_gray(icc))
+    if colours == 1 and icc[16:20] == b"RGB " and is_srgb(icc):
+        return replace(picture, icc=None)
     if colours == 1 and icc[16:20] == b"RGB ":
         return replace(picture, pixels=np.repeat(picture.pixels, 3, axis=2),
                        notes=[*picture.notes, "gray picture with an RGB ICC profile: read as RGB, its profile kept"])
