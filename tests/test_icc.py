@@ -223,7 +223,7 @@ def qt_profile() -> bytes:
 def test_a_qt_profile_keeps_its_white_in_a_jpeg_xl(tmp_path: object) -> None:
     """A lossy JPEG XL of a picture with a version 4 profile whose white point tag holds D65 (Qt's): libjxl adapted
     that white again by the ``chad`` and encoded a white of about (0.28, 0.30), custom primaries (read back as BT.2020
-    colours, a red's blue 31 levels up): given the profile with D50 there (:func:`d50_white`), which LittleCMS
+    colours by ffmpeg, otherwise by djxl): given the profile with D50 there (:func:`d50_white`), which LittleCMS
     converts as before, it encodes sRGB. A conforming profile is given as it is."""
     from pathlib import Path
 

@@ -77,7 +77,8 @@ def d50_white(icc: bytes) -> bytes:
     """``icc`` with the white point tag (``wtpt``) a version 4 display profile holds, D50 (the connection space's
     illuminant, its header's), where it holds its display's white (D65) beside a chromatic adaptation (``chad``) from
     it, as Qt writes profiles (KDE's framenumbers.avif, profile_gray.png): libjxl adapts that white once more by the
-    ``chad`` and encodes a white of about (0.28, 0.30) xy, its colours hue-shifted (a red 0 255 0 shown 255 0 31).
+    ``chad`` and encodes a white of about (0.28, 0.30) xy with custom primaries (jxlinfo), which decoders show
+    otherwise (djxl 0.7: 3-40 levels on average from classsr's reading of KDE's such outputs).
     LittleCMS converts the profile as before (it takes the white from the ``chad`` alone); ``icc`` as it is
     otherwise."""
     try:
