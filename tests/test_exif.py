@@ -140,13 +140,24 @@ def _typed_exif() -> bytes:
     return b"Exif\x00\x00" + tiff
 
 
+@pytest.mark.parametrize("source", ["jpeg", "png raw profile"])
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif", ".heic"])
-def test_exif_tags_keep_their_types(tmp_path: Path, suffix: str) -> None:
+def test_exif_tags_keep_their_types(tmp_path: Path, suffix: str, source: str) -> None:
     """Pillow types each EXIF value by its Python type: UNDEFINED tags came out as BYTE and a positive SRATIONAL one as
-    RATIONAL (exiftool -validate: "Non-standard format"); each keeps its source's type and value in every output."""
+    RATIONAL (exiftool -validate: "Non-standard format"); each keeps its source's type and value in every output,
+    from a PNG's ImageMagick raw profile too (libavif's paris_icc_exif_xmp.png: tiffinfo warned "Wrong data type 5
+    for BrightnessValue")."""
+    from PIL import PngImagePlugin
+
     coded = io.BytesIO()
-    Image.fromarray(np.full((16, 24, 3), 128, np.uint8)).save(coded, format="JPEG", exif=_typed_exif())
-    src = tmp_path / "a.jpg"
+    if source == "jpeg":
+        Image.fromarray(np.full((16, 24, 3), 128, np.uint8)).save(coded, format="JPEG", exif=_typed_exif())
+    else:
+        raw = _typed_exif()[6:]
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Raw profile type exif", f"\nexif\n{len(raw):8d}\n{raw.hex()}\n", zip=True)
+        Image.fromarray(np.full((16, 24, 3), 128, np.uint8)).save(coded, format="PNG", pnginfo=info)
+    src = tmp_path / ("a.jpg" if source == "jpeg" else "a.png")
     src.write_bytes(coded.getvalue())
     out = tmp_path / f"out{suffix}"
     write_image(out, read_image(src))

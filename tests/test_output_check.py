@@ -28,7 +28,10 @@ def _tool(folder: Path, name: str, body: str) -> None:
 def _tools(tmp_path: Path) -> Path:
     tools = tmp_path / "bin"
     tools.mkdir()
-    _tool(tools, "pngcheck", "if 'bad' in args[-1]:\n    print(args[-1] + '  CRC error in chunk IDAT')\n    sys.exit(2)")
+    _tool(tools, "pngcheck", "if 'bad' in args[-1]:\n    print(args[-1] + '  CRC error in chunk IDAT')\n    sys.exit(2)\n"
+                             "if 'hdr' in args[-1]:  # (pngcheck 3.0.3 on PNG's third edition's chunks)\n"
+                             "    print(args[-1] + '  illegal (unless recently approved) unknown, public chunk cICP')\n"
+                             "    print('ERROR: ' + args[-1])\n    sys.exit(2)")
     _tool(tools, "djpeg", "from PIL import Image\nImage.open(args[-1]).save(args[1])")  # -outfile OUT IN, faithful
     _tool(tools, "dwebp", "import numpy as np\nfrom PIL import Image\na = np.asarray(Image.open(args[0]).convert('RGB'))"
                           ".astype(int)\na[1:, :, 0] += 12\nImage.fromarray(a.clip(0, 255).astype(np.uint8)).save(args[-1])")
@@ -47,11 +50,12 @@ def test_validators_fail_and_decoders_differ_as_problems(tmp_path: Path) -> None
     tools = _tools(tmp_path)
     pics = tmp_path / "pics"
     pics.mkdir()
-    for name in ("good.png", "bad.png", "a.jpg", "a.webp", "a.tif"):
+    for name in ("good.png", "bad.png", "hdr.png", "a.jpg", "a.webp", "a.tif"):
         Image.fromarray(PICTURE).save(pics / name, **({"lossless": True} if name.endswith(".webp") else {}))
     code, problems, summary = _run("output_check.py", tools, str(pics))
-    # good.png, bad.png: pngcheck; a.jpg: djpeg (faithful); a.webp: dwebp (a pixel off); a.tif: no tool here
-    assert summary.strip() == "checked 4 files, 4 tool runs, problems 2" and code == 1
+    # good.png, bad.png, hdr.png (an unknown chunk of PNG's third edition: excused): pngcheck; a.jpg: djpeg
+    # (faithful); a.webp: dwebp (red off); a.tif: no tool here
+    assert summary.strip() == "checked 5 files, 5 tool runs, problems 2" and code == 1
     off, bad = problems  # (in the order of the files)
     assert bad["file"] == str(pics / "bad.png") and bad["tool"] == "pngcheck" and bad["exit"] == 2
     assert bad["said"] == [f"{pics / 'bad.png'}  CRC error in chunk IDAT"]

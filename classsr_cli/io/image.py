@@ -1376,7 +1376,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         pixels=np.ascontiguousarray(colour),
         alpha=_kept_alpha(alpha),
         icc=icc,
-        exif=_exif_bytes(exif, fmt, im.info.get("exif")),
+        exif=_exif_bytes(exif, fmt, im.info.get("exif") or (_raw_profile(im.info.get("Raw profile type exif"))
+                                                            if fmt == "PNG" else None)),  # (ImageMagick's: types kept)
         source_format=fmt,
         source_mode=mode,
         notes=notes,
