@@ -140,24 +140,41 @@ def _typed_exif() -> bytes:
     return b"Exif\x00\x00" + tiff
 
 
-@pytest.mark.parametrize("source", ["jpeg", "png raw profile"])
+def _typed_tiff() -> bytes:
+    """A 4x4 gray TIFF whose Exif IFD holds :func:`_typed_exif`'s tags, as a scanner or editor writes one."""
+    entries = [(256, 3, 1, 4), (257, 3, 1, 4), (258, 3, 1, 8), (262, 3, 1, 1), (273, 4, 1, 180), (277, 3, 1, 1),
+               (278, 3, 1, 4), (279, 4, 1, 16), (0x8769, 4, 1, 122)]  # fmt: skip
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries))
+    tiff += b"".join(struct.pack("<HHI", t, k, n) + (struct.pack("<HH", v, 0) if k == 3 else struct.pack("<I", v))
+                     for t, k, n, v in entries) + struct.pack("<I", 0)  # fmt: skip
+    tiff += struct.pack("<H", 3) + struct.pack("<HHI4s", 0x9000, 7, 4, b"0232")
+    tiff += struct.pack("<HHII", 0x9201, 10, 1, 164) + struct.pack("<HHII", 0x9204, 10, 1, 172) + struct.pack("<I", 0)
+    tiff += struct.pack("<ii", 7, 1) + struct.pack("<ii", -1, 3)
+    assert len(tiff) == 180
+    return tiff + bytes(range(0, 256, 16))
+
+
+@pytest.mark.parametrize("source", ["jpeg", "png raw profile", "tiff"])
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif", ".heic"])
 def test_exif_tags_keep_their_types(tmp_path: Path, suffix: str, source: str) -> None:
     """Pillow types each EXIF value by its Python type: UNDEFINED tags came out as BYTE and a positive SRATIONAL one as
     RATIONAL (exiftool -validate: "Non-standard format"); each keeps its source's type and value in every output,
     from a PNG's ImageMagick raw profile too (libavif's paris_icc_exif_xmp.png: tiffinfo warned "Wrong data type 5
-    for BrightnessValue")."""
+    for BrightnessValue") and from a TIFF's own Exif IFD (OpenImageIO's libtiffpic_pc260001.tif: "Wrong data type 1
+    for FileSource")."""
     from PIL import PngImagePlugin
 
     coded = io.BytesIO()
     if source == "jpeg":
         Image.fromarray(np.full((16, 24, 3), 128, np.uint8)).save(coded, format="JPEG", exif=_typed_exif())
+    elif source == "tiff":
+        coded.write(_typed_tiff())
     else:
         raw = _typed_exif()[6:]
         info = PngImagePlugin.PngInfo()
         info.add_text("Raw profile type exif", f"\nexif\n{len(raw):8d}\n{raw.hex()}\n", zip=True)
         Image.fromarray(np.full((16, 24, 3), 128, np.uint8)).save(coded, format="PNG", pnginfo=info)
-    src = tmp_path / ("a.jpg" if source == "jpeg" else "a.png")
+    src = tmp_path / {"jpeg": "a.jpg", "tiff": "a.tif"}.get(source, "a.png")
     src.write_bytes(coded.getvalue())
     out = tmp_path / f"out{suffix}"
     write_image(out, read_image(src))

@@ -1376,8 +1376,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         pixels=np.ascontiguousarray(colour),
         alpha=_kept_alpha(alpha),
         icc=icc,
-        exif=_exif_bytes(exif, fmt, im.info.get("exif") or (_raw_profile(im.info.get("Raw profile type exif"))
-                                                            if fmt == "PNG" else None)),  # (ImageMagick's: types kept)
+        exif=_exif_bytes(exif, fmt, _raw_exif(path, im, fmt)),
         source_format=fmt,
         source_mode=mode,
         notes=notes,
@@ -1456,6 +1455,29 @@ def _comments(im: Image.Image, fmt: str) -> tuple[bytes, ...]:
 _IPTC_RESOURCE, _IPTC_DIGEST = 0x0404, 0x0425
 #: The PNG text ImageMagick keeps a JPEG's IPTC record in, as its "raw profile" (hexadecimal).
 _RAW_IPTC = "Raw profile type iptc"
+
+
+def _raw_exif(path: Path, im: Image.Image, fmt: str) -> bytes | None:
+    """The EXIF of the opened ``im`` as its file holds it, which :func:`_exif_bytes` keeps its tags' types and maker
+    note's offsets from: Pillow's reading of it (a JPEG's, a WebP's, a PNG's ``eXIf``), a PNG's ImageMagick raw
+    profile, or a TIFF's own structure (its Exif IFD hangs from its first IFD, which libtiff writes after the
+    pixels), the file read whole up to :data:`_RAW_TIFF` bytes; ``None`` otherwise (Pillow's types, as it lays the
+    EXIF out anew)."""
+    raw = im.info.get("exif")
+    if isinstance(raw, bytes) and raw:
+        return raw
+    if fmt == "PNG":
+        return _raw_profile(im.info.get("Raw profile type exif"))
+    if fmt == "TIFF":
+        try:
+            return path.read_bytes() if path.stat().st_size <= _RAW_TIFF else None
+        except OSError:
+            return None
+    return None
+
+
+#: The largest TIFF :func:`_raw_exif` reads whole for its EXIF's types (a larger one's EXIF gets Pillow's).
+_RAW_TIFF = 256 << 20
 
 
 def _raw_profile(text: object) -> bytes | None:
