@@ -277,3 +277,28 @@ def test_hps_srgb_profile_is_written_into_png_as_its_srgb_chunk(tmp_path: object
         assert back.icc is None and (back.nclx is None or back.nclx.srgb), suffix
     write_image(tmp / "hp.jpg", Picture(pixels, icc=bytes(hp)))
     assert read_image(tmp / "hp.jpg").icc == bytes(hp)  # (carried where nothing else says sRGB)
+
+
+def test_a_linear_sources_profile_gets_srgbs_curves_where_its_light_is_written_so(tmp_path: object) -> None:
+    """The light of a linear source with a profile (a 32-bit Photoshop document's "Linear RGB Profile": OpenImageIO's
+    psd_rgb_32.psd) is written into 8 and 16-bit formats with sRGB's curve; its profile of linear light, carried as it
+    was, made them show far too bright. Its colorants are kept with sRGB's curves; an EXR output carries none."""
+    from pathlib import Path
+
+    from classsr_cli.io import exr
+    from classsr_cli.io.icc import _curve, _tags, with_srgb_curves
+    from classsr_cli.io.image import Picture, read_image, write_image
+
+    tmp = Path(str(tmp_path))
+    linear = profile(PROPHOTO, gamma(1.0), "Line")
+    pixels = np.linspace(0, 65535, 48).astype(np.uint16).reshape(4, 4, 3)
+    pic = Picture(pixels, icc=linear, linear=exr.Linear(half=False))
+    for suffix in (".png", ".tif", ".jpg"):
+        write_image(tmp / f"a{suffix}", pic)
+        back = read_image(tmp / f"a{suffix}").icc
+        assert back is not None and back == with_srgb_curves(linear), suffix
+        tags = _tags(back)
+        assert np.abs(_curve(tags[b"rTRC"]) - _curve(_tags(SRGB)[b"rTRC"])).max() < 1e-6
+        assert all(tags[sig] == _tags(linear)[sig] for sig in (b"rXYZ", b"gXYZ", b"bXYZ"))
+    assert write_image(tmp / "b.png", Picture(pixels, icc=linear)) == []  # (not light: its profile as it is)
+    assert read_image(tmp / "b.png").icc == linear

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["d50_white", "is_gray", "is_srgb", "libpng_warns", "rgb_of_gray", "srgb16_transform", "srgb_decode", "srgb_encode"]
+__all__ = ["d50_white", "is_gray", "is_srgb", "libpng_warns", "rgb_of_gray", "srgb16_transform", "srgb_decode",
+           "srgb_encode", "with_srgb_curves"]
 
 def _tags(icc: bytes) -> dict[bytes, bytes]:
     """The profile's tags: signature -> data."""
@@ -125,26 +126,52 @@ def rgb_of_gray(icc: bytes) -> bytes | None:
     channel's, and sRGB's colorants (LittleCMS's, adapted to D50), which add up to D50's white, so that a pixel of
     three equal levels shows as the gray one did. ``None`` for a profile without a ``kTRC`` or one that does not
     read."""
-    from PIL import ImageCms
-
     try:
         tags = _tags(icc)
-        srgb = _tags(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+        srgb = _tags(_srgb_bytes())
         trc = tags.pop(b"kTRC")
         own = {**{sig: data for sig, data in tags.items() if data}, **{sig: srgb[sig] for sig in (b"rXYZ", b"gXYZ", b"bXYZ")}}
     except (KeyError, struct.error, ValueError, OSError):
         return None
-    order = [*own, b"rTRC", b"gTRC", b"bTRC"]
-    at = 132 + 12 * len(order)
-    table, body, placed = bytearray(struct.pack(">I", len(order))), bytearray(), {}
-    for sig in order:
-        data = trc if sig.endswith(b"TRC") else own[sig]
-        if id(data) not in placed:  # (the three tone curves share one tag's data)
-            placed[id(data)] = at + len(body)
+    return _rebuilt(icc, {**own, b"rTRC": trc, b"gTRC": trc, b"bTRC": trc}, b"RGB ")
+
+
+def with_srgb_curves(icc: bytes) -> bytes | None:
+    """The matrix/TRC (or gray) profile ``icc`` with sRGB's tone curve for each channel, its colorants kept: the
+    profile of levels written with sRGB's curve from the light a profile of linear light described (a 32-bit
+    Photoshop document's "Linear RGB Profile", whose light classsr writes into 8 and 16-bit formats with sRGB's curve;
+    carried as it was, it made them show far too bright). ``None`` for a profile of lookup tables, or one that does
+    not read."""
+    try:
+        tags = _tags(icc)
+        curve = _tags(_srgb_bytes())[b"rTRC"]
+    except (KeyError, struct.error, ValueError, OSError):
+        return None
+    curves = [sig for sig in (b"rTRC", b"gTRC", b"bTRC", b"kTRC") if sig in tags]
+    if icc[16:20] not in (b"RGB ", b"GRAY") or not curves or any(sig in tags for sig in (b"A2B0", b"A2B1", b"B2A0")):
+        return None
+    return _rebuilt(icc, {sig: (curve if sig in curves else data) for sig, data in tags.items() if data}, icc[16:20])
+
+
+@functools.cache
+def _srgb_bytes() -> bytes:
+    from PIL import ImageCms
+
+    return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+
+
+def _rebuilt(icc: bytes, tags: dict[bytes, bytes], space: bytes) -> bytes:
+    """A profile of ``icc``'s header (its colour ``space`` given, its ID cleared) and ``tags`` (signature: data, in
+    order; equal data stored once, as tags may share it)."""
+    at = 132 + 12 * len(tags)
+    table, body, placed = bytearray(struct.pack(">I", len(tags))), bytearray(), {}
+    for sig, data in tags.items():
+        if data not in placed:
+            placed[data] = at + len(body)
             body += data + bytes(-len(data) % 4)
-        table += struct.pack(">4sII", sig, placed[id(data)], len(data))
+        table += struct.pack(">4sII", sig, placed[data], len(data))
     head = bytearray(icc[:128])
-    head[16:20] = b"RGB "
+    head[16:20] = space
     head[84:100] = bytes(16)  # (its profile ID, an MD5 of the old bytes: none)
     head[0:4] = struct.pack(">I", 128 + len(table) + len(body))
     return bytes(head + table + body)

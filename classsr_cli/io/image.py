@@ -72,7 +72,7 @@ from classsr_cli.io.exif import EXIF_IFD, GPS_IFD, INTEROP_IFD, relaid, relaid_i
 from classsr_cli.io.exr import Linear, shown
 from classsr_cli.io.files import IMAGE_SUFFIXES, RAW_ADVICE, RAW_SUFFIXES, VIDEO_SUFFIXES
 from classsr_cli.io.gainmap import GainMap
-from classsr_cli.io.icc import d50_white, is_gray, libpng_warns, rgb_of_gray
+from classsr_cli.io.icc import d50_white, is_gray, libpng_warns, rgb_of_gray, with_srgb_curves
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -3029,7 +3029,7 @@ def write_image(
         notes.extend(_sdr_notes(fmt, coded))
     meta, dropped = _without_hdr_gain(carried.for_output(fmt, pixels.shape[1], pixels.shape[0]), coded)
     notes.extend(_format_notes(fmt, pixels.dtype, carried, meta, deep) + dropped)
-    meta, said = _fitting_icc(fmt, meta, pixels.shape[2])
+    meta, said = _fitting_icc(fmt, meta, pixels.shape[2], picture.linear is not None)
     notes.extend(said)
     if pixels.dtype == np.uint16 and fmt not in _HIGH_BIT_FORMATS and not deep:
         pixels = to_8bit(pixels)
@@ -3080,23 +3080,33 @@ def write_image(
 _GRAY_AS_RGB = ("HEIF", "WEBP")
 
 
-def _fitting_icc(fmt: str, meta: Meta, colours: int) -> tuple[Meta, list[str]]:
+def _fitting_icc(fmt: str, meta: Meta, colours: int, light: bool = False) -> tuple[Meta, list[str]]:
     """``meta`` (an output's) with the ICC profile a ``fmt`` output of ``colours`` channels should carry, and what
-    is said of it: a gray profile made an RGB one for a format that holds gray as RGB (:data:`_GRAY_AS_RGB`; a gray
-    profile on RGB pixels is refused by libheif's and libpng's tools), left out where it has no gray curve; HP's sRGB
-    profile, of which libpng warns (:func:`~classsr_cli.io.icc.libpng_warns`), left out of a HEIC or AVIF, whose
-    colour code points then say sRGB (libheif's converters to PNG refused it); as it is otherwise. (A PNG output
-    says it by its ``sRGB`` chunk: :func:`_png_writer`.)"""
+    is said of it: where its pixels are ``light`` written with sRGB's curve (an EXR's, a 32-bit PSD's, into a format
+    of levels), the profile of that light with sRGB's curves (:func:`~classsr_cli.io.icc.with_srgb_curves`; a
+    profile of lookup tables left out, said); a gray profile made an RGB one for a format that holds gray as RGB
+    (:data:`_GRAY_AS_RGB`; a gray profile on RGB pixels is refused by libheif's and libpng's tools), left out where it
+    has no gray curve; HP's sRGB profile, of which libpng warns (:func:`~classsr_cli.io.icc.libpng_warns`), left out
+    of a HEIC or AVIF, whose colour code points then say sRGB (libheif's converters to PNG refused it); as it is
+    otherwise. (A PNG output says it by its ``sRGB`` chunk: :func:`_png_writer`.)"""
     icc = meta.icc
     if icc is None:
         return meta, []
+    said: list[str] = []
+    if light and fmt not in _LINEAR_FORMATS:
+        icc = with_srgb_curves(icc)
+        if icc is None:
+            return replace(meta, icc=None), [f"{fmt} output: the ICC profile of the source's light (not a matrix/TRC "
+                                             "one) cannot be given sRGB's curves, which its levels are written with: "
+                                             "left out"]
+        meta = replace(meta, icc=icc)
     if colours == 1 and fmt in _GRAY_AS_RGB and is_gray(icc):
         rgb = rgb_of_gray(icc)
-        return replace(meta, icc=rgb), [] if rgb else [f"{fmt} output: its gray ICC profile has no gray curve to make "
-                                                       "an RGB one of (the output holds gray as RGB): left out"]
+        return replace(meta, icc=rgb), said if rgb else [f"{fmt} output: its gray ICC profile has no gray curve to "
+                                                         "make an RGB one of (the output holds gray as RGB): left out"]
     if fmt in ("HEIF", "AVIF") and libpng_warns(icc):
-        return replace(meta, icc=None), []
-    return meta, []
+        return replace(meta, icc=None), said
+    return meta, said
 #: JPEG's, WebP's and AVIF's quality when none is asked for (``--quality``).
 DEFAULT_QUALITY = 95
 #: AVIF's encoder speed (0 slowest .. 10): the fastest. At quality 95, a 4096x3072 picture (``examples/lighthouse.jpg``
@@ -4123,7 +4133,7 @@ def write_image_rows(
     notes.extend(_sdr_notes(fmt, coded) if coded is not None else [])  # (in write_image's order)
     carried, dropped = _without_hdr_gain((meta or Meta()).for_output(fmt, width, height), coded)
     notes.extend(_format_notes(fmt, dtype, meta or Meta(), carried, deep) + dropped)
-    carried, said = _fitting_icc(fmt, carried, channels)
+    carried, said = _fitting_icc(fmt, carried, channels, meta is not None and meta.linear is not None)
     notes.extend(said)
     linear = None if meta is None or meta.linear is None else meta.linear.resized(width, height)
 
