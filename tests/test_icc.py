@@ -250,7 +250,8 @@ SRGB_PROFILE = ImageCms.createProfile("sRGB")
 
 def test_hps_srgb_profile_is_written_into_png_as_its_srgb_chunk(tmp_path: object) -> None:
     """HP's version 2 sRGB profile, D65 in its white point tag (Photoshop's and Windows'), of which libpng warns
-    ("iCCP: known incorrect sRGB profile") and which it refuses to write: a PNG output says sRGB by its own chunk,
+    ("iCCP: known incorrect sRGB profile") and which it refuses to write, and a version 2 one of the length of a
+    profile libpng knows (it warns of a copy "that has been edited"): a PNG output says sRGB by its own chunk,
     in the profile's rendering intent, a HEIC or AVIF by its colour code points; another sRGB profile (LittleCMS's
     version 4, Qt's) is carried as it is, and HP's into JPEG."""
     from pathlib import Path
@@ -263,6 +264,12 @@ def test_hps_srgb_profile_is_written_into_png_as_its_srgb_chunk(tmp_path: object
     hp[8:12] = bytes([2, 0x10, 0, 0])
     hp[64:68] = bytes([0, 0, 0, 1])  # (media-relative: HP's second)
     assert libpng_warns(bytes(hp)) and not libpng_warns(qt_profile()) and not libpng_warns(SRGB)
+    v2 = bytearray(SRGB)  # a version 2 sRGB profile, D50 in its white point tag: of a length libpng knows or not
+    v2[8:12] = bytes([2, 0, 0, 0])
+    assert not libpng_warns(bytes(v2))
+    black_scaled = v2 + bytes(3048 - len(v2))  # (the ICC's "black scaled" one's length: libvips's test photos')
+    black_scaled[0:4] = struct.pack(">I", 3048)
+    assert libpng_warns(bytes(black_scaled))
     pixels = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
     assert write_image(tmp / "hp.png", Picture(pixels, icc=bytes(hp))) == []
     data = (tmp / "hp.png").read_bytes()

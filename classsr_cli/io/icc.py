@@ -103,16 +103,23 @@ def d50_white(icc: bytes) -> bytes:
 
 
 def libpng_warns(icc: bytes) -> bool:
-    """Whether ``icc`` is an sRGB profile of version 2 whose white point tag holds D65 where D50 belongs (HP's and
-    Microsoft's "sRGB IEC61966-2.1", which Photoshop and Windows embed): libpng warns of it on reading a PNG ("iCCP:
-    known incorrect sRGB profile", or "... that has been edited") and refuses it on writing one (heif-convert's)."""
+    """Whether ``icc`` is a version 2 sRGB profile of the kind libpng checks PNG's ``iCCP`` against: of the lengths of
+    the ICC's and HP's published sRGB profiles (:data:`_LIBPNG_LENGTHS`: libvips's test photos carry the ICC's "black
+    scaled" one), or with D65 in its white point tag where D50 belongs (HP's and Microsoft's, which Photoshop and
+    Windows embed). libpng warns of such a profile on reading a PNG ("iCCP: known incorrect sRGB profile", "... that
+    has been edited") and refuses it on writing one (heif-convert's PNG writer)."""
     try:
         if len(icc) < 132 or icc[8] != 2 or not is_srgb(icc):
             return False
         white = _fixed(_tags(icc)[b"wtpt"], 8, 3)
     except (KeyError, struct.error, ValueError):
         return False
-    return max(abs(a - b) for a, b in zip(white, _fixed(icc, 68, 3), strict=True)) > 0.002
+    return len(icc) in _LIBPNG_LENGTHS or max(abs(a - b) for a, b in zip(white, _fixed(icc, 68, 3), strict=True)) > 0.002
+
+
+#: The lengths of the version 2 sRGB profiles libpng knows (png.c's png_sRGB_checks): the ICC's black-scaled and
+#: unscaled ones, HP's without black point compensation, HP's and Microsoft's.
+_LIBPNG_LENGTHS = (3048, 3052, 3024, 3144)
 
 
 def is_gray(icc: bytes | None) -> bool:
