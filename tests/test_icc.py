@@ -234,6 +234,10 @@ def test_a_qt_profile_keeps_its_white_in_a_jpeg_xl(tmp_path: object) -> None:
     qt = qt_profile()
     fixed = d50_white(qt)
     assert fixed != qt and d50_white(fixed) == fixed and d50_white(SRGB) == SRGB
+    (count,) = struct.unpack(">I", qt[128:132])
+    wtpt = next(offset for sig, offset, _ in (struct.unpack(">4sII", qt[132 + 12 * k : 144 + 12 * k])
+                                               for k in range(count)) if sig == b"wtpt")  # fmt: skip
+    assert d50_white(qt[: wtpt + 10]) == qt[: wtpt + 10]  # (a profile cut inside its white point: as it is)
     levels = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
     a = ImageCms.profileToProfile(Image.fromarray(levels), ImageCms.ImageCmsProfile(io.BytesIO(qt)), SRGB_PROFILE)
     b = ImageCms.profileToProfile(Image.fromarray(levels), ImageCms.ImageCmsProfile(io.BytesIO(fixed)), SRGB_PROFILE)

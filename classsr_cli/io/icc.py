@@ -89,12 +89,12 @@ def d50_white(icc: bytes) -> bytes:
         entries = {sig: (offset, size) for sig, offset, size in
                    (struct.unpack(">4sII", icc[132 + 12 * k : 144 + 12 * k]) for k in range(count))}  # fmt: skip
         at, size = entries[b"wtpt"]
-        if b"chad" not in entries or size < 20 or icc[at : at + 4] != b"XYZ ":
+        if b"chad" not in entries or size < 20 or icc[at : at + 4] != b"XYZ " or at + 20 > len(icc):
+            return icc
+        d50 = _fixed(icc, 68, 3)
+        if max(abs(a - b) for a, b in zip(_fixed(icc, at + 8, 3), d50, strict=True)) < 0.002:
             return icc
     except (KeyError, IndexError, struct.error):
-        return icc
-    d50 = _fixed(icc, 68, 3)
-    if max(abs(a - b) for a, b in zip(_fixed(icc, at + 8, 3), d50, strict=True)) < 0.002:
         return icc
     out = bytearray(icc)
     out[at + 8 : at + 20] = icc[68:80]
