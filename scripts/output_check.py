@@ -82,11 +82,13 @@ def check(path: Path, tolerance: float = 2.0) -> tuple[int, list[dict[str, objec
 
 
 def _decoded(path: Path, cmd: list[str], tolerance: float) -> list[dict[str, object]]:
-    """``cmd``'s decoding of ``path`` compared with classsr's (``read_image``), each shown in sRGB (through its ICC
-    profile, or its colour description), in 8-bit RGBA: a problem where they differ by more than ``tolerance`` levels
-    on average (decoders' chroma upsampling differs at the edges of colours)."""
-    from PIL import Image
+    """``cmd``'s decoding of ``path`` compared with classsr's (``read_image``; the tool's picture read so too), each
+    shown in sRGB (through its ICC profile, or its colour description) where the tool's carries a profile, in 8-bit
+    RGBA: a problem where they differ by more than ``tolerance`` levels on average (decoders' chroma upsampling
+    differs at the edges of colours)."""
+    from reference_sweep import difference, rgba8
 
+    from classsr_cli.errors import ClassSRError
     from classsr_cli.io.image import read_image
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,30 +100,21 @@ def _decoded(path: Path, cmd: list[str], tolerance: float) -> list[dict[str, obj
         if done.returncode or not made:
             return [{"file": str(path), "tool": cmd[0], "exit": done.returncode, "said": lines[-3:]}]
         try:
-            with Image.open(made[0]) as im:
-                profile = im.info.get("icc_profile")
-                ref_levels = _rgba8(np.asarray(im))
-                ref = _shown(ref_levels, profile, None)
-        except (OSError, ValueError) as e:  # (a decoder that wrote nothing it could: an empty file)
+            tool = read_image(made[0], max_pixels=None)
+        except ClassSRError as e:  # (a decoder that wrote nothing it could: an empty file)
             return [{"file": str(path), "tool": cmd[0], "exit": done.returncode, "said": [*lines[-2:], str(e)]}]
-    pic = read_image(path)
-    ours = _rgba8(pic.pixels)
-    if pic.alpha is not None:
-        ours[..., 3] = _to8(pic.alpha)
-    hdr = pic.nclx is not None and pic.nclx.transfer in (16, 18)  # type: ignore[attr-defined]
-    if profile and not hdr:  # (the tool's levels in its profile's colours: both shown in sRGB; else both as levels)
-        ours = _shown(ours, pic.icc, pic.nclx)
-    elif hdr:  # (PQ and HLG as coded: an HDR picture's profile, if any, is not one LittleCMS shows as classsr does)
-        ref = ref_levels
+    pic = read_image(path, max_pixels=None)
+    ref, ours = rgba8(tool), rgba8(pic)
+    hdr = pic.nclx is not None and pic.nclx.transfer in (16, 18)
+    if tool.icc and not hdr:  # (the tool's levels in its profile's colours: both shown in sRGB; else both as levels;
+        ref, ours = _shown(ref, tool.icc, None), _shown(ours, pic.icc, pic.nclx)  # PQ and HLG as coded)
     if ours.shape != ref.shape:
         return [{"file": str(path), "tool": cmd[0], "size": list(ref.shape[1::-1]), "classsr size": list(ours.shape[1::-1])}]
-    diff = np.abs(ours.astype(np.int16) - ref.astype(np.int16))
-    diff[..., :3][(ours[..., 3] == 0) & (ref[..., 3] == 0)] = 0
+    diff, where = difference(ours, ref)
     if diff.mean() <= tolerance:
         return []
-    y, x, c = np.unravel_index(int(diff.argmax()), diff.shape)
-    return [{"file": str(path), "tool": cmd[0], "max": int(diff.max()), "mean": round(float(diff.mean()), 3),
-             "at": [int(x), int(y), "RGBA"[c]], "classsr": ours[y, x].tolist(), "tool px": ref[y, x].tolist()}]  # fmt: skip
+    ours_px, tool_px = where.pop("a px"), where.pop("b px")
+    return [{"file": str(path), "tool": cmd[0], **where, "classsr": ours_px, "tool px": tool_px}]
 
 
 def _shown(rgba: np.ndarray, icc: bytes | None, nclx: object) -> np.ndarray:
@@ -148,20 +141,6 @@ def _shown(rgba: np.ndarray, icc: bytes | None, nclx: object) -> np.ndarray:
     elif nclx is not None:
         out[..., :3] = to_sdr(np.ascontiguousarray(rgba[..., :3]), nclx.primaries, nclx.transfer)  # type: ignore[attr-defined]
     return out
-
-
-def _to8(a: np.ndarray) -> np.ndarray:
-    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8) if a.dtype != np.uint8 else a
-
-
-def _rgba8(a: np.ndarray) -> np.ndarray:
-    """Levels ``(H, W)`` or ``(H, W, C)`` (C 1 to 4; ``uint8`` or 16-bit) as 8-bit RGBA."""
-    if a.ndim == 2:
-        a = a[..., None]
-    a = _to8(a.astype(np.uint16) if a.dtype.kind in "iu" and a.dtype != np.uint8 else a)
-    colour = a[..., :1].repeat(3, axis=2) if a.shape[2] in (1, 2) else a[..., :3]
-    alpha = a[..., -1:] if a.shape[2] in (2, 4) else np.full((*a.shape[:2], 1), 255, np.uint8)
-    return np.concatenate([colour, alpha], axis=2)
 
 
 def files(paths: Iterable[Path]) -> list[Path]:

@@ -81,12 +81,12 @@ def _compare(src: Path, ref: Path | str, tolerance: int, linear: bool) -> tuple[
     """``src`` read and compared with ``ref``, a reference picture or ``"ffmpeg"`` (its decoding of ``src``)."""
     if isinstance(ref, Path):
         try:
-            want = _rgba(read_image(ref, max_pixels=None))
+            want = rgba8(read_image(ref, max_pixels=None))
         except Exception as e:  # (the reference is not what is being checked)
             return "refused", {"error": f"reference: {type(e).__name__}: {e}"[:300]}
     try:
         pic = read_image(src, max_pixels=None)
-        got = _rgba(_as_linear(pic) if linear and pic.linear is not None else pic)
+        got = rgba8(_as_linear(pic) if linear and pic.linear is not None else pic)
     except ClassSRError as e:
         return "refused", {"error": str(e)[:300]}
     except Exception as e:
@@ -99,14 +99,21 @@ def _compare(src: Path, ref: Path | str, tolerance: int, linear: bool) -> tuple[
         want = decoded
     if got.shape != want.shape:
         return "off", {"size": [got.shape[1], got.shape[0]], "reference size": [want.shape[1], want.shape[0]]}
-    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
-    diff[(got[..., 3] == 0) & (want[..., 3] == 0), :3] = 0  # (no colour where both are transparent)
-    worst = int(diff.max())
-    if worst <= tolerance:
+    diff, where = difference(got, want)
+    if diff.max() <= tolerance:
         return "close", {}
+    got_px, want_px = where.pop("a px"), where.pop("b px")
+    return "off", {**where, "got": got_px, "reference px": want_px}
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, dict[str, object]]:
+    """How two 8-bit RGBA pictures of one size differ: each level's difference (none in colour where both are
+    transparent), and its largest, mean, where the largest is and the two pixels there (``a px``, ``b px``)."""
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    diff[(a[..., 3] == 0) & (b[..., 3] == 0), :3] = 0  # (no colour where both are transparent)
     y, x, c = np.unravel_index(int(diff.argmax()), diff.shape)
-    return "off", {"max": worst, "mean": round(float(diff.mean()), 3), "at": [int(x), int(y), "RGBA"[c]],
-                   "got": got[y, x].tolist(), "reference px": want[y, x].tolist()}  # fmt: skip
+    return diff, {"max": int(diff.max()), "mean": round(float(diff.mean()), 3), "at": [int(x), int(y), "RGBA"[c]],
+                  "a px": a[y, x].tolist(), "b px": b[y, x].tolist()}  # fmt: skip
 
 
 def _by_ffmpeg(src: Path, width: int, height: int) -> np.ndarray | None:
@@ -132,7 +139,7 @@ def _as_linear(pic: Picture) -> Picture:
     return replace(pic, pixels=np.round(np.clip(light, 0, 1) * 65535).astype(np.uint16))
 
 
-def _rgba(pic: Picture) -> np.ndarray:
+def rgba8(pic: Picture) -> np.ndarray:
     """The picture as ``(H, W, 4)`` 8-bit RGBA."""
     px = to_8bit(pic.pixels) if pic.pixels.dtype == np.uint16 else pic.pixels
     if px.shape[2] == 1:
