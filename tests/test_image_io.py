@@ -1377,6 +1377,21 @@ def test_imagemagick_raw_profiles_are_not_carried_stale(tmp_path: Path) -> None:
         assert out.text["Title"] == "kept" and "Raw profile type iptc" in out.text
 
 
+def test_a_16_bit_png_ffmpeg_refuses_for_its_raw_exif_profile_is_read(tmp_path: Path) -> None:
+    """ffmpeg fails a whole 16-bit PNG whose ImageMagick raw EXIF profile it cannot parse (djxl writes the 4 bytes of
+    a JPEG XL's Exif box before its TIFF header there): "truncated or corrupt image" for a valid PNG; read by pypng."""
+    raw = bytes(4) + bytes.fromhex("49492a00080000000000000000")
+    text = f"\nexif\n{len(raw):8d}\n{raw.hex()}\n".encode()
+    deep = (np.arange(48, dtype=np.uint16).reshape(4, 4, 3) * 1000).astype(np.uint16)
+    write_image(tmp_path / "a.png", Picture(deep))
+    data = (tmp_path / "a.png").read_bytes()
+    body = b"zTXt" + b"Raw profile type exif\x00\x00" + zlib.compress(text)
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    (tmp_path / "b.png").write_bytes(data[:33] + chunk + data[33:])  # (after the IHDR)
+    pic = read_image(tmp_path / "b.png")
+    assert pic.pixels.dtype == np.uint16 and np.array_equal(pic.pixels, deep)
+
+
 def test_imagemagick_raw_profiles_are_read_to_the_length_they_give(tmp_path: Path) -> None:
     """A raw EXIF profile with bytes after the length it gives (libavif's test picture ``paris_icc_exif_xmp.png``, of a
     Pixel 4a's photo through GIMP) was "its EXIF does not read (non-hexadecimal number ...)": Pillow reads every line;

@@ -2688,7 +2688,7 @@ def _read_png16(path: Path, head: _PngHeader) -> tuple[np.ndarray, np.ndarray | 
     :func:`_decode`'s to apply), decoded by the bundled ffmpeg: several times faster than pypng,
     which unfilters in pure Python (a 1024x768 RGB photo: 0.07-0.08 against 0.40-0.98 s, docs/experiments.md). pypng
     decodes what ffmpeg is not given: a colour key (``tRNS``, which pypng turns into alpha), or any PNG where no
-    ffmpeg runs."""
+    ffmpeg runs, and what ffmpeg refuses (its error said where pypng refuses it too)."""
     if head.colour_type in _PNG16_RAW and not head.keyed:
         from classsr_cli.errors import VideoError
         from classsr_cli.io.video import ffmpeg_exe
@@ -2706,7 +2706,10 @@ def _read_png16(path: Path, head: _PngHeader) -> tuple[np.ndarray, np.ndarray | 
             w, h = head.width, head.height
             if got.returncode or got.stderr.strip() or len(got.stdout) != w * h * planes * 2:
                 why = got.stderr.decode(errors="replace").strip().splitlines()
-                raise ValueError(why[-1] if why else f"decoded {len(got.stdout)} bytes of {w}x{h}x{planes}")
+                try:  # (ffmpeg fails a whole picture on an EXIF it cannot parse in ImageMagick's raw profile text,
+                    return _read_png16_pypng(path)  # the 4 bytes before the TIFF header djxl writes there)
+                except ValueError:
+                    raise ValueError(why[-1] if why else f"decoded {len(got.stdout)} bytes of {w}x{h}x{planes}") from None
             data = np.frombuffer(got.stdout, "<u2").reshape(h, w, planes).copy()
             return (data[..., :-1], data[..., -1]) if planes in (2, 4) else (data, None)
     return _read_png16_pypng(path)
