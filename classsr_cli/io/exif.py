@@ -17,6 +17,7 @@ readers rely on, put back here (:func:`relaid`; :func:`relaid_in_ifd` for a TIFF
 
 from __future__ import annotations
 
+import mmap
 import struct
 from typing import NamedTuple
 
@@ -43,13 +44,13 @@ _HEADERS = (0, 6, 8, 10, 12, 14, 16, 18)
 class _Tiff(NamedTuple):
     """A TIFF structure held in ``buf``: TIFF offset ``x`` at ``buf[x + shift]``, its byte order and first IFD."""
 
-    buf: bytes
+    buf: bytes | mmap.mmap  # (a TIFF file's own structure, mapped)
     shift: int
     order: str
     first: int
 
 
-def _exif(exif: bytes) -> _Tiff:
+def _exif(exif: bytes | mmap.mmap) -> _Tiff:
     """The TIFF structure of ``exif`` (as Pillow gives it: after ``Exif\0\0``, or bare)."""
     shift = 6 if exif[:6] == b"Exif\x00\x00" else 0
     order = {b"II": "<", b"MM": ">"}[exif[shift : shift + 2]]
@@ -175,7 +176,7 @@ def _applied(buf: bytes, patches: list[tuple[int, bytes]]) -> bytes:
     return bytes(data)
 
 
-def relaid(source: bytes, out: bytes) -> bytes:
+def relaid(source: bytes | mmap.mmap, out: bytes) -> bytes:
     """``out``, the EXIF ``source`` laid out anew (by Pillow), with each tag's type and the maker note's offsets as
     ``source`` had them (the module's docstring); ``out`` as it is where either does not parse."""
     try:

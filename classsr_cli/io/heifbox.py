@@ -16,12 +16,14 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from classsr_cli.io import bmff
 
 __all__ = ["Coded", "ToneMap", "add_auxiliary", "add_metadata", "add_tone_map", "head", "primary_coded",
            "primary_properties", "tone_map", "with_primary", "with_properties"]
+
+_T = TypeVar("_T")
 
 #: How much of a HEIF file :func:`head` reads: its ``meta`` box comes first, a few kB.
 HEAD = 1 << 20
@@ -507,7 +509,7 @@ def with_properties(heif: bytes, boxes: list[bytes]) -> bytes:
     return _followed(_with_properties, heif, boxes)
 
 
-def _followed(edit: Callable[..., bytes], *args: Any) -> bytes:
+def _followed(edit: Callable[..., _T], *args: Any) -> _T:
     """``edit(*args)``, any way it fails on a file it cannot follow (a field out of range, a box cut short) raised
     as ``ValueError``."""
     try:
@@ -555,10 +557,7 @@ def primary_coded(heif: bytes) -> Coded:
     """The HEIF file ``heif``'s primary picture as coded (:class:`Coded`): its data, properties, alpha image (an
     ``auxl`` one whose ``auxC`` names alpha) and the EXIF and XMP items that describe it (``cdsc``). Raises
     ``ValueError`` for a file it cannot follow."""
-    try:
-        return _primary_coded(heif)
-    except (IndexError, struct.error, OverflowError) as e:
-        raise ValueError(f"a HEIF file this cannot follow ({e})") from None
+    return _followed(_primary_coded, heif)
 
 
 def _primary_coded(heif: bytes) -> Coded:

@@ -162,6 +162,7 @@ def with_srgb_curves(icc: bytes) -> bytes | None:
 
 @functools.cache
 def _srgb_bytes() -> bytes:
+    """LittleCMS's sRGB profile (version 4), as Pillow builds it."""
     from PIL import ImageCms
 
     return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
@@ -198,9 +199,7 @@ def is_srgb(icc: bytes) -> bool:
 
 @functools.cache
 def _srgb_shaper() -> tuple[np.ndarray, np.ndarray]:
-    from PIL import ImageCms
-
-    return _matrix_shaper(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    return _matrix_shaper(_srgb_bytes())
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
@@ -221,8 +220,7 @@ def srgb16_transform(icc: bytes) -> Callable[[np.ndarray], np.ndarray] | None:
 
     try:
         curves, matrix = _matrix_shaper(icc)
-        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-        target = np.linalg.inv(_matrix_shaper(srgb.tobytes())[1])
+        target = np.linalg.inv(_srgb_shaper()[1])
     except (KeyError, ValueError, struct.error, np.linalg.LinAlgError, OSError, ImageCms.PyCMSError):
         return None
     luts = curves.astype(np.float32)

@@ -45,6 +45,7 @@ import errno
 import functools
 import io
 import logging
+import mmap
 import os
 import re
 import secrets
@@ -1376,7 +1377,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         pixels=np.ascontiguousarray(colour),
         alpha=_kept_alpha(alpha),
         icc=icc,
-        exif=_exif_bytes(exif, fmt, _raw_exif(path, im, fmt)),
+        exif=_carried_exif(path, im, fmt, exif),
         source_format=fmt,
         source_mode=mode,
         notes=notes,
@@ -1457,27 +1458,21 @@ _IPTC_RESOURCE, _IPTC_DIGEST = 0x0404, 0x0425
 _RAW_IPTC = "Raw profile type iptc"
 
 
-def _raw_exif(path: Path, im: Image.Image, fmt: str) -> bytes | None:
-    """The EXIF of the opened ``im`` as its file holds it, which :func:`_exif_bytes` keeps its tags' types and maker
-    note's offsets from: Pillow's reading of it (a JPEG's, a WebP's, a PNG's ``eXIf``), a PNG's ImageMagick raw
-    profile, or a TIFF's own structure (its Exif IFD hangs from its first IFD, which libtiff writes after the
-    pixels), the file read whole up to :data:`_RAW_TIFF` bytes; ``None`` otherwise (Pillow's types, as it lays the
-    EXIF out anew)."""
+def _carried_exif(path: Path, im: Image.Image, fmt: str, exif: Image.Exif) -> bytes | None:
+    """:func:`_exif_bytes` of the opened ``im``'s ``exif``, its tags' types and maker note's offsets kept from the EXIF
+    as the file holds it: Pillow's reading of it (a JPEG's, a WebP's, a PNG's ``eXIf``), a PNG's ImageMagick raw
+    profile, or a TIFF's own structure (its Exif IFD hangs from its first IFD, which libtiff writes after the pixels),
+    the file mapped, so that only the pages of its IFDs are read; Pillow's types where none is found."""
     raw = im.info.get("exif")
-    if isinstance(raw, bytes) and raw:
-        return raw
-    if fmt == "PNG":
-        return _raw_profile(im.info.get("Raw profile type exif"))
-    if fmt == "TIFF":
+    if not (isinstance(raw, bytes) and raw) and fmt == "PNG":
+        raw = _raw_profile(im.info.get("Raw profile type exif"))
+    if not (isinstance(raw, bytes) and raw) and fmt == "TIFF" and len(exif):
         try:
-            return path.read_bytes() if path.stat().st_size <= _RAW_TIFF else None
-        except OSError:
-            return None
-    return None
-
-
-#: The largest TIFF :func:`_raw_exif` reads whole for its EXIF's types (a larger one's EXIF gets Pillow's).
-_RAW_TIFF = 256 << 20
+            with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as whole:
+                return _exif_bytes(exif, fmt, whole)
+        except (OSError, ValueError):  # (a file that cannot be mapped: Pillow's types)
+            pass
+    return _exif_bytes(exif, fmt, raw)
 
 
 def _raw_profile(text: object) -> bytes | None:
@@ -2882,7 +2877,7 @@ def _exif_bytes(exif: Image.Exif, fmt: str, raw: object = None) -> bytes | None:
         if not len(out):
             return None
         made = out.tobytes()
-        return relaid(raw, made) if isinstance(raw, bytes) else made
+        return relaid(raw, made) if isinstance(raw, bytes | mmap.mmap) else made
     except Exception:  # malformed maker notes and the like: drop the EXIF rather than the image
         return None
 
