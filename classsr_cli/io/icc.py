@@ -102,6 +102,7 @@ def d50_white(icc: bytes) -> bytes:
     return bytes(out)
 
 
+@functools.lru_cache(maxsize=8)  # (asked of every PNG written with a profile: a sequence's frames carry one)
 def libpng_warns(icc: bytes) -> bool:
     """Whether ``icc`` is a version 2 sRGB profile of the kind libpng checks PNG's ``iCCP`` against: of the lengths of
     the ICC's and HP's published sRGB profiles (:data:`_LIBPNG_LENGTHS`: libvips's test photos carry the ICC's "black
