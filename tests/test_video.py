@@ -124,6 +124,32 @@ def test_showinfo_lines_give_each_frame_its_pts_and_duration() -> None:
     assert pump.time_base == Fraction(1, 1000) and list(pump.stamps) == [(150, 50), (200, None)]
 
 
+def test_a_decoders_error_logged_inside_a_showinfo_line_is_counted() -> None:
+    """ffmpeg logs a line in pieces from its threads at once: a decoder's error can land in the middle of showinfo's
+    line, without its level (as seen in runs of a sequence with a damaged frame). It is counted, and the frame's
+    timestamp still read; showinfo's own words are not an error."""
+    import io
+
+    from classsr_cli.io.video import _StderrPump
+
+    log = (b"[Parsed_showinfo_0 @ 0x1] [info] n:   1 pts:      1 pts_time:0.04    duration:      1 "
+           b"duration_time:0.04    fmt:rgb24 cl:unspecified sar:1/1 s:64x48 i:P iskey:1 type:I chunk too big\n"
+           b"[Parsed_showinfo_0 @ 0x1] [info] color_range:pc color_space:gbrError submitting packet to decoder: "
+           b"Invalid data found when processing input\n"
+           b"[Parsed_showinfo_0 @ 0x1] [info] n:   2 pts:      2 pts_time:0.08    duration:      1 "
+           b"duration_time:0.04    fmt:rgb24 cl:unspecified sar:1/1 s:64x48 i:P iskey:1 type:I \n"
+           b"[Parsed_showinfo_0 @ 0x1] [info] color_range:pc color_space:gbr color_primaries:unknown color_trc:unknown\n")
+    pump = _StderrPump(io.BytesIO(log), timestamps=True)
+    pump.run()
+    assert pump.n_errors == 1 and [s[0] for s in pump.stamps] == [1, 2]
+    assert pump.message() == "Error submitting packet to decoder: Invalid data found when processing input"
+    clean = _StderrPump(io.BytesIO(log.replace(b"chunk too big", b"").replace(
+        b"Error submitting packet to decoder: Invalid data found when processing input", b" color_primaries:unknown")),
+        timestamps=True)
+    clean.run()
+    assert clean.n_errors == 0 and [s[0] for s in clean.stamps] == [1, 2]
+
+
 def test_split_showinfo_lines_give_the_decoded_and_the_delivered_frames_apart() -> None:
     """With a select between two showinfo filters, the first's timestamps are every decoded frame's (and its sizes
     the ones told), the second's the delivered frames'."""

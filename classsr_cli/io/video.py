@@ -968,6 +968,12 @@ _UNREFERENCED = re.compile(r"\] \[error\] (non-existing [PS]PS \d+ referenced|no
                            r"Invalid frame dimensions 0x0\.)$")
 
 
+#: What ffmpeg's decoder thread logs of every packet or frame that fails to decode. ffmpeg logs a line in pieces from
+#: its threads at once: such a message can land inside a line showinfo is writing, without its level (one run in 25
+#: of a sequence with a damaged frame, beside a busy machine's other work), so it is looked for there too.
+_GLUED_ERROR = re.compile(r"(Error submitting \w+ to decoder: |Decoding error: ).*$")
+
+
 class _StderrPump(threading.Thread):
     """Drains a child's stderr: keeps the last lines and the error lines, hands ``showinfo`` lines to a queue."""
 
@@ -1014,22 +1020,27 @@ class _StderrPump(threading.Thread):
                 line = raw.decode("utf-8", "replace").rstrip()
                 if self.timestamps and "Parsed_showinfo" in line:
                     self._showinfo(line)
+                    if glued := _GLUED_ERROR.search(line):  # a decoder's error logged inside showinfo's line
+                        self._error(f"[error] {glued.group(0)}")
                     continue
                 if not line:
                     continue
                 self.tail.append(line)
                 if "[error]" in line or "[fatal]" in line or "[panic]" in line:
-                    self.n_errors += 1
-                    self.n_unreferenced += bool(_UNREFERENCED.search(line))
-                    self.errors.append(line)
-                    self.first_error = self.first_error or line
-                    if self.on_error is not None:
-                        self.on_error()
-                        self.on_error = None
+                    self._error(line)
         finally:
             with self.cond:
                 self.done = True
                 self.cond.notify_all()
+
+    def _error(self, line: str) -> None:
+        self.n_errors += 1
+        self.n_unreferenced += bool(_UNREFERENCED.search(line))
+        self.errors.append(line)
+        self.first_error = self.first_error or line
+        if self.on_error is not None:
+            self.on_error()
+            self.on_error = None
 
     def _showinfo(self, line: str) -> None:
         tb = self._TB.search(line)
