@@ -2174,6 +2174,17 @@ def test_a_10_bit_avifs_chroma_is_upsampled_smoothly(tmp_path: Path) -> None:
     assert back.depth == 10 and float(np.sqrt(((back.pixels.astype(float) - deep) ** 2).mean())) < 2 * 257
 
 
+@pytest.mark.parametrize("rows", [7, 8])
+def test_a_10_bit_avif_of_7_or_8_rows_is_read_as_written(tmp_path: Path, rows: int) -> None:
+    """The bundled ffmpeg's swscale gives a 4:2:0 picture of 7 or 8 rows in 16-bit RGB with every row after the first
+    at full scale (gdk-pixbuf's 8x8 test picture came out green): such a picture is read right (by way of 4:4:4)."""
+    y, x = np.mgrid[0:rows, 0:24]
+    colour = np.dstack([60 + 8 * x, 200 - 10 * y, np.full_like(x, 90)]).astype(np.uint16) * 257
+    write_image(tmp_path / "a.avif", Picture(colour))
+    back = read_image(tmp_path / "a.avif")
+    assert back.depth == 10 and np.abs(back.pixels.astype(int) - colour).max() < 6 * 257
+
+
 def test_a_12_bit_picture_into_avif_is_written_at_12_bits(tmp_path: Path) -> None:
     """A 12-bit AVIF or HEIC (a camera's or an HDR photo's depth) into AVIF keeps its 12 bits, without a note (it was
     rounded to 10, said), its alpha at 12 too (libavif reads colour and alpha of one depth); 16 bits from elsewhere

@@ -2439,18 +2439,19 @@ def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[st
     default swscale repeats each chroma sample, closer to the original by 0.06-0.24 levels RMS on the examples'
     10-bit AVIFs)."""
     from classsr_cli.errors import VideoError
-    from classsr_cli.io.video import DECODE_FLAGS, ffmpeg_exe
+    from classsr_cli.io.video import DECODE_FLAGS, ffmpeg_exe, to_16bit
 
     try:
         exe = ffmpeg_exe()
     except VideoError:
         return None
+    width, height = size
+    small = () if eight or not (vf := to_16bit(width, height)) else ("-vf", vf)  # (a swscale bug: see to_16bit)
     got = subprocess.run(
         [exe, "-hide_banner", "-nostdin", *before, "-i", str(path), "-map", f"0:v:{stream}", "-frames:v", "1",
-         *(("-sws_flags", DECODE_FLAGS) if yuv else ()), "-f", "rawvideo",
+         *(("-sws_flags", DECODE_FLAGS) if yuv else ()), *small, "-f", "rawvideo",
          "-pix_fmt", _RAW8[channels] if eight else _RAW16[channels], "-"], capture_output=True, check=False,
     )  # fmt: skip
-    width, height = size
     if got.returncode or len(got.stdout) != width * height * channels * (1 if eight else 2):
         return None
     levels = np.frombuffer(got.stdout, "u1" if eight else "<u2").reshape(height, width, channels)
