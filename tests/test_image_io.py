@@ -24,6 +24,7 @@ from classsr_cli.io.image import (
     Meta,
     Picture,
     PngText,
+    check_output_size,
     peek_size,
     read_image,
     readable_formats,
@@ -2519,6 +2520,17 @@ def test_writing_a_picture_larger_than_its_format_holds_says_so(tmp_path: Path) 
         write_image(tmp_path / "tall.jpg", tall)
     assert not list(tmp_path.iterdir())
     write_image(tmp_path / "tall.png", tall)
+    # AVIF: written as one picture, which libavif (Pillow's, browsers') opens up to 32768 pixels a side and 16384^2 in
+    # all; gdk-pixbuf's 65535x1 GIF was written into an AVIF that classsr could not read back ("its HEIF boxes")
+    wide = Picture(pixels=np.zeros((1, 32769, 3), np.uint8))
+    with pytest.raises(ConfigError, match=r"wide\.avif: 32769x1 is more than AVIF decoders open \(32768 pixels a "
+                                          r"side\); write wide\.png or wide\.tif instead"):  # fmt: skip
+        write_image(tmp_path / "wide.avif", wide)
+    with pytest.raises(ConfigError, match=r"big\.avif: 16385x16385 is 268,468,225 pixels, more than AVIF decoders "
+                                          r"open \(268,435,456\); write big\.png"):  # fmt: skip
+        check_output_size(tmp_path / "big.avif", 16385, 16385)
+    check_output_size(tmp_path / "big.avif", 16384, 16384)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tall.png"]
 
 
 def test_an_avif_too_large_to_open_is_refused_as_a_bomb_not_as_corrupt(tmp_path: Path) -> None:
@@ -2536,6 +2548,11 @@ def test_an_avif_too_large_to_open_is_refused_as_a_bomb_not_as_corrupt(tmp_path:
     with pytest.raises(InputError, match=r"bomb\.avif: 17000x17000 is 289,000,000 pixels, more than the AVIF decoder "
                                          r"opens \(268,435,456\)$"):  # fmt: skip
         read_image(tmp_path / "bomb.avif", max_pixels=None)
+    data[at : at + 8] = struct.pack(">II", 40000, 1)  # a side libavif does not open, as one classsr wrote (65535x1)
+    (tmp_path / "long.avif").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"long\.avif: 40000x1 has a side longer than the AVIF decoder opens "
+                                         r"\(32768 pixels\)$"):  # fmt: skip
+        read_image(tmp_path / "long.avif")
 
 
 def test_what_tifffile_logs_of_a_damaged_tiff_is_notes_and_its_bomb_is_said_once(tmp_path: Path,

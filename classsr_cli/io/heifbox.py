@@ -553,6 +553,16 @@ class Coded(NamedTuple):
 _ALPHA_TYPES = (b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha", b"urn:mpeg:hevc:2015:auxid:1")
 
 
+def primary_kind(heif: bytes) -> bytes:
+    """The item type of the primary picture of ``heif`` (a file or its :func:`head`): ``b"av01"``, ``b"hvc1"``,
+    ``b"grid"``...; ``b""`` where its boxes do not say."""
+    try:
+        meta = _primary_image(heif, coded=False)[0]
+    except (ValueError, struct.error, IndexError):
+        return b""
+    return dict(map(_infe, meta.infe)).get(meta.primary, b"")
+
+
 def primary_coded(heif: bytes) -> Coded:
     """The HEIF file ``heif``'s primary picture as coded (:class:`Coded`): its data, properties, alpha image (an
     ``auxl`` one whose ``auxC`` names alpha) and the EXIF and XMP items that describe it (``cdsc``). Raises

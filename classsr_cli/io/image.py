@@ -167,9 +167,10 @@ WRITE_FORMATS = {
 }
 #: The Netpbm outputs, written by :func:`classsr_cli.io.pnm.write`.
 _PNM_FORMATS = ("PPM", "PGM", "PNM")
-#: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383); PNG, TIFF and BMP have none
+#: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383), or its decoders open (AVIF:
+#: libavif's default limit, Pillow's and browsers'; classsr writes one picture, no grid); PNG, TIFF and BMP have none
 #: an upscale reaches.
-_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383, "TGA": 65535}
+_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383, "TGA": 65535, "AVIF": 32768}
 _META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "HDR")  # hold ICC + EXIF (EXR, HDR: their own)
 _LINEAR_FORMATS = ("EXR", "HDR", "PFM")  # formats of linear light with no ceiling (io.exr.Linear)
 #: Formats written at a quality (``--quality``); the others are lossless.
@@ -840,6 +841,8 @@ def _appended_at(path: Path) -> int | None:
 
 #: The most pixels Pillow's AVIF decoder (libavif's default limit) opens; libheif's own is larger.
 _AVIF_DECODER_PIXELS = 16384 * 16384
+#: The formats whose decoders open pictures of at most so many pixels: an output above it is refused before the upscale.
+_MAX_PIXELS = {"AVIF": _AVIF_DECODER_PIXELS}
 
 
 def _refuse_heif_size(path: Path, max_pixels: int | None) -> None:
@@ -848,7 +851,8 @@ def _refuse_heif_size(path: Path, max_pixels: int | None) -> None:
     the AVIF decoder opens; nothing otherwise."""
     from classsr_cli.io import heifbox
 
-    ispe = heifbox.primary_properties(heifbox.head(path), (b"ispe",))
+    head = heifbox.head(path)
+    ispe = heifbox.primary_properties(head, (b"ispe",))
     if not ispe or len(ispe[0]) < 20:
         return
     width, height = struct.unpack(">II", ispe[0][12:20])
@@ -856,6 +860,9 @@ def _refuse_heif_size(path: Path, max_pixels: int | None) -> None:
     if width * height > _AVIF_DECODER_PIXELS:
         raise InputError(f"{path}: {width}x{height} is {width * height:,} pixels, more than the AVIF decoder opens "
                          f"({_AVIF_DECODER_PIXELS:,})")
+    if max(width, height) > _MAX_SIDE["AVIF"] and heifbox.primary_kind(head) == b"av01":
+        raise InputError(f"{path}: {width}x{height} has a side longer than the AVIF decoder opens "
+                         f"({_MAX_SIDE['AVIF']} pixels)")
 
 
 def _read_appended(path: Path, at: int, max_pixels: int | None) -> Picture:
@@ -2990,10 +2997,14 @@ def check_output_size(path: Path, height: int, width: int) -> None:
     """A :class:`ConfigError` when ``path``'s format cannot hold a ``height`` x ``width`` picture (WebP above 16383
     pixels a side, JPEG above 65500): said before the upscale runs, not by the encoder after it."""
     fmt = output_format(path)
-    top = _MAX_SIDE.get(fmt)
+    top, most = _MAX_SIDE.get(fmt), _MAX_PIXELS.get(fmt)
+    instead = f"write {path.with_suffix('.png').name} or {path.with_suffix('.tif').name} instead"
     if top is not None and max(height, width) > top:
-        raise ConfigError(f"{path}: {width}x{height} is more than {fmt} holds ({top} pixels a side); write "
-                          f"{path.with_suffix('.png').name} or {path.with_suffix('.tif').name} instead")
+        what = f"{fmt} decoders open" if fmt in _MAX_PIXELS else f"{fmt} holds"
+        raise ConfigError(f"{path}: {width}x{height} is more than {what} ({top} pixels a side); {instead}")
+    if most is not None and height * width > most:
+        raise ConfigError(f"{path}: {width}x{height} is {height * width:,} pixels, more than {fmt} decoders open "
+                          f"({most:,}); {instead}")
 
 
 def write_image(
