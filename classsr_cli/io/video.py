@@ -1315,9 +1315,10 @@ def to_16bit(width: int, height: int, scale: str = "") -> str:
     """The filters before the conversion of a ``width`` x ``height`` picture into 16-bit RGB (``scale``: that
     conversion's own ``scale`` filter, appended), so that it comes out right: the bundled ffmpeg's swscale (9.0)
     gives a 4:2:0 picture of 7 or 8 rows in 16-bit RGB with every row after the first at full scale (green or white;
-    any flags), and 8-bit RGB right. By way of 16-bit 4:4:4 it comes out right, and equal to the direct conversion at
-    other sizes; small pictures go that way (a side up to :data:`SMALL_SIDE`), the others directly (a 1080p frame's
-    extra pass costs about 2 ms)."""
+    any flags), and 8-bit RGB right. By way of 16-bit 4:4:4 it comes out right, and at other sizes as the direct
+    conversion does but at a few saturated colour edges, where bicubic's overshoot is clipped in YUV first
+    (``scripts/swscale_small.py``); small pictures go that way (a side up to :data:`SMALL_SIDE`), the others
+    directly."""
     if min(width, height) > SMALL_SIDE:
         return scale
     return ",".join(f for f in (f"scale=flags={DECODE_FLAGS}", _FULL16, scale) if f)
