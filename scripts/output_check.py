@@ -40,6 +40,8 @@ VALIDATORS: dict[str, list[tuple[list[str], str | None]]] = {
     ".avif": [(["avifdec", "--info"], None)],
     ".jxl": [(["jxlinfo"], None)],
     ".tif": [(["tiffinfo", "-D"], r"Warning(?!, Unknown field|, Wrong data type 3 for \"GainControl\")")],
+    ".mkv": [(["mkvinfo"], r"(?m)^\((MKVInfo|mkvinfo)\) (Error|Warning)")],  # (mkvtoolnix's: every element parsed)
+    ".webm": [(["mkvinfo"], r"(?m)^\((MKVInfo|mkvinfo)\) (Error|Warning)")],
 }
 #: Decoders by suffix: the command, where ``{in}`` and ``{out}`` (a PNG or PPM) are put.
 DECODERS: dict[str, list[list[str]]] = {
@@ -58,8 +60,9 @@ EXCUSED = re.compile(r"unknown, public chunk (cICP|cLLi|mDCv)$|^ERROR: ")
 _TROUBLE = re.compile(r"(?i)error|illegal|invalid|warning|corrupt")
 
 
-def check(path: Path, tolerance: float = 2.0) -> tuple[int, list[dict[str, object]]]:
-    """The tools of ``path``'s suffix that are installed, run on it: how many ran, and the problems."""
+def check(path: Path, tolerance: float = 2.0, *, decode: bool = True) -> tuple[int, list[dict[str, object]]]:
+    """The tools of ``path``'s suffix that are installed, run on it (its decoders only where ``decode``; they decode a
+    still's picture): how many ran, and the problems."""
     suffix = path.suffix.lower().replace(".jpeg", ".jpg").replace(".tiff", ".tif").replace(".heif", ".heic")
     ran, said = 0, []
     for cmd, bad in VALIDATORS.get(suffix, []):
@@ -73,7 +76,7 @@ def check(path: Path, tolerance: float = 2.0) -> tuple[int, list[dict[str, objec
         if (done.returncode and not excused) or (bad and re.search(bad, text)):
             lines = [line.strip() for line in text.splitlines() if line.strip()]
             said.append({"file": str(path), "tool": cmd[0], "exit": done.returncode, "said": lines[-3:]})
-    for cmd in DECODERS.get(suffix, []):
+    for cmd in DECODERS.get(suffix, []) if decode else []:
         if shutil.which(cmd[0]) is None:
             continue
         ran += 1

@@ -10,7 +10,7 @@ container, what was wrong and the last lines of stderr); on stderr, one line a r
 collections of odd media files (androidx/media's test assets: ``python scripts/video_sweep.py
 media/libraries/test_data/src/test/assets/media``), which are not shipped.
 
-    python scripts/video_sweep.py FOLDER [--containers mkv mp4] [--duration 0.2] [--timeout 300] [--only mkv ts]
+    python scripts/video_sweep.py FOLDER [--containers mkv mp4] [--duration 0.2] [--timeout 300] [--only mkv ts] [--check]
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ def main() -> int:
     parser.add_argument("--duration", default="0.2")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--only", nargs="*", help="file suffixes to take (default: every file)")
+    parser.add_argument("--check", action="store_true",
+                        help="each output written also checked by its format's reference tools (output_check.py: "
+                             "mkvtoolnix's mkvinfo for Matroska and WebM, webpinfo, pngcheck for APNG)")
     args = parser.parse_args()
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     files = sorted(p for p in args.folder.rglob("*") if p.is_file())
@@ -89,6 +92,8 @@ def _run(src: Path, out: Path, args: argparse.Namespace, ffmpeg: str) -> tuple[s
         bad = _decode_errors(ffmpeg, out)
         if bad:
             return "problems", f"the output does not decode: {bad}", tail, took
+        if args.check and (said := _checked(out)):
+            return "problems", f"{said[0].get('tool')}: {' / '.join(map(str, said[0].get('said', [])))[:300]}", tail, took
         return "written", _size(ffmpeg, out), [], took
     if any("internal error" in ln for ln in errors):
         return "problems", errors[0][:300], tail, took
@@ -101,6 +106,20 @@ def _run(src: Path, out: Path, args: argparse.Namespace, ffmpeg: str) -> tuple[s
     if out.exists():
         return "problems", f"{errors[0][:200]} (and an output left)", tail, took
     return "refused", errors[0][:300], [], took
+
+
+def _checked(out: Path) -> list[dict[str, object]]:
+    """What the reference tools of ``out``'s format say is wrong with it (:func:`output_check.check`)."""
+    from output_check import check
+
+    target = out.with_suffix(".png") if out.suffix == ".apng" else out  # (pngcheck reads APNG by its chunks)
+    if target != out:
+        os.link(out, target)
+    try:
+        return check(target, decode=False)[1]  # (the stills' decoders: the output is decoded above)
+    finally:
+        if target != out:
+            target.unlink()
 
 
 def _decode_errors(ffmpeg: str, out: Path) -> str:
