@@ -969,8 +969,9 @@ _UNREFERENCED = re.compile(r"\] \[error\] (non-existing [PS]PS \d+ referenced|no
 
 
 #: What ffmpeg's decoder thread logs of every packet or frame that fails to decode. ffmpeg logs a line in pieces from
-#: its threads at once: such a message can land inside a line showinfo is writing, without its level (one run in 25
-#: of a sequence with a damaged frame, beside a busy machine's other work), so it is looked for there too.
+#: its threads at once: such a message can land inside a line showinfo is writing, without its level (a few runs in
+#: 200 of ``scripts/damaged_frame_repeat.py`` beside other work left a damaged frame unsaid), so it is looked for there
+#: too.
 _GLUED_ERROR = re.compile(r"(Error submitting \w+ to decoder: |Decoding error: ).*$")
 
 
