@@ -33,7 +33,8 @@ import numpy as np
 #: tags libtiff does not list (Exif 3.0's ImageTitle, the Exif IFD's pointer to its Interoperability IFD), and its
 #: "Wrong data type 3 for GainControl": the Exif standard's table says RATIONAL, its text and every camera SHORT.
 VALIDATORS: dict[str, list[tuple[list[str], str | None]]] = {
-    ".png": [(["pngcheck", "-q"], None), (["pngcrush", "-n", "-q"], r"(?m)^pngcrush: ")],  # (libpng's warnings)
+    # (libpng's warnings; but not that its cache of unknown chunks, which pngcrush keeps, is full: an APNG's frames)
+    ".png": [(["pngcheck", "-q"], None), (["pngcrush", "-n", "-q"], r"(?m)^pngcrush: (?!fdAT: no space in chunk cache)")],
     ".jpg": [(["jpeginfo", "-c"], r"WARNING")],
     ".webp": [(["webpinfo", "-quiet"], None)],
     ".heic": [(["heif-info"], None)],
