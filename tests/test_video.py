@@ -1130,6 +1130,33 @@ def test_transparency_is_kept_where_the_output_holds_it(tiny_model: torch.nn.Mod
         assert np.mean((alpha < 128) == (want.alpha < 128)) > 0.99, name
 
 
+def test_an_opaque_alpha_read_at_16_bits_is_opaque(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """swscale gives a 10-bit source's opaque alpha (1023) at 16 bits as 65472 and an 8-bit one's (255) as 65280: the
+    levels are stretched, opaque 65535 (a 16-bit PNG sequence of a 10-bit source with alpha was everywhere a little
+    transparent, and a fully opaque one kept an alpha channel)."""
+    rgba = np.zeros((24, 48, 4), "<u2")  # (larger than the small pictures converted by way of 4:4:4)
+    rgba[..., :3] = 40000
+    rgba[:, 24:, 3] = 65535  # the right half opaque, the left half clear
+    src = tmp_path / "a10.mkv"
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgba64le", "-s", "48x24", "-r", "5", "-i", "-",
+                    "-frames:v", "2", "-c:v", "ffv1", "-pix_fmt", "yuva444p10le", str(src)],
+                   input=np.concatenate([rgba, rgba]).tobytes(), check=True, timeout=60)  # fmt: skip
+    for name, pix_fmt in (("a10.mkv", "yuva444p10le"), ("a8.mkv", "yuva420p")):
+        if name == "a8.mkv":
+            ff("-i", src, "-c:v", "ffv1", "-pix_fmt", pix_fmt, tmp_path / name)
+        with VideoReader(probe(tmp_path / name), bits=16, alpha=True) as reader:
+            alpha = next(iter(reader)).alpha
+        assert alpha is not None and set(np.unique(alpha)) == {0, 65535}, name
+    (tmp_path / "seq").mkdir()
+    upscale_video(tiny_model, src, tmp_path / "seq" / "o_%03d.png", options=EncodeOptions(codec="png",
+                                                                                          pix_fmt="rgba64be"))
+    from classsr_cli.io.image import read_image
+
+    out = read_image(tmp_path / "seq" / "o_001.png")
+    assert out.alpha is not None and out.alpha.dtype == np.uint16
+    assert (out.alpha[:, 112:] == 65535).all() and (out.alpha[:, :80] == 0).all()
+
+
 def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

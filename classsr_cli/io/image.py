@@ -2422,7 +2422,7 @@ def _read_heif16(path: Path, index: int | None = None) -> tuple[np.ndarray, np.n
     heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)
     image = heif if index is None else heif[index]
     depth = int(image.info.get("bit_depth") or 16)  # type: ignore[arg-type]
-    arr = _to16(np.asarray(image) >> (16 - depth), depth)
+    arr = to16(np.asarray(image) >> (16 - depth), depth)
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.shape[2] in (2, 4):
@@ -2577,11 +2577,11 @@ def _stretched(levels: np.ndarray, bits: int) -> np.ndarray:
     shifted up (its JPEG 2000 decoder's 4095 of 12 bits as 65520) rather than stretched (its colour conversions')."""
     shift = 16 - bits
     if 0 < shift < 8 and not np.any(levels & ((1 << shift) - 1)):  # shifted, not stretched
-        return _to16(levels >> shift, bits)
+        return to16(levels >> shift, bits)
     return levels
 
 
-def _to16(levels: np.ndarray, bits: int) -> np.ndarray:
+def to16(levels: np.ndarray, bits: int) -> np.ndarray:
     """``levels`` of ``bits`` (0 to 2**bits - 1; above it, the top) stretched to 0-65535, rounded, in ``uint16``."""
     top = (1 << bits) - 1
     return ((np.minimum(levels, top).astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
@@ -2788,10 +2788,10 @@ def _tiff_page(path: Path, page: Any) -> np.ndarray:
         if "S" in page.axes and page.axes.index("S") == 0:  # planes (PlanarConfiguration 2): samples last
             arr = np.moveaxis(arr, 0, -1)
         if arr.dtype == np.uint16 and 9 <= bits < 16:  # (tifffile gives a 12-bit sample's levels, 0-4095)
-            arr = _to16(arr, bits)
+            arr = to16(arr, bits)
         return arr
     if packed.readable(page):  # 9 to 15 bits, packed, uncompressed or Deflate: read here (with its predictor, white)
-        return _to16(packed.unpack(path, page), bits)
+        return to16(packed.unpack(path, page), bits)
     plain = int(page.sampleformat) == 1 and 9 <= bits <= 16 and samples <= 4 and photometric in (0, 1, 2)
     wrong = bits < 16 and (int(page.predictor) != 1 or photometric == 0)  # (ffmpeg's decoder gets these wrong)
     if wrong or not plain:
@@ -2804,7 +2804,7 @@ def _tiff_page(path: Path, page: Any) -> np.ndarray:
                            "decodes: save it with 8 or 16-bit samples")
     levels = got[0]
     if bits < 16:  # ffmpeg gives a level's bits at the top (its low bits repeated): each stretched exactly
-        levels = _to16(levels >> (16 - bits), bits)
+        levels = to16(levels >> (16 - bits), bits)
     return 65535 - levels if photometric == 0 else levels  # (ffmpeg gives MINISWHITE inverted: as stored here)
 
 

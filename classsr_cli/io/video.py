@@ -1362,6 +1362,9 @@ class VideoReader:
         self.autorotate = autorotate
         self.bits = bits
         self.alpha = alpha  # each frame's alpha too (Frame.alpha)
+        # its levels' bits: swscale gives a deeper alpha shifted up, or near that (an 8-bit source's opaque 255 as
+        # 65280, 65532 from rgba; a 10-bit one's 1023 as 65472), so opaque read as not quite (and kept as alpha)
+        self._alpha_bits = min(16, bit_depth(info.pix_fmt))
         self.deinterlace = deinterlace  # an interlaced frame's two fields made one picture (bwdif), frame for frame
         # or (IVTC) a telecined source's film frames put back, 4 in 5: its frames are not counted from its packets
         self.width, self.height = info.width, info.height
@@ -1723,6 +1726,8 @@ class VideoReader:
                 rgb = rgb.astype(np.uint16, copy=False) if self.bits > 8 else rgb  # native order (a no-op on x86)
                 if self.alpha:  # each plane contiguous, as the model and the encoder take them
                     rgb, alpha = np.ascontiguousarray(rgb[:, :, :3]), np.ascontiguousarray(rgb[:, :, 3])
+                    if self.bits > 8 and self._alpha_bits < 16:  # the source's levels, stretched to 0-65535
+                        alpha = _stretched_alpha(alpha, self._alpha_bits)
             if self.frames_read < self._from:  # to skip, or (after a restart) delivered before
                 if len(self.skipped_pts) == self.frames_read < self.first:
                     self.skipped_pts.append(stamp[0])
@@ -1745,6 +1750,14 @@ class VideoReader:
         self.returncode = self._proc.wait()
         if self._pump is not None:
             self._pump.join(timeout=10)
+
+
+def _stretched_alpha(alpha: np.ndarray, bits: int) -> np.ndarray:
+    """16-bit ``alpha`` of a source whose alpha has ``bits`` as swscale gives it (each level shifted up, or within
+    half a step of that) as those levels stretched to 0-65535: opaque 65535."""
+    from classsr_cli.io.image import to16
+
+    return to16((alpha.astype(np.uint32) + (1 << (15 - bits))) >> (16 - bits), bits)
 
 
 # ---------------------------------------------------------------------------------------------------- writing
