@@ -1155,6 +1155,16 @@ def test_an_opaque_alpha_read_at_16_bits_is_opaque(tmp_path: Path, tiny_model: t
     out = read_image(tmp_path / "seq" / "o_001.png")
     assert out.alpha is not None and out.alpha.dtype == np.uint16
     assert (out.alpha[:, 112:] == 65535).all() and (out.alpha[:, :80] == 0).all()
+    # Into a 10-bit output with alpha (swscale takes 16-bit alpha as levels shifted up): a level comes out as it was
+    rgba[..., 3] = 700 * 64  # (700 of 1023, shifted up as rgba64le holds a 10-bit level)
+    flat = tmp_path / "flat.mkv"
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgba64le", "-s", "48x24", "-r", "5", "-i", "-",
+                    "-frames:v", "2", "-c:v", "ffv1", "-pix_fmt", "yuva444p10le", str(flat)],
+                   input=np.concatenate([rgba, rgba]).tobytes(), check=True, timeout=60)  # fmt: skip
+    upscale_video(tiny_model, flat, tmp_path / "o10.mkv", options=EncodeOptions(codec="ffv1", pix_fmt="yuva444p10le"))
+    planes = subprocess.run([FF, "-v", "error", "-i", str(tmp_path / "o10.mkv"), "-frames:v", "1", "-f", "rawvideo",
+                             "-pix_fmt", "yuva444p10le", "-"], capture_output=True, check=True).stdout  # fmt: skip
+    assert set(np.unique(np.frombuffer(planes, "<u2").reshape(4, 96, 192)[3])) == {700}
 
 
 def test_noisy_footage_gets_the_note_a_noisy_picture_gets(

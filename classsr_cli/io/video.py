@@ -3484,6 +3484,9 @@ class VideoWriter:
         self.bits = bits
         self.color = color if color is not None or source is None else source.color  # as ffmpeg prints it
         self._dtype = np.dtype(np.uint8 if bits == 8 else np.uint16)
+        # 16-bit alpha goes into a shallower output as swscale takes it: the output's levels shifted up (a level
+        # stretched to 0-65535, as the reader gives it, came out one high above half: 700 of 1023 as 701)
+        self._alpha_bits = min(16, bit_depth(self.options.out_pix_fmt)) if alpha and bits == 16 else 16
         self.source = source
         self.hdr10 = hdr10 if hdr10 is not None or source is None else source.hdr10
         self.stream_args = stream_args or []
@@ -3600,6 +3603,10 @@ class VideoWriter:
         return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}{hint}")
 
     def _bytes(self, rgb: np.ndarray) -> bytes:
+        if self._alpha_bits < 16:
+            top, shift = (1 << self._alpha_bits) - 1, 16 - self._alpha_bits
+            rgb = rgb.copy()
+            rgb[..., 3] = ((rgb[..., 3].astype(np.uint32) * top + 32767) // 65535) << shift
         return np.ascontiguousarray(rgb, dtype=self._dtype.newbyteorder("<")).tobytes()
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
