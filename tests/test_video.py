@@ -1130,6 +1130,26 @@ def test_transparency_is_kept_where_the_output_holds_it(tiny_model: torch.nn.Mod
         assert np.mean((alpha < 128) == (want.alpha < 128)) > 0.99, name
 
 
+def test_a_video_named_with_a_percent_d_is_written_under_that_name(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """Only a pattern of pictures (out/%05d.png) is an image sequence: a video or animation whose name holds "%d"
+    (promo_100%done.mp4) was written, then looked for as numbered frames and lost, exit 0, a hidden partial file
+    left beside it; it is that one file, resumed runs too."""
+    from PIL import Image
+
+    src = tmp_path / "c.mkv"
+    ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-c:v", "ffv1", src)
+    fast = EncodeOptions(preset="ultrafast")
+    for name, kw in (("promo_100%done.mp4", {}), ("o_%03d.webp", {}), ("r_%d.mkv", {"resume": True, "chunk_frames": 1})):
+        res = upscale_video(tiny_model, src, tmp_path / name, options=fast, **kw)
+        assert res.frames == 2 and (tmp_path / name).is_file(), name
+        if name.endswith(".webp"):  # (ffmpeg's WebP decoder reads no animation)
+            with Image.open(tmp_path / name) as im:
+                assert im.n_frames == 2
+        else:
+            assert len(frame_times(tmp_path / name)) == 2, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mkv", "o_%03d.webp", "promo_100%done.mp4", "r_%d.mkv"]
+
+
 def test_an_opaque_alpha_read_at_16_bits_is_opaque(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
     """swscale gives a 10-bit source's opaque alpha (1023) at 16 bits as 65472 and an 8-bit one's (255) as 65280: the
     levels are stretched, opaque 65535 (a 16-bit PNG sequence of a 10-bit source with alpha was everywhere a little
