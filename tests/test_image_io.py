@@ -2598,3 +2598,8 @@ def test_a_damaged_file_of_a_known_signature_is_said_corrupt_not_of_another_kind
     (tmp_path / "c.png").write_bytes(b"Notes on the shoot, not a picture\n" * 3)
     with pytest.raises(InputError, match=r"c\.png: not an image classsr reads"):
         read_image(tmp_path / "c.png")
+    # A JPEG's start of image followed by junk before its first marker (gdk-pixbuf's bug775218.jpg: libjpeg says
+    # "Corrupt JPEG data: 2 extraneous bytes before marker") is a damaged JPEG too
+    (tmp_path / "d.jpg").write_bytes(b"\xff\xd8\x00\x09\xff\xe1\x009Exif\x00" + bytes(40))
+    with pytest.raises(InputError, match=r"d\.jpg: truncated or corrupt image \(a JPEG by its first bytes"):
+        read_image(tmp_path / "d.jpg")

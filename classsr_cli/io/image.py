@@ -952,8 +952,9 @@ def _is_heif(path: Path) -> bool:
 
 
 #: The first bytes of formats classsr reads through Pillow, and their names: a file that starts so and that Pillow
-#: cannot open is damaged (a PNG with a broken iCCP chunk: libpng's crashers), not of another kind.
-_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+#: cannot open is damaged (a PNG with a broken iCCP chunk: libpng's crashers), not of another kind. JPEG's: its start
+#: of image alone (a damaged one may have junk before its first marker, as gdk-pixbuf's bug775218.jpg has).
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
                (b"qoif", "QOI"), (b"DDS ", "DDS"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
                (b"\xff\x4f\xff\x51", "JPEG 2000"))  # fmt: skip
 
