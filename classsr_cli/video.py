@@ -54,7 +54,7 @@ from classsr_cli.errors import (
 from classsr_cli.io.exr import Linear
 from classsr_cli.io.frames import FrameFiles
 from classsr_cli.io.icc import srgb16_transform
-from classsr_cli.io.sequence import find_sequence, is_pattern, is_sequence, numbered
+from classsr_cli.io.sequence import find_sequence, is_sequence, numbered
 from classsr_cli.io.video import (
     ANIMATION_MUXERS,
     CHUNK_FORMAT,
@@ -82,6 +82,7 @@ from classsr_cli.io.video import (
     full_size_hint,
     h264_qp,
     hdr_peak,
+    is_pictures,
     join_chunks,
     keeps_alpha,
     level_note,
@@ -261,13 +262,6 @@ def classmap_path(output: str | os.PathLike[str]) -> Path:
     return output.with_name(f"{output.stem}_classmap{'.png' if light else output.suffix}")
 
 
-def _pictures(path: Path) -> bool:
-    """Whether the output ``path`` is an image sequence, a numbered pattern of pictures (``out/%05d.png``): a video or
-    an animation named with a ``%d`` in it (``promo_100%done.mp4``) is the one file so named (it was written, then
-    looked for as numbered frames, and lost)."""
-    return is_pattern(path) and path.suffix.lower() in SEQUENCE_CODECS
-
-
 def output_path(
     src: str | os.PathLike[str], output: str | os.PathLike[str], scale: float, *, tag: str | None = None
 ) -> Path:
@@ -287,7 +281,7 @@ def output_path(
     name = f"{stem}_{tag or scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else _suffix_of(src)}"
     if out.is_dir() or text.endswith(("/", os.sep)):
         return out / name
-    if _pictures(out):  # out/%05d.png: an image sequence
+    if is_pictures(out):  # out/%05d.png: an image sequence
         return out
     if not out.suffix:
         raise ConfigError(
@@ -338,7 +332,7 @@ def _sweep(target: Path) -> int:
 
     freed = 0
     stem = re.escape(target.stem)
-    if _pictures(target):  # an image sequence's frames: .00001.<pid>-<token>.partial.png, ...
+    if is_pictures(target):  # an image sequence's frames: .00001.<pid>-<token>.partial.png, ...
         stem = re.sub(r"%(?:0\d+)?d", lambda _: r"\d+", stem)
     pattern = re.compile(rf"\.\.?{stem}\.(\d+)-[0-9a-f]{{8}}\.partial{re.escape(target.suffix)}"
                          r"(?:\.subtitles(?:-copied)?\.(?:mkv|mp4))?")  # and the subtitles of a part, cut beside it
@@ -363,7 +357,7 @@ def _claim(out: Path | None, part: Path | None) -> None:
     if out is None or part is None:
         return
     try:
-        if _pictures(part):  # an image sequence's frames: its folder must take a file
+        if is_pictures(part):  # an image sequence's frames: its folder must take a file
             probe_file = part.with_name(part.name % 0)
             probe_file.touch(exist_ok=False)
             probe_file.unlink()
@@ -375,7 +369,7 @@ def _claim(out: Path | None, part: Path | None) -> None:
 
 def _files(path: Path) -> dict[int, Path]:
     """The files ``path`` is: an image sequence's numbered frames (a printf pattern), or the one file (as 0)."""
-    if _pictures(path):
+    if is_pictures(path):
         return numbered(path)
     return {0: path} if path.exists() or path.is_symlink() else {}
 
@@ -397,7 +391,7 @@ def _link(src: Path, dst: Path) -> None:
 def _place(part: Path, out: Path) -> None:
     """Rename the finished ``part`` to ``out``; an image sequence frame by frame, with the frames of an earlier one
     under those names that this one does not have (--overwrite) removed, so that no two runs are mixed."""
-    if not _pictures(out):
+    if not is_pictures(out):
         os.replace(part, out)
         return
     made = numbered(part)
@@ -413,10 +407,10 @@ def _check_paths(src: Path, dst: Path, classmap: Path | None, overwrite: bool) -
         if out is None:
             continue
         container_of(out)
-        own = [find_sequence(src).pattern.resolve()] if _pictures(out) and is_sequence(src) else []  # pictures only
+        own = [find_sequence(src).pattern.resolve()] if is_pictures(out) and is_sequence(src) else []  # pictures only
         if out.resolve() in (src.resolve(), *own):
             raise ConfigError(f"{out}: the output would replace its own input; choose another OUTPUT")  # as upscale
-        if _pictures(out) and (there := numbered(out)) and not overwrite:
+        if is_pictures(out) and (there := numbered(out)) and not overwrite:
             raise OutputExistsError(f"{out}: {len(there)} frame(s) named so already exist, e.g. {min(there.items())[1]} "
                                     "(pass --overwrite to replace them)")
         if out.exists() and not overwrite:
@@ -713,7 +707,7 @@ def resume_folder(output: str | os.PathLike[str]) -> Path:
     """Where a resumable run keeps its chunks: ``.out.mp4.resume/`` beside ``out.mp4`` (removed once it is done);
     ``.#05d.png.resume/`` for ``%05d.png`` (ffmpeg would number a ``%`` in the folder's name too)."""
     output = Path(output)
-    name = output.name.replace("%", "#") if _pictures(output) else output.name
+    name = output.name.replace("%", "#") if is_pictures(output) else output.name
     return output.with_name(f".{name}.resume")
 
 
@@ -878,7 +872,7 @@ class _Resume:
             for key, part in zip(("file", "map"), parts, strict=True):
                 if part is not None:
                     name = part.name.replace(".partial", "").lstrip(".")
-                    if _pictures(part):  # an image sequence's frames, each, and how many
+                    if is_pictures(part):  # an image sequence's frames, each, and how many
                         made = numbered(part)
                         for k, p in made.items():
                             _sync(p)

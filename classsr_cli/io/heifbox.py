@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from classsr_cli.io import bmff
 
-__all__ = ["Coded", "ToneMap", "add_auxiliary", "add_metadata", "add_tone_map", "head", "primary_coded",
+__all__ = ["Coded", "ToneMap", "add_auxiliary", "add_metadata", "add_tone_map", "head", "primary_coded", "primary_kind",
            "primary_properties", "tone_map", "with_primary", "with_properties"]
 
 _T = TypeVar("_T")
@@ -557,9 +557,13 @@ def primary_kind(heif: bytes) -> bytes:
     """The item type of the primary picture of ``heif`` (a file or its :func:`head`): ``b"av01"``, ``b"hvc1"``,
     ``b"grid"``...; ``b""`` where its boxes do not say."""
     try:
-        meta = _primary_image(heif, coded=False)[0]
-    except (ValueError, struct.error, IndexError):
+        return _followed(_primary_kind, heif)
+    except ValueError:
         return b""
+
+
+def _primary_kind(heif: bytes) -> bytes:
+    meta = _primary_image(heif, coded=False)[0]
     return dict(map(_infe, meta.infe)).get(meta.primary, b"")
 
 

@@ -86,6 +86,7 @@ __all__ = [
     "ffmpeg_reason",
     "full_size_hint",
     "hold_last_frame",
+    "is_pictures",
     "keeps_alpha",
     "plan_streams",
     "probe",
@@ -145,13 +146,19 @@ def ffmpeg_exe() -> str:
         raise VideoError(f"no ffmpeg binary: {e}") from None
 
 
-def container_of(path: str | os.PathLike[str]) -> str:
-    """The muxer for an output path, from its extension; :data:`SEQUENCE_MUXER` for a numbered picture pattern
-    (``out/%05d.png``)."""
+def is_pictures(path: str | os.PathLike[str]) -> bool:
+    """Whether the output ``path`` is an image sequence, a numbered pattern of pictures (``out/%05d.png``): a video or
+    an animation named with a ``%d`` in it (``promo_100%done.mp4``) is the one file so named."""
     from classsr_cli.io.sequence import is_pattern
 
+    return is_pattern(path) and Path(path).suffix.lower() in SEQUENCE_CODECS
+
+
+def container_of(path: str | os.PathLike[str]) -> str:
+    """The muxer for an output path, from its extension; :data:`SEQUENCE_MUXER` for a numbered picture pattern
+    (``out/%05d.png``: :func:`is_pictures`)."""
     ext = Path(path).suffix.lower()
-    if is_pattern(path) and ext in SEQUENCE_CODECS:
+    if is_pictures(path):
         return SEQUENCE_MUXER
     if ext not in CONTAINERS:
         raise VideoError(
