@@ -2175,6 +2175,35 @@ def test_a_10_bit_avifs_chroma_is_upsampled_smoothly(tmp_path: Path) -> None:
     assert back.depth == 10 and float(np.sqrt(((back.pixels.astype(float) - deep) ** 2).mean())) < 2 * 257
 
 
+def test_a_10_bit_avif_is_coded_and_read_at_the_levels_it_holds(tmp_path: Path) -> None:
+    """swscale codes about 65280 of 16-bit RGB as white and centres full-range chroma half a code low: classsr's
+    10-bit AVIFs (full range) held a level of 600 of 1023 as 602, white over white, and gray as a faint green (Cb and
+    Cr 511); and it read a 10-bit AVIF's white as 65283 (limited range) or 65472 (full). Now coded as the levels are
+    and read back as stored, as libavif does (both fail on the code before)."""
+    from classsr_cli.io.video import ffmpeg_exe
+
+    level = round(600 / 1023 * 65535)
+    gray = np.full((32, 64, 3), level, np.uint16)
+    gray[16:, 32:] = 65535
+    write_image(tmp_path / "g.avif", Picture(gray), quality=100)
+    coded = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "g.avif"), "-f", "rawvideo", "-pix_fmt",
+                            "yuv444p10le", "-"], capture_output=True, check=True, timeout=60).stdout  # fmt: skip
+    y, cb, cr = np.frombuffer(coded, "<u2").reshape(3, 32, 64).astype(int)
+    assert abs(int(np.median(y[:16])) - 600) <= 1 and np.median(y[16:, 32:]) == 1023
+    assert np.median(cb) == np.median(cr) == 512
+    for rng in ("pc", "tv"):  # every 10-bit luma code, written by ffmpeg
+        black, white = (0, 1023) if rng == "pc" else (64, 940)
+        luma = np.append(np.arange(black, white + 1), [white] * (1024 - (white - black + 1))).reshape(32, 32)
+        planes = np.concatenate([luma.ravel(), np.full(2 * luma.size, 512)]).astype("<u2")
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv444p10le", "-s", "32x32",
+                        "-i", "-", "-vf", f"setparams=range={rng}:colorspace=bt709", "-color_range", rng, "-c:v",
+                        "libaom-av1", "-crf", "0", "-still-picture", "1", "-f", "avif", str(tmp_path / f"{rng}.avif")],
+                       input=planes.tobytes(), check=True, timeout=120)  # fmt: skip
+        read = read_image(tmp_path / f"{rng}.avif")
+        assert read.depth == 10 and read.pixels[-1, -1].tolist() == [65535] * 3, rng
+        assert np.abs(read.pixels[..., 1] - (luma - black) / (white - black) * 65535).max() < 2, rng
+
+
 @pytest.mark.parametrize("rows", [7, 8])
 def test_a_10_bit_avif_of_7_or_8_rows_is_read_as_written(tmp_path: Path, rows: int) -> None:
     """The bundled ffmpeg's swscale gives a 4:2:0 picture of 7 or 8 rows in 16-bit RGB with every row after the first

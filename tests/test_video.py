@@ -1187,6 +1187,54 @@ def test_an_opaque_alpha_read_at_16_bits_is_opaque(tmp_path: Path, tiny_model: t
     assert set(np.unique(np.frombuffer(planes, "<u2").reshape(4, 96, 192)[3])) == {700}
 
 
+def _luma_clip(path: Path, rng: str, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A lossless 10-bit 4:4:4 clip of range ``rng`` holding every luma code (chroma neutral), ``width`` codes a row:
+    its luma codes and their ideal 16-bit levels."""
+    black, white = (64, 940) if rng == "tv" else (0, 1023)
+    luma = np.full(-(-(white - black + 1) // width) * width, white)
+    luma[: white - black + 1] = np.arange(black, white + 1)
+    luma = luma.reshape(-1, width)
+    planes = np.concatenate([luma.ravel(), np.full(2 * luma.size, 512)]).astype("<u2")
+    subprocess.run([FF, "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv444p10le", "-s", f"{width}x{luma.shape[0]}",
+                    "-r", "5", "-i", "-", "-vf", f"setparams=range={rng}:colorspace=bt709", "-c:v", "ffv1",
+                    "-color_range", rng, str(path)], input=planes.tobytes(), check=True, timeout=60)  # fmt: skip
+    return luma, (luma - black) / (white - black) * 65535
+
+
+def _written_codes(path: Path, rgb: np.ndarray, source: VideoInfo, time_base: Fraction) -> np.ndarray:
+    """16-bit ``rgb`` written by :class:`VideoWriter` into lossless 10-bit 4:4:4 (limited range): its Y', Cb, Cr."""
+    writer = VideoWriter(path, rgb.shape[1], rgb.shape[0], time_base=time_base, bits=16, source=source,
+                         options=EncodeOptions(codec="ffv1", pix_fmt="yuv444p10le"))
+    writer.write(np.ascontiguousarray(rgb), 0)
+    writer.close()
+    got = subprocess.run([FF, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "yuv444p10le", "-"],
+                         capture_output=True, check=True, timeout=60).stdout  # fmt: skip
+    return np.frombuffer(got, "<u2").reshape(3, *rgb.shape[:2]).astype(int)
+
+
+def test_16_bit_frames_hold_white_at_65535(tmp_path: Path) -> None:
+    """swscale gives a 10-bit limited-range picture's white in 16-bit RGB as 65283 (every level in proportion) and a
+    full-range one's levels shifted up (1023 as 65472), and codes about 65280 as white: frames read at 16 bits are
+    stretched to 0-65535 (a 16-bit PNG sequence of a 10-bit video was 0.4 % dark), and 16-bit frames written are
+    brought to where swscale codes white (a full-range source came out up to 3 codes bright; a 16-bit picture's
+    white was coded 943, above white). Both fail on the code before."""
+    for rng, width in (("tv", 32), ("pc", 32), ("tv", 64)):  # (64: 14 rows, a small picture, by way of 4:4:4)
+        src = tmp_path / f"{rng}{width}.mkv"
+        luma, ideal = _luma_clip(src, rng, width)
+        with VideoReader(probe(src), bits=16) as reader:
+            rgb, time_base = next(iter(reader)).rgb, reader.time_base
+        assert rgb[-1, -1].tolist() == [65535] * 3, (rng, width)
+        assert np.abs(rgb.astype(float) - ideal[..., None]).max() < 2, (rng, width)
+        if width == 32:  # written back into limited range: a limited-range source's codes as they were, gray
+            codes = _written_codes(tmp_path / f"back{rng}.mkv", rgb, probe(src), time_base)
+            assert (codes[0] == luma).all() if rng == "tv" else np.abs(codes[0] - (64 + ideal * 876 / 65535)).max() < 1
+            assert set(np.unique(codes[1:])) == {512}
+    ramp = np.repeat(np.arange(65536, dtype=np.uint16).reshape(256, 256, 1), 3, axis=2)  # every 16-bit level
+    codes = _written_codes(tmp_path / "ramp.mkv", ramp, probe(src), time_base)[0]
+    assert np.abs(codes - (64 + ramp[..., 0] / 65535 * 876)).max() < 1  # (before: 4 codes over, white from 65242)
+    assert codes.max() == 940 and codes.ravel()[65480] < 940 <= codes.ravel()[65510]
+
+
 def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2447,7 +2447,7 @@ def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[st
     default swscale repeats each chroma sample, closer to the original by 0.06-0.24 levels RMS on the examples'
     10-bit AVIFs)."""
     from classsr_cli.errors import VideoError
-    from classsr_cli.io.video import DECODE_FLAGS, ffmpeg_exe, to_16bit
+    from classsr_cli.io.video import DECODE_FLAGS, decoded_white, ffmpeg_exe, stretched, to_16bit
 
     try:
         exe = ffmpeg_exe()
@@ -2463,7 +2463,16 @@ def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[st
     if got.returncode or len(got.stdout) != width * height * channels * (1 if eight else 2):
         return None
     levels = np.frombuffer(got.stdout, "u1" if eight else "<u2").reshape(height, width, channels)
-    return levels.copy(), got.stderr.decode(errors="replace")
+    log = got.stderr.decode(errors="replace")
+    if yuv and not eight and channels == 3 and (coded := _CODED_FORMAT.search(log)) is not None:
+        # swscale gives white below 65535: stretched back, as classsr video's reader does
+        levels = stretched(levels, decoded_white(coded.group(1), coded.group(2), bool(small)))
+    return levels if levels.flags.writeable else levels.copy(), log
+
+
+#: The pixel format and colour properties of the picture ffmpeg decodes, from its log (``Video: av1 (libdav1d) ...,
+#: yuv420p10le(tv, bt709), ...``): its first stream's.
+_CODED_FORMAT = re.compile(r"Stream #0:\d+\S*: Video: [^,]+, (\w+)\(([^)]*)\)")
 
 
 def _jp2_bits(path: Path) -> int:
@@ -3286,20 +3295,22 @@ def _avif_writer(tmp: Path, size: tuple[int, int], c: int, bands: Iterable[np.nd
     ``meta.nclx`` (else sRGB, :data:`_AVIF_SRGB`) and given what ffmpeg's AVIF writer does not write
     (:mod:`classsr_cli.io.heifbox`): the ICC profile, an HDR picture's light levels, the EXIF and XMP."""
     from classsr_cli.io import heifbox
-    from classsr_cli.io.video import ffmpeg_exe, ffmpeg_reason
+    from classsr_cli.io.video import ENCODE_FLAGS, ffmpeg_exe, ffmpeg_reason, squeeze_filters
 
     target = _target(tmp)
     height, width = size
     nclx = meta.nclx if meta.nclx is not None and not meta.icc else _AVIF_SRGB
     crf = round((100 - (quality or DEFAULT_QUALITY)) * 63 / 100)
     full = nclx.full_range
-    scale = "" if c in (1, 2) else (f"scale=out_color_matrix={_SCALE_MATRIX.get(nclx.matrix, 'bt601')}"
-                                     f":out_range={'full' if full else 'limited'},")  # fmt: skip
-    tags = (f"setparams=color_primaries={nclx.primaries}:color_trc={nclx.transfer}:colorspace={nclx.matrix}"
-            f":range={'pc' if full else 'tv'}")  # (the frame's: ffmpeg's -color_* options lose to an input's own)
     bits = 12 if meta.depth == 12 else 10  # (AV1's professional profile at 12: libaom picks it, dav1d decodes it)
     gray = f"gray{bits}le"
     colour = gray if c in (1, 2) else f"yuv420p{bits}le"
+    # as classsr video's writer converts: white brought to where swscale codes it, exact rounding
+    matrix = _SCALE_MATRIX.get(nclx.matrix, "bt601")
+    scale = "" if c in (1, 2) else ",".join([*squeeze_filters(colour, c == 4, full, matrix), (
+        f"scale=out_color_matrix={matrix}:out_range={'full' if full else 'limited'}:flags={ENCODE_FLAGS},")])  # fmt: skip
+    tags = (f"setparams=color_primaries={nclx.primaries}:color_trc={nclx.transfer}:colorspace={nclx.matrix}"
+            f":range={'pc' if full else 'tv'}")  # (the frame's: ffmpeg's -color_* options lose to an input's own)
     if c in (2, 4):  # the alpha channel a second picture, which the AVIF writer makes the auxiliary image
         graph = ["-filter_complex", f"[0:v]split[c][a];[c]{scale}{tags}[cv];[a]alphaextract,setparams=range=pc[av]",
                  "-map", "[cv]", "-map", "[av]", "-pix_fmt:v:0", colour, "-pix_fmt:v:1", gray]  # fmt: skip

@@ -1310,7 +1310,7 @@ def decode_matrix(info: VideoInfo) -> str | None:
 
 
 #: swscale flags of the decoder's YUV -> RGB and the encoder's RGB -> YUV conversions: bicubic chroma, exact rounding.
-DECODE_FLAGS, _ENCODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int", "bicubic+accurate_rnd"
+DECODE_FLAGS, ENCODE_FLAGS = "bicubic+accurate_rnd+full_chroma_int", "bicubic+accurate_rnd"
 
 #: Pictures this small (a side, in pixels) are converted to 16-bit RGB by way of 16-bit 4:4:4 (:func:`to_16bit`).
 SMALL_SIDE = 16
@@ -1330,6 +1330,141 @@ def to_16bit(width: int, height: int, scale: str = "") -> str:
     if min(width, height) > SMALL_SIDE:
         return scale
     return ",".join(f for f in (f"scale=flags={DECODE_FLAGS}", _FULL16, scale) if f)
+
+
+#: 16-bit formats a probe's white is made in, by the family of the format it is converted into (RGB, gray, Y'CbCr).
+_WHITE16 = (("gbr", "rgb", "bgr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8"), "gbrp16le"), (("gray", "ya"), "gray16le")
+
+
+def _full(pix_fmt: str, color: str | None) -> bool:
+    """Whether frames of ``pix_fmt`` with ffmpeg's colour properties ``color`` (``"pc, bt709"``) are full range."""
+    return pix_fmt.startswith("yuvj") or "pc" in (p.strip() for p in (color or "").split(","))
+
+
+@functools.cache
+def _decoded_white(exe: str, pix_fmt: str, full: bool, side: int) -> int:
+    """:func:`decoded_white` from a ``side`` x ``side`` white picture made in ``pix_fmt`` (no dither) and converted as
+    the reader converts."""
+    white16 = next((base for prefixes, base in _WHITE16 if pix_fmt.startswith(prefixes)), "yuv444p16le")
+    planes = {"gbrp16le": 3, "gray16le": 1}.get(white16, 3)
+    levels = np.full((planes, side, side), 65535 if full or white16 != "yuv444p16le" else 235 << 8, "<u2")
+    if white16 == "yuv444p16le":
+        levels[1:] = 32768
+    rng = "pc" if full else "tv"
+    convert = to_16bit(side, side, f"scale=in_color_matrix=bt709:flags={DECODE_FLAGS},format=rgb48le")
+    cmd = [exe, "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", white16, "-s", f"{side}x{side}", "-i", "-",
+           "-vf", f"setparams=range={rng},scale=sws_dither=none:flags=accurate_rnd,format={pix_fmt},"
+                  f"setparams=range={rng}:colorspace=bt709,{convert}", "-f", "rawvideo", "-"]  # fmt: skip
+    try:
+        got = subprocess.run(cmd, input=levels.tobytes(), capture_output=True, check=False, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 65535
+    white = int(np.median(np.frombuffer(got, "<u2"))) if len(got) == side * side * 6 else 65535
+    return white if 60000 < white < 65535 else 65535  # (another answer: not this error; left as it came)
+
+
+def decoded_white(pix_fmt: str | None, color: str | None, small: bool = False) -> int:
+    """The 16-bit RGB level this ffmpeg's swscale converts white of a ``pix_fmt`` picture into, with the reader's
+    flags (:data:`DECODE_FLAGS`; ``color``: ffmpeg's colour properties, which give the range; ``small``: a picture
+    converted by way of 16-bit 4:4:4, :func:`to_16bit`), measured once: 65535 is right, and the bundled ffmpeg
+    (n9.0.2) gives a limited-range Y'CbCr or an 8-bit RGB picture's white as 65283, every level in proportion, and a
+    full-range or gray one's levels shifted up (10 bits: 1023 as 65472; 8 bits: 255 as 65280;
+    ``scripts/swscale_white.py``). 65535 where the conversion is right or ffmpeg does not answer."""
+    if not pix_fmt:
+        return 65535
+    try:
+        exe = ffmpeg_exe()
+    except VideoError:
+        return 65535
+    return _decoded_white(exe, "rgb24" if pix_fmt == "pal8" else pix_fmt, _full(pix_fmt, color), 8 if small else 32)
+
+
+@functools.cache
+def _white_lut(white: int) -> np.ndarray:
+    return np.minimum((np.arange(65536, dtype=np.uint64) * 65535 + white // 2) // white, 65535).astype(np.uint16)
+
+
+def stretched(levels: np.ndarray, white: int) -> np.ndarray:
+    """16-bit ``levels`` whose white is ``white`` (:func:`decoded_white`) stretched to 0-65535, rounded (those above
+    it clipped)."""
+    return levels if white >= 65535 else np.take(_white_lut(white), levels)
+
+
+@functools.cache
+def _encoded_white(exe: str, bits: int, full: bool) -> tuple[float, float]:
+    """:func:`encoded_white` and where swscale centres chroma, in codes from where it should (half a code low: -0.5),
+    from a gray ramp of every 16-bit level and, below it, as many seeded colours converted by BT.709."""
+    ramp = np.repeat(np.arange(65536, dtype="<u2").reshape(256, 256, 1), 3, axis=2)
+    colours = np.random.default_rng(0).integers(0, 65536, (256, 256, 3)).astype("<u2")
+    out, rng = ("yuv444p" if bits <= 8 else f"yuv444p{bits}le"), "pc" if full else "tv"
+    cmd = [exe, "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", "256x512", "-i", "-", "-vf",
+           f"scale=out_color_matrix=bt709:out_range={rng}:flags={ENCODE_FLAGS},format={out}", "-f", "rawvideo", "-"]  # fmt: skip
+    try:
+        got = subprocess.run(cmd, input=ramp.tobytes() + colours.tobytes(), capture_output=True, check=False,
+                             timeout=60).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return 65535.0, 0.0
+    size = 1 if bits <= 8 else 2
+    if len(got) != 3 * 2 * 65536 * size:
+        return 65535.0, 0.0
+    planes = np.frombuffer(got, "u1" if size == 1 else "<u2").reshape(3, 2, 65536).astype(np.int64)
+    black, top = (0, (1 << bits) - 1) if full else (16 << (bits - 8), 235 << (bits - 8))
+    # luma = black + (top - black) * level / white, dithered at 8 bits: a straight line fitted through 10-90 %
+    slope, start = np.polyfit(np.arange(6554, 58982), planes[0, 0, 6554:58982], 1)
+    white = float((top - black) / slope) if slope > 0 else 0.0
+    if not (60000 < white <= 65536 and abs(start - black) < 0.5):
+        return 65535.0, 0.0
+    rgb = colours.reshape(65536, 3).astype(np.float64) / white
+    luma = rgb @ np.array([0.2126, 0.7152, 0.0722])
+    scale = (1 << bits) - 1 if full else 224 << (bits - 8)
+    chroma = np.stack([(rgb[:, 2] - luma) / 1.8556, (rgb[:, 0] - luma) / 1.5748]) * scale + (1 << (bits - 1))
+    inside = ((chroma > 0) & (chroma < (1 << bits) - 1)).all(0)
+    centre = float((planes[1:, 1] - chroma)[:, inside].mean())
+    return min(white, 65535.0), centre
+
+
+def encoded_white(pix_fmt: str, full: bool | None = None) -> float:
+    """The 16-bit RGB level this ffmpeg's swscale codes as white in a Y'CbCr or gray ``pix_fmt`` output with the
+    writer's flags, measured once (a straight line through the luma of a ramp of levels): 65535 is right, and the bundled ffmpeg
+    (n9.0.2) codes about 65280 as white in every depth and range (10 bits, limited range: 65242 and up;
+    ``scripts/swscale_white.py``), so that white read as :func:`decoded_white` gives it comes back, and true white
+    goes over. ``full``: full range (``None``: as the writer codes ``pix_fmt``, the yuvj and gray formats full). 65535
+    where ffmpeg does not answer."""
+    return _encoded(pix_fmt, full)[0]
+
+
+def _encoded(pix_fmt: str, full: bool | None) -> tuple[float, float]:
+    try:
+        exe = ffmpeg_exe()
+    except VideoError:
+        return 65535.0, 0.0
+    full = pix_fmt.startswith("yuvj") or bool(_GRAY.fullmatch(pix_fmt)) if full is None else full
+    return _encoded_white(exe, bit_depth(pix_fmt), full)
+
+
+#: Kr and Kb of the matrices swscale names: what a shift of chroma is in R'G'B'.
+_KR_KB = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114), "bt2020": (0.2627, 0.0593),
+          "smpte240m": (0.212, 0.087), "fcc": (0.30, 0.11)}  # fmt: skip
+
+
+def squeeze_filters(pix_fmt: str, alpha: bool, full: bool | None = None, matrix: str = "bt709") -> list[str]:
+    """The filters before the writer's conversion of 16-bit RGB frames (``alpha``: with their alpha) into ``pix_fmt``
+    (``full``: as :func:`encoded_white` takes it; ``matrix``: the conversion's, swscale's name) that bring white to
+    :func:`encoded_white`, so that 0-65535 is coded as black to white; and where swscale centres a full-range
+    output's chroma half a code low (the bundled ffmpeg's: gray coded 511 of 1023, not 512, a faint green), the
+    colours moved by that much chroma the other way. None where it codes 65535 as white, centred."""
+    white, centre = _encoded(pix_fmt, full)
+    moved = centre < -0.25 and not _GRAY.fullmatch(pix_fmt)
+    if white >= 65535 and not moved:
+        return []
+    offsets = [0.0, 0.0, 0.0]
+    if moved and matrix in _KR_KB:  # the offset of Cb and Cr, as R'G'B' (at the squeezed scale)
+        kr, kb = _KR_KB[matrix]
+        step = -centre / ((1 << bit_depth(pix_fmt)) - 1) * white
+        r, b = 2 * (1 - kr) * step, 2 * (1 - kb) * step
+        offsets = [r, -(kr * r + kb * b) / (1 - kr - kb), b]
+    levels = [f"floor(val*{white / 65535!r}{o:+.4f}+0.5)" for o in offsets]
+    return [f"format={'rgba64le' if alpha else 'rgb48le'}", f"lutrgb=r={levels[0]}:g={levels[1]}:b={levels[2]}"]
 
 
 class VideoReader:
@@ -1372,6 +1507,9 @@ class VideoReader:
         # its levels' bits: swscale gives a deeper alpha shifted up, or near that (an 8-bit source's opaque 255 as
         # 65280, 65532 from rgba; a 10-bit one's 1023 as 65472), so opaque read as not quite (and kept as alpha)
         self._alpha_bits = min(16, bit_depth(info.pix_fmt))
+        # and its colour's white: swscale gives it below 65535 (decoded_white), stretched back here
+        small = min(info.width, info.height) <= SMALL_SIDE  # (converted by way of 4:4:4: to_16bit)
+        self._white = decoded_white(info.pix_fmt, info.color, small) if bits == 16 and info.stops is None else 65535
         self.deinterlace = deinterlace  # an interlaced frame's two fields made one picture (bwdif), frame for frame
         # or (IVTC) a telecined source's film frames put back, 4 in 5: its frames are not counted from its packets
         self.width, self.height = info.width, info.height
@@ -1735,6 +1873,7 @@ class VideoReader:
                     rgb, alpha = np.ascontiguousarray(rgb[:, :, :3]), np.ascontiguousarray(rgb[:, :, 3])
                     if self.bits > 8 and self._alpha_bits < 16:  # the source's levels, stretched to 0-65535
                         alpha = _stretched_alpha(alpha, self._alpha_bits)
+                rgb = stretched(rgb, self._white)
             if self.frames_read < self._from:  # to skip, or (after a restart) delivered before
                 if len(self.skipped_pts) == self.frames_read < self.first:
                     self.skipped_pts.append(stamp[0])
@@ -1933,9 +2072,10 @@ def color_tags(color: str | None) -> tuple[str | None, str | None, str | None]:
 
 def _video_args(
     opts: EncodeOptions, muxer: str, time_base: Fraction, color: str | None, sar: Fraction | None = None,
-    hdr10: HDR10 | None = None, *, tag: bool = True,
+    hdr10: HDR10 | None = None, *, tag: bool = True, deep: bool = False, alpha: bool = False,
 ) -> list[str]:
     # Every option names output stream v:0, the upscaled video: a cover picture after it is copied as it is.
+    # ``deep``: the frames come at 16 bits (``alpha``: with their alpha).
     codec = opts.codec_for(muxer)
     args = ["-c:v:0", codec, "-pix_fmt:v:0", opts.out_pix_fmt]
     filters = _to_sdr(codec, color, hdr10)
@@ -1956,7 +2096,9 @@ def _video_args(
         # Exact rounding: the default rounds chroma down (a flat colour's blue 1.75 levels low through yuv420p).
         # The yuvj and gray formats are full range ("pc"); the others limited ("tv").
         matrix, space, rng, primaries, trc = _output_color(opts, codec, color)
-        filters.append(f"scale=out_color_matrix={matrix}:out_range={rng}:flags={_ENCODE_FLAGS}")
+        if deep or filters:  # 16-bit RGB (the frames, or _to_sdr's): its white brought to where swscale codes white
+            filters += squeeze_filters(opts.out_pix_fmt, alpha and not filters, matrix=matrix)
+        filters.append(f"scale=out_color_matrix={matrix}:out_range={rng}:flags={ENCODE_FLAGS}")
         if gray:  # swscale's RGB -> gray ignores the matrix and range (BT.601, full): keep Y' of the conversion above
             depth = bit_depth(opts.out_pix_fmt)
             filters += [f"format=yuv444p{'' if depth == 8 else f'{depth}le'}", "extractplanes=y"]
@@ -3537,7 +3679,8 @@ class VideoWriter:
                                        self.options.strip_metadata)
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+error", *before,
                "-f", "matroska", "-i", "pipe:0", *after]  # fmt: skip
-        cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk)
+        cmd += _video_args(opts, self.muxer, self.time_base, self.color, self.sar, self.hdr10, tag=not chunk,
+                           deep=self.bits == 16, alpha=self.channels == 4)
         if self.muxer in ANIMATION_MUXERS:
             cmd += _loop_args(self.muxer, self.source.plays if self.source else 0)
         args = list(self.stream_args)
