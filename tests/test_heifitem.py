@@ -187,6 +187,28 @@ def test_an_h264_heif_is_read_by_ffmpeg(tmp_path: Path) -> None:
         read_image(tmp_path / "cut.avci")
 
 
+def test_a_10_bit_h264_heif_is_read_with_white_at_65535(tmp_path: Path) -> None:
+    """A 10-bit H.264 HEIF of limited range: the bundled ffmpeg's swscale gives its white at 65283 of 65535 in 16-bit
+    RGB, stretched back (fails on the code before)."""
+    from classsr_cli.io.video import ffmpeg_exe
+
+    luma = np.append(np.arange(64, 941), [940] * (1024 - 877)).reshape(32, 32)  # every 10-bit limited-range code
+    planes = np.concatenate([luma.ravel(), np.full(2 * 16 * 16, 512)]).astype("<u2")
+    stream = subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-s", "32x32",
+                             "-i", "-", "-c:v", "libx264", "-qp", "0", "-f", "h264", "-"], input=planes.tobytes(),
+                            capture_output=True, check=True).stdout  # fmt: skip
+    nals = [n for n in _annex_b_nals(stream) if n[0] & 31 in (1, 5, 7, 8)]
+    sps, pps = next(n for n in nals if n[0] & 31 == 7), next(n for n in nals if n[0] & 31 == 8)
+    avcc = box(b"avcC", bytes([1, sps[1], sps[2], sps[3], 0xFF, 0xE1]) + struct.pack(">H", len(sps)) + sps + b"\x01"
+               + struct.pack(">H", len(pps)) + pps)  # fmt: skip
+    data = b"".join(struct.pack(">I", len(n)) + n for n in nals if n[0] & 31 in (1, 5))
+    bt709 = box(b"colr", b"nclx" + struct.pack(">3HB", 1, 1, 1, 0))  # (limited range)
+    (tmp_path / "a.avci").write_bytes(_heif([(b"avc1", data, [avcc, _ispe(32, 32), _pixi(10, 10, 10), bt709])]))
+    pic = read_image(tmp_path / "a.avci")
+    assert pic.pixels.dtype == np.uint16 and pic.pixels[-1, -1].tolist() == [65535] * 3
+    assert np.abs(pic.pixels[..., 1] - (luma - 64) / 876 * 65535).max() < 2
+
+
 def test_a_heif_of_a_linear_wide_gamut_and_the_nclx_is_kept(tmp_path: Path) -> None:
     """Code points a HEIF's ``colr`` gives without a profile are the picture's (:class:`Nclx`): Display P3 kept as
     such (tagged in HEIC, JPEG XL, PNG outputs)."""

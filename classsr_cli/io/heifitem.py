@@ -252,6 +252,11 @@ def _h264(coded: Coded, shape: tuple[int, int], ffmpeg: str | None) -> np.ndarra
         said = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise ValueError(f"its H.264 data does not decode ({said[-1] if said else f'{len(done.stdout):,} bytes'})")
     levels = np.frombuffer(done.stdout, dtype).reshape(height, width, channels)
+    if deep and codes is not None and not gray:  # swscale's white below 65535, stretched as classsr video's reader does
+        from classsr_cli.io.video import decoded_white, stretched
+
+        source = f"{'gbrp' if codes[2] == 0 else 'yuv420p'}{bits(coded)}le"
+        return stretched(levels.astype(np.uint16), decoded_white(source, "pc" if codes[3] else "tv"))
     return levels.astype(np.uint16) if deep else levels.copy()
 
 
