@@ -2471,8 +2471,8 @@ def _ffmpeg16(path: Path, size: tuple[int, int], channels: int, before: tuple[st
 
 
 #: The pixel format and colour properties of the picture ffmpeg decodes, from its log (``Video: av1 (libdav1d) ...,
-#: yuv420p10le(tv, bt709), ...``): its first stream's.
-_CODED_FORMAT = re.compile(r"Stream #0:\d+\S*: Video: [^,]+, (\w+)\(([^)]*)\)")
+#: yuv420p10le(tv, bt709), ...``; the properties may be missing): its first stream's.
+_CODED_FORMAT = re.compile(r"Stream #0:\d+\S*: Video: [^,]+, (\w+)(?:\(([^)]*)\))?")
 
 
 def _jp2_bits(path: Path) -> int:
