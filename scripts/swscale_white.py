@@ -21,11 +21,13 @@ encodes as white (docs/results/eightyeighth), and what classsr's 16-bit reader a
 5. ``--avif`` (libavif's avifenc and avifdec on the PATH): a 16-bit gray ramp and white encoded losslessly by avifenc
    at 10 bits, full and limited range, read by classsr and decoded by avifdec (the largest difference); and the same
    picture written by classsr as a 10-bit AVIF (quality 100), decoded by avifdec: its white, and how far gray's red
-   and blue are from its green (a tint).
+   and blue are from its green (a tint). ``--avif FOLDER...``: also every AVIF of more than 8 bits in the folders (and
+   below), read by classsr and decoded by avifdec at 16 bits: how far apart on average (16-bit levels; the median and
+   largest over the files).
 
 With ``PYTHONPATH`` at a checkout of the code before the correction (90d8a45), sections 1 and 2 give its figures.
 
-    python scripts/swscale_white.py [--speed | --avif]
+    python scripts/swscale_white.py [--speed | --avif [FOLDER ...]]
 """
 
 from __future__ import annotations
@@ -202,10 +204,40 @@ def _avif(folder: Path) -> None:
                      f"{np.abs(theirs - ramp).max()}\n")
 
 
+def _avif_files(folders: list[Path], tmp: Path) -> None:
+    """Every deep AVIF in ``folders`` read by classsr against avifdec's 16-bit decoding."""
+    from classsr_cli.io.image import read_image
+
+    means, skipped = [], 0
+    for path in sorted(p for folder in folders for p in folder.rglob("*.avif")):
+        png = tmp / "ref.png"
+        done = subprocess.run(["avifdec", "-d", "16", str(path), str(png)], capture_output=True, timeout=120)
+        try:
+            ours = read_image(path)
+        except Exception:  # (a file classsr refuses, or a damaged one: not compared)
+            skipped += 1
+            continue
+        if done.returncode or ours.pixels.dtype != np.uint16:
+            skipped += 1
+            continue
+        theirs = read_image(png).pixels
+        if theirs.shape != ours.pixels.shape:
+            skipped += 1
+            continue
+        means.append(float(np.abs(theirs.astype(np.int64) - ours.pixels).mean()))
+    sys.stdout.write(f"deep AVIFs in {', '.join(map(str, folders))}: {len(means)} compared ({skipped} not: 8 bits, "
+                     f"refused, or another size); classsr against avifdec, mean difference per file: median "
+                     f"{np.median(means) if means else float('nan'):.1f}, largest {max(means, default=float('nan')):.1f}, "
+                     f"over 64 (a 10-bit level): {sum(m > 64 for m in means)}\n")
+
+
 def main() -> int:
     if "--avif" in sys.argv[1:]:
+        folders = [Path(a) for a in sys.argv[sys.argv.index("--avif") + 1 :]]
         with tempfile.TemporaryDirectory() as tmp:
             _avif(Path(tmp))
+            if folders:
+                _avif_files(folders, Path(tmp))
         return 0
     if "--speed" in sys.argv[1:] and squeeze_filters is not None:
         _speed()
