@@ -165,6 +165,16 @@ def _annex_b_nals(stream: bytes) -> list[bytes]:
     return [nal.lstrip(b"\x00") for nal in stream.split(b"\x00\x00\x01") if nal.strip(b"\x00")]
 
 
+def _avc_item(stream: bytes) -> tuple[bytes, bytes]:
+    """An H.264 Annex B ``stream`` as a HEIF item holds it: its ``avcC`` (the parameter sets) and its length-prefixed
+    picture data."""
+    nals = [n for n in _annex_b_nals(stream) if n[0] & 31 in (1, 5, 7, 8)]
+    sps, pps = next(n for n in nals if n[0] & 31 == 7), next(n for n in nals if n[0] & 31 == 8)
+    avcc = box(b"avcC", bytes([1, sps[1], sps[2], sps[3], 0xFF, 0xE1]) + struct.pack(">H", len(sps)) + sps + b"\x01"
+               + struct.pack(">H", len(pps)) + pps)  # fmt: skip
+    return avcc, b"".join(struct.pack(">I", len(n)) + n for n in nals if n[0] & 31 in (1, 5))
+
+
 def test_an_h264_heif_is_read_by_ffmpeg(tmp_path: Path) -> None:
     """An ``.avci`` (H.264: KDE's eco_kde_gray.avci) is decoded by the bundled ffmpeg from its ``avcC``'s parameter
     sets and its data, lossless here; damaged data said as damaged."""
@@ -173,11 +183,7 @@ def test_an_h264_heif_is_read_by_ffmpeg(tmp_path: Path) -> None:
     stream = subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "24x16", "-i", "-",
                              "-c:v", "libx264rgb", "-qp", "0", "-f", "h264", "-"], input=SMOOTH.tobytes(),
                             capture_output=True, check=True).stdout  # fmt: skip
-    nals = [n for n in _annex_b_nals(stream) if n[0] & 31 in (1, 5, 7, 8)]
-    sps, pps = next(n for n in nals if n[0] & 31 == 7), next(n for n in nals if n[0] & 31 == 8)
-    avcc = box(b"avcC", bytes([1, sps[1], sps[2], sps[3], 0xFF, 0xE1]) + struct.pack(">H", len(sps)) + sps + b"\x01"
-               + struct.pack(">H", len(pps)) + pps)  # fmt: skip
-    data = b"".join(struct.pack(">I", len(n)) + n for n in nals if n[0] & 31 in (1, 5))
+    avcc, data = _avc_item(stream)
     identity = box(b"colr", b"nclx" + struct.pack(">3HB", 1, 13, 0, 0x80))  # (GBR: libx264rgb's)
     (tmp_path / "a.avci").write_bytes(_heif([(b"avc1", data, [avcc, _ispe(24, 16), _pixi(8, 8, 8), identity])]))
     pic = read_image(tmp_path / "a.avci")
@@ -197,11 +203,7 @@ def test_a_10_bit_h264_heif_is_read_with_white_at_65535(tmp_path: Path) -> None:
     stream = subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-s", "32x32",
                              "-i", "-", "-c:v", "libx264", "-qp", "0", "-f", "h264", "-"], input=planes.tobytes(),
                             capture_output=True, check=True).stdout  # fmt: skip
-    nals = [n for n in _annex_b_nals(stream) if n[0] & 31 in (1, 5, 7, 8)]
-    sps, pps = next(n for n in nals if n[0] & 31 == 7), next(n for n in nals if n[0] & 31 == 8)
-    avcc = box(b"avcC", bytes([1, sps[1], sps[2], sps[3], 0xFF, 0xE1]) + struct.pack(">H", len(sps)) + sps + b"\x01"
-               + struct.pack(">H", len(pps)) + pps)  # fmt: skip
-    data = b"".join(struct.pack(">I", len(n)) + n for n in nals if n[0] & 31 in (1, 5))
+    avcc, data = _avc_item(stream)
     bt709 = box(b"colr", b"nclx" + struct.pack(">3HB", 1, 1, 1, 0))  # (limited range)
     (tmp_path / "a.avci").write_bytes(_heif([(b"avc1", data, [avcc, _ispe(32, 32), _pixi(10, 10, 10), bt709])]))
     pic = read_image(tmp_path / "a.avci")
