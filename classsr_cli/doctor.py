@@ -74,7 +74,14 @@ def formats() -> list[Check]:
 
     from classsr_cli.errors import VideoError
     from classsr_cli.io.image import readable_formats
-    from classsr_cli.io.video import SDR_FILTERS, ffmpeg_codecs, ffmpeg_exe, ffmpeg_filters
+    from classsr_cli.io.video import (
+        SDR_FILTERS,
+        decoded_white,
+        encoded_white,
+        ffmpeg_codecs,
+        ffmpeg_exe,
+        ffmpeg_filters,
+    )
 
     checks: list[Check] = []
     try:
@@ -119,6 +126,10 @@ def formats() -> list[Check]:
     checks.append(Check("ffmpeg", "zscale, tonemap", True if tone else None,
                         "HDR video tone-mapped into GIF, WebP and APNG" if tone
                         else "not in this ffmpeg: HDR video shows as coded in GIF, WebP and APNG"))  # fmt: skip
+    read, coded = decoded_white("yuv420p10le", "tv"), encoded_white("yuv420p10le")
+    checks.append(Check("ffmpeg", "16-bit levels", True, "converted right" if read >= 65535 and coded >= 65535 else
+                        f"swscale reads 10-bit video's white as {read} of 65535 and codes {coded:.0f} as white: "
+                        "corrected"))  # fmt: skip
     return checks
 
 

@@ -29,6 +29,7 @@ def test_this_installation_passes_every_check() -> None:
     got = records(r.stdout)
     assert all(rec["ok"] is not False for rec in got.values())
     assert got[("formats", "JPEG XL")]["ok"] and got[("formats", "HEIC")]["ok"] and got[("ffmpeg", "libx264")]["ok"]
+    assert got[("ffmpeg", "16-bit levels")]["detail"].startswith("swscale reads 10-bit video's white as 65283 of")
     assert got[("models", "default x4")]["detail"].endswith("classsr_residual_x4.safetensors")
     assert got[("self-test", "cpu fp32")]["detail"].startswith("the reference")
     bf16 = got[("self-test", "cpu bf16")]
