@@ -1230,6 +1230,11 @@ def test_16_bit_frames_hold_white_at_65535(tmp_path: Path) -> None:
             assert (codes[0] == luma).all() if rng == "tv" else np.abs(codes[0] - (64 + ideal * 876 / 65535)).max() < 1
             assert set(np.unique(codes[1:])) == {512}
     ramp = np.repeat(np.arange(65536, dtype=np.uint16).reshape(256, 256, 1), 3, axis=2)  # every 16-bit level
+    (tmp_path / "seq").mkdir()  # 8-bit RGB frames read at 16 bits (for a deep output) alike: white 255 was 65283
+    for k in range(2):
+        ff("-f", "lavfi", "-i", "color=c=white:size=24x24", "-frames:v", "1", tmp_path / "seq" / f"f_{k:03d}.png")
+    with VideoReader(probe(tmp_path / "seq" / "f_%03d.png"), bits=16) as reader:
+        assert set(np.unique(next(iter(reader)).rgb)) == {65535}
     codes = _written_codes(tmp_path / "ramp.mkv", ramp, probe(src), time_base)[0]
     assert np.abs(codes - (64 + ramp[..., 0] / 65535 * 876)).max() < 1  # (before: 4 codes over, white from 65242)
     assert codes.max() == 940 and codes.ravel()[65480] < 940 <= codes.ravel()[65510]
