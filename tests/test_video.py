@@ -1240,6 +1240,20 @@ def test_16_bit_frames_hold_white_at_65535(tmp_path: Path) -> None:
     assert codes.max() == 940 and codes.ravel()[65480] < 940 <= codes.ravel()[65510]
 
 
+def test_the_white_probe_works_with_an_ffmpeg_whose_scale_filter_takes_no_dither_option(tmp_path: Path) -> None:
+    """The probe behind :func:`decoded_white` makes its white picture without dither (``sws_dither``); an ffmpeg that
+    does not take that option gives the same white, from the median of a dithered one."""
+    from classsr_cli.io.video import _decoded_white
+
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\ncase "$*" in *sws_dither*) echo "Option not found" >&2; exit 1;; esac\n'
+                       f'exec "{FF}" "$@"\n')  # fmt: skip
+    wrapper.chmod(0o755)
+    for pix_fmt in ("yuv420p10le", "yuv420p", "rgb24"):
+        ours = _decoded_white(FF, pix_fmt, False, 32)
+        assert ours == 65283 and abs(_decoded_white(str(wrapper), pix_fmt, False, 32) - ours) <= 1, pix_fmt
+
+
 def test_noisy_footage_gets_the_note_a_noisy_picture_gets(
     tiny_model: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1352,13 +1352,17 @@ def _decoded_white(exe: str, pix_fmt: str, full: bool, side: int) -> int:
         levels[1:] = 32768
     rng = "pc" if full else "tv"
     convert = to_16bit(side, side, f"scale=in_color_matrix=bt709:flags={DECODE_FLAGS},format=rgb48le")
-    cmd = [exe, "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", white16, "-s", f"{side}x{side}", "-i", "-",
-           "-vf", f"setparams=range={rng},scale=sws_dither=none:flags=accurate_rnd,format={pix_fmt},"
-                  f"setparams=range={rng}:colorspace=bt709,{convert}", "-f", "rawvideo", "-"]  # fmt: skip
-    try:
-        got = subprocess.run(cmd, input=levels.tobytes(), capture_output=True, check=False, timeout=60).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return 65535
+    got = b""
+    for dither in ("sws_dither=none:", ""):  # (an ffmpeg whose scale filter takes no sws_dither: the median copes)
+        cmd = [exe, "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", white16, "-s", f"{side}x{side}", "-i",
+               "-", "-vf", f"setparams=range={rng},scale={dither}flags=accurate_rnd,format={pix_fmt},"
+                           f"setparams=range={rng}:colorspace=bt709,{convert}", "-f", "rawvideo", "-"]  # fmt: skip
+        try:
+            got = subprocess.run(cmd, input=levels.tobytes(), capture_output=True, check=False, timeout=60).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return 65535
+        if len(got) == side * side * 6:
+            break
     white = int(np.median(np.frombuffer(got, "<u2"))) if len(got) == side * side * 6 else 65535
     return white if 60000 < white < 65535 else 65535  # (another answer: not this error; left as it came)
 
