@@ -12,7 +12,7 @@ encodes as white (docs/results/eightyeighth), and what classsr's 16-bit reader a
    ramp of every level written so (how many codes differ from the ideal rounding, and the most).
 3. The writer's conversion of 4,096 seeded 16-bit colours, by BT.709 and BT.601, each depth and range, with and
    without ``squeeze_filters`` before it: how far Y', Cb and Cr land from the ideal codes, on average and at most
-   (those inside the range).
+   (those inside the range); and flat 16-bit grays into 8-bit RGB (GIF's way) and 10-bit planar RGB.
 
 4. ``--speed``: what the squeeze costs: the writer's conversion of ten 3840x2160 16-bit frames into yuv420p10le
    (ffmpeg, its output discarded), with and without the squeeze, in turns, three rounds; and the reader's stretch
@@ -129,6 +129,22 @@ def _through_classsr(folder: Path, bits: int, rng: str) -> str:
 
 
 _KR_KB = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114)}
+
+
+def _coded_rgb(pix_fmt: str, squeeze: bool) -> str:
+    """Flat 16-bit grays (64 x 64 each, so that 8-bit dither averages out) through the writer's conversion into RGB of
+    fewer bits (``squeeze``: with :func:`squeeze_filters` before it): the largest distance of a block's mean code
+    from the ideal one."""
+    levels = np.array([1000, 16384, 32768, 49152, 60000, 65000, 65535])
+    rgb = np.repeat(np.repeat(levels.astype("<u2"), 64)[None, :, None], 64, axis=0).repeat(3, axis=2)
+    chain = ",".join([*(squeeze_filters(pix_fmt, False) if squeeze else ()), f"scale=flags={ENCODE_FLAGS}"])
+    got = subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb48le", "-s",
+                          f"{rgb.shape[1]}x64", "-i", "-", "-vf", f"{chain},format={pix_fmt}", "-f", "rawvideo", "-"],
+                         input=rgb.tobytes(), capture_output=True, check=True, timeout=60).stdout  # fmt: skip
+    top = 255 if pix_fmt == "rgb24" else 1023
+    green = (np.frombuffer(got, "u1")[1::3] if top == 255 else np.frombuffer(got, "<u2")[: rgb.shape[0] * rgb.shape[1]])
+    means = green.reshape(64, len(levels), 64).mean(axis=(0, 2))
+    return f"{np.abs(means - levels * top / 65535).max():.2f}"
 
 
 def _coded_colours(bits: int, full: bool, matrix: str, squeeze: bool) -> str:
@@ -266,6 +282,10 @@ def main() -> int:
                 sys.stdout.write(f"{matrix} {bits:2d} bits {'full   ' if full else 'limited'}: as before "
                                  f"{_coded_colours(bits, full, matrix, False)};  squeezed "
                                  f"{_coded_colours(bits, full, matrix, True)}\n")
+    sys.stdout.write("flat 16-bit grays into RGB of fewer bits, the largest distance of a block's mean code from the "
+                     "ideal:\n")
+    for pix_fmt in ("rgb24", "gbrp10le"):
+        sys.stdout.write(f"{pix_fmt}: as before {_coded_rgb(pix_fmt, False)}; squeezed {_coded_rgb(pix_fmt, True)}\n")
     return 0
 
 

@@ -1240,6 +1240,26 @@ def test_16_bit_frames_hold_white_at_65535(tmp_path: Path) -> None:
     assert codes.max() == 940 and codes.ravel()[65480] < 940 <= codes.ravel()[65510]
 
 
+def test_16_bit_frames_into_shallower_rgb_keep_their_levels(tmp_path: Path) -> None:
+    """swscale takes 16-bit RGB into 8-bit RGB with white at 65283 (and into 10-bit with levels shifted): 16-bit
+    frames written into a GIF, or RGB of fewer bits, are brought to that white first; a 10-bit source's 65000 came
+    out 254 of 255, not 253 (fails on the code before)."""
+    levels = [1000, 16384, 32768, 49152, 60000, 65000, 65535]
+    rgb = np.repeat(np.repeat(np.array(levels, np.uint16), 16)[None, :, None], 16, axis=0).repeat(3, axis=2)
+    for pix_fmt, top in (("bgr0", 255), ("gbrp10le", 1023)):
+        out = tmp_path / f"{pix_fmt}.mkv"
+        writer = VideoWriter(out, rgb.shape[1], rgb.shape[0], time_base=Fraction(1, 5), bits=16,
+                             options=EncodeOptions(codec="ffv1", pix_fmt=pix_fmt))
+        writer.write(np.ascontiguousarray(rgb), 0)
+        writer.close()
+        got = subprocess.run([FF, "-v", "error", "-i", str(out), "-f", "rawvideo", "-"], capture_output=True,
+                             check=True, timeout=60).stdout  # (as coded: bgr0 packed, gbrp10le planar, G first)
+        n = rgb.shape[0] * rgb.shape[1]
+        green = (np.frombuffer(got, "u1")[1::4] if top == 255 else np.frombuffer(got, "<u2")[:n]).reshape(rgb.shape[:2])
+        means = [green[:, 16 * k : 16 * k + 16].mean() for k in range(len(levels))]  # (dither averaged)
+        assert np.abs(np.array(means) - np.array(levels) * top / 65535).max() < 0.6, (pix_fmt, means)
+
+
 def test_the_white_probe_works_with_an_ffmpeg_whose_scale_filter_takes_no_dither_option(tmp_path: Path) -> None:
     """The probe behind :func:`decoded_white` makes its white picture without dither (``sws_dither``); an ffmpeg that
     does not take that option gives the same white, from the median of a dithered one."""

@@ -1427,23 +1427,51 @@ def _encoded_white(exe: str, bits: int, full: bool) -> tuple[float, float]:
     return min(white, 65535.0), centre
 
 
+@functools.cache
+def _encoded_rgb_white(exe: str, pix_fmt: str) -> tuple[float, float]:
+    """:func:`encoded_white` of an RGB output (8-bit packed or deeper planar), from a gray ramp of every 16-bit level:
+    the level a straight line through its green codes reaches white at; and how far that line starts below 0, in
+    codes (swscale shifts 16 bits into 10 without rounding: half a code)."""
+    bits = bit_depth(pix_fmt)
+    ramp = np.repeat(np.arange(65536, dtype="<u2").reshape(256, 256, 1), 3, axis=2)
+    out = "rgb24" if bits <= 8 else f"gbrp{bits}le"
+    cmd = [exe, "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", "rgb48le", "-s", "256x256", "-i", "-", "-vf",
+           f"scale=flags={ENCODE_FLAGS},format={out}", "-f", "rawvideo", "-"]  # fmt: skip
+    try:
+        got = subprocess.run(cmd, input=ramp.tobytes(), capture_output=True, check=False, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 65535.0, 0.0
+    if len(got) != 3 * 65536 * (1 if bits <= 8 else 2):
+        return 65535.0, 0.0
+    samples = np.frombuffer(got, "u1" if bits <= 8 else "<u2")
+    green = samples[1::3] if bits <= 8 else samples[:65536]  # (packed RGB; planar G, B, R)
+    slope, start = np.polyfit(np.arange(6554, 58982), green[6554:58982].astype(np.float64), 1)
+    white = float(((1 << bits) - 1) / slope) if slope > 0 else 0.0
+    return (min(white, 65535.0), float(-start)) if 60000 < white <= 65536 and abs(start) < 1 else (65535.0, 0.0)
+
+
 def encoded_white(pix_fmt: str, full: bool | None = None) -> float:
     """The 16-bit RGB level this ffmpeg's swscale codes as white in a Y'CbCr or gray ``pix_fmt`` output with the
     writer's flags, measured once (a straight line through the luma of a ramp of levels): 65535 is right, and the bundled ffmpeg
     (n9.0.2) codes about 65280 as white in every depth and range (10 bits, limited range: 65242 and up;
     ``scripts/swscale_white.py``), so that white read as :func:`decoded_white` gives it comes back, and true white
-    goes over. ``full``: full range (``None``: as the writer codes ``pix_fmt``, the yuvj and gray formats full). 65535
-    where ffmpeg does not answer."""
+    goes over; an RGB output of fewer than 16 bits alike (8 bits: 65283 as 255). ``full``: full range (``None``: as
+    the writer codes ``pix_fmt``, the yuvj and gray formats full). 65535 where ffmpeg does not answer."""
     return _encoded(pix_fmt, full)[0]
 
 
-def _encoded(pix_fmt: str, full: bool | None) -> tuple[float, float]:
+def _encoded(pix_fmt: str, full: bool | None) -> tuple[float, float, float]:
+    """:func:`encoded_white`, where chroma is centred (Y'CbCr: :func:`_encoded_white`) and how far codes fall short
+    of rounding (RGB: :func:`_encoded_rgb_white`)."""
     try:
         exe = ffmpeg_exe()
     except VideoError:
-        return 65535.0, 0.0
+        return 65535.0, 0.0, 0.0
+    if pix_fmt.startswith(_WHITE16[0][0]):  # RGB: no chroma to centre
+        white, lift = _encoded_rgb_white(exe, pix_fmt) if bit_depth(pix_fmt) < 16 else (65535.0, 0.0)
+        return white, 0.0, lift
     full = pix_fmt.startswith("yuvj") or bool(_GRAY.fullmatch(pix_fmt)) if full is None else full
-    return _encoded_white(exe, bit_depth(pix_fmt), full)
+    return (*_encoded_white(exe, bit_depth(pix_fmt), full), 0.0)
 
 
 #: Kr and Kb of the matrices swscale names: what a shift of chroma is in R'G'B'.
@@ -1456,17 +1484,18 @@ def squeeze_filters(pix_fmt: str, alpha: bool, full: bool | None = None, matrix:
     (``full``: as :func:`encoded_white` takes it; ``matrix``: the conversion's, swscale's name) that bring white to
     :func:`encoded_white`, so that 0-65535 is coded as black to white; and where swscale centres a full-range
     output's chroma half a code low (the bundled ffmpeg's: gray coded 511 of 1023, not 512, a faint green), the
-    colours moved by that much chroma the other way. None where it codes 65535 as white, centred."""
-    white, centre = _encoded(pix_fmt, full)
+    colours moved by that much chroma the other way; where it cuts codes instead of rounding them (16-bit RGB into 10:
+    a shift), the levels moved up by half a code. None where it codes 65535 as white, centred, rounded."""
+    white, centre, lift = _encoded(pix_fmt, full)
     moved = centre < -0.25 and not _GRAY.fullmatch(pix_fmt)
-    if white >= 65535 and not moved:
+    if white >= 65535 and not moved and abs(lift) < 0.25:
         return []
-    offsets = [0.0, 0.0, 0.0]
+    offsets = [lift / ((1 << bit_depth(pix_fmt)) - 1) * white] * 3  # (codes cut, not rounded: half a code up)
     if moved and matrix in _KR_KB:  # the offset of Cb and Cr, as R'G'B' (at the squeezed scale)
         kr, kb = _KR_KB[matrix]
         step = -centre / ((1 << bit_depth(pix_fmt)) - 1) * white
         r, b = 2 * (1 - kr) * step, 2 * (1 - kb) * step
-        offsets = [r, -(kr * r + kb * b) / (1 - kr - kb), b]
+        offsets = [o + d for o, d in zip(offsets, (r, -(kr * r + kb * b) / (1 - kr - kb), b), strict=True)]
     levels = [f"floor(val*{white / 65535!r}{o:+.4f}+0.5)" for o in offsets]
     return [f"format={'rgba64le' if alpha else 'rgb48le'}", f"lutrgb=r={levels[0]}:g={levels[1]}:b={levels[2]}"]
 
@@ -2111,6 +2140,8 @@ def _video_args(
         params += [f"color_trc={trc}"] if trc else []
         filters.append("setparams=" + ":".join(params))
         args += ["-colorspace:v:0", space, "-color_range:v:0", rng]
+    elif deep or filters:  # 16-bit RGB into RGB of fewer bits (GIF's palette, rgb24): swscale's white there too
+        filters += squeeze_filters(opts.out_pix_fmt, alpha and not filters)
     if sar is not None:  # the pixel shape: ffmpeg hands the filtered frames' SAR to the encoder and the muxer
         # max: setsar reduces the ratio to terms of at most 100 unless told more (127:101 became 83:66)
         filters.append(f"setsar=r={sar.numerator}/{sar.denominator}:max={max(sar.numerator, sar.denominator, 100)}")
