@@ -1332,8 +1332,10 @@ def to_16bit(width: int, height: int, scale: str = "") -> str:
     return ",".join(f for f in (f"scale=flags={DECODE_FLAGS}", _FULL16, scale) if f)
 
 
+#: The names ffmpeg's RGB pixel formats start with (a palette's too).
+_RGB_FORMATS = ("gbr", "rgb", "bgr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8")
 #: 16-bit formats a probe's white is made in, by the family of the format it is converted into (RGB, gray, Y'CbCr).
-_WHITE16 = (("gbr", "rgb", "bgr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8"), "gbrp16le"), (("gray", "ya"), "gray16le")
+_WHITE16 = (_RGB_FORMATS, "gbrp16le"), (("gray", "ya"), "gray16le")
 
 
 def _full(pix_fmt: str, color: str | None) -> bool:
@@ -1467,7 +1469,7 @@ def _encoded(pix_fmt: str, full: bool | None) -> tuple[float, float, float]:
         exe = ffmpeg_exe()
     except VideoError:
         return 65535.0, 0.0, 0.0
-    if pix_fmt.startswith(_WHITE16[0][0]):  # RGB: no chroma to centre
+    if pix_fmt.startswith(_RGB_FORMATS):  # RGB: no chroma to centre
         white, lift = _encoded_rgb_white(exe, pix_fmt) if bit_depth(pix_fmt) < 16 else (65535.0, 0.0)
         return white, 0.0, lift
     full = pix_fmt.startswith("yuvj") or bool(_GRAY.fullmatch(pix_fmt)) if full is None else full
