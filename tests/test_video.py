@@ -1945,6 +1945,92 @@ def test_the_last_frame_of_a_webp_or_apng_lasts_until_the_source_ends(tmp_path: 
     assert not hold_last_frame(tmp_path / "one.webp", "webp", Fraction(9))
 
 
+def _gif(path: Path, screen: tuple[int, int], frames: list[tuple[tuple[int, int, int, int], int, int]]) -> Path:
+    """A GIF of ``screen`` (width, height), no transparent colour, its background colour blue: each frame a box
+    (left, top, width, height) of one colour index (0 black, 1 red, 2 green) and its disposal (1 kept, 2 cleared,
+    3 the canvas before it put back). Written by hand: Pillow's writer crops and merges what it is given."""
+    palette = bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 32, 64, 192]) + bytes(3 * 252)
+    out = bytearray(b"GIF89a" + struct.pack("<2H3B", *screen, 0xF7, 3, 0) + palette)
+    for (left, top, width, height), colour, disposal in frames:
+        out += b"\x21\xf9\x04" + bytes([disposal << 2]) + struct.pack("<H", 10) + b"\x00\x00"
+        out += b"\x2c" + struct.pack("<4HB", left, top, width, height, 0)
+        codes, bits, acc, data = [256], 0, 0, bytearray()  # LZW of literals alone, cleared before the codes grow
+        for n in range(width * height):
+            codes += [colour] + ([256] if n % 250 == 249 else [])
+        for code in [*codes, 257]:
+            acc |= code << bits
+            bits += 9
+            while bits >= 8:
+                data.append(acc & 255)
+                acc, bits = acc >> 8, bits - 8
+        data += bytes([acc]) if bits else b""
+        out += b"\x08" + b"".join(bytes([len(data[k : k + 255])]) + data[k : k + 255] for k in range(0, len(data), 255))
+        out += b"\x00"
+    path.write_bytes(bytes(out + b"\x3b"))
+    return path
+
+
+def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) -> None:
+    """A GIF without a transparent colour whose first picture is smaller than its screen, and whose frame is cleared
+    after it shows (disposal 2): browsers show the canvas no frame covers clear, where ffmpeg's decoder fills it with
+    the background colour, opaque. The reader clears it, frame by frame (:class:`GifCanvas`); a GIF whose first
+    picture covers its screen, its later ones drawn on it in part, stays opaque."""
+    from classsr_cli.io.video import GifCanvas
+
+    src = _gif(tmp_path / "inside.gif", (16, 12), [((4, 2, 8, 6), 1, 1), ((0, 0, 16, 12), 2, 2), ((0, 0, 4, 4), 1, 3),
+                                                   ((2, 2, 4, 4), 2, 1)])  # fmt: skip
+    info = probe(src)
+    assert info.alpha
+    want = np.zeros((4, 12, 16), bool)
+    want[0, 2:8, 4:12] = True  # the first picture
+    want[1] = True  # the whole screen, cleared after it shows
+    want[2, 0:4, 0:4] = True  # drawn on the cleared screen, then put back (3): the screen as it was, clear
+    want[3, 2:6, 2:6] = True
+    with VideoReader(info, alpha=True) as reader:
+        frames = list(reader)
+    assert [f.alpha is not None and np.array_equal(f.alpha > 0, w) for f, w in zip(frames, want, strict=True)] == [True] * 4
+    assert all(np.array_equal(f.rgb[w], np.broadcast_to(c, f.rgb[w].shape)) for f, w, c in
+               zip(frames, want, ([255, 0, 0], [0, 255, 0], [255, 0, 0], [0, 255, 0]), strict=True))  # fmt: skip
+    with VideoReader(info.trimmed(0.1), alpha=True) as reader:  # a part: the frames from its first, by their times
+        assert [f.alpha is not None and np.array_equal(f.alpha > 0, w) for f, w in zip(reader, want[1:], strict=True)] == [True] * 3
+    canvas = GifCanvas.of(src)
+    assert canvas is not None and canvas.covered(1) is None and np.array_equal(canvas.covered(0), want[0])  # (again)
+    kept = _gif(tmp_path / "kept.gif", (16, 12), [((0, 0, 16, 12), 1, 1), ((4, 2, 8, 6), 2, 1), ((0, 0, 2, 2), 2, 1)])
+    assert GifCanvas.of(kept) is None and not probe(kept).alpha
+    with VideoReader(probe(kept), alpha=True) as reader:
+        assert all(f.alpha is None or f.alpha.min() == 255 for f in reader)
+
+
+def test_an_animation_that_turns_transparent_keeps_it_into_a_gif(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """An animation whose first frame is opaque and whose second has a clear ground (APNG, WebP) is read with its
+    transparency (every frame looked at, not the first alone), and a GIF written from it shows each frame's: the
+    opaque frame before the clear one is cleared after it shows, else it showed under the clear pixels (ffmpeg's
+    encoder keeps it), and takes that frame's transparent colour, so that ffmpeg and Pillow clear it to transparent
+    as browsers do; the clear frame before an opaque one is not drawn on in part."""
+    from PIL import Image, ImageSequence
+
+    opaque = np.zeros((40, 48, 4), np.uint8)
+    opaque[...] = (40, 60, 200, 255)
+    opaque[8:24, 6:22] = (230, 40, 40, 255)
+    sticker = np.zeros_like(opaque)
+    sticker[8:24, 6:22] = (230, 40, 40, 255)
+    pictures = [Image.fromarray(a, "RGBA") for a in (opaque, sticker, opaque, sticker)]
+    want = np.array([a[:, :, 3] > 0 for a in (opaque, sticker, opaque, sticker)]).repeat(4, 1).repeat(4, 2)
+    fast = EncodeOptions(preset="ultrafast")
+    for suffix in (".png", ".webp"):
+        src = tmp_path / f"turns{suffix}"
+        pictures[0].save(src, save_all=True, append_images=pictures[1:], duration=100, loop=0, lossless=True)
+        assert probe(src).alpha
+        out = tmp_path / f"turns{suffix}.gif"
+        upscale_video(tiny_model, src, out, options=fast)
+        with Image.open(out) as im:
+            shown = [np.asarray(f.convert("RGBA"))[:, :, 3] > 0 for f in ImageSequence.Iterator(im)]
+        with VideoReader(probe(out), alpha=True) as reader:
+            decoded = [f.alpha > 0 if f.alpha is not None else np.ones(want.shape[1:], bool) for f in reader]
+        for got in (shown, decoded):  # (the edge of the shape, upscaled, may fall either side)
+            assert len(got) == 4 and all(np.mean(g != w) < 0.01 for g, w in zip(got, want, strict=True)), suffix
+
+
 def test_frame_delays_are_read_from_the_blocks(tmp_path: Path) -> None:
     """:func:`gif_delays` lists each frame's delay as stored (hundredths), past palettes, comments and the loop block
     (Pillow writes them), 0 for a frame without one; a GIF cut short gives what it has, other files ``None``;

@@ -27,6 +27,7 @@ import bisect
 import contextlib
 import functools
 import io
+import itertools
 import math
 import mmap
 import os
@@ -42,7 +43,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -219,7 +220,7 @@ class VideoInfo:
         chapters: how many chapters the file lists.
         alpha: whether the frames carry transparency: an alpha pixel format (ProRes 4444, PNG, QuickTime RLE, ...),
             and for a GIF or an animated WebP or PNG, whose decoders give every file one, a transparent pixel in
-            its first frame.
+            one of its frames, or a GIF's canvas its frames leave uncovered (:class:`GifCanvas`).
         decoder: the decoder the frames are read with where it is not ffmpeg's default (``libvpx-vp9`` for VP9 with
             alpha, whose alpha ffmpeg's own decoder drops).
         plays: how many times an animated picture (GIF, WebP, APNG) plays: 0 forever, as animations mostly do and as
@@ -1153,11 +1154,7 @@ def _cut(info: VideoInfo, *, near: bool = True) -> tuple[list[str], str]:
     ffmpeg's clock."""
     if not (info.seek or info.span):
         return [], ""
-    if (timing := info.browser_timing) is not None:  # cut between frames on ffmpeg's clock, clear of its rounding
-        ffmpeg, (first, last) = timing.starts(timing.decoded), timing.part(info.seek, info.span)
-        seek = (ffmpeg[first - 1] + ffmpeg[first]) / 2 if first else Fraction(0)
-        span = None if info.span is None else (ffmpeg[last - 1] + ffmpeg[last]) / 2 - ffmpeg[first]  # from that frame
-        info = replace(info, seek=float(seek), span=None if span is None else float(span))
+    info = _on_ffmpegs_clock(info)
     if any(name in info.format.split(",") for name in _INDEXED):
         # ffmpeg's input -t counts from the video stream's first frame, not from the part's start: a video that
         # starts later than its file (an edit list's shift, audio first) reads frames past the part, which ``trim``
@@ -1168,6 +1165,28 @@ def _cut(info: VideoInfo, *, near: bool = True) -> tuple[list[str], str]:
     if near and (margin := near_seek(info)) is not None:  # the clock then starts at the seek
         return ["-ss", f"{info.seek - margin:.6f}"], f"trim=start={margin:.6f}{end},setpts=PTS-STARTPTS,"
     return [], f"trim=start={info.seek:.6f}{end},setpts=PTS-STARTPTS,"  # ffmpeg's clock starts at the file's start
+
+
+def _on_ffmpegs_clock(info: VideoInfo) -> VideoInfo:
+    """``info``'s part as ffmpeg is told to cut it: an animation timed as browsers show it
+    (:attr:`VideoInfo.browser_timing`) cut between its frames on ffmpeg's clock, clear of its rounding."""
+    if (timing := info.browser_timing) is None or not (info.seek or info.span):
+        return info
+    ffmpeg, (first, last) = timing.starts(timing.decoded), timing.part(info.seek, info.span)
+    seek = (ffmpeg[first - 1] + ffmpeg[first]) / 2 if first else Fraction(0)
+    span = None if info.span is None else (ffmpeg[last - 1] + ffmpeg[last]) / 2 - ffmpeg[first]  # from that frame
+    return replace(info, seek=float(seek), span=None if span is None else float(span))
+
+
+def _frames_before(info: VideoInfo, upto: int) -> int | None:
+    """How many of the file's frames come before ``info``'s part (:meth:`~VideoInfo.trimmed`: those ``trim`` drops,
+    before its seek, by the packets' timestamps; ``upto``: how many frames the file has at most); ``None`` where
+    ffmpeg cannot list them."""
+    seek = Fraction(f"{_on_ffmpegs_clock(info).seek:.6f}")  # as the trim filter is given it
+    listed = _listed([], info.path, info.video_index, upto, timeout=120)
+    if listed is None or any(pts == _NO_PTS for pts, _ in listed[1]):
+        return None
+    return sum(1 for pts, _ in listed[1] if pts * listed[0] < seek)
 
 
 def _trim_end(info: VideoInfo) -> str:
@@ -1542,6 +1561,11 @@ class VideoReader:
         # its levels' bits: swscale gives a deeper alpha shifted up, or near that (an 8-bit source's opaque 255 as
         # 65280, 65532 from rgba; a 10-bit one's 1023 as 65472), so opaque read as not quite (and kept as alpha)
         self._alpha_bits = min(16, bit_depth(info.pix_fmt))
+        # a GIF's canvas its frames leave uncovered, which ffmpeg fills with the background colour: cleared
+        canvas = GifCanvas.of(info.path) if alpha and info.codec == "gif" and not info.demux else None
+        before = _frames_before(info, len(canvas.frames)) if canvas is not None and info.seek else 0
+        # (a part's first frame's index in the file; where ffmpeg cannot list it, not cleared rather than wrongly)
+        self._canvas, self._canvas_from = (canvas, before) if before is not None else (None, 0)
         # and its colour's white: swscale gives it below 65535 (decoded_white), stretched back here
         small = min(info.width, info.height) <= SMALL_SIDE  # (converted by way of 4:4:4: to_16bit)
         self._white = decoded_white(info.pix_fmt, info.color, small) if bits == 16 and info.stops is None else 65535
@@ -1914,6 +1938,9 @@ class VideoReader:
                     self.skipped_pts.append(stamp[0])
                 self.frames_read += 1
                 continue
+            if self._canvas is not None and alpha is not None:
+                covered = self._canvas.covered(self._canvas_from + self.frames_read)
+                alpha = alpha if covered is None or covered.shape != alpha.shape else np.where(covered, alpha, 0)
             if self._to_srgb is not None:  # an image sequence's ICC profile: its colours as sRGB, as a video's are
                 rgb = self._to_srgb(rgb)
             if self.info.browser_timing is not None:
@@ -2149,6 +2176,8 @@ def _video_args(
         filters.append(f"setsar=r={sar.numerator}/{sar.denominator}:max={max(sar.numerator, sar.denominator, 100)}")
     if opts.out_pix_fmt == "pal8":  # one palette of 256 colours made from every frame, then dithered into it
         filters.append("split[all][each];[all]palettegen[palette];[each][palette]paletteuse")
+        if alpha:  # every frame whole, as it is (the encoder's crops and unchanged pixels made clear assume the
+            args += ["-gifflags:v:0", "-offsetting-transdiff"]  # frame before kept, which clear_before_clear drops)
     if codec == "libwebp_anim":
         args += ["-quality:v:0", str(opts.quality or 90)]  # libwebp's default, 75, blurs the detail an upscale adds
     if codec in _JPEG_CODECS and not {k.lstrip("-").split(":")[0] for k, _ in opts.extra} & {"q", "qscale", "b"}:
@@ -2217,14 +2246,43 @@ def _gif_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
     slow one of a hundredth to ten)."""
     with _mapped(f) as data:
         frames = _gif_frames(data)
-    if not frames or len(frames) < 2 or frames[-1][1] is None:
+    if not frames or len(frames) < 2 or frames[-1].delay_at is None:
         return False
-    hold = max(SHORTEST_FRAME["gif"][1], round(end * 100) - sum(d for d, _ in frames[:-1]))
-    if hold > 0xFFFF or hold == frames[-1][0]:
+    hold = max(SHORTEST_FRAME["gif"][1], round(end * 100) - sum(frame.delay for frame in frames[:-1]))
+    if hold > 0xFFFF or hold == frames[-1].delay:
         return False
-    f.seek(frames[-1][1])
+    f.seek(frames[-1].delay_at)
     f.write(struct.pack("<H", hold))
     return True
+
+
+def clear_before_clear(path: str | os.PathLike[str]) -> int:
+    """Clear each frame of the GIF ``path`` that comes before a frame with a transparent colour once it has shown
+    (disposal 2, in place), so that the canvas under that frame's clear pixels is clear, not the frame before it.
+    ffmpeg's encoder keeps a frame without clear pixels (disposal 1) whatever follows it: an opaque frame showed
+    under the next one's clear pixels (an animation that turns transparent; a GIF's canvas its frames leave
+    uncovered, :class:`GifCanvas`). Such a frame takes the next one's transparent colour too (neither with its own
+    colour table: the index is the same colour, which the opaque frame does not use), so that decoders that clear
+    to the background colour where the frame cleared has none (ffmpeg's, Pillow's) clear to transparent, as
+    browsers do. For frames written whole (``-gifflags -offsetting-transdiff``): a frame drawn in part on the frame
+    before it would lose what it keeps. How many frames changed."""
+    with open(path, "r+b") as f:
+        with _mapped(f) as data:
+            frames = _gif_frames(data) or []
+        changed = 0
+        for frame, after in itertools.pairwise(frames):
+            if after.transparent is None or frame.disposal == 2 or frame.control_at is None:
+                continue
+            f.seek(frame.control_at)
+            packed = f.read(1)[0] & ~0x1C | 2 << 2
+            if frame.transparent is None and not (frame.local or after.local):  # the next frame's transparent colour
+                packed |= 1
+                f.seek(frame.control_at + 3)
+                f.write(bytes([after.transparent]))
+            f.seek(frame.control_at)
+            f.write(bytes([packed]))
+            changed += 1
+    return changed
 
 
 def _webp_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
@@ -2653,15 +2711,31 @@ def keeps_alpha(pix_fmt: str) -> bool:
     return bool(_ALPHA.match(pix_fmt)) or pix_fmt == "pal8"
 
 
-def _gif_frames(data: bytes | mmap.mmap) -> list[tuple[int, int | None]] | None:
-    """Each frame of a GIF's bytes ``data``: its delay as its Graphic Control Extension stores it (hundredths of a
-    second; 0 where it has none) and where that delay is in ``data`` (``None``: none), read from the blocks without
-    decoding them; ``None`` where ``data`` is not a GIF or its blocks are not a GIF's."""
+class GifFrame(NamedTuple):
+    """A GIF frame as its blocks say, read without decoding it (:func:`_gif_frames`)."""
+
+    delay: int  # hundredths of a second, as its Graphic Control Extension stores it (0 where it has none)
+    control_at: int | None  # where that extension's packed byte is in the file, the delay after it (None: none)
+    box: tuple[int, int, int, int]  # its picture on the screen: left, top, right, bottom (past the screen: cut)
+    disposal: int  # what becomes of it after it shows: 2 cleared, 3 the canvas before it put back; 0, 1 kept
+    transparent: int | None  # its transparent colour's index (None: none)
+    local: bool  # it has its own colour table
+
+    @property
+    def delay_at(self) -> int | None:
+        """Where its delay is in the file (``None``: it has no Graphic Control Extension)."""
+        return None if self.control_at is None else self.control_at + 1
+
+
+def _gif_frames(data: bytes | mmap.mmap) -> list[GifFrame] | None:
+    """Each frame of a GIF's bytes ``data`` (:class:`GifFrame`), read from the blocks without decoding them; ``None``
+    where ``data`` is not a GIF or its blocks are not a GIF's."""
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
         return None
+    width, height = struct.unpack("<2H", data[6:10])
     at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # past the screen descriptor and global palette
-    frames: list[tuple[int, int | None]] = []
-    delay: tuple[int, int | None] = (0, None)
+    frames: list[GifFrame] = []
+    control: tuple[int, int | None, int, int | None] = (0, None, 0, None)  # delay, where, disposal, transparent
 
     def blocks(at: int) -> int:  # past a run of sub-blocks and its terminator
         while at < len(data) and data[at]:
@@ -2674,17 +2748,71 @@ def _gif_frames(data: bytes | mmap.mmap) -> list[tuple[int, int | None]] | None:
             return frames
         if kind == 0x21 and at + 1 < len(data):  # an extension: its label, then sub-blocks
             if data[at + 1] == 0xF9 and at + 6 < len(data):  # Graphic Control: packed, delay (LE), transparent index
-                delay = (data[at + 4] | data[at + 5] << 8, at + 4)
+                packed = data[at + 3]
+                control = (data[at + 4] | data[at + 5] << 8, at + 3, packed >> 2 & 7, data[at + 6] if packed & 1 else None)
             at = blocks(at + 2)
         elif kind == 0x2C and at + 10 < len(data):  # an image: its descriptor, local palette, LZW code size, data
+            left, top, w, h = struct.unpack("<4H", data[at + 1 : at + 9])
             flags = data[at + 9]
             at += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
             at = blocks(at + 1)
-            frames.append(delay)
-            delay = (0, None)
+            box = (min(left, width), min(top, height), min(left + w, width), min(top + h, height))
+            frames.append(GifFrame(control[0], control[1], box, control[2], control[3], bool(flags & 0x80)))
+            control = (0, None, 0, None)
         else:
             return None
     return frames  # no trailer: as far as it goes
+
+
+class GifCanvas:
+    """What of a GIF's screen each frame shows covered, where browsers (Chromium, Firefox, Safari) and gdk-pixbuf show
+    the rest clear and ffmpeg's decoder fills it with the GIF's background colour, opaque: the canvas a first picture
+    smaller than the screen leaves, and a frame's box cleared after it shows (disposal 2). For a GIF without a
+    transparent colour (one with it ffmpeg gives clear itself) whose frames leave some of the canvas uncovered
+    (:meth:`of`); :class:`VideoReader` clears the rest of each frame, as ``classsr upscale`` clears a first picture's
+    (:func:`classsr_cli.io.image.read_image`). Frames asked for in order are walked once."""
+
+    def __init__(self, width: int, height: int, frames: list[GifFrame]) -> None:
+        self.width, self.height, self.frames = width, height, tuple(frames)
+        self._walk: Iterator[np.ndarray | None] | None = None
+        self._next = 0  # the frame the walk gives next
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> GifCanvas | None:
+        """The canvas of the GIF ``path``; ``None`` where it is not a GIF, a frame has a transparent colour, or every
+        frame shows all of its screen covered (most GIFs: a first picture as large as the screen)."""
+        with open(path, "rb") as f, _mapped(f) as data:
+            frames = _gif_frames(data)
+            size = struct.unpack("<2H", data[6:10]) if frames else (0, 0)
+        if not frames or any(frame.transparent is not None for frame in frames) or not (size[0] and size[1]):
+            return None
+        canvas = cls(size[0], size[1], frames)
+        return canvas if any(covered is not None for covered in canvas._states()) else None
+
+    def covered(self, n: int) -> np.ndarray | None:
+        """The screen frame ``n`` shows covered (``True``; height x width; not to be changed), ``None`` where it
+        shows all of it covered (or ``n`` is past the frames)."""
+        if self._walk is None or n < self._next:
+            self._walk, self._next = self._states(), 0
+        state = None
+        while self._next <= n:
+            state = next(self._walk, None)
+            self._next += 1
+        return state
+
+    def _states(self) -> Iterator[np.ndarray | None]:
+        covered, full = np.zeros((self.height, self.width), bool), False
+        for frame in self.frames:
+            x0, y0, x1, y1 = frame.box
+            before = (covered.copy() if not full else None, full) if frame.disposal == 3 else None
+            if not full:
+                covered[y0:y1, x0:x1] = True
+                full = bool(covered.all())
+            yield None if full else covered
+            if frame.disposal == 2 and x1 > x0 and y1 > y0:  # its box cleared for the next frame
+                covered[y0:y1, x0:x1], full = False, False
+            elif before is not None:  # the canvas before it put back
+                covered, full = (before[0], False) if before[0] is not None else (np.ones_like(covered), True)
 
 
 def gif_delays(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
@@ -2692,7 +2820,7 @@ def gif_delays(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
     has none), read from its blocks without decoding them; ``None`` where the file is not a GIF or has no frame."""
     with open(path, "rb") as f, _mapped(f) as data:
         frames = _gif_frames(data)
-    return tuple(d for d, _ in frames) if frames else None
+    return tuple(f.delay for f in frames) if frames else None
 
 
 @contextlib.contextmanager
@@ -2808,11 +2936,13 @@ class BrowserTiming:
 def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, Any]:
     """:attr:`VideoInfo.alpha`, :attr:`~VideoInfo.plays` and :attr:`~VideoInfo.lossless`, the last two from an
     animated picture's own header (one Pillow open). Alpha: an alpha pixel format; for GIF and animated WebP or PNG,
-    whose decoders give every file one, a transparent pixel in the first frame too."""
+    whose decoders give every file one, a transparent pixel in a frame too (Pillow's frames, as it composes them:
+    an animation whose first frame is opaque may turn transparent), or a GIF's canvas its frames leave uncovered
+    (:class:`GifCanvas`)."""
     alpha = bool(_ALPHA.match(pix_fmt or ""))
     if codec not in ("gif", "webp", "webp_anim", "apng"):
         return {"alpha": alpha}
-    from PIL import Image
+    from PIL import Image, ImageSequence
 
     from classsr_cli.io.image import webp_lossless
 
@@ -2820,9 +2950,11 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, An
         with Image.open(path) as im:
             loop, kind = im.info.get("loop"), im.format
             animated = int(getattr(im, "n_frames", 1) or 1) > 1 and kind in ("GIF", "WEBP", "PNG")
-            clear = alpha and int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255
+            frames = ImageSequence.Iterator(im) if animated else (im,)  # until one with a transparent pixel
+            clear = alpha and any(int(np.asarray(f.convert("RGBA"))[:, :, 3].min()) < 255 for f in frames)
     except (OSError, ValueError, SyntaxError):  # not a picture Pillow reads (SyntaxError: its bad header); trust ffmpeg
         return {"alpha": alpha}
+    clear = clear or (alpha and kind == "GIF" and GifCanvas.of(path) is not None)  # canvas its frames leave uncovered
     if not animated:
         plays = 0
     elif kind == "GIF":  # its NETSCAPE block counts the repeats after the first play; none: it plays once
@@ -3890,6 +4022,8 @@ class VideoWriter:
         self._proc = None
         if self._end is not None and self._first is not None and self.container in (None, self.muxer):
             hold_last_frame(self.path, self.muxer, (self._end - self._first) * self.time_base)
+        if self.muxer == "gif" and self.channels == 4 and self.container in (None, self.muxer):
+            clear_before_clear(self.path)
         if self.container in (None, self.muxer):
             self.finished_notes = finish(self.source, Path(self.path), self.muxer)
         if self.repeated:
