@@ -2001,6 +2001,41 @@ def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) 
         assert all(f.alpha is None or f.alpha.min() == 255 for f in reader)
 
 
+def test_an_animated_webps_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) -> None:
+    """An animated WebP of frames without alpha whose first frame is smaller than its canvas (as gif2webp makes of
+    such a GIF): libwebp and browsers show the rest of the canvas clear, and ffmpeg decodes it so, but Pillow reads
+    the file as RGB (it says it has no alpha), so the run took it as opaque: every frame, as ffmpeg decodes it, is
+    looked at."""
+    from PIL import Image
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return tag + struct.pack("<I", len(data)) + data + b"\x00" * (len(data) & 1)
+
+    def frame(x: int, y: int, size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
+        Image.new("RGB", size, colour).save(tmp_path / "f.webp", lossless=True)
+        data = (tmp_path / "f.webp").read_bytes()
+        at = data.index(b"VP8L")
+        bitstream = data[at : at + 8 + struct.unpack("<I", data[at + 4 : at + 8])[0]]
+        head = b"".join(v.to_bytes(3, "little") for v in (x // 2, y // 2, size[0] - 1, size[1] - 1, 100))
+        return chunk(b"ANMF", head + b"\x02" + bitstream)  # no blending, kept after it shows
+
+    canvas = b"\x02\x00\x00\x00" + (32 - 1).to_bytes(3, "little") + (24 - 1).to_bytes(3, "little")  # animation
+    body = chunk(b"VP8X", canvas) + chunk(b"ANIM", b"\x00\x00\x00\x00\x00\x00")
+    body += frame(8, 4, (16, 16), (255, 0, 0)) + frame(0, 0, (32, 24), (0, 255, 0))
+    src = tmp_path / "inside.webp"
+    src.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body)
+    with Image.open(src) as im:  # (Pillow: RGB)
+        assert im.mode == "RGB" and getattr(im, "n_frames", 1) == 2
+    info = probe(src)
+    assert info.alpha
+    with VideoReader(info, alpha=True) as reader:
+        first, second = list(reader)
+    want = np.zeros((24, 32), bool)
+    want[4:20, 8:24] = True
+    assert first.alpha is not None and np.array_equal(first.alpha > 0, want)
+    assert (first.rgb[want] == [255, 0, 0]).all() and second.alpha is not None and second.alpha.min() == 255
+
+
 def test_an_animation_that_turns_transparent_keeps_it_into_a_gif(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """An animation whose first frame is opaque and whose second has a clear ground (APNG, WebP) is read with its
     transparency (every frame looked at, not the first alone), and a GIF written from it shows each frame's: the

@@ -710,7 +710,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         demux=demux,
         tags=_file_tags(text),
         **(_frame_traits(seq, video["pix_fmt"]) if seq else  # type: ignore[arg-type]
-           _picture_traits(path, video["codec"], video["pix_fmt"])),  # type: ignore[arg-type]
+           _picture_traits(path, video["codec"], video["pix_fmt"], video["index"])),  # type: ignore[arg-type]
     )
     if (timing := info.browser_timing) is not None:  # timed as browsers show it (VideoReader)
         seconds = float(sum(timing.shown))
@@ -2933,16 +2933,16 @@ class BrowserTiming:
         return first, min(count, max(first + 1, end))
 
 
-def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, Any]:
+def _picture_traits(path: Path, codec: str, pix_fmt: str | None, index: int) -> dict[str, Any]:
     """:attr:`VideoInfo.alpha`, :attr:`~VideoInfo.plays` and :attr:`~VideoInfo.lossless`, the last two from an
     animated picture's own header (one Pillow open). Alpha: an alpha pixel format; for GIF and animated WebP or PNG,
-    whose decoders give every file one, a transparent pixel in a frame too (Pillow's frames, as it composes them:
-    an animation whose first frame is opaque may turn transparent), or a GIF's canvas its frames leave uncovered
-    (:class:`GifCanvas`)."""
+    whose decoders give every file one, a pixel not quite opaque too: in any frame of an animation as ffmpeg decodes
+    it (stream ``index``; :func:`_decoded_clear`), in a still as Pillow reads it, or a GIF's canvas its frames leave
+    uncovered (:class:`GifCanvas`)."""
     alpha = bool(_ALPHA.match(pix_fmt or ""))
     if codec not in ("gif", "webp", "webp_anim", "apng"):
         return {"alpha": alpha}
-    from PIL import Image, ImageSequence
+    from PIL import Image
 
     from classsr_cli.io.image import webp_lossless
 
@@ -2950,11 +2950,11 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, An
         with Image.open(path) as im:
             loop, kind = im.info.get("loop"), im.format
             animated = int(getattr(im, "n_frames", 1) or 1) > 1 and kind in ("GIF", "WEBP", "PNG")
-            frames = ImageSequence.Iterator(im) if animated else (im,)  # until one with a transparent pixel
-            clear = alpha and any(int(np.asarray(f.convert("RGBA"))[:, :, 3].min()) < 255 for f in frames)
+            clear = alpha and not animated and int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255
     except (OSError, ValueError, SyntaxError):  # not a picture Pillow reads (SyntaxError: its bad header); trust ffmpeg
         return {"alpha": alpha}
-    clear = clear or (alpha and kind == "GIF" and GifCanvas.of(path) is not None)  # canvas its frames leave uncovered
+    clear = clear or (alpha and kind == "GIF" and GifCanvas.of(path) is not None)
+    clear = clear or (alpha and animated and _decoded_clear(path, index))
     if not animated:
         plays = 0
     elif kind == "GIF":  # its NETSCAPE block counts the repeats after the first play; none: it plays once
@@ -2965,6 +2965,25 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None) -> dict[str, An
     if animated and kind is not None and (timing := BrowserTiming.of(kind, frame_delays(path, kind))):
         traits["browser_timing"] = timing  # frames of 10 ms or less, which browsers slow down
     return traits
+
+
+def _decoded_clear(path: Path, index: int) -> bool:
+    """Whether a frame of the animation ``path`` (its stream ``index``), as ffmpeg decodes it, has a pixel not quite
+    opaque, every frame looked at until one has: an animation whose first frame is opaque may turn transparent, and
+    an animated WebP's canvas its frames leave uncovered is clear whether or not a frame has alpha (Pillow reads such
+    a WebP as RGB: libwebp says it has no alpha). ``False`` where ffmpeg cannot decode it."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "quiet", "-i", str(path), "-map", f"0:{index}",
+           "-vf", "alphaextract,format=gray", "-f", "rawvideo", "-"]  # the alpha planes, 8 bits
+    try:
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+            assert proc.stdout is not None
+            while chunk := proc.stdout.read(1 << 20):
+                if np.frombuffer(chunk, np.uint8).min() < 255:
+                    proc.kill()
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def _frame_traits(seq: Sequence, pix_fmt: str | None) -> dict[str, Any]:
