@@ -1,9 +1,12 @@
-"""Shared fixtures: seeded RNGs, tiny ClassSR models saved to temporary folders, tiny images."""
+"""Shared fixtures: seeded RNGs, tiny ClassSR models saved to temporary folders, tiny images (and animated WebPs
+written frame by frame)."""
 
 from __future__ import annotations
 
+import io
 import random
 import runpy
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,3 +89,26 @@ def requires_data(*parts: str) -> pytest.MarkDecorator:
     """Skip (with the reason) when ../shared/data/<parts> is absent; tests using it carry the `data` mark."""
     path = DATA.joinpath(*parts)
     return pytest.mark.skipif(not path.exists(), reason=f"needs {path}")
+
+
+def animated_webp(path: Path, canvas: tuple[int, int], frames: list[tuple[int, int, tuple[int, int], tuple[int, ...]]]) -> Path:
+    """An animated WebP of ``canvas`` (width, height) that says it has no alpha, each frame (left, top, size, colour;
+    even offsets) one lossless colour, not blended, kept after it shows. Written by hand: Pillow's writer makes every
+    frame the canvas's size."""
+    from PIL import Image
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return tag + struct.pack("<I", len(data)) + data + b"\x00" * (len(data) & 1)
+
+    body = chunk(b"VP8X", b"\x02\x00\x00\x00" + (canvas[0] - 1).to_bytes(3, "little") + (canvas[1] - 1).to_bytes(3, "little"))
+    body += chunk(b"ANIM", bytes(6))  # background clear black, looping forever
+    for x, y, size, colour in frames:
+        buf = io.BytesIO()
+        Image.new("RGB", size, colour).save(buf, "WEBP", lossless=True)
+        data = buf.getvalue()
+        at = data.index(b"VP8L")
+        bitstream = data[at : at + 8 + struct.unpack("<I", data[at + 4 : at + 8])[0]]
+        head = b"".join(v.to_bytes(3, "little") for v in (x // 2, y // 2, size[0] - 1, size[1] - 1, 100))
+        body += chunk(b"ANMF", head + b"\x02" + bitstream)
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body)
+    return path

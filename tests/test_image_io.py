@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import animated_webp
 from PIL import Image, ImageCms, ImageOps
 
 from classsr_cli.errors import ConfigError, InputError, OutputExistsError
@@ -831,6 +832,18 @@ def test_a_gifs_canvas_its_first_picture_leaves_uncovered_is_clear(tmp_path: Pat
     assert pic.pixels.shape == (6, 8, 3) and pic.alpha is not None and np.array_equal(pic.alpha, want)
     assert (pic.pixels[2:4, 3:7] == [255, 0, 0]).all()
     assert read_image(tmp_path / "small.gif").alpha is None  # (a picture that covers its screen: opaque)
+
+
+def test_an_animated_webps_canvas_its_first_frame_leaves_uncovered_is_clear(tmp_path: Path) -> None:
+    """An animated WebP that says it has no alpha whose first frame is smaller than its canvas (gif2webp makes them
+    of such GIFs): the rest of the canvas is clear, as libwebp and browsers show it; Pillow read it as RGB, black."""
+    src = animated_webp(tmp_path / "inside.webp", (32, 24), [(8, 4, (16, 16), (255, 0, 0)), (0, 0, (32, 24), (0, 255, 0))])
+    pic = read_image(src)
+    want = np.zeros((24, 32), np.uint8)
+    want[4:20, 8:24] = 255
+    assert pic.alpha is not None and np.array_equal(pic.alpha, want) and (pic.pixels[4:20, 8:24] == [255, 0, 0]).all()
+    full = animated_webp(tmp_path / "full.webp", (32, 24), [(0, 0, (32, 24), (255, 0, 0)), (8, 4, (16, 16), (0, 255, 0))])
+    assert read_image(full).alpha is None  # (a first frame that covers its canvas: opaque)
 
 
 def _truncated_png(path: Path) -> Path:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import animated_webp
 from typer.testing import CliRunner
 
 from classsr_cli.cli import app
@@ -2008,22 +2009,7 @@ def test_an_animated_webps_canvas_its_frames_leave_uncovered_is_read_clear(tmp_p
     looked at."""
     from PIL import Image
 
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return tag + struct.pack("<I", len(data)) + data + b"\x00" * (len(data) & 1)
-
-    def frame(x: int, y: int, size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
-        Image.new("RGB", size, colour).save(tmp_path / "f.webp", lossless=True)
-        data = (tmp_path / "f.webp").read_bytes()
-        at = data.index(b"VP8L")
-        bitstream = data[at : at + 8 + struct.unpack("<I", data[at + 4 : at + 8])[0]]
-        head = b"".join(v.to_bytes(3, "little") for v in (x // 2, y // 2, size[0] - 1, size[1] - 1, 100))
-        return chunk(b"ANMF", head + b"\x02" + bitstream)  # no blending, kept after it shows
-
-    canvas = b"\x02\x00\x00\x00" + (32 - 1).to_bytes(3, "little") + (24 - 1).to_bytes(3, "little")  # animation
-    body = chunk(b"VP8X", canvas) + chunk(b"ANIM", b"\x00\x00\x00\x00\x00\x00")
-    body += frame(8, 4, (16, 16), (255, 0, 0)) + frame(0, 0, (32, 24), (0, 255, 0))
-    src = tmp_path / "inside.webp"
-    src.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body)
+    src = animated_webp(tmp_path / "inside.webp", (32, 24), [(8, 4, (16, 16), (255, 0, 0)), (0, 0, (32, 24), (0, 255, 0))])
     with Image.open(src) as im:  # (Pillow: RGB)
         assert im.mode == "RGB" and getattr(im, "n_frames", 1) == 2
     info = probe(src)

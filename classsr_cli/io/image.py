@@ -1367,6 +1367,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
             alpha = None
         if fmt == "GIF":
             alpha = _gif_uncovered(im, alpha, colour.shape[:2])
+        elif fmt == "WEBP" and alpha is None:
+            alpha = _webp_uncovered(path, colour.shape[:2])
     colour = _orient(colour, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
     stereo = None
@@ -2515,6 +2517,32 @@ def _gif_uncovered(im: Image.Image, alpha: np.ndarray | None, size: tuple[int, i
     out = np.full(size, 255, np.uint8) if alpha is None else alpha.copy()
     out[clear] = 0
     return out
+
+
+def _webp_uncovered(path: Path, size: tuple[int, int]) -> np.ndarray | None:
+    """An animated WebP's alpha where its first frame leaves some of its canvas uncovered: that canvas clear, as
+    libwebp and browsers show it (Pillow reads a WebP that says it has no alpha as RGB, the rest black). ``None``
+    where the first frame covers the canvas, or the file is not an animated WebP. ``size``: (height, width)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(12)[8:] != b"WEBP":
+                return None
+            while len(head := f.read(8)) == 8:  # each chunk: its tag and length, to the first frame's
+                if head[:4] == b"ANMF":
+                    x, y, w, h = (int.from_bytes(f.read(3), "little") for _ in range(4))  # offsets halved, sides - 1
+                    break
+                length = struct.unpack("<I", head[4:])[0]
+                f.seek(length + (length & 1), io.SEEK_CUR)
+            else:
+                return None
+    except OSError:
+        return None
+    (height, width), (x0, y0, x1, y1) = size, (2 * x, 2 * y, 2 * x + w + 1, 2 * y + h + 1)
+    if x0 <= 0 and y0 <= 0 and x1 >= width and y1 >= height:
+        return None
+    alpha = np.zeros(size, np.uint8)
+    alpha[y0:y1, x0:x1] = 255
+    return alpha
 
 
 def _ico_deepest(im: Image.Image) -> Image.Image:
