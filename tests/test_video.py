@@ -1946,14 +1946,16 @@ def test_the_last_frame_of_a_webp_or_apng_lasts_until_the_source_ends(tmp_path: 
     assert not hold_last_frame(tmp_path / "one.webp", "webp", Fraction(9))
 
 
-def _gif(path: Path, screen: tuple[int, int], frames: list[tuple[tuple[int, int, int, int], int, int]]) -> Path:
+def _gif(path: Path, screen: tuple[int, int], frames: list[tuple[tuple[int, int, int, int], int, int]],
+         bare: int = 0) -> Path:
     """A GIF of ``screen`` (width, height), no transparent colour, its background colour blue: each frame a box
     (left, top, width, height) of one colour index (0 black, 1 red, 2 green) and its disposal (1 kept, 2 cleared,
-    3 the canvas before it put back). Written by hand: Pillow's writer crops and merges what it is given."""
+    3 the canvas before it put back); the first ``bare`` without a Graphic Control Extension. Written by hand:
+    Pillow's writer crops and merges what it is given."""
     palette = bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 32, 64, 192]) + bytes(3 * 252)
     out = bytearray(b"GIF89a" + struct.pack("<2H3B", *screen, 0xF7, 3, 0) + palette)
-    for (left, top, width, height), colour, disposal in frames:
-        out += b"\x21\xf9\x04" + bytes([disposal << 2]) + struct.pack("<H", 10) + b"\x00\x00"
+    for n, ((left, top, width, height), colour, disposal) in enumerate(frames):
+        out += b"" if n < bare else b"\x21\xf9\x04" + bytes([disposal << 2]) + struct.pack("<H", 10) + b"\x00\x00"
         out += b"\x2c" + struct.pack("<4HB", left, top, width, height, 0)
         codes, bits, acc, data = [256], 0, 0, bytearray()  # LZW of literals alone, cleared before the codes grow
         for n in range(width * height):
@@ -1996,6 +1998,11 @@ def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) 
         assert [f.alpha is not None and np.array_equal(f.alpha > 0, w) for f, w in zip(reader, want[1:], strict=True)] == [True] * 3
     canvas = GifCanvas.of(src)
     assert canvas is not None and canvas.covered(1) is None and np.array_equal(canvas.covered(0), want[0])  # (again)
+    # Pictures before the file's first extension: ffmpeg decodes the first alone (its parser keeps them in one frame)
+    bare = _gif(tmp_path / "bare.gif", (16, 12), [((4, 2, 8, 6), 1, 0), ((0, 0, 16, 12), 2, 0), ((0, 0, 4, 4), 1, 1)], 2)
+    with VideoReader(probe(bare), alpha=True) as reader:
+        frames = list(reader)
+    assert [f.alpha is not None and np.array_equal(f.alpha > 0, w) for f, w in zip(frames, (want[0], want[0] | want[2]), strict=True)] == [True] * 2
     kept = _gif(tmp_path / "kept.gif", (16, 12), [((0, 0, 16, 12), 1, 1), ((4, 2, 8, 6), 2, 1), ((0, 0, 2, 2), 2, 1)])
     assert GifCanvas.of(kept) is None and not probe(kept).alpha
     with VideoReader(probe(kept), alpha=True) as reader:

@@ -2720,6 +2720,10 @@ class GifFrame(NamedTuple):
     disposal: int  # what becomes of it after it shows: 2 cleared, 3 the canvas before it put back; 0, 1 kept
     transparent: int | None  # its transparent colour's index (None: none)
     local: bool  # it has its own colour table
+    #: ffmpeg decodes it: its GIF parser makes a frame of the first picture and of each after an extension (any, in
+    #: the file before it); pictures before the file's first extension stay in the first frame, and its decoder
+    #: decodes a frame's first picture alone (a GIF87a's pictures after its first are not drawn)
+    decoded: bool = True
 
     @property
     def delay_at(self) -> int | None:
@@ -2736,6 +2740,7 @@ def _gif_frames(data: bytes | mmap.mmap) -> list[GifFrame] | None:
     at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # past the screen descriptor and global palette
     frames: list[GifFrame] = []
     control: tuple[int, int | None, int, int | None] = (0, None, 0, None)  # delay, where, disposal, transparent
+    extended = False  # an extension seen
 
     def blocks(at: int) -> int:  # past a run of sub-blocks and its terminator
         while at < len(data) and data[at]:
@@ -2747,6 +2752,7 @@ def _gif_frames(data: bytes | mmap.mmap) -> list[GifFrame] | None:
         if kind == 0x3B:  # trailer
             return frames
         if kind == 0x21 and at + 1 < len(data):  # an extension: its label, then sub-blocks
+            extended = True
             if data[at + 1] == 0xF9 and at + 6 < len(data):  # Graphic Control: packed, delay (LE), transparent index
                 packed = data[at + 3]
                 control = (data[at + 4] | data[at + 5] << 8, at + 3, packed >> 2 & 7, data[at + 6] if packed & 1 else None)
@@ -2757,7 +2763,8 @@ def _gif_frames(data: bytes | mmap.mmap) -> list[GifFrame] | None:
             at += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
             at = blocks(at + 1)
             box = (min(left, width), min(top, height), min(left + w, width), min(top + h, height))
-            frames.append(GifFrame(control[0], control[1], box, control[2], control[3], bool(flags & 0x80)))
+            frames.append(GifFrame(control[0], control[1], box, control[2], control[3], bool(flags & 0x80),
+                                   extended or not frames))
             control = (0, None, 0, None)
         else:
             return None
@@ -2786,7 +2793,7 @@ class GifCanvas:
             size = struct.unpack("<2H", data[6:10]) if frames else (0, 0)
         if not frames or any(frame.transparent is not None for frame in frames) or not (size[0] and size[1]):
             return None
-        canvas = cls(size[0], size[1], frames)
+        canvas = cls(size[0], size[1], [frame for frame in frames if frame.decoded])  # (ffmpeg's frames)
         return canvas if any(covered is not None for covered in canvas._states()) else None
 
     def covered(self, n: int) -> np.ndarray | None:
