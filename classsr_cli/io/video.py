@@ -2974,20 +2974,26 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None, index: int) -> 
     return traits
 
 
-def _decoded_clear(path: Path, index: int) -> bool:
+def _decoded_clear(path: Path, index: int, timeout: float = 900) -> bool:
     """Whether a frame of the animation ``path`` (its stream ``index``), as ffmpeg decodes it, has a pixel not quite
     opaque, every frame looked at until one has: an animation whose first frame is opaque may turn transparent, and
     an animated WebP's canvas its frames leave uncovered is clear whether or not a frame has alpha (Pillow reads such
-    a WebP as RGB: libwebp says it has no alpha). ``False`` where ffmpeg cannot decode it."""
+    a WebP as RGB: libwebp says it has no alpha). ``False`` where ffmpeg cannot decode it (or takes over ``timeout``
+    seconds: a damaged file it decodes for ever)."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "quiet", "-i", str(path), "-map", f"0:{index}",
            "-vf", "alphaextract,format=gray", "-f", "rawvideo", "-"]  # the alpha planes, 8 bits
     try:
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
             assert proc.stdout is not None
-            while chunk := proc.stdout.read(1 << 20):
-                if np.frombuffer(chunk, np.uint8).min() < 255:
-                    proc.kill()
-                    return True
+            watchdog = threading.Timer(timeout, proc.kill)
+            watchdog.start()
+            try:
+                while chunk := proc.stdout.read(1 << 20):
+                    if np.frombuffer(chunk, np.uint8).min() < 255:
+                        proc.kill()
+                        return True
+            finally:
+                watchdog.cancel()
     except OSError:
         return False
     return False
