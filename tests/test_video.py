@@ -6,6 +6,7 @@ Clips are made with the bundled ffmpeg (64x48, 10-16 frames) and upscaled with t
 from __future__ import annotations
 
 import functools
+import io
 import json
 import re
 import struct
@@ -2005,6 +2006,24 @@ def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) 
     assert [f.alpha is not None and np.array_equal(f.alpha > 0, w) for f, w in zip(frames, (want[0], want[0] | want[2]), strict=True)] == [True] * 2
     kept = _gif(tmp_path / "kept.gif", (16, 12), [((0, 0, 16, 12), 1, 1), ((4, 2, 8, 6), 2, 1), ((0, 0, 2, 2), 2, 1)])
     assert GifCanvas.of(kept) is None and not probe(kept).alpha
+    # Cut short where Pillow's count of its frames fails (IndexError; struct.error): ffmpeg's frames are looked at
+    from PIL import Image, ImageDraw
+
+    pictures = [Image.new("RGBA", (48, 40), (0, 0, 0, 0)) for _ in range(3)]
+    for i, picture in enumerate(pictures):
+        ImageDraw.Draw(picture).ellipse((4 + 4 * i, 6, 28 + 4 * i, 34), fill=(230, 40, 40, 255))
+    pictures[0].save(tmp_path / "whole.gif", save_all=True, append_images=pictures[1:], duration=100, disposal=2)
+
+    def fails(data: bytes) -> bool:
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                return not im.n_frames
+        except (IndexError, struct.error):
+            return True
+
+    for name, whole in (("cut.gif", (tmp_path / "whole.gif").read_bytes()), ("cut2.gif", kept.read_bytes())):
+        (tmp_path / name).write_bytes(next(whole[:n] for n in range(len(whole) - 1, 13, -1) if fails(whole[:n])))
+    assert probe(tmp_path / "cut.gif").alpha and not probe(tmp_path / "cut2.gif").alpha
     with VideoReader(probe(kept), alpha=True) as reader:
         assert all(f.alpha is None or f.alpha.min() == 255 for f in reader)
 

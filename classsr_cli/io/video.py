@@ -2958,8 +2958,8 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None, index: int) -> 
             loop, kind = im.info.get("loop"), im.format
             animated = int(getattr(im, "n_frames", 1) or 1) > 1 and kind in ("GIF", "WEBP", "PNG")
             clear = alpha and not animated and int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255
-    except (OSError, ValueError, SyntaxError):  # not a picture Pillow reads (SyntaxError: its bad header); trust ffmpeg
-        return {"alpha": alpha}
+    except (OSError, ValueError, SyntaxError, IndexError, EOFError, struct.error):  # not a picture Pillow reads
+        return {"alpha": alpha and _decoded_clear(path, index)}  # (its header, a cut GIF's frames counted): ffmpeg's
     clear = clear or (alpha and kind == "GIF" and GifCanvas.of(path) is not None)
     clear = clear or (alpha and animated and _decoded_clear(path, index))
     if not animated:
