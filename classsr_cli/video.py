@@ -73,6 +73,7 @@ from classsr_cli.io.video import (
     VideoReader,
     VideoWriter,
     bit_depth,
+    check_frame_size,
     check_pix_fmt,
     color_tags,
     container_of,
@@ -1210,6 +1211,7 @@ def upscale_video(
                 notes.append(f"output {ow}x{oh}: the last pixel {lost_edge} of {full[1]}x{full[0]} cropped, as "
                              f"{pix_fmt} needs {evens(pix_fmt)}{full_size_hint(pix_fmt, options.codec_for(muxer))}")
             grown = _Grown.of(up, info, reader.height, reader.width)
+            check_frame_size(options.codec_for(muxer), ow, oh, dst)
             notes.extend(level_note(options.codec_for(muxer), ow, oh))
             frames = iter(reader)
             frame = next(frames, None)

@@ -1068,6 +1068,22 @@ def test_a_pixel_format_that_keeps_transparency_is_chosen_where_the_encoder_has_
     assert chosen("webm", "bgra", alpha=False) == "yuv420p" and chosen("webm", "bgra", pix_fmt="yuv444p") == "yuv444p"
 
 
+def test_frames_larger_than_a_gif_or_webp_holds_are_refused_before_the_upscale(
+    tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """A GIF's sides are 16 bits and a WebP's 14: larger frames are refused in one line before the first frame is
+    upscaled (the encoder refused them after it), and nothing is written."""
+    from PIL import Image
+
+    src = tmp_path / "tall.gif"
+    frames = [Image.new("RGB", (2, 16400), c) for c in ((255, 0, 0), (0, 255, 0))]
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100)
+    for out, name, side in ((tmp_path / "o.gif", "GIF", 65535), (tmp_path / "o.webp", "WebP", 16383)):
+        with pytest.raises(ConfigError, match=rf"o\.{out.suffix[1:]}: \d+x\d+ frames are more than {name} holds \({side} "):
+            upscale_video(tiny_model, src, out, options=EncodeOptions())
+        assert not list(tmp_path.glob("*o.*"))
+
+
 def test_transparency_is_kept_where_the_output_holds_it(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """A GIF sticker (a shape on a clear ground) keeps its transparency: an APNG's frames are those `upscale` makes
     of each frame and its alpha (one engine), a GIF's clear pixels are the APNG's under half opacity, a WebM's alpha

@@ -3362,6 +3362,18 @@ _LEVELLED = {"libx264": "H.264", "libx264rgb": "H.264", "libopenh264": "H.264", 
              "libaom-av1": "AV1", "libsvtav1": "AV1", "librav1e": "AV1"}  # fmt: skip
 
 
+#: The largest side an encoder writes where its format caps it: a GIF's sides are 16 bits, a WebP's 14.
+_LARGEST_SIDE = {"gif": ("GIF", 65535), "libwebp_anim": ("WebP", 16383), "libwebp": ("WebP", 16383)}
+
+
+def check_frame_size(codec: str, width: int, height: int, path: Path) -> None:
+    """A :class:`ConfigError` when ``codec`` cannot write ``width`` x ``height`` frames into ``path``
+    (:data:`_LARGEST_SIDE`): said before the first frame is upscaled, not by the encoder after it."""
+    if codec in _LARGEST_SIDE and max(width, height) > (top := _LARGEST_SIDE[codec][1]):
+        raise ConfigError(f"{path}: {width}x{height} frames are more than {_LARGEST_SIDE[codec][0]} holds ({top} pixels "
+                          "a side); a smaller -x or --width, or an .apng output, holds them")
+
+
 def level_note(codec: str, width: int, height: int) -> list[str]:
     """What a ``codec`` output of ``width`` x ``height`` frames above :data:`LEVEL_PIXELS` is: played by few (said)."""
     if codec not in _LEVELLED or width * height <= LEVEL_PIXELS:
