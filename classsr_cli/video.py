@@ -440,9 +440,15 @@ def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float, stamps:
             return (f"{len(damaged)} of {expected} frame(s) have a chunk whose data does not decode and were upscaled "
                     f"with its rows black, {damaged[0]} the first ({reader.error_message()})")
     total = f" of {info.duration:.2f} s" if info.duration and round(last_end, 2) <= round(info.duration, 2) else ""
+    said = reader.error_message()
+    unsupported = "not yet implemented" in said.lower()  # (ffmpeg's words for what it leaves to a patch)
+    cause = ("the bundled ffmpeg's APNG decoder does not blend this file's frames over the one before: 16 bits a "
+             "sample, or another pixel format it does not blend" if unsupported and info.codec == "apng" else
+             "the bundled ffmpeg does not implement what the file uses" if unsupported else
+             "truncated or damaged file")  # fmt: skip
     return (
-        f"the decoder failed (truncated or damaged file): kept {reader.frames_read} frame(s), "
-        f"up to {last_end:.2f} s{total}; what did not decode is lost ({reader.error_message()})"
+        f"the decoder failed ({cause}): kept {reader.frames_read} frame(s), "
+        f"up to {last_end:.2f} s{total}; what did not decode is lost ({said})"
     )
 
 

@@ -1084,6 +1084,29 @@ def test_frames_larger_than_a_gif_or_webp_holds_are_refused_before_the_upscale(
         assert not list(tmp_path.glob("*o.*"))
 
 
+def test_an_apng_whose_frames_ffmpeg_does_not_blend_is_said_so(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """A 16-bit APNG whose second frame blends over the first: ffmpeg's decoder gives the first frame and says it
+    does not implement the rest ("patches welcome"); the run keeps what decoded and says why, not "truncated or
+    damaged file"."""
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    def control(sequence: int, blend: int) -> bytes:  # 4x4 at (0, 0), a tenth of a second, kept, blended as said
+        return chunk(b"fcTL", struct.pack(">5I2H2B", sequence, 4, 4, 0, 0, 1, 10, 0, blend))
+
+    pixels = zlib.compress((b"\x00" + b"\xff\xff\x00\x00\x00\x00\xff\xff" * 4) * 4)  # opaque red, 16 bits a sample
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">2I5B", 4, 4, 16, 6, 0, 0, 0))
+    png += chunk(b"acTL", struct.pack(">2I", 2, 0)) + control(0, 0) + chunk(b"IDAT", pixels)
+    png += control(1, 1) + chunk(b"fdAT", struct.pack(">I", 2) + pixels) + chunk(b"IEND", b"")
+    (tmp_path / "deep.png").write_bytes(png)
+    res = upscale_video(tiny_model, tmp_path / "deep.png", tmp_path / "o.apng", options=EncodeOptions())
+    assert res.lost is not None and res.lost.startswith(
+        "the decoder failed (the bundled ffmpeg's APNG decoder does not blend this file's frames over the one before")
+    assert res.frames == 1 and (tmp_path / "o.apng").exists()
+
+
 def test_transparency_is_kept_where_the_output_holds_it(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """A GIF sticker (a shape on a clear ground) keeps its transparency: an APNG's frames are those `upscale` makes
     of each frame and its alpha (one engine), a GIF's clear pixels are the APNG's under half opacity, a WebM's alpha
