@@ -443,7 +443,8 @@ def _lost_message(info: VideoInfo, reader: VideoReader, last_end: float, stamps:
     said = reader.error_message()
     unsupported = "not yet implemented" in said.lower()  # (ffmpeg's words for what it leaves to a patch)
     cause = ("the bundled ffmpeg's APNG decoder does not blend this file's frames over the one before: 16 bits a "
-             "sample, or another pixel format it does not blend" if unsupported and info.codec == "apng" else
+             "sample, or another pixel format it does not blend"
+             if unsupported and info.codec == "apng" and "decoding error" in said.lower() else
              "the bundled ffmpeg does not implement what the file uses" if unsupported else
              "truncated or damaged file")  # fmt: skip
     return (
