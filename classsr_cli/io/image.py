@@ -167,10 +167,10 @@ WRITE_FORMATS = {
 }
 #: The Netpbm outputs, written by :func:`classsr_cli.io.pnm.write`.
 _PNM_FORMATS = ("PPM", "PGM", "PNM")
-#: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383), or its decoders open (AVIF:
-#: libavif's default limit, Pillow's and browsers'; classsr writes one picture, no grid); PNG, TIFF and BMP have none
-#: an upscale reaches.
-_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383, "TGA": 65535, "AVIF": 32768}
+#: The largest side each format's encoder writes (JPEG: libjpeg's 65500; WebP: 16383; GIF, which ``classsr video``
+#: writes: 65535), or its decoders open (AVIF: libavif's default limit, Pillow's and browsers'; classsr writes one
+#: picture, no grid); PNG, TIFF and BMP have none an upscale reaches.
+MAX_SIDE = {"JPEG": 65500, "WEBP": 16383, "TGA": 65535, "AVIF": 32768, "GIF": 65535}
 _META_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "JXL", "TIFF", "EXR", "HDR")  # hold ICC + EXIF (EXR, HDR: their own)
 _LINEAR_FORMATS = ("EXR", "HDR", "PFM")  # formats of linear light with no ceiling (io.exr.Linear)
 #: Formats written at a quality (``--quality``); the others are lossless.
@@ -860,9 +860,9 @@ def _refuse_heif_size(path: Path, max_pixels: int | None) -> None:
     if width * height > _AVIF_DECODER_PIXELS:
         raise InputError(f"{path}: {width}x{height} is {width * height:,} pixels, more than the AVIF decoder opens "
                          f"({_AVIF_DECODER_PIXELS:,})")
-    if max(width, height) > _MAX_SIDE["AVIF"] and heifbox.primary_kind(head) == b"av01":
+    if max(width, height) > MAX_SIDE["AVIF"] and heifbox.primary_kind(head) == b"av01":
         raise InputError(f"{path}: {width}x{height} has a side longer than the AVIF decoder opens "
-                         f"({_MAX_SIDE['AVIF']} pixels)")
+                         f"({MAX_SIDE['AVIF']} pixels)")
 
 
 def _read_appended(path: Path, at: int, max_pixels: int | None) -> Picture:
@@ -2523,23 +2523,16 @@ def _webp_uncovered(path: Path, size: tuple[int, int]) -> np.ndarray | None:
     """An animated WebP's alpha where its first frame leaves some of its canvas uncovered: that canvas clear, as
     libwebp and browsers show it (Pillow reads a WebP that says it has no alpha as RGB, the rest black). ``None``
     where the first frame covers the canvas, or the file is not an animated WebP. ``size``: (height, width)."""
+    from classsr_cli.io.video import webp_first_box
+
     try:
-        with open(path, "rb") as f:
-            if f.read(12)[8:] != b"WEBP":
-                return None
-            while len(head := f.read(8)) == 8:  # each chunk: its tag and length, to the first frame's
-                if head[:4] == b"ANMF":
-                    x, y, w, h = (int.from_bytes(f.read(3), "little") for _ in range(4))  # offsets halved, sides - 1
-                    break
-                length = struct.unpack("<I", head[4:])[0]
-                f.seek(length + (length & 1), io.SEEK_CUR)
-            else:
-                return None
+        box = webp_first_box(path)
     except OSError:
         return None
-    (height, width), (x0, y0, x1, y1) = size, (2 * x, 2 * y, 2 * x + w + 1, 2 * y + h + 1)
-    if x0 <= 0 and y0 <= 0 and x1 >= width and y1 >= height:
+    height, width = size
+    if box is None or (box[0] <= 0 and box[1] <= 0 and box[2] >= width and box[3] >= height):
         return None
+    x0, y0, x1, y1 = box
     alpha = np.zeros(size, np.uint8)
     alpha[y0:y1, x0:x1] = 255
     return alpha
@@ -3035,7 +3028,7 @@ def check_output_size(path: Path, height: int, width: int) -> None:
     """A :class:`ConfigError` when ``path``'s format cannot hold a ``height`` x ``width`` picture (WebP above 16383
     pixels a side, JPEG above 65500): said before the upscale runs, not by the encoder after it."""
     fmt = output_format(path)
-    top, most = _MAX_SIDE.get(fmt), _MAX_PIXELS.get(fmt)
+    top, most = MAX_SIDE.get(fmt), _MAX_PIXELS.get(fmt)
     instead = f"write {path.with_suffix('.png').name} or {path.with_suffix('.tif').name} instead"
     if top is not None and max(height, width) > top:
         what = f"{fmt} decoders open" if fmt in _MAX_PIXELS else f"{fmt} holds"

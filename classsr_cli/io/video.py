@@ -2289,11 +2289,11 @@ def _webp_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
     """:func:`hold_last_frame` for WebP: the last ``ANMF`` chunk's duration (24 bits, milliseconds)."""
     with _mapped(f) as data:
         frames = _webp_frames(data)
-    shown = sum(ms for ms, _ in frames[:-1])
+    shown = sum(frame.duration for frame in frames[:-1])
     ms = round(end * 1000) - shown
-    if len(frames) < 2 or not 0 < ms < 1 << 24 or ms == frames[-1][0]:
+    if len(frames) < 2 or not 0 < ms < 1 << 24 or ms == frames[-1].duration:
         return False
-    f.seek(frames[-1][1])
+    f.seek(frames[-1].duration_at)
     f.write(ms.to_bytes(3, "little"))
     return True
 
@@ -2855,16 +2855,33 @@ def _apng_frames(data: bytes | mmap.mmap) -> list[tuple[Fraction, int]]:
     return frames
 
 
-def _webp_frames(data: bytes | mmap.mmap) -> list[tuple[int, int]]:
-    """Each frame of an animated WebP's bytes ``data``: its ``ANMF`` duration (milliseconds) and where that duration
-    is in ``data``."""
+class WebpFrame(NamedTuple):
+    """An animated WebP's frame as its ``ANMF`` chunk says, read without decoding it (:func:`_webp_frames`)."""
+
+    duration: int  # milliseconds
+    duration_at: int  # where that duration is in the file
+    box: tuple[int, int, int, int]  # its picture on the canvas: left, top, right, bottom
+
+
+def _webp_frames(data: bytes | mmap.mmap) -> list[WebpFrame]:
+    """Each frame of an animated WebP's bytes ``data`` (:class:`WebpFrame`)."""
     at, frames = 12, []  # past RIFF, its size, WEBP
     while at + 8 <= len(data):
         tag, size = data[at : at + 4], struct.unpack("<I", data[at + 4 : at + 8])[0]
-        if tag == b"ANMF" and at + 23 <= len(data):  # X, Y, width and height (3 bytes each), then the duration
-            frames.append((int.from_bytes(data[at + 20 : at + 23], "little"), at + 20))
+        if tag == b"ANMF" and at + 23 <= len(data):  # X, Y (halved), width and height (less 1), 3 bytes each; duration
+            x, y, w, h = (int.from_bytes(data[at + k : at + k + 3], "little") for k in range(8, 20, 3))
+            box = (2 * x, 2 * y, 2 * x + w + 1, 2 * y + h + 1)
+            frames.append(WebpFrame(int.from_bytes(data[at + 20 : at + 23], "little"), at + 20, box))
         at += 8 + size + (size & 1)
     return frames
+
+
+def webp_first_box(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None:
+    """An animated WebP's first frame's box on its canvas (left, top, right, bottom), read from its chunks; ``None``
+    where it has no ``ANMF`` chunk (a still, or not a WebP)."""
+    with open(path, "rb") as f, _mapped(f) as data:
+        frames = _webp_frames(data) if data[8:12] == b"WEBP" else []
+    return frames[0].box if frames else None
 
 
 def frame_delays(path: str | os.PathLike[str], kind: str) -> tuple[Fraction, ...] | None:
@@ -2875,7 +2892,7 @@ def frame_delays(path: str | os.PathLike[str], kind: str) -> tuple[Fraction, ...
         return None if hundredths is None else tuple(Fraction(d, 100) for d in hundredths)
     with open(path, "rb") as f, _mapped(f) as data:
         delays = ([d for d, _ in _apng_frames(data)] if kind == "PNG" else
-                  [Fraction(ms, 1000) for ms, _ in _webp_frames(data)] if kind == "WEBP" else [])  # fmt: skip
+                  [Fraction(frame.duration, 1000) for frame in _webp_frames(data)] if kind == "WEBP" else [])  # fmt: skip
     return tuple(delays) or None
 
 
@@ -3362,16 +3379,22 @@ _LEVELLED = {"libx264": "H.264", "libx264rgb": "H.264", "libopenh264": "H.264", 
              "libaom-av1": "AV1", "libsvtav1": "AV1", "librav1e": "AV1"}  # fmt: skip
 
 
-#: The largest side an encoder writes where its format caps it: a GIF's sides are 16 bits, a WebP's 14.
-_LARGEST_SIDE = {"gif": ("GIF", 65535), "libwebp_anim": ("WebP", 16383), "libwebp": ("WebP", 16383)}
+#: The format an encoder writes where the format caps a side: a GIF's sides are 16 bits, a WebP's 14
+#: (:data:`classsr_cli.io.image.MAX_SIDE`).
+_CAPPED = {"gif": "GIF", "libwebp_anim": "WEBP", "libwebp": "WEBP"}
 
 
 def check_frame_size(codec: str, width: int, height: int, path: Path) -> None:
-    """A :class:`ConfigError` when ``codec`` cannot write ``width`` x ``height`` frames into ``path``
-    (:data:`_LARGEST_SIDE`): said before the first frame is upscaled, not by the encoder after it."""
-    if codec in _LARGEST_SIDE and max(width, height) > (top := _LARGEST_SIDE[codec][1]):
-        raise ConfigError(f"{path}: {width}x{height} frames are more than {_LARGEST_SIDE[codec][0]} holds ({top} pixels "
-                          "a side); a smaller -x or --width, or an .apng output, holds them")
+    """A :class:`ConfigError` when ``codec`` cannot write ``width`` x ``height`` frames into ``path`` (:data:`_CAPPED`):
+    said before the first frame is upscaled, not by the encoder after it."""
+    if codec not in _CAPPED:
+        return
+    from classsr_cli.io.image import MAX_SIDE
+
+    if max(width, height) > (top := MAX_SIDE[_CAPPED[codec]]):
+        name = {"WEBP": "WebP"}.get(_CAPPED[codec], _CAPPED[codec])
+        raise ConfigError(f"{path}: {width}x{height} frames are more than {name} holds ({top} pixels a side); a smaller "
+                          "-x or --width, or an .apng output, holds them")
 
 
 def level_note(codec: str, width: int, height: int) -> list[str]:
