@@ -11,6 +11,7 @@ import json
 import re
 import struct
 import subprocess
+import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
@@ -1084,23 +1085,35 @@ def test_frames_larger_than_a_gif_or_webp_holds_are_refused_before_the_upscale(
         assert not list(tmp_path.glob("*o.*"))
 
 
-def test_an_apng_whose_frames_ffmpeg_does_not_blend_is_said_so(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
-    """A 16-bit APNG whose second frame blends over the first: ffmpeg's decoder gives the first frame and says it
-    does not implement the rest ("patches welcome"); the run keeps what decoded and says why, not "truncated or
-    damaged file"."""
-    import zlib
+def _apng(path: Path, canvas: tuple[int, int], frames: list[tuple[tuple[int, int, int, int], int, int, tuple[int, ...]]],
+          *, colour: int = 2, depth: int = 8, extra: bytes = b"") -> Path:
+    """An APNG of ``canvas`` (width, height) in PNG colour type ``colour`` (0 gray, 2 RGB, 6 RGBA) at ``depth`` bits,
+    ``extra`` chunks (a ``tRNS``) before its frames: each frame a box (left, top, width, height) of one colour (its
+    samples), its dispose op (0 kept, 1 cleared, 2 the canvas before it put back) and blend op (0 source, 1 over), a
+    tenth of a second. Written by hand: Pillow's writer makes every frame the canvas's size."""
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
-    def control(sequence: int, blend: int) -> bytes:  # 4x4 at (0, 0), a tenth of a second, kept, blended as said
-        return chunk(b"fcTL", struct.pack(">5I2H2B", sequence, 4, 4, 0, 0, 1, 10, 0, blend))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">2I5B", *canvas, depth, colour, 0, 0, 0)) + extra
+    png += chunk(b"acTL", struct.pack(">2I", len(frames), 0))
+    sequence = 0
+    for n, ((x, y, w, h), dispose, blend, samples) in enumerate(frames):
+        png += chunk(b"fcTL", struct.pack(">5I2H2B", sequence, w, h, x, y, 1, 10, dispose, blend))
+        pixel = b"".join(v.to_bytes(depth // 8, "big") for v in samples)
+        pixels = zlib.compress((b"\x00" + pixel * w) * h)
+        png += chunk(b"IDAT", pixels) if n == 0 else chunk(b"fdAT", struct.pack(">I", sequence + 1) + pixels)
+        sequence += 1 if n == 0 else 2
+    path.write_bytes(png + chunk(b"IEND", b""))
+    return path
 
-    pixels = zlib.compress((b"\x00" + b"\xff\xff\x00\x00\x00\x00\xff\xff" * 4) * 4)  # opaque red, 16 bits a sample
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">2I5B", 4, 4, 16, 6, 0, 0, 0))
-    png += chunk(b"acTL", struct.pack(">2I", 2, 0)) + control(0, 0) + chunk(b"IDAT", pixels)
-    png += control(1, 1) + chunk(b"fdAT", struct.pack(">I", 2) + pixels) + chunk(b"IEND", b"")
-    (tmp_path / "deep.png").write_bytes(png)
+
+def test_an_apng_whose_frames_ffmpeg_does_not_blend_is_said_so(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """A 16-bit APNG whose second frame blends over the first: ffmpeg's decoder gives the first frame and says it
+    does not implement the rest ("patches welcome"); the run keeps what decoded and says why, not "truncated or
+    damaged file"."""
+    red = (65535, 0, 0, 65535)  # opaque red, 16 bits a sample
+    _apng(tmp_path / "deep.png", (4, 4), [((0, 0, 4, 4), 0, 0, red), ((0, 0, 4, 4), 0, 1, red)], colour=6, depth=16)
     res = upscale_video(tiny_model, tmp_path / "deep.png", tmp_path / "o.apng", options=EncodeOptions())
     assert res.lost is not None and res.lost.startswith(
         "the decoder failed (the bundled ffmpeg's APNG decoder does not blend this file's frames over the one before")
@@ -1958,9 +1971,6 @@ def test_the_last_frame_of_a_webp_or_apng_lasts_until_the_source_ends(tmp_path: 
     merged count as one (libwebp merges a frame equal to the one before), a delay APNG's 16 bits cannot hold exactly
     is rounded, and its chunk's CRC stays right; a single frame, an end before the last frame's start and other
     muxers are left alone."""
-    import struct
-    import zlib
-
     from PIL import Image
 
     from classsr_cli.io.video import hold_last_frame
@@ -2016,9 +2026,9 @@ def _gif(path: Path, screen: tuple[int, int], frames: list[tuple[tuple[int, int,
 def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) -> None:
     """A GIF without a transparent colour whose first picture is smaller than its screen, and whose frame is cleared
     after it shows (disposal 2): browsers show the canvas no frame covers clear, where ffmpeg's decoder fills it with
-    the background colour, opaque. The reader clears it, frame by frame (:class:`GifCanvas`); a GIF whose first
+    the background colour, opaque. The reader clears it, frame by frame (:class:`AnimationCanvas`); a GIF whose first
     picture covers its screen, its later ones drawn on it in part, stays opaque."""
-    from classsr_cli.io.video import GifCanvas
+    from classsr_cli.io.video import AnimationCanvas
 
     src = _gif(tmp_path / "inside.gif", (16, 12), [((4, 2, 8, 6), 1, 1), ((0, 0, 16, 12), 2, 2), ((0, 0, 4, 4), 1, 3),
                                                    ((2, 2, 4, 4), 2, 1)])  # fmt: skip
@@ -2036,7 +2046,7 @@ def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) 
                zip(frames, want, ([255, 0, 0], [0, 255, 0], [255, 0, 0], [0, 255, 0]), strict=True))  # fmt: skip
     with VideoReader(info.trimmed(0.1), alpha=True) as reader:  # a part: the frames from its first, by their times
         assert [f.alpha is not None and np.array_equal(f.alpha > 0, w) for f, w in zip(reader, want[1:], strict=True)] == [True] * 3
-    canvas = GifCanvas.of(src)
+    canvas = AnimationCanvas.of(src)
     assert canvas is not None and canvas.covered(1) is None and np.array_equal(canvas.covered(0), want[0])  # (again)
     # Pictures before the file's first extension: ffmpeg decodes the first alone (its parser keeps them in one frame)
     bare = _gif(tmp_path / "bare.gif", (16, 12), [((4, 2, 8, 6), 1, 0), ((0, 0, 16, 12), 2, 0), ((0, 0, 4, 4), 1, 1)], 2)
@@ -2044,7 +2054,7 @@ def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) 
         frames = list(reader)
     assert [f.alpha is not None and np.array_equal(f.alpha > 0, w) for f, w in zip(frames, (want[0], want[0] | want[2]), strict=True)] == [True] * 2
     kept = _gif(tmp_path / "kept.gif", (16, 12), [((0, 0, 16, 12), 1, 1), ((4, 2, 8, 6), 2, 1), ((0, 0, 2, 2), 2, 1)])
-    assert GifCanvas.of(kept) is None and not probe(kept).alpha
+    assert AnimationCanvas.of(kept) is None and not probe(kept).alpha
     # Cut short where Pillow's count of its frames fails (IndexError; struct.error): ffmpeg's frames are looked at
     from PIL import Image, ImageDraw
 
@@ -2065,6 +2075,47 @@ def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) 
     assert probe(tmp_path / "cut.gif").alpha and not probe(tmp_path / "cut2.gif").alpha
     with VideoReader(probe(kept), alpha=True) as reader:
         assert all(f.alpha is None or f.alpha.min() == 255 for f in reader)
+
+
+def test_an_rgb_apngs_canvas_its_frames_clear_is_read_clear(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
+    """An APNG in RGB or gray (no alpha, no ``tRNS``) whose frame is cleared after it shows (dispose op background):
+    the specification and browsers make the canvas "fully transparent black" there, where ffmpeg's frames, without
+    alpha, show it black. The run reads it clear, frame by frame (:class:`AnimationCanvas`), at 8 and 16 bits, and
+    its APNG output keeps it; one that clears no frame, or has a ``tRNS`` (ffmpeg gives it clear itself), is not
+    walked."""
+    from PIL import Image, ImageSequence
+
+    from classsr_cli.io.video import AnimationCanvas, keeps_alpha
+
+    boxes = [(0, 0, 16, 12), (4, 2, 8, 6), (0, 0, 4, 4), (0, 0, 16, 12)]
+    want = np.zeros((4, 12, 16), bool)
+    want[0] = True
+    want[1, 2:8, 4:12] = True  # drawn on the canvas the first frame left clear
+    want[2, 0:4, 0:4] = True  # the canvas before the second frame put back: clear
+    want[3] = True
+    for colour, depth, samples in ((2, 8, [(200, 40, 40), (40, 200, 40)]), (0, 16, [(52000,), (9000,)])):
+        frames = [(box, dispose, 0, samples[n % 2]) for n, (box, dispose) in enumerate(zip(boxes, (1, 2, 0, 0), strict=True))]
+        src = _apng(tmp_path / f"clears{depth}.png", (16, 12), frames, colour=colour, depth=depth)
+        info = probe(src)
+        assert info.alpha and not keeps_alpha(str(info.pix_fmt)), depth  # (ffmpeg's frames have none)
+        with VideoReader(info, alpha=True, bits=depth) as reader:
+            got = list(reader)
+        assert [f.alpha is not None and np.array_equal(f.alpha > 0, w) for f, w in zip(got, want, strict=True)] == [True] * 4
+        assert all(f.alpha is None or f.alpha[w].min() == 2**depth - 1 for f, w in zip(got, want, strict=True))
+        with VideoReader(info.trimmed(0.1), alpha=True) as reader:  # a part: from its first frame's index in the file
+            assert [np.array_equal(f.alpha > 0, w) for f, w in zip(reader, want[1:], strict=True)] == [True] * 3
+    upscale_video(tiny_model, tmp_path / "clears8.png", tmp_path / "o.apng", options=EncodeOptions(preset="ultrafast"))
+    with Image.open(tmp_path / "o.apng") as im:
+        shown = [np.asarray(f.convert("RGBA"))[:, :, 3] > 127 for f in ImageSequence.Iterator(im)]
+    # (the edge of the box, upscaled, may fall either side)
+    assert [np.mean(s != w.repeat(4, 0).repeat(4, 1)) < 0.03 for s, w in zip(shown, want, strict=True)] == [True] * 4
+    res = upscale_video(tiny_model, tmp_path / "clears8.png", tmp_path / "o.mp4", options=EncodeOptions(preset="ultrafast"))
+    assert any(n.startswith("the source's transparency (the canvas its frames clear) is not kept") for n in res.notes)
+    kept = _apng(tmp_path / "kept.png", (16, 12), [(boxes[0], 0, 0, (9, 9, 9)), (boxes[1], 0, 0, (200, 9, 9))])
+    assert AnimationCanvas.of(kept) is None and not probe(kept).alpha
+    trns = b"\x00\x00\x00\x02tRNS" + bytes(2) + struct.pack(">I", zlib.crc32(b"tRNS" + bytes(2)))  # black clear
+    keyed = _apng(tmp_path / "keyed.png", (16, 12), frames[:2], colour=0, depth=16, extra=trns)
+    assert AnimationCanvas.of(keyed) is None and probe(keyed).alpha
 
 
 def test_an_animated_webps_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) -> None:

@@ -220,7 +220,7 @@ class VideoInfo:
         chapters: how many chapters the file lists.
         alpha: whether the frames carry transparency: an alpha pixel format (ProRes 4444, PNG, QuickTime RLE, ...),
             and for a GIF or an animated WebP or PNG, whose decoders give every file one, a transparent pixel in
-            one of its frames, or a GIF's canvas its frames leave uncovered (:class:`GifCanvas`).
+            one of its frames, or a GIF's or APNG's canvas its frames leave uncovered (:class:`AnimationCanvas`).
         decoder: the decoder the frames are read with where it is not ffmpeg's default (``libvpx-vp9`` for VP9 with
             alpha, whose alpha ffmpeg's own decoder drops).
         plays: how many times an animated picture (GIF, WebP, APNG) plays: 0 forever, as animations mostly do and as
@@ -1561,8 +1561,8 @@ class VideoReader:
         # its levels' bits: swscale gives a deeper alpha shifted up, or near that (an 8-bit source's opaque 255 as
         # 65280, 65532 from rgba; a 10-bit one's 1023 as 65472), so opaque read as not quite (and kept as alpha)
         self._alpha_bits = min(16, bit_depth(info.pix_fmt))
-        # a GIF's canvas its frames leave uncovered, which ffmpeg fills with the background colour: cleared
-        canvas = GifCanvas.of(info.path) if alpha and info.codec == "gif" and not info.demux else None
+        # a GIF's or APNG's canvas its frames leave uncovered, which ffmpeg gives opaque: cleared
+        canvas = AnimationCanvas.of(info.path) if alpha and info.codec in ("gif", "apng") and not info.demux else None
         before = _frames_before(info, len(canvas.frames)) if canvas is not None and info.seek else 0
         # (a part's first frame's index in the file; where ffmpeg cannot list it, not cleared rather than wrongly)
         self._canvas, self._canvas_from = (canvas, before) if before is not None else (None, 0)
@@ -2261,8 +2261,8 @@ def clear_before_clear(path: str | os.PathLike[str]) -> int:
     (disposal 2, in place), so that the canvas under that frame's clear pixels is clear, not the frame before it.
     ffmpeg's encoder keeps a frame without clear pixels (disposal 1) whatever follows it: an opaque frame showed
     under the next one's clear pixels (an animation that turns transparent; a GIF's canvas its frames leave
-    uncovered, :class:`GifCanvas`). Such a frame takes the next one's transparent colour too (neither with its own
-    colour table: the index is the same colour, which the opaque frame does not use), so that decoders that clear
+    uncovered, :class:`AnimationCanvas`). Such a frame takes the next one's transparent colour too (neither with its
+    own colour table: the index is the same colour, which the opaque frame does not use), so that decoders that clear
     to the background colour where the frame cleared has none (ffmpeg's, Pillow's) clear to transparent, as
     browsers do. For frames written whole (``-gifflags -offsetting-transdiff``): a frame drawn in part on the frame
     before it would lose what it keeps. How many frames changed."""
@@ -2305,8 +2305,8 @@ def _apng_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
 
     with _mapped(f) as data:
         frames = _apng_frames(data)
-        last = bytes(data[frames[-1][1] : frames[-1][1] + 26]) if frames else b""
-    hold = end - sum((delay for delay, _ in frames[:-1]), Fraction(0))
+        last = bytes(data[frames[-1].at : frames[-1].at + 26]) if frames else b""
+    hold = end - sum((frame.delay for frame in frames[:-1]), Fraction(0))
     if len(frames) < 2 or hold <= 0:
         return False
     for den in (hold.denominator, 1000, 100, 10, 1):
@@ -2317,7 +2317,7 @@ def _apng_hold_last(f: io.BufferedRandom, end: Fraction) -> bool:
     data = last[:20] + struct.pack(">HH", num, den) + last[24:]
     if data == last:
         return False
-    f.seek(frames[-1][1])
+    f.seek(frames[-1].at)
     f.write(data + struct.pack(">I", zlib.crc32(b"fcTL" + data)))
     return True
 
@@ -2762,7 +2762,7 @@ def _gif_frames(data: bytes | mmap.mmap) -> list[GifFrame] | None:
             flags = data[at + 9]
             at += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
             at = blocks(at + 1)
-            box = (min(left, width), min(top, height), min(left + w, width), min(top + h, height))
+            box = _within((left, top, left + w, top + h), width, height)
             frames.append(GifFrame(control[0], control[1], box, control[2], control[3], bool(flags & 0x80),
                                    extended or not frames))
             control = (0, None, 0, None)
@@ -2771,29 +2771,42 @@ def _gif_frames(data: bytes | mmap.mmap) -> list[GifFrame] | None:
     return frames  # no trailer: as far as it goes
 
 
-class GifCanvas:
-    """What of a GIF's screen each frame shows covered, where browsers (Chromium, Firefox, Safari) and gdk-pixbuf show
-    the rest clear and ffmpeg's decoder fills it with the GIF's background colour, opaque: the canvas a first picture
-    smaller than the screen leaves, and a frame's box cleared after it shows (disposal 2). For a GIF without a
-    transparent colour (one with it ffmpeg gives clear itself) whose frames leave some of the canvas uncovered
-    (:meth:`of`); :class:`VideoReader` clears the rest of each frame, as ``classsr upscale`` clears a first picture's
+class AnimationCanvas:
+    """What of an animation's canvas each frame shows covered, where browsers (Chromium, Firefox, Safari) show the
+    rest clear and ffmpeg's decoder gives it opaque. A GIF without a transparent colour (one with it ffmpeg gives
+    clear itself): ffmpeg fills the canvas a first picture smaller than the screen leaves, and a frame's box cleared
+    after it shows (disposal 2), with the GIF's background colour (gdk-pixbuf shows it clear too). An APNG in gray or
+    RGB without a ``tRNS`` chunk (ffmpeg decodes the others with alpha): a frame's box cleared after it shows
+    (``APNG_DISPOSE_OP_BACKGROUND``, "fully transparent black" in the specification) is black in ffmpeg's frame,
+    which has no alpha. For such a file whose frames leave some of the canvas uncovered (:meth:`of`),
+    :class:`VideoReader` clears the rest of each frame, as ``classsr upscale`` clears a GIF's first picture's
     (:func:`classsr_cli.io.image.read_image`). Frames asked for in order are walked once."""
 
-    def __init__(self, width: int, height: int, frames: list[GifFrame]) -> None:
-        self.width, self.height, self.frames = width, height, tuple(frames)
+    def __init__(self, width: int, height: int, frames: list[GifFrame] | list[ApngFrame]) -> None:
+        self.width, self.height = width, height
+        self.frames: tuple[GifFrame | ApngFrame, ...] = tuple(frames)
         self._walk: Iterator[np.ndarray | None] | None = None
         self._next = 0  # the frame the walk gives next
 
     @classmethod
-    def of(cls, path: str | os.PathLike[str]) -> GifCanvas | None:
-        """The canvas of the GIF ``path``; ``None`` where it is not a GIF, a frame has a transparent colour, or every
-        frame shows all of its screen covered (most GIFs: a first picture as large as the screen)."""
+    def of(cls, path: str | os.PathLike[str]) -> AnimationCanvas | None:
+        """The canvas of the GIF or APNG ``path``; ``None`` where it is neither, ffmpeg gives it clear where it is
+        (above), or every frame shows all of its canvas covered (most GIFs: a first picture as large as the screen;
+        most APNGs: no frame cleared)."""
+        frames: list[GifFrame] | list[ApngFrame]
         with open(path, "rb") as f, _mapped(f) as data:
-            frames = _gif_frames(data)
-            size = struct.unpack("<2H", data[6:10]) if frames else (0, 0)
-        if not frames or any(frame.transparent is not None for frame in frames) or not (size[0] and size[1]):
+            if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 26:
+                width, height = struct.unpack(">2I", data[16:24])
+                opaque = data[25] in (0, 2) and not _png_chunk(data, b"tRNS")
+                frames = [f._replace(box=_within(f.box, width, height)) for f in _apng_frames(data)] if opaque else []
+            else:
+                gif = _gif_frames(data) or []
+                width, height = struct.unpack("<2H", data[6:10]) if gif else (0, 0)
+                clear = any(frame.transparent is not None for frame in gif)
+                frames = [] if clear else [frame for frame in gif if frame.decoded]  # (ffmpeg's frames)
+        if not frames or not (width and height):
             return None
-        canvas = cls(size[0], size[1], [frame for frame in frames if frame.decoded])  # (ffmpeg's frames)
+        canvas = cls(width, height, frames)
         return canvas if any(covered is not None for covered in canvas._states()) else None
 
     def covered(self, n: int) -> np.ndarray | None:
@@ -2842,17 +2855,40 @@ def _mapped(f: io.BufferedIOBase) -> Iterator[bytes | mmap.mmap]:
         yield data
 
 
-def _apng_frames(data: bytes | mmap.mmap) -> list[tuple[Fraction, int]]:
-    """Each frame of an APNG's bytes ``data``: its ``fcTL`` delay (seconds; a denominator of 0 means 100, as the
-    APNG specification has it) and where that chunk's data starts in ``data``."""
+class ApngFrame(NamedTuple):
+    """An APNG's frame as its ``fcTL`` chunk says, read without decoding it (:func:`_apng_frames`)."""
+
+    delay: Fraction  # seconds (a denominator of 0 means 100, as the APNG specification has it)
+    at: int  # where that chunk's data starts in the file
+    box: tuple[int, int, int, int]  # its picture on the canvas: left, top, right, bottom
+    disposal: int  # as a GIF's numbers say it (:attr:`GifFrame.disposal`): 1 kept, 2 cleared, 3 the canvas put back
+
+
+def _apng_frames(data: bytes | mmap.mmap) -> list[ApngFrame]:
+    """Each frame of an APNG's bytes ``data`` (:class:`ApngFrame`)."""
     at, frames = 8, []  # past the PNG signature
     while at + 8 <= len(data):
         size, tag = struct.unpack(">I", data[at : at + 4])[0], data[at + 4 : at + 8]
         if tag == b"fcTL" and size == 26 and at + 34 <= len(data):
-            num, den = struct.unpack(">HH", data[at + 28 : at + 32])
-            frames.append((Fraction(num, den or 100), at + 8))
+            w, h, x, y, num, den, dispose = struct.unpack(">4I2HB", data[at + 12 : at + 33])
+            frames.append(ApngFrame(Fraction(num, den or 100), at + 8, (x, y, x + w, y + h), min(dispose, 2) + 1))
         at += size + 12  # its length, type, data and CRC
     return frames
+
+
+def _png_chunk(data: bytes | mmap.mmap, tag: bytes) -> bool:
+    """Whether a PNG's bytes ``data`` hold a ``tag`` chunk before their image data."""
+    at = 8
+    while at + 8 <= len(data) and (kind := data[at + 4 : at + 8]) not in (b"IDAT", b"IEND"):
+        if kind == tag:
+            return True
+        at += struct.unpack(">I", data[at : at + 4])[0] + 12
+    return False
+
+
+def _within(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """``box`` (left, top, right, bottom) cut to a ``width`` x ``height`` canvas."""
+    return (min(box[0], width), min(box[1], height), min(box[2], width), min(box[3], height))
 
 
 class WebpFrame(NamedTuple):
@@ -2891,7 +2927,7 @@ def frame_delays(path: str | os.PathLike[str], kind: str) -> tuple[Fraction, ...
         hundredths = gif_delays(path)
         return None if hundredths is None else tuple(Fraction(d, 100) for d in hundredths)
     with open(path, "rb") as f, _mapped(f) as data:
-        delays = ([d for d, _ in _apng_frames(data)] if kind == "PNG" else
+        delays = ([frame.delay for frame in _apng_frames(data)] if kind == "PNG" else
                   [Fraction(frame.duration, 1000) for frame in _webp_frames(data)] if kind == "WEBP" else [])  # fmt: skip
     return tuple(delays) or None
 
@@ -2961,8 +2997,8 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None, index: int) -> 
     """:attr:`VideoInfo.alpha`, :attr:`~VideoInfo.plays` and :attr:`~VideoInfo.lossless`, the last two from an
     animated picture's own header (one Pillow open). Alpha: an alpha pixel format; for GIF and animated WebP or PNG,
     whose decoders give every file one, a pixel not quite opaque too: in any frame of an animation as ffmpeg decodes
-    it (stream ``index``; :func:`_decoded_clear`), in a still as Pillow reads it, or a GIF's canvas its frames leave
-    uncovered (:class:`GifCanvas`)."""
+    it (stream ``index``; :func:`_decoded_clear`), in a still as Pillow reads it, or a GIF's or APNG's canvas its
+    frames leave uncovered (:class:`AnimationCanvas`; an APNG in RGB or gray too)."""
     alpha = bool(_ALPHA.match(pix_fmt or ""))
     if codec not in ("gif", "webp", "webp_anim", "apng"):
         return {"alpha": alpha}
@@ -2977,7 +3013,8 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None, index: int) -> 
             clear = alpha and not animated and int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255
     except (OSError, ValueError, SyntaxError, IndexError, EOFError, struct.error):  # not a picture Pillow reads
         return {"alpha": alpha and _decoded_clear(path, index)}  # (its header, a cut GIF's frames counted): ffmpeg's
-    clear = clear or (alpha and kind == "GIF" and GifCanvas.of(path) is not None)
+    canvas = alpha if kind == "GIF" else kind == "PNG" and animated  # (an RGB APNG's frames have no alpha)
+    clear = clear or (canvas and AnimationCanvas.of(path) is not None)
     clear = clear or (alpha and animated and _decoded_clear(path, index))
     if not animated:
         plays = 0
@@ -3247,7 +3284,9 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
         hint = (f"--pix-fmt {kept_by[0]} keeps it" if kept_by else
                 f"{codec} keeps none here; --codec prores_ks in .mov or .mkv, or a .webm, .gif, .webp or .apng "
                 "output keeps it")  # fmt: skip
-        notes.append(f"the source's alpha channel ({info.pix_fmt}) is not kept ({hint})")
+        what = (f"alpha channel ({info.pix_fmt})" if keeps_alpha(info.pix_fmt or "") else
+                "transparency (the canvas its frames clear)")  # an RGB APNG's (AnimationCanvas)  # fmt: skip
+        notes.append(f"the source's {what} is not kept ({hint})")
     if info.field_order and deinterlace == IVTC:
         notes.append(f"the source is interlaced ({info.field_order}): its film frames put back (--ivtc: fieldmatch, "
                      "decimate; 4 frames in 5) before they are upscaled")
