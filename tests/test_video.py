@@ -2077,6 +2077,24 @@ def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) 
         assert all(f.alpha is None or f.alpha.min() == 255 for f in reader)
 
 
+def test_gif_pictures_ffmpeg_does_not_draw_are_said_and_not_timed(tmp_path: Path) -> None:
+    """Pictures after a GIF's first and before any extension (a GIF87a animation, a "high colour" GIF): ffmpeg's
+    parser keeps them in its first frame and its decoder draws the first picture alone. The run says how many are
+    not drawn, and the frames' delays are those of the frames ffmpeg gives, not shifted by the pictures it merges."""
+    from classsr_cli.io.video import gif_delays, source_notes
+
+    boxes = [((0, 0, 16, 12), 1, 1), ((4, 2, 8, 6), 2, 1), ((0, 0, 4, 4), 1, 1)]
+    bare = _gif(tmp_path / "bare.gif", (16, 12), boxes, bare=2)
+    info = probe(bare)
+    assert gif_delays(bare) == (0, 10)  # (a picture without an extension has no delay)
+    with VideoReader(info) as reader:
+        assert len(list(reader)) == 2
+    said = [n for n in source_notes(info, "pal8", "gif") if "not drawn" in n]
+    assert len(said) == 1 and said[0].startswith("1 of the GIF's 3 pictures not drawn: they come after its first")
+    whole = _gif(tmp_path / "whole.gif", (16, 12), boxes)
+    assert gif_delays(whole) == (10, 10, 10) and not [n for n in source_notes(probe(whole), "pal8", "gif") if "drawn" in n]
+
+
 def test_an_rgb_apngs_canvas_its_frames_clear_is_read_clear(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """An APNG in RGB or gray (no alpha, no ``tRNS``) whose frame is cleared after it shows (dispose op background):
     the specification and browsers make the canvas "fully transparent black" there, where ffmpeg's frames, without

@@ -2837,10 +2837,20 @@ class AnimationCanvas:
 
 def gif_delays(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
     """Each frame's delay in a GIF, as its Graphic Control Extensions store it (hundredths of a second; 0 where a frame
-    has none), read from its blocks without decoding them; ``None`` where the file is not a GIF or has no frame."""
+    has none), read from its blocks without decoding them; ``None`` where the file is not a GIF or has no frame. The
+    frames ffmpeg decodes (:attr:`GifFrame.decoded`), whose times these are."""
     with open(path, "rb") as f, _mapped(f) as data:
         frames = _gif_frames(data)
-    return tuple(f.delay for f in frames) if frames else None
+    return tuple(f.delay for f in frames if f.decoded) if frames else None
+
+
+def gif_pictures_undrawn(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """How many of a GIF's pictures ffmpeg does not draw (:attr:`GifFrame.decoded`: those before the file's first
+    extension after its first, as a GIF87a animation or a "high colour" GIF has them), and how many it has; ``(0, 0)``
+    where it is not a GIF."""
+    with open(path, "rb") as f, _mapped(f) as data:
+        frames = _gif_frames(data) or []
+    return sum(1 for frame in frames if not frame.decoded), len(frames)
 
 
 @contextlib.contextmanager
@@ -3310,6 +3320,10 @@ def source_notes(info: VideoInfo, pix_fmt: str = DEFAULT_PIX_FMT, codec: str | N
                          f"than {shortest} would show for 100 ms in browsers, so frames closer than {shortest} to the "
                          "one before are left out (the time kept)")
     notes += _untagged_note(info, codec)
+    if info.codec == "gif" and not info.demux and (undrawn := gif_pictures_undrawn(info.path))[0]:
+        notes.append(f"{undrawn[0]} of the GIF's {undrawn[1]} pictures not drawn: they come after its first "
+                     "picture and before any extension (a GIF87a animation, a \"high colour\" GIF), which the bundled "
+                     "ffmpeg reads as one frame, its first picture alone (browsers show each picture)")
     if (timing := info.browser_timing) is not None:
         name = {"GIF": "GIF", "PNG": "APNG", "WEBP": "WebP"}.get(timing.kind, timing.kind)
         notes.append(f"{timing.short} of the {name}'s {len(timing.stored)} frames say 10 ms or less, which browsers "
