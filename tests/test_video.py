@@ -1997,15 +1997,16 @@ def test_the_last_frame_of_a_webp_or_apng_lasts_until_the_source_ends(tmp_path: 
 
 
 def _gif(path: Path, screen: tuple[int, int], frames: list[tuple[tuple[int, int, int, int], int, int]],
-         bare: int = 0) -> Path:
+         bare: int = 0, delays: tuple[int, ...] = ()) -> Path:
     """A GIF of ``screen`` (width, height), no transparent colour, its background colour blue: each frame a box
     (left, top, width, height) of one colour index (0 black, 1 red, 2 green) and its disposal (1 kept, 2 cleared,
-    3 the canvas before it put back); the first ``bare`` without a Graphic Control Extension. Written by hand:
-    Pillow's writer crops and merges what it is given."""
+    3 the canvas before it put back), shown for its ``delays`` (hundredths; 10 past them); the first ``bare`` without
+    a Graphic Control Extension. Written by hand: Pillow's writer crops and merges what it is given."""
     palette = bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 32, 64, 192]) + bytes(3 * 252)
     out = bytearray(b"GIF89a" + struct.pack("<2H3B", *screen, 0xF7, 3, 0) + palette)
     for n, ((left, top, width, height), colour, disposal) in enumerate(frames):
-        out += b"" if n < bare else b"\x21\xf9\x04" + bytes([disposal << 2]) + struct.pack("<H", 10) + b"\x00\x00"
+        delay = delays[n] if n < len(delays) else 10
+        out += b"" if n < bare else b"\x21\xf9\x04" + bytes([disposal << 2]) + struct.pack("<H", delay) + b"\x00\x00"
         out += b"\x2c" + struct.pack("<4HB", left, top, width, height, 0)
         codes, bits, acc, data = [256], 0, 0, bytearray()  # LZW of literals alone, cleared before the codes grow
         for n in range(width * height):
@@ -2083,16 +2084,16 @@ def test_gif_pictures_ffmpeg_does_not_draw_are_said_and_not_timed(tmp_path: Path
     not drawn, and the frames' delays are those of the frames ffmpeg gives, not shifted by the pictures it merges."""
     from classsr_cli.io.video import gif_delays, source_notes
 
-    boxes = [((0, 0, 16, 12), 1, 1), ((4, 2, 8, 6), 2, 1), ((0, 0, 4, 4), 1, 1)]
-    bare = _gif(tmp_path / "bare.gif", (16, 12), boxes, bare=2)
+    boxes = [((0, 0, 16, 12), 1, 1), ((4, 2, 8, 6), 2, 1), ((0, 0, 4, 4), 1, 1), ((0, 0, 8, 8), 2, 1)]
+    bare = _gif(tmp_path / "bare.gif", (16, 12), boxes, bare=2, delays=(0, 0, 10, 50))
     info = probe(bare)
-    assert gif_delays(bare) == (0, 10)  # (a picture without an extension has no delay)
-    with VideoReader(info) as reader:
-        assert len(list(reader)) == 2
+    assert gif_delays(bare) == (0, 10, 50)  # (a picture without an extension has no delay)
+    with VideoReader(info) as reader:  # shown for 100 ms each (browsers' time for a delay of 0), the last for 500
+        assert [f.duration * reader.time_base for f in reader] == [Fraction(1, 10), Fraction(1, 10), Fraction(1, 2)]
     said = [n for n in source_notes(info, "pal8", "gif") if "not drawn" in n]
-    assert len(said) == 1 and said[0].startswith("1 of the GIF's 3 pictures not drawn: they come after its first")
+    assert len(said) == 1 and said[0].startswith("1 of the GIF's 4 pictures not drawn: they come after its first")
     whole = _gif(tmp_path / "whole.gif", (16, 12), boxes)
-    assert gif_delays(whole) == (10, 10, 10) and not [n for n in source_notes(probe(whole), "pal8", "gif") if "drawn" in n]
+    assert gif_delays(whole) == (10,) * 4 and not [n for n in source_notes(probe(whole), "pal8", "gif") if "drawn" in n]
 
 
 def test_an_rgb_apngs_canvas_its_frames_clear_is_read_clear(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
