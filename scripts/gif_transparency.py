@@ -10,11 +10,15 @@ shape's upscaled edge may fall either side, a few tenths of a percent), and each
   (4 frames of 48x40); ``clears``: an APNG of the same frames, the clear one first.
 - ``inside``: a GIF without a transparent colour whose picture is smaller than its screen (the canvas it leaves
   uncovered is clear, as browsers show it).
+- ``rgbclears``: an APNG in RGB (no alpha) whose first frame is cleared after it shows (dispose op background), its
+  second a 16x16 box: the rest of the canvas is clear there, as the APNG specification and browsers have it
+  (ninety-first pass; docs/results/ninetyfirst/).
 
 ``--speed``: what looking at every frame costs the probe: ``probe`` of an opaque GIF of 200 frames of 480x360
 seeded noise (47 MB, the worst case: every frame decoded), the least of three.
 
-With ``PYTHONPATH`` at a checkout of the code before the change (1522685), it gives that code's figures.
+With ``PYTHONPATH`` at a checkout of the code before the change (1522685; f91e1b4~1 for ``rgbclears``), it gives
+that code's figures.
 
     python scripts/gif_transparency.py [--speed]
 """
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +83,28 @@ def inside(path: Path) -> tuple[Path, list[np.ndarray]]:
     return path, [shown]
 
 
+def rgb_clears(path: Path) -> tuple[Path, list[np.ndarray]]:
+    """A 48x40 RGB APNG of three frames: the canvas blue, cleared after it shows; a 16x16 red box at (6, 8); the
+    canvas blue again. Its frames as browsers show them."""
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">2I5B", 48, 40, 8, 2, 0, 0, 0))
+    png += chunk(b"acTL", struct.pack(">2I", 3, 0))
+    frames = [((0, 0, 48, 40), 1, (40, 60, 200)), ((6, 8, 16, 16), 0, (230, 40, 40)), ((0, 0, 48, 40), 0, (40, 60, 200))]
+    shown, sequence = [], 0
+    for n, ((x, y, w, h), dispose, colour) in enumerate(frames):
+        png += chunk(b"fcTL", struct.pack(">5I2H2B", sequence, w, h, x, y, 1, 10, dispose, 0))
+        pixels = zlib.compress((b"\x00" + bytes(colour) * w) * h)
+        png += chunk(b"IDAT", pixels) if n == 0 else chunk(b"fdAT", struct.pack(">I", sequence + 1) + pixels)
+        sequence += 1 if n == 0 else 2
+        frame = np.zeros((40, 48, 4), np.uint8)
+        frame[y : y + h, x : x + w] = (*colour, 255)
+        shown.append(frame)
+    path.write_bytes(png + chunk(b"IEND", b""))
+    return path, shown
+
+
 def worst(got: list[np.ndarray], want: list[np.ndarray]) -> str:
     """The most over the frames of the share of pixels on the other side of half opacity (``got``: alpha planes)."""
     if len(got) != len(want):
@@ -116,6 +143,7 @@ def main() -> int:
             "clears.apng": (save(folder / "clears.png", turns_frames()[1:] + turns_frames()[:1]),
                             turns_frames()[1:] + turns_frames()[:1]),
             "inside.gif": inside(folder / "inside.gif"),
+            "rgbclears.apng": rgb_clears(folder / "rgbclears.png"),
         }
         sys.stdout.write(f"{'source':14} {'output':7} {'Pillow':>9} {'ffmpeg':>9} {'bytes':>9}\n")
         for name, (src, want) in sources.items():
