@@ -1075,6 +1075,21 @@ def test_tta_is_recorded_counted_and_checked(tiny_model_path: Path, photo: Path,
     assert not (tmp_path / "bad.png").exists()
 
 
+def test_a_picture_through_a_pipe_past_pillows_bomb_limit_is_read_by_max_pixels(
+        tiny_model_path: Path, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A picture on standard input larger than Pillow's own bomb limit: its format is sniffed from its header (the
+    limit off; nothing decoded), then it is read as a file is, under ``--max-pixels``. It was "not an image classsr
+    reads"."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # the photo's 48x40 is past twice it
+    r = runner.invoke(app, ["upscale", "-", "-o", str(tmp_path / "o.png"), "--model", str(tiny_model_path)],
+                      input=photo.read_bytes())  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "- -> " in r.stderr and "48x40 -> 192x160" in r.stderr and (tmp_path / "o.png").stat().st_size
+    r = runner.invoke(app, ["upscale", "-", "-o", str(tmp_path / "o.png"), "--overwrite", "--max-pixels", "1000",
+                            "--model", str(tiny_model_path)], input=photo.read_bytes())  # fmt: skip
+    assert r.exit_code != 0 and "48x40 is 1,920 pixels, above the 1,000-pixel limit" in r.stderr
+
+
 def test_a_picture_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
     """``-`` as INPUT reads the picture from standard input (its format sniffed), ``-o -`` writes it to standard
     output (in the input's format, or ``--format``'s), the same pixels as files give; the report says ``-``, and

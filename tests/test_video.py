@@ -2078,6 +2078,33 @@ def test_a_gifs_canvas_its_frames_leave_uncovered_is_read_clear(tmp_path: Path) 
         assert all(f.alpha is None or f.alpha.min() == 255 for f in reader)
 
 
+def test_pictures_past_pillows_bomb_limit_are_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An animation or a sequence's picture above twice Pillow's ``MAX_IMAGE_PIXELS`` (its bomb error) is refused
+    with its size, not as an internal error; one between once and twice it is read without Pillow's warning; a still
+    that large is named as a still (its header alone looked at)."""
+    import warnings
+
+    from PIL import Image
+
+    frames = [Image.new("RGB", (32, 20), (60 * k, 0, 0)) for k in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=100)
+    (tmp_path / "seq").mkdir()
+    for k, frame in enumerate(frames):
+        frame.save(tmp_path / "seq" / f"f_{k:03d}.png")
+    frames[0].save(tmp_path / "still.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # 32x20 is past twice it
+    for src in (tmp_path / "a.gif", tmp_path / "seq" / "f_%03d.png"):
+        with pytest.raises(InputError, match=r"32x20 is 640 pixels, above the 600-pixel limit that guards against "
+                                             r"decompression bombs; `classsr video` reads no larger frame"):  # fmt: skip
+            probe(src)
+    with pytest.raises(InputError, match="is a PNG image, not a video"):
+        probe(tmp_path / "still.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # past it, not past twice it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert probe(tmp_path / "a.gif").width == 32 and probe(tmp_path / "seq" / "f_%03d.png").width == 32
+
+
 def test_gif_pictures_ffmpeg_does_not_draw_are_said_and_not_timed(tmp_path: Path) -> None:
     """Pictures after a GIF's first and before any extension (a GIF87a animation, a "high colour" GIF): ffmpeg's
     parser keeps them in its first frame and its decoder draws the first picture alone. The run says how many are

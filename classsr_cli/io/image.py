@@ -204,7 +204,7 @@ _TIFF_UNREAD = (50001, 50002, 34887)
 #: XResolution, YResolution, ResolutionUnit: a TIFF output's are its picture's print resolution, not its EXIF's (a
 #: camera's 65535 as the unit, which libtiff refuses on stderr).
 _RESOLUTION_TAGS = (282, 283, 296)
-#: Held while Pillow's own bomb check is off (:func:`_pixel_limit_off`); re-entrant: a read may read a file held in
+#: Held while Pillow's own bomb check is off (:func:`pixel_limit_off`); re-entrant: a read may read a file held in
 #: the one it reads (:func:`_read_part`: the PNG inside a BMP).
 _BOMB_LOCK = threading.RLock()
 
@@ -538,8 +538,9 @@ _OUTPUT_OF = {".psd": ".tif", ".psb": ".tif", ".j2c": ".j2k", ".jpc": ".j2k", ".
 
 
 @contextlib.contextmanager
-def _pixel_limit_off() -> Iterator[None]:
-    """Turn Pillow's own bomb check off: :func:`read_image` applies ``max_pixels`` itself."""
+def pixel_limit_off() -> Iterator[None]:
+    """Turn Pillow's own bomb check off: :func:`read_image` applies ``max_pixels`` itself, and a look at a file's
+    header alone (nothing decoded) needs none."""
     with _BOMB_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
@@ -681,7 +682,7 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
     if own is not None:
         return _OWN_READERS[own](path, max_pixels)
     Image.init()  # register every plugin, so that the format list below resolves (MPO, WebP, TIFF)
-    with _pixel_limit_off():
+    with pixel_limit_off():
         try:
             with Image.open(path, formats=open_formats(path)) as im:
                 _refuse_raw(path, im)
@@ -787,7 +788,7 @@ def _peek_size(path: Path, max_pixels: int | None) -> tuple[int, int]:
         return head.height, head.width
     Image.init()
     try:
-        with _pixel_limit_off(), Image.open(path, formats=open_formats(path)) as im:
+        with pixel_limit_off(), Image.open(path, formats=open_formats(path)) as im:
             _refuse_raw(path, im)
             w, h = im.size
             _check_pixels(path, (w, h), max_pixels)  # before anything is decoded, as read_image refuses it
@@ -1236,6 +1237,24 @@ def _heif_sequence(path: Path) -> bool:
 def _reason(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
+
+
+@contextlib.contextmanager
+def video_bombs_refused(path: Path) -> Iterator[None]:
+    """Pillow's bomb check as ``classsr video`` takes a picture ``path`` it opens to look at (an animation, a
+    sequence's first picture): one above twice Pillow's ``MAX_IMAGE_PIXELS`` is refused (:class:`InputError`; its
+    frames, decoded, would take gigabytes before a pixel is upscaled, and a damaged header says such sizes too), one
+    above it and below that read without Pillow's warning on stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            yield
+        except Image.DecompressionBombError:
+            with pixel_limit_off(), Image.open(path) as im:  # (its header alone)
+                w, h = im.size
+            limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+            raise InputError(f"{path}: {w}x{h} is {w * h:,} pixels, above the {limit:,}-pixel limit that guards "
+                             "against decompression bombs; `classsr video` reads no larger frame") from None
 
 
 def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
@@ -2381,7 +2400,7 @@ def _read_jxl(path: Path, max_pixels: int | None) -> Picture:
                 colour = jxl.decode(exe, bare, png)
             except ValueError:
                 raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
-        with _pixel_limit_off(), Image.open(png, formats=["PNG"]) as im:
+        with pixel_limit_off(), Image.open(png, formats=["PNG"]) as im:
             picture = _decode(png, im, orient=False)
     if (picture.width, picture.height) != head.shown:
         raise InputError(f"{path}: truncated or corrupt image (decoded {picture.width}x{picture.height}, its header "

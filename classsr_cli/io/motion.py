@@ -102,13 +102,13 @@ def video_of(path: Path) -> bytes | None:
     from PIL import Image, UnidentifiedImageError
 
     from classsr_cli.io.files import VIDEO_SUFFIXES
-    from classsr_cli.io.image import readable_formats
+    from classsr_cli.io.image import pixel_limit_off, readable_formats
 
     if path.suffix.lower() in VIDEO_SUFFIXES or not path.is_file():
         return None
     readable_formats()  # (HEIC's plugin)
     try:
-        with Image.open(path) as im:
+        with pixel_limit_off(), Image.open(path) as im:  # (its header alone)
             xmp = im.info.get("xmp")
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None
