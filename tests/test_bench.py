@@ -198,6 +198,18 @@ def test_steady_passes_print_no_note(
     assert "timings moved" not in result.stderr
 
 
+def test_an_image_past_pillows_bomb_limit_is_said_in_one_line(hr_dir: Path, tiny_model_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bench image larger than Pillow's bomb limit: "cannot read as an image" with Pillow's words (exit 1), not an
+    internal error."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    for native in ([], ["--native"]):
+        result = runner.invoke(app, ["bench", str(hr_dir / "img0.png"), "--model", str(tiny_model_path), *native])
+        assert result.exit_code == 1 and "img0.png: cannot read as an image (Image size" in result.stderr, result.stderr
+
+
 def test_no_overlap_means_no_tiling_overhead(hr_dir: Path, tiny_model: torch.nn.Module) -> None:
     pairs = lib.load_pairs([hr_dir / "img0.png"], 4)
     result = lib.run_bench(tiny_model, pairs, step=32, repeat=1, warmup=0, methods=("heavy", "heavy-tiled"))
