@@ -2105,6 +2105,20 @@ def test_pictures_past_pillows_bomb_limit_are_refused_in_one_line(tmp_path: Path
         assert probe(tmp_path / "a.gif").width == 32 and probe(tmp_path / "seq" / "f_%03d.png").width == 32
 
 
+def test_pillows_warnings_on_a_damaged_apng_stay_off_stderr(tmp_path: Path) -> None:
+    """An APNG with two ``acTL`` chunks: Pillow warns "Invalid APNG, will use default PNG image" when the probe opens
+    it to look at it; the warning is not Python's on stderr (ffmpeg's reading of the file says what decodes)."""
+    import warnings
+
+    src = _apng(tmp_path / "twice.png", (16, 12), [((0, 0, 16, 12), 0, 0, (200, 40, 40)), ((0, 0, 16, 12), 0, 0, (9, 9, 9))])
+    data = src.read_bytes()
+    at = data.index(b"acTL") - 4
+    src.write_bytes(data[: at + 20] + data[at : at + 20] + data[at + 20 :])  # the acTL chunk again after it
+    with warnings.catch_warnings(), pytest.raises(InputError, match="is a PNG image, not a video"):  # (ffmpeg's)
+        warnings.simplefilter("error")  # (Pillow's warning raised, where the probe let it out)
+        probe(src)
+
+
 def test_gif_pictures_ffmpeg_does_not_draw_are_said_and_not_timed(tmp_path: Path) -> None:
     """Pictures after a GIF's first and before any extension (a GIF87a animation, a "high colour" GIF): ffmpeg's
     parser keeps them in its first frame and its decoder draws the first picture alone. The run says how many are

@@ -339,12 +339,12 @@ def _stage_stdin(folder: Any) -> Any:
         raise InputError("-: empty input (nothing on standard input)")
     from PIL import Image
 
-    from classsr_cli.io.image import READ_NAMES, open_formats, own_format, pixel_limit_off
+    from classsr_cli.io.image import READ_NAMES, open_formats, own_format, pillow_look
 
     suffix = _STAGED.get(own_format(data[:64]) or "")  # classsr's own readers first (Pillow opens a PFM as a PPM)
     if suffix is None:
-        try:  # (its header alone: the read applies --max-pixels)
-            with pixel_limit_off(), Image.open(io.BytesIO(data), formats=open_formats(None, data)) as im:
+        try:  # (its header alone: the read applies --max-pixels, and says what Pillow warns of)
+            with pillow_look("-", header=True), Image.open(io.BytesIO(data), formats=open_formats(None, data)) as im:
                 suffix = _STAGED.get(im.format or "")
         except Exception:  # (a JPEG of 12 bits a sample or a lossless one, which Pillow does not open, is read)
             suffix = ".jpg" if data[:3] == b"\xff\xd8\xff" else None

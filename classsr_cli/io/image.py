@@ -1240,13 +1240,15 @@ def _reason(e: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def video_bombs_refused(path: Path) -> Iterator[None]:
-    """Pillow's bomb check as ``classsr video`` takes a picture ``path`` it opens to look at (an animation, a
-    sequence's first picture): one above twice Pillow's ``MAX_IMAGE_PIXELS`` is refused (:class:`InputError`; its
-    frames, decoded, would take gigabytes before a pixel is upscaled, and a damaged header says such sizes too), one
-    above it and below that read without Pillow's warning on stderr."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+def pillow_look(path: str | os.PathLike[str], *, header: bool = False) -> Iterator[None]:
+    """Pillow opening ``path`` to look at it, not to read the picture an upscale reads (``classsr video``'s probe, a
+    Motion Photo's XMP, a piped picture's format): Pillow's warnings kept off stderr (a damaged APNG's "will use
+    default PNG image": what decodes, the run's reading says). ``header``: its header alone, nothing decoded, Pillow's
+    bomb check off; else a picture above twice Pillow's ``MAX_IMAGE_PIXELS`` is refused in one line with its size
+    (:class:`InputError`: ``classsr video`` decoding its frames would take gigabytes before a pixel is upscaled, and
+    a damaged header says such sizes too), one above it and below that read without Pillow's warning."""
+    with warnings.catch_warnings(), pixel_limit_off() if header else contextlib.nullcontext():
+        warnings.simplefilter("ignore")
         try:
             yield
         except Image.DecompressionBombError:

@@ -102,13 +102,13 @@ def video_of(path: Path) -> bytes | None:
     from PIL import Image, UnidentifiedImageError
 
     from classsr_cli.io.files import VIDEO_SUFFIXES
-    from classsr_cli.io.image import pixel_limit_off, readable_formats
+    from classsr_cli.io.image import pillow_look, readable_formats
 
     if path.suffix.lower() in VIDEO_SUFFIXES or not path.is_file():
         return None
     readable_formats()  # (HEIC's plugin)
     try:
-        with pixel_limit_off(), Image.open(path) as im:  # (its header alone)
+        with pillow_look(path, header=True), Image.open(path) as im:
             xmp = im.info.get("xmp")
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None

@@ -451,7 +451,7 @@ def _not_a_video(path: Path) -> str:
     refused."""
     from PIL import Image, UnidentifiedImageError
 
-    from classsr_cli.io.image import OWN_NAMES, own_format, pixel_limit_off, readable_formats
+    from classsr_cli.io.image import OWN_NAMES, own_format, pillow_look, readable_formats
 
     readable_formats()  # HEIC's plugin, to name it
     try:
@@ -461,7 +461,7 @@ def _not_a_video(path: Path) -> str:
             name = OWN_NAMES[own]
             what = f"{'an' if name[0] in 'AEIO' else 'a'} {name} image"
         else:
-            with pixel_limit_off(), Image.open(path) as im:  # (its header alone)
+            with pillow_look(path, header=True), Image.open(path) as im:
                 kind = {"WEBP": "WebP"}.get(im.format or "", im.format)  # (Pillow's own spelling elsewhere: JPEG, PNG)
                 what = f"{'an' if kind[0] in 'AEIO' else 'a'} {kind} image" if kind else "an image"
     except (UnidentifiedImageError, OSError, ValueError):
@@ -3014,10 +3014,10 @@ def _picture_traits(path: Path, codec: str, pix_fmt: str | None, index: int) -> 
         return {"alpha": alpha}
     from PIL import Image
 
-    from classsr_cli.io.image import video_bombs_refused, webp_lossless
+    from classsr_cli.io.image import pillow_look, webp_lossless
 
     try:
-        with video_bombs_refused(path), Image.open(path) as im:
+        with pillow_look(path), Image.open(path) as im:
             loop, kind = im.info.get("loop"), im.format
             animated = int(getattr(im, "n_frames", 1) or 1) > 1 and kind in ("GIF", "WEBP", "PNG")
             clear = alpha and not animated and int(np.asarray(im.convert("RGBA"))[:, :, 3].min()) < 255
@@ -3090,10 +3090,10 @@ def _frame_traits(seq: Sequence, pix_fmt: str | None) -> dict[str, Any]:
         return {"alpha": alpha, "stops": exr.stops_for(*exr.colour_alpha(light))}
     from PIL import Image
 
-    from classsr_cli.io.image import video_bombs_refused
+    from classsr_cli.io.image import pillow_look
 
     try:
-        with video_bombs_refused(first), Image.open(first) as im:
+        with pillow_look(first), Image.open(first) as im:
             orientation = int(im.getexif().get(0x0112, 1) or 1)
             profile = im.info.get("icc_profile") or None
             icc = _icc_name(profile)
