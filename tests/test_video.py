@@ -2119,6 +2119,17 @@ def test_pillows_warnings_on_a_damaged_apng_stay_off_stderr(tmp_path: Path) -> N
         probe(src)
 
 
+def test_a_picture_pillows_plugin_fails_on_is_said_in_one_line(tmp_path: Path) -> None:
+    """A DDS texture in a DXGI format Pillow does not implement (93, BC6H): its plugin raises NotImplementedError
+    when the run looks for a Motion Photo's XMP and names the still; one line, not an internal error."""
+    header = struct.pack("<4s7I44x", b"DDS ", 124, 0x000A1007, 256, 256, 0x10000, 0, 1)
+    header += struct.pack("<2I4s20xI16x", 32, 4, b"DX10", 0x1000) + struct.pack("<5I", 93, 3, 0, 1, 0)
+    (tmp_path / "bc6h.dds").write_bytes(header + bytes(65536))
+    r = CliRunner().invoke(app, ["video", str(tmp_path / "bc6h.dds"), str(tmp_path / "o.mp4")])
+    assert r.exit_code == 1 and r.stderr.strip() == (
+        f"error: {tmp_path / 'bc6h.dds'}: not a readable video, nor an image whatever its .dds says")
+
+
 def test_gif_pictures_ffmpeg_does_not_draw_are_said_and_not_timed(tmp_path: Path) -> None:
     """Pictures after a GIF's first and before any extension (a GIF87a animation, a "high colour" GIF): ffmpeg's
     parser keeps them in its first frame and its decoder draws the first picture alone. The run says how many are

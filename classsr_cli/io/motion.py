@@ -99,7 +99,7 @@ def read(path: Path, xmp: bytes | None) -> bytes | None:
 def video_of(path: Path) -> bytes | None:
     """The MP4 of the Motion Photo ``path`` (a JPEG, HEIC or AVIF one), its own bytes alone (what ``classsr video``
     upscales); ``None`` for any other file, a video among them."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     from classsr_cli.io.files import VIDEO_SUFFIXES
     from classsr_cli.io.image import pillow_look, readable_formats
@@ -110,8 +110,8 @@ def video_of(path: Path) -> bytes | None:
     try:
         with pillow_look(path, header=True), Image.open(path) as im:
             xmp = im.info.get("xmp")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None
+    except Exception:  # a file Pillow cannot open (its plugins raise what they like: a DDS format not implemented) is
+        return None  # no Motion Photo
     tail = read(path, xmp) if isinstance(xmp, bytes) else None
     return None if tail is None or not isinstance(xmp, bytes) else tail[lead(xmp) :]
 

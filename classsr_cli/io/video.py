@@ -464,7 +464,7 @@ def _not_a_video(path: Path) -> str:
             with pillow_look(path, header=True), Image.open(path) as im:
                 kind = {"WEBP": "WebP"}.get(im.format or "", im.format)  # (Pillow's own spelling elsewhere: JPEG, PNG)
                 what = f"{'an' if kind[0] in 'AEIO' else 'a'} {kind} image" if kind else "an image"
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, NotImplementedError):  # (a DDS format Pillow lacks)
         return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
     from classsr_cli.io import motion
 
