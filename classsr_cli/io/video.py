@@ -449,7 +449,7 @@ def _field_order(color: str | None) -> str | None:
 def _not_a_video(path: Path) -> str:
     """Why a file ffmpeg opens as a still image (its ``image2`` demuxer goes by the name, or a HEIF still's brand) is
     refused."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     from classsr_cli.io.image import OWN_NAMES, own_format, pillow_look, readable_formats
 
@@ -464,7 +464,7 @@ def _not_a_video(path: Path) -> str:
             with pillow_look(path, header=True), Image.open(path) as im:
                 kind = {"WEBP": "WebP"}.get(im.format or "", im.format)  # (Pillow's own spelling elsewhere: JPEG, PNG)
                 what = f"{'an' if kind[0] in 'AEIO' else 'a'} {kind} image" if kind else "an image"
-    except (UnidentifiedImageError, OSError, ValueError, NotImplementedError):  # (a DDS format Pillow lacks)
+    except Exception:  # a file Pillow cannot open (its plugins raise what they like: a DDS format not implemented)
         return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
     from classsr_cli.io import motion
 
