@@ -24,16 +24,19 @@ __all__ = ["add_noise", "bicubic_downscale", "bicubic_resize", "compress_lr", "d
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` uint8 RGB (grayscale and palette images are converted). A picture past
-    Pillow's bomb limit raises :class:`ValueError` (Pillow's own error is none of the ones callers say in a line)."""
+    """Read an image file as ``(H, W, 3)`` uint8 RGB (grayscale and palette images are converted). What else than
+    :class:`OSError` Pillow raises (its bomb error past its pixel limit, a plugin's NotImplementedError or
+    SyntaxError on a damaged or unimplemented file) is raised as :class:`ValueError`, which callers say in a line."""
     import numpy as np
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except Image.DecompressionBombError as e:
-        raise ValueError(str(e)) from None
+    except (OSError, ValueError):
+        raise
+    except Exception as e:
+        raise ValueError(str(e) or type(e).__name__) from None
 
 
 def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:

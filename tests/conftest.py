@@ -91,6 +91,15 @@ def requires_data(*parts: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not path.exists(), reason=f"needs {path}")
 
 
+def unimplemented_dds(path: Path) -> Path:
+    """A 256x256 DDS texture under a DX10 header in DXGI format 93 (BC6H), which Pillow's plugin does not implement
+    (it raises NotImplementedError when it opens the file)."""
+    header = struct.pack("<4s7I44x", b"DDS ", 124, 0x000A1007, 256, 256, 0x10000, 0, 1)
+    header += struct.pack("<2I4s20xI16x", 32, 4, b"DX10", 0x1000) + struct.pack("<5I", 93, 3, 0, 1, 0)
+    path.write_bytes(header + bytes(65536))
+    return path
+
+
 def animated_webp(path: Path, canvas: tuple[int, int], frames: list[tuple[int, int, tuple[int, int], tuple[int, ...]]]) -> Path:
     """An animated WebP of ``canvas`` (width, height) that says it has no alpha, each frame (left, top, size, colour;
     even offsets) one lossless colour, not blended, kept after it shows. Written by hand: Pillow's writer makes every

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import unimplemented_dds
 from typer.testing import CliRunner
 
 from classsr_cli import bench as lib
@@ -198,12 +199,15 @@ def test_steady_passes_print_no_note(
     assert "timings moved" not in result.stderr
 
 
-def test_an_image_past_pillows_bomb_limit_is_said_in_one_line(hr_dir: Path, tiny_model_path: Path,
+def test_an_image_pillow_refuses_is_said_in_one_line(hr_dir: Path, tiny_model_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """A bench image larger than Pillow's bomb limit: "cannot read as an image" with Pillow's words (exit 1), not an
-    internal error."""
+    """A bench image larger than Pillow's bomb limit, or one Pillow's plugin does not implement: "cannot read as an
+    image" with Pillow's words (exit 1), not an internal error."""
     from PIL import Image
 
+    dds = unimplemented_dds(hr_dir.parent / "bc6h.dds")  # (Pillow's plugin: NotImplementedError)
+    result = runner.invoke(app, ["bench", str(dds), "--model", str(tiny_model_path), "--native"])
+    assert result.exit_code == 1 and "bc6h.dds: cannot read as an image (Unimplemented DXGI format 93)" in result.stderr
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     for native in ([], ["--native"]):
         result = runner.invoke(app, ["bench", str(hr_dir / "img0.png"), "--model", str(tiny_model_path), *native])

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import animated_webp
+from conftest import animated_webp, unimplemented_dds
 from typer.testing import CliRunner
 
 from classsr_cli.cli import app
@@ -2122,9 +2122,7 @@ def test_pillows_warnings_on_a_damaged_apng_stay_off_stderr(tmp_path: Path) -> N
 def test_a_picture_pillows_plugin_fails_on_is_said_in_one_line(tmp_path: Path) -> None:
     """A DDS texture in a DXGI format Pillow does not implement (93, BC6H): its plugin raises NotImplementedError
     when the run looks for a Motion Photo's XMP and names the still; one line, not an internal error."""
-    header = struct.pack("<4s7I44x", b"DDS ", 124, 0x000A1007, 256, 256, 0x10000, 0, 1)
-    header += struct.pack("<2I4s20xI16x", 32, 4, b"DX10", 0x1000) + struct.pack("<5I", 93, 3, 0, 1, 0)
-    (tmp_path / "bc6h.dds").write_bytes(header + bytes(65536))
+    unimplemented_dds(tmp_path / "bc6h.dds")
     r = CliRunner().invoke(app, ["video", str(tmp_path / "bc6h.dds"), str(tmp_path / "o.mp4")])
     assert r.exit_code == 1 and r.stderr.strip() == (
         f"error: {tmp_path / 'bc6h.dds'}: not a readable video, nor an image whatever its .dds says")
