@@ -92,8 +92,8 @@ def requires_data(*parts: str) -> pytest.MarkDecorator:
 
 
 def unimplemented_dds(path: Path) -> Path:
-    """A 256x256 DDS texture under a DX10 header in DXGI format 93 (BC6H), which Pillow's plugin does not implement
-    (it raises NotImplementedError when it opens the file)."""
+    """A 256x256 DDS texture under a DX10 header in DXGI format 93 (B8G8R8X8_UNORM_SRGB), which Pillow's plugin does
+    not implement (it raises NotImplementedError when it opens the file), its data a quarter of what that needs."""
     header = struct.pack("<4s7I44x", b"DDS ", 124, 0x000A1007, 256, 256, 0x10000, 0, 1)
     header += struct.pack("<2I4s20xI16x", 32, 4, b"DX10", 0x1000) + struct.pack("<5I", 93, 3, 0, 1, 0)
     path.write_bytes(header + bytes(65536))

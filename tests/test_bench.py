@@ -205,9 +205,9 @@ def test_an_image_pillow_refuses_is_said_in_one_line(hr_dir: Path, tiny_model_pa
     image" with Pillow's words (exit 1), not an internal error."""
     from PIL import Image
 
-    dds = unimplemented_dds(hr_dir.parent / "bc6h.dds")  # (Pillow's plugin: NotImplementedError)
+    dds = unimplemented_dds(hr_dir.parent / "bgrx.dds")  # (Pillow's plugin: NotImplementedError)
     result = runner.invoke(app, ["bench", str(dds), "--model", str(tiny_model_path), "--native"])
-    assert result.exit_code == 1 and "bc6h.dds: cannot read as an image (Unimplemented DXGI format 93)" in result.stderr
+    assert result.exit_code == 1 and "bgrx.dds: cannot read as an image (Unimplemented DXGI format 93)" in result.stderr
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     for native in ([], ["--native"]):
         result = runner.invoke(app, ["bench", str(hr_dir / "img0.png"), "--model", str(tiny_model_path), *native])

@@ -2120,12 +2120,13 @@ def test_pillows_warnings_on_a_damaged_apng_stay_off_stderr(tmp_path: Path) -> N
 
 
 def test_a_picture_pillows_plugin_fails_on_is_said_in_one_line(tmp_path: Path) -> None:
-    """A DDS texture in a DXGI format Pillow does not implement (93, BC6H): its plugin raises NotImplementedError
-    when the run looks for a Motion Photo's XMP and names the still; one line, not an internal error."""
-    unimplemented_dds(tmp_path / "bc6h.dds")
-    r = CliRunner().invoke(app, ["video", str(tmp_path / "bc6h.dds"), str(tmp_path / "o.mp4")])
+    """A DDS texture in a DXGI format Pillow does not implement (93, B8G8R8X8_UNORM_SRGB): its plugin raises
+    NotImplementedError when the run looks for a Motion Photo's XMP and names the still; one line, not an internal
+    error."""
+    unimplemented_dds(tmp_path / "bgrx.dds")
+    r = CliRunner().invoke(app, ["video", str(tmp_path / "bgrx.dds"), str(tmp_path / "o.mp4")])
     assert r.exit_code == 1 and r.stderr.strip() == (
-        f"error: {tmp_path / 'bc6h.dds'}: not a readable video, nor an image whatever its .dds says")
+        f"error: {tmp_path / 'bgrx.dds'}: not a readable video, nor an image whatever its .dds says")
 
 
 def test_gif_pictures_ffmpeg_does_not_draw_are_said_and_not_timed(tmp_path: Path) -> None:
