@@ -24,14 +24,18 @@ __all__ = ["add_noise", "bicubic_downscale", "bicubic_resize", "compress_lr", "d
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` uint8 RGB (grayscale and palette images are converted). What else than
-    :class:`OSError` Pillow raises (its bomb error past its pixel limit, a plugin's NotImplementedError or
-    SyntaxError on a damaged or unimplemented file) is raised as :class:`ValueError`, which callers say in a line."""
+    """Read an image file as ``(H, W, 3)`` uint8 RGB (grayscale and palette images are converted; Pillow's warnings
+    kept off stderr). What else than :class:`OSError` Pillow raises (its bomb error past its pixel limit, a plugin's
+    NotImplementedError or SyntaxError on a damaged or unimplemented file) is raised as :class:`ValueError`, which
+    callers say in a line."""
+    import warnings
+
     import numpy as np
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings(), Image.open(path) as im:
+            warnings.simplefilter("ignore")  # (a palette with transparency "should be converted to RGBA": it is, to RGB)
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except (OSError, ValueError):
         raise

@@ -214,6 +214,22 @@ def test_an_image_pillow_refuses_is_said_in_one_line(hr_dir: Path, tiny_model_pa
         assert result.exit_code == 1 and "img0.png: cannot read as an image (Image size" in result.stderr, result.stderr
 
 
+def test_a_palette_image_with_transparency_loads_without_pillows_warning(tmp_path: Path) -> None:
+    """A palette PNG whose transparency is a byte per entry: Pillow warns that it "should be converted to RGBA" when
+    it is made RGB; the loader keeps that off stderr (it printed as Python's warning in `classsr bench`)."""
+    import warnings
+
+    from PIL import Image
+
+    im = Image.new("P", (8, 8), 1)
+    im.putpalette([0, 0, 0, 200, 40, 40, 9, 9, 9] + [0] * 759)
+    im.save(tmp_path / "p.png", transparency=bytes([0, 128, 255]))  # (partial alpha: kept as bytes when read)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rgb = lib.load_rgb(tmp_path / "p.png")
+    assert rgb.shape == (8, 8, 3) and tuple(rgb[0, 0]) == (200, 40, 40)
+
+
 def test_no_overlap_means_no_tiling_overhead(hr_dir: Path, tiny_model: torch.nn.Module) -> None:
     pairs = lib.load_pairs([hr_dir / "img0.png"], 4)
     result = lib.run_bench(tiny_model, pairs, step=32, repeat=1, warmup=0, methods=("heavy", "heavy-tiled"))
