@@ -34,9 +34,10 @@ def load_rgb(path: str | Path) -> np.ndarray:
     from PIL import Image
 
     try:
-        with warnings.catch_warnings(), Image.open(path) as im:
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # (a palette with transparency "should be converted to RGBA": it is, to RGB)
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except (OSError, ValueError):
         raise
     except Exception as e:
