@@ -633,6 +633,11 @@ def test_parity_with_upscale(
     Image.new("RGB", (8, 8)).save(real)
     code, msg = video(real, tmp_path / "o.mp4")
     assert code == 1 and "is a PNG image, not a video; use `classsr upscale`" in msg
+    # An icon, which ffmpeg opens as a video of its pictures from its first (mostly the smallest): `upscale` takes
+    # its largest.
+    Image.new("RGBA", (64, 64), (200, 40, 40, 255)).save(tmp_path / "icon.ico", sizes=[(16, 16), (64, 64)])
+    code, msg = video(tmp_path / "icon.ico", tmp_path / "o.mp4")
+    assert code == 1 and "is an ICO image, not a video; use `classsr upscale`" in msg, msg
     # A HEIC or AVIF photo, which ffmpeg opens as a video of one frame (its HEIF container is an mp4's), is named as
     # one too; an animated AVIF is a video.
     from classsr_cli.io.image import readable_formats
