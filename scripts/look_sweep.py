@@ -71,7 +71,7 @@ def main() -> int:
     for stage in STAGES:
         took, refused, bad = (counts[stage, v] for v in ("took", "refused", "problem"))
         sys.stderr.write(f"{stage}: {files} files, took {took}, refused in one line {refused}, problems {bad}\n")
-    return 1 if any(v == "problem" for _, v in counts.elements()) else 0
+    return 1 if any(counts[stage, "problem"] for stage in STAGES) else 0
 
 
 if __name__ == "__main__":
