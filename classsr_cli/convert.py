@@ -81,7 +81,10 @@ def _load_failure(e: Exception) -> str:
     if found:
         return f"it needs the Python object {found[1]}, which weights-only loading does not run"
     first = text.strip().split(". ")[0].splitlines()[0] if text.strip() else ""
-    return f"not a readable PyTorch checkpoint ({type(e).__name__}{': ' + first[:160] if first else ''})"
+    if type(e).__name__ == "SafetensorError":  # torch.load reads a *.safetensors name with safetensors
+        return f"not a readable safetensors file ({first[:160] or type(e).__name__})"
+    return (f"not a readable PyTorch checkpoint ({type(e).__name__}{': ' + first[:160] if first else ''}); "
+            "classsr only reads weights-only checkpoints")
 
 
 def load_original(path: str | os.PathLike[str]) -> StateDict:
@@ -100,16 +103,16 @@ def load_original(path: str | os.PathLike[str]) -> StateDict:
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types for foreign data; all mean "refused"
-        raise CheckpointError(
-            f"{path}: refused: {_load_failure(e)}; classsr only reads weights-only checkpoints"
-        ) from None
+        raise CheckpointError(f"{path}: refused: {_load_failure(e)}") from None
     while isinstance(obj, dict):
         inner = next((obj[k] for k in CONTAINERS if isinstance(obj.get(k), dict)), None)
         if inner is None:
             break
         obj = inner
-    if not isinstance(obj, dict) or not obj:
+    if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a state dict (name -> tensor), found {type(obj).__name__}")
+    if not obj:
+        raise CheckpointError(f"{path}: holds no tensors")
     out: StateDict = {}
     for key, value in obj.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):

@@ -350,6 +350,19 @@ def test_garbage_refused(content: bytes, tmp_path: Path) -> None:
         convert([src], tmp_path / "x.safetensors")
 
 
+@pytest.mark.parametrize("content", [b"", b"\xff" * 64, b"\x03\x00\x00\x00\x00\x00\x00\x00{1}"])
+def test_a_damaged_safetensors_input_is_named_as_one(content: bytes, tmp_path: Path) -> None:
+    # torch.load reads a *.safetensors name with safetensors: its failure is not a pickle's
+    src = tmp_path / "bad.safetensors"
+    src.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"bad\.safetensors: refused: not a readable safetensors file \(") as e:
+        convert([src], tmp_path / "x.safetensors")
+    assert "PyTorch" not in str(e.value) and "weights-only" not in str(e.value)
+    src.write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")  # readable, and empty
+    with pytest.raises(CheckpointError, match=r"bad\.safetensors: holds no tensors"):
+        convert([src], tmp_path / "x.safetensors")
+
+
 def test_mismatches_refused(tmp_path: Path) -> None:
     src = _save(orig_srresnet(8), tmp_path / "b.pth")
     with pytest.raises(CheckpointError, match="not rcan"):
