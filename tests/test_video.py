@@ -1125,6 +1125,20 @@ def test_an_apng_whose_frames_ffmpeg_does_not_blend_is_said_so(tiny_model: torch
     assert res.frames == 1 and (tmp_path / "o.apng").exists()
 
 
+def test_an_apng_of_one_or_two_frames_is_timed_by_them_not_by_ffmpegs_time_base(tiny_model: torch.nn.Module,
+                                                                                tmp_path: Path) -> None:
+    """ffmpeg gives an APNG of one or two frames no rate but its time base's (100,000 frames/s), which a note into an
+    animation repeated ("the source runs at 1e+05 frames/s ..."): the probe takes its frames' tenths of a second."""
+    from classsr_cli.io.video import probe
+
+    frame = ((0, 0, 16, 16), 0, 0, (200, 90, 40))
+    for n in (1, 2):
+        src = _apng(tmp_path / f"{n}.png", (16, 16), [frame] * n)
+        assert probe(src).fps == pytest.approx(10)
+        res = upscale_video(tiny_model, src, tmp_path / f"{n}.gif", options=EncodeOptions())
+        assert res.frames == n and not [note for note in res.notes if "frames/s" in note], res.notes
+
+
 def test_transparency_is_kept_where_the_output_holds_it(tiny_model: torch.nn.Module, tmp_path: Path) -> None:
     """A GIF sticker (a shape on a clear ground) keeps its transparency: an APNG's frames are those `upscale` makes
     of each frame and its alpha (one engine), a GIF's clear pixels are the APNG's under half opacity, a WebM's alpha

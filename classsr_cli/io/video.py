@@ -717,6 +717,9 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
     if (timing := info.browser_timing) is not None:  # timed as browsers show it (VideoReader)
         seconds = float(sum(timing.shown))
         info = replace(info, duration=seconds, fps=len(timing.stored) / seconds)
+    elif info.codec == "apng" and seq is None and info.fps == info.ticks and (delays := frame_delays(path, "PNG")):
+        # ffmpeg gives an APNG of one or two frames its time base's rate (100,000 frames/s): its frames' own is taken
+        info = replace(info, fps=len(delays) / float(sum(BrowserTiming("PNG", delays).shown)))
     return info
 
 
