@@ -1867,6 +1867,19 @@ def test_streams_left_out_are_noted(tiny_model: torch.nn.Module, tmp_path: Path)
         probe(m4a)
 
 
+def test_a_stream_ffmpeg_cannot_size_is_refused_with_its_reason(tmp_path: Path) -> None:
+    """A FITS cube (three axes, as astronomy's colour images are): ffmpeg's demuxer lists a video stream it cannot
+    size; the refusal carries what it said, not only "has no video stream (video (fits))"."""
+    cards = ["SIMPLE  =                    T", "BITPIX  =                    8", "NAXIS   =                    3",
+             "NAXIS1  =                    4", "NAXIS2  =                    4", "NAXIS3  =                    3", "END"]
+    header = "".join(card.ljust(80) for card in cards).ljust(2880).encode()
+    fits = tmp_path / "cube.fits"
+    fits.write_bytes(header + bytes(48).ljust(2880, b"\0"))
+    with pytest.raises(InputError, match=r"cube\.fits: has no video stream ffmpeg can read \(video \(fits\): "
+                                         r"unsupported number of dimensions, NAXIS = 3\)$"):
+        probe(fits)
+
+
 def test_the_reader_decodes_the_base_layer_of_an_lcevc_stream(clips: dict[str, Path]) -> None:
     """The bundled ffmpeg (liblcevc_dec) applied an LCEVC enhancement layer: shaka-player's lcevc-sei stream, 960x540
     by its stream and ffprobe, decoded at 1920x1080, which the reader read as four frames' bytes a frame (checked by

@@ -563,6 +563,18 @@ def _sample_entries(moov: bytes) -> set[bytes]:
     return found
 
 
+#: A line ffmpeg logs for a demuxer or decoder (``[fits @ 0x55b3e2141780] unsupported number of dimensions``).
+_COMPONENT_LOG = re.compile(r"^\[[\w-]+ @ 0x[0-9a-f]+\] (.+)$", re.MULTILINE)
+
+
+def _unsized_why(text: str) -> str | None:
+    """What ffmpeg said before it listed a video stream without a size: its demuxer's or decoder's first complaint,
+    not its advice about probing longer."""
+    head = text.split("Input #0", 1)[0]
+    return next((m.group(1).strip() for m in _COMPONENT_LOG.finditer(head)
+                 if not m.group(1).startswith(("Could not find codec parameters", "Consider increasing"))), None)
+
+
 def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
     """Describe ``path``; raises :class:`InputError` if it is missing, not a video, or has no video stream.
 
@@ -666,6 +678,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
         if any(s.attached_pic for s in streams):
             raise InputError(f"{path}: has no video stream, only a cover picture ({kinds})")
+        if any(s.kind == "video" for s in streams) and (why := _unsized_why(text)):  # a stream ffmpeg cannot size
+            raise InputError(f"{path}: has no video stream ffmpeg can read ({kinds}: {why})")
         raise InputError(f"{path}: has no video stream ({kinds})")
     # The stream players show: the one marked default, else the first. An image sequence in HEIF (an animated AVIF,
     # brand avis) also lists its still image first, marked default too: the animation is its fastest stream.
