@@ -713,6 +713,21 @@ def test_a_heic_libheif_cannot_decode_is_a_corrupt_image(tmp_path: Path, monkeyp
         read_image(tmp_path / "a.heic")
 
 
+def test_an_av1_heif_libavif_refuses_says_so_not_pillow_heifs_plugin_error(tmp_path: Path) -> None:
+    """An AV1 picture in HEIF boxes Pillow's AVIF reader (libavif) refuses, here for want of AVIF's brand: pillow-heif
+    opens it and has no AV1 decoder, whose "Error while loading plugin: ... not been built in: AV1" was the message."""
+    import pillow_heif
+
+    if pillow_heif.libheif_info()["AVIF"]:  # (a pillow-heif built with an AV1 decoder reads the file)
+        pytest.skip("this pillow-heif decodes AV1")
+    Image.fromarray(SMOOTH).save(tmp_path / "a.avif")
+    (tmp_path / "b.avif").write_bytes((tmp_path / "a.avif").read_bytes().replace(b"avif", b"mif1"))
+    with pytest.raises(InputError, match=r"b\.avif: truncated or corrupt image \(an AV1 picture in HEIF boxes that "
+                                         r"libavif, Pillow's AVIF reader, refuses; pillow-heif, which opens them, "
+                                         r"decodes no AV1\)$"):
+        read_image(tmp_path / "b.avif")
+
+
 def test_heic_tiles_grow_where_a_grid_of_512_would_pass_libheifs_items() -> None:
     """libheif writes at most 1000 items: a 16128x12096 output (a 12 MP phone photo ×4) is 32x24 tiles of 512, a
     20000x20000 one is written in tiles of 1024 (1,600 tiles of 512 were refused)."""

@@ -752,6 +752,9 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
             _refuse_heif_size(path, max_pixels)
             if (coded := _read_heif_coded(path)) is not None:
                 return coded
+            if "not been built in: AV1" in str(e):  # pillow-heif has no AV1 decoder: Pillow's AVIF reader refused it
+                raise InputError(f"{path}: truncated or corrupt image (an AV1 picture in HEIF boxes that libavif, "
+                                 "Pillow's AVIF reader, refuses; pillow-heif, which opens them, decodes no AV1)") from None
             raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
     return _read_appended(path, appended, max_pixels)
 
