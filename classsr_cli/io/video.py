@@ -496,11 +496,28 @@ def _heif_still(text: str) -> bool:
     """Whether ffmpeg's description ``text`` is of a HEIF still image (a HEIC or AVIF photo): a still's major brand,
     and no sequence brand among the compatible ones."""
     major = re.search(r"^\s*major_brand\s*:\s*(\S+)", text, re.M)
-    if major is None or major.group(1) not in _HEIF_STILLS:
-        return False
     compatible = re.search(r"^\s*compatible_brands\s*:\s*(\S+)", text, re.M)
-    listed = compatible.group(1) if compatible else ""
-    return not any(b in _HEIF_SEQUENCES for b in (listed[i : i + 4] for i in range(0, len(listed), 4)))
+    return major is not None and _still_brands(major.group(1), compatible.group(1) if compatible else "")
+
+
+def _still_brands(major: str, compatible: str) -> bool:
+    """Whether a file of these ``ftyp`` brands (``compatible``: four characters each, run together) is a HEIF still."""
+    return major in _HEIF_STILLS and not any(compatible[i : i + 4] in _HEIF_SEQUENCES
+                                             for i in range(0, len(compatible), 4))
+
+
+def _ftyp_still(path: Path) -> bool:
+    """Whether the file ``path`` starts with the ``ftyp`` box of a HEIF still (:func:`_heif_still`, from its bytes:
+    where ffmpeg cannot open it, as some AVIF photos' layered or split pictures)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    size = int.from_bytes(head[:4], "big")
+    if head[4:8] != b"ftyp" or not 16 <= size <= len(head):
+        return False
+    return _still_brands(head[8:12].decode("latin-1"), head[16:size].decode("latin-1"))
 
 
 #: Why an encrypted video is refused.
@@ -602,6 +619,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         reason = re.sub(r"^Error opening input files?: ", "", reason)
         if "moov atom not found" in text:
             reason = "moov atom not found (an unfinished or truncated mp4/mov)"
+        if seq is None and _ftyp_still(path):  # a HEIF photo ffmpeg cannot open: said as one it opens is
+            raise InputError(_not_a_video(path))
         raise InputError(f"{path}: not a readable video ({reason})")
     fmt = head.group(1)
     if seq is None and "mp4" in fmt.split(",") and (why := _fragments_trouble(path)):
