@@ -32,6 +32,7 @@ from classsr_cli.io.files import (
     natural_key,
     unread_advice,
     unread_kinds,
+    url_refusal,
     without_own_outputs,
 )
 
@@ -86,6 +87,8 @@ def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool, 
     """``[(file, relative output path)]`` for one input spec, whether it names more than one file, the earlier
     classsr outputs a folder or glob held (left out), and the files of a folder that are not images classsr reads."""
     path = Path(spec)
+    if (url := url_refusal(spec)) is not None:  # (a query's "?" would read as a glob's)
+        raise InputError(url)
     if path.is_dir():
         every = sorted(files_in(path, recursive=recursive), key=natural_key)  # frame2 before frame10
         files, own = without_own_outputs([p for p in every if is_image_name(p)])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classsr_cli.errors import CheckpointError, ConfigError, InputError, ModelNotFoundError
+from classsr_cli.io.files import url_refusal
 
 if TYPE_CHECKING:
     import torch
@@ -239,7 +240,7 @@ def resolve_model(spec: str | None, scale: int) -> Path:
     if spec is not None and (os.sep in spec or spec.endswith(".safetensors") or Path(spec).exists()):
         path = Path(spec)
         if not path.exists():
-            raise ModelNotFoundError(f"{path}: no such model file")
+            raise ModelNotFoundError(url_refusal(spec) or f"{path}: no such model file")
         if path.is_dir():  # a training run's folder, most likely
             exported = path / "classsr.safetensors"
             hint = f"; the model `classsr train` exports there is {exported}" if exported.is_file() else ""

@@ -942,6 +942,31 @@ def test_an_output_given_as_a_second_argument_and_existing_outputs_under_keep_go
     assert "2 of them because their output exists: --skip-existing leaves such inputs out, --overwrite redoes them" in r.stderr
 
 
+@pytest.mark.parametrize("url", ["https://example.com/photo.png", "https://example.com/photo.png?size=large",
+                                 "rtsp://camera.local/stream"])
+def test_a_url_is_refused_as_one_not_as_a_missing_file(
+    tiny_model_path: Path, tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL given as an input said "https:/example.com/photo.png: no such file or folder" (its "//" made one by the
+    path, a query's "?" read as a glob's): it is named as a URL, which classsr does not fetch, by `upscale`, `video`
+    and `--model`; a file of such a name, where one exists, is read."""
+    said = f"{url}: a URL; classsr reads files on this machine and fetches nothing: download it first"
+    r = up(tiny_model_path, url)
+    one_error_line(r, said)
+    assert r.exit_code == 1
+    r = run("video", url, tmp_path / "o.mp4", "--model", tiny_model_path)
+    one_error_line(r, said)
+    assert r.exit_code == 1
+    model = url.rsplit("/", 1)[0] + "/model.safetensors"  # a model named by its URL, likewise
+    r = run("upscale", tmp_path / "missing.png", "--model", model)
+    one_error_line(r, f"{model}: a URL; classsr reads files on this machine and fetches nothing: download it first")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "https:" / "example.com").mkdir(parents=True)
+    Image.new("RGB", (16, 16), (90, 120, 40)).save(tmp_path / "https:" / "example.com" / "photo.png")
+    r = up(tiny_model_path, "https://example.com/photo.png", "-o", tmp_path / "o.png")
+    assert r.exit_code == 0 and (tmp_path / "o.png").exists(), r.output
+
+
 def test_result_lines_go_above_a_live_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both streams on one terminal: a result line printed past rich's live bar ran into it
     (`images ━━━━ 0/5 0:00:00out3/baby.png`); it is printed through the bar's console, above it. Piped: stdout."""

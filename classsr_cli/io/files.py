@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "natural_key", "unread_advice", "unread_kinds",
-           "without_own_outputs"]
+           "url_refusal", "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".webp", ".avif", ".heic", ".heif", ".hif", ".jxl", ".exr",
@@ -22,6 +22,20 @@ RAW_ADVICE = ("develop it first (Lightroom, Capture One, darktable, RawTherapee)
 #: Suffixes of common video files: given to ``classsr upscale``, they are pointed to ``classsr video``.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".flv",
                   ".wmv", ".3gp", ".ogv")
+
+
+#: A URL's scheme, as a name starts with it (``https://``; a path given as one has its ``//`` made ``/``).
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+:)//?(?=[^/])")
+
+
+def url_refusal(spec: str | Path) -> str | None:
+    """Why ``spec``, a name that is not a file here, is refused where it is a URL (``https://...``): classsr reads
+    files on this machine and fetches nothing; ``None`` for anything else."""
+    text = str(spec)
+    if not _URL.match(text) or Path(text).exists():
+        return None
+    url = _URL.sub(r"\1//", text, count=1)
+    return f"{url}: a URL; classsr reads files on this machine and fetches nothing: download it first"
 
 
 def is_image_name(path: Path) -> bool:

@@ -49,6 +49,7 @@ import numpy as np
 
 from classsr_cli.errors import ConfigError, InputError, VideoError
 from classsr_cli.io import bmff
+from classsr_cli.io.files import url_refusal
 from classsr_cli.io.icc import srgb16_transform
 from classsr_cli.io.subtitles import TEXT_FORMATS, cut, flatten
 
@@ -600,6 +601,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
     from classsr_cli.io.sequence import DEFAULT_RATE, find_sequence, is_sequence
 
     path = Path(path)
+    if (url := url_refusal(path)) is not None:  # (a query's "?" would read as a sequence's glob)
+        raise InputError(url)
     seq = find_sequence(path) if is_sequence(path) else None
     if seq is not None:
         rate = rate or DEFAULT_RATE
