@@ -175,6 +175,8 @@ def plan_jobs(
         plan.own_outputs.extend(own)
         plan.unread.extend(unread)
     found = _unique(found)
+    if output is not None and (url := url_refusal(output, output=True)) is not None:
+        raise ConfigError(url)
     out = Path(output) if output is not None else None
     to_folder = out is not None and (many or out.is_dir() or str(output).endswith(("/", os.sep)))
     if out is not None and to_folder and not out.is_dir():

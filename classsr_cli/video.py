@@ -273,10 +273,13 @@ def output_path(
     Insta360's ``.insv``, a GoPro's ``.lrv``: so that a 360° video's projection is kept), else ``.mkv`` (Matroska
     holds any audio and subtitles). A new path without a suffix is a usage error (:class:`ConfigError`) that says how
     to name the file or the folder."""
+    from classsr_cli.io.files import url_refusal
     from classsr_cli.io.sequence import sequence_stem
     from classsr_cli.plan import scale_tag
 
     src, text = Path(src), os.fspath(output)
+    if (url := url_refusal(text, output=True)) is not None:  # (ffmpeg's protocols are not given a path's name)
+        raise ConfigError(url)
     out = Path(text)
     stem = sequence_stem(src) if is_sequence(src) else src.stem  # frames/shot_%04d.png: shot_x4.mkv
     name = f"{stem}_{tag or scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else _suffix_of(src)}"

@@ -949,7 +949,8 @@ def test_a_url_is_refused_as_one_not_as_a_missing_file(
 ) -> None:
     """A URL given as an input said "https:/example.com/photo.png: no such file or folder" (its "//" made one by the
     path, a query's "?" read as a glob's): it is named as a URL, which classsr does not fetch, by `upscale`, `video`
-    and `--model`; a file of such a name, where one exists, is read."""
+    and `--model`, and an output so named is refused, not written into a folder "https:"; a file of such a name,
+    where one exists, is read."""
     said = f"{url}: a URL; classsr reads files on this machine and fetches nothing: download it first"
     r = up(tiny_model_path, url)
     one_error_line(r, said)
@@ -957,6 +958,12 @@ def test_a_url_is_refused_as_one_not_as_a_missing_file(
     r = run("video", url, tmp_path / "o.mp4", "--model", tiny_model_path)
     one_error_line(r, said)
     assert r.exit_code == 1
+    sent = url.rsplit("/", 1)[0] + "/out.png"  # an output named by a URL: not a folder "https:" made here
+    r = run("upscale", tmp_path / "missing.png", "-o", sent, "--model", tiny_model_path)
+    one_error_line(r, f"{sent}: a URL; classsr writes files on this machine and sends nothing: write here, then upload")
+    assert r.exit_code == 2
+    r = run("video", tmp_path / "missing.mp4", sent.replace(".png", ".mp4"), "--model", tiny_model_path)
+    assert r.exit_code == 2 and "a URL; classsr writes files on this machine" in r.stderr, r.output
     model = url.rsplit("/", 1)[0] + "/model.safetensors"  # a model named by its URL, likewise
     r = run("upscale", tmp_path / "missing.png", "--model", model)
     one_error_line(r, f"{model}: a URL; classsr reads files on this machine and fetches nothing: download it first")

@@ -28,13 +28,15 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpe
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+:)//?(?=[^/])")
 
 
-def url_refusal(spec: str | Path) -> str | None:
+def url_refusal(spec: str | Path, *, output: bool = False) -> str | None:
     """Why ``spec``, a name that is not a file here, is refused where it is a URL (``https://...``): classsr reads
-    files on this machine and fetches nothing; ``None`` for anything else."""
+    and writes (``output``) files on this machine, and fetches or sends nothing; ``None`` for anything else."""
     text = str(spec)
     if not _URL.match(text) or Path(text).exists():
         return None
     url = _URL.sub(r"\1//", text, count=1)
+    if output:
+        return f"{url}: a URL; classsr writes files on this machine and sends nothing: write here, then upload it"
     return f"{url}: a URL; classsr reads files on this machine and fetches nothing: download it first"
 
 
