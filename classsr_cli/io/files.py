@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,10 +29,10 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpe
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+:)//?(?=[^/])")
 
 
-def url_refusal(spec: str | Path, *, output: bool = False) -> str | None:
+def url_refusal(spec: str | os.PathLike[str], *, output: bool = False) -> str | None:
     """Why ``spec``, a name that is not a file here, is refused where it is a URL (``https://...``): classsr reads
     and writes (``output``) files on this machine, and fetches or sends nothing; ``None`` for anything else."""
-    text = str(spec)
+    text = os.fspath(spec)
     if not _URL.match(text) or Path(text).exists():
         return None
     url = _URL.sub(r"\1//", text, count=1)
