@@ -134,7 +134,7 @@ _SUBTITLE_TEXT = {"matroska": "srt"}
 _AUDIO_FALLBACK = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
 #: ffmpeg's demuxers of still pictures: image2 (by the name), the *_pipe ones (by the bytes), and ico (an icon's
 #: pictures, as frames of a video from its first, the smallest mostly, where `classsr upscale` takes the largest).
-_IMAGE_FORMATS = re.compile(r"^(image2|.*_pipe|ico)$")
+_IMAGE_FORMATS = re.compile(r"^(image2|.*_pipe|ico|msp|fits)$")
 _TAIL = 40
 
 
@@ -452,21 +452,30 @@ def _field_order(color: str | None) -> str | None:
 def _not_a_video(path: Path) -> str:
     """Why a file ffmpeg opens as a still image (its ``image2`` demuxer goes by the name, or a HEIF still's brand) is
     refused."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    from classsr_cli.io.image import OWN_NAMES, own_format, pillow_look, readable_formats
+    from classsr_cli.io.image import OWN_NAMES, open_formats, own_format, pillow_look, readable_formats
 
     readable_formats()  # HEIC's plugin, to name it
+    if _is_pdf(path):
+        return f"{path}: is a PDF document, not a video, nor an image classsr reads"
     try:
         with path.open("rb") as f:
             own = own_format(f.read(64))
         if own is not None:  # Pillow's own plugins do not read them
             name = OWN_NAMES[own]
-            what = f"{'an' if name[0] in 'AEIO' else 'a'} {name} image"
+            what = f"{_article(name)} {name} image"
         else:
-            with pillow_look(path, header=True), Image.open(path) as im:
-                kind = {"WEBP": "WebP"}.get(im.format or "", im.format)  # (Pillow's own spelling elsewhere: JPEG, PNG)
-                what = f"{'an' if kind[0] in 'AEIO' else 'a'} {kind} image" if kind else "an image"
+            with pillow_look(path, header=True):
+                try:
+                    im, readable = Image.open(path, formats=open_formats(path)), True
+                except UnidentifiedImageError:  # one Pillow reads and classsr does not (Microsoft Paint's MSP, FITS)
+                    im, readable = Image.open(path), False
+                with im:
+                    kind = {"WEBP": "WebP"}.get(im.format or "", im.format)  # (Pillow's own spelling: JPEG, PNG)
+                    what = f"{_article(kind)} {kind} image" if kind else "an image"
+            if not readable:
+                return f"{path}: is {what}, not a video, nor an image classsr reads"
     except Exception:  # a file Pillow cannot open (its plugins raise what they like: a DDS format not implemented)
         return f"{path}: not a readable video, nor an image whatever its {path.suffix or 'name'} says"
     from classsr_cli.io import motion
@@ -484,6 +493,20 @@ def _not_a_video(path: Path) -> str:
         return (f"{path}: is {what}, not a video; to read its sequence as a video give {seq.pattern} "
                 f"({seq.count} frames), or its folder; to upscale the picture, use `classsr upscale`")
     return f"{path}: is {what}, not a video; use `classsr upscale`"
+
+
+def _article(name: str) -> str:
+    """``a`` or ``an`` before a format's ``name`` as it is said: an AVIF, an ICO, an MPO (said letter by letter)."""
+    return "an" if name[0] in "AEIO" or name in ("MPO", "MSP", "SGI", "XBM", "XPM") else "a"
+
+
+def _is_pdf(path: Path) -> bool:
+    """Whether ``path`` starts as a PDF document does (whose JPEG pictures ffmpeg's MJPEG demuxer finds)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(5) == b"%PDF-"
+    except OSError:
+        return False
 
 
 #: HEIF brands of image sequences (AVIF's, HEIC's), whose still image ffmpeg lists as a stream before the animation.
@@ -581,18 +604,6 @@ def _sample_entries(moov: bytes) -> set[bytes]:
     return found
 
 
-#: A line ffmpeg logs for a demuxer or decoder (``[fits @ 0x55b3e2141780] unsupported number of dimensions``).
-_COMPONENT_LOG = re.compile(r"^\[[\w-]+ @ 0x[0-9a-f]+\] (.+)$", re.MULTILINE)
-
-
-def _unsized_why(text: str) -> str | None:
-    """What ffmpeg said before it listed a video stream without a size: its demuxer's or decoder's first complaint,
-    not its advice about probing longer."""
-    head = text.split("Input #0", 1)[0]
-    return next((m.group(1).strip() for m in _COMPONENT_LOG.finditer(head)
-                 if not m.group(1).startswith(("Could not find codec parameters", "Consider increasing"))), None)
-
-
 def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> VideoInfo:
     """Describe ``path``; raises :class:`InputError` if it is missing, not a video, or has no video stream.
 
@@ -628,7 +639,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
     fmt = head.group(1)
     if seq is None and "mp4" in fmt.split(",") and (why := _fragments_trouble(path)):
         raise InputError(f"{path}: {why}")
-    if _IMAGE_FORMATS.match(fmt.split(",")[0]) and seq is None:
+    if seq is None and (_IMAGE_FORMATS.match(fmt.split(",")[0]) or _is_pdf(path)):  # (a PDF's JPEG: "mjpeg")
         raise InputError(_not_a_video(path))
     if _heif_still(text):  # a HEIC or AVIF photo, which ffmpeg opens as a video of one frame
         raise InputError(_not_a_video(path))
@@ -700,8 +711,6 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         kinds = ", ".join(f"{s.kind} ({s.codec})" for s in streams) or "no streams"
         if any(s.attached_pic for s in streams):
             raise InputError(f"{path}: has no video stream, only a cover picture ({kinds})")
-        if any(s.kind == "video" for s in streams) and (why := _unsized_why(text)):  # a stream ffmpeg cannot size
-            raise InputError(f"{path}: has no video stream ffmpeg can read ({kinds}: {why})")
         raise InputError(f"{path}: has no video stream ({kinds})")
     # The stream players show: the one marked default, else the first. An image sequence in HEIF (an animated AVIF,
     # brand avis) also lists its still image first, marked default too: the animation is its fastest stream.
