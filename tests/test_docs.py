@@ -83,3 +83,22 @@ def test_anchors_exist() -> None:
             if m.group(2) not in {_slug(h) for h in _headings(m.group(1))}:
                 missing.append((str(path.relative_to(ROOT)), m.group(0)))
     assert not missing, f"anchors into the docs that no heading makes: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_links_within_a_page_reach_its_headings(page: str) -> None:
+    """A page's own ``](#anchor)`` links (cli.md's contents) reach one of its headings."""
+    text = (DOCS / f"{page}.md").read_text()
+    links = re.findall(r"\]\(#([a-z0-9-]+)\)", text)
+    missing = [a for a in links if a not in {_slug(h) for h in _headings(page)}]
+    assert not missing, f"links within docs/{page}.md that no heading makes: {missing}"
+
+
+@pytest.mark.parametrize("page", [f"docs/{p}.md" for p in PAGES] + ["README.md", "weights/README.md", "CHANGELOG.md"])
+def test_links_to_files_reach_them(page: str) -> None:
+    """A page's links to files of the checkout (``](../weights/README.md)``) are relative to the page, as GitHub
+    reads them: pages moved into docs/ had kept their links from the top folder."""
+    where = ROOT / page
+    links = re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", where.read_text())
+    missing = [t for t in links if not re.match(r"[a-z]+:", t) and not (where.parent / t).exists()]
+    assert not missing, f"links in {page} to files that are not there: {missing}"
