@@ -49,7 +49,7 @@ from classsr_cli.engine import (
     upscale_tensor,
 )
 from classsr_cli.errors import ConfigError, InputError
-from classsr_cli.io.files import IMAGE_SUFFIXES, images_in
+from classsr_cli.io.files import IMAGE_SUFFIXES, images_in, url_refusal
 from classsr_cli.metrics import psnr, quantize, ssim
 from classsr_cli.models.classsr import ClassSR
 
@@ -276,6 +276,8 @@ def find_inputs(
             left_out.extend(own)
         elif p.is_file():
             paths.append(p)
+        elif (url := url_refusal(spec)) is not None:
+            raise InputError(url)
         else:
             sets = sorted(d.name for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
             known = f" (it holds {', '.join(sets[:8])}{', …' if len(sets) > 8 else ''})" if sets else ""

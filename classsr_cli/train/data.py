@@ -24,7 +24,7 @@ import torch
 
 from classsr_cli.degrade import bicubic_resize, degrade_lr, load_rgb, make_pair
 from classsr_cli.errors import ConfigError, InputError
-from classsr_cli.io.files import images_in
+from classsr_cli.io.files import images_in, url_refusal
 from classsr_cli.train.config import check_data_settings, check_jpeg, check_noise
 
 __all__ = ["PatchData", "check_degradation_of", "find_images", "prepare"]
@@ -41,7 +41,7 @@ def find_images(folders: Sequence[str | Path]) -> list[Path]:
             files.append(folder)
             continue
         if not folder.is_dir():
-            raise InputError(f"{folder}: no such folder")
+            raise InputError(url_refusal(folder) or f"{folder}: no such folder")
         files.extend(images_in(folder, recursive=True))
     if not files:
         raise InputError(f"no images found in {', '.join(str(f) for f in folders)}")
