@@ -132,8 +132,9 @@ _SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "matroska": "copy", "we
 _SUBTITLE_TEXT = {"matroska": "srt"}
 #: The audio codec used when the source's cannot be copied into the container.
 _AUDIO_FALLBACK = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
-#: ffmpeg's demuxers of still pictures: image2 (by the name), the *_pipe ones (by the bytes), and ico (an icon's
-#: pictures, as frames of a video from its first, the smallest mostly, where `classsr upscale` takes the largest).
+#: ffmpeg's demuxers of still pictures: image2 (by the name), the *_pipe ones (by the bytes), ico (an icon's
+#: pictures, as frames of a video from its first, the smallest mostly, where `classsr upscale` takes the largest), msp
+#: (Microsoft Paint's) and fits (astronomy's; a cube's planes as frames).
 _IMAGE_FORMATS = re.compile(r"^(image2|.*_pipe|ico|msp|fits)$")
 _TAIL = 40
 
