@@ -2519,6 +2519,21 @@ def test_a_16_bit_lzw_tiff_and_a_12_bit_one_read_at_their_levels(tmp_path: Path)
             read_image(tmp_path / name)
 
 
+def test_a_deep_cielab_tiff_tifffile_cannot_decode_says_its_colours(tmp_path: Path) -> None:
+    """A 16-bit CIELab TIFF, LZW-compressed (a Nikon's, sharp's ``cielab-dagams.tiff``), was "a TIFF of 16-bit
+    samples, LZW-compressed, which classsr does not decode: save it with 8 or 16-bit samples": it has them; its
+    colours are what is not read, as an uncompressed one says."""
+    from test_packed import packed_tiff
+
+    lab = np.random.default_rng(3).integers(0, 65536, (4, 5, 3))
+    (tmp_path / "lzw.tif").write_bytes(packed_tiff(lab, 16, photometric=8, compression=5))  # (stored: never decoded)
+    (tmp_path / "plain.tif").write_bytes(packed_tiff(lab, 16, photometric=8))
+    for name in ("lzw.tif", "plain.tif"):
+        with pytest.raises(InputError, match=rf"{name}: 16-bit CIELab TIFF is not supported \(16-bit gray and RGB "
+                                             r"are, and 8-bit CIELab is converted\); save it as 16-bit RGB or as 8-bit$"):
+            read_image(tmp_path / name)
+
+
 def test_a_tiff_in_a_compression_pillows_libtiff_lacks_says_which(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """An 8-bit TIFF compressed with WebP (a GeoTIFF's: image-tiff's ``usda_naip_256_webp_z3.tif``) was "truncated or
     corrupt image (decoder error -2)", after libtiff's "WEBP compression support is not configured" on stderr: now

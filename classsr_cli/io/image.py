@@ -2816,15 +2816,20 @@ def _read_tiff16(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if photometric == 0:  # MINISWHITE
         arr = 65535 - arr
     elif photometric not in (1, 2):  # MINISBLACK, RGB
-        kind = {5: "CMYK", 6: "YCbCr", 8: "CIELab"}.get(photometric, f"photometric {photometric}")
-        raise _Unsupported(f"16-bit {kind} TIFF is not supported (16-bit gray and RGB are, and 8-bit {kind} is "
-                           "converted); save it as 16-bit RGB or as 8-bit")
+        raise _deep_colours_refused(16, photometric)
     c = arr.shape[-1]
     if c in (2, 4):
         return arr[..., : c - 1], arr[..., -1]
     if c in (1, 3):
         return arr, None
     raise _Unsupported(f"16-bit TIFF with {c} samples per pixel is not supported")
+
+
+def _deep_colours_refused(bits: int, photometric: int) -> _Unsupported:
+    """Why a TIFF of ``bits``-bit samples in colours other than gray or RGB (TIFF's ``photometric``) is not read."""
+    kind = {5: "CMYK", 6: "YCbCr", 8: "CIELab"}.get(photometric, f"photometric {photometric}")
+    return _Unsupported(f"{bits}-bit {kind} TIFF is not supported (16-bit gray and RGB are, and 8-bit {kind} is "
+                        "converted); save it as 16-bit RGB or as 8-bit")
 
 
 def _tiff_page(path: Path, page: Any) -> np.ndarray:
@@ -2848,6 +2853,8 @@ def _tiff_page(path: Path, page: Any) -> np.ndarray:
     if packed.readable(page):  # 9 to 15 bits, packed, uncompressed or Deflate: read here (with its predictor, white)
         return to16(packed.unpack(path, page), bits)
     plain = int(page.sampleformat) == 1 and 9 <= bits <= 16 and samples <= 4 and photometric in (0, 1, 2)
+    if int(page.sampleformat) == 1 and 9 <= bits <= 16 and photometric not in (0, 1, 2):  # (LZW CIELab: Nikon's)
+        raise _deep_colours_refused(bits, photometric)
     wrong = bits < 16 and (int(page.predictor) != 1 or photometric == 0)  # (ffmpeg's decoder gets these wrong)
     if wrong or not plain:
         extra = (", with a predictor" if int(page.predictor) != 1 else ", white as 0") if plain else ""
