@@ -119,6 +119,16 @@ def test_os2_rle24_runs_literals_deltas_and_row_ends(tmp_path: Path) -> None:
     assert np.array_equal(pixels, want)
 
 
+def test_an_os2_huffman_bmp_is_said_as_what_it_is(tmp_path: Path) -> None:
+    """OS/2's 1-bit Huffman 1D coding (its compression 3, Windows' BI_BITFIELDS) was "truncated or corrupt image
+    (Unsupported BMP bitfields layout)", Pillow's word for Windows' meaning of the number."""
+    palette = bytes([0, 0, 0, 0, 255, 255, 255, 0])
+    (tmp_path / "fax.bmp").write_bytes(_file(_info(16, 2, 1, 3, size=64), bytes(8), palette))
+    with pytest.raises(InputError, match=r"fax\.bmp: an OS/2 BMP compressed with Huffman 1D \(fax coding\), which "
+                                         r"classsr does not decode: save it uncompressed or as PNG$"):
+        read_image(tmp_path / "fax.bmp")
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_a_png_or_jpeg_inside_is_that_picture(tmp_path: Path, fmt: str) -> None:
     rgb = RNG.integers(0, 256, (6, 9, 3)).astype(np.uint8)

@@ -1093,6 +1093,9 @@ def _read_bmp_as_pillow_reads(path: Path, max_pixels: int | None) -> Picture | N
     except ValueError as e:
         raise InputError(f"{path}: truncated or corrupt image ({_reason(e)})") from None
     if made is None:
+        if head.os2 and head.compression == 3 and head.bits == 1:  # (Windows' BI_BITFIELDS: Pillow's message says so)
+            raise InputError(f"{path}: an OS/2 BMP compressed with Huffman 1D (fax coding), which classsr does not "
+                             "decode: save it uncompressed or as PNG")
         return None
     copy, fmt = made
     if fmt == "BMP":
