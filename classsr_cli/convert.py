@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from classsr_cli.checkpoint import file_sha256, state_mismatches
 from classsr_cli.config import FAMILY_DEFAULTS, BranchConfig, ClassSRConfig
 from classsr_cli.errors import ALREADY_EXISTS, CheckpointError, ConfigError, OutputExistsError
+from classsr_cli.io.files import url_refusal
 
 if TYPE_CHECKING:
     import torch
@@ -99,7 +100,7 @@ def load_original(path: str | os.PathLike[str]) -> StateDict:
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+        raise CheckpointError(url_refusal(path) or f"{path}: no such file")
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types for foreign data; all mean "refused"

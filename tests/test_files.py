@@ -46,3 +46,12 @@ def test_bench_and_training_name_a_url_given_as_their_pictures() -> None:
         bench.find_images([url])
     with pytest.raises(InputError, match=rf"^{url}: {READ}$"):
         data.find_images([url])
+
+
+def test_convert_names_a_url_given_as_a_checkpoint() -> None:
+    from classsr_cli.convert import load_original
+    from classsr_cli.errors import CheckpointError
+
+    url = "https://example.com/ClassSR_FSRCNN.pth"
+    with pytest.raises(CheckpointError, match=rf"^{url}: {READ}$"):
+        load_original(url)
