@@ -1167,8 +1167,6 @@ def test_an_apng_of_one_or_two_frames_is_timed_by_them_not_by_ffmpegs_time_base(
                                                                                 tmp_path: Path) -> None:
     """ffmpeg gives an APNG of one or two frames no rate but its time base's (100,000 frames/s), which a note into an
     animation repeated ("the source runs at 1e+05 frames/s ..."): the probe takes its frames' tenths of a second."""
-    from classsr_cli.io.video import probe
-
     frame = ((0, 0, 16, 16), 0, 0, (200, 90, 40))
     for n in (1, 2):
         src = _apng(tmp_path / f"{n}.png", (16, 16), [frame] * n)
