@@ -1,6 +1,6 @@
-"""Run ``classsr upscale`` and ``classsr video`` with random combinations of their options on small made-up inputs:
-list each run that ends otherwise than as the CLI promises (an "internal error", a Python traceback on stderr, or
-an exit code other than 0, 1, 2 and 3).
+"""Run ``classsr upscale``, ``classsr video`` and ``classsr bench`` with random combinations of their options on small
+made-up inputs: list each run that ends otherwise than as the CLI promises (an "internal error", a Python traceback on
+stderr, or an exit code other than 0, 1, 2 and 3).
 
 The inputs (an RGB and an RGBA PNG, a gray JPEG, a three-frame GIF, a half-second H.264 clip with AAC audio) are
 made in a temporary folder, where the runs write. ``--seed`` picks the combinations: the same seed runs the same
@@ -42,6 +42,14 @@ VIDEO = (
     ["-e", "tune=film"], ["--tolerance", "1"], ["--force-branch", "heavy"], ["--quality", "50"], ["--model", "auto"],
     ["--precision", "bf16"],
 )  # fmt: skip
+#: Options of `classsr bench` drawn from (each run times one pass, none untimed).
+BENCH = (
+    ["-x", "2"], ["-x", "3"], ["--native"], ["--jpeg", "30"], ["--noise", "10"], ["--plot", "plot.png"],
+    ["--methods", "classsr,heavy"], ["--methods", "bicubic"], ["--methods", "nope"], ["--step", "24"], ["--step", "7"],
+    ["--tolerance", "3"], ["--tta", "2"], ["--json"], ["--precision", "bf16"], ["--threads", "1"], ["--batch-size", "1"],
+    ["-m", "classsr_fsrcnn_x2"], ["-m", "classsr_residual64_x4"], ["--noise", "0", "--jpeg", "95"],
+)  # fmt: skip
+BENCH_INPUTS = (["a.png"], ["g.jpg"], ["rgba.png"], ["anim.gif"], ["a.png", "g.jpg"], ["Set5"])
 IMAGE_INPUTS = (["a.png"], ["rgba.png"], ["g.jpg"], ["anim.gif"], ["a.png", "g.jpg"], ["."])
 IMAGE_OUTPUTS = ("o.png", "o.jpg", "o.webp", "o.avif", "o.tif", "outdir/", "o.gif", "o.heic", "o.jxl", None)
 VIDEO_INPUTS = ("clip.mp4", "anim.gif")
@@ -72,14 +80,19 @@ def make_inputs(folder: Path) -> None:
 
 def command(rng: random.Random) -> list[str]:
     """One random command line, without the program's name."""
-    if rng.random() < 0.6:
+    draw = rng.random()
+    if draw < 0.5:
         args, options, output = ["upscale", *rng.choice(IMAGE_INPUTS)], UPSCALE, rng.choice(IMAGE_OUTPUTS)
         args += ["-o", output] if output else []
-    else:
+    elif draw < 0.8:
         args, options, output = ["video", rng.choice(VIDEO_INPUTS)], VIDEO, rng.choice(VIDEO_OUTPUTS)
         args += [output] if output else []
+    else:
+        args, options = ["bench", *rng.choice(BENCH_INPUTS)], BENCH
     for _ in range(rng.randint(0, 3)):
         args += rng.choice(options)
+    if args[0] == "bench":
+        return [*args, "--repeat", "1", "--warmup", "0"]
     return args if "--skip-existing" in args else [*args, "--overwrite"]
 
 

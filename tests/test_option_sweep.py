@@ -1,4 +1,4 @@
-"""scripts/option_sweep.py: random combinations of `classsr upscale` and `classsr video` options, each run that ends
+"""scripts/option_sweep.py: random combinations of `classsr upscale`, `video` and `bench` options, each run that ends
 otherwise than the CLI promises (an internal error, a traceback, another exit code) listed."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def test_the_same_seed_draws_the_same_commands() -> None:
     first = [command(random.Random(5)) for _ in range(3)]
     assert first == [command(random.Random(5)) for _ in range(3)]
     drawn = [command(random.Random(seed)) for seed in range(40)]
-    assert {c[0] for c in drawn} == {"upscale", "video"} and len({tuple(c) for c in drawn}) > 30
+    assert {c[0] for c in drawn} == {"upscale", "video", "bench"} and len({tuple(c) for c in drawn}) > 30
 
 
 def test_real_runs_keep_the_promise() -> None:
