@@ -1122,6 +1122,20 @@ def test_a_picture_through_a_pipe_past_pillows_bomb_limit_is_read_by_max_pixels(
     assert r.exit_code != 0 and "48x40 is 1,920 pixels, above the 1,000-pixel limit" in r.stderr
 
 
+def test_every_format_classsr_reads_through_pillow_can_come_through_a_pipe(tiny_model_path: Path, tmp_path: Path) -> None:
+    """A piped picture is staged under its format's suffix: a format read without one (BLP, when it was added) was
+    "not an image classsr reads" through a pipe and read as a file."""
+    from classsr_cli.cli.upscale import _STAGED
+    from classsr_cli.io.image import readable_formats
+
+    assert set(readable_formats()) <= set(_STAGED), set(readable_formats()) - set(_STAGED)
+    Image.fromarray((np.random.default_rng(2).random((16, 24, 3)) * 255).astype(np.uint8)).quantize(16).save(
+        tmp_path / "t.blp")
+    r = runner.invoke(app, ["upscale", "-", "-o", str(tmp_path / "o.png"), "-x", "2", "--model", str(tiny_model_path)],
+                      input=(tmp_path / "t.blp").read_bytes())
+    assert r.exit_code == 0 and Image.open(tmp_path / "o.png").size == (48, 32), r.output
+
+
 def test_a_picture_through_pipes(tiny_model_path: Path, photo: Path, tmp_path: Path) -> None:
     """``-`` as INPUT reads the picture from standard input (its format sniffed), ``-o -`` writes it to standard
     output (in the input's format, or ``--format``'s), the same pixels as files give; the report says ``-``, and

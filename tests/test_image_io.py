@@ -1761,6 +1761,27 @@ def test_an_icon_or_a_cursor_gives_its_largest_picture_and_becomes_a_png(tmp_pat
     assert arrow.source_format == "CUR" and np.array_equal(arrow.pixels, SMOOTH[:32, :32])
 
 
+def test_a_mac_icon_and_a_blizzard_texture_are_read(tmp_path: Path) -> None:
+    """ICNS (a Mac's icons: its largest picture, as an ICO's, alpha kept) and BLP (Warcraft's textures) were "not an
+    image classsr reads", and `classsr video` said "Invalid data found"; both are written as PNG by default."""
+    from classsr_cli.io.image import output_suffix
+
+    rgba = np.dstack([SMOOTH[:32, :32], np.full((32, 32), 200, np.uint8)])
+    big = Image.fromarray(rgba).resize((128, 128), Image.Resampling.NEAREST)
+    big.save(tmp_path / "app.icns", sizes=[(16, 16), (32, 32), (128, 128)])
+    pic = read_image(tmp_path / "app.icns")
+    assert pic.source_format == "ICNS" and pic.pixels.shape[2] == 3 and pic.alpha is not None
+    with Image.open(tmp_path / "app.icns") as im:  # (Pillow opens an ICNS at its largest size)
+        largest = im.size
+    assert pic.pixels.shape[:2] == largest[::-1] and pic.notes[0].startswith("ICNS with ")
+    assert np.all(pic.alpha == 200)
+    palette = Image.fromarray(SMOOTH[:24, :40]).quantize(64)
+    palette.save(tmp_path / "wall.blp")
+    tex = read_image(tmp_path / "wall.blp")
+    assert tex.source_format == "BLP" and np.array_equal(tex.pixels, np.asarray(palette.convert("RGB")))
+    assert output_suffix(".icns") == output_suffix(".BLP") == ".png"
+
+
 def test_an_icon_of_one_size_in_two_depths_gives_its_deepest_picture(tmp_path: Path) -> None:
     """An icon with an 8-bit palette picture and a 32-bit one of the same size (image-rs's multiple_entries test
     icon): the 32-bit one, alpha and all, where Pillow takes the palette one."""

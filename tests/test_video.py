@@ -662,12 +662,14 @@ def test_parity_with_upscale(
              "NAXIS1  =                    4", "NAXIS2  =                    4", "NAXIS3  =                    3", "END"]
     (tmp_path / "cube.fits").write_bytes("".join(c.ljust(80) for c in cards).ljust(2880).encode() + bytes(2880))
     Image.new("RGB", (16, 16), (200, 90, 30)).save(tmp_path / "page.pdf")
+    Image.new("RGBA", (32, 32), (200, 90, 30, 255)).save(tmp_path / "app.icns")
     Image.new("RGB", (16, 16), (200, 90, 30)).save(tmp_path / "pair.mpo", save_all=True,
                                                    append_images=[Image.new("RGB", (16, 16))])
     for name, said in (("paint.msp", "is an MSP image, not a video, nor an image classsr reads"),
                        ("cube.fits", "is a FITS image, not a video, nor an image classsr reads"),
                        ("page.pdf", "is a PDF document, not a video, nor an image classsr reads"),
-                       ("pair.mpo", "is an MPO image, not a video; use `classsr upscale`")):
+                       ("pair.mpo", "is an MPO image, not a video; use `classsr upscale`"),
+                       ("app.icns", "is an ICNS image, not a video; use `classsr upscale`")):  # (ffmpeg: invalid data)
         code, msg = video(tmp_path / name, tmp_path / "o.mp4")
         assert code == 1 and f"{name}: {said}" in msg, msg
     # A HEIC or AVIF photo, which ffmpeg opens as a video of one frame (its HEIF container is an mp4's), is named as

@@ -274,7 +274,7 @@ _PIPED: dict[str, str] = {}
 #: Pillow's format -> the suffix a picture on standard input is staged under.
 _STAGED = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "AVIF": ".avif", "HEIF": ".heic",
            "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif", "JXL": ".jxl", "EXR": ".exr", "HDR": ".hdr", "PFM": ".pfm", "PSD": ".psd", "PPM": ".pnm", "JPEG2000": ".jp2", "QOI": ".qoi", "PAM": ".pam",
-           "DDS": ".dds", "TGA": ".tga", "ICO": ".ico", "CUR": ".cur", "ORA": ".ora"}
+           "DDS": ".dds", "TGA": ".tga", "ICO": ".ico", "CUR": ".cur", "ICNS": ".icns", "BLP": ".blp", "ORA": ".ora"}
 
 
 def _piped(args: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ __all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO
 #: File suffixes read as images (folders, globs, bench sets, training data).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".webp", ".avif", ".heic", ".heif", ".hif", ".jxl", ".exr",
                   ".hdr", ".tif", ".tiff", ".bmp", ".gif", ".tga", ".ppm", ".pgm", ".pbm", ".pnm", ".dds", ".pfm",
-                  ".psd", ".psb", ".jp2", ".j2k", ".j2c", ".jpc", ".jpf", ".qoi", ".pam", ".ico", ".cur", ".ora", ".kra")
+                  ".psd", ".psb", ".jp2", ".j2k", ".j2c", ".jpc", ".jpf", ".qoi", ".pam", ".ico", ".cur", ".icns", ".blp",
+                  ".ora", ".kra")
 #: Suffixes of camera RAW files (sensor data, not a picture yet: read, they would give only an embedded preview).
 RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf", ".pef",
                 ".srw", ".x3f", ".3fr", ".fff", ".iiq", ".erf", ".mrw", ".mos", ".kdc", ".dcr", ".rwl", ".raw")

@@ -121,7 +121,7 @@ __all__ = [
 DEFAULT_MAX_PIXELS = 100_000_000
 
 _READ_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "HEIF", "TIFF", "BMP", "GIF", "JPEG2000", "QOI", "PPM", "DDS", "TGA",
-                 "ICO", "CUR")  # JPEG also opens MPO; an icon's or a cursor's largest picture
+                 "ICO", "CUR", "ICNS", "BLP")  # JPEG also opens MPO; an icon's or a cursor's largest picture
 #: Suffixes of TGA files: the one format opened by its name (a TGA 1.0 file has no signature, so that Pillow's TGA
 #: reader would take a damaged file of another format for one) or by TGA 2.0's footer (:data:`TGA_FOOTER`).
 _TGA_SUFFIXES = (".tga", ".icb", ".vda", ".vst")
@@ -134,7 +134,7 @@ READ_SUFFIXES = IMAGE_SUFFIXES
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 #: The formats classsr reads, as they are said.
 READ_NAMES = ("PNG, JPEG, WebP, AVIF, HEIC, JPEG XL, JPEG 2000, OpenEXR, Radiance HDR, PFM, TIFF, BMP, GIF, QOI, TGA, "
-              "PPM/PGM/PBM/PAM, DDS, ICO/CUR, Photoshop PSD or OpenRaster/Krita")
+              "PPM/PGM/PBM/PAM, DDS, BLP, ICO/CUR/ICNS, Photoshop PSD or OpenRaster/Krita")
 #: Output suffix -> Pillow format name.
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -531,7 +531,8 @@ def output_suffix(suffix: str) -> str:
 #: Photoshop document, at its depth, with its profile, is what TIFF holds; JPEG 2000's codestream and JPX names;
 #: an icon's or a cursor's largest picture; an OpenRaster's or a Krita document's merged PNG.
 _OUTPUT_OF = {".psd": ".tif", ".psb": ".tif", ".j2c": ".j2k", ".jpc": ".j2k", ".jpf": ".jp2", ".ico": ".png",
-              ".cur": ".png", ".ora": ".png", ".kra": ".png"}  # (an icon holds 256 pixels a side: its upscale as a PNG)
+              ".cur": ".png", ".icns": ".png", ".blp": ".png", ".ora": ".png",
+              ".kra": ".png"}  # (an icon holds 256 pixels a side, a Mac's 1024, a Blizzard texture is not written)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -1297,7 +1298,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     frames -= len(at_views)  # a stereo camera's other views (a spatial photo's right eye): upscaled too
     if fmt == "HEIF":
         notes.extend(_heif_notes(im, frames))
-    elif fmt in ("ICO", "CUR") and len(sizes := im.info.get("sizes") or ()) > 1:
+    elif fmt in ("ICO", "CUR", "ICNS") and len(sizes := im.info.get("sizes") or ()) > 1:
         notes.append(f"{fmt} with {len(sizes)} sizes: the largest ({im.width}x{im.height}) is upscaled")
     elif frames > 1:
         what = "pages" if fmt == "TIFF" else "frames"

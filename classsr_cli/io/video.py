@@ -501,6 +501,19 @@ def _article(name: str) -> str:
     return "an" if name[0] in "AEIO" or name in ("MPO", "MSP", "SGI", "XBM", "XPM") else "a"
 
 
+def _pillow_reads(path: Path) -> bool:
+    """Whether Pillow opens ``path`` as a picture of a format classsr reads (its header alone)."""
+    from PIL import Image
+
+    from classsr_cli.io.image import open_formats, pillow_look
+
+    try:
+        with pillow_look(path, header=True), Image.open(path, formats=open_formats(path)):
+            return True
+    except Exception:  # (not a picture, or one Pillow's plugins refuse: ffmpeg's reason stands)
+        return False
+
+
 def _is_pdf(path: Path) -> bool:
     """Whether ``path`` starts as a PDF document does (whose JPEG pictures ffmpeg's MJPEG demuxer finds)."""
     try:
@@ -634,8 +647,8 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         reason = re.sub(r"^Error opening input files?: ", "", reason)
         if "moov atom not found" in text:
             reason = "moov atom not found (an unfinished or truncated mp4/mov)"
-        if seq is None and _ftyp_still(path):  # a HEIF photo ffmpeg cannot open: said as one it opens is
-            raise InputError(_not_a_video(path))
+        if seq is None and (_ftyp_still(path) or _pillow_reads(path)):  # a picture ffmpeg cannot open (a HEIF
+            raise InputError(_not_a_video(path))  # photo's layered picture, a Mac's icon): said as one it opens is
         raise InputError(f"{path}: not a readable video ({reason})")
     fmt = head.group(1)
     if seq is None and "mp4" in fmt.split(",") and (why := _fragments_trouble(path)):
