@@ -663,13 +663,23 @@ def test_parity_with_upscale(
     (tmp_path / "cube.fits").write_bytes("".join(c.ljust(80) for c in cards).ljust(2880).encode() + bytes(2880))
     Image.new("RGB", (16, 16), (200, 90, 30)).save(tmp_path / "page.pdf")
     Image.new("RGBA", (32, 32), (200, 90, 30, 255)).save(tmp_path / "app.icns")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (64, 64), (30, 90, 200)).save(jpeg, "JPEG")
+    sos = jpeg.getvalue().index(b"\xff\xda")
+    cut = sos + 2 + int.from_bytes(jpeg.getvalue()[sos + 2 : sos + 4], "big")  # a BLP1's JPEG header, then its data
+    head, data = jpeg.getvalue()[:cut], jpeg.getvalue()[cut:]
+    (tmp_path / "jpeg.blp").write_bytes(b"BLP1" + struct.pack("<6I", 0, 0, 64, 64, 5, 0)  # JPEG, no alpha, 64x64
+                                        + struct.pack("<16I", 160 + len(head), *[0] * 15)  # the one mip level's offset
+                                        + struct.pack("<16I", len(data), *[0] * 15) + struct.pack("<I", len(head))
+                                        + head + data)  # (ffmpeg's MJPEG demuxer finds the JPEG: a one-frame video)
     Image.new("RGB", (16, 16), (200, 90, 30)).save(tmp_path / "pair.mpo", save_all=True,
                                                    append_images=[Image.new("RGB", (16, 16))])
     for name, said in (("paint.msp", "is an MSP image, not a video, nor an image classsr reads"),
                        ("cube.fits", "is a FITS image, not a video, nor an image classsr reads"),
                        ("page.pdf", "is a PDF document, not a video, nor an image classsr reads"),
                        ("pair.mpo", "is an MPO image, not a video; use `classsr upscale`"),
-                       ("app.icns", "is an ICNS image, not a video; use `classsr upscale`")):  # (ffmpeg: invalid data)
+                       ("app.icns", "is an ICNS image, not a video; use `classsr upscale`"),  # (ffmpeg: invalid data)
+                       ("jpeg.blp", "is a BLP image, not a video; use `classsr upscale`")):
         code, msg = video(tmp_path / name, tmp_path / "o.mp4")
         assert code == 1 and f"{name}: {said}" in msg, msg
     # A HEIC or AVIF photo, which ffmpeg opens as a video of one frame (its HEIF container is an mp4's), is named as

@@ -514,8 +514,22 @@ def _pillow_reads(path: Path) -> bool:
         return False
 
 
+#: The first bytes of files that hold JPEG or JPEG 2000 pictures, which ffmpeg's raw demuxers find and make a video
+#: of: a PDF document, a Mac's icon (ICNS), a Blizzard texture (BLP).
+_HOLDERS = (b"%PDF-", b"icns", b"BLP1", b"BLP2")
+
+
+def _holds_pictures(path: Path) -> bool:
+    """Whether ``path`` starts as one of :data:`_HOLDERS` does."""
+    try:
+        with path.open("rb") as f:
+            return f.read(5).startswith(_HOLDERS)
+    except OSError:
+        return False
+
+
 def _is_pdf(path: Path) -> bool:
-    """Whether ``path`` starts as a PDF document does (whose JPEG pictures ffmpeg's MJPEG demuxer finds)."""
+    """Whether ``path`` starts as a PDF document does."""
     try:
         with path.open("rb") as f:
             return f.read(5) == b"%PDF-"
@@ -653,7 +667,7 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
     fmt = head.group(1)
     if seq is None and "mp4" in fmt.split(",") and (why := _fragments_trouble(path)):
         raise InputError(f"{path}: {why}")
-    if seq is None and (_IMAGE_FORMATS.match(fmt.split(",")[0]) or _is_pdf(path)):  # (a PDF's JPEG: "mjpeg")
+    if seq is None and (_IMAGE_FORMATS.match(fmt.split(",")[0]) or _holds_pictures(path)):  # (its JPEG: "mjpeg")
         raise InputError(_not_a_video(path))
     if _heif_still(text):  # a HEIC or AVIF photo, which ffmpeg opens as a video of one frame
         raise InputError(_not_a_video(path))
