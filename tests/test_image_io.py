@@ -1780,6 +1780,18 @@ def test_a_mac_icon_and_a_blizzard_texture_are_read(tmp_path: Path) -> None:
     tex = read_image(tmp_path / "wall.blp")
     assert tex.source_format == "BLP" and np.array_equal(tex.pixels, np.asarray(palette.convert("RGB")))
     assert output_suffix(".icns") == output_suffix(".BLP") == ".png"
+    # An entry whose JPEG 2000 picture's header says a billion rows (Pillow's oom-8ed3316a test file: it decodes
+    # before it compares, and the process was killed for memory): refused from the header.
+    jp2 = io.BytesIO()
+    Image.fromarray(SMOOTH[:32, :32]).resize((128, 128)).save(jp2, "JPEG2000")
+    data = bytearray(jp2.getvalue())
+    at = data.index(b"ihdr") + 4
+    data[at : at + 4] = (1 << 30).to_bytes(4, "big")  # its height
+    entry = b"ic07" + struct.pack(">I", 8 + len(data)) + bytes(data)
+    (tmp_path / "bomb.icns").write_bytes(b"icns" + struct.pack(">I", 8 + len(entry)) + entry)
+    with pytest.raises(InputError, match=r"bomb\.icns: truncated or corrupt image \(its ic07 picture says "
+                                         r"128x1073741824 where its entry is 128x128\)$"):
+        read_image(tmp_path / "bomb.icns")
 
 
 def test_an_icon_of_one_size_in_two_depths_gives_its_deepest_picture(tmp_path: Path) -> None:

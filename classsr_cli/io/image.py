@@ -1280,6 +1280,32 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> 
 _ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".apng", "AVIF": ".webp"}
 
 
+#: The first bytes of a JPEG 2000 file (JP2's signature box) and of a bare codestream (SOC, then SIZ).
+_JPEG2000_STARTS = (b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
+
+
+def _icns_sizes_agree(path: Path, im: Image.Image) -> None:
+    """Refuse an ICNS whose JPEG 2000 pictures say another size than their entries (a 256x256 entry whose picture's
+    header says 256x1 billion: Pillow decodes it before it compares, and the memory runs out), from their headers."""
+    icns = getattr(im, "icns", None)
+    sizes = {sig: size for size, readers in getattr(icns, "SIZES", {}).items() for sig, _ in readers}
+    with path.open("rb") as f:
+        for sig, (start, length) in (getattr(icns, "dct", None) or {}).items():
+            f.seek(start)
+            head = f.read(min(length, 4096))
+            if sig not in sizes or not head.startswith(_JPEG2000_STARTS):
+                continue
+            try:
+                with pixel_limit_off(), Image.open(io.BytesIO(head), formats=["JPEG2000"]) as picture:
+                    said = picture.size
+            except Exception:  # (a header Pillow cannot read: its own decoding says what it says)
+                continue
+            width, height, scale = sizes[sig]
+            if said != (width * scale, height * scale):
+                raise InputError(f"{path}: truncated or corrupt image (its {sig.decode('latin-1')} picture says "
+                                 f"{said[0]}x{said[1]} where its entry is {width * scale}x{height * scale})")
+
+
 def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     """The :class:`Picture` of the opened file ``im``; its EXIF orientation applied unless not ``orient`` (a
     JPEG XL's decoder applies its own)."""
@@ -1312,6 +1338,8 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
         im = dds.as_held(dds_head, im)
     if fmt == "ICO":
         im = _ico_deepest(im)
+    if fmt == "ICNS":
+        _icns_sizes_agree(path, im)
     texture = dds.texture_of(dds_head, im) if fmt == "DDS" else None
     if texture is not None:
         faces = [_face(face) for face in dds.other_faces(path, texture)]
