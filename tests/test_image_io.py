@@ -1792,6 +1792,15 @@ def test_a_mac_icon_and_a_blizzard_texture_are_read(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"bomb\.icns: truncated or corrupt image \(its ic07 picture says "
                                          r"128x1073741824 where its entry is 128x128\)$"):
         read_image(tmp_path / "bomb.icns")
+    png = io.BytesIO()
+    Image.fromarray(SMOOTH[:32, :32]).resize((128, 128)).save(png, "PNG")
+    data = bytearray(png.getvalue())
+    data[20:24] = (1 << 30).to_bytes(4, "big")  # its IHDR's height, and that chunk's CRC made again
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    entry = b"ic07" + struct.pack(">I", 8 + len(data)) + bytes(data)
+    (tmp_path / "png.icns").write_bytes(b"icns" + struct.pack(">I", 8 + len(entry)) + entry)
+    with pytest.raises(InputError, match=r"png\.icns: truncated or corrupt image \(its ic07 picture says 128x1073741824"):
+        read_image(tmp_path / "png.icns")
 
 
 def test_an_icon_of_one_size_in_two_depths_gives_its_deepest_picture(tmp_path: Path) -> None:

@@ -1285,18 +1285,19 @@ _JPEG2000_STARTS = (b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
 
 
 def _icns_sizes_agree(path: Path, im: Image.Image) -> None:
-    """Refuse an ICNS whose JPEG 2000 pictures say another size than their entries (a 256x256 entry whose picture's
-    header says 256x1 billion: Pillow decodes it before it compares, and the memory runs out), from their headers."""
+    """Refuse an ICNS whose PNG or JPEG 2000 pictures say another size than their entries (a 256x256 entry whose
+    picture's header says 256x1 billion: Pillow decodes it before it compares, and the memory runs out), from their
+    headers."""
     icns = getattr(im, "icns", None)
     sizes = {sig: size for size, readers in getattr(icns, "SIZES", {}).items() for sig, _ in readers}
     with path.open("rb") as f:
         for sig, (start, length) in (getattr(icns, "dct", None) or {}).items():
             f.seek(start)
             head = f.read(min(length, 4096))
-            if sig not in sizes or not head.startswith(_JPEG2000_STARTS):
+            if sig not in sizes or not head.startswith((*_JPEG2000_STARTS, b"\x89PNG\r\n\x1a\n")):
                 continue
             try:
-                with pixel_limit_off(), Image.open(io.BytesIO(head), formats=["JPEG2000"]) as picture:
+                with pixel_limit_off(), Image.open(io.BytesIO(head), formats=["JPEG2000", "PNG"]) as picture:
                     said = picture.size
             except Exception:  # (a header Pillow cannot read: its own decoding says what it says)
                 continue
