@@ -1284,27 +1284,36 @@ _ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".apng", "AVIF": ".webp"}
 _JPEG2000_STARTS = (b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
 
 
-def _icns_sizes_agree(path: Path, im: Image.Image) -> None:
+#: An ICNS's entries that hold a PNG or JPEG 2000 picture, and its side in pixels (Apple's icon types).
+_ICNS_SIDES = {b"icp4": 16, b"icp5": 32, b"icp6": 64, b"ic07": 128, b"ic08": 256, b"ic09": 512, b"ic10": 1024,
+               b"ic11": 32, b"ic12": 64, b"ic13": 256, b"ic14": 512}
+
+
+def _icns_sizes_agree(path: Path) -> None:
     """Refuse an ICNS whose PNG or JPEG 2000 pictures say another size than their entries (a 256x256 entry whose
-    picture's header says 256x1 billion: Pillow decodes it before it compares, and the memory runs out), from their
-    headers."""
-    icns = getattr(im, "icns", None)
-    sizes = {sig: size for size, readers in getattr(icns, "SIZES", {}).items() for sig, _ in readers}
+    picture's header says 256x1 billion: Pillow decodes it before it compares, and the memory runs out), from the
+    entries' headers (:data:`_ICNS_SIDES`)."""
     with path.open("rb") as f:
-        for sig, (start, length) in (getattr(icns, "dct", None) or {}).items():
-            f.seek(start)
-            head = f.read(min(length, 4096))
-            if sig not in sizes or not head.startswith((*_JPEG2000_STARTS, b"\x89PNG\r\n\x1a\n")):
+        end = int.from_bytes(f.read(8)[4:], "big")
+        at = 8
+        while at + 8 <= end:
+            f.seek(at)
+            kind, length = (entry := f.read(8))[:4], int.from_bytes(entry[4:8], "big")
+            if length < 8:
+                return
+            head = f.read(min(length - 8, 4096))
+            at += length
+            if kind not in _ICNS_SIDES or not head.startswith((*_JPEG2000_STARTS, b"\x89PNG\r\n\x1a\n")):
                 continue
             try:
                 with pixel_limit_off(), Image.open(io.BytesIO(head), formats=["JPEG2000", "PNG"]) as picture:
                     said = picture.size
             except Exception:  # (a header Pillow cannot read: its own decoding says what it says)
                 continue
-            width, height, scale = sizes[sig]
-            if said != (width * scale, height * scale):
-                raise InputError(f"{path}: truncated or corrupt image (its {sig.decode('latin-1')} picture says "
-                                 f"{said[0]}x{said[1]} where its entry is {width * scale}x{height * scale})")
+            side = _ICNS_SIDES[kind]
+            if said != (side, side):
+                raise InputError(f"{path}: truncated or corrupt image (its {kind.decode('latin-1')} picture says "
+                                 f"{said[0]}x{said[1]} where its entry is {side}x{side})")
 
 
 def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
@@ -1340,7 +1349,7 @@ def _decode(path: Path, im: Image.Image, *, orient: bool = True) -> Picture:
     if fmt == "ICO":
         im = _ico_deepest(im)
     if fmt == "ICNS":
-        _icns_sizes_agree(path, im)
+        _icns_sizes_agree(path)
     texture = dds.texture_of(dds_head, im) if fmt == "DDS" else None
     if texture is not None:
         faces = [_face(face) for face in dds.other_faces(path, texture)]
