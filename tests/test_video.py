@@ -662,6 +662,7 @@ def test_parity_with_upscale(
              "NAXIS1  =                    4", "NAXIS2  =                    4", "NAXIS3  =                    3", "END"]
     (tmp_path / "cube.fits").write_bytes("".join(c.ljust(80) for c in cards).ljust(2880).encode() + bytes(2880))
     Image.new("RGB", (16, 16), (200, 90, 30)).save(tmp_path / "page.pdf")
+    (tmp_path / "text.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n")
     Image.new("RGBA", (32, 32), (200, 90, 30, 255)).save(tmp_path / "app.icns")
     jpeg = io.BytesIO()
     Image.new("RGB", (64, 64), (30, 90, 200)).save(jpeg, "JPEG")
@@ -677,6 +678,7 @@ def test_parity_with_upscale(
     for name, said in (("paint.msp", "is an MSP image, not a video, nor an image classsr reads"),
                        ("cube.fits", "is a FITS image, not a video, nor an image classsr reads"),
                        ("page.pdf", "is a PDF document, not a video, nor an image classsr reads"),
+                       ("text.pdf", "is a PDF document, not a video, nor an image classsr reads"),  # (ffmpeg: none)
                        ("pair.mpo", "is an MPO image, not a video; use `classsr upscale`"),
                        ("app.icns", "is an ICNS image, not a video; use `classsr upscale`"),  # (ffmpeg: invalid data)
                        ("jpeg.blp", "is a BLP image, not a video; use `classsr upscale`")):

@@ -1280,13 +1280,11 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> 
 _ANIMATED = {"GIF": ".gif", "WEBP": ".webp", "PNG": ".apng", "AVIF": ".webp"}
 
 
-#: The first bytes of a JPEG 2000 file (JP2's signature box) and of a bare codestream (SOC, then SIZ).
-_JPEG2000_STARTS = (b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
-
-
 #: An ICNS's entries that hold a PNG or JPEG 2000 picture, and its side in pixels (Apple's icon types).
 _ICNS_SIDES = {b"icp4": 16, b"icp5": 32, b"icp6": 64, b"ic07": 128, b"ic08": 256, b"ic09": 512, b"ic10": 1024,
                b"ic11": 32, b"ic12": 64, b"ic13": 256, b"ic14": 512}
+#: How such an entry's PNG or JPEG 2000 picture starts (:data:`_SIGNATURES`).
+_ICNS_PICTURES = tuple(start for start, name in _SIGNATURES if name in ("PNG", "JPEG 2000"))
 
 
 def _icns_sizes_agree(path: Path) -> None:
@@ -1303,7 +1301,7 @@ def _icns_sizes_agree(path: Path) -> None:
                 return
             head = f.read(min(length - 8, 4096))
             at += length
-            if kind not in _ICNS_SIDES or not head.startswith((*_JPEG2000_STARTS, b"\x89PNG\r\n\x1a\n")):
+            if kind not in _ICNS_SIDES or not head.startswith(_ICNS_PICTURES):
                 continue
             try:
                 with pixel_limit_off(), Image.open(io.BytesIO(head), formats=["JPEG2000", "PNG"]) as picture:

@@ -458,7 +458,7 @@ def _not_a_video(path: Path) -> str:
     from classsr_cli.io.image import OWN_NAMES, open_formats, own_format, pillow_look, readable_formats
 
     readable_formats()  # HEIC's plugin, to name it
-    if _is_pdf(path):
+    if _starts(path, (_PDF,)):
         return f"{path}: is a PDF document, not a video, nor an image classsr reads"
     try:
         with path.open("rb") as f:
@@ -514,25 +514,20 @@ def _pillow_reads(path: Path) -> bool:
         return False
 
 
+#: A PDF document's first bytes.
+_PDF = b"%PDF-"
 #: The first bytes of files that hold JPEG or JPEG 2000 pictures, which ffmpeg's raw demuxers find and make a video
 #: of: a PDF document, a Mac's icon (ICNS), a Blizzard texture (BLP).
-_HOLDERS = (b"%PDF-", b"icns", b"BLP1", b"BLP2")
+_HOLDERS = (_PDF, b"icns", b"BLP1", b"BLP2")
+#: ffmpeg's demuxers that find such pictures (elementary JPEG and JPEG 2000 streams).
+_RAW_PICTURES = ("mjpeg", "mjpeg_2000")
 
 
-def _holds_pictures(path: Path) -> bool:
-    """Whether ``path`` starts as one of :data:`_HOLDERS` does."""
+def _starts(path: Path, prefixes: tuple[bytes, ...]) -> bool:
+    """Whether the file ``path`` starts with one of ``prefixes``."""
     try:
         with path.open("rb") as f:
-            return f.read(5).startswith(_HOLDERS)
-    except OSError:
-        return False
-
-
-def _is_pdf(path: Path) -> bool:
-    """Whether ``path`` starts as a PDF document does."""
-    try:
-        with path.open("rb") as f:
-            return f.read(5) == b"%PDF-"
+            return f.read(max(map(len, prefixes))).startswith(prefixes)
     except OSError:
         return False
 
@@ -548,28 +543,11 @@ def _heif_still(text: str) -> bool:
     """Whether ffmpeg's description ``text`` is of a HEIF still image (a HEIC or AVIF photo): a still's major brand,
     and no sequence brand among the compatible ones."""
     major = re.search(r"^\s*major_brand\s*:\s*(\S+)", text, re.M)
+    if major is None or major.group(1) not in _HEIF_STILLS:
+        return False
     compatible = re.search(r"^\s*compatible_brands\s*:\s*(\S+)", text, re.M)
-    return major is not None and _still_brands(major.group(1), compatible.group(1) if compatible else "")
-
-
-def _still_brands(major: str, compatible: str) -> bool:
-    """Whether a file of these ``ftyp`` brands (``compatible``: four characters each, run together) is a HEIF still."""
-    return major in _HEIF_STILLS and not any(compatible[i : i + 4] in _HEIF_SEQUENCES
-                                             for i in range(0, len(compatible), 4))
-
-
-def _ftyp_still(path: Path) -> bool:
-    """Whether the file ``path`` starts with the ``ftyp`` box of a HEIF still (:func:`_heif_still`, from its bytes:
-    where ffmpeg cannot open it, as some AVIF photos' layered or split pictures)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(256)
-    except OSError:
-        return False
-    size = int.from_bytes(head[:4], "big")
-    if head[4:8] != b"ftyp" or not 16 <= size <= len(head):
-        return False
-    return _still_brands(head[8:12].decode("latin-1"), head[16:size].decode("latin-1"))
+    listed = compatible.group(1) if compatible else ""
+    return not any(b in _HEIF_SEQUENCES for b in (listed[i : i + 4] for i in range(0, len(listed), 4)))
 
 
 #: Why an encrypted video is refused.
@@ -661,13 +639,14 @@ def probe(path: str | os.PathLike[str], *, rate: Fraction | None = None) -> Vide
         reason = re.sub(r"^Error opening input files?: ", "", reason)
         if "moov atom not found" in text:
             reason = "moov atom not found (an unfinished or truncated mp4/mov)"
-        if seq is None and (_ftyp_still(path) or _pillow_reads(path)):  # a picture ffmpeg cannot open (a HEIF
-            raise InputError(_not_a_video(path))  # photo's layered picture, a Mac's icon): said as one it opens is
+        if seq is None and (_starts(path, _HOLDERS) or _pillow_reads(path)):  # a picture ffmpeg cannot open (an AVIF
+            raise InputError(_not_a_video(path))  # photo's in two extents, a Mac's icon, a PDF): said as one it opens is
         raise InputError(f"{path}: not a readable video ({reason})")
     fmt = head.group(1)
     if seq is None and "mp4" in fmt.split(",") and (why := _fragments_trouble(path)):
         raise InputError(f"{path}: {why}")
-    if seq is None and (_IMAGE_FORMATS.match(fmt.split(",")[0]) or _holds_pictures(path)):  # (its JPEG: "mjpeg")
+    if seq is None and (_IMAGE_FORMATS.match(fmt.split(",")[0])
+                        or (fmt in _RAW_PICTURES and _starts(path, _HOLDERS))):  # (its JPEG: "mjpeg")
         raise InputError(_not_a_video(path))
     if _heif_still(text):  # a HEIC or AVIF photo, which ffmpeg opens as a video of one frame
         raise InputError(_not_a_video(path))
