@@ -1780,6 +1780,10 @@ def test_a_mac_icon_and_a_blizzard_texture_are_read(tmp_path: Path) -> None:
     tex = read_image(tmp_path / "wall.blp")
     assert tex.source_format == "BLP" and np.array_equal(tex.pixels, np.asarray(palette.convert("RGB")))
     assert output_suffix(".icns") == output_suffix(".BLP") == ".png"
+    for name, said in (("cut.icns", "an ICNS"), ("cut.blp", "a BLP")):  # damaged: said as of their kind
+        (tmp_path / name).write_bytes((tmp_path / ("app.icns" if name.endswith("icns") else "wall.blp")).read_bytes()[:12])
+        with pytest.raises(InputError, match=rf"{name}: truncated or corrupt image \({said} by its first bytes"):
+            read_image(tmp_path / name)
     # An entry whose JPEG 2000 picture's header says a billion rows (Pillow's oom-8ed3316a test file: it decodes
     # before it compares, and the process was killed for memory): refused from the header.
     jp2 = io.BytesIO()

@@ -713,7 +713,7 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
             if (tga := _read_tga_as_pillow_reads(path, max_pixels)) is not None:  # a 15-bit colour map
                 return tga
             if (said := _signature(path)) is not None:  # its first bytes name a format Pillow reads: it is damaged
-                raise InputError(f"{path}: truncated or corrupt image (a {said} by its first bytes, which Pillow "
+                raise InputError(f"{path}: truncated or corrupt image ({'an' if said[0] in 'AEIO' else 'a'} {said} by its first bytes, which Pillow "
                                  "cannot open)") from None
             if not (path.suffix.lower() in (*HEIF_SUFFIXES, ".avif", ".avci", ".hej2") and _is_heif(path)):
                 raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
@@ -961,7 +961,7 @@ def _is_heif(path: Path) -> bool:
 #: of image alone (a damaged one may have junk before its first marker, as gdk-pixbuf's bug775218.jpg has).
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
                (b"qoif", "QOI"), (b"DDS ", "DDS"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-               (b"\xff\x4f\xff\x51", "JPEG 2000"))  # fmt: skip
+               (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"icns", "ICNS"), (b"BLP1", "BLP"), (b"BLP2", "BLP"))  # fmt: skip
 
 
 def _signature(path: Path) -> str | None:
