@@ -48,8 +48,8 @@ from classsr_cli.engine import (
     resize_flops,
     upscale_tensor,
 )
-from classsr_cli.errors import ConfigError, InputError
-from classsr_cli.io.files import IMAGE_SUFFIXES, images_in, url_refusal
+from classsr_cli.errors import ConfigError, InputError, OutputError
+from classsr_cli.io.files import IMAGE_SUFFIXES, images_in, make_folder, url_refusal
 from classsr_cli.metrics import psnr, quantize, ssim
 from classsr_cli.models.classsr import ClassSR
 
@@ -65,6 +65,7 @@ __all__ = [
     "load_pairs",
     "parse_methods",
     "plot_available",
+    "plot_target",
     "run_bench",
     "write_plot",
 ]
@@ -758,7 +759,21 @@ def write_plot(result: BenchResult, path: str | Path) -> Path:
         f"{result.threads} thread(s), {result.precision}",
         fontsize=10,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plot_target(path)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as e:
+        raise OutputError.of(path, e) from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_target(path: str | Path) -> Path:
+    """Where ``--plot`` writes, its folder made: an :class:`OutputError` in one line where it cannot be (a folder of
+    that name, a file in its folder's place, no permission)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; --plot names the PNG file to write")
+    make_folder(path.parent)
     return path

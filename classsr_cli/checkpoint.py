@@ -26,7 +26,8 @@ from torch import nn
 
 from classsr_cli import __version__
 from classsr_cli.config import BranchConfig, ClassSRConfig, from_json_dict
-from classsr_cli.errors import CheckpointError, ConfigError
+from classsr_cli.errors import CheckpointError, ConfigError, OutputError
+from classsr_cli.io.files import make_folder
 
 __all__ = [
     "FORMAT",
@@ -118,15 +119,20 @@ def save_checkpoint(
         meta["provenance"] = json.dumps(provenance, sort_keys=True, default=str)
     tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_folder(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OutputError.of(path, e) from None
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
         shareable(tmp)  # after: save_file makes its own file
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise OutputError.of(path, e) from None
         raise
     return path
 

@@ -40,7 +40,19 @@ class OutputError(ClassSRError):
 
     @classmethod
     def of(cls, path: object, e: OSError) -> OutputError:
-        """``PATH: cannot write (REASON)``, the one wording of every command for an ``OSError`` on an output."""
+        """``PATH: cannot write (REASON)``, the one wording of every command for an ``OSError`` on an output; where a
+        file stands in the way of its folder (``photo.png/out``), the reason names that file."""
+        import errno
+        import os
+
+        if e.errno in (errno.EEXIST, errno.ENOTDIR):
+            given = target = str(path)
+            while target and target != os.path.dirname(target):
+                if os.path.lexists(target) and not os.path.isdir(target):
+                    if target == given:
+                        return cls(f"{path}: is a file, not a folder")
+                    return cls(f"{path}: cannot write ({target} is a file, not a folder)")
+                target = os.path.dirname(target)
         return cls(f"{path}: cannot write ({e.strerror or e})")
 
 

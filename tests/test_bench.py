@@ -306,6 +306,21 @@ def test_plot_with_native_is_refused_before_running(hr_dir: Path, tiny_model_pat
     assert result.stderr.strip() == "error: --plot draws PSNR against time, and --native measures no PSNR: leave one of them out"
 
 
+def test_a_plot_that_cannot_be_written_is_refused_before_running(
+    hr_dir: Path, tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--plot photo.png/p.png` was an internal FileExistsError after every image had been timed: now one line,
+    exit 1, before any is; so is a folder given as the plot."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(lib, "run_bench", lambda *a, **k: pytest.fail("timed before the plot was checked"))
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"x")
+    for plot, said in ((photo / "p.png", f"{photo}: is a file, not a folder"),
+                       (tmp_path, f"{tmp_path}: is a folder; --plot names the PNG file to write")):
+        result = runner.invoke(app, ["bench", str(hr_dir), "--model", str(tiny_model_path), "--plot", str(plot)])
+        assert result.exit_code == 1 and result.stdout == "" and result.stderr == f"error: {said}\n"
+
+
 def test_plot_without_matplotlib_is_a_clear_error(
     hr_dir: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,4 +1,4 @@
-"""classsr_cli.io.files: what a name given as an input says before anything is read."""
+"""classsr_cli.io.files: what a name given as an input says before anything is read; output folders made."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from classsr_cli.errors import InputError
-from classsr_cli.io.files import url_refusal
+from classsr_cli.errors import InputError, OutputError
+from classsr_cli.io.files import make_folder, url_refusal
 
 READ = "a URL; classsr reads files on this machine and fetches nothing: download it first"
 
@@ -55,3 +55,18 @@ def test_convert_names_a_url_given_as_a_checkpoint() -> None:
     url = "https://example.com/ClassSR_FSRCNN.pth"
     with pytest.raises(CheckpointError, match=rf"^{url}: {READ}$"):
         load_original(url)
+
+
+def test_an_output_folder_is_made_or_refused_in_one_line(tmp_path: Path) -> None:
+    """A missing folder is made with its parents; a file in its place, or in a parent's, is named (it was an internal
+    FileExistsError or NotADirectoryError from `train prepare -o photo.png` and `train --out photo.png`)."""
+    assert make_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+    assert make_folder(tmp_path / "a") == tmp_path / "a"  # there already
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"x")
+    with pytest.raises(OutputError, match=r"^\S*photo\.png: is a file, not a folder$"):
+        make_folder(photo)
+    with pytest.raises(OutputError) as e:
+        make_folder(photo / "run" / "data")
+    assert str(e.value) == f"{photo / 'run' / 'data'}: cannot write ({photo} is a file, not a folder)"
+    assert photo.read_bytes() == b"x"

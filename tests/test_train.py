@@ -35,7 +35,7 @@ from classsr_cli.degrade import (
     mod_crop,
     noise_lr,
 )
-from classsr_cli.errors import ConfigError
+from classsr_cli.errors import ConfigError, OutputError
 from classsr_cli.models import build_branch
 from classsr_cli.models.residual import fit_base
 from classsr_cli.train.config import STAGES, StageConfig, TrainConfig, load_train_config
@@ -174,6 +174,33 @@ def test_prepare_refuses_an_all_validation_split(hr_dir: Path, tmp_path: Path) -
     r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path, "--scale", SCALE, "--factors", "1.0",
             "--val-fraction", "0.99")  # img1.png hashes to 0.989, the highest of the five
     assert r.exit_code == 1 and "held out" in r.stderr
+
+
+def test_a_file_where_the_run_or_data_folder_goes_is_one_line(hr_dir: Path, config: Path, tmp_path: Path) -> None:
+    """`train prepare -o photo.png` and `train baseline --out photo.png` were internal errors (FileExistsError,
+    NotADirectoryError); now one line naming the file, exit 1, and the file left as it was. `--data` naming the
+    photos' folder is refused too."""
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"not a folder")
+    r = run("train", "prepare", "--hr", hr_dir, "--out", photo, "--scale", SCALE, "--factors", "1.0")
+    assert r.exit_code == 1 and r.stderr == f"error: {photo}: is a file, not a folder\n"
+    r = run("train", "baseline", "--hr", hr_dir, "--out", photo, "--config", config, "--iterations", "1")
+    assert r.exit_code == 1 and r.stderr == f"error: {photo}: is a file, not a folder\n"
+    r = run("train", "baseline", "--hr", hr_dir, "--data", photo / "data", "--out", tmp_path / "run", "--config", config,
+            "--iterations", "1")
+    assert r.exit_code == 1 and r.stderr == f"error: {photo / 'data'}: cannot write ({photo} is a file, not a folder)\n"
+    data = tmp_path / "data"
+    assert run("train", "prepare", "--hr", hr_dir, "--out", data, "--scale", SCALE, "--factors", "1.0",
+               "--val-fraction", "0").exit_code == 0
+    r = run("train", "baseline", "--data", data, "--out", photo, "--config", config, "--iterations", "1")
+    assert r.exit_code == 1 and r.stderr.endswith(f"\nerror: {photo}: is a file, not a folder\n")  # after a note
+    assert photo.read_bytes() == b"not a folder"
+    before = sorted(p.name for p in hr_dir.iterdir())
+    r = run("train", "baseline", "--hr", hr_dir, "--data", hr_dir, "--out", tmp_path / "run2", "--config", config,
+            "--iterations", "1")  # the arrays went in among the photos
+    assert r.exit_code == 2 and r.stderr == (f"error: {hr_dir}: is a folder of the HR photos (--hr); the prepared arrays "
+                                             "go into a folder of their own (--data, or -o of `train prepare`)\n")
+    assert sorted(p.name for p in hr_dir.iterdir()) == before
 
 
 def test_prepare_says_when_no_photo_is_held_out(hr_dir: Path, tmp_path: Path) -> None:
@@ -1447,9 +1474,13 @@ def test_every_rank_ends_on_rank_0s_refusal(tmp_path: Path, monkeypatch: pytest.
 
     def gather(world: object, obj: object) -> list[object]:
         verdicts.append(obj)
-        return ["RUN: holds a run with a different recipe (seed: 0 → 5); use another --out", obj]
+        return [said, obj]
 
     monkeypatch.setattr(stages, "all_gather", gather)
+    said = (False, "RUN: holds a run with a different recipe (seed: 0 → 5); use another --out")
     with pytest.raises(ConfigError, match=r"different recipe \(seed: 0 → 5\)"):
         Trainer(TrainConfig(), tmp_path / "run", tmp_path / "data", Dist(rank=1, size=2))
-    assert verdicts == [None] and not (tmp_path / "run").exists()
+    said = (True, "RUN: is a file, not a folder")  # rank 0 could not make the run folder: the same error class
+    with pytest.raises(OutputError, match="^RUN: is a file, not a folder$"):
+        Trainer(TrainConfig(), tmp_path / "run", tmp_path / "data", Dist(rank=1, size=2))
+    assert verdicts == [None, None] and not (tmp_path / "run").exists()

@@ -120,6 +120,8 @@ def bench(
                               "one of them out")
     if plot is not None and not lib.plot_available():
         raise ConfigError("--plot needs matplotlib: pip install matplotlib (the 'plot' extra of classsr)")
+    if plot is not None:  # where it cannot be written, said before the images are timed
+        lib.plot_target(plot)
     paths, left_out = lib.find_inputs(images or [], data)
     if left_out:
         names = ", ".join(p.name for p in left_out)

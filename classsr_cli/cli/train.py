@@ -63,9 +63,10 @@ def _trainer(
 ) -> Trainer:
     import torch
 
+    from classsr_cli.io.files import make_folder
     from classsr_cli.runtime import resolve_device, set_threads
     from classsr_cli.train.config import load_train_config
-    from classsr_cli.train.data import check_degradation_of, check_sources, find_images, prepare
+    from classsr_cli.train.data import check_data_folder, check_degradation_of, check_sources, find_images, prepare
     from classsr_cli.train.loop import init_distributed
     from classsr_cli.train.stages import Trainer
 
@@ -81,7 +82,9 @@ def _trainer(
         if not hr:
             raise typer.BadParameter(f"{data_dir} holds no prepared data; give --hr DIR to prepare it", param_hint="--hr")
         find_images(hr)  # a folder that is not there: one line, before announcing anything
+        check_data_folder(data_dir, hr)
         if dist.is_main:
+            make_folder(out_dir if data is None else data_dir)  # a file in its way: one line, before announcing
             err.print(f"preparing x{cfg.scale} training data from {', '.join(map(str, hr))} into {data_dir} …")
             meta = prepare(hr, data_dir, scale=cfg.scale, patch=cfg.patch, step=cfg.data_step,
                            factors=cfg.factors, val_fraction=cfg.val_fraction, **cfg.degradation)

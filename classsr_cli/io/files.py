@@ -1,4 +1,4 @@
-"""Which files are images, and finding them in folders. Paths only: no Pillow, no torch."""
+"""Which files are images, finding them in folders, and making output folders. Paths only: no Pillow, no torch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "natural_key", "unread_advice", "unread_kinds",
+from classsr_cli.errors import OutputError
+
+__all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "make_folder", "natural_key", "unread_advice", "unread_kinds",
            "url_refusal", "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
@@ -40,6 +42,17 @@ def url_refusal(spec: str | os.PathLike[str], *, output: bool = False) -> str | 
     if output:
         return f"{url}: a URL; classsr writes files on this machine and sends nothing: write here, then upload it"
     return f"{url}: a URL; classsr reads files on this machine and fetches nothing: download it first"
+
+
+def make_folder(path: str | os.PathLike[str]) -> Path:
+    """Make the output folder ``path`` with its parents, where it is missing: an :class:`OutputError` in one line where
+    it cannot be made (a file in its place or in a parent's, no permission)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError.of(path, e) from None
+    return path
 
 
 def is_image_name(path: Path) -> bool:

@@ -24,7 +24,7 @@ import torch
 
 from classsr_cli.degrade import bicubic_resize, degrade_lr, load_rgb, make_pair
 from classsr_cli.errors import ConfigError, InputError
-from classsr_cli.io.files import images_in, url_refusal
+from classsr_cli.io.files import images_in, make_folder, url_refusal
 from classsr_cli.train.config import check_data_settings, check_jpeg, check_noise
 
 __all__ = ["PatchData", "check_degradation_of", "find_images", "prepare"]
@@ -46,6 +46,14 @@ def find_images(folders: Sequence[str | Path]) -> list[Path]:
     if not files:
         raise InputError(f"no images found in {', '.join(str(f) for f in folders)}")
     return sorted(files)
+
+
+def check_data_folder(out: str | Path, hr_folders: Sequence[str | Path]) -> None:
+    """A :class:`ConfigError` where the folder for prepared data is one of ``hr_folders``: its arrays would go in
+    among the photos."""
+    if any(Path(out).resolve() == Path(f).resolve() for f in hr_folders):
+        raise ConfigError(f"{out}: is a folder of the HR photos (--hr); the prepared arrays go into a folder of their "
+                          "own (--data, or -o of `train prepare`)")
 
 
 def check_sources(data_dir: str | Path, hr_folders: Sequence[str | Path]) -> None:
@@ -148,8 +156,8 @@ def prepare(
     check_jpeg(list(jpeg_quality), jpeg_clean)
     check_noise(list(noise_sigma), noise_clean)
     files = find_images(hr_folders)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_data_folder(out, hr_folders)
+    out = make_folder(out)
     (out / "meta.json").unlink(missing_ok=True)  # incomplete until the new one is written
     lr_parts: list[np.ndarray] = []
     hr_parts: list[np.ndarray] = []

@@ -40,7 +40,8 @@ from classsr_cli import __version__
 from classsr_cli.checkpoint import load_checkpoint, save_checkpoint, shareable
 from classsr_cli.config import CLASS_NAMES, BranchConfig
 from classsr_cli.distributed import all_gather
-from classsr_cli.errors import ConfigError, TrainingDivergedError
+from classsr_cli.errors import ConfigError, OutputError, TrainingDivergedError
+from classsr_cli.io.files import make_folder
 from classsr_cli.metrics import luma_levels
 from classsr_cli.models import build_branch, build_model
 from classsr_cli.models.classsr import DEFICIT_EPS, ClassSR
@@ -245,18 +246,18 @@ class Trainer:
 
     def __post_init__(self) -> None:
         self.run = Path(self.run)
-        refused: str | None = None
+        refused: tuple[bool, str] | None = None  # (whether the run folder could not be made, the one line)
         if self.dist.is_main:
-            self.run.mkdir(parents=True, exist_ok=True)
             try:
+                make_folder(self.run)
                 self._check_config()
-            except ConfigError as e:
-                refused = str(e)
+            except (ConfigError, OutputError) as e:
+                refused = (isinstance(e, OutputError), str(e))
         # every rank learns rank 0's verdict (and waits for its records): a refusal ends them all with its one line,
         # where the other ranks died on their lost peer ("Connection closed by peer")
         refused = all_gather(self.dist, refused)[0]
         if refused is not None:
-            raise ConfigError(refused)
+            raise (OutputError if refused[0] else ConfigError)(refused[1])
         self.log = MetricsLog(self.run / "metrics.jsonl", self.dist.is_main)
         self.model_cfg = self.cfg.model_config()
 
