@@ -1481,6 +1481,6 @@ def test_every_rank_ends_on_rank_0s_refusal(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(ConfigError, match=r"different recipe \(seed: 0 → 5\)"):
         Trainer(TrainConfig(), tmp_path / "run", tmp_path / "data", Dist(rank=1, size=2))
     said = (True, "RUN: is a file, not a folder")  # rank 0 could not make the run folder: the same error class
-    with pytest.raises(OutputError, match="^RUN: is a file, not a folder$"):
+    with pytest.raises(OutputError, match=r"^RUN: is a file, not a folder$"):
         Trainer(TrainConfig(), tmp_path / "run", tmp_path / "data", Dist(rank=1, size=2))
     assert verdicts == [None, None] and not (tmp_path / "run").exists()

@@ -66,7 +66,13 @@ def _trainer(
     from classsr_cli.io.files import make_folder
     from classsr_cli.runtime import resolve_device, set_threads
     from classsr_cli.train.config import load_train_config
-    from classsr_cli.train.data import check_data_folder, check_degradation_of, check_sources, find_images, prepare
+    from classsr_cli.train.data import (
+        check_data_folder,
+        check_degradation_of,
+        check_sources,
+        find_images,
+        prepare,
+    )
     from classsr_cli.train.loop import init_distributed
     from classsr_cli.train.stages import Trainer
 
