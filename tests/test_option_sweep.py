@@ -1,5 +1,5 @@
-"""scripts/option_sweep.py: random combinations of `classsr upscale`, `video` and `bench` options, each run that ends
-otherwise than the CLI promises (an internal error, a traceback, another exit code) listed."""
+"""scripts/option_sweep.py: random combinations of `classsr upscale`, `video`, `bench`, `train` and `convert` options,
+each run that ends otherwise than the CLI promises (an internal error, a traceback, another exit code) listed."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def test_runs_that_break_the_clis_promise_are_listed() -> None:
     assert said.returncode == 1 and said.stderr.endswith("runs 3: exit 0 0, exit 1-3 (said in one line) 0, problems 3\n")
     records = [json.loads(line) for line in said.stdout.splitlines()]
     assert len(records) == 3 and all(r["exit"] == 1 and "boom" in r["stderr"] for r in records)
-    refused = sweep("--runs", "2", "--classsr", f"{fake} 'import sys; sys.exit(2)'")
+    refused = sweep("--runs", "2", "--commands", "upscale", "--classsr", f"{fake} 'import sys; sys.exit(2)'")
     assert refused.returncode == 0 and refused.stderr.endswith("exit 1-3 (said in one line) 2, problems 0\n")
-    crashed = sweep("--runs", "1", "--classsr", f"{fake} 'import sys; sys.exit(70)'")
+    crashed = sweep("--runs", "1", "--commands", "video", "--classsr", f"{fake} 'import sys; sys.exit(70)'")
     assert crashed.returncode == 1 and json.loads(crashed.stdout)["exit"] == 70
 
 
@@ -39,12 +39,31 @@ def test_the_same_seed_draws_the_same_commands() -> None:
     command = runpy.run_path(str(SCRIPT))["command"]
     first = [command(random.Random(5)) for _ in range(3)]
     assert first == [command(random.Random(5)) for _ in range(3)]
-    drawn = [command(random.Random(seed)) for seed in range(40)]
-    assert {c[0] for c in drawn} == {"upscale", "video", "bench"} and len({tuple(c) for c in drawn}) > 30
+    drawn = [command(random.Random(seed)) for seed in range(60)]
+    assert {c[0] for c in drawn} == {"upscale", "video", "bench", "train", "convert"}
+    assert len({tuple(c) for c in drawn}) > 50
+    trains = [command(random.Random(seed), ("train",)) for seed in range(30)]
+    assert {c[0] for c in trains} == {"train"} and {c[1] for c in trains} > {"prepare", "all"}
+    assert all("--iterations" in c for c in trains if c[1] != "prepare")  # never a full recipe's hours
+
+
+def test_commands_choose_the_subcommands(tmp_path: Path) -> None:
+    """`--commands train,convert` draws only those; a name that is not a subcommand is a usage error. The log holds
+    every run, the problems' lines too."""
+    fake = f"{shlex.quote(sys.executable)} -c 'import sys; sys.exit(1)'"
+    log = tmp_path / "runs.jsonl"
+    run = sweep("--runs", "6", "--seed", "2", "--commands", "train,convert", "--classsr", fake, "--log", str(log))
+    assert run.returncode == 0, run.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) == 6 and all(r["exit"] == 1 for r in records)
+    assert {shlex.split(r["command"])[3] for r in records} <= {"train", "convert"}
+    assert sweep("--runs", "1", "--commands", "upscale,nope", "--classsr", fake).returncode == 2
 
 
 def test_real_runs_keep_the_promise() -> None:
-    """Three real runs of the installed classsr (seed 1) on the made-up inputs: none is a problem."""
-    run = sweep("--runs", "3", "--seed", "1", "--classsr", f"{shlex.quote(sys.executable)} -m classsr_cli")
+    """Four real runs of the installed classsr (seed 1; no `train`, whose runs take a minute or two) on the made-up
+    inputs: none is a problem."""
+    run = sweep("--runs", "4", "--seed", "1", "--commands", "upscale,video,bench,convert", "--classsr",
+                f"{shlex.quote(sys.executable)} -m classsr_cli")
     assert run.returncode == 0 and not run.stdout, run.stdout + run.stderr
-    assert run.stderr.startswith("runs 3: ") and run.stderr.endswith("problems 0\n")
+    assert run.stderr.startswith("runs 4: ") and run.stderr.endswith("problems 0\n")
