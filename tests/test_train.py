@@ -502,6 +502,22 @@ def test_a_model_the_family_refuses_is_refused_before_training(config: Path, tmp
         load_train_config(bad)
 
 
+def test_a_family_over_a_recipe_of_another_familys_widths_says_whose_they_are(tmp_path: Path) -> None:
+    """`--family srresnet --config classsr_residual_x4` said "srresnet branch width must be an integer >= 1, got 0",
+    widths the user never gave: the message says they are the residual recipe's. An unknown family is said as one,
+    and a family whose widths fit trains with them."""
+    path = tmp_path / "residual.toml"
+    path.write_text('family = "residual"\nscale = 4\nwidths = [0, 16, 32]\n')
+    with pytest.raises(ConfigError) as e:
+        load_train_config(path, family="srresnet")
+    assert str(e.value) == (f"--family srresnet: {path} gives the widths of residual branches, [0, 16, 32] (srresnet "
+                            "branch width must be an integer >= 1, got 0); give a config with srresnet widths")
+    with pytest.raises(ConfigError, match=r"^unknown family 'nope'"):
+        load_train_config(path, family="nope")
+    path.write_text('scale = 4\nwidths = [8, 16, 32]\n')  # fsrcnn's, by default
+    assert load_train_config(path, family="srresnet").widths == (8, 16, 32)
+
+
 def test_luma_branches_come_from_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "luma.toml"
     path.write_text('family = "residual"\nscale = 4\nwidths = [0, 16, 32]\nluma = [false, true, false]\n')

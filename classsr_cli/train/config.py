@@ -396,8 +396,16 @@ def load_train_config(path: str | Path | None = None, **overrides: Any) -> Train
                 raise ConfigError(f"{path}: the recipe it records does not load here: {e}") from None
         else:
             data = _read_config_file(path)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return _from_dict(data)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    family, own = given.get("family"), data.get("family", "fsrcnn")
+    try:
+        return _from_dict({**data, **given})
+    except ConfigError as e:
+        if family not in FAMILY_DEFAULTS or family == own or "widths" not in data:
+            raise
+        # --family over a recipe whose widths are another family's: say whose they are
+        raise ConfigError(f"--family {family}: {path} gives the widths of {own} branches, {data['widths']} ({e}); "
+                          f"give a config with {family} widths") from None
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
