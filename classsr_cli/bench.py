@@ -329,10 +329,7 @@ def load_pairs(paths: Sequence[Path], scale: int, jpeg: int | None = None, noise
     pairs = []
     least = _SSIM_WINDOW + 2 * scale
     for path in paths:
-        try:
-            img = load_rgb(path)
-        except (OSError, ValueError) as e:
-            raise InputError(f"{path}: cannot read as an image ({e})") from None
+        img = load_rgb(path)  # an InputError naming the file where it cannot be read
         hr, lr = make_pair(img, scale)
         if hr.shape[0] < least or hr.shape[1] < least:
             raise InputError(f"{path}: {img.shape[1]}x{img.shape[0]} is too small; bench needs {least}x{least} px")
@@ -348,10 +345,7 @@ def load_native(paths: Sequence[Path], scale: int) -> list[Pair]:
     """Every image as given, to be upscaled ``scale`` times (the user's real job): no HR, no quality metrics."""
     pairs = []
     for path in paths:
-        try:
-            img = load_rgb(path)
-        except (OSError, ValueError) as e:
-            raise InputError(f"{path}: cannot read as an image ({e})") from None
+        img = load_rgb(path)  # an InputError naming the file where it cannot be read
         pairs.append(Pair(path.name, None, img, str(path), (img.shape[0] * scale, img.shape[1] * scale)))
     return pairs
 

@@ -24,24 +24,30 @@ __all__ = ["add_noise", "bicubic_downscale", "bicubic_resize", "compress_lr", "d
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` uint8 RGB (grayscale and palette images are converted; Pillow's warnings
-    kept off stderr). What else than :class:`OSError` Pillow raises (its bomb error past its pixel limit, a plugin's
-    NotImplementedError or SyntaxError on a damaged or unimplemented file) is raised as :class:`ValueError`, which
-    callers say in a line."""
-    import warnings
+    """Read an image file as ``(H, W, 3)`` uint8 RGB through the reader ``classsr upscale`` uses
+    (:func:`~classsr_cli.io.image.read_image`: every format it reads, EXIF orientation applied, 16-bit, CMYK and
+    linear pictures as it reads them), its 16-bit levels rounded to 8 bits, gray made RGB, alpha left out: what
+    ``bench`` measures and ``train`` learns from is what an upscale would see. Pillow alone had read a 16-bit PNG
+    clipped to white and refused what it does not open (HEIC, JPEG XL, OpenEXR, ...).
 
+    Raises :class:`~classsr_cli.errors.InputError` naming the file where it is missing, empty, not an image classsr
+    reads, truncated or corrupt, or over :data:`~classsr_cli.io.image.DEFAULT_MAX_PIXELS`."""
     import numpy as np
-    from PIL import Image
+
+    from classsr_cli.errors import InputError, PixelLimitError
+    from classsr_cli.io.image import read_image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # (a palette with transparency "should be converted to RGBA": it is, to RGB)
-            with Image.open(path) as im:
-                return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except (OSError, ValueError):
-        raise
-    except Exception as e:
-        raise ValueError(str(e) or type(e).__name__) from None
+        pixels = read_image(path).pixels
+    except PixelLimitError as e:  # (upscale's advice names its --max-pixels, which bench and train do not have)
+        raise InputError(f"{e.path}: {e.width}x{e.height} is {e.width * e.height:,} pixels, above the {e.limit:,}-pixel "
+                         "limit that guards against decompression bombs; bench and train read none larger: downscale "
+                         "it first") from None
+    if pixels.dtype == np.uint16:  # round(x / 257): 65535 -> 255, as an 8-bit output of the same picture is written
+        pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.array(pixels[..., :3], dtype=np.uint8, order="C")  # a writable copy (the reader's may be read-only)
 
 
 def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:

@@ -11,6 +11,7 @@ __all__ = [
     "ModelNotFoundError",
     "OutputError",
     "OutputExistsError",
+    "PixelLimitError",
     "PrecisionError",
     "TrainingDivergedError",
     "VideoError",
@@ -29,6 +30,15 @@ class ClassSRError(Exception):
 
 class InputError(ClassSRError):
     """An input file is missing, unreadable, not an image/video, or too large."""
+
+
+class PixelLimitError(InputError):
+    """A picture larger than the pixel limit that guards against decompression bombs (``--max-pixels``): its size
+    kept, so that a command without that option words its own advice."""
+
+    def __init__(self, message: str, *, path: object, width: int, height: int, limit: int) -> None:
+        super().__init__(message)
+        self.path, self.width, self.height, self.limit = path, width, height, limit
 
 
 class OutputExistsError(ClassSRError):

@@ -66,7 +66,14 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from classsr_cli import __version__
-from classsr_cli.errors import ALREADY_EXISTS, ConfigError, InputError, OutputError, OutputExistsError
+from classsr_cli.errors import (
+    ALREADY_EXISTS,
+    ConfigError,
+    InputError,
+    OutputError,
+    OutputExistsError,
+    PixelLimitError,
+)
 from classsr_cli.io import bmff, bmp, dds, gainmap, motion, packed, pnm
 from classsr_cli.io.dds import Texture
 from classsr_cli.io.exif import EXIF_IFD, GPS_IFD, INTEROP_IFD, relaid, relaid_in_ifd
@@ -1269,9 +1276,10 @@ def pillow_look(path: str | os.PathLike[str], *, header: bool = False) -> Iterat
 def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
     w, h = size
     if max_pixels and w * h > max_pixels:
-        raise InputError(
+        raise PixelLimitError(
             f"{path}: {w}x{h} is {w * h:,} pixels, above the {max_pixels:,}-pixel limit that guards "
-            f"against decompression bombs; to allow it, pass --max-pixels {w * h} (or 0 for no limit)"
+            f"against decompression bombs; to allow it, pass --max-pixels {w * h} (or 0 for no limit)",
+            path=path, width=w, height=h, limit=max_pixels,
         )
 
 

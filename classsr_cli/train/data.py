@@ -166,10 +166,7 @@ def prepare(
     lr_off = hr_off = 0
     sources = []
     for i, path in enumerate(files):
-        try:
-            base = load_rgb(path)
-        except Exception as e:  # a bad file in a training folder is fatal: the recipe must be exact
-            raise InputError(f"{path}: cannot read image ({e})") from None
+        base = load_rgb(path)  # a bad file in a training folder is fatal (one line naming it): the recipe must be exact
         split = 1 if _is_val(path.name, val_fraction) else 0
         sources.append({"file": path.name, "split": "val" if split else "train"})
         for fi, f in enumerate(factors if not split else factors[:1]):
