@@ -49,7 +49,7 @@ from classsr_cli.engine import (
     upscale_tensor,
 )
 from classsr_cli.errors import ConfigError, InputError, OutputError
-from classsr_cli.io.files import IMAGE_SUFFIXES, images_in, make_folder, url_refusal
+from classsr_cli.io.files import files_in, images_in, is_image_name, make_folder, no_images, url_refusal
 from classsr_cli.metrics import psnr, quantize, ssim
 from classsr_cli.models.classsr import ClassSR
 
@@ -272,7 +272,7 @@ def find_inputs(
         if p.is_dir():
             found, own = without_own_outputs(images_in(p))
             if not found:
-                raise InputError(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+                raise InputError(no_images(p, [f for f in files_in(p) if not is_image_name(f)], own=len(own)))
             paths.extend(found)
             left_out.extend(own)
         elif p.is_file():

@@ -30,8 +30,7 @@ from classsr_cli.io.files import (
     files_in,
     is_image_name,
     natural_key,
-    unread_advice,
-    unread_kinds,
+    no_images,
     url_refusal,
     without_own_outputs,
 )
@@ -94,12 +93,7 @@ def _expand(spec: str, recursive: bool) -> tuple[list[tuple[Path, Path]], bool, 
         files, own = without_own_outputs([p for p in every if is_image_name(p)])
         unread = [p for p in every if not is_image_name(p)]
         if not files:
-            also = "".join(f"; {what}" for what in (
-                f"{len(own)} earlier classsr output(s) left out" if own else "",
-                f"{unread_kinds(unread)} not read ({unread_advice(unread) or 'convert them to PNG, JPEG or TIFF first'})"
-                if unread else "",
-            ) if what)  # fmt: skip
-            raise InputError(f"{path}: no images in this folder{'' if recursive else ' (try --recursive)'}{also}")
+            raise InputError(no_images(path, unread, own=len(own), hint="" if recursive else " (try --recursive)"))
         return [(p, p.relative_to(path)) for p in files], True, own, unread
     if path.exists() or not any(c in spec for c in GLOB_CHARS):
         if not path.exists():

@@ -377,8 +377,11 @@ def test_errors(tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.Monke
     assert result.exit_code == 1
     assert "NoSuchSet: no such file or folder" in result.output
     result = runner.invoke(app, ["bench", str(empty), "--model", str(tiny_model_path)])
-    assert result.exit_code == 1
-    assert "holds no images" in result.output
+    assert result.exit_code == 1 and result.stderr == f"error: {empty}: no images in this folder\n"
+    (empty / "a.DNG").write_bytes(b"II*\0")  # what is there and not read, said as `classsr upscale` says it
+    result = runner.invoke(app, ["bench", str(empty), "--model", str(tiny_model_path)])
+    assert result.exit_code == 1 and result.stderr == (f"error: {empty}: no images in this folder; 1 .DNG not read "
+                                                       "(camera RAW: develop them first and export 16-bit TIFF or PNG)\n")
     small = tmp_path / "small.png"
     from PIL import Image
 

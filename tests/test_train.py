@@ -203,6 +203,20 @@ def test_a_file_where_the_run_or_data_folder_goes_is_one_line(hr_dir: Path, conf
     assert sorted(p.name for p in hr_dir.iterdir()) == before
 
 
+def test_a_folder_without_photos_says_what_it_holds(tmp_path: Path) -> None:
+    """`--hr` of camera RAW files said "no images found in raw"; it says what is there and what to do, as `classsr
+    upscale` says it."""
+    raw = tmp_path / "raw"
+    (raw / "day2").mkdir(parents=True)
+    (raw / "day2" / "a.nef").write_bytes(b"MM\0*")
+    (raw / "notes.txt").write_text("shot list")
+    r = run("train", "prepare", "--hr", raw, "--out", tmp_path / "data")
+    assert r.exit_code == 1 and r.stderr == (f"error: {raw}: no images in this folder (or those under it); 1 .nef, "
+                                             "1 .txt not read (camera RAW (1): develop them first and export 16-bit "
+                                             "TIFF or PNG)\n")
+    assert not (tmp_path / "data").exists()
+
+
 def test_prepare_says_when_no_photo_is_held_out(hr_dir: Path, tmp_path: Path) -> None:
     """A few photos at the default share may hold none out: the stages then validate nothing, and the user is told."""
     r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "none", "--scale", SCALE, "--factors", "1.0",

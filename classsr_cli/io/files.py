@@ -9,7 +9,7 @@ from pathlib import Path
 
 from classsr_cli.errors import OutputError
 
-__all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "make_folder", "natural_key", "unread_advice", "unread_kinds",
+__all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "make_folder", "natural_key", "no_images", "unread_advice", "unread_kinds",
            "url_refusal", "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
@@ -86,6 +86,18 @@ def unread_advice(paths: Sequence[Path]) -> str:
     empty otherwise."""
     raw = sum(p.suffix.lower() in RAW_SUFFIXES for p in paths)
     return f"camera RAW{'' if raw == len(paths) else f' ({raw})'}: develop them first and export 16-bit TIFF or PNG" if raw else ""
+
+
+def no_images(where: object, unread: Sequence[Path], *, own: int = 0, hint: str = "", place: str = "this folder") -> str:
+    """The one line of every command for a folder (or folders, ``where`` naming them and ``place`` saying which)
+    without images to read: a ``hint`` after it (`` (try --recursive)``), then the earlier classsr outputs left out
+    and the files not read, by kind, with what to do with them."""
+    also = "".join(f"; {what}" for what in (
+        f"{own} earlier classsr output(s) left out" if own else "",
+        f"{unread_kinds(unread)} not read ({unread_advice(unread) or 'convert them to PNG, JPEG or TIFF first'})"
+        if unread else "",
+    ) if what)  # fmt: skip
+    return f"{where}: no images in {place}{hint}{also}"
 
 
 def unread_kinds(paths: Sequence[Path]) -> str:

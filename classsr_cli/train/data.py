@@ -24,7 +24,7 @@ import torch
 
 from classsr_cli.degrade import bicubic_resize, degrade_lr, load_rgb, make_pair
 from classsr_cli.errors import ConfigError, InputError
-from classsr_cli.io.files import images_in, make_folder, url_refusal
+from classsr_cli.io.files import files_in, images_in, is_image_name, make_folder, no_images, url_refusal
 from classsr_cli.train.config import check_data_settings, check_jpeg, check_noise
 
 __all__ = ["PatchData", "check_degradation_of", "find_images", "prepare"]
@@ -44,7 +44,9 @@ def find_images(folders: Sequence[str | Path]) -> list[Path]:
             raise InputError(url_refusal(folder) or f"{folder}: no such folder")
         files.extend(images_in(folder, recursive=True))
     if not files:
-        raise InputError(f"no images found in {', '.join(str(f) for f in folders)}")
+        unread = [f for d in folders for f in files_in(Path(d), recursive=True) if not is_image_name(f)]
+        place = "these folders (or those under them)" if len(folders) > 1 else "this folder (or those under it)"
+        raise InputError(no_images(", ".join(map(str, folders)), unread, place=place))
     return sorted(files)
 
 
