@@ -88,6 +88,36 @@ def _load_failure(e: Exception) -> str:
             "classsr only reads weights-only checkpoints")
 
 
+def _refuse_own(path: Path) -> None:
+    """A :class:`CheckpointError` where ``path`` is a classsr checkpoint already (its safetensors header says so): it
+    said "not a ClassSR ... branch (keys: branches.0...)", naming no file."""
+    from classsr_cli.checkpoint import FORMAT, read_metadata
+
+    try:
+        meta = read_metadata(path)
+    except (CheckpointError, OSError, ValueError):
+        return  # not a safetensors file: torch.load says what it is
+    if meta.get("format") == FORMAT:
+        kind = meta.get("kind", "")
+        what = {"classsr": "model", "branch": "branch", "classifier": "classifier"}.get(kind, "checkpoint")
+        use = "; give it to --model as it is" if kind == "classsr" else ""
+        raise CheckpointError(f"{path}: is a classsr {what} already{use} (`classsr convert` reads the ClassSR "
+                              "authors' .pth files)")
+
+
+def _refuse_other_bytes(path: Path) -> None:
+    """A :class:`CheckpointError` where ``path`` cannot be a PyTorch checkpoint by its first bytes (neither a zip
+    archive, as ``torch.save`` writes, nor a pickle, as older versions did, nor their tar): a photo said "refused: not
+    a readable PyTorch checkpoint (UnpicklingError: Weights only load failed)", as if it were an unsafe pickle."""
+    with path.open("rb") as f:
+        head = f.read(262)
+    if not head:
+        raise CheckpointError(f"{path}: empty file")
+    if path.suffix.lower() != ".safetensors" and not (head.startswith((b"PK\x03\x04", b"\x80")) or head[257:262] == b"ustar"):
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (its first bytes are neither a zip archive's, as "
+                              "torch.save writes, nor a pickle's)")
+
+
 def load_original(path: str | os.PathLike[str]) -> StateDict:
     """Read a ``.pth`` with ``torch.load(weights_only=True)``; unwrap containers and ``module.`` prefixes.
 
@@ -101,6 +131,8 @@ def load_original(path: str | os.PathLike[str]) -> StateDict:
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(url_refusal(path) or f"{path}: no such file")
+    _refuse_own(path)
+    _refuse_other_bytes(path)
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types for foreign data; all mean "refused"
@@ -296,9 +328,12 @@ def _check_against(module: torch.nn.Module, tensors: StateDict, where: str) -> N
 
 
 def _read_branch(sd: StateDict, source: str, family: str | None, scale: int | None) -> _Branch:
-    found = detect_family(sd) if sd else None
-    if found is None:
+    if not sd:
         raise CheckpointError(f"{source}: empty branch")
+    try:
+        found = detect_family(sd)
+    except CheckpointError as e:
+        raise CheckpointError(f"{source}: {e}") from None
     if family not in (None, "auto", found):
         raise CheckpointError(f"{source}: holds a {found} branch, not {family} (--family)")
     try:

@@ -4,6 +4,7 @@ forwards written here from the original code's structure (docs/original_checkpoi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -350,7 +351,7 @@ def test_garbage_refused(content: bytes, tmp_path: Path) -> None:
         convert([src], tmp_path / "x.safetensors")
 
 
-@pytest.mark.parametrize("content", [b"", b"\xff" * 64, b"\x03\x00\x00\x00\x00\x00\x00\x00{1}"])
+@pytest.mark.parametrize("content", [b"\xff" * 64, b"\x03\x00\x00\x00\x00\x00\x00\x00{1}"])
 def test_a_damaged_safetensors_input_is_named_as_one(content: bytes, tmp_path: Path) -> None:
     # torch.load reads a *.safetensors name with safetensors: its failure is not a pickle's
     src = tmp_path / "bad.safetensors"
@@ -361,6 +362,40 @@ def test_a_damaged_safetensors_input_is_named_as_one(content: bytes, tmp_path: P
     src.write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")  # readable, and empty
     with pytest.raises(CheckpointError, match=r"bad\.safetensors: holds no tensors"):
         convert([src], tmp_path / "x.safetensors")
+
+
+def test_what_is_not_the_authors_checkpoint_is_named(tmp_path: Path) -> None:
+    """classsr's own checkpoint said "not a ClassSR ... branch (keys: branches.0...)", naming no file; a photo
+    "refused: not a readable PyTorch checkpoint (UnpicklingError: Weights only load failed)", as an unsafe pickle
+    would; an empty file "refused: ... (EOFError)"."""
+    from PIL import Image
+
+    from classsr_cli.checkpoint import save_checkpoint
+    from classsr_cli.config import ClassSRConfig
+    from classsr_cli.models import build_model
+
+    own = tmp_path / "mine.safetensors"
+    save_checkpoint(build_model(ClassSRConfig(widths=(4, 6, 8))), own)
+    with pytest.raises(CheckpointError) as e:
+        convert([own], tmp_path / "x.safetensors")
+    assert str(e.value) == (f"{own}: is a classsr model already; give it to --model as it is (`classsr convert` "
+                            "reads the ClassSR authors' .pth files)")
+    photo = tmp_path / "photo.pth"
+    Image.new("RGB", (4, 4)).save(photo, format="PNG")
+    with pytest.raises(CheckpointError) as e:
+        convert([photo], tmp_path / "x.safetensors")
+    assert str(e.value) == (f"{photo}: not a PyTorch checkpoint (its first bytes are neither a zip archive's, as "
+                            "torch.save writes, nor a pickle's)")
+    for name in ("empty.pth", "empty.safetensors"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(CheckpointError, match=rf"^{re.escape(str(tmp_path / name))}: empty file$"):
+            convert([tmp_path / name], tmp_path / "x.safetensors")
+    legacy = _save(orig_srresnet(4), tmp_path / "legacy.pth")  # the old pickle format still reads
+    torch.save(orig_srresnet(4), legacy, _use_new_zipfile_serialization=False)
+    assert legacy.read_bytes()[:1] == b"\x80" and convert([legacy], tmp_path / "l.safetensors").kind == "branch"
+    sd = {"foo.weight": torch.zeros(2)}
+    with pytest.raises(CheckpointError, match=r"^\S*d\.pth: not a ClassSR FSRCNN/CARN-M/SRResNet/RCAN branch"):
+        convert([_save(sd, tmp_path / "d.pth")], tmp_path / "x.safetensors")
 
 
 def test_mismatches_refused(tmp_path: Path) -> None:
