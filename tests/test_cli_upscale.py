@@ -569,6 +569,28 @@ def test_models_shows_a_budget_model_s_per_patch_default(tmp_path: Path) -> None
     assert (recs["capped_x2"]["frame_cap_db"], recs["priced_x2"]["frame_cap_db"]) == (0.1, None)
 
 
+def test_models_says_which_files_of_the_weights_folders_it_leaves_out(
+    tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged download or foreign weights in $CLASSSR_WEIGHTS vanished from `classsr models` without a word: they
+    are said as a folder named on the command line says them; the models beside them are listed as before."""
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "w"
+    weights.mkdir()
+    shutil.copy(tiny_model_path, weights / "mine.safetensors")
+    (weights / "cut.safetensors").write_bytes(tiny_model_path.read_bytes()[:100])
+    save_file({"weight": torch.zeros(2)}, str(weights / "esrgan.safetensors"))
+    monkeypatch.setattr("classsr_cli.zoo.weights_dirs", lambda: [weights])
+    r = run("models")
+    assert r.exit_code == 0 and [line.split()[0] for line in r.stdout.splitlines()[1:]] == ["mine"]
+    assert r.stderr.startswith("left out 2 file(s) that are not classsr checkpoints: cut.safetensors, "
+                               "esrgan.safetensors\n")
+    (weights / "cut.safetensors").unlink()
+    (weights / "esrgan.safetensors").unlink()
+    assert "left out" not in run("models").stderr
+
+
 def test_models_says_where_it_looks_and_takes_folders(
     tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -46,6 +46,9 @@ def models(
 
     where = ", ".join(str(d) for d in weights_dirs())
     extra, left_out = _named_files(list(paths or []))
+    # and those of the weights folders (a damaged download, foreign weights dropped into $CLASSSR_WEIGHTS), which
+    # vanished from the list without a word
+    left_out += [f for d in weights_dirs() if d.is_dir() for f in sorted(d.glob("*.safetensors")) if not _is_checkpoint(f)]
     if left_out:
         names = ", ".join(f.name for f in left_out[:4]) + (", …" if len(left_out) > 4 else "")
         err.print(f"left out {len(left_out)} file(s) that are not classsr checkpoints: {escape(names)}", soft_wrap=True)
