@@ -109,8 +109,11 @@ def _refuse_other_bytes(path: Path) -> None:
     """A :class:`CheckpointError` where ``path`` cannot be a PyTorch checkpoint by its first bytes (neither a zip
     archive, as ``torch.save`` writes, nor a pickle, as older versions did, nor their tar): a photo said "refused: not
     a readable PyTorch checkpoint (UnpicklingError: Weights only load failed)", as if it were an unsafe pickle."""
-    with path.open("rb") as f:
-        head = f.read(262)
+    try:
+        with path.open("rb") as f:
+            head = f.read(262)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
     if not head:
         raise CheckpointError(f"{path}: empty file")
     if path.suffix.lower() != ".safetensors" and not (head.startswith((b"PK\x03\x04", b"\x80")) or head[257:262] == b"ustar"):
