@@ -154,6 +154,9 @@ def _read_header(path: Path) -> dict[str, Any]:
             if len(head) < 8:
                 raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes)")
             if head.startswith((b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")):
+                if path.name.endswith(".state.pt"):  # a training stage's resume state, which convert does not read
+                    raise CheckpointError(f"{path}: a training run's resume state (`classsr train` goes on from it), "
+                                          f"not a model; the model a run exports is {path.parent / 'classsr.safetensors'}")
                 raise CheckpointError(f"{path}: a PyTorch checkpoint (.pth, pickled), not safetensors; turn it into "
                                       "one with `classsr convert`")  # a zip (torch.save) or a bare pickle
             (n,) = struct.unpack("<Q", head)

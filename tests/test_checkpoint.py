@@ -164,6 +164,13 @@ def test_non_finite_weights_and_pytorch_files_are_refused_and_files_are_shareabl
     torch.save({"w": torch.zeros(2)}, pth)
     with pytest.raises(CheckpointError, match=r"a PyTorch checkpoint \(\.pth, pickled\), not safetensors; .*`classsr convert`"):
         load_checkpoint(pth)
+    state = tmp_path / "run" / "baseline.state.pt"  # a run's resume state: `classsr convert` does not read it
+    state.parent.mkdir()
+    torch.save({"w": torch.zeros(2)}, state)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(state)
+    assert str(e.value) == (f"{state}: a training run's resume state (`classsr train` goes on from it), not a model; "
+                            f"the model a run exports is {tmp_path / 'run' / 'classsr.safetensors'}")
     old = os.umask(0o022)
     try:
         saved = save_checkpoint(load_checkpoint(tiny_model_path).module, tmp_path / "shared.safetensors")
