@@ -217,6 +217,13 @@ def test_a_folder_without_photos_says_what_it_holds(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
 
 
+def test_a_scale_the_photos_are_too_small_for_is_one_line(hr_dir: Path, tmp_path: Path) -> None:
+    """`train prepare -x 100` made a photo of 96 px an LR of no pixels, and Pillow's "height and width must be > 0"
+    an internal error; a photo, or a multi-scale copy, too small for one sub-image is skipped, as ever."""
+    r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "d", "--scale", "100", "--factors", "1.0,0.5")
+    assert r.exit_code == 1 and r.stderr == f"error: no image is at least {PATCH * 100}px on each side\n"
+
+
 def test_prepare_says_when_no_photo_is_held_out(hr_dir: Path, tmp_path: Path) -> None:
     """A few photos at the default share may hold none out: the stages then validate nothing, and the user is told."""
     r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "none", "--scale", SCALE, "--factors", "1.0",

@@ -172,6 +172,8 @@ def prepare(
         split = 1 if _is_val(path.name, val_fraction) else 0
         sources.append({"file": path.name, "split": "val" if split else "train"})
         for fi, f in enumerate(factors if not split else factors[:1]):
+            if min(round(n * f) for n in base.shape[:2]) < patch * scale:
+                continue  # no sub-image at this size (below the scale itself, no LR at all: "internal error" it was)
             hr, lr = factor_pair(base, f, scale, jpeg_quality, jpeg_clean, noise_sigma, noise_clean)
             h, w = lr.shape[:2]
             ys, xs = _origins(h, patch, step), _origins(w, patch, step)
