@@ -155,10 +155,11 @@ def hardware() -> list[Check]:
 
 
 def models() -> list[Check]:
-    """The default models, found and loaded (their files validated as every load validates them)."""
+    """The default models, found and loaded (their files validated as every load validates them), and the files of the
+    weights folders that are not classsr checkpoints (told)."""
     from classsr_cli.checkpoint import load_checkpoint
     from classsr_cli.errors import ClassSRError
-    from classsr_cli.zoo import resolve_model
+    from classsr_cli.zoo import resolve_model, unlisted
 
     checks = []
     for scale in (4, 2):
@@ -169,6 +170,11 @@ def models() -> list[Check]:
             checks.append(Check("models", f"default x{scale}", False, str(e)))
             continue
         checks.append(Check("models", f"default x{scale}", True, str(path)))
+    left_out = unlisted()
+    if left_out:  # told, not failed: the models beside them load
+        names = ", ".join(str(p) for p in left_out[:4]) + (", …" if len(left_out) > 4 else "")
+        checks.append(Check("models", "left out", None, f"{len(left_out)} file(s) in the weights folders that are not "
+                            f"classsr checkpoints: {names}"))
     return checks
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "check_tolerance",
     "choose_model",
     "default_model_name",
+    "is_checkpoint",
     "jpeg_model_name",
     "list_models",
     "load",
@@ -47,6 +48,7 @@ __all__ = [
     "own_scale",
     "resolve_model",
     "shipped_weights_dirs",
+    "unlisted",
     "weights_dirs",
 ]
 
@@ -173,6 +175,27 @@ class ModelInfo:
         """The LR it was trained on, in words: ``clean``, ``JPEG q30-95``, ``noise σ1-12, JPEG q30-95`` or ``–``
         (not known)."""
         return "–" if self.lr is None else str(self.lr)
+
+
+def is_checkpoint(path: Path, strict: bool = False) -> bool:
+    """Whether ``path``'s header says it is a classsr checkpoint; an unreadable file raises
+    :class:`CheckpointError` when ``strict``, else is not one."""
+    from classsr_cli.checkpoint import FORMAT, read_metadata
+
+    try:
+        meta = read_metadata(path)
+    except CheckpointError:
+        if strict:
+            raise
+        return False
+    return meta.get("format") == FORMAT and "config" in meta
+
+
+def unlisted() -> list[Path]:
+    """The ``.safetensors`` files of the weights folders that are not classsr checkpoints (a damaged download, foreign
+    weights dropped into ``$CLASSSR_WEIGHTS``): ``classsr models`` and ``classsr doctor`` name them, where they had
+    vanished from the list without a word."""
+    return [f for d in weights_dirs() if d.is_dir() for f in sorted(d.glob("*.safetensors")) if not is_checkpoint(f)]
 
 
 def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:

@@ -45,6 +45,28 @@ def test_an_optional_package_absent_is_told_not_failed(monkeypatch: pytest.Monke
     assert got["isal"].ok is None and got["safetensors"].ok is False and got["numpy"].ok is True
 
 
+def test_files_of_the_weights_folders_that_are_not_models_are_told(tmp_path: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged download or foreign weights in $CLASSSR_WEIGHTS is told (not failed: the models beside it load),
+    named; none, no such line."""
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    weights = Path(tmp_path)
+    save_file({}, str(weights / "empty_foreign.safetensors"))  # readable, no classsr metadata
+    (weights / "cut.safetensors").write_bytes(b"\x10\x00")
+    monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
+    got = {c.name: c for c in doctor.models()}
+    assert got["left out"].ok is None and got["left out"].detail == (
+        f"2 file(s) in the weights folders that are not classsr checkpoints: {weights / 'cut.safetensors'}, "
+        f"{weights / 'empty_foreign.safetensors'}")
+    assert got["default x4"].ok is True  # the shipped models, after $CLASSSR_WEIGHTS
+    for f in weights.iterdir():
+        f.unlink()
+    assert "left out" not in {c.name for c in doctor.models()}
+
+
 def test_the_plan_is_the_cpu_and_each_device_asked_for() -> None:
     import torch
 

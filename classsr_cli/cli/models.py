@@ -42,13 +42,11 @@ def models(
     from rich.table import Table
 
     from classsr_cli.checkpoint import read_metadata
-    from classsr_cli.zoo import list_models, weights_dirs
+    from classsr_cli.zoo import list_models, unlisted, weights_dirs
 
     where = ", ".join(str(d) for d in weights_dirs())
     extra, left_out = _named_files(list(paths or []))
-    # and those of the weights folders (a damaged download, foreign weights dropped into $CLASSSR_WEIGHTS), which
-    # vanished from the list without a word
-    left_out += [f for d in weights_dirs() if d.is_dir() for f in sorted(d.glob("*.safetensors")) if not _is_checkpoint(f)]
+    left_out += unlisted()  # and those of the weights folders
     if left_out:
         names = ", ".join(f.name for f in left_out[:4]) + (", …" if len(left_out) > 4 else "")
         err.print(f"left out {len(left_out)} file(s) that are not classsr checkpoints: {escape(names)}", soft_wrap=True)
@@ -118,6 +116,7 @@ def _named_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     file named must be a classsr checkpoint; a folder's files that are not (a training run's fitted base, foreign
     weights, a damaged file) are left out, and a folder with none is an error."""
     from classsr_cli.errors import CheckpointError
+    from classsr_cli.zoo import is_checkpoint
 
     files: list[Path] = []
     left_out: list[Path] = []
@@ -126,32 +125,17 @@ def _named_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
             inside = sorted(p.glob("*.safetensors"))
             if not inside:
                 raise CheckpointError(f"{p}: is a folder with no .safetensors files; name a model file or a folder of them")
-            ours = [f for f in inside if _is_checkpoint(f)]
+            ours = [f for f in inside if is_checkpoint(f)]
             if not ours:
                 raise CheckpointError(f"{p}: holds no classsr checkpoint (its {len(inside)} .safetensors file(s) are "
                                       "not; convert foreign weights with `classsr convert`)")
             files.extend(ours)
             left_out.extend(f for f in inside if f not in ours)
-        elif _is_checkpoint(p, strict=True):  # a path the user named must be readable: say why not, not skip it
+        elif is_checkpoint(p, strict=True):  # a path the user named must be readable: say why not, not skip it
             files.append(p)
         else:
             raise CheckpointError(f"{p}: not a classsr checkpoint (convert foreign weights with `classsr convert`)")
     return files, left_out
-
-
-def _is_checkpoint(path: Path, strict: bool = False) -> bool:
-    """Whether ``path``'s header says it is a classsr checkpoint; an unreadable file raises when ``strict``, else is
-    not one."""
-    from classsr_cli.checkpoint import read_metadata
-    from classsr_cli.errors import CheckpointError
-
-    try:
-        meta = read_metadata(path)
-    except CheckpointError:
-        if strict:
-            raise
-        return False
-    return meta.get("format") == "classsr" and "config" in meta
 
 
 def _size(n: int) -> str:
