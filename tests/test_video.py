@@ -2443,6 +2443,14 @@ def test_encoder_limits_are_explained(
     r = runner.invoke(app, ["video", str(clips["audio"]), str(tmp_path / "d.mov"), "--model", str(tiny_model_path),
                             "--codec", "dnxhd"])  # fmt: skip
     assert r.exit_code == 1 and "encoder failed (ffmpeg exit 234): video parameters incompatible with DNxHD" in r.stderr
+    # An --encoder-opt the codec takes otherwise (tune=film is x264's, not VP9's) is named as the user gave it.
+    writer = VideoWriter(tmp_path / "t.webm", 16, 16, time_base=Fraction(1, 10),
+                         options=EncodeOptions(extra=(("tune", "film"),)))
+    with pytest.raises(VideoError) as e:
+        writer.write(np.zeros((16, 16, 3), np.uint8), 0)
+        writer.close()
+    writer.abort()
+    assert str(e.value).endswith("in 'film' (--encoder-opt tune=film: libvpx-vp9 takes it otherwise, or not at all)")
     # PCM audio goes into .mp4 as AAC (ffmpeg's ISO ipcm plays almost nowhere), and into .mkv as it is.
     pcm = tmp_path / "pcm.mov"
     ff("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",

@@ -4097,6 +4097,11 @@ class VideoWriter:
         elif codec == "dnxhd" and "incompatible with DNxHD" in msg:  # its list of profiles follows
             msg = msg.split(". Valid DNxHD profiles")[0]
             hint = " (DNxHD takes a few broadcast sizes; -e profile=dnxhr_hq, or dnxhr_sq/hqx/444, takes any size)"
+        if not hint:  # an --encoder-opt the codec takes otherwise, or not at all: said as the user gave it
+            refused = [f"{k}={v}" for k, v in self.options.extra
+                       if f"'{v}'" in msg or f"'{k.lstrip('-')}'" in msg or f"'{k.lstrip('-')}={v}'" in msg]
+            if refused:
+                hint = f" (--encoder-opt {refused[0]}: {codec} takes it otherwise, or not at all)"
         msg = msg.replace(str(self.path), str(self.target))  # ffmpeg names the file it writes: the output
         return VideoError(f"encoder failed (ffmpeg exit {rc}): {msg}{hint}")
 
