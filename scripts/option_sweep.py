@@ -1,6 +1,6 @@
-"""Run ``classsr upscale``, ``video``, ``bench``, ``train`` and ``convert`` with random combinations of their options
-on small made-up inputs: list each run that ends otherwise than as the CLI promises (an "internal error", a Python
-traceback on stderr, or an exit code other than 0, 1, 2 and 3).
+"""Run ``classsr upscale``, ``video``, ``bench``, ``train``, ``convert``, ``models`` and ``doctor`` with random
+combinations of their options on small made-up inputs: list each run that ends otherwise than as the CLI promises
+(an "internal error", a Python traceback on stderr, or an exit code other than 0, 1, 2 and 3).
 
 The inputs (an RGB and an RGBA PNG, a gray JPEG, a three-frame GIF, a half-second H.264 clip with AAC audio, a folder
 of four HR pictures with a training config, and the paper authors' checkpoint layouts with seeded random weights, as
@@ -10,7 +10,7 @@ iteration a stage. ``--seed`` picks the combinations: the same seed runs the sam
 each problem (the command, its exit code, the end of its stderr), and with ``--log FILE`` one for every run there;
 on stderr, how many runs ended in 0, in 1-3 and how many were problems.
 
-    python scripts/option_sweep.py [--runs 200] [--seed 1] [--commands upscale,video,bench,train,convert]
+    python scripts/option_sweep.py [--runs 200] [--seed 1] [--commands upscale,video,bench,train,convert,models,doctor]
         [--log runs.jsonl] [--classsr classsr]
 """
 
@@ -88,7 +88,10 @@ CONVERT = (
 )  # fmt: skip
 CONVERT_OUTPUTS = ("c.safetensors", "c.safetensors", "c2.safetensors", "nothing/c.safetensors", "a.png/c.safetensors",
                    "c.pth", "hr")
-COMMANDS = ("upscale", "video", "bench", "train", "convert")
+#: Arguments and options of `classsr models` and `classsr doctor`.
+MODELS = (["--json"], ["run1"], ["run1/classsr.safetensors"], ["c.safetensors"], ["hr"], ["a.png"], ["nothing"])
+DOCTOR = (["--no-self-test"], ["--json"], ["--device", "cpu"], ["--device", "cuda"], ["--device", "mps"])
+COMMANDS = ("upscale", "video", "bench", "train", "convert", "models", "doctor")
 VIDEO_OUTPUTS = ("o.mp4", "o.mkv", "o.webm", "o.gif", "o.webp", "o.apng", "o.mov", "frames/%03d.png", "o.avi", None)
 
 
@@ -168,14 +171,16 @@ def command(rng: random.Random, commands: tuple[str, ...] = COMMANDS) -> list[st
         else:
             run = rng.choice(TRAIN_RUNS) or f"run{rng.randint(3, 9)}"  # (a new one, or one another run began)
             args, options = ["train", stage, "--out", run, "--hr", "hr", "--iterations", "1"], TRAIN
-    else:
+    elif name == "convert":
         args = ["convert", *rng.choice(CONVERT_INPUTS), "-o", rng.choice(CONVERT_OUTPUTS)]
         options = CONVERT
+    else:
+        args, options = [name], MODELS if name == "models" else DOCTOR
     for _ in range(rng.randint(0, 3)):
         args += rng.choice(options)
     if args[0] == "bench":
         return [*args, "--repeat", "1", "--warmup", "0"]
-    if args[0] in ("train", "convert") or "--skip-existing" in args:
+    if args[0] in ("train", "convert", "models", "doctor") or "--skip-existing" in args:
         return args
     return [*args, "--overwrite"]
 

@@ -1,5 +1,5 @@
-"""scripts/option_sweep.py: random combinations of `classsr upscale`, `video`, `bench`, `train` and `convert` options,
-each run that ends otherwise than the CLI promises (an internal error, a traceback, another exit code) listed."""
+"""scripts/option_sweep.py: random combinations of the options of every `classsr` command, each run that ends otherwise
+than the CLI promises (an internal error, a traceback, another exit code) listed."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_the_same_seed_draws_the_same_commands() -> None:
     first = [command(random.Random(5)) for _ in range(3)]
     assert first == [command(random.Random(5)) for _ in range(3)]
     drawn = [command(random.Random(seed)) for seed in range(60)]
-    assert {c[0] for c in drawn} == {"upscale", "video", "bench", "train", "convert"}
+    assert {c[0] for c in drawn} == {"upscale", "video", "bench", "train", "convert", "models", "doctor"}
     assert len({tuple(c) for c in drawn}) > 50
     trains = [command(random.Random(seed), ("train",)) for seed in range(30)]
     assert {c[0] for c in trains} == {"train"} and {c[1] for c in trains} > {"prepare", "all"}
