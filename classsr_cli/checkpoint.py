@@ -27,7 +27,7 @@ from torch import nn
 from classsr_cli import __version__
 from classsr_cli.config import BranchConfig, ClassSRConfig, from_json_dict
 from classsr_cli.errors import CheckpointError, ConfigError, OutputError
-from classsr_cli.io.files import make_folder
+from classsr_cli.io.files import is_image_name, make_folder
 
 __all__ = [
     "FORMAT",
@@ -161,6 +161,9 @@ def _read_header(path: Path) -> dict[str, Any]:
                                       "one with `classsr convert`")  # a zip (torch.save) or a bare pickle
             (n,) = struct.unpack("<Q", head)
             if n > min(_MAX_HEADER, size - 8):
+                if is_image_name(path):  # (`-m photo.png`: arguments swapped)
+                    raise CheckpointError(f"{path}: not a safetensors file, but a picture by its name; a model is a "
+                                          "classsr .safetensors file (`classsr models` lists them)")
                 raise CheckpointError(f"{path}: not a safetensors file (header length {n} exceeds the file)")
             header = json.loads(f.read(n))
     except FileNotFoundError:

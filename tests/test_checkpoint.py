@@ -164,6 +164,12 @@ def test_non_finite_weights_and_pytorch_files_are_refused_and_files_are_shareabl
     torch.save({"w": torch.zeros(2)}, pth)
     with pytest.raises(CheckpointError, match=r"a PyTorch checkpoint \(\.pth, pickled\), not safetensors; .*`classsr convert`"):
         load_checkpoint(pth)
+    photo_as_model = tmp_path / "photo.png"  # `-m photo.png`, arguments swapped
+    photo_as_model.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(photo_as_model)
+    assert str(e.value) == (f"{photo_as_model}: not a safetensors file, but a picture by its name; a model is a classsr "
+                            ".safetensors file (`classsr models` lists them)")
     state = tmp_path / "run" / "baseline.state.pt"  # a run's resume state: `classsr convert` does not read it
     state.parent.mkdir()
     torch.save({"w": torch.zeros(2)}, state)
