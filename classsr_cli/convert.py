@@ -46,6 +46,14 @@ _SIGNATURES: dict[str, tuple[str, ...]] = {
     "carn": ("entry.weight", "b1.b1.body.0.weight", "exit.weight"),
     "rcan": ("head.0.weight", "body.0.body.0.body.3.conv_du.0.weight", "tail.1.weight"),
 }
+#: Other super-resolution networks a user coming from their tools may hand to convert, by a key (or a key's part)
+#: their state dicts hold: said as what they are, where their keys said only "not a ClassSR ... branch".
+_FOREIGN: tuple[tuple[str, str], ...] = (
+    (".rdb1.", "an ESRGAN/Real-ESRGAN network (RRDBNet)"),
+    ("RRDB_trunk.", "an ESRGAN network (RRDBNet, the original layout)"),
+    ("model.1.sub.0.RDB1.", "an ESRGAN network (RRDBNet, the old layout)"),
+    (".residual_group.", "a SwinIR-style transformer"),
+)
 #: Original keys that carry no information for us (BatchNorm's step counter is only used when momentum is None).
 _DROPPED = re.compile(r".*\.num_batches_tracked$")
 
@@ -186,6 +194,10 @@ def detect_family(sd: StateDict) -> str:
     """The family of an original branch state dict, from its key names."""
     found = [fam for fam, keys in _SIGNATURES.items() if all(k in sd for k in keys)]
     if len(found) != 1:
+        other = next((what for part, what in _FOREIGN if any(part in f".{k}" for k in sd)), None)
+        if other is not None:
+            raise CheckpointError(f"{other}, not a ClassSR one: classsr runs ClassSR's branches (FSRCNN, CARN-M, "
+                                  "SRResNet, RCAN) behind its classifier; run this one with its own tool")
         sample = ", ".join(sorted(sd)[:5])
         raise CheckpointError(f"not a ClassSR FSRCNN/CARN-M/SRResNet/RCAN branch (keys: {sample} …)")
     return found[0]

@@ -398,6 +398,21 @@ def test_what_is_not_the_authors_checkpoint_is_named(tmp_path: Path) -> None:
         convert([_save(sd, tmp_path / "d.pth")], tmp_path / "x.safetensors")
 
 
+@pytest.mark.parametrize(("keys", "said"), [
+    (["conv_first.weight", "body.0.rdb1.conv1.weight", "conv_up1.weight"], "an ESRGAN/Real-ESRGAN network (RRDBNet)"),
+    (["model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight"], "an ESRGAN network (RRDBNet, the old layout)"),
+    (["conv_first.weight", "layers.0.residual_group.blocks.0.norm1.weight"], "a SwinIR-style transformer"),
+])
+def test_another_networks_weights_are_named(keys: list[str], said: str, tmp_path: Path) -> None:
+    """Real-ESRGAN's or SwinIR's weights, which a user coming from those tools may hand to convert, said "not a ClassSR
+    FSRCNN/CARN-M/SRResNet/RCAN branch (keys: ...)"; they are named as what they are."""
+    src = _save({"params_ema": {k: torch.zeros(2) for k in keys}}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError) as e:
+        convert([src], tmp_path / "x.safetensors")
+    assert str(e.value) == (f"{src}: {said}, not a ClassSR one: classsr runs ClassSR's branches (FSRCNN, CARN-M, "
+                            "SRResNet, RCAN) behind its classifier; run this one with its own tool")
+
+
 def test_mismatches_refused(tmp_path: Path) -> None:
     src = _save(orig_srresnet(8), tmp_path / "b.pth")
     with pytest.raises(CheckpointError, match="not rcan"):
