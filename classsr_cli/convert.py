@@ -16,6 +16,7 @@ every patch to one branch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -83,8 +84,15 @@ class ConvertResult:
     sources: list[dict[str, str]] = field(default_factory=list)
 
 
-def _load_failure(e: Exception) -> str:
-    """A one-line reason from a ``torch.load`` failure (torch's own text suggests unsafe loading; we don't)."""
+def _load_failure(e: Exception, path: Path | None = None) -> str:
+    """A one-line reason from a ``torch.load`` failure of ``path`` (torch's own text suggests unsafe loading; we
+    don't)."""
+    import zipfile
+
+    if path is not None and path.suffix.lower() != ".safetensors" and zipfile.is_zipfile(path) is False:
+        with contextlib.suppress(OSError), path.open("rb") as f:
+            if f.read(4) == b"PK\x03\x04":  # torch.save's zip without its end (a download cut short)
+                return "a damaged or cut PyTorch checkpoint (not a whole zip archive); download it again"
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
     found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
     if found:
@@ -92,6 +100,8 @@ def _load_failure(e: Exception) -> str:
     first = text.strip().split(". ")[0].splitlines()[0] if text.strip() else ""
     if type(e).__name__ == "SafetensorError":  # torch.load reads a *.safetensors name with safetensors
         return f"not a readable safetensors file ({first[:160] or type(e).__name__})"
+    if isinstance(e, (RuntimeError, EOFError)) and re.search(r"PytorchStreamReader|unexpected EOF|Ran out of input", text):
+        return f"a damaged or cut PyTorch checkpoint ({first[:160] or type(e).__name__}); download it again"
     return (f"not a readable PyTorch checkpoint ({type(e).__name__}{': ' + first[:160] if first else ''}); "
             "classsr only reads weights-only checkpoints")
 
@@ -147,7 +157,7 @@ def load_original(path: str | os.PathLike[str]) -> StateDict:
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types for foreign data; all mean "refused"
-        raise CheckpointError(f"{path}: refused: {_load_failure(e)}") from None
+        raise CheckpointError(f"{path}: refused: {_load_failure(e, path)}") from None
     while isinstance(obj, dict):
         inner = next((obj[k] for k in CONTAINERS if isinstance(obj.get(k), dict)), None)
         if inner is None:

@@ -413,6 +413,20 @@ def test_another_networks_weights_are_named(keys: list[str], said: str, tmp_path
                             "SRResNet, RCAN) behind its classifier; run this one with its own tool")
 
 
+def test_a_cut_checkpoint_is_said_as_one(tmp_path: Path) -> None:
+    """A download cut short, in torch.save's zip or the older pickle layout, said "refused: not a readable PyTorch
+    checkpoint (RuntimeError: ...); classsr only reads weights-only checkpoints", which is not what is wrong."""
+    for zipped in (True, False):
+        whole = tmp_path / f"whole{zipped}.pth"
+        torch.save(orig_srresnet(4), whole, _use_new_zipfile_serialization=zipped)
+        cut = tmp_path / f"cut{zipped}.pth"
+        cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+        with pytest.raises(CheckpointError) as e:
+            convert([cut], tmp_path / "x.safetensors")
+        assert str(e.value).startswith(f"{cut}: refused: a damaged or cut PyTorch checkpoint (")
+        assert str(e.value).endswith("); download it again") and "weights-only" not in str(e.value)
+
+
 def test_mismatches_refused(tmp_path: Path) -> None:
     src = _save(orig_srresnet(8), tmp_path / "b.pth")
     with pytest.raises(CheckpointError, match="not rcan"):
