@@ -205,6 +205,8 @@ def detect_family(sd: StateDict) -> str:
     found = [fam for fam, keys in _SIGNATURES.items() if all(k in sd for k in keys)]
     if len(found) != 1:
         other = next((what for part, what in _FOREIGN if any(part in f".{k}" for k in sd)), None)
+        if other is None and sd and all(re.fullmatch(r"body\.\d+\.(weight|bias)", k) for k in sd):
+            other = "a Real-ESRGAN compact network (SRVGGNetCompact: realesr-general, realesr-animevideo)"
         if other is not None:
             raise CheckpointError(f"{other}, not a ClassSR one: classsr runs ClassSR's branches (FSRCNN, CARN-M, "
                                   "SRResNet, RCAN) behind its classifier; run this one with its own tool")

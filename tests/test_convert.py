@@ -402,6 +402,8 @@ def test_what_is_not_the_authors_checkpoint_is_named(tmp_path: Path) -> None:
     (["conv_first.weight", "body.0.rdb1.conv1.weight", "conv_up1.weight"], "an ESRGAN/Real-ESRGAN network (RRDBNet)"),
     (["model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight"], "an ESRGAN network (RRDBNet, the old layout)"),
     (["conv_first.weight", "layers.0.residual_group.blocks.0.norm1.weight"], "a SwinIR-style transformer"),
+    (["body.0.weight", "body.0.bias", "body.1.weight", "body.2.weight", "body.2.bias"],
+     "a Real-ESRGAN compact network (SRVGGNetCompact: realesr-general, realesr-animevideo)"),
 ])
 def test_another_networks_weights_are_named(keys: list[str], said: str, tmp_path: Path) -> None:
     """Real-ESRGAN's or SwinIR's weights, which a user coming from those tools may hand to convert, said "not a ClassSR
