@@ -28,7 +28,7 @@ def load_rgb(path: str | Path) -> np.ndarray:
     (:func:`~classsr_cli.io.image.read_image`: every format it reads, EXIF orientation applied, 16-bit, CMYK and
     linear pictures as it reads them), its 16-bit levels rounded to 8 bits, gray made RGB, alpha left out: what
     ``bench`` measures and ``train`` learns from is what an upscale would see. Pillow alone had read a 16-bit PNG
-    clipped to white and refused what it does not open (HEIC, JPEG XL, OpenEXR, ...).
+    clipped to white and refused what it does not open (JPEG XL, OpenEXR, ...).
 
     Raises :class:`~classsr_cli.errors.InputError` naming the file where it is missing, empty, not an image classsr
     reads, truncated or corrupt, or over :data:`~classsr_cli.io.image.DEFAULT_MAX_PIXELS`."""
