@@ -33,6 +33,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "KINDS",
+    "TORCH_STARTS",
     "Loaded",
     "file_sha256",
     "load_checkpoint",
@@ -43,6 +44,9 @@ __all__ = [
 
 FORMAT = "classsr"
 FORMAT_VERSION = "1"
+#: How a PyTorch checkpoint starts: torch.save's zip archive, or a bare pickle (protocols 2-5: older torch, or
+#: ``_use_new_zipfile_serialization=False``).
+TORCH_STARTS = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -153,7 +157,7 @@ def _read_header(path: Path) -> dict[str, Any]:
             head = f.read(8)
             if len(head) < 8:
                 raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes)")
-            if head.startswith((b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")):
+            if head.startswith(TORCH_STARTS):
                 if path.name.endswith(".state.pt"):  # a training stage's resume state, which convert does not read
                     raise CheckpointError(f"{path}: a training run's resume state (`classsr train` goes on from it), "
                                           f"not a model; the model a run exports is {path.parent / 'classsr.safetensors'}")

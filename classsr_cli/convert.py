@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classsr_cli.checkpoint import file_sha256, state_mismatches
+from classsr_cli.checkpoint import FORMAT, TORCH_STARTS, file_sha256, read_metadata, state_mismatches
 from classsr_cli.config import FAMILY_DEFAULTS, BranchConfig, ClassSRConfig
 from classsr_cli.errors import ALREADY_EXISTS, CheckpointError, ConfigError, OutputExistsError
 from classsr_cli.io.files import url_refusal
@@ -91,7 +91,7 @@ def _load_failure(e: Exception, path: Path | None = None) -> str:
 
     if path is not None and path.suffix.lower() != ".safetensors" and zipfile.is_zipfile(path) is False:
         with contextlib.suppress(OSError), path.open("rb") as f:
-            if f.read(4) == b"PK\x03\x04":  # torch.save's zip without its end (a download cut short)
+            if f.read(4) == TORCH_STARTS[0]:  # torch.save's zip without its end (a download cut short)
                 return "a damaged or cut PyTorch checkpoint (not a whole zip archive); download it again"
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
     found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
@@ -109,8 +109,6 @@ def _load_failure(e: Exception, path: Path | None = None) -> str:
 def _refuse_own(path: Path) -> None:
     """A :class:`CheckpointError` where ``path`` is a classsr checkpoint already (its safetensors header says so): it
     said "not a ClassSR ... branch (keys: branches.0...)", naming no file."""
-    from classsr_cli.checkpoint import FORMAT, read_metadata
-
     try:
         meta = read_metadata(path)
     except (CheckpointError, OSError, ValueError):
@@ -134,7 +132,7 @@ def _refuse_other_bytes(path: Path) -> None:
         raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
     if not head:
         raise CheckpointError(f"{path}: empty file")
-    if path.suffix.lower() != ".safetensors" and not (head.startswith((b"PK\x03\x04", b"\x80")) or head[257:262] == b"ustar"):
+    if path.suffix.lower() != ".safetensors" and not (head.startswith(TORCH_STARTS) or head[257:262] == b"ustar"):
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (its first bytes are neither a zip archive's, as "
                               "torch.save writes, nor a pickle's)")
 

@@ -34,17 +34,15 @@ def load_rgb(path: str | Path) -> np.ndarray:
     reads, truncated or corrupt, or over :data:`~classsr_cli.io.image.DEFAULT_MAX_PIXELS`."""
     import numpy as np
 
-    from classsr_cli.errors import InputError, PixelLimitError
-    from classsr_cli.io.image import read_image
+    from classsr_cli.errors import PixelLimitError
+    from classsr_cli.io.image import read_image, to_8bit
 
     try:
         pixels = read_image(path).pixels
     except PixelLimitError as e:  # (upscale's advice names its --max-pixels, which bench and train do not have)
-        raise InputError(f"{e.path}: {e.width}x{e.height} is {e.width * e.height:,} pixels, above the {e.limit:,}-pixel "
-                         "limit that guards against decompression bombs; bench and train read none larger: downscale "
-                         "it first") from None
-    if pixels.dtype == np.uint16:  # round(x / 257): 65535 -> 255, as an 8-bit output of the same picture is written
-        pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        raise e.advised("bench and train read none larger: downscale it first") from None
+    if pixels.dtype == np.uint16:  # the nearest 8-bit levels, as an 8-bit output of the same picture is written
+        pixels = to_8bit(pixels)
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
     return np.array(pixels[..., :3], dtype=np.uint8, order="C")  # a writable copy (the reader's may be read-only)

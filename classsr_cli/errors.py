@@ -33,12 +33,19 @@ class InputError(ClassSRError):
 
 
 class PixelLimitError(InputError):
-    """A picture larger than the pixel limit that guards against decompression bombs (``--max-pixels``): its size
-    kept, so that a command without that option words its own advice."""
+    """A picture larger than the pixel limit that guards against decompression bombs, in the one wording of every
+    command; its ``advice`` is upscale's ``--max-pixels`` unless a command without that option gives its own
+    (:meth:`advised`)."""
 
-    def __init__(self, message: str, *, path: object, width: int, height: int, limit: int) -> None:
-        super().__init__(message)
+    def __init__(self, path: object, width: int, height: int, limit: int, advice: str | None = None) -> None:
         self.path, self.width, self.height, self.limit = path, width, height, limit
+        advice = advice or f"to allow it, pass --max-pixels {width * height} (or 0 for no limit)"
+        super().__init__(f"{path}: {width}x{height} is {width * height:,} pixels, above the {limit:,}-pixel limit "
+                         f"that guards against decompression bombs; {advice}")
+
+    def advised(self, advice: str) -> PixelLimitError:
+        """The same refusal with another command's ``advice``."""
+        return PixelLimitError(self.path, self.width, self.height, self.limit, advice)
 
 
 class OutputExistsError(ClassSRError):

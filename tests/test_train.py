@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import subprocess
 import sys
 from collections import Counter
@@ -1511,13 +1512,13 @@ def test_every_rank_ends_on_rank_0s_refusal(tmp_path: Path, monkeypatch: pytest.
 
     def gather(world: object, obj: object) -> list[object]:
         verdicts.append(obj)
-        return [said, obj]
+        return [pickle.loads(pickle.dumps(said)), obj]  # as all_gather_object carries it
 
     monkeypatch.setattr(stages, "all_gather", gather)
-    said = (False, "RUN: holds a run with a different recipe (seed: 0 → 5); use another --out")
+    said: Exception = ConfigError("RUN: holds a run with a different recipe (seed: 0 → 5); use another --out")
     with pytest.raises(ConfigError, match=r"different recipe \(seed: 0 → 5\)"):
         Trainer(TrainConfig(), tmp_path / "run", tmp_path / "data", Dist(rank=1, size=2))
-    said = (True, "RUN: is a file, not a folder")  # rank 0 could not make the run folder: the same error class
+    said = OutputError("RUN: is a file, not a folder")  # rank 0 could not make the run folder: the same error class
     with pytest.raises(OutputError, match=r"^RUN: is a file, not a folder$"):
         Trainer(TrainConfig(), tmp_path / "run", tmp_path / "data", Dist(rank=1, size=2))
     assert verdicts == [None, None] and not (tmp_path / "run").exists()

@@ -96,6 +96,7 @@ __all__ = [
     "Picture",
     "PngText",
     "Stereo",
+    "article",
     "check_output_size",
     "exr_attributes",
     "exr_frames",
@@ -119,6 +120,7 @@ __all__ = [
     "read_image",
     "readable_formats",
     "tiff_encoder",
+    "to_8bit",
     "webp_lossless",
     "write_image",
     "write_image_rows",
@@ -720,8 +722,8 @@ def _read_image(path: Path, max_pixels: int | None) -> Picture:
             if (tga := _read_tga_as_pillow_reads(path, max_pixels)) is not None:  # a 15-bit colour map
                 return tga
             if (said := _signature(path)) is not None:  # its first bytes name a format Pillow reads: it is damaged
-                raise InputError(f"{path}: truncated or corrupt image ({'an' if said[0] in 'AEIO' else 'a'} {said} by its first bytes, which Pillow "
-                                 "cannot open)") from None
+                raise InputError(f"{path}: truncated or corrupt image ({article(said)} {said} by its first bytes, "
+                                 "which Pillow cannot open)") from None
             if not (path.suffix.lower() in (*HEIF_SUFFIXES, ".avif", ".avci", ".hej2") and _is_heif(path)):
                 raise InputError(f"{path}: not an image classsr reads ({READ_NAMES})") from None
             if _heif_sequence(path):
@@ -969,6 +971,11 @@ def _is_heif(path: Path) -> bool:
 _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
                (b"qoif", "QOI"), (b"DDS ", "DDS"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
                (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"icns", "ICNS"), (b"BLP1", "BLP"), (b"BLP2", "BLP"))  # fmt: skip
+
+
+def article(name: str) -> str:
+    """``a`` or ``an`` before a format's ``name`` as it is said: an AVIF, an ICO, an MPO (said letter by letter)."""
+    return "an" if name[0] in "AEIO" or name in ("MPO", "MSP", "SGI", "XBM", "XPM") else "a"
 
 
 def _signature(path: Path) -> str | None:
@@ -1268,19 +1275,14 @@ def pillow_look(path: str | os.PathLike[str], *, header: bool = False) -> Iterat
         except Image.DecompressionBombError:
             with pixel_limit_off(), Image.open(path) as im:  # (its header alone)
                 w, h = im.size
-            limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-            raise InputError(f"{path}: {w}x{h} is {w * h:,} pixels, above the {limit:,}-pixel limit that guards "
-                             "against decompression bombs; `classsr video` reads no larger frame") from None
+            raise PixelLimitError(path, w, h, 2 * (Image.MAX_IMAGE_PIXELS or 0),
+                                  "`classsr video` reads no larger frame") from None
 
 
 def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
     w, h = size
     if max_pixels and w * h > max_pixels:
-        raise PixelLimitError(
-            f"{path}: {w}x{h} is {w * h:,} pixels, above the {max_pixels:,}-pixel limit that guards "
-            f"against decompression bombs; to allow it, pass --max-pixels {w * h} (or 0 for no limit)",
-            path=path, width=w, height=h, limit=max_pixels,
-        )
+        raise PixelLimitError(path, w, h, max_pixels)
 
 
 #: Animated formats (Pillow's names) and the extension ``classsr video`` writes each as (an animated AVIF as WebP:

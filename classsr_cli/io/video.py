@@ -455,7 +455,14 @@ def _not_a_video(path: Path) -> str:
     refused."""
     from PIL import Image, UnidentifiedImageError
 
-    from classsr_cli.io.image import OWN_NAMES, open_formats, own_format, pillow_look, readable_formats
+    from classsr_cli.io.image import (
+        OWN_NAMES,
+        article,
+        open_formats,
+        own_format,
+        pillow_look,
+        readable_formats,
+    )
 
     readable_formats()  # HEIC's plugin, to name it
     if _starts(path, (_PDF,)):
@@ -465,7 +472,7 @@ def _not_a_video(path: Path) -> str:
             own = own_format(f.read(64))
         if own is not None:  # Pillow's own plugins do not read them
             name = OWN_NAMES[own]
-            what = f"{_article(name)} {name} image"
+            what = f"{article(name)} {name} image"
         else:
             with pillow_look(path, header=True):
                 try:
@@ -474,7 +481,7 @@ def _not_a_video(path: Path) -> str:
                     im, readable = Image.open(path), False
                 with im:
                     kind = {"WEBP": "WebP"}.get(im.format or "", im.format)  # (Pillow's own spelling: JPEG, PNG)
-                    what = f"{_article(kind)} {kind} image" if kind else "an image"
+                    what = f"{article(kind)} {kind} image" if kind else "an image"
             if not readable:
                 return f"{path}: is {what}, not a video, nor an image classsr reads"
     except Exception:  # a file Pillow cannot open (its plugins raise what they like: a DDS format not implemented)
@@ -494,11 +501,6 @@ def _not_a_video(path: Path) -> str:
         return (f"{path}: is {what}, not a video; to read its sequence as a video give {seq.pattern} "
                 f"({seq.count} frames), or its folder; to upscale the picture, use `classsr upscale`")
     return f"{path}: is {what}, not a video; use `classsr upscale`"
-
-
-def _article(name: str) -> str:
-    """``a`` or ``an`` before a format's ``name`` as it is said: an AVIF, an ICO, an MPO (said letter by letter)."""
-    return "an" if name[0] in "AEIO" or name in ("MPO", "MSP", "SGI", "XBM", "XPM") else "a"
 
 
 def _pillow_reads(path: Path) -> bool:
@@ -4098,8 +4100,7 @@ class VideoWriter:
             msg = msg.split(". Valid DNxHD profiles")[0]
             hint = " (DNxHD takes a few broadcast sizes; -e profile=dnxhr_hq, or dnxhr_sq/hqx/444, takes any size)"
         if not hint:  # an --encoder-opt the codec takes otherwise, or not at all: said as the user gave it
-            refused = [f"{k}={v}" for k, v in self.options.extra
-                       if f"'{v}'" in msg or f"'{k.lstrip('-')}'" in msg or f"'{k.lstrip('-')}={v}'" in msg]
+            refused = [f"{k}={v}" for k, v in self.options.extra if f"'{v}'" in msg or f"'{k.lstrip('-')}'" in msg]
             if refused:
                 hint = f" (--encoder-opt {refused[0]}: {codec} takes it otherwise, or not at all)"
         msg = msg.replace(str(self.path), str(self.target))  # ffmpeg names the file it writes: the output

@@ -246,18 +246,18 @@ class Trainer:
 
     def __post_init__(self) -> None:
         self.run = Path(self.run)
-        refused: tuple[bool, str] | None = None  # (whether the run folder could not be made, the one line)
+        refused: ConfigError | OutputError | None = None
         if self.dist.is_main:
             try:
                 make_folder(self.run)
                 self._check_config()
             except (ConfigError, OutputError) as e:
-                refused = (isinstance(e, OutputError), str(e))
+                refused = e
         # every rank learns rank 0's verdict (and waits for its records): a refusal ends them all with its one line,
         # where the other ranks died on their lost peer ("Connection closed by peer")
         refused = all_gather(self.dist, refused)[0]
         if refused is not None:
-            raise (OutputError if refused[0] else ConfigError)(refused[1])
+            raise refused
         self.log = MetricsLog(self.run / "metrics.jsonl", self.dist.is_main)
         self.model_cfg = self.cfg.model_config()
 
