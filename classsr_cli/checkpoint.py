@@ -35,6 +35,7 @@ __all__ = [
     "KINDS",
     "TORCH_STARTS",
     "Loaded",
+    "classsr_metadata",
     "file_sha256",
     "load_checkpoint",
     "read_metadata",
@@ -216,6 +217,30 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in meta.items()}
 
 
+def classsr_metadata(path: str | os.PathLike[str], header: dict[str, Any] | None = None) -> dict[str, str]:
+    """The checkpoint's string metadata, where it has classsr's (a ``format`` entry); a safetensors file without it
+    (another tool's model) raises :class:`CheckpointError` saying what it holds where its key names tell: it said
+    "format is None, expected 'classsr' (convert foreign weights first)" of weights convert does not read either."""
+    path = Path(path)
+    header = _read_header(path) if header is None else header
+    meta = {str(k): str(v) for k, v in (header.get("__metadata__") or {}).items()}
+    if "format" in meta:
+        return meta
+    from classsr_cli.convert import authors_layout, other_network
+
+    keys = [k for k in header if k != "__metadata__"]
+    other = other_network(keys)
+    if other is not None:
+        raise CheckpointError(f"{path}: {other}, not a classsr model; run it with its own tool (`classsr models` "
+                              "lists the classsr ones)")
+    if authors_layout(keys):
+        raise CheckpointError(f"{path}: the ClassSR authors' weights, without classsr's metadata; `classsr convert` "
+                              "turns them into a classsr checkpoint")
+    sample = ", ".join(sorted(keys)[:4])
+    raise CheckpointError(f"{path}: not a classsr model (a safetensors file without classsr's metadata"
+                          f"{'; keys: ' + sample + ' …' if sample else ''})")
+
+
 def _config_from_meta(path: Path, meta: dict[str, str]) -> tuple[str, ClassSRConfig | BranchConfig]:
     problems = []
     if meta.get("format") != FORMAT:
@@ -311,7 +336,7 @@ def load_checkpoint(
 
     path = Path(path)
     header = _read_header(path)
-    meta = {str(k): str(v) for k, v in (header.get("__metadata__") or {}).items()}
+    meta = classsr_metadata(path, header)
     kind, cfg = _config_from_meta(path, meta)
     if expect_kind is not None and kind != expect_kind:
         raise CheckpointError(f"{path}: holds a {kind} checkpoint, expected {expect_kind}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 
     from classsr_cli.checkpoint import Loaded
 
-__all__ = ["CONTAINERS", "ConvertResult", "convert", "detect_family", "load_original", "split_parts"]
+__all__ = [
+    "CONTAINERS", "ConvertResult", "authors_layout", "convert", "detect_family", "load_original", "other_network",
+    "split_parts",
+]
 
 #: Wrapper keys unwrapped (first match wins, repeatedly): BasicSR's EMA weights are preferred over ``params``.
 CONTAINERS = ("params_ema", "params", "state_dict", "model")
@@ -47,14 +50,32 @@ _SIGNATURES: dict[str, tuple[str, ...]] = {
     "carn": ("entry.weight", "b1.b1.body.0.weight", "exit.weight"),
     "rcan": ("head.0.weight", "body.0.body.0.body.3.conv_du.0.weight", "tail.1.weight"),
 }
-#: Other super-resolution networks a user coming from their tools may hand to convert, by a key (or a key's part)
-#: their state dicts hold: said as what they are, where their keys said only "not a ClassSR ... branch".
-_FOREIGN: tuple[tuple[str, str], ...] = (
-    (".rdb1.", "an ESRGAN/Real-ESRGAN network (RRDBNet)"),
-    ("RRDB_trunk.", "an ESRGAN network (RRDBNet, the original layout)"),
-    ("model.1.sub.0.RDB1.", "an ESRGAN network (RRDBNet, the old layout)"),
-    (".residual_group.", "a SwinIR-style transformer"),
-)
+#: Other networks a user coming from their tools (Real-ESRGAN, chaiNNer, OpenModelDB) may hand to classsr, by a
+#: pattern one of their state dict's keys matches, the more specific first: said as what they are, where their keys
+#: said only "not a ClassSR ... branch" (convert) or "format is None" (``--model``).
+_FOREIGN: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(rx), what) for rx, what in (
+    (r"\.rdb1\.", "an ESRGAN/Real-ESRGAN network (RRDBNet)"),
+    (r"^RRDB_trunk\.", "an ESRGAN network (RRDBNet, the original layout)"),
+    (r"^model\.1\.sub\.0\.RDB1\.", "an ESRGAN network (RRDBNet, the old layout)"),
+    (r"\.residual_group\.td$", "an ATD transformer"),
+    (r"\.hf_blocks\.", "a CRAFT transformer"),
+    (r"\.conv_block\.cab\.", "a HAT transformer"),
+    (r"\.attn\.cpb_mlp\.", "a Swin2SR transformer"),
+    (r"\.residual_group\.", "a SwinIR-style transformer"),
+    (r"\.swin1\.", "a DRCT transformer"),
+    (r"\.rpe_biases$", "an RGT transformer"),
+    (r"^before_RG\.", "a DAT transformer"),
+    (r"^norm_start\.", "a GRL transformer"),
+    (r"^residual_layer\.\d+\.residual_layer\.", "an OmniSR network"),
+    (r"^block_1\.c1_r\.", "a SPAN network"),
+    (r"^unet1\.", "a Real-CUGAN network"),
+    (r"\.safm\.", "a SAFMN network"),
+    (r"^feats\.\d+\.lk\.", "a PLKSR network"),
+    (r"^UFONE\.", "a DITN network"),
+    (r"^stylegan_decoder\.", "a GFPGAN face-restoration network"),
+    (r"^body\.\d+\.body\.\d+\.weight$", "an EDSR network"),
+    (r"^conv_hr\.", "an MSRResNet (SRResNet in BasicSR's layout; ClassSR's branch has the older one)"),
+))
 #: Original keys that carry no information for us (BatchNorm's step counter is only used when momentum is None).
 _DROPPED = re.compile(r".*\.num_batches_tracked$")
 
@@ -198,13 +219,31 @@ def split_parts(sd: StateDict) -> dict[str, StateDict]:
     return {"branch": sd}
 
 
+def other_network(keys: Collection[str]) -> str | None:
+    """What other network a state dict with these key names holds ("a HAT transformer"), or None: classsr does not
+    run it, and says so by name."""
+    found = next((what for rx, what in _FOREIGN if any(rx.search(k) for k in keys)), None)
+    if found is None and keys and all(re.fullmatch(r"body\.\d+\.(weight|bias)", k) for k in keys):
+        found = "a Real-ESRGAN compact network (SRVGGNetCompact: realesr-general, realesr-animevideo)"
+    return found
+
+
+def authors_layout(keys: Collection[str]) -> bool:
+    """Whether these key names are a ClassSR authors' state dict convert reads (a whole ClassSR or one branch)."""
+    names = set()
+    for key in keys:
+        while key.startswith(_PREFIXES):
+            key = key.split(".", 1)[1]
+        head, _, rest = key.partition(".")
+        names.add(rest if head in ("net1", "net2", "net3") else key)
+    return any(all(k in names for k in signature) for signature in _SIGNATURES.values())
+
+
 def detect_family(sd: StateDict) -> str:
     """The family of an original branch state dict, from its key names."""
     found = [fam for fam, keys in _SIGNATURES.items() if all(k in sd for k in keys)]
     if len(found) != 1:
-        other = next((what for part, what in _FOREIGN if any(part in f".{k}" for k in sd)), None)
-        if other is None and sd and all(re.fullmatch(r"body\.\d+\.(weight|bias)", k) for k in sd):
-            other = "a Real-ESRGAN compact network (SRVGGNetCompact: realesr-general, realesr-animevideo)"
+        other = other_network(sd)
         if other is not None:
             raise CheckpointError(f"{other}, not a ClassSR one: classsr runs ClassSR's branches (FSRCNN, CARN-M, "
                                   "SRResNet, RCAN) behind its classifier; run this one with its own tool")

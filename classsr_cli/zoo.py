@@ -294,11 +294,11 @@ def own_scale(spec: str | None, default: int = MAX_SCALE) -> int:
         return default
     import json
 
-    from classsr_cli.checkpoint import read_metadata
+    from classsr_cli.checkpoint import classsr_metadata
 
     path = resolve_model(spec, default)
     try:
-        return int(json.loads(read_metadata(path)["config"])["scale"])
+        return int(json.loads(classsr_metadata(path)["config"])["scale"])
     except (KeyError, ValueError, TypeError):
         raise CheckpointError(f"{path}: its header records no scale; not a classsr model") from None
 

@@ -68,7 +68,8 @@ CORRUPT = {
     "wrong format": (
         lambda p, d: _edited(p, d, lambda h: h["__metadata__"].update(format="other")), "format is 'other'"),
     "wrong kind": (lambda p, d: _edited(p, d, lambda h: h["__metadata__"].update(kind="branch")), "config"),
-    "no metadata": (lambda p, d: _edited(p, d, lambda h: h.pop("__metadata__")), "format is None"),
+    "no metadata": (lambda p, d: _edited(p, d, lambda h: h.pop("__metadata__")),
+                    "not a classsr model (a safetensors file without classsr's metadata; keys: branches."),
     "bad config JSON": (lambda p, d: _edited(p, d, lambda h: h["__metadata__"].update(config="{")), "bad config"),
     "missing tensor": (lambda p, d: _edited(p, d, lambda h: h.pop(_first_key(h))), "missing key"),
     "truncated": (lambda p, d: d.write_bytes(p.read_bytes()[:-100]) and d, "outside the file"),
@@ -99,6 +100,31 @@ def test_corrupt_checkpoint_through_the_cli(tiny_model_path: Path, photo: Path, 
     r = cli("upscale", photo, "--model", bad)
     assert r.exit_code == 1 and r.stderr.startswith("error: ") and str(bad) in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not photo.with_name("photo_x4.png").exists()
+
+
+@pytest.mark.parametrize(("keys", "said"), [
+    (["conv_first.weight", "body.0.rdb1.conv1.weight"], "an ESRGAN/Real-ESRGAN network (RRDBNet), not a classsr model; "
+     "run it with its own tool (`classsr models` lists the classsr ones)"),
+    (["conv_first.weight", "layers.0.residual_group.blocks.0.conv_block.cab.0.weight"], "a HAT transformer, not a "
+     "classsr model; run it with its own tool (`classsr models` lists the classsr ones)"),
+    (["net1.conv_first.weight", "net1.recon_trunk.0.conv1.weight", "net1.HRconv.weight", "classifier.x.weight"],
+     "the ClassSR authors' weights, without classsr's metadata; `classsr convert` turns them into a classsr checkpoint"),
+    (["conv.weight"], "not a classsr model (a safetensors file without classsr's metadata; keys: conv.weight …)"),
+])
+def test_another_tools_safetensors_is_said_as_what_it_holds(keys: list[str], said: str, photo: Path,
+                                                             tmp_path: Path) -> None:
+    """A model from another tool in safetensors (OpenModelDB's, chaiNNer's) handed to ``--model`` said "format is
+    None, expected 'classsr' (convert foreign weights first); format_version is None ...", and without ``-x`` "its
+    header records no scale", of weights convert refuses too; it is named by its key names, through every door."""
+    import torch
+    from safetensors.torch import save_file
+
+    other = tmp_path / "4x-other.safetensors"
+    save_file({k: torch.zeros(2) for k in keys}, str(other))
+    for args in (("upscale", photo, "--model", other), ("upscale", photo, "-x", "4", "--model", other),
+                 ("video", photo, tmp_path / "v.mp4", "--model", other), ("models", other)):
+        r = cli(*args)
+        assert (r.exit_code, r.stderr) == (1, f"error: {other}: {said}\n"), args
 
 
 def test_loading_a_model_does_not_import_the_compiler() -> None:

@@ -115,6 +115,7 @@ def _named_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     """The files named, folders expanded to their ``*.safetensors``, and the files of those folders left out. A
     file named must be a classsr checkpoint; a folder's files that are not (a training run's fitted base, foreign
     weights, a damaged file) are left out, and a folder with none is an error."""
+    from classsr_cli.checkpoint import classsr_metadata
     from classsr_cli.errors import CheckpointError
     from classsr_cli.zoo import is_checkpoint
 
@@ -134,6 +135,7 @@ def _named_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
         elif is_checkpoint(p, strict=True):  # a path the user named must be readable: say why not, not skip it
             files.append(p)
         else:
+            classsr_metadata(p)  # another tool's model said as what it is
             raise CheckpointError(f"{p}: not a classsr checkpoint (convert foreign weights with `classsr convert`)")
     return files, left_out
 
