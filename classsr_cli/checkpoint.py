@@ -150,6 +150,21 @@ def shareable(path: str | os.PathLike[str]) -> None:
     os.chmod(path, 0o666 & ~mask)
 
 
+def _pytorch_file(path: Path) -> str:
+    """Why a PyTorch checkpoint is no ``--model``: another network's (read weights-only, as convert reads it, its keys
+    name it: "run it with its own tool", where it said to convert it and convert then refused it), or one convert
+    turns into safetensors."""
+    from classsr_cli.convert import load_original, other_network
+
+    try:
+        other = other_network(load_original(path))
+    except CheckpointError:
+        other = None
+    if other is not None:
+        return f"{path}: {other} (a PyTorch checkpoint), not a classsr model; run it with its own tool"
+    return f"{path}: a PyTorch checkpoint (.pth, pickled), not safetensors; turn it into one with `classsr convert`"
+
+
 def _read_header(path: Path) -> dict[str, Any]:
     """Parse the safetensors JSON header with size checks before any allocation."""
     try:
@@ -162,8 +177,7 @@ def _read_header(path: Path) -> dict[str, Any]:
                 if path.name.endswith(".state.pt"):  # a training stage's resume state, which convert does not read
                     raise CheckpointError(f"{path}: a training run's resume state (`classsr train` goes on from it), "
                                           f"not a model; the model a run exports is {path.parent / 'classsr.safetensors'}")
-                raise CheckpointError(f"{path}: a PyTorch checkpoint (.pth, pickled), not safetensors; turn it into "
-                                      "one with `classsr convert`")  # a zip (torch.save) or a bare pickle
+                raise CheckpointError(_pytorch_file(path))  # a zip (torch.save) or a bare pickle
             (n,) = struct.unpack("<Q", head)
             if n > min(_MAX_HEADER, size - 8):
                 if is_image_name(path):  # (`-m photo.png`: arguments swapped)

@@ -190,6 +190,12 @@ def test_non_finite_weights_and_pytorch_files_are_refused_and_files_are_shareabl
     torch.save({"w": torch.zeros(2)}, pth)
     with pytest.raises(CheckpointError, match=r"a PyTorch checkpoint \(\.pth, pickled\), not safetensors; .*`classsr convert`"):
         load_checkpoint(pth)
+    esrgan = tmp_path / "4x-esrgan.pth"  # another network's: convert refuses it too, so it is named at once
+    torch.save({"params_ema": {"conv_first.weight": torch.zeros(2), "body.0.rdb1.conv1.weight": torch.zeros(2)}}, esrgan)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(esrgan)
+    assert str(e.value) == (f"{esrgan}: an ESRGAN/Real-ESRGAN network (RRDBNet) (a PyTorch checkpoint), not a classsr "
+                            "model; run it with its own tool")
     photo_as_model = tmp_path / "photo.png"  # `-m photo.png`, arguments swapped
     photo_as_model.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     with pytest.raises(CheckpointError) as e:
