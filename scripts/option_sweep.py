@@ -36,7 +36,7 @@ UPSCALE = (
     ["-f", "exr"], ["-f", "qoi"], ["--strip-metadata"], ["--model", "auto"], ["--model", "classsr_fsrcnn_x2"],
     ["--model", "classsr_residual_x2"], ["--max-pixels", "100"], ["--keep-going"], ["--skip-existing"],
     ["-m", "classsr_residual64_x4"], ["--device", "cpu"], ["--recursive"], ["-m", "c.safetensors"],
-    ["-m", "run1/classsr.safetensors"],
+    ["-m", "run1/classsr.safetensors"], ["-m", "hat.safetensors"], ["-m", "esrgan.pth"],
 )  # fmt: skip
 #: Options of `classsr video` drawn from.
 VIDEO = (
@@ -45,7 +45,7 @@ VIDEO = (
     ["--no-audio"], ["--no-subtitles"], ["--reuse"], ["--reuse", "--reuse-threshold", "0"], ["--hysteresis", "0.5"],
     ["--tta", "2"], ["--classmap"], ["--json"], ["--dry-run"], ["--resume"], ["--ivtc"], ["--no-deinterlace"],
     ["-e", "tune=film"], ["--tolerance", "1"], ["--force-branch", "heavy"], ["--quality", "50"], ["--model", "auto"],
-    ["--precision", "bf16"],
+    ["--precision", "bf16"], ["--model", "hat.safetensors"],
 )  # fmt: skip
 #: Options of `classsr bench` drawn from (each run times one pass, none untimed).
 BENCH = (
@@ -63,7 +63,9 @@ TRAIN_STAGES = ("prepare", "baseline", "rank", "branches", "classifier", "finetu
 TRAIN = (
     ["-x", "2"], ["-x", "3"], ["-x", "8"], ["--family", "carn"], ["--family", "srresnet"], ["--family", "rcan"],
     ["--family", "residual"], ["--family", "nope"], ["--config", "classsr_residual_x4"],
-    ["--config", "classsr_fsrcnn_x2"], ["--config", "tiny.toml"], ["--config", "bad.toml"],
+    ["--config", "classsr_fsrcnn_x2"], ["--config", "tiny.toml"], ["--config", "tiny_carn.toml"],
+    ["--config", "tiny_srresnet.toml"], ["--config", "tiny_rcan.toml"], ["--config", "tiny_residual.toml"],
+    ["--config", "bad.toml"],
     ["--config", "c.safetensors"], ["--config", "a.png"], ["--seed", "3"], ["--threads", "1"], ["--device", "cpu"],
     ["--device", "cuda"], ["--data", "data"], ["--data", "hr"], ["--hr", "hr2"], ["--hr", "a.png"], ["--hr", "nothing"],
     ["--iterations", "0"], ["--iterations", "2"],
@@ -81,6 +83,7 @@ CONVERT_INPUTS = (
     ["ClassSR_FSRCNN.pth"], ["ClassSR_CARN.pth"], ["ClassSR_SRResNet.pth"], ["ClassSR_RCAN.pth"], ["carn_x2.pth"],
     ["rcan_x3.pth"], ["b1.pth", "b2.pth", "b3.pth", "clf.pth"], ["b3.pth", "b1.pth", "b2.pth"], ["clf.pth"],
     ["ClassSR_FSRCNN.pth", "carn_x2.pth"], ["garbage.pth"], ["empty.pth"], ["a.png"], ["c.safetensors"], ["hr"],
+    ["esrgan.pth"], ["hat.safetensors"],
 )  # fmt: skip
 CONVERT = (
     ["--family", "fsrcnn"], ["--family", "carn"], ["--family", "srresnet"], ["--family", "rcan"], ["-x", "2"],
@@ -89,7 +92,8 @@ CONVERT = (
 CONVERT_OUTPUTS = ("c.safetensors", "c.safetensors", "c2.safetensors", "nothing/c.safetensors", "a.png/c.safetensors",
                    "c.pth", "hr")
 #: Arguments and options of `classsr models` and `classsr doctor`.
-MODELS = (["--json"], ["run1"], ["run1/classsr.safetensors"], ["c.safetensors"], ["hr"], ["a.png"], ["nothing"])
+MODELS = (["--json"], ["run1"], ["run1/classsr.safetensors"], ["c.safetensors"], ["hr"], ["a.png"], ["nothing"],
+          ["hat.safetensors"], ["esrgan.pth"])
 DOCTOR = (["--no-self-test"], ["--json"], ["--device", "cpu"], ["--device", "cuda"], ["--device", "mps"])
 COMMANDS = ("upscale", "video", "bench", "train", "convert", "models", "doctor")
 VIDEO_OUTPUTS = ("o.mp4", "o.mkv", "o.webm", "o.gif", "o.webp", "o.apng", "o.mov", "frames/%03d.png", "o.avi", None)
@@ -123,9 +127,25 @@ def make_inputs(folder: Path, commands: tuple[str, ...] = COMMANDS) -> None:
     noise(150, 140).save(folder / "hr2" / "gray.png")  # another folder, a gray photo
     stages = "".join(f"[{name}]\niterations = 2\nbatch_size = 4\nlr = 1e-3\nval_every = 1\nckpt_every = 1\n"
                      for name in ("baseline", "branches", "classifier", "finetune"))  # fmt: skip
-    (folder / "tiny.toml").write_text('family = "fsrcnn"\nscale = 4\nwidths = [4, 6, 8]\npatch = 32\n'
-                                      f"data_step = 16\nfactors = [1.0]\n{stages}")  # fmt: skip
+    tiny = {  # each family at a few channels and blocks: the big ones take minutes a run at their own widths
+        "tiny": 'family = "fsrcnn"\nwidths = [4, 6, 8]',
+        "tiny_carn": 'family = "carn"\nwidths = [4, 8, 12]\nextra = {num_blocks = 1}',
+        "tiny_srresnet": 'family = "srresnet"\nwidths = [4, 6, 8]\nextra = {num_blocks = 1}',
+        "tiny_rcan": 'family = "rcan"\nwidths = [4, 6, 8]\nextra = {num_groups = 1, num_blocks = 1, reduction = 2}',
+        "tiny_residual": 'family = "residual"\nwidths = [0, 4, 8]\nextra = {fitted_base = 1, depth = 2}\n'
+                         'routing = "budget"\nbudget_default = "price"\nframe_cap_db = 0.1',
+    }
+    for name, head in tiny.items():
+        (folder / f"{name}.toml").write_text(f"{head}\nscale = 4\npatch = 32\ndata_step = 16\nfactors = [1.0]\n{stages}")
     (folder / "bad.toml").write_text("family = [\n")
+    import torch
+    from safetensors.torch import save_file
+
+    # other tools' models (a HAT in safetensors, an ESRGAN .pth): key names alone say what they are
+    save_file({"conv_first.weight": torch.zeros(2), "layers.0.residual_group.blocks.0.conv_block.cab.0.weight":
+               torch.zeros(2)}, str(folder / "hat.safetensors"))  # fmt: skip
+    torch.save({"params_ema": {"conv_first.weight": torch.zeros(2), "body.0.rdb1.conv1.weight": torch.zeros(2)}},
+               folder / "esrgan.pth")
     if "convert" in commands:
         make_checkpoints(folder)
 
