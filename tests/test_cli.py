@@ -449,6 +449,11 @@ def test_kill_9_during_training_resumes_losing_at_most_one_interval(tmp_path: Pa
      "to 63 (see `classsr video --help`)"),
     (["upscale"], "error: Missing argument 'INPUT...'. (see `classsr upscale --help`)"),
     (["bogus"], "error: No such command 'bogus'. (see `classsr --help`)"),
+    # a picture or a video where the command goes (`classsr photo.png`): pointed to the command that upscales it
+    (["photo.JPG"], "error: No such command 'photo.JPG'; to upscale it: classsr upscale photo.JPG (see `classsr "
+     "--help`)"),
+    (["in.mp4", "out.mp4"], "error: No such command 'in.mp4'; to upscale a video: classsr video in.mp4 OUTPUT (see "
+     "`classsr --help`)"),
     # Real-ESRGAN's options say what they are here (docs/cli.md, "Coming from Real-ESRGAN, waifu2x or video2x").
     (["upscale", "a.png", "-s", "4"], "error: No such option: -s; the scale is -x (-x 4, -x 2, or --width/--height) "
      "(see `classsr upscale --help`)"),

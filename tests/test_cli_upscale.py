@@ -951,6 +951,9 @@ def test_an_output_given_as_a_second_argument_and_existing_outputs_under_keep_go
     r = up(tiny_model_path, photo, tmp_path / "new_out.png")
     one_error_line(r, f"new_out.png: no such file or folder; to write the output there, give it as -o {tmp_path / 'new_out.png'}")
     assert r.exit_code == 2 and not (tmp_path / "new_out.png").exists()
+    r = up(tiny_model_path, photo, "4")  # Real-ESRGAN-like order: a scale given as an input
+    one_error_line(r, "4: no such file or folder; the scale is an option: -x 4")
+    assert r.exit_code == 2
     r = up(tiny_model_path, photo, tmp_path / "typo.png", "--keep-going")  # asked to carry on: a failure, listed
     assert r.exit_code == 3 and "1 of 2 inputs failed" in r.stderr and "give it as -o" not in r.stderr, r.output
     r = up(tiny_model_path, photo, str(tmp_path / "zzz*.png"))  # a pattern is not an output

@@ -106,6 +106,25 @@ def _peer_hint(command: str | None, option: str | None) -> str | None:
     return overrides[option] if option in overrides else _PEER_OPTIONS.get(option)
 
 
+def _command_hint(message: str) -> str:
+    """``classsr photo.png`` (no command) said "No such command 'photo.png'."; a picture or a video given where the
+    command goes is pointed to the command that upscales it."""
+    import re
+    from pathlib import Path
+
+    from classsr_cli.io.files import VIDEO_SUFFIXES, is_image_name
+
+    found = re.fullmatch(r"No such command '(.+)'\.", message)
+    if found is None:
+        return ""
+    name = Path(found[1])
+    if name.suffix.lower() in VIDEO_SUFFIXES:
+        return f"; to upscale a video: classsr video {found[1]} OUTPUT"
+    if is_image_name(name) or name.is_dir():
+        return f"; to upscale it: classsr upscale {found[1]}"
+    return ""
+
+
 def main() -> None:
     """The ``classsr`` command. A usage error (a bad option value, a missing argument) is one line on stderr that
     names the command's ``--help``, exit 2, like every other error; Typer would draw it in a box of several lines.
@@ -123,9 +142,11 @@ def main() -> None:
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         message = message.replace(": Value error, ", ": ", 1)  # pydantic's prefix (Typer 0.29 checks values with it)
-        hint = _peer_hint(getattr(ctx, "info_name", None), getattr(e, "option_name", None))
-        if type(e).__name__ == "NoSuchOption" and hint:
-            message = f"{message}; {hint}"
+        peer = _peer_hint(getattr(ctx, "info_name", None), getattr(e, "option_name", None))
+        if type(e).__name__ == "NoSuchOption" and peer:
+            message = f"{message}; {peer}"
+        if hint := _command_hint(message):
+            message = message.rstrip(".") + hint
         if getattr(ctx, "info_name", None) == "video" and message.startswith("Got unexpected extra argument"):
             message += ("; a shell glob gives each frame as an argument: give an image sequence as its folder or "
                         "quoted (classsr video 'frames/%04d.png' out.mp4, or 'frames/*.png')")
