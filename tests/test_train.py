@@ -482,6 +482,30 @@ def test_collapse_guard_raises_the_average_weight() -> None:
 
 
 # -- config --------------------------------------------------------------------------------------------------------
+def test_each_family_trains_at_its_papers_batches_and_rates(tmp_path: Path) -> None:
+    """``train all --family rcan`` took FSRCNN's stage settings (batch 64 and 96, lr 1e-3): 15 GB in one baseline
+    iteration, killed for memory in fine-tuning on a 24 GB machine. The bigger families take the paper's (branches at
+    batch 16, lr 2e-4; RCAN's classifier at lr 3e-5); a config's own stage keys win; FSRCNN's stay."""
+    def settings(cfg: TrainConfig) -> list[tuple[int, float]]:
+        return [(cfg.stage(n).batch_size, cfg.stage(n).lr) for n in STAGES]
+
+    assert settings(load_train_config(None)) == [(64, 1e-3), (64, 1e-3), (96, 2e-4), (96, 1e-4)]
+    assert settings(load_train_config(None, family="residual")) == settings(load_train_config(None))
+    for family in ("carn", "srresnet"):
+        assert settings(load_train_config(None, family=family)) == [(16, 2e-4), (16, 2e-4), (96, 2e-4), (96, 1e-4)]
+    rcan = load_train_config(None, family="rcan")
+    assert settings(rcan) == [(16, 2e-4), (16, 2e-4), (60, 3e-5), (16, 3e-5)] and rcan.classifier.eta_min == 2e-6
+    assert rcan.baseline.iterations == TrainConfig().baseline.iterations  # only what the paper sets differs
+    own = tmp_path / "rcan.toml"
+    own.write_text('family = "rcan"\n[classifier]\nlr = 1e-4\n')
+    cfg = load_train_config(own)
+    assert (cfg.classifier.batch_size, cfg.classifier.lr, cfg.classifier.eta_min) == (60, 1e-4, 2e-6)
+    assert load_train_config(own, family="fsrcnn").classifier.batch_size == 96  # --family over the file: FSRCNN's
+    recorded = tmp_path / "recorded.json"  # what a run records reads back the same
+    recorded.write_text(json.dumps(cfg.to_dict()))
+    assert load_train_config(recorded).to_dict() == cfg.to_dict()
+
+
 def test_config_toml_json_and_iterations_override(config: Path, tmp_path: Path) -> None:
     cfg = load_train_config(config)
     assert cfg.model_config().widths == (4, 6, 8) and cfg.model_config().patch == PATCH

@@ -26,6 +26,20 @@ CLASSIFIER_ERRORS = ("rgb", "y")
 
 #: Stages in pipeline order.
 STAGES = ("baseline", "branches", "classifier", "finetune")
+#: Each family's stage settings where they are not :class:`TrainConfig`'s (FSRCNN's): the paper's train_*.yml for the
+#: bigger families (../reference CLASSSR.md, "Three training stages"): the branches and the -O baseline at batch 16, lr
+#: 2e-4; RCAN's classifier at batch 60, lr 3e-5, eta_min 2e-6, and its fine-tuning (no yml) at that lr and batch 16:
+#: it back-propagates through all three RCANs. A config's own stage keys win. At FSRCNN's batches (64, 96) and lr
+#: 1e-3, ``train all --family rcan`` held 15 GB in one baseline iteration and was killed for memory in fine-tuning on
+#: a 24 GB machine.
+_PAPER_BRANCHES = {"batch_size": 16, "lr": 2e-4}
+FAMILY_STAGES: dict[str, dict[str, dict[str, Any]]] = {
+    "carn": {"baseline": _PAPER_BRANCHES, "branches": _PAPER_BRANCHES},
+    "srresnet": {"baseline": _PAPER_BRANCHES, "branches": _PAPER_BRANCHES},
+    "rcan": {"baseline": _PAPER_BRANCHES, "branches": _PAPER_BRANCHES,
+             "classifier": {"batch_size": 60, "lr": 3e-5, "eta_min": 2e-6},
+             "finetune": {"batch_size": 16, "lr": 3e-5, "eta_min": 2e-6}},
+}
 
 #: An LR sub-image is cut into the classifier's 4x4 blocks (its first convolution's kernel and stride), so its side
 #: is a multiple of this (as :class:`~classsr_cli.config.ClassSRConfig` asks of ``patch``).
@@ -344,7 +358,9 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
     unknown = sorted(set(d) - names)
     if unknown:
         raise ConfigError(f"unknown training config key(s): {', '.join(unknown)}")
-    kw: dict[str, Any] = {}
+    family = d.get("family", "fsrcnn")
+    own = FAMILY_STAGES.get(family, {}) if isinstance(family, str) else {}
+    kw: dict[str, Any] = {k: replace(getattr(TrainConfig, k), **own[k]) for k in own}
     for k, v in d.items():
         if k in STAGES:
             if not isinstance(v, dict):
@@ -354,7 +370,7 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
                 raise ConfigError(f"unknown key(s) in [{k}]: {', '.join(bad)}")
             typed = {n: _typed(f"[{k}] {n}", x, stage_types[n]) for n, x in v.items()}
             try:
-                kw[k] = replace(getattr(TrainConfig, k), **typed)  # unset stage keys keep the stage's defaults
+                kw[k] = replace(kw.get(k, getattr(TrainConfig, k)), **typed)  # unset keys keep the family's defaults
             except ConfigError as e:
                 raise ConfigError(f"[{k}] {e}") from None
         elif k in ("widths", "factors", "luma", "depths", "jpeg_quality", "noise_sigma"):
