@@ -224,7 +224,9 @@ def split_parts(sd: StateDict) -> dict[str, StateDict]:
 
 def other_network(keys: Collection[str]) -> str | None:
     """What other network a state dict with these key names holds ("a HAT transformer"), or None: classsr does not
-    run it, and says so by name."""
+    run it, and says so by name. The ClassSR authors' own layouts are none (an RCAN's group tails look like EDSR's)."""
+    if authors_layout(keys):
+        return None
     found = next((what for rx, what in _FOREIGN if any(rx.search(k) for k in keys)), None)
     if found is None and keys and all(re.fullmatch(r"body\.\d+\.(weight|bias)", k) for k in keys):
         found = "a Real-ESRGAN compact network (SRVGGNetCompact: realesr-general, realesr-animevideo)"

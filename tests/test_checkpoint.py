@@ -190,6 +190,13 @@ def test_non_finite_weights_and_pytorch_files_are_refused_and_files_are_shareabl
     torch.save({"w": torch.zeros(2)}, pth)
     with pytest.raises(CheckpointError, match=r"a PyTorch checkpoint \(\.pth, pickled\), not safetensors; .*`classsr convert`"):
         load_checkpoint(pth)
+    from test_convert import FAMILIES
+
+    for family, (build, _, widths) in FAMILIES.items():  # the authors' branches are sent to convert, not misnamed
+        branch = tmp_path / f"{family}.pth"
+        torch.save(build(widths[0]), branch)
+        with pytest.raises(CheckpointError, match=r"^\S+: a PyTorch checkpoint \(\.pth, pickled\), not safetensors"):
+            load_checkpoint(branch)
     esrgan = tmp_path / "4x-esrgan.pth"  # another network's: convert refuses it too, so it is named at once
     torch.save({"params_ema": {"conv_first.weight": torch.zeros(2), "body.0.rdb1.conv1.weight": torch.zeros(2)}}, esrgan)
     with pytest.raises(CheckpointError) as e:
