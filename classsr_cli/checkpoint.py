@@ -243,6 +243,9 @@ def classsr_metadata(path: str | os.PathLike[str], header: dict[str, Any] | None
     from classsr_cli.convert import authors_layout, other_network
 
     keys = [k for k in header if k != "__metadata__"]
+    if keys == ["fitted_base"]:  # a residual run's RUN/base.safetensors
+        raise CheckpointError(f"{path}: a training run's fitted base (its branches' upsampler), not a model; the model "
+                              f"a run exports is {path.parent / 'classsr.safetensors'}")
     other = other_network(keys)
     if other is not None:
         raise CheckpointError(f"{path}: {other}, not a classsr model; run it with its own tool (`classsr models` "

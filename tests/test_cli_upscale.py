@@ -614,7 +614,7 @@ def test_models_says_where_it_looks_and_takes_folders(
     from classsr_cli.config import BranchConfig
     from classsr_cli.models import build_branch
 
-    save_file({"weight": torch.zeros(2, 2)}, str(run_dir / "base.safetensors"))
+    save_file({"fitted_base": torch.zeros(2, 2)}, str(run_dir / "base.safetensors"))  # a residual run's
     (run_dir / "broken.safetensors").write_bytes(b"junk")
     branch_cfg = BranchConfig("fsrcnn", 4, 4, {"s": 4, "m": 1})
     save_checkpoint(build_branch(branch_cfg), run_dir / "branch0.safetensors", config=branch_cfg)
@@ -626,7 +626,9 @@ def test_models_says_where_it_looks_and_takes_folders(
     recs = {rec["name"]: rec for rec in map(json.loads, run("models", "--json", run_dir).stdout.splitlines())}
     assert recs["branch0"]["routing"] is None and recs["classsr"]["routing"] == "argmax"  # as the table: nothing to route
     r = run("models", run_dir / "base.safetensors")  # named on its own: an error, as ever
-    assert r.exit_code == 1 and "not a classsr checkpoint" in r.stderr
+    assert r.exit_code == 1 and r.stderr == (f"error: {run_dir / 'base.safetensors'}: a training run's fitted base (its "
+                                             "branches' upsampler), not a model; the model a run exports is "
+                                             f"{run_dir / 'classsr.safetensors'}\n")
     only_foreign = tmp_path / "foreign"
     only_foreign.mkdir()
     save_file({"weight": torch.zeros(2, 2)}, str(only_foreign / "w.safetensors"))
