@@ -356,6 +356,11 @@ def load_checkpoint(
     meta = classsr_metadata(path, header)
     kind, cfg = _config_from_meta(path, meta)
     if expect_kind is not None and kind != expect_kind:
+        exported = path.parent / "classsr.safetensors"
+        if expect_kind == "classsr" and kind == "branch":  # `--model run/baseline.safetensors`: one network alone
+            run = f"; the model this run exports is {exported}" if exported.is_file() else ""
+            raise CheckpointError(f"{path}: one {cfg.family} branch, not a whole ClassSR model (a classifier and three "
+                                  f"branches){run}")
         raise CheckpointError(f"{path}: holds a {kind} checkpoint, expected {expect_kind}")
     expected = {k: tuple(v.shape) for k, v in _skeleton(kind, cfg).state_dict().items()}
     found = {

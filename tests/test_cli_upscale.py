@@ -592,7 +592,7 @@ def test_models_says_which_files_of_the_weights_folders_it_leaves_out(
 
 
 def test_models_says_where_it_looks_and_takes_folders(
-    tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model_path: Path, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("classsr_cli.zoo.weights_dirs", lambda: [tmp_path / "w"])
     r = run("models", tiny_model_path.parent)  # a folder: its .safetensors
@@ -629,6 +629,10 @@ def test_models_says_where_it_looks_and_takes_folders(
     assert r.exit_code == 1 and r.stderr == (f"error: {run_dir / 'base.safetensors'}: a training run's fitted base (its "
                                              "branches' upsampler), not a model; the model a run exports is "
                                              f"{run_dir / 'classsr.safetensors'}\n")
+    r = run("upscale", photo, "--model", run_dir / "branch0.safetensors")  # a run's branch: said, the model named
+    assert r.exit_code == 1 and r.stderr == (f"error: {run_dir / 'branch0.safetensors'}: one fsrcnn branch, not a whole "
+                                             "ClassSR model (a classifier and three branches); the model this run "
+                                             f"exports is {run_dir / 'classsr.safetensors'}\n")
     only_foreign = tmp_path / "foreign"
     only_foreign.mkdir()
     save_file({"weight": torch.zeros(2, 2)}, str(only_foreign / "w.safetensors"))
