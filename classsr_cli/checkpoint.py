@@ -165,6 +165,28 @@ def _pytorch_file(path: Path) -> str:
     return f"{path}: a PyTorch checkpoint (.pth, pickled), not safetensors; turn it into one with `classsr convert`"
 
 
+#: Other tools' model files by suffix: what a ``--model`` of one says it is (a Real-ESRGAN-ncnn-vulkan user's
+#: ``realesrgan-x4plus.bin`` said "not a safetensors file (header length 4294967297 exceeds the file)").
+_OTHER_MODELS = {
+    ".onnx": "an ONNX model", ".param": "an ncnn model's layers (ncnn-vulkan upscalers)",
+    ".bin": "a binary file (an ncnn model's weights?)", ".engine": "a TensorRT engine",
+    ".trt": "a TensorRT engine", ".tflite": "a TensorFlow Lite model", ".pb": "a TensorFlow model",
+    ".mlmodel": "a Core ML model", ".npy": "a NumPy array", ".npz": "NumPy arrays",
+}
+
+
+def _other_format(path: Path) -> str | None:
+    """What a file that is no safetensors is by its name (a picture, another tool's model), or None."""
+    if is_image_name(path):  # (`-m photo.png`: arguments swapped)
+        return (f"{path}: not a safetensors file, but a picture by its name; a model is a classsr .safetensors file "
+                "(`classsr models` lists them)")
+    what = _OTHER_MODELS.get(path.suffix.lower())
+    if what is None:
+        return None
+    return (f"{path}: not a classsr model but, by its name, {what}; a model is a classsr .safetensors file "
+            "(`classsr models` lists them)")
+
+
 def _read_header(path: Path) -> dict[str, Any]:
     """Parse the safetensors JSON header with size checks before any allocation."""
     try:
@@ -179,10 +201,10 @@ def _read_header(path: Path) -> dict[str, Any]:
                                           f"not a model; the model a run exports is {path.parent / 'classsr.safetensors'}")
                 raise CheckpointError(_pytorch_file(path))  # a zip (torch.save) or a bare pickle
             (n,) = struct.unpack("<Q", head)
+            other = _other_format(path)
             if n > min(_MAX_HEADER, size - 8):
-                if is_image_name(path):  # (`-m photo.png`: arguments swapped)
-                    raise CheckpointError(f"{path}: not a safetensors file, but a picture by its name; a model is a "
-                                          "classsr .safetensors file (`classsr models` lists them)")
+                if other is not None:
+                    raise CheckpointError(other)
                 raise CheckpointError(f"{path}: not a safetensors file (header length {n} exceeds the file)")
             header = json.loads(f.read(n))
     except FileNotFoundError:
@@ -190,7 +212,7 @@ def _read_header(path: Path) -> dict[str, Any]:
     except IsADirectoryError:
         raise CheckpointError(f"{path}: is a folder, not a checkpoint") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: not a safetensors file (header is not JSON)") from None
+        raise CheckpointError(_other_format(path) or f"{path}: not a safetensors file (header is not JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: not a safetensors file (header is not an object)")
     if not isinstance(header.get("__metadata__", {}), dict):
