@@ -150,6 +150,11 @@ def shareable(path: str | os.PathLike[str]) -> None:
     os.chmod(path, 0o666 & ~mask)
 
 
+def _run_model(path: Path) -> str:
+    """Where the model of the training run whose file ``path`` is goes (its folder's ``classsr.safetensors``)."""
+    return f"the model a run exports is {path.parent / 'classsr.safetensors'}"
+
+
 def _pytorch_file(path: Path) -> str:
     """Why a PyTorch checkpoint is no ``--model``: another network's (read weights-only, as convert reads it, its keys
     name it: "run it with its own tool", where it said to convert it and convert then refused it), or one convert
@@ -198,14 +203,12 @@ def _read_header(path: Path) -> dict[str, Any]:
             if head.startswith(TORCH_STARTS):
                 if path.name.endswith(".state.pt"):  # a training stage's resume state, which convert does not read
                     raise CheckpointError(f"{path}: a training run's resume state (`classsr train` goes on from it), "
-                                          f"not a model; the model a run exports is {path.parent / 'classsr.safetensors'}")
+                                          f"not a model; {_run_model(path)}")
                 raise CheckpointError(_pytorch_file(path))  # a zip (torch.save) or a bare pickle
             (n,) = struct.unpack("<Q", head)
-            other = _other_format(path)
             if n > min(_MAX_HEADER, size - 8):
-                if other is not None:
-                    raise CheckpointError(other)
-                raise CheckpointError(f"{path}: not a safetensors file (header length {n} exceeds the file)")
+                raise CheckpointError(_other_format(path) or f"{path}: not a safetensors file (header length {n} "
+                                      "exceeds the file)")
             header = json.loads(f.read(n))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
@@ -266,8 +269,8 @@ def classsr_metadata(path: str | os.PathLike[str], header: dict[str, Any] | None
 
     keys = [k for k in header if k != "__metadata__"]
     if keys == ["fitted_base"]:  # a residual run's RUN/base.safetensors
-        raise CheckpointError(f"{path}: a training run's fitted base (its branches' upsampler), not a model; the model "
-                              f"a run exports is {path.parent / 'classsr.safetensors'}")
+        raise CheckpointError(f"{path}: a training run's fitted base (its branches' upsampler), not a model; "
+                              f"{_run_model(path)}")
     other = other_network(keys)
     if other is not None:
         raise CheckpointError(f"{path}: {other}, not a classsr model; run it with its own tool (`classsr models` "
@@ -378,9 +381,8 @@ def load_checkpoint(
     meta = classsr_metadata(path, header)
     kind, cfg = _config_from_meta(path, meta)
     if expect_kind is not None and kind != expect_kind:
-        exported = path.parent / "classsr.safetensors"
         if expect_kind == "classsr" and kind == "branch":  # `--model run/baseline.safetensors`: one network alone
-            run = f"; the model this run exports is {exported}" if exported.is_file() else ""
+            run = f"; {_run_model(path)}" if (path.parent / "classsr.safetensors").is_file() else ""
             raise CheckpointError(f"{path}: one {cfg.family} branch, not a whole ClassSR model (a classifier and three "
                                   f"branches){run}")
         raise CheckpointError(f"{path}: holds a {kind} checkpoint, expected {expect_kind}")

@@ -631,7 +631,7 @@ def test_models_says_where_it_looks_and_takes_folders(
                                              f"{run_dir / 'classsr.safetensors'}\n")
     r = run("upscale", photo, "--model", run_dir / "branch0.safetensors")  # a run's branch: said, the model named
     assert r.exit_code == 1 and r.stderr == (f"error: {run_dir / 'branch0.safetensors'}: one fsrcnn branch, not a whole "
-                                             "ClassSR model (a classifier and three branches); the model this run "
+                                             "ClassSR model (a classifier and three branches); the model a run "
                                              f"exports is {run_dir / 'classsr.safetensors'}\n")
     only_foreign = tmp_path / "foreign"
     only_foreign.mkdir()
