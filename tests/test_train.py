@@ -781,8 +781,11 @@ def test_other_photos_than_the_prepared_datas_are_refused(trained: Path, hr_dir:
 def test_changing_the_recipe_of_a_run_is_refused(trained: Path, hr_dir: Path, config: Path, flag: tuple, what: str) -> None:
     r = train("all", trained, hr_dir, config, "--iterations", "4", *flag)
     assert r.exit_code == 2, (what, r.output)
-    assert f"holds a run with a different recipe {what}; use another --out" in r.stderr, r.stderr
+    assert f"holds a run with a different recipe {what}; use another --out, or go on with the run's own: --config " \
+           f"{trained / 'config.json'}" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    go_on = train("all", trained, hr_dir, trained / "config.json", "--iterations", "4")  # what the message says works
+    assert go_on.exit_code == 0, go_on.output
 
 
 def test_changing_a_stage_batch_size_is_refused(trained: Path, hr_dir: Path, tmp_path: Path) -> None:

@@ -279,7 +279,8 @@ class Trainer:
             # fixes the recipe.
             diff = _differences(_recipe(old), _recipe(current))
             if diff:
-                raise ConfigError(f"{self.run}: holds a run with a different recipe ({diff}); use another --out")
+                raise ConfigError(f"{self.run}: holds a run with a different recipe ({diff}); use another --out, or go "
+                                  f"on with the run's own: --config {path}")
         record, changed = self._check_record()
         self._check_iterations(old)
         self._check_extension()
