@@ -174,7 +174,7 @@ def _pytorch_file(path: Path) -> str:
 #: ``realesrgan-x4plus.bin`` said "not a safetensors file (header length 4294967297 exceeds the file)").
 _OTHER_MODELS = {
     ".onnx": "an ONNX model", ".param": "an ncnn model's layers (ncnn-vulkan upscalers)",
-    ".bin": "a binary file (an ncnn model's weights?)", ".engine": "a TensorRT engine",
+    ".bin": "a binary file (ncnn-vulkan upscalers keep their weights in one)", ".engine": "a TensorRT engine",
     ".trt": "a TensorRT engine", ".tflite": "a TensorFlow Lite model", ".pb": "a TensorFlow model",
     ".mlmodel": "a Core ML model", ".npy": "a NumPy array", ".npz": "NumPy arrays",
 }

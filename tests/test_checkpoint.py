@@ -204,7 +204,7 @@ def test_non_finite_weights_and_pytorch_files_are_refused_and_files_are_shareabl
     assert str(e.value) == (f"{esrgan}: an ESRGAN/Real-ESRGAN network (RRDBNet) (a PyTorch checkpoint), not a classsr "
                             "model; run it with its own tool")
     for name, what in (("realesrgan-x4plus.param", "an ncnn model's layers (ncnn-vulkan upscalers)"),
-                       ("realesrgan-x4plus.bin", "a binary file (an ncnn model's weights?)"),
+                       ("realesrgan-x4plus.bin", "a binary file (ncnn-vulkan upscalers keep their weights in one)"),
                        ("model.onnx", "an ONNX model"), ("hr.npy", "a NumPy array")):
         other = tmp_path / name  # another tool's model: said by its name, where it said "header length ... exceeds"
         other.write_bytes(b"7767517\n3 3\n" if name.endswith(".param") else bytes(range(200)))
