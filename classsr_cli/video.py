@@ -282,12 +282,16 @@ def output_path(
         raise ConfigError(url)
     out = Path(text)
     stem = sequence_stem(src) if is_sequence(src) else src.stem  # frames/shot_%04d.png: shot_x4.mkv
-    name = f"{stem}_{tag or scale_tag(scale)}{src.suffix if src.suffix.lower() in CONTAINERS else _suffix_of(src)}"
+    suffix = src.suffix if src.suffix.lower() in CONTAINERS else _suffix_of(src)
+    name = f"{stem}_{tag or scale_tag(scale)}{suffix}"
     if out.is_dir() or text.endswith(("/", os.sep)):
         return out / name
     if is_pictures(out):  # out/%05d.png: an image sequence
         return out
     if not out.suffix:
+        if text.isdigit() and 1 < int(text) <= 16:  # `classsr video in.mp4 4`: a scale where the output goes
+            raise ConfigError(f"{out}: OUTPUT must be a file path (e.g. {stem}_x{text}{suffix}); the scale is an "
+                              f"option: -x {text}")
         raise ConfigError(
             f"{out}: OUTPUT must be a file path with a container suffix ({' '.join(CONTAINERS)}), e.g. {out / name}; "
             f"to write into a new folder, end it with {os.sep} ({out}{os.sep})"

@@ -592,6 +592,9 @@ def test_a_folder_output_gets_the_input_name(
     assert "OUTPUT must be a file path with a container suffix" in msg
     assert f"e.g. {tmp_path / 'bare' / 'cfr_audio_x4.mp4'}" in msg and "(none)" not in msg
     assert not (tmp_path / "bare").exists()
+    code, out, msg = run("4")  # `classsr video in.mp4 4`: a scale where the output goes
+    assert (code, out, msg) == (2, "", "error: 4: OUTPUT must be a file path (e.g. cfr_audio_x4.mp4); the scale is an "
+                                       "option: -x 4\n"), msg
     # The library alike; an input whose suffix classsr does not write gives .mkv (it holds any audio).
     res = upscale_video(tiny_model, clips["audio"], f"{tmp_path / 'lib'}/")
     assert res.output == tmp_path / "lib" / "cfr_audio_x4.mp4" and res.output.exists()
