@@ -559,6 +559,10 @@ def test_refusals(clips: dict[str, Path], tiny_model_path: Path, tmp_path: Path)
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--codec", "no-such-codec")  # before any frame: a usage error
     assert code == 2 and "--codec no-such-codec: the bundled ffmpeg has no such encoder" in msg
     assert run(clips["audio"], tmp_path / "h.mp4", "--codec", "h264", "--preset", "ultrafast")[0] == 0  # a codec name
+    for out, held in (("o.webm", "VP8, VP9 or AV1"), ("o.gif", "GIF")):  # a container that holds some codecs only
+        code, msg = run(clips["audio"], tmp_path / out, "--codec", "libx265")  # said before any frame, not by ffmpeg
+        assert (code, msg) == (2, f"error: --codec libx265: a {Path(out).suffix} holds {held} video only; write libx265 "
+                                  "into .mkv or .mp4, or leave --codec out\n")
     code, msg = run(clips["audio"], tmp_path / "o.png")
     assert code == 2 and "unknown video container" in msg  # a usage error, as upscale's output suffixes
     code, msg = run(clips["audio"], tmp_path / "o.mp4", "--encoder-opt", "novalue")

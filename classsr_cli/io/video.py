@@ -3463,11 +3463,40 @@ def encoder_pix_fmts(codec: str) -> tuple[str, ...] | None:
     return tuple(m.group(1).split()) if m else None
 
 
+#: The containers that hold some video codecs only (ffmpeg's codec ids, and what they are called): ``--codec libx265``
+#: into a .webm or a .gif failed at the encoder ("encoder failed (ffmpeg exit 234): gif muxer supports only codec gif").
+_MUXER_CODECS = {"webm": {"vp8": "VP8", "vp9": "VP9", "av1": "AV1"}, "gif": {"gif": "GIF"}, "webp": {"webp": "WebP"},
+                 "apng": {"apng": "APNG"}}
+
+
+@functools.cache
+def encoder_codec(encoder: str) -> str | None:
+    """The codec id the bundled ffmpeg's ``encoder`` writes (``libx265``: ``hevc``), from ``ffmpeg -encoders``; None
+    where ffmpeg does not list it or did not answer."""
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, timeout=30, check=False)
+    except (subprocess.TimeoutExpired, OSError):  # pragma: no cover - ffmpeg hung: the encoder will say more
+        return None
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        fields = line.split(None, 2)
+        if len(fields) == 3 and fields[1] == encoder:
+            ids = re.findall(r"\(codec (\S+)\)", fields[2])
+            return ids[-1] if ids else encoder
+    return None
+
+
 def check_pix_fmt(opts: EncodeOptions, muxer: str) -> None:
-    """Refuse a ``--codec`` ffmpeg has no encoder for, and a ``--pix-fmt`` the encoder does not take (ffmpeg would
-    pick another one without a word: libx264 turns rgb24 into yuv444p): usage errors, before any frame is decoded."""
+    """Refuse a ``--codec`` ffmpeg has no encoder for or the container does not hold, and a ``--pix-fmt`` the encoder
+    does not take (ffmpeg would pick another one without a word: libx264 turns rgb24 into yuv444p): usage errors,
+    before any frame is decoded."""
     codec, pix_fmt = opts.codec_for(muxer), opts.out_pix_fmt
     formats = encoder_pix_fmts(codec)
+    held = _MUXER_CODECS.get(muxer)
+    if held is not None and (written := encoder_codec(codec)) is not None and written not in held:
+        *others, last = held.values()
+        names = f"{', '.join(others)} or {last}" if others else last
+        raise ConfigError(f"--codec {codec}: a .{muxer} holds {names} video only; write {codec} into .mkv or .mp4, or "
+                          "leave --codec out")
     if formats is None or pix_fmt in formats:
         return
     hint = " (--codec libx264rgb encodes RGB)" if pix_fmt.startswith(("rgb", "bgr", "gbr")) else ""
