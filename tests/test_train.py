@@ -11,6 +11,7 @@ import json
 import math
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -223,6 +224,22 @@ def test_a_scale_the_photos_are_too_small_for_is_one_line(hr_dir: Path, tmp_path
     an internal error; a photo, or a multi-scale copy, too small for one sub-image is skipped, as ever."""
     r = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "d", "--scale", "100", "--factors", "1.0,0.5")
     assert r.exit_code == 1 and r.stderr == f"error: no image is at least {PATCH * 100}px on each side\n"
+
+
+def test_earlier_classsr_outputs_are_no_hr_photos(hr_dir: Path, tmp_path: Path) -> None:
+    """An HR folder that held an earlier `classsr upscale` output beside its photo (``img0_x4.png`` by ``img0.png``)
+    prepared it as a photo, and a large one stopped `train` at the pixel limit; it is left out and named, as bench
+    leaves it out, and the data are those of the photos alone."""
+    shutil.copytree(hr_dir, tmp_path / "hr")
+    Image.open(hr_dir / "img0.png").resize((64, 48)).save(tmp_path / "hr" / "img0_x4.png")
+    args = ("--scale", SCALE, "--factors", "1.0", "--val-fraction", "0")
+    clean = run("train", "prepare", "--hr", hr_dir, "--out", tmp_path / "clean", *args)
+    r = run("train", "prepare", "--hr", tmp_path / "hr", "--out", tmp_path / "with", *args)
+    assert r.exit_code == 0 and r.stdout == clean.stdout, r.output  # the same data hash
+    assert r.stderr.startswith("left out 1 earlier classsr output(s), not HR images: img0_x4.png\n"), r.stderr
+    r = run("train", "baseline", "--hr", tmp_path / "hr", "--out", tmp_path / "run", *args[:2], "--iterations", "1",
+            "--device", "cpu")
+    assert r.exit_code == 0 and "left out 1 earlier classsr output(s), not HR images: img0_x4.png" in r.stderr
 
 
 def test_prepare_says_when_no_photo_is_held_out(hr_dir: Path, tmp_path: Path) -> None:

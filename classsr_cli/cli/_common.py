@@ -186,6 +186,16 @@ def passes_clause(record: dict[str, Any]) -> str:
 SAID_AS: dict[str, str] = {}
 
 
+def own_outputs_note(left_out: list[Any]) -> None:
+    """The earlier classsr outputs an HR folder held (``photo_x4.png`` by ``photo.png``), left out of bench's and
+    train's photos, named on stderr."""
+    if left_out:
+        from rich.markup import escape
+
+        names = ", ".join(p.name for p in left_out)
+        err.print(f"left out {len(left_out)} earlier classsr output(s), not HR images: {escape(names)}", soft_wrap=True)
+
+
 def said(message: str) -> str:
     """``message`` with the paths in :data:`SAID_AS` named as the user knows them."""
     for path, name in SAID_AS.items():

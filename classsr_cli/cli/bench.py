@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from classsr_cli.cli._common import Command, Precision, err, guarded, out
+from classsr_cli.cli._common import Command, Precision, err, guarded, out, own_outputs_note
 from classsr_cli.cli._options import (
     DEFAULT_BATCH,
     DEFAULT_STEP,
@@ -103,8 +103,6 @@ def bench(
     ] = None,
 ) -> None:
     """Benchmark the routed model against its own branches on the same images."""
-    from rich.markup import escape
-
     from classsr_cli import bench as lib
     from classsr_cli import distributed, runtime, zoo
     from classsr_cli.engine import check_step
@@ -123,9 +121,7 @@ def bench(
     if plot is not None:  # where it cannot be written, said before the images are timed
         lib.plot_target(plot)
     paths, left_out = lib.find_inputs(images or [], data)
-    if left_out:
-        names = ", ".join(p.name for p in left_out)
-        err.print(f"left out {len(left_out)} earlier classsr output(s), not HR images: {escape(names)}", soft_wrap=True)
+    own_outputs_note(left_out)
     dev = runtime.resolve_device(device)
     dtype = runtime.resolve_dtype(precision.value, dev)
     loaded = zoo.load(model, scale, device=dev, dtype=dtype)

@@ -20,6 +20,7 @@ from classsr_cli.cli._common import (
     err,
     fail,
     guarded,
+    own_outputs_note,
     sigterm_interrupts,
 )
 from classsr_cli.cli._options import ThreadsOpt
@@ -87,9 +88,11 @@ def _trainer(
     if not (data_dir / "meta.json").exists():
         if not hr:
             raise typer.BadParameter(f"{data_dir} holds no prepared data; give --hr DIR to prepare it", param_hint="--hr")
-        find_images(hr)  # a folder that is not there: one line, before announcing anything
+        own: list[Path] = []
+        find_images(hr, own)  # a folder that is not there: one line, before announcing anything
         check_data_folder(data_dir, hr)
         if dist.is_main:
+            own_outputs_note(own)
             make_folder(out_dir if data is None else data_dir)  # a file in its way: one line, before announcing
             err.print(f"preparing x{cfg.scale} training data from {', '.join(map(str, hr))} into {data_dir} …")
             meta = prepare(hr, data_dir, scale=cfg.scale, patch=cfg.patch, step=cfg.data_step,
@@ -268,7 +271,7 @@ def prepare_command(
     noise_clean: Annotated[float, typer.Option(help="With --noise: the share of LR images kept free of it.")] = 0.0,
 ) -> None:
     """Mod-crop, multi-scale, bicubic LR and dense sub-image index, stored once as uint8 arrays."""
-    from classsr_cli.train.data import prepare
+    from classsr_cli.train.data import find_images, prepare
 
     try:
         fs = tuple(float(f) for f in factors.split(","))
@@ -282,6 +285,9 @@ def prepare_command(
         ns = tuple(float(v) for v in noise.split(",")) if noise else ()
     except ValueError:
         raise typer.BadParameter(f"not two numbers LO,HI: {noise!r}", param_hint="--noise") from None
+    own: list[Path] = []
+    find_images(hr, own)
+    own_outputs_note(own)
     meta = prepare(hr, out_dir, scale=scale, patch=patch, step=step, factors=fs, val_fraction=val_fraction,
                    jpeg_quality=qs, jpeg_clean=jpeg_clean, noise_sigma=ns, noise_clean=noise_clean)
     err.print(f"{meta['images']} images: {meta['train_patches']} train / {meta['val_patches']} val sub-images")

@@ -24,7 +24,15 @@ import torch
 
 from classsr_cli.degrade import bicubic_resize, degrade_lr, load_rgb, make_pair
 from classsr_cli.errors import ConfigError, InputError
-from classsr_cli.io.files import files_in, images_in, is_image_name, make_folder, no_images, url_refusal
+from classsr_cli.io.files import (
+    files_in,
+    images_in,
+    is_image_name,
+    make_folder,
+    no_images,
+    url_refusal,
+    without_own_outputs,
+)
 from classsr_cli.train.config import check_data_settings, check_jpeg, check_noise
 
 __all__ = ["PatchData", "check_degradation_of", "find_images", "prepare"]
@@ -32,8 +40,10 @@ __all__ = ["PatchData", "check_degradation_of", "find_images", "prepare"]
 FORMAT = "classsr-train-data/1"
 
 
-def find_images(folders: Sequence[str | Path]) -> list[Path]:
-    """Every image under ``folders`` (recursive), sorted for determinism."""
+def find_images(folders: Sequence[str | Path], left_out: list[Path] | None = None) -> list[Path]:
+    """Every image under ``folders`` (recursive), sorted for determinism, but for classsr's own earlier outputs beside
+    their inputs (``photo_x4.png`` by ``photo.png``: an upscaled picture is no HR photo, and a 16000x12000 one stopped
+    the preparation at the pixel limit), which are added to ``left_out``."""
     files: list[Path] = []
     for folder in folders:
         folder = Path(folder)
@@ -42,7 +52,10 @@ def find_images(folders: Sequence[str | Path]) -> list[Path]:
             continue
         if not folder.is_dir():
             raise InputError(url_refusal(folder) or f"{folder}: no such folder")
-        files.extend(images_in(folder, recursive=True))
+        found, own = without_own_outputs(images_in(folder, recursive=True))
+        files.extend(found)
+        if left_out is not None:
+            left_out.extend(own)
     if not files:
         unread = [f for d in folders for f in files_in(Path(d), recursive=True) if not is_image_name(f)]
         place = "these folders (or those under them)" if len(folders) > 1 else "this folder (or those under it)"
