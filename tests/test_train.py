@@ -546,15 +546,22 @@ def test_config_toml_json_and_iterations_override(config: Path, tmp_path: Path) 
         load_train_config(tmp_path)
 
 
-@pytest.mark.parametrize(("top", "baseline", "name"), [("colour = 1\n", "", "colour"), ("", "momentum = 0.9\n", "momentum")])
+@pytest.mark.parametrize(("top", "baseline", "said"), [
+    ("colour = 1\n", "", "unknown training config key(s): colour"),
+    ("", "momentum = 0.9\n", "unknown key(s) in [baseline]: momentum"),
+    ("width = 4\nsed = 1\n", "", "unknown training config key(s): sed (seed?), width (widths?)"),  # a typo: the key meant
+    ("", "batch = 8\n", "unknown key(s) in [baseline]: batch (batch_size?)"),
+    ("iterations = 5\n", "", "unknown training config key(s): iterations (a stage's: under [baseline], [branches], "
+     "[classifier], [finetune])"),
+])
 def test_unknown_config_key_is_a_one_line_usage_error(
-    hr_dir: Path, tmp_path: Path, top: str, baseline: str, name: str
+    hr_dir: Path, tmp_path: Path, top: str, baseline: str, said: str
 ) -> None:
     bad = write_config(tmp_path / "bad.toml", extra_top=top, extra_baseline=baseline)
     r = train("all", tmp_path / "run", hr_dir, bad)
     assert r.exit_code == 2, r.output
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and name in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {said}"), lines
     assert not (tmp_path / "run").exists()
 
 

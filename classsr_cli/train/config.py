@@ -351,13 +351,29 @@ def _typed(where: str, value: Any, type_name: str) -> Any:
     return float(value) if type_name == "float" else value
 
 
+def _with_guesses(unknown: list[str], known: set[str], stage_keys: frozenset[str] = frozenset()) -> str:
+    """``unknown`` keys, each with the known one it may have meant ("width (widths?)"), or where it goes (a stage's
+    key at the top: "iterations (a stage's: under [baseline], ...)")."""
+    import difflib
+
+    said = []
+    for key in unknown:
+        if key in stage_keys:
+            said.append(f"{key} (a stage's: under [{'], ['.join(STAGES)}])")
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6) or [
+            k for k in sorted(known) if k.startswith(key)][:1]  # fmt: skip ("batch": batch_size)
+        said.append(f"{key} ({close[0]}?)" if close else key)
+    return ", ".join(said)
+
+
 def _from_dict(d: dict[str, Any]) -> TrainConfig:
     types = {f.name: str(f.type) for f in fields(TrainConfig)}
     stage_types = {f.name: str(f.type) for f in fields(StageConfig)}
     names = set(types)
     unknown = sorted(set(d) - names)
     if unknown:
-        raise ConfigError(f"unknown training config key(s): {', '.join(unknown)}")
+        raise ConfigError(f"unknown training config key(s): {_with_guesses(unknown, names, frozenset(stage_types))}")
     family = d.get("family", "fsrcnn")
     own = FAMILY_STAGES.get(family, {}) if isinstance(family, str) else {}
     kw: dict[str, Any] = {k: replace(getattr(TrainConfig, k), **own[k]) for k in own}
@@ -367,7 +383,7 @@ def _from_dict(d: dict[str, Any]) -> TrainConfig:
                 raise ConfigError(f"[{k}] must be a table")
             bad = sorted(set(v) - set(stage_types))
             if bad:
-                raise ConfigError(f"unknown key(s) in [{k}]: {', '.join(bad)}")
+                raise ConfigError(f"unknown key(s) in [{k}]: {_with_guesses(bad, set(stage_types))}")
             typed = {n: _typed(f"[{k}] {n}", x, stage_types[n]) for n, x in v.items()}
             try:
                 kw[k] = replace(kw.get(k, getattr(TrainConfig, k)), **typed)  # unset keys keep the family's defaults
