@@ -404,13 +404,13 @@ def _read_branch(sd: StateDict, source: str, family: str | None, scale: int | No
     except CheckpointError as e:
         raise CheckpointError(f"{source}: {e}") from None
     if family not in (None, "auto", found):
-        raise CheckpointError(f"{source}: holds a {found} branch, not {family} (--family)")
+        raise CheckpointError(f"{source}: holds a branch of the {found} family, not {family} (--family)")
     try:
         width, extra, found_scale, renames = _READERS[found](sd, scale)
     except KeyError as e:
         raise CheckpointError(f"{source}: {found} branch without {e}") from None
     if scale is not None and scale != found_scale:
-        raise CheckpointError(f"{source}: is a x{found_scale} {found} branch, not x{scale} (--scale)")
+        raise CheckpointError(f"{source}: is an x{found_scale} {found} branch, not x{scale} (--scale)")
     return _Branch(found, width, extra, found_scale, _rename(sd, renames, source), source)
 
 
