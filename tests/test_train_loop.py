@@ -149,6 +149,8 @@ def test_progress_off_a_terminal_is_plain_lines_at_start_every_half_minute_and_e
     at(45, Event("baseline", 70, 100, {"l1": 0.125}, 10.0))
     at(90, Event("baseline", 100, 100, {"l1": 0.1}, 10.0))
     at(91, Event("calibrate", 1, 9, {"loss": 0.5}, 2.0))  # the calibration's scan has no start event
+    at(92, Event("branch0", 0, 9, {}, 0.0, kind="start"))
+    at(93, Event("branch0", 1, 9, {"l1": 0.5}, 0.04))  # under one a second (RCAN on a CPU): it said "0.0 it/s"
     assert capsys.readouterr().err.splitlines() == [
         "baseline: resume 40/100",
         "baseline: 50/100 l1=0.25 10.0 it/s, 1.0s elapsed, ETA 5.0s",
@@ -156,6 +158,8 @@ def test_progress_off_a_terminal_is_plain_lines_at_start_every_half_minute_and_e
         "baseline: done 100/100 l1=0.1 10.0 it/s in 1m30s",
         "calibrate: start 0/9",
         "calibrate: 1/9 loss=0.5 2.0 it/s, 0.0s elapsed, ETA 4.0s",
+        "branch0: start 0/9",
+        "branch0: 1/9 l1=0.5 25 s/it, 1.0s elapsed, ETA 3m20s",
     ]
 
 

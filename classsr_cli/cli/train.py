@@ -119,7 +119,9 @@ _KEYS = ("loss", "l1", "l1_log10", "ce", "share_light", "share_medium", "share_h
 
 def _info(event: Any) -> str:
     info = " ".join(f"{k.replace('share_', '')}={event.logs[k]:.3g}" for k in _KEYS if k in event.logs)
-    speed = f" {event.it_per_s:.1f} it/s" if event.it_per_s > 0 else ""  # the calibration's scan has none
+    speed = ""  # the calibration's scan has none
+    if event.it_per_s > 0:  # a slow stage (a big family on a CPU) in seconds an iteration: it said "0.0 it/s"
+        speed = f" {event.it_per_s:.1f} it/s" if event.it_per_s >= 1 else f" {1 / event.it_per_s:.3g} s/it"
     return f"{info}{speed}".strip()
 
 
