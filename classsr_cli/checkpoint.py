@@ -41,6 +41,7 @@ __all__ = [
     "read_metadata",
     "save_checkpoint",
     "state_mismatches",
+    "what_is",
 ]
 
 FORMAT = "classsr"
@@ -256,6 +257,35 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in meta.items()}
 
 
+def _foreign(path: Path, keys: list[str]) -> tuple[str, str] | None:
+    """What a safetensors file without classsr's metadata holds, where its key names say, and what to do: a run's
+    fitted base, another network (:func:`~classsr_cli.convert.other_network`), the ClassSR authors' layout."""
+    from classsr_cli.convert import authors_layout, other_network
+
+    if keys == ["fitted_base"]:  # a residual run's RUN/base.safetensors
+        return "a training run's fitted base", f"not a model (its branches' upsampler); {_run_model(path)}"
+    other = other_network(keys)
+    if other is not None:
+        return other, "not a classsr model; run it with its own tool (`classsr models` lists the classsr ones)"
+    if authors_layout(keys):
+        return "the ClassSR authors' weights", ("without classsr's metadata; `classsr convert` turns them into a "
+                                                "classsr checkpoint")
+    return None
+
+
+def what_is(path: str | os.PathLike[str]) -> str | None:
+    """What a ``.safetensors`` file that is no classsr checkpoint holds, in a few words ("a HAT transformer"), where
+    its key names say; ``None`` otherwise (a classsr checkpoint, a damaged file, keys that say nothing)."""
+    try:
+        header = _read_header(Path(path))
+    except CheckpointError:
+        return None
+    if "format" in (header.get("__metadata__") or {}):
+        return None
+    found = _foreign(Path(path), [k for k in header if k != "__metadata__"])
+    return found[0] if found else None
+
+
 def classsr_metadata(path: str | os.PathLike[str], header: dict[str, Any] | None = None) -> dict[str, str]:
     """The checkpoint's string metadata, where it has classsr's (a ``format`` entry); a safetensors file without it
     (another tool's model) raises :class:`CheckpointError` saying what it holds where its key names tell: it said
@@ -265,19 +295,10 @@ def classsr_metadata(path: str | os.PathLike[str], header: dict[str, Any] | None
     meta = {str(k): str(v) for k, v in (header.get("__metadata__") or {}).items()}
     if "format" in meta:
         return meta
-    from classsr_cli.convert import authors_layout, other_network
-
     keys = [k for k in header if k != "__metadata__"]
-    if keys == ["fitted_base"]:  # a residual run's RUN/base.safetensors
-        raise CheckpointError(f"{path}: a training run's fitted base (its branches' upsampler), not a model; "
-                              f"{_run_model(path)}")
-    other = other_network(keys)
-    if other is not None:
-        raise CheckpointError(f"{path}: {other}, not a classsr model; run it with its own tool (`classsr models` "
-                              "lists the classsr ones)")
-    if authors_layout(keys):
-        raise CheckpointError(f"{path}: the ClassSR authors' weights, without classsr's metadata; `classsr convert` "
-                              "turns them into a classsr checkpoint")
+    found = _foreign(path, keys)
+    if found is not None:
+        raise CheckpointError(f"{path}: {found[0]}, {found[1]}")
     sample = ", ".join(sorted(keys)[:4])
     raise CheckpointError(f"{path}: not a classsr model (a safetensors file without classsr's metadata"
                           f"{'; keys: ' + sample + ' …' if sample else ''})")

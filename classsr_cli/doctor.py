@@ -159,7 +159,7 @@ def models() -> list[Check]:
     weights folders that are not classsr checkpoints (told)."""
     from classsr_cli.checkpoint import load_checkpoint
     from classsr_cli.errors import ClassSRError
-    from classsr_cli.zoo import resolve_model, unlisted
+    from classsr_cli.zoo import left_out_text, resolve_model, unlisted
 
     checks = []
     for scale in (4, 2):
@@ -172,7 +172,7 @@ def models() -> list[Check]:
         checks.append(Check("models", f"default x{scale}", True, str(path)))
     left_out = unlisted()
     if left_out:  # told, not failed: the models beside them load
-        names = ", ".join(str(p) for p in left_out[:4]) + (", …" if len(left_out) > 4 else "")
+        names = left_out_text(left_out, full=True)
         checks.append(Check("models", "left out", None, f"{len(left_out)} file(s) in the weights folders that are not "
                             f"classsr checkpoints: {names}"))
     return checks

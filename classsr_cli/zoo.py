@@ -41,6 +41,7 @@ __all__ = [
     "default_model_name",
     "is_checkpoint",
     "jpeg_model_name",
+    "left_out_text",
     "list_models",
     "load",
     "lr_trained_on",
@@ -196,6 +197,19 @@ def unlisted() -> list[Path]:
     weights dropped into ``$CLASSSR_WEIGHTS``): ``classsr models`` and ``classsr doctor`` name them, where they had
     vanished from the list without a word."""
     return [f for d in weights_dirs() if d.is_dir() for f in sorted(d.glob("*.safetensors")) if not is_checkpoint(f)]
+
+
+def left_out_text(files: list[Path], *, full: bool = False, most: int = 4) -> str:
+    """The first ``most`` of ``files`` that are not classsr checkpoints (:func:`unlisted`), by name (``full``: by
+    path), each with what it holds where its keys say (``4x-Ultra.safetensors (an ESRGAN/Real-ESRGAN network
+    (RRDBNet))``): a model dropped into the weights folders is told why it is not listed."""
+    from classsr_cli.checkpoint import what_is
+
+    def one(f: Path) -> str:
+        what = what_is(f)
+        return f"{f if full else f.name}{f' ({what})' if what else ''}"
+
+    return ", ".join(one(f) for f in files[:most]) + (", …" if len(files) > most else "")
 
 
 def list_models(extra: list[Path] | None = None) -> list[ModelInfo]:

@@ -581,13 +581,15 @@ def test_models_says_which_files_of_the_weights_folders_it_leaves_out(
     shutil.copy(tiny_model_path, weights / "mine.safetensors")
     (weights / "cut.safetensors").write_bytes(tiny_model_path.read_bytes()[:100])
     save_file({"weight": torch.zeros(2)}, str(weights / "esrgan.safetensors"))
+    save_file({"conv_first.weight": torch.zeros(2), "layers.0.residual_group.blocks.0.conv_block.cab.0.weight":
+               torch.zeros(2)}, str(weights / "4x-hat.safetensors"))  # another tool's model: said as what it is
     monkeypatch.setattr("classsr_cli.zoo.weights_dirs", lambda: [weights])
     r = run("models")
     assert r.exit_code == 0 and [line.split()[0] for line in r.stdout.splitlines()[1:]] == ["mine"]
-    assert r.stderr.startswith("left out 2 file(s) that are not classsr checkpoints: cut.safetensors, "
-                               "esrgan.safetensors\n")
-    (weights / "cut.safetensors").unlink()
-    (weights / "esrgan.safetensors").unlink()
+    assert r.stderr.startswith("left out 3 file(s) that are not classsr checkpoints: 4x-hat.safetensors (a HAT "
+                               "transformer), cut.safetensors, esrgan.safetensors\n")
+    for f in ("cut", "esrgan", "4x-hat"):
+        (weights / f"{f}.safetensors").unlink()
     assert "left out" not in run("models").stderr
 
 
@@ -620,14 +622,15 @@ def test_models_says_where_it_looks_and_takes_folders(
     save_checkpoint(build_branch(branch_cfg), run_dir / "branch0.safetensors", config=branch_cfg)
     r = runner.invoke(app, ["models", str(run_dir)], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
-    assert "left out 2 file(s) that are not classsr checkpoints: base.safetensors, broken.safetensors" in r.stderr
+    assert ("left out 2 file(s) that are not classsr checkpoints: base.safetensors (a training run's fitted base), "
+            "broken.safetensors") in r.stderr
     rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
     assert set(rows) == {"classsr", "branch0"} and rows["branch0"][1:5] == ["branch", "fsrcnn", "x4", "–"]
     recs = {rec["name"]: rec for rec in map(json.loads, run("models", "--json", run_dir).stdout.splitlines())}
     assert recs["branch0"]["routing"] is None and recs["classsr"]["routing"] == "argmax"  # as the table: nothing to route
     r = run("models", run_dir / "base.safetensors")  # named on its own: an error, as ever
-    assert r.exit_code == 1 and r.stderr == (f"error: {run_dir / 'base.safetensors'}: a training run's fitted base (its "
-                                             "branches' upsampler), not a model; the model a run exports is "
+    assert r.exit_code == 1 and r.stderr == (f"error: {run_dir / 'base.safetensors'}: a training run's fitted base, not a "
+                                             "model (its branches' upsampler); the model a run exports is "
                                              f"{run_dir / 'classsr.safetensors'}\n")
     r = run("upscale", photo, "--model", run_dir / "branch0.safetensors")  # a run's branch: said, the model named
     assert r.exit_code == 1 and r.stderr == (f"error: {run_dir / 'branch0.safetensors'}: one fsrcnn branch, not a whole "

@@ -56,11 +56,14 @@ def test_files_of_the_weights_folders_that_are_not_models_are_told(tmp_path: Any
     weights = Path(tmp_path)
     save_file({}, str(weights / "empty_foreign.safetensors"))  # readable, no classsr metadata
     (weights / "cut.safetensors").write_bytes(b"\x10\x00")
+    import torch
+
+    save_file({"block_1.c1_r.sk.weight": torch.zeros(2)}, str(weights / "span.safetensors"))  # another tool's: named
     monkeypatch.setenv("CLASSSR_WEIGHTS", str(weights))
     got = {c.name: c for c in doctor.models()}
     assert got["left out"].ok is None and got["left out"].detail == (
-        f"2 file(s) in the weights folders that are not classsr checkpoints: {weights / 'cut.safetensors'}, "
-        f"{weights / 'empty_foreign.safetensors'}")
+        f"3 file(s) in the weights folders that are not classsr checkpoints: {weights / 'cut.safetensors'}, "
+        f"{weights / 'empty_foreign.safetensors'}, {weights / 'span.safetensors'} (a SPAN network)")
     assert got["default x4"].ok is True  # the shipped models, after $CLASSSR_WEIGHTS
     for f in weights.iterdir():
         f.unlink()

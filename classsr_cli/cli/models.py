@@ -42,13 +42,13 @@ def models(
     from rich.table import Table
 
     from classsr_cli.checkpoint import read_metadata
-    from classsr_cli.zoo import list_models, unlisted, weights_dirs
+    from classsr_cli.zoo import left_out_text, list_models, unlisted, weights_dirs
 
     where = ", ".join(str(d) for d in weights_dirs())
     extra, left_out = _named_files(list(paths or []))
     left_out += unlisted()  # and those of the weights folders
     if left_out:
-        names = ", ".join(f.name for f in left_out[:4]) + (", …" if len(left_out) > 4 else "")
+        names = left_out_text(left_out)
         err.print(f"left out {len(left_out)} file(s) that are not classsr checkpoints: {escape(names)}", soft_wrap=True)
     kinds = {}
     found = list_models(extra)
