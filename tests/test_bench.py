@@ -284,6 +284,11 @@ def test_table_output(hr_dir: Path, tiny_model_path: Path) -> None:
     for word in ("bicubic", "light", "medium", "heavy-tiled", "classsr", "ClassSR patches", "PSNR-Y", "×"):
         assert word in result.stdout
     assert f"inputs (1): {hr_dir / 'img1.png'}" in result.stdout
+    from classsr_cli.bench import peak_mem_kind
+
+    said = {"rss_sampled_delta": "the most resident memory above", "ru_maxrss_delta": "the rise of the process's peak"}
+    caption = " ".join(result.stdout.split())  # the caption is wrapped to the terminal's width
+    assert f"MB = {said[peak_mem_kind(torch.device('cpu'))]}" in caption and "_delta" not in caption  # not the JSON id
 
 
 def test_default_benches_the_example_photos_not_earlier_outputs(

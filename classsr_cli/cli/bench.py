@@ -197,7 +197,7 @@ def _table(result: Any) -> None:
             + (f" · --tta {result.tta} (all but bicubic)" if result.tta > 1 else "")
         ),
         caption=f"× = ratio to heavy (heavy branch on the whole image) · model {result.model} · step {result.step} · "
-        f"median of {result.repeat} timed pass(es) · peak memory: {result.peak_mem}",
+        f"median of {result.repeat} timed pass(es) · MB = {_MEMORY.get(result.peak_mem, result.peak_mem)}",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
@@ -248,6 +248,16 @@ def _inputs_line(inputs: list[str], most: int = 12) -> str:
     shown = ", ".join(inputs[:most])
     more = f", and {len(inputs) - most} more (--json lists them all)" if len(inputs) > most else ""
     return f"inputs ({len(inputs)}): {shown}{more}"
+
+
+#: What the table's MB column measures, by :func:`classsr_cli.bench.peak_mem_kind` (its id, which the JSON keeps: the
+#: caption said "peak memory: rss_sampled_delta").
+_MEMORY = {
+    "cuda_max_allocated_delta": "the most CUDA memory allocated above the level at the start",
+    "rss_sampled_delta": "the most resident memory above the level at the start (sampled every 2 ms)",
+    "ru_maxrss_delta": "the rise of the process's peak resident memory (0 after a larger pass)",
+    "unavailable": "not measured on this device",
+}
 
 
 def _degraded(noise: float | None, jpeg: int | None) -> str:
