@@ -449,9 +449,9 @@ def test_a_cut_checkpoint_is_said_as_one(tmp_path: Path) -> None:
 
 def test_mismatches_refused(tmp_path: Path) -> None:
     src = _save(orig_srresnet(8), tmp_path / "b.pth")
-    with pytest.raises(CheckpointError, match="not rcan"):
+    with pytest.raises(CheckpointError, match=r"b\.pth: holds a branch of the srresnet family, not rcan \(--family\)$"):
         convert([src], tmp_path / "x.safetensors", family="rcan")
-    with pytest.raises(CheckpointError, match="not x2"):
+    with pytest.raises(CheckpointError, match=r"b\.pth: is an x4 srresnet branch, not x2 \(--scale\)$"):  # "a x4"
         convert([src], tmp_path / "x.safetensors", scale=2)
     bad = orig_srresnet(8)
     bad["extra_layer.weight"] = torch.zeros(3)
