@@ -240,6 +240,13 @@ def test_earlier_classsr_outputs_are_no_hr_photos(hr_dir: Path, tmp_path: Path) 
     r = run("train", "baseline", "--hr", tmp_path / "hr", "--out", tmp_path / "run", *args[:2], "--iterations", "1",
             "--device", "cpu")
     assert r.exit_code == 0 and "left out 1 earlier classsr output(s), not HR images: img0_x4.png" in r.stderr
+    (tmp_path / "hr" / "IMG_1.CR2").write_bytes(b"II*\x00")  # a photographer's RAWs beside the JPEGs: said, not
+    (tmp_path / "hr" / "IMG_2.dng").write_bytes(b"II*\x00")  # skipped without a word; a note file passes unsaid
+    (tmp_path / "hr" / "notes.txt").write_text("shot list")
+    r = run("train", "prepare", "--hr", tmp_path / "hr", "--out", tmp_path / "raw", *args)
+    assert r.exit_code == 0 and r.stdout == clean.stdout, r.output
+    assert ("left out 2 camera RAW file(s) (1 .CR2, 1 .dng): develop them first and export 16-bit TIFF or PNG\n"
+            in r.stderr) and ".txt" not in r.stderr
 
 
 def test_prepare_says_when_no_photo_is_held_out(hr_dir: Path, tmp_path: Path) -> None:

@@ -196,6 +196,17 @@ def own_outputs_note(left_out: list[Any]) -> None:
         err.print(f"left out {len(left_out)} earlier classsr output(s), not HR images: {escape(names)}", soft_wrap=True)
 
 
+def unread_note(unread: list[Any]) -> None:
+    """The camera RAW files of the HR folders, which bench and train do not read (the folders' other files, notes or
+    sidecars, pass without a word), said with what to do: a photographer's folder of RAWs trained on its JPEGs alone."""
+    from classsr_cli.io.files import RAW_DEVELOP, RAW_SUFFIXES, unread_kinds
+
+    raw = [p for p in unread if p.suffix.lower() in RAW_SUFFIXES]
+    if raw:
+        err.print(f"left out {len(raw)} camera RAW file(s) ({unread_kinds(raw)}): {RAW_DEVELOP}", soft_wrap=True,
+                  markup=False)
+
+
 def said(message: str) -> str:
     """``message`` with the paths in :data:`SAID_AS` named as the user knows them."""
     for path, name in SAID_AS.items():

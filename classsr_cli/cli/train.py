@@ -22,6 +22,7 @@ from classsr_cli.cli._common import (
     guarded,
     own_outputs_note,
     sigterm_interrupts,
+    unread_note,
 )
 from classsr_cli.cli._options import ThreadsOpt
 
@@ -89,10 +90,12 @@ def _trainer(
         if not hr:
             raise typer.BadParameter(f"{data_dir} holds no prepared data; give --hr DIR to prepare it", param_hint="--hr")
         own: list[Path] = []
-        find_images(hr, own)  # a folder that is not there: one line, before announcing anything
+        unread: list[Path] = []
+        find_images(hr, own, unread)  # a folder that is not there: one line, before announcing anything
         check_data_folder(data_dir, hr)
         if dist.is_main:
             own_outputs_note(own)
+            unread_note(unread)
             make_folder(out_dir if data is None else data_dir)  # a file in its way: one line, before announcing
             err.print(f"preparing x{cfg.scale} training data from {', '.join(map(str, hr))} into {data_dir} …")
             meta = prepare(hr, data_dir, scale=cfg.scale, patch=cfg.patch, step=cfg.data_step,
@@ -288,8 +291,10 @@ def prepare_command(
     except ValueError:
         raise typer.BadParameter(f"not two numbers LO,HI: {noise!r}", param_hint="--noise") from None
     own: list[Path] = []
-    find_images(hr, own)
+    unread: list[Path] = []
+    find_images(hr, own, unread)
     own_outputs_note(own)
+    unread_note(unread)
     meta = prepare(hr, out_dir, scale=scale, patch=patch, step=step, factors=fs, val_fraction=val_fraction,
                    jpeg_quality=qs, jpeg_clean=jpeg_clean, noise_sigma=ns, noise_clean=noise_clean)
     err.print(f"{meta['images']} images: {meta['train_patches']} train / {meta['val_patches']} val sub-images")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from classsr_cli.errors import OutputError
 
-__all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "make_folder", "natural_key", "no_images", "unread_advice", "unread_kinds",
+__all__ = ["IMAGE_SUFFIXES", "MOTION_STEM", "RAW_ADVICE", "RAW_DEVELOP", "RAW_SUFFIXES", "VIDEO_SUFFIXES", "files_in", "images_in", "is_image_name", "is_own_output", "make_folder", "natural_key", "no_images", "unread_advice", "unread_kinds",
            "url_refusal", "without_own_outputs"]
 
 #: File suffixes read as images (folders, globs, bench sets, training data).
@@ -23,6 +23,8 @@ RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", 
 #: What to do with camera RAW files, said where one is given.
 RAW_ADVICE = ("develop it first (Lightroom, Capture One, darktable, RawTherapee) and export a 16-bit TIFF or PNG; "
               "classsr upscales developed pictures")
+#: What to do with several camera RAW files found in a folder.
+RAW_DEVELOP = "develop them first and export 16-bit TIFF or PNG"
 #: Suffixes of common video files: given to ``classsr upscale``, they are pointed to ``classsr video``.
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts", ".flv",
                   ".wmv", ".3gp", ".ogv")
@@ -85,7 +87,7 @@ def unread_advice(paths: Sequence[Path]) -> str:
     """What to do with ``paths`` (files that are not images classsr reads) where camera RAW files are among them;
     empty otherwise."""
     raw = sum(p.suffix.lower() in RAW_SUFFIXES for p in paths)
-    return f"camera RAW{'' if raw == len(paths) else f' ({raw})'}: develop them first and export 16-bit TIFF or PNG" if raw else ""
+    return f"camera RAW{'' if raw == len(paths) else f' ({raw})'}: {RAW_DEVELOP}" if raw else ""
 
 
 def no_images(where: object, unread: Sequence[Path], *, own: int = 0, hint: str = "", place: str = "this folder") -> str:

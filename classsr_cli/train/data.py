@@ -26,7 +26,6 @@ from classsr_cli.degrade import bicubic_resize, degrade_lr, load_rgb, make_pair
 from classsr_cli.errors import ConfigError, InputError
 from classsr_cli.io.files import (
     files_in,
-    images_in,
     is_image_name,
     make_folder,
     no_images,
@@ -40,11 +39,14 @@ __all__ = ["PatchData", "check_degradation_of", "find_images", "prepare"]
 FORMAT = "classsr-train-data/1"
 
 
-def find_images(folders: Sequence[str | Path], left_out: list[Path] | None = None) -> list[Path]:
+def find_images(folders: Sequence[str | Path], left_out: list[Path] | None = None,
+                unread: list[Path] | None = None) -> list[Path]:
     """Every image under ``folders`` (recursive), sorted for determinism, but for classsr's own earlier outputs beside
     their inputs (``photo_x4.png`` by ``photo.png``: an upscaled picture is no HR photo, and a 16000x12000 one stopped
-    the preparation at the pixel limit), which are added to ``left_out``."""
+    the preparation at the pixel limit), which are added to ``left_out``; the folders' files that are no pictures
+    classsr reads (camera RAW among them) are added to ``unread``."""
     files: list[Path] = []
+    others: list[Path] = []
     for folder in folders:
         folder = Path(folder)
         if folder.is_file():
@@ -52,14 +54,17 @@ def find_images(folders: Sequence[str | Path], left_out: list[Path] | None = Non
             continue
         if not folder.is_dir():
             raise InputError(url_refusal(folder) or f"{folder}: no such folder")
-        found, own = without_own_outputs(images_in(folder, recursive=True))
+        every = files_in(folder, recursive=True)
+        found, own = without_own_outputs([f for f in every if is_image_name(f)])
         files.extend(found)
+        others.extend(f for f in every if not is_image_name(f))
         if left_out is not None:
             left_out.extend(own)
+    if unread is not None:
+        unread.extend(others)
     if not files:
-        unread = [f for d in folders for f in files_in(Path(d), recursive=True) if not is_image_name(f)]
         place = "these folders (or those under them)" if len(folders) > 1 else "this folder (or those under it)"
-        raise InputError(no_images(", ".join(map(str, folders)), unread, place=place))
+        raise InputError(no_images(", ".join(map(str, folders)), others, place=place))
     return sorted(files)
 
 
