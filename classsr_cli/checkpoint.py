@@ -156,19 +156,28 @@ def _run_model(path: Path) -> str:
     return f"the model a run exports is {path.parent / 'classsr.safetensors'}"
 
 
-def _pytorch_file(path: Path) -> str:
-    """Why a PyTorch checkpoint is no ``--model``: another network's (read weights-only, as convert reads it, its keys
-    name it: "run it with its own tool", where it said to convert it and convert then refused it), or one convert
-    turns into safetensors."""
-    from classsr_cli.convert import load_original, other_network
+class _PyTorchFile(CheckpointError):
+    """A PyTorch checkpoint where a safetensors file was read (:func:`_read_header`): the doors a user names a model at
+    (:func:`_user_header`) say whose network it holds; listings (``classsr models``, ``doctor``) do not load it."""
 
+
+def _user_header(path: Path) -> dict[str, Any]:
+    """:func:`_read_header` for a file the user named as a model: a PyTorch checkpoint is read weights-only, as convert
+    reads it, and another network's is named by its keys ("run it with its own tool", where it said to convert it and
+    convert then refused it); the ClassSR authors' keep the advice to convert them."""
     try:
-        other = other_network(load_original(path))
-    except CheckpointError:
-        other = None
-    if other is not None:
-        return f"{path}: {other} (a PyTorch checkpoint), not a classsr model; run it with its own tool"
-    return f"{path}: a PyTorch checkpoint (.pth, pickled), not safetensors; turn it into one with `classsr convert`"
+        return _read_header(path)
+    except _PyTorchFile as e:
+        from classsr_cli.convert import load_original, other_network
+
+        try:
+            other = other_network(load_original(path))
+        except CheckpointError:
+            other = None
+        if other is None:
+            raise CheckpointError(str(e)) from None
+        raise CheckpointError(f"{path}: {other} (a PyTorch checkpoint), not a classsr model; run it with its own "
+                              "tool") from None
 
 
 #: Other tools' model files by suffix: what a ``--model`` of one says it is (a Real-ESRGAN-ncnn-vulkan user's
@@ -205,7 +214,8 @@ def _read_header(path: Path) -> dict[str, Any]:
                 if path.name.endswith(".state.pt"):  # a training stage's resume state, which convert does not read
                     raise CheckpointError(f"{path}: a training run's resume state (`classsr train` goes on from it), "
                                           f"not a model; {_run_model(path)}")
-                raise CheckpointError(_pytorch_file(path))  # a zip (torch.save) or a bare pickle
+                raise _PyTorchFile(f"{path}: a PyTorch checkpoint (.pth, pickled), not safetensors; turn it into one "
+                                   "with `classsr convert`")  # a zip (torch.save) or a bare pickle
             (n,) = struct.unpack("<Q", head)
             if n > min(_MAX_HEADER, size - 8):
                 raise CheckpointError(_other_format(path) or f"{path}: not a safetensors file (header length {n} "
@@ -291,7 +301,7 @@ def classsr_metadata(path: str | os.PathLike[str], header: dict[str, Any] | None
     (another tool's model) raises :class:`CheckpointError` saying what it holds where its key names tell: it said
     "format is None, expected 'classsr' (convert foreign weights first)" of weights convert does not read either."""
     path = Path(path)
-    header = _read_header(path) if header is None else header
+    header = _user_header(path) if header is None else header
     meta = {str(k): str(v) for k, v in (header.get("__metadata__") or {}).items()}
     if "format" in meta:
         return meta
@@ -398,7 +408,7 @@ def load_checkpoint(
     from safetensors.torch import load_file
 
     path = Path(path)
-    header = _read_header(path)
+    header = _user_header(path)
     meta = classsr_metadata(path, header)
     kind, cfg = _config_from_meta(path, meta)
     if expect_kind is not None and kind != expect_kind:

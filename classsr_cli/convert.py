@@ -131,9 +131,6 @@ def _refuse_own(path: Path) -> None:
     """A :class:`CheckpointError` where ``path`` is a classsr checkpoint already (its safetensors header says so): it
     said "not a ClassSR ... branch (keys: branches.0...)", naming no file."""
     try:
-        with path.open("rb") as f:
-            if f.read(8).startswith(TORCH_STARTS):
-                return  # a PyTorch checkpoint (whose header reader asks convert what it holds)
         meta = read_metadata(path)
     except (CheckpointError, OSError, ValueError):
         return  # not a safetensors file: torch.load says what it is

@@ -178,16 +178,13 @@ class ModelInfo:
         return "–" if self.lr is None else str(self.lr)
 
 
-def is_checkpoint(path: Path, strict: bool = False) -> bool:
-    """Whether ``path``'s header says it is a classsr checkpoint; an unreadable file raises
-    :class:`CheckpointError` when ``strict``, else is not one."""
+def is_checkpoint(path: Path) -> bool:
+    """Whether ``path``'s header says it is a classsr checkpoint (an unreadable file is not one)."""
     from classsr_cli.checkpoint import FORMAT, read_metadata
 
     try:
         meta = read_metadata(path)
     except CheckpointError:
-        if strict:
-            raise
         return False
     return meta.get("format") == FORMAT and "config" in meta
 

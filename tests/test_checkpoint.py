@@ -165,7 +165,8 @@ def test_a_config_asking_for_huge_branches_is_refused_before_anything_is_allocat
 
 
 def test_non_finite_weights_and_pytorch_files_are_refused_and_files_are_shareable(tiny_model_path: Path,
-                                                                                  photo: Path, tmp_path: Path) -> None:
+                                                                                  photo: Path, tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A model with NaN weights wrote a black picture with exit 0; a .pth given as --model read as a safetensors
     header "of 578712552184433488 bytes"; a saved checkpoint was mode 0600 whatever the umask."""
     import os
@@ -203,6 +204,12 @@ def test_non_finite_weights_and_pytorch_files_are_refused_and_files_are_shareabl
         load_checkpoint(esrgan)
     assert str(e.value) == (f"{esrgan}: an ESRGAN/Real-ESRGAN network (RRDBNet) (a PyTorch checkpoint), not a classsr "
                             "model; run it with its own tool")
+    r = cli("models", esrgan)  # named on its own: said alike
+    assert (r.exit_code, r.stderr) == (1, f"error: {e.value!s}\n")
+    from classsr_cli.zoo import is_checkpoint
+
+    monkeypatch.setattr("classsr_cli.convert.load_original", lambda p: pytest.fail("a listing loaded a .pth"))
+    assert not is_checkpoint(esrgan)  # a listing (models, doctor) asks only whether it is one: nothing is loaded
     for name, what in (("realesrgan-x4plus.param", "an ncnn model's layers (ncnn-vulkan upscalers)"),
                        ("realesrgan-x4plus.bin", "a binary file (ncnn-vulkan upscalers keep their weights in one)"),
                        ("model.onnx", "an ONNX model"), ("hr.npy", "a NumPy array")):

@@ -132,11 +132,11 @@ def _named_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
                                       "not; convert foreign weights with `classsr convert`)")
             files.extend(ours)
             left_out.extend(f for f in inside if f not in ours)
-        elif is_checkpoint(p, strict=True):  # a path the user named must be readable: say why not, not skip it
+        else:  # a path the user named must be readable and classsr's: say why not (another tool's model by name)
+            classsr_metadata(p)
+            if not is_checkpoint(p):
+                raise CheckpointError(f"{p}: not a classsr checkpoint (convert foreign weights with `classsr convert`)")
             files.append(p)
-        else:
-            classsr_metadata(p)  # another tool's model said as what it is
-            raise CheckpointError(f"{p}: not a classsr checkpoint (convert foreign weights with `classsr convert`)")
     return files, left_out
 
 
