@@ -289,7 +289,9 @@ def output_path(
     if is_pictures(out):  # out/%05d.png: an image sequence
         return out
     if not out.suffix:
-        if text.isdigit() and 1 < int(text) <= 16:  # `classsr video in.mp4 4`: a scale where the output goes
+        from classsr_cli.zoo import is_scale_text
+
+        if is_scale_text(text):  # `classsr video in.mp4 4`: a scale where the output goes
             raise ConfigError(f"{out}: OUTPUT must be a file path (e.g. {stem}_x{text}{suffix}); the scale is an "
                               f"option: -x {text}")
         raise ConfigError(

@@ -40,6 +40,7 @@ __all__ = [
     "choose_model",
     "default_model_name",
     "is_checkpoint",
+    "is_scale_text",
     "jpeg_model_name",
     "left_out_text",
     "list_models",
@@ -349,6 +350,12 @@ def check_tolerance(net: ClassSR, tolerance: float | None, path: Path | None = N
 #: The most ``--tolerance`` (dB) a budget-routed model takes: far past all-light, so a larger value is a mistake
 #: (Real-ESRGAN's ``-t 256`` tile size, say), not a setting.
 MAX_TOLERANCE_DB = 10.0
+
+
+def is_scale_text(text: str) -> bool:
+    """Whether ``text``, given where a file goes, is a scale and names no file (``classsr upscale photo.png 4``,
+    ``classsr video in.mp4 4``): a whole number a run takes (up to :data:`MAX_SCALE` squared, two passes)."""
+    return text.isdigit() and 1 < int(text) <= MAX_SCALE**2 and not Path(text).exists()
 
 
 def check_scale(scale: float) -> None:

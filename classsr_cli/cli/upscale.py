@@ -217,7 +217,7 @@ def upscale(
             spec, e = plan.failed[0]
             if _output_as_input(inputs, output, spec):  # `classsr upscale in.png out.png`, as cp takes it
                 raise ConfigError(f"{spec}: no such file or folder; to write the output there, give it as -o {spec}")
-            if spec.isdigit() and 1 < int(spec) <= 16 and not Path(spec).exists():  # `classsr upscale photo.png 4`
+            if zoo.is_scale_text(spec):  # `classsr upscale photo.png 4`
                 raise ConfigError(f"{spec}: no such file or folder; the scale is an option: -x {spec}")
             if debug():
                 raise e

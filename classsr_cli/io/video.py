@@ -3491,7 +3491,7 @@ def check_pix_fmt(opts: EncodeOptions, muxer: str) -> None:
     before any frame is decoded."""
     codec, pix_fmt = opts.codec_for(muxer), opts.out_pix_fmt
     formats = encoder_pix_fmts(codec)
-    held = _MUXER_CODECS.get(muxer)
+    held = _MUXER_CODECS.get(muxer) if opts.codec is not None else None  # (none set: the container's own default)
     if held is not None and (written := encoder_codec(codec)) is not None and written not in held:
         *others, last = held.values()
         names = f"{', '.join(others)} or {last}" if others else last
